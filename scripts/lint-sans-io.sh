@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The cores must stay free of system calls, clocks, threads and global randomness
+# (DESIGN.md §2): time comes in as now_ms, randomness from a seeded hy_prng, I/O goes out as
+# requests. This check fails the build when one of them slips in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bad=0
+for d in src/proto src/store src/node src/raft src/membership; do
+    [ -d "$d" ] || continue
+    if hits=$(grep -RnE '#[[:space:]]*include[[:space:]]*<(sys/socket|unistd|pthread|time|sys/time)\.h>|(^|[^_a-zA-Z0-9])s?rand\(' "$d"); then
+        echo "lint: $d must not do I/O, read clocks or call rand():"
+        echo "$hits"
+        bad=1
+    fi
+done
+exit $bad

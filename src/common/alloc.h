@@ -1,0 +1,39 @@
+/*
+ * alloc.h - the one allocation wrapper.
+ *
+ * All heap memory in halyard goes through these functions so that (a) tests can make the Nth
+ * allocation fail (hy_alloc_fail_after) and (b) the process knows how many bytes it holds
+ * (hy_alloc_used_bytes, reported as INFO used_memory and used by maxmemory).
+ *
+ * hy_malloc/hy_calloc/hy_realloc return NULL on failure: the client library uses them and
+ * returns HY_ENOMEM. The x-variants abort with a clear message: the server may stop on OOM
+ * rather than run on in a state it cannot keep (STYLE.md).
+ */
+#ifndef HY_ALLOC_H
+#define HY_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *hy_malloc(size_t size);
+void *hy_calloc(size_t count, size_t size);
+void *hy_realloc(void *ptr, size_t size);
+void hy_free(void *ptr);
+
+void *hy_xmalloc(size_t size);
+void *hy_xcalloc(size_t count, size_t size);
+void *hy_xrealloc(void *ptr, size_t size);
+char *hy_xstrdup(const char *s);
+void *hy_xmemdup(const void *p, size_t len);
+
+/* Bytes the allocator actually handed out for `ptr` (>= the size asked for). */
+size_t hy_alloc_size(const void *ptr);
+
+/* Bytes currently allocated through this wrapper, process-wide. */
+size_t hy_alloc_used_bytes(void);
+
+/* Test hook: the allocation after `count` more successful ones fails (returns NULL, or aborts
+ * for the x-variants). A negative count disables the hook. */
+void hy_alloc_fail_after(long count);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * store.h - the keyspace: the replicated state machine of a partition.
+ *
+ * Values are strings or hashes (hashes are the grid's named maps). Keys may carry an absolute
+ * expiry time in milliseconds. The store is pure: no clock, no I/O; time comes in as arguments.
+ *
+ * Two ways in:
+ *  - Reads (store_find and friends) take the reader's now_ms and hide keys whose expiry has
+ *    passed (lazy expiry without mutation: only the log deletes).
+ *  - Writes happen only through store_apply(), which executes one encoded log entry. Apply is
+ *    deterministic: it reads no clock (the proposer stamped entry.time_ms and every absolute
+ *    expiry), draws no randomness, and so yields the same keyspace on every replica. A key whose
+ *    expiry is <= entry.time_ms is treated as absent by that entry.
+ *
+ * Expiry and eviction deletions are themselves proposed as entries: store_propose_expired()
+ * and store_propose_evictions() pick keys (the leader's decision, with the store's seeded PRNG
+ * and approximate LRU) and encode an entry that the caller proposes like any other.
+ *
+ * Memory: store_used_bytes() is the sum of the allocator's usable sizes of everything the store
+ * holds (entries, tables, hash objects); maxmemory applies to it.
+ */
+#ifndef HY_STORE_H
+#define HY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "proto/resp.h"
+
+/* Largest string value, as Redis's proto-max-bulk-len default. */
+#define STORE_STRING_BYTES_MAX (512ull * 1024 * 1024)
+
+enum store_type { STORE_STRING = 1, STORE_HASH = 2 };
+
+enum store_evict_policy { STORE_NOEVICTION, STORE_ALLKEYS_LRU, STORE_VOLATILE_LRU };
+
+struct store_config {
+    uint64_t seed;          /* PRNG for sampling (eviction, expiry, HRANDFIELD) */
+    size_t maxmemory_bytes; /* 0 = no limit */
+    enum store_evict_policy policy;
+    unsigned maxmemory_samples; /* keys sampled per eviction pick; default 5 */
+};
+
+struct store;
+struct store_obj; /* a value in the keyspace; borrowed, valid until the next store_apply */
+
+struct store *store_create(const struct store_config *cfg, const struct hy_log *log);
+void store_destroy(struct store *s);
+/* Changes maxmemory / policy / samples at run time (CONFIG SET). */
+void store_configure(struct store *s, const struct store_config *cfg);
+
+/* ---- reads --------------------------------------------------------------------------------- */
+
+/* The live value of key at now_ms, or NULL when absent or expired. Updates the key's LRU
+ * clock to now_ms (non-replicated metadata, used only by the leader's eviction choice). */
+const struct store_obj *store_find(struct store *s, const uint8_t *key, size_t klen,
+                                   uint64_t now_ms);
+enum store_type store_obj_type(const struct store_obj *o);
+/* Absolute expiry in ms, or -1 when the key has none. */
+int64_t store_obj_expire_at(const struct store_obj *o);
+/* A string's bytes (borrowed). Precondition: type STORE_STRING. */
+void store_obj_string(const struct store_obj *o, const uint8_t **p_out, size_t *len_out);
+
+size_t store_hash_len(const struct store_obj *o);
+/* Returns 1 and the value (borrowed) when field exists in hash o, else 0. */
+int store_hash_get(const struct store_obj *o, const uint8_t *f, size_t flen, const uint8_t **v_out,
+                   size_t *vlen_out);
+
+typedef void (*store_field_cb)(void *ctx, const uint8_t *f, size_t flen, const uint8_t *v,
+                               size_t vlen);
+/* Calls cb for every field of hash o (order unspecified, stable while unmodified). */
+void store_hash_foreach(const struct store_obj *o, store_field_cb cb, void *ctx);
+/* One step of HSCAN: visits some fields, returns the next cursor (0 = done). Guarantees as
+ * SCAN: a field present from start to end is returned at least once. */
+uint64_t store_hash_scan(const struct store_obj *o, uint64_t cursor, size_t count_hint,
+                         store_field_cb cb, void *ctx);
+/* A uniformly random field of a non-empty hash (store's PRNG); borrowed pointers. */
+void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t **f_out,
+                       size_t *flen_out, const uint8_t **v_out, size_t *vlen_out);
+
+/* Keys held, including expired ones not yet deleted by the log (as Redis's DBSIZE). */
+size_t store_key_count(const struct store *s);
+/* Keys with an expiry. */
+size_t store_volatile_count(const struct store *s);
+
+typedef void (*store_key_cb)(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o);
+/* One step of SCAN over the keyspace, skipping keys expired at now_ms; returns the next
+ * cursor (0 = done). count_hint buckets' worth of keys are visited per call (at least one). */
+uint64_t store_scan(struct store *s, uint64_t cursor, size_t count_hint, uint64_t now_ms,
+                    store_key_cb cb, void *ctx);
+
+size_t store_used_bytes(const struct store *s);
+/* Does some incremental-rehash work when a table is resizing; call when idle. Returns 1 while
+ * more work is pending. */
+int store_rehash_step(struct store *s, unsigned steps);
+
+/* ---- log entries: the only way to change the keyspace ------------------------------------- */
+
+enum store_op {
+    STORE_OP_NOOP = 0,     /* no args; no reply. A new leader's no-op, for instance. */
+    STORE_OP_SET,          /* [key, value] expire_at; NX XX GET KEEPTTL REPLY_INT */
+    STORE_OP_MSET,         /* [k1, v1, ...]; NX (MSETNX: reply 1/0, else +OK) */
+    STORE_OP_DEL,          /* [keys...] -> deleted count */
+    STORE_OP_EXPIRE,       /* [key] expire_at; NX XX GT LT -> 1/0; past time deletes */
+    STORE_OP_PERSIST,      /* [key] -> 1/0 */
+    STORE_OP_RENAME,       /* [src, dst]; NX (RENAMENX -> 1/0, else +OK) */
+    STORE_OP_INCRBY,       /* [key] incr -> new value */
+    STORE_OP_INCRBYFLOAT,  /* [key, increment text] -> bulk */
+    STORE_OP_APPEND,       /* [key, value] -> new length */
+    STORE_OP_SETRANGE,     /* [key, value] incr = offset -> new length */
+    STORE_OP_GETDEL,       /* [key] -> bulk or null */
+    STORE_OP_GETEX,        /* [key] expire_at (-1 = keep); PERSIST -> bulk or null */
+    STORE_OP_HSET,         /* [key, f1, v1, ...]; REPLY_OK (HMSET) -> fields added */
+    STORE_OP_HSETNX,       /* [key, field, value] -> 1/0 */
+    STORE_OP_HDEL,         /* [key, f...] -> removed count (empty hash deletes the key) */
+    STORE_OP_HINCRBY,      /* [key, field] incr -> new value */
+    STORE_OP_HINCRBYFLOAT, /* [key, field, increment text] -> bulk */
+    STORE_OP_FLUSHALL,     /* no args -> +OK */
+    STORE_OP_EXPIRED,      /* [keys...] delete those expired at time_ms; no reply */
+    STORE_OP_EVICT,        /* [keys...] delete (maxmemory eviction); no reply */
+    STORE_OP_COUNT
+};
+
+enum store_flag {
+    STORE_F_NX = 1u << 0,
+    STORE_F_XX = 1u << 1,
+    STORE_F_GT = 1u << 2,
+    STORE_F_LT = 1u << 3,
+    STORE_F_GET = 1u << 4,
+    STORE_F_KEEPTTL = 1u << 5,
+    STORE_F_PERSIST = 1u << 6,
+    STORE_F_REPLY_INT = 1u << 7, /* SETNX: :1/:0 instead of +OK/nil */
+    STORE_F_REPLY_OK = 1u << 8,  /* HMSET: +OK instead of the count */
+};
+
+struct store_arg {
+    const uint8_t *ptr;
+    size_t len;
+};
+
+struct store_entry {
+    enum store_op op;
+    uint32_t flags;       /* enum store_flag bits */
+    uint64_t time_ms;     /* the proposer's clock at proposal: "now" for this entry */
+    int64_t expire_at_ms; /* absolute expiry for SET/EXPIRE/GETEX, -1 = none */
+    int64_t incr;         /* INCRBY/HINCRBY delta; SETRANGE offset */
+    uint32_t argc;
+    const struct store_arg *argv; /* borrowed */
+};
+
+/* Encodes e (see docs/disk-format.md, "store entry") and appends it to out. */
+void store_entry_encode(const struct store_entry *e, struct hy_buf *out);
+
+/*
+ * Applies one encoded entry. The reply (if the op has one) is appended through `reply`, which
+ * may be NULL on replicas that answer nobody. Returns HY_OK when the entry was well formed
+ * (whatever its reply, errors such as WRONGTYPE included) and HY_ECORRUPT when the bytes do not
+ * decode; then the keyspace is unchanged.
+ */
+int store_apply(struct store *s, const uint8_t *entry, size_t len,
+                struct resp_writer *reply) HY_MUST_CHECK;
+
+/*
+ * Active expiry (leader side): samples up to max_keys volatile keys, and when some have expired
+ * at now_ms encodes one STORE_OP_EXPIRED entry naming them into entry_out and returns how many.
+ * Returns 0 (entry_out untouched) when none were found.
+ */
+size_t store_propose_expired(struct store *s, uint64_t now_ms, size_t max_keys,
+                             struct hy_buf *entry_out);
+
+/*
+ * Eviction (leader side): when store_used_bytes exceeds maxmemory and the policy allows,
+ * picks victims by approximate LRU (sampling maxmemory_samples keys per pick) until the
+ * estimated usage is under the limit or max_keys are chosen, encodes one STORE_OP_EVICT entry
+ * into entry_out and returns how many. Returns 0 when nothing can or need be evicted.
+ */
+size_t store_propose_evictions(struct store *s, uint64_t now_ms, size_t max_keys,
+                               struct hy_buf *entry_out);
+
+/* 1 when maxmemory is set and store_used_bytes() exceeds it. */
+int store_over_maxmemory(const struct store *s);
+
+/* ---- snapshots ------------------------------------------------------------------------------ */
+
+/* Appends a snapshot of the whole keyspace (format in docs/disk-format.md, CRC32C-protected). */
+void store_snapshot_encode(const struct store *s, struct hy_buf *out);
+/*
+ * Replaces the keyspace with the snapshot in buf. Returns HY_OK, or HY_ECORRUPT (bad magic,
+ * version, checksum, truncation, lengths) with the keyspace unchanged.
+ */
+int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len) HY_MUST_CHECK;
+
+#endif

@@ -1,0 +1,182 @@
+/* Unit tests for src/common: status strings, buffers, PRNG, CRCs, slots, parsing, glob. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/crc.h"
+#include "common/log.h"
+#include "common/prng.h"
+#include "common/status.h"
+#include "common/strutil.h"
+
+#define S(lit) (const uint8_t *)(lit), strlen(lit)
+
+/* Every status has a distinct name and a text; out-of-range values do not crash. */
+static void test_strerror(void **state)
+{
+    (void)state;
+    assert_string_equal(hy_strerror(HY_OK), "ok");
+    assert_string_equal(hy_status_name(HY_ECORRUPT), "HY_ECORRUPT");
+    assert_string_equal(hy_strerror(-5), "unknown status");
+    assert_string_equal(hy_strerror(HY_STATUS_COUNT), "unknown status");
+}
+
+/* Buffers grow, keep their contents, and consume from the front. */
+static void test_buf(void **state)
+{
+    (void)state;
+    struct hy_buf b;
+    hy_buf_init(&b);
+    for (int i = 0; i < 1000; i++) {
+        hy_buf_printf(&b, "%d,", i);
+    }
+    assert_true(b.len > 1000);
+    assert_memory_equal(b.data, "0,1,2,", 6);
+    hy_buf_consume(&b, 2);
+    assert_memory_equal(b.data, "1,2,", 4);
+    hy_buf_reset(&b);
+    hy_buf_append_u64le(&b, 0x0102030405060708ULL);
+    assert_int_equal(hy_load_u64le(b.data), 0x0102030405060708ULL);
+    hy_buf_free(&b);
+}
+
+/* The same seed gives the same sequence; bounded draws stay in range. */
+static void test_prng(void **state)
+{
+    (void)state;
+    struct hy_prng a, b;
+    hy_prng_seed(&a, 42);
+    hy_prng_seed(&b, 42);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(hy_prng_next(&a), hy_prng_next(&b));
+    }
+    for (int i = 0; i < 1000; i++) {
+        uint64_t v = hy_prng_range(&a, 10, 20);
+        assert_true(v >= 10 && v <= 20);
+    }
+}
+
+/* CRC16 and slots match Redis Cluster's published values; CRC32C matches its check value. */
+static void test_crc(void **state)
+{
+    (void)state;
+    assert_int_equal(hy_crc16(S("123456789")), 0x31C3);
+    assert_int_equal(hy_key_slot(S("foo")), 12182);
+    assert_int_equal(hy_key_slot(S("{user1000}.following")), hy_key_slot(S("user1000")));
+    assert_int_equal(hy_key_slot(S("foo{}{bar}")), hy_crc16(S("foo{}{bar}")) & 16383);
+    assert_int_equal(hy_key_slot(S("foo{{bar}}zap")), hy_crc16(S("{bar")) & 16383);
+    assert_int_equal(hy_crc32c(0, S("123456789")), 0xE3069283u);
+    /* Incremental use equals one pass, and odd lengths take the byte path. */
+    uint32_t c = hy_crc32c(0, S("12345"));
+    assert_int_equal(hy_crc32c(c, S("6789")), 0xE3069283u);
+}
+
+/* Integer parsing accepts exactly Redis's canonical forms. */
+static void test_parse_i64(void **state)
+{
+    (void)state;
+    int64_t v;
+    assert_true(hy_parse_i64(S("0"), &v) && v == 0);
+    assert_true(hy_parse_i64(S("-12"), &v) && v == -12);
+    assert_true(hy_parse_i64(S("9223372036854775807"), &v) && v == INT64_MAX);
+    assert_true(hy_parse_i64(S("-9223372036854775808"), &v) && v == INT64_MIN);
+    assert_false(hy_parse_i64(S("9223372036854775808"), &v));
+    assert_false(hy_parse_i64(S("01"), &v));
+    assert_false(hy_parse_i64(S("-0"), &v));
+    assert_false(hy_parse_i64(S("+1"), &v));
+    assert_false(hy_parse_i64(S(" 1"), &v));
+    assert_false(hy_parse_i64(S("1a"), &v));
+    assert_false(hy_parse_i64(S(""), &v));
+    assert_false(hy_parse_i64(S("-"), &v));
+}
+
+/* Doubles format as INCRBYFLOAT replies do. */
+static void test_format_double(void **state)
+{
+    (void)state;
+    char out[5 * 1024];
+    long double d;
+    assert_true(hy_parse_double(S("10.5"), 0, &d));
+    hy_format_long_double(out, sizeof(out), d + 0.1L);
+    assert_string_equal(out, "10.6");
+    hy_format_long_double(out, sizeof(out), 3.0L);
+    assert_string_equal(out, "3");
+    hy_format_long_double(out, sizeof(out), 5.0e3L);
+    assert_string_equal(out, "5000");
+    assert_false(hy_parse_double(S("abc"), 0, &d));
+    assert_false(hy_parse_double(S("inf"), 0, &d));
+    assert_false(hy_parse_double(S("nan"), 1, &d));
+}
+
+/* Glob patterns behave like Redis's stringmatch. */
+static void test_glob(void **state)
+{
+    (void)state;
+    assert_true(hy_glob_match(S("*"), S("anything"), 0));
+    assert_true(hy_glob_match(S("h?llo"), S("hello"), 0));
+    assert_true(hy_glob_match(S("h*llo"), S("heeeello"), 0));
+    assert_true(hy_glob_match(S("h[ae]llo"), S("hallo"), 0));
+    assert_false(hy_glob_match(S("h[^e]llo"), S("hello"), 0));
+    assert_true(hy_glob_match(S("h[a-b]llo"), S("hbllo"), 0));
+    assert_true(hy_glob_match(S("a\\*b"), S("a*b"), 0));
+    assert_false(hy_glob_match(S("a\\*b"), S("axb"), 0));
+    assert_true(hy_glob_match(S("key:*:x"), S("key:1:2:x"), 0));
+    assert_false(hy_glob_match(S("a*a*a*a*a*a*a*a*b"), S("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), 0));
+    assert_true(hy_glob_match(S("HELLO"), S("hello"), 1));
+}
+
+/* The allocation hook fails exactly the Nth allocation and accounting returns to its start. */
+static void test_alloc_hook(void **state)
+{
+    (void)state;
+    size_t before = hy_alloc_used_bytes();
+    hy_alloc_fail_after(2);
+    void *a = hy_malloc(10), *b = hy_malloc(10), *c = hy_malloc(10);
+    hy_alloc_fail_after(-1);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(c);
+    assert_true(hy_alloc_used_bytes() >= before + 20);
+    hy_free(a);
+    hy_free(b);
+    assert_int_equal(hy_alloc_used_bytes(), before);
+}
+
+static int log_calls;
+static void log_cb(void *ctx, enum hy_log_level level, const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    assert_string_equal(msg, "x=1");
+    log_calls++;
+}
+
+/* The logger drops lines under its level and passes formatted lines to the callback. */
+static void test_log(void **state)
+{
+    (void)state;
+    struct hy_log log = {.level = HY_LOG_INFO, .ctx = NULL, .write_cb = log_cb};
+    hy_log(&log, HY_LOG_DEBUG, "x=%d", 1);
+    hy_log(&log, HY_LOG_WARN, "x=%d", 1);
+    assert_int_equal(log_calls, 1);
+    assert_int_equal(hy_log_level_parse("warning"), HY_LOG_WARN);
+    assert_int_equal(hy_log_level_parse("loud"), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strerror),  cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_prng),      cmocka_unit_test(test_crc),
+        cmocka_unit_test(test_parse_i64), cmocka_unit_test(test_format_double),
+        cmocka_unit_test(test_glob),      cmocka_unit_test(test_alloc_hook),
+        cmocka_unit_test(test_log),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
