@@ -62,7 +62,7 @@ SIM       := $(if $(SIM_SRC),$(OUT)/halyard-sim)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench deps clean
+        lint format run bench deps clean sim
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -121,6 +121,12 @@ unit: $(UNIT_BIN)
 
 sim-test: $(SIM)
 	@if [ -x tests/sim/run.sh ]; then tests/sim/run.sh $(OUT); else echo "no simulator yet"; fi
+
+# Long simulator campaigns: make sim SEEDS=100000 FROM=1
+SEEDS ?= 1000
+FROM  ?= 1
+sim: $(SIM)
+	$(SIM) --seeds $(SEEDS) --from $(FROM)
 
 integration: $(SERVER)
 	HALYARD_BIN=$(abspath $(SERVER)) $(PYTHON) -m pytest -q -x tests/integration
