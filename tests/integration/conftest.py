@@ -1,0 +1,421 @@
+"""Integration test harness: real server processes on 127.0.0.1, real clients.
+
+The target is chosen by the environment:
+  HY_TARGET=halyard (default)  $HALYARD_BIN --bind 127.0.0.1 --port P --data-dir DIR [flags]
+  HY_TARGET=redis              redis-server --port P --bind 127.0.0.1 --save "" --appendonly no
+Running the same tests against Debian's redis-server checks that every expected reply really is
+what Redis 7.0 answers. Tests that need halyard-only behaviour carry @pytest.mark.halyard_only.
+
+Every wait is a loop on a condition with a deadline; nothing sleeps blindly. A server is
+stopped by PID with SIGTERM and must exit 0 within a deadline; SIGKILL is only a last resort
+and then the test fails.
+"""
+
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+TARGET = os.environ.get("HY_TARGET", "halyard")
+IS_REDIS = TARGET == "redis"
+START_DEADLINE = 15.0
+STOP_DEADLINE = 15.0
+
+# Redis spells a few settings differently; halyard takes them as plain flags.
+_REDIS_FLAG_MAP = {
+    "log-level": lambda v: ["--loglevel", v],
+    "client-output-buffer-limit": lambda v: ["--client-output-buffer-limit", "normal %s %s 0" % (v, v)],
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "halyard_only: behaviour Redis does not share (skipped for HY_TARGET=redis)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not IS_REDIS:
+        return
+    skip = pytest.mark.skip(reason="halyard-only behaviour")
+    for item in items:
+        if "halyard_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def raise_nofile(want):
+    """Raises this process's soft RLIMIT_NOFILE towards `want`; returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, deadline_s, what, interval=0.02):
+    """Polls cond() until it returns a truthy value or the deadline passes (then fails)."""
+    end = time.monotonic() + deadline_s
+    last_exc = None
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - conditions may raise while not yet true
+            last_exc = e
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)" % (deadline_s, what, last_exc))
+        time.sleep(interval)
+
+
+# ---- a minimal RESP2/RESP3 client for exact bytes ------------------------------------------
+
+
+class RespError(str):
+    """An error reply, with its full text (code included), e.g. 'ERR syntax error'."""
+
+
+class Attr(dict):
+    pass
+
+
+class RawConn:
+    """A raw socket speaking RESP, so tests see the exact reply types and error texts."""
+
+    def __init__(self, port, timeout=10.0, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    @staticmethod
+    def encode(*args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, int):
+                a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def cmd(self, *args):
+        self.send(self.encode(*args))
+        return self.read()
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("connection closed by server")
+        self.buf += chunk
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2 :]
+                return line
+            self._fill()
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2 :]
+        return data
+
+    def read(self):
+        """Reads one reply. Strings come back as bytes; errors as RespError; null as None."""
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            return RespError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            if n < 0:
+                return None
+            items = [self.read() for _ in range(n)]
+            return set(items) if t == b"~" and all(not isinstance(i, (list, dict)) for i in items) else items
+        if t == b"%":
+            n = int(rest)
+            out = {}
+            for _ in range(n):
+                k = self.read()
+                out[k] = self.read()
+            return out
+        if t == b"|":
+            n = int(rest)
+            for _ in range(2 * n):
+                self.read()
+            return self.read()
+        if t == b"_":
+            return None
+        if t == b"#":
+            return rest == b"t"
+        if t == b",":
+            return float(rest)
+        if t == b"(":
+            return int(rest)
+        if t in (b"!", b"="):
+            return self._exact(int(rest))
+        raise AssertionError("unexpected RESP type byte in %r" % line[:80])
+
+    def read_raw_line(self):
+        """The next raw reply line including its type byte (e.g. b'-ERR ...')."""
+        return self._line()
+
+    def recv_until_closed(self, deadline_s=10.0, limit=None):
+        """Reads until the server closes (returns all bytes). Fails if the deadline passes."""
+        end = time.monotonic() + deadline_s
+        data = self.buf
+        self.buf = b""
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError("server did not close the connection within %.1fs" % deadline_s)
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except ConnectionResetError:
+                return data
+            except socket.timeout:
+                continue
+            if not chunk:
+                return data
+            data += chunk
+            if limit is not None and len(data) > limit:
+                return data
+
+
+# ---- server processes ----------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, argv, port, workdir, env=None):
+        self.argv = argv
+        self.port = port
+        self.workdir = workdir
+        self.log_path = os.path.join(workdir, "server.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
+        self.pid = self.proc.pid
+        self._stopped = False
+
+    def log_tail(self, n=4000):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-n:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_ready(self, deadline_s=START_DEADLINE):
+        end = time.monotonic() + deadline_s
+        last = None
+        while time.monotonic() < end:
+            if not self.alive():
+                raise AssertionError(
+                    "server exited with %s before becoming ready: %s\n%s"
+                    % (self.proc.returncode, " ".join(self.argv), self.log_tail())
+                )
+            try:
+                with RawConn(self.port, timeout=2.0) as c:
+                    reply = c.cmd("PING")
+                    # With requirepass, an unauthenticated PING answers NOAUTH: still ready.
+                    if reply == "PONG" or (isinstance(reply, RespError) and reply.startswith("NOAUTH")):
+                        return
+                    last = reply
+            except OSError as e:
+                last = e
+            time.sleep(0.02)
+        raise AssertionError("server not ready within %.1fs (last: %r)\n%s" % (deadline_s, last, self.log_tail()))
+
+    def send_signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def wait_exit(self, deadline_s=STOP_DEADLINE):
+        try:
+            return self.proc.wait(timeout=deadline_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stops the server by PID; asserts a clean exit (code 0) within the deadline."""
+        if self._stopped:
+            return self.proc.returncode
+        self._stopped = True
+        try:
+            if self.alive():
+                self.send_signal(sig)
+            rc = self.wait_exit()
+            if rc is None:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_DEADLINE)
+                raise AssertionError("server pid %d ignored %s for %.0fs; killed\n%s" % (self.pid, sig, STOP_DEADLINE, self.log_tail()))
+            assert rc == 0, "server pid %d exited with %d after %s\n%s" % (self.pid, rc, sig, self.log_tail())
+            return rc
+        finally:
+            self.log.close()
+
+    def client(self, **kw):
+        kw.setdefault("decode_responses", True)
+        kw.setdefault("socket_timeout", 10)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+
+    def raw(self, timeout=10.0):
+        return RawConn(self.port, timeout=timeout)
+
+
+def server_argv(port, workdir, flags=None, config_file=None):
+    """The command line for the current target, with options given as {name: value}."""
+    flags = dict(flags or {})
+    if IS_REDIS:
+        argv = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", workdir]
+        for k, v in flags.items():
+            if k in _REDIS_FLAG_MAP:
+                argv += _REDIS_FLAG_MAP[k](str(v))
+            else:
+                argv += ["--" + k, str(v)]
+        return argv
+    binpath = os.environ.get("HALYARD_BIN")
+    if not binpath:
+        raise pytest.UsageError("HALYARD_BIN is not set (or run with HY_TARGET=redis)")
+    data_dir = os.path.join(workdir, "data")
+    argv = [binpath, "--bind", "127.0.0.1", "--port", str(port), "--data-dir", data_dir]
+    if config_file:
+        argv += ["--config", config_file]
+    for k, v in flags.items():
+        argv += ["--" + k, str(v)]
+    return argv
+
+
+class ServerFactory:
+    def __init__(self, tmp_path_factory):
+        self.tmp = tmp_path_factory
+        self.servers = []
+
+    def start(self, flags=None, config_file=None, ready=True):
+        last_err = None
+        for _attempt in range(3):  # a free port can be taken between probe and bind: retry
+            port = free_port()
+            workdir = str(self.tmp.mktemp("srv"))
+            s = Server(server_argv(port, workdir, flags, config_file), port, workdir)
+            self.servers.append(s)
+            if not ready:
+                return s
+            try:
+                s.wait_ready()
+                return s
+            except AssertionError as e:
+                last_err = e
+                if s.alive() or "in use" not in s.log_tail().lower():
+                    raise
+        raise last_err
+
+    def stop_all(self):
+        errors = []
+        for s in self.servers:
+            try:
+                s.stop()
+            except AssertionError as e:
+                errors.append(str(e))
+        self.servers = []
+        return errors
+
+
+@pytest.fixture
+def servers(tmp_path_factory):
+    """Starts servers with custom flags; stops each by PID at the end and checks exit code 0."""
+    f = ServerFactory(tmp_path_factory)
+    yield f
+    errors = f.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One server per test module with default flags (tests start from an empty keyspace)."""
+    f = ServerFactory(tmp_path_factory)
+    s = f.start()
+    yield s
+    errors = f.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def srv(shared_server):
+    """The module's server, emptied, and checked to be still running after the test."""
+    assert shared_server.alive(), "server died earlier:\n" + shared_server.log_tail()
+    with shared_server.raw() as c:
+        assert c.cmd("FLUSHALL") == "OK"
+    yield shared_server
+    assert shared_server.alive(), "server died during the test:\n" + shared_server.log_tail()
+
+
+@pytest.fixture
+def r(srv):
+    """A python3-redis client (RESP2, decoded strings) on an emptied server."""
+    c = srv.client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def rb(srv):
+    """A python3-redis client returning bytes."""
+    c = srv.client(decode_responses=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def raw(srv):
+    """A raw RESP connection to an emptied server."""
+    c = srv.raw()
+    yield c
+    c.close()
+
+
+def info_dict(conn, section=None):
+    """INFO parsed into {field: value} from a RawConn."""
+    text = conn.cmd("INFO", section) if section else conn.cmd("INFO")
+    assert isinstance(text, bytes), "INFO replied %r" % (text,)
+    out = {}
+    for line in text.decode().splitlines():
+        if line and not line.startswith("#") and ":" in line:
+            k, v = line.split(":", 1)
+            out[k] = v
+    return out
