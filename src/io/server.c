@@ -1,0 +1,467 @@
+#include "io/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "node/node.h"
+
+#define IO_READ_CHUNK       (16 * 1024)
+#define IO_SHUTDOWN_WAIT_MS 3000
+
+struct io_conn;
+
+struct io_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t cron;
+    uv_timer_t shutdown_timer;
+    uv_prepare_t flusher;
+    uv_signal_t sigint, sigterm;
+    struct hy_node *node;
+    struct hy_config *cfg;
+    struct hy_log *log;
+    struct io_conn *conns;   /* every open connection */
+    struct io_conn *pending; /* connections with output to flush this turn */
+    int stopping;
+};
+
+struct io_conn {
+    uv_tcp_t tcp;
+    uv_write_t wreq;
+    struct io_server *srv;
+    struct node_client *client;
+    struct hy_buf inflight; /* bytes handed to uv_write, kept alive until its callback */
+    int writing, closing, is_pending;
+    struct io_conn *next_pending;
+    struct io_conn *prev, *next;
+};
+
+uint64_t io_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void conn_close(struct io_conn *conn);
+static void conn_flush(struct io_conn *conn);
+static void server_maybe_finish(struct io_server *srv);
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+    struct io_conn *conn = h->data;
+    struct io_server *srv = conn->srv;
+    node_client_free(srv->node, conn->client);
+    hy_buf_free(&conn->inflight);
+    hy_free(conn);
+    if (srv->stopping) {
+        server_maybe_finish(srv);
+    }
+}
+
+static void pending_remove(struct io_conn *conn)
+{
+    if (!conn->is_pending) {
+        return;
+    }
+    struct io_conn **pp = &conn->srv->pending;
+    while (*pp != conn) {
+        pp = &(*pp)->next_pending;
+    }
+    *pp = conn->next_pending;
+    conn->is_pending = 0;
+}
+
+static void conn_close(struct io_conn *conn)
+{
+    if (conn->closing) {
+        return;
+    }
+    conn->closing = 1;
+    pending_remove(conn);
+    struct io_server *srv = conn->srv;
+    if (conn->prev != NULL) {
+        conn->prev->next = conn->next;
+    } else {
+        srv->conns = conn->next;
+    }
+    if (conn->next != NULL) {
+        conn->next->prev = conn->prev;
+    }
+    uv_read_stop((uv_stream_t *)&conn->tcp);
+    uv_close((uv_handle_t *)&conn->tcp, conn_closed_cb);
+}
+
+static void pending_add(struct io_conn *conn)
+{
+    if (!conn->is_pending && !conn->closing) {
+        conn->is_pending = 1;
+        conn->next_pending = conn->srv->pending;
+        conn->srv->pending = conn;
+    }
+}
+
+/* Closes every connection the engine marked CLOSE_ASAP (CLIENT KILL, idle timeout). */
+static void server_sweep(struct io_server *srv)
+{
+    struct io_conn *conn = srv->conns;
+    while (conn != NULL) {
+        struct io_conn *next = conn->next;
+        if (conn->client->flags & NODE_CLIENT_CLOSE_ASAP) {
+            conn_close(conn);
+        } else if (conn->client->flags & NODE_CLIENT_CLOSE_AFTER_REPLY) {
+            pending_add(conn);
+        }
+        conn = next;
+    }
+}
+
+static int conn_over_output_limit(const struct io_conn *conn)
+{
+    int64_t limit = conn->srv->cfg->client_output_buffer_limit;
+    const struct node_client *c = conn->client;
+    return limit > 0 && (int64_t)(c->out.len + c->out_inflight) > limit;
+}
+
+/* After the engine ran: honour close flags, enforce the output limit, queue the flush. */
+static void conn_after_process(struct io_conn *conn)
+{
+    struct node_client *c = conn->client;
+    if (c->flags & NODE_CLIENT_CLOSE_ASAP) {
+        conn_close(conn);
+        return;
+    }
+    if (conn_over_output_limit(conn)) {
+        hy_log(conn->srv->log, HY_LOG_WARN,
+               "client %llu (%s) closed: output buffer over client-output-buffer-limit "
+               "(%zu bytes pending)",
+               (unsigned long long)c->id, c->addr, c->out.len + c->out_inflight);
+        conn_close(conn);
+        return;
+    }
+    if (c->flags & NODE_CLIENT_CLOSE_AFTER_REPLY) {
+        uv_read_stop((uv_stream_t *)&conn->tcp);
+    }
+    if (c->out.len > 0 || (c->flags & NODE_CLIENT_CLOSE_AFTER_REPLY)) {
+        pending_add(conn);
+    }
+    if (node_take_kills(conn->srv->node) > 0) {
+        server_sweep(conn->srv);
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct io_conn *conn = h->data;
+    struct hy_buf *in = &conn->client->in;
+    uint8_t *p = hy_buf_reserve(in, IO_READ_CHUNK);
+    *buf = uv_buf_init((char *)p, (unsigned)(in->cap - in->len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct io_conn *conn = s->data;
+    if (nread < 0) {
+        conn_close(conn); /* EOF or reset: nothing more will come */
+        return;
+    }
+    if (nread == 0 || conn->closing) {
+        return;
+    }
+    struct node_client *c = conn->client;
+    c->in.len += (size_t)nread;
+    node_note_net_io(conn->srv->node, (size_t)nread, 0);
+    node_client_process(conn->srv->node, c, io_clock_ms());
+    if ((int64_t)c->in.len > conn->srv->cfg->client_query_buffer_limit) {
+        hy_log(conn->srv->log, HY_LOG_WARN,
+               "client %llu (%s) closed: query buffer over client-query-buffer-limit",
+               (unsigned long long)c->id, c->addr);
+        conn_close(conn);
+        return;
+    }
+    conn_after_process(conn);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    struct io_conn *conn = req->data;
+    conn->writing = 0;
+    node_note_net_io(conn->srv->node, 0, conn->inflight.len);
+    hy_buf_reset(&conn->inflight);
+    conn->client->out_inflight = 0;
+    if (conn->closing) {
+        return;
+    }
+    if (status < 0) {
+        conn_close(conn);
+        return;
+    }
+    conn_flush(conn);
+}
+
+/* Writes what the engine queued: try_write first (no copy, no allocation), then hand the rest
+ * to uv_write. At most one uv_write per connection is in flight. */
+static void conn_flush(struct io_conn *conn)
+{
+    struct node_client *c = conn->client;
+    if (conn->writing || conn->closing) {
+        return;
+    }
+    if (c->out.len > 0) {
+        uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)HY_MIN(c->out.len, 1u << 30));
+        int n = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+            conn_close(conn);
+            return;
+        }
+        if (n > 0) {
+            node_note_net_io(conn->srv->node, 0, (size_t)n);
+            hy_buf_consume(&c->out, (size_t)n);
+        }
+    }
+    if (c->out.len > 0) {
+        struct hy_buf tmp = conn->inflight; /* swap: the engine keeps appending to c->out */
+        conn->inflight = c->out;
+        c->out = tmp;
+        hy_buf_reset(&c->out);
+        c->out_inflight = conn->inflight.len;
+        uv_buf_t b = uv_buf_init((char *)conn->inflight.data, (unsigned)conn->inflight.len);
+        conn->wreq.data = conn;
+        if (uv_write(&conn->wreq, (uv_stream_t *)&conn->tcp, &b, 1, write_cb) != 0) {
+            conn_close(conn);
+            return;
+        }
+        conn->writing = 1;
+        return;
+    }
+    if (c->flags & NODE_CLIENT_CLOSE_AFTER_REPLY) {
+        conn_close(conn);
+    }
+}
+
+static void flush_cb(uv_prepare_t *h)
+{
+    struct io_server *srv = h->data;
+    while (srv->pending != NULL) {
+        struct io_conn *conn = srv->pending;
+        srv->pending = conn->next_pending;
+        conn->is_pending = 0;
+        conn_flush(conn);
+    }
+}
+
+static void addr_name(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[64] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(out, cap, "%s:%d", ip, port);
+}
+
+static void conn_start(struct io_server *srv, struct io_conn *conn)
+{
+    struct sockaddr_storage peer, local;
+    int len = sizeof(peer);
+    char peer_name[64] = "?", local_name[64] = "?";
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&peer, &len) == 0) {
+        addr_name(&peer, peer_name, sizeof(peer_name));
+    }
+    len = sizeof(local);
+    if (uv_tcp_getsockname(&conn->tcp, (struct sockaddr *)&local, &len) == 0) {
+        addr_name(&local, local_name, sizeof(local_name));
+    }
+    uv_os_fd_t fd = -1;
+    uv_fileno((uv_handle_t *)&conn->tcp, &fd);
+    conn->client = node_client_new(srv->node, peer_name, local_name, fd, io_clock_ms());
+    conn->next = srv->conns;
+    if (srv->conns != NULL) {
+        srv->conns->prev = conn;
+    }
+    srv->conns = conn;
+    uv_tcp_nodelay(&conn->tcp, 1);
+    if (conn->client->flags & NODE_CLIENT_CLOSE_AFTER_REPLY) {
+        pending_add(conn); /* maxclients: send the error, then close */
+        return;
+    }
+    uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb);
+}
+
+static void conn_free_unstarted_cb(uv_handle_t *h)
+{
+    struct io_conn *conn = h->data;
+    hy_buf_free(&conn->inflight);
+    hy_free(conn);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct io_server *srv = listener->data;
+    if (status < 0) {
+        hy_log(srv->log, HY_LOG_WARN, "accept failed: %s", uv_strerror(status));
+        node_note_rejected_connection(srv->node);
+        return;
+    }
+    struct io_conn *conn = hy_xcalloc(1, sizeof(*conn));
+    conn->srv = srv;
+    hy_buf_init(&conn->inflight);
+    uv_tcp_init(srv->loop, &conn->tcp);
+    conn->tcp.data = conn;
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0 || srv->stopping) {
+        uv_close((uv_handle_t *)&conn->tcp, conn_free_unstarted_cb);
+        return;
+    }
+    conn_start(srv, conn);
+}
+
+static void cron_cb(uv_timer_t *t)
+{
+    struct io_server *srv = t->data;
+    if (node_cron(srv->node, io_clock_ms()) > 0) {
+        server_sweep(srv);
+    }
+}
+
+static void server_close_handles(struct io_server *srv)
+{
+    uv_close((uv_handle_t *)&srv->cron, NULL);
+    uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
+    uv_close((uv_handle_t *)&srv->flusher, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+}
+
+static void server_maybe_finish(struct io_server *srv)
+{
+    if (srv->conns == NULL && srv->stopping == 1) {
+        srv->stopping = 2;
+        server_close_handles(srv);
+    }
+}
+
+static void shutdown_timeout_cb(uv_timer_t *t)
+{
+    struct io_server *srv = t->data;
+    hy_log(srv->log, HY_LOG_WARN, "shutdown: closing clients that did not take their replies");
+    while (srv->conns != NULL) {
+        conn_close(srv->conns);
+    }
+}
+
+/* Graceful shutdown: stop accepting and reading, flush every reply, close, exit 0. */
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    struct io_server *srv = s->data;
+    if (srv->stopping) {
+        return;
+    }
+    hy_log(srv->log, HY_LOG_INFO, "received %s, shutting down", strsignal(signum));
+    srv->stopping = 1;
+    uv_close((uv_handle_t *)&srv->listener, NULL);
+    uv_timer_stop(&srv->cron);
+    for (struct io_conn *conn = srv->conns; conn != NULL; conn = conn->next) {
+        uv_read_stop((uv_stream_t *)&conn->tcp);
+        conn->client->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
+        pending_add(conn);
+    }
+    uv_timer_start(&srv->shutdown_timer, shutdown_timeout_cb, IO_SHUTDOWN_WAIT_MS, 0);
+    server_maybe_finish(srv);
+}
+
+static int server_listen(struct io_server *srv)
+{
+    struct sockaddr_storage addr;
+    int rc = uv_ip4_addr(srv->cfg->bind, (int)srv->cfg->port, (struct sockaddr_in *)&addr);
+    if (rc != 0) {
+        rc = uv_ip6_addr(srv->cfg->bind, (int)srv->cfg->port, (struct sockaddr_in6 *)&addr);
+    }
+    if (rc == 0) {
+        uv_tcp_init(srv->loop, &srv->listener);
+        srv->listener.data = srv;
+        rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
+    }
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
+    }
+    if (rc != 0) {
+        hy_log(srv->log, HY_LOG_ERROR, "cannot listen on %s:%lld: %s", srv->cfg->bind,
+               (long long)srv->cfg->port, uv_strerror(rc));
+    }
+    return rc;
+}
+
+/* Room for maxclients sockets plus our own descriptors, as far as the hard limit allows. */
+static void server_raise_nofile(struct io_server *srv)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    rlim_t want = (rlim_t)srv->cfg->maxclients + 64;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want) {
+            hy_log(srv->log, HY_LOG_WARN, "open file limit %llu is below maxclients + 64",
+                   (unsigned long long)rl.rlim_cur);
+        }
+    }
+}
+
+static void server_start_handles(struct io_server *srv)
+{
+    uv_timer_init(srv->loop, &srv->cron);
+    uv_timer_init(srv->loop, &srv->shutdown_timer);
+    uv_prepare_init(srv->loop, &srv->flusher);
+    uv_signal_init(srv->loop, &srv->sigint);
+    uv_signal_init(srv->loop, &srv->sigterm);
+    srv->cron.data = srv->shutdown_timer.data = srv->flusher.data = srv;
+    srv->sigint.data = srv->sigterm.data = srv;
+    uint64_t period_ms = (uint64_t)(1000 / srv->cfg->hz);
+    uv_timer_start(&srv->cron, cron_cb, period_ms, period_ms);
+    uv_unref((uv_handle_t *)&srv->shutdown_timer);
+    uv_prepare_start(&srv->flusher, flush_cb);
+    uv_signal_start(&srv->sigint, signal_cb, SIGINT);
+    uv_signal_start(&srv->sigterm, signal_cb, SIGTERM);
+}
+
+int io_server_run(struct hy_config *cfg, struct hy_log *log)
+{
+    struct io_server srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.loop = uv_default_loop();
+    srv.cfg = cfg;
+    srv.log = log;
+    signal(SIGPIPE, SIG_IGN);
+    server_raise_nofile(&srv);
+    uint64_t now = io_clock_ms();
+    srv.node = node_create(cfg, log, now ^ ((uint64_t)getpid() << 32), now);
+    if (server_listen(&srv) != 0) {
+        node_destroy(srv.node);
+        return 1;
+    }
+    server_start_handles(&srv);
+    hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld (data dir %s)", cfg->bind,
+           (long long)cfg->port, cfg->data_dir);
+    uv_run(srv.loop, UV_RUN_DEFAULT);
+    node_destroy(srv.node);
+    uv_loop_close(srv.loop);
+    hy_log(log, HY_LOG_INFO, "halyard stopped");
+    return 0;
+}

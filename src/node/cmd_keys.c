@@ -1,0 +1,335 @@
+/*
+ * cmd_keys.c - commands on keys whatever their type: existence, deletion, renaming, expiry,
+ * iteration (KEYS, SCAN), DBSIZE and FLUSHALL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+
+static void propose_keys(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t expire_at,
+                         size_t nargs)
+{
+    struct store_arg stack[16];
+    struct store_arg *args =
+        nargs <= HY_ARRAY_LEN(stack) ? stack : hy_xmalloc(nargs * sizeof(*args));
+    for (size_t i = 0; i < nargs; i++) {
+        args[i].ptr = x->argv[i + 1].ptr;
+        args[i].len = x->argv[i + 1].len;
+    }
+    struct store_entry e = {.op = op,
+                            .flags = flags,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = expire_at,
+                            .argc = (uint32_t)nargs,
+                            .argv = args};
+    node_propose(x, &e);
+    if (args != stack) {
+        hy_free(args);
+    }
+}
+
+void cmd_del(struct cmd_ctx *x)
+{
+    propose_keys(x, STORE_OP_DEL, 0, -1, x->argc - 1);
+}
+
+void cmd_exists(struct cmd_ctx *x)
+{
+    int64_t count = 0;
+    for (size_t i = 1; i < x->argc; i++) {
+        count += node_lookup(x, i) != NULL;
+    }
+    resp_write_int(&x->w, count);
+}
+
+static const char *type_name(const struct store_obj *o)
+{
+    if (o == NULL) {
+        return "none";
+    }
+    return store_obj_type(o) == STORE_HASH ? "hash" : "string";
+}
+
+void cmd_type(struct cmd_ctx *x)
+{
+    resp_write_simple(&x->w, type_name(node_lookup(x, 1)));
+}
+
+void cmd_rename(struct cmd_ctx *x)
+{
+    propose_keys(x, STORE_OP_RENAME, 0, -1, 2);
+}
+
+void cmd_renamenx(struct cmd_ctx *x)
+{
+    propose_keys(x, STORE_OP_RENAME, STORE_F_NX, -1, 2);
+}
+
+/* Parses EXPIRE's NX|XX|GT|LT options with Redis's error texts; 0 = replied. */
+static int parse_expire_flags(struct cmd_ctx *x, uint32_t *flags)
+{
+    for (size_t i = 3; i < x->argc; i++) {
+        const struct resp_arg *a = &x->argv[i];
+        if (node_arg_is(a, "NX")) {
+            *flags |= STORE_F_NX;
+        } else if (node_arg_is(a, "XX")) {
+            *flags |= STORE_F_XX;
+        } else if (node_arg_is(a, "GT")) {
+            *flags |= STORE_F_GT;
+        } else if (node_arg_is(a, "LT")) {
+            *flags |= STORE_F_LT;
+        } else {
+            resp_write_errorf(&x->w, "ERR Unsupported option %.*s", (int)HY_MIN(a->len, 128),
+                              (const char *)a->ptr);
+            return 0;
+        }
+    }
+    if ((*flags & STORE_F_NX) && (*flags & (STORE_F_XX | STORE_F_GT | STORE_F_LT))) {
+        resp_write_error(&x->w,
+                         "ERR NX and XX, GT or LT options at the same time are not compatible");
+        return 0;
+    }
+    if ((*flags & STORE_F_GT) && (*flags & STORE_F_LT)) {
+        resp_write_error(&x->w, "ERR GT and LT options at the same time are not compatible");
+        return 0;
+    }
+    return 1;
+}
+
+static void expire_generic(struct cmd_ctx *x, int64_t unit_ms, int relative)
+{
+    uint32_t flags = 0;
+    int64_t v, expire_at;
+    if (!parse_expire_flags(x, &flags) || !node_arg_i64(x, 2, &v)) {
+        return;
+    }
+    if (!node_expire_abs(v, unit_ms, relative ? (int64_t)x->now_ms : 0, &expire_at)) {
+        resp_write_errorf(&x->w, "ERR invalid expire time in '%s' command", x->cmd->name);
+        return;
+    }
+    propose_keys(x, STORE_OP_EXPIRE, flags, expire_at, 1);
+}
+
+void cmd_expire(struct cmd_ctx *x)
+{
+    expire_generic(x, 1000, 1);
+}
+
+void cmd_pexpire(struct cmd_ctx *x)
+{
+    expire_generic(x, 1, 1);
+}
+
+void cmd_expireat(struct cmd_ctx *x)
+{
+    expire_generic(x, 1000, 0);
+}
+
+void cmd_pexpireat(struct cmd_ctx *x)
+{
+    expire_generic(x, 1, 0);
+}
+
+void cmd_persist(struct cmd_ctx *x)
+{
+    propose_keys(x, STORE_OP_PERSIST, 0, -1, 1);
+}
+
+/* TTL family: -2 when missing, -1 without expiry, else the value `report` computes. */
+static void ttl_generic(struct cmd_ctx *x, int absolute, int64_t unit_ms)
+{
+    const struct store_obj *o = node_lookup(x, 1);
+    if (o == NULL) {
+        resp_write_int(&x->w, -2);
+        return;
+    }
+    int64_t at = store_obj_expire_at(o);
+    if (at < 0) {
+        resp_write_int(&x->w, -1);
+        return;
+    }
+    if (absolute) {
+        resp_write_int(&x->w, at / unit_ms);
+        return;
+    }
+    int64_t ttl = HY_MAX(at - (int64_t)x->now_ms, 0);
+    resp_write_int(&x->w, unit_ms == 1 ? ttl : (ttl + 500) / 1000);
+}
+
+void cmd_ttl(struct cmd_ctx *x)
+{
+    ttl_generic(x, 0, 1000);
+}
+
+void cmd_pttl(struct cmd_ctx *x)
+{
+    ttl_generic(x, 0, 1);
+}
+
+void cmd_expiretime(struct cmd_ctx *x)
+{
+    ttl_generic(x, 1, 1000);
+}
+
+void cmd_pexpiretime(struct cmd_ctx *x)
+{
+    ttl_generic(x, 1, 1);
+}
+
+void cmd_dbsize(struct cmd_ctx *x)
+{
+    resp_write_int(&x->w, (int64_t)store_key_count(x->node->store));
+}
+
+void cmd_flushall(struct cmd_ctx *x)
+{
+    if (x->argc > 2 ||
+        (x->argc == 2 && !node_arg_is(&x->argv[1], "ASYNC") && !node_arg_is(&x->argv[1], "SYNC"))) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    struct store_entry e = {.op = STORE_OP_FLUSHALL, .time_ms = x->now_ms, .expire_at_ms = -1};
+    node_propose(x, &e);
+}
+
+/* ---- iteration ------------------------------------------------------------------------------- */
+
+/* A growing list of borrowed key slices, valid until the next store_apply. */
+struct key_list {
+    struct resp_arg *items;
+    size_t count, cap;
+    const struct scan_opts *opts;
+};
+
+static void key_list_push(struct key_list *l, const uint8_t *p, size_t len)
+{
+    if (l->count == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->items = hy_xrealloc(l->items, l->cap * sizeof(*l->items));
+    }
+    l->items[l->count].ptr = p;
+    l->items[l->count].len = len;
+    l->count++;
+}
+
+int node_scan_match(const struct scan_opts *o, const uint8_t *p, size_t len)
+{
+    return o->match == NULL || hy_glob_match(o->match->ptr, o->match->len, p, len, 0);
+}
+
+static void collect_key_cb(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
+{
+    struct key_list *l = ctx;
+    if (l->opts->type != 0 && (l->opts->type < 0 || (int)store_obj_type(o) != l->opts->type)) {
+        return;
+    }
+    if (node_scan_match(l->opts, key, klen)) {
+        key_list_push(l, key, klen);
+    }
+}
+
+void cmd_keys(struct cmd_ctx *x)
+{
+    struct scan_opts opts = {.match = &x->argv[1], .count = 0, .type = 0};
+    struct key_list l = {.opts = &opts};
+    if (x->argv[1].len == 1 && x->argv[1].ptr[0] == '*') {
+        opts.match = NULL; /* the common KEYS *: skip matching */
+    }
+    uint64_t cursor = 0;
+    do {
+        cursor = store_scan(x->node->store, cursor, 1024, x->now_ms, collect_key_cb, &l);
+    } while (cursor != 0);
+    resp_write_array(&x->w, l.count);
+    for (size_t i = 0; i < l.count; i++) {
+        resp_write_bulk(&x->w, l.items[i].ptr, l.items[i].len);
+    }
+    hy_free(l.items);
+}
+
+void node_write_cursor(struct resp_writer *w, uint64_t cursor)
+{
+    char cur[24];
+    int len = snprintf(cur, sizeof(cur), "%llu", (unsigned long long)cursor);
+    resp_write_bulk(w, cur, (size_t)len);
+}
+
+int node_parse_cursor(struct cmd_ctx *x, size_t i, uint64_t *out)
+{
+    const struct resp_arg *a = &x->argv[i];
+    uint64_t v = 0;
+    if (a->len == 0 || a->len > 20) {
+        resp_write_error(&x->w, "ERR invalid cursor");
+        return 0;
+    }
+    for (size_t k = 0; k < a->len; k++) {
+        if (a->ptr[k] < '0' || a->ptr[k] > '9' || v > (UINT64_MAX - 9) / 10) {
+            resp_write_error(&x->w, "ERR invalid cursor");
+            return 0;
+        }
+        v = v * 10 + (uint64_t)(a->ptr[k] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+int node_parse_scan_opts(struct cmd_ctx *x, size_t first, int allow_type, struct scan_opts *o)
+{
+    o->match = NULL;
+    o->count = 10;
+    o->type = 0;
+    for (size_t i = first; i < x->argc; i += 2) {
+        const struct resp_arg *a = &x->argv[i];
+        if (i + 1 >= x->argc) {
+            node_reply_syntax_error(x);
+            return 0;
+        }
+        if (node_arg_is(a, "MATCH")) {
+            o->match = &x->argv[i + 1];
+        } else if (node_arg_is(a, "COUNT")) {
+            if (!node_arg_i64(x, i + 1, &o->count)) {
+                return 0;
+            }
+            if (o->count < 1) {
+                node_reply_syntax_error(x);
+                return 0;
+            }
+        } else if (allow_type && node_arg_is(a, "TYPE")) {
+            const struct resp_arg *t = &x->argv[i + 1];
+            o->type = node_arg_is(t, "string") ? STORE_STRING
+                      : node_arg_is(t, "hash") ? STORE_HASH
+                                               : -1;
+        } else {
+            node_reply_syntax_error(x);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void cmd_scan(struct cmd_ctx *x)
+{
+    uint64_t cursor;
+    struct scan_opts opts;
+    if (!node_parse_cursor(x, 1, &cursor) || !node_parse_scan_opts(x, 2, 1, &opts)) {
+        return;
+    }
+    struct key_list l = {.opts = &opts};
+    /* As Redis: visit about COUNT buckets' worth, up to ten rounds when filters drop keys. */
+    int rounds = 0;
+    do {
+        cursor = store_scan(x->node->store, cursor, (size_t)HY_MIN(opts.count, 1 << 20), x->now_ms,
+                            collect_key_cb, &l);
+    } while (cursor != 0 && l.count < (size_t)opts.count && ++rounds < 10);
+    resp_write_array(&x->w, 2);
+    node_write_cursor(&x->w, cursor);
+    resp_write_array(&x->w, l.count);
+    for (size_t i = 0; i < l.count; i++) {
+        resp_write_bulk(&x->w, l.items[i].ptr, l.items[i].len);
+    }
+    hy_free(l.items);
+}

@@ -1,0 +1,492 @@
+/*
+ * cmd_server.c - connection and server commands: PING ECHO HELLO AUTH SELECT QUIT RESET
+ * CLIENT COMMAND CONFIG. INFO lives in cmd_info.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+
+#define HALYARD_VERSION      "0.1.0"
+#define HALYARD_REDIS_COMPAT "7.0.0" /* the Redis version whose replies we match */
+
+void cmd_ping(struct cmd_ctx *x)
+{
+    if (x->argc > 2) {
+        node_reply_arity(&x->w, "ping");
+    } else if (x->argc == 2) {
+        resp_write_bulk(&x->w, x->argv[1].ptr, x->argv[1].len);
+    } else {
+        resp_write_simple(&x->w, "PONG");
+    }
+}
+
+void cmd_echo(struct cmd_ctx *x)
+{
+    resp_write_bulk(&x->w, x->argv[1].ptr, x->argv[1].len);
+}
+
+void cmd_select(struct cmd_ctx *x)
+{
+    int64_t db;
+    if (!node_arg_i64(x, 1, &db)) {
+        return;
+    }
+    if (db != 0) {
+        resp_write_error(&x->w, "ERR DB index is out of range");
+        return;
+    }
+    resp_write_ok(&x->w);
+}
+
+void cmd_quit(struct cmd_ctx *x)
+{
+    resp_write_ok(&x->w);
+    x->client->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
+}
+
+/* Checks a password against requirepass. Returns 1 when accepted (or replies the error). */
+static int auth_check(struct cmd_ctx *x, const struct resp_arg *user, const struct resp_arg *pass)
+{
+    const char *want = x->node->cfg->requirepass;
+    if (want[0] == '\0' && user == NULL) {
+        resp_write_error(&x->w, "ERR AUTH <password> called without any password configured for "
+                                "the default user. Are you sure your configuration is correct?");
+        return 0;
+    }
+    int user_ok = user == NULL || (user->len == 7 && memcmp(user->ptr, "default", 7) == 0);
+    int pass_ok =
+        want[0] == '\0' || (strlen(want) == pass->len && memcmp(want, pass->ptr, pass->len) == 0);
+    if (!user_ok || !pass_ok) {
+        resp_write_error(&x->w, "WRONGPASS invalid username-password pair or user is disabled.");
+        return 0;
+    }
+    x->client->authenticated = 1;
+    return 1;
+}
+
+void cmd_auth(struct cmd_ctx *x)
+{
+    if (x->argc > 3) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    const struct resp_arg *user = x->argc == 3 ? &x->argv[1] : NULL;
+    if (auth_check(x, user, &x->argv[x->argc - 1])) {
+        resp_write_ok(&x->w);
+    }
+}
+
+static int client_name_valid(const struct resp_arg *a)
+{
+    for (size_t i = 0; i < a->len; i++) {
+        if (a->ptr[i] < '!' || a->ptr[i] > '~') {
+            return 0; /* as Redis: no spaces, newlines or special characters */
+        }
+    }
+    return 1;
+}
+
+static int client_setname(struct cmd_ctx *x, const struct resp_arg *a)
+{
+    if (!client_name_valid(a) || a->len >= sizeof(x->client->name)) {
+        resp_write_error(&x->w, "ERR Client names cannot contain spaces, newlines or special "
+                                "characters.");
+        return 0;
+    }
+    memcpy(x->client->name, a->ptr, a->len);
+    x->client->name[a->len] = '\0';
+    return 1;
+}
+
+static void hello_reply(struct cmd_ctx *x)
+{
+    struct resp_writer *w = &x->w;
+    resp_write_map(w, 7);
+    resp_write_bulk_str(w, "server");
+    resp_write_bulk_str(w, "redis");
+    resp_write_bulk_str(w, "version");
+    resp_write_bulk_str(w, HALYARD_REDIS_COMPAT);
+    resp_write_bulk_str(w, "proto");
+    resp_write_int(w, w->proto);
+    resp_write_bulk_str(w, "id");
+    resp_write_int(w, (int64_t)x->client->id);
+    resp_write_bulk_str(w, "mode");
+    resp_write_bulk_str(w, "standalone");
+    resp_write_bulk_str(w, "role");
+    resp_write_bulk_str(w, "master");
+    resp_write_bulk_str(w, "modules");
+    resp_write_array(w, 0);
+}
+
+void cmd_hello(struct cmd_ctx *x)
+{
+    int64_t ver = x->client->proto;
+    if (x->argc >= 2) {
+        if (!hy_parse_i64(x->argv[1].ptr, x->argv[1].len, &ver)) {
+            resp_write_error(&x->w, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (ver < 2 || ver > 3) {
+            resp_write_error(&x->w, "NOPROTO unsupported protocol version");
+            return;
+        }
+    }
+    for (size_t i = 2; i < x->argc; i++) {
+        int more = x->argc - i - 1;
+        if (node_arg_is(&x->argv[i], "AUTH") && more >= 2) {
+            if (!auth_check(x, &x->argv[i + 1], &x->argv[i + 2])) {
+                return;
+            }
+            i += 2;
+        } else if (node_arg_is(&x->argv[i], "SETNAME") && more >= 1) {
+            if (!client_setname(x, &x->argv[++i])) {
+                return;
+            }
+        } else {
+            resp_write_errorf(&x->w, "ERR Syntax error in HELLO option '%.*s'",
+                              (int)HY_MIN(x->argv[i].len, 128), (const char *)x->argv[i].ptr);
+            return;
+        }
+    }
+    if (!x->client->authenticated) {
+        resp_write_error(&x->w, "NOAUTH HELLO must be called with the client already "
+                                "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
+                                "option can be used to authenticate the client and select the "
+                                "RESP protocol version at the same time");
+        return;
+    }
+    x->client->proto = (int)ver;
+    x->w.proto = (int)ver;
+    hello_reply(x);
+}
+
+void cmd_reset(struct cmd_ctx *x)
+{
+    struct node_client *c = x->client;
+    c->proto = 2;
+    c->name[0] = '\0';
+    c->authenticated = x->node->cfg->requirepass[0] == '\0';
+    x->w.proto = 2;
+    resp_write_simple(&x->w, "RESET");
+}
+
+/* ---- CLIENT -------------------------------------------------------------------------------- */
+
+void node_client_describe(struct hy_node *n, const struct node_client *c, uint64_t now_ms,
+                          struct hy_buf *out)
+{
+    (void)n;
+    uint64_t age = now_ms > c->created_ms ? (now_ms - c->created_ms) / 1000 : 0;
+    uint64_t idle = now_ms > c->last_ms ? (now_ms - c->last_ms) / 1000 : 0;
+    hy_buf_printf(out,
+                  "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=N db=0 "
+                  "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
+                  "rbs=%zu rbp=%zu obl=%zu oll=0 omem=%zu tot-mem=%zu events=r cmd=%s "
+                  "user=default redir=-1 resp=%d\n",
+                  (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name,
+                  (unsigned long long)age, (unsigned long long)idle, c->in.len,
+                  c->in.cap - c->in.len, c->in.cap, c->in.len, c->out.len,
+                  c->out.len + c->out_inflight, c->in.cap + c->out.cap + sizeof(*c), c->last_cmd,
+                  c->proto);
+}
+
+static void client_list(struct cmd_ctx *x)
+{
+    struct hy_buf b;
+    hy_buf_init(&b);
+    for (struct node_client *c = x->node->clients; c != NULL; c = c->next) {
+        node_client_describe(x->node, c, x->now_ms, &b);
+    }
+    resp_write_verbatim(&x->w, "txt", b.data, b.len);
+    hy_buf_free(&b);
+}
+
+static int client_matches(const struct node_client *c, const struct resp_arg *filter,
+                          const struct resp_arg *value)
+{
+    if (node_arg_is(filter, "ID")) {
+        int64_t id;
+        return hy_parse_i64(value->ptr, value->len, &id) && (uint64_t)id == c->id;
+    }
+    const char *s = node_arg_is(filter, "ADDR") ? c->addr : c->laddr;
+    return strlen(s) == value->len && memcmp(s, value->ptr, value->len) == 0;
+}
+
+static int client_kill_filters_valid(struct cmd_ctx *x, int *skipme)
+{
+    for (size_t i = 2; i + 1 < x->argc; i += 2) {
+        const struct resp_arg *f = &x->argv[i];
+        if (node_arg_is(f, "SKIPME")) {
+            *skipme = node_arg_is(&x->argv[i + 1], "yes");
+            if (!*skipme && !node_arg_is(&x->argv[i + 1], "no")) {
+                return 0;
+            }
+        } else if (!node_arg_is(f, "ID") && !node_arg_is(f, "ADDR") && !node_arg_is(f, "LADDR")) {
+            return 0;
+        }
+    }
+    return x->argc % 2 == 0;
+}
+
+static void client_kill(struct cmd_ctx *x)
+{
+    int old_form = x->argc == 3, skipme = 1;
+    if (!old_form && !client_kill_filters_valid(x, &skipme)) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    int64_t killed = 0;
+    for (struct node_client *c = x->node->clients; c != NULL; c = c->next) {
+        int match = 1;
+        if (old_form) {
+            static const struct resp_arg addr = {(const uint8_t *)"ADDR", 4};
+            match = client_matches(c, &addr, &x->argv[2]);
+        }
+        for (size_t i = 2; !old_form && i + 1 < x->argc; i += 2) {
+            if (!node_arg_is(&x->argv[i], "SKIPME")) {
+                match &= client_matches(c, &x->argv[i], &x->argv[i + 1]);
+            }
+        }
+        if (match && !(c == x->client && (skipme && !old_form))) {
+            c->flags |= c == x->client ? NODE_CLIENT_CLOSE_AFTER_REPLY : NODE_CLIENT_CLOSE_ASAP;
+            x->node->kills++;
+            killed++;
+        }
+    }
+    if (old_form && killed == 0) {
+        resp_write_error(&x->w, "ERR No such client");
+    } else if (old_form) {
+        resp_write_ok(&x->w);
+    } else {
+        resp_write_int(&x->w, killed);
+    }
+}
+
+void cmd_client(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    if (node_arg_is(sub, "ID") && x->argc == 2) {
+        resp_write_int(&x->w, (int64_t)x->client->id);
+    } else if (node_arg_is(sub, "GETNAME") && x->argc == 2) {
+        if (x->client->name[0] == '\0') {
+            resp_write_null(&x->w);
+        } else {
+            resp_write_bulk_str(&x->w, x->client->name);
+        }
+    } else if (node_arg_is(sub, "SETNAME") && x->argc == 3) {
+        if (client_setname(x, &x->argv[2])) {
+            resp_write_ok(&x->w);
+        }
+    } else if (node_arg_is(sub, "LIST") && x->argc == 2) {
+        client_list(x);
+    } else if (node_arg_is(sub, "INFO") && x->argc == 2) {
+        struct hy_buf b;
+        hy_buf_init(&b);
+        node_client_describe(x->node, x->client, x->now_ms, &b);
+        resp_write_verbatim(&x->w, "txt", b.data, b.len);
+        hy_buf_free(&b);
+    } else if (node_arg_is(sub, "KILL") && x->argc >= 3) {
+        client_kill(x);
+    } else if (node_arg_is(sub, "ID") || node_arg_is(sub, "GETNAME") ||
+               node_arg_is(sub, "SETNAME") || node_arg_is(sub, "LIST") ||
+               node_arg_is(sub, "INFO") || node_arg_is(sub, "KILL")) {
+        char name[32];
+        snprintf(name, sizeof(name), "client|%.*s", (int)HY_MIN(sub->len, 16),
+                 (const char *)sub->ptr);
+        for (char *p = name; *p; p++) {
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        }
+        node_reply_arity(&x->w, name);
+    } else {
+        resp_write_errorf(&x->w, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    }
+}
+
+/* ---- COMMAND ------------------------------------------------------------------------------- */
+
+static void command_write_flags(struct resp_writer *w, unsigned flags)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{CMD_WRITE, "write"}, {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
+                 {CMD_ADMIN, "admin"}, {CMD_NOAUTH, "no_auth"},    {CMD_STALE, "stale"},
+                 {CMD_FAST, "fast"}};
+    size_t count = 0;
+    for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
+        count += (flags & names[i].bit) != 0;
+    }
+    resp_write_set(w, count);
+    for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
+        if (flags & names[i].bit) {
+            resp_write_simple(w, names[i].name);
+        }
+    }
+}
+
+static void command_write_info(struct resp_writer *w, const struct cmd_def *d)
+{
+    resp_write_array(w, 10);
+    resp_write_bulk_str(w, d->name);
+    resp_write_int(w, d->arity);
+    command_write_flags(w, d->flags);
+    resp_write_int(w, d->first_key);
+    resp_write_int(w, d->last_key);
+    resp_write_int(w, d->key_step);
+    resp_write_set(w, 0);   /* ACL categories */
+    resp_write_set(w, 0);   /* tips */
+    resp_write_array(w, 0); /* key specs */
+    resp_write_array(w, 0); /* subcommands */
+}
+
+static void command_write_docs(struct resp_writer *w, const struct cmd_def *d)
+{
+    resp_write_bulk_str(w, d->name);
+    resp_write_map(w, 3);
+    resp_write_bulk_str(w, "summary");
+    resp_write_bulk_str(w, d->summary);
+    resp_write_bulk_str(w, "since");
+    resp_write_bulk_str(w, "0.1.0");
+    resp_write_bulk_str(w, "group");
+    resp_write_bulk_str(w, d->group);
+}
+
+static void command_for_each_named(struct cmd_ctx *x, int docs)
+{
+    size_t found = 0;
+    const struct cmd_def *defs[256];
+    for (size_t i = 2; i < x->argc && found < HY_ARRAY_LEN(defs); i++) {
+        defs[found++] = node_command_lookup(x->node, x->argv[i].ptr, x->argv[i].len);
+    }
+    if (docs) {
+        size_t n = 0;
+        for (size_t i = 0; i < found; i++) {
+            n += defs[i] != NULL;
+        }
+        resp_write_map(&x->w, n);
+        for (size_t i = 0; i < found; i++) {
+            if (defs[i] != NULL) {
+                command_write_docs(&x->w, defs[i]);
+            }
+        }
+        return;
+    }
+    resp_write_array(&x->w, found);
+    for (size_t i = 0; i < found; i++) {
+        if (defs[i] == NULL) {
+            resp_write_null_array(&x->w);
+        } else {
+            command_write_info(&x->w, defs[i]);
+        }
+    }
+}
+
+void cmd_command(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = x->argc >= 2 ? &x->argv[1] : NULL;
+    if (sub == NULL) {
+        resp_write_array(&x->w, node_command_count);
+        for (size_t i = 0; i < node_command_count; i++) {
+            command_write_info(&x->w, &node_commands[i]);
+        }
+    } else if (node_arg_is(sub, "COUNT") && x->argc == 2) {
+        resp_write_int(&x->w, (int64_t)node_command_count);
+    } else if (node_arg_is(sub, "LIST") && x->argc == 2) {
+        resp_write_array(&x->w, node_command_count);
+        for (size_t i = 0; i < node_command_count; i++) {
+            resp_write_bulk_str(&x->w, node_commands[i].name);
+        }
+    } else if (node_arg_is(sub, "DOCS") && x->argc == 2) {
+        resp_write_map(&x->w, node_command_count);
+        for (size_t i = 0; i < node_command_count; i++) {
+            command_write_docs(&x->w, &node_commands[i]);
+        }
+    } else if (node_arg_is(sub, "INFO") || node_arg_is(sub, "DOCS")) {
+        command_for_each_named(x, node_arg_is(sub, "DOCS"));
+    } else {
+        resp_write_errorf(&x->w, "ERR unknown subcommand '%.*s'. Try COMMAND HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    }
+}
+
+/* ---- CONFIG -------------------------------------------------------------------------------- */
+
+static void config_get_cmd(struct cmd_ctx *x)
+{
+    size_t n = config_count(), matched = 0;
+    char names_seen[64] = {0};
+    HY_ASSERT(n <= sizeof(names_seen));
+    for (size_t i = 0; i < n; i++) {
+        const char *name = config_name(i);
+        for (size_t k = 2; k < x->argc; k++) {
+            if (hy_glob_match(x->argv[k].ptr, x->argv[k].len, (const uint8_t *)name, strlen(name),
+                              1)) {
+                names_seen[i] = 1;
+            }
+        }
+        matched += names_seen[i];
+    }
+    resp_write_map(&x->w, matched);
+    for (size_t i = 0; i < n; i++) {
+        if (names_seen[i]) {
+            char value[512];
+            config_get(x->node->cfg, i, value, sizeof(value));
+            resp_write_bulk_str(&x->w, config_name(i));
+            resp_write_bulk_str(&x->w, value);
+        }
+    }
+}
+
+static void config_set_cmd(struct cmd_ctx *x)
+{
+    if (x->argc < 4 || x->argc % 2 != 0) {
+        node_reply_arity(&x->w, "config|set");
+        return;
+    }
+    for (size_t i = 2; i < x->argc; i += 2) {
+        char name[128], value[1024], err[160];
+        snprintf(name, sizeof(name), "%.*s", (int)HY_MIN(x->argv[i].len, 127),
+                 (const char *)x->argv[i].ptr);
+        snprintf(value, sizeof(value), "%.*s", (int)HY_MIN(x->argv[i + 1].len, 1023),
+                 (const char *)x->argv[i + 1].ptr);
+        int rc = config_set(x->node->cfg, name, value, 1, err);
+        if (rc == HY_ENOTFOUND) {
+            resp_write_errorf(
+                &x->w, "ERR Unknown option or number of arguments for CONFIG SET - '%s'", name);
+            return;
+        }
+        if (rc != HY_OK) {
+            resp_write_errorf(
+                &x->w, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", name, err);
+            return;
+        }
+    }
+    node_reconfigure(x->node);
+    resp_write_ok(&x->w);
+}
+
+void cmd_config(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    if (node_arg_is(sub, "GET")) {
+        if (x->argc < 3) {
+            node_reply_arity(&x->w, "config|get");
+            return;
+        }
+        config_get_cmd(x);
+    } else if (node_arg_is(sub, "SET")) {
+        config_set_cmd(x);
+    } else if (node_arg_is(sub, "RESETSTAT") && x->argc == 2) {
+        memset(&x->node->stats, 0, sizeof(x->node->stats));
+        x->node->stats.ops_sample_ms = x->now_ms;
+        resp_write_ok(&x->w);
+    } else {
+        resp_write_errorf(&x->w, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    }
+}

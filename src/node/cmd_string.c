@@ -1,0 +1,364 @@
+/*
+ * cmd_string.c - string commands. Handlers check syntax and stamp absolute times; the store
+ * executes the entry (store.h) and writes the reply.
+ */
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+
+int node_expire_abs(int64_t v, int64_t unit_ms, int64_t base_ms, int64_t *abs_out)
+{
+    if (v > INT64_MAX / unit_ms || v < INT64_MIN / unit_ms) {
+        return 0;
+    }
+    int64_t ms = v * unit_ms;
+    if ((base_ms > 0 && ms > INT64_MAX - base_ms) || (base_ms < 0 && ms < INT64_MIN - base_ms)) {
+        return 0;
+    }
+    *abs_out = ms + base_ms;
+    return 1;
+}
+
+static void reply_invalid_expire(struct cmd_ctx *x)
+{
+    resp_write_errorf(&x->w, "ERR invalid expire time in '%s' command", x->cmd->name);
+}
+
+/* Parses one of EX/PX/EXAT/PXAT's value at argv[i] into an absolute ms time; 0 = replied. */
+static int parse_expire_option(struct cmd_ctx *x, const struct resp_arg *opt, size_t i,
+                               int64_t *abs_out)
+{
+    int64_t v;
+    if (!node_arg_i64(x, i, &v)) {
+        return 0;
+    }
+    int seconds = node_arg_is(opt, "EX") || node_arg_is(opt, "EXAT");
+    int relative = node_arg_is(opt, "EX") || node_arg_is(opt, "PX");
+    if (v <= 0 ||
+        !node_expire_abs(v, seconds ? 1000 : 1, relative ? (int64_t)x->now_ms : 0, abs_out)) {
+        reply_invalid_expire(x);
+        return 0;
+    }
+    return 1;
+}
+
+static int is_expire_option(const struct resp_arg *a)
+{
+    return node_arg_is(a, "EX") || node_arg_is(a, "PX") || node_arg_is(a, "EXAT") ||
+           node_arg_is(a, "PXAT");
+}
+
+void cmd_get(struct cmd_ctx *x)
+{
+    const struct store_obj *o;
+    if (!node_lookup_typed(x, 1, STORE_STRING, &o)) {
+        return;
+    }
+    if (o == NULL) {
+        resp_write_null(&x->w);
+        return;
+    }
+    const uint8_t *p;
+    size_t len;
+    store_obj_string(o, &p, &len);
+    resp_write_bulk(&x->w, p, len);
+}
+
+static void propose_set(struct cmd_ctx *x, uint32_t flags, int64_t expire_at)
+{
+    struct store_arg args[2] = {{x->argv[1].ptr, x->argv[1].len}, {x->argv[2].ptr, x->argv[2].len}};
+    struct store_entry e = {.op = STORE_OP_SET,
+                            .flags = flags,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = expire_at,
+                            .argc = 2,
+                            .argv = args};
+    node_propose(x, &e);
+}
+
+void cmd_set(struct cmd_ctx *x)
+{
+    uint32_t flags = 0;
+    int64_t expire_at = -1;
+    for (size_t i = 3; i < x->argc; i++) {
+        const struct resp_arg *a = &x->argv[i];
+        int has_next = i + 1 < x->argc;
+        if (node_arg_is(a, "NX") && !(flags & STORE_F_XX)) {
+            flags |= STORE_F_NX;
+        } else if (node_arg_is(a, "XX") && !(flags & STORE_F_NX)) {
+            flags |= STORE_F_XX;
+        } else if (node_arg_is(a, "GET")) {
+            flags |= STORE_F_GET;
+        } else if (node_arg_is(a, "KEEPTTL") && expire_at == -1) {
+            flags |= STORE_F_KEEPTTL;
+        } else if (is_expire_option(a) && has_next && expire_at == -1 &&
+                   !(flags & STORE_F_KEEPTTL)) {
+            if (!parse_expire_option(x, a, ++i, &expire_at)) {
+                return;
+            }
+        } else {
+            node_reply_syntax_error(x);
+            return;
+        }
+    }
+    propose_set(x, flags, expire_at);
+}
+
+void cmd_setnx(struct cmd_ctx *x)
+{
+    propose_set(x, STORE_F_NX | STORE_F_REPLY_INT, -1);
+}
+
+void cmd_getset(struct cmd_ctx *x)
+{
+    propose_set(x, STORE_F_GET, -1);
+}
+
+static void setex_generic(struct cmd_ctx *x, int64_t unit_ms)
+{
+    int64_t v, expire_at;
+    if (!node_arg_i64(x, 2, &v)) {
+        return;
+    }
+    if (v <= 0 || !node_expire_abs(v, unit_ms, (int64_t)x->now_ms, &expire_at)) {
+        reply_invalid_expire(x);
+        return;
+    }
+    struct store_arg args[2] = {{x->argv[1].ptr, x->argv[1].len}, {x->argv[3].ptr, x->argv[3].len}};
+    struct store_entry e = {.op = STORE_OP_SET,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = expire_at,
+                            .argc = 2,
+                            .argv = args};
+    node_propose(x, &e);
+}
+
+void cmd_setex(struct cmd_ctx *x)
+{
+    setex_generic(x, 1000);
+}
+
+void cmd_psetex(struct cmd_ctx *x)
+{
+    setex_generic(x, 1);
+}
+
+/* Proposes op on argv[1..argc) as given, with an increment. */
+static void propose_args(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr)
+{
+    struct store_arg stack[8];
+    size_t n = x->argc - 1;
+    struct store_arg *args = n <= HY_ARRAY_LEN(stack) ? stack : hy_xmalloc(n * sizeof(*args));
+    for (size_t i = 0; i < n; i++) {
+        args[i].ptr = x->argv[i + 1].ptr;
+        args[i].len = x->argv[i + 1].len;
+    }
+    struct store_entry e = {.op = op,
+                            .flags = flags,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .incr = incr,
+                            .argc = (uint32_t)n,
+                            .argv = args};
+    node_propose(x, &e);
+    if (args != stack) {
+        hy_free(args);
+    }
+}
+
+void cmd_getdel(struct cmd_ctx *x)
+{
+    propose_args(x, STORE_OP_GETDEL, 0, 0);
+}
+
+void cmd_getex(struct cmd_ctx *x)
+{
+    int64_t expire_at = -1;
+    uint32_t flags = 0;
+    for (size_t i = 2; i < x->argc; i++) {
+        const struct resp_arg *a = &x->argv[i];
+        int has_next = i + 1 < x->argc;
+        if (node_arg_is(a, "PERSIST") && expire_at == -1 && !(flags & STORE_F_PERSIST)) {
+            flags |= STORE_F_PERSIST;
+        } else if (is_expire_option(a) && has_next && expire_at == -1 &&
+                   !(flags & STORE_F_PERSIST)) {
+            if (!parse_expire_option(x, a, ++i, &expire_at)) {
+                return;
+            }
+        } else {
+            node_reply_syntax_error(x);
+            return;
+        }
+    }
+    if (expire_at == -1 && flags == 0) {
+        cmd_get(x); /* nothing to change: a plain read, nothing to replicate */
+        return;
+    }
+    struct store_arg key = {x->argv[1].ptr, x->argv[1].len};
+    struct store_entry e = {.op = STORE_OP_GETEX,
+                            .flags = flags,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = expire_at,
+                            .argc = 1,
+                            .argv = &key};
+    node_propose(x, &e);
+}
+
+void cmd_mget(struct cmd_ctx *x)
+{
+    resp_write_array(&x->w, x->argc - 1);
+    for (size_t i = 1; i < x->argc; i++) {
+        const struct store_obj *o = node_lookup(x, i);
+        if (o == NULL || store_obj_type(o) != STORE_STRING) {
+            resp_write_null(&x->w);
+            continue;
+        }
+        const uint8_t *p;
+        size_t len;
+        store_obj_string(o, &p, &len);
+        resp_write_bulk(&x->w, p, len);
+    }
+}
+
+void cmd_mset(struct cmd_ctx *x)
+{
+    if ((x->argc - 1) % 2 != 0) {
+        node_reply_arity(&x->w, x->cmd->name);
+        return;
+    }
+    propose_args(x, STORE_OP_MSET, 0, 0);
+}
+
+void cmd_msetnx(struct cmd_ctx *x)
+{
+    if ((x->argc - 1) % 2 != 0) {
+        node_reply_arity(&x->w, x->cmd->name);
+        return;
+    }
+    propose_args(x, STORE_OP_MSET, STORE_F_NX, 0);
+}
+
+void cmd_append(struct cmd_ctx *x)
+{
+    propose_args(x, STORE_OP_APPEND, 0, 0);
+}
+
+void cmd_strlen(struct cmd_ctx *x)
+{
+    const struct store_obj *o;
+    if (!node_lookup_typed(x, 1, STORE_STRING, &o)) {
+        return;
+    }
+    size_t len = 0;
+    if (o != NULL) {
+        const uint8_t *p;
+        store_obj_string(o, &p, &len);
+    }
+    resp_write_int(&x->w, (int64_t)len);
+}
+
+void cmd_getrange(struct cmd_ctx *x)
+{
+    int64_t start, end;
+    if (!node_arg_i64(x, 2, &start) || !node_arg_i64(x, 3, &end)) {
+        return;
+    }
+    const struct store_obj *o;
+    if (!node_lookup_typed(x, 1, STORE_STRING, &o)) {
+        return;
+    }
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    if (o != NULL) {
+        store_obj_string(o, &p, &len);
+    }
+    int64_t n = (int64_t)len;
+    if ((start < 0 && end < 0 && start > end) || n == 0) {
+        resp_write_bulk(&x->w, "", 0);
+        return;
+    }
+    start = start < 0 ? HY_MAX(n + start, 0) : start;
+    end = end < 0 ? HY_MAX(n + end, 0) : end;
+    end = HY_MIN(end, n - 1);
+    if (start > end) {
+        resp_write_bulk(&x->w, "", 0);
+        return;
+    }
+    resp_write_bulk(&x->w, p + start, (size_t)(end - start + 1));
+}
+
+void cmd_setrange(struct cmd_ctx *x)
+{
+    int64_t offset;
+    if (!node_arg_i64(x, 2, &offset)) {
+        return;
+    }
+    if (offset < 0) {
+        resp_write_error(&x->w, "ERR offset is out of range");
+        return;
+    }
+    struct store_arg args[2] = {{x->argv[1].ptr, x->argv[1].len}, {x->argv[3].ptr, x->argv[3].len}};
+    struct store_entry e = {.op = STORE_OP_SETRANGE,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .incr = offset,
+                            .argc = 2,
+                            .argv = args};
+    node_propose(x, &e);
+}
+
+static void propose_incr(struct cmd_ctx *x, int64_t by)
+{
+    struct store_arg key = {x->argv[1].ptr, x->argv[1].len};
+    struct store_entry e = {.op = STORE_OP_INCRBY,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .incr = by,
+                            .argc = 1,
+                            .argv = &key};
+    node_propose(x, &e);
+}
+
+void cmd_incr(struct cmd_ctx *x)
+{
+    propose_incr(x, 1);
+}
+
+void cmd_decr(struct cmd_ctx *x)
+{
+    propose_incr(x, -1);
+}
+
+void cmd_incrby(struct cmd_ctx *x)
+{
+    int64_t by;
+    if (node_arg_i64(x, 2, &by)) {
+        propose_incr(x, by);
+    }
+}
+
+void cmd_decrby(struct cmd_ctx *x)
+{
+    int64_t by;
+    if (!node_arg_i64(x, 2, &by)) {
+        return;
+    }
+    if (by == INT64_MIN) {
+        resp_write_error(&x->w, "ERR decrement would overflow");
+        return;
+    }
+    propose_incr(x, -by);
+}
+
+void cmd_incrbyfloat(struct cmd_ctx *x)
+{
+    long double by;
+    if (!hy_parse_double(x->argv[2].ptr, x->argv[2].len, 1, &by)) {
+        resp_write_error(&x->w, "ERR value is not a valid float");
+        return;
+    }
+    propose_args(x, STORE_OP_INCRBYFLOAT, 0, 0);
+}

@@ -1,0 +1,199 @@
+#include "node/config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+
+struct config_def {
+    const char *name;
+    size_t offset;
+    enum config_kind kind;
+    const char *def;
+    int64_t min, max;
+    int runtime;
+    const char *values;
+};
+
+static const struct config_def config_defs[] = {
+#define HY__CONFIG_DEF(name, field, kind, def, min, max, rt, values) \
+    {name, offsetof(struct hy_config, field), kind, def, min, max, rt, values},
+    HY_CONFIG_LIST(HY__CONFIG_DEF)
+#undef HY__CONFIG_DEF
+};
+
+size_t config_count(void)
+{
+    return HY_ARRAY_LEN(config_defs);
+}
+
+const char *config_name(size_t i)
+{
+    HY_ASSERT(i < config_count());
+    return config_defs[i].name;
+}
+
+static const struct config_def *config_find(const char *name)
+{
+    for (size_t i = 0; i < HY_ARRAY_LEN(config_defs); i++) {
+        if (strcasecmp(config_defs[i].name, name) == 0) {
+            return &config_defs[i];
+        }
+    }
+    return NULL;
+}
+
+int config_parse_memory(const char *s, int64_t *out)
+{
+    size_t n = strlen(s), digits = 0;
+    while (digits < n && isdigit((unsigned char)s[digits])) {
+        digits++;
+    }
+    if (digits == 0) {
+        return 0;
+    }
+    int64_t v;
+    if (!hy_parse_i64((const uint8_t *)s, digits, &v)) {
+        return 0;
+    }
+    static const struct {
+        const char *unit;
+        int64_t mul;
+    } units[] = {{"", 1},
+                 {"b", 1},
+                 {"k", 1000},
+                 {"kb", 1024},
+                 {"m", 1000 * 1000},
+                 {"mb", 1024 * 1024},
+                 {"g", 1000 * 1000 * 1000},
+                 {"gb", 1024 * 1024 * 1024}};
+    for (size_t i = 0; i < HY_ARRAY_LEN(units); i++) {
+        if (strcasecmp(s + digits, units[i].unit) == 0) {
+            if (v > INT64_MAX / units[i].mul) {
+                return 0;
+            }
+            *out = v * units[i].mul;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Index of `value` in the '|'-separated list, or -1. */
+static int config_enum_index(const char *values, const char *value)
+{
+    size_t vlen = strlen(value);
+    int index = 0;
+    for (const char *p = values;; index++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == vlen && strncasecmp(p, value, len) == 0) {
+            return index;
+        }
+        if (bar == NULL) {
+            return -1;
+        }
+        p = bar + 1;
+    }
+}
+
+static int config_set_number(const struct config_def *d, void *field, const char *value, char *err)
+{
+    int64_t v;
+    int ok = d->kind == CONFIG_MEMORY ? config_parse_memory(value, &v)
+                                      : hy_parse_i64((const uint8_t *)value, strlen(value), &v);
+    if (!ok) {
+        snprintf(err, 160, "argument must be %s",
+                 d->kind == CONFIG_MEMORY ? "a memory value" : "an integer");
+        return HY_EINVAL;
+    }
+    if (v < d->min || v > d->max) {
+        snprintf(err, 160, "argument must be between %lld and %lld inclusive", (long long)d->min,
+                 (long long)d->max);
+        return HY_EINVAL;
+    }
+    *(int64_t *)field = v;
+    return HY_OK;
+}
+
+int config_set(struct hy_config *cfg, const char *name, const char *value, int runtime, char *err)
+{
+    const struct config_def *d = config_find(name);
+    if (d == NULL) {
+        snprintf(err, 160, "unknown setting '%s'", name);
+        return HY_ENOTFOUND;
+    }
+    if (runtime && !d->runtime) {
+        snprintf(err, 160, "can't set immutable config");
+        return HY_EINVAL;
+    }
+    void *field = (char *)cfg + d->offset;
+    switch (d->kind) {
+    case CONFIG_INT:
+    case CONFIG_MEMORY: return config_set_number(d, field, value, err);
+    case CONFIG_ENUM: {
+        int index = config_enum_index(d->values, value);
+        if (index < 0) {
+            snprintf(err, 160, "argument(s) must be one of the following: %s", d->values);
+            return HY_EINVAL;
+        }
+        *(int64_t *)field = index;
+        return HY_OK;
+    }
+    case CONFIG_STRING: {
+        char **s = field;
+        hy_free(*s);
+        *s = hy_xstrdup(value);
+        return HY_OK;
+    }
+    }
+    HY_UNREACHABLE();
+}
+
+void config_get(const struct hy_config *cfg, size_t i, char *out, size_t cap)
+{
+    HY_ASSERT(i < config_count());
+    const struct config_def *d = &config_defs[i];
+    const void *field = (const char *)cfg + d->offset;
+    switch (d->kind) {
+    case CONFIG_INT:
+    case CONFIG_MEMORY: snprintf(out, cap, "%lld", (long long)*(const int64_t *)field); return;
+    case CONFIG_STRING: snprintf(out, cap, "%s", *(char *const *)field); return;
+    case CONFIG_ENUM: {
+        int64_t index = *(const int64_t *)field;
+        const char *p = d->values;
+        for (int64_t k = 0; k < index; k++) {
+            p = strchr(p, '|') + 1;
+        }
+        const char *bar = strchr(p, '|');
+        int len = bar ? (int)(bar - p) : (int)strlen(p);
+        snprintf(out, cap, "%.*s", len, p);
+        return;
+    }
+    }
+}
+
+void config_init(struct hy_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    char err[160];
+    for (size_t i = 0; i < HY_ARRAY_LEN(config_defs); i++) {
+        int rc = config_set(cfg, config_defs[i].name, config_defs[i].def, 0, err);
+        HY_ASSERT(rc == HY_OK);
+    }
+}
+
+void config_free(struct hy_config *cfg)
+{
+    for (size_t i = 0; i < HY_ARRAY_LEN(config_defs); i++) {
+        if (config_defs[i].kind == CONFIG_STRING) {
+            char **s = (char **)((char *)cfg + config_defs[i].offset);
+            hy_free(*s);
+            *s = NULL;
+        }
+    }
+}

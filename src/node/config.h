@@ -1,0 +1,85 @@
+/*
+ * config.h - the server's settings, as data.
+ *
+ * One X-macro table lists every setting: its name (the YAML key, the --flag, and the CONFIG
+ * GET/SET name are the same), its kind, default, bounds and whether CONFIG SET may change it
+ * at run time. Flags, the YAML loader and CONFIG all go through config_set(), so a value is
+ * validated the same way wherever it comes from. Pure: parsing and formatting only.
+ */
+#ifndef HY_CONFIG_H
+#define HY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
+
+/* X(name, field, kind, default text, min, max, runtime-settable, enum values or NULL).
+ * INT, MEMORY and ENUM settings are int64_t fields (ENUM holds the index of the value in the
+ * '|'-separated list); STRING settings are heap-owned char * fields. */
+#define HY_CONFIG_LIST(X)                                                                          \
+    X("node-id", node_id, CONFIG_STRING, "n1", 0, 0, 0, NULL)                                      \
+    X("bind", bind, CONFIG_STRING, "127.0.0.1", 0, 0, 0, NULL)                                     \
+    X("port", port, CONFIG_INT, "7379", 1, 65535, 0, NULL)                                         \
+    X("peer-port", peer_port, CONFIG_INT, "17379", 0, 65535, 0, NULL)                              \
+    X("http-port", http_port, CONFIG_INT, "8379", 0, 65535, 0, NULL)                               \
+    X("data-dir", data_dir, CONFIG_STRING, "./data", 0, 0, 0, NULL)                                \
+    X("cluster-name", cluster_name, CONFIG_STRING, "halyard", 0, 0, 0, NULL)                       \
+    X("bootstrap", bootstrap, CONFIG_STRING, "", 0, 0, 0, NULL)                                    \
+    X("join", join, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
+    X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \
+    X("requirepass", requirepass, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
+    X("maxclients", maxclients, CONFIG_INT, "10000", 1, 1000000, 1, NULL)                          \
+    X("timeout", timeout, CONFIG_INT, "0", 0, 100000000, 1, NULL)                                  \
+    X("maxmemory", maxmemory, CONFIG_MEMORY, "0", 0, INT64_MAX, 1, NULL)                           \
+    X("maxmemory-policy", maxmemory_policy, CONFIG_ENUM, "noeviction", 0, 0, 1,                    \
+      "noeviction|allkeys-lru|volatile-lru")                                                       \
+    X("maxmemory-samples", maxmemory_samples, CONFIG_INT, "5", 1, 64, 1, NULL)                     \
+    X("proto-max-bulk-len", proto_max_bulk_len, CONFIG_MEMORY, "512mb", 1024, 512 * 1024 * 1024LL, \
+      1, NULL)                                                                                     \
+    X("client-query-buffer-limit", client_query_buffer_limit, CONFIG_MEMORY, "1gb", 1024 * 1024,   \
+      INT64_MAX, 1, NULL)                                                                          \
+    X("client-output-buffer-limit", client_output_buffer_limit, CONFIG_MEMORY, "256mb", 0,         \
+      INT64_MAX, 1, NULL)                                                                          \
+    X("hz", hz, CONFIG_INT, "10", 1, 500, 1, NULL)
+
+#define HY__CONFIG_CTYPE_CONFIG_INT    int64_t
+#define HY__CONFIG_CTYPE_CONFIG_MEMORY int64_t
+#define HY__CONFIG_CTYPE_CONFIG_ENUM   int64_t
+#define HY__CONFIG_CTYPE_CONFIG_STRING char *
+
+struct hy_config {
+#define HY__CONFIG_FIELD(name, field, kind, def, min, max, rt, values) \
+    HY__CONFIG_CTYPE_##kind field;
+    HY_CONFIG_LIST(HY__CONFIG_FIELD)
+#undef HY__CONFIG_FIELD
+    /* Not settings: facts about the process that the shell fills in for INFO. */
+    long pid;
+    char config_file[4096];
+    char executable[4096];
+};
+
+/* Fills every setting with its default. Strings are heap-owned by cfg. */
+void config_init(struct hy_config *cfg);
+void config_free(struct hy_config *cfg);
+
+/*
+ * Sets `name` from its text form. `runtime` is nonzero for CONFIG SET (refuses settings that
+ * cannot change while running). Returns HY_OK, or HY_ENOTFOUND for an unknown name, or
+ * HY_EINVAL with a reason in err (room for 160 bytes).
+ */
+int config_set(struct hy_config *cfg, const char *name, const char *value, int runtime,
+               char *err) HY_MUST_CHECK;
+
+/* Writes the current value of setting number i (0 <= i < config_count()) as text. */
+void config_get(const struct hy_config *cfg, size_t i, char *out, size_t cap);
+size_t config_count(void);
+const char *config_name(size_t i);
+
+/* Parses "100", "10kb", "5mb", "1gb" (case-insensitive; k/m/g = 1000^n, kb/mb/gb = 1024^n, as
+ * Redis). Returns 1 on success. */
+int config_parse_memory(const char *s, int64_t *out);
+
+#endif

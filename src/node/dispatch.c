@@ -1,0 +1,265 @@
+/*
+ * dispatch.c - from parsed requests to handlers; the write path; periodic work.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+
+static void reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv)
+{
+    /* Same text as Redis, which clients and tests match: the name, then up to 128 bytes of
+     * the first arguments, each quoted and followed by a space. */
+    char args[160];
+    size_t len = 0;
+    args[0] = '\0';
+    for (size_t i = 1; i < argc && len < 128; i++) {
+        int room = (int)(128 - len);
+        int arg_len = argv[i].len > (size_t)room ? room : (int)argv[i].len;
+        len += (size_t)snprintf(args + len, sizeof(args) - len, "'%.*s' ", arg_len,
+                                (const char *)argv[i].ptr);
+        len = HY_MIN(len, sizeof(args) - 1);
+    }
+    int name_len = argv[0].len > 128 ? 128 : (int)argv[0].len;
+    char msg[400];
+    snprintf(msg, sizeof(msg), "ERR unknown command '%.*s', with args beginning with: %s", name_len,
+             (const char *)argv[0].ptr, args);
+    for (char *p = msg; *p; p++) {
+        if (*p == '\r' || *p == '\n') {
+            *p = ' '; /* an error reply is one line */
+        }
+    }
+    resp_write_error(w, msg);
+}
+
+void node_reply_arity(struct resp_writer *w, const char *name)
+{
+    resp_write_errorf(w, "ERR wrong number of arguments for '%s' command", name);
+}
+
+void node_reply_syntax_error(struct cmd_ctx *x)
+{
+    resp_write_error(&x->w, "ERR syntax error");
+}
+
+void node_reply_not_integer(struct cmd_ctx *x)
+{
+    resp_write_error(&x->w, "ERR value is not an integer or out of range");
+}
+
+void node_reply_wrongtype(struct cmd_ctx *x)
+{
+    resp_write_error(&x->w, "WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+int node_arg_is(const struct resp_arg *a, const char *lit)
+{
+    return hy_eq_nocase(a->ptr, a->len, lit);
+}
+
+int node_arg_i64(struct cmd_ctx *x, size_t i, int64_t *out)
+{
+    HY_ASSERT(i < x->argc);
+    if (!hy_parse_i64(x->argv[i].ptr, x->argv[i].len, out)) {
+        node_reply_not_integer(x);
+        return 0;
+    }
+    return 1;
+}
+
+const struct store_obj *node_lookup(struct cmd_ctx *x, size_t i)
+{
+    HY_ASSERT(i < x->argc);
+    const struct store_obj *o =
+        store_find(x->node->store, x->argv[i].ptr, x->argv[i].len, x->now_ms);
+    if (o != NULL) {
+        x->node->stats.keyspace_hits++;
+    } else {
+        x->node->stats.keyspace_misses++;
+    }
+    return o;
+}
+
+int node_lookup_typed(struct cmd_ctx *x, size_t i, enum store_type t, const struct store_obj **o)
+{
+    *o = node_lookup(x, i);
+    if (*o != NULL && store_obj_type(*o) != t) {
+        node_reply_wrongtype(x);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- the write path ------------------------------------------------------------------------ */
+
+static void node_commit_apply(struct hy_node *n, const uint8_t *entry, size_t len,
+                              struct resp_writer *reply)
+{
+    /* One-member log: the entry is committed as soon as it is appended. With Raft this is
+     * where the entry waits for a durable majority before it is applied. */
+    n->log_index++;
+    int rc = store_apply(n->store, entry, len, reply);
+    HY_ASSERT(rc == HY_OK); /* we encoded it ourselves a moment ago */
+}
+
+void node_propose(struct cmd_ctx *x, const struct store_entry *e)
+{
+    struct hy_node *n = x->node;
+    hy_buf_reset(&n->entry);
+    store_entry_encode(e, &n->entry);
+    node_commit_apply(n, n->entry.data, n->entry.len, &x->w);
+}
+
+void node_propose_internal(struct hy_node *n, const struct hy_buf *entry)
+{
+    node_commit_apply(n, entry->data, entry->len, NULL);
+}
+
+/* Evicts by proposing deletions until under maxmemory or nothing more can go. Returns 1 when
+ * memory is (now) within the limit. */
+static int node_make_room(struct hy_node *n, uint64_t now_ms)
+{
+    for (int round = 0; round < 64 && store_over_maxmemory(n->store); round++) {
+        struct hy_buf buf;
+        hy_buf_init(&buf);
+        size_t k = store_propose_evictions(n->store, now_ms, 128, &buf);
+        if (k > 0) {
+            node_propose_internal(n, &buf);
+            n->stats.evicted_keys += k;
+        }
+        hy_buf_free(&buf);
+        if (k == 0) {
+            break;
+        }
+    }
+    return !store_over_maxmemory(n->store);
+}
+
+/* ---- dispatch -------------------------------------------------------------------------------- */
+
+static int node_check_arity(const struct cmd_def *d, size_t argc)
+{
+    return d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity;
+}
+
+static void node_execute(struct hy_node *n, struct node_client *c, size_t argc,
+                         const struct resp_arg *argv, uint64_t now_ms)
+{
+    struct cmd_ctx x = {
+        .node = n,
+        .client = c,
+        .argc = argc,
+        .argv = argv,
+        .now_ms = now_ms,
+        .w = {.out = &c->out, .proto = c->proto},
+    };
+    c->last_ms = now_ms;
+    const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    if (d == NULL) {
+        reply_unknown_command(&x.w, argc, argv);
+        return;
+    }
+    x.cmd = d;
+    c->last_cmd = d->name;
+    if (!node_check_arity(d, argc)) {
+        node_reply_arity(&x.w, d->name);
+        return;
+    }
+    if (!c->authenticated && !(d->flags & CMD_NOAUTH)) {
+        resp_write_error(&x.w, "NOAUTH Authentication required.");
+        return;
+    }
+    if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(n, now_ms)) {
+        resp_write_error(&x.w, "OOM command not allowed when used memory > 'maxmemory'.");
+        return;
+    }
+    n->stats.commands_processed++;
+    d->handler(&x);
+}
+
+void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_ms)
+{
+    size_t off = 0;
+    const unsigned stop = NODE_CLIENT_CLOSE_AFTER_REPLY | NODE_CLIENT_CLOSE_ASAP;
+    while (!(c->flags & stop) && off < c->in.len) {
+        size_t consumed = 0, argc = 0;
+        const struct resp_arg *argv = NULL;
+        int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
+                                    &argv);
+        if (rc == HY_EAGAIN) {
+            break;
+        }
+        if (rc != HY_OK) {
+            struct resp_writer w = {&c->out, c->proto};
+            resp_write_errorf(&w, "ERR Protocol error: %s", c->parser.error);
+            c->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
+            hy_log(n->log, HY_LOG_INFO, "client %llu (%s): protocol error: %s",
+                   (unsigned long long)c->id, c->addr, c->parser.error);
+            off = c->in.len;
+            break;
+        }
+        /* argv borrows from c->in: execute before the bytes are consumed below. */
+        if (argc > 0) {
+            node_execute(n, c, argc, argv, now_ms);
+        }
+        off += consumed;
+    }
+    hy_buf_consume(&c->in, off);
+}
+
+/* ---- periodic work --------------------------------------------------------------------------- */
+
+static void node_active_expire(struct hy_node *n, uint64_t now_ms)
+{
+    /* As Redis's active expiry: sample, delete what expired, and go on while a quarter or
+     * more of the sample had expired; bounded per call so one cron never stalls the loop. */
+    struct hy_buf buf;
+    hy_buf_init(&buf);
+    for (int round = 0; round < 16; round++) {
+        hy_buf_reset(&buf);
+        size_t k = store_propose_expired(n->store, now_ms, 20, &buf);
+        if (k == 0) {
+            break;
+        }
+        node_propose_internal(n, &buf);
+        n->stats.expired_keys += k;
+        if (k < 5) {
+            break;
+        }
+    }
+    hy_buf_free(&buf);
+}
+
+static size_t node_close_idle(struct hy_node *n, uint64_t now_ms)
+{
+    size_t marked = 0;
+    uint64_t idle_ms_max = (uint64_t)n->cfg->timeout * 1000;
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (idle_ms_max > 0 && !(c->flags & NODE_CLIENT_CLOSE_ASAP) && now_ms > c->last_ms &&
+            now_ms - c->last_ms > idle_ms_max) {
+            hy_log(n->log, HY_LOG_DEBUG, "closing idle client %llu", (unsigned long long)c->id);
+            c->flags |= NODE_CLIENT_CLOSE_ASAP;
+            marked++;
+        }
+    }
+    return marked;
+}
+
+size_t node_cron(struct hy_node *n, uint64_t now_ms)
+{
+    node_active_expire(n, now_ms);
+    if (n->cfg->maxmemory > 0) {
+        node_make_room(n, now_ms);
+    }
+    store_rehash_step(n->store, 100);
+    struct node_stats *st = &n->stats;
+    if (now_ms - st->ops_sample_ms >= 1000) {
+        st->ops_per_sec =
+            (st->commands_processed - st->ops_sample_cmds) * 1000 / (now_ms - st->ops_sample_ms);
+        st->ops_sample_cmds = st->commands_processed;
+        st->ops_sample_ms = now_ms;
+    }
+    return node_close_idle(n, now_ms) + node_take_kills(n);
+}

@@ -1,0 +1,179 @@
+#include "node/node.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+
+const struct cmd_def node_commands[] = {
+#define CMD(name, handler, arity, flags, first, last, step, group, summary) \
+    {name, handler, arity, flags, first, last, step, group, summary},
+#include "node/commands.def"
+#undef CMD
+};
+const size_t node_command_count = HY_ARRAY_LEN(node_commands);
+
+/* FNV-1a over the lower-cased name: command names are matched case-insensitively. */
+static uint32_t cmd_hash(const uint8_t *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (uint32_t)tolower(name[i])) * 16777619u;
+    }
+    return h;
+}
+
+static void cmd_table_build(struct hy_node *n)
+{
+    static_assert(NODE_CMD_SLOTS >= 2 * HY_ARRAY_LEN(node_commands), "command table too full");
+    for (size_t i = 0; i < node_command_count; i++) {
+        const struct cmd_def *d = &node_commands[i];
+        uint32_t slot = cmd_hash((const uint8_t *)d->name, strlen(d->name)) % NODE_CMD_SLOTS;
+        while (n->cmd_slots[slot] != NULL) {
+            slot = (slot + 1) % NODE_CMD_SLOTS;
+        }
+        n->cmd_slots[slot] = d;
+    }
+}
+
+const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t *name, size_t len)
+{
+    uint32_t slot = cmd_hash(name, len) % NODE_CMD_SLOTS;
+    while (n->cmd_slots[slot] != NULL) {
+        if (hy_eq_nocase(name, len, n->cmd_slots[slot]->name)) {
+            return n->cmd_slots[slot];
+        }
+        slot = (slot + 1) % NODE_CMD_SLOTS;
+    }
+    return NULL;
+}
+
+static void node_store_config(const struct hy_config *cfg, uint64_t seed, struct store_config *sc)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->seed = seed;
+    sc->maxmemory_bytes = (size_t)cfg->maxmemory;
+    sc->policy = (enum store_evict_policy)cfg->maxmemory_policy;
+    sc->maxmemory_samples = (unsigned)cfg->maxmemory_samples;
+}
+
+struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uint64_t seed,
+                            uint64_t now_ms)
+{
+    struct hy_node *n = hy_xcalloc(1, sizeof(*n));
+    n->cfg = cfg;
+    n->log = log;
+    hy_prng_seed(&n->prng, seed);
+    struct store_config sc;
+    node_store_config(cfg, hy_prng_next(&n->prng), &sc);
+    n->store = store_create(&sc, log);
+    n->next_client_id = 1;
+    n->start_ms = now_ms;
+    n->stats.ops_sample_ms = now_ms;
+    hy_buf_init(&n->entry);
+    cmd_table_build(n);
+    node_reconfigure(n);
+    return n;
+}
+
+void node_destroy(struct hy_node *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    while (n->clients != NULL) {
+        node_client_free(n, n->clients);
+    }
+    store_destroy(n->store);
+    hy_buf_free(&n->entry);
+    hy_free(n);
+}
+
+void node_reconfigure(struct hy_node *n)
+{
+    struct store_config sc;
+    node_store_config(n->cfg, hy_prng_next(&n->prng), &sc);
+    store_configure(n->store, &sc);
+    resp_limits_default(&n->limits);
+    n->limits.bulk_bytes_max = (size_t)n->cfg->proto_max_bulk_len;
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        c->parser.limits = n->limits;
+    }
+}
+
+struct node_client *node_client_new(struct hy_node *n, const char *addr, const char *laddr, int fd,
+                                    uint64_t now_ms)
+{
+    struct node_client *c = hy_xcalloc(1, sizeof(*c));
+    c->id = n->next_client_id++;
+    c->proto = 2;
+    c->authenticated = n->cfg->requirepass[0] == '\0';
+    c->fd = fd;
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
+    snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);
+    c->created_ms = now_ms;
+    c->last_ms = now_ms;
+    c->last_cmd = "NULL";
+    hy_buf_init(&c->in);
+    hy_buf_init(&c->out);
+    resp_request_parser_init(&c->parser, &n->limits);
+    c->next = n->clients;
+    if (n->clients != NULL) {
+        n->clients->prev = c;
+    }
+    n->clients = c;
+    n->client_count++;
+    n->stats.connections_received++;
+    if (n->client_count > (size_t)n->cfg->maxclients) {
+        /* Redis accepts, answers, and closes: the client learns why instead of a reset. */
+        struct resp_writer w = {&c->out, 2};
+        resp_write_error(&w, "ERR max number of clients reached");
+        c->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
+        n->stats.rejected_connections++;
+    }
+    return c;
+}
+
+void node_client_free(struct hy_node *n, struct node_client *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        n->clients = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    n->client_count--;
+    resp_request_parser_free(&c->parser);
+    hy_buf_free(&c->in);
+    hy_buf_free(&c->out);
+    hy_free(c);
+}
+
+size_t node_client_count(const struct hy_node *n)
+{
+    return n->client_count;
+}
+
+void node_note_rejected_connection(struct hy_node *n)
+{
+    n->stats.rejected_connections++;
+}
+
+void node_note_net_io(struct hy_node *n, size_t in_bytes, size_t out_bytes)
+{
+    n->stats.net_input_bytes += in_bytes;
+    n->stats.net_output_bytes += out_bytes;
+}
+
+size_t node_take_kills(struct hy_node *n)
+{
+    size_t k = n->kills;
+    n->kills = 0;
+    return k;
+}

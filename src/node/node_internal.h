@@ -1,0 +1,132 @@
+/*
+ * node_internal.h - what the engine's files share: the node struct, the command context and
+ * the helpers command handlers use. Not for the shell (it uses node.h).
+ */
+#ifndef HY_NODE_INTERNAL_H
+#define HY_NODE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/prng.h"
+#include "node/node.h"
+#include "proto/resp.h"
+#include "store/store.h"
+
+enum cmd_flag {
+    CMD_WRITE = 1u << 0,
+    CMD_READONLY = 1u << 1,
+    CMD_FAST = 1u << 2,
+    CMD_ADMIN = 1u << 3,
+    CMD_DENYOOM = 1u << 4,
+    CMD_NOAUTH = 1u << 5,
+    CMD_STALE = 1u << 6,
+};
+
+struct cmd_ctx;
+typedef void (*cmd_handler)(struct cmd_ctx *x);
+
+struct cmd_def {
+    const char *name;
+    cmd_handler handler;
+    int arity;
+    unsigned flags;
+    int first_key, last_key, key_step;
+    const char *group;
+    const char *summary;
+};
+
+struct node_stats {
+    uint64_t connections_received;
+    uint64_t commands_processed;
+    uint64_t rejected_connections;
+    uint64_t expired_keys;
+    uint64_t evicted_keys;
+    uint64_t keyspace_hits;
+    uint64_t keyspace_misses;
+    uint64_t net_input_bytes;
+    uint64_t net_output_bytes;
+    /* instantaneous ops/sec from samples taken by cron */
+    uint64_t ops_sample_cmds;
+    uint64_t ops_sample_ms;
+    uint64_t ops_per_sec;
+};
+
+#define NODE_CMD_SLOTS 256
+
+struct hy_node {
+    struct hy_config *cfg;    /* borrowed from the shell */
+    const struct hy_log *log; /* borrowed */
+    struct store *store;
+    struct hy_prng prng;
+    struct node_client *clients; /* doubly linked, newest first */
+    size_t client_count;
+    uint64_t next_client_id;
+    uint64_t start_ms;
+    uint64_t log_index;  /* entries applied: the one-member log's commit index */
+    size_t kills;        /* clients marked CLOSE_ASAP by commands since last take */
+    struct hy_buf entry; /* scratch: the entry being proposed */
+    struct node_stats stats;
+    struct resp_limits limits;
+    /* Command lookup: open addressing over lower-cased names, built at create. */
+    const struct cmd_def *cmd_slots[NODE_CMD_SLOTS];
+};
+
+/* Everything a handler needs; handlers never parse RESP. */
+struct cmd_ctx {
+    struct hy_node *node;
+    struct node_client *client;
+    const struct cmd_def *cmd;
+    size_t argc;
+    const struct resp_arg *argv;
+    uint64_t now_ms;
+    struct resp_writer w; /* the reply, in the client's protocol */
+};
+
+extern const struct cmd_def node_commands[];
+extern const size_t node_command_count;
+const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t *name, size_t len);
+
+/* Proposes a write: one-member log today (append, commit, apply, reply). */
+void node_propose(struct cmd_ctx *x, const struct store_entry *e);
+/* Proposes an entry nobody waits for (expiry, eviction). */
+void node_propose_internal(struct hy_node *n, const struct hy_buf *entry);
+
+/* Reply helpers with Redis's exact texts. */
+void node_reply_syntax_error(struct cmd_ctx *x);
+void node_reply_not_integer(struct cmd_ctx *x);
+void node_reply_wrongtype(struct cmd_ctx *x);
+void node_reply_arity(struct resp_writer *w, const char *name);
+
+/* Argument helpers. */
+int node_arg_is(const struct resp_arg *a, const char *lit);
+int node_arg_i64(struct cmd_ctx *x, size_t i, int64_t *out); /* replies the error on failure */
+const struct store_obj *node_lookup(struct cmd_ctx *x, size_t i);
+/* store_find on argv[i] requiring type t: returns 1 with *o (maybe NULL when absent), or
+ * replies WRONGTYPE and returns 0. */
+int node_lookup_typed(struct cmd_ctx *x, size_t i, enum store_type t, const struct store_obj **o);
+
+/* Converts a TTL argument to an absolute expiry in ms. `unit_ms` is 1 or 1000; `base_ms` is
+ * added for relative forms (0 for the *AT forms). Returns 0 on overflow. */
+int node_expire_abs(int64_t v, int64_t unit_ms, int64_t base_ms, int64_t *abs_out);
+/* Parses SCAN-family options from argv[first..]: MATCH, COUNT and (when allow_type) TYPE.
+ * Replies the error and returns 0 on bad input. */
+struct scan_opts {
+    const struct resp_arg *match;
+    int64_t count;
+    int type; /* 0 = any, else enum store_type; -1 = a type that matches nothing */
+};
+int node_parse_scan_opts(struct cmd_ctx *x, size_t first, int allow_type, struct scan_opts *o);
+int node_parse_cursor(struct cmd_ctx *x, size_t i, uint64_t *out);
+void node_write_cursor(struct resp_writer *w, uint64_t cursor);
+int node_scan_match(const struct scan_opts *o, const uint8_t *p, size_t len);
+
+void node_client_describe(struct hy_node *n, const struct node_client *c, uint64_t now_ms,
+                          struct hy_buf *out);
+
+#define CMD(name, handler, arity, flags, first, last, step, group, summary) \
+    void handler(struct cmd_ctx *x);
+#include "node/commands.def"
+#undef CMD
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * main.c - the halyard daemon: settings from defaults, then a YAML file (--config), then
+ * flags; logging to stderr; the data directory; then the libuv shell until SIGINT/SIGTERM.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "io/config_file.h"
+#include "io/server.h"
+#include "node/config.h"
+
+#define HALYARD_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: halyard [--config FILE] [--SETTING VALUE]...\n\n"
+                 "Every setting is also a key of the YAML config file; flags win over the file.\n"
+                 "Settings:\n");
+    struct hy_config cfg;
+    config_init(&cfg);
+    for (size_t i = 0; i < config_count(); i++) {
+        char value[256];
+        config_get(&cfg, i, value, sizeof(value));
+        fprintf(out, "  --%-28s (default: %s)\n", config_name(i), value[0] ? value : "\"\"");
+    }
+    config_free(&cfg);
+}
+
+/* The shell's log sink: timestamped lines on stderr, filtered by the live log-level setting
+ * (so CONFIG SET log-level takes effect at once). */
+static void log_write_cb(void *ctx, enum hy_log_level level, const char *msg)
+{
+    const struct hy_config *cfg = ctx;
+    if ((int64_t)level < cfg->log_level) {
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ldZ %ld [%s] %s\n", when, ts.tv_nsec / 1000000, (long)getpid(),
+            hy_log_level_name(level), msg);
+}
+
+/* Finds --config first so that the other flags override the file whatever their order. */
+static int load_config_file(int argc, char **argv, struct hy_config *cfg)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            path = argv[i + 1];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            path = argv[i] + 9;
+        }
+        if (path != NULL) {
+            char err[512];
+            if (config_load_file(cfg, path, err, sizeof(err)) != HY_OK) {
+                fprintf(stderr, "halyard: invalid config: %s\n", err);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static int apply_flags(int argc, char **argv, struct hy_config *cfg)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) {
+            fprintf(stderr, "halyard: unexpected argument '%s' (see --help)\n", argv[i]);
+            return 0;
+        }
+        char name[128];
+        const char *value;
+        const char *eq = strchr(argv[i], '=');
+        if (eq != NULL) {
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - argv[i] - 2), argv[i] + 2);
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            snprintf(name, sizeof(name), "%s", argv[i] + 2);
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "halyard: option %s needs a value (see --help)\n", argv[i]);
+            return 0;
+        }
+        if (strcmp(name, "config") == 0) {
+            continue;
+        }
+        char err[160];
+        int rc = config_set(cfg, name, value, 0, err);
+        if (rc != HY_OK) {
+            fprintf(stderr, "halyard: --%s: %s\n", name,
+                    rc == HY_ENOTFOUND ? "unknown option" : err);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* mkdir -p: the data directory and its parents. */
+static int make_dirs(const char *path)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("halyard %s\n", HALYARD_VERSION);
+            return 0;
+        }
+    }
+    static struct hy_config cfg;
+    config_init(&cfg);
+    if (!load_config_file(argc, argv, &cfg) || !apply_flags(argc, argv, &cfg)) {
+        return 2;
+    }
+    cfg.pid = (long)getpid();
+    char exe[PATH_MAX];
+    snprintf(cfg.executable, sizeof(cfg.executable), "%s",
+             realpath(argv[0], exe) != NULL ? exe : argv[0]);
+    struct hy_log log = {.level = HY_LOG_DEBUG, .ctx = &cfg, .write_cb = log_write_cb};
+    if (make_dirs(cfg.data_dir) != 0) {
+        hy_log(&log, HY_LOG_ERROR, "cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    int rc = io_server_run(&cfg, &log);
+    config_free(&cfg);
+    return rc;
+}
