@@ -1,6 +1,7 @@
 /*
  * cmd_hash.c - hash commands: the grid's named maps.
  */
+#include <math.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -73,6 +74,10 @@ void cmd_hincrbyfloat(struct cmd_ctx *x)
     long double by;
     if (!hy_parse_double(x->argv[3].ptr, x->argv[3].len, 1, &by)) {
         resp_write_error(&x->w, "ERR value is not a valid float");
+        return;
+    }
+    if (isinf(by)) {
+        resp_write_error(&x->w, "ERR value is NaN or Infinity");
         return;
     }
     propose_hash(x, STORE_OP_HINCRBYFLOAT, 0, 0);

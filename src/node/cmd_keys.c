@@ -153,12 +153,9 @@ static void ttl_generic(struct cmd_ctx *x, int absolute, int64_t unit_ms)
         resp_write_int(&x->w, -1);
         return;
     }
-    if (absolute) {
-        resp_write_int(&x->w, at / unit_ms);
-        return;
-    }
-    int64_t ttl = HY_MAX(at - (int64_t)x->now_ms, 0);
-    resp_write_int(&x->w, unit_ms == 1 ? ttl : (ttl + 500) / 1000);
+    /* Seconds are rounded to the nearest, as Redis does for TTL and EXPIRETIME alike. */
+    int64_t ms = absolute ? at : HY_MAX(at - (int64_t)x->now_ms, 0);
+    resp_write_int(&x->w, unit_ms == 1 ? ms : (ms + 500) / 1000);
 }
 
 void cmd_ttl(struct cmd_ctx *x)

@@ -220,6 +220,12 @@ static int client_kill_filters_valid(struct cmd_ctx *x, int *skipme)
 {
     for (size_t i = 2; i + 1 < x->argc; i += 2) {
         const struct resp_arg *f = &x->argv[i];
+        int64_t id;
+        if (node_arg_is(f, "ID") && (!hy_parse_i64(x->argv[i + 1].ptr, x->argv[i + 1].len, &id) ||
+                                     id <= 0)) {
+            resp_write_error(&x->w, "ERR client-id should be greater than 0");
+            return -1;
+        }
         if (node_arg_is(f, "SKIPME")) {
             *skipme = node_arg_is(&x->argv[i + 1], "yes");
             if (!*skipme && !node_arg_is(&x->argv[i + 1], "no")) {
@@ -235,8 +241,11 @@ static int client_kill_filters_valid(struct cmd_ctx *x, int *skipme)
 static void client_kill(struct cmd_ctx *x)
 {
     int old_form = x->argc == 3, skipme = 1;
-    if (!old_form && !client_kill_filters_valid(x, &skipme)) {
-        node_reply_syntax_error(x);
+    int valid = old_form ? 1 : client_kill_filters_valid(x, &skipme);
+    if (valid <= 0) {
+        if (valid == 0) {
+            node_reply_syntax_error(x);
+        }
         return;
     }
     int64_t killed = 0;

@@ -107,8 +107,9 @@ static int config_set_number(const struct config_def *d, void *field, const char
     int ok = d->kind == CONFIG_MEMORY ? config_parse_memory(value, &v)
                                       : hy_parse_i64((const uint8_t *)value, strlen(value), &v);
     if (!ok) {
-        snprintf(err, 160, "argument must be %s",
-                 d->kind == CONFIG_MEMORY ? "a memory value" : "an integer");
+        snprintf(err, 160, "argument %s",
+                 d->kind == CONFIG_MEMORY ? "must be a memory value"
+                                           : "couldn't be parsed into an integer");
         return HY_EINVAL;
     }
     if (v < d->min || v > d->max) {

@@ -32,7 +32,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \
     X("requirepass", requirepass, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
     X("maxclients", maxclients, CONFIG_INT, "10000", 1, 1000000, 1, NULL)                          \
-    X("timeout", timeout, CONFIG_INT, "0", 0, 100000000, 1, NULL)                                  \
+    X("timeout", timeout, CONFIG_INT, "0", 0, INT32_MAX, 1, NULL)                                  \
     X("maxmemory", maxmemory, CONFIG_MEMORY, "0", 0, INT64_MAX, 1, NULL)                           \
     X("maxmemory-policy", maxmemory_policy, CONFIG_ENUM, "noeviction", 0, 0, 1,                    \
       "noeviction|allkeys-lru|volatile-lru")                                                       \
