@@ -56,6 +56,12 @@ struct resp_request_parser {
     size_t *arg_len;
     struct resp_arg *argv; /* filled from the offsets on success */
     char error[128];       /* set when a limit or the grammar was violated */
+    /* Bytes of the current header or inline line already searched for its terminator, so that
+     * a line arriving in many small reads is searched once (resumption is O(new bytes)). */
+    size_t scan;
+    /* Decoded inline arguments that used quotes or escapes live here (parser-owned, reused). */
+    uint8_t *scratch;
+    size_t scratch_cap;
 };
 
 void resp_request_parser_init(struct resp_request_parser *p, const struct resp_limits *limits);
@@ -72,6 +78,22 @@ void resp_request_parser_free(struct resp_request_parser *p);
 int resp_request_parse(struct resp_request_parser *p, const uint8_t *buf, size_t len,
                        size_t *consumed_out, size_t *argc_out,
                        const struct resp_arg **argv_out) HY_MUST_CHECK;
+
+/*
+ * Buffer contract between calls: buf[0] is always the first byte of the request in progress,
+ * and the bytes given before are given again unchanged (the caller may move or compact its
+ * buffer, but consumes bytes only after HY_OK). After HY_OK or HY_EPROTO nothing is consumed
+ * implicitly: drop *consumed_out bytes, then call again for the next pipelined request.
+ * Inline arguments written with quotes or escapes are decoded into parser memory; every argv
+ * slice stays valid until the next call on this parser or until the caller drops those bytes.
+ */
+
+/*
+ * Returns the buffer length the request in progress needs at least before it can complete
+ * (known once a bulk header has been read: the rest of that bulk and its CRLF), or 0 when
+ * unknown. Lets the shell reserve room for a large argument in one step.
+ */
+size_t resp_request_bytes_needed(const struct resp_request_parser *p);
 
 /* ---- general values ---------------------------------------------------------------------- */
 
