@@ -1,0 +1,230 @@
+/* Unit tests for src/node: dispatch, auth, pipelining, protocol errors, expiry and eviction
+ * driven through the sans-I/O engine with simulated time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "node/config.h"
+#include "node/node.h"
+
+struct fixture {
+    struct hy_config cfg;
+    struct hy_node *node;
+    struct node_client *client;
+    uint64_t now_ms;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = hy_xcalloc(1, sizeof(*f));
+    config_init(&f->cfg);
+    f->now_ms = 1700000000000ULL;
+    f->node = node_create(&f->cfg, NULL, 7, f->now_ms);
+    f->client = node_client_new(f->node, "127.0.0.1:1000", "127.0.0.1:7379", 5, f->now_ms);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    node_destroy(f->node);
+    config_free(&f->cfg);
+    hy_free(f);
+    return 0;
+}
+
+/* Feeds raw bytes and returns everything the engine replied (NUL-terminated, static). */
+static const char *feed(struct fixture *f, const char *bytes)
+{
+    static char out[65536];
+    hy_buf_append(&f->client->in, bytes, strlen(bytes));
+    node_client_process(f->node, f->client, f->now_ms);
+    size_t n = f->client->out.len < sizeof(out) - 1 ? f->client->out.len : sizeof(out) - 1;
+    memcpy(out, f->client->out.data, n);
+    out[n] = '\0';
+    hy_buf_reset(&f->client->out);
+    return out;
+}
+
+/* Inline commands, multibulk requests and a pipeline all answer in order. */
+static void test_pipeline_in_order(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(feed(f, "PING\r\n"), "+PONG\r\n");
+    assert_string_equal(feed(f, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\n"
+                                "k\r\nINCR k\r\n"),
+                        "+OK\r\n$1\r\nv\r\n-ERR value is not an integer or out of range\r\n");
+}
+
+/* A request split across reads is executed once, when its last byte arrives. */
+static void test_partial_request_resumes(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(feed(f, "*2\r\n$4\r\nECHO\r\n$5\r\nhel"), "");
+    assert_string_equal(feed(f, "lo\r"), "");
+    assert_string_equal(feed(f, "\n"), "$5\r\nhello\r\n");
+    assert_int_equal(f->client->in.len, 0);
+}
+
+/* Unknown commands and wrong arity get Redis's exact texts; the connection stays usable. */
+static void test_unknown_and_arity(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(feed(f, "FOO a b\r\n"),
+                        "-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n");
+    assert_string_equal(feed(f, "GET\r\n"), "-ERR wrong number of arguments for 'get' command\r\n");
+    assert_string_equal(feed(f, "get k x\r\n"),
+                        "-ERR wrong number of arguments for 'get' command\r\n");
+    assert_string_equal(feed(f, "PING\r\n"), "+PONG\r\n");
+}
+
+/* A protocol error answers once and marks the client to close after the reply. */
+static void test_protocol_error_closes(void **state)
+{
+    struct fixture *f = *state;
+    const char *r = feed(f, "*1\r\n$-5\r\n");
+    assert_non_null(strstr(r, "-ERR Protocol error: invalid bulk length"));
+    assert_true(f->client->flags & NODE_CLIENT_CLOSE_AFTER_REPLY);
+    assert_string_equal(feed(f, "PING\r\n"), ""); /* nothing more is executed */
+}
+
+/* With requirepass, only AUTH/HELLO/QUIT/RESET run until the client authenticates. */
+static void test_requirepass(void **state)
+{
+    struct fixture *f = *state;
+    char err[160];
+    assert_int_equal(config_set(&f->cfg, "requirepass", "s3cret", 1, err), HY_OK);
+    struct node_client *c = node_client_new(f->node, "a:1", "b:2", 6, f->now_ms);
+    struct node_client *saved = f->client;
+    f->client = c;
+    assert_string_equal(feed(f, "GET k\r\n"), "-NOAUTH Authentication required.\r\n");
+    assert_string_equal(feed(f, "AUTH nope\r\n"),
+                        "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    assert_string_equal(feed(f, "AUTH s3cret\r\n"), "+OK\r\n");
+    assert_string_equal(feed(f, "GET k\r\n"), "$-1\r\n");
+    f->client = saved;
+    node_client_free(f->node, c);
+}
+
+/* Lazy expiry hides a key the moment its time passes; active expiry deletes it from cron. */
+static void test_expiry_lazy_and_active(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(feed(f, "SET k v PX 100\r\n"), "+OK\r\n");
+    for (int i = 0; i < 50; i++) {
+        char cmd[64];
+        snprintf(cmd, sizeof(cmd), "SET t%d v PX 100\r\n", i);
+        assert_string_equal(feed(f, cmd), "+OK\r\n");
+    }
+    assert_string_equal(feed(f, "DBSIZE\r\n"), ":51\r\n");
+    f->now_ms += 99;
+    assert_string_equal(feed(f, "GET k\r\n"), "$1\r\nv\r\n");
+    f->now_ms += 1;
+    assert_string_equal(feed(f, "GET k\r\n"), "$-1\r\n");
+    /* The keys are still held until expiry deletes them through the log. */
+    for (int i = 0; i < 100 && strcmp(feed(f, "DBSIZE\r\n"), ":0\r\n") != 0; i++) {
+        f->now_ms += 100;
+        node_cron(f->node, f->now_ms);
+    }
+    assert_string_equal(feed(f, "DBSIZE\r\n"), ":0\r\n");
+}
+
+/* Relative TTLs are stamped as absolute times: TTL counts down with the clock. */
+static void test_ttl_counts_down(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(feed(f, "SET k v EX 100\r\n"), "+OK\r\n");
+    f->now_ms += 40000;
+    assert_string_equal(feed(f, "TTL k\r\n"), ":60\r\n");
+    assert_string_equal(feed(f, "PERSIST k\r\n"), ":1\r\n");
+    assert_string_equal(feed(f, "TTL k\r\n"), ":-1\r\n");
+}
+
+/* Under noeviction a write over maxmemory gets -OOM; under allkeys-lru it evicts instead. */
+static void test_maxmemory(void **state)
+{
+    struct fixture *f = *state;
+    char err[160], cmd[128];
+    assert_int_equal(config_set(&f->cfg, "maxmemory", "200kb", 1, err), HY_OK);
+    node_reconfigure(f->node);
+    int oom = 0;
+    for (int i = 0; i < 5000 && !oom; i++) {
+        snprintf(cmd, sizeof(cmd), "SET key:%d xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", i);
+        oom = strncmp(feed(f, cmd), "-OOM", 4) == 0;
+    }
+    assert_true(oom);
+    assert_string_equal(feed(f, "GET key:0\r\n"),
+                        "$40\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n");
+    assert_int_equal(config_set(&f->cfg, "maxmemory-policy", "allkeys-lru", 1, err), HY_OK);
+    node_reconfigure(f->node);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(cmd, sizeof(cmd), "SET other:%d xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", i);
+        assert_string_equal(feed(f, cmd), "+OK\r\n");
+    }
+    int64_t keys = 0;
+    sscanf(feed(f, "DBSIZE\r\n"), ":%lld", (long long *)&keys);
+    assert_true(keys > 0 && keys < 5000);
+}
+
+/* Idle clients are marked to close once timeout seconds pass without a command. */
+static void test_idle_timeout(void **state)
+{
+    struct fixture *f = *state;
+    char err[160];
+    assert_int_equal(config_set(&f->cfg, "timeout", "2", 1, err), HY_OK);
+    f->now_ms += 1500;
+    assert_int_equal(node_cron(f->node, f->now_ms), 0);
+    f->now_ms += 1000;
+    assert_int_equal(node_cron(f->node, f->now_ms), 1);
+    assert_true(f->client->flags & NODE_CLIENT_CLOSE_ASAP);
+}
+
+/* Settings parse memory units and reject bad values with a reason. */
+static void test_config_values(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[160], out[64];
+    config_init(&cfg);
+    int64_t v;
+    assert_true(config_parse_memory("10mb", &v) && v == 10 * 1024 * 1024);
+    assert_true(config_parse_memory("1GB", &v) && v == 1024LL * 1024 * 1024);
+    assert_true(config_parse_memory("5k", &v) && v == 5000);
+    assert_false(config_parse_memory("5x", &v));
+    assert_false(config_parse_memory("", &v));
+    assert_int_equal(config_set(&cfg, "port", "70000", 0, err), HY_EINVAL);
+    assert_int_equal(config_set(&cfg, "nope", "1", 0, err), HY_ENOTFOUND);
+    assert_int_equal(config_set(&cfg, "port", "7400", 1, err), HY_EINVAL); /* not at runtime */
+    assert_int_equal(config_set(&cfg, "maxmemory-policy", "volatile-lru", 1, err), HY_OK);
+    for (size_t i = 0; i < config_count(); i++) {
+        if (strcmp(config_name(i), "maxmemory-policy") == 0) {
+            config_get(&cfg, i, out, sizeof(out));
+            assert_string_equal(out, "volatile-lru");
+        }
+    }
+    config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pipeline_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partial_request_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_and_arity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_protocol_error_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requirepass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry_lazy_and_active, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ttl_counts_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maxmemory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test(test_config_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
