@@ -47,7 +47,9 @@ static const char *feed(struct fixture *f, const char *bytes)
     hy_buf_append(&f->client->in, bytes, strlen(bytes));
     node_client_process(f->node, f->client, f->now_ms);
     size_t n = f->client->out.len < sizeof(out) - 1 ? f->client->out.len : sizeof(out) - 1;
-    memcpy(out, f->client->out.data, n);
+    if (n > 0) {
+        memcpy(out, f->client->out.data, n);
+    }
     out[n] = '\0';
     hy_buf_reset(&f->client->out);
     return out;
