@@ -1,0 +1,140 @@
+"""Key expiry: lazy (on access), active (keys nobody reads go away), and TTL reporting."""
+
+import time
+
+from conftest import info_dict, wait_for
+
+
+def wait_past(t_monotonic):
+    """Waits until the local monotonic clock passes t (the condition these tests are about)."""
+    wait_for(lambda: time.monotonic() > t_monotonic, 30, "clock to pass the expiry time", interval=0.01)
+
+
+def test_lazy_expiry_string(raw):
+    """A key SET with PX 50 is invisible to GET/EXISTS/TTL as soon as its time has passed."""
+    t0 = time.monotonic()
+    assert raw.cmd("SET", "k", "v", "PX", "50") == "OK"
+    wait_past(t0 + 0.3)
+    assert raw.cmd("GET", "k") is None
+    assert raw.cmd("EXISTS", "k") == 0
+    assert raw.cmd("TTL", "k") == -2
+    assert raw.cmd("PTTL", "k") == -2
+    assert raw.cmd("TYPE", "k") == "none"
+
+
+def test_lazy_expiry_hash(raw):
+    """An expired hash is gone for HGET/HLEN/HGETALL, and HSET afterwards starts a fresh hash."""
+    raw.cmd("HSET", "h", "a", "1", "b", "2")
+    t0 = time.monotonic()
+    assert raw.cmd("PEXPIRE", "h", "50") == 1
+    wait_past(t0 + 0.3)
+    assert raw.cmd("HGET", "h", "a") is None
+    assert raw.cmd("HLEN", "h") == 0
+    assert raw.cmd("HGETALL", "h") == []
+    assert raw.cmd("HSET", "h", "c", "3") == 1
+    assert raw.cmd("HLEN", "h") == 1
+    assert raw.cmd("TTL", "h") == -1
+
+
+def test_expired_keys_hidden_from_listing(raw):
+    """Expired keys are not returned by KEYS, SCAN, MGET or EXISTS even before being reclaimed."""
+    t0 = time.monotonic()
+    for i in range(50):
+        raw.cmd("SET", "tmp:%d" % i, "v", "PX", "50")
+    raw.cmd("SET", "keep", "v")
+    wait_past(t0 + 0.3)
+    assert raw.cmd("KEYS", "*") == [b"keep"]
+    cursor, seen = b"0", []
+    while True:
+        cursor, keys = raw.cmd("SCAN", cursor, "COUNT", "100")
+        seen += keys
+        if cursor == b"0":
+            break
+    assert seen == [b"keep"]
+    assert raw.cmd("MGET", "tmp:0", "tmp:1", "keep") == [None, None, b"v"]
+    assert raw.cmd("EXISTS", *["tmp:%d" % i for i in range(50)]) == 0
+
+
+def test_write_after_expiry_starts_fresh(raw):
+    """SETNX, INCR and APPEND on an expired key behave as if the key were absent."""
+    t0 = time.monotonic()
+    raw.cmd("SET", "a", "x", "PX", "50")
+    raw.cmd("SET", "n", "41", "PX", "50")
+    raw.cmd("SET", "s", "old", "PX", "50")
+    wait_past(t0 + 0.3)
+    assert raw.cmd("SETNX", "a", "new") == 1
+    assert raw.cmd("INCR", "n") == 1
+    assert raw.cmd("APPEND", "s", "new") == 3
+    assert raw.cmd("TTL", "a") == -1 and raw.cmd("TTL", "n") == -1 and raw.cmd("TTL", "s") == -1
+
+
+def test_persist_cancels_expiry(raw):
+    """PERSIST and GETEX PERSIST keep a key past its former expiry time."""
+    t0 = time.monotonic()
+    raw.cmd("SET", "a", "1", "PX", "100")
+    raw.cmd("SET", "b", "2", "PX", "100")
+    assert raw.cmd("PERSIST", "a") == 1
+    assert raw.cmd("GETEX", "b", "PERSIST") == b"2"
+    wait_past(t0 + 0.4)
+    assert raw.cmd("GET", "a") == b"1"
+    assert raw.cmd("GET", "b") == b"2"
+
+
+def test_renamed_key_keeps_expiry(raw):
+    """A volatile key renamed keeps its deadline and expires under the new name."""
+    t0 = time.monotonic()
+    raw.cmd("SET", "old", "v", "PX", "100")
+    assert raw.cmd("RENAME", "old", "new") == "OK"
+    assert 0 < raw.cmd("PTTL", "new") <= 100
+    wait_past(t0 + 0.4)
+    assert raw.cmd("GET", "new") is None
+
+
+def test_active_expiry_reclaims_unread_keys(srv):
+    """Keys with short TTLs that are never read are removed by active expiry: DBSIZE drops to the persistent ones."""
+    with srv.raw() as c:
+        n = 3000
+        batch = []
+        for i in range(n):
+            batch.append(c.encode("SET", "vol:%d" % i, "x" * 20, "PX", str(100 + (i % 400))))
+        for i in range(100):
+            batch.append(c.encode("SET", "persist:%d" % i, "y"))
+        c.send(b"".join(batch))
+        for _ in range(n + 100):
+            assert c.read() == "OK"
+        assert c.cmd("DBSIZE") >= 100
+        # Never touch the volatile keys; only watch the count.
+        wait_for(lambda: c.cmd("DBSIZE") == 100, 30, "active expiry to reclaim %d unread keys" % n, interval=0.1)
+        assert info_dict(c, "keyspace")["db0"].startswith("keys=100,expires=0,")
+
+
+def test_active_expiry_hashes(srv):
+    """Volatile hashes nobody reads are reclaimed by active expiry too."""
+    with srv.raw() as c:
+        for i in range(500):
+            c.cmd("HSET", "vh:%d" % i, "f", "v")
+            c.cmd("PEXPIRE", "vh:%d" % i, "100")
+        wait_for(lambda: c.cmd("DBSIZE") == 0, 30, "active expiry of hashes", interval=0.1)
+
+
+def test_ttl_counts_down(raw):
+    """PTTL decreases with time and stays within the set bound; TTL is in whole seconds."""
+    raw.cmd("SET", "k", "v", "PX", "3000")
+    first = raw.cmd("PTTL", "k")
+    assert 2000 < first <= 3000
+    assert raw.cmd("TTL", "k") in (2, 3)
+    wait_for(lambda: raw.cmd("PTTL", "k") < first - 200, 10, "PTTL to decrease")
+    assert raw.cmd("PTTL", "k") > 0
+    raw.cmd("SET", "s", "v", "EX", "1000")
+    assert 999 <= raw.cmd("TTL", "s") <= 1000
+    assert 998000 < raw.cmd("PTTL", "s") <= 1000000
+
+
+def test_expire_overwrite_updates_deadline(raw):
+    """A second EXPIRE replaces the first deadline (shorter or longer)."""
+    raw.cmd("SET", "k", "v", "EX", "1000")
+    assert raw.cmd("PEXPIRE", "k", "80") == 1
+    assert raw.cmd("PTTL", "k") <= 80
+    t0 = time.monotonic()
+    wait_past(t0 + 0.3)
+    assert raw.cmd("GET", "k") is None
