@@ -153,6 +153,14 @@ struct store_entry {
 
 /* Encodes e (see docs/disk-format.md, "store entry") and appends it to out. */
 void store_entry_encode(const struct store_entry *e, struct hy_buf *out);
+/*
+ * Decodes and validates one encoded entry (the same checks store_apply makes: known op and
+ * flags, argument count for the op, no trailing bytes). On HY_OK, e_out->argv is allocated and
+ * its slices borrow from buf; release it with store_entry_release. On HY_ECORRUPT there is
+ * nothing to release. For tools and for callers that inspect entries before proposing.
+ */
+int store_entry_decode(const uint8_t *buf, size_t len, struct store_entry *e_out) HY_MUST_CHECK;
+void store_entry_release(struct store_entry *e);
 
 /*
  * Applies one encoded entry. The reply (if the op has one) is appended through `reply`, which

@@ -1,0 +1,583 @@
+/*
+ * store.c - keyspace entries, hash objects, the volatile index and the read API.
+ * Writes (store_apply) live in store_apply.c; codecs in store_codec.c; expiry and eviction
+ * proposals in store_evict.c.
+ */
+#include "store/store.h"
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "store/store_int.h"
+
+/* ---- entry layout -------------------------------------------------------------------------- */
+
+void store__layout(const struct store_obj *e, struct se_layout *l)
+{
+    /* The entry was built by this module, so its varints are well formed: bound by 2 * max. */
+    const uint8_t *p = e->data;
+    size_t off = se_volatile(e) ? SE_VOL_BYTES : 0;
+    uint64_t v = 0;
+    off += varint_get(p + off, VARINT_MAX, &v);
+    l->klen = (size_t)v;
+    l->vlen = 0;
+    if (se_type(e) == STORE_STRING) {
+        off += varint_get(p + off, VARINT_MAX, &v);
+        l->vlen = (size_t)v;
+    }
+    l->key_off = off;
+    l->val_off = off + l->klen;
+}
+
+void store__key(const struct store_obj *e, const uint8_t **k_out, size_t *klen_out)
+{
+    struct se_layout l;
+    store__layout(e, &l);
+    *k_out = e->data + l.key_off;
+    *klen_out = l.klen;
+}
+
+void store__entry_key_fn(const struct htab_node *n, const uint8_t **k_out, size_t *klen_out)
+{
+    store__key((const struct store_obj *)n, k_out, klen_out);
+}
+
+int64_t store__expire(const struct store_obj *e)
+{
+    if (!se_volatile(e)) {
+        return -1;
+    }
+    int64_t at;
+    memcpy(&at, e->data, sizeof(at));
+    return at;
+}
+
+void store__set_expire_inplace(struct store_obj *e, int64_t at)
+{
+    HY_ASSERT(se_volatile(e) && at >= 0);
+    memcpy(e->data, &at, sizeof(at));
+}
+
+static uint32_t vol_index(const struct store_obj *e)
+{
+    uint32_t i;
+    memcpy(&i, e->data + 8, sizeof(i));
+    return i;
+}
+
+static void vol_index_set(struct store_obj *e, uint32_t i)
+{
+    memcpy(e->data + 8, &i, sizeof(i));
+}
+
+uint8_t *store__value_ptr(struct store_obj *e)
+{
+    struct se_layout l;
+    store__layout(e, &l);
+    return e->data + l.val_off;
+}
+
+struct hobj *store__hobj(const struct store_obj *e)
+{
+    HY_ASSERT(se_type(e) == STORE_HASH);
+    struct se_layout l;
+    store__layout(e, &l);
+    struct hobj *h;
+    memcpy(&h, e->data + l.val_off, sizeof(h));
+    return h;
+}
+
+void store__set_hobj(struct store_obj *e, struct hobj *h)
+{
+    HY_ASSERT(se_type(e) == STORE_HASH);
+    memcpy(store__value_ptr(e), &h, sizeof(h));
+}
+
+struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, const uint8_t *k,
+                                   size_t klen, size_t vlen)
+{
+    size_t body = type == STORE_HASH ? sizeof(struct hobj *) : vlen;
+    size_t hdr = (expire_at >= 0 ? SE_VOL_BYTES : 0) + varint_len(klen) +
+                 (type == STORE_STRING ? varint_len(vlen) : 0);
+    size_t size = offsetof(struct store_obj, data) + hdr + klen + body;
+    HY_ASSERT(size > klen + body); /* no overflow */
+    struct store_obj *e = hy_xmalloc(HY_MAX(size, sizeof(struct store_obj)));
+    e->node.next = NULL;
+    e->lru = 0;
+    e->meta = (uint8_t)type;
+    size_t off = 0;
+    if (expire_at >= 0) {
+        e->meta |= SE_VOLATILE;
+        memcpy(e->data, &expire_at, sizeof(expire_at));
+        vol_index_set(e, UINT32_MAX);
+        off = SE_VOL_BYTES;
+    }
+    off += varint_put(e->data + off, klen);
+    if (type == STORE_STRING) {
+        off += varint_put(e->data + off, vlen);
+    }
+    if (klen > 0) {
+        memcpy(e->data + off, k, klen);
+    }
+    if (type == STORE_HASH) {
+        memset(e->data + off + klen, 0, sizeof(struct hobj *));
+    }
+    return e;
+}
+
+void store__entry_free(struct store_obj *e)
+{
+    if (se_type(e) == STORE_HASH) {
+        store__hobj_free(store__hobj(e));
+    }
+    hy_free(e);
+}
+
+size_t store__entry_bytes(const struct store_obj *e)
+{
+    size_t n = hy_alloc_size(e);
+    if (se_type(e) == STORE_HASH) {
+        n += store__hobj_bytes(store__hobj(e));
+    }
+    return n;
+}
+
+/* ---- hash objects --------------------------------------------------------------------------- */
+
+void store__field_kv(const struct hfield *n, const uint8_t **f_out, size_t *flen_out,
+                     const uint8_t **v_out, size_t *vlen_out)
+{
+    uint64_t flen = 0, vlen = 0;
+    size_t off = varint_get(n->data, VARINT_MAX, &flen);
+    off += varint_get(n->data + off, VARINT_MAX, &vlen);
+    *f_out = n->data + off;
+    *flen_out = (size_t)flen;
+    if (v_out != NULL) {
+        *v_out = n->data + off + flen;
+        *vlen_out = (size_t)vlen;
+    }
+}
+
+static void field_key_fn(const struct htab_node *n, const uint8_t **k_out, size_t *klen_out)
+{
+    store__field_kv((const struct hfield *)n, k_out, klen_out, NULL, NULL);
+}
+
+struct hobj *store__hobj_new(uint64_t seed)
+{
+    struct hobj *h = hy_xmalloc(sizeof(*h));
+    htab_init(&h->tab, field_key_fn, seed);
+    h->field_bytes = 0;
+    return h;
+}
+
+static void field_free_cb(void *ctx, struct htab_node *n)
+{
+    (void)ctx;
+    hy_free(n);
+}
+
+void store__hobj_free(struct hobj *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    htab_clear(&h->tab, field_free_cb, NULL);
+    hy_free(h);
+}
+
+size_t store__hobj_bytes(const struct hobj *h)
+{
+    return h == NULL ? 0 : hy_alloc_size(h) + h->field_bytes + h->tab.table_bytes;
+}
+
+static struct hfield *field_new(const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
+{
+    size_t hdr = varint_len(flen) + varint_len(vlen);
+    struct hfield *n = hy_xmalloc(sizeof(*n) + hdr + flen + vlen);
+    n->node.next = NULL;
+    size_t off = varint_put(n->data, flen);
+    off += varint_put(n->data + off, vlen);
+    if (flen > 0) {
+        memcpy(n->data + off, f, flen);
+    }
+    if (vlen > 0) {
+        memcpy(n->data + off + flen, v, vlen);
+    }
+    return n;
+}
+
+int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
+{
+    struct hfield *n = field_new(f, flen, v, vlen);
+    struct htab_node *old = htab_find(&h->tab, f, flen);
+    h->field_bytes += hy_alloc_size(n);
+    if (old != NULL) {
+        htab_replace(&h->tab, old, &n->node);
+        h->field_bytes -= hy_alloc_size(old);
+        hy_free(old);
+        return 0;
+    }
+    htab_insert(&h->tab, &n->node);
+    return 1;
+}
+
+int store__hobj_get(const struct hobj *h, const uint8_t *f, size_t flen, const uint8_t **v_out,
+                    size_t *vlen_out)
+{
+    const struct htab_node *n = htab_find(&h->tab, f, flen);
+    if (n == NULL) {
+        return 0;
+    }
+    const uint8_t *ff;
+    size_t fl;
+    store__field_kv((const struct hfield *)n, &ff, &fl, v_out, vlen_out);
+    return 1;
+}
+
+int store__hobj_del(struct hobj *h, const uint8_t *f, size_t flen)
+{
+    struct htab_node *n = htab_remove(&h->tab, f, flen);
+    if (n == NULL) {
+        return 0;
+    }
+    h->field_bytes -= hy_alloc_size(n);
+    hy_free(n);
+    return 1;
+}
+
+/* ---- the volatile index and the keyspace --------------------------------------------------- */
+
+static size_t vol_cap_bytes(const struct store *s)
+{
+    return s->vol == NULL ? 0 : hy_alloc_size(s->vol);
+}
+
+static void vol_add(struct store *s, struct store_obj *e)
+{
+    if (s->vol_count == s->vol_cap) {
+        size_t cap = s->vol_cap ? s->vol_cap * 2 : 16;
+        HY_ASSERT(cap < UINT32_MAX);
+        s->vol = hy_xrealloc(s->vol, cap * sizeof(*s->vol));
+        s->vol_cap = cap;
+    }
+    vol_index_set(e, (uint32_t)s->vol_count);
+    s->vol[s->vol_count++] = e;
+}
+
+static void vol_del(struct store *s, struct store_obj *e)
+{
+    uint32_t i = vol_index(e);
+    HY_ASSERT(i < s->vol_count && s->vol[i] == e);
+    struct store_obj *last = s->vol[--s->vol_count];
+    s->vol[i] = last;
+    vol_index_set(last, i);
+    if (s->vol_count == 0) {
+        hy_free(s->vol); /* so an empty store holds no memory */
+        s->vol = NULL;
+        s->vol_cap = 0;
+    } else if (s->vol_cap > 64 && s->vol_count * 4 < s->vol_cap) {
+        s->vol_cap /= 2;
+        s->vol = hy_xrealloc(s->vol, s->vol_cap * sizeof(*s->vol));
+    }
+}
+
+void store__link(struct store *s, struct store_obj *e)
+{
+    htab_insert(&s->keys, &e->node);
+    if (se_volatile(e)) {
+        vol_add(s, e);
+    }
+    s->obj_bytes += store__entry_bytes(e);
+}
+
+void store__unlink(struct store *s, struct store_obj *e)
+{
+    const uint8_t *k;
+    size_t klen;
+    store__key(e, &k, &klen);
+    struct htab_node *n = htab_remove(&s->keys, k, klen);
+    HY_ASSERT(n == &e->node);
+    if (se_volatile(e)) {
+        vol_del(s, e);
+    }
+    s->obj_bytes -= store__entry_bytes(e);
+}
+
+void store__delete(struct store *s, struct store_obj *e)
+{
+    store__unlink(s, e);
+    store__entry_free(e);
+}
+
+void store__swap(struct store *s, struct store_obj *old, struct store_obj *new_e)
+{
+    new_e->lru = old->lru;
+    htab_replace(&s->keys, &old->node, &new_e->node);
+    s->obj_bytes -= hy_alloc_size(old);
+    s->obj_bytes += hy_alloc_size(new_e);
+    if (se_volatile(old) && se_volatile(new_e)) {
+        uint32_t i = vol_index(old);
+        s->vol[i] = new_e;
+        vol_index_set(new_e, i);
+    } else if (se_volatile(old)) {
+        vol_del(s, old);
+    } else if (se_volatile(new_e)) {
+        vol_add(s, new_e);
+    }
+    hy_free(old);
+}
+
+static int expired_at(const struct store_obj *e, uint64_t now_ms)
+{
+    int64_t at = store__expire(e);
+    return at >= 0 && (uint64_t)at <= now_ms;
+}
+
+struct store_obj *store__lookup_write(struct store *s, const uint8_t *k, size_t klen,
+                                      uint64_t time_ms)
+{
+    struct store_obj *e = (struct store_obj *)htab_find(&s->keys, k, klen);
+    if (e != NULL && expired_at(e, time_ms)) {
+        store__delete(s, e);
+        return NULL;
+    }
+    return e;
+}
+
+struct store_obj *store__set_expire(struct store *s, struct store_obj *e, int64_t at)
+{
+    if (se_volatile(e) && at >= 0) {
+        store__set_expire_inplace(e, at);
+        return e;
+    }
+    if (!se_volatile(e) && at < 0) {
+        return e;
+    }
+    const uint8_t *k;
+    size_t klen;
+    store__key(e, &k, &klen);
+    struct se_layout l;
+    store__layout(e, &l);
+    struct store_obj *n = store__entry_new(se_type(e), at, k, klen, l.vlen);
+    if (se_type(e) == STORE_HASH) {
+        store__set_hobj(n, store__hobj(e));
+    } else if (l.vlen > 0) {
+        memcpy(store__value_ptr(n), e->data + l.val_off, l.vlen);
+    }
+    store__swap(s, e, n);
+    return n;
+}
+
+struct store_obj *store__set_string(struct store *s, struct store_obj *e, const uint8_t *v,
+                                    size_t vlen)
+{
+    HY_ASSERT(se_type(e) == STORE_STRING);
+    const uint8_t *k;
+    size_t klen;
+    store__key(e, &k, &klen);
+    struct store_obj *n = store__entry_new(STORE_STRING, store__expire(e), k, klen, vlen);
+    if (vlen > 0) {
+        memmove(store__value_ptr(n), v, vlen); /* v may point into e, still alive here */
+    }
+    store__swap(s, e, n);
+    return n;
+}
+
+static void entry_free_cb(void *ctx, struct htab_node *n)
+{
+    (void)ctx;
+    store__entry_free((struct store_obj *)n);
+}
+
+void store__flush(struct store *s)
+{
+    htab_clear(&s->keys, entry_free_cb, NULL);
+    hy_free(s->vol);
+    s->vol = NULL;
+    s->vol_count = 0;
+    s->vol_cap = 0;
+    s->obj_bytes = 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static uint64_t seed_mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+struct store *store_create(const struct store_config *cfg, const struct hy_log *log)
+{
+    struct store *s = hy_xcalloc(1, sizeof(*s));
+    s->log = log;
+    store_configure(s, cfg);
+    hy_prng_seed(&s->prng, cfg->seed);
+    /* Tables hash with a seed derived from (not equal to) the sampling seed. Snapshots are
+     * written in key order, so replicas with different seeds still encode identically. */
+    s->hash_seed = seed_mix(cfg->seed ^ 0x68616c7961726421ULL);
+    htab_init(&s->keys, store__entry_key_fn, s->hash_seed);
+    return s;
+}
+
+void store_destroy(struct store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    store__flush(s);
+    hy_free(s);
+}
+
+void store_configure(struct store *s, const struct store_config *cfg)
+{
+    /* The seed is fixed at creation: reseeding would change table hashing under live keys. */
+    uint64_t seed = s->cfg.seed;
+    s->cfg = *cfg;
+    if (s->keys.key_fn != NULL) {
+        s->cfg.seed = seed;
+    }
+    if (s->cfg.maxmemory_samples == 0) {
+        s->cfg.maxmemory_samples = 5;
+    }
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+const struct store_obj *store_find(struct store *s, const uint8_t *key, size_t klen,
+                                   uint64_t now_ms)
+{
+    struct store_obj *e = (struct store_obj *)htab_find(&s->keys, key, klen);
+    if (e == NULL || expired_at(e, now_ms)) {
+        return NULL;
+    }
+    e->lru = (uint32_t)(now_ms >> SE_LRU_SHIFT);
+    return e;
+}
+
+enum store_type store_obj_type(const struct store_obj *o)
+{
+    return se_type(o);
+}
+
+int64_t store_obj_expire_at(const struct store_obj *o)
+{
+    return store__expire(o);
+}
+
+void store_obj_string(const struct store_obj *o, const uint8_t **p_out, size_t *len_out)
+{
+    HY_ASSERT(se_type(o) == STORE_STRING);
+    struct se_layout l;
+    store__layout(o, &l);
+    *p_out = o->data + l.val_off;
+    *len_out = l.vlen;
+}
+
+size_t store_hash_len(const struct store_obj *o)
+{
+    return htab_count(&store__hobj(o)->tab);
+}
+
+int store_hash_get(const struct store_obj *o, const uint8_t *f, size_t flen, const uint8_t **v_out,
+                   size_t *vlen_out)
+{
+    return store__hobj_get(store__hobj(o), f, flen, v_out, vlen_out);
+}
+
+struct field_visit {
+    store_field_cb cb;
+    void *ctx;
+};
+
+static void field_visit_cb(void *ctx, struct htab_node *n)
+{
+    struct field_visit *fv = ctx;
+    const uint8_t *f, *v;
+    size_t flen, vlen;
+    store__field_kv((const struct hfield *)n, &f, &flen, &v, &vlen);
+    fv->cb(fv->ctx, f, flen, v, vlen);
+}
+
+void store_hash_foreach(const struct store_obj *o, store_field_cb cb, void *ctx)
+{
+    struct field_visit fv = {cb, ctx};
+    htab_foreach(&store__hobj(o)->tab, field_visit_cb, &fv);
+}
+
+uint64_t store_hash_scan(const struct store_obj *o, uint64_t cursor, size_t count_hint,
+                         store_field_cb cb, void *ctx)
+{
+    struct field_visit fv = {cb, ctx};
+    const struct htab *t = &store__hobj(o)->tab;
+    size_t steps = HY_MAX(count_hint, 1);
+    do {
+        cursor = htab_scan(t, cursor, field_visit_cb, &fv);
+    } while (cursor != 0 && --steps > 0);
+    return cursor;
+}
+
+void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t **f_out,
+                       size_t *flen_out, const uint8_t **v_out, size_t *vlen_out)
+{
+    const struct htab_node *n = htab_random(&store__hobj(o)->tab, &s->prng);
+    HY_ASSERT(n != NULL);
+    store__field_kv((const struct hfield *)n, f_out, flen_out, v_out, vlen_out);
+}
+
+size_t store_key_count(const struct store *s)
+{
+    return htab_count(&s->keys);
+}
+
+size_t store_volatile_count(const struct store *s)
+{
+    return s->vol_count;
+}
+
+struct key_visit {
+    store_key_cb cb;
+    void *ctx;
+    uint64_t now_ms;
+};
+
+static void key_visit_cb(void *ctx, struct htab_node *n)
+{
+    struct key_visit *kv = ctx;
+    const struct store_obj *e = (const struct store_obj *)n;
+    if (expired_at(e, kv->now_ms)) {
+        return;
+    }
+    const uint8_t *k;
+    size_t klen;
+    store__key(e, &k, &klen);
+    kv->cb(kv->ctx, k, klen, e);
+}
+
+uint64_t store_scan(struct store *s, uint64_t cursor, size_t count_hint, uint64_t now_ms,
+                    store_key_cb cb, void *ctx)
+{
+    struct key_visit kv = {cb, ctx, now_ms};
+    size_t steps = HY_MAX(count_hint, 1);
+    do {
+        cursor = htab_scan(&s->keys, cursor, key_visit_cb, &kv);
+    } while (cursor != 0 && --steps > 0);
+    return cursor;
+}
+
+size_t store_used_bytes(const struct store *s)
+{
+    return s->obj_bytes + s->keys.table_bytes + vol_cap_bytes(s);
+}
+
+int store_rehash_step(struct store *s, unsigned steps)
+{
+    return htab_rehash_step(&s->keys, steps);
+}
+
+int store_over_maxmemory(const struct store *s)
+{
+    return s->cfg.maxmemory_bytes > 0 && store_used_bytes(s) > s->cfg.maxmemory_bytes;
+}

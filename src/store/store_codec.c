@@ -1,0 +1,393 @@
+/*
+ * store_codec.c - the store's two byte formats: log entries and snapshots.
+ * Both are specified in docs/disk-format.md; every decoder here is bounds-checked and treats
+ * any inconsistency as HY_ECORRUPT, never as a crash.
+ */
+#include <stdlib.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/crc.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define ENTRY_VERSION    1
+#define SNAP_MAGIC       "HYKS"
+#define SNAP_VERSION     1
+#define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
+#define SNAP_CRC_SIZE    4
+
+/* A bounded reader over untrusted bytes; any failure latches `bad`. */
+struct rd {
+    const uint8_t *p;
+    size_t len;
+    size_t off;
+    int bad;
+};
+
+static uint64_t rd_varint(struct rd *r)
+{
+    uint64_t v = 0;
+    size_t n = r->bad ? 0 : varint_get(r->p + r->off, r->len - r->off, &v);
+    if (n == 0) {
+        r->bad = 1;
+        return 0;
+    }
+    r->off += n;
+    return v;
+}
+
+static uint8_t rd_u8(struct rd *r)
+{
+    if (r->bad || r->off >= r->len) {
+        r->bad = 1;
+        return 0;
+    }
+    return r->p[r->off++];
+}
+
+/* A length-prefixed byte string, borrowed from the input. */
+static const uint8_t *rd_bytes(struct rd *r, size_t *len_out)
+{
+    uint64_t n = rd_varint(r);
+    if (r->bad || n > r->len - r->off) {
+        r->bad = 1;
+        *len_out = 0;
+        return NULL;
+    }
+    const uint8_t *p = r->p + r->off;
+    r->off += (size_t)n;
+    *len_out = (size_t)n;
+    return p;
+}
+
+static void put_varint(struct hy_buf *out, uint64_t v)
+{
+    uint8_t *p = hy_buf_reserve(out, VARINT_MAX);
+    out->len += varint_put(p, v);
+}
+
+static void put_bytes(struct hy_buf *out, const uint8_t *p, size_t len)
+{
+    put_varint(out, len);
+    hy_buf_append(out, p, len);
+}
+
+/* ---- log entries ---------------------------------------------------------------------------- */
+
+struct op_shape {
+    uint32_t argc_min;
+    uint32_t argc_max;
+    uint8_t parity; /* 0: any; 1: argc odd; 2: argc even */
+    uint32_t flags; /* allowed flags */
+};
+
+#define ANY UINT32_MAX
+static const struct op_shape op_shapes[STORE_OP_COUNT] = {
+    [STORE_OP_NOOP] = {0, 0, 0, 0},
+    [STORE_OP_SET] = {2, 2, 0,
+                      STORE_F_NX | STORE_F_XX | STORE_F_GET | STORE_F_KEEPTTL | STORE_F_REPLY_INT},
+    [STORE_OP_MSET] = {2, ANY, 2, STORE_F_NX},
+    [STORE_OP_DEL] = {1, ANY, 0, 0},
+    [STORE_OP_EXPIRE] = {1, 1, 0, STORE_F_NX | STORE_F_XX | STORE_F_GT | STORE_F_LT},
+    [STORE_OP_PERSIST] = {1, 1, 0, 0},
+    [STORE_OP_RENAME] = {2, 2, 0, STORE_F_NX},
+    [STORE_OP_INCRBY] = {1, 1, 0, 0},
+    [STORE_OP_INCRBYFLOAT] = {2, 2, 0, 0},
+    [STORE_OP_APPEND] = {2, 2, 0, 0},
+    [STORE_OP_SETRANGE] = {2, 2, 0, 0},
+    [STORE_OP_GETDEL] = {1, 1, 0, 0},
+    [STORE_OP_GETEX] = {1, 1, 0, STORE_F_PERSIST},
+    [STORE_OP_HSET] = {3, ANY, 1, STORE_F_REPLY_OK},
+    [STORE_OP_HSETNX] = {3, 3, 0, 0},
+    [STORE_OP_HDEL] = {2, ANY, 0, 0},
+    [STORE_OP_HINCRBY] = {2, 2, 0, 0},
+    [STORE_OP_HINCRBYFLOAT] = {3, 3, 0, 0},
+    [STORE_OP_FLUSHALL] = {0, 0, 0, 0},
+    [STORE_OP_EXPIRED] = {1, ANY, 0, 0},
+    [STORE_OP_EVICT] = {1, ANY, 0, 0},
+};
+#undef ANY
+
+static int entry_shape_ok(const struct store_entry *e)
+{
+    const struct op_shape *sh = &op_shapes[e->op];
+    if (e->argc < sh->argc_min || e->argc > sh->argc_max || (e->flags & ~sh->flags) != 0) {
+        return 0;
+    }
+    if ((sh->parity == 1 && e->argc % 2 == 0) || (sh->parity == 2 && e->argc % 2 == 1)) {
+        return 0;
+    }
+    /* Only EXPIRE may carry a time in the past (it deletes); elsewhere -1 means "none". */
+    if (e->op != STORE_OP_EXPIRE && e->expire_at_ms < -1) {
+        return 0;
+    }
+    return 1;
+}
+
+void store_entry_encode(const struct store_entry *e, struct hy_buf *out)
+{
+    HY_ASSERT(e->op < STORE_OP_COUNT && entry_shape_ok(e));
+    hy_buf_append_u8(out, ENTRY_VERSION);
+    hy_buf_append_u8(out, (uint8_t)e->op);
+    put_varint(out, e->flags);
+    put_varint(out, e->time_ms);
+    put_varint(out, zigzag(e->expire_at_ms));
+    put_varint(out, zigzag(e->incr));
+    put_varint(out, e->argc);
+    for (uint32_t i = 0; i < e->argc; i++) {
+        put_bytes(out, e->argv[i].ptr, e->argv[i].len);
+    }
+}
+
+static int entry_decode_args(struct rd *r, struct store_entry *e)
+{
+    uint64_t argc = rd_varint(r);
+    /* Every argument takes at least one length byte: bound the array by the input left. */
+    if (r->bad || argc > r->len - r->off || argc > UINT32_MAX) {
+        return HY_ECORRUPT;
+    }
+    e->argc = (uint32_t)argc;
+    struct store_arg *argv = hy_xmalloc(HY_MAX(argc, 1) * sizeof(*argv));
+    for (uint32_t i = 0; i < e->argc; i++) {
+        argv[i].ptr = rd_bytes(r, &argv[i].len);
+    }
+    e->argv = argv;
+    if (r->bad || r->off != r->len || !entry_shape_ok(e)) {
+        hy_free(argv);
+        e->argv = NULL;
+        return HY_ECORRUPT;
+    }
+    return HY_OK;
+}
+
+int store_entry_decode(const uint8_t *buf, size_t len, struct store_entry *e_out)
+{
+    struct rd r = {buf, len, 0, 0};
+    memset(e_out, 0, sizeof(*e_out));
+    if (rd_u8(&r) != ENTRY_VERSION) {
+        return HY_ECORRUPT;
+    }
+    uint8_t op = rd_u8(&r);
+    uint64_t flags = rd_varint(&r);
+    e_out->time_ms = rd_varint(&r);
+    e_out->expire_at_ms = unzigzag(rd_varint(&r));
+    e_out->incr = unzigzag(rd_varint(&r));
+    if (r.bad || op >= STORE_OP_COUNT || flags > UINT32_MAX) {
+        return HY_ECORRUPT;
+    }
+    e_out->op = (enum store_op)op;
+    e_out->flags = (uint32_t)flags;
+    return entry_decode_args(&r, e_out);
+}
+
+void store_entry_release(struct store_entry *e)
+{
+    hy_free((void *)e->argv);
+    e->argv = NULL;
+    e->argc = 0;
+}
+
+/* ---- snapshots ------------------------------------------------------------------------------ */
+
+static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, HY_MIN(alen, blen));
+    if (c != 0) {
+        return c;
+    }
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int entry_cmp(const void *pa, const void *pb)
+{
+    const uint8_t *a, *b;
+    size_t alen, blen;
+    store__key(*(const struct store_obj *const *)pa, &a, &alen);
+    store__key(*(const struct store_obj *const *)pb, &b, &blen);
+    return bytes_cmp(a, alen, b, blen);
+}
+
+static int field_cmp(const void *pa, const void *pb)
+{
+    const uint8_t *a, *b;
+    size_t alen, blen;
+    store__field_kv(*(const struct hfield *const *)pa, &a, &alen, NULL, NULL);
+    store__field_kv(*(const struct hfield *const *)pb, &b, &blen, NULL, NULL);
+    return bytes_cmp(a, alen, b, blen);
+}
+
+struct collect {
+    struct htab_node **v;
+    size_t n;
+};
+
+static void collect_cb(void *ctx, struct htab_node *n)
+{
+    struct collect *c = ctx;
+    c->v[c->n++] = n;
+}
+
+/* The nodes of t sorted by cmp (an hy_xmalloc'd array the caller frees). Sorting makes a
+ * snapshot a function of the keyspace alone, not of hash seeds or table history. */
+static struct htab_node **sorted_nodes(const struct htab *t, int (*cmp)(const void *, const void *))
+{
+    struct collect c = {hy_xmalloc(HY_MAX(htab_count(t), 1) * sizeof(*c.v)), 0};
+    htab_foreach(t, collect_cb, &c);
+    HY_ASSERT(c.n == htab_count(t));
+    qsort(c.v, c.n, sizeof(*c.v), cmp);
+    return c.v;
+}
+
+static void snap_put_hash(const struct hobj *h, struct hy_buf *out)
+{
+    size_t n = htab_count(&h->tab);
+    struct htab_node **fields = sorted_nodes(&h->tab, field_cmp);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *f, *v;
+        size_t flen, vlen;
+        store__field_kv((const struct hfield *)fields[i], &f, &flen, &v, &vlen);
+        put_bytes(out, f, flen);
+        put_bytes(out, v, vlen);
+    }
+    hy_free(fields);
+}
+
+static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
+{
+    const uint8_t *k;
+    size_t klen;
+    store__key(e, &k, &klen);
+    hy_buf_append_u8(out, (uint8_t)se_type(e));
+    put_varint(out, zigzag(store__expire(e)));
+    put_bytes(out, k, klen);
+    if (se_type(e) == STORE_STRING) {
+        const uint8_t *v;
+        size_t vlen;
+        store_obj_string(e, &v, &vlen);
+        put_bytes(out, v, vlen);
+    } else {
+        snap_put_hash(store__hobj(e), out);
+    }
+}
+
+void store_snapshot_encode(const struct store *s, struct hy_buf *out)
+{
+    size_t start = out->len;
+    size_t n = htab_count(&s->keys);
+    hy_buf_append(out, SNAP_MAGIC, 4);
+    hy_buf_append_u32le(out, SNAP_VERSION);
+    hy_buf_append_u64le(out, n);
+    struct htab_node **keys = sorted_nodes(&s->keys, entry_cmp);
+    for (size_t i = 0; i < n; i++) {
+        snap_put_entry((const struct store_obj *)keys[i], out);
+    }
+    hy_free(keys);
+    hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
+}
+
+/* Reads a hash value's fields into a new object; NULL when malformed. */
+static struct hobj *snap_get_hash(struct rd *r, uint64_t seed)
+{
+    uint64_t n = rd_varint(r);
+    /* A field takes at least two length bytes; an empty hash is not a valid value. */
+    if (r->bad || n == 0 || n > (r->len - r->off) / 2) {
+        r->bad = 1;
+        return NULL;
+    }
+    struct hobj *h = store__hobj_new(seed);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        size_t flen, vlen;
+        const uint8_t *f = rd_bytes(r, &flen);
+        const uint8_t *v = rd_bytes(r, &vlen);
+        if (!r->bad && !store__hobj_set(h, f, flen, v, vlen)) {
+            r->bad = 1; /* duplicate field */
+        }
+    }
+    if (r->bad) {
+        store__hobj_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Reads one record into tmp; returns 0 when malformed. */
+static int snap_get_entry(struct rd *r, struct store *tmp)
+{
+    uint8_t type = rd_u8(r);
+    int64_t at = unzigzag(rd_varint(r));
+    size_t klen, vlen = 0;
+    const uint8_t *k = rd_bytes(r, &klen);
+    const uint8_t *v = NULL;
+    if (r->bad || (type != STORE_STRING && type != STORE_HASH) || at < -1 ||
+        htab_find(&tmp->keys, k, klen) != NULL) {
+        return 0;
+    }
+    struct hobj *h = NULL;
+    if (type == STORE_STRING) {
+        v = rd_bytes(r, &vlen);
+        if (r->bad || vlen > STORE_STRING_BYTES_MAX) {
+            return 0;
+        }
+    } else if ((h = snap_get_hash(r, tmp->hash_seed)) == NULL) {
+        return 0;
+    }
+    struct store_obj *e = store__entry_new((enum store_type)type, at, k, klen, vlen);
+    if (h != NULL) {
+        store__set_hobj(e, h);
+    } else if (vlen > 0) {
+        memcpy(store__value_ptr(e), v, vlen);
+    }
+    store__link(tmp, e);
+    return 1;
+}
+
+static int snap_check_frame(const uint8_t *buf, size_t len, uint64_t *count_out)
+{
+    if (len < SNAP_HEADER_SIZE + SNAP_CRC_SIZE || memcmp(buf, SNAP_MAGIC, 4) != 0 ||
+        hy_load_u32le(buf + 4) != SNAP_VERSION) {
+        return 0;
+    }
+    size_t body = len - SNAP_CRC_SIZE;
+    if (hy_crc32c(0, buf, body) != hy_load_u32le(buf + body)) {
+        return 0;
+    }
+    *count_out = hy_load_u64le(buf + 8);
+    /* A record takes at least 4 bytes (type, expiry, key length, value length). */
+    return *count_out <= (body - SNAP_HEADER_SIZE) / 4;
+}
+
+int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
+{
+    uint64_t count;
+    if (!snap_check_frame(buf, len, &count)) {
+        return HY_ECORRUPT;
+    }
+    /* Build the new keyspace on the side and swap only when all of it decoded. */
+    struct store tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.hash_seed = s->hash_seed;
+    htab_init(&tmp.keys, store__entry_key_fn, s->hash_seed);
+    if (count > 0) {
+        htab_presize(&tmp.keys, (size_t)count);
+    }
+    struct rd r = {buf, len - SNAP_CRC_SIZE, SNAP_HEADER_SIZE, 0};
+    for (uint64_t i = 0; i < count; i++) {
+        if (!snap_get_entry(&r, &tmp)) {
+            r.bad = 1;
+            break;
+        }
+    }
+    if (r.bad || r.off != r.len) {
+        store__flush(&tmp);
+        return HY_ECORRUPT;
+    }
+    store__flush(s);
+    s->keys = tmp.keys;
+    s->vol = tmp.vol;
+    s->vol_count = tmp.vol_count;
+    s->vol_cap = tmp.vol_cap;
+    s->obj_bytes = tmp.obj_bytes;
+    return HY_OK;
+}

@@ -1,0 +1,198 @@
+/*
+ * store_int.h - internals shared by the store's files (not for other modules).
+ *
+ * A key is ONE allocation, struct store_obj, laid out as:
+ *
+ *   next (8)   chain pointer of the keyspace table (struct htab_node)
+ *   lru  (4)   LRU clock in 256 ms units (wraps after ~35 years; compared modulo 2^32)
+ *   meta (1)   bits 0-1 type (enum store_type), bit 2 VOLATILE
+ *   [expire_at (8), vol_index (4)]   only when VOLATILE, unaligned (memcpy)
+ *   varint klen
+ *   [varint vlen]                    strings only
+ *   key bytes
+ *   value bytes (strings) | struct hobj pointer (8, unaligned; hashes)
+ *
+ * A 16-byte key with a 3-byte value is 34 bytes, which glibc serves from a 40-byte chunk.
+ * Changing a string's size or a key's volatility builds a new entry and swaps it into the
+ * table (htab_replace), fixing the volatile array's back pointer.
+ *
+ * Invariants: s->vol[e.vol_index] == e for every volatile entry and only those; obj_bytes is
+ * the usable size of every entry plus every hash object's bytes (struct, fields, buckets).
+ */
+#ifndef HY_STORE_INT_H
+#define HY_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/prng.h"
+#include "store/htab.h"
+#include "store/store.h"
+
+#define SE_TYPE_MASK 0x03u
+#define SE_VOLATILE  0x04u
+#define SE_VOL_BYTES 12u /* expire_at + vol_index */
+#define SE_LRU_SHIFT 8   /* LRU clock units: 256 ms */
+
+struct store_obj {
+    struct htab_node node;
+    uint32_t lru;
+    uint8_t meta;
+    uint8_t data[];
+};
+
+/* A hash value: its own table of fields. */
+struct hobj {
+    struct htab tab;
+    size_t field_bytes; /* usable size of every field node */
+};
+
+/* A hash field: varint flen, varint vlen, field bytes, value bytes. */
+struct hfield {
+    struct htab_node node;
+    uint8_t data[];
+};
+
+struct store {
+    struct store_config cfg;
+    const struct hy_log *log;
+    struct hy_prng prng;
+    uint64_t hash_seed;
+    struct htab keys;
+    struct store_obj **vol; /* volatile entries, for O(1) random sampling */
+    size_t vol_count;
+    size_t vol_cap;
+    size_t obj_bytes;
+};
+
+/* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
+
+#define VARINT_MAX 10
+
+static inline size_t varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static inline size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Decodes a varint from p[0..len); returns bytes used, or 0 when truncated or overlong. */
+static inline size_t varint_get(const uint8_t *p, size_t len, uint64_t *v_out)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < len && i < VARINT_MAX; i++) {
+        uint64_t b = p[i] & 0x7f;
+        if (i == 9 && b > 1) {
+            return 0; /* more than 64 bits */
+        }
+        v |= b << (7 * i);
+        if ((p[i] & 0x80) == 0) {
+            if (i > 0 && p[i] == 0) {
+                return 0; /* non-canonical: one encoding per value keeps entries comparable */
+            }
+            *v_out = v;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+static inline uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* ---- entries ------------------------------------------------------------------------------ */
+
+struct se_layout {
+    size_t key_off; /* offsets into e->data */
+    size_t klen;
+    size_t val_off;
+    size_t vlen; /* strings only */
+};
+
+static inline enum store_type se_type(const struct store_obj *e)
+{
+    return (enum store_type)(e->meta & SE_TYPE_MASK);
+}
+
+static inline int se_volatile(const struct store_obj *e)
+{
+    return (e->meta & SE_VOLATILE) != 0;
+}
+
+void store__layout(const struct store_obj *e, struct se_layout *l);
+void store__key(const struct store_obj *e, const uint8_t **k_out, size_t *klen_out);
+int64_t store__expire(const struct store_obj *e);
+void store__set_expire_inplace(struct store_obj *e, int64_t at);
+uint8_t *store__value_ptr(struct store_obj *e);
+struct hobj *store__hobj(const struct store_obj *e);
+
+/* A new detached entry with value room for vlen bytes (strings; uninitialised) or for the
+ * hash pointer (hashes; set with store__set_hobj). expire_at -1 = not volatile. */
+struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, const uint8_t *k,
+                                   size_t klen, size_t vlen);
+void store__set_hobj(struct store_obj *e, struct hobj *h);
+/* Frees a detached entry and its hash object. */
+void store__entry_free(struct store_obj *e);
+/* Bytes freed by deleting e (entry plus hash object). */
+size_t store__entry_bytes(const struct store_obj *e);
+
+/* Attaches a new entry to the keyspace (its key must be absent). */
+void store__link(struct store *s, struct store_obj *e);
+/* Replaces live entry old by new_e (same key) and frees old's allocation but never its hash
+ * object: a hash entry is only rebuilt to change its expiry, and new_e shares the object. */
+void store__swap(struct store *s, struct store_obj *old, struct store_obj *new_e);
+/* Detaches e from the keyspace without freeing it (the caller owns it). */
+void store__unlink(struct store *s, struct store_obj *e);
+/* Detaches and frees e. */
+void store__delete(struct store *s, struct store_obj *e);
+/* The entry for key, or NULL; an entry expired at time_ms is deleted first (apply path). */
+struct store_obj *store__lookup_write(struct store *s, const uint8_t *k, size_t klen,
+                                      uint64_t time_ms);
+/* Sets or clears (at = -1) a live entry's expiry; returns the entry (possibly reallocated). */
+struct store_obj *store__set_expire(struct store *s, struct store_obj *e, int64_t at);
+/* Replaces a string entry's value, keeping its expiry; returns the new entry. */
+struct store_obj *store__set_string(struct store *s, struct store_obj *e, const uint8_t *v,
+                                    size_t vlen);
+/* Drops every key. */
+void store__flush(struct store *s);
+
+/* ---- hash objects -------------------------------------------------------------------------- */
+
+struct hobj *store__hobj_new(uint64_t seed);
+void store__hobj_free(struct hobj *h);
+size_t store__hobj_bytes(const struct hobj *h);
+/* Sets field f to v; returns 1 when the field is new. */
+int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen);
+/* Returns 1 and the value when present. */
+int store__hobj_get(const struct hobj *h, const uint8_t *f, size_t flen, const uint8_t **v_out,
+                    size_t *vlen_out);
+int store__hobj_del(struct hobj *h, const uint8_t *f, size_t flen);
+void store__field_kv(const struct hfield *n, const uint8_t **f_out, size_t *flen_out,
+                     const uint8_t **v_out, size_t *vlen_out);
+
+/* The keyspace's hash key function (for building tables in the snapshot decoder). */
+void store__entry_key_fn(const struct htab_node *n, const uint8_t **k_out, size_t *klen_out);
+
+#endif
