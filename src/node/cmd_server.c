@@ -221,8 +221,8 @@ static int client_kill_filters_valid(struct cmd_ctx *x, int *skipme)
     for (size_t i = 2; i + 1 < x->argc; i += 2) {
         const struct resp_arg *f = &x->argv[i];
         int64_t id;
-        if (node_arg_is(f, "ID") && (!hy_parse_i64(x->argv[i + 1].ptr, x->argv[i + 1].len, &id) ||
-                                     id <= 0)) {
+        if (node_arg_is(f, "ID") &&
+            (!hy_parse_i64(x->argv[i + 1].ptr, x->argv[i + 1].len, &id) || id <= 0)) {
             resp_write_error(&x->w, "ERR client-id should be greater than 0");
             return -1;
         }
@@ -425,28 +425,50 @@ void cmd_command(struct cmd_ctx *x)
 
 /* ---- CONFIG -------------------------------------------------------------------------------- */
 
+/* Read-only answers for settings tools ask about (redis-benchmark reads save/appendonly)
+ * that have no knob in halyard: durability is the Raft log's, always on. */
+static const char *const config_compat[][2] = {
+    {"save", ""},
+    {"appendonly", "no"},
+    {"databases", "1"},
+};
+
+static int config_get_matches(struct cmd_ctx *x, const char *name)
+{
+    for (size_t k = 2; k < x->argc; k++) {
+        if (hy_glob_match(x->argv[k].ptr, x->argv[k].len, (const uint8_t *)name, strlen(name), 1)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void config_get_cmd(struct cmd_ctx *x)
 {
     size_t n = config_count(), matched = 0;
-    char names_seen[64] = {0};
-    HY_ASSERT(n <= sizeof(names_seen));
+    char seen[64 + HY_ARRAY_LEN(config_compat)] = {0};
+    HY_ASSERT(n <= 64);
     for (size_t i = 0; i < n; i++) {
-        const char *name = config_name(i);
-        for (size_t k = 2; k < x->argc; k++) {
-            if (hy_glob_match(x->argv[k].ptr, x->argv[k].len, (const uint8_t *)name, strlen(name),
-                              1)) {
-                names_seen[i] = 1;
-            }
-        }
-        matched += names_seen[i];
+        seen[i] = (char)config_get_matches(x, config_name(i));
+        matched += (size_t)seen[i];
+    }
+    for (size_t i = 0; i < HY_ARRAY_LEN(config_compat); i++) {
+        seen[n + i] = (char)config_get_matches(x, config_compat[i][0]);
+        matched += (size_t)seen[n + i];
     }
     resp_write_map(&x->w, matched);
     for (size_t i = 0; i < n; i++) {
-        if (names_seen[i]) {
+        if (seen[i]) {
             char value[512];
             config_get(x->node->cfg, i, value, sizeof(value));
             resp_write_bulk_str(&x->w, config_name(i));
             resp_write_bulk_str(&x->w, value);
+        }
+    }
+    for (size_t i = 0; i < HY_ARRAY_LEN(config_compat); i++) {
+        if (seen[n + i]) {
+            resp_write_bulk_str(&x->w, config_compat[i][0]);
+            resp_write_bulk_str(&x->w, config_compat[i][1]);
         }
     }
 }
