@@ -650,6 +650,12 @@ static int vp_aggregate(struct vp *s, struct resp_value *out, unsigned depth)
     out->elems = hy_xcalloc(elems, sizeof(*out->elems));
     for (size_t i = 0; i < elems; i++) {
         rc = vp_value(s, &out->elems[i], depth + 1);
+        /* Attributes before an element annotate it and are not elements themselves; like
+         * hiredis, the parser drops them (each one consumed bytes, so this ends). */
+        while (rc == HY_OK && out->elems[i].type == RESP_ATTRIBUTE) {
+            resp_value_free(&out->elems[i]);
+            rc = vp_value(s, &out->elems[i], depth + 1);
+        }
         if (rc != HY_OK) {
             resp_value_free(out);
             return rc;

@@ -64,7 +64,9 @@ struct resp_request_parser {
     size_t scratch_cap;
 };
 
+/* Copies *limits (NULL: resp_limits_default). Allocates nothing until the first request. */
 void resp_request_parser_init(struct resp_request_parser *p, const struct resp_limits *limits);
+/* Frees the argument arrays and scratch; the parser may be initialised again afterwards. */
 void resp_request_parser_free(struct resp_request_parser *p);
 
 /*
@@ -128,10 +130,15 @@ struct resp_value {
 /*
  * Parses one complete value from buf[0..len). Returns HY_OK and *consumed_out, HY_EAGAIN when
  * the value is incomplete, HY_EPROTO on bad input or a broken limit (reason in err, which has
- * room for 128 bytes; may be NULL). Strings in *out borrow from buf.
+ * room for 128 bytes; may be NULL). Strings in *out borrow from buf. limits may be NULL
+ * (defaults). On any result but HY_OK, *out owns nothing and *consumed_out is 0; the parse is
+ * not incremental, so call again from the start once more bytes arrived.
+ * An attribute (|) is returned as a value of its own, like a push: the caller skips it and
+ * parses the reply that follows. Inside an aggregate, attributes are parsed and dropped.
  */
 int resp_value_parse(const struct resp_limits *limits, const uint8_t *buf, size_t len,
                      struct resp_value *out, size_t *consumed_out, char *err) HY_MUST_CHECK;
+/* Frees the elements of an aggregate, recursively; v itself is the caller's. */
 void resp_value_free(struct resp_value *v);
 
 /* ---- writer ------------------------------------------------------------------------------ */

@@ -604,6 +604,13 @@ static void test_value_aggregates(void **state)
     assert_int_equal(v.count, 1);
     assert_int_equal(v.elems[1].integer, 3600);
     resp_value_free(&v);
+    /* Inside an aggregate, attributes annotate the next element and are dropped. */
+    v = VALUE_OK("*2\r\n|1\r\n+a\r\n+b\r\n:1\r\n|1\r\n+c\r\n*1\r\n:0\r\n:2\r\n");
+    assert_int_equal(v.type, RESP_ARRAY);
+    assert_int_equal(v.count, 2);
+    assert_int_equal(v.elems[0].integer, 1);
+    assert_int_equal(v.elems[1].integer, 2);
+    resp_value_free(&v);
     v = VALUE_OK("*0\r\n");
     assert_int_equal(v.type, RESP_ARRAY);
     assert_int_equal(v.count, 0);
