@@ -163,6 +163,7 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null; \
 lint:
 	@clang-format --dry-run --Werror $(FORMAT_FILES)
 	@scripts/lint-sans-io.sh
+	@scripts/lint-docs.sh
 	@echo "lint: ok"
 
 format:
