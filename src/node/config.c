@@ -109,7 +109,7 @@ static int config_set_number(const struct config_def *d, void *field, const char
     if (!ok) {
         snprintf(err, 160, "argument %s",
                  d->kind == CONFIG_MEMORY ? "must be a memory value"
-                                           : "couldn't be parsed into an integer");
+                                          : "couldn't be parsed into an integer");
         return HY_EINVAL;
     }
     if (v < d->min || v > d->max) {
