@@ -1,0 +1,119 @@
+/* Unit tests for src/io/config_file.c: the YAML loader and its FILE:LINE error messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "io/config_file.h"
+#include "node/config.h"
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/hy-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static int load(struct hy_config *cfg, const char *text, char *err, size_t cap)
+{
+    write_file(text);
+    int rc = config_load_file(cfg, path, err, cap);
+    unlink(path);
+    return rc;
+}
+
+/* A valid file sets every key it names, including memory units and a bootstrap list. */
+static void test_valid_file(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[512] = "";
+    config_init(&cfg);
+    int rc = load(&cfg,
+                  "# halyard\nport: 7400\nmaxmemory: 10mb\nmaxmemory-policy: allkeys-lru\n"
+                  "bootstrap:\n  - n1@127.0.0.1:17379\n  - n2@127.0.0.1:17380\n",
+                  err, sizeof(err));
+    assert_int_equal(rc, HY_OK);
+    assert_int_equal(cfg.port, 7400);
+    assert_int_equal(cfg.maxmemory, 10 * 1024 * 1024);
+    assert_int_equal(cfg.maxmemory_policy, 1);
+    assert_string_equal(cfg.bootstrap, "n1@127.0.0.1:17379,n2@127.0.0.1:17380");
+    config_free(&cfg);
+}
+
+/* An unknown setting names the file and its line. */
+static void test_unknown_key_has_line(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[512] = "";
+    config_init(&cfg);
+    assert_int_equal(load(&cfg, "port: 7400\n\nfrobnicate: yes\n", err, sizeof(err)), HY_ECONFIG);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, ":3: unknown setting 'frobnicate'"));
+    config_free(&cfg);
+}
+
+/* A bad value says which setting and why. */
+static void test_bad_value_has_reason(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[512] = "";
+    config_init(&cfg);
+    assert_int_equal(load(&cfg, "port: 99999\n", err, sizeof(err)), HY_ECONFIG);
+    assert_non_null(strstr(err, ":1: invalid value for 'port': argument must be between"));
+    config_free(&cfg);
+}
+
+/* Broken YAML and a non-mapping document are refused with a line number. */
+static void test_broken_yaml(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[512] = "";
+    config_init(&cfg);
+    assert_int_equal(load(&cfg, "port: [7400\n", err, sizeof(err)), HY_ECONFIG);
+    assert_non_null(strstr(err, "invalid YAML"));
+    assert_int_equal(load(&cfg, "- a\n- b\n", err, sizeof(err)), HY_ECONFIG);
+    assert_non_null(strstr(err, ":1: expected a mapping"));
+    assert_int_equal(load(&cfg, "port:\n  nested: 1\n", err, sizeof(err)), HY_ECONFIG);
+    assert_non_null(strstr(err, ":2: expected a value"));
+    config_free(&cfg);
+}
+
+/* An empty file is a valid (empty) configuration; a missing file is an error. */
+static void test_empty_and_missing(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[512] = "";
+    config_init(&cfg);
+    assert_int_equal(load(&cfg, "", err, sizeof(err)), HY_OK);
+    assert_int_equal(cfg.port, 7379);
+    assert_int_equal(config_load_file(&cfg, "/nonexistent/halyard.yaml", err, sizeof(err)),
+                     HY_ECONFIG);
+    assert_non_null(strstr(err, "cannot open"));
+    config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_file),           cmocka_unit_test(test_unknown_key_has_line),
+        cmocka_unit_test(test_bad_value_has_reason), cmocka_unit_test(test_broken_yaml),
+        cmocka_unit_test(test_empty_and_missing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
