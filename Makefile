@@ -49,6 +49,7 @@ IO_SRC    := $(wildcard src/io/*.c)
 SIM_SRC   := $(wildcard sim/*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
 
 OBJ       := $(OUT)/obj
 CORE_OBJ  := $(CORE_SRC:%.c=$(OBJ)/%.o)
@@ -57,6 +58,7 @@ SIM_OBJ   := $(SIM_SRC:%.c=$(OBJ)/%.o)
 CORE_LIB  := $(OUT)/libhycore.a
 IO_LIB    := $(OUT)/libhyio.a
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(OUT)/tools/%)
 SERVER    := $(OUT)/halyard
 SIM       := $(if $(SIM_SRC),$(OUT)/halyard-sim)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
@@ -66,7 +68,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(SERVER) $(SIM) $(UNIT_BIN)
+all: $(SERVER) $(SIM) $(UNIT_BIN) $(TOOL_BIN)
 
 release:
 	$(MAKE) MODE=release all
@@ -97,6 +99,11 @@ $(OUT)/halyard-sim: $(SIM_OBJ) $(CORE_LIB)
 $(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(IO_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+# Test helpers (e.g. a WAL writer for crash loops): one binary per tests/tools/*.c.
+$(OUT)/tools/%: $(OBJ)/tests/tools/%.o $(IO_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
