@@ -1,0 +1,221 @@
+/*
+ * main.c - halyard-sim: runs seeds of the deterministic cluster simulator.
+ *
+ *   halyard-sim --seed S [--trace]           one seed (replay)
+ *   halyard-sim --seeds N --from S           N seeds starting at S
+ *   --nodes K (3, 5 or 7; default: the seed picks), --steps M (fault-phase events),
+ *   --faults LIST (comma-separated names, "all" or "none"; a fixed list turns swarm off),
+ *   --mutation NAME|N (test only: inject a known bug), --quiet
+ * Ends with "N passed, M failed"; each failure prints its seed and the replay command.
+ * Exit status: 0 when every seed passed, 1 otherwise, 2 on bad usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+static const char *fault_names[] = {
+#define SIM__N(name, text) text,
+    SIM_FAULT_LIST(SIM__N)
+#undef SIM__N
+};
+
+static const char *mutation_names[RAFT_MUT_COUNT] = {"none",
+                                                     "commit-old-term",
+                                                     "forget-vote",
+                                                     "vote-stale-log",
+                                                     "apply-uncommitted",
+                                                     "read-no-heartbeat",
+                                                     "read-before-noop",
+                                                     "no-truncate"};
+
+const char *sim_fault_name(int f)
+{
+    return f >= 0 && f < SIM_F_COUNT ? fault_names[f] : "?";
+}
+
+int sim_faults_parse(const char *list, uint32_t *mask_out)
+{
+    uint32_t mask = 0;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", list);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (strcmp(tok, "all") == 0) {
+            mask |= (1u << SIM_F_COUNT) - 1;
+            continue;
+        }
+        if (strcmp(tok, "none") == 0) {
+            continue;
+        }
+        int found = -1;
+        for (int f = 0; f < SIM_F_COUNT; f++) {
+            if (strcmp(tok, fault_names[f]) == 0) {
+                found = f;
+            }
+        }
+        if (found < 0) {
+            return -1;
+        }
+        mask |= 1u << found;
+    }
+    *mask_out = mask;
+    return 0;
+}
+
+static int parse_mutation(const char *s)
+{
+    for (int i = 0; i < RAFT_MUT_COUNT; i++) {
+        if (strcmp(s, mutation_names[i]) == 0) {
+            return i;
+        }
+    }
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end == 0 && v >= 0 && v < RAFT_MUT_COUNT ? (int)v : -1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: halyard-sim [--seed S | --seeds N --from S] [--nodes 3|5|7] "
+                    "[--steps M] [--faults LIST] [--mutation NAME] [--trace] [--quiet]\n");
+}
+
+struct cli {
+    struct sim_opts o;
+    uint64_t from;
+    uint64_t count;
+    int nodes_fixed;
+    int quiet;
+    const char *faults_arg;
+    const char *mutation_arg;
+};
+
+static int parse_args(int argc, char **argv, struct cli *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->from = 1;
+    c->count = 1;
+    c->o.steps = 20000;
+    c->o.fault_mask = (1u << SIM_F_COUNT) - 1;
+    c->o.swarm = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--trace") == 0) {
+            c->o.trace = 1;
+        } else if (strcmp(a, "--quiet") == 0) {
+            c->quiet = 1;
+        } else if (v == NULL) {
+            return -1;
+        } else if (strcmp(a, "--seed") == 0) {
+            c->from = strtoull(v, NULL, 10);
+            c->count = 1;
+            i++;
+        } else if (strcmp(a, "--seeds") == 0) {
+            c->count = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--from") == 0) {
+            c->from = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--nodes") == 0) {
+            c->nodes_fixed = atoi(v);
+            i++;
+        } else if (strcmp(a, "--steps") == 0) {
+            c->o.steps = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--faults") == 0) {
+            if (sim_faults_parse(v, &c->o.fault_mask) != 0) {
+                return -1;
+            }
+            c->o.swarm = 0;
+            c->faults_arg = v;
+            i++;
+        } else if (strcmp(a, "--mutation") == 0) {
+            int m = parse_mutation(v);
+            if (m < 0) {
+                return -1;
+            }
+            c->o.mutation = (uint32_t)m;
+            c->mutation_arg = v;
+            i++;
+        } else {
+            return -1;
+        }
+    }
+    if (c->nodes_fixed && (c->nodes_fixed < 1 || c->nodes_fixed > SIM_NODES_MAX)) {
+        return -1;
+    }
+    return 0;
+}
+
+static void print_replay(const struct cli *c, uint64_t seed, int nodes)
+{
+    printf("  replay: halyard-sim --seed %llu --nodes %d --steps %llu", (unsigned long long)seed,
+           nodes, (unsigned long long)c->o.steps);
+    if (c->faults_arg) {
+        printf(" --faults %s", c->faults_arg);
+    }
+    if (c->mutation_arg) {
+        printf(" --mutation %s", c->mutation_arg);
+    }
+    printf(" --trace\n");
+}
+
+static void print_faults(uint32_t mask)
+{
+    int first = 1;
+    for (int f = 0; f < SIM_F_COUNT; f++) {
+        if (mask >> f & 1u) {
+            printf("%s%s", first ? "" : ",", fault_names[f]);
+            first = 0;
+        }
+    }
+    if (first) {
+        printf("none");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    if (parse_args(argc, argv, &c) != 0) {
+        usage();
+        return 2;
+    }
+    uint64_t passed = 0, failed = 0, gave_up = 0;
+    for (uint64_t k = 0; k < c.count; k++) {
+        uint64_t seed = c.from + k;
+        struct sim_opts o = c.o;
+        o.seed = seed;
+        o.nodes = c.nodes_fixed ? c.nodes_fixed : 3 + 2 * (int)(seed % 3);
+        struct sim_result r;
+        int ok = sim_run(&o, &r);
+        gave_up += (uint64_t)r.lin_gave_up;
+        if (ok) {
+            passed++;
+        } else {
+            failed++;
+            printf("seed %llu FAILED (%d nodes, faults ", (unsigned long long)seed, o.nodes);
+            print_faults(r.faults_used);
+            printf("): %s\n", r.reason);
+            print_replay(&c, seed, o.nodes);
+        }
+        if (!c.quiet && (c.count == 1 || o.trace)) {
+            printf("seed %llu: %llu steps, %llu ms simulated, %llu committed, %llu ops ok, %llu "
+                   "indeterminate, faults ",
+                   (unsigned long long)seed, (unsigned long long)r.steps,
+                   (unsigned long long)r.sim_ms, (unsigned long long)r.committed,
+                   (unsigned long long)r.ops_ok, (unsigned long long)r.ops_indeterminate);
+            print_faults(r.faults_used);
+            printf("\n");
+        }
+        fflush(stdout);
+    }
+    if (gave_up) {
+        printf("note: the linearizability search gave up on %llu seeds\n",
+               (unsigned long long)gave_up);
+    }
+    printf("%llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
+    return failed ? 1 : 0;
+}

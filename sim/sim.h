@@ -1,0 +1,117 @@
+/*
+ * sim.h - the deterministic cluster simulator (DESIGN.md §2, §10).
+ *
+ * One process runs K servers built from the real Raft core (src/raft) and the real keyspace
+ * (src/store, through kv.c), joined by a simulated network, disk and clocks, and driven by a
+ * client workload. Everything random comes from one seed: a failing seed replays exactly.
+ * After every step the checkers in check.c run; at the end lin.c checks the client history.
+ */
+#ifndef HY_SIM_H
+#define HY_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/prng.h"
+#include "raft/raft.h"
+
+#define SIM_NODES_MAX   7
+#define SIM_CLIENTS_MAX 5
+#define SIM_KEYS        3
+#define SIM_INF         UINT64_MAX
+
+/* Faults a seed may switch on ("swarm": each seed draws a subset and an intensity). */
+#define SIM_FAULT_LIST(X)       \
+    X(DROP, "drop")             \
+    X(DUP, "dup")               \
+    X(DELAY, "delay")           \
+    X(PARTITION, "partition")   \
+    X(ISOLATE, "isolate")       \
+    X(ONEWAY, "oneway")         \
+    X(BRIDGE, "bridge")         \
+    X(CRASH, "crash")           \
+    X(TORN, "torn")             \
+    X(SLOWDISK, "slowdisk")     \
+    X(SKEW, "skew")             \
+    X(MEMBERSHIP, "membership") \
+    X(TRANSFER, "transfer")     \
+    X(SNAPSHOT, "snapshot")     \
+    X(LEASE, "lease")
+
+enum sim_fault {
+#define SIM__F(name, text) SIM_F_##name,
+    SIM_FAULT_LIST(SIM__F)
+#undef SIM__F
+        SIM_F_COUNT
+};
+
+const char *sim_fault_name(int f);
+/* Parses "drop,crash,..." or "all" or "none" into a mask; returns -1 on an unknown name. */
+int sim_faults_parse(const char *list, uint32_t *mask_out);
+
+struct sim_opts {
+    uint64_t seed;
+    int nodes;           /* 3..7 */
+    uint64_t steps;      /* events in the fault phase */
+    uint32_t fault_mask; /* faults allowed; the seed picks a subset of them */
+    int swarm;           /* 1: the seed picks a subset of fault_mask; 0: all of it */
+    int trace;
+    uint32_t mutation; /* enum raft_mutation */
+};
+
+struct sim_result {
+    int ok;
+    char reason[512];
+    uint64_t steps;
+    uint64_t sim_ms;
+    uint64_t committed;
+    uint64_t ops_ok;
+    uint64_t ops_indeterminate;
+    uint32_t faults_used;
+    int lin_gave_up;
+};
+
+/* Runs one seed; returns 1 when every check passed. */
+int sim_run(const struct sim_opts *o, struct sim_result *res);
+
+/* ---- client history (linearizability) --------------------------------------------------- */
+
+enum sim_op_kind { SIM_OP_GET, SIM_OP_SET, SIM_OP_INCR, SIM_OP_DEL };
+
+struct sim_op {
+    int client;
+    int kind;
+    int key;
+    int64_t arg;
+    uint64_t call; /* global event sequence number at invocation */
+    uint64_t ret;  /* at completion; SIM_INF when indeterminate */
+    int done;      /* 1 = completed with result below; 0 = indeterminate */
+    int failed;    /* definitely not executed: dropped from the history */
+    int has_value; /* GET: 1 when a value was returned; DEL: ignored */
+    int64_t value; /* GET value, INCR result, DEL count */
+};
+
+/*
+ * Wing & Gong's search with Lowe's memoization, per key (linearizability is local). Returns 1
+ * when the history is linearizable, 0 when not (why has the key), -1 when the search gave up
+ * after its step budget.
+ */
+int sim_lin_check(const struct sim_op *ops, size_t n, char *why, size_t why_len);
+
+/* ---- the state machine behind a small interface ------------------------------------------ */
+
+struct sim_kv;
+struct sim_kv *sim_kv_create(uint64_t seed);
+void sim_kv_destroy(struct sim_kv *kv);
+/* Encodes a client write as a log entry. */
+void sim_kv_encode(int kind, int key, int64_t arg, uint64_t time_ms, struct hy_buf *out);
+/* Applies an encoded entry; returns 1 with *result_out (INCR value, DEL count, SET 0) when the
+ * reply was the expected kind, 0 on an unexpected or error reply. */
+int sim_kv_apply(struct sim_kv *kv, const uint8_t *entry, size_t len, int64_t *result_out);
+/* Reads key: returns 1 and *value_out when present. */
+int sim_kv_get(struct sim_kv *kv, int key, int64_t *value_out);
+void sim_kv_snapshot(struct sim_kv *kv, struct hy_buf *out);
+int sim_kv_restore(struct sim_kv *kv, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,1584 @@
+/*
+ * raft.c - the Raft state machine (see raft.h for the caller's contract).
+ *
+ * Dissertation references are to Diego Ongaro, "Consensus: Bridging Theory and Practice"
+ * (Stanford, 2014). Each rule is quoted briefly above the code that implements it.
+ */
+#include "raft/raft.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/buf.h"
+#include "raft/raft_log.h"
+
+#define INFLIGHT_MAX 64
+
+enum progress_state { PROG_PROBE, PROG_REPLICATE, PROG_SNAPSHOT };
+
+/* What the leader knows about one server of the configuration (itself included). */
+struct raft_progress {
+    raft_id id;
+    uint64_t next_index;
+    uint64_t match_index;
+    uint32_t state;
+    uint64_t inflight[INFLIGHT_MAX]; /* last index of each unacknowledged AppendEntries */
+    uint32_t inflight_head;
+    uint32_t inflight_count;
+    uint64_t last_heard_ms;    /* check-quorum */
+    uint64_t last_progress_ms; /* stall detection of the pipeline */
+    uint64_t ack_seq;          /* highest heartbeat round acknowledged */
+    uint64_t ack_sent_ms;      /* our clock when that round was sent (leases) */
+    uint64_t probe_sent_ms;    /* PROBE: one AppendEntries outstanding at a time */
+    uint64_t snap_index;       /* SNAPSHOT: which snapshot, and the next byte to send */
+    uint64_t snap_offset;
+    uint64_t snap_sent_ms;
+};
+
+struct raft_pending_read {
+    uint64_t id;
+    uint64_t seq;   /* heartbeat round that must be acknowledged by a majority */
+    uint64_t index; /* commit index when the read arrived (§6.4 step 2) */
+};
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static uint64_t last_index(const struct raft *r)
+{
+    return raft_log_last_index(&r->log);
+}
+
+static uint64_t last_term(const struct raft *r)
+{
+    return raft_log_last_term(&r->log);
+}
+
+static uint32_t voter_count(const struct raft_membership *m)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->count; i++) {
+        n += m->servers[i].role == RAFT_VOTER;
+    }
+    return n;
+}
+
+static uint32_t quorum(const struct raft *r)
+{
+    return voter_count(&r->membership) / 2 + 1;
+}
+
+static int membership_find(const struct raft_membership *m, raft_id id)
+{
+    for (uint32_t i = 0; i < m->count; i++) {
+        if (m->servers[i].id == id) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+int raft_membership_is_voter(const struct raft_membership *m, raft_id id)
+{
+    int i = membership_find(m, id);
+    return i >= 0 && m->servers[i].role == RAFT_VOTER;
+}
+
+static int self_is_voter(const struct raft *r)
+{
+    return raft_membership_is_voter(&r->membership, r->cfg.id);
+}
+
+static struct raft_progress *progress_of(struct raft *r, raft_id id)
+{
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        if (r->progress[i].id == id) {
+            return &r->progress[i];
+        }
+    }
+    return NULL;
+}
+
+static uint64_t random_election_timeout(struct raft *r)
+{
+    return hy_prng_range(&r->prng, r->cfg.election_timeout_min_ms, r->cfg.election_timeout_max_ms);
+}
+
+static void reset_election_timer(struct raft *r)
+{
+    r->election_deadline_ms = r->now_ms + random_election_timeout(r);
+}
+
+static struct raft_message *msg_new(struct raft *r, uint32_t type, raft_id to)
+{
+    if (r->n_msgs == r->cap_msgs) {
+        r->cap_msgs = r->cap_msgs ? r->cap_msgs * 2 : 16;
+        r->msgs = hy_xrealloc(r->msgs, r->cap_msgs * sizeof(*r->msgs));
+    }
+    struct raft_message *m = &r->msgs[r->n_msgs++];
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->from = r->cfg.id;
+    m->to = to;
+    m->term = r->term;
+    r->stat_msgs_sent++;
+    return m;
+}
+
+static void read_out(struct raft *r, uint64_t id, uint64_t index, int ok)
+{
+    if (r->n_out_reads == r->cap_out_reads) {
+        r->cap_out_reads = r->cap_out_reads ? r->cap_out_reads * 2 : 16;
+        r->out_reads = hy_xrealloc(r->out_reads, r->cap_out_reads * sizeof(*r->out_reads));
+    }
+    r->out_reads[r->n_out_reads++] = (struct raft_read){.id = id, .index = index, .ok = ok};
+}
+
+static void note_written(struct raft *r, uint64_t index)
+{
+    if (r->append_first == 0 || index < r->append_first) {
+        r->append_first = index;
+    }
+}
+
+static void set_term_vote(struct raft *r, uint64_t term, raft_id vote)
+{
+    if (term != r->term || vote != r->vote) {
+        r->term = term;
+        r->vote = vote;
+        r->term_vote_dirty = 1;
+    }
+}
+
+/* ---- membership ------------------------------------------------------------------------ */
+
+size_t raft_membership_encoded_len(const struct raft_membership *m)
+{
+    return 4 + (size_t)m->count * 9;
+}
+
+size_t raft_membership_encode(const struct raft_membership *m, uint8_t *buf)
+{
+    uint8_t *p = buf;
+    hy_store_u32le(p, m->count);
+    p += 4;
+    for (uint32_t i = 0; i < m->count; i++) {
+        hy_store_u64le(p, m->servers[i].id);
+        p[8] = m->servers[i].role;
+        p += 9;
+    }
+    return (size_t)(p - buf);
+}
+
+int raft_membership_decode(const uint8_t *buf, size_t len, struct raft_membership *m_out)
+{
+    if (len < 4) {
+        return HY_ECORRUPT;
+    }
+    uint32_t n = hy_load_u32le(buf);
+    if (n > RAFT_SERVERS_MAX || len != 4 + (size_t)n * 9) {
+        return HY_ECORRUPT;
+    }
+    memset(m_out, 0, sizeof(*m_out));
+    m_out->count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *p = buf + 4 + (size_t)i * 9;
+        m_out->servers[i].id = hy_load_u64le(p);
+        m_out->servers[i].role = p[8];
+        if (p[8] != RAFT_VOTER && p[8] != RAFT_LEARNER) {
+            return HY_ECORRUPT;
+        }
+    }
+    return HY_OK;
+}
+
+/* Rebuilds the leader's progress array for the current membership, keeping what it knew
+ * about servers that stay. */
+static void progress_sync(struct raft *r)
+{
+    struct raft_progress old[RAFT_SERVERS_MAX];
+    memcpy(old, r->progress, sizeof(old));
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        raft_id id = r->membership.servers[i].id;
+        struct raft_progress *p = &r->progress[i];
+        int found = 0;
+        for (uint32_t j = 0; j < RAFT_SERVERS_MAX; j++) {
+            if (old[j].id == id && id != RAFT_NONE) {
+                *p = old[j];
+                found = 1;
+                break;
+            }
+        }
+        if (!found) {
+            memset(p, 0, sizeof(*p));
+            p->id = id;
+            p->next_index = last_index(r) + 1;
+            p->last_heard_ms = r->now_ms;
+            p->last_progress_ms = r->now_ms;
+        }
+    }
+    for (uint32_t i = r->membership.count; i < RAFT_SERVERS_MAX; i++) {
+        memset(&r->progress[i], 0, sizeof(r->progress[i]));
+    }
+}
+
+/* §4.1: "a server always uses the latest configuration in its log, regardless of whether the
+ * entry is committed." After a truncation the latest one may be older: scan back for it. */
+static void membership_recompute(struct raft *r)
+{
+    for (uint64_t i = last_index(r); i > r->log.snap_index; i--) {
+        const struct raft_entry *e = raft_log_get(&r->log, i);
+        if (e->type == RAFT_ENTRY_CONFIG) {
+            struct raft_membership m;
+            HY_ASSERT(raft_membership_decode(e->data, e->len, &m) == HY_OK);
+            r->membership = m;
+            r->membership_index = i;
+            return;
+        }
+    }
+    r->membership = r->snap_membership;
+    r->membership_index = r->log.snap_index;
+}
+
+/* The configuration in force at `index` (for a snapshot taken there). */
+static void membership_at(const struct raft *r, uint64_t index, struct raft_membership *out)
+{
+    for (uint64_t i = index; i > r->log.snap_index; i--) {
+        const struct raft_entry *e = raft_log_get(&r->log, i);
+        if (e->type == RAFT_ENTRY_CONFIG) {
+            HY_ASSERT(raft_membership_decode(e->data, e->len, out) == HY_OK);
+            return;
+        }
+    }
+    *out = r->snap_membership;
+}
+
+static void log_append_one(struct raft *r, const struct raft_entry *e)
+{
+    raft_log_append(&r->log, e);
+    note_written(r, last_index(r));
+    if (e->type == RAFT_ENTRY_CONFIG) {
+        struct raft_membership m;
+        if (raft_membership_decode(e->data, e->len, &m) == HY_OK) {
+            r->membership = m;
+            r->membership_index = last_index(r);
+            if (r->role == RAFT_LEADER) {
+                progress_sync(r);
+            }
+        }
+    }
+}
+
+static void log_truncate(struct raft *r, uint64_t from)
+{
+    /* Committed entries are never rolled back (§3.5: Leader Completeness). */
+    HY_ASSERT(from > r->commit_index);
+    raft_log_truncate(&r->log, from);
+    note_written(r, from);
+    if (r->persisted_index >= from) {
+        r->persisted_index = from - 1;
+    }
+    if (r->membership_index >= from) {
+        membership_recompute(r);
+    }
+}
+
+/* ---- role changes ---------------------------------------------------------------------- */
+
+static void fail_pending_reads(struct raft *r)
+{
+    for (size_t i = 0; i < r->n_reads; i++) {
+        read_out(r, r->reads[i].id, 0, 0);
+    }
+    r->n_reads = 0;
+}
+
+static void become_follower(struct raft *r, uint64_t term, raft_id leader)
+{
+    if (term > r->term) {
+        set_term_vote(r, term, RAFT_NONE);
+    }
+    if (r->role == RAFT_LEADER) {
+        hy_log(r->cfg.log, HY_LOG_INFO, "raft %llu: leader steps down in term %llu",
+               (unsigned long long)r->cfg.id, (unsigned long long)r->term);
+    }
+    r->role = RAFT_FOLLOWER;
+    r->leader = leader;
+    r->transfer_target = RAFT_NONE;
+    r->step_down_removed = 0;
+    r->unpersisted_since_ms = 0;
+    fail_pending_reads(r);
+    reset_election_timer(r);
+}
+
+static void send_append(struct raft *r, struct raft_progress *p, int heartbeat);
+static void broadcast_append(struct raft *r, int heartbeat);
+
+/* §6.4: "Raft handles this by having each leader commit a blank no-op entry into the log at
+ * the start of its term." Until it commits, the leader neither serves reads nor knows which
+ * earlier entries are committed (§3.6.2). */
+static void become_leader(struct raft *r)
+{
+    hy_log(r->cfg.log, HY_LOG_INFO, "raft %llu: leader of term %llu", (unsigned long long)r->cfg.id,
+           (unsigned long long)r->term);
+    r->role = RAFT_LEADER;
+    r->leader = r->cfg.id;
+    r->leader_since_ms = r->now_ms;
+    r->transfer_target = RAFT_NONE;
+    memset(r->progress, 0, sizeof(struct raft_progress) * RAFT_SERVERS_MAX);
+    progress_sync(r);
+    struct raft_entry noop = {.term = r->term, .type = RAFT_ENTRY_NOOP};
+    log_append_one(r, &noop);
+    r->term_start_index = last_index(r);
+    r->unpersisted_since_ms = r->now_ms;
+    r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
+    broadcast_append(r, 0);
+}
+
+/* ---- elections --------------------------------------------------------------------------- */
+
+static void send_vote_requests(struct raft *r, int pre_vote, int transfer)
+{
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_server *s = &r->membership.servers[i];
+        if (s->id == r->cfg.id || s->role != RAFT_VOTER) {
+            continue;
+        }
+        struct raft_message *m = msg_new(r, RAFT_MSG_VOTE, s->id);
+        m->term = pre_vote ? r->term + 1 : r->term;
+        m->pre_vote = (uint8_t)pre_vote;
+        m->transfer = (uint8_t)transfer;
+        m->last_log_index = last_index(r);
+        m->last_log_term = last_term(r);
+    }
+}
+
+static uint32_t count_votes(const struct raft *r, uint32_t bits)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        if ((bits >> i & 1u) && r->membership.servers[i].role == RAFT_VOTER) {
+            n++;
+        }
+    }
+    return n;
+}
+
+static void record_vote(struct raft *r, raft_id from, int granted)
+{
+    int i = membership_find(&r->membership, from);
+    if (i < 0) {
+        return;
+    }
+    if (granted) {
+        r->votes_granted |= 1u << i;
+    } else {
+        r->votes_denied |= 1u << i;
+    }
+}
+
+/* §3.4: a candidate "increments its current term and transitions to candidate state. It then
+ * votes for itself and issues RequestVote RPCs in parallel to each of the other servers". */
+static void start_election(struct raft *r, int transfer)
+{
+    r->stat_elections++;
+    r->role = RAFT_CANDIDATE;
+    r->leader = RAFT_NONE;
+    set_term_vote(r, r->term + 1, r->cfg.id);
+    r->votes_granted = r->votes_denied = 0;
+    record_vote(r, r->cfg.id, 1);
+    reset_election_timer(r);
+    if (count_votes(r, r->votes_granted) >= quorum(r)) {
+        become_leader(r);
+        return;
+    }
+    send_vote_requests(r, 0, transfer);
+}
+
+/* §9.6: "In the Pre-Vote algorithm, a candidate only increments its term if it first learns
+ * from a majority of the cluster that they would be willing to grant the candidate their
+ * votes". A partitioned server therefore cannot inflate its term and depose a leader. */
+static void start_pre_vote(struct raft *r)
+{
+    r->role = RAFT_PRE_CANDIDATE;
+    r->leader = RAFT_NONE;
+    r->votes_granted = r->votes_denied = 0;
+    record_vote(r, r->cfg.id, 1);
+    reset_election_timer(r);
+    if (count_votes(r, r->votes_granted) >= quorum(r)) {
+        start_election(r, 0);
+        return;
+    }
+    send_vote_requests(r, 1, 0);
+}
+
+/* §3.6.1: "The voter denies its vote if its own log is more up-to-date than that of the
+ * candidate." */
+static int candidate_log_ok(const struct raft *r, const struct raft_message *m)
+{
+    if (r->cfg.mutation == RAFT_MUT_VOTE_STALE_LOG) {
+        return 1;
+    }
+    if (m->last_log_term != last_term(r)) {
+        return m->last_log_term > last_term(r);
+    }
+    return m->last_log_index >= last_index(r);
+}
+
+/* §4.2.3: "if a server receives a RequestVote request within the minimum election timeout of
+ * hearing from a current leader, it does not update its term or grant its vote." A leader
+ * counts as hearing from itself. Leadership transfer overrides this (§3.10). */
+static int leader_is_sticky(const struct raft *r)
+{
+    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms;
+}
+
+static void reply_vote(struct raft *r, const struct raft_message *m, uint64_t term, int granted)
+{
+    struct raft_message *out = msg_new(r, RAFT_MSG_VOTE_RESP, m->from);
+    out->term = term;
+    out->pre_vote = m->pre_vote;
+    out->granted = (uint8_t)granted;
+}
+
+static void on_vote(struct raft *r, const struct raft_message *m)
+{
+    if (m->term < r->term) {
+        reply_vote(r, m, r->term, 0);
+        return;
+    }
+    if (!m->transfer && leader_is_sticky(r) && m->term > r->term) {
+        if (m->pre_vote) {
+            reply_vote(r, m, r->term, 0);
+        }
+        return;
+    }
+    if (m->pre_vote) {
+        /* A pre-vote changes nothing here: no term, no vote, no timer. */
+        int grant = m->term > r->term && candidate_log_ok(r, m);
+        reply_vote(r, m, grant ? m->term : r->term, grant);
+        return;
+    }
+    if (m->term > r->term) {
+        become_follower(r, m->term, RAFT_NONE);
+    }
+    int grant = (r->vote == RAFT_NONE || r->vote == m->from) && candidate_log_ok(r, m) &&
+                r->role == RAFT_FOLLOWER;
+    if (grant) {
+        set_term_vote(r, r->term, m->from);
+        reset_election_timer(r);
+    }
+    reply_vote(r, m, r->term, grant);
+}
+
+static void on_vote_resp(struct raft *r, const struct raft_message *m)
+{
+    if (m->pre_vote) {
+        if (r->role != RAFT_PRE_CANDIDATE || (m->granted && m->term != r->term + 1)) {
+            return;
+        }
+        record_vote(r, m->from, m->granted);
+        if (count_votes(r, r->votes_granted) >= quorum(r)) {
+            start_election(r, 0);
+        } else if (count_votes(r, r->votes_denied) >= quorum(r)) {
+            become_follower(r, r->term, RAFT_NONE);
+        }
+        return;
+    }
+    if (r->role != RAFT_CANDIDATE || m->term != r->term) {
+        return;
+    }
+    record_vote(r, m->from, m->granted);
+    if (count_votes(r, r->votes_granted) >= quorum(r)) {
+        become_leader(r);
+    } else if (count_votes(r, r->votes_denied) >= quorum(r)) {
+        become_follower(r, r->term, RAFT_NONE);
+    }
+}
+
+/* ---- replication: leader side ------------------------------------------------------------ */
+
+static void inflight_clear(struct raft_progress *p)
+{
+    p->inflight_head = 0;
+    p->inflight_count = 0;
+}
+
+static void inflight_free_upto(struct raft_progress *p, uint64_t index)
+{
+    while (p->inflight_count > 0 && p->inflight[p->inflight_head] <= index) {
+        p->inflight_head = (p->inflight_head + 1) % INFLIGHT_MAX;
+        p->inflight_count--;
+    }
+}
+
+static uint32_t inflight_limit(const struct raft *r)
+{
+    uint32_t n = r->cfg.inflight_max ? r->cfg.inflight_max : 1;
+    return n > INFLIGHT_MAX ? INFLIGHT_MAX : n;
+}
+
+/* Stamps the heartbeat round on every message to a follower: the reply echoes it, which is
+ * how ReadIndex (§6.4) and leases (§6.4.1) learn that a majority still follows us. */
+static struct raft_message *leader_msg(struct raft *r, uint32_t type, raft_id to)
+{
+    struct raft_message *m = msg_new(r, type, to);
+    m->seq = r->read_seq;
+    m->sent_ms = r->now_ms;
+    return m;
+}
+
+/* Entries [from, ...] fitting one message (§10.2.1 batching); returns how many. */
+static uint32_t batch_count(const struct raft *r, uint64_t from)
+{
+    uint32_t max = r->cfg.batch_entries_max ? r->cfg.batch_entries_max : 1;
+    uint64_t bytes = 0;
+    uint32_t n = 0;
+    for (uint64_t i = from; i <= last_index(r) && n < max; i++) {
+        const struct raft_entry *e = raft_log_get(&r->log, i);
+        if (n > 0 && bytes + e->len > r->cfg.batch_bytes_max) {
+            break;
+        }
+        bytes += e->len;
+        n++;
+    }
+    return n;
+}
+
+/* One AppendEntries from p->next_index. The entries pointer is resolved when the update is
+ * built (the log may still grow during this step). */
+static uint64_t send_entries(struct raft *r, struct raft_progress *p)
+{
+    uint64_t prev = p->next_index - 1;
+    struct raft_message *m = leader_msg(r, RAFT_MSG_APPEND, p->id);
+    m->prev_index = prev;
+    m->prev_term = raft_log_term(&r->log, prev);
+    m->n_entries = batch_count(r, p->next_index);
+    m->commit = r->commit_index;
+    return prev + m->n_entries;
+}
+
+/* A heartbeat names the follower's known match point, which can never be rejected, and
+ * carries the commit index only that far. */
+static void send_heartbeat(struct raft *r, struct raft_progress *p)
+{
+    struct raft_message *m = leader_msg(r, RAFT_MSG_APPEND, p->id);
+    m->prev_index = p->match_index;
+    m->prev_term = raft_log_term(&r->log, p->match_index);
+    m->commit = HY_MIN(r->commit_index, p->match_index);
+}
+
+/* §5.1 / Figure 5.3: the leader sends the snapshot "in chunks" to a follower whose next entry
+ * was already discarded; chunks go one at a time, each acknowledged before the next. */
+static void send_snapshot_chunk(struct raft *r, struct raft_progress *p)
+{
+    if (p->snap_index != r->snapshot_index) {
+        p->snap_index = r->snapshot_index;
+        p->snap_offset = 0;
+    }
+    uint32_t chunk = r->cfg.snapshot_chunk_bytes ? r->cfg.snapshot_chunk_bytes : 65536;
+    struct raft_message *m = leader_msg(r, RAFT_MSG_SNAPSHOT, p->id);
+    m->snap_index = r->snapshot_index;
+    m->snap_term = r->snapshot_term;
+    membership_at(r, r->snapshot_index, &m->snap_membership);
+    m->total = r->snap_len;
+    m->offset = p->snap_offset;
+    m->len = (uint32_t)HY_MIN((uint64_t)chunk, r->snap_len - p->snap_offset);
+    m->data = r->snap_data ? r->snap_data + p->snap_offset : NULL;
+    p->snap_sent_ms = r->now_ms;
+}
+
+static void send_append(struct raft *r, struct raft_progress *p, int heartbeat)
+{
+    if (p->id == r->cfg.id) {
+        return;
+    }
+    if (p->state != PROG_SNAPSHOT && p->next_index <= r->log.snap_index) {
+        p->state = PROG_SNAPSHOT;
+        p->snap_index = 0;
+        inflight_clear(p);
+    }
+    if (p->state == PROG_SNAPSHOT) {
+        if (heartbeat || p->snap_sent_ms == 0) {
+            send_snapshot_chunk(r, p);
+        }
+        return;
+    }
+    if (p->state == PROG_PROBE) {
+        if (heartbeat || p->probe_sent_ms == 0) {
+            send_entries(r, p);
+            p->probe_sent_ms = r->now_ms;
+        }
+        return;
+    }
+    /* §10.2.1 pipelining: "the leader can ... send the next AppendEntries before the
+     * previous one has been acknowledged", bounded by the in-flight window. */
+    int sent = 0;
+    while (p->next_index <= last_index(r) && p->inflight_count < inflight_limit(r)) {
+        uint64_t end = send_entries(r, p);
+        p->inflight[(p->inflight_head + p->inflight_count) % INFLIGHT_MAX] = end;
+        p->inflight_count++;
+        p->next_index = end + 1;
+        sent = 1;
+    }
+    if (heartbeat && !sent) {
+        send_heartbeat(r, p);
+    }
+}
+
+static void broadcast_append(struct raft *r, int heartbeat)
+{
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        send_append(r, &r->progress[i], heartbeat);
+    }
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The largest value a majority of voters has reached; the leader's own value is `self`. */
+static uint64_t quorum_value(const struct raft *r, size_t field_offset, uint64_t self)
+{
+    uint64_t vals[RAFT_SERVERS_MAX];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        if (r->membership.servers[i].role != RAFT_VOTER) {
+            continue;
+        }
+        const struct raft_progress *p = &r->progress[i];
+        uint64_t v;
+        memcpy(&v, (const uint8_t *)p + field_offset, sizeof(v));
+        vals[n++] = p->id == r->cfg.id ? self : v;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    qsort(vals, n, sizeof(vals[0]), cmp_desc);
+    return vals[quorum(r) - 1];
+}
+
+static void release_reads(struct raft *r);
+
+static void leader_maybe_step_down_removed(struct raft *r)
+{
+    /* §4.2.2: a leader removed from the configuration "steps down once the Cnew entry is
+     * committed", managing the cluster until then without counting itself. */
+    if (r->step_down_removed && r->commit_index >= r->step_down_removed) {
+        become_follower(r, r->term, RAFT_NONE);
+    }
+}
+
+/* §3.6.2: "Raft never commits log entries from previous terms by counting replicas. Only log
+ * entries from the leader's current term are committed by counting replicas". */
+static void leader_maybe_commit(struct raft *r)
+{
+    uint64_t q = quorum_value(r, offsetof(struct raft_progress, match_index), r->persisted_index);
+    if (q <= r->commit_index) {
+        return;
+    }
+    if (raft_log_term(&r->log, q) != r->term && r->cfg.mutation != RAFT_MUT_COMMIT_OLD_TERM) {
+        return;
+    }
+    r->commit_index = q;
+    leader_maybe_step_down_removed(r);
+    if (r->role == RAFT_LEADER) {
+        release_reads(r);
+    }
+}
+
+static int lease_allowed(const struct raft *r)
+{
+    /* The lease must end before any follower's minimum election timeout can elapse on its own
+     * clock: lease * (1 + drift) < election_timeout_min. Beyond the drift bound: no lease. */
+    uint64_t lease = r->cfg.lease_ms;
+    uint64_t stretched = lease * (1000000ull + r->cfg.clock_drift_ppm) / 1000000ull;
+    return lease > 0 && stretched < r->cfg.election_timeout_min_ms;
+}
+
+/* §6.4.1: "the leader would use the normal heartbeat mechanism to maintain a lease ... once the
+ * leader's heartbeats were acknowledged by a majority of the cluster, it would extend its lease
+ * to start + election timeout / clock drift bound". */
+static int lease_valid(const struct raft *r)
+{
+    if (!lease_allowed(r) || r->transfer_target != RAFT_NONE) {
+        return 0;
+    }
+    uint64_t start = quorum_value(r, offsetof(struct raft_progress, ack_sent_ms), r->now_ms);
+    return start > 0 && r->now_ms < start + r->cfg.lease_ms;
+}
+
+static int noop_committed(const struct raft *r)
+{
+    return r->commit_index >= r->term_start_index || r->cfg.mutation == RAFT_MUT_READ_BEFORE_NOOP;
+}
+
+/* §6.4 ReadIndex: "If the leader has not yet marked an entry from its current term committed,
+ * it waits until it has done so" ... "It issues a new round of heartbeats and waits for their
+ * acknowledgments from a majority of the cluster." */
+static void release_reads(struct raft *r)
+{
+    if (r->n_reads == 0 || !noop_committed(r)) {
+        return;
+    }
+    uint64_t acked = quorum_value(r, offsetof(struct raft_progress, ack_seq), r->read_seq);
+    int lease = lease_valid(r);
+    size_t keep = 0;
+    for (size_t i = 0; i < r->n_reads; i++) {
+        struct raft_pending_read *rd = &r->reads[i];
+        if (rd->seq <= acked || lease || r->cfg.mutation == RAFT_MUT_READ_NO_HEARTBEAT) {
+            uint64_t index = rd->index;
+            if (r->cfg.mutation != RAFT_MUT_READ_BEFORE_NOOP) {
+                index = HY_MAX(index, r->term_start_index);
+            }
+            read_out(r, rd->id, index, 1);
+        } else {
+            r->reads[keep++] = *rd;
+        }
+    }
+    r->n_reads = keep;
+}
+
+static void transfer_maybe_fire(struct raft *r, struct raft_progress *p)
+{
+    /* §3.10: "Once the target server is caught up, the prior leader sends it a TimeoutNow
+     * request". */
+    if (r->transfer_target == p->id && p->match_index == last_index(r)) {
+        leader_msg(r, RAFT_MSG_TIMEOUT_NOW, p->id);
+    }
+}
+
+static void note_ack(struct raft *r, struct raft_progress *p, const struct raft_message *m)
+{
+    p->last_heard_ms = r->now_ms;
+    if (m->seq > p->ack_seq) {
+        p->ack_seq = m->seq;
+    }
+    if (m->sent_ms > p->ack_sent_ms) {
+        p->ack_sent_ms = m->sent_ms;
+    }
+}
+
+/* §3.5 fast back-off: "the follower can include the term of the conflicting entry and the
+ * first index it stores for that term", so the leader skips a whole term per round trip. */
+static uint64_t backoff_next(const struct raft *r, const struct raft_message *m)
+{
+    if (m->hint_term == 0) {
+        return m->index;
+    }
+    for (uint64_t i = HY_MIN(m->index + 64 * 1024, last_index(r)); i > r->log.snap_index; i--) {
+        uint64_t t = raft_log_term(&r->log, i);
+        if (t == m->hint_term) {
+            return i + 1;
+        }
+        if (t < m->hint_term) {
+            break;
+        }
+    }
+    return m->index;
+}
+
+static void on_append_resp(struct raft *r, const struct raft_message *m)
+{
+    struct raft_progress *p = progress_of(r, m->from);
+    if (r->role != RAFT_LEADER || p == NULL) {
+        return;
+    }
+    note_ack(r, p, m);
+    if (m->success) {
+        if (m->index > p->match_index) {
+            p->match_index = m->index;
+            p->last_progress_ms = r->now_ms;
+        }
+        inflight_free_upto(p, m->index);
+        if (p->state == PROG_PROBE && m->index + 1 >= p->next_index) {
+            p->state = PROG_REPLICATE;
+            inflight_clear(p);
+            p->next_index = p->match_index + 1;
+        }
+        if (p->next_index <= p->match_index) {
+            p->next_index = p->match_index + 1;
+        }
+        leader_maybe_commit(r);
+        if (r->role != RAFT_LEADER) {
+            return;
+        }
+        transfer_maybe_fire(r, p);
+    } else if (m->index > p->match_index && p->state != PROG_SNAPSHOT) {
+        uint64_t next = backoff_next(r, m);
+        next = HY_MIN(next, p->next_index);
+        p->next_index = HY_MAX(next, p->match_index + 1);
+        p->state = PROG_PROBE;
+        p->probe_sent_ms = 0;
+        inflight_clear(p);
+    }
+    release_reads(r);
+    send_append(r, p, 0);
+}
+
+static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
+{
+    struct raft_progress *p = progress_of(r, m->from);
+    if (r->role != RAFT_LEADER || p == NULL) {
+        return;
+    }
+    note_ack(r, p, m);
+    if (m->success) {
+        p->match_index = HY_MAX(p->match_index, m->index);
+        p->next_index = p->match_index + 1;
+        p->state = PROG_PROBE;
+        p->probe_sent_ms = 0;
+        p->last_progress_ms = r->now_ms;
+        leader_maybe_commit(r);
+        if (r->role != RAFT_LEADER) {
+            return;
+        }
+        release_reads(r);
+        send_append(r, p, 0);
+        return;
+    }
+    release_reads(r);
+    if (p->state == PROG_SNAPSHOT && m->index == p->snap_index && m->offset <= r->snap_len) {
+        p->snap_offset = m->offset;
+        send_snapshot_chunk(r, p);
+    }
+}
+
+/* ---- replication: follower side ---------------------------------------------------------- */
+
+static void reply_append(struct raft *r, const struct raft_message *m, int success, uint64_t index,
+                         uint64_t hint_term)
+{
+    struct raft_message *out = msg_new(r, RAFT_MSG_APPEND_RESP, m->from);
+    out->success = (uint8_t)success;
+    out->index = index;
+    out->hint_term = hint_term;
+    out->seq = m->seq;
+    out->sent_ms = m->sent_ms;
+}
+
+/* A valid message from the leader of our term: follow it and hold off elections. */
+static void heard_from_leader(struct raft *r, raft_id leader)
+{
+    if (r->role != RAFT_FOLLOWER) {
+        become_follower(r, r->term, leader);
+    }
+    r->leader = leader;
+    r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    reset_election_timer(r);
+}
+
+/* §3.5: "If the follower does not find an entry in its log with the same index and term, then
+ * it refuses the new entries." The rejection names where the leader should retry. */
+static int append_check(struct raft *r, const struct raft_message *m)
+{
+    if (m->prev_index < r->log.snap_index) {
+        return 1; /* covered by our snapshot: committed, hence matching */
+    }
+    if (m->prev_index > last_index(r)) {
+        reply_append(r, m, 0, last_index(r) + 1, 0);
+        return 0;
+    }
+    uint64_t t = raft_log_term(&r->log, m->prev_index);
+    if (t != m->prev_term) {
+        uint64_t first = m->prev_index;
+        while (first - 1 > r->log.snap_index && raft_log_term(&r->log, first - 1) == t) {
+            first--;
+        }
+        reply_append(r, m, 0, first, t);
+        return 0;
+    }
+    return 1;
+}
+
+/* §3.5: "If an existing entry conflicts with a new one (same index but different terms),
+ * delete the existing entry and all that follow it" and append the new ones. */
+static void append_entries(struct raft *r, const struct raft_message *m)
+{
+    for (uint32_t k = 0; k < m->n_entries; k++) {
+        uint64_t index = m->prev_index + 1 + k;
+        const struct raft_entry *e = &m->entries[k];
+        if (index <= r->log.snap_index) {
+            continue;
+        }
+        if (index <= last_index(r)) {
+            if (raft_log_term(&r->log, index) == e->term) {
+                continue;
+            }
+            if (r->cfg.mutation == RAFT_MUT_NO_TRUNCATE) {
+                continue;
+            }
+            log_truncate(r, index);
+        }
+        log_append_one(r, e);
+    }
+}
+
+static void on_append(struct raft *r, const struct raft_message *m)
+{
+    if (m->term < r->term) {
+        reply_append(r, m, 0, 0, 0); /* our higher term makes a stale leader step down */
+        return;
+    }
+    heard_from_leader(r, m->from);
+    if (!append_check(r, m)) {
+        return;
+    }
+    append_entries(r, m);
+    uint64_t match = HY_MAX(m->prev_index + m->n_entries, r->log.snap_index);
+    if (m->commit > r->commit_index) {
+        r->commit_index = HY_MAX(r->commit_index, HY_MIN(m->commit, match));
+    }
+    reply_append(r, m, 1, match, 0);
+}
+
+static void reply_snapshot(struct raft *r, const struct raft_message *m, int success,
+                           uint64_t offset)
+{
+    struct raft_message *out = msg_new(r, RAFT_MSG_SNAPSHOT_RESP, m->from);
+    out->success = (uint8_t)success;
+    out->index = m->snap_index;
+    out->offset = offset;
+    out->seq = m->seq;
+    out->sent_ms = m->sent_ms;
+}
+
+/* Figure 5.3 receiver: "If done is true ... Discard the entire log. Reset state machine using
+ * snapshot contents (and load snapshot's cluster configuration)". */
+static void snapshot_install(struct raft *r, const struct raft_message *m)
+{
+    raft_log_reset(&r->log, m->snap_index, m->snap_term);
+    r->commit_index = m->snap_index;
+    r->persisted_index = m->snap_index;
+    r->snapshot_index = m->snap_index;
+    r->snapshot_term = m->snap_term;
+    hy_free(r->snap_data);
+    r->snap_data = r->recv_data;
+    r->snap_len = r->recv_len;
+    r->recv_data = NULL;
+    r->recv_len = r->recv_cap = 0;
+    r->recv_index = 0;
+    r->snap_membership = m->snap_membership;
+    membership_recompute(r);
+    r->snapshot_dirty = 1;
+    r->append_first = 0;
+}
+
+static void on_snapshot(struct raft *r, const struct raft_message *m)
+{
+    if (m->term < r->term) {
+        reply_snapshot(r, m, 0, 0);
+        return;
+    }
+    heard_from_leader(r, m->from);
+    if (m->snap_index <= r->commit_index) {
+        reply_snapshot(r, m, 1, 0);
+        return;
+    }
+    if (m->offset == 0) {
+        r->recv_index = m->snap_index;
+        r->recv_term = m->snap_term;
+        r->recv_len = 0;
+    }
+    if (r->recv_index != m->snap_index || m->offset != r->recv_len ||
+        m->offset + m->len > m->total) {
+        reply_snapshot(r, m, 0, r->recv_index == m->snap_index ? r->recv_len : 0);
+        return;
+    }
+    if (r->recv_len + m->len > r->recv_cap) {
+        r->recv_cap = HY_MAX((size_t)m->total, (size_t)64);
+        r->recv_data = hy_xrealloc(r->recv_data, r->recv_cap);
+    }
+    if (m->len) {
+        memcpy(r->recv_data + r->recv_len, m->data, m->len);
+    }
+    r->recv_len += m->len;
+    if (r->recv_len < m->total) {
+        reply_snapshot(r, m, 0, r->recv_len);
+        return;
+    }
+    snapshot_install(r, m);
+    reply_snapshot(r, m, 1, r->recv_len);
+}
+
+static void on_timeout_now(struct raft *r, const struct raft_message *m)
+{
+    if (m->term != r->term || r->role != RAFT_FOLLOWER || !self_is_voter(r)) {
+        return;
+    }
+    /* §3.10: "This request has the same effect as the target server's election timer
+     * firing": no pre-vote, and voters set stickiness aside for it. */
+    start_election(r, 1);
+}
+
+static void on_receive(struct raft *r, const struct raft_message *m)
+{
+    if (m->to != r->cfg.id || m->type == 0 || m->type >= RAFT_MSG_TYPE_COUNT) {
+        return;
+    }
+    if (m->type == RAFT_MSG_VOTE) {
+        on_vote(r, m);
+        return;
+    }
+    int pre_vote_answer = m->type == RAFT_MSG_VOTE_RESP && m->pre_vote;
+    if (m->term > r->term && !(pre_vote_answer && m->granted)) {
+        int from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT ||
+                          m->type == RAFT_MSG_TIMEOUT_NOW;
+        become_follower(r, m->term, from_leader ? m->from : RAFT_NONE);
+    }
+    switch (m->type) {
+    case RAFT_MSG_VOTE_RESP: on_vote_resp(r, m); break;
+    case RAFT_MSG_APPEND: on_append(r, m); break;
+    case RAFT_MSG_APPEND_RESP:
+        if (m->term == r->term) {
+            on_append_resp(r, m);
+        }
+        break;
+    case RAFT_MSG_SNAPSHOT: on_snapshot(r, m); break;
+    case RAFT_MSG_SNAPSHOT_RESP:
+        if (m->term == r->term) {
+            on_snapshot_resp(r, m);
+        }
+        break;
+    case RAFT_MSG_TIMEOUT_NOW: on_timeout_now(r, m); break;
+    default: break;
+    }
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+/* §6.2: "a leader in Raft steps down if an election timeout elapses without a successful round
+ * of heartbeats to a majority of its cluster". */
+static int leader_has_quorum(struct raft *r)
+{
+    uint64_t window = r->cfg.election_timeout_max_ms;
+    if (r->now_ms < r->leader_since_ms + window) {
+        return 1;
+    }
+    uint32_t active = 0;
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_progress *p = &r->progress[i];
+        if (r->membership.servers[i].role != RAFT_VOTER) {
+            continue;
+        }
+        if (p->id == r->cfg.id || p->last_heard_ms + window > r->now_ms) {
+            active++;
+        }
+    }
+    return active >= quorum(r);
+}
+
+/* Gray failure: a leader whose own disk or event loop runs late serves nobody well; handing
+ * over beats holding leadership it cannot use (DESIGN.md §5). */
+static int leader_running_late(const struct raft *r)
+{
+    uint64_t bound = r->cfg.late_bound_ms;
+    if (bound == 0) {
+        return 0;
+    }
+    int tick_late = r->timeout_armed_ms && r->now_ms > r->timeout_armed_ms + bound;
+    int disk_late = r->unpersisted_since_ms && r->now_ms > r->unpersisted_since_ms + bound;
+    return tick_late || disk_late;
+}
+
+static void detect_stalls(struct raft *r)
+{
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        struct raft_progress *p = &r->progress[i];
+        if (p->id == r->cfg.id || p->state != PROG_REPLICATE || p->inflight_count == 0) {
+            continue;
+        }
+        /* Lost AppendEntries leave the window full forever: fall back to probing. */
+        if (r->now_ms >= p->last_progress_ms + 2ull * r->cfg.heartbeat_ms) {
+            p->state = PROG_PROBE;
+            p->probe_sent_ms = 0;
+            p->next_index = p->match_index + 1;
+            p->last_progress_ms = r->now_ms;
+            inflight_clear(p);
+        }
+    }
+}
+
+static void leader_tick(struct raft *r)
+{
+    if (leader_running_late(r)) {
+        hy_log(r->cfg.log, HY_LOG_WARN, "raft %llu: running late, stepping down",
+               (unsigned long long)r->cfg.id);
+        become_follower(r, r->term, RAFT_NONE);
+        return;
+    }
+    if (r->transfer_target != RAFT_NONE && r->now_ms >= r->transfer_deadline_ms) {
+        /* §3.10: "If the transfer does not complete within about one election timeout, the
+         * prior leader aborts the transfer and resumes accepting client requests." */
+        r->transfer_target = RAFT_NONE;
+    }
+    if (r->now_ms < r->heartbeat_deadline_ms) {
+        return;
+    }
+    if (!leader_has_quorum(r)) {
+        become_follower(r, r->term, RAFT_NONE);
+        return;
+    }
+    r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
+    detect_stalls(r);
+    broadcast_append(r, 1);
+}
+
+static void on_timeout(struct raft *r)
+{
+    if (r->role == RAFT_LEADER) {
+        leader_tick(r);
+        return;
+    }
+    if (r->now_ms < r->election_deadline_ms) {
+        return;
+    }
+    /* §3.4: "Raft uses randomized election timeouts to ensure that split votes are rare". */
+    if (self_is_voter(r)) {
+        start_pre_vote(r);
+    } else {
+        reset_election_timer(r);
+    }
+}
+
+/* ---- client-facing events ---------------------------------------------------------------- */
+
+static void on_submit(struct raft *r, const struct raft_event *ev, struct raft_update *up)
+{
+    if (r->role != RAFT_LEADER) {
+        up->status = HY_ENOTLEADER;
+        return;
+    }
+    if (r->transfer_target != RAFT_NONE) {
+        up->status = HY_EBUSY; /* §3.10: no new requests while the transfer is underway */
+        return;
+    }
+    up->submit_index = last_index(r) + 1;
+    up->submit_term = r->term;
+    for (uint32_t i = 0; i < ev->submit.n_entries; i++) {
+        struct raft_entry e = ev->submit.entries[i];
+        e.term = r->term;
+        if (e.type != RAFT_ENTRY_NOOP) {
+            e.type = RAFT_ENTRY_COMMAND;
+        }
+        log_append_one(r, &e);
+    }
+    if (r->unpersisted_since_ms == 0) {
+        r->unpersisted_since_ms = r->now_ms;
+    }
+    broadcast_append(r, 0);
+}
+
+static void on_read(struct raft *r, const struct raft_event *ev)
+{
+    if (r->role != RAFT_LEADER) {
+        for (uint32_t i = 0; i < ev->read.n_ids; i++) {
+            read_out(r, ev->read.ids[i], 0, 0);
+        }
+        return;
+    }
+    if (r->n_reads + ev->read.n_ids > r->cap_reads) {
+        r->cap_reads = HY_MAX(r->cap_reads * 2, r->n_reads + ev->read.n_ids);
+        r->reads = hy_xrealloc(r->reads, r->cap_reads * sizeof(*r->reads));
+    }
+    /* §6.4: "The leader saves its current commit index in a local variable readIndex." All
+     * reads of this step share one heartbeat round (batching). */
+    for (uint32_t i = 0; i < ev->read.n_ids; i++) {
+        r->reads[r->n_reads++] = (struct raft_pending_read){
+            .id = ev->read.ids[i], .seq = r->read_seq + 1, .index = r->commit_index};
+    }
+    r->read_round_wanted = 1;
+}
+
+static int change_membership(struct raft *r, uint32_t op, raft_id id, struct raft_membership *m)
+{
+    int i = membership_find(m, id);
+    switch (op) {
+    case RAFT_ADD_LEARNER:
+        if (i >= 0 || m->count == RAFT_SERVERS_MAX || id == RAFT_NONE) {
+            return HY_EINVAL;
+        }
+        m->servers[m->count++] = (struct raft_server){.id = id, .role = RAFT_LEARNER};
+        return HY_OK;
+    case RAFT_PROMOTE: {
+        if (i < 0 || m->servers[i].role != RAFT_LEARNER) {
+            return HY_EINVAL;
+        }
+        /* §4.2.1: the new server joins "as a non-voting member" and is promoted only once
+         * caught up, so that the cluster does not wait on it to commit. */
+        const struct raft_progress *p = progress_of(r, id);
+        uint32_t slack = r->cfg.batch_entries_max ? r->cfg.batch_entries_max : 1;
+        if (p == NULL || p->match_index + slack < last_index(r)) {
+            return HY_EAGAIN;
+        }
+        m->servers[i].role = RAFT_VOTER;
+        return HY_OK;
+    }
+    case RAFT_REMOVE:
+        if (i < 0) {
+            return HY_EINVAL;
+        }
+        m->servers[i] = m->servers[--m->count];
+        return voter_count(m) > 0 ? HY_OK : HY_EINVAL;
+    default: return HY_EINVAL;
+    }
+}
+
+/* §4.3 single-server changes: "the leader ... appends Cnew to its log"; a second change waits
+ * until the first is committed, and (errata) until the leader has committed an entry of its
+ * own term. */
+static void on_change(struct raft *r, const struct raft_event *ev, struct raft_update *up)
+{
+    if (r->role != RAFT_LEADER) {
+        up->status = HY_ENOTLEADER;
+        return;
+    }
+    if (r->membership_index > r->commit_index || r->commit_index < r->term_start_index ||
+        r->transfer_target != RAFT_NONE) {
+        up->status = HY_EBUSY;
+        return;
+    }
+    struct raft_membership m = r->membership;
+    up->status = change_membership(r, ev->change.op, ev->change.id, &m);
+    if (up->status != HY_OK) {
+        return;
+    }
+    uint8_t buf[4 + RAFT_SERVERS_MAX * 9];
+    struct raft_entry e = {.term = r->term, .type = RAFT_ENTRY_CONFIG};
+    e.len = (uint32_t)raft_membership_encode(&m, buf);
+    e.data = buf;
+    log_append_one(r, &e);
+    up->submit_index = last_index(r);
+    up->submit_term = r->term;
+    if (!raft_membership_is_voter(&m, r->cfg.id)) {
+        r->step_down_removed = last_index(r);
+    }
+    if (r->unpersisted_since_ms == 0) {
+        r->unpersisted_since_ms = r->now_ms;
+    }
+    broadcast_append(r, 0);
+}
+
+static void on_transfer(struct raft *r, const struct raft_event *ev, struct raft_update *up)
+{
+    raft_id target = ev->transfer.target;
+    if (r->role != RAFT_LEADER) {
+        up->status = HY_ENOTLEADER;
+        return;
+    }
+    if (target == r->cfg.id || !raft_membership_is_voter(&r->membership, target)) {
+        up->status = HY_EINVAL;
+        return;
+    }
+    if (r->transfer_target != RAFT_NONE) {
+        up->status = HY_EBUSY;
+        return;
+    }
+    r->transfer_target = target;
+    r->transfer_deadline_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    struct raft_progress *p = progress_of(r, target);
+    transfer_maybe_fire(r, p);
+    send_append(r, p, 0);
+}
+
+/* The caller snapshotted its state machine at ev->snapshot.index (§5.1): keep the bytes for
+ * lagging followers and drop the log behind it, minus a trailing window that lets slightly
+ * lagging followers catch up from the log instead. */
+static void on_snapshot_taken(struct raft *r, const struct raft_event *ev, struct raft_update *up)
+{
+    uint64_t index = ev->snapshot.index;
+    if (index <= r->snapshot_index || index > r->commit_index || index > last_index(r) ||
+        index <= r->log.snap_index) {
+        up->status = HY_EINVAL;
+        return;
+    }
+    r->snapshot_index = index;
+    r->snapshot_term = raft_log_term(&r->log, index);
+    hy_free(r->snap_data);
+    r->snap_data = ev->snapshot.len ? hy_xmemdup(ev->snapshot.data, ev->snapshot.len) : NULL;
+    r->snap_len = ev->snapshot.len;
+    uint64_t trailing = r->cfg.snapshot_trailing;
+    if (index > r->log.snap_index + trailing) {
+        /* snap_membership describes the log base: compute it before the entries go. */
+        uint64_t base = index - trailing;
+        struct raft_membership m;
+        membership_at(r, base, &m);
+        raft_log_compact(&r->log, base);
+        r->snap_membership = m;
+    }
+}
+
+static void on_start(struct raft *r, const struct raft_event *ev)
+{
+    raft_log_reset(&r->log, ev->start.snap_index, ev->start.snap_term);
+    r->term = ev->start.term;
+    r->vote = ev->start.vote;
+    r->snapshot_index = ev->start.snap_index;
+    r->snapshot_term = ev->start.snap_term;
+    hy_free(r->snap_data);
+    r->snap_data = ev->start.snap_len ? hy_xmemdup(ev->start.snap_data, ev->start.snap_len) : NULL;
+    r->snap_len = ev->start.snap_len;
+    r->snap_membership = ev->start.snap_index ? ev->start.snap_membership : ev->start.bootstrap;
+    for (uint32_t i = 0; i < ev->start.n_entries; i++) {
+        raft_log_append(&r->log, &ev->start.entries[i]);
+    }
+    membership_recompute(r);
+    r->commit_index = ev->start.snap_index;
+    r->persisted_index = last_index(r);
+    r->role = RAFT_FOLLOWER;
+    r->leader = RAFT_NONE;
+    /* A restarted server may have acknowledged a leader's lease just before it crashed: it
+     * waits one minimum election timeout before voting, as if it had just heard the leader. */
+    r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    reset_election_timer(r);
+}
+
+static void on_persisted(struct raft *r, const struct raft_event *ev)
+{
+    uint64_t index = ev->persisted.index;
+    if (index > last_index(r) || raft_log_term(&r->log, index) != ev->persisted.term) {
+        return; /* a write of entries since truncated */
+    }
+    if (index > r->persisted_index) {
+        r->persisted_index = index;
+    }
+    if (r->role != RAFT_LEADER) {
+        return;
+    }
+    if (leader_running_late(r)) {
+        become_follower(r, r->term, RAFT_NONE);
+        return;
+    }
+    r->unpersisted_since_ms = r->persisted_index < last_index(r) ? r->now_ms : 0;
+    /* §10.2.1: the leader's own durable copy counts toward the majority like any other. */
+    leader_maybe_commit(r);
+}
+
+/* ---- the step ------------------------------------------------------------------------------ */
+
+static void resolve_entries(struct raft *r)
+{
+    for (size_t i = 0; i < r->n_msgs; i++) {
+        struct raft_message *m = &r->msgs[i];
+        if (m->type == RAFT_MSG_APPEND && m->n_entries > 0) {
+            m->entries = raft_log_get(&r->log, m->prev_index + 1);
+            HY_ASSERT(m->entries != NULL);
+            HY_ASSERT(raft_log_get(&r->log, m->prev_index + m->n_entries) != NULL);
+        }
+    }
+}
+
+static uint64_t next_timeout(const struct raft *r)
+{
+    if (r->role != RAFT_LEADER) {
+        return r->election_deadline_ms;
+    }
+    uint64_t t = r->heartbeat_deadline_ms;
+    if (r->transfer_target != RAFT_NONE) {
+        t = HY_MIN(t, r->transfer_deadline_ms);
+    }
+    return t;
+}
+
+static void fill_update(struct raft *r, struct raft_update *up)
+{
+    if (r->term_vote_dirty) {
+        up->term_vote_changed = 1;
+        up->term = r->term;
+        up->vote = r->vote;
+        if (r->cfg.mutation == RAFT_MUT_FORGET_VOTE && r->vote != r->cfg.id) {
+            up->vote = RAFT_NONE;
+        }
+    }
+    if (r->snapshot_dirty) {
+        up->snapshot_install = 1;
+        up->snap_index = r->snapshot_index;
+        up->snap_term = r->snapshot_term;
+        up->snap_membership = r->snap_membership;
+        up->snap_data = r->snap_data;
+        up->snap_len = r->snap_len;
+    }
+    if (r->append_first) {
+        up->entries_first_index = r->append_first;
+        up->n_entries = (uint32_t)(last_index(r) + 1 - r->append_first);
+        up->entries = up->n_entries ? raft_log_get(&r->log, r->append_first) : NULL;
+    }
+    resolve_entries(r);
+    up->n_messages = (uint32_t)r->n_msgs;
+    up->messages = r->msgs;
+    up->commit_index = r->commit_index;
+    if (r->cfg.mutation == RAFT_MUT_APPLY_UNCOMMITTED && r->role == RAFT_FOLLOWER) {
+        up->commit_index = last_index(r);
+    }
+    up->n_reads = (uint32_t)r->n_out_reads;
+    up->reads = r->out_reads;
+    up->snapshot_wanted = r->cfg.snapshot_threshold &&
+                          r->commit_index >= r->snapshot_index + r->cfg.snapshot_threshold;
+    up->timeout_ms = next_timeout(r);
+    r->timeout_armed_ms = up->timeout_ms;
+}
+
+static void flush_read_round(struct raft *r)
+{
+    if (!r->read_round_wanted) {
+        return;
+    }
+    r->read_round_wanted = 0;
+    if (r->role != RAFT_LEADER) {
+        return;
+    }
+    r->read_seq++;
+    release_reads(r);
+    if (r->n_reads > 0) {
+        broadcast_append(r, 1);
+    }
+}
+
+int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *up)
+{
+    memset(up, 0, sizeof(*up));
+    r->n_msgs = 0;
+    r->n_out_reads = 0;
+    r->append_first = 0;
+    r->term_vote_dirty = 0;
+    r->snapshot_dirty = 0;
+    if (ev->now_ms > r->now_ms) {
+        r->now_ms = ev->now_ms;
+    }
+    switch (ev->type) {
+    case RAFT_EV_START: on_start(r, ev); break;
+    case RAFT_EV_RECEIVE: on_receive(r, ev->receive.msg); break;
+    case RAFT_EV_PERSISTED: on_persisted(r, ev); break;
+    case RAFT_EV_SNAPSHOT_DONE: break;
+    case RAFT_EV_TIMEOUT: on_timeout(r); break;
+    case RAFT_EV_SUBMIT: on_submit(r, ev, up); break;
+    case RAFT_EV_SNAPSHOT: on_snapshot_taken(r, ev, up); break;
+    case RAFT_EV_READ: on_read(r, ev); break;
+    case RAFT_EV_CHANGE: on_change(r, ev, up); break;
+    case RAFT_EV_TRANSFER: on_transfer(r, ev, up); break;
+    default: up->status = HY_EINVAL; break;
+    }
+    flush_read_round(r);
+    fill_update(r, up);
+    return up->status == HY_EINVAL ? HY_EINVAL : HY_OK;
+}
+
+/* ---- lifecycle and queries --------------------------------------------------------------- */
+
+void raft_config_default(struct raft_config *cfg, raft_id id)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->id = id;
+    cfg->seed = id;
+    cfg->election_timeout_min_ms = 150;
+    cfg->election_timeout_max_ms = 300;
+    cfg->heartbeat_ms = 50;
+    cfg->inflight_max = 16;
+    cfg->batch_entries_max = 512;
+    cfg->batch_bytes_max = 1024 * 1024;
+    cfg->snapshot_threshold = 8192;
+    cfg->snapshot_trailing = 1024;
+    cfg->snapshot_chunk_bytes = 64 * 1024;
+    cfg->lease_ms = 0;
+    cfg->clock_drift_ppm = 50000;
+    cfg->late_bound_ms = 0;
+}
+
+void raft_init(struct raft *r, const struct raft_config *cfg)
+{
+    memset(r, 0, sizeof(*r));
+    r->cfg = *cfg;
+    HY_ASSERT(cfg->id != RAFT_NONE);
+    HY_ASSERT(cfg->election_timeout_min_ms > 0);
+    HY_ASSERT(cfg->election_timeout_min_ms <= cfg->election_timeout_max_ms);
+    HY_ASSERT(cfg->heartbeat_ms > 0);
+    hy_prng_seed(&r->prng, cfg->seed ^ (cfg->id * 0x9e3779b97f4a7c15ull));
+    raft_log_init(&r->log);
+    r->progress = hy_xcalloc(RAFT_SERVERS_MAX, sizeof(*r->progress));
+    r->role = RAFT_FOLLOWER;
+}
+
+void raft_free(struct raft *r)
+{
+    raft_log_free(&r->log);
+    hy_free(r->progress);
+    hy_free(r->reads);
+    hy_free(r->msgs);
+    hy_free(r->out_reads);
+    hy_free(r->snap_data);
+    hy_free(r->recv_data);
+    memset(r, 0, sizeof(*r));
+}
+
+enum raft_role raft_role(const struct raft *r)
+{
+    return r->role;
+}
+
+uint64_t raft_term(const struct raft *r)
+{
+    return r->term;
+}
+
+raft_id raft_leader(const struct raft *r)
+{
+    return r->leader;
+}
+
+uint64_t raft_commit_index(const struct raft *r)
+{
+    return r->commit_index;
+}
+
+uint64_t raft_last_index(const struct raft *r)
+{
+    return last_index(r);
+}
+
+uint64_t raft_snapshot_index(const struct raft *r)
+{
+    return r->snapshot_index;
+}
+
+const struct raft_entry *raft_entry_get(const struct raft *r, uint64_t index)
+{
+    return raft_log_get(&r->log, index);
+}
+
+uint64_t raft_term_at(const struct raft *r, uint64_t index)
+{
+    return raft_log_term(&r->log, index);
+}
+
+const struct raft_membership *raft_membership(const struct raft *r)
+{
+    return &r->membership;
+}
+
+void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_out)
+{
+    membership_at(r, r->snapshot_index, m_out);
+}
+
+const char *raft_role_name(enum raft_role role)
+{
+    switch (role) {
+    case RAFT_FOLLOWER: return "follower";
+    case RAFT_PRE_CANDIDATE: return "pre-candidate";
+    case RAFT_CANDIDATE: return "candidate";
+    case RAFT_LEADER: return "leader";
+    }
+    return "?";
+}
+
+const char *raft_msg_type_name(uint32_t type)
+{
+    static const char *names[RAFT_MSG_TYPE_COUNT] = {
+        "?",           "vote",     "vote-resp",     "append",
+        "append-resp", "snapshot", "snapshot-resp", "timeout-now"};
+    return type < RAFT_MSG_TYPE_COUNT ? names[type] : "?";
+}

@@ -1,0 +1,393 @@
+/*
+ * raft.h - Raft consensus as a pure state machine (DESIGN.md §5).
+ *
+ * One call drives everything: raft_step(r, event, update). An event is something that happened
+ * to this server (a message arrived, a timer fired, the disk finished a write, a client
+ * submitted commands); the update is what the caller must now do (persist, send, apply, arm a
+ * timer). The core makes no system calls, reads no clock (time arrives as event.now_ms) and
+ * draws randomness only from the hy_prng seeded in its config, so the simulator runs many
+ * servers side by side and replays a run exactly from one seed.
+ *
+ * Invariants kept by the core:
+ *  - currentTerm never decreases; at most one vote is granted per term;
+ *  - the in-memory log is [snapshot_index + 1, last_index], contiguous, terms non-decreasing;
+ *  - commit_index never decreases and never exceeds last_index;
+ *  - a leader counts only entries of its own term when advancing commit_index (§3.6.2).
+ *
+ * ---- The caller's contract ---------------------------------------------------------------
+ *
+ * After each raft_step() the caller handles the update IN THIS ORDER:
+ *  1. Persist (durably, i.e. fsync'd) everything in section "persist" of the update:
+ *     a. term/vote when term_vote_changed is set (before anything else: a vote that is sent
+ *        but forgotten lets this server vote twice in one term);
+ *     b. snapshot when snapshot_install is set: replace the state machine with it, store it
+ *        and discard the whole stored log;
+ *     c. entries: delete every stored entry with index >= entries_first_index, then append
+ *        the n_entries entries starting at entries_first_index.
+ *  2. Only then send the messages. Replies in `messages` may depend on step 1 (a vote grant,
+ *     an AppendEntries acknowledgement): sending before the data is durable breaks Raft.
+ *  3. Apply entries (read with raft_entry_get) up to commit_index, in order, never beyond.
+ *     Entries of type RAFT_ENTRY_NOOP and RAFT_ENTRY_CONFIG are skipped by the state machine
+ *     but count as applied.
+ *  4. Report RAFT_EV_PERSISTED (entries) once step 1.c is durable. The leader counts its own
+ *     copy toward a majority only from that report. The caller may batch several updates'
+ *     writes into one fsync and report once for the highest index.
+ *  5. Deliver RAFT_EV_TIMEOUT at the (absolute) time timeout_ms, or earlier; a spurious
+ *     timeout is harmless.
+ *  6. Serve reads listed in `reads` once the state machine has applied read.index.
+ * Updates may be handled asynchronously (writes queued to a disk thread), provided the
+ * order above holds across updates: messages of update k are sent only after the writes of
+ * updates 1..k are durable.
+ *
+ * Ownership: every pointer inside an event is borrowed for the duration of raft_step(); the
+ * core copies what it keeps. Every pointer inside an update (entries, messages and the
+ * entries they carry, reads, snapshot data) is owned by the core and stays valid until the
+ * next raft_step() or raft_free() on the same struct raft; the caller copies what it keeps
+ * longer (a network queue, a disk write).
+ */
+#ifndef HY_RAFT_H
+#define HY_RAFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/log.h"
+#include "common/prng.h"
+#include "common/status.h"
+
+#define RAFT_SERVERS_MAX 16
+#define RAFT_NONE        0 /* no server id */
+
+typedef uint64_t raft_id;
+
+enum raft_role { RAFT_FOLLOWER, RAFT_PRE_CANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
+
+enum raft_entry_type { RAFT_ENTRY_COMMAND = 1, RAFT_ENTRY_NOOP = 2, RAFT_ENTRY_CONFIG = 3 };
+
+enum raft_server_role { RAFT_VOTER = 1, RAFT_LEARNER = 2 };
+
+struct raft_server {
+    raft_id id;
+    uint8_t role; /* enum raft_server_role */
+};
+
+/* A cluster configuration. Config entries carry it encoded (raft_membership_encode). */
+struct raft_membership {
+    uint32_t count;
+    struct raft_server servers[RAFT_SERVERS_MAX];
+};
+
+struct raft_entry {
+    uint64_t term;
+    uint32_t type; /* enum raft_entry_type */
+    uint32_t len;
+    const uint8_t *data; /* see the ownership rules above */
+};
+
+enum raft_msg_type {
+    RAFT_MSG_VOTE = 1,      /* RequestVote, or a pre-vote when pre_vote is set */
+    RAFT_MSG_VOTE_RESP,     /* granted */
+    RAFT_MSG_APPEND,        /* AppendEntries (also the heartbeat) */
+    RAFT_MSG_APPEND_RESP,   /* success + index, or a rejection with a back-off hint */
+    RAFT_MSG_SNAPSHOT,      /* InstallSnapshot, one chunk */
+    RAFT_MSG_SNAPSHOT_RESP, /* index = next offset wanted, or done */
+    RAFT_MSG_TIMEOUT_NOW,   /* leadership transfer: start an election now */
+    RAFT_MSG_TYPE_COUNT
+};
+
+/* One flat message; each type uses the fields noted. */
+struct raft_message {
+    uint32_t type; /* enum raft_msg_type */
+    raft_id from;
+    raft_id to;
+    uint64_t term;
+    /* VOTE: the candidate's last log position; flags. VOTE_RESP: granted, pre_vote. */
+    uint64_t last_log_index;
+    uint64_t last_log_term;
+    uint8_t pre_vote;
+    uint8_t transfer; /* a vote asked after TimeoutNow: ignore leader stickiness (§3.10) */
+    uint8_t granted;
+    /* APPEND: prev position, commit, entries. APPEND_RESP: success, index (match index on
+     * success, else the back-off hint index), hint_term (conflicting term, 0 if none). */
+    uint8_t success;
+    uint64_t prev_index;
+    uint64_t prev_term;
+    uint64_t commit;
+    uint64_t index;
+    uint64_t hint_term;
+    uint32_t n_entries;
+    const struct raft_entry *entries;
+    /* Heartbeat round (ReadIndex, lease): the leader's sequence and its clock when sent, echoed
+     * back verbatim in the response. */
+    uint64_t seq;
+    uint64_t sent_ms;
+    /* SNAPSHOT: snapshot position and configuration, one chunk [offset, offset + len) of
+     * total bytes. SNAPSHOT_RESP: index = snapshot index, offset = next byte wanted,
+     * success = installed. */
+    uint64_t snap_index;
+    uint64_t snap_term;
+    struct raft_membership snap_membership;
+    uint64_t offset;
+    uint64_t total;
+    uint32_t len;
+    const uint8_t *data;
+};
+
+/*
+ * Test-only mutations: each injects one known bug so that the simulator's checkers can be
+ * shown to catch it. Production configs leave `mutation` at RAFT_MUT_NONE.
+ */
+enum raft_mutation {
+    RAFT_MUT_NONE = 0,
+    RAFT_MUT_COMMIT_OLD_TERM,   /* commit a previous-term entry by counting replicas */
+    RAFT_MUT_FORGET_VOTE,       /* do not ask the caller to persist the vote */
+    RAFT_MUT_VOTE_STALE_LOG,    /* grant votes without the up-to-date log check */
+    RAFT_MUT_APPLY_UNCOMMITTED, /* report commit_index = last_index on followers */
+    RAFT_MUT_READ_NO_HEARTBEAT, /* serve ReadIndex reads without the heartbeat round */
+    RAFT_MUT_READ_BEFORE_NOOP,  /* serve reads before the new leader's no-op commits */
+    RAFT_MUT_NO_TRUNCATE,       /* keep conflicting follower entries (append past them) */
+    RAFT_MUT_COUNT
+};
+
+struct raft_config {
+    raft_id id;
+    uint64_t seed; /* randomized election timeouts */
+    uint32_t election_timeout_min_ms;
+    uint32_t election_timeout_max_ms;
+    uint32_t heartbeat_ms;
+    uint32_t inflight_max;       /* AppendEntries in flight per follower (pipelining) */
+    uint32_t batch_entries_max;  /* entries per AppendEntries */
+    uint32_t batch_bytes_max;    /* payload bytes per AppendEntries (at least one entry) */
+    uint32_t snapshot_threshold; /* entries applied since the last snapshot before one is
+                                    wanted; 0 = never */
+    uint32_t snapshot_trailing;  /* entries kept in the log behind a snapshot */
+    uint32_t snapshot_chunk_bytes;
+    uint32_t catchup_rounds_max; /* learner promotion: match within one batch of the end */
+    uint32_t lease_ms;           /* 0 = no lease reads */
+    uint32_t clock_drift_ppm;    /* the clock-rate drift bound leases assume */
+    uint32_t late_bound_ms;      /* gray failure: step down when disk/ticks run this late;
+                                    0 = off */
+    uint32_t mutation;           /* enum raft_mutation, tests only */
+    const struct hy_log *log;    /* borrowed; outlives the struct raft; may be NULL */
+};
+
+/* Fills cfg with defaults (150-300 ms elections, 50 ms heartbeats, ...) for server `id`. */
+void raft_config_default(struct raft_config *cfg, raft_id id);
+
+enum raft_event_type {
+    RAFT_EV_START = 1,     /* persisted state loaded from disk (or a fresh bootstrap) */
+    RAFT_EV_RECEIVE,       /* a message from a peer */
+    RAFT_EV_PERSISTED,     /* entries up to `index` are durable */
+    RAFT_EV_SNAPSHOT_DONE, /* the snapshot in the last update is installed and durable */
+    RAFT_EV_TIMEOUT,       /* the timer armed by update.timeout_ms fired */
+    RAFT_EV_SUBMIT,        /* client commands to replicate (leader only) */
+    RAFT_EV_SNAPSHOT,      /* the caller took a snapshot of the state machine at `index` */
+    RAFT_EV_READ,          /* linearizable reads to confirm (ReadIndex or lease) */
+    RAFT_EV_CHANGE,        /* membership change (leader only) */
+    RAFT_EV_TRANSFER,      /* hand leadership to `target` (leader only) */
+};
+
+enum raft_change_op { RAFT_ADD_LEARNER = 1, RAFT_PROMOTE, RAFT_REMOVE };
+
+struct raft_event {
+    uint32_t type; /* enum raft_event_type */
+    uint64_t now_ms;
+    union {
+        struct {
+            uint64_t term;
+            raft_id vote;
+            /* The stored snapshot (index 0 = none) with its bytes and configuration. */
+            uint64_t snap_index;
+            uint64_t snap_term;
+            struct raft_membership snap_membership;
+            const uint8_t *snap_data;
+            size_t snap_len;
+            /* Stored entries snap_index + 1 .. snap_index + n_entries. */
+            const struct raft_entry *entries;
+            uint32_t n_entries;
+            /* Bootstrap configuration, used when there is no snapshot and no config entry. */
+            struct raft_membership bootstrap;
+        } start;
+        struct {
+            const struct raft_message *msg;
+        } receive;
+        struct {
+            uint64_t index; /* last entry of the durable write */
+            uint64_t term;  /* its term: a report about since-truncated entries is ignored */
+        } persisted;
+        struct {
+            const struct raft_entry *entries; /* term is ignored: the leader stamps it */
+            uint32_t n_entries;
+        } submit;
+        struct {
+            uint64_t index; /* <= the applied index */
+            const uint8_t *data;
+            size_t len;
+        } snapshot;
+        struct {
+            const uint64_t *ids;
+            uint32_t n_ids;
+        } read;
+        struct {
+            uint32_t op; /* enum raft_change_op */
+            raft_id id;
+        } change;
+        struct {
+            raft_id target;
+        } transfer;
+    };
+};
+
+/* A read the caller may now serve once applied_index >= index (ok), or must fail (!ok). */
+struct raft_read {
+    uint64_t id;
+    uint64_t index;
+    int ok;
+};
+
+struct raft_update {
+    /* ---- 1. persist -------------------------------------------------------------------- */
+    int term_vote_changed;
+    uint64_t term;
+    raft_id vote;
+    int snapshot_install;
+    uint64_t snap_index;
+    uint64_t snap_term;
+    struct raft_membership snap_membership;
+    const uint8_t *snap_data;
+    size_t snap_len;
+    uint64_t entries_first_index;
+    uint32_t n_entries;
+    const struct raft_entry *entries;
+    /* ---- 2. send ------------------------------------------------------------------------ */
+    uint32_t n_messages;
+    const struct raft_message *messages;
+    /* ---- 3. apply ----------------------------------------------------------------------- */
+    uint64_t commit_index;
+    /* ---- results and hints ------------------------------------------------------------- */
+    int status;            /* SUBMIT/CHANGE/TRANSFER: HY_OK, HY_ENOTLEADER, HY_EBUSY, ... */
+    uint64_t submit_index; /* SUBMIT: index of the first entry appended */
+    uint64_t submit_term;
+    uint32_t n_reads;
+    const struct raft_read *reads;
+    int snapshot_wanted; /* enough entries applied since the last snapshot */
+    uint64_t timeout_ms; /* absolute time of the next RAFT_EV_TIMEOUT */
+};
+
+struct raft_progress;
+struct raft_pending_read;
+
+/* The log held in memory: entries (snap_index, last_index], data owned by the log. */
+struct raft_log {
+    uint64_t snap_index;
+    uint64_t snap_term;
+    struct raft_entry *entries; /* ring-free array; entries[head + i] is index snap_index+1+i */
+    size_t head;
+    size_t count;
+    size_t cap;
+};
+
+struct raft {
+    struct raft_config cfg;
+    struct hy_prng prng;
+    enum raft_role role;
+    uint64_t term;
+    raft_id vote;
+    raft_id leader;
+    struct raft_log log;
+    uint64_t commit_index;
+    uint64_t persisted_index; /* our own durable log end, as reported */
+    /* Configuration: the latest in the log (used at once, §4.1) and where it came from. */
+    struct raft_membership membership;
+    uint64_t membership_index;
+    struct raft_membership snap_membership;
+    /* Timers (absolute ms). */
+    uint64_t now_ms;
+    uint64_t election_deadline_ms;
+    uint64_t heartbeat_deadline_ms;
+    uint64_t stickiness_until_ms; /* no votes granted before: a leader was heard (§4.2.3) */
+    uint64_t leader_since_ms;
+    uint64_t timeout_armed_ms; /* gray failure: when we asked to be woken */
+    /* Candidate: votes received (bit per server slot). */
+    uint32_t votes_granted;
+    uint32_t votes_denied;
+    /* Leader state. */
+    struct raft_progress *progress; /* one per membership slot */
+    uint64_t term_start_index;      /* our no-op: reads and commits wait for it */
+    uint64_t read_seq;              /* heartbeat round counter */
+    int read_round_wanted;
+    struct raft_pending_read *reads;
+    size_t n_reads;
+    size_t cap_reads;
+    raft_id transfer_target;
+    uint64_t transfer_deadline_ms;
+    uint64_t unpersisted_since_ms; /* gray failure: oldest write not yet reported durable */
+    uint64_t step_down_removed;    /* leader removed from config: step down when committed */
+    /* The latest snapshot (may be ahead of log.snap_index: trailing entries are kept), held
+     * for sending, and the one being received in chunks. */
+    uint64_t snapshot_index;
+    uint64_t snapshot_term;
+    uint8_t *snap_data;
+    size_t snap_len;
+    uint8_t *recv_data;
+    size_t recv_len;
+    size_t recv_cap;
+    uint64_t recv_index;
+    uint64_t recv_term;
+    uint64_t applied_hint; /* highest commit reported: snapshot_wanted bookkeeping */
+    /* Update under construction (owned; reused across steps). */
+    struct raft_message *msgs;
+    size_t n_msgs;
+    size_t cap_msgs;
+    struct raft_read *out_reads;
+    size_t n_out_reads;
+    size_t cap_out_reads;
+    uint64_t append_first; /* lowest index written this step, 0 = none */
+    int term_vote_dirty;
+    int snapshot_dirty;
+    /* Counters (observability and benchmarks). */
+    uint64_t stat_msgs_sent;
+    uint64_t stat_elections;
+};
+
+/* Initializes r from cfg (copied). The server is inert until a RAFT_EV_START event. */
+void raft_init(struct raft *r, const struct raft_config *cfg);
+/* Frees everything r owns. */
+void raft_free(struct raft *r);
+
+/*
+ * Handles one event. `ev` and everything it points to is borrowed for the call; `up` is
+ * filled (it need not be initialized) and its pointers are owned by r until the next
+ * raft_step() or raft_free(). Returns HY_OK, or HY_EINVAL for an event that is malformed for
+ * this server's state (the event is then ignored; up is still valid).
+ */
+int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *up);
+
+/* ---- queries (borrowed pointers valid until the next raft_step) ------------------------ */
+
+enum raft_role raft_role(const struct raft *r);
+uint64_t raft_term(const struct raft *r);
+raft_id raft_leader(const struct raft *r);
+uint64_t raft_commit_index(const struct raft *r);
+uint64_t raft_last_index(const struct raft *r);
+uint64_t raft_snapshot_index(const struct raft *r);
+/* Returns the entry at index (snapshot_index < index <= last_index), else NULL. */
+const struct raft_entry *raft_entry_get(const struct raft *r, uint64_t index);
+/* Term of the entry at index (snapshot index included), 0 when unknown. */
+uint64_t raft_term_at(const struct raft *r, uint64_t index);
+const struct raft_membership *raft_membership(const struct raft *r);
+/* The configuration in force at the latest snapshot (to store beside its bytes). */
+void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_out);
+/* 1 when id is a voter in m. */
+int raft_membership_is_voter(const struct raft_membership *m, raft_id id);
+/* Encodes m into buf (at least raft_membership_encoded_len(m) bytes); returns the length. */
+size_t raft_membership_encoded_len(const struct raft_membership *m);
+size_t raft_membership_encode(const struct raft_membership *m, uint8_t *buf);
+/* Decodes; returns HY_OK or HY_ECORRUPT. */
+int raft_membership_decode(const uint8_t *buf, size_t len,
+                           struct raft_membership *m_out) HY_MUST_CHECK;
+
+const char *raft_role_name(enum raft_role role);
+const char *raft_msg_type_name(uint32_t type);
+
+#endif
