@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# halyard vs redis-server, side by side in the same run (issue 2 item 8, DESIGN.md §10.5).
+#
+#   bench/bench.sh /abs/path/to/halyard     compare halyard with Debian's redis-server
+#   bench/bench.sh --self-test              run redis-server on both sides (checks this script)
+#
+# Throughput: redis-benchmark -t set,get -c 50 -r 100000 at -P 1 and -P 16, 3 rounds, the order
+# of the two servers alternating per round; the table shows medians and halyard/redis ratios.
+# Memory (measured first, on fresh processes): FLUSHALL, then exactly 1,000,000 distinct small keys (SET key:N xxx) loaded with
+# redis-cli --pipe; bytes per key from INFO used_memory (and from process RSS) before/after.
+#
+# Environment: BENCH_N (requests per test at -P 1, default 200000), BENCH_N_PIPE (at -P 16,
+# default 1000000), BENCH_KEYS (default 1000000), BENCH_ROUNDS (default 3).
+# Both servers are stopped by PID on exit (trap). Nothing here is a pass/fail test.
+set -euo pipefail
+
+N=${BENCH_N:-200000}
+N_PIPE=${BENCH_N_PIPE:-1000000}
+KEYS=${BENCH_KEYS:-1000000}
+ROUNDS=${BENCH_ROUNDS:-3}
+CLIENTS=50
+RANGE=100000
+PY=/usr/bin/python3
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ $# -eq 1 ] || die "usage: bench/bench.sh /abs/path/to/halyard | --self-test"
+SELF_TEST=0
+if [ "$1" = "--self-test" ]; then
+    SELF_TEST=1
+    HALYARD_BIN=$(command -v redis-server)
+else
+    HALYARD_BIN=$1
+    [ -x "$HALYARD_BIN" ] || die "$HALYARD_BIN is not an executable"
+fi
+REDIS_BIN=$(command -v redis-server) || die "redis-server not found (scripts/deps.sh installs it)"
+command -v redis-benchmark >/dev/null || die "redis-benchmark not found (package redis-tools)"
+command -v redis-cli >/dev/null || die "redis-cli not found (package redis-tools)"
+
+WORK=$(mktemp -d /tmp/halyard-bench.XXXXXX)
+REDIS_PID=""
+HY_PID=""
+
+stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s for exit, SIGKILL as a last resort
+    local pid=$1 name=$2 i
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 150); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "bench: $name (pid $pid) ignored SIGTERM for 15 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    stop_pid "$HY_PID" halyard
+    stop_pid "$REDIS_PID" redis-server
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_ready() { # wait_ready PORT PID NAME LOG: poll PING until PONG, for at most 15 s
+    local port=$1 pid=$2 name=$3 log=$4 i
+    for i in $(seq 300); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "bench: $name exited during start-up; its log:" >&2
+            tail -20 "$log" >&2
+            exit 1
+        fi
+        if [ "$(redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null)" = "PONG" ]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "$name did not answer PING on port $port within 15 s"
+}
+
+start_redis_like() { # start_redis_like PORT LOG DIR: a redis-server with persistence off
+    "$REDIS_BIN" --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$3" >"$2" 2>&1 &
+}
+
+REDIS_PORT=$(free_port)
+mkdir -p "$WORK/redis" "$WORK/halyard"
+start_redis_like "$REDIS_PORT" "$WORK/redis.log" "$WORK/redis"
+REDIS_PID=$!
+wait_ready "$REDIS_PORT" "$REDIS_PID" redis-server "$WORK/redis.log"
+
+HY_PORT=$(free_port)
+while [ "$HY_PORT" = "$REDIS_PORT" ]; do HY_PORT=$(free_port); done
+if [ $SELF_TEST -eq 1 ]; then
+    start_redis_like "$HY_PORT" "$WORK/halyard.log" "$WORK/halyard"
+else
+    "$HALYARD_BIN" --bind 127.0.0.1 --port "$HY_PORT" --data-dir "$WORK/halyard/data" \
+        --log-level warn >"$WORK/halyard.log" 2>&1 &
+fi
+HY_PID=$!
+wait_ready "$HY_PORT" "$HY_PID" halyard "$WORK/halyard.log"
+
+HY_NAME=halyard
+[ $SELF_TEST -eq 1 ] && HY_NAME="redis(as halyard)"
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
+echo "halyard bench — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPU(s): ${cpu:-unknown} — $(uname -sr)"
+echo "redis-server $("$REDIS_BIN" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on port $REDIS_PORT (pid $REDIS_PID);" \
+     "$HY_NAME on port $HY_PORT (pid $HY_PID)"
+echo "redis-benchmark -t set,get -c $CLIENTS -r $RANGE, -n $N at -P 1 and -n $N_PIPE at -P 16," \
+     "$ROUNDS rounds (server order alternates), medians"
+echo
+
+# ---- memory per key: first, on fresh processes, so the RSS deltas mean something ----------
+LOAD="$WORK/load.resp"
+awk -v n="$KEYS" 'BEGIN {
+    for (i = 0; i < n; i++) {
+        k = "key:" i
+        printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$3\r\nxxx\r\n", length(k), k
+    }
+}' >"$LOAD"
+
+info_field() { # info_field PORT FIELD
+    redis-cli -h 127.0.0.1 -p "$1" INFO memory | tr -d '\r' | sed -n "s/^$2://p"
+}
+rss_bytes() { # rss_bytes PID
+    awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"
+}
+
+measure_memory() { # measure_memory NAME PORT PID -> prints "name used_before used_after rss_before rss_after"
+    local name=$1 port=$2 pid=$3 before after rb ra n
+    [ "$(redis-cli -h 127.0.0.1 -p "$port" FLUSHALL)" = "OK" ] || die "FLUSHALL failed on $name"
+    before=$(info_field "$port" used_memory)
+    rb=$(rss_bytes "$pid")
+    redis-cli -h 127.0.0.1 -p "$port" --pipe <"$LOAD" >"$WORK/pipe-$name.out" 2>&1 ||
+        { cat "$WORK/pipe-$name.out" >&2; die "redis-cli --pipe failed against $name"; }
+    n=$(redis-cli -h 127.0.0.1 -p "$port" DBSIZE)
+    [ "$n" = "$KEYS" ] || die "$name holds $n keys after loading $KEYS"
+    after=$(info_field "$port" used_memory)
+    ra=$(rss_bytes "$pid")
+    echo "$name $before $after $rb $ra"
+}
+
+MEM="$WORK/mem.txt"
+{
+    measure_memory redis "$REDIS_PORT" "$REDIS_PID"
+    measure_memory halyard "$HY_PORT" "$HY_PID"
+} >"$MEM"
+
+"$PY" - "$MEM" "$KEYS" "$HY_NAME" <<'EOF'
+import sys
+rows = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in open(sys.argv[1]) if l.strip()}
+keys = int(sys.argv[2])
+r, h = rows["redis"], rows["halyard"]
+ru, hu = (r[1] - r[0]) / keys, (h[1] - h[0]) / keys
+rr, hr = (r[3] - r[2]) / keys, (h[3] - h[2]) / keys
+print("memory for %d keys (SET key:N xxx), bytes per key:" % keys)
+print("%-22s %14s %14s %16s" % ("measure", "redis", sys.argv[3], "ratio hy/redis"))
+print("%-22s %14.1f %14.1f %16.2f" % ("used_memory delta", ru, hu, hu / ru if ru else float("nan")))
+print("%-22s %14.1f %14.1f %16.2f" % ("process RSS delta", rr, hr, hr / rr if rr else float("nan")))
+EOF
+echo
+for port in "$REDIS_PORT" "$HY_PORT"; do
+    [ "$(redis-cli -h 127.0.0.1 -p "$port" FLUSHALL)" = "OK" ] || die "FLUSHALL failed on port $port"
+done
+
+# ---- throughput -----------------------------------------------------------------------------
+RESULTS="$WORK/results.txt" # lines: server pipeline test rps
+: >"$RESULTS"
+
+run_bench() { # run_bench NAME PORT PIPELINE REQUESTS
+    local name=$1 port=$2 pipe=$3 n=$4 out
+    if ! out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -c $CLIENTS -r $RANGE -n "$n" \
+                   -P "$pipe" -q --csv 2>"$WORK/bench.err"); then
+        echo "bench: redis-benchmark against $name failed:" >&2
+        cat "$WORK/bench.err" >&2
+        exit 1
+    fi
+    # CSV: "test","rps",... with a header line; keep SET and GET rows.
+    echo "$out" | awk -F'","' -v s="$name" -v p="$pipe" '
+        { gsub(/"/, "", $1); gsub(/"/, "", $2) }
+        $1 == "SET" || $1 == "GET" { print s, p, $1, $2 }' >>"$RESULTS"
+}
+
+for round in $(seq "$ROUNDS"); do
+    if [ $((round % 2)) -eq 1 ]; then order="redis halyard"; else order="halyard redis"; fi
+    for pipe in 1 16; do
+        n=$N
+        [ "$pipe" -gt 1 ] && n=$N_PIPE
+        for who in $order; do
+            if [ "$who" = redis ]; then run_bench redis "$REDIS_PORT" "$pipe" "$n"
+            else run_bench halyard "$HY_PORT" "$pipe" "$n"; fi
+            for pid in "$REDIS_PID" "$HY_PID"; do
+                kill -0 "$pid" 2>/dev/null || die "a server (pid $pid) died during the benchmark"
+            done
+        done
+    done
+    echo "round $round/$ROUNDS done ($order)" >&2
+done
+
+"$PY" - "$RESULTS" "$HY_NAME" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+data = {}
+for server, pipe, test, rps in rows:
+    data.setdefault((test, int(pipe), server), []).append(float(rps))
+print("%-5s %8s %14s %14s %16s" % ("test", "pipeline", "redis rps", sys.argv[2] + " rps", "ratio hy/redis"))
+for test in ("SET", "GET"):
+    for pipe in (1, 16):
+        r = data.get((test, pipe, "redis"), [])
+        h = data.get((test, pipe, "halyard"), [])
+        if not r or not h:
+            print("%-5s %8d %14s %14s %16s" % (test, pipe, "n/a", "n/a", "n/a"))
+            continue
+        rm, hm = statistics.median(r), statistics.median(h)
+        print("%-5s %8d %14.0f %14.0f %16.2f" % (test, pipe, rm, hm, hm / rm))
+EOF
+echo
