@@ -369,3 +369,31 @@ def test_garbage_on_many_connections_while_pipelining(srv):
         for i in range(1, n + 1):
             assert good.read() == i
         t.join(30)
+
+
+def test_redis_cli_resp3(srv):
+    """redis-cli -3 (HELLO 3) renders a hash as a map and a missing key as nil."""
+    import subprocess
+
+    def cli(*args):
+        p = subprocess.run(["redis-cli", "-3", "-p", str(srv.port), "--no-raw", *args],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p
+        return p.stdout
+
+    assert cli("HSET", "h", "a", "1", "b", "2").strip() == "(integer) 2"
+    lines = cli("HGETALL", "h").splitlines()  # e.g. '1# "a" => "1"'; field order is unspecified
+    assert [l.split("# ", 1)[0] for l in lines] == ["1", "2"], lines
+    assert sorted(l.split("# ", 1)[1] for l in lines) == ['"a" => "1"', '"b" => "2"'], lines
+    assert cli("GET", "nope").strip() == "(nil)"
+
+
+def test_redis_py_pipeline(r):
+    """A python3-redis pipeline (no MULTI) of 1,000 commands returns every reply in order."""
+    p = r.pipeline(transaction=False)
+    for i in range(500):
+        p.set("pp:%d" % i, i)
+        p.incr("pp:%d" % i)
+    out = p.execute()
+    assert out == [x for i in range(500) for x in (True, i + 1)]
+    assert r.get("pp:499") == "500"
