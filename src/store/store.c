@@ -581,3 +581,51 @@ int store_over_maxmemory(const struct store *s)
 {
     return s->cfg.maxmemory_bytes > 0 && store_used_bytes(s) > s->cfg.maxmemory_bytes;
 }
+
+struct check_ctx {
+    const struct store *s;
+    size_t keys;
+    size_t volatiles;
+    size_t bytes;
+    size_t fields;
+    size_t field_bytes;
+};
+
+static void check_field_cb(void *ctx, struct htab_node *n)
+{
+    struct check_ctx *c = ctx;
+    c->fields++;
+    c->field_bytes += hy_alloc_size(n);
+}
+
+static void check_entry_cb(void *ctx, struct htab_node *n)
+{
+    struct check_ctx *c = ctx;
+    const struct store_obj *e = (const struct store_obj *)n;
+    HY_ASSERT(se_type(e) == STORE_STRING || se_type(e) == STORE_HASH);
+    c->keys++;
+    c->bytes += store__entry_bytes(e);
+    if (se_volatile(e)) {
+        c->volatiles++;
+        HY_ASSERT(vol_index(e) < c->s->vol_count && c->s->vol[vol_index(e)] == e);
+        HY_ASSERT(store__expire(e) >= 0);
+    }
+    if (se_type(e) == STORE_HASH) {
+        const struct hobj *h = store__hobj(e);
+        c->fields = 0;
+        c->field_bytes = 0;
+        htab_foreach(&h->tab, check_field_cb, c);
+        HY_ASSERT(c->fields > 0 && c->fields == htab_count(&h->tab));
+        HY_ASSERT(c->field_bytes == h->field_bytes);
+    }
+}
+
+void store_check_invariants(const struct store *s)
+{
+    struct check_ctx c = {.s = s};
+    htab_foreach(&s->keys, check_entry_cb, &c);
+    HY_ASSERT(c.keys == htab_count(&s->keys));
+    HY_ASSERT(c.volatiles == s->vol_count);
+    HY_ASSERT(c.bytes == s->obj_bytes);
+    HY_ASSERT(s->vol_count <= s->vol_cap);
+}

@@ -191,6 +191,11 @@ size_t store_propose_evictions(struct store *s, uint64_t now_ms, size_t max_keys
 /* 1 when maxmemory is set and store_used_bytes() exceeds it. */
 int store_over_maxmemory(const struct store *s);
 
+/* Recomputes the store's bookkeeping from scratch (key and volatile counts, the volatile
+ * index, byte accounting, no empty hash) and stops the process (HY_ASSERT) on a mismatch.
+ * O(keys + fields): for tests, fuzzers and the simulator, not for the serving path. */
+void store_check_invariants(const struct store *s);
+
 /* ---- snapshots ------------------------------------------------------------------------------ */
 
 /* Appends a snapshot of the whole keyspace (format in docs/disk-format.md, CRC32C-protected). */

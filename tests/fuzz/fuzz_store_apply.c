@@ -89,6 +89,7 @@ static void apply_one(struct store *s, const uint8_t *p, size_t len, struct resp
     if (rc == HY_ECORRUPT) {
         FUZZ_CHECK(store_key_count(s) == keys && store_used_bytes(s) == used);
     }
+    store_check_invariants(s);
     free(copy);
 }
 

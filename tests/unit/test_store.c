@@ -975,6 +975,10 @@ static void test_determinism(void **state)
         random_entry(&p, &e, t);
         assert_int_equal(store_apply(a, e.data, e.len, &wa), HY_OK);
         assert_int_equal(store_apply(b, e.data, e.len, t % 2 ? &wb : NULL), HY_OK);
+        if (t % 500 == 0) {
+            store_check_invariants(a);
+            store_check_invariants(b);
+        }
         if (t % 3 == 0) {
             store_rehash_step(b, 3);
         }
