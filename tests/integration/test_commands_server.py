@@ -410,3 +410,52 @@ def test_redis_py_server_helpers(r):
     assert any(c.get("name") == "py" for c in r.client_list())
     assert r.config_get("maxmemory") == {"maxmemory": "0"}
     assert r.dbsize() == 0
+
+
+def test_auth_syntax(raw):
+    """AUTH with three arguments is a syntax error."""
+    assert raw.cmd("AUTH", "a", "b", "c") == "ERR syntax error"
+
+
+def test_client_kill_self(srv):
+    """CLIENT KILL skips the caller by default (SKIPME yes); with SKIPME no it replies 1 and closes it."""
+    with srv.raw() as c:
+        me = c.cmd("CLIENT", "ID")
+        assert c.cmd("CLIENT", "KILL", "ID", str(me)) == 0
+        assert c.cmd("PING") == "PONG"
+        c.send(c.encode("CLIENT", "KILL", "ID", str(me), "SKIPME", "no"))
+        assert c.recv_until_closed() == b":1\r\n"
+
+
+def test_config_get_glob(raw):
+    """CONFIG GET accepts a glob pattern and returns every matching parameter."""
+    reply = raw.cmd("CONFIG", "GET", "maxmemory*")
+    got = dict(zip(reply[::2], reply[1::2]))
+    for name in (b"maxmemory", b"maxmemory-policy", b"maxmemory-samples"):
+        assert name in got, (name, got)
+    assert all(k.startswith(b"maxmemory") for k in got)
+
+
+def test_config_set_multiple_is_atomic(servers):
+    """CONFIG SET with several parameters applies all of them, or none when one is invalid."""
+    s = servers.start()
+    with s.raw() as c:
+        assert c.cmd("CONFIG", "SET", "maxmemory", "1mb", "timeout", "5") == "OK"
+        assert c.cmd("CONFIG", "GET", "timeout") == [b"timeout", b"5"]
+        assert c.cmd("CONFIG", "GET", "maxmemory") == [b"maxmemory", b"1048576"]
+        e = c.cmd("CONFIG", "SET", "maxmemory", "2mb", "timeout", "-1")
+        assert isinstance(e, RespError) and e.startswith("ERR CONFIG SET failed"), e
+        assert c.cmd("CONFIG", "GET", "maxmemory") == [b"maxmemory", b"1048576"]
+        assert c.cmd("CONFIG", "GET", "timeout") == [b"timeout", b"5"]
+        assert c.cmd("CONFIG", "SET", "maxmemory", "0", "timeout", "0") == "OK"
+
+
+def test_info_multiple_sections_and_all(raw):
+    """INFO accepts several section names and 'all'/'everything'."""
+    text = raw.cmd("INFO", "server", "clients").decode()
+    headers = [l for l in text.splitlines() if l.startswith("#")]
+    assert headers == ["# Server", "# Clients"], headers
+    for arg in ("all", "everything", "default"):
+        text = raw.cmd("INFO", arg).decode()
+        for section in ("# Server", "# Clients", "# Memory", "# Stats", "# Replication", "# Keyspace"):
+            assert section in text, (arg, section)

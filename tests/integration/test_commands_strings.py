@@ -394,3 +394,55 @@ def test_redis_py_types(r):
         r.incr("fl")
     assert "not an integer" in str(e.value)
     assert not isinstance(RespError("x"), bytes)
+
+
+def test_set_with_past_absolute_time_deletes(raw):
+    """SET ... EXAT/PXAT in the past replies OK and leaves no key; GETEX EXAT in the past deletes."""
+    assert raw.cmd("SET", "k", "v", "EXAT", "1") == "OK"
+    assert raw.cmd("EXISTS", "k") == 0
+    assert raw.cmd("SET", "k", "v", "PXAT", "1000") == "OK"
+    assert raw.cmd("GET", "k") is None
+    raw.cmd("SET", "k", "v")
+    assert raw.cmd("GETEX", "k", "EXAT", "1") == b"v"
+    assert raw.cmd("EXISTS", "k") == 0
+
+
+def test_msetnx_duplicate_keys(raw):
+    """MSETNX with the same key twice succeeds and the last value wins."""
+    assert raw.cmd("MSETNX", "a", "1", "a", "2") == 1
+    assert raw.cmd("GET", "a") == b"2"
+
+
+def test_getrange_extreme_indexes(raw):
+    """GETRANGE with 64-bit extreme indexes clamps instead of overflowing."""
+    raw.cmd("SET", "k", "hello")
+    assert raw.cmd("GETRANGE", "k", "0", "9223372036854775807") == b"hello"
+    assert raw.cmd("GETRANGE", "k", "-9223372036854775808", "-1") == b"hello"
+    assert raw.cmd("GETRANGE", "k", "-9223372036854775808", "9223372036854775807") == b"hello"
+
+
+def test_setrange_empty_value_at_max_offset(raw):
+    """SETRANGE with an empty value on a missing key creates nothing, even at the largest offset."""
+    assert raw.cmd("SETRANGE", "k", "536870911", "") == 0
+    assert raw.cmd("EXISTS", "k") == 0
+
+
+def test_empty_and_large_keys(rb):
+    """An empty key name and a 100 KiB key name are ordinary keys."""
+    assert rb.set(b"", b"empty-key") is True
+    assert rb.get(b"") == b"empty-key"
+    big = b"K" * (100 * 1024)
+    assert rb.set(big, b"v") is True
+    assert rb.get(big) == b"v"
+    assert rb.exists(big, b"") == 2
+    assert rb.delete(big) == 1
+
+
+def test_many_keys_in_one_command(raw):
+    """MSET/MGET/DEL/EXISTS with 5,000 keys in one command work."""
+    keys = ["many:%d" % i for i in range(5000)]
+    assert raw.cmd("MSET", *[x for k in keys for x in (k, k)]) == "OK"
+    assert raw.cmd("MGET", *keys) == [k.encode() for k in keys]
+    assert raw.cmd("EXISTS", *keys) == 5000
+    assert raw.cmd("DEL", *keys) == 5000
+    assert raw.cmd("DBSIZE") == 0
