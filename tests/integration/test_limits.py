@@ -7,6 +7,7 @@ import select
 import signal
 import socket
 import subprocess
+import threading
 
 import pytest
 import redis
@@ -395,3 +396,116 @@ def test_flags_override_config_file(servers, tmp_path):
         assert c.cmd("CONFIG", "GET", "maxclients") == [b"maxclients", b"55"]
 
 
+
+
+def test_allkeys_lru_with_hashes_stays_bounded(servers):
+    """Under allkeys-lru, filling hashes far beyond maxmemory evicts whole hashes and stays bounded."""
+    maxmem = 4 * 1024 * 1024
+    s = servers.start({"maxmemory": maxmem, "maxmemory-policy": "allkeys-lru"})
+    with s.raw() as c:
+        peak = 0
+        for i in range(400):  # 400 hashes x 50 fields x 1 KiB = 20 MiB
+            reply = c.cmd("HSET", "hh:%d" % i, *[x for j in range(50) for x in ("f%d" % j, "h" * 1024)])
+            assert reply == 50, reply
+            if i % 20 == 0:
+                peak = max(peak, used_memory(c))
+        assert c.cmd("DBSIZE") < 400
+        assert peak <= maxmem * 3 // 2, "used_memory peaked at %d with maxmemory %d" % (peak, maxmem)
+        for k in c.cmd("KEYS", "hh:*")[:20]:
+            assert c.cmd("HLEN", k) in (0, 50)  # a hash is evicted whole, never partly
+
+
+def test_config_set_timeout_applies_to_existing_clients(servers):
+    """Setting timeout at runtime disconnects clients that were already idle."""
+    s = servers.start()
+    with s.raw() as idle, s.raw() as admin:
+        assert idle.cmd("PING") == "PONG"
+        assert admin.cmd("CONFIG", "SET", "timeout", "1") == "OK"
+
+        def idle_closed():
+            assert admin.cmd("PING") == "PONG"
+            r, _, _ = select.select([idle.sock], [], [], 0.1)
+            if not r:
+                return False
+            try:
+                return idle.sock.recv(100) == b""
+            except ConnectionResetError:
+                return True
+
+        wait_for(idle_closed, 15, "the idle client to be disconnected", interval=0)
+
+
+def test_config_set_maxclients_at_runtime(servers):
+    """Lowering maxclients at runtime refuses new connections beyond the new limit."""
+    s = servers.start()
+    with s.raw() as admin:
+        wait_for(lambda: info_dict(admin, "clients")["connected_clients"] == "1", 10, "the probe connection to be released")
+        assert admin.cmd("CONFIG", "SET", "maxclients", "2") == "OK"
+        with s.raw() as second:
+            assert second.cmd("PING") == "PONG"
+            with s.raw() as third:
+                assert third.recv_until_closed() == b"-ERR max number of clients reached\r\n"
+            assert second.cmd("PING") == "PONG"
+
+
+def test_pipelined_auth(servers):
+    """AUTH pipelined with the commands that need it is applied in order."""
+    s = servers.start({"requirepass": "pw"})
+    with s.raw() as c:
+        c.send(c.encode("GET", "k") + c.encode("AUTH", "pw") + c.encode("SET", "k", "v") + c.encode("GET", "k"))
+        assert c.read() == "NOAUTH Authentication required."
+        assert c.read() == "OK"
+        assert c.read() == "OK"
+        assert c.read() == b"v"
+
+
+def test_shutdown_under_load(servers):
+    """SIGTERM while 20 clients hammer the server still ends in exit 0 within the deadline."""
+    s = servers.start()
+    stop = threading.Event()
+    started = []
+
+    def hammer(i):
+        try:
+            with s.raw(timeout=5) as c:
+                started.append(i)
+                n = 0
+                while not stop.is_set():
+                    c.send(c.encode("SET", "l:%d" % i, n) * 20)
+                    for _ in range(20):
+                        c.read()
+                    n += 1
+        except Exception:  # noqa: BLE001 - connections end when the server stops
+            pass
+
+    ts = [threading.Thread(target=hammer, args=(i,), daemon=True) for i in range(20)]
+    for t in ts:
+        t.start()
+    wait_for(lambda: len(started) == 20, 10, "all load clients to connect")
+    s.send_signal(signal.SIGTERM)
+    rc = s.wait_exit(15)
+    stop.set()
+    for t in ts:
+        t.join(10)
+    assert rc == 0, "exit code %r under load\n%s" % (rc, s.log_tail())
+    s.stop()
+
+
+def test_shutdown_not_blocked_by_partial_frame_or_non_reader(servers):
+    """A half-sent frame and a client that never reads its 8 MiB reply do not keep SIGTERM from exiting 0."""
+    s = servers.start()
+    with s.raw() as admin, s.raw() as partial:
+        assert admin.cmd("SET", "big", b"q" * (8 * 1024 * 1024)) == "OK"
+        partial.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nabc")
+        stuck = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", s.port))
+        try:
+            stuck.sendall(RawConn.encode("GET", "big") + RawConn.encode("INCR", "done"))
+            wait_for(lambda: admin.cmd("GET", "done") == b"1", 10, "the non-reader's commands to be processed")
+            s.send_signal(signal.SIGTERM)
+            rc = s.wait_exit(15)
+            assert rc == 0, "exit code %r\n%s" % (rc, s.log_tail())
+        finally:
+            stuck.close()
+    s.stop()
