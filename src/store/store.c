@@ -141,110 +141,6 @@ size_t store__entry_bytes(const struct store_obj *e)
     return n;
 }
 
-/* ---- hash objects --------------------------------------------------------------------------- */
-
-void store__field_kv(const struct hfield *n, const uint8_t **f_out, size_t *flen_out,
-                     const uint8_t **v_out, size_t *vlen_out)
-{
-    uint64_t flen = 0, vlen = 0;
-    size_t off = varint_get(n->data, VARINT_MAX, &flen);
-    off += varint_get(n->data + off, VARINT_MAX, &vlen);
-    *f_out = n->data + off;
-    *flen_out = (size_t)flen;
-    if (v_out != NULL) {
-        *v_out = n->data + off + flen;
-        *vlen_out = (size_t)vlen;
-    }
-}
-
-static void field_key_fn(const struct htab_node *n, const uint8_t **k_out, size_t *klen_out)
-{
-    store__field_kv((const struct hfield *)n, k_out, klen_out, NULL, NULL);
-}
-
-struct hobj *store__hobj_new(uint64_t seed)
-{
-    struct hobj *h = hy_xmalloc(sizeof(*h));
-    htab_init(&h->tab, field_key_fn, seed);
-    h->field_bytes = 0;
-    return h;
-}
-
-static void field_free_cb(void *ctx, struct htab_node *n)
-{
-    (void)ctx;
-    hy_free(n);
-}
-
-void store__hobj_free(struct hobj *h)
-{
-    if (h == NULL) {
-        return;
-    }
-    htab_clear(&h->tab, field_free_cb, NULL);
-    hy_free(h);
-}
-
-size_t store__hobj_bytes(const struct hobj *h)
-{
-    return h == NULL ? 0 : hy_alloc_size(h) + h->field_bytes + h->tab.table_bytes;
-}
-
-static struct hfield *field_new(const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
-{
-    size_t hdr = varint_len(flen) + varint_len(vlen);
-    struct hfield *n = hy_xmalloc(sizeof(*n) + hdr + flen + vlen);
-    n->node.next = NULL;
-    size_t off = varint_put(n->data, flen);
-    off += varint_put(n->data + off, vlen);
-    if (flen > 0) {
-        memcpy(n->data + off, f, flen);
-    }
-    if (vlen > 0) {
-        memcpy(n->data + off + flen, v, vlen);
-    }
-    return n;
-}
-
-int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
-{
-    struct hfield *n = field_new(f, flen, v, vlen);
-    struct htab_node *old = htab_find(&h->tab, f, flen);
-    h->field_bytes += hy_alloc_size(n);
-    if (old != NULL) {
-        htab_replace(&h->tab, old, &n->node);
-        h->field_bytes -= hy_alloc_size(old);
-        hy_free(old);
-        return 0;
-    }
-    htab_insert(&h->tab, &n->node);
-    return 1;
-}
-
-int store__hobj_get(const struct hobj *h, const uint8_t *f, size_t flen, const uint8_t **v_out,
-                    size_t *vlen_out)
-{
-    const struct htab_node *n = htab_find(&h->tab, f, flen);
-    if (n == NULL) {
-        return 0;
-    }
-    const uint8_t *ff;
-    size_t fl;
-    store__field_kv((const struct hfield *)n, &ff, &fl, v_out, vlen_out);
-    return 1;
-}
-
-int store__hobj_del(struct hobj *h, const uint8_t *f, size_t flen)
-{
-    struct htab_node *n = htab_remove(&h->tab, f, flen);
-    if (n == NULL) {
-        return 0;
-    }
-    h->field_bytes -= hy_alloc_size(n);
-    hy_free(n);
-    return 1;
-}
-
 /* ---- the volatile index and the keyspace --------------------------------------------------- */
 
 static size_t vol_cap_bytes(const struct store *s)
@@ -478,7 +374,7 @@ void store_obj_string(const struct store_obj *o, const uint8_t **p_out, size_t *
 
 size_t store_hash_len(const struct store_obj *o)
 {
-    return htab_count(&store__hobj(o)->tab);
+    return store__hobj_count(store__hobj(o));
 }
 
 int store_hash_get(const struct store_obj *o, const uint8_t *f, size_t flen, const uint8_t **v_out,
@@ -487,44 +383,21 @@ int store_hash_get(const struct store_obj *o, const uint8_t *f, size_t flen, con
     return store__hobj_get(store__hobj(o), f, flen, v_out, vlen_out);
 }
 
-struct field_visit {
-    store_field_cb cb;
-    void *ctx;
-};
-
-static void field_visit_cb(void *ctx, struct htab_node *n)
-{
-    struct field_visit *fv = ctx;
-    const uint8_t *f, *v;
-    size_t flen, vlen;
-    store__field_kv((const struct hfield *)n, &f, &flen, &v, &vlen);
-    fv->cb(fv->ctx, f, flen, v, vlen);
-}
-
 void store_hash_foreach(const struct store_obj *o, store_field_cb cb, void *ctx)
 {
-    struct field_visit fv = {cb, ctx};
-    htab_foreach(&store__hobj(o)->tab, field_visit_cb, &fv);
+    store__hobj_foreach(store__hobj(o), cb, ctx);
 }
 
 uint64_t store_hash_scan(const struct store_obj *o, uint64_t cursor, size_t count_hint,
                          store_field_cb cb, void *ctx)
 {
-    struct field_visit fv = {cb, ctx};
-    const struct htab *t = &store__hobj(o)->tab;
-    size_t steps = HY_MAX(count_hint, 1);
-    do {
-        cursor = htab_scan(t, cursor, field_visit_cb, &fv);
-    } while (cursor != 0 && --steps > 0);
-    return cursor;
+    return store__hobj_scan(store__hobj(o), cursor, count_hint, cb, ctx);
 }
 
 void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t **f_out,
                        size_t *flen_out, const uint8_t **v_out, size_t *vlen_out)
 {
-    const struct htab_node *n = htab_random(&store__hobj(o)->tab, &s->prng);
-    HY_ASSERT(n != NULL);
-    store__field_kv((const struct hfield *)n, f_out, flen_out, v_out, vlen_out);
+    store__hobj_random(store__hobj(o), &s->prng, f_out, flen_out, v_out, vlen_out);
 }
 
 size_t store_key_count(const struct store *s)
@@ -587,16 +460,7 @@ struct check_ctx {
     size_t keys;
     size_t volatiles;
     size_t bytes;
-    size_t fields;
-    size_t field_bytes;
 };
-
-static void check_field_cb(void *ctx, struct htab_node *n)
-{
-    struct check_ctx *c = ctx;
-    c->fields++;
-    c->field_bytes += hy_alloc_size(n);
-}
 
 static void check_entry_cb(void *ctx, struct htab_node *n)
 {
@@ -612,11 +476,8 @@ static void check_entry_cb(void *ctx, struct htab_node *n)
     }
     if (se_type(e) == STORE_HASH) {
         const struct hobj *h = store__hobj(e);
-        c->fields = 0;
-        c->field_bytes = 0;
-        htab_foreach(&h->tab, check_field_cb, c);
-        HY_ASSERT(c->fields > 0 && c->fields == htab_count(&h->tab));
-        HY_ASSERT(c->field_bytes == h->field_bytes);
+        HY_ASSERT(store__hobj_count(h) > 0); /* an empty hash is deleted, never kept */
+        store__hobj_check(h);
     }
 }
 

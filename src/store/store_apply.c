@@ -587,7 +587,7 @@ static void op_hdel(struct store *s, const struct store_entry *e, struct resp_wr
         n += store__hobj_del(h, ARG(e, i));
     }
     s->obj_bytes = s->obj_bytes - before + store__hobj_bytes(h);
-    if (htab_count(&h->tab) == 0) {
+    if (store__hobj_count(h) == 0) {
         store__delete(s, o); /* an empty hash is no value: the key goes */
     }
     r_int(w, n);

@@ -208,13 +208,29 @@ static int entry_cmp(const void *pa, const void *pb)
     return bytes_cmp(a, alen, b, blen);
 }
 
+struct field_ref {
+    const uint8_t *f;
+    size_t flen;
+    const uint8_t *v;
+    size_t vlen;
+};
+
 static int field_cmp(const void *pa, const void *pb)
 {
-    const uint8_t *a, *b;
-    size_t alen, blen;
-    store__field_kv(*(const struct hfield *const *)pa, &a, &alen, NULL, NULL);
-    store__field_kv(*(const struct hfield *const *)pb, &b, &blen, NULL, NULL);
-    return bytes_cmp(a, alen, b, blen);
+    const struct field_ref *a = pa, *b = pb;
+    return bytes_cmp(a->f, a->flen, b->f, b->flen);
+}
+
+struct field_list {
+    struct field_ref *v;
+    size_t n;
+};
+
+static void field_collect_cb(void *ctx, const uint8_t *f, size_t flen, const uint8_t *v,
+                             size_t vlen)
+{
+    struct field_list *l = ctx;
+    l->v[l->n++] = (struct field_ref){f, flen, v, vlen};
 }
 
 struct collect {
@@ -241,17 +257,17 @@ static struct htab_node **sorted_nodes(const struct htab *t, int (*cmp)(const vo
 
 static void snap_put_hash(const struct hobj *h, struct hy_buf *out)
 {
-    size_t n = htab_count(&h->tab);
-    struct htab_node **fields = sorted_nodes(&h->tab, field_cmp);
+    size_t n = store__hobj_count(h);
+    struct field_list l = {hy_xmalloc(HY_MAX(n, 1) * sizeof(*l.v)), 0};
+    store__hobj_foreach(h, field_collect_cb, &l);
+    HY_ASSERT(l.n == n);
+    qsort(l.v, n, sizeof(*l.v), field_cmp);
     put_varint(out, n);
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *f, *v;
-        size_t flen, vlen;
-        store__field_kv((const struct hfield *)fields[i], &f, &flen, &v, &vlen);
-        put_bytes(out, f, flen);
-        put_bytes(out, v, vlen);
+        put_bytes(out, l.v[i].f, l.v[i].flen);
+        put_bytes(out, l.v[i].v, l.v[i].vlen);
     }
-    hy_free(fields);
+    hy_free(l.v);
 }
 
 static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)

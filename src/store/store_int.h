@@ -42,13 +42,10 @@ struct store_obj {
     uint8_t data[];
 };
 
-/* A hash value: its own table of fields. */
-struct hobj {
-    struct htab tab;
-    size_t field_bytes; /* usable size of every field node */
-};
+/* A hash value (store_hash.c): a compact list while small, else a table of hfield nodes. */
+struct hobj;
 
-/* A hash field: varint flen, varint vlen, field bytes, value bytes. */
+/* A hash field in the table encoding: varint flen, varint vlen, field bytes, value bytes. */
 struct hfield {
     struct htab_node node;
     uint8_t data[];
@@ -178,17 +175,26 @@ struct store_obj *store__set_string(struct store *s, struct store_obj *e, const 
 /* Drops every key. */
 void store__flush(struct store *s);
 
-/* ---- hash objects -------------------------------------------------------------------------- */
+/* ---- hash objects (store_hash.c) ---------------------------------------------------------- */
 
 struct hobj *store__hobj_new(uint64_t seed);
 void store__hobj_free(struct hobj *h);
+/* Usable bytes of everything the object holds. */
 size_t store__hobj_bytes(const struct hobj *h);
+size_t store__hobj_count(const struct hobj *h);
 /* Sets field f to v; returns 1 when the field is new. */
 int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen);
-/* Returns 1 and the value when present. */
+/* Returns 1 and the value (borrowed until the next change) when present. */
 int store__hobj_get(const struct hobj *h, const uint8_t *f, size_t flen, const uint8_t **v_out,
                     size_t *vlen_out);
 int store__hobj_del(struct hobj *h, const uint8_t *f, size_t flen);
+void store__hobj_foreach(const struct hobj *h, store_field_cb cb, void *ctx);
+uint64_t store__hobj_scan(const struct hobj *h, uint64_t cursor, size_t count_hint,
+                          store_field_cb cb, void *ctx);
+void store__hobj_random(const struct hobj *h, struct hy_prng *prng, const uint8_t **f_out,
+                        size_t *flen_out, const uint8_t **v_out, size_t *vlen_out);
+/* Asserts the object's internal invariants. */
+void store__hobj_check(const struct hobj *h);
 void store__field_kv(const struct hfield *n, const uint8_t **f_out, size_t *flen_out,
                      const uint8_t **v_out, size_t *vlen_out);
 

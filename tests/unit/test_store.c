@@ -573,6 +573,15 @@ static void count_field_cb(void *ctx, const uint8_t *f, size_t flen, const uint8
     seen[atoi(tmp + 1)]++;
 }
 
+static void count_field_cb2(void *ctx, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
+{
+    (void)f;
+    (void)flen;
+    (void)v;
+    (void)vlen;
+    (*(size_t *)ctx)++;
+}
+
 /* HSCAN and foreach visit every field; a random field is one of the hash's. */
 static void test_hash_scan_random(void **state)
 {
@@ -604,6 +613,59 @@ static void test_hash_scan_random(void **state)
         store_hash_random(s, o, &rf, &rflen, &rv, &rvlen);
         assert_true(store_hash_get(o, rf, rflen, &rv, &rvlen));
     }
+    store_destroy(s);
+}
+
+/* Small hashes use the compact encoding (little memory); they convert to a table past 128
+ * fields or on a long field/value, keeping every field, and shrink back to no key. */
+static void test_hash_encodings(void **state)
+{
+    (void)state;
+    struct store *s = new_store(4, 0, STORE_NOEVICTION);
+    size_t before = store_used_bytes(s);
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "small", "name", "ann", "age", "42", NULL);
+    size_t small = store_used_bytes(s) - before;
+    print_message("2-field hash: %zu bytes\n", small);
+    assert_true(small < 200); /* includes the first bucket array of the keyspace */
+    const struct store_obj *o = store_find(s, S("small"), 1);
+    size_t n = 0;
+    assert_int_equal(store_hash_scan(o, 0, 1, count_field_cb2, &n), 0); /* one step */
+    assert_int_equal(n, 2);
+    char f[16], v[16];
+    for (int i = 0; i < 200; i++) {
+        snprintf(f, sizeof(f), "f%d", i);
+        snprintf(v, sizeof(v), "v%d", i);
+        run(s, STORE_OP_HSET, 0, 1, -1, 0, "big", f, v, NULL);
+        if (i == 127) {
+            /* Overwriting at the bound keeps the compact encoding working. */
+            run(s, STORE_OP_HSET, 0, 1, -1, 0, "big", "f0", "again", NULL);
+        }
+        store_check_invariants(s);
+    }
+    o = store_find(s, S("big"), 1);
+    assert_int_equal(store_hash_len(o), 200);
+    const uint8_t *rv;
+    size_t rvlen;
+    assert_true(store_hash_get(o, S("f0"), &rv, &rvlen));
+    assert_memory_equal(rv, "again", 5);
+    assert_true(store_hash_get(o, S("f199"), &rv, &rvlen));
+    char longv[100];
+    memset(longv, 'x', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "small", "bio", longv, NULL);
+    store_check_invariants(s);
+    o = store_find(s, S("small"), 1);
+    assert_true(store_hash_get(o, S("bio"), &rv, &rvlen));
+    assert_int_equal(rvlen, 99);
+    assert_true(store_hash_get(o, S("age"), &rv, &rvlen));
+    assert_memory_equal(rv, "42", 2);
+    for (int i = 0; i < 200; i++) {
+        snprintf(f, sizeof(f), "f%d", i);
+        assert_string_equal(run(s, STORE_OP_HDEL, 0, 1, -1, 0, "big", f, NULL), ":1\r\n");
+    }
+    assert_null(store_find(s, S("big"), 1));
+    run(s, STORE_OP_HDEL, 0, 1, -1, 0, "small", "name", "age", "bio", NULL);
+    assert_int_equal(store_used_bytes(s), 0);
     store_destroy(s);
 }
 
@@ -1076,6 +1138,7 @@ int main(void)
         cmocka_unit_test(test_hset_hdel),
         cmocka_unit_test(test_hincr),
         cmocka_unit_test(test_hash_scan_random),
+        cmocka_unit_test(test_hash_encodings),
         cmocka_unit_test(test_lazy_expiry),
         cmocka_unit_test(test_active_expiry),
         cmocka_unit_test(test_evict_noeviction),
