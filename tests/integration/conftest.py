@@ -85,10 +85,6 @@ class RespError(str):
     """An error reply, with its full text (code included), e.g. 'ERR syntax error'."""
 
 
-class Attr(dict):
-    pass
-
-
 class RawConn:
     """A raw socket speaking RESP, so tests see the exact reply types and error texts."""
 
