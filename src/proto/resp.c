@@ -1,11 +1,9 @@
 /*
- * resp.c - RESP2/RESP3 codec: incremental request parser, value parser, reply
- * writer.
+ * resp.c - RESP2/RESP3 codec: incremental request parser, value parser, reply writer.
  *
- * The request parser mirrors the grammar and the error texts of Redis's
- * networking layer (multibulk and inline requests), with three deliberate
- * differences: every limit is checked on the whole line even when the line
- * arrives in one read, the CRLF after bulk data and header lines is verified
+ * The request parser mirrors the grammar and the error texts of Redis's networking layer (multibulk
+ * and inline requests), with three deliberate differences: every limit is checked on the whole line
+ * even when the line arrives in one read, the CRLF after bulk data and header lines is verified
  * instead of skipped, and NUL is an ordinary byte in inline requests.
  */
 #include "proto/resp.h"
@@ -20,12 +18,10 @@
 #include "common/assert.h"
 #include "common/strutil.h"
 
-/* Arguments kept across requests unless a single request needed more than this
- * many. */
+/* Arguments kept across requests unless a single request needed more than this many. */
 #define RESP__ARGV_KEEP_MAX     65536
-/* Arguments reserved up front for a multibulk announcing many: the rest grow on
- * arrival, so a header alone ("*1048576\r\n") cannot make the server allocate
- * much. */
+/* Arguments reserved up front for a multibulk announcing many: the rest grow on arrival, so a
+ * header alone ("*1048576\r\n") cannot make the server allocate much. */
 #define RESP__ARGV_PREALLOC_MAX 1024
 
 void resp_limits_default(struct resp_limits *l)
@@ -36,8 +32,7 @@ void resp_limits_default(struct resp_limits *l)
     l->nesting_max = 64;
 }
 
-/* ---- request parser
- * ---------------------------------------------------------------------- */
+/* ---- request parser -------------------------------------------------------------------------- */
 
 static void req_reset(struct resp_request_parser *p)
 {
@@ -99,9 +94,8 @@ static int req_fail(struct resp_request_parser *p, const char *fmt, ...)
     return HY_EPROTO;
 }
 
-/* Makes room for `count` arguments. Growth doubles, so a request costs no
- * allocation once the arrays have reached the connection's usual argument
- * count. */
+/* Makes room for `count` arguments. Growth doubles, so a request costs no allocation once the
+ * arrays have reached the connection's usual argument count. */
 static void req_reserve(struct resp_request_parser *p, size_t count)
 {
     if (count <= p->argv_cap) {
@@ -125,8 +119,7 @@ static void req_push(struct resp_request_parser *p, size_t off, size_t len)
     p->argc++;
 }
 
-/* Completes a request: resolves the offsets against `base` and resets for the
- * next one. */
+/* Completes a request: resolves the offsets against `base` and resets for the next one. */
 static int req_done(struct resp_request_parser *p, const uint8_t *base, size_t consumed,
                     size_t *consumed_out, size_t *argc_out, const struct resp_arg **argv_out)
 {
@@ -142,10 +135,9 @@ static int req_done(struct resp_request_parser *p, const uint8_t *base, size_t c
 }
 
 /*
- * Finds the '\r' ending the header line that starts at `start`, searching only
- * bytes not searched before. Returns HY_OK with *eol_out at the '\r' once the
- * '\n' after it is present too, HY_EAGAIN for more bytes, HY_EPROTO (`too_big`)
- * when the line outgrows the inline limit.
+ * Finds the '\r' ending the header line that starts at `start`, searching only bytes not searched
+ * before. Returns HY_OK with *eol_out at the '\r' once the '\n' after it is present too, HY_EAGAIN
+ * for more bytes, HY_EPROTO (`too_big`) when the line outgrows the inline limit.
  */
 static int req_header_line(struct resp_request_parser *p, const uint8_t *buf, size_t len,
                            size_t start, const char *too_big, size_t *eol_out)
@@ -164,16 +156,14 @@ static int req_header_line(struct resp_request_parser *p, const uint8_t *buf, si
     return HY_OK;
 }
 
-/* Parses the decimal between buf[from] and the '\r' at eol and checks the '\n'
- * after it. */
+/* Parses the decimal between buf[from] and the '\r' at eol and checks the '\n' after it. */
 static int req_header_number(const uint8_t *buf, size_t from, size_t eol, int64_t *out)
 {
     return hy_parse_i64(buf + from, eol - from, out) && buf[eol + 1] == '\n';
 }
 
-/* The byte shown in "expected '$', got 'x'": printable ASCII as is, anything
- * else as a space so the error line stays one clean line (Redis turns CR/LF
- * into spaces the same way). */
+/* The byte shown in "expected '$', got 'x'": printable ASCII as is, anything else as a space so the
+ * error line stays one clean line (Redis turns CR/LF into spaces the same way). */
 static int req_show_byte(uint8_t c)
 {
     return c >= 0x20 && c < 0x7f ? c : ' ';
@@ -213,8 +203,7 @@ static int req_bulk_header(struct resp_request_parser *p, const uint8_t *buf, si
         return rc;
     }
     int64_t n;
-    /* The cap below INT64_MAX keeps pos + bulk + 2 from overflowing whatever the
-     * limit. */
+    /* The cap below INT64_MAX keeps pos + bulk + 2 from overflowing whatever the limit. */
     uint64_t max = HY_MIN((uint64_t)p->limits.bulk_bytes_max, (uint64_t)INT64_MAX / 2);
     if (!req_header_number(buf, p->pos + 1, eol, &n) || n < 0 || (uint64_t)n > max) {
         return req_fail(p, "invalid bulk length");
@@ -237,8 +226,7 @@ static int req_multibulk(struct resp_request_parser *p, const uint8_t *buf, size
             return rc;
         }
         size_t n = (size_t)p->bulk;
-        /* O(1) per call while a large bulk trickles in: nothing in it is scanned.
-         */
+        /* O(1) per call while a large bulk trickles in: nothing in it is scanned. */
         if (len - p->pos < n + 2) {
             return HY_EAGAIN;
         }
@@ -258,8 +246,8 @@ static int inline_is_space(uint8_t c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Bytes that end an unquoted inline argument (the vertical tab and form feed do
- * not, as in Redis: they are skipped between arguments but kept inside one). */
+/* Bytes that end an unquoted inline argument (the vertical tab and form feed do not, as in Redis:
+ * they are skipped between arguments but kept inside one). */
 static int inline_ends_arg(uint8_t c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -279,8 +267,7 @@ static int hex_value(uint8_t c)
     return -1;
 }
 
-/* Splits an inline line without quotes: every argument is a slice of the line
- * itself. */
+/* Splits an inline line without quotes: every argument is a slice of the line itself. */
 static void inline_split_plain(struct resp_request_parser *p, const uint8_t *line, size_t n)
 {
     size_t i = 0;
@@ -299,9 +286,8 @@ static void inline_split_plain(struct resp_request_parser *p, const uint8_t *lin
     }
 }
 
-/* Decodes one double-quoted argument starting after its opening quote; returns
- * the index after the closing quote, or 0 (never a valid index here) when the
- * quotes are unbalanced. */
+/* Decodes one double-quoted argument starting after its opening quote; returns the index after the
+ * closing quote, or 0 (never a valid index here) when the quotes are unbalanced. */
 static size_t inline_dquoted(const uint8_t *line, size_t n, size_t i, uint8_t *out, size_t *o)
 {
     for (; i < n; i++) {
@@ -347,9 +333,8 @@ static size_t inline_squoted(const uint8_t *line, size_t n, size_t i, uint8_t *o
     return 0;
 }
 
-/* Splits an inline line with quotes into p->scratch, decoding quotes and
- * escapes the way redis-cli and Redis's inline parser do. Returns HY_OK or
- * HY_EPROTO. */
+/* Splits an inline line with quotes into p->scratch, decoding quotes and escapes the way redis-cli
+ * and Redis's inline parser do. Returns HY_OK or HY_EPROTO. */
 static int inline_split_quoted(struct resp_request_parser *p, const uint8_t *line, size_t n)
 {
     if (p->scratch_cap < n) {
@@ -422,15 +407,14 @@ int resp_request_parse(struct resp_request_parser *p, const uint8_t *buf, size_t
     if (p->error[0] != '\0') {
         return HY_EPROTO; /* sticky: the connection is to be closed */
     }
-    /* Caller contract: the request in progress starts at buf[0] and no byte seen
-     * was dropped. */
+    /* Caller contract: the request in progress starts at buf[0] and no byte seen was dropped. */
     HY_ASSERT(p->pos <= len && p->scan <= len);
     if (len == 0) {
         return HY_EAGAIN;
     }
     if (p->pos == 0 && p->scan == 0 && p->argv_cap > RESP__ARGV_KEEP_MAX) {
-        req_free_args(p); /* one huge request must not pin its arrays for the
-                             connection's life */
+        /* One huge request must not pin its arrays for the connection's life. */
+        req_free_args(p);
     }
     if (buf[0] == '*') {
         return req_multibulk(p, buf, len, consumed_out, argc_out, argv_out);
@@ -438,8 +422,7 @@ int resp_request_parse(struct resp_request_parser *p, const uint8_t *buf, size_t
     return req_inline(p, buf, len, consumed_out, argc_out, argv_out);
 }
 
-/* ---- value parser
- * ------------------------------------------------------------------------ */
+/* ---- value parser ---------------------------------------------------------------------------- */
 
 struct vp {
     const struct resp_limits *limits;
@@ -462,8 +445,8 @@ static int vp_fail(struct vp *s, const char *fmt, ...)
     return HY_EPROTO;
 }
 
-/* Reads the rest of a line (after the type byte): *start_out / *n_out delimit
- * its text and s->pos moves past the CRLF. Lines hold no bare CR or LF. */
+/* Reads the rest of a line (after the type byte): *start_out / *n_out delimit its text and s->pos
+ * moves past the CRLF. Lines hold no bare CR or LF. */
 static int vp_line(struct vp *s, size_t *start_out, size_t *n_out)
 {
     size_t start = s->pos;
@@ -487,8 +470,7 @@ static int vp_line(struct vp *s, size_t *start_out, size_t *n_out)
     return HY_OK;
 }
 
-/* RESP3 integers may carry a '+' and leading zeros; the value must fit in an
- * int64. */
+/* RESP3 integers may carry a '+' and leading zeros; the value must fit in an int64. */
 static int vp_int(const uint8_t *p, size_t n, int64_t *out)
 {
     size_t i = 0;
@@ -515,8 +497,7 @@ static int vp_int(const uint8_t *p, size_t n, int64_t *out)
     return 1;
 }
 
-/* Reads a length or count line. Returns HY_OK with *n_out >= -1 (-1 = RESP2
- * null). */
+/* Reads a length or count line. Returns HY_OK with *n_out >= -1 (-1 = RESP2 null). */
 static int vp_length(struct vp *s, const char *what, int64_t *n_out)
 {
     size_t start, n;
@@ -637,9 +618,8 @@ static int vp_aggregate(struct vp *s, struct resp_value *out, unsigned depth)
         return vp_fail(s, "too deep nesting");
     }
     size_t elems = pairs ? (size_t)n * 2 : (size_t)n;
-    /* Every element takes at least 3 bytes ("_\r\n"): a count the buffer cannot
-     * hold yet waits for more input instead of allocating for bytes that have not
-     * arrived. */
+    /* Every element takes at least 3 bytes ("_\r\n"): a count the buffer cannot hold yet waits for
+     * more input instead of allocating for bytes that have not arrived. */
     if (elems > (s->len - s->pos) / 3) {
         return HY_EAGAIN;
     }
@@ -650,8 +630,8 @@ static int vp_aggregate(struct vp *s, struct resp_value *out, unsigned depth)
     out->elems = hy_xcalloc(elems, sizeof(*out->elems));
     for (size_t i = 0; i < elems; i++) {
         rc = vp_value(s, &out->elems[i], depth + 1);
-        /* Attributes before an element annotate it and are not elements themselves; like
-         * hiredis, the parser drops them (each one consumed bytes, so this ends). */
+        /* Attributes before an element annotate it and are not elements themselves; like hiredis,
+         * the parser drops them (each one consumed bytes, so this ends). */
         while (rc == HY_OK && out->elems[i].type == RESP_ATTRIBUTE) {
             resp_value_free(&out->elems[i]);
             rc = vp_value(s, &out->elems[i], depth + 1);
@@ -751,9 +731,7 @@ void resp_value_free(struct resp_value *v)
     v->count = 0;
 }
 
-/* ---- writer
- * ------------------------------------------------------------------------------
- */
+/* ---- writer ---------------------------------------------------------------------------------- */
 
 /* Appends "<type><n>\r\n" with one reservation. */
 static void w_header(struct hy_buf *b, uint8_t type, int64_t n)
@@ -772,9 +750,8 @@ static int64_t w_count(size_t n)
     return (int64_t)n;
 }
 
-/* Appends "<type><text>\r\n" with CR and LF in the text turned into spaces: a
- * status or error line must stay one line whatever it quotes (Redis does the
- * same for error replies). */
+/* Appends "<type><text>\r\n" with CR and LF in the text turned into spaces: a status or error line
+ * must stay one line whatever it quotes (Redis does the same for error replies). */
 static void w_line(struct hy_buf *b, uint8_t type, const char *s, size_t n)
 {
     uint8_t *d = hy_buf_reserve(b, n + 3);
@@ -805,8 +782,7 @@ void resp_write_errorf(struct resp_writer *w, const char *fmt, ...)
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     HY_ASSERT(n >= 0);
-    /* Format straight into the output buffer after the '-', then clean it like
-     * w_line. */
+    /* Format straight into the output buffer after the '-', then clean it like w_line. */
     struct hy_buf *b = w->out;
     uint8_t *d = hy_buf_reserve(b, (size_t)n + 3);
     d[0] = '-';
@@ -901,8 +877,7 @@ void resp_write_push(struct resp_writer *w, size_t count)
     w_header(w->out, w->proto >= 3 ? '>' : '*', w_count(count));
 }
 
-/* Formats v as Redis 7's addReplyDouble: %.17g, and "inf" / "-inf" / "nan"
- * spelled out. */
+/* Formats v as Redis 7's addReplyDouble: %.17g, and "inf" / "-inf" / "nan" spelled out. */
 static size_t w_format_double(char *dst, size_t cap, double v)
 {
     if (isnan(v)) {

@@ -16,9 +16,7 @@
 
 #define S(lit) (const uint8_t *)(lit), sizeof(lit) - 1
 
-/* ---- helpers
- * ------------------------------------------------------------------------------
- */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 struct req {
     int rc;
@@ -44,8 +42,7 @@ static void assert_arg(const struct resp_arg *a, const char *want, size_t want_l
 
 #define ASSERT_ARG(a, lit) assert_arg((a), (lit), sizeof(lit) - 1)
 
-/* Parses `buf` in one call with the given limits and expects a protocol error
- * `reason`. */
+/* Parses `buf` in one call with the given limits and expects a protocol error `reason`. */
 static void expect_proto_error(const struct resp_limits *l, const uint8_t *buf, size_t len,
                                const char *reason)
 {
@@ -63,8 +60,7 @@ static void expect_proto_error(const struct resp_limits *l, const uint8_t *buf, 
 
 #define EXPECT_PROTO_ERROR(l, lit, reason) expect_proto_error((l), S(lit), (reason))
 
-/* Serialises a parse result (status, consumed, args, error) so two runs can be
- * compared. */
+/* Serialises a parse result (status, consumed, args, error) so two runs can be compared. */
 static void req_digest(struct hy_buf *d, const struct resp_request_parser *p, const struct req *r)
 {
     hy_buf_printf(d, "rc=%d c=%zu n=%zu:", r->rc, r->consumed, r->argc);
@@ -77,8 +73,7 @@ static void req_digest(struct hy_buf *d, const struct resp_request_parser *p, co
     }
 }
 
-/* Parses every request in buf[0..len) handed over whole; returns the digest of
- * the results. */
+/* Parses every request in buf[0..len) handed over whole; returns the digest of the results. */
 static void parse_whole(const uint8_t *buf, size_t len, struct hy_buf *d)
 {
     struct resp_request_parser p;
@@ -96,9 +91,8 @@ static void parse_whole(const uint8_t *buf, size_t len, struct hy_buf *d)
     resp_request_parser_free(&p);
 }
 
-/* The same, but the bytes arrive one at a time, each time in a freshly
- * allocated buffer of exactly the bytes received (so a read past them, or a
- * stale pointer, shows under ASan). */
+/* The same, but the bytes arrive one at a time, each time in a freshly allocated buffer of exactly
+ * the bytes received (so a read past them, or a stale pointer, shows under ASan). */
 static void parse_bytewise(const uint8_t *buf, size_t len, struct hy_buf *d)
 {
     struct resp_request_parser p;
@@ -125,11 +119,9 @@ static void parse_bytewise(const uint8_t *buf, size_t len, struct hy_buf *d)
     resp_request_parser_free(&p);
 }
 
-/* ---- request parser: multibulk
- * ------------------------------------------------------------ */
+/* ---- request parser: multibulk --------------------------------------------------------------- */
 
-/* A multibulk request yields its arguments as slices of the input and consumes
- * all of it. */
+/* A multibulk request yields its arguments as slices of the input and consumes all of it. */
 static void test_multibulk_basic(void **state)
 {
     (void)state;
@@ -147,8 +139,7 @@ static void test_multibulk_basic(void **state)
     resp_request_parser_free(&p);
 }
 
-/* Bulk arguments are binary safe: CR, LF and NUL inside them are data; empty
- * bulks work. */
+/* Bulk arguments are binary safe: CR, LF and NUL inside them are data; empty bulks work. */
 static void test_multibulk_binary(void **state)
 {
     (void)state;
@@ -164,8 +155,7 @@ static void test_multibulk_binary(void **state)
     resp_request_parser_free(&p);
 }
 
-/* "*0" and "*-1" (any count <= 0) are skipped as empty requests, as Redis does.
- */
+/* "*0" and "*-1" (any count <= 0) are skipped as empty requests, as Redis does. */
 static void test_multibulk_empty(void **state)
 {
     (void)state;
@@ -185,8 +175,7 @@ static void test_multibulk_empty(void **state)
     resp_request_parser_free(&p);
 }
 
-/* Several requests in one buffer come out one per call, each consuming exactly
- * its bytes. */
+/* Several requests in one buffer come out one per call, each consuming exactly its bytes. */
 static void test_pipeline(void **state)
 {
     (void)state;
@@ -226,9 +215,8 @@ static void test_pipeline(void **state)
     resp_request_parser_free(&p);
 }
 
-/* Fed one byte at a time, every request waits (EAGAIN) until complete and then
- * gives exactly the result of a whole-buffer parse, including the error of a
- * bad request. */
+/* Fed one byte at a time, every request waits (EAGAIN) until complete and then gives exactly the
+ * result of a whole-buffer parse, including the error of a bad request. */
 static void test_bytewise_resumption(void **state)
 {
     (void)state;
@@ -254,8 +242,8 @@ static void test_bytewise_resumption(void **state)
     }
 }
 
-/* A large bulk arriving in pieces is not rescanned, and the parser tells the
- * caller how many bytes the request needs so it can reserve room at once. */
+/* A large bulk arriving in pieces is not rescanned, and the parser tells the caller how many bytes
+ * the request needs so it can reserve room at once. */
 static void test_bytes_needed(void **state)
 {
     (void)state;
@@ -280,8 +268,7 @@ static void test_bytes_needed(void **state)
     resp_request_parser_free(&p);
 }
 
-/* Once the argument arrays have grown, parsing further requests allocates
- * nothing at all. */
+/* Once the argument arrays have grown, parsing further requests allocates nothing at all. */
 static void test_steady_state_allocates_nothing(void **state)
 {
     (void)state;
@@ -304,8 +291,7 @@ static void test_steady_state_allocates_nothing(void **state)
     resp_request_parser_free(&p);
 }
 
-/* A header announcing a million arguments reserves little until the arguments
- * arrive. */
+/* A header announcing a million arguments reserves little until the arguments arrive. */
 static void test_huge_count_reserves_little(void **state)
 {
     (void)state;
@@ -318,8 +304,7 @@ static void test_huge_count_reserves_little(void **state)
     resp_request_parser_free(&p);
 }
 
-/* ---- request parser: inline
- * ------------------------------------------------------------- */
+/* ---- request parser: inline ------------------------------------------------------------------ */
 
 /* Inline commands split on spaces and tabs; CRLF or a bare LF ends them. */
 static void test_inline_plain(void **state)
@@ -360,8 +345,7 @@ static void test_inline_quotes(void **state)
     ASSERT_ARG(&r.argv[4], "it's");
     ASSERT_ARG(&r.argv[5], "");
     ASSERT_ARG(&r.argv[6], "xy z");
-    /* "\x" without two hex digits is just an escaped 'x'; in single quotes \n
-     * stays as is. */
+    /* "\x" without two hex digits is just an escaped 'x'; in single quotes \n stays as is. */
     r = parse(&p, S("\"\\xZ1\" '\\n'\n"));
     assert_int_equal(r.rc, HY_OK);
     assert_int_equal(r.argc, 2);
@@ -370,8 +354,7 @@ static void test_inline_quotes(void **state)
     resp_request_parser_free(&p);
 }
 
-/* Unterminated quotes, or a closing quote glued to more text, are protocol
- * errors. */
+/* Unterminated quotes, or a closing quote glued to more text, are protocol errors. */
 static void test_inline_unbalanced(void **state)
 {
     (void)state;
@@ -383,8 +366,7 @@ static void test_inline_unbalanced(void **state)
     EXPECT_PROTO_ERROR(NULL, "SET \"a\\\"\n", reason);
 }
 
-/* An empty or blank line is a request with no arguments, which the caller
- * ignores. */
+/* An empty or blank line is a request with no arguments, which the caller ignores. */
 static void test_inline_empty(void **state)
 {
     (void)state;
@@ -405,11 +387,9 @@ static void test_inline_empty(void **state)
     resp_request_parser_free(&p);
 }
 
-/* ---- request parser: limits and bad input
- * ----------------------------------------------- */
+/* ---- request parser: limits and bad input ---------------------------------------------------- */
 
-/* Bulk lengths above the limit, negative or not canonical decimals are "invalid
- * bulk length". */
+/* Bulk lengths above the limit, negative or not canonical decimals are "invalid bulk length". */
 static void test_limit_bulk(void **state)
 {
     (void)state;
@@ -433,8 +413,7 @@ static void test_limit_bulk(void **state)
     resp_request_parser_free(&p);
 }
 
-/* Argument counts above the limit or not decimal are "invalid multibulk
- * length". */
+/* Argument counts above the limit or not decimal are "invalid multibulk length". */
 static void test_limit_multibulk(void **state)
 {
     (void)state;
@@ -456,8 +435,8 @@ static void test_limit_multibulk(void **state)
     resp_request_parser_free(&p);
 }
 
-/* Inline lines and header lines longer than the inline limit fail, whether or
- * not their end has arrived, with Redis's texts for each. */
+/* Inline lines and header lines longer than the inline limit fail, whether or not their end has
+ * arrived, with Redis's texts for each. */
 static void test_limit_inline(void **state)
 {
     (void)state;
@@ -497,8 +476,7 @@ static void test_bad_framing(void **state)
     EXPECT_PROTO_ERROR(NULL, "*1\r\n$3\r\nfoo\n\n", "expected CRLF after bulk data");
 }
 
-/* ---- value parser
- * -------------------------------------------------------------------------- */
+/* ---- value parser ---------------------------------------------------------------------------- */
 
 static struct resp_value parse_value_ok(const uint8_t *buf, size_t len)
 {
@@ -572,8 +550,7 @@ static void test_value_scalars(void **state)
     assert_str(&v, RESP_VERBATIM, "txt:Some string");
 }
 
-/* Aggregates decode recursively; maps and attributes count pairs and hold
- * 2*count elements. */
+/* Aggregates decode recursively; maps and attributes count pairs and hold 2*count elements. */
 static void test_value_aggregates(void **state)
 {
     (void)state;
@@ -631,8 +608,7 @@ static void test_value_consumes_one(void **state)
     assert_int_equal(consumed, 5);
 }
 
-/* Aggregates deeper than nesting_max are refused; exactly nesting_max levels
- * are fine. */
+/* Aggregates deeper than nesting_max are refused; exactly nesting_max levels are fine. */
 static void test_value_nesting(void **state)
 {
     (void)state;
@@ -675,8 +651,7 @@ static void expect_value_error(const struct resp_limits *l, const uint8_t *buf, 
 
 #define EXPECT_VALUE_ERROR(l, lit, reason) expect_value_error((l), S(lit), (reason))
 
-/* Malformed values and broken limits are protocol errors with a reason, never a
- * crash. */
+/* Malformed values and broken limits are protocol errors with a reason, never a crash. */
 static void test_value_errors(void **state)
 {
     (void)state;
@@ -704,13 +679,11 @@ static void test_value_errors(void **state)
     EXPECT_VALUE_ERROR(&l, "%3\r\n", "invalid multibulk length");
     EXPECT_VALUE_ERROR(NULL, "+a\nb\r\n", "line feed inside a line");
     EXPECT_VALUE_ERROR(NULL, "+ab\rx", "expected CRLF at end of line");
-    /* An error deep inside an aggregate frees what was built so far (checked by
-     * ASan). */
+    /* An error deep inside an aggregate frees what was built so far (checked by ASan). */
     EXPECT_VALUE_ERROR(NULL, "*2\r\n*2\r\n+a\r\n+b\r\n*1\r\n#?\r\n", "invalid boolean");
 }
 
-/* Every strict prefix of a valid value is "incomplete", never an error or a
- * wrong value. */
+/* Every strict prefix of a valid value is "incomplete", never an error or a wrong value. */
 static void test_value_prefixes(void **state)
 {
     (void)state;
@@ -728,9 +701,7 @@ static void test_value_prefixes(void **state)
     resp_value_free(&v);
 }
 
-/* ---- writer
- * ---------------------------------------------------------------------------------
- */
+/* ---- writer ---------------------------------------------------------------------------------- */
 
 struct wcase {
     struct hy_buf out;
@@ -754,8 +725,7 @@ static void assert_out(struct wcase *c, const char *want)
     hy_buf_reset(&c->out);
 }
 
-/* Writes one of each reply with the given protocol; returns the buffer for
- * comparison. */
+/* Writes one of each reply with the given protocol; returns the buffer for comparison. */
 static void write_each(struct wcase *c)
 {
     resp_write_simple(&c->w, "PONG");
@@ -803,8 +773,7 @@ static void test_writer_resp3(void **state)
     hy_buf_free(&c.out);
 }
 
-/* Doubles print as Redis 7 does (%.17g, inf / -inf / nan), as a bulk string in
- * RESP2. */
+/* Doubles print as Redis 7 does (%.17g, inf / -inf / nan), as a bulk string in RESP2. */
 static void test_writer_double(void **state)
 {
     (void)state;
@@ -856,8 +825,7 @@ static void test_writer_lines(void **state)
     hy_buf_free(&c.out);
 }
 
-/* What the writer produces, the value parser reads back with the same meaning.
- */
+/* What the writer produces, the value parser reads back with the same meaning. */
 static void test_writer_roundtrip(void **state)
 {
     (void)state;
