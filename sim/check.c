@@ -161,8 +161,48 @@ void check_after_step(struct sim *s, struct sim_node *nd)
     }
 }
 
+static void note_first_apply(struct sim *s, uint64_t index)
+{
+    if (index >= s->cap_applied_at) {
+        size_t cap = s->cap_applied_at ? s->cap_applied_at : 1024;
+        while (cap <= index) {
+            cap *= 2;
+        }
+        s->applied_at = hy_xrealloc(s->applied_at, cap * sizeof(*s->applied_at));
+        memset(s->applied_at + s->cap_applied_at, 0,
+               (cap - s->cap_applied_at) * sizeof(*s->applied_at));
+        s->cap_applied_at = cap;
+    }
+    if (s->applied_at[index] == 0) {
+        s->applied_at[index] = ++s->hseq;
+    }
+}
+
+/* A timed-out write either reached the committed log (then it took effect before its entry
+ * was first applied anywhere: that bounds its return) or it never will in this history (then
+ * it never took effect). Ground truth from the simulator keeps the search small; it is sound
+ * because a correct cluster linearizes each write at its position in the committed log. */
+void check_resolve_indeterminate(struct sim *s)
+{
+    for (size_t i = 0; i < s->nops; i++) {
+        struct sim_op *op = &s->ops[i];
+        if (op->done || op->failed || op->kind == SIM_OP_GET) {
+            continue;
+        }
+        uint64_t x = op->sub_index;
+        int committed = x && x < s->committed.cap && s->committed.term[x] == op->sub_term &&
+                        x < s->cap_applied_at && s->applied_at[x];
+        if (committed) {
+            op->ret = s->applied_at[x];
+        } else if (x == 0 || (x < s->committed.cap && s->committed.term[x] != 0)) {
+            op->failed = 1;
+        }
+    }
+}
+
 void check_applied(struct sim *s, struct sim_node *nd, uint64_t index, const struct raft_entry *e)
 {
+    note_first_apply(s, index);
     if (!record_agree(&s->applied, index, e->term, sim_entry_crc(e))) {
         sim_fail(s, "state machine safety: n%llu applied a different entry at %llu",
                  (unsigned long long)nd->id, (unsigned long long)index);

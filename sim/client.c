@@ -10,8 +10,6 @@
 #include "common/assert.h"
 #include "sim_int.h"
 
-#define CLIENT_TIMEOUT_MS 400
-
 static void client_schedule(struct sim *s, int c, uint64_t delay)
 {
     if (s->draining) {
@@ -61,7 +59,7 @@ void client_on_start(struct sim *s, const struct sim_ev *ev)
     req.client = ev->client;
     req.op = cl->op;
     sim_push(s, &req);
-    struct sim_ev to = {.at = s->now + CLIENT_TIMEOUT_MS, .kind = EV_CLIENT_TIMEOUT};
+    struct sim_ev to = {.at = s->now + s->client_timeout_ms, .kind = EV_CLIENT_TIMEOUT};
     to.client = ev->client;
     to.gen = cl->gen;
     sim_push(s, &to);
@@ -143,6 +141,8 @@ static void node_submit(struct sim *s, struct sim_node *nd, const struct sim_ev 
         nd->cappw = nd->cappw ? nd->cappw * 2 : 16;
         nd->pw = hy_xrealloc(nd->pw, nd->cappw * sizeof(*nd->pw));
     }
+    s->ops[ev->op].sub_index = nd->last_submit_index;
+    s->ops[ev->op].sub_term = nd->last_submit_term;
     nd->pw[nd->npw++] = (struct sim_pending_write){.index = nd->last_submit_index,
                                                    .term = nd->last_submit_term,
                                                    .client = ev->client,

@@ -274,7 +274,7 @@ static void batch_write(struct sim_disk *d, const struct sim_batch *b, uint32_t 
     }
     if (b->snap) {
         disk_set_snapshot(d, b->snap_index, b->snap_term, &b->snap_membership, b->snap_data,
-                          b->snap_len, 0);
+                          b->snap_len, b->snap == 2);
     }
     if (b->has_entries) {
         disk_truncate(d, b->first);
@@ -388,6 +388,23 @@ static void batch_fill(struct sim_batch *b, const struct raft_update *up)
     }
 }
 
+static struct sim_batch *batch_new(struct sim *s, struct sim_node *nd, int persist)
+{
+    if (nd->nbatches == nd->capbatches) {
+        nd->capbatches = nd->capbatches ? nd->capbatches * 2 : 8;
+        nd->batches = hy_xrealloc(nd->batches, nd->capbatches * sizeof(*nd->batches));
+    }
+    struct sim_batch *b = &nd->batches[nd->nbatches++];
+    memset(b, 0, sizeof(*b));
+    uint64_t start = HY_MAX(nd->disk_free_at, s->now);
+    b->done_at = start + (persist ? disk_latency(s) : 0);
+    nd->disk_free_at = b->done_at;
+    struct sim_ev ev = {.at = b->done_at, .kind = EV_DISK, .node = sim_node_index(s, nd->id)};
+    ev.gen = nd->inc;
+    sim_push(s, &ev);
+    return b;
+}
+
 /* Steps 1 and 2: writes go to the disk queue; messages wait for the writes before them. */
 static void node_persist_and_send(struct sim *s, struct sim_node *nd, const struct raft_update *up)
 {
@@ -401,24 +418,22 @@ static void node_persist_and_send(struct sim *s, struct sim_node *nd, const stru
     if (!persist && up->n_messages == 0) {
         return;
     }
-    if (nd->nbatches == nd->capbatches) {
-        nd->capbatches = nd->capbatches ? nd->capbatches * 2 : 8;
-        nd->batches = hy_xrealloc(nd->batches, nd->capbatches * sizeof(*nd->batches));
-    }
-    struct sim_batch *b = &nd->batches[nd->nbatches++];
-    memset(b, 0, sizeof(*b));
+    struct sim_batch *b = batch_new(s, nd, persist);
     batch_fill(b, up);
     b->nmsgs = up->n_messages;
     b->msgs = b->nmsgs ? hy_xcalloc(b->nmsgs, sizeof(*b->msgs)) : NULL;
     for (uint32_t i = 0; i < b->nmsgs; i++) {
         b->msgs[i] = msg_copy(&up->messages[i]);
     }
-    uint64_t start = HY_MAX(nd->disk_free_at, s->now);
-    b->done_at = start + (persist ? disk_latency(s) : 0);
-    nd->disk_free_at = b->done_at;
-    struct sim_ev ev = {.at = b->done_at, .kind = EV_DISK, .node = sim_node_index(s, nd->id)};
-    ev.gen = nd->inc;
-    sim_push(s, &ev);
+    struct sim_ev ev = {.node = sim_node_index(s, nd->id)};
+    /* Crash points matter most right after a vote is cast: that is where a vote that was
+     * never made durable would be forgotten. */
+    if (up->term_vote_changed && up->vote != nd->id && fault_on(s, SIM_F_CRASH) &&
+        hy_prng_chance(&s->rng, 1, 4)) {
+        struct sim_ev crash = {.at = b->done_at + 1, .kind = EV_CRASH, .node = ev.node};
+        crash.gen = nd->inc;
+        sim_push(s, &crash);
+    }
 }
 
 /* Step 3: apply committed entries in order, never beyond the commit index. */
@@ -461,6 +476,8 @@ static void node_arm_timer(struct sim *s, struct sim_node *nd, uint64_t local)
     sim_push(s, &ev);
 }
 
+/* Our own snapshot goes through the disk queue like every write: written ahead of a pending
+ * truncation, it would keep stale entries after it (raft.h's contract, step 1). */
 static void node_take_snapshot(struct sim *s, struct sim_node *nd)
 {
     struct hy_buf b;
@@ -473,9 +490,13 @@ static void node_take_snapshot(struct sim *s, struct sim_node *nd)
     ev.snapshot.len = b.len;
     sim_node_event(s, nd, &ev);
     if (nd->up && raft_snapshot_index(&nd->raft) == index) {
-        struct raft_membership m;
-        raft_snapshot_membership(&nd->raft, &m);
-        disk_set_snapshot(&nd->disk, index, nd->raft.snapshot_term, &m, b.data, b.len, 1);
+        struct sim_batch *w = batch_new(s, nd, 1);
+        w->snap = 2;
+        w->snap_index = index;
+        w->snap_term = nd->raft.snapshot_term;
+        raft_snapshot_membership(&nd->raft, &w->snap_membership);
+        w->snap_data = b.len ? hy_xmemdup(b.data, b.len) : NULL;
+        w->snap_len = b.len;
         sim_trace(s, "n%llu: snapshot at %llu (%zu bytes)", (unsigned long long)nd->id,
                   (unsigned long long)index, b.len);
     }
@@ -745,6 +766,19 @@ static void on_fault_tick(struct sim *s)
     sim_push(s, &ev);
 }
 
+static void on_crash(struct sim *s, const struct sim_ev *ev)
+{
+    struct sim_node *nd = &s->nodes[ev->node];
+    if (!nd->up || ev->gen != nd->inc || s->healing) {
+        return;
+    }
+    node_crash(s, nd);
+    struct sim_ev rs = {.at = s->now + 5 + hy_prng_below(&s->rng, 40), .kind = EV_RESTART};
+    rs.node = ev->node;
+    rs.gen = nd->inc;
+    sim_push(s, &rs);
+}
+
 static void on_restart(struct sim *s, const struct sim_ev *ev)
 {
     struct sim_node *nd = &s->nodes[ev->node];
@@ -765,6 +799,7 @@ static void dispatch(struct sim *s, const struct sim_ev *ev)
     case EV_CLIENT_TIMEOUT: client_on_timeout(s, ev); break;
     case EV_FAULT_TICK: on_fault_tick(s); break;
     case EV_RESTART: on_restart(s, ev); break;
+    case EV_CRASH: on_crash(s, ev); break;
     case EV_HEAL_NET:
         if (!s->healing) {
             net_heal(s);
@@ -790,6 +825,7 @@ static void pick_faults(struct sim *s)
     s->slow_disk_pm = 10 + (uint32_t)hy_prng_below(&s->rng, 200);
     s->slow_disk_max_ms = 10 + (uint32_t)hy_prng_below(&s->rng, 80);
     s->skew_ppm = (uint32_t)hy_prng_below(&s->rng, 20000);
+    s->client_timeout_ms = 100 + (uint32_t)hy_prng_below(&s->rng, 400);
 }
 
 static void config_pick(struct sim *s)
@@ -855,6 +891,7 @@ static void sim_teardown(struct sim *s)
     hy_free(s->heap);
     hy_free(s->ops);
     hy_free(s->term_leader);
+    hy_free(s->applied_at);
     record_free(&s->committed);
     record_free(&s->applied);
     record_free(&s->acked);
@@ -938,6 +975,7 @@ static void finish_checks(struct sim *s, struct sim_result *res)
         res->ops_ok += s->ops[i].done;
         res->ops_indeterminate += !s->ops[i].done && !s->ops[i].failed;
     }
+    check_resolve_indeterminate(s);
     if (!s->failed) {
         char why[256];
         int r = sim_lin_check(s->ops, s->nops, why, sizeof(why));

@@ -229,11 +229,7 @@ int sim_lin_check(const struct sim_op *ops, size_t n, char *why, size_t why_len)
             if (op->key != key || op->failed || (op->kind == SIM_OP_GET && !op->done)) {
                 continue;
             }
-            sel[m] = *op;
-            if (!op->done) {
-                sel[m].ret = SIM_INF;
-            }
-            m++;
+            sel[m++] = *op;
         }
         result = check_key(sel, m);
         if (result == 0) {

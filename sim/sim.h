@@ -84,12 +84,14 @@ struct sim_op {
     int kind;
     int key;
     int64_t arg;
-    uint64_t call; /* global event sequence number at invocation */
-    uint64_t ret;  /* at completion; SIM_INF when indeterminate */
-    int done;      /* 1 = completed with result below; 0 = indeterminate */
-    int failed;    /* definitely not executed: dropped from the history */
-    int has_value; /* GET: 1 when a value was returned; DEL: ignored */
-    int64_t value; /* GET value, INCR result, DEL count */
+    uint64_t call;      /* global event sequence number at invocation */
+    uint64_t ret;       /* at completion; SIM_INF when indeterminate */
+    int done;           /* 1 = completed with result below; 0 = indeterminate */
+    int failed;         /* definitely not executed: dropped from the history */
+    int has_value;      /* GET: 1 when a value was returned; DEL: ignored */
+    int64_t value;      /* GET value, INCR result, DEL count */
+    uint64_t sub_index; /* writes: where the leader appended it (0 = never proposed) */
+    uint64_t sub_term;
 };
 
 /*

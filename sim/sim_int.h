@@ -39,7 +39,7 @@ struct sim_batch {
     int tv;
     uint64_t term;
     raft_id vote;
-    int snap;
+    int snap; /* 1: install from the leader (log discarded); 2: our own (log kept after) */
     uint64_t snap_index;
     uint64_t snap_term;
     struct raft_membership snap_membership;
@@ -109,6 +109,7 @@ enum sim_ev_kind {
     EV_FAULT_TICK,
     EV_RESTART,
     EV_HEAL_NET,
+    EV_CRASH,
 };
 
 struct sim_ev {
@@ -162,6 +163,7 @@ struct sim {
     /* Fault intensities drawn from the seed. */
     uint32_t drop_pm, dup_pm, delay_max_ms, slow_disk_pm, slow_disk_max_ms, skew_ppm;
     struct raft_config rcfg;
+    uint32_t client_timeout_ms;
     int healing;
     int draining;
     uint64_t heal_ms;
@@ -171,6 +173,8 @@ struct sim {
     struct sim_record committed;
     struct sim_record applied;
     struct sim_record acked;
+    uint64_t *applied_at; /* history clock when an index was first applied anywhere */
+    size_t cap_applied_at;
     uint64_t commit_max;
     int failed;
     char reason[512];
@@ -206,6 +210,7 @@ void check_applied(struct sim *s, struct sim_node *nd, uint64_t index, const str
 void check_acked(struct sim *s, uint64_t index, uint64_t term);
 void check_logs_full(struct sim *s);
 void check_convergence(struct sim *s);
+void check_resolve_indeterminate(struct sim *s);
 void record_free(struct sim_record *r);
 
 #endif

@@ -1331,9 +1331,12 @@ static void on_start(struct raft *r, const struct raft_event *ev)
     r->persisted_index = last_index(r);
     r->role = RAFT_FOLLOWER;
     r->leader = RAFT_NONE;
-    /* A restarted server may have acknowledged a leader's lease just before it crashed: it
-     * waits one minimum election timeout before voting, as if it had just heard the leader. */
-    r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    /* With leases, a restarted server may have acknowledged a leader's lease just before it
+     * crashed: it waits one minimum election timeout before voting, as if it had just heard
+     * the leader, so that the lease holds across its restart. */
+    if (r->cfg.lease_ms > 0) {
+        r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    }
     reset_election_timer(r);
 }
 

@@ -29,6 +29,9 @@
  *  3. Apply entries (read with raft_entry_get) up to commit_index, in order, never beyond.
  *     Entries of type RAFT_ENTRY_NOOP and RAFT_ENTRY_CONFIG are skipped by the state machine
  *     but count as applied.
+ *     The caller's own snapshots (RAFT_EV_SNAPSHOT) are written in the same order as these
+ *     writes: a snapshot stored ahead of a queued truncation would keep stale entries after
+ *     it on disk.
  *  4. Report RAFT_EV_PERSISTED (entries) once step 1.c is durable. The leader counts its own
  *     copy toward a majority only from that report. The caller may batch several updates'
  *     writes into one fsync and report once for the highest index.

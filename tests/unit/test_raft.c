@@ -1,0 +1,769 @@
+/* Scenario tests of the Raft core (src/raft), with exact simulated times. A small in-test
+ * cluster delivers every message 1 ms after it is sent and persists synchronously, so each
+ * scenario is a deterministic function of the configuration. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "raft/raft.h"
+
+#define TN 7
+
+struct tmsg {
+    struct raft_message m;
+    struct raft_entry *ents;
+    uint8_t *data;
+    uint64_t at;
+};
+
+struct tread {
+    uint64_t id;
+    uint64_t index;
+    int ok;
+    uint64_t at;
+};
+
+struct tnode {
+    struct raft r;
+    int up;
+    uint64_t timeout;
+    uint64_t commit;
+    int installs;
+    uint64_t install_index;
+    uint8_t install_bytes[256];
+    size_t install_len;
+    struct tread reads[16];
+    int nreads;
+    int last_status;
+    uint64_t last_index;
+};
+
+/* Drops a message when it returns 1 (a targeted loss). */
+typedef int (*tfilter_cb)(const struct raft_message *m, void *ctx);
+
+struct tc {
+    struct tnode nd[TN];
+    int n;
+    uint64_t now;
+    struct tmsg *q;
+    size_t nq;
+    size_t capq;
+    uint8_t block[TN][TN];
+    tfilter_cb filter;
+    void *fctx;
+    uint64_t sent;
+};
+
+static void tc_step(struct tc *c, int i, struct raft_event *ev);
+
+static struct tmsg tmsg_copy(const struct raft_message *m, uint64_t at)
+{
+    struct tmsg t = {.m = *m, .at = at};
+    if (m->n_entries) {
+        t.ents = hy_xcalloc(m->n_entries, sizeof(*t.ents));
+        for (uint32_t k = 0; k < m->n_entries; k++) {
+            t.ents[k] = m->entries[k];
+            t.ents[k].data =
+                m->entries[k].len ? hy_xmemdup(m->entries[k].data, m->entries[k].len) : NULL;
+        }
+    }
+    t.m.entries = t.ents;
+    if (m->type == RAFT_MSG_SNAPSHOT && m->len) {
+        t.data = hy_xmemdup(m->data, m->len);
+    }
+    t.m.data = t.data;
+    return t;
+}
+
+static void tmsg_free(struct tmsg *t)
+{
+    for (uint32_t k = 0; k < t->m.n_entries; k++) {
+        hy_free((void *)t->ents[k].data);
+    }
+    hy_free(t->ents);
+    hy_free(t->data);
+}
+
+static void tc_send(struct tc *c, const struct raft_message *m)
+{
+    c->sent++;
+    if (c->nq == c->capq) {
+        c->capq = c->capq ? c->capq * 2 : 64;
+        c->q = hy_xrealloc(c->q, c->capq * sizeof(*c->q));
+    }
+    c->q[c->nq++] = tmsg_copy(m, c->now + 1);
+}
+
+static void tc_handle(struct tc *c, int i, const struct raft_update *up)
+{
+    struct tnode *nd = &c->nd[i];
+    nd->last_status = up->status;
+    nd->last_index = up->submit_index;
+    if (up->snapshot_install) {
+        nd->installs++;
+        nd->install_index = up->snap_index;
+        nd->install_len = up->snap_len < sizeof(nd->install_bytes) ? up->snap_len : 0;
+        memcpy(nd->install_bytes, up->snap_data, nd->install_len);
+    }
+    for (uint32_t k = 0; k < up->n_messages; k++) {
+        tc_send(c, &up->messages[k]);
+    }
+    for (uint32_t k = 0; k < up->n_reads && nd->nreads < 16; k++) {
+        nd->reads[nd->nreads++] =
+            (struct tread){up->reads[k].id, up->reads[k].index, up->reads[k].ok, c->now};
+    }
+    nd->commit = up->commit_index;
+    nd->timeout = up->timeout_ms;
+    if (up->n_entries > 0) {
+        /* Synchronous disk: the write is durable as soon as the update is handled. */
+        struct raft_event pev = {.type = RAFT_EV_PERSISTED};
+        pev.persisted.index = up->entries_first_index + up->n_entries - 1;
+        pev.persisted.term = up->entries[up->n_entries - 1].term;
+        tc_step(c, i, &pev);
+    }
+}
+
+static void tc_step(struct tc *c, int i, struct raft_event *ev)
+{
+    struct raft_update up;
+    ev->now_ms = c->now;
+    assert_int_equal(raft_step(&c->nd[i].r, ev, &up), HY_OK);
+    tc_handle(c, i, &up);
+}
+
+static void tc_config(struct raft_config *cfg, raft_id id)
+{
+    raft_config_default(cfg, id);
+    cfg->seed = 42;
+    cfg->election_timeout_min_ms = 300;
+    cfg->election_timeout_max_ms = 300;
+    cfg->heartbeat_ms = 50;
+    cfg->batch_entries_max = 4;
+    cfg->snapshot_threshold = 0;
+    cfg->snapshot_trailing = 0;
+    cfg->snapshot_chunk_bytes = 16;
+}
+
+/* n servers (voters are named at tc_start). Node 1 times out first (100 ms), so it wins the
+ * first election at an exact time. */
+static void tc_init(struct tc *c, int n, int voters)
+{
+    memset(c, 0, sizeof(*c));
+    c->n = n;
+    for (int i = 0; i < n; i++) {
+        struct raft_config cfg;
+        tc_config(&cfg, (raft_id)(i + 1));
+        /* Distinct fixed timeouts: 100 ms for node 1, then 300, 400, ... */
+        cfg.election_timeout_min_ms = cfg.election_timeout_max_ms = i == 0 ? 100 : 200 + 100 * i;
+        raft_init(&c->nd[i].r, &cfg);
+        c->nd[i].up = 1;
+    }
+    (void)voters;
+}
+
+static void tc_start(struct tc *c, int voters)
+{
+    struct raft_membership boot = {.count = (uint32_t)voters};
+    for (int i = 0; i < voters; i++) {
+        boot.servers[i] = (struct raft_server){(raft_id)(i + 1), RAFT_VOTER};
+    }
+    for (int i = 0; i < c->n; i++) {
+        struct raft_event ev = {.type = RAFT_EV_START};
+        if (i < voters) {
+            ev.start.bootstrap = boot;
+        }
+        tc_step(c, i, &ev);
+    }
+}
+
+static void tc_free(struct tc *c)
+{
+    for (size_t k = 0; k < c->nq; k++) {
+        tmsg_free(&c->q[k]);
+    }
+    hy_free(c->q);
+    for (int i = 0; i < c->n; i++) {
+        raft_free(&c->nd[i].r);
+    }
+}
+
+/* Delivers what is due at c->now, in send order; returns 1 if anything happened. */
+static int tc_deliver_due(struct tc *c)
+{
+    for (size_t k = 0; k < c->nq; k++) {
+        if (c->q[k].at > c->now) {
+            continue;
+        }
+        struct tmsg t = c->q[k];
+        memmove(&c->q[k], &c->q[k + 1], (c->nq - k - 1) * sizeof(*c->q));
+        c->nq--;
+        int from = (int)t.m.from - 1, to = (int)t.m.to - 1;
+        int drop = to < 0 || to >= c->n || !c->nd[to].up || !c->nd[from].up || c->block[from][to] ||
+                   (c->filter && c->filter(&t.m, c->fctx));
+        if (!drop) {
+            struct raft_event ev = {.type = RAFT_EV_RECEIVE};
+            ev.receive.msg = &t.m;
+            tc_step(c, to, &ev);
+        }
+        tmsg_free(&t);
+        return 1;
+    }
+    for (int i = 0; i < c->n; i++) {
+        if (c->nd[i].up && c->nd[i].timeout <= c->now) {
+            struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+            tc_step(c, i, &ev);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void tc_run_until(struct tc *c, uint64_t t)
+{
+    assert_true(t >= c->now);
+    while (c->now <= t) {
+        if (!tc_deliver_due(c)) {
+            c->now++;
+        }
+    }
+    c->now = t;
+}
+
+/* Runs until node i leads (or the deadline); returns the time it became leader. */
+static uint64_t tc_run_until_leader(struct tc *c, int i, uint64_t deadline)
+{
+    while (c->now <= deadline && raft_role(&c->nd[i].r) != RAFT_LEADER) {
+        if (!tc_deliver_due(c)) {
+            c->now++;
+        }
+    }
+    return c->now;
+}
+
+/* Runs until some node leads; returns its index. */
+static int tc_run_until_any_leader(struct tc *c, uint64_t deadline)
+{
+    while (c->now <= deadline) {
+        for (int i = 0; i < c->n; i++) {
+            if (c->nd[i].up && raft_role(&c->nd[i].r) == RAFT_LEADER) {
+                return i;
+            }
+        }
+        if (!tc_deliver_due(c)) {
+            c->now++;
+        }
+    }
+    return -1;
+}
+
+static int tc_leaders(const struct tc *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->n; i++) {
+        n += c->nd[i].up && raft_role(&c->nd[i].r) == RAFT_LEADER;
+    }
+    return n;
+}
+
+static void tc_isolate(struct tc *c, int i, int on)
+{
+    for (int j = 0; j < c->n; j++) {
+        if (j != i) {
+            c->block[i][j] = c->block[j][i] = (uint8_t)on;
+        }
+    }
+}
+
+static void tc_submit(struct tc *c, int i, const char *data)
+{
+    struct raft_entry e = {
+        .type = RAFT_ENTRY_COMMAND, .len = (uint32_t)strlen(data), .data = (const uint8_t *)data};
+    struct raft_event ev = {.type = RAFT_EV_SUBMIT};
+    ev.submit.entries = &e;
+    ev.submit.n_entries = 1;
+    tc_step(c, i, &ev);
+}
+
+static int tc_change(struct tc *c, int i, uint32_t op, raft_id id)
+{
+    struct raft_event ev = {.type = RAFT_EV_CHANGE};
+    ev.change.op = op;
+    ev.change.id = id;
+    tc_step(c, i, &ev);
+    return c->nd[i].last_status;
+}
+
+static void tc_read(struct tc *c, int i, uint64_t id)
+{
+    struct raft_event ev = {.type = RAFT_EV_READ};
+    ev.read.ids = &id;
+    ev.read.n_ids = 1;
+    tc_step(c, i, &ev);
+}
+
+static int logs_equal(const struct raft *a, const struct raft *b, uint64_t upto)
+{
+    for (uint64_t i = 1; i <= upto; i++) {
+        const struct raft_entry *x = raft_entry_get(a, i), *y = raft_entry_get(b, i);
+        if (!x || !y || x->term != y->term || x->len != y->len ||
+            (x->len && memcmp(x->data, y->data, x->len) != 0)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- elections ---------------------------------------------------------------------------- */
+
+/* In 3 nodes the first to time out (100 ms) wins: pre-vote and vote each take one 1 ms round
+ * trip, so it leads at exactly 104 ms, in term 1, and its no-op commits by 106 ms. */
+static void test_election_in_3_nodes(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    assert_int_equal(tc_run_until_leader(&c, 0, 1000), 104);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    tc_run_until(&c, 106);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), 1);
+    assert_int_equal(raft_leader(&c.nd[1].r), 1);
+    assert_int_equal(raft_leader(&c.nd[2].r), 1);
+    assert_int_equal(tc_leaders(&c), 1);
+    tc_free(&c);
+}
+
+/* In 5 nodes likewise, and the leader keeps its term while heartbeats flow for 5 s. */
+static void test_election_in_5_nodes(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 5, 5);
+    tc_start(&c, 5);
+    assert_int_equal(tc_run_until_leader(&c, 0, 1000), 104);
+    tc_run_until(&c, 5000);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_int_equal(tc_leaders(&c), 1);
+    tc_free(&c);
+}
+
+/* Pre-vote: a node partitioned for 3 s cannot raise its term, so when it rejoins it does not
+ * depose the healthy leader (§9.6). */
+static void test_prevote_stops_rejoining_node_from_deposing_leader(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_isolate(&c, 2, 1);
+    tc_run_until(&c, 3000);
+    assert_int_equal(raft_term(&c.nd[2].r), 1);
+    assert_int_not_equal(raft_role(&c.nd[2].r), RAFT_LEADER);
+    tc_isolate(&c, 2, 0);
+    tc_run_until(&c, 4000);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_int_equal(raft_leader(&c.nd[2].r), 1);
+    tc_free(&c);
+}
+
+/* Check-quorum: a leader cut off at 200 ms last heard its followers at 156 ms (acks of the
+ * 154 ms heartbeat); it steps down at the first heartbeat tick (every 50 ms from 104) at
+ * least one election timeout (its own: 100 ms) later: 304 ms. */
+static void test_leader_steps_down_without_quorum(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 200);
+    tc_isolate(&c, 0, 1);
+    tc_run_until(&c, 303);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_run_until(&c, 304);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    tc_free(&c);
+}
+
+/* ---- replication ----------------------------------------------------------------------------- */
+
+/* A leader isolated with uncommitted entries is replaced; when it rejoins, its conflicting
+ * entries are overwritten by the new leader's (§3.5), and all logs end identical. */
+static void test_conflicting_follower_log_is_repaired(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 150);
+    tc_isolate(&c, 0, 1);
+    tc_submit(&c, 0, "lost-1");
+    tc_submit(&c, 0, "lost-2");
+    tc_submit(&c, 0, "lost-3");
+    assert_int_equal(raft_last_index(&c.nd[0].r), 4);
+    tc_run_until(&c, 1500);
+    int l = raft_role(&c.nd[1].r) == RAFT_LEADER ? 1 : 2;
+    assert_int_equal(raft_role(&c.nd[l].r), RAFT_LEADER);
+    tc_submit(&c, l, "kept-1");
+    tc_run_until(&c, 1600);
+    tc_isolate(&c, 0, 0);
+    tc_run_until(&c, 2500);
+    uint64_t last = raft_last_index(&c.nd[l].r);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), last);
+    assert_true(logs_equal(&c.nd[0].r, &c.nd[l].r, last));
+    for (uint64_t i = 2; i <= last; i++) {
+        const struct raft_entry *e = raft_entry_get(&c.nd[0].r, i);
+        assert_false(e->len == 6 && memcmp(e->data, "lost-", 5) == 0);
+    }
+    tc_free(&c);
+}
+
+/* Once node 2 holds entry 2, the leader's entry 3 (its no-op) does not reach it. */
+static int drop_index_3_to_node_2(const struct raft_message *m, void *ctx)
+{
+    const struct tc *c = ctx;
+    return m->type == RAFT_MSG_APPEND && m->to == 2 && m->n_entries > 0 &&
+           m->prev_index + m->n_entries >= 3 && raft_last_index(&c->nd[1].r) >= 2;
+}
+
+static void start_with_logs(struct tc *c, const uint64_t *terms, const uint32_t *lens,
+                            uint64_t term)
+{
+    struct raft_membership boot = {.count = 3};
+    for (int i = 0; i < 3; i++) {
+        boot.servers[i] = (struct raft_server){(raft_id)(i + 1), RAFT_VOTER};
+    }
+    static const uint8_t data[] = "x";
+    for (int i = 0; i < 3; i++) {
+        struct raft_entry ents[2] = {{terms[0], RAFT_ENTRY_COMMAND, 1, data},
+                                     {terms[1], RAFT_ENTRY_COMMAND, 1, data}};
+        struct raft_event ev = {.type = RAFT_EV_START};
+        ev.start.term = term;
+        ev.start.bootstrap = boot;
+        ev.start.entries = ents;
+        ev.start.n_entries = lens[i];
+        tc_step(c, i, &ev);
+    }
+}
+
+/* §3.6.2: node 1 holds entry 2 of term 2 and becomes leader of term 3. Once node 2 also holds
+ * it, a majority has it, but it is not committed by counting: only when the leader's own
+ * term-3 no-op (index 3) reaches a majority do both commit. */
+static void previous_term_commit_scenario(uint32_t mutation, uint64_t *commit_before)
+{
+    struct tc c;
+    tc_init(&c, 3, 3);
+    for (int i = 0; i < 3; i++) {
+        c.nd[i].r.cfg.batch_entries_max = 1;
+        c.nd[i].r.cfg.mutation = mutation;
+    }
+    uint64_t terms[2] = {1, 2};
+    uint32_t lens[3] = {2, 1, 1};
+    start_with_logs(&c, terms, lens, 2);
+    c.filter = drop_index_3_to_node_2;
+    c.fctx = &c;
+    c.block[0][2] = c.block[2][0] = 1;
+    tc_run_until_leader(&c, 0, 1000);
+    assert_int_equal(raft_term(&c.nd[0].r), 3);
+    tc_run_until(&c, c.now + 40);
+    assert_int_equal(raft_term_at(&c.nd[1].r, 2), 2);
+    *commit_before = raft_commit_index(&c.nd[0].r);
+    c.filter = NULL;
+    tc_run_until(&c, c.now + 200);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), 3);
+    tc_free(&c);
+}
+
+static void test_previous_term_entry_not_committed_by_counting(void **state)
+{
+    (void)state;
+    uint64_t before;
+    previous_term_commit_scenario(RAFT_MUT_NONE, &before);
+    assert_int_equal(before, 0);
+    /* The mutation that breaks the rule commits entry 2 early: the test can fail. */
+    previous_term_commit_scenario(RAFT_MUT_COMMIT_OLD_TERM, &before);
+    assert_int_equal(before, 2);
+}
+
+/* ---- snapshots ----------------------------------------------------------------------------- */
+
+/* A follower that missed entries the leader has compacted receives the snapshot in 16-byte
+ * chunks and restores from it; then it catches up from the log. */
+static void test_snapshot_installed_on_lagging_follower(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_isolate(&c, 2, 1);
+    for (int k = 0; k < 20; k++) {
+        tc_submit(&c, 0, "entry");
+    }
+    tc_run_until(&c, 200);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), 21);
+    uint8_t snap[100];
+    for (size_t k = 0; k < sizeof(snap); k++) {
+        snap[k] = (uint8_t)(k * 7);
+    }
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = 21;
+    ev.snapshot.data = snap;
+    ev.snapshot.len = sizeof(snap);
+    tc_step(&c, 0, &ev);
+    assert_null(raft_entry_get(&c.nd[0].r, 21));
+    tc_submit(&c, 0, "after");
+    tc_isolate(&c, 2, 0);
+    uint64_t sent = c.sent;
+    tc_run_until(&c, 400);
+    assert_int_equal(c.nd[2].installs, 1);
+    assert_int_equal(c.nd[2].install_index, 21);
+    assert_int_equal(c.nd[2].install_len, sizeof(snap));
+    assert_memory_equal(c.nd[2].install_bytes, snap, sizeof(snap));
+    assert_true(c.sent - sent >= 7); /* 100 bytes in 16-byte chunks */
+    assert_int_equal(raft_commit_index(&c.nd[2].r), 22);
+    assert_int_equal(raft_term_at(&c.nd[2].r, 22), raft_term(&c.nd[0].r));
+    tc_free(&c);
+}
+
+/* ---- membership ---------------------------------------------------------------------------- */
+
+/* A new server joins as a learner, catches up without voting, and only then is promoted
+ * (§4.2.1); afterwards it counts in the quorum. */
+static void test_learner_catches_up_then_is_promoted(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 4, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    for (int k = 0; k < 30; k++) {
+        tc_submit(&c, 0, "data");
+    }
+    tc_run_until(&c, 300);
+    c.block[0][3] = c.block[3][0] = 1;
+    assert_int_equal(tc_change(&c, 0, RAFT_ADD_LEARNER, 4), HY_OK);
+    assert_int_equal(tc_change(&c, 0, RAFT_PROMOTE, 4), HY_EBUSY); /* one change at a time */
+    tc_run_until(&c, 400);
+    assert_int_equal(tc_change(&c, 0, RAFT_PROMOTE, 4), HY_EAGAIN); /* not caught up */
+    c.block[0][3] = c.block[3][0] = 0;
+    tc_run_until(&c, 700);
+    assert_int_equal(raft_commit_index(&c.nd[3].r), raft_commit_index(&c.nd[0].r));
+    assert_false(raft_membership_is_voter(raft_membership(&c.nd[3].r), 4));
+    assert_int_equal(tc_change(&c, 0, RAFT_PROMOTE, 4), HY_OK);
+    tc_run_until(&c, 800);
+    assert_true(raft_membership_is_voter(raft_membership(&c.nd[3].r), 4));
+    /* Four voters: with two of them cut off, nothing commits. */
+    tc_isolate(&c, 2, 1);
+    tc_isolate(&c, 3, 1);
+    uint64_t commit = raft_commit_index(&c.nd[0].r);
+    tc_submit(&c, 0, "needs-3-of-4");
+    tc_run_until(&c, 900);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), commit);
+    tc_free(&c);
+}
+
+/* A leader that removes itself keeps leading until the change commits, then steps down
+ * (§4.2.2); the others elect a leader and the removed server stays quiet. */
+static void test_node_removed_while_leader(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 150);
+    assert_int_equal(tc_change(&c, 0, RAFT_REMOVE, 1), HY_OK);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_run_until(&c, 160);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
+    tc_run_until(&c, 1500);
+    int l = raft_role(&c.nd[1].r) == RAFT_LEADER ? 1 : 2;
+    assert_int_equal(raft_role(&c.nd[l].r), RAFT_LEADER);
+    assert_int_equal(raft_membership(&c.nd[l].r)->count, 2);
+    assert_int_not_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_not_equal(raft_role(&c.nd[0].r), RAFT_CANDIDATE);
+    uint64_t term = raft_term(&c.nd[l].r);
+    tc_run_until(&c, 3000);
+    assert_int_equal(raft_term(&c.nd[l].r), term);
+    tc_free(&c);
+}
+
+/* ---- leadership transfer ----------------------------------------------------------------- */
+
+/* TimeoutNow hands leadership to node 2 within one election timeout (§3.10). */
+static void test_transfer_completes(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 200);
+    struct raft_event ev = {.type = RAFT_EV_TRANSFER};
+    ev.transfer.target = 2;
+    tc_step(&c, 0, &ev);
+    assert_int_equal(c.nd[0].last_status, HY_OK);
+    tc_submit(&c, 0, "refused");
+    assert_int_equal(c.nd[0].last_status, HY_EBUSY);
+    uint64_t t = tc_run_until_leader(&c, 1, 500);
+    assert_int_equal(t, 203); /* TimeoutNow 201, RequestVote 202, vote 203 */
+    tc_run_until(&c, 210);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
+    assert_int_equal(raft_term(&c.nd[1].r), 2);
+    tc_free(&c);
+}
+
+/* A transfer to an unreachable target aborts after one minimum election timeout (node 1's:
+ * 100 ms, so at 300 ms); the leader then accepts requests again, in the same term. */
+static void test_transfer_aborts(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 200);
+    c.block[0][1] = 1;
+    struct raft_event ev = {.type = RAFT_EV_TRANSFER};
+    ev.transfer.target = 2;
+    tc_step(&c, 0, &ev);
+    tc_run_until(&c, 299);
+    tc_submit(&c, 0, "refused");
+    assert_int_equal(c.nd[0].last_status, HY_EBUSY);
+    tc_run_until(&c, 300);
+    tc_submit(&c, 0, "accepted");
+    assert_int_equal(c.nd[0].last_status, HY_OK);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    tc_free(&c);
+}
+
+/* ---- reads ------------------------------------------------------------------------------------
+ */
+
+/* ReadIndex across a leader change: the deposed leader cannot confirm a read (no majority acks
+ * its heartbeat round), while the new leader's read index covers the latest write. */
+static void test_read_index_across_leader_change_returns_latest(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_submit(&c, 0, "x=1");
+    tc_run_until(&c, 150);
+    tc_isolate(&c, 0, 1);
+    tc_run_until(&c, 700);
+    int l = raft_role(&c.nd[1].r) == RAFT_LEADER ? 1 : 2;
+    assert_int_equal(raft_role(&c.nd[l].r), RAFT_LEADER);
+    tc_submit(&c, l, "x=2");
+    uint64_t write_index = c.nd[l].last_index;
+    tc_run_until(&c, 710);
+    tc_read(&c, 0, 7); /* old leader, if it still believes it leads */
+    tc_read(&c, l, 8);
+    tc_run_until(&c, 720);
+    for (int k = 0; k < c.nd[0].nreads; k++) {
+        assert_false(c.nd[0].reads[k].ok);
+    }
+    assert_int_equal(c.nd[l].nreads, 1);
+    assert_true(c.nd[l].reads[0].ok);
+    assert_true(c.nd[l].reads[0].index >= write_index);
+    tc_free(&c);
+}
+
+static uint64_t lease_read_latency(uint32_t drift_ppm)
+{
+    struct tc c;
+    tc_init(&c, 3, 3);
+    for (int i = 0; i < 3; i++) {
+        c.nd[i].r.cfg.lease_ms = 250;
+        c.nd[i].r.cfg.clock_drift_ppm = drift_ppm;
+    }
+    tc_start(&c, 3);
+    /* With leases on, servers wait one minimum election timeout after start before voting:
+     * the first election succeeds only after 300 ms. */
+    int l = tc_run_until_any_leader(&c, 1000);
+    assert_int_equal(l, 1); /* node 2: minimum election timeout 300 ms */
+    assert_true(c.now >= 300);
+    tc_run_until(&c, c.now + 56);
+    uint64_t start = c.now;
+    tc_read(&c, l, 1);
+    while (c.nd[l].nreads == 0) {
+        tc_run_until(&c, c.now + 1);
+    }
+    assert_true(c.nd[l].reads[0].ok);
+    uint64_t latency = c.nd[l].reads[0].at - start;
+    tc_free(&c);
+    return latency;
+}
+
+/* With a drift bound that keeps lease * (1 + drift) under the election timeout, a read inside
+ * the lease is served at once; with excessive drift the lease is refused and the read waits
+ * for a heartbeat round (2 ms here). */
+static void test_lease_reads_off_under_excessive_drift(void **state)
+{
+    (void)state;
+    assert_int_equal(lease_read_latency(50000), 0);  /* 250 * 1.05 = 262.5 < 300 */
+    assert_int_equal(lease_read_latency(300000), 2); /* 250 * 1.3 = 325 >= 300 */
+}
+
+/* Gray failure: a leader whose disk stops reporting writes for longer than the late bound
+ * steps down rather than hold leadership it cannot use. */
+static void test_leader_steps_down_when_its_disk_runs_late(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    c.nd[0].r.cfg.late_bound_ms = 200;
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 150);
+    /* Submit without reporting the write as persisted (the disk hangs). */
+    struct raft_entry e = {.type = RAFT_ENTRY_COMMAND, .len = 1, .data = (const uint8_t *)"z"};
+    struct raft_event ev = {.type = RAFT_EV_SUBMIT, .now_ms = c.now};
+    ev.submit.entries = &e;
+    ev.submit.n_entries = 1;
+    struct raft_update up;
+    assert_int_equal(raft_step(&c.nd[0].r, &ev, &up), HY_OK);
+    for (uint32_t k = 0; k < up.n_messages; k++) {
+        tc_send(&c, &up.messages[k]);
+    }
+    c.nd[0].timeout = up.timeout_ms;
+    tc_run_until(&c, 350);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_run_until(&c, 410);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
+    tc_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_election_in_3_nodes),
+        cmocka_unit_test(test_election_in_5_nodes),
+        cmocka_unit_test(test_prevote_stops_rejoining_node_from_deposing_leader),
+        cmocka_unit_test(test_leader_steps_down_without_quorum),
+        cmocka_unit_test(test_conflicting_follower_log_is_repaired),
+        cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
+        cmocka_unit_test(test_snapshot_installed_on_lagging_follower),
+        cmocka_unit_test(test_learner_catches_up_then_is_promoted),
+        cmocka_unit_test(test_node_removed_while_leader),
+        cmocka_unit_test(test_transfer_completes),
+        cmocka_unit_test(test_transfer_aborts),
+        cmocka_unit_test(test_read_index_across_leader_change_returns_latest),
+        cmocka_unit_test(test_lease_reads_off_under_excessive_drift),
+        cmocka_unit_test(test_leader_steps_down_when_its_disk_runs_late),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
