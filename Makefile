@@ -145,7 +145,7 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -DHY_DEBUG -Iinclude -Isrc \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_CORE   := $(CORE_SRC)
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(wildcard src/*/*.h src/*/*.def)
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_CORE) -lm
 
@@ -154,12 +154,13 @@ fuzz-build: $(FUZZ_BIN)
 # Replays every committed corpus once (no mutation): each past crash stays fixed.
 fuzz-replay: fuzz-build
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
-	  echo "== replay $$n"; $$f -runs=0 tests/fuzz/corpus/$$n; done
+	  echo "== replay $$n"; $$f -runs=0 -artifact_prefix=build/fuzz/ tests/fuzz/corpus/$$n; done
 
 fuzz: fuzz-build
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/new-$$n; \
 	  echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/new-$$n \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+	      build/fuzz/new-$$n \
 	      tests/fuzz/corpus/$$n; done
 
 # ---- lint ---------------------------------------------------------------------------------
