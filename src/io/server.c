@@ -163,7 +163,15 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     struct io_conn *conn = h->data;
     struct hy_buf *in = &conn->client->in;
-    uint8_t *p = hy_buf_reserve(in, IO_READ_CHUNK);
+    /* A large bulk whose header was read: make room for all of it at once, so it arrives in
+     * few reads and one allocation instead of a chain of doublings. The query buffer limit
+     * bounds it (checked after each read). */
+    size_t need = resp_request_bytes_needed(&conn->client->parser);
+    size_t extra = need > in->len + IO_READ_CHUNK ? need - in->len : IO_READ_CHUNK;
+    if ((int64_t)(in->len + extra) > conn->srv->cfg->client_query_buffer_limit) {
+        extra = IO_READ_CHUNK;
+    }
+    uint8_t *p = hy_buf_reserve(in, extra);
     *buf = uv_buf_init((char *)p, (unsigned)(in->cap - in->len));
 }
 
