@@ -473,32 +473,58 @@ static void config_get_cmd(struct cmd_ctx *x)
     }
 }
 
+/* Copies argv[i] into a NUL-terminated buffer, truncating to cap - 1 bytes. */
+static void arg_text(const struct resp_arg *a, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.*s", (int)HY_MIN(a->len, cap - 1), (const char *)a->ptr);
+}
+
+/* Puts back the settings changed by a CONFIG SET that failed part way: all or nothing. */
+static void config_set_rollback(struct hy_config *cfg, char (*old)[1024], const int *index,
+                                size_t count)
+{
+    char err[160];
+    for (size_t k = count; k-- > 0;) {
+        int rc = config_set(cfg, config_name((size_t)index[k]), old[k], 0, err);
+        HY_ASSERT(rc == HY_OK); /* the value was valid a moment ago */
+    }
+}
+
 static void config_set_cmd(struct cmd_ctx *x)
 {
     if (x->argc < 4 || x->argc % 2 != 0) {
         node_reply_arity(&x->w, "config|set");
         return;
     }
-    for (size_t i = 2; i < x->argc; i += 2) {
+    size_t pairs = (x->argc - 2) / 2;
+    char(*old)[1024] = hy_xcalloc(pairs, sizeof(*old));
+    int *index = hy_xcalloc(pairs, sizeof(*index));
+    size_t done = 0;
+    for (; done < pairs; done++) {
         char name[128], value[1024], err[160];
-        snprintf(name, sizeof(name), "%.*s", (int)HY_MIN(x->argv[i].len, 127),
-                 (const char *)x->argv[i].ptr);
-        snprintf(value, sizeof(value), "%.*s", (int)HY_MIN(x->argv[i + 1].len, 1023),
-                 (const char *)x->argv[i + 1].ptr);
-        int rc = config_set(x->node->cfg, name, value, 1, err);
-        if (rc == HY_ENOTFOUND) {
+        arg_text(&x->argv[2 + 2 * done], name, sizeof(name));
+        arg_text(&x->argv[3 + 2 * done], value, sizeof(value));
+        index[done] = config_index(name);
+        if (index[done] < 0) {
             resp_write_errorf(
                 &x->w, "ERR Unknown option or number of arguments for CONFIG SET - '%s'", name);
-            return;
+            break;
         }
-        if (rc != HY_OK) {
+        config_get(x->node->cfg, (size_t)index[done], old[done], sizeof(old[done]));
+        if (config_set(x->node->cfg, name, value, 1, err) != HY_OK) {
             resp_write_errorf(
                 &x->w, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", name, err);
-            return;
+            break;
         }
     }
-    node_reconfigure(x->node);
-    resp_write_ok(&x->w);
+    if (done < pairs) {
+        config_set_rollback(x->node->cfg, old, index, done);
+    } else {
+        node_reconfigure(x->node);
+        resp_write_ok(&x->w);
+    }
+    hy_free(old);
+    hy_free(index);
 }
 
 void cmd_config(struct cmd_ctx *x)

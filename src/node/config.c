@@ -47,6 +47,12 @@ static const struct config_def *config_find(const char *name)
     return NULL;
 }
 
+int config_index(const char *name)
+{
+    const struct config_def *d = config_find(name);
+    return d == NULL ? -1 : (int)(d - config_defs);
+}
+
 int config_parse_memory(const char *s, int64_t *out)
 {
     size_t n = strlen(s), digits = 0;

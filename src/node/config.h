@@ -77,6 +77,8 @@ int config_set(struct hy_config *cfg, const char *name, const char *value, int r
 void config_get(const struct hy_config *cfg, size_t i, char *out, size_t cap);
 size_t config_count(void);
 const char *config_name(size_t i);
+/* Index of setting `name` (case-insensitive), or -1. */
+int config_index(const char *name);
 
 /* Parses "100", "10kb", "5mb", "1gb" (case-insensitive; k/m/g = 1000^n, kb/mb/gb = 1024^n, as
  * Redis). Returns 1 on success. */
