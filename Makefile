@@ -137,7 +137,7 @@ sim: $(SIM)
 	$(SIM) --seeds $(SEEDS) --from $(FROM)
 
 integration: $(SERVER)
-	HALYARD_BIN=$(abspath $(SERVER)) $(PYTHON) -m pytest -q -x tests/integration
+	HALYARD_BIN=$(abspath $(SERVER)) $(PYTHON) -m pytest -q tests/integration
 
 # ---- fuzzing (clang libFuzzer + ASan + UBSan) ---------------------------------------------
 
