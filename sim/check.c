@@ -115,6 +115,13 @@ static void check_commit(struct sim *s, struct sim_node *nd)
             return;
         }
     }
+    if (c > nd->last_commit) {
+        const struct raft_membership *m = raft_membership(&nd->raft);
+        sim_trace(s, "n%llu: commit %llu (term %llu, %s, %u servers, config at %llu)",
+                  (unsigned long long)nd->id, (unsigned long long)c,
+                  (unsigned long long)raft_term(&nd->raft), raft_role_name(raft_role(&nd->raft)),
+                  m->count, (unsigned long long)nd->raft.membership_index);
+    }
     nd->last_commit = c;
     s->commit_max = HY_MAX(s->commit_max, c);
 }

@@ -523,16 +523,42 @@ static void node_handle_update(struct sim *s, struct sim_node *nd, const struct 
     nd->last_submit_term = up->submit_term;
 }
 
+static void crash_soon(struct sim *s, struct sim_node *nd, uint64_t within_ms)
+{
+    struct sim_ev ev = {.at = s->now + hy_prng_below(&s->rng, within_ms + 1), .kind = EV_CRASH};
+    ev.node = sim_node_index(s, nd->id);
+    ev.gen = nd->inc;
+    sim_push(s, &ev);
+}
+
+/* Crash points: moments where a crash exposes the most (a new leader whose no-op has not
+ * spread; a leader that just advanced its commit index). */
+static void maybe_crash_point(struct sim *s, struct sim_node *nd, int was_leader,
+                              uint64_t old_commit)
+{
+    if (!fault_on(s, SIM_F_CRASH) || !nd->up || raft_role(&nd->raft) != RAFT_LEADER) {
+        return;
+    }
+    if (!was_leader && hy_prng_chance(&s->rng, 1, 6)) {
+        crash_soon(s, nd, 5);
+    } else if (raft_commit_index(&nd->raft) > old_commit && hy_prng_chance(&s->rng, 1, 40)) {
+        crash_soon(s, nd, 2);
+    }
+}
+
 void sim_node_event(struct sim *s, struct sim_node *nd, struct raft_event *ev)
 {
     if (!nd->up) {
         return;
     }
+    int was_leader = raft_role(&nd->raft) == RAFT_LEADER;
+    uint64_t old_commit = raft_commit_index(&nd->raft);
     ev->now_ms = local_now(s, nd);
     struct raft_update up;
     (void)raft_step(&nd->raft, ev, &up);
     node_handle_update(s, nd, &up);
     check_after_step(s, nd);
+    maybe_crash_point(s, nd, was_leader, old_commit);
     int status = nd->last_status;
     if (up.snapshot_wanted && (s->faults >> SIM_F_SNAPSHOT & 1u) &&
         nd->applied > raft_snapshot_index(&nd->raft)) {
@@ -836,7 +862,8 @@ static void config_pick(struct sim *s)
     c->election_timeout_max_ms = 300;
     c->heartbeat_ms = 30 + (uint32_t)hy_prng_below(&s->rng, 20);
     c->inflight_max = 1 + (uint32_t)hy_prng_below(&s->rng, 8);
-    c->batch_entries_max = 1 + (uint32_t)hy_prng_below(&s->rng, 16);
+    c->batch_entries_max =
+        hy_prng_chance(&s->rng, 1, 3) ? 1 : 1 + (uint32_t)hy_prng_below(&s->rng, 16);
     c->batch_bytes_max = 64 + (uint32_t)hy_prng_below(&s->rng, 512);
     c->snapshot_threshold = 10 + (uint32_t)hy_prng_below(&s->rng, 60);
     c->snapshot_trailing = (uint32_t)hy_prng_below(&s->rng, 10);
@@ -855,7 +882,8 @@ static void sim_setup(struct sim *s, const struct sim_opts *o)
     hy_prng_seed(&s->rng, o->seed);
     pick_faults(s);
     config_pick(s);
-    s->log = (struct hy_log){.level = HY_LOG_INFO, .ctx = s, .write_cb = raft_log_cb};
+    s->log = (struct hy_log){
+        .level = o->trace ? HY_LOG_DEBUG : HY_LOG_WARN, .ctx = s, .write_cb = raft_log_cb};
     s->n = o->nodes;
     struct raft_membership boot = {.count = (uint32_t)s->n};
     for (int i = 0; i < s->n; i++) {
@@ -913,8 +941,8 @@ static void heal_all(struct sim *s)
     sim_trace(s, "heal: faults stop");
 }
 
-/* Liveness once faults stop: a leader with its no-op committed, every client served, and every
- * member caught up with the leader. */
+/* Liveness once faults stop, first part: a leader with its no-op committed, and every client
+ * served at least once since. */
 static int live(struct sim *s)
 {
     struct sim_node *l = sim_leader(s);
@@ -923,6 +951,22 @@ static int live(struct sim *s)
     }
     for (int i = 0; i < s->nclients; i++) {
         if (!s->clients[i].ok_after_heal) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Second part, with the workload stopped: every pending operation has completed and every
+ * member has caught up with the leader. */
+static int converged(struct sim *s)
+{
+    struct sim_node *l = sim_leader(s);
+    if (l == NULL) {
+        return 0;
+    }
+    for (int i = 0; i < s->nclients; i++) {
+        if (s->clients[i].busy) {
             return 0;
         }
     }
@@ -950,14 +994,18 @@ static void run_loop(struct sim *s)
         }
         if (s->healing && !s->draining && (s->steps & 15) == 0 && live(s)) {
             s->draining = 1;
-            sim_trace(s, "liveness: reached %llu ms after faults stopped",
+            sim_trace(s, "liveness: leader serving every client %llu ms after faults stopped",
+                      (unsigned long long)(s->now - s->heal_ms));
+        }
+        if (s->draining && (s->steps & 15) == 0 && converged(s)) {
+            sim_trace(s, "liveness: all caught up %llu ms after faults stopped",
                       (unsigned long long)(s->now - s->heal_ms));
             return;
         }
         if (s->healing && s->now > s->heal_ms + SIM_LIVENESS_MS) {
-            sim_fail(s,
-                     "liveness: no stable leader serving every client within %u ms after "
-                     "faults stopped",
+            sim_fail(s, "liveness: %s within %u ms after faults stopped",
+                     s->draining ? "members not caught up or operations pending"
+                                 : "no stable leader serving every client",
                      SIM_LIVENESS_MS);
         }
     }

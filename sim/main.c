@@ -5,7 +5,8 @@
  *   halyard-sim --seeds N --from S           N seeds starting at S
  *   --nodes K (3, 5 or 7; default: the seed picks), --steps M (fault-phase events),
  *   --faults LIST (comma-separated names, "all" or "none"; a fixed list turns swarm off),
- *   --mutation NAME|N (test only: inject a known bug), --quiet
+ *   --mutation NAME|N (test only: inject a known bug), --first-failure (stop at the first
+ *   failing seed), --quiet
  * Ends with "N passed, M failed"; each failure prints its seed and the replay command.
  * Exit status: 0 when every seed passed, 1 otherwise, 2 on bad usage.
  */
@@ -78,7 +79,8 @@ static int parse_mutation(const char *s)
 static void usage(void)
 {
     fprintf(stderr, "usage: halyard-sim [--seed S | --seeds N --from S] [--nodes 3|5|7] "
-                    "[--steps M] [--faults LIST] [--mutation NAME] [--trace] [--quiet]\n");
+                    "[--steps M] [--faults LIST] [--mutation NAME] [--first-failure] [--trace] "
+                    "[--quiet]\n");
 }
 
 struct cli {
@@ -87,6 +89,7 @@ struct cli {
     uint64_t count;
     int nodes_fixed;
     int quiet;
+    int first_failure;
     const char *faults_arg;
     const char *mutation_arg;
 };
@@ -106,6 +109,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
             c->o.trace = 1;
         } else if (strcmp(a, "--quiet") == 0) {
             c->quiet = 1;
+        } else if (strcmp(a, "--first-failure") == 0) {
+            c->first_failure = 1;
         } else if (v == NULL) {
             return -1;
         } else if (strcmp(a, "--seed") == 0) {
@@ -200,6 +205,10 @@ int main(int argc, char **argv)
             print_faults(r.faults_used);
             printf("): %s\n", r.reason);
             print_replay(&c, seed, o.nodes);
+            if (c.first_failure) {
+                printf("first failure after %llu seeds\n", (unsigned long long)(k + 1));
+                break;
+            }
         }
         if (!c.quiet && (c.count == 1 || o.trace)) {
             printf("seed %llu: %llu steps, %llu ms simulated, %llu committed, %llu ops ok, %llu "

@@ -469,6 +469,10 @@ static void on_vote(struct raft *r, const struct raft_message *m)
     if (grant) {
         set_term_vote(r, r->term, m->from);
         reset_election_timer(r);
+        hy_log(r->cfg.log, HY_LOG_DEBUG, "raft %llu: votes for %llu in term %llu (last %llu/%llu)",
+               (unsigned long long)r->cfg.id, (unsigned long long)m->from,
+               (unsigned long long)r->term, (unsigned long long)last_index(r),
+               (unsigned long long)last_term(r));
     }
     reply_vote(r, m, r->term, grant);
 }
@@ -975,7 +979,11 @@ static void on_snapshot(struct raft *r, const struct raft_message *m)
         return;
     }
     heard_from_leader(r, m->from);
-    if (m->snap_index <= r->commit_index) {
+    /* Figure 5.3: "If existing log entry has same index and term as snapshot's last included
+     * entry, retain log entries following it". Discarding them would drop entries we may
+     * already have acknowledged; the log alone brings the state machine that far. */
+    if (m->snap_index <= r->commit_index || raft_log_term(&r->log, m->snap_index) == m->snap_term) {
+        r->commit_index = HY_MAX(r->commit_index, m->snap_index);
         reply_snapshot(r, m, 1, 0);
         return;
     }
