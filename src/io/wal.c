@@ -433,7 +433,8 @@ int wal_set_term_vote(struct wal *w, uint64_t term, uint64_t vote)
     }
     struct disk *d = w->disk;
     struct wal_meta m = {.sequence = w->meta.sequence + 1, .term = term, .vote = vote};
-    const char *name = m.sequence % 2 == 1 ? "metadata1" : "metadata2";
+    int slot = w->meta_slot == 0 ? 1 : 0;
+    const char *name = slot == 0 ? "metadata1" : "metadata2";
     uint8_t buf[WAL_META_SIZE];
     wal_meta_encode(&m, buf);
     int fd;
@@ -458,6 +459,7 @@ int wal_set_term_vote(struct wal *w, uint64_t term, uint64_t vote)
         return wal_fail(w, rc == HY_ENOSPC ? HY_ENOSPC : HY_EIO);
     }
     w->meta = m;
+    w->meta_slot = slot;
     return HY_OK;
 }
 

@@ -314,6 +314,10 @@ int wal_meta_decode(const uint8_t *buf, size_t len, struct wal_meta *m_out, cons
         *why_out = "not a version 1 metadata file (magic or version)";
         return HY_ECORRUPT;
     }
+    if (hy_load_u32le(buf + META_RESERVED) != 0 || hy_load_u32le(buf + META_RESERVED2) != 0) {
+        *why_out = "metadata reserved fields are not 0";
+        return HY_ECORRUPT;
+    }
     m_out->sequence = hy_load_u64le(buf + META_SEQ);
     m_out->term = hy_load_u64le(buf + META_TERM);
     m_out->vote = hy_load_u64le(buf + META_VOTE);
@@ -362,6 +366,9 @@ static const char *snap_header_check(const uint8_t *buf, size_t len)
     }
     if (hy_load_u64le(buf + SNAP_INDEX) == 0 || hy_load_u64le(buf + SNAP_TERM) == 0) {
         return "snapshot index or term is 0";
+    }
+    if (hy_load_u32le(buf + SNAP_RESERVED) != 0) {
+        return "snapshot reserved field is not 0";
     }
     return NULL;
 }

@@ -47,6 +47,7 @@ struct wal {
     uint64_t snap_index;
     uint64_t snap_term;
     struct wal_meta meta; /* sequence 0 = never written */
+    int meta_slot;        /* file holding meta: 0 = metadata1, 1 = metadata2, -1 = none */
     struct hy_buf batch;  /* encoding buffer, reused */
     int failed;           /* sticky after HY_EIO: the caller must abort */
 };

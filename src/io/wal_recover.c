@@ -239,6 +239,7 @@ static int rec_load_meta(struct rec_ctx *c)
     int pick = st[1] == 1 && (st[0] != 1 || m[1].sequence > m[0].sequence) ? 1 : 0;
     if (st[pick] == 1) {
         c->w->meta = m[pick];
+        c->w->meta_slot = pick;
     }
     c->rec->term = c->w->meta.term;
     c->rec->vote = c->w->meta.vote;
@@ -579,6 +580,7 @@ int wal_open(struct disk *disk, const struct wal_config *cfg, struct wal **wal_o
     w->disk = disk;
     w->cfg = *cfg;
     w->fd = -1;
+    w->meta_slot = -1;
     hy_buf_init(&w->batch);
     memset(rec_out, 0, sizeof(*rec_out));
     rec_out->priv = hy_xcalloc(1, sizeof(struct rec_priv));
