@@ -64,7 +64,7 @@ SIM       := $(if $(SIM_SRC),$(OUT)/halyard-sim)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench deps clean sim
+        lint format run bench deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -186,6 +186,12 @@ run: deps
 bench: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/bench.sh $(abspath $(SERVER))
+
+# Raft core throughput without I/O: 3 in-process nodes (bench/raft_bench.c).
+bench-raft: $(CORE_LIB)
+	$(CC) $(CFLAGS) -o $(OUT)/raft-bench bench/raft_bench.c $(CORE_LIB) $(LDLIBS)
+	$(OUT)/raft-bench 2000000 64 16
+	$(OUT)/raft-bench 2000000 64 256
 
 clean:
 	rm -rf build

@@ -238,7 +238,9 @@ static void disk_set_snapshot(struct sim_disk *d, uint64_t index, uint64_t term,
     for (size_t i = 0; i < drop; i++) {
         hy_free((void *)d->ents[i].data);
     }
-    memmove(d->ents, d->ents + drop, (d->n - drop) * sizeof(*d->ents));
+    if (d->n > drop) {
+        memmove(d->ents, d->ents + drop, (d->n - drop) * sizeof(*d->ents));
+    }
     d->n -= drop;
     d->snap_index = index;
     d->snap_term = term;
