@@ -93,6 +93,7 @@ struct disk_mem {
     uint32_t lat_sync[2];
     uint64_t latency_us;
     uint64_t calls;
+    uint64_t op_calls[DISK_OP_COUNT];
 };
 
 static struct disk_mem *mem_of(struct disk *d)
@@ -278,6 +279,7 @@ static void mem_dirop_push(struct disk_mem *m, enum mem_dirop_kind kind, const c
 static int mem_enter(struct disk_mem *m, enum disk_mem_op op)
 {
     m->calls++;
+    m->op_calls[op]++;
     const uint32_t *lat = op == DISK_OP_SYNC || op == DISK_OP_SYNC_DIR ? m->lat_sync : m->lat_op;
     if (lat[1] > 0) {
         m->latency_us += hy_prng_range(&m->prng, lat[0], lat[1]);
@@ -697,6 +699,12 @@ uint64_t disk_mem_take_latency_us(struct disk *d)
 uint64_t disk_mem_calls(const struct disk *d)
 {
     return ((const struct disk_mem *)d)->calls;
+}
+
+uint64_t disk_mem_op_calls(const struct disk *d, enum disk_mem_op op)
+{
+    HY_ASSERT(op < DISK_OP_COUNT);
+    return ((const struct disk_mem *)d)->op_calls[op];
 }
 
 int disk_mem_put_file(struct disk *d, const char *name, const uint8_t *buf, size_t len)

@@ -81,6 +81,8 @@ uint64_t disk_mem_take_latency_us(struct disk *d);
 /* Number of operations called so far (all kinds), for "fail the Nth call"
  * loops. */
 uint64_t disk_mem_calls(const struct disk *d);
+/* Number of calls of one operation so far (e.g. fdatasyncs, to check group commit). */
+uint64_t disk_mem_op_calls(const struct disk *d, enum disk_mem_op op);
 
 /* Simulates a power loss: rebuilds the durable state (see above) and forgets
  * every open handle. The disk stays usable, as after a reboot. */

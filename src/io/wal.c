@@ -444,6 +444,11 @@ int wal_set_term_vote(struct wal *w, uint64_t term, uint64_t vote)
     }
     uint64_t size = 0;
     rc = d->ops->size(d, fd, &size);
+    /* A file of another size (damaged, or cut by a crash) would stay invalid after an
+     * overwrite of its first 48 bytes. */
+    if (rc == HY_OK && size != 0 && size != WAL_META_SIZE) {
+        rc = d->ops->truncate(d, fd, 0);
+    }
     if (rc == HY_OK) {
         rc = d->ops->write(d, fd, 0, buf, sizeof(buf));
     }

@@ -92,7 +92,8 @@ void wal_record_encode(uint8_t *out, uint64_t index, uint64_t batch_first,
                        const struct wal_entry *e)
 {
     /* The check before writing, paired with wal_record_decode's after reading. */
-    HY_ASSERT(index >= 1 && e->term >= 1 && e->type != 0 && e->len <= WAL_RECORD_LEN_MAX);
+    HY_ASSERT(index >= 1 && index < WAL_INDEX_LIMIT && e->term >= 1 && e->type != 0 &&
+              e->len <= WAL_RECORD_LEN_MAX);
     HY_ASSERT(batch_first >= 1 && batch_first <= index);
     size_t size = wal_record_size(e->len);
     memset(out, 0, size);
@@ -142,8 +143,8 @@ enum wal_rec_result wal_record_decode(const uint8_t *buf, size_t avail, struct w
         *why_out = "record padding is not zero";
         return WAL_REC_BAD;
     }
-    if (r.index == 0 || r.term == 0 || r.type == 0 || r.batch_first == 0 ||
-        r.batch_first > r.index || hy_load_u32le(buf + REC_RESERVED) != 0) {
+    if (r.index == 0 || r.index >= WAL_INDEX_LIMIT || r.term == 0 || r.type == 0 ||
+        r.batch_first == 0 || r.batch_first > r.index || hy_load_u32le(buf + REC_RESERVED) != 0) {
         *why_out = "record fields out of range (index, term, type or batch start)";
         return WAL_REC_BAD;
     }
@@ -334,7 +335,8 @@ int wal_meta_decode(const uint8_t *buf, size_t len, struct wal_meta *m_out, cons
 
 void wal_snapshot_header_encode(const struct wal_snapshot *s, uint8_t out[WAL_SNAP_HEADER_SIZE])
 {
-    HY_ASSERT(s->index >= 1 && s->term >= 1 && s->membership_len <= WAL_MEMBERSHIP_MAX);
+    HY_ASSERT(s->index >= 1 && s->index < WAL_INDEX_LIMIT && s->term >= 1 &&
+              s->membership_len <= WAL_MEMBERSHIP_MAX);
     memset(out, 0, WAL_SNAP_HEADER_SIZE);
     memcpy(out + SNAP_MAGIC, snap_magic, sizeof(snap_magic));
     hy_store_u32le(out + SNAP_VERSION, WAL_FORMAT_VERSION);
@@ -364,8 +366,9 @@ static const char *snap_header_check(const uint8_t *buf, size_t len)
     if (mlen > WAL_MEMBERSHIP_MAX || dlen > len || WAL_SNAP_HEADER_SIZE + mlen + dlen != len) {
         return "snapshot size does not match its header";
     }
-    if (hy_load_u64le(buf + SNAP_INDEX) == 0 || hy_load_u64le(buf + SNAP_TERM) == 0) {
-        return "snapshot index or term is 0";
+    uint64_t index = hy_load_u64le(buf + SNAP_INDEX);
+    if (index == 0 || index >= WAL_INDEX_LIMIT || hy_load_u64le(buf + SNAP_TERM) == 0) {
+        return "snapshot index (0 or over 2^62) or term (0) out of range";
     }
     if (hy_load_u32le(buf + SNAP_RESERVED) != 0) {
         return "snapshot reserved field is not 0";

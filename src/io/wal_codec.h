@@ -23,6 +23,8 @@
 #define WAL_RECORD_LEN_MAX   (64u << 20)
 #define WAL_MEMBERSHIP_MAX   (64u << 10)
 #define WAL_FORMAT_VERSION   1
+/* Indices at or above this are corrupt: it keeps index + count arithmetic far from overflow. */
+#define WAL_INDEX_LIMIT      (1ull << 62)
 
 /* One log entry as the caller hands it in (the shape of struct raft_entry).
  * `data` borrowed. */

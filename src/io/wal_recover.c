@@ -67,10 +67,11 @@ static int rec_digits(const char *s, size_t n, uint64_t *out)
 {
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - 9) / 10) {
+        uint64_t digit = (uint64_t)(s[i] - '0');
+        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - digit) / 10) {
             return 0;
         }
-        v = v * 10 + (uint64_t)(s[i] - '0');
+        v = v * 10 + digit;
     }
     *out = v;
     return n > 0;

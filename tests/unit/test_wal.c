@@ -15,6 +15,8 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/buf.h"
+#include "common/crc.h"
 #include "common/prng.h"
 #include "io/disk_mem.h"
 #include "io/wal.h"
@@ -635,6 +637,47 @@ static struct wal_snapshot snap_at(uint64_t index, uint64_t term, const uint8_t 
     return s;
 }
 
+/* Regression (fuzz_wal_meta): a metadata file of the wrong size is rewritten whole, so the
+ * new term is readable after a reopen instead of hiding behind the stale bytes. */
+static void test_metadata_wrong_size_rewritten(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, 18, 1 << 16);
+    fx_reopen(&f);
+    assert_int_equal(wal_set_term_vote(f.w, 3, 1), HY_OK); /* metadata1 */
+    uint8_t junk[49];
+    memset(junk, 0x77, sizeof(junk));
+    assert_int_equal(disk_mem_put_file(f.disk, "metadata2", junk, sizeof(junk)), HY_OK);
+    fx_reopen(&f);
+    assert_int_equal(f.rec.term, 3);
+    assert_int_equal(wal_set_term_vote(f.w, 4, 2), HY_OK); /* goes to metadata2 */
+    fx_reopen(&f);
+    assert_int_equal(f.rec.term, 4);
+    assert_int_equal(f.rec.vote, 2);
+    fx_free(&f);
+}
+
+/* Regression (fuzz_wal_snapshot): a snapshot whose index is near 2^64 is refused as corrupt
+ * (no index arithmetic may overflow), with the file recognised by its 20-digit name. */
+static void test_snapshot_huge_index_refused(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, 19, 1 << 16);
+    uint8_t file[WAL_SNAP_HEADER_SIZE];
+    struct wal_snapshot s = snap_at(1, 1, NULL, 0);
+    s.membership_len = 0;
+    wal_snapshot_header_encode(&s, file);
+    hy_store_u64le(file + 16, UINT64_MAX - 2);
+    hy_store_u32le(file + 48, hy_crc32c(0, file, 48));
+    assert_int_equal(disk_mem_put_file(f.disk, "snapshot-18446744073709551613", file, sizeof(file)),
+                     HY_OK);
+    assert_int_equal(fx_open(&f), HY_ECORRUPT);
+    assert_non_null(strstr(f.err, "snapshot-18446744073709551613"));
+    fx_free(&f);
+}
+
 /* Proves a snapshot is stored and reloaded, covered segments are removed as
  * configured, and the retained tail is kept. */
 static void test_snapshot_compaction(void **state)
@@ -1106,6 +1149,8 @@ int main(void)
         cmocka_unit_test(test_snapshot_install),
         cmocka_unit_test(test_snapshot_damage_refuses),
         cmocka_unit_test(test_log_older_than_snapshot),
+        cmocka_unit_test(test_metadata_wrong_size_rewritten),
+        cmocka_unit_test(test_snapshot_huge_index_refused),
         cmocka_unit_test(test_enospc_then_space_returns),
         cmocka_unit_test(test_enospc_injected),
         cmocka_unit_test(test_sync_failure_is_fatal),

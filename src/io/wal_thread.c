@@ -1,0 +1,347 @@
+/*
+ * wal_thread.c - the WAL thread and its hand-off with the libuv loop (wal_thread.h).
+ *
+ * Three queues move requests along: `pending` (loop thread only, filled by submit), `queue`
+ * (shared, under the mutex: pending is spliced onto it in the prepare callback, once per loop
+ * turn), and the batch the thread took off `queue` and is writing. Results travel back as one
+ * struct under the mutex plus uv_async_send, which libuv coalesces.
+ */
+#include "io/wal_thread.h"
+
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+
+#define WAL_THREAD_RETRY_NS (200ull * 1000 * 1000)
+
+/* A copied request; all of its memory is one allocation after the struct. */
+struct wt_req {
+    struct wt_req *next;
+    uint64_t seq;
+    struct wal_thread_req r;
+    struct wal_snapshot snap;
+    struct wal_entry *entries;
+};
+
+struct wt_list {
+    struct wt_req *head;
+    struct wt_req *tail;
+};
+
+struct wal_thread {
+    uv_loop_t *loop;
+    struct wal *w;
+    void *ctx;
+    wal_thread_done_cb done_cb;
+    uv_prepare_t prepare;
+    uv_async_t async;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int handles_open;
+    uint64_t next_seq;
+    struct wt_list pending; /* loop thread only */
+    /* Under mu. */
+    struct wt_list queue;
+    int stopping;
+    struct wal_thread_done state;
+    int state_dirty;
+    /* Thread only: growing array for merging entries. */
+    struct wal_entry *merged;
+    size_t cap_merged;
+};
+
+static void wt_list_push(struct wt_list *l, struct wt_req *r)
+{
+    r->next = NULL;
+    if (l->tail != NULL) {
+        l->tail->next = r;
+    } else {
+        l->head = r;
+    }
+    l->tail = r;
+}
+
+/* Moves all of `from` to the end of `to`. */
+static void wt_list_splice(struct wt_list *to, struct wt_list *from)
+{
+    if (from->head == NULL) {
+        return;
+    }
+    if (to->tail != NULL) {
+        to->tail->next = from->head;
+    } else {
+        to->head = from->head;
+    }
+    to->tail = from->tail;
+    from->head = from->tail = NULL;
+}
+
+static void wt_list_free(struct wt_list *l)
+{
+    struct wt_req *r = l->head;
+    while (r != NULL) {
+        struct wt_req *next = r->next;
+        hy_free(r);
+        r = next;
+    }
+    l->head = l->tail = NULL;
+}
+
+/* ---- loop side ----------------------------------------------------------------------------- */
+
+static struct wt_req *wt_copy(const struct wal_thread_req *req)
+{
+    size_t size = sizeof(struct wt_req) + req->n_entries * sizeof(struct wal_entry);
+    for (size_t i = 0; i < req->n_entries; i++) {
+        size += req->entries[i].len;
+    }
+    const struct wal_snapshot *s = req->snapshot;
+    if (s != NULL) {
+        size += s->membership_len + (size_t)s->data_len;
+    }
+    struct wt_req *c = hy_xcalloc(1, size);
+    c->r = *req;
+    c->entries = (struct wal_entry *)(c + 1);
+    uint8_t *p = (uint8_t *)(c->entries + req->n_entries);
+    for (size_t i = 0; i < req->n_entries; i++) {
+        c->entries[i] = req->entries[i];
+        c->entries[i].data = p;
+        if (req->entries[i].len > 0) {
+            memcpy(p, req->entries[i].data, req->entries[i].len);
+        }
+        p += req->entries[i].len;
+    }
+    c->r.entries = c->entries;
+    if (s != NULL) {
+        c->snap = *s;
+        c->snap.membership = p;
+        if (s->membership_len > 0) {
+            memcpy(p, s->membership, s->membership_len);
+        }
+        p += s->membership_len;
+        c->snap.data = p;
+        if (s->data_len > 0) {
+            memcpy(p, s->data, (size_t)s->data_len);
+        }
+        c->r.snapshot = &c->snap;
+    }
+    return c;
+}
+
+uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_thread_req *req)
+{
+    HY_ASSERT(req->n_entries == 0 || req->first_index >= 1);
+    struct wt_req *c = wt_copy(req);
+    c->seq = ++t->next_seq;
+    wt_list_push(&t->pending, c);
+    uv_ref((uv_handle_t *)&t->async);
+    return c->seq;
+}
+
+/* End of the loop turn: everything submitted in it goes to the thread together. */
+static void wt_prepare_cb(uv_prepare_t *h)
+{
+    struct wal_thread *t = h->data;
+    if (t->pending.head == NULL) {
+        return;
+    }
+    uv_mutex_lock(&t->mu);
+    wt_list_splice(&t->queue, &t->pending);
+    uv_cond_signal(&t->cond);
+    uv_mutex_unlock(&t->mu);
+}
+
+static void wt_report(struct wal_thread *t)
+{
+    uv_mutex_lock(&t->mu);
+    struct wal_thread_done d = t->state;
+    int dirty = t->state_dirty;
+    t->state_dirty = 0;
+    uv_mutex_unlock(&t->mu);
+    if (d.durable_seq == t->next_seq || (d.status != HY_OK && d.status != HY_ENOSPC)) {
+        uv_unref((uv_handle_t *)&t->async);
+    }
+    if (dirty) {
+        t->done_cb(t->ctx, &d);
+    }
+}
+
+static void wt_async_cb(uv_async_t *h)
+{
+    wt_report(h->data);
+}
+
+/* ---- thread side --------------------------------------------------------------------------- */
+
+static int wt_flush(struct wal_thread *t, uint64_t first, size_t n)
+{
+    return n == 0 ? HY_OK : wal_append(t->w, first, t->merged, n);
+}
+
+static void wt_merge(struct wal_thread *t, size_t *n, const struct wt_req *r)
+{
+    if (*n + r->r.n_entries > t->cap_merged) {
+        t->cap_merged = HY_MAX(t->cap_merged * 2, *n + r->r.n_entries);
+        t->merged = hy_xrealloc(t->merged, t->cap_merged * sizeof(*t->merged));
+    }
+    memcpy(t->merged + *n, r->entries, r->r.n_entries * sizeof(*t->merged));
+    *n += r->r.n_entries;
+}
+
+/*
+ * Writes a group of requests: the latest term/vote once, snapshots in order, and the entries
+ * merged into as few appends as possible (one, unless a snapshot or a gap splits them). A
+ * request that replaces a suffix (Raft truncation) trims the merged entries in memory rather
+ * than writing what it would delete.
+ */
+static int wt_write_group(struct wal_thread *t, const struct wt_req *head)
+{
+    const struct wt_req *tv = NULL;
+    for (const struct wt_req *r = head; r != NULL; r = r->next) {
+        tv = r->r.term_vote_changed ? r : tv;
+    }
+    int rc = tv != NULL ? wal_set_term_vote(t->w, tv->r.term, tv->r.vote) : HY_OK;
+    uint64_t first = 0;
+    size_t n = 0;
+    for (const struct wt_req *r = head; r != NULL && rc == HY_OK; r = r->next) {
+        if (r->r.snapshot != NULL) {
+            rc = wt_flush(t, first, n);
+            n = 0;
+            rc = rc == HY_OK ? wal_snapshot_put(t->w, r->r.snapshot, r->r.discard_log) : rc;
+        }
+        if (r->r.n_entries == 0 || rc != HY_OK) {
+            continue;
+        }
+        uint64_t f = r->r.first_index;
+        if (n > 0 && f >= first && f <= first + n) {
+            n = (size_t)(f - first);
+        } else if (n > 0 && f < first) {
+            n = 0; /* every merged entry is replaced */
+        } else if (n > 0) {
+            rc = wt_flush(t, first, n);
+            n = 0;
+        }
+        first = n == 0 ? f : first;
+        wt_merge(t, &n, r);
+    }
+    return rc == HY_OK ? wt_flush(t, first, n) : rc;
+}
+
+/* Publishes the result of a group (under mu) and wakes the loop. */
+static void wt_publish(struct wal_thread *t, int rc, uint64_t seq)
+{
+    if (rc == HY_OK) {
+        t->state.durable_seq = seq;
+        t->state.last_index = wal_last_index(t->w);
+        t->state.last_term = wal_last_term(t->w);
+        t->state.snapshot_index = wal_snapshot_index(t->w);
+    }
+    if (rc == HY_OK || rc != t->state.status) {
+        t->state.status = rc;
+        t->state_dirty = 1;
+        uv_async_send(&t->async);
+    }
+}
+
+static void wt_main(void *arg)
+{
+    struct wal_thread *t = arg;
+    struct wt_list retry = {NULL, NULL}; /* a group that hit ENOSPC, to write again */
+    uv_mutex_lock(&t->mu);
+    for (;;) {
+        if (retry.head != NULL && !t->stopping) {
+            (void)uv_cond_timedwait(&t->cond, &t->mu, WAL_THREAD_RETRY_NS);
+        }
+        while (retry.head == NULL && t->queue.head == NULL && !t->stopping) {
+            uv_cond_wait(&t->cond, &t->mu);
+        }
+        if (retry.head == NULL && t->queue.head == NULL) {
+            break; /* stopping, and everything is written */
+        }
+        struct wt_list group = retry;
+        retry.head = retry.tail = NULL;
+        wt_list_splice(&group, &t->queue);
+        uv_mutex_unlock(&t->mu);
+        int rc = wt_write_group(t, group.head);
+        uv_mutex_lock(&t->mu);
+        wt_publish(t, rc, group.tail->seq);
+        if (rc == HY_ENOSPC && !t->stopping) {
+            retry = group;
+            continue;
+        }
+        wt_list_free(&group);
+        if (rc != HY_OK && rc != HY_ENOSPC) {
+            wt_list_free(&t->queue); /* fatal: the process is about to abort */
+            break;
+        }
+        if (rc == HY_ENOSPC) {
+            break; /* stopping on a full disk: what is not durable was never acknowledged */
+        }
+    }
+    wt_list_free(&t->queue);
+    uv_mutex_unlock(&t->mu);
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------- */
+
+int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_cb done_cb,
+                     struct wal_thread **thread_out)
+{
+    struct wal_thread *t = hy_xcalloc(1, sizeof(*t));
+    t->loop = loop;
+    t->w = w;
+    t->ctx = ctx;
+    t->done_cb = done_cb;
+    t->state.last_index = wal_last_index(w);
+    t->state.last_term = wal_last_term(w);
+    t->state.snapshot_index = wal_snapshot_index(w);
+    if (uv_mutex_init(&t->mu) != 0 || uv_cond_init(&t->cond) != 0) {
+        HY_UNREACHABLE(); /* only fails on resource exhaustion at start */
+    }
+    HY_ASSERT(uv_prepare_init(loop, &t->prepare) == 0);
+    HY_ASSERT(uv_async_init(loop, &t->async, wt_async_cb) == 0);
+    t->prepare.data = t;
+    t->async.data = t;
+    t->handles_open = 2;
+    HY_ASSERT(uv_prepare_start(&t->prepare, wt_prepare_cb) == 0);
+    /* Neither handle keeps the loop alive by itself; submit refs the async handle while work
+     * is outstanding, so uv_run returns only once everything submitted is durable. */
+    uv_unref((uv_handle_t *)&t->prepare);
+    uv_unref((uv_handle_t *)&t->async);
+    if (uv_thread_create(&t->thread, wt_main, t) != 0) {
+        uv_close((uv_handle_t *)&t->prepare, NULL);
+        uv_close((uv_handle_t *)&t->async, NULL);
+        return HY_EIO; /* the handles close on the next loop run; t leaks only on this path */
+    }
+    *thread_out = t;
+    return HY_OK;
+}
+
+static void wt_close_cb(uv_handle_t *h)
+{
+    struct wal_thread *t = h->data;
+    if (--t->handles_open > 0) {
+        return;
+    }
+    uv_mutex_destroy(&t->mu);
+    uv_cond_destroy(&t->cond);
+    wt_list_free(&t->pending);
+    hy_free(t->merged);
+    hy_free(t);
+}
+
+void wal_thread_stop(struct wal_thread *t)
+{
+    uv_mutex_lock(&t->mu);
+    wt_list_splice(&t->queue, &t->pending);
+    t->stopping = 1;
+    uv_cond_signal(&t->cond);
+    uv_mutex_unlock(&t->mu);
+    uv_thread_join(&t->thread);
+    wt_report(t);
+    uv_prepare_stop(&t->prepare);
+    uv_close((uv_handle_t *)&t->prepare, wt_close_cb);
+    uv_close((uv_handle_t *)&t->async, wt_close_cb);
+}

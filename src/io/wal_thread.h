@@ -1,0 +1,71 @@
+/*
+ * wal_thread.h - the durable log driven from the libuv loop: writes and fdatasyncs run on a
+ * dedicated thread, completions come back to the loop (DESIGN.md §2, §4 "group commit").
+ *
+ * Everything submitted during one loop turn is handed to the thread together just before the
+ * loop sleeps (a uv_prepare handle, like Redis's beforeSleep), and the thread writes all the
+ * work it finds queued with ONE append and ONE fdatasync, so the fsync count follows loop
+ * turns and disk speed, never the number of clients. While the thread syncs, the next turns'
+ * submissions queue up and share the next fsync.
+ *
+ * The wal is owned by the thread between wal_thread_start and wal_thread_stop: the loop must
+ * not call it directly meanwhile.
+ *
+ * Errors arrive in the completion: HY_ENOSPC means the submitted work is not durable yet; the
+ * thread retries it by itself every 200 ms (and at each new submission) and reports HY_OK once
+ * it succeeds, so the node turns read-only and back. HY_EIO is fatal: log it and abort the
+ * process (never retry an fsync; wal.h).
+ */
+#ifndef HY_WAL_THREAD_H
+#define HY_WAL_THREAD_H
+
+#include <uv.h>
+
+#include "io/wal.h"
+
+/* One unit of work: any of term/vote, a snapshot, entries (applied in that order). Every
+ * pointer is borrowed for the call to wal_thread_submit, which copies what it needs. */
+struct wal_thread_req {
+    int term_vote_changed;
+    uint64_t term;
+    uint64_t vote;
+    const struct wal_snapshot *snapshot; /* NULL = none */
+    int discard_log;                     /* with snapshot: one received from the leader */
+    uint64_t first_index;                /* entries >= first_index are replaced */
+    const struct wal_entry *entries;
+    size_t n_entries;
+};
+
+struct wal_thread_done {
+    int status;              /* HY_OK, HY_ENOSPC (retrying), HY_EIO (fatal: abort) */
+    uint64_t durable_seq;    /* every request with seq <= durable_seq is durable */
+    uint64_t last_index;     /* the durable log's last index ... */
+    uint64_t last_term;      /* ... and its term (RAFT_EV_PERSISTED) */
+    uint64_t snapshot_index; /* the durable snapshot */
+};
+
+/* Called on the loop thread; `done` is borrowed for the call. Several completions may be
+ * folded into one call (the latest state is reported). */
+typedef void (*wal_thread_done_cb)(void *ctx, const struct wal_thread_done *done);
+
+struct wal_thread;
+
+/*
+ * Starts the thread for wal `w` (ownership moves to the thread until wal_thread_stop). `loop`
+ * is borrowed and must outlive the thread. Returns HY_OK and *thread_out, or HY_EIO.
+ */
+int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_cb done_cb,
+                     struct wal_thread **thread_out) HY_MUST_CHECK;
+
+/* Queues a request (copied); returns its sequence number (1, 2, ...), reported back in
+ * wal_thread_done.durable_seq once durable. Loop thread only. */
+uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_thread_req *req);
+
+/*
+ * Writes everything submitted so far, stops and joins the thread, reports a last completion,
+ * and closes the libuv handles; the struct is freed by their close callbacks, so the loop must
+ * run once more (uv_run). The wal goes back to the caller (wal_close it). Loop thread only.
+ */
+void wal_thread_stop(struct wal_thread *t);
+
+#endif
