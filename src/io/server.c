@@ -22,6 +22,8 @@ struct io_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_timer_t cron;
+    uv_timer_t raft_timer;
+    uint64_t raft_timer_at;
     uv_timer_t shutdown_timer;
     uv_prepare_t flusher;
     uv_signal_t sigint, sigterm;
@@ -158,6 +160,57 @@ static void conn_after_process(struct io_conn *conn)
     }
 }
 
+/* Connections whose clients the engine gave output outside their own read (a write that
+ * committed, a client woken up) join the flush list. */
+static void server_drain_ready(struct io_server *srv)
+{
+    struct node_client *c;
+    while ((c = node_take_ready(srv->node)) != NULL) {
+        struct io_conn *conn = c->shell;
+        if (conn != NULL && !conn->closing) {
+            if (c->flags & NODE_CLIENT_CLOSE_ASAP) {
+                conn_close(conn);
+            } else {
+                pending_add(conn);
+            }
+        }
+    }
+}
+
+static void raft_timer_cb(uv_timer_t *t);
+
+/* Re-arms the Raft timer when the engine wants its next tick at another time. */
+static void server_arm_raft_timer(struct io_server *srv)
+{
+    uint64_t at = node_timeout_ms(srv->node);
+    if (at == 0 || at == srv->raft_timer_at || srv->stopping) {
+        return;
+    }
+    srv->raft_timer_at = at;
+    uint64_t now = io_clock_ms();
+    uv_timer_start(&srv->raft_timer, raft_timer_cb, at > now ? at - now : 0, 0);
+}
+
+/* Carries out the engine's storage and network batches. Until the WAL lands the log lives
+ * in memory, so a batch is "durable" at once; there are no peers to send to yet. */
+static void server_do_io(struct io_server *srv)
+{
+    struct node_io_batch *b;
+    while ((b = node_io_take(srv->node)) != NULL) {
+        node_io_done(srv->node, b, io_clock_ms());
+    }
+    server_drain_ready(srv);
+    server_arm_raft_timer(srv);
+}
+
+static void raft_timer_cb(uv_timer_t *t)
+{
+    struct io_server *srv = t->data;
+    srv->raft_timer_at = 0;
+    node_tick(srv->node, io_clock_ms());
+    server_do_io(srv);
+}
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
@@ -252,14 +305,17 @@ static void conn_flush(struct io_conn *conn)
         conn->writing = 1;
         return;
     }
-    if (c->flags & NODE_CLIENT_CLOSE_AFTER_REPLY) {
-        conn_close(conn);
+    if ((c->flags & NODE_CLIENT_CLOSE_AFTER_REPLY) && c->waiting == 0) {
+        conn_close(conn); /* every reply, including those of pending writes, is out */
     }
 }
 
 static void flush_cb(uv_prepare_t *h)
 {
     struct io_server *srv = h->data;
+    /* End of the loop turn: everything proposed during it goes to Raft as one batch. */
+    node_flush(srv->node, io_clock_ms());
+    server_do_io(srv);
     while (srv->pending != NULL) {
         struct io_conn *conn = srv->pending;
         srv->pending = conn->next_pending;
@@ -299,6 +355,7 @@ static void conn_start(struct io_server *srv, struct io_conn *conn)
     uv_os_fd_t fd = -1;
     uv_fileno((uv_handle_t *)&conn->tcp, &fd);
     conn->client = node_client_new(srv->node, peer_name, local_name, fd, io_clock_ms());
+    conn->client->shell = conn;
     conn->next = srv->conns;
     if (srv->conns != NULL) {
         srv->conns->prev = conn;
@@ -345,11 +402,13 @@ static void cron_cb(uv_timer_t *t)
     if (node_cron(srv->node, io_clock_ms()) > 0) {
         server_sweep(srv);
     }
+    server_do_io(srv);
 }
 
 static void server_close_handles(struct io_server *srv)
 {
     uv_close((uv_handle_t *)&srv->cron, NULL);
+    uv_close((uv_handle_t *)&srv->raft_timer, NULL);
     uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&srv->flusher, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
@@ -384,6 +443,7 @@ static void signal_cb(uv_signal_t *s, int signum)
     srv->stopping = 1;
     uv_close((uv_handle_t *)&srv->listener, NULL);
     uv_timer_stop(&srv->cron);
+    uv_timer_stop(&srv->raft_timer);
     for (struct io_conn *conn = srv->conns; conn != NULL; conn = conn->next) {
         uv_read_stop((uv_stream_t *)&conn->tcp);
         conn->client->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
@@ -435,11 +495,12 @@ static void server_raise_nofile(struct io_server *srv)
 static void server_start_handles(struct io_server *srv)
 {
     uv_timer_init(srv->loop, &srv->cron);
+    uv_timer_init(srv->loop, &srv->raft_timer);
     uv_timer_init(srv->loop, &srv->shutdown_timer);
     uv_prepare_init(srv->loop, &srv->flusher);
     uv_signal_init(srv->loop, &srv->sigint);
     uv_signal_init(srv->loop, &srv->sigterm);
-    srv->cron.data = srv->shutdown_timer.data = srv->flusher.data = srv;
+    srv->cron.data = srv->shutdown_timer.data = srv->flusher.data = srv->raft_timer.data = srv;
     srv->sigint.data = srv->sigterm.data = srv;
     uint64_t period_ms = (uint64_t)(1000 / srv->cfg->hz);
     uv_timer_start(&srv->cron, cron_cb, period_ms, period_ms);
@@ -460,11 +521,13 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     server_raise_nofile(&srv);
     uint64_t now = io_clock_ms();
     srv.node = node_create(cfg, log, now ^ ((uint64_t)getpid() << 32), now);
-    if (server_listen(&srv) != 0) {
+    struct node_recovered nothing = {0};
+    if (node_start(srv.node, &nothing, now) != HY_OK || server_listen(&srv) != 0) {
         node_destroy(srv.node);
         return 1;
     }
     server_start_handles(&srv);
+    server_do_io(&srv);
     hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld (data dir %s)", cfg->bind,
            (long long)cfg->port, cfg->data_dir);
     uv_run(srv.loop, UV_RUN_DEFAULT);

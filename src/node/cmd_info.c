@@ -87,11 +87,19 @@ static void info_stats(struct cmd_ctx *x, struct hy_buf *b)
 
 static void info_replication(struct cmd_ctx *x, struct hy_buf *b)
 {
-    /* A single node is the leader of a one-member group; the offset is its log index. */
+    /* Redis's role names for tools (master = Raft leader); the Raft facts follow. */
+    const struct raft *r = &x->node->raft;
+    int leader = raft_role(r) == RAFT_LEADER;
     hy_buf_printf(b,
-                  "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
-                  "master_repl_offset:%llu\r\nhalyard_commit_index:%llu\r\n",
-                  (unsigned long long)x->node->log_index, (unsigned long long)x->node->log_index);
+                  "# Replication\r\nrole:%s\r\nconnected_slaves:0\r\nmaster_repl_offset:%llu\r\n"
+                  "raft_role:%s\r\nraft_term:%llu\r\nraft_leader:%016llx\r\n"
+                  "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
+                  "raft_last_index:%llu\r\nraft_snapshot_index:%llu\r\n",
+                  leader ? "master" : "slave", (unsigned long long)x->node->applied,
+                  raft_role_name(raft_role(r)), (unsigned long long)raft_term(r),
+                  (unsigned long long)raft_leader(r), (unsigned long long)raft_commit_index(r),
+                  (unsigned long long)x->node->applied, (unsigned long long)raft_last_index(r),
+                  (unsigned long long)raft_snapshot_index(r));
 }
 
 static void info_keyspace(struct cmd_ctx *x, struct hy_buf *b)

@@ -193,10 +193,8 @@ void cmd_getex(struct cmd_ctx *x)
             return;
         }
     }
-    if (expire_at == -1 && flags == 0) {
-        cmd_get(x); /* nothing to change: a plain read, nothing to replicate */
-        return;
-    }
+    /* Even without options GETEX goes through the log: it is a write command, so it may run
+     * while this client's earlier writes are still pending, and must read after them. */
     struct store_arg key = {x->argv[1].ptr, x->argv[1].len};
     struct store_entry e = {.op = STORE_OP_GETEX,
                             .flags = flags,

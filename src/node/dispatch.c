@@ -94,33 +94,33 @@ int node_lookup_typed(struct cmd_ctx *x, size_t i, enum store_type t, const stru
 
 /* ---- the write path ------------------------------------------------------------------------ */
 
-static void node_commit_apply(struct hy_node *n, const uint8_t *entry, size_t len,
-                              struct resp_writer *reply)
-{
-    /* One-member log: the entry is committed as soon as it is appended. With Raft this is
-     * where the entry waits for a durable majority before it is applied. */
-    n->log_index++;
-    int rc = store_apply(n->store, entry, len, reply);
-    HY_ASSERT(rc == HY_OK); /* we encoded it ourselves a moment ago */
-}
-
 void node_propose(struct cmd_ctx *x, const struct store_entry *e)
 {
     struct hy_node *n = x->node;
     hy_buf_reset(&n->entry);
     store_entry_encode(e, &n->entry);
-    node_commit_apply(n, n->entry.data, n->entry.len, &x->w);
+    struct node_waiter *w = replica_waiter_new(n, x->client, x->now_ms);
+    w->proto = x->w.proto;
+    replica_queue(n, n->entry.data, n->entry.len, w);
 }
 
 void node_propose_internal(struct hy_node *n, const struct hy_buf *entry)
 {
-    node_commit_apply(n, entry->data, entry->len, NULL);
+    replica_queue(n, entry->data, entry->len, NULL);
 }
 
-/* Evicts by proposing deletions until under maxmemory or nothing more can go. Returns 1 when
- * memory is (now) within the limit. */
+/* Evicts by proposing deletions until under maxmemory or nothing more can go. The store
+ * counts victims already proposed, so repeated calls in one turn do not pick them twice.
+ * Returns 1 when memory is (or will be, once the evictions apply) within the limit. */
 static int node_make_room(struct hy_node *n, uint64_t now_ms)
 {
+    if (!replica_is_leader(n)) {
+        return !store_over_maxmemory(n->store);
+    }
+    if (store_over_maxmemory(n->store) && n->cfg->maxmemory_policy != STORE_NOEVICTION &&
+        n->applied < n->internal_index) {
+        return 1; /* evictions already proposed will free the room once they apply */
+    }
     for (int round = 0; round < 64 && store_over_maxmemory(n->store); round++) {
         struct hy_buf buf;
         hy_buf_init(&buf);
@@ -133,6 +133,7 @@ static int node_make_room(struct hy_node *n, uint64_t now_ms)
         if (k == 0) {
             break;
         }
+        return 1; /* the room comes when this eviction entry applies */
     }
     return !store_over_maxmemory(n->store);
 }
@@ -144,9 +145,69 @@ static int node_check_arity(const struct cmd_def *d, size_t argc)
     return d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity;
 }
 
-static void node_execute(struct hy_node *n, struct node_client *c, size_t argc,
-                         const struct resp_arg *argv, uint64_t now_ms)
+/* Appends an immediate reply behind the client's pending writes, so replies keep the order
+ * of requests: everything written to c->out since `mark` moves to the last waiter's tail. */
+static void node_defer_reply(struct node_client *c, struct node_waiter *pending, size_t mark)
 {
+    if (pending != NULL && c->last_waiter == pending && c->out.len > mark) {
+        hy_buf_append(&pending->tail, c->out.data + mark, c->out.len - mark);
+        c->out.len = mark;
+    }
+}
+
+/* Whether the command must wait: 0 = run it now, 1 = leave it in the input for later. */
+static int node_must_wait(struct hy_node *n, struct node_client *c, const struct cmd_def *d,
+                          uint64_t now_ms)
+{
+    int is_write = d != NULL && (d->flags & CMD_WRITE);
+    if (c->waiting > 0 && !is_write) {
+        return 1; /* reads see the client's own writes; replies stay in order */
+    }
+    if (d != NULL && (d->flags & CMD_READONLY) && !replica_can_read(n) && !c->read_timed_out) {
+        c->blocked_on_read = 1;
+        c->blocked_since_ms = now_ms;
+        n->read_waiters++;
+        return 1;
+    }
+    return 0;
+}
+
+static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    struct hy_node *n = x->node;
+    struct node_client *c = x->client;
+    x->cmd = d;
+    c->last_cmd = d->name;
+    if (!node_check_arity(d, x->argc)) {
+        node_reply_arity(&x->w, d->name);
+        return;
+    }
+    if (!c->authenticated && !(d->flags & CMD_NOAUTH)) {
+        resp_write_error(&x->w, "NOAUTH Authentication required.");
+        return;
+    }
+    if ((d->flags & CMD_READONLY) && c->read_timed_out) {
+        c->read_timed_out = 0;
+        resp_write_error(&x->w, "TRYAGAIN no leader could serve the read within "
+                                "request-timeout-ms");
+        return;
+    }
+    if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(n, x->now_ms)) {
+        resp_write_error(&x->w, "OOM command not allowed when used memory > 'maxmemory'.");
+        return;
+    }
+    n->stats.commands_processed++;
+    d->handler(x);
+}
+
+/* Runs one request. Returns 0 when it must wait (it stays in the input), 1 when done. */
+static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
+                        const struct resp_arg *argv, uint64_t now_ms)
+{
+    const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    if (node_must_wait(n, c, d, now_ms)) {
+        return 0;
+    }
     struct cmd_ctx x = {
         .node = n,
         .client = c,
@@ -156,34 +217,22 @@ static void node_execute(struct hy_node *n, struct node_client *c, size_t argc,
         .w = {.out = &c->out, .proto = c->proto},
     };
     c->last_ms = now_ms;
-    const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    struct node_waiter *pending = c->last_waiter;
+    size_t mark = c->out.len;
     if (d == NULL) {
         reply_unknown_command(&x.w, argc, argv);
-        return;
+    } else {
+        node_run(&x, d);
     }
-    x.cmd = d;
-    c->last_cmd = d->name;
-    if (!node_check_arity(d, argc)) {
-        node_reply_arity(&x.w, d->name);
-        return;
-    }
-    if (!c->authenticated && !(d->flags & CMD_NOAUTH)) {
-        resp_write_error(&x.w, "NOAUTH Authentication required.");
-        return;
-    }
-    if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(n, now_ms)) {
-        resp_write_error(&x.w, "OOM command not allowed when used memory > 'maxmemory'.");
-        return;
-    }
-    n->stats.commands_processed++;
-    d->handler(&x);
+    node_defer_reply(c, pending, mark);
+    return 1;
 }
 
 void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_ms)
 {
     size_t off = 0;
     const unsigned stop = NODE_CLIENT_CLOSE_AFTER_REPLY | NODE_CLIENT_CLOSE_ASAP;
-    while (!(c->flags & stop) && off < c->in.len) {
+    while (!(c->flags & stop) && !c->blocked_on_read && off < c->in.len) {
         size_t consumed = 0, argc = 0;
         const struct resp_arg *argv = NULL;
         int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
@@ -192,8 +241,11 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
             break;
         }
         if (rc != HY_OK) {
+            struct node_waiter *pending = c->last_waiter;
+            size_t mark = c->out.len;
             struct resp_writer w = {&c->out, c->proto};
             resp_write_errorf(&w, "ERR Protocol error: %s", c->parser.error);
+            node_defer_reply(c, pending, mark);
             c->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
             hy_log(n->log, HY_LOG_INFO, "client %llu (%s): protocol error: %s",
                    (unsigned long long)c->id, c->addr, c->parser.error);
@@ -201,8 +253,8 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
             break;
         }
         /* argv borrows from c->in: execute before the bytes are consumed below. */
-        if (argc > 0) {
-            node_execute(n, c, argc, argv, now_ms);
+        if (argc > 0 && !node_execute(n, c, argc, argv, now_ms)) {
+            break; /* it waits for earlier writes or for reads to be possible */
         }
         off += consumed;
     }
@@ -213,6 +265,9 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
 
 static void node_active_expire(struct hy_node *n, uint64_t now_ms)
 {
+    if (!replica_is_leader(n)) {
+        return; /* expiry is the leader's decision, replicated as deletions */
+    }
     /* As Redis's active expiry: sample, delete what expired, and go on while a quarter or
      * more of the sample had expired; bounded per call so one cron never stalls the loop. */
     struct hy_buf buf;
@@ -247,8 +302,25 @@ static size_t node_close_idle(struct hy_node *n, uint64_t now_ms)
     return marked;
 }
 
+/* Reads that waited too long for a leader are answered with an error when they run. */
+static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
+{
+    uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
+    for (struct node_client *c = n->clients; c != NULL && n->read_waiters > 0; c = c->next) {
+        if (c->blocked_on_read && now_ms >= c->blocked_since_ms + timeout) {
+            c->blocked_on_read = 0;
+            c->read_timed_out = 1;
+            n->read_waiters--;
+            node_client_process(n, c, now_ms);
+            replica_mark_ready(n, c);
+        }
+    }
+}
+
 size_t node_cron(struct hy_node *n, uint64_t now_ms)
 {
+    node_time_out_reads(n, now_ms);
+    replica_expire_waiters(n, now_ms);
     node_active_expire(n, now_ms);
     if (n->cfg->maxmemory > 0) {
         node_make_room(n, now_ms);

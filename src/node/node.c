@@ -77,6 +77,7 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     hy_buf_init(&n->entry);
     cmd_table_build(n);
     node_reconfigure(n);
+    replica_init(n);
     return n;
 }
 
@@ -88,6 +89,7 @@ void node_destroy(struct hy_node *n)
     while (n->clients != NULL) {
         node_client_free(n, n->clients);
     }
+    replica_free(n);
     store_destroy(n->store);
     hy_buf_free(&n->entry);
     hy_free(n);
@@ -140,6 +142,10 @@ struct node_client *node_client_new(struct hy_node *n, const char *addr, const c
 
 void node_client_free(struct hy_node *n, struct node_client *c)
 {
+    replica_client_gone(n, c);
+    if (c->blocked_on_read) {
+        n->read_waiters--;
+    }
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "node/config.h"
 #include "proto/resp.h"
+#include "raft/raft.h"
 
 enum node_client_flag {
     NODE_CLIENT_CLOSE_AFTER_REPLY = 1u << 0, /* QUIT, protocol error, maxclients: flush, close */
@@ -48,6 +49,49 @@ struct node_client {
     struct resp_request_parser parser;
     struct node_client *prev, *next; /* the node's list of clients */
     void *shell;                     /* the shell's connection; opaque to the engine */
+    /* Writes proposed and not yet answered; while non-zero, only write commands run (their
+     * replies come back in log order) and anything else waits, so replies keep the order of
+     * requests and a read sees the client's own earlier writes. */
+    uint32_t waiting;
+    struct node_waiter *last_waiter; /* where immediate replies queue behind pending ones */
+    int blocked_on_read;             /* waiting for the node to be able to serve reads */
+    int read_timed_out;              /* the wait passed request-timeout-ms: answer an error */
+    uint64_t blocked_since_ms;
+    int on_ready; /* in the node's ready list */
+    struct node_client *ready_next;
+};
+
+/* A write proposed for a client, answered when its entry is applied (node internal). */
+struct node_waiter;
+
+/*
+ * The storage and network work the shell does for the engine, one batch per Raft update,
+ * handled in the order node_io_take() hands them out (raft.h's caller contract):
+ *  1. persist: term/vote, the snapshot, entries (truncate from entries_first_index, append);
+ *  2. once that is durable, send `messages`;
+ *  3. call node_io_done(). The engine then counts the entries as durable, commits, applies
+ *     and answers clients.
+ * A batch with nothing to persist still waits for the batches before it. Everything a batch
+ * points to is owned by the engine until node_io_done().
+ */
+enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN };
+
+struct node_io_batch {
+    struct node_io_batch *next;
+    int term_vote_changed;
+    uint64_t term;
+    raft_id vote;
+    int snapshot; /* enum node_snapshot_kind */
+    uint64_t snap_index;
+    uint64_t snap_term;
+    struct raft_membership snap_membership;
+    uint8_t *snap_data;
+    size_t snap_len;
+    uint64_t entries_first_index; /* 0 = no entries to write */
+    uint32_t n_entries;
+    struct raft_entry *entries;
+    uint32_t n_messages;
+    struct raft_message *messages;
 };
 
 struct hy_node;
@@ -78,6 +122,41 @@ size_t node_take_kills(struct hy_node *n);
 /* Counters the shell reports into (INFO stats). */
 void node_note_rejected_connection(struct hy_node *n);
 void node_note_net_io(struct hy_node *n, size_t in_bytes, size_t out_bytes);
+
+/* What the node recovered from its data directory (all empty for a new node). Borrowed for
+ * the call. */
+struct node_recovered {
+    uint64_t term;
+    raft_id vote;
+    uint64_t snap_index;
+    uint64_t snap_term;
+    struct raft_membership snap_membership;
+    const uint8_t *snap_data;
+    size_t snap_len;
+    const struct raft_entry *entries; /* snap_index + 1 ... */
+    uint32_t n_entries;
+};
+
+/* Starts the node's Raft group from what was recovered; a node with nothing recovered
+ * bootstraps a one-member group of itself. Returns HY_OK or HY_ECORRUPT (snapshot). */
+int node_start(struct hy_node *n, const struct node_recovered *rec, uint64_t now_ms) HY_MUST_CHECK;
+
+/* End of a loop turn: proposes the writes queued during the turn as one batch (group
+ * commit), and retries or times out requests waiting for a leader. */
+void node_flush(struct hy_node *n, uint64_t now_ms);
+
+/* The next storage/network batch to carry out, or NULL. */
+struct node_io_batch *node_io_take(struct hy_node *n);
+/* The batch is durable and its messages are sent: the engine may commit and answer. */
+void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms);
+
+/* When node_tick must next be called (absolute ms), and the tick itself (Raft timers). */
+uint64_t node_timeout_ms(const struct hy_node *n);
+void node_tick(struct hy_node *n, uint64_t now_ms);
+
+/* Clients with new output produced outside their own node_client_process call (a write that
+ * committed, a client that was woken). Each is returned once; NULL when none. */
+struct node_client *node_take_ready(struct hy_node *n);
 
 /* Applies settings changed in cfg (after CONFIG SET or at start). */
 void node_reconfigure(struct hy_node *n);

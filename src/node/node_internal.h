@@ -52,7 +52,24 @@ struct node_stats {
     uint64_t ops_per_sec;
 };
 
-#define NODE_CMD_SLOTS 256
+#define NODE_CMD_SLOTS          256
+#define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
+
+/* A proposed write whose client waits for the reply (replica.c). */
+struct node_waiter {
+    struct node_waiter *next;
+    struct node_client *client; /* NULL once the client went away */
+    uint64_t index;             /* 0 until submitted to Raft */
+    uint64_t term;
+    uint64_t proposed_ms;
+    int proto;
+    struct hy_buf tail; /* immediate replies that must follow this one */
+};
+
+struct node_turn_entry {
+    size_t offset, len;         /* in turn_data */
+    struct node_waiter *waiter; /* NULL for internal entries (expiry, eviction) */
+};
 
 struct hy_node {
     struct hy_config *cfg;    /* borrowed from the shell */
@@ -63,9 +80,28 @@ struct hy_node {
     size_t client_count;
     uint64_t next_client_id;
     uint64_t start_ms;
-    uint64_t log_index;  /* entries applied: the one-member log's commit index */
     size_t kills;        /* clients marked CLOSE_ASAP by commands since last take */
     struct hy_buf entry; /* scratch: the entry being proposed */
+    /* ---- replication (replica.c) ---- */
+    struct raft raft;
+    int started;
+    uint64_t applied; /* last log index applied to the store */
+    uint64_t log_bytes_since_snapshot;
+    size_t snapshot_dataset_bytes; /* store_used_bytes when the last snapshot was taken */
+    uint64_t raft_now_ms;          /* the clock as Raft sees it: never goes backwards */
+    uint64_t timeout_ms;           /* when Raft wants its next tick */
+    /* Entries proposed during this loop turn, submitted together by node_flush. */
+    struct hy_buf turn_data;
+    struct node_turn_entry *turn;
+    size_t turn_count, turn_cap;
+    uint64_t turn_since_ms;  /* oldest unsubmitted proposal */
+    uint64_t internal_index; /* index of the last such entry submitted */
+    /* Proposals waiting for their entry to apply, in proposal (= log) order. */
+    struct node_waiter *waiters_head, *waiters_tail;
+    /* Storage/network batches: all of them in order; io_next is the first not yet taken. */
+    struct node_io_batch *io_head, *io_tail, *io_next;
+    struct node_client *ready; /* clients with output to flush (node_take_ready) */
+    int read_waiters;          /* clients blocked until reads can be served */
     struct node_stats stats;
     struct resp_limits limits;
     /* Command lookup: open addressing over lower-cased names, built at create. */
@@ -87,10 +123,23 @@ extern const struct cmd_def node_commands[];
 extern const size_t node_command_count;
 const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t *name, size_t len);
 
-/* Proposes a write: one-member log today (append, commit, apply, reply). */
+/* Proposes a write for the client of x: queued for this turn's Raft batch; the client waits
+ * and gets the reply when the entry applies. */
 void node_propose(struct cmd_ctx *x, const struct store_entry *e);
 /* Proposes an entry nobody waits for (expiry, eviction). */
 void node_propose_internal(struct hy_node *n, const struct hy_buf *entry);
+
+/* replica.c internals used by dispatch.c and node.c */
+void replica_init(struct hy_node *n);
+void replica_free(struct hy_node *n);
+void replica_queue(struct hy_node *n, const uint8_t *entry, size_t len, struct node_waiter *w);
+struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c, uint64_t now);
+void replica_client_gone(struct hy_node *n, struct node_client *c);
+/* 1 when this node may answer reads from its store now (leader of a settled term). */
+int replica_can_read(const struct hy_node *n);
+int replica_is_leader(const struct hy_node *n);
+void replica_mark_ready(struct hy_node *n, struct node_client *c);
+void replica_expire_waiters(struct hy_node *n, uint64_t now_ms);
 
 /* Reply helpers with Redis's exact texts. */
 void node_reply_syntax_error(struct cmd_ctx *x);

@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "node/config.h"
 #include "node/node.h"
+#include "node/node_internal.h"
 
 struct fixture {
     struct hy_config cfg;
@@ -20,6 +21,8 @@ struct fixture {
     uint64_t now_ms;
 };
 
+static void settle(struct fixture *f);
+
 static int setup(void **state)
 {
     struct fixture *f = hy_xcalloc(1, sizeof(*f));
@@ -27,8 +30,38 @@ static int setup(void **state)
     f->now_ms = 1700000000000ULL;
     f->node = node_create(&f->cfg, NULL, 7, f->now_ms);
     f->client = node_client_new(f->node, "127.0.0.1:1000", "127.0.0.1:7379", 5, f->now_ms);
+    struct node_recovered nothing = {0};
+    assert_int_equal(node_start(f->node, &nothing, f->now_ms), HY_OK);
+    settle(f);
     *state = f;
     return 0;
+}
+
+/* The shell's part, in memory: propose the turn's writes, make every batch "durable" at
+ * once, and deliver Raft's timer ticks that are due. */
+static void pump(struct fixture *f)
+{
+    node_flush(f->node, f->now_ms);
+    struct node_io_batch *b;
+    while ((b = node_io_take(f->node)) != NULL) {
+        node_io_done(f->node, b, f->now_ms);
+    }
+    while (node_take_ready(f->node) != NULL) {
+    }
+}
+
+/* Advances simulated time, firing Raft's timers, until the single node leads. */
+static void settle(struct fixture *f)
+{
+    for (int i = 0; i < 100 && !replica_can_read(f->node); i++) {
+        pump(f);
+        uint64_t at = node_timeout_ms(f->node);
+        if (at > f->now_ms) {
+            f->now_ms = at;
+        }
+        node_tick(f->node, f->now_ms);
+    }
+    pump(f);
 }
 
 static int teardown(void **state)
@@ -46,6 +79,9 @@ static const char *feed(struct fixture *f, const char *bytes)
     static char out[65536];
     hy_buf_append(&f->client->in, bytes, strlen(bytes));
     node_client_process(f->node, f->client, f->now_ms);
+    for (int i = 0; i < 32; i++) {
+        pump(f); /* writes commit and answer; a woken client runs its next requests */
+    }
     size_t n = f->client->out.len < sizeof(out) - 1 ? f->client->out.len : sizeof(out) - 1;
     if (n > 0) {
         memcpy(out, f->client->out.data, n);

@@ -1,0 +1,629 @@
+/*
+ * replica.c - the node's Raft group, seen from the engine.
+ *
+ * Writes proposed during one loop turn are submitted to Raft together (one AppendEntries
+ * per peer, one fsync: group commit). Each Raft update becomes a node_io_batch that the
+ * shell persists and sends in order (raft.h's caller contract); committed entries are
+ * applied to the store in log order, and the reply that store_apply() writes goes to the
+ * client that proposed the entry, if it still waits. A node that has not recovered anything
+ * bootstraps a one-member group of itself: a single node is a Raft cluster of one.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "node/node_internal.h"
+
+/* Raft ids are derived from node-id strings, so every node computes the same id for a peer
+ * from its name alone (FNV-1a; 0 is reserved for "nobody"). */
+static raft_id node_raft_id(const char *node_id)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const char *p = node_id; *p; p++) {
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    }
+    return h == RAFT_NONE ? 1 : h;
+}
+
+void replica_init(struct hy_node *n)
+{
+    struct raft_config rc;
+    raft_config_default(&rc, node_raft_id(n->cfg->node_id));
+    rc.seed = hy_prng_next(&n->prng);
+    rc.election_timeout_max_ms = (uint32_t)n->cfg->election_timeout_ms;
+    rc.election_timeout_min_ms = (uint32_t)HY_MAX(n->cfg->election_timeout_ms / 2, 1);
+    rc.heartbeat_ms = (uint32_t)n->cfg->heartbeat_ms;
+    /* Entries kept behind a snapshot let a briefly lagging follower catch up without a
+     * snapshot transfer; they cost memory as large as the writes, so keep few. */
+    rc.snapshot_trailing = 16;
+    rc.log = n->log;
+    raft_init(&n->raft, &rc);
+    hy_buf_init(&n->turn_data);
+}
+
+static void batch_free(struct node_io_batch *b)
+{
+    for (uint32_t i = 0; i < b->n_entries; i++) {
+        hy_free((void *)b->entries[i].data);
+    }
+    hy_free(b->entries);
+    for (uint32_t i = 0; i < b->n_messages; i++) {
+        struct raft_message *m = &b->messages[i];
+        for (uint32_t k = 0; k < m->n_entries; k++) {
+            hy_free((void *)m->entries[k].data);
+        }
+        hy_free((void *)m->entries);
+        hy_free((void *)m->data);
+    }
+    hy_free(b->messages);
+    hy_free(b->snap_data);
+    hy_free(b);
+}
+
+static void waiter_free(struct node_waiter *w)
+{
+    hy_buf_free(&w->tail);
+    hy_free(w);
+}
+
+void replica_free(struct hy_node *n)
+{
+    while (n->io_head != NULL) {
+        struct node_io_batch *b = n->io_head;
+        n->io_head = b->next;
+        batch_free(b);
+    }
+    while (n->waiters_head != NULL) {
+        struct node_waiter *w = n->waiters_head;
+        n->waiters_head = w->next;
+        waiter_free(w);
+    }
+    hy_free(n->turn);
+    hy_buf_free(&n->turn_data);
+    raft_free(&n->raft);
+}
+
+/* ---- clients and waiters --------------------------------------------------------------------- */
+
+void replica_mark_ready(struct hy_node *n, struct node_client *c)
+{
+    if (!c->on_ready) {
+        c->on_ready = 1;
+        c->ready_next = n->ready;
+        n->ready = c;
+    }
+}
+
+struct node_client *node_take_ready(struct hy_node *n)
+{
+    struct node_client *c = n->ready;
+    if (c != NULL) {
+        n->ready = c->ready_next;
+        c->on_ready = 0;
+        c->ready_next = NULL;
+    }
+    return c;
+}
+
+struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c, uint64_t now)
+{
+    struct node_waiter *w = hy_xcalloc(1, sizeof(*w));
+    w->client = c;
+    w->proposed_ms = now;
+    w->proto = c->proto;
+    hy_buf_init(&w->tail);
+    if (n->waiters_tail != NULL) {
+        n->waiters_tail->next = w;
+    } else {
+        n->waiters_head = w;
+    }
+    n->waiters_tail = w;
+    c->waiting++;
+    c->last_waiter = w;
+    return w;
+}
+
+void replica_client_gone(struct hy_node *n, struct node_client *c)
+{
+    for (struct node_waiter *w = n->waiters_head; w != NULL; w = w->next) {
+        if (w->client == c) {
+            w->client = NULL;
+        }
+    }
+    struct node_client **pp = &n->ready;
+    while (*pp != NULL && *pp != c) {
+        pp = &(*pp)->ready_next;
+    }
+    if (*pp == c) {
+        *pp = c->ready_next;
+    }
+}
+
+/* The waiter's client is answered (reply already written, or `error`), then its queued
+ * immediate replies follow. The waiter stays in the FIFO until its index applies. */
+static void waiter_answer(struct hy_node *n, struct node_waiter *w, const char *error)
+{
+    struct node_client *c = w->client;
+    if (c == NULL) {
+        return;
+    }
+    if (error != NULL) {
+        struct resp_writer wr = {&c->out, w->proto};
+        resp_write_error(&wr, error);
+    }
+    hy_buf_append(&c->out, w->tail.data, w->tail.len);
+    hy_buf_reset(&w->tail);
+    w->client = NULL;
+    HY_ASSERT(c->waiting > 0);
+    c->waiting--;
+    if (c->last_waiter == w) {
+        c->last_waiter = NULL;
+    }
+    replica_mark_ready(n, c);
+}
+
+static void waiter_pop(struct hy_node *n)
+{
+    struct node_waiter *w = n->waiters_head;
+    n->waiters_head = w->next;
+    if (n->waiters_head == NULL) {
+        n->waiters_tail = NULL;
+    }
+    waiter_free(w);
+}
+
+/* Submitted writes whose outcome this node can no longer learn (it lost leadership, or the
+ * deadline passed): they may or may not commit, and the client is told exactly that. */
+static void fail_submitted(struct hy_node *n, uint64_t older_than_ms, const char *error)
+{
+    for (struct node_waiter *w = n->waiters_head; w != NULL; w = w->next) {
+        if (w->index != 0 && w->proposed_ms <= older_than_ms) {
+            waiter_answer(n, w, error);
+        }
+    }
+}
+
+/* ---- the caller side of raft.h ------------------------------------------------------------- */
+
+static void handle_update(struct hy_node *n, const struct raft_update *up, uint64_t now_ms);
+
+static void step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms)
+{
+    if (now_ms > n->raft_now_ms) {
+        n->raft_now_ms = now_ms;
+    }
+    ev->now_ms = n->raft_now_ms;
+    struct raft_update up;
+    (void)raft_step(&n->raft, ev, &up);
+    handle_update(n, &up, now_ms);
+}
+
+static struct raft_entry *entries_copy(const struct raft_entry *src, uint32_t count)
+{
+    if (count == 0) {
+        return NULL;
+    }
+    struct raft_entry *dst = hy_xcalloc(count, sizeof(*dst));
+    for (uint32_t i = 0; i < count; i++) {
+        dst[i] = src[i];
+        dst[i].data = src[i].len ? hy_xmemdup(src[i].data, src[i].len) : NULL;
+    }
+    return dst;
+}
+
+static void batch_copy_messages(struct node_io_batch *b, const struct raft_update *up)
+{
+    b->n_messages = up->n_messages;
+    b->messages = up->n_messages ? hy_xcalloc(up->n_messages, sizeof(*b->messages)) : NULL;
+    for (uint32_t i = 0; i < up->n_messages; i++) {
+        struct raft_message *m = &b->messages[i];
+        *m = up->messages[i];
+        m->entries = entries_copy(up->messages[i].entries, up->messages[i].n_entries);
+        m->data = m->len ? hy_xmemdup(up->messages[i].data, m->len) : NULL;
+    }
+}
+
+static void batch_push(struct hy_node *n, struct node_io_batch *b)
+{
+    if (n->io_tail != NULL) {
+        n->io_tail->next = b;
+    } else {
+        n->io_head = b;
+    }
+    n->io_tail = b;
+    if (n->io_next == NULL) {
+        n->io_next = b;
+    }
+}
+
+/* Copies what the update asks the shell to persist and send: the update's pointers die at
+ * the next raft_step, the batch lives until the shell is done with it. */
+static void batch_from_update(struct hy_node *n, const struct raft_update *up)
+{
+    int persist = up->term_vote_changed || up->snapshot_install || up->entries_first_index;
+    if (!persist && up->n_messages == 0) {
+        return;
+    }
+    struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
+    b->term_vote_changed = up->term_vote_changed;
+    b->term = up->term;
+    b->vote = up->vote;
+    if (up->snapshot_install) {
+        b->snapshot = NODE_SNAP_INSTALL;
+        b->snap_index = up->snap_index;
+        b->snap_term = up->snap_term;
+        b->snap_membership = up->snap_membership;
+        b->snap_data = up->snap_len ? hy_xmemdup(up->snap_data, up->snap_len) : NULL;
+        b->snap_len = up->snap_len;
+    }
+    b->entries_first_index = up->entries_first_index;
+    b->n_entries = up->n_entries;
+    b->entries = entries_copy(up->entries, up->n_entries);
+    batch_copy_messages(b, up);
+    batch_push(n, b);
+}
+
+struct node_io_batch *node_io_take(struct hy_node *n)
+{
+    struct node_io_batch *b = n->io_next;
+    if (b != NULL) {
+        n->io_next = b->next;
+    }
+    return b;
+}
+
+void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms)
+{
+    HY_ASSERT(b == n->io_head); /* batches complete in the order they were handed out */
+    n->io_head = b->next;
+    if (n->io_head == NULL) {
+        n->io_tail = NULL;
+    }
+    if (b->n_entries > 0) {
+        struct raft_event ev = {.type = RAFT_EV_PERSISTED};
+        ev.persisted.index = b->entries_first_index + b->n_entries - 1;
+        ev.persisted.term = b->entries[b->n_entries - 1].term;
+        step(n, &ev, now_ms);
+    }
+    batch_free(b);
+}
+
+/* Unlinks an unsubmitted waiter (its write was never proposed) and frees it. */
+static void waiter_remove(struct hy_node *n, struct node_waiter *w)
+{
+    struct node_waiter **pp = &n->waiters_head, *prev = NULL;
+    while (*pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = w->next;
+    if (n->waiters_tail == w) {
+        n->waiters_tail = prev;
+    }
+    waiter_free(w);
+}
+
+/* ---- applying ---------------------------------------------------------------------------------
+ */
+
+/* The waiter for entry (index, term), popped from the FIFO head; NULL when nobody waits. A
+ * waiter whose entry was replaced by another leader's is told its write was not applied. */
+static struct node_waiter *waiter_for(struct hy_node *n, uint64_t index, uint64_t term)
+{
+    while (n->waiters_head != NULL && n->waiters_head->index != 0 &&
+           n->waiters_head->index < index) {
+        waiter_answer(n, n->waiters_head,
+                      "UNKNOWN outcome: the write may or may not have been "
+                      "applied");
+        waiter_pop(n);
+    }
+    struct node_waiter *w = n->waiters_head;
+    if (w == NULL || w->index != index) {
+        return NULL;
+    }
+    if (w->term != term) {
+        /* Log Matching: another entry is committed at our index, so ours is gone for good. */
+        waiter_answer(n, w,
+                      "TRYAGAIN the leader changed before this write committed; it was "
+                      "not applied");
+        waiter_pop(n);
+        return NULL;
+    }
+    n->waiters_head = w->next;
+    if (n->waiters_head == NULL) {
+        n->waiters_tail = NULL;
+    }
+    return w;
+}
+
+static void apply_one(struct hy_node *n, uint64_t index, const struct raft_entry *e)
+{
+    struct node_waiter *w = waiter_for(n, index, e->term);
+    if (e->type == RAFT_ENTRY_COMMAND) {
+        struct node_client *c = w ? w->client : NULL;
+        struct resp_writer wr = {c ? &c->out : NULL, w ? w->proto : 2};
+        int rc = store_apply(n->store, e->data, e->len, c ? &wr : NULL);
+        /* Entries come from our own encoder, through CRC-checked disk and wire: one that
+         * does not decode means a bug, and applying on would fork the replicas. */
+        HY_ASSERT(rc == HY_OK);
+    }
+    n->applied = index;
+    n->log_bytes_since_snapshot += e->len;
+    if (w != NULL) {
+        waiter_answer(n, w, NULL);
+        waiter_free(w);
+    }
+}
+
+static void apply_committed(struct hy_node *n, uint64_t commit)
+{
+    while (n->applied < commit) {
+        uint64_t i = n->applied + 1;
+        const struct raft_entry *e = raft_entry_get(&n->raft, i);
+        HY_ASSERT(e != NULL);
+        apply_one(n, i, e);
+    }
+}
+
+static void install_snapshot(struct hy_node *n, const struct raft_update *up)
+{
+    int rc = store_snapshot_decode(n->store, up->snap_data, up->snap_len);
+    HY_ASSERT(rc == HY_OK); /* CRC-checked on arrival; a bad one is a leader bug */
+    n->applied = up->snap_index;
+    n->log_bytes_since_snapshot = 0;
+    /* Writes at or below the snapshot cannot be answered with their own reply any more. */
+    while (n->waiters_head != NULL && n->waiters_head->index != 0 &&
+           n->waiters_head->index <= up->snap_index) {
+        waiter_answer(n, n->waiters_head,
+                      "UNKNOWN outcome: the write may or may not have been "
+                      "applied");
+        waiter_pop(n);
+    }
+}
+
+/* Our own snapshot. Encoding the keyspace costs O(keys), so it is taken only once at least
+ * as many entries, or as many log bytes, as the keyspace holds have gone by since the last:
+ * O(1) amortized per write, and the in-memory log never outgrows the dataset by much (the
+ * same trade Redis makes when it rewrites its AOF at 100% growth). */
+static int snapshot_due(const struct hy_node *n, int raft_wants)
+{
+    uint64_t since = n->applied - raft_snapshot_index(&n->raft);
+    if (n->applied <= raft_snapshot_index(&n->raft)) {
+        return 0;
+    }
+    size_t dataset = store_used_bytes(n->store);
+    uint64_t bytes_floor = HY_MAX(dataset, (size_t)NODE_SNAPSHOT_BYTES_MIN);
+    /* A keyspace that shrank to under half of the last snapshot: a new one releases the old
+     * copy, and the deletions that shrank it paid for it. */
+    int shrunk = n->snapshot_dataset_bytes > NODE_SNAPSHOT_BYTES_MIN &&
+                 dataset < n->snapshot_dataset_bytes / 2;
+    return (raft_wants && since >= store_key_count(n->store)) ||
+           n->log_bytes_since_snapshot >= bytes_floor || shrunk;
+}
+
+static void take_snapshot(struct hy_node *n, uint64_t now_ms)
+{
+    struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
+    struct hy_buf data;
+    hy_buf_init(&data);
+    store_snapshot_encode(n->store, &data);
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = n->applied;
+    ev.snapshot.data = data.data;
+    ev.snapshot.len = data.len;
+    b->snapshot = NODE_SNAP_TAKEN;
+    b->snap_index = n->applied;
+    b->snap_term = raft_term_at(&n->raft, n->applied);
+    n->log_bytes_since_snapshot = 0;
+    n->snapshot_dataset_bytes = store_used_bytes(n->store);
+    step(n, &ev, now_ms);
+    raft_snapshot_membership(&n->raft, &b->snap_membership);
+    b->snap_data = data.data; /* ownership moves to the batch */
+    b->snap_len = data.len;
+    batch_push(n, b);
+}
+
+static void wake_clients(struct hy_node *n, uint64_t now_ms);
+
+static void handle_update(struct hy_node *n, const struct raft_update *up, uint64_t now_ms)
+{
+    if (up->snapshot_install) {
+        install_snapshot(n, up);
+    }
+    batch_from_update(n, up);
+    apply_committed(n, up->commit_index);
+    n->timeout_ms = up->timeout_ms;
+    int snapshot_wanted = up->snapshot_wanted; /* `up` dies at the next raft_step */
+    if (raft_role(&n->raft) != RAFT_LEADER) {
+        fail_submitted(n, UINT64_MAX,
+                       "UNKNOWN outcome: leadership changed after the write was "
+                       "proposed; it may or may not be applied");
+    }
+    if (snapshot_due(n, snapshot_wanted)) {
+        take_snapshot(n, now_ms);
+    }
+    wake_clients(n, now_ms);
+}
+
+int replica_is_leader(const struct hy_node *n)
+{
+    return n->started && raft_role(&n->raft) == RAFT_LEADER;
+}
+
+static uint32_t voter_count(const struct raft_membership *m)
+{
+    uint32_t voters = 0;
+    for (uint32_t i = 0; i < m->count; i++) {
+        voters += m->servers[i].role == RAFT_VOTER;
+    }
+    return voters;
+}
+
+int replica_can_read(const struct hy_node *n)
+{
+    /* A leader whose own no-op has been applied has every committed write in its store.
+     * With a single voter no other leader can exist, so its reads are linearizable without
+     * a heartbeat round. (Groups of several voters confirm with ReadIndex: issue 5.) */
+    return replica_is_leader(n) && n->applied >= n->raft.term_start_index &&
+           voter_count(raft_membership(&n->raft)) == 1;
+}
+
+/* Clients that may go on: writes answered, or reads possible again. Their queued input is
+ * processed now; what they produce is flushed by the shell via node_take_ready. */
+static void wake_clients(struct hy_node *n, uint64_t now_ms)
+{
+    if (n->read_waiters > 0 && replica_can_read(n)) {
+        n->read_waiters = 0;
+        for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+            if (c->blocked_on_read) {
+                c->blocked_on_read = 0;
+                replica_mark_ready(n, c);
+            }
+        }
+    }
+    for (struct node_client *c = n->ready; c != NULL; c = c->ready_next) {
+        if (c->waiting == 0 && !c->blocked_on_read && c->in.len > 0) {
+            node_client_process(n, c, now_ms);
+        }
+    }
+}
+
+void replica_queue(struct hy_node *n, const uint8_t *entry, size_t len, struct node_waiter *w)
+{
+    if (n->turn_count == n->turn_cap) {
+        n->turn_cap = n->turn_cap ? n->turn_cap * 2 : 64;
+        n->turn = hy_xrealloc(n->turn, n->turn_cap * sizeof(*n->turn));
+    }
+    if (n->turn_count == 0) {
+        n->turn_since_ms = w ? w->proposed_ms : n->raft_now_ms;
+    }
+    n->turn[n->turn_count++] = (struct node_turn_entry){n->turn_data.len, len, w};
+    hy_buf_append(&n->turn_data, entry, len);
+}
+
+static void turn_reset(struct hy_node *n)
+{
+    n->turn_count = 0;
+    hy_buf_reset(&n->turn_data);
+}
+
+/* The turn's writes were not proposed (no leader, or Raft refused): safe to retry. */
+static void turn_fail(struct hy_node *n, const char *error)
+{
+    for (size_t i = 0; i < n->turn_count; i++) {
+        struct node_waiter *w = n->turn[i].waiter;
+        if (w != NULL) {
+            waiter_answer(n, w, error);
+            waiter_remove(n, w);
+        }
+    }
+    turn_reset(n);
+}
+
+static void turn_submit(struct hy_node *n, uint64_t now_ms)
+{
+    struct raft_entry stack[64];
+    struct raft_entry *ents =
+        n->turn_count <= 64 ? stack : hy_xmalloc(n->turn_count * sizeof(*ents));
+    for (size_t i = 0; i < n->turn_count; i++) {
+        ents[i] = (struct raft_entry){.type = RAFT_ENTRY_COMMAND,
+                                      .len = (uint32_t)n->turn[i].len,
+                                      .data = n->turn_data.data + n->turn[i].offset};
+    }
+    struct raft_event ev = {.type = RAFT_EV_SUBMIT};
+    ev.submit.entries = ents;
+    ev.submit.n_entries = (uint32_t)n->turn_count;
+    if (now_ms > n->raft_now_ms) {
+        n->raft_now_ms = now_ms;
+    }
+    ev.now_ms = n->raft_now_ms;
+    struct raft_update up;
+    (void)raft_step(&n->raft, &ev, &up);
+    if (up.status == HY_OK) {
+        for (size_t i = 0; i < n->turn_count; i++) {
+            if (n->turn[i].waiter != NULL) {
+                n->turn[i].waiter->index = up.submit_index + i;
+                n->turn[i].waiter->term = up.submit_term;
+            } else {
+                n->internal_index = up.submit_index + i;
+            }
+        }
+        turn_reset(n);
+    } else {
+        turn_fail(n, "TRYAGAIN no leader to propose the write to; it was not applied");
+    }
+    if (ents != stack) {
+        hy_free(ents);
+    }
+    handle_update(n, &up, now_ms);
+}
+
+void node_flush(struct hy_node *n, uint64_t now_ms)
+{
+    if (n->turn_count == 0) {
+        return;
+    }
+    if (replica_is_leader(n)) {
+        turn_submit(n, now_ms);
+    } else if (now_ms >= n->turn_since_ms + (uint64_t)n->cfg->request_timeout_ms) {
+        /* Waiting for an election that does not come: nothing was proposed. */
+        turn_fail(n, "TRYAGAIN no leader elected within request-timeout-ms; the write was "
+                     "not applied");
+        wake_clients(n, now_ms);
+    }
+}
+
+void replica_expire_waiters(struct hy_node *n, uint64_t now_ms)
+{
+    uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
+    if (now_ms > timeout) {
+        fail_submitted(n, now_ms - timeout,
+                       "UNKNOWN outcome: the write did not commit within request-timeout-ms; it "
+                       "may or may not be applied");
+    }
+    node_flush(n, now_ms);
+    wake_clients(n, now_ms);
+}
+
+uint64_t node_timeout_ms(const struct hy_node *n)
+{
+    return n->timeout_ms;
+}
+
+void node_tick(struct hy_node *n, uint64_t now_ms)
+{
+    if (!n->started) {
+        return;
+    }
+    struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+    step(n, &ev, now_ms);
+}
+
+int node_start(struct hy_node *n, const struct node_recovered *rec, uint64_t now_ms)
+{
+    HY_ASSERT(!n->started);
+    if (rec->snap_index > 0 &&
+        store_snapshot_decode(n->store, rec->snap_data, rec->snap_len) != HY_OK) {
+        hy_log(n->log, HY_LOG_ERROR, "snapshot at index %llu does not decode",
+               (unsigned long long)rec->snap_index);
+        return HY_ECORRUPT;
+    }
+    n->applied = rec->snap_index;
+    struct raft_event ev = {.type = RAFT_EV_START};
+    ev.start.term = rec->term;
+    ev.start.vote = rec->vote;
+    ev.start.snap_index = rec->snap_index;
+    ev.start.snap_term = rec->snap_term;
+    ev.start.snap_membership = rec->snap_membership;
+    ev.start.snap_data = rec->snap_data;
+    ev.start.snap_len = rec->snap_len;
+    ev.start.entries = rec->entries;
+    ev.start.n_entries = rec->n_entries;
+    ev.start.bootstrap.count = 1;
+    ev.start.bootstrap.servers[0].id = n->raft.cfg.id;
+    ev.start.bootstrap.servers[0].role = RAFT_VOTER;
+    n->started = 1;
+    step(n, &ev, now_ms);
+    return HY_OK;
+}
