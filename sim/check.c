@@ -181,14 +181,17 @@ static void note_first_apply(struct sim *s, uint64_t index)
         s->cap_applied_at = cap;
     }
     if (s->applied_at[index] == 0) {
-        s->applied_at[index] = ++s->hseq;
+        s->hseq += 2; /* leaves hseq - 1 free: the point just before this first apply */
+        s->applied_at[index] = s->hseq;
     }
 }
 
-/* A timed-out write either reached the committed log (then it took effect before its entry
- * was first applied anywhere: that bounds its return) or it never will in this history (then
- * it never took effect). Ground truth from the simulator keeps the search small; it is sound
- * because a correct cluster linearizes each write at its position in the committed log. */
+/* Runs after liveness, once every member has caught up with the final leader. A timed-out write
+ * either reached the committed log or it never will (then it never took effect). In the first case
+ * it takes effect where its entry is first applied (committed and applied happen in the same step):
+ * no node could expose it earlier, and every later entry is applied later. Pinning it there from
+ * the simulator's ground truth keeps the search small; it is sound for a correct cluster, and a
+ * cluster that exposes a write before it commits is caught all the same. */
 void check_resolve_indeterminate(struct sim *s)
 {
     for (size_t i = 0; i < s->nops; i++) {
@@ -200,8 +203,11 @@ void check_resolve_indeterminate(struct sim *s)
         int committed = x && x < s->committed.cap && s->committed.term[x] == op->sub_term &&
                         x < s->cap_applied_at && s->applied_at[x];
         if (committed) {
+            op->call = s->applied_at[x] - 1;
             op->ret = s->applied_at[x];
-        } else if (x == 0 || (x < s->committed.cap && s->committed.term[x] != 0)) {
+        } else {
+            /* Never proposed, overwritten, or left beyond the end of a log every member has
+             * converged on under a leader of a later term: it can never take effect. */
             op->failed = 1;
         }
     }
