@@ -536,6 +536,81 @@ static void test_snapshot_installed_on_lagging_follower(void **state)
     tc_free(&c);
 }
 
+/* Figure 5.3: a snapshot whose last entry the follower already holds (same index and term)
+ * keeps the entries after it: they may have been acknowledged, and discarding them could lose
+ * a committed write. The follower just advances its commit index. */
+static void test_snapshot_keeps_entries_the_follower_already_has(void **state)
+{
+    (void)state;
+    struct raft r;
+    struct raft_config cfg;
+    tc_config(&cfg, 2);
+    raft_init(&r, &cfg);
+    static const uint8_t d[] = "v";
+    struct raft_entry ents[5];
+    for (int i = 0; i < 5; i++) {
+        ents[i] = (struct raft_entry){1, RAFT_ENTRY_COMMAND, 1, d};
+    }
+    struct raft_event ev = {.type = RAFT_EV_START};
+    ev.start.term = 1;
+    ev.start.bootstrap.count = 3;
+    for (int i = 0; i < 3; i++) {
+        ev.start.bootstrap.servers[i] = (struct raft_server){(raft_id)(i + 1), RAFT_VOTER};
+    }
+    ev.start.entries = ents;
+    ev.start.n_entries = 5;
+    struct raft_update up;
+    assert_int_equal(raft_step(&r, &ev, &up), HY_OK);
+    struct raft_message m = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 1};
+    m.snap_index = 4;
+    m.snap_term = 1;
+    m.snap_membership = ev.start.bootstrap;
+    m.total = m.len = 4;
+    m.data = (const uint8_t *)"snap";
+    struct raft_event rev = {.type = RAFT_EV_RECEIVE, .now_ms = 10};
+    rev.receive.msg = &m;
+    assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
+    assert_false(up.snapshot_install);
+    assert_int_equal(raft_last_index(&r), 5);
+    assert_int_equal(up.commit_index, 4);
+    assert_int_equal(up.n_messages, 1);
+    assert_int_equal(up.messages[0].type, RAFT_MSG_SNAPSHOT_RESP);
+    assert_true(up.messages[0].success);
+    /* A snapshot the log does not match replaces the log. */
+    m.snap_index = 7;
+    m.snap_term = 2;
+    m.term = 2;
+    assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
+    assert_true(up.snapshot_install);
+    assert_int_equal(up.snap_index, 7);
+    assert_int_equal(raft_last_index(&r), 7);
+    assert_null(raft_entry_get(&r, 5));
+    raft_free(&r);
+}
+
+/* Configurations survive their encoding; corrupt bytes are refused. */
+static void test_membership_encoding_round_trips(void **state)
+{
+    (void)state;
+    struct raft_membership m = {.count = 3};
+    m.servers[0] = (struct raft_server){1, RAFT_VOTER};
+    m.servers[1] = (struct raft_server){0x1122334455ull, RAFT_LEARNER};
+    m.servers[2] = (struct raft_server){9, RAFT_VOTER};
+    uint8_t buf[4 + RAFT_SERVERS_MAX * 9];
+    size_t len = raft_membership_encode(&m, buf);
+    assert_int_equal(len, raft_membership_encoded_len(&m));
+    struct raft_membership out;
+    assert_int_equal(raft_membership_decode(buf, len, &out), HY_OK);
+    assert_int_equal(out.count, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(out.servers[i].id, m.servers[i].id);
+        assert_int_equal(out.servers[i].role, m.servers[i].role);
+    }
+    assert_int_equal(raft_membership_decode(buf, len - 1, &out), HY_ECORRUPT);
+    buf[4 + 8] = 7; /* role of the first server */
+    assert_int_equal(raft_membership_decode(buf, len, &out), HY_ECORRUPT);
+}
+
 /* ---- membership ---------------------------------------------------------------------------- */
 
 /* A new server joins as a learner, catches up without voting, and only then is promoted
@@ -757,6 +832,8 @@ int main(void)
         cmocka_unit_test(test_conflicting_follower_log_is_repaired),
         cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
         cmocka_unit_test(test_snapshot_installed_on_lagging_follower),
+        cmocka_unit_test(test_snapshot_keeps_entries_the_follower_already_has),
+        cmocka_unit_test(test_membership_encoding_round_trips),
         cmocka_unit_test(test_learner_catches_up_then_is_promoted),
         cmocka_unit_test(test_node_removed_while_leader),
         cmocka_unit_test(test_transfer_completes),
