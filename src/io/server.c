@@ -15,6 +15,7 @@
 
 #define IO_READ_CHUNK       (16 * 1024)
 #define IO_SHUTDOWN_WAIT_MS 3000
+#define IO_FLUSH_ROUNDS_MAX 64
 
 struct io_conn;
 
@@ -26,6 +27,7 @@ struct io_server {
     uint64_t raft_timer_at;
     uv_timer_t shutdown_timer;
     uv_prepare_t flusher;
+    uv_idle_t spinner; /* keeps the loop from blocking while proposals are queued */
     uv_signal_t sigint, sigterm;
     struct hy_node *node;
     struct hy_config *cfg;
@@ -310,12 +312,35 @@ static void conn_flush(struct io_conn *conn)
     }
 }
 
+static void spin_cb(uv_idle_t *h)
+{
+    (void)h; /* its presence alone makes the next poll non-blocking */
+}
+
+/* Proposals wait for a leader; while there is none, spinning would only burn CPU. */
+static int replica_leading(const struct io_server *srv)
+{
+    return node_is_leader(srv->node);
+}
+
 static void flush_cb(uv_prepare_t *h)
 {
     struct io_server *srv = h->data;
-    /* End of the loop turn: everything proposed during it goes to Raft as one batch. */
-    node_flush(srv->node, io_clock_ms());
-    server_do_io(srv);
+    /* End of the loop turn: everything proposed during it goes to Raft as one batch. A
+     * batch that commits at once can wake clients whose next requests propose again; go
+     * round a bounded number of times, then let the loop turn (without blocking in poll). */
+    for (int round = 0; round < IO_FLUSH_ROUNDS_MAX; round++) {
+        node_flush(srv->node, io_clock_ms());
+        server_do_io(srv);
+        if (!node_has_proposals(srv->node) || !replica_leading(srv)) {
+            break;
+        }
+    }
+    if (node_has_proposals(srv->node) && replica_leading(srv)) {
+        uv_idle_start(&srv->spinner, spin_cb);
+    } else {
+        uv_idle_stop(&srv->spinner);
+    }
     while (srv->pending != NULL) {
         struct io_conn *conn = srv->pending;
         srv->pending = conn->next_pending;
@@ -411,6 +436,7 @@ static void server_close_handles(struct io_server *srv)
     uv_close((uv_handle_t *)&srv->raft_timer, NULL);
     uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&srv->flusher, NULL);
+    uv_close((uv_handle_t *)&srv->spinner, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
 }
@@ -498,6 +524,8 @@ static void server_start_handles(struct io_server *srv)
     uv_timer_init(srv->loop, &srv->raft_timer);
     uv_timer_init(srv->loop, &srv->shutdown_timer);
     uv_prepare_init(srv->loop, &srv->flusher);
+    uv_idle_init(srv->loop, &srv->spinner);
+    srv->spinner.data = srv;
     uv_signal_init(srv->loop, &srv->sigint);
     uv_signal_init(srv->loop, &srv->sigterm);
     srv->cron.data = srv->shutdown_timer.data = srv->flusher.data = srv->raft_timer.data = srv;

@@ -145,6 +145,9 @@ int node_start(struct hy_node *n, const struct node_recovered *rec, uint64_t now
  * commit), and retries or times out requests waiting for a leader. */
 void node_flush(struct hy_node *n, uint64_t now_ms);
 
+/* 1 when writes are queued for the next node_flush (e.g. a woken client proposed more). */
+int node_has_proposals(const struct hy_node *n);
+
 /* The next storage/network batch to carry out, or NULL. */
 struct node_io_batch *node_io_take(struct hy_node *n);
 /* The batch is durable and its messages are sent: the engine may commit and answer. */
@@ -162,5 +165,7 @@ struct node_client *node_take_ready(struct hy_node *n);
 void node_reconfigure(struct hy_node *n);
 
 size_t node_client_count(const struct hy_node *n);
+/* 1 when this node leads its Raft group. */
+int node_is_leader(const struct hy_node *n);
 
 #endif

@@ -451,6 +451,11 @@ int replica_is_leader(const struct hy_node *n)
     return n->started && raft_role(&n->raft) == RAFT_LEADER;
 }
 
+int node_is_leader(const struct hy_node *n)
+{
+    return replica_is_leader(n);
+}
+
 static uint32_t voter_count(const struct raft_membership *m)
 {
     uint32_t voters = 0;
@@ -557,6 +562,11 @@ static void turn_submit(struct hy_node *n, uint64_t now_ms)
         hy_free(ents);
     }
     handle_update(n, &up, now_ms);
+}
+
+int node_has_proposals(const struct hy_node *n)
+{
+    return n->turn_count > 0;
 }
 
 void node_flush(struct hy_node *n, uint64_t now_ms)
