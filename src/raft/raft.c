@@ -327,6 +327,7 @@ static void become_leader(struct raft *r)
     r->leader = r->cfg.id;
     r->leader_since_ms = r->now_ms;
     r->transfer_target = RAFT_NONE;
+    r->timeout_now_sent = 0;
     memset(r->progress, 0, sizeof(struct raft_progress) * RAFT_SERVERS_MAX);
     progress_sync(r);
     struct raft_entry noop = {.term = r->term, .type = RAFT_ENTRY_NOOP};
@@ -534,7 +535,9 @@ static struct raft_message *leader_msg(struct raft *r, uint32_t type, raft_id to
     return m;
 }
 
-/* Entries [from, ...] fitting one message (§10.2.1 batching); returns how many. */
+/* Entries [from, ...] fitting one message; returns how many. §10.2.2: "Batching is very
+ * natural to implement in Raft, since AppendEntries supports sending multiple consecutive
+ * entries in one RPC." */
 static uint32_t batch_count(const struct raft *r, uint64_t from)
 {
     uint32_t max = r->cfg.batch_entries_max ? r->cfg.batch_entries_max : 1;
@@ -617,8 +620,10 @@ static void send_append(struct raft *r, struct raft_progress *p, int heartbeat)
         }
         return;
     }
-    /* §10.2.1 pipelining: "the leader can ... send the next AppendEntries before the
-     * previous one has been acknowledged", bounded by the in-flight window. */
+    /* §10.2.2 pipelining: "the leader treats the next index for each follower
+     * optimistically; it updates the next index to send immediately after sending the
+     * previous entry, rather than waiting for the previous entry's acknowledgment." The
+     * in-flight window bounds how far ahead it runs. */
     int sent = 0;
     while (p->next_index <= last_index(r) && p->inflight_count < inflight_limit(r)) {
         uint64_t end = send_entries(r, p);
@@ -704,12 +709,15 @@ static int lease_allowed(const struct raft *r)
     return lease > 0 && stretched < r->cfg.election_timeout_min_ms;
 }
 
-/* §6.4.1: "the leader would use the normal heartbeat mechanism to maintain a lease ... once the
- * leader's heartbeats were acknowledged by a majority of the cluster, it would extend its lease
- * to start + election timeout / clock drift bound". */
+/* §6.4.1 (Figure 6.3): once its heartbeats are acknowledged by a majority, the leader "would
+ * extend its lease to start + election timeout / clock drift bound, since the followers
+ * shouldn't time out before then". "The lease approach assumes a bound on clock drift across
+ * servers." */
 static int lease_valid(const struct raft *r)
 {
-    if (!lease_allowed(r) || r->transfer_target != RAFT_NONE) {
+    /* A TimeoutNow lets its target win votes that ignore our lease (even arriving late, after
+     * an aborted transfer): no lease reads for the rest of the term once one was sent. */
+    if (!lease_allowed(r) || r->transfer_target != RAFT_NONE || r->timeout_now_sent) {
         return 0;
     }
     uint64_t start = quorum_value(r, offsetof(struct raft_progress, ack_sent_ms), r->now_ms);
@@ -749,10 +757,11 @@ static void release_reads(struct raft *r)
 
 static void transfer_maybe_fire(struct raft *r, struct raft_progress *p)
 {
-    /* §3.10: "Once the target server is caught up, the prior leader sends it a TimeoutNow
-     * request". */
+    /* §3.10: "The prior leader fully updates the target server's log to match its own" and
+     * then "sends a TimeoutNow request to the target server." */
     if (r->transfer_target == p->id && p->match_index == last_index(r)) {
         leader_msg(r, RAFT_MSG_TIMEOUT_NOW, p->id);
+        r->timeout_now_sent = 1;
     }
 }
 
@@ -767,8 +776,9 @@ static void note_ack(struct raft *r, struct raft_progress *p, const struct raft_
     }
 }
 
-/* §3.5 fast back-off: "the follower can include the term of the conflicting entry and the
- * first index it stores for that term", so the leader skips a whole term per round trip. */
+/* Fast back-off (§3.5; paper §5.3): "when rejecting an AppendEntries request, the follower
+ * can include the term of the conflicting entry and the first index it stores for that term",
+ * so the leader skips a whole term per round trip. */
 static uint64_t backoff_next(const struct raft *r, const struct raft_message *m)
 {
     if (m->hint_term == 0) {
@@ -1120,8 +1130,8 @@ static void leader_tick(struct raft *r)
         return;
     }
     if (r->transfer_target != RAFT_NONE && r->now_ms >= r->transfer_deadline_ms) {
-        /* §3.10: "If the transfer does not complete within about one election timeout, the
-         * prior leader aborts the transfer and resumes accepting client requests." */
+        /* §3.10: "If leadership transfer does not complete after about an election timeout,
+         * the prior leader aborts the transfer and resumes accepting client requests." */
         r->transfer_target = RAFT_NONE;
     }
     if (r->now_ms < r->heartbeat_deadline_ms) {
@@ -1236,9 +1246,10 @@ static int change_membership(struct raft *r, uint32_t op, raft_id id, struct raf
     }
 }
 
-/* §4.3 single-server changes: "the leader ... appends Cnew to its log"; a second change waits
- * until the first is committed, and (errata) until the leader has committed an entry of its
- * own term. */
+/* §4.1: "only one server can be added or removed from the cluster at a time"; the leader
+ * "appends the new configuration (Cnew) as an entry in its log". A second change waits until
+ * the first is committed, and (the single-server errata) until the leader has committed an
+ * entry of its own term. */
 static void on_change(struct raft *r, const struct raft_event *ev, struct raft_update *up)
 {
     if (r->role != RAFT_LEADER) {
@@ -1365,7 +1376,8 @@ static void on_persisted(struct raft *r, const struct raft_event *ev)
         return;
     }
     r->unpersisted_since_ms = r->persisted_index < last_index(r) ? r->now_ms : 0;
-    /* §10.2.1: the leader's own durable copy counts toward the majority like any other. */
+    /* §10.2.1: "the leader uses its own match index to indicate the latest entry to have been
+     * durably written to its disk." */
     leader_maybe_commit(r);
 }
 

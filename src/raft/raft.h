@@ -166,7 +166,8 @@ struct raft_config {
     uint32_t snapshot_trailing;  /* entries kept in the log behind a snapshot */
     uint32_t snapshot_chunk_bytes;
     uint32_t catchup_rounds_max; /* learner promotion: match within one batch of the end */
-    uint32_t lease_ms;           /* 0 = no lease reads */
+    uint32_t lease_ms;           /* 0 = no lease reads; every server must share the same
+                                    election_timeout_min_ms, which bounds the lease */
     uint32_t clock_drift_ppm;    /* the clock-rate drift bound leases assume */
     uint32_t late_bound_ms;      /* gray failure: step down when disk/ticks run this late;
                                     0 = off */
@@ -323,6 +324,7 @@ struct raft {
     size_t n_reads;
     size_t cap_reads;
     raft_id transfer_target;
+    int timeout_now_sent; /* this term: leases are off for good */
     uint64_t transfer_deadline_ms;
     uint64_t unpersisted_since_ms; /* gray failure: oldest write not yet reported durable */
     uint64_t step_down_removed;    /* leader removed from config: step down when committed */
