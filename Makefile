@@ -193,5 +193,15 @@ bench-raft: $(CORE_LIB)
 	$(OUT)/raft-bench 2000000 64 16
 	$(OUT)/raft-bench 2000000 64 256
 
+# The durable log against the raw disk floor, same disk, same run (issue 4; not a timed test).
+.PHONY: bench-wal
+BENCH_WAL_DIR ?= build/bench-wal
+bench-wal: $(OUT)/bench/wal_bench
+	$(OUT)/bench/wal_bench $(BENCH_WAL_DIR)
+
+$(OUT)/bench/wal_bench: $(OBJ)/bench/wal_bench.o $(IO_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
 clean:
 	rm -rf build
