@@ -86,8 +86,8 @@ void wal_close(struct wal *w);
  * fdatasync (group commit: pass everything proposed in one loop turn). When
  * first_index <= wal_last_index, entries >= first_index are deleted first
  * (Raft's conflicting suffix). Precondition: snapshot index < first_index <=
- * last index + 1, n >= 1. Returns HY_OK (durable), HY_ENOSPC (nothing appended;
- * retry later), HY_EIO (fatal: abort).
+ * last index + 1, n >= 1. Returns HY_OK (durable), HY_ENOSPC (nothing appended, though a
+ * requested truncation may already be done; retry the same call later), HY_EIO (fatal: abort).
  */
 int wal_append(struct wal *w, uint64_t first_index, const struct wal_entry *entries,
                size_t n) HY_MUST_CHECK;
