@@ -11,6 +11,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "io/durable.h"
 #include "node/node.h"
 
 #define IO_READ_CHUNK       (16 * 1024)
@@ -30,6 +31,7 @@ struct io_server {
     uv_idle_t spinner; /* keeps the loop from blocking while proposals are queued */
     uv_signal_t sigint, sigterm;
     struct hy_node *node;
+    struct io_durable *durable;
     struct hy_config *cfg;
     struct hy_log *log;
     struct io_conn *conns;   /* every open connection */
@@ -193,16 +195,19 @@ static void server_arm_raft_timer(struct io_server *srv)
     uv_timer_start(&srv->raft_timer, raft_timer_cb, at > now ? at - now : 0, 0);
 }
 
-/* Carries out the engine's storage and network batches. Until the WAL lands the log lives
- * in memory, so a batch is "durable" at once; there are no peers to send to yet. */
+/* Hands the engine's storage batches to the WAL thread, flushes the clients the engine
+ * answered, and follows Raft's timer. */
 static void server_do_io(struct io_server *srv)
 {
-    struct node_io_batch *b;
-    while ((b = node_io_take(srv->node)) != NULL) {
-        node_io_done(srv->node, b, io_clock_ms());
-    }
+    io_durable_pump(srv->durable);
     server_drain_ready(srv);
     server_arm_raft_timer(srv);
+}
+
+/* The WAL thread made batches durable and the engine answered their clients. */
+static void durable_progress_cb(void *ctx)
+{
+    server_do_io(ctx);
 }
 
 static void raft_timer_cb(uv_timer_t *t)
@@ -445,6 +450,7 @@ static void server_maybe_finish(struct io_server *srv)
 {
     if (srv->conns == NULL && srv->stopping == 1) {
         srv->stopping = 2;
+        io_durable_stop(srv->durable);
         server_close_handles(srv);
     }
 }
@@ -549,8 +555,15 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     server_raise_nofile(&srv);
     uint64_t now = io_clock_ms();
     srv.node = node_create(cfg, log, now ^ ((uint64_t)getpid() << 32), now);
-    struct node_recovered nothing = {0};
-    if (node_start(srv.node, &nothing, now) != HY_OK || server_listen(&srv) != 0) {
+    if (io_durable_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.durable) !=
+        HY_OK) {
+        node_destroy(srv.node);
+        return 1;
+    }
+    if (server_listen(&srv) != 0) {
+        io_durable_stop(srv.durable);
+        uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAL thread's handles close */
+        io_durable_close(srv.durable);
         node_destroy(srv.node);
         return 1;
     }
@@ -559,6 +572,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld (data dir %s)", cfg->bind,
            (long long)cfg->port, cfg->data_dir);
     uv_run(srv.loop, UV_RUN_DEFAULT);
+    io_durable_close(srv.durable);
     node_destroy(srv.node);
     uv_loop_close(srv.loop);
     hy_log(log, HY_LOG_INFO, "halyard stopped");

@@ -192,6 +192,11 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
                                 "request-timeout-ms");
         return;
     }
+    if ((d->flags & CMD_WRITE) && n->disk_full) {
+        resp_write_error(&x->w, "READONLY disk full: writes are refused until space is freed; "
+                                "reads go on");
+        return;
+    }
     if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(n, x->now_ms)) {
         resp_write_error(&x->w, "OOM command not allowed when used memory > 'maxmemory'.");
         return;

@@ -183,3 +183,8 @@ size_t node_take_kills(struct hy_node *n)
     n->kills = 0;
     return k;
 }
+
+void node_set_disk_full(struct hy_node *n, int full)
+{
+    n->disk_full = full;
+}

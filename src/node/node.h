@@ -165,6 +165,9 @@ struct node_client *node_take_ready(struct hy_node *n);
 void node_reconfigure(struct hy_node *n);
 
 size_t node_client_count(const struct hy_node *n);
+/* The log's disk is full (1) or has room again (0): writes are refused meanwhile. */
+void node_set_disk_full(struct hy_node *n, int full);
+
 /* 1 when this node leads its Raft group. */
 int node_is_leader(const struct hy_node *n);
 

@@ -102,6 +102,7 @@ struct hy_node {
     struct node_io_batch *io_head, *io_tail, *io_next;
     struct node_client *ready; /* clients with output to flush (node_take_ready) */
     int read_waiters;          /* clients blocked until reads can be served */
+    int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
     struct node_stats stats;
     struct resp_limits limits;
     /* Command lookup: open addressing over lower-cased names, built at create. */

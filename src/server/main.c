@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "io/config_file.h"
+#include "io/durable.h"
 #include "io/server.h"
 #include "node/config.h"
 
@@ -20,7 +21,9 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: halyard [--config FILE] [--SETTING VALUE]...\n\n"
+    fprintf(out, "usage: halyard [--config FILE] [--SETTING VALUE]...\n"
+                 "       halyard --repair DATA-DIR/group-0   (cut a damaged log after its last "
+                 "good record)\n\n"
                  "Every setting is also a key of the YAML config file; flags win over the file.\n"
                  "Settings:\n");
     struct hy_config cfg;
@@ -133,6 +136,13 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--version") == 0) {
             printf("halyard %s\n", HALYARD_VERSION);
             return 0;
+        }
+        if (strcmp(argv[i], "--repair") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "usage: halyard --repair DATA-DIR/group-0\n");
+                return 2;
+            }
+            return io_durable_repair(argv[i + 1]);
         }
     }
     static struct hy_config cfg;

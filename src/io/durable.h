@@ -1,0 +1,48 @@
+/*
+ * durable.h - the node's storage: recovers the Raft group from its data directory at start
+ * and carries out the engine's io batches (node.h) through the WAL thread, strictly in
+ * order, so that nothing is acknowledged before it is fsync'd (DESIGN.md §4, §6).
+ *
+ * Layout: <data-dir>/group-0 holds partition 0's log, metadata and snapshots
+ * (docs/disk-format.md). Everything runs on the loop thread except the WAL thread's writes.
+ */
+#ifndef HY_IO_DURABLE_H
+#define HY_IO_DURABLE_H
+
+#include <uv.h>
+
+#include "common/log.h"
+#include "node/config.h"
+#include "node/node.h"
+
+struct io_durable;
+
+/* Called on the loop thread after completed batches were handed back to the engine, so the
+ * shell can flush the clients they answered and re-arm timers. */
+typedef void (*io_durable_progress_cb)(void *ctx);
+
+/*
+ * Opens <data-dir>/group-0, recovers it, starts the node from what it found (node_start) and
+ * starts the WAL thread. Everything is borrowed and must outlive the io_durable. Returns HY_OK,
+ * or an error after logging why (a damaged directory names the file and offset and points at
+ * `halyard --repair DIR`).
+ */
+int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
+                    const struct hy_log *log, io_durable_progress_cb progress_cb, void *ctx,
+                    struct io_durable **out) HY_MUST_CHECK;
+
+/* Hands every batch the engine has ready to the WAL thread (or completes those with nothing
+ * to persist when nothing is ahead of them). */
+void io_durable_pump(struct io_durable *d);
+
+/* Writes what is queued, stops the thread (the loop must run once more to close its handles). */
+void io_durable_stop(struct io_durable *d);
+
+/* After the loop ended: closes the log and frees everything. */
+void io_durable_close(struct io_durable *d);
+
+/* `halyard --repair DIR`: cuts a damaged log after its last good record. Prints a report;
+ * returns the process exit code. */
+int io_durable_repair(const char *dir);
+
+#endif
