@@ -1,0 +1,927 @@
+/*
+ * peer.c - the peer transport on libuv (see peer.h and docs/peer-protocol.md).
+ *
+ * Shape: one listener; per peer one outbound connection (dialled, redialled with backoff) and
+ * at most one authenticated inbound connection; one tick timer that sends PINGs and enforces
+ * the handshake and liveness deadlines; one prepare handle that flushes every connection's
+ * queued frames once per loop turn, so the messages of one turn leave in one write.
+ */
+#include "io/peer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/buf.h"
+#include "common/prng.h"
+#include "io/peer_auth.h"
+
+#define PEER_READ_CHUNK (64 * 1024)
+
+enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP, CONN_DRAINING };
+
+struct peer;
+
+struct peer_conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    struct peer_transport *t;
+    struct peer *peer; /* outbound: always; inbound: once authenticated */
+    int outbound;
+    enum conn_state state;
+    int writing, closing;
+    struct peer_hs hs;
+    struct wire_reader reader;
+    struct hy_buf in;
+    struct hy_buf pending;  /* frames queued, not yet handed to libuv */
+    struct hy_buf inflight; /* bytes of the write in progress */
+    uint64_t started_ms, last_recv_ms;
+    char addr[PEER_HOST_MAX + 16];
+    struct peer_conn *prev, *next;
+};
+
+struct peer {
+    struct peer_addr addr;
+    struct peer_transport *t;
+    struct peer_conn *out; /* outbound connection (any state), NULL between attempts */
+    struct peer_conn *in;  /* authenticated inbound connection */
+    uv_timer_t retry;
+    uint32_t attempts; /* consecutive failed dials, for the backoff */
+    struct peer_stats stats;
+};
+
+struct peer_transport {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t tick;
+    uv_prepare_t flusher;
+    struct peer_config cfg; /* string fields point at the copies below */
+    char self_id[WIRE_NAME_MAX + 1];
+    char cluster[WIRE_NAME_MAX + 1];
+    uint8_t *secret;
+    struct peer_hs_config hs_cfg;
+    struct peer_callbacks cbs;
+    struct peer peers[PEER_MAX];
+    size_t n_peers;
+    struct peer_conn *conns; /* every open connection */
+    struct hy_prng prng;
+    uint64_t ping_token;
+    uint16_t port;
+    int closing;
+    int handles_open;
+    void (*close_cb)(void *arg);
+    void *close_arg;
+};
+
+static void conn_close(struct peer_conn *c, const char *reason);
+static void peer_schedule_dial(struct peer *p);
+
+void peer_config_default(struct peer_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->listen_host = "0.0.0.0";
+    cfg->queue_bytes_max = 8u << 20;
+    cfg->ping_interval_ms = 250;
+    cfg->ping_timeout_ms = 2000;
+    cfg->handshake_timeout_ms = 2000;
+    cfg->backoff_min_ms = 50;
+    cfg->backoff_max_ms = 2000;
+    wire_limits_default(&cfg->limits);
+}
+
+int peer_addr_parse(const char *spec, struct peer_addr *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *at = strchr(spec, '@');
+    const char *colon = strrchr(spec, ':');
+    if (at == NULL || colon == NULL || colon < at ||
+        !wire_name_valid((const uint8_t *)spec, (size_t)(at - spec))) {
+        return HY_ECONFIG;
+    }
+    memcpy(out->id, spec, (size_t)(at - spec));
+    const char *host = at + 1;
+    size_t host_len = (size_t)(colon - host);
+    if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+        host++;
+        host_len -= 2;
+    }
+    if (host_len == 0 || host_len > PEER_HOST_MAX) {
+        return HY_ECONFIG;
+    }
+    memcpy(out->host, host, host_len);
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port == 0 || port > 65535) {
+        return HY_ECONFIG;
+    }
+    out->port = (uint16_t)port;
+    return HY_OK;
+}
+
+static struct peer *peer_find(const struct peer_transport *t, const char *id)
+{
+    for (size_t i = 0; i < t->n_peers; i++) {
+        if (strcmp(t->peers[i].addr.id, id) == 0) {
+            return (struct peer *)&t->peers[i];
+        }
+    }
+    return NULL;
+}
+
+static int peer_known_cb(void *ctx, const char *id)
+{
+    return peer_find(ctx, id) != NULL;
+}
+
+/* ---- connection lifetime -------------------------------------------------------------------- */
+
+static void handle_closed(struct peer_transport *t)
+{
+    HY_ASSERT(t->handles_open > 0);
+    if (--t->handles_open == 0 && t->closing) {
+        void (*cb)(void *) = t->close_cb;
+        void *arg = t->close_arg;
+        hy_free(t->secret);
+        hy_free(t);
+        if (cb != NULL) {
+            cb(arg);
+        }
+    }
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+    handle_closed(h->data);
+}
+
+static void retry_closed_cb(uv_handle_t *h)
+{
+    const struct peer *p = h->data;
+    handle_closed(p->t);
+}
+
+static struct peer_conn *conn_new(struct peer_transport *t, int outbound)
+{
+    struct peer_conn *c = hy_xcalloc(1, sizeof(*c));
+    c->t = t;
+    c->outbound = outbound;
+    c->started_ms = c->last_recv_ms = uv_now(t->loop);
+    wire_reader_init(&c->reader, &t->cfg.limits);
+    hy_buf_init(&c->in);
+    hy_buf_init(&c->pending);
+    hy_buf_init(&c->inflight);
+    HY_ASSERT(uv_tcp_init(t->loop, &c->tcp) == 0);
+    c->tcp.data = c;
+    t->handles_open++;
+    c->next = t->conns;
+    if (t->conns != NULL) {
+        t->conns->prev = c;
+    }
+    t->conns = c;
+    return c;
+}
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+    struct peer_conn *c = h->data;
+    struct peer_transport *t = c->t;
+    wire_reader_free(&c->reader);
+    hy_buf_free(&c->in);
+    hy_buf_free(&c->pending);
+    hy_buf_free(&c->inflight);
+    hy_free(c);
+    handle_closed(t);
+}
+
+static void conn_unlink(struct peer_conn *c)
+{
+    struct peer_transport *t = c->t;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        t->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    c->prev = c->next = NULL;
+}
+
+/* Detaches c from its peer; an outbound connection that was up reports the peer down. */
+static void conn_detach(struct peer_conn *c, const char *reason)
+{
+    struct peer *p = c->peer;
+    if (p == NULL) {
+        return;
+    }
+    if (!c->outbound) {
+        if (p->in == c) {
+            p->in = NULL;
+        }
+        return;
+    }
+    HY_ASSERT(p->out == c);
+    p->out = NULL;
+    p->stats.queued_bytes = 0;
+    struct peer_transport *t = c->t;
+    if (p->stats.up && t->closing) {
+        p->stats.up = 0;
+    } else if (p->stats.up) {
+        p->stats.up = 0;
+        hy_log(t->cfg.log, HY_LOG_WARN, "peer %s: down: %s", p->addr.id, reason);
+        if (t->cbs.state_cb != NULL) {
+            t->cbs.state_cb(t->cbs.ctx, p->addr.id, 0, reason);
+        }
+    }
+    if (!t->closing) {
+        peer_schedule_dial(p);
+    }
+}
+
+/* Closes c now; queued frames are discarded (for the peer they are lost like any packet). */
+static void conn_close(struct peer_conn *c, const char *reason)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    conn_unlink(c);
+    conn_detach(c, reason);
+    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+}
+
+static size_t conn_queued(const struct peer_conn *c)
+{
+    return c->pending.len + c->inflight.len;
+}
+
+static void peer_note_queue(struct peer *p)
+{
+    if (p != NULL && p->out != NULL) {
+        p->stats.queued_bytes = conn_queued(p->out);
+        if (p->stats.queued_bytes > p->stats.queued_bytes_peak) {
+            p->stats.queued_bytes_peak = p->stats.queued_bytes;
+        }
+    }
+}
+
+/* ---- writing --------------------------------------------------------------------------------- */
+
+static void conn_flush(struct peer_conn *c);
+
+static void write_cb(uv_write_t *req, int status)
+{
+    struct peer_conn *c = req->data;
+    c->writing = 0;
+    hy_buf_reset(&c->inflight);
+    if (c->closing) {
+        return;
+    }
+    if (status < 0) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "write failed: %s", uv_strerror(status));
+        conn_close(c, reason);
+        return;
+    }
+    if (c->outbound) {
+        peer_note_queue(c->peer);
+    }
+    if (c->state == CONN_DRAINING && c->pending.len == 0) {
+        conn_close(c, "closed after REJECT");
+        return;
+    }
+    conn_flush(c);
+}
+
+/* Hands the queued frames to libuv in one write, unless a write is already in progress (its
+ * callback flushes again). */
+static void conn_flush(struct peer_conn *c)
+{
+    if (c->writing || c->closing || c->pending.len == 0 || c->state == CONN_CONNECTING) {
+        return;
+    }
+    struct hy_buf tmp = c->inflight;
+    c->inflight = c->pending;
+    c->pending = tmp;
+    uv_buf_t b = uv_buf_init((char *)c->inflight.data, (unsigned)c->inflight.len);
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    if (rc < 0) {
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    c->writing = 1;
+}
+
+static void flusher_cb(uv_prepare_t *h)
+{
+    struct peer_transport *t = h->data;
+    for (struct peer_conn *c = t->conns; c != NULL; c = c->next) {
+        conn_flush(c);
+    }
+}
+
+/* Sends REJECT-carrying output (already queued by the handshake) and closes once written. */
+static void conn_drain_and_close(struct peer_conn *c)
+{
+    c->state = CONN_DRAINING;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->pending.len == 0 && !c->writing) {
+        conn_close(c, "closed after REJECT");
+        return;
+    }
+    conn_flush(c);
+}
+
+/* ---- reading -------------------------------------------------------------------------------- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct peer_conn *c = h->data;
+    /* A large frame whose header arrived gets room for all of it at once; the reader has
+     * already checked its length against frame_bytes_max. */
+    size_t need = wire_reader_bytes_needed(&c->reader);
+    size_t extra = need > c->in.len + PEER_READ_CHUNK ? need - c->in.len : PEER_READ_CHUNK;
+    uint8_t *p = hy_buf_reserve(&c->in, extra);
+    *buf = uv_buf_init((char *)p, (unsigned)(c->in.cap - c->in.len));
+}
+
+/* A frame on an authenticated connection. */
+static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
+{
+    struct peer_transport *t = c->t;
+    const char *from = c->peer->addr.id;
+    switch (f->type) {
+    case WIRE_RAFT: t->cbs.raft_cb(t->cbs.ctx, from, &f->raft); break;
+    case WIRE_FORWARD:
+        t->cbs.forward_cb(t->cbs.ctx, from, f->forward.req_id, f->forward.data, f->forward.len);
+        break;
+    case WIRE_FORWARD_REPLY:
+        t->cbs.forward_reply_cb(t->cbs.ctx, from, f->forward.req_id, f->forward.data,
+                                f->forward.len);
+        break;
+    case WIRE_PING:
+        /* Answered on the connection it came in on, bounded like any queue. */
+        if (conn_queued(c) < t->cfg.queue_bytes_max) {
+            wire_encode_ping(&c->pending, WIRE_PONG, f->ping_token);
+        }
+        break;
+    case WIRE_PONG: break; /* liveness only: last_recv_ms is already updated */
+    default: {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "protocol error: unexpected %s after the handshake",
+                 wire_type_name(f->type));
+        hy_log(t->cfg.log, HY_LOG_WARN, "peer %s (%s): %s", from, c->addr, reason);
+        conn_close(c, reason);
+    }
+    }
+}
+
+/* The handshake finished: wire the connection to its peer. */
+static void conn_authenticated(struct peer_conn *c)
+{
+    struct peer_transport *t = c->t;
+    struct peer *p = c->outbound ? c->peer : peer_find(t, c->hs.peer);
+    HY_ASSERT(p != NULL); /* the acceptor only accepts configured ids */
+    c->state = CONN_UP;
+    c->peer = p;
+    if (!c->outbound) {
+        if (p->in != NULL) {
+            conn_close(p->in, "replaced by a newer connection from the same node");
+        }
+        p->in = c;
+        hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: accepted connection from %s", p->addr.id,
+               c->addr);
+        return;
+    }
+    p->attempts = 0;
+    p->stats.up = 1;
+    p->stats.handshakes++;
+    hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: up (%s)", p->addr.id, c->addr);
+    if (t->cbs.state_cb != NULL) {
+        t->cbs.state_cb(t->cbs.ctx, p->addr.id, 1, "connected");
+    }
+}
+
+static void conn_on_handshake_frame(struct peer_conn *c, const struct wire_frame *f)
+{
+    struct peer_transport *t = c->t;
+    int rc = peer_hs_on_frame(&c->hs, f, &c->pending);
+    if (rc == HY_EAGAIN) {
+        return;
+    }
+    if (rc == HY_OK) {
+        conn_authenticated(c);
+        return;
+    }
+    const char *who = c->outbound ? c->hs.expected : c->hs.peer;
+    if (c->hs.refused_by_peer) {
+        hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): refused by the other side: %s",
+               who[0] ? who : "?", c->addr, c->hs.reason);
+        conn_close(c, c->hs.reason);
+    } else {
+        hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): refused: %s: %s", who[0] ? who : "?",
+               c->addr, wire_reject_name(c->hs.reject_code), c->hs.reason);
+        conn_drain_and_close(c);
+    }
+}
+
+/* A malformed frame: during the handshake the other side is told why before we close. */
+static void conn_on_read_error(struct peer_conn *c)
+{
+    struct peer_transport *t = c->t;
+    const char *who = c->peer != NULL ? c->peer->addr.id : "?";
+    hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): protocol error: %s (%s)", who, c->addr,
+           c->reader.error, hy_status_name(c->reader.status));
+    if (c->state == CONN_HANDSHAKE) {
+        wire_encode_reject(&c->pending, WIRE_REJECT_PROTOCOL, c->reader.error);
+        conn_drain_and_close(c);
+        return;
+    }
+    conn_close(c, c->reader.error);
+}
+
+/* Decodes and dispatches every complete frame in c->in, then drops their bytes at once. */
+static void conn_process(struct peer_conn *c)
+{
+    size_t off = 0;
+    while (!c->closing && c->state != CONN_DRAINING) {
+        struct wire_frame f;
+        size_t consumed;
+        int rc = wire_read(&c->reader, c->in.data + off, c->in.len - off, &consumed, &f);
+        if (rc == HY_EAGAIN) {
+            break;
+        }
+        if (rc != HY_OK) {
+            conn_on_read_error(c);
+            return;
+        }
+        off += consumed;
+        if (c->peer != NULL) {
+            c->peer->stats.frames_recv++;
+        }
+        if (c->state == CONN_UP) {
+            conn_on_frame(c, &f);
+        } else {
+            conn_on_handshake_frame(c, &f);
+        }
+    }
+    if (!c->closing) {
+        hy_buf_consume(&c->in, off);
+    }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct peer_conn *c = s->data;
+    if (c->closing) {
+        return;
+    }
+    if (nread < 0) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "connection lost: %s", uv_strerror((int)nread));
+        if (c->state == CONN_HANDSHAKE) {
+            hy_log(c->t->cfg.log, HY_LOG_WARN, "peer %s (%s): handshake failed: %s",
+                   c->outbound ? c->hs.expected : "?", c->addr, reason);
+        }
+        conn_close(c, reason);
+        return;
+    }
+    c->in.len += (size_t)nread;
+    c->last_recv_ms = uv_now(c->t->loop);
+    conn_process(c);
+}
+
+static void conn_set_addr(struct peer_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a6, host, sizeof(host));
+            port = ntohs(a6->sin6_port);
+        } else {
+            const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
+            uv_ip4_name(a4, host, sizeof(host));
+            port = ntohs(a4->sin_port);
+        }
+    }
+    snprintf(c->addr, sizeof(c->addr), "%s:%d", host, port);
+}
+
+static int conn_start_reading(struct peer_conn *c)
+{
+    c->state = CONN_HANDSHAKE;
+    c->started_ms = c->last_recv_ms = uv_now(c->t->loop);
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_set_addr(c);
+    return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+/* ---- dialling and accepting ---------------------------------------------------------------- */
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    struct peer_conn *c = req->data;
+    if (c->closing) {
+        return;
+    }
+    int rc = status < 0 ? status : conn_start_reading(c);
+    if (rc < 0) {
+        char reason[PEER_HOST_MAX + 160];
+        snprintf(reason, sizeof(reason), "connect to %s:%u failed: %s", c->peer->addr.host,
+                 c->peer->addr.port, uv_strerror(rc));
+        hy_log(c->t->cfg.log, HY_LOG_DEBUG, "peer %s: %s", c->peer->addr.id, reason);
+        conn_close(c, reason);
+        return;
+    }
+    peer_hs_start_initiator(&c->hs, &c->t->hs_cfg, c->peer->addr.id, &c->pending);
+}
+
+/* Resolves host:port; numeric addresses need no lookup. Names are resolved synchronously
+ * (getaddrinfo through libuv without a callback), which may block the loop briefly. */
+static int peer_resolve(const struct peer *p, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (uv_ip4_addr(p->addr.host, p->addr.port, (struct sockaddr_in *)ss) == 0 ||
+        uv_ip6_addr(p->addr.host, p->addr.port, (struct sockaddr_in6 *)ss) == 0) {
+        return 0;
+    }
+    uv_getaddrinfo_t req;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    char port[8];
+    snprintf(port, sizeof(port), "%u", p->addr.port);
+    int rc = uv_getaddrinfo(p->t->loop, &req, NULL, p->addr.host, port, &hints);
+    if (rc < 0) {
+        return rc;
+    }
+    memcpy(ss, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    return 0;
+}
+
+static void peer_dial(struct peer *p)
+{
+    struct peer_transport *t = p->t;
+    HY_ASSERT(p->out == NULL && !t->closing);
+    struct sockaddr_storage ss;
+    int rc = peer_resolve(p, &ss);
+    if (rc < 0) {
+        hy_log(t->cfg.log, HY_LOG_WARN, "peer %s: cannot resolve %s: %s", p->addr.id, p->addr.host,
+               uv_strerror(rc));
+        peer_schedule_dial(p);
+        return;
+    }
+    struct peer_conn *c = conn_new(t, 1);
+    c->peer = p;
+    p->out = c;
+    snprintf(c->addr, sizeof(c->addr), "%s:%u", p->addr.host, p->addr.port);
+    c->connect_req.data = c;
+    rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&ss, connect_cb);
+    if (rc < 0) {
+        conn_close(c, uv_strerror(rc));
+    }
+}
+
+static void retry_cb(uv_timer_t *h)
+{
+    struct peer *p = h->data;
+    if (!p->t->closing && p->out == NULL) {
+        peer_dial(p);
+    }
+}
+
+/* Exponential backoff with jitter: the k-th consecutive failure waits a delay drawn from the
+ * upper half of min * 2^k (capped at max), so nodes restarted together do not redial in
+ * lockstep. */
+static void peer_schedule_dial(struct peer *p)
+{
+    const struct peer_config *cfg = &p->t->cfg;
+    uint64_t delay = cfg->backoff_min_ms;
+    for (uint32_t i = 0; i < p->attempts && delay < cfg->backoff_max_ms; i++) {
+        delay *= 2;
+    }
+    delay = HY_MIN(delay, (uint64_t)cfg->backoff_max_ms);
+    delay = delay / 2 + hy_prng_below(&p->t->prng, delay / 2 + 1);
+    if (p->attempts < 32) {
+        p->attempts++;
+    }
+    uv_timer_start(&p->retry, retry_cb, delay, 0);
+}
+
+static void connection_cb(uv_stream_t *server, int status)
+{
+    struct peer_transport *t = server->data;
+    if (status < 0 || t->closing) {
+        hy_log(t->cfg.log, HY_LOG_WARN, "peer listener: %s", uv_strerror(status));
+        return;
+    }
+    struct peer_conn *c = conn_new(t, 0);
+    int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc == 0) {
+        rc = conn_start_reading(c);
+    }
+    if (rc < 0) {
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    peer_hs_start_acceptor(&c->hs, &t->hs_cfg);
+}
+
+/* ---- liveness ------------------------------------------------------------------------------- */
+
+/* Returns a reason when c has missed its deadline, else NULL. */
+static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *buf, size_t n)
+{
+    const struct peer_config *cfg = &c->t->cfg;
+    if (c->state != CONN_UP && now - c->started_ms > cfg->handshake_timeout_ms) {
+        snprintf(buf, n, "%s timed out after %u ms",
+                 c->state == CONN_CONNECTING ? "connect" : "handshake", cfg->handshake_timeout_ms);
+        return buf;
+    }
+    if (c->state == CONN_UP && now - c->last_recv_ms > cfg->ping_timeout_ms) {
+        snprintf(buf, n, "nothing received for %llu ms (ping timeout %u ms)",
+                 (unsigned long long)(now - c->last_recv_ms), cfg->ping_timeout_ms);
+        return buf;
+    }
+    return NULL;
+}
+
+static void tick_cb(uv_timer_t *h)
+{
+    struct peer_transport *t = h->data;
+    uint64_t now = uv_now(t->loop);
+    struct peer_conn *c = t->conns;
+    while (c != NULL) {
+        struct peer_conn *next = c->next;
+        char buf[128];
+        const char *overdue = conn_overdue(c, now, buf, sizeof(buf));
+        if (overdue != NULL) {
+            hy_log(t->cfg.log, HY_LOG_WARN, "peer %s (%s): %s",
+                   c->peer != NULL ? c->peer->addr.id : "?", c->addr, overdue);
+            conn_close(c, overdue);
+        } else if (c->outbound && c->state == CONN_UP && conn_queued(c) < t->cfg.queue_bytes_max) {
+            wire_encode_ping(&c->pending, WIRE_PING, ++t->ping_token);
+        }
+        c = next;
+    }
+}
+
+/* ---- creation ------------------------------------------------------------------------------- */
+
+static int config_check(const struct peer_config *cfg)
+{
+    const struct hy_log *log = cfg->log;
+    if (cfg->self_id == NULL ||
+        !wire_name_valid((const uint8_t *)cfg->self_id, strlen(cfg->self_id)) ||
+        cfg->cluster == NULL ||
+        !wire_name_valid((const uint8_t *)cfg->cluster, strlen(cfg->cluster))) {
+        hy_log(log, HY_LOG_ERROR,
+               "peer: node id and cluster name must be 1-%d printable "
+               "characters without spaces",
+               WIRE_NAME_MAX);
+        return HY_ECONFIG;
+    }
+    if (cfg->secret == NULL || cfg->secret_len == 0) {
+        hy_log(log, HY_LOG_ERROR, "peer: a cluster secret is required");
+        return HY_ECONFIG;
+    }
+    if (cfg->ping_interval_ms == 0 || cfg->ping_timeout_ms <= cfg->ping_interval_ms ||
+        cfg->backoff_min_ms == 0 || cfg->backoff_max_ms < cfg->backoff_min_ms ||
+        cfg->handshake_timeout_ms == 0 || cfg->queue_bytes_max == 0) {
+        hy_log(log, HY_LOG_ERROR, "peer: invalid timing or queue settings");
+        return HY_ECONFIG;
+    }
+    return HY_OK;
+}
+
+/* Copies the peers other than self; refuses duplicates and more than PEER_MAX. */
+static int config_copy_peers(struct peer_transport *t, const struct peer_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_peers; i++) {
+        const struct peer_addr *a = &cfg->peers[i];
+        if (strcmp(a->id, t->self_id) == 0) {
+            continue;
+        }
+        if (!wire_name_valid((const uint8_t *)a->id, strlen(a->id)) || peer_find(t, a->id) ||
+            t->n_peers == PEER_MAX) {
+            hy_log(cfg->log, HY_LOG_ERROR, "peer: invalid, duplicate or too many peers ('%s')",
+                   a->id);
+            return HY_ECONFIG;
+        }
+        struct peer *p = &t->peers[t->n_peers++];
+        p->addr = *a;
+        p->t = t;
+    }
+    return HY_OK;
+}
+
+static int transport_listen(struct peer_transport *t, const struct peer_config *cfg)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    int rc = uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&ss);
+    if (rc < 0) {
+        rc = uv_ip6_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in6 *)&ss);
+    }
+    if (rc == 0) {
+        rc = uv_tcp_bind(&t->listener, (const struct sockaddr *)&ss, 0);
+    }
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&t->listener, 64, connection_cb);
+    }
+    if (rc < 0) {
+        hy_log(cfg->log, HY_LOG_ERROR, "peer: cannot listen on %s:%u: %s", cfg->listen_host,
+               cfg->listen_port, uv_strerror(rc));
+        return HY_EIO;
+    }
+    int len = sizeof(ss);
+    uv_tcp_getsockname(&t->listener, (struct sockaddr *)&ss, &len);
+    t->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    return HY_OK;
+}
+
+/* Initializes every handle; each counts in handles_open until its close callback. */
+static void transport_init_handles(struct peer_transport *t)
+{
+    HY_ASSERT(uv_tcp_init(t->loop, &t->listener) == 0);
+    HY_ASSERT(uv_timer_init(t->loop, &t->tick) == 0);
+    HY_ASSERT(uv_prepare_init(t->loop, &t->flusher) == 0);
+    t->listener.data = t->tick.data = t->flusher.data = t;
+    t->handles_open += 3;
+    for (size_t i = 0; i < t->n_peers; i++) {
+        HY_ASSERT(uv_timer_init(t->loop, &t->peers[i].retry) == 0);
+        t->peers[i].retry.data = &t->peers[i];
+        t->handles_open++;
+    }
+}
+
+int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
+                          const struct peer_callbacks *cbs, struct peer_transport **t_out)
+{
+    *t_out = NULL;
+    int rc = config_check(cfg);
+    if (rc != HY_OK) {
+        return rc;
+    }
+    struct peer_transport *t = hy_xcalloc(1, sizeof(*t));
+    t->loop = loop;
+    t->cfg = *cfg;
+    t->cbs = *cbs;
+    strcpy(t->self_id, cfg->self_id);
+    strcpy(t->cluster, cfg->cluster);
+    t->secret = hy_xmemdup(cfg->secret, cfg->secret_len);
+    t->cfg.self_id = t->self_id;
+    t->cfg.cluster = t->cluster;
+    t->cfg.secret = t->secret;
+    t->cfg.listen_host = NULL; /* only used here */
+    t->cfg.peers = NULL;
+    t->hs_cfg = (struct peer_hs_config){t->cluster,      t->self_id,    t->secret,
+                                        cfg->secret_len, peer_known_cb, t};
+    hy_prng_seed(&t->prng, cfg->seed);
+    rc = config_copy_peers(t, cfg);
+    if (rc != HY_OK) {
+        hy_free(t->secret);
+        hy_free(t);
+        return rc;
+    }
+    transport_init_handles(t);
+    rc = transport_listen(t, cfg);
+    if (rc != HY_OK) {
+        peer_transport_close(t, NULL, NULL);
+        return rc;
+    }
+    uv_timer_start(&t->tick, tick_cb, cfg->ping_interval_ms, cfg->ping_interval_ms);
+    uv_prepare_start(&t->flusher, flusher_cb);
+    for (size_t i = 0; i < t->n_peers; i++) {
+        peer_dial(&t->peers[i]);
+    }
+    hy_log(cfg->log, HY_LOG_INFO, "peer: node %s of cluster %s listening on %s:%u, %zu peers",
+           t->self_id, t->cluster, cfg->listen_host, t->port, t->n_peers);
+    *t_out = t;
+    return HY_OK;
+}
+
+uint16_t peer_transport_port(const struct peer_transport *t)
+{
+    return t->port;
+}
+
+/* ---- sending -------------------------------------------------------------------------------- */
+
+/* Finds the up connection to `to` with room for frame_len more bytes; counts a drop when
+ * there is none. Returns HY_OK with *c_out set, or the status the send returns. */
+static int peer_slot(struct peer_transport *t, const char *to, size_t frame_len,
+                     struct peer_conn **c_out)
+{
+    struct peer *p = peer_find(t, to);
+    if (p == NULL || t->closing) {
+        return p == NULL ? HY_ENOTFOUND : HY_ECLOSED;
+    }
+    struct peer_conn *c = p->out;
+    if (c == NULL || c->state != CONN_UP) {
+        p->stats.dropped_down++;
+        return HY_ECLOSED;
+    }
+    size_t queued = conn_queued(c);
+    /* An empty queue takes any frame, so a frame larger than the bound still goes out. */
+    if (queued > 0 && queued + frame_len > t->cfg.queue_bytes_max) {
+        p->stats.dropped_full++;
+        return HY_EBUSY;
+    }
+    *c_out = c;
+    return HY_OK;
+}
+
+static void peer_sent(struct peer_conn *c)
+{
+    c->peer->stats.frames_sent++;
+    peer_note_queue(c->peer);
+}
+
+int peer_send_raft(struct peer_transport *t, const char *to, const struct raft_message *m)
+{
+    size_t len = wire_raft_frame_len(m);
+    if (len == 0) {
+        return HY_EINVAL;
+    }
+    if (len > t->cfg.limits.frame_bytes_max || m->n_entries > t->cfg.limits.entries_max) {
+        return HY_ETOOBIG;
+    }
+    struct peer_conn *c;
+    int rc = peer_slot(t, to, len, &c);
+    if (rc != HY_OK) {
+        return rc;
+    }
+    rc = wire_encode_raft(&c->pending, m, &t->cfg.limits);
+    HY_ASSERT(rc == HY_OK); /* checked above */
+    peer_sent(c);
+    return HY_OK;
+}
+
+static int send_forward(struct peer_transport *t, uint8_t type, const char *to, uint64_t req_id,
+                        const uint8_t *data, size_t len)
+{
+    if (len > (size_t)t->cfg.limits.frame_bytes_max - WIRE_HEADER_BYTES - 8) {
+        return HY_ETOOBIG;
+    }
+    struct peer_conn *c;
+    int rc = peer_slot(t, to, WIRE_HEADER_BYTES + 8 + len, &c);
+    if (rc != HY_OK) {
+        return rc;
+    }
+    rc = wire_encode_forward(&c->pending, type, req_id, data, len, &t->cfg.limits);
+    HY_ASSERT(rc == HY_OK);
+    peer_sent(c);
+    return HY_OK;
+}
+
+int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
+                      const uint8_t *data, size_t len)
+{
+    return send_forward(t, WIRE_FORWARD, to, req_id, data, len);
+}
+
+int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,
+                            const uint8_t *data, size_t len)
+{
+    return send_forward(t, WIRE_FORWARD_REPLY, to, req_id, data, len);
+}
+
+int peer_get_stats(const struct peer_transport *t, const char *id, struct peer_stats *out)
+{
+    const struct peer *p = peer_find(t, id);
+    if (p == NULL) {
+        return HY_ENOTFOUND;
+    }
+    *out = p->stats;
+    return HY_OK;
+}
+
+/* ---- closing -------------------------------------------------------------------------------- */
+
+void peer_transport_close(struct peer_transport *t, void (*close_cb)(void *arg), void *arg)
+{
+    HY_ASSERT(!t->closing);
+    t->closing = 1;
+    t->close_cb = close_cb;
+    t->close_arg = arg;
+    while (t->conns != NULL) {
+        conn_close(t->conns, "transport closing");
+    }
+    uv_close((uv_handle_t *)&t->listener, handle_closed_cb);
+    uv_close((uv_handle_t *)&t->tick, handle_closed_cb);
+    uv_close((uv_handle_t *)&t->flusher, handle_closed_cb);
+    for (size_t i = 0; i < t->n_peers; i++) {
+        uv_close((uv_handle_t *)&t->peers[i].retry, retry_closed_cb);
+    }
+}

@@ -1,0 +1,135 @@
+/*
+ * peer.h - the peer transport: TCP connections between halyard nodes on libuv, carrying the
+ * frames of src/proto/wire.h (docs/peer-protocol.md).
+ *
+ * The transport listens on the peer port, dials every configured peer, authenticates each
+ * connection (version, cluster name, node id, HMAC proof of the cluster secret: peer_auth.h)
+ * and delivers RAFT, FORWARD and FORWARD_REPLY frames to callbacks. Everything runs on the
+ * thread of the libuv loop given at creation: every function here must be called on it, and
+ * every callback is called on it.
+ *
+ * Invariants:
+ *  - each peer has one outbound connection (ours, for what we send) and at most one
+ *    authenticated inbound connection (theirs, for what they send);
+ *  - a peer's send queue never holds more than queue_bytes_max bytes plus one frame: a frame
+ *    that would exceed it is dropped and counted; frames for a peer that is not up are
+ *    dropped and counted, never queued for later (Raft retransmits);
+ *  - a refused handshake is logged on this side with its reason, and the reason is sent to
+ *    the other side in REJECT so that it is logged there too;
+ *  - a connection that hears nothing for ping_timeout_ms, or does not finish its handshake in
+ *    handshake_timeout_ms, is closed; outbound connections are redialled with exponential
+ *    backoff and jitter (backoff_min_ms .. backoff_max_ms).
+ */
+#ifndef HY_IO_PEER_H
+#define HY_IO_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "common/log.h"
+#include "common/status.h"
+#include "proto/wire.h"
+
+#define PEER_MAX      RAFT_SERVERS_MAX
+#define PEER_HOST_MAX 255
+
+/* One configured peer, "id@host:port". */
+struct peer_addr {
+    char id[WIRE_NAME_MAX + 1];
+    char host[PEER_HOST_MAX + 1];
+    uint16_t port;
+};
+
+/* Parses "id@host:port" (host may be "[v6addr]"). Returns HY_OK or HY_ECONFIG. */
+int peer_addr_parse(const char *spec, struct peer_addr *out) HY_MUST_CHECK;
+
+struct peer_config {
+    const char *self_id;   /* borrowed for peer_transport_create (copied) */
+    const char *cluster;   /* copied */
+    const uint8_t *secret; /* copied; must not be empty */
+    size_t secret_len;
+    const char *listen_host; /* copied; e.g. "0.0.0.0" */
+    uint16_t listen_port;    /* 0: an ephemeral port (see peer_transport_port) */
+    /* The peers to dial and to accept (copied). An entry with self_id is skipped, so the
+     * whole bootstrap list may be passed. At most PEER_MAX others. */
+    const struct peer_addr *peers;
+    size_t n_peers;
+    size_t queue_bytes_max;        /* per peer send queue bound (default 8 MiB) */
+    uint32_t ping_interval_ms;     /* default 250 */
+    uint32_t ping_timeout_ms;      /* default 2000 */
+    uint32_t handshake_timeout_ms; /* default 2000 */
+    uint32_t backoff_min_ms;       /* default 50 */
+    uint32_t backoff_max_ms;       /* default 2000 */
+    uint64_t seed;                 /* reconnect jitter */
+    struct wire_limits limits;
+    const struct hy_log *log; /* borrowed; outlives the transport; may be NULL */
+};
+
+/* Fills the defaults above; the caller sets identity, secret, addresses and seed. */
+void peer_config_default(struct peer_config *cfg);
+
+/*
+ * The callbacks. `from` is the sending peer's configured id (valid for the transport's
+ * lifetime). Every pointer argument is borrowed for the call only: the message, its entries
+ * and chunk, and payloads point into the connection's input buffer, so copy what you keep.
+ * A callback may send, and may call peer_transport_close.
+ */
+struct peer_callbacks {
+    void *ctx;
+    void (*raft_cb)(void *ctx, const char *from, const struct raft_message *m);
+    void (*forward_cb)(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
+                       size_t len);
+    void (*forward_reply_cb)(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
+                             size_t len);
+    /* Our outbound connection to `id` became usable (up = 1) or stopped being usable
+     * (up = 0, with a reason); called once per transition. May be NULL. */
+    void (*state_cb)(void *ctx, const char *id, int up, const char *reason);
+};
+
+struct peer_stats {
+    int up;
+    uint64_t queued_bytes;      /* now: written to the queue, not yet acknowledged by libuv */
+    uint64_t queued_bytes_peak; /* highest since creation */
+    uint64_t dropped_full;      /* frames dropped because the queue was over its bound */
+    uint64_t dropped_down;      /* frames dropped because the peer was not up */
+    uint64_t frames_sent;       /* frames queued for sending */
+    uint64_t frames_recv;       /* frames received from the peer (both connections) */
+    uint64_t handshakes;        /* outbound connections authenticated */
+};
+
+struct peer_transport;
+
+/*
+ * Validates cfg, binds and listens, and starts dialling every peer. cfg and cbs are copied.
+ * Returns HY_OK with *t_out set, HY_ECONFIG for an invalid configuration (reason logged) or
+ * HY_EIO when the listen address cannot be bound (reason logged).
+ */
+int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
+                          const struct peer_callbacks *cbs,
+                          struct peer_transport **t_out) HY_MUST_CHECK;
+
+/* The port actually listened on. */
+uint16_t peer_transport_port(const struct peer_transport *t);
+
+/*
+ * Queues one frame to peer `to`; m / data are borrowed for the call (encoded at once).
+ * Returns HY_OK (queued), HY_ENOTFOUND (no such peer), HY_ECLOSED (peer not up: dropped),
+ * HY_EBUSY (queue over its bound: dropped), HY_EINVAL / HY_ETOOBIG (cannot be encoded).
+ * Frames leave once per loop turn, in the order queued.
+ */
+int peer_send_raft(struct peer_transport *t, const char *to, const struct raft_message *m);
+int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
+                      const uint8_t *data, size_t len);
+int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,
+                            const uint8_t *data, size_t len);
+
+/* Copies peer `id`'s counters; HY_ENOTFOUND when it is not configured. */
+int peer_get_stats(const struct peer_transport *t, const char *id, struct peer_stats *out);
+
+/* Closes every connection and handle; close_cb(arg) runs once all are closed, after which
+ * t is freed. No callback of cbs runs after this call. */
+void peer_transport_close(struct peer_transport *t, void (*close_cb)(void *arg), void *arg);
+
+#endif
