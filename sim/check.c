@@ -25,6 +25,7 @@ void record_free(struct sim_record *r)
 {
     hy_free(r->term);
     hy_free(r->crc);
+    hy_free(r->in_term);
     memset(r, 0, sizeof(*r));
 }
 
@@ -39,8 +40,10 @@ static void record_reserve(struct sim_record *r, uint64_t index)
     }
     r->term = hy_xrealloc(r->term, cap * sizeof(*r->term));
     r->crc = hy_xrealloc(r->crc, cap * sizeof(*r->crc));
+    r->in_term = hy_xrealloc(r->in_term, cap * sizeof(*r->in_term));
     memset(r->term + r->cap, 0, (cap - r->cap) * sizeof(*r->term));
     memset(r->crc + r->cap, 0, (cap - r->cap) * sizeof(*r->crc));
+    memset(r->in_term + r->cap, 0, (cap - r->cap) * sizeof(*r->in_term));
     r->cap = cap;
 }
 
@@ -77,10 +80,16 @@ static void check_election_safety(struct sim *s, struct sim_node *nd)
     }
 }
 
+/* Figure 3.2: "If a log entry is committed in a given term, then that entry will be present in
+ * the logs of the leaders for all higher-numbered terms." (A slow node may still win an older
+ * term after later terms committed entries: those it need not hold.) */
 static void check_leader_completeness(struct sim *s, struct sim_node *nd)
 {
     uint64_t base = nd->raft.log.snap_index;
     for (uint64_t i = base + 1; i <= s->commit_max && i < s->committed.cap; i++) {
+        if (s->committed.in_term[i] >= raft_term(&nd->raft)) {
+            continue;
+        }
         const struct raft_entry *e = raft_entry_get(&nd->raft, i);
         if (e == NULL || e->term != s->committed.term[i] ||
             sim_entry_crc(e) != s->committed.crc[i]) {
@@ -109,6 +118,9 @@ static void check_commit(struct sim *s, struct sim_node *nd)
             sim_fail(s, "state machine safety: n%llu committed a different entry at %llu",
                      (unsigned long long)nd->id, (unsigned long long)i);
             return;
+        }
+        if (s->committed.in_term[i] == 0) {
+            s->committed.in_term[i] = raft_term(&nd->raft);
         }
         if (i < s->acked.cap && s->acked.term[i] && s->acked.term[i] != e->term) {
             sim_fail(s, "acknowledged write at %llu lost", (unsigned long long)i);

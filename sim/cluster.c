@@ -562,8 +562,10 @@ void sim_node_event(struct sim *s, struct sim_node *nd, struct raft_event *ev)
     check_after_step(s, nd);
     maybe_crash_point(s, nd, was_leader, old_commit);
     int status = nd->last_status;
-    if (up.snapshot_wanted && (s->faults >> SIM_F_SNAPSHOT & 1u) &&
-        nd->applied > raft_snapshot_index(&nd->raft)) {
+    /* (applied beyond commit happens only under the apply-uncommitted mutation) */
+    if (up.snapshot_wanted && (s->faults >> SIM_F_SNAPSHOT & 1u) && nd->up &&
+        nd->applied > raft_snapshot_index(&nd->raft) &&
+        nd->applied <= raft_commit_index(&nd->raft)) {
         node_take_snapshot(s, nd);
         nd->last_status = status;
     }
@@ -770,8 +772,8 @@ static void on_fault_tick(struct sim *s)
         return;
     }
     int choices[SIM_F_COUNT], n = 0;
-    static const int active[] = {SIM_F_PARTITION, SIM_F_ISOLATE,    SIM_F_ONEWAY,  SIM_F_BRIDGE,
-                                 SIM_F_CRASH,     SIM_F_MEMBERSHIP, SIM_F_TRANSFER};
+    static const int active[] = {SIM_F_PARTITION, SIM_F_ISOLATE,    SIM_F_ONEWAY,   SIM_F_BRIDGE,
+                                 SIM_F_CRASH,     SIM_F_MEMBERSHIP, SIM_F_TRANSFER, SIM_F_PAUSE};
     for (size_t i = 0; i < HY_ARRAY_LEN(active); i++) {
         if (fault_on(s, active[i])) {
             choices[n++] = active[i];
@@ -782,11 +784,20 @@ static void on_fault_tick(struct sim *s)
         struct sim_node *l = sim_leader(s);
         if (f == SIM_F_CRASH) {
             fault_crash(s);
+        } else if (f == SIM_F_PAUSE) {
+            /* Often the leader: a stalled leader is the gray failure raft must shed. */
+            struct sim_node *nd = l && hy_prng_chance(&s->rng, 1, 2)
+                                      ? l
+                                      : &s->nodes[hy_prng_below(&s->rng, (uint64_t)s->n)];
+            nd->paused_until = s->now + 50 + hy_prng_below(&s->rng, 750);
+            sim_trace(s, "n%llu: paused until %llu", (unsigned long long)nd->id,
+                      (unsigned long long)nd->paused_until);
         } else if (f == SIM_F_MEMBERSHIP && l) {
             fault_membership(s, l);
         } else if (f == SIM_F_TRANSFER && l) {
             fault_transfer(s, l);
-        } else if (f != SIM_F_MEMBERSHIP && f != SIM_F_TRANSFER && !s->net_faulted) {
+        } else if (f != SIM_F_MEMBERSHIP && f != SIM_F_TRANSFER && f != SIM_F_PAUSE &&
+                   !s->net_faulted) {
             partition_make(s, f);
         }
     }
@@ -815,8 +826,25 @@ static void on_restart(struct sim *s, const struct sim_ev *ev)
     }
 }
 
+/* A paused node handles nothing until it resumes; its events keep their order. */
+static int deferred_by_pause(struct sim *s, const struct sim_ev *ev)
+{
+    int node_event = ev->kind == EV_DELIVER || ev->kind == EV_TIMER || ev->kind == EV_DISK ||
+                     ev->kind == EV_CLIENT_REQ;
+    if (!node_event || s->now >= s->nodes[ev->node].paused_until) {
+        return 0;
+    }
+    struct sim_ev later = *ev;
+    later.at = s->nodes[ev->node].paused_until;
+    sim_push(s, &later);
+    return 1;
+}
+
 static void dispatch(struct sim *s, const struct sim_ev *ev)
 {
+    if (deferred_by_pause(s, ev)) {
+        return;
+    }
     switch (ev->kind) {
     case EV_DELIVER: on_deliver(s, ev); break;
     case EV_TIMER: on_timer(s, ev); break;
@@ -870,7 +898,7 @@ static void config_pick(struct sim *s)
     c->snapshot_threshold = 10 + (uint32_t)hy_prng_below(&s->rng, 60);
     c->snapshot_trailing = (uint32_t)hy_prng_below(&s->rng, 10);
     c->snapshot_chunk_bytes = 16 + (uint32_t)hy_prng_below(&s->rng, 256);
-    c->late_bound_ms = 1000;
+    c->late_bound_ms = 400;
     c->clock_drift_ppm = 50000;
     /* Leases: 0.9 * eto_min / (1 + drift) keeps inside the bound; clocks skew < 2% each. */
     c->lease_ms = (s->faults >> SIM_F_LEASE & 1u) ? 125 : 0;

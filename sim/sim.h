@@ -37,7 +37,8 @@
     X(MEMBERSHIP, "membership") \
     X(TRANSFER, "transfer")     \
     X(SNAPSHOT, "snapshot")     \
-    X(LEASE, "lease")
+    X(LEASE, "lease")           \
+    X(PAUSE, "pause")
 
 enum sim_fault {
 #define SIM__F(name, text) SIM_F_##name,

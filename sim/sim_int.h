@@ -87,7 +87,8 @@ struct sim_node {
     uint64_t timer_at_local;
     uint32_t timer_gen;
     uint64_t last_commit;
-    uint64_t leader_term; /* term in which we last saw it lead (completeness check) */
+    uint64_t paused_until; /* a stalled process (GC, VM migration): its events wait */
+    uint64_t leader_term;  /* term in which we last saw it lead (completeness check) */
     struct sim_pending_write *pw;
     size_t npw, cappw;
     struct sim_pending_read *pr;
@@ -139,6 +140,7 @@ struct sim_client {
 struct sim_record {
     uint64_t *term;
     uint32_t *crc;
+    uint64_t *in_term; /* committed record: the term in which the entry became committed */
     size_t cap;
 };
 
