@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import RawConn, Server, server_argv, wait_for
+from conftest import RawConn, Server, wait_for
 
 pytestmark = pytest.mark.halyard_only
 
@@ -135,3 +135,39 @@ def test_corrupt_log_refuses_to_start_then_repair(servers, tmp_path):
         assert 0 <= n < 50  # the writes after the damage are cut off; the rest is intact
         for i in range(n):
             assert c.cmd("GET", "k%d" % i) == b"v" * 200
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_full_disk_turns_read_only_then_recovers(servers, tmp_path):
+    """On a full disk writes get -READONLY, reads go on, and writes resume once space is freed."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mnt)], check=True)
+    try:
+        s = servers.start({"data-dir": str(mnt / "data")})
+        filler = mnt / "filler"
+        with open(filler, "wb") as f:  # leave room for the open segment, not for the next one
+            f.write(b"\0" * (6 * 1024 * 1024))
+        acked, refused = [], None
+        with s.raw() as c:
+            for i in range(20000):
+                r = c.cmd("SET", "f:%d" % i, "z" * 1024)
+                if r == "OK":
+                    acked.append(i)
+                    continue
+                refused = r
+                break
+            assert refused is not None, "the disk never filled"
+            assert str(refused).startswith(("READONLY", "UNKNOWN")), refused
+            wait_for(lambda: str(c.cmd("SET", "probe", "x")).startswith("READONLY"), 10,
+                     "writes to be refused with -READONLY")
+            assert c.cmd("GET", "f:%d" % acked[-1]) == b"z" * 1024  # reads go on
+            os.unlink(filler)
+            wait_for(lambda: c.cmd("SET", "after", "ok") == "OK", 15,
+                     "writes to resume once space is freed")
+            for i in acked[:: max(1, len(acked) // 200)] + [acked[-1]]:
+                assert c.cmd("GET", "f:%d" % i) == b"z" * 1024, i
+        s.stop()
+        servers.servers.remove(s)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
