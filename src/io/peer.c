@@ -69,6 +69,7 @@ struct peer_transport {
     struct peer_conn *conns; /* every open connection */
     struct hy_prng prng;
     uint64_t ping_token;
+    uint64_t last_tick_ms;
     uint16_t port;
     int closing;
     int handles_open;
@@ -655,10 +656,30 @@ static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *b
     return NULL;
 }
 
+/* When this node itself stalled (SIGSTOP, a VM pause, a long loop turn), its ticks come
+ * late and every peer looks silent: give each connection a fresh deadline instead of
+ * blaming peers for our own pause. */
+static int tick_was_late(struct peer_transport *t, uint64_t now)
+{
+    int late = t->last_tick_ms != 0 && now - t->last_tick_ms > 2ull * t->cfg.ping_interval_ms;
+    t->last_tick_ms = now;
+    if (!late) {
+        return 0;
+    }
+    for (struct peer_conn *c = t->conns; c != NULL; c = c->next) {
+        c->last_recv_ms = now;
+        c->started_ms = now;
+    }
+    return 1;
+}
+
 static void tick_cb(uv_timer_t *h)
 {
     struct peer_transport *t = h->data;
     uint64_t now = uv_now(t->loop);
+    if (tick_was_late(t, now)) {
+        return;
+    }
     struct peer_conn *c = t->conns;
     while (c != NULL) {
         struct peer_conn *next = c->next;
