@@ -757,6 +757,35 @@ static void test_read_index_across_leader_change_returns_latest(void **state)
     tc_free(&c);
 }
 
+/* §6.4: "it can use a single round of heartbeats for any number of read-only queries that it
+ * has accumulated": three reads in one step cost one heartbeat per follower and are confirmed
+ * together one round trip later. */
+static void test_read_index_batches_reads_into_one_heartbeat_round(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 120);
+    uint64_t ids[3] = {11, 12, 13};
+    struct raft_event ev = {.type = RAFT_EV_READ};
+    ev.read.ids = ids;
+    ev.read.n_ids = 3;
+    uint64_t sent = c.sent;
+    tc_step(&c, 0, &ev);
+    assert_int_equal(c.sent - sent, 2);
+    assert_int_equal(c.nd[0].nreads, 0);
+    tc_run_until(&c, 122);
+    assert_int_equal(c.nd[0].nreads, 3);
+    for (int k = 0; k < 3; k++) {
+        assert_true(c.nd[0].reads[k].ok);
+        assert_int_equal(c.nd[0].reads[k].id, ids[k]);
+        assert_int_equal(c.nd[0].reads[k].at, 122);
+    }
+    tc_free(&c);
+}
+
 static uint64_t lease_read_latency(uint32_t drift_ppm)
 {
     struct tc c;
@@ -839,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_transfer_completes),
         cmocka_unit_test(test_transfer_aborts),
         cmocka_unit_test(test_read_index_across_leader_change_returns_latest),
+        cmocka_unit_test(test_read_index_batches_reads_into_one_heartbeat_round),
         cmocka_unit_test(test_lease_reads_off_under_excessive_drift),
         cmocka_unit_test(test_leader_steps_down_when_its_disk_runs_late),
     };
