@@ -10,7 +10,8 @@
  *
  * Invariants kept by the core:
  *  - currentTerm never decreases; at most one vote is granted per term;
- *  - the in-memory log is [snapshot_index + 1, last_index], contiguous, terms non-decreasing;
+ *  - the in-memory log is [base + 1, last_index], contiguous, terms non-decreasing, where the
+ *    base is at or behind the latest snapshot (a few entries may trail it, config);
  *  - commit_index never decreases and never exceeds last_index;
  *  - a leader counts only entries of its own term when advancing commit_index (§3.6.2).
  *
@@ -24,17 +25,22 @@
  *        and discard the whole stored log;
  *     c. entries: delete every stored entry with index >= entries_first_index, then append
  *        the n_entries entries starting at entries_first_index.
+ *     The caller's own snapshots (RAFT_EV_SNAPSHOT) are written in the same order as these
+ *     writes: a snapshot stored ahead of a queued truncation would keep stale entries after
+ *     it on disk.
  *  2. Only then send the messages. Replies in `messages` may depend on step 1 (a vote grant,
  *     an AppendEntries acknowledgement): sending before the data is durable breaks Raft.
  *  3. Apply entries (read with raft_entry_get) up to commit_index, in order, never beyond.
  *     Entries of type RAFT_ENTRY_NOOP and RAFT_ENTRY_CONFIG are skipped by the state machine
- *     but count as applied.
- *     The caller's own snapshots (RAFT_EV_SNAPSHOT) are written in the same order as these
- *     writes: a snapshot stored ahead of a queued truncation would keep stale entries after
- *     it on disk.
- *  4. Report RAFT_EV_PERSISTED (entries) once step 1.c is durable. The leader counts its own
- *     copy toward a majority only from that report. The caller may batch several updates'
- *     writes into one fsync and report once for the highest index.
+ *     but count as applied. commit_index may run ahead of what this server has made durable
+ *     (those entries are durable on a majority); applying them is fine. When
+ *     snapshot_wanted is set the caller may snapshot its state machine at its applied index
+ *     and report it with RAFT_EV_SNAPSHOT (the core then compacts its log).
+ *  4. Report RAFT_EV_PERSISTED with the index and term of the last entry written once step
+ *     1.c is durable. The leader counts its own copy toward a majority only from that report.
+ *     The caller may batch several updates' writes into one fsync and report once for the
+ *     highest. (RAFT_EV_SNAPSHOT_DONE may report an installed snapshot; with the order above
+ *     the core needs nothing from it today.)
  *  5. Deliver RAFT_EV_TIMEOUT at the (absolute) time timeout_ms, or earlier; a spurious
  *     timeout is harmless.
  *  6. Serve reads listed in `reads` once the state machine has applied read.index.
