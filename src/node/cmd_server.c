@@ -42,6 +42,18 @@ void cmd_select(struct cmd_ctx *x)
     resp_write_ok(&x->w);
 }
 
+void cmd_readonly(struct cmd_ctx *x)
+{
+    x->client->readonly_mode = 1;
+    resp_write_ok(&x->w);
+}
+
+void cmd_readwrite(struct cmd_ctx *x)
+{
+    x->client->readonly_mode = 0;
+    resp_write_ok(&x->w);
+}
+
 void cmd_quit(struct cmd_ctx *x)
 {
     resp_write_ok(&x->w);

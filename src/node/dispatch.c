@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
@@ -155,6 +156,23 @@ static void node_defer_reply(struct node_client *c, struct node_waiter *pending,
     }
 }
 
+/* Whether the command needs this group's leader: writes, and reads unless the connection
+ * asked for stale reads (READONLY). */
+static int node_needs_leader(const struct node_client *c, const struct cmd_def *d)
+{
+    if (d == NULL) {
+        return 0;
+    }
+    return (d->flags & CMD_WRITE) || ((d->flags & CMD_READONLY) && !c->readonly_mode);
+}
+
+static void node_block(struct hy_node *n, struct node_client *c, uint64_t now_ms)
+{
+    c->blocked_on_read = 1;
+    c->blocked_since_ms = now_ms;
+    n->read_waiters++;
+}
+
 /* Whether the command must wait: 0 = run it now, 1 = leave it in the input for later. */
 static int node_must_wait(struct hy_node *n, struct node_client *c, const struct cmd_def *d,
                           uint64_t now_ms)
@@ -163,13 +181,32 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
     if (c->waiting > 0 && !is_write) {
         return 1; /* reads see the client's own writes; replies stay in order */
     }
-    if (d != NULL && (d->flags & CMD_READONLY) && !replica_can_read(n) && !c->read_timed_out) {
-        c->blocked_on_read = 1;
-        c->blocked_since_ms = now_ms;
-        n->read_waiters++;
+    if (!node_needs_leader(c, d) || c->read_timed_out) {
+        return 0;
+    }
+    if (!replica_is_leader(n)) {
+        if (replica_leader_member(n) != NULL) {
+            return 0; /* node_run answers -MOVED */
+        }
+        node_block(n, c, now_ms); /* an election is under way: wait for its outcome */
         return 1;
     }
-    return 0;
+    if (is_write || replica_can_read(n) || c->read_ok_bytes > 0) {
+        return 0;
+    }
+    replica_read_register(n, c, now_ms); /* ReadIndex: one heartbeat round per turn */
+    return 1;
+}
+
+/* -MOVED <slot> <host:port>: the leader serves this; cluster-aware clients go there. */
+static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    const struct node_member *leader = replica_leader_member(x->node);
+    uint16_t slot = 0;
+    if (d->first_key > 0 && (size_t)d->first_key < x->argc) {
+        slot = hy_key_slot(x->argv[d->first_key].ptr, x->argv[d->first_key].len);
+    }
+    resp_write_errorf(&x->w, "MOVED %u %s:%u", slot, leader->host, leader->client_port);
 }
 
 static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
@@ -186,10 +223,14 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return;
     }
-    if ((d->flags & CMD_READONLY) && c->read_timed_out) {
+    if (node_needs_leader(c, d) && c->read_timed_out) {
         c->read_timed_out = 0;
-        resp_write_error(&x->w, "TRYAGAIN no leader could serve the read within "
-                                "request-timeout-ms");
+        resp_write_error(&x->w, "TRYAGAIN no leader could serve the request within "
+                                "request-timeout-ms; it was not applied");
+        return;
+    }
+    if (node_needs_leader(c, d) && !replica_is_leader(n)) {
+        node_reply_moved(x, d);
         return;
     }
     if ((d->flags & CMD_WRITE) && n->disk_full) {
@@ -264,6 +305,9 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
         off += consumed;
     }
     hy_buf_consume(&c->in, off);
+    /* Byte counts that describe the input are rebased on what was consumed. */
+    c->read_ok_bytes = c->read_ok_bytes > off ? c->read_ok_bytes - off : 0;
+    c->read_reg_bytes = c->read_reg_bytes > off ? c->read_reg_bytes - off : 0;
 }
 
 /* ---- periodic work --------------------------------------------------------------------------- */
@@ -314,6 +358,7 @@ static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
     for (struct node_client *c = n->clients; c != NULL && n->read_waiters > 0; c = c->next) {
         if (c->blocked_on_read && now_ms >= c->blocked_since_ms + timeout) {
             c->blocked_on_read = 0;
+            c->read_id = 0;
             c->read_timed_out = 1;
             n->read_waiters--;
             node_client_process(n, c, now_ms);

@@ -61,6 +61,38 @@ static void node_store_config(const struct hy_config *cfg, uint64_t seed, struct
     sc->maxmemory_samples = (unsigned)cfg->maxmemory_samples;
 }
 
+/* The members from the bootstrap list, or this node alone. This node must be among them. */
+static int node_load_members(struct hy_node *n)
+{
+    char err[160];
+    const char *list = n->cfg->bootstrap;
+    if (list[0] == '\0') {
+        struct node_member *m = &n->members[0];
+        snprintf(m->name, sizeof(m->name), "%s", n->cfg->node_id);
+        snprintf(m->host, sizeof(m->host), "%s", n->cfg->bind);
+        m->client_port = (uint16_t)n->cfg->port;
+        m->peer_port = (uint16_t)n->cfg->peer_port;
+        m->id = node_member_id(m->name);
+        n->member_count = 1;
+        return HY_OK;
+    }
+    if (node_members_parse(list, n->members, RAFT_SERVERS_MAX, &n->member_count, err) != HY_OK) {
+        hy_log(n->log, HY_LOG_ERROR, "invalid bootstrap list: %s", err);
+        return HY_ECONFIG;
+    }
+    if (node_member_find(n->members, n->member_count, node_member_id(n->cfg->node_id)) == NULL) {
+        hy_log(n->log, HY_LOG_ERROR, "node-id '%s' is not in the bootstrap list", n->cfg->node_id);
+        return HY_ECONFIG;
+    }
+    return HY_OK;
+}
+
+const char *node_member_name(const struct hy_node *n, raft_id id)
+{
+    const struct node_member *m = node_member_find(n->members, n->member_count, id);
+    return m ? m->name : NULL;
+}
+
 struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uint64_t seed,
                             uint64_t now_ms)
 {
@@ -77,6 +109,11 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     hy_buf_init(&n->entry);
     cmd_table_build(n);
     node_reconfigure(n);
+    if (node_load_members(n) != HY_OK) {
+        store_destroy(n->store);
+        hy_free(n);
+        return NULL;
+    }
     replica_init(n);
     return n;
 }

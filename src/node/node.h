@@ -55,6 +55,10 @@ struct node_client {
     uint32_t waiting;
     struct node_waiter *last_waiter; /* where immediate replies queue behind pending ones */
     int blocked_on_read;             /* waiting for the node to be able to serve reads */
+    uint64_t read_id;                /* the ReadIndex request it waits for (0 = none) */
+    size_t read_ok_bytes;            /* input bytes a confirmed read round covers */
+    size_t read_reg_bytes;           /* input bytes present when the read was registered */
+    int readonly_mode;               /* READONLY: stale reads from this replica are fine */
     int read_timed_out;              /* the wait passed request-timeout-ms: answer an error */
     uint64_t blocked_since_ms;
     int on_ready; /* in the node's ready list */
@@ -97,7 +101,8 @@ struct node_io_batch {
 struct hy_node;
 
 /* Creates a node. cfg is borrowed and must outlive the node (the shell owns it; CONFIG SET
- * changes it in place). `seed` seeds the engine's PRNG. */
+ * changes it in place). `seed` seeds the engine's PRNG. Returns NULL (reason logged) when the
+ * settings cannot make a node, e.g. a bootstrap list that does not name node-id. */
 struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uint64_t seed,
                             uint64_t now_ms);
 void node_destroy(struct hy_node *n);
@@ -165,6 +170,12 @@ struct node_client *node_take_ready(struct hy_node *n);
 void node_reconfigure(struct hy_node *n);
 
 size_t node_client_count(const struct hy_node *n);
+/* A Raft message from a peer (borrowed for the call). */
+void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_ms);
+
+/* Name of the member with Raft id `id` (to address messages), or NULL when unknown. */
+const char *node_member_name(const struct hy_node *n, raft_id id);
+
 /* The log's disk is full (1) or has room again (0): writes are refused meanwhile. */
 void node_set_disk_full(struct hy_node *n, int full);
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/prng.h"
+#include "node/cluster.h"
 #include "node/node.h"
 #include "proto/resp.h"
 #include "store/store.h"
@@ -103,6 +104,13 @@ struct hy_node {
     struct node_client *ready; /* clients with output to flush (node_take_ready) */
     int read_waiters;          /* clients blocked until reads can be served */
     int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
+    /* The group's members from the bootstrap list (this node alone when there is none). */
+    struct node_member members[RAFT_SERVERS_MAX];
+    size_t member_count;
+    /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
+    uint64_t read_seq;
+    uint64_t *turn_reads;
+    size_t turn_read_count, turn_read_cap;
     struct node_stats stats;
     struct resp_limits limits;
     /* Command lookup: open addressing over lower-cased names, built at create. */
@@ -141,6 +149,12 @@ int replica_can_read(const struct hy_node *n);
 int replica_is_leader(const struct hy_node *n);
 void replica_mark_ready(struct hy_node *n, struct node_client *c);
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms);
+/* Registers a linearizable read for c (ReadIndex); the client waits for its confirmation. */
+void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t now_ms);
+/* The leader's member entry, or NULL when no leader is known (or it is not a member). */
+const struct node_member *replica_leader_member(const struct hy_node *n);
+/* Voters in the current configuration. */
+uint32_t replica_voters(const struct hy_node *n);
 
 /* Reply helpers with Redis's exact texts. */
 void node_reply_syntax_error(struct cmd_ctx *x);

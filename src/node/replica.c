@@ -15,21 +15,10 @@
 #include "common/assert.h"
 #include "node/node_internal.h"
 
-/* Raft ids are derived from node-id strings, so every node computes the same id for a peer
- * from its name alone (FNV-1a; 0 is reserved for "nobody"). */
-static raft_id node_raft_id(const char *node_id)
-{
-    uint64_t h = 14695981039346656037ULL;
-    for (const char *p = node_id; *p; p++) {
-        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-    }
-    return h == RAFT_NONE ? 1 : h;
-}
-
 void replica_init(struct hy_node *n)
 {
     struct raft_config rc;
-    raft_config_default(&rc, node_raft_id(n->cfg->node_id));
+    raft_config_default(&rc, node_member_id(n->cfg->node_id));
     rc.seed = hy_prng_next(&n->prng);
     rc.election_timeout_max_ms = (uint32_t)n->cfg->election_timeout_ms;
     rc.election_timeout_min_ms = (uint32_t)HY_MAX(n->cfg->election_timeout_ms / 2, 1);
@@ -80,6 +69,7 @@ void replica_free(struct hy_node *n)
         waiter_free(w);
     }
     hy_free(n->turn);
+    hy_free(n->turn_reads);
     hy_buf_free(&n->turn_data);
     raft_free(&n->raft);
 }
@@ -187,6 +177,8 @@ static void fail_submitted(struct hy_node *n, uint64_t older_than_ms, const char
 /* ---- the caller side of raft.h ------------------------------------------------------------- */
 
 static void handle_update(struct hy_node *n, const struct raft_update *up, uint64_t now_ms);
+static void unblock(struct hy_node *n, struct node_client *c);
+static void turn_reads_flush(struct hy_node *n, uint64_t now_ms);
 
 static void step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms)
 {
@@ -426,6 +418,8 @@ static void take_snapshot(struct hy_node *n, uint64_t now_ms)
 
 static void wake_clients(struct hy_node *n, uint64_t now_ms);
 
+static void handle_reads(struct hy_node *n, const struct raft_update *up);
+
 static void handle_update(struct hy_node *n, const struct raft_update *up, uint64_t now_ms)
 {
     if (up->snapshot_install) {
@@ -433,6 +427,7 @@ static void handle_update(struct hy_node *n, const struct raft_update *up, uint6
     }
     batch_from_update(n, up);
     apply_committed(n, up->commit_index);
+    handle_reads(n, up);
     n->timeout_ms = up->timeout_ms;
     int snapshot_wanted = up->snapshot_wanted; /* `up` dies at the next raft_step */
     if (raft_role(&n->raft) != RAFT_LEADER) {
@@ -478,12 +473,15 @@ int replica_can_read(const struct hy_node *n)
  * processed now; what they produce is flushed by the shell via node_take_ready. */
 static void wake_clients(struct hy_node *n, uint64_t now_ms)
 {
-    if (n->read_waiters > 0 && replica_can_read(n)) {
-        n->read_waiters = 0;
+    /* Clients that waited for the group to settle (no leader yet, or this node's term not
+     * yet ready for reads) look again: run, register a read round, or get -MOVED. */
+    int settled =
+        replica_can_read(n) || (raft_leader(&n->raft) != RAFT_NONE &&
+                                (!replica_is_leader(n) || n->applied >= n->raft.term_start_index));
+    if (n->read_waiters > 0 && settled) {
         for (struct node_client *c = n->clients; c != NULL; c = c->next) {
-            if (c->blocked_on_read) {
-                c->blocked_on_read = 0;
-                replica_mark_ready(n, c);
+            if (c->blocked_on_read && c->read_id == 0) {
+                unblock(n, c);
             }
         }
     }
@@ -571,6 +569,7 @@ int node_has_proposals(const struct hy_node *n)
 
 void node_flush(struct hy_node *n, uint64_t now_ms)
 {
+    turn_reads_flush(n, now_ms);
     if (n->turn_count == 0) {
         return;
     }
@@ -630,10 +629,100 @@ int node_start(struct hy_node *n, const struct node_recovered *rec, uint64_t now
     ev.start.snap_len = rec->snap_len;
     ev.start.entries = rec->entries;
     ev.start.n_entries = rec->n_entries;
-    ev.start.bootstrap.count = 1;
-    ev.start.bootstrap.servers[0].id = n->raft.cfg.id;
-    ev.start.bootstrap.servers[0].role = RAFT_VOTER;
+    ev.start.bootstrap.count = (uint32_t)n->member_count;
+    for (size_t i = 0; i < n->member_count; i++) {
+        ev.start.bootstrap.servers[i].id = n->members[i].id;
+        ev.start.bootstrap.servers[i].role = RAFT_VOTER;
+    }
     n->started = 1;
     step(n, &ev, now_ms);
     return HY_OK;
+}
+
+/* ---- reads (ReadIndex, §6.4) ------------------------------------------------------------------
+ */
+
+uint32_t replica_voters(const struct hy_node *n)
+{
+    return voter_count(raft_membership(&n->raft));
+}
+
+const struct node_member *replica_leader_member(const struct hy_node *n)
+{
+    raft_id leader = raft_leader(&n->raft);
+    return leader == RAFT_NONE ? NULL : node_member_find(n->members, n->member_count, leader);
+}
+
+void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t now_ms)
+{
+    if (n->turn_read_count == n->turn_read_cap) {
+        n->turn_read_cap = n->turn_read_cap ? n->turn_read_cap * 2 : 64;
+        n->turn_reads = hy_xrealloc(n->turn_reads, n->turn_read_cap * sizeof(*n->turn_reads));
+    }
+    c->read_id = ++n->read_seq;
+    /* Every read already in the input when the round starts may be served by it: they all
+     * began before the leader confirmed it still leads. */
+    c->read_ok_bytes = 0;
+    c->read_reg_bytes = c->in.len; /* node_client_process rebases it on what it consumes */
+    c->blocked_on_read = 1;
+    c->blocked_since_ms = now_ms;
+    n->read_waiters++;
+    n->turn_reads[n->turn_read_count++] = c->read_id;
+}
+
+static struct node_client *client_by_read_id(struct hy_node *n, uint64_t id)
+{
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (c->read_id == id) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void unblock(struct hy_node *n, struct node_client *c)
+{
+    c->blocked_on_read = 0;
+    c->read_id = 0;
+    HY_ASSERT(n->read_waiters > 0);
+    n->read_waiters--;
+    replica_mark_ready(n, c);
+}
+
+/* Results of read rounds: a confirmed read may run once its index is applied (the leader
+ * applies synchronously, so it is); a refused one (leadership lost) is answered an error. */
+static void handle_reads(struct hy_node *n, const struct raft_update *up)
+{
+    for (uint32_t i = 0; i < up->n_reads; i++) {
+        struct node_client *c = client_by_read_id(n, up->reads[i].id);
+        if (c == NULL) {
+            continue; /* the client went away */
+        }
+        HY_ASSERT(!up->reads[i].ok || n->applied >= up->reads[i].index);
+        c->read_ok_bytes = up->reads[i].ok ? c->read_reg_bytes : 0;
+        c->read_timed_out = !up->reads[i].ok;
+        unblock(n, c);
+    }
+}
+
+static void turn_reads_flush(struct hy_node *n, uint64_t now_ms)
+{
+    if (n->turn_read_count == 0) {
+        return;
+    }
+    struct raft_event ev = {.type = RAFT_EV_READ};
+    ev.read.ids = n->turn_reads;
+    ev.read.n_ids = (uint32_t)n->turn_read_count;
+    n->turn_read_count = 0;
+    step(n, &ev, now_ms); /* a refusal comes back in the update's reads */
+}
+
+void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_ms)
+{
+    if (!n->started) {
+        return;
+    }
+    struct raft_event ev = {.type = RAFT_EV_RECEIVE};
+    ev.receive.msg = m;
+    step(n, &ev, now_ms);
 }
