@@ -140,14 +140,10 @@ struct lin_frame {
     struct lin_state state;
 };
 
-/* Checks the ops of one key. */
-static int check_key(const struct sim_op *ops, size_t n)
+/* Links every call and return in time order after a sentinel (ents[2n]), which it returns. */
+static struct lin_entry *build_list(const struct sim_op *ops, size_t n, struct lin_entry *ents,
+                                    struct lin_entry **order)
 {
-    if (n == 0) {
-        return 1;
-    }
-    struct lin_entry *ents = hy_xcalloc(2 * n + 1, sizeof(*ents));
-    struct lin_entry **order = hy_xcalloc(2 * n, sizeof(*order));
     for (size_t i = 0; i < n; i++) {
         struct lin_entry *c = &ents[2 * i], *r = &ents[2 * i + 1];
         *c = (struct lin_entry){.is_call = 1, .op = i, .time = ops[i].call, .match = r};
@@ -165,7 +161,18 @@ static int check_key(const struct sim_op *ops, size_t n)
     }
     prev->next = head;
     head->prev = prev;
+    return head;
+}
 
+/* Checks the ops of one key. */
+static int check_key(const struct sim_op *ops, size_t n)
+{
+    if (n == 0) {
+        return 1;
+    }
+    struct lin_entry *ents = hy_xcalloc(2 * n + 1, sizeof(*ents));
+    struct lin_entry **order = hy_xcalloc(2 * n, sizeof(*order));
+    struct lin_entry *head = build_list(ops, n, ents, order);
     size_t words = (n + 63) / 64 + 2;
     struct lin_cache cache = {.words = words};
     uint64_t *key = hy_xcalloc(words, 8);
