@@ -21,6 +21,7 @@ struct io_durable {
     const struct hy_config *cfg;
     const struct hy_log *log;
     io_durable_progress_cb progress_cb;
+    io_durable_send_cb send_cb;
     void *ctx;
     struct disk *disk;
     struct wal *wal;
@@ -109,8 +110,8 @@ void io_durable_pump(struct io_durable *d)
         if (batch_persists(b)) {
             queue_push(d, b, submit_batch(d, b));
         } else if (d->count == 0) {
-            /* Nothing ahead of it and nothing to write: its messages may go at once. (No peers
-             * yet: the peer transport sends them when clustering lands.) */
+            /* Nothing ahead of it and nothing to write: its messages may go at once. */
+            d->send_cb(d->ctx, b);
             node_io_done(d->node, b, io_clock_ms());
         } else {
             queue_push(d, b, 0);
@@ -141,6 +142,7 @@ static void durable_done_cb(void *ctx, const struct wal_thread_done *done)
     while ((p = queue_front(d)) != NULL && p->seq <= done->durable_seq) {
         struct node_io_batch *b = p->batch;
         queue_pop(d);
+        d->send_cb(d->ctx, b); /* raft.h step 2: only once step 1 is durable */
         node_io_done(d->node, b, io_clock_ms());
     }
     d->progress_cb(d->ctx);
@@ -201,12 +203,16 @@ static int durable_open_wal(struct io_durable *d, struct wal_recovered *rec)
 }
 
 int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
-                    const struct hy_log *log, io_durable_progress_cb progress_cb, void *ctx,
-                    struct io_durable **out)
+                    const struct hy_log *log, io_durable_progress_cb progress_cb,
+                    io_durable_send_cb send_cb, void *ctx, struct io_durable **out)
 {
     struct io_durable *d = hy_xcalloc(1, sizeof(*d));
-    *d = (struct io_durable){
-        .node = node, .cfg = cfg, .log = log, .progress_cb = progress_cb, .ctx = ctx};
+    *d = (struct io_durable){.node = node,
+                             .cfg = cfg,
+                             .log = log,
+                             .progress_cb = progress_cb,
+                             .send_cb = send_cb,
+                             .ctx = ctx};
     struct wal_recovered rec;
     int rc = durable_open_wal(d, &rec);
     if (rc == HY_OK) {

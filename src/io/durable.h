@@ -20,6 +20,8 @@ struct io_durable;
 /* Called on the loop thread after completed batches were handed back to the engine, so the
  * shell can flush the clients they answered and re-arm timers. */
 typedef void (*io_durable_progress_cb)(void *ctx);
+/* Called when a batch is durable, before the engine is told: send its messages now. */
+typedef void (*io_durable_send_cb)(void *ctx, const struct node_io_batch *b);
 
 /*
  * Opens <data-dir>/group-0, recovers it, starts the node from what it found (node_start) and
@@ -28,8 +30,8 @@ typedef void (*io_durable_progress_cb)(void *ctx);
  * `halyard --repair DIR`).
  */
 int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
-                    const struct hy_log *log, io_durable_progress_cb progress_cb, void *ctx,
-                    struct io_durable **out) HY_MUST_CHECK;
+                    const struct hy_log *log, io_durable_progress_cb progress_cb,
+                    io_durable_send_cb send_cb, void *ctx, struct io_durable **out) HY_MUST_CHECK;
 
 /* Hands every batch the engine has ready to the WAL thread (or completes those with nothing
  * to persist when nothing is ahead of them). */

@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "io/durable.h"
+#include "io/mesh.h"
 #include "node/node.h"
 
 #define IO_READ_CHUNK       (16 * 1024)
@@ -32,6 +33,7 @@ struct io_server {
     uv_signal_t sigint, sigterm;
     struct hy_node *node;
     struct io_durable *durable;
+    struct io_mesh *mesh; /* NULL for a node without peers */
     struct hy_config *cfg;
     struct hy_log *log;
     struct io_conn *conns;   /* every open connection */
@@ -204,10 +206,17 @@ static void server_do_io(struct io_server *srv)
     server_arm_raft_timer(srv);
 }
 
-/* The WAL thread made batches durable and the engine answered their clients. */
+/* The WAL thread made batches durable and the engine answered their clients; or peers'
+ * messages moved the engine. */
 static void durable_progress_cb(void *ctx)
 {
     server_do_io(ctx);
+}
+
+static void durable_send_cb(void *ctx, const struct node_io_batch *b)
+{
+    struct io_server *srv = ctx;
+    io_mesh_send(srv->mesh, b);
 }
 
 static void raft_timer_cb(uv_timer_t *t)
@@ -451,6 +460,8 @@ static void server_maybe_finish(struct io_server *srv)
     if (srv->conns == NULL && srv->stopping == 1) {
         srv->stopping = 2;
         io_durable_stop(srv->durable);
+        io_mesh_close(srv->mesh, NULL, NULL);
+        srv->mesh = NULL;
         server_close_handles(srv);
     }
 }
@@ -555,12 +566,16 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     server_raise_nofile(&srv);
     uint64_t now = io_clock_ms();
     srv.node = node_create(cfg, log, now ^ ((uint64_t)getpid() << 32), now);
-    if (io_durable_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.durable) !=
-        HY_OK) {
+    if (srv.node == NULL) {
+        return 2;
+    }
+    if (io_durable_open(srv.loop, srv.node, cfg, log, durable_progress_cb, durable_send_cb, &srv,
+                        &srv.durable) != HY_OK) {
         node_destroy(srv.node);
         return 1;
     }
-    if (server_listen(&srv) != 0) {
+    if (server_listen(&srv) != 0 ||
+        io_mesh_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.mesh) != HY_OK) {
         io_durable_stop(srv.durable);
         uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAL thread's handles close */
         io_durable_close(srv.durable);

@@ -27,6 +27,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("http-port", http_port, CONFIG_INT, "8379", 0, 65535, 0, NULL)                               \
     X("data-dir", data_dir, CONFIG_STRING, "./data", 0, 0, 0, NULL)                                \
     X("cluster-name", cluster_name, CONFIG_STRING, "halyard", 0, 0, 0, NULL)                       \
+    X("cluster-secret", cluster_secret, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
     X("bootstrap", bootstrap, CONFIG_STRING, "", 0, 0, 0, NULL)                                    \
     X("join", join, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
     X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \

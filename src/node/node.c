@@ -87,6 +87,12 @@ static int node_load_members(struct hy_node *n)
     return HY_OK;
 }
 
+const struct node_member *node_members(const struct hy_node *n, size_t *count_out)
+{
+    *count_out = n->member_count;
+    return n->members;
+}
+
 const char *node_member_name(const struct hy_node *n, raft_id id)
 {
     const struct node_member *m = node_member_find(n->members, n->member_count, id);

@@ -22,6 +22,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "node/cluster.h"
 #include "node/config.h"
 #include "proto/resp.h"
 #include "raft/raft.h"
@@ -172,6 +173,9 @@ void node_reconfigure(struct hy_node *n);
 size_t node_client_count(const struct hy_node *n);
 /* A Raft message from a peer (borrowed for the call). */
 void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_ms);
+
+/* The group's members (this node alone without a bootstrap list); borrowed. */
+const struct node_member *node_members(const struct hy_node *n, size_t *count_out);
 
 /* Name of the member with Raft id `id` (to address messages), or NULL when unknown. */
 const char *node_member_name(const struct hy_node *n, raft_id id);

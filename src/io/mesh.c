@@ -1,0 +1,137 @@
+#include "io/mesh.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "io/peer.h"
+#include "io/server.h"
+
+struct io_mesh {
+    struct hy_node *node;
+    const struct hy_log *log;
+    io_mesh_progress_cb progress_cb;
+    void *ctx;
+    struct peer_transport *transport;
+    void (*done_cb)(void *arg);
+    void *done_arg;
+};
+
+static void mesh_raft_cb(void *ctx, const char *from, const struct raft_message *m)
+{
+    (void)from; /* the message names its sender; the transport authenticated it */
+    struct io_mesh *mesh = ctx;
+    node_receive(mesh->node, m, io_clock_ms());
+    mesh->progress_cb(mesh->ctx);
+}
+
+static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
+{
+    struct io_mesh *mesh = ctx;
+    hy_log(mesh->log, up ? HY_LOG_INFO : HY_LOG_WARN, "peer %s %s%s%s", id, up ? "up" : "down",
+           reason ? ": " : "", reason ? reason : "");
+}
+
+/* The transport's peers from the group's members (the transport skips this node). */
+static size_t mesh_peers(const struct hy_node *node, struct peer_addr *out)
+{
+    size_t count;
+    const struct node_member *members = node_members(node, &count);
+    for (size_t i = 0; i < count; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        snprintf(out[i].id, sizeof(out[i].id), "%s", members[i].name);
+        snprintf(out[i].host, sizeof(out[i].host), "%s", members[i].host);
+        out[i].port = members[i].peer_port;
+    }
+    return count;
+}
+
+static uint16_t mesh_listen_port(const struct hy_node *node, const struct hy_config *cfg)
+{
+    size_t count;
+    const struct node_member *members = node_members(node, &count);
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(members[i].name, cfg->node_id) == 0) {
+            return members[i].peer_port;
+        }
+    }
+    return (uint16_t)cfg->peer_port;
+}
+
+int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
+                 const struct hy_log *log, io_mesh_progress_cb progress_cb, void *ctx,
+                 struct io_mesh **out)
+{
+    *out = NULL;
+    struct peer_addr peers[RAFT_SERVERS_MAX];
+    size_t n_peers = mesh_peers(node, peers);
+    if (n_peers <= 1) {
+        return HY_OK;
+    }
+    if (cfg->cluster_secret[0] == '\0') {
+        hy_log(log, HY_LOG_ERROR, "a cluster needs cluster-secret (the same on every member)");
+        return HY_ECONFIG;
+    }
+    struct io_mesh *m = hy_xcalloc(1, sizeof(*m));
+    *m = (struct io_mesh){.node = node, .log = log, .progress_cb = progress_cb, .ctx = ctx};
+    struct peer_config pc;
+    peer_config_default(&pc);
+    pc.self_id = cfg->node_id;
+    pc.cluster = cfg->cluster_name;
+    pc.secret = (const uint8_t *)cfg->cluster_secret;
+    pc.secret_len = strlen(cfg->cluster_secret);
+    pc.listen_host = cfg->bind;
+    pc.listen_port = mesh_listen_port(node, cfg);
+    pc.peers = peers;
+    pc.n_peers = n_peers;
+    pc.seed = io_clock_ms() ^ (uint64_t)cfg->pid;
+    pc.log = log;
+    struct peer_callbacks cbs = {.ctx = m, .raft_cb = mesh_raft_cb, .state_cb = mesh_state_cb};
+    int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
+    if (rc != HY_OK) {
+        hy_free(m);
+        return rc;
+    }
+    *out = m;
+    return HY_OK;
+}
+
+void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b)
+{
+    if (m == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < b->n_messages; i++) {
+        const struct raft_message *msg = &b->messages[i];
+        const char *to = node_member_name(m->node, msg->to);
+        if (to != NULL) {
+            /* A peer that is down or slow drops the message; Raft retransmits. */
+            (void)peer_send_raft(m->transport, to, msg);
+        }
+    }
+}
+
+static void mesh_closed_cb(void *arg)
+{
+    struct io_mesh *m = arg;
+    void (*done)(void *) = m->done_cb;
+    void *done_arg = m->done_arg;
+    hy_free(m);
+    if (done != NULL) {
+        done(done_arg);
+    }
+}
+
+void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg)
+{
+    if (m == NULL) {
+        if (done_cb != NULL) {
+            done_cb(arg);
+        }
+        return;
+    }
+    m->done_cb = done_cb;
+    m->done_arg = arg;
+    peer_transport_close(m->transport, mesh_closed_cb, m);
+}

@@ -1,0 +1,36 @@
+/*
+ * mesh.h - binds the engine's Raft group to the peer transport (peer.h): Raft messages from
+ * peers go to node_receive(), and the messages of each durable io batch go out to their
+ * members by name. A node without peers (no bootstrap list) has no mesh.
+ */
+#ifndef HY_IO_MESH_H
+#define HY_IO_MESH_H
+
+#include <uv.h>
+
+#include "common/log.h"
+#include "node/config.h"
+#include "node/node.h"
+
+struct io_mesh;
+
+/* Called after peers' messages were handed to the engine, so the shell can carry out the
+ * resulting io and flush answered clients. */
+typedef void (*io_mesh_progress_cb)(void *ctx);
+
+/*
+ * Starts the transport when the group has other members (*out = NULL when it has none).
+ * Requires cluster-secret. Everything is borrowed and must outlive the mesh. Returns HY_OK or
+ * an error after logging why.
+ */
+int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
+                 const struct hy_log *log, io_mesh_progress_cb progress_cb, void *ctx,
+                 struct io_mesh **out) HY_MUST_CHECK;
+
+/* Sends the batch's messages (the batch is durable). m may be NULL (no peers). */
+void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b);
+
+/* Closes the transport; done_cb(arg) runs once its handles are closed. m may be NULL. */
+void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg);
+
+#endif
