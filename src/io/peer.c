@@ -18,7 +18,8 @@
 #include "common/prng.h"
 #include "io/peer_auth.h"
 
-#define PEER_READ_CHUNK (64 * 1024)
+#define PEER_READ_CHUNK     (64 * 1024)
+#define PEER_HANDSHAKES_MAX (4 * PEER_MAX)
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP, CONN_DRAINING };
 
@@ -618,6 +619,17 @@ static void peer_schedule_dial(struct peer *p)
     uv_timer_start(&p->retry, retry_cb, delay, 0);
 }
 
+/* Unauthenticated inbound connections: bounded, so strangers cannot exhaust descriptors or
+ * memory faster than the handshake timeout reaps them. */
+static size_t inbound_handshakes(const struct peer_transport *t)
+{
+    size_t n = 0;
+    for (const struct peer_conn *c = t->conns; c != NULL; c = c->next) {
+        n += !c->outbound && c->state != CONN_UP;
+    }
+    return n;
+}
+
 static void connection_cb(uv_stream_t *server, int status)
 {
     struct peer_transport *t = server->data;
@@ -627,6 +639,14 @@ static void connection_cb(uv_stream_t *server, int status)
     }
     struct peer_conn *c = conn_new(t, 0);
     int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc == 0 && inbound_handshakes(t) > PEER_HANDSHAKES_MAX) {
+        hy_log(t->cfg.log, HY_LOG_WARN,
+               "peer: over %d handshakes in progress; connection "
+               "refused",
+               PEER_HANDSHAKES_MAX);
+        conn_close(c, "too many handshakes");
+        return;
+    }
     if (rc == 0) {
         rc = conn_start_reading(c);
     }

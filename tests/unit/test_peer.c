@@ -1,0 +1,352 @@
+/* Unit tests for the peer transport (src/io/peer): two transports on one libuv loop over
+ * loopback TCP, plus address parsing and configuration checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "io/peer.h"
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* What one transport's callbacks saw (copies: the callback arguments are borrowed). */
+struct seen {
+    struct peer_transport *t;
+    int up, down;
+    int n_raft, n_forward, n_reply;
+    struct raft_message last;
+    uint8_t entry0[64];
+    uint32_t entry0_len;
+    uint8_t chunk[64];
+    char from[WIRE_NAME_MAX + 1];
+    uint64_t req_id;
+    char data[64];
+    int close_in_raft_cb;
+    int closed;
+};
+
+static void copy_str(char *dst, size_t cap, const uint8_t *src, size_t len)
+{
+    len = len < cap - 1 ? len : cap - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static void closed_cb(void *arg)
+{
+    struct seen *s = arg;
+    s->closed = 1;
+    s->t = NULL;
+}
+
+static void raft_cb(void *ctx, const char *from, const struct raft_message *m)
+{
+    struct seen *s = ctx;
+    s->n_raft++;
+    s->last = *m;
+    snprintf(s->from, sizeof(s->from), "%s", from);
+    if (m->n_entries > 0 && m->entries[0].len <= sizeof(s->entry0)) {
+        memcpy(s->entry0, m->entries[0].data, m->entries[0].len);
+        s->entry0_len = m->entries[0].len;
+    }
+    if (m->len > 0 && m->len <= sizeof(s->chunk)) {
+        memcpy(s->chunk, m->data, m->len);
+    }
+    s->last.entries = NULL; /* borrowed: not valid after the call */
+    s->last.data = NULL;
+    if (s->close_in_raft_cb && s->t != NULL) {
+        peer_transport_close(s->t, closed_cb, s);
+    }
+}
+
+static void forward_cb(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
+                       size_t len)
+{
+    struct seen *s = ctx;
+    s->n_forward++;
+    s->req_id = req_id;
+    copy_str(s->data, sizeof(s->data), data, len);
+    assert_int_equal(peer_send_forward_reply(s->t, from, req_id, (const uint8_t *)"pong", 4),
+                     HY_OK);
+}
+
+static void forward_reply_cb(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
+                             size_t len)
+{
+    struct seen *s = ctx;
+    (void)from;
+    s->n_reply++;
+    s->req_id = req_id;
+    copy_str(s->data, sizeof(s->data), data, len);
+}
+
+static void state_cb(void *ctx, const char *id, int up, const char *reason)
+{
+    struct seen *s = ctx;
+    (void)id;
+    assert_non_null(reason);
+    if (up) {
+        s->up++;
+    } else {
+        s->down++;
+    }
+}
+
+/* A port free right now on 127.0.0.1 (bound by the kernel, then released). */
+static uint16_t free_port(uv_loop_t *loop)
+{
+    uv_tcp_t tcp;
+    struct sockaddr_in a;
+    assert_int_equal(uv_tcp_init(loop, &tcp), 0);
+    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &a), 0);
+    assert_int_equal(uv_tcp_bind(&tcp, (const struct sockaddr *)&a, 0), 0);
+    struct sockaddr_in got;
+    int len = sizeof(got);
+    assert_int_equal(uv_tcp_getsockname(&tcp, (struct sockaddr *)&got, &len), 0);
+    uv_close((uv_handle_t *)&tcp, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return ntohs(got.sin_port);
+}
+
+static void node_config(struct peer_config *cfg, const char *id, uint16_t port,
+                        const struct peer_addr *peers, size_t n_peers)
+{
+    peer_config_default(cfg);
+    cfg->self_id = id;
+    cfg->cluster = "unit";
+    cfg->secret = (const uint8_t *)"secret";
+    cfg->secret_len = 6;
+    cfg->listen_host = "127.0.0.1";
+    cfg->listen_port = port;
+    cfg->peers = peers;
+    cfg->n_peers = n_peers;
+    cfg->seed = 42;
+}
+
+static struct peer_callbacks callbacks(struct seen *s)
+{
+    return (struct peer_callbacks){s, raft_cb, forward_cb, forward_reply_cb, state_cb};
+}
+
+/* Runs the loop until *flag is non-zero or 5 s pass (then fails). */
+static void run_until(uv_loop_t *loop, const int *flag)
+{
+    uint64_t deadline = uv_now(loop) + 5000;
+    while (*flag == 0) {
+        uv_run(loop, UV_RUN_ONCE);
+        uv_update_time(loop);
+        if (uv_now(loop) > deadline) {
+            fail_msg("condition not reached within 5 s");
+        }
+    }
+}
+
+struct pair {
+    uv_loop_t loop;
+    struct peer_addr addrs[2];
+    struct seen a, b; /* n1, n2 */
+};
+
+static void pair_start(struct pair *p)
+{
+    memset(p, 0, sizeof(*p));
+    assert_int_equal(uv_loop_init(&p->loop), 0);
+    const char *ids[2] = {"n1", "n2"};
+    for (int i = 0; i < 2; i++) {
+        strcpy(p->addrs[i].id, ids[i]);
+        strcpy(p->addrs[i].host, "127.0.0.1");
+        p->addrs[i].port = free_port(&p->loop);
+    }
+    struct seen *s[2] = {&p->a, &p->b};
+    for (int i = 0; i < 2; i++) {
+        struct peer_config cfg;
+        /* The whole list, self included: the transport skips its own entry. */
+        node_config(&cfg, ids[i], p->addrs[i].port, p->addrs, 2);
+        struct peer_callbacks cbs = callbacks(s[i]);
+        assert_int_equal(peer_transport_create(&p->loop, &cfg, &cbs, &s[i]->t), HY_OK);
+    }
+    run_until(&p->loop, &p->a.up);
+    run_until(&p->loop, &p->b.up);
+}
+
+static void pair_stop(struct pair *p)
+{
+    if (p->a.t != NULL) {
+        peer_transport_close(p->a.t, closed_cb, &p->a);
+    }
+    if (p->b.t != NULL) {
+        peer_transport_close(p->b.t, closed_cb, &p->b);
+    }
+    run_until(&p->loop, &p->a.closed);
+    run_until(&p->loop, &p->b.closed);
+    assert_int_equal(uv_loop_close(&p->loop), 0); /* every handle was closed */
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+/* "id@host:port" parses, with IPv6 brackets; malformed specs are configuration errors. */
+static void test_addr_parse(void **state)
+{
+    (void)state;
+    struct peer_addr a;
+    assert_int_equal(peer_addr_parse("n1@127.0.0.1:17379", &a), HY_OK);
+    assert_string_equal(a.id, "n1");
+    assert_string_equal(a.host, "127.0.0.1");
+    assert_int_equal(a.port, 17379);
+    assert_int_equal(peer_addr_parse("n2@[::1]:9", &a), HY_OK);
+    assert_string_equal(a.host, "::1");
+    assert_int_equal(a.port, 9);
+    const char *bad[] = {
+        "n1", "@h:1", "n1@:1", "n1@h", "n1@h:", "n1@h:0", "n1@h:65536", "n1@h:1x", "n 1@h:1"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(bad); i++) {
+        assert_int_equal(peer_addr_parse(bad[i], &a), HY_ECONFIG);
+    }
+}
+
+/* Invalid configurations are refused before anything is bound. */
+static void test_config_refused(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct seen s = {0};
+    struct peer_callbacks cbs = callbacks(&s);
+    struct peer_addr dup[2];
+    assert_int_equal(peer_addr_parse("n2@127.0.0.1:1", &dup[0]), HY_OK);
+    dup[1] = dup[0];
+    struct peer_config cfg;
+    struct peer_transport *t = NULL;
+    node_config(&cfg, "n1", 0, dup, 2);
+    assert_int_equal(peer_transport_create(&loop, &cfg, &cbs, &t), HY_ECONFIG);
+    node_config(&cfg, "n1", 0, NULL, 0);
+    cfg.secret_len = 0;
+    assert_int_equal(peer_transport_create(&loop, &cfg, &cbs, &t), HY_ECONFIG);
+    node_config(&cfg, "bad id", 0, NULL, 0);
+    assert_int_equal(peer_transport_create(&loop, &cfg, &cbs, &t), HY_ECONFIG);
+    node_config(&cfg, "n1", 0, NULL, 0);
+    cfg.ping_timeout_ms = cfg.ping_interval_ms;
+    assert_int_equal(peer_transport_create(&loop, &cfg, &cbs, &t), HY_ECONFIG);
+    assert_null(t);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* Two nodes authenticate each other and carry RAFT (with entries and a snapshot chunk),
+ * FORWARD and FORWARD_REPLY intact. */
+static void test_pair_exchanges_frames(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p);
+    struct raft_entry e = {
+        .term = 2, .type = RAFT_ENTRY_COMMAND, .len = 3, .data = (const uint8_t *)"abc"};
+    struct raft_message m = {.type = RAFT_MSG_APPEND,
+                             .from = 1,
+                             .to = 2,
+                             .term = 2,
+                             .prev_index = 4,
+                             .commit = 3,
+                             .n_entries = 1,
+                             .entries = &e};
+    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_OK);
+    run_until(&p.loop, &p.b.n_raft);
+    assert_string_equal(p.b.from, "n1");
+    assert_int_equal(p.b.last.type, RAFT_MSG_APPEND);
+    assert_true(p.b.last.prev_index == 4 && p.b.last.commit == 3);
+    assert_int_equal(p.b.entry0_len, 3);
+    assert_memory_equal(p.b.entry0, "abc", 3);
+
+    struct raft_message snap = {.type = RAFT_MSG_SNAPSHOT,
+                                .from = 2,
+                                .to = 1,
+                                .term = 2,
+                                .snap_index = 9,
+                                .offset = 0,
+                                .total = 4,
+                                .len = 4,
+                                .data = (const uint8_t *)"SNAP"};
+    snap.snap_membership.count = 1;
+    snap.snap_membership.servers[0] = (struct raft_server){.id = 1, .role = RAFT_VOTER};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", &snap), HY_OK);
+    run_until(&p.loop, &p.a.n_raft);
+    assert_int_equal(p.a.last.type, RAFT_MSG_SNAPSHOT);
+    assert_memory_equal(p.a.chunk, "SNAP", 4);
+    assert_int_equal(p.a.last.snap_membership.count, 1);
+
+    assert_int_equal(peer_send_forward(p.a.t, "n2", 77, (const uint8_t *)"ping", 4), HY_OK);
+    run_until(&p.loop, &p.a.n_reply);
+    assert_int_equal(p.b.n_forward, 1);
+    assert_string_equal(p.a.data, "pong");
+    assert_true(p.a.req_id == 77);
+
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(p.a.t, "n2", &st), HY_OK);
+    assert_int_equal(st.up, 1);
+    assert_true(st.frames_sent >= 2 && st.handshakes == 1);
+    assert_int_equal(peer_get_stats(p.a.t, "n3", &st), HY_ENOTFOUND);
+    pair_stop(&p);
+}
+
+/* Sends to an unknown peer, to a peer that is down, and of unencodable messages fail at
+ * once with distinct statuses; drops to a down peer are counted. */
+static void test_send_failures(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct peer_addr nobody;
+    assert_int_equal(peer_addr_parse("n2@127.0.0.1:1", &nobody), HY_OK);
+    struct peer_config cfg;
+    node_config(&cfg, "n1", 0, &nobody, 1);
+    struct seen s = {0};
+    struct peer_callbacks cbs = callbacks(&s);
+    assert_int_equal(peer_transport_create(&loop, &cfg, &cbs, &s.t), HY_OK);
+    assert_true(peer_transport_port(s.t) != 0);
+    struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 2, .term = 1};
+    assert_int_equal(peer_send_raft(s.t, "n9", &m), HY_ENOTFOUND);
+    assert_int_equal(peer_send_raft(s.t, "n2", &m), HY_ECLOSED);
+    assert_int_equal(peer_send_forward(s.t, "n2", 1, (const uint8_t *)"x", 1), HY_ECLOSED);
+    m.type = 99;
+    assert_int_equal(peer_send_raft(s.t, "n2", &m), HY_EINVAL);
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(s.t, "n2", &st), HY_OK);
+    assert_int_equal(st.dropped_down, 2);
+    assert_int_equal(st.up, 0);
+    peer_transport_close(s.t, closed_cb, &s);
+    run_until(&loop, &s.closed);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A callback may close its own transport: the rest of the read is dropped, nothing crashes,
+ * and the other node sees the peer go down. */
+static void test_close_from_callback(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p);
+    p.b.close_in_raft_cb = 1;
+    struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 2, .term = 1};
+    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_OK);
+    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_OK); /* same read, after the close */
+    run_until(&p.loop, &p.b.closed);
+    assert_int_equal(p.b.n_raft, 1);
+    run_until(&p.loop, &p.a.down);
+    pair_stop(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_addr_parse),
+        cmocka_unit_test(test_config_refused),
+        cmocka_unit_test(test_pair_exchanges_frames),
+        cmocka_unit_test(test_send_failures),
+        cmocka_unit_test(test_close_from_callback),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
