@@ -1,0 +1,129 @@
+"""A local halyard cluster for tests: N real processes on 127.0.0.1, each with its own data
+directory, started and stopped by PID (client port P, peer port P + 10000)."""
+
+import os
+import random
+import signal
+import socket
+
+from conftest import RawConn, RespError, Server, wait_for
+
+SECRET = "test-secret"
+
+
+def _bindable(port):
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_port_pair():
+    """A client port P whose peer port P + 10000 is free too."""
+    for _ in range(200):
+        p = random.randint(20000, 29999)
+        if _bindable(p) and _bindable(p + 10000):
+            return p
+    raise RuntimeError("no free port pair")
+
+
+def info(port, section="replication"):
+    with RawConn(port, timeout=2.0) as c:
+        text = c.cmd("INFO", section)
+    out = {}
+    for line in text.decode().splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k] = v
+    return out
+
+
+class Cluster:
+    def __init__(self, tmp_path_factory, n=3, extra=None):
+        self.bin = os.environ["HALYARD_BIN"]
+        self.dir = str(tmp_path_factory.mktemp("cluster"))
+        self.ports = [free_port_pair() for _ in range(n)]
+        self.names = ["n%d" % (i + 1) for i in range(n)]
+        self.bootstrap = ",".join("%s@127.0.0.1:%d" % (nm, p + 10000) for nm, p in zip(self.names, self.ports))
+        self.extra = extra or {}
+        self.nodes = [None] * n
+
+    def argv(self, i):
+        a = [self.bin, "--node-id", self.names[i], "--bind", "127.0.0.1", "--port", str(self.ports[i]),
+             "--peer-port", str(self.ports[i] + 10000), "--data-dir", os.path.join(self.dir, self.names[i]),
+             "--bootstrap", self.bootstrap, "--cluster-secret", SECRET]
+        for k, v in self.extra.items():
+            a += ["--" + k, str(v)]
+        return a
+
+    def start(self, i):
+        workdir = os.path.join(self.dir, "w%d" % i)
+        os.makedirs(workdir, exist_ok=True)
+        s = Server(self.argv(i), self.ports[i], workdir)
+        s.log_path_keep = s.log_path
+        self.nodes[i] = s
+        s.wait_ready()
+        return s
+
+    def start_all(self):
+        for i in range(len(self.nodes)):
+            workdir = os.path.join(self.dir, "w%d" % i)
+            os.makedirs(workdir, exist_ok=True)
+            self.nodes[i] = Server(self.argv(i), self.ports[i], workdir)
+        for s in self.nodes:
+            s.wait_ready()
+
+    def role(self, i):
+        try:
+            r = info(self.ports[i])
+            return r.get("raft_role"), int(r.get("raft_term", "0"))
+        except (OSError, AssertionError):
+            return None, 0
+
+    def leader(self, deadline_s=10, exclude=()):
+        """Index of the node that leads the highest term (waits for one)."""
+        found = []
+
+        def check():
+            best = None
+            for i, s in enumerate(self.nodes):
+                if s is None or not s.alive() or i in exclude:
+                    continue
+                role, term = self.role(i)
+                if role == "leader" and (best is None or term > best[1]):
+                    best = (i, term)
+            if best:
+                found[:] = [best[0]]
+            return bool(best)
+
+        wait_for(check, deadline_s, "a leader to be elected")
+        return found[0]
+
+    def kill(self, i, sig=signal.SIGKILL):
+        s = self.nodes[i]
+        s.send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            s.wait_exit()
+            s._stopped = True
+
+    def stop_all(self):
+        errors = []
+        for s in self.nodes:
+            if s is None:
+                continue
+            try:
+                if s.alive():
+                    os.kill(s.pid, signal.SIGCONT)
+                s.stop()
+            except AssertionError as e:
+                errors.append(str(e))
+        return errors
+
+
+def is_error(r, prefix):
+    return isinstance(r, RespError) and r.startswith(prefix)

@@ -1,0 +1,123 @@
+"""A 3-node halyard cluster with real processes: replication, redirects, failover after
+kill -9 and SIGSTOP, and catch-up of a restarted member."""
+
+import signal
+import threading
+
+import pytest
+
+from cluster import Cluster, info, is_error
+from conftest import RawConn, wait_for
+
+pytestmark = pytest.mark.halyard_only
+
+
+@pytest.fixture
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory, 3)
+    c.start_all()
+    yield c
+    errors = c.stop_all()
+    assert not errors, errors
+
+
+def test_writes_replicate_and_followers_redirect(cluster):
+    """Writes go through the leader; followers answer -MOVED to it and READONLY reads catch up."""
+    li = cluster.leader()
+    with RawConn(cluster.ports[li]) as c:
+        assert c.cmd("SET", "k", "v1") == "OK"
+        assert c.cmd("HSET", "h", "f", "x") == 1
+    for i in range(3):
+        if i == li:
+            continue
+        with RawConn(cluster.ports[i]) as f:
+            r = f.cmd("GET", "k")
+            assert is_error(r, "MOVED "), r
+            assert r.endswith("127.0.0.1:%d" % cluster.ports[li]), r
+            assert is_error(f.cmd("SET", "k", "no"), "MOVED ")
+            assert f.cmd("READONLY") == "OK"
+            # Stale reads: the follower applies what the leader's heartbeats say is committed.
+            wait_for(lambda: f.cmd("HGET", "h", "f") == b"x", 10, "the follower to apply the writes")
+            assert f.cmd("GET", "k") == b"v1"  # applied in log order: the earlier write is there
+
+
+def _writers(port, count, acked, stop):
+    def run(w):
+        try:
+            with RawConn(port, timeout=5) as c:
+                i = 0
+                while not stop.is_set():
+                    r = c.cmd("SET", "w%d" % w, i)
+                    if r != "OK":
+                        return
+                    acked[w] = i
+                    i += 1
+        except OSError:
+            return
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(count)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_kill9_leader_fails_over_without_losing_acknowledged_writes(cluster):
+    """After kill -9 of the leader under load, a new leader has every acknowledged write."""
+    li = cluster.leader()
+    acked, stop = {}, threading.Event()
+    threads = _writers(cluster.ports[li], 8, acked, stop)
+    wait_for(lambda: len(acked) == 8 and min(acked.values()) >= 20, 20, "writers to make progress")
+    cluster.kill(li)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    ni = cluster.leader(exclude=(li,))
+    assert ni != li
+    with RawConn(cluster.ports[ni]) as c:
+        for w, last in acked.items():
+            got = int(c.cmd("GET", "w%d" % w))
+            assert got >= last, "writer %d: acknowledged %d, new leader has %d" % (w, last, got)
+        assert c.cmd("SET", "after", "failover") == "OK"
+    # The old leader comes back as a follower and catches up.
+    cluster.start(li)
+    wait_for(lambda: cluster.role(li)[0] == "follower", 10, "the restarted node to follow")
+    with RawConn(cluster.ports[li]) as c:
+        assert c.cmd("READONLY") == "OK"
+        wait_for(lambda: c.cmd("GET", "after") == b"failover", 10, "the restarted node to catch up")
+
+
+def test_sigstopped_leader_is_replaced_and_steps_down(cluster):
+    """A leader frozen by SIGSTOP is replaced; after SIGCONT it follows and redirects writes."""
+    li = cluster.leader()
+    with RawConn(cluster.ports[li]) as c:
+        assert c.cmd("SET", "before", "1") == "OK"
+    old_term = cluster.role(li)[1]
+    cluster.kill(li, signal.SIGSTOP)
+    try:
+        ni = cluster.leader(exclude=(li,))
+        assert cluster.role(ni)[1] > old_term
+        with RawConn(cluster.ports[ni]) as c:
+            assert c.cmd("SET", "during", "2") == "OK"
+    finally:
+        cluster.kill(li, signal.SIGCONT)
+    wait_for(lambda: cluster.role(li)[0] == "follower", 10, "the old leader to step down")
+    with RawConn(cluster.ports[li]) as c:
+        r = c.cmd("SET", "late", "3")
+        assert is_error(r, "MOVED "), r
+        assert c.cmd("READONLY") == "OK"
+        wait_for(lambda: c.cmd("GET", "during") == b"2", 10, "the old leader to catch up")
+
+
+def test_info_reports_the_group(cluster):
+    """INFO replication shows role, term, leader and indexes consistently across members."""
+    li = cluster.leader()
+    with RawConn(cluster.ports[li]) as c:
+        for i in range(20):
+            assert c.cmd("INCR", "n") == i + 1
+    leader_info = info(cluster.ports[li])
+    assert leader_info["role"] == "master"
+    commit = int(leader_info["raft_commit_index"])
+    for i in range(3):
+        wait_for(lambda: int(info(cluster.ports[i])["raft_applied_index"]) >= commit, 10,
+                 "every member to apply the leader's commit index")
+        assert info(cluster.ports[i])["raft_leader"] == leader_info["raft_leader"]
