@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# `make run`: start halyard on 127.0.0.1:7379 in the foreground, data under ./data/n1.
+# `make run`: a local 3-node halyard cluster on 127.0.0.1, client ports 7379-7381 (peer ports
+# 17379-17381), data under ./data/n1..n3, in the foreground. Ctrl-C stops all three cleanly.
 #
-#   scripts/run.sh /abs/path/to/halyard [extra halyard flags...]
+#   scripts/run.sh /abs/path/to/halyard [extra halyard flags for every node...]
 #
-# The script execs the server, so the server itself receives Ctrl-C (SIGINT) and shuts down
-# gracefully (exit 0). A small background watcher prints how to connect once the server
-# answers PING (it gives up after 30 s; the server's own log says why it did not start).
-# When clustering lands this becomes a local 3-node cluster on 7379-7381 (DESIGN.md §8).
+# The cluster secret is made once and kept in ./data/cluster-secret (mode 600), so restarts
+# find each other again. Each node's log goes to ./data/nN.log; this script prints the leader
+# and how to connect once the cluster answers.
 set -euo pipefail
 
 BIN=${1:?usage: scripts/run.sh /abs/path/to/halyard [flags...]}
@@ -14,26 +14,60 @@ shift
 [ -x "$BIN" ] || { echo "run: $BIN is not an executable (run make first)" >&2; exit 1; }
 
 HOST=127.0.0.1
-PORT=7379
-DATA=./data/n1
-mkdir -p "$DATA"
-
-if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
-    echo "run: something is already listening on $HOST:$PORT (another halyard or redis?)" >&2
-    exit 1
+PORTS=(7379 7380 7381)
+mkdir -p data
+for p in "${PORTS[@]}" $((PORTS[0] + 10000)) $((PORTS[1] + 10000)) $((PORTS[2] + 10000)); do
+    if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
+        echo "run: something already listens on $HOST:$p (another halyard or redis?)" >&2
+        exit 1
+    fi
+done
+if [ ! -s data/cluster-secret ]; then
+    (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > data/cluster-secret)
 fi
+SECRET=$(cat data/cluster-secret)
+BOOT="n1@$HOST:17379,n2@$HOST:17380,n3@$HOST:17381"
 
-# The watcher: announce readiness once PING answers. It inherits no stdin and ends on its own.
-(
-    for _ in $(seq 600); do
-        if [ "$(redis-cli -h "$HOST" -p "$PORT" PING 2>/dev/null)" = "PONG" ]; then
-            echo "halyard is listening on $HOST:$PORT — connect with: redis-cli -p $PORT"
-            echo "(Ctrl-C stops it cleanly; data in $DATA)"
-            exit 0
+pids=()
+stop() {
+    trap - INT TERM
+    echo
+    echo "stopping the cluster..."
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    rc=0
+    for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+    echo "stopped (exit $rc)"
+    exit "$rc"
+}
+trap stop INT TERM
+
+for i in 1 2 3; do
+    port=${PORTS[$((i - 1))]}
+    "$BIN" --node-id "n$i" --bind "$HOST" --port "$port" --peer-port $((port + 10000)) \
+        --data-dir "data/n$i" --bootstrap "$BOOT" --cluster-secret "$SECRET" "$@" \
+        >> "data/n$i.log" 2>&1 &
+    pids+=($!)
+done
+
+leader=""
+for _ in $(seq 300); do
+    for port in "${PORTS[@]}"; do
+        if redis-cli -h "$HOST" -p "$port" INFO replication 2>/dev/null | grep -q '^raft_role:leader'; then
+            leader=$port
         fi
-        sleep 0.05
     done
-    echo "run: halyard did not answer PING on $HOST:$PORT within 30 s" >&2
-) </dev/null &
-
-exec "$BIN" --bind "$HOST" --port "$PORT" --data-dir "$DATA" "$@"
+    [ -n "$leader" ] && break
+    for pid in "${pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || { echo "run: a node exited; see data/n*.log" >&2; stop; }
+    done
+    sleep 0.1
+done
+if [ -z "$leader" ]; then
+    echo "run: no leader after 30 s; see data/n*.log" >&2
+    stop
+fi
+echo "halyard cluster is up: nodes on $HOST:7379-7381, leader on $HOST:$leader"
+echo "connect with: redis-cli -p $leader    (followers answer -MOVED to the leader;"
+echo "              redis-cli -c -p 7379 follows redirects; logs in data/n1.log..n3.log)"
+echo "press Ctrl-C to stop all three"
+wait
