@@ -18,8 +18,10 @@
 #include "common/prng.h"
 #include "io/peer_auth.h"
 
-#define PEER_READ_CHUNK     (64 * 1024)
-#define PEER_HANDSHAKES_MAX (4 * PEER_MAX)
+#define PEER_READ_CHUNK          (64 * 1024)
+#define PEER_HANDSHAKES_MAX      (4 * PEER_MAX)
+#define PEER_HANDSHAKE_FRAME_MAX 1024
+#define PEER_BUF_KEEP_BYTES      (1024 * 1024)
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP, CONN_DRAINING };
 
@@ -171,7 +173,11 @@ static struct peer_conn *conn_new(struct peer_transport *t, int outbound)
     c->t = t;
     c->outbound = outbound;
     c->started_ms = c->last_recv_ms = uv_now(t->loop);
-    wire_reader_init(&c->reader, &t->cfg.limits);
+    /* Until the peer is authenticated only small handshake frames are accepted, so a
+     * stranger cannot make us reserve frame_bytes_max bytes per connection. */
+    struct wire_limits hs_limits = t->cfg.limits;
+    hs_limits.frame_bytes_max = PEER_HANDSHAKE_FRAME_MAX;
+    wire_reader_init(&c->reader, &hs_limits);
     hy_buf_init(&c->in);
     hy_buf_init(&c->pending);
     hy_buf_init(&c->inflight);
@@ -255,6 +261,17 @@ static void conn_close(struct peer_conn *c, const char *reason)
     uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
 }
 
+/* Empties b, and gives its memory back when a burst (a snapshot chunk, a flood) grew it, so
+ * an idle connection holds little. */
+static void buf_release(struct hy_buf *b)
+{
+    if (b->cap > PEER_BUF_KEEP_BYTES) {
+        hy_buf_free(b);
+    } else {
+        hy_buf_reset(b);
+    }
+}
+
 static size_t conn_queued(const struct peer_conn *c)
 {
     return c->pending.len + c->inflight.len;
@@ -278,7 +295,7 @@ static void write_cb(uv_write_t *req, int status)
 {
     struct peer_conn *c = req->data;
     c->writing = 0;
-    hy_buf_reset(&c->inflight);
+    buf_release(&c->inflight);
     if (c->closing) {
         return;
     }
@@ -390,6 +407,7 @@ static void conn_authenticated(struct peer_conn *c)
     struct peer *p = c->outbound ? c->peer : peer_find(t, c->hs.peer);
     HY_ASSERT(p != NULL); /* the acceptor only accepts configured ids */
     c->state = CONN_UP;
+    c->reader.limits = t->cfg.limits; /* between frames: the next header sees the new limit */
     c->peer = p;
     if (!c->outbound) {
         if (p->in != NULL) {
@@ -474,6 +492,9 @@ static void conn_process(struct peer_conn *c)
     }
     if (!c->closing) {
         hy_buf_consume(&c->in, off);
+        if (c->in.len == 0) {
+            buf_release(&c->in);
+        }
     }
 }
 

@@ -238,3 +238,34 @@ def test_stopped_peer_keeps_sender_queue_bounded(nodes):
              receiver.stats("n1")["recv"] > recv0 + 5000, 20, "traffic resumed")
     assert sender.stats("n2")["peak"] <= queue_max + frame
     assert sender.stats("n2")["up"] == 1
+
+
+def read_reject(sock, deadline_s=5):
+    """Reads until EOF; returns the REJECT frame's (code, text) found at the start."""
+    sock.settimeout(deadline_s)
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data[:4] == b"HYPW" and data[5] == 5, data  # frame type 5 = REJECT
+    code = int.from_bytes(data[16:18], "little")
+    n = int.from_bytes(data[18:20], "little")
+    return code, data[20:20 + n].decode()
+
+
+@pytest.mark.parametrize("payload,needle", [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "bad magic"),
+    # A HELLO header announcing a 64 MiB payload: refused before any of it is buffered.
+    (b"HYPW\x01\x01\x00\x00" + (64 << 20).to_bytes(4, "little") + b"\x00" * 4, "over the limit"),
+])
+def test_stranger_is_told_why_and_disconnected(nodes, payload, needle):
+    """Bytes that are not a valid handshake frame get a REJECT with the reason, then EOF."""
+    port = free_port()
+    n = nodes("n1", port, [], extra=["--send-interval-ms", "0"]).start()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(payload)
+        code, text = read_reject(s)
+    assert code == 1 and needle in text, (code, text)
+    wait_for(lambda: n.has(needle, err=True), 5, "the node logging the refusal")
