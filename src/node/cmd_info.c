@@ -112,6 +112,13 @@ static void info_keyspace(struct cmd_ctx *x, struct hy_buf *b)
     }
 }
 
+static void info_cluster(struct cmd_ctx *x, struct hy_buf *b)
+{
+    (void)x;
+    /* Every halyard node answers CLUSTER SLOTS/SHARDS, so cluster-aware clients may use it. */
+    hy_buf_append_str(b, "# Cluster\r\ncluster_enabled:1\r\n");
+}
+
 typedef void (*info_section_fn)(struct cmd_ctx *x, struct hy_buf *b);
 
 static const struct {
@@ -121,7 +128,8 @@ static const struct {
 } info_sections[] = {
     {"server", info_server, 1},           {"clients", info_clients, 1},
     {"memory", info_memory, 1},           {"stats", info_stats, 1},
-    {"replication", info_replication, 1}, {"keyspace", info_keyspace, 1},
+    {"replication", info_replication, 1}, {"cluster", info_cluster, 1},
+    {"keyspace", info_keyspace, 1},
 };
 
 static int info_wanted(struct cmd_ctx *x, size_t section)

@@ -24,9 +24,11 @@ def _bindable(port):
 
 
 def free_port_pair():
-    """A client port P whose peer port P + 10000 is free too."""
+    """A client port P whose peer port P + 10000 is free too. Both stay below the kernel's
+    ephemeral range (32768 and up by default), where outgoing connections could take them."""
+    lo, _hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
     for _ in range(200):
-        p = random.randint(20000, 29999)
+        p = random.randint(12000, min(22700, lo - 10001))
         if _bindable(p) and _bindable(p + 10000):
             return p
     raise RuntimeError("no free port pair")
