@@ -702,7 +702,7 @@ static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *b
  * blaming peers for our own pause. */
 static int tick_was_late(struct peer_transport *t, uint64_t now)
 {
-    int late = t->last_tick_ms != 0 && now - t->last_tick_ms > 2ull * t->cfg.ping_interval_ms;
+    int late = now - t->last_tick_ms > 2ull * t->cfg.ping_interval_ms;
     t->last_tick_ms = now;
     if (!late) {
         return 0;
@@ -862,6 +862,7 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
         peer_transport_close(t, NULL, NULL);
         return rc;
     }
+    t->last_tick_ms = uv_now(loop);
     uv_timer_start(&t->tick, tick_cb, cfg->ping_interval_ms, cfg->ping_interval_ms);
     uv_prepare_start(&t->flusher, flusher_cb);
     for (size_t i = 0; i < t->n_peers; i++) {

@@ -269,3 +269,25 @@ def test_stranger_is_told_why_and_disconnected(nodes, payload, needle):
         code, text = read_reject(s)
     assert code == 1 and needle in text, (code, text)
     wait_for(lambda: n.has(needle, err=True), 5, "the node logging the refusal")
+
+
+def test_silent_peer_times_out_and_is_redialled(nodes):
+    """A stopped peer stops answering PINGs: the connection is closed at the ping timeout,
+    reported down, and redialled (and up again) once the peer runs again."""
+    pa, pb = free_port(), free_port()
+    live = ["--ping-interval-ms", "100", "--ping-timeout-ms", "600"]
+    a = nodes("n1", pa, [("n2", pb)], extra=live).start()
+    b = nodes("n2", pb, [("n1", pa)], extra=live).start()
+    wait_for(lambda: a.has("UP n2"), 10, "n1 up to n2")
+    b.signal(signal.SIGSTOP)
+    t0 = time.monotonic()
+    wait_for(lambda: a.has("DOWN n2 nothing received"), 5, "ping timeout")
+    assert time.monotonic() - t0 >= 0.5  # not before the timeout
+    b.signal(signal.SIGCONT)
+    wait_for(lambda: (a.stats("n2") or {}).get("handshakes", 0) >= 2 and a.stats("n2")["up"], 10,
+             "n1 redialled n2")
+    # n1 also closed n2's connection to it (silent too); n2 redials once running.
+    wait_for(lambda: (b.stats("n1") or {}).get("handshakes", 0) >= 2 and b.stats("n1")["up"], 10,
+             "n2 redialled n1")
+    # n2 was the one paused: its own late ticks must not make it blame n1 for the silence.
+    assert not b.has("DOWN n1 nothing received")
