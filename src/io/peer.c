@@ -625,15 +625,19 @@ static void retry_cb(uv_timer_t *h)
 /* Exponential backoff with jitter: the k-th consecutive failure waits a delay drawn from the
  * upper half of min * 2^k (capped at max), so nodes restarted together do not redial in
  * lockstep. */
-static void peer_schedule_dial(struct peer *p)
+uint64_t peer__backoff_ms(const struct peer_config *cfg, uint32_t attempts, struct hy_prng *prng)
 {
-    const struct peer_config *cfg = &p->t->cfg;
     uint64_t delay = cfg->backoff_min_ms;
-    for (uint32_t i = 0; i < p->attempts && delay < cfg->backoff_max_ms; i++) {
+    for (uint32_t i = 0; i < attempts && delay < cfg->backoff_max_ms; i++) {
         delay *= 2;
     }
     delay = HY_MIN(delay, (uint64_t)cfg->backoff_max_ms);
-    delay = delay / 2 + hy_prng_below(&p->t->prng, delay / 2 + 1);
+    return delay - delay / 2 + hy_prng_below(prng, delay / 2 + 1);
+}
+
+static void peer_schedule_dial(struct peer *p)
+{
+    uint64_t delay = peer__backoff_ms(&p->t->cfg, p->attempts, &p->t->prng);
     if (p->attempts < 32) {
         p->attempts++;
     }

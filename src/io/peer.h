@@ -132,4 +132,9 @@ int peer_get_stats(const struct peer_transport *t, const char *id, struct peer_s
  * t is freed. No callback of cbs runs after this call. */
 void peer_transport_close(struct peer_transport *t, void (*close_cb)(void *arg), void *arg);
 
+/* Internal, exposed for tests: the redial delay after `attempts` consecutive failures, in
+ * [d - d/2, d] where d = min(backoff_min_ms * 2^attempts, backoff_max_ms). */
+struct hy_prng;
+uint64_t peer__backoff_ms(const struct peer_config *cfg, uint32_t attempts, struct hy_prng *prng);
+
 #endif

@@ -11,6 +11,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/prng.h"
 #include "io/peer.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -339,6 +340,29 @@ static void test_close_from_callback(void **state)
     pair_stop(&p);
 }
 
+/* Redial delays double from backoff_min_ms to the backoff_max_ms cap, each jittered within
+ * the upper half of its step, and the jitter actually varies. */
+static void test_backoff_bounds(void **state)
+{
+    (void)state;
+    struct peer_config cfg;
+    peer_config_default(&cfg);
+    struct hy_prng prng;
+    hy_prng_seed(&prng, 7);
+    for (uint32_t k = 0; k < 40; k++) {
+        uint64_t step = k < 6 ? 50ull << k : 2000;
+        step = step > 2000 ? 2000 : step;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (int i = 0; i < 200; i++) {
+            uint64_t d = peer__backoff_ms(&cfg, k, &prng);
+            lo = d < lo ? d : lo;
+            hi = d > hi ? d : hi;
+        }
+        assert_true(lo >= step - step / 2 && hi <= step);
+        assert_true(hi > lo);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_pair_exchanges_frames),
         cmocka_unit_test(test_send_failures),
         cmocka_unit_test(test_close_from_callback),
+        cmocka_unit_test(test_backoff_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
