@@ -21,6 +21,8 @@
 #define PEER_READ_CHUNK          (64 * 1024)
 #define PEER_HANDSHAKES_MAX      (4 * PEER_MAX)
 #define PEER_HANDSHAKE_FRAME_MAX 1024
+/* Room for a heartbeat with a few entries; below it Raft could not work at all. */
+#define PEER_FRAME_BYTES_MIN     4096
 #define PEER_BUF_KEEP_BYTES      (1024 * 1024)
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP, CONN_DRAINING };
@@ -375,13 +377,21 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
     struct peer_transport *t = c->t;
     const char *from = c->peer->addr.id;
     switch (f->type) {
-    case WIRE_RAFT: t->cbs.raft_cb(t->cbs.ctx, from, &f->raft); break;
+    case WIRE_RAFT:
+        if (t->cbs.raft_cb != NULL) {
+            t->cbs.raft_cb(t->cbs.ctx, from, &f->raft);
+        }
+        break;
     case WIRE_FORWARD:
-        t->cbs.forward_cb(t->cbs.ctx, from, f->forward.req_id, f->forward.data, f->forward.len);
+        if (t->cbs.forward_cb != NULL) {
+            t->cbs.forward_cb(t->cbs.ctx, from, f->forward.req_id, f->forward.data, f->forward.len);
+        }
         break;
     case WIRE_FORWARD_REPLY:
-        t->cbs.forward_reply_cb(t->cbs.ctx, from, f->forward.req_id, f->forward.data,
-                                f->forward.len);
+        if (t->cbs.forward_reply_cb != NULL) {
+            t->cbs.forward_reply_cb(t->cbs.ctx, from, f->forward.req_id, f->forward.data,
+                                    f->forward.len);
+        }
         break;
     case WIRE_PING:
         /* Answered on the connection it came in on, bounded like any queue. */
@@ -762,8 +772,9 @@ static int config_check(const struct peer_config *cfg)
     }
     if (cfg->ping_interval_ms == 0 || cfg->ping_timeout_ms <= cfg->ping_interval_ms ||
         cfg->backoff_min_ms == 0 || cfg->backoff_max_ms < cfg->backoff_min_ms ||
-        cfg->handshake_timeout_ms == 0 || cfg->queue_bytes_max == 0) {
-        hy_log(log, HY_LOG_ERROR, "peer: invalid timing or queue settings");
+        cfg->handshake_timeout_ms == 0 || cfg->queue_bytes_max == 0 ||
+        cfg->limits.frame_bytes_max < PEER_FRAME_BYTES_MIN || cfg->limits.entries_max == 0) {
+        hy_log(log, HY_LOG_ERROR, "peer: invalid timing, queue or frame limit settings");
         return HY_ECONFIG;
     }
     return HY_OK;

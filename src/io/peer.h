@@ -63,8 +63,8 @@ struct peer_config {
     uint32_t backoff_min_ms;       /* default 50 */
     uint32_t backoff_max_ms;       /* default 2000 */
     uint64_t seed;                 /* reconnect jitter */
-    struct wire_limits limits;
-    const struct hy_log *log; /* borrowed; outlives the transport; may be NULL */
+    struct wire_limits limits;     /* frame_bytes_max >= 4096, entries_max >= 1 */
+    const struct hy_log *log;      /* borrowed; outlives the transport; may be NULL */
 };
 
 /* Fills the defaults above; the caller sets identity, secret, addresses and seed. */
@@ -74,7 +74,7 @@ void peer_config_default(struct peer_config *cfg);
  * The callbacks. `from` is the sending peer's configured id (valid for the transport's
  * lifetime). Every pointer argument is borrowed for the call only: the message, its entries
  * and chunk, and payloads point into the connection's input buffer, so copy what you keep.
- * A callback may send, and may call peer_transport_close.
+ * A callback may send, and may call peer_transport_close. A NULL callback ignores its frames.
  */
 struct peer_callbacks {
     void *ctx;
