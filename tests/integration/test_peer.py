@@ -145,9 +145,9 @@ def test_mesh_forms_and_exchanges_raft_and_forward(nodes):
     assert "data=echo:hello-from-n1-" in reply
 
 
-def refused_pair(nodes, a_kwargs, b_kwargs, a_id="n1", b_id="n2", b_dials_as=None):
+def refused_pair(nodes, a_kwargs, b_kwargs, a_id="n1", b_id="n2"):
     pa, pb = free_port(), free_port()
-    a = nodes(a_id, pa, [(b_dials_as or b_id, pb)], **a_kwargs).start()
+    a = nodes(a_id, pa, [(b_id, pb)], **a_kwargs).start()
     b = nodes(b_id, pb, [(a_id, pa)], **b_kwargs).start()
     return a, b
 
@@ -171,11 +171,12 @@ def test_wrong_cluster_name_is_refused(nodes):
 
 def test_wrong_secret_is_refused(nodes):
     """A node with another secret fails the HMAC proof; both nodes log it."""
-    a, b = refused_pair(nodes, {"secret": "right"}, {"secret": "wrong"})
+    secrets = ["sekrit-alpha-1", "sekrit-bravo-2"]
+    a, b = refused_pair(nodes, {"secret": secrets[0]}, {"secret": secrets[1]})
     assert_refused_both_sides(a, b, "failed to prove the cluster secret")
     # Neither log contains either secret.
     for n in (a, b):
-        assert not any("right" in l or "wrong" in l for l in n.lines(err=True))
+        assert not any(sec in line for line in n.lines(err=True) for sec in secrets)
 
 
 def test_unknown_node_id_is_refused(nodes):
