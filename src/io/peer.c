@@ -340,8 +340,11 @@ static void conn_flush(struct peer_conn *c)
 static void flusher_cb(uv_prepare_t *h)
 {
     struct peer_transport *t = h->data;
-    for (struct peer_conn *c = t->conns; c != NULL; c = c->next) {
+    struct peer_conn *c = t->conns;
+    while (c != NULL) {
+        struct peer_conn *next = c->next; /* a failed write unlinks c */
         conn_flush(c);
+        c = next;
     }
 }
 
