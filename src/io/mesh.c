@@ -26,6 +26,23 @@ static void mesh_raft_cb(void *ctx, const char *from, const struct raft_message 
     mesh->progress_cb(mesh->ctx);
 }
 
+static void mesh_forward_cb(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
+                            size_t len)
+{
+    struct io_mesh *mesh = ctx;
+    node_forward_request(mesh->node, from, req_id, data, len, io_clock_ms());
+    mesh->progress_cb(mesh->ctx);
+}
+
+static void mesh_forward_reply_cb(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
+                                  size_t len)
+{
+    (void)from;
+    struct io_mesh *mesh = ctx;
+    node_forward_reply(mesh->node, req_id, data, len, io_clock_ms());
+    mesh->progress_cb(mesh->ctx);
+}
+
 static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
 {
     struct io_mesh *mesh = ctx;
@@ -87,7 +104,11 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     pc.n_peers = n_peers;
     pc.seed = io_clock_ms() ^ (uint64_t)cfg->pid;
     pc.log = log;
-    struct peer_callbacks cbs = {.ctx = m, .raft_cb = mesh_raft_cb, .state_cb = mesh_state_cb};
+    struct peer_callbacks cbs = {.ctx = m,
+                                 .raft_cb = mesh_raft_cb,
+                                 .forward_cb = mesh_forward_cb,
+                                 .forward_reply_cb = mesh_forward_reply_cb,
+                                 .state_cb = mesh_state_cb};
     int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
     if (rc != HY_OK) {
         hy_free(m);
@@ -109,6 +130,25 @@ void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b)
             /* A peer that is down or slow drops the message; Raft retransmits. */
             (void)peer_send_raft(m->transport, to, msg);
         }
+    }
+}
+
+void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
+{
+    struct node_peer_msg *msg;
+    while ((msg = node_take_peer_msg(node)) != NULL) {
+        if (m != NULL) {
+            /* Dropped when the peer is down or its queue full: the follower's deadline then
+             * answers its client (-UNKNOWN for a write), never a silent retry. */
+            if (msg->kind == NODE_FORWARD) {
+                (void)peer_send_forward(m->transport, msg->to, msg->req_id, msg->data.data,
+                                        msg->data.len);
+            } else {
+                (void)peer_send_forward_reply(m->transport, msg->to, msg->req_id, msg->data.data,
+                                              msg->data.len);
+            }
+        }
+        node_peer_msg_free(msg);
     }
 }
 

@@ -30,6 +30,10 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
 /* Sends the batch's messages (the batch is durable). m may be NULL (no peers). */
 void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b);
 
+/* Sends the forwarded requests and replies the engine has queued. m may be NULL (no peers:
+ * they are dropped). */
+void io_mesh_flush(struct io_mesh *m, struct hy_node *node);
+
 /* Closes the transport; done_cb(arg) runs once its handles are closed. m may be NULL. */
 void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg);
 

@@ -202,6 +202,7 @@ static void server_arm_raft_timer(struct io_server *srv)
 static void server_do_io(struct io_server *srv)
 {
     io_durable_pump(srv->durable);
+    io_mesh_flush(srv->mesh, srv->node);
     server_drain_ready(srv);
     server_arm_raft_timer(srv);
 }

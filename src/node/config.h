@@ -30,6 +30,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("cluster-secret", cluster_secret, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
     X("bootstrap", bootstrap, CONFIG_STRING, "", 0, 0, 0, NULL)                                    \
     X("join", join, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
+    X("redirect", redirect, CONFIG_ENUM, "proxy", 0, 0, 1, "proxy|moved")                          \
     X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \
     X("requirepass", requirepass, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
     X("maxclients", maxclients, CONFIG_INT, "10000", 1, 1000000, 1, NULL)                          \

@@ -230,6 +230,12 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         return;
     }
     if (node_needs_leader(c, d) && !replica_is_leader(n)) {
+        /* Proxy by default, so plain clients work against any member; a forwarded request
+         * is never forwarded again (the leader moved meanwhile: the follower's client gets
+         * -MOVED and decides). */
+        if (n->cfg->redirect == NODE_REDIRECT_PROXY && !c->is_proxy && proxy_forward(x)) {
+            return;
+        }
         node_reply_moved(x, d);
         return;
     }
@@ -278,7 +284,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
 {
     size_t off = 0;
     const unsigned stop = NODE_CLIENT_CLOSE_AFTER_REPLY | NODE_CLIENT_CLOSE_ASAP;
-    while (!(c->flags & stop) && !c->blocked_on_read && off < c->in.len) {
+    while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len) {
         size_t consumed = 0, argc = 0;
         const struct resp_arg *argv = NULL;
         int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
@@ -370,6 +376,7 @@ static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
 size_t node_cron(struct hy_node *n, uint64_t now_ms)
 {
     node_time_out_reads(n, now_ms);
+    proxy_expire(n, now_ms);
     replica_expire_waiters(n, now_ms);
     node_active_expire(n, now_ms);
     if (n->cfg->maxmemory > 0) {

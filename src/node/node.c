@@ -133,6 +133,7 @@ void node_destroy(struct hy_node *n)
         node_client_free(n, n->clients);
     }
     replica_free(n);
+    proxy_free(n);
     store_destroy(n->store);
     hy_buf_free(&n->entry);
     hy_free(n);
@@ -186,6 +187,7 @@ struct node_client *node_client_new(struct hy_node *n, const char *addr, const c
 void node_client_free(struct hy_node *n, struct node_client *c)
 {
     replica_client_gone(n, c);
+    proxy_client_gone(n, c);
     if (c->blocked_on_read) {
         n->read_waiters--;
     }

@@ -60,7 +60,11 @@ struct node_client {
     size_t read_ok_bytes;            /* input bytes a confirmed read round covers */
     size_t read_reg_bytes;           /* input bytes present when the read was registered */
     int readonly_mode;               /* READONLY: stale reads from this replica are fine */
-    int read_timed_out;              /* the wait passed request-timeout-ms: answer an error */
+    int forwarding;                  /* a request went to the leader; waiting for its reply */
+    int is_proxy;                    /* a request forwarded to us by a follower */
+    uint64_t proxy_req_id;
+    char proxy_from[NODE_MEMBER_NAME_MAX + 1];
+    int read_timed_out; /* the wait passed request-timeout-ms: answer an error */
     uint64_t blocked_since_ms;
     int on_ready; /* in the node's ready list */
     struct node_client *ready_next;
@@ -171,6 +175,31 @@ struct node_client *node_take_ready(struct hy_node *n);
 void node_reconfigure(struct hy_node *n);
 
 size_t node_client_count(const struct hy_node *n);
+/* ---- proxying: followers forward requests to the leader (redirect: proxy) ---- */
+
+enum node_peer_msg_kind { NODE_FORWARD = 1, NODE_FORWARD_REPLY = 2 };
+
+/* A message for the shell to send to member `to`; owned by the caller after take. */
+struct node_peer_msg {
+    struct node_peer_msg *next;
+    int kind; /* enum node_peer_msg_kind */
+    char to[NODE_MEMBER_NAME_MAX + 1];
+    uint64_t req_id;
+    struct hy_buf data;
+};
+
+/* The next forward or forward reply to send, or NULL; free with node_peer_msg_free. */
+struct node_peer_msg *node_take_peer_msg(struct hy_node *n);
+void node_peer_msg_free(struct node_peer_msg *m);
+
+/* A request a follower forwarded (data borrowed for the call). The reply leaves through
+ * node_take_peer_msg as a NODE_FORWARD_REPLY. */
+void node_forward_request(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
+                          size_t len, uint64_t now_ms);
+/* The leader's reply to one of our forwards (data borrowed). */
+void node_forward_reply(struct hy_node *n, uint64_t req_id, const uint8_t *data, size_t len,
+                        uint64_t now_ms);
+
 /* A Raft message from a peer (borrowed for the call). */
 void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_ms);
 

@@ -56,6 +56,8 @@ struct node_stats {
 #define NODE_CMD_SLOTS          256
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
 
+enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
+
 /* A proposed write whose client waits for the reply (replica.c). */
 struct node_waiter {
     struct node_waiter *next;
@@ -65,6 +67,13 @@ struct node_waiter {
     uint64_t proposed_ms;
     int proto;
     struct hy_buf tail; /* immediate replies that must follow this one */
+};
+
+struct node_forward {
+    uint64_t req_id;
+    struct node_client *client;
+    uint64_t sent_ms;
+    int is_write;
 };
 
 struct node_turn_entry {
@@ -107,6 +116,11 @@ struct hy_node {
     /* The group's members from the bootstrap list (this node alone when there is none). */
     struct node_member members[RAFT_SERVERS_MAX];
     size_t member_count;
+    /* Proxying (proxy.c): our forwards awaiting the leader's reply, and the outbox. */
+    struct node_forward *forwards;
+    size_t forward_count, forward_cap;
+    uint64_t next_forward_id;
+    struct node_peer_msg *outbox_head, *outbox_tail;
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
     uint64_t *turn_reads;
@@ -155,6 +169,17 @@ void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t no
 const struct node_member *replica_leader_member(const struct hy_node *n);
 /* Voters in the current configuration. */
 uint32_t replica_voters(const struct hy_node *n);
+
+/* proxy.c */
+/* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot
+ * (no leader member known). */
+int proxy_forward(struct cmd_ctx *x);
+/* A proxy client that finished: its reply goes back to the follower; the client is freed.
+ * Returns 1 when it did. */
+int proxy_maybe_finish(struct hy_node *n, struct node_client *c);
+void proxy_client_gone(struct hy_node *n, struct node_client *c);
+void proxy_expire(struct hy_node *n, uint64_t now_ms);
+void proxy_free(struct hy_node *n);
 
 /* Reply helpers with Redis's exact texts. */
 void node_reply_syntax_error(struct cmd_ctx *x);

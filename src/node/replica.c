@@ -87,13 +87,19 @@ void replica_mark_ready(struct hy_node *n, struct node_client *c)
 
 struct node_client *node_take_ready(struct hy_node *n)
 {
-    struct node_client *c = n->ready;
-    if (c != NULL) {
+    for (;;) {
+        struct node_client *c = n->ready;
+        if (c == NULL) {
+            return NULL;
+        }
         n->ready = c->ready_next;
         c->on_ready = 0;
         c->ready_next = NULL;
+        if (!c->is_proxy) {
+            return c;
+        }
+        proxy_maybe_finish(n, c); /* forwarded requests answer the follower, not a socket */
     }
-    return c;
 }
 
 struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c, uint64_t now)
@@ -486,7 +492,7 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
         }
     }
     for (struct node_client *c = n->ready; c != NULL; c = c->ready_next) {
-        if (c->waiting == 0 && !c->blocked_on_read && c->in.len > 0) {
+        if (c->waiting == 0 && !c->blocked_on_read && !c->forwarding && c->in.len > 0) {
             node_client_process(n, c, now_ms);
         }
     }
