@@ -175,6 +175,8 @@ static void net_send(struct sim *s, int from, const struct raft_message *m)
         }
         struct sim_ev ev = {.at = s->now + delay, .kind = EV_DELIVER, .node = to};
         ev.msg = msg_copy(m);
+        ev.msg->from_wipes = s->nodes[from].wipes;
+        ev.msg->to_wipes = s->nodes[to].wipes;
         sim_push(s, &ev);
     }
 }
@@ -606,10 +608,20 @@ static void on_disk_done(struct sim *s, const struct sim_ev *ev)
     batch_free(&b);
 }
 
+/* A server that lost its disk rejoins as a new identity (dissertation §3.8: it "cannot safely
+ * rejoin the cluster with its prior identity"): messages to or from its former self are
+ * refused, as a real transport would refuse a stale incarnation. */
+static int msg_stale_identity(const struct sim *s, const struct sim_ev *ev)
+{
+    int from = sim_node_index(s, ev->msg->m.from);
+    return ev->msg->to_wipes != s->nodes[ev->node].wipes ||
+           (from >= 0 && ev->msg->from_wipes != s->nodes[from].wipes);
+}
+
 static void on_deliver(struct sim *s, const struct sim_ev *ev)
 {
     struct sim_node *nd = &s->nodes[ev->node];
-    if (nd->up) {
+    if (nd->up && !msg_stale_identity(s, ev)) {
         struct raft_event rev = {.type = RAFT_EV_RECEIVE};
         rev.receive.msg = &ev->msg->m;
         sim_node_event(s, nd, &rev);
@@ -692,6 +704,7 @@ static void node_wipe_and_boot(struct sim *s, struct sim_node *nd)
 {
     node_crash(s, nd);
     disk_wipe(&nd->disk);
+    nd->wipes++;
     node_boot(s, nd);
 }
 

@@ -14,6 +14,8 @@
 
 struct sim_msg {
     struct raft_message m;
+    uint32_t from_wipes; /* identities of both ends when sent (see sim_node.wipes) */
+    uint32_t to_wipes;
     struct raft_entry *ents; /* owned, with owned data */
     uint8_t *data;           /* owned snapshot chunk */
 };
@@ -71,7 +73,8 @@ struct sim_pending_read {
 struct sim_node {
     raft_id id;
     int up;
-    uint32_t inc; /* incarnation: events of a previous life are ignored */
+    uint32_t inc;   /* incarnation: events of a previous life are ignored */
+    uint32_t wipes; /* times its disk was wiped to rejoin: a new identity to its peers */
     struct raft raft;
     struct sim_kv *kv;
     uint64_t applied;
