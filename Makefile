@@ -60,6 +60,8 @@ IO_LIB    := $(OUT)/libhyio.a
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(OUT)/tools/%)
 SERVER    := $(OUT)/halyard
+CLI_SRC   := $(wildcard src/cli/*.c)
+CLI       := $(if $(CLI_SRC),$(OUT)/halyctl)
 SIM       := $(if $(SIM_SRC),$(OUT)/halyard-sim)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
@@ -68,7 +70,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(SERVER) $(SIM) $(UNIT_BIN) $(TOOL_BIN)
+all: $(SERVER) $(CLI) $(SIM) $(UNIT_BIN) $(TOOL_BIN)
 
 release:
 	$(MAKE) MODE=release all
@@ -92,6 +94,9 @@ $(IO_LIB): $(IO_OBJ)
 
 $(SERVER): $(OBJ)/src/server/main.o $(IO_LIB) $(CORE_LIB)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(OUT)/halyctl: $(CLI_SRC:%.c=$(OBJ)/%.o) $(CORE_LIB)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OUT)/halyard-sim: $(SIM_OBJ) $(CORE_LIB)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -136,7 +141,7 @@ FROM  ?= 1
 sim: $(SIM)
 	$(SIM) --seeds $(SEEDS) --from $(FROM)
 
-integration: $(SERVER)
+integration: $(SERVER) $(CLI)
 	HALYARD_BIN=$(abspath $(SERVER)) $(PYTHON) -m pytest -q tests/integration
 
 # ---- fuzzing (clang libFuzzer + ASan + UBSan) ---------------------------------------------

@@ -170,6 +170,11 @@ const struct node_member *replica_leader_member(const struct hy_node *n);
 /* Voters in the current configuration. */
 uint32_t replica_voters(const struct hy_node *n);
 
+/* Leadership transfer (TimeoutNow, §3.10) to target; returns raft's status. */
+int replica_transfer(struct hy_node *n, raft_id target, uint64_t now_ms);
+/* Takes a snapshot now; HY_EEXIST when nothing was applied since the last one. */
+int replica_snapshot_now(struct hy_node *n, uint64_t now_ms);
+
 /* proxy.c */
 /* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot
  * (no leader member known). */

@@ -732,3 +732,29 @@ void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_
     ev.receive.msg = m;
     step(n, &ev, now_ms);
 }
+
+/* ---- administration -------------------------------------------------------------------------- */
+
+int replica_transfer(struct hy_node *n, raft_id target, uint64_t now_ms)
+{
+    struct raft_event ev = {.type = RAFT_EV_TRANSFER};
+    ev.transfer.target = target;
+    if (now_ms > n->raft_now_ms) {
+        n->raft_now_ms = now_ms;
+    }
+    ev.now_ms = n->raft_now_ms;
+    struct raft_update up;
+    (void)raft_step(&n->raft, &ev, &up);
+    int status = up.status;
+    handle_update(n, &up, now_ms);
+    return status;
+}
+
+int replica_snapshot_now(struct hy_node *n, uint64_t now_ms)
+{
+    if (n->applied <= raft_snapshot_index(&n->raft)) {
+        return HY_EEXIST; /* nothing applied since the last one */
+    }
+    take_snapshot(n, now_ms);
+    return HY_OK;
+}

@@ -1,0 +1,250 @@
+/*
+ * halyctl - the admin CLI, a thin shell over the HALYARD commands (DESIGN.md §8).
+ *
+ *   halyctl [-h HOST] [-p PORT] [--json] cluster status
+ *   halyctl [-h HOST] [-p PORT] cluster failover [--to NODE]
+ *   halyctl [-h HOST] [-p PORT] snapshot
+ *
+ * It speaks RESP over one blocking TCP connection; replies are decoded with the project's own
+ * codec (src/proto/resp.h). Exit codes: 0 done, 1 the cluster refused or timed out, 2 usage or
+ * connection error.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "proto/resp.h"
+
+struct conn {
+    int fd;
+    struct hy_buf in;
+};
+
+static int conn_open(struct conn *c, const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(host, port, &hints, &res) != 0) {
+        fprintf(stderr, "halyctl: cannot resolve %s\n", host);
+        return -1;
+    }
+    c->fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (c->fd < 0 || connect(c->fd, res->ai_addr, res->ai_addrlen) != 0) {
+        fprintf(stderr, "halyctl: cannot connect to %s:%s: %s\n", host, port, strerror(errno));
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    hy_buf_init(&c->in);
+    return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+    close(c->fd);
+    hy_buf_free(&c->in);
+}
+
+/* Sends argv as a multibulk and reads one reply into *out (its strings borrow c->in until the
+ * next call). Returns 0, or -1 on a connection or protocol error. */
+static int conn_call(struct conn *c, int argc, const char **argv, struct resp_value *out)
+{
+    struct hy_buf req;
+    hy_buf_init(&req);
+    hy_buf_printf(&req, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        hy_buf_printf(&req, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+    }
+    ssize_t w = write(c->fd, req.data, req.len);
+    hy_buf_free(&req);
+    if (w < 0) {
+        return -1;
+    }
+    hy_buf_reset(&c->in);
+    struct resp_limits limits;
+    resp_limits_default(&limits);
+    for (;;) {
+        size_t used;
+        char err[128];
+        int rc = resp_value_parse(&limits, c->in.data, c->in.len, out, &used, err);
+        if (rc == HY_OK) {
+            return 0;
+        }
+        if (rc != HY_EAGAIN) {
+            fprintf(stderr, "halyctl: bad reply: %s\n", err);
+            return -1;
+        }
+        uint8_t *p = hy_buf_reserve(&c->in, 4096);
+        ssize_t n = read(c->fd, p, 4096);
+        if (n <= 0) {
+            fprintf(stderr, "halyctl: connection closed\n");
+            return -1;
+        }
+        c->in.len += (size_t)n;
+    }
+}
+
+static int print_reply(const struct resp_value *v)
+{
+    if (v->type == RESP_ERROR || v->type == RESP_BULK_ERROR) {
+        fprintf(stderr, "%.*s\n", (int)v->len, (const char *)v->str);
+        return 1;
+    }
+    const char *s = (const char *)v->str;
+    size_t len = v->len;
+    if (v->type == RESP_VERBATIM && len >= 4) {
+        s += 4; /* "txt:" */
+        len -= 4;
+    }
+    printf("%.*s%s", (int)len, s, len > 0 && s[len - 1] == '\n' ? "" : "\n");
+    return 0;
+}
+
+/* Copies the JSON string value that follows `key` (e.g. "\"leader\":\"") in json, or "". */
+static void json_string_after(const char *json, const char *key, char *out, size_t cap)
+{
+    const char *p = strstr(json, key);
+    out[0] = '\0';
+    if (p != NULL) {
+        p += strlen(key);
+        const char *q = strchr(p, '"');
+        snprintf(out, cap, "%.*s", q ? (int)(q - p) : 0, p);
+    }
+}
+
+/* The leader's name and client address from HALYARD STATUS JSON ("" when none is known). */
+static void status_leader_addr(struct conn *c, char *leader, size_t cap, char *addr,
+                               size_t addr_cap)
+{
+    const char *argv[] = {"HALYARD", "STATUS", "JSON"};
+    struct resp_value v;
+    leader[0] = '\0';
+    if (addr != NULL) {
+        addr[0] = '\0';
+    }
+    if (conn_call(c, 3, argv, &v) != 0) {
+        return;
+    }
+    if (v.type == RESP_BULK) {
+        char json[8192], key[256];
+        snprintf(json, sizeof(json), "%.*s", (int)v.len, (const char *)v.str);
+        json_string_after(json, "\"leader\":\"", leader, cap);
+        snprintf(key, sizeof(key), "{\"name\":\"%s\",\"address\":\"", leader);
+        if (addr != NULL && leader[0] != '\0') {
+            json_string_after(json, key, addr, addr_cap);
+        }
+    }
+    resp_value_free(&v);
+}
+
+static void status_leader(struct conn *c, char *leader, size_t cap)
+{
+    status_leader_addr(c, leader, cap, NULL, 0);
+}
+
+/* Reconnects c to the leader when this node is not it. Returns 0, or -1. */
+static int conn_to_leader(struct conn *c)
+{
+    char leader[128], addr[300];
+    status_leader_addr(c, leader, sizeof(leader), addr, sizeof(addr));
+    char *colon = strrchr(addr, ':');
+    if (leader[0] == '\0' || colon == NULL) {
+        fprintf(stderr, "halyctl: no leader is known right now\n");
+        return -1;
+    }
+    *colon = '\0';
+    conn_close(c);
+    return conn_open(c, addr, colon + 1);
+}
+
+static int cmd_failover(struct conn *c, const char *to)
+{
+    char before[128], now[128];
+    if (conn_to_leader(c) != 0) {
+        return 1;
+    }
+    status_leader(c, before, sizeof(before));
+    const char *argv[] = {"HALYARD", "FAILOVER", "TO", to};
+    struct resp_value v;
+    if (conn_call(c, to ? 4 : 2, argv, &v) != 0) {
+        return 2;
+    }
+    int rc = print_reply(&v);
+    resp_value_free(&v);
+    if (rc != 0) {
+        return 1;
+    }
+    /* Wait for another leader: the transfer finishes within an election timeout or aborts. */
+    for (int i = 0; i < 100; i++) {
+        status_leader(c, now, sizeof(now));
+        if (now[0] != '\0' && strcmp(now, before) != 0) {
+            printf("leader is now %s\n", now);
+            return 0;
+        }
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    fprintf(stderr, "halyctl: leadership did not move within 5 s\n");
+    return 1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: halyctl [-h HOST] [-p PORT] [--json] cluster status\n"
+                    "       halyctl [-h HOST] [-p PORT] cluster failover [--to NODE]\n"
+                    "       halyctl [-h HOST] [-p PORT] snapshot\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *host = "127.0.0.1", *port = "7379", *to = NULL;
+    int json = 0, i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-h") == 0 && i + 1 < argc) {
+            host = argv[++i];
+        } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
+            port = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else {
+            return usage();
+        }
+    }
+    int rest = argc - i;
+    char **w = argv + i;
+    if (rest >= 2 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "failover") == 0 && rest == 4 &&
+        strcmp(w[2], "--to") == 0) {
+        to = w[3];
+    }
+    struct conn c;
+    if (rest < 1 || conn_open(&c, host, port) != 0) {
+        return rest < 1 ? usage() : 2;
+    }
+    int rc;
+    struct resp_value v;
+    if (rest == 2 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "status") == 0) {
+        const char *a[] = {"HALYARD", "STATUS", "JSON"};
+        rc = conn_call(&c, json ? 3 : 2, a, &v) != 0 ? 2 : print_reply(&v);
+        if (rc != 2) {
+            resp_value_free(&v);
+        }
+    } else if (rest >= 2 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "failover") == 0 &&
+               (rest == 2 || to != NULL)) {
+        rc = cmd_failover(&c, to);
+    } else if (rest == 1 && strcmp(w[0], "snapshot") == 0) {
+        const char *a[] = {"HALYARD", "SNAPSHOT"};
+        rc = conn_call(&c, 2, a, &v) != 0 ? 2 : print_reply(&v);
+        if (rc != 2) {
+            resp_value_free(&v);
+        }
+    } else {
+        rc = usage();
+    }
+    conn_close(&c);
+    return rc;
+}

@@ -1,0 +1,134 @@
+/*
+ * cmd_halyard.c - HALYARD STATUS|MEMBERS [JSON], FAILOVER [TO node], SNAPSHOT: the admin
+ * commands halyctl is a thin shell over. Text for people, JSON for scripts; both report the
+ * same facts as INFO replication and CLUSTER NODES.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "node/node_internal.h"
+
+static const char *member_role(const struct hy_node *n, const struct node_member *m)
+{
+    if (raft_leader(&n->raft) == m->id) {
+        return "leader";
+    }
+    return raft_membership_is_voter(raft_membership(&n->raft), m->id) ? "follower" : "learner";
+}
+
+static int has_quorum(const struct hy_node *n)
+{
+    /* A leader that lost its majority steps down within an election timeout (check-quorum,
+     * §6.2), so "a leader is known" is this node's best knowledge of a working majority. */
+    return raft_leader(&n->raft) != RAFT_NONE;
+}
+
+static void status_json(struct cmd_ctx *x, struct hy_buf *b)
+{
+    struct hy_node *n = x->node;
+    const struct node_member *leader = replica_leader_member(n);
+    hy_buf_printf(b,
+                  "{\"node\":\"%s\",\"role\":\"%s\",\"term\":%llu,\"leader\":%s%s%s,"
+                  "\"has_quorum\":%s,\"commit_index\":%llu,\"applied_index\":%llu,"
+                  "\"last_index\":%llu,\"snapshot_index\":%llu,\"members\":[",
+                  n->cfg->node_id, raft_role_name(raft_role(&n->raft)),
+                  (unsigned long long)raft_term(&n->raft), leader ? "\"" : "",
+                  leader ? leader->name : "null", leader ? "\"" : "",
+                  has_quorum(n) ? "true" : "false", (unsigned long long)raft_commit_index(&n->raft),
+                  (unsigned long long)n->applied, (unsigned long long)raft_last_index(&n->raft),
+                  (unsigned long long)raft_snapshot_index(&n->raft));
+    for (size_t i = 0; i < n->member_count; i++) {
+        const struct node_member *m = &n->members[i];
+        hy_buf_printf(
+            b, "%s{\"name\":\"%s\",\"address\":\"%s:%u\",\"peer\":\"%s:%u\",\"role\":\"%s\"}",
+            i ? "," : "", m->name, m->host, m->client_port, m->host, m->peer_port,
+            member_role(n, m));
+    }
+    hy_buf_append_str(b, "]}");
+}
+
+static void status_text(struct cmd_ctx *x, struct hy_buf *b)
+{
+    struct hy_node *n = x->node;
+    const struct node_member *leader = replica_leader_member(n);
+    hy_buf_printf(b,
+                  "node: %s\nrole: %s\nterm: %llu\nleader: %s\nhas_quorum: %s\n"
+                  "commit_index: %llu\napplied_index: %llu\nlast_index: %llu\n"
+                  "snapshot_index: %llu\nmembers:\n",
+                  n->cfg->node_id, raft_role_name(raft_role(&n->raft)),
+                  (unsigned long long)raft_term(&n->raft), leader ? leader->name : "(none)",
+                  has_quorum(n) ? "yes" : "no", (unsigned long long)raft_commit_index(&n->raft),
+                  (unsigned long long)n->applied, (unsigned long long)raft_last_index(&n->raft),
+                  (unsigned long long)raft_snapshot_index(&n->raft));
+    for (size_t i = 0; i < n->member_count; i++) {
+        const struct node_member *m = &n->members[i];
+        hy_buf_printf(b, "  %-12s %s:%u  %s%s\n", m->name, m->host, m->client_port,
+                      member_role(n, m), m->id == n->raft.cfg.id ? " (this node)" : "");
+    }
+}
+
+static void halyard_status(struct cmd_ctx *x, int json)
+{
+    struct hy_buf b;
+    hy_buf_init(&b);
+    if (json) {
+        status_json(x, &b);
+        resp_write_bulk(&x->w, b.data, b.len);
+    } else {
+        status_text(x, &b);
+        resp_write_verbatim(&x->w, "txt", b.data, b.len);
+    }
+    hy_buf_free(&b);
+}
+
+/* FAILOVER [TO name]: without a name, the first other voter. */
+static void halyard_failover(struct cmd_ctx *x)
+{
+    struct hy_node *n = x->node;
+    raft_id target = RAFT_NONE;
+    if (x->argc == 4 && node_arg_is(&x->argv[2], "TO")) {
+        char name[NODE_MEMBER_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%.*s", (int)HY_MIN(x->argv[3].len, NODE_MEMBER_NAME_MAX),
+                 (const char *)x->argv[3].ptr);
+        target = node_member_id(name);
+    } else if (x->argc != 2) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    for (size_t i = 0; target == RAFT_NONE && i < n->member_count; i++) {
+        if (n->members[i].id != n->raft.cfg.id &&
+            raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id)) {
+            target = n->members[i].id;
+        }
+    }
+    int rc = target == RAFT_NONE ? HY_EINVAL : replica_transfer(n, target, x->now_ms);
+    if (rc == HY_OK) {
+        resp_write_simple(&x->w, "OK transfer started");
+    } else if (rc == HY_ENOTLEADER) {
+        resp_write_error(&x->w, "ERR not the leader: run HALYARD FAILOVER on the leader");
+    } else if (rc == HY_EBUSY) {
+        resp_write_error(&x->w, "BUSY a leadership transfer is already under way");
+    } else {
+        resp_write_error(&x->w, "ERR no such voter to hand leadership to");
+    }
+}
+
+void cmd_halyard(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    int json = x->argc == 3 && node_arg_is(&x->argv[2], "JSON");
+    if ((node_arg_is(sub, "STATUS") || node_arg_is(sub, "MEMBERS")) && (x->argc == 2 || json)) {
+        halyard_status(x, json);
+    } else if (node_arg_is(sub, "FAILOVER")) {
+        halyard_failover(x);
+    } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {
+        int rc = replica_snapshot_now(x->node, x->now_ms);
+        resp_write_simple(&x->w, rc == HY_OK ? "OK snapshot taken" : "OK nothing new to snapshot");
+    } else {
+        resp_write_errorf(&x->w,
+                          "ERR unknown subcommand or wrong number of arguments for "
+                          "'%.*s'. Try HALYARD STATUS.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    }
+}

@@ -1,0 +1,73 @@
+"""halyctl against a real 3-node cluster: status (text and JSON), failover, snapshot."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from cluster import Cluster, info
+from conftest import wait_for
+
+pytestmark = pytest.mark.halyard_only
+
+
+def halyctl(port, *args):
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    return subprocess.run([exe, "-p", str(port)] + list(args), capture_output=True, text=True,
+                          timeout=30)
+
+
+@pytest.fixture
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory, 3)
+    c.start_all()
+    yield c
+    errors = c.stop_all()
+    assert not errors, errors
+
+
+def test_status_text_and_json_agree_with_info(cluster):
+    """cluster status names the leader, term and members, in text and in JSON."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    wait_for(lambda: int(info(cluster.ports[fi])["raft_leader"], 16) != 0, 10, "the follower to know the leader")
+    r = halyctl(cluster.ports[fi], "--json", "cluster", "status")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["node"] == cluster.names[fi] and st["role"] == "follower"
+    assert st["leader"] == cluster.names[li]
+    assert st["has_quorum"] is True
+    assert st["term"] == int(info(cluster.ports[fi])["raft_term"])
+    assert sorted(m["name"] for m in st["members"]) == sorted(cluster.names)
+    assert [m["role"] for m in st["members"] if m["name"] == cluster.names[li]] == ["leader"]
+    t = halyctl(cluster.ports[li], "cluster", "status")
+    assert t.returncode == 0 and "role: leader" in t.stdout and "(this node)" in t.stdout
+
+
+def test_failover_hands_leadership_over(cluster):
+    """cluster failover (from any node) moves leadership; --to picks the new leader."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    r = halyctl(cluster.ports[fi], "cluster", "failover")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "leader is now" in r.stdout
+    ni = cluster.leader(exclude=(li,))
+    assert ni != li
+    target = [i for i in range(3) if i != ni][0]
+    r = halyctl(cluster.ports[ni], "cluster", "failover", "--to", cluster.names[target])
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: cluster.role(target)[0] == "leader", 10, "the named node to lead")
+
+
+def test_snapshot_command(cluster):
+    """snapshot compacts the log: the snapshot index reaches the applied index."""
+    li = cluster.leader()
+    from conftest import RawConn
+    with RawConn(cluster.ports[li]) as c:
+        for i in range(100):
+            assert c.cmd("SET", "s%d" % i, i) == "OK"
+    r = halyctl(cluster.ports[li], "snapshot")
+    assert r.returncode == 0 and "snapshot taken" in r.stdout, r.stdout + r.stderr
+    st = info(cluster.ports[li])
+    assert int(st["raft_snapshot_index"]) >= 100
