@@ -41,6 +41,10 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("maxmemory-samples", maxmemory_samples, CONFIG_INT, "5", 1, 64, 1, NULL)                     \
     X("proto-max-bulk-len", proto_max_bulk_len, CONFIG_MEMORY, "512mb", 1024, 512 * 1024 * 1024LL, \
       1, NULL)                                                                                     \
+    X("proto-max-multibulk-len", proto_max_multibulk_len, CONFIG_INT, "1048576", 1, INT32_MAX, 1,  \
+      NULL)                                                                                        \
+    X("proto-max-inline-len", proto_max_inline_len, CONFIG_MEMORY, "64kb", 64,                     \
+      512 * 1024 * 1024LL, 1, NULL)                                                                \
     X("client-query-buffer-limit", client_query_buffer_limit, CONFIG_MEMORY, "1gb", 1024 * 1024,   \
       INT64_MAX, 1, NULL)                                                                          \
     X("client-output-buffer-limit", client_output_buffer_limit, CONFIG_MEMORY, "256mb", 0,         \

@@ -146,6 +146,8 @@ void node_reconfigure(struct hy_node *n)
     store_configure(n->store, &sc);
     resp_limits_default(&n->limits);
     n->limits.bulk_bytes_max = (size_t)n->cfg->proto_max_bulk_len;
+    n->limits.multibulk_count_max = (size_t)n->cfg->proto_max_multibulk_len;
+    n->limits.inline_bytes_max = (size_t)n->cfg->proto_max_inline_len;
     for (struct node_client *c = n->clients; c != NULL; c = c->next) {
         c->parser.limits = n->limits;
     }

@@ -123,6 +123,19 @@ static void test_unknown_and_arity(void **state)
     assert_string_equal(feed(f, "PING\r\n"), "+PONG\r\n");
 }
 
+/* The request limits are settings: a smaller multibulk limit refuses a longer request. */
+static void test_protocol_limits_are_settings(void **state)
+{
+    struct fixture *f = *state;
+    char err[160];
+    assert_int_equal(config_set(&f->cfg, "proto-max-multibulk-len", "3", 1, err), HY_OK);
+    assert_int_equal(config_set(&f->cfg, "proto-max-inline-len", "64", 1, err), HY_OK);
+    node_reconfigure(f->node);
+    assert_string_equal(feed(f, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"), "+OK\r\n");
+    const char *r = feed(f, "*4\r\n");
+    assert_non_null(strstr(r, "-ERR Protocol error: invalid multibulk length"));
+}
+
 /* A protocol error answers once and marks the client to close after the reply. */
 static void test_protocol_error_closes(void **state)
 {
@@ -257,6 +270,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_partial_request_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_and_arity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_error_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_protocol_limits_are_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requirepass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_lazy_and_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_counts_down, setup, teardown),
