@@ -95,11 +95,37 @@ int node_lookup_typed(struct cmd_ctx *x, size_t i, enum store_type t, const stru
 
 /* ---- the write path ------------------------------------------------------------------------ */
 
+/* HY.REQ: the entry travels inside a session request, applied at most once per (session,
+ * seq) and whose reply is kept for retries (store.h, "client sessions"). */
+static void node_wrap_session(struct cmd_ctx *x, const struct store_entry *e)
+{
+    struct hy_node *n = x->node;
+    struct hy_buf inner;
+    hy_buf_init(&inner);
+    store_entry_encode(e, &inner);
+    uint8_t seq[8];
+    hy_store_u64le(seq, n->wrap_seq);
+    struct store_arg args[2] = {{seq, 8}, {inner.data, inner.len}};
+    struct store_entry req = {.op = STORE_OP_SESSION_REQ,
+                              .flags = x->w.proto == 3 ? STORE_F_RESP3 : 0,
+                              .time_ms = e->time_ms,
+                              .expire_at_ms = -1,
+                              .incr = (int64_t)n->wrap_session,
+                              .argc = 2,
+                              .argv = args};
+    store_entry_encode(&req, &n->entry);
+    hy_buf_free(&inner);
+}
+
 void node_propose(struct cmd_ctx *x, const struct store_entry *e)
 {
     struct hy_node *n = x->node;
     hy_buf_reset(&n->entry);
-    store_entry_encode(e, &n->entry);
+    if (n->wrap_active) {
+        node_wrap_session(x, e);
+    } else {
+        store_entry_encode(e, &n->entry);
+    }
     struct node_waiter *w = replica_waiter_new(n, x->client, x->now_ms);
     w->proto = x->w.proto;
     replica_queue(n, n->entry.data, n->entry.len, w);

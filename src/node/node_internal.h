@@ -116,6 +116,9 @@ struct hy_node {
     /* The group's members from the bootstrap list (this node alone when there is none). */
     struct node_member members[RAFT_SERVERS_MAX];
     size_t member_count;
+    /* HY.REQ: while set, node_propose wraps the entry in a session request. */
+    int wrap_active;
+    uint64_t wrap_session, wrap_seq;
     /* Proxying (proxy.c): our forwards awaiting the leader's reply, and the outbox. */
     struct node_forward *forwards;
     size_t forward_count, forward_cap;

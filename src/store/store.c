@@ -324,6 +324,7 @@ void store_destroy(struct store *s)
         return;
     }
     store__flush(s);
+    store__sessions_free(s);
     hy_free(s);
 }
 

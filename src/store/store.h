@@ -121,6 +121,8 @@ enum store_op {
     STORE_OP_FLUSHALL,     /* no args -> +OK */
     STORE_OP_EXPIRED,      /* [keys...] delete those expired at time_ms; no reply */
     STORE_OP_EVICT,        /* [keys...] delete (maxmemory eviction); no reply */
+    STORE_OP_SESSION_OPEN, /* no args; incr = ttl ms -> new session id */
+    STORE_OP_SESSION_REQ,  /* [seq (8 bytes LE), inner entry]; incr = session id; RESP3 */
     STORE_OP_COUNT
 };
 
@@ -134,6 +136,7 @@ enum store_flag {
     STORE_F_PERSIST = 1u << 6,
     STORE_F_REPLY_INT = 1u << 7, /* SETNX: :1/:0 instead of +OK/nil */
     STORE_F_REPLY_OK = 1u << 8,  /* HMSET: +OK instead of the count */
+    STORE_F_RESP3 = 1u << 9,     /* SESSION_REQ: the reply kept for retries is in RESP3 */
 };
 
 struct store_arg {
@@ -195,6 +198,22 @@ int store_over_maxmemory(const struct store *s);
  * index, byte accounting, no empty hash) and stops the process (HY_ASSERT) on a mismatch.
  * O(keys + fields): for tests, fuzzers and the simulator, not for the serving path. */
 void store_check_invariants(const struct store *s);
+
+/* ---- client sessions: exactly-once writes ------------------------------------------------
+ *
+ * A session (STORE_OP_SESSION_OPEN) is replicated state: its id comes from a counter in the
+ * store, its expiry is the entry's time plus its TTL, renewed by every request. A
+ * STORE_OP_SESSION_REQ carries (session, seq, inner entry): a seq above the highest seen
+ * applies the inner entry once and keeps its reply; a seq at or below it returns the kept
+ * reply, or an error saying it was already applied when that reply has been dropped. The
+ * table is bounded (STORE_SESSIONS_MAX sessions, STORE_SESSION_REPLIES replies and
+ * STORE_SESSION_REPLY_BYTES bytes each) and travels in snapshots. */
+#define STORE_SESSIONS_MAX        65536
+#define STORE_SESSION_REPLIES     64
+#define STORE_SESSION_REPLY_BYTES (1024 * 1024)
+
+/* Sessions held (expired ones included until something purges them). */
+size_t store_session_count(const struct store *s);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

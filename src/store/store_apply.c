@@ -675,6 +675,8 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_FLUSHALL] = op_flushall,
     [STORE_OP_EXPIRED] = op_expired,
     [STORE_OP_EVICT] = op_evict,
+    [STORE_OP_SESSION_OPEN] = store__op_session_open,
+    [STORE_OP_SESSION_REQ] = store__op_session_req,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

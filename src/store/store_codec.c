@@ -13,7 +13,7 @@
 
 #define ENTRY_VERSION    1
 #define SNAP_MAGIC       "HYKS"
-#define SNAP_VERSION     1
+#define SNAP_VERSION     2  /* 2 added the sessions section; 1 is still read */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -106,6 +106,8 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_FLUSHALL] = {0, 0, 0, 0},
     [STORE_OP_EXPIRED] = {1, ANY, 0, 0},
     [STORE_OP_EVICT] = {1, ANY, 0, 0},
+    [STORE_OP_SESSION_OPEN] = {0, 0, 0, 0},
+    [STORE_OP_SESSION_REQ] = {2, 2, 0, STORE_F_RESP3},
 };
 #undef ANY
 
@@ -300,6 +302,7 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
         snap_put_entry((const struct store_obj *)keys[i], out);
     }
     hy_free(keys);
+    store__sessions_encode(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -362,7 +365,7 @@ static int snap_get_entry(struct rd *r, struct store *tmp)
 static int snap_check_frame(const uint8_t *buf, size_t len, uint64_t *count_out)
 {
     if (len < SNAP_HEADER_SIZE + SNAP_CRC_SIZE || memcmp(buf, SNAP_MAGIC, 4) != 0 ||
-        hy_load_u32le(buf + 4) != SNAP_VERSION) {
+        hy_load_u32le(buf + 4) < 1 || hy_load_u32le(buf + 4) > SNAP_VERSION) {
         return 0;
     }
     size_t body = len - SNAP_CRC_SIZE;
@@ -395,10 +398,20 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
             break;
         }
     }
+    struct store_sessions *sessions = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 2) {
+        size_t used = 0;
+        sessions = store__sessions_decode(buf + r.off, r.len - r.off, &used);
+        r.bad = sessions == NULL;
+        r.off += used;
+    }
     if (r.bad || r.off != r.len) {
         store__flush(&tmp);
+        tmp.sessions = sessions;
+        store__sessions_free(&tmp);
         return HY_ECORRUPT;
     }
+    store__sessions_replace(s, sessions);
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;

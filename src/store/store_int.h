@@ -61,7 +61,19 @@ struct store {
     size_t vol_count;
     size_t vol_cap;
     size_t obj_bytes;
+    struct store_sessions *sessions; /* store_session.c; never touched by FLUSHALL */
 };
+
+/* store_session.c */
+struct store_sessions;
+void store__sessions_free(struct store *s);
+void store__op_session_open(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_session_req(struct store *s, const struct store_entry *e, struct resp_writer *w);
+/* The snapshot's sessions section, after the keys. Decoding builds a fresh table, or returns
+ * NULL when buf[0..len) is not exactly one valid section. */
+void store__sessions_encode(const struct store *s, struct hy_buf *out);
+struct store_sessions *store__sessions_decode(const uint8_t *buf, size_t len, size_t *used_out);
+void store__sessions_replace(struct store *s, struct store_sessions *fresh);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 
