@@ -55,10 +55,16 @@ class Cluster:
         self.extra = extra or {}
         self.nodes = [None] * n
 
+    def bootstrap_for(self, i):
+        """Node i's --bootstrap list. Every node gets the same one here; a subclass may point
+        the entries for other nodes elsewhere (a node listens on its own entry's port, and
+        all nodes must agree on the names)."""
+        return self.bootstrap
+
     def argv(self, i):
         a = [self.bin, "--node-id", self.names[i], "--bind", "127.0.0.1", "--port", str(self.ports[i]),
              "--peer-port", str(self.ports[i] + 10000), "--data-dir", os.path.join(self.dir, self.names[i]),
-             "--bootstrap", self.bootstrap, "--cluster-secret", SECRET]
+             "--bootstrap", self.bootstrap_for(i), "--cluster-secret", SECRET]
         for k, v in self.extra.items():
             a += ["--" + k, str(v)]
         return a

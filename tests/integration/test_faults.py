@@ -1,0 +1,320 @@
+"""Fault tests: a concurrent SET/GET/INCR workload runs while real faults hit a real cluster
+(kill -9, SIGSTOP, network partitions and one-way loss through proxies, rolling restarts);
+after healing, the whole history must be linearizable, every acknowledged write readable,
+and every replica must hold the same values (workload.verify)."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from cluster import Cluster, info
+from conftest import wait_for
+from fault_proxy import ProxiedCluster
+from lincheck import OK
+from workload import Workload, verify, wait_converged
+
+pytestmark = pytest.mark.halyard_only
+
+# Short enough that a request on a node without a leader gets -TRYAGAIN before the client's
+# 2 s socket timeout, so definite failures are exercised as well as indeterminate ones.
+EXTRA = {"request-timeout-ms": 1000}
+ELECTION_TIMEOUT_S = 0.3  # the default --election-timeout-ms
+SEED = int(os.environ.get("HY_FAULT_SEED", "1"))
+
+
+@pytest.fixture
+def make_cluster(tmp_path_factory):
+    made = []
+
+    def make(n, proxied=False):
+        c = (ProxiedCluster if proxied else Cluster)(tmp_path_factory, n, dict(EXTRA))
+        made.append(c)
+        c.start_all()
+        return c
+
+    yield make
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, errors
+
+
+def restart(c, i):
+    """Starts node i again, keeping the log of its previous life beside the new one."""
+    log = os.path.join(c.dir, "w%d" % i, "server.log")
+    k = 1
+    while os.path.exists("%s.%d" % (log, k)):
+        k += 1
+    if os.path.exists(log):
+        os.rename(log, "%s.%d" % (log, k))
+    return c.start(i)
+
+
+def wait_follows_and_caught_up(c, i, deadline_s=20):
+    """Waits until node i follows the current leader and has applied its commit index."""
+    li = c.leader(deadline_s=deadline_s, exclude=(i,))
+    commit = int(info(c.ports[li])["raft_commit_index"])
+
+    def check():
+        r = info(c.ports[i])
+        return r["raft_role"] == "follower" and int(r["raft_applied_index"]) >= commit
+
+    wait_for(check, deadline_s, "%s to follow and apply index %d" % (c.names[i], commit))
+
+
+def not_acked_on(wl, ports, t_from, t_to):
+    """The ops sent to `ports` invoked after t_from that completed with success before t_to
+    (a minority must have none), and a tally of what those nodes answered instead."""
+    acked, answers = [], {}
+    for o in wl.history + wl.ledger():
+        if o.node not in ports or o.invoke < t_from or o.invoke > t_to:
+            continue
+        if o.status == OK and o.complete <= t_to:
+            acked.append(o)
+        else:
+            what = (o.err or "").split(" ")[0] or o.status
+            answers[what] = answers.get(what, 0) + 1
+    return acked, answers
+
+
+def report(name, c, summary, **more):
+    summary = dict(summary, **more)
+    print("\n%s seed=%d nodes=%d: %s\n  logs: %s" % (name, SEED, len(c.ports), summary, c.dir))
+
+
+# ---- a. kill -9 -------------------------------------------------------------------------------
+
+
+def kill_leader_rounds(c, wl, rounds, extra_victims=0):
+    for r in range(rounds):
+        li = c.leader()
+        victims = [li] + [(li + 1 + k) % len(c.ports) for k in range(extra_victims)]
+        for v in victims:
+            c.kill(v, signal.SIGKILL)
+        ni = c.leader(deadline_s=15, exclude=victims)
+        assert ni not in victims
+        wl.wait_progress(100, 20, "writes acknowledged after kill -9 round %d" % r)
+        for v in victims:
+            restart(c, v)
+        for v in victims:
+            wait_follows_and_caught_up(c, v)
+
+
+def test_kill9_leader_repeatedly_under_load(make_cluster):
+    """Four rounds of kill -9 of the leader (restarted each time) lose no acknowledged write and
+    keep the history linearizable."""
+    c = make_cluster(3)
+    c.leader()
+    wl = Workload(c.ports, seed=SEED).start()
+    try:
+        wl.wait_progress(200, 15)
+        kill_leader_rounds(c, wl, 4)
+        wl.wait_progress(100, 15)
+    finally:
+        wl.stop()
+    report("kill9x4", c, verify(c, wl))
+
+
+def test_kill9_leader_and_a_follower_in_a_five_node_cluster(make_cluster):
+    """Five nodes survive three rounds of kill -9 of the leader plus one follower (two of five
+    down at once), linearizably and without losing acknowledged writes."""
+    c = make_cluster(5)
+    c.leader()
+    wl = Workload(c.ports, seed=SEED).start()
+    try:
+        wl.wait_progress(200, 15)
+        kill_leader_rounds(c, wl, 3, extra_victims=1)
+        wl.wait_progress(100, 15)
+    finally:
+        wl.stop()
+    report("kill9x3-5nodes", c, verify(c, wl))
+
+
+# ---- b. SIGSTOP -------------------------------------------------------------------------------
+
+
+def test_sigstopped_leader_steps_down_and_never_double_acknowledges(make_cluster):
+    """A leader frozen for three election timeouts is replaced, steps down after SIGCONT, and
+    no write is acknowledged by both leaders (the history stays linearizable)."""
+    c = make_cluster(3)
+    c.leader()
+    # Pinned clients keep requests queued at every node, the frozen leader included, so that
+    # whatever it answers after SIGCONT is seen.
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    stepped_down = []
+    try:
+        wl.wait_progress(200, 15)
+        for r in range(3):
+            li = c.leader()
+            term = c.role(li)[1]
+            t0 = time.monotonic()
+            c.kill(li, signal.SIGSTOP)
+            try:
+                ni = c.leader(deadline_s=15, exclude=(li,))
+                assert c.role(ni)[1] > term
+                # The fault itself: stay frozen for at least three election timeouts.
+                left = 3 * ELECTION_TIMEOUT_S - (time.monotonic() - t0)
+                if left > 0:
+                    time.sleep(left)
+            finally:
+                c.kill(li, signal.SIGCONT)
+            wait_for(lambda: c.role(li)[0] == "follower", 15, "the old leader to step down")
+            stepped_down.append(c.names[li])
+            wl.wait_progress(100, 15, "writes acknowledged after SIGCONT")
+    finally:
+        wl.stop()
+    report("sigstop x3", c, verify(c, wl), stepped_down=stepped_down)
+
+
+# ---- c. partitions ----------------------------------------------------------------------------
+
+
+def partition_round(c, wl, minority, majority, mode="stall", hold_s=3.0):
+    """Cuts minority from majority, checks the majority goes on while the minority
+    acknowledges nothing, heals and waits for convergence. Returns what the minority answered."""
+    old = c.leader()
+    old_term = c.role(old)[1]
+    t_cut = time.monotonic()
+    c.net.partition(minority, mode=mode)
+    try:
+        li = c.leader(deadline_s=15, exclude=minority)
+        assert li in majority
+        maj_ports = [c.ports[i] for i in majority]
+        wl.wait_progress(100, 20, "writes acknowledged by the majority", ports=maj_ports)
+        # Hold the partition long enough that requests on the minority run out their
+        # request timeout (1 s) and a client timeout (2 s): the fault's duration.
+        left = hold_s - (time.monotonic() - t_cut)
+        if left > 0:
+            time.sleep(left)
+        t_heal = time.monotonic()
+    finally:
+        c.net.heal()
+    acked, answers = not_acked_on(wl, [c.ports[i] for i in minority], t_cut, t_heal)
+    assert not acked, "the minority %s acknowledged %d ops while cut off, e.g. %r" % (
+        [c.names[i] for i in minority], len(acked), acked[:5])
+    assert sum(answers.values()) > 0, "no request reached the minority: the check above proves nothing"
+    wait_converged(c)
+    if old in majority:
+        # Pre-vote: a rejoining minority cannot depose a leader that kept its majority.
+        li, term = c.leader(), None
+        term = c.role(li)[1]
+        assert (li, term) == (old, old_term), "leader %s term %d before the cut, %s term %d after healing" % (
+            c.names[old], old_term, c.names[li], term)
+    return answers
+
+
+def test_partition_isolating_the_leader_3_nodes(make_cluster):
+    """3 nodes: the isolated leader acknowledges nothing, the other two elect a leader and go
+    on, and after healing all converge with a linearizable history (stall, then drop)."""
+    c = make_cluster(3, proxied=True)
+    c.leader()
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    answers = []
+    try:
+        wl.wait_progress(200, 15)
+        for mode in ("stall", "drop"):
+            li = c.leader()
+            others = [i for i in range(3) if i != li]
+            answers.append(partition_round(c, wl, [li], others, mode=mode))
+        wl.wait_progress(100, 15)
+    finally:
+        wl.stop()
+    report("partition leader isolated (3)", c, verify(c, wl), minority_answers=answers)
+
+
+def test_partition_isolating_a_follower_3_nodes(make_cluster):
+    """3 nodes, 2/1 split with the leader in the majority: writes go on, the cut-off follower
+    acknowledges nothing and, on rejoining, does not depose the leader."""
+    c = make_cluster(3, proxied=True)
+    li = c.leader()
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    try:
+        wl.wait_progress(200, 15)
+        f = (li + 1) % 3
+        answers = partition_round(c, wl, [f], [li, (li + 2) % 3])
+        wl.wait_progress(100, 15)
+    finally:
+        wl.stop()
+    report("partition follower isolated (3)", c, verify(c, wl), minority_answers=answers)
+
+
+def test_partition_3_2_splits_5_nodes(make_cluster):
+    """5 nodes, 3/2 splits: with the leader in the minority, then in the majority; the two
+    acknowledge nothing, the three go on, healing converges."""
+    c = make_cluster(5, proxied=True)
+    c.leader()
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    answers = []
+    try:
+        wl.wait_progress(200, 15)
+        li = c.leader()
+        minority = [li, (li + 1) % 5]
+        answers.append(partition_round(c, wl, minority, [i for i in range(5) if i not in minority]))
+        li = c.leader()
+        minority = [(li + 1) % 5, (li + 2) % 5]
+        answers.append(partition_round(c, wl, minority, [i for i in range(5) if i not in minority]))
+        wl.wait_progress(100, 15)
+    finally:
+        wl.stop()
+    report("partition 3/2 (5)", c, verify(c, wl), minority_answers=answers)
+
+
+def test_one_way_loss_around_the_leader_3_nodes(make_cluster):
+    """3 nodes: when the leader's messages are lost (it still hears the others), and then when
+    it hears nothing (its messages still arrive), a new leader takes over, no write is
+    acknowledged twice, and healing converges."""
+    c = make_cluster(3, proxied=True)
+    c.leader()
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    seen = []
+    try:
+        wl.wait_progress(200, 15)
+        for direction in ("out", "in"):
+            li = c.leader()
+            term = c.role(li)[1]
+            others = [i for i in range(3) if i != li]
+            for o in others:
+                if direction == "out":
+                    c.net.block(li, o)
+                else:
+                    c.net.block(o, li)
+            try:
+                ni = c.leader(deadline_s=15, exclude=(li,))
+                assert c.role(ni)[1] > term
+                wl.wait_progress(100, 20, "writes acknowledged by the new leader",
+                                 ports=[c.ports[i] for i in others])
+                # The old leader must not lead any more (a leader that hears nobody steps down
+                # by check-quorum; one that hears the new term follows it).
+                wait_for(lambda: c.role(li)[0] != "leader", 15, "the old leader to stop leading")
+                seen.append((direction, c.names[li], c.role(li)[0]))
+            finally:
+                c.net.heal()
+            wait_converged(c)
+        wl.wait_progress(100, 15)
+    finally:
+        wl.stop()
+    report("one-way loss (3)", c, verify(c, wl), old_leader_roles=seen)
+
+
+# ---- d. rolling restart -----------------------------------------------------------------------
+
+
+def test_rolling_restart_under_load(make_cluster):
+    """Every node in turn is stopped with SIGTERM (clean exit), restarted and caught up while
+    the workload runs; nothing acknowledged is lost and the history is linearizable."""
+    c = make_cluster(3)
+    c.leader()
+    wl = Workload(c.ports, seed=SEED).start()
+    try:
+        wl.wait_progress(200, 15)
+        for i in range(3):
+            c.nodes[i].stop()  # SIGTERM; asserts exit code 0
+            wl.wait_progress(50, 20, "writes acknowledged while %s is down" % c.names[i])
+            restart(c, i)
+            wait_follows_and_caught_up(c, i)
+        wl.wait_progress(100, 15)
+    finally:
+        wl.stop()
+    report("rolling restart (3)", c, verify(c, wl))
