@@ -48,6 +48,7 @@ static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
     struct io_mesh *mesh = ctx;
     hy_log(mesh->log, up ? HY_LOG_INFO : HY_LOG_WARN, "peer %s %s%s%s", id, up ? "up" : "down",
            reason ? ": " : "", reason ? reason : "");
+    node_peer_state(mesh->node, id, up);
 }
 
 /* The transport's peers from the group's members (the transport skips this node). */

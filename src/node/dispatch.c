@@ -224,6 +224,29 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
     return 1;
 }
 
+/* The request waited request-timeout-ms for a leader. On the minority side of a partition it
+ * is -NOQUORUM <partition> <reachable>/<needed> (DESIGN.md §8); otherwise the election simply
+ * has not finished: -TRYAGAIN. Either way nothing was applied. */
+static void node_reply_no_leader(struct cmd_ctx *x)
+{
+    const struct hy_node *n = x->node;
+    uint32_t voters = replica_voters(n), have = 0;
+    for (size_t i = 0; i < n->member_count; i++) {
+        have += n->member_up[i] &&
+                raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id);
+    }
+    uint32_t need = voters / 2 + 1;
+    if (have < need) {
+        resp_write_errorf(&x->w,
+                          "NOQUORUM 0 %u/%u this side of the partition cannot reach a "
+                          "majority; the request was not applied",
+                          have, need);
+        return;
+    }
+    resp_write_error(&x->w, "TRYAGAIN no leader could serve the request within "
+                            "request-timeout-ms; it was not applied");
+}
+
 /* -MOVED <slot> <host:port>: the leader serves this; cluster-aware clients go there. */
 static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
 {
@@ -251,8 +274,7 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
     }
     if (node_needs_leader(c, d) && c->read_timed_out) {
         c->read_timed_out = 0;
-        resp_write_error(&x->w, "TRYAGAIN no leader could serve the request within "
-                                "request-timeout-ms; it was not applied");
+        node_reply_no_leader(x);
         return;
     }
     if (node_needs_leader(c, d) && !replica_is_leader(n)) {

@@ -87,6 +87,15 @@ static int node_load_members(struct hy_node *n)
     return HY_OK;
 }
 
+void node_peer_state(struct hy_node *n, const char *name, int up)
+{
+    for (size_t i = 0; i < n->member_count; i++) {
+        if (strcmp(n->members[i].name, name) == 0) {
+            n->member_up[i] = (uint8_t)(up != 0);
+        }
+    }
+}
+
 const struct node_member *node_members(const struct hy_node *n, size_t *count_out)
 {
     *count_out = n->member_count;
@@ -119,6 +128,9 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
         store_destroy(n->store);
         hy_free(n);
         return NULL;
+    }
+    for (size_t i = 0; i < n->member_count; i++) {
+        n->member_up[i] = strcmp(n->members[i].name, cfg->node_id) == 0;
     }
     replica_init(n);
     return n;

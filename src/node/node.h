@@ -200,6 +200,10 @@ void node_forward_request(struct hy_node *n, const char *from, uint64_t req_id, 
 void node_forward_reply(struct hy_node *n, uint64_t req_id, const uint8_t *data, size_t len,
                         uint64_t now_ms);
 
+/* The peer transport's view of member `name`: reachable (1) or not (0). Used to answer
+ * -NOQUORUM on the minority side of a partition. */
+void node_peer_state(struct hy_node *n, const char *name, int up);
+
 /* A Raft message from a peer (borrowed for the call). */
 void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_ms);
 

@@ -116,6 +116,7 @@ struct hy_node {
     /* The group's members from the bootstrap list (this node alone when there is none). */
     struct node_member members[RAFT_SERVERS_MAX];
     size_t member_count;
+    uint8_t member_up[RAFT_SERVERS_MAX]; /* the transport's view; this node counts as up */
     /* HY.REQ: while set, node_propose wraps the entry in a session request. */
     int wrap_active;
     uint64_t wrap_session, wrap_seq;

@@ -191,3 +191,33 @@ def test_redis_cluster_client_routes_and_survives_failover(cluster):
     finally:
         for c in clients:
             c.close()
+
+
+def test_minority_answers_noquorum_and_serves_stale_reads(tmp_path_factory):
+    """A node cut off from the majority refuses writes with -NOQUORUM and still serves READONLY reads."""
+    cl = Cluster(tmp_path_factory, 3, extra={"request-timeout-ms": 1000})
+    cl.start_all()
+    try:
+        li = cl.leader()
+        with RawConn(cl.ports[li]) as c:
+            assert c.cmd("SET", "k", "before") == "OK"
+        survivor = (li + 1) % 3
+        with RawConn(cl.ports[survivor]) as c:
+            assert c.cmd("READONLY") == "OK"
+            wait_for(lambda: c.cmd("GET", "k") == b"before", 10, "the survivor to apply the write")
+        for i in range(3):
+            if i != survivor:
+                cl.kill(i)
+        with RawConn(cl.ports[survivor]) as c:
+            def refused():
+                r = c.cmd("SET", "k", "after")
+                assert not (r == "OK"), "a minority acknowledged a write"
+                return is_error(r, "NOQUORUM 0 1/2")
+            wait_for(refused, 20, "the minority to answer -NOQUORUM")
+            r = c.cmd("GET", "k")
+            assert is_error(r, "NOQUORUM") or is_error(r, "TRYAGAIN"), r
+            assert c.cmd("READONLY") == "OK"
+            assert c.cmd("GET", "k") == b"before"  # stale reads on request
+    finally:
+        errors = cl.stop_all()
+        assert not errors, errors
