@@ -9,35 +9,13 @@
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
-static void propose_hash(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr)
-{
-    struct store_arg stack[16];
-    size_t n = x->argc - 1;
-    struct store_arg *args = n <= HY_ARRAY_LEN(stack) ? stack : hy_xmalloc(n * sizeof(*args));
-    for (size_t i = 0; i < n; i++) {
-        args[i].ptr = x->argv[i + 1].ptr;
-        args[i].len = x->argv[i + 1].len;
-    }
-    struct store_entry e = {.op = op,
-                            .flags = flags,
-                            .time_ms = x->now_ms,
-                            .expire_at_ms = -1,
-                            .incr = incr,
-                            .argc = (uint32_t)n,
-                            .argv = args};
-    node_propose(x, &e);
-    if (args != stack) {
-        hy_free(args);
-    }
-}
-
 void cmd_hset(struct cmd_ctx *x)
 {
     if (x->argc % 2 != 0) {
         node_reply_arity(&x->w, x->cmd->name);
         return;
     }
-    propose_hash(x, STORE_OP_HSET, 0, 0);
+    node_propose_argv(x, STORE_OP_HSET, 0, 0, -1, x->argc - 1);
 }
 
 void cmd_hmset(struct cmd_ctx *x)
@@ -46,17 +24,17 @@ void cmd_hmset(struct cmd_ctx *x)
         node_reply_arity(&x->w, x->cmd->name);
         return;
     }
-    propose_hash(x, STORE_OP_HSET, STORE_F_REPLY_OK, 0);
+    node_propose_argv(x, STORE_OP_HSET, STORE_F_REPLY_OK, 0, -1, x->argc - 1);
 }
 
 void cmd_hsetnx(struct cmd_ctx *x)
 {
-    propose_hash(x, STORE_OP_HSETNX, 0, 0);
+    node_propose_argv(x, STORE_OP_HSETNX, 0, 0, -1, x->argc - 1);
 }
 
 void cmd_hdel(struct cmd_ctx *x)
 {
-    propose_hash(x, STORE_OP_HDEL, 0, 0);
+    node_propose_argv(x, STORE_OP_HDEL, 0, 0, -1, x->argc - 1);
 }
 
 void cmd_hincrby(struct cmd_ctx *x)
@@ -66,7 +44,7 @@ void cmd_hincrby(struct cmd_ctx *x)
         return;
     }
     x->argc = 3; /* key, field: the increment travels in the entry */
-    propose_hash(x, STORE_OP_HINCRBY, 0, by);
+    node_propose_argv(x, STORE_OP_HINCRBY, 0, by, -1, x->argc - 1);
 }
 
 void cmd_hincrbyfloat(struct cmd_ctx *x)
@@ -80,7 +58,7 @@ void cmd_hincrbyfloat(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR value is NaN or Infinity");
         return;
     }
-    propose_hash(x, STORE_OP_HINCRBYFLOAT, 0, 0);
+    node_propose_argv(x, STORE_OP_HINCRBYFLOAT, 0, 0, -1, x->argc - 1);
 }
 
 /* Looks up argv[1] as a hash: 1 with *o (NULL when missing), or 0 after WRONGTYPE. */

@@ -11,31 +11,9 @@
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
-static void propose_keys(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t expire_at,
-                         size_t nargs)
-{
-    struct store_arg stack[16];
-    struct store_arg *args =
-        nargs <= HY_ARRAY_LEN(stack) ? stack : hy_xmalloc(nargs * sizeof(*args));
-    for (size_t i = 0; i < nargs; i++) {
-        args[i].ptr = x->argv[i + 1].ptr;
-        args[i].len = x->argv[i + 1].len;
-    }
-    struct store_entry e = {.op = op,
-                            .flags = flags,
-                            .time_ms = x->now_ms,
-                            .expire_at_ms = expire_at,
-                            .argc = (uint32_t)nargs,
-                            .argv = args};
-    node_propose(x, &e);
-    if (args != stack) {
-        hy_free(args);
-    }
-}
-
 void cmd_del(struct cmd_ctx *x)
 {
-    propose_keys(x, STORE_OP_DEL, 0, -1, x->argc - 1);
+    node_propose_argv(x, STORE_OP_DEL, 0, 0, -1, x->argc - 1);
 }
 
 void cmd_exists(struct cmd_ctx *x)
@@ -62,12 +40,12 @@ void cmd_type(struct cmd_ctx *x)
 
 void cmd_rename(struct cmd_ctx *x)
 {
-    propose_keys(x, STORE_OP_RENAME, 0, -1, 2);
+    node_propose_argv(x, STORE_OP_RENAME, 0, 0, -1, 2);
 }
 
 void cmd_renamenx(struct cmd_ctx *x)
 {
-    propose_keys(x, STORE_OP_RENAME, STORE_F_NX, -1, 2);
+    node_propose_argv(x, STORE_OP_RENAME, STORE_F_NX, 0, -1, 2);
 }
 
 /* Parses EXPIRE's NX|XX|GT|LT options with Redis's error texts; 0 = replied. */
@@ -112,7 +90,7 @@ static void expire_generic(struct cmd_ctx *x, int64_t unit_ms, int relative)
         resp_write_errorf(&x->w, "ERR invalid expire time in '%s' command", x->cmd->name);
         return;
     }
-    propose_keys(x, STORE_OP_EXPIRE, flags, expire_at, 1);
+    node_propose_argv(x, STORE_OP_EXPIRE, flags, 0, expire_at, 1);
 }
 
 void cmd_expire(struct cmd_ctx *x)
@@ -137,7 +115,7 @@ void cmd_pexpireat(struct cmd_ctx *x)
 
 void cmd_persist(struct cmd_ctx *x)
 {
-    propose_keys(x, STORE_OP_PERSIST, 0, -1, 1);
+    node_propose_argv(x, STORE_OP_PERSIST, 0, 0, -1, 1);
 }
 
 /* TTL family: -2 when missing, -1 without expiry, else the value `report` computes. */

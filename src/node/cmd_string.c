@@ -146,32 +146,9 @@ void cmd_psetex(struct cmd_ctx *x)
     setex_generic(x, 1);
 }
 
-/* Proposes op on argv[1..argc) as given, with an increment. */
-static void propose_args(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr)
-{
-    struct store_arg stack[8];
-    size_t n = x->argc - 1;
-    struct store_arg *args = n <= HY_ARRAY_LEN(stack) ? stack : hy_xmalloc(n * sizeof(*args));
-    for (size_t i = 0; i < n; i++) {
-        args[i].ptr = x->argv[i + 1].ptr;
-        args[i].len = x->argv[i + 1].len;
-    }
-    struct store_entry e = {.op = op,
-                            .flags = flags,
-                            .time_ms = x->now_ms,
-                            .expire_at_ms = -1,
-                            .incr = incr,
-                            .argc = (uint32_t)n,
-                            .argv = args};
-    node_propose(x, &e);
-    if (args != stack) {
-        hy_free(args);
-    }
-}
-
 void cmd_getdel(struct cmd_ctx *x)
 {
-    propose_args(x, STORE_OP_GETDEL, 0, 0);
+    node_propose_argv(x, STORE_OP_GETDEL, 0, 0, -1, x->argc - 1);
 }
 
 void cmd_getex(struct cmd_ctx *x)
@@ -227,7 +204,7 @@ void cmd_mset(struct cmd_ctx *x)
         node_reply_arity(&x->w, x->cmd->name);
         return;
     }
-    propose_args(x, STORE_OP_MSET, 0, 0);
+    node_propose_argv(x, STORE_OP_MSET, 0, 0, -1, x->argc - 1);
 }
 
 void cmd_msetnx(struct cmd_ctx *x)
@@ -236,12 +213,12 @@ void cmd_msetnx(struct cmd_ctx *x)
         node_reply_arity(&x->w, x->cmd->name);
         return;
     }
-    propose_args(x, STORE_OP_MSET, STORE_F_NX, 0);
+    node_propose_argv(x, STORE_OP_MSET, STORE_F_NX, 0, -1, x->argc - 1);
 }
 
 void cmd_append(struct cmd_ctx *x)
 {
-    propose_args(x, STORE_OP_APPEND, 0, 0);
+    node_propose_argv(x, STORE_OP_APPEND, 0, 0, -1, x->argc - 1);
 }
 
 void cmd_strlen(struct cmd_ctx *x)
@@ -358,5 +335,5 @@ void cmd_incrbyfloat(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR value is not a valid float");
         return;
     }
-    propose_args(x, STORE_OP_INCRBYFLOAT, 0, 0);
+    node_propose_argv(x, STORE_OP_INCRBYFLOAT, 0, 0, -1, x->argc - 1);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/assert.h"
 #include "common/crc.h"
 #include "common/strutil.h"
@@ -129,6 +130,30 @@ void node_propose(struct cmd_ctx *x, const struct store_entry *e)
     struct node_waiter *w = replica_waiter_new(n, x->client, x->now_ms);
     w->proto = x->w.proto;
     replica_queue(n, n->entry.data, n->entry.len, w);
+}
+
+void node_propose_argv(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr,
+                       int64_t expire_at, size_t nargs)
+{
+    HY_ASSERT(nargs < x->argc);
+    struct store_arg stack[16];
+    struct store_arg *args =
+        nargs <= HY_ARRAY_LEN(stack) ? stack : hy_xmalloc(nargs * sizeof(*args));
+    for (size_t i = 0; i < nargs; i++) {
+        args[i].ptr = x->argv[i + 1].ptr;
+        args[i].len = x->argv[i + 1].len;
+    }
+    struct store_entry e = {.op = op,
+                            .flags = flags,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = expire_at,
+                            .incr = incr,
+                            .argc = (uint32_t)nargs,
+                            .argv = args};
+    node_propose(x, &e);
+    if (args != stack) {
+        hy_free(args);
+    }
 }
 
 void node_propose_internal(struct hy_node *n, const struct hy_buf *entry)

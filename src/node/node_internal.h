@@ -153,6 +153,9 @@ const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t
 /* Proposes a write for the client of x: queued for this turn's Raft batch; the client waits
  * and gets the reply when the entry applies. */
 void node_propose(struct cmd_ctx *x, const struct store_entry *e);
+/* Proposes op with argv[1..nargs] as the entry's arguments. */
+void node_propose_argv(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr,
+                       int64_t expire_at, size_t nargs);
 /* Proposes an entry nobody waits for (expiry, eviction). */
 void node_propose_internal(struct hy_node *n, const struct hy_buf *entry);
 
