@@ -39,6 +39,7 @@ command -v redis-cli >/dev/null || die "redis-cli not found (package redis-tools
 
 WORK=$(mktemp -d /tmp/halyard-bench.XXXXXX)
 REDIS_PID=""
+AOF_PID=""
 HY_PID=""
 
 stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s for exit, SIGKILL as a last resort
@@ -57,6 +58,7 @@ stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s for exit, SIGKILL as 
 cleanup() {
     stop_pid "$HY_PID" halyard
     stop_pid "$REDIS_PID" redis-server
+    if [ -n "${AOF_PID:-}" ]; then stop_pid "$AOF_PID" redis-server; fi
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -106,6 +108,16 @@ wait_ready "$HY_PORT" "$HY_PID" halyard "$WORK/halyard.log"
 
 HY_NAME=halyard
 [ $SELF_TEST -eq 1 ] && HY_NAME="redis(as halyard)"
+
+# The durable peer: halyard acknowledges a write only once it is fsync'd, so besides Redis
+# without persistence (the issue's baseline) we measure Redis with appendfsync always.
+AOF_PORT=$(free_port)
+while [ "$AOF_PORT" = "$REDIS_PORT" ] || [ "$AOF_PORT" = "$HY_PORT" ]; do AOF_PORT=$(free_port); done
+mkdir -p "$WORK/redis-aof"
+"$REDIS_BIN" --port "$AOF_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+    --appendfsync always --dir "$WORK/redis-aof" >"$WORK/redis-aof.log" 2>&1 &
+AOF_PID=$!
+wait_ready "$AOF_PORT" "$AOF_PID" redis-server "$WORK/redis-aof.log"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
 echo "halyard bench — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPU(s): ${cpu:-unknown} — $(uname -sr)"
@@ -187,14 +199,17 @@ run_bench() { # run_bench NAME PORT PIPELINE REQUESTS
 }
 
 for round in $(seq "$ROUNDS"); do
-    if [ $((round % 2)) -eq 1 ]; then order="redis halyard"; else order="halyard redis"; fi
+    if [ $((round % 2)) -eq 1 ]; then order="redis aof halyard"; else order="halyard aof redis"; fi
     for pipe in 1 16; do
         n=$N
         [ "$pipe" -gt 1 ] && n=$N_PIPE
         for who in $order; do
-            if [ "$who" = redis ]; then run_bench redis "$REDIS_PORT" "$pipe" "$n"
-            else run_bench halyard "$HY_PORT" "$pipe" "$n"; fi
-            for pid in "$REDIS_PID" "$HY_PID"; do
+            case $who in
+            redis) run_bench redis "$REDIS_PORT" "$pipe" "$n" ;;
+            aof) run_bench aof "$AOF_PORT" "$pipe" "$n" ;;
+            *) run_bench halyard "$HY_PORT" "$pipe" "$n" ;;
+            esac
+            for pid in "$REDIS_PID" "$HY_PID" "$AOF_PID"; do
                 kill -0 "$pid" 2>/dev/null || die "a server (pid $pid) died during the benchmark"
             done
         done
@@ -208,15 +223,18 @@ rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 data = {}
 for server, pipe, test, rps in rows:
     data.setdefault((test, int(pipe), server), []).append(float(rps))
-print("%-5s %8s %14s %14s %16s" % ("test", "pipeline", "redis rps", sys.argv[2] + " rps", "ratio hy/redis"))
+print("%-5s %8s %12s %14s %14s %15s %16s" % ("test", "pipeline", "redis rps", "redis-aof rps",
+      sys.argv[2] + " rps", "ratio hy/redis", "ratio hy/aof"))
 for test in ("SET", "GET"):
     for pipe in (1, 16):
         r = data.get((test, pipe, "redis"), [])
+        a = data.get((test, pipe, "aof"), [])
         h = data.get((test, pipe, "halyard"), [])
-        if not r or not h:
-            print("%-5s %8d %14s %14s %16s" % (test, pipe, "n/a", "n/a", "n/a"))
+        if not r or not h or not a:
+            print("%-5s %8d %12s %14s %14s %15s %16s" % (test, pipe, "n/a", "n/a", "n/a", "n/a", "n/a"))
             continue
-        rm, hm = statistics.median(r), statistics.median(h)
-        print("%-5s %8d %14.0f %14.0f %16.2f" % (test, pipe, rm, hm, hm / rm))
+        rm, am, hm = statistics.median(r), statistics.median(a), statistics.median(h)
+        print("%-5s %8d %12.0f %14.0f %14.0f %15.2f %16.2f" % (test, pipe, rm, am, hm, hm / rm, hm / am))
+print("redis-aof = redis-server --appendonly yes --appendfsync always (durable like halyard)")
 EOF
 echo
