@@ -347,7 +347,8 @@ static void apply_one(struct hy_node *n, uint64_t index, const struct raft_entry
         HY_ASSERT(rc == HY_OK);
     }
     n->applied = index;
-    n->log_bytes_since_snapshot += e->len;
+    /* What the entry costs the in-memory log: its header and its data's allocation. */
+    n->log_bytes_since_snapshot += sizeof(struct raft_entry) + ((e->len + 8 + 15) & ~(size_t)15);
     if (w != NULL) {
         waiter_answer(n, w, NULL);
         waiter_free(w);
@@ -381,9 +382,9 @@ static void install_snapshot(struct hy_node *n, const struct raft_update *up)
 }
 
 /* Our own snapshot. Encoding the keyspace costs O(keys), so it is taken only once at least
- * as many entries, or as many log bytes, as the keyspace holds have gone by since the last:
- * O(1) amortized per write, and the in-memory log never outgrows the dataset by much (the
- * same trade Redis makes when it rewrites its AOF at 100% growth). */
+ * as many entries as the keyspace holds keys, or log memory worth half the dataset, have gone
+ * by since the last: O(1) amortized per write, and the in-memory log stays under half the
+ * dataset's size (Redis makes the same kind of trade when it rewrites its AOF). */
 static int snapshot_due(const struct hy_node *n, int raft_wants)
 {
     uint64_t since = n->applied - raft_snapshot_index(&n->raft);
@@ -391,7 +392,7 @@ static int snapshot_due(const struct hy_node *n, int raft_wants)
         return 0;
     }
     size_t dataset = store_used_bytes(n->store);
-    uint64_t bytes_floor = HY_MAX(dataset, (size_t)NODE_SNAPSHOT_BYTES_MIN);
+    uint64_t bytes_floor = HY_MAX(dataset / 2, (size_t)NODE_SNAPSHOT_BYTES_MIN);
     /* A keyspace that shrank to under half of the last snapshot: a new one releases the old
      * copy, and the deletions that shrank it paid for it. */
     int shrunk = n->snapshot_dataset_bytes > NODE_SNAPSHOT_BYTES_MIN &&
