@@ -10,6 +10,7 @@
 
 struct io_mesh {
     struct hy_node *node;
+    const char *cfg_node_id; /* borrowed from the settings */
     const struct hy_log *log;
     io_mesh_progress_cb progress_cb;
     void *ctx;
@@ -20,8 +21,16 @@ struct io_mesh {
 
 static void mesh_raft_cb(void *ctx, const char *from, const struct raft_message *m)
 {
-    (void)from; /* the message names its sender; the transport authenticated it */
     struct io_mesh *mesh = ctx;
+    /* The transport authenticated `from`; the message must not claim another sender (nor a
+     * recipient other than us), or one member could speak for another. */
+    const char *claimed = node_member_name(mesh->node, m->from);
+    if (claimed == NULL || strcmp(claimed, from) != 0 ||
+        m->to != node_member_id(mesh->cfg_node_id)) {
+        hy_log(mesh->log, HY_LOG_WARN, "peer %s: dropped a Raft message claiming to be from %s",
+               from, claimed ? claimed : "an unknown member");
+        return;
+    }
     node_receive(mesh->node, m, io_clock_ms());
     mesh->progress_cb(mesh->ctx);
 }
@@ -92,7 +101,11 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
         return HY_ECONFIG;
     }
     struct io_mesh *m = hy_xcalloc(1, sizeof(*m));
-    *m = (struct io_mesh){.node = node, .log = log, .progress_cb = progress_cb, .ctx = ctx};
+    *m = (struct io_mesh){.node = node,
+                          .cfg_node_id = cfg->node_id,
+                          .log = log,
+                          .progress_cb = progress_cb,
+                          .ctx = ctx};
     struct peer_config pc;
     peer_config_default(&pc);
     pc.self_id = cfg->node_id;
