@@ -218,6 +218,12 @@ class ProxiedCluster(Cluster):
             parts.append("%s@127.0.0.1:%d" % (nm, port))
         return ",".join(parts)
 
+    def moved_map(self):
+        """A node derives a member's client port from the peer port it knows it by (minus
+        10000), so a -MOVED from node i names "proxy(i -> j) - 10000" for node j: this maps
+        such ports back to node j's client port."""
+        return {self.net.port(i, j) - 10000: self.ports[j] for (i, j) in self.net.links}
+
     def stop_all(self):
         errors = super().stop_all()
         return errors + self.net.close()

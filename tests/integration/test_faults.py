@@ -172,8 +172,9 @@ def test_sigstopped_leader_steps_down_and_never_double_acknowledges(make_cluster
 
 
 def partition_round(c, wl, minority, majority, mode="stall", hold_s=3.0):
-    """Cuts minority from majority, checks the majority goes on while the minority
-    acknowledges nothing, heals and waits for convergence. Returns what the minority answered."""
+    """Cuts minority from majority, checks the majority goes on while every minority node
+    answers -NOQUORUM and acknowledges nothing, heals and waits for convergence. Returns what
+    the minority answered."""
     old = c.leader()
     old_term = c.role(old)[1]
     t_cut = time.monotonic()
@@ -183,6 +184,10 @@ def partition_round(c, wl, minority, majority, mode="stall", hold_s=3.0):
         assert li in majority
         maj_ports = [c.ports[i] for i in majority]
         wl.wait_progress(100, 20, "writes acknowledged by the majority", ports=maj_ports)
+        for i in minority:
+            wait_for(lambda: wl.count(lambda o: o.node == c.ports[i] and o.invoke >= t_cut
+                                      and (o.err or "").startswith("NOQUORUM")), 20,
+                     "%s, cut off in a minority, to answer -NOQUORUM" % c.names[i])
         # Hold the partition long enough that requests on the minority run out their
         # request timeout (1 s) and a client timeout (2 s): the fault's duration.
         left = hold_s - (time.monotonic() - t_cut)
@@ -210,7 +215,7 @@ def test_partition_isolating_the_leader_3_nodes(make_cluster):
     on, and after healing all converge with a linearizable history (stall, then drop)."""
     c = make_cluster(3, proxied=True)
     c.leader()
-    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports, addr_map=c.moved_map()).start()
     answers = []
     try:
         wl.wait_progress(200, 15)
@@ -229,7 +234,7 @@ def test_partition_isolating_a_follower_3_nodes(make_cluster):
     acknowledges nothing and, on rejoining, does not depose the leader."""
     c = make_cluster(3, proxied=True)
     li = c.leader()
-    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports, addr_map=c.moved_map()).start()
     try:
         wl.wait_progress(200, 15)
         f = (li + 1) % 3
@@ -245,7 +250,7 @@ def test_partition_3_2_splits_5_nodes(make_cluster):
     acknowledge nothing, the three go on, healing converges."""
     c = make_cluster(5, proxied=True)
     c.leader()
-    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports, addr_map=c.moved_map()).start()
     answers = []
     try:
         wl.wait_progress(200, 15)
@@ -267,7 +272,7 @@ def test_one_way_loss_around_the_leader_3_nodes(make_cluster):
     acknowledged twice, and healing converges."""
     c = make_cluster(3, proxied=True)
     c.leader()
-    wl = Workload(c.ports, seed=SEED, pinned=c.ports).start()
+    wl = Workload(c.ports, seed=SEED, pinned=c.ports, addr_map=c.moved_map()).start()
     seen = []
     try:
         wl.wait_progress(200, 15)
@@ -296,6 +301,33 @@ def test_one_way_loss_around_the_leader_3_nodes(make_cluster):
     finally:
         wl.stop()
     report("one-way loss (3)", c, verify(c, wl), old_leader_roles=seen)
+
+
+# ---- the checks can fail ---------------------------------------------------------------------
+
+
+def test_checks_reject_stale_reads_from_a_cut_off_follower(make_cluster):
+    """The end-to-end check can fail: READONLY reads from a follower that no longer hears the
+    leader return overwritten values, and verify() rejects that history."""
+    c = make_cluster(3, proxied=True)
+    li = c.leader()
+    f = (li + 1) % 3
+    wl = Workload(c.ports, seed=SEED, readonly=[c.ports[f]], addr_map=c.moved_map()).start()
+    try:
+        wl.wait_progress(200, 15)
+        c.net.block(li, f)  # the follower stops receiving entries and commit indexes
+        try:
+            wl.wait_progress(200, 15, "writes acknowledged after the cut", ports=[c.ports[li]])
+            t = time.monotonic()
+            wait_for(lambda: wl.count(lambda o: o.client >= 8 and o.status == OK and o.invoke > t) >= 50, 15,
+                     "READONLY reads on the cut-off follower")
+        finally:
+            c.net.heal()
+    finally:
+        wl.stop()
+    with pytest.raises(AssertionError, match="NOT linearizable") as e:
+        verify(c, wl)
+    print("\nrejected as expected: %s" % str(e.value)[:1500])
 
 
 # ---- d. rolling restart -----------------------------------------------------------------------

@@ -6,12 +6,14 @@ end). Every operation is recorded with monotonic invoke and complete times and i
 (lincheck.Op), classified by what the client can know:
 
   ok    a reply that says the op took effect (+OK, an integer, a value or nil);
-  fail  definitely not applied: -MOVED, -TRYAGAIN (the server says it did not propose it);
+  fail  definitely not applied: -MOVED, -TRYAGAIN, -NOQUORUM (the server says it did not
+        propose it; should that be a lie, the write shows up later and lincheck rejects the
+        history);
   info  indeterminate: a timeout, a connection error once the request may have been sent,
         -UNKNOWN outcome, or any unexpected error reply (also counted, and reported).
 
 Roaming clients start at a random node, follow -MOVED to the leader it names, and on
--TRYAGAIN, timeouts and connection errors move on to the next node. Pinned clients always
+-TRYAGAIN, -NOQUORUM, timeouts and connection errors move on to the next node. Pinned clients always
 talk to one node (to probe what a minority answers). At the end, `verify` waits for the
 cluster to settle, reads every key on the leader (linearizable reads, added to the history),
 checks every replica converged to the same values, every acknowledged ledger write is
@@ -33,9 +35,14 @@ SOCKET_TIMEOUT_S = 2.0
 
 
 class Workload:
-    def __init__(self, ports, keys=4, clients=8, pinned=(), seed=0, timeout_s=SOCKET_TIMEOUT_S):
+    def __init__(self, ports, keys=4, clients=8, pinned=(), readonly=(), seed=0, timeout_s=SOCKET_TIMEOUT_S,
+                 addr_map=None):
         """ports: every node's client port. pinned: extra clients, one per listed port, that
-        never leave that node."""
+        never leave that node. readonly: extra clients, one per listed port, that send
+        READONLY and then only GET there (stale reads: not linearizable, which is what a
+        test of the checks themselves needs). addr_map: {port named in -MOVED: client port},
+        for clusters whose nodes know each other by other addresses (ProxiedCluster)."""
+        self.addr_map = dict(addr_map or {})
         self.ports = list(ports)
         self.keys = ["k%d" % i for i in range(keys)]
         self.timeout_s = timeout_s
@@ -48,13 +55,14 @@ class Workload:
         self.errors = []  # unexpected error replies (kept as indeterminate ops too)
         self.threads = []
         self.crashed = []
-        specs = [(c, None) for c in range(clients)]
-        specs += [(clients + k, p) for k, p in enumerate(pinned)]
-        for c, pin in specs:
+        specs = [(c, None, False) for c in range(clients)]
+        specs += [(clients + k, p, False) for k, p in enumerate(pinned)]
+        specs += [(clients + len(pinned) + k, p, True) for k, p in enumerate(readonly)]
+        for c, pin, ro in specs:
             hist, ledger = [], []
             self.histories.append(hist)
             self.ledgers.append(ledger)
-            t = threading.Thread(target=self._guarded, args=(c, pin, hist, ledger), name="client-%d" % c, daemon=True)
+            t = threading.Thread(target=self._guarded, args=(c, pin, ro, hist, ledger), name="client-%d" % c, daemon=True)
             self.threads.append(t)
 
     # ---- running -----------------------------------------------------------------------
@@ -117,7 +125,7 @@ class Workload:
             self.crashed.append("%s: %r" % (threading.current_thread().name, e))
             raise
 
-    def _run(self, c, pin, hist, ledger):
+    def _run(self, c, pin, ro, hist, ledger):
         rng = random.Random(self.seed * 1000 + c)
         port = pin if pin is not None else rng.choice(self.ports)
         conn = None
@@ -128,14 +136,19 @@ class Workload:
                     port = self.leader_hint
                 try:
                     conn = RawConn(port, timeout=self.timeout_s)
+                    if ro and conn.cmd("READONLY") != "OK":
+                        raise OSError("READONLY refused")
                 except OSError:
+                    if conn is not None:
+                        conn.close()
+                    conn = None
                     # Nothing was sent: no op. Try elsewhere after a short pause (the node may
                     # be down; this only paces the retry loop).
                     if pin is None:
                         port = self._next(port)
                     self.stop_event.wait(0.02)
                     continue
-            r = rng.random()
+            r = 0.0 if ro else rng.random()
             key = rng.choice(self.keys)
             if r < 0.30:
                 op = Op("get", key, status=INFO)
@@ -163,12 +176,17 @@ class Workload:
             if isinstance(reply, RespError):
                 if reply.startswith("MOVED ") and pin is None:
                     target = int(reply.rsplit(":", 1)[1])
-                    self.leader_hint = target
+                    target = self.addr_map.get(target, target)
+                    if target not in self.ports:
+                        self.errors.append((op, "-MOVED names an unknown address: %s" % reply))
+                        target = self._next(port)
+                    else:
+                        self.leader_hint = target
                     if target != port:
                         conn.close()
                         conn = None
                         port = target
-                elif reply.startswith("TRYAGAIN") and pin is None:
+                elif reply.startswith(("TRYAGAIN", "NOQUORUM")) and pin is None:
                     conn.close()
                     conn = None
                     port = self._next(port)
@@ -194,7 +212,7 @@ class Workload:
         now = time.monotonic()
         if isinstance(reply, RespError):
             op.err = str(reply)[:120]
-            if reply.startswith("MOVED ") or reply.startswith("TRYAGAIN"):
+            if reply.startswith(("MOVED ", "TRYAGAIN", "NOQUORUM")):
                 op.status, op.complete = FAIL, None
             else:
                 op.status, op.complete = INFO, None
@@ -225,8 +243,8 @@ def leader_port(cluster, deadline_s=20):
 
 
 def wait_converged(cluster, deadline_s=30):
-    """Waits until one leader is known to every live node and every live node has applied
-    the leader's commit index. Returns the leader's index."""
+    """Waits until one leader is known to every live node, has committed its whole log, and
+    every live node has applied that commit index. Returns the leader's index."""
     live = [i for i, s in enumerate(cluster.nodes) if s is not None and s.alive()]
     state = {}
 
@@ -234,6 +252,9 @@ def wait_converged(cluster, deadline_s=30):
         li = cluster.leader(deadline_s=deadline_s)
         linfo = info(cluster.ports[li])
         commit = int(linfo["raft_commit_index"])
+        if int(linfo["raft_last_index"]) != commit:
+            state["uncommitted"] = (linfo["raft_last_index"], commit)
+            return False
         for i in live:
             ni = info(cluster.ports[i])
             if ni["raft_leader"] != linfo["raft_leader"] or int(ni["raft_applied_index"]) < commit:
