@@ -66,7 +66,7 @@ SIM       := $(if $(SIM_SRC),$(OUT)/halyard-sim)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench deps clean sim bench-raft
+        lint format run bench bench-failover deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -191,6 +191,11 @@ run: deps
 bench: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/bench.sh $(abspath $(SERVER))
+
+# Failover time of a 3-node cluster after kill -9 of the leader (median and worst of 10).
+bench-failover: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	$(PYTHON) bench/failover.py $(abspath $(SERVER)) 10
 
 # Raft core throughput without I/O: 3 in-process nodes (bench/raft_bench.c).
 bench-raft: $(CORE_LIB)
