@@ -201,15 +201,6 @@ static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
     return alen < blen ? -1 : alen > blen;
 }
 
-static int entry_cmp(const void *pa, const void *pb)
-{
-    const uint8_t *a, *b;
-    size_t alen, blen;
-    store__key(*(const struct store_obj *const *)pa, &a, &alen);
-    store__key(*(const struct store_obj *const *)pb, &b, &blen);
-    return bytes_cmp(a, alen, b, blen);
-}
-
 struct field_ref {
     const uint8_t *f;
     size_t flen;
@@ -246,14 +237,14 @@ static void collect_cb(void *ctx, struct htab_node *n)
     c->v[c->n++] = n;
 }
 
-/* The nodes of t sorted by cmp (an hy_xmalloc'd array the caller frees). Sorting makes a
- * snapshot a function of the keyspace alone, not of hash seeds or table history. */
-static struct htab_node **sorted_nodes(const struct htab *t, int (*cmp)(const void *, const void *))
+/* The nodes of t in table order (an hy_xmalloc'd array the caller frees). The caller sorts
+ * them: that makes a snapshot a function of the keyspace alone, not of hash seeds or table
+ * history. */
+static struct htab_node **table_nodes(const struct htab *t)
 {
     struct collect c = {hy_xmalloc(HY_MAX(htab_count(t), 1) * sizeof(*c.v)), 0};
     htab_foreach(t, collect_cb, &c);
     HY_ASSERT(c.n == htab_count(t));
-    qsort(c.v, c.n, sizeof(*c.v), cmp);
     return c.v;
 }
 
@@ -290,6 +281,33 @@ static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
     }
 }
 
+/* A key with its bytes located once: sorting compares these directly, instead of decoding
+ * each entry's layout on every comparison (that decoding dominated snapshot time). */
+struct key_ref {
+    const uint8_t *k;
+    size_t klen;
+    const struct store_obj *e;
+};
+
+static int key_ref_cmp(const void *pa, const void *pb)
+{
+    const struct key_ref *a = pa, *b = pb;
+    return bytes_cmp(a->k, a->klen, b->k, b->klen);
+}
+
+static struct key_ref *sorted_keys(const struct store *s, size_t n)
+{
+    struct htab_node **nodes = table_nodes(&s->keys);
+    struct key_ref *refs = hy_xmalloc(HY_MAX(n, 1) * sizeof(*refs));
+    for (size_t i = 0; i < n; i++) {
+        refs[i].e = (const struct store_obj *)nodes[i];
+        store__key(refs[i].e, &refs[i].k, &refs[i].klen);
+    }
+    hy_free(nodes);
+    qsort(refs, n, sizeof(*refs), key_ref_cmp);
+    return refs;
+}
+
 void store_snapshot_encode(const struct store *s, struct hy_buf *out)
 {
     size_t start = out->len;
@@ -297,9 +315,9 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     hy_buf_append(out, SNAP_MAGIC, 4);
     hy_buf_append_u32le(out, SNAP_VERSION);
     hy_buf_append_u64le(out, n);
-    struct htab_node **keys = sorted_nodes(&s->keys, entry_cmp);
+    struct key_ref *keys = sorted_keys(s, n);
     for (size_t i = 0; i < n; i++) {
-        snap_put_entry((const struct store_obj *)keys[i], out);
+        snap_put_entry(keys[i].e, out);
     }
     hy_free(keys);
     store__sessions_encode(s, out);
