@@ -104,7 +104,6 @@ struct hy_node {
     struct hy_buf turn_data;
     struct node_turn_entry *turn;
     size_t turn_count, turn_cap;
-    uint64_t turn_since_ms;  /* oldest unsubmitted proposal */
     uint64_t internal_index; /* index of the last such entry submitted */
     /* Proposals waiting for their entry to apply, in proposal (= log) order. */
     struct node_waiter *waiters_head, *waiters_tail;

@@ -505,9 +505,6 @@ void replica_queue(struct hy_node *n, const uint8_t *entry, size_t len, struct n
         n->turn_cap = n->turn_cap ? n->turn_cap * 2 : 64;
         n->turn = hy_xrealloc(n->turn, n->turn_cap * sizeof(*n->turn));
     }
-    if (n->turn_count == 0) {
-        n->turn_since_ms = w ? w->proposed_ms : n->raft_now_ms;
-    }
     n->turn[n->turn_count++] = (struct node_turn_entry){n->turn_data.len, len, w};
     hy_buf_append(&n->turn_data, entry, len);
 }
@@ -582,12 +579,13 @@ void node_flush(struct hy_node *n, uint64_t now_ms)
     }
     if (replica_is_leader(n)) {
         turn_submit(n, now_ms);
-    } else if (now_ms >= n->turn_since_ms + (uint64_t)n->cfg->request_timeout_ms) {
-        /* Waiting for an election that does not come: nothing was proposed. */
-        turn_fail(n, "TRYAGAIN no leader elected within request-timeout-ms; the write was "
-                     "not applied");
-        wake_clients(n, now_ms);
+        return;
     }
+    /* Writes enter the turn only while this node leads (others wait or are forwarded), so
+     * leadership was lost within this very turn: nothing was proposed, say so at once. */
+    turn_fail(n, "TRYAGAIN leadership changed before the write was proposed; it was not "
+                 "applied");
+    wake_clients(n, now_ms);
 }
 
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms)
