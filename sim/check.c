@@ -180,54 +180,8 @@ void check_after_step(struct sim *s, struct sim_node *nd)
     }
 }
 
-static void note_first_apply(struct sim *s, uint64_t index)
-{
-    if (index >= s->cap_applied_at) {
-        size_t cap = s->cap_applied_at ? s->cap_applied_at : 1024;
-        while (cap <= index) {
-            cap *= 2;
-        }
-        s->applied_at = hy_xrealloc(s->applied_at, cap * sizeof(*s->applied_at));
-        memset(s->applied_at + s->cap_applied_at, 0,
-               (cap - s->cap_applied_at) * sizeof(*s->applied_at));
-        s->cap_applied_at = cap;
-    }
-    if (s->applied_at[index] == 0) {
-        s->hseq += 2; /* leaves hseq - 1 free: the point just before this first apply */
-        s->applied_at[index] = s->hseq;
-    }
-}
-
-/* Runs after liveness, once every member has caught up with the final leader. A timed-out write
- * either reached the committed log or it never will (then it never took effect). In the first case
- * it takes effect where its entry is first applied (committed and applied happen in the same step):
- * no node could expose it earlier, and every later entry is applied later. Pinning it there from
- * the simulator's ground truth keeps the search small; it is sound for a correct cluster, and a
- * cluster that exposes a write before it commits is caught all the same. */
-void check_resolve_indeterminate(struct sim *s)
-{
-    for (size_t i = 0; i < s->nops; i++) {
-        struct sim_op *op = &s->ops[i];
-        if (op->done || op->failed || op->kind == SIM_OP_GET) {
-            continue;
-        }
-        uint64_t x = op->sub_index;
-        int committed = x && x < s->committed.cap && s->committed.term[x] == op->sub_term &&
-                        x < s->cap_applied_at && s->applied_at[x];
-        if (committed) {
-            op->call = s->applied_at[x] - 1;
-            op->ret = s->applied_at[x];
-        } else {
-            /* Never proposed, overwritten, or left beyond the end of a log every member has
-             * converged on under a leader of a later term: it can never take effect. */
-            op->failed = 1;
-        }
-    }
-}
-
 void check_applied(struct sim *s, struct sim_node *nd, uint64_t index, const struct raft_entry *e)
 {
-    note_first_apply(s, index);
     if (!record_agree(&s->applied, index, e->term, sim_entry_crc(e))) {
         sim_fail(s, "state machine safety: n%llu applied a different entry at %llu",
                  (unsigned long long)nd->id, (unsigned long long)index);

@@ -141,8 +141,6 @@ static void node_submit(struct sim *s, struct sim_node *nd, const struct sim_ev 
         nd->cappw = nd->cappw ? nd->cappw * 2 : 16;
         nd->pw = hy_xrealloc(nd->pw, nd->cappw * sizeof(*nd->pw));
     }
-    s->ops[ev->op].sub_index = nd->last_submit_index;
-    s->ops[ev->op].sub_term = nd->last_submit_term;
     nd->pw[nd->npw++] = (struct sim_pending_write){.index = nd->last_submit_index,
                                                    .term = nd->last_submit_term,
                                                    .client = ev->client,

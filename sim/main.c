@@ -222,7 +222,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     if (gave_up) {
-        printf("note: the linearizability search gave up on %llu seeds\n",
+        printf("note: the linearizability check was inconclusive on %llu seeds (failed)\n",
                (unsigned long long)gave_up);
     }
     printf("%llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);

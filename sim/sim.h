@@ -85,22 +85,27 @@ struct sim_op {
     int kind;
     int key;
     int64_t arg;
-    uint64_t call;      /* global event sequence number at invocation */
-    uint64_t ret;       /* at completion; SIM_INF when indeterminate */
-    int done;           /* 1 = completed with result below; 0 = indeterminate */
-    int failed;         /* definitely not executed: dropped from the history */
-    int has_value;      /* GET: 1 when a value was returned; DEL: ignored */
-    int64_t value;      /* GET value, INCR result, DEL count */
-    uint64_t sub_index; /* writes: where the leader appended it (0 = never proposed) */
-    uint64_t sub_term;
+    uint64_t call; /* global event sequence number at invocation */
+    uint64_t ret;  /* at completion; SIM_INF when indeterminate */
+    int done;      /* 1 = completed with result below; 0 = indeterminate */
+    int failed;    /* definitely not executed: dropped from the history */
+    int has_value; /* GET: 1 when a value was returned; DEL: ignored */
+    int64_t value; /* GET value, INCR result, DEL count */
 };
 
+/* Steps the search may take per key before it calls the check inconclusive. */
+#define SIM_LIN_STEPS_MAX 2000000u
+
 /*
- * Wing & Gong's search with Lowe's memoization, per key (linearizability is local). Returns 1
- * when the history is linearizable, 0 when not (why has the key), -1 when the search gave up
- * after its step budget.
+ * Black-box linearizability check of a client history: Wing & Gong's search with Lowe's
+ * memoization, per key (linearizability is local). It reads only calls, returns and results:
+ * an op neither done nor failed is indeterminate (a write may take effect at any point after
+ * its call, or never; a read is dropped). ops is borrowed. Returns 1 when the history is
+ * linearizable, 0 when not, -1 when the search ran out of steps_max steps on some key
+ * (inconclusive: callers must not count that as a pass); why says which key.
  */
-int sim_lin_check(const struct sim_op *ops, size_t n, char *why, size_t why_len);
+int sim_lin_check(const struct sim_op *ops, size_t n, uint64_t steps_max, char *why,
+                  size_t why_len);
 
 /* ---- the state machine behind a small interface ------------------------------------------ */
 

@@ -178,8 +178,6 @@ struct sim {
     struct sim_record committed;
     struct sim_record applied;
     struct sim_record acked;
-    uint64_t *applied_at; /* history clock when an index was first applied anywhere */
-    size_t cap_applied_at;
     uint64_t commit_max;
     int failed;
     char reason[512];
@@ -215,7 +213,6 @@ void check_applied(struct sim *s, struct sim_node *nd, uint64_t index, const str
 void check_acked(struct sim *s, uint64_t index, uint64_t term);
 void check_logs_full(struct sim *s);
 void check_convergence(struct sim *s);
-void check_resolve_indeterminate(struct sim *s);
 void record_free(struct sim_record *r);
 
 #endif

@@ -33,8 +33,8 @@ if [ "$ra" -ne 0 ] || [ "$rb" -ne 0 ] || [ "${passed#* }" != 0 ] || [ "${passed%
 fi
 
 # name, fault list, node count (0 = cycle), bound in seeds. Bounds leave room over the
-# measured first detection (commit-old-term: 264; forget-vote: 11; read-no-heartbeat: 21;
-# the rest: 1).
+# measured first detection with the black-box checker (commit-old-term: 264; forget-vote: 11;
+# read-no-heartbeat: 21; read-before-noop: 5; the rest: 1).
 while read -r name faults nodes bound; do
     args=(--seeds "$bound" --from 1 --mutation "$name" --faults "$faults" --first-failure --quiet)
     [ "$nodes" != 0 ] && args+=(--nodes "$nodes")
