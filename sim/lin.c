@@ -415,6 +415,7 @@ static int try_block(struct lin_search *ls, struct lin_entry *d, const struct li
     ls->key[ls->words - 1] = (uint64_t)next.value;
     int result = 0;
     if (cache_insert(&ls->cache, ls->key)) {
+        ls->steps += ls->words; /* charged for its memory, which the budget thereby bounds */
         struct lin_state saved = ls->state;
         ls->state = next;
         lift(d);

@@ -93,8 +93,10 @@ struct sim_op {
     int64_t value; /* GET value, INCR result, DEL count */
 };
 
-/* Steps the search may take per key before it calls the check inconclusive. */
-#define SIM_LIN_STEPS_MAX 2000000u
+/* Steps the search may take per key before it calls the check inconclusive: a step is one
+ * candidate considered (about 10 ns), plus a word per memo word stored, so this bounds the
+ * search to about 0.1 s and its memo to about 320 MB per key. */
+#define SIM_LIN_STEPS_MAX 10000000u
 
 /*
  * Black-box linearizability check of a client history: Wing & Gong's search with Lowe's
