@@ -151,7 +151,14 @@ static void status_leader(struct conn *c, char *leader, size_t cap)
 static int conn_to_leader(struct conn *c)
 {
     char leader[128], addr[300];
-    status_leader_addr(c, leader, sizeof(leader), addr, sizeof(addr));
+    /* Right after an election a member may not know the leader yet: ask again for up to 3 s. */
+    for (int i = 0; i < 60; i++) {
+        status_leader_addr(c, leader, sizeof(leader), addr, sizeof(addr));
+        if (leader[0] != '\0') {
+            break;
+        }
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
     char *colon = strrchr(addr, ':');
     if (leader[0] == '\0' || colon == NULL) {
         fprintf(stderr, "halyctl: no leader is known right now\n");

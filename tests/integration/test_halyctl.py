@@ -49,6 +49,10 @@ def test_failover_hands_leadership_over(cluster):
     """cluster failover (from any node) moves leadership; --to picks the new leader."""
     li = cluster.leader()
     fi = (li + 1) % 3
+    # halyctl itself waits up to 3 s for the member to learn who leads; on a loaded machine
+    # make sure it has before asking.
+    wait_for(lambda: int(info(cluster.ports[fi])["raft_leader"], 16) != 0, 10,
+             "the follower to know the leader")
     r = halyctl(cluster.ports[fi], "cluster", "failover")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "leader is now" in r.stdout
