@@ -24,6 +24,24 @@ static int has_quorum(const struct hy_node *n)
     return raft_leader(&n->raft) != RAFT_NONE;
 }
 
+/* Replication lag of follower m as the leader sees it (entries behind its log, time since it
+ * last answered). Only the leader knows it: returns 0 elsewhere. */
+struct lag {
+    uint64_t match, entries, contact_ms;
+};
+
+static int follower_lag(const struct hy_node *n, const struct node_member *m, struct lag *out)
+{
+    uint64_t heard;
+    if (!raft_follower_progress(&n->raft, m->id, &out->match, &heard)) {
+        return 0;
+    }
+    uint64_t last = raft_last_index(&n->raft);
+    out->entries = last - HY_MIN(out->match, last);
+    out->contact_ms = n->raft_now_ms - HY_MIN(heard, n->raft_now_ms);
+    return 1;
+}
+
 static void status_json(struct cmd_ctx *x, struct hy_buf *b)
 {
     struct hy_node *n = x->node;
@@ -40,10 +58,17 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
                   (unsigned long long)raft_snapshot_index(&n->raft));
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
-        hy_buf_printf(
-            b, "%s{\"name\":\"%s\",\"address\":\"%s:%u\",\"peer\":\"%s:%u\",\"role\":\"%s\"}",
-            i ? "," : "", m->name, m->host, m->client_port, m->host, m->peer_port,
-            member_role(n, m));
+        hy_buf_printf(b,
+                      "%s{\"name\":\"%s\",\"address\":\"%s:%u\",\"peer\":\"%s:%u\",\"role\":\"%s\"",
+                      i ? "," : "", m->name, m->host, m->client_port, m->host, m->peer_port,
+                      member_role(n, m));
+        struct lag lag;
+        if (follower_lag(n, m, &lag)) {
+            hy_buf_printf(b, ",\"match_index\":%llu,\"lag_entries\":%llu,\"last_contact_ms\":%llu",
+                          (unsigned long long)lag.match, (unsigned long long)lag.entries,
+                          (unsigned long long)lag.contact_ms);
+        }
+        hy_buf_append_str(b, "}");
     }
     hy_buf_append_str(b, "]}");
 }
@@ -63,8 +88,15 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
                   (unsigned long long)raft_snapshot_index(&n->raft));
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
-        hy_buf_printf(b, "  %-12s %s:%u  %s%s\n", m->name, m->host, m->client_port,
-                      member_role(n, m), m->id == n->raft.cfg.id ? " (this node)" : "");
+        hy_buf_printf(b, "  %-12s %s:%u  %s%s", m->name, m->host, m->client_port, member_role(n, m),
+                      m->id == n->raft.cfg.id ? " (this node)" : "");
+        struct lag lag;
+        if (follower_lag(n, m, &lag)) {
+            hy_buf_printf(b, "  match %llu, lag %llu entries, last contact %llu ms ago",
+                          (unsigned long long)lag.match, (unsigned long long)lag.entries,
+                          (unsigned long long)lag.contact_ms);
+        }
+        hy_buf_append_str(b, "\n");
     }
 }
 

@@ -1587,6 +1587,21 @@ void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_ou
     membership_at(r, r->snapshot_index, m_out);
 }
 
+int raft_follower_progress(const struct raft *r, raft_id id, uint64_t *match_out,
+                           uint64_t *last_heard_ms_out)
+{
+    if (r->role != RAFT_LEADER || id == r->cfg.id) {
+        return 0;
+    }
+    const struct raft_progress *p = progress_of((struct raft *)r, id);
+    if (p == NULL) {
+        return 0;
+    }
+    *match_out = p->match_index;
+    *last_heard_ms_out = p->last_heard_ms;
+    return 1;
+}
+
 const char *raft_role_name(enum raft_role role)
 {
     switch (role) {

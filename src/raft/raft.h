@@ -387,6 +387,10 @@ const struct raft_entry *raft_entry_get(const struct raft *r, uint64_t index);
 /* Term of the entry at index (snapshot index included), 0 when unknown. */
 uint64_t raft_term_at(const struct raft *r, uint64_t index);
 const struct raft_membership *raft_membership(const struct raft *r);
+/* Leader only: what this leader knows of follower `id`'s log (its match index) and when it
+ * last heard from it (ms, the leader's clock). Returns 0 when not leader or id is unknown. */
+int raft_follower_progress(const struct raft *r, raft_id id, uint64_t *match_out,
+                           uint64_t *last_heard_ms_out);
 /* The configuration in force at the latest snapshot (to store beside its bytes). */
 void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_out);
 /* 1 when id is a voter in m. */

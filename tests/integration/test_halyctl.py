@@ -75,3 +75,29 @@ def test_snapshot_command(cluster):
     assert r.returncode == 0 and "snapshot taken" in r.stdout, r.stdout + r.stderr
     st = info(cluster.ports[li])
     assert int(st["raft_snapshot_index"]) >= 100
+
+
+def test_status_reports_follower_lag(cluster):
+    """The leader's status shows each follower's lag; a frozen follower falls behind, then catches up."""
+    import signal
+
+    from conftest import RawConn
+
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    cluster.kill(fi, signal.SIGSTOP)
+    try:
+        with RawConn(cluster.ports[li]) as c:
+            for i in range(50):
+                assert c.cmd("SET", "lag%d" % i, i) == "OK"  # the other follower is a majority
+
+        def lag_of(name):
+            st = json.loads(halyctl(cluster.ports[li], "--json", "cluster", "status").stdout)
+            return [m for m in st["members"] if m["name"] == name][0]
+
+        frozen = lag_of(cluster.names[fi])
+        assert frozen["lag_entries"] >= 50, frozen
+        assert frozen["match_index"] < int(info(cluster.ports[li])["raft_commit_index"])
+    finally:
+        cluster.kill(fi, signal.SIGCONT)
+    wait_for(lambda: lag_of(cluster.names[fi])["lag_entries"] == 0, 10, "the follower to catch up")
