@@ -3,6 +3,7 @@
  *
  *   halyctl [-h HOST] [-p PORT] [--json] cluster status
  *   halyctl [-h HOST] [-p PORT] cluster failover [--to NODE]
+ *   halyctl [-h HOST] [-p PORT] node drain     (hand leadership over, stop the node)
  *   halyctl [-h HOST] [-p PORT] snapshot
  *
  * It speaks RESP over one blocking TCP connection; replies are decoded with the project's own
@@ -48,6 +49,22 @@ static void conn_close(struct conn *c)
 {
     close(c->fd);
     hy_buf_free(&c->in);
+}
+
+/* 1 when nothing accepts connections on host:port any more. */
+static int probe_closed(const char *host, const char *port, struct conn *scratch)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(host, port, &hints, &res) != 0) {
+        return 0;
+    }
+    scratch->fd = socket(res->ai_family, SOCK_STREAM, 0);
+    int refused = scratch->fd >= 0 && connect(scratch->fd, res->ai_addr, res->ai_addrlen) != 0;
+    if (scratch->fd >= 0) {
+        close(scratch->fd);
+    }
+    freeaddrinfo(res);
+    return refused;
 }
 
 /* Sends argv as a multibulk and reads one reply into *out (its strings borrow c->in until the
@@ -199,10 +216,37 @@ static int cmd_failover(struct conn *c, const char *to)
     return 1;
 }
 
+/* node drain: the node hands leadership over and exits; wait (10 s at most) until its port
+ * stops answering. */
+static int cmd_drain(struct conn *c, const char *host, const char *port)
+{
+    const char *argv[] = {"HALYARD", "DRAIN"};
+    struct resp_value v;
+    if (conn_call(c, 2, argv, &v) != 0) {
+        return 2;
+    }
+    int rc = print_reply(&v);
+    resp_value_free(&v);
+    if (rc != 0) {
+        return 1;
+    }
+    for (int i = 0; i < 200; i++) {
+        struct conn probe;
+        if (probe_closed(host, port, &probe)) {
+            printf("node stopped\n");
+            return 0;
+        }
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    fprintf(stderr, "halyctl: the node did not stop within 10 s\n");
+    return 1;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: halyctl [-h HOST] [-p PORT] [--json] cluster status\n"
                     "       halyctl [-h HOST] [-p PORT] cluster failover [--to NODE]\n"
+                    "       halyctl [-h HOST] [-p PORT] node drain\n"
                     "       halyctl [-h HOST] [-p PORT] snapshot\n");
     return 2;
 }
@@ -243,6 +287,8 @@ int main(int argc, char **argv)
     } else if (rest >= 2 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "failover") == 0 &&
                (rest == 2 || to != NULL)) {
         rc = cmd_failover(&c, to);
+    } else if (rest == 2 && strcmp(w[0], "node") == 0 && strcmp(w[1], "drain") == 0) {
+        rc = cmd_drain(&c, host, port);
     } else if (rest == 1 && strcmp(w[0], "snapshot") == 0) {
         const char *a[] = {"HALYARD", "SNAPSHOT"};
         rc = conn_call(&c, 2, a, &v) != 0 ? 2 : print_reply(&v);

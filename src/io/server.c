@@ -436,6 +436,8 @@ static void on_connection(uv_stream_t *listener, int status)
     conn_start(srv, conn);
 }
 
+static void server_shutdown(struct io_server *srv, const char *why);
+
 static void cron_cb(uv_timer_t *t)
 {
     struct io_server *srv = t->data;
@@ -443,6 +445,9 @@ static void cron_cb(uv_timer_t *t)
         server_sweep(srv);
     }
     server_do_io(srv);
+    if (node_drained(srv->node)) {
+        server_shutdown(srv, "drained: leadership handed over");
+    }
 }
 
 static void server_close_handles(struct io_server *srv)
@@ -477,13 +482,12 @@ static void shutdown_timeout_cb(uv_timer_t *t)
 }
 
 /* Graceful shutdown: stop accepting and reading, flush every reply, close, exit 0. */
-static void signal_cb(uv_signal_t *s, int signum)
+static void server_shutdown(struct io_server *srv, const char *why)
 {
-    struct io_server *srv = s->data;
     if (srv->stopping) {
         return;
     }
-    hy_log(srv->log, HY_LOG_INFO, "received %s, shutting down", strsignal(signum));
+    hy_log(srv->log, HY_LOG_INFO, "%s, shutting down", why);
     srv->stopping = 1;
     uv_close((uv_handle_t *)&srv->listener, NULL);
     uv_timer_stop(&srv->cron);
@@ -495,6 +499,13 @@ static void signal_cb(uv_signal_t *s, int signum)
     }
     uv_timer_start(&srv->shutdown_timer, shutdown_timeout_cb, IO_SHUTDOWN_WAIT_MS, 0);
     server_maybe_finish(srv);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    char why[64];
+    snprintf(why, sizeof(why), "received %s", strsignal(signum));
+    server_shutdown(s->data, why);
 }
 
 static int server_listen(struct io_server *srv)

@@ -114,6 +114,42 @@ static void halyard_status(struct cmd_ctx *x, int json)
     hy_buf_free(&b);
 }
 
+/* The first voter other than this node, or RAFT_NONE. */
+static raft_id other_voter(const struct hy_node *n)
+{
+    for (size_t i = 0; i < n->member_count; i++) {
+        if (n->members[i].id != n->raft.cfg.id &&
+            raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id)) {
+            return n->members[i].id;
+        }
+    }
+    return RAFT_NONE;
+}
+
+int node_drained(const struct hy_node *n)
+{
+    return n->draining && (!replica_is_leader(n) || replica_voters(n) == 1);
+}
+
+/* Called from cron while draining: a transfer that aborted (the target was not caught up in
+ * time) is tried again. */
+void node_drain_step(struct hy_node *n, uint64_t now_ms)
+{
+    raft_id target = other_voter(n);
+    if (n->draining && replica_is_leader(n) && target != RAFT_NONE) {
+        (void)replica_transfer(n, target, now_ms); /* HY_EBUSY while one is under way */
+    }
+}
+
+/* DRAIN: hand leadership to another voter, then stop accepting and exit (the shell watches
+ * node_drained). A follower simply stops. */
+static void halyard_drain(struct cmd_ctx *x)
+{
+    x->node->draining = 1;
+    node_drain_step(x->node, x->now_ms);
+    resp_write_simple(&x->w, "OK draining: this node stops once it no longer leads");
+}
+
 /* FAILOVER [TO name]: without a name, the first other voter. */
 static void halyard_failover(struct cmd_ctx *x)
 {
@@ -128,11 +164,8 @@ static void halyard_failover(struct cmd_ctx *x)
         node_reply_syntax_error(x);
         return;
     }
-    for (size_t i = 0; target == RAFT_NONE && i < n->member_count; i++) {
-        if (n->members[i].id != n->raft.cfg.id &&
-            raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id)) {
-            target = n->members[i].id;
-        }
+    if (target == RAFT_NONE) {
+        target = other_voter(n);
     }
     int rc = target == RAFT_NONE ? HY_EINVAL : replica_transfer(n, target, x->now_ms);
     if (rc == HY_OK) {
@@ -154,6 +187,8 @@ void cmd_halyard(struct cmd_ctx *x)
         halyard_status(x, json);
     } else if (node_arg_is(sub, "FAILOVER")) {
         halyard_failover(x);
+    } else if (node_arg_is(sub, "DRAIN") && x->argc == 2) {
+        halyard_drain(x);
     } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {
         int rc = replica_snapshot_now(x->node, x->now_ms);
         resp_write_simple(&x->w, rc == HY_OK ? "OK snapshot taken" : "OK nothing new to snapshot");

@@ -216,6 +216,10 @@ const char *node_member_name(const struct hy_node *n, raft_id id);
 /* The log's disk is full (1) or has room again (0): writes are refused meanwhile. */
 void node_set_disk_full(struct hy_node *n, int full);
 
+/* 1 once HALYARD DRAIN was asked and this node no longer leads: the shell then shuts down
+ * gracefully (stop accepting, finish replies, exit 0). */
+int node_drained(const struct hy_node *n);
+
 /* 1 when this node leads its Raft group. */
 int node_is_leader(const struct hy_node *n);
 

@@ -112,6 +112,7 @@ struct hy_node {
     struct node_client *ready; /* clients with output to flush (node_take_ready) */
     int read_waiters;          /* clients blocked until reads can be served */
     int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
+    int draining;              /* HALYARD DRAIN: hand leadership over, then stop */
     /* The group's members from the bootstrap list (this node alone when there is none). */
     struct node_member members[RAFT_SERVERS_MAX];
     size_t member_count;
@@ -180,6 +181,9 @@ uint32_t replica_voters(const struct hy_node *n);
 int replica_transfer(struct hy_node *n, raft_id target, uint64_t now_ms);
 /* Takes a snapshot now; HY_EEXIST when nothing was applied since the last one. */
 int replica_snapshot_now(struct hy_node *n, uint64_t now_ms);
+
+/* cmd_halyard.c: retries the leadership hand-over of a draining node. */
+void node_drain_step(struct hy_node *n, uint64_t now_ms);
 
 /* proxy.c */
 /* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot

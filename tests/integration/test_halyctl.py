@@ -101,3 +101,21 @@ def test_status_reports_follower_lag(cluster):
     finally:
         cluster.kill(fi, signal.SIGCONT)
     wait_for(lambda: lag_of(cluster.names[fi])["lag_entries"] == 0, 10, "the follower to catch up")
+
+
+def test_node_drain_hands_over_and_exits_cleanly(cluster):
+    """node drain on the leader hands leadership to another member and the node exits 0."""
+    from conftest import RawConn
+
+    li = cluster.leader()
+    with RawConn(cluster.ports[li]) as c:
+        for i in range(20):
+            assert c.cmd("SET", "d%d" % i, i) == "OK"
+    r = halyctl(cluster.ports[li], "node", "drain")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert cluster.nodes[li].wait_exit(10) == 0
+    cluster.nodes[li]._stopped = True
+    ni = cluster.leader(exclude=(li,))
+    with RawConn(cluster.ports[ni]) as c:
+        assert c.cmd("GET", "d19") == b"19"
+        assert c.cmd("SET", "after-drain", "1") == "OK"
