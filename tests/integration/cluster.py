@@ -83,8 +83,16 @@ class Cluster:
             workdir = os.path.join(self.dir, "w%d" % i)
             os.makedirs(workdir, exist_ok=True)
             self.nodes[i] = Server(self.argv(i), self.ports[i], workdir)
-        for s in self.nodes:
-            s.wait_ready()
+        try:
+            for s in self.nodes:
+                s.wait_ready()
+        except BaseException:
+            # A failed start must not leave processes behind: the fixture's teardown never runs.
+            for s in self.nodes:
+                if s is not None and s.alive():
+                    s.send_signal(signal.SIGKILL)
+                    s.wait_exit()
+            raise
 
     def role(self, i):
         try:
