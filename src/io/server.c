@@ -332,12 +332,6 @@ static void spin_cb(uv_idle_t *h)
     (void)h; /* its presence alone makes the next poll non-blocking */
 }
 
-/* Proposals wait for a leader; while there is none, spinning would only burn CPU. */
-static int replica_leading(const struct io_server *srv)
-{
-    return node_is_leader(srv->node);
-}
-
 static void flush_cb(uv_prepare_t *h)
 {
     struct io_server *srv = h->data;
@@ -347,11 +341,13 @@ static void flush_cb(uv_prepare_t *h)
     for (int round = 0; round < IO_FLUSH_ROUNDS_MAX; round++) {
         node_flush(srv->node, io_clock_ms());
         server_do_io(srv);
-        if (!node_has_proposals(srv->node) || !replica_leading(srv)) {
+        if (!node_has_proposals(srv->node)) {
             break;
         }
     }
-    if (node_has_proposals(srv->node) && replica_leading(srv)) {
+    /* Proposals enter a turn only while this node leads (node_flush refuses them otherwise),
+     * so a non-empty turn here always has somewhere to go: keep the loop turning. */
+    if (node_has_proposals(srv->node)) {
         uv_idle_start(&srv->spinner, spin_cb);
     } else {
         uv_idle_stop(&srv->spinner);

@@ -6,6 +6,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/version.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
@@ -30,7 +31,8 @@ static void info_server(struct cmd_ctx *x, struct hy_buf *b)
     const struct hy_node *n = x->node;
     uint64_t up = (x->now_ms - n->start_ms) / 1000;
     hy_buf_printf(b,
-                  "# Server\r\nredis_version:7.0.0\r\nhalyard_version:0.1.0\r\n"
+                  "# Server\r\nredis_version:" HY_REDIS_COMPAT_VERSION
+                  "\r\nhalyard_version:" HY_VERSION "\r\n"
                   "redis_mode:standalone\r\nos:Linux\r\narch_bits:64\r\nmultiplexing_api:libuv\r\n"
                   "process_id:%ld\r\nrun_id:%016llx%016llx%08llx\r\ntcp_port:%lld\r\n"
                   "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\nhz:%lld\r\n"

@@ -118,7 +118,8 @@ void cmd_persist(struct cmd_ctx *x)
     node_propose_argv(x, STORE_OP_PERSIST, 0, 0, -1, 1);
 }
 
-/* TTL family: -2 when missing, -1 without expiry, else the value `report` computes. */
+/* TTL family: -2 when missing, -1 without expiry, else the remaining time (or, `absolute`,
+ * the expiry time) in unit_ms. */
 static void ttl_generic(struct cmd_ctx *x, int absolute, int64_t unit_ms)
 {
     const struct store_obj *o = node_lookup(x, 1);

@@ -8,10 +8,8 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/strutil.h"
+#include "common/version.h"
 #include "node/node_internal.h"
-
-#define HALYARD_VERSION      "0.1.0"
-#define HALYARD_REDIS_COMPAT "7.0.0" /* the Redis version whose replies we match */
 
 void cmd_ping(struct cmd_ctx *x)
 {
@@ -121,7 +119,7 @@ static void hello_reply(struct cmd_ctx *x)
     resp_write_bulk_str(w, "server");
     resp_write_bulk_str(w, "redis");
     resp_write_bulk_str(w, "version");
-    resp_write_bulk_str(w, HALYARD_REDIS_COMPAT);
+    resp_write_bulk_str(w, HY_REDIS_COMPAT_VERSION);
     resp_write_bulk_str(w, "proto");
     resp_write_int(w, w->proto);
     resp_write_bulk_str(w, "id");
@@ -372,7 +370,7 @@ static void command_write_docs(struct resp_writer *w, const struct cmd_def *d)
     resp_write_bulk_str(w, "summary");
     resp_write_bulk_str(w, d->summary);
     resp_write_bulk_str(w, "since");
-    resp_write_bulk_str(w, "0.1.0");
+    resp_write_bulk_str(w, HY_VERSION);
     resp_write_bulk_str(w, "group");
     resp_write_bulk_str(w, d->group);
 }

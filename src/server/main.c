@@ -12,12 +12,11 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/version.h"
 #include "io/config_file.h"
 #include "io/durable.h"
 #include "io/server.h"
 #include "node/config.h"
-
-#define HALYARD_VERSION "0.1.0"
 
 static void usage(FILE *out)
 {
@@ -134,7 +133,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(argv[i], "--version") == 0) {
-            printf("halyard %s\n", HALYARD_VERSION);
+            printf("halyard %s\n", HY_VERSION);
             return 0;
         }
         if (strcmp(argv[i], "--repair") == 0) {
