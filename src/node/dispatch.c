@@ -98,7 +98,7 @@ int node_lookup_typed(struct cmd_ctx *x, size_t i, enum store_type t, const stru
 
 /* HY.REQ: the entry travels inside a session request, applied at most once per (session,
  * seq) and whose reply is kept for retries (store.h, "client sessions"). */
-static void node_wrap_session(struct cmd_ctx *x, const struct store_entry *e)
+static void node_wrap_session(struct cmd_ctx *x, const struct store_entry *e, struct hy_buf *out)
 {
     struct hy_node *n = x->node;
     struct hy_buf inner;
@@ -114,22 +114,23 @@ static void node_wrap_session(struct cmd_ctx *x, const struct store_entry *e)
                               .incr = (int64_t)n->wrap_session,
                               .argc = 2,
                               .argv = args};
-    store_entry_encode(&req, &n->entry);
+    store_entry_encode(&req, out);
     hy_buf_free(&inner);
 }
 
 void node_propose(struct cmd_ctx *x, const struct store_entry *e)
 {
     struct hy_node *n = x->node;
-    hy_buf_reset(&n->entry);
+    struct hy_buf *turn = replica_turn_data(n);
+    size_t offset = turn->len;
     if (n->wrap_active) {
-        node_wrap_session(x, e);
+        node_wrap_session(x, e, turn);
     } else {
-        store_entry_encode(e, &n->entry);
+        store_entry_encode(e, turn);
     }
     struct node_waiter *w = replica_waiter_new(n, x->client, x->now_ms);
     w->proto = x->w.proto;
-    replica_queue(n, n->entry.data, n->entry.len, w);
+    replica_queue_tail(n, offset, w);
 }
 
 void node_propose_argv(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr,

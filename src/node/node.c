@@ -121,7 +121,6 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     n->next_client_id = 1;
     n->start_ms = now_ms;
     n->stats.ops_sample_ms = now_ms;
-    hy_buf_init(&n->entry);
     cmd_table_build(n);
     node_reconfigure(n);
     if (node_load_members(n) != HY_OK) {
@@ -147,7 +146,6 @@ void node_destroy(struct hy_node *n)
     replica_free(n);
     proxy_free(n);
     store_destroy(n->store);
-    hy_buf_free(&n->entry);
     hy_free(n);
 }
 

@@ -90,8 +90,7 @@ struct hy_node {
     size_t client_count;
     uint64_t next_client_id;
     uint64_t start_ms;
-    size_t kills;        /* clients marked CLOSE_ASAP by commands since last take */
-    struct hy_buf entry; /* scratch: the entry being proposed */
+    size_t kills; /* clients marked CLOSE_ASAP by commands since last take */
     /* ---- replication (replica.c) ---- */
     struct raft raft;
     int started;
@@ -163,6 +162,10 @@ void node_propose_internal(struct hy_node *n, const struct hy_buf *entry);
 void replica_init(struct hy_node *n);
 void replica_free(struct hy_node *n);
 void replica_queue(struct hy_node *n, const uint8_t *entry, size_t len, struct node_waiter *w);
+/* The turn's entry bytes: a proposer encodes straight into them (no scratch copy on the write
+ * path), then calls replica_queue_tail with where its entry began. */
+struct hy_buf *replica_turn_data(struct hy_node *n);
+void replica_queue_tail(struct hy_node *n, size_t offset, struct node_waiter *w);
 struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c, uint64_t now);
 void replica_client_gone(struct hy_node *n, struct node_client *c);
 /* 1 when this node may answer reads from its store now (leader of a settled term). */

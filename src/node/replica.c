@@ -499,14 +499,26 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
     }
 }
 
-void replica_queue(struct hy_node *n, const uint8_t *entry, size_t len, struct node_waiter *w)
+struct hy_buf *replica_turn_data(struct hy_node *n)
 {
+    return &n->turn_data;
+}
+
+void replica_queue_tail(struct hy_node *n, size_t offset, struct node_waiter *w)
+{
+    HY_ASSERT(offset < n->turn_data.len);
     if (n->turn_count == n->turn_cap) {
         n->turn_cap = n->turn_cap ? n->turn_cap * 2 : 64;
         n->turn = hy_xrealloc(n->turn, n->turn_cap * sizeof(*n->turn));
     }
-    n->turn[n->turn_count++] = (struct node_turn_entry){n->turn_data.len, len, w};
+    n->turn[n->turn_count++] = (struct node_turn_entry){offset, n->turn_data.len - offset, w};
+}
+
+void replica_queue(struct hy_node *n, const uint8_t *entry, size_t len, struct node_waiter *w)
+{
+    size_t offset = n->turn_data.len;
     hy_buf_append(&n->turn_data, entry, len);
+    replica_queue_tail(n, offset, w);
 }
 
 static void turn_reset(struct hy_node *n)
