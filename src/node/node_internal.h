@@ -76,6 +76,11 @@ struct node_forward {
     int is_write;
 };
 
+struct node_pending_read {
+    uint64_t id;
+    struct node_client *client; /* NULL once answered or gone */
+};
+
 struct node_turn_entry {
     size_t offset, len;         /* in turn_data */
     struct node_waiter *waiter; /* NULL for internal entries (expiry, eviction) */
@@ -126,6 +131,10 @@ struct hy_node {
     struct node_peer_msg *outbox_head, *outbox_tail;
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
+    /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
+     * client by binary search instead of walking every connection. */
+    struct node_pending_read *pending_reads;
+    size_t pending_head, pending_count, pending_cap;
     uint64_t *turn_reads;
     size_t turn_read_count, turn_read_cap;
     struct node_stats stats;

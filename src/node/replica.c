@@ -70,6 +70,7 @@ void replica_free(struct hy_node *n)
     }
     hy_free(n->turn);
     hy_free(n->turn_reads);
+    hy_free(n->pending_reads);
     hy_buf_free(&n->turn_data);
     raft_free(&n->raft);
 }
@@ -125,6 +126,11 @@ void replica_client_gone(struct hy_node *n, struct node_client *c)
     for (struct node_waiter *w = n->waiters_head; w != NULL; w = w->next) {
         if (w->client == c) {
             w->client = NULL;
+        }
+    }
+    for (size_t i = n->pending_head; i < n->pending_count; i++) {
+        if (n->pending_reads[i].client == c) {
+            n->pending_reads[i].client = NULL;
         }
     }
     struct node_client **pp = &n->ready;
@@ -685,16 +691,47 @@ void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t no
     c->blocked_since_ms = now_ms;
     n->read_waiters++;
     n->turn_reads[n->turn_read_count++] = c->read_id;
+    if (n->pending_count == n->pending_cap) {
+        n->pending_cap = n->pending_cap ? n->pending_cap * 2 : 64;
+        n->pending_reads =
+            hy_xrealloc(n->pending_reads, n->pending_cap * sizeof(*n->pending_reads));
+    }
+    n->pending_reads[n->pending_count++] = (struct node_pending_read){c->read_id, c};
 }
 
-static struct node_client *client_by_read_id(struct hy_node *n, uint64_t id)
+static int pending_live(const struct node_pending_read *p)
 {
-    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
-        if (c->read_id == id) {
-            return c;
+    return p->client != NULL && p->client->read_id == p->id;
+}
+
+/* The client still waiting for read `id`, taken out of the pending table; NULL when it went
+ * away or stopped waiting (request timeout). */
+static struct node_client *take_pending_read(struct hy_node *n, uint64_t id)
+{
+    size_t lo = n->pending_head, hi = n->pending_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (n->pending_reads[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
-    return NULL;
+    struct node_client *c = NULL;
+    if (lo < n->pending_count && n->pending_reads[lo].id == id) {
+        c = n->pending_reads[lo].client;
+        n->pending_reads[lo].client = NULL;
+    }
+    /* Entries at the head whose client is gone or stopped waiting (a timed-out read gets no
+     * answer it could use) are dropped too, so the table cannot grow without bound. */
+    while (n->pending_head < n->pending_count &&
+           !pending_live(&n->pending_reads[n->pending_head])) {
+        n->pending_head++;
+    }
+    if (n->pending_head == n->pending_count) {
+        n->pending_head = n->pending_count = 0;
+    }
+    return c != NULL && c->read_id == id ? c : NULL;
 }
 
 static void unblock(struct hy_node *n, struct node_client *c)
@@ -711,7 +748,7 @@ static void unblock(struct hy_node *n, struct node_client *c)
 static void handle_reads(struct hy_node *n, const struct raft_update *up)
 {
     for (uint32_t i = 0; i < up->n_reads; i++) {
-        struct node_client *c = client_by_read_id(n, up->reads[i].id);
+        struct node_client *c = take_pending_read(n, up->reads[i].id);
         if (c == NULL) {
             continue; /* the client went away */
         }
