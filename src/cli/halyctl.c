@@ -4,6 +4,9 @@
  *   halyctl [-h HOST] [-p PORT] [--json] cluster status
  *   halyctl [-h HOST] [-p PORT] cluster failover [--to NODE]
  *   halyctl [-h HOST] [-p PORT] node drain     (hand leadership over, stop the node)
+ *   halyctl [-h HOST] [-p PORT] cluster join NODE@HOST:PEERPORT [--observer]
+ *   halyctl [-h HOST] [-p PORT] cluster remove NODE
+ *   halyctl [-h HOST] [-p PORT] cluster force-quorum --confirm-data-loss
  *   halyctl [-h HOST] [-p PORT] snapshot
  *
  * It speaks RESP over one blocking TCP connection; replies are decoded with the project's own
@@ -242,10 +245,79 @@ static int cmd_drain(struct conn *c, const char *host, const char *port)
     return 1;
 }
 
+/* NODE's role as the member at c reports it ("" when it is not listed). */
+static void member_role(struct conn *c, const char *name, char *role, size_t cap)
+{
+    const char *argv[] = {"HALYARD", "MEMBERS", "JSON"};
+    struct resp_value v;
+    role[0] = '\0';
+    if (conn_call(c, 3, argv, &v) != 0) {
+        return;
+    }
+    if (v.type == RESP_BULK) {
+        char json[16384], key[256];
+        snprintf(json, sizeof(json), "%.*s", (int)v.len, (const char *)v.str);
+        snprintf(key, sizeof(key), "{\"name\":\"%s\",", name);
+        const char *at = strstr(json, key);
+        if (at != NULL) {
+            json_string_after(at, "\"role\":\"", role, cap);
+        }
+    }
+    resp_value_free(&v);
+}
+
+/* cluster join / remove: the change is written at once; the leader then adds, promotes or
+ * removes the member one step at a time. Waits (60 s at most) until it is done. */
+static int cmd_member(struct conn *c, const char *op, const char *spec, int observer)
+{
+    char name[128], host[256], port[16];
+    const char *at = strchr(spec, '@'), *colon = strrchr(spec, ':');
+    if (strcmp(op, "JOIN") == 0) {
+        if (at == NULL || colon == NULL || colon < at || at - spec >= (long)sizeof(name) ||
+            colon - at - 1 >= (long)sizeof(host) || strlen(colon + 1) >= sizeof(port)) {
+            fprintf(stderr, "halyctl: want NODE@HOST:PEERPORT, got '%s'\n", spec);
+            return 2;
+        }
+        snprintf(name, sizeof(name), "%.*s", (int)(at - spec), spec);
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - at - 1), at + 1);
+        snprintf(port, sizeof(port), "%s", colon + 1);
+    } else {
+        snprintf(name, sizeof(name), "%s", spec);
+    }
+    const char *join[] = {"HALYARD", "JOIN", name, host, port, observer ? "OBSERVER" : "VOTER"};
+    const char *remove[] = {"HALYARD", "REMOVE", name};
+    struct resp_value v;
+    if (conn_call(c, op[0] == 'J' ? 6 : 3, op[0] == 'J' ? join : remove, &v) != 0) {
+        return 2;
+    }
+    int rc = print_reply(&v);
+    resp_value_free(&v);
+    if (rc != 0) {
+        return 1;
+    }
+    const char *want = op[0] == 'R' ? "" : observer ? "observer" : "follower";
+    char role[64];
+    for (int i = 0; i < 600; i++) {
+        member_role(c, name, role, sizeof(role));
+        if (strcmp(role, want) == 0 || (op[0] == 'J' && !observer && strcmp(role, "leader") == 0)) {
+            printf("%s is %s\n", name, op[0] == 'R' ? "removed" : role);
+            return 0;
+        }
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    fprintf(stderr, "halyctl: %s is still '%s' after 60 s (the change goes on in the background)\n",
+            name, role);
+    return 1;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: halyctl [-h HOST] [-p PORT] [--json] cluster status\n"
                     "       halyctl [-h HOST] [-p PORT] cluster failover [--to NODE]\n"
+                    "       halyctl [-h HOST] [-p PORT] cluster join NODE@HOST:PEERPORT "
+                    "[--observer]\n"
+                    "       halyctl [-h HOST] [-p PORT] cluster remove NODE\n"
+                    "       halyctl [-h HOST] [-p PORT] cluster force-quorum --confirm-data-loss\n"
                     "       halyctl [-h HOST] [-p PORT] node drain\n"
                     "       halyctl [-h HOST] [-p PORT] snapshot\n");
     return 2;
@@ -287,6 +359,18 @@ int main(int argc, char **argv)
     } else if (rest >= 2 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "failover") == 0 &&
                (rest == 2 || to != NULL)) {
         rc = cmd_failover(&c, to);
+    } else if ((rest == 3 || (rest == 4 && strcmp(w[3], "--observer") == 0)) &&
+               strcmp(w[0], "cluster") == 0 && strcmp(w[1], "join") == 0) {
+        rc = cmd_member(&c, "JOIN", w[2], rest == 4);
+    } else if (rest == 3 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "remove") == 0) {
+        rc = cmd_member(&c, "REMOVE", w[2], 0);
+    } else if (rest == 3 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "force-quorum") == 0 &&
+               strcmp(w[2], "--confirm-data-loss") == 0) {
+        const char *a[] = {"HALYARD", "FORCE-QUORUM", "CONFIRM-DATA-LOSS"};
+        rc = conn_call(&c, 3, a, &v) != 0 ? 2 : print_reply(&v);
+        if (rc != 2) {
+            resp_value_free(&v);
+        }
     } else if (rest == 2 && strcmp(w[0], "node") == 0 && strcmp(w[1], "drain") == 0) {
         rc = cmd_drain(&c, host, port);
     } else if (rest == 1 && strcmp(w[0], "snapshot") == 0) {

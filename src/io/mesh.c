@@ -15,6 +15,7 @@ struct io_mesh {
     io_mesh_progress_cb progress_cb;
     void *ctx;
     struct peer_transport *transport;
+    uint64_t members_epoch; /* the node's member list the peers were taken from */
     void (*done_cb)(void *arg);
     void *done_arg;
 };
@@ -60,18 +61,23 @@ static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
     node_peer_state(mesh->node, id, up);
 }
 
-/* The transport's peers from the group's members (the transport skips this node). */
-static size_t mesh_peers(const struct hy_node *node, struct peer_addr *out)
+/* The transport's peers from the group's members (the transport skips this node); at most
+ * cap of them. */
+static size_t mesh_peers(const struct hy_node *node, struct peer_addr *out, size_t cap)
 {
-    size_t count;
+    size_t count, n = 0;
     const struct node_member *members = node_members(node, &count);
-    for (size_t i = 0; i < count; i++) {
-        memset(&out[i], 0, sizeof(out[i]));
-        snprintf(out[i].id, sizeof(out[i].id), "%s", members[i].name);
-        snprintf(out[i].host, sizeof(out[i].host), "%s", members[i].host);
-        out[i].port = members[i].peer_port;
+    for (size_t i = 0; i < count && n < cap; i++) {
+        if (!node_member_is_peer(node, &members[i])) {
+            continue;
+        }
+        memset(&out[n], 0, sizeof(out[n]));
+        snprintf(out[n].id, sizeof(out[n].id), "%s", members[i].name);
+        snprintf(out[n].host, sizeof(out[n].host), "%s", members[i].host);
+        out[n].port = members[i].peer_port;
+        n++;
     }
-    return count;
+    return n;
 }
 
 static uint16_t mesh_listen_port(const struct hy_node *node, const struct hy_config *cfg)
@@ -91,17 +97,18 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                  struct io_mesh **out)
 {
     *out = NULL;
-    struct peer_addr peers[RAFT_SERVERS_MAX];
-    size_t n_peers = mesh_peers(node, peers);
-    if (n_peers <= 1) {
-        return HY_OK;
-    }
-    if (cfg->cluster_secret[0] == '\0') {
+    struct peer_addr peers[PEER_MAX + 1];
+    size_t n_peers = mesh_peers(node, peers, HY_ARRAY_LEN(peers));
+    if (n_peers > 1 && cfg->cluster_secret[0] == '\0') {
         hy_log(log, HY_LOG_ERROR, "a cluster needs cluster-secret (the same on every member)");
         return HY_ECONFIG;
     }
+    if (cfg->cluster_secret[0] == '\0') {
+        return HY_OK; /* a lone node without a secret: nobody can join it */
+    }
     struct io_mesh *m = hy_xcalloc(1, sizeof(*m));
     *m = (struct io_mesh){.node = node,
+                          .members_epoch = node_members_epoch(node),
                           .cfg_node_id = cfg->node_id,
                           .log = log,
                           .progress_cb = progress_cb,
@@ -130,6 +137,17 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     }
     *out = m;
     return HY_OK;
+}
+
+void io_mesh_update(struct io_mesh *m)
+{
+    if (m == NULL || m->members_epoch == node_members_epoch(m->node)) {
+        return;
+    }
+    m->members_epoch = node_members_epoch(m->node);
+    struct peer_addr peers[PEER_MAX + 1];
+    size_t n = mesh_peers(m->node, peers, HY_ARRAY_LEN(peers));
+    (void)peer_transport_set_peers(m->transport, peers, n); /* failures are logged */
 }
 
 void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b)

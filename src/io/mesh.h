@@ -1,7 +1,8 @@
 /*
  * mesh.h - binds the engine's Raft group to the peer transport (peer.h): Raft messages from
  * peers go to node_receive(), and the messages of each durable io batch go out to their
- * members by name. A node without peers (no bootstrap list) has no mesh.
+ * members by name. The peers follow the node's member list as it changes (joins, removals).
+ * A node without a cluster secret has no mesh (and cannot have peers).
  */
 #ifndef HY_IO_MESH_H
 #define HY_IO_MESH_H
@@ -19,13 +20,17 @@ struct io_mesh;
 typedef void (*io_mesh_progress_cb)(void *ctx);
 
 /*
- * Starts the transport when the group has other members (*out = NULL when it has none).
- * Requires cluster-secret. Everything is borrowed and must outlive the mesh. Returns HY_OK or
- * an error after logging why.
+ * Starts the transport when cluster-secret is set (*out = NULL without one; then having
+ * other members is a configuration error). Everything is borrowed and must outlive the mesh.
+ * Returns HY_OK or an error after logging why.
  */
 int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
                  const struct hy_log *log, io_mesh_progress_cb progress_cb, void *ctx,
                  struct io_mesh **out) HY_MUST_CHECK;
+
+/* Brings the transport's peers in line with the node's member list when it changed (cheap
+ * when it did not: call after every turn). m may be NULL. */
+void io_mesh_update(struct io_mesh *m);
 
 /* Sends the batch's messages (the batch is durable). m may be NULL (no peers). */
 void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b);

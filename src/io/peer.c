@@ -56,6 +56,7 @@ struct peer {
     uv_timer_t retry;
     uint32_t attempts; /* consecutive failed dials, for the backoff */
     struct peer_stats stats;
+    int active; /* 0: left the peer list (its slot and timer wait for reuse) */
 };
 
 struct peer_transport {
@@ -127,10 +128,21 @@ int peer_addr_parse(const char *spec, struct peer_addr *out)
     return HY_OK;
 }
 
-static struct peer *peer_find(const struct peer_transport *t, const char *id)
+/* The slot of `id`, active or not. */
+static struct peer *peer_slot_of(const struct peer_transport *t, const char *id)
 {
     for (size_t i = 0; i < t->n_peers; i++) {
         if (strcmp(t->peers[i].addr.id, id) == 0) {
+            return (struct peer *)&t->peers[i];
+        }
+    }
+    return NULL;
+}
+
+static struct peer *peer_find(const struct peer_transport *t, const char *id)
+{
+    for (size_t i = 0; i < t->n_peers; i++) {
+        if (t->peers[i].active && strcmp(t->peers[i].addr.id, id) == 0) {
             return (struct peer *)&t->peers[i];
         }
     }
@@ -246,7 +258,7 @@ static void conn_detach(struct peer_conn *c, const char *reason)
             t->cbs.state_cb(t->cbs.ctx, p->addr.id, 0, reason);
         }
     }
-    if (!t->closing) {
+    if (!t->closing && p->active) {
         peer_schedule_dial(p);
     }
 }
@@ -418,7 +430,11 @@ static void conn_authenticated(struct peer_conn *c)
 {
     struct peer_transport *t = c->t;
     struct peer *p = c->outbound ? c->peer : peer_find(t, c->hs.peer);
-    HY_ASSERT(p != NULL); /* the acceptor only accepts configured ids */
+    if (p == NULL || !p->active) {
+        /* It left the peer list while the handshake ran. */
+        conn_close(c, "no longer a peer");
+        return;
+    }
     c->state = CONN_UP;
     c->reader.limits = t->cfg.limits; /* between frames: the next header sees the new limit */
     c->peer = p;
@@ -800,6 +816,7 @@ static int config_copy_peers(struct peer_transport *t, const struct peer_config 
         struct peer *p = &t->peers[t->n_peers++];
         p->addr = *a;
         p->t = t;
+        p->active = 1;
     }
     return HY_OK;
 }
@@ -895,6 +912,101 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
 uint16_t peer_transport_port(const struct peer_transport *t)
 {
     return t->port;
+}
+
+/* ---- changing the peer list ---------------------------------------------------------------- */
+
+static int addr_in(const struct peer_addr *list, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i].id, id) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void peer_deactivate(struct peer *p, const char *why)
+{
+    p->active = 0;
+    uv_timer_stop(&p->retry);
+    if (p->out != NULL) {
+        conn_close(p->out, why);
+    }
+    if (p->in != NULL) {
+        conn_close(p->in, why);
+    }
+    p->attempts = 0;
+    hy_log(p->t->cfg.log, HY_LOG_INFO, "peer %s: removed from the peer list", p->addr.id);
+}
+
+/* A slot for a new id: a fresh one, else one a removed peer left (its connections closed). */
+static struct peer *peer_new_slot(struct peer_transport *t)
+{
+    if (t->n_peers < PEER_MAX) {
+        struct peer *p = &t->peers[t->n_peers++];
+        memset(p, 0, sizeof(*p));
+        p->t = t;
+        HY_ASSERT(uv_timer_init(t->loop, &p->retry) == 0);
+        p->retry.data = p;
+        t->handles_open++;
+        return p;
+    }
+    for (size_t i = 0; i < t->n_peers; i++) {
+        struct peer *p = &t->peers[i];
+        if (!p->active && p->out == NULL && p->in == NULL) {
+            memset(&p->stats, 0, sizeof(p->stats));
+            p->attempts = 0;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+int peer_transport_set_peers(struct peer_transport *t, const struct peer_addr *peers, size_t n)
+{
+    HY_ASSERT(!t->closing);
+    int rc = HY_OK;
+    for (size_t i = 0; i < t->n_peers; i++) {
+        if (t->peers[i].active && !addr_in(peers, n, t->peers[i].addr.id)) {
+            peer_deactivate(&t->peers[i], "no longer a peer");
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct peer_addr *a = &peers[i];
+        if (strcmp(a->id, t->self_id) == 0) {
+            continue;
+        }
+        if (!wire_name_valid((const uint8_t *)a->id, strlen(a->id))) {
+            rc = HY_ECONFIG;
+            continue;
+        }
+        struct peer *p = peer_slot_of(t, a->id);
+        if (p != NULL && p->active) {
+            if (strcmp(p->addr.host, a->host) != 0 || p->addr.port != a->port) {
+                hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: address now %s:%u", a->id, a->host,
+                       a->port);
+                p->addr = *a;
+                if (p->out != NULL) {
+                    conn_close(p->out, "its address changed"); /* redials the new one */
+                }
+            }
+            continue;
+        }
+        if (p == NULL && (p = peer_new_slot(t)) == NULL) {
+            hy_log(t->cfg.log, HY_LOG_ERROR, "peer: no room for peer %s (at most %d)", a->id,
+                   PEER_MAX);
+            rc = HY_ENOSPC;
+            continue;
+        }
+        p->addr = *a;
+        p->active = 1;
+        hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: added (%s:%u)", a->id, a->host, a->port);
+        if (p->out == NULL) {
+            peer_dial(p);
+        }
+    }
+    return rc;
 }
 
 /* ---- sending -------------------------------------------------------------------------------- */

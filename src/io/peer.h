@@ -110,6 +110,14 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
                           const struct peer_callbacks *cbs,
                           struct peer_transport **t_out) HY_MUST_CHECK;
 
+/*
+ * Replaces the peer list (membership changed): new peers are dialled, removed ones have their
+ * connections closed and are refused from then on, a peer whose address changed is redialled
+ * there. Entries with self_id are skipped. Returns HY_OK, or HY_ENOSPC / HY_ECONFIG when some
+ * entry could not be taken (logged; the others are).
+ */
+int peer_transport_set_peers(struct peer_transport *t, const struct peer_addr *peers, size_t n);
+
 /* The port actually listened on. */
 uint16_t peer_transport_port(const struct peer_transport *t);
 

@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "io/durable.h"
+#include "io/identity.h"
 #include "io/mesh.h"
 #include "node/node.h"
 
@@ -203,6 +204,7 @@ static void server_do_io(struct io_server *srv)
 {
     io_durable_pump(srv->durable);
     io_mesh_flush(srv->mesh, srv->node);
+    io_mesh_update(srv->mesh);
     server_drain_ready(srv);
     server_arm_raft_timer(srv);
 }
@@ -572,6 +574,9 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     srv.log = log;
     signal(SIGPIPE, SIG_IGN);
     server_raise_nofile(&srv);
+    if (io_identity_load(cfg, log) != HY_OK) {
+        return 2;
+    }
     uint64_t now = io_clock_ms();
     srv.node = node_create(cfg, log, now ^ ((uint64_t)getpid() << 32), now);
     if (srv.node == NULL) {

@@ -25,6 +25,7 @@ struct node_member {
     uint16_t peer_port;
     uint16_t client_port;
     raft_id id;
+    uint8_t role; /* the address book's wanted role (enum store_member_role), 0 = none */
 };
 
 /* The Raft id of a member name. */

@@ -26,6 +26,16 @@ static const struct node_member *self_member(const struct hy_node *n)
     return node_member_find(n->members, n->member_count, n->raft.cfg.id);
 }
 
+/* Configured members (voters and learners); the address book may know more. */
+static size_t configured_count(const struct hy_node *n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n->member_count; i++) {
+        count += member_in_config(n, n->members[i].id);
+    }
+    return count;
+}
+
 static void cluster_info(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
@@ -38,7 +48,7 @@ static void cluster_info(struct cmd_ctx *x)
                   "cluster_size:1\r\ncluster_current_epoch:%llu\r\ncluster_my_epoch:%llu\r\n"
                   "halyard_partitions:1\r\nhalyard_leader_known:%d\r\n",
                   ok ? "ok" : "fail", HY_SLOT_COUNT, ok ? HY_SLOT_COUNT : 0, ok ? 0 : HY_SLOT_COUNT,
-                  n->member_count, (unsigned long long)raft_term(&n->raft),
+                  configured_count(n), (unsigned long long)raft_term(&n->raft),
                   (unsigned long long)raft_term(&n->raft), ok);
     resp_write_verbatim(&x->w, "txt", b.data, b.len);
     hy_buf_free(&b);
@@ -56,6 +66,9 @@ static void cluster_nodes(struct cmd_ctx *x)
     hy_buf_init(&b);
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
+        if (!member_in_config(n, m->id)) {
+            continue;
+        }
         char id[41];
         member_node_id(m, id);
         int is_leader = member_is_leader(n, m);
@@ -89,12 +102,12 @@ static void cluster_slots(struct cmd_ctx *x)
         return;
     }
     resp_write_array(&x->w, 1);
-    resp_write_array(&x->w, 2 + n->member_count);
+    resp_write_array(&x->w, 2 + configured_count(n));
     resp_write_int(&x->w, 0);
     resp_write_int(&x->w, HY_SLOT_COUNT - 1);
     write_slot_node(&x->w, leader);
     for (size_t i = 0; i < n->member_count; i++) {
-        if (&n->members[i] != leader) {
+        if (&n->members[i] != leader && member_in_config(n, n->members[i].id)) {
             write_slot_node(&x->w, &n->members[i]);
         }
     }
@@ -133,9 +146,11 @@ static void cluster_shards(struct cmd_ctx *x)
     resp_write_int(&x->w, 0);
     resp_write_int(&x->w, HY_SLOT_COUNT - 1);
     resp_write_bulk_str(&x->w, "nodes");
-    resp_write_array(&x->w, n->member_count);
+    resp_write_array(&x->w, configured_count(n));
     for (size_t i = 0; i < n->member_count; i++) {
-        write_shard_node(x, &n->members[i]);
+        if (member_in_config(n, n->members[i].id)) {
+            write_shard_node(x, &n->members[i]);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 /*
- * cmd_halyard.c - HALYARD STATUS|MEMBERS [JSON], FAILOVER [TO node], SNAPSHOT: the admin
+ * cmd_halyard.c - HALYARD STATUS|MEMBERS [JSON], FAILOVER [TO node], DRAIN, SNAPSHOT, and
+ * JOIN|REMOVE|PEERS (member.c): the admin
  * commands halyctl is a thin shell over. Text for people, JSON for scripts; both report the
  * same facts as INFO replication and CLUSTER NODES.
  */
@@ -9,12 +10,11 @@
 #include "common/assert.h"
 #include "node/node_internal.h"
 
-static const char *member_role(const struct hy_node *n, const struct node_member *m)
+/* Members shown: configured ones, and those the address book wants in (joining). */
+static int member_shown(const struct hy_node *n, const struct node_member *m)
 {
-    if (raft_leader(&n->raft) == m->id) {
-        return "leader";
-    }
-    return raft_membership_is_voter(raft_membership(&n->raft), m->id) ? "follower" : "learner";
+    return member_in_config(n, m->id) || m->role == STORE_MEMBER_VOTER ||
+           m->role == STORE_MEMBER_OBSERVER;
 }
 
 static int has_quorum(const struct hy_node *n)
@@ -56,12 +56,17 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
                   has_quorum(n) ? "true" : "false", (unsigned long long)raft_commit_index(&n->raft),
                   (unsigned long long)n->applied, (unsigned long long)raft_last_index(&n->raft),
                   (unsigned long long)raft_snapshot_index(&n->raft));
+    int first = 1;
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
+        if (!member_shown(n, m)) {
+            continue;
+        }
         hy_buf_printf(b,
                       "%s{\"name\":\"%s\",\"address\":\"%s:%u\",\"peer\":\"%s:%u\",\"role\":\"%s\"",
-                      i ? "," : "", m->name, m->host, m->client_port, m->host, m->peer_port,
-                      member_role(n, m));
+                      first ? "" : ",", m->name, m->host, m->client_port, m->host, m->peer_port,
+                      member_role_name(n, m));
+        first = 0;
         struct lag lag;
         if (follower_lag(n, m, &lag)) {
             hy_buf_printf(b, ",\"match_index\":%llu,\"lag_entries\":%llu,\"last_contact_ms\":%llu",
@@ -88,8 +93,11 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
                   (unsigned long long)raft_snapshot_index(&n->raft));
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
-        hy_buf_printf(b, "  %-12s %s:%u  %s%s", m->name, m->host, m->client_port, member_role(n, m),
-                      m->id == n->raft.cfg.id ? " (this node)" : "");
+        if (!member_shown(n, m)) {
+            continue;
+        }
+        hy_buf_printf(b, "  %-12s %s:%u  %s%s", m->name, m->host, m->client_port,
+                      member_role_name(n, m), m->id == n->raft.cfg.id ? " (this node)" : "");
         struct lag lag;
         if (follower_lag(n, m, &lag)) {
             hy_buf_printf(b, "  match %llu, lag %llu entries, last contact %llu ms ago",
@@ -189,6 +197,12 @@ void cmd_halyard(struct cmd_ctx *x)
         halyard_failover(x);
     } else if (node_arg_is(sub, "DRAIN") && x->argc == 2) {
         halyard_drain(x);
+    } else if (node_arg_is(sub, "JOIN")) {
+        cmd_halyard_join(x);
+    } else if (node_arg_is(sub, "REMOVE")) {
+        cmd_halyard_remove(x);
+    } else if (node_arg_is(sub, "PEERS") && x->argc == 2) {
+        cmd_halyard_peers(x);
     } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {
         int rc = replica_snapshot_now(x->node, x->now_ms);
         resp_write_simple(&x->w, rc == HY_OK ? "OK snapshot taken" : "OK nothing new to snapshot");

@@ -30,6 +30,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("cluster-secret", cluster_secret, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
     X("bootstrap", bootstrap, CONFIG_STRING, "", 0, 0, 0, NULL)                                    \
     X("join", join, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
+    X("role", role, CONFIG_ENUM, "voter", 0, 0, 0, "voter|observer")                               \
     X("redirect", redirect, CONFIG_ENUM, "proxy", 0, 0, 1, "proxy|moved")                          \
     X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \
     X("requirepass", requirepass, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
@@ -66,6 +67,7 @@ struct hy_config {
 #undef HY__CONFIG_FIELD
     /* Not settings: facts about the process that the shell fills in for INFO. */
     long pid;
+    int joined; /* the data dir belongs to a node that joined (no bootstrap configuration) */
     char config_file[4096];
     char executable[4096];
 };

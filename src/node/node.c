@@ -61,32 +61,6 @@ static void node_store_config(const struct hy_config *cfg, uint64_t seed, struct
     sc->maxmemory_samples = (unsigned)cfg->maxmemory_samples;
 }
 
-/* The members from the bootstrap list, or this node alone. This node must be among them. */
-static int node_load_members(struct hy_node *n)
-{
-    char err[160];
-    const char *list = n->cfg->bootstrap;
-    if (list[0] == '\0') {
-        struct node_member *m = &n->members[0];
-        snprintf(m->name, sizeof(m->name), "%s", n->cfg->node_id);
-        snprintf(m->host, sizeof(m->host), "%s", n->cfg->bind);
-        m->client_port = (uint16_t)n->cfg->port;
-        m->peer_port = (uint16_t)n->cfg->peer_port;
-        m->id = node_member_id(m->name);
-        n->member_count = 1;
-        return HY_OK;
-    }
-    if (node_members_parse(list, n->members, RAFT_SERVERS_MAX, &n->member_count, err) != HY_OK) {
-        hy_log(n->log, HY_LOG_ERROR, "invalid bootstrap list: %s", err);
-        return HY_ECONFIG;
-    }
-    if (node_member_find(n->members, n->member_count, node_member_id(n->cfg->node_id)) == NULL) {
-        hy_log(n->log, HY_LOG_ERROR, "node-id '%s' is not in the bootstrap list", n->cfg->node_id);
-        return HY_ECONFIG;
-    }
-    return HY_OK;
-}
-
 void node_peer_state(struct hy_node *n, const char *name, int up)
 {
     for (size_t i = 0; i < n->member_count; i++) {
@@ -100,6 +74,16 @@ const struct node_member *node_members(const struct hy_node *n, size_t *count_ou
 {
     *count_out = n->member_count;
     return n->members;
+}
+
+uint64_t node_members_epoch(const struct hy_node *n)
+{
+    return n->members_epoch;
+}
+
+int node_member_is_peer(const struct hy_node *n, const struct node_member *m)
+{
+    return m->peer_port != 0 && (m->role != STORE_MEMBER_REMOVED || member_in_config(n, m->id));
 }
 
 const char *node_member_name(const struct hy_node *n, raft_id id)
@@ -123,15 +107,13 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     n->stats.ops_sample_ms = now_ms;
     cmd_table_build(n);
     node_reconfigure(n);
-    if (node_load_members(n) != HY_OK) {
+    replica_init(n); /* before the members: they look up this node's Raft id */
+    if (member_load_boot(n) != HY_OK) {
+        replica_free(n);
         store_destroy(n->store);
         hy_free(n);
         return NULL;
     }
-    for (size_t i = 0; i < n->member_count; i++) {
-        n->member_up[i] = strcmp(n->members[i].name, cfg->node_id) == 0;
-    }
-    replica_init(n);
     return n;
 }
 

@@ -210,6 +210,12 @@ void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_
 /* The group's members (this node alone without a bootstrap list); borrowed. */
 const struct node_member *node_members(const struct hy_node *n, size_t *count_out);
 
+/* Grows whenever the member list or the Raft configuration changed: the shell then refreshes
+ * the transport's peers. */
+uint64_t node_members_epoch(const struct hy_node *n);
+/* Whether the transport should talk to m: a member not removed, or still configured. */
+int node_member_is_peer(const struct hy_node *n, const struct node_member *m);
+
 /* Name of the member with Raft id `id` (to address messages), or NULL when unknown. */
 const char *node_member_name(const struct hy_node *n, raft_id id);
 

@@ -54,6 +54,7 @@ struct node_stats {
 };
 
 #define NODE_CMD_SLOTS          256
+#define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
@@ -117,10 +118,20 @@ struct hy_node {
     int read_waiters;          /* clients blocked until reads can be served */
     int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
     int draining;              /* HALYARD DRAIN: hand leadership over, then stop */
-    /* The group's members from the bootstrap list (this node alone when there is none). */
-    struct node_member members[RAFT_SERVERS_MAX];
+    /* Every member whose address we know (member.c): the bootstrap (or join) list, then the
+     * replicated address book, then MEMBER_SET entries found in the log at start. */
+    struct node_member boot[RAFT_SERVERS_MAX];
+    size_t boot_count;
+    struct store_member log_members[STORE_MEMBERS_MAX];
+    size_t log_member_count;
+    uint64_t log_members_upto; /* overlay dropped once applied reaches this index */
+    struct node_member members[NODE_MEMBERS_MAX];
     size_t member_count;
-    uint8_t member_up[RAFT_SERVERS_MAX]; /* the transport's view; this node counts as up */
+    uint8_t member_up[NODE_MEMBERS_MAX]; /* the transport's view; this node counts as up */
+    uint64_t members_epoch;              /* grows when members (or the Raft config) change */
+    uint64_t members_seen_version;       /* store_members_version last folded in */
+    uint64_t members_seen_config;        /* Raft membership index last folded in */
+    uint64_t member_warned_ms;
     /* HY.REQ: while set, node_propose wraps the entry in a session request. */
     int wrap_active;
     uint64_t wrap_session, wrap_seq;
@@ -184,6 +195,25 @@ void replica_mark_ready(struct hy_node *n, struct node_client *c);
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms);
 /* Registers a linearizable read for c (ReadIndex); the client waits for its confirmation. */
 void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t now_ms);
+/* member.c */
+int member_load_boot(struct hy_node *n);
+/* Rebuilds members from the lists; bumps members_epoch when anything changed. */
+void member_rebuild(struct hy_node *n);
+/* After applying or a Raft step: rebuild when the address book or configuration moved. */
+void member_maybe_rebuild(struct hy_node *n);
+/* Start: MEMBER_SET entries of the recovered log, applied or not, as address hints. */
+void member_scan_log(struct hy_node *n, const struct raft_entry *entries, uint32_t count,
+                     uint64_t first_index);
+/* Leader: moves the Raft configuration towards the address book, one change at a time. */
+void member_reconcile(struct hy_node *n, uint64_t now_ms);
+int member_in_config(const struct hy_node *n, raft_id id);
+/* "leader", "follower", "learner", "observer", "joining", "removed". */
+const char *member_role_name(const struct hy_node *n, const struct node_member *m);
+void cmd_halyard_join(struct cmd_ctx *x);
+void cmd_halyard_remove(struct cmd_ctx *x);
+void cmd_halyard_peers(struct cmd_ctx *x);
+int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms);
+
 /* The leader's member entry, or NULL when no leader is known (or it is not a member). */
 const struct node_member *replica_leader_member(const struct hy_node *n);
 /* Voters in the current configuration. */

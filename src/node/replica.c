@@ -440,6 +440,7 @@ static void handle_update(struct hy_node *n, const struct raft_update *up, uint6
     }
     batch_from_update(n, up);
     apply_committed(n, up->commit_index);
+    member_maybe_rebuild(n);
     handle_reads(n, up);
     n->timeout_ms = up->timeout_ms;
     int snapshot_wanted = up->snapshot_wanted; /* `up` dies at the next raft_step */
@@ -652,11 +653,16 @@ int node_start(struct hy_node *n, const struct node_recovered *rec, uint64_t now
     ev.start.snap_len = rec->snap_len;
     ev.start.entries = rec->entries;
     ev.start.n_entries = rec->n_entries;
-    ev.start.bootstrap.count = (uint32_t)n->member_count;
-    for (size_t i = 0; i < n->member_count; i++) {
-        ev.start.bootstrap.servers[i].id = n->members[i].id;
-        ev.start.bootstrap.servers[i].role = RAFT_VOTER;
+    /* The first configuration: the bootstrap voters, or none for a node that joined (the
+     * leader's log tells it). Raft uses it only while no snapshot or config entry exists. */
+    if (!n->cfg->joined) {
+        ev.start.bootstrap.count = (uint32_t)n->boot_count;
+        for (size_t i = 0; i < n->boot_count; i++) {
+            ev.start.bootstrap.servers[i].id = n->boot[i].id;
+            ev.start.bootstrap.servers[i].role = RAFT_VOTER;
+        }
     }
+    member_scan_log(n, rec->entries, rec->n_entries, rec->snap_index + 1);
     n->started = 1;
     step(n, &ev, now_ms);
     return HY_OK;
@@ -783,19 +789,33 @@ void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_
 
 /* ---- administration -------------------------------------------------------------------------- */
 
+/* An administrative event (transfer, membership change) stepped at once; returns its status. */
+static int admin_step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms)
+{
+    if (now_ms > n->raft_now_ms) {
+        n->raft_now_ms = now_ms;
+    }
+    ev->now_ms = n->raft_now_ms;
+    struct raft_update up;
+    (void)raft_step(&n->raft, ev, &up);
+    int status = up.status;
+    handle_update(n, &up, now_ms);
+    return status;
+}
+
 int replica_transfer(struct hy_node *n, raft_id target, uint64_t now_ms)
 {
     struct raft_event ev = {.type = RAFT_EV_TRANSFER};
     ev.transfer.target = target;
-    if (now_ms > n->raft_now_ms) {
-        n->raft_now_ms = now_ms;
-    }
-    ev.now_ms = n->raft_now_ms;
-    struct raft_update up;
-    (void)raft_step(&n->raft, &ev, &up);
-    int status = up.status;
-    handle_update(n, &up, now_ms);
-    return status;
+    return admin_step(n, &ev, now_ms);
+}
+
+int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms)
+{
+    struct raft_event ev = {.type = RAFT_EV_CHANGE};
+    ev.change.op = op;
+    ev.change.id = id;
+    return admin_step(n, &ev, now_ms);
 }
 
 int replica_snapshot_now(struct hy_node *n, uint64_t now_ms)

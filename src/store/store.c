@@ -325,6 +325,7 @@ void store_destroy(struct store *s)
     }
     store__flush(s);
     store__sessions_free(s);
+    store__members_free(s);
     hy_free(s);
 }
 

@@ -123,6 +123,7 @@ enum store_op {
     STORE_OP_EVICT,        /* [keys...] delete (maxmemory eviction); no reply */
     STORE_OP_SESSION_OPEN, /* no args; incr = ttl ms -> new session id */
     STORE_OP_SESSION_REQ,  /* [seq (8 bytes LE), inner entry]; incr = session id; RESP3 */
+    STORE_OP_MEMBER_SET,   /* [name, host, role]; incr = peer port -> +OK */
     STORE_OP_COUNT
 };
 
@@ -214,6 +215,33 @@ void store_check_invariants(const struct store *s);
 
 /* Sessions held (expired ones included until something purges them). */
 size_t store_session_count(const struct store *s);
+
+/* ---- cluster members: the address book ---------------------------------------------------
+ *
+ * Every member's name, peer address and wanted role ("voter", "observer", or "removed": a
+ * tombstone that tells the leader to take it out of the Raft configuration), set by
+ * STORE_OP_MEMBER_SET and kept in snapshots. At most STORE_MEMBERS_MAX entries; when full, a
+ * tombstone is dropped to make room, else the op fails. FLUSHALL leaves it alone. */
+#define STORE_MEMBERS_MAX     32
+#define STORE_MEMBER_NAME_MAX 64
+#define STORE_MEMBER_HOST_MAX 255
+
+enum store_member_role { STORE_MEMBER_VOTER = 1, STORE_MEMBER_OBSERVER, STORE_MEMBER_REMOVED };
+
+struct store_member {
+    char name[STORE_MEMBER_NAME_MAX + 1];
+    char host[STORE_MEMBER_HOST_MAX + 1];
+    uint16_t peer_port;
+    uint8_t role; /* enum store_member_role */
+};
+
+/* The members, sorted by name; *out is borrowed until the next change to the store. */
+size_t store_members(const struct store *s, const struct store_member **out);
+/* Grows whenever the table changes (an entry applied, a snapshot installed). */
+uint64_t store_members_version(const struct store *s);
+/* "voter", "observer", "removed"; and back (0 when the text is none of them). */
+const char *store_member_role_name(enum store_member_role role);
+int store_member_role_parse(const uint8_t *p, size_t len);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

@@ -13,7 +13,7 @@
 
 #define ENTRY_VERSION    1
 #define SNAP_MAGIC       "HYKS"
-#define SNAP_VERSION     2  /* 2 added the sessions section; 1 is still read */
+#define SNAP_VERSION     3  /* 3 added the members section, 2 the sessions; all are read */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -108,6 +108,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_EVICT] = {1, ANY, 0, 0},
     [STORE_OP_SESSION_OPEN] = {0, 0, 0, 0},
     [STORE_OP_SESSION_REQ] = {2, 2, 0, STORE_F_RESP3},
+    [STORE_OP_MEMBER_SET] = {3, 3, 0, 0},
 };
 #undef ANY
 
@@ -321,6 +322,7 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     }
     hy_free(keys);
     store__sessions_encode(s, out);
+    store__members_encode(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -423,13 +425,22 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
         r.bad = sessions == NULL;
         r.off += used;
     }
+    struct store_members *members = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 3) {
+        size_t used = 0;
+        r.bad = !store__members_decode(buf + r.off, r.len - r.off, &used, &members);
+        r.off += used;
+    }
     if (r.bad || r.off != r.len) {
         store__flush(&tmp);
         tmp.sessions = sessions;
         store__sessions_free(&tmp);
+        tmp.members = members;
+        store__members_free(&tmp);
         return HY_ECORRUPT;
     }
     store__sessions_replace(s, sessions);
+    store__members_replace(s, members);
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;

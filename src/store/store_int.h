@@ -62,6 +62,8 @@ struct store {
     size_t vol_cap;
     size_t obj_bytes;
     struct store_sessions *sessions; /* store_session.c; never touched by FLUSHALL */
+    struct store_members *members;   /* store_member.c; never touched by FLUSHALL */
+    uint64_t members_version;
 };
 
 /* store_session.c */
@@ -74,6 +76,17 @@ void store__op_session_req(struct store *s, const struct store_entry *e, struct 
 void store__sessions_encode(const struct store *s, struct hy_buf *out);
 struct store_sessions *store__sessions_decode(const uint8_t *buf, size_t len, size_t *used_out);
 void store__sessions_replace(struct store *s, struct store_sessions *fresh);
+
+/* store_member.c: the operation and the snapshot section after the sessions (version 3). */
+struct store_members;
+void store__members_free(struct store *s);
+void store__op_member_set(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__members_encode(const struct store *s, struct hy_buf *out);
+/* Returns 1 with a fresh table (NULL when empty) in *out and the bytes used, or 0 when
+ * buf[0..len) does not start with one valid section. */
+int store__members_decode(const uint8_t *buf, size_t len, size_t *used_out,
+                          struct store_members **out);
+void store__members_replace(struct store *s, struct store_members *fresh);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 

@@ -1,0 +1,356 @@
+/*
+ * identity.c - which cluster a data dir belongs to, and joining one (see identity.h).
+ */
+#include "io/identity.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "io/server.h"
+#include "proto/resp.h"
+
+#define IDENTITY_FILE      "cluster"
+#define IDENTITY_BYTES_MAX 16384
+#define JOIN_DEADLINE_MS   60000
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+        return -1;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Writes text to dir/name durably: temp file, fsync, rename, fsync of the directory. */
+static int write_durably(const char *dir, const char *name, const char *text)
+{
+    char tmp[4200], final[4200];
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    snprintf(final, sizeof(final), "%s/%s", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return -1;
+    }
+    size_t len = strlen(text), off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, final) != 0) {
+        return -1;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        return -1;
+    }
+    int rc = fsync(dfd);
+    close(dfd);
+    return rc;
+}
+
+/* Reads dir/name into out (NUL-terminated); 1 = read, 0 = absent, -1 = error. */
+static int read_small(const char *dir, const char *name, char *out, size_t cap)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? 0 : -1;
+    }
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, out + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            close(fd);
+            return -1;
+        }
+        if (n == 0 || (len += (size_t)n) == cap - 1) {
+            break;
+        }
+    }
+    close(fd);
+    out[len] = '\0';
+    return 1;
+}
+
+static void set_string(char **field, const char *value)
+{
+    hy_free(*field);
+    *field = hy_xstrdup(value);
+}
+
+/* ---- joining: a tiny blocking RESP client --------------------------------------------------- */
+
+static int dial(const char *host, uint16_t port)
+{
+    char service[8];
+    snprintf(service, sizeof(service), "%u", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, service, &hints, &res) != 0) {
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = {.tv_sec = 2};
+    if (fd >= 0) {
+        /* On Linux the send timeout bounds connect() too. */
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        tv.tv_sec = 10; /* a join waits for its entry to commit */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Sends one request and reads one reply into *v (strings borrow from in). 0 or -1. */
+static int roundtrip(int fd, const char *const *argv, size_t argc, struct hy_buf *in,
+                     struct resp_value *v)
+{
+    struct hy_buf req;
+    hy_buf_init(&req);
+    hy_buf_printf(&req, "*%zu\r\n", argc);
+    for (size_t i = 0; i < argc; i++) {
+        hy_buf_printf(&req, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+    }
+    size_t off = 0;
+    while (off < req.len) {
+        ssize_t n = send(fd, req.data + off, req.len - off, MSG_NOSIGNAL);
+        if (n <= 0) {
+            hy_buf_free(&req);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    hy_buf_free(&req);
+    hy_buf_reset(in);
+    for (;;) {
+        size_t used;
+        int rc = resp_value_parse(NULL, in->data, in->len, v, &used, NULL);
+        if (rc == HY_OK) {
+            return 0;
+        }
+        if (rc != HY_EAGAIN || in->len > (1u << 20)) {
+            return -1;
+        }
+        uint8_t *p = hy_buf_reserve(in, 4096);
+        ssize_t n = recv(fd, p, 4096, 0);
+        if (n <= 0) {
+            return -1;
+        }
+        in->len += (size_t)n;
+    }
+}
+
+/* The members list from HALYARD PEERS, comma-separated; 0 or -1. */
+static int peers_list(const struct resp_value *v, struct hy_buf *out)
+{
+    if (v->type != RESP_ARRAY || v->count == 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < v->count; i++) {
+        const struct resp_value *e = &v->elems[i];
+        if (e->type != RESP_BULK || e->len == 0 || memchr(e->str, ',', e->len) != NULL) {
+            return -1;
+        }
+        if (i > 0) {
+            hy_buf_append(out, ",", 1);
+        }
+        hy_buf_append(out, e->str, e->len);
+    }
+    hy_buf_append(out, "", 1);
+    return 0;
+}
+
+/* Errors after which asking again may succeed (no leader yet, outcome unknown: JOIN is
+ * idempotent). */
+static int retryable(const struct resp_value *v)
+{
+    static const char *const codes[] = {"TRYAGAIN", "UNKNOWN", "NOQUORUM", "BUSY", "LOADING"};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        size_t len = strlen(codes[i]);
+        if (v->len >= len && memcmp(v->str, codes[i], len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Asks the member at host:client_port to add us; fills members. HY_OK, HY_EAGAIN (try
+ * again) or HY_ECONFIG (refused: the reason is logged). */
+static int join_once(const struct hy_config *cfg, const struct hy_log *log, const char *host,
+                     uint16_t port, struct hy_buf *members)
+{
+    int fd = dial(host, port);
+    if (fd < 0) {
+        hy_log(log, HY_LOG_WARN, "join: cannot reach %s:%u: %s; retrying", host, port,
+               strerror(errno));
+        return HY_EAGAIN;
+    }
+    char peer_port[16];
+    snprintf(peer_port, sizeof(peer_port), "%lld", (long long)cfg->peer_port);
+    const char *join[] = {"HALYARD", "JOIN",    cfg->node_id,
+                          cfg->bind, peer_port, cfg->role == 1 ? "OBSERVER" : "VOTER"};
+    const char *peers[] = {"HALYARD", "PEERS"};
+    struct hy_buf in;
+    hy_buf_init(&in);
+    struct resp_value v;
+    int rc = HY_EAGAIN;
+    if (roundtrip(fd, join, 6, &in, &v) != 0) {
+        hy_log(log, HY_LOG_WARN, "join: no answer from %s:%u; retrying", host, port);
+    } else if (v.type == RESP_ERROR) {
+        int again = retryable(&v);
+        hy_log(log, again ? HY_LOG_WARN : HY_LOG_ERROR, "join: %s:%u answered: %.*s%s", host, port,
+               (int)v.len, (const char *)v.str, again ? "; retrying" : "");
+        rc = again ? HY_EAGAIN : HY_ECONFIG;
+        resp_value_free(&v);
+    } else {
+        resp_value_free(&v);
+        if (roundtrip(fd, peers, 2, &in, &v) == 0) {
+            rc = peers_list(&v, members) == 0 ? HY_OK : HY_EAGAIN;
+            resp_value_free(&v);
+        }
+    }
+    hy_buf_free(&in);
+    close(fd);
+    return rc;
+}
+
+static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, struct hy_buf *out)
+{
+    char host[256];
+    const char *colon = strrchr(cfg->join, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+    if (colon == NULL || colon == cfg->join || (size_t)(colon - cfg->join) >= sizeof(host) ||
+        port <= 10000 || port > 65535) {
+        hy_log(log, HY_LOG_ERROR,
+               "join: '%s' is not HOST:PEERPORT (the member's client port is 10000 below)",
+               cfg->join);
+        return HY_ECONFIG;
+    }
+    if (strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0) {
+        hy_log(log, HY_LOG_ERROR,
+               "join: set bind to the address the other members reach this "
+               "node at (it is advertised to them)");
+        return HY_ECONFIG;
+    }
+    memcpy(host, cfg->join, (size_t)(colon - cfg->join));
+    host[colon - cfg->join] = '\0';
+    uint64_t deadline = io_clock_ms() + JOIN_DEADLINE_MS;
+    uint32_t delay_ms = 100;
+    for (;;) {
+        hy_buf_reset(out);
+        int rc = join_once(cfg, log, host, (uint16_t)(port - 10000), out);
+        if (rc != HY_EAGAIN) {
+            return rc;
+        }
+        if (io_clock_ms() + delay_ms > deadline) {
+            hy_log(log, HY_LOG_ERROR, "join: gave up after %d s", JOIN_DEADLINE_MS / 1000);
+            return HY_ETIMEDOUT;
+        }
+        usleep(delay_ms * 1000);
+        delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+    }
+}
+
+/* ---- the identity file ----------------------------------------------------------------------- */
+
+int io_identity_load(struct hy_config *cfg, const struct hy_log *log)
+{
+    if (make_dirs(cfg->data_dir) != 0) {
+        hy_log(log, HY_LOG_ERROR, "cannot create data dir %s: %s", cfg->data_dir, strerror(errno));
+        return HY_EIO;
+    }
+    char text[IDENTITY_BYTES_MAX];
+    int got = read_small(cfg->data_dir, IDENTITY_FILE, text, sizeof(text));
+    if (got < 0) {
+        hy_log(log, HY_LOG_ERROR, "cannot read %s/%s: %s", cfg->data_dir, IDENTITY_FILE,
+               strerror(errno));
+        return HY_EIO;
+    }
+    if (got > 0) {
+        char *nl = strchr(text, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+        int joined = strncmp(text, "join ", 5) == 0;
+        if (!joined && strncmp(text, "bootstrap ", 10) != 0) {
+            hy_log(log, HY_LOG_ERROR,
+                   "%s/%s is not a halyard cluster file (want 'bootstrap LIST' or 'join LIST')",
+                   cfg->data_dir, IDENTITY_FILE);
+            return HY_ECORRUPT;
+        }
+        const char *list = text + (joined ? 5 : 10);
+        if (cfg->bootstrap[0] != '\0' && strcmp(cfg->bootstrap, list) != 0) {
+            hy_log(log, HY_LOG_WARN,
+                   "the data dir was formed with '%s'; --bootstrap '%s' is ignored "
+                   "(members change with HALYARD JOIN/REMOVE)",
+                   list, cfg->bootstrap);
+        }
+        set_string(&cfg->bootstrap, list);
+        cfg->joined = joined;
+        return HY_OK;
+    }
+    /* A fresh data dir (or one from before this file existed). */
+    char group[4200];
+    struct stat st;
+    snprintf(group, sizeof(group), "%s/group-0", cfg->data_dir);
+    int has_state = stat(group, &st) == 0;
+    struct hy_buf list;
+    hy_buf_init(&list);
+    if (cfg->join[0] != '\0' && !has_state) {
+        int rc = join_cluster(cfg, log, &list);
+        if (rc != HY_OK) {
+            hy_buf_free(&list);
+            return rc;
+        }
+        cfg->joined = 1;
+        set_string(&cfg->bootstrap, (const char *)list.data);
+        hy_log(log, HY_LOG_INFO, "joined: members %s", cfg->bootstrap);
+    }
+    /* A lone node keeps an empty list: it is its own first configuration. */
+    hy_buf_reset(&list);
+    hy_buf_printf(&list, "%s %s\n", cfg->joined ? "join" : "bootstrap", cfg->bootstrap);
+    hy_buf_append(&list, "", 1);
+    int rc = write_durably(cfg->data_dir, IDENTITY_FILE, (const char *)list.data);
+    hy_buf_free(&list);
+    if (rc != 0) {
+        hy_log(log, HY_LOG_ERROR, "cannot write %s/%s: %s", cfg->data_dir, IDENTITY_FILE,
+               strerror(errno));
+        return HY_EIO;
+    }
+    return HY_OK;
+}
