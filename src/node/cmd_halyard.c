@@ -201,6 +201,8 @@ void cmd_halyard(struct cmd_ctx *x)
         cmd_halyard_join(x);
     } else if (node_arg_is(sub, "REMOVE")) {
         cmd_halyard_remove(x);
+    } else if (node_arg_is(sub, "FORCE-QUORUM")) {
+        cmd_halyard_force_quorum(x);
     } else if (node_arg_is(sub, "PEERS") && x->argc == 2) {
         cmd_halyard_peers(x);
     } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {

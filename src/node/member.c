@@ -450,6 +450,32 @@ void cmd_halyard_remove(struct cmd_ctx *x)
     }
 }
 
+/* HALYARD FORCE-QUORUM CONFIRM-DATA-LOSS: unsafe recovery when a majority is lost for good
+ * (raft.h, RAFT_EV_FORCE). This node becomes the only voter; the reconciler then promotes the
+ * members that catch up from it. */
+void cmd_halyard_force_quorum(struct cmd_ctx *x)
+{
+    if (x->argc != 3 || !node_arg_is(&x->argv[2], "CONFIRM-DATA-LOSS")) {
+        resp_write_error(&x->w, "ERR this may lose acknowledged writes; to go ahead, run "
+                                "HALYARD FORCE-QUORUM CONFIRM-DATA-LOSS on the member with the "
+                                "longest log");
+        return;
+    }
+    uint64_t last = raft_last_index(&x->node->raft);
+    int rc = replica_force(x->node, x->now_ms);
+    if (rc == HY_EEXIST) {
+        resp_write_error(&x->w, "ERR this node leads a working majority; nothing to force");
+    } else if (rc != HY_OK) {
+        resp_write_errorf(&x->w, "ERR cannot force: %s", hy_strerror(rc));
+    } else {
+        hy_log(x->node->log, HY_LOG_WARN,
+               "FORCE-QUORUM: this node is now the only voter, from its log ending at %llu",
+               (unsigned long long)last);
+        resp_write_simple(&x->w, "OK this node is the only voter now; members that catch up "
+                                 "are promoted again, remove the lost ones");
+    }
+}
+
 /* HALYARD PEERS: "name@host:peerport" of every member (what a joining node dials). */
 void cmd_halyard_peers(struct cmd_ctx *x)
 {

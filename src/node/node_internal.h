@@ -212,6 +212,8 @@ const char *member_role_name(const struct hy_node *n, const struct node_member *
 void cmd_halyard_join(struct cmd_ctx *x);
 void cmd_halyard_remove(struct cmd_ctx *x);
 void cmd_halyard_peers(struct cmd_ctx *x);
+void cmd_halyard_force_quorum(struct cmd_ctx *x);
+int replica_force(struct hy_node *n, uint64_t now_ms);
 int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms);
 
 /* The leader's member entry, or NULL when no leader is known (or it is not a member). */

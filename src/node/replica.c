@@ -818,6 +818,12 @@ int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms)
     return admin_step(n, &ev, now_ms);
 }
 
+int replica_force(struct hy_node *n, uint64_t now_ms)
+{
+    struct raft_event ev = {.type = RAFT_EV_FORCE};
+    return admin_step(n, &ev, now_ms);
+}
+
 int replica_snapshot_now(struct hy_node *n, uint64_t now_ms)
 {
     if (n->applied <= raft_snapshot_index(&n->raft)) {

@@ -1304,6 +1304,43 @@ static void on_transfer(struct raft *r, const struct raft_event *ev, struct raft
     send_append(r, p, 0);
 }
 
+/* RAFT_EV_FORCE (raft.h): unsafe recovery from the permanent loss of a majority. */
+static void on_force(struct raft *r, struct raft_update *up)
+{
+    if (r->role == RAFT_LEADER) {
+        up->status = HY_EEXIST;
+        return;
+    }
+    struct raft_membership m = r->membership;
+    int self = membership_find(&m, r->cfg.id);
+    if (self < 0) {
+        if (m.count == RAFT_SERVERS_MAX) {
+            up->status = HY_EINVAL;
+            return;
+        }
+        self = (int)m.count++;
+        m.servers[self].id = r->cfg.id;
+    }
+    for (uint32_t i = 0; i < m.count; i++) {
+        m.servers[i].role = (int)i == self ? RAFT_VOTER : RAFT_LEARNER;
+    }
+    hy_log(r->cfg.log, HY_LOG_WARN,
+           "raft %llu: FORCED to be the only voter (operator confirmed data loss); %u others "
+           "become learners",
+           (unsigned long long)r->cfg.id, m.count - 1);
+    r->membership = m; /* in force at once; the entry below makes it durable */
+    set_term_vote(r, r->term + 1, r->cfg.id);
+    become_leader(r);
+    uint8_t buf[4 + RAFT_SERVERS_MAX * 9];
+    struct raft_entry e = {.term = r->term, .type = RAFT_ENTRY_CONFIG};
+    e.len = (uint32_t)raft_membership_encode(&m, buf);
+    e.data = buf;
+    log_append_one(r, &e);
+    up->submit_index = last_index(r);
+    up->submit_term = r->term;
+    broadcast_append(r, 0);
+}
+
 /* The caller snapshotted its state machine at ev->snapshot.index (§5.1): keep the bytes for
  * lagging followers and drop the log behind it, minus a trailing window that lets slightly
  * lagging followers catch up from the log instead. */
@@ -1483,6 +1520,7 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     case RAFT_EV_READ: on_read(r, ev); break;
     case RAFT_EV_CHANGE: on_change(r, ev, up); break;
     case RAFT_EV_TRANSFER: on_transfer(r, ev, up); break;
+    case RAFT_EV_FORCE: on_force(r, up); break;
     default: up->status = HY_EINVAL; break;
     }
     flush_read_round(r);

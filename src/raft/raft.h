@@ -195,6 +195,7 @@ enum raft_event_type {
     RAFT_EV_READ,          /* linearizable reads to confirm (ReadIndex or lease) */
     RAFT_EV_CHANGE,        /* membership change (leader only) */
     RAFT_EV_TRANSFER,      /* hand leadership to `target` (leader only) */
+    RAFT_EV_FORCE,         /* UNSAFE recovery: become the only voter and lead (see below) */
 };
 
 enum raft_change_op { RAFT_ADD_LEARNER = 1, RAFT_PROMOTE, RAFT_REMOVE };
@@ -247,6 +248,17 @@ struct raft_event {
         } transfer;
     };
 };
+
+/*
+ * RAFT_EV_FORCE exists for one situation: a majority of the voters is gone for good (disks
+ * lost), so no leader can ever be elected again. This server then makes itself the only voter
+ * of a new configuration in which every other server is a learner, takes a new term, leads it
+ * at once, and appends that configuration. What it holds becomes the truth: entries only the
+ * lost servers had are gone, and its own uncommitted tail commits. Raft's guarantees do not
+ * survive this; the operator confirms it (HALYARD FORCE-QUORUM CONFIRM-DATA-LOSS), and should
+ * pick the survivor with the longest log. Learners are promoted as usual once caught up.
+ * Status: HY_OK, or HY_EEXIST when this server already leads (a working majority exists).
+ */
 
 /* A read the caller may now serve once applied_index >= index (ok), or must fail (!ok). */
 struct raft_read {

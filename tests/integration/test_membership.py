@@ -237,3 +237,37 @@ def test_two_added_and_two_removed_under_load(grow):
         c.nodes[victim].stop()
     summary = verify(c, wl)
     print("\nmembership under load seed=%d: %s\n  logs: %s" % (SEED, summary, c.dir))
+
+
+def test_force_quorum_after_losing_a_majority(grow):
+    """Two of three members are lost for good (kill -9, data dirs deleted): the survivor
+    cannot write. cluster force-quorum --confirm-data-loss makes it the only voter; it keeps
+    what it had, writes again, a new node joins and is promoted, the lost ones are removed."""
+    c = grow(3)
+    li = c.leader()
+    r = cmd(c.ports[li], "HALYARD", "FORCE-QUORUM", "CONFIRM-DATA-LOSS")
+    assert isinstance(r, RespError) and "working majority" in r, r
+    for k in range(50):
+        assert cmd(c.ports[li], "SET", "f%d" % k, str(k)) == "OK"
+    s = (li + 1) % 3
+    wait_for(lambda: int(info(c.ports[s])["raft_applied_index"]) >= int(info(c.ports[li])["raft_commit_index"]),
+             20, "the survivor to catch up")
+    lost = [i for i in range(3) if i != s]
+    for i in lost:
+        c.kill(i, signal.SIGKILL)
+        subprocess.run(["rm", "-rf", os.path.join(c.dir, c.names[i])], check=True)
+    r = cmd(c.ports[s], "SET", "no-quorum", "1")
+    assert isinstance(r, RespError) and r.startswith(("NOQUORUM", "TRYAGAIN", "UNKNOWN")), r
+    r = cmd(c.ports[s], "HALYARD", "FORCE-QUORUM")
+    assert isinstance(r, RespError) and "CONFIRM-DATA-LOSS" in r, r
+    out = halyctl(c.ports[s], "cluster", "force-quorum", "--confirm-data-loss")
+    assert out.returncode == 0 and "only voter" in out.stdout, out.stdout + out.stderr
+    wait_for(lambda: info(c.ports[s])["raft_role"] == "leader", 10, "the survivor to lead")
+    assert cmd(c.ports[s], "SET", "after-force", "1") == "OK"
+    assert cmd(c.ports[s], "GET", "f49") == b"49"
+    for i in lost:
+        assert halyctl(c.ports[s], "cluster", "remove", c.names[i]).returncode == 0
+    j = c.add(via=s)
+    wait_roles(c, {c.names[j]: "follower", c.names[lost[0]]: None, c.names[lost[1]]: None})
+    assert cmd(c.ports[j], "GET", "after-force") == b"1"
+    c.nodes[lost[0]] = c.nodes[lost[1]] = None  # gone for good

@@ -674,6 +674,57 @@ static void test_node_removed_while_leader(void **state)
     tc_free(&c);
 }
 
+/* Three of five voters are lost for good: nobody can be elected. FORCE on a survivor makes it
+ * the only voter (the others learners) and it commits alone; the other survivor follows,
+ * and once promoted the two form the cluster. The lost servers never count again. */
+static void test_force_quorum_after_losing_a_majority(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 5, 5);
+    tc_start(&c, 5);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_submit(&c, 0, "before");
+    tc_run_until(&c, 300);
+    for (int i = 2; i < 5; i++) {
+        tc_isolate(&c, i, 1); /* gone for good */
+    }
+    tc_run_until(&c, 2000);
+    assert_int_not_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_not_equal(raft_role(&c.nd[1].r), RAFT_LEADER);
+    uint64_t term = raft_term(&c.nd[1].r);
+    struct raft_event ev = {.type = RAFT_EV_FORCE};
+    tc_step(&c, 1, &ev);
+    assert_int_equal(c.nd[1].last_status, HY_OK);
+    assert_int_equal(raft_role(&c.nd[1].r), RAFT_LEADER);
+    assert_true(raft_term(&c.nd[1].r) > term);
+    const struct raft_membership *m = raft_membership(&c.nd[1].r);
+    assert_int_equal(m->count, 5);
+    for (uint32_t i = 0; i < m->count; i++) {
+        assert_int_equal(m->servers[i].role == RAFT_VOTER, m->servers[i].id == 2);
+    }
+    tc_step(&c, 1, &ev);
+    assert_int_equal(c.nd[1].last_status, HY_EEXIST); /* already leads */
+    tc_submit(&c, 1, "after");
+    tc_run_until(&c, 2300);
+    uint64_t commit = raft_commit_index(&c.nd[1].r);
+    assert_true(commit >= raft_last_index(&c.nd[1].r));
+    assert_int_equal(raft_commit_index(&c.nd[0].r), commit); /* the learner follows */
+    assert_int_equal(tc_change(&c, 1, RAFT_PROMOTE, 1), HY_OK);
+    tc_run_until(&c, 2600);
+    assert_true(raft_membership_is_voter(raft_membership(&c.nd[0].r), 1));
+    for (int i = 2; i < 5; i++) {
+        assert_false(raft_membership_is_voter(raft_membership(&c.nd[1].r), (raft_id)i + 1));
+    }
+    /* Two voters now: writes need both. */
+    tc_isolate(&c, 0, 1);
+    commit = raft_commit_index(&c.nd[1].r);
+    tc_submit(&c, 1, "needs-both");
+    tc_run_until(&c, 2700);
+    assert_int_equal(raft_commit_index(&c.nd[1].r), commit);
+    tc_free(&c);
+}
+
 /* ---- leadership transfer ----------------------------------------------------------------- */
 
 /* TimeoutNow hands leadership to node 2 within one election timeout (§3.10). */
@@ -865,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_membership_encoding_round_trips),
         cmocka_unit_test(test_learner_catches_up_then_is_promoted),
         cmocka_unit_test(test_node_removed_while_leader),
+        cmocka_unit_test(test_force_quorum_after_losing_a_majority),
         cmocka_unit_test(test_transfer_completes),
         cmocka_unit_test(test_transfer_aborts),
         cmocka_unit_test(test_read_index_across_leader_change_returns_latest),
