@@ -854,12 +854,77 @@ static struct store *populated(uint64_t seed, int n)
     return s;
 }
 
+/* populated() plus an address book (it travels in snapshots too). */
+static struct store *populated_members(uint64_t seed, int n)
+{
+    struct store *s = populated(seed, n);
+    run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 17379, "n1", "127.0.0.1", "voter", NULL);
+    run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 17380, "n0", "host-b", "removed", NULL);
+    return s;
+}
+
+/* MEMBER_SET: validation, updates by name (kept sorted), tombstones make room when full,
+ * FLUSHALL keeps the table, a snapshot carries it. */
+static void test_members(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    uint64_t v0 = store_members_version(s);
+    assert_string_equal(
+        run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 17379, "n2", "10.0.0.2", "voter", NULL), OK);
+    assert_string_equal(
+        run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 17380, "n1", "10.0.0.1", "observer", NULL), OK);
+    assert_true(store_members_version(s) > v0);
+    assert_string_equal(run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 0, "n3", "h", "voter", NULL),
+                        "-ERR invalid member peer port\r\n");
+    assert_string_equal(run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 1, "n 3", "h", "voter", NULL),
+                        "-ERR invalid member name\r\n");
+    assert_string_equal(run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 1, "n3", "", "voter", NULL),
+                        "-ERR invalid member host\r\n");
+    assert_string_equal(run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 1, "n3", "h", "king", NULL),
+                        "-ERR invalid member role\r\n");
+    const struct store_member *m;
+    assert_int_equal(store_members(s, &m), 2);
+    assert_string_equal(m[0].name, "n1");
+    assert_int_equal(m[0].role, STORE_MEMBER_OBSERVER);
+    assert_string_equal(m[1].host, "10.0.0.2");
+    assert_string_equal(
+        run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 17390, "n2", "10.0.0.9", "removed", NULL), OK);
+    assert_int_equal(store_members(s, &m), 2);
+    assert_int_equal(m[1].peer_port, 17390);
+    assert_int_equal(m[1].role, STORE_MEMBER_REMOVED);
+    assert_string_equal(run(s, STORE_OP_FLUSHALL, 0, 1, -1, 0, NULL), OK);
+    assert_int_equal(store_members(s, &m), 2);
+    /* Full: the one tombstone (n2) makes room; then nothing does. */
+    char name[16];
+    for (int i = 0; i < STORE_MEMBERS_MAX - 2; i++) {
+        snprintf(name, sizeof(name), "m%02d", i);
+        assert_string_equal(run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 20000, name, "h", "voter", NULL),
+                            OK);
+    }
+    assert_string_equal(run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 20000, "new1", "h", "voter", NULL),
+                        OK);
+    assert_string_equal(run(s, STORE_OP_MEMBER_SET, 0, 1, -1, 20000, "new2", "h", "voter", NULL),
+                        "-ERR the member table is full; remove a member first\r\n");
+    assert_int_equal(store_members(s, &m), STORE_MEMBERS_MAX);
+    struct hy_buf snap;
+    snapshot(s, &snap);
+    struct store *t = new_store(2, 0, STORE_NOEVICTION);
+    assert_int_equal(store_snapshot_decode(t, snap.data, snap.len), HY_OK);
+    const struct store_member *tm;
+    assert_int_equal(store_members(t, &tm), STORE_MEMBERS_MAX);
+    assert_memory_equal(m, tm, STORE_MEMBERS_MAX * sizeof(*m));
+    hy_buf_free(&snap);
+    store_destroy(s);
+    store_destroy(t);
+}
+
 /* A snapshot decodes to an equal keyspace (values, hashes, TTLs) that re-encodes identically,
  * into a store with another seed. */
 static void test_snapshot_roundtrip(void **state)
 {
     (void)state;
-    struct store *a = populated(1, 3000);
+    struct store *a = populated_members(1, 3000);
     struct hy_buf sa, sb;
     snapshot(a, &sa);
     struct store *b = new_store(99, 0, STORE_NOEVICTION);
@@ -893,7 +958,7 @@ static void test_snapshot_roundtrip(void **state)
 static void test_snapshot_corruption(void **state)
 {
     (void)state;
-    struct store *a = populated(1, 40);
+    struct store *a = populated_members(1, 40);
     struct hy_buf good, before, after;
     snapshot(a, &good);
     struct store *b = populated(2, 7);
@@ -1145,6 +1210,7 @@ int main(void)
         cmocka_unit_test(test_evict_volatile_lru),
         cmocka_unit_test(test_evict_allkeys_lru),
         cmocka_unit_test(test_snapshot_roundtrip),
+        cmocka_unit_test(test_members),
         cmocka_unit_test(test_snapshot_corruption),
         cmocka_unit_test(test_entry_corruption),
         cmocka_unit_test(test_entry_roundtrip),
