@@ -96,12 +96,13 @@ static void info_replication(struct cmd_ctx *x, struct hy_buf *b)
                   "# Replication\r\nrole:%s\r\nconnected_slaves:0\r\nmaster_repl_offset:%llu\r\n"
                   "raft_role:%s\r\nraft_term:%llu\r\nraft_leader:%016llx\r\n"
                   "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
-                  "raft_last_index:%llu\r\nraft_snapshot_index:%llu\r\n",
+                  "raft_last_index:%llu\r\nraft_snapshot_index:%llu\r\nraft_read_mode:%s\r\n",
                   leader ? "master" : "slave", (unsigned long long)x->node->applied,
                   raft_role_name(raft_role(r)), (unsigned long long)raft_term(r),
                   (unsigned long long)raft_leader(r), (unsigned long long)raft_commit_index(r),
                   (unsigned long long)x->node->applied, (unsigned long long)raft_last_index(r),
-                  (unsigned long long)raft_snapshot_index(r));
+                  (unsigned long long)raft_snapshot_index(r),
+                  raft_lease_enabled(r) ? "lease" : "readindex");
 }
 
 static void info_keyspace(struct cmd_ctx *x, struct hy_buf *b)

@@ -95,12 +95,22 @@ void member_rebuild(struct hy_node *n)
 {
     struct node_member next[NODE_MEMBERS_MAX];
     memset(next, 0, sizeof(next));
-    size_t count = n->boot_count;
-    memcpy(next, n->boot, count * sizeof(next[0]));
     const struct store_member *book;
     size_t n_book = store_members(n->store, &book);
-    count = overlay(next, count, book, n_book);
+    size_t count = overlay(next, 0, book, n_book);
     count = overlay(next, count, n->log_members, n->log_member_count);
+    /* This node's own list (--bootstrap, or what it joined with) wins for the names it gives:
+     * behind NAT or a proxy, members may reach one another at different addresses. */
+    for (size_t i = 0; i < n->boot_count; i++) {
+        struct node_member *m = find_name(next, count, n->boot[i].name);
+        if (m == NULL && count < NODE_MEMBERS_MAX) {
+            next[count++] = n->boot[i];
+        } else if (m != NULL) {
+            memcpy(m->host, n->boot[i].host, sizeof(m->host));
+            m->peer_port = n->boot[i].peer_port;
+            m->client_port = n->boot[i].client_port;
+        }
+    }
     /* This node is always a member of its own list, reachable where it really listens. */
     struct node_member self;
     self_fill(n, &self);

@@ -118,8 +118,9 @@ struct hy_node {
     int read_waiters;          /* clients blocked until reads can be served */
     int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
     int draining;              /* HALYARD DRAIN: hand leadership over, then stop */
-    /* Every member whose address we know (member.c): the bootstrap (or join) list, then the
-     * replicated address book, then MEMBER_SET entries found in the log at start. */
+    /* Every member whose address we know (member.c): the replicated address book, then
+     * MEMBER_SET entries found in the log at start, then this node's bootstrap (or join)
+     * list, which wins for the names it gives. */
     struct node_member boot[RAFT_SERVERS_MAX];
     size_t boot_count;
     struct store_member log_members[STORE_MEMBERS_MAX];

@@ -26,8 +26,21 @@ void replica_init(struct hy_node *n)
     /* Entries kept behind a snapshot let a briefly lagging follower catch up without a
      * snapshot transfer; they cost memory as large as the writes, so keep few. */
     rc.snapshot_trailing = 16;
+    /* Leader leases (§6.4.1): reads without a heartbeat round while a majority acknowledged
+     * one within lease-ms. Safe only while lease * (1 + drift) stays under the minimum
+     * election timeout; beyond it the core refuses leases and every read uses ReadIndex. */
+    /* Leader leases (§6.4.1): reads without a heartbeat round while a majority acknowledged
+     * one within lease-ms; the core refuses them unless lease * (1 + drift) stays under the
+     * minimum election timeout. */
+    rc.lease_ms = (uint32_t)n->cfg->lease_ms;
     rc.log = n->log;
     raft_init(&n->raft, &rc);
+    if (rc.lease_ms > 0 && !raft_lease_enabled(&n->raft)) {
+        hy_log(n->log, HY_LOG_WARN,
+               "lease-ms %u is not below election-timeout-ms/2 = %u less the %u ppm clock "
+               "drift bound: leases are off, reads use ReadIndex",
+               rc.lease_ms, rc.election_timeout_min_ms, rc.clock_drift_ppm);
+    }
     hy_buf_init(&n->turn_data);
 }
 

@@ -709,6 +709,11 @@ static int lease_allowed(const struct raft *r)
     return lease > 0 && stretched < r->cfg.election_timeout_min_ms;
 }
 
+int raft_lease_enabled(const struct raft *r)
+{
+    return lease_allowed(r);
+}
+
 /* §6.4.1 (Figure 6.3): once its heartbeats are acknowledged by a majority, the leader "would
  * extend its lease to start + election timeout / clock drift bound, since the followers
  * shouldn't time out before then". "The lease approach assumes a bound on clock drift across

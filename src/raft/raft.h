@@ -399,6 +399,9 @@ const struct raft_entry *raft_entry_get(const struct raft *r, uint64_t index);
 /* Term of the entry at index (snapshot index included), 0 when unknown. */
 uint64_t raft_term_at(const struct raft *r, uint64_t index);
 const struct raft_membership *raft_membership(const struct raft *r);
+/* 1 when lease reads are configured and allowed: lease_ms * (1 + drift) is below the minimum
+ * election timeout (else every read takes a ReadIndex round). */
+int raft_lease_enabled(const struct raft *r);
 /* Leader only: what this leader knows of follower `id`'s log (its match index) and when it
  * last heard from it (ms, the leader's clock). Returns 0 when not leader or id is unknown. */
 int raft_follower_progress(const struct raft *r, raft_id id, uint64_t *match_out,
