@@ -293,6 +293,36 @@ static void test_pair_exchanges_frames(void **state)
     pair_stop(&p);
 }
 
+/* The peer list changes at run time: a removed peer's connections close and it is refused
+ * (sends fail as unknown); added back, it is dialled again and frames flow. */
+static void test_set_peers(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p);
+    assert_int_equal(peer_transport_set_peers(p.a.t, &p.addrs[0], 1), HY_OK); /* n1 alone */
+    run_until(&p.loop, &p.a.down);
+    run_until(&p.loop, &p.b.down);
+    struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 2, .term = 5};
+    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_ENOTFOUND);
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(p.a.t, "n2", &st), HY_ENOTFOUND);
+    int a_up = p.a.up, b_up = p.b.up;
+    assert_int_equal(peer_transport_set_peers(p.a.t, p.addrs, 2), HY_OK); /* back */
+    uint64_t deadline = uv_now(&p.loop) + 5000;
+    while (p.a.up == a_up || p.b.up == b_up) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        assert_true(uv_now(&p.loop) < deadline);
+    }
+    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_OK);
+    run_until(&p.loop, &p.b.n_raft);
+    assert_int_equal(p.b.last.term, 5);
+    struct peer_addr bad = {.id = "bad name", .host = "127.0.0.1", .port = 1};
+    assert_int_equal(peer_transport_set_peers(p.a.t, &bad, 1), HY_ECONFIG);
+    pair_stop(&p);
+}
+
 /* Sends to an unknown peer, to a peer that is down, and of unencodable messages fail at
  * once with distinct statuses; drops to a down peer are counted. */
 static void test_send_failures(void **state)
@@ -369,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_addr_parse),
         cmocka_unit_test(test_config_refused),
         cmocka_unit_test(test_pair_exchanges_frames),
+        cmocka_unit_test(test_set_peers),
         cmocka_unit_test(test_send_failures),
         cmocka_unit_test(test_close_from_callback),
         cmocka_unit_test(test_backoff_bounds),
