@@ -49,7 +49,11 @@ class Cluster:
     def __init__(self, tmp_path_factory, n=3, extra=None):
         self.bin = os.environ["HALYARD_BIN"]
         self.dir = str(tmp_path_factory.mktemp("cluster"))
-        self.ports = [free_port_pair() for _ in range(n)]
+        self.ports = []
+        while len(self.ports) < n:  # distinct: two random picks may coincide
+            p = free_port_pair()
+            if p not in self.ports:
+                self.ports.append(p)
         self.names = ["n%d" % (i + 1) for i in range(n)]
         self.bootstrap = ",".join("%s@127.0.0.1:%d" % (nm, p + 10000) for nm, p in zip(self.names, self.ports))
         self.extra = extra or {}

@@ -177,8 +177,11 @@ def partition_round(c, wl, minority, majority, mode="stall", hold_s=3.0):
     the minority answered."""
     old = c.leader()
     old_term = c.role(old)[1]
-    t_cut = time.monotonic()
     c.net.partition(minority, mode=mode)
+    # The cut is in force once every link is blocked (partition() blocks them one by one) and
+    # a chunk a pump had already read has been delivered: requests invoked from then on are
+    # the ones a minority must not acknowledge.
+    t_cut = time.monotonic() + 0.05
     try:
         li = c.leader(deadline_s=15, exclude=minority)
         assert li in majority
