@@ -24,6 +24,7 @@
 /* Room for a heartbeat with a few entries; below it Raft could not work at all. */
 #define PEER_FRAME_BYTES_MIN     4096
 #define PEER_BUF_KEEP_BYTES      (1024 * 1024)
+#define REFUSAL_LOG_MS           10000
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP, CONN_DRAINING };
 
@@ -76,6 +77,9 @@ struct peer_transport {
     struct hy_prng prng;
     uint64_t ping_token;
     uint64_t last_tick_ms;
+    char refused_id[WIRE_NAME_MAX + 1]; /* refusal_quiet: the last node refused, */
+    uint64_t refused_logged_ms;         /* when that was logged, */
+    uint64_t refused_quiet;             /* and how many since went unlogged */
     uint16_t port;
     int closing;
     int handles_open;
@@ -456,6 +460,27 @@ static void conn_authenticated(struct peer_conn *c)
     }
 }
 
+/* Refusals of one node repeat at every redial (a removed member, a misconfigured one): the
+ * first is logged, then at most one per REFUSAL_LOG_MS with the count of those in between.
+ * Returns 1 when this one stays quiet; else fills `again` with the count note. */
+static int refusal_quiet(struct peer_transport *t, const char *who, uint64_t now, char *again,
+                         size_t cap)
+{
+    if (who[0] != '\0' && strcmp(t->refused_id, who) == 0 &&
+        now < t->refused_logged_ms + REFUSAL_LOG_MS) {
+        t->refused_quiet++;
+        return 1;
+    }
+    if (strcmp(t->refused_id, who) == 0 && t->refused_quiet > 0) {
+        snprintf(again, cap, " (and %llu times since the last report)",
+                 (unsigned long long)t->refused_quiet);
+    }
+    snprintf(t->refused_id, sizeof(t->refused_id), "%s", who);
+    t->refused_logged_ms = now;
+    t->refused_quiet = 0;
+    return 0;
+}
+
 static void conn_on_handshake_frame(struct peer_conn *c, const struct wire_frame *f)
 {
     struct peer_transport *t = c->t;
@@ -468,13 +493,19 @@ static void conn_on_handshake_frame(struct peer_conn *c, const struct wire_frame
         return;
     }
     const char *who = c->outbound ? c->hs.expected : c->hs.peer;
+    char again[64] = "";
+    if (refusal_quiet(t, who, uv_now(t->loop), again, sizeof(again))) {
+        /* The same refusal again (a removed member redialling): counted, logged later. */
+    } else if (c->hs.refused_by_peer) {
+        hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): refused by the other side: %s%s",
+               who[0] ? who : "?", c->addr, c->hs.reason, again);
+    } else {
+        hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): refused: %s: %s%s", who[0] ? who : "?",
+               c->addr, wire_reject_name(c->hs.reject_code), c->hs.reason, again);
+    }
     if (c->hs.refused_by_peer) {
-        hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): refused by the other side: %s",
-               who[0] ? who : "?", c->addr, c->hs.reason);
         conn_close(c, c->hs.reason);
     } else {
-        hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): refused: %s: %s", who[0] ? who : "?",
-               c->addr, wire_reject_name(c->hs.reject_code), c->hs.reason);
         conn_drain_and_close(c);
     }
 }
