@@ -409,25 +409,43 @@ static struct sim_batch *batch_new(struct sim *s, struct sim_node *nd, int persi
     return b;
 }
 
-/* Steps 1 and 2: writes go to the disk queue; messages wait for the writes before them. */
+/* 1 when a term/vote change is still on its way to the disk. */
+static int term_vote_unwritten(const struct sim_node *nd)
+{
+    for (size_t i = 0; i < nd->nbatches; i++) {
+        if (nd->batches[i].tv) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Steps 1 and 2: writes go to the disk queue; messages wait for the writes before them,
+ * except what a leader sends, which goes at once unless a term/vote is unwritten (raft.h). */
 static void node_persist_and_send(struct sim *s, struct sim_node *nd, const struct raft_update *up)
 {
     int persist = up->term_vote_changed || up->snapshot_install || up->entries_first_index;
-    if (!persist && nd->nbatches == 0) {
-        for (uint32_t i = 0; i < up->n_messages; i++) {
+    int early_ok = !up->term_vote_changed && !term_vote_unwritten(nd);
+    int all_now = !persist && nd->nbatches == 0; /* nothing to wait for */
+    uint32_t late = 0;
+    for (uint32_t i = 0; i < up->n_messages; i++) {
+        if (all_now || (early_ok && raft_msg_may_precede_persist(&up->messages[i]))) {
             net_send(s, sim_node_index(s, nd->id), &up->messages[i]);
+        } else {
+            late++;
         }
-        return;
     }
-    if (!persist && up->n_messages == 0) {
+    if (!persist && late == 0) {
         return;
     }
     struct sim_batch *b = batch_new(s, nd, persist);
     batch_fill(b, up);
-    b->nmsgs = up->n_messages;
-    b->msgs = b->nmsgs ? hy_xcalloc(b->nmsgs, sizeof(*b->msgs)) : NULL;
-    for (uint32_t i = 0; i < b->nmsgs; i++) {
-        b->msgs[i] = msg_copy(&up->messages[i]);
+    b->nmsgs = late;
+    b->msgs = late ? hy_xcalloc(late, sizeof(*b->msgs)) : NULL;
+    for (uint32_t i = 0, k = 0; i < up->n_messages; i++) { /* all_now is 0 here */
+        if (!(early_ok && raft_msg_may_precede_persist(&up->messages[i]))) {
+            b->msgs[k++] = msg_copy(&up->messages[i]);
+        }
     }
     struct sim_ev ev = {.node = sim_node_index(s, nd->id)};
     /* Crash points matter most right after a vote is cast: that is where a vote that was

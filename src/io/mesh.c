@@ -150,18 +150,23 @@ void io_mesh_update(struct io_mesh *m)
     (void)peer_transport_set_peers(m->transport, peers, n); /* failures are logged */
 }
 
+void io_mesh_send_one(void *ctx, const struct raft_message *msg)
+{
+    struct io_mesh *m = ctx;
+    const char *to = node_member_name(m->node, msg->to);
+    if (to != NULL) {
+        /* A peer that is down or slow drops the message; Raft retransmits. */
+        (void)peer_send_raft(m->transport, to, msg);
+    }
+}
+
 void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b)
 {
     if (m == NULL) {
         return;
     }
     for (uint32_t i = 0; i < b->n_messages; i++) {
-        const struct raft_message *msg = &b->messages[i];
-        const char *to = node_member_name(m->node, msg->to);
-        if (to != NULL) {
-            /* A peer that is down or slow drops the message; Raft retransmits. */
-            (void)peer_send_raft(m->transport, to, msg);
-        }
+        io_mesh_send_one(m, &b->messages[i]);
     }
 }
 

@@ -463,6 +463,7 @@ static void server_maybe_finish(struct io_server *srv)
 {
     if (srv->conns == NULL && srv->stopping == 1) {
         srv->stopping = 2;
+        node_set_early_sender(srv->node, NULL, NULL); /* the mesh goes away below */
         io_durable_stop(srv->durable);
         io_mesh_close(srv->mesh, NULL, NULL);
         srv->mesh = NULL;
@@ -594,6 +595,9 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         io_durable_close(srv.durable);
         node_destroy(srv.node);
         return 1;
+    }
+    if (srv.mesh != NULL) {
+        node_set_early_sender(srv.node, io_mesh_send_one, srv.mesh);
     }
     server_start_handles(&srv);
     server_do_io(&srv);

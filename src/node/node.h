@@ -159,6 +159,13 @@ void node_flush(struct hy_node *n, uint64_t now_ms);
 int node_has_proposals(const struct hy_node *n);
 
 /* The next storage/network batch to carry out, or NULL. */
+/* What a leader sends (AppendEntries, snapshot chunks, TimeoutNow) need not wait for its own
+ * disk (raft.h step 2, §10.2.1): with a sender set, the node hands those messages to it at
+ * once, during the call that produced them (borrowed for the call), instead of queueing them
+ * behind the batch's writes. */
+typedef void (*node_send_fn)(void *ctx, const struct raft_message *m);
+void node_set_early_sender(struct hy_node *n, node_send_fn send, void *ctx);
+
 struct node_io_batch *node_io_take(struct hy_node *n);
 /* The batch is durable and its messages are sent: the engine may commit and answer. */
 void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms);

@@ -114,6 +114,9 @@ struct hy_node {
     struct node_waiter *waiters_head, *waiters_tail;
     /* Storage/network batches: all of them in order; io_next is the first not yet taken. */
     struct node_io_batch *io_head, *io_tail, *io_next;
+    int tv_unwritten;        /* batches holding a term/vote change not yet durable */
+    node_send_fn early_send; /* the shell's sender for what need not wait (raft.h step 2) */
+    void *early_ctx;
     struct node_client *ready; /* clients with output to flush (node_take_ready) */
     int read_waiters;          /* clients blocked until reads can be served */
     int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */

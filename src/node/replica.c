@@ -229,16 +229,44 @@ static struct raft_entry *entries_copy(const struct raft_entry *src, uint32_t co
     return dst;
 }
 
-static void batch_copy_messages(struct node_io_batch *b, const struct raft_update *up)
+/* raft.h step 2's exception (§10.2.1): what a leader sends need not wait for its own disk,
+ * unless a term/vote change is still unwritten. Those messages go to the shell's sender at
+ * once, without a copy; the others are copied into the batch and wait for its writes. */
+static int send_early(const struct hy_node *n, const struct raft_update *up,
+                      const struct raft_message *m)
 {
-    b->n_messages = up->n_messages;
-    b->messages = up->n_messages ? hy_xcalloc(up->n_messages, sizeof(*b->messages)) : NULL;
+    return n->early_send != NULL && !up->term_vote_changed && n->tv_unwritten == 0 &&
+           raft_msg_may_precede_persist(m);
+}
+
+static void batch_copy_messages(struct hy_node *n, struct node_io_batch *b,
+                                const struct raft_update *up)
+{
+    uint32_t late = 0;
     for (uint32_t i = 0; i < up->n_messages; i++) {
-        struct raft_message *m = &b->messages[i];
+        if (send_early(n, up, &up->messages[i])) {
+            n->early_send(n->early_ctx, &up->messages[i]);
+        } else {
+            late++;
+        }
+    }
+    b->n_messages = late;
+    b->messages = late ? hy_xcalloc(late, sizeof(*b->messages)) : NULL;
+    for (uint32_t i = 0, k = 0; i < up->n_messages; i++) {
+        if (send_early(n, up, &up->messages[i])) {
+            continue;
+        }
+        struct raft_message *m = &b->messages[k++];
         *m = up->messages[i];
         m->entries = entries_copy(up->messages[i].entries, up->messages[i].n_entries);
         m->data = m->len ? hy_xmemdup(up->messages[i].data, m->len) : NULL;
     }
+}
+
+void node_set_early_sender(struct hy_node *n, node_send_fn send, void *ctx)
+{
+    n->early_send = send;
+    n->early_ctx = ctx;
 }
 
 static void batch_push(struct hy_node *n, struct node_io_batch *b)
@@ -263,6 +291,12 @@ static void batch_from_update(struct hy_node *n, const struct raft_update *up)
         return;
     }
     struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
+    batch_copy_messages(n, b, up); /* before tv_unwritten counts this update's own change */
+    if (!persist && b->n_messages == 0) {
+        hy_free(b); /* everything went out already */
+        return;
+    }
+    n->tv_unwritten += up->term_vote_changed != 0;
     b->term_vote_changed = up->term_vote_changed;
     b->term = up->term;
     b->vote = up->vote;
@@ -277,7 +311,6 @@ static void batch_from_update(struct hy_node *n, const struct raft_update *up)
     b->entries_first_index = up->entries_first_index;
     b->n_entries = up->n_entries;
     b->entries = entries_copy(up->entries, up->n_entries);
-    batch_copy_messages(b, up);
     batch_push(n, b);
 }
 
@@ -297,6 +330,7 @@ void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms)
     if (n->io_head == NULL) {
         n->io_tail = NULL;
     }
+    n->tv_unwritten -= b->term_vote_changed != 0;
     if (b->n_entries > 0) {
         struct raft_event ev = {.type = RAFT_EV_PERSISTED};
         ev.persisted.index = b->entries_first_index + b->n_entries - 1;

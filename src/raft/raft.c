@@ -709,6 +709,12 @@ static int lease_allowed(const struct raft *r)
     return lease > 0 && stretched < r->cfg.election_timeout_min_ms;
 }
 
+int raft_msg_may_precede_persist(const struct raft_message *m)
+{
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT ||
+           m->type == RAFT_MSG_TIMEOUT_NOW;
+}
+
 int raft_lease_enabled(const struct raft *r)
 {
     return lease_allowed(r);

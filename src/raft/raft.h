@@ -30,6 +30,12 @@
  *     it on disk.
  *  2. Only then send the messages. Replies in `messages` may depend on step 1 (a vote grant,
  *     an AppendEntries acknowledgement): sending before the data is durable breaks Raft.
+ *     One exception (§10.2.1, "the leader can write to its disk in parallel with
+ *     replicating"): a message for which raft_msg_may_precede_persist() is true (what a
+ *     leader sends: AppendEntries, snapshot chunks, TimeoutNow) may go before the writes,
+ *     provided no term/vote change (of this update or an earlier one) is still unwritten,
+ *     since a leader's term must be durable before anyone acts on it. The leader still
+ *     counts its own copy only from its PERSISTED report.
  *  3. Apply entries (read with raft_entry_get) up to commit_index, in order, never beyond.
  *     Entries of type RAFT_ENTRY_NOOP and RAFT_ENTRY_CONFIG are skipped by the state machine
  *     but count as applied. commit_index may run ahead of what this server has made durable
@@ -416,6 +422,9 @@ size_t raft_membership_encode(const struct raft_membership *m, uint8_t *buf);
 /* Decodes; returns HY_OK or HY_ECORRUPT. */
 int raft_membership_decode(const uint8_t *buf, size_t len,
                            struct raft_membership *m_out) HY_MUST_CHECK;
+
+/* 1 for the messages a leader sends (APPEND, SNAPSHOT, TIMEOUT_NOW): see step 2 above. */
+int raft_msg_may_precede_persist(const struct raft_message *m);
 
 const char *raft_role_name(enum raft_role role);
 const char *raft_msg_type_name(uint32_t type);
