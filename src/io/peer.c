@@ -25,6 +25,7 @@
 #define PEER_FRAME_BYTES_MIN     4096
 #define PEER_BUF_KEEP_BYTES      (1024 * 1024)
 #define REFUSAL_LOG_MS           10000
+#define PEER_REFUSAL_SLOTS       8
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP, CONN_DRAINING };
 
@@ -60,6 +61,13 @@ struct peer {
     int active; /* 0: left the peer list (its slot and timer wait for reuse) */
 };
 
+struct peer_refusal {
+    char id[WIRE_NAME_MAX + 1];
+    int by_peer;
+    uint64_t logged_ms;
+    uint64_t quiet; /* refusals since, not logged */
+};
+
 struct peer_transport {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -77,9 +85,7 @@ struct peer_transport {
     struct hy_prng prng;
     uint64_t ping_token;
     uint64_t last_tick_ms;
-    char refused_id[WIRE_NAME_MAX + 1]; /* refusal_quiet: the last node refused, */
-    uint64_t refused_logged_ms;         /* when that was logged, */
-    uint64_t refused_quiet;             /* and how many since went unlogged */
+    struct peer_refusal refusals[PEER_REFUSAL_SLOTS]; /* refusal_quiet */
     uint16_t port;
     int closing;
     int handles_open;
@@ -460,24 +466,42 @@ static void conn_authenticated(struct peer_conn *c)
     }
 }
 
-/* Refusals of one node repeat at every redial (a removed member, a misconfigured one): the
- * first is logged, then at most one per REFUSAL_LOG_MS with the count of those in between.
- * Returns 1 when this one stays quiet; else fills `again` with the count note. */
-static int refusal_quiet(struct peer_transport *t, const char *who, uint64_t now, char *again,
-                         size_t cap)
+/* Refusals repeat at every redial (a removed member, a misconfigured one): for each node
+ * and direction (we refused it, or it refused us), the first is logged, then at most one per
+ * REFUSAL_LOG_MS with the count of those in between. Returns 1 when this one stays quiet;
+ * else fills `again` with the count note. */
+static int refusal_quiet(struct peer_transport *t, const char *who, int by_peer, uint64_t now,
+                         char *again, size_t cap)
 {
-    if (who[0] != '\0' && strcmp(t->refused_id, who) == 0 &&
-        now < t->refused_logged_ms + REFUSAL_LOG_MS) {
-        t->refused_quiet++;
+    if (who[0] == '\0') {
+        return 0; /* a stranger that never said who it is: always logged */
+    }
+    struct peer_refusal *slot = NULL, *oldest = &t->refusals[0];
+    for (size_t i = 0; i < PEER_REFUSAL_SLOTS; i++) {
+        struct peer_refusal *r = &t->refusals[i];
+        if (r->by_peer == by_peer && strcmp(r->id, who) == 0) {
+            slot = r;
+            break;
+        }
+        if (r->logged_ms < oldest->logged_ms) {
+            oldest = r;
+        }
+    }
+    if (slot != NULL && now < slot->logged_ms + REFUSAL_LOG_MS) {
+        slot->quiet++;
         return 1;
     }
-    if (strcmp(t->refused_id, who) == 0 && t->refused_quiet > 0) {
+    if (slot != NULL && slot->quiet > 0) {
         snprintf(again, cap, " (and %llu times since the last report)",
-                 (unsigned long long)t->refused_quiet);
+                 (unsigned long long)slot->quiet);
     }
-    snprintf(t->refused_id, sizeof(t->refused_id), "%s", who);
-    t->refused_logged_ms = now;
-    t->refused_quiet = 0;
+    if (slot == NULL) {
+        slot = oldest;
+        snprintf(slot->id, sizeof(slot->id), "%s", who);
+        slot->by_peer = by_peer;
+    }
+    slot->logged_ms = now;
+    slot->quiet = 0;
     return 0;
 }
 
@@ -494,7 +518,7 @@ static void conn_on_handshake_frame(struct peer_conn *c, const struct wire_frame
     }
     const char *who = c->outbound ? c->hs.expected : c->hs.peer;
     char again[64] = "";
-    if (refusal_quiet(t, who, uv_now(t->loop), again, sizeof(again))) {
+    if (refusal_quiet(t, who, c->hs.refused_by_peer, uv_now(t->loop), again, sizeof(again))) {
         /* The same refusal again (a removed member redialling): counted, logged later. */
     } else if (c->hs.refused_by_peer) {
         hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): refused by the other side: %s%s",

@@ -171,7 +171,9 @@ static int hs_on_challenge(struct peer_hs *hs, const struct wire_hello *h, struc
     hs_mac(hs, WIRE_AUTH_BY_ACCEPTOR, want);
     if (CRYPTO_memcmp(want, h->mac, WIRE_MAC_BYTES) != 0) {
         return hs_refuse(hs, out, WIRE_REJECT_AUTH,
-                         "node '%s' failed to prove the cluster secret (secrets differ)", hs->peer);
+                         "node '%s' failed to prove the cluster secret of node '%s' (secrets "
+                         "differ: one of the two is misconfigured)",
+                         hs->peer, hs->cfg->self_id);
     }
     uint8_t mac[WIRE_MAC_BYTES];
     hs_mac(hs, WIRE_AUTH_BY_INITIATOR, mac);
@@ -186,7 +188,9 @@ static int hs_on_auth(struct peer_hs *hs, const uint8_t *mac, struct hy_buf *out
     hs_mac(hs, WIRE_AUTH_BY_INITIATOR, want);
     if (CRYPTO_memcmp(want, mac, WIRE_MAC_BYTES) != 0) {
         return hs_refuse(hs, out, WIRE_REJECT_AUTH,
-                         "node '%s' failed to prove the cluster secret (secrets differ)", hs->peer);
+                         "node '%s' failed to prove the cluster secret of node '%s' (secrets "
+                         "differ: one of the two is misconfigured)",
+                         hs->peer, hs->cfg->self_id);
     }
     wire_encode_welcome(out);
     hs->state = PEER_HS_DONE;
