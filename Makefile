@@ -66,7 +66,7 @@ SIM       := $(if $(SIM_SRC),$(OUT)/halyard-sim)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-failover deps clean sim bench-raft
+        lint format run bench bench-failover bench-cluster deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -196,6 +196,13 @@ bench: deps
 bench-failover: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	$(PYTHON) bench/failover.py $(abspath $(SERVER)) 10
+
+# A 3-node cluster against Redis with appendfsync always (SET throughput, one-client latency),
+# failover p50/p99 over 20 rounds, and a 3-member etcd when its binary is installed
+# (BENCH_ETCD=1 installs Debian's etcd-server first). See bench/cluster.sh.
+bench-cluster: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	bench/cluster.sh $(abspath $(SERVER))
 
 # Raft core throughput without I/O: 3 in-process nodes (bench/raft_bench.c).
 bench-raft: $(CORE_LIB)

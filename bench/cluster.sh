@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# `make bench-cluster`: a replicated halyard against durable Redis and etcd, side by side in the
+# same run (issue 5 "Benchmarks", DESIGN.md §10.5). Nothing here is a pass/fail test.
+#
+#   bench/cluster.sh /abs/path/to/halyard
+#
+# (a) Throughput: a 3-node halyard cluster (every write a Raft entry fsync'd by a majority before
+#     the reply) against one Debian redis-server with appendonly yes, appendfsync always.
+#     redis-benchmark -t set -c 50 -r 100000 at -P 1 and -P 16, sent to halyard's leader.
+# (b) Latency: the same, one client (-c 1 -P 1): p50 and p99 from redis-benchmark --csv.
+#     (a) and (b) run ROUNDS rounds, the order of the two servers alternating per round;
+#     the summary shows medians and halyard/redis ratios.
+# (c) Failover: bench/failover.py, kill -9 of the leader of a fresh 3-node cluster, time to the
+#     first acknowledged write through a survivor, FAILOVER_ROUNDS rounds, p50 and p99.
+# (d) etcd, when its `etcd` binary is installed (Debian package etcd-server; BENCH_ETCD=1 installs
+#     it first if missing, BENCH_ETCD=0 skips this part): bench/etcd_bench.py measures put
+#     throughput of halyard and a 3-member etcd with the same Python tool, and etcd's failover
+#     timed exactly like (c).
+#
+# Environment: BENCH_N (requests per run at -P 1, default 200000), BENCH_N_PIPE (at -P 16,
+# default 1000000), BENCH_LAT_N (requests per -c 1 run, default 20000), BENCH_ROUNDS (default
+# 3), BENCH_FAILOVER_ROUNDS (default 20), BENCH_ETCD (see above), BENCH_ETCD_THREADS (default
+# 16), BENCH_ETCD_SECONDS (default 5).
+# Everything listens on 127.0.0.1 and is stopped by PID on exit (trap); all data lives in one
+# mktemp directory, removed on exit. Every step has a time bound.
+set -euo pipefail
+
+N=${BENCH_N:-200000}
+N_PIPE=${BENCH_N_PIPE:-1000000}
+LAT_N=${BENCH_LAT_N:-20000}
+ROUNDS=${BENCH_ROUNDS:-3}
+FAILOVER_ROUNDS=${BENCH_FAILOVER_ROUNDS:-20}
+ETCD_THREADS=${BENCH_ETCD_THREADS:-16}
+ETCD_SECONDS=${BENCH_ETCD_SECONDS:-5}
+CLIENTS=50
+RANGE=100000
+PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+
+die() { echo "bench-cluster: $*" >&2; exit 1; }
+
+[ $# -eq 1 ] || die "usage: bench/cluster.sh /abs/path/to/halyard"
+HALYARD_BIN=$1
+[ -x "$HALYARD_BIN" ] || die "$HALYARD_BIN is not an executable"
+REDIS_BIN=$(command -v redis-server) || die "redis-server not found (scripts/deps.sh installs it)"
+command -v redis-benchmark >/dev/null || die "redis-benchmark not found (package redis-tools)"
+command -v redis-cli >/dev/null || die "redis-cli not found (package redis-tools)"
+
+WORK=$(mktemp -d /tmp/halyard-bench-cluster.XXXXXX)
+export TMPDIR=$WORK # the Python parts keep their clusters' data here too
+HY_PIDS=()
+REDIS_PID=""
+CHILD_PID=""
+
+stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s for exit, SIGKILL as a last resort
+    local pid=$1 name=$2 i
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 150); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "bench-cluster: $name (pid $pid) ignored SIGTERM for 15 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_servers() {
+    local pid
+    for pid in "${HY_PIDS[@]}"; do stop_pid "$pid" halyard; done
+    HY_PIDS=()
+    stop_pid "$REDIS_PID" redis-server
+    REDIS_PID=""
+}
+
+cleanup() {
+    stop_pid "$CHILD_PID" "$(basename "${CHILD_NAME:-child}")"
+    stop_servers
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+run_child() { # run_child SECONDS CMD...: in the background, so the trap can stop it by PID
+    local limit=$1 rc=0
+    shift
+    CHILD_NAME=$2
+    timeout "$limit" "$@" &
+    CHILD_PID=$!
+    wait "$CHILD_PID" || rc=$?
+    CHILD_PID=""
+    return $rc
+}
+
+wait_ready() { # wait_ready PORT PID NAME LOG: poll PING until PONG, for at most 15 s
+    local port=$1 pid=$2 name=$3 log=$4 i
+    for i in $(seq 300); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "bench-cluster: $name exited during start-up; its log:" >&2
+            tail -20 "$log" >&2
+            exit 1
+        fi
+        if [ "$(redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null)" = "PONG" ]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "$name did not answer PING on port $port within 15 s"
+}
+
+# Three client ports P whose peer ports P + 10000 are free as well (tests/integration/cluster.py
+# picks them below the ephemeral range), all six distinct, and a port for redis-server.
+read -r -a PORTS <<<"$("$PY" - "$ROOT/tests/integration" <<'EOF'
+import socket, sys
+sys.path.insert(0, sys.argv[1])
+from cluster import free_port_pair
+taken = set()
+while len(taken) < 6:
+    p = free_port_pair()
+    if p not in taken and p + 10000 not in taken:
+        taken |= {p, p + 10000}
+        print(p, end=" ")
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+EOF
+)"
+[ ${#PORTS[@]} -eq 4 ] || die "could not pick ports"
+HY_PORTS=("${PORTS[@]:0:3}")
+REDIS_PORT=${PORTS[3]}
+
+start_cluster() {
+    local secret boot i port dir
+    secret=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+    boot="n1@127.0.0.1:$((HY_PORTS[0] + 10000)),n2@127.0.0.1:$((HY_PORTS[1] + 10000))"
+    boot="$boot,n3@127.0.0.1:$((HY_PORTS[2] + 10000))"
+    for i in 1 2 3; do
+        port=${HY_PORTS[$((i - 1))]}
+        dir="$WORK/n$i"
+        mkdir -p "$dir"
+        (cd "$dir" && exec "$HALYARD_BIN" --node-id "n$i" --bind 127.0.0.1 --port "$port" \
+            --peer-port $((port + 10000)) --data-dir "$dir/data" --bootstrap "$boot" \
+            --cluster-secret "$secret" --log-level warn >"$dir/log" 2>&1) &
+        HY_PIDS+=($!)
+    done
+    for i in 0 1 2; do
+        wait_ready "${HY_PORTS[$i]}" "${HY_PIDS[$i]}" "halyard n$((i + 1))" "$WORK/n$((i + 1))/log"
+    done
+}
+
+is_leader() { # is_leader PORT
+    redis-cli -h 127.0.0.1 -p "$1" INFO replication 2>/dev/null | tr -d '\r' | grep -qx 'raft_role:leader'
+}
+
+raft_term() { # raft_term PORT
+    redis-cli -h 127.0.0.1 -p "$1" INFO replication 2>/dev/null | tr -d '\r' | sed -n 's/^raft_term://p'
+}
+
+find_leader() { # prints the client port of the node that says it leads (waits up to 15 s)
+    local i p
+    for i in $(seq 300); do
+        for p in "${HY_PORTS[@]}"; do
+            if is_leader "$p"; then echo "$p"; return 0; fi
+        done
+        sleep 0.05
+    done
+    die "no halyard leader within 15 s"
+}
+
+check_alive() {
+    local pid
+    for pid in "${HY_PIDS[@]}" "$REDIS_PID"; do
+        kill -0 "$pid" 2>/dev/null || die "a server (pid $pid) died during the benchmark"
+    done
+}
+
+# ---- (a) and (b): redis-benchmark ------------------------------------------------------------
+mkdir -p "$WORK/redis"
+"$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+    --appendfsync always --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+wait_ready "$REDIS_PORT" "$REDIS_PID" redis-server "$WORK/redis.log"
+start_cluster
+LEADER=$(find_leader)
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
+echo "halyard bench-cluster — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPU(s): ${cpu:-unknown} — $(uname -sr)"
+echo "halyard: 3 nodes on ports ${HY_PORTS[*]} (pids ${HY_PIDS[*]}), leader on $LEADER" \
+     "(term $(raft_term "$LEADER"));" \
+     "redis-server $("$REDIS_BIN" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') appendfsync always" \
+     "on port $REDIS_PORT (pid $REDIS_PID)"
+echo "(a) redis-benchmark -t set -c $CLIENTS -r $RANGE, -n $N at -P 1 and -n $N_PIPE at -P 16;" \
+     "(b) -c 1 -P 1 -n $LAT_N; $ROUNDS rounds, server order alternating"
+echo
+
+RESULTS="$WORK/results.txt" # lines: server clients pipeline rps p50_ms p99_ms
+: >"$RESULTS"
+ERRORS=0
+LEADER_CHANGES=0
+FAILED_RUNS=0
+
+run_bench() { # run_bench NAME PORT CLIENTS PIPELINE REQUESTS; returns 1 if redis-benchmark failed
+    local name=$1 port=$2 clients=$3 pipe=$4 n=$5 out row rc=0
+    out=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -t set -c "$clients" -r $RANGE \
+              -n "$n" -P "$pipe" -q --csv 2>"$WORK/bench.err") || rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "bench-cluster: redis-benchmark against $name -c $clients -P $pipe failed" \
+             "(exit $rc$([ $rc -eq 124 ] && echo ": out of time")):" >&2
+        { head -5 "$WORK/bench.err"; echo "$out" | tail -3; } | grep -v '^$' >&2 || true
+        return 1
+    fi
+    if [ -s "$WORK/bench.err" ]; then
+        ERRORS=$((ERRORS + 1))
+        echo "bench-cluster: redis-benchmark against $name -c $clients -P $pipe reported:" >&2
+        sort "$WORK/bench.err" | uniq -c | sort -rn | head -5 >&2
+    fi
+    # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
+    # "p99_latency_ms","max_latency_ms" with a header line.
+    row=$(echo "$out" | awk -F, -v s="$name" -v c="$clients" -v p="$pipe" '
+        { gsub(/"/, "") }
+        $1 == "SET" { print s, c, p, $2, $5, $7 }')
+    [ -n "$row" ] || die "no SET result from redis-benchmark against $name: $out"
+    echo "$row" >>"$RESULTS"
+    echo "$row" | awk '{ printf "  %-7s -c %-2s -P %-2s %9.0f SET/s  p50 %6.0f us  p99 %6.0f us\n",
+                                $1, $2, $3, $4, $5 * 1000, $6 * 1000 }'
+}
+
+# run_halyard CLIENTS PIPELINE REQUESTS: against the leader. redis-benchmark gives up at the first
+# error reply, and halyard answers one (TRYAGAIN, UNKNOWN outcome) to writes caught in a change
+# of leadership, so a failed run is said so and run again, at most twice, on the then leader.
+# A run that completes while leadership changes stays in the medians, and is said so.
+run_halyard() {
+    local try term0
+    for try in 1 2 3; do
+        term0=$(raft_term "$LEADER")
+        if run_bench halyard "$LEADER" "$@"; then
+            if ! is_leader "$LEADER" || [ "$(raft_term "$LEADER")" != "$term0" ]; then
+                LEADER_CHANGES=$((LEADER_CHANGES + 1))
+                LEADER=$(find_leader)
+                echo "bench-cluster: leadership changed during that run (term $term0 ->" \
+                     "$(raft_term "$LEADER")); the leader is now on port $LEADER" >&2
+            fi
+            return 0
+        fi
+        FAILED_RUNS=$((FAILED_RUNS + 1))
+        LEADER=$(find_leader)
+        echo "bench-cluster: term $term0 before that run, $(raft_term "$LEADER") now, leader on port" \
+             "$LEADER" >&2
+        [ "$try" -lt 3 ] && echo "bench-cluster: running it again (try $((try + 1)) of 3)" >&2
+    done
+    echo "bench-cluster: 3 runs in a row failed; this measurement is left out" >&2
+}
+
+for round in $(seq "$ROUNDS"); do
+    if [ $((round % 2)) -eq 1 ]; then order="redis halyard"; else order="halyard redis"; fi
+    for step in "$CLIENTS 1 $N" "$CLIENTS 16 $N_PIPE" "1 1 $LAT_N"; do
+        for who in $order; do
+            # shellcheck disable=SC2086 # $step is three words on purpose
+            case $who in
+            redis) run_bench redis "$REDIS_PORT" $step || exit 1 ;;
+            *) run_halyard $step ;;
+            esac
+            check_alive
+        done
+    done
+    echo "round $round/$ROUNDS done ($order)"
+done
+for i in 1 2 3; do # halyard runs at --log-level warn: anything it logged is worth seeing
+    if [ -s "$WORK/n$i/log" ]; then
+        echo "bench-cluster: halyard n$i logged $(wc -l <"$WORK/n$i/log") line(s); the first:" >&2
+        head -3 "$WORK/n$i/log" >&2
+    fi
+done
+stop_servers # the next parts start their own clusters
+
+# ---- (c) failover, (d) etcd --------------------------------------------------------------------
+echo "(c) failover: bench/failover.py, $FAILOVER_ROUNDS rounds"
+run_child $((60 + FAILOVER_ROUNDS * 45)) "$PY" "$HERE/failover.py" "$HALYARD_BIN" "$FAILOVER_ROUNDS" \
+    --out "$WORK/failover.txt" || die "bench/failover.py failed"
+echo
+
+ETCD_NOTE=""
+ETCD_BIN=$(command -v etcd || true)
+if [ -z "$ETCD_BIN" ] && [ "${BENCH_ETCD:-}" = "1" ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "(d) BENCH_ETCD=1: installing Debian's etcd-server"
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends \
+            etcd-server >"$WORK/apt.log" 2>&1 || { tail -5 "$WORK/apt.log" >&2; die "apt-get install etcd-server failed"; }
+        ETCD_BIN=$(command -v etcd || true)
+    else
+        ETCD_NOTE="BENCH_ETCD=1 but not root: apt-get install -y etcd-server, then run again"
+    fi
+fi
+if [ "${BENCH_ETCD:-}" = "0" ]; then
+    ETCD_NOTE="BENCH_ETCD=0"
+elif [ -z "$ETCD_BIN" ]; then
+    ETCD_NOTE=${ETCD_NOTE:-"no etcd binary (Debian package etcd-server; BENCH_ETCD=1 installs it)"}
+else
+    echo "(d) etcd $("$ETCD_BIN" --version | sed -n 's/^etcd Version: //p'): bench/etcd_bench.py," \
+         "$ETCD_THREADS threads, $ETCD_SECONDS s per run"
+    run_child $((120 + ROUNDS * 2 * (ETCD_SECONDS + 30) + FAILOVER_ROUNDS * 45)) \
+        "$PY" "$HERE/etcd_bench.py" "$HALYARD_BIN" --etcd "$ETCD_BIN" --threads "$ETCD_THREADS" \
+        --seconds "$ETCD_SECONDS" --rounds "$ROUNDS" --failover-rounds "$FAILOVER_ROUNDS" \
+        --out "$WORK/etcd.txt" || die "bench/etcd_bench.py failed"
+    echo
+fi
+
+# ---- summary ---------------------------------------------------------------------------------
+"$PY" - "$RESULTS" "$WORK/failover.txt" "$WORK/etcd.txt" "$ETCD_NOTE" "$ROUNDS" "$ERRORS" \
+    "$LEADER_CHANGES" "$FAILED_RUNS" <<'EOF'
+import math, os, statistics, sys
+results, failover, etcd, etcd_note, rounds, errors, leader_changes, failed_runs = sys.argv[1:9]
+data = {}
+for line in open(results):
+    server, clients, pipe, rps, p50, p99 = line.split()
+    data.setdefault((server, int(clients), int(pipe)), []).append((float(rps), float(p50), float(p99)))
+
+
+def med(server, clients, pipe, field):
+    rows = data.get((server, clients, pipe))
+    return statistics.median(r[field] for r in rows) if rows else float("nan")
+
+
+def p99(values):
+    s = sorted(values)
+    return s[max(0, math.ceil(0.99 * len(s)) - 1)]
+
+
+print("summary (medians of %s rounds; halyard = 3 nodes, every SET fsync'd by a majority;" % rounds)
+print("         redis = one redis-server, appendonly yes, appendfsync always)")
+print("%-34s %12s %12s %8s  %s" % ("measure", "redis", "halyard", "hy/redis", "target"))
+for pipe, target in ((1, ">= 1.0x"), (16, ">= 0.7x")):
+    r, h = med("redis", 50, pipe, 0), med("halyard", 50, pipe, 0)
+    print("%-34s %12.0f %12.0f %7.2fx  %s" % ("(a) SET/s -c 50 -P %d" % pipe, r, h, h / r, target))
+for field, name, target in ((1, "p50", "halyard <= 250 us"), (2, "p99", "")):
+    r, h = med("redis", 1, 1, field) * 1000, med("halyard", 1, 1, field) * 1000
+    print(("%-34s %9.0f us %9.0f us %7.2fx  %s" % ("(b) SET latency -c 1 %s" % name, r, h, h / r, target)).rstrip())
+ft = [float(x) for x in open(failover)]
+line = "(c) failover, kill -9 of the leader: p50 %.0f ms, p99 %.0f ms over %d rounds" % (
+    statistics.median(ft), p99(ft), len(ft))
+print(line)
+if os.path.exists(etcd):
+    e = dict((k, float(v)) for k, v in (l.split() for l in open(etcd)))
+    print("%-34s %12s %12s %8s" % ("(d) vs 3-member etcd", "etcd", "halyard", "hy/etcd"))
+    print("%-34s %12.0f %12.0f %7.2fx" % ("put/s, same Python tool", e["put_etcd"], e["put_halyard"],
+                                         e["put_halyard"] / e["put_etcd"]))
+    for k, v in (("p50", statistics.median(ft)), ("p99", p99(ft))):
+        ev = e["failover_etcd_" + k]
+        print("%-34s %9.0f ms %9.0f ms %7.2fx" % ("failover %s (lower is better)" % k, ev, v, v / ev))
+else:
+    print("(d) etcd skipped: %s" % etcd_note)
+if int(errors):
+    print("note: redis-benchmark reported errors in %s run(s); see above" % errors)
+if int(leader_changes):
+    print("note: halyard's leadership changed during %s completed run(s) of (a)/(b); see above"
+          % leader_changes)
+if int(failed_runs):
+    print("note: %s run(s) of (a)/(b) against halyard failed and were run again; see above" % failed_runs)
+EOF
