@@ -14,6 +14,7 @@
 #include "io/durable.h"
 #include "io/identity.h"
 #include "io/mesh.h"
+#include "io/snapshotter.h"
 #include "node/node.h"
 
 #define IO_READ_CHUNK       (16 * 1024)
@@ -35,6 +36,7 @@ struct io_server {
     struct hy_node *node;
     struct io_durable *durable;
     struct io_mesh *mesh; /* NULL for a node without peers */
+    struct io_snapshotter *snapshotter;
     struct hy_config *cfg;
     struct hy_log *log;
     struct io_conn *conns;   /* every open connection */
@@ -464,6 +466,8 @@ static void server_maybe_finish(struct io_server *srv)
     if (srv->conns == NULL && srv->stopping == 1) {
         srv->stopping = 2;
         node_set_early_sender(srv->node, NULL, NULL); /* the mesh goes away below */
+        io_snapshotter_close(srv->snapshotter, NULL, NULL);
+        srv->snapshotter = NULL;
         io_durable_stop(srv->durable);
         io_mesh_close(srv->mesh, NULL, NULL);
         srv->mesh = NULL;
@@ -599,6 +603,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     if (srv.mesh != NULL) {
         node_set_early_sender(srv.node, io_mesh_send_one, srv.mesh);
     }
+    srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
     server_do_io(&srv);
     hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld (data dir %s)", cfg->bind,

@@ -166,6 +166,17 @@ int node_has_proposals(const struct hy_node *n);
 typedef void (*node_send_fn)(void *ctx, const struct raft_message *m);
 void node_set_early_sender(struct hy_node *n, node_send_fn send, void *ctx);
 
+/* Snapshots away from the event loop. With a snapshotter set, a due snapshot is started
+ * through it: start() must capture the store as it is during the call (a forked child does)
+ * and return HY_OK, then encode it (store_snapshot_encode) elsewhere and hand the bytes back
+ * with node_snapshot_done (ownership moves; data NULL = it failed). One runs at a time.
+ * start() returning HY_EBUSY means "not now" (tried again later); any other failure, or no
+ * snapshotter, and the node encodes inline. */
+struct store;
+typedef int (*node_snapshot_fn)(void *ctx, const struct store *store);
+void node_set_snapshotter(struct hy_node *n, node_snapshot_fn start, void *ctx);
+void node_snapshot_done(struct hy_node *n, uint8_t *data, size_t len, uint64_t now_ms);
+
 struct node_io_batch *node_io_take(struct hy_node *n);
 /* The batch is durable and its messages are sent: the engine may commit and answer. */
 void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms);

@@ -55,7 +55,7 @@ struct node_stats {
 
 #define NODE_CMD_SLOTS          256
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
-#define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
+#define NODE_SNAPSHOT_BYTES_MIN (8 * 1024 * 1024)
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
 
@@ -114,7 +114,10 @@ struct hy_node {
     struct node_waiter *waiters_head, *waiters_tail;
     /* Storage/network batches: all of them in order; io_next is the first not yet taken. */
     struct node_io_batch *io_head, *io_tail, *io_next;
-    int tv_unwritten;        /* batches holding a term/vote change not yet durable */
+    int tv_unwritten;            /* batches holding a term/vote change not yet durable */
+    node_snapshot_fn snap_start; /* the shell's snapshotter (NULL: encode inline) */
+    void *snap_ctx;
+    uint64_t snap_pending;   /* index of the snapshot the snapshotter is encoding, 0 = none */
     node_send_fn early_send; /* the shell's sender for what need not wait (raft.h step 2) */
     void *early_ctx;
     struct node_client *ready; /* clients with output to flush (node_take_ready) */

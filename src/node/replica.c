@@ -454,26 +454,78 @@ static int snapshot_due(const struct hy_node *n, int raft_wants)
            n->log_bytes_since_snapshot >= bytes_floor || shrunk;
 }
 
+/* Hands a snapshot of the state machine at `index` (ownership of data moves here) to Raft
+ * and queues it for the disk. A snapshot that Raft no longer wants (one installed from the
+ * leader, or taken inline, went past it meanwhile) is dropped. */
+static void snapshot_finish(struct hy_node *n, uint64_t index, uint8_t *data, size_t len,
+                            uint64_t now_ms)
+{
+    uint64_t term = raft_term_at(&n->raft, index);
+    if (index <= raft_snapshot_index(&n->raft) || index > n->applied || term == 0) {
+        hy_free(data);
+        return;
+    }
+    struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = index;
+    ev.snapshot.data = data;
+    ev.snapshot.len = len;
+    b->snapshot = NODE_SNAP_TAKEN;
+    b->snap_index = index;
+    b->snap_term = term;
+    step(n, &ev, now_ms);
+    raft_snapshot_membership(&n->raft, &b->snap_membership);
+    b->snap_data = data; /* ownership moves to the batch */
+    b->snap_len = len;
+    batch_push(n, b);
+}
+
 static void take_snapshot(struct hy_node *n, uint64_t now_ms)
 {
-    struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
     struct hy_buf data;
     hy_buf_init(&data);
     store_snapshot_encode(n->store, &data);
-    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
-    ev.snapshot.index = n->applied;
-    ev.snapshot.data = data.data;
-    ev.snapshot.len = data.len;
-    b->snapshot = NODE_SNAP_TAKEN;
-    b->snap_index = n->applied;
-    b->snap_term = raft_term_at(&n->raft, n->applied);
     n->log_bytes_since_snapshot = 0;
     n->snapshot_dataset_bytes = store_used_bytes(n->store);
-    step(n, &ev, now_ms);
-    raft_snapshot_membership(&n->raft, &b->snap_membership);
-    b->snap_data = data.data; /* ownership moves to the batch */
-    b->snap_len = data.len;
-    batch_push(n, b);
+    snapshot_finish(n, n->applied, data.data, data.len, now_ms);
+}
+
+/* A due snapshot: through the shell's snapshotter when there is one (it encodes the store as
+ * it is now away from the event loop, e.g. in a forked child, and calls node_snapshot_done),
+ * inline otherwise. Encoding costs O(keys): inline, a million keys would stall the loop for
+ * longer than an election timeout. */
+static void start_snapshot(struct hy_node *n, uint64_t now_ms)
+{
+    int rc = n->snap_start != NULL ? n->snap_start(n->snap_ctx, n->store) : HY_ENOTFOUND;
+    if (rc == HY_EBUSY) {
+        return; /* the last one is still being collected: soon */
+    }
+    if (rc != HY_OK) {
+        take_snapshot(n, now_ms);
+        return;
+    }
+    n->snap_pending = n->applied;
+    n->log_bytes_since_snapshot = 0;
+    n->snapshot_dataset_bytes = store_used_bytes(n->store);
+}
+
+void node_set_snapshotter(struct hy_node *n, node_snapshot_fn start, void *ctx)
+{
+    n->snap_start = start;
+    n->snap_ctx = ctx;
+}
+
+void node_snapshot_done(struct hy_node *n, uint8_t *data, size_t len, uint64_t now_ms)
+{
+    uint64_t index = n->snap_pending;
+    HY_ASSERT(index != 0);
+    n->snap_pending = 0;
+    if (data == NULL) {
+        hy_log(n->log, HY_LOG_WARN, "snapshot at index %llu failed; another is taken later",
+               (unsigned long long)index);
+        return;
+    }
+    snapshot_finish(n, index, data, len, now_ms); /* its step wakes whoever can go on */
 }
 
 static void wake_clients(struct hy_node *n, uint64_t now_ms);
@@ -496,8 +548,8 @@ static void handle_update(struct hy_node *n, const struct raft_update *up, uint6
                        "UNKNOWN outcome: leadership changed after the write was "
                        "proposed; it may or may not be applied");
     }
-    if (snapshot_due(n, snapshot_wanted)) {
-        take_snapshot(n, now_ms);
+    if (n->snap_pending == 0 && snapshot_due(n, snapshot_wanted)) {
+        start_snapshot(n, now_ms);
     }
     wake_clients(n, now_ms);
 }
