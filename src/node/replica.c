@@ -675,6 +675,9 @@ static void turn_submit(struct hy_node *n, uint64_t now_ms)
             }
         }
         turn_reset(n);
+    } else if (up.status == HY_EBUSY) {
+        turn_fail(n, "TRYAGAIN leadership is being handed over (it takes at most an election "
+                     "timeout); the write was not applied");
     } else {
         turn_fail(n, "TRYAGAIN no leader to propose the write to; it was not applied");
     }
