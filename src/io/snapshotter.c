@@ -115,8 +115,9 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (ok) {
         hy_log(s->log, HY_LOG_INFO, "snapshot encoded in a child: %zu bytes in %llu ms",
                s->data.len, (unsigned long long)(now - s->started_ms));
-        uint8_t *bytes = s->data.data; /* ownership moves to the node */
         size_t len = s->data.len;
+        /* Exactly its size: the buffer grew by doubling, and it lives on in the io batch. */
+        uint8_t *bytes = hy_xrealloc(s->data.data, len); /* ownership moves to the node */
         hy_buf_init(&s->data);
         node_snapshot_done(s->node, bytes, len, now);
     } else {

@@ -55,7 +55,8 @@ struct node_stats {
 
 #define NODE_CMD_SLOTS          256
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
-#define NODE_SNAPSHOT_BYTES_MIN (8 * 1024 * 1024)
+#define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
+#define NODE_SNAPSHOT_FORK_KEYS 20000 /* below this many keys, snapshots are encoded inline */
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
 

@@ -87,11 +87,13 @@ def test_restart_keeps_every_type_and_ttl(servers):
 def test_snapshot_and_log_recover_together(servers):
     """After enough writes to take snapshots, a restart rebuilds the same keyspace."""
     s = servers.start()
+    keys = 25000  # above NODE_SNAPSHOT_FORK_KEYS: snapshots are encoded in a forked child
     with s.raw() as c:
-        for rnd in range(6):
-            c.send(b"".join(c.encode("SET", "k:%d" % i, "%d-%d" % (rnd, i)) for i in range(2000)))
-            for _ in range(2000):
-                assert c.read() == "OK"
+        for rnd in range(3):
+            for lo in range(0, keys, 5000):
+                c.send(b"".join(c.encode("SET", "k:%d" % i, "%d-%d" % (rnd, i)) for i in range(lo, lo + 5000)))
+                for _ in range(5000):
+                    assert c.read() == "OK"
     # Snapshots are encoded in a forked child and handed back to the event loop: wait.
     def snapshotted():
         with s.raw() as c:
@@ -105,9 +107,9 @@ def test_snapshot_and_log_recover_together(servers):
     s2 = restart(s)
     servers.servers.append(s2)
     with s2.raw() as c:
-        assert c.cmd("DBSIZE") == 2000
-        assert c.cmd("GET", "k:1999") == b"5-1999"
-        assert c.cmd("GET", "k:0") == b"5-0"
+        assert c.cmd("DBSIZE") == keys
+        assert c.cmd("GET", "k:24999") == b"2-24999"
+        assert c.cmd("GET", "k:0") == b"2-0"
 
 
 def test_corrupt_log_refuses_to_start_then_repair(servers, tmp_path):

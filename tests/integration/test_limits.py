@@ -36,11 +36,11 @@ def set_batch(c, keys, value=VALUE_10K, extra=()):
 
 
 def test_allkeys_lru_evicts_and_stays_bounded(servers):
-    """Under allkeys-lru, writing 5x maxmemory succeeds, memory stays bounded and keys are evicted."""
+    """Under allkeys-lru, writing 10x maxmemory succeeds, memory stays bounded and keys are evicted."""
     maxmem = 4 * 1024 * 1024
     s = servers.start({"maxmemory": maxmem, "maxmemory-policy": "allkeys-lru"})
     with s.raw() as c:
-        total = 2000  # 2000 x 10 KiB = 20 MiB
+        total = 4000  # 4000 x 10 KiB = 40 MiB
         peak = peak_dataset = 0
         for start in range(0, total, 50):
             replies = set_batch(c, ["lru:%d" % i for i in range(start, start + 50)])
@@ -50,11 +50,14 @@ def test_allkeys_lru_evicts_and_stays_bounded(servers):
         n = c.cmd("DBSIZE")
         assert 0 < n < total, n
         # maxmemory bounds the dataset, in Redis and in halyard alike. The whole process holds
-        # more: Redis its buffers, halyard also its Raft log (compacted once it reaches the
-        # dataset's size) and the last snapshot; it must still stay bounded.
+        # more: Redis its buffers; halyard also its Raft log since the last snapshot (half the
+        # dataset, at least 1 MiB), the snapshot Raft keeps for followers and the one on its
+        # way to disk, and writes in flight to the disk (held by the log, the io batch and
+        # the WAL thread: 10 KiB each here). Peaks of 25 MB were seen; it must stay bounded,
+        # well under the 40 MiB written (which a leak of every write would exceed).
         assert peak_dataset <= maxmem * 3 // 2, "dataset peaked at %d with maxmemory %d" % (
             peak_dataset, maxmem)
-        assert peak <= maxmem * 4 + 8 * 1024 * 1024, "used_memory peaked at %d with maxmemory %d" % (
+        assert peak <= maxmem * 4 + 12 * 1024 * 1024, "used_memory peaked at %d with maxmemory %d" % (
             peak, maxmem)
         # What survives is intact. (Any command may evict more, so counts are not compared.)
         keys = c.cmd("KEYS", "lru:*")
