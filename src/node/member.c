@@ -234,13 +234,14 @@ static const struct store_member *book_find(const struct hy_node *n, const char 
 
 /* A MEMBER_SET entry; args holds its three arguments and must outlive e. */
 static void member_entry(struct store_entry *e, struct store_arg args[3], const char *name,
-                         const char *host, uint16_t port, int role, uint64_t now_ms)
+                         const char *host, uint16_t port, int role, uint32_t flags, uint64_t now_ms)
 {
     const char *role_text = store_member_role_name((enum store_member_role)role);
     args[0] = (struct store_arg){(const uint8_t *)name, strlen(name)};
     args[1] = (struct store_arg){(const uint8_t *)host, strlen(host)};
     args[2] = (struct store_arg){(const uint8_t *)role_text, strlen(role_text)};
     *e = (struct store_entry){.op = STORE_OP_MEMBER_SET,
+                              .flags = flags,
                               .time_ms = now_ms,
                               .expire_at_ms = -1,
                               .incr = port,
@@ -249,7 +250,9 @@ static void member_entry(struct store_entry *e, struct store_arg args[3], const 
 }
 
 /* Configured servers missing from the address book (a cluster formed from --bootstrap):
- * write what the bootstrap list says, so that restarts and new members learn them. */
+ * write what the bootstrap list says, so that restarts and new members learn them. With NX:
+ * a HALYARD JOIN/REMOVE for the same name proposed meanwhile (not applied yet when the gap
+ * was seen) wins whichever order the two apply in. */
 static void fill_book_gaps(struct hy_node *n, uint64_t now_ms)
 {
     if (n->applied < n->internal_index) {
@@ -268,7 +271,7 @@ static void fill_book_gaps(struct hy_node *n, uint64_t now_ms)
         struct store_arg args[3];
         member_entry(&e, args, m->name, m->host, m->peer_port,
                      cm->servers[i].role == RAFT_VOTER ? STORE_MEMBER_VOTER : STORE_MEMBER_OBSERVER,
-                     now_ms);
+                     STORE_F_NX, now_ms);
         hy_buf_reset(&buf);
         store_entry_encode(&e, &buf);
         node_propose_internal(n, &buf);
@@ -357,7 +360,7 @@ static void propose_member(struct cmd_ctx *x, const char *name, const char *host
 {
     struct store_entry e;
     struct store_arg args[3];
-    member_entry(&e, args, name, host, port, role, x->now_ms);
+    member_entry(&e, args, name, host, port, role, 0, x->now_ms);
     node_propose(x, &e);
 }
 

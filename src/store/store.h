@@ -123,7 +123,7 @@ enum store_op {
     STORE_OP_EVICT,        /* [keys...] delete (maxmemory eviction); no reply */
     STORE_OP_SESSION_OPEN, /* no args; incr = ttl ms -> new session id */
     STORE_OP_SESSION_REQ,  /* [seq (8 bytes LE), inner entry]; incr = session id; RESP3 */
-    STORE_OP_MEMBER_SET,   /* [name, host, role]; incr = peer port -> +OK */
+    STORE_OP_MEMBER_SET,   /* [name, host, role]; incr = peer port; NX -> +OK */
     STORE_OP_COUNT
 };
 

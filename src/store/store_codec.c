@@ -108,7 +108,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_EVICT] = {1, ANY, 0, 0},
     [STORE_OP_SESSION_OPEN] = {0, 0, 0, 0},
     [STORE_OP_SESSION_REQ] = {2, 2, 0, STORE_F_RESP3},
-    [STORE_OP_MEMBER_SET] = {3, 3, 0, 0},
+    [STORE_OP_MEMBER_SET] = {3, 3, 0, STORE_F_NX},
 };
 #undef ANY
 

@@ -152,6 +152,12 @@ void store__op_member_set(struct store *s, const struct store_entry *e, struct r
         }
         return;
     }
+    if (found && (e->flags & STORE_F_NX)) {
+        if (w != NULL) {
+            resp_write_ok(w); /* NX: only fills a gap; the entry already there stays */
+        }
+        return;
+    }
     if (!found) {
         memmove(&t->v[at + 1], &t->v[at], (t->count - at) * sizeof(t->v[0]));
         t->count++;

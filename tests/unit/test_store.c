@@ -893,6 +893,12 @@ static void test_members(void **state)
     assert_int_equal(store_members(s, &m), 2);
     assert_int_equal(m[1].peer_port, 17390);
     assert_int_equal(m[1].role, STORE_MEMBER_REMOVED);
+    /* NX only fills a gap: the removal applied first stays. */
+    assert_string_equal(
+        run(s, STORE_OP_MEMBER_SET, STORE_F_NX, 1, -1, 17380, "n2", "10.0.0.2", "voter", NULL), OK);
+    assert_int_equal(store_members(s, &m), 2);
+    assert_int_equal(m[1].role, STORE_MEMBER_REMOVED);
+    assert_int_equal(m[1].peer_port, 17390);
     assert_string_equal(run(s, STORE_OP_FLUSHALL, 0, 1, -1, 0, NULL), OK);
     assert_int_equal(store_members(s, &m), 2);
     /* Full: the one tombstone (n2) makes room; then nothing does. */
