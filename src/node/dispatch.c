@@ -243,6 +243,12 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
         node_block(n, c, now_ms); /* an election is under way: wait for its outcome */
         return 1;
     }
+    if (is_write && replica_transferring(n)) {
+        /* §3.10: no new writes while leadership is handed over; wait for the new leader (the
+         * write is then forwarded) or for the transfer to abort (it is proposed here). */
+        node_block(n, c, now_ms);
+        return 1;
+    }
     if (is_write || replica_can_read(n) || c->read_ok_bytes > 0) {
         return 0;
     }

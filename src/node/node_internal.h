@@ -222,6 +222,8 @@ void cmd_halyard_remove(struct cmd_ctx *x);
 void cmd_halyard_peers(struct cmd_ctx *x);
 void cmd_halyard_force_quorum(struct cmd_ctx *x);
 int replica_force(struct hy_node *n, uint64_t now_ms);
+/* This leader is handing leadership over: writes wait (§3.10). */
+int replica_transferring(const struct hy_node *n);
 int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms);
 
 /* The leader's member entry, or NULL when no leader is known (or it is not a member). */

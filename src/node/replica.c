@@ -562,6 +562,11 @@ int replica_is_leader(const struct hy_node *n)
     return n->started && raft_role(&n->raft) == RAFT_LEADER;
 }
 
+int replica_transferring(const struct hy_node *n)
+{
+    return replica_is_leader(n) && n->raft.transfer_target != RAFT_NONE;
+}
+
 int node_is_leader(const struct hy_node *n)
 {
     return replica_is_leader(n);
@@ -591,9 +596,10 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
 {
     /* Clients that waited for the group to settle (no leader yet, or this node's term not
      * yet ready for reads) look again: run, register a read round, or get -MOVED. */
-    int settled =
-        replica_can_read(n) || (raft_leader(&n->raft) != RAFT_NONE &&
-                                (!replica_is_leader(n) || n->applied >= n->raft.term_start_index));
+    int settled = !replica_transferring(n) &&
+                  (replica_can_read(n) ||
+                   (raft_leader(&n->raft) != RAFT_NONE &&
+                    (!replica_is_leader(n) || n->applied >= n->raft.term_start_index)));
     if (n->read_waiters > 0 && settled) {
         for (struct node_client *c = n->clients; c != NULL; c = c->next) {
             if (c->blocked_on_read && c->read_id == 0) {
@@ -910,6 +916,9 @@ static int admin_step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms)
 
 int replica_transfer(struct hy_node *n, raft_id target, uint64_t now_ms)
 {
+    if (replica_is_leader(n) && n->turn_count > 0) {
+        turn_submit(n, now_ms); /* writes of this turn go first: after, they would be refused */
+    }
     struct raft_event ev = {.type = RAFT_EV_TRANSFER};
     ev.transfer.target = target;
     return admin_step(n, &ev, now_ms);

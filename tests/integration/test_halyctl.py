@@ -64,6 +64,41 @@ def test_failover_hands_leadership_over(cluster):
     wait_for(lambda: cluster.role(target)[0] == "leader", 10, "the named node to lead")
 
 
+def test_writes_wait_out_a_leadership_transfer(cluster):
+    """Writers connected to the leader while it hands leadership over see no error: their
+    writes wait for the transfer and then go to the new leader (forwarded once, §3.10)."""
+    import threading
+    from conftest import RawConn
+    for _ in range(3):
+        li = cluster.leader()
+        wait_for(lambda: all(info(p)["raft_leader"] == info(cluster.ports[li])["raft_leader"]
+                             for p in cluster.ports), 10, "every member to follow the leader")
+        replies, stop = [], threading.Event()
+
+        def writer(k):
+            with RawConn(cluster.ports[li], timeout=10) as c:
+                n = 0
+                while not stop.is_set():
+                    replies.append(c.cmd("SET", "t%d-%d" % (k, n), n))
+                    n += 1
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            wait_for(lambda: len(replies) > 100, 10, "writes before the transfer")
+            r = halyctl(cluster.ports[li], "cluster", "failover")
+            assert r.returncode == 0, r.stdout + r.stderr
+            count = len(replies)
+            wait_for(lambda: len(replies) > count + 100, 10, "writes after the transfer")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(15)
+        errors = [r for r in replies if r != "OK"]
+        assert not errors, errors[:5]
+
+
 def test_snapshot_command(cluster):
     """snapshot compacts the log: the snapshot index reaches the applied index."""
     li = cluster.leader()
