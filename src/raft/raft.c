@@ -1257,6 +1257,19 @@ static int change_membership(struct raft *r, uint32_t op, raft_id id, struct raf
     }
 }
 
+/* Appends configuration m as an entry of this term (in force at once, §4.1) and reports its
+ * position as the submit result. */
+static void append_config(struct raft *r, const struct raft_membership *m, struct raft_update *up)
+{
+    uint8_t buf[4 + RAFT_SERVERS_MAX * 9];
+    struct raft_entry e = {.term = r->term, .type = RAFT_ENTRY_CONFIG};
+    e.len = (uint32_t)raft_membership_encode(m, buf);
+    e.data = buf;
+    log_append_one(r, &e);
+    up->submit_index = last_index(r);
+    up->submit_term = r->term;
+}
+
 /* §4.1: "only one server can be added or removed from the cluster at a time"; the leader
  * "appends the new configuration (Cnew) as an entry in its log". A second change waits until
  * the first is committed, and (the single-server errata) until the leader has committed an
@@ -1277,13 +1290,7 @@ static void on_change(struct raft *r, const struct raft_event *ev, struct raft_u
     if (up->status != HY_OK) {
         return;
     }
-    uint8_t buf[4 + RAFT_SERVERS_MAX * 9];
-    struct raft_entry e = {.term = r->term, .type = RAFT_ENTRY_CONFIG};
-    e.len = (uint32_t)raft_membership_encode(&m, buf);
-    e.data = buf;
-    log_append_one(r, &e);
-    up->submit_index = last_index(r);
-    up->submit_term = r->term;
+    append_config(r, &m, up);
     if (!raft_membership_is_voter(&m, r->cfg.id)) {
         r->step_down_removed = last_index(r);
     }
@@ -1342,13 +1349,7 @@ static void on_force(struct raft *r, struct raft_update *up)
     r->membership = m; /* in force at once; the entry below makes it durable */
     set_term_vote(r, r->term + 1, r->cfg.id);
     become_leader(r);
-    uint8_t buf[4 + RAFT_SERVERS_MAX * 9];
-    struct raft_entry e = {.term = r->term, .type = RAFT_ENTRY_CONFIG};
-    e.len = (uint32_t)raft_membership_encode(&m, buf);
-    e.data = buf;
-    log_append_one(r, &e);
-    up->submit_index = last_index(r);
-    up->submit_term = r->term;
+    append_config(r, &m, up);
     broadcast_append(r, 0);
 }
 

@@ -17,50 +17,6 @@
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
-/* A bounded reader over untrusted bytes; any failure latches `bad`. */
-struct rd {
-    const uint8_t *p;
-    size_t len;
-    size_t off;
-    int bad;
-};
-
-static uint64_t rd_varint(struct rd *r)
-{
-    uint64_t v = 0;
-    size_t n = r->bad ? 0 : varint_get(r->p + r->off, r->len - r->off, &v);
-    if (n == 0) {
-        r->bad = 1;
-        return 0;
-    }
-    r->off += n;
-    return v;
-}
-
-static uint8_t rd_u8(struct rd *r)
-{
-    if (r->bad || r->off >= r->len) {
-        r->bad = 1;
-        return 0;
-    }
-    return r->p[r->off++];
-}
-
-/* A length-prefixed byte string, borrowed from the input. */
-static const uint8_t *rd_bytes(struct rd *r, size_t *len_out)
-{
-    uint64_t n = rd_varint(r);
-    if (r->bad || n > r->len - r->off) {
-        r->bad = 1;
-        *len_out = 0;
-        return NULL;
-    }
-    const uint8_t *p = r->p + r->off;
-    r->off += (size_t)n;
-    *len_out = (size_t)n;
-    return p;
-}
-
 static void put_varint(struct hy_buf *out, uint64_t v)
 {
     uint8_t *p = hy_buf_reserve(out, VARINT_MAX);

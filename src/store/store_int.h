@@ -134,6 +134,51 @@ static inline size_t varint_get(const uint8_t *p, size_t len, uint64_t *v_out)
     return 0;
 }
 
+/* A bounded reader over untrusted bytes (entries, snapshot sections); any failure latches
+ * `bad` and every later read returns 0 / NULL. */
+struct rd {
+    const uint8_t *p;
+    size_t len;
+    size_t off;
+    int bad;
+};
+
+static inline uint64_t rd_varint(struct rd *r)
+{
+    uint64_t v = 0;
+    size_t n = r->bad ? 0 : varint_get(r->p + r->off, r->len - r->off, &v);
+    if (n == 0) {
+        r->bad = 1;
+        return 0;
+    }
+    r->off += n;
+    return v;
+}
+
+static inline uint8_t rd_u8(struct rd *r)
+{
+    if (r->bad || r->off >= r->len) {
+        r->bad = 1;
+        return 0;
+    }
+    return r->p[r->off++];
+}
+
+/* A length-prefixed byte string, borrowed from the input. */
+static inline const uint8_t *rd_bytes(struct rd *r, size_t *len_out)
+{
+    uint64_t n = rd_varint(r);
+    if (r->bad || n > r->len - r->off) {
+        r->bad = 1;
+        *len_out = 0;
+        return NULL;
+    }
+    const uint8_t *p = r->p + r->off;
+    r->off += (size_t)n;
+    *len_out = (size_t)n;
+    return p;
+}
+
 static inline uint64_t zigzag(int64_t v)
 {
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);

@@ -192,40 +192,22 @@ void store__members_encode(const struct store *s, struct hy_buf *out)
     }
 }
 
-struct mreader {
-    const uint8_t *p;
-    size_t len, off;
-    int bad;
-};
-
-static uint64_t m_varint(struct mreader *r)
+/* A name or host: a byte string that must be a token. */
+static const uint8_t *rd_token(struct rd *r, size_t max, size_t *len_out)
 {
-    uint64_t v = 0;
-    size_t n = r->bad ? 0 : varint_get(r->p + r->off, r->len - r->off, &v);
-    r->bad |= n == 0;
-    r->off += n;
-    return v;
-}
-
-static const uint8_t *m_bytes(struct mreader *r, size_t max, size_t *len_out)
-{
-    uint64_t n = m_varint(r);
-    if (r->bad || n > r->len - r->off || !token_ok(r->p + r->off, (size_t)n, max)) {
+    const uint8_t *p = rd_bytes(r, len_out);
+    if (p != NULL && !token_ok(p, *len_out, max)) {
         r->bad = 1;
-        *len_out = 0;
         return NULL;
     }
-    const uint8_t *p = r->p + r->off;
-    r->off += n;
-    *len_out = (size_t)n;
     return p;
 }
 
 int store__members_decode(const uint8_t *buf, size_t len, size_t *used_out,
                           struct store_members **out)
 {
-    struct mreader r = {buf, len, 0, 0};
-    uint64_t count = m_varint(&r);
+    struct rd r = {buf, len, 0, 0};
+    uint64_t count = rd_varint(&r);
     *out = NULL;
     if (r.bad || count > STORE_MEMBERS_MAX) {
         return 0;
@@ -233,10 +215,10 @@ int store__members_decode(const uint8_t *buf, size_t len, size_t *used_out,
     struct store_members *t = count ? hy_xcalloc(1, sizeof(*t)) : NULL;
     for (uint64_t i = 0; i < count && !r.bad; i++) {
         size_t nlen, hlen;
-        const uint8_t *name = m_bytes(&r, STORE_MEMBER_NAME_MAX, &nlen);
-        const uint8_t *host = m_bytes(&r, STORE_MEMBER_HOST_MAX, &hlen);
-        uint64_t port = m_varint(&r);
-        int role = r.off < r.len ? r.p[r.off++] : 0;
+        const uint8_t *name = rd_token(&r, STORE_MEMBER_NAME_MAX, &nlen);
+        const uint8_t *host = rd_token(&r, STORE_MEMBER_HOST_MAX, &hlen);
+        uint64_t port = rd_varint(&r);
+        int role = rd_u8(&r);
         /* Canonical: strictly sorted names, so one table has one encoding. */
         if (r.bad || port < 1 || port > 65535 || role < STORE_MEMBER_VOTER ||
             role > STORE_MEMBER_REMOVED || (i > 0 && name_cmp(t->v[i - 1].name, name, nlen) >= 0)) {

@@ -246,38 +246,20 @@ void store__sessions_encode(const struct store *s, struct hy_buf *out)
     }
 }
 
-struct sreader {
-    const uint8_t *p;
-    size_t len, off;
-    int bad;
-};
-
-static uint64_t get_v(struct sreader *r)
-{
-    uint64_t v = 0;
-    size_t n = r->bad ? 0 : varint_get(r->p + r->off, r->len - r->off, &v);
-    if (n == 0) {
-        r->bad = 1;
-        return 0;
-    }
-    r->off += n;
-    return v;
-}
-
-static int session_decode(struct sreader *r, struct session *ss, uint64_t prev_id)
+static int session_decode(struct rd *r, struct session *ss, uint64_t prev_id)
 {
     memset(ss, 0, sizeof(*ss));
-    ss->id = get_v(r);
-    ss->ttl_ms = get_v(r);
-    uint64_t at = get_v(r);
-    ss->max_seq = get_v(r);
-    uint64_t n = get_v(r);
+    ss->id = rd_varint(r);
+    ss->ttl_ms = rd_varint(r);
+    uint64_t at = rd_varint(r);
+    ss->max_seq = rd_varint(r);
+    uint64_t n = rd_varint(r);
     if (r->bad || ss->id <= prev_id || at > INT64_MAX || n > STORE_SESSION_REPLIES) {
         return 0;
     }
     ss->expire_at = (int64_t)at;
     for (uint64_t k = 0; k < n; k++) {
-        uint64_t seq = get_v(r), len = get_v(r);
+        uint64_t seq = rd_varint(r), len = rd_varint(r);
         if (r->bad || len > r->len - r->off || seq > ss->max_seq ||
             ss->bytes + len > STORE_SESSION_REPLY_BYTES) {
             return 0;
@@ -290,10 +272,10 @@ static int session_decode(struct sreader *r, struct session *ss, uint64_t prev_i
 
 struct store_sessions *store__sessions_decode(const uint8_t *buf, size_t len, size_t *used_out)
 {
-    struct sreader r = {buf, len, 0, 0};
+    struct rd r = {buf, len, 0, 0};
     struct store_sessions *t = hy_xcalloc(1, sizeof(*t));
-    t->next_id = get_v(&r);
-    uint64_t count = get_v(&r);
+    t->next_id = rd_varint(&r);
+    uint64_t count = rd_varint(&r);
     /* A session takes at least five bytes: bounds the allocation by the input. */
     if (r.bad || count > STORE_SESSIONS_MAX || count > (len - r.off) / 5) {
         table_free(t);
