@@ -119,6 +119,7 @@ struct hy_node {
     node_snapshot_fn snap_start; /* the shell's snapshotter (NULL: encode inline) */
     void *snap_ctx;
     uint64_t snap_pending;   /* index of the snapshot the snapshotter is encoding, 0 = none */
+    int snap_finishing;      /* a snapshot is being handed to Raft: none may start meanwhile */
     node_send_fn early_send; /* the shell's sender for what need not wait (raft.h step 2) */
     void *early_ctx;
     struct node_client *ready; /* clients with output to flush (node_take_ready) */

@@ -457,23 +457,33 @@ static int snapshot_due(const struct hy_node *n, int raft_wants)
 /* Hands a snapshot of the state machine at `index` (ownership of data moves here) to Raft
  * and queues it for the disk. A snapshot that Raft no longer wants (one installed from the
  * leader, or taken inline, went past it meanwhile) is dropped. */
+static int admin_step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms);
+
+/* Hands a snapshot of the state machine at `index` (ownership of data moves here) to Raft
+ * and queues it for the disk. A snapshot that Raft no longer wants (one installed from the
+ * leader, or taken inline, went past it meanwhile) is dropped. */
 static void snapshot_finish(struct hy_node *n, uint64_t index, uint8_t *data, size_t len,
                             uint64_t now_ms)
 {
     uint64_t term = raft_term_at(&n->raft, index);
-    if (index <= raft_snapshot_index(&n->raft) || index > n->applied || term == 0) {
-        hy_free(data);
-        return;
-    }
-    struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
     struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
     ev.snapshot.index = index;
     ev.snapshot.data = data;
     ev.snapshot.len = len;
+    /* No snapshot may start inside this step: its batch would reach the disk before ours,
+     * and the log refuses a snapshot older than the one it holds. */
+    n->snap_finishing = 1;
+    int ok = index > raft_snapshot_index(&n->raft) && index <= n->applied && term != 0 &&
+             admin_step(n, &ev, now_ms) == HY_OK;
+    n->snap_finishing = 0;
+    if (!ok) {
+        hy_free(data);
+        return;
+    }
+    struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
     b->snapshot = NODE_SNAP_TAKEN;
     b->snap_index = index;
     b->snap_term = term;
-    step(n, &ev, now_ms);
     raft_snapshot_membership(&n->raft, &b->snap_membership);
     b->snap_data = data; /* ownership moves to the batch */
     b->snap_len = len;
@@ -551,7 +561,7 @@ static void handle_update(struct hy_node *n, const struct raft_update *up, uint6
                        "UNKNOWN outcome: leadership changed after the write was "
                        "proposed; it may or may not be applied");
     }
-    if (n->snap_pending == 0 && snapshot_due(n, snapshot_wanted)) {
+    if (n->snap_pending == 0 && !n->snap_finishing && snapshot_due(n, snapshot_wanted)) {
         start_snapshot(n, now_ms);
     }
     wake_clients(n, now_ms);
@@ -900,7 +910,7 @@ void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_
 
 /* ---- administration -------------------------------------------------------------------------- */
 
-/* An administrative event (transfer, membership change) stepped at once; returns its status. */
+/* An event stepped at once whose status matters (transfer, membership change, a snapshot). */
 static int admin_step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms)
 {
     if (now_ms > n->raft_now_ms) {

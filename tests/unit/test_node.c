@@ -13,12 +13,14 @@
 #include "node/config.h"
 #include "node/node.h"
 #include "node/node_internal.h"
+#include "store/store.h"
 
 struct fixture {
     struct hy_config cfg;
     struct hy_node *node;
     struct node_client *client;
     uint64_t now_ms;
+    uint64_t last_snap_written; /* the log refuses a snapshot older than the one it holds */
 };
 
 static void settle(struct fixture *f);
@@ -44,6 +46,10 @@ static void pump(struct fixture *f)
     node_flush(f->node, f->now_ms);
     struct node_io_batch *b;
     while ((b = node_io_take(f->node)) != NULL) {
+        if (b->snapshot != NODE_SNAP_NONE) {
+            assert_true(b->snap_index >= f->last_snap_written);
+            f->last_snap_written = b->snap_index;
+        }
         node_io_done(f->node, b, f->now_ms);
     }
     while (node_take_ready(f->node) != NULL) {
@@ -89,6 +95,54 @@ static const char *feed(struct fixture *f, const char *bytes)
     out[n] = '\0';
     hy_buf_reset(&f->client->out);
     return out;
+}
+
+/* A snapshotter that "forks": it captures the store as it is when started (encoding it at
+ * once stands for the child's copy-on-write image) and hands the bytes back when told. */
+struct fake_snapshotter {
+    int started;
+    struct hy_buf image;
+};
+
+static int fake_start(void *ctx, const struct store *store)
+{
+    struct fake_snapshotter *fs = ctx;
+    fs->started++;
+    hy_buf_reset(&fs->image);
+    store_snapshot_encode(store, &fs->image);
+    return HY_OK;
+}
+
+/* A forked snapshot that completes when another is due at once (the keyspace was flushed
+ * meanwhile) must reach the disk before that one: a snapshot may not start while the
+ * finished one is being handed to Raft (the log asserts snapshots only move forward). */
+static void test_forked_snapshot_then_another_is_due(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_snapshotter fs = {0};
+    hy_buf_init(&fs.image);
+    node_set_snapshotter(f->node, fake_start, &fs);
+    struct hy_buf cmds;
+    hy_buf_init(&cmds);
+    for (int i = 0; i < NODE_SNAPSHOT_FORK_KEYS + 5000; i++) {
+        hy_buf_printf(&cmds, "SET key:%d value-%d\r\n", i, i);
+    }
+    hy_buf_append(&cmds, "", 1);
+    feed(f, (const char *)cmds.data);
+    assert_int_equal(fs.started, 1); /* due once the log outgrew the dataset's half */
+    uint64_t pending = f->node->snap_pending;
+    assert_true(pending > 0);
+    assert_string_equal(feed(f, "FLUSHALL\r\n"), "+OK\r\n"); /* now another is due */
+    uint8_t *bytes = hy_xmemdup(fs.image.data, fs.image.len);
+    node_snapshot_done(f->node, bytes, fs.image.len, f->now_ms);
+    assert_int_equal(raft_snapshot_index(&f->node->raft), pending);
+    pump(f);
+    feed(f, "SET after flush\r\n"); /* the due snapshot (inline: tiny keyspace) follows */
+    assert_true(raft_snapshot_index(&f->node->raft) > pending);
+    assert_true(f->last_snap_written > pending);
+    node_set_snapshotter(f->node, NULL, NULL);
+    hy_buf_free(&fs.image);
+    hy_buf_free(&cmds);
 }
 
 /* Inline commands, multibulk requests and a pipeline all answer in order. */
@@ -275,6 +329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiry_lazy_and_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_counts_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maxmemory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forked_snapshot_then_another_is_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test(test_config_values),
     };
