@@ -109,6 +109,9 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     /* EOF (the child is done) or an error: either way this snapshot ends here. */
     uv_read_stop(st);
+    if (nread != UV_EOF && s->child > 0) {
+        kill(s->child, SIGKILL); /* reap() below must not wait for a child still encoding */
+    }
     uv_close((uv_handle_t *)&s->pipe, pipe_closed_cb);
     int ok = reap(s) && nread == UV_EOF && s->data.len > 0;
     uint64_t now = io_clock_ms();
