@@ -13,7 +13,8 @@
  * succeed later), HY_ENOTFOUND, HY_EEXIST, or HY_EIO (anything else).
  * Durability follows POSIX: written bytes survive a crash only after sync() of
  * the file returned HY_OK; a created, renamed or removed name only after
- * sync_dir() returned HY_OK.
+ * sync_dir() returned HY_OK; and the directory itself, when it was just created,
+ * only after sync_parent() (or its creator's fsync of the parent) returned HY_OK.
  */
 #ifndef HY_DISK_H
 #define HY_DISK_H
@@ -50,6 +51,11 @@ struct disk_ops {
     int (*rename)(struct disk *d, const char *from, const char *to);
     int (*remove)(struct disk *d, const char *name);
     int (*sync_dir)(struct disk *d);
+    /* fsync of the parent directory: makes the directory's own name durable. A directory
+     * created by disk_posix_open is already (disk_posix_mkdirs); the log calls this once at
+     * open anyway, so that no way of creating its directory can leave it vanishing in a
+     * power cut with everything in it (disk_mem models exactly that). */
+    int (*sync_parent)(struct disk *d);
     /* Lists the names in the directory (unsorted, without "." and ".."). On
      * success *names_out is an array of *count_out strings, owned by the caller:
      * free it with disk_names_free. */
@@ -85,5 +91,21 @@ static inline void disk_destroy(struct disk *d)
  * Defined in disk_posix.c.
  */
 int disk_posix_open(const char *path, struct disk **disk_out) HY_MUST_CHECK;
+
+/*
+ * The one way the server creates directories and small files on real paths (outside a
+ * disk), so that no call site can forget a directory fsync (docs/disk-format.md, "Names").
+ *
+ * disk_posix_mkdirs: mkdir -p of `path`; after each directory it creates, its parent is
+ * fsync'd, so the whole chain of new names is durable when it returns 0. -1 and errno on
+ * failure.
+ *
+ * disk_posix_write_file: replaces dir/name with `len` bytes atomically and durably: a
+ * temporary file is written and fsync'd, renamed over `name`, and `dir` is fsync'd. 0, or
+ * -1 and errno. `dir` must exist durably (disk_posix_mkdirs).
+ */
+int disk_posix_mkdirs(const char *path) HY_MUST_CHECK;
+int disk_posix_write_file(const char *dir, const char *name, const void *buf,
+                          size_t len) HY_MUST_CHECK;
 
 #endif

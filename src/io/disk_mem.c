@@ -80,6 +80,7 @@ struct disk_mem {
     size_t n_dirops;
     size_t cap_dirops;
     struct mem_inode *fds[MEM_FILES_MAX];
+    int dir_durable; /* the directory's own name survives a crash (sync_parent) */
     /* Faults. */
     uint32_t fail_mask;
     uint64_t fail_countdown;
@@ -514,6 +515,17 @@ static int mem_sync_dir(struct disk *d)
     return HY_OK;
 }
 
+static int mem_sync_parent(struct disk *d)
+{
+    struct disk_mem *m = mem_of(d);
+    int rc = mem_enter(m, DISK_OP_SYNC_PARENT);
+    if (rc != HY_OK) {
+        return rc;
+    }
+    m->dir_durable = 1;
+    return HY_OK;
+}
+
 static int mem_list(struct disk *d, char ***names_out, size_t *count_out)
 {
     struct disk_mem *m = mem_of(d);
@@ -555,6 +567,7 @@ static const struct disk_ops disk_mem_ops = {
     .rename = mem_rename,
     .remove = mem_remove,
     .sync_dir = mem_sync_dir,
+    .sync_parent = mem_sync_parent,
     .list = mem_list,
     .destroy = mem_destroy,
 };
@@ -640,6 +653,12 @@ void disk_mem_crash(struct disk *d, enum disk_mem_crash_mode mode)
         mem_crash_inode(m, m->inodes[i], mode);
     }
     mem_crash_names(m, mode);
+    if (!m->dir_durable) {
+        /* The directory's own name never reached its parent: after the reboot it is not
+         * there, and the server makes a new, empty one. */
+        m->dur.n = 0;
+        m->cur.n = 0;
+    }
     memset(m->fds, 0, sizeof(m->fds));
     mem_gc(m);
 }
@@ -715,6 +734,7 @@ int disk_mem_put_file(struct disk *d, const char *name, const uint8_t *buf, size
     struct mem_inode *ino = e != NULL ? e->ino : mem_inode_new(m);
     mem_ns_put(&m->cur, name, ino);
     mem_ns_put(&m->dur, name, ino);
+    m->dir_durable = 1;
     mem_inode_clear_ops(ino);
     ino->cur.len = 0;
     mem_bytes_write(&ino->cur, 0, buf, len);

@@ -7,6 +7,8 @@
  * real disk may do to a process that crashes:
  *  - file writes and size changes stay pending until sync() of that file; name
  * changes (create, rename, remove) stay pending until sync_dir();
+ *  - the directory itself is new (just created) until sync_parent(): a crash
+ * before that loses it whole, every file in it with it, however synced;
  *  - disk_mem_crash() rebuilds the durable state: each pending write is kept,
  * dropped or torn (a random subset of its 512-byte sectors reaches the disk),
  * and a random prefix of the pending name changes survives;
@@ -35,6 +37,7 @@ enum disk_mem_op {
     DISK_OP_REMOVE,
     DISK_OP_SYNC_DIR,
     DISK_OP_LIST,
+    DISK_OP_SYNC_PARENT,
     DISK_OP_COUNT
 };
 
@@ -50,7 +53,8 @@ enum disk_mem_crash_mode {
                           prefix of names */
 };
 
-/* Creates an empty simulated disk; `path` only names it in messages. Free with
+/* Creates an empty simulated disk, as a directory just created: it vanishes in a crash
+ * until sync_parent() (see above). `path` only names it in messages. Free with
  * disk_destroy. */
 struct disk *disk_mem_new(const char *path, uint64_t seed);
 
@@ -89,7 +93,7 @@ uint64_t disk_mem_op_calls(const struct disk *d, enum disk_mem_op op);
 void disk_mem_crash(struct disk *d, enum disk_mem_crash_mode mode);
 
 /* Test access: replaces the durable and visible contents of `name` (creating
- * it, durably). Used to plant corrupt files. Returns HY_OK. */
+ * it, durably, and the directory with it). Used to plant corrupt files. Returns HY_OK. */
 int disk_mem_put_file(struct disk *d, const char *name, const uint8_t *buf, size_t len);
 
 #endif

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -195,6 +196,45 @@ static int disk_posix_sync_dir(struct disk *d)
     return HY_OK;
 }
 
+/* fsync of the directory that holds `path` ("." for a relative name without a '/'). */
+static int fsync_parent_of(const char *path)
+{
+    char parent[PATH_MAX];
+    if (snprintf(parent, sizeof(parent), "%s", path) >= (int)sizeof(parent)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    char *end = parent + strlen(parent);
+    while (end > parent + 1 && end[-1] == '/') { /* "a/b/" names b */
+        *--end = '\0';
+    }
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) {
+        snprintf(parent, sizeof(parent), ".");
+    } else if (slash == parent) {
+        parent[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+
+static int disk_posix_sync_parent(struct disk *d)
+{
+    if (fsync_parent_of(d->path) != 0) {
+        return disk_posix_status(errno);
+    }
+    return HY_OK;
+}
+
 static int disk_posix_list(struct disk *d, char ***names_out, size_t *count_out)
 {
     int fd = openat(disk_posix_dir(d), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -240,13 +280,90 @@ static const struct disk_ops disk_posix_ops = {
     .rename = disk_posix_rename,
     .remove = disk_posix_remove,
     .sync_dir = disk_posix_sync_dir,
+    .sync_parent = disk_posix_sync_parent,
     .list = disk_posix_list,
     .destroy = disk_posix_destroy,
 };
 
+/* Creates one directory and makes its name durable in its parent. A directory that exists
+ * already may be one a killed process made and never synced, so its parent is synced too,
+ * but there a failure (say, an unreadable ancestor such as /var) is not an error. */
+static int mkdir_durable(const char *path)
+{
+    if (mkdir(path, 0755) != 0) {
+        if (errno != EEXIST) {
+            return -1;
+        }
+        (void)fsync_parent_of(path);
+        return 0;
+    }
+    return fsync_parent_of(path);
+}
+
+int disk_posix_mkdirs(const char *path)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/' && p[-1] != '/') {
+            *p = '\0';
+            if (mkdir_durable(tmp) != 0) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir_durable(tmp);
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int disk_posix_write_file(const char *dir, const char *name, const void *buf, size_t len)
+{
+    char tmp[PATH_MAX], final[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= (int)sizeof(tmp) ||
+        snprintf(final, sizeof(final), "%s/%s", dir, name) >= (int)sizeof(final)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return -1;
+    }
+    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+        int err = errno;
+        close(fd);
+        unlink(tmp);
+        errno = err;
+        return -1;
+    }
+    if (close(fd) != 0 || rename(tmp, final) != 0) {
+        return -1;
+    }
+    /* The rename is only durable once the directory holding both names is. */
+    return fsync_parent_of(final);
+}
+
 int disk_posix_open(const char *path, struct disk **disk_out)
 {
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+    if (disk_posix_mkdirs(path) != 0) {
         return disk_posix_status(errno);
     }
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -3,6 +3,7 @@
  */
 #include "io/identity.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,65 +17,13 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "io/disk.h"
 #include "io/server.h"
 #include "proto/resp.h"
 
 #define IDENTITY_FILE      "cluster"
 #define IDENTITY_BYTES_MAX 16384
 #define JOIN_DEADLINE_MS   60000
-
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
-        return -1;
-    }
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-/* Writes text to dir/name durably: temp file, fsync, rename, fsync of the directory. */
-static int write_durably(const char *dir, const char *name, const char *text)
-{
-    char tmp[4200], final[4200];
-    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-    snprintf(final, sizeof(final), "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -1;
-    }
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, final) != 0) {
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        return -1;
-    }
-    int rc = fsync(dfd);
-    close(dfd);
-    return rc;
-}
 
 /* Reads dir/name into out (NUL-terminated); 1 = read, 0 = absent, -1 = error. */
 static int read_small(const char *dir, const char *name, char *out, size_t cap)
@@ -102,6 +51,26 @@ static int read_small(const char *dir, const char *name, char *out, size_t cap)
     close(fd);
     out[len] = '\0';
     return 1;
+}
+
+/* 1 when DATA_DIR/group-0 holds log segments or snapshots: more than the term/vote files a
+ * new log starts with. */
+static int group_has_log(const char *data_dir)
+{
+    char group[4200];
+    snprintf(group, sizeof(group), "%s/group-0", data_dir);
+    DIR *dir = opendir(group);
+    if (dir == NULL) {
+        return 0;
+    }
+    int found = 0;
+    struct dirent *de;
+    while (!found && (de = readdir(dir)) != NULL) {
+        const char *n = de->d_name;
+        found = n[0] != '.' && strncmp(n, "metadata", 8) != 0 && strstr(n, ".tmp") == NULL;
+    }
+    closedir(dir);
+    return found;
 }
 
 static void set_string(char **field, const char *value)
@@ -290,7 +259,8 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
 
 int io_identity_load(struct hy_config *cfg, const struct hy_log *log)
 {
-    if (make_dirs(cfg->data_dir) != 0) {
+    cfg->formed = 0;
+    if (disk_posix_mkdirs(cfg->data_dir) != 0) {
         hy_log(log, HY_LOG_ERROR, "cannot create data dir %s: %s", cfg->data_dir, strerror(errno));
         return HY_EIO;
     }
@@ -322,16 +292,15 @@ int io_identity_load(struct hy_config *cfg, const struct hy_log *log)
         }
         set_string(&cfg->bootstrap, list);
         cfg->joined = joined;
+        cfg->formed = 1;
         return HY_OK;
     }
-    /* A fresh data dir (or one from before this file existed). */
-    char group[4200];
-    struct stat st;
-    snprintf(group, sizeof(group), "%s/group-0", cfg->data_dir);
-    int has_state = stat(group, &st) == 0;
-    struct hy_buf list;
-    hy_buf_init(&list);
-    if (cfg->join[0] != '\0' && !has_state) {
+    /* A fresh data dir, or one a crash left between its log's creation and this file's (the
+     * log then holds nothing but term 0), or one from before this file existed (a log with
+     * entries: it keeps the flags' list). */
+    if (cfg->join[0] != '\0' && !group_has_log(cfg->data_dir)) {
+        struct hy_buf list;
+        hy_buf_init(&list);
         int rc = join_cluster(cfg, log, &list);
         if (rc != HY_OK) {
             hy_buf_free(&list);
@@ -339,14 +308,23 @@ int io_identity_load(struct hy_config *cfg, const struct hy_log *log)
         }
         cfg->joined = 1;
         set_string(&cfg->bootstrap, (const char *)list.data);
+        hy_buf_free(&list);
         hy_log(log, HY_LOG_INFO, "joined: members %s", cfg->bootstrap);
     }
+    return HY_OK;
+}
+
+int io_identity_save(const struct hy_config *cfg, const struct hy_log *log)
+{
+    if (cfg->formed) {
+        return HY_OK;
+    }
     /* A lone node keeps an empty list: it is its own first configuration. */
-    hy_buf_reset(&list);
-    hy_buf_printf(&list, "%s %s\n", cfg->joined ? "join" : "bootstrap", cfg->bootstrap);
-    hy_buf_append(&list, "", 1);
-    int rc = write_durably(cfg->data_dir, IDENTITY_FILE, (const char *)list.data);
-    hy_buf_free(&list);
+    struct hy_buf text;
+    hy_buf_init(&text);
+    hy_buf_printf(&text, "%s %s\n", cfg->joined ? "join" : "bootstrap", cfg->bootstrap);
+    int rc = disk_posix_write_file(cfg->data_dir, IDENTITY_FILE, text.data, text.len);
+    hy_buf_free(&text);
     if (rc != 0) {
         hy_log(log, HY_LOG_ERROR, "cannot write %s/%s: %s", cfg->data_dir, IDENTITY_FILE,
                strerror(errno));

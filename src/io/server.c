@@ -592,6 +592,13 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         node_destroy(srv.node);
         return 1;
     }
+    if (io_identity_save(cfg, log) != HY_OK) {
+        io_durable_stop(srv.durable);
+        uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAL thread's handles close */
+        io_durable_close(srv.durable);
+        node_destroy(srv.node);
+        return 1;
+    }
     if (server_listen(&srv) != 0 ||
         io_mesh_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.mesh) != HY_OK) {
         io_durable_stop(srv.durable);

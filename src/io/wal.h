@@ -44,6 +44,8 @@ struct wal_config {
     uint64_t max_log_entries;    /* ... or when the log holds more; 0 = no limit */
     uint64_t retention_logs;     /* entries kept behind a snapshot for lagging followers */
     const struct hy_log *log;    /* borrowed, outlives the wal; may be NULL */
+    int must_exist; /* refuse a directory without a term/vote file instead of starting a
+                       new log there (the server knows it was formed: io/identity.h) */
 };
 
 /* 8 MiB segments, a snapshot every 10000 entries, 1000 retained, no hard limit.
@@ -60,7 +62,8 @@ struct wal_recovered {
                                      (trailing) */
     struct wal_entry *entries;
     size_t n_entries;
-    void *priv; /* the buffers the pointers above point into */
+    int created; /* the directory held no log: this open made it (term 0, no vote) */
+    void *priv;  /* the buffers the pointers above point into */
 };
 
 void wal_recovered_free(struct wal_recovered *rec);

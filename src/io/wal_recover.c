@@ -546,11 +546,49 @@ void wal_recovered_free(struct wal_recovered *rec)
     memset(rec, 0, sizeof(*rec));
 }
 
+/* ---- rule 7: a log has a term
+ * ----------------------------------------------------------- */
+
+/* A server adopts and persists a term before it accepts or makes an entry of it (Raft
+ * dissertation §3.8), so a log without a term/vote file lost the file: the node could vote
+ * twice in a term it already voted in. Not repairable: the vote is unknowable.
+ * A directory with neither is new: its term/vote file is written now, so that from here on
+ * "a cluster file but no term/vote file" can only mean the log was lost (io/identity.h). */
+static int rec_check_term(struct rec_ctx *c)
+{
+    struct wal *w = c->w;
+    int has_log = c->rec->n_entries > 0 || w->snap_index > 0;
+    if (w->meta_slot < 0 && has_log) {
+        return rec_refuse(c, "metadata1", 0,
+                          "the log holds entries but neither term/vote file (metadata1, "
+                          "metadata2) is there: they were lost, and with them this node's vote",
+                          0);
+    }
+    if (w->meta_slot < 0 && w->cfg.must_exist) {
+        return rec_refuse(c, "metadata1", 0,
+                          "the directory holds no Raft state (no term/vote file, no log), yet "
+                          "the data dir's cluster file says this node was formed: its log was "
+                          "lost",
+                          0);
+    }
+    if (w->meta_slot < 0) {
+        c->rec->created = 1;
+        int rc = wal__meta_create(w);
+        return rc == HY_OK ? HY_OK : rec_io_error(c, "metadata1", rc);
+    }
+    return HY_OK;
+}
+
 static int rec_run(struct rec_ctx *c)
 {
     struct rec_dir dir;
     memset(&dir, 0, sizeof(dir));
-    int rc = rec_scan_dir(c->w->disk, &dir);
+    /* The directory may be new (the server made it a moment ago): everything written in it
+     * is only durable once its own name is. */
+    int rc = c->w->disk->ops->sync_parent(c->w->disk);
+    if (rc == HY_OK) {
+        rc = rec_scan_dir(c->w->disk, &dir);
+    }
     if (rc != HY_OK) {
         rc = rec_io_error(c, ".", rc);
     }
@@ -568,6 +606,9 @@ static int rec_run(struct rec_ctx *c)
     }
     if (rc == HY_OK) {
         rc = rec_check_snapshot(c);
+    }
+    if (rc == HY_OK) {
+        rc = rec_check_term(c);
     }
     rec_dir_free(&dir);
     return rc;

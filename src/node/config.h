@@ -69,6 +69,7 @@ struct hy_config {
     /* Not settings: facts about the process that the shell fills in for INFO. */
     long pid;
     int joined; /* the data dir belongs to a node that joined (no bootstrap configuration) */
+    int formed; /* the data dir's cluster file was there at start: its log must be too */
     char config_file[4096];
     char executable[4096];
 };

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "io/config_file.h"
+#include "io/disk.h"
 #include "io/durable.h"
 #include "io/server.h"
 #include "node/config.h"
@@ -108,23 +109,6 @@ static int apply_flags(int argc, char **argv, struct hy_config *cfg)
     return 1;
 }
 
-/* mkdir -p: the data directory and its parents. */
-static int make_dirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -154,7 +138,7 @@ int main(int argc, char **argv)
     snprintf(cfg.executable, sizeof(cfg.executable), "%s",
              realpath(argv[0], exe) != NULL ? exe : argv[0]);
     struct hy_log log = {.level = HY_LOG_DEBUG, .ctx = &cfg, .write_cb = log_write_cb};
-    if (make_dirs(cfg.data_dir) != 0) {
+    if (disk_posix_mkdirs(cfg.data_dir) != 0) {
         hy_log(&log, HY_LOG_ERROR, "cannot create data dir %s: %s", cfg.data_dir, strerror(errno));
         return 1;
     }

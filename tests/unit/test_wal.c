@@ -264,6 +264,7 @@ static void test_disk_mem_crash_semantics(void **state)
     uint8_t buf[2048];
     size_t got;
     memset(buf, 0xab, sizeof(buf));
+    assert_int_equal(d->ops->sync_parent(d), HY_OK); /* an old directory */
     assert_int_equal(d->ops->open(d, "a", DISK_CREATE, &fd), HY_OK);
     assert_int_equal(d->ops->write(d, fd, 0, buf, 100), HY_OK);
     assert_int_equal(d->ops->sync(d, fd), HY_OK);
@@ -383,8 +384,10 @@ static void test_term_vote(void **state)
     memset(&m, 0, sizeof(m));
     fx_init(&f, 3, 1 << 16);
     fx_reopen(&f);
+    assert_int_equal(count_files(f.disk, "metadata"), 1); /* a new log: term 0 */
+    assert_true(f.rec.created);
     assert_int_equal(wal_set_term_vote(f.w, 1, 3), HY_OK);
-    assert_int_equal(count_files(f.disk, "metadata"), 1);
+    assert_int_equal(count_files(f.disk, "metadata"), 2);
     assert_int_equal(wal_set_term_vote(f.w, 2, 0), HY_OK);
     assert_int_equal(count_files(f.disk, "metadata"), 2);
     assert_int_equal(wal_set_term_vote(f.w, 2, 5), HY_OK);
@@ -410,15 +413,15 @@ static void test_metadata_damage(void **state)
     struct model m;
     memset(&m, 0, sizeof(m));
     fx_init(&f, 4, 1 << 16);
-    fx_reopen(&f);
-    assert_int_equal(wal_set_term_vote(f.w, 4, 2), HY_OK); /* seq 1: metadata1 */
-    assert_int_equal(wal_set_term_vote(f.w, 5, 3), HY_OK); /* seq 2: metadata2 */
-    flip_byte(f.disk, "metadata2", 24);
+    fx_reopen(&f);                                         /* seq 1: metadata1, term 0 */
+    assert_int_equal(wal_set_term_vote(f.w, 4, 2), HY_OK); /* seq 2: metadata2 */
+    assert_int_equal(wal_set_term_vote(f.w, 5, 3), HY_OK); /* seq 3: metadata1 */
+    flip_byte(f.disk, "metadata1", 24);
     fx_reopen(&f);
     m.term = 4;
     m.vote = 2;
     check_exact(&f.rec, &m);
-    /* The next write goes to metadata2 again (seq 2 after seq 1) and repairs it.
+    /* The next write goes to metadata1 again (seq 3 after seq 2) and repairs it.
      */
     assert_int_equal(wal_set_term_vote(f.w, 6, 1), HY_OK);
     fx_reopen(&f);
@@ -644,14 +647,14 @@ static void test_metadata_wrong_size_rewritten(void **state)
     (void)state;
     struct fx f;
     fx_init(&f, 18, 1 << 16);
-    fx_reopen(&f);
-    assert_int_equal(wal_set_term_vote(f.w, 3, 1), HY_OK); /* metadata1 */
+    fx_reopen(&f);                                         /* metadata1: term 0 */
+    assert_int_equal(wal_set_term_vote(f.w, 3, 1), HY_OK); /* metadata2 */
     uint8_t junk[49];
     memset(junk, 0x77, sizeof(junk));
-    assert_int_equal(disk_mem_put_file(f.disk, "metadata2", junk, sizeof(junk)), HY_OK);
+    assert_int_equal(disk_mem_put_file(f.disk, "metadata1", junk, sizeof(junk)), HY_OK);
     fx_reopen(&f);
     assert_int_equal(f.rec.term, 3);
-    assert_int_equal(wal_set_term_vote(f.w, 4, 2), HY_OK); /* goes to metadata2 */
+    assert_int_equal(wal_set_term_vote(f.w, 4, 2), HY_OK); /* goes to metadata1 */
     fx_reopen(&f);
     assert_int_equal(f.rec.term, 4);
     assert_int_equal(f.rec.vote, 2);
@@ -1130,11 +1133,108 @@ static void test_random_crashes(void **state)
     }
 }
 
+/* ---- names: a new directory and its term/vote file (issue 19)
+ * ------------------------------------------------------- */
+
+/* Proves the simulated disk loses a new directory whole, synced files and all, in a crash
+ * before its own name is synced into its parent (sync_parent), and keeps it after. */
+static void test_disk_mem_new_directory_vanishes(void **state)
+{
+    (void)state;
+    struct disk *d = disk_mem_new("/new", 3);
+    int fd;
+    uint8_t b[16] = "0123456789abcdef";
+    assert_int_equal(d->ops->open(d, "f", DISK_CREATE, &fd), HY_OK);
+    assert_int_equal(d->ops->write(d, fd, 0, b, sizeof(b)), HY_OK);
+    assert_int_equal(d->ops->sync(d, fd), HY_OK);
+    assert_int_equal(d->ops->sync_dir(d), HY_OK);
+    disk_mem_crash(d, DISK_CRASH_KEEP); /* even the kindest crash */
+    assert_int_equal(d->ops->open(d, "f", 0, &fd), HY_ENOTFOUND);
+    assert_int_equal(d->ops->open(d, "f", DISK_CREATE, &fd), HY_OK);
+    assert_int_equal(d->ops->write(d, fd, 0, b, sizeof(b)), HY_OK);
+    assert_int_equal(d->ops->sync(d, fd), HY_OK);
+    assert_int_equal(d->ops->sync_dir(d), HY_OK);
+    assert_int_equal(d->ops->sync_parent(d), HY_OK);
+    disk_mem_crash(d, DISK_CRASH_DROP);
+    assert_int_equal(d->ops->open(d, "f", 0, &fd), HY_OK);
+    disk_destroy(d);
+}
+
+/* Proves a log opened in a directory made a moment ago keeps what it acknowledged through
+ * the worst power cut: the open makes the directory's own name durable. */
+static void test_new_directory_log_survives_power_cut(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct model m;
+    memset(&m, 0, sizeof(m));
+    fx_init(&f, 41, 1 << 16);
+    fx_reopen(&f);
+    assert_true(f.rec.created);
+    assert_int_equal(wal_set_term_vote(f.w, 3, 2), HY_OK);
+    m.term = 3;
+    m.vote = 2;
+    assert_int_equal(append(f.w, &m, 1, 5, 3), HY_OK);
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    assert_false(f.rec.created);
+    check_exact(&f.rec, &m);
+    fx_free(&f);
+}
+
+/* Proves a log whose term/vote files are gone refuses to open, naming the file (a node that
+ * forgot its vote could vote twice), and that the refusal changes nothing on disk. */
+static void test_log_without_term_vote_refused(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct model m;
+    memset(&m, 0, sizeof(m));
+    fx_init(&f, 42, 1 << 16);
+    fx_reopen(&f);
+    assert_int_equal(wal_set_term_vote(f.w, 2, 1), HY_OK);
+    assert_int_equal(append(f.w, &m, 1, 4, 2), HY_OK);
+    assert_int_equal(f.disk->ops->remove(f.disk, "metadata1"), HY_OK);
+    assert_int_equal(f.disk->ops->remove(f.disk, "metadata2"), HY_OK);
+    assert_int_equal(f.disk->ops->sync_dir(f.disk), HY_OK);
+    assert_int_equal(fx_open(&f), HY_ECORRUPT);
+    assert_non_null(strstr(f.err, "/data/g0/metadata1"));
+    assert_non_null(strstr(f.err, "term/vote"));
+    assert_int_equal(fx_open(&f), HY_ECORRUPT); /* still: nothing was rewritten */
+    assert_int_equal(count_files(f.disk, "metadata"), 0);
+    fx_free(&f);
+}
+
+/* Proves an empty directory is refused, and left empty, when the caller knows the node was
+ * formed (its cluster file exists), instead of silently starting a new log. */
+static void test_must_exist_refuses_an_empty_directory(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, 43, 1 << 16);
+    f.cfg.must_exist = 1;
+    assert_int_equal(fx_open(&f), HY_ECORRUPT);
+    assert_non_null(strstr(f.err, "/data/g0/metadata1"));
+    assert_non_null(strstr(f.err, "log was lost"));
+    assert_int_equal(count_files(f.disk, ""), 0);
+    f.cfg.must_exist = 0;
+    fx_reopen(&f);
+    assert_true(f.rec.created);
+    f.cfg.must_exist = 1;
+    fx_reopen(&f); /* a formed node with its term/vote file opens */
+    assert_false(f.rec.created);
+    fx_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disk_mem_crash_semantics),
         cmocka_unit_test(test_disk_mem_faults),
+        cmocka_unit_test(test_disk_mem_new_directory_vanishes),
+        cmocka_unit_test(test_new_directory_log_survives_power_cut),
+        cmocka_unit_test(test_log_without_term_vote_refused),
+        cmocka_unit_test(test_must_exist_refuses_an_empty_directory),
         cmocka_unit_test(test_open_empty),
         cmocka_unit_test(test_append_recover_with_rolls),
         cmocka_unit_test(test_term_vote),
