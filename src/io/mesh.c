@@ -47,9 +47,8 @@ static void mesh_forward_cb(void *ctx, const char *from, uint64_t req_id, const 
 static void mesh_forward_reply_cb(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
                                   size_t len)
 {
-    (void)from;
     struct io_mesh *mesh = ctx;
-    node_forward_reply(mesh->node, req_id, data, len, io_clock_ms());
+    node_forward_reply(mesh->node, from, req_id, data, len, io_clock_ms());
     mesh->progress_cb(mesh->ctx);
 }
 
@@ -58,7 +57,8 @@ static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
     struct io_mesh *mesh = ctx;
     hy_log(mesh->log, up ? HY_LOG_INFO : HY_LOG_WARN, "peer %s %s%s%s", id, up ? "up" : "down",
            reason ? ": " : "", reason ? reason : "");
-    node_peer_state(mesh->node, id, up);
+    node_peer_state(mesh->node, id, up, io_clock_ms());
+    mesh->progress_cb(mesh->ctx); /* clients it answered or woke */
 }
 
 /* The transport's peers from the group's members (the transport skips this node); at most
@@ -175,11 +175,14 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
     struct node_peer_msg *msg;
     while ((msg = node_take_peer_msg(node)) != NULL) {
         if (m != NULL) {
-            /* Dropped when the peer is down or its queue full: the follower's deadline then
-             * answers its client (-UNKNOWN for a write), never a silent retry. */
+            /* A forward dropped here (peer down, queue full) never left: the engine runs it
+             * again once a leader is reachable. A dropped reply leaves the follower to learn
+             * of the failure from the link or the leadership (-UNKNOWN for a write). */
             if (msg->kind == NODE_FORWARD) {
-                (void)peer_send_forward(m->transport, msg->to, msg->req_id, msg->data.data,
-                                        msg->data.len);
+                if (peer_send_forward(m->transport, msg->to, msg->req_id, msg->data.data,
+                                      msg->data.len) != HY_OK) {
+                    node_forward_dropped(node, msg->req_id, io_clock_ms());
+                }
             } else {
                 (void)peer_send_forward_reply(m->transport, msg->to, msg->req_id, msg->data.data,
                                               msg->data.len);

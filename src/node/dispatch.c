@@ -218,10 +218,11 @@ static int node_needs_leader(const struct node_client *c, const struct cmd_def *
     return (d->flags & CMD_WRITE) || ((d->flags & CMD_READONLY) && !c->readonly_mode);
 }
 
-static void node_block(struct hy_node *n, struct node_client *c, uint64_t now_ms)
+void node_client_block(struct hy_node *n, struct node_client *c, uint64_t now_ms)
 {
+    HY_ASSERT(!c->blocked_on_read);
     c->blocked_on_read = 1;
-    c->blocked_since_ms = now_ms;
+    c->blocked_since_ms = c->retry_since_ms ? c->retry_since_ms : now_ms;
     n->read_waiters++;
 }
 
@@ -237,16 +238,24 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
         return 0;
     }
     if (!replica_is_leader(n)) {
-        if (replica_leader_member(n) != NULL) {
-            return 0; /* node_run answers -MOVED */
+        if (proxy_target(n) != NULL || c->is_proxy) {
+            /* node_run forwards it, or answers -MOVED (-TRYAGAIN with no leader known) to a
+             * follower's forward: the follower then runs it again elsewhere. */
+            return 0;
         }
-        node_block(n, c, now_ms); /* an election is under way: wait for its outcome */
+        if (node_cut_off(n, now_ms)) {
+            c->read_timed_out = 1; /* node_run answers -NOQUORUM at once: waiting is futile */
+            return 0;
+        }
+        /* An election is under way, or the leader's link is down (it died, or a partition):
+         * wait for the next leader rather than forward into a dead link or redirect to it. */
+        node_client_block(n, c, now_ms);
         return 1;
     }
     if (is_write && replica_transferring(n)) {
         /* §3.10: no new writes while leadership is handed over; wait for the new leader (the
          * write is then forwarded) or for the transfer to abort (it is proposed here). */
-        node_block(n, c, now_ms);
+        node_client_block(n, c, now_ms);
         return 1;
     }
     if (is_write || replica_can_read(n) || c->read_ok_bytes > 0) {
@@ -283,6 +292,10 @@ static void node_reply_no_leader(struct cmd_ctx *x)
 static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
 {
     const struct node_member *leader = replica_leader_member(x->node);
+    if (leader == NULL) {
+        resp_write_error(&x->w, "TRYAGAIN no leader is known; the request was not applied");
+        return;
+    }
     uint16_t slot = 0;
     if (d->first_key > 0 && (size_t)d->first_key < x->argc) {
         slot = hy_key_slot(x->argv[d->first_key].ptr, x->argv[d->first_key].len);
@@ -311,8 +324,8 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
     }
     if (node_needs_leader(c, d) && !replica_is_leader(n)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
-         * is never forwarded again (the leader moved meanwhile: the follower's client gets
-         * -MOVED and decides). */
+         * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
+         * ran nothing, and the follower runs it again: proxy.c). */
         if (n->cfg->redirect == NODE_REDIRECT_PROXY && !c->is_proxy && proxy_forward(x)) {
             return;
         }
@@ -355,6 +368,9 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
         reply_unknown_command(&x.w, argc, argv);
     } else {
         node_run(&x, d);
+    }
+    if (!c->forwarding) {
+        c->retry_since_ms = 0; /* the request is done (or proposed here): a new deadline next */
     }
     node_defer_reply(c, pending, mark);
     return 1;
@@ -437,12 +453,15 @@ static size_t node_close_idle(struct hy_node *n, uint64_t now_ms)
     return marked;
 }
 
-/* Reads that waited too long for a leader are answered with an error when they run. */
+/* Requests that waited too long for a leader are answered with an error when they run; so
+ * are those waiting for one on a node that knows it is cut off from a majority. */
 static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
 {
     uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
+    int cut_off = n->read_waiters > 0 && node_cut_off(n, now_ms);
     for (struct node_client *c = n->clients; c != NULL && n->read_waiters > 0; c = c->next) {
-        if (c->blocked_on_read && now_ms >= c->blocked_since_ms + timeout) {
+        if (c->blocked_on_read &&
+            (now_ms >= c->blocked_since_ms + timeout || (cut_off && c->read_id == 0))) {
             c->blocked_on_read = 0;
             c->read_id = 0;
             c->read_timed_out = 1;
@@ -455,6 +474,7 @@ static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
 
 size_t node_cron(struct hy_node *n, uint64_t now_ms)
 {
+    proxy_check(n, now_ms);
     node_time_out_reads(n, now_ms);
     node_drain_step(n, now_ms);
     member_reconcile(n, now_ms);

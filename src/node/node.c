@@ -61,12 +61,16 @@ static void node_store_config(const struct hy_config *cfg, uint64_t seed, struct
     sc->maxmemory_samples = (unsigned)cfg->maxmemory_samples;
 }
 
-void node_peer_state(struct hy_node *n, const char *name, int up)
+void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_ms)
 {
     for (size_t i = 0; i < n->member_count; i++) {
         if (strcmp(n->members[i].name, name) == 0) {
             n->member_up[i] = (uint8_t)(up != 0);
         }
+    }
+    proxy_check(n, now_ms);
+    if (up) {
+        replica_wake(n, now_ms); /* clients waiting for this leader's link go on */
     }
 }
 

@@ -61,7 +61,8 @@ struct node_client {
     size_t read_reg_bytes;           /* input bytes present when the read was registered */
     int readonly_mode;               /* READONLY: stale reads from this replica are fine */
     int forwarding;                  /* a request went to the leader; waiting for its reply */
-    int is_proxy;                    /* a request forwarded to us by a follower */
+    uint64_t retry_since_ms; /* a request run again (proxy.c): when it was first forwarded */
+    int is_proxy;            /* a request forwarded to us by a follower */
     uint64_t proxy_req_id;
     char proxy_from[NODE_MEMBER_NAME_MAX + 1];
     int read_timed_out; /* the wait passed request-timeout-ms: answer an error */
@@ -214,13 +215,17 @@ void node_peer_msg_free(struct node_peer_msg *m);
  * node_take_peer_msg as a NODE_FORWARD_REPLY. */
 void node_forward_request(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
                           size_t len, uint64_t now_ms);
-/* The leader's reply to one of our forwards (data borrowed). */
-void node_forward_reply(struct hy_node *n, uint64_t req_id, const uint8_t *data, size_t len,
-                        uint64_t now_ms);
+/* The reply of member `from` to one of our forwards (data borrowed). */
+void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
+                        size_t len, uint64_t now_ms);
+/* The shell could not send forward req_id (no link, queue full): it never left this node, so
+ * the request waits for a reachable leader and goes again. */
+void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms);
 
-/* The peer transport's view of member `name`: reachable (1) or not (0). Used to answer
- * -NOQUORUM on the minority side of a partition. */
-void node_peer_state(struct hy_node *n, const char *name, int up);
+/* The peer transport's view of member `name`: reachable (1) or not (0). Requests are never
+ * forwarded into a link that is down, forwards sent into one that goes down are resolved at
+ * once, and a node that cannot reach a majority answers -NOQUORUM. */
+void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_ms);
 
 /* A Raft message from a peer (borrowed for the call). */
 void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_ms);

@@ -47,6 +47,8 @@ struct node_stats {
     uint64_t keyspace_misses;
     uint64_t net_input_bytes;
     uint64_t net_output_bytes;
+    uint64_t forwards_rerun;   /* forwards run again: they never ran on the leader */
+    uint64_t forwards_unknown; /* forwarded writes whose leader failed before answering */
     /* instantaneous ops/sec from samples taken by cron */
     uint64_t ops_sample_cmds;
     uint64_t ops_sample_ms;
@@ -73,9 +75,12 @@ struct node_waiter {
 
 struct node_forward {
     uint64_t req_id;
-    struct node_client *client;
+    struct node_client *client; /* NULL once the client went away */
     uint64_t sent_ms;
     int is_write;
+    raft_id leader;                    /* the leader it went to */
+    char to[NODE_MEMBER_NAME_MAX + 1]; /* and its name: only its reply counts */
+    struct hy_buf req;                 /* the request, to run again if it never ran there */
 };
 
 struct node_pending_read {
@@ -149,6 +154,7 @@ struct hy_node {
     size_t forward_count, forward_cap;
     uint64_t next_forward_id;
     struct node_peer_msg *outbox_head, *outbox_tail;
+    uint64_t leaderless_since_ms; /* no usable leader (none, or its link down) since; 0 = one */
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
     /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
@@ -201,6 +207,10 @@ void replica_client_gone(struct hy_node *n, struct node_client *c);
 int replica_can_read(const struct hy_node *n);
 int replica_is_leader(const struct hy_node *n);
 void replica_mark_ready(struct hy_node *n, struct node_client *c);
+/* Clients that waited may go on: runs them (after a link came up, say). */
+void replica_wake(struct hy_node *n, uint64_t now_ms);
+/* dispatch.c: the client waits (for a leader) until woken or its request-timeout-ms. */
+void node_client_block(struct hy_node *n, struct node_client *c, uint64_t now_ms);
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms);
 /* Registers a linearizable read for c (ReadIndex); the client waits for its confirmation. */
 void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t now_ms);
@@ -241,9 +251,18 @@ int replica_snapshot_now(struct hy_node *n, uint64_t now_ms);
 void node_drain_step(struct hy_node *n, uint64_t now_ms);
 
 /* proxy.c */
+/* The leader requests may go to now (this node itself when it leads), or NULL: none known, or
+ * its link is down. */
+const struct node_member *proxy_target(const struct hy_node *n);
 /* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot
- * (no leader member known). */
+ * (no reachable leader, or this node leads). */
 int proxy_forward(struct cmd_ctx *x);
+/* After a Raft step or a link change: resolves the forwards whose leader failed (a read runs
+ * again, a write is answered -UNKNOWN) and notes since when no leader is usable. */
+void proxy_check(struct hy_node *n, uint64_t now_ms);
+/* 1 when this node knows it is cut off from a majority: no usable leader for an election
+ * timeout and fewer voters reachable than a quorum. Requests then get -NOQUORUM at once. */
+int node_cut_off(const struct hy_node *n, uint64_t now_ms);
 /* A proxy client that finished: its reply goes back to the follower; the client is freed.
  * Returns 1 when it did. */
 int proxy_maybe_finish(struct hy_node *n, struct node_client *c);

@@ -2,12 +2,19 @@
  * proxy.c - followers forward requests to the leader (redirect: proxy, the default), so plain
  * clients behind a load balancer work against any member.
  *
- * A follower re-encodes the request, sends it once to the leader in a FORWARD frame and the
- * client waits; the leader runs it on an internal client (authenticated by the follower
- * already) and sends back the reply bytes, which the follower hands over unchanged. A request
- * is forwarded once and never retried by the engine: a write whose reply does not come back
- * within request-timeout-ms is answered -UNKNOWN outcome, never re-applied (Redis-Raft's
- * proxy looped re-applying commands; Jepsen 2020).
+ * A follower re-encodes the request, sends it to the leader in a FORWARD frame and the client
+ * waits; the leader runs it on an internal client (authenticated by the follower already) and
+ * sends back the reply bytes, which the follower hands over unchanged.
+ *
+ * Failover (issue 9). A request goes only to a leader whose link is up (dispatch.c waits for
+ * one otherwise, as during an election). A forward that is known never to have reached the
+ * leader (the transport dropped the frame, or the leader answered -MOVED: it no longer leads
+ * and ran nothing) is run again from the start: it waits for the next leader and goes there,
+ * or runs here if this node leads now. When the leader it went to fails (its link goes down,
+ * or another leader or none is known), a read is run again; a write, which may or may not
+ * have been applied, is answered -UNKNOWN at once, never re-applied blindly (Redis-Raft's
+ * proxy looped re-applying commands; Jepsen 2020). Writes wrapped in a client's own session
+ * (HY.REQ) are exactly-once whatever happens, so the client may retry them anywhere.
  */
 #include <stdio.h>
 #include <string.h>
@@ -54,10 +61,9 @@ void node_peer_msg_free(struct node_peer_msg *m)
 
 /* ---- the follower's side ------------------------------------------------------------------- */
 
-/* Payload: the client's protocol (one byte), then the request as a RESP multibulk. */
+/* The request as a RESP multibulk (what the client sent, re-encoded). */
 static void encode_request(const struct cmd_ctx *x, struct hy_buf *out)
 {
-    hy_buf_append_u8(out, (uint8_t)x->w.proto);
     hy_buf_printf(out, "*%zu\r\n", x->argc);
     for (size_t i = 0; i < x->argc; i++) {
         hy_buf_printf(out, "$%zu\r\n", x->argv[i].len);
@@ -66,11 +72,23 @@ static void encode_request(const struct cmd_ctx *x, struct hy_buf *out)
     }
 }
 
+/* The member a request may be forwarded to now: the known leader, when its link is up.
+ * NULL while none is known, or while the one known is unreachable (killed, partitioned):
+ * forwarding into a dead link would only wait out the deadline. */
+const struct node_member *proxy_target(const struct hy_node *n)
+{
+    const struct node_member *leader = replica_leader_member(n);
+    if (leader == NULL || leader->id == n->raft.cfg.id) {
+        return leader;
+    }
+    return n->member_up[leader - n->members] ? leader : NULL;
+}
+
 int proxy_forward(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = replica_leader_member(n);
-    if (leader == NULL) {
+    const struct node_member *leader = proxy_target(n);
+    if (leader == NULL || leader->id == n->raft.cfg.id) {
         return 0;
     }
     if (n->forward_count == n->forward_cap) {
@@ -78,42 +96,177 @@ int proxy_forward(struct cmd_ctx *x)
         n->forwards = hy_xrealloc(n->forwards, n->forward_cap * sizeof(*n->forwards));
     }
     uint64_t id = ++n->next_forward_id;
-    n->forwards[n->forward_count++] =
-        (struct node_forward){.req_id = id,
-                              .client = x->client,
-                              .sent_ms = x->now_ms,
-                              .is_write = (x->cmd->flags & CMD_WRITE) != 0};
-    struct hy_buf req;
-    hy_buf_init(&req);
-    encode_request(x, &req);
-    outbox_push(n, NODE_FORWARD, leader->name, id, req.data, req.len);
-    hy_buf_free(&req);
+    struct node_forward *f = &n->forwards[n->forward_count++];
+    *f = (struct node_forward){.req_id = id,
+                               .client = x->client,
+                               .sent_ms = x->client->retry_since_ms ? x->client->retry_since_ms
+                                                                    : x->now_ms,
+                               .is_write = (x->cmd->flags & CMD_WRITE) != 0,
+                               .leader = leader->id};
+    snprintf(f->to, sizeof(f->to), "%s", leader->name);
+    hy_buf_init(&f->req);
+    encode_request(x, &f->req);
+    struct hy_buf frame;
+    hy_buf_init(&frame);
+    hy_buf_append_u8(&frame, (uint8_t)x->w.proto);
+    hy_buf_append(&frame, f->req.data, f->req.len);
+    outbox_push(n, NODE_FORWARD, leader->name, id, frame.data, frame.len);
+    hy_buf_free(&frame);
     x->client->forwarding = 1;
     return 1;
 }
 
 static void forward_remove(struct hy_node *n, size_t i)
 {
+    hy_buf_free(&n->forwards[i].req);
     n->forwards[i] = n->forwards[--n->forward_count];
 }
 
-void node_forward_reply(struct hy_node *n, uint64_t req_id, const uint8_t *data, size_t len,
-                        uint64_t now_ms)
+static size_t forward_find(const struct hy_node *n, uint64_t req_id)
 {
     for (size_t i = 0; i < n->forward_count; i++) {
         if (n->forwards[i].req_id == req_id) {
-            struct node_client *c = n->forwards[i].client;
-            forward_remove(n, i);
-            if (c != NULL) {
-                hy_buf_append(&c->out, data, len);
-                c->forwarding = 0;
-                replica_mark_ready(n, c);
-                node_client_process(n, c, now_ms); /* its next requests, in order */
-            }
-            return;
+            return i;
         }
     }
-    /* A reply after its deadline: the client was already told the outcome is unknown. */
+    return SIZE_MAX;
+}
+
+/* The client of forward i goes on: its reply (if any) is in its output already. */
+static void forward_finish(struct hy_node *n, size_t i, uint64_t now_ms)
+{
+    struct node_client *c = n->forwards[i].client;
+    forward_remove(n, i);
+    if (c != NULL) {
+        c->forwarding = 0;
+        replica_mark_ready(n, c);
+        node_client_process(n, c, now_ms); /* its next requests, in order */
+    }
+}
+
+/* Forward i is known not to have run on any leader: its request goes back to the front of
+ * the client's input and runs again (it waits for a leader, goes to it, or runs here). When
+ * `block`, it first waits for the next change of leadership (the one it went to said it no
+ * longer leads, and this node has not yet heard who does). */
+static void forward_rerun(struct hy_node *n, size_t i, int block, uint64_t now_ms)
+{
+    struct node_client *c = n->forwards[i].client;
+    if (c != NULL) {
+        struct hy_buf in;
+        hy_buf_init(&in);
+        hy_buf_append(&in, n->forwards[i].req.data, n->forwards[i].req.len);
+        hy_buf_append(&in, c->in.data, c->in.len);
+        hy_buf_free(&c->in);
+        c->in = in;
+        c->read_ok_bytes = 0; /* offsets into the input moved */
+        c->read_reg_bytes = 0;
+        if (c->retry_since_ms == 0) { /* its deadline counts from the first attempt */
+            c->retry_since_ms = n->forwards[i].sent_ms;
+        }
+        n->stats.forwards_rerun++;
+        if (block) {
+            node_client_block(n, c, now_ms);
+        }
+    }
+    forward_finish(n, i, now_ms);
+}
+
+void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms)
+{
+    size_t i = forward_find(n, req_id);
+    if (i != SIZE_MAX) {
+        /* The frame never left: nothing ran. It waits for the next change (a link coming up,
+         * a Raft message) rather than going straight back into the same full or dead link. */
+        forward_rerun(n, i, 1, now_ms);
+    }
+}
+
+/* -MOVED (the member no longer leads) and -TRYAGAIN (it had no leader, or lost leadership
+ * before proposing) both say the request did not run there. */
+static int reply_not_run(const uint8_t *data, size_t len)
+{
+    return (len > 7 && memcmp(data, "-MOVED ", 7) == 0) ||
+           (len > 10 && memcmp(data, "-TRYAGAIN ", 10) == 0);
+}
+
+void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
+                        size_t len, uint64_t now_ms)
+{
+    size_t i = forward_find(n, req_id);
+    if (i == SIZE_MAX || strcmp(n->forwards[i].to, from) != 0) {
+        /* A reply after its client was answered (-UNKNOWN when its leader failed), or from a
+         * member we did not ask: dropped. */
+        return;
+    }
+    if (reply_not_run(data, len)) {
+        /* It no longer leads and ran nothing: a plain client of a follower never sees MOVED
+         * (docs/protocol.md); the request waits for the next leader. */
+        const struct node_member *leader = replica_leader_member(n);
+        forward_rerun(n, i, leader != NULL && leader->id == n->forwards[i].leader, now_ms);
+        return;
+    }
+    if (n->forwards[i].client != NULL) {
+        hy_buf_append(&n->forwards[i].client->out, data, len);
+    }
+    forward_finish(n, i, now_ms);
+}
+
+/* Why forward f's leader can no longer answer it, or NULL while it still may. */
+static const char *forward_lost(const struct hy_node *n, const struct node_forward *f)
+{
+    const struct node_member *leader = replica_leader_member(n);
+    if (leader == NULL || leader->id != f->leader) {
+        return "leadership moved";
+    }
+    if (!n->member_up[leader - n->members]) {
+        return "its link went down";
+    }
+    return NULL;
+}
+
+int node_cut_off(const struct hy_node *n, uint64_t now_ms)
+{
+    if (n->leaderless_since_ms == 0 ||
+        now_ms < n->leaderless_since_ms + (uint64_t)n->cfg->election_timeout_ms) {
+        return 0;
+    }
+    uint32_t have = 0;
+    for (size_t i = 0; i < n->member_count; i++) {
+        have += n->member_up[i] &&
+                raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id);
+    }
+    return have < replica_voters(n) / 2 + 1;
+}
+
+void proxy_check(struct hy_node *n, uint64_t now_ms)
+{
+    if (proxy_target(n) != NULL) {
+        n->leaderless_since_ms = 0;
+    } else if (n->leaderless_since_ms == 0) {
+        n->leaderless_since_ms = now_ms;
+    }
+    for (size_t i = 0; i < n->forward_count;) {
+        struct node_forward *f = &n->forwards[i];
+        const char *why = forward_lost(n, f);
+        if (why == NULL) {
+            i++;
+            continue;
+        }
+        if (!f->is_write) {
+            forward_rerun(n, i, 0, now_ms); /* a read is simply asked again */
+            continue;
+        }
+        struct node_client *c = f->client;
+        if (c != NULL) {
+            struct resp_writer w = {&c->out, c->proto};
+            resp_write_errorf(&w,
+                              "UNKNOWN outcome: the write was forwarded to the leader %s, then %s "
+                              "before it answered; it may or may not be applied",
+                              f->to, why);
+        }
+        n->stats.forwards_unknown++;
+        forward_finish(n, i, now_ms);
+    }
 }
 
 void proxy_expire(struct hy_node *n, uint64_t now_ms)
@@ -128,17 +281,15 @@ void proxy_expire(struct hy_node *n, uint64_t now_ms)
         struct node_client *c = f->client;
         if (c != NULL) {
             struct resp_writer w = {&c->out, c->proto};
-            resp_write_error(&w, f->is_write
-                                     ? "UNKNOWN outcome: the leader did not answer the forwarded "
-                                       "write within request-timeout-ms; it may or may not be "
-                                       "applied"
-                                     : "TRYAGAIN the leader did not answer the forwarded read "
-                                       "within request-timeout-ms");
-            c->forwarding = 0;
-            replica_mark_ready(n, c);
-            node_client_process(n, c, now_ms);
+            resp_write_errorf(&w,
+                              f->is_write ? "UNKNOWN outcome: the leader %s, reachable all along, "
+                                            "did not answer the forwarded write within "
+                                            "request-timeout-ms; it may or may not be applied"
+                                          : "TRYAGAIN the leader %s, reachable all along, did not "
+                                            "answer the forwarded read within request-timeout-ms",
+                              f->to);
         }
-        forward_remove(n, i);
+        forward_finish(n, i, now_ms);
     }
 }
 
@@ -156,6 +307,9 @@ void proxy_free(struct hy_node *n)
     struct node_peer_msg *m;
     while ((m = node_take_peer_msg(n)) != NULL) {
         node_peer_msg_free(m);
+    }
+    for (size_t i = 0; i < n->forward_count; i++) {
+        hy_buf_free(&n->forwards[i].req);
     }
     hy_free(n->forwards);
 }

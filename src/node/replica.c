@@ -564,6 +564,7 @@ static void handle_update(struct hy_node *n, const struct raft_update *up, uint6
     if (n->snap_pending == 0 && !n->snap_finishing && snapshot_due(n, snapshot_wanted)) {
         start_snapshot(n, now_ms);
     }
+    proxy_check(n, now_ms); /* forwards to a leader that is gone are resolved at once */
     wake_clients(n, now_ms);
 }
 
@@ -608,7 +609,7 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
      * yet ready for reads) look again: run, register a read round, or get -MOVED. */
     int settled = !replica_transferring(n) &&
                   (replica_can_read(n) ||
-                   (raft_leader(&n->raft) != RAFT_NONE &&
+                   (proxy_target(n) != NULL &&
                     (!replica_is_leader(n) || n->applied >= n->raft.term_start_index)));
     if (n->read_waiters > 0 && settled) {
         for (struct node_client *c = n->clients; c != NULL; c = c->next) {
@@ -622,6 +623,11 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
             node_client_process(n, c, now_ms);
         }
     }
+}
+
+void replica_wake(struct hy_node *n, uint64_t now_ms)
+{
+    wake_clients(n, now_ms);
 }
 
 struct hy_buf *replica_turn_data(struct hy_node *n)

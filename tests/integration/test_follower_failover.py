@@ -1,0 +1,191 @@
+"""Clients of followers see a failover as clients of the leader do (issue 9): plain python3-redis
+clients without sessions, each connected to a follower, write in a loop while the leader is
+killed with kill -9, again and again.
+
+request-timeout-ms is set to 60 s here and the clients' socket timeout to 15 s: a follower that
+forwarded into the dead leader's link, or waited out the request timeout, leaves its client
+without an answer, and the client's timeout fails the test. No timing is asserted: the
+benchmark (make bench-failover) measures how fast."""
+
+import threading
+
+import pytest
+import redis
+
+from cluster import Cluster, info
+
+EXTRA = {"request-timeout-ms": 60000}
+
+
+@pytest.fixture
+def make_cluster(tmp_path_factory):
+    made = []
+
+    def make(n, extra=None):
+        c = Cluster(tmp_path_factory, n, dict(EXTRA, **(extra or {})))
+        made.append(c)
+        c.start_all()
+        return c
+
+    yield make
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+class FollowerClient(threading.Thread):
+    """INCRs a shared counter through one follower until told to stop, recording every
+    outcome with the wall-clock moment it was sent."""
+
+    def __init__(self, port, key, stop):
+        super().__init__(daemon=True)
+        self.port, self.key, self.stop = port, key, stop
+        self.acked, self.unknown, self.errors, self.failure = 0, [], [], None
+        self.dead_at = None   # when the round's leader was dead (set by the test)
+
+    def run(self):
+        import time
+        r = redis.Redis("127.0.0.1", self.port, socket_timeout=15, socket_connect_timeout=5)
+        try:
+            while not self.stop.is_set():
+                sent = time.monotonic()
+                try:
+                    r.incr(self.key)
+                    self.acked += 1
+                except redis.ResponseError as e:
+                    text = str(e)
+                    if text.startswith("UNKNOWN"):
+                        self.unknown.append((sent, text))
+                    elif text.startswith(("TRYAGAIN", "NOQUORUM")):
+                        self.errors.append(text)   # not applied
+                    else:
+                        raise
+        except Exception as e:  # a timeout, a reset, garbage: the test fails on it
+            self.failure = repr(e)
+
+
+def run_rounds(c, rounds, key):
+    """Kills the leader `rounds` times (restarting it each time) under load from clients of
+    every follower; returns the clients and the kill moments."""
+    import time
+    clients, kills = [], []
+    for _ in range(rounds):
+        li = c.leader()
+        stop = threading.Event()
+        round_clients = [FollowerClient(c.ports[i], key, stop)
+                         for i in range(len(c.nodes)) if i != li for _ in range(2)]
+        for t in round_clients:
+            t.start()
+        base = sum(t.acked for t in round_clients)
+        deadline = time.monotonic() + 30
+        while sum(t.acked for t in round_clients) < base + 50 and time.monotonic() < deadline:
+            stop.wait(0.02)   # until the load runs: wait for acknowledged writes, not time
+        c.kill(li)   # returns once the process is gone
+        kills.append(time.monotonic())
+        for t in round_clients:
+            t.dead_at = kills[-1]
+        new = c.leader(deadline_s=20, exclude=(li,))
+        assert new != li
+        # Every follower client gets writes acknowledged by the new leader.
+        marks = [t.acked for t in round_clients]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                t.acked <= m and t.failure is None for t, m in zip(round_clients, marks)):
+            stop.wait(0.02)
+        stop.set()
+        for t in round_clients:
+            t.join(30)
+        c.start(li)
+        clients += round_clients
+    return clients, kills
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_follower_clients_survive_leader_kills(make_cluster, n):
+    """Clients of followers keep writing across repeated kill -9 of the leader: every client
+    gets answers (none waits out the request timeout), none sees -MOVED in proxy mode, no
+    write sent after the leader was dead is reported unknown, and the counter equals the
+    acknowledged INCRs plus some of those reported unknown."""
+    c = make_cluster(n)
+    clients, kills = run_rounds(c, 3, "ff:ctr")
+    for t in clients:
+        assert t.failure is None, "a client of a follower failed: %s" % t.failure
+        assert all(not e.startswith("MOVED") for e in t.errors), t.errors
+        for sent, text in t.unknown:
+            assert "request-timeout-ms" not in text, text
+            # Unknown only for a write already in flight when the leader died.
+            assert t.dead_at is not None and sent < t.dead_at, text
+    acked = sum(t.acked for t in clients)
+    unknown = sum(len(t.unknown) for t in clients)
+    li = c.leader()
+    final = int(redis.Redis("127.0.0.1", c.ports[li], socket_timeout=10).get("ff:ctr"))
+    assert acked <= final <= acked + unknown, (acked, unknown, final)
+
+
+def test_unknown_only_for_writes_in_flight(make_cluster):
+    """A write sent to a follower after the leader was killed (and the follower saw its link
+    go down) is never -UNKNOWN: it waits for the next leader and gets the real reply."""
+    c = make_cluster(3)
+    li = c.leader()
+    fi = (li + 1) % 3
+    r = redis.Redis("127.0.0.1", c.ports[fi], socket_timeout=15)
+    assert r.set("before", "1")
+    c.kill(li)
+    # The write goes right after the kill, mostly before any election has finished.
+    assert r.set("after", "2") is True
+    assert r.incr("after-ctr") == 1
+    assert int(info(c.ports[fi], "stats")["forwards_unknown"]) == 0
+
+
+def test_moved_mode_never_redirects_to_a_dead_leader(make_cluster):
+    """With redirect: moved, a follower answers -MOVED to the new leader once it knows it and
+    -TRYAGAIN before, never a redirect to the leader that was killed."""
+    c = make_cluster(3, {"redirect": "moved"})
+    li = c.leader()
+    fi = (li + 1) % 3
+    r = redis.Redis("127.0.0.1", c.ports[fi], socket_timeout=15)
+    dead = "127.0.0.1:%d" % c.ports[li]
+    c.kill(li)
+    seen = []
+    import time
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            r.set("k", "v")
+            break   # this follower became the leader
+        except redis.ResponseError as e:
+            text = str(e)
+            seen.append(text)
+            assert dead not in text, "redirected to the dead leader: %s" % text
+            if text.startswith("MOVED"):
+                break
+            assert text.startswith("TRYAGAIN"), text
+    assert seen == [] or seen[-1].startswith("MOVED"), seen
+
+
+def test_minority_answers_noquorum_at_once(make_cluster):
+    """The last live member of five, cut off from the majority, answers writes and reads with
+    -NOQUORUM instead of making each request wait out request-timeout-ms (60 s here: the
+    client's 15 s timeout would fire)."""
+    c = make_cluster(5)
+    li = c.leader()
+    survivor = (li + 1) % 5
+    for i in range(5):
+        if i != survivor:
+            c.kill(i)
+    r = redis.Redis("127.0.0.1", c.ports[survivor], socket_timeout=15)
+    import time
+    deadline = time.monotonic() + 30
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            r.set("k", "v")
+            last = "OK"
+        except redis.ResponseError as e:
+            last = str(e)
+            if last.startswith("NOQUORUM"):
+                break
+    assert last is not None and last.startswith("NOQUORUM"), last
+    with pytest.raises(redis.ResponseError, match="^NOQUORUM"):
+        r.get("k")
