@@ -192,10 +192,12 @@ bench: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/bench.sh $(abspath $(SERVER))
 
-# Failover time of a 3-node cluster after kill -9 of the leader (median and worst of 10).
+# Failover time of a 3-node cluster after kill -9 of the leader (median and worst of 10), then
+# the longest gap per client for clients of the followers and of the leader (10 rounds).
 bench-failover: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	$(PYTHON) bench/failover.py $(abspath $(SERVER)) 10
+	$(PYTHON) bench/failover_clients.py $(abspath $(SERVER)) 10
 
 # A 3-node cluster against Redis with appendfsync always (SET throughput, one-client latency),
 # failover p50/p99 over 20 rounds, and a 3-member etcd when its binary is installed
