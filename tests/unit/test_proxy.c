@@ -1,0 +1,337 @@
+/* Unit tests for src/node/proxy.c: how followers forward requests across a failover (issue
+ * 9), on three in-memory engines joined by a simulated network and driven with simulated time.
+ * The harness is the shell's part: storage is durable at once, Raft messages and forwards go
+ * to their member unless it is down, and a forward into a down member is reported dropped. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "node/config.h"
+#include "node/node.h"
+#include "node/node_internal.h"
+
+#define NN 3
+
+struct net {
+    struct hy_config cfg[NN];
+    struct hy_node *node[NN];
+    int up[NN];
+    uint64_t now_ms;
+    uint64_t forwards_to[NN]; /* FORWARD frames handed to the network, by destination */
+};
+
+static int net_index(const char *name)
+{
+    return name[1] - '1'; /* "n1".."n3" */
+}
+
+static void net_init(struct net *t, const char *redirect)
+{
+    memset(t, 0, sizeof(*t));
+    t->now_ms = 1700000000000ULL;
+    for (int i = 0; i < NN; i++) {
+        char id[16], port[16];
+        snprintf(id, sizeof(id), "n%d", i + 1);
+        snprintf(port, sizeof(port), "%d", 7001 + i);
+        config_init(&t->cfg[i]);
+        char err[160];
+        assert_int_equal(config_set(&t->cfg[i], "node-id", id, 0, err), HY_OK);
+        assert_int_equal(config_set(&t->cfg[i], "port", port, 0, err), HY_OK);
+        assert_int_equal(config_set(&t->cfg[i], "redirect", redirect, 0, err), HY_OK);
+        assert_int_equal(config_set(&t->cfg[i], "bootstrap",
+                                    "n1@127.0.0.1:17001,n2@127.0.0.1:17002,n3@127.0.0.1:17003", 0,
+                                    err),
+                         HY_OK);
+        t->node[i] = node_create(&t->cfg[i], NULL, 100 + (uint64_t)i, t->now_ms);
+        assert_non_null(t->node[i]);
+        struct node_recovered nothing = {0};
+        assert_int_equal(node_start(t->node[i], &nothing, t->now_ms), HY_OK);
+        t->up[i] = 1;
+    }
+    for (int i = 0; i < NN; i++) {
+        for (int j = 0; j < NN; j++) {
+            if (i != j) {
+                char name[16];
+                snprintf(name, sizeof(name), "n%d", j + 1);
+                node_peer_state(t->node[i], name, 1, t->now_ms);
+            }
+        }
+    }
+}
+
+static void net_free(struct net *t)
+{
+    for (int i = 0; i < NN; i++) {
+        node_destroy(t->node[i]);
+        config_free(&t->cfg[i]);
+    }
+}
+
+/* One pass of the shell over node i: storage, Raft messages, forwards. Returns 1 if it moved. */
+static int net_pump_one(struct net *t, int i)
+{
+    int moved = 0;
+    struct hy_node *n = t->node[i];
+    node_flush(n, t->now_ms);
+    struct node_io_batch *b;
+    while ((b = node_io_take(n)) != NULL) {
+        for (uint32_t m = 0; m < b->n_messages; m++) {
+            const char *to = node_member_name(n, b->messages[m].to);
+            assert_non_null(to);
+            if (t->up[net_index(to)]) {
+                node_receive(t->node[net_index(to)], &b->messages[m], t->now_ms);
+            }
+        }
+        node_io_done(n, b, t->now_ms);
+        moved = 1;
+    }
+    struct node_peer_msg *pm;
+    while ((pm = node_take_peer_msg(n)) != NULL) {
+        int to = net_index(pm->to);
+        char from[16];
+        snprintf(from, sizeof(from), "n%d", i + 1);
+        if (pm->kind == NODE_FORWARD) {
+            t->forwards_to[to]++;
+            if (t->up[to]) {
+                node_forward_request(t->node[to], from, pm->req_id, pm->data.data, pm->data.len,
+                                     t->now_ms);
+            } else {
+                node_forward_dropped(n, pm->req_id, t->now_ms); /* as the shell does */
+            }
+        } else if (t->up[to]) {
+            node_forward_reply(t->node[to], from, pm->req_id, pm->data.data, pm->data.len,
+                               t->now_ms);
+        }
+        node_peer_msg_free(pm);
+        moved = 1;
+    }
+    while (node_take_ready(n) != NULL) {
+    }
+    return moved;
+}
+
+static void net_pump(struct net *t)
+{
+    for (int round = 0; round < 100; round++) {
+        int moved = 0;
+        for (int i = 0; i < NN; i++) {
+            if (t->up[i]) {
+                moved |= net_pump_one(t, i);
+            }
+        }
+        if (!moved) {
+            return;
+        }
+    }
+}
+
+/* Advances simulated time by ms, firing timers and cron (hz 10: every 100 ms) on the way. */
+static void net_run(struct net *t, uint64_t ms)
+{
+    uint64_t end = t->now_ms + ms;
+    while (t->now_ms < end) {
+        uint64_t next = end;
+        for (int i = 0; i < NN; i++) {
+            if (t->up[i] && node_timeout_ms(t->node[i]) > t->now_ms) {
+                next = HY_MIN(next, node_timeout_ms(t->node[i]));
+            }
+        }
+        next = HY_MIN(next, t->now_ms + 10);
+        t->now_ms = next;
+        for (int i = 0; i < NN; i++) {
+            if (t->up[i]) {
+                if (node_timeout_ms(t->node[i]) <= t->now_ms) {
+                    node_tick(t->node[i], t->now_ms);
+                }
+                if (t->now_ms % 100 < 10) {
+                    node_cron(t->node[i], t->now_ms);
+                }
+            }
+        }
+        net_pump(t);
+    }
+}
+
+static int net_leader(struct net *t)
+{
+    for (int i = 0; i < NN; i++) {
+        if (t->up[i] && node_is_leader(t->node[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int net_settle(struct net *t)
+{
+    for (int i = 0; i < 100 && net_leader(t) < 0; i++) {
+        net_run(t, 50);
+    }
+    net_run(t, 200); /* the leader's no-op commits; followers learn who leads */
+    assert_true(net_leader(t) >= 0);
+    return net_leader(t);
+}
+
+/* kill -9 of node i: the others' transports see its link go down at once. */
+static void net_kill(struct net *t, int i)
+{
+    t->up[i] = 0;
+    char name[16];
+    snprintf(name, sizeof(name), "n%d", i + 1);
+    for (int j = 0; j < NN; j++) {
+        if (t->up[j]) {
+            node_peer_state(t->node[j], name, 0, t->now_ms);
+        }
+    }
+    net_pump(t);
+}
+
+static struct node_client *net_client(struct net *t, int i)
+{
+    return node_client_new(t->node[i], "127.0.0.1:9", "127.0.0.1:7001", -1, t->now_ms);
+}
+
+static void send_cmd(struct net *t, int i, struct node_client *c, const char *resp)
+{
+    hy_buf_append(&c->in, resp, strlen(resp));
+    node_client_process(t->node[i], c, t->now_ms);
+    net_pump(t);
+}
+
+/* The client's output so far, NUL-terminated (static), then emptied. */
+static const char *take_out(struct node_client *c)
+{
+    static char out[4096];
+    size_t n = HY_MIN(c->out.len, sizeof(out) - 1);
+    memcpy(out, c->out.data, n);
+    out[n] = '\0';
+    hy_buf_reset(&c->out);
+    return out;
+}
+
+#define SET_K  "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+#define INCR_C "*2\r\n$4\r\nINCR\r\n$1\r\nc\r\n"
+#define GET_K  "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+
+/* Item 1: a write sent to a follower after the leader died is not forwarded into the dead
+ * link: it waits for the next leader, goes there, and gets the real reply. */
+static void test_write_after_leader_death_waits_for_next_leader(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init(&t, "proxy");
+    int li = net_settle(&t);
+    int fi = (li + 1) % NN;
+    net_kill(&t, li);
+    uint64_t sent_before = t.forwards_to[li];
+    struct node_client *c = net_client(&t, fi);
+    send_cmd(&t, fi, c, SET_K);
+    assert_int_equal(c->out.len, 0); /* it waits: no leader yet */
+    net_run(&t, 3000);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    assert_int_equal(t.forwards_to[li], sent_before); /* nothing went to the dead leader */
+    assert_int_not_equal(net_leader(&t), li);
+    net_free(&t);
+}
+
+/* Item 2: a forward the transport could not send never ran: it runs again and is applied
+ * once (INCR gives 1). */
+static void test_dropped_forward_runs_again_once(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init(&t, "proxy");
+    int li = net_settle(&t);
+    int fi = (li + 1) % NN;
+    struct node_client *c = net_client(&t, fi);
+    t.up[li] = 0; /* the frame is dropped, but the follower still thinks the link is up */
+    send_cmd(&t, fi, c, INCR_C);
+    assert_int_equal(c->out.len, 0);
+    t.up[li] = 1;
+    net_run(&t, 1000);
+    assert_string_equal(take_out(c), ":1\r\n");
+    assert_true(t.node[fi]->stats.forwards_rerun >= 1);
+    net_free(&t);
+}
+
+/* Item 4: when the leader dies with a forwarded write and a forwarded read in flight, the
+ * follower resolves both at once: the write is -UNKNOWN with what happened (not a deadline
+ * text), the read runs again on the next leader. */
+static void test_inflight_forwards_resolved_at_once(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init(&t, "proxy");
+    int li = net_settle(&t);
+    int fi = (li + 1) % NN;
+    struct node_client *w = net_client(&t, fi);
+    struct node_client *r = net_client(&t, fi);
+    /* The frames leave the follower, but the leader dies before running them. */
+    hy_buf_append(&w->in, INCR_C, strlen(INCR_C));
+    node_client_process(t.node[fi], w, t.now_ms);
+    hy_buf_append(&r->in, GET_K, strlen(GET_K));
+    node_client_process(t.node[fi], r, t.now_ms);
+    struct node_peer_msg *pm;
+    int taken = 0;
+    while ((pm = node_take_peer_msg(t.node[fi])) != NULL) {
+        taken++;
+        node_peer_msg_free(pm); /* "sent", and lost with the leader */
+    }
+    assert_int_equal(taken, 2);
+    net_kill(&t, li); /* no time passes */
+    const char *got = take_out(w);
+    assert_non_null(strstr(got, "-UNKNOWN outcome"));
+    assert_non_null(strstr(got, "link went down"));
+    assert_null(strstr(got, "request-timeout-ms"));
+    assert_int_equal(r->out.len, 0); /* the read waits for the next leader */
+    net_run(&t, 3000);
+    assert_string_equal(take_out(r), "$-1\r\n");
+    net_free(&t);
+}
+
+/* Item 5: in moved mode a follower never redirects to the dead leader: the request waits,
+ * then -MOVED names the new leader. */
+static void test_moved_names_only_a_live_leader(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init(&t, "moved");
+    int li = net_settle(&t);
+    int fi = (li + 1) % NN;
+    struct node_client *c = net_client(&t, fi);
+    send_cmd(&t, fi, c, GET_K);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%d", 7001 + li);
+    assert_non_null(strstr(take_out(c), want)); /* MOVED to the live leader */
+    net_kill(&t, li);
+    send_cmd(&t, fi, c, GET_K);
+    assert_int_equal(c->out.len, 0); /* no redirect to the dead one */
+    net_run(&t, 3000);
+    int nl = net_leader(&t);
+    const char *got = take_out(c);
+    if (nl == fi) {
+        assert_string_equal(got, "$-1\r\n"); /* it leads now and answers itself */
+    } else {
+        snprintf(want, sizeof(want), "MOVED 12539 127.0.0.1:%d", 7001 + nl);
+        assert_non_null(strstr(got, want));
+    }
+    net_free(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_after_leader_death_waits_for_next_leader),
+        cmocka_unit_test(test_dropped_forward_runs_again_once),
+        cmocka_unit_test(test_inflight_forwards_resolved_at_once),
+        cmocka_unit_test(test_moved_names_only_a_live_leader),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
