@@ -178,6 +178,35 @@ def test_observer_never_votes(grow):
     assert isinstance(r, RespError) and "is a voter" in r, r
 
 
+def test_observer_cut_off_reports_no_leader(grow):
+    """Issue 20: an observer never stands for election, so it keeps its last leader's name
+    however long it hears nothing. Once n1-n3 are gone its status says no leader is known
+    and no quorum, with the last leader and how long ago it was heard (3 s after the voters
+    died it still said leader n1, has_quorum yes)."""
+    c = grow(3)
+    li = c.leader()
+    o = c.add(via=li, role="observer")
+    wait_roles(c, {"n4": "observer"})
+    wait_for(lambda: status(c.ports[o])["has_quorum"] is True, 10, "the observer to hear the leader")
+    assert status(c.ports[o])["leader"] == c.names[li]
+    for i in range(3):
+        c.kill(i, signal.SIGKILL)
+    seen = {}
+
+    def cut_off():
+        seen["st"] = st = status(c.ports[o])
+        return st["has_quorum"] is False and st["leader"] is None
+
+    try:
+        wait_for(cut_off, 10, "the observer to report no leader")
+    except AssertionError as e:
+        raise AssertionError("%s; last status %r" % (e, seen.get("st"))) from None
+    st = seen["st"]
+    assert st["last_leader"] == c.names[li] and st["leader_contact_ms"] > 0, st
+    text = halyctl(c.ports[o], "cluster", "status")
+    assert "has_quorum: no" in text.stdout and "last heard from %s" % c.names[li] in text.stdout, text.stdout
+
+
 def test_join_and_remove_errors(grow):
     c = grow(3)
     li = c.leader()
