@@ -386,7 +386,17 @@ static size_t active_members(const struct hy_node *n)
     return active;
 }
 
-/* HALYARD JOIN name host peerport [VOTER|OBSERVER] */
+/* The role the address book records for `name` (voter or observer), else voter: what a JOIN
+ * that names no role asks for, so that a node started with --join and no --role takes the
+ * role it was added with (halyctl cluster join NAME@... --observer). */
+static int recorded_role(const struct hy_node *n, const char *name)
+{
+    const struct store_member *sm = book_find(n, name);
+    return sm != NULL && sm->role == STORE_MEMBER_OBSERVER ? STORE_MEMBER_OBSERVER
+                                                           : STORE_MEMBER_VOTER;
+}
+
+/* HALYARD JOIN name host peerport [VOTER|OBSERVER]: without a role, the recorded one. */
 void cmd_halyard_join(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
@@ -400,7 +410,9 @@ void cmd_halyard_join(struct cmd_ctx *x)
     char name[NODE_MEMBER_NAME_MAX + 1], host[NODE_MEMBER_HOST_MAX + 1];
     int64_t port = 0;
     int role = STORE_MEMBER_VOTER;
-    if (x->argc == 6) {
+    if (x->argc == 5 && arg_text(&x->argv[2], name, sizeof(name))) {
+        role = recorded_role(n, name);
+    } else if (x->argc == 6) {
         role = node_arg_is(&x->argv[5], "VOTER")      ? STORE_MEMBER_VOTER
                : node_arg_is(&x->argv[5], "OBSERVER") ? STORE_MEMBER_OBSERVER
                                                       : 0;

@@ -332,6 +332,28 @@ def test_force_quorum_does_not_promote_a_phantom(grow):
     assert cmd(c.ports[s], "GET", "before") == b"1"
 
 
+def test_observer_added_by_halyctl_keeps_its_role(grow):
+    """Issue 20, item 6: cluster join NAME@... --observer, then the node started with --join
+    and no --role, as docs/operations.md says: the recorded role wins (it used to join as a
+    voter and be promoted), and halyctl says it waits for the node until it answers (it used
+    to print 'n4 is observer' at once)."""
+    c = grow(3)
+    li = c.leader()
+    port = free_port_pair()
+    run = Background(c.ports[li], "cluster", "join", "n4@127.0.0.1:%d" % (port + 10000), "--observer")
+    try:
+        run.wait_line("waiting for n4")
+        assert run.proc.poll() is None, run.seen
+        c.add(via=li, role=None, port=port)
+        rc, out = run.finish()
+    finally:
+        run.stop()
+    assert rc == 0 and "n4 is observer" in out, out
+    wait_for(lambda: member(c, "n4")["caught_up"] is True, 20, "n4 to catch up")
+    assert member(c, "n4")["role"] == "observer"
+    assert cmd(c.ports[c.leader()], "CONFIG", "GET", "role") == [b"role", b"auto"]
+
+
 def test_join_and_remove_errors(grow):
     c = grow(3)
     li = c.leader()
