@@ -281,6 +281,8 @@ def stays_a_learner(c, name, window_s=1.5):
         k += 1
     text = halyctl(c.ports[li], "cluster", "status").stdout
     assert "never answered" in text, text
+    wait_for(lambda: "membership: %s (" % name in c.nodes[li].log_tail(100000) and
+             "has never answered" in c.nodes[li].log_tail(100000), 10, "the leader to log why %s waits" % name)
 
 
 def test_join_of_a_node_that_does_not_exist(grow):
