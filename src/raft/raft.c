@@ -808,10 +808,13 @@ static void note_ack(struct raft *r, struct raft_progress *p, const struct raft_
 }
 
 /* §4.2.1: "If the last round lasts less than an election timeout, then the leader adds the
- * new server to the cluster" (the round is "a good estimate" that the server keeps up). Called
- * on every acknowledgement: a round ends once the server holds its target; the next one starts
- * at the leader's end of log then, so a server that keeps up ends a round with each
- * acknowledgement and stays promotable, and one that stops answering or falls behind does not. */
+ * new server to the cluster, under the assumption that there are not enough unreplicated
+ * entries to create a significant availability gap." Called on every acknowledgement: a round
+ * ends once the server holds its target; the next one starts at the leader's end of log then,
+ * so a server that keeps up ends a round with each acknowledgement and stays promotable, and
+ * one that stops answering or falls behind does not. Unlike the dissertation, rounds are not
+ * counted and the change is never aborted: the reconciler keeps the server a learner and asks
+ * again (the operator removes a member that never comes). */
 static void catchup_note(struct raft *r, struct raft_progress *p)
 {
     if (p->catchup_index == 0 || p->match_index < p->catchup_index) {
@@ -1285,8 +1288,8 @@ static int change_membership(struct raft *r, uint32_t op, raft_id id, struct raf
         }
         /* §4.2.1: the new server joins "as a non-voting member" and is promoted only once
          * caught up (catchup_note), so that the cluster does not wait on it to commit. A server
-         * that never answers stays a learner: "The leader should also abort the change if the
-         * new server is unavailable". */
+         * that never answers stays a learner ("The leader should abort the change if the new
+         * server is unavailable or is so slow that it will never catch up"). */
         const struct raft_progress *p = progress_of(r, id);
         if (p == NULL || !catchup_done(r, p)) {
             return HY_EAGAIN;
