@@ -173,6 +173,7 @@ void check_after_step(struct sim *s, struct sim_node *nd)
         }
     }
     check_commit(s, nd);
+    sim_scenario_check(s, nd);
     for (int i = 0; i < s->n && !s->failed; i++) {
         if (&s->nodes[i] != nd && s->nodes[i].up) {
             check_log_matching_pair(s, nd, &s->nodes[i]);

@@ -6,7 +6,10 @@
  *   --nodes K (3, 5 or 7; default: the seed picks), --steps M (fault-phase events),
  *   --faults LIST (comma-separated names, "all" or "none"; a fixed list turns swarm off),
  *   --mutation NAME|N (test only: inject a known bug), --first-failure (stop at the first
- *   failing seed), --quiet
+ *   failing seed), --quiet,
+ *   --scenario NAME (a scripted membership scenario, scenario.c: join-absent, join-refused,
+ *   force-phantom; its node count is fixed; faults default to
+ *   drop,dup,delay,slowdisk,skew,snapshot)
  * Ends with "N passed, M failed"; each failure prints its seed and the replay command.
  * Exit status: 0 when every seed passed, 1 otherwise, 2 on bad usage.
  */
@@ -80,7 +83,9 @@ static void usage(void)
 {
     fprintf(stderr, "usage: halyard-sim [--seed S | --seeds N --from S] [--nodes 3|5|7] "
                     "[--steps M] [--faults LIST] [--mutation NAME] [--first-failure] [--trace] "
-                    "[--quiet]\n");
+                    "[--quiet]\n"
+                    "       halyard-sim --scenario join-absent|join-refused|force-phantom "
+                    "[--seed S | --seeds N --from S] [--steps M] [--faults LIST] [--trace]\n");
 }
 
 struct cli {
@@ -92,6 +97,7 @@ struct cli {
     int first_failure;
     const char *faults_arg;
     const char *mutation_arg;
+    const char *scenario_arg;
 };
 
 static int parse_args(int argc, char **argv, struct cli *c)
@@ -136,6 +142,13 @@ static int parse_args(int argc, char **argv, struct cli *c)
             c->o.swarm = 0;
             c->faults_arg = v;
             i++;
+        } else if (strcmp(a, "--scenario") == 0) {
+            c->o.scenario = sim_scenario_parse(v);
+            if (c->o.scenario < 0) {
+                return -1;
+            }
+            c->scenario_arg = v;
+            i++;
         } else if (strcmp(a, "--mutation") == 0) {
             int m = parse_mutation(v);
             if (m < 0) {
@@ -151,6 +164,17 @@ static int parse_args(int argc, char **argv, struct cli *c)
     if (c->nodes_fixed && (c->nodes_fixed < 1 || c->nodes_fixed > SIM_NODES_MAX)) {
         return -1;
     }
+    if (c->o.scenario != SIM_SCEN_NONE) {
+        int voters;
+        int nodes = sim_scenario_nodes(c->o.scenario, &voters);
+        if (c->nodes_fixed && c->nodes_fixed != nodes) {
+            return -1;
+        }
+        c->nodes_fixed = nodes;
+        if (c->faults_arg == NULL) {
+            (void)sim_faults_parse("drop,dup,delay,slowdisk,skew,snapshot", &c->o.fault_mask);
+        }
+    }
     return 0;
 }
 
@@ -163,6 +187,9 @@ static void print_replay(const struct cli *c, uint64_t seed, int nodes)
     }
     if (c->mutation_arg) {
         printf(" --mutation %s", c->mutation_arg);
+    }
+    if (c->scenario_arg) {
+        printf(" --scenario %s", c->scenario_arg);
     }
     printf(" --trace\n");
 }

@@ -51,6 +51,20 @@ const char *sim_fault_name(int f);
 /* Parses "drop,crash,..." or "all" or "none" into a mask; returns -1 on an unknown name. */
 int sim_faults_parse(const char *list, uint32_t *mask_out);
 
+/* Scripted scenarios (scenario.c); SIM_SCEN_NONE = the random fault swarm. */
+enum sim_scenario_kind {
+    SIM_SCEN_NONE = 0,
+    SIM_SCEN_JOIN_ABSENT,
+    SIM_SCEN_JOIN_REFUSED,
+    SIM_SCEN_FORCE_PHANTOM,
+    SIM_SCEN_COUNT
+};
+/* Parses a scenario name; -1 when unknown. */
+int sim_scenario_parse(const char *name);
+const char *sim_scenario_name(int scenario);
+/* The servers a scenario simulates (returned) and how many of them are initial voters. */
+int sim_scenario_nodes(int scenario, int *voters_out);
+
 struct sim_opts {
     uint64_t seed;
     int nodes;           /* 3..7 */
@@ -59,6 +73,7 @@ struct sim_opts {
     int swarm;           /* 1: the seed picks a subset of fault_mask; 0: all of it */
     int trace;
     uint32_t mutation; /* enum raft_mutation */
+    int scenario;      /* enum sim_scenario_kind; nodes must be sim_scenario_nodes() */
 };
 
 struct sim_result {

@@ -114,6 +114,7 @@ enum sim_ev_kind {
     EV_RESTART,
     EV_HEAL_NET,
     EV_CRASH,
+    EV_SCENARIO,
 };
 
 struct sim_ev {
@@ -147,6 +148,15 @@ struct sim_record {
     size_t cap;
 };
 
+/* A scripted scenario's progress (scenario.c). */
+struct sim_scenario {
+    int phase; /* 0 start, 1 learner added, 2 voters lost, 3 forced */
+    uint64_t added_ms;
+    uint64_t lost_ms;
+    int survivor;
+    uint64_t promotions;
+};
+
 struct sim {
     struct sim_opts o;
     struct hy_prng rng;
@@ -169,6 +179,8 @@ struct sim {
     uint32_t drop_pm, dup_pm, delay_max_ms, slow_disk_pm, slow_disk_max_ms, skew_ppm;
     struct raft_config rcfg;
     uint32_t client_timeout_ms;
+    int voters; /* initial voters: servers 1..voters; the others start empty */
+    struct sim_scenario scen;
     int healing;
     int draining;
     uint64_t heal_ms;
@@ -192,6 +204,15 @@ void sim_push(struct sim *s, const struct sim_ev *ev);
 int sim_node_index(const struct sim *s, raft_id id);
 void sim_node_event(struct sim *s, struct sim_node *nd, struct raft_event *ev);
 struct sim_node *sim_leader(struct sim *s);
+/* Crashes nd with no restart planned (it comes back only when faults stop). */
+void sim_node_lose(struct sim *s, struct sim_node *nd);
+
+/* scenario.c */
+void sim_scenario_setup(struct sim *s);
+void sim_scenario_tick(struct sim *s);
+void sim_scenario_check(struct sim *s, const struct sim_node *nd);
+/* 1 when the scenario's end state holds on leader l (always 1 without a scenario). */
+int sim_scenario_done(struct sim *s, const struct sim_node *l);
 
 /* client.c */
 void client_start_all(struct sim *s);

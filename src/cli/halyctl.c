@@ -245,12 +245,21 @@ static int cmd_drain(struct conn *c, const char *host, const char *port)
     return 1;
 }
 
-/* NODE's role as the member at c reports it ("" when it is not listed). */
-static void member_role(struct conn *c, const char *name, char *role, size_t cap)
+/* What the member at c reports of NODE: its role ("" when it is not listed) and, from the
+ * leader only, whether NODE ever answered it (-1: not known here) and is caught up. */
+struct member_state {
+    char role[64];
+    int answered;
+    int caught_up;
+};
+
+static void member_state(struct conn *c, const char *name, struct member_state *st)
 {
     const char *argv[] = {"HALYARD", "MEMBERS", "JSON"};
     struct resp_value v;
-    role[0] = '\0';
+    st->role[0] = '\0';
+    st->answered = -1;
+    st->caught_up = 0;
     if (conn_call(c, 3, argv, &v) != 0) {
         return;
     }
@@ -258,19 +267,51 @@ static void member_role(struct conn *c, const char *name, char *role, size_t cap
         char json[16384], key[256];
         snprintf(json, sizeof(json), "%.*s", (int)v.len, (const char *)v.str);
         snprintf(key, sizeof(key), "{\"name\":\"%s\",", name);
-        const char *at = strstr(json, key);
-        if (at != NULL) {
-            json_string_after(at, "\"role\":\"", role, cap);
+        char *at = strstr(json, key);
+        char *end = at ? strchr(at, '}') : NULL;
+        if (end != NULL) {
+            *end = '\0'; /* one member's object: members hold no nested objects */
+            json_string_after(at, "\"role\":\"", st->role, sizeof(st->role));
+            st->answered = strstr(at, "\"answered\":true")    ? 1
+                           : strstr(at, "\"answered\":false") ? 0
+                                                              : -1;
+            st->caught_up = strstr(at, "\"caught_up\":true") != NULL;
         }
     }
     resp_value_free(&v);
 }
 
+/* Says what the join waits for, once per change. */
+static void join_progress(const char *name, const char *where, const struct member_state *st,
+                          char *said, size_t cap)
+{
+    char line[1024];
+    if (st->role[0] == '\0' || strcmp(st->role, "joining") == 0) {
+        snprintf(line, sizeof(line), "waiting for the leader to add %s", name);
+    } else if (st->answered == 0) {
+        snprintf(line, sizeof(line),
+                 "waiting for %s: it has not answered the leader at %s yet (start it with --join; "
+                 "a node with another cluster-secret or cluster-name is refused, see its log)",
+                 name, where);
+    } else if (st->answered == 1) {
+        snprintf(line, sizeof(line), "%s answers; %s is a %s, catching up", name, name, st->role);
+    } else {
+        return;
+    }
+    if (strcmp(line, said) != 0) {
+        printf("%s\n", line);
+        fflush(stdout);
+        snprintf(said, cap, "%s", line);
+    }
+}
+
 /* cluster join / remove: the change is written at once; the leader then adds, promotes or
- * removes the member one step at a time. Waits (60 s at most) until it is done. */
+ * removes the member one step at a time. Waits (60 s at most) until it is done: for a join,
+ * until the member answers the leader and is a voter (or an observer); only the leader knows
+ * whether it answers, so the wait asks the leader. */
 static int cmd_member(struct conn *c, const char *op, const char *spec, int observer)
 {
-    char name[128], host[256], port[16];
+    char name[128], host[256], port[16], where[300];
     const char *at = strchr(spec, '@'), *colon = strrchr(spec, ':');
     if (strcmp(op, "JOIN") == 0) {
         if (at == NULL || colon == NULL || colon < at || at - spec >= (long)sizeof(name) ||
@@ -281,6 +322,7 @@ static int cmd_member(struct conn *c, const char *op, const char *spec, int obse
         snprintf(name, sizeof(name), "%.*s", (int)(at - spec), spec);
         snprintf(host, sizeof(host), "%.*s", (int)(colon - at - 1), at + 1);
         snprintf(port, sizeof(port), "%s", colon + 1);
+        snprintf(where, sizeof(where), "%s:%s", host, port);
     } else {
         snprintf(name, sizeof(name), "%s", spec);
     }
@@ -295,18 +337,29 @@ static int cmd_member(struct conn *c, const char *op, const char *spec, int obse
     if (rc != 0) {
         return 1;
     }
+    fflush(stdout);
+    if (op[0] == 'J') {
+        (void)conn_to_leader(c); /* on failure c stays where it was */
+    }
     const char *want = op[0] == 'R' ? "" : observer ? "observer" : "follower";
-    char role[64];
+    struct member_state st;
+    char said[1024] = "";
     for (int i = 0; i < 600; i++) {
-        member_role(c, name, role, sizeof(role));
-        if (strcmp(role, want) == 0 || (op[0] == 'J' && !observer && strcmp(role, "leader") == 0)) {
-            printf("%s is %s\n", name, op[0] == 'R' ? "removed" : role);
+        member_state(c, name, &st);
+        int there = strcmp(st.role, want) == 0 ||
+                    (op[0] == 'J' && !observer && strcmp(st.role, "leader") == 0);
+        if (there && (op[0] == 'R' || !observer || st.answered == 1)) {
+            printf("%s is %s\n", name, op[0] == 'R' ? "removed" : st.role);
             return 0;
+        }
+        if (op[0] == 'J') {
+            join_progress(name, where, &st, said, sizeof(said));
         }
         nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
     }
-    fprintf(stderr, "halyctl: %s is still '%s' after 60 s (the change goes on in the background)\n",
-            name, role);
+    fprintf(stderr,
+            "halyctl: %s is still '%s'%s after 60 s (the change goes on in the background)\n", name,
+            st.role, st.answered == 0 ? " and has never answered the leader" : "");
     return 1;
 }
 

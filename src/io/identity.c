@@ -191,14 +191,18 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
     }
     char peer_port[16];
     snprintf(peer_port, sizeof(peer_port), "%lld", (long long)cfg->peer_port);
-    const char *join[] = {"HALYARD", "JOIN",    cfg->node_id,
-                          cfg->bind, peer_port, cfg->role == 1 ? "OBSERVER" : "VOTER"};
+    /* Without --role (role auto), JOIN names none: the member keeps the role it was added
+     * with (halyctl cluster join ... --observer), else it joins as a voter. */
+    const char *join[] = {"HALYARD",    "JOIN",
+                          cfg->node_id, cfg->bind,
+                          peer_port,    cfg->role == CONFIG_ROLE_OBSERVER ? "OBSERVER" : "VOTER"};
+    size_t join_argc = cfg->role == CONFIG_ROLE_AUTO ? 5 : 6;
     const char *peers[] = {"HALYARD", "PEERS"};
     struct hy_buf in;
     hy_buf_init(&in);
     struct resp_value v;
     int rc = HY_EAGAIN;
-    if (roundtrip(fd, join, 6, &in, &v) != 0) {
+    if (roundtrip(fd, join, join_argc, &in, &v) != 0) {
         hy_log(log, HY_LOG_WARN, "join: no answer from %s:%u; retrying", host, port);
     } else if (v.type == RESP_ERROR) {
         int again = retryable(&v);

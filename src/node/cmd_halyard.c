@@ -17,43 +17,95 @@ static int member_shown(const struct hy_node *n, const struct node_member *m)
            m->role == STORE_MEMBER_OBSERVER;
 }
 
-static int has_quorum(const struct hy_node *n)
+/* What this node can know of its leader: the one it last heard from, and how long ago (ms).
+ * A leader that lost its majority steps down within an election timeout (check-quorum, §6.2),
+ * and a follower that hears nothing for that long starts an election, so a leader heard from
+ * within an election timeout is this node's best knowledge of a working majority. A learner
+ * (observer) never stands for election and keeps its last leader's name however long it is cut
+ * off: only the contact age tells. */
+struct leader_view {
+    const struct node_member *last; /* last leader heard from, NULL = none */
+    uint64_t contact_ms;            /* time since, 0 when this node leads */
+    int current;                    /* heard within an election timeout */
+};
+
+static void leader_view(const struct hy_node *n, uint64_t now_ms, struct leader_view *v)
 {
-    /* A leader that lost its majority steps down within an election timeout (check-quorum,
-     * §6.2), so "a leader is known" is this node's best knowledge of a working majority. */
-    return raft_leader(&n->raft) != RAFT_NONE;
+    v->last = replica_leader_member(n);
+    uint64_t at = raft_leader_contact_ms(&n->raft);
+    v->contact_ms = now_ms - HY_MIN(at, now_ms);
+    if (replica_is_leader(n)) {
+        v->contact_ms = 0;
+    }
+    v->current =
+        v->last != NULL &&
+        (replica_is_leader(n) || (at != 0 && v->contact_ms <= n->raft.cfg.election_timeout_max_ms));
 }
 
-/* Replication lag of follower m as the leader sees it (entries behind its log, time since it
- * last answered). Only the leader knows it: returns 0 elsewhere. */
+/* Replication state of follower m as the leader sees it (entries behind its log, time since it
+ * last answered, whether it ever did). Only the leader knows it: returns 0 elsewhere. */
 struct lag {
     uint64_t match, entries, contact_ms;
+    int answered, caught_up;
 };
 
 static int follower_lag(const struct hy_node *n, const struct node_member *m, struct lag *out)
 {
-    uint64_t heard;
-    if (!raft_follower_progress(&n->raft, m->id, &out->match, &heard)) {
+    struct raft_follower f;
+    if (!raft_follower_info(&n->raft, m->id, &f)) {
         return 0;
     }
     uint64_t last = raft_last_index(&n->raft);
-    out->entries = last - HY_MIN(out->match, last);
-    out->contact_ms = n->raft_now_ms - HY_MIN(heard, n->raft_now_ms);
+    out->match = f.match_index;
+    out->entries = last - HY_MIN(f.match_index, last);
+    out->contact_ms = n->raft_now_ms - HY_MIN(f.last_heard_ms, n->raft_now_ms);
+    out->answered = f.answered;
+    out->caught_up = f.caught_up;
     return 1;
+}
+
+/* The member's replication state as this leader sees it, in JSON (nothing elsewhere). A
+ * member that never answered has no contact time; a learner says whether it is caught up. */
+static void member_lag_json(const struct hy_node *n, const struct node_member *m, struct hy_buf *b)
+{
+    struct lag lag;
+    if (!follower_lag(n, m, &lag)) {
+        return;
+    }
+    hy_buf_printf(b, ",\"match_index\":%llu,\"lag_entries\":%llu,\"answered\":%s",
+                  (unsigned long long)lag.match, (unsigned long long)lag.entries,
+                  lag.answered ? "true" : "false");
+    if (lag.answered) {
+        hy_buf_printf(b, ",\"last_contact_ms\":%llu", (unsigned long long)lag.contact_ms);
+    } else {
+        hy_buf_append_str(b, ",\"last_contact_ms\":null");
+    }
+    if (!raft_membership_is_voter(raft_membership(&n->raft), m->id)) {
+        hy_buf_printf(b, ",\"caught_up\":%s", lag.caught_up ? "true" : "false");
+    }
 }
 
 static void status_json(struct cmd_ctx *x, struct hy_buf *b)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = replica_leader_member(n);
+    struct leader_view lv;
+    leader_view(n, x->now_ms, &lv);
+    const char *q = lv.current ? "\"" : "", *last_q = lv.last ? "\"" : "";
     hy_buf_printf(b,
                   "{\"node\":\"%s\",\"role\":\"%s\",\"term\":%llu,\"leader\":%s%s%s,"
+                  "\"last_leader\":%s%s%s,",
+                  n->cfg->node_id, raft_role_name(raft_role(&n->raft)),
+                  (unsigned long long)raft_term(&n->raft), q, lv.current ? lv.last->name : "null",
+                  q, last_q, lv.last ? lv.last->name : "null", last_q);
+    if (lv.last != NULL) {
+        hy_buf_printf(b, "\"leader_contact_ms\":%llu,", (unsigned long long)lv.contact_ms);
+    } else {
+        hy_buf_append_str(b, "\"leader_contact_ms\":null,");
+    }
+    hy_buf_printf(b,
                   "\"has_quorum\":%s,\"commit_index\":%llu,\"applied_index\":%llu,"
                   "\"last_index\":%llu,\"snapshot_index\":%llu,\"members\":[",
-                  n->cfg->node_id, raft_role_name(raft_role(&n->raft)),
-                  (unsigned long long)raft_term(&n->raft), leader ? "\"" : "",
-                  leader ? leader->name : "null", leader ? "\"" : "",
-                  has_quorum(n) ? "true" : "false", (unsigned long long)raft_commit_index(&n->raft),
+                  lv.current ? "true" : "false", (unsigned long long)raft_commit_index(&n->raft),
                   (unsigned long long)n->applied, (unsigned long long)raft_last_index(&n->raft),
                   (unsigned long long)raft_snapshot_index(&n->raft));
     int first = 1;
@@ -67,28 +119,56 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
                       first ? "" : ",", m->name, m->host, m->client_port, m->host, m->peer_port,
                       member_role_name(n, m));
         first = 0;
-        struct lag lag;
-        if (follower_lag(n, m, &lag)) {
-            hy_buf_printf(b, ",\"match_index\":%llu,\"lag_entries\":%llu,\"last_contact_ms\":%llu",
-                          (unsigned long long)lag.match, (unsigned long long)lag.entries,
-                          (unsigned long long)lag.contact_ms);
-        }
+        member_lag_json(n, m, b);
         hy_buf_append_str(b, "}");
     }
     hy_buf_append_str(b, "]}");
 }
 
+/* "leader: n1", or what is left of it when the node has not heard from n1 for an election
+ * timeout (it may be cut off: an observer keeps the name for good). */
+static void leader_text(const struct leader_view *lv, struct hy_buf *b)
+{
+    if (lv->current) {
+        hy_buf_printf(b, "leader: %s\n", lv->last->name);
+    } else if (lv->last != NULL) {
+        hy_buf_printf(b, "leader: (none; last heard from %s %llu ms ago)\n", lv->last->name,
+                      (unsigned long long)lv->contact_ms);
+    } else {
+        hy_buf_append_str(b, "leader: (none)\n");
+    }
+}
+
+static void member_lag_text(const struct hy_node *n, const struct node_member *m, struct hy_buf *b)
+{
+    struct lag lag;
+    if (!follower_lag(n, m, &lag)) {
+        return;
+    }
+    hy_buf_printf(b, "  match %llu, lag %llu entries, ", (unsigned long long)lag.match,
+                  (unsigned long long)lag.entries);
+    if (lag.answered) {
+        hy_buf_printf(b, "last contact %llu ms ago", (unsigned long long)lag.contact_ms);
+    } else {
+        hy_buf_append_str(b, "never answered (not running, or refused: see its log)");
+    }
+    if (lag.answered && !raft_membership_is_voter(raft_membership(&n->raft), m->id)) {
+        hy_buf_append_str(b, lag.caught_up ? ", caught up" : ", catching up");
+    }
+}
+
 static void status_text(struct cmd_ctx *x, struct hy_buf *b)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = replica_leader_member(n);
+    struct leader_view lv;
+    leader_view(n, x->now_ms, &lv);
+    hy_buf_printf(b, "node: %s\nrole: %s\nterm: %llu\n", n->cfg->node_id,
+                  raft_role_name(raft_role(&n->raft)), (unsigned long long)raft_term(&n->raft));
+    leader_text(&lv, b);
     hy_buf_printf(b,
-                  "node: %s\nrole: %s\nterm: %llu\nleader: %s\nhas_quorum: %s\n"
-                  "commit_index: %llu\napplied_index: %llu\nlast_index: %llu\n"
+                  "has_quorum: %s\ncommit_index: %llu\napplied_index: %llu\nlast_index: %llu\n"
                   "snapshot_index: %llu\nmembers:\n",
-                  n->cfg->node_id, raft_role_name(raft_role(&n->raft)),
-                  (unsigned long long)raft_term(&n->raft), leader ? leader->name : "(none)",
-                  has_quorum(n) ? "yes" : "no", (unsigned long long)raft_commit_index(&n->raft),
+                  lv.current ? "yes" : "no", (unsigned long long)raft_commit_index(&n->raft),
                   (unsigned long long)n->applied, (unsigned long long)raft_last_index(&n->raft),
                   (unsigned long long)raft_snapshot_index(&n->raft));
     for (size_t i = 0; i < n->member_count; i++) {
@@ -98,12 +178,7 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
         }
         hy_buf_printf(b, "  %-12s %s:%u  %s%s", m->name, m->host, m->client_port,
                       member_role_name(n, m), m->id == n->raft.cfg.id ? " (this node)" : "");
-        struct lag lag;
-        if (follower_lag(n, m, &lag)) {
-            hy_buf_printf(b, "  match %llu, lag %llu entries, last contact %llu ms ago",
-                          (unsigned long long)lag.match, (unsigned long long)lag.entries,
-                          (unsigned long long)lag.contact_ms);
-        }
+        member_lag_text(n, m, b);
         hy_buf_append_str(b, "\n");
     }
 }

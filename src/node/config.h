@@ -30,7 +30,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("cluster-secret", cluster_secret, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
     X("bootstrap", bootstrap, CONFIG_STRING, "", 0, 0, 0, NULL)                                    \
     X("join", join, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
-    X("role", role, CONFIG_ENUM, "voter", 0, 0, 0, "voter|observer")                               \
+    X("role", role, CONFIG_ENUM, "auto", 0, 0, 0, "auto|voter|observer")                           \
     X("redirect", redirect, CONFIG_ENUM, "proxy", 0, 0, 1, "proxy|moved")                          \
     X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \
     X("requirepass", requirepass, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
@@ -55,6 +55,9 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("election-timeout-ms", election_timeout_ms, CONFIG_INT, "300", 10, 60000, 0, NULL)           \
     X("heartbeat-ms", heartbeat_ms, CONFIG_INT, "50", 1, 10000, 0, NULL)                           \
     X("lease-ms", lease_ms, CONFIG_INT, "0", 0, 60000, 0, NULL)
+
+/* Values of "role" (a joining node's): auto = the role the member was added with, else voter. */
+enum config_role { CONFIG_ROLE_AUTO = 0, CONFIG_ROLE_VOTER = 1, CONFIG_ROLE_OBSERVER = 2 };
 
 #define HY__CONFIG_CTYPE_CONFIG_INT    int64_t
 #define HY__CONFIG_CTYPE_CONFIG_MEMORY int64_t

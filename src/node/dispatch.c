@@ -414,26 +414,37 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
 
 /* ---- periodic work --------------------------------------------------------------------------- */
 
+/* 1 while an internal entry (expiry, eviction, address book) proposed by this node has not
+ * applied yet: still in this turn's batch, or submitted at an index not yet applied. One that
+ * failed to be proposed was dropped from the turn; one whose leader lost its term is passed by
+ * the entries that replaced it. */
+static int node_internal_pending(const struct hy_node *n)
+{
+    for (size_t i = 0; i < n->turn_count; i++) {
+        if (n->turn[i].waiter == NULL) {
+            return 1;
+        }
+    }
+    return n->applied < n->internal_index;
+}
+
 static void node_active_expire(struct hy_node *n, uint64_t now_ms)
 {
     if (!replica_is_leader(n)) {
         return; /* expiry is the leader's decision, replicated as deletions */
     }
+    /* The keys of a proposed batch stay in the store until it applies: sampling again before
+     * then would propose the same deletions again (issue 20: 10 keys gave 17 entries). */
+    if (node_internal_pending(n)) {
+        return;
+    }
     /* As Redis's active expiry: sample, delete what expired, and go on while a quarter or
-     * more of the sample had expired; bounded per call so one cron never stalls the loop. */
+     * more of the sample had expired; bounded per call so one cron never stalls the loop.
+     * expired_keys counts the deletions when they apply (replica.c). */
     struct hy_buf buf;
     hy_buf_init(&buf);
-    for (int round = 0; round < 16; round++) {
-        hy_buf_reset(&buf);
-        size_t k = store_propose_expired(n->store, now_ms, 20, &buf);
-        if (k == 0) {
-            break;
-        }
+    if (store_propose_expired_cycle(n->store, now_ms, 20, 16, &buf) > 0) {
         node_propose_internal(n, &buf);
-        n->stats.expired_keys += k;
-        if (k < 5) {
-            break;
-        }
     }
     hy_buf_free(&buf);
 }

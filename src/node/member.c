@@ -303,6 +303,7 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
     const struct raft_membership *cm = raft_membership(&n->raft);
     const struct store_member *book;
     size_t count = store_members(n->store, &book);
+    int may_warn = now_ms >= n->member_warned_ms + 10000; /* about every member, now and then */
     for (size_t i = 0; i < count; i++) {
         const struct store_member *sm = &book[i];
         raft_id id = node_member_id(sm->name);
@@ -330,7 +331,18 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
         if (rc == HY_EBUSY || rc == HY_ENOTLEADER) {
             return; /* one change at a time; the next cron tries again */
         }
-        if (rc != HY_EAGAIN && now_ms >= n->member_warned_ms + 10000) {
+        if (!may_warn) {
+            continue;
+        }
+        struct raft_follower f;
+        if (rc == HY_EAGAIN && raft_follower_info(&n->raft, id, &f) && !f.answered) {
+            /* A learner that never answered stays one (§4.2.1): say why, now and then. */
+            n->member_warned_ms = now_ms;
+            hy_log(n->log, HY_LOG_WARN,
+                   "membership: %s (%s:%u) has never answered; it stays a learner until it "
+                   "does (is it running, with this cluster's secret and name? its log says)",
+                   sm->name, sm->host, sm->peer_port);
+        } else if (rc != HY_EAGAIN) {
             n->member_warned_ms = now_ms; /* EAGAIN: a learner still catching up */
             hy_log(n->log, HY_LOG_WARN, "membership: %s %s refused: %s", change_names[op], sm->name,
                    hy_strerror(rc));
@@ -386,7 +398,17 @@ static size_t active_members(const struct hy_node *n)
     return active;
 }
 
-/* HALYARD JOIN name host peerport [VOTER|OBSERVER] */
+/* The role the address book records for `name` (voter or observer), else voter: what a JOIN
+ * that names no role asks for, so that a node started with --join and no --role takes the
+ * role it was added with (halyctl cluster join NAME@... --observer). */
+static int recorded_role(const struct hy_node *n, const char *name)
+{
+    const struct store_member *sm = book_find(n, name);
+    return sm != NULL && sm->role == STORE_MEMBER_OBSERVER ? STORE_MEMBER_OBSERVER
+                                                           : STORE_MEMBER_VOTER;
+}
+
+/* HALYARD JOIN name host peerport [VOTER|OBSERVER]: without a role, the recorded one. */
 void cmd_halyard_join(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
@@ -400,7 +422,9 @@ void cmd_halyard_join(struct cmd_ctx *x)
     char name[NODE_MEMBER_NAME_MAX + 1], host[NODE_MEMBER_HOST_MAX + 1];
     int64_t port = 0;
     int role = STORE_MEMBER_VOTER;
-    if (x->argc == 6) {
+    if (x->argc == 5 && arg_text(&x->argv[2], name, sizeof(name))) {
+        role = recorded_role(n, name);
+    } else if (x->argc == 6) {
         role = node_arg_is(&x->argv[5], "VOTER")      ? STORE_MEMBER_VOTER
                : node_arg_is(&x->argv[5], "OBSERVER") ? STORE_MEMBER_OBSERVER
                                                       : 0;

@@ -394,7 +394,9 @@ static void apply_one(struct hy_node *n, uint64_t index, const struct raft_entry
     if (e->type == RAFT_ENTRY_COMMAND) {
         struct node_client *c = w ? w->client : NULL;
         struct resp_writer wr = {c ? &c->out : NULL, w ? w->proto : 2};
+        uint64_t expired = store_expired_count(n->store);
         int rc = store_apply(n->store, e->data, e->len, c ? &wr : NULL);
+        n->stats.expired_keys += store_expired_count(n->store) - expired;
         /* Entries come from our own encoder, through CRC-checked disk and wire: one that
          * does not decode means a bug, and applying on would fork the replicas. */
         HY_ASSERT(rc == HY_OK);

@@ -36,6 +36,10 @@ struct raft_progress {
     uint64_t snap_index;       /* SNAPSHOT: which snapshot, and the next byte to send */
     uint64_t snap_offset;
     uint64_t snap_sent_ms;
+    int heard;                 /* answered at least once since this leader's term began */
+    uint64_t catchup_index;    /* §4.2.1 catch-up round: the leader's last index at its start */
+    uint64_t catchup_start_ms; /* and when it started */
+    uint64_t caught_up_ms;     /* when a round last ended within an election timeout; 0 = never */
 };
 
 struct raft_pending_read {
@@ -194,6 +198,17 @@ int raft_membership_decode(const uint8_t *buf, size_t len, struct raft_membershi
     return HY_OK;
 }
 
+/* §4.2.1: "The algorithm for catching up the new server is split into rounds ... Each round
+ * replicates all the log entries present in the leader's log at the start of the round to the
+ * new server's log." A round starts at the leader's current end, so its target is an index
+ * this leader chose at or after the server joined (never 0: the configuration entry adding it,
+ * or this leader's no-op, is in it). */
+static void catchup_restart(struct raft *r, struct raft_progress *p)
+{
+    p->catchup_index = last_index(r);
+    p->catchup_start_ms = r->now_ms;
+}
+
 /* Rebuilds the leader's progress array for the current membership, keeping what it knew
  * about servers that stay. */
 static void progress_sync(struct raft *r)
@@ -217,6 +232,7 @@ static void progress_sync(struct raft *r)
             p->next_index = last_index(r) + 1;
             p->last_heard_ms = r->now_ms;
             p->last_progress_ms = r->now_ms;
+            catchup_restart(r, p);
         }
     }
     for (uint32_t i = r->membership.count; i < RAFT_SERVERS_MAX; i++) {
@@ -333,6 +349,9 @@ static void become_leader(struct raft *r)
     struct raft_entry noop = {.term = r->term, .type = RAFT_ENTRY_NOOP};
     log_append_one(r, &noop);
     r->term_start_index = last_index(r);
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        catchup_restart(r, &r->progress[i]); /* rounds end at this term's no-op at least */
+    }
     r->unpersisted_since_ms = r->now_ms;
     r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
     broadcast_append(r, 0);
@@ -779,12 +798,39 @@ static void transfer_maybe_fire(struct raft *r, struct raft_progress *p)
 static void note_ack(struct raft *r, struct raft_progress *p, const struct raft_message *m)
 {
     p->last_heard_ms = r->now_ms;
+    p->heard = 1;
     if (m->seq > p->ack_seq) {
         p->ack_seq = m->seq;
     }
     if (m->sent_ms > p->ack_sent_ms) {
         p->ack_sent_ms = m->sent_ms;
     }
+}
+
+/* §4.2.1: "If the last round lasts less than an election timeout, then the leader adds the
+ * new server to the cluster, under the assumption that there are not enough unreplicated
+ * entries to create a significant availability gap." Called on every acknowledgement: a round
+ * ends once the server holds its target; the next one starts at the leader's end of log then,
+ * so a server that keeps up ends a round with each acknowledgement and stays promotable, and
+ * one that stops answering or falls behind does not. Unlike the dissertation, rounds are not
+ * counted and the change is never aborted: the reconciler keeps the server a learner and asks
+ * again (the operator removes a member that never comes). */
+static void catchup_note(struct raft *r, struct raft_progress *p)
+{
+    if (p->catchup_index == 0 || p->match_index < p->catchup_index) {
+        return;
+    }
+    if (r->now_ms - p->catchup_start_ms <= r->cfg.election_timeout_max_ms) {
+        p->caught_up_ms = r->now_ms;
+    }
+    catchup_restart(r, p);
+}
+
+/* Promotable now: it ended a quick round within the last election timeout, which bounds in
+ * time how far it can lag, and holds at least that round's target, which is never 0. */
+static int catchup_done(const struct raft *r, const struct raft_progress *p)
+{
+    return p->caught_up_ms != 0 && r->now_ms - p->caught_up_ms <= r->cfg.election_timeout_max_ms;
 }
 
 /* Fast back-off (§3.5; paper §5.3): "when rejecting an AppendEntries request, the follower
@@ -828,6 +874,7 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
         if (p->next_index <= p->match_index) {
             p->next_index = p->match_index + 1;
         }
+        catchup_note(r, p);
         leader_maybe_commit(r);
         if (r->role != RAFT_LEADER) {
             return;
@@ -858,6 +905,7 @@ static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
         p->state = PROG_PROBE;
         p->probe_sent_ms = 0;
         p->last_progress_ms = r->now_ms;
+        catchup_note(r, p);
         leader_maybe_commit(r);
         if (r->role != RAFT_LEADER) {
             return;
@@ -893,6 +941,7 @@ static void heard_from_leader(struct raft *r, raft_id leader)
         become_follower(r, r->term, leader);
     }
     r->leader = leader;
+    r->leader_contact_ms = r->now_ms;
     r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
     reset_election_timer(r);
 }
@@ -1238,12 +1287,14 @@ static int change_membership(struct raft *r, uint32_t op, raft_id id, struct raf
             return HY_EINVAL;
         }
         /* §4.2.1: the new server joins "as a non-voting member" and is promoted only once
-         * caught up, so that the cluster does not wait on it to commit. */
+         * caught up (catchup_note), so that the cluster does not wait on it to commit. A server
+         * that never answers stays a learner ("The leader should abort the change if the new
+         * server is unavailable or is so slow that it will never catch up"). */
         const struct raft_progress *p = progress_of(r, id);
-        uint32_t slack = r->cfg.batch_entries_max ? r->cfg.batch_entries_max : 1;
-        if (p == NULL || p->match_index + slack < last_index(r)) {
+        if (p == NULL || !catchup_done(r, p)) {
             return HY_EAGAIN;
         }
+        HY_ASSERT(p->match_index > 0);
         m->servers[i].role = RAFT_VOTER;
         return HY_OK;
     }
@@ -1637,8 +1688,7 @@ void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_ou
     membership_at(r, r->snapshot_index, m_out);
 }
 
-int raft_follower_progress(const struct raft *r, raft_id id, uint64_t *match_out,
-                           uint64_t *last_heard_ms_out)
+int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *out)
 {
     if (r->role != RAFT_LEADER || id == r->cfg.id) {
         return 0;
@@ -1647,9 +1697,16 @@ int raft_follower_progress(const struct raft *r, raft_id id, uint64_t *match_out
     if (p == NULL) {
         return 0;
     }
-    *match_out = p->match_index;
-    *last_heard_ms_out = p->last_heard_ms;
+    out->match_index = p->match_index;
+    out->last_heard_ms = p->last_heard_ms;
+    out->answered = p->heard;
+    out->caught_up = catchup_done(r, p);
     return 1;
+}
+
+uint64_t raft_leader_contact_ms(const struct raft *r)
+{
+    return r->role == RAFT_LEADER ? r->now_ms : r->leader_contact_ms;
 }
 
 const char *raft_role_name(enum raft_role role)

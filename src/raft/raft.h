@@ -177,14 +177,13 @@ struct raft_config {
                                     wanted; 0 = never */
     uint32_t snapshot_trailing;  /* entries kept in the log behind a snapshot */
     uint32_t snapshot_chunk_bytes;
-    uint32_t catchup_rounds_max; /* learner promotion: match within one batch of the end */
-    uint32_t lease_ms;           /* 0 = no lease reads; every server must share the same
-                                    election_timeout_min_ms, which bounds the lease */
-    uint32_t clock_drift_ppm;    /* the clock-rate drift bound leases assume */
-    uint32_t late_bound_ms;      /* gray failure: step down when disk/ticks run this late;
-                                    0 = off */
-    uint32_t mutation;           /* enum raft_mutation, tests only */
-    const struct hy_log *log;    /* borrowed; outlives the struct raft; may be NULL */
+    uint32_t lease_ms;        /* 0 = no lease reads; every server must share the same
+                                 election_timeout_min_ms, which bounds the lease */
+    uint32_t clock_drift_ppm; /* the clock-rate drift bound leases assume */
+    uint32_t late_bound_ms;   /* gray failure: step down when disk/ticks run this late;
+                                 0 = off */
+    uint32_t mutation;        /* enum raft_mutation, tests only */
+    const struct hy_log *log; /* borrowed; outlives the struct raft; may be NULL */
 };
 
 /* Fills cfg with defaults (150-300 ms elections, 50 ms heartbeats, ...) for server `id`. */
@@ -334,6 +333,7 @@ struct raft {
     uint64_t election_deadline_ms;
     uint64_t heartbeat_deadline_ms;
     uint64_t stickiness_until_ms; /* no votes granted before: a leader was heard (§4.2.3) */
+    uint64_t leader_contact_ms;   /* last valid message from the leader of our term */
     uint64_t leader_since_ms;
     uint64_t timeout_armed_ms; /* gray failure: when we asked to be woken */
     /* Candidate: votes received (bit per server slot). */
@@ -408,10 +408,21 @@ const struct raft_membership *raft_membership(const struct raft *r);
 /* 1 when lease reads are configured and allowed: lease_ms * (1 + drift) is below the minimum
  * election timeout (else every read takes a ReadIndex round). */
 int raft_lease_enabled(const struct raft *r);
-/* Leader only: what this leader knows of follower `id`'s log (its match index) and when it
- * last heard from it (ms, the leader's clock). Returns 0 when not leader or id is unknown. */
-int raft_follower_progress(const struct raft *r, raft_id id, uint64_t *match_out,
-                           uint64_t *last_heard_ms_out);
+/* What a leader knows of another server of its configuration. */
+struct raft_follower {
+    uint64_t match_index;   /* highest index known to be in its log */
+    uint64_t last_heard_ms; /* when it last answered (the leader's clock) */
+    int answered;           /* 1 once it answered this leader at all */
+    int caught_up;          /* 1 when RAFT_PROMOTE would accept it now (§4.2.1) */
+};
+/* Leader only: fills *out for server `id` and returns 1; returns 0 when this server does not
+ * lead or id is itself or not in the configuration. */
+int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *out);
+/* When this server last heard from a leader of its term (its clock, ms; 0 = never since
+ * start). A leader returns its current time. Only what the server can know: a follower or a
+ * learner cut off from everyone keeps the name of its last leader in raft_leader(), and this
+ * says how old that knowledge is. */
+uint64_t raft_leader_contact_ms(const struct raft *r);
 /* The configuration in force at the latest snapshot (to store beside its bytes). */
 void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_out);
 /* 1 when id is a voter in m. */

@@ -235,9 +235,15 @@ struct store_obj *store__lookup_write(struct store *s, const uint8_t *k, size_t 
     struct store_obj *e = (struct store_obj *)htab_find(&s->keys, k, klen);
     if (e != NULL && expired_at(e, time_ms)) {
         store__delete(s, e);
+        s->expired_deleted++;
         return NULL;
     }
     return e;
+}
+
+uint64_t store_expired_count(const struct store *s)
+{
+    return s->expired_deleted;
 }
 
 struct store_obj *store__set_expire(struct store *s, struct store_obj *e, int64_t at)

@@ -182,6 +182,19 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len,
  */
 size_t store_propose_expired(struct store *s, uint64_t now_ms, size_t max_keys,
                              struct hy_buf *entry_out);
+/*
+ * One active-expiry cycle, as Redis's: samples `sample` volatile keys per round, for up to
+ * rounds_max rounds while a quarter or more of a round's sample was newly found expired, and
+ * encodes ONE STORE_OP_EXPIRED entry naming every expired key found, each once. Returns how
+ * many (0: entry_out untouched). The keys stay in the store until the entry applies: the
+ * caller proposes the next cycle only after this one applied (or failed), else it would name
+ * the same keys again.
+ */
+size_t store_propose_expired_cycle(struct store *s, uint64_t now_ms, size_t sample,
+                                   unsigned rounds_max, struct hy_buf *entry_out);
+/* Keys deleted because their expiry had passed (by EXPIRED entries, or by a write that found
+ * the key expired), since the store was created: INFO's expired_keys. Deterministic, as apply. */
+uint64_t store_expired_count(const struct store *s);
 
 /*
  * Eviction (leader side): when store_used_bytes exceeds maxmemory and the policy allows,

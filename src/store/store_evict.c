@@ -35,23 +35,41 @@ static void encode_keys(enum store_op op, uint64_t now_ms, struct store_obj *con
     hy_free(argv);
 }
 
-size_t store_propose_expired(struct store *s, uint64_t now_ms, size_t max_keys,
-                             struct hy_buf *entry_out)
+static int obj_listed(struct store_obj *const *v, size_t n, const struct store_obj *e)
 {
-    size_t n = HY_MIN(max_keys, s->vol_count);
-    if (n == 0) {
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == e) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+size_t store_propose_expired_cycle(struct store *s, uint64_t now_ms, size_t sample,
+                                   unsigned rounds_max, struct hy_buf *entry_out)
+{
+    if (sample == 0 || rounds_max == 0 || s->vol_count == 0) {
         return 0;
     }
-    /* A window of the volatile array from a random start: distinct keys, O(n), and the array
-     * order is already shuffled by swap-removal. */
-    size_t start = (size_t)hy_prng_below(&s->prng, s->vol_count);
-    struct store_obj **found = hy_xmalloc(n * sizeof(*found));
+    struct store_obj **found = hy_xmalloc(sample * rounds_max * sizeof(*found));
     size_t nfound = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct store_obj *e = s->vol[(start + i) % s->vol_count];
-        int64_t at = store__expire(e);
-        if ((uint64_t)at <= now_ms) {
-            found[nfound++] = e;
+    for (unsigned round = 0; round < rounds_max; round++) {
+        /* A window of the volatile array from a random start: distinct keys, O(n), and the
+         * array order is already shuffled by swap-removal. Windows of successive rounds may
+         * overlap: a key already listed is not listed again (one entry names a key once). */
+        size_t n = HY_MIN(sample, s->vol_count);
+        size_t start = (size_t)hy_prng_below(&s->prng, s->vol_count);
+        size_t fresh = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct store_obj *e = s->vol[(start + i) % s->vol_count];
+            if ((uint64_t)store__expire(e) <= now_ms && !obj_listed(found, nfound, e)) {
+                found[nfound++] = e;
+                fresh++;
+            }
+        }
+        /* As Redis: go on while a quarter or more of the sample was newly found expired. */
+        if (fresh * 4 < n) {
+            break;
         }
     }
     if (nfound > 0) {
@@ -59,6 +77,12 @@ size_t store_propose_expired(struct store *s, uint64_t now_ms, size_t max_keys,
     }
     hy_free(found);
     return nfound;
+}
+
+size_t store_propose_expired(struct store *s, uint64_t now_ms, size_t max_keys,
+                             struct hy_buf *entry_out)
+{
+    return store_propose_expired_cycle(s, now_ms, max_keys, 1, entry_out);
 }
 
 struct evict_pool {

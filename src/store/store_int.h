@@ -64,6 +64,7 @@ struct store {
     struct store_sessions *sessions; /* store_session.c; never touched by FLUSHALL */
     struct store_members *members;   /* store_member.c; never touched by FLUSHALL */
     uint64_t members_version;
+    uint64_t expired_deleted; /* store_expired_count() */
 };
 
 /* store_session.c */

@@ -4,8 +4,11 @@ flags beyond identity, and two nodes added and two removed under a checked workl
 
 import json
 import os
+import queue
 import signal
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -25,6 +28,7 @@ class GrowingCluster(Cluster):
     def __init__(self, tmp_path_factory, n=3, extra=None):
         super().__init__(tmp_path_factory, n, extra)
         self.joiners = {}  # index -> (join target "host:peerport", role)
+        self.node_extra = {}  # index -> flags for that node only
 
     def argv(self, i):
         if i not in self.joiners:
@@ -32,17 +36,19 @@ class GrowingCluster(Cluster):
         target, role = self.joiners[i]
         a = [self.bin, "--node-id", self.names[i], "--bind", "127.0.0.1", "--port", str(self.ports[i]),
              "--peer-port", str(self.ports[i] + 10000), "--data-dir", os.path.join(self.dir, self.names[i]),
-             "--cluster-secret", SECRET, "--join", target, "--role", role]
-        for k, v in self.extra.items():
+             "--cluster-secret", SECRET, "--join", target] + (["--role", role] if role else [])
+        for k, v in dict(self.extra, **self.node_extra.get(i, {})).items():
             a += ["--" + k, str(v)]
         return a
 
-    def add(self, via, role="voter"):
-        """Starts a new node that joins through node `via`; returns its index."""
+    def add(self, via, role="voter", port=None, name=None, extra=None):
+        """Starts a new node that joins through node `via` (role None: no --role flag; extra:
+        more flags for it alone); returns its index."""
         i = len(self.nodes)
-        self.ports.append(free_port_pair())
-        self.names.append("n%d" % (i + 1))
+        self.ports.append(port or free_port_pair())
+        self.names.append(name or "n%d" % (i + 1))
         self.nodes.append(None)
+        self.node_extra[i] = extra or {}
         self.joiners[i] = ("127.0.0.1:%d" % (self.ports[via] + 10000), role)
         self.start(i)
         return i
@@ -176,6 +182,178 @@ def test_observer_never_votes(grow):
     r = cmd(c.ports[li], "HALYARD", "JOIN", c.names[(li + 1) % 3], "127.0.0.1", str(c.ports[(li + 1) % 3] + 10000),
             "OBSERVER")
     assert isinstance(r, RespError) and "is a voter" in r, r
+
+
+def test_observer_cut_off_reports_no_leader(grow):
+    """Issue 20: an observer never stands for election, so it keeps its last leader's name
+    however long it hears nothing. Once n1-n3 are gone its status says no leader is known
+    and no quorum, with the last leader and how long ago it was heard (3 s after the voters
+    died it still said leader n1, has_quorum yes)."""
+    c = grow(3)
+    li = c.leader()
+    o = c.add(via=li, role="observer")
+    wait_roles(c, {"n4": "observer"})
+    wait_for(lambda: status(c.ports[o])["has_quorum"] is True, 10, "the observer to hear the leader")
+    assert status(c.ports[o])["leader"] == c.names[li]
+    for i in range(3):
+        c.kill(i, signal.SIGKILL)
+    seen = {}
+
+    def cut_off():
+        seen["st"] = st = status(c.ports[o])
+        return st["has_quorum"] is False and st["leader"] is None
+
+    try:
+        wait_for(cut_off, 10, "the observer to report no leader")
+    except AssertionError as e:
+        raise AssertionError("%s; last status %r" % (e, seen.get("st"))) from None
+    st = seen["st"]
+    assert st["last_leader"] == c.names[li] and st["leader_contact_ms"] > 0, st
+    text = halyctl(c.ports[o], "cluster", "status")
+    assert "has_quorum: no" in text.stdout and "last heard from %s" % c.names[li] in text.stdout, text.stdout
+
+
+class Background:
+    """A halyctl run in the background whose output lines are read as they come."""
+
+    def __init__(self, port, *args):
+        exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+        self.proc = subprocess.Popen([exe, "-p", str(port)] + list(args), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_line(self, needle, deadline_s=20):
+        """Waits for an output line holding needle; returns it."""
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if needle in line:
+                return line
+        raise AssertionError("halyctl printed no line with %r within %ss: %r" % (needle, deadline_s, self.seen))
+
+    def finish(self, deadline_s=60):
+        rc = self.proc.wait(timeout=deadline_s)
+        while True:
+            line = self.lines.get(timeout=5)
+            if line is None:
+                return rc, "".join(self.seen)
+            self.seen.append(line)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+
+def member(c, name, port=None):
+    """Member `name` as the leader reports it (JSON object), or None."""
+    port = port or c.ports[c.leader()]
+    found = [m for m in status(port)["members"] if m["name"] == name]
+    return found[0] if found else None
+
+
+def stays_a_learner(c, name, window_s=1.5):
+    """Over a window of the leader's cron rounds (it tries to promote every 100 ms), the member
+    stays a learner that never answered, and writes keep committing without it. The window is
+    what 'never' can be checked over; the old rule promoted within 100 ms."""
+    li = c.leader()
+    end = time.monotonic() + window_s
+    k = 0
+    while time.monotonic() < end:
+        r = cmd(c.ports[li], "SET", "while-%s-%d" % (name, k), "1")
+        m = member(c, name, c.ports[li])
+        assert m is not None and m["role"] == "learner", m
+        assert r == "OK", "write %d failed with %s learning: %r" % (k, name, r)
+        assert m.get("answered") is False and m.get("last_contact_ms") is None and m.get("caught_up") is False, m
+        k += 1
+    text = halyctl(c.ports[li], "cluster", "status").stdout
+    assert "never answered" in text, text
+    wait_for(lambda: "membership: %s (" % name in c.nodes[li].log_tail(100000) and
+             "has never answered" in c.nodes[li].log_tail(100000), 10, "the leader to log why %s waits" % name)
+
+
+def test_join_of_a_node_that_does_not_exist(grow):
+    """Issue 20: halyctl cluster join for a name with nothing running at its address adds a
+    learner that is never promoted (the old rule promoted it at once, with match 0, and the
+    lone voter could not commit again); halyctl says it waits for the node."""
+    c = grow(1)
+    ghost = free_port_pair()
+    run = Background(c.ports[0], "cluster", "join", "z2@127.0.0.1:%d" % (ghost + 10000))
+    try:
+        run.wait_line("waiting for z2: it has not answered the leader at 127.0.0.1:%d" % (ghost + 10000))
+        stays_a_learner(c, "z2")
+        assert run.proc.poll() is None, run.seen  # still waiting, not 'z2 is follower'
+    finally:
+        run.stop()
+
+
+@pytest.mark.parametrize("flag,value", [("cluster-secret", "another-secret"), ("cluster-name", "another-cluster")])
+def test_join_of_a_node_that_is_refused(grow, flag, value):
+    """Issue 20: a node started with --join but another secret or cluster name gets into the
+    address book through the client port, then every peer connection it makes is refused; it
+    stays a learner that never answered, and writes go on."""
+    c = grow(1)
+    j = c.add(via=0, name="z2", extra={flag: value})
+    wait_for(lambda: member(c, "z2") is not None and member(c, "z2")["role"] == "learner", 10,
+             "z2 to be added as a learner")
+    stays_a_learner(c, "z2")
+
+
+def test_force_quorum_does_not_promote_a_phantom(grow):
+    """Issue 20: a learner that never answered (z4, nothing at its address) is not made a voter
+    by force-quorum's catch-up either: the survivor leads alone and commits."""
+    c = grow(3)
+    li = c.leader()
+    ghost = free_port_pair()
+    assert cmd(c.ports[li], "HALYARD", "JOIN", "z4", "127.0.0.1", str(ghost + 10000)) == "OK"
+    wait_roles(c, {"z4": "learner"})
+    s = (li + 1) % 3
+    assert cmd(c.ports[li], "SET", "before", "1") == "OK"
+    wait_for(lambda: int(info(c.ports[s])["raft_applied_index"]) >= int(info(c.ports[li])["raft_commit_index"]),
+             20, "the survivor to catch up")
+    for i in range(3):
+        if i != s:
+            c.kill(i, signal.SIGKILL)
+    out = halyctl(c.ports[s], "cluster", "force-quorum", "--confirm-data-loss")
+    assert out.returncode == 0 and "only voter" in out.stdout, out.stdout + out.stderr
+    wait_for(lambda: info(c.ports[s])["raft_role"] == "leader", 10, "the survivor to lead")
+    stays_a_learner(c, "z4")
+    assert cmd(c.ports[s], "GET", "before") == b"1"
+
+
+def test_observer_added_by_halyctl_keeps_its_role(grow):
+    """Issue 20, item 6: cluster join NAME@... --observer, then the node started with --join
+    and no --role, as docs/operations.md says: the recorded role wins (it used to join as a
+    voter and be promoted), and halyctl says it waits for the node until it answers (it used
+    to print 'n4 is observer' at once)."""
+    c = grow(3)
+    li = c.leader()
+    port = free_port_pair()
+    run = Background(c.ports[li], "cluster", "join", "n4@127.0.0.1:%d" % (port + 10000), "--observer")
+    try:
+        run.wait_line("waiting for n4")
+        assert run.proc.poll() is None, run.seen
+        c.add(via=li, role=None, port=port)
+        rc, out = run.finish()
+    finally:
+        run.stop()
+    assert rc == 0 and "n4 is observer" in out, out
+    wait_for(lambda: member(c, "n4")["caught_up"] is True, 20, "n4 to catch up")
+    assert member(c, "n4")["role"] == "observer"
+    assert cmd(c.ports[c.leader()], "CONFIG", "GET", "role") == [b"role", b"auto"]
 
 
 def test_join_and_remove_errors(grow):

@@ -5,6 +5,8 @@
 #    3, 5, 7 with the seed. Two halves run in parallel (make test runs on 2 cores).
 # 2. Mutation test: each known bug injected through raft_config.mutation must be reported by
 #    the simulator within a bounded number of seeds, which proves the checkers can fail.
+# 3. Scripted membership scenarios (sim/scenario.c; issue 20): SCEN_SEEDS seeds (default 100)
+#    each of join-absent, join-refused and force-phantom.
 # Exits non-zero on any failing clean seed or any mutation left undetected.
 set -uo pipefail
 out=${1:?usage: tests/sim/run.sh <outdir holding halyard-sim>}
@@ -55,6 +57,15 @@ read-no-heartbeat isolate,partition,drop 0 300
 read-before-noop isolate,crash,transfer 0 100
 no-truncate all 0 50
 LIST
+
+scen_seeds=${SCEN_SEEDS:-100}
+for scen in join-absent join-refused force-phantom; do
+    res=$("$sim" --scenario "$scen" --seeds "$scen_seeds" --from "$from" --quiet 2>&1)
+    rc=$?
+    grep -v ' passed, ' <<<"$res" || true
+    echo "sim: scenario $scen: $(grep ' passed, ' <<<"$res")"
+    [ "$rc" -ne 0 ] && fail=1
+done
 
 if [ "$fail" -ne 0 ]; then
     echo "sim: FAILED"

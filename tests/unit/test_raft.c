@@ -648,6 +648,62 @@ static void test_learner_catches_up_then_is_promoted(void **state)
     tc_free(&c);
 }
 
+/* Issue 20: a learner that never answers (no such server, or every connection refused) is
+ * never promoted, however short the log, and the lone voter keeps committing alone. The old
+ * rule (match + one batch >= last index) promoted it at match 0 and stalled every write. */
+static void test_learner_that_never_answers_is_not_promoted(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 1, 1); /* server 2 does not exist: messages to it are dropped */
+    tc_start(&c, 1);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 200);
+    assert_int_equal(tc_change(&c, 0, RAFT_ADD_LEARNER, 2), HY_OK);
+    tc_run_until(&c, 300);
+    for (uint64_t t = 300; t <= 3000; t += 100) {
+        tc_run_until(&c, t);
+        assert_int_equal(tc_change(&c, 0, RAFT_PROMOTE, 2), HY_EAGAIN);
+    }
+    struct raft_follower f;
+    assert_true(raft_follower_info(&c.nd[0].r, 2, &f));
+    assert_false(f.answered);
+    assert_false(f.caught_up);
+    assert_int_equal(f.match_index, 0);
+    uint64_t commit = raft_commit_index(&c.nd[0].r);
+    tc_submit(&c, 0, "still-alone");
+    tc_run_until(&c, 3100);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), commit + 1);
+    tc_free(&c);
+}
+
+/* §4.2.1's time bound: a learner that caught up and then stopped answering is not promoted
+ * once an election timeout has passed without a completed round; when it answers again it
+ * catches up and is promoted. */
+static void test_learner_that_went_silent_is_not_promoted(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 4, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 200);
+    assert_int_equal(tc_change(&c, 0, RAFT_ADD_LEARNER, 4), HY_OK);
+    tc_run_until(&c, 400);
+    struct raft_follower f;
+    assert_true(raft_follower_info(&c.nd[0].r, 4, &f));
+    assert_true(f.answered && f.caught_up && f.match_index > 0);
+    tc_isolate(&c, 3, 1);
+    tc_run_until(&c, 800); /* more than an election timeout (300 ms) without a round */
+    assert_true(raft_follower_info(&c.nd[0].r, 4, &f));
+    assert_false(f.caught_up);
+    assert_int_equal(tc_change(&c, 0, RAFT_PROMOTE, 4), HY_EAGAIN);
+    tc_isolate(&c, 3, 0);
+    tc_run_until(&c, 1000);
+    assert_int_equal(tc_change(&c, 0, RAFT_PROMOTE, 4), HY_OK);
+    tc_free(&c);
+}
+
 /* A leader that removes itself keeps leading until the change commits, then steps down
  * (§4.2.2); the others elect a leader and the removed server stays quiet. */
 static void test_node_removed_while_leader(void **state)
@@ -915,6 +971,8 @@ int main(void)
         cmocka_unit_test(test_snapshot_keeps_entries_the_follower_already_has),
         cmocka_unit_test(test_membership_encoding_round_trips),
         cmocka_unit_test(test_learner_catches_up_then_is_promoted),
+        cmocka_unit_test(test_learner_that_never_answers_is_not_promoted),
+        cmocka_unit_test(test_learner_that_went_silent_is_not_promoted),
         cmocka_unit_test(test_node_removed_while_leader),
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
         cmocka_unit_test(test_transfer_completes),

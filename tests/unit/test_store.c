@@ -743,6 +743,36 @@ static void test_active_expiry(void **state)
     store_destroy(s);
 }
 
+/* One active-expiry cycle names every expired key it finds once, however many of its rounds
+ * see it, and expired_keys counts each deletion once when the entry applies. */
+static void test_active_expiry_cycle_names_each_key_once(void **state)
+{
+    (void)state;
+    struct store *s = new_store(5, 0, STORE_NOEVICTION);
+    char k[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof(k), "k%d", i);
+        run(s, STORE_OP_SET, 0, 1, 100, 0, k, "v", NULL);
+    }
+    run(s, STORE_OP_SET, 0, 1, 5000, 0, "later", "v", NULL);
+    struct hy_buf e;
+    hy_buf_init(&e);
+    assert_int_equal(store_propose_expired_cycle(s, 200, 20, 16, &e), 10);
+    struct store_entry d;
+    assert_int_equal(store_entry_decode(e.data, e.len, &d), HY_OK);
+    assert_int_equal(d.argc, 10);
+    store_entry_release(&d);
+    assert_int_equal(store_expired_count(s), 0);
+    assert_int_equal(store_apply(s, e.data, e.len, NULL), HY_OK);
+    assert_int_equal(store_expired_count(s), 10);
+    assert_int_equal(store_key_count(s), 1);
+    /* A write finding a key expired deletes it too, and that counts as well. */
+    run(s, STORE_OP_SET, 0, 6000, -1, 0, "later", "new", NULL);
+    assert_int_equal(store_expired_count(s), 11);
+    hy_buf_free(&e);
+    store_destroy(s);
+}
+
 /* ---- eviction ------------------------------------------------------------------------------ */
 
 static void fill(struct store *s, int n, uint64_t t, int64_t exp, const char *prefix)
@@ -1212,6 +1242,7 @@ int main(void)
         cmocka_unit_test(test_hash_encodings),
         cmocka_unit_test(test_lazy_expiry),
         cmocka_unit_test(test_active_expiry),
+        cmocka_unit_test(test_active_expiry_cycle_names_each_key_once),
         cmocka_unit_test(test_evict_noeviction),
         cmocka_unit_test(test_evict_volatile_lru),
         cmocka_unit_test(test_evict_allkeys_lru),
