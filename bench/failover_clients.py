@@ -17,7 +17,6 @@ A benchmark, not a test: nothing here passes or fails.
     bench/failover_clients.py /abs/path/to/halyard [rounds]
 """
 
-import math
 import os
 import random
 import signal
@@ -31,24 +30,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from cluster import Cluster  # noqa: E402
 from conftest import RawConn, RespError  # noqa: E402
+from failover import _Tmp, percentile  # noqa: E402  (bench/failover.py: same scaffolding)
 
 ROUND_DEADLINE_S = 30
-
-
-class _Tmp:
-    def __init__(self, root):
-        self.root, self.n = root, 0
-
-    def mktemp(self, name):
-        self.n += 1
-        path = os.path.join(self.root, "%s%d" % (name, self.n))
-        os.makedirs(path)
-        return path
-
-
-def percentile(values, p):
-    s = sorted(values)
-    return s[max(0, math.ceil(p / 100.0 * len(s)) - 1)]
 
 
 class Writer(threading.Thread):
