@@ -59,6 +59,12 @@ static void check_recovery(const uint8_t *buf, size_t len)
 {
     struct disk *d = disk_mem_new("/fuzz", 1);
     FUZZ_CHECK(disk_mem_put_file(d, "open-1", buf, len) == HY_OK);
+    /* A log with entries has a term/vote file (recovery rule 7): plant one, so the segment is
+     * what recovery judges. */
+    struct wal_meta meta = {.sequence = 1, .term = 1, .vote = 0};
+    uint8_t meta_buf[WAL_META_SIZE];
+    wal_meta_encode(&meta, meta_buf);
+    FUZZ_CHECK(disk_mem_put_file(d, "metadata1", meta_buf, sizeof(meta_buf)) == HY_OK);
     struct wal_config cfg;
     wal_config_default(&cfg);
     cfg.segment_size_bytes = 4096;

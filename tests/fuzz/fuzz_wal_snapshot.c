@@ -62,6 +62,12 @@ static void check_recovery(const uint8_t *buf, size_t len, int valid, const stru
     char name[WAL_NAME_MAX];
     wal__name_snapshot(name, valid ? s->index : 7, 0);
     FUZZ_CHECK(disk_mem_put_file(d, name, buf, len) == HY_OK);
+    /* A snapshot comes with a term/vote file (recovery rule 7): plant one, so the snapshot is
+     * what recovery judges. */
+    struct wal_meta meta = {.sequence = 1, .term = 1, .vote = 0};
+    uint8_t meta_buf[WAL_META_SIZE];
+    wal_meta_encode(&meta, meta_buf);
+    FUZZ_CHECK(disk_mem_put_file(d, "metadata1", meta_buf, sizeof(meta_buf)) == HY_OK);
     struct wal_config cfg;
     wal_config_default(&cfg);
     struct wal *w;
