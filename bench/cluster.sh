@@ -9,7 +9,11 @@
 #     redis-benchmark -t set -c 50 -r 100000 at -P 1 and -P 16, sent to halyard's leader.
 # (b) Latency: the same, one client (-c 1 -P 1): p50 and p99 from redis-benchmark --csv.
 #     (a) and (b) run ROUNDS rounds, the order of the two servers alternating per round;
-#     the summary shows medians and halyard/redis ratios.
+#     the summary shows medians and halyard/redis ratios. Both servers get the same
+#     treatment: each measurement runs once per round on each (no retries), a run that
+#     fails is reported as failed and left out of the medians, and every figure says how
+#     many runs it comes from ("median of n/N"); with no run left it says "failed", never
+#     prints a nan or a ratio of nothing.
 # (c) Failover: bench/failover.py, kill -9 of the leader of a fresh 3-node cluster, time to the
 #     first acknowledged write through a survivor, FAILOVER_ROUNDS rounds, p50 and p99.
 # (d) etcd, when its `etcd` binary is installed (Debian package etcd-server; BENCH_ETCD=1 installs
@@ -195,20 +199,23 @@ echo "(a) redis-benchmark -t set -c $CLIENTS -r $RANGE, -n $N at -P 1 and -n $N_
      "(b) -c 1 -P 1 -n $LAT_N; $ROUNDS rounds, server order alternating"
 echo
 
-RESULTS="$WORK/results.txt" # lines: server clients pipeline rps p50_ms p99_ms
+RESULTS="$WORK/results.txt" # lines: server clients pipeline rps p50_ms p99_ms, or ... FAILED
 : >"$RESULTS"
 ERRORS=0
 LEADER_CHANGES=0
-FAILED_RUNS=0
+FAILOVER_RC=0
+ETCD_RC=0
 
 run_bench() { # run_bench NAME PORT CLIENTS PIPELINE REQUESTS; returns 1 if redis-benchmark failed
     local name=$1 port=$2 clients=$3 pipe=$4 n=$5 out row rc=0
     out=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -t set -c "$clients" -r $RANGE \
               -n "$n" -P "$pipe" -q --csv 2>"$WORK/bench.err") || rc=$?
     if [ $rc -ne 0 ]; then
-        echo "bench-cluster: redis-benchmark against $name -c $clients -P $pipe failed" \
-             "(exit $rc$([ $rc -eq 124 ] && echo ": out of time")):" >&2
+        echo "bench-cluster: redis-benchmark against $name -c $clients -P $pipe FAILED" \
+             "(exit $rc$([ $rc -eq 124 ] && echo ": out of time")); reported as failed:" >&2
         { head -5 "$WORK/bench.err"; echo "$out" | tail -3; } | grep -v '^$' >&2 || true
+        echo "$name $clients $pipe FAILED" >>"$RESULTS"
+        echo "  $(printf '%-7s' "$name") -c $(printf '%-2s' "$clients") -P $(printf '%-2s' "$pipe") FAILED"
         return 1
     fi
     if [ -s "$WORK/bench.err" ]; then
@@ -221,36 +228,32 @@ run_bench() { # run_bench NAME PORT CLIENTS PIPELINE REQUESTS; returns 1 if redi
     row=$(echo "$out" | awk -F, -v s="$name" -v c="$clients" -v p="$pipe" '
         { gsub(/"/, "") }
         $1 == "SET" { print s, c, p, $2, $5, $7 }')
-    [ -n "$row" ] || die "no SET result from redis-benchmark against $name: $out"
+    if [ -z "$row" ]; then
+        echo "bench-cluster: no SET result from redis-benchmark against $name: $out; reported as failed" >&2
+        echo "$name $clients $pipe FAILED" >>"$RESULTS"
+        return 1
+    fi
     echo "$row" >>"$RESULTS"
     echo "$row" | awk '{ printf "  %-7s -c %-2s -P %-2s %9.0f SET/s  p50 %6.0f us  p99 %6.0f us\n",
                                 $1, $2, $3, $4, $5 * 1000, $6 * 1000 }'
 }
 
-# run_halyard CLIENTS PIPELINE REQUESTS: against the leader. redis-benchmark gives up at the first
+# run_halyard CLIENTS PIPELINE REQUESTS: once, against the leader, like redis (no retries: a
+# retried side would get more chances than the other). redis-benchmark gives up at the first
 # error reply, and halyard answers one (TRYAGAIN, UNKNOWN outcome) to writes caught in a change
-# of leadership, so a failed run is said so and run again, at most twice, on the then leader.
-# A run that completes while leadership changes stays in the medians, and is said so.
+# of leadership: such a run is reported as failed. A run that completes while leadership
+# changes stays in the medians, and is said so. Either way the next run goes to the leader.
 run_halyard() {
-    local try term0
-    for try in 1 2 3; do
-        term0=$(raft_term "$LEADER")
-        if run_bench halyard "$LEADER" "$@"; then
-            if ! is_leader "$LEADER" || [ "$(raft_term "$LEADER")" != "$term0" ]; then
-                LEADER_CHANGES=$((LEADER_CHANGES + 1))
-                LEADER=$(find_leader)
-                echo "bench-cluster: leadership changed during that run (term $term0 ->" \
-                     "$(raft_term "$LEADER")); the leader is now on port $LEADER" >&2
-            fi
-            return 0
-        fi
-        FAILED_RUNS=$((FAILED_RUNS + 1))
+    local term0 rc=0
+    term0=$(raft_term "$LEADER")
+    run_bench halyard "$LEADER" "$@" || rc=$?
+    if ! is_leader "$LEADER" || [ "$(raft_term "$LEADER")" != "$term0" ]; then
+        [ $rc -eq 0 ] && LEADER_CHANGES=$((LEADER_CHANGES + 1))
         LEADER=$(find_leader)
-        echo "bench-cluster: term $term0 before that run, $(raft_term "$LEADER") now, leader on port" \
-             "$LEADER" >&2
-        [ "$try" -lt 3 ] && echo "bench-cluster: running it again (try $((try + 1)) of 3)" >&2
-    done
-    echo "bench-cluster: 3 runs in a row failed; this measurement is left out" >&2
+        echo "bench-cluster: leadership changed during that run (term $term0 ->" \
+             "$(raft_term "$LEADER")); the leader is now on port $LEADER" >&2
+    fi
+    return $rc
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -259,8 +262,8 @@ for round in $(seq "$ROUNDS"); do
         for who in $order; do
             # shellcheck disable=SC2086 # $step is three words on purpose
             case $who in
-            redis) run_bench redis "$REDIS_PORT" $step || exit 1 ;;
-            *) run_halyard $step ;;
+            redis) run_bench redis "$REDIS_PORT" $step || true ;;
+            *) run_halyard $step || true ;;
             esac
             check_alive
         done
@@ -277,8 +280,9 @@ stop_servers # the next parts start their own clusters
 
 # ---- (c) failover, (d) etcd --------------------------------------------------------------------
 echo "(c) failover: bench/failover.py, $FAILOVER_ROUNDS rounds"
+# failover.py exits 1 when a round failed; the failed rounds are in its file and the summary.
 run_child $((60 + FAILOVER_ROUNDS * 45)) "$PY" "$HERE/failover.py" "$HALYARD_BIN" "$FAILOVER_ROUNDS" \
-    --out "$WORK/failover.txt" || die "bench/failover.py failed"
+    --out "$WORK/failover.txt" || FAILOVER_RC=$?
 echo
 
 ETCD_NOTE=""
@@ -303,24 +307,43 @@ else
     run_child $((120 + ROUNDS * 2 * (ETCD_SECONDS + 30) + FAILOVER_ROUNDS * 45)) \
         "$PY" "$HERE/etcd_bench.py" "$HALYARD_BIN" --etcd "$ETCD_BIN" --threads "$ETCD_THREADS" \
         --seconds "$ETCD_SECONDS" --rounds "$ROUNDS" --failover-rounds "$FAILOVER_ROUNDS" \
-        --out "$WORK/etcd.txt" || die "bench/etcd_bench.py failed"
+        --out "$WORK/etcd.txt" || ETCD_RC=$?
+    [ "$ETCD_RC" -eq 0 ] || ETCD_NOTE="bench/etcd_bench.py FAILED (exit $ETCD_RC); see above"
     echo
 fi
 
 # ---- summary ---------------------------------------------------------------------------------
 "$PY" - "$RESULTS" "$WORK/failover.txt" "$WORK/etcd.txt" "$ETCD_NOTE" "$ROUNDS" "$ERRORS" \
-    "$LEADER_CHANGES" "$FAILED_RUNS" <<'EOF'
+    "$LEADER_CHANGES" "$FAILOVER_RC" <<'EOF'
 import math, os, statistics, sys
-results, failover, etcd, etcd_note, rounds, errors, leader_changes, failed_runs = sys.argv[1:9]
-data = {}
+results, failover, etcd, etcd_note, rounds, errors, leader_changes, failover_rc = sys.argv[1:9]
+rounds = int(rounds)
+data, failed = {}, {}
 for line in open(results):
-    server, clients, pipe, rps, p50, p99 = line.split()
-    data.setdefault((server, int(clients), int(pipe)), []).append((float(rps), float(p50), float(p99)))
+    f = line.split()
+    key = (f[0], int(f[1]), int(f[2]))
+    if f[3] == "FAILED":
+        failed[key] = failed.get(key, 0) + 1
+    else:
+        data.setdefault(key, []).append(tuple(float(x) for x in f[3:6]))
 
 
 def med(server, clients, pipe, field):
-    rows = data.get((server, clients, pipe))
-    return statistics.median(r[field] for r in rows) if rows else float("nan")
+    """(median or None, runs it comes from, runs attempted)."""
+    key = (server, clients, pipe)
+    rows = data.get(key, [])
+    attempted = len(rows) + failed.get(key, 0)
+    return (statistics.median(r[field] for r in rows) if rows else None), len(rows), attempted
+
+
+def fig(v, runs, attempted, unit="", scale=1.0):
+    if v is None:
+        return "failed %d/%d" % (attempted - runs, attempted) if attempted else "not run"
+    return "%.0f%s (%d/%d)" % (v * scale, unit, runs, attempted)
+
+
+def ratio(a, b):
+    return "%.2fx" % (a / b) if a is not None and b else "n/a"
 
 
 def p99(values):
@@ -328,27 +351,46 @@ def p99(values):
     return s[max(0, math.ceil(0.99 * len(s)) - 1)]
 
 
-print("summary (medians of %s rounds; halyard = 3 nodes, every SET fsync'd by a majority;" % rounds)
+print("summary (medians over the runs that completed, shown as (completed/attempted); %d rounds;" % rounds)
+print("         halyard = 3 nodes, every SET fsync'd by a majority;")
 print("         redis = one redis-server, appendonly yes, appendfsync always)")
-print("%-34s %12s %12s %8s  %s" % ("measure", "redis", "halyard", "hy/redis", "target"))
+print("%-30s %20s %20s %8s  %s" % ("measure", "redis", "halyard", "hy/redis", "target"))
 for pipe, target in ((1, ">= 1.0x"), (16, ">= 0.7x")):
     r, h = med("redis", 50, pipe, 0), med("halyard", 50, pipe, 0)
-    print("%-34s %12.0f %12.0f %7.2fx  %s" % ("(a) SET/s -c 50 -P %d" % pipe, r, h, h / r, target))
+    print("%-30s %20s %20s %8s  %s" % ("(a) SET/s -c 50 -P %d" % pipe, fig(*r), fig(*h), ratio(h[0], r[0]), target))
 for field, name, target in ((1, "p50", "halyard <= 250 us"), (2, "p99", "")):
-    r, h = med("redis", 1, 1, field) * 1000, med("halyard", 1, 1, field) * 1000
-    print(("%-34s %9.0f us %9.0f us %7.2fx  %s" % ("(b) SET latency -c 1 %s" % name, r, h, h / r, target)).rstrip())
-ft = [float(x) for x in open(failover)]
-line = "(c) failover, kill -9 of the leader: p50 %.0f ms, p99 %.0f ms over %d rounds" % (
-    statistics.median(ft), p99(ft), len(ft))
-print(line)
+    r, h = med("redis", 1, 1, field), med("halyard", 1, 1, field)
+    print(("%-30s %20s %20s %8s  %s" % ("(b) SET latency -c 1 %s" % name, fig(*r, unit=" us", scale=1000),
+                                         fig(*h, unit=" us", scale=1000), ratio(h[0], r[0]), target)).rstrip())
+lines = [l.strip() for l in open(failover)] if os.path.exists(failover) else []
+ft = [float(x) for x in lines if x != "failed"]
+fo_failed = sum(1 for x in lines if x == "failed")
+if ft:
+    print("(c) failover, kill -9 of the leader: p50 %.0f ms, p99 %.0f ms over %d of %d rounds%s" % (
+        statistics.median(ft), p99(ft), len(ft), len(lines), "" if not fo_failed else " (%d FAILED)" % fo_failed))
+else:
+    print("(c) failover: FAILED (%d rounds recorded, none completed; bench/failover.py exit %s)"
+          % (len(lines), failover_rc))
 if os.path.exists(etcd):
     e = dict((k, float(v)) for k, v in (l.split() for l in open(etcd)))
-    print("%-34s %12s %12s %8s" % ("(d) vs 3-member etcd", "etcd", "halyard", "hy/etcd"))
-    print("%-34s %12.0f %12.0f %7.2fx" % ("put/s, same Python tool", e["put_etcd"], e["put_halyard"],
-                                         e["put_halyard"] / e["put_etcd"]))
-    for k, v in (("p50", statistics.median(ft)), ("p99", p99(ft))):
-        ev = e["failover_etcd_" + k]
-        print("%-34s %9.0f ms %9.0f ms %7.2fx" % ("failover %s (lower is better)" % k, ev, v, v / ev))
+    print("%-30s %20s %20s %8s" % ("(d) vs 3-member etcd", "etcd", "halyard", "hy/etcd"))
+    if "put_etcd" in e:
+        print("%-30s %20s %20s %8s" % (
+            "put/s, same Python tool", "%.0f (%d rounds)" % (e["put_etcd"], e["put_etcd_rounds"]),
+            "%.0f (%d rounds)" % (e["put_halyard"], e["put_halyard_rounds"]),
+            ratio(e["put_halyard"], e["put_etcd"])))
+        print("%-30s %20d %20d" % ("failed puts (all rounds)", e["put_etcd_failed"], e["put_halyard_failed"]))
+    n_etcd = int(e.get("failover_etcd_rounds", 0))
+    of_etcd = n_etcd + int(e.get("failover_etcd_failed", 0))
+    for k, v in (("p50", statistics.median(ft) if ft else None), ("p99", p99(ft) if ft else None)):
+        ev = e.get("failover_etcd_" + k)
+        print("%-30s %20s %20s %8s" % (
+            "failover %s (lower is better)" % k,
+            "%.0f ms (%d/%d)" % (ev, n_etcd, of_etcd) if ev is not None else "failed %d/%d" % (of_etcd - n_etcd, of_etcd),
+            "%.0f ms (%d/%d)" % (v, len(ft), len(lines)) if v is not None else "failed",
+            ratio(v, ev)))
+    if etcd_note:
+        print("(d) note: %s" % etcd_note)
 else:
     print("(d) etcd skipped: %s" % etcd_note)
 if int(errors):
@@ -356,6 +398,8 @@ if int(errors):
 if int(leader_changes):
     print("note: halyard's leadership changed during %s completed run(s) of (a)/(b); see above"
           % leader_changes)
-if int(failed_runs):
-    print("note: %s run(s) of (a)/(b) against halyard failed and were run again; see above" % failed_runs)
+n_failed = sum(failed.values())
+if n_failed:
+    print("note: %d run(s) of (a)/(b) FAILED and are left out of the medians: %s" % (
+        n_failed, ", ".join("%s -c %d -P %d: %d" % (k + (v,)) for k, v in sorted(failed.items()))))
 EOF

@@ -18,13 +18,19 @@ Election timing is matched, so the failover figures compare the implementations 
 their defaults: halyard's default election-timeout-ms 300 draws each timeout from [150, 300] ms
 with 50 ms heartbeats; etcd draws from [T, 2T) for --election-timeout T, so it runs with
 --election-timeout 150 --heartbeat-interval 30 (etcd wants T >= 5 heartbeats; its defaults are
-1000/100). Both fsync every acknowledged write. A benchmark, not a test: nothing here passes or
-fails.
+1000/100). Both fsync every acknowledged write. A benchmark, not a test; but both systems get
+the same treatment and every figure says what it comes from: puts that failed are counted
+and reported for each system (a throughput round counts only acknowledged puts), and a
+failover round in which no put was acknowledged within 30 s is reported as failed, never
+left out silently.
 
     bench/etcd_bench.py /abs/path/to/halyard [--etcd PATH] [--threads N] [--seconds D]
                         [--rounds R] [--failover-rounds F] [--out FILE]
 
---out FILE writes "name value" lines (put rates, failover times in ms) for bench/cluster.sh.
+The halyard measured is the binary named on the command line (an exported HALYARD_BIN is
+overridden). --out FILE writes "name value" lines for bench/cluster.sh: put rates (medians),
+put_<system>_rounds, put_<system>_failed (failed puts in all rounds), failover times in ms,
+failover_etcd_rounds and failover_etcd_failed.
 """
 
 import argparse
@@ -231,13 +237,13 @@ def halyard_leader_port(cl):
 
 
 def throughput(args, root, results):
-    os.environ.setdefault("HALYARD_BIN", os.path.abspath(args.halyard))
     cl = Cluster(_Tmp(tempfile.mkdtemp(prefix="halyard.", dir=root)), 3, extra={"log-level": "warn"})
     cl.start_all()
     et = None
     try:
         et = Etcd(args.etcd, root, args.etcd_election_ms, args.etcd_heartbeat_ms)
         rates = {"halyard": [], "etcd": []}
+        failed_puts = {"halyard": 0, "etcd": 0}
         for rnd in range(args.rounds):
             order = ("etcd", "halyard") if rnd % 2 == 0 else ("halyard", "etcd")
             for who in order:
@@ -248,12 +254,18 @@ def throughput(args, root, results):
                     port = et.client_ports[et.leader()]
                     rate, failed, err = run_threads(etcd_putter(port), args.threads, args.seconds)
                 rates[who].append(rate)
+                failed_puts[who] += failed
                 note = "" if not failed else " (%d failed puts, first: %s)" % (failed, err)
                 print("round %d/%d: %-7s %8.0f puts/s%s" % (rnd + 1, args.rounds, who, rate, note), flush=True)
         h, e = statistics.median(rates["halyard"]), statistics.median(rates["etcd"])
         results["put_halyard"], results["put_etcd"] = h, e
-        print("put throughput (%d threads, %d s, medians of %d rounds): halyard %.0f/s, etcd %.0f/s, "
-              "halyard/etcd %.2f" % (args.threads, args.seconds, args.rounds, h, e, h / e), flush=True)
+        for who in ("halyard", "etcd"):
+            results["put_%s_rounds" % who] = len(rates[who])
+            results["put_%s_failed" % who] = failed_puts[who]
+        print("put throughput (%d threads, %d s, medians of %d rounds each): halyard %.0f/s, etcd %.0f/s, "
+              "halyard/etcd %s; failed puts: halyard %d, etcd %d"
+              % (args.threads, args.seconds, args.rounds, h, e, "%.2f" % (h / e) if e > 0 else "n/a",
+                 failed_puts["halyard"], failed_puts["etcd"]), flush=True)
     finally:
         if et is not None:
             et.stop()
@@ -286,16 +298,29 @@ def failover_round(args, root):
 
 
 def failover(args, root, results):
-    times = []
+    """etcd's failover rounds; a round that fails (no leader, no put acknowledged within the
+    deadline) is counted and reported, as bench/failover.py does for halyard."""
+    times, failed = [], 0
     for i in range(args.failover_rounds):
-        t = failover_round(args, root)
+        try:
+            t = failover_round(args, root)
+        except (RuntimeError, OSError) as e:
+            failed += 1
+            print("etcd round %2d: FAILED: %s" % (i + 1, str(e).splitlines()[0] if str(e) else repr(e)), flush=True)
+            continue
         times.append(t)
         print("etcd round %2d: puts resumed %.0f ms after kill -9 of the leader" % (i + 1, t), flush=True)
+    results["failover_etcd_rounds"] = len(times)
+    results["failover_etcd_failed"] = failed
+    note = "" if not failed else " (%d of %d rounds FAILED)" % (failed, args.failover_rounds)
+    if not times:
+        print("etcd failover: every round FAILED (%d)" % failed, flush=True)
+        return
     results["failover_etcd_p50"] = statistics.median(times)
     results["failover_etcd_p99"] = percentile(times, 99)
     print("etcd failover (3 members, election-timeout %d ms, heartbeat %d ms): median %.0f ms, p99 %.0f ms, "
-          "worst %.0f ms over %d rounds" % (args.etcd_election_ms, args.etcd_heartbeat_ms, results["failover_etcd_p50"],
-                                            results["failover_etcd_p99"], max(times), len(times)), flush=True)
+          "worst %.0f ms over %d rounds%s" % (args.etcd_election_ms, args.etcd_heartbeat_ms, results["failover_etcd_p50"],
+                                              results["failover_etcd_p99"], max(times), len(times), note), flush=True)
 
 
 def main():
@@ -312,6 +337,12 @@ def main():
     args = ap.parse_args()
     if not args.etcd:
         sys.exit("etcd_bench: no etcd binary (Debian package etcd-server)")
+    binary = os.path.abspath(args.halyard)
+    if not os.access(binary, os.X_OK):
+        sys.exit("etcd_bench: %s is not an executable" % binary)
+    # The binary named on the command line is the one measured (cluster.py reads HALYARD_BIN).
+    os.environ["HALYARD_BIN"] = binary
+    print("etcd_bench: halyard %s, etcd %s" % (binary, args.etcd), flush=True)
     # SIGTERM (bench/cluster.sh stopping us) unwinds through the finally blocks that stop servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = {}

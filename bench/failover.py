@@ -9,11 +9,15 @@ survivors, without waiting for earlier attempts, and the round's time is the ear
 acknowledgement. (Attempts made one after another with a short timeout would measure in steps
 of that timeout, since a write sent before the election can hang until it ends.) Prints every
 round, then the median, the p99 (nearest rank: with fewer than 100 rounds that is the worst
-round) and the worst. A benchmark, not a test: nothing here passes or fails.
+round) and the worst, each saying how many rounds it comes from. A benchmark, not a test;
+but a round in which no write was acknowledged within 30 s, or the cluster did not start, is
+reported as failed (never left out silently), and then the exit status is 1.
 
     bench/failover.py /abs/path/to/halyard [rounds] [--out FILE]
 
---out FILE writes the round times in milliseconds, one a line, for bench/cluster.sh.
+The binary measured is the one named on the command line (HALYARD_BIN is set from it, and an
+exported HALYARD_BIN is overridden). --out FILE writes one line per round, for
+bench/cluster.sh: the time in milliseconds, or "failed".
 """
 
 import argparse
@@ -108,21 +112,39 @@ def main():
     ap.add_argument("rounds", nargs="?", type=int, default=10)
     ap.add_argument("--out", help="write the round times (ms), one a line, to this file")
     args = ap.parse_args()
-    os.environ.setdefault("HALYARD_BIN", os.path.abspath(args.halyard))
+    binary = os.path.abspath(args.halyard)
+    if not os.access(binary, os.X_OK):
+        sys.exit("failover: %s is not an executable" % binary)
+    # The binary named on the command line is the one measured, whatever the environment says
+    # (tests/integration/cluster.py reads HALYARD_BIN).
+    os.environ["HALYARD_BIN"] = binary
+    print("failover: measuring %s" % binary, flush=True)
     # SIGTERM (bench/cluster.sh stopping us) unwinds through the finally that stops the cluster.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    times = []
+    rounds = []  # milliseconds, or None for a failed round
     with tempfile.TemporaryDirectory(prefix="halyard-failover.") as root:
         tmp = _Tmp(root)
         for i in range(args.rounds):
-            t = one_round(tmp) * 1000
-            times.append(t)
+            try:
+                t = one_round(tmp) * 1000
+            except (RuntimeError, AssertionError, OSError) as e:
+                rounds.append(None)
+                print("round %2d: FAILED: %s" % (i + 1, str(e).splitlines()[0] if str(e) else repr(e)), flush=True)
+                continue
+            rounds.append(t)
             print("round %2d: writes resumed %.0f ms after kill -9 of the leader" % (i + 1, t), flush=True)
     if args.out:
         with open(args.out, "w") as f:
-            f.write("".join("%.3f\n" % t for t in times))
-    print("failover (3 nodes, election-timeout-ms 300): median %.0f ms, p99 %.0f ms, worst %.0f ms over %d rounds"
-          % (statistics.median(times), percentile(times, 99), max(times), args.rounds))
+            f.write("".join("failed\n" if t is None else "%.3f\n" % t for t in rounds))
+    times = [t for t in rounds if t is not None]
+    failed = len(rounds) - len(times)
+    note = "" if not failed else " (%d of %d rounds FAILED)" % (failed, len(rounds))
+    if times:
+        print("failover (3 nodes, election-timeout-ms 300): median %.0f ms, p99 %.0f ms, worst %.0f ms over %d rounds%s"
+              % (statistics.median(times), percentile(times, 99), max(times), len(times), note))
+    else:
+        print("failover (3 nodes, election-timeout-ms 300): every round FAILED (%d)" % len(rounds))
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,12 @@ static size_t op_new(struct sim *s, int c)
     uint64_t k = hy_prng_below(&s->rng, 100);
     op->kind = k < 35 ? SIM_OP_GET : k < 60 ? SIM_OP_SET : k < 88 ? SIM_OP_INCR : SIM_OP_DEL;
     op->key = (int)hy_prng_below(&s->rng, SIM_KEYS);
-    op->arg = (int64_t)hy_prng_below(&s->rng, 1000);
+    /* SET values are unique: the op's number times SIM_VALUE_SPAN, so no INCR run on top of
+     * one reaches another. A read returning a value some earlier SET wrote then names that
+     * SET, and a stale read cannot hide behind a later SET of the same value. The draw is
+     * kept (and unused) so that every seed makes the same other choices as before. */
+    (void)hy_prng_below(&s->rng, 1000);
+    op->arg = op->kind == SIM_OP_SET ? (int64_t)(s->nops + 1) * SIM_VALUE_SPAN : 0;
     op->call = ++s->hseq;
     op->ret = SIM_INF;
     return s->nops++;

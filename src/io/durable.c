@@ -196,6 +196,7 @@ static int durable_open_wal(struct io_durable *d, struct wal_recovered *rec)
     wal_config_default(&d->wal_cfg);
     d->wal_cfg.log = d->log;
     d->wal_cfg.must_exist = d->cfg->formed;
+    d->wal_cfg.segment_size_bytes = (uint64_t)d->cfg->wal_segment_size;
     rc = wal_open(d->disk, &d->wal_cfg, &d->wal, rec, err, sizeof(err));
     if (rc != HY_OK) {
         hy_log(d->log, HY_LOG_ERROR, "cannot open the Raft log in %s: %s", path, err);

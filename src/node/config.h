@@ -54,7 +54,9 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("request-timeout-ms", request_timeout_ms, CONFIG_INT, "5000", 10, 3600000, 1, NULL)          \
     X("election-timeout-ms", election_timeout_ms, CONFIG_INT, "300", 10, 60000, 0, NULL)           \
     X("heartbeat-ms", heartbeat_ms, CONFIG_INT, "50", 1, 10000, 0, NULL)                           \
-    X("lease-ms", lease_ms, CONFIG_INT, "0", 0, 60000, 0, NULL)
+    X("lease-ms", lease_ms, CONFIG_INT, "0", 0, 60000, 0, NULL)                                    \
+    X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \
+      NULL)
 
 /* Values of "role" (a joining node's): auto = the role the member was added with, else voter. */
 enum config_role { CONFIG_ROLE_AUTO = 0, CONFIG_ROLE_VOTER = 1, CONFIG_ROLE_OBSERVER = 2 };

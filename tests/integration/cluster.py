@@ -99,11 +99,20 @@ class Cluster:
             raise
 
     def role(self, i):
+        """(raft_role, raft_term) of node i, or (None, None) when it does not answer (a term
+        of None makes any comparison with it raise rather than pass: a node that did not
+        answer proves nothing about terms)."""
         try:
             r = info(self.ports[i])
-            return r.get("raft_role"), int(r.get("raft_term", "0"))
-        except (OSError, AssertionError):
-            return None, 0
+            return r["raft_role"], int(r["raft_term"])
+        except (OSError, KeyError, ValueError, AttributeError):
+            return None, None
+
+    def term(self, i):
+        """Node i's current term; fails if it does not answer."""
+        role, term = self.role(i)
+        assert term is not None, "%s did not report its term" % self.names[i]
+        return term
 
     def leader(self, deadline_s=10, exclude=()):
         """Index of the node that leads the highest term (waits for one)."""

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -36,6 +37,9 @@ _REDIS_FLAG_MAP = {
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "halyard_only: behaviour Redis does not share (skipped for HY_TARGET=redis)")
+    # An exception that ends a thread a test started fails that test (pytest only warns by
+    # default, and a test whose writer threads died could pass on the survivors).
+    config.addinivalue_line("filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -62,8 +66,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for(cond, deadline_s, what, interval=0.02):
-    """Polls cond() until it returns a truthy value or the deadline passes (then fails)."""
+# What a condition may raise while it is "not yet true": a connection refused, reset or timed
+# out while a node starts, stops or elects (OSError, redis-py's errors), a field missing from
+# INFO or a reply of another type while the state changes (LookupError, ValueError, TypeError,
+# AttributeError). Never AssertionError: that is a check that failed.
+RETRY_ON = (OSError, redis.RedisError, LookupError, ValueError, TypeError, AttributeError)
+
+
+def wait_for(cond, deadline_s, what, interval=0.02, retry_on=RETRY_ON):
+    """Polls cond() until it returns a truthy value or the deadline passes (then fails).
+
+    A falsy value, or an exception in `retry_on`, means "not yet": cond() is called again.
+    Anything else cond() raises ends the wait at once and fails the test, an AssertionError
+    in particular: conditions assert their safety checks on every observation, and a check
+    that failed once must not be forgotten because a later poll succeeds."""
+    assert not any(issubclass(e, AssertionError) for e in retry_on), "assertions are never retried"
     end = time.monotonic() + deadline_s
     last_exc = None
     while True:
@@ -71,7 +88,7 @@ def wait_for(cond, deadline_s, what, interval=0.02):
             v = cond()
             if v:
                 return v
-        except Exception as e:  # noqa: BLE001 - conditions may raise while not yet true
+        except retry_on as e:
             last_exc = e
         if time.monotonic() > end:
             raise AssertionError("timed out after %.1fs waiting for %s (last error: %r)" % (deadline_s, what, last_exc))
@@ -79,6 +96,59 @@ def wait_for(cond, deadline_s, what, interval=0.02):
 
 
 # ---- a minimal RESP2/RESP3 client for exact bytes ------------------------------------------
+
+
+class Worker(threading.Thread):
+    """A test's helper thread that keeps the exception that ended it, so that join_all() can
+    fail the test with it (a thread's exception never reaches the test by itself)."""
+
+    def __init__(self, target, args=(), name=None):
+        super().__init__(name=name, daemon=True)
+        self._fn, self._args = target, args
+        self.error = None
+
+    def run(self):
+        try:
+            self._fn(*self._args)
+        except BaseException as e:  # noqa: BLE001 - handed to the test by check()/join_all()
+            self.error = e
+
+    def check(self):
+        """Raises (as an AssertionError naming the thread) if the thread ended with an exception."""
+        if self.error is not None:
+            raise AssertionError("thread %s failed: %r" % (self.name, self.error)) from self.error
+
+
+def start_workers(target, args_list, name="worker"):
+    """Starts one Worker per argument tuple; returns them."""
+    ws = [Worker(target, a, name="%s-%d" % (name, k)) for k, a in enumerate(args_list)]
+    for w in ws:
+        w.start()
+    return ws
+
+
+def check_workers(workers):
+    """Fails if any worker has died with an exception (call it inside wait conditions too)."""
+    for w in workers:
+        w.check()
+    return True
+
+
+def join_all(workers, deadline_s):
+    """Joins every worker within deadline_s in all; fails if one is still running or if any
+    ended with an exception."""
+    end = time.monotonic() + deadline_s
+    for w in workers:
+        w.join(max(0.0, end - time.monotonic()))
+    alive = [w.name for w in workers if w.is_alive()]
+    assert not alive, "threads still running after %.0fs: %r" % (deadline_s, alive)
+    check_workers(workers)
+
+
+class ProtocolError(AssertionError):
+    """Bytes from the server that are not a valid RESP reply. An AssertionError so that no
+    wait retries it and no workload files it as an indeterminate outcome: a server sending
+    garbage fails the test."""
 
 
 class RespError(str):
@@ -144,7 +214,14 @@ class RawConn:
         return data
 
     def read(self):
-        """Reads one reply. Strings come back as bytes; errors as RespError; null as None."""
+        """Reads one reply. Strings come back as bytes; errors as RespError; null as None.
+        Raises ProtocolError on bytes that are not RESP."""
+        try:
+            return self._read()
+        except ValueError as e:  # a length or number that does not parse
+            raise ProtocolError("malformed RESP reply: %r" % (e,)) from e
+
+    def _read(self):
         line = self._line()
         t, rest = line[:1], line[1:]
         if t == b"+":
@@ -160,20 +237,20 @@ class RawConn:
             n = int(rest)
             if n < 0:
                 return None
-            items = [self.read() for _ in range(n)]
+            items = [self._read() for _ in range(n)]
             return set(items) if t == b"~" and all(not isinstance(i, (list, dict)) for i in items) else items
         if t == b"%":
             n = int(rest)
             out = {}
             for _ in range(n):
-                k = self.read()
-                out[k] = self.read()
+                k = self._read()
+                out[k] = self._read()
             return out
         if t == b"|":
             n = int(rest)
             for _ in range(2 * n):
-                self.read()
-            return self.read()
+                self._read()
+            return self._read()
         if t == b"_":
             return None
         if t == b"#":
@@ -184,7 +261,7 @@ class RawConn:
             return int(rest)
         if t in (b"!", b"="):
             return self._exact(int(rest))
-        raise AssertionError("unexpected RESP type byte in %r" % line[:80])
+        raise ProtocolError("unexpected RESP type byte in %r" % line[:80])
 
     def read_raw_line(self):
         """The next raw reply line including its type byte (e.g. b'-ERR ...')."""

@@ -8,6 +8,11 @@ messages to i, which travel on j's connection through another proxy, still arriv
 per directed link gives partitions (block both directions between groups) and one-way loss
 (block one direction).
 
+block() returns only once the link is cut: a pump forwards a chunk only while holding the
+proxy's gate and seeing the link pass, and block() takes the gate to close it, so no chunk
+crosses a link after block() (or ProxyNet.partition()) has returned. Tests take that moment
+as the start of the cut; no safety margin is guessed.
+
 A blocked link either stalls (mode "stall": bytes are held, not read, as in a silent network
 partition where TCP keeps retransmitting; new connections are accepted and held too; all of
 it flows again on heal, so stale messages arrive late) or drops (mode "drop": every
@@ -43,6 +48,7 @@ class LinkProxy:
         self.mode = "pass"
         self.closed = False
         self.lock = threading.Lock()
+        self.gate = threading.Lock()  # held by a pump while it forwards a chunk; see block()
         self.conns = []  # (downstream socket, upstream socket)
         self.threads = []
         self.bytes_forwarded = 0
@@ -52,12 +58,20 @@ class LinkProxy:
         t.start()
 
     def block(self, mode="stall"):
+        """Cuts the link; when this returns no chunk is being forwarded and none will be until
+        heal() (a pump that read a chunk holds it)."""
         assert mode in ("stall", "drop"), mode
-        with self.lock:
-            self.mode = mode
-            self.passing.clear()
-            if mode == "drop":
-                self._close_conns()
+        # A pump holds the gate only for one sendall to a live node; 10 s means it is stuck
+        # (its destination stopped reading), and then the cut cannot be said to be in force.
+        assert self.gate.acquire(timeout=10), "proxy %s: a pump is stuck forwarding" % self.name
+        try:
+            with self.lock:
+                self.mode = mode
+                self.passing.clear()
+                if mode == "drop":
+                    self._close_conns()
+        finally:
+            self.gate.release()
 
     def heal(self):
         with self.lock:
@@ -139,11 +153,16 @@ class LinkProxy:
                 data = src.recv(1 << 16)
                 if not data:
                     break
-                # Blocked while this chunk was in flight: hold it until healed.
-                if not self._wait_passing():
-                    break
-                dst.sendall(data)
-                self.bytes_forwarded += len(data)
+                # Forwarded only under the gate while the link passes; blocked while this
+                # chunk was in flight: held until healed.
+                while True:
+                    if not self._wait_passing():
+                        return
+                    with self.gate:
+                        if self.passing.is_set():
+                            dst.sendall(data)
+                            self.bytes_forwarded += len(data)
+                            break
         except (OSError, ValueError):
             pass  # closed under us (ValueError: select on a closed socket)
         finally:

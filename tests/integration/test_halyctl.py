@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from cluster import Cluster, info
-from conftest import wait_for
+from conftest import RawConn, check_workers, join_all, start_workers, wait_for
 
 pytestmark = pytest.mark.halyard_only
 
@@ -53,11 +53,13 @@ def test_failover_hands_leadership_over(cluster):
     # make sure it has before asking.
     wait_for(lambda: int(info(cluster.ports[fi])["raft_leader"], 16) != 0, 10,
              "the follower to know the leader")
+    term = cluster.term(li)
     r = halyctl(cluster.ports[fi], "cluster", "failover")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "leader is now" in r.stdout
     ni = cluster.leader(exclude=(li,))
-    assert ni != li
+    assert cluster.term(ni) > term, "%s leads in term %d, as before the failover" % (cluster.names[ni], term)
+    assert cluster.names[ni] in r.stdout, r.stdout  # halyctl names the node that took over
     target = [i for i in range(3) if i != ni][0]
     r = halyctl(cluster.ports[ni], "cluster", "failover", "--to", cluster.names[target])
     assert r.returncode == 0, r.stdout + r.stderr
@@ -68,9 +70,9 @@ def test_writes_wait_out_a_leadership_transfer(cluster):
     """Writers connected to the leader while it hands leadership over see no error: their
     writes wait for the transfer and then go to the new leader (forwarded once, §3.10)."""
     import threading
-    from conftest import RawConn
     for _ in range(3):
         li = cluster.leader()
+        term = cluster.term(li)
         wait_for(lambda: all(info(p)["raft_leader"] == info(cluster.ports[li])["raft_leader"]
                              for p in cluster.ports), 10, "every member to follow the leader")
         replies, stop = [], threading.Event()
@@ -82,19 +84,20 @@ def test_writes_wait_out_a_leadership_transfer(cluster):
                     replies.append(c.cmd("SET", "t%d-%d" % (k, n), n))
                     n += 1
 
-        threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
+        # A writer that dies (a reset connection, an exception) fails the test: Worker keeps
+        # its exception and join_all raises it; the waits below check on every poll.
+        threads = start_workers(writer, [(k,) for k in range(4)], name="writer")
         try:
-            wait_for(lambda: len(replies) > 100, 10, "writes before the transfer")
+            wait_for(lambda: check_workers(threads) and len(replies) > 100, 10, "writes before the transfer")
             r = halyctl(cluster.ports[li], "cluster", "failover")
             assert r.returncode == 0, r.stdout + r.stderr
             count = len(replies)
-            wait_for(lambda: len(replies) > count + 100, 10, "writes after the transfer")
+            wait_for(lambda: check_workers(threads) and len(replies) > count + 100, 10,
+                     "writes after the transfer")
         finally:
             stop.set()
-            for t in threads:
-                t.join(15)
+            join_all(threads, 15)
+        assert cluster.term(cluster.leader(exclude=(li,))) > term, "no new term after the transfer"
         errors = [r for r in replies if r != "OK"]
         assert not errors, errors[:5]
 

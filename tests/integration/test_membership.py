@@ -13,7 +13,7 @@ import time
 import pytest
 
 from cluster import SECRET, Cluster, free_port_pair, info
-from conftest import RawConn, RespError, Server, wait_for
+from conftest import ProtocolError, RawConn, RespError, Server, wait_for
 from workload import Workload, verify
 
 pytestmark = pytest.mark.halyard_only
@@ -104,7 +104,9 @@ def wait_roles(c, want, deadline_s=30):
     def check():
         try:
             seen["roles"] = r = roles(c)
-        except (OSError, AssertionError):
+        except ProtocolError:
+            raise  # garbage from the server is a failure, not "not yet"
+        except (OSError, AssertionError):  # no leader yet, or it answered an error reply
             return False
         return all(r.get(name) == role or (role == "follower" and r.get(name) == "leader")
                    for name, role in want.items())

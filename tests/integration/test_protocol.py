@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from conftest import RawConn, wait_for
+from conftest import RawConn, join_all, start_workers, wait_for
 
 
 class Bystander:
@@ -79,12 +79,11 @@ def test_pipeline_10000_in_one_write(raw):
     """10,000 commands sent in one write are all answered, in order."""
     n = 10000
     blob = b"".join(RawConn.encode("INCR", "counter") for _ in range(n))
-    sender = threading.Thread(target=raw.send, args=(blob,))
-    sender.start()
+    sender = start_workers(raw.send, [(blob,)], name="sender")
     for i in range(1, n + 1):
         got = raw.read()
         assert got == i, "reply %d was %r" % (i, got)
-    sender.join(30)
+    join_all(sender, 30)
     assert raw.cmd("GET", "counter") == str(n).encode()
 
 
@@ -96,12 +95,11 @@ def test_pipeline_mixed_commands_in_order(raw):
         cmds.append(RawConn.encode("GET", "k%d" % i)); want.append(b"v%d" % i)
         cmds.append(RawConn.encode("GET", "k%d" % i, "extra")); want.append("ERR wrong number of arguments for 'get' command")
         cmds.append(RawConn.encode("EXISTS", "k%d" % i, "nope")); want.append(1)
-    t = threading.Thread(target=raw.send, args=(b"".join(cmds),))
-    t.start()
+    t = start_workers(raw.send, [(b"".join(cmds),)], name="sender")
     for i, w in enumerate(want):
         got = raw.read()
         assert got == w, "reply %d: %r != %r" % (i, got, w)
-    t.join(30)
+    join_all(t, 30)
 
 
 def test_pipeline_inline_and_multibulk_mixed(raw):
@@ -356,8 +354,7 @@ def test_garbage_on_many_connections_while_pipelining(srv):
     with srv.raw() as good:
         n = 3000
         blob = b"".join(RawConn.encode("INCR", "ctr") for _ in range(n))
-        t = threading.Thread(target=good.send, args=(blob,))
-        t.start()
+        t = start_workers(good.send, [(blob,)], name="sender")
         rng = random.Random(99)
         for _ in range(20):
             with srv.raw() as bad:
@@ -368,7 +365,7 @@ def test_garbage_on_many_connections_while_pipelining(srv):
                 assert bad.recv_until_closed().startswith(b"-ERR Protocol error")
         for i in range(1, n + 1):
             assert good.read() == i
-        t.join(30)
+        join_all(t, 30)
 
 
 def test_redis_cli_resp3(srv):

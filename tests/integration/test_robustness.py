@@ -3,9 +3,8 @@ clients vanishing mid-reply, connection churn, SCAN across table growth, memory 
 
 import socket
 import struct
-import threading
 
-from conftest import RawConn, info_dict, wait_for
+from conftest import RawConn, info_dict, join_all, start_workers, wait_for
 
 
 def test_client_reset_mid_reply(srv):
@@ -66,11 +65,8 @@ def test_concurrent_writers_no_lost_updates(srv):
         except Exception as e:  # noqa: BLE001
             errors.append(repr(e))
 
-    ts = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(60)
+    ts = start_workers(worker, [() for _ in range(threads)])
+    join_all(ts, 60)
     assert not errors, errors
     with srv.raw() as c:
         assert c.cmd("GET", "ctr") == str(per * threads).encode()
@@ -176,9 +172,8 @@ def test_big_pipeline_with_concurrent_reader(srv):
         value = b"y" * (10 * 1024)
         assert c.cmd("SET", "v", value) == "OK"
         n = 5000
-        t = threading.Thread(target=c.send, args=(RawConn.encode("GET", "v") * n,))
-        t.start()
+        t = start_workers(c.send, [(RawConn.encode("GET", "v") * n,)], name="sender")
         for i in range(n):
             assert c.read() == value, i
-        t.join(30)
+        join_all(t, 30)
         assert c.cmd("PING") == "PONG"

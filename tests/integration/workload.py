@@ -12,6 +12,9 @@ end). Every operation is recorded with monotonic invoke and complete times and i
   info  indeterminate: a timeout, a connection error once the request may have been sent,
         -UNKNOWN outcome, or any unexpected error reply (also counted, and reported).
 
+A reply that is not valid RESP (conftest.ProtocolError) is none of these: it is recorded in
+`protocol_errors`, fails wait_progress() at its next poll and verify() before anything else.
+
 Roaming clients start at a random node, follow -MOVED to the leader it names, and on
 -TRYAGAIN, -NOQUORUM, timeouts and connection errors move on to the next node. Pinned clients always
 talk to one node (to probe what a minority answers). At the end, `verify` waits for the
@@ -28,7 +31,7 @@ import time
 
 import lincheck
 from lincheck import FAIL, INFO, OK, VALUE_SPAN, Op
-from conftest import RawConn, RespError, wait_for
+from conftest import ProtocolError, RawConn, RespError, wait_for
 from cluster import info
 
 SOCKET_TIMEOUT_S = 2.0
@@ -53,6 +56,7 @@ class Workload:
         self.histories = []
         self.ledgers = []
         self.errors = []  # unexpected error replies (kept as indeterminate ops too)
+        self.protocol_errors = []  # replies that are not RESP: a failure, never indeterminate
         self.threads = []
         self.crashed = []
         specs = [(c, None, False) for c in range(clients)]
@@ -105,10 +109,14 @@ class Workload:
         t = time.monotonic()
         def check():
             assert not self.crashed, "workload threads crashed: %r" % self.crashed
+            self.check_protocol()
             return self.acked_writes_since(t, ports) >= n
 
         wait_for(check, deadline_s,
                  "%d %s (stats so far: %s)" % (n, what, self.stats()))
+
+    def check_protocol(self):
+        assert not self.protocol_errors, "malformed replies (not RESP): %r" % (self.protocol_errors[:5],)
 
     def stats(self):
         out = {}
@@ -116,6 +124,7 @@ class Workload:
             k = "%s_%s" % (o.kind, o.status)
             out[k] = out.get(k, 0) + 1
         out["unexpected_errors"] = len(self.errors)
+        out["protocol_errors"] = len(self.protocol_errors)
         return out
 
     def _guarded(self, *args):
@@ -205,7 +214,14 @@ class Workload:
         try:
             conn.send(RawConn.encode(*args))
             reply = conn.read()
-        except (socket.timeout, OSError, ConnectionError, AssertionError) as e:
+        except ProtocolError as e:
+            # Garbage from the server: a failure of the test, not an unknown outcome. The op
+            # stays indeterminate in the history (so the rest can still be checked) and the
+            # connection is dropped, since the stream cannot be resynchronized.
+            op.status, op.complete, op.err = INFO, None, "protocol error: %s" % e
+            self.protocol_errors.append((op.node, " ".join(map(str, args)), str(e)))
+            return None, e
+        except (socket.timeout, OSError) as e:
             # Possibly sent and applied: indeterminate.
             op.status, op.complete, op.err = INFO, None, type(e).__name__
             return None, e
@@ -302,6 +318,7 @@ def final_reads(cluster, wl, deadline_s=30):
 def verify(cluster, wl, deadline_s=30):
     """After healing: convergence, final reads, replicas agree, ledger durable, linearizable.
     Returns a summary dict (for the test's report)."""
+    wl.check_protocol()
     li = wait_converged(cluster, deadline_s)
     values = final_reads(cluster, wl, deadline_s)
     # Every live replica holds the same values (stale reads, after convergence).

@@ -155,6 +155,58 @@ static void test_pipeline_in_order(void **state)
                         "+OK\r\n$1\r\nv\r\n-ERR value is not an integer or out of range\r\n");
 }
 
+/* Takes every I/O batch the engine hands out, after a loop turn, without reporting any of
+ * them durable (the fsync has not returned yet); returns how many entries they carry. */
+static uint32_t hold_batches(struct fixture *f, struct node_io_batch **held, size_t *n_held,
+                             size_t cap)
+{
+    uint32_t entries = 0;
+    node_flush(f->node, f->now_ms);
+    struct node_io_batch *b;
+    while ((b = node_io_take(f->node)) != NULL) {
+        assert_true(*n_held < cap);
+        held[(*n_held)++] = b;
+        entries += b->n_entries;
+    }
+    while (node_take_ready(f->node) != NULL) {
+    }
+    return entries;
+}
+
+/* A write is answered only once its batch is reported durable: while the batch is held
+ * back (its fsync still running), neither the write nor a read pipelined behind it answers,
+ * and another client cannot read the value; after node_io_done both answer, in order. */
+static void test_reply_waits_for_durability(void **state)
+{
+    struct fixture *f = *state;
+    struct node_client *other = node_client_new(f->node, "a:1", "b:2", 6, f->now_ms);
+    struct node_io_batch *held[64];
+    size_t n_held = 0;
+    const char *req = "SET k v\r\nGET k\r\n";
+    hy_buf_append(&f->client->in, req, strlen(req));
+    node_client_process(f->node, f->client, f->now_ms);
+    assert_true(hold_batches(f, held, &n_held, 64) >= 1); /* the SET's entry, to persist */
+    /* Loop turns and timer ticks go on (well within request-timeout-ms) while the fsync runs. */
+    for (int turn = 0; turn < 20; turn++) {
+        f->now_ms += 10;
+        node_tick(f->node, f->now_ms);
+        if (turn == 10) {
+            hy_buf_append(&other->in, "GET k\r\n", 7);
+            node_client_process(f->node, other, f->now_ms);
+        }
+        hold_batches(f, held, &n_held, 64);
+        assert_int_equal(f->client->out.len, 0);
+    }
+    /* The other client saw no value, or the one from before the write (nil): never "v". */
+    assert_true(other->out.len == 0 ||
+                (other->out.len == 5 && memcmp(other->out.data, "$-1\r\n", 5) == 0));
+    for (size_t i = 0; i < n_held; i++) {
+        node_io_done(f->node, held[i], f->now_ms);
+    }
+    assert_string_equal(feed(f, ""), "+OK\r\n$1\r\nv\r\n");
+    node_client_free(f->node, other);
+}
+
 /* A request split across reads is executed once, when its last byte arrives. */
 static void test_partial_request_resumes(void **state)
 {
@@ -321,6 +373,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_waits_for_durability, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_request_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_and_arity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_error_closes, setup, teardown),

@@ -835,7 +835,8 @@ static void test_transfer_aborts(void **state)
  */
 
 /* ReadIndex across a leader change: the deposed leader cannot confirm a read (no majority acks
- * its heartbeat round), while the new leader's read index covers the latest write. */
+ * its heartbeat round), neither one it took while it still believed it led nor one after; the
+ * new leader's read index covers the latest write. */
 static void test_read_index_across_leader_change_returns_latest(void **state)
 {
     (void)state;
@@ -846,16 +847,23 @@ static void test_read_index_across_leader_change_returns_latest(void **state)
     tc_submit(&c, 0, "x=1");
     tc_run_until(&c, 150);
     tc_isolate(&c, 0, 1);
+    /* Cut off, node 0 still believes it leads: it takes the read and must hold it. */
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_read(&c, 0, 6);
     tc_run_until(&c, 700);
     int l = raft_role(&c.nd[1].r) == RAFT_LEADER ? 1 : 2;
     assert_int_equal(raft_role(&c.nd[l].r), RAFT_LEADER);
     tc_submit(&c, l, "x=2");
     uint64_t write_index = c.nd[l].last_index;
     tc_run_until(&c, 710);
-    tc_read(&c, 0, 7); /* old leader, if it still believes it leads */
+    tc_read(&c, 0, 7); /* the old leader, whatever it believes by now */
     tc_read(&c, l, 8);
     tc_run_until(&c, 720);
+    /* Both of the old leader's reads are answered, and both refused: a loop over its answers
+     * alone would pass with none. */
+    assert_int_equal(c.nd[0].nreads, 2);
     for (int k = 0; k < c.nd[0].nreads; k++) {
+        assert_int_equal(c.nd[0].reads[k].id, (uint64_t)(6 + k));
         assert_false(c.nd[0].reads[k].ok);
     }
     assert_int_equal(c.nd[l].nreads, 1);
