@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,41 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
     return rc;
 }
 
+/* SIGINT/SIGTERM while joining: the event loop (and its signal handling) is not running yet,
+ * so a signal would kill the process with no word said. The join loop notices this flag
+ * instead and stops with an error: the node did not join, and must not exit 0. */
+static volatile sig_atomic_t join_stop_signal;
+
+static void join_signal_handler(int signum)
+{
+    join_stop_signal = signum;
+}
+
+static int join_attempts(const struct hy_config *cfg, const struct hy_log *log, const char *host,
+                         uint16_t port, struct hy_buf *out)
+{
+    uint64_t deadline = io_clock_ms() + JOIN_DEADLINE_MS;
+    uint32_t delay_ms = 100;
+    for (;;) {
+        hy_buf_reset(out);
+        int rc = join_once(cfg, log, host, port, out);
+        if (join_stop_signal != 0) {
+            hy_log(log, HY_LOG_ERROR, "join: received %s before joining; not joined, exiting",
+                   strsignal(join_stop_signal));
+            return HY_ECLOSED;
+        }
+        if (rc != HY_EAGAIN) {
+            return rc;
+        }
+        if (io_clock_ms() + delay_ms > deadline) {
+            hy_log(log, HY_LOG_ERROR, "join: gave up after %d s", JOIN_DEADLINE_MS / 1000);
+            return HY_ETIMEDOUT;
+        }
+        usleep(delay_ms * 1000); /* cut short by a signal: checked on the next round */
+        delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+    }
+}
+
 static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, struct hy_buf *out)
 {
     char host[256];
@@ -269,21 +305,17 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
     }
     memcpy(host, cfg->join, (size_t)(colon - cfg->join));
     host[colon - cfg->join] = '\0';
-    uint64_t deadline = io_clock_ms() + JOIN_DEADLINE_MS;
-    uint32_t delay_ms = 100;
-    for (;;) {
-        hy_buf_reset(out);
-        int rc = join_once(cfg, log, host, (uint16_t)(port - 10000), out);
-        if (rc != HY_EAGAIN) {
-            return rc;
-        }
-        if (io_clock_ms() + delay_ms > deadline) {
-            hy_log(log, HY_LOG_ERROR, "join: gave up after %d s", JOIN_DEADLINE_MS / 1000);
-            return HY_ETIMEDOUT;
-        }
-        usleep(delay_ms * 1000);
-        delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
-    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = join_signal_handler; /* no SA_RESTART: sleeps and reads end early */
+    sigemptyset(&sa.sa_mask);
+    join_stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = join_attempts(cfg, log, host, (uint16_t)(port - 10000), out);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
 }
 
 /* ---- the identity file ----------------------------------------------------------------------- */
