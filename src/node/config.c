@@ -47,6 +47,13 @@ static const struct config_def *config_find(const char *name)
     return NULL;
 }
 
+int config_is_secret(size_t i)
+{
+    HY_ASSERT(i < config_count());
+    const char *name = config_defs[i].name;
+    return strcmp(name, "cluster-secret") == 0 || strcmp(name, "requirepass") == 0;
+}
+
 int config_index(const char *name)
 {
     const struct config_def *d = config_find(name);

@@ -89,6 +89,11 @@ int config_set(struct hy_config *cfg, const char *name, const char *value, int r
 void config_get(const struct hy_config *cfg, size_t i, char *out, size_t cap);
 size_t config_count(void);
 const char *config_name(size_t i);
+/* 1 when setting number i is a secret (cluster-secret, requirepass): CONFIG GET, INFO and
+ * the logs never show its value. */
+int config_is_secret(size_t i);
+/* What CONFIG GET shows for a secret that is set (an unset one shows ""). */
+#define CONFIG_REDACTED "(redacted)"
 /* Index of setting `name` (case-insensitive), or -1. */
 int config_index(const char *name);
 

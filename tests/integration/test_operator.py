@@ -90,3 +90,38 @@ def test_sigterm_while_join_retries_exits_nonzero(tmp_path):
     p.send_signal(signal.SIGTERM)
     assert exit_code(p) == 1, read(log)
     assert "not joined" in read(log)
+
+
+# ---- item 3: secrets are never shown ----------------------------------------------------------
+
+
+def test_secrets_are_not_shown_by_config_get_info_or_logs(tmp_path):
+    """CONFIG GET (by name and *), INFO and the debug log never carry cluster-secret or requirepass."""
+    secret, password, new_password = "s3cr3t-cluster-x", "pw-first-x", "pw-second-x"
+    p, port, log = start(tmp_path, "--cluster-secret", secret, "--requirepass", password,
+                         "--log-level", "debug")
+    try:
+        wait_for(lambda: not refused(port), 10, "the node to listen")
+        with RawConn(port) as c:
+            assert c.cmd("AUTH", "wrong") .startswith("WRONGPASS")
+            assert c.cmd("AUTH", password) == "OK"
+            for pattern in ("cluster-secret", "requirepass", "*", "*secret*", "*pass*"):
+                got = c.cmd("CONFIG", "GET", pattern)
+                flat = b" ".join(got)
+                assert secret.encode() not in flat and password.encode() not in flat, (pattern, got)
+            assert c.cmd("CONFIG", "GET", "cluster-secret") == [b"cluster-secret", b"(redacted)"]
+            assert c.cmd("CONFIG", "GET", "requirepass") == [b"requirepass", b"(redacted)"]
+            assert c.cmd("CONFIG", "SET", "requirepass", new_password, "maxclients", "0").startswith("ERR")
+            assert c.cmd("CONFIG", "SET", "requirepass", new_password) == "OK"
+            info = c.cmd("INFO", "everything")
+            assert secret.encode() not in info and password.encode() not in info
+            assert new_password.encode() not in info
+        p.send_signal(signal.SIGTERM)
+        assert exit_code(p) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    text = read(log)
+    for s in (secret, password, new_password):
+        assert s not in text, s
