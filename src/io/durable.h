@@ -43,8 +43,9 @@ void io_durable_stop(struct io_durable *d);
 /* After the loop ended: closes the log and frees everything. */
 void io_durable_close(struct io_durable *d);
 
-/* `halyard --repair DIR`: cuts a damaged log after its last good record. Prints a report;
- * returns the process exit code. */
+/* `halyard --repair DIR`: cuts a damaged log after its last good record, in every group of a
+ * data dir (DIR/group-N) or in DIR itself when it is one group's directory. Prints a report
+ * per group; returns the process exit code (1 when DIR holds no log at all). */
 int io_durable_repair(const char *dir);
 
 #endif

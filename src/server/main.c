@@ -21,8 +21,8 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: halyard [--config FILE] [--SETTING VALUE]...\n"
-                 "       halyard --repair DATA-DIR/group-0   (cut a damaged log after its last "
-                 "good record)\n\n"
+                 "       halyard --repair DATA-DIR   (cut a damaged log after its last good "
+                 "record)\n\n"
                  "Every setting is also a key of the YAML config file; flags win over the file.\n"
                  "Settings:\n");
     struct hy_config cfg;
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--repair") == 0) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "usage: halyard --repair DATA-DIR/group-0\n");
+                fprintf(stderr, "usage: halyard --repair DATA-DIR\n");
                 return 2;
             }
             return io_durable_repair(argv[i + 1]);

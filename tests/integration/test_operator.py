@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from cluster import SECRET, free_port_pair
-from conftest import RawConn, wait_for
+from conftest import RawConn, Server, wait_for
 
 pytestmark = pytest.mark.halyard_only
 
@@ -125,3 +125,47 @@ def test_secrets_are_not_shown_by_config_get_info_or_logs(tmp_path):
     text = read(log)
     for s in (secret, password, new_password):
         assert s not in text, s
+
+
+# ---- item 9: --repair finds the groups of a data dir -------------------------------------------
+
+
+def test_repair_given_the_data_dir_repairs_its_groups(servers):
+    """halyard --repair DATA_DIR cuts the damaged log in DATA_DIR/group-0; the node starts again."""
+    s = servers.start()
+    with s.raw() as c:
+        for i in range(50):
+            assert c.cmd("SET", "k%d" % i, "v" * 200) == "OK"
+    s.stop()
+    servers.servers.remove(s)
+    data = os.path.join(s.workdir, "data")
+    group = os.path.join(data, "group-0")
+    seg = sorted(f for f in os.listdir(group) if f.startswith("open-") or f[0].isdigit())[0]
+    with open(os.path.join(group, seg), "r+b") as f:  # flip bytes inside the written records
+        f.seek(2000)
+        b = f.read(16)
+        f.seek(2000)
+        f.write(bytes(x ^ 0xFF for x in b))
+    rep = subprocess.run([BIN, "--repair", data], capture_output=True, text=True, timeout=30)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "nothing to repair" not in rep.stdout, rep.stdout
+    assert group in rep.stdout, rep.stdout
+    again = Server(s.argv, s.port, s.workdir)
+    servers.servers.append(again)
+    again.wait_ready()
+    with again.raw() as c:
+        n = c.cmd("DBSIZE")
+        assert 0 <= n < 50
+        for i in range(n):
+            assert c.cmd("GET", "k%d" % i) == b"v" * 200
+
+
+def test_repair_of_a_dir_without_a_log_fails(tmp_path):
+    """--repair on a directory holding no log says so and exits 1 (not "nothing to repair", 0)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rep = subprocess.run([BIN, "--repair", str(empty)], capture_output=True, text=True, timeout=30)
+    assert rep.returncode == 1 and "no Raft log" in rep.stderr, rep.stdout + rep.stderr
+    missing = str(tmp_path / "missing")
+    rep = subprocess.run([BIN, "--repair", missing], capture_output=True, text=True, timeout=30)
+    assert rep.returncode == 1 and not os.path.exists(missing), rep.stdout + rep.stderr
