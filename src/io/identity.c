@@ -17,7 +17,9 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "io/peer_auth.h"
 #include "io/server.h"
+#include "node/join_auth.h"
 #include "proto/resp.h"
 
 #define IDENTITY_FILE      "cluster"
@@ -210,6 +212,38 @@ static int retryable(const struct resp_value *v)
     return 0;
 }
 
+/* Proves the cluster secret on the member's client port (node/join_auth.h), so a member with
+ * requirepass lets us in without the clients' password. 0, 1 = refused (v holds the error
+ * reply, to be freed), or -1 = no answer. */
+static int prove_secret(const struct hy_config *cfg, int fd, struct hy_buf *in,
+                        struct resp_value *v)
+{
+    const char *challenge[] = {"HALYARD", "CHALLENGE"};
+    if (roundtrip(fd, challenge, 2, in, v) != 0) {
+        return -1;
+    }
+    if (v->type != RESP_BULK || v->len > 64) {
+        return v->type == RESP_ERROR ? 1 : (resp_value_free(v), -1);
+    }
+    char nonce[65], msg[1024], mac_hex[2 * JOIN_AUTH_MAC_BYTES + 1];
+    snprintf(nonce, sizeof(nonce), "%.*s", (int)v->len, (const char *)v->str);
+    resp_value_free(v);
+    size_t len = join_auth_message(cfg->cluster_name, cfg->node_id, nonce, msg, sizeof(msg));
+    uint8_t mac[JOIN_AUTH_MAC_BYTES];
+    peer_auth_mac((const uint8_t *)cfg->cluster_secret, strlen(cfg->cluster_secret),
+                  (const uint8_t *)msg, len, mac);
+    join_auth_hex(mac, sizeof(mac), mac_hex);
+    const char *auth[] = {"HALYARD", "PEER-AUTH", cfg->node_id, mac_hex};
+    if (roundtrip(fd, auth, 4, in, v) != 0) {
+        return -1;
+    }
+    if (v->type == RESP_ERROR) {
+        return 1;
+    }
+    resp_value_free(v);
+    return 0;
+}
+
 /* Asks the member at host:client_port to add us; fills members. HY_OK, HY_EAGAIN (try
  * again) or HY_ECONFIG (refused: the reason is logged). */
 static int join_once(const struct hy_config *cfg, const struct hy_log *log, const char *host,
@@ -229,8 +263,15 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
     struct hy_buf in;
     hy_buf_init(&in);
     struct resp_value v;
-    int rc = HY_EAGAIN;
-    if (roundtrip(fd, join, 6, &in, &v) != 0) {
+    int rc = HY_EAGAIN, proof = prove_secret(cfg, fd, &in, &v);
+    if (proof < 0) {
+        hy_log(log, HY_LOG_WARN, "join: no answer from %s:%u; retrying", host, port);
+    } else if (proof > 0) {
+        hy_log(log, HY_LOG_ERROR, "join: %s:%u refused this node's cluster-secret: %.*s", host,
+               port, (int)v.len, (const char *)v.str);
+        rc = HY_ECONFIG;
+        resp_value_free(&v);
+    } else if (roundtrip(fd, join, 6, &in, &v) != 0) {
         hy_log(log, HY_LOG_WARN, "join: no answer from %s:%u; retrying", host, port);
     } else if (v.type == RESP_ERROR) {
         int again = retryable(&v);

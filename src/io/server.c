@@ -14,6 +14,7 @@
 #include "io/durable.h"
 #include "io/identity.h"
 #include "io/mesh.h"
+#include "io/peer_auth.h"
 #include "io/snapshotter.h"
 #include "node/node.h"
 
@@ -622,6 +623,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     if (srv.mesh != NULL) {
         node_set_early_sender(srv.node, io_mesh_send_one, srv.mesh);
     }
+    node_set_crypto(srv.node, peer_auth_mac, peer_auth_random);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
     server_do_io(&srv);

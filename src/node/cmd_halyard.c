@@ -203,6 +203,10 @@ void cmd_halyard(struct cmd_ctx *x)
         cmd_halyard_remove(x);
     } else if (node_arg_is(sub, "FORCE-QUORUM")) {
         cmd_halyard_force_quorum(x);
+    } else if (node_arg_is(sub, "CHALLENGE")) {
+        cmd_halyard_challenge(x);
+    } else if (node_arg_is(sub, "PEER-AUTH")) {
+        cmd_halyard_peer_auth(x);
     } else if (node_arg_is(sub, "PEERS") && x->argc == 2) {
         cmd_halyard_peers(x);
     } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {

@@ -300,7 +300,7 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         node_reply_arity(&x->w, d->name);
         return;
     }
-    if (!c->authenticated && !(d->flags & CMD_NOAUTH)) {
+    if (!c->authenticated && !(d->flags & CMD_NOAUTH) && !join_auth_open_before_auth(x)) {
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return;
     }

@@ -68,6 +68,8 @@ struct node_client {
     uint64_t blocked_since_ms;
     int on_ready; /* in the node's ready list */
     struct node_client *ready_next;
+    uint8_t join_nonce[16]; /* HALYARD CHALLENGE's nonce, until one PEER-AUTH uses it */
+    int join_nonce_set;
 };
 
 /* A write proposed for a client, answered when its entry is applied (node internal). */
@@ -165,6 +167,14 @@ int node_has_proposals(const struct hy_node *n);
  * behind the batch's writes. */
 typedef void (*node_send_fn)(void *ctx, const struct raft_message *m);
 void node_set_early_sender(struct hy_node *n, node_send_fn send, void *ctx);
+
+/* The crypto a joining node's proof of the cluster secret needs (join_auth.h), lent by the
+ * shell: an HMAC-SHA256 into mac_out (32 bytes) and a cryptographic random source. Without
+ * them HALYARD CHALLENGE refuses. */
+typedef void (*node_mac_fn)(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
+                            uint8_t *mac_out);
+typedef void (*node_random_fn)(uint8_t *buf, size_t len);
+void node_set_crypto(struct hy_node *n, node_mac_fn mac, node_random_fn random);
 
 /* Snapshots away from the event loop. With a snapshotter set, a due snapshot is started
  * through it: start() must capture the store as it is during the call (a forked child does)

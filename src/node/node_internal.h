@@ -93,6 +93,8 @@ struct hy_node {
     const struct hy_log *log; /* borrowed */
     struct store *store;
     struct hy_prng prng;
+    node_mac_fn crypto_mac; /* lent by the shell (node_set_crypto); NULL in the simulator */
+    node_random_fn crypto_random;
     struct node_client *clients; /* doubly linked, newest first */
     size_t client_count;
     uint64_t next_client_id;
@@ -221,6 +223,10 @@ const char *member_role_name(const struct hy_node *n, const struct node_member *
 void cmd_halyard_join(struct cmd_ctx *x);
 void cmd_halyard_remove(struct cmd_ctx *x);
 void cmd_halyard_peers(struct cmd_ctx *x);
+/* join_auth.c: the joining node's proof of the cluster secret, open before AUTH. */
+void cmd_halyard_challenge(struct cmd_ctx *x);
+void cmd_halyard_peer_auth(struct cmd_ctx *x);
+int join_auth_open_before_auth(const struct cmd_ctx *x);
 void cmd_halyard_force_quorum(struct cmd_ctx *x);
 int replica_force(struct hy_node *n, uint64_t now_ms);
 /* This leader is handing leadership over: writes wait (§3.10). */

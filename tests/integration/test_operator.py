@@ -9,6 +9,7 @@ import socket
 import subprocess
 
 import pytest
+import redis
 
 from cluster import SECRET, free_port_pair
 from conftest import RawConn, Server, wait_for
@@ -169,3 +170,131 @@ def test_repair_of_a_dir_without_a_log_fails(tmp_path):
     missing = str(tmp_path / "missing")
     rep = subprocess.run([BIN, "--repair", missing], capture_output=True, text=True, timeout=30)
     assert rep.returncode == 1 and not os.path.exists(missing), rep.stdout + rep.stderr
+
+
+# ---- items 4 and 11: halyctl with requirepass, its interface; --join with requirepass -------
+
+
+def halyctl(*args, env_extra=None, timeout=30):
+    exe = os.path.join(os.path.dirname(BIN), "halyctl")
+    env = dict(os.environ)
+    env.pop("REDISCLI_AUTH", None)
+    env.update(env_extra or {})
+    return subprocess.run([exe] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def lone_node(tmp_path, password):
+    """A lone node with a cluster secret (and requirepass when password is set), leading."""
+    p, port, log = start(tmp_path, "--cluster-secret", SECRET, *(["--requirepass", password] if password else []))
+
+    def leads():
+        with RawConn(port, timeout=2) as c:
+            assert not password or c.cmd("AUTH", password) == "OK"
+            return b"raft_role:leader" in c.cmd("INFO", "replication")
+
+    wait_for(leads, 10, "the lone node to lead")
+    return p, port, log
+
+
+def stop(p, log):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    assert exit_code(p) == 0, read(log)
+
+
+@pytest.fixture
+def lone(tmp_path):
+    """A lone node with a cluster secret and requirepass 'pw'; stopped (exit 0) at the end."""
+    p, port, log = lone_node(tmp_path, "pw")
+    yield p, port, log
+    stop(p, log)
+
+
+@pytest.fixture
+def lone_open(tmp_path):
+    """A lone node with a cluster secret and no password."""
+    p, port, log = lone_node(tmp_path, None)
+    yield p, port, log
+    stop(p, log)
+
+
+def test_halyctl_authenticates_like_redis_cli(lone):
+    """-a, --pass, --user and REDISCLI_AUTH authenticate halyctl; without them NOAUTH, rc 1."""
+    _p, port, _log = lone
+    r = halyctl("-p", port, "cluster", "status")
+    assert r.returncode == 1 and "NOAUTH" in r.stderr, r
+    for args, env in ((["-a", "pw"], None), (["--pass", "pw"], None), (["--user", "default", "-a", "pw"], None),
+                      ([], {"REDISCLI_AUTH": "pw"})):
+        r = halyctl("-p", port, *args, "cluster", "status", env_extra=env)
+        assert r.returncode == 0 and "role: leader" in r.stdout, (args, env, r)
+    r = halyctl("-p", port, "-a", "wrong", "cluster", "status")
+    assert r.returncode == 2 and "AUTH failed" in r.stderr, r
+
+
+def test_join_with_requirepass_proves_the_cluster_secret(lone, tmp_path):
+    """--join to a member with requirepass works with the cluster secret alone; a wrong secret is refused."""
+    _p, port, _log = lone
+    bad, _bport, blog = start(tmp_path, "--cluster-secret", "not-the-secret", "--join",
+                              "127.0.0.1:%d" % (port + 10000), name="n3")
+    assert exit_code(bad, 20) == 2, read(blog)
+    assert "refused this node's cluster-secret" in read(blog)
+    p2, port2, log2 = start(tmp_path, "--cluster-secret", SECRET, "--join", "127.0.0.1:%d" % (port + 10000),
+                            name="n2")
+    try:
+        wait_for(lambda: not refused(port2), 20, "the joined node to listen")
+        assert p2.poll() is None, read(log2)
+        r = halyctl("-p", port, "-a", "pw", "--json", "cluster", "status")
+        assert r.returncode == 0, r
+        import json
+        assert "n2" in [m["name"] for m in json.loads(r.stdout)["members"]]
+    finally:
+        if p2.poll() is None:
+            p2.send_signal(signal.SIGTERM)
+        assert exit_code(p2) == 0, read(log2)
+
+
+def test_halyctl_help_flags_anywhere_and_json_everywhere(lone):
+    """--help goes to stdout (rc 0); options may follow the subcommand; --json answers every subcommand."""
+    import json
+    _p, port, _log = lone
+    r = halyctl("--help")
+    assert r.returncode == 0 and "usage: halyctl" in r.stdout and r.stderr == "", r
+    r = halyctl("cluster", "status", "--json", "-p", port, "-a", "pw")
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["role"] == "leader"
+    r = halyctl("snapshot", "-p", port, "-a", "pw", "--json")
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["result"].startswith("OK")
+    r = halyctl("cluster", "status", "--to", "n2", "-p", port, "-a", "pw")
+    assert r.returncode == 2 and "usage" in r.stderr, r
+    r = halyctl("cluster", "status", "--frobnicate", "-p", port, "-a", "pw")
+    assert r.returncode == 2, r
+    r = halyctl("-p", port, "-a", "pw", "node", "drain", "--json")
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["node"] == "stopped"
+
+
+def test_halyctl_prints_progress_while_it_waits(lone_open):
+    """cluster join shows the member's answer while it waits for the new member (output not held back)."""
+    import select
+    _p, port, _log = lone_open
+    c = redis.Redis(host="127.0.0.1", port=port)
+    pipe = c.pipeline(transaction=False)
+    for i in range(600):  # a log longer than the promotion slack: the absent node stays a learner
+        pipe.set("k%d" % i, "v")
+    assert all(pipe.execute())
+    c.close()
+    exe = os.path.join(os.path.dirname(BIN), "halyctl")
+    absent = free_port_pair()
+    h = subprocess.Popen([exe, "-p", str(port), "cluster", "join",
+                          "z9@127.0.0.1:%d" % (absent + 10000)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([h.stdout], [], [], 10)
+        assert ready, "halyctl printed nothing within 10 s"
+        line = h.stdout.readline().decode()
+        assert line.startswith("OK"), line
+    finally:
+        if h.poll() is None:
+            h.kill()
+        h.wait()
