@@ -56,6 +56,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("heartbeat-ms", heartbeat_ms, CONFIG_INT, "50", 1, 10000, 0, NULL)                           \
     X("lease-ms", lease_ms, CONFIG_INT, "0", 0, 60000, 0, NULL)
 
+#define CONFIG_SETTINGS_MAX 64 /* room in per-setting arrays; config.c asserts the table fits */
+
 #define HY__CONFIG_CTYPE_CONFIG_INT    int64_t
 #define HY__CONFIG_CTYPE_CONFIG_MEMORY int64_t
 #define HY__CONFIG_CTYPE_CONFIG_ENUM   int64_t
@@ -68,6 +70,9 @@ struct hy_config {
 #undef HY__CONFIG_FIELD
     /* Not settings: facts about the process that the shell fills in for INFO. */
     long pid;
+    /* The config file's line (1-based) each setting came from; 0 = default or a flag. For
+     * errors that only the combination of settings shows (config_check). */
+    uint32_t file_line[CONFIG_SETTINGS_MAX];
     int joined; /* the data dir belongs to a node that joined (no bootstrap configuration) */
     char config_file[4096];
     char executable[4096];
@@ -96,6 +101,11 @@ int config_is_secret(size_t i);
 #define CONFIG_REDACTED "(redacted)"
 /* Index of setting `name` (case-insensitive), or -1. */
 int config_index(const char *name);
+
+/* Settings that are each valid but cannot work together (e.g. a heartbeat so slow that
+ * followers time out between two of them). Returns HY_OK, or HY_ECONFIG with the reason in err
+ * (cap bytes) and in *blame_out the index of the setting to point the operator at. */
+int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_out) HY_MUST_CHECK;
 
 /* Parses "100", "10kb", "5mb", "1gb" (case-insensitive; k/m/g = 1000^n, kb/mb/gb = 1024^n, as
  * Redis). Returns 1 on success. */

@@ -298,3 +298,28 @@ def test_halyctl_prints_progress_while_it_waits(lone_open):
         if h.poll() is None:
             h.kill()
         h.wait()
+
+
+# ---- item 8: impossible settings are refused at start ----------------------------------------
+
+
+def test_impossible_settings_stop_the_start(tmp_path):
+    """heartbeat >= election timeout / 2 (flags or YAML, with FILE:LINE) and duplicate YAML keys exit 2."""
+    p, _port, log = start(tmp_path, "--heartbeat-ms", 500, "--election-timeout-ms", 300)
+    assert exit_code(p) == 2, read(log)
+    assert "heartbeat-ms (500) must be below half of election-timeout-ms (300)" in read(log)
+    cfg = tmp_path / "halyard.yaml"
+    cfg.write_text("election-timeout-ms: 300\nheartbeat-ms: 150\n")
+    p, _port, log = start(tmp_path, "--config", cfg)
+    assert exit_code(p) == 2, read(log)
+    assert "%s:2: heartbeat-ms (150)" % cfg in read(log)
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("hz: 10\nmaxmemory: 1mb\nhz: 20\n")
+    p, _port, log = start(tmp_path, "--config", dup)
+    assert exit_code(p) == 2, read(log)
+    assert "%s:3: duplicate setting 'hz'" % dup in read(log)
+    indented = tmp_path / "indented.yaml"
+    indented.write_text("hz: 10\n  maxmemory: 1mb\n")
+    p, _port, log = start(tmp_path, "--config", indented)
+    assert exit_code(p) == 2, read(log)
+    assert "%s:2: this line is indented" % indented in read(log)
