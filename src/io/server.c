@@ -447,7 +447,7 @@ static void cron_cb(uv_timer_t *t)
     }
     server_do_io(srv);
     if (node_drained(srv->node)) {
-        server_shutdown(srv, "drained: leadership handed over");
+        server_shutdown(srv, node_drain_outcome(srv->node));
     }
 }
 

@@ -139,11 +139,23 @@ int node_drained(const struct hy_node *n)
     return n->draining && (!replica_is_leader(n) || replica_voters(n) == 1);
 }
 
+const char *node_drain_outcome(const struct hy_node *n)
+{
+    if (!n->drain_led) {
+        return "drained: this node did not lead, nothing to hand over";
+    }
+    return replica_is_leader(n) ? "drained: the only voter, no one to hand leadership to"
+                                : "drained: leadership handed over";
+}
+
 /* Called from cron while draining: a transfer that aborted (the target was not caught up in
  * time) is tried again. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms)
 {
     raft_id target = other_voter(n);
+    if (n->draining && replica_is_leader(n)) {
+        n->drain_led = 1;
+    }
     if (n->draining && replica_is_leader(n) && target != RAFT_NONE) {
         (void)replica_transfer(n, target, now_ms); /* HY_EBUSY while one is under way */
     }

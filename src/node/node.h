@@ -253,6 +253,8 @@ void node_set_disk_full(struct hy_node *n, int full);
 /* 1 once HALYARD DRAIN was asked and this node no longer leads: the shell then shuts down
  * gracefully (stop accepting, finish replies, exit 0). */
 int node_drained(const struct hy_node *n);
+/* Once drained: what happened, for the log ("leadership handed over" only when it led). */
+const char *node_drain_outcome(const struct hy_node *n);
 
 /* 1 when this node leads its Raft group. */
 int node_is_leader(const struct hy_node *n);

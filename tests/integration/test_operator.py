@@ -323,3 +323,37 @@ def test_impossible_settings_stop_the_start(tmp_path):
     p, _port, log = start(tmp_path, "--config", indented)
     assert exit_code(p) == 2, read(log)
     assert "%s:2: this line is indented" % indented in read(log)
+
+
+# ---- item 12: names in INFO and the log; "drained" says what happened -----------------------
+
+
+def test_info_and_logs_name_nodes_and_drain_says_what_happened(tmp_path_factory):
+    """INFO raft_leader and Raft's log lines use node names; only a drained leader logs a hand-over."""
+    import re
+    from cluster import Cluster, info
+    c = Cluster(tmp_path_factory, 3)
+    c.start_all()
+    try:
+        li = c.leader()
+        wait_for(lambda: all(info(p)["raft_leader"] == c.names[li] for p in c.ports), 10,
+                 "every node to name the leader %s" % c.names[li])
+        wait_for(lambda: ("raft %s: leader of term" % c.names[li]) in read(c.nodes[li].log_path), 10,
+                 "the leader's log line naming it")
+        for s in c.nodes:
+            assert not re.search(r"raft \d+:", read(s.log_path)), read(s.log_path)
+        fi = (li + 1) % 3
+        r = halyctl("-p", c.ports[fi], "node", "drain")
+        assert r.returncode == 0, r
+        assert c.nodes[fi].wait_exit() == 0
+        c.nodes[fi]._stopped = True
+        text = read(c.nodes[fi].log_path)
+        assert "did not lead" in text and "handed over" not in text, text
+        r = halyctl("-p", c.ports[li], "node", "drain")
+        assert r.returncode == 0, r
+        assert c.nodes[li].wait_exit() == 0
+        c.nodes[li]._stopped = True
+        assert "drained: leadership handed over" in read(c.nodes[li].log_path)
+    finally:
+        errors = c.stop_all()
+    assert not errors, errors
