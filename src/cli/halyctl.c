@@ -1,5 +1,6 @@
 /*
- * halyctl - the admin CLI, a thin shell over the HALYARD commands (DESIGN.md §8).
+ * halyctl - the admin CLI, a thin shell over the HALYARD commands (docs/architecture.md
+ * "Interfaces").
  *
  *   halyctl [OPTIONS] cluster status
  *   halyctl [OPTIONS] cluster failover [--to NODE]

@@ -1,7 +1,8 @@
 /*
  * durable.h - the node's storage: recovers the Raft group from its data directory at start
  * and carries out the engine's io batches (node.h) through the WAL thread, strictly in
- * order, so that nothing is acknowledged before it is fsync'd (DESIGN.md §4, §6).
+ * order, so that nothing is acknowledged before it is fsync'd (docs/architecture.md "The path of a
+ * write", "Raft, membership and storage").
  *
  * Layout: <data-dir>/group-0 holds partition 0's log, metadata and snapshots
  * (docs/disk-format.md). Everything runs on the loop thread except the WAL thread's writes.

@@ -1,12 +1,13 @@
 /*
  * node.h - the node engine: command table, dispatch, the read and write paths.
  *
- * Sans-I/O (DESIGN.md §2). The shell owns sockets; for every connection it creates a
- * node_client, appends the bytes it reads to client->in, and calls node_client_process(),
- * which parses requests, executes commands and appends replies to client->out. The shell
- * writes client->out once per loop turn and honours the client's close flags. node_cron()
- * runs the periodic work (active expiry, eviction, idle timeouts) and must be called hz
- * times per second. Every call takes the caller's wall clock in ms; the engine reads none.
+ * Sans-I/O (docs/architecture.md "Cores and shell"). The shell owns sockets; for every connection
+ * it creates a node_client, appends the bytes it reads to client->in, and calls
+ * node_client_process(), which parses requests, executes commands and appends replies to
+ * client->out. The shell writes client->out once per loop turn and honours the client's close
+ * flags. node_cron() runs the periodic work (active expiry, eviction, idle timeouts) and must be
+ * called hz times per second. Every call takes the caller's wall clock in ms; the engine reads
+ * none.
  *
  * The write path: a write command's handler checks syntax, stamps absolute times, encodes a
  * store entry and proposes it (node_propose). Today the node is a one-member log: the entry

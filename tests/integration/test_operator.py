@@ -357,3 +357,55 @@ def test_info_and_logs_name_nodes_and_drain_says_what_happened(tmp_path_factory)
     finally:
         errors = c.stop_all()
     assert not errors, errors
+
+
+def test_readme_redis_cluster_form_works(lone_open):
+    """The README's redis.cluster.RedisCluster(...) call, as written, talks to a node (redis-py 4.3)."""
+    import re
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    calls = re.findall(r"redis\.cluster\.RedisCluster\(([^)]*)\)", readme)
+    assert calls, "README shows no RedisCluster call"
+    _p, port, _log = lone_open
+    for args in calls:
+        rc = eval("redis.cluster.RedisCluster(%s)" % args.replace("7379", str(port)),  # noqa: S307
+                  {"redis": redis})
+        try:
+            assert rc.set("readme-key", "v") is True
+            assert rc.get("readme-key") == b"v"
+        finally:
+            rc.close()
+
+
+def test_rolling_restart_as_documented(tmp_path_factory):
+    """docs/operations.md's rolling restart: drain a member, start it, the leader's status shows it caught up."""
+    import json
+    from cluster import Cluster
+    c = Cluster(tmp_path_factory, 3)
+    c.start_all()
+    try:
+        li = c.leader()
+        r = c.nodes[li].client(decode_responses=True)
+        for i in range(50):
+            r.set("k%d" % i, i)
+        fi = (li + 1) % 3
+        assert halyctl("-p", c.ports[fi], "node", "drain").returncode == 0
+        assert c.nodes[fi].wait_exit() == 0
+        c.nodes[fi]._stopped = True
+        for i in range(50, 100):  # writes go on while it is down
+            r.set("k%d" % i, i)
+        os.rename(c.nodes[fi].log_path, c.nodes[fi].log_path + ".1")
+        c.start(fi)
+
+        def caught_up():
+            st = json.loads(halyctl("-p", c.ports[li], "--json", "cluster", "status").stdout)
+            m = [m for m in st["members"] if m["name"] == c.names[fi]][0]
+            return m["role"] == "follower" and m["lag_entries"] <= 2 and m["last_contact_ms"] < 1000
+
+        wait_for(caught_up, 20, "the leader to show %s caught up" % c.names[fi])
+        with RawConn(c.ports[fi]) as conn:
+            assert conn.cmd("READONLY") == "OK"
+            assert conn.cmd("GET", "k99") == b"99"
+        r.close()
+    finally:
+        errors = c.stop_all()
+    assert not errors, errors
