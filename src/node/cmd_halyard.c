@@ -122,16 +122,29 @@ static void halyard_status(struct cmd_ctx *x, int json)
     hy_buf_free(&b);
 }
 
-/* The first voter other than this node, or RAFT_NONE. */
+/* The voter other than this node best placed to take leadership, or RAFT_NONE: on a leader,
+ * one heard from within an election timeout with the highest match index (a member that is
+ * down would make a drain retry a transfer to it for ever); elsewhere the first one. */
 static raft_id other_voter(const struct hy_node *n)
 {
+    raft_id first = RAFT_NONE, best = RAFT_NONE;
+    uint64_t best_match = 0;
     for (size_t i = 0; i < n->member_count; i++) {
-        if (n->members[i].id != n->raft.cfg.id &&
-            raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id)) {
-            return n->members[i].id;
+        raft_id id = n->members[i].id;
+        if (id == n->raft.cfg.id || !raft_membership_is_voter(raft_membership(&n->raft), id)) {
+            continue;
+        }
+        first = first == RAFT_NONE ? id : first;
+        uint64_t match, heard;
+        if (raft_follower_progress(&n->raft, id, &match, &heard) &&
+            n->raft_now_ms - HY_MIN(heard, n->raft_now_ms) <
+                (uint64_t)n->cfg->election_timeout_ms &&
+            (best == RAFT_NONE || match > best_match)) {
+            best = id;
+            best_match = match;
         }
     }
-    return RAFT_NONE;
+    return best != RAFT_NONE ? best : first;
 }
 
 int node_drained(const struct hy_node *n)

@@ -83,6 +83,20 @@ def test_peer_port_in_use_exits_with_the_reason(tmp_path):
         taken.close()
 
 
+def test_client_port_in_use_exits_with_the_reason(tmp_path):
+    """A client port taken by another process stops the start (exit 1), the log says why."""
+    port = free_port_pair()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", port))
+    taken.listen()
+    try:
+        p, port, log = start(tmp_path, "--cluster-secret", SECRET, port=port)
+        assert exit_code(p) == 1, read(log)
+        assert "cannot listen on 127.0.0.1:%d" % port in read(log)
+    finally:
+        taken.close()
+
+
 def test_sigterm_while_join_retries_exits_nonzero(tmp_path):
     """SIGTERM while --join is still retrying ends the process with exit 1 and says why."""
     nobody = free_port_pair()
@@ -406,6 +420,10 @@ def test_rolling_restart_as_documented(tmp_path_factory):
             assert conn.cmd("READONLY") == "OK"
             assert conn.cmd("GET", "k99") == b"99"
         r.close()
+        # --json works for the waiting subcommands too: failover answers with the new leader.
+        out = halyctl("-p", c.ports[li], "cluster", "failover", "--to", c.names[fi], "--json")
+        assert out.returncode == 0, out
+        assert json.loads(out.stdout)["leader"] == c.names[fi]
     finally:
         errors = c.stop_all()
     assert not errors, errors
