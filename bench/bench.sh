@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# halyard vs redis-server, side by side in the same run (issue 2 item 8, DESIGN.md §10.5).
+# halyard vs redis-server, side by side in the same run (issue 2 item 8, docs/architecture.md "Testing").
 #
 #   bench/bench.sh /abs/path/to/halyard     compare halyard with Debian's redis-server
 #   bench/bench.sh --self-test              run redis-server on both sides (checks this script)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench-cluster`: a replicated halyard against durable Redis and etcd, side by side in the
-# same run (issue 5 "Benchmarks", DESIGN.md §10.5). Nothing here is a pass/fail test.
+# same run (issue 5 "Benchmarks", docs/architecture.md "Testing"). Nothing here is a pass/fail test.
 #
 #   bench/cluster.sh /abs/path/to/halyard
 #

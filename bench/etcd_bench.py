@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """halyard against a 3-member etcd on loopback, same Python tool for both (`make bench-cluster`
-when the `etcd` binary is installed; DESIGN.md §10.5).
+when the `etcd` binary is installed; docs/architecture.md "Testing").
 
 Two measurements:
 

@@ -11,4 +11,19 @@ for name in $(sed -n 's/^CMD("\([a-z]*\)".*/\1/p' src/node/commands.def); do
         bad=1
     fi
 done
+# The design lives in the repository (docs/architecture.md); no document may send a reader to
+# a file that is not there: every relative link of README.md and docs/ must resolve.
+if hits=$(grep -n 'DESIGN\.md' README.md docs/*.md); then
+    echo "lint: DESIGN.md is not in the repository; refer to docs/architecture.md:"
+    echo "$hits"
+    bad=1
+fi
+for doc in README.md docs/*.md; do
+    for link in $(grep -o '\](\([^)#]*\))' "$doc" | sed 's/^](\(.*\))$/\1/' | grep -v '://'); do
+        if [ ! -e "$(dirname "$doc")/$link" ]; then
+            echo "lint: $doc links to $link, which does not exist"
+            bad=1
+        fi
+    done
+done
 exit $bad

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cores must stay free of system calls, clocks, threads and global randomness
-# (DESIGN.md §2): time comes in as now_ms, randomness from a seeded hy_prng, I/O goes out as
-# requests. This check fails the build when one of them slips in.
+# (docs/architecture.md "Cores and shell"): time comes in as now_ms, randomness from a seeded
+# hy_prng, I/O goes out as requests. This check fails the build when one of them slips in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bad=0

@@ -67,7 +67,7 @@ if [ -z "$leader" ]; then
     stop
 fi
 echo "halyard cluster is up: nodes on $HOST:7379-7381, leader on $HOST:$leader"
-echo "connect with: redis-cli -p $leader    (followers answer -MOVED to the leader;"
-echo "              redis-cli -c -p 7379 follows redirects; logs in data/n1.log..n3.log)"
+echo "connect with: redis-cli -p 7379    (any node: followers forward requests to the leader;"
+echo "              logs in data/n1.log..n3.log)"
 echo "press Ctrl-C to stop all three"
 wait

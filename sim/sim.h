@@ -1,5 +1,5 @@
 /*
- * sim.h - the deterministic cluster simulator (DESIGN.md §2, §10).
+ * sim.h - the deterministic cluster simulator (docs/architecture.md "Cores and shell", "Testing").
  *
  * One process runs K servers built from the real Raft core (src/raft) and the real keyspace
  * (src/store, through kv.c), joined by a simulated network, disk and clocks, and driven by a

@@ -1,19 +1,25 @@
 /*
- * halyctl - the admin CLI, a thin shell over the HALYARD commands (DESIGN.md §8).
+ * halyctl - the admin CLI, a thin shell over the HALYARD commands (docs/architecture.md
+ * "Interfaces").
  *
- *   halyctl [-h HOST] [-p PORT] [--json] cluster status
- *   halyctl [-h HOST] [-p PORT] cluster failover [--to NODE]
- *   halyctl [-h HOST] [-p PORT] node drain     (hand leadership over, stop the node)
- *   halyctl [-h HOST] [-p PORT] cluster join NODE@HOST:PEERPORT [--observer]
- *   halyctl [-h HOST] [-p PORT] cluster remove NODE
- *   halyctl [-h HOST] [-p PORT] cluster force-quorum --confirm-data-loss
- *   halyctl [-h HOST] [-p PORT] snapshot
+ *   halyctl [OPTIONS] cluster status
+ *   halyctl [OPTIONS] cluster failover [--to NODE]
+ *   halyctl [OPTIONS] node drain     (hand leadership over, stop the node)
+ *   halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]
+ *   halyctl [OPTIONS] cluster remove NODE
+ *   halyctl [OPTIONS] cluster force-quorum --confirm-data-loss
+ *   halyctl [OPTIONS] snapshot
+ *
+ * Options, before or after the subcommand, as redis-cli spells them: -h HOST, -p PORT,
+ * -a/--pass PASSWORD (or the REDISCLI_AUTH environment variable), --user USER, --json (every
+ * subcommand prints one JSON object on success), --help.
  *
  * It speaks RESP over one blocking TCP connection; replies are decoded with the project's own
- * codec (src/proto/resp.h). Exit codes: 0 done, 1 the cluster refused or timed out, 2 usage or
- * connection error.
+ * codec (src/proto/resp.h). Output is line-buffered, so progress shows while a command waits.
+ * Exit codes: 0 done, 1 the cluster refused or timed out, 2 usage or connection error.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +36,15 @@ struct conn {
     struct hy_buf in;
 };
 
+/* The command line's options, shared by every connection halyctl opens. */
+static struct {
+    const char *user, *pass; /* AUTH after each connect when pass is set */
+    int json;
+} opts;
+
+static int conn_call(struct conn *c, int argc, const char **argv, struct resp_value *out);
+static int conn_auth(struct conn *c);
+
 static int conn_open(struct conn *c, const char *host, const char *port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
@@ -45,7 +60,31 @@ static int conn_open(struct conn *c, const char *host, const char *port)
     }
     freeaddrinfo(res);
     hy_buf_init(&c->in);
+    if (conn_auth(c) != 0) {
+        close(c->fd);
+        hy_buf_free(&c->in);
+        return -1;
+    }
     return 0;
+}
+
+/* AUTH [user] pass on a fresh connection, when a password was given. 0 or -1 (reported). */
+static int conn_auth(struct conn *c)
+{
+    if (opts.pass == NULL) {
+        return 0;
+    }
+    const char *argv[] = {"AUTH", opts.user ? opts.user : opts.pass, opts.pass};
+    struct resp_value v;
+    if (conn_call(c, opts.user ? 3 : 2, argv, &v) != 0) {
+        return -1;
+    }
+    int ok = v.type != RESP_ERROR && v.type != RESP_BULK_ERROR;
+    if (!ok) {
+        fprintf(stderr, "halyctl: AUTH failed: %.*s\n", (int)v.len, (const char *)v.str);
+    }
+    resp_value_free(&v);
+    return ok ? 0 : -1;
 }
 
 static void conn_close(struct conn *c)
@@ -109,6 +148,11 @@ static int conn_call(struct conn *c, int argc, const char **argv, struct resp_va
     }
 }
 
+/* The last successful reply's text, for --json's "result". */
+static char last_reply[1024];
+
+/* Prints a reply (errors on stderr); with --json only errors, the text is kept for the
+ * result object. Returns 0, or 1 for an error reply. */
 static int print_reply(const struct resp_value *v)
 {
     if (v->type == RESP_ERROR || v->type == RESP_BULK_ERROR) {
@@ -121,8 +165,58 @@ static int print_reply(const struct resp_value *v)
         s += 4; /* "txt:" */
         len -= 4;
     }
-    printf("%.*s%s", (int)len, s, len > 0 && s[len - 1] == '\n' ? "" : "\n");
+    snprintf(last_reply, sizeof(last_reply), "%.*s", (int)len, s);
+    if (!opts.json) {
+        printf("%.*s%s", (int)len, s, len > 0 && s[len - 1] == '\n' ? "" : "\n");
+    }
     return 0;
+}
+
+/* A line of progress for people (not with --json). */
+static void say(const char *fmt, const char *arg)
+{
+    if (!opts.json) {
+        printf(fmt, arg);
+        putchar('\n');
+    }
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            printf("\\%c", ch);
+        } else if (ch < 0x20) {
+            printf("\\u%04x", ch);
+        } else {
+            putchar(ch);
+        }
+    }
+    putchar('"');
+}
+
+/* --json's answer: one object of string fields, NULL-terminated key/value pairs. */
+static void json_result(const char *k, ...)
+{
+    if (!opts.json) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, k);
+    putchar('{');
+    for (int first = 1; k != NULL; k = va_arg(ap, const char *), first = 0) {
+        const char *v = va_arg(ap, const char *);
+        if (!first) {
+            putchar(',');
+        }
+        json_string(k);
+        putchar(':');
+        json_string(v);
+    }
+    va_end(ap);
+    printf("}\n");
 }
 
 /* Copies the JSON string value that follows `key` (e.g. "\"leader\":\"") in json, or "". */
@@ -210,7 +304,8 @@ static int cmd_failover(struct conn *c, const char *to)
     for (int i = 0; i < 100; i++) {
         status_leader(c, now, sizeof(now));
         if (now[0] != '\0' && strcmp(now, before) != 0) {
-            printf("leader is now %s\n", now);
+            say("leader is now %s", now);
+            json_result("result", last_reply, "leader", now, NULL);
             return 0;
         }
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
@@ -236,7 +331,8 @@ static int cmd_drain(struct conn *c, const char *host, const char *port)
     for (int i = 0; i < 200; i++) {
         struct conn probe;
         if (probe_closed(host, port, &probe)) {
-            printf("node stopped\n");
+            say("node %s", "stopped");
+            json_result("result", last_reply, "node", "stopped", NULL);
             return 0;
         }
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
@@ -299,8 +395,9 @@ static void join_progress(const char *name, const char *where, const struct memb
         return;
     }
     if (strcmp(line, said) != 0) {
-        printf("%s\n", line);
-        fflush(stdout);
+        /* With --json, stdout carries one JSON object: progress goes to stderr. */
+        fprintf(opts.json ? stderr : stdout, "%s\n", line);
+        fflush(opts.json ? stderr : stdout);
         snprintf(said, cap, "%s", line);
     }
 }
@@ -349,7 +446,11 @@ static int cmd_member(struct conn *c, const char *op, const char *spec, int obse
         int there = strcmp(st.role, want) == 0 ||
                     (op[0] == 'J' && !observer && strcmp(st.role, "leader") == 0);
         if (there && (op[0] == 'R' || !observer || st.answered == 1)) {
-            printf("%s is %s\n", name, op[0] == 'R' ? "removed" : st.role);
+            const char *now = op[0] == 'R' ? "removed" : st.role;
+            if (!opts.json) {
+                printf("%s is %s\n", name, now);
+            }
+            json_result("node", name, "role", now, NULL);
             return 0;
         }
         if (op[0] == 'J') {
@@ -363,78 +464,183 @@ static int cmd_member(struct conn *c, const char *op, const char *spec, int obse
     return 1;
 }
 
+static const char usage_text[] =
+    "usage: halyctl [OPTIONS] cluster status\n"
+    "       halyctl [OPTIONS] cluster failover [--to NODE]\n"
+    "       halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]\n"
+    "       halyctl [OPTIONS] cluster remove NODE\n"
+    "       halyctl [OPTIONS] cluster force-quorum --confirm-data-loss\n"
+    "       halyctl [OPTIONS] node drain\n"
+    "       halyctl [OPTIONS] snapshot\n"
+    "options (before or after the subcommand):\n"
+    "  -h HOST            the member to ask (default 127.0.0.1)\n"
+    "  -p PORT            its client port (default 7379)\n"
+    "  -a, --pass PASS    the password (requirepass); REDISCLI_AUTH works too\n"
+    "  --user USER        the user to AUTH as (with a password)\n"
+    "  --json             one JSON object on stdout, for scripts\n"
+    "  --help             this text\n";
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: halyctl [-h HOST] [-p PORT] [--json] cluster status\n"
-                    "       halyctl [-h HOST] [-p PORT] cluster failover [--to NODE]\n"
-                    "       halyctl [-h HOST] [-p PORT] cluster join NODE@HOST:PEERPORT "
-                    "[--observer]\n"
-                    "       halyctl [-h HOST] [-p PORT] cluster remove NODE\n"
-                    "       halyctl [-h HOST] [-p PORT] cluster force-quorum --confirm-data-loss\n"
-                    "       halyctl [-h HOST] [-p PORT] node drain\n"
-                    "       halyctl [-h HOST] [-p PORT] snapshot\n");
+    fputs(usage_text, stderr);
     return 2;
+}
+
+/* The words of the subcommand, with options taken out wherever they stand. */
+struct words {
+    const char *w[8];
+    int n;
+    const char *host, *port, *to;
+    int observer, confirm, help;
+};
+
+/* Returns 0, or -1 for a usage error. */
+static int parse_args(int argc, char **argv, struct words *out)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **value = strcmp(a, "-h") == 0       ? &out->host
+                             : strcmp(a, "-p") == 0     ? &out->port
+                             : strcmp(a, "-a") == 0     ? &opts.pass
+                             : strcmp(a, "--pass") == 0 ? &opts.pass
+                             : strcmp(a, "--user") == 0 ? &opts.user
+                             : strcmp(a, "--to") == 0   ? &out->to
+                                                        : NULL;
+        if (value != NULL) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "halyctl: %s needs a value\n", a);
+                return -1;
+            }
+            *value = argv[++i];
+        } else if (strcmp(a, "--json") == 0) {
+            opts.json = 1;
+        } else if (strcmp(a, "--observer") == 0) {
+            out->observer = 1;
+        } else if (strcmp(a, "--confirm-data-loss") == 0) {
+            out->confirm = 1;
+        } else if (strcmp(a, "--help") == 0) {
+            out->help = 1;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "halyctl: unknown option '%s'\n", a);
+            return -1;
+        } else if (out->n < (int)(sizeof(out->w) / sizeof(out->w[0]))) {
+            out->w[out->n++] = a;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int is(const struct words *w, const char *a, const char *b)
+{
+    return w->n >= 1 && strcmp(w->w[0], a) == 0 &&
+           (b == NULL || (w->n >= 2 && strcmp(w->w[1], b) == 0));
+}
+
+/* Options that belong to one subcommand only are refused elsewhere. */
+static int options_fit(const struct words *w)
+{
+    if (w->to != NULL && !is(w, "cluster", "failover")) {
+        return 0;
+    }
+    if (w->observer && !is(w, "cluster", "join")) {
+        return 0;
+    }
+    return !w->confirm || is(w, "cluster", "force-quorum");
+}
+
+/* A one-round-trip command: prints the reply (or, with --json, {"result": ...}). */
+static int simple(struct conn *c, int argc, const char **argv)
+{
+    struct resp_value v;
+    if (conn_call(c, argc, argv, &v) != 0) {
+        return 2;
+    }
+    int rc = print_reply(&v);
+    resp_value_free(&v);
+    if (rc == 0) {
+        json_result("result", last_reply, NULL);
+    }
+    return rc;
+}
+
+static int run(struct conn *c, const struct words *w)
+{
+    if (is(w, "cluster", "status") && w->n == 2) {
+        const char *a[] = {"HALYARD", "STATUS", "JSON"};
+        struct resp_value v;
+        if (conn_call(c, opts.json ? 3 : 2, a, &v) != 0) {
+            return 2;
+        }
+        int json = opts.json;
+        opts.json = 0; /* the server's JSON is the answer: print it as it comes */
+        int rc = print_reply(&v);
+        opts.json = json;
+        resp_value_free(&v);
+        return rc;
+    }
+    if (is(w, "cluster", "failover") && w->n == 2) {
+        return cmd_failover(c, w->to);
+    }
+    if (is(w, "cluster", "join") && w->n == 3) {
+        return cmd_member(c, "JOIN", w->w[2], w->observer);
+    }
+    if (is(w, "cluster", "remove") && w->n == 3) {
+        return cmd_member(c, "REMOVE", w->w[2], 0);
+    }
+    if (is(w, "cluster", "force-quorum") && w->n == 2 && w->confirm) {
+        const char *a[] = {"HALYARD", "FORCE-QUORUM", "CONFIRM-DATA-LOSS"};
+        return simple(c, 3, a);
+    }
+    if (is(w, "node", "drain") && w->n == 2) {
+        return cmd_drain(c, w->host, w->port);
+    }
+    if (is(w, "snapshot", NULL) && w->n == 1) {
+        const char *a[] = {"HALYARD", "SNAPSHOT"};
+        return simple(c, 2, a);
+    }
+    return usage();
+}
+
+/* Whether the words name a subcommand at all (checked before connecting). */
+static int known(const struct words *w)
+{
+    return (is(w, "cluster", NULL) && w->n >= 2 &&
+            (strcmp(w->w[1], "status") == 0 || strcmp(w->w[1], "failover") == 0 ||
+             strcmp(w->w[1], "join") == 0 || strcmp(w->w[1], "remove") == 0 ||
+             strcmp(w->w[1], "force-quorum") == 0)) ||
+           is(w, "node", "drain") || is(w, "snapshot", NULL);
 }
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *port = "7379", *to = NULL;
-    int json = 0, i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "-h") == 0 && i + 1 < argc) {
-            host = argv[++i];
-        } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
-            port = argv[++i];
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else {
-            return usage();
-        }
+    /* Progress lines ("OK ...", then the wait) must show while halyctl waits, also when its
+     * output goes to a pipe or a file. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    struct words w = {.host = "127.0.0.1", .port = "7379"};
+    if (parse_args(argc, argv, &w) != 0) {
+        return usage();
     }
-    int rest = argc - i;
-    char **w = argv + i;
-    if (rest >= 2 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "failover") == 0 && rest == 4 &&
-        strcmp(w[2], "--to") == 0) {
-        to = w[3];
+    if (w.help) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (opts.pass == NULL) {
+        opts.pass = getenv("REDISCLI_AUTH"); /* as redis-cli: keeps the password out of ps */
+    }
+    if (opts.user != NULL && opts.pass == NULL) {
+        fprintf(stderr, "halyctl: --user needs a password (-a, --pass or REDISCLI_AUTH)\n");
+        return 2;
+    }
+    if (!known(&w) || !options_fit(&w)) {
+        return usage();
     }
     struct conn c;
-    if (rest < 1 || conn_open(&c, host, port) != 0) {
-        return rest < 1 ? usage() : 2;
+    if (conn_open(&c, w.host, w.port) != 0) {
+        return 2;
     }
-    int rc;
-    struct resp_value v;
-    if (rest == 2 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "status") == 0) {
-        const char *a[] = {"HALYARD", "STATUS", "JSON"};
-        rc = conn_call(&c, json ? 3 : 2, a, &v) != 0 ? 2 : print_reply(&v);
-        if (rc != 2) {
-            resp_value_free(&v);
-        }
-    } else if (rest >= 2 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "failover") == 0 &&
-               (rest == 2 || to != NULL)) {
-        rc = cmd_failover(&c, to);
-    } else if ((rest == 3 || (rest == 4 && strcmp(w[3], "--observer") == 0)) &&
-               strcmp(w[0], "cluster") == 0 && strcmp(w[1], "join") == 0) {
-        rc = cmd_member(&c, "JOIN", w[2], rest == 4);
-    } else if (rest == 3 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "remove") == 0) {
-        rc = cmd_member(&c, "REMOVE", w[2], 0);
-    } else if (rest == 3 && strcmp(w[0], "cluster") == 0 && strcmp(w[1], "force-quorum") == 0 &&
-               strcmp(w[2], "--confirm-data-loss") == 0) {
-        const char *a[] = {"HALYARD", "FORCE-QUORUM", "CONFIRM-DATA-LOSS"};
-        rc = conn_call(&c, 3, a, &v) != 0 ? 2 : print_reply(&v);
-        if (rc != 2) {
-            resp_value_free(&v);
-        }
-    } else if (rest == 2 && strcmp(w[0], "node") == 0 && strcmp(w[1], "drain") == 0) {
-        rc = cmd_drain(&c, host, port);
-    } else if (rest == 1 && strcmp(w[0], "snapshot") == 0) {
-        const char *a[] = {"HALYARD", "SNAPSHOT"};
-        rc = conn_call(&c, 2, a, &v) != 0 ? 2 : print_reply(&v);
-        if (rc != 2) {
-            resp_value_free(&v);
-        }
-    } else {
-        rc = usage();
-    }
+    int rc = run(&c, &w);
     conn_close(&c);
     return rc;
 }

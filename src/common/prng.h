@@ -1,8 +1,8 @@
 /*
  * prng.h - a small, seeded, deterministic PRNG (xoshiro256**, seeded by splitmix64).
  *
- * The cores never call a global RNG (DESIGN.md §2): each owner keeps a struct hy_prng seeded
- * at init, so the simulator replays a run exactly from its seed.
+ * The cores never call a global RNG (docs/architecture.md "Cores and shell"): each owner keeps a
+ * struct hy_prng seeded at init, so the simulator replays a run exactly from its seed.
  */
 #ifndef HY_PRNG_H
 #define HY_PRNG_H

@@ -12,6 +12,7 @@ struct yaml_reader {
     const char *path;
     char *err;
     size_t cap;
+    uint32_t line[CONFIG_SETTINGS_MAX]; /* where each setting was seen (1-based), 0 = not yet */
 };
 
 static int reader_fail(struct yaml_reader *r, size_t line, const char *reason, const char *what)
@@ -29,12 +30,27 @@ static int reader_next(struct yaml_reader *r, yaml_event_t *ev)
     return HY_OK;
 }
 
+/* A plain scalar that spans lines is a line indented by mistake: YAML folds it into the value
+ * above ("hz: 10" then "  maxmemory: 1mb" reads as hz = "10 maxmemory: 1mb"). Report that
+ * line, not the setting it was folded into. Quoted values may span lines on purpose. */
+static int check_one_line(struct yaml_reader *r, const yaml_event_t *ev)
+{
+    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+        ev->end_mark.line > ev->start_mark.line) {
+        return reader_fail(r, ev->start_mark.line + 1,
+                           "this line is indented, so YAML reads it as part of the value above "
+                           "(every setting starts at column 1)",
+                           NULL);
+    }
+    return HY_OK;
+}
+
 /* Reads a scalar, or a sequence of scalars joined with ',', into out. */
 static int read_value(struct yaml_reader *r, yaml_event_t *first, struct hy_buf *out)
 {
     if (first->type == YAML_SCALAR_EVENT) {
         hy_buf_append(out, first->data.scalar.value, first->data.scalar.length);
-        return HY_OK;
+        return check_one_line(r, first);
     }
     if (first->type != YAML_SEQUENCE_START_EVENT) {
         return reader_fail(r, first->start_mark.line, "expected a value", NULL);
@@ -57,7 +73,11 @@ static int read_value(struct yaml_reader *r, yaml_event_t *first, struct hy_buf 
             hy_buf_append_u8(out, ',');
         }
         hy_buf_append(out, ev.data.scalar.value, ev.data.scalar.length);
+        int rc = check_one_line(r, &ev);
         yaml_event_delete(&ev);
+        if (rc != HY_OK) {
+            return rc;
+        }
     }
 }
 
@@ -77,8 +97,18 @@ static int read_pair(struct yaml_reader *r, struct hy_config *cfg, yaml_event_t 
     if (rc == HY_OK) {
         hy_buf_append_u8(&value, 0);
         char reason[160];
+        int index = config_index(name);
+        if (index >= 0 && r->line[index] != 0) {
+            char what[200];
+            snprintf(what, sizeof(what), "'%s' (first at line %u)", name, r->line[index]);
+            hy_buf_free(&value);
+            return reader_fail(r, line, "duplicate setting ", what);
+        }
         rc = config_set(cfg, name, (const char *)value.data, 0, reason);
-        if (rc == HY_ENOTFOUND) {
+        if (rc == HY_OK) {
+            r->line[index] = (uint32_t)line + 1;
+            cfg->file_line[index] = (uint32_t)line + 1;
+        } else if (rc == HY_ENOTFOUND) {
             rc = reader_fail(r, line, reason, NULL);
         } else if (rc != HY_OK) {
             char what[320];

@@ -1,5 +1,7 @@
 #include "io/durable.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,7 +255,8 @@ void io_durable_close(struct io_durable *d)
     hy_free(d);
 }
 
-int io_durable_repair(const char *dir)
+/* Cuts one group's log (dir holds its files). Returns the exit code. */
+static int repair_group(const char *dir)
 {
     struct disk *disk;
     if (disk_posix_open(dir, &disk) != HY_OK) {
@@ -265,6 +268,67 @@ int io_durable_repair(const char *dir)
     char report[4096] = "";
     int rc = wal_repair(disk, &cfg, report, sizeof(report));
     disk_destroy(disk);
-    printf("%s\n", report);
+    printf("%s:\n%s\n", dir, report);
     return rc == HY_OK ? 0 : 1;
+}
+
+/* A name the log writes (docs/disk-format.md "Files"). */
+static int repair_is_log_file(const char *name)
+{
+    return strcmp(name, "metadata1") == 0 || strcmp(name, "metadata2") == 0 ||
+           strncmp(name, "open-", 5) == 0 || strncmp(name, "snapshot-", 9) == 0 ||
+           (name[0] >= '0' && name[0] <= '9' && strchr(name, '-') != NULL);
+}
+
+static int repair_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int io_durable_repair(const char *dir)
+{
+    /* Operators name the data dir they configured; the logs live one level down, one
+     * directory per Raft group (group-N). A group directory itself is accepted too. */
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        fprintf(stderr, "halyard --repair: cannot open %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char **groups = NULL;
+    size_t n_groups = 0, cap = 0;
+    int has_log = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        unsigned id;
+        char rest;
+        if (sscanf(e->d_name, "group-%u%c", &id, &rest) == 1) {
+            if (n_groups == cap) {
+                cap = cap ? cap * 2 : 4;
+                groups = hy_xrealloc(groups, cap * sizeof(*groups));
+            }
+            groups[n_groups] = hy_xmalloc(strlen(dir) + strlen(e->d_name) + 2);
+            sprintf(groups[n_groups++], "%s/%s", dir, e->d_name);
+        }
+        has_log |= repair_is_log_file(e->d_name);
+    }
+    closedir(d);
+    int rc = 0;
+    if (n_groups == 0 && !has_log) {
+        fprintf(stderr,
+                "halyard --repair: no Raft log in %s: give the node's data-dir (its groups are "
+                "in DATA_DIR/group-N) or one group directory\n",
+                dir);
+        rc = 1;
+    } else if (n_groups == 0) {
+        rc = repair_group(dir);
+    }
+    if (n_groups > 1) {
+        qsort(groups, n_groups, sizeof(*groups), repair_name_cmp);
+    }
+    for (size_t i = 0; i < n_groups; i++) {
+        rc |= repair_group(groups[i]);
+        hy_free(groups[i]);
+    }
+    hy_free(groups);
+    return rc;
 }

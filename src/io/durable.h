@@ -1,7 +1,8 @@
 /*
  * durable.h - the node's storage: recovers the Raft group from its data directory at start
  * and carries out the engine's io batches (node.h) through the WAL thread, strictly in
- * order, so that nothing is acknowledged before it is fsync'd (DESIGN.md §4, §6).
+ * order, so that nothing is acknowledged before it is fsync'd (docs/architecture.md "The path of a
+ * write", "Raft, membership and storage").
  *
  * Layout: <data-dir>/group-0 holds partition 0's log, metadata and snapshots
  * (docs/disk-format.md). Everything runs on the loop thread except the WAL thread's writes.
@@ -43,8 +44,9 @@ void io_durable_stop(struct io_durable *d);
 /* After the loop ended: closes the log and frees everything. */
 void io_durable_close(struct io_durable *d);
 
-/* `halyard --repair DIR`: cuts a damaged log after its last good record. Prints a report;
- * returns the process exit code. */
+/* `halyard --repair DIR`: cuts a damaged log after its last good record, in every group of a
+ * data dir (DIR/group-N) or in DIR itself when it is one group's directory. Prints a report
+ * per group; returns the process exit code (1 when DIR holds no log at all). */
 int io_durable_repair(const char *dir);
 
 #endif

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "io/disk.h"
+#include "io/peer_auth.h"
 #include "io/server.h"
+#include "node/join_auth.h"
 #include "proto/resp.h"
 
 #define IDENTITY_FILE      "cluster"
@@ -178,6 +181,38 @@ static int retryable(const struct resp_value *v)
     return 0;
 }
 
+/* Proves the cluster secret on the member's client port (node/join_auth.h), so a member with
+ * requirepass lets us in without the clients' password. 0, 1 = refused (v holds the error
+ * reply, to be freed), or -1 = no answer. */
+static int prove_secret(const struct hy_config *cfg, int fd, struct hy_buf *in,
+                        struct resp_value *v)
+{
+    const char *challenge[] = {"HALYARD", "CHALLENGE"};
+    if (roundtrip(fd, challenge, 2, in, v) != 0) {
+        return -1;
+    }
+    if (v->type != RESP_BULK || v->len > 64) {
+        return v->type == RESP_ERROR ? 1 : (resp_value_free(v), -1);
+    }
+    char nonce[65], msg[1024], mac_hex[2 * JOIN_AUTH_MAC_BYTES + 1];
+    snprintf(nonce, sizeof(nonce), "%.*s", (int)v->len, (const char *)v->str);
+    resp_value_free(v);
+    size_t len = join_auth_message(cfg->cluster_name, cfg->node_id, nonce, msg, sizeof(msg));
+    uint8_t mac[JOIN_AUTH_MAC_BYTES];
+    peer_auth_mac((const uint8_t *)cfg->cluster_secret, strlen(cfg->cluster_secret),
+                  (const uint8_t *)msg, len, mac);
+    join_auth_hex(mac, sizeof(mac), mac_hex);
+    const char *auth[] = {"HALYARD", "PEER-AUTH", cfg->node_id, mac_hex};
+    if (roundtrip(fd, auth, 4, in, v) != 0) {
+        return -1;
+    }
+    if (v->type == RESP_ERROR) {
+        return 1;
+    }
+    resp_value_free(v);
+    return 0;
+}
+
 /* Asks the member at host:client_port to add us; fills members. HY_OK, HY_EAGAIN (try
  * again) or HY_ECONFIG (refused: the reason is logged). */
 static int join_once(const struct hy_config *cfg, const struct hy_log *log, const char *host,
@@ -201,8 +236,15 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
     struct hy_buf in;
     hy_buf_init(&in);
     struct resp_value v;
-    int rc = HY_EAGAIN;
-    if (roundtrip(fd, join, join_argc, &in, &v) != 0) {
+    int rc = HY_EAGAIN, proof = prove_secret(cfg, fd, &in, &v);
+    if (proof < 0) {
+        hy_log(log, HY_LOG_WARN, "join: no answer from %s:%u; retrying", host, port);
+    } else if (proof > 0) {
+        hy_log(log, HY_LOG_ERROR, "join: %s:%u refused this node's cluster-secret: %.*s", host,
+               port, (int)v.len, (const char *)v.str);
+        rc = HY_ECONFIG;
+        resp_value_free(&v);
+    } else if (roundtrip(fd, join, join_argc, &in, &v) != 0) {
         hy_log(log, HY_LOG_WARN, "join: no answer from %s:%u; retrying", host, port);
     } else if (v.type == RESP_ERROR) {
         int again = retryable(&v);
@@ -220,6 +262,41 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
     hy_buf_free(&in);
     close(fd);
     return rc;
+}
+
+/* SIGINT/SIGTERM while joining: the event loop (and its signal handling) is not running yet,
+ * so a signal would kill the process with no word said. The join loop notices this flag
+ * instead and stops with an error: the node did not join, and must not exit 0. */
+static volatile sig_atomic_t join_stop_signal;
+
+static void join_signal_handler(int signum)
+{
+    join_stop_signal = signum;
+}
+
+static int join_attempts(const struct hy_config *cfg, const struct hy_log *log, const char *host,
+                         uint16_t port, struct hy_buf *out)
+{
+    uint64_t deadline = io_clock_ms() + JOIN_DEADLINE_MS;
+    uint32_t delay_ms = 100;
+    for (;;) {
+        hy_buf_reset(out);
+        int rc = join_once(cfg, log, host, port, out);
+        if (join_stop_signal != 0) {
+            hy_log(log, HY_LOG_ERROR, "join: received %s before joining; not joined, exiting",
+                   strsignal(join_stop_signal));
+            return HY_ECLOSED;
+        }
+        if (rc != HY_EAGAIN) {
+            return rc;
+        }
+        if (io_clock_ms() + delay_ms > deadline) {
+            hy_log(log, HY_LOG_ERROR, "join: gave up after %d s", JOIN_DEADLINE_MS / 1000);
+            return HY_ETIMEDOUT;
+        }
+        usleep(delay_ms * 1000); /* cut short by a signal: checked on the next round */
+        delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
+    }
 }
 
 static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, struct hy_buf *out)
@@ -242,21 +319,17 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
     }
     memcpy(host, cfg->join, (size_t)(colon - cfg->join));
     host[colon - cfg->join] = '\0';
-    uint64_t deadline = io_clock_ms() + JOIN_DEADLINE_MS;
-    uint32_t delay_ms = 100;
-    for (;;) {
-        hy_buf_reset(out);
-        int rc = join_once(cfg, log, host, (uint16_t)(port - 10000), out);
-        if (rc != HY_EAGAIN) {
-            return rc;
-        }
-        if (io_clock_ms() + delay_ms > deadline) {
-            hy_log(log, HY_LOG_ERROR, "join: gave up after %d s", JOIN_DEADLINE_MS / 1000);
-            return HY_ETIMEDOUT;
-        }
-        usleep(delay_ms * 1000);
-        delay_ms = delay_ms < 2000 ? delay_ms * 2 : 2000;
-    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = join_signal_handler; /* no SA_RESTART: sleeps and reads end early */
+    sigemptyset(&sa.sa_mask);
+    join_stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = join_attempts(cfg, log, host, (uint16_t)(port - 10000), out);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
 }
 
 /* ---- the identity file ----------------------------------------------------------------------- */

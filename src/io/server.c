@@ -14,6 +14,7 @@
 #include "io/durable.h"
 #include "io/identity.h"
 #include "io/mesh.h"
+#include "io/peer_auth.h"
 #include "io/snapshotter.h"
 #include "node/node.h"
 
@@ -446,7 +447,7 @@ static void cron_cb(uv_timer_t *t)
     }
     server_do_io(srv);
     if (node_drained(srv->node)) {
-        server_shutdown(srv, "drained: leadership handed over");
+        server_shutdown(srv, node_drain_outcome(srv->node));
     }
 }
 
@@ -511,7 +512,8 @@ static void signal_cb(uv_signal_t *s, int signum)
     server_shutdown(s->data, why);
 }
 
-static int server_listen(struct io_server *srv)
+/* *initialized_out is set once the listener handle exists (it must then be closed). */
+static int server_listen(struct io_server *srv, int *initialized_out)
 {
     struct sockaddr_storage addr;
     int rc = uv_ip4_addr(srv->cfg->bind, (int)srv->cfg->port, (struct sockaddr_in *)&addr);
@@ -521,6 +523,7 @@ static int server_listen(struct io_server *srv)
     if (rc == 0) {
         uv_tcp_init(srv->loop, &srv->listener);
         srv->listener.data = srv;
+        *initialized_out = 1;
         rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
     }
     if (rc == 0) {
@@ -570,6 +573,22 @@ static void server_start_handles(struct io_server *srv)
     uv_signal_start(&srv->sigterm, signal_cb, SIGTERM);
 }
 
+/* A start that failed after the WAL opened: close everything opened so far (the client
+ * listener too, or the loop below would wait on it for ever), let the handles finish closing,
+ * and leave the caller to exit non-zero. The reason was logged where it happened. */
+static void server_abort_start(struct io_server *srv, int listening)
+{
+    if (listening) {
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    }
+    io_durable_stop(srv->durable);
+    uv_run(srv->loop, UV_RUN_DEFAULT); /* lets the WAL thread's handles close */
+    io_durable_close(srv->durable);
+    node_destroy(srv->node);
+    (void)uv_loop_close(srv->loop);
+    hy_log(srv->log, HY_LOG_ERROR, "halyard could not start; exiting");
+}
+
 int io_server_run(struct hy_config *cfg, struct hy_log *log)
 {
     struct io_server srv;
@@ -579,8 +598,9 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     srv.log = log;
     signal(SIGPIPE, SIG_IGN);
     server_raise_nofile(&srv);
-    if (io_identity_load(cfg, log) != HY_OK) {
-        return 2;
+    int id_rc = io_identity_load(cfg, log);
+    if (id_rc != HY_OK) {
+        return id_rc == HY_ECLOSED ? 1 : 2; /* ECLOSED: a signal stopped a --join */
     }
     uint64_t now = io_clock_ms();
     srv.node = node_create(cfg, log, now ^ ((uint64_t)getpid() << 32), now);
@@ -592,24 +612,21 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         node_destroy(srv.node);
         return 1;
     }
-    if (io_identity_save(cfg, log) != HY_OK) {
-        io_durable_stop(srv.durable);
-        uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAL thread's handles close */
-        io_durable_close(srv.durable);
-        node_destroy(srv.node);
-        return 1;
+    int listening = 0, rc = io_identity_save(cfg, log);
+    if (rc == HY_OK) {
+        rc = server_listen(&srv, &listening) != 0 ? HY_EIO : HY_OK;
     }
-    if (server_listen(&srv) != 0 ||
-        io_mesh_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.mesh) != HY_OK) {
-        io_durable_stop(srv.durable);
-        uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAL thread's handles close */
-        io_durable_close(srv.durable);
-        node_destroy(srv.node);
-        return 1;
+    if (rc == HY_OK) {
+        rc = io_mesh_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.mesh);
+    }
+    if (rc != HY_OK) {
+        server_abort_start(&srv, listening);
+        return rc == HY_ECONFIG ? 2 : 1; /* 2: the settings cannot work, as for a bad flag */
     }
     if (srv.mesh != NULL) {
         node_set_early_sender(srv.node, io_mesh_send_one, srv.mesh);
     }
+    node_set_crypto(srv.node, peer_auth_mac, peer_auth_random);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
     server_do_io(&srv);

@@ -1,6 +1,7 @@
 /*
  * wal_thread.h - the durable log driven from the libuv loop: writes and fdatasyncs run on a
- * dedicated thread, completions come back to the loop (DESIGN.md §2, §4 "group commit").
+ * dedicated thread, completions come back to the loop (docs/architecture.md "Cores and shell", "The
+ * path of a write": group commit).
  *
  * Everything submitted during one loop turn is handed to the thread together just before the
  * loop sleeps (a uv_prepare handle, like Redis's beforeSleep), and the thread writes all the

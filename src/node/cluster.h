@@ -5,7 +5,7 @@
  *
  * Raft ids are derived from member names (FNV-1a 64), so every node computes the same id for
  * a member from its name alone. A member's client port is its peer port minus 10000
- * (DESIGN.md §8: peer = client + 10000).
+ * (docs/architecture.md "Interfaces": peer = client + 10000).
  */
 #ifndef HY_NODE_CLUSTER_H
 #define HY_NODE_CLUSTER_H

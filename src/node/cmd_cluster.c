@@ -1,7 +1,8 @@
 /*
  * cmd_cluster.c - CLUSTER INFO|MYID|NODES|SLOTS|SHARDS|KEYSLOT in Redis Cluster's formats, so
  * cluster-aware clients find the leader of each slot range and route to it directly. Today
- * one partition holds all 16384 slots (DESIGN.md §7); its leader is the shard's master.
+ * one partition holds all 16384 slots (docs/architecture.md "Not built yet"); its leader is the
+ * shard's master.
  */
 #include <stdio.h>
 #include <string.h>

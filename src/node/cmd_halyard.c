@@ -197,16 +197,29 @@ static void halyard_status(struct cmd_ctx *x, int json)
     hy_buf_free(&b);
 }
 
-/* The first voter other than this node, or RAFT_NONE. */
+/* The voter other than this node best placed to take leadership, or RAFT_NONE: on a leader,
+ * one heard from within an election timeout with the highest match index (a member that is
+ * down would make a drain retry a transfer to it for ever); elsewhere the first one. */
 static raft_id other_voter(const struct hy_node *n)
 {
+    raft_id first = RAFT_NONE, best = RAFT_NONE;
+    uint64_t best_match = 0;
     for (size_t i = 0; i < n->member_count; i++) {
-        if (n->members[i].id != n->raft.cfg.id &&
-            raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id)) {
-            return n->members[i].id;
+        raft_id id = n->members[i].id;
+        if (id == n->raft.cfg.id || !raft_membership_is_voter(raft_membership(&n->raft), id)) {
+            continue;
+        }
+        first = first == RAFT_NONE ? id : first;
+        struct raft_follower f;
+        if (raft_follower_info(&n->raft, id, &f) && f.answered &&
+            n->raft_now_ms - HY_MIN(f.last_heard_ms, n->raft_now_ms) <
+                (uint64_t)n->cfg->election_timeout_ms &&
+            (best == RAFT_NONE || f.match_index > best_match)) {
+            best = id;
+            best_match = f.match_index;
         }
     }
-    return RAFT_NONE;
+    return best != RAFT_NONE ? best : first;
 }
 
 int node_drained(const struct hy_node *n)
@@ -214,11 +227,23 @@ int node_drained(const struct hy_node *n)
     return n->draining && (!replica_is_leader(n) || replica_voters(n) == 1);
 }
 
+const char *node_drain_outcome(const struct hy_node *n)
+{
+    if (!n->drain_led) {
+        return "drained: this node did not lead, nothing to hand over";
+    }
+    return replica_is_leader(n) ? "drained: the only voter, no one to hand leadership to"
+                                : "drained: leadership handed over";
+}
+
 /* Called from cron while draining: a transfer that aborted (the target was not caught up in
  * time) is tried again. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms)
 {
     raft_id target = other_voter(n);
+    if (n->draining && replica_is_leader(n)) {
+        n->drain_led = 1;
+    }
     if (n->draining && replica_is_leader(n) && target != RAFT_NONE) {
         (void)replica_transfer(n, target, now_ms); /* HY_EBUSY while one is under way */
     }
@@ -278,6 +303,10 @@ void cmd_halyard(struct cmd_ctx *x)
         cmd_halyard_remove(x);
     } else if (node_arg_is(sub, "FORCE-QUORUM")) {
         cmd_halyard_force_quorum(x);
+    } else if (node_arg_is(sub, "CHALLENGE")) {
+        cmd_halyard_challenge(x);
+    } else if (node_arg_is(sub, "PEER-AUTH")) {
+        cmd_halyard_peer_auth(x);
     } else if (node_arg_is(sub, "PEERS") && x->argc == 2) {
         cmd_halyard_peers(x);
     } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {

@@ -94,14 +94,17 @@ static void info_replication(struct cmd_ctx *x, struct hy_buf *b)
     /* Redis's role names for tools (master = Raft leader); the Raft facts follow. */
     const struct raft *r = &x->node->raft;
     int leader = raft_role(r) == RAFT_LEADER;
+    /* The leader by the name operators gave it (empty while none is known). */
+    const char *leader_name =
+        raft_leader(r) != RAFT_NONE ? node_member_name(x->node, raft_leader(r)) : NULL;
     hy_buf_printf(b,
                   "# Replication\r\nrole:%s\r\nconnected_slaves:0\r\nmaster_repl_offset:%llu\r\n"
-                  "raft_role:%s\r\nraft_term:%llu\r\nraft_leader:%016llx\r\n"
+                  "raft_role:%s\r\nraft_term:%llu\r\nraft_leader:%s\r\n"
                   "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
                   "raft_last_index:%llu\r\nraft_snapshot_index:%llu\r\nraft_read_mode:%s\r\n",
                   leader ? "master" : "slave", (unsigned long long)x->node->applied,
                   raft_role_name(raft_role(r)), (unsigned long long)raft_term(r),
-                  (unsigned long long)raft_leader(r), (unsigned long long)raft_commit_index(r),
+                  leader_name ? leader_name : "", (unsigned long long)raft_commit_index(r),
                   (unsigned long long)x->node->applied, (unsigned long long)raft_last_index(r),
                   (unsigned long long)raft_snapshot_index(r),
                   raft_lease_enabled(r) ? "lease" : "readindex");

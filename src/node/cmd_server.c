@@ -471,6 +471,11 @@ static void config_get_cmd(struct cmd_ctx *x)
         if (seen[i]) {
             char value[512];
             config_get(x->node->cfg, i, value, sizeof(value));
+            if (config_is_secret(i) && value[0] != '\0') {
+                /* Any client could read it, and the YAML file is recommended precisely to keep
+                 * the secret out of `ps`. Whether one is set is all CONFIG GET tells. */
+                snprintf(value, sizeof(value), "%s", CONFIG_REDACTED);
+            }
             resp_write_bulk_str(&x->w, config_name(i));
             resp_write_bulk_str(&x->w, value);
         }

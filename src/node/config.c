@@ -26,6 +26,8 @@ static const struct config_def config_defs[] = {
 #undef HY__CONFIG_DEF
 };
 
+_Static_assert(HY_ARRAY_LEN(config_defs) <= CONFIG_SETTINGS_MAX, "per-setting arrays must fit");
+
 size_t config_count(void)
 {
     return HY_ARRAY_LEN(config_defs);
@@ -45,6 +47,13 @@ static const struct config_def *config_find(const char *name)
         }
     }
     return NULL;
+}
+
+int config_is_secret(size_t i)
+{
+    HY_ASSERT(i < config_count());
+    const char *name = config_defs[i].name;
+    return strcmp(name, "cluster-secret") == 0 || strcmp(name, "requirepass") == 0;
 }
 
 int config_index(const char *name)
@@ -203,4 +212,36 @@ void config_free(struct hy_config *cfg)
             *s = NULL;
         }
     }
+}
+
+int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_out)
+{
+    *blame_out = -1;
+    /* Election timeouts are drawn from [election-timeout-ms / 2, election-timeout-ms]: a
+     * follower that can wait only half of it must hear a heartbeat sooner, or it starts an
+     * election against a healthy leader, over and over. */
+    if (cfg->heartbeat_ms * 2 >= cfg->election_timeout_ms) {
+        snprintf(err, cap,
+                 "heartbeat-ms (%lld) must be below half of election-timeout-ms (%lld), or "
+                 "followers start elections between two heartbeats",
+                 (long long)cfg->heartbeat_ms, (long long)cfg->election_timeout_ms);
+        *blame_out = config_index("heartbeat-ms");
+        return HY_ECONFIG;
+    }
+    if (cfg->peer_port == cfg->port) {
+        snprintf(err, cap,
+                 "peer-port (%lld) must differ from port: peers and clients speak "
+                 "different protocols",
+                 (long long)cfg->peer_port);
+        *blame_out = config_index("peer-port");
+        return HY_ECONFIG;
+    }
+    if (cfg->join[0] != '\0' && cfg->bootstrap[0] != '\0') {
+        snprintf(err, cap,
+                 "join and bootstrap exclude each other: bootstrap forms a new "
+                 "cluster, join enters a running one");
+        *blame_out = config_index("join");
+        return HY_ECONFIG;
+    }
+    return HY_OK;
 }

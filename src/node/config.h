@@ -61,6 +61,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
 /* Values of "role" (a joining node's): auto = the role the member was added with, else voter. */
 enum config_role { CONFIG_ROLE_AUTO = 0, CONFIG_ROLE_VOTER = 1, CONFIG_ROLE_OBSERVER = 2 };
 
+#define CONFIG_SETTINGS_MAX 64 /* room in per-setting arrays; config.c asserts the table fits */
+
 #define HY__CONFIG_CTYPE_CONFIG_INT    int64_t
 #define HY__CONFIG_CTYPE_CONFIG_MEMORY int64_t
 #define HY__CONFIG_CTYPE_CONFIG_ENUM   int64_t
@@ -73,6 +75,9 @@ struct hy_config {
 #undef HY__CONFIG_FIELD
     /* Not settings: facts about the process that the shell fills in for INFO. */
     long pid;
+    /* The config file's line (1-based) each setting came from; 0 = default or a flag. For
+     * errors that only the combination of settings shows (config_check). */
+    uint32_t file_line[CONFIG_SETTINGS_MAX];
     int joined; /* the data dir belongs to a node that joined (no bootstrap configuration) */
     int formed; /* the data dir's cluster file was there at start: its log must be too */
     char config_file[4096];
@@ -95,8 +100,18 @@ int config_set(struct hy_config *cfg, const char *name, const char *value, int r
 void config_get(const struct hy_config *cfg, size_t i, char *out, size_t cap);
 size_t config_count(void);
 const char *config_name(size_t i);
+/* 1 when setting number i is a secret (cluster-secret, requirepass): CONFIG GET, INFO and
+ * the logs never show its value. */
+int config_is_secret(size_t i);
+/* What CONFIG GET shows for a secret that is set (an unset one shows ""). */
+#define CONFIG_REDACTED "(redacted)"
 /* Index of setting `name` (case-insensitive), or -1. */
 int config_index(const char *name);
+
+/* Settings that are each valid but cannot work together (e.g. a heartbeat so slow that
+ * followers time out between two of them). Returns HY_OK, or HY_ECONFIG with the reason in err
+ * (cap bytes) and in *blame_out the index of the setting to point the operator at. */
+int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_out) HY_MUST_CHECK;
 
 /* Parses "100", "10kb", "5mb", "1gb" (case-insensitive; k/m/g = 1000^n, kb/mb/gb = 1024^n, as
  * Redis). Returns 1 on success. */

@@ -266,8 +266,8 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
 }
 
 /* The request waited request-timeout-ms for a leader. On the minority side of a partition it
- * is -NOQUORUM <partition> <reachable>/<needed> (DESIGN.md §8); otherwise the election simply
- * has not finished: -TRYAGAIN. Either way nothing was applied. */
+ * is -NOQUORUM <partition> <reachable>/<needed> (docs/architecture.md "Interfaces"); otherwise the
+ * election simply has not finished: -TRYAGAIN. Either way nothing was applied. */
 static void node_reply_no_leader(struct cmd_ctx *x)
 {
     const struct hy_node *n = x->node;
@@ -313,7 +313,7 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         node_reply_arity(&x->w, d->name);
         return;
     }
-    if (!c->authenticated && !(d->flags & CMD_NOAUTH)) {
+    if (!c->authenticated && !(d->flags & CMD_NOAUTH) && !join_auth_open_before_auth(x)) {
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return;
     }

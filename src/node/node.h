@@ -1,12 +1,13 @@
 /*
  * node.h - the node engine: command table, dispatch, the read and write paths.
  *
- * Sans-I/O (DESIGN.md §2). The shell owns sockets; for every connection it creates a
- * node_client, appends the bytes it reads to client->in, and calls node_client_process(),
- * which parses requests, executes commands and appends replies to client->out. The shell
- * writes client->out once per loop turn and honours the client's close flags. node_cron()
- * runs the periodic work (active expiry, eviction, idle timeouts) and must be called hz
- * times per second. Every call takes the caller's wall clock in ms; the engine reads none.
+ * Sans-I/O (docs/architecture.md "Cores and shell"). The shell owns sockets; for every connection
+ * it creates a node_client, appends the bytes it reads to client->in, and calls
+ * node_client_process(), which parses requests, executes commands and appends replies to
+ * client->out. The shell writes client->out once per loop turn and honours the client's close
+ * flags. node_cron() runs the periodic work (active expiry, eviction, idle timeouts) and must be
+ * called hz times per second. Every call takes the caller's wall clock in ms; the engine reads
+ * none.
  *
  * The write path: a write command's handler checks syntax, stamps absolute times, encodes a
  * store entry and proposes it (node_propose). Today the node is a one-member log: the entry
@@ -69,6 +70,8 @@ struct node_client {
     uint64_t blocked_since_ms;
     int on_ready; /* in the node's ready list */
     struct node_client *ready_next;
+    uint8_t join_nonce[16]; /* HALYARD CHALLENGE's nonce, until one PEER-AUTH uses it */
+    int join_nonce_set;
 };
 
 /* A write proposed for a client, answered when its entry is applied (node internal). */
@@ -167,6 +170,14 @@ int node_has_proposals(const struct hy_node *n);
 typedef void (*node_send_fn)(void *ctx, const struct raft_message *m);
 void node_set_early_sender(struct hy_node *n, node_send_fn send, void *ctx);
 
+/* The crypto a joining node's proof of the cluster secret needs (join_auth.h), lent by the
+ * shell: an HMAC-SHA256 into mac_out (32 bytes) and a cryptographic random source. Without
+ * them HALYARD CHALLENGE refuses. */
+typedef void (*node_mac_fn)(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
+                            uint8_t *mac_out);
+typedef void (*node_random_fn)(uint8_t *buf, size_t len);
+void node_set_crypto(struct hy_node *n, node_mac_fn mac, node_random_fn random);
+
 /* Snapshots away from the event loop. With a snapshotter set, a due snapshot is started
  * through it: start() must capture the store as it is during the call (a forked child does)
  * and return HY_OK, then encode it (store_snapshot_encode) elsewhere and hand the bytes back
@@ -248,6 +259,8 @@ void node_set_disk_full(struct hy_node *n, int full);
 /* 1 once HALYARD DRAIN was asked and this node no longer leads: the shell then shuts down
  * gracefully (stop accepting, finish replies, exit 0). */
 int node_drained(const struct hy_node *n);
+/* Once drained: what happened, for the log ("leadership handed over" only when it led). */
+const char *node_drain_outcome(const struct hy_node *n);
 
 /* 1 when this node leads its Raft group. */
 int node_is_leader(const struct hy_node *n);

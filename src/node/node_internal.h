@@ -98,6 +98,9 @@ struct hy_node {
     const struct hy_log *log; /* borrowed */
     struct store *store;
     struct hy_prng prng;
+    struct hy_log raft_log; /* node_log.c: the core's lines, members named */
+    node_mac_fn crypto_mac; /* lent by the shell (node_set_crypto); NULL in the simulator */
+    node_random_fn crypto_random;
     struct node_client *clients; /* doubly linked, newest first */
     size_t client_count;
     uint64_t next_client_id;
@@ -131,6 +134,7 @@ struct hy_node {
     int read_waiters;          /* clients blocked until reads can be served */
     int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
     int draining;              /* HALYARD DRAIN: hand leadership over, then stop */
+    int drain_led;             /* it led while draining (so it had leadership to hand over) */
     /* Every member whose address we know (member.c): the replicated address book, then
      * MEMBER_SET entries found in the log at start, then this node's bootstrap (or join)
      * list, which wins for the names it gives. */
@@ -231,6 +235,12 @@ const char *member_role_name(const struct hy_node *n, const struct node_member *
 void cmd_halyard_join(struct cmd_ctx *x);
 void cmd_halyard_remove(struct cmd_ctx *x);
 void cmd_halyard_peers(struct cmd_ctx *x);
+/* join_auth.c: the joining node's proof of the cluster secret, open before AUTH. */
+void cmd_halyard_challenge(struct cmd_ctx *x);
+void cmd_halyard_peer_auth(struct cmd_ctx *x);
+int join_auth_open_before_auth(const struct cmd_ctx *x);
+/* node_log.c: the log sink for the Raft core (valid while n lives). */
+const struct hy_log *node_raft_log(struct hy_node *n);
 void cmd_halyard_force_quorum(struct cmd_ctx *x);
 int replica_force(struct hy_node *n, uint64_t now_ms);
 /* This leader is handing leadership over: writes wait (§3.10). */

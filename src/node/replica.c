@@ -33,7 +33,7 @@ void replica_init(struct hy_node *n)
      * one within lease-ms; the core refuses them unless lease * (1 + drift) stays under the
      * minimum election timeout. */
     rc.lease_ms = (uint32_t)n->cfg->lease_ms;
-    rc.log = n->log;
+    rc.log = node_raft_log(n); /* names members instead of their Raft ids */
     raft_init(&n->raft, &rc);
     if (rc.lease_ms > 0 && !raft_lease_enabled(&n->raft)) {
         hy_log(n->log, HY_LOG_WARN,

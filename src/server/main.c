@@ -22,8 +22,8 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: halyard [--config FILE] [--SETTING VALUE]...\n"
-                 "       halyard --repair DATA-DIR/group-0   (cut a damaged log after its last "
-                 "good record)\n\n"
+                 "       halyard --repair DATA-DIR   (cut a damaged log after its last good "
+                 "record)\n\n"
                  "Every setting is also a key of the YAML config file; flags win over the file.\n"
                  "Settings:\n");
     struct hy_config cfg;
@@ -99,6 +99,10 @@ static int apply_flags(int argc, char **argv, struct hy_config *cfg)
             continue;
         }
         char err[160];
+        int index = config_index(name);
+        if (index >= 0) {
+            cfg->file_line[index] = 0; /* the flag wins: blame it, not the file */
+        }
         int rc = config_set(cfg, name, value, 0, err);
         if (rc != HY_OK) {
             fprintf(stderr, "halyard: --%s: %s\n", name,
@@ -107,6 +111,24 @@ static int apply_flags(int argc, char **argv, struct hy_config *cfg)
         }
     }
     return 1;
+}
+
+/* Settings that cannot work together stop the start, naming the file and line of the setting
+ * to change when it came from the config file. */
+static int check_config(const struct hy_config *cfg)
+{
+    char err[320];
+    int blame;
+    if (config_check(cfg, err, sizeof(err), &blame) == HY_OK) {
+        return 1;
+    }
+    if (blame >= 0 && cfg->file_line[blame] != 0) {
+        fprintf(stderr, "halyard: invalid config: %s:%u: %s\n", cfg->config_file,
+                cfg->file_line[blame], err);
+    } else {
+        fprintf(stderr, "halyard: invalid config: %s\n", err);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -122,7 +144,7 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--repair") == 0) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "usage: halyard --repair DATA-DIR/group-0\n");
+                fprintf(stderr, "usage: halyard --repair DATA-DIR\n");
                 return 2;
             }
             return io_durable_repair(argv[i + 1]);
@@ -130,7 +152,8 @@ int main(int argc, char **argv)
     }
     static struct hy_config cfg;
     config_init(&cfg);
-    if (!load_config_file(argc, argv, &cfg) || !apply_flags(argc, argv, &cfg)) {
+    if (!load_config_file(argc, argv, &cfg) || !apply_flags(argc, argv, &cfg) ||
+        !check_config(&cfg)) {
         return 2;
     }
     cfg.pid = (long)getpid();

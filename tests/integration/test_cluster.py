@@ -34,7 +34,7 @@ def test_followers_proxy_requests_to_the_leader(cluster):
     """By default a follower forwards reads and writes to the leader: any member serves clients."""
     li = cluster.leader()
     fi = (li + 1) % 3
-    wait_for(lambda: int(info(cluster.ports[fi])["raft_leader"], 16) != 0, 10,
+    wait_for(lambda: info(cluster.ports[fi])["raft_leader"] != "", 10,
              "the follower to learn who leads")
     with RawConn(cluster.ports[fi]) as f:
         assert f.cmd("SET", "p", "1") == "OK"
@@ -158,7 +158,7 @@ def test_redis_cluster_client_routes_and_survives_failover(cluster):
 
     li = cluster.leader()
     follower = (li + 1) % 3
-    wait_for(lambda: int(info(cluster.ports[follower])["raft_leader"], 16) != 0, 10,
+    wait_for(lambda: info(cluster.ports[follower])["raft_leader"] != "", 10,
              "the follower to learn who leads")
     rc = RedisCluster(host="127.0.0.1", port=cluster.ports[follower])
     clients = [rc]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/sim/run.sh <outdir> - the simulator's part of `make test` (DESIGN.md §10, layer 2).
+# tests/sim/run.sh <outdir> - the simulator's part of `make test` (docs/architecture.md "Testing", layer 2).
 #
 # 1. Clean seeds: SIM_SEEDS seeds (default 3000) of the full fault swarm; the node count cycles
 #    3, 5, 7 with the seed. Two halves run in parallel (make test runs on 2 cores).

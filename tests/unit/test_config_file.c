@@ -108,12 +108,87 @@ static void test_empty_and_missing(void **state)
     config_free(&cfg);
 }
 
+/* A setting given twice is an error at its second line, naming the first. */
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[512] = "";
+    config_init(&cfg);
+    assert_int_equal(load(&cfg, "port: 7400\nhz: 10\nport: 7401\n", err, sizeof(err)), HY_ECONFIG);
+    assert_non_null(strstr(err, ":3: duplicate setting 'port' (first at line 1)"));
+    config_free(&cfg);
+}
+
+/* A line indented by mistake is reported at its own line, not at the setting above it. */
+static void test_misindented_line_reported_at_its_line(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "port: 7400\n  data-dir: dd\nhz: 10\n",                    /* folded into port */
+        "port: 7400\nhz: 10\n    maxmemory-policy: allkeys-lru\n", /* folded into hz */
+        "bootstrap:\n  - a@b:10001\n   - c@d:10002\n",             /* folded into a list item */
+    };
+    static const char *const want[] = {":2: this line is indented", ":3: this line is indented",
+                                       ":3: this line is indented"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct hy_config cfg;
+        char err[512] = "";
+        config_init(&cfg);
+        assert_int_equal(load(&cfg, files[i], err, sizeof(err)), HY_ECONFIG);
+        if (strstr(err, want[i]) == NULL) {
+            fail_msg("file %zu: got '%s'", i, err);
+        }
+        config_free(&cfg);
+    }
+    struct hy_config cfg; /* a quoted value may span lines on purpose */
+    char err[512] = "";
+    config_init(&cfg);
+    assert_int_equal(load(&cfg, "cluster-name: \"a\n  b\"\n", err, sizeof(err)), HY_OK);
+    config_free(&cfg);
+}
+
+/* Settings valid one by one but impossible together are refused, blaming the one to change,
+ * whose file line the loader kept. */
+static void test_impossible_combinations(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[512] = "";
+    int blame;
+    config_init(&cfg);
+    assert_int_equal(config_check(&cfg, err, sizeof(err), &blame), HY_OK); /* the defaults */
+    assert_int_equal(
+        load(&cfg, "port: 7400\nelection-timeout-ms: 300\nheartbeat-ms: 150\n", err, sizeof(err)),
+        HY_OK);
+    assert_int_equal(config_check(&cfg, err, sizeof(err), &blame), HY_ECONFIG);
+    assert_int_equal(blame, config_index("heartbeat-ms"));
+    assert_int_equal(cfg.file_line[blame], 3);
+    assert_non_null(strstr(err, "below half of election-timeout-ms"));
+    cfg.heartbeat_ms = 149;
+    assert_int_equal(config_check(&cfg, err, sizeof(err), &blame), HY_OK);
+    cfg.peer_port = cfg.port;
+    assert_int_equal(config_check(&cfg, err, sizeof(err), &blame), HY_ECONFIG);
+    assert_int_equal(blame, config_index("peer-port"));
+    cfg.peer_port = cfg.port + 10000;
+    assert_int_equal(config_set(&cfg, "join", "127.0.0.1:17379", 0, err), HY_OK);
+    assert_int_equal(config_set(&cfg, "bootstrap", "n1@127.0.0.1:17380", 0, err), HY_OK);
+    assert_int_equal(config_check(&cfg, err, sizeof(err), &blame), HY_ECONFIG);
+    assert_int_equal(blame, config_index("join"));
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_file),           cmocka_unit_test(test_unknown_key_has_line),
-        cmocka_unit_test(test_bad_value_has_reason), cmocka_unit_test(test_broken_yaml),
+        cmocka_unit_test(test_valid_file),
+        cmocka_unit_test(test_unknown_key_has_line),
+        cmocka_unit_test(test_bad_value_has_reason),
+        cmocka_unit_test(test_broken_yaml),
         cmocka_unit_test(test_empty_and_missing),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_misindented_line_reported_at_its_line),
+        cmocka_unit_test(test_impossible_combinations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

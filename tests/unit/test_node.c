@@ -11,6 +11,7 @@
 
 #include "common/alloc.h"
 #include "node/config.h"
+#include "node/join_auth.h"
 #include "node/node.h"
 #include "node/node_internal.h"
 #include "store/store.h"
@@ -270,6 +271,72 @@ static void test_requirepass(void **state)
     node_client_free(f->node, c);
 }
 
+/* A stand-in MAC (the engine only needs a keyed function; the shell lends HMAC-SHA256). */
+static void toy_mac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
+                    uint8_t *mac_out)
+{
+    memset(mac_out, 0, JOIN_AUTH_MAC_BYTES);
+    for (size_t i = 0; i < key_len; i++) {
+        mac_out[i % JOIN_AUTH_MAC_BYTES] ^= (uint8_t)(key[i] * 7u + 1u);
+    }
+    for (size_t i = 0; i < len; i++) {
+        mac_out[(i * 5) % JOIN_AUTH_MAC_BYTES] += msg[i];
+    }
+}
+
+static void toy_random(uint8_t *buf, size_t len)
+{
+    static uint8_t next = 1;
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = next++;
+    }
+}
+
+/* The proof a joining node sends for nonce (hex), as identity.c computes it. */
+static void join_proof(const char *secret, const char *name, const char *nonce, char *hex_out)
+{
+    char msg[512];
+    size_t len = join_auth_message("halyard", name, nonce, msg, sizeof(msg));
+    uint8_t mac[JOIN_AUTH_MAC_BYTES];
+    toy_mac((const uint8_t *)secret, strlen(secret), (const uint8_t *)msg, len, mac);
+    join_auth_hex(mac, sizeof(mac), hex_out);
+}
+
+/* With requirepass, a joining node authenticates by proving the cluster secret: the right
+ * proof lets it in, a wrong one or a replayed nonce does not, other HALYARD commands need AUTH. */
+static void test_join_proof_of_the_cluster_secret(void **state)
+{
+    struct fixture *f = *state;
+    char err[160], nonce[64], mac[2 * JOIN_AUTH_MAC_BYTES + 1], req[256];
+    assert_int_equal(config_set(&f->cfg, "requirepass", "pw", 1, err), HY_OK);
+    assert_int_equal(config_set(&f->cfg, "cluster-secret", "sec", 0, err), HY_OK);
+    struct node_client *saved = f->client;
+    f->client = node_client_new(f->node, "a:1", "b:2", 6, f->now_ms);
+    assert_string_equal(feed(f, "HALYARD CHALLENGE\r\n"),
+                        "-ERR this node has no cluster-secret to prove\r\n"); /* no crypto lent */
+    node_set_crypto(f->node, toy_mac, toy_random);
+    assert_string_equal(feed(f, "HALYARD PEERS\r\n"), "-NOAUTH Authentication required.\r\n");
+    assert_string_equal(feed(f, "HALYARD PEER-AUTH n2 00\r\n"),
+                        "-ERR run HALYARD CHALLENGE first\r\n");
+    const char *reply = feed(f, "HALYARD CHALLENGE\r\n");
+    assert_int_equal(sscanf(reply, "$32\r\n%32s\r\n", nonce), 1);
+    join_proof("wrong", "n2", nonce, mac);
+    snprintf(req, sizeof(req), "HALYARD PEER-AUTH n2 %s\r\n", mac);
+    assert_non_null(strstr(feed(f, req), "-ERR cluster-secret or cluster-name differs"));
+    join_proof("sec", "n2", nonce, mac); /* right proof, but that nonce is spent */
+    snprintf(req, sizeof(req), "HALYARD PEER-AUTH n2 %s\r\n", mac);
+    assert_string_equal(feed(f, req), "-ERR run HALYARD CHALLENGE first\r\n");
+    assert_string_equal(feed(f, "GET k\r\n"), "-NOAUTH Authentication required.\r\n");
+    reply = feed(f, "HALYARD CHALLENGE\r\n");
+    assert_int_equal(sscanf(reply, "$32\r\n%32s\r\n", nonce), 1);
+    join_proof("sec", "n2", nonce, mac);
+    snprintf(req, sizeof(req), "HALYARD PEER-AUTH n2 %s\r\n", mac);
+    assert_string_equal(feed(f, req), "+OK\r\n");
+    assert_string_equal(feed(f, "GET k\r\n"), "$-1\r\n");
+    node_client_free(f->node, f->client);
+    f->client = saved;
+}
+
 /* Lazy expiry hides a key the moment its time passes; active expiry deletes it from cron. */
 static void test_expiry_lazy_and_active(void **state)
 {
@@ -379,6 +446,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_protocol_error_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_limits_are_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requirepass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_proof_of_the_cluster_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_lazy_and_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_counts_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maxmemory, setup, teardown),
