@@ -189,3 +189,41 @@ def test_minority_answers_noquorum_at_once(make_cluster):
     assert last is not None and last.startswith("NOQUORUM"), last
     with pytest.raises(redis.ResponseError, match="^NOQUORUM"):
         r.get("k")
+
+
+def test_proxy_clients_never_see_moved_during_a_drain(make_cluster):
+    """Plain clients of followers writing while the leader drains (hands leadership over and
+    exits) never get -MOVED in proxy mode: a forward the old leader answers -MOVED ran
+    nothing there, and the follower runs it again on the new leader (issue 20 item 7)."""
+    import os
+    import subprocess
+    import time
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    c = make_cluster(3)
+    for _ in range(4):
+        li = c.leader()
+        stop = threading.Event()
+        clients = [FollowerClient(c.ports[i], "dr:ctr", stop)
+                   for i in range(3) if i != li for _ in range(4)]
+        for t in clients:
+            t.start()
+        deadline = time.monotonic() + 30
+        while sum(t.acked for t in clients) < 200 and time.monotonic() < deadline:
+            stop.wait(0.02)
+        r = subprocess.run([exe, "-p", str(c.ports[li]), "node", "drain"], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert c.nodes[li].wait_exit(20) == 0
+        c.nodes[li]._stopped = True
+        marks = [t.acked for t in clients]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                t.acked <= m and t.failure is None for t, m in zip(clients, marks)):
+            stop.wait(0.02)
+        stop.set()
+        for t in clients:
+            t.join(30)
+        for t in clients:
+            assert t.failure is None, t.failure
+            assert not any(e.startswith("MOVED") for e in t.errors), t.errors[:3]
+        c.start(li)

@@ -303,15 +303,36 @@ def test_join_of_a_node_that_does_not_exist(grow):
 
 
 @pytest.mark.parametrize("flag,value", [("cluster-secret", "another-secret"), ("cluster-name", "another-cluster")])
-def test_join_of_a_node_that_is_refused(grow, flag, value):
-    """Issue 20: a node started with --join but another secret or cluster name gets into the
-    address book through the client port, then every peer connection it makes is refused; it
-    stays a learner that never answered, and writes go on."""
+def test_join_of_a_node_that_is_refused(grow, tmp_path, flag, value):
+    """Issue 20: a node with another secret or cluster name cannot join: started with --join it
+    is refused at once and exits 2 naming the secret; added by name (halyctl cluster join, the
+    address book) and started, every peer connection with it is refused, so it stays a learner
+    that never answered, and writes go on."""
     c = grow(1)
-    j = c.add(via=0, name="z2", extra={flag: value})
+    port = free_port_pair()
+    argv = [c.bin, "--node-id", "z2", "--bind", "127.0.0.1", "--port", str(port),
+            "--peer-port", str(port + 10000), "--cluster-secret", SECRET,
+            "--data-dir", str(tmp_path / "z2-join"), "--join", "127.0.0.1:%d" % (c.ports[0] + 10000),
+            "--" + flag, value]
+    joiner = Server(argv, port, str(tmp_path))
+    rc = joiner.wait_exit(20)
+    joiner.log.close()
+    assert rc == 2, "rc %r\n%s" % (rc, joiner.log_tail())
+    assert "refused this node's cluster-secret" in joiner.log_tail(), joiner.log_tail()
+    # Added by name, then started on its own with the other secret or name.
+    assert cmd(c.ports[0], "HALYARD", "JOIN", "z2", "127.0.0.1", str(port + 10000)) == "OK"
     wait_for(lambda: member(c, "z2") is not None and member(c, "z2")["role"] == "learner", 10,
              "z2 to be added as a learner")
-    stays_a_learner(c, "z2")
+    alone = [c.bin, "--node-id", "z2", "--bind", "127.0.0.1", "--port", str(port),
+             "--peer-port", str(port + 10000), "--cluster-secret", SECRET,
+             "--data-dir", str(tmp_path / "z2-alone"), "--" + flag, value]
+    os.makedirs(str(tmp_path / "w-alone"), exist_ok=True)
+    run = Server(alone, port, str(tmp_path / "w-alone"))
+    try:
+        run.wait_ready()
+        stays_a_learner(c, "z2")
+    finally:
+        run.stop()
 
 
 def test_force_quorum_does_not_promote_a_phantom(grow):
