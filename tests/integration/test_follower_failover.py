@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from cluster import Cluster, info
+from conftest import wait_for
 
 EXTRA = {"request-timeout-ms": 60000}
 
@@ -227,3 +228,57 @@ def test_proxy_clients_never_see_moved_during_a_drain(make_cluster):
             assert t.failure is None, t.failure
             assert not any(e.startswith("MOVED") for e in t.errors), t.errors[:3]
         c.start(li)
+
+
+def test_follower_clients_survive_a_stopped_leader(make_cluster):
+    """SIGSTOP of the leader: its links stay up, so the followers learn of the failure only
+    from the election, and a write forwarded before that may be -UNKNOWN (until issue 9's
+    exactly-once re-send). Clients of followers still get answers (none waits out the 60 s
+    request timeout), never -UNKNOWN for a write sent once a new leader was known, and the
+    counter adds up."""
+    import signal
+    import time
+    c = make_cluster(3)
+    clients = []
+    for _ in range(2):
+        li = c.leader()
+        stop = threading.Event()
+        rc = [FollowerClient(c.ports[i], "st:ctr", stop) for i in range(3) if i != li
+              for _ in range(2)]
+        for t in rc:
+            t.start()
+        deadline = time.monotonic() + 30
+        while sum(t.acked for t in rc) < 50 and time.monotonic() < deadline:
+            stop.wait(0.02)
+        c.kill(li, signal.SIGSTOP)
+        try:
+            ni = c.leader(deadline_s=20, exclude=(li,))
+            wait_for(lambda: all(info(c.ports[i])["raft_leader"] == c.names[ni]
+                                 for i in range(3) if i != li), 20,
+                     "both followers to know the new leader")
+            known_at = time.monotonic()
+            for t in rc:
+                t.dead_at = known_at
+            marks = [t.acked for t in rc]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(
+                    t.acked <= m and t.failure is None for t, m in zip(rc, marks)):
+                stop.wait(0.02)
+        finally:
+            stop.set()
+            for t in rc:
+                t.join(30)
+            c.kill(li, signal.SIGCONT)
+        clients += rc
+        wait_for(lambda: info(c.ports[li])["raft_role"] == "follower", 20,
+                 "the stopped leader to rejoin as a follower")
+    for t in clients:
+        assert t.failure is None, "a client of a follower failed: %s" % t.failure
+        for sent, text in t.unknown:
+            assert "request-timeout-ms" not in text, text
+            assert sent < t.dead_at, text
+    acked = sum(t.acked for t in clients)
+    unknown = sum(len(t.unknown) for t in clients)
+    li = c.leader()
+    final = int(redis.Redis("127.0.0.1", c.ports[li], socket_timeout=10).get("st:ctr"))
+    assert acked <= final <= acked + unknown, (acked, unknown, final)
