@@ -66,6 +66,17 @@ class FollowerClient(threading.Thread):
             self.failure = repr(e)
 
 
+def wait_acked_after(clients, stop, deadline_s=30):
+    """Waits until every client (that has not failed) has an acknowledgement more than it had
+    when called: each got through the failover."""
+    import time
+    marks = [t.acked for t in clients]
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline and any(
+            t.acked <= m and t.failure is None for t, m in zip(clients, marks)):
+        stop.wait(0.02)
+
+
 def run_rounds(c, rounds, key):
     """Kills the leader `rounds` times (restarting it each time) under load from clients of
     every follower; returns the clients and the kill moments."""
@@ -82,18 +93,15 @@ def run_rounds(c, rounds, key):
         deadline = time.monotonic() + 30
         while sum(t.acked for t in round_clients) < base + 50 and time.monotonic() < deadline:
             stop.wait(0.02)   # until the load runs: wait for acknowledged writes, not time
+        old_term = c.term(li)
         c.kill(li)   # returns once the process is gone
         kills.append(time.monotonic())
         for t in round_clients:
             t.dead_at = kills[-1]
         new = c.leader(deadline_s=20, exclude=(li,))
-        assert new != li
+        assert c.term(new) > old_term   # a new election, not a stale view of the old leader
         # Every follower client gets writes acknowledged by the new leader.
-        marks = [t.acked for t in round_clients]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(
-                t.acked <= m and t.failure is None for t, m in zip(round_clients, marks)):
-            stop.wait(0.02)
+        wait_acked_after(round_clients, stop)
         stop.set()
         for t in round_clients:
             t.join(30)
@@ -216,11 +224,7 @@ def test_proxy_clients_never_see_moved_during_a_drain(make_cluster):
         assert r.returncode == 0, r.stdout + r.stderr
         assert c.nodes[li].wait_exit(20) == 0
         c.nodes[li]._stopped = True
-        marks = [t.acked for t in clients]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(
-                t.acked <= m and t.failure is None for t, m in zip(clients, marks)):
-            stop.wait(0.02)
+        wait_acked_after(clients, stop)
         stop.set()
         for t in clients:
             t.join(30)
@@ -259,11 +263,7 @@ def test_follower_clients_survive_a_stopped_leader(make_cluster):
             known_at = time.monotonic()
             for t in rc:
                 t.dead_at = known_at
-            marks = [t.acked for t in rc]
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and any(
-                    t.acked <= m and t.failure is None for t, m in zip(rc, marks)):
-                stop.wait(0.02)
+            wait_acked_after(rc, stop)
         finally:
             stop.set()
             for t in rc:
