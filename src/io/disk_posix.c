@@ -319,22 +319,6 @@ int disk_posix_mkdirs(const char *path)
     return mkdir_durable(tmp);
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int disk_posix_write_file(const char *dir, const char *name, const void *buf, size_t len)
 {
     char tmp[PATH_MAX], final[PATH_MAX];
@@ -347,7 +331,7 @@ int disk_posix_write_file(const char *dir, const char *name, const void *buf, si
     if (fd < 0) {
         return -1;
     }
-    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+    if (disk_posix_pwrite_all(fd, 0, buf, len) != HY_OK || fsync(fd) != 0) {
         int err = errno;
         close(fd);
         unlink(tmp);

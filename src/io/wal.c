@@ -426,10 +426,14 @@ int wal_truncate(struct wal *w, uint64_t index)
 /* Odd sequences live in metadata1, even ones in metadata2: each write goes to
  * the file that does not hold the current state, so a torn write can only lose
  * the new value. */
-static int wal_meta_write(struct wal *w, int slot, const struct wal_meta *mp)
+int wal_set_term_vote(struct wal *w, uint64_t term, uint64_t vote)
 {
+    if (w->failed) {
+        return HY_EIO;
+    }
     struct disk *d = w->disk;
-    const struct wal_meta m = *mp;
+    struct wal_meta m = {.sequence = w->meta.sequence + 1, .term = term, .vote = vote};
+    int slot = w->meta_slot == 0 ? 1 : 0;
     const char *name = slot == 0 ? "metadata1" : "metadata2";
     uint8_t buf[WAL_META_SIZE];
     wal_meta_encode(&m, buf);
@@ -462,21 +466,6 @@ static int wal_meta_write(struct wal *w, int slot, const struct wal_meta *mp)
     w->meta = m;
     w->meta_slot = slot;
     return HY_OK;
-}
-
-int wal_set_term_vote(struct wal *w, uint64_t term, uint64_t vote)
-{
-    if (w->failed) {
-        return HY_EIO;
-    }
-    struct wal_meta m = {.sequence = w->meta.sequence + 1, .term = term, .vote = vote};
-    return wal_meta_write(w, w->meta_slot == 0 ? 1 : 0, &m);
-}
-
-/* The term/vote file of a new log: term 0, no vote (sequence 1, metadata1). */
-int wal__meta_create(struct wal *w)
-{
-    return wal_set_term_vote(w, 0, 0);
 }
 
 /* ---- snapshots

@@ -61,7 +61,6 @@ int wal__read_file(struct disk *d, const char *name, uint8_t **buf_out, size_t *
 /* fdatasync; any failure is HY_EIO (fatal, never retried). */
 int wal__sync(struct disk *d, int fd);
 int wal__sync_dir(struct disk *d);
-int wal__meta_create(struct wal *w);
 /* Cuts a file to `keep` bytes, optionally zero-fills it back to `size`, and
  * syncs it. */
 int wal__cut_file(struct disk *d, int fd, uint64_t keep, uint64_t size);

@@ -573,7 +573,7 @@ static int rec_check_term(struct rec_ctx *c)
     }
     if (w->meta_slot < 0) {
         c->rec->created = 1;
-        int rc = wal__meta_create(w);
+        int rc = wal_set_term_vote(w, 0, 0);
         return rc == HY_OK ? HY_OK : rec_io_error(c, "metadata1", rc);
     }
     return HY_OK;

@@ -271,12 +271,7 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
 static void node_reply_no_leader(struct cmd_ctx *x)
 {
     const struct hy_node *n = x->node;
-    uint32_t voters = replica_voters(n), have = 0;
-    for (size_t i = 0; i < n->member_count; i++) {
-        have += n->member_up[i] &&
-                raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id);
-    }
-    uint32_t need = voters / 2 + 1;
+    uint32_t have = replica_reachable_voters(n), need = replica_voters(n) / 2 + 1;
     if (have < need) {
         resp_write_errorf(&x->w,
                           "NOQUORUM 0 %u/%u this side of the partition cannot reach a "

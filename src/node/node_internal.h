@@ -251,6 +251,8 @@ int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms);
 const struct node_member *replica_leader_member(const struct hy_node *n);
 /* Voters in the current configuration. */
 uint32_t replica_voters(const struct hy_node *n);
+/* Voters whose link is up, this node included when it votes (the transport's view). */
+uint32_t replica_reachable_voters(const struct hy_node *n);
 
 /* Leadership transfer (TimeoutNow, §3.10) to target; returns raft's status. */
 int replica_transfer(struct hy_node *n, raft_id target, uint64_t now_ms);

@@ -230,12 +230,7 @@ int node_cut_off(const struct hy_node *n, uint64_t now_ms)
         now_ms < n->leaderless_since_ms + (uint64_t)n->cfg->election_timeout_ms) {
         return 0;
     }
-    uint32_t have = 0;
-    for (size_t i = 0; i < n->member_count; i++) {
-        have += n->member_up[i] &&
-                raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id);
-    }
-    return have < replica_voters(n) / 2 + 1;
+    return replica_reachable_voters(n) < replica_voters(n) / 2 + 1;
 }
 
 void proxy_check(struct hy_node *n, uint64_t now_ms)

@@ -594,6 +594,16 @@ static uint32_t voter_count(const struct raft_membership *m)
     return voters;
 }
 
+uint32_t replica_reachable_voters(const struct hy_node *n)
+{
+    uint32_t have = 0;
+    for (size_t i = 0; i < n->member_count; i++) {
+        have += n->member_up[i] &&
+                raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id);
+    }
+    return have;
+}
+
 int replica_can_read(const struct hy_node *n)
 {
     /* A leader whose own no-op has been applied has every committed write in its store.
