@@ -15,7 +15,10 @@
 #     many runs it comes from ("median of n/N"); with no run left it says "failed", never
 #     prints a nan or a ratio of nothing.
 # (c) Failover: bench/failover.py, kill -9 of the leader of a fresh 3-node cluster, time to the
-#     first acknowledged write through a survivor, FAILOVER_ROUNDS rounds, p50 and p99.
+#     first acknowledged write through a survivor, FAILOVER_ROUNDS rounds, p50 and p99; then
+#     bench/failover_clients.py, FAILOVER_ROUNDS/2 rounds (at least 10): for clients of the
+#     followers and of the leader, each client's longest gap between acknowledged writes
+#     around the kill, p50 and p99, and how many writes were answered -UNKNOWN.
 # (d) etcd, when its `etcd` binary is installed (Debian package etcd-server; BENCH_ETCD=1 installs
 #     it first if missing, BENCH_ETCD=0 skips this part): bench/etcd_bench.py measures put
 #     throughput of halyard and a 3-member etcd with the same Python tool, and etcd's failover
@@ -283,6 +286,10 @@ echo "(c) failover: bench/failover.py, $FAILOVER_ROUNDS rounds"
 # failover.py exits 1 when a round failed; the failed rounds are in its file and the summary.
 run_child $((60 + FAILOVER_ROUNDS * 45)) "$PY" "$HERE/failover.py" "$HALYARD_BIN" "$FAILOVER_ROUNDS" \
     --out "$WORK/failover.txt" || FAILOVER_RC=$?
+CLIENT_ROUNDS=$((FAILOVER_ROUNDS / 2 < 10 ? 10 : FAILOVER_ROUNDS / 2))
+echo "(c) failover per client: bench/failover_clients.py, $CLIENT_ROUNDS rounds"
+run_child $((60 + CLIENT_ROUNDS * 45)) "$PY" "$HERE/failover_clients.py" "$HALYARD_BIN" \
+    "$CLIENT_ROUNDS" --out "$WORK/failover_clients.txt" || true
 echo
 
 ETCD_NOTE=""
@@ -314,9 +321,10 @@ fi
 
 # ---- summary ---------------------------------------------------------------------------------
 "$PY" - "$RESULTS" "$WORK/failover.txt" "$WORK/etcd.txt" "$ETCD_NOTE" "$ROUNDS" "$ERRORS" \
-    "$LEADER_CHANGES" "$FAILOVER_RC" <<'EOF'
+    "$LEADER_CHANGES" "$FAILOVER_RC" "$WORK/failover_clients.txt" <<'EOF'
 import math, os, statistics, sys
 results, failover, etcd, etcd_note, rounds, errors, leader_changes, failover_rc = sys.argv[1:9]
+failover_clients = sys.argv[9]
 rounds = int(rounds)
 data, failed = {}, {}
 for line in open(results):
@@ -371,6 +379,11 @@ if ft:
 else:
     print("(c) failover: FAILED (%d rounds recorded, none completed; bench/failover.py exit %s)"
           % (len(lines), failover_rc))
+if os.path.exists(failover_clients):
+    for line in open(failover_clients):
+        print("(c) " + line.strip())
+else:
+    print("(c) failover per client: FAILED (bench/failover_clients.py wrote no summary)")
 if os.path.exists(etcd):
     e = dict((k, float(v)) for k, v in (l.split() for l in open(etcd)))
     print("%-30s %20s %20s %8s" % ("(d) vs 3-member etcd", "etcd", "halyard", "hy/etcd"))

@@ -14,7 +14,10 @@ Prints every round, then for each kind of client the median and p99 (nearest ran
 rounds' clients, the worst, and how many writes were answered -UNKNOWN or with another error.
 A benchmark, not a test: nothing here passes or fails.
 
-    bench/failover_clients.py /abs/path/to/halyard [rounds]
+    bench/failover_clients.py /abs/path/to/halyard [rounds] [--out FILE]
+
+With --out, the two summary lines are also written to FILE (bench/cluster.sh prints them in
+its part (c)).
 """
 
 import os
@@ -110,8 +113,14 @@ def one_round(c, rnd):
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    os.environ["HALYARD_BIN"] = sys.argv[1]
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    args = sys.argv[1:]
+    out_path = None
+    if "--out" in args:
+        k = args.index("--out")
+        out_path = args[k + 1]
+        del args[k:k + 2]
+    os.environ["HALYARD_BIN"] = args[0]
+    rounds = int(args[1]) if len(args) > 1 else 10
     tmp = tempfile.mkdtemp(prefix="hy-failover-clients-")
     c = Cluster(_Tmp(tmp), 3)
     c.start_all()
@@ -135,16 +144,23 @@ def main():
     finally:
         for e in c.stop_all():
             print("stop: %s" % e[:200])
+    summary = []
     for kind in ("follower", "leader"):
         v = results[kind]
         if v:
-            print("clients of the %s: %d client-rounds, longest gap p50 %.0f ms, p99 %.0f ms, worst "
-                  "%.0f ms; %d without an ack after the kill; %d -UNKNOWN, %d other errors"
-                  % (kind, len(v), statistics.median(v), percentile(v, 99), max(v), missing[kind],
-                     unknown[kind], errors[kind]))
+            summary.append("clients of the %s: %d client-rounds, longest gap p50 %.0f ms, p99 %.0f "
+                           "ms, worst %.0f ms; %d without an ack after the kill; %d -UNKNOWN, %d "
+                           "other errors"
+                           % (kind, len(v), statistics.median(v), percentile(v, 99), max(v),
+                              missing[kind], unknown[kind], errors[kind]))
         else:
-            print("clients of the %s: no measurement (%d without an ack after the kill)"
-                  % (kind, missing[kind]))
+            summary.append("clients of the %s: no measurement (%d without an ack after the kill)"
+                           % (kind, missing[kind]))
+    for line in summary:
+        print(line)
+    if out_path:
+        with open(out_path, "w") as f:
+            f.write("\n".join(summary) + "\n")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ void cmd_hy_req(struct cmd_ctx *x)
         node_reply_arity(&x->w, d->name);
         return;
     }
+    if (node_refuse_oom(&inner, d)) {
+        return; /* as the command alone would be: DEL runs when SET may not */
+    }
     struct hy_node *n = x->node;
     HY_ASSERT(!n->wrap_active);
     n->wrap_active = 1;

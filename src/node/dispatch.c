@@ -107,7 +107,7 @@ static void node_wrap_session(struct cmd_ctx *x, const struct store_entry *e, st
     uint8_t seq[8];
     hy_store_u64le(seq, n->wrap_seq);
     struct store_arg args[2] = {{seq, 8}, {inner.data, inner.len}};
-    struct store_entry req = {.op = STORE_OP_SESSION_REQ,
+    struct store_entry req = {.op = STORE_OP_SESSION_REQW,
                               .flags = x->w.proto == 3 ? STORE_F_RESP3 : 0,
                               .time_ms = e->time_ms,
                               .expire_at_ms = -1,
@@ -240,13 +240,21 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
     if (!replica_is_leader(n)) {
         if (proxy_target(n) != NULL || c->is_proxy) {
             /* node_run forwards it, or answers -MOVED (-TRYAGAIN with no leader known) to a
-             * follower's forward: the follower then runs it again elsewhere. */
+             * follower's forward: the follower then runs it again elsewhere. A write first
+             * waits for this follower's session, or for room in its window (proxy.c). */
+            if (is_write && n->cfg->redirect == NODE_REDIRECT_PROXY &&
+                proxy_hold(n, c, d, now_ms)) {
+                node_client_block(n, c, now_ms);
+                return 1;
+            }
             return 0;
         }
-        if (node_cut_off(n, now_ms)) {
+        if (node_cut_off(n, now_ms) && !c->outcome_unsure) {
             c->read_timed_out = 1; /* node_run answers -NOQUORUM at once: waiting is futile */
             return 0;
         }
+        /* A write lost with its leader (outcome_unsure) waits out its deadline even here: the
+         * partition may heal, and it is then sent again and answered for real. */
         /* An election is under way, or the leader's link is down (it died, or a partition):
          * wait for the next leader rather than forward into a dead link or redirect to it. */
         node_client_block(n, c, now_ms);
@@ -271,6 +279,12 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
 static void node_reply_no_leader(struct cmd_ctx *x)
 {
     const struct hy_node *n = x->node;
+    if (x->client->outcome_unsure && (x->cmd->flags & CMD_WRITE)) {
+        resp_write_error(&x->w, "UNKNOWN outcome: the write was forwarded to a leader that "
+                                "failed before answering, and no leader could take it again "
+                                "within request-timeout-ms; it may or may not be applied");
+        return;
+    }
     uint32_t have = replica_reachable_voters(n), need = replica_voters(n) / 2 + 1;
     if (have < need) {
         resp_write_errorf(&x->w,
@@ -296,6 +310,16 @@ static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
         slot = hy_key_slot(x->argv[d->first_key].ptr, x->argv[d->first_key].len);
     }
     resp_write_errorf(&x->w, "MOVED %u %s:%u", slot, leader->host, leader->client_port);
+}
+
+int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    struct hy_node *n = x->node;
+    if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(n, x->now_ms)) {
+        resp_write_error(&x->w, "OOM command not allowed when used memory > 'maxmemory'.");
+        return 1;
+    }
+    return 0;
 }
 
 static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
@@ -332,11 +356,21 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
                                 "reads go on");
         return;
     }
-    if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(n, x->now_ms)) {
-        resp_write_error(&x->w, "OOM command not allowed when used memory > 'maxmemory'.");
+    if (node_refuse_oom(x, d)) {
         return;
     }
     n->stats.commands_processed++;
+    if (c->fwd_seq != 0 && proxy_wrappable(d)) {
+        /* Forwarded once under this follower's session and lost with its leader; this node
+         * leads now: proposed under the same slot, it is applied once (proxy.c). */
+        HY_ASSERT(!n->wrap_active);
+        n->wrap_active = 1;
+        n->wrap_session = c->fwd_session;
+        n->wrap_seq = c->fwd_seq;
+        d->handler(x);
+        n->wrap_active = 0;
+        return;
+    }
     d->handler(x);
 }
 
@@ -365,7 +399,7 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
         node_run(&x, d);
     }
     if (!c->forwarding) {
-        c->retry_since_ms = 0; /* the request is done (or proposed here): a new deadline next */
+        proxy_request_done(n, c); /* done (or proposed here): a new deadline next */
     }
     node_defer_reply(c, pending, mark);
     return 1;
@@ -466,8 +500,8 @@ static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
     uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
     int cut_off = n->read_waiters > 0 && node_cut_off(n, now_ms);
     for (struct node_client *c = n->clients; c != NULL && n->read_waiters > 0; c = c->next) {
-        if (c->blocked_on_read &&
-            (now_ms >= c->blocked_since_ms + timeout || (cut_off && c->read_id == 0))) {
+        if (c->blocked_on_read && (now_ms >= c->blocked_since_ms + timeout ||
+                                   (cut_off && c->read_id == 0 && !c->outcome_unsure))) {
             c->blocked_on_read = 0;
             c->read_id = 0;
             c->read_timed_out = 1;
@@ -481,6 +515,7 @@ static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
 size_t node_cron(struct hy_node *n, uint64_t now_ms)
 {
     proxy_check(n, now_ms);
+    proxy_wake(n, now_ms);
     node_time_out_reads(n, now_ms);
     node_drain_step(n, now_ms);
     member_reconcile(n, now_ms);

@@ -63,7 +63,11 @@ struct node_client {
     int readonly_mode;               /* READONLY: stale reads from this replica are fine */
     int forwarding;                  /* a request went to the leader; waiting for its reply */
     uint64_t retry_since_ms; /* a request run again (proxy.c): when it was first forwarded */
-    int is_proxy;            /* a request forwarded to us by a follower */
+    /* The slot of the follower's own session (proxy.c) that the current write holds once
+     * forwarded: it keeps it through every re-send, so it is applied once at most. */
+    uint64_t fwd_session, fwd_seq;
+    int outcome_unsure; /* it was sent and lost: it may have been applied already */
+    int is_proxy;       /* a request forwarded to us by a follower */
     uint64_t proxy_req_id;
     char proxy_from[NODE_MEMBER_NAME_MAX + 1];
     int read_timed_out; /* the wait passed request-timeout-ms: answer an error */

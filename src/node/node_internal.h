@@ -49,6 +49,7 @@ struct node_stats {
     uint64_t net_output_bytes;
     uint64_t forwards_rerun;   /* forwards run again: they never ran on the leader */
     uint64_t forwards_unknown; /* forwarded writes whose leader failed before answering */
+    uint64_t forwards_resent;  /* forwarded writes sent again under their session slot */
     /* instantaneous ops/sec from samples taken by cron */
     uint64_t ops_sample_cmds;
     uint64_t ops_sample_ms;
@@ -81,6 +82,9 @@ struct node_forward {
     raft_id leader;                    /* the leader it went to */
     char to[NODE_MEMBER_NAME_MAX + 1]; /* and its name: only its reply counts */
     struct hy_buf req;                 /* the request, to run again if it never ran there */
+    uint64_t session, seq; /* sent under this follower's session slot (0: as the client wrote it) */
+    int resend;            /* under a session (ours or the client's): safe to send again */
+    int opens_session;     /* HY.SESSION OPEN for this follower's own session: no client */
 };
 
 struct node_pending_read {
@@ -159,6 +163,14 @@ struct hy_node {
     uint64_t next_forward_id;
     struct node_peer_msg *outbox_head, *outbox_tail;
     uint64_t leaderless_since_ms; /* no usable leader (none, or its link down) since; 0 = one */
+    /* The follower's own session for the writes it forwards (proxy.c): its id (0 = none), the
+     * next seq, the seqs handed out and not yet resolved (ascending), the HY.SESSION OPEN in
+     * flight, and whether clients wait for it or for room in the window. */
+    uint64_t fsession, fsession_next_seq, fsession_used_ms, fsession_open_req;
+    uint64_t fsession_off_until_ms; /* after an OPEN refused: forward without a session */
+    uint64_t *fsession_live;
+    size_t fsession_live_count;
+    int fsession_waiters, fsession_wake;
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
     /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
@@ -269,6 +281,18 @@ const struct node_member *proxy_target(const struct hy_node *n);
 /* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot
  * (no reachable leader, or this node leads). */
 int proxy_forward(struct cmd_ctx *x);
+/* Answers -OOM and returns 1 when d may not run for lack of memory (maxmemory, noeviction). */
+int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d);
+/* Whether a write must wait before it is forwarded: for the follower's own session to open,
+ * or for room in its window (its oldest unresolved seq is STORE_SESSION_WINDOW behind). */
+int proxy_hold(struct hy_node *n, struct node_client *c, const struct cmd_def *d, uint64_t now_ms);
+/* The client's request is done (answered, or proposed here): its session slot is released. */
+void proxy_request_done(struct hy_node *n, struct node_client *c);
+/* Wakes the clients waiting for the follower's session, if it changed (from the shell's entry
+ * points and cron, never from inside a client's processing). */
+void proxy_wake(struct hy_node *n, uint64_t now_ms);
+/* Whether a command may travel inside HY.REQ (a data write). */
+int proxy_wrappable(const struct cmd_def *d);
 /* After a Raft step or a link change: resolves the forwards whose leader failed (a read runs
  * again, a write is answered -UNKNOWN) and notes since when no leader is usable. */
 void proxy_check(struct hy_node *n, uint64_t now_ms);

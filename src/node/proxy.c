@@ -10,11 +10,17 @@
  * one otherwise, as during an election). A forward that is known never to have reached the
  * leader (the transport dropped the frame, or the leader answered -MOVED: it no longer leads
  * and ran nothing) is run again from the start: it waits for the next leader and goes there,
- * or runs here if this node leads now. When the leader it went to fails (its link goes down,
- * or another leader or none is known), a read is run again; a write, which may or may not
- * have been applied, is answered -UNKNOWN at once, never re-applied blindly (Redis-Raft's
- * proxy looped re-applying commands; Jepsen 2020). Writes wrapped in a client's own session
- * (HY.REQ) are exactly-once whatever happens, so the client may retry them anywhere.
+ * or runs here if this node leads now. A read whose leader failed is simply run again.
+ *
+ * A write is never re-applied blindly (Redis-Raft's proxy looped re-applying commands; Jepsen
+ * 2020): the follower forwards each data write inside HY.REQ under an exactly-once session of
+ * its own (opened on first use, renewed by use, reopened when lost), one seq per write. When
+ * its leader fails before answering, the write is sent again, same session and seq, to the
+ * next leader (or proposed here under them, if this node leads now): applied once whatever
+ * the first leader did, and the client gets the command's real reply. The store admits seqs
+ * in any order within a window (store.h); the follower keeps its unresolved seqs within it.
+ * A client's own HY.REQ is re-sent the same way. Only writes that cannot travel in a session
+ * (HY.SESSION itself) still end -UNKNOWN when their leader fails.
  */
 #include <stdio.h>
 #include <string.h>
@@ -61,10 +67,20 @@ void node_peer_msg_free(struct node_peer_msg *m)
 
 /* ---- the follower's side ------------------------------------------------------------------- */
 
-/* The request as a RESP multibulk (what the client sent, re-encoded). */
-static void encode_request(const struct cmd_ctx *x, struct hy_buf *out)
+/* The request as a RESP multibulk (what the client sent, re-encoded), inside HY.REQ when
+ * `seq` is not 0. */
+static void encode_request(const struct cmd_ctx *x, uint64_t session, uint64_t seq,
+                           struct hy_buf *out)
 {
-    hy_buf_printf(out, "*%zu\r\n", x->argc);
+    if (seq != 0) {
+        char a[24], b[24];
+        int la = snprintf(a, sizeof(a), "%llu", (unsigned long long)session);
+        int lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)seq);
+        hy_buf_printf(out, "*%zu\r\n$6\r\nHY.REQ\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", x->argc + 3, la, a,
+                      lb, b);
+    } else {
+        hy_buf_printf(out, "*%zu\r\n", x->argc);
+    }
     for (size_t i = 0; i < x->argc; i++) {
         hy_buf_printf(out, "$%zu\r\n", x->argv[i].len);
         hy_buf_append(out, x->argv[i].ptr, x->argv[i].len);
@@ -84,6 +100,151 @@ const struct node_member *proxy_target(const struct hy_node *n)
     return n->member_up[leader - n->members] ? leader : NULL;
 }
 
+/* ---- the follower's own session --------------------------------------------------------- */
+
+#define FSESSION_TTL_MS 600000 /* renewed by every write; reopened after half of it idle */
+#define FSESSION_OFF_MS 1000   /* after an OPEN refused: forward without a session meanwhile */
+
+int proxy_wrappable(const struct cmd_def *d)
+{
+    return (d->flags & CMD_WRITE) && d->handler != cmd_hy_req && d->handler != cmd_hy_session;
+}
+
+static struct node_forward *forward_new(struct hy_node *n, struct node_client *c,
+                                        const struct node_member *leader, uint64_t sent_ms)
+{
+    if (n->forward_count == n->forward_cap) {
+        n->forward_cap = n->forward_cap ? n->forward_cap * 2 : 16;
+        n->forwards = hy_xrealloc(n->forwards, n->forward_cap * sizeof(*n->forwards));
+    }
+    struct node_forward *f = &n->forwards[n->forward_count++];
+    *f = (struct node_forward){
+        .req_id = ++n->next_forward_id, .client = c, .sent_ms = sent_ms, .leader = leader->id};
+    snprintf(f->to, sizeof(f->to), "%s", leader->name);
+    hy_buf_init(&f->req);
+    return f;
+}
+
+static void fsession_reset(struct hy_node *n)
+{
+    n->fsession = 0;
+    n->fsession_live_count = 0;
+}
+
+/* Clients waiting for the session or for room in its window look again, at the next safe
+ * point (proxy_wake: never from inside a client's processing). */
+static void fsession_wake(struct hy_node *n)
+{
+    if (n->fsession_waiters) {
+        n->fsession_waiters = 0;
+        n->fsession_wake = 1;
+    }
+}
+
+void proxy_wake(struct hy_node *n, uint64_t now_ms)
+{
+    if (n->fsession_wake) {
+        n->fsession_wake = 0;
+        replica_wake(n, now_ms);
+    }
+}
+
+/* Seq `seq` of `session` is resolved: the window may move past it. */
+static void fsession_release(struct hy_node *n, uint64_t session, uint64_t seq)
+{
+    if (seq == 0 || session != n->fsession) {
+        return;
+    }
+    size_t lo = 0, hi = n->fsession_live_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (n->fsession_live[mid] < seq) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < n->fsession_live_count && n->fsession_live[lo] == seq) {
+        memmove(&n->fsession_live[lo], &n->fsession_live[lo + 1],
+                (n->fsession_live_count - lo - 1) * sizeof(*n->fsession_live));
+        n->fsession_live_count--;
+        fsession_wake(n);
+    }
+}
+
+void proxy_request_done(struct hy_node *n, struct node_client *c)
+{
+    fsession_release(n, c->fwd_session, c->fwd_seq);
+    c->fwd_session = c->fwd_seq = 0;
+    c->outcome_unsure = 0;
+    c->retry_since_ms = 0;
+}
+
+static void fsession_open(struct hy_node *n, const struct node_member *leader, uint64_t now_ms)
+{
+    struct node_forward *f = forward_new(n, NULL, leader, now_ms);
+    f->opens_session = 1;
+    n->fsession_open_req = f->req_id;
+    struct hy_buf frame;
+    hy_buf_init(&frame);
+    hy_buf_append_u8(&frame, 2);
+    hy_buf_printf(&frame, "*3\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n$6\r\n%d\r\n", FSESSION_TTL_MS);
+    outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
+    hy_buf_free(&frame);
+}
+
+int proxy_hold(struct hy_node *n, struct node_client *c, const struct cmd_def *d, uint64_t now_ms)
+{
+    const struct node_member *leader = proxy_target(n);
+    if (d == NULL || !proxy_wrappable(d) || c->is_proxy || c->fwd_seq != 0 || leader == NULL ||
+        leader->id == n->raft.cfg.id || now_ms < n->fsession_off_until_ms) {
+        return 0;
+    }
+    if (n->fsession != 0 && n->fsession_live_count == 0 &&
+        now_ms >= n->fsession_used_ms + FSESSION_TTL_MS / 2) {
+        fsession_reset(n); /* idle long enough that it may expire before the next write */
+    }
+    if (n->fsession == 0) {
+        if (n->fsession_open_req == 0) {
+            fsession_open(n, leader, now_ms);
+        }
+        n->fsession_waiters = 1;
+        return 1;
+    }
+    if (n->fsession_live_count > 0 &&
+        n->fsession_next_seq - n->fsession_live[0] >= STORE_SESSION_WINDOW) {
+        n->fsession_waiters = 1; /* its oldest unresolved seq would fall out of the window */
+        return 1;
+    }
+    return 0;
+}
+
+/* The session slot the client's write travels under: the one it holds already (sent before
+ * and lost), or the next of the follower's session. 0 when it travels as written. */
+static void forward_slot(struct hy_node *n, struct cmd_ctx *x, struct node_forward *f)
+{
+    struct node_client *c = x->client;
+    if (c->fwd_seq == 0 && n->fsession != 0 && proxy_wrappable(x->cmd) &&
+        (n->fsession_live_count == 0 ||
+         n->fsession_next_seq - n->fsession_live[0] < STORE_SESSION_WINDOW)) {
+        if (n->fsession_live_count == STORE_SESSION_WINDOW) {
+            return; /* unreachable: the window check bounds the count */
+        }
+        if (n->fsession_live == NULL) {
+            n->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*n->fsession_live));
+        }
+        c->fwd_session = n->fsession;
+        c->fwd_seq = n->fsession_next_seq++;
+        n->fsession_live[n->fsession_live_count++] = c->fwd_seq;
+        n->fsession_used_ms = x->now_ms;
+    }
+    if (c->fwd_seq != 0 && proxy_wrappable(x->cmd)) {
+        f->session = c->fwd_session;
+        f->seq = c->fwd_seq;
+    }
+    f->resend = f->seq != 0 || x->cmd->handler == cmd_hy_req;
+}
+
 int proxy_forward(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
@@ -91,26 +252,18 @@ int proxy_forward(struct cmd_ctx *x)
     if (leader == NULL || leader->id == n->raft.cfg.id) {
         return 0;
     }
-    if (n->forward_count == n->forward_cap) {
-        n->forward_cap = n->forward_cap ? n->forward_cap * 2 : 16;
-        n->forwards = hy_xrealloc(n->forwards, n->forward_cap * sizeof(*n->forwards));
+    struct node_forward *f = forward_new(
+        n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
+    f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
+    if (f->is_write) {
+        forward_slot(n, x, f);
     }
-    uint64_t id = ++n->next_forward_id;
-    struct node_forward *f = &n->forwards[n->forward_count++];
-    *f = (struct node_forward){.req_id = id,
-                               .client = x->client,
-                               .sent_ms = x->client->retry_since_ms ? x->client->retry_since_ms
-                                                                    : x->now_ms,
-                               .is_write = (x->cmd->flags & CMD_WRITE) != 0,
-                               .leader = leader->id};
-    snprintf(f->to, sizeof(f->to), "%s", leader->name);
-    hy_buf_init(&f->req);
-    encode_request(x, &f->req);
+    encode_request(x, 0, 0, &f->req);
     struct hy_buf frame;
     hy_buf_init(&frame);
     hy_buf_append_u8(&frame, (uint8_t)x->w.proto);
-    hy_buf_append(&frame, f->req.data, f->req.len);
-    outbox_push(n, NODE_FORWARD, leader->name, id, frame.data, frame.len);
+    encode_request(x, f->session, f->seq, &frame);
+    outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
     hy_buf_free(&frame);
     x->client->forwarding = 1;
     return 1;
@@ -132,23 +285,32 @@ static size_t forward_find(const struct hy_node *n, uint64_t req_id)
     return SIZE_MAX;
 }
 
-/* The client of forward i goes on: its reply (if any) is in its output already. */
-static void forward_finish(struct hy_node *n, size_t i, uint64_t now_ms)
+/* Forward i is resolved and removed. Its client, if `done`, has its reply in its output and
+ * goes on to its next requests; otherwise its request is back in its input, to run again. */
+static void forward_finish(struct hy_node *n, size_t i, int done, uint64_t now_ms)
 {
     struct node_client *c = n->forwards[i].client;
+    uint64_t session = n->forwards[i].session, seq = n->forwards[i].seq;
     forward_remove(n, i);
-    if (c != NULL) {
-        c->forwarding = 0;
-        replica_mark_ready(n, c);
-        node_client_process(n, c, now_ms); /* its next requests, in order */
+    if (c == NULL) {
+        fsession_release(n, session, seq); /* nobody waits for it any more */
+        return;
     }
+    c->forwarding = 0;
+    if (done) {
+        c->last_ms = now_ms;
+        proxy_request_done(n, c);
+    }
+    replica_mark_ready(n, c);
+    node_client_process(n, c, now_ms); /* its next requests, in order */
 }
 
-/* Forward i is known not to have run on any leader: its request goes back to the front of
- * the client's input and runs again (it waits for a leader, goes to it, or runs here). When
+/* Forward i runs again from the start: its request goes back to the front of the client's
+ * input (it waits for a leader, goes to it, or runs here), keeping its session slot. When
  * `block`, it first waits for the next change of leadership (the one it went to said it no
- * longer leads, and this node has not yet heard who does). */
-static void forward_rerun(struct hy_node *n, size_t i, int block, uint64_t now_ms)
+ * longer leads, and this node has not yet heard who does). `sent` says the leader may have
+ * applied it: the client's answer may no longer say "not applied". */
+static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint64_t now_ms)
 {
     struct node_client *c = n->forwards[i].client;
     if (c != NULL) {
@@ -163,52 +325,133 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, uint64_t now_m
         if (c->retry_since_ms == 0) { /* its deadline counts from the first attempt */
             c->retry_since_ms = n->forwards[i].sent_ms;
         }
-        n->stats.forwards_rerun++;
+        c->outcome_unsure |= sent;
+        if (sent) {
+            n->stats.forwards_resent++;
+        } else {
+            n->stats.forwards_rerun++;
+        }
         if (block) {
             node_client_block(n, c, now_ms);
         }
     }
-    forward_finish(n, i, now_ms);
+    forward_finish(n, i, 0, now_ms);
+}
+
+/* The follower's HY.SESSION OPEN is resolved: its id, or a refusal (the clients that wait
+ * go without a session for FSESSION_OFF_MS), or nothing when `data` is NULL (it was lost:
+ * the clients that wait try again at the next change, not at once into the same link). */
+static void fsession_opened(struct hy_node *n, size_t i, const uint8_t *data, size_t len,
+                            uint64_t now_ms)
+{
+    uint64_t id = 0;
+    if (data != NULL && len > 3 && data[0] == ':') {
+        for (size_t k = 1; k < len && data[k] >= '0' && data[k] <= '9' && id < UINT64_MAX / 10;
+             k++) {
+            id = id * 10 + (uint64_t)(data[k] - '0');
+        }
+    }
+    if (data != NULL && id == 0) {
+        hy_log(n->log, HY_LOG_WARN,
+               "the leader %s refused this follower's session (%.*s); forwarding writes "
+               "without one for %d ms",
+               n->forwards[i].to, (int)(len > 2 ? len - 2 : len), (const char *)data,
+               FSESSION_OFF_MS);
+        n->fsession_off_until_ms = now_ms + FSESSION_OFF_MS;
+    }
+    forward_remove(n, i);
+    n->fsession_open_req = 0;
+    if (id != 0) {
+        fsession_reset(n);
+        n->fsession = id;
+        n->fsession_next_seq = 1;
+        n->fsession_used_ms = now_ms;
+    }
+    if (data != NULL) {
+        fsession_wake(n);
+    }
 }
 
 void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms)
 {
     size_t i = forward_find(n, req_id);
-    if (i != SIZE_MAX) {
-        /* The frame never left: nothing ran. It waits for the next change (a link coming up,
-         * a Raft message) rather than going straight back into the same full or dead link. */
-        forward_rerun(n, i, 1, now_ms);
+    if (i == SIZE_MAX) {
+        return;
     }
+    if (n->forwards[i].opens_session) {
+        fsession_opened(n, i, NULL, 0, now_ms);
+        return;
+    }
+    /* The frame never left: nothing ran. It waits for the next change (a link coming up, a
+     * Raft message) rather than going straight back into the same full or dead link. */
+    forward_rerun(n, i, 1, 0, now_ms);
+    proxy_wake(n, now_ms);
+}
+
+static int reply_starts(const uint8_t *data, size_t len, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return len > k && memcmp(data, prefix, k) == 0;
 }
 
 /* -MOVED (the member no longer leads) and -TRYAGAIN (it had no leader, or lost leadership
  * before proposing) both say the request did not run there. */
 static int reply_not_run(const uint8_t *data, size_t len)
 {
-    return (len > 7 && memcmp(data, "-MOVED ", 7) == 0) ||
-           (len > 10 && memcmp(data, "-TRYAGAIN ", 10) == 0);
+    return reply_starts(data, len, "-MOVED ") || reply_starts(data, len, "-TRYAGAIN ");
+}
+
+static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
+                          size_t len, uint64_t now_ms)
+{
+    size_t i = forward_find(n, req_id);
+    if (i == SIZE_MAX || strcmp(n->forwards[i].to, from) != 0) {
+        /* A reply after its client was answered, or from a member we did not ask: dropped. */
+        return;
+    }
+    struct node_forward *f = &n->forwards[i];
+    if (f->opens_session) {
+        fsession_opened(n, i, data, len, now_ms);
+        return;
+    }
+    const struct node_member *leader = replica_leader_member(n);
+    int same_leader = leader != NULL && leader->id == f->leader;
+    if (reply_not_run(data, len)) {
+        /* It no longer leads and ran nothing: a plain client of a follower never sees MOVED
+         * (docs/protocol.md); the request waits for the next leader. */
+        forward_rerun(n, i, same_leader, 0, now_ms);
+        return;
+    }
+    if (f->resend && reply_starts(data, len, "-UNKNOWN ")) {
+        /* It proposed the write and lost leadership before it committed: sent again under
+         * the same slot, it is applied once whatever that entry becomes. */
+        forward_rerun(n, i, same_leader, 1, now_ms);
+        return;
+    }
+    if (f->seq != 0 && f->session == n->fsession &&
+        reply_starts(data, len, "-ERR unknown or expired session")) {
+        /* Our session is gone (expired while idle): the write was not applied. It goes again
+         * under a new session; if an earlier attempt was lost, its outcome stays unsure. */
+        hy_log(n->log, HY_LOG_INFO, "this follower's session %llu expired; opening another",
+               (unsigned long long)n->fsession);
+        fsession_reset(n);
+        if (f->client != NULL) {
+            f->client->fwd_session = f->client->fwd_seq = 0;
+        }
+        forward_rerun(n, i, 0, 0, now_ms);
+        return;
+    }
+    if (f->client != NULL) {
+        hy_buf_append(&f->client->out, data, len);
+    }
+    forward_finish(n, i, 1, now_ms);
 }
 
 void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
                         size_t len, uint64_t now_ms)
 {
-    size_t i = forward_find(n, req_id);
-    if (i == SIZE_MAX || strcmp(n->forwards[i].to, from) != 0) {
-        /* A reply after its client was answered (-UNKNOWN when its leader failed), or from a
-         * member we did not ask: dropped. */
-        return;
-    }
-    if (reply_not_run(data, len)) {
-        /* It no longer leads and ran nothing: a plain client of a follower never sees MOVED
-         * (docs/protocol.md); the request waits for the next leader. */
-        const struct node_member *leader = replica_leader_member(n);
-        forward_rerun(n, i, leader != NULL && leader->id == n->forwards[i].leader, now_ms);
-        return;
-    }
-    if (n->forwards[i].client != NULL) {
-        hy_buf_append(&n->forwards[i].client->out, data, len);
-    }
-    forward_finish(n, i, now_ms);
+    forward_reply(n, from, req_id, data, len, now_ms);
+    proxy_wake(n, now_ms);
 }
 
 /* Why forward f's leader can no longer answer it, or NULL while it still may. */
@@ -240,6 +483,9 @@ void proxy_check(struct hy_node *n, uint64_t now_ms)
     } else if (n->leaderless_since_ms == 0) {
         n->leaderless_since_ms = now_ms;
     }
+    if (n->fsession != 0 && replica_is_leader(n)) {
+        fsession_reset(n); /* a leader forwards nothing; as a follower again it opens anew */
+    }
     for (size_t i = 0; i < n->forward_count;) {
         struct node_forward *f = &n->forwards[i];
         const char *why = forward_lost(n, f);
@@ -247,8 +493,13 @@ void proxy_check(struct hy_node *n, uint64_t now_ms)
             i++;
             continue;
         }
-        if (!f->is_write) {
-            forward_rerun(n, i, 0, now_ms); /* a read is simply asked again */
+        if (f->opens_session) {
+            fsession_opened(n, i, NULL, 0, now_ms); /* opened anew at the next leader */
+            continue;
+        }
+        if (!f->is_write || f->resend) {
+            /* A read is simply asked again; a write in a session is sent again, same slot. */
+            forward_rerun(n, i, 0, f->is_write, now_ms);
             continue;
         }
         struct node_client *c = f->client;
@@ -260,7 +511,7 @@ void proxy_check(struct hy_node *n, uint64_t now_ms)
                               f->to, why);
         }
         n->stats.forwards_unknown++;
-        forward_finish(n, i, now_ms);
+        forward_finish(n, i, 1, now_ms);
     }
 }
 
@@ -273,18 +524,31 @@ void proxy_expire(struct hy_node *n, uint64_t now_ms)
             i++;
             continue;
         }
+        if (f->opens_session) {
+            fsession_opened(n, i, NULL, 0, now_ms);
+            continue;
+        }
         struct node_client *c = f->client;
         if (c != NULL) {
             struct resp_writer w = {&c->out, c->proto};
-            resp_write_errorf(&w,
-                              f->is_write ? "UNKNOWN outcome: the leader %s, reachable all along, "
-                                            "did not answer the forwarded write within "
-                                            "request-timeout-ms; it may or may not be applied"
-                                          : "TRYAGAIN the leader %s, reachable all along, did not "
-                                            "answer the forwarded read within request-timeout-ms",
-                              f->to);
+            if (f->is_write && c->outcome_unsure) {
+                resp_write_errorf(&w,
+                                  "UNKNOWN outcome: the write was sent again to the leader %s "
+                                  "after an earlier leader failed, and got no answer within "
+                                  "request-timeout-ms; it may or may not be applied (once)",
+                                  f->to);
+            } else {
+                resp_write_errorf(&w,
+                                  f->is_write
+                                      ? "UNKNOWN outcome: the leader %s, reachable all along, "
+                                        "did not answer the forwarded write within "
+                                        "request-timeout-ms; it may or may not be applied"
+                                      : "TRYAGAIN the leader %s, reachable all along, did not "
+                                        "answer the forwarded read within request-timeout-ms",
+                                  f->to);
+            }
         }
-        forward_finish(n, i, now_ms);
+        forward_finish(n, i, 1, now_ms);
     }
 }
 
@@ -293,8 +557,10 @@ void proxy_client_gone(struct hy_node *n, struct node_client *c)
     for (size_t i = 0; i < n->forward_count; i++) {
         if (n->forwards[i].client == c) {
             n->forwards[i].client = NULL; /* the reply, if any, is dropped */
+            return;                       /* the forward holds its slot until resolved */
         }
     }
+    fsession_release(n, c->fwd_session, c->fwd_seq);
 }
 
 void proxy_free(struct hy_node *n)
@@ -307,6 +573,7 @@ void proxy_free(struct hy_node *n)
         hy_buf_free(&n->forwards[i].req);
     }
     hy_free(n->forwards);
+    hy_free(n->fsession_live);
 }
 
 /* ---- the leader's side --------------------------------------------------------------------- */

@@ -124,6 +124,7 @@ enum store_op {
     STORE_OP_SESSION_OPEN, /* no args; incr = ttl ms -> new session id */
     STORE_OP_SESSION_REQ,  /* [seq (8 bytes LE), inner entry]; incr = session id; RESP3 */
     STORE_OP_MEMBER_SET,   /* [name, host, role]; incr = peer port; NX -> +OK */
+    STORE_OP_SESSION_REQW, /* as SESSION_REQ, admitted by the window rule (client sessions) */
     STORE_OP_COUNT
 };
 
@@ -216,15 +217,24 @@ void store_check_invariants(const struct store *s);
 /* ---- client sessions: exactly-once writes ------------------------------------------------
  *
  * A session (STORE_OP_SESSION_OPEN) is replicated state: its id comes from a counter in the
- * store, its expiry is the entry's time plus its TTL, renewed by every request. A
- * STORE_OP_SESSION_REQ carries (session, seq, inner entry): a seq above the highest seen
- * applies the inner entry once and keeps its reply; a seq at or below it returns the kept
- * reply, or an error saying it was already applied when that reply has been dropped. The
- * table is bounded (STORE_SESSIONS_MAX sessions, STORE_SESSION_REPLIES replies and
- * STORE_SESSION_REPLY_BYTES bytes each) and travels in snapshots. */
+ * store, its expiry is the entry's time plus its TTL, renewed by every request. A request
+ * (STORE_OP_SESSION_REQW) carries (session, seq, inner entry) and is admitted by the window
+ * rule: the session remembers the STORE_SESSION_WINDOW highest sequences applied, with their
+ * replies (at most STORE_SESSION_REPLY_BYTES in all; the lowest lose their bytes first), and
+ * a floor, the highest sequence that left the window. A seq in the window returns its kept
+ * reply (or an error saying it was applied when the reply was dropped); a seq at or below the
+ * floor is refused; any other seq is applied once, whatever order requests arrive in. So a
+ * sender that keeps its unanswered sequences within STORE_SESSION_WINDOW of each other may
+ * re-send any of them to any leader, any number of times, in any order (a follower forwarding
+ * for its clients does: proxy.c). STORE_OP_SESSION_REQ, the first rule ("a seq at or below
+ * the highest applied was applied"), is still applied for logs that hold it. The table is
+ * bounded (STORE_SESSIONS_MAX sessions) and travels in snapshots. */
 #define STORE_SESSIONS_MAX        65536
-#define STORE_SESSION_REPLIES     64
+#define STORE_SESSION_WINDOW      256
 #define STORE_SESSION_REPLY_BYTES (1024 * 1024)
+
+/* Whether session `id` exists and has not expired at now_ms. */
+int store_session_exists(const struct store *s, uint64_t id, uint64_t now_ms);
 
 /* Sessions held (expired ones included until something purges them). */
 size_t store_session_count(const struct store *s);

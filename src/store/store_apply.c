@@ -677,6 +677,7 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_EVICT] = op_evict,
     [STORE_OP_SESSION_OPEN] = store__op_session_open,
     [STORE_OP_SESSION_REQ] = store__op_session_req,
+    [STORE_OP_SESSION_REQW] = store__op_session_req,
     [STORE_OP_MEMBER_SET] = store__op_member_set,
 };
 

@@ -13,7 +13,7 @@
 
 #define ENTRY_VERSION    1
 #define SNAP_MAGIC       "HYKS"
-#define SNAP_VERSION     3  /* 3 added the members section, 2 the sessions; all are read */
+#define SNAP_VERSION     4  /* 4: session windows, 3: members section, 2: sessions; all read */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -65,6 +65,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_SESSION_OPEN] = {0, 0, 0, 0},
     [STORE_OP_SESSION_REQ] = {2, 2, 0, STORE_F_RESP3},
     [STORE_OP_MEMBER_SET] = {3, 3, 0, STORE_F_NX},
+    [STORE_OP_SESSION_REQW] = {2, 2, 0, STORE_F_RESP3},
 };
 #undef ANY
 
@@ -377,7 +378,8 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     struct store_sessions *sessions = NULL;
     if (!r.bad && hy_load_u32le(buf + 4) >= 2) {
         size_t used = 0;
-        sessions = store__sessions_decode(buf + r.off, r.len - r.off, &used);
+        sessions =
+            store__sessions_decode(buf + r.off, r.len - r.off, hy_load_u32le(buf + 4), &used);
         r.bad = sessions == NULL;
         r.off += used;
     }

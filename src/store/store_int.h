@@ -75,7 +75,8 @@ void store__op_session_req(struct store *s, const struct store_entry *e, struct 
 /* The snapshot's sessions section, after the keys. Decoding builds a fresh table, or returns
  * NULL when buf[0..len) is not exactly one valid section. */
 void store__sessions_encode(const struct store *s, struct hy_buf *out);
-struct store_sessions *store__sessions_decode(const uint8_t *buf, size_t len, size_t *used_out);
+struct store_sessions *store__sessions_decode(const uint8_t *buf, size_t len, uint32_t version,
+                                              size_t *used_out);
 void store__sessions_replace(struct store *s, struct store_sessions *fresh);
 
 /* store_member.c: the operation and the snapshot section after the sessions (version 3). */

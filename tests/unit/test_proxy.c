@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -16,6 +17,7 @@
 #include "node/config.h"
 #include "node/node.h"
 #include "node/node_internal.h"
+#include "store/store.h"
 
 #define NN 3
 
@@ -23,6 +25,7 @@ struct net {
     struct hy_config cfg[NN];
     struct hy_node *node[NN];
     int up[NN];
+    int replies_lost[NN]; /* forward replies to this member are lost on the way */
     uint64_t now_ms;
     uint64_t forwards_to[NN]; /* FORWARD frames handed to the network, by destination */
 };
@@ -105,7 +108,7 @@ static int net_pump_one(struct net *t, int i)
             } else {
                 node_forward_dropped(n, pm->req_id, t->now_ms); /* as the shell does */
             }
-        } else if (t->up[to]) {
+        } else if (t->up[to] && !t->replies_lost[to]) {
             node_forward_reply(t->node[to], from, pm->req_id, pm->data.data, pm->data.len,
                                t->now_ms);
         }
@@ -220,6 +223,21 @@ static const char *take_out(struct node_client *c)
 #define INCR_C "*2\r\n$4\r\nINCR\r\n$1\r\nc\r\n"
 #define GET_K  "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
 
+/* A settled cluster in proxy mode and a client of a follower (fi) whose first write (SET k v)
+ * went through: the follower's own session is open. */
+static struct node_client *session_ready(struct net *t, int *li, int *fi)
+{
+    net_init(t, "proxy");
+    *li = net_settle(t);
+    *fi = (*li + 1) % NN;
+    struct node_client *c = net_client(t, *fi);
+    send_cmd(t, *fi, c, SET_K);
+    net_run(t, 100);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    assert_true(t->node[*fi]->fsession != 0);
+    return c;
+}
+
 /* Item 1: a write sent to a follower after the leader died is not forwarded into the dead
  * link: it waits for the next leader, goes there, and gets the real reply. */
 static void test_write_after_leader_death_waits_for_next_leader(void **state)
@@ -247,10 +265,8 @@ static void test_dropped_forward_runs_again_once(void **state)
 {
     (void)state;
     struct net t;
-    net_init(&t, "proxy");
-    int li = net_settle(&t);
-    int fi = (li + 1) % NN;
-    struct node_client *c = net_client(&t, fi);
+    int li, fi;
+    struct node_client *c = session_ready(&t, &li, &fi);
     t.up[li] = 0; /* the frame is dropped, but the follower still thinks the link is up */
     send_cmd(&t, fi, c, INCR_C);
     assert_int_equal(c->out.len, 0);
@@ -261,10 +277,34 @@ static void test_dropped_forward_runs_again_once(void **state)
     net_free(&t);
 }
 
-/* Item 4: when the leader dies with a forwarded write and a forwarded read in flight, the
- * follower resolves both at once: the write is -UNKNOWN with what happened (not a deadline
- * text), the read runs again on the next leader. */
-static void test_inflight_forwards_resolved_at_once(void **state)
+/* The first write to a follower waits for the follower's own session to open, then goes
+ * inside it; the session serves every later write (one OPEN, not one per write). */
+static void test_writes_travel_in_the_followers_session(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init(&t, "proxy");
+    int li = net_settle(&t);
+    int fi = (li + 1) % NN;
+    struct node_client *a = net_client(&t, fi), *b = net_client(&t, fi);
+    send_cmd(&t, fi, a, INCR_C);
+    send_cmd(&t, fi, b, INCR_C);
+    net_run(&t, 100);
+    int a_first = strcmp(take_out(a), ":1\r\n") == 0;
+    assert_string_equal(take_out(b), a_first ? ":2\r\n" : ":1\r\n");
+    uint64_t session = t.node[fi]->fsession;
+    assert_true(session != 0);
+    assert_int_equal(t.node[fi]->fsession_next_seq, 3);
+    assert_int_equal(t.node[fi]->fsession_live_count, 0); /* both resolved */
+    assert_true(store_session_exists(t.node[li]->store, session, t.now_ms));
+    net_free(&t);
+}
+
+/* Item 3: the leader dies with a forwarded write and a forwarded read in flight. The follower
+ * resolves both at once: the read runs again on the next leader, and the write, sent under
+ * the follower's session, is sent again there: the client gets the real reply, never
+ * -UNKNOWN, and the write is applied once. */
+static void test_lost_write_is_sent_again_under_its_slot(void **state)
 {
     (void)state;
     struct net t;
@@ -273,6 +313,9 @@ static void test_inflight_forwards_resolved_at_once(void **state)
     int fi = (li + 1) % NN;
     struct node_client *w = net_client(&t, fi);
     struct node_client *r = net_client(&t, fi);
+    send_cmd(&t, fi, w, SET_K);
+    net_run(&t, 100);
+    assert_string_equal(take_out(w), "+OK\r\n");
     /* The frames leave the follower, but the leader dies before running them. */
     hy_buf_append(&w->in, INCR_C, strlen(INCR_C));
     node_client_process(t.node[fi], w, t.now_ms);
@@ -285,14 +328,104 @@ static void test_inflight_forwards_resolved_at_once(void **state)
         node_peer_msg_free(pm); /* "sent", and lost with the leader */
     }
     assert_int_equal(taken, 2);
-    net_kill(&t, li); /* no time passes */
-    const char *got = take_out(w);
-    assert_non_null(strstr(got, "-UNKNOWN outcome"));
-    assert_non_null(strstr(got, "link went down"));
-    assert_null(strstr(got, "request-timeout-ms"));
-    assert_int_equal(r->out.len, 0); /* the read waits for the next leader */
+    net_kill(&t, li);                /* no time passes */
+    assert_int_equal(w->out.len, 0); /* neither -UNKNOWN nor a deadline: it waits */
+    assert_int_equal(r->out.len, 0);
     net_run(&t, 3000);
-    assert_string_equal(take_out(r), "$-1\r\n");
+    assert_string_equal(take_out(w), ":1\r\n");
+    assert_string_equal(take_out(r), "$1\r\nv\r\n");
+    assert_true(t.node[fi]->stats.forwards_resent >= 1);
+    assert_int_equal(t.node[fi]->stats.forwards_unknown, 0);
+    net_free(&t);
+}
+
+/* INCR c through follower fi: committed and applied everywhere, its reply lost on the way
+ * back to the follower. */
+static void incr_reply_lost(struct net *t, int fi, struct node_client *w)
+{
+    t->replies_lost[fi] = 1;
+    send_cmd(t, fi, w, INCR_C);
+    net_run(t, 300);
+    assert_int_equal(w->out.len, 0);
+    t->replies_lost[fi] = 0;
+}
+
+/* Item 3, the case a blind re-send gets wrong: the leader applied the write and died before
+ * its reply reached the follower. Sent again to the next leader, the write is not applied a
+ * second time, and the client gets the reply of the first execution. */
+static void test_applied_write_whose_reply_was_lost_is_not_applied_twice(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *w = session_ready(&t, &li, &fi);
+    incr_reply_lost(&t, fi, w);
+    net_kill(&t, li);
+    net_run(&t, 3000);
+    assert_string_equal(take_out(w), ":1\r\n"); /* the first execution's reply */
+    send_cmd(&t, fi, w, INCR_C);
+    net_run(&t, 100);
+    assert_string_equal(take_out(w), ":2\r\n"); /* applied once before, so 2 now */
+    net_free(&t);
+}
+
+/* Item 3 when this follower is the next leader: the lost write is proposed here under the
+ * same slot (HALYARD FAILOVER TO the follower moves leadership while the reply is lost). */
+static void test_lost_write_proposed_here_under_its_slot(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *w = session_ready(&t, &li, &fi);
+    incr_reply_lost(&t, fi, w);
+    struct node_client *op = net_client(&t, li);
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "*4\r\n$7\r\nHALYARD\r\n$8\r\nFAILOVER\r\n$2\r\nTO\r\n$2\r\nn%d\r\n",
+             fi + 1);
+    send_cmd(&t, li, op, cmd);
+    net_run(&t, 2000);
+    assert_int_equal(net_leader(&t), fi);
+    assert_string_equal(take_out(w), ":1\r\n");
+    send_cmd(&t, fi, w, INCR_C);
+    net_run(&t, 100);
+    assert_string_equal(take_out(w), ":2\r\n");
+    net_free(&t);
+}
+
+/* The follower's unresolved slots stay within the store's window: with the leader holding
+ * every reply back, writes beyond STORE_SESSION_WINDOW wait instead of being sent. */
+static void test_window_bounds_unresolved_writes(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    (void)session_ready(&t, &li, &fi);
+    t.replies_lost[fi] = 1;
+    enum { EXTRA = 5 };
+    struct node_client *cs[STORE_SESSION_WINDOW + EXTRA];
+    for (int i = 0; i < STORE_SESSION_WINDOW + EXTRA; i++) {
+        cs[i] = net_client(&t, fi);
+        send_cmd(&t, fi, cs[i], INCR_C);
+    }
+    net_run(&t, 200);
+    assert_int_equal(t.node[fi]->fsession_live_count, STORE_SESSION_WINDOW);
+    int blocked = 0;
+    for (int i = 0; i < STORE_SESSION_WINDOW + EXTRA; i++) {
+        blocked += cs[i]->blocked_on_read;
+    }
+    assert_int_equal(blocked, EXTRA);
+    /* Replies flow again, and the leader fails over: every write is answered, applied once. */
+    t.replies_lost[fi] = 0;
+    net_kill(&t, li);
+    net_run(&t, 4000);
+    int64_t sum = 0;
+    for (int i = 0; i < STORE_SESSION_WINDOW + EXTRA; i++) {
+        const char *got = take_out(cs[i]);
+        assert_true(got[0] == ':');
+        sum += atoll(got + 1);
+    }
+    int64_t n = STORE_SESSION_WINDOW + EXTRA;
+    assert_int_equal(sum, n * (n + 1) / 2); /* replies 1..n, each once */
     net_free(&t);
 }
 
@@ -330,7 +463,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_after_leader_death_waits_for_next_leader),
         cmocka_unit_test(test_dropped_forward_runs_again_once),
-        cmocka_unit_test(test_inflight_forwards_resolved_at_once),
+        cmocka_unit_test(test_writes_travel_in_the_followers_session),
+        cmocka_unit_test(test_lost_write_is_sent_again_under_its_slot),
+        cmocka_unit_test(test_applied_write_whose_reply_was_lost_is_not_applied_twice),
+        cmocka_unit_test(test_lost_write_proposed_here_under_its_slot),
+        cmocka_unit_test(test_window_bounds_unresolved_writes),
         cmocka_unit_test(test_moved_names_only_a_live_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
