@@ -8,7 +8,8 @@ and two on the leader. The leader is killed with SIGKILL. A client of the leader
 connection and reconnects to a survivor, as any client with two addresses would; a client of a
 follower keeps its connection. Each client's failover time is the longest gap between two of
 its acknowledged writes around the kill. The round ends when every client has an
-acknowledgement after the kill (or after 30 s); the killed node is restarted for the next round.
+acknowledgement after the kill (or after 30 s); the killed node is restarted, and the next
+round waits until it follows a leader again.
 
 Prints every round, then for each kind of client the median and p99 (nearest rank) over all
 rounds' clients, the worst, and how many writes were answered -UNKNOWN or with another error.
@@ -31,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, info  # noqa: E402
 from conftest import RawConn, RespError  # noqa: E402
 from failover import _Tmp, percentile  # noqa: E402  (bench/failover.py: same scaffolding)
 
@@ -58,6 +59,8 @@ class Writer(threading.Thread):
                     self.unknown += 1
                 else:
                     self.errors += 1
+                    if os.environ.get("BENCH_SHOW_ERRORS") and self.errors <= 3:
+                        print("%s: %s" % (self.name, r), flush=True)
             except OSError:
                 # The node is gone: go to another address, as a client with several would.
                 if conn is not None:
@@ -103,6 +106,17 @@ def one_round(c, rnd):
     for w in writers:
         w.join(15)
     c.start(li)
+    # The next round starts from a whole cluster: the restarted node follows a leader again
+    # (until then the survivors of the next kill would be a minority, answering -NOQUORUM).
+    end = time.monotonic() + ROUND_DEADLINE_S
+    while time.monotonic() < end:
+        try:
+            r = info(c.ports[li])
+            if r.get("raft_role") == "follower" and r.get("raft_leader"):
+                break
+        except OSError:
+            pass
+        stop.wait(0.02)
     out = []
     for w in writers:
         g = w.gap_around(t_kill)
