@@ -65,12 +65,21 @@ CLI       := $(if $(CLI_SRC),$(OUT)/halyctl)
 SIM       := $(if $(SIM_SRC),$(OUT)/halyard-sim)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
+# libhalyard (include/halyard.h): the client's core and shell plus the parts of the cores it
+# uses. The shared library is built from position-independent objects that export only the
+# public API (-fvisibility=hidden; HALYARD_API marks what is exported).
+CLIENT_SRC := $(wildcard src/client/*.c)
+LIBHY_SRC := $(CLIENT_SRC) $(wildcard src/common/*.c) $(wildcard src/proto/*.c)
+LIBHY_A   := $(if $(CLIENT_SRC),$(OUT)/libhalyard.a)
+LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
+PREFIX    ?= /usr/local
+
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
         lint format run bench bench-failover bench-cluster deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(SERVER) $(CLI) $(SIM) $(UNIT_BIN) $(TOOL_BIN)
+all: $(SERVER) $(CLI) $(SIM) $(UNIT_BIN) $(TOOL_BIN) $(LIBHY_A) $(LIBHY_SO)
 
 release:
 	$(MAKE) MODE=release all
@@ -83,6 +92,29 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $(MODE) $<"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(OBJ)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $(MODE) pic $<"
+	@$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(LIBHY_A): $(LIBHY_SRC:%.c=$(OBJ)/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBHY_SO): $(LIBHY_SRC:%.c=$(OBJ)/pic/%.o)
+	$(CC) $(MODE_LDFLAGS) -shared -Wl,-soname,libhalyard.so.0 -o $@ $^ -lpthread
+
+# make install PREFIX=...: the header, both libraries and halyard.pc for pkg-config.
+.PHONY: install
+install: $(LIBHY_A) $(LIBHY_SO)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/halyard.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(LIBHY_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBHY_SO) $(DESTDIR)$(PREFIX)/lib/libhalyard.so.0
+	ln -sf libhalyard.so.0 $(DESTDIR)$(PREFIX)/lib/libhalyard.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*HY_VERSION "\(.*\)".*/\1/p' src/common/version.h)|' \
+	    scripts/halyard.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/halyard.pc
 
 $(CORE_LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -104,6 +136,15 @@ $(OUT)/halyard-sim: $(SIM_OBJ) $(CORE_LIB)
 $(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(IO_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+# The client's tests and tools link libhalyard.
+$(OUT)/tests/test_client: $(OBJ)/tests/unit/test_client.o $(LIBHY_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+$(OUT)/tools/hy_client_load: $(OBJ)/tests/tools/hy_client_load.o $(LIBHY_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Test helpers (e.g. a WAL writer for crash loops): one binary per tests/tools/*.c.
 $(OUT)/tools/%: $(OBJ)/tests/tools/%.o $(IO_LIB) $(CORE_LIB)
@@ -148,7 +189,7 @@ integration: $(SERVER) $(CLI)
 
 FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -DHY_DEBUG -Iinclude -Isrc \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_CORE   := $(CORE_SRC)
+FUZZ_CORE   := $(CORE_SRC) src/client/core.c src/client/reply.c
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(wildcard src/*/*.h src/*/*.def)
 	@mkdir -p build/fuzz

@@ -13,4 +13,13 @@ for d in src/proto src/store src/node src/raft src/membership; do
         bad=1
     fi
 done
+# libhalyard's core is pure too; only src/client/shell.c talks to the system.
+for f in src/client/*.c; do
+    [ -f "$f" ] && [ "$f" != src/client/shell.c ] || continue
+    if hits=$(grep -nE '#[[:space:]]*include[[:space:]]*<(sys/socket|unistd|pthread|time|sys/time|poll)\.h>|(^|[^_a-zA-Z0-9])s?rand\(' "$f"); then
+        echo "lint: $f must not do I/O, read clocks or call rand():"
+        echo "$hits"
+        bad=1
+    fi
+done
 exit $bad

@@ -1,0 +1,120 @@
+/*
+ * halyard.h - libhalyard, the C client of halyard (the only public header).
+ *
+ * A client holds the addresses of a cluster's members and talks RESP to whichever of them
+ * serves it. It reconnects by itself (next member at once, then exponential backoff with
+ * jitter), follows -MOVED, waits out elections (-TRYAGAIN) and minorities (-NOQUORUM) until a
+ * per-request deadline, and by default sends every write inside an exactly-once session
+ * (HY.SESSION / HY.REQ): a write whose reply was lost is sent again, with the same sequence
+ * number, to whichever member serves now, and is applied once. So a program's write loop
+ * needs no try/catch around failovers; what a status means is written next to it below.
+ *
+ * Threads: a client may be shared; calls on one client run one at a time (a mutex).
+ * Memory: the caller owns what it passes; replies are the caller's to free with
+ * halyard_reply_free. docs/client.md has the details and an example.
+ */
+#ifndef HALYARD_H
+#define HALYARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HALYARD_API __attribute__((visibility("default")))
+
+typedef enum halyard_status {
+    HALYARD_OK = 0,      /* the reply is the command's answer (not an error reply) */
+    HALYARD_REPLY_ERROR, /* the server answered the command with an error (WRONGTYPE, ...):
+                          * the reply holds it; as with Redis, nothing was applied */
+    HALYARD_NOT_APPLIED, /* no member could take the request before the deadline (no
+                          * leader, no quorum, none reachable): certainly not applied */
+    HALYARD_UNKNOWN,     /* the write was sent and its outcome could not be learned before
+                          * the deadline (or, with sessions off, its connection was lost):
+                          * it may or may not have been applied */
+    HALYARD_TIMEOUT,     /* a read got no answer before the deadline */
+    HALYARD_AUTH,        /* the password was refused: not applied */
+    HALYARD_INVALID,     /* bad arguments or configuration (message says which) */
+    HALYARD_NO_MEMORY,
+} halyard_status;
+
+typedef enum halyard_reply_type {
+    HALYARD_REPLY_STRING, /* bulk string; also RESP3 verbatim strings */
+    HALYARD_REPLY_STATUS, /* simple string ("OK") */
+    HALYARD_REPLY_ERRORMSG,
+    HALYARD_REPLY_INTEGER,
+    HALYARD_REPLY_NIL,
+    HALYARD_REPLY_ARRAY, /* also RESP3 sets and pushes */
+    HALYARD_REPLY_MAP,   /* elements holds key, value, key, value, ... */
+    HALYARD_REPLY_DOUBLE,
+    HALYARD_REPLY_BOOL,
+} halyard_reply_type;
+
+/* A reply as a small tree; strings are NUL-terminated (len excludes the NUL). */
+typedef struct halyard_reply {
+    halyard_reply_type type;
+    long long integer; /* INTEGER, BOOL */
+    double dval;       /* DOUBLE */
+    char *str;         /* STRING, STATUS, ERRORMSG, DOUBLE (its text) */
+    size_t len;
+    size_t elements; /* ARRAY, MAP (2 per pair) */
+    struct halyard_reply **element;
+} halyard_reply;
+
+typedef struct halyard_config {
+    /* "host:port" of members, at least one; more are learned from -MOVED. Copied. */
+    const char *const *addrs;
+    size_t n_addrs;
+    uint32_t connect_timeout_ms; /* one connection attempt; default 1000 */
+    uint32_t request_timeout_ms; /* a request's deadline, retries included; default 10000 */
+    uint32_t attempt_timeout_ms; /* no answer on a connection this long: the member is taken as
+                                  * unresponsive (hung, stopped, cut off) and the request goes
+                                  * to the next one (a write under its session); default 2000 */
+    uint32_t backoff_initial_ms; /* after every member failed once; default 50 */
+    uint32_t backoff_max_ms;     /* default 2000 */
+    double backoff_multiplier;   /* default 2.0 */
+    double backoff_jitter;       /* 0..1: each wait is drawn from [w*(1-j), w]; default 0.5 */
+    int sessions;                /* exactly-once writes (HY.SESSION/HY.REQ); default 1 */
+    uint32_t session_ttl_ms;     /* default 600000 (10 min) */
+    const char *password;        /* AUTH at every connection when set; copied */
+    uint64_t seed;               /* jitter's random seed; 0: from the clock */
+} halyard_config;
+
+typedef struct halyard_client halyard_client;
+
+/* Fills a config with the defaults above (no addresses). */
+HALYARD_API void halyard_config_init(halyard_config *cfg);
+
+/* Creates a client; connects lazily, at the first command. NULL with a message in err (room
+ * for errlen bytes) when the configuration is invalid. */
+HALYARD_API halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen);
+HALYARD_API void halyard_close(halyard_client *c);
+
+/*
+ * Runs one command (argv[0] is its name; argvlen[i] the length of argv[i], or argvlen NULL for
+ * NUL-terminated strings) and waits for its outcome. *reply is set whatever the status (NULL
+ * only for HALYARD_NO_MEMORY and HALYARD_INVALID): the answer, or an ERRORMSG reply saying
+ * what happened. Free it with halyard_reply_free.
+ */
+HALYARD_API halyard_status halyard_command(halyard_client *c, int argc, const char *const *argv,
+                                           const size_t *argvlen, halyard_reply **reply);
+HALYARD_API void halyard_reply_free(halyard_reply *r);
+HALYARD_API const char *halyard_status_str(halyard_status s);
+
+/* Counters for tests and monitoring. */
+typedef struct halyard_stats {
+    uint64_t connects; /* connections made */
+    uint64_t connect_failures;
+    uint64_t resends; /* requests sent again (reply lost, MOVED, TRYAGAIN, ...) */
+    uint64_t moved;   /* -MOVED followed */
+    uint64_t sessions_opened;
+} halyard_stats;
+HALYARD_API void halyard_get_stats(halyard_client *c, halyard_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,617 @@
+/*
+ * core.c - libhalyard's pure core (core.h): one request from its first attempt to its outcome.
+ *
+ * Where a request goes: the current member; on a refused or lost connection the next one at
+ * once, and after a whole round of failures an exponential backoff with jitter (so a restarted
+ * cluster is not hit by every client at the same instant). -MOVED names the member to use.
+ * -TRYAGAIN (an election) and -NOQUORUM (a minority) mean "not applied": wait a backoff step
+ * and send again (to the next member after -NOQUORUM), until the request's deadline.
+ *
+ * Writes, exactly once: with sessions on (the default), a write goes inside HY.REQ under the
+ * client's session (opened on first use) with a sequence number of its own, kept through every
+ * re-send. A reply lost with its connection, or -UNKNOWN (the server lost track of it), is
+ * answered by sending the same (session, seq) again: the server applies it once and replays
+ * the first reply (docs/protocol.md "Exactly-once writes"). Without a session, such a write
+ * ends HALYARD_UNKNOWN at once: it is never re-sent blindly. Reads are re-sent freely.
+ *
+ * Which commands are reads: a fixed list of Redis's read-only commands. Anything else is sent
+ * as a write; a command the server will not wrap (CONFIG, HALYARD ...: "HY.REQ wraps a data
+ * write command") is remembered and sent plain from then on.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/core.h"
+#include "common/alloc.h"
+#include "common/status.h"
+#include "proto/resp.h"
+
+#define NAME_MAX_LEN 31
+#define NOWRAP_MAX   32
+
+enum frame { FRAME_NONE, FRAME_AUTH, FRAME_OPEN, FRAME_REQ };
+
+struct hyc_core {
+    halyard_config cfg;
+    char *password;
+    struct hyc_member members[HYC_MEMBERS_MAX];
+    size_t n_members, cur;
+    int up, connecting, authed, must_close;
+    struct hy_prng prng;
+    uint32_t backoff_ms;
+    uint64_t wait_until_ms;
+    size_t tried_in_round; /* connection failures since the last answer */
+    uint64_t session, next_seq;
+    int sessions_off; /* the server does not know HY.SESSION (a plain Redis) */
+    char nowrap[NOWRAP_MAX][NAME_MAX_LEN + 1];
+    size_t n_nowrap;
+    /* the request */
+    int active, done;
+    struct hy_buf args; /* its arguments as RESP bulk strings */
+    int argc;
+    char name[NAME_MAX_LEN + 1];
+    int is_write;
+    uint64_t req_session, seq; /* its slot once wrapped, kept through re-sends */
+    int maybe_applied;         /* a wrapped attempt was lost after it was sent */
+    uint64_t deadline_ms;
+    enum frame inflight;
+    int sent;
+    uint64_t sent_ms; /* when the frame in flight went out */
+    struct hy_buf out, in;
+    halyard_status status;
+    halyard_reply *reply;
+    char last_err[256];
+    halyard_stats stats;
+};
+
+/* Redis's read-only commands (lower case, sorted): sent plain, re-sent freely. */
+static const char *const read_commands[] = {
+    "bitcount",      "bitpos",      "dbsize",      "dump",           "echo",
+    "exists",        "expiretime",  "geodist",     "geohash",        "geopos",
+    "georadius_ro",  "geosearch",   "get",         "getbit",         "getrange",
+    "hexists",       "hget",        "hgetall",     "hkeys",          "hlen",
+    "hmget",         "hrandfield",  "hscan",       "hstrlen",        "hvals",
+    "info",          "keys",        "lindex",      "llen",           "lpos",
+    "lrange",        "mget",        "object",      "pexpiretime",    "pfcount",
+    "ping",          "pttl",        "randomkey",   "scan",           "scard",
+    "sdiff",         "sinter",      "sintercard",  "sismember",      "smembers",
+    "smismember",    "srandmember", "sscan",       "strlen",         "substr",
+    "sunion",        "time",        "ttl",         "type",           "xinfo",
+    "xlen",          "xpending",    "xrange",      "xread",          "xrevrange",
+    "zcard",         "zcount",      "zdiff",       "zinter",         "zintercard",
+    "zlexcount",     "zmscore",     "zrandmember", "zrange",         "zrangebylex",
+    "zrangebyscore", "zrank",       "zrevrange",   "zrevrangebylex", "zrevrangebyscore",
+    "zrevrank",      "zscan",       "zscore",      "zunion",
+};
+
+static int is_read(const char *name)
+{
+    size_t lo = 0, hi = sizeof(read_commands) / sizeof(read_commands[0]);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(read_commands[mid], name);
+        if (c == 0) {
+            return 1;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}
+
+static int parse_addr(const char *s, size_t len, struct hyc_member *m)
+{
+    const char *colon = memrchr(s, ':', len);
+    if (colon == NULL || colon == s || (size_t)(colon - s) > HYC_HOST_MAX) {
+        return 0;
+    }
+    long port = 0;
+    for (const char *p = colon + 1; p < s + len; p++) {
+        if (*p < '0' || *p > '9' || port > 65535) {
+            return 0;
+        }
+        port = port * 10 + (*p - '0');
+    }
+    if (port < 1 || port > 65535) {
+        return 0;
+    }
+    memcpy(m->host, s, (size_t)(colon - s));
+    m->host[colon - s] = '\0';
+    m->port = (int)port;
+    return 1;
+}
+
+const char *hyc_config_check(const halyard_config *cfg)
+{
+    if (cfg == NULL || cfg->addrs == NULL || cfg->n_addrs == 0) {
+        return "at least one member address (host:port) is needed";
+    }
+    if (cfg->n_addrs > HYC_MEMBERS_MAX) {
+        return "too many member addresses (at most 64)";
+    }
+    for (size_t i = 0; i < cfg->n_addrs; i++) {
+        struct hyc_member m;
+        if (cfg->addrs[i] == NULL || !parse_addr(cfg->addrs[i], strlen(cfg->addrs[i]), &m)) {
+            return "a member address is not host:port";
+        }
+    }
+    if (cfg->connect_timeout_ms == 0 || cfg->request_timeout_ms == 0 ||
+        cfg->attempt_timeout_ms == 0) {
+        return "timeouts must be above 0";
+    }
+    if (cfg->backoff_initial_ms == 0 || cfg->backoff_max_ms < cfg->backoff_initial_ms ||
+        !(cfg->backoff_multiplier >= 1.0) || !(cfg->backoff_jitter >= 0.0) ||
+        cfg->backoff_jitter > 1.0) {
+        return "backoff: initial > 0, max >= initial, multiplier >= 1, jitter in [0, 1]";
+    }
+    if (cfg->sessions && cfg->session_ttl_ms == 0) {
+        return "session_ttl_ms must be above 0";
+    }
+    return NULL;
+}
+
+struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
+{
+    struct hyc_core *k = hy_xcalloc(1, sizeof(*k));
+    k->cfg = *cfg;
+    k->cfg.addrs = NULL;
+    k->password = cfg->password ? hy_xstrdup(cfg->password) : NULL;
+    k->cfg.password = NULL;
+    for (size_t i = 0; i < cfg->n_addrs; i++) {
+        (void)parse_addr(cfg->addrs[i], strlen(cfg->addrs[i]), &k->members[i]);
+    }
+    k->n_members = cfg->n_addrs;
+    k->backoff_ms = cfg->backoff_initial_ms;
+    hy_prng_seed(&k->prng, seed);
+    hy_buf_init(&k->args);
+    hy_buf_init(&k->out);
+    hy_buf_init(&k->in);
+    return k;
+}
+
+void hyc_core_free(struct hyc_core *k)
+{
+    if (k == NULL) {
+        return;
+    }
+    hy_buf_free(&k->args);
+    hy_buf_free(&k->out);
+    hy_buf_free(&k->in);
+    halyard_reply_free(k->reply);
+    hy_free(k->password);
+    hy_free(k);
+}
+
+const struct hyc_member *hyc_member(const struct hyc_core *k, size_t i)
+{
+    return i < k->n_members ? &k->members[i] : NULL;
+}
+
+void hyc_stats(const struct hyc_core *k, halyard_stats *out)
+{
+    *out = k->stats;
+}
+
+uint64_t hyc_session(const struct hyc_core *k)
+{
+    return k->session;
+}
+
+static void put_bulk(struct hy_buf *b, const void *p, size_t len)
+{
+    hy_buf_printf(b, "$%zu\r\n", len);
+    hy_buf_append(b, p, len);
+    hy_buf_append(b, "\r\n", 2);
+}
+
+void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size_t *argvlen,
+               uint64_t now_ms)
+{
+    hy_buf_reset(&k->args);
+    for (int i = 0; i < argc; i++) {
+        put_bulk(&k->args, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    }
+    size_t n0 = argvlen ? argvlen[0] : strlen(argv[0]);
+    size_t n = n0 < NAME_MAX_LEN ? n0 : NAME_MAX_LEN;
+    for (size_t i = 0; i < n; i++) {
+        k->name[i] = (char)tolower((unsigned char)argv[0][i]);
+    }
+    k->name[n] = '\0';
+    k->argc = argc;
+    k->is_write = !is_read(k->name);
+    k->active = 1;
+    k->done = 0;
+    k->req_session = k->seq = 0;
+    k->maybe_applied = 0;
+    k->deadline_ms = now_ms + k->cfg.request_timeout_ms;
+    k->inflight = FRAME_NONE;
+    k->sent = 0;
+    k->status = HALYARD_OK;
+    halyard_reply_free(k->reply);
+    k->reply = NULL;
+    snprintf(k->last_err, sizeof(k->last_err), "no member answered");
+}
+
+static int wrappable(const struct hyc_core *k)
+{
+    if (!k->is_write || !k->cfg.sessions || k->sessions_off) {
+        return 0;
+    }
+    for (size_t i = 0; i < k->n_nowrap; i++) {
+        if (strcmp(k->nowrap[i], k->name) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void finish(struct hyc_core *k, halyard_status st, halyard_reply *r, const char *msg)
+{
+    k->done = 1;
+    k->status = st;
+    k->reply = r != NULL ? r : hyc_reply_error(msg);
+}
+
+/* Waits a backoff step (drawn from [w*(1-jitter), w]) before the next attempt; the step grows
+ * by the multiplier up to the maximum. */
+static void back_off(struct hyc_core *k, uint64_t now_ms)
+{
+    uint64_t w = k->backoff_ms;
+    uint64_t lo = (uint64_t)((double)w * (1.0 - k->cfg.backoff_jitter));
+    k->wait_until_ms = now_ms + (lo < w ? hy_prng_range(&k->prng, lo, w) : w);
+    double next = (double)k->backoff_ms * k->cfg.backoff_multiplier;
+    k->backoff_ms = next > k->cfg.backoff_max_ms ? k->cfg.backoff_max_ms : (uint32_t)next;
+}
+
+/* A member answered: the next failure starts a fresh round. */
+static void answered(struct hyc_core *k)
+{
+    k->backoff_ms = k->cfg.backoff_initial_ms;
+    k->tried_in_round = 0;
+}
+
+/* Moves on to the next member; after a whole round of failures, backs off. */
+static void next_member(struct hyc_core *k, uint64_t now_ms)
+{
+    k->cur = (k->cur + 1) % k->n_members;
+    if (++k->tried_in_round >= k->n_members) {
+        k->tried_in_round = 0;
+        back_off(k, now_ms);
+    }
+}
+
+/* Outcome at the deadline: what can honestly be said of this request. */
+static void expire(struct hyc_core *k)
+{
+    char msg[400];
+    int in_flight = k->inflight == FRAME_REQ && k->sent;
+    if (k->is_write && (k->maybe_applied || in_flight)) {
+        snprintf(msg, sizeof(msg),
+                 "UNKNOWN outcome: the write was sent but no answer came before the request "
+                 "deadline (last: %s); it may or may not be applied",
+                 k->last_err);
+        finish(k, HALYARD_UNKNOWN, NULL, msg);
+    } else if (in_flight) {
+        snprintf(msg, sizeof(msg), "TIMEOUT no answer to the read before the request deadline");
+        finish(k, HALYARD_TIMEOUT, NULL, msg);
+    } else {
+        snprintf(msg, sizeof(msg),
+                 "NOT APPLIED no member could take the request before the deadline (last: %s)",
+                 k->last_err);
+        finish(k, HALYARD_NOT_APPLIED, NULL, msg);
+    }
+}
+
+static void lose_connection(struct hyc_core *k, uint64_t now_ms);
+
+static void build_frame(struct hyc_core *k)
+{
+    hy_buf_reset(&k->out);
+    if (!k->authed && k->password != NULL) {
+        hy_buf_append_str(&k->out, "*2\r\n$4\r\nAUTH\r\n");
+        put_bulk(&k->out, k->password, strlen(k->password));
+        k->inflight = FRAME_AUTH;
+        return;
+    }
+    int wrap = wrappable(k);
+    if (wrap && k->seq == 0 && k->session == 0) {
+        char ttl[24];
+        int n = snprintf(ttl, sizeof(ttl), "%u", k->cfg.session_ttl_ms);
+        hy_buf_append_str(&k->out, "*3\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n");
+        put_bulk(&k->out, ttl, (size_t)n);
+        k->inflight = FRAME_OPEN;
+        return;
+    }
+    if (wrap) {
+        if (k->seq == 0) {
+            k->req_session = k->session;
+            k->seq = k->next_seq++;
+        }
+        char a[24], b[24];
+        int la = snprintf(a, sizeof(a), "%llu", (unsigned long long)k->req_session);
+        int lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)k->seq);
+        hy_buf_printf(&k->out, "*%d\r\n$6\r\nHY.REQ\r\n", k->argc + 3);
+        put_bulk(&k->out, a, (size_t)la);
+        put_bulk(&k->out, b, (size_t)lb);
+    } else {
+        hy_buf_printf(&k->out, "*%d\r\n", k->argc);
+    }
+    hy_buf_append(&k->out, k->args.data, k->args.len);
+    k->inflight = FRAME_REQ;
+}
+
+void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (!k->done && now_ms >= k->deadline_ms) {
+        expire(k);
+        if (k->up && k->inflight != FRAME_NONE && k->sent) {
+            k->must_close = 1; /* a late answer would be taken for the next request's */
+        }
+    }
+    if (!k->done && k->up && k->sent && now_ms >= k->sent_ms + k->cfg.attempt_timeout_ms) {
+        const struct hyc_member *m = &k->members[k->cur];
+        snprintf(k->last_err, sizeof(k->last_err), "%s:%d did not answer within attempt_timeout_ms",
+                 m->host, m->port);
+        lose_connection(k, now_ms); /* closes: a late answer must not be read as the next */
+        k->must_close = 1;
+    }
+    if (k->must_close) {
+        k->must_close = 0;
+        k->up = k->authed = 0;
+        k->inflight = FRAME_NONE;
+        k->sent = 0;
+        hy_buf_reset(&k->in);
+        a->what = HYC_DO_CLOSE;
+        return;
+    }
+    if (k->done) {
+        a->what = HYC_DO_DONE;
+        return;
+    }
+    if (now_ms < k->wait_until_ms) {
+        a->what = HYC_DO_SLEEP;
+        a->until_ms = k->wait_until_ms < k->deadline_ms ? k->wait_until_ms : k->deadline_ms;
+        return;
+    }
+    if (!k->up) {
+        uint64_t until = now_ms + k->cfg.connect_timeout_ms;
+        a->what = HYC_DO_CONNECT;
+        a->member = k->cur;
+        a->until_ms = until < k->deadline_ms ? until : k->deadline_ms;
+        k->connecting = 1;
+        return;
+    }
+    if (k->inflight == FRAME_NONE) {
+        build_frame(k);
+    }
+    if (!k->sent) {
+        a->what = HYC_DO_SEND;
+        a->data = k->out.data;
+        a->len = k->out.len;
+        return;
+    }
+    uint64_t give_up = k->sent_ms + k->cfg.attempt_timeout_ms;
+    a->what = HYC_DO_RECV;
+    a->until_ms = give_up < k->deadline_ms ? give_up : k->deadline_ms;
+}
+
+void hyc_connected(struct hyc_core *k, uint64_t now_ms)
+{
+    (void)now_ms;
+    k->connecting = 0;
+    k->up = 1;
+    k->authed = 0;
+    k->inflight = FRAME_NONE;
+    k->sent = 0;
+    hy_buf_reset(&k->in);
+    k->stats.connects++;
+}
+
+void hyc_sent(struct hyc_core *k, uint64_t now_ms)
+{
+    k->sent = 1;
+    k->sent_ms = now_ms;
+}
+
+/* The connection is gone (or given up): what was in flight on it is lost. A read or a write
+ * under its session slot goes again to the next member; a write without one is UNKNOWN. */
+static void lose_connection(struct hyc_core *k, uint64_t now_ms)
+{
+    int lost = k->inflight == FRAME_REQ && k->sent && !k->done;
+    k->connecting = k->up = k->authed = 0;
+    k->inflight = FRAME_NONE;
+    k->sent = 0;
+    hy_buf_reset(&k->in);
+    if (lost) {
+        if (k->is_write && k->seq == 0) {
+            char msg[400];
+            snprintf(msg, sizeof(msg),
+                     "UNKNOWN outcome: %s after the write was sent (no session): it may or may "
+                     "not be applied",
+                     k->last_err);
+            finish(k, HALYARD_UNKNOWN, NULL, msg);
+            return;
+        }
+        k->maybe_applied |= k->is_write; /* sent again under the same slot */
+        k->stats.resends++;
+    }
+    next_member(k, now_ms);
+}
+
+void hyc_closed(struct hyc_core *k, uint64_t now_ms)
+{
+    const struct hyc_member *m = &k->members[k->cur];
+    if (k->connecting) {
+        k->stats.connect_failures++;
+        snprintf(k->last_err, sizeof(k->last_err), "could not connect to %s:%d", m->host, m->port);
+    } else {
+        snprintf(k->last_err, sizeof(k->last_err), "the connection to %s:%d was lost", m->host,
+                 m->port);
+    }
+    lose_connection(k, now_ms);
+}
+
+static int starts(const struct resp_value *v, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return v->len >= n && memcmp(v->str, prefix, n) == 0;
+}
+
+static void remember(struct hyc_core *k, const struct resp_value *v)
+{
+    if (v->str == NULL) { /* not an error text: an answer of the wrong kind */
+        snprintf(k->last_err, sizeof(k->last_err), "an unexpected reply of type %d", v->type);
+        return;
+    }
+    size_t n = v->len < sizeof(k->last_err) - 1 ? v->len : sizeof(k->last_err) - 1;
+    memcpy(k->last_err, v->str, n);
+    k->last_err[n] = '\0';
+}
+
+/* The member named by -MOVED <slot> <host:port>: found or learned. */
+static void follow_moved(struct hyc_core *k, const struct resp_value *v)
+{
+    const uint8_t *sp = memrchr(v->str, ' ', v->len);
+    struct hyc_member m;
+    if (sp == NULL || !parse_addr((const char *)sp + 1, v->len - (size_t)(sp + 1 - v->str), &m)) {
+        return;
+    }
+    for (size_t i = 0; i < k->n_members; i++) {
+        if (strcmp(k->members[i].host, m.host) == 0 && k->members[i].port == m.port) {
+            k->cur = i;
+            return;
+        }
+    }
+    if (k->n_members < HYC_MEMBERS_MAX) {
+        k->members[k->n_members] = m;
+        k->cur = k->n_members++;
+    }
+}
+
+static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
+{
+    int err = v->type == RESP_ERROR || v->type == RESP_BULK_ERROR;
+    if (!err) {
+        answered(k);
+        finish(k, HALYARD_OK, hyc_reply_of(v), "out of memory");
+        return;
+    }
+    remember(k, v);
+    if (starts(v, "MOVED ")) {
+        k->stats.moved++;
+        k->stats.resends++;
+        follow_moved(k, v);
+        k->must_close = 1; /* reconnect there; nothing ran here */
+        return;
+    }
+    if (starts(v, "TRYAGAIN") || starts(v, "NOQUORUM") || starts(v, "LOADING") ||
+        starts(v, "CLUSTERDOWN")) {
+        /* Not applied: an election, or a minority (then try another member). */
+        k->stats.resends++;
+        back_off(k, now_ms);
+        if (starts(v, "NOQUORUM")) {
+            k->must_close = 1;
+            k->cur = (k->cur + 1) % k->n_members;
+        }
+        return;
+    }
+    if (k->seq != 0 && starts(v, "UNKNOWN")) {
+        k->maybe_applied = 1; /* the same slot again: applied once whatever happened */
+        k->stats.resends++;
+        back_off(k, now_ms);
+        return;
+    }
+    if (k->seq != 0 && starts(v, "ERR unknown or expired session")) {
+        k->session = 0; /* not applied; a new session, a new slot */
+        k->seq = 0;
+        return;
+    }
+    if (k->seq != 0 && starts(v, "ERR HY.REQ wraps a data write command")) {
+        if (k->n_nowrap < NOWRAP_MAX) {
+            snprintf(k->nowrap[k->n_nowrap++], NAME_MAX_LEN + 1, "%s", k->name);
+        }
+        k->seq = 0; /* refused before anything ran: sent plain */
+        return;
+    }
+    if (k->seq != 0 && starts(v, "ERR unknown command") && k->session == 0) {
+        k->sessions_off = 1;
+        k->seq = 0;
+        return;
+    }
+    answered(k);
+    finish(k, HALYARD_REPLY_ERROR, hyc_reply_of(v), "out of memory");
+}
+
+static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
+{
+    enum frame f = k->inflight;
+    k->inflight = FRAME_NONE;
+    k->sent = 0;
+    int err = v->type == RESP_ERROR || v->type == RESP_BULK_ERROR;
+    switch (f) {
+    case FRAME_AUTH:
+        if (err) {
+            answered(k);
+            finish(k, HALYARD_AUTH, hyc_reply_of(v), "out of memory");
+        } else {
+            k->authed = 1;
+        }
+        return;
+    case FRAME_OPEN:
+        if (!err && v->type == RESP_INTEGER && v->integer > 0) {
+            k->session = (uint64_t)v->integer;
+            k->next_seq = 1;
+            k->stats.sessions_opened++;
+        } else if (err && starts(v, "ERR unknown command")) {
+            k->sessions_off = 1; /* a plain Redis: writes go plain */
+        } else {
+            remember(k, v);
+            back_off(k, now_ms);
+        }
+        return;
+    case FRAME_REQ: on_request_reply(k, v, now_ms); return;
+    case FRAME_NONE: break;
+    }
+    /* An answer to nothing asked: the stream is out of step. */
+    snprintf(k->last_err, sizeof(k->last_err), "an unexpected reply; reconnecting");
+    k->must_close = 1;
+}
+
+void hyc_received(struct hyc_core *k, const uint8_t *data, size_t len, uint64_t now_ms)
+{
+    hy_buf_append(&k->in, data, len);
+    while (k->in.len > 0 && !k->must_close && !k->done) {
+        struct resp_value v;
+        size_t used = 0;
+        char err[128];
+        int rc = resp_value_parse(NULL, k->in.data, k->in.len, &v, &used, err);
+        if (rc == HY_EAGAIN) {
+            return;
+        }
+        if (rc != HY_OK) {
+            snprintf(k->last_err, sizeof(k->last_err), "protocol error from the server: %s", err);
+            lose_connection(k, now_ms); /* as if cut: elsewhere, or UNKNOWN without a slot */
+            k->must_close = 1;
+            return;
+        }
+        if (v.type != RESP_PUSH && v.type != RESP_ATTRIBUTE) {
+            on_reply(k, &v, now_ms);
+        }
+        resp_value_free(&v);
+        hy_buf_consume(&k->in, used);
+    }
+}
+
+halyard_status hyc_take_result(struct hyc_core *k, halyard_reply **reply)
+{
+    *reply = k->reply;
+    k->reply = NULL;
+    k->active = 0;
+    return k->status;
+}

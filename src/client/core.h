@@ -1,0 +1,76 @@
+/*
+ * core.h - libhalyard's pure core: one request at a time, from its first attempt to its
+ * outcome, across reconnects, redirects, elections and lost replies.
+ *
+ * Sans-I/O like the server's cores (docs/architecture.md "Cores and shell"): the shell asks
+ * hyc_next what to do (connect, send, receive, sleep, close, or done), does it, and reports
+ * back with hyc_connected / hyc_sent / hyc_received / hyc_closed, each with the time. The core
+ * never reads a clock, sleeps or touches a socket, so tests drive it with scripted servers and
+ * simulated time (tests/unit/test_client.c).
+ */
+#ifndef HY_CLIENT_CORE_H
+#define HY_CLIENT_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/prng.h"
+#include "halyard.h"
+
+#define HYC_HOST_MAX    255
+#define HYC_MEMBERS_MAX 64
+
+struct hyc_member {
+    char host[HYC_HOST_MAX + 1];
+    int port;
+};
+
+enum hyc_do {
+    HYC_DO_CONNECT, /* connect to member `member`, giving up at `until_ms` */
+    HYC_DO_SEND,    /* send data[0..len) whole, then hyc_sent (or hyc_closed) */
+    HYC_DO_RECV,    /* wait for bytes until `until_ms`, then hyc_received (or call again) */
+    HYC_DO_SLEEP,   /* nothing to do before `until_ms` */
+    HYC_DO_CLOSE,   /* close the connection (no hyc_closed needed), then ask again */
+    HYC_DO_DONE,    /* the request has its outcome: hyc_take_result */
+};
+
+struct hyc_action {
+    enum hyc_do what;
+    size_t member;
+    uint64_t until_ms;
+    const uint8_t *data;
+    size_t len;
+};
+
+struct hyc_core;
+
+/* cfg must be valid (hyc_config_check); the core copies what it keeps. */
+struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed);
+void hyc_core_free(struct hyc_core *k);
+/* NULL if cfg is usable, else why not. */
+const char *hyc_config_check(const halyard_config *cfg);
+
+const struct hyc_member *hyc_member(const struct hyc_core *k, size_t i);
+
+/* Starts a request (none may be running). argv as in halyard_command. */
+void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size_t *argvlen,
+               uint64_t now_ms);
+void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a);
+void hyc_connected(struct hyc_core *k, uint64_t now_ms);
+void hyc_sent(struct hyc_core *k, uint64_t now_ms);
+void hyc_received(struct hyc_core *k, const uint8_t *data, size_t len, uint64_t now_ms);
+/* The connection failed, was refused, or closed (an attempt to connect included). */
+void hyc_closed(struct hyc_core *k, uint64_t now_ms);
+/* After HYC_DO_DONE: the outcome; the reply is the caller's. */
+halyard_status hyc_take_result(struct hyc_core *k, halyard_reply **reply);
+
+void hyc_stats(const struct hyc_core *k, halyard_stats *out);
+uint64_t hyc_session(const struct hyc_core *k); /* 0 = none open */
+
+/* reply.c: a RESP value as a reply tree, and an ERRORMSG reply of a message. */
+struct resp_value;
+halyard_reply *hyc_reply_of(const struct resp_value *v);
+halyard_reply *hyc_reply_error(const char *msg);
+
+#endif

@@ -1,0 +1,211 @@
+"""libhalyard against real clusters (issue 15): a C program (tests/tools/hy_client_load.c) increments
+a counter through the library while members are killed with kill -9, stopped with SIGSTOP, or
+come back. With exactly-once sessions (the default) every increment is acknowledged and the
+final counter equals the number issued, exactly: no loss, no double apply. Without sessions a
+write lost with its connection is reported HALYARD_UNKNOWN, never retried blindly. And the
+library works against a plain Redis (Debian's redis-server), which knows no sessions."""
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+
+import pytest
+import redis
+
+from cluster import Cluster, info
+from conftest import Server, free_port, wait_for
+
+
+def load_bin():
+    return os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "tools", "hy_client_load")
+
+
+@pytest.fixture
+def make_cluster(tmp_path_factory):
+    made = []
+
+    def make(n, extra=None):
+        c = Cluster(tmp_path_factory, n, extra or {})
+        made.append(c)
+        c.start_all()
+        return c
+
+    yield make
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+class Load:
+    """hy_client_load running in the background; `progress` follows its output."""
+
+    def __init__(self, ports, key, n, *flags):
+        addrs = ",".join("127.0.0.1:%d" % p for p in ports)
+        self.proc = subprocess.Popen([load_bin(), addrs, key, str(n)] + list(flags),
+                                     stdout=subprocess.PIPE, text=True)
+        self.progress, self.lines, self.done = 0, [], None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            self.lines.append(line)
+            if line.startswith("progress "):
+                self.progress = int(line.split()[1])
+            elif line.startswith("done "):
+                self.done = dict(kv.split("=") for kv in line.split()[1:])
+
+    def wait_progress(self, more, what, deadline_s=60):
+        mark = self.progress
+        wait_for(lambda: self.progress >= mark + more or self.proc.poll() is not None,
+                 deadline_s, what)
+        assert self.proc.poll() is None or self.done is not None, self.lines[-5:]
+
+    def finish(self, deadline_s=120):
+        rc = self.proc.wait(timeout=deadline_s)
+        self.reader.join(10)
+        assert rc == 0, (rc, self.lines[-10:])
+        assert self.done is not None, self.lines[-10:]
+        return {k: int(v) for k, v in self.done.items()}
+
+
+def leader_first(c):
+    """The members' ports with the leader's first: the client starts on it, so the first kill
+    cuts its own connection (the library's re-send), later ones may hit a follower it uses
+    (the follower's re-send)."""
+    li = c.leader()
+    return [c.ports[li]] + [p for i, p in enumerate(c.ports) if i != li]
+
+
+def resends_seen(c, done):
+    """Requests caught by a failure, on the client and on the members (not vacuous)."""
+    stats = [info(p, "stats") for p in c.ports]
+    return done["resends"] + sum(int(s["forwards_resent"]) + int(s["forwards_rerun"])
+                                 for s in stats)
+
+
+def counter(c, key):
+    return int(redis.Redis("127.0.0.1", c.ports[c.leader()], socket_timeout=10).get(key) or 0)
+
+
+def test_exactly_once_across_leader_kills(make_cluster):
+    """kill -9 of the leader three times (restarting it each time) under a loop of INCRs
+    through libhalyard: every INCR is acknowledged, the last reply and the counter equal the
+    number issued."""
+    n = 3000
+    c = make_cluster(3)
+    load = Load(leader_first(c), "lib:ctr", n)
+    for _ in range(3):
+        load.wait_progress(300, "increments before the kill")
+        li = c.leader()
+        c.kill(li)
+        load.wait_progress(100, "increments after the kill")
+        c.start(li)
+        wait_for(lambda: info(c.ports[li])["raft_role"] == "follower", 30,
+                 "the killed leader to follow again")
+    done = load.finish()
+    assert done["ok"] == n, (done, load.lines[-10:])
+    assert done["unknown"] == done["not_applied"] == done["error"] == 0, done
+    assert done["last"] == n
+    assert counter(c, "lib:ctr") == n
+    assert resends_seen(c, done) > 0, "no request was caught by a kill: the test proved nothing"
+
+
+def test_exactly_once_across_a_stopped_leader(make_cluster):
+    """SIGSTOP of the leader (its connections stay open, nothing answers) until the others
+    elect a new one and the load goes on, then SIGCONT: still exactly once."""
+    n = 1500
+    c = make_cluster(3)
+    load = Load(leader_first(c), "lib:st", n)
+    for _ in range(2):
+        load.wait_progress(300, "increments before the stop")
+        li = c.leader()
+        c.kill(li, signal.SIGSTOP)
+        try:
+            c.leader(deadline_s=20, exclude=(li,))
+            load.wait_progress(100, "increments with the leader stopped")
+        finally:
+            c.kill(li, signal.SIGCONT)
+        wait_for(lambda: info(c.ports[li])["raft_role"] == "follower", 30,
+                 "the stopped leader to follow again")
+    done = load.finish()
+    assert done["ok"] == n and done["unknown"] == 0, (done, load.lines[-10:])
+    assert counter(c, "lib:st") == n
+    assert resends_seen(c, done) > 0
+
+
+def test_without_sessions_a_lost_write_is_unknown_not_retried(make_cluster):
+    """With sessions off, a write whose connection was lost after sending is reported unknown
+    (HALYARD_UNKNOWN) and never re-sent: the counter lies between the acknowledged
+    increments and those plus the unknown ones."""
+    n = 2000
+    c = make_cluster(3)
+    load = Load(leader_first(c), "lib:plain", n, "--no-sessions")
+    for _ in range(3):
+        load.wait_progress(300, "increments before the kill")
+        li = c.leader()
+        c.kill(li)
+        load.wait_progress(100, "increments after the kill")
+        c.start(li)
+        wait_for(lambda: info(c.ports[li])["raft_role"] == "follower", 30,
+                 "the killed leader to follow again")
+    done = load.finish()
+    assert done["sessions"] == 0
+    final = counter(c, "lib:plain")
+    assert done["ok"] <= final <= done["ok"] + done["unknown"], (done, final)
+    assert done["ok"] + done["unknown"] + done["not_applied"] == n, done
+
+
+def test_against_plain_redis(tmp_path):
+    """Debian's redis-server knows no HY.SESSION: the library notices and sends writes plain."""
+    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    s = Server([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                "no", "--dir", str(tmp_path)], port, str(tmp_path))
+    try:
+        s.wait_ready()
+        load = Load([port], "lib:redis", 200)
+        done = load.finish()
+        assert done["ok"] == 200 and done["last"] == 200 and done["sessions"] == 0, done
+    finally:
+        s.stop()
+
+
+def test_unreachable_cluster_is_not_applied_by_the_deadline():
+    """No member listens: every request ends HALYARD_NOT_APPLIED at its deadline (here 300 ms),
+    after reconnect attempts with backoff, never hanging."""
+    ports = [free_port(), free_port()]
+    load = Load(ports, "k", 3, "--timeout-ms", "300")
+    done = load.finish(deadline_s=30)
+    assert done["not_applied"] == 3 and done["ok"] == 0, done
+
+
+def test_installed_library_builds_the_quickstart(tmp_path, servers):
+    """make install PREFIX=... installs the header, both libraries and halyard.pc; the
+    quickstart example builds with pkg-config against the install (shared library) and runs
+    against a halyard node."""
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    prefix = str(tmp_path / "prefix")
+    r = subprocess.run(["make", "-s", "install", "PREFIX=" + prefix], cwd=root,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "halyard"], env=env,
+                           capture_output=True, text=True, check=True).stdout.split()
+    exe = str(tmp_path / "quickstart")
+    r = subprocess.run(["cc", "-Wall", "-Werror", os.path.join(root, "examples", "quickstart.c"),
+                        "-o", exe] + flags, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    s = servers.start()
+    run_env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(prefix, "lib"))
+    r = subprocess.run([exe, "127.0.0.1:%d" % s.port], env=run_env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "GET: ok (hello from libhalyard)" in r.stdout and "INCR: 1" in r.stdout, r.stdout
+    # It is the installed shared library that ran, not a copy linked in.
+    ldd = subprocess.run(["ldd", exe], env=run_env, capture_output=True, text=True).stdout
+    assert os.path.join(prefix, "lib", "libhalyard.so.0") in ldd, ldd

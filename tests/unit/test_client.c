@@ -1,0 +1,376 @@
+/* Unit tests for libhalyard's pure core (src/client/core.c): scripted servers and simulated
+ * time drive every path of a request — reconnects and backoff, -MOVED, -TRYAGAIN and
+ * -NOQUORUM, replies lost after sending (re-sent under the same session slot, or UNKNOWN
+ * without a session), expired sessions, commands the server will not wrap, unresponsive
+ * members (attempt timeout) and the request deadline. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client/core.h"
+
+/* The script: for each member, whether connecting works; the frames the client sent; the
+ * answer the test gives next. */
+struct script {
+    struct hyc_core *k;
+    uint64_t now;
+    int refuse[4]; /* connecting to member i fails */
+    char sent[16][512];
+    size_t n_sent;
+    size_t connects[4];
+    size_t member; /* connected to */
+};
+
+static const char *addrs3[] = {"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"};
+
+static void setup(struct script *t, int sessions, uint32_t request_timeout_ms)
+{
+    memset(t, 0, sizeof(*t));
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = request_timeout_ms;
+    cfg.attempt_timeout_ms = 500;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 1000;
+    cfg.backoff_multiplier = 2.0;
+    cfg.backoff_jitter = 0.5;
+    cfg.sessions = sessions;
+    cfg.session_ttl_ms = 60000;
+    assert_null(hyc_config_check(&cfg));
+    t->k = hyc_core_new(&cfg, 7);
+    t->now = 1000;
+}
+
+/* Runs the core until it wants to receive (returns 1: the last frame sent is in sent[]) or is
+ * done (returns 0). Sleeps advance simulated time; connects follow refuse[]. */
+static int run(struct script *t)
+{
+    for (int guard = 0; guard < 1000; guard++) {
+        struct hyc_action a;
+        hyc_next(t->k, t->now, &a);
+        switch (a.what) {
+        case HYC_DO_DONE: return 0;
+        case HYC_DO_CLOSE: break;
+        case HYC_DO_SLEEP:
+            assert_true(a.until_ms > t->now);
+            t->now = a.until_ms;
+            break;
+        case HYC_DO_CONNECT:
+            t->connects[a.member]++;
+            if (t->refuse[a.member]) {
+                t->now += 1;
+                hyc_closed(t->k, t->now);
+            } else {
+                t->member = a.member;
+                hyc_connected(t->k, t->now);
+            }
+            break;
+        case HYC_DO_SEND:
+            assert_true(t->n_sent < 16);
+            snprintf(t->sent[t->n_sent++], 512, "%.*s", (int)a.len, (const char *)a.data);
+            hyc_sent(t->k, t->now);
+            break;
+        case HYC_DO_RECV: return 1;
+        }
+    }
+    fail_msg("the core did not settle");
+    return 0;
+}
+
+static void answer(struct script *t, const char *resp)
+{
+    hyc_received(t->k, (const uint8_t *)resp, strlen(resp), t->now);
+}
+
+static halyard_status result(struct script *t, char *text, size_t len)
+{
+    halyard_reply *r = NULL;
+    halyard_status st = hyc_take_result(t->k, &r);
+    assert_non_null(r);
+    snprintf(text, len, "%s", r->str ? r->str : "");
+    if (r->type == HALYARD_REPLY_INTEGER) {
+        snprintf(text, len, "%lld", r->integer);
+    }
+    halyard_reply_free(r);
+    return st;
+}
+
+static void begin(struct script *t, const char *a0, const char *a1)
+{
+    const char *argv[] = {a0, a1};
+    hyc_begin(t->k, a1 ? 2 : 1, argv, NULL, t->now);
+}
+
+#define OPEN_FRAME "*3\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n$5\r\n60000\r\n"
+#define INCR1      "*5\r\n$6\r\nHY.REQ\r\n$1\r\n9\r\n$1\r\n1\r\n$4\r\nINCR\r\n$1\r\nc\r\n"
+
+/* A write opens the session first, then goes inside HY.REQ; the next reuses the session. */
+static void test_write_goes_in_a_session(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], OPEN_FRAME);
+    answer(&t, ":9\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[1], INCR1);
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_string_equal(text, "1");
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[2],
+                        "*5\r\n$6\r\nHY.REQ\r\n$1\r\n9\r\n$1\r\n2\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+    /* A read goes plain. */
+    answer(&t, ":2\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    begin(&t, "GET", "c");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[3], "*2\r\n$3\r\nGET\r\n$1\r\nc\r\n");
+    hyc_core_free(t.k);
+}
+
+/* The reply is lost with the connection: the same (session, seq) goes to the next member. */
+static void test_lost_reply_resent_under_the_same_slot(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    hyc_closed(t.k, t.now); /* kill -9 of member 0 */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1); /* the next member, at once */
+    assert_string_equal(t.sent[t.n_sent - 1], INCR1);
+    answer(&t, ":1\r\n"); /* applied once: the first execution's reply, replayed */
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    halyard_stats s;
+    hyc_stats(t.k, &s);
+    assert_int_equal(s.resends, 1);
+    hyc_core_free(t.k);
+}
+
+/* Without a session, a write whose connection is lost after sending is UNKNOWN, not re-sent;
+ * a read is re-sent. */
+static void test_without_session_lost_write_is_unknown(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 0, 5000);
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], "*2\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+    hyc_closed(t.k, t.now);
+    assert_false(run(&t));
+    char text[256];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNKNOWN);
+    assert_non_null(strstr(text, "may or may not"));
+    assert_int_equal(t.n_sent, 1);
+    begin(&t, "GET", "c");
+    assert_true(run(&t));
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    assert_int_equal(t.n_sent, 3); /* the read again */
+    answer(&t, "$1\r\n5\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_string_equal(text, "5");
+    hyc_core_free(t.k);
+}
+
+/* -MOVED names the member to go to (learned if new); -TRYAGAIN waits a backoff step. */
+static void test_moved_and_tryagain(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 0, 5000);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, "-MOVED 3999 127.0.0.1:7003\r\n");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 2);
+    uint64_t before = t.now;
+    answer(&t, "-TRYAGAIN no leader is known; the request was not applied\r\n");
+    assert_true(run(&t));
+    assert_true(t.now >= before + 20 && t.now <= before + 40); /* [40*(1-0.5), 40] */
+    answer(&t, "-MOVED 1 10.0.0.9:7009\r\n");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 3);
+    assert_string_equal(hyc_member(t.k, 3)->host, "10.0.0.9");
+    answer(&t, "$-1\r\n");
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    hyc_core_free(t.k);
+}
+
+/* Members that refuse: the next at once, then, after a whole round, backoff steps that grow
+ * (with jitter) up to the maximum; at the deadline, NOT_APPLIED. */
+static void test_unreachable_backs_off_then_not_applied(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 3000);
+    t.refuse[0] = t.refuse[1] = t.refuse[2] = 1;
+    begin(&t, "SET", "k");
+    assert_false(run(&t));
+    char text[256];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_non_null(strstr(text, "could not connect"));
+    size_t total = t.connects[0] + t.connects[1] + t.connects[2];
+    /* Rounds of 3 attempts separated by waits of 20-40, 40-80, 80-160, ... ms: in 3 s, far
+     * fewer than one attempt per ms, and more than a handful. */
+    assert_true(total >= 12 && total <= 60);
+    assert_true(t.connects[0] >= t.connects[2] && t.connects[0] <= t.connects[2] + 1);
+    assert_true(t.now >= 4000);
+    hyc_core_free(t.k);
+}
+
+/* A member that accepts but never answers (SIGSTOP): after attempt_timeout_ms the request
+ * goes to the next member under the same slot; at the deadline a sent write is UNKNOWN. */
+static void test_unresponsive_member_is_left(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n");
+    assert_true(run(&t));
+    t.now += 500;
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1);
+    assert_string_equal(t.sent[t.n_sent - 1], INCR1);
+    t.now += 500;
+    assert_true(run(&t));
+    t.now = 6000; /* past the deadline */
+    assert_false(run(&t));
+    char text[256];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNKNOWN);
+    hyc_core_free(t.k);
+}
+
+/* An expired session: reopened, and the write goes under a new slot (it was not applied).
+ * A command the server will not wrap is sent plain, and remembered. */
+static void test_expired_session_and_unwrappable_command(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n");
+    assert_true(run(&t));
+    answer(&t, "-ERR unknown or expired session; the request was not applied\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], OPEN_FRAME);
+    answer(&t, ":10\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1],
+                        "*5\r\n$6\r\nHY.REQ\r\n$2\r\n10\r\n$1\r\n1\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    char text[256];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_int_equal(hyc_session(t.k), 10);
+    const char *argv[] = {"CONFIG", "SET", "timeout", "0"};
+    for (int round = 0; round < 2; round++) {
+        hyc_begin(t.k, 4, argv, NULL, t.now);
+        assert_true(run(&t));
+        if (round == 0) {
+            assert_memory_equal(t.sent[t.n_sent - 1], "*7\r\n$6\r\nHY.REQ", 14);
+            answer(&t, "-ERR HY.REQ wraps a data write command (SET, INCR, HSET, ...)\r\n");
+            assert_true(run(&t));
+        }
+        assert_memory_equal(t.sent[t.n_sent - 1], "*4\r\n$6\r\nCONFIG", 14);
+        answer(&t, "+OK\r\n");
+        assert_false(run(&t));
+        assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    }
+    hyc_core_free(t.k);
+}
+
+/* A plain Redis knows no HY.SESSION: writes go plain from then on. Error replies of commands
+ * are REPLY_ERROR with the server's text. */
+static void test_plain_redis_and_error_replies(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "SET", "k");
+    assert_true(run(&t));
+    answer(&t, "-ERR unknown command 'HY.SESSION', with args beginning with: 'OPEN' \r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], "*2\r\n$3\r\nSET\r\n$1\r\nk\r\n");
+    answer(&t, "-ERR wrong number of arguments for 'set' command\r\n");
+    assert_false(run(&t));
+    char text[256];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_REPLY_ERROR);
+    assert_string_equal(text, "ERR wrong number of arguments for 'set' command");
+    hyc_core_free(t.k);
+}
+
+/* Garbage from the server: the connection is dropped; a read is asked again elsewhere. */
+static void test_protocol_error_reconnects(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 0, 5000);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, "?garbage\r\n");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1);
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    hyc_core_free(t.k);
+}
+
+static void test_config_check(void **state)
+{
+    (void)state;
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    assert_non_null(hyc_config_check(&cfg));
+    const char *bad[] = {"nohostport"};
+    cfg.addrs = bad;
+    cfg.n_addrs = 1;
+    assert_non_null(hyc_config_check(&cfg));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_goes_in_a_session),
+        cmocka_unit_test(test_lost_reply_resent_under_the_same_slot),
+        cmocka_unit_test(test_without_session_lost_write_is_unknown),
+        cmocka_unit_test(test_moved_and_tryagain),
+        cmocka_unit_test(test_unreachable_backs_off_then_not_applied),
+        cmocka_unit_test(test_unresponsive_member_is_left),
+        cmocka_unit_test(test_expired_session_and_unwrappable_command),
+        cmocka_unit_test(test_plain_redis_and_error_replies),
+        cmocka_unit_test(test_protocol_error_reconnects),
+        cmocka_unit_test(test_config_check),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
