@@ -24,7 +24,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("bind", bind, CONFIG_STRING, "127.0.0.1", 0, 0, 0, NULL)                                     \
     X("port", port, CONFIG_INT, "7379", 1, 65535, 0, NULL)                                         \
     X("peer-port", peer_port, CONFIG_INT, "17379", 0, 65535, 0, NULL)                              \
-    X("http-port", http_port, CONFIG_INT, "8379", 0, 65535, 0, NULL)                               \
+    X("http-port", http_port, CONFIG_INT, "-1", -1, 65535, 0, NULL)                                \
     X("data-dir", data_dir, CONFIG_STRING, "./data", 0, 0, 0, NULL)                                \
     X("cluster-name", cluster_name, CONFIG_STRING, "halyard", 0, 0, 0, NULL)                       \
     X("cluster-secret", cluster_secret, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
@@ -112,6 +112,10 @@ int config_index(const char *name);
  * followers time out between two of them). Returns HY_OK, or HY_ECONFIG with the reason in err
  * (cap bytes) and in *blame_out the index of the setting to point the operator at. */
 int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_out) HY_MUST_CHECK;
+
+/* Settings whose default derives from others, filled once every source was read: http-port
+ * -1 becomes port + 1000 (docs/architecture.md "Interfaces"), or 0 (no HTTP) past 65535. */
+void config_derive(struct hy_config *cfg);
 
 /* Parses "100", "10kb", "5mb", "1gb" (case-insensitive; k/m/g = 1000^n, kb/mb/gb = 1024^n, as
  * Redis). Returns 1 on success. */

@@ -31,6 +31,9 @@ static void usage(FILE *out)
     for (size_t i = 0; i < config_count(); i++) {
         char value[256];
         config_get(&cfg, i, value, sizeof(value));
+        if (strcmp(config_name(i), "http-port") == 0) {
+            snprintf(value, sizeof(value), "port + 1000; 0 = no HTTP"); /* config_derive */
+        }
         fprintf(out, "  --%-28s (default: %s)\n", config_name(i), value[0] ? value : "\"\"");
     }
     config_free(&cfg);
@@ -152,8 +155,11 @@ int main(int argc, char **argv)
     }
     static struct hy_config cfg;
     config_init(&cfg);
-    if (!load_config_file(argc, argv, &cfg) || !apply_flags(argc, argv, &cfg) ||
-        !check_config(&cfg)) {
+    if (!load_config_file(argc, argv, &cfg) || !apply_flags(argc, argv, &cfg)) {
+        return 2;
+    }
+    config_derive(&cfg);
+    if (!check_config(&cfg)) {
         return 2;
     }
     cfg.pid = (long)getpid();
