@@ -196,12 +196,13 @@ int io_http_open(const struct hy_config *cfg, const struct hy_log *log, struct i
     h->log = log;
     HY_ASSERT(uv_mutex_init(&h->mu) == 0);
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    /* The logger first: MHD logs through the default logger until it has seen it. */
     h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->http_port, NULL, NULL, http_request_cb, h,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)IO_HTTP_CONNECTIONS_MAX,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IO_HTTP_TIMEOUT_S,
-                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)IO_HTTP_MEMORY_BYTES,
-                                 MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, h, MHD_OPTION_END);
+                                 MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, h, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned)IO_HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned)IO_HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                 (size_t)IO_HTTP_MEMORY_BYTES, MHD_OPTION_END);
     if (h->daemon == NULL) {
         hy_log(log, HY_LOG_ERROR,
                "http: cannot listen on %s:%lld (port taken? set http-port, "

@@ -122,6 +122,32 @@ def test_http_port_zero_means_no_http(servers):
         get(s.port + 1000, "/health", timeout=2.0)
 
 
+def test_http_connections_are_bounded_and_never_hold_up_clients(servers):
+    """64 idle HTTP connections fill the HTTP server: one more gets no answer, while RESP
+    clients are served all along; once the idle ones close, /health answers again."""
+    s = servers.start()
+    hp = s.port + 1000
+    assert get(hp, "/health/live")[0] == 200
+
+    def refused():
+        try:
+            get(hp, "/health/live", timeout=1.0)
+            return False  # answered: not full yet
+        except (OSError, http.client.HTTPException):
+            return True  # reset, closed unanswered, or left in the backlog
+
+    idle = [socket.create_connection(("127.0.0.1", hp), timeout=5) for _ in range(64)]
+    try:
+        wait_for(refused, 10, "the 65th HTTP connection to go unanswered")
+        with s.raw() as c:
+            assert c.cmd("PING") == "PONG"
+            assert c.cmd("SET", "k", "v") == "OK"
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_for(lambda: get(hp, "/health/live")[0] == 200, 10, "/health/live once the idle connections closed")
+
+
 def test_health_on_leader_and_follower(cluster):
     """The leader reports itself, a majority, and each follower's lag in entries and ms; a
     follower names the same leader and term and carries no lag of others."""
