@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "io/config_file.h"
@@ -51,10 +52,19 @@ static void log_write_cb(void *ctx, enum hy_log_level level, const char *msg)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char when[32];
+    char when[32], stamp[48];
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %ld [%s] %s\n", when, ts.tv_nsec / 1000000, (long)getpid(),
-            hy_log_level_name(level), msg);
+    snprintf(stamp, sizeof(stamp), "%s.%03ldZ", when, ts.tv_nsec / 1000000);
+    if (cfg->log_format == CONFIG_LOG_JSON) {
+        struct hy_buf line;
+        hy_buf_init(&line);
+        hy_log_format_json(&line, stamp, level, cfg->node_id, (long)getpid(), msg);
+        hy_buf_append_u8(&line, '\n');
+        fwrite(line.data, 1, line.len, stderr); /* one write: lines from threads never mix */
+        hy_buf_free(&line);
+        return;
+    }
+    fprintf(stderr, "%s %ld [%s] %s\n", stamp, (long)getpid(), hy_log_level_name(level), msg);
 }
 
 /* Finds --config first so that the other flags override the file whatever their order. */
