@@ -447,8 +447,8 @@ static void server_shutdown(struct io_server *srv, const char *why);
  * WAL's fsync times and each peer link's dropped frames. */
 static void server_publish(struct io_server *srv)
 {
-    if (srv->http == NULL) {
-        return;
+    if (srv->http == NULL || srv->obs == NULL) {
+        return; /* no HTTP, or not started yet */
     }
     struct node_observation *o = srv->obs;
     node_observe(srv->node, io_clock_ms(), o);
