@@ -13,6 +13,7 @@ import pytest
 
 from cluster import Cluster, info
 from conftest import RawConn, wait_for
+from fault_proxy import ProxiedCluster
 
 pytestmark = pytest.mark.halyard_only
 
@@ -266,3 +267,39 @@ def test_ready_turns_503_when_cut_off_by_sigstop(cluster):
 def test_ready_turns_503_when_cut_off_by_kill9(cluster):
     """kill -9 of the other two members makes a node unready; restarting them heals it."""
     _cut_off_and_heal(cluster, lambda i: cluster.kill(i, signal.SIGKILL), cluster.start)
+
+
+def test_partitioned_leader_turns_unready_and_the_majority_stays_ready(tmp_path_factory):
+    """A network partition that isolates the leader: its /health/ready turns 503 (no quorum),
+    the majority elects a leader and stays ready, and its /metrics count the leader change;
+    after the heal every node is ready under one leader."""
+    c = ProxiedCluster(tmp_path_factory, 3)
+    try:
+        c.start_all()
+        old = c.leader()
+        majority = [i for i in range(3) if i != old]
+        for i in range(3):
+            wait_for(lambda: get(c.http_port(i), "/health/ready")[0] == 200, 10, "%s ready" % c.names[i])
+        changes_before = scrape(c.http_port(majority[0]))[0][("halyard_raft_leader_changes_total", "")]
+        c.net.partition([old])
+        wait_for(lambda: "no quorum: 1 of 3 voters reachable" in get(c.http_port(old), "/health/ready")[2],
+                 15, "the isolated leader to report no quorum")
+        assert get(c.http_port(old), "/health/ready")[0] == 503
+        new = c.leader(deadline_s=15, exclude=[old])
+        for i in majority:
+            wait_for(lambda: get(c.http_port(i), "/health/ready")[0] == 200 and
+                     health(c.http_port(i))["leader"] == c.names[new], 15,
+                     "%s ready under the new leader" % c.names[i])
+        assert health(c.http_port(old))["clusterState"] == "PASSIVE"
+        m = scrape(c.http_port(majority[0]))[0]
+        assert m[("halyard_raft_leader_changes_total", "")] > changes_before
+        wait_for(lambda: scrape(c.http_port(new))[0][("halyard_peer_up", '{member="%s"}' % c.names[old])] == 0,
+                 15, "the new leader to see its link to the isolated node down")
+        assert health(c.http_port(new))["reachableVoters"] == 2
+        c.net.heal()
+        for i in range(3):
+            wait_for(lambda: get(c.http_port(i), "/health/ready")[0] == 200, 20, "%s ready after the heal" % c.names[i])
+        assert len({health(c.http_port(i))["leader"] for i in range(3)}) == 1
+    finally:
+        errors = c.stop_all()
+    assert not errors, errors
