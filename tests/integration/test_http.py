@@ -186,6 +186,36 @@ def test_health_on_leader_and_follower(cluster):
     assert get(cluster.http_port(li), "/health/ready")[0] == 200
 
 
+def test_follower_lag_in_entries_and_ms_while_it_is_stopped(cluster):
+    """A follower stopped (SIGSTOP) while the leader commits with the other: the leader's
+    /health shows it lacking the new entries, for a time that grows from the first entry it
+    lacks; after SIGCONT it catches up and its lag is 0 again."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    lp = cluster.http_port(li)
+    name = cluster.names[fi]
+
+    def lag_of():
+        return next(m for m in health(lp)["members"] if m["name"] == name)
+
+    wait_for(lambda: lag_of()["lagEntries"] == 0, 10, "the follower to be caught up")
+    cluster.kill(fi, signal.SIGSTOP)
+    try:
+        with RawConn(cluster.ports[li]) as c:
+            for i in range(10):
+                assert c.cmd("SET", "lag%d" % i, "v") == "OK"
+        first = wait_for(lambda: (lambda m: m["lagEntries"] >= 10 and m["lagMs"] > 0 and m)(lag_of()), 10,
+                         "the leader to see the stopped follower lag")
+        wait_for(lambda: lag_of()["lagMs"] > first["lagMs"] + 100, 10, "the lag in ms to grow while it is stopped")
+        m, _ = scrape(lp)
+        assert m[("halyard_raft_follower_lag_entries", '{member="%s"}' % name)] >= 10
+        assert m[("halyard_raft_follower_lag_seconds", '{member="%s"}' % name)] > 0
+    finally:
+        cluster.kill(fi, signal.SIGCONT)
+    wait_for(lambda: (lambda m: m["lagEntries"] == 0 and m["lagMs"] == 0)(lag_of()), 15,
+             "the follower to catch up after SIGCONT")
+
+
 def test_metrics_pass_promtool_and_counters_move(cluster):
     """/metrics is valid Prometheus text on leader and follower, and its counters follow a
     workload: SET calls, committed proposals, WAL syncs, keys, the commit latency histogram."""
