@@ -121,9 +121,6 @@ static void observe_members(const struct hy_node *n, uint64_t now_ms, struct nod
         om->role = member_role_name(n, m);
         om->is_self = is_self;
         om->link_up = is_self || n->member_up[i] != 0;
-        if (member_in_config(n, m->id)) {
-            o->cluster_size++;
-        }
         struct lag lag;
         if (!is_self && node_follower_lag(n, m, &lag)) {
             om->has_lag = 1;
@@ -206,6 +203,7 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
     o->applied_index = n->applied;
     o->last_index = raft_last_index(r);
     o->snapshot_index = raft_snapshot_index(r);
+    o->cluster_size = raft_membership(r)->count; /* voters and learners, known by address or not */
     o->voters = replica_voters(n);
     o->reachable_voters = replica_reachable_voters(n);
     observe_members(n, now_ms, o);
