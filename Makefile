@@ -75,7 +75,7 @@ LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
 PREFIX    ?= /usr/local
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-failover bench-cluster deps clean sim bench-raft
+        lint format run bench bench-metrics bench-failover bench-cluster deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -232,6 +232,12 @@ run: deps
 bench: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/bench.sh $(abspath $(SERVER))
+	bench/metrics_cost.sh $(abspath $(SERVER))
+
+# The cost of scraping /metrics every second on SET throughput (issue 14), alone.
+bench-metrics: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	bench/metrics_cost.sh $(abspath $(SERVER))
 
 # Failover time of a 3-node cluster after kill -9 of the leader (median and worst of 10), then
 # the longest gap per client for clients of the followers and of the leader (10 rounds).

@@ -16,7 +16,8 @@ shift
 HOST=127.0.0.1
 PORTS=(7379 7380 7381)
 mkdir -p data
-for p in "${PORTS[@]}" $((PORTS[0] + 10000)) $((PORTS[1] + 10000)) $((PORTS[2] + 10000)); do
+for p in "${PORTS[@]}" $((PORTS[0] + 10000)) $((PORTS[1] + 10000)) $((PORTS[2] + 10000)) \
+    $((PORTS[0] + 1000)) $((PORTS[1] + 1000)) $((PORTS[2] + 1000)); do
     if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
         echo "run: something already listens on $HOST:$p (another halyard or redis?)" >&2
         exit 1
@@ -69,5 +70,6 @@ fi
 echo "halyard cluster is up: nodes on $HOST:7379-7381, leader on $HOST:$leader"
 echo "connect with: redis-cli -p 7379    (any node: followers forward requests to the leader;"
 echo "              logs in data/n1.log..n3.log)"
+echo "health and metrics: curl $HOST:8379/health/ready, $HOST:8379/metrics (8379-8381)"
 echo "press Ctrl-C to stop all three"
 wait

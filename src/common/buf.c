@@ -50,6 +50,22 @@ void hy_buf_append_str(struct hy_buf *b, const char *s)
     hy_buf_append(b, s, strlen(s));
 }
 
+void hy_buf_append_json_str(struct hy_buf *b, const char *s)
+{
+    hy_buf_append_u8(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            hy_buf_append_u8(b, '\\');
+            hy_buf_append_u8(b, *p);
+        } else if (*p < 0x20) {
+            hy_buf_printf(b, "\\u%04x", *p);
+        } else {
+            hy_buf_append_u8(b, *p);
+        }
+    }
+    hy_buf_append_u8(b, '"');
+}
+
 void hy_buf_append_u8(struct hy_buf *b, uint8_t v)
 {
     hy_buf_append(b, &v, 1);

@@ -23,6 +23,8 @@ void hy_buf_free(struct hy_buf *b);
 uint8_t *hy_buf_reserve(struct hy_buf *b, size_t extra);
 void hy_buf_append(struct hy_buf *b, const void *p, size_t n);
 void hy_buf_append_str(struct hy_buf *b, const char *s);
+/* Appends s as a JSON string: quoted, with \" \\ and control characters escaped. */
+void hy_buf_append_json_str(struct hy_buf *b, const char *s);
 void hy_buf_append_u8(struct hy_buf *b, uint8_t v);
 void hy_buf_append_u32le(struct hy_buf *b, uint32_t v);
 void hy_buf_append_u64le(struct hy_buf *b, uint64_t v);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/buf.h"
+
 void hy_log(const struct hy_log *log, enum hy_log_level level, const char *fmt, ...)
 {
     if (log == NULL || log->write_cb == NULL || level < log->level) {
@@ -43,4 +45,16 @@ int hy_log_level_parse(const char *name)
         return HY_LOG_ERROR;
     }
     return -1;
+}
+
+void hy_log_format_json(struct hy_buf *out, const char *when, enum hy_log_level level,
+                        const char *node, long pid, const char *msg)
+{
+    hy_buf_append_str(out, "{\"time\":");
+    hy_buf_append_json_str(out, when);
+    hy_buf_printf(out, ",\"level\":\"%s\",\"node\":", hy_log_level_name(level));
+    hy_buf_append_json_str(out, node);
+    hy_buf_printf(out, ",\"pid\":%ld,\"msg\":", pid);
+    hy_buf_append_json_str(out, msg);
+    hy_buf_append_str(out, "}");
 }

@@ -24,4 +24,10 @@ const char *hy_log_level_name(enum hy_log_level level);
 /* Parses "debug", "info", "warn"/"warning", "error"; returns -1 when unknown. */
 int hy_log_level_parse(const char *name);
 
+/* One line of `log-format: json` (no newline): {"time":..,"level":..,"node":..,"pid":..,
+ * "msg":..} with every string escaped. `when` is an RFC 3339 UTC time. */
+struct hy_buf;
+void hy_log_format_json(struct hy_buf *out, const char *when, enum hy_log_level level,
+                        const char *node, long pid, const char *msg);
+
 #endif

@@ -332,3 +332,12 @@ int io_durable_repair(const char *dir)
     hy_free(groups);
     return rc;
 }
+
+void io_durable_sync_times(struct io_durable *d, struct hy_histo *out)
+{
+    if (d->thread == NULL) {
+        hy_histo_init_us(out);
+        return;
+    }
+    wal_thread_sync_times(d->thread, out);
+}

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "node/config.h"
 #include "node/node.h"
 
@@ -40,6 +41,10 @@ void io_durable_pump(struct io_durable *d);
 
 /* Writes what is queued, stops the thread (the loop must run once more to close its handles). */
 void io_durable_stop(struct io_durable *d);
+
+/* The WAL thread's group-commit times (write + fdatasync), copied into *out; an empty
+ * histogram once the thread stopped. */
+void io_durable_sync_times(struct io_durable *d, struct hy_histo *out);
 
 /* After the loop ended: closes the log and frees everything. */
 void io_durable_close(struct io_durable *d);

@@ -215,3 +215,11 @@ void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg)
     m->done_arg = arg;
     peer_transport_close(m->transport, mesh_closed_cb, m);
 }
+
+int io_mesh_peer_stats(const struct io_mesh *m, const char *name, struct peer_stats *out)
+{
+    if (m == NULL || m->transport == NULL) {
+        return 0;
+    }
+    return peer_get_stats(m->transport, name, out) == HY_OK;
+}

@@ -42,6 +42,11 @@ void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b);
  * they are dropped). */
 void io_mesh_flush(struct io_mesh *m, struct hy_node *node);
 
+/* The link to member `name`: fills *out and returns 1, or returns 0 when it has none (m may
+ * be NULL: no peers). */
+struct peer_stats;
+int io_mesh_peer_stats(const struct io_mesh *m, const char *name, struct peer_stats *out);
+
 /* Closes the transport; done_cb(arg) runs once its handles are closed. m may be NULL. */
 void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg);
 

@@ -12,8 +12,10 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "io/durable.h"
+#include "io/http.h"
 #include "io/identity.h"
 #include "io/mesh.h"
+#include "io/peer.h"
 #include "io/peer_auth.h"
 #include "io/snapshotter.h"
 #include "node/node.h"
@@ -38,6 +40,8 @@ struct io_server {
     struct io_durable *durable;
     struct io_mesh *mesh; /* NULL for a node without peers */
     struct io_snapshotter *snapshotter;
+    struct io_http *http;         /* NULL with http-port 0 */
+    struct node_observation *obs; /* scratch for what is published to the HTTP thread */
     struct hy_config *cfg;
     struct hy_log *log;
     struct io_conn *conns;   /* every open connection */
@@ -439,9 +443,33 @@ static void on_connection(uv_stream_t *listener, int status)
 
 static void server_shutdown(struct io_server *srv, const char *why);
 
+/* Hands the HTTP thread a fresh snapshot of the node, with the facts only the shell has: the
+ * WAL's fsync times and each peer link's dropped frames. */
+static void server_publish(struct io_server *srv)
+{
+    if (srv->http == NULL || srv->obs == NULL) {
+        return; /* no HTTP, or not started yet */
+    }
+    struct node_observation *o = srv->obs;
+    node_observe(srv->node, io_clock_ms(), o);
+    o->stopping = srv->stopping != 0;
+    io_durable_sync_times(srv->durable, &o->wal_fsync);
+    for (size_t i = 0; i < o->member_count; i++) {
+        struct observe_member *m = &o->members[i];
+        struct peer_stats ps;
+        if (!m->is_self && io_mesh_peer_stats(srv->mesh, m->name, &ps)) {
+            m->has_link_stats = 1;
+            m->dropped_full = ps.dropped_full;
+            m->dropped_down = ps.dropped_down;
+        }
+    }
+    io_http_publish(srv->http, o);
+}
+
 static void cron_cb(uv_timer_t *t)
 {
     struct io_server *srv = t->data;
+    server_publish(srv);
     if (node_cron(srv->node, io_clock_ms()) > 0) {
         server_sweep(srv);
     }
@@ -493,6 +521,7 @@ static void server_shutdown(struct io_server *srv, const char *why)
     }
     hy_log(srv->log, HY_LOG_INFO, "%s, shutting down", why);
     srv->stopping = 1;
+    server_publish(srv); /* /health/ready turns 503 at once: load balancers move away */
     uv_close((uv_handle_t *)&srv->listener, NULL);
     uv_timer_stop(&srv->cron);
     uv_timer_stop(&srv->raft_timer);
@@ -581,6 +610,8 @@ static void server_abort_start(struct io_server *srv, int listening)
     if (listening) {
         uv_close((uv_handle_t *)&srv->listener, NULL);
     }
+    io_http_close(srv->http);
+    srv->http = NULL;
     io_durable_stop(srv->durable);
     uv_run(srv->loop, UV_RUN_DEFAULT); /* lets the WAL thread's handles close */
     io_durable_close(srv->durable);
@@ -617,6 +648,9 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         rc = server_listen(&srv, &listening) != 0 ? HY_EIO : HY_OK;
     }
     if (rc == HY_OK) {
+        rc = io_http_open(cfg, log, &srv.http);
+    }
+    if (rc == HY_OK) {
         rc = io_mesh_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.mesh);
     }
     if (rc != HY_OK) {
@@ -630,9 +664,17 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
     server_do_io(&srv);
+    srv.obs = hy_xmalloc(sizeof(*srv.obs));
+    server_publish(&srv);
     hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld (data dir %s)", cfg->bind,
            (long long)cfg->port, cfg->data_dir);
+    if (srv.http != NULL) {
+        hy_log(log, HY_LOG_INFO, "http endpoints on %s:%lld (/health, /metrics)", cfg->bind,
+               (long long)cfg->http_port);
+    }
     uv_run(srv.loop, UV_RUN_DEFAULT);
+    io_http_close(srv.http);
+    hy_free(srv.obs);
     io_durable_close(srv.durable);
     node_destroy(srv.node);
     uv_loop_close(srv.loop);

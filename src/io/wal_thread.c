@@ -47,6 +47,7 @@ struct wal_thread {
     int stopping;
     struct wal_thread_done state;
     int state_dirty;
+    struct hy_histo sync_time; /* one sample per group written (write + fdatasync) */
     /* Thread only: growing array for merging entries. */
     struct wal_entry *merged;
     size_t cap_merged;
@@ -264,8 +265,13 @@ static void wt_main(void *arg)
         retry.head = retry.tail = NULL;
         wt_list_splice(&group, &t->queue);
         uv_mutex_unlock(&t->mu);
+        uint64_t began_ns = uv_hrtime();
         int rc = wt_write_group(t, group.head);
+        uint64_t took_us = (uv_hrtime() - began_ns) / 1000;
         uv_mutex_lock(&t->mu);
+        if (rc == HY_OK) {
+            hy_histo_record_us(&t->sync_time, took_us);
+        }
         wt_publish(t, rc, group.tail->seq);
         if (rc == HY_ENOSPC && !t->stopping) {
             retry = group;
@@ -297,6 +303,7 @@ int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_
     t->state.last_index = wal_last_index(w);
     t->state.last_term = wal_last_term(w);
     t->state.snapshot_index = wal_snapshot_index(w);
+    hy_histo_init_us(&t->sync_time);
     if (uv_mutex_init(&t->mu) != 0 || uv_cond_init(&t->cond) != 0) {
         HY_UNREACHABLE(); /* only fails on resource exhaustion at start */
     }
@@ -344,4 +351,11 @@ void wal_thread_stop(struct wal_thread *t)
     uv_prepare_stop(&t->prepare);
     uv_close((uv_handle_t *)&t->prepare, wt_close_cb);
     uv_close((uv_handle_t *)&t->async, wt_close_cb);
+}
+
+void wal_thread_sync_times(struct wal_thread *t, struct hy_histo *out)
+{
+    uv_mutex_lock(&t->mu);
+    *out = t->sync_time;
+    uv_mutex_unlock(&t->mu);
 }

@@ -22,6 +22,7 @@
 
 #include <uv.h>
 
+#include "common/metrics.h"
 #include "io/wal.h"
 
 /* One unit of work: any of term/vote, a snapshot, entries (applied in that order). Every
@@ -68,5 +69,9 @@ uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_thread_req *re
  * run once more (uv_run). The wal goes back to the caller (wal_close it). Loop thread only.
  */
 void wal_thread_stop(struct wal_thread *t);
+
+/* A copy of the histogram of the time each group took to write and fdatasync (since start).
+ * Loop thread only. */
+void wal_thread_sync_times(struct wal_thread *t, struct hy_histo *out);
 
 #endif

@@ -10,26 +10,18 @@
 #include "common/assert.h"
 #include "node/node_internal.h"
 
-/* Members shown: configured ones, and those the address book wants in (joining). */
-static int member_shown(const struct hy_node *n, const struct node_member *m)
+int node_member_shown(const struct hy_node *n, const struct node_member *m)
 {
     return member_in_config(n, m->id) || m->role == STORE_MEMBER_VOTER ||
            m->role == STORE_MEMBER_OBSERVER;
 }
 
-/* What this node can know of its leader: the one it last heard from, and how long ago (ms).
- * A leader that lost its majority steps down within an election timeout (check-quorum, §6.2),
+/* A leader that lost its majority steps down within an election timeout (check-quorum, §6.2),
  * and a follower that hears nothing for that long starts an election, so a leader heard from
  * within an election timeout is this node's best knowledge of a working majority. A learner
  * (observer) never stands for election and keeps its last leader's name however long it is cut
  * off: only the contact age tells. */
-struct leader_view {
-    const struct node_member *last; /* last leader heard from, NULL = none */
-    uint64_t contact_ms;            /* time since, 0 when this node leads */
-    int current;                    /* heard within an election timeout */
-};
-
-static void leader_view(const struct hy_node *n, uint64_t now_ms, struct leader_view *v)
+void node_leader_view(const struct hy_node *n, uint64_t now_ms, struct leader_view *v)
 {
     v->last = replica_leader_member(n);
     uint64_t at = raft_leader_contact_ms(&n->raft);
@@ -42,14 +34,8 @@ static void leader_view(const struct hy_node *n, uint64_t now_ms, struct leader_
         (replica_is_leader(n) || (at != 0 && v->contact_ms <= n->raft.cfg.election_timeout_max_ms));
 }
 
-/* Replication state of follower m as the leader sees it (entries behind its log, time since it
- * last answered, whether it ever did). Only the leader knows it: returns 0 elsewhere. */
-struct lag {
-    uint64_t match, entries, contact_ms;
-    int answered, caught_up;
-};
-
-static int follower_lag(const struct hy_node *n, const struct node_member *m, struct lag *out)
+/* Entries behind the leader's log, time since it last answered, whether it ever did. */
+int node_follower_lag(const struct hy_node *n, const struct node_member *m, struct lag *out)
 {
     struct raft_follower f;
     if (!raft_follower_info(&n->raft, m->id, &f)) {
@@ -69,7 +55,7 @@ static int follower_lag(const struct hy_node *n, const struct node_member *m, st
 static void member_lag_json(const struct hy_node *n, const struct node_member *m, struct hy_buf *b)
 {
     struct lag lag;
-    if (!follower_lag(n, m, &lag)) {
+    if (!node_follower_lag(n, m, &lag)) {
         return;
     }
     hy_buf_printf(b, ",\"match_index\":%llu,\"lag_entries\":%llu,\"answered\":%s",
@@ -89,7 +75,7 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
 {
     struct hy_node *n = x->node;
     struct leader_view lv;
-    leader_view(n, x->now_ms, &lv);
+    node_leader_view(n, x->now_ms, &lv);
     const char *q = lv.current ? "\"" : "", *last_q = lv.last ? "\"" : "";
     hy_buf_printf(b,
                   "{\"node\":\"%s\",\"role\":\"%s\",\"term\":%llu,\"leader\":%s%s%s,"
@@ -111,7 +97,7 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
     int first = 1;
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
-        if (!member_shown(n, m)) {
+        if (!node_member_shown(n, m)) {
             continue;
         }
         hy_buf_printf(b,
@@ -142,7 +128,7 @@ static void leader_text(const struct leader_view *lv, struct hy_buf *b)
 static void member_lag_text(const struct hy_node *n, const struct node_member *m, struct hy_buf *b)
 {
     struct lag lag;
-    if (!follower_lag(n, m, &lag)) {
+    if (!node_follower_lag(n, m, &lag)) {
         return;
     }
     hy_buf_printf(b, "  match %llu, lag %llu entries, ", (unsigned long long)lag.match,
@@ -161,7 +147,7 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
 {
     struct hy_node *n = x->node;
     struct leader_view lv;
-    leader_view(n, x->now_ms, &lv);
+    node_leader_view(n, x->now_ms, &lv);
     hy_buf_printf(b, "node: %s\nrole: %s\nterm: %llu\n", n->cfg->node_id,
                   raft_role_name(raft_role(&n->raft)), (unsigned long long)raft_term(&n->raft));
     leader_text(&lv, b);
@@ -173,7 +159,7 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
                   (unsigned long long)raft_snapshot_index(&n->raft));
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
-        if (!member_shown(n, m)) {
+        if (!node_member_shown(n, m)) {
             continue;
         }
         hy_buf_printf(b, "  %-12s %s:%u  %s%s", m->name, m->host, m->client_port,

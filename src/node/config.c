@@ -236,6 +236,12 @@ int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_
         *blame_out = config_index("peer-port");
         return HY_ECONFIG;
     }
+    if (cfg->http_port > 0 && (cfg->http_port == cfg->port || cfg->http_port == cfg->peer_port)) {
+        snprintf(err, cap, "http-port (%lld) must differ from port and peer-port",
+                 (long long)cfg->http_port);
+        *blame_out = config_index("http-port");
+        return HY_ECONFIG;
+    }
     if (cfg->join[0] != '\0' && cfg->bootstrap[0] != '\0') {
         snprintf(err, cap,
                  "join and bootstrap exclude each other: bootstrap forms a new "
@@ -244,4 +250,11 @@ int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_
         return HY_ECONFIG;
     }
     return HY_OK;
+}
+
+void config_derive(struct hy_config *cfg)
+{
+    if (cfg->http_port < 0) {
+        cfg->http_port = cfg->port + 1000 <= 65535 ? cfg->port + 1000 : 0;
+    }
 }

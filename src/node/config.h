@@ -24,7 +24,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("bind", bind, CONFIG_STRING, "127.0.0.1", 0, 0, 0, NULL)                                     \
     X("port", port, CONFIG_INT, "7379", 1, 65535, 0, NULL)                                         \
     X("peer-port", peer_port, CONFIG_INT, "17379", 0, 65535, 0, NULL)                              \
-    X("http-port", http_port, CONFIG_INT, "8379", 0, 65535, 0, NULL)                               \
+    X("http-port", http_port, CONFIG_INT, "-1", -1, 65535, 0, NULL)                                \
     X("data-dir", data_dir, CONFIG_STRING, "./data", 0, 0, 0, NULL)                                \
     X("cluster-name", cluster_name, CONFIG_STRING, "halyard", 0, 0, 0, NULL)                       \
     X("cluster-secret", cluster_secret, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
@@ -33,6 +33,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("role", role, CONFIG_ENUM, "auto", 0, 0, 0, "auto|voter|observer")                           \
     X("redirect", redirect, CONFIG_ENUM, "proxy", 0, 0, 1, "proxy|moved")                          \
     X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \
+    X("log-format", log_format, CONFIG_ENUM, "text", 0, 0, 1, "text|json")                         \
     X("requirepass", requirepass, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
     X("maxclients", maxclients, CONFIG_INT, "10000", 1, 1000000, 1, NULL)                          \
     X("timeout", timeout, CONFIG_INT, "0", 0, INT32_MAX, 1, NULL)                                  \
@@ -57,6 +58,9 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("lease-ms", lease_ms, CONFIG_INT, "0", 0, 60000, 0, NULL)                                    \
     X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \
       NULL)
+
+/* Values of "log-format": text lines, or one JSON object per line. */
+enum config_log_format { CONFIG_LOG_TEXT = 0, CONFIG_LOG_JSON = 1 };
 
 /* Values of "role" (a joining node's): auto = the role the member was added with, else voter. */
 enum config_role { CONFIG_ROLE_AUTO = 0, CONFIG_ROLE_VOTER = 1, CONFIG_ROLE_OBSERVER = 2 };
@@ -112,6 +116,10 @@ int config_index(const char *name);
  * followers time out between two of them). Returns HY_OK, or HY_ECONFIG with the reason in err
  * (cap bytes) and in *blame_out the index of the setting to point the operator at. */
 int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_out) HY_MUST_CHECK;
+
+/* Settings whose default derives from others, filled once every source was read: http-port
+ * -1 becomes port + 1000 (docs/architecture.md "Interfaces"), or 0 (no HTTP) past 65535. */
+void config_derive(struct hy_config *cfg);
 
 /* Parses "100", "10kb", "5mb", "1gb" (case-insensitive; k/m/g = 1000^n, kb/mb/gb = 1024^n, as
  * Redis). Returns 1 on success. */

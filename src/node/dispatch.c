@@ -374,14 +374,41 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
     d->handler(x);
 }
 
+/* Counts a call of d and its latency: now for a reply given at once; when its entry applies
+ * for a write it proposed (the waiter carries the start); none for a request forwarded to the
+ * leader (the leader counts it). */
+static void node_note_command(struct hy_node *n, struct node_client *c, const struct cmd_def *d,
+                              const struct node_waiter *pending, uint64_t started_ms,
+                              uint64_t now_ms)
+{
+    size_t i = (size_t)(d - node_commands);
+    HY_ASSERT(i < node_command_count);
+    n->metrics.cmd_calls[i]++;
+    if (c->forwarding) {
+        return;
+    }
+    struct node_waiter *w = c->last_waiter;
+    if (w != NULL && w != pending && w->cmd_index < 0) {
+        w->cmd_index = (int)i; /* proposed by this command: latency noted when it applies */
+        w->started_ms = started_ms;
+        return;
+    }
+    hy_histo_record_ms(&n->metrics.cmd_latency[i], now_ms - HY_MIN(started_ms, now_ms));
+}
+
 /* Runs one request. Returns 0 when it must wait (it stays in the input), 1 when done. */
 static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
 {
     const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
     if (node_must_wait(n, c, d, now_ms)) {
+        if (c->wait_start_ms == 0) {
+            c->wait_start_ms = now_ms; /* its latency counts from here */
+        }
         return 0;
     }
+    uint64_t started_ms = c->wait_start_ms != 0 ? c->wait_start_ms : now_ms;
+    c->wait_start_ms = 0;
     struct cmd_ctx x = {
         .node = n,
         .client = c,
@@ -400,6 +427,9 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     }
     if (!c->forwarding) {
         proxy_request_done(n, c); /* done (or proposed here): a new deadline next */
+    }
+    if (d != NULL) {
+        node_note_command(n, c, d, pending, started_ms, now_ms);
     }
     node_defer_reply(c, pending, mark);
     return 1;

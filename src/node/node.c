@@ -110,6 +110,7 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     n->start_ms = now_ms;
     n->stats.ops_sample_ms = now_ms;
     cmd_table_build(n);
+    observe_init(n);
     node_reconfigure(n);
     replica_init(n); /* before the members: they look up this node's Raft id */
     if (member_load_boot(n) != HY_OK) {

@@ -72,7 +72,8 @@ struct node_client {
     char proxy_from[NODE_MEMBER_NAME_MAX + 1];
     int read_timed_out; /* the wait passed request-timeout-ms: answer an error */
     uint64_t blocked_since_ms;
-    int on_ready; /* in the node's ready list */
+    uint64_t wait_start_ms; /* when the request at the head of `in` first had to wait */
+    int on_ready;           /* in the node's ready list */
     struct node_client *ready_next;
     uint8_t join_nonce[16]; /* HALYARD CHALLENGE's nonce, until one PEER-AUTH uses it */
     int join_nonce_set;

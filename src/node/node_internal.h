@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/metrics.h"
 #include "common/prng.h"
 #include "node/cluster.h"
 #include "node/node.h"
@@ -57,9 +58,34 @@ struct node_stats {
 };
 
 #define NODE_CMD_SLOTS          256
+#define NODE_COMMANDS_MAX       128  /* room for per-command counters (asserted at create) */
+#define NODE_LAG_SAMPLES        1024 /* (log end, time) samples for followers' lag in ms */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
 #define NODE_SNAPSHOT_FORK_KEYS 20000 /* below this many keys, snapshots are encoded inline */
+
+/* Counters and histograms for /metrics and /health (observe.c); the engine records into them
+ * as things happen, with its own clock (ms). */
+struct node_metrics {
+    uint64_t now_ms; /* the clock of the update being handled: latencies noted at apply */
+    raft_id last_leader;
+    uint64_t leader_changes;
+    uint64_t proposals_committed; /* client writes applied and answered */
+    uint64_t proposals_unknown;   /* answered -UNKNOWN: may or may not have applied */
+    uint64_t proposals_rejected;  /* answered -TRYAGAIN: never applied */
+    struct hy_histo commit_latency;
+    uint64_t snapshots_taken, snapshots_installed, snapshot_last_bytes, snapshot_bytes_total;
+    uint64_t snapshot_started_ms; /* when the snapshot being encoded was started */
+    struct hy_histo snapshot_duration;
+    uint64_t cmd_calls[NODE_COMMANDS_MAX]; /* by index in node_commands */
+    struct hy_histo cmd_latency[NODE_COMMANDS_MAX];
+    /* Leader: "by time ms the log reached index", one sample per ms in which it grew, oldest
+     * first in a ring; a follower's lag in ms is the age of the first sample past its match. */
+    struct {
+        uint64_t index, ms;
+    } lag_samples[NODE_LAG_SAMPLES];
+    size_t lag_head, lag_count;
+};
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
 
@@ -70,6 +96,9 @@ struct node_waiter {
     uint64_t index;             /* 0 until submitted to Raft */
     uint64_t term;
     uint64_t proposed_ms;
+    uint64_t started_ms; /* when its command first arrived (it may have waited before) */
+    int cmd_index;       /* in node_commands, -1 = none; for per-command latency */
+    int outcome_noted;   /* counted in node_metrics (a waiter may be answered twice) */
     int proto;
     struct hy_buf tail; /* immediate replies that must follow this one */
 };
@@ -180,6 +209,7 @@ struct hy_node {
     uint64_t *turn_reads;
     size_t turn_read_count, turn_read_cap;
     struct node_stats stats;
+    struct node_metrics metrics;
     struct resp_limits limits;
     /* Command lookup: open addressing over lower-cased names, built at create. */
     const struct cmd_def *cmd_slots[NODE_CMD_SLOTS];
@@ -258,6 +288,29 @@ int replica_force(struct hy_node *n, uint64_t now_ms);
 /* This leader is handing leadership over: writes wait (§3.10). */
 int replica_transferring(const struct hy_node *n);
 int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms);
+
+/* cmd_halyard.c, shared with observe.c. What this node can know of its leader: the one it
+ * last heard from, and how long ago (ms); `current` when heard within an election timeout. */
+struct leader_view {
+    const struct node_member *last; /* last leader heard from, NULL = none */
+    uint64_t contact_ms;            /* time since, 0 when this node leads */
+    int current;                    /* heard within an election timeout */
+};
+void node_leader_view(const struct hy_node *n, uint64_t now_ms, struct leader_view *v);
+/* Replication state of follower m as the leader sees it. Returns 0 on other nodes. */
+struct lag {
+    uint64_t match, entries, contact_ms;
+    int answered, caught_up;
+};
+int node_follower_lag(const struct hy_node *n, const struct node_member *m, struct lag *out);
+/* Members shown to operators: configured ones, and those the address book wants in. */
+int node_member_shown(const struct hy_node *n, const struct node_member *m);
+/* observe.c: empty histograms at create. */
+void observe_init(struct hy_node *n);
+/* observe.c: notes the outcome of a client's proposed write (error NULL = applied), once. */
+void observe_note_outcome(struct hy_node *n, struct node_waiter *w, const char *error);
+/* observe.c: after a Raft step: leader changes, the leader's log-growth samples. */
+void observe_note_step(struct hy_node *n, uint64_t now_ms);
 
 /* The leader's member entry, or NULL when no leader is known (or it is not a member). */
 const struct node_member *replica_leader_member(const struct hy_node *n);

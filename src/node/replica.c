@@ -121,6 +121,8 @@ struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c,
     struct node_waiter *w = hy_xcalloc(1, sizeof(*w));
     w->client = c;
     w->proposed_ms = now;
+    w->started_ms = now;
+    w->cmd_index = -1;
     w->proto = c->proto;
     hy_buf_init(&w->tail);
     if (n->waiters_tail != NULL) {
@@ -159,6 +161,7 @@ void replica_client_gone(struct hy_node *n, struct node_client *c)
  * immediate replies follow. The waiter stays in the FIFO until its index applies. */
 static void waiter_answer(struct hy_node *n, struct node_waiter *w, const char *error)
 {
+    observe_note_outcome(n, w, error);
     struct node_client *c = w->client;
     if (c == NULL) {
         return;
@@ -426,6 +429,7 @@ static void install_snapshot(struct hy_node *n, const struct raft_update *up)
     HY_ASSERT(rc == HY_OK); /* CRC-checked on arrival; a bad one is a leader bug */
     n->applied = up->snap_index;
     n->log_bytes_since_snapshot = 0;
+    n->metrics.snapshots_installed++;
     /* Writes at or below the snapshot cannot be answered with their own reply any more. */
     while (n->waiters_head != NULL && n->waiters_head->index != 0 &&
            n->waiters_head->index <= up->snap_index) {
@@ -482,6 +486,11 @@ static void snapshot_finish(struct hy_node *n, uint64_t index, uint8_t *data, si
         hy_free(data);
         return;
     }
+    struct node_metrics *nm = &n->metrics;
+    nm->snapshots_taken++;
+    nm->snapshot_last_bytes = len;
+    nm->snapshot_bytes_total += len;
+    hy_histo_record_ms(&nm->snapshot_duration, now_ms - HY_MIN(nm->snapshot_started_ms, now_ms));
     struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
     b->snapshot = NODE_SNAP_TAKEN;
     b->snap_index = index;
@@ -496,6 +505,7 @@ static void take_snapshot(struct hy_node *n, uint64_t now_ms)
 {
     struct hy_buf data;
     hy_buf_init(&data);
+    n->metrics.snapshot_started_ms = now_ms;
     store_snapshot_encode(n->store, &data);
     n->log_bytes_since_snapshot = 0;
     n->snapshot_dataset_bytes = store_used_bytes(n->store);
@@ -520,6 +530,7 @@ static void start_snapshot(struct hy_node *n, uint64_t now_ms)
         return;
     }
     n->snap_pending = n->applied;
+    n->metrics.snapshot_started_ms = now_ms;
     n->log_bytes_since_snapshot = 0;
     n->snapshot_dataset_bytes = store_used_bytes(n->store);
 }
@@ -549,6 +560,7 @@ static void handle_reads(struct hy_node *n, const struct raft_update *up);
 
 static void handle_update(struct hy_node *n, const struct raft_update *up, uint64_t now_ms)
 {
+    n->metrics.now_ms = now_ms;
     if (up->snapshot_install) {
         install_snapshot(n, up);
     }
@@ -567,6 +579,7 @@ static void handle_update(struct hy_node *n, const struct raft_update *up, uint6
         start_snapshot(n, now_ms);
     }
     proxy_check(n, now_ms); /* forwards to a leader that is gone are resolved at once */
+    observe_note_step(n, now_ms);
     wake_clients(n, now_ms);
 }
 

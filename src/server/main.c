@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "io/config_file.h"
@@ -31,6 +32,9 @@ static void usage(FILE *out)
     for (size_t i = 0; i < config_count(); i++) {
         char value[256];
         config_get(&cfg, i, value, sizeof(value));
+        if (strcmp(config_name(i), "http-port") == 0) {
+            snprintf(value, sizeof(value), "port + 1000; 0 = no HTTP"); /* config_derive */
+        }
         fprintf(out, "  --%-28s (default: %s)\n", config_name(i), value[0] ? value : "\"\"");
     }
     config_free(&cfg);
@@ -48,10 +52,19 @@ static void log_write_cb(void *ctx, enum hy_log_level level, const char *msg)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char when[32];
+    char when[32], stamp[48];
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %ld [%s] %s\n", when, ts.tv_nsec / 1000000, (long)getpid(),
-            hy_log_level_name(level), msg);
+    snprintf(stamp, sizeof(stamp), "%s.%03ldZ", when, ts.tv_nsec / 1000000);
+    if (cfg->log_format == CONFIG_LOG_JSON) {
+        struct hy_buf line;
+        hy_buf_init(&line);
+        hy_log_format_json(&line, stamp, level, cfg->node_id, (long)getpid(), msg);
+        hy_buf_append_u8(&line, '\n');
+        fwrite(line.data, 1, line.len, stderr); /* one write: lines from threads never mix */
+        hy_buf_free(&line);
+        return;
+    }
+    fprintf(stderr, "%s %ld [%s] %s\n", stamp, (long)getpid(), hy_log_level_name(level), msg);
 }
 
 /* Finds --config first so that the other flags override the file whatever their order. */
@@ -152,8 +165,11 @@ int main(int argc, char **argv)
     }
     static struct hy_config cfg;
     config_init(&cfg);
-    if (!load_config_file(argc, argv, &cfg) || !apply_flags(argc, argv, &cfg) ||
-        !check_config(&cfg)) {
+    if (!load_config_file(argc, argv, &cfg) || !apply_flags(argc, argv, &cfg)) {
+        return 2;
+    }
+    config_derive(&cfg);
+    if (!check_config(&cfg)) {
         return 2;
     }
     cfg.pid = (long)getpid();

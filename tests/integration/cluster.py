@@ -24,12 +24,13 @@ def _bindable(port):
 
 
 def free_port_pair():
-    """A client port P whose peer port P + 10000 is free too. Both stay below the kernel's
-    ephemeral range (32768 and up by default), where outgoing connections could take them."""
+    """A client port P whose peer port P + 10000 and HTTP port P + 1000 (the default) are free
+    too. All stay below the kernel's ephemeral range (32768 and up by default), where outgoing
+    connections could take them."""
     lo, _hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
     for _ in range(200):
         p = random.randint(12000, min(22700, lo - 10001))
-        if _bindable(p) and _bindable(p + 10000):
+        if _bindable(p) and _bindable(p + 10000) and _bindable(p + 1000):
             return p
     raise RuntimeError("no free port pair")
 
@@ -52,12 +53,18 @@ class Cluster:
         self.ports = []
         while len(self.ports) < n:  # distinct: two random picks may coincide
             p = free_port_pair()
-            if p not in self.ports:
+            # distinct, and no node's client, HTTP or peer port is another's
+            taken = {q + d for q in self.ports for d in (0, 1000, 10000, -1000, -10000, 9000, -9000)}
+            if p not in taken:
                 self.ports.append(p)
         self.names = ["n%d" % (i + 1) for i in range(n)]
         self.bootstrap = ",".join("%s@127.0.0.1:%d" % (nm, p + 10000) for nm, p in zip(self.names, self.ports))
         self.extra = extra or {}
         self.nodes = [None] * n
+
+    def http_port(self, i):
+        """Node i's HTTP port: the default, client port + 1000."""
+        return self.ports[i] + 1000
 
     def bootstrap_for(self, i):
         """Node i's --bootstrap list. Every node gets the same one here; a subclass may point

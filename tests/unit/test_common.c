@@ -169,6 +169,22 @@ static void test_log(void **state)
     assert_int_equal(hy_log_level_parse("loud"), -1);
 }
 
+/* A JSON log line carries time, level, node, pid and the message, each string escaped. */
+static void test_log_json(void **state)
+{
+    (void)state;
+    struct hy_buf b;
+    hy_buf_init(&b);
+    hy_log_format_json(&b, "2026-01-02T03:04:05.678Z", HY_LOG_WARN, "n\"1", 42,
+                       "disk \"full\"\n\tnow");
+    hy_buf_append_u8(&b, '\0');
+    assert_string_equal((const char *)b.data,
+                        "{\"time\":\"2026-01-02T03:04:05.678Z\",\"level\":\"warn\","
+                        "\"node\":\"n\\\"1\",\"pid\":42,"
+                        "\"msg\":\"disk \\\"full\\\"\\u000a\\u0009now\"}");
+    hy_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,7 +192,7 @@ int main(void)
         cmocka_unit_test(test_prng),      cmocka_unit_test(test_crc),
         cmocka_unit_test(test_parse_i64), cmocka_unit_test(test_format_double),
         cmocka_unit_test(test_glob),      cmocka_unit_test(test_alloc_hook),
-        cmocka_unit_test(test_log),
+        cmocka_unit_test(test_log),       cmocka_unit_test(test_log_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

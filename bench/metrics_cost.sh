@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The cost of scraping /metrics once a second on SET throughput (issue 14; target <= 2%).
+#
+#   bench/metrics_cost.sh /abs/path/to/halyard
+#
+# One halyard node; redis-benchmark -t set -c 50 -r 100000 -n BENCH_N (default 200000), in
+# BENCH_ROUNDS rounds (default 5) of two runs each: one while a scraper GETs /metrics every
+# second, one without, their order alternating per round. Prints each round and the median
+# throughput of both, and the cost (1 - scraped/quiet); then the server's CPU time per scrape,
+# which noise does not blur. Not a pass/fail test: on a shared machine the noise between runs
+# can exceed the effect measured.
+set -euo pipefail
+
+N=${BENCH_N:-200000}
+ROUNDS=${BENCH_ROUNDS:-5}
+PY=/usr/bin/python3
+die() { echo "bench-metrics: $*" >&2; exit 1; }
+[ $# -eq 1 ] && [ -x "$1" ] || die "usage: bench/metrics_cost.sh /abs/path/to/halyard"
+HALYARD_BIN=$1
+command -v redis-benchmark >/dev/null || die "redis-benchmark not found (package redis-tools)"
+
+WORK=$(mktemp -d /tmp/halyard-metrics-bench.XXXXXX)
+HY_PID=""
+SCRAPER_PID=""
+cleanup() {
+    for pid in "$SCRAPER_PID" "$HY_PID"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+read -r PORT HTTP_PORT < <("$PY" -c '
+import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+"$HALYARD_BIN" --bind 127.0.0.1 --port "$PORT" --http-port "$HTTP_PORT" \
+    --data-dir "$WORK/data" --log-level warn >"$WORK/halyard.log" 2>&1 &
+HY_PID=$!
+for _ in $(seq 300); do
+    [ "$(redis-cli -h 127.0.0.1 -p "$PORT" PING 2>/dev/null)" = "PONG" ] && break
+    kill -0 "$HY_PID" 2>/dev/null || { cat "$WORK/halyard.log" >&2; die "halyard exited"; }
+    sleep 0.05
+done
+
+start_scraper() { # GET /metrics every second; counts scrapes and bytes in $WORK/scrapes
+    "$PY" - "$HTTP_PORT" "$WORK/scrapes" <<'PYEOF' &
+import sys, time, urllib.request
+port, out = sys.argv[1], sys.argv[2]
+n = size = 0
+while True:
+    t = time.monotonic()
+    with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=5) as r:
+        size = len(r.read())
+    n += 1
+    with open(out, "w") as f:
+        f.write("%d %d\n" % (n, size))
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - t)))
+PYEOF
+    SCRAPER_PID=$!
+}
+stop_scraper() {
+    kill -TERM "$SCRAPER_PID" 2>/dev/null || true
+    wait "$SCRAPER_PID" 2>/dev/null || true
+    SCRAPER_PID=""
+}
+set_rps() { # one SET run; prints requests per second
+    redis-benchmark -h 127.0.0.1 -p "$PORT" -t set -c 50 -r 100000 -n "$N" -q --csv |
+        awk -F'","' '{ gsub(/"/, "", $1); gsub(/"/, "", $2) } $1 == "SET" { print $2 }'
+}
+
+echo "halyard /metrics scraping cost — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPU(s)"
+echo "redis-benchmark -t set -c 50 -r 100000 -n $N, $ROUNDS rounds, order alternating"
+: >"$WORK/results"
+for r in $(seq "$ROUNDS"); do
+    order="quiet scraped"
+    [ $((r % 2)) -eq 0 ] && order="scraped quiet"
+    for mode in $order; do
+        [ "$mode" = scraped ] && start_scraper
+        rps=$(set_rps)
+        [ "$mode" = scraped ] && stop_scraper
+        echo "$mode $rps" >>"$WORK/results"
+        printf 'round %d %-8s %10s SET/s\n' "$r" "$mode" "$rps"
+    done
+done
+# The A/B above drowns in noise on a shared machine; the server's own CPU per scrape does
+# not: 3000 scrapes back to back on one connection, CPU time from /proc/PID/stat.
+"$PY" - "$HY_PID" "$HTTP_PORT" <<'PYEOF'
+import http.client, os, sys
+pid, port = sys.argv[1], int(sys.argv[2])
+tick = os.sysconf("SC_CLK_TCK")
+def cpu_s():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / tick
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+n = 3000
+before = cpu_s()
+for _ in range(n):
+    c.request("GET", "/metrics")
+    c.getresponse().read()
+per_us = (cpu_s() - before) / n * 1e6
+print("server CPU per scrape: %.0f us, i.e. %.4f%% of one core at one scrape a second" % (per_us, per_us / 1e4))
+PYEOF
+read -r SCRAPES BYTES <"$WORK/scrapes" || true
+"$PY" - "$WORK/results" "${BYTES:-0}" <<'PYEOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+q = statistics.median(float(v) for m, v in rows if m == "quiet")
+s = statistics.median(float(v) for m, v in rows if m == "scraped")
+print("median SET/s: quiet %.0f, scraped every 1 s %.0f; cost %.1f%% (target <= 2%%); "
+      "one scrape is %s bytes" % (q, s, 100.0 * (1 - s / q), sys.argv[2]))
+PYEOF

@@ -1,0 +1,549 @@
+/*
+ * observe.c - the node's counters as they happen, its snapshot for operators, and the texts
+ * made from it (observe.h).
+ */
+#include "node/observe.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/version.h"
+#include "node/node_internal.h"
+
+static_assert(OBSERVE_MEMBERS_MAX >= NODE_MEMBERS_MAX, "observation cannot hold every member");
+static_assert(OBSERVE_COMMANDS_MAX >= NODE_COMMANDS_MAX, "observation cannot hold every command");
+
+/* ---- recording (loop thread, as things happen) -------------------------------------------- */
+
+void observe_init(struct hy_node *n)
+{
+    HY_ASSERT(node_command_count <= NODE_COMMANDS_MAX);
+    struct node_metrics *m = &n->metrics;
+    hy_histo_init_ms(&m->commit_latency);
+    hy_histo_init_ms(&m->snapshot_duration);
+    for (size_t i = 0; i < NODE_COMMANDS_MAX; i++) {
+        hy_histo_init_ms(&m->cmd_latency[i]);
+    }
+}
+
+void observe_note_outcome(struct hy_node *n, struct node_waiter *w, const char *error)
+{
+    if (w->outcome_noted) {
+        return;
+    }
+    w->outcome_noted = 1;
+    struct node_metrics *m = &n->metrics;
+    if (error == NULL) {
+        m->proposals_committed++;
+        uint64_t now = m->now_ms;
+        hy_histo_record_ms(&m->commit_latency, now - HY_MIN(w->proposed_ms, now));
+        if (w->cmd_index >= 0) {
+            hy_histo_record_ms(&m->cmd_latency[w->cmd_index], now - HY_MIN(w->started_ms, now));
+        }
+    } else if (strncmp(error, "UNKNOWN", 7) == 0) {
+        m->proposals_unknown++;
+    } else {
+        m->proposals_rejected++; /* TRYAGAIN: it was never applied */
+    }
+}
+
+void observe_note_step(struct hy_node *n, uint64_t now_ms)
+{
+    struct node_metrics *m = &n->metrics;
+    raft_id leader = raft_leader(&n->raft);
+    if (leader != RAFT_NONE && leader != m->last_leader) {
+        m->leader_changes++;
+        m->last_leader = leader;
+    }
+    if (raft_role(&n->raft) != RAFT_LEADER) {
+        m->lag_count = 0; /* the samples describe this node's own term as leader only */
+        return;
+    }
+    uint64_t last = raft_last_index(&n->raft);
+    size_t newest = (m->lag_head + m->lag_count + NODE_LAG_SAMPLES - 1) % NODE_LAG_SAMPLES;
+    if (m->lag_count > 0 && m->lag_samples[newest].index >= last) {
+        return;
+    }
+    if (m->lag_count > 0 && m->lag_samples[newest].ms == now_ms) {
+        m->lag_samples[newest].index = last; /* the log reached further within the same ms */
+        return;
+    }
+    if (m->lag_count == NODE_LAG_SAMPLES) {
+        m->lag_head = (m->lag_head + 1) % NODE_LAG_SAMPLES; /* drop the oldest */
+        m->lag_count--;
+    }
+    size_t at = (m->lag_head + m->lag_count) % NODE_LAG_SAMPLES;
+    m->lag_samples[at].index = last;
+    m->lag_samples[at].ms = now_ms;
+    m->lag_count++;
+}
+
+/* How long ago the leader's log first held an entry past `match`: the age of the oldest entry
+ * the follower lacks (0 when it lacks none). Past the oldest sample, that sample's age: a
+ * lower bound. */
+static uint64_t lag_ms(const struct hy_node *n, uint64_t match, uint64_t now_ms)
+{
+    const struct node_metrics *m = &n->metrics;
+    if (match >= raft_last_index(&n->raft) || m->lag_count == 0) {
+        return 0;
+    }
+    for (size_t k = 0; k < m->lag_count; k++) {
+        size_t i = (m->lag_head + k) % NODE_LAG_SAMPLES;
+        if (m->lag_samples[i].index > match) {
+            return now_ms - HY_MIN(m->lag_samples[i].ms, now_ms);
+        }
+    }
+    return 0;
+}
+
+/* ---- the snapshot (loop thread) ----------------------------------------------------------- */
+
+static void copy_name(char *dst, const char *src)
+{
+    snprintf(dst, NODE_MEMBER_NAME_MAX + 1, "%s", src);
+}
+
+static void observe_members(const struct hy_node *n, uint64_t now_ms, struct node_observation *o)
+{
+    for (size_t i = 0; i < n->member_count && o->member_count < OBSERVE_MEMBERS_MAX; i++) {
+        const struct node_member *m = &n->members[i];
+        int is_self = m->id == n->raft.cfg.id;
+        if (is_self) {
+            o->self_role = member_role_name(n, m);
+        }
+        if (!node_member_shown(n, m)) {
+            continue;
+        }
+        struct observe_member *om = &o->members[o->member_count++];
+        copy_name(om->name, m->name);
+        om->role = member_role_name(n, m);
+        om->is_self = is_self;
+        om->link_up = is_self || n->member_up[i] != 0;
+        struct lag lag;
+        if (!is_self && node_follower_lag(n, m, &lag)) {
+            om->has_lag = 1;
+            om->match_index = lag.match;
+            om->lag_entries = lag.entries;
+            om->lag_ms = lag_ms(n, lag.match, now_ms);
+            om->answered = lag.answered;
+            om->contact_ms = lag.contact_ms;
+        }
+    }
+}
+
+static void observe_commands(const struct hy_node *n, struct node_observation *o)
+{
+    o->command_count = node_command_count;
+    for (size_t i = 0; i < node_command_count; i++) {
+        o->commands[i].name = node_commands[i].name;
+        o->commands[i].calls = n->metrics.cmd_calls[i];
+        o->commands[i].latency = n->metrics.cmd_latency[i];
+    }
+}
+
+static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct node_observation *o)
+{
+    const struct node_metrics *m = &n->metrics;
+    const struct node_stats *s = &n->stats;
+    o->elections = n->raft.stat_elections;
+    o->leader_changes = m->leader_changes;
+    o->proposals_committed = m->proposals_committed;
+    o->proposals_unknown = m->proposals_unknown;
+    o->proposals_rejected = m->proposals_rejected;
+    o->commit_latency = m->commit_latency;
+    o->snapshots_taken = m->snapshots_taken;
+    o->snapshots_installed = m->snapshots_installed;
+    o->snapshot_last_bytes = m->snapshot_last_bytes;
+    o->snapshot_bytes_total = m->snapshot_bytes_total;
+    o->snapshot_duration = m->snapshot_duration;
+    o->clients = n->client_count;
+    o->connections_received = s->connections_received;
+    o->rejected_connections = s->rejected_connections;
+    o->commands_processed = s->commands_processed;
+    o->net_input_bytes = s->net_input_bytes;
+    o->net_output_bytes = s->net_output_bytes;
+    o->keys = store_key_count(n->store);
+    o->volatile_keys = store_volatile_count(n->store);
+    o->expired_keys = s->expired_keys;
+    o->evicted_keys = s->evicted_keys;
+    o->keyspace_hits = s->keyspace_hits;
+    o->keyspace_misses = s->keyspace_misses;
+    o->memory_used_bytes = hy_alloc_used_bytes();
+    o->memory_dataset_bytes = store_used_bytes(n->store);
+    o->memory_max_bytes = (uint64_t)n->cfg->maxmemory;
+    o->uptime_ms = now_ms - HY_MIN(n->start_ms, now_ms);
+}
+
+void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observation *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->now_ms = now_ms;
+    copy_name(o->node_id, n->cfg->node_id);
+    o->started = n->started;
+    o->draining = n->draining;
+    o->disk_full = n->disk_full;
+    const struct raft *r = &n->raft;
+    o->role = raft_role_name(raft_role(r));
+    o->is_leader = replica_is_leader(n);
+    struct leader_view lv;
+    node_leader_view(n, now_ms, &lv);
+    o->has_quorum = lv.current;
+    if (lv.last != NULL) {
+        copy_name(o->last_leader, lv.last->name);
+        o->leader_contact_ms = lv.contact_ms;
+    }
+    if (lv.current) {
+        copy_name(o->leader, lv.last->name);
+    }
+    o->self_role = "not-a-member";
+    o->term = raft_term(r);
+    o->commit_index = raft_commit_index(r);
+    o->applied_index = n->applied;
+    o->last_index = raft_last_index(r);
+    o->snapshot_index = raft_snapshot_index(r);
+    o->cluster_size = raft_membership(r)->count; /* voters and learners, known by address or not */
+    o->voters = replica_voters(n);
+    o->reachable_voters = replica_reachable_voters(n);
+    observe_members(n, now_ms, o);
+    observe_commands(n, o);
+    observe_counters(n, now_ms, o);
+    hy_histo_init_us(&o->wal_fsync);
+}
+
+/* ---- /health and /health/ready (pure) ------------------------------------------------------ */
+
+int observe_ready(const struct node_observation *o, char *reason, size_t cap)
+{
+    uint32_t need = o->voters / 2 + 1;
+    if (!o->started) {
+        snprintf(reason, cap, "starting: the log is being recovered");
+    } else if (o->stopping) {
+        snprintf(reason, cap, "shutting down");
+    } else if (o->draining) {
+        snprintf(reason, cap, "draining: leadership is handed over before this node stops");
+    } else if (o->disk_full) {
+        snprintf(reason, cap, "disk full: writes are refused until space is freed");
+    } else if (strcmp(o->self_role, "joining") == 0 || strcmp(o->self_role, "learner") == 0) {
+        snprintf(reason, cap, "%s: catching up before it becomes a voter", o->self_role);
+    } else if (strcmp(o->self_role, "removed") == 0 || strcmp(o->self_role, "not-a-member") == 0) {
+        snprintf(reason, cap, "not a member of the cluster's configuration");
+    } else if (!o->has_quorum && o->reachable_voters < need) {
+        snprintf(reason, cap, "no quorum: %u of %u voters reachable, %u needed",
+                 o->reachable_voters, o->voters, need);
+    } else if (!o->has_quorum) {
+        snprintf(reason, cap, "no leader: an election is under way");
+    } else if (o->commit_index > o->applied_index + OBSERVE_READY_APPLY_LAG_MAX) {
+        snprintf(reason, cap, "catching up: applied %llu of %llu committed entries",
+                 (unsigned long long)o->applied_index, (unsigned long long)o->commit_index);
+    } else {
+        snprintf(reason, cap, "ready");
+        return 1;
+    }
+    return 0;
+}
+
+/* Hazelcast's states: ACTIVE; PASSIVE for a node that refuses writes (disk full) and for a
+ * cluster this node sees without a majority (it serves stale reads only); SHUTTING_DOWN and
+ * IN_TRANSITION (an election) as Hazelcast's transitions. */
+static const char *node_state(const struct node_observation *o)
+{
+    if (!o->started) {
+        return "STARTING";
+    }
+    if (o->stopping || o->draining) {
+        return "SHUTTING_DOWN";
+    }
+    return o->disk_full ? "PASSIVE" : "ACTIVE";
+}
+
+static const char *cluster_state(const struct node_observation *o)
+{
+    if (o->has_quorum) {
+        return "ACTIVE";
+    }
+    return o->reachable_voters >= o->voters / 2 + 1 ? "IN_TRANSITION" : "PASSIVE";
+}
+
+/* Safe: a majority behind a leader, and (as far as this node knows: the leader knows) every
+ * configured member has every entry. */
+static int cluster_safe(const struct node_observation *o)
+{
+    if (!o->has_quorum) {
+        return 0;
+    }
+    for (size_t i = 0; i < o->member_count; i++) {
+        const struct observe_member *m = &o->members[i];
+        if (!m->link_up || (m->has_lag && m->lag_entries > OBSERVE_READY_APPLY_LAG_MAX)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const char *json_bool(int v)
+{
+    return v ? "true" : "false";
+}
+
+static void health_member_json(const struct observe_member *m, struct hy_buf *b)
+{
+    hy_buf_append_str(b, "{\"name\":");
+    hy_buf_append_json_str(b, m->name);
+    hy_buf_printf(b, ",\"role\":\"%s\",\"self\":%s,\"linkUp\":%s", m->role, json_bool(m->is_self),
+                  json_bool(m->link_up));
+    if (m->has_lag) {
+        hy_buf_printf(b, ",\"matchIndex\":%llu,\"lagEntries\":%llu,\"lagMs\":%llu,\"answered\":%s",
+                      (unsigned long long)m->match_index, (unsigned long long)m->lag_entries,
+                      (unsigned long long)m->lag_ms, json_bool(m->answered));
+        if (m->answered) {
+            hy_buf_printf(b, ",\"lastContactMs\":%llu", (unsigned long long)m->contact_ms);
+        }
+    }
+    hy_buf_append_str(b, "}");
+}
+
+void observe_health_json(const struct node_observation *o, struct hy_buf *b)
+{
+    char reason[160];
+    int ready = observe_ready(o, reason, sizeof(reason));
+    hy_buf_printf(b,
+                  "{\"nodeState\":\"%s\",\"clusterState\":\"%s\",\"clusterSafe\":%s,"
+                  "\"migrationQueueSize\":0,\"clusterSize\":%u,\"node\":",
+                  node_state(o), cluster_state(o), json_bool(cluster_safe(o)), o->cluster_size);
+    hy_buf_append_json_str(b, o->node_id);
+    hy_buf_printf(b, ",\"ready\":%s,\"readyReason\":", json_bool(ready));
+    hy_buf_append_json_str(b, reason);
+    hy_buf_printf(b, ",\"hasQuorum\":%s,\"leader\":", json_bool(o->has_quorum));
+    if (o->leader[0] != '\0') {
+        hy_buf_append_json_str(b, o->leader);
+    } else {
+        hy_buf_append_str(b, "null");
+    }
+    hy_buf_printf(b,
+                  ",\"role\":\"%s\",\"term\":%llu,\"commitIndex\":%llu,\"appliedIndex\":%llu,"
+                  "\"lastIndex\":%llu,\"snapshotIndex\":%llu,\"voters\":%u,"
+                  "\"reachableVoters\":%u,\"members\":[",
+                  o->role, (unsigned long long)o->term, (unsigned long long)o->commit_index,
+                  (unsigned long long)o->applied_index, (unsigned long long)o->last_index,
+                  (unsigned long long)o->snapshot_index, o->voters, o->reachable_voters);
+    for (size_t i = 0; i < o->member_count; i++) {
+        if (i > 0) {
+            hy_buf_append_str(b, ",");
+        }
+        health_member_json(&o->members[i], b);
+    }
+    hy_buf_append_str(b, "]}\n");
+}
+
+/* ---- /metrics (pure) ------------------------------------------------------------------------ */
+
+static void gauge(struct hy_buf *b, const char *name, const char *help, uint64_t v)
+{
+    prom_family(b, name, "gauge", help);
+    prom_u64(b, name, NULL, v);
+}
+
+static void counter(struct hy_buf *b, const char *name, const char *help, uint64_t v)
+{
+    prom_family(b, name, "counter", help);
+    prom_u64(b, name, NULL, v);
+}
+
+static void metrics_cluster(const struct node_observation *o, struct hy_buf *b)
+{
+    struct prom_labels l;
+    prom_family(b, "halyard_info", "gauge", "This node: its name and version (always 1).");
+    prom_labels_init(&l);
+    prom_label(&l, "node", o->node_id);
+    prom_label(&l, "version", HY_VERSION);
+    prom_u64(b, "halyard_info", &l, 1);
+    gauge(b, "halyard_cluster_size", "Members in the Raft configuration.", o->cluster_size);
+    uint64_t up = 0;
+    for (size_t i = 0; i < o->member_count; i++) {
+        up += o->members[i].link_up != 0;
+    }
+    prom_family(b, "halyard_cluster_members", "gauge",
+                "Members this node knows, by the state of its link to them.");
+    prom_labels_init(&l);
+    prom_label(&l, "state", "reachable");
+    prom_u64(b, "halyard_cluster_members", &l, up);
+    prom_labels_init(&l);
+    prom_label(&l, "state", "unreachable");
+    prom_u64(b, "halyard_cluster_members", &l, o->member_count - up);
+    gauge(b, "halyard_cluster_voters", "Voters in the Raft configuration.", o->voters);
+    gauge(b, "halyard_cluster_reachable_voters",
+          "Voters whose link is up, this node included when it votes.", o->reachable_voters);
+    gauge(b, "halyard_raft_has_quorum",
+          "1 while a leader with a majority is known (heard within an election timeout).",
+          (uint64_t)o->has_quorum);
+    gauge(b, "halyard_raft_is_leader", "1 while this node leads the Raft group.",
+          (uint64_t)o->is_leader);
+    prom_family(b, "halyard_raft_leader", "gauge", "The current leader by name (always 1).");
+    if (o->leader[0] != '\0') {
+        prom_labels_init(&l);
+        prom_label(&l, "leader", o->leader);
+        prom_u64(b, "halyard_raft_leader", &l, 1);
+    }
+    gauge(b, "halyard_raft_term", "Current Raft term.", o->term);
+    gauge(b, "halyard_raft_commit_index", "Highest log index known committed.", o->commit_index);
+    gauge(b, "halyard_raft_applied_index", "Highest log index applied to the keyspace.",
+          o->applied_index);
+    gauge(b, "halyard_raft_last_index", "Last index of this node's log.", o->last_index);
+    gauge(b, "halyard_raft_snapshot_index", "Index of the latest snapshot.", o->snapshot_index);
+    counter(b, "halyard_raft_elections_total", "Elections this node started as a candidate.",
+            o->elections);
+    counter(b, "halyard_raft_leader_changes_total", "Times this node saw a new leader.",
+            o->leader_changes);
+}
+
+static void metrics_replication(const struct node_observation *o, struct hy_buf *b)
+{
+    struct prom_labels l;
+    prom_family(b, "halyard_raft_proposals_total", "counter",
+                "Client writes proposed by this node, by outcome: committed, unknown (-UNKNOWN: "
+                "may or may not apply), rejected (-TRYAGAIN: never applied).");
+    const char *outcomes[] = {"committed", "unknown", "rejected"};
+    uint64_t counts[] = {o->proposals_committed, o->proposals_unknown, o->proposals_rejected};
+    for (size_t i = 0; i < 3; i++) {
+        prom_labels_init(&l);
+        prom_label(&l, "outcome", outcomes[i]);
+        prom_u64(b, "halyard_raft_proposals_total", &l, counts[i]);
+    }
+    prom_family(b, "halyard_raft_commit_latency_seconds", "histogram",
+                "From proposal to applied and answered, on the leader (ms resolution).");
+    prom_histo(b, "halyard_raft_commit_latency_seconds", NULL, &o->commit_latency);
+    prom_family(b, "halyard_wal_fsync_duration_seconds", "histogram",
+                "Writing and fdatasyncing one group commit of the log.");
+    prom_histo(b, "halyard_wal_fsync_duration_seconds", NULL, &o->wal_fsync);
+    prom_family(b, "halyard_raft_follower_lag_entries", "gauge",
+                "Leader only: entries each member lacks from the leader's log.");
+    for (size_t i = 0; i < o->member_count; i++) {
+        if (o->members[i].has_lag) {
+            prom_labels_init(&l);
+            prom_label(&l, "member", o->members[i].name);
+            prom_u64(b, "halyard_raft_follower_lag_entries", &l, o->members[i].lag_entries);
+        }
+    }
+    prom_family(b, "halyard_raft_follower_lag_seconds", "gauge",
+                "Leader only: age of the oldest entry each member lacks (0 when it has all).");
+    for (size_t i = 0; i < o->member_count; i++) {
+        if (o->members[i].has_lag) {
+            prom_labels_init(&l);
+            prom_label(&l, "member", o->members[i].name);
+            prom_seconds(b, "halyard_raft_follower_lag_seconds", &l, o->members[i].lag_ms * 1000);
+        }
+    }
+}
+
+static void metrics_snapshots(const struct node_observation *o, struct hy_buf *b)
+{
+    struct prom_labels l;
+    prom_family(b, "halyard_snapshots_total", "counter",
+                "Snapshots taken by this node, or installed from the leader.");
+    prom_labels_init(&l);
+    prom_label(&l, "kind", "taken");
+    prom_u64(b, "halyard_snapshots_total", &l, o->snapshots_taken);
+    prom_labels_init(&l);
+    prom_label(&l, "kind", "installed");
+    prom_u64(b, "halyard_snapshots_total", &l, o->snapshots_installed);
+    gauge(b, "halyard_snapshot_last_size_bytes", "Size of the last snapshot taken.",
+          o->snapshot_last_bytes);
+    counter(b, "halyard_snapshot_written_bytes_total", "Bytes of every snapshot taken.",
+            o->snapshot_bytes_total);
+    prom_family(b, "halyard_snapshot_duration_seconds", "histogram",
+                "From the start of a snapshot to its hand-over to the log (ms resolution).");
+    prom_histo(b, "halyard_snapshot_duration_seconds", NULL, &o->snapshot_duration);
+}
+
+static void metrics_commands(const struct node_observation *o, struct hy_buf *b)
+{
+    struct prom_labels l;
+    prom_family(b, "halyard_commands_total", "counter",
+                "Calls by command, forwarded ones included (commands never called are left out).");
+    for (size_t i = 0; i < o->command_count; i++) {
+        if (o->commands[i].calls > 0) {
+            prom_labels_init(&l);
+            prom_label(&l, "cmd", o->commands[i].name);
+            prom_u64(b, "halyard_commands_total", &l, o->commands[i].calls);
+        }
+    }
+    prom_family(b, "halyard_command_duration_seconds", "histogram",
+                "From a command's arrival to its reply, waits included, for commands this node "
+                "ran (ms resolution).");
+    for (size_t i = 0; i < o->command_count; i++) {
+        if (o->commands[i].latency.count > 0) {
+            prom_labels_init(&l);
+            prom_label(&l, "cmd", o->commands[i].name);
+            prom_histo(b, "halyard_command_duration_seconds", &l, &o->commands[i].latency);
+        }
+    }
+}
+
+static void metrics_clients(const struct node_observation *o, struct hy_buf *b)
+{
+    gauge(b, "halyard_connected_clients", "Client connections open now.", o->clients);
+    counter(b, "halyard_connections_received_total", "Client connections accepted.",
+            o->connections_received);
+    counter(b, "halyard_rejected_connections_total", "Connections refused (maxclients).",
+            o->rejected_connections);
+    counter(b, "halyard_commands_processed_total", "Commands run by this node.",
+            o->commands_processed);
+    counter(b, "halyard_net_input_bytes_total", "Bytes read from clients.", o->net_input_bytes);
+    counter(b, "halyard_net_output_bytes_total", "Bytes written to clients.", o->net_output_bytes);
+    gauge(b, "halyard_keys", "Keys in the keyspace.", o->keys);
+    gauge(b, "halyard_keys_volatile", "Keys with a time to live.", o->volatile_keys);
+    counter(b, "halyard_expired_keys_total", "Keys deleted because their time to live passed.",
+            o->expired_keys);
+    counter(b, "halyard_evicted_keys_total", "Keys evicted to stay within maxmemory.",
+            o->evicted_keys);
+    counter(b, "halyard_keyspace_hits_total", "Key lookups that found the key.", o->keyspace_hits);
+    counter(b, "halyard_keyspace_misses_total", "Key lookups that did not.", o->keyspace_misses);
+    gauge(b, "halyard_memory_used_bytes", "Memory allocated by the process through halyard.",
+          o->memory_used_bytes);
+    gauge(b, "halyard_memory_dataset_bytes", "Memory the keyspace accounts for.",
+          o->memory_dataset_bytes);
+    gauge(b, "halyard_memory_max_bytes", "The maxmemory setting (0 = no limit).",
+          o->memory_max_bytes);
+    prom_family(b, "halyard_uptime_seconds", "gauge", "Time since the node started.");
+    prom_seconds(b, "halyard_uptime_seconds", NULL, o->uptime_ms * 1000);
+}
+
+static void metrics_peers(const struct node_observation *o, struct hy_buf *b)
+{
+    struct prom_labels l;
+    prom_family(b, "halyard_peer_up", "gauge", "1 while the link to the member is up.");
+    for (size_t i = 0; i < o->member_count; i++) {
+        if (!o->members[i].is_self) {
+            prom_labels_init(&l);
+            prom_label(&l, "member", o->members[i].name);
+            prom_u64(b, "halyard_peer_up", &l, (uint64_t)o->members[i].link_up);
+        }
+    }
+    prom_family(b, "halyard_peer_dropped_messages_total", "counter",
+                "Frames to a member dropped: its queue was full, or its link was down.");
+    for (size_t i = 0; i < o->member_count; i++) {
+        const struct observe_member *m = &o->members[i];
+        if (m->has_link_stats) {
+            prom_labels_init(&l);
+            prom_label(&l, "member", m->name);
+            prom_label(&l, "reason", "queue_full");
+            prom_u64(b, "halyard_peer_dropped_messages_total", &l, m->dropped_full);
+            prom_labels_init(&l);
+            prom_label(&l, "member", m->name);
+            prom_label(&l, "reason", "link_down");
+            prom_u64(b, "halyard_peer_dropped_messages_total", &l, m->dropped_down);
+        }
+    }
+}
+
+void observe_metrics(const struct node_observation *o, struct hy_buf *b)
+{
+    metrics_cluster(o, b);
+    metrics_replication(o, b);
+    metrics_snapshots(o, b);
+    metrics_commands(o, b);
+    metrics_clients(o, b);
+    metrics_peers(o, b);
+}

@@ -1,0 +1,107 @@
+/*
+ * observe.h - what a node shows operators: a snapshot of its state and counters as plain
+ * data (struct node_observation), and the texts made from it: /health's JSON, /health/ready's
+ * verdict and /metrics in the Prometheus text format.
+ *
+ * node_observe() copies what the engine knows into the struct, on the loop's thread. The
+ * struct holds no pointer into the node (names are copied, other strings are static), so the
+ * shell can hand a copy to another thread (its HTTP server) and render it there while the
+ * engine moves on. The shell adds the facts only it has (the WAL's fsync times, each peer
+ * link's dropped frames) before publishing. Rendering is a pure function of the struct, so
+ * tests build one by hand and check the texts. Pure.
+ *
+ * Latencies the engine measures (commit, per command, snapshots) have millisecond
+ * resolution: the engine's clock is now_ms. The WAL's fsync histogram is measured by the
+ * shell in microseconds.
+ */
+#ifndef HY_NODE_OBSERVE_H
+#define HY_NODE_OBSERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/metrics.h"
+#include "node/cluster.h"
+
+#define OBSERVE_MEMBERS_MAX         48  /* >= NODE_MEMBERS_MAX (asserted in observe.c) */
+#define OBSERVE_COMMANDS_MAX        128 /* >= the command table's size (asserted) */
+/* A follower or observer is ready while it has applied all but this many committed entries. */
+#define OBSERVE_READY_APPLY_LAG_MAX 1000
+
+struct observe_member {
+    char name[NODE_MEMBER_NAME_MAX + 1];
+    const char *role; /* "leader", "follower", "learner", "observer", "joining", ... (static) */
+    int is_self;
+    int link_up; /* the transport's view; this node counts as up */
+    /* Leader only: what it knows of this member's replication. */
+    int has_lag;
+    uint64_t match_index;
+    uint64_t lag_entries;
+    uint64_t lag_ms; /* age of the oldest entry it lacks (0 = it has every entry) */
+    int answered;    /* it answered this leader at all */
+    uint64_t contact_ms;
+    /* Filled by the shell from its peer link (0 when it has none, e.g. for itself). */
+    int has_link_stats;
+    uint64_t dropped_full, dropped_down;
+};
+
+struct observe_command {
+    const char *name; /* static, from the command table */
+    uint64_t calls;
+    struct hy_histo latency;
+};
+
+struct node_observation {
+    uint64_t now_ms; /* the loop's clock when taken */
+    char node_id[NODE_MEMBER_NAME_MAX + 1];
+    int started, draining, disk_full;
+    int stopping; /* set by the shell during a graceful shutdown */
+    /* Raft. */
+    const char *role; /* raft_role_name: "leader", "follower", ... (static) */
+    int is_leader;
+    char leader[NODE_MEMBER_NAME_MAX + 1]; /* current leader, "" when none is current */
+    char last_leader[NODE_MEMBER_NAME_MAX + 1];
+    uint64_t leader_contact_ms;
+    int has_quorum;        /* a leader heard within an election timeout (or this node leads) */
+    const char *self_role; /* member_role_name of this node: "observer", "learner", ... */
+    uint64_t term, commit_index, applied_index, last_index, snapshot_index;
+    uint32_t voters, reachable_voters, cluster_size;
+    uint64_t elections, leader_changes;
+    uint64_t proposals_committed, proposals_unknown, proposals_rejected;
+    struct hy_histo commit_latency;
+    uint64_t snapshots_taken, snapshots_installed, snapshot_last_bytes, snapshot_bytes_total;
+    struct hy_histo snapshot_duration;
+    /* Members as this node knows them. */
+    size_t member_count;
+    struct observe_member members[OBSERVE_MEMBERS_MAX];
+    /* Commands (the whole table, in its order). */
+    size_t command_count;
+    struct observe_command commands[OBSERVE_COMMANDS_MAX];
+    /* Clients, keyspace and memory. */
+    uint64_t clients, connections_received, rejected_connections;
+    uint64_t commands_processed, net_input_bytes, net_output_bytes;
+    uint64_t keys, volatile_keys, expired_keys, evicted_keys, keyspace_hits, keyspace_misses;
+    uint64_t memory_used_bytes, memory_dataset_bytes, memory_max_bytes;
+    uint64_t uptime_ms;
+    /* Filled by the shell. */
+    struct hy_histo wal_fsync;
+};
+
+struct hy_node;
+
+/* Fills *out from the node (borrowed for the call); the shell's fields are zeroed. */
+void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observation *out);
+
+/* /health: one JSON object (Hazelcast's fields, then Raft's and each member's). */
+void observe_health_json(const struct node_observation *o, struct hy_buf *out);
+
+/* /health/ready: 1 when this node can do its job (started, not leaving, a leader with a
+ * majority behind it, its state machine caught up, a full member of the configuration);
+ * otherwise 0 with the reason, one line of text, in `reason` (cap bytes). */
+int observe_ready(const struct node_observation *o, char *reason, size_t cap);
+
+/* /metrics: every metric in the Prometheus text format 0.0.4. */
+void observe_metrics(const struct node_observation *o, struct hy_buf *out);
+
+#endif
