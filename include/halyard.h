@@ -63,6 +63,29 @@ typedef struct halyard_reply {
     struct halyard_reply **element;
 } halyard_reply;
 
+/* Events, as Hazelcast's lifecycle events (docs/client.md). */
+typedef enum halyard_event {
+    HALYARD_EV_STARTING,
+    HALYARD_EV_STARTED,
+    HALYARD_EV_CLIENT_CONNECTED,       /* a connection to the cluster after having none */
+    HALYARD_EV_CLIENT_DISCONNECTED,    /* the connection to the cluster was lost */
+    HALYARD_EV_CLIENT_CHANGED_CLUSTER, /* now connected to another cluster of the list */
+    HALYARD_EV_SHUTTING_DOWN,
+    HALYARD_EV_SHUTDOWN,
+} halyard_event;
+
+/* Called with the event, the cluster's name and the member ("host:port", or "" when none);
+ * never under the client's lock, on the thread whose call caused the event. */
+typedef void (*halyard_event_fn)(void *ctx, halyard_event ev, const char *cluster,
+                                 const char *member);
+
+/* A cluster to fail over to: its name (for events and messages) and members. */
+typedef struct halyard_cluster {
+    const char *name;
+    const char *const *addrs;
+    size_t n_addrs;
+} halyard_cluster;
+
 typedef struct halyard_config {
     /* "host:port" of members, at least one; more are learned from -MOVED. Copied. */
     const char *const *addrs;
@@ -79,7 +102,20 @@ typedef struct halyard_config {
     int sessions;                /* exactly-once writes (HY.SESSION/HY.REQ); default 1 */
     uint32_t session_ttl_ms;     /* default 600000 (10 min) */
     const char *password;        /* AUTH at every connection when set; copied */
-    uint64_t seed;               /* jitter's random seed; 0: from the clock */
+    const char *cluster_name;    /* the name of the cluster of `addrs`; default "primary" */
+    /* Multi-cluster failover (Hazelcast's failover client): when no member of the current
+     * cluster could be connected for cluster_connect_timeout_ms, the next cluster of
+     * [addrs, failover[0], failover[1], ...] is tried, round after round, failover_try_count
+     * rounds at most (0: no limit); after that every request fails at once, NOT_APPLIED. A
+     * write that may have reached the cluster left behind ends UNKNOWN: sessions do not
+     * cross clusters. */
+    const halyard_cluster *failover;
+    size_t n_failover;
+    uint32_t cluster_connect_timeout_ms; /* default 4000 */
+    uint32_t failover_try_count;         /* default 0 (no limit) */
+    halyard_event_fn on_event;           /* optional */
+    void *event_ctx;
+    uint64_t seed; /* jitter's random seed; 0: from the clock */
 } halyard_config;
 
 typedef struct halyard_client halyard_client;
@@ -110,7 +146,10 @@ typedef struct halyard_stats {
     uint64_t resends; /* requests sent again (reply lost, MOVED, TRYAGAIN, ...) */
     uint64_t moved;   /* -MOVED followed */
     uint64_t sessions_opened;
+    uint64_t cluster_changes;
 } halyard_stats;
+
+HALYARD_API const char *halyard_event_str(halyard_event ev);
 HALYARD_API void halyard_get_stats(halyard_client *c, halyard_stats *out);
 
 #ifdef __cplusplus

@@ -33,10 +33,27 @@
 
 enum frame { FRAME_NONE, FRAME_AUTH, FRAME_OPEN, FRAME_REQ };
 
+struct hyc_cluster {
+    char name[HYC_NAME_MAX + 1];
+    struct hyc_member members[HYC_MEMBERS_MAX];
+    size_t n;
+};
+
+#define EVENTS_MAX 32
+
 struct hyc_core {
     halyard_config cfg;
     char *password;
-    struct hyc_member members[HYC_MEMBERS_MAX];
+    struct hyc_cluster clusters[HYC_CLUSTERS_MAX];
+    size_t n_clusters, ci;         /* the cluster in use */
+    uint32_t rounds;               /* full passes over the cluster list without a connection */
+    int gave_up;                   /* failover_try_count rounds passed: requests fail at once */
+    int connected;                 /* as events see it: connected to the cluster */
+    int changed_cluster;           /* raise CLIENT_CHANGED_CLUSTER at the next connection */
+    uint64_t unreachable_since_ms; /* no connection to the cluster since (0: connected) */
+    struct hyc_event events[EVENTS_MAX];
+    size_t ev_head, ev_count;
+    struct hyc_member members[HYC_MEMBERS_MAX]; /* the cluster in use, plus -MOVED's */
     size_t n_members, cur;
     int up, connecting, authed, must_close;
     struct hy_prng prng;
@@ -131,14 +148,27 @@ const char *hyc_config_check(const halyard_config *cfg)
     if (cfg == NULL || cfg->addrs == NULL || cfg->n_addrs == 0) {
         return "at least one member address (host:port) is needed";
     }
-    if (cfg->n_addrs > HYC_MEMBERS_MAX) {
-        return "too many member addresses (at most 64)";
+    if (cfg->n_failover + 1 > HYC_CLUSTERS_MAX) {
+        return "too many failover clusters (at most 7)";
     }
-    for (size_t i = 0; i < cfg->n_addrs; i++) {
-        struct hyc_member m;
-        if (cfg->addrs[i] == NULL || !parse_addr(cfg->addrs[i], strlen(cfg->addrs[i]), &m)) {
-            return "a member address is not host:port";
+    for (size_t c = 0; c <= cfg->n_failover; c++) {
+        const char *const *addrs = c == 0 ? cfg->addrs : cfg->failover[c - 1].addrs;
+        size_t n = c == 0 ? cfg->n_addrs : cfg->failover[c - 1].n_addrs;
+        if (addrs == NULL || n == 0) {
+            return "every failover cluster needs at least one member address";
         }
+        if (n > HYC_MEMBERS_MAX) {
+            return "too many member addresses (at most 64 per cluster)";
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct hyc_member m;
+            if (addrs[i] == NULL || !parse_addr(addrs[i], strlen(addrs[i]), &m)) {
+                return "a member address is not host:port";
+            }
+        }
+    }
+    if (cfg->n_failover > 0 && cfg->cluster_connect_timeout_ms == 0) {
+        return "cluster_connect_timeout_ms must be above 0 with failover clusters";
     }
     if (cfg->connect_timeout_ms == 0 || cfg->request_timeout_ms == 0 ||
         cfg->attempt_timeout_ms == 0) {
@@ -162,10 +192,25 @@ struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
     k->cfg.addrs = NULL;
     k->password = cfg->password ? hy_xstrdup(cfg->password) : NULL;
     k->cfg.password = NULL;
-    for (size_t i = 0; i < cfg->n_addrs; i++) {
-        (void)parse_addr(cfg->addrs[i], strlen(cfg->addrs[i]), &k->members[i]);
+    k->cfg.cluster_name = NULL;
+    k->cfg.failover = NULL;
+    k->n_clusters = cfg->n_failover + 1;
+    for (size_t c = 0; c < k->n_clusters; c++) {
+        struct hyc_cluster *cl = &k->clusters[c];
+        const char *name = c == 0 ? cfg->cluster_name : cfg->failover[c - 1].name;
+        if (name != NULL) {
+            snprintf(cl->name, sizeof(cl->name), "%s", name);
+        } else {
+            snprintf(cl->name, sizeof(cl->name), c == 0 ? "primary" : "failover-%zu", c);
+        }
+        const char *const *addrs = c == 0 ? cfg->addrs : cfg->failover[c - 1].addrs;
+        cl->n = c == 0 ? cfg->n_addrs : cfg->failover[c - 1].n_addrs;
+        for (size_t i = 0; i < cl->n; i++) {
+            (void)parse_addr(addrs[i], strlen(addrs[i]), &cl->members[i]);
+        }
     }
-    k->n_members = cfg->n_addrs;
+    memcpy(k->members, k->clusters[0].members, k->clusters[0].n * sizeof(k->members[0]));
+    k->n_members = k->clusters[0].n;
     k->backoff_ms = cfg->backoff_initial_ms;
     hy_prng_seed(&k->prng, seed);
     hy_buf_init(&k->args);
@@ -195,6 +240,66 @@ const struct hyc_member *hyc_member(const struct hyc_core *k, size_t i)
 void hyc_stats(const struct hyc_core *k, halyard_stats *out)
 {
     *out = k->stats;
+}
+
+const char *hyc_cluster_name(const struct hyc_core *k)
+{
+    return k->clusters[k->ci].name;
+}
+
+static void push_event(struct hyc_core *k, halyard_event ev, const struct hyc_member *m)
+{
+    if (k->ev_count == EVENTS_MAX) { /* nobody drains: the oldest goes */
+        k->ev_head = (k->ev_head + 1) % EVENTS_MAX;
+        k->ev_count--;
+    }
+    struct hyc_event *e = &k->events[(k->ev_head + k->ev_count++) % EVENTS_MAX];
+    e->ev = ev;
+    memcpy(e->cluster, k->clusters[k->ci].name, sizeof(e->cluster)); /* same size */
+    if (m != NULL) {
+        snprintf(e->member, sizeof(e->member), "%s:%d", m->host, m->port);
+    } else {
+        e->member[0] = '\0';
+    }
+}
+
+void hyc_push_event(struct hyc_core *k, halyard_event ev)
+{
+    push_event(k, ev, NULL);
+}
+
+int hyc_take_event(struct hyc_core *k, struct hyc_event *out)
+{
+    if (k->ev_count == 0) {
+        return 0;
+    }
+    *out = k->events[k->ev_head];
+    k->ev_head = (k->ev_head + 1) % EVENTS_MAX;
+    k->ev_count--;
+    return 1;
+}
+
+/* No member of this cluster could be connected for cluster_connect_timeout_ms: the next
+ * cluster of the list. A write that may have reached the one left is UNKNOWN: its session
+ * does not exist on the next. */
+static void change_cluster(struct hyc_core *k, uint64_t now_ms)
+{
+    k->ci = (k->ci + 1) % k->n_clusters;
+    if (k->ci == 0 && k->cfg.failover_try_count > 0 && ++k->rounds >= k->cfg.failover_try_count) {
+        k->gave_up = 1;
+    }
+    const struct hyc_cluster *cl = &k->clusters[k->ci];
+    memcpy(k->members, cl->members, cl->n * sizeof(k->members[0]));
+    k->n_members = cl->n;
+    k->cur = 0;
+    k->tried_in_round = 0;
+    k->wait_until_ms = 0;
+    k->backoff_ms = k->cfg.backoff_initial_ms;
+    k->unreachable_since_ms = now_ms;
+    k->session = 0;
+    k->sessions_off = 0;
+    k->changed_cluster = 1;
+    k->stats.cluster_changes++;
 }
 
 uint64_t hyc_session(const struct hyc_core *k)
@@ -379,6 +484,31 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
         a->until_ms = k->wait_until_ms < k->deadline_ms ? k->wait_until_ms : k->deadline_ms;
         return;
     }
+    if (!k->up && k->n_clusters > 1 && k->unreachable_since_ms != 0 && !k->done &&
+        now_ms >= k->unreachable_since_ms + k->cfg.cluster_connect_timeout_ms) {
+        if (k->is_write && k->maybe_applied) {
+            char msg[400];
+            snprintf(msg, sizeof(msg),
+                     "UNKNOWN outcome: the write was sent to cluster %s, which became "
+                     "unreachable before it answered; it may or may not be applied there",
+                     k->clusters[k->ci].name);
+            finish(k, HALYARD_UNKNOWN, NULL, msg);
+            change_cluster(k, now_ms);
+            a->what = HYC_DO_DONE;
+            return;
+        }
+        k->seq = 0; /* never sent: a new slot in the next cluster's session */
+        change_cluster(k, now_ms);
+    }
+    if (k->gave_up && !k->done) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "NOT APPLIED no cluster could be reached in %u rounds (failover_try_count)",
+                 k->cfg.failover_try_count);
+        finish(k, HALYARD_NOT_APPLIED, NULL, msg);
+        a->what = HYC_DO_DONE;
+        return;
+    }
     if (!k->up) {
         uint64_t until = now_ms + k->cfg.connect_timeout_ms;
         a->what = HYC_DO_CONNECT;
@@ -411,6 +541,16 @@ void hyc_connected(struct hyc_core *k, uint64_t now_ms)
     k->sent = 0;
     hy_buf_reset(&k->in);
     k->stats.connects++;
+    k->unreachable_since_ms = 0;
+    k->rounds = 0;
+    if (!k->connected) {
+        k->connected = 1;
+        push_event(k, HALYARD_EV_CLIENT_CONNECTED, &k->members[k->cur]);
+    }
+    if (k->changed_cluster) {
+        k->changed_cluster = 0;
+        push_event(k, HALYARD_EV_CLIENT_CHANGED_CLUSTER, &k->members[k->cur]);
+    }
 }
 
 void hyc_sent(struct hyc_core *k, uint64_t now_ms)
@@ -424,6 +564,13 @@ void hyc_sent(struct hyc_core *k, uint64_t now_ms)
 static void lose_connection(struct hyc_core *k, uint64_t now_ms)
 {
     int lost = k->inflight == FRAME_REQ && k->sent && !k->done;
+    if (k->connected) {
+        k->connected = 0;
+        push_event(k, HALYARD_EV_CLIENT_DISCONNECTED, &k->members[k->cur]);
+    }
+    if (k->unreachable_since_ms == 0) {
+        k->unreachable_since_ms = now_ms;
+    }
     k->connecting = k->up = k->authed = 0;
     k->inflight = FRAME_NONE;
     k->sent = 0;

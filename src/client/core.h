@@ -18,8 +18,10 @@
 #include "common/prng.h"
 #include "halyard.h"
 
-#define HYC_HOST_MAX    255
-#define HYC_MEMBERS_MAX 64
+#define HYC_HOST_MAX     255
+#define HYC_MEMBERS_MAX  64
+#define HYC_CLUSTERS_MAX 8
+#define HYC_NAME_MAX     63
 
 struct hyc_member {
     char host[HYC_HOST_MAX + 1];
@@ -66,6 +68,19 @@ void hyc_closed(struct hyc_core *k, uint64_t now_ms);
 halyard_status hyc_take_result(struct hyc_core *k, halyard_reply **reply);
 
 void hyc_stats(const struct hyc_core *k, halyard_stats *out);
+
+/* Events the core raised, oldest first; 0 when none is left. The shell hands them to the
+ * program's callback once it has released its lock. */
+struct hyc_event {
+    halyard_event ev;
+    char cluster[HYC_NAME_MAX + 1];
+    char member[HYC_HOST_MAX + 8];
+};
+int hyc_take_event(struct hyc_core *k, struct hyc_event *out);
+/* The core's own events: the shell raises STARTING/STARTED/SHUTTING_DOWN/SHUTDOWN. */
+void hyc_push_event(struct hyc_core *k, halyard_event ev);
+/* The name of the cluster in use. */
+const char *hyc_cluster_name(const struct hyc_core *k);
 uint64_t hyc_session(const struct hyc_core *k); /* 0 = none open */
 
 /* reply.c: a RESP value as a reply tree, and an ERRORMSG reply of a message. */

@@ -26,7 +26,41 @@ struct halyard_client {
     pthread_mutex_t lock;
     struct hyc_core *core;
     int fd;
+    halyard_event_fn on_event;
+    void *event_ctx;
 };
+
+/* Takes the core's events under the lock (the caller holds it), to be delivered after it is
+ * released: callbacks never run under the client's lock. */
+static size_t take_events(halyard_client *c, struct hyc_event *evs, size_t max)
+{
+    size_t n = 0;
+    while (n < max && hyc_take_event(c->core, &evs[n])) {
+        n++;
+    }
+    return n;
+}
+
+static void deliver(halyard_client *c, const struct hyc_event *evs, size_t n)
+{
+    for (size_t i = 0; c->on_event != NULL && i < n; i++) {
+        c->on_event(c->event_ctx, evs[i].ev, evs[i].cluster, evs[i].member);
+    }
+}
+
+const char *halyard_event_str(halyard_event ev)
+{
+    static const char *const names[] = {
+        "STARTING",
+        "STARTED",
+        "CLIENT_CONNECTED",
+        "CLIENT_DISCONNECTED",
+        "CLIENT_CHANGED_CLUSTER",
+        "SHUTTING_DOWN",
+        "SHUTDOWN",
+    };
+    return (unsigned)ev < sizeof(names) / sizeof(names[0]) ? names[ev] : "?";
+}
 
 static uint64_t mono_ms(void)
 {
@@ -47,6 +81,7 @@ void halyard_config_init(halyard_config *cfg)
     cfg->backoff_jitter = 0.5;
     cfg->sessions = 1;
     cfg->session_ttl_ms = 600000;
+    cfg->cluster_connect_timeout_ms = 4000;
 }
 
 halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen)
@@ -73,7 +108,13 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     }
     c->core = hyc_core_new(cfg, seed);
     c->fd = -1;
+    c->on_event = cfg->on_event;
+    c->event_ctx = cfg->event_ctx;
     pthread_mutex_init(&c->lock, NULL);
+    struct hyc_event evs[2];
+    hyc_push_event(c->core, HALYARD_EV_STARTING);
+    hyc_push_event(c->core, HALYARD_EV_STARTED); /* it connects lazily, at the first command */
+    deliver(c, evs, take_events(c, evs, 2));
     return c;
 }
 
@@ -90,7 +131,15 @@ void halyard_close(halyard_client *c)
     if (c == NULL) {
         return;
     }
+    struct hyc_event evs[34];
+    pthread_mutex_lock(&c->lock);
+    hyc_push_event(c->core, HALYARD_EV_SHUTTING_DOWN);
+    size_t n = take_events(c, evs, 33);
+    pthread_mutex_unlock(&c->lock);
+    deliver(c, evs, n);
     drop_fd(c);
+    hyc_push_event(c->core, HALYARD_EV_SHUTDOWN);
+    deliver(c, evs, take_events(c, evs, 1));
     hyc_core_free(c->core);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -240,7 +289,10 @@ halyard_status halyard_command(halyard_client *c, int argc, const char *const *a
     hyc_begin(c->core, argc, argv, argvlen, mono_ms());
     drive(c);
     halyard_status st = hyc_take_result(c->core, reply);
+    struct hyc_event evs[32];
+    size_t n = take_events(c, evs, 32);
     pthread_mutex_unlock(&c->lock);
+    deliver(c, evs, n);
     if (*reply == NULL) {
         return HALYARD_NO_MEMORY;
     }

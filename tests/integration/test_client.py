@@ -184,10 +184,9 @@ def test_unreachable_cluster_is_not_applied_by_the_deadline():
     assert done["not_applied"] == 3 and done["ok"] == 0, done
 
 
-def test_installed_library_builds_the_quickstart(tmp_path, servers):
-    """make install PREFIX=... installs the header, both libraries and halyard.pc; the
-    quickstart example builds with pkg-config against the install (shared library) and runs
-    against a halyard node."""
+def install_and_build(tmp_path, example):
+    """make install PREFIX=tmp, then builds examples/<example>.c with pkg-config against the
+    install; returns the program and the environment to run it with."""
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     prefix = str(tmp_path / "prefix")
     r = subprocess.run(["make", "-s", "install", "PREFIX=" + prefix], cwd=root,
@@ -196,12 +195,19 @@ def test_installed_library_builds_the_quickstart(tmp_path, servers):
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "halyard"], env=env,
                            capture_output=True, text=True, check=True).stdout.split()
-    exe = str(tmp_path / "quickstart")
-    r = subprocess.run(["cc", "-Wall", "-Werror", os.path.join(root, "examples", "quickstart.c"),
+    exe = str(tmp_path / example)
+    r = subprocess.run(["cc", "-Wall", "-Werror", os.path.join(root, "examples", example + ".c"),
                         "-o", exe] + flags, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+    return exe, dict(os.environ, LD_LIBRARY_PATH=os.path.join(prefix, "lib")), prefix
+
+
+def test_installed_library_builds_the_quickstart(tmp_path, servers):
+    """make install PREFIX=... installs the header, both libraries and halyard.pc; the
+    quickstart example builds with pkg-config against the install (shared library) and runs
+    against a halyard node."""
+    exe, run_env, prefix = install_and_build(tmp_path, "quickstart")
     s = servers.start()
-    run_env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(prefix, "lib"))
     r = subprocess.run([exe, "127.0.0.1:%d" % s.port], env=run_env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -209,3 +215,44 @@ def test_installed_library_builds_the_quickstart(tmp_path, servers):
     # It is the installed shared library that ran, not a copy linked in.
     ldd = subprocess.run(["ldd", exe], env=run_env, capture_output=True, text=True).stdout
     assert os.path.join(prefix, "lib", "libhalyard.so.0") in ldd, ldd
+
+
+def test_failover_client_moves_to_the_secondary_cluster(tmp_path, servers):
+    """Seed 002 in C (examples/failover_client.c, built from the install): writing to the
+    primary cluster, which is then killed; the client prints CLIENT_DISCONNECTED,
+    CLIENT_CONNECTED and CLIENT_CHANGED_CLUSTER in that order and goes on writing to the
+    secondary with no error handling in the loop. At most the write in flight is unknown."""
+    exe, run_env, _ = install_and_build(tmp_path, "failover_client")
+    primary, secondary = servers.start(), servers.start()
+    proc = subprocess.Popen([exe, "--primary", "127.0.0.1:%d" % primary.port, "--secondary",
+                             "127.0.0.1:%d" % secondary.port, "--writes", "400",
+                             "--interval-ms", "5"], env=run_env, stdout=subprocess.PIPE,
+                            text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
+                              daemon=True)
+    reader.start()
+    wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 30, "100 writes")
+    primary.send_signal(signal.SIGKILL)
+    primary.wait_exit()
+    primary._stopped = True
+    killed_at = len(lines)
+    wait_for(lambda: any(l.startswith("CLIENT_CHANGED_CLUSTER") for l in lines[killed_at:]),
+             10, "the client to be on the secondary cluster")
+    assert proc.wait(timeout=120) == 0
+    reader.join(10)
+    events = [l.split()[0] + " " + l.split()[1] for l in lines
+              if l.startswith(("CLIENT_", "STARTING", "STARTED", "SHUTTING", "SHUTDOWN"))]
+    assert events[:3] == ["STARTING cluster=primary", "STARTED cluster=primary",
+                          "CLIENT_CONNECTED cluster=primary"], events
+    assert events[3:6] == ["CLIENT_DISCONNECTED cluster=primary",
+                           "CLIENT_CONNECTED cluster=secondary",
+                           "CLIENT_CHANGED_CLUSTER cluster=secondary"], events
+    assert events[-2:] == ["SHUTTING_DOWN cluster=secondary", "SHUTDOWN cluster=secondary"]
+    done_line = [l for l in lines if l.startswith("done ")]
+    assert done_line, lines[-5:]
+    done = dict(kv.split("=") for kv in done_line[0].split()[1:])
+    assert int(done["other"]) == 0 and int(done["unknown"]) <= 1, lines[-5:]
+    assert int(done["ok"]) + int(done["unknown"]) == 400
+    keys = int(redis.Redis("127.0.0.1", secondary.port, socket_timeout=10).dbsize())
+    assert 0 < keys <= 300, keys

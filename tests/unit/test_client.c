@@ -63,9 +63,13 @@ static int run(struct script *t)
             assert_true(a.until_ms > t->now);
             t->now = a.until_ms;
             break;
-        case HYC_DO_CONNECT:
-            t->connects[a.member]++;
-            if (t->refuse[a.member]) {
+        case HYC_DO_CONNECT: {
+            /* The script knows members by port: 7001-7003, and any other (the secondary's
+             * 8001, one learned from -MOVED) as the fourth. */
+            int port = hyc_member(t->k, a.member)->port;
+            size_t idx = port >= 7001 && port <= 7003 ? (size_t)(port - 7001) : 3;
+            t->connects[idx]++;
+            if (t->refuse[idx]) {
                 t->now += 1;
                 hyc_closed(t->k, t->now);
             } else {
@@ -73,6 +77,7 @@ static int run(struct script *t)
                 hyc_connected(t->k, t->now);
             }
             break;
+        }
         case HYC_DO_SEND:
             assert_true(t->n_sent < 16);
             snprintf(t->sent[t->n_sent++], 512, "%.*s", (int)a.len, (const char *)a.data);
@@ -346,6 +351,91 @@ static void test_protocol_error_reconnects(void **state)
     hyc_core_free(t.k);
 }
 
+static const char *secondary_addrs[] = {"127.0.0.2:8001"};
+
+/* The primary becomes unreachable: after cluster_connect_timeout_ms without a connection the
+ * client goes to the secondary, with DISCONNECTED, CONNECTED, CHANGED_CLUSTER in that order
+ * (seed 002). A write that may have reached the primary ends UNKNOWN; the next goes to the
+ * secondary under a new session. With failover_try_count rounds passed, requests fail at
+ * once. */
+static void test_failover_to_the_next_cluster(void **state)
+{
+    (void)state;
+    struct script t;
+    memset(&t, 0, sizeof(t));
+    halyard_cluster sec = {"dr", secondary_addrs, 1};
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 2; /* members 0 and 1 */
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 10000;
+    cfg.attempt_timeout_ms = 500;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 200;
+    cfg.backoff_multiplier = 2.0;
+    cfg.sessions = 1;
+    cfg.session_ttl_ms = 60000;
+    cfg.failover = &sec;
+    cfg.n_failover = 1;
+    cfg.cluster_connect_timeout_ms = 1000;
+    cfg.failover_try_count = 2;
+    assert_null(hyc_config_check(&cfg));
+    t.k = hyc_core_new(&cfg, 3);
+    t.now = 1000;
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n"); /* the primary's session */
+    assert_true(run(&t));
+    struct hyc_event ev;
+    assert_true(hyc_take_event(t.k, &ev));
+    assert_int_equal(ev.ev, HALYARD_EV_CLIENT_CONNECTED);
+    assert_string_equal(ev.cluster, "primary");
+    /* The primary stops: the INCR was sent, its member is gone, and so is the other. */
+    t.refuse[0] = t.refuse[1] = 1;
+    hyc_closed(t.k, t.now);
+    assert_false(run(&t));
+    char text[256];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNKNOWN);
+    assert_non_null(strstr(text, "cluster primary"));
+    assert_true(t.now >= 2000); /* it waited the cluster connect timeout */
+    assert_true(hyc_take_event(t.k, &ev));
+    assert_int_equal(ev.ev, HALYARD_EV_CLIENT_DISCONNECTED);
+    assert_false(hyc_take_event(t.k, &ev));
+    assert_string_equal(hyc_cluster_name(t.k), "dr");
+    /* The next write: connected to the secondary, a new session there. */
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], OPEN_FRAME);
+    assert_string_equal(hyc_member(t.k, t.member)->host, "127.0.0.2");
+    assert_true(hyc_take_event(t.k, &ev));
+    assert_int_equal(ev.ev, HALYARD_EV_CLIENT_CONNECTED);
+    assert_string_equal(ev.cluster, "dr");
+    assert_true(hyc_take_event(t.k, &ev));
+    assert_int_equal(ev.ev, HALYARD_EV_CLIENT_CHANGED_CLUSTER);
+    answer(&t, ":4\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1],
+                        "*5\r\n$6\r\nHY.REQ\r\n$1\r\n4\r\n$1\r\n1\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    /* Everything unreachable: back to the primary, then the secondary again: two rounds,
+     * then requests fail at once. */
+    t.refuse[3] = 1;
+    hyc_closed(t.k, t.now);
+    begin(&t, "GET", "c");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_non_null(strstr(text, "no cluster could be reached"));
+    uint64_t at = t.now;
+    begin(&t, "GET", "c");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_int_equal(t.now, at); /* at once */
+    hyc_core_free(t.k);
+}
+
 static void test_config_check(void **state)
 {
     (void)state;
@@ -370,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_expired_session_and_unwrappable_command),
         cmocka_unit_test(test_plain_redis_and_error_replies),
         cmocka_unit_test(test_protocol_error_reconnects),
+        cmocka_unit_test(test_failover_to_the_next_cluster),
         cmocka_unit_test(test_config_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
