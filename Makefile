@@ -241,6 +241,16 @@ bench-metrics: deps
 
 # Failover time of a 3-node cluster after kill -9 of the leader (median and worst of 10), then
 # the longest gap per client for clients of the followers and of the leader (10 rounds).
+# libhalyard against hiredis on the same node: GET and SET, 1 and 50 threads (issue 15).
+.PHONY: bench-client
+bench-client: deps
+	$(MAKE) -j2 MODE=release $(SERVER) $(OUT)/bench/client_bench
+	bench/client.sh $(OUT)
+
+$(OUT)/bench/client_bench: $(OBJ)/bench/client_bench.o $(LIBHY_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ -lhiredis $(LDLIBS)
+
 bench-failover: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	$(PYTHON) bench/failover.py $(abspath $(SERVER)) 10

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# make bench-client: libhalyard's blocking API against hiredis (Debian's libhiredis-dev) on the
+# same halyard node, GET and SET, 1 and 50 threads (one connection each), ROUNDS rounds with
+# the two clients alternating; prints the median ops/s and client CPU µs per operation of each
+# and the ratios (issue 15's targets: >= 0.95x). Everything listens on 127.0.0.1; the node is
+# stopped by PID on exit.
+#
+#   bench/client.sh BUILD_DIR            (BENCH_ROUNDS, default 3; BENCH_OPS, default 20000)
+set -euo pipefail
+OUT=${1:?usage: bench/client.sh BUILD_DIR}
+ROUNDS=${BENCH_ROUNDS:-3}
+OPS=${BENCH_OPS:-20000}
+WORK=$(mktemp -d)
+PORT=$((20000 + RANDOM % 20000))
+"$OUT/halyard" --port "$PORT" --http-port 0 --bind 127.0.0.1 --data-dir "$WORK/d" >"$WORK/log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis-cli -p "$PORT" set bench:key xxxxxxxxxxxxxxxx >/dev/null
+: >"$WORK/results"
+for r in $(seq "$ROUNDS"); do
+    for op in GET SET; do
+        for threads in 1 50; do
+            n=$OPS
+            [ "$op" = SET ] && n=$((OPS / 4)) # every SET waits for its fsync
+            order="libhalyard hiredis"
+            [ $((r % 2)) -eq 0 ] && order="hiredis libhalyard"
+            for lib in $order; do
+                timeout 300 "$OUT/bench/client_bench" "$lib" "$PORT" "$op" "$threads" "$n" \
+                    | tee -a "$WORK/results"
+            done
+        done
+    done
+done
+python3 - "$WORK/results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    kv = dict(x.split("=") for x in f[2:])
+    rows.setdefault((f[0], f[1], kv["threads"]), []).append(
+        (float(kv["ops_per_s"]), float(kv["cpu_us_per_op"])))
+print("\n%-16s %22s %22s %9s %9s" % ("", "hiredis ops/s (cpu us)", "libhalyard ops/s (cpu us)",
+                                     "ops ratio", "cpu ratio"))
+for op in ("GET", "SET"):
+    for t in ("1", "50"):
+        h, l = rows.get(("hiredis", op, t)), rows.get(("libhalyard", op, t))
+        if not h or not l:
+            continue
+        ho, hc = statistics.median(x[0] for x in h), statistics.median(x[1] for x in h)
+        lo, lc = statistics.median(x[0] for x in l), statistics.median(x[1] for x in l)
+        print("%-16s %22s %22s %8.2fx %8.2fx" % ("%s %s thr" % (op, t), "%.0f (%.1f)" % (ho, hc),
+                                               "%.0f (%.1f)" % (lo, lc), lo / ho, lc / hc))
+print("(medians of %d rounds; cpu = the benchmark process's user+sys per op)" % len(h))
+PY
