@@ -18,6 +18,7 @@
 #include "io/peer.h"
 #include "io/peer_auth.h"
 #include "io/snapshotter.h"
+#include "io/tls.h"
 #include "node/node.h"
 
 #define IO_READ_CHUNK       (16 * 1024)
@@ -29,6 +30,9 @@ struct io_conn;
 struct io_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
+    uv_tcp_t tls_listener; /* on tls-port, when set */
+    int tls_listening;
+    struct io_tls_ctx *tls; /* NULL without tls-port */
     uv_timer_t cron;
     uv_timer_t raft_timer;
     uint64_t raft_timer_at;
@@ -55,6 +59,8 @@ struct io_conn {
     struct io_server *srv;
     struct node_client *client;
     struct hy_buf inflight; /* bytes handed to uv_write, kept alive until its callback */
+    struct io_tls *tls;     /* a connection to tls-port: these carry its records */
+    struct hy_buf tls_in, tls_out;
     int writing, closing, is_pending;
     struct io_conn *next_pending;
     struct io_conn *prev, *next;
@@ -77,6 +83,9 @@ static void conn_closed_cb(uv_handle_t *h)
     struct io_server *srv = conn->srv;
     node_client_free(srv->node, conn->client);
     hy_buf_free(&conn->inflight);
+    io_tls_free(conn->tls);
+    hy_buf_free(&conn->tls_in);
+    hy_buf_free(&conn->tls_out);
     hy_free(conn);
     if (srv->stopping) {
         server_maybe_finish(srv);
@@ -241,6 +250,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct io_conn *conn = h->data;
+    if (conn->tls != NULL) { /* records: decrypted into the client's input by read_cb */
+        uint8_t *p = hy_buf_reserve(&conn->tls_in, IO_READ_CHUNK);
+        *buf = uv_buf_init((char *)p, (unsigned)(conn->tls_in.cap - conn->tls_in.len));
+        return;
+    }
     struct hy_buf *in = &conn->client->in;
     /* A large bulk whose header was read: make room for all of it at once, so it arrives in
      * few reads and one allocation instead of a chain of doublings. The query buffer limit
@@ -266,7 +280,29 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     struct node_client *c = conn->client;
-    c->in.len += (size_t)nread;
+    if (conn->tls != NULL) {
+        char err[300];
+        conn->tls_in.len += (size_t)nread;
+        size_t before = c->in.len;
+        int rc = io_tls_feed(conn->tls, conn->tls_in.data, conn->tls_in.len, &c->in, &conn->tls_out,
+                             err, sizeof(err));
+        hy_buf_reset(&conn->tls_in);
+        if (rc != 0) {
+            hy_log(conn->srv->log, HY_LOG_INFO, "client %llu (%s) closed: %s",
+                   (unsigned long long)c->id, c->addr, err);
+            conn_close(conn);
+            return;
+        }
+        if (conn->tls_out.len > 0) {
+            pending_add(conn); /* handshake records */
+        }
+        if (c->in.len == before) {
+            return; /* a handshake step, or a record not yet complete */
+        }
+        nread = (ssize_t)(c->in.len - before); /* plaintext bytes, for the counters */
+    } else {
+        c->in.len += (size_t)nread;
+    }
     node_note_net_io(conn->srv->node, (size_t)nread, 0);
     node_client_process(conn->srv->node, c, io_clock_ms());
     if ((int64_t)c->in.len > conn->srv->cfg->client_query_buffer_limit) {
@@ -304,8 +340,19 @@ static void conn_flush(struct io_conn *conn)
     if (conn->writing || conn->closing) {
         return;
     }
-    if (c->out.len > 0) {
-        uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)HY_MIN(c->out.len, 1u << 30));
+    /* Over TLS, the replies become records first; what goes on the wire is those. */
+    struct hy_buf *src = &c->out;
+    if (conn->tls != NULL) {
+        if (c->out.len > 0 &&
+            io_tls_write(conn->tls, c->out.data, c->out.len, &conn->tls_out) != 0) {
+            conn_close(conn);
+            return;
+        }
+        hy_buf_reset(&c->out);
+        src = &conn->tls_out;
+    }
+    if (src->len > 0) {
+        uv_buf_t b = uv_buf_init((char *)src->data, (unsigned)HY_MIN(src->len, 1u << 30));
         int n = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
         if (n < 0 && n != UV_EAGAIN) {
             conn_close(conn);
@@ -313,14 +360,14 @@ static void conn_flush(struct io_conn *conn)
         }
         if (n > 0) {
             node_note_net_io(conn->srv->node, 0, (size_t)n);
-            hy_buf_consume(&c->out, (size_t)n);
+            hy_buf_consume(src, (size_t)n);
         }
     }
-    if (c->out.len > 0) {
+    if (src->len > 0) {
         struct hy_buf tmp = conn->inflight; /* swap: the engine keeps appending to c->out */
-        conn->inflight = c->out;
-        c->out = tmp;
-        hy_buf_reset(&c->out);
+        conn->inflight = *src;
+        *src = tmp;
+        hy_buf_reset(src);
         c->out_inflight = conn->inflight.len;
         uv_buf_t b = uv_buf_init((char *)conn->inflight.data, (unsigned)conn->inflight.len);
         conn->wreq.data = conn;
@@ -421,7 +468,19 @@ static void conn_free_unstarted_cb(uv_handle_t *h)
     hy_free(conn);
 }
 
+static void accept_on(uv_stream_t *listener, int status, int tls);
+
 static void on_connection(uv_stream_t *listener, int status)
+{
+    accept_on(listener, status, 0);
+}
+
+static void on_tls_connection(uv_stream_t *listener, int status)
+{
+    accept_on(listener, status, 1);
+}
+
+static void accept_on(uv_stream_t *listener, int status, int tls)
 {
     struct io_server *srv = listener->data;
     if (status < 0) {
@@ -437,6 +496,11 @@ static void on_connection(uv_stream_t *listener, int status)
     if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0 || srv->stopping) {
         uv_close((uv_handle_t *)&conn->tcp, conn_free_unstarted_cb);
         return;
+    }
+    if (tls) {
+        conn->tls = io_tls_new(srv->tls);
+        hy_buf_init(&conn->tls_in);
+        hy_buf_init(&conn->tls_out);
     }
     conn_start(srv, conn);
 }
@@ -523,6 +587,9 @@ static void server_shutdown(struct io_server *srv, const char *why)
     srv->stopping = 1;
     server_publish(srv); /* /health/ready turns 503 at once: load balancers move away */
     uv_close((uv_handle_t *)&srv->listener, NULL);
+    if (srv->tls_listening) {
+        uv_close((uv_handle_t *)&srv->tls_listener, NULL);
+    }
     uv_timer_stop(&srv->cron);
     uv_timer_stop(&srv->raft_timer);
     for (struct io_conn *conn = srv->conns; conn != NULL; conn = conn->next) {
@@ -542,27 +609,44 @@ static void signal_cb(uv_signal_t *s, int signum)
 }
 
 /* *initialized_out is set once the listener handle exists (it must then be closed). */
-static int server_listen(struct io_server *srv, int *initialized_out)
+static int listen_on(struct io_server *srv, uv_tcp_t *h, int64_t port, uv_connection_cb cb,
+                     int *initialized_out)
 {
     struct sockaddr_storage addr;
-    int rc = uv_ip4_addr(srv->cfg->bind, (int)srv->cfg->port, (struct sockaddr_in *)&addr);
+    int rc = uv_ip4_addr(srv->cfg->bind, (int)port, (struct sockaddr_in *)&addr);
     if (rc != 0) {
-        rc = uv_ip6_addr(srv->cfg->bind, (int)srv->cfg->port, (struct sockaddr_in6 *)&addr);
+        rc = uv_ip6_addr(srv->cfg->bind, (int)port, (struct sockaddr_in6 *)&addr);
     }
     if (rc == 0) {
-        uv_tcp_init(srv->loop, &srv->listener);
-        srv->listener.data = srv;
+        uv_tcp_init(srv->loop, h);
+        h->data = srv;
         *initialized_out = 1;
-        rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
+        rc = uv_tcp_bind(h, (const struct sockaddr *)&addr, 0);
     }
     if (rc == 0) {
-        rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
+        rc = uv_listen((uv_stream_t *)h, 511, cb);
     }
     if (rc != 0) {
         hy_log(srv->log, HY_LOG_ERROR, "cannot listen on %s:%lld: %s", srv->cfg->bind,
-               (long long)srv->cfg->port, uv_strerror(rc));
+               (long long)port, uv_strerror(rc));
     }
     return rc;
+}
+
+static int server_listen(struct io_server *srv, int *initialized_out)
+{
+    int rc = listen_on(srv, &srv->listener, srv->cfg->port, on_connection, initialized_out);
+    if (rc != 0 || srv->cfg->tls_port == 0) {
+        return rc;
+    }
+    char err[600];
+    srv->tls = io_tls_ctx_new(srv->cfg, err, sizeof(err));
+    if (srv->tls == NULL) {
+        hy_log(srv->log, HY_LOG_ERROR, "TLS: %s", err);
+        return -1;
+    }
+    return listen_on(srv, &srv->tls_listener, srv->cfg->tls_port, on_tls_connection,
+                     &srv->tls_listening);
 }
 
 /* Room for maxclients sockets plus our own descriptors, as far as the hard limit allows. */
@@ -609,6 +693,9 @@ static void server_abort_start(struct io_server *srv, int listening)
 {
     if (listening) {
         uv_close((uv_handle_t *)&srv->listener, NULL);
+    }
+    if (srv->tls_listening) {
+        uv_close((uv_handle_t *)&srv->tls_listener, NULL);
     }
     io_http_close(srv->http);
     srv->http = NULL;
@@ -672,12 +759,16 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         hy_log(log, HY_LOG_INFO, "http endpoints on %s:%lld (/health, /metrics)", cfg->bind,
                (long long)cfg->http_port);
     }
+    if (srv.tls != NULL) {
+        hy_log(log, HY_LOG_INFO, "TLS clients on %s:%lld", cfg->bind, (long long)cfg->tls_port);
+    }
     uv_run(srv.loop, UV_RUN_DEFAULT);
     io_http_close(srv.http);
     hy_free(srv.obs);
     io_durable_close(srv.durable);
     node_destroy(srv.node);
     uv_loop_close(srv.loop);
+    io_tls_ctx_free(srv.tls);
     hy_log(log, HY_LOG_INFO, "halyard stopped");
     return 0;
 }

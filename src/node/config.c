@@ -53,7 +53,8 @@ int config_is_secret(size_t i)
 {
     HY_ASSERT(i < config_count());
     const char *name = config_defs[i].name;
-    return strcmp(name, "cluster-secret") == 0 || strcmp(name, "requirepass") == 0;
+    return strcmp(name, "cluster-secret") == 0 || strcmp(name, "requirepass") == 0 ||
+           strcmp(name, "tls-key-file-pass") == 0;
 }
 
 int config_index(const char *name)
@@ -234,6 +235,13 @@ int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_
                  "different protocols",
                  (long long)cfg->peer_port);
         *blame_out = config_index("peer-port");
+        return HY_ECONFIG;
+    }
+    if (cfg->tls_port > 0 && (cfg->tls_port == cfg->port || cfg->tls_port == cfg->peer_port ||
+                              cfg->tls_port == cfg->http_port)) {
+        snprintf(err, cap, "tls-port (%lld) must differ from port, peer-port and http-port",
+                 (long long)cfg->tls_port);
+        *blame_out = config_index("tls-port");
         return HY_ECONFIG;
     }
     if (cfg->http_port > 0 && (cfg->http_port == cfg->port || cfg->http_port == cfg->peer_port)) {

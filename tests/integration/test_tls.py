@@ -1,0 +1,141 @@
+"""TLS on the client port (issue 16, first slice), tested with the real tools: certificates made
+by openssl, redis-cli --tls, openssl s_client, python3-redis over ssl."""
+
+import os
+import socket
+import ssl
+import subprocess
+
+import pytest
+import redis
+
+from conftest import free_port
+
+
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all signed
+    by the CA; and a second CA that signed nothing of ours."""
+    d = str(tmp_path_factory.mktemp("certs"))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", *ec, "-keyout", ca + ".key", "-out", ca + ".crt", "-days", "2",
+                "-subj", "/CN=halyard test " + ca, cwd=d)
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for who in ("server", "client"):
+        openssl("req", *ec, "-keyout", who + ".key", "-out", who + ".csr", "-subj",
+                "/CN=" + who, cwd=d)
+        openssl("x509", "-req", "-in", who + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", who + ".crt", "-days", "2", "-extfile", "san.ext",
+                cwd=d)
+    return d
+
+
+def tls_flags(certs, port, **extra):
+    flags = {"tls-port": port, "tls-cert-file": os.path.join(certs, "server.crt"),
+             "tls-key-file": os.path.join(certs, "server.key"),
+             "tls-ca-cert-file": os.path.join(certs, "ca.crt")}
+    flags.update(extra)
+    return flags
+
+
+def redis_cli(certs, port, *cmd, client_cert=True):
+    argv = ["redis-cli", "--tls", "--cacert", os.path.join(certs, "ca.crt"), "-p", str(port)]
+    if client_cert:
+        argv += ["--cert", os.path.join(certs, "client.crt"), "--key",
+                 os.path.join(certs, "client.key")]
+    return subprocess.run(argv + list(cmd), capture_output=True, text=True, timeout=30)
+
+
+def test_redis_cli_over_mutual_tls(servers, certs):
+    """With a client certificate signed by the CA, redis-cli --tls writes and reads; the plain
+    port goes on serving; without a client certificate the handshake is refused."""
+    port = free_port()
+    s = servers.start(tls_flags(certs, port))
+    r = redis_cli(certs, port, "SET", "tls:k", "over tls")
+    assert r.returncode == 0 and r.stdout.strip() == "OK", r.stdout + r.stderr
+    r = redis_cli(certs, port, "GET", "tls:k")
+    assert r.stdout.strip() == "over tls", r.stdout + r.stderr
+    assert s.client().get("tls:k") == "over tls"   # the plain port, same data
+    r = redis_cli(certs, port, "PING", client_cert=False)
+    assert "PONG" not in r.stdout, r.stdout
+    assert s.client().ping()                        # the refusal hurt nobody
+
+
+def test_python_client_without_certificate_when_not_required(servers, certs):
+    """tls-auth-clients no: a client that only checks the server's certificate is served,
+    pipelines and large values included."""
+    port = free_port()
+    servers.start(tls_flags(certs, port, **{"tls-auth-clients": "no"}))
+    r = redis.Redis("127.0.0.1", port, ssl=True, ssl_ca_certs=os.path.join(certs, "ca.crt"),
+                    socket_timeout=10)
+    big = os.urandom(3 * 1024 * 1024)
+    assert r.set("big", big)
+    assert r.get("big") == big
+    p = r.pipeline(transaction=False)
+    for i in range(500):
+        p.incr("ctr")
+    assert p.execute()[-1] == 500
+
+
+def test_client_certificate_from_another_ca_is_refused(servers, certs):
+    """A server certificate's CA is not enough: a client certificate must be signed by
+    tls-ca-cert-file's CA (here the server trusts only other-ca, so ours fails)."""
+    port = free_port()
+    servers.start(tls_flags(certs, port, **{"tls-ca-cert-file": os.path.join(certs, "other-ca.crt")}))
+    r = redis_cli(certs, port, "PING")
+    assert "PONG" not in r.stdout, r.stdout
+
+
+def test_protocol_versions(servers, certs):
+    """tls-protocols TLSv1.3: a TLS 1.2 handshake is refused, a TLS 1.3 one accepted."""
+    port = free_port()
+    servers.start(tls_flags(certs, port, **{"tls-auth-clients": "no", "tls-protocols": "TLSv1.3"}))
+
+    def handshake(version):
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, version,
+                            "-CAfile", os.path.join(certs, "ca.crt"), "-verify_return_error"],
+                           input="", capture_output=True, text=True, timeout=30)
+        return "Verify return code: 0 (ok)" in r.stdout and "Cipher is (NONE)" not in r.stdout
+
+    assert handshake("-tls1_3")
+    assert not handshake("-tls1_2")
+
+
+def test_plaintext_to_the_tls_port_is_dropped(servers, certs):
+    """RESP in clear text on the TLS port is not a handshake: the connection closes and the
+    server goes on."""
+    port = free_port()
+    s = servers.start(tls_flags(certs, port, **{"tls-auth-clients": "no"}))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert b"PONG" not in data
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"*1\r\n$4\r\nPING\r\n")
+            assert tls.recv(100) == b"+PONG\r\n"
+    assert s.client().ping()
+
+
+def test_bad_certificate_stops_the_start(servers, certs, tmp_path):
+    """A key that does not match the certificate: the server refuses to start and says why."""
+    port = free_port()
+    s = servers.start(tls_flags(certs, port, **{"tls-key-file": os.path.join(certs, "client.key")}),
+                      ready=False)
+    assert s.wait_exit(20) not in (None, 0)
+    assert "tls-key-file" in s.log_tail(), s.log_tail()
+    s._stopped = True
