@@ -113,7 +113,17 @@ typedef struct halyard_config {
     size_t n_failover;
     uint32_t cluster_connect_timeout_ms; /* default 4000 */
     uint32_t failover_try_count;         /* default 0 (no limit) */
-    halyard_event_fn on_event;           /* optional */
+    /* TLS to every member when tls is set (OpenSSL; TLS 1.2+): the server's certificate is
+     * checked against tls_ca_file (system CAs when NULL) and, unless tls_insecure_no_verify,
+     * against tls_server_name (the member's host when NULL); tls_cert_file/tls_key_file give
+     * a client certificate for mutual TLS. Strings are copied. */
+    int tls;
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_server_name;
+    int tls_insecure_no_verify;
+    halyard_event_fn on_event; /* optional */
     void *event_ctx;
     uint64_t seed; /* jitter's random seed; 0: from the clock */
 } halyard_config;

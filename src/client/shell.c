@@ -20,6 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "client/core.h"
 
 struct halyard_client {
@@ -28,6 +32,10 @@ struct halyard_client {
     int fd;
     halyard_event_fn on_event;
     void *event_ctx;
+    SSL_CTX *tls;      /* NULL without TLS */
+    SSL *ssl;          /* the connection's, over fd */
+    char *server_name; /* tls_server_name, or NULL: each member's host */
+    int verify;
 };
 
 /* Takes the core's events under the lock (the caller holds it), to be delivered after it is
@@ -100,6 +108,42 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
         }
         return NULL;
     }
+    SSL_CTX *tls = NULL;
+    if (cfg->tls) {
+        tls = SSL_CTX_new(TLS_client_method());
+        const char *what = NULL;
+        if (tls == NULL) {
+            what = "TLS: cannot create a context";
+        } else {
+            SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
+            if (cfg->tls_ca_file ? SSL_CTX_load_verify_locations(tls, cfg->tls_ca_file, NULL) != 1
+                                 : SSL_CTX_set_default_verify_paths(tls) != 1) {
+                what = "TLS: cannot load tls_ca_file";
+            } else if ((cfg->tls_cert_file != NULL) != (cfg->tls_key_file != NULL)) {
+                what = "TLS: tls_cert_file and tls_key_file go together";
+            } else if (cfg->tls_cert_file != NULL &&
+                       (SSL_CTX_use_certificate_chain_file(tls, cfg->tls_cert_file) != 1 ||
+                        SSL_CTX_use_PrivateKey_file(tls, cfg->tls_key_file, SSL_FILETYPE_PEM) !=
+                            1 ||
+                        SSL_CTX_check_private_key(tls) != 1)) {
+                what = "TLS: cannot load tls_cert_file/tls_key_file (or they do not match)";
+            }
+        }
+        if (what != NULL) {
+            ERR_clear_error();
+            SSL_CTX_free(tls);
+            if (err != NULL && errlen > 0) {
+                snprintf(err, errlen, "%s", what);
+            }
+            free(c);
+            return NULL;
+        }
+        SSL_CTX_set_verify(tls, cfg->tls_insecure_no_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
+                           NULL);
+    }
+    c->tls = tls;
+    c->verify = cfg->tls && !cfg->tls_insecure_no_verify;
+    c->server_name = cfg->tls_server_name ? strdup(cfg->tls_server_name) : NULL;
     uint64_t seed = cfg->seed;
     if (seed == 0) {
         struct timespec ts;
@@ -120,6 +164,10 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
 
 static void drop_fd(halyard_client *c)
 {
+    if (c->ssl != NULL) {
+        SSL_free(c->ssl); /* no close_notify: the peer sees the connection end either way */
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -141,6 +189,8 @@ void halyard_close(halyard_client *c)
     hyc_push_event(c->core, HALYARD_EV_SHUTDOWN);
     deliver(c, evs, take_events(c, evs, 1));
     hyc_core_free(c->core);
+    SSL_CTX_free(c->tls);
+    free(c->server_name);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -193,6 +243,45 @@ static int connect_to(const struct hyc_member *m, uint64_t until_ms)
     return fd;
 }
 
+/* Waits for what OpenSSL asked for (rc from an SSL call); 0 to go on, -1 to give up. */
+static int tls_wait(halyard_client *c, int rc, uint64_t until_ms)
+{
+    int e = SSL_get_error(c->ssl, rc);
+    short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    if (ev == 0) {
+        ERR_clear_error();
+        return -1;
+    }
+    return wait_fd(c->fd, ev, until_ms) == 1 ? 0 : -1;
+}
+
+/* The TLS handshake on c->fd, bounded by until_ms; the member's host is checked against the
+ * certificate (or tls_server_name). */
+static int tls_start(halyard_client *c, const struct hyc_member *m, uint64_t until_ms)
+{
+    const char *name = c->server_name ? c->server_name : m->host;
+    c->ssl = SSL_new(c->tls);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        return -1;
+    }
+    if (c->verify) {
+        X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+        if (X509_VERIFY_PARAM_set1_ip_asc(vp, name) != 1) {
+            SSL_set_tlsext_host_name(c->ssl, name);
+            SSL_set1_host(c->ssl, name);
+        }
+    }
+    for (;;) {
+        int rc = SSL_connect(c->ssl);
+        if (rc == 1) {
+            return 0;
+        }
+        if (tls_wait(c, rc, until_ms) != 0) {
+            return -1;
+        }
+    }
+}
+
 static int send_all(int fd, const uint8_t *p, size_t len, uint64_t until_ms)
 {
     while (len > 0) {
@@ -211,6 +300,43 @@ static int send_all(int fd, const uint8_t *p, size_t len, uint64_t until_ms)
         }
     }
     return 0;
+}
+
+static int tls_send_all(halyard_client *c, const uint8_t *p, size_t len, uint64_t until_ms)
+{
+    while (len > 0) {
+        int n = SSL_write(c->ssl, p, (int)(len > (1u << 30) ? 1u << 30 : len));
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        } else if (tls_wait(c, n, until_ms) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Plaintext bytes read (> 0), 0 when the time ran out, -1 when the connection is gone. */
+static int tls_recv(halyard_client *c, uint8_t *buf, size_t cap, uint64_t until_ms)
+{
+    for (;;) {
+        int n = SSL_read(c->ssl, buf, (int)cap);
+        if (n > 0) {
+            return n;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            ERR_clear_error();
+            return -1;
+        }
+        int rc = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, until_ms);
+        if (rc == 0) {
+            return 0;
+        }
+        if (rc < 0) {
+            return -1;
+        }
+    }
 }
 
 static void sleep_until(uint64_t until_ms)
@@ -239,6 +365,10 @@ static void drive(halyard_client *c)
         case HYC_DO_CONNECT:
             drop_fd(c);
             c->fd = connect_to(hyc_member(k, a.member), a.until_ms);
+            if (c->fd >= 0 && c->tls != NULL &&
+                tls_start(c, hyc_member(k, a.member), a.until_ms) != 0) {
+                drop_fd(c);
+            }
             if (c->fd >= 0) {
                 hyc_connected(k, mono_ms());
             } else {
@@ -246,7 +376,8 @@ static void drive(halyard_client *c)
             }
             break;
         case HYC_DO_SEND:
-            if (send_all(c->fd, a.data, a.len, a.until_ms ? a.until_ms : mono_ms() + 10000) == 0) {
+            if ((c->ssl ? tls_send_all(c, a.data, a.len, mono_ms() + 10000)
+                        : send_all(c->fd, a.data, a.len, mono_ms() + 10000)) == 0) {
                 hyc_sent(k, mono_ms());
             } else {
                 drop_fd(c);
@@ -254,6 +385,16 @@ static void drive(halyard_client *c)
             }
             break;
         case HYC_DO_RECV: {
+            if (c->ssl != NULL) {
+                int n = tls_recv(c, buf, sizeof(buf), a.until_ms);
+                if (n > 0) {
+                    hyc_received(k, buf, (size_t)n, mono_ms());
+                } else if (n < 0) {
+                    drop_fd(c);
+                    hyc_closed(k, mono_ms());
+                }
+                break;
+            }
             int rc = wait_fd(c->fd, POLLIN, a.until_ms);
             if (rc == 0) {
                 break; /* the core decides what the time means */
@@ -273,6 +414,31 @@ static void drive(halyard_client *c)
     }
 }
 
+/* OpenSSL writes with write(), not send(MSG_NOSIGNAL): a peer gone mid-write would raise
+ * SIGPIPE and kill the program. It is blocked for this thread during the call, and one raised
+ * meanwhile is taken before the mask is restored. */
+static void sigpipe_block(sigset_t *old)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, old);
+}
+
+static void sigpipe_restore(const sigset_t *old)
+{
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE) && !sigismember(old, SIGPIPE)) {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        struct timespec zero = {0, 0};
+        (void)sigtimedwait(&s, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 halyard_status halyard_command(halyard_client *c, int argc, const char *const *argv,
                                const size_t *argvlen, halyard_reply **reply)
 {
@@ -286,8 +452,15 @@ halyard_status halyard_command(halyard_client *c, int argc, const char *const *a
         }
     }
     pthread_mutex_lock(&c->lock);
+    sigset_t old;
+    if (c->tls != NULL) {
+        sigpipe_block(&old);
+    }
     hyc_begin(c->core, argc, argv, argvlen, mono_ms());
     drive(c);
+    if (c->tls != NULL) {
+        sigpipe_restore(&old);
+    }
     halyard_status st = hyc_take_result(c->core, reply);
     struct hyc_event evs[32];
     size_t n = take_events(c, evs, 32);

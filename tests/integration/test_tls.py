@@ -139,3 +139,30 @@ def test_bad_certificate_stops_the_start(servers, certs, tmp_path):
     assert s.wait_exit(20) not in (None, 0)
     assert "tls-key-file" in s.log_tail(), s.log_tail()
     s._stopped = True
+
+
+def load(certs, port, n, *extra):
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "tools", "hy_client_load")
+    r = subprocess.run([exe, "127.0.0.1:%d" % port, "tls:ctr", str(n), "--timeout-ms", "1000",
+                        "--tls-ca", os.path.join(certs, "ca.crt")] + list(extra),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    done = [l for l in r.stdout.splitlines() if l.startswith("done ")][0]
+    return {k: int(v) for k, v in (kv.split("=") for kv in done.split()[1:])}
+
+
+def test_libhalyard_over_mutual_tls(servers, certs):
+    """libhalyard with a client certificate: every INCR through TLS, exactly once. Without a
+    certificate, or checking the server against a name its certificate does not carry, it
+    cannot connect: every request ends not applied."""
+    port = free_port()
+    s = servers.start(tls_flags(certs, port))
+    done = load(certs, port, 200, "--tls-cert", os.path.join(certs, "client.crt"), "--tls-key",
+                os.path.join(certs, "client.key"))
+    assert done["ok"] == 200 and done["last"] == 200, done
+    assert s.client().get("tls:ctr") == "200"
+    assert load(certs, port, 3)["not_applied"] == 3                   # no client certificate
+    assert load(certs, port, 3, "--tls-cert", os.path.join(certs, "client.crt"), "--tls-key",
+                os.path.join(certs, "client.key"), "--tls-name", "elsewhere.example")[
+        "not_applied"] == 3                                           # wrong server name
+    assert s.client().get("tls:ctr") == "200"

@@ -3,6 +3,7 @@
  * outcome (tests/integration/test_client.py kills and stops members meanwhile).
  *
  *   hy_client_load HOST:PORT[,HOST:PORT...] KEY N [--no-sessions] [--timeout-ms MS]
+ *                  [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-name NAME]]
  *
  * Prints "progress K" after every 50 increments (flushed), then one line
  * "done ok=A unknown=B not_applied=C timeout=D error=E last=V resends=R sessions=S" where V is
@@ -36,6 +37,15 @@ int main(int argc, char **argv)
             cfg.sessions = 0;
         } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
             cfg.request_timeout_ms = (uint32_t)atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--tls-ca") == 0 && i + 1 < argc) {
+            cfg.tls = 1;
+            cfg.tls_ca_file = argv[++i];
+        } else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc) {
+            cfg.tls_cert_file = argv[++i];
+        } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
+            cfg.tls_key_file = argv[++i];
+        } else if (strcmp(argv[i], "--tls-name") == 0 && i + 1 < argc) {
+            cfg.tls_server_name = argv[++i];
         } else {
             fprintf(stderr, "unknown argument %s\n", argv[i]);
             return 2;
