@@ -33,6 +33,8 @@ struct io_server {
     uv_tcp_t tls_listener; /* on tls-port, when set */
     int tls_listening;
     struct io_tls_ctx *tls; /* NULL without tls-port */
+    char *tls_loaded;       /* the tls-* settings it was built from */
+    uv_signal_t sighup;     /* reloads the TLS certificates */
     uv_timer_t cron;
     uv_timer_t raft_timer;
     uint64_t raft_timer_at;
@@ -552,6 +554,7 @@ static void server_close_handles(struct io_server *srv)
     uv_close((uv_handle_t *)&srv->spinner, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    uv_close((uv_handle_t *)&srv->sighup, NULL);
 }
 
 static void server_maybe_finish(struct io_server *srv)
@@ -633,6 +636,63 @@ static int listen_on(struct io_server *srv, uv_tcp_t *h, int64_t port, uv_connec
     return rc;
 }
 
+/* The tls-* settings a context is built from, as one string to compare. */
+static char *tls_settings(const struct hy_config *cfg)
+{
+    struct hy_buf b;
+    hy_buf_init(&b);
+    hy_buf_printf(&b, "%s\n%s\n%s\n%s\n%lld\n%s", cfg->tls_cert_file, cfg->tls_key_file,
+                  cfg->tls_key_file_pass, cfg->tls_ca_cert_file, (long long)cfg->tls_auth_clients,
+                  cfg->tls_protocols);
+    hy_buf_append_u8(&b, 0);
+    char *s = hy_xstrdup((const char *)b.data);
+    hy_buf_free(&b);
+    return s;
+}
+
+/* A new TLS context from cfg (`force`: even if its settings did not change, as on SIGHUP:
+ * the files may have). New connections use it; open ones keep theirs. On failure the old
+ * one stays and err says why. */
+static int tls_reload(struct io_server *srv, const struct hy_config *cfg, int force, char *err,
+                      size_t cap)
+{
+    if (srv->tls == NULL) {
+        return 0; /* no tls-port: the settings wait for a restart */
+    }
+    char *now = tls_settings(cfg);
+    if (!force && strcmp(now, srv->tls_loaded) == 0) {
+        hy_free(now);
+        return 0;
+    }
+    struct io_tls_ctx *fresh = io_tls_ctx_new(cfg, err, cap);
+    if (fresh == NULL) {
+        hy_free(now);
+        return -1;
+    }
+    io_tls_ctx_free(srv->tls);
+    srv->tls = fresh;
+    hy_free(srv->tls_loaded);
+    srv->tls_loaded = now;
+    hy_log(srv->log, HY_LOG_INFO, "TLS: certificates (re)loaded from %s", cfg->tls_cert_file);
+    return 0;
+}
+
+static int config_hook(void *ctx, const struct hy_config *cfg, char *err, size_t cap)
+{
+    return tls_reload(ctx, cfg, 0, err, cap);
+}
+
+static void sighup_cb(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    struct io_server *srv = s->data;
+    char err[600];
+    if (tls_reload(srv, srv->cfg, 1, err, sizeof(err)) != 0) {
+        hy_log(srv->log, HY_LOG_ERROR, "SIGHUP: TLS reload failed, the old certificates stay: %s",
+               err);
+    }
+}
+
 static int server_listen(struct io_server *srv, int *initialized_out)
 {
     int rc = listen_on(srv, &srv->listener, srv->cfg->port, on_connection, initialized_out);
@@ -645,6 +705,7 @@ static int server_listen(struct io_server *srv, int *initialized_out)
         hy_log(srv->log, HY_LOG_ERROR, "TLS: %s", err);
         return -1;
     }
+    srv->tls_loaded = tls_settings(srv->cfg);
     return listen_on(srv, &srv->tls_listener, srv->cfg->tls_port, on_tls_connection,
                      &srv->tls_listening);
 }
@@ -676,6 +737,8 @@ static void server_start_handles(struct io_server *srv)
     srv->spinner.data = srv;
     uv_signal_init(srv->loop, &srv->sigint);
     uv_signal_init(srv->loop, &srv->sigterm);
+    uv_signal_init(srv->loop, &srv->sighup);
+    srv->sighup.data = srv;
     srv->cron.data = srv->shutdown_timer.data = srv->flusher.data = srv->raft_timer.data = srv;
     srv->sigint.data = srv->sigterm.data = srv;
     uint64_t period_ms = (uint64_t)(1000 / srv->cfg->hz);
@@ -684,6 +747,8 @@ static void server_start_handles(struct io_server *srv)
     uv_prepare_start(&srv->flusher, flush_cb);
     uv_signal_start(&srv->sigint, signal_cb, SIGINT);
     uv_signal_start(&srv->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&srv->sighup, sighup_cb, SIGHUP);
+    uv_unref((uv_handle_t *)&srv->sighup);
 }
 
 /* A start that failed after the WAL opened: close everything opened so far (the client
@@ -699,6 +764,9 @@ static void server_abort_start(struct io_server *srv, int listening)
     }
     io_http_close(srv->http);
     srv->http = NULL;
+    io_tls_ctx_free(srv->tls);
+    srv->tls = NULL;
+    hy_free(srv->tls_loaded);
     io_durable_stop(srv->durable);
     uv_run(srv->loop, UV_RUN_DEFAULT); /* lets the WAL thread's handles close */
     io_durable_close(srv->durable);
@@ -748,6 +816,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         node_set_early_sender(srv.node, io_mesh_send_one, srv.mesh);
     }
     node_set_crypto(srv.node, peer_auth_mac, peer_auth_random);
+    node_set_config_hook(srv.node, config_hook, &srv);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
     server_do_io(&srv);
@@ -769,6 +838,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     node_destroy(srv.node);
     uv_loop_close(srv.loop);
     io_tls_ctx_free(srv.tls);
+    hy_free(srv.tls_loaded);
     hy_log(log, HY_LOG_INFO, "halyard stopped");
     return 0;
 }

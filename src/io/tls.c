@@ -91,6 +91,8 @@ struct io_tls_ctx *io_tls_ctx_new(const struct hy_config *cfg, char *err, size_t
         SSL_CTX_free(ctx);
         return NULL;
     }
+    SSL_CTX_set_default_passwd_cb(ctx, NULL); /* the passphrase's string may change later */
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
     int auth = cfg->tls_auth_clients; /* 0 yes, 1 no, 2 optional */
     if (auth != 1) {
         if (cfg->tls_ca_cert_file[0] == '\0') {

@@ -532,7 +532,13 @@ static void config_set_cmd(struct cmd_ctx *x)
             break;
         }
     }
-    if (done < pairs) {
+    char hook_err[300];
+    if (done == pairs && x->node->config_hook != NULL &&
+        x->node->config_hook(x->node->config_hook_ctx, x->node->cfg, hook_err, sizeof(hook_err)) !=
+            0) {
+        resp_write_errorf(&x->w, "ERR CONFIG SET failed - %s", hook_err);
+        config_set_rollback(x->node->cfg, old, index, done);
+    } else if (done < pairs) {
         config_set_rollback(x->node->cfg, old, index, done);
     } else {
         node_reconfigure(x->node);

@@ -59,12 +59,12 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \
       NULL)                                                                                        \
     X("tls-port", tls_port, CONFIG_INT, "0", 0, 65535, 0, NULL)                                    \
-    X("tls-cert-file", tls_cert_file, CONFIG_STRING, "", 0, 0, 0, NULL)                            \
-    X("tls-key-file", tls_key_file, CONFIG_STRING, "", 0, 0, 0, NULL)                              \
-    X("tls-key-file-pass", tls_key_file_pass, CONFIG_STRING, "", 0, 0, 0, NULL)                    \
-    X("tls-ca-cert-file", tls_ca_cert_file, CONFIG_STRING, "", 0, 0, 0, NULL)                      \
-    X("tls-auth-clients", tls_auth_clients, CONFIG_ENUM, "yes", 0, 0, 0, "yes|no|optional")        \
-    X("tls-protocols", tls_protocols, CONFIG_STRING, "TLSv1.2 TLSv1.3", 0, 0, 0, NULL)
+    X("tls-cert-file", tls_cert_file, CONFIG_STRING, "", 0, 0, 1, NULL)                            \
+    X("tls-key-file", tls_key_file, CONFIG_STRING, "", 0, 0, 1, NULL)                              \
+    X("tls-key-file-pass", tls_key_file_pass, CONFIG_STRING, "", 0, 0, 1, NULL)                    \
+    X("tls-ca-cert-file", tls_ca_cert_file, CONFIG_STRING, "", 0, 0, 1, NULL)                      \
+    X("tls-auth-clients", tls_auth_clients, CONFIG_ENUM, "yes", 0, 0, 1, "yes|no|optional")        \
+    X("tls-protocols", tls_protocols, CONFIG_STRING, "TLSv1.2 TLSv1.3", 0, 0, 1, NULL)
 
 /* Values of "log-format": text lines, or one JSON object per line. */
 enum config_log_format { CONFIG_LOG_TEXT = 0, CONFIG_LOG_JSON = 1 };

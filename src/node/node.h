@@ -192,6 +192,12 @@ void node_set_crypto(struct hy_node *n, node_mac_fn mac, node_random_fn random);
 struct store;
 typedef int (*node_snapshot_fn)(void *ctx, const struct store *store);
 void node_set_snapshotter(struct hy_node *n, node_snapshot_fn start, void *ctx);
+
+/* The shell's say on a CONFIG SET of settings only it uses (the TLS certificates): called
+ * with the settings as they would be; non-zero, with the reason in err, refuses the whole
+ * CONFIG SET (rolled back). Applying them is the shell's business too. */
+typedef int (*node_config_hook_fn)(void *ctx, const struct hy_config *cfg, char *err, size_t cap);
+void node_set_config_hook(struct hy_node *n, node_config_hook_fn fn, void *ctx);
 void node_snapshot_done(struct hy_node *n, uint8_t *data, size_t len, uint64_t now_ms);
 
 struct node_io_batch *node_io_take(struct hy_node *n);

@@ -156,8 +156,10 @@ struct hy_node {
     struct node_waiter *waiters_head, *waiters_tail;
     /* Storage/network batches: all of them in order; io_next is the first not yet taken. */
     struct node_io_batch *io_head, *io_tail, *io_next;
-    int tv_unwritten;            /* batches holding a term/vote change not yet durable */
-    node_snapshot_fn snap_start; /* the shell's snapshotter (NULL: encode inline) */
+    int tv_unwritten;                /* batches holding a term/vote change not yet durable */
+    node_snapshot_fn snap_start;     /* the shell's snapshotter (NULL: encode inline) */
+    node_config_hook_fn config_hook; /* the shell's check of a CONFIG SET (NULL: none) */
+    void *config_hook_ctx;
     void *snap_ctx;
     uint64_t snap_pending;   /* index of the snapshot the snapshotter is encoding, 0 = none */
     int snap_finishing;      /* a snapshot is being handed to Raft: none may start meanwhile */

@@ -541,6 +541,12 @@ void node_set_snapshotter(struct hy_node *n, node_snapshot_fn start, void *ctx)
     n->snap_ctx = ctx;
 }
 
+void node_set_config_hook(struct hy_node *n, node_config_hook_fn fn, void *ctx)
+{
+    n->config_hook = fn;
+    n->config_hook_ctx = ctx;
+}
+
 void node_snapshot_done(struct hy_node *n, uint8_t *data, size_t len, uint64_t now_ms)
 {
     uint64_t index = n->snap_pending;

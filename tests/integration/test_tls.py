@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import redis
 
-from conftest import free_port
+from conftest import free_port, wait_for
 
 
 def openssl(*args, cwd):
@@ -29,10 +29,10 @@ def certs(tmp_path_factory):
                 "-subj", "/CN=halyard test " + ca, cwd=d)
     with open(os.path.join(d, "san.ext"), "w") as f:
         f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for who in ("server", "client"):
+    for who, ca in (("server", "ca"), ("client", "ca"), ("server2", "other-ca")):
         openssl("req", *ec, "-keyout", who + ".key", "-out", who + ".csr", "-subj",
                 "/CN=" + who, cwd=d)
-        openssl("x509", "-req", "-in", who + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        openssl("x509", "-req", "-in", who + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
                 "-CAcreateserial", "-out", who + ".crt", "-days", "2", "-extfile", "san.ext",
                 cwd=d)
     return d
@@ -166,3 +166,56 @@ def test_libhalyard_over_mutual_tls(servers, certs):
                 os.path.join(certs, "client.key"), "--tls-name", "elsewhere.example")[
         "not_applied"] == 3                                           # wrong server name
     assert s.client().get("tls:ctr") == "200"
+
+
+def served_by(certs, port, ca):
+    """Whether a TLS client trusting only `ca` gets PONG from the port."""
+    r = subprocess.run(["redis-cli", "--tls", "--cacert", os.path.join(certs, ca), "-p",
+                        str(port), "PING"], capture_output=True, text=True, timeout=30)
+    return r.stdout.strip() == "PONG"
+
+
+def test_certificate_reload_without_restart(servers, certs, tmp_path):
+    """CONFIG SET tls-cert-file/tls-key-file loads a new certificate for new connections (an
+    open one goes on); a certificate that cannot be loaded is refused with the reason and the
+    old one stays; SIGHUP reloads the files in place."""
+    import shutil
+    import signal
+    crt, key = str(tmp_path / "live.crt"), str(tmp_path / "live.key")
+    shutil.copy(os.path.join(certs, "server.crt"), crt)
+    shutil.copy(os.path.join(certs, "server.key"), key)
+    port = free_port()
+    s = servers.start(tls_flags(certs, port, **{"tls-auth-clients": "no", "tls-cert-file": crt,
+                                                "tls-key-file": key}))
+    assert served_by(certs, port, "ca.crt") and not served_by(certs, port, "other-ca.crt")
+    kept = redis.Redis("127.0.0.1", port, ssl=True, ssl_ca_certs=os.path.join(certs, "ca.crt"),
+                       socket_timeout=10)
+    assert kept.ping()
+    c = s.client()
+    # A certificate without its key, and a file that is not there: refused, nothing changes.
+    with pytest.raises(redis.ResponseError, match="tls-key-file"):
+        c.config_set("tls-cert-file", os.path.join(certs, "server2.crt"))
+    with pytest.raises(redis.ResponseError, match="tls-cert-file"):
+        c.config_set("tls-cert-file", str(tmp_path / "missing.crt"))
+    assert c.config_get("tls-cert-file")["tls-cert-file"] == crt
+    assert served_by(certs, port, "ca.crt")
+    # Both at once: new connections get the certificate of the other CA.
+    assert c.execute_command("CONFIG", "SET", "tls-cert-file",
+                             os.path.join(certs, "server2.crt"), "tls-key-file",
+                             os.path.join(certs, "server2.key")) == "OK"
+    assert served_by(certs, port, "other-ca.crt") and not served_by(certs, port, "ca.crt")
+    assert kept.ping()   # the open connection goes on
+    # Back to the live files, then replace them in place and send SIGHUP.
+    assert c.execute_command("CONFIG", "SET", "tls-cert-file", crt, "tls-key-file", key) == "OK"
+    assert served_by(certs, port, "ca.crt")
+    shutil.copy(os.path.join(certs, "server2.crt"), crt)
+    shutil.copy(os.path.join(certs, "server2.key"), key)
+    s.send_signal(signal.SIGHUP)
+    wait_for(lambda: served_by(certs, port, "other-ca.crt"), 10,
+             "SIGHUP to load the replaced files")
+    # A broken file and SIGHUP: the reload fails, is logged, and the old certificate stays.
+    with open(crt, "w") as f:
+        f.write("not a certificate\n")
+    s.send_signal(signal.SIGHUP)
+    wait_for(lambda: "TLS reload failed" in s.log_tail(), 10, "the failed reload to be logged")
+    assert served_by(certs, port, "other-ca.crt")
