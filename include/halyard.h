@@ -90,19 +90,23 @@ typedef struct halyard_config {
     /* "host:port" of members, at least one; more are learned from -MOVED. Copied. */
     const char *const *addrs;
     size_t n_addrs;
-    uint32_t connect_timeout_ms; /* one connection attempt; default 1000 */
-    uint32_t request_timeout_ms; /* a request's deadline, retries included; default 10000 */
-    uint32_t attempt_timeout_ms; /* no answer on a connection this long: the member is taken as
-                                  * unresponsive (hung, stopped, cut off) and the request goes
-                                  * to the next one (a write under its session); default 2000 */
-    uint32_t backoff_initial_ms; /* after every member failed once; default 50 */
-    uint32_t backoff_max_ms;     /* default 2000 */
-    double backoff_multiplier;   /* default 2.0 */
-    double backoff_jitter;       /* 0..1: each wait is drawn from [w*(1-j), w]; default 0.5 */
-    int sessions;                /* exactly-once writes (HY.SESSION/HY.REQ); default 1 */
-    uint32_t session_ttl_ms;     /* default 600000 (10 min) */
-    const char *password;        /* AUTH at every connection when set; copied */
-    const char *cluster_name;    /* the name of the cluster of `addrs`; default "primary" */
+    uint32_t connect_timeout_ms;  /* one connection attempt; default 1000 */
+    uint32_t request_timeout_ms;  /* a request's deadline, retries included; default 10000 */
+    uint32_t attempt_timeout_ms;  /* no answer on a connection this long: the member is taken as
+                                   * unresponsive (hung, stopped, cut off) and the request goes
+                                   * to the next one (a write under its session); default 2000 */
+    uint32_t backoff_initial_ms;  /* after every member failed once; default 50 */
+    uint32_t backoff_max_ms;      /* default 2000 */
+    double backoff_multiplier;    /* default 2.0 */
+    double backoff_jitter;        /* 0..1: each wait is drawn from [w*(1-j), w]; default 0.5 */
+    int sessions;                 /* exactly-once writes (HY.SESSION/HY.REQ); default 1 */
+    int smart_routing;            /* send each key to the member serving its slot, learned
+                                   * with CLUSTER SLOTS; default 1 (off over TLS for now: the
+                                   * slot map names plain ports) */
+    uint32_t topology_refresh_ms; /* re-read the slot map this often; default 10000 */
+    uint32_t session_ttl_ms;      /* default 600000 (10 min) */
+    const char *password;         /* AUTH at every connection when set; copied */
+    const char *cluster_name;     /* the name of the cluster of `addrs`; default "primary" */
     /* Multi-cluster failover (Hazelcast's failover client): when no member of the current
      * cluster could be connected for cluster_connect_timeout_ms, the next cluster of
      * [addrs, failover[0], failover[1], ...] is tried, round after round, failover_try_count
@@ -157,6 +161,8 @@ typedef struct halyard_stats {
     uint64_t moved;   /* -MOVED followed */
     uint64_t sessions_opened;
     uint64_t cluster_changes;
+    uint64_t topology_reads; /* CLUSTER SLOTS answered */
+    uint64_t routed;         /* requests sent to their slot's member by the map */
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);

@@ -25,13 +25,21 @@
 
 #include "client/core.h"
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "common/status.h"
 #include "proto/resp.h"
 
 #define NAME_MAX_LEN 31
 #define NOWRAP_MAX   32
 
-enum frame { FRAME_NONE, FRAME_AUTH, FRAME_OPEN, FRAME_REQ };
+enum frame { FRAME_NONE, FRAME_AUTH, FRAME_TOPO, FRAME_OPEN, FRAME_REQ };
+
+#define RANGES_MAX 128
+
+struct slot_range {
+    uint16_t start, end;
+    size_t member; /* index in members[] */
+};
 
 struct hyc_cluster {
     char name[HYC_NAME_MAX + 1];
@@ -55,6 +63,14 @@ struct hyc_core {
     size_t ev_head, ev_count;
     struct hyc_member members[HYC_MEMBERS_MAX]; /* the cluster in use, plus -MOVED's */
     size_t n_members, cur;
+    /* Smart routing: the slot map from CLUSTER SLOTS (stale = read it again). */
+    int routing; /* on, and the cluster answers CLUSTER SLOTS */
+    int topo_stale;
+    uint64_t topo_read_ms;
+    struct slot_range ranges[RANGES_MAX];
+    size_t n_ranges;
+    int has_slot; /* the request names a key: `slot` is its slot */
+    uint16_t slot;
     int up, connecting, authed, must_close;
     struct hy_prng prng;
     uint32_t backoff_ms;
@@ -116,6 +132,23 @@ static int is_read(const char *name)
             lo = mid + 1;
         } else {
             hi = mid;
+        }
+    }
+    return 0;
+}
+
+/* Commands whose first argument is not a key (sorted): routed to the current member. */
+static const char *const keyless_commands[] = {
+    "auth",      "client",   "cluster",   "command", "config",     "dbsize", "echo", "flushall",
+    "flushdb",   "halyard",  "hello",     "hy.req",  "hy.session", "info",   "keys", "ping",
+    "randomkey", "readonly", "readwrite", "scan",    "select",     "time",
+};
+
+static int no_key(const char *name)
+{
+    for (size_t i = 0; i < sizeof(keyless_commands) / sizeof(keyless_commands[0]); i++) {
+        if (strcmp(keyless_commands[i], name) == 0) {
+            return 1;
         }
     }
     return 0;
@@ -212,6 +245,8 @@ struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
     memcpy(k->members, k->clusters[0].members, k->clusters[0].n * sizeof(k->members[0]));
     k->n_members = k->clusters[0].n;
     k->backoff_ms = cfg->backoff_initial_ms;
+    k->routing = cfg->smart_routing && !cfg->tls;
+    k->topo_stale = 1;
     hy_prng_seed(&k->prng, seed);
     hy_buf_init(&k->args);
     hy_buf_init(&k->out);
@@ -298,6 +333,9 @@ static void change_cluster(struct hyc_core *k, uint64_t now_ms)
     k->unreachable_since_ms = now_ms;
     k->session = 0;
     k->sessions_off = 0;
+    k->routing = k->cfg.smart_routing && !k->cfg.tls;
+    k->topo_stale = 1;
+    k->n_ranges = 0;
     k->changed_cluster = 1;
     k->stats.cluster_changes++;
 }
@@ -329,6 +367,10 @@ void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size
     k->name[n] = '\0';
     k->argc = argc;
     k->is_write = !is_read(k->name);
+    k->has_slot = argc >= 2 && !no_key(k->name);
+    k->slot = k->has_slot
+                  ? hy_key_slot((const uint8_t *)argv[1], argvlen ? argvlen[1] : strlen(argv[1]))
+                  : 0;
     k->active = 1;
     k->done = 0;
     k->req_session = k->seq = 0;
@@ -414,6 +456,74 @@ static void expire(struct hyc_core *k)
 
 static void lose_connection(struct hyc_core *k, uint64_t now_ms);
 
+/* The member the request should go to: its slot's, by the map, else the current one. */
+static size_t route(const struct hyc_core *k)
+{
+    if (!k->routing || k->topo_stale || !k->has_slot) {
+        return k->cur;
+    }
+    for (size_t i = 0; i < k->n_ranges; i++) {
+        if (k->slot >= k->ranges[i].start && k->slot <= k->ranges[i].end) {
+            return k->ranges[i].member;
+        }
+    }
+    return k->cur;
+}
+
+/* A member named in the slot map: its index, learned if new (SIZE_MAX when full). */
+static size_t learn_member(struct hyc_core *k, const struct resp_value *node)
+{
+    if (node->type != RESP_ARRAY || node->count < 2 || node->elems[0].str == NULL ||
+        node->elems[1].type != RESP_INTEGER || node->elems[0].len > HYC_HOST_MAX ||
+        node->elems[1].integer < 1 || node->elems[1].integer > 65535) {
+        return SIZE_MAX;
+    }
+    struct hyc_member m;
+    memcpy(m.host, node->elems[0].str, node->elems[0].len);
+    m.host[node->elems[0].len] = '\0';
+    m.port = (int)node->elems[1].integer;
+    for (size_t i = 0; i < k->n_members; i++) {
+        if (strcmp(k->members[i].host, m.host) == 0 && k->members[i].port == m.port) {
+            return i;
+        }
+    }
+    if (k->n_members == HYC_MEMBERS_MAX) {
+        return SIZE_MAX;
+    }
+    k->members[k->n_members] = m;
+    return k->n_members++;
+}
+
+/* CLUSTER SLOTS: [[start, end, [host, port, id], replicas...], ...]. */
+static void read_topology(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
+{
+    if (v->type == RESP_ERROR || v->type == RESP_BULK_ERROR) {
+        k->routing = 0; /* no cluster support (a plain Redis): requests go where they are */
+        return;
+    }
+    k->n_ranges = 0;
+    for (size_t i = 0; v->type == RESP_ARRAY && i < v->count && k->n_ranges < RANGES_MAX; i++) {
+        const struct resp_value *r = &v->elems[i];
+        if (r->type != RESP_ARRAY || r->count < 3 || r->elems[0].type != RESP_INTEGER ||
+            r->elems[1].type != RESP_INTEGER || r->elems[0].integer < 0 ||
+            r->elems[1].integer > 16383 || r->elems[0].integer > r->elems[1].integer) {
+            continue;
+        }
+        size_t m = learn_member(k, &r->elems[2]);
+        if (m != SIZE_MAX) {
+            k->ranges[k->n_ranges++] = (struct slot_range){(uint16_t)r->elems[0].integer,
+                                                           (uint16_t)r->elems[1].integer, m};
+        }
+    }
+    /* An empty map (no leader right now): requests stay where they are, and the map is read
+     * again in a second rather than at once. */
+    k->topo_stale = 0;
+    k->topo_read_ms = k->n_ranges > 0 || k->cfg.topology_refresh_ms <= 1000
+                          ? now_ms
+                          : now_ms - k->cfg.topology_refresh_ms + 1000;
+    k->stats.topology_reads++;
+}
+
 static void build_frame(struct hyc_core *k)
 {
     hy_buf_reset(&k->out);
@@ -421,6 +531,11 @@ static void build_frame(struct hyc_core *k)
         hy_buf_append_str(&k->out, "*2\r\n$4\r\nAUTH\r\n");
         put_bulk(&k->out, k->password, strlen(k->password));
         k->inflight = FRAME_AUTH;
+        return;
+    }
+    if (k->routing && k->topo_stale) {
+        hy_buf_append_str(&k->out, "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n");
+        k->inflight = FRAME_TOPO;
         return;
     }
     int wrap = wrappable(k);
@@ -509,6 +624,23 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
         a->what = HYC_DO_DONE;
         return;
     }
+    if (k->routing && !k->topo_stale && now_ms >= k->topo_read_ms + k->cfg.topology_refresh_ms) {
+        k->topo_stale = 1;
+    }
+    size_t target = route(k);
+    if (target != k->cur && (k->inflight == FRAME_NONE || !k->sent)) {
+        /* The map says another member serves this key: go there (not mid-request). */
+        k->cur = target;
+        k->stats.routed++;
+        if (k->up) {
+            k->up = k->authed = 0;
+            k->inflight = FRAME_NONE;
+            k->sent = 0;
+            hy_buf_reset(&k->in);
+            a->what = HYC_DO_CLOSE;
+            return;
+        }
+    }
     if (!k->up) {
         uint64_t until = now_ms + k->cfg.connect_timeout_ms;
         a->what = HYC_DO_CONNECT;
@@ -568,6 +700,7 @@ static void lose_connection(struct hyc_core *k, uint64_t now_ms)
         k->connected = 0;
         push_event(k, HALYARD_EV_CLIENT_DISCONNECTED, &k->members[k->cur]);
     }
+    k->topo_stale = 1; /* a member went away: leadership may have moved */
     if (k->unreachable_since_ms == 0) {
         k->unreachable_since_ms = now_ms;
     }
@@ -651,6 +784,7 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
     }
     remember(k, v);
     if (starts(v, "MOVED ")) {
+        k->topo_stale = 1; /* the map was wrong: read it again at the next connection */
         k->stats.moved++;
         k->stats.resends++;
         follow_moved(k, v);
@@ -710,6 +844,7 @@ static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t no
             k->authed = 1;
         }
         return;
+    case FRAME_TOPO: read_topology(k, v, now_ms); return;
     case FRAME_OPEN:
         if (!err && v->type == RESP_INTEGER && v->integer > 0) {
             k->session = (uint64_t)v->integer;

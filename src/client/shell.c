@@ -90,6 +90,8 @@ void halyard_config_init(halyard_config *cfg)
     cfg->sessions = 1;
     cfg->session_ttl_ms = 600000;
     cfg->cluster_connect_timeout_ms = 4000;
+    cfg->smart_routing = 1;
+    cfg->topology_refresh_ms = 10000;
 }
 
 halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen)

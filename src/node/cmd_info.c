@@ -79,14 +79,16 @@ static void info_stats(struct cmd_ctx *x, struct hy_buf *b)
                   "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
                   "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
                   "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
-                  "forwards_rerun:%llu\r\nforwards_resent:%llu\r\nforwards_unknown:%llu\r\n",
+                  "forwards_sent:%llu\r\nforwards_rerun:%llu\r\nforwards_resent:%llu\r\n"
+                  "forwards_unknown:%llu\r\n",
                   (unsigned long long)s->connections_received,
                   (unsigned long long)s->commands_processed, (unsigned long long)s->ops_per_sec,
                   (unsigned long long)s->net_input_bytes, (unsigned long long)s->net_output_bytes,
                   (unsigned long long)s->rejected_connections, (unsigned long long)s->expired_keys,
                   (unsigned long long)s->evicted_keys, (unsigned long long)s->keyspace_hits,
-                  (unsigned long long)s->keyspace_misses, (unsigned long long)s->forwards_rerun,
-                  (unsigned long long)s->forwards_resent, (unsigned long long)s->forwards_unknown);
+                  (unsigned long long)s->keyspace_misses, (unsigned long long)s->forwards_sent,
+                  (unsigned long long)s->forwards_rerun, (unsigned long long)s->forwards_resent,
+                  (unsigned long long)s->forwards_unknown);
 }
 
 static void info_replication(struct cmd_ctx *x, struct hy_buf *b)

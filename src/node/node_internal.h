@@ -48,6 +48,7 @@ struct node_stats {
     uint64_t keyspace_misses;
     uint64_t net_input_bytes;
     uint64_t net_output_bytes;
+    uint64_t forwards_sent;    /* requests this follower forwarded to the leader */
     uint64_t forwards_rerun;   /* forwards run again: they never ran on the leader */
     uint64_t forwards_unknown; /* forwarded writes whose leader failed before answering */
     uint64_t forwards_resent;  /* forwarded writes sent again under their session slot */

@@ -265,6 +265,7 @@ int proxy_forward(struct cmd_ctx *x)
     encode_request(x, f->session, f->seq, &frame);
     outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
     hy_buf_free(&frame);
+    n->stats.forwards_sent++;
     x->client->forwarding = 1;
     return 1;
 }

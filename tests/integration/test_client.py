@@ -160,6 +160,27 @@ def test_without_sessions_a_lost_write_is_unknown_not_retried(make_cluster):
     assert done["ok"] + done["unknown"] + done["not_applied"] == n, done
 
 
+def test_smart_routing_sends_keys_to_the_leader(make_cluster):
+    """Given the followers' addresses first, the client reads the slot map (CLUSTER SLOTS) and
+    sends its requests to the member serving the slot, the leader: the followers forward
+    (almost) nothing. Without smart routing they forward every request."""
+    c = make_cluster(3)
+    li = c.leader()
+    followers_first = [p for i, p in enumerate(c.ports) if i != li] + [c.ports[li]]
+
+    def forwarded():
+        return sum(int(info(c.ports[i], "stats")["forwards_sent"]) for i in range(3) if i != li)
+
+    before = forwarded()
+    done = Load(followers_first, "route:on", 500).finish()
+    assert done["ok"] == 500 and done["topology"] >= 1 and done["routed"] >= 1, done
+    assert forwarded() - before <= 2, "followers forwarded %d requests" % (forwarded() - before)
+    before = forwarded()
+    done = Load(followers_first, "route:off", 500, "--no-routing").finish()
+    assert done["ok"] == 500 and done["topology"] == 0, done
+    assert forwarded() - before >= 500   # the session's OPEN too
+
+
 def test_against_plain_redis(tmp_path):
     """Debian's redis-server knows no HY.SESSION: the library notices and sends writes plain."""
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"

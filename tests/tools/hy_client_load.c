@@ -3,11 +3,13 @@
  * outcome (tests/integration/test_client.py kills and stops members meanwhile).
  *
  *   hy_client_load HOST:PORT[,HOST:PORT...] KEY N [--no-sessions] [--timeout-ms MS]
- *                  [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-name NAME]]
+ *                  [--no-routing] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]
+ *                  [--tls-name NAME]]
  *
  * Prints "progress K" after every 50 increments (flushed), then one line
- * "done ok=A unknown=B not_applied=C timeout=D error=E last=V resends=R sessions=S" where V is
- * the last value an INCR returned. Exit 0 when it ran to the end, 2 on bad arguments.
+ * "done ok=A unknown=B not_applied=C timeout=D error=E last=V resends=R sessions=S routed=T
+ * topology=M" where V is the last value an INCR returned. Exit 0 when it ran to the end, 2 on bad
+ * arguments.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,9 @@ int main(int argc, char **argv)
     cfg.addrs = addrs;
     cfg.n_addrs = n_addrs;
     for (int i = 4; i < argc; i++) {
-        if (strcmp(argv[i], "--no-sessions") == 0) {
+        if (strcmp(argv[i], "--no-routing") == 0) {
+            cfg.smart_routing = 0;
+        } else if (strcmp(argv[i], "--no-sessions") == 0) {
             cfg.sessions = 0;
         } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
             cfg.request_timeout_ms = (uint32_t)atoi(argv[++i]);
@@ -79,10 +83,11 @@ int main(int argc, char **argv)
     halyard_stats s;
     halyard_get_stats(c, &s);
     printf("done ok=%ld unknown=%ld not_applied=%ld timeout=%ld error=%ld last=%lld resends=%llu "
-           "sessions=%llu\n",
+           "sessions=%llu routed=%llu topology=%llu\n",
            counts[HALYARD_OK], counts[HALYARD_UNKNOWN], counts[HALYARD_NOT_APPLIED],
            counts[HALYARD_TIMEOUT], counts[HALYARD_REPLY_ERROR], last,
-           (unsigned long long)s.resends, (unsigned long long)s.sessions_opened);
+           (unsigned long long)s.resends, (unsigned long long)s.sessions_opened,
+           (unsigned long long)s.routed, (unsigned long long)s.topology_reads);
     halyard_close(c);
     free(list);
     return 0;
