@@ -89,8 +89,9 @@ void cmd_object(struct cmd_ctx *x)
         return;
     }
     if (x->argc != 3 || !(node_arg_is(sub, "ENCODING") || node_arg_is(sub, "REFCOUNT"))) {
-        resp_write_errorf(&x->w, "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
-                                 "Try OBJECT HELP.",
+        resp_write_errorf(&x->w,
+                          "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                          "Try OBJECT HELP.",
                           (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
         return;
     }

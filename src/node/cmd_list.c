@@ -291,8 +291,7 @@ struct lpos_opts {
     int64_t maxlen; /* 0 = no limit */
 };
 
-static int lpos_option(struct cmd_ctx *x, const struct resp_arg *a, int64_t v,
-                       struct lpos_opts *op)
+static int lpos_option(struct cmd_ctx *x, const struct resp_arg *a, int64_t v, struct lpos_opts *op)
 {
     if (node_arg_is(a, "RANK")) {
         if (v == INT64_MIN) {

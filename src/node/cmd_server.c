@@ -555,8 +555,7 @@ static void config_get_cmd(struct cmd_ctx *x)
     for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
         if (seen[enc_base + i]) {
             resp_write_bulk_str(&x->w, encoding_settings[i].name);
-            resp_write_bulk_i64(&x->w,
-                                node_encoding_setting(x->node, encoding_settings[i].which));
+            resp_write_bulk_i64(&x->w, node_encoding_setting(x->node, encoding_settings[i].which));
         }
     }
 }

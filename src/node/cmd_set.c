@@ -11,8 +11,8 @@
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
-#define ERR_RANGE_ANY                                                                   \
-    "ERR value is out of range, value must between -9223372036854775807 and "           \
+#define ERR_RANGE_ANY                                                         \
+    "ERR value is out of range, value must between -9223372036854775807 and " \
     "9223372036854775807"
 
 static int set_lookup(struct cmd_ctx *x, size_t i, const struct store_obj **o)
@@ -100,8 +100,8 @@ void cmd_spop(struct cmd_ctx *x)
     }
     /* The members are chosen here, from this node's view; apply completes the pick only
      * when entries still in flight took some of them (store_set.c). */
-    const struct store_obj *o = store_find(x->node->store, x->argv[1].ptr, x->argv[1].len,
-                                           x->now_ms);
+    const struct store_obj *o =
+        store_find(x->node->store, x->argv[1].ptr, x->argv[1].len, x->now_ms);
     size_t n = 0;
     struct resp_arg *chosen = NULL;
     if (o != NULL && store_obj_type(o) == STORE_SET) {
@@ -156,8 +156,7 @@ void cmd_smismember(struct cmd_ctx *x)
     }
 }
 
-static void write_member_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v,
-                            size_t vlen)
+static void write_member_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v, size_t vlen)
 {
     (void)v;
     (void)vlen;
@@ -333,7 +332,8 @@ static void probe_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v,
         return;
     }
     for (size_t i = 0; i < p->n; i++) {
-        if (i != p->skip && p->sets[i] != NULL && store_set_has(p->sets[i], m, mlen) != p->want_in) {
+        if (i != p->skip && p->sets[i] != NULL &&
+            store_set_has(p->sets[i], m, mlen) != p->want_in) {
             return;
         }
     }

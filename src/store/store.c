@@ -441,8 +441,7 @@ size_t store_list_len(const struct store_obj *o)
     return store__lobj_count(store__lobj(o));
 }
 
-void store_list_at(const struct store_obj *o, size_t index, const uint8_t **p_out,
-                   size_t *len_out)
+void store_list_at(const struct store_obj *o, size_t index, const uint8_t **p_out, size_t *len_out)
 {
     const struct lelem *el = store__lobj_at(store__lobj(o), index);
     *p_out = el->data;

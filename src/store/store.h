@@ -87,8 +87,7 @@ int store_obj_compact(const struct store_obj *o);
 
 /* Lists. Indexes are 0-based from the head; precondition: index < store_list_len(o). */
 size_t store_list_len(const struct store_obj *o);
-void store_list_at(const struct store_obj *o, size_t index, const uint8_t **p_out,
-                   size_t *len_out);
+void store_list_at(const struct store_obj *o, size_t index, const uint8_t **p_out, size_t *len_out);
 
 /* Sets (members only; the callbacks' value is always empty). */
 size_t store_set_len(const struct store_obj *o);
@@ -155,10 +154,10 @@ enum store_op {
     STORE_OP_LMOVE,   /* [src, dst]; RIGHT DST_RIGHT -> bulk | null */
     STORE_OP_LMPOP,   /* [keys...]; incr = count; RIGHT -> null | [key, [elems]] */
     /* Sets. */
-    STORE_OP_SADD,  /* [key, members...] -> added */
-    STORE_OP_SREM,  /* [key, members...] -> removed (an empty set deletes the key) */
-    STORE_OP_SMOVE, /* [src, dst, member] -> 1/0 */
-    STORE_OP_SPOP,  /* [key, seed (8 bytes LE), chosen members...]; incr = count (-1: none) */
+    STORE_OP_SADD,   /* [key, members...] -> added */
+    STORE_OP_SREM,   /* [key, members...] -> removed (an empty set deletes the key) */
+    STORE_OP_SMOVE,  /* [src, dst, member] -> 1/0 */
+    STORE_OP_SPOP,   /* [key, seed (8 bytes LE), chosen members...]; incr = count (-1: none) */
     STORE_OP_SSTORE, /* [dst, keys...]; incr = 0 SINTER, 1 SUNION, 2 SDIFF -> result size */
     STORE_OP_COUNT
 };
@@ -171,10 +170,10 @@ enum store_flag {
     STORE_F_GET = 1u << 4,
     STORE_F_KEEPTTL = 1u << 5,
     STORE_F_PERSIST = 1u << 6,
-    STORE_F_REPLY_INT = 1u << 7, /* SETNX: :1/:0 instead of +OK/nil */
-    STORE_F_REPLY_OK = 1u << 8,  /* HMSET: +OK instead of the count */
-    STORE_F_RESP3 = 1u << 9,     /* SESSION_REQ: the reply kept for retries is in RESP3 */
-    STORE_F_RIGHT = 1u << 10,    /* list ops: the tail (LINSERT: AFTER) */
+    STORE_F_REPLY_INT = 1u << 7,  /* SETNX: :1/:0 instead of +OK/nil */
+    STORE_F_REPLY_OK = 1u << 8,   /* HMSET: +OK instead of the count */
+    STORE_F_RESP3 = 1u << 9,      /* SESSION_REQ: the reply kept for retries is in RESP3 */
+    STORE_F_RIGHT = 1u << 10,     /* list ops: the tail (LINSERT: AFTER) */
     STORE_F_DST_RIGHT = 1u << 11, /* LMOVE: push at the destination's tail */
 };
 

@@ -38,6 +38,10 @@ struct op_shape {
     uint32_t flags; /* allowed flags */
 };
 
+/* Op numbers are on disk (docs/disk-format.md): new ops are only ever appended. */
+_Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36,
+               "store op numbers are part of the log format");
+
 #define ANY UINT32_MAX
 static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_NOOP] = {0, 0, 0, 0},

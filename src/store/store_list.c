@@ -277,8 +277,7 @@ void store__op_push(struct store *s, const struct store_entry *e, struct resp_wr
 }
 
 /* Pops up to n elements from one end of o, replying each as a bulk. */
-static void pop_n(struct store *s, struct store_obj *o, size_t n, int right,
-                  struct resp_writer *w)
+static void pop_n(struct store *s, struct store_obj *o, size_t n, int right, struct resp_writer *w)
 {
     struct lobj *l = store__lobj(o);
     size_t before = change_begin(o);

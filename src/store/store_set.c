@@ -196,8 +196,7 @@ static struct member_list sorted_members(const struct hobj *h)
 /* Picks `need` more members with the entry's seed, copies them into out (one allocation per
  * member, appended to picks) and removes them. */
 static void spop_complete(struct store *s, struct hobj *h, const struct store_arg *seed,
-                          size_t need, struct member_ref *picks, size_t *npicks,
-                          uint8_t **copies)
+                          size_t need, struct member_ref *picks, size_t *npicks, uint8_t **copies)
 {
     uint64_t x = 0;
     memcpy(&x, seed->ptr, HY_MIN(seed->len, sizeof(x)));
