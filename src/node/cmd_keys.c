@@ -26,10 +26,8 @@ void cmd_exists(struct cmd_ctx *x)
 }
 
 static const char *const type_names[] = {
-    [STORE_STRING] = "string",
-    [STORE_HASH] = "hash",
-    [STORE_LIST] = "list",
-    [STORE_SET] = "set",
+    [STORE_STRING] = "string", [STORE_HASH] = "hash", [STORE_LIST] = "list",
+    [STORE_SET] = "set",       [STORE_ZSET] = "zset",
 };
 
 static const char *type_name(const struct store_obj *o)
@@ -50,6 +48,25 @@ int node_type_parse(const struct resp_arg *a)
 void cmd_type(struct cmd_ctx *x)
 {
     resp_write_simple(&x->w, type_name(node_lookup(x, 1)));
+}
+
+/* Whether Redis 7.0 would keep this sorted set in a listpack (zset-max-listpack-*). */
+static int zset_compact(struct hy_node *n, const struct store_obj *o)
+{
+    size_t len = store_zset_len(o);
+    if ((int64_t)len > node_encoding_setting(n, NODE_ENC_ZSET_ENTRIES)) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        double score;
+        const uint8_t *m;
+        size_t mlen;
+        store_zset_at(o, i, &score, &m, &mlen);
+        if ((int64_t)mlen > node_encoding_setting(n, NODE_ENC_ZSET_VALUE)) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* What Redis 7.0 would answer for the value (tools and tests read it); halyard's own layout
@@ -74,6 +91,7 @@ static const char *encoding_name(struct hy_node *n, const struct store_obj *o)
                        store_set_all_int(o)
                    ? "intset"
                    : "hashtable";
+    case STORE_ZSET: return zset_compact(n, o) ? "listpack" : "skiplist";
     }
     return "unknown";
 }

@@ -149,6 +149,8 @@ void store__entry_free(struct store_obj *e)
         store__hobj_free(store__hobj(e));
     } else if (se_type(e) == STORE_LIST) {
         store__lobj_free(store__lobj(e));
+    } else if (se_type(e) == STORE_ZSET) {
+        store__zobj_free(store__zobj(e));
     }
     hy_free(e);
 }
@@ -160,6 +162,8 @@ size_t store__entry_bytes(const struct store_obj *e)
         n += store__hobj_bytes(store__hobj(e));
     } else if (se_type(e) == STORE_LIST) {
         n += store__lobj_bytes(store__lobj(e));
+    } else if (se_type(e) == STORE_ZSET) {
+        n += store__zobj_bytes(store__zobj(e));
     }
     return n;
 }
@@ -573,7 +577,7 @@ static void check_entry_cb(void *ctx, struct htab_node *n)
 {
     struct check_ctx *c = ctx;
     const struct store_obj *e = (const struct store_obj *)n;
-    HY_ASSERT(se_type(e) >= STORE_STRING && se_type(e) <= STORE_SET);
+    HY_ASSERT(se_type(e) >= STORE_STRING && se_type(e) <= STORE_ZSET);
     c->keys++;
     c->bytes += store__entry_bytes(e);
     if (se_volatile(e)) {
@@ -588,6 +592,9 @@ static void check_entry_cb(void *ctx, struct htab_node *n)
     } else if (se_type(e) == STORE_LIST) {
         HY_ASSERT(store__lobj_count(store__lobj(e)) > 0);
         store__lobj_check(store__lobj(e));
+    } else if (se_type(e) == STORE_ZSET) {
+        HY_ASSERT(store__zobj_count(store__zobj(e)) > 0);
+        store__zobj_check(store__zobj(e));
     }
 }
 

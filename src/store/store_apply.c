@@ -691,6 +691,12 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_SMOVE] = store__op_smove,
     [STORE_OP_SPOP] = store__op_spop,
     [STORE_OP_SSTORE] = store__op_sstore,
+    [STORE_OP_ZADD] = store__op_zadd,
+    [STORE_OP_ZREM] = store__op_zrem,
+    [STORE_OP_ZPOP] = store__op_zpop,
+    [STORE_OP_ZMPOP] = store__op_zmpop,
+    [STORE_OP_ZREMRANGE] = store__op_zremrange,
+    [STORE_OP_ZSTORE] = store__op_zstore,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

@@ -3,6 +3,7 @@
  * Both are specified in docs/disk-format.md; every decoder here is bounds-checked and treats
  * any inconsistency as HY_ECORRUPT, never as a crash.
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "common/alloc.h"
@@ -13,7 +14,7 @@
 
 #define ENTRY_VERSION    1
 #define SNAP_MAGIC       "HYKS"
-#define SNAP_VERSION     4  /* 4 added lists and sets, 3 the members section, 2 the sessions */
+#define SNAP_VERSION     4  /* 4 added lists, sets and sorted sets, 3 members, 2 sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -39,7 +40,8 @@ struct op_shape {
 };
 
 /* Op numbers are on disk (docs/disk-format.md): new ops are only ever appended. */
-_Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36,
+_Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36 &&
+                   STORE_OP_ZREMRANGE == 41,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -82,6 +84,14 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_SMOVE] = {3, 3, 0, 0},
     [STORE_OP_SPOP] = {2, ANY, 0, 0},
     [STORE_OP_SSTORE] = {2, ANY, 0, 0},
+    [STORE_OP_ZADD] = {3, ANY, 1,
+                       STORE_F_NX | STORE_F_XX | STORE_F_GT | STORE_F_LT | STORE_F_CH |
+                           STORE_F_INCR},
+    [STORE_OP_ZREM] = {2, ANY, 0, 0},
+    [STORE_OP_ZPOP] = {1, 1, 0, STORE_F_RIGHT},
+    [STORE_OP_ZMPOP] = {1, ANY, 0, STORE_F_RIGHT},
+    [STORE_OP_ZREMRANGE] = {3, 3, 0, 0},
+    [STORE_OP_ZSTORE] = {3, ANY, 1, 0},
 };
 #undef ANY
 
@@ -262,6 +272,23 @@ static void snap_put_set(const struct hobj *h, struct hy_buf *out)
     hy_free(l.v);
 }
 
+/* A sorted set: its members in rank order, each with its score's 8 bytes (little-endian). */
+static void snap_put_zset(const struct zobj *z, struct hy_buf *out)
+{
+    size_t n = store__zobj_count(z);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        double score;
+        const uint8_t *m;
+        size_t mlen;
+        store__zobj_at(z, i, &score, &m, &mlen);
+        put_bytes(out, m, mlen);
+        uint64_t bits;
+        memcpy(&bits, &score, sizeof(bits));
+        hy_buf_append_u64le(out, bits);
+    }
+}
+
 static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
 {
     const uint8_t *k;
@@ -279,6 +306,8 @@ static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
         snap_put_hash(store__hobj(e), out);
     } else if (se_type(e) == STORE_LIST) {
         snap_put_list(store__lobj(e), out);
+    } else if (se_type(e) == STORE_ZSET) {
+        snap_put_zset(store__zobj(e), out);
     } else {
         snap_put_set(store__hobj(e), out);
     }
@@ -402,6 +431,39 @@ static struct hobj *snap_get_set(struct rd *r, uint64_t seed)
     return h;
 }
 
+/* Reads a sorted set; NULL when malformed (empty, a member twice, a NaN score). */
+static struct zobj *snap_get_zset(struct rd *r, uint64_t seed)
+{
+    uint64_t n = rd_varint(r);
+    if (r->bad || n == 0 || n > (r->len - r->off) / 9) { /* a member takes 9 bytes at least */
+        r->bad = 1;
+        return NULL;
+    }
+    struct zobj *z = store__zobj_new(seed);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        size_t mlen;
+        const uint8_t *m = rd_bytes(r, &mlen);
+        if (r->bad || r->len - r->off < 8) {
+            r->bad = 1;
+            break;
+        }
+        uint64_t bits = hy_load_u64le(r->p + r->off);
+        r->off += 8;
+        double score;
+        memcpy(&score, &bits, sizeof(score));
+        if (isnan(score) || mlen > UINT32_MAX || store__zobj_has(z, m, mlen)) {
+            r->bad = 1;
+            break;
+        }
+        store__zobj_insert(z, score, m, mlen);
+    }
+    if (r->bad) {
+        store__zobj_free(z);
+        return NULL;
+    }
+    return z;
+}
+
 /* Reads a non-string value of the given type; NULL when malformed. */
 static void *snap_get_object(struct rd *r, uint8_t type, uint64_t seed)
 {
@@ -409,6 +471,7 @@ static void *snap_get_object(struct rd *r, uint8_t type, uint64_t seed)
     case STORE_HASH: return snap_get_hash(r, seed);
     case STORE_LIST: return snap_get_list(r);
     case STORE_SET: return snap_get_set(r, seed);
+    case STORE_ZSET: return snap_get_zset(r, seed);
     default: return NULL;
     }
 }
@@ -421,7 +484,7 @@ static int snap_get_entry(struct rd *r, struct store *tmp, uint32_t version)
     size_t klen, vlen = 0;
     const uint8_t *k = rd_bytes(r, &klen);
     const uint8_t *v = NULL;
-    uint8_t type_max = version >= 4 ? STORE_SET : STORE_HASH;
+    uint8_t type_max = version >= 4 ? STORE_ZSET : STORE_HASH;
     if (r->bad || type < STORE_STRING || type > type_max || at < -1 ||
         htab_find(&tmp->keys, k, klen) != NULL) {
         return 0;

@@ -48,6 +48,8 @@ struct store_obj {
 struct hobj;
 /* A list value (store_list.c): a ring of element pointers. */
 struct lobj;
+/* A sorted set (store_zset.c): a member -> score index and an array sorted by score. */
+struct zobj;
 
 /* A hash field in the table encoding: varint flen, varint vlen, field bytes, value bytes. */
 struct hfield {
@@ -294,6 +296,26 @@ void store__op_srem(struct store *s, const struct store_entry *e, struct resp_wr
 void store__op_smove(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_spop(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_sstore(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zadd(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zrem(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zpop(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zmpop(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zremrange(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zstore(struct store *s, const struct store_entry *e, struct resp_writer *w);
+
+/* ---- sorted set objects (store_zset.c) --------------------------------------------------- */
+
+struct zobj *store__zobj_new(uint64_t seed);
+void store__zobj_free(struct zobj *z);
+size_t store__zobj_bytes(const struct zobj *z);
+size_t store__zobj_count(const struct zobj *z);
+int store__zobj_has(const struct zobj *z, const uint8_t *m, size_t mlen);
+/* Adds a member that is not in z. */
+void store__zobj_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen);
+void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const uint8_t **m_out,
+                    size_t *mlen_out);
+void store__zobj_check(const struct zobj *z);
+struct zobj *store__zobj(const struct store_obj *e);
 
 /* ---- replies: skipped on replicas (w == NULL) ---------------------------------------------- */
 
@@ -311,6 +333,13 @@ static inline void store__r_err(struct resp_writer *w, const char *msg)
 {
     if (w != NULL) {
         resp_write_error(w, msg);
+    }
+}
+
+static inline void store__r_null(struct resp_writer *w)
+{
+    if (w != NULL) {
+        resp_write_null(w);
     }
 }
 
