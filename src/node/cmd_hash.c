@@ -266,6 +266,11 @@ void cmd_hrandfield(struct cmd_ctx *x)
         if (!node_arg_i64(x, 2, &count)) {
             return;
         }
+        if (count == INT64_MIN) {
+            resp_write_error(&x->w, "ERR value is out of range, value must between "
+                                    "-9223372036854775807 and 9223372036854775807");
+            return;
+        }
         withvalues = x->argc == 4;
         if (withvalues && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
             resp_write_error(&x->w, "ERR value is out of range");

@@ -338,11 +338,11 @@ struct zrange_req {
     size_t min_i, max_i; /* argument positions of the range, after REV's swap */
 };
 
-static int zrange_options(struct cmd_ctx *x, size_t from, struct zrange_req *q)
+static int zrange_options(struct cmd_ctx *x, size_t from, int store, struct zrange_req *q)
 {
     for (size_t j = from; j < x->argc; j++) {
         const struct resp_arg *a = &x->argv[j];
-        if (node_arg_is(a, "WITHSCORES")) {
+        if (!store && node_arg_is(a, "WITHSCORES")) {
             q->withscores = 1;
         } else if (node_arg_is(a, "LIMIT") && x->argc - j - 1 >= 2) {
             if (!node_arg_i64(x, j + 1, &q->offset) || !node_arg_i64(x, j + 2, &q->limit)) {
@@ -423,7 +423,7 @@ static void zrange_write(struct cmd_ctx *x, const struct store_obj *o, size_t lo
 static void zrange_generic(struct cmd_ctx *x, enum zrange_type type, int rev)
 {
     struct zrange_req q = {type, rev, 0, 0, -1, 2, 3};
-    if (!zrange_options(x, 4, &q)) {
+    if (!zrange_options(x, 4, 0, &q)) {
         return;
     }
     const struct resp_arg *min = &x->argv[q.min_i], *max = &x->argv[q.max_i];
@@ -548,6 +548,11 @@ void cmd_zrandmember(struct cmd_ctx *x)
     }
     if (x->argc >= 3) {
         if (!node_arg_i64(x, 2, &count)) {
+            return;
+        }
+        if (count == INT64_MIN) {
+            resp_write_error(&x->w, "ERR value is out of range, value must between "
+                                    "-9223372036854775807 and 9223372036854775807");
             return;
         }
         withscores = x->argc == 4;
@@ -800,4 +805,46 @@ void cmd_zinterstore(struct cmd_ctx *x)
 void cmd_zdiffstore(struct cmd_ctx *x)
 {
     zcomb_store(x, STORE_ZDIFF);
+}
+
+void cmd_zrangestore(struct cmd_ctx *x)
+{
+    struct zrange_req q = {ZR_AUTO, -1, 0, 0, -1, 3, 4};
+    if (!zrange_options(x, 5, 1, &q)) {
+        return;
+    }
+    const struct resp_arg *min = &x->argv[q.min_i], *max = &x->argv[q.max_i];
+    int64_t v;
+    struct store_zscore_range sr;
+    struct store_zlex_range lr;
+    if (q.type == ZR_RANK && (!node_arg_i64(x, q.min_i, &v) || !node_arg_i64(x, q.max_i, &v))) {
+        return;
+    }
+    if (q.type == ZR_SCORE &&
+        !store_zscore_range_parse(min->ptr, min->len, max->ptr, max->len, &sr)) {
+        resp_write_error(&x->w, ERR_NOT_FLOAT);
+        return;
+    }
+    if (q.type == ZR_LEX && !store_zlex_range_parse(min->ptr, min->len, max->ptr, max->len, &lr)) {
+        resp_write_error(&x->w, ERR_LEX);
+        return;
+    }
+    char offset[24], limit[24];
+    size_t olen = hy_format_i64(offset, q.offset), llen = hy_format_i64(limit, q.limit);
+    struct store_arg args[6] = {{x->argv[1].ptr, x->argv[1].len},
+                                {x->argv[2].ptr, x->argv[2].len},
+                                {min->ptr, min->len},
+                                {max->ptr, max->len},
+                                {(const uint8_t *)offset, olen},
+                                {(const uint8_t *)limit, llen}};
+    struct store_entry e = {.op = STORE_OP_ZRANGESTORE,
+                            .flags = q.rev ? STORE_F_RIGHT : 0,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .incr = q.type == ZR_RANK    ? 0
+                                    : q.type == ZR_SCORE ? 1
+                                                         : 2,
+                            .argc = 6,
+                            .argv = args};
+    node_propose(x, &e);
 }

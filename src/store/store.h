@@ -206,12 +206,14 @@ enum store_op {
     STORE_OP_SPOP,   /* [key, seed (8 bytes LE), chosen members...]; incr = count (-1: none) */
     STORE_OP_SSTORE, /* [dst, keys...]; incr = 0 SINTER, 1 SUNION, 2 SDIFF -> result size */
     /* Sorted sets. RIGHT picks the highest scores. */
-    STORE_OP_ZADD,      /* [key, score, member, ...]; NX XX GT LT CH INCR -> count | score */
-    STORE_OP_ZREM,      /* [key, members...] -> removed */
-    STORE_OP_ZPOP,      /* [key]; incr = count (-1: none); RIGHT -> [member, score...] */
-    STORE_OP_ZMPOP,     /* [keys...]; incr = count; RIGHT -> null | [key, [[m, s]...]] */
-    STORE_OP_ZREMRANGE, /* [key, min, max]; incr = 0 rank, 1 score, 2 lex -> removed */
-    STORE_OP_ZSTORE,    /* [dst, keys..., weights...]; incr = zop + 4 * aggregate -> size */
+    STORE_OP_ZADD,        /* [key, score, member, ...]; NX XX GT LT CH INCR -> count | score */
+    STORE_OP_ZREM,        /* [key, members...] -> removed */
+    STORE_OP_ZPOP,        /* [key]; incr = count (-1: none); RIGHT -> [member, score...] */
+    STORE_OP_ZMPOP,       /* [keys...]; incr = count; RIGHT -> null | [key, [[m, s]...]] */
+    STORE_OP_ZREMRANGE,   /* [key, min, max]; incr = 0 rank, 1 score, 2 lex -> removed */
+    STORE_OP_ZSTORE,      /* [dst, keys..., weights...]; incr = zop + 4 * aggregate -> size */
+    STORE_OP_ZRANGESTORE, /* [dst, src, min, max, offset, limit]; incr = 0 rank, 1 score, 2 lex;
+                             RIGHT = REV -> size */
     STORE_OP_COUNT
 };
 

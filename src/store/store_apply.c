@@ -697,6 +697,7 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_ZMPOP] = store__op_zmpop,
     [STORE_OP_ZREMRANGE] = store__op_zremrange,
     [STORE_OP_ZSTORE] = store__op_zstore,
+    [STORE_OP_ZRANGESTORE] = store__op_zrangestore,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

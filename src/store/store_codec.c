@@ -41,7 +41,7 @@ struct op_shape {
 
 /* Op numbers are on disk (docs/disk-format.md): new ops are only ever appended. */
 _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36 &&
-                   STORE_OP_ZREMRANGE == 41,
+                   STORE_OP_ZREMRANGE == 41 && STORE_OP_ZRANGESTORE == 43,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -92,6 +92,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_ZMPOP] = {1, ANY, 0, STORE_F_RIGHT},
     [STORE_OP_ZREMRANGE] = {3, 3, 0, 0},
     [STORE_OP_ZSTORE] = {3, ANY, 1, 0},
+    [STORE_OP_ZRANGESTORE] = {6, 6, 0, STORE_F_RIGHT},
 };
 #undef ANY
 

@@ -302,6 +302,7 @@ void store__op_zpop(struct store *s, const struct store_entry *e, struct resp_wr
 void store__op_zmpop(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_zremrange(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_zstore(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zrangestore(struct store *s, const struct store_entry *e, struct resp_writer *w);
 
 /* ---- sorted set objects (store_zset.c) --------------------------------------------------- */
 

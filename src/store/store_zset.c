@@ -879,3 +879,104 @@ out:
     hy_free(weights);
     hy_free(srcs);
 }
+
+/* ---- ZRANGESTORE ---------------------------------------------------------------------------- */
+
+struct zrs_range {
+    int64_t kind; /* 0 rank, 1 score, 2 lex */
+    int64_t start, stop, offset, limit;
+    struct store_zscore_range sr;
+    struct store_zlex_range lr;
+};
+
+static int zrs_parse(const struct store_entry *e, struct zrs_range *q, struct resp_writer *w)
+{
+    q->kind = e->incr;
+    if (!hy_parse_i64(ARG(e, 4), &q->offset) || !hy_parse_i64(ARG(e, 5), &q->limit) ||
+        (q->kind == 0 &&
+         (!hy_parse_i64(ARG(e, 2), &q->start) || !hy_parse_i64(ARG(e, 3), &q->stop)))) {
+        store__r_err(w, STORE_ERR_NOT_INT);
+        return 0;
+    }
+    if (q->kind == 1 && !store_zscore_range_parse(ARG(e, 2), ARG(e, 3), &q->sr)) {
+        store__r_err(w, "ERR min or max is not a float");
+        return 0;
+    }
+    if (q->kind == 2 && !store_zlex_range_parse(ARG(e, 2), ARG(e, 3), &q->lr)) {
+        store__r_err(w, "ERR min or max not valid string range item");
+        return 0;
+    }
+    if (q->kind < 0 || q->kind > 2) {
+        store__r_err(w, "ERR syntax error");
+        return 0;
+    }
+    return 1;
+}
+
+/* The members of src selected by the range, in a new sorted set. */
+static struct zobj *zrs_select(const struct zobj *src, const struct zrs_range *q, int rev,
+                               uint64_t seed)
+{
+    size_t lo = 0, hi = 0, skip = 0, n;
+    if (q->kind == 0) {
+        int64_t len = (int64_t)src->count, start = q->start, stop = q->stop;
+        start = start < 0 ? HY_MAX(start + len, 0) : start;
+        stop = stop < 0 ? stop + len : stop;
+        if (start <= stop && start < len) {
+            stop = HY_MIN(stop, len - 1);
+            lo = (size_t)(rev ? len - 1 - stop : start);
+            hi = (size_t)(rev ? len - start : stop + 1);
+        }
+    } else if (q->kind == 1) {
+        score_span(src, &q->sr, &lo, &hi);
+    } else {
+        lex_span(src, &q->lr, &lo, &hi);
+    }
+    n = hi - lo;
+    if (q->kind != 0) {
+        if (q->offset < 0) {
+            n = 0;
+        } else {
+            skip = (size_t)HY_MIN((uint64_t)q->offset, n);
+            n -= skip;
+            n = q->limit >= 0 ? (size_t)HY_MIN((uint64_t)q->limit, n) : n;
+        }
+    }
+    struct zobj *z = store__zobj_new(seed);
+    for (size_t i = 0; i < n; i++) {
+        const struct zelem *el = src->v[rev ? hi - 1 - skip - i : lo + skip + i];
+        store__zobj_insert(z, el->score, el->data, el->len);
+    }
+    return z;
+}
+
+/* [dst, src, min, max, offset, limit]; incr = 0 rank, 1 score, 2 lex; RIGHT = REV. */
+void store__op_zrangestore(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct zrs_range q;
+    if (!zrs_parse(e, &q, w)) {
+        return;
+    }
+    int wrong;
+    struct store_obj *src = zset_lookup(s, e, 1, w, &wrong);
+    if (wrong) {
+        return;
+    }
+    struct zobj *z = src != NULL ? zrs_select(store__zobj(src), &q, (e->flags & STORE_F_RIGHT) != 0,
+                                              s->hash_seed)
+                                 : store__zobj_new(s->hash_seed);
+    struct store_obj *dst = store__lookup_write(s, ARG(e, 0), e->time_ms);
+    if (dst != NULL) {
+        store__delete(s, dst);
+    }
+    size_t count = z->count;
+    if (count == 0) {
+        store__zobj_free(z);
+    } else {
+        struct store_obj *o = store__entry_new(STORE_ZSET, -1, ARG(e, 0), 0);
+        store__set_vobj(o, z);
+        o->lru = lru_of(e);
+        store__link(s, o);
+    }
+    store__r_int(w, (int64_t)count);
+}
