@@ -956,6 +956,138 @@ static void test_set_spop(void **state)
     store_destroy(b);
 }
 
+/* ---- sorted sets ---------------------------------------------------------------------------- */
+
+/* "member:score ..." in rank order, or "(none)". */
+static const char *zset_text(struct store *s, const char *key)
+{
+    static char text[1024];
+    const struct store_obj *o = store_find(s, S(key), 1);
+    if (o == NULL) {
+        return "(none)";
+    }
+    assert_int_equal(store_obj_type(o), STORE_ZSET);
+    size_t off = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < store_zset_len(o); i++) {
+        double score;
+        const uint8_t *m;
+        size_t mlen;
+        store_zset_at(o, i, &score, &m, &mlen);
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "%s%.*s:%g", i ? " " : "",
+                                (int)mlen, (const char *)m, score);
+    }
+    return text;
+}
+
+/* ZADD's options and replies as Redis 7.0's (NX XX GT LT CH INCR), order by (score, member),
+ * a NaN increment refused, ZREM removing the key with its last member. */
+static void test_zset_add(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_XX, 1, -1, 0, "z", "1", "a", NULL), ":0\r\n");
+    assert_int_equal(store_key_count(s), 0);
+    assert_string_equal(run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "2", "b", "1", "c", "1", "a", NULL),
+                        ":3\r\n");
+    assert_string_equal(zset_text(s, "z"), "a:1 c:1 b:2");
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_CH, 1, -1, 0, "z", "5", "a", "2", "b", NULL),
+                        ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_GT | STORE_F_CH, 1, -1, 0, "z", "4", "a", "3",
+                            "b", "0", "d", NULL),
+                        ":2\r\n"); /* b raised, d added; a kept (4 < 5) */
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_LT, 1, -1, 0, "z", "-1", "a", NULL),
+                        ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_NX, 1, -1, 0, "z", "9", "a", "9", "e", NULL),
+                        ":1\r\n");
+    assert_string_equal(zset_text(s, "z"), "a:-1 d:0 c:1 b:3 e:9");
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_INCR, 1, -1, 0, "z", "2.5", "c", NULL),
+                        "$3\r\n3.5\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_ZADD, STORE_F_INCR | STORE_F_XX, 1, -1, 0, "z", "1", "x", NULL), NIL);
+    assert_string_equal(
+        run(s, STORE_OP_ZADD, STORE_F_INCR | STORE_F_GT, 1, -1, 0, "z", "-1", "c", NULL), NIL);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "inf", "f", NULL);
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_INCR, 1, -1, 0, "z", "-inf", "f", NULL),
+                        "-ERR resulting score is not a number (NaN)\r\n");
+    assert_string_equal(run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1", "g", "x", "h", NULL),
+                        "-ERR value is not a valid float\r\n");
+    assert_string_equal(zset_text(s, "z"), "a:-1 d:0 b:3 c:3.5 e:9 f:inf");
+    assert_string_equal(run(s, STORE_OP_ZREM, 0, 1, -1, 0, "z", "a", "zz", "b", NULL), ":2\r\n");
+    assert_string_equal(run(s, STORE_OP_ZREM, 0, 1, -1, 0, "z", "c", "d", "e", "f", NULL),
+                        ":4\r\n");
+    assert_int_equal(store_key_count(s), 0);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "v", NULL);
+    assert_string_equal(run(s, STORE_OP_ZADD, 0, 1, -1, 0, "str", "1", "a", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_ZREM, 0, 1, -1, 0, "str", "a", NULL), WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* ZPOP (flat in RESP2), ZMPOP (nested), ZREMRANGE by rank, score and lex, ZSTORE (weights,
+ * aggregates, a plain set as input) and ZRANGESTORE (REV, LIMIT). */
+static void test_zset_pop_range_store(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", NULL);
+    assert_string_equal(run(s, STORE_OP_ZPOP, 0, 1, -1, -1, "z", NULL),
+                        "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_string_equal(run(s, STORE_OP_ZPOP, STORE_F_RIGHT, 1, -1, 2, "z", NULL),
+                        "*4\r\n$1\r\ne\r\n$1\r\n5\r\n$1\r\nd\r\n$1\r\n4\r\n");
+    assert_string_equal(run(s, STORE_OP_ZPOP, 0, 1, -1, 0, "z", NULL), "*0\r\n");
+    assert_string_equal(run(s, STORE_OP_ZPOP, 0, 1, -1, 1, "none", NULL), "*0\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, 0, 1, -1, 1, "none", "z", NULL),
+                        "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, 0, 1, -1, 5, "z", NULL),
+                        "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, 0, 1, -1, 5, "z", NULL), "*-1\r\n");
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "r", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", NULL);
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 0, "r", "-1", "-1", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 1, "r", "(1", "3", NULL), ":2\r\n");
+    assert_string_equal(zset_text(s, "r"), "a:1 d:4");
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 1, "r", "x", "3", NULL),
+                        "-ERR min or max is not a float\r\n");
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "l", "0", "a", "0", "b", "0", "c", "0", "d", NULL);
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 2, "l", "(a", "[c", NULL), ":2\r\n");
+    assert_string_equal(zset_text(s, "l"), "a:0 d:0");
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 2, "l", "a", "+", NULL),
+                        "-ERR min or max not valid string range item\r\n");
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 2, "l", "-", "+", NULL), ":2\r\n");
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "set", "a", "x", NULL);
+    /* union of r {a:1 d:4} x2 and the set {a x} x1, MAX; inter SUM; diff. */
+    assert_string_equal(run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZUNION + 4 * STORE_ZAGGR_MAX, "u",
+                            "r", "set", "2", "1", NULL),
+                        ":3\r\n");
+    assert_string_equal(zset_text(s, "u"), "x:1 a:2 d:8");
+    assert_string_equal(
+        run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZINTER, "i", "r", "set", "1", "1", NULL), ":1\r\n");
+    assert_string_equal(zset_text(s, "i"), "a:2");
+    assert_string_equal(
+        run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZDIFF, "i", "r", "set", "1", "1", NULL), ":1\r\n");
+    assert_string_equal(zset_text(s, "i"), "d:4");
+    assert_string_equal(
+        run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZINTER, "i", "r", "none", "1", "1", NULL),
+        ":0\r\n");
+    assert_string_equal(zset_text(s, "i"), "(none)");
+    assert_string_equal(
+        run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZUNION, "u", "r", "set", "1", "nan", NULL),
+        "-ERR weight value is not a float\r\n");
+    assert_string_equal(run(s, STORE_OP_ZRANGESTORE, STORE_F_RIGHT, 1, -1, 1, "rs", "u", "-inf",
+                            "+inf", "1", "1", NULL),
+                        ":1\r\n");
+    assert_string_equal(zset_text(s, "rs"), "a:2");
+    assert_string_equal(
+        run(s, STORE_OP_ZRANGESTORE, 0, 1, -1, 0, "rs", "u", "0", "-2", "0", "-1", NULL), ":2\r\n");
+    assert_string_equal(zset_text(s, "rs"), "x:1 a:2");
+    assert_string_equal(
+        run(s, STORE_OP_ZRANGESTORE, 0, 1, -1, 0, "rs", "none", "0", "-1", "0", "-1", NULL),
+        ":0\r\n");
+    assert_string_equal(zset_text(s, "rs"), "(none)");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 /* ---- expiry -------------------------------------------------------------------------------- */
 
 static void count_key_cb(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
@@ -1251,12 +1383,14 @@ static void test_snapshot_roundtrip(void **state)
     run(a, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "list", "x", "", "y", NULL);
     run(a, STORE_OP_SADD, 0, 1, -1, 0, "set", "m", "n", "", NULL);
     run(a, STORE_OP_EXPIRE, 0, 1, 500000, 0, "set", NULL);
+    run(a, STORE_OP_ZADD, 0, 1, -1, 0, "zset", "2", "two", "-inf", "low", "1.5", "", NULL);
     struct hy_buf sa, sb;
     snapshot(a, &sa);
     struct store *b = new_store(99, 0, STORE_NOEVICTION);
     run(b, STORE_OP_SET, 0, 1, -1, 0, "junk", "x", NULL);
     assert_int_equal(store_snapshot_decode(b, sa.data, sa.len), HY_OK);
-    assert_int_equal(store_key_count(b), 3002);
+    assert_int_equal(store_key_count(b), 3003);
+    assert_string_equal(zset_text(b, "zset"), "low:-inf :1.5 two:2");
     assert_int_equal(store_volatile_count(b), store_volatile_count(a));
     assert_string_equal(list_text(b, "list"), "x  y");
     const struct store_obj *set = store_find(b, S("set"), 1);
@@ -1446,6 +1580,31 @@ static void random_entry(struct hy_prng *p, struct hy_buf *out, uint64_t t)
         e.incr %= 3;
         a3[2] = a3[0];
         break;
+    case STORE_OP_ZADD: /* [key, score, member]: scores and members both small numbers */
+        a3[1] = a3[2];
+        snprintf(v, sizeof(v), "%u", (unsigned)hy_prng_below(p, 50));
+        e.argc = 3;
+        e.flags = (uint32_t)hy_prng_below(p, 4) == 0 ? STORE_F_INCR : 0;
+        break;
+    case STORE_OP_ZREM: e.argc = 2; break;
+    case STORE_OP_ZPOP:
+        e.incr -= 1;
+        e.flags = hy_prng_chance(p, 1, 2) ? STORE_F_RIGHT : 0;
+        break;
+    case STORE_OP_ZMPOP:
+        e.argc = 2;
+        e.incr += 1;
+        break;
+    case STORE_OP_ZREMRANGE: /* [key, "0", "v"] by rank */
+        a3[1] = (struct store_arg){S("0")};
+        e.argc = 3;
+        e.incr = 0;
+        break;
+    case STORE_OP_ZSTORE: /* [k1, k2, "1"]: ZUNIONSTORE k1 1 k2 */
+        a3[2] = (struct store_arg){S("1")};
+        e.argc = 3;
+        e.incr %= 3;
+        break;
     case STORE_OP_EXPIRE: e.expire_at_ms = (int64_t)t + (int64_t)hy_prng_below(p, 100); break;
     default: break;
     }
@@ -1524,6 +1683,19 @@ static void test_accounting(void **state)
     run(s, STORE_OP_SPOP, 0, 1, -1, 30, "set", "seed", "value-4", NULL);
     run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SUNION, "set3", "set", "set2", NULL);
     run(s, STORE_OP_RENAME, 0, 1, -1, 0, "set3", "set4", NULL);
+    for (int i = 0; i < 100; i++) {
+        char sc[16], m[16];
+        snprintf(sc, sizeof(sc), "%d", i % 7);
+        snprintf(m, sizeof(m), "m%d", i);
+        run(s, STORE_OP_ZADD, 0, 1, -1, 0, "zset", sc, m, NULL);
+    }
+    run(s, STORE_OP_ZADD, STORE_F_INCR, 1, -1, 0, "zset", "3", "m5", NULL);
+    run(s, STORE_OP_ZREM, 0, 1, -1, 0, "zset", "m1", "m2", NULL);
+    run(s, STORE_OP_ZPOP, 0, 1, -1, 10, "zset", NULL);
+    run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 1, "zset", "(5", "+inf", NULL);
+    run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZUNION, "zu", "zset", "set", "1", "1", NULL);
+    run(s, STORE_OP_ZRANGESTORE, 0, 1, -1, 0, "zr", "zu", "0", "9", "0", "-1", NULL);
+    run(s, STORE_OP_ZMPOP, 0, 1, -1, 3, "zr", NULL);
     assert_int_equal(hy_alloc_used_bytes() - base - store_used_bytes(s), self);
     assert_string_equal(run(s, STORE_OP_FLUSHALL, 0, 1, -1, 0, NULL), OK);
     assert_int_equal(store_used_bytes(s), 0);
@@ -1596,6 +1768,8 @@ int main(void)
         cmocka_unit_test(test_set_add_rem_move),
         cmocka_unit_test(test_set_store),
         cmocka_unit_test(test_set_spop),
+        cmocka_unit_test(test_zset_add),
+        cmocka_unit_test(test_zset_pop_range_store),
         cmocka_unit_test(test_lazy_expiry),
         cmocka_unit_test(test_active_expiry),
         cmocka_unit_test(test_active_expiry_cycle_names_each_key_once),
