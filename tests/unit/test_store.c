@@ -1668,7 +1668,7 @@ static void test_accounting(void **state)
     run(s, STORE_OP_PERSIST, 0, 1, -1, 0, "key:000003", NULL);
     assert_int_equal(hy_alloc_used_bytes() - base - store_used_bytes(s), self);
     for (int i = 0; i < 200; i++) { /* lists and sets grow, shrink and move */
-        char v[16];
+        char v[32];
         snprintf(v, sizeof(v), "value-%d", i);
         run(s, STORE_OP_PUSH, 0, 1, -1, 0, "list", v, NULL);
         run(s, STORE_OP_SADD, 0, 1, -1, 0, "set", v, NULL);
@@ -1684,7 +1684,7 @@ static void test_accounting(void **state)
     run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SUNION, "set3", "set", "set2", NULL);
     run(s, STORE_OP_RENAME, 0, 1, -1, 0, "set3", "set4", NULL);
     for (int i = 0; i < 100; i++) {
-        char sc[16], m[16];
+        char sc[32], m[32];
         snprintf(sc, sizeof(sc), "%d", i % 7);
         snprintf(m, sizeof(m), "m%d", i);
         run(s, STORE_OP_ZADD, 0, 1, -1, 0, "zset", sc, m, NULL);
