@@ -123,6 +123,34 @@ void cmd_object(struct cmd_ctx *x)
     }
 }
 
+/* MEMORY USAGE key [SAMPLES n]: the bytes the key holds, as maxmemory counts them (every
+ * element is counted: SAMPLES is accepted and ignored). */
+void cmd_memory(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    if (!node_arg_is(sub, "USAGE") || (x->argc != 3 && x->argc != 5)) {
+        resp_write_errorf(&x->w,
+                          "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                          "Try MEMORY HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+        return;
+    }
+    int64_t samples;
+    if (x->argc == 5 && !node_arg_is(&x->argv[3], "SAMPLES")) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (x->argc == 5 && !node_arg_i64(x, 4, &samples)) {
+        return;
+    }
+    const struct store_obj *o = node_lookup(x, 2);
+    if (o == NULL) {
+        resp_write_null(&x->w);
+    } else {
+        resp_write_int(&x->w, (int64_t)store_obj_bytes(o));
+    }
+}
+
 void cmd_rename(struct cmd_ctx *x)
 {
     node_propose_argv(x, STORE_OP_RENAME, 0, 0, -1, 2);

@@ -126,6 +126,15 @@ void cmd_spop(struct cmd_ctx *x)
     hy_free(chosen);
 }
 
+struct member_list {
+    struct resp_arg *v;
+    size_t n, cap;
+    const struct scan_opts *opts; /* NULL: keep every member */
+};
+
+static void collect_member_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v,
+                              size_t vlen);
+
 /* ---- reads on one set ----------------------------------------------------------------------- */
 
 void cmd_scard(struct cmd_ctx *x)
@@ -179,21 +188,28 @@ void cmd_smembers(struct cmd_ctx *x)
     }
 }
 
+/* Exactly `picks` members, repetition allowed, each pick uniform over the members: they are
+ * listed once, then drawn by index (a table's random bucket walk would favour short chains). */
+static void srandmember_repeating(struct cmd_ctx *x, const struct store_obj *o, size_t picks)
+{
+    struct member_list all = {0};
+    store_set_foreach(o, collect_member_cb, &all);
+    resp_write_array(&x->w, picks);
+    for (size_t i = 0; i < picks; i++) {
+        const struct resp_arg *m = &all.v[hy_prng_below(&x->node->prng, all.n)];
+        resp_write_bulk(&x->w, m->ptr, m->len);
+    }
+    hy_free(all.v);
+}
+
 static void srandmember_count(struct cmd_ctx *x, const struct store_obj *o, int64_t count)
 {
     if (o == NULL || count == 0) {
         resp_write_array(&x->w, 0);
         return;
     }
-    if (count < 0) { /* repetition allowed: exactly -count picks */
-        size_t picks = (size_t)(-(count + 1)) + 1;
-        resp_write_array(&x->w, picks);
-        for (size_t i = 0; i < picks; i++) {
-            const uint8_t *m;
-            size_t mlen;
-            store_set_random(o, &x->node->prng, &m, &mlen);
-            resp_write_bulk(&x->w, m, mlen);
-        }
+    if (count < 0) {
+        srandmember_repeating(x, o, (size_t)(-(count + 1)) + 1);
         return;
     }
     if ((uint64_t)count >= store_set_len(o)) {
@@ -244,12 +260,6 @@ void cmd_srandmember(struct cmd_ctx *x)
 }
 
 /* ---- SSCAN ---------------------------------------------------------------------------------- */
-
-struct member_list {
-    struct resp_arg *v;
-    size_t n, cap;
-    const struct scan_opts *opts; /* NULL: keep every member */
-};
 
 static void member_push(struct member_list *l, const uint8_t *m, size_t mlen)
 {

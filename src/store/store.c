@@ -435,6 +435,11 @@ void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t
     store__hobj_random(store__hobj(o), &s->prng, f_out, flen_out, v_out, vlen_out);
 }
 
+size_t store_obj_bytes(const struct store_obj *o)
+{
+    return store__entry_bytes(o);
+}
+
 int store_obj_compact(const struct store_obj *o)
 {
     return store__hobj_compact(store__hobj(o));

@@ -82,6 +82,8 @@ uint64_t store_hash_scan(const struct store_obj *o, uint64_t cursor, size_t coun
 void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t **f_out,
                        size_t *flen_out, const uint8_t **v_out, size_t *vlen_out);
 
+/* Bytes the value holds (its key entry and objects, as counted by store_used_bytes). */
+size_t store_obj_bytes(const struct store_obj *o);
 /* 1 when a hash or set is in its compact encoding (OBJECT ENCODING's listpack). */
 int store_obj_compact(const struct store_obj *o);
 

@@ -198,3 +198,15 @@ def test_lists_through_a_follower_reach_every_replica(cluster):
     cluster.start(fi)
     wait_for(lambda: _replica_view(cluster.ports[fi], "q") == want, 10, "the restarted follower to recover q")
     assert _replica_view(cluster.ports[fi], "q2") == [b"9"]
+
+
+def test_memory_usage_follows_the_value(raw):
+    """MEMORY USAGE counts a key's bytes: more elements, more bytes; nil for a missing key."""
+    raw.cmd("RPUSH", "l", "a")
+    small = raw.cmd("MEMORY", "USAGE", "l")
+    raw.cmd("RPUSH", "l", *["element-%d" % i for i in range(100)])
+    big = raw.cmd("MEMORY", "USAGE", "l", "SAMPLES", 0)
+    assert 0 < small < big and big > 100 * len("element-00")
+    assert raw.cmd("MEMORY", "USAGE", "nokey") is None
+    assert raw.cmd("MEMORY", "USAGE", "l", "FOO", 1) == SYNTAX
+    assert raw.cmd("MEMORY", "DOCTOR").startswith("ERR unknown subcommand")

@@ -24,7 +24,9 @@ SUITE = os.environ.get("HY_REDIS_TESTS",
 #   type/list   BLPOP (blocking commands not implemented)
 #   type/set    WATCH (transactions not implemented)
 #   type/zset   BZPOPMIN (blocking commands not implemented)
+#   type/hash   DUMP (DUMP/RESTORE not implemented)
 BASELINE = {
+    "type/hash": (69, 1),
     "type/list": (23, 1),
     "type/list-2": (2, 0),
     "type/set": (93, 1),
