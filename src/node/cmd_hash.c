@@ -231,14 +231,20 @@ static void hrandfield_count(struct cmd_ctx *x, const struct store_obj *o, int64
         return;
     }
     if (count < 0) { /* repetition allowed: exactly -count picks */
+        /* Each pick uniform over the fields: they are listed once and drawn by index (a
+         * table's random bucket walk would favour fields in short chains). */
         size_t picks = (size_t)(-(count + 1)) + 1;
+        struct reservoir all = {NULL, len, 0, hy_xmalloc(len * sizeof(struct resp_arg)),
+                                hy_xmalloc(len * sizeof(struct resp_arg))};
+        store_hash_foreach(o, reservoir_cb, &all); /* want == len: keeps every field in order */
         write_pick_count(x, picks, withvalues);
         for (size_t i = 0; i < picks; i++) {
-            const uint8_t *f, *v;
-            size_t flen, vlen;
-            store_hash_random(x->node->store, o, &f, &flen, &v, &vlen);
-            write_pair(x, withvalues, f, flen, v, vlen);
+            size_t k = (size_t)hy_prng_below(&x->node->prng, len);
+            write_pair(x, withvalues, all.fields[k].ptr, all.fields[k].len, all.values[k].ptr,
+                       all.values[k].len);
         }
+        hy_free(all.fields);
+        hy_free(all.values);
         return;
     }
     size_t want = (size_t)count < len ? (size_t)count : len;
@@ -264,6 +270,11 @@ void cmd_hrandfield(struct cmd_ctx *x)
     }
     if (x->argc >= 3) {
         if (!node_arg_i64(x, 2, &count)) {
+            return;
+        }
+        if (count == INT64_MIN) {
+            resp_write_error(&x->w, "ERR value is out of range, value must between "
+                                    "-9223372036854775807 and 9223372036854775807");
             return;
         }
         withvalues = x->argc == 4;

@@ -25,17 +25,130 @@ void cmd_exists(struct cmd_ctx *x)
     resp_write_int(&x->w, count);
 }
 
+static const char *const type_names[] = {
+    [STORE_STRING] = "string", [STORE_HASH] = "hash", [STORE_LIST] = "list",
+    [STORE_SET] = "set",       [STORE_ZSET] = "zset",
+};
+
 static const char *type_name(const struct store_obj *o)
 {
-    if (o == NULL) {
-        return "none";
+    return o == NULL ? "none" : type_names[store_obj_type(o)];
+}
+
+int node_type_parse(const struct resp_arg *a)
+{
+    for (size_t t = STORE_STRING; t < HY_ARRAY_LEN(type_names); t++) {
+        if (node_arg_is(a, type_names[t])) {
+            return (int)t;
+        }
     }
-    return store_obj_type(o) == STORE_HASH ? "hash" : "string";
+    return -1;
 }
 
 void cmd_type(struct cmd_ctx *x)
 {
     resp_write_simple(&x->w, type_name(node_lookup(x, 1)));
+}
+
+/* Whether Redis 7.0 would keep this sorted set in a listpack (zset-max-listpack-*). */
+static int zset_compact(struct hy_node *n, const struct store_obj *o)
+{
+    size_t len = store_zset_len(o);
+    if ((int64_t)len > node_encoding_setting(n, NODE_ENC_ZSET_ENTRIES)) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        double score;
+        const uint8_t *m;
+        size_t mlen;
+        store_zset_at(o, i, &score, &m, &mlen);
+        if ((int64_t)mlen > node_encoding_setting(n, NODE_ENC_ZSET_VALUE)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* What Redis 7.0 would answer for the value (tools and tests read it); halyard's own layout
+ * differs (docs/protocol.md), but small and large values map to the names Redis gives them. */
+static const char *encoding_name(struct hy_node *n, const struct store_obj *o)
+{
+    switch (store_obj_type(o)) {
+    case STORE_STRING: {
+        const uint8_t *p;
+        size_t len;
+        int64_t v;
+        store_obj_string(o, &p, &len);
+        if (len <= 20 && hy_parse_i64(p, len, &v)) {
+            return "int";
+        }
+        return len <= 44 ? "embstr" : "raw";
+    }
+    case STORE_HASH: return store_obj_compact(o) ? "listpack" : "hashtable";
+    case STORE_LIST: return "quicklist";
+    case STORE_SET:
+        return (int64_t)store_set_len(o) <= node_encoding_setting(n, NODE_ENC_SET_INTSET) &&
+                       store_set_all_int(o)
+                   ? "intset"
+                   : "hashtable";
+    case STORE_ZSET: return zset_compact(n, o) ? "listpack" : "skiplist";
+    }
+    return "unknown";
+}
+
+void cmd_object(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    if (node_arg_is(sub, "HELP") && x->argc == 2) {
+        resp_write_array(&x->w, 3);
+        resp_write_simple(&x->w, "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+        resp_write_simple(&x->w, "ENCODING <key>");
+        resp_write_simple(&x->w, "REFCOUNT <key>");
+        return;
+    }
+    if (x->argc != 3 || !(node_arg_is(sub, "ENCODING") || node_arg_is(sub, "REFCOUNT"))) {
+        resp_write_errorf(&x->w,
+                          "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                          "Try OBJECT HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+        return;
+    }
+    const struct store_obj *o = node_lookup(x, 2);
+    if (o == NULL) {
+        resp_write_null(&x->w);
+    } else if (node_arg_is(sub, "REFCOUNT")) {
+        resp_write_int(&x->w, 1);
+    } else {
+        resp_write_bulk_str(&x->w, encoding_name(x->node, o));
+    }
+}
+
+/* MEMORY USAGE key [SAMPLES n]: the bytes the key holds, as maxmemory counts them (every
+ * element is counted: SAMPLES is accepted and ignored). */
+void cmd_memory(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    if (!node_arg_is(sub, "USAGE") || (x->argc != 3 && x->argc != 5)) {
+        resp_write_errorf(&x->w,
+                          "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                          "Try MEMORY HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+        return;
+    }
+    int64_t samples;
+    if (x->argc == 5 && !node_arg_is(&x->argv[3], "SAMPLES")) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (x->argc == 5 && !node_arg_i64(x, 4, &samples)) {
+        return;
+    }
+    const struct store_obj *o = node_lookup(x, 2);
+    if (o == NULL) {
+        resp_write_null(&x->w);
+    } else {
+        resp_write_int(&x->w, (int64_t)store_obj_bytes(o));
+    }
 }
 
 void cmd_rename(struct cmd_ctx *x)
@@ -276,9 +389,7 @@ int node_parse_scan_opts(struct cmd_ctx *x, size_t first, int allow_type, struct
             }
         } else if (allow_type && node_arg_is(a, "TYPE")) {
             const struct resp_arg *t = &x->argv[i + 1];
-            o->type = node_arg_is(t, "string") ? STORE_STRING
-                      : node_arg_is(t, "hash") ? STORE_HASH
-                                               : -1;
+            o->type = node_type_parse(t);
         } else {
             node_reply_syntax_error(x);
             return 0;

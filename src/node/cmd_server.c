@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/alloc.h"
 #include "common/assert.h"
@@ -443,6 +444,66 @@ static const char *const config_compat[][2] = {
     {"databases", "1"},
 };
 
+/* Redis's encoding thresholds, with Redis 7.0's defaults; both spellings are accepted. */
+static const struct {
+    const char *name;
+    enum node_encoding_setting which;
+    int64_t def, min;
+} encoding_settings[] = {
+    {"hash-max-listpack-entries", NODE_ENC_HASH_ENTRIES, 128, 0},
+    {"hash-max-ziplist-entries", NODE_ENC_HASH_ENTRIES, 128, 0},
+    {"hash-max-listpack-value", NODE_ENC_HASH_VALUE, 64, 0},
+    {"hash-max-ziplist-value", NODE_ENC_HASH_VALUE, 64, 0},
+    {"list-max-listpack-size", NODE_ENC_LIST_SIZE, -2, INT32_MIN},
+    {"list-max-ziplist-size", NODE_ENC_LIST_SIZE, -2, INT32_MIN},
+    {"list-compress-depth", NODE_ENC_LIST_COMPRESS, 0, 0},
+    {"set-max-intset-entries", NODE_ENC_SET_INTSET, 512, 0},
+    {"set-max-listpack-entries", NODE_ENC_SET_ENTRIES, 128, 0},
+    {"set-max-listpack-value", NODE_ENC_SET_VALUE, 64, 0},
+    {"zset-max-listpack-entries", NODE_ENC_ZSET_ENTRIES, 128, 0},
+    {"zset-max-ziplist-entries", NODE_ENC_ZSET_ENTRIES, 128, 0},
+    {"zset-max-listpack-value", NODE_ENC_ZSET_VALUE, 64, 0},
+    {"zset-max-ziplist-value", NODE_ENC_ZSET_VALUE, 64, 0},
+};
+
+static void encoding_init(struct hy_node *n)
+{
+    if (!n->encoding_set) {
+        for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
+            n->encoding[encoding_settings[i].which] = encoding_settings[i].def;
+        }
+        n->encoding_set = 1;
+    }
+}
+
+int64_t node_encoding_setting(struct hy_node *n, enum node_encoding_setting which)
+{
+    encoding_init(n);
+    return n->encoding[which];
+}
+
+static int encoding_find(const char *name)
+{
+    for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
+        if (strcasecmp(encoding_settings[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* 1 when name is one of the fixed answers above and value is that answer: tools and Redis's
+ * test suite (`save ""`) set them to what halyard already does. */
+static int compat_unchanged(const char *name, const char *value)
+{
+    for (size_t i = 0; i < HY_ARRAY_LEN(config_compat); i++) {
+        if (strcasecmp(config_compat[i][0], name) == 0 && strcmp(config_compat[i][1], value) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int config_get_matches(struct cmd_ctx *x, const char *name)
 {
     for (size_t k = 2; k < x->argc; k++) {
@@ -456,8 +517,9 @@ static int config_get_matches(struct cmd_ctx *x, const char *name)
 static void config_get_cmd(struct cmd_ctx *x)
 {
     size_t n = config_count(), matched = 0;
-    char seen[64 + HY_ARRAY_LEN(config_compat)] = {0};
+    char seen[64 + HY_ARRAY_LEN(config_compat) + HY_ARRAY_LEN(encoding_settings)] = {0};
     HY_ASSERT(n <= 64);
+    size_t enc_base = n + HY_ARRAY_LEN(config_compat);
     for (size_t i = 0; i < n; i++) {
         seen[i] = (char)config_get_matches(x, config_name(i));
         matched += (size_t)seen[i];
@@ -465,6 +527,10 @@ static void config_get_cmd(struct cmd_ctx *x)
     for (size_t i = 0; i < HY_ARRAY_LEN(config_compat); i++) {
         seen[n + i] = (char)config_get_matches(x, config_compat[i][0]);
         matched += (size_t)seen[n + i];
+    }
+    for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
+        seen[enc_base + i] = (char)config_get_matches(x, encoding_settings[i].name);
+        matched += (size_t)seen[enc_base + i];
     }
     resp_write_map(&x->w, matched);
     for (size_t i = 0; i < n; i++) {
@@ -486,6 +552,12 @@ static void config_get_cmd(struct cmd_ctx *x)
             resp_write_bulk_str(&x->w, config_compat[i][1]);
         }
     }
+    for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
+        if (seen[enc_base + i]) {
+            resp_write_bulk_str(&x->w, encoding_settings[i].name);
+            resp_write_bulk_i64(&x->w, node_encoding_setting(x->node, encoding_settings[i].which));
+        }
+    }
 }
 
 /* Copies argv[i] into a NUL-terminated buffer, truncating to cap - 1 bytes. */
@@ -494,12 +566,23 @@ static void arg_text(const struct resp_arg *a, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)HY_MIN(a->len, cap - 1), (const char *)a->ptr);
 }
 
-/* Puts back the settings changed by a CONFIG SET that failed part way: all or nothing. */
-static void config_set_rollback(struct hy_config *cfg, char (*old)[1024], const int *index,
+/* Puts back the settings changed by a CONFIG SET that failed part way: all or nothing. An
+ * index below -1 is encoding setting -2 - index, whose old value is old[k] in decimal. */
+static void config_set_rollback(struct hy_node *n, char (*old)[1024], const int *index,
                                 size_t count)
 {
+    struct hy_config *cfg = n->cfg;
     char err[160];
     for (size_t k = count; k-- > 0;) {
+        if (index[k] == -1) {
+            continue; /* a fixed answer: nothing was changed */
+        }
+        if (index[k] < -1) {
+            int64_t v = 0;
+            HY_ASSERT(hy_parse_i64((const uint8_t *)old[k], strlen(old[k]), &v));
+            n->encoding[encoding_settings[-2 - index[k]].which] = v;
+            continue;
+        }
         int rc = config_set(cfg, config_name((size_t)index[k]), old[k], 0, err);
         HY_ASSERT(rc == HY_OK); /* the value was valid a moment ago */
     }
@@ -520,6 +603,28 @@ static void config_set_cmd(struct cmd_ctx *x)
         arg_text(&x->argv[2 + 2 * done], name, sizeof(name));
         arg_text(&x->argv[3 + 2 * done], value, sizeof(value));
         index[done] = config_index(name);
+        int enc = encoding_find(name);
+        if (index[done] < 0 && enc >= 0) {
+            int64_t v;
+            enum node_encoding_setting which = encoding_settings[enc].which;
+            snprintf(old[done], sizeof(old[done]), "%lld",
+                     (long long)node_encoding_setting(x->node, which));
+            if (!hy_parse_i64((const uint8_t *)value, strlen(value), &v) ||
+                v < encoding_settings[enc].min || v > INT32_MAX) {
+                resp_write_errorf(&x->w,
+                                  "ERR CONFIG SET failed (possibly related to argument '%s') - "
+                                  "argument couldn't be parsed into an integer",
+                                  name);
+                break;
+            }
+            x->node->encoding[which] = v;
+            index[done] = -2 - enc;
+            continue;
+        }
+        if (index[done] < 0 && compat_unchanged(name, value)) {
+            index[done] = -1; /* setting a fixed answer to itself changes nothing */
+            continue;
+        }
         if (index[done] < 0) {
             resp_write_errorf(
                 &x->w, "ERR Unknown option or number of arguments for CONFIG SET - '%s'", name);
@@ -537,9 +642,9 @@ static void config_set_cmd(struct cmd_ctx *x)
         x->node->config_hook(x->node->config_hook_ctx, x->node->cfg, hook_err, sizeof(hook_err)) !=
             0) {
         resp_write_errorf(&x->w, "ERR CONFIG SET failed - %s", hook_err);
-        config_set_rollback(x->node->cfg, old, index, done);
+        config_set_rollback(x->node, old, index, done);
     } else if (done < pairs) {
-        config_set_rollback(x->node->cfg, old, index, done);
+        config_set_rollback(x->node, old, index, done);
     } else {
         node_reconfigure(x->node);
         resp_write_ok(&x->w);

@@ -58,8 +58,8 @@ struct node_stats {
     uint64_t ops_per_sec;
 };
 
-#define NODE_CMD_SLOTS          256
-#define NODE_COMMANDS_MAX       128  /* room for per-command counters (asserted at create) */
+#define NODE_CMD_SLOTS          512
+#define NODE_COMMANDS_MAX       256  /* room for per-command counters (asserted at create) */
 #define NODE_LAG_SAMPLES        1024 /* (log end, time) samples for followers' lag in ms */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
@@ -86,6 +86,23 @@ struct node_metrics {
         uint64_t index, ms;
     } lag_samples[NODE_LAG_SAMPLES];
     size_t lag_head, lag_count;
+};
+
+/* Redis's encoding thresholds (CONFIG SET/GET hash-max-listpack-entries...): accepted and
+ * kept per node so that tools and Redis's own tests that set them run; OBJECT ENCODING reads
+ * set-max-intset-entries. Storage does not depend on them (apply must not read node-local
+ * settings). Each index names one value; aliases (the *-ziplist-* names) share it. */
+enum node_encoding_setting {
+    NODE_ENC_HASH_ENTRIES,
+    NODE_ENC_HASH_VALUE,
+    NODE_ENC_LIST_SIZE,
+    NODE_ENC_LIST_COMPRESS,
+    NODE_ENC_SET_INTSET,
+    NODE_ENC_SET_ENTRIES,
+    NODE_ENC_SET_VALUE,
+    NODE_ENC_ZSET_ENTRIES,
+    NODE_ENC_ZSET_VALUE,
+    NODE_ENC_COUNT
 };
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
@@ -214,6 +231,8 @@ struct hy_node {
     struct node_stats stats;
     struct node_metrics metrics;
     struct resp_limits limits;
+    int64_t encoding[NODE_ENC_COUNT]; /* cmd_server.c; 0 until the first CONFIG touches them */
+    int encoding_set;
     /* Command lookup: open addressing over lower-cased names, built at create. */
     const struct cmd_def *cmd_slots[NODE_CMD_SLOTS];
 };
@@ -371,6 +390,8 @@ void node_reply_arity(struct resp_writer *w, const char *name);
 /* Argument helpers. */
 int node_arg_is(const struct resp_arg *a, const char *lit);
 int node_arg_i64(struct cmd_ctx *x, size_t i, int64_t *out); /* replies the error on failure */
+/* numkeys of LMPOP/SINTERCARD (>= 1); replies Redis's error and returns 0 otherwise. */
+int node_arg_numkeys(struct cmd_ctx *x, size_t i, int64_t *out);
 const struct store_obj *node_lookup(struct cmd_ctx *x, size_t i);
 /* store_find on argv[i] requiring type t: returns 1 with *o (maybe NULL when absent), or
  * replies WRONGTYPE and returns 0. */
@@ -387,9 +408,14 @@ struct scan_opts {
     int type; /* 0 = any, else enum store_type; -1 = a type that matches nothing */
 };
 int node_parse_scan_opts(struct cmd_ctx *x, size_t first, int allow_type, struct scan_opts *o);
+/* The enum store_type TYPE names (as TYPE answers), or -1 for any other word. */
+int node_type_parse(const struct resp_arg *a);
 int node_parse_cursor(struct cmd_ctx *x, size_t i, uint64_t *out);
 void node_write_cursor(struct resp_writer *w, uint64_t cursor);
 int node_scan_match(const struct scan_opts *o, const uint8_t *p, size_t len);
+
+/* cmd_server.c: the value of an encoding threshold (Redis's default until CONFIG SET). */
+int64_t node_encoding_setting(struct hy_node *n, enum node_encoding_setting which);
 
 void node_client_describe(struct hy_node *n, const struct node_client *c, uint64_t now_ms,
                           struct hy_buf *out);

@@ -25,7 +25,7 @@
 #include "node/cluster.h"
 
 #define OBSERVE_MEMBERS_MAX         48  /* >= NODE_MEMBERS_MAX (asserted in observe.c) */
-#define OBSERVE_COMMANDS_MAX        128 /* >= the command table's size (asserted) */
+#define OBSERVE_COMMANDS_MAX        256 /* >= the command table's size (asserted) */
 /* A follower or observer is ready while it has applied all but this many committed entries. */
 #define OBSERVE_READY_APPLY_LAG_MAX 1000
 

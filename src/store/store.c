@@ -7,6 +7,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/strutil.h"
 #include "store/store_int.h"
 
 /* ---- entry layout -------------------------------------------------------------------------- */
@@ -76,26 +77,44 @@ uint8_t *store__value_ptr(struct store_obj *e)
     return e->data + l.val_off;
 }
 
-struct hobj *store__hobj(const struct store_obj *e)
+void *store__vobj(const struct store_obj *e)
 {
-    HY_ASSERT(se_type(e) == STORE_HASH);
+    HY_ASSERT(se_type(e) != STORE_STRING);
     struct se_layout l;
     store__layout(e, &l);
-    struct hobj *h;
-    memcpy(&h, e->data + l.val_off, sizeof(h));
-    return h;
+    void *obj;
+    memcpy(&obj, e->data + l.val_off, sizeof(obj));
+    return obj;
+}
+
+void store__set_vobj(struct store_obj *e, void *obj)
+{
+    HY_ASSERT(se_type(e) != STORE_STRING);
+    memcpy(store__value_ptr(e), &obj, sizeof(obj));
+}
+
+struct hobj *store__hobj(const struct store_obj *e)
+{
+    HY_ASSERT(se_type(e) == STORE_HASH || se_type(e) == STORE_SET);
+    return store__vobj(e);
+}
+
+struct lobj *store__lobj(const struct store_obj *e)
+{
+    HY_ASSERT(se_type(e) == STORE_LIST);
+    return store__vobj(e);
 }
 
 void store__set_hobj(struct store_obj *e, struct hobj *h)
 {
-    HY_ASSERT(se_type(e) == STORE_HASH);
-    memcpy(store__value_ptr(e), &h, sizeof(h));
+    HY_ASSERT(se_type(e) == STORE_HASH || se_type(e) == STORE_SET);
+    store__set_vobj(e, h);
 }
 
 struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, const uint8_t *k,
                                    size_t klen, size_t vlen)
 {
-    size_t body = type == STORE_HASH ? sizeof(struct hobj *) : vlen;
+    size_t body = type != STORE_STRING ? sizeof(void *) : vlen;
     size_t hdr = (expire_at >= 0 ? SE_VOL_BYTES : 0) + varint_len(klen) +
                  (type == STORE_STRING ? varint_len(vlen) : 0);
     size_t size = offsetof(struct store_obj, data) + hdr + klen + body;
@@ -118,16 +137,20 @@ struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, cons
     if (klen > 0) {
         memcpy(e->data + off, k, klen);
     }
-    if (type == STORE_HASH) {
-        memset(e->data + off + klen, 0, sizeof(struct hobj *));
+    if (type != STORE_STRING) {
+        memset(e->data + off + klen, 0, sizeof(void *));
     }
     return e;
 }
 
 void store__entry_free(struct store_obj *e)
 {
-    if (se_type(e) == STORE_HASH) {
+    if (se_type(e) == STORE_HASH || se_type(e) == STORE_SET) {
         store__hobj_free(store__hobj(e));
+    } else if (se_type(e) == STORE_LIST) {
+        store__lobj_free(store__lobj(e));
+    } else if (se_type(e) == STORE_ZSET) {
+        store__zobj_free(store__zobj(e));
     }
     hy_free(e);
 }
@@ -135,8 +158,12 @@ void store__entry_free(struct store_obj *e)
 size_t store__entry_bytes(const struct store_obj *e)
 {
     size_t n = hy_alloc_size(e);
-    if (se_type(e) == STORE_HASH) {
+    if (se_type(e) == STORE_HASH || se_type(e) == STORE_SET) {
         n += store__hobj_bytes(store__hobj(e));
+    } else if (se_type(e) == STORE_LIST) {
+        n += store__lobj_bytes(store__lobj(e));
+    } else if (se_type(e) == STORE_ZSET) {
+        n += store__zobj_bytes(store__zobj(e));
     }
     return n;
 }
@@ -261,8 +288,8 @@ struct store_obj *store__set_expire(struct store *s, struct store_obj *e, int64_
     struct se_layout l;
     store__layout(e, &l);
     struct store_obj *n = store__entry_new(se_type(e), at, k, klen, l.vlen);
-    if (se_type(e) == STORE_HASH) {
-        store__set_hobj(n, store__hobj(e));
+    if (se_type(e) != STORE_STRING) {
+        store__set_vobj(n, store__vobj(e));
     } else if (l.vlen > 0) {
         memcpy(store__value_ptr(n), e->data + l.val_off, l.vlen);
     }
@@ -408,6 +435,87 @@ void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t
     store__hobj_random(store__hobj(o), &s->prng, f_out, flen_out, v_out, vlen_out);
 }
 
+size_t store_obj_bytes(const struct store_obj *o)
+{
+    return store__entry_bytes(o);
+}
+
+int store_obj_compact(const struct store_obj *o)
+{
+    return store__hobj_compact(store__hobj(o));
+}
+
+size_t store_list_len(const struct store_obj *o)
+{
+    return store__lobj_count(store__lobj(o));
+}
+
+void store_list_at(const struct store_obj *o, size_t index, const uint8_t **p_out, size_t *len_out)
+{
+    const struct lelem *el = store__lobj_at(store__lobj(o), index);
+    *p_out = el->data;
+    *len_out = el->len;
+}
+
+static const struct hobj *set_hobj(const struct store_obj *o)
+{
+    HY_ASSERT(se_type(o) == STORE_SET);
+    return store__hobj(o);
+}
+
+size_t store_set_len(const struct store_obj *o)
+{
+    return store__hobj_count(set_hobj(o));
+}
+
+int store_set_has(const struct store_obj *o, const uint8_t *m, size_t mlen)
+{
+    const uint8_t *v;
+    size_t vlen;
+    return store__hobj_get(set_hobj(o), m, mlen, &v, &vlen);
+}
+
+void store_set_foreach(const struct store_obj *o, store_field_cb cb, void *ctx)
+{
+    store__hobj_foreach(set_hobj(o), cb, ctx);
+}
+
+uint64_t store_set_scan(const struct store_obj *o, uint64_t cursor, size_t count_hint,
+                        store_field_cb cb, void *ctx)
+{
+    return store__hobj_scan(set_hobj(o), cursor, count_hint, cb, ctx);
+}
+
+void store_set_random(const struct store_obj *o, struct hy_prng *prng, const uint8_t **m_out,
+                      size_t *mlen_out)
+{
+    const uint8_t *v;
+    size_t vlen;
+    store__hobj_random(set_hobj(o), prng, m_out, mlen_out, &v, &vlen);
+}
+
+struct all_int {
+    int yes;
+};
+
+static void all_int_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v, size_t vlen)
+{
+    (void)v;
+    (void)vlen;
+    struct all_int *a = ctx;
+    int64_t x;
+    if (a->yes && !hy_parse_i64(m, mlen, &x)) {
+        a->yes = 0;
+    }
+}
+
+int store_set_all_int(const struct store_obj *o)
+{
+    struct all_int a = {1};
+    store__hobj_foreach(set_hobj(o), all_int_cb, &a);
+    return a.yes;
+}
+
 size_t store_key_count(const struct store *s)
 {
     return htab_count(&s->keys);
@@ -474,7 +582,7 @@ static void check_entry_cb(void *ctx, struct htab_node *n)
 {
     struct check_ctx *c = ctx;
     const struct store_obj *e = (const struct store_obj *)n;
-    HY_ASSERT(se_type(e) == STORE_STRING || se_type(e) == STORE_HASH);
+    HY_ASSERT(se_type(e) >= STORE_STRING && se_type(e) <= STORE_ZSET);
     c->keys++;
     c->bytes += store__entry_bytes(e);
     if (se_volatile(e)) {
@@ -482,10 +590,16 @@ static void check_entry_cb(void *ctx, struct htab_node *n)
         HY_ASSERT(vol_index(e) < c->s->vol_count && c->s->vol[vol_index(e)] == e);
         HY_ASSERT(store__expire(e) >= 0);
     }
-    if (se_type(e) == STORE_HASH) {
+    if (se_type(e) == STORE_HASH || se_type(e) == STORE_SET) {
         const struct hobj *h = store__hobj(e);
-        HY_ASSERT(store__hobj_count(h) > 0); /* an empty hash is deleted, never kept */
-        store__hobj_check(h);
+        HY_ASSERT(store__hobj_count(h) > 0); /* an empty hash or set is deleted, never kept */
+        store__hobj_check(h, se_type(e) == STORE_SET);
+    } else if (se_type(e) == STORE_LIST) {
+        HY_ASSERT(store__lobj_count(store__lobj(e)) > 0);
+        store__lobj_check(store__lobj(e));
+    } else if (se_type(e) == STORE_ZSET) {
+        HY_ASSERT(store__zobj_count(store__zobj(e)) > 0);
+        store__zobj_check(store__zobj(e));
     }
 }
 

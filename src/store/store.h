@@ -1,7 +1,7 @@
 /*
  * store.h - the keyspace: the replicated state machine of a partition.
  *
- * Values are strings or hashes (hashes are the grid's named maps). Keys may carry an absolute
+ * Values are strings, hashes (the grid's named maps), lists or sets. Keys may carry an absolute
  * expiry time in milliseconds. The store is pure: no clock, no I/O; time comes in as arguments.
  *
  * Two ways in:
@@ -27,13 +27,14 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/prng.h"
 #include "common/status.h"
 #include "proto/resp.h"
 
 /* Largest string value, as Redis's proto-max-bulk-len default. */
 #define STORE_STRING_BYTES_MAX (512ull * 1024 * 1024)
 
-enum store_type { STORE_STRING = 1, STORE_HASH = 2 };
+enum store_type { STORE_STRING = 1, STORE_HASH = 2, STORE_LIST = 3, STORE_SET = 4, STORE_ZSET = 5 };
 
 enum store_evict_policy { STORE_NOEVICTION, STORE_ALLKEYS_LRU, STORE_VOLATILE_LRU };
 
@@ -81,6 +82,73 @@ uint64_t store_hash_scan(const struct store_obj *o, uint64_t cursor, size_t coun
 void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t **f_out,
                        size_t *flen_out, const uint8_t **v_out, size_t *vlen_out);
 
+/* Bytes the value holds (its key entry and objects, as counted by store_used_bytes). */
+size_t store_obj_bytes(const struct store_obj *o);
+/* 1 when a hash or set is in its compact encoding (OBJECT ENCODING's listpack). */
+int store_obj_compact(const struct store_obj *o);
+
+/* Lists. Indexes are 0-based from the head; precondition: index < store_list_len(o). */
+size_t store_list_len(const struct store_obj *o);
+void store_list_at(const struct store_obj *o, size_t index, const uint8_t **p_out, size_t *len_out);
+
+/* Sets (members only; the callbacks' value is always empty). */
+size_t store_set_len(const struct store_obj *o);
+int store_set_has(const struct store_obj *o, const uint8_t *m, size_t mlen);
+void store_set_foreach(const struct store_obj *o, store_field_cb cb, void *ctx);
+uint64_t store_set_scan(const struct store_obj *o, uint64_t cursor, size_t count_hint,
+                        store_field_cb cb, void *ctx);
+/* A uniformly random member of a non-empty set, drawn from prng; borrowed. */
+void store_set_random(const struct store_obj *o, struct hy_prng *prng, const uint8_t **m_out,
+                      size_t *mlen_out);
+/* 1 when every member is an integer that fits in 64 bits (Redis's intset test). */
+int store_set_all_int(const struct store_obj *o);
+
+/* Sorted sets: members ordered by (score, member bytes); ranks are 0-based. */
+size_t store_zset_len(const struct store_obj *o);
+void store_zset_at(const struct store_obj *o, size_t rank, double *score_out, const uint8_t **m_out,
+                   size_t *mlen_out);
+/* Returns 1 and the score when m is a member. */
+int store_zset_score(const struct store_obj *o, const uint8_t *m, size_t mlen, double *score_out);
+/* The rank of member m, or -1. */
+int64_t store_zset_rank(const struct store_obj *o, const uint8_t *m, size_t mlen);
+
+/* A score range (ZRANGEBYSCORE's "(1.5" "-inf" "+inf") and a lex range ("[a" "(a" "-" "+"). */
+struct store_zscore_range {
+    double min, max;
+    int minex, maxex;
+};
+struct store_zlex_range {
+    const uint8_t *min, *max; /* borrowed, after the [ or ( */
+    size_t minlen, maxlen;
+    int min_kind, max_kind; /* 0 inclusive, 1 exclusive, 2 "-" (below all), 3 "+" (above all) */
+};
+int store_zscore_range_parse(const uint8_t *min, size_t minlen, const uint8_t *max, size_t maxlen,
+                             struct store_zscore_range *out);
+int store_zlex_range_parse(const uint8_t *min, size_t minlen, const uint8_t *max, size_t maxlen,
+                           struct store_zlex_range *out);
+/* The ranks [*lo_out, *hi_out) of the members inside the range (empty: lo == hi). Lex ranges
+ * assume equal scores, as Redis's do. */
+void store_zset_score_span(const struct store_obj *o, const struct store_zscore_range *r,
+                           size_t *lo_out, size_t *hi_out);
+void store_zset_lex_span(const struct store_obj *o, const struct store_zlex_range *r,
+                         size_t *lo_out, size_t *hi_out);
+/* Parses a score as ZADD does (inf allowed, NaN refused); 1 on success. */
+int store_zscore_parse(const uint8_t *p, size_t len, double *out);
+
+/* ZUNION/ZINTER/ZDIFF over sorted sets and sets (a set member scores 1; NULL = missing, an
+ * empty set). The result is a detached sorted set, sorted as a stored one. */
+enum store_zop { STORE_ZUNION = 0, STORE_ZINTER = 1, STORE_ZDIFF = 2 };
+enum store_zaggr { STORE_ZAGGR_SUM = 0, STORE_ZAGGR_MIN = 1, STORE_ZAGGR_MAX = 2 };
+struct store_ztmp;
+/* limit > 0 (ZINTER only): stop after that many members. */
+struct store_ztmp *store_zcombine(const struct store_obj *const *srcs, const double *weights,
+                                  size_t n, enum store_zop op, enum store_zaggr aggr,
+                                  uint64_t limit);
+size_t store_ztmp_len(const struct store_ztmp *t);
+void store_ztmp_at(const struct store_ztmp *t, size_t rank, double *score_out,
+                   const uint8_t **m_out, size_t *mlen_out);
+void store_ztmp_free(struct store_ztmp *t);
+
 /* Keys held, including expired ones not yet deleted by the log (as Redis's DBSIZE). */
 size_t store_key_count(const struct store *s);
 /* Keys with an expiry. */
@@ -124,6 +192,30 @@ enum store_op {
     STORE_OP_SESSION_OPEN, /* no args; incr = ttl ms -> new session id */
     STORE_OP_SESSION_REQ,  /* [seq (8 bytes LE), inner entry]; incr = session id; RESP3 */
     STORE_OP_MEMBER_SET,   /* [name, host, role]; incr = peer port; NX -> +OK */
+    /* Lists. RIGHT picks the tail (else the head); DST_RIGHT the destination's tail. */
+    STORE_OP_PUSH,    /* [key, elems...]; RIGHT XX (LPUSHX) -> new length */
+    STORE_OP_POP,     /* [key]; incr = count (-1: none given); RIGHT -> bulk | array */
+    STORE_OP_LSET,    /* [key, elem]; incr = index -> +OK */
+    STORE_OP_LINSERT, /* [key, pivot, elem]; RIGHT = AFTER -> length, -1, 0 */
+    STORE_OP_LREM,    /* [key, elem]; incr = count -> removed */
+    STORE_OP_LTRIM,   /* [key, start, stop] (decimal text) -> +OK */
+    STORE_OP_LMOVE,   /* [src, dst]; RIGHT DST_RIGHT -> bulk | null */
+    STORE_OP_LMPOP,   /* [keys...]; incr = count; RIGHT -> null | [key, [elems]] */
+    /* Sets. */
+    STORE_OP_SADD,   /* [key, members...] -> added */
+    STORE_OP_SREM,   /* [key, members...] -> removed (an empty set deletes the key) */
+    STORE_OP_SMOVE,  /* [src, dst, member] -> 1/0 */
+    STORE_OP_SPOP,   /* [key, seed (8 bytes LE), chosen members...]; incr = count (-1: none) */
+    STORE_OP_SSTORE, /* [dst, keys...]; incr = 0 SINTER, 1 SUNION, 2 SDIFF -> result size */
+    /* Sorted sets. RIGHT picks the highest scores. */
+    STORE_OP_ZADD,         /* [key, score, member, ...]; NX XX GT LT CH INCR -> count | score */
+    STORE_OP_ZREM,         /* [key, members...] -> removed */
+    STORE_OP_ZPOP,         /* [key]; incr = count (-1: none); RIGHT -> [member, score...] */
+    STORE_OP_ZMPOP,        /* [keys...]; incr = count; RIGHT -> null | [key, [[m, s]...]] */
+    STORE_OP_ZREMRANGE,    /* [key, min, max]; incr = 0 rank, 1 score, 2 lex -> removed */
+    STORE_OP_ZSTORE,       /* [dst, keys..., weights...]; incr = zop + 4 * aggregate -> size */
+    STORE_OP_ZRANGESTORE,  /* [dst, src, min, max, offset, limit]; incr = 0 rank, 1 score, 2 lex;
+                              RIGHT = REV -> size */
     STORE_OP_SESSION_REQW, /* as SESSION_REQ, admitted by the window rule (client sessions) */
     STORE_OP_COUNT
 };
@@ -136,10 +228,17 @@ enum store_flag {
     STORE_F_GET = 1u << 4,
     STORE_F_KEEPTTL = 1u << 5,
     STORE_F_PERSIST = 1u << 6,
-    STORE_F_REPLY_INT = 1u << 7, /* SETNX: :1/:0 instead of +OK/nil */
-    STORE_F_REPLY_OK = 1u << 8,  /* HMSET: +OK instead of the count */
-    STORE_F_RESP3 = 1u << 9,     /* SESSION_REQ: the reply kept for retries is in RESP3 */
+    STORE_F_REPLY_INT = 1u << 7,  /* SETNX: :1/:0 instead of +OK/nil */
+    STORE_F_REPLY_OK = 1u << 8,   /* HMSET: +OK instead of the count */
+    STORE_F_RESP3 = 1u << 9,      /* SESSION_REQ: the reply kept for retries is in RESP3 */
+    STORE_F_RIGHT = 1u << 10,     /* list ops: the tail (LINSERT: AFTER) */
+    STORE_F_DST_RIGHT = 1u << 11, /* LMOVE: push at the destination's tail */
+    STORE_F_CH = 1u << 12,        /* ZADD: count changed members, not only added ones */
+    STORE_F_INCR = 1u << 13,      /* ZADD: increment (ZINCRBY); reply the new score */
 };
+
+/* SSTORE kinds (entry.incr). */
+enum store_setop { STORE_SINTER = 0, STORE_SUNION = 1, STORE_SDIFF = 2 };
 
 struct store_arg {
     const uint8_t *ptr;

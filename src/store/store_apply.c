@@ -461,13 +461,13 @@ static void op_rename(struct store *s, const struct store_entry *e, struct resp_
     struct se_layout l;
     store__layout(src, &l);
     struct store_obj *n = store__entry_new(se_type(src), store__expire(src), ARG(e, 1), l.vlen);
-    if (se_type(src) == STORE_HASH) {
-        store__set_hobj(n, store__hobj(src));
+    if (se_type(src) != STORE_STRING) {
+        store__set_vobj(n, store__vobj(src));
     } else if (l.vlen > 0) {
         memcpy(store__value_ptr(n), src->data + l.val_off, l.vlen);
     }
     n->lru = src->lru;
-    hy_free(src); /* the allocation only: a hash object now belongs to n */
+    hy_free(src); /* the allocation only: a hash, list or set object now belongs to n */
     store__link(s, n);
     nx ? r_int(w, 1) : r_ok(w);
 }
@@ -679,6 +679,26 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_SESSION_REQ] = store__op_session_req,
     [STORE_OP_SESSION_REQW] = store__op_session_req,
     [STORE_OP_MEMBER_SET] = store__op_member_set,
+    [STORE_OP_PUSH] = store__op_push,
+    [STORE_OP_POP] = store__op_pop,
+    [STORE_OP_LSET] = store__op_lset,
+    [STORE_OP_LINSERT] = store__op_linsert,
+    [STORE_OP_LREM] = store__op_lrem,
+    [STORE_OP_LTRIM] = store__op_ltrim,
+    [STORE_OP_LMOVE] = store__op_lmove,
+    [STORE_OP_LMPOP] = store__op_lmpop,
+    [STORE_OP_SADD] = store__op_sadd,
+    [STORE_OP_SREM] = store__op_srem,
+    [STORE_OP_SMOVE] = store__op_smove,
+    [STORE_OP_SPOP] = store__op_spop,
+    [STORE_OP_SSTORE] = store__op_sstore,
+    [STORE_OP_ZADD] = store__op_zadd,
+    [STORE_OP_ZREM] = store__op_zrem,
+    [STORE_OP_ZPOP] = store__op_zpop,
+    [STORE_OP_ZMPOP] = store__op_zmpop,
+    [STORE_OP_ZREMRANGE] = store__op_zremrange,
+    [STORE_OP_ZSTORE] = store__op_zstore,
+    [STORE_OP_ZRANGESTORE] = store__op_zrangestore,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

@@ -3,6 +3,7 @@
  * Both are specified in docs/disk-format.md; every decoder here is bounds-checked and treats
  * any inconsistency as HY_ECORRUPT, never as a crash.
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "common/alloc.h"
@@ -11,9 +12,10 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-#define ENTRY_VERSION    1
-#define SNAP_MAGIC       "HYKS"
-#define SNAP_VERSION     4  /* 4: session windows, 3: members section, 2: sessions; all read */
+#define ENTRY_VERSION 1
+#define SNAP_MAGIC    "HYKS"
+#define SNAP_VERSION \
+    4 /* 4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -37,6 +39,12 @@ struct op_shape {
     uint8_t parity; /* 0: any; 1: argc odd; 2: argc even */
     uint32_t flags; /* allowed flags */
 };
+
+/* Op numbers are on disk (docs/disk-format.md): new ops are only ever appended. */
+_Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36 &&
+                   STORE_OP_ZREMRANGE == 41 && STORE_OP_ZRANGESTORE == 43 &&
+                   STORE_OP_SESSION_REQW == 44,
+               "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
 static const struct op_shape op_shapes[STORE_OP_COUNT] = {
@@ -65,6 +73,28 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_SESSION_OPEN] = {0, 0, 0, 0},
     [STORE_OP_SESSION_REQ] = {2, 2, 0, STORE_F_RESP3},
     [STORE_OP_MEMBER_SET] = {3, 3, 0, STORE_F_NX},
+    [STORE_OP_PUSH] = {2, ANY, 0, STORE_F_RIGHT | STORE_F_XX},
+    [STORE_OP_POP] = {1, 1, 0, STORE_F_RIGHT},
+    [STORE_OP_LSET] = {2, 2, 0, 0},
+    [STORE_OP_LINSERT] = {3, 3, 0, STORE_F_RIGHT},
+    [STORE_OP_LREM] = {2, 2, 0, 0},
+    [STORE_OP_LTRIM] = {3, 3, 0, 0},
+    [STORE_OP_LMOVE] = {2, 2, 0, STORE_F_RIGHT | STORE_F_DST_RIGHT},
+    [STORE_OP_LMPOP] = {1, ANY, 0, STORE_F_RIGHT},
+    [STORE_OP_SADD] = {2, ANY, 0, 0},
+    [STORE_OP_SREM] = {2, ANY, 0, 0},
+    [STORE_OP_SMOVE] = {3, 3, 0, 0},
+    [STORE_OP_SPOP] = {2, ANY, 0, 0},
+    [STORE_OP_SSTORE] = {2, ANY, 0, 0},
+    [STORE_OP_ZADD] = {3, ANY, 1,
+                       STORE_F_NX | STORE_F_XX | STORE_F_GT | STORE_F_LT | STORE_F_CH |
+                           STORE_F_INCR},
+    [STORE_OP_ZREM] = {2, ANY, 0, 0},
+    [STORE_OP_ZPOP] = {1, 1, 0, STORE_F_RIGHT},
+    [STORE_OP_ZMPOP] = {1, ANY, 0, STORE_F_RIGHT},
+    [STORE_OP_ZREMRANGE] = {3, 3, 0, 0},
+    [STORE_OP_ZSTORE] = {3, ANY, 1, 0},
+    [STORE_OP_ZRANGESTORE] = {6, 6, 0, STORE_F_RIGHT},
     [STORE_OP_SESSION_REQW] = {2, 2, 0, STORE_F_RESP3},
 };
 #undef ANY
@@ -221,6 +251,48 @@ static void snap_put_hash(const struct hobj *h, struct hy_buf *out)
     hy_free(l.v);
 }
 
+static void snap_put_list(const struct lobj *l, struct hy_buf *out)
+{
+    size_t n = store__lobj_count(l);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct lelem *el = store__lobj_at(l, i);
+        put_bytes(out, el->data, el->len);
+    }
+}
+
+/* A set is written as its members in byte order, each once. */
+static void snap_put_set(const struct hobj *h, struct hy_buf *out)
+{
+    size_t n = store__hobj_count(h);
+    struct field_list l = {hy_xmalloc(HY_MAX(n, 1) * sizeof(*l.v)), 0};
+    store__hobj_foreach(h, field_collect_cb, &l);
+    HY_ASSERT(l.n == n);
+    qsort(l.v, n, sizeof(*l.v), field_cmp);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        put_bytes(out, l.v[i].f, l.v[i].flen);
+    }
+    hy_free(l.v);
+}
+
+/* A sorted set: its members in rank order, each with its score's 8 bytes (little-endian). */
+static void snap_put_zset(const struct zobj *z, struct hy_buf *out)
+{
+    size_t n = store__zobj_count(z);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        double score;
+        const uint8_t *m;
+        size_t mlen;
+        store__zobj_at(z, i, &score, &m, &mlen);
+        put_bytes(out, m, mlen);
+        uint64_t bits;
+        memcpy(&bits, &score, sizeof(bits));
+        hy_buf_append_u64le(out, bits);
+    }
+}
+
 static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
 {
     const uint8_t *k;
@@ -234,8 +306,14 @@ static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
         size_t vlen;
         store_obj_string(e, &v, &vlen);
         put_bytes(out, v, vlen);
-    } else {
+    } else if (se_type(e) == STORE_HASH) {
         snap_put_hash(store__hobj(e), out);
+    } else if (se_type(e) == STORE_LIST) {
+        snap_put_list(store__lobj(e), out);
+    } else if (se_type(e) == STORE_ZSET) {
+        snap_put_zset(store__zobj(e), out);
+    } else {
+        snap_put_set(store__hobj(e), out);
     }
 }
 
@@ -308,30 +386,125 @@ static struct hobj *snap_get_hash(struct rd *r, uint64_t seed)
     return h;
 }
 
-/* Reads one record into tmp; returns 0 when malformed. */
-static int snap_get_entry(struct rd *r, struct store *tmp)
+/* Reads a list's elements into a new object; NULL when malformed (an empty list included). */
+static struct lobj *snap_get_list(struct rd *r)
+{
+    uint64_t n = rd_varint(r);
+    if (r->bad || n == 0 || n > r->len - r->off) { /* an element takes a length byte at least */
+        r->bad = 1;
+        return NULL;
+    }
+    struct lobj *l = store__lobj_new();
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        size_t len;
+        const uint8_t *p = rd_bytes(r, &len);
+        if (!r->bad && len > STORE_STRING_BYTES_MAX) {
+            r->bad = 1;
+        }
+        if (!r->bad) {
+            store__lobj_insert(l, store__lobj_count(l), store__lelem_new(p, len));
+        }
+    }
+    if (r->bad) {
+        store__lobj_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* Reads a set's members; NULL when malformed (empty, or a member twice). */
+static struct hobj *snap_get_set(struct rd *r, uint64_t seed)
+{
+    uint64_t n = rd_varint(r);
+    if (r->bad || n == 0 || n > r->len - r->off) {
+        r->bad = 1;
+        return NULL;
+    }
+    struct hobj *h = store__hobj_new(seed);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        size_t mlen;
+        const uint8_t *m = rd_bytes(r, &mlen);
+        if (!r->bad && !store__hobj_set(h, m, mlen, NULL, 0)) {
+            r->bad = 1;
+        }
+    }
+    if (r->bad) {
+        store__hobj_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Reads a sorted set; NULL when malformed (empty, a member twice, a NaN score). */
+static struct zobj *snap_get_zset(struct rd *r, uint64_t seed)
+{
+    uint64_t n = rd_varint(r);
+    if (r->bad || n == 0 || n > (r->len - r->off) / 9) { /* a member takes 9 bytes at least */
+        r->bad = 1;
+        return NULL;
+    }
+    struct zobj *z = store__zobj_new(seed);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        size_t mlen;
+        const uint8_t *m = rd_bytes(r, &mlen);
+        if (r->bad || r->len - r->off < 8) {
+            r->bad = 1;
+            break;
+        }
+        uint64_t bits = hy_load_u64le(r->p + r->off);
+        r->off += 8;
+        double score;
+        memcpy(&score, &bits, sizeof(score));
+        if (isnan(score) || mlen > UINT32_MAX || store__zobj_has(z, m, mlen)) {
+            r->bad = 1;
+            break;
+        }
+        store__zobj_insert(z, score, m, mlen);
+    }
+    if (r->bad) {
+        store__zobj_free(z);
+        return NULL;
+    }
+    return z;
+}
+
+/* Reads a non-string value of the given type; NULL when malformed. */
+static void *snap_get_object(struct rd *r, uint8_t type, uint64_t seed)
+{
+    switch (type) {
+    case STORE_HASH: return snap_get_hash(r, seed);
+    case STORE_LIST: return snap_get_list(r);
+    case STORE_SET: return snap_get_set(r, seed);
+    case STORE_ZSET: return snap_get_zset(r, seed);
+    default: return NULL;
+    }
+}
+
+/* Reads one record into tmp; returns 0 when malformed. Lists and sets exist from version 4. */
+static int snap_get_entry(struct rd *r, struct store *tmp, uint32_t version)
 {
     uint8_t type = rd_u8(r);
     int64_t at = unzigzag(rd_varint(r));
     size_t klen, vlen = 0;
     const uint8_t *k = rd_bytes(r, &klen);
     const uint8_t *v = NULL;
-    if (r->bad || (type != STORE_STRING && type != STORE_HASH) || at < -1 ||
+    uint8_t type_max = version >= 4 ? STORE_ZSET : STORE_HASH;
+    if (r->bad || type < STORE_STRING || type > type_max || at < -1 ||
         htab_find(&tmp->keys, k, klen) != NULL) {
         return 0;
     }
-    struct hobj *h = NULL;
+    void *obj = NULL;
     if (type == STORE_STRING) {
         v = rd_bytes(r, &vlen);
         if (r->bad || vlen > STORE_STRING_BYTES_MAX) {
             return 0;
         }
-    } else if ((h = snap_get_hash(r, tmp->hash_seed)) == NULL) {
+    } else if ((obj = snap_get_object(r, type, tmp->hash_seed)) == NULL) {
         return 0;
     }
     struct store_obj *e = store__entry_new((enum store_type)type, at, k, klen, vlen);
-    if (h != NULL) {
-        store__set_hobj(e, h);
+    if (obj != NULL) {
+        store__set_vobj(e, obj);
     } else if (vlen > 0) {
         memcpy(store__value_ptr(e), v, vlen);
     }
@@ -370,7 +543,7 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     }
     struct rd r = {buf, len - SNAP_CRC_SIZE, SNAP_HEADER_SIZE, 0};
     for (uint64_t i = 0; i < count; i++) {
-        if (!snap_get_entry(&r, &tmp)) {
+        if (!snap_get_entry(&r, &tmp, hy_load_u32le(buf + 4))) {
             r.bad = 1;
             break;
         }

@@ -183,6 +183,11 @@ size_t store__hobj_bytes(const struct hobj *h)
     return n;
 }
 
+int store__hobj_compact(const struct hobj *h)
+{
+    return h->tab == NULL;
+}
+
 size_t store__hobj_count(const struct hobj *h)
 {
     return h->tab != NULL ? htab_count(h->tab) : h->count;
@@ -357,8 +362,20 @@ static void check_node_cb(void *ctx, struct htab_node *n)
     c->bytes += hy_alloc_size(n);
 }
 
-void store__hobj_check(const struct hobj *h)
+static void check_set_cb(void *ctx, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
 {
+    (void)ctx;
+    (void)f;
+    (void)flen;
+    (void)v;
+    HY_ASSERT(vlen == 0);
+}
+
+void store__hobj_check(const struct hobj *h, int is_set)
+{
+    if (is_set) {
+        store__hobj_foreach(h, check_set_cb, NULL);
+    }
     struct hcheck c = {0, 0};
     if (h->tab != NULL) {
         HY_ASSERT(h->list == NULL && h->count == 0);

@@ -5,12 +5,13 @@
  *
  *   next (8)   chain pointer of the keyspace table (struct htab_node)
  *   lru  (4)   LRU clock in 256 ms units (wraps after ~35 years; compared modulo 2^32)
- *   meta (1)   bits 0-1 type (enum store_type), bit 2 VOLATILE
+ *   meta (1)   bits 0-2 type (enum store_type), bit 3 VOLATILE
  *   [expire_at (8), vol_index (4)]   only when VOLATILE, unaligned (memcpy)
  *   varint klen
  *   [varint vlen]                    strings only
  *   key bytes
- *   value bytes (strings) | struct hobj pointer (8, unaligned; hashes)
+ *   value bytes (strings) | object pointer (8, unaligned): struct hobj for hashes and sets
+ *                                                            struct lobj for lists
  *
  * A 16-byte key with a 3-byte value is 34 bytes, which glibc serves from a 40-byte chunk.
  * Changing a string's size or a key's volatility builds a new entry and swaps it into the
@@ -30,8 +31,8 @@
 #include "store/htab.h"
 #include "store/store.h"
 
-#define SE_TYPE_MASK 0x03u
-#define SE_VOLATILE  0x04u
+#define SE_TYPE_MASK 0x07u
+#define SE_VOLATILE  0x08u
 #define SE_VOL_BYTES 12u /* expire_at + vol_index */
 #define SE_LRU_SHIFT 8   /* LRU clock units: 256 ms */
 
@@ -42,8 +43,13 @@ struct store_obj {
     uint8_t data[];
 };
 
-/* A hash value (store_hash.c): a compact list while small, else a table of hfield nodes. */
+/* A hash value (store_hash.c): a compact list while small, else a table of hfield nodes.
+ * A set is the same object with every value empty. */
 struct hobj;
+/* A list value (store_list.c): a ring of element pointers. */
+struct lobj;
+/* A sorted set (store_zset.c): a member -> score index and an array sorted by score. */
+struct zobj;
 
 /* A hash field in the table encoding: varint flen, varint vlen, field bytes, value bytes. */
 struct hfield {
@@ -215,10 +221,16 @@ void store__key(const struct store_obj *e, const uint8_t **k_out, size_t *klen_o
 int64_t store__expire(const struct store_obj *e);
 void store__set_expire_inplace(struct store_obj *e, int64_t at);
 uint8_t *store__value_ptr(struct store_obj *e);
+/* The object of a hash or set entry (asserts the type). */
 struct hobj *store__hobj(const struct store_obj *e);
+struct lobj *store__lobj(const struct store_obj *e);
+/* The object pointer of any non-string entry. */
+void *store__vobj(const struct store_obj *e);
+void store__set_vobj(struct store_obj *e, void *obj);
 
 /* A new detached entry with value room for vlen bytes (strings; uninitialised) or for the
- * hash pointer (hashes; set with store__set_hobj). expire_at -1 = not volatile. */
+ * object pointer (other types; set with store__set_hobj / store__set_vobj). expire_at -1 =
+ * not volatile. */
 struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, const uint8_t *k,
                                    size_t klen, size_t vlen);
 void store__set_hobj(struct store_obj *e, struct hobj *h);
@@ -247,6 +259,99 @@ struct store_obj *store__set_string(struct store *s, struct store_obj *e, const 
 /* Drops every key. */
 void store__flush(struct store *s);
 
+/* ---- list objects (store_list.c) ---------------------------------------------------------- */
+
+/* One element: its own allocation, moved between lists without copying. */
+struct lelem {
+    uint32_t len;
+    uint8_t data[];
+};
+
+struct lobj *store__lobj_new(void);
+void store__lobj_free(struct lobj *l);
+size_t store__lobj_bytes(const struct lobj *l);
+size_t store__lobj_count(const struct lobj *l);
+/* The element at index (< count), borrowed. */
+const struct lelem *store__lobj_at(const struct lobj *l, size_t index);
+struct lelem *store__lelem_new(const uint8_t *p, size_t len);
+/* Inserts el (ownership transferred) before position index (0..count). */
+void store__lobj_insert(struct lobj *l, size_t index, struct lelem *el);
+/* Detaches the element at index (< count); the caller owns and frees it (hy_free). */
+struct lelem *store__lobj_take(struct lobj *l, size_t index);
+/* Replaces the element at index by el (ownership transferred); the old one is freed. */
+void store__lobj_replace(struct lobj *l, size_t index, struct lelem *el);
+void store__lobj_check(const struct lobj *l);
+
+/* ---- list and set ops (store_list.c, store_set.c), called by store_apply --------------- */
+
+void store__op_push(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_pop(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_lset(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_linsert(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_lrem(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_ltrim(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_lmove(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_lmpop(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_sadd(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_srem(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_smove(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_spop(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_sstore(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zadd(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zrem(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zpop(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zmpop(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zremrange(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zstore(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_zrangestore(struct store *s, const struct store_entry *e, struct resp_writer *w);
+
+/* ---- sorted set objects (store_zset.c) --------------------------------------------------- */
+
+struct zobj *store__zobj_new(uint64_t seed);
+void store__zobj_free(struct zobj *z);
+size_t store__zobj_bytes(const struct zobj *z);
+size_t store__zobj_count(const struct zobj *z);
+int store__zobj_has(const struct zobj *z, const uint8_t *m, size_t mlen);
+/* Adds a member that is not in z. */
+void store__zobj_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen);
+void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const uint8_t **m_out,
+                    size_t *mlen_out);
+void store__zobj_check(const struct zobj *z);
+struct zobj *store__zobj(const struct store_obj *e);
+
+/* ---- replies: skipped on replicas (w == NULL) ---------------------------------------------- */
+
+#define STORE_ERR_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
+#define STORE_ERR_NOT_INT   "ERR value is not an integer or out of range"
+
+static inline void store__r_int(struct resp_writer *w, int64_t v)
+{
+    if (w != NULL) {
+        resp_write_int(w, v);
+    }
+}
+
+static inline void store__r_err(struct resp_writer *w, const char *msg)
+{
+    if (w != NULL) {
+        resp_write_error(w, msg);
+    }
+}
+
+static inline void store__r_null(struct resp_writer *w)
+{
+    if (w != NULL) {
+        resp_write_null(w);
+    }
+}
+
+static inline void store__r_bulk(struct resp_writer *w, const void *p, size_t len)
+{
+    if (w != NULL) {
+        resp_write_bulk(w, p, len);
+    }
+}
+
 /* ---- hash objects (store_hash.c) ---------------------------------------------------------- */
 
 struct hobj *store__hobj_new(uint64_t seed);
@@ -254,6 +359,8 @@ void store__hobj_free(struct hobj *h);
 /* Usable bytes of everything the object holds. */
 size_t store__hobj_bytes(const struct hobj *h);
 size_t store__hobj_count(const struct hobj *h);
+/* 1 while the object is in the compact list encoding. */
+int store__hobj_compact(const struct hobj *h);
 /* Sets field f to v; returns 1 when the field is new. */
 int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen);
 /* Returns 1 and the value (borrowed until the next change) when present. */
@@ -265,8 +372,8 @@ uint64_t store__hobj_scan(const struct hobj *h, uint64_t cursor, size_t count_hi
                           store_field_cb cb, void *ctx);
 void store__hobj_random(const struct hobj *h, struct hy_prng *prng, const uint8_t **f_out,
                         size_t *flen_out, const uint8_t **v_out, size_t *vlen_out);
-/* Asserts the object's internal invariants. */
-void store__hobj_check(const struct hobj *h);
+/* Asserts the object's internal invariants (is_set: every value is empty). */
+void store__hobj_check(const struct hobj *h, int is_set);
 void store__field_kv(const struct hfield *n, const uint8_t **f_out, size_t *flen_out,
                      const uint8_t **v_out, size_t *vlen_out);
 

@@ -669,6 +669,425 @@ static void test_hash_encodings(void **state)
     store_destroy(s);
 }
 
+/* ---- lists ---------------------------------------------------------------------------------- */
+
+#define LIST(...) run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, __VA_ARGS__, NULL)
+
+/* The elements of list key, space separated, or "(none)" when the key is absent. */
+static const char *list_text(struct store *s, const char *key)
+{
+    static char text[1024];
+    const struct store_obj *o = store_find(s, S(key), 1);
+    if (o == NULL) {
+        return "(none)";
+    }
+    assert_int_equal(store_obj_type(o), STORE_LIST);
+    size_t off = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < store_list_len(o); i++) {
+        const uint8_t *p;
+        size_t len;
+        store_list_at(o, i, &p, &len);
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "%s%.*s", i ? " " : "", (int)len,
+                                (const char *)p);
+    }
+    return text;
+}
+
+/* PUSH/POP from both ends with Redis's replies; PUSHX only on an existing list; POP with a
+ * count answers arrays (null array for a missing key); the emptied list's key goes away. */
+static void test_list_push_pop(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_PUSH, STORE_F_XX, 1, -1, 0, "l", "a", NULL), ":0\r\n");
+    assert_int_equal(store_key_count(s), 0);
+    assert_string_equal(run(s, STORE_OP_PUSH, 0, 1, -1, 0, "l", "b", "a", NULL), ":2\r\n");
+    assert_string_equal(run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "c", "d", NULL),
+                        ":4\r\n");
+    assert_string_equal(list_text(s, "l"), "a b c d");
+    assert_string_equal(run(s, STORE_OP_PUSH, STORE_F_XX | STORE_F_RIGHT, 1, -1, 0, "l", "e", NULL),
+                        ":5\r\n");
+    assert_string_equal(run(s, STORE_OP_POP, 0, 1, -1, -1, "l", NULL), "$1\r\na\r\n");
+    assert_string_equal(run(s, STORE_OP_POP, STORE_F_RIGHT, 1, -1, -1, "l", NULL), "$1\r\ne\r\n");
+    assert_string_equal(run(s, STORE_OP_POP, 0, 1, -1, 0, "l", NULL), "*0\r\n");
+    assert_string_equal(run(s, STORE_OP_POP, STORE_F_RIGHT, 1, -1, 2, "l", NULL),
+                        "*2\r\n$1\r\nd\r\n$1\r\nc\r\n");
+    assert_string_equal(run(s, STORE_OP_POP, 0, 1, -1, 10, "l", NULL), "*1\r\n$1\r\nb\r\n");
+    assert_int_equal(store_key_count(s), 0);
+    assert_string_equal(run(s, STORE_OP_POP, 0, 1, -1, -1, "l", NULL), NIL);
+    assert_string_equal(run(s, STORE_OP_POP, 0, 1, -1, 3, "l", NULL), "*-1\r\n");
+    assert_string_equal(run(s, STORE_OP_POP, 0, 1, -1, -2, "l", NULL),
+                        "-ERR value is out of range, must be positive\r\n");
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "x", NULL);
+    assert_string_equal(run(s, STORE_OP_PUSH, 0, 1, -1, 0, "str", "a", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_POP, 0, 1, -1, 0, "str", NULL), WRONGTYPE);
+    /* Many pushes at the head then pops at the tail: the ring wraps and shrinks. */
+    for (int i = 0; i < 1000; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", i);
+        run(s, STORE_OP_PUSH, 0, 1, -1, 0, "big", v, NULL);
+    }
+    for (int i = 0; i < 999; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "$%zu\r\n%d\r\n", strlen("0") + (i >= 10) + (i >= 100), i);
+        assert_string_equal(run(s, STORE_OP_POP, STORE_F_RIGHT, 1, -1, -1, "big", NULL), want);
+    }
+    assert_string_equal(list_text(s, "big"), "999");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* LSET, LINSERT, LREM (from the head, from the tail, all) and LTRIM follow Redis's indexes,
+ * replies and errors. */
+static void test_list_edit(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_LSET, 0, 1, -1, 0, "l", "x", NULL), "-ERR no such key\r\n");
+    LIST("l", "a", "b", "c");
+    assert_string_equal(run(s, STORE_OP_LSET, 0, 1, -1, -1, "l", "C", NULL), OK);
+    assert_string_equal(run(s, STORE_OP_LSET, 0, 1, -1, 3, "l", "x", NULL),
+                        "-ERR index out of range\r\n");
+    assert_string_equal(run(s, STORE_OP_LSET, 0, 1, -1, -4, "l", "x", NULL),
+                        "-ERR index out of range\r\n");
+    assert_string_equal(list_text(s, "l"), "a b C");
+    assert_string_equal(run(s, STORE_OP_LINSERT, 0, 1, -1, 0, "l", "b", "x", NULL), ":4\r\n");
+    assert_string_equal(run(s, STORE_OP_LINSERT, STORE_F_RIGHT, 1, -1, 0, "l", "C", "y", NULL),
+                        ":5\r\n");
+    assert_string_equal(run(s, STORE_OP_LINSERT, 0, 1, -1, 0, "l", "zz", "y", NULL), ":-1\r\n");
+    assert_string_equal(run(s, STORE_OP_LINSERT, 0, 1, -1, 0, "none", "a", "y", NULL), ":0\r\n");
+    assert_string_equal(list_text(s, "l"), "a x b C y");
+    LIST("r", "v", "1", "v", "2", "v", "3", "v");
+    assert_string_equal(run(s, STORE_OP_LREM, 0, 1, -1, 2, "r", "v", NULL), ":2\r\n");
+    assert_string_equal(list_text(s, "r"), "1 2 v 3 v");
+    assert_string_equal(run(s, STORE_OP_LREM, 0, 1, -1, -1, "r", "v", NULL), ":1\r\n");
+    assert_string_equal(list_text(s, "r"), "1 2 v 3");
+    assert_string_equal(run(s, STORE_OP_LREM, 0, 1, -1, INT64_MIN, "r", "v", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_LREM, 0, 1, -1, 0, "r", "2", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_LREM, 0, 1, -1, 0, "r", "1", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_LREM, 0, 1, -1, 0, "r", "3", NULL), ":1\r\n");
+    assert_string_equal(list_text(s, "r"), "(none)");
+    LIST("t", "0", "1", "2", "3", "4", "5");
+    assert_string_equal(run(s, STORE_OP_LTRIM, 0, 1, -1, 0, "t", "1", "-2", NULL), OK);
+    assert_string_equal(list_text(s, "t"), "1 2 3 4");
+    assert_string_equal(run(s, STORE_OP_LTRIM, 0, 1, -1, 0, "t", "-100", "100", NULL), OK);
+    assert_string_equal(list_text(s, "t"), "1 2 3 4");
+    assert_string_equal(run(s, STORE_OP_LTRIM, 0, 1, -1, 0, "t", "x", "1", NULL),
+                        "-ERR value is not an integer or out of range\r\n");
+    assert_string_equal(run(s, STORE_OP_LTRIM, 0, 1, -1, 0, "t", "3", "1", NULL), OK);
+    assert_string_equal(list_text(s, "t"), "(none)");
+    assert_string_equal(run(s, STORE_OP_LTRIM, 0, 1, -1, 0, "t", "0", "1", NULL), OK);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "x", NULL);
+    assert_string_equal(run(s, STORE_OP_LSET, 0, 1, -1, 0, "str", "x", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_LINSERT, 0, 1, -1, 0, "str", "x", "y", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_LREM, 0, 1, -1, 0, "str", "x", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_LTRIM, 0, 1, -1, 0, "str", "0", "1", NULL), WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* LMOVE between lists and onto the same list (rotation), WRONGTYPE only once the source has an
+ * element; LMPOP pops from the first non-empty list and names it. */
+static void test_list_move(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_LMOVE, 0, 1, -1, 0, "a", "b", NULL), NIL);
+    LIST("a", "1", "2", "3");
+    assert_string_equal(run(s, STORE_OP_LMOVE, STORE_F_RIGHT, 1, -1, 0, "a", "a", NULL),
+                        "$1\r\n3\r\n");
+    assert_string_equal(list_text(s, "a"), "3 1 2");
+    assert_string_equal(run(s, STORE_OP_LMOVE, STORE_F_DST_RIGHT, 1, -1, 0, "a", "b", NULL),
+                        "$1\r\n3\r\n");
+    assert_string_equal(run(s, STORE_OP_LMOVE, 0, 1, -1, 0, "a", "b", NULL), "$1\r\n1\r\n");
+    assert_string_equal(list_text(s, "b"), "1 3");
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "x", NULL);
+    assert_string_equal(run(s, STORE_OP_LMOVE, 0, 1, -1, 0, "a", "str", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_LMOVE, 0, 1, -1, 0, "none", "str", NULL), NIL);
+    assert_string_equal(list_text(s, "a"), "2");
+    assert_string_equal(run(s, STORE_OP_LMOVE, 0, 1, -1, 0, "a", "a", NULL), "$1\r\n2\r\n");
+    assert_string_equal(run(s, STORE_OP_LMOVE, 0, 1, -1, 0, "a", "c", NULL), "$1\r\n2\r\n");
+    assert_string_equal(list_text(s, "a"), "(none)");
+    assert_string_equal(run(s, STORE_OP_LMPOP, 0, 1, -1, 5, "none", "b", "c", NULL),
+                        "*2\r\n$1\r\nb\r\n*2\r\n$1\r\n1\r\n$1\r\n3\r\n");
+    assert_string_equal(run(s, STORE_OP_LMPOP, STORE_F_RIGHT, 1, -1, 1, "b", "c", NULL),
+                        "*2\r\n$1\r\nc\r\n*1\r\n$1\r\n2\r\n");
+    assert_string_equal(run(s, STORE_OP_LMPOP, 0, 1, -1, 1, "b", "c", NULL), "*-1\r\n");
+    assert_string_equal(run(s, STORE_OP_LMPOP, 0, 1, -1, 1, "b", "str", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_LMPOP, 0, 1, -1, 0, "b", NULL),
+                        "-ERR count should be greater than 0\r\n");
+    assert_int_equal(store_key_count(s), 1);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* ---- sets ----------------------------------------------------------------------------------- */
+
+/* The members of set key, sorted and space separated, or "(none)". */
+static const char *set_text(struct store *s, const char *key)
+{
+    static char text[1024];
+    const struct store_obj *o = store_find(s, S(key), 1);
+    if (o == NULL) {
+        return "(none)";
+    }
+    assert_int_equal(store_obj_type(o), STORE_SET);
+    /* Set members in the tests are single characters: a byte histogram sorts them. */
+    int seen[256] = {0};
+    for (int c = 0; c < 256; c++) {
+        uint8_t m = (uint8_t)c;
+        seen[c] = store_set_has(o, &m, 1);
+    }
+    size_t off = 0, n = 0;
+    text[0] = '\0';
+    for (int c = 0; c < 256; c++) {
+        if (seen[c]) {
+            off += (size_t)snprintf(text + off, sizeof(text) - off, "%s%c", n++ ? " " : "", c);
+        }
+    }
+    assert_int_equal(n, store_set_len(o));
+    return text;
+}
+
+/* SADD/SREM/SMOVE replies, WRONGTYPE order as Redis 7's, and the key removed when emptied. */
+static void test_set_add_rem_move(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_SADD, 0, 1, -1, 0, "s", "a", "b", "a", NULL), ":2\r\n");
+    assert_string_equal(run(s, STORE_OP_SADD, 0, 1, -1, 0, "s", "b", "c", NULL), ":1\r\n");
+    assert_string_equal(set_text(s, "s"), "a b c");
+    assert_string_equal(run(s, STORE_OP_SREM, 0, 1, -1, 0, "s", "a", "z", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_SREM, 0, 1, -1, 0, "none", "a", NULL), ":0\r\n");
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "x", NULL);
+    assert_string_equal(run(s, STORE_OP_SADD, 0, 1, -1, 0, "str", "a", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_SREM, 0, 1, -1, 0, "str", "a", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "none", "str", "a", NULL), ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "s", "str", "b", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "s", "s", "b", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "s", "s", "q", NULL), ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "s", "d", "q", NULL), ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "s", "d", "b", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "s", "d", "c", NULL), ":1\r\n");
+    assert_string_equal(set_text(s, "s"), "(none)");
+    assert_string_equal(set_text(s, "d"), "b c");
+    assert_string_equal(run(s, STORE_OP_SREM, 0, 1, -1, 0, "d", "b", "c", NULL), ":2\r\n");
+    assert_int_equal(store_key_count(s), 1);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* SINTERSTORE/SUNIONSTORE/SDIFFSTORE: a missing source is an empty set, any wrong-typed
+ * source is WRONGTYPE with nothing written, the destination is replaced whatever its type
+ * (and deleted when the result is empty), and a source may be the destination. */
+static void test_set_store(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "x", "a", "b", "c", "d", NULL);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "y", "c", "d", "e", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "v", NULL);
+    assert_string_equal(run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SINTER, "str", "x", "y", NULL),
+                        ":2\r\n");
+    assert_string_equal(set_text(s, "str"), "c d");
+    assert_string_equal(run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SUNION, "u", "x", "y", "n", NULL),
+                        ":5\r\n");
+    assert_string_equal(set_text(s, "u"), "a b c d e");
+    assert_string_equal(run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SDIFF, "x", "x", "y", NULL),
+                        ":2\r\n");
+    assert_string_equal(set_text(s, "x"), "a b");
+    assert_string_equal(run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SINTER, "u", "x", "n", NULL),
+                        ":0\r\n");
+    assert_string_equal(set_text(s, "u"), "(none)");
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "s2", "v", NULL);
+    assert_string_equal(run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SUNION, "x", "y", "s2", NULL),
+                        WRONGTYPE);
+    assert_string_equal(set_text(s, "x"), "a b");
+    assert_string_equal(run(s, STORE_OP_SSTORE, 0, 1, -1, 7, "x", "y", NULL),
+                        "-ERR syntax error\r\n");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* SPOP removes the members the proposer carried; when entries in flight removed some of them,
+ * apply completes the pick from the entry's seed, identically in stores with different hash
+ * seeds. A missing key answers nil or an empty set. */
+static void test_set_spop(void **state)
+{
+    (void)state;
+    struct store *a = new_store(1, 0, STORE_NOEVICTION);
+    struct store *b = new_store(987654, 0, STORE_NOEVICTION);
+    struct store *both[2] = {a, b};
+    const char seed[] = "\x01\x02\x03\x04\x05\x06\x07\x08";
+    char picked[2][2][64]; /* the two picks apply completed, per store */
+    for (int i = 0; i < 2; i++) {
+        struct store *s = both[i];
+        assert_string_equal(run(s, STORE_OP_SPOP, 0, 1, -1, -1, "s", seed, NULL), NIL);
+        assert_string_equal(run(s, STORE_OP_SPOP, 0, 1, -1, 3, "s", seed, NULL), "*0\r\n");
+        run(s, STORE_OP_SADD, 0, 1, -1, 0, "s", "a", "b", "c", "d", "e", "f", "g", NULL);
+        assert_string_equal(run(s, STORE_OP_SPOP, 0, 1, -1, -1, "s", seed, "c", NULL),
+                            "$1\r\nc\r\n");
+        assert_string_equal(run(s, STORE_OP_SPOP, 0, 1, -1, 2, "s", seed, "a", "b", NULL),
+                            "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+        /* "a" is gone already: apply picks one more itself. */
+        const char *r = run(s, STORE_OP_SPOP, 0, 1, -1, 2, "s", seed, "a", "d", NULL);
+        assert_memory_equal(r, "*2\r\n$1\r\nd\r\n$1\r\n", 15);
+        snprintf(picked[i][0], sizeof(picked[i][0]), "%s", r);
+        assert_int_equal(store_set_len(store_find(s, S("s"), 1)), 2);
+        run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "v", NULL);
+        assert_string_equal(run(s, STORE_OP_SPOP, 0, 1, -1, -1, "str", seed, NULL), WRONGTYPE);
+        r = run(s, STORE_OP_SPOP, 0, 1, -1, 10, "s", seed, NULL);
+        assert_memory_equal(r, "*2\r\n", 4);
+        snprintf(picked[i][1], sizeof(picked[i][1]), "%s", r);
+        store_check_invariants(s);
+    }
+    assert_string_equal(picked[0][0], picked[1][0]);
+    assert_string_equal(picked[0][1], picked[1][1]);
+    assert_int_equal(store_key_count(a), 1); /* "str": the set emptied and went away */
+    struct hy_buf sa, sb;
+    snapshot(a, &sa);
+    snapshot(b, &sb);
+    assert_int_equal(sa.len, sb.len);
+    assert_memory_equal(sa.data, sb.data, sa.len);
+    hy_buf_free(&sa);
+    hy_buf_free(&sb);
+    store_destroy(a);
+    store_destroy(b);
+}
+
+/* ---- sorted sets ---------------------------------------------------------------------------- */
+
+/* "member:score ..." in rank order, or "(none)". */
+static const char *zset_text(struct store *s, const char *key)
+{
+    static char text[1024];
+    const struct store_obj *o = store_find(s, S(key), 1);
+    if (o == NULL) {
+        return "(none)";
+    }
+    assert_int_equal(store_obj_type(o), STORE_ZSET);
+    size_t off = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < store_zset_len(o); i++) {
+        double score;
+        const uint8_t *m;
+        size_t mlen;
+        store_zset_at(o, i, &score, &m, &mlen);
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "%s%.*s:%g", i ? " " : "",
+                                (int)mlen, (const char *)m, score);
+    }
+    return text;
+}
+
+/* ZADD's options and replies as Redis 7.0's (NX XX GT LT CH INCR), order by (score, member),
+ * a NaN increment refused, ZREM removing the key with its last member. */
+static void test_zset_add(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_XX, 1, -1, 0, "z", "1", "a", NULL), ":0\r\n");
+    assert_int_equal(store_key_count(s), 0);
+    assert_string_equal(run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "2", "b", "1", "c", "1", "a", NULL),
+                        ":3\r\n");
+    assert_string_equal(zset_text(s, "z"), "a:1 c:1 b:2");
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_CH, 1, -1, 0, "z", "5", "a", "2", "b", NULL),
+                        ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_GT | STORE_F_CH, 1, -1, 0, "z", "4", "a", "3",
+                            "b", "0", "d", NULL),
+                        ":2\r\n"); /* b raised, d added; a kept (4 < 5) */
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_LT, 1, -1, 0, "z", "-1", "a", NULL),
+                        ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_NX, 1, -1, 0, "z", "9", "a", "9", "e", NULL),
+                        ":1\r\n");
+    assert_string_equal(zset_text(s, "z"), "a:-1 d:0 c:1 b:3 e:9");
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_INCR, 1, -1, 0, "z", "2.5", "c", NULL),
+                        "$3\r\n3.5\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_ZADD, STORE_F_INCR | STORE_F_XX, 1, -1, 0, "z", "1", "x", NULL), NIL);
+    assert_string_equal(
+        run(s, STORE_OP_ZADD, STORE_F_INCR | STORE_F_GT, 1, -1, 0, "z", "-1", "c", NULL), NIL);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "inf", "f", NULL);
+    assert_string_equal(run(s, STORE_OP_ZADD, STORE_F_INCR, 1, -1, 0, "z", "-inf", "f", NULL),
+                        "-ERR resulting score is not a number (NaN)\r\n");
+    assert_string_equal(run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1", "g", "x", "h", NULL),
+                        "-ERR value is not a valid float\r\n");
+    assert_string_equal(zset_text(s, "z"), "a:-1 d:0 b:3 c:3.5 e:9 f:inf");
+    assert_string_equal(run(s, STORE_OP_ZREM, 0, 1, -1, 0, "z", "a", "zz", "b", NULL), ":2\r\n");
+    assert_string_equal(run(s, STORE_OP_ZREM, 0, 1, -1, 0, "z", "c", "d", "e", "f", NULL),
+                        ":4\r\n");
+    assert_int_equal(store_key_count(s), 0);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "v", NULL);
+    assert_string_equal(run(s, STORE_OP_ZADD, 0, 1, -1, 0, "str", "1", "a", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_ZREM, 0, 1, -1, 0, "str", "a", NULL), WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* ZPOP (flat in RESP2), ZMPOP (nested), ZREMRANGE by rank, score and lex, ZSTORE (weights,
+ * aggregates, a plain set as input) and ZRANGESTORE (REV, LIMIT). */
+static void test_zset_pop_range_store(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", NULL);
+    assert_string_equal(run(s, STORE_OP_ZPOP, 0, 1, -1, -1, "z", NULL),
+                        "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    assert_string_equal(run(s, STORE_OP_ZPOP, STORE_F_RIGHT, 1, -1, 2, "z", NULL),
+                        "*4\r\n$1\r\ne\r\n$1\r\n5\r\n$1\r\nd\r\n$1\r\n4\r\n");
+    assert_string_equal(run(s, STORE_OP_ZPOP, 0, 1, -1, 0, "z", NULL), "*0\r\n");
+    assert_string_equal(run(s, STORE_OP_ZPOP, 0, 1, -1, 1, "none", NULL), "*0\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, 0, 1, -1, 1, "none", "z", NULL),
+                        "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, 0, 1, -1, 5, "z", NULL),
+                        "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, 0, 1, -1, 5, "z", NULL), "*-1\r\n");
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "r", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", NULL);
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 0, "r", "-1", "-1", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 1, "r", "(1", "3", NULL), ":2\r\n");
+    assert_string_equal(zset_text(s, "r"), "a:1 d:4");
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 1, "r", "x", "3", NULL),
+                        "-ERR min or max is not a float\r\n");
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "l", "0", "a", "0", "b", "0", "c", "0", "d", NULL);
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 2, "l", "(a", "[c", NULL), ":2\r\n");
+    assert_string_equal(zset_text(s, "l"), "a:0 d:0");
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 2, "l", "a", "+", NULL),
+                        "-ERR min or max not valid string range item\r\n");
+    assert_string_equal(run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 2, "l", "-", "+", NULL), ":2\r\n");
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "set", "a", "x", NULL);
+    /* union of r {a:1 d:4} x2 and the set {a x} x1, MAX; inter SUM; diff. */
+    assert_string_equal(run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZUNION + 4 * STORE_ZAGGR_MAX, "u",
+                            "r", "set", "2", "1", NULL),
+                        ":3\r\n");
+    assert_string_equal(zset_text(s, "u"), "x:1 a:2 d:8");
+    assert_string_equal(
+        run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZINTER, "i", "r", "set", "1", "1", NULL), ":1\r\n");
+    assert_string_equal(zset_text(s, "i"), "a:2");
+    assert_string_equal(
+        run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZDIFF, "i", "r", "set", "1", "1", NULL), ":1\r\n");
+    assert_string_equal(zset_text(s, "i"), "d:4");
+    assert_string_equal(
+        run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZINTER, "i", "r", "none", "1", "1", NULL),
+        ":0\r\n");
+    assert_string_equal(zset_text(s, "i"), "(none)");
+    assert_string_equal(
+        run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZUNION, "u", "r", "set", "1", "nan", NULL),
+        "-ERR weight value is not a float\r\n");
+    assert_string_equal(run(s, STORE_OP_ZRANGESTORE, STORE_F_RIGHT, 1, -1, 1, "rs", "u", "-inf",
+                            "+inf", "1", "1", NULL),
+                        ":1\r\n");
+    assert_string_equal(zset_text(s, "rs"), "a:2");
+    assert_string_equal(
+        run(s, STORE_OP_ZRANGESTORE, 0, 1, -1, 0, "rs", "u", "0", "-2", "0", "-1", NULL), ":2\r\n");
+    assert_string_equal(zset_text(s, "rs"), "x:1 a:2");
+    assert_string_equal(
+        run(s, STORE_OP_ZRANGESTORE, 0, 1, -1, 0, "rs", "none", "0", "-1", "0", "-1", NULL),
+        ":0\r\n");
+    assert_string_equal(zset_text(s, "rs"), "(none)");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 /* ---- expiry -------------------------------------------------------------------------------- */
 
 static void count_key_cb(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
@@ -961,13 +1380,23 @@ static void test_snapshot_roundtrip(void **state)
 {
     (void)state;
     struct store *a = populated_members(1, 3000);
+    run(a, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "list", "x", "", "y", NULL);
+    run(a, STORE_OP_SADD, 0, 1, -1, 0, "set", "m", "n", "", NULL);
+    run(a, STORE_OP_EXPIRE, 0, 1, 500000, 0, "set", NULL);
+    run(a, STORE_OP_ZADD, 0, 1, -1, 0, "zset", "2", "two", "-inf", "low", "1.5", "", NULL);
     struct hy_buf sa, sb;
     snapshot(a, &sa);
     struct store *b = new_store(99, 0, STORE_NOEVICTION);
     run(b, STORE_OP_SET, 0, 1, -1, 0, "junk", "x", NULL);
     assert_int_equal(store_snapshot_decode(b, sa.data, sa.len), HY_OK);
-    assert_int_equal(store_key_count(b), 3000);
+    assert_int_equal(store_key_count(b), 3003);
+    assert_string_equal(zset_text(b, "zset"), "low:-inf :1.5 two:2");
     assert_int_equal(store_volatile_count(b), store_volatile_count(a));
+    assert_string_equal(list_text(b, "list"), "x  y");
+    const struct store_obj *set = store_find(b, S("set"), 1);
+    assert_int_equal(store_set_len(set), 3);
+    assert_true(store_set_has(set, S("")) && store_set_has(set, S("n")));
+    assert_int_equal(store_obj_expire_at(set), 500000);
     assert_null(get(b, "junk", 1));
     assert_string_equal(get(b, "key:000001", 1), "value-7");
     assert_int_equal(ttl_at(b, "key:000003", 1), 100003);
@@ -1088,9 +1517,13 @@ static void test_entry_roundtrip(void **state)
 static void random_entry(struct hy_prng *p, struct hy_buf *out, uint64_t t)
 {
     static const enum store_op ops[] = {
-        STORE_OP_SET,    STORE_OP_DEL,     STORE_OP_EXPIRE,     STORE_OP_INCRBY,   STORE_OP_APPEND,
-        STORE_OP_HSET,   STORE_OP_HDEL,    STORE_OP_RENAME,     STORE_OP_SETRANGE, STORE_OP_PERSIST,
-        STORE_OP_GETDEL, STORE_OP_HINCRBY, STORE_OP_INCRBYFLOAT};
+        STORE_OP_SET,         STORE_OP_DEL,     STORE_OP_EXPIRE, STORE_OP_INCRBY,
+        STORE_OP_APPEND,      STORE_OP_HSET,    STORE_OP_HDEL,   STORE_OP_RENAME,
+        STORE_OP_SETRANGE,    STORE_OP_PERSIST, STORE_OP_GETDEL, STORE_OP_HINCRBY,
+        STORE_OP_INCRBYFLOAT, STORE_OP_PUSH,    STORE_OP_POP,    STORE_OP_LSET,
+        STORE_OP_LINSERT,     STORE_OP_LREM,    STORE_OP_LMOVE,  STORE_OP_LMPOP,
+        STORE_OP_SADD,        STORE_OP_SREM,    STORE_OP_SMOVE,  STORE_OP_SPOP,
+        STORE_OP_SSTORE};
     char k1[16], k2[16], v[16];
     snprintf(k1, sizeof(k1), "k%u", (unsigned)hy_prng_below(p, 300));
     snprintf(k2, sizeof(k2), "k%u", (unsigned)hy_prng_below(p, 300));
@@ -1113,6 +1546,65 @@ static void random_entry(struct hy_prng *p, struct hy_buf *out, uint64_t t)
         e.argc = 2;
         break;
     case STORE_OP_HSET: e.argc = 3; break;
+    case STORE_OP_PUSH:
+    case STORE_OP_LSET:
+    case STORE_OP_LREM:
+    case STORE_OP_SADD:
+    case STORE_OP_SREM:
+    case STORE_OP_SPOP:
+        a3[1] = a3[2]; /* [key, value]; SPOP: a short seed, fine for apply */
+        e.argc = 2;
+        e.incr = op == STORE_OP_SPOP ? e.incr - 1 : e.incr - 10;
+        e.flags = hy_prng_chance(p, 1, 2) ? STORE_F_RIGHT : 0;
+        e.flags = op == STORE_OP_PUSH ? e.flags : 0;
+        break;
+    case STORE_OP_POP:
+        e.incr -= 1;
+        e.flags = STORE_F_RIGHT;
+        break;
+    case STORE_OP_LINSERT:
+        a3[1] = a3[2];
+        e.argc = 3;
+        break;
+    case STORE_OP_SMOVE: e.argc = 3; break;
+    case STORE_OP_LMOVE:
+        e.argc = 2;
+        e.flags = (uint32_t)hy_prng_below(p, 4) << 10; /* RIGHT, DST_RIGHT */
+        break;
+    case STORE_OP_LMPOP:
+        e.argc = 2;
+        e.incr += 1;
+        break;
+    case STORE_OP_SSTORE:
+        e.argc = 3;
+        e.incr %= 3;
+        a3[2] = a3[0];
+        break;
+    case STORE_OP_ZADD: /* [key, score, member]: scores and members both small numbers */
+        a3[1] = a3[2];
+        snprintf(v, sizeof(v), "%u", (unsigned)hy_prng_below(p, 50));
+        e.argc = 3;
+        e.flags = (uint32_t)hy_prng_below(p, 4) == 0 ? STORE_F_INCR : 0;
+        break;
+    case STORE_OP_ZREM: e.argc = 2; break;
+    case STORE_OP_ZPOP:
+        e.incr -= 1;
+        e.flags = hy_prng_chance(p, 1, 2) ? STORE_F_RIGHT : 0;
+        break;
+    case STORE_OP_ZMPOP:
+        e.argc = 2;
+        e.incr += 1;
+        break;
+    case STORE_OP_ZREMRANGE: /* [key, "0", "v"] by rank */
+        a3[1] = (struct store_arg){S("0")};
+        e.argc = 3;
+        e.incr = 0;
+        break;
+    case STORE_OP_ZSTORE: /* [k1, k2, "1"]: ZUNIONSTORE k1 1 k2 */
+        a3[2] = (struct store_arg){S("1")};
+        e.argc = 3;
+        e.incr %= 3;
+        break;
     case STORE_OP_EXPIRE: e.expire_at_ms = (int64_t)t + (int64_t)hy_prng_below(p, 100); break;
     default: break;
     }
@@ -1174,6 +1666,36 @@ static void test_accounting(void **state)
     run(s, STORE_OP_HDEL, 0, 1, -1, 0, "key:000010", "other", NULL);
     run(s, STORE_OP_RENAME, 0, 1, -1, 0, "key:000020", "renamed", NULL);
     run(s, STORE_OP_PERSIST, 0, 1, -1, 0, "key:000003", NULL);
+    assert_int_equal(hy_alloc_used_bytes() - base - store_used_bytes(s), self);
+    for (int i = 0; i < 200; i++) { /* lists and sets grow, shrink and move */
+        char v[32];
+        snprintf(v, sizeof(v), "value-%d", i);
+        run(s, STORE_OP_PUSH, 0, 1, -1, 0, "list", v, NULL);
+        run(s, STORE_OP_SADD, 0, 1, -1, 0, "set", v, NULL);
+    }
+    run(s, STORE_OP_LSET, 0, 1, -1, 5, "list", "a longer value than the one it replaces", NULL);
+    run(s, STORE_OP_LINSERT, 0, 1, -1, 0, "list", "value-9", "inserted", NULL);
+    run(s, STORE_OP_POP, 0, 1, -1, 20, "list", NULL);
+    run(s, STORE_OP_LMOVE, 0, 1, -1, 0, "list", "list2", NULL);
+    run(s, STORE_OP_LTRIM, 0, 1, -1, 0, "list", "10", "-10", NULL);
+    run(s, STORE_OP_SREM, 0, 1, -1, 0, "set", "value-1", "value-2", NULL);
+    run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "set", "set2", "value-3", NULL);
+    run(s, STORE_OP_SPOP, 0, 1, -1, 30, "set", "seed", "value-4", NULL);
+    run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SUNION, "set3", "set", "set2", NULL);
+    run(s, STORE_OP_RENAME, 0, 1, -1, 0, "set3", "set4", NULL);
+    for (int i = 0; i < 100; i++) {
+        char sc[32], m[32];
+        snprintf(sc, sizeof(sc), "%d", i % 7);
+        snprintf(m, sizeof(m), "m%d", i);
+        run(s, STORE_OP_ZADD, 0, 1, -1, 0, "zset", sc, m, NULL);
+    }
+    run(s, STORE_OP_ZADD, STORE_F_INCR, 1, -1, 0, "zset", "3", "m5", NULL);
+    run(s, STORE_OP_ZREM, 0, 1, -1, 0, "zset", "m1", "m2", NULL);
+    run(s, STORE_OP_ZPOP, 0, 1, -1, 10, "zset", NULL);
+    run(s, STORE_OP_ZREMRANGE, 0, 1, -1, 1, "zset", "(5", "+inf", NULL);
+    run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZUNION, "zu", "zset", "set", "1", "1", NULL);
+    run(s, STORE_OP_ZRANGESTORE, 0, 1, -1, 0, "zr", "zu", "0", "9", "0", "-1", NULL);
+    run(s, STORE_OP_ZMPOP, 0, 1, -1, 3, "zr", NULL);
     assert_int_equal(hy_alloc_used_bytes() - base - store_used_bytes(s), self);
     assert_string_equal(run(s, STORE_OP_FLUSHALL, 0, 1, -1, 0, NULL), OK);
     assert_int_equal(store_used_bytes(s), 0);
@@ -1240,6 +1762,14 @@ int main(void)
         cmocka_unit_test(test_hincr),
         cmocka_unit_test(test_hash_scan_random),
         cmocka_unit_test(test_hash_encodings),
+        cmocka_unit_test(test_list_push_pop),
+        cmocka_unit_test(test_list_edit),
+        cmocka_unit_test(test_list_move),
+        cmocka_unit_test(test_set_add_rem_move),
+        cmocka_unit_test(test_set_store),
+        cmocka_unit_test(test_set_spop),
+        cmocka_unit_test(test_zset_add),
+        cmocka_unit_test(test_zset_pop_range_store),
         cmocka_unit_test(test_lazy_expiry),
         cmocka_unit_test(test_active_expiry),
         cmocka_unit_test(test_active_expiry_cycle_names_each_key_once),

@@ -1,0 +1,982 @@
+/*
+ * store_zset.c - sorted set values and their ops of the log.
+ *
+ * A sorted set is a hash object mapping each member to its score (8 bytes, the double's bits)
+ * plus an array of elements sorted by (score, member bytes), the order Redis's skiplist keeps.
+ * Lookups by member go through the hash; ranks and score or lex ranges are binary searches in
+ * the array. An insert or removal moves the pointers after it: O(n) for big sets, cheap for the
+ * sizes most applications keep; a skiplist or B-tree is a later step if measurements ask.
+ *
+ * Invariants: the hash and the array hold the same members with the same scores; the array is
+ * strictly increasing in (score, member); no score is NaN; elem_bytes is the usable size of
+ * every element.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "store/store_int.h"
+
+struct zelem {
+    double score;
+    uint32_t len;
+    uint8_t data[];
+};
+
+struct zobj {
+    struct hobj *index; /* member -> score */
+    struct zelem **v;
+    size_t count, cap;
+    size_t elem_bytes;
+};
+
+#define ARG(e, i) (e)->argv[(i)].ptr, (e)->argv[(i)].len
+
+/* ---- the object ----------------------------------------------------------------------------- */
+
+struct zobj *store__zobj_new(uint64_t seed)
+{
+    struct zobj *z = hy_xcalloc(1, sizeof(*z));
+    z->index = store__hobj_new(seed);
+    return z;
+}
+
+void store__zobj_free(struct zobj *z)
+{
+    if (z == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < z->count; i++) {
+        hy_free(z->v[i]);
+    }
+    hy_free(z->v);
+    store__hobj_free(z->index);
+    hy_free(z);
+}
+
+size_t store__zobj_bytes(const struct zobj *z)
+{
+    return hy_alloc_size(z) + store__hobj_bytes(z->index) +
+           (z->v != NULL ? hy_alloc_size(z->v) : 0) + z->elem_bytes;
+}
+
+size_t store__zobj_count(const struct zobj *z)
+{
+    return z->count;
+}
+
+static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = HY_MIN(alen, blen);
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+static int elem_cmp(const struct zelem *el, double score, const uint8_t *m, size_t mlen)
+{
+    if (el->score != score) {
+        return el->score < score ? -1 : 1;
+    }
+    return bytes_cmp(el->data, el->len, m, mlen);
+}
+
+/* The first rank whose element is >= (score, m). */
+static size_t lower_bound(const struct zobj *z, double score, const uint8_t *m, size_t mlen)
+{
+    size_t lo = 0, hi = z->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (elem_cmp(z->v[mid], score, m, mlen) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static int index_score(const struct zobj *z, const uint8_t *m, size_t mlen, double *score_out)
+{
+    const uint8_t *v;
+    size_t vlen;
+    if (!store__hobj_get(z->index, m, mlen, &v, &vlen)) {
+        return 0;
+    }
+    HY_ASSERT(vlen == sizeof(double));
+    memcpy(score_out, v, sizeof(double));
+    return 1;
+}
+
+int store__zobj_has(const struct zobj *z, const uint8_t *m, size_t mlen)
+{
+    double score;
+    return index_score(z, m, mlen, &score);
+}
+
+void store__zobj_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen)
+{
+    HY_ASSERT(!isnan(score) && mlen <= UINT32_MAX);
+    HY_ASSERT(store__hobj_set(z->index, m, mlen, (const uint8_t *)&score, sizeof(score)) == 1);
+    if (z->count == z->cap) {
+        z->cap = HY_MAX(z->cap * 2, 4);
+        z->v = hy_xrealloc(z->v, z->cap * sizeof(*z->v));
+    }
+    size_t at = lower_bound(z, score, m, mlen);
+    memmove(z->v + at + 1, z->v + at, (z->count - at) * sizeof(*z->v));
+    struct zelem *el = hy_xmalloc(sizeof(*el) + mlen);
+    el->score = score;
+    el->len = (uint32_t)mlen;
+    if (mlen > 0) {
+        memcpy(el->data, m, mlen);
+    }
+    z->v[at] = el;
+    z->count++;
+    z->elem_bytes += hy_alloc_size(el);
+}
+
+/* Removes the element at rank (its index entry too). */
+static void remove_at(struct zobj *z, size_t rank)
+{
+    struct zelem *el = z->v[rank];
+    HY_ASSERT(store__hobj_del(z->index, el->data, el->len) == 1);
+    memmove(z->v + rank, z->v + rank + 1, (z->count - rank - 1) * sizeof(*z->v));
+    z->count--;
+    z->elem_bytes -= hy_alloc_size(el);
+    hy_free(el);
+    if (z->count == 0) {
+        hy_free(z->v);
+        z->v = NULL;
+        z->cap = 0;
+    } else if (z->cap > 16 && z->count * 4 < z->cap) {
+        z->cap /= 2;
+        z->v = hy_xrealloc(z->v, z->cap * sizeof(*z->v));
+    }
+}
+
+static int64_t rank_of(const struct zobj *z, const uint8_t *m, size_t mlen)
+{
+    double score;
+    if (!index_score(z, m, mlen, &score)) {
+        return -1;
+    }
+    size_t at = lower_bound(z, score, m, mlen);
+    HY_ASSERT(at < z->count && elem_cmp(z->v[at], score, m, mlen) == 0);
+    return (int64_t)at;
+}
+
+void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const uint8_t **m_out,
+                    size_t *mlen_out)
+{
+    HY_ASSERT(rank < z->count);
+    *score_out = z->v[rank]->score;
+    *m_out = z->v[rank]->data;
+    *mlen_out = z->v[rank]->len;
+}
+
+void store__zobj_check(const struct zobj *z)
+{
+    HY_ASSERT(z->count <= z->cap && store__hobj_count(z->index) == z->count);
+    size_t bytes = 0;
+    for (size_t i = 0; i < z->count; i++) {
+        const struct zelem *el = z->v[i];
+        double score;
+        HY_ASSERT(!isnan(el->score) && index_score(z, el->data, el->len, &score));
+        HY_ASSERT(score == el->score || (isinf(score) && isinf(el->score)));
+        HY_ASSERT(i == 0 || elem_cmp(z->v[i - 1], el->score, el->data, el->len) < 0);
+        bytes += hy_alloc_size(el);
+    }
+    HY_ASSERT(bytes == z->elem_bytes);
+}
+
+/* ---- the read API (store.h) ----------------------------------------------------------------- */
+
+struct zobj *store__zobj(const struct store_obj *e)
+{
+    HY_ASSERT(se_type(e) == STORE_ZSET);
+    return store__vobj(e);
+}
+
+size_t store_zset_len(const struct store_obj *o)
+{
+    return store__zobj(o)->count;
+}
+
+void store_zset_at(const struct store_obj *o, size_t rank, double *score_out, const uint8_t **m_out,
+                   size_t *mlen_out)
+{
+    store__zobj_at(store__zobj(o), rank, score_out, m_out, mlen_out);
+}
+
+int store_zset_score(const struct store_obj *o, const uint8_t *m, size_t mlen, double *score_out)
+{
+    return index_score(store__zobj(o), m, mlen, score_out);
+}
+
+int64_t store_zset_rank(const struct store_obj *o, const uint8_t *m, size_t mlen)
+{
+    return rank_of(store__zobj(o), m, mlen);
+}
+
+int store_zscore_parse(const uint8_t *p, size_t len, double *out)
+{
+    long double v;
+    if (!hy_parse_double(p, len, 1, &v)) {
+        return 0;
+    }
+    *out = (double)v;
+    return !isnan(*out);
+}
+
+static int score_bound_parse(const uint8_t *p, size_t len, double *v, int *ex)
+{
+    *ex = len > 0 && p[0] == '(';
+    if (*ex) {
+        p++;
+        len--;
+    }
+    return store_zscore_parse(p, len, v);
+}
+
+int store_zscore_range_parse(const uint8_t *min, size_t minlen, const uint8_t *max, size_t maxlen,
+                             struct store_zscore_range *out)
+{
+    return score_bound_parse(min, minlen, &out->min, &out->minex) &&
+           score_bound_parse(max, maxlen, &out->max, &out->maxex);
+}
+
+static int lex_bound_parse(const uint8_t *p, size_t len, const uint8_t **v, size_t *vlen, int *kind)
+{
+    if (len == 0) {
+        return 0;
+    }
+    *v = p + 1;
+    *vlen = len - 1;
+    switch (p[0]) {
+    case '[': *kind = 0; return 1;
+    case '(': *kind = 1; return 1;
+    case '-': *kind = 2; return len == 1;
+    case '+': *kind = 3; return len == 1;
+    default: return 0;
+    }
+}
+
+int store_zlex_range_parse(const uint8_t *min, size_t minlen, const uint8_t *max, size_t maxlen,
+                           struct store_zlex_range *out)
+{
+    return lex_bound_parse(min, minlen, &out->min, &out->minlen, &out->min_kind) &&
+           lex_bound_parse(max, maxlen, &out->max, &out->maxlen, &out->max_kind);
+}
+
+/* The first rank whose score is above (strictly: `after`) the bound. */
+static size_t score_rank(const struct zobj *z, double bound, int after)
+{
+    size_t lo = 0, hi = z->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        double sc = z->v[mid]->score;
+        if (after ? sc <= bound : sc < bound) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static void score_span(const struct zobj *z, const struct store_zscore_range *r, size_t *lo,
+                       size_t *hi)
+{
+    *lo = score_rank(z, r->min, r->minex);
+    *hi = score_rank(z, r->max, !r->maxex);
+    if (*hi < *lo) {
+        *hi = *lo;
+    }
+}
+
+void store_zset_score_span(const struct store_obj *o, const struct store_zscore_range *r,
+                           size_t *lo_out, size_t *hi_out)
+{
+    score_span(store__zobj(o), r, lo_out, hi_out);
+}
+
+/* The first rank whose member is above (strictly: `after`) the lex bound. */
+static size_t lex_rank(const struct zobj *z, const uint8_t *p, size_t len, int kind, int after)
+{
+    if (kind == 2) {
+        return 0;
+    }
+    if (kind == 3) {
+        return z->count;
+    }
+    size_t lo = 0, hi = z->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = bytes_cmp(z->v[mid]->data, z->v[mid]->len, p, len);
+        if (after ? c <= 0 : c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static void lex_span(const struct zobj *z, const struct store_zlex_range *r, size_t *lo, size_t *hi)
+{
+    *lo = lex_rank(z, r->min, r->minlen, r->min_kind, r->min_kind == 1);
+    *hi = lex_rank(z, r->max, r->maxlen, r->max_kind, r->max_kind == 0);
+    if (r->min_kind == 3 || r->max_kind == 2 || *hi < *lo) {
+        *hi = *lo; /* "+" as a minimum or "-" as a maximum: nothing in between */
+    }
+}
+
+void store_zset_lex_span(const struct store_obj *o, const struct store_zlex_range *r,
+                         size_t *lo_out, size_t *hi_out)
+{
+    lex_span(store__zobj(o), r, lo_out, hi_out);
+}
+
+/* ---- ops ------------------------------------------------------------------------------------ */
+
+static uint32_t lru_of(const struct store_entry *e)
+{
+    return (uint32_t)(e->time_ms >> SE_LRU_SHIFT);
+}
+
+static struct store_obj *zset_lookup(struct store *s, const struct store_entry *e, uint32_t ki,
+                                     struct resp_writer *w, int *wrong_out)
+{
+    struct store_obj *o = store__lookup_write(s, ARG(e, ki), e->time_ms);
+    *wrong_out = o != NULL && se_type(o) != STORE_ZSET;
+    if (*wrong_out) {
+        store__r_err(w, STORE_ERR_WRONGTYPE);
+        return NULL;
+    }
+    if (o != NULL) {
+        o->lru = lru_of(e);
+    }
+    return o;
+}
+
+/* obj_bytes follows the object's size across a change; an emptied set's key goes. */
+static void change_end(struct store *s, struct store_obj *o, size_t before)
+{
+    struct zobj *z = store__zobj(o);
+    s->obj_bytes = s->obj_bytes - before + store__zobj_bytes(z);
+    if (z->count == 0) {
+        store__delete(s, o);
+    }
+}
+
+static void r_score(struct resp_writer *w, double score)
+{
+    if (w != NULL) {
+        resp_write_double(w, score);
+    }
+}
+
+static void r_array(struct resp_writer *w, size_t n)
+{
+    if (w != NULL) {
+        resp_write_array(w, n);
+    }
+}
+
+struct zadd_result {
+    int64_t added, updated, processed;
+    double last; /* INCR: the member's score after the op */
+};
+
+/* One (score, member) pair of ZADD; returns 0 on a NaN result (nothing changed for it). */
+static int zadd_one(struct zobj *z, uint32_t flags, double score, const uint8_t *m, size_t mlen,
+                    struct zadd_result *r)
+{
+    double cur;
+    if (!index_score(z, m, mlen, &cur)) {
+        if (!(flags & STORE_F_XX)) {
+            store__zobj_insert(z, score, m, mlen);
+            r->added++;
+            r->processed++;
+            r->last = score;
+        }
+        return 1;
+    }
+    if (flags & STORE_F_NX) {
+        return 1;
+    }
+    if (flags & STORE_F_INCR) {
+        score += cur;
+        if (isnan(score)) {
+            return 0;
+        }
+    }
+    if (((flags & STORE_F_LT) && score >= cur) || ((flags & STORE_F_GT) && score <= cur)) {
+        return 1;
+    }
+    r->processed++;
+    r->last = score;
+    if (score != cur) {
+        remove_at(z, (size_t)rank_of(z, m, mlen));
+        store__zobj_insert(z, score, m, mlen);
+        r->updated++;
+    }
+    return 1;
+}
+
+void store__op_zadd(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    for (uint32_t i = 1; i + 1 < e->argc; i += 2) {
+        double score;
+        if (!store_zscore_parse(ARG(e, i), &score)) {
+            store__r_err(w, "ERR value is not a valid float");
+            return;
+        }
+    }
+    int wrong;
+    struct store_obj *o = zset_lookup(s, e, 0, w, &wrong);
+    if (wrong) {
+        return;
+    }
+    struct zadd_result r = {0, 0, 0, 0};
+    int nan = 0;
+    if (o == NULL && !(e->flags & STORE_F_XX)) {
+        o = store__entry_new(STORE_ZSET, -1, ARG(e, 0), 0);
+        store__set_vobj(o, store__zobj_new(s->hash_seed));
+        o->lru = lru_of(e);
+        store__link(s, o);
+    }
+    if (o != NULL) {
+        size_t before = store__zobj_bytes(store__zobj(o));
+        for (uint32_t i = 1; i + 1 < e->argc && !nan; i += 2) {
+            double score;
+            HY_ASSERT(store_zscore_parse(ARG(e, i), &score));
+            nan = !zadd_one(store__zobj(o), e->flags, score, ARG(e, i + 1), &r);
+        }
+        change_end(s, o, before);
+    }
+    if (nan) {
+        store__r_err(w, "ERR resulting score is not a number (NaN)");
+    } else if (e->flags & STORE_F_INCR) {
+        r.processed > 0 ? r_score(w, r.last) : store__r_null(w);
+    } else {
+        store__r_int(w, r.added + ((e->flags & STORE_F_CH) ? r.updated : 0));
+    }
+}
+
+void store__op_zrem(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    int wrong;
+    struct store_obj *o = zset_lookup(s, e, 0, w, &wrong);
+    if (wrong) {
+        return;
+    }
+    int64_t removed = 0;
+    if (o != NULL) {
+        struct zobj *z = store__zobj(o);
+        size_t before = store__zobj_bytes(z);
+        for (uint32_t i = 1; i < e->argc; i++) {
+            int64_t rank = rank_of(z, ARG(e, i));
+            if (rank >= 0) {
+                remove_at(z, (size_t)rank);
+                removed++;
+            }
+        }
+        change_end(s, o, before);
+    }
+    store__r_int(w, removed);
+}
+
+/* Pops n members from one end, replying each as [member, score] (nested: an array of two). */
+static void pop_n(struct store *s, struct store_obj *o, size_t n, int right, int nested,
+                  struct resp_writer *w)
+{
+    struct zobj *z = store__zobj(o);
+    size_t before = store__zobj_bytes(z);
+    for (size_t i = 0; i < n; i++) {
+        size_t rank = right ? z->count - 1 : 0;
+        if (nested) {
+            r_array(w, 2);
+        }
+        store__r_bulk(w, z->v[rank]->data, z->v[rank]->len);
+        r_score(w, z->v[rank]->score);
+        remove_at(z, rank);
+    }
+    change_end(s, o, before);
+}
+
+void store__op_zpop(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    if (e->incr < -1) {
+        store__r_err(w, "ERR value is out of range, must be positive");
+        return;
+    }
+    int wrong;
+    struct store_obj *o = zset_lookup(s, e, 0, w, &wrong);
+    if (wrong) {
+        return;
+    }
+    if (o == NULL || e->incr == 0) {
+        r_array(w, 0);
+        return;
+    }
+    size_t n = e->incr < 0 ? 1 : HY_MIN((uint64_t)e->incr, store__zobj(o)->count);
+    /* RESP3 with a count: one [member, score] pair per pop; otherwise a flat array. */
+    int nested = w != NULL && w->proto >= 3 && e->incr >= 0;
+    r_array(w, nested ? n : n * 2);
+    pop_n(s, o, n, (e->flags & STORE_F_RIGHT) != 0, nested, w);
+}
+
+void store__op_zmpop(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    if (e->incr < 1) {
+        store__r_err(w, "ERR count should be greater than 0");
+        return;
+    }
+    for (uint32_t i = 0; i < e->argc; i++) {
+        int wrong;
+        struct store_obj *o = zset_lookup(s, e, i, w, &wrong);
+        if (wrong) {
+            return;
+        }
+        if (o == NULL) {
+            continue;
+        }
+        size_t n = HY_MIN((uint64_t)e->incr, store__zobj(o)->count);
+        r_array(w, 2);
+        store__r_bulk(w, ARG(e, i));
+        r_array(w, n);
+        pop_n(s, o, n, (e->flags & STORE_F_RIGHT) != 0, 1, w);
+        return;
+    }
+    if (w != NULL) {
+        resp_write_null_array(w);
+    }
+}
+
+/* Resolves ZREMRANGEBYRANK's start/stop to ranks [lo, hi). */
+static void rank_span(int64_t start, int64_t stop, size_t count, size_t *lo, size_t *hi)
+{
+    int64_t len = (int64_t)count;
+    start = start < 0 ? HY_MAX(start + len, 0) : start;
+    stop = stop < 0 ? stop + len : stop;
+    if (start > stop || start >= len) {
+        *lo = *hi = 0;
+        return;
+    }
+    *lo = (size_t)start;
+    *hi = (size_t)HY_MIN(stop, len - 1) + 1;
+}
+
+/* Parses the range of a ZREMRANGE entry, or replies Redis's error and returns 0. */
+static int zremrange_parse(const struct store_entry *e, int64_t *start, int64_t *stop,
+                           struct store_zscore_range *sr, struct store_zlex_range *lr,
+                           struct resp_writer *w)
+{
+    switch (e->incr) {
+    case 0:
+        if (!hy_parse_i64(ARG(e, 1), start) || !hy_parse_i64(ARG(e, 2), stop)) {
+            store__r_err(w, STORE_ERR_NOT_INT);
+            return 0;
+        }
+        return 1;
+    case 1:
+        if (!store_zscore_range_parse(ARG(e, 1), ARG(e, 2), sr)) {
+            store__r_err(w, "ERR min or max is not a float");
+            return 0;
+        }
+        return 1;
+    case 2:
+        if (!store_zlex_range_parse(ARG(e, 1), ARG(e, 2), lr)) {
+            store__r_err(w, "ERR min or max not valid string range item");
+            return 0;
+        }
+        return 1;
+    default: store__r_err(w, "ERR syntax error"); return 0;
+    }
+}
+
+void store__op_zremrange(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    int64_t start = 0, stop = 0;
+    struct store_zscore_range sr;
+    struct store_zlex_range lr;
+    if (!zremrange_parse(e, &start, &stop, &sr, &lr, w)) {
+        return;
+    }
+    int wrong;
+    struct store_obj *o = zset_lookup(s, e, 0, w, &wrong);
+    if (wrong) {
+        return;
+    }
+    size_t lo = 0, hi = 0;
+    if (o != NULL) {
+        struct zobj *z = store__zobj(o);
+        if (e->incr == 0) {
+            rank_span(start, stop, z->count, &lo, &hi);
+        } else if (e->incr == 1) {
+            score_span(z, &sr, &lo, &hi);
+        } else {
+            lex_span(z, &lr, &lo, &hi);
+        }
+        size_t before = store__zobj_bytes(z);
+        for (size_t i = hi; i-- > lo;) {
+            remove_at(z, i);
+        }
+        change_end(s, o, before);
+    }
+    store__r_int(w, (int64_t)(hi - lo));
+}
+
+/* ---- ZUNION, ZINTER, ZDIFF (and their STORE forms) ----------------------------------------- */
+
+/* The score of m in a source (a set counts 1.0 per member); 0 when absent. */
+static int source_score(const struct store_obj *src, const uint8_t *m, size_t mlen, double *out)
+{
+    if (src == NULL) {
+        return 0;
+    }
+    if (se_type(src) == STORE_ZSET) {
+        return index_score(store__zobj(src), m, mlen, out);
+    }
+    const uint8_t *v;
+    size_t vlen;
+    *out = 1.0;
+    return store__hobj_get(store__hobj(src), m, mlen, &v, &vlen);
+}
+
+static size_t source_len(const struct store_obj *src)
+{
+    if (src == NULL) {
+        return 0;
+    }
+    return se_type(src) == STORE_ZSET ? store__zobj(src)->count
+                                      : store__hobj_count(store__hobj(src));
+}
+
+static double weighted(double score, double weight)
+{
+    double v = score * weight;
+    return isnan(v) ? 0.0 : v; /* 0 * inf: Redis counts 0 */
+}
+
+static double aggregate(double acc, double v, enum store_zaggr aggr)
+{
+    if (aggr == STORE_ZAGGR_MIN) {
+        return v < acc ? v : acc;
+    }
+    if (aggr == STORE_ZAGGR_MAX) {
+        return v > acc ? v : acc;
+    }
+    double sum = acc + v;
+    return isnan(sum) ? 0.0 : sum; /* inf + -inf */
+}
+
+struct combine {
+    struct hobj *acc; /* member -> score being built */
+    const struct store_obj *const *srcs;
+    const double *weights;
+    size_t n, self; /* self: the source being walked */
+    enum store_zop op;
+    enum store_zaggr aggr;
+    uint64_t limit; /* INTER: stop after this many (0 = all) */
+};
+
+static void acc_put(struct hobj *acc, const uint8_t *m, size_t mlen, double score)
+{
+    store__hobj_set(acc, m, mlen, (const uint8_t *)&score, sizeof(score));
+}
+
+/* Visits one member of source c->self with its score. */
+static void combine_member(struct combine *c, const uint8_t *m, size_t mlen, double score)
+{
+    double v = weighted(score, c->weights[c->self]);
+    if (c->op == STORE_ZUNION) {
+        double cur;
+        const uint8_t *p;
+        size_t plen;
+        if (store__hobj_get(c->acc, m, mlen, &p, &plen)) {
+            memcpy(&cur, p, sizeof(cur));
+            v = aggregate(cur, v, c->aggr);
+        }
+        acc_put(c->acc, m, mlen, v);
+        return;
+    }
+    if (c->limit > 0 && store__hobj_count(c->acc) >= c->limit) {
+        return;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        double other;
+        if (i == c->self) {
+            continue;
+        }
+        int in = source_score(c->srcs[i], m, mlen, &other);
+        if (c->op == STORE_ZDIFF && in) {
+            return;
+        }
+        if (c->op == STORE_ZINTER) {
+            if (!in) {
+                return;
+            }
+            v = aggregate(v, weighted(other, c->weights[i]), c->aggr);
+        }
+    }
+    acc_put(c->acc, m, mlen, c->op == STORE_ZDIFF ? score : v);
+}
+
+static void combine_set_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v, size_t vlen)
+{
+    (void)v;
+    (void)vlen;
+    combine_member(ctx, m, mlen, 1.0);
+}
+
+static void combine_walk(struct combine *c, size_t i)
+{
+    const struct store_obj *src = c->srcs[i];
+    c->self = i;
+    if (src == NULL) {
+        return;
+    }
+    if (se_type(src) == STORE_SET) {
+        store__hobj_foreach(store__hobj(src), combine_set_cb, c);
+        return;
+    }
+    const struct zobj *z = store__zobj(src);
+    for (size_t k = 0; k < z->count; k++) {
+        combine_member(c, z->v[k]->data, z->v[k]->len, z->v[k]->score);
+    }
+}
+
+static int zelem_ptr_cmp(const void *pa, const void *pb)
+{
+    const struct zelem *a = *(const struct zelem *const *)pa, *b = *(const struct zelem *const *)pb;
+    return elem_cmp(a, b->score, b->data, b->len);
+}
+
+static void build_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v, size_t vlen)
+{
+    struct zobj *z = ctx;
+    HY_ASSERT(vlen == sizeof(double));
+    struct zelem *el = hy_xmalloc(sizeof(*el) + mlen);
+    memcpy(&el->score, v, sizeof(double));
+    el->len = (uint32_t)mlen;
+    if (mlen > 0) {
+        memcpy(el->data, m, mlen);
+    }
+    z->v[z->count++] = el;
+    z->elem_bytes += hy_alloc_size(el);
+}
+
+/* Turns an accumulated member -> score index into a sorted set (the index is kept). */
+static struct zobj *zobj_from_index(struct hobj *acc)
+{
+    struct zobj *z = hy_xcalloc(1, sizeof(*z));
+    z->index = acc;
+    z->cap = store__hobj_count(acc);
+    z->v = z->cap > 0 ? hy_xmalloc(z->cap * sizeof(*z->v)) : NULL;
+    store__hobj_foreach(acc, build_cb, z);
+    if (z->count > 1) {
+        qsort(z->v, z->count, sizeof(*z->v), zelem_ptr_cmp);
+    }
+    return z;
+}
+
+static struct zobj *zcombine(const struct store_obj *const *srcs, const double *weights, size_t n,
+                             enum store_zop op, enum store_zaggr aggr, uint64_t limit,
+                             uint64_t seed)
+{
+    struct combine c = {store__hobj_new(seed), srcs, weights, n, 0, op, aggr, limit};
+    if (op == STORE_ZUNION) {
+        for (size_t i = 0; i < n; i++) {
+            combine_walk(&c, i);
+        }
+    } else if (op == STORE_ZDIFF) {
+        combine_walk(&c, 0);
+    } else {
+        size_t smallest = 0;
+        int missing = 0;
+        for (size_t i = 0; i < n; i++) {
+            missing |= srcs[i] == NULL;
+            if (source_len(srcs[i]) < source_len(srcs[smallest])) {
+                smallest = i;
+            }
+        }
+        if (!missing) {
+            combine_walk(&c, smallest);
+        }
+    }
+    return zobj_from_index(c.acc);
+}
+
+struct store_ztmp *store_zcombine(const struct store_obj *const *srcs, const double *weights,
+                                  size_t n, enum store_zop op, enum store_zaggr aggr,
+                                  uint64_t limit)
+{
+    return (struct store_ztmp *)zcombine(srcs, weights, n, op, aggr, limit, 0);
+}
+
+size_t store_ztmp_len(const struct store_ztmp *t)
+{
+    return ((const struct zobj *)t)->count;
+}
+
+void store_ztmp_at(const struct store_ztmp *t, size_t rank, double *score_out,
+                   const uint8_t **m_out, size_t *mlen_out)
+{
+    store__zobj_at((const struct zobj *)t, rank, score_out, m_out, mlen_out);
+}
+
+void store_ztmp_free(struct store_ztmp *t)
+{
+    store__zobj_free((struct zobj *)t);
+}
+
+/* [dst, k1..kn, w1..wn]; incr = op + 4 * aggregate. */
+void store__op_zstore(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    size_t n = (e->argc - 1) / 2;
+    int64_t op = e->incr & 3, aggr = e->incr >> 2;
+    if (e->incr < 0 || op > STORE_ZDIFF || aggr > STORE_ZAGGR_MAX) {
+        store__r_err(w, "ERR syntax error");
+        return;
+    }
+    double *weights = hy_xmalloc(HY_MAX(n, 1) * sizeof(*weights));
+    const struct store_obj **srcs = hy_xmalloc(HY_MAX(n, 1) * sizeof(*srcs));
+    for (size_t i = 0; i < n; i++) {
+        if (!store_zscore_parse(ARG(e, (uint32_t)(1 + n + i)), &weights[i])) {
+            store__r_err(w, "ERR weight value is not a float");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct store_obj *o = store__lookup_write(s, ARG(e, (uint32_t)(1 + i)), e->time_ms);
+        if (o != NULL && se_type(o) != STORE_ZSET && se_type(o) != STORE_SET) {
+            store__r_err(w, STORE_ERR_WRONGTYPE);
+            goto out;
+        }
+        srcs[i] = o;
+    }
+    struct zobj *z =
+        zcombine(srcs, weights, n, (enum store_zop)op, (enum store_zaggr)aggr, 0, s->hash_seed);
+    /* The sources are read; the destination is replaced whatever its type. */
+    struct store_obj *dst = store__lookup_write(s, ARG(e, 0), e->time_ms);
+    if (dst != NULL) {
+        store__delete(s, dst);
+    }
+    size_t count = z->count;
+    if (count == 0) {
+        store__zobj_free(z);
+    } else {
+        struct store_obj *o = store__entry_new(STORE_ZSET, -1, ARG(e, 0), 0);
+        store__set_vobj(o, z);
+        o->lru = lru_of(e);
+        store__link(s, o);
+    }
+    store__r_int(w, (int64_t)count);
+out:
+    hy_free(weights);
+    hy_free(srcs);
+}
+
+/* ---- ZRANGESTORE ---------------------------------------------------------------------------- */
+
+struct zrs_range {
+    int64_t kind; /* 0 rank, 1 score, 2 lex */
+    int64_t start, stop, offset, limit;
+    struct store_zscore_range sr;
+    struct store_zlex_range lr;
+};
+
+static int zrs_parse(const struct store_entry *e, struct zrs_range *q, struct resp_writer *w)
+{
+    q->kind = e->incr;
+    if (!hy_parse_i64(ARG(e, 4), &q->offset) || !hy_parse_i64(ARG(e, 5), &q->limit) ||
+        (q->kind == 0 &&
+         (!hy_parse_i64(ARG(e, 2), &q->start) || !hy_parse_i64(ARG(e, 3), &q->stop)))) {
+        store__r_err(w, STORE_ERR_NOT_INT);
+        return 0;
+    }
+    if (q->kind == 1 && !store_zscore_range_parse(ARG(e, 2), ARG(e, 3), &q->sr)) {
+        store__r_err(w, "ERR min or max is not a float");
+        return 0;
+    }
+    if (q->kind == 2 && !store_zlex_range_parse(ARG(e, 2), ARG(e, 3), &q->lr)) {
+        store__r_err(w, "ERR min or max not valid string range item");
+        return 0;
+    }
+    if (q->kind < 0 || q->kind > 2) {
+        store__r_err(w, "ERR syntax error");
+        return 0;
+    }
+    return 1;
+}
+
+/* The members of src selected by the range, in a new sorted set. */
+static struct zobj *zrs_select(const struct zobj *src, const struct zrs_range *q, int rev,
+                               uint64_t seed)
+{
+    size_t lo = 0, hi = 0, skip = 0, n;
+    if (q->kind == 0) {
+        int64_t len = (int64_t)src->count, start = q->start, stop = q->stop;
+        start = start < 0 ? HY_MAX(start + len, 0) : start;
+        stop = stop < 0 ? stop + len : stop;
+        if (start <= stop && start < len) {
+            stop = HY_MIN(stop, len - 1);
+            lo = (size_t)(rev ? len - 1 - stop : start);
+            hi = (size_t)(rev ? len - start : stop + 1);
+        }
+    } else if (q->kind == 1) {
+        score_span(src, &q->sr, &lo, &hi);
+    } else {
+        lex_span(src, &q->lr, &lo, &hi);
+    }
+    n = hi - lo;
+    if (q->kind != 0) {
+        if (q->offset < 0) {
+            n = 0;
+        } else {
+            skip = (size_t)HY_MIN((uint64_t)q->offset, n);
+            n -= skip;
+            n = q->limit >= 0 ? (size_t)HY_MIN((uint64_t)q->limit, n) : n;
+        }
+    }
+    struct zobj *z = store__zobj_new(seed);
+    for (size_t i = 0; i < n; i++) {
+        const struct zelem *el = src->v[rev ? hi - 1 - skip - i : lo + skip + i];
+        store__zobj_insert(z, el->score, el->data, el->len);
+    }
+    return z;
+}
+
+/* [dst, src, min, max, offset, limit]; incr = 0 rank, 1 score, 2 lex; RIGHT = REV. */
+void store__op_zrangestore(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct zrs_range q;
+    if (!zrs_parse(e, &q, w)) {
+        return;
+    }
+    int wrong;
+    struct store_obj *src = zset_lookup(s, e, 1, w, &wrong);
+    if (wrong) {
+        return;
+    }
+    struct zobj *z = src != NULL ? zrs_select(store__zobj(src), &q, (e->flags & STORE_F_RIGHT) != 0,
+                                              s->hash_seed)
+                                 : store__zobj_new(s->hash_seed);
+    struct store_obj *dst = store__lookup_write(s, ARG(e, 0), e->time_ms);
+    if (dst != NULL) {
+        store__delete(s, dst);
+    }
+    size_t count = z->count;
+    if (count == 0) {
+        store__zobj_free(z);
+    } else {
+        struct store_obj *o = store__entry_new(STORE_ZSET, -1, ARG(e, 0), 0);
+        store__set_vobj(o, z);
+        o->lru = lru_of(e);
+        store__link(s, o);
+    }
+    store__r_int(w, (int64_t)count);
+}
