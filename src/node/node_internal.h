@@ -168,6 +168,7 @@ struct hy_node {
     uint64_t *turn_reads;
     size_t turn_read_count, turn_read_cap;
     struct node_stats stats;
+    unsigned mutation; /* enum node_mutation: test only */
     struct resp_limits limits;
     /* Command lookup: open addressing over lower-cased names, built at create. */
     const struct cmd_def *cmd_slots[NODE_CMD_SLOTS];
