@@ -871,9 +871,39 @@ static int moved_target(const struct world *w, const struct resp_value *v)
     return i >= 0 && i < w->n ? i : -1;
 }
 
+static int text_has(const struct resp_value *v, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= v->len; i++) {
+        if (memcmp(v->str + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A reply that says request-timeout-ms ran out, when the client sent the request less than
+ * request-timeout-ms ago: the node cut the request's deadline short. Returns 1 when it was
+ * tolerated (a known bug: the client reconnects). */
+static int check_early_timeout(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    if (!text_has(v, "within request-timeout-ms") || w->now - c->sent_at >= W_REQ_TIMEOUT_MS) {
+        return 0;
+    }
+    if (w->o.tolerate & WHOLE_BUG_PROXY_EARLY_TIMEOUT) {
+        w->res->known_bug_hits++;
+        return 1;
+    }
+    w_fail(w, "c%d: n%d answered %.*s after %" PRIu64 " ms, before request-timeout-ms (%d)",
+           c->idx + 1, c->node + 1, (int)HY_MIN(v->len, 60), (const char *)v->str,
+           w->now - c->sent_at, W_REQ_TIMEOUT_MS);
+    return 0;
+}
+
 static void client_error(struct world *w, struct w_client *c, const struct resp_value *v)
 {
     struct sim_op *op = &w->ops[c->op];
+    int early = check_early_timeout(w, c, v);
     if (err_is(v, "UNKNOWN")) {
         op_finish(w, c, 0, 0, 0, 0); /* may or may not have been applied */
     } else if (err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "MOVED") ||
@@ -887,6 +917,8 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
     if (err_is(v, "MOVED")) {
         c->want_node = moved_target(w, v);
         client_drop_conn(w, c, "MOVED");
+    } else if (early) {
+        client_drop_conn(w, c, "known bug: deadline cut short; reconnecting");
     }
 }
 

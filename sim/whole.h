@@ -32,6 +32,15 @@ enum whole_mutation {
     WHOLE_MUT_COUNT
 };
 
+/* Known bugs a run may tolerate (each has a regression seed in tests/sim/run.sh that must
+ * still show it; once it is fixed, the exemption goes). */
+enum whole_known_bug {
+    /* proxy.c keeps a client's retry_since_ms after a re-run forward was answered, so every
+     * later forward of that connection is answered "did not answer within request-timeout-ms"
+     * at the next cron tick. Tolerated: the client reconnects. */
+    WHOLE_BUG_PROXY_EARLY_TIMEOUT = 1u << 0,
+};
+
 struct whole_opts {
     uint64_t seed;
     int nodes;         /* 3..7 */
@@ -41,6 +50,7 @@ struct whole_opts {
     uint32_t mutation; /* enum whole_mutation */
     int trace;         /* print the timeline */
     int no_faults;     /* a clean run (the determinism test uses both) */
+    uint32_t tolerate; /* enum whole_known_bug */
 };
 
 struct whole_result {
@@ -54,6 +64,7 @@ struct whole_result {
     uint64_t commit_index;
     uint64_t trace_digest; /* of every event processed: equal runs replay the same seed */
     int lin_gave_up;
+    uint64_t known_bug_hits; /* tolerated symptoms of known bugs */
 };
 
 const char *whole_mutation_name(int m);

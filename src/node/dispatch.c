@@ -268,7 +268,7 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
 /* The request waited request-timeout-ms for a leader. On the minority side of a partition it
  * is -NOQUORUM <partition> <reachable>/<needed> (docs/architecture.md "Interfaces"); otherwise the
  * election simply has not finished: -TRYAGAIN. Either way nothing was applied. */
-static void node_reply_no_leader(struct cmd_ctx *x)
+static void node_reply_no_leader(struct cmd_ctx *x, int why)
 {
     const struct hy_node *n = x->node;
     uint32_t have = replica_reachable_voters(n), need = replica_voters(n) / 2 + 1;
@@ -277,6 +277,13 @@ static void node_reply_no_leader(struct cmd_ctx *x)
                           "NOQUORUM 0 %u/%u this side of the partition cannot reach a "
                           "majority; the request was not applied",
                           have, need);
+        return;
+    }
+    if (why == 2) {
+        /* A ReadIndex round refused: this node stopped leading before it could confirm the
+         * read. Saying request-timeout-ms ran out would be false (it answers at once). */
+        resp_write_error(&x->w, "TRYAGAIN leadership was lost before the read could be "
+                                "confirmed; it was not applied");
         return;
     }
     resp_write_error(&x->w, "TRYAGAIN no leader could serve the request within "
@@ -313,8 +320,9 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         return;
     }
     if (node_needs_leader(c, d) && c->read_timed_out) {
+        int why = c->read_timed_out;
         c->read_timed_out = 0;
-        node_reply_no_leader(x);
+        node_reply_no_leader(x, why);
         return;
     }
     if (node_needs_leader(c, d) && !replica_is_leader(n)) {

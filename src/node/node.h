@@ -66,7 +66,8 @@ struct node_client {
     int is_proxy;            /* a request forwarded to us by a follower */
     uint64_t proxy_req_id;
     char proxy_from[NODE_MEMBER_NAME_MAX + 1];
-    int read_timed_out; /* the wait passed request-timeout-ms: answer an error */
+    int read_timed_out; /* answer an error: 1 = the wait passed request-timeout-ms, 2 = the
+                           leader lost leadership before it could confirm the read */
     uint64_t blocked_since_ms;
     int on_ready; /* in the node's ready list */
     struct node_client *ready_next;

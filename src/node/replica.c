@@ -908,7 +908,7 @@ static void handle_reads(struct hy_node *n, const struct raft_update *up)
         }
         HY_ASSERT(!up->reads[i].ok || n->applied >= up->reads[i].index);
         c->read_ok_bytes = up->reads[i].ok ? c->read_reg_bytes : 0;
-        c->read_timed_out = !up->reads[i].ok;
+        c->read_timed_out = up->reads[i].ok ? 0 : 2; /* refused: leadership was lost */
         unblock(n, c);
     }
 }
