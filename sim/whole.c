@@ -533,9 +533,10 @@ static uint64_t net_delay(struct world *w)
 }
 
 static void frame_schedule(struct world *w, int from, int to, uint64_t gen, struct hy_buf *frame,
-                           uint64_t at)
+                           uint64_t at, int corrupt)
 {
     struct w_ev *e = ev_new(w, at, WK_FRAME, to);
+    e->up = corrupt; /* the frame must then fail to decode */
     e->a = from;
     e->gen = gen;
     e->data = frame->data;
@@ -567,10 +568,11 @@ static void net_send_raft(struct world *w, struct w_node *from, const struct raf
         struct hy_buf g;
         hy_buf_init(&g);
         hy_buf_append(&g, f.data, f.len);
-        if (w->faults_on && w_chance_pm(w, w->corrupt_pm)) {
+        int corrupt = w->faults_on && w_chance_pm(w, w->corrupt_pm);
+        if (corrupt) {
             g.data[w_rand(w, 0, g.len - 1)] ^= (uint8_t)w_rand(w, 1, 255);
         }
-        frame_schedule(w, from->idx, to, from->view_gen[to], &g, w->now + net_delay(w));
+        frame_schedule(w, from->idx, to, from->view_gen[to], &g, w->now + net_delay(w), corrupt);
     }
     hy_buf_free(&f);
 }
@@ -599,7 +601,7 @@ static void net_send_forward(struct world *w, struct w_node *from, const struct 
     uint64_t at = w->now + net_delay(w);
     at = at < l->fifo_at ? l->fifo_at : at;
     l->fifo_at = at;
-    frame_schedule(w, from->idx, to, from->view_gen[to], &f, at);
+    frame_schedule(w, from->idx, to, from->view_gen[to], &f, at, 0);
 }
 
 static void early_send_cb(void *ctx, const struct raft_message *m)
@@ -687,6 +689,10 @@ static void ev_frame(struct world *w, struct w_node *wn, const struct w_ev *e)
         wire_reader_free(&wn->reader);
         wire_reader_init(&wn->reader, NULL);
         link_break(w, wn->idx, e->a, 0, w_rand(w, 1, 5));
+        return;
+    }
+    if (e->up) {
+        w_fail(w, "%s: a corrupted frame from %s decoded (type %u)", wn->name, from, fr.type);
         return;
     }
     if (fr.type == WIRE_RAFT) {
