@@ -414,7 +414,9 @@ static struct node_io_batch *batch_clone(const struct node_io_batch *b)
         for (uint32_t i = 0; i < b->n_entries; i++) {
             c->entries[i] = b->entries[i];
             uint8_t *d = hy_xmalloc(b->entries[i].len + 1);
-            memcpy(d, b->entries[i].data, b->entries[i].len);
+            if (b->entries[i].len > 0) {
+                memcpy(d, b->entries[i].data, b->entries[i].len);
+            }
             c->entries[i].data = d;
         }
     }
