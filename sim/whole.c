@@ -30,6 +30,7 @@
 #include "common/prng.h"
 #include "io/disk_mem.h"
 #include "io/wal.h"
+#include "io/wal_node.h"
 #include "node/node.h"
 #include "node/node_internal.h"
 #include "proto/resp.h"
@@ -333,38 +334,6 @@ static int batch_persists(const struct node_io_batch *b)
     return b->term_vote_changed || b->snapshot != NODE_SNAP_NONE || b->n_entries > 0;
 }
 
-/* Writes one batch with the real WAL: term/vote, snapshot, entries (durable.c's order). */
-static int disk_write_batch(struct w_node *wn, const struct node_io_batch *b)
-{
-    int rc = HY_OK;
-    if (b->term_vote_changed) {
-        rc = wal_set_term_vote(wn->wal, b->term, b->vote);
-    }
-    if (rc == HY_OK && b->snapshot != NODE_SNAP_NONE) {
-        uint8_t membership[8 + RAFT_SERVERS_MAX * 16];
-        HY_ASSERT(raft_membership_encoded_len(&b->snap_membership) <= sizeof(membership));
-        struct wal_snapshot snap = {
-            .index = b->snap_index,
-            .term = b->snap_term,
-            .membership = membership,
-            .membership_len = (uint32_t)raft_membership_encode(&b->snap_membership, membership),
-            .data = b->snap_data,
-            .data_len = b->snap_len,
-        };
-        rc = wal_snapshot_put(wn->wal, &snap, b->snapshot == NODE_SNAP_INSTALL);
-    }
-    if (rc == HY_OK && b->n_entries > 0) {
-        struct wal_entry *ents = hy_xcalloc(b->n_entries, sizeof(*ents));
-        for (uint32_t i = 0; i < b->n_entries; i++) {
-            ents[i] = (struct wal_entry){b->entries[i].term, b->entries[i].type, b->entries[i].len,
-                                         b->entries[i].data};
-        }
-        rc = wal_append(wn->wal, b->entries_first_index, ents, b->n_entries);
-        hy_free(ents);
-    }
-    return rc;
-}
-
 /* What the shell now vouches for: the recovery check holds the node to it. */
 static void note_acked(struct w_node *wn, const struct node_io_batch *b)
 {
@@ -494,7 +463,7 @@ static void ev_disk(struct world *w, struct w_node *wn)
     for (size_t k = 0; k < n && wn->node != NULL; k++) {
         struct node_io_batch *b = wn->q[k];
         note_writing(wn, b);
-        int rc = batch_persists(b) ? disk_write_batch(wn, b) : HY_OK;
+        int rc = batch_persists(b) ? wal_node_write_batch(wn->wal, b) : HY_OK;
         if (rc == HY_EIO) {
             /* durable.c aborts the process: never retry a failed fsync. */
             if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
@@ -1140,36 +1109,19 @@ static void check_recovery(struct world *w, struct w_node *wn, const struct wal_
 
 static int node_boot(struct world *w, struct w_node *wn, const struct wal_recovered *rec)
 {
-    struct node_recovered nr = {.term = rec->term, .vote = rec->vote};
-    if (rec->snapshot.index > 0) {
-        nr.snap_index = rec->snapshot.index;
-        nr.snap_term = rec->snapshot.term;
-        nr.snap_data = rec->snapshot.data;
-        nr.snap_len = rec->snapshot.data_len;
-        if (raft_membership_decode(rec->snapshot.membership, rec->snapshot.membership_len,
-                                   &nr.snap_membership) != HY_OK) {
-            return HY_ECORRUPT;
-        }
+    int rc = wal_node_start(wn->node, rec, wall(w), w->o.trace ? &wn->log : NULL);
+    /* What it recovered is what its shell vouches for from now on. */
+    uint64_t last = rec->snapshot.index;
+    uint64_t last_term = rec->snapshot.term;
+    if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
+        last = rec->first_index + rec->n_entries - 1;
+        last_term = rec->entries[rec->n_entries - 1].term;
     }
-    size_t skip = 0;
-    while (skip < rec->n_entries && rec->first_index + skip <= nr.snap_index) {
-        skip++;
-    }
-    size_t count = rec->n_entries - skip;
-    struct raft_entry *ents = count ? hy_xcalloc(count, sizeof(*ents)) : NULL;
-    for (size_t i = 0; i < count; i++) {
-        const struct wal_entry *e = &rec->entries[skip + i];
-        ents[i] = (struct raft_entry){e->term, e->type, e->len, e->data};
-    }
-    nr.entries = ents;
-    nr.n_entries = (uint32_t)count;
-    int rc = node_start(wn->node, &nr, wall(w));
-    hy_free(ents);
     wn->ack_term = rec->term;
     wn->ack_vote = rec->vote;
-    wn->ack_last = nr.snap_index + count;
-    wn->ack_last_term = count > 0 ? rec->entries[rec->n_entries - 1].term : nr.snap_term;
-    wn->checked_commit = nr.snap_index;
+    wn->ack_last = last;
+    wn->ack_last_term = last_term;
+    wn->checked_commit = rec->snapshot.index;
     wn->checked_applied = 0;
     return rc;
 }
