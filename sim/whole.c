@@ -1430,20 +1430,23 @@ static void check_end(struct world *w)
                    W_SERVED_BOUND_MS);
         }
     }
-    uint64_t applied = 0, digest = 0;
     for (int i = 0; i < w->n && !w->failed; i++) {
-        struct w_node *wn = &w->nodes[i];
-        if (wn->node == NULL) {
-            w_fail(w, "%s is still down at the end", wn->name);
-            break;
+        if (w->nodes[i].node == NULL) {
+            w_fail(w, "%s is still down at the end", w->nodes[i].name);
         }
-        uint64_t d = store_digest(wn->node->store);
-        if (i > 0 && (wn->node->applied != applied || d != digest)) {
-            w_fail(w, "replicas did not converge: %s applied %" PRIu64 ", n1 %" PRIu64, wn->name,
-                   wn->node->applied, applied);
+    }
+    for (int i = 1; i < w->n && !w->failed; i++) {
+        struct hy_node *a = w->nodes[0].node, *b = w->nodes[i].node;
+        if (a->applied != b->applied || store_digest(a->store) != store_digest(b->store)) {
+            w_fail(w,
+                   "replicas did not converge: n1 applied %" PRIu64 " (%s, term %" PRIu64
+                   ", commit %" PRIu64 ", last %" PRIu64 "), %s applied %" PRIu64
+                   " (%s, term %" PRIu64 ", commit %" PRIu64 ", last %" PRIu64 ")",
+                   a->applied, raft_role_name(raft_role(&a->raft)), raft_term(&a->raft),
+                   raft_commit_index(&a->raft), raft_last_index(&a->raft), w->nodes[i].name,
+                   b->applied, raft_role_name(raft_role(&b->raft)), raft_term(&b->raft),
+                   raft_commit_index(&b->raft), raft_last_index(&b->raft));
         }
-        applied = wn->node->applied;
-        digest = d;
     }
     if (w->failed) {
         return;
