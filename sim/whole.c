@@ -128,8 +128,16 @@ struct w_client {
     int want_node;
     uint64_t gen;
     struct node_client *nc;
-    int waiting;
+    int waiting; /* enum w_wait */
     size_t op;
+    /* Exactly-once clients (HY.SESSION + HY.REQ): a write whose outcome is not known is sent
+     * again, with the same session and seq, until it gets a definite reply. */
+    int uses_session;
+    uint64_t session; /* 0 until HY.SESSION OPEN answered */
+    uint64_t seq;
+    int op_session; /* the op in flight is wrapped in HY.REQ */
+    int retry;      /* send req again (same op) */
+    struct hy_buf req;
     uint64_t op_seq; /* deadline events name the op they were armed for */
     int disturbed;   /* the op's node or link failed while it waited */
     int cut;
@@ -138,6 +146,8 @@ struct w_client {
     struct hy_buf in;
     uint64_t served_after_quiet; /* first success invoked after the faults stopped */
 };
+
+enum w_wait { W_IDLE = 0, W_OP = 1, W_OPEN = 2 };
 
 struct world {
     struct whole_opts o;
@@ -172,7 +182,8 @@ struct world {
     struct resp_limits limits;
 };
 
-static const char *mutation_names[WHOLE_MUT_COUNT] = {"none", "ack-before-fsync", "snapshot-ahead"};
+static const char *mutation_names[WHOLE_MUT_COUNT] = {"none", "ack-before-fsync", "snapshot-ahead",
+                                                      "session-ignored"};
 
 const char *whole_mutation_name(int m)
 {
@@ -725,9 +736,12 @@ static void client_drop_conn(struct world *w, struct w_client *c, const char *wh
         return;
     }
     w_trace(w, "c%d: connection to n%d lost (%s)", c->idx + 1, c->node + 1, why);
-    if (c->waiting) {
+    if (c->waiting == W_OP && c->op_session) {
+        c->retry = 1; /* its fate is unknown: the same HY.REQ goes again */
+    } else if (c->waiting == W_OP) {
         op_finish(w, c, 0, 0, 0, 0);
     }
+    c->waiting = W_IDLE;
     struct w_node *wn = &w->nodes[c->node];
     if (c->nc != NULL && wn->node != NULL) {
         struct w_ev *e = ev_new(w, w->now + w_rand(w, 1, 20), WK_CONN_CLOSE, c->node);
@@ -784,10 +798,44 @@ static void client_send(struct world *w, struct w_client *c, const uint8_t *p, s
     heap_push(w, e);
 }
 
+static void client_arm(struct world *w, struct w_client *c, int wait)
+{
+    c->waiting = wait;
+    c->sent_at = w->now;
+    c->disturbed = c->cut;
+    c->op_seq++;
+    if (!c->cut) {
+        client_send(w, c, c->req.data, c->req.len);
+    }
+    ev_at(w, w->now + W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS, WK_DEADLINE, -1, c->idx, 0, c->op_seq);
+}
+
+/* Sends what a client must send before new ops: its session's opening, or a retry. Returns 1
+ * when it sent something. */
+static int client_resume(struct world *w, struct w_client *c)
+{
+    if (c->uses_session && c->session == 0) {
+        static const char *argv[] = {"HY.SESSION", "OPEN", "600000"};
+        hy_buf_reset(&c->req);
+        resp_cmd(&c->req, 3, argv);
+        w_trace(w, "c%d -> n%d: HY.SESSION OPEN", c->idx + 1, c->node + 1);
+        client_arm(w, c, W_OPEN);
+        return 1;
+    }
+    if (c->retry) {
+        c->retry = 0;
+        w_trace(w, "c%d -> n%d: retry of HY.REQ %" PRIu64 " %" PRIu64, c->idx + 1, c->node + 1,
+                c->session, c->seq);
+        client_arm(w, c, W_OP);
+        return 1;
+    }
+    return 0;
+}
+
 static void ev_client_next(struct world *w, struct w_client *c)
 {
     uint64_t end = w->o.fault_ms + w->o.quiet_ms;
-    if (c->waiting || c->node < 0 || w->now + 2500 > end) {
+    if (c->waiting || c->node < 0 || w->now + 2500 > end || client_resume(w, c)) {
         return; /* new ops stop before the end so replicas can converge */
     }
     if (w->nops == w->capops) {
@@ -811,20 +859,20 @@ static void ev_client_next(struct world *w, struct w_client *c)
     op->call = ++w->hseq;
     op->ret = SIM_INF;
     c->op = w->nops++;
-    c->waiting = 1;
-    c->sent_at = w->now;
-    c->disturbed = c->cut;
-    c->op_seq++;
-    struct hy_buf b;
-    hy_buf_init(&b);
-    resp_cmd(&b, argc, argv);
-    w_trace(w, "c%d -> n%d: %s %s%s%s", c->idx + 1, c->node + 1, argv[0], key, argc == 3 ? " " : "",
-            argc == 3 ? val : "");
-    if (!c->cut) {
-        client_send(w, c, b.data, b.len);
+    c->op_session = c->uses_session && op->kind != SIM_OP_GET;
+    hy_buf_reset(&c->req);
+    if (c->op_session) {
+        char sid[24], seq[24];
+        snprintf(sid, sizeof(sid), "%" PRIu64, c->session);
+        snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
+        const char *wrapped[6] = {"HY.REQ", sid, seq, argv[0], argv[1], argv[2]};
+        resp_cmd(&c->req, argc + 3, wrapped);
+    } else {
+        resp_cmd(&c->req, argc, argv);
     }
-    hy_buf_free(&b);
-    ev_at(w, w->now + W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS, WK_DEADLINE, -1, c->idx, 0, c->op_seq);
+    w_trace(w, "c%d -> n%d: %s%s %s%s%s", c->idx + 1, c->node + 1, c->op_session ? "HY.REQ " : "",
+            argv[0], key, argc == 3 ? " " : "", argc == 3 ? val : "");
+    client_arm(w, c, W_OP);
 }
 
 static int err_is(const struct resp_value *v, const char *code)
@@ -881,7 +929,14 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
 {
     struct sim_op *op = &w->ops[c->op];
     int early = check_early_timeout(w, c, v);
-    if (err_is(v, "UNKNOWN")) {
+    if (c->op_session && text_has(v, "already applied")) {
+        op_finish(w, c, 0, 0, 0, 0); /* applied once; its reply is gone */
+    } else if (c->op_session && (err_is(v, "UNKNOWN") || err_is(v, "TRYAGAIN") ||
+                                 err_is(v, "NOQUORUM") || err_is(v, "MOVED"))) {
+        /* An earlier attempt may have been applied: only the same HY.REQ may settle it. */
+        c->retry = 1;
+        c->waiting = W_IDLE;
+    } else if (err_is(v, "UNKNOWN")) {
         op_finish(w, c, 0, 0, 0, 0); /* may or may not have been applied */
     } else if (err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "MOVED") ||
                op->kind == SIM_OP_GET) {
@@ -960,7 +1015,20 @@ static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev
             resp_value_free(&v);
             return;
         }
-        client_reply(w, c, &v);
+        if (c->waiting == W_OPEN) {
+            w_trace(w, "c%d <- n%d: HY.SESSION OPEN: %.*s%s", c->idx + 1, c->node + 1,
+                    v.type == RESP_INTEGER ? 0 : (int)HY_MIN(v.len, 80), (const char *)v.str,
+                    v.type == RESP_INTEGER ? "(integer)" : "");
+            c->session = v.type == RESP_INTEGER && v.integer > 0 ? (uint64_t)v.integer : 0;
+            c->seq = 0;
+            c->waiting = W_IDLE;
+            if (v.type == RESP_ERROR && err_is(&v, "MOVED")) {
+                c->want_node = moved_target(w, &v);
+                client_drop_conn(w, c, "MOVED");
+            }
+        } else {
+            client_reply(w, c, &v);
+        }
         resp_value_free(&v);
         if (c->node < 0) {
             return; /* the reply made it reconnect (MOVED) */
@@ -977,7 +1045,10 @@ static void ev_deadline(struct world *w, struct w_client *c, uint64_t op_seq)
     }
     int disturbed = c->disturbed || c->node < 0 || w->nodes[c->node].last_freeze_end > c->sent_at ||
                     w->nodes[c->node].frozen_until > w->now;
-    if (!disturbed) {
+    if (!disturbed && c->waiting == W_OPEN) {
+        w_fail(w, "c%d: HY.SESSION OPEN on n%d got no reply within %d ms on a healthy link",
+               c->idx + 1, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
+    } else if (!disturbed) {
         struct sim_op *op = &w->ops[c->op];
         w_fail(w, "c%d: %s k%d on n%d got no reply within %d ms on a healthy link", c->idx + 1,
                op_name(op->kind), op->key, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
@@ -1136,6 +1207,8 @@ static void node_up(struct world *w, int i)
     node_set_early_sender(wn->node, early_send_cb, wn);
     if (w->o.mutation == WHOLE_MUT_SNAPSHOT_AHEAD) {
         node_set_mutation(wn->node, NODE_MUT_SNAPSHOT_AHEAD);
+    } else if (w->o.mutation == WHOLE_MUT_SESSION_IGNORED) {
+        node_set_mutation(wn->node, NODE_MUT_SESSION_IGNORED);
     }
     wal_config_default(&wn->wal_cfg);
     wn->wal_cfg.segment_size_bytes = 16 * 1024;
@@ -1593,6 +1666,8 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
     for (int k = 0; k < w->nclients; k++) {
         w->clients[k] = (struct w_client){.idx = k, .node = -1, .want_node = -1};
         hy_buf_init(&w->clients[k].in);
+        hy_buf_init(&w->clients[k].req);
+        w->clients[k].uses_session = w_chance_pm(w, 500);
         ev_at(w, w_rand(w, 0, 200), WK_CLIENT_CONNECT, -1, k, -1, 0);
     }
     if (!o->no_faults) {
@@ -1641,6 +1716,7 @@ static void world_free(struct world *w)
     }
     for (int k = 0; k < w->nclients; k++) {
         hy_buf_free(&w->clients[k].in);
+        hy_buf_free(&w->clients[k].req);
     }
     hy_free(w->ops);
     hy_free(w->leader_of_term);

@@ -29,6 +29,7 @@ enum whole_mutation {
     WHOLE_MUT_NONE = 0,
     WHOLE_MUT_ACK_BEFORE_FSYNC, /* the shell acknowledges a batch before the WAL wrote it */
     WHOLE_MUT_SNAPSHOT_AHEAD,   /* node_set_mutation(NODE_MUT_SNAPSHOT_AHEAD) */
+    WHOLE_MUT_SESSION_IGNORED,  /* node_set_mutation(NODE_MUT_SESSION_IGNORED) */
     WHOLE_MUT_COUNT
 };
 

@@ -269,8 +269,9 @@ int node_is_leader(const struct hy_node *n);
 /* Test only: the simulator's mutation self-test injects a known bug to prove that some seed
  * catches it (as raft_config.mutation does for the core). Never set outside halyard-sim.
  * NODE_MUT_SNAPSHOT_AHEAD labels a snapshot one index below the state it holds, so the entry
- * it already contains is applied again after a restart or an install. */
-enum node_mutation { NODE_MUT_NONE = 0, NODE_MUT_SNAPSHOT_AHEAD = 1 };
+ * it already contains is applied again after a restart or an install. NODE_MUT_SESSION_IGNORED
+ * runs HY.REQ's command without its session, so a retried write is applied again. */
+enum node_mutation { NODE_MUT_NONE = 0, NODE_MUT_SNAPSHOT_AHEAD = 1, NODE_MUT_SESSION_IGNORED = 2 };
 void node_set_mutation(struct hy_node *n, unsigned mutation);
 
 #endif
