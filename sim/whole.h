@@ -12,7 +12,8 @@
  * for bit, and the run's trace digest proves it.
  *
  * Checked: each key's history is linearizable (lin.c; -UNKNOWN, broken connections and
- * deadlines are indeterminate), one leader per term, committed entries never change, replicas
+ * deadlines are indeterminate; writes of exactly-once clients, HY.SESSION + HY.REQ, are retried
+ * until settled and must count once), one leader per term, committed entries never change, replicas
  * at the same applied index have the same store digest, a restarted node recovers everything
  * it had acknowledged as durable, no client waits past its deadline on an undisturbed link,
  * and once the faults stop every client is served again within a bound.
