@@ -67,6 +67,7 @@ enum w_kind {
     WK_HEAL,           /* end a partition (a, b; b = -1: every link of a) */
     WK_CLIENT_HEAL,    /* client a's link works again */
     WK_QUIET,          /* faults stop */
+    WK_DISK_ROOM,      /* node a's disk has room again */
 };
 
 struct w_ev {
@@ -120,6 +121,8 @@ struct w_node {
     uint64_t checked_applied;
     uint64_t checked_commit;
     int torn_armed; /* a disk fault waits to crash the node mid-write */
+    int full_armed; /* the disk refuses to grow (ENOSPC) until WK_DISK_ROOM */
+    int disk_full;  /* what the engine was told (node_set_disk_full) */
 };
 
 struct w_client {
@@ -467,6 +470,21 @@ static void note_writing(struct w_node *wn, const struct node_io_batch *b)
     }
 }
 
+/* ENOSPC: nothing was lost; the batches from the k-th on are written again in 200 ms, as the
+ * WAL thread does, and meanwhile the engine refuses writes (durable.c). */
+static void disk_full_retry(struct world *w, struct w_node *wn, size_t k)
+{
+    memmove(wn->q, wn->q + k, (wn->qn - k) * sizeof(*wn->q));
+    wn->qn -= k;
+    if (!wn->disk_full) {
+        wn->disk_full = 1;
+        w_trace(w, "%s: disk full (ENOSPC)", wn->name);
+        node_set_disk_full(wn->node, 1);
+    }
+    wn->disk_armed = 1;
+    ev_at(w, w->now + 200, WK_DISK, wn->idx, 0, 0, 0);
+}
+
 static void ev_disk(struct world *w, struct w_node *wn)
 {
     wn->disk_armed = 0;
@@ -486,6 +504,10 @@ static void ev_disk(struct world *w, struct w_node *wn)
             node_crash(w, wn->idx, "the WAL failed (EIO) mid-write: abort");
             return;
         }
+        if (rc == HY_ENOSPC) {
+            disk_full_retry(w, wn, k);
+            return;
+        }
         if (rc != HY_OK) {
             w_fail(w, "%s: WAL write failed: %s", wn->name, hy_strerror(rc));
             return;
@@ -499,6 +521,11 @@ static void ev_disk(struct world *w, struct w_node *wn)
     if (wn->node != NULL) {
         memmove(wn->q, wn->q + n, (wn->qn - n) * sizeof(*wn->q));
         wn->qn -= n;
+        if (wn->disk_full) {
+            wn->disk_full = 0;
+            w_trace(w, "%s: the WAL writes again", wn->name);
+            node_set_disk_full(wn->node, 0);
+        }
     }
 }
 
@@ -931,15 +958,16 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
     int early = check_early_timeout(w, c, v);
     if (c->op_session && text_has(v, "already applied")) {
         op_finish(w, c, 0, 0, 0, 0); /* applied once; its reply is gone */
-    } else if (c->op_session && (err_is(v, "UNKNOWN") || err_is(v, "TRYAGAIN") ||
-                                 err_is(v, "NOQUORUM") || err_is(v, "MOVED"))) {
+    } else if (c->op_session &&
+               (err_is(v, "UNKNOWN") || err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") ||
+                err_is(v, "MOVED") || err_is(v, "READONLY"))) {
         /* An earlier attempt may have been applied: only the same HY.REQ may settle it. */
         c->retry = 1;
         c->waiting = W_IDLE;
     } else if (err_is(v, "UNKNOWN")) {
         op_finish(w, c, 0, 0, 0, 0); /* may or may not have been applied */
     } else if (err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "MOVED") ||
-               op->kind == SIM_OP_GET) {
+               err_is(v, "READONLY") || op->kind == SIM_OP_GET) {
         op_finish(w, c, 0, 1, 0, 0); /* definitely not applied (a read has no effect) */
     } else {
         w_fail(w, "c%d: %s k%d got an unexpected error: %.*s", c->idx + 1, op_name(op->kind),
@@ -1270,7 +1298,7 @@ static void node_crash(struct world *w, int i, const char *why)
     wal_close(wn->wal);
     wn->wal = NULL;
     disk_mem_fail_clear(wn->disk);
-    wn->torn_armed = 0;
+    wn->torn_armed = wn->full_armed = wn->disk_full = 0;
     disk_mem_crash(wn->disk, mode);
     wn->inc++; /* its pending events die with it */
     wn->tick_at = 0;
@@ -1298,11 +1326,12 @@ enum w_fault {
     WF_FREEZE,
     WF_SNAPSHOT,
     WF_FLAP,
+    WF_FULL,
     WF_COUNT
 };
 
-static const char *fault_names[WF_COUNT] = {"crash",  "torn",   "partition", "isolate",
-                                            "client", "freeze", "snapshot",  "flap"};
+static const char *fault_names[WF_COUNT] = {"crash",  "torn",     "partition", "isolate", "client",
+                                            "freeze", "snapshot", "flap",      "full"};
 
 static void cut_pair(struct world *w, int a, int b, uint64_t until)
 {
@@ -1380,7 +1409,7 @@ static void ev_fault(struct world *w, uint32_t mask)
     switch (f) {
     case WF_CRASH: node_crash(w, i, "fault"); break;
     case WF_TORN:
-        if (wn->node != NULL && !wn->torn_armed) {
+        if (wn->node != NULL && !wn->torn_armed && !wn->full_armed) {
             /* A later write or sync fails: the process aborts mid-write, and what it had not
              * synced is kept, dropped or torn. */
             wn->torn_armed = 1;
@@ -1403,6 +1432,15 @@ static void ev_fault(struct world *w, uint32_t mask)
     }
     case WF_FREEZE: fault_freeze(w, i); break;
     case WF_SNAPSHOT: fault_admin_snapshot(w, i); break;
+    case WF_FULL:
+        if (wn->node != NULL && !wn->torn_armed && !wn->full_armed) {
+            wn->full_armed = 1;
+            disk_mem_fail(wn->disk, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_PREALLOCATE),
+                          w_rand(w, 1, 4), HY_ENOSPC, 1);
+            w_trace(w, "%s: disk will be full", wn->name);
+            ev_at(w, w->now + w_rand(w, 300, 3000), WK_DISK_ROOM, -1, i, 0, wn->inc);
+        }
+        break;
     case WF_FLAP: {
         int j = (int)w_rand(w, 0, (uint64_t)w->n - 1);
         if (j != i) {
@@ -1422,7 +1460,7 @@ static void ev_quiet(struct world *w)
     w_trace(w, "faults stop");
     for (int a = 0; a < w->n; a++) {
         disk_mem_fail_clear(w->nodes[a].disk);
-        w->nodes[a].torn_armed = 0;
+        w->nodes[a].torn_armed = w->nodes[a].full_armed = 0;
         for (int b = a + 1; b < w->n; b++) {
             w->links[a][b].cut = 0;
             link_try_reconnect(w, a, b);
@@ -1602,6 +1640,13 @@ static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
         break;
     case WK_CLIENT_HEAL: c->cut = 0; break;
     case WK_QUIET: ev_quiet(w); break;
+    case WK_DISK_ROOM:
+        if (w->nodes[e->a].inc == e->gen && w->nodes[e->a].full_armed) {
+            w->nodes[e->a].full_armed = 0;
+            disk_mem_fail_clear(w->nodes[e->a].disk);
+            w_trace(w, "n%d: disk has room again", e->a + 1);
+        }
+        break;
     default: HY_ASSERT(0);
     }
 }
