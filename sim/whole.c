@@ -57,14 +57,14 @@ enum w_kind {
     WK_RECONNECT,      /* link a-b may come up again */
     WK_FREEZE_BREAK,   /* node a stayed frozen past the ping timeout: its peers give up */
     WK_CONN_REQ,       /* node: request bytes of client a (gen) */
-    WK_CONN_CLOSE,     /* node: client connection ptr closed */
+    WK_CONN_CLOSE,     /* node: its end of a client connection (ptr) closes */
     WK_CONN_REPLY,     /* client a: reply bytes (gen) */
     WK_CLIENT_CONNECT, /* client a connects (b = node, or -1 for a random one) */
     WK_CLIENT_NEXT,    /* client a sends its next request */
     WK_DEADLINE,       /* client a's op `gen` ran out of time */
     WK_FAULT,          /* the next fault */
     WK_RESTART,        /* node a restarts */
-    WK_HEAL,           /* end a partition (a, b; b = -1: every link of a) */
+    WK_HEAL,           /* the partition of link a-b ends */
     WK_CLIENT_HEAL,    /* client a's link works again */
     WK_QUIET,          /* faults stop */
     WK_DISK_ROOM,      /* node a's disk has room again */
@@ -77,7 +77,7 @@ struct w_ev {
     uint32_t inc;
     int a, b;
     uint64_t gen;
-    int up;
+    int up; /* PEER_STATE: up (1) or down (0); FRAME: 1 when corrupted on the way */
     void *ptr;
     uint8_t *data;
     size_t len;
