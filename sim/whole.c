@@ -985,12 +985,16 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
 static void client_reply(struct world *w, struct w_client *c, const struct resp_value *v)
 {
     struct sim_op *op = &w->ops[c->op];
-    w_trace(w, "c%d <- n%d: %s k%d: %.*s%s", c->idx + 1, c->node + 1, op_name(op->kind), op->key,
-            v->type == RESP_INTEGER || v->type == RESP_NULL ? 0 : (int)HY_MIN(v->len, 80),
-            (const char *)v->str,
-            v->type == RESP_NULL      ? "(nil)"
-            : v->type == RESP_INTEGER ? "(integer)"
-                                      : "");
+    char shown[96];
+    if (v->type == RESP_INTEGER) {
+        snprintf(shown, sizeof(shown), "(integer) %" PRId64, v->integer);
+    } else if (v->type == RESP_NULL) {
+        snprintf(shown, sizeof(shown), "(nil)");
+    } else {
+        snprintf(shown, sizeof(shown), "%.*s", (int)HY_MIN(v->len, 80), (const char *)v->str);
+    }
+    w_trace(w, "c%d <- n%d: %s k%d: %s", c->idx + 1, c->node + 1, op_name(op->kind), op->key,
+            shown);
     if (v->type == RESP_ERROR) {
         client_error(w, c, v);
         return;
@@ -1044,9 +1048,9 @@ static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev
             return;
         }
         if (c->waiting == W_OPEN) {
-            w_trace(w, "c%d <- n%d: HY.SESSION OPEN: %.*s%s", c->idx + 1, c->node + 1,
+            w_trace(w, "c%d <- n%d: HY.SESSION OPEN: %.*s (%" PRId64 ")", c->idx + 1, c->node + 1,
                     v.type == RESP_INTEGER ? 0 : (int)HY_MIN(v.len, 80), (const char *)v.str,
-                    v.type == RESP_INTEGER ? "(integer)" : "");
+                    v.type == RESP_INTEGER ? v.integer : 0);
             c->session = v.type == RESP_INTEGER && v.integer > 0 ? (uint64_t)v.integer : 0;
             c->seq = 0;
             c->waiting = W_IDLE;
