@@ -106,6 +106,20 @@ grep -v ' passed, ' <<<"$res" || true
 echo "sim: whole-node seeds 1..$mseeds in moved mode, no exemption: $(grep ' passed, ' <<<"$res")"
 [ "$rc" -ne 0 ] && fail=1
 
+# Regression seeds outside the ranges above, each for a bug the simulator found and that was
+# fixed: seed, what it caught.
+while read -r seed why; do
+    if "$sim" --whole --seed "$seed" --quiet "${tol[@]}" >/dev/null 2>&1; then
+        echo "sim: whole-node regression seed $seed passes ($why)"
+    else
+        echo "sim: whole-node regression seed $seed FAILS ($why):"
+        "$sim" --whole --seed "$seed" --quiet "${tol[@]}" 2>&1 | grep -A1 FAILED
+        fail=1
+    fi
+done <<'LIST'
+501687 a request that waited for a leader got a fresh deadline when forwarded
+LIST
+
 # One seed twice: the same trace digest (a seed replays bit for bit).
 d1=$("$sim" --whole --seed 42 "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
 d2=$("$sim" --whole --seed 42 "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
