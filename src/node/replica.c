@@ -635,13 +635,6 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
     if (n->read_waiters > 0 && settled) {
         for (struct node_client *c = n->clients; c != NULL; c = c->next) {
             if (c->blocked_on_read && c->read_id == 0) {
-                /* Its deadline keeps counting from when it began to wait: forwarded now, the
-                 * forward's own deadline must not start afresh (proxy.c uses retry_since_ms),
-                 * or a request could wait request-timeout-ms for a leader and as long again
-                 * for the leader's reply. */
-                if (c->retry_since_ms == 0) {
-                    c->retry_since_ms = c->blocked_since_ms;
-                }
                 unblock(n, c);
             }
         }

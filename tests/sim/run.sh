@@ -106,20 +106,6 @@ grep -v ' passed, ' <<<"$res" || true
 echo "sim: whole-node seeds 1..$mseeds in moved mode, no exemption: $(grep ' passed, ' <<<"$res")"
 [ "$rc" -ne 0 ] && fail=1
 
-# Regression seeds outside the ranges above, each for a bug the simulator found and that was
-# fixed: seed, what it caught.
-while read -r seed why; do
-    if "$sim" --whole --seed "$seed" --quiet "${tol[@]}" >/dev/null 2>&1; then
-        echo "sim: whole-node regression seed $seed passes ($why)"
-    else
-        echo "sim: whole-node regression seed $seed FAILS ($why):"
-        "$sim" --whole --seed "$seed" --quiet "${tol[@]}" 2>&1 | grep -A1 FAILED
-        fail=1
-    fi
-done <<'LIST'
-501687 a request that waited for a leader got a fresh deadline when forwarded
-LIST
-
 # One seed twice: the same trace digest (a seed replays bit for bit).
 d1=$("$sim" --whole --seed 42 "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
 d2=$("$sim" --whole --seed 42 "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
@@ -147,9 +133,14 @@ snapshot-ahead 60
 session-ignored 30
 LIST
 
-# Known bugs: each regression seed must still show its bug (without the exemption).
-while read -r seed why; do
-    res=$("$sim" --whole --seed "$seed" --quiet 2>&1)
+# Known bugs: each regression seed must still show its bug.
+# seed, 1 when run with the exemptions (another bug would show first otherwise), the symptom.
+# 7: proxy.c keeps retry_since_ms after a re-run forward was answered. 501687: a request that
+# waited for a leader is forwarded with a fresh deadline (about 2 x request-timeout-ms in all);
+# its fix (wake_clients carrying blocked_since_ms into retry_since_ms) must land with the
+# proxy.c one, or it spreads the first bug to every forward that followed a wait.
+while read -r seed tolerate why; do
+    res=$("$sim" --whole --seed "$seed" --quiet "${tol[@]:0:$((${#tol[@]} * tolerate))}" 2>&1)
     if grep -q "$why" <<<"$res"; then
         echo "sim: known bug still there (seed $seed): $(grep -m1 FAILED <<<"$res" | sed 's/.*ms: //')"
     else
@@ -157,7 +148,8 @@ while read -r seed why; do
         fail=1
     fi
 done <<'LIST'
-7 before request-timeout-ms
+7 0 before request-timeout-ms
+501687 1 got no reply within
 LIST
 
 if [ "$fail" -ne 0 ]; then
