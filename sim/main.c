@@ -10,6 +10,11 @@
  *   --scenario NAME (a scripted membership scenario, scenario.c: join-absent, join-refused,
  *   force-phantom; its node count is fixed; faults default to
  *   drop,dup,delay,slowdisk,skew,snapshot)
+ *
+ *   halyard-sim --whole [--seed S | --seeds N --from S] [--nodes 3|5] [--fault-ms MS]
+ *   [--quiet-ms MS] [--moved] [--no-faults] [--mutation NAME] [--first-failure] [--trace]
+ *   [--quiet]: whole nodes (engine, store, WAL on disk_mem, RESP clients; whole.h,
+ *   docs/simulator.md). Each seed prints its trace digest when run alone.
  * Ends with "N passed, M failed"; each failure prints its seed and the replay command.
  * Exit status: 0 when every seed passed, 1 otherwise, 2 on bad usage.
  */
@@ -18,6 +23,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "whole.h"
 
 static const char *fault_names[] = {
 #define SIM__N(name, text) text,
@@ -85,7 +91,11 @@ static void usage(void)
                     "[--steps M] [--faults LIST] [--mutation NAME] [--first-failure] [--trace] "
                     "[--quiet]\n"
                     "       halyard-sim --scenario join-absent|join-refused|force-phantom "
-                    "[--seed S | --seeds N --from S] [--steps M] [--faults LIST] [--trace]\n");
+                    "[--seed S | --seeds N --from S] [--steps M] [--faults LIST] [--trace]\n"
+                    "       halyard-sim --whole [--seed S | --seeds N --from S] [--nodes 3|5] "
+                    "[--fault-ms MS] [--quiet-ms MS] [--moved] [--no-faults] "
+                    "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored] "
+                    "[--tolerate proxy-early-timeout] [--first-failure] [--trace] [--quiet]\n");
 }
 
 struct cli {
@@ -208,8 +218,138 @@ static void print_faults(uint32_t mask)
     }
 }
 
+struct whole_cli {
+    struct whole_opts o;
+    uint64_t from, count;
+    int nodes_fixed, moved_fixed, quiet, first_failure;
+};
+
+static int whole_parse(int argc, char **argv, struct whole_cli *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->from = 1;
+    c->count = 1;
+    c->o.fault_ms = 20000;
+    c->o.quiet_ms = 12000;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--whole") == 0) {
+            continue;
+        } else if (strcmp(a, "--trace") == 0) {
+            c->o.trace = 1;
+        } else if (strcmp(a, "--quiet") == 0) {
+            c->quiet = 1;
+        } else if (strcmp(a, "--first-failure") == 0) {
+            c->first_failure = 1;
+        } else if (strcmp(a, "--moved") == 0) {
+            c->moved_fixed = 1;
+        } else if (strcmp(a, "--no-faults") == 0) {
+            c->o.no_faults = 1;
+        } else if (v == NULL) {
+            return -1;
+        } else if (strcmp(a, "--seed") == 0 || strcmp(a, "--from") == 0) {
+            c->from = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--seeds") == 0) {
+            c->count = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--nodes") == 0) {
+            c->nodes_fixed = atoi(v);
+            i++;
+        } else if (strcmp(a, "--fault-ms") == 0) {
+            c->o.fault_ms = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--quiet-ms") == 0) {
+            c->o.quiet_ms = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--tolerate") == 0) {
+            if (strcmp(v, "proxy-early-timeout") != 0) {
+                return -1;
+            }
+            c->o.tolerate |= WHOLE_BUG_PROXY_EARLY_TIMEOUT;
+            i++;
+        } else if (strcmp(a, "--mutation") == 0) {
+            int m = whole_mutation_parse(v);
+            if (m < 0) {
+                return -1;
+            }
+            c->o.mutation = (uint32_t)m;
+            i++;
+        } else {
+            return -1;
+        }
+    }
+    return c->nodes_fixed != 0 && (c->nodes_fixed < 3 || c->nodes_fixed > 7) ? -1 : 0;
+}
+
+static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
+{
+    printf(
+        "  replay: halyard-sim --whole --seed %llu --nodes %d --fault-ms %llu --quiet-ms %llu%s%s"
+        "%s%s --trace\n",
+        (unsigned long long)o->seed, o->nodes, (unsigned long long)o->fault_ms,
+        (unsigned long long)o->quiet_ms, o->moved ? " --moved" : "",
+        o->no_faults ? " --no-faults" : "", o->mutation ? " --mutation " : "",
+        o->mutation ? whole_mutation_name((int)o->mutation) : "");
+    (void)c;
+}
+
+/* The whole-node simulator's seeds: nodes 3 or 5 and the redirect mode cycle with the seed
+ * unless fixed. */
+static int whole_main(int argc, char **argv)
+{
+    struct whole_cli c;
+    if (whole_parse(argc, argv, &c) != 0) {
+        usage();
+        return 2;
+    }
+    uint64_t passed = 0, failed = 0, hits = 0;
+    for (uint64_t k = 0; k < c.count; k++) {
+        struct whole_opts o = c.o;
+        o.seed = c.from + k;
+        o.nodes = c.nodes_fixed ? c.nodes_fixed : 3 + 2 * (int)(o.seed % 2);
+        o.moved = c.moved_fixed || o.seed % 5 == 4;
+        struct whole_result r;
+        int ok = whole_run(&o, &r);
+        hits += r.known_bug_hits;
+        if (ok) {
+            passed++;
+        } else {
+            failed++;
+            printf("seed %llu FAILED (%d nodes): %s\n", (unsigned long long)o.seed, o.nodes,
+                   r.reason);
+            whole_replay(&c, &o);
+            if (c.first_failure) {
+                printf("first failure after %llu seeds\n", (unsigned long long)(k + 1));
+                break;
+            }
+        }
+        if (!c.quiet && (c.count == 1 || o.trace)) {
+            printf("seed %llu: %llu events, commit index %llu, %llu ops ok, %llu indeterminate, "
+                   "%llu failed, %llu crashes, trace digest %016llx\n",
+                   (unsigned long long)o.seed, (unsigned long long)r.events,
+                   (unsigned long long)r.commit_index, (unsigned long long)r.ops_ok,
+                   (unsigned long long)r.ops_indeterminate, (unsigned long long)r.ops_failed,
+                   (unsigned long long)r.crashes, (unsigned long long)r.trace_digest);
+        }
+        fflush(stdout);
+    }
+    if (hits > 0) {
+        printf("note: tolerated known bug proxy-early-timeout %llu times\n",
+               (unsigned long long)hits);
+    }
+    printf("%llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--whole") == 0) {
+            return whole_main(argc, argv);
+        }
+    }
     struct cli c;
     if (parse_args(argc, argv, &c) != 0) {
         usage();

@@ -802,6 +802,13 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
         }
         return;
     }
+    if (k->maybe_applied && (starts(v, "READONLY") || starts(v, "OOM") || starts(v, "BUSY"))) {
+        /* A refusal of this copy only: an earlier one may have been applied, so "refused"
+         * cannot be the answer. Tried again until the deadline (then UNKNOWN). */
+        k->stats.resends++;
+        back_off(k, now_ms);
+        return;
+    }
     if (k->seq != 0 && starts(v, "UNKNOWN")) {
         k->maybe_applied = 1; /* the same slot again: applied once whatever happened */
         k->stats.resends++;

@@ -11,6 +11,7 @@
 #include "io/disk.h"
 #include "io/server.h"
 #include "io/wal.h"
+#include "io/wal_node.h"
 #include "io/wal_thread.h"
 
 struct pending {
@@ -150,42 +151,6 @@ static void durable_done_cb(void *ctx, const struct wal_thread_done *done)
     d->progress_cb(d->ctx);
 }
 
-/* Turns what the WAL recovered into the engine's start event: entries after the snapshot
- * (the WAL may also hold trailing ones at or below it). */
-static int durable_start_node(struct io_durable *d, const struct wal_recovered *rec)
-{
-    struct node_recovered nr = {.term = rec->term, .vote = rec->vote};
-    if (rec->snapshot.index > 0) {
-        nr.snap_index = rec->snapshot.index;
-        nr.snap_term = rec->snapshot.term;
-        nr.snap_data = rec->snapshot.data;
-        nr.snap_len = rec->snapshot.data_len;
-        if (raft_membership_decode(rec->snapshot.membership, rec->snapshot.membership_len,
-                                   &nr.snap_membership) != HY_OK) {
-            hy_log(d->log, HY_LOG_ERROR, "snapshot %llu: membership does not decode",
-                   (unsigned long long)rec->snapshot.index);
-            return HY_ECORRUPT;
-        }
-    }
-    size_t skip = 0;
-    while (skip < rec->n_entries && rec->first_index + skip <= nr.snap_index) {
-        skip++;
-    }
-    size_t count = rec->n_entries - skip;
-    struct raft_entry *ents = count ? hy_xcalloc(count, sizeof(*ents)) : NULL;
-    for (size_t i = 0; i < count; i++) {
-        const struct wal_entry *e = &rec->entries[skip + i];
-        ents[i] = (struct raft_entry){e->term, e->type, e->len, e->data};
-    }
-    nr.entries = ents;
-    nr.n_entries = (uint32_t)count;
-    int rc = node_start(d->node, &nr, io_clock_ms());
-    hy_log(d->log, HY_LOG_INFO, "recovered term %llu, snapshot %llu, %zu log entries",
-           (unsigned long long)rec->term, (unsigned long long)nr.snap_index, count);
-    hy_free(ents);
-    return rc;
-}
-
 static int durable_open_wal(struct io_durable *d, struct wal_recovered *rec)
 {
     char path[4200], err[512] = "";
@@ -220,7 +185,7 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
     struct wal_recovered rec;
     int rc = durable_open_wal(d, &rec);
     if (rc == HY_OK) {
-        rc = durable_start_node(d, &rec);
+        rc = wal_node_start(d->node, &rec, io_clock_ms(), d->log);
         wal_recovered_free(&rec);
     }
     if (rc == HY_OK) {

@@ -62,7 +62,7 @@ void cmd_hy_req(struct cmd_ctx *x)
     }
     struct hy_node *n = x->node;
     HY_ASSERT(!n->wrap_active);
-    n->wrap_active = 1;
+    n->wrap_active = n->mutation != NODE_MUT_SESSION_IGNORED; /* the bug under test */
     n->wrap_session = (uint64_t)session;
     n->wrap_seq = (uint64_t)seq;
     d->handler(&inner); /* a syntax error replies at once and proposes nothing */

@@ -276,7 +276,7 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
 /* The request waited request-timeout-ms for a leader. On the minority side of a partition it
  * is -NOQUORUM <partition> <reachable>/<needed> (docs/architecture.md "Interfaces"); otherwise the
  * election simply has not finished: -TRYAGAIN. Either way nothing was applied. */
-static void node_reply_no_leader(struct cmd_ctx *x)
+static void node_reply_no_leader(struct cmd_ctx *x, int why)
 {
     const struct hy_node *n = x->node;
     if (x->client->outcome_unsure && (x->cmd->flags & CMD_WRITE)) {
@@ -291,6 +291,13 @@ static void node_reply_no_leader(struct cmd_ctx *x)
                           "NOQUORUM 0 %u/%u this side of the partition cannot reach a "
                           "majority; the request was not applied",
                           have, need);
+        return;
+    }
+    if (why == 2) {
+        /* A ReadIndex round refused: this node stopped leading before it could confirm the
+         * read. Saying request-timeout-ms ran out would be false (it answers at once). */
+        resp_write_error(&x->w, "TRYAGAIN leadership was lost before the read could be "
+                                "confirmed; it was not applied");
         return;
     }
     resp_write_error(&x->w, "TRYAGAIN no leader could serve the request within "
@@ -316,7 +323,11 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
     if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(n, x->now_ms)) {
-        resp_write_error(&x->w, "OOM command not allowed when used memory > 'maxmemory'.");
+        resp_write_error(&x->w, x->client->outcome_unsure
+                                    ? "UNKNOWN outcome: the write was forwarded to a leader "
+                                      "that failed before answering, and this node cannot take "
+                                      "it again (maxmemory); it may or may not be applied"
+                                    : "OOM command not allowed when used memory > 'maxmemory'.");
         return 1;
     }
     return 0;
@@ -337,8 +348,9 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         return;
     }
     if (node_needs_leader(c, d) && c->read_timed_out) {
+        int why = c->read_timed_out;
         c->read_timed_out = 0;
-        node_reply_no_leader(x);
+        node_reply_no_leader(x, why);
         return;
     }
     if (node_needs_leader(c, d) && !replica_is_leader(n)) {
@@ -352,6 +364,14 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         return;
     }
     if ((d->flags & CMD_WRITE) && n->disk_full) {
+        if (c->outcome_unsure) {
+            /* Sent once to a leader that failed: it may be applied; "refused" would be a lie. */
+            resp_write_error(&x->w, "UNKNOWN outcome: the write was forwarded to a leader that "
+                                    "failed before answering, and this node, leading now, "
+                                    "cannot take it again (disk full); it may or may not be "
+                                    "applied");
+            return;
+        }
         resp_write_error(&x->w, "READONLY disk full: writes are refused until space is freed; "
                                 "reads go on");
         return;

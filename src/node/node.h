@@ -70,7 +70,8 @@ struct node_client {
     int is_proxy;       /* a request forwarded to us by a follower */
     uint64_t proxy_req_id;
     char proxy_from[NODE_MEMBER_NAME_MAX + 1];
-    int read_timed_out; /* the wait passed request-timeout-ms: answer an error */
+    int read_timed_out; /* answer an error: 1 = the wait passed request-timeout-ms, 2 = the
+                           leader lost leadership before it could confirm the read */
     uint64_t blocked_since_ms;
     uint64_t wait_start_ms; /* when the request at the head of `in` first had to wait */
     int on_ready;           /* in the node's ready list */
@@ -275,5 +276,13 @@ const char *node_drain_outcome(const struct hy_node *n);
 
 /* 1 when this node leads its Raft group. */
 int node_is_leader(const struct hy_node *n);
+
+/* Test only: the simulator's mutation self-test injects a known bug to prove that some seed
+ * catches it (as raft_config.mutation does for the core). Never set outside halyard-sim.
+ * NODE_MUT_SNAPSHOT_AHEAD labels a snapshot one index below the state it holds, so the entry
+ * it already contains is applied again after a restart or an install. NODE_MUT_SESSION_IGNORED
+ * runs HY.REQ's command without its session, so a retried write is applied again. */
+enum node_mutation { NODE_MUT_NONE = 0, NODE_MUT_SNAPSHOT_AHEAD = 1, NODE_MUT_SESSION_IGNORED = 2 };
+void node_set_mutation(struct hy_node *n, unsigned mutation);
 
 #endif

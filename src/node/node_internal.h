@@ -230,6 +230,7 @@ struct hy_node {
     size_t turn_read_count, turn_read_cap;
     struct node_stats stats;
     struct node_metrics metrics;
+    unsigned mutation; /* enum node_mutation: test only */
     struct resp_limits limits;
     int64_t encoding[NODE_ENC_COUNT]; /* cmd_server.c; 0 until the first CONFIG touches them */
     int encoding_set;

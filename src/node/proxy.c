@@ -423,6 +423,16 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         forward_rerun(n, i, same_leader, 0, now_ms);
         return;
     }
+    if (f->client != NULL && f->client->outcome_unsure && f->is_write &&
+        (reply_starts(data, len, "-READONLY ") || reply_starts(data, len, "-OOM ") ||
+         reply_starts(data, len, "-LOADING ") || reply_starts(data, len, "-BUSY "))) {
+        /* A refusal of this copy only: the one sent before may have been applied, so the
+         * client may not hear "not applied". It is tried again at the next change, until its
+         * deadline, when it is -UNKNOWN (dispatch.c). Found by the whole-node simulator
+         * (seed 88: a resent INCR refused "READONLY disk full" after its first copy applied). */
+        forward_rerun(n, i, 1, 1, now_ms);
+        return;
+    }
     if (f->resend && reply_starts(data, len, "-UNKNOWN ")) {
         /* It proposed the write and lost leadership before it committed: sent again under
          * the same slot, it is applied once whatever that entry becomes. */

@@ -509,7 +509,11 @@ static void take_snapshot(struct hy_node *n, uint64_t now_ms)
     store_snapshot_encode(n->store, &data);
     n->log_bytes_since_snapshot = 0;
     n->snapshot_dataset_bytes = store_used_bytes(n->store);
-    snapshot_finish(n, n->applied, data.data, data.len, now_ms);
+    uint64_t index = n->applied;
+    if (n->mutation == NODE_MUT_SNAPSHOT_AHEAD && index - 1 > raft_snapshot_index(&n->raft)) {
+        index--; /* the bug under test: the state holds one entry more than its label says */
+    }
+    snapshot_finish(n, index, data.data, data.len, now_ms);
 }
 
 /* A due snapshot: through the shell's snapshotter when there is one (it encodes the store as
@@ -604,6 +608,11 @@ int node_is_leader(const struct hy_node *n)
     return replica_is_leader(n);
 }
 
+void node_set_mutation(struct hy_node *n, unsigned mutation)
+{
+    n->mutation = mutation;
+}
+
 static uint32_t voter_count(const struct raft_membership *m)
 {
     uint32_t voters = 0;
@@ -645,6 +654,13 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
     if (n->read_waiters > 0 && settled) {
         for (struct node_client *c = n->clients; c != NULL; c = c->next) {
             if (c->blocked_on_read && c->read_id == 0) {
+                /* Its deadline keeps counting from when it began to wait: forwarded now, the
+                 * forward's own deadline must not start afresh (proxy.c uses retry_since_ms),
+                 * or a request could wait request-timeout-ms for a leader and as long again
+                 * for the leader's reply. proxy_request_done clears it once answered. */
+                if (c->retry_since_ms == 0) {
+                    c->retry_since_ms = c->blocked_since_ms;
+                }
                 unblock(n, c);
             }
         }
@@ -918,7 +934,7 @@ static void handle_reads(struct hy_node *n, const struct raft_update *up)
         }
         HY_ASSERT(!up->reads[i].ok || n->applied >= up->reads[i].index);
         c->read_ok_bytes = up->reads[i].ok ? c->read_reg_bytes : 0;
-        c->read_timed_out = !up->reads[i].ok;
+        c->read_timed_out = up->reads[i].ok ? 0 : 2; /* refused: leadership was lost */
         unblock(n, c);
     }
 }

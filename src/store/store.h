@@ -375,4 +375,11 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out);
  */
 int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len) HY_MUST_CHECK;
 
+/*
+ * A 64-bit digest of the replicated state: keys (sorted), values, expiry times, sessions and
+ * the address book, as the snapshot encodes them. Replicas that applied the same entries have
+ * the same digest (the simulator compares them at equal applied indices). Costs O(dataset).
+ */
+uint64_t store_digest(const struct store *s);
+
 #endif

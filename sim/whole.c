@@ -1,0 +1,1808 @@
+/*
+ * whole.c - the whole-node simulator (whole.h): the world around N real nodes.
+ *
+ * One event heap orders everything by (simulated time, sequence number). Each node is driven
+ * the way src/io/server.c drives it, one "loop turn" per event: the event's call into the
+ * engine, then node_flush (group commit), the engine's io batches, its forwards, the clients'
+ * output, and the Raft timer re-armed. The node's storage is the shell part of durable.c done
+ * inline: batches queue in order; a disk event (after the disk's latency) writes them with the
+ * real WAL on the node's disk_mem, then sends each batch's messages and calls node_io_done.
+ *
+ * Peer links are connections: each pair has a generation, bumped whenever the connection
+ * breaks (partition, crash, a frozen peer's ping timeout, a corrupt frame); a frame sent on an
+ * old generation is lost. Each side learns of a break or a reconnect through node_peer_state,
+ * after a detection delay (a reset: at once; silence: the ping timeout). Forwards and their
+ * replies keep their order on a connection (TCP); Raft frames may also be dropped, duplicated,
+ * reordered or corrupted (the CRC must catch it: the connection is then closed, as peer.c does).
+ *
+ * Everything random comes from one hy_prng seeded by the seed; nothing reads a clock.
+ */
+#include "whole.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/prng.h"
+#include "io/disk_mem.h"
+#include "io/wal.h"
+#include "io/wal_node.h"
+#include "node/node.h"
+#include "node/node_internal.h"
+#include "proto/resp.h"
+#include "proto/wire.h"
+#include "store/store.h"
+
+#define W_NODES_MAX        7
+#define W_CLIENTS_MAX      6
+#define W_KEYS             3
+#define W_BASE_MS          1700000000000ull /* the nodes' wall clock at simulated time 0 */
+#define W_PORT0            7001
+#define W_PING_TIMEOUT_MS  1000 /* silence before a peer link is declared down */
+#define W_REQ_TIMEOUT_MS   2000 /* request-timeout-ms of every node */
+#define W_CLIENT_SLACK_MS  1500 /* a client waits request-timeout-ms + this for a reply */
+#define W_SERVED_BOUND_MS  8000 /* after faults stop, each client is served within this */
+#define W_FLUSH_ROUNDS_MAX 64
+
+enum w_kind {
+    WK_TICK,           /* node: Raft timer */
+    WK_CRON,           /* node: node_cron, hz times a second */
+    WK_DISK,           /* node: the WAL writes what is queued */
+    WK_FRAME,          /* node: a peer frame arrives (a = sender) */
+    WK_PEER_STATE,     /* node: its view of peer a goes up or down (gen) */
+    WK_RECONNECT,      /* link a-b may come up again */
+    WK_FREEZE_BREAK,   /* node a stayed frozen past the ping timeout: its peers give up */
+    WK_CONN_REQ,       /* node: request bytes of client a (gen) */
+    WK_CONN_CLOSE,     /* node: its end of a client connection (ptr) closes */
+    WK_CONN_REPLY,     /* client a: reply bytes (gen) */
+    WK_CLIENT_CONNECT, /* client a connects (b = node, or -1 for a random one) */
+    WK_CLIENT_NEXT,    /* client a sends its next request */
+    WK_DEADLINE,       /* client a's op `gen` ran out of time */
+    WK_FAULT,          /* the next fault */
+    WK_RESTART,        /* node a restarts */
+    WK_HEAL,           /* the partition of link a-b ends */
+    WK_CLIENT_HEAL,    /* client a's link works again */
+    WK_QUIET,          /* faults stop */
+    WK_DISK_ROOM,      /* node a's disk has room again */
+};
+
+struct w_ev {
+    uint64_t at, seq;
+    int kind;
+    int node; /* the node the event runs on (frozen: it waits; restarted: dropped), or -1 */
+    uint32_t inc;
+    int a, b;
+    uint64_t gen;
+    int up; /* PEER_STATE: up (1) or down (0); FRAME: 1 when corrupted on the way */
+    void *ptr;
+    uint8_t *data;
+    size_t len;
+};
+
+struct w_link {
+    int connected;
+    int cut; /* partitioned: no reconnect until healed */
+    uint64_t gen;
+    uint64_t reconnect_after; /* both sides have seen the break by then */
+    uint64_t fifo_at;         /* last forward delivery time: forwards keep their order */
+};
+
+struct world;
+
+struct w_node {
+    struct world *w;
+    int idx;
+    char name[16];
+    struct hy_config cfg;
+    struct hy_node *node; /* NULL while down */
+    struct disk *disk;    /* survives crashes */
+    struct wal *wal;
+    int formed; /* the log was created once: it must exist from now on */
+    uint32_t inc;
+    uint64_t frozen_until;
+    struct wire_reader reader;
+    struct wal_config wal_cfg;
+    struct hy_log log;
+    uint64_t last_freeze_end;
+    int view_up[W_NODES_MAX];
+    uint64_t view_gen[W_NODES_MAX];
+    /* Batches taken from the engine and not yet done, in order (durable.c's queue). */
+    struct node_io_batch **q;
+    size_t qn, qcap;
+    int disk_armed;
+    uint64_t tick_at;
+    uint64_t tick_gen;
+    /* What the shell acknowledged to the engine as durable (the recovery check). */
+    uint64_t ack_term, ack_vote, ack_last, ack_last_term;
+    uint64_t checked_applied;
+    uint64_t checked_commit;
+    int torn_armed; /* a disk fault waits to crash the node mid-write */
+    int full_armed; /* the disk refuses to grow (ENOSPC) until WK_DISK_ROOM */
+    int disk_full;  /* what the engine was told (node_set_disk_full) */
+};
+
+struct w_client {
+    int idx;
+    int node; /* -1 while not connected */
+    int want_node;
+    uint64_t gen;
+    struct node_client *nc;
+    int waiting; /* enum w_wait */
+    size_t op;
+    /* Exactly-once clients (HY.SESSION + HY.REQ): a write whose outcome is not known is sent
+     * again, with the same session and seq, until it gets a definite reply. */
+    int uses_session;
+    uint64_t session; /* 0 until HY.SESSION OPEN answered */
+    uint64_t seq;
+    int op_session; /* the op in flight is wrapped in HY.REQ */
+    int retry;      /* send req again (same op) */
+    struct hy_buf req;
+    uint64_t op_seq; /* deadline events name the op they were armed for */
+    int disturbed;   /* the op's node or link failed while it waited */
+    int cut;
+    uint64_t sent_at;
+    uint64_t fifo_at; /* replies keep their order on the connection */
+    struct hy_buf in;
+    uint64_t served_after_quiet; /* first success invoked after the faults stopped */
+};
+
+enum w_wait { W_IDLE = 0, W_OP = 1, W_OPEN = 2 };
+
+struct world {
+    struct whole_opts o;
+    struct whole_result *res;
+    struct hy_prng rng;
+    uint64_t now;
+    uint64_t seq;
+    uint64_t hseq;
+    struct w_ev **heap;
+    size_t nheap, capheap;
+    int n;
+    struct w_node nodes[W_NODES_MAX];
+    struct w_link links[W_NODES_MAX][W_NODES_MAX]; /* [min][max] */
+    int nclients;
+    struct w_client clients[W_CLIENTS_MAX];
+    struct sim_op *ops;
+    size_t nops, capops;
+    uint64_t next_value;
+    /* Network and disk intensities drawn from the seed. */
+    uint32_t drop_pm, dup_pm, corrupt_pm, delay_max_ms, disk_max_us;
+    int faults_on;
+    uint64_t quiet_at;
+    /* Safety records, by term and by index. */
+    uint64_t *leader_of_term;
+    size_t cap_terms;
+    uint64_t *commit_term; /* term of the committed entry at each index (0 = unknown) */
+    size_t cap_commit;
+    uint64_t *digest_at; /* store digest + applied index seen first (0 = none) */
+    size_t cap_digest;
+    uint64_t trace_hash;
+    int failed;
+    struct resp_limits limits;
+};
+
+static const char *mutation_names[WHOLE_MUT_COUNT] = {"none", "ack-before-fsync", "snapshot-ahead",
+                                                      "session-ignored"};
+
+const char *whole_mutation_name(int m)
+{
+    return m >= 0 && m < WHOLE_MUT_COUNT ? mutation_names[m] : "?";
+}
+
+int whole_mutation_parse(const char *name)
+{
+    for (int i = 0; i < WHOLE_MUT_COUNT; i++) {
+        if (strcmp(name, mutation_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* ---- failure, trace ----------------------------------------------------------------------- */
+
+static void w_fail(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void w_fail(struct world *w, const char *fmt, ...)
+{
+    if (w->failed) {
+        return;
+    }
+    w->failed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = snprintf(w->res->reason, sizeof(w->res->reason), "at %" PRIu64 " ms: ", w->now);
+    vsnprintf(w->res->reason + k, sizeof(w->res->reason) - (size_t)k, fmt, ap);
+    va_end(ap);
+    if (w->o.trace) {
+        printf("%8" PRIu64 " FAILED %s\n", w->now, w->res->reason);
+    }
+}
+
+static void w_trace(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Every trace line feeds the run's digest, printed or not: two runs of one seed must agree. */
+static void w_trace(struct world *w, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    for (const char *p = line; *p; p++) {
+        w->trace_hash = (w->trace_hash ^ (uint8_t)*p) * 1099511628211ull;
+    }
+    w->trace_hash = (w->trace_hash ^ w->now) * 1099511628211ull;
+    if (w->o.trace) {
+        printf("%8" PRIu64 " %s\n", w->now, line);
+    }
+}
+
+static void node_log_cb(void *ctx, enum hy_log_level level, const char *msg)
+{
+    (void)level;
+    struct w_node *wn = ctx;
+    printf("         %s| %s\n", wn->name, msg);
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+static int ev_before(const struct w_ev *a, const struct w_ev *b)
+{
+    return a->at != b->at ? a->at < b->at : a->seq < b->seq;
+}
+
+static void heap_push(struct world *w, struct w_ev *e)
+{
+    if (w->nheap == w->capheap) {
+        w->capheap = w->capheap ? w->capheap * 2 : 256;
+        w->heap = hy_xrealloc(w->heap, w->capheap * sizeof(*w->heap));
+    }
+    size_t i = w->nheap++;
+    while (i > 0 && ev_before(e, w->heap[(i - 1) / 2])) {
+        w->heap[i] = w->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    w->heap[i] = e;
+}
+
+static struct w_ev *heap_pop(struct world *w)
+{
+    struct w_ev *top = w->heap[0];
+    struct w_ev *last = w->heap[--w->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= w->nheap) {
+            break;
+        }
+        if (c + 1 < w->nheap && ev_before(w->heap[c + 1], w->heap[c])) {
+            c++;
+        }
+        if (!ev_before(w->heap[c], last)) {
+            break;
+        }
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    if (w->nheap > 0) {
+        w->heap[i] = last;
+    }
+    return top;
+}
+
+static struct w_ev *ev_new(struct world *w, uint64_t at, int kind, int node)
+{
+    struct w_ev *e = hy_xcalloc(1, sizeof(*e));
+    e->at = at < w->now ? w->now : at;
+    e->seq = ++w->seq;
+    e->kind = kind;
+    e->node = node;
+    e->inc = node >= 0 ? w->nodes[node].inc : 0;
+    return e;
+}
+
+static void ev_free(struct w_ev *e)
+{
+    hy_free(e->data);
+    hy_free(e);
+}
+
+static void ev_at(struct world *w, uint64_t at, int kind, int node, int a, int b, uint64_t gen)
+{
+    struct w_ev *e = ev_new(w, at, kind, node);
+    e->a = a;
+    e->b = b;
+    e->gen = gen;
+    heap_push(w, e);
+}
+
+static uint64_t w_rand(struct world *w, uint64_t lo, uint64_t hi)
+{
+    return hy_prng_range(&w->rng, lo, hi);
+}
+
+static int w_chance_pm(struct world *w, uint32_t pm)
+{
+    return pm > 0 && hy_prng_chance(&w->rng, pm, 1000);
+}
+
+static uint64_t wall(const struct world *w)
+{
+    return W_BASE_MS + w->now;
+}
+
+static struct w_link *link_of(struct world *w, int a, int b)
+{
+    return a < b ? &w->links[a][b] : &w->links[b][a];
+}
+
+/* ---- the disk shell (durable.c without the thread) ---------------------------------------- */
+
+static int batch_persists(const struct node_io_batch *b)
+{
+    return b->term_vote_changed || b->snapshot != NODE_SNAP_NONE || b->n_entries > 0;
+}
+
+/* What the shell now vouches for: the recovery check holds the node to it. */
+static void note_acked(struct w_node *wn, const struct node_io_batch *b)
+{
+    if (b->term_vote_changed) {
+        wn->ack_term = b->term;
+        wn->ack_vote = b->vote;
+    }
+    if (b->snapshot == NODE_SNAP_INSTALL) {
+        wn->ack_last = b->snap_index;
+        wn->ack_last_term = b->snap_term;
+    } else if (b->snapshot == NODE_SNAP_TAKEN && b->snap_index > wn->ack_last) {
+        wn->ack_last = b->snap_index;
+        wn->ack_last_term = b->snap_term;
+    }
+    if (b->n_entries > 0) {
+        wn->ack_last = b->entries_first_index + b->n_entries - 1;
+        wn->ack_last_term = b->entries[b->n_entries - 1].term;
+    }
+}
+
+static void net_send_raft(struct world *w, struct w_node *from, const struct raft_message *m);
+static void node_crash(struct world *w, int i, const char *why);
+
+static void batch_complete(struct world *w, struct w_node *wn, struct node_io_batch *b)
+{
+    for (uint32_t k = 0; k < b->n_messages; k++) {
+        net_send_raft(w, wn, &b->messages[k]);
+    }
+    note_acked(wn, b);
+    node_io_done(wn->node, b, wall(w));
+}
+
+/* The mutation "ack-before-fsync": a deep copy of what the batch persists, written later. */
+static struct node_io_batch *batch_clone(const struct node_io_batch *b)
+{
+    struct node_io_batch *c = hy_xcalloc(1, sizeof(*c));
+    *c = *b;
+    c->next = NULL;
+    c->n_messages = 0;
+    c->messages = NULL;
+    if (b->snap_len > 0) {
+        c->snap_data = hy_xmalloc(b->snap_len);
+        memcpy(c->snap_data, b->snap_data, b->snap_len);
+    }
+    if (b->n_entries > 0) {
+        c->entries = hy_xcalloc(b->n_entries, sizeof(*c->entries));
+        for (uint32_t i = 0; i < b->n_entries; i++) {
+            c->entries[i] = b->entries[i];
+            uint8_t *d = hy_xmalloc(b->entries[i].len + 1);
+            if (b->entries[i].len > 0) {
+                memcpy(d, b->entries[i].data, b->entries[i].len);
+            }
+            c->entries[i].data = d;
+        }
+    }
+    return c;
+}
+
+static void clone_free(struct node_io_batch *c)
+{
+    for (uint32_t i = 0; i < c->n_entries; i++) {
+        hy_free((void *)c->entries[i].data);
+    }
+    hy_free(c->entries);
+    hy_free(c->snap_data);
+    hy_free(c);
+}
+
+static void disk_arm(struct world *w, struct w_node *wn)
+{
+    if (!wn->disk_armed && wn->qn > 0) {
+        wn->disk_armed = 1;
+        uint64_t us = w_rand(w, 50, w->disk_max_us);
+        ev_at(w, w->now + (us + 999) / 1000, WK_DISK, wn->idx, 0, 0, 0);
+    }
+}
+
+static void q_push(struct w_node *wn, struct node_io_batch *b)
+{
+    if (wn->qn == wn->qcap) {
+        wn->qcap = wn->qcap ? wn->qcap * 2 : 16;
+        wn->q = hy_xrealloc(wn->q, wn->qcap * sizeof(*wn->q));
+    }
+    wn->q[wn->qn++] = b;
+}
+
+/* io_durable_pump: batches with nothing to persist and nothing ahead complete at once. */
+static int disk_pump(struct world *w, struct w_node *wn)
+{
+    int moved = 0;
+    struct node_io_batch *b;
+    while (wn->node != NULL && (b = node_io_take(wn->node)) != NULL) {
+        moved = 1;
+        int acks_early = w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC; /* q: copies only */
+        if (!batch_persists(b) && (wn->qn == 0 || acks_early)) {
+            batch_complete(w, wn, b);
+        } else if (acks_early) {
+            q_push(wn, batch_clone(b)); /* the bug: acknowledged now, written later */
+            batch_complete(w, wn, b);
+        } else {
+            q_push(wn, b);
+        }
+    }
+    disk_arm(w, wn);
+    return moved;
+}
+
+/* A write about to replace a suffix (Raft truncation) or the whole log (a snapshot from the
+ * leader) may take effect in part if it fails: the WAL cuts first, durably, then appends
+ * (wal.h). What is vouched for shrinks to what no outcome of the write can remove. */
+static void note_writing(struct w_node *wn, const struct node_io_batch *b)
+{
+    if (b->snapshot == NODE_SNAP_INSTALL && b->snap_index < wn->ack_last) {
+        wn->ack_last = b->snap_index;
+        wn->ack_last_term = 0; /* unknown: not checked */
+    }
+    if (b->n_entries > 0 && b->entries_first_index <= wn->ack_last) {
+        wn->ack_last = b->entries_first_index - 1;
+        wn->ack_last_term = 0;
+    }
+}
+
+/* ENOSPC: nothing was lost; the batches from the k-th on are written again in 200 ms, as the
+ * WAL thread does, and meanwhile the engine refuses writes (durable.c). */
+static void disk_full_retry(struct world *w, struct w_node *wn, size_t k)
+{
+    memmove(wn->q, wn->q + k, (wn->qn - k) * sizeof(*wn->q));
+    wn->qn -= k;
+    if (!wn->disk_full) {
+        wn->disk_full = 1;
+        w_trace(w, "%s: disk full (ENOSPC)", wn->name);
+        node_set_disk_full(wn->node, 1);
+    }
+    wn->disk_armed = 1;
+    ev_at(w, w->now + 200, WK_DISK, wn->idx, 0, 0, 0);
+}
+
+static void ev_disk(struct world *w, struct w_node *wn)
+{
+    wn->disk_armed = 0;
+    size_t n = wn->qn;
+    for (size_t k = 0; k < n && wn->node != NULL; k++) {
+        struct node_io_batch *b = wn->q[k];
+        note_writing(wn, b);
+        int rc = batch_persists(b) ? wal_node_write_batch(wn->wal, b) : HY_OK;
+        if (rc == HY_EIO) {
+            /* durable.c aborts the process: never retry a failed fsync. */
+            if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
+                for (size_t j = k; j < n; j++) {
+                    clone_free(wn->q[j]);
+                }
+                wn->qn = 0;
+            }
+            node_crash(w, wn->idx, "the WAL failed (EIO) mid-write: abort");
+            return;
+        }
+        if (rc == HY_ENOSPC) {
+            disk_full_retry(w, wn, k);
+            return;
+        }
+        if (rc != HY_OK) {
+            w_fail(w, "%s: WAL write failed: %s", wn->name, hy_strerror(rc));
+            return;
+        }
+        if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
+            clone_free(b);
+        } else {
+            batch_complete(w, wn, b);
+        }
+    }
+    if (wn->node != NULL) {
+        memmove(wn->q, wn->q + n, (wn->qn - n) * sizeof(*wn->q));
+        wn->qn -= n;
+        if (wn->disk_full) {
+            wn->disk_full = 0;
+            w_trace(w, "%s: the WAL writes again", wn->name);
+            node_set_disk_full(wn->node, 0);
+        }
+    }
+}
+
+/* ---- the network -------------------------------------------------------------------------- */
+
+static int node_index(const char *name)
+{
+    return name[0] == 'n' && name[1] >= '1' && name[1] <= '9' ? name[1] - '1' : -1;
+}
+
+static uint64_t net_delay(struct world *w)
+{
+    return w_rand(w, 1, w->delay_max_ms);
+}
+
+static void frame_schedule(struct world *w, int from, int to, uint64_t gen, struct hy_buf *frame,
+                           uint64_t at, int corrupt)
+{
+    struct w_ev *e = ev_new(w, at, WK_FRAME, to);
+    e->up = corrupt; /* the frame must then fail to decode */
+    e->a = from;
+    e->gen = gen;
+    e->data = frame->data;
+    e->len = frame->len;
+    hy_buf_init(frame);
+    heap_push(w, e);
+}
+
+/* A Raft frame: may be lost, duplicated, corrupted and reordered (its own delay). */
+static void net_send_raft(struct world *w, struct w_node *from, const struct raft_message *m)
+{
+    const char *to_name = node_member_name(from->node, m->to);
+    int to = to_name ? node_index(to_name) : -1;
+    if (to < 0 || to >= w->n || !from->view_up[to]) {
+        return; /* mesh.c: a peer that is down drops the message; Raft retransmits */
+    }
+    struct hy_buf f;
+    hy_buf_init(&f);
+    struct wire_limits lim;
+    wire_limits_default(&lim);
+    if (wire_encode_raft(&f, m, &lim) != HY_OK) {
+        w_fail(w, "%s: a Raft message to %s does not encode", from->name, to_name);
+        hy_buf_free(&f);
+        return;
+    }
+    int copies = w->faults_on && w_chance_pm(w, w->drop_pm) ? 0 : 1;
+    copies += w->faults_on && w_chance_pm(w, w->dup_pm) ? 1 : 0;
+    for (int c = 0; c < copies; c++) {
+        struct hy_buf g;
+        hy_buf_init(&g);
+        hy_buf_append(&g, f.data, f.len);
+        int corrupt = w->faults_on && w_chance_pm(w, w->corrupt_pm);
+        if (corrupt) {
+            g.data[w_rand(w, 0, g.len - 1)] ^= (uint8_t)w_rand(w, 1, 255);
+        }
+        frame_schedule(w, from->idx, to, from->view_gen[to], &g, w->now + net_delay(w), corrupt);
+    }
+    hy_buf_free(&f);
+}
+
+/* Forwards and replies keep their order on the connection. */
+static void net_send_forward(struct world *w, struct w_node *from, const struct node_peer_msg *pm)
+{
+    int to = node_index(pm->to);
+    if (to < 0 || to >= w->n || !from->view_up[to]) {
+        if (pm->kind == NODE_FORWARD) {
+            node_forward_dropped(from->node, pm->req_id, wall(w));
+        }
+        return;
+    }
+    struct hy_buf f;
+    hy_buf_init(&f);
+    struct wire_limits lim;
+    wire_limits_default(&lim);
+    uint8_t type = pm->kind == NODE_FORWARD ? WIRE_FORWARD : WIRE_FORWARD_REPLY;
+    if (wire_encode_forward(&f, type, pm->req_id, pm->data.data, pm->data.len, &lim) != HY_OK) {
+        w_fail(w, "%s: a forward does not encode", from->name);
+        hy_buf_free(&f);
+        return;
+    }
+    struct w_link *l = link_of(w, from->idx, to);
+    uint64_t at = w->now + net_delay(w);
+    at = at < l->fifo_at ? l->fifo_at : at;
+    l->fifo_at = at;
+    frame_schedule(w, from->idx, to, from->view_gen[to], &f, at, 0);
+}
+
+static void early_send_cb(void *ctx, const struct raft_message *m)
+{
+    struct w_node *wn = ctx;
+    net_send_raft(wn->w, wn, m);
+}
+
+/* The connection a-b broke. Each live side hears of it after its detection delay; a reconnect
+ * is tried once both have. */
+static void link_break(struct world *w, int a, int b, uint64_t detect_a, uint64_t detect_b)
+{
+    struct w_link *l = link_of(w, a, b);
+    if (!l->connected) {
+        return;
+    }
+    l->connected = 0;
+    uint64_t old = l->gen++;
+    ev_at(w, w->now + detect_a, WK_PEER_STATE, a, b, 0, old);
+    ev_at(w, w->now + detect_b, WK_PEER_STATE, b, a, 0, old);
+    uint64_t after = w->now + (detect_a > detect_b ? detect_a : detect_b) + 1;
+    l->reconnect_after = after > l->reconnect_after ? after : l->reconnect_after;
+    ev_at(w, l->reconnect_after + w_rand(w, 10, 300), WK_RECONNECT, -1, a, b, 0);
+}
+
+static void link_try_reconnect(struct world *w, int a, int b)
+{
+    struct w_link *l = link_of(w, a, b);
+    if (l->connected || l->cut || w->nodes[a].node == NULL || w->nodes[b].node == NULL) {
+        return;
+    }
+    if (w->now < l->reconnect_after) {
+        ev_at(w, l->reconnect_after, WK_RECONNECT, -1, a, b, 0);
+        return;
+    }
+    l->connected = 1;
+    l->fifo_at = 0;
+    w_trace(w, "link n%d-n%d up (gen %" PRIu64 ")", a + 1, b + 1, l->gen);
+    struct w_ev *e = ev_new(w, w->now + 1, WK_PEER_STATE, a);
+    e->a = b;
+    e->up = 1;
+    e->gen = l->gen;
+    heap_push(w, e);
+    e = ev_new(w, w->now + 1, WK_PEER_STATE, b);
+    e->a = a;
+    e->up = 1;
+    e->gen = l->gen;
+    heap_push(w, e);
+}
+
+static void ev_peer_state(struct world *w, struct w_node *wn, const struct w_ev *e)
+{
+    int p = e->a;
+    char name[16];
+    snprintf(name, sizeof(name), "n%d", p + 1);
+    if (e->up) {
+        if (link_of(w, wn->idx, p)->gen != e->gen || !link_of(w, wn->idx, p)->connected) {
+            return; /* that connection broke again before this side saw it */
+        }
+        wn->view_up[p] = 1;
+        wn->view_gen[p] = e->gen;
+        node_peer_state(wn->node, name, 1, wall(w));
+    } else if (wn->view_up[p] && wn->view_gen[p] == e->gen) {
+        wn->view_up[p] = 0;
+        w_trace(w, "%s sees %s down", wn->name, name);
+        node_peer_state(wn->node, name, 0, wall(w));
+    }
+}
+
+static void ev_frame(struct world *w, struct w_node *wn, const struct w_ev *e)
+{
+    struct w_link *l = link_of(w, wn->idx, e->a);
+    if (!l->connected || l->gen != e->gen || !wn->view_up[e->a] || wn->view_gen[e->a] != e->gen) {
+        return; /* sent on a connection that is gone */
+    }
+    char from[16];
+    snprintf(from, sizeof(from), "n%d", e->a + 1);
+    struct wire_frame fr;
+    size_t used = 0;
+    int rc = wire_read(&wn->reader, e->data, e->len, &used, &fr);
+    if (rc != HY_OK || used != e->len) {
+        /* peer.c closes a connection whose frame fails to decode. */
+        w_trace(w, "%s: frame from %s refused (%s): link closed", wn->name, from,
+                rc == HY_OK ? "trailing bytes" : wn->reader.error);
+        wire_reader_free(&wn->reader);
+        wire_reader_init(&wn->reader, NULL);
+        link_break(w, wn->idx, e->a, 0, w_rand(w, 1, 5));
+        return;
+    }
+    if (e->up) {
+        w_fail(w, "%s: a corrupted frame from %s decoded (type %u)", wn->name, from, fr.type);
+        return;
+    }
+    if (fr.type == WIRE_RAFT) {
+        const char *claimed = node_member_name(wn->node, fr.raft.from);
+        if (claimed == NULL || strcmp(claimed, from) != 0 ||
+            fr.raft.to != node_member_id(wn->name)) {
+            w_fail(w, "%s: a Raft frame from %s claims another sender or recipient", wn->name,
+                   from);
+            return;
+        }
+        node_receive(wn->node, &fr.raft, wall(w));
+    } else if (fr.type == WIRE_FORWARD) {
+        node_forward_request(wn->node, from, fr.forward.req_id, fr.forward.data, fr.forward.len,
+                             wall(w));
+    } else if (fr.type == WIRE_FORWARD_REPLY) {
+        node_forward_reply(wn->node, from, fr.forward.req_id, fr.forward.data, fr.forward.len,
+                           wall(w));
+    } else {
+        w_fail(w, "%s: unexpected frame type %u", wn->name, fr.type);
+    }
+}
+
+/* ---- clients ------------------------------------------------------------------------------ */
+
+static const char *op_name(int kind)
+{
+    static const char *names[] = {"GET", "SET", "INCR", "DEL"};
+    return names[kind];
+}
+
+static void op_finish(struct world *w, struct w_client *c, int done, int failed, int has_value,
+                      int64_t value)
+{
+    struct sim_op *op = &w->ops[c->op];
+    op->done = done;
+    op->failed = failed;
+    op->has_value = has_value;
+    op->value = value;
+    op->ret = done ? ++w->hseq : SIM_INF;
+    c->waiting = 0;
+    if (done) {
+        w->res->ops_ok++;
+    } else if (failed) {
+        w->res->ops_failed++;
+    } else {
+        w->res->ops_indeterminate++;
+    }
+    if ((done || (failed && op->kind == SIM_OP_GET)) && w->quiet_at && op->call > 0 &&
+        c->served_after_quiet == 0 && c->sent_at >= w->quiet_at && done) {
+        c->served_after_quiet = w->now;
+    }
+}
+
+/* The client's end of its connection is gone (reset, deadline): a pending op is
+ * indeterminate; the node's end closes after a delay; the client reconnects later. */
+static void client_drop_conn(struct world *w, struct w_client *c, const char *why)
+{
+    if (c->node < 0) {
+        return;
+    }
+    w_trace(w, "c%d: connection to n%d lost (%s)", c->idx + 1, c->node + 1, why);
+    if (c->waiting == W_OP && c->op_session) {
+        c->retry = 1; /* its fate is unknown: the same HY.REQ goes again */
+    } else if (c->waiting == W_OP) {
+        op_finish(w, c, 0, 0, 0, 0);
+    }
+    c->waiting = W_IDLE;
+    struct w_node *wn = &w->nodes[c->node];
+    if (c->nc != NULL && wn->node != NULL) {
+        struct w_ev *e = ev_new(w, w->now + w_rand(w, 1, 20), WK_CONN_CLOSE, c->node);
+        e->ptr = c->nc;
+        heap_push(w, e);
+    }
+    c->nc = NULL;
+    c->node = -1;
+    c->gen++;
+    hy_buf_reset(&c->in);
+    ev_at(w, w->now + w_rand(w, 20, 300), WK_CLIENT_CONNECT, -1, c->idx, c->want_node, 0);
+    c->want_node = -1;
+}
+
+static void ev_client_connect(struct world *w, struct w_client *c, int target)
+{
+    if (c->node >= 0) {
+        return;
+    }
+    int i = target >= 0 ? target : (int)w_rand(w, 0, (uint64_t)w->n - 1);
+    struct w_node *wn = &w->nodes[i];
+    if (wn->node == NULL || c->cut) {
+        ev_at(w, w->now + w_rand(w, 50, 300), WK_CLIENT_CONNECT, -1, c->idx, -1, 0);
+        return;
+    }
+    char addr[32], laddr[32];
+    snprintf(addr, sizeof(addr), "10.0.0.%d:4000", c->idx + 1);
+    snprintf(laddr, sizeof(laddr), "127.0.0.1:%d", W_PORT0 + i);
+    c->nc = node_client_new(wn->node, addr, laddr, -1, wall(w));
+    c->nc->shell = c;
+    c->node = i;
+    c->gen++;
+    c->fifo_at = 0;
+    w_trace(w, "c%d: connected to n%d", c->idx + 1, i + 1);
+    ev_at(w, w->now + w_rand(w, 0, 20), WK_CLIENT_NEXT, -1, c->idx, 0, 0);
+}
+
+static void resp_cmd(struct hy_buf *b, int argc, const char **argv)
+{
+    hy_buf_printf(b, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        hy_buf_printf(b, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+    }
+}
+
+static void client_send(struct world *w, struct w_client *c, const uint8_t *p, size_t len)
+{
+    struct w_ev *e = ev_new(w, w->now + net_delay(w), WK_CONN_REQ, c->node);
+    e->a = c->idx;
+    e->gen = c->gen;
+    e->data = hy_xmalloc(len);
+    memcpy(e->data, p, len);
+    e->len = len;
+    heap_push(w, e);
+}
+
+static void client_arm(struct world *w, struct w_client *c, int wait)
+{
+    c->waiting = wait;
+    c->sent_at = w->now;
+    c->disturbed = c->cut;
+    c->op_seq++;
+    if (!c->cut) {
+        client_send(w, c, c->req.data, c->req.len);
+    }
+    ev_at(w, w->now + W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS, WK_DEADLINE, -1, c->idx, 0, c->op_seq);
+}
+
+/* Sends what a client must send before new ops: its session's opening, or a retry. Returns 1
+ * when it sent something. */
+static int client_resume(struct world *w, struct w_client *c)
+{
+    if (c->uses_session && c->session == 0) {
+        static const char *argv[] = {"HY.SESSION", "OPEN", "600000"};
+        hy_buf_reset(&c->req);
+        resp_cmd(&c->req, 3, argv);
+        w_trace(w, "c%d -> n%d: HY.SESSION OPEN", c->idx + 1, c->node + 1);
+        client_arm(w, c, W_OPEN);
+        return 1;
+    }
+    if (c->retry) {
+        c->retry = 0;
+        w_trace(w, "c%d -> n%d: retry of HY.REQ %" PRIu64 " %" PRIu64, c->idx + 1, c->node + 1,
+                c->session, c->seq);
+        client_arm(w, c, W_OP);
+        return 1;
+    }
+    return 0;
+}
+
+static void ev_client_next(struct world *w, struct w_client *c)
+{
+    uint64_t end = w->o.fault_ms + w->o.quiet_ms;
+    if (c->waiting || c->node < 0 || w->now + 2500 > end || client_resume(w, c)) {
+        return; /* new ops stop before the end so replicas can converge */
+    }
+    if (w->nops == w->capops) {
+        w->capops = w->capops ? w->capops * 2 : 256;
+        w->ops = hy_xrealloc(w->ops, w->capops * sizeof(*w->ops));
+    }
+    struct sim_op *op = &w->ops[w->nops];
+    memset(op, 0, sizeof(*op));
+    op->client = c->idx;
+    op->kind = (int)w_rand(w, 0, 3);
+    op->key = (int)w_rand(w, 0, W_KEYS - 1);
+    char key[8], val[32];
+    snprintf(key, sizeof(key), "k%d", op->key);
+    const char *argv[3] = {op_name(op->kind), key, val};
+    int argc = 2;
+    if (op->kind == SIM_OP_SET) {
+        op->arg = (int64_t)(++w->next_value) * SIM_VALUE_SPAN;
+        snprintf(val, sizeof(val), "%" PRId64, op->arg);
+        argc = 3;
+    }
+    op->call = ++w->hseq;
+    op->ret = SIM_INF;
+    c->op = w->nops++;
+    c->op_session = c->uses_session && op->kind != SIM_OP_GET;
+    hy_buf_reset(&c->req);
+    if (c->op_session) {
+        char sid[24], seq[24];
+        snprintf(sid, sizeof(sid), "%" PRIu64, c->session);
+        snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
+        const char *wrapped[6] = {"HY.REQ", sid, seq, argv[0], argv[1], argv[2]};
+        resp_cmd(&c->req, argc + 3, wrapped);
+    } else {
+        resp_cmd(&c->req, argc, argv);
+    }
+    w_trace(w, "c%d -> n%d: %s%s %s%s%s", c->idx + 1, c->node + 1, c->op_session ? "HY.REQ " : "",
+            argv[0], key, argc == 3 ? " " : "", argc == 3 ? val : "");
+    client_arm(w, c, W_OP);
+}
+
+static int err_is(const struct resp_value *v, const char *code)
+{
+    size_t n = strlen(code);
+    return v->len >= n && memcmp(v->str, code, n) == 0 && (v->len == n || v->str[n] == ' ');
+}
+
+/* -MOVED <slot> host:port: the node listening on that port. */
+static int moved_target(const struct world *w, const struct resp_value *v)
+{
+    const uint8_t *colon = NULL;
+    for (size_t i = 0; i < v->len; i++) {
+        colon = v->str[i] == ':' ? v->str + i : colon;
+    }
+    if (colon == NULL) {
+        return -1;
+    }
+    int port = atoi((const char *)colon + 1);
+    int i = port - W_PORT0;
+    return i >= 0 && i < w->n ? i : -1;
+}
+
+static int text_has(const struct resp_value *v, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= v->len; i++) {
+        if (memcmp(v->str + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A reply that says request-timeout-ms ran out, when the client sent the request less than
+ * request-timeout-ms ago: the node cut the request's deadline short. Returns 1 when it was
+ * tolerated (a known bug: the client reconnects). */
+static int check_early_timeout(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    if (!text_has(v, "within request-timeout-ms") || w->now - c->sent_at >= W_REQ_TIMEOUT_MS) {
+        return 0;
+    }
+    if (w->o.tolerate & WHOLE_BUG_PROXY_EARLY_TIMEOUT) {
+        w->res->known_bug_hits++;
+        return 1;
+    }
+    w_fail(w, "c%d: n%d answered %.*s after %" PRIu64 " ms, before request-timeout-ms (%d)",
+           c->idx + 1, c->node + 1, (int)HY_MIN(v->len, 60), (const char *)v->str,
+           w->now - c->sent_at, W_REQ_TIMEOUT_MS);
+    return 0;
+}
+
+static void client_error(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    struct sim_op *op = &w->ops[c->op];
+    int early = check_early_timeout(w, c, v);
+    if (c->op_session && text_has(v, "already applied")) {
+        op_finish(w, c, 0, 0, 0, 0); /* applied once; its reply is gone */
+    } else if (c->op_session &&
+               (err_is(v, "UNKNOWN") || err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") ||
+                err_is(v, "MOVED") || err_is(v, "READONLY"))) {
+        /* An earlier attempt may have been applied: only the same HY.REQ may settle it. */
+        c->retry = 1;
+        c->waiting = W_IDLE;
+    } else if (err_is(v, "UNKNOWN")) {
+        op_finish(w, c, 0, 0, 0, 0); /* may or may not have been applied */
+    } else if (err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "MOVED") ||
+               err_is(v, "READONLY") || op->kind == SIM_OP_GET) {
+        op_finish(w, c, 0, 1, 0, 0); /* definitely not applied (a read has no effect) */
+    } else {
+        w_fail(w, "c%d: %s k%d got an unexpected error: %.*s", c->idx + 1, op_name(op->kind),
+               op->key, (int)v->len, (const char *)v->str);
+        op_finish(w, c, 0, 0, 0, 0);
+    }
+    if (err_is(v, "MOVED")) {
+        c->want_node = moved_target(w, v);
+        client_drop_conn(w, c, "MOVED");
+    } else if (early) {
+        client_drop_conn(w, c, "known bug: deadline cut short; reconnecting");
+    }
+}
+
+static void client_reply(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    struct sim_op *op = &w->ops[c->op];
+    char shown[96];
+    if (v->type == RESP_INTEGER) {
+        snprintf(shown, sizeof(shown), "(integer) %" PRId64, v->integer);
+    } else if (v->type == RESP_NULL) {
+        snprintf(shown, sizeof(shown), "(nil)");
+    } else {
+        snprintf(shown, sizeof(shown), "%.*s", (int)HY_MIN(v->len, 80), (const char *)v->str);
+    }
+    w_trace(w, "c%d <- n%d: %s k%d: %s", c->idx + 1, c->node + 1, op_name(op->kind), op->key,
+            shown);
+    if (v->type == RESP_ERROR) {
+        client_error(w, c, v);
+        return;
+    }
+    int ok = 0;
+    int64_t value = 0;
+    int has_value = 0;
+    if (op->kind == SIM_OP_GET && v->type == RESP_BULK) {
+        char tmp[32];
+        snprintf(tmp, sizeof(tmp), "%.*s", (int)HY_MIN(v->len, 31), (const char *)v->str);
+        value = strtoll(tmp, NULL, 10);
+        ok = has_value = 1;
+    } else if (op->kind == SIM_OP_GET && v->type == RESP_NULL) {
+        ok = 1;
+    } else if (op->kind == SIM_OP_SET && v->type == RESP_SIMPLE) {
+        ok = v->len == 2 && memcmp(v->str, "OK", 2) == 0;
+    } else if ((op->kind == SIM_OP_INCR || op->kind == SIM_OP_DEL) && v->type == RESP_INTEGER) {
+        ok = 1;
+        value = v->integer;
+    }
+    if (!ok) {
+        w_fail(w, "c%d: %s k%d got a reply of the wrong kind", c->idx + 1, op_name(op->kind),
+               op->key);
+        op_finish(w, c, 0, 0, 0, 0);
+        return;
+    }
+    op_finish(w, c, 1, 0, has_value, value);
+}
+
+static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev *e)
+{
+    if (e->gen != c->gen || c->node < 0) {
+        return;
+    }
+    hy_buf_append(&c->in, e->data, e->len);
+    for (;;) {
+        struct resp_value v;
+        size_t used = 0;
+        char err[128];
+        int rc = resp_value_parse(&w->limits, c->in.data, c->in.len, &v, &used, err);
+        if (rc == HY_EAGAIN) {
+            return;
+        }
+        if (rc != HY_OK) {
+            w_fail(w, "c%d: a reply from n%d does not parse: %s", c->idx + 1, c->node + 1, err);
+            return;
+        }
+        if (!c->waiting) {
+            w_fail(w, "c%d: a reply from n%d without a request", c->idx + 1, c->node + 1);
+            resp_value_free(&v);
+            return;
+        }
+        if (c->waiting == W_OPEN) {
+            w_trace(w, "c%d <- n%d: HY.SESSION OPEN: %.*s (%" PRId64 ")", c->idx + 1, c->node + 1,
+                    v.type == RESP_INTEGER ? 0 : (int)HY_MIN(v.len, 80), (const char *)v.str,
+                    v.type == RESP_INTEGER ? v.integer : 0);
+            c->session = v.type == RESP_INTEGER && v.integer > 0 ? (uint64_t)v.integer : 0;
+            c->seq = 0;
+            c->waiting = W_IDLE;
+            if (v.type == RESP_ERROR && err_is(&v, "MOVED")) {
+                c->want_node = moved_target(w, &v);
+                client_drop_conn(w, c, "MOVED");
+            }
+        } else {
+            client_reply(w, c, &v);
+        }
+        resp_value_free(&v);
+        if (c->node < 0) {
+            return; /* the reply made it reconnect (MOVED) */
+        }
+        hy_buf_consume(&c->in, used);
+        ev_at(w, w->now + w_rand(w, 0, 30), WK_CLIENT_NEXT, -1, c->idx, 0, 0);
+    }
+}
+
+static void ev_deadline(struct world *w, struct w_client *c, uint64_t op_seq)
+{
+    if (!c->waiting || c->op_seq != op_seq) {
+        return;
+    }
+    int disturbed = c->disturbed || c->node < 0 || w->nodes[c->node].last_freeze_end > c->sent_at ||
+                    w->nodes[c->node].frozen_until > w->now;
+    if (!disturbed && c->waiting == W_OPEN) {
+        w_fail(w, "c%d: HY.SESSION OPEN on n%d got no reply within %d ms on a healthy link",
+               c->idx + 1, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
+    } else if (!disturbed) {
+        struct sim_op *op = &w->ops[c->op];
+        w_fail(w, "c%d: %s k%d on n%d got no reply within %d ms on a healthy link", c->idx + 1,
+               op_name(op->kind), op->key, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
+    }
+    client_drop_conn(w, c, "deadline");
+}
+
+/* After the engine ran: hand each client's output to the network, in order. */
+static void clients_collect(struct world *w, struct w_node *wn)
+{
+    for (int k = 0; k < w->nclients; k++) {
+        struct w_client *c = &w->clients[k];
+        if (c->node != wn->idx || c->nc == NULL) {
+            continue;
+        }
+        if (c->nc->out.len > 0 && !c->cut) {
+            struct w_ev *e = ev_new(w, w->now + net_delay(w), WK_CONN_REPLY, -1);
+            e->at = e->at < c->fifo_at ? c->fifo_at : e->at;
+            c->fifo_at = e->at;
+            e->a = c->idx;
+            e->gen = c->gen;
+            e->data = hy_xmalloc(c->nc->out.len);
+            memcpy(e->data, c->nc->out.data, c->nc->out.len);
+            e->len = c->nc->out.len;
+            heap_push(w, e);
+        }
+        hy_buf_reset(&c->nc->out);
+        if (c->nc->flags & (NODE_CLIENT_CLOSE_ASAP | NODE_CLIENT_CLOSE_AFTER_REPLY)) {
+            w_fail(w, "n%d closed client c%d", wn->idx + 1, c->idx + 1);
+        }
+    }
+}
+
+/* ---- nodes -------------------------------------------------------------------------------- */
+
+/* One loop turn's tail (server.c's flush_cb and server_do_io). */
+static void node_pump(struct world *w, struct w_node *wn)
+{
+    for (int guard = 0; guard < 1000 && wn->node != NULL; guard++) {
+        int moved = 0;
+        for (int round = 0; round < W_FLUSH_ROUNDS_MAX && wn->node != NULL; round++) {
+            node_flush(wn->node, wall(w));
+            moved |= disk_pump(w, wn);
+            if (wn->node == NULL || !node_has_proposals(wn->node)) {
+                break;
+            }
+        }
+        struct node_peer_msg *pm;
+        while (wn->node != NULL && (pm = node_take_peer_msg(wn->node)) != NULL) {
+            net_send_forward(w, wn, pm);
+            node_peer_msg_free(pm);
+            moved = 1;
+        }
+        while (wn->node != NULL && node_take_ready(wn->node) != NULL) {
+        }
+        if (!moved) {
+            break;
+        }
+    }
+    if (wn->node == NULL) {
+        return;
+    }
+    clients_collect(w, wn);
+    uint64_t at = node_timeout_ms(wn->node);
+    if (at != 0 && at != wn->tick_at) {
+        wn->tick_at = at;
+        ev_at(w, at > W_BASE_MS ? at - W_BASE_MS : 0, WK_TICK, wn->idx, 0, 0, ++wn->tick_gen);
+    }
+}
+
+static void node_config(struct world *w, struct w_node *wn)
+{
+    char err[160], port[16], peer_port[16], boot[512] = "";
+    config_init(&wn->cfg);
+    snprintf(port, sizeof(port), "%d", W_PORT0 + wn->idx);
+    snprintf(peer_port, sizeof(peer_port), "%d", W_PORT0 + 10000 + wn->idx);
+    for (int i = 0; i < w->n; i++) {
+        size_t len = strlen(boot);
+        snprintf(boot + len, sizeof(boot) - len, "%sn%d@127.0.0.1:%d", i ? "," : "", i + 1,
+                 W_PORT0 + 10000 + i);
+    }
+    char timeout[16];
+    snprintf(timeout, sizeof(timeout), "%d", W_REQ_TIMEOUT_MS);
+    const char *kv[][2] = {{"node-id", wn->name},
+                           {"port", port},
+                           {"peer-port", peer_port},
+                           {"bootstrap", boot},
+                           {"redirect", w->o.moved ? "moved" : "proxy"},
+                           {"request-timeout-ms", timeout}};
+    for (size_t k = 0; k < HY_ARRAY_LEN(kv); k++) {
+        if (config_set(&wn->cfg, kv[k][0], kv[k][1], 0, err) != HY_OK) {
+            fprintf(stderr, "halyard-sim: config %s: %s\n", kv[k][0], err);
+            abort();
+        }
+    }
+}
+
+/* What the WAL recovered must cover what the shell acknowledged before the crash. */
+static void check_recovery(struct world *w, struct w_node *wn, const struct wal_recovered *rec)
+{
+    uint64_t last = rec->snapshot.index;
+    if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
+        last = rec->first_index + rec->n_entries - 1;
+    }
+    if (rec->term < wn->ack_term ||
+        (rec->term == wn->ack_term && wn->ack_vote != 0 && rec->vote != wn->ack_vote)) {
+        w_fail(w,
+               "%s recovered term %" PRIu64 " vote %" PRIu64 ", acknowledged %" PRIu64
+               " vote %" PRIu64,
+               wn->name, rec->term, rec->vote, wn->ack_term, wn->ack_vote);
+        return;
+    }
+    if (last < wn->ack_last) {
+        w_fail(w, "%s recovered its log up to %" PRIu64 ", acknowledged up to %" PRIu64, wn->name,
+               last, wn->ack_last);
+        return;
+    }
+    uint64_t term = 0;
+    if (wn->ack_last == rec->snapshot.index) {
+        term = rec->snapshot.term;
+    } else if (wn->ack_last >= rec->first_index && rec->n_entries > 0) {
+        term = rec->entries[wn->ack_last - rec->first_index].term;
+    }
+    if (wn->ack_last > 0 && wn->ack_last_term != 0 && term != wn->ack_last_term) {
+        w_fail(w, "%s recovered entry %" PRIu64 " with term %" PRIu64 ", acknowledged %" PRIu64,
+               wn->name, wn->ack_last, term, wn->ack_last_term);
+    }
+}
+
+static int node_boot(struct world *w, struct w_node *wn, const struct wal_recovered *rec)
+{
+    int rc = wal_node_start(wn->node, rec, wall(w), w->o.trace ? &wn->log : NULL);
+    /* What it recovered is what its shell vouches for from now on. */
+    uint64_t last = rec->snapshot.index;
+    uint64_t last_term = rec->snapshot.term;
+    if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
+        last = rec->first_index + rec->n_entries - 1;
+        last_term = rec->entries[rec->n_entries - 1].term;
+    }
+    wn->ack_term = rec->term;
+    wn->ack_vote = rec->vote;
+    wn->ack_last = last;
+    wn->ack_last_term = last_term;
+    wn->checked_commit = rec->snapshot.index;
+    wn->checked_applied = 0;
+    return rc;
+}
+
+/* Start (or restart) node i from what its disk holds. */
+static void node_up(struct world *w, int i)
+{
+    struct w_node *wn = &w->nodes[i];
+    wn->inc++;
+    wn->node = node_create(&wn->cfg, w->o.trace ? &wn->log : NULL, hy_prng_next(&w->rng), wall(w));
+    HY_ASSERT(wn->node != NULL);
+    node_set_early_sender(wn->node, early_send_cb, wn);
+    if (w->o.mutation == WHOLE_MUT_SNAPSHOT_AHEAD) {
+        node_set_mutation(wn->node, NODE_MUT_SNAPSHOT_AHEAD);
+    } else if (w->o.mutation == WHOLE_MUT_SESSION_IGNORED) {
+        node_set_mutation(wn->node, NODE_MUT_SESSION_IGNORED);
+    }
+    wal_config_default(&wn->wal_cfg);
+    wn->wal_cfg.segment_size_bytes = 16 * 1024;
+    wn->wal_cfg.must_exist = wn->formed;
+    struct wal_recovered rec;
+    char err[512] = "";
+    int rc = wal_open(wn->disk, &wn->wal_cfg, &wn->wal, &rec, err, sizeof(err));
+    if (rc != HY_OK) {
+        w_fail(w, "%s does not recover its log: %s", wn->name, err);
+        node_destroy(wn->node);
+        wn->node = NULL;
+        return;
+    }
+    wn->formed = 1;
+    check_recovery(w, wn, &rec);
+    rc = node_boot(w, wn, &rec);
+    w_trace(w, "%s up: term %" PRIu64 ", snapshot %" PRIu64 ", log to %" PRIu64, wn->name, rec.term,
+            rec.snapshot.index, wn->ack_last);
+    wal_recovered_free(&rec);
+    if (rc != HY_OK) {
+        w_fail(w, "%s does not start from its log: %s", wn->name, hy_strerror(rc));
+        return;
+    }
+    ev_at(w, w->now + w_rand(w, 1, 100), WK_CRON, i, 0, 0, 0);
+    for (int j = 0; j < w->n; j++) {
+        if (j != i) {
+            link_try_reconnect(w, i, j);
+        }
+    }
+    node_pump(w, wn);
+}
+
+static void node_crash(struct world *w, int i, const char *why)
+{
+    struct w_node *wn = &w->nodes[i];
+    if (wn->node == NULL) {
+        return;
+    }
+    static const enum disk_mem_crash_mode modes[] = {DISK_CRASH_KEEP, DISK_CRASH_DROP,
+                                                     DISK_CRASH_TEAR, DISK_CRASH_RANDOM};
+    enum disk_mem_crash_mode mode = modes[w_rand(w, 0, 3)];
+    w_trace(w, "%s CRASH (%s; crash mode %d)", wn->name, why, (int)mode);
+    w->res->crashes++;
+    for (int k = 0; k < w->nclients; k++) {
+        struct w_client *c = &w->clients[k];
+        if (c->node == i) {
+            c->nc = NULL; /* freed with the node */
+            client_drop_conn(w, c, "node crashed");
+        }
+    }
+    if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
+        for (size_t k = 0; k < wn->qn; k++) {
+            clone_free(wn->q[k]);
+        }
+    }
+    wn->qn = 0; /* the engine's batches are freed with it */
+    node_destroy(wn->node);
+    wn->node = NULL;
+    wal_close(wn->wal);
+    wn->wal = NULL;
+    disk_mem_fail_clear(wn->disk);
+    wn->torn_armed = wn->full_armed = wn->disk_full = 0;
+    disk_mem_crash(wn->disk, mode);
+    wn->inc++; /* its pending events die with it */
+    wn->tick_at = 0;
+    wn->disk_armed = 0;
+    wn->frozen_until = 0;
+    for (int j = 0; j < w->n; j++) {
+        wn->view_up[j] = 0;
+        if (j != i) {
+            link_break(w, i, j, 0, w_rand(w, 1, 5)); /* the kernel resets its connections */
+        }
+    }
+    wire_reader_free(&wn->reader);
+    wire_reader_init(&wn->reader, NULL);
+    ev_at(w, w->now + w_rand(w, 100, 2500), WK_RESTART, -1, i, 0, 0);
+}
+
+/* ---- faults ------------------------------------------------------------------------------- */
+
+enum w_fault {
+    WF_CRASH,
+    WF_TORN,
+    WF_PARTITION,
+    WF_ISOLATE,
+    WF_CLIENT_CUT,
+    WF_FREEZE,
+    WF_SNAPSHOT,
+    WF_FLAP,
+    WF_FULL,
+    WF_COUNT
+};
+
+static const char *fault_names[WF_COUNT] = {"crash",  "torn",     "partition", "isolate", "client",
+                                            "freeze", "snapshot", "flap",      "full"};
+
+static void cut_pair(struct world *w, int a, int b, uint64_t until)
+{
+    struct w_link *l = link_of(w, a, b);
+    l->cut = 1;
+    link_break(w, a, b, W_PING_TIMEOUT_MS, W_PING_TIMEOUT_MS);
+    ev_at(w, until, WK_HEAL, -1, a, b, 0);
+}
+
+static void fault_partition(struct world *w, int isolate)
+{
+    uint32_t side = 0;
+    if (isolate) {
+        side = 1u << w_rand(w, 0, (uint64_t)w->n - 1);
+    } else {
+        while (side == 0 || side == (1u << w->n) - 1) {
+            side = (uint32_t)w_rand(w, 1, (1u << w->n) - 2);
+        }
+    }
+    uint64_t until = w->now + w_rand(w, 300, 4000);
+    w_trace(w, "partition: side %#x until %" PRIu64, side, until);
+    for (int a = 0; a < w->n; a++) {
+        for (int b = a + 1; b < w->n; b++) {
+            if (((side >> a) & 1u) != ((side >> b) & 1u)) {
+                cut_pair(w, a, b, until);
+            }
+        }
+    }
+}
+
+static void fault_freeze(struct world *w, int i)
+{
+    struct w_node *wn = &w->nodes[i];
+    if (wn->node == NULL || wn->frozen_until > w->now) {
+        return;
+    }
+    uint64_t ms = w_rand(w, 200, 3000);
+    wn->frozen_until = w->now + ms;
+    wn->last_freeze_end = wn->frozen_until;
+    w_trace(w, "%s frozen for %" PRIu64 " ms", wn->name, ms);
+    if (ms > W_PING_TIMEOUT_MS) {
+        ev_at(w, w->now + W_PING_TIMEOUT_MS, WK_FREEZE_BREAK, -1, i, 0, wn->inc);
+    }
+}
+
+static void fault_admin_snapshot(struct world *w, int i)
+{
+    struct w_node *wn = &w->nodes[i];
+    if (wn->node == NULL || wn->frozen_until > w->now) {
+        return;
+    }
+    struct node_client *c =
+        node_client_new(wn->node, "10.0.1.1:5000", "127.0.0.1:7000", -1, wall(w));
+    static const char cmd[] = "*2\r\n$7\r\nHALYARD\r\n$8\r\nSNAPSHOT\r\n";
+    hy_buf_append(&c->in, cmd, sizeof(cmd) - 1);
+    node_client_process(wn->node, c, wall(w));
+    w_trace(w, "%s: HALYARD SNAPSHOT -> %.*s", wn->name, (int)HY_MIN(c->out.len, 60),
+            (const char *)c->out.data);
+    node_client_free(wn->node, c);
+    node_pump(w, wn);
+}
+
+static void ev_fault(struct world *w, uint32_t mask)
+{
+    if (!w->faults_on) {
+        return;
+    }
+    ev_at(w, w->now + w_rand(w, 100, 1500), WK_FAULT, -1, 0, 0, 0);
+    int f = (int)w_rand(w, 0, WF_COUNT - 1);
+    if (!(mask >> f & 1u)) {
+        return;
+    }
+    int i = (int)w_rand(w, 0, (uint64_t)w->n - 1);
+    struct w_node *wn = &w->nodes[i];
+    switch (f) {
+    case WF_CRASH: node_crash(w, i, "fault"); break;
+    case WF_TORN:
+        if (wn->node != NULL && !wn->torn_armed && !wn->full_armed) {
+            /* A later write or sync fails: the process aborts mid-write, and what it had not
+             * synced is kept, dropped or torn. */
+            wn->torn_armed = 1;
+            disk_mem_fail(wn->disk, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_SYNC),
+                          w_rand(w, 1, 12), HY_EIO, 0);
+            w_trace(w, "%s: disk armed to fail mid-write", wn->name);
+        }
+        break;
+    case WF_PARTITION:
+    case WF_ISOLATE: fault_partition(w, f == WF_ISOLATE); break;
+    case WF_CLIENT_CUT: {
+        struct w_client *c = &w->clients[w_rand(w, 0, (uint64_t)w->nclients - 1)];
+        if (!c->cut) {
+            c->cut = 1;
+            c->disturbed = 1;
+            w_trace(w, "c%d: link cut", c->idx + 1);
+            ev_at(w, w->now + w_rand(w, 200, 4000), WK_CLIENT_HEAL, -1, c->idx, 0, 0);
+        }
+        break;
+    }
+    case WF_FREEZE: fault_freeze(w, i); break;
+    case WF_SNAPSHOT: fault_admin_snapshot(w, i); break;
+    case WF_FULL:
+        if (wn->node != NULL && !wn->torn_armed && !wn->full_armed) {
+            wn->full_armed = 1;
+            disk_mem_fail(wn->disk, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_PREALLOCATE),
+                          w_rand(w, 1, 4), HY_ENOSPC, 1);
+            w_trace(w, "%s: disk will be full", wn->name);
+            ev_at(w, w->now + w_rand(w, 300, 3000), WK_DISK_ROOM, -1, i, 0, wn->inc);
+        }
+        break;
+    case WF_FLAP: {
+        int j = (int)w_rand(w, 0, (uint64_t)w->n - 1);
+        if (j != i) {
+            w_trace(w, "link n%d-n%d reset", i + 1, j + 1);
+            link_break(w, i, j, w_rand(w, 0, 5), w_rand(w, 0, 5));
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+static void ev_quiet(struct world *w)
+{
+    w->faults_on = 0;
+    w->quiet_at = w->now;
+    w_trace(w, "faults stop");
+    for (int a = 0; a < w->n; a++) {
+        disk_mem_fail_clear(w->nodes[a].disk);
+        w->nodes[a].torn_armed = w->nodes[a].full_armed = 0;
+        for (int b = a + 1; b < w->n; b++) {
+            w->links[a][b].cut = 0;
+            link_try_reconnect(w, a, b);
+        }
+    }
+    for (int k = 0; k < w->nclients; k++) {
+        w->clients[k].cut = 0;
+    }
+}
+
+/* ---- checks ------------------------------------------------------------------------------- */
+
+static void grow(uint64_t **arr, size_t *cap, uint64_t index)
+{
+    if (index < *cap) {
+        return;
+    }
+    size_t n = *cap ? *cap : 1024;
+    while (n <= index) {
+        n *= 2;
+    }
+    *arr = hy_xrealloc(*arr, n * sizeof(**arr));
+    memset(*arr + *cap, 0, (n - *cap) * sizeof(**arr));
+    *cap = n;
+}
+
+static void check_node(struct world *w, struct w_node *wn)
+{
+    struct hy_node *n = wn->node;
+    const struct raft *r = &n->raft;
+    uint64_t term = raft_term(r);
+    if (raft_role(r) == RAFT_LEADER) {
+        grow(&w->leader_of_term, &w->cap_terms, term);
+        if (w->leader_of_term[term] == 0) {
+            w->leader_of_term[term] = (uint64_t)wn->idx + 1;
+            w_trace(w, "%s leads term %" PRIu64, wn->name, term);
+        } else if (w->leader_of_term[term] != (uint64_t)wn->idx + 1) {
+            w_fail(w, "two leaders in term %" PRIu64 ": n%" PRIu64 " and %s", term,
+                   w->leader_of_term[term], wn->name);
+        }
+    }
+    uint64_t commit = raft_commit_index(r);
+    grow(&w->commit_term, &w->cap_commit, commit);
+    for (uint64_t i = wn->checked_commit + 1; i <= commit; i++) {
+        uint64_t t = raft_term_at(r, i);
+        if (t == 0) {
+            continue; /* compacted into a snapshot */
+        }
+        if (w->commit_term[i] == 0) {
+            w->commit_term[i] = t;
+        } else if (w->commit_term[i] != t) {
+            w_fail(w, "%s committed entry %" PRIu64 " of term %" PRIu64 ", another term %" PRIu64,
+                   wn->name, i, t, w->commit_term[i]);
+        }
+    }
+    wn->checked_commit = commit > wn->checked_commit ? commit : wn->checked_commit;
+    w->res->commit_index = commit > w->res->commit_index ? commit : w->res->commit_index;
+    if (n->applied != wn->checked_applied) {
+        wn->checked_applied = n->applied;
+        uint64_t d = store_digest(n->store) | 1; /* 0 marks "none yet" */
+        grow(&w->digest_at, &w->cap_digest, n->applied);
+        if (w->digest_at[n->applied] == 0) {
+            w->digest_at[n->applied] = d;
+        } else if (w->digest_at[n->applied] != d) {
+            w_fail(w,
+                   "%s: store digest at applied index %" PRIu64 " differs from another replica's",
+                   wn->name, n->applied);
+        }
+    }
+}
+
+static void check_end(struct world *w)
+{
+    for (int k = 0; k < w->nclients && !w->failed; k++) {
+        const struct w_client *c = &w->clients[k];
+        if (c->served_after_quiet == 0 || c->served_after_quiet - w->quiet_at > W_SERVED_BOUND_MS) {
+            w_fail(w, "c%d was not served within %d ms after the faults stopped", k + 1,
+                   W_SERVED_BOUND_MS);
+        }
+    }
+    for (int i = 0; i < w->n && !w->failed; i++) {
+        if (w->nodes[i].node == NULL) {
+            w_fail(w, "%s is still down at the end", w->nodes[i].name);
+        }
+    }
+    for (int i = 1; i < w->n && !w->failed; i++) {
+        struct hy_node *a = w->nodes[0].node, *b = w->nodes[i].node;
+        if (a->applied != b->applied || store_digest(a->store) != store_digest(b->store)) {
+            w_fail(w,
+                   "replicas did not converge: n1 applied %" PRIu64 " (%s, term %" PRIu64
+                   ", commit %" PRIu64 ", last %" PRIu64 "), %s applied %" PRIu64
+                   " (%s, term %" PRIu64 ", commit %" PRIu64 ", last %" PRIu64 ")",
+                   a->applied, raft_role_name(raft_role(&a->raft)), raft_term(&a->raft),
+                   raft_commit_index(&a->raft), raft_last_index(&a->raft), w->nodes[i].name,
+                   b->applied, raft_role_name(raft_role(&b->raft)), raft_term(&b->raft),
+                   raft_commit_index(&b->raft), raft_last_index(&b->raft));
+        }
+    }
+    if (w->failed) {
+        return;
+    }
+    char why[256] = "";
+    int lin = sim_lin_check(w->ops, w->nops, SIM_LIN_STEPS_MAX, why, sizeof(why));
+    if (lin < 0) {
+        w->res->lin_gave_up = 1;
+        w_fail(w, "linearizability check inconclusive: %s", why);
+    } else if (lin == 0) {
+        w_fail(w, "history not linearizable: %s", why);
+    }
+}
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+static void ev_node(struct world *w, struct w_node *wn, const struct w_ev *e)
+{
+    switch (e->kind) {
+    case WK_TICK:
+        if (e->gen != wn->tick_gen) {
+            return;
+        }
+        wn->tick_at = 0;
+        node_tick(wn->node, wall(w));
+        break;
+    case WK_CRON:
+        node_cron(wn->node, wall(w));
+        ev_at(w, w->now + 1000 / (uint64_t)wn->cfg.hz, WK_CRON, wn->idx, 0, 0, 0);
+        break;
+    case WK_DISK: ev_disk(w, wn); break;
+    case WK_FRAME: ev_frame(w, wn, e); break;
+    case WK_PEER_STATE: ev_peer_state(w, wn, e); break;
+    case WK_CONN_REQ: {
+        struct w_client *c = &w->clients[e->a];
+        if (c->gen != e->gen || c->node != wn->idx || c->nc == NULL || c->cut) {
+            return;
+        }
+        hy_buf_append(&c->nc->in, e->data, e->len);
+        node_client_process(wn->node, c->nc, wall(w));
+        break;
+    }
+    case WK_CONN_CLOSE: node_client_free(wn->node, e->ptr); break;
+    default: HY_ASSERT(0);
+    }
+    node_pump(w, wn);
+}
+
+static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
+{
+    struct w_client *c = e->a >= 0 && e->a < W_CLIENTS_MAX ? &w->clients[e->a] : NULL;
+    switch (e->kind) {
+    case WK_RECONNECT: link_try_reconnect(w, e->a, e->b); break;
+    case WK_FREEZE_BREAK:
+        if (w->nodes[e->a].inc == e->gen && w->nodes[e->a].frozen_until > w->now) {
+            for (int j = 0; j < w->n; j++) {
+                if (j != e->a) {
+                    link_break(w, e->a, j, 0, 0); /* its peers' pings went unanswered */
+                }
+            }
+        }
+        break;
+    case WK_CONN_REPLY:
+        if (!c->cut) {
+            ev_conn_reply(w, c, e);
+        }
+        break;
+    case WK_CLIENT_CONNECT: ev_client_connect(w, c, e->b); break;
+    case WK_CLIENT_NEXT: ev_client_next(w, c); break;
+    case WK_DEADLINE: ev_deadline(w, c, e->gen); break;
+    case WK_FAULT: ev_fault(w, mask); break;
+    case WK_RESTART:
+        if (w->nodes[e->a].node == NULL) {
+            node_up(w, e->a);
+        }
+        break;
+    case WK_HEAL:
+        link_of(w, e->a, e->b)->cut = 0;
+        link_try_reconnect(w, e->a, e->b);
+        break;
+    case WK_CLIENT_HEAL: c->cut = 0; break;
+    case WK_QUIET: ev_quiet(w); break;
+    case WK_DISK_ROOM:
+        if (w->nodes[e->a].inc == e->gen && w->nodes[e->a].full_armed) {
+            w->nodes[e->a].full_armed = 0;
+            disk_mem_fail_clear(w->nodes[e->a].disk);
+            w_trace(w, "n%d: disk has room again", e->a + 1);
+        }
+        break;
+    default: HY_ASSERT(0);
+    }
+}
+
+/* Returns 1 when the event was put back (its node is frozen) instead of run. */
+static int ev_run(struct world *w, struct w_ev *e, uint32_t mask)
+{
+    w->trace_hash = (w->trace_hash ^ ((uint64_t)e->kind << 48 ^ (uint64_t)(e->node + 1) << 32 ^
+                                      (uint64_t)e->a << 16 ^ e->at)) *
+                    1099511628211ull;
+    if (e->node < 0) {
+        ev_world(w, e, mask);
+        return 0;
+    }
+    struct w_node *wn = &w->nodes[e->node];
+    if (wn->node == NULL || e->inc != wn->inc) {
+        return 0; /* for a life of the node that ended */
+    }
+    if (wn->frozen_until > w->now) {
+        e->at = wn->frozen_until; /* a stopped process: everything waits, in order */
+        e->seq = ++w->seq;
+        heap_push(w, e);
+        return 1;
+    }
+    ev_node(w, wn, e);
+    return 0;
+}
+
+static uint32_t world_init(struct world *w, const struct whole_opts *o, struct whole_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    w->o = *o;
+    w->res = res;
+    hy_prng_seed(&w->rng, o->seed * 0x9e3779b97f4a7c15ull + 0x5157);
+    w->n = o->nodes;
+    w->trace_hash = 14695981039346656037ull;
+    resp_limits_default(&w->limits);
+    w->nclients = (int)w_rand(w, 2, W_CLIENTS_MAX - 1);
+    w->faults_on = !o->no_faults;
+    w->drop_pm = w_chance_pm(w, 500) ? (uint32_t)w_rand(w, 1, 150) : 0;
+    w->dup_pm = w_chance_pm(w, 300) ? (uint32_t)w_rand(w, 1, 100) : 0;
+    w->corrupt_pm = w_chance_pm(w, 200) ? (uint32_t)w_rand(w, 1, 20) : 0;
+    w->delay_max_ms = (uint32_t)w_rand(w, 1, w_chance_pm(w, 200) ? 100 : 20);
+    w->disk_max_us = (uint32_t)w_rand(w, 100, w_chance_pm(w, 200) ? 100000 : 5000);
+    uint32_t mask = 0;
+    while (!o->no_faults && mask == 0) {
+        mask = (uint32_t)w_rand(w, 0, (1u << WF_COUNT) - 1);
+    }
+    for (int i = 0; i < w->n; i++) {
+        struct w_node *wn = &w->nodes[i];
+        wn->w = w;
+        wn->idx = i;
+        snprintf(wn->name, sizeof(wn->name), "n%d", i + 1);
+        wn->disk = disk_mem_new(wn->name, hy_prng_next(&w->rng));
+        wire_reader_init(&wn->reader, NULL);
+        wn->log = (struct hy_log){.level = HY_LOG_INFO, .ctx = wn, .write_cb = node_log_cb};
+        node_config(w, wn);
+        for (int j = i + 1; j < w->n; j++) {
+            w->links[i][j].gen = 1;
+        }
+    }
+    for (int k = 0; k < w->nclients; k++) {
+        w->clients[k] = (struct w_client){.idx = k, .node = -1, .want_node = -1};
+        hy_buf_init(&w->clients[k].in);
+        hy_buf_init(&w->clients[k].req);
+        w->clients[k].uses_session = w_chance_pm(w, 500);
+        ev_at(w, w_rand(w, 0, 200), WK_CLIENT_CONNECT, -1, k, -1, 0);
+    }
+    if (!o->no_faults) {
+        ev_at(w, w_rand(w, 200, 1000), WK_FAULT, -1, 0, 0, 0);
+    }
+    ev_at(w, o->fault_ms, WK_QUIET, -1, 0, 0, 0);
+    char names[128] = "";
+    for (int f = 0; f < WF_COUNT; f++) {
+        if (mask >> f & 1u) {
+            size_t len = strlen(names);
+            snprintf(names + len, sizeof(names) - len, "%s%s", len ? "," : "", fault_names[f]);
+        }
+    }
+    w_trace(w,
+            "seed %" PRIu64 ": %d nodes (%s), %d clients, faults %s, drop %u dup %u "
+            "corrupt %u per mille, delay <= %u ms, disk <= %u us",
+            o->seed, w->n, o->moved ? "moved" : "proxy", w->nclients, names, w->drop_pm, w->dup_pm,
+            w->corrupt_pm, w->delay_max_ms, w->disk_max_us);
+    for (int i = 0; i < w->n; i++) {
+        node_up(w, i);
+    }
+    return mask;
+}
+
+static void world_free(struct world *w)
+{
+    while (w->nheap > 0) {
+        ev_free(heap_pop(w));
+    }
+    hy_free(w->heap);
+    for (int i = 0; i < w->n; i++) {
+        struct w_node *wn = &w->nodes[i];
+        if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
+            for (size_t k = 0; k < wn->qn; k++) {
+                clone_free(wn->q[k]);
+            }
+        }
+        hy_free(wn->q);
+        node_destroy(wn->node);
+        if (wn->wal != NULL) {
+            wal_close(wn->wal);
+        }
+        disk_destroy(wn->disk);
+        wire_reader_free(&wn->reader);
+        config_free(&wn->cfg);
+    }
+    for (int k = 0; k < w->nclients; k++) {
+        hy_buf_free(&w->clients[k].in);
+        hy_buf_free(&w->clients[k].req);
+    }
+    hy_free(w->ops);
+    hy_free(w->leader_of_term);
+    hy_free(w->commit_term);
+    hy_free(w->digest_at);
+}
+
+int whole_run(const struct whole_opts *o, struct whole_result *res)
+{
+    struct world *w = hy_xcalloc(1, sizeof(*w));
+    uint32_t mask = world_init(w, o, res);
+    uint64_t end = o->fault_ms + o->quiet_ms;
+    while (w->nheap > 0 && !w->failed) {
+        struct w_ev *e = heap_pop(w);
+        if (e->at > end) {
+            ev_free(e);
+            break;
+        }
+        w->now = e->at;
+        res->events++;
+        if (ev_run(w, e, mask)) {
+            continue;
+        }
+        ev_free(e);
+        for (int i = 0; i < w->n && !w->failed; i++) {
+            if (w->nodes[i].node != NULL) {
+                check_node(w, &w->nodes[i]);
+            }
+        }
+    }
+    w->now = end;
+    if (!w->failed) {
+        check_end(w);
+    }
+    res->trace_digest = w->trace_hash;
+    res->ok = !w->failed;
+    world_free(w);
+    hy_free(w);
+    return res->ok;
+}
