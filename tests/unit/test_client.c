@@ -173,6 +173,35 @@ static void test_lost_reply_resent_under_the_same_slot(void **state)
     hyc_core_free(t.k);
 }
 
+/* A re-sent copy refused ("READONLY disk full") says nothing of the first copy, which may
+ * have been applied: not the answer; tried again, and at the deadline UNKNOWN. A first copy's
+ * refusal is the answer. */
+static void test_refused_resend_is_not_the_answer(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 3000);
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n");
+    assert_true(run(&t));
+    hyc_closed(t.k, t.now); /* the first copy is lost after sending */
+    assert_true(run(&t));
+    answer(&t, "-READONLY disk full: writes are refused until space is freed; reads go on\r\n");
+    assert_true(run(&t)); /* sent again after a backoff step */
+    assert_string_equal(t.sent[t.n_sent - 1], INCR1);
+    t.now = 5000;
+    assert_false(run(&t));
+    char text[256];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNKNOWN);
+    begin(&t, "INCR", "c"); /* a fresh write refused on its first copy: the refusal stands */
+    assert_true(run(&t));
+    answer(&t, "-READONLY disk full: writes are refused until space is freed; reads go on\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_REPLY_ERROR);
+    hyc_core_free(t.k);
+}
+
 /* Without a session, a write whose connection is lost after sending is UNKNOWN, not re-sent;
  * a read is re-sent. */
 static void test_without_session_lost_write_is_unknown(void **state)
@@ -453,6 +482,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_goes_in_a_session),
         cmocka_unit_test(test_lost_reply_resent_under_the_same_slot),
+        cmocka_unit_test(test_refused_resend_is_not_the_answer),
         cmocka_unit_test(test_without_session_lost_write_is_unknown),
         cmocka_unit_test(test_moved_and_tryagain),
         cmocka_unit_test(test_unreachable_backs_off_then_not_applied),
