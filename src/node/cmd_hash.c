@@ -262,26 +262,10 @@ static void hrandfield_count(struct cmd_ctx *x, const struct store_obj *o, int64
 
 void cmd_hrandfield(struct cmd_ctx *x)
 {
-    int64_t count = 0;
-    int withvalues = 0;
-    if (x->argc > 4 || (x->argc == 4 && !node_arg_is(&x->argv[3], "WITHVALUES"))) {
-        node_reply_syntax_error(x);
+    int64_t count;
+    int withvalues;
+    if (!node_rand_count(x, "WITHVALUES", &count, &withvalues)) {
         return;
-    }
-    if (x->argc >= 3) {
-        if (!node_arg_i64(x, 2, &count)) {
-            return;
-        }
-        if (count == INT64_MIN) {
-            resp_write_error(&x->w, "ERR value is out of range, value must between "
-                                    "-9223372036854775807 and 9223372036854775807");
-            return;
-        }
-        withvalues = x->argc == 4;
-        if (withvalues && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
-            resp_write_error(&x->w, "ERR value is out of range");
-            return;
-        }
     }
     const struct store_obj *o;
     if (!hash_lookup(x, &o)) {

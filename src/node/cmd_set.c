@@ -11,10 +11,6 @@
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
-#define ERR_RANGE_ANY                                                         \
-    "ERR value is out of range, value must between -9223372036854775807 and " \
-    "9223372036854775807"
-
 static int set_lookup(struct cmd_ctx *x, size_t i, const struct store_obj **o)
 {
     return node_lookup_typed(x, i, STORE_SET, o);
@@ -227,19 +223,10 @@ static void srandmember_count(struct cmd_ctx *x, const struct store_obj *o, int6
 
 void cmd_srandmember(struct cmd_ctx *x)
 {
-    int64_t count = 0;
-    if (x->argc > 3) {
-        node_reply_syntax_error(x);
+    int64_t count;
+    int unused;
+    if (!node_rand_count(x, NULL, &count, &unused)) {
         return;
-    }
-    if (x->argc == 3) {
-        if (!node_arg_i64(x, 2, &count)) {
-            return;
-        }
-        if (count == INT64_MIN) {
-            resp_write_error(&x->w, ERR_RANGE_ANY);
-            return;
-        }
     }
     const struct store_obj *o;
     if (!set_lookup(x, 1, &o)) {

@@ -540,26 +540,10 @@ static void zrandmember_count(struct cmd_ctx *x, const struct store_obj *o, int6
 
 void cmd_zrandmember(struct cmd_ctx *x)
 {
-    int64_t count = 0;
-    int withscores = 0;
-    if (x->argc > 4 || (x->argc == 4 && !node_arg_is(&x->argv[3], "WITHSCORES"))) {
-        node_reply_syntax_error(x);
+    int64_t count;
+    int withscores;
+    if (!node_rand_count(x, "WITHSCORES", &count, &withscores)) {
         return;
-    }
-    if (x->argc >= 3) {
-        if (!node_arg_i64(x, 2, &count)) {
-            return;
-        }
-        if (count == INT64_MIN) {
-            resp_write_error(&x->w, "ERR value is out of range, value must between "
-                                    "-9223372036854775807 and 9223372036854775807");
-            return;
-        }
-        withscores = x->argc == 4;
-        if (withscores && (count < -INT64_MAX / 2 || count > INT64_MAX / 2)) {
-            resp_write_error(&x->w, "ERR value is out of range");
-            return;
-        }
     }
     const struct store_obj *o;
     if (!zset_lookup(x, 1, &o)) {

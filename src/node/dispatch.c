@@ -71,6 +71,34 @@ int node_arg_i64(struct cmd_ctx *x, size_t i, int64_t *out)
     return 1;
 }
 
+int node_rand_count(struct cmd_ctx *x, const char *with, int64_t *count, int *with_out)
+{
+    *count = 0;
+    *with_out = 0;
+    size_t most = with != NULL ? 4 : 3;
+    if (x->argc > most || (x->argc == 4 && !node_arg_is(&x->argv[3], with))) {
+        node_reply_syntax_error(x);
+        return 0;
+    }
+    if (x->argc < 3) {
+        return 1;
+    }
+    if (!node_arg_i64(x, 2, count)) {
+        return 0;
+    }
+    if (*count == INT64_MIN) {
+        resp_write_error(&x->w, "ERR value is out of range, value must between "
+                                "-9223372036854775807 and 9223372036854775807");
+        return 0;
+    }
+    *with_out = x->argc == 4;
+    if (*with_out && (*count < -INT64_MAX / 2 || *count > INT64_MAX / 2)) {
+        resp_write_error(&x->w, "ERR value is out of range");
+        return 0;
+    }
+    return 1;
+}
+
 const struct store_obj *node_lookup(struct cmd_ctx *x, size_t i)
 {
     HY_ASSERT(i < x->argc);

@@ -391,6 +391,9 @@ void node_reply_arity(struct resp_writer *w, const char *name);
 /* Argument helpers. */
 int node_arg_is(const struct resp_arg *a, const char *lit);
 int node_arg_i64(struct cmd_ctx *x, size_t i, int64_t *out); /* replies the error on failure */
+/* SRANDMEMBER/HRANDFIELD/ZRANDMEMBER key [count [with]] (with NULL: no such option): the
+ * count (0 when absent) and whether `with` was given; 0 when an error was replied. */
+int node_rand_count(struct cmd_ctx *x, const char *with, int64_t *count, int *with_out);
 /* numkeys of LMPOP/SINTERCARD (>= 1); replies Redis's error and returns 0 otherwise. */
 int node_arg_numkeys(struct cmd_ctx *x, size_t i, int64_t *out);
 const struct store_obj *node_lookup(struct cmd_ctx *x, size_t i);

@@ -78,9 +78,20 @@ static void r_value(struct resp_writer *w, const struct store_obj *o)
 
 #define ARG(e, i) (e)->argv[(i)].ptr, (e)->argv[(i)].len
 
-static uint32_t lru_of(const struct store_entry *e)
+struct store_obj *store__lookup_typed(enum store_type type, struct store *s,
+                                      const struct store_entry *e, uint32_t ki,
+                                      struct resp_writer *w, int *wrong_out)
 {
-    return (uint32_t)(e->time_ms >> SE_LRU_SHIFT);
+    struct store_obj *o = store__lookup_write(s, ARG(e, ki), e->time_ms);
+    *wrong_out = o != NULL && se_type(o) != type;
+    if (*wrong_out) {
+        store__r_err(w, STORE_ERR_WRONGTYPE);
+        return NULL;
+    }
+    if (o != NULL) {
+        o->lru = store__lru_of(e);
+    }
+    return o;
 }
 
 static int past(int64_t at, uint64_t time_ms)
@@ -100,7 +111,7 @@ static struct store_obj *string_put(struct store *s, const struct store_entry *e
     if (vlen > 0) {
         memcpy(store__value_ptr(o), v, vlen);
     }
-    o->lru = lru_of(e);
+    o->lru = store__lru_of(e);
     store__link(s, o);
     return o;
 }
@@ -217,7 +228,7 @@ static void op_incrby(struct store *s, const struct store_entry *e, struct resp_
     char text[24];
     size_t n = hy_format_i64(text, cur + e->incr);
     if (o != NULL) {
-        store__set_string(s, o, (const uint8_t *)text, n)->lru = lru_of(e);
+        store__set_string(s, o, (const uint8_t *)text, n)->lru = store__lru_of(e);
     } else {
         string_put(s, e, NULL, 0, (const uint8_t *)text, n, -1);
     }
@@ -272,7 +283,7 @@ static void op_incrbyfloat(struct store *s, const struct store_entry *e, struct 
         return;
     }
     if (o != NULL) {
-        store__set_string(s, o, (const uint8_t *)text, n)->lru = lru_of(e);
+        store__set_string(s, o, (const uint8_t *)text, n)->lru = store__lru_of(e);
     } else {
         string_put(s, e, NULL, 0, (const uint8_t *)text, n, -1);
     }
@@ -303,7 +314,7 @@ static void op_append(struct store *s, const struct store_entry *e, struct resp_
     if (add > 0) {
         memcpy(store__value_ptr(o) + vlen, e->argv[1].ptr, add);
     }
-    o->lru = lru_of(e);
+    o->lru = store__lru_of(e);
     r_int(w, (int64_t)(vlen + add));
 }
 
@@ -338,7 +349,7 @@ static void op_setrange(struct store *s, const struct store_entry *e, struct res
     }
     o = string_resize(s, o, len);
     memcpy(store__value_ptr(o) + off, e->argv[1].ptr, add);
-    o->lru = lru_of(e);
+    o->lru = store__lru_of(e);
     r_int(w, (int64_t)len);
 }
 
@@ -515,7 +526,7 @@ static struct store_obj *hash_for_write(struct store *s, const struct store_entr
         store__set_hobj(o, store__hobj_new(s->hash_seed));
         store__link(s, o);
     }
-    o->lru = lru_of(e);
+    o->lru = store__lru_of(e);
     return o;
 }
 

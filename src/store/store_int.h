@@ -251,6 +251,16 @@ void store__delete(struct store *s, struct store_obj *e);
 /* The entry for key, or NULL; an entry expired at time_ms is deleted first (apply path). */
 struct store_obj *store__lookup_write(struct store *s, const uint8_t *k, size_t klen,
                                       uint64_t time_ms);
+/* The LRU clock of entry e's time. */
+static inline uint32_t store__lru_of(const struct store_entry *e)
+{
+    return (uint32_t)(e->time_ms >> SE_LRU_SHIFT);
+}
+/* The collection of `type` at key argv[ki] for writing (its LRU clock touched), or NULL:
+ * absent (*wrong_out 0) or of another type (*wrong_out 1, WRONGTYPE replied). */
+struct store_obj *store__lookup_typed(enum store_type type, struct store *s,
+                                      const struct store_entry *e, uint32_t ki,
+                                      struct resp_writer *w, int *wrong_out);
 /* Sets or clears (at = -1) a live entry's expiry; returns the entry (possibly reallocated). */
 struct store_obj *store__set_expire(struct store *s, struct store_obj *e, int64_t at);
 /* Replaces a string entry's value, keeping its expiry; returns the new entry. */

@@ -200,33 +200,11 @@ static void r_elem(struct resp_writer *w, const struct lelem *el)
 
 #define ARG(e, i) (e)->argv[(i)].ptr, (e)->argv[(i)].len
 
-static uint32_t lru_of(const struct store_entry *e)
-{
-    return (uint32_t)(e->time_ms >> SE_LRU_SHIFT);
-}
-
-/* The list at key argv[ki] for writing, or NULL: absent (*wrong_out 0) or of another type
- * (*wrong_out 1, WRONGTYPE replied). */
-static struct store_obj *list_lookup(struct store *s, const struct store_entry *e, uint32_t ki,
-                                     struct resp_writer *w, int *wrong_out)
-{
-    struct store_obj *o = store__lookup_write(s, ARG(e, ki), e->time_ms);
-    *wrong_out = o != NULL && se_type(o) != STORE_LIST;
-    if (*wrong_out) {
-        store__r_err(w, STORE_ERR_WRONGTYPE);
-        return NULL;
-    }
-    if (o != NULL) {
-        o->lru = lru_of(e);
-    }
-    return o;
-}
-
 static struct store_obj *list_create(struct store *s, const struct store_entry *e, uint32_t ki)
 {
     struct store_obj *o = store__entry_new(STORE_LIST, -1, ARG(e, ki), 0);
     store__set_vobj(o, store__lobj_new());
-    o->lru = lru_of(e);
+    o->lru = store__lru_of(e);
     store__link(s, o);
     return o;
 }
@@ -255,7 +233,7 @@ static size_t end_index(const struct lobj *l, int right)
 void store__op_push(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     int wrong;
-    struct store_obj *o = list_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_LIST, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -297,7 +275,7 @@ void store__op_pop(struct store *s, const struct store_entry *e, struct resp_wri
         return;
     }
     int wrong;
-    struct store_obj *o = list_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_LIST, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -331,7 +309,7 @@ static int list_index(const struct lobj *l, int64_t index, size_t *out)
 void store__op_lset(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     int wrong;
-    struct store_obj *o = list_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_LIST, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -359,7 +337,7 @@ static int elem_eq(const struct lelem *el, const uint8_t *p, size_t len)
 void store__op_linsert(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     int wrong;
-    struct store_obj *o = list_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_LIST, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -385,7 +363,7 @@ void store__op_linsert(struct store *s, const struct store_entry *e, struct resp
 void store__op_lrem(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     int wrong;
-    struct store_obj *o = list_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_LIST, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -428,7 +406,7 @@ void store__op_ltrim(struct store *s, const struct store_entry *e, struct resp_w
         return;
     }
     int wrong;
-    struct store_obj *o = list_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_LIST, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -463,7 +441,7 @@ void store__op_ltrim(struct store *s, const struct store_entry *e, struct resp_w
 void store__op_lmove(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     int wrong;
-    struct store_obj *src = list_lookup(s, e, 0, w, &wrong);
+    struct store_obj *src = store__lookup_typed(STORE_LIST, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -471,7 +449,7 @@ void store__op_lmove(struct store *s, const struct store_entry *e, struct resp_w
         r_null(w);
         return;
     }
-    struct store_obj *dst = list_lookup(s, e, 1, w, &wrong);
+    struct store_obj *dst = store__lookup_typed(STORE_LIST, s, e, 1, w, &wrong);
     if (wrong) {
         return;
     }
@@ -501,7 +479,7 @@ void store__op_lmpop(struct store *s, const struct store_entry *e, struct resp_w
     }
     for (uint32_t i = 0; i < e->argc; i++) {
         int wrong;
-        struct store_obj *o = list_lookup(s, e, i, w, &wrong);
+        struct store_obj *o = store__lookup_typed(STORE_LIST, s, e, i, w, &wrong);
         if (wrong) {
             return;
         }

@@ -20,11 +20,6 @@
 
 #define ARG(e, i) (e)->argv[(i)].ptr, (e)->argv[(i)].len
 
-static uint32_t lru_of(const struct store_entry *e)
-{
-    return (uint32_t)(e->time_ms >> SE_LRU_SHIFT);
-}
-
 static void r_set(struct resp_writer *w, size_t n)
 {
     if (w != NULL) {
@@ -39,30 +34,13 @@ static void r_null(struct resp_writer *w)
     }
 }
 
-/* The set at key argv[ki] for writing, or NULL: absent (*wrong_out 0) or of another type
- * (*wrong_out 1, WRONGTYPE replied). */
-static struct store_obj *set_lookup(struct store *s, const struct store_entry *e, uint32_t ki,
-                                    struct resp_writer *w, int *wrong_out)
-{
-    struct store_obj *o = store__lookup_write(s, ARG(e, ki), e->time_ms);
-    *wrong_out = o != NULL && se_type(o) != STORE_SET;
-    if (*wrong_out) {
-        store__r_err(w, STORE_ERR_WRONGTYPE);
-        return NULL;
-    }
-    if (o != NULL) {
-        o->lru = lru_of(e);
-    }
-    return o;
-}
-
 /* Links a new set entry holding h under key k. */
 static struct store_obj *set_link(struct store *s, const struct store_entry *e, const uint8_t *k,
                                   size_t klen, struct hobj *h)
 {
     struct store_obj *o = store__entry_new(STORE_SET, -1, k, klen, 0);
     store__set_hobj(o, h);
-    o->lru = lru_of(e);
+    o->lru = store__lru_of(e);
     store__link(s, o);
     return o;
 }
@@ -95,7 +73,7 @@ static void drop_if_empty(struct store *s, struct store_obj *o)
 void store__op_sadd(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     int wrong;
-    struct store_obj *o = set_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_SET, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -112,7 +90,7 @@ void store__op_sadd(struct store *s, const struct store_entry *e, struct resp_wr
 void store__op_srem(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     int wrong;
-    struct store_obj *o = set_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_SET, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -152,7 +130,7 @@ void store__op_smove(struct store *s, const struct store_entry *e, struct resp_w
         dst = set_link(s, e, ARG(e, 1), store__hobj_new(s->hash_seed));
     }
     member_add(s, store__hobj(dst), ARG(e, 2));
-    dst->lru = lru_of(e);
+    dst->lru = store__lru_of(e);
     store__r_int(w, 1);
 }
 
@@ -228,7 +206,7 @@ void store__op_spop(struct store *s, const struct store_entry *e, struct resp_wr
         return;
     }
     int wrong;
-    struct store_obj *o = set_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_SET, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -350,7 +328,7 @@ void store__op_sstore(struct store *s, const struct store_entry *e, struct resp_
     const struct hobj **sets = hy_xmalloc(n * sizeof(*sets));
     for (size_t i = 0; i < n; i++) {
         int wrong;
-        struct store_obj *o = set_lookup(s, e, (uint32_t)(i + 1), w, &wrong);
+        struct store_obj *o = store__lookup_typed(STORE_SET, s, e, (uint32_t)(i + 1), w, &wrong);
         if (wrong) {
             hy_free(sets);
             return;

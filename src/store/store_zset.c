@@ -340,26 +340,6 @@ void store_zset_lex_span(const struct store_obj *o, const struct store_zlex_rang
 
 /* ---- ops ------------------------------------------------------------------------------------ */
 
-static uint32_t lru_of(const struct store_entry *e)
-{
-    return (uint32_t)(e->time_ms >> SE_LRU_SHIFT);
-}
-
-static struct store_obj *zset_lookup(struct store *s, const struct store_entry *e, uint32_t ki,
-                                     struct resp_writer *w, int *wrong_out)
-{
-    struct store_obj *o = store__lookup_write(s, ARG(e, ki), e->time_ms);
-    *wrong_out = o != NULL && se_type(o) != STORE_ZSET;
-    if (*wrong_out) {
-        store__r_err(w, STORE_ERR_WRONGTYPE);
-        return NULL;
-    }
-    if (o != NULL) {
-        o->lru = lru_of(e);
-    }
-    return o;
-}
-
 /* obj_bytes follows the object's size across a change; an emptied set's key goes. */
 static void change_end(struct store *s, struct store_obj *o, size_t before)
 {
@@ -435,7 +415,7 @@ void store__op_zadd(struct store *s, const struct store_entry *e, struct resp_wr
         }
     }
     int wrong;
-    struct store_obj *o = zset_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_ZSET, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -444,7 +424,7 @@ void store__op_zadd(struct store *s, const struct store_entry *e, struct resp_wr
     if (o == NULL && !(e->flags & STORE_F_XX)) {
         o = store__entry_new(STORE_ZSET, -1, ARG(e, 0), 0);
         store__set_vobj(o, store__zobj_new(s->hash_seed));
-        o->lru = lru_of(e);
+        o->lru = store__lru_of(e);
         store__link(s, o);
     }
     if (o != NULL) {
@@ -468,7 +448,7 @@ void store__op_zadd(struct store *s, const struct store_entry *e, struct resp_wr
 void store__op_zrem(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     int wrong;
-    struct store_obj *o = zset_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_ZSET, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -513,7 +493,7 @@ void store__op_zpop(struct store *s, const struct store_entry *e, struct resp_wr
         return;
     }
     int wrong;
-    struct store_obj *o = zset_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_ZSET, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -536,7 +516,7 @@ void store__op_zmpop(struct store *s, const struct store_entry *e, struct resp_w
     }
     for (uint32_t i = 0; i < e->argc; i++) {
         int wrong;
-        struct store_obj *o = zset_lookup(s, e, i, w, &wrong);
+        struct store_obj *o = store__lookup_typed(STORE_ZSET, s, e, i, w, &wrong);
         if (wrong) {
             return;
         }
@@ -606,7 +586,7 @@ void store__op_zremrange(struct store *s, const struct store_entry *e, struct re
         return;
     }
     int wrong;
-    struct store_obj *o = zset_lookup(s, e, 0, w, &wrong);
+    struct store_obj *o = store__lookup_typed(STORE_ZSET, s, e, 0, w, &wrong);
     if (wrong) {
         return;
     }
@@ -871,7 +851,7 @@ void store__op_zstore(struct store *s, const struct store_entry *e, struct resp_
     } else {
         struct store_obj *o = store__entry_new(STORE_ZSET, -1, ARG(e, 0), 0);
         store__set_vobj(o, z);
-        o->lru = lru_of(e);
+        o->lru = store__lru_of(e);
         store__link(s, o);
     }
     store__r_int(w, (int64_t)count);
@@ -958,7 +938,7 @@ void store__op_zrangestore(struct store *s, const struct store_entry *e, struct 
         return;
     }
     int wrong;
-    struct store_obj *src = zset_lookup(s, e, 1, w, &wrong);
+    struct store_obj *src = store__lookup_typed(STORE_ZSET, s, e, 1, w, &wrong);
     if (wrong) {
         return;
     }
@@ -975,7 +955,7 @@ void store__op_zrangestore(struct store *s, const struct store_entry *e, struct 
     } else {
         struct store_obj *o = store__entry_new(STORE_ZSET, -1, ARG(e, 0), 0);
         store__set_vobj(o, z);
-        o->lru = lru_of(e);
+        o->lru = store__lru_of(e);
         store__link(s, o);
     }
     store__r_int(w, (int64_t)count);
