@@ -81,7 +81,7 @@ struct hyc_core {
     char nowrap[NOWRAP_MAX][NAME_MAX_LEN + 1];
     size_t n_nowrap;
     /* the request */
-    int active, done;
+    int done;
     struct hy_buf args; /* its arguments as RESP bulk strings */
     int argc;
     char name[NAME_MAX_LEN + 1];
@@ -371,7 +371,6 @@ void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size
     k->slot = k->has_slot
                   ? hy_key_slot((const uint8_t *)argv[1], argvlen ? argvlen[1] : strlen(argv[1]))
                   : 0;
-    k->active = 1;
     k->done = 0;
     k->req_session = k->seq = 0;
     k->maybe_applied = 0;
@@ -901,6 +900,5 @@ halyard_status hyc_take_result(struct hyc_core *k, halyard_reply **reply)
 {
     *reply = k->reply;
     k->reply = NULL;
-    k->active = 0;
     return k->status;
 }

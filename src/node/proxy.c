@@ -227,9 +227,8 @@ static void forward_slot(struct hy_node *n, struct cmd_ctx *x, struct node_forwa
     if (c->fwd_seq == 0 && n->fsession != 0 && proxy_wrappable(x->cmd) &&
         (n->fsession_live_count == 0 ||
          n->fsession_next_seq - n->fsession_live[0] < STORE_SESSION_WINDOW)) {
-        if (n->fsession_live_count == STORE_SESSION_WINDOW) {
-            return; /* unreachable: the window check bounds the count */
-        }
+        /* Live seqs are distinct and within the window of the oldest: never more than it. */
+        HY_ASSERT(n->fsession_live_count < STORE_SESSION_WINDOW);
         if (n->fsession_live == NULL) {
             n->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*n->fsession_live));
         }
