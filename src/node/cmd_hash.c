@@ -281,7 +281,7 @@ void cmd_hrandfield(struct cmd_ctx *x)
     }
     const uint8_t *f, *v;
     size_t flen, vlen;
-    store_hash_random(x->node->store, o, &f, &flen, &v, &vlen);
+    store_hash_random(x->store, o, &f, &flen, &v, &vlen);
     resp_write_bulk(&x->w, f, flen);
 }
 

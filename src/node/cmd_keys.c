@@ -272,7 +272,7 @@ void cmd_pexpiretime(struct cmd_ctx *x)
 
 void cmd_dbsize(struct cmd_ctx *x)
 {
-    resp_write_int(&x->w, (int64_t)store_key_count(x->node->store));
+    resp_write_int(&x->w, (int64_t)store_key_count(x->store));
 }
 
 void cmd_flushall(struct cmd_ctx *x)
@@ -331,7 +331,7 @@ void cmd_keys(struct cmd_ctx *x)
     }
     uint64_t cursor = 0;
     do {
-        cursor = store_scan(x->node->store, cursor, 1024, x->now_ms, collect_key_cb, &l);
+        cursor = store_scan(x->store, cursor, 1024, x->now_ms, collect_key_cb, &l);
     } while (cursor != 0);
     resp_write_array(&x->w, l.count);
     for (size_t i = 0; i < l.count; i++) {
@@ -409,7 +409,7 @@ void cmd_scan(struct cmd_ctx *x)
     /* As Redis: visit about COUNT buckets' worth, up to ten rounds when filters drop keys. */
     int rounds = 0;
     do {
-        cursor = store_scan(x->node->store, cursor, (size_t)HY_MIN(opts.count, 1 << 20), x->now_ms,
+        cursor = store_scan(x->store, cursor, (size_t)HY_MIN(opts.count, 1 << 20), x->now_ms,
                             collect_key_cb, &l);
     } while (cursor != 0 && l.count < (size_t)opts.count && ++rounds < 10);
     resp_write_array(&x->w, 2);

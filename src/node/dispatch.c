@@ -103,7 +103,7 @@ const struct store_obj *node_lookup(struct cmd_ctx *x, size_t i)
 {
     HY_ASSERT(i < x->argc);
     const struct store_obj *o =
-        store_find(x->node->store, x->argv[i].ptr, x->argv[i].len, x->now_ms);
+        store_find(x->store, x->argv[i].ptr, x->argv[i].len, x->now_ms);
     if (o != NULL) {
         x->node->stats.keyspace_hits++;
     } else {
@@ -459,6 +459,7 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     c->wait_start_ms = 0;
     struct cmd_ctx x = {
         .node = n,
+        .store = n->store,
         .client = c,
         .argc = argc,
         .argv = argv,

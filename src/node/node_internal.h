@@ -241,6 +241,10 @@ struct hy_node {
 /* Everything a handler needs; handlers never parse RESP. */
 struct cmd_ctx {
     struct hy_node *node;
+    /* The keyspace the command runs against: its keys' partition on this node. Handlers reach
+     * the store only through it (never x->node's), so that a node holding many partitions
+     * runs them unchanged. */
+    struct store *store;
     struct node_client *client;
     const struct cmd_def *cmd;
     size_t argc;
