@@ -368,13 +368,14 @@ static void note_acked(struct w_node *wn, const struct node_io_batch *b)
     }
 }
 
-static void net_send_raft(struct world *w, struct w_node *from, const struct raft_message *m);
+static void net_send_raft(struct world *w, struct w_node *from, uint32_t group,
+                          const struct raft_message *m);
 static void node_crash(struct world *w, int i, const char *why);
 
 static void batch_complete(struct world *w, struct w_node *wn, struct node_io_batch *b)
 {
     for (uint32_t k = 0; k < b->n_messages; k++) {
-        net_send_raft(w, wn, &b->messages[k]);
+        net_send_raft(w, wn, b->group, &b->messages[k]);
     }
     note_acked(wn, b);
     node_io_done(wn->node, b, wall(w));
@@ -555,7 +556,8 @@ static void frame_schedule(struct world *w, int from, int to, uint64_t gen, stru
 }
 
 /* A Raft frame: may be lost, duplicated, corrupted and reordered (its own delay). */
-static void net_send_raft(struct world *w, struct w_node *from, const struct raft_message *m)
+static void net_send_raft(struct world *w, struct w_node *from, uint32_t group,
+                          const struct raft_message *m)
 {
     const char *to_name = node_member_name(from->node, m->to);
     int to = to_name ? node_index(to_name) : -1;
@@ -566,7 +568,7 @@ static void net_send_raft(struct world *w, struct w_node *from, const struct raf
     hy_buf_init(&f);
     struct wire_limits lim;
     wire_limits_default(&lim);
-    if (wire_encode_raft(&f, m, &lim) != HY_OK) {
+    if (wire_encode_raft(&f, (uint16_t)group, m, &lim) != HY_OK) {
         w_fail(w, "%s: a Raft message to %s does not encode", from->name, to_name);
         hy_buf_free(&f);
         return;
@@ -613,10 +615,10 @@ static void net_send_forward(struct world *w, struct w_node *from, const struct 
     frame_schedule(w, from->idx, to, from->view_gen[to], &f, at, 0);
 }
 
-static void early_send_cb(void *ctx, const struct raft_message *m)
+static void early_send_cb(void *ctx, uint32_t group, const struct raft_message *m)
 {
     struct w_node *wn = ctx;
-    net_send_raft(wn->w, wn, m);
+    net_send_raft(wn->w, wn, group, m);
 }
 
 /* The connection a-b broke. Each live side hears of it after its detection delay; a reconnect
@@ -712,7 +714,7 @@ static void ev_frame(struct world *w, struct w_node *wn, const struct w_ev *e)
                    from);
             return;
         }
-        node_receive(wn->node, &fr.raft, wall(w));
+        node_receive(wn->node, fr.raft_group, &fr.raft, wall(w));
     } else if (fr.type == WIRE_FORWARD) {
         node_forward_request(wn->node, from, fr.forward.req_id, fr.forward.data, fr.forward.len,
                              wall(w));
@@ -1212,7 +1214,7 @@ static void check_recovery(struct world *w, struct w_node *wn, const struct wal_
 
 static int node_boot(struct world *w, struct w_node *wn, const struct wal_recovered *rec)
 {
-    int rc = wal_node_start(wn->node, rec, wall(w), w->o.trace ? &wn->log : NULL);
+    int rc = wal_node_start(wn->node, 0, rec, wall(w), w->o.trace ? &wn->log : NULL);
     /* What it recovered is what its shell vouches for from now on. */
     uint64_t last = rec->snapshot.index;
     uint64_t last_term = rec->snapshot.term;
@@ -1494,7 +1496,7 @@ static void grow(uint64_t **arr, size_t *cap, uint64_t index)
 static void check_node(struct world *w, struct w_node *wn)
 {
     struct hy_node *n = wn->node;
-    const struct raft *r = &n->raft;
+    const struct raft *r = &n->meta->raft;
     uint64_t term = raft_term(r);
     if (raft_role(r) == RAFT_LEADER) {
         grow(&w->leader_of_term, &w->cap_terms, term);
@@ -1522,16 +1524,16 @@ static void check_node(struct world *w, struct w_node *wn)
     }
     wn->checked_commit = commit > wn->checked_commit ? commit : wn->checked_commit;
     w->res->commit_index = commit > w->res->commit_index ? commit : w->res->commit_index;
-    if (n->applied != wn->checked_applied) {
-        wn->checked_applied = n->applied;
-        uint64_t d = store_digest(n->store) | 1; /* 0 marks "none yet" */
-        grow(&w->digest_at, &w->cap_digest, n->applied);
-        if (w->digest_at[n->applied] == 0) {
-            w->digest_at[n->applied] = d;
-        } else if (w->digest_at[n->applied] != d) {
+    if (n->meta->applied != wn->checked_applied) {
+        wn->checked_applied = n->meta->applied;
+        uint64_t d = store_digest(n->meta->store) | 1; /* 0 marks "none yet" */
+        grow(&w->digest_at, &w->cap_digest, n->meta->applied);
+        if (w->digest_at[n->meta->applied] == 0) {
+            w->digest_at[n->meta->applied] = d;
+        } else if (w->digest_at[n->meta->applied] != d) {
             w_fail(w,
                    "%s: store digest at applied index %" PRIu64 " differs from another replica's",
-                   wn->name, n->applied);
+                   wn->name, n->meta->applied);
         }
     }
 }
@@ -1552,15 +1554,17 @@ static void check_end(struct world *w)
     }
     for (int i = 1; i < w->n && !w->failed; i++) {
         struct hy_node *a = w->nodes[0].node, *b = w->nodes[i].node;
-        if (a->applied != b->applied || store_digest(a->store) != store_digest(b->store)) {
+        if (a->meta->applied != b->meta->applied ||
+            store_digest(a->meta->store) != store_digest(b->meta->store)) {
             w_fail(w,
                    "replicas did not converge: n1 applied %" PRIu64 " (%s, term %" PRIu64
                    ", commit %" PRIu64 ", last %" PRIu64 "), %s applied %" PRIu64
                    " (%s, term %" PRIu64 ", commit %" PRIu64 ", last %" PRIu64 ")",
-                   a->applied, raft_role_name(raft_role(&a->raft)), raft_term(&a->raft),
-                   raft_commit_index(&a->raft), raft_last_index(&a->raft), w->nodes[i].name,
-                   b->applied, raft_role_name(raft_role(&b->raft)), raft_term(&b->raft),
-                   raft_commit_index(&b->raft), raft_last_index(&b->raft));
+                   a->meta->applied, raft_role_name(raft_role(&a->meta->raft)),
+                   raft_term(&a->meta->raft), raft_commit_index(&a->meta->raft),
+                   raft_last_index(&a->meta->raft), w->nodes[i].name, b->meta->applied,
+                   raft_role_name(raft_role(&b->meta->raft)), raft_term(&b->meta->raft),
+                   raft_commit_index(&b->meta->raft), raft_last_index(&b->meta->raft));
         }
     }
     if (w->failed) {

@@ -185,7 +185,7 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
     struct wal_recovered rec;
     int rc = durable_open_wal(d, &rec);
     if (rc == HY_OK) {
-        rc = wal_node_start(d->node, &rec, io_clock_ms(), d->log);
+        rc = wal_node_start(d->node, 0, &rec, io_clock_ms(), d->log);
         wal_recovered_free(&rec);
     }
     if (rc == HY_OK) {

@@ -20,7 +20,7 @@ struct io_mesh {
     void *done_arg;
 };
 
-static void mesh_raft_cb(void *ctx, const char *from, const struct raft_message *m)
+static void mesh_raft_cb(void *ctx, const char *from, uint16_t group, const struct raft_message *m)
 {
     struct io_mesh *mesh = ctx;
     /* The transport authenticated `from`; the message must not claim another sender (nor a
@@ -32,7 +32,7 @@ static void mesh_raft_cb(void *ctx, const char *from, const struct raft_message 
                from, claimed ? claimed : "an unknown member");
         return;
     }
-    node_receive(mesh->node, m, io_clock_ms());
+    node_receive(mesh->node, group, m, io_clock_ms());
     mesh->progress_cb(mesh->ctx);
 }
 
@@ -150,13 +150,13 @@ void io_mesh_update(struct io_mesh *m)
     (void)peer_transport_set_peers(m->transport, peers, n); /* failures are logged */
 }
 
-void io_mesh_send_one(void *ctx, const struct raft_message *msg)
+void io_mesh_send_one(void *ctx, uint32_t group, const struct raft_message *msg)
 {
     struct io_mesh *m = ctx;
     const char *to = node_member_name(m->node, msg->to);
     if (to != NULL) {
         /* A peer that is down or slow drops the message; Raft retransmits. */
-        (void)peer_send_raft(m->transport, to, msg);
+        (void)peer_send_raft(m->transport, to, (uint16_t)group, msg);
     }
 }
 
@@ -166,7 +166,7 @@ void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b)
         return;
     }
     for (uint32_t i = 0; i < b->n_messages; i++) {
-        io_mesh_send_one(m, &b->messages[i]);
+        io_mesh_send_one(m, b->group, &b->messages[i]);
     }
 }
 

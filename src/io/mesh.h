@@ -33,7 +33,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
 void io_mesh_update(struct io_mesh *m);
 
 /* Sends one message now (a node_send_fn: the node's early sender, ctx = the mesh). */
-void io_mesh_send_one(void *ctx, const struct raft_message *msg);
+void io_mesh_send_one(void *ctx, uint32_t group, const struct raft_message *msg);
 
 /* Sends the batch's messages (the batch is durable). m may be NULL (no peers). */
 void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b);

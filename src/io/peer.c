@@ -404,7 +404,7 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
     switch (f->type) {
     case WIRE_RAFT:
         if (t->cbs.raft_cb != NULL) {
-            t->cbs.raft_cb(t->cbs.ctx, from, &f->raft);
+            t->cbs.raft_cb(t->cbs.ctx, from, f->raft_group, &f->raft);
         }
         break;
     case WIRE_FORWARD:
@@ -1096,7 +1096,8 @@ static void peer_sent(struct peer_conn *c)
     peer_note_queue(c->peer);
 }
 
-int peer_send_raft(struct peer_transport *t, const char *to, const struct raft_message *m)
+int peer_send_raft(struct peer_transport *t, const char *to, uint16_t group,
+                   const struct raft_message *m)
 {
     size_t len = wire_raft_frame_len(m);
     if (len == 0) {
@@ -1110,7 +1111,7 @@ int peer_send_raft(struct peer_transport *t, const char *to, const struct raft_m
     if (rc != HY_OK) {
         return rc;
     }
-    rc = wire_encode_raft(&c->pending, m, &t->cfg.limits);
+    rc = wire_encode_raft(&c->pending, group, m, &t->cfg.limits);
     HY_ASSERT(rc == HY_OK); /* checked above */
     peer_sent(c);
     return HY_OK;

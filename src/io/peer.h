@@ -78,7 +78,7 @@ void peer_config_default(struct peer_config *cfg);
  */
 struct peer_callbacks {
     void *ctx;
-    void (*raft_cb)(void *ctx, const char *from, const struct raft_message *m);
+    void (*raft_cb)(void *ctx, const char *from, uint16_t group, const struct raft_message *m);
     void (*forward_cb)(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
                        size_t len);
     void (*forward_reply_cb)(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
@@ -127,7 +127,8 @@ uint16_t peer_transport_port(const struct peer_transport *t);
  * HY_EBUSY (queue over its bound: dropped), HY_EINVAL / HY_ETOOBIG (cannot be encoded).
  * Frames leave once per loop turn, in the order queued.
  */
-int peer_send_raft(struct peer_transport *t, const char *to, const struct raft_message *m);
+int peer_send_raft(struct peer_transport *t, const char *to, uint16_t group,
+                   const struct raft_message *m);
 int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
                       const uint8_t *data, size_t len);
 int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,

@@ -16,6 +16,7 @@
 struct io_snapshotter {
     uv_loop_t *loop;
     struct hy_node *node;
+    uint32_t group; /* the group whose snapshot is being encoded */
     const struct hy_log *log;
     uv_pipe_t pipe;
     int pipe_open;
@@ -122,22 +123,23 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         /* Exactly its size: the buffer grew by doubling, and it lives on in the io batch. */
         uint8_t *bytes = hy_xrealloc(s->data.data, len); /* ownership moves to the node */
         hy_buf_init(&s->data);
-        node_snapshot_done(s->node, bytes, len, now);
+        node_snapshot_done(s->node, s->group, bytes, len, now);
     } else {
         hy_log(s->log, HY_LOG_WARN, "snapshot child failed (%s)",
                nread == UV_EOF ? "it exited early" : uv_strerror((int)nread));
         hy_buf_reset(&s->data);
-        node_snapshot_done(s->node, NULL, 0, now);
+        node_snapshot_done(s->node, s->group, NULL, 0, now);
     }
 }
 
 /* node_snapshot_fn */
-static int start(void *ctx, const struct store *store)
+static int start(void *ctx, uint32_t group, const struct store *store)
 {
     struct io_snapshotter *s = ctx;
     if (s->closing || s->pipe_open) {
         return HY_EBUSY;
     }
+    s->group = group;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         hy_log(s->log, HY_LOG_WARN, "snapshot: pipe: %s; encoding inline", strerror(errno));

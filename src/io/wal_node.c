@@ -3,8 +3,8 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 
-int wal_node_start(struct hy_node *n, const struct wal_recovered *rec, uint64_t now_ms,
-                   const struct hy_log *log)
+int wal_node_start(struct hy_node *n, uint32_t group, const struct wal_recovered *rec,
+                   uint64_t now_ms, const struct hy_log *log)
 {
     struct node_recovered nr = {.term = rec->term, .vote = rec->vote};
     if (rec->snapshot.index > 0) {
@@ -31,7 +31,7 @@ int wal_node_start(struct hy_node *n, const struct wal_recovered *rec, uint64_t 
     }
     nr.entries = ents;
     nr.n_entries = (uint32_t)count;
-    int rc = node_start(n, &nr, now_ms);
+    int rc = node_start(n, group, &nr, now_ms);
     hy_log(log, HY_LOG_INFO, "recovered term %llu, snapshot %llu, %zu log entries",
            (unsigned long long)rec->term, (unsigned long long)nr.snap_index, count);
     hy_free(ents);

@@ -17,13 +17,13 @@
 #include "node/node.h"
 
 /*
- * Starts node n (node_start) from rec (borrowed for the call): the snapshot, its membership,
- * and the entries after it (the WAL may also hold trailing ones at or below it). Logs what was
- * recovered to log (may be NULL). Returns HY_OK or HY_ECORRUPT (the snapshot's membership or
- * data does not decode).
+ * Starts group `group` of node n (node_start) from rec (borrowed for the call): the snapshot, its
+ * membership, and the entries after it (the WAL may also hold trailing ones at or below it). Logs
+ * what was recovered to log (may be NULL). Returns HY_OK or HY_ECORRUPT (the snapshot's membership
+ * or data does not decode).
  */
-int wal_node_start(struct hy_node *n, const struct wal_recovered *rec, uint64_t now_ms,
-                   const struct hy_log *log) HY_MUST_CHECK;
+int wal_node_start(struct hy_node *n, uint32_t group, const struct wal_recovered *rec,
+                   uint64_t now_ms, const struct hy_log *log) HY_MUST_CHECK;
 
 /* Writes batch b (borrowed) durably: term/vote, snapshot (discarding the log for one installed
  * from the leader), entries. Returns what the failing WAL call returned, or HY_OK. */

@@ -19,12 +19,12 @@ static void member_node_id(const struct node_member *m, char out[41])
 
 static int member_is_leader(const struct hy_node *n, const struct node_member *m)
 {
-    return raft_leader(&n->raft) == m->id;
+    return raft_leader(&n->meta->raft) == m->id;
 }
 
 static const struct node_member *self_member(const struct hy_node *n)
 {
-    return node_member_find(n->members, n->member_count, n->raft.cfg.id);
+    return node_member_find(n->members, n->member_count, n->meta->raft.cfg.id);
 }
 
 /* Configured members (voters and learners); the address book may know more. */
@@ -40,7 +40,7 @@ static size_t configured_count(const struct hy_node *n)
 static void cluster_info(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    int ok = raft_leader(&n->raft) != RAFT_NONE;
+    int ok = raft_leader(&n->meta->raft) != RAFT_NONE;
     struct hy_buf b;
     hy_buf_init(&b);
     hy_buf_printf(&b,
@@ -49,8 +49,8 @@ static void cluster_info(struct cmd_ctx *x)
                   "cluster_size:1\r\ncluster_current_epoch:%llu\r\ncluster_my_epoch:%llu\r\n"
                   "halyard_partitions:1\r\nhalyard_leader_known:%d\r\n",
                   ok ? "ok" : "fail", HY_SLOT_COUNT, ok ? HY_SLOT_COUNT : 0, ok ? 0 : HY_SLOT_COUNT,
-                  configured_count(n), (unsigned long long)raft_term(&n->raft),
-                  (unsigned long long)raft_term(&n->raft), ok);
+                  configured_count(n), (unsigned long long)raft_term(&n->meta->raft),
+                  (unsigned long long)raft_term(&n->meta->raft), ok);
     resp_write_verbatim(&x->w, "txt", b.data, b.len);
     hy_buf_free(&b);
 }
@@ -58,7 +58,7 @@ static void cluster_info(struct cmd_ctx *x)
 static void cluster_nodes(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = replica_leader_member(n);
+    const struct node_member *leader = replica_leader_member(n->meta);
     char leader_id[41] = "-";
     if (leader != NULL) {
         member_node_id(leader, leader_id);
@@ -73,10 +73,10 @@ static void cluster_nodes(struct cmd_ctx *x)
         char id[41];
         member_node_id(m, id);
         int is_leader = member_is_leader(n, m);
-        int myself = m->id == n->raft.cfg.id;
+        int myself = m->id == n->meta->raft.cfg.id;
         hy_buf_printf(&b, "%s %s:%u@%u %s%s %s 0 0 %llu connected%s\n", id, m->host, m->client_port,
                       m->peer_port, myself ? "myself," : "", is_leader ? "master" : "slave",
-                      is_leader ? "-" : leader_id, (unsigned long long)raft_term(&n->raft),
+                      is_leader ? "-" : leader_id, (unsigned long long)raft_term(&n->meta->raft),
                       is_leader ? " 0-16383" : "");
     }
     resp_write_verbatim(&x->w, "txt", b.data, b.len);
@@ -97,7 +97,7 @@ static void write_slot_node(struct resp_writer *w, const struct node_member *m)
 static void cluster_slots(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = replica_leader_member(n);
+    const struct node_member *leader = replica_leader_member(n->meta);
     if (leader == NULL) {
         resp_write_array(&x->w, 0); /* no leader: no slot is served right now */
         return;
@@ -119,7 +119,7 @@ static void write_shard_node(struct cmd_ctx *x, const struct node_member *m)
     struct hy_node *n = x->node;
     char id[41];
     member_node_id(m, id);
-    int myself = m->id == n->raft.cfg.id;
+    int myself = m->id == n->meta->raft.cfg.id;
     resp_write_map(&x->w, 7);
     resp_write_bulk_str(&x->w, "id");
     resp_write_bulk_str(&x->w, id);
@@ -132,9 +132,9 @@ static void write_shard_node(struct cmd_ctx *x, const struct node_member *m)
     resp_write_bulk_str(&x->w, "role");
     resp_write_bulk_str(&x->w, member_is_leader(n, m) ? "master" : "replica");
     resp_write_bulk_str(&x->w, "replication-offset");
-    resp_write_int(&x->w, myself ? (int64_t)n->applied : 0);
+    resp_write_int(&x->w, myself ? (int64_t)n->meta->applied : 0);
     resp_write_bulk_str(&x->w, "health");
-    resp_write_bulk_str(&x->w, raft_leader(&n->raft) != RAFT_NONE ? "online" : "fail");
+    resp_write_bulk_str(&x->w, raft_leader(&n->meta->raft) != RAFT_NONE ? "online" : "fail");
 }
 
 static void cluster_shards(struct cmd_ctx *x)

@@ -23,25 +23,25 @@ int node_member_shown(const struct hy_node *n, const struct node_member *m)
  * off: only the contact age tells. */
 void node_leader_view(const struct hy_node *n, uint64_t now_ms, struct leader_view *v)
 {
-    v->last = replica_leader_member(n);
-    uint64_t at = raft_leader_contact_ms(&n->raft);
+    v->last = replica_leader_member(n->meta);
+    uint64_t at = raft_leader_contact_ms(&n->meta->raft);
     v->contact_ms = now_ms - HY_MIN(at, now_ms);
-    if (replica_is_leader(n)) {
+    if (replica_is_leader(n->meta)) {
         v->contact_ms = 0;
     }
-    v->current =
-        v->last != NULL &&
-        (replica_is_leader(n) || (at != 0 && v->contact_ms <= n->raft.cfg.election_timeout_max_ms));
+    v->current = v->last != NULL &&
+                 (replica_is_leader(n->meta) ||
+                  (at != 0 && v->contact_ms <= n->meta->raft.cfg.election_timeout_max_ms));
 }
 
 /* Entries behind the leader's log, time since it last answered, whether it ever did. */
 int node_follower_lag(const struct hy_node *n, const struct node_member *m, struct lag *out)
 {
     struct raft_follower f;
-    if (!raft_follower_info(&n->raft, m->id, &f)) {
+    if (!raft_follower_info(&n->meta->raft, m->id, &f)) {
         return 0;
     }
-    uint64_t last = raft_last_index(&n->raft);
+    uint64_t last = raft_last_index(&n->meta->raft);
     out->match = f.match_index;
     out->entries = last - HY_MIN(f.match_index, last);
     out->contact_ms = n->raft_now_ms - HY_MIN(f.last_heard_ms, n->raft_now_ms);
@@ -66,7 +66,7 @@ static void member_lag_json(const struct hy_node *n, const struct node_member *m
     } else {
         hy_buf_append_str(b, ",\"last_contact_ms\":null");
     }
-    if (!raft_membership_is_voter(raft_membership(&n->raft), m->id)) {
+    if (!raft_membership_is_voter(raft_membership(&n->meta->raft), m->id)) {
         hy_buf_printf(b, ",\"caught_up\":%s", lag.caught_up ? "true" : "false");
     }
 }
@@ -80,20 +80,22 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
     hy_buf_printf(b,
                   "{\"node\":\"%s\",\"role\":\"%s\",\"term\":%llu,\"leader\":%s%s%s,"
                   "\"last_leader\":%s%s%s,",
-                  n->cfg->node_id, raft_role_name(raft_role(&n->raft)),
-                  (unsigned long long)raft_term(&n->raft), q, lv.current ? lv.last->name : "null",
-                  q, last_q, lv.last ? lv.last->name : "null", last_q);
+                  n->cfg->node_id, raft_role_name(raft_role(&n->meta->raft)),
+                  (unsigned long long)raft_term(&n->meta->raft), q,
+                  lv.current ? lv.last->name : "null", q, last_q, lv.last ? lv.last->name : "null",
+                  last_q);
     if (lv.last != NULL) {
         hy_buf_printf(b, "\"leader_contact_ms\":%llu,", (unsigned long long)lv.contact_ms);
     } else {
         hy_buf_append_str(b, "\"leader_contact_ms\":null,");
     }
-    hy_buf_printf(b,
-                  "\"has_quorum\":%s,\"commit_index\":%llu,\"applied_index\":%llu,"
-                  "\"last_index\":%llu,\"snapshot_index\":%llu,\"members\":[",
-                  lv.current ? "true" : "false", (unsigned long long)raft_commit_index(&n->raft),
-                  (unsigned long long)n->applied, (unsigned long long)raft_last_index(&n->raft),
-                  (unsigned long long)raft_snapshot_index(&n->raft));
+    hy_buf_printf(
+        b,
+        "\"has_quorum\":%s,\"commit_index\":%llu,\"applied_index\":%llu,"
+        "\"last_index\":%llu,\"snapshot_index\":%llu,\"members\":[",
+        lv.current ? "true" : "false", (unsigned long long)raft_commit_index(&n->meta->raft),
+        (unsigned long long)n->meta->applied, (unsigned long long)raft_last_index(&n->meta->raft),
+        (unsigned long long)raft_snapshot_index(&n->meta->raft));
     int first = 1;
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
@@ -138,7 +140,7 @@ static void member_lag_text(const struct hy_node *n, const struct node_member *m
     } else {
         hy_buf_append_str(b, "never answered (not running, or refused: see its log)");
     }
-    if (lag.answered && !raft_membership_is_voter(raft_membership(&n->raft), m->id)) {
+    if (lag.answered && !raft_membership_is_voter(raft_membership(&n->meta->raft), m->id)) {
         hy_buf_append_str(b, lag.caught_up ? ", caught up" : ", catching up");
     }
 }
@@ -149,21 +151,23 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
     struct leader_view lv;
     node_leader_view(n, x->now_ms, &lv);
     hy_buf_printf(b, "node: %s\nrole: %s\nterm: %llu\n", n->cfg->node_id,
-                  raft_role_name(raft_role(&n->raft)), (unsigned long long)raft_term(&n->raft));
+                  raft_role_name(raft_role(&n->meta->raft)),
+                  (unsigned long long)raft_term(&n->meta->raft));
     leader_text(&lv, b);
     hy_buf_printf(b,
                   "has_quorum: %s\ncommit_index: %llu\napplied_index: %llu\nlast_index: %llu\n"
                   "snapshot_index: %llu\nmembers:\n",
-                  lv.current ? "yes" : "no", (unsigned long long)raft_commit_index(&n->raft),
-                  (unsigned long long)n->applied, (unsigned long long)raft_last_index(&n->raft),
-                  (unsigned long long)raft_snapshot_index(&n->raft));
+                  lv.current ? "yes" : "no", (unsigned long long)raft_commit_index(&n->meta->raft),
+                  (unsigned long long)n->meta->applied,
+                  (unsigned long long)raft_last_index(&n->meta->raft),
+                  (unsigned long long)raft_snapshot_index(&n->meta->raft));
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
         if (!node_member_shown(n, m)) {
             continue;
         }
         hy_buf_printf(b, "  %-12s %s:%u  %s%s", m->name, m->host, m->client_port,
-                      member_role_name(n, m), m->id == n->raft.cfg.id ? " (this node)" : "");
+                      member_role_name(n, m), m->id == n->meta->raft.cfg.id ? " (this node)" : "");
         member_lag_text(n, m, b);
         hy_buf_append_str(b, "\n");
     }
@@ -192,12 +196,13 @@ static raft_id other_voter(const struct hy_node *n)
     uint64_t best_match = 0;
     for (size_t i = 0; i < n->member_count; i++) {
         raft_id id = n->members[i].id;
-        if (id == n->raft.cfg.id || !raft_membership_is_voter(raft_membership(&n->raft), id)) {
+        if (id == n->meta->raft.cfg.id ||
+            !raft_membership_is_voter(raft_membership(&n->meta->raft), id)) {
             continue;
         }
         first = first == RAFT_NONE ? id : first;
         struct raft_follower f;
-        if (raft_follower_info(&n->raft, id, &f) && f.answered &&
+        if (raft_follower_info(&n->meta->raft, id, &f) && f.answered &&
             n->raft_now_ms - HY_MIN(f.last_heard_ms, n->raft_now_ms) <
                 (uint64_t)n->cfg->election_timeout_ms &&
             (best == RAFT_NONE || f.match_index > best_match)) {
@@ -210,7 +215,7 @@ static raft_id other_voter(const struct hy_node *n)
 
 int node_drained(const struct hy_node *n)
 {
-    return n->draining && (!replica_is_leader(n) || replica_voters(n) == 1);
+    return n->draining && (!replica_is_leader(n->meta) || replica_voters(n->meta) == 1);
 }
 
 const char *node_drain_outcome(const struct hy_node *n)
@@ -218,8 +223,8 @@ const char *node_drain_outcome(const struct hy_node *n)
     if (!n->drain_led) {
         return "drained: this node did not lead, nothing to hand over";
     }
-    return replica_is_leader(n) ? "drained: the only voter, no one to hand leadership to"
-                                : "drained: leadership handed over";
+    return replica_is_leader(n->meta) ? "drained: the only voter, no one to hand leadership to"
+                                      : "drained: leadership handed over";
 }
 
 /* Called from cron while draining: a transfer that aborted (the target was not caught up in
@@ -227,11 +232,11 @@ const char *node_drain_outcome(const struct hy_node *n)
 void node_drain_step(struct hy_node *n, uint64_t now_ms)
 {
     raft_id target = other_voter(n);
-    if (n->draining && replica_is_leader(n)) {
+    if (n->draining && replica_is_leader(n->meta)) {
         n->drain_led = 1;
     }
-    if (n->draining && replica_is_leader(n) && target != RAFT_NONE) {
-        (void)replica_transfer(n, target, now_ms); /* HY_EBUSY while one is under way */
+    if (n->draining && replica_is_leader(n->meta) && target != RAFT_NONE) {
+        (void)replica_transfer(n->meta, target, now_ms); /* HY_EBUSY while one is under way */
     }
 }
 
@@ -261,7 +266,7 @@ static void halyard_failover(struct cmd_ctx *x)
     if (target == RAFT_NONE) {
         target = other_voter(n);
     }
-    int rc = target == RAFT_NONE ? HY_EINVAL : replica_transfer(n, target, x->now_ms);
+    int rc = target == RAFT_NONE ? HY_EINVAL : replica_transfer(n->meta, target, x->now_ms);
     if (rc == HY_OK) {
         resp_write_simple(&x->w, "OK transfer started");
     } else if (rc == HY_ENOTLEADER) {
@@ -296,7 +301,7 @@ void cmd_halyard(struct cmd_ctx *x)
     } else if (node_arg_is(sub, "PEERS") && x->argc == 2) {
         cmd_halyard_peers(x);
     } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {
-        int rc = replica_snapshot_now(x->node, x->now_ms);
+        int rc = replica_snapshot_now(x->node->meta, x->now_ms);
         resp_write_simple(&x->w, rc == HY_OK ? "OK snapshot taken" : "OK nothing new to snapshot");
     } else {
         resp_write_errorf(&x->w,

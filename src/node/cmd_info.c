@@ -53,7 +53,7 @@ static void info_clients(struct cmd_ctx *x, struct hy_buf *b)
 static void info_memory(struct cmd_ctx *x, struct hy_buf *b)
 {
     const struct hy_node *n = x->node;
-    size_t used = hy_alloc_used_bytes(), dataset = store_used_bytes(n->store);
+    size_t used = hy_alloc_used_bytes(), dataset = store_used_bytes(n->meta->store);
     char used_h[32], max_h[32];
     human_bytes(used_h, sizeof(used_h), used);
     human_bytes(max_h, sizeof(max_h), (uint64_t)n->cfg->maxmemory);
@@ -94,22 +94,22 @@ static void info_stats(struct cmd_ctx *x, struct hy_buf *b)
 static void info_replication(struct cmd_ctx *x, struct hy_buf *b)
 {
     /* Redis's role names for tools (master = Raft leader); the Raft facts follow. */
-    const struct raft *r = &x->node->raft;
+    const struct raft *r = &x->node->meta->raft;
     int leader = raft_role(r) == RAFT_LEADER;
     /* The leader by the name operators gave it (empty while none is known). */
     const char *leader_name =
         raft_leader(r) != RAFT_NONE ? node_member_name(x->node, raft_leader(r)) : NULL;
-    hy_buf_printf(b,
-                  "# Replication\r\nrole:%s\r\nconnected_slaves:0\r\nmaster_repl_offset:%llu\r\n"
-                  "raft_role:%s\r\nraft_term:%llu\r\nraft_leader:%s\r\n"
-                  "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
-                  "raft_last_index:%llu\r\nraft_snapshot_index:%llu\r\nraft_read_mode:%s\r\n",
-                  leader ? "master" : "slave", (unsigned long long)x->node->applied,
-                  raft_role_name(raft_role(r)), (unsigned long long)raft_term(r),
-                  leader_name ? leader_name : "", (unsigned long long)raft_commit_index(r),
-                  (unsigned long long)x->node->applied, (unsigned long long)raft_last_index(r),
-                  (unsigned long long)raft_snapshot_index(r),
-                  raft_lease_enabled(r) ? "lease" : "readindex");
+    hy_buf_printf(
+        b,
+        "# Replication\r\nrole:%s\r\nconnected_slaves:0\r\nmaster_repl_offset:%llu\r\n"
+        "raft_role:%s\r\nraft_term:%llu\r\nraft_leader:%s\r\n"
+        "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
+        "raft_last_index:%llu\r\nraft_snapshot_index:%llu\r\nraft_read_mode:%s\r\n",
+        leader ? "master" : "slave", (unsigned long long)x->node->meta->applied,
+        raft_role_name(raft_role(r)), (unsigned long long)raft_term(r),
+        leader_name ? leader_name : "", (unsigned long long)raft_commit_index(r),
+        (unsigned long long)x->node->meta->applied, (unsigned long long)raft_last_index(r),
+        (unsigned long long)raft_snapshot_index(r), raft_lease_enabled(r) ? "lease" : "readindex");
 }
 
 static void info_keyspace(struct cmd_ctx *x, struct hy_buf *b)

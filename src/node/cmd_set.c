@@ -96,8 +96,7 @@ void cmd_spop(struct cmd_ctx *x)
     }
     /* The members are chosen here, from this node's view; apply completes the pick only
      * when entries still in flight took some of them (store_set.c). */
-    const struct store_obj *o =
-        store_find(x->store, x->argv[1].ptr, x->argv[1].len, x->now_ms);
+    const struct store_obj *o = store_find(x->store, x->argv[1].ptr, x->argv[1].len, x->now_ms);
     size_t n = 0;
     struct resp_arg *chosen = NULL;
     if (o != NULL && store_obj_type(o) == STORE_SET) {

@@ -102,8 +102,7 @@ int node_rand_count(struct cmd_ctx *x, const char *with, int64_t *count, int *wi
 const struct store_obj *node_lookup(struct cmd_ctx *x, size_t i)
 {
     HY_ASSERT(i < x->argc);
-    const struct store_obj *o =
-        store_find(x->store, x->argv[i].ptr, x->argv[i].len, x->now_ms);
+    const struct store_obj *o = store_find(x->store, x->argv[i].ptr, x->argv[i].len, x->now_ms);
     if (o != NULL) {
         x->node->stats.keyspace_hits++;
     } else {
@@ -149,16 +148,16 @@ static void node_wrap_session(struct cmd_ctx *x, const struct store_entry *e, st
 void node_propose(struct cmd_ctx *x, const struct store_entry *e)
 {
     struct hy_node *n = x->node;
-    struct hy_buf *turn = replica_turn_data(n);
+    struct hy_buf *turn = replica_turn_data(x->group);
     size_t offset = turn->len;
     if (n->wrap_active) {
         node_wrap_session(x, e, turn);
     } else {
         store_entry_encode(e, turn);
     }
-    struct node_waiter *w = replica_waiter_new(n, x->client, x->now_ms);
+    struct node_waiter *w = replica_waiter_new(x->group, x->client, x->now_ms);
     w->proto = x->w.proto;
-    replica_queue_tail(n, offset, w);
+    replica_queue_tail(x->group, offset, w);
 }
 
 void node_propose_argv(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr,
@@ -185,29 +184,30 @@ void node_propose_argv(struct cmd_ctx *x, enum store_op op, uint32_t flags, int6
     }
 }
 
-void node_propose_internal(struct hy_node *n, const struct hy_buf *entry)
+void node_propose_internal(struct node_group *g, const struct hy_buf *entry)
 {
-    replica_queue(n, entry->data, entry->len, NULL);
+    replica_queue(g, entry->data, entry->len, NULL);
 }
 
 /* Evicts by proposing deletions until under maxmemory or nothing more can go. The store
  * counts victims already proposed, so repeated calls in one turn do not pick them twice.
  * Returns 1 when memory is (or will be, once the evictions apply) within the limit. */
-static int node_make_room(struct hy_node *n, uint64_t now_ms)
+static int node_make_room(struct node_group *g, uint64_t now_ms)
 {
-    if (!replica_is_leader(n)) {
-        return !store_over_maxmemory(n->store);
+    struct hy_node *n = g->node;
+    if (!replica_is_leader(g)) {
+        return !store_over_maxmemory(g->store);
     }
-    if (store_over_maxmemory(n->store) && n->cfg->maxmemory_policy != STORE_NOEVICTION &&
-        n->applied < n->internal_index) {
+    if (store_over_maxmemory(g->store) && n->cfg->maxmemory_policy != STORE_NOEVICTION &&
+        g->applied < g->internal_index) {
         return 1; /* evictions already proposed will free the room once they apply */
     }
-    for (int round = 0; round < 64 && store_over_maxmemory(n->store); round++) {
+    for (int round = 0; round < 64 && store_over_maxmemory(g->store); round++) {
         struct hy_buf buf;
         hy_buf_init(&buf);
-        size_t k = store_propose_evictions(n->store, now_ms, 128, &buf);
+        size_t k = store_propose_evictions(g->store, now_ms, 128, &buf);
         if (k > 0) {
-            node_propose_internal(n, &buf);
+            node_propose_internal(g, &buf);
             n->stats.evicted_keys += k;
         }
         hy_buf_free(&buf);
@@ -216,7 +216,7 @@ static int node_make_room(struct hy_node *n, uint64_t now_ms)
         }
         return 1; /* the room comes when this eviction entry applies */
     }
-    return !store_over_maxmemory(n->store);
+    return !store_over_maxmemory(g->store);
 }
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
@@ -246,18 +246,21 @@ static int node_needs_leader(const struct node_client *c, const struct cmd_def *
     return (d->flags & CMD_WRITE) || ((d->flags & CMD_READONLY) && !c->readonly_mode);
 }
 
-void node_client_block(struct hy_node *n, struct node_client *c, uint64_t now_ms)
+void node_client_block(struct node_group *g, struct node_client *c, uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     HY_ASSERT(!c->blocked_on_read);
     c->blocked_on_read = 1;
+    c->wait_group = g->id;
     c->blocked_since_ms = c->retry_since_ms ? c->retry_since_ms : now_ms;
     n->read_waiters++;
 }
 
 /* Whether the command must wait: 0 = run it now, 1 = leave it in the input for later. */
-static int node_must_wait(struct hy_node *n, struct node_client *c, const struct cmd_def *d,
+static int node_must_wait(struct node_group *g, struct node_client *c, const struct cmd_def *d,
                           uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     int is_write = d != NULL && (d->flags & CMD_WRITE);
     if (c->waiting > 0 && !is_write) {
         return 1; /* reads see the client's own writes; replies stay in order */
@@ -265,14 +268,14 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
     if (!node_needs_leader(c, d) || c->read_timed_out) {
         return 0;
     }
-    if (!replica_is_leader(n)) {
-        if (proxy_target(n) != NULL || c->is_proxy) {
+    if (!replica_is_leader(g)) {
+        if (proxy_target(g) != NULL || c->is_proxy) {
             /* node_run forwards it, or answers -MOVED (-TRYAGAIN with no leader known) to a
              * follower's forward: the follower then runs it again elsewhere. A write first
              * waits for this follower's session, or for room in its window (proxy.c). */
             if (is_write && n->cfg->redirect == NODE_REDIRECT_PROXY &&
                 proxy_hold(n, c, d, now_ms)) {
-                node_client_block(n, c, now_ms);
+                node_client_block(g, c, now_ms);
                 return 1;
             }
             return 0;
@@ -285,19 +288,19 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
          * partition may heal, and it is then sent again and answered for real. */
         /* An election is under way, or the leader's link is down (it died, or a partition):
          * wait for the next leader rather than forward into a dead link or redirect to it. */
-        node_client_block(n, c, now_ms);
+        node_client_block(g, c, now_ms);
         return 1;
     }
-    if (is_write && replica_transferring(n)) {
+    if (is_write && replica_transferring(g)) {
         /* §3.10: no new writes while leadership is handed over; wait for the new leader (the
          * write is then forwarded) or for the transfer to abort (it is proposed here). */
-        node_client_block(n, c, now_ms);
+        node_client_block(g, c, now_ms);
         return 1;
     }
-    if (is_write || replica_can_read(n) || c->read_ok_bytes > 0) {
+    if (is_write || replica_can_read(g) || c->read_ok_bytes > 0) {
         return 0;
     }
-    replica_read_register(n, c, now_ms); /* ReadIndex: one heartbeat round per turn */
+    replica_read_register(g, c, now_ms); /* ReadIndex: one heartbeat round per turn */
     return 1;
 }
 
@@ -306,19 +309,18 @@ static int node_must_wait(struct hy_node *n, struct node_client *c, const struct
  * election simply has not finished: -TRYAGAIN. Either way nothing was applied. */
 static void node_reply_no_leader(struct cmd_ctx *x, int why)
 {
-    const struct hy_node *n = x->node;
     if (x->client->outcome_unsure && (x->cmd->flags & CMD_WRITE)) {
         resp_write_error(&x->w, "UNKNOWN outcome: the write was forwarded to a leader that "
                                 "failed before answering, and no leader could take it again "
                                 "within request-timeout-ms; it may or may not be applied");
         return;
     }
-    uint32_t have = replica_reachable_voters(n), need = replica_voters(n) / 2 + 1;
+    uint32_t have = replica_reachable_voters(x->group), need = replica_voters(x->group) / 2 + 1;
     if (have < need) {
         resp_write_errorf(&x->w,
-                          "NOQUORUM 0 %u/%u this side of the partition cannot reach a "
+                          "NOQUORUM %u %u/%u this side of the partition cannot reach a "
                           "majority; the request was not applied",
-                          have, need);
+                          x->group->id, have, need);
         return;
     }
     if (why == 2) {
@@ -335,7 +337,7 @@ static void node_reply_no_leader(struct cmd_ctx *x, int why)
 /* -MOVED <slot> <host:port>: the leader serves this; cluster-aware clients go there. */
 static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
 {
-    const struct node_member *leader = replica_leader_member(x->node);
+    const struct node_member *leader = replica_leader_member(x->group);
     if (leader == NULL) {
         resp_write_error(&x->w, "TRYAGAIN no leader is known; the request was not applied");
         return;
@@ -350,7 +352,7 @@ static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
 int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
-    if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(n, x->now_ms)) {
+    if ((d->flags & CMD_DENYOOM) && n->cfg->maxmemory > 0 && !node_make_room(x->group, x->now_ms)) {
         resp_write_error(&x->w, x->client->outcome_unsure
                                     ? "UNKNOWN outcome: the write was forwarded to a leader "
                                       "that failed before answering, and this node cannot take "
@@ -381,7 +383,7 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         node_reply_no_leader(x, why);
         return;
     }
-    if (node_needs_leader(c, d) && !replica_is_leader(n)) {
+    if (node_needs_leader(c, d) && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
          * ran nothing, and the follower runs it again: proxy.c). */
@@ -444,12 +446,23 @@ static void node_note_command(struct hy_node *n, struct node_client *c, const st
     hy_histo_record_ms(&n->metrics.cmd_latency[i], now_ms - HY_MIN(started_ms, now_ms));
 }
 
+struct node_group *node_command_group(const struct hy_node *n, const struct cmd_def *d, size_t argc,
+                                      const struct resp_arg *argv)
+{
+    if (d == NULL || d->first_key <= 0 || (size_t)d->first_key >= argc) {
+        return n->meta;
+    }
+    const struct resp_arg *k = &argv[d->first_key];
+    return node_group_of_slot(n, hy_key_slot(k->ptr, k->len));
+}
+
 /* Runs one request. Returns 0 when it must wait (it stays in the input), 1 when done. */
 static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
 {
     const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
-    if (node_must_wait(n, c, d, now_ms)) {
+    struct node_group *g = node_command_group(n, d, argc, argv);
+    if (node_must_wait(g, c, d, now_ms)) {
         if (c->wait_start_ms == 0) {
             c->wait_start_ms = now_ms; /* its latency counts from here */
         }
@@ -459,7 +472,8 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     c->wait_start_ms = 0;
     struct cmd_ctx x = {
         .node = n,
-        .store = n->store,
+        .group = g,
+        .store = g->store,
         .client = c,
         .argc = argc,
         .argv = argv,
@@ -526,24 +540,24 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
  * applied yet: still in this turn's batch, or submitted at an index not yet applied. One that
  * failed to be proposed was dropped from the turn; one whose leader lost its term is passed by
  * the entries that replaced it. */
-static int node_internal_pending(const struct hy_node *n)
+static int node_internal_pending(const struct node_group *g)
 {
-    for (size_t i = 0; i < n->turn_count; i++) {
-        if (n->turn[i].waiter == NULL) {
+    for (size_t i = 0; i < g->turn_count; i++) {
+        if (g->turn[i].waiter == NULL) {
             return 1;
         }
     }
-    return n->applied < n->internal_index;
+    return g->applied < g->internal_index;
 }
 
-static void node_active_expire(struct hy_node *n, uint64_t now_ms)
+static void node_active_expire(struct node_group *g, uint64_t now_ms)
 {
-    if (!replica_is_leader(n)) {
+    if (!replica_is_leader(g)) {
         return; /* expiry is the leader's decision, replicated as deletions */
     }
     /* The keys of a proposed batch stay in the store until it applies: sampling again before
      * then would propose the same deletions again (issue 20: 10 keys gave 17 entries). */
-    if (node_internal_pending(n)) {
+    if (node_internal_pending(g)) {
         return;
     }
     /* As Redis's active expiry: sample, delete what expired, and go on while a quarter or
@@ -551,8 +565,8 @@ static void node_active_expire(struct hy_node *n, uint64_t now_ms)
      * expired_keys counts the deletions when they apply (replica.c). */
     struct hy_buf buf;
     hy_buf_init(&buf);
-    if (store_propose_expired_cycle(n->store, now_ms, 20, 16, &buf) > 0) {
-        node_propose_internal(n, &buf);
+    if (store_propose_expired_cycle(g->store, now_ms, 20, 16, &buf) > 0) {
+        node_propose_internal(g, &buf);
     }
     hy_buf_free(&buf);
 }
@@ -600,11 +614,14 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     member_reconcile(n, now_ms);
     proxy_expire(n, now_ms);
     replica_expire_waiters(n, now_ms);
-    node_active_expire(n, now_ms);
-    if (n->cfg->maxmemory > 0) {
-        node_make_room(n, now_ms);
+    for (size_t i = 0; i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        node_active_expire(g, now_ms);
+        if (n->cfg->maxmemory > 0) {
+            node_make_room(g, now_ms);
+        }
+        store_rehash_step(g->store, 100);
     }
-    store_rehash_step(n->store, 100);
     struct node_stats *st = &n->stats;
     if (now_ms - st->ops_sample_ms >= 1000) {
         st->ops_per_sec =

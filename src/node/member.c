@@ -96,7 +96,7 @@ void member_rebuild(struct hy_node *n)
     struct node_member next[NODE_MEMBERS_MAX];
     memset(next, 0, sizeof(next));
     const struct store_member *book;
-    size_t n_book = store_members(n->store, &book);
+    size_t n_book = store_members(n->meta->store, &book);
     size_t count = overlay(next, 0, book, n_book);
     count = overlay(next, count, n->log_members, n->log_member_count);
     /* This node's own list (--bootstrap, or what it joined with) wins for the names it gives:
@@ -128,8 +128,8 @@ void member_rebuild(struct hy_node *n)
     uint8_t up[NODE_MEMBERS_MAX];
     for (size_t i = 0; i < count; i++) {
         const struct node_member *old = find_name(n->members, n->member_count, next[i].name);
-        up[i] =
-            next[i].id == n->raft.cfg.id || (old != NULL && n->member_up[old - n->members] != 0);
+        up[i] = next[i].id == n->meta->raft.cfg.id ||
+                (old != NULL && n->member_up[old - n->members] != 0);
     }
     memcpy(n->members, next, count * sizeof(next[0]));
     memcpy(n->member_up, up, count);
@@ -139,17 +139,17 @@ void member_rebuild(struct hy_node *n)
 
 void member_maybe_rebuild(struct hy_node *n)
 {
-    int drop_hints = n->log_member_count > 0 && n->applied >= n->log_members_upto;
+    int drop_hints = n->log_member_count > 0 && n->meta->applied >= n->log_members_upto;
     if (drop_hints) {
         n->log_member_count = 0; /* the entries they came from are in the book now */
     }
-    uint64_t version = store_members_version(n->store);
+    uint64_t version = store_members_version(n->meta->store);
     if (version != n->members_seen_version || drop_hints) {
         n->members_seen_version = version;
         member_rebuild(n);
     }
-    if (n->raft.membership_index != n->members_seen_config) {
-        n->members_seen_config = n->raft.membership_index;
+    if (n->meta->raft.membership_index != n->members_seen_config) {
+        n->members_seen_config = n->meta->raft.membership_index;
         n->members_epoch++; /* the transport keeps removed members only while configured */
     }
 }
@@ -190,7 +190,7 @@ void member_scan_log(struct hy_node *n, const struct raft_entry *entries, uint32
 
 int member_in_config(const struct hy_node *n, raft_id id)
 {
-    const struct raft_membership *m = raft_membership(&n->raft);
+    const struct raft_membership *m = raft_membership(&n->meta->raft);
     for (uint32_t i = 0; i < m->count; i++) {
         if (m->servers[i].id == id) {
             return 1;
@@ -202,10 +202,10 @@ int member_in_config(const struct hy_node *n, raft_id id)
 const char *member_role_name(const struct hy_node *n, const struct node_member *m)
 {
     if (member_in_config(n, m->id)) {
-        if (raft_leader(&n->raft) == m->id) {
+        if (raft_leader(&n->meta->raft) == m->id) {
             return "leader";
         }
-        if (raft_membership_is_voter(raft_membership(&n->raft), m->id)) {
+        if (raft_membership_is_voter(raft_membership(&n->meta->raft), m->id)) {
             return m->role == STORE_MEMBER_REMOVED ? "leaving" : "follower";
         }
         return m->role == STORE_MEMBER_OBSERVER  ? "observer"
@@ -223,7 +223,7 @@ const char *member_role_name(const struct hy_node *n, const struct node_member *
 static const struct store_member *book_find(const struct hy_node *n, const char *name)
 {
     const struct store_member *book;
-    size_t count = store_members(n->store, &book);
+    size_t count = store_members(n->meta->store, &book);
     for (size_t i = 0; i < count; i++) {
         if (strcmp(book[i].name, name) == 0) {
             return &book[i];
@@ -255,10 +255,10 @@ static void member_entry(struct store_entry *e, struct store_arg args[3], const 
  * was seen) wins whichever order the two apply in. */
 static void fill_book_gaps(struct hy_node *n, uint64_t now_ms)
 {
-    if (n->applied < n->internal_index) {
+    if (n->meta->applied < n->meta->internal_index) {
         return; /* what we proposed last is not applied yet */
     }
-    const struct raft_membership *cm = raft_membership(&n->raft);
+    const struct raft_membership *cm = raft_membership(&n->meta->raft);
     struct hy_buf buf;
     hy_buf_init(&buf);
     for (uint32_t i = 0; i < cm->count; i++) {
@@ -274,7 +274,7 @@ static void fill_book_gaps(struct hy_node *n, uint64_t now_ms)
                      STORE_F_NX, now_ms);
         hy_buf_reset(&buf);
         store_entry_encode(&e, &buf);
-        node_propose_internal(n, &buf);
+        node_propose_internal(n->meta, &buf);
     }
     hy_buf_free(&buf);
 }
@@ -296,13 +296,13 @@ static const char *const change_names[] = {
 
 void member_reconcile(struct hy_node *n, uint64_t now_ms)
 {
-    if (!replica_is_leader(n)) {
+    if (!replica_is_leader(n->meta)) {
         return;
     }
     fill_book_gaps(n, now_ms);
-    const struct raft_membership *cm = raft_membership(&n->raft);
+    const struct raft_membership *cm = raft_membership(&n->meta->raft);
     const struct store_member *book;
-    size_t count = store_members(n->store, &book);
+    size_t count = store_members(n->meta->store, &book);
     int may_warn = now_ms >= n->member_warned_ms + 10000; /* about every member, now and then */
     for (size_t i = 0; i < count; i++) {
         const struct store_member *sm = &book[i];
@@ -322,7 +322,7 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
         } else {
             continue;
         }
-        int rc = replica_change(n, op, id, now_ms);
+        int rc = replica_change(n->meta, op, id, now_ms);
         if (rc == HY_OK) {
             hy_log(n->log, HY_LOG_INFO, "membership: %s %s (%s:%u)", change_names[op], sm->name,
                    sm->host, sm->peer_port);
@@ -335,7 +335,7 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
             continue;
         }
         struct raft_follower f;
-        if (rc == HY_EAGAIN && raft_follower_info(&n->raft, id, &f) && !f.answered) {
+        if (rc == HY_EAGAIN && raft_follower_info(&n->meta->raft, id, &f) && !f.answered) {
             /* A learner that never answered stays one (§4.2.1): say why, now and then. */
             n->member_warned_ms = now_ms;
             hy_log(n->log, HY_LOG_WARN,
@@ -356,7 +356,7 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
  * 1 when the request was handled here (forwarded or refused). */
 static int route_to_leader(struct cmd_ctx *x)
 {
-    if (replica_is_leader(x->node)) {
+    if (replica_is_leader(x->node->meta)) {
         return 0;
     }
     if (!x->client->is_proxy && proxy_forward(x)) {
@@ -446,7 +446,7 @@ void cmd_halyard_join(struct cmd_ctx *x)
     } else {
         const struct node_member *m = find_name(n->members, n->member_count, name);
         int configured_voter =
-            m != NULL && raft_membership_is_voter(raft_membership(&n->raft), m->id);
+            m != NULL && raft_membership_is_voter(raft_membership(&n->meta->raft), m->id);
         if (configured_voter && role == STORE_MEMBER_OBSERVER) {
             resp_write_error(&x->w, "ERR that node is a voter; remove it before it rejoins as "
                                     "an observer");
@@ -476,7 +476,7 @@ void cmd_halyard_remove(struct cmd_ctx *x)
     const struct node_member *m = arg_text(&x->argv[2], name, sizeof(name))
                                       ? find_name(n->members, n->member_count, name)
                                       : NULL;
-    const struct raft_membership *cm = raft_membership(&n->raft);
+    const struct raft_membership *cm = raft_membership(&n->meta->raft);
     if (m == NULL || (!member_in_config(n, m->id) && m->role != STORE_MEMBER_VOTER &&
                       m->role != STORE_MEMBER_OBSERVER)) {
         resp_write_error(&x->w, "ERR no such member");
@@ -498,8 +498,8 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
                                 "longest log");
         return;
     }
-    uint64_t last = raft_last_index(&x->node->raft);
-    int rc = replica_force(x->node, x->now_ms);
+    uint64_t last = raft_last_index(&x->node->meta->raft);
+    int rc = replica_force(x->node->meta, x->now_ms);
     if (rc == HY_EEXIST) {
         resp_write_error(&x->w, "ERR this node leads a working majority; nothing to force");
     } else if (rc != HY_OK) {

@@ -103,19 +103,18 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     n->cfg = cfg;
     n->log = log;
     hy_prng_seed(&n->prng, seed);
-    struct store_config sc;
-    node_store_config(cfg, hy_prng_next(&n->prng), &sc);
-    n->store = store_create(&sc, log);
     n->next_client_id = 1;
     n->start_ms = now_ms;
     n->stats.ops_sample_ms = now_ms;
     cmd_table_build(n);
     observe_init(n);
     node_reconfigure(n);
-    replica_init(n); /* before the members: they look up this node's Raft id */
+    struct store_config sc;
+    node_store_config(cfg, hy_prng_next(&n->prng), &sc);
+    /* Before the members: they look up this node's Raft id. */
+    n->meta = replica_group_new(n, 0, store_create(&sc, log));
     if (member_load_boot(n) != HY_OK) {
         replica_free(n);
-        store_destroy(n->store);
         hy_free(n);
         return NULL;
     }
@@ -132,7 +131,6 @@ void node_destroy(struct hy_node *n)
     }
     replica_free(n);
     proxy_free(n);
-    store_destroy(n->store);
     hy_free(n);
 }
 
@@ -140,7 +138,9 @@ void node_reconfigure(struct hy_node *n)
 {
     struct store_config sc;
     node_store_config(n->cfg, hy_prng_next(&n->prng), &sc);
-    store_configure(n->store, &sc);
+    for (size_t i = 0; i < n->group_count; i++) {
+        store_configure(n->groups[i]->store, &sc);
+    }
     resp_limits_default(&n->limits);
     n->limits.bulk_bytes_max = (size_t)n->cfg->proto_max_bulk_len;
     n->limits.multibulk_count_max = (size_t)n->cfg->proto_max_multibulk_len;

@@ -57,6 +57,7 @@ struct node_client {
     uint32_t waiting;
     struct node_waiter *last_waiter; /* where immediate replies queue behind pending ones */
     int blocked_on_read;             /* waiting for the node to be able to serve reads */
+    uint32_t wait_group;             /* the group it waits for (blocked_on_read) */
     uint64_t read_id;                /* the ReadIndex request it waits for (0 = none) */
     size_t read_ok_bytes;            /* input bytes a confirmed read round covers */
     size_t read_reg_bytes;           /* input bytes present when the read was registered */
@@ -97,6 +98,7 @@ enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN };
 
 struct node_io_batch {
     struct node_io_batch *next;
+    uint32_t group; /* the Raft group it belongs to (its log, its messages) */
     int term_vote_changed;
     uint64_t term;
     raft_id vote;
@@ -159,7 +161,8 @@ struct node_recovered {
 
 /* Starts the node's Raft group from what was recovered; a node with nothing recovered
  * bootstraps a one-member group of itself. Returns HY_OK or HY_ECORRUPT (snapshot). */
-int node_start(struct hy_node *n, const struct node_recovered *rec, uint64_t now_ms) HY_MUST_CHECK;
+int node_start(struct hy_node *n, uint32_t group, const struct node_recovered *rec,
+               uint64_t now_ms) HY_MUST_CHECK;
 
 /* End of a loop turn: proposes the writes queued during the turn as one batch (group
  * commit), and retries or times out requests waiting for a leader. */
@@ -173,7 +176,7 @@ int node_has_proposals(const struct hy_node *n);
  * disk (raft.h step 2, §10.2.1): with a sender set, the node hands those messages to it at
  * once, during the call that produced them (borrowed for the call), instead of queueing them
  * behind the batch's writes. */
-typedef void (*node_send_fn)(void *ctx, const struct raft_message *m);
+typedef void (*node_send_fn)(void *ctx, uint32_t group, const struct raft_message *m);
 void node_set_early_sender(struct hy_node *n, node_send_fn send, void *ctx);
 
 /* The crypto a joining node's proof of the cluster secret needs (join_auth.h), lent by the
@@ -191,7 +194,7 @@ void node_set_crypto(struct hy_node *n, node_mac_fn mac, node_random_fn random);
  * start() returning HY_EBUSY means "not now" (tried again later); any other failure, or no
  * snapshotter, and the node encodes inline. */
 struct store;
-typedef int (*node_snapshot_fn)(void *ctx, const struct store *store);
+typedef int (*node_snapshot_fn)(void *ctx, uint32_t group, const struct store *store);
 void node_set_snapshotter(struct hy_node *n, node_snapshot_fn start, void *ctx);
 
 /* The shell's say on a CONFIG SET of settings only it uses (the TLS certificates): called
@@ -199,7 +202,8 @@ void node_set_snapshotter(struct hy_node *n, node_snapshot_fn start, void *ctx);
  * CONFIG SET (rolled back). Applying them is the shell's business too. */
 typedef int (*node_config_hook_fn)(void *ctx, const struct hy_config *cfg, char *err, size_t cap);
 void node_set_config_hook(struct hy_node *n, node_config_hook_fn fn, void *ctx);
-void node_snapshot_done(struct hy_node *n, uint8_t *data, size_t len, uint64_t now_ms);
+void node_snapshot_done(struct hy_node *n, uint32_t group, uint8_t *data, size_t len,
+                        uint64_t now_ms);
 
 struct node_io_batch *node_io_take(struct hy_node *n);
 /* The batch is durable and its messages are sent: the engine may commit and answer. */
@@ -251,7 +255,7 @@ void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms);
 void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_ms);
 
 /* A Raft message from a peer (borrowed for the call). */
-void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_ms);
+void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *m, uint64_t now_ms);
 
 /* The group's members (this node alone without a bootstrap list); borrowed. */
 const struct node_member *node_members(const struct hy_node *n, size_t *count_out);

@@ -144,10 +144,42 @@ struct node_turn_entry {
     struct node_waiter *waiter; /* NULL for internal entries (expiry, eviction) */
 };
 
+/* One Raft group this node holds a replica of: its log, its keyspace, and the writes and reads
+ * waiting on it (replica.c). A node holds one today (id 0, every slot and the membership); the
+ * partitioned grid gives it one per partition it replicates. */
+struct node_group {
+    struct hy_node *node;
+    uint32_t id;
+    struct raft raft;
+    struct store *store;
+    int started;
+    uint64_t applied; /* last log index applied to the store */
+    uint64_t log_bytes_since_snapshot;
+    size_t snapshot_dataset_bytes; /* store_used_bytes when the last snapshot was taken */
+    uint64_t timeout_ms;           /* when Raft wants its next tick */
+    /* Entries proposed during this loop turn, submitted together by node_flush. */
+    struct hy_buf turn_data;
+    struct node_turn_entry *turn;
+    size_t turn_count, turn_cap;
+    uint64_t internal_index; /* index of the last such entry submitted */
+    /* Proposals waiting for their entry to apply, in proposal (= log) order. */
+    struct node_waiter *waiters_head, *waiters_tail;
+    int tv_unwritten;      /* batches holding a term/vote change not yet durable */
+    uint64_t snap_pending; /* index of the snapshot the snapshotter is encoding, 0 = none */
+    int snap_finishing;    /* a snapshot is being handed to Raft: none may start meanwhile */
+    /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
+    uint64_t read_seq;
+    /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
+     * client by binary search instead of walking every connection. */
+    struct node_pending_read *pending_reads;
+    size_t pending_head, pending_count, pending_cap;
+    uint64_t *turn_reads;
+    size_t turn_read_count, turn_read_cap;
+};
+
 struct hy_node {
     struct hy_config *cfg;    /* borrowed from the shell */
     const struct hy_log *log; /* borrowed */
-    struct store *store;
     struct hy_prng prng;
     struct hy_log raft_log; /* node_log.c: the core's lines, members named */
     node_mac_fn crypto_mac; /* lent by the shell (node_set_crypto); NULL in the simulator */
@@ -158,29 +190,18 @@ struct hy_node {
     uint64_t start_ms;
     size_t kills; /* clients marked CLOSE_ASAP by commands since last take */
     /* ---- replication (replica.c) ---- */
-    struct raft raft;
-    int started;
-    uint64_t applied; /* last log index applied to the store */
-    uint64_t log_bytes_since_snapshot;
-    size_t snapshot_dataset_bytes; /* store_used_bytes when the last snapshot was taken */
-    uint64_t raft_now_ms;          /* the clock as Raft sees it: never goes backwards */
-    uint64_t timeout_ms;           /* when Raft wants its next tick */
-    /* Entries proposed during this loop turn, submitted together by node_flush. */
-    struct hy_buf turn_data;
-    struct node_turn_entry *turn;
-    size_t turn_count, turn_cap;
-    uint64_t internal_index; /* index of the last such entry submitted */
-    /* Proposals waiting for their entry to apply, in proposal (= log) order. */
-    struct node_waiter *waiters_head, *waiters_tail;
-    /* Storage/network batches: all of them in order; io_next is the first not yet taken. */
+    /* The Raft groups this node holds a replica of (node_group_*). Today one, id 0: it holds
+     * every slot and the membership; `meta` points to it. */
+    struct node_group **groups;
+    size_t group_count;
+    struct node_group *meta;
+    uint64_t raft_now_ms; /* the clock as the Raft groups see it: never goes backwards */
+    /* Storage/network batches of every group, in order; io_next is the first not yet taken. */
     struct node_io_batch *io_head, *io_tail, *io_next;
-    int tv_unwritten;                /* batches holding a term/vote change not yet durable */
     node_snapshot_fn snap_start;     /* the shell's snapshotter (NULL: encode inline) */
     node_config_hook_fn config_hook; /* the shell's check of a CONFIG SET (NULL: none) */
     void *config_hook_ctx;
     void *snap_ctx;
-    uint64_t snap_pending;   /* index of the snapshot the snapshotter is encoding, 0 = none */
-    int snap_finishing;      /* a snapshot is being handed to Raft: none may start meanwhile */
     node_send_fn early_send; /* the shell's sender for what need not wait (raft.h step 2) */
     void *early_ctx;
     struct node_client *ready; /* clients with output to flush (node_take_ready) */
@@ -220,14 +241,6 @@ struct hy_node {
     uint64_t *fsession_live;
     size_t fsession_live_count;
     int fsession_waiters, fsession_wake;
-    /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
-    uint64_t read_seq;
-    /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
-     * client by binary search instead of walking every connection. */
-    struct node_pending_read *pending_reads;
-    size_t pending_head, pending_count, pending_cap;
-    uint64_t *turn_reads;
-    size_t turn_read_count, turn_read_cap;
     struct node_stats stats;
     struct node_metrics metrics;
     unsigned mutation; /* enum node_mutation: test only */
@@ -241,6 +254,7 @@ struct hy_node {
 /* Everything a handler needs; handlers never parse RESP. */
 struct cmd_ctx {
     struct hy_node *node;
+    struct node_group *group; /* the Raft group of the command's keys on this node */
     /* The keyspace the command runs against: its keys' partition on this node. Handlers reach
      * the store only through it (never x->node's), so that a node holding many partitions
      * runs them unchanged. */
@@ -264,29 +278,37 @@ void node_propose(struct cmd_ctx *x, const struct store_entry *e);
 void node_propose_argv(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr,
                        int64_t expire_at, size_t nargs);
 /* Proposes an entry nobody waits for (expiry, eviction). */
-void node_propose_internal(struct hy_node *n, const struct hy_buf *entry);
+void node_propose_internal(struct node_group *g, const struct hy_buf *entry);
 
 /* replica.c internals used by dispatch.c and node.c */
-void replica_init(struct hy_node *n);
+/* Creates group `id` (its store and Raft state) and adds it to the node. */
+struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct store *store);
 void replica_free(struct hy_node *n);
-void replica_queue(struct hy_node *n, const uint8_t *entry, size_t len, struct node_waiter *w);
+/* The group holding `slot` on this node (today the one group holds every slot). */
+struct node_group *node_group_of_slot(const struct hy_node *n, uint16_t slot);
+/* Group `id` on this node, or NULL when it holds no replica of it. */
+struct node_group *node_group_get(const struct hy_node *n, uint32_t id);
+void replica_queue(struct node_group *g, const uint8_t *entry, size_t len, struct node_waiter *w);
 /* The turn's entry bytes: a proposer encodes straight into them (no scratch copy on the write
  * path), then calls replica_queue_tail with where its entry began. */
-struct hy_buf *replica_turn_data(struct hy_node *n);
-void replica_queue_tail(struct hy_node *n, size_t offset, struct node_waiter *w);
-struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c, uint64_t now);
+struct hy_buf *replica_turn_data(struct node_group *g);
+void replica_queue_tail(struct node_group *g, size_t offset, struct node_waiter *w);
+struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client *c, uint64_t now);
 void replica_client_gone(struct hy_node *n, struct node_client *c);
 /* 1 when this node may answer reads from its store now (leader of a settled term). */
-int replica_can_read(const struct hy_node *n);
-int replica_is_leader(const struct hy_node *n);
+int replica_can_read(const struct node_group *g);
+int replica_is_leader(const struct node_group *g);
 void replica_mark_ready(struct hy_node *n, struct node_client *c);
 /* Clients that waited may go on: runs them (after a link came up, say). */
 void replica_wake(struct hy_node *n, uint64_t now_ms);
 /* dispatch.c: the client waits (for a leader) until woken or its request-timeout-ms. */
-void node_client_block(struct hy_node *n, struct node_client *c, uint64_t now_ms);
+void node_client_block(struct node_group *g, struct node_client *c, uint64_t now_ms);
+/* The group a request runs against: its first key's slot's, else the metadata group. */
+struct node_group *node_command_group(const struct hy_node *n, const struct cmd_def *d, size_t argc,
+                                      const struct resp_arg *argv);
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms);
 /* Registers a linearizable read for c (ReadIndex); the client waits for its confirmation. */
-void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t now_ms);
+void replica_read_register(struct node_group *g, struct node_client *c, uint64_t now_ms);
 /* member.c */
 int member_load_boot(struct hy_node *n);
 /* Rebuilds members from the lists; bumps members_epoch when anything changed. */
@@ -311,10 +333,10 @@ int join_auth_open_before_auth(const struct cmd_ctx *x);
 /* node_log.c: the log sink for the Raft core (valid while n lives). */
 const struct hy_log *node_raft_log(struct hy_node *n);
 void cmd_halyard_force_quorum(struct cmd_ctx *x);
-int replica_force(struct hy_node *n, uint64_t now_ms);
+int replica_force(struct node_group *g, uint64_t now_ms);
 /* This leader is handing leadership over: writes wait (§3.10). */
-int replica_transferring(const struct hy_node *n);
-int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms);
+int replica_transferring(const struct node_group *g);
+int replica_change(struct node_group *g, uint32_t op, raft_id id, uint64_t now_ms);
 
 /* cmd_halyard.c, shared with observe.c. What this node can know of its leader: the one it
  * last heard from, and how long ago (ms); `current` when heard within an election timeout. */
@@ -340,16 +362,16 @@ void observe_note_outcome(struct hy_node *n, struct node_waiter *w, const char *
 void observe_note_step(struct hy_node *n, uint64_t now_ms);
 
 /* The leader's member entry, or NULL when no leader is known (or it is not a member). */
-const struct node_member *replica_leader_member(const struct hy_node *n);
+const struct node_member *replica_leader_member(const struct node_group *g);
 /* Voters in the current configuration. */
-uint32_t replica_voters(const struct hy_node *n);
+uint32_t replica_voters(const struct node_group *g);
 /* Voters whose link is up, this node included when it votes (the transport's view). */
-uint32_t replica_reachable_voters(const struct hy_node *n);
+uint32_t replica_reachable_voters(const struct node_group *g);
 
 /* Leadership transfer (TimeoutNow, §3.10) to target; returns raft's status. */
-int replica_transfer(struct hy_node *n, raft_id target, uint64_t now_ms);
+int replica_transfer(struct node_group *g, raft_id target, uint64_t now_ms);
 /* Takes a snapshot now; HY_EEXIST when nothing was applied since the last one. */
-int replica_snapshot_now(struct hy_node *n, uint64_t now_ms);
+int replica_snapshot_now(struct node_group *g, uint64_t now_ms);
 
 /* cmd_halyard.c: retries the leadership hand-over of a draining node. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms);
@@ -357,7 +379,7 @@ void node_drain_step(struct hy_node *n, uint64_t now_ms);
 /* proxy.c */
 /* The leader requests may go to now (this node itself when it leads), or NULL: none known, or
  * its link is down. */
-const struct node_member *proxy_target(const struct hy_node *n);
+const struct node_member *proxy_target(const struct node_group *g);
 /* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot
  * (no reachable leader, or this node leads). */
 int proxy_forward(struct cmd_ctx *x);

@@ -52,16 +52,16 @@ void observe_note_outcome(struct hy_node *n, struct node_waiter *w, const char *
 void observe_note_step(struct hy_node *n, uint64_t now_ms)
 {
     struct node_metrics *m = &n->metrics;
-    raft_id leader = raft_leader(&n->raft);
+    raft_id leader = raft_leader(&n->meta->raft);
     if (leader != RAFT_NONE && leader != m->last_leader) {
         m->leader_changes++;
         m->last_leader = leader;
     }
-    if (raft_role(&n->raft) != RAFT_LEADER) {
+    if (raft_role(&n->meta->raft) != RAFT_LEADER) {
         m->lag_count = 0; /* the samples describe this node's own term as leader only */
         return;
     }
-    uint64_t last = raft_last_index(&n->raft);
+    uint64_t last = raft_last_index(&n->meta->raft);
     size_t newest = (m->lag_head + m->lag_count + NODE_LAG_SAMPLES - 1) % NODE_LAG_SAMPLES;
     if (m->lag_count > 0 && m->lag_samples[newest].index >= last) {
         return;
@@ -86,7 +86,7 @@ void observe_note_step(struct hy_node *n, uint64_t now_ms)
 static uint64_t lag_ms(const struct hy_node *n, uint64_t match, uint64_t now_ms)
 {
     const struct node_metrics *m = &n->metrics;
-    if (match >= raft_last_index(&n->raft) || m->lag_count == 0) {
+    if (match >= raft_last_index(&n->meta->raft) || m->lag_count == 0) {
         return 0;
     }
     for (size_t k = 0; k < m->lag_count; k++) {
@@ -109,7 +109,7 @@ static void observe_members(const struct hy_node *n, uint64_t now_ms, struct nod
 {
     for (size_t i = 0; i < n->member_count && o->member_count < OBSERVE_MEMBERS_MAX; i++) {
         const struct node_member *m = &n->members[i];
-        int is_self = m->id == n->raft.cfg.id;
+        int is_self = m->id == n->meta->raft.cfg.id;
         if (is_self) {
             o->self_role = member_role_name(n, m);
         }
@@ -147,7 +147,7 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
 {
     const struct node_metrics *m = &n->metrics;
     const struct node_stats *s = &n->stats;
-    o->elections = n->raft.stat_elections;
+    o->elections = n->meta->raft.stat_elections;
     o->leader_changes = m->leader_changes;
     o->proposals_committed = m->proposals_committed;
     o->proposals_unknown = m->proposals_unknown;
@@ -164,14 +164,14 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
     o->commands_processed = s->commands_processed;
     o->net_input_bytes = s->net_input_bytes;
     o->net_output_bytes = s->net_output_bytes;
-    o->keys = store_key_count(n->store);
-    o->volatile_keys = store_volatile_count(n->store);
+    o->keys = store_key_count(n->meta->store);
+    o->volatile_keys = store_volatile_count(n->meta->store);
     o->expired_keys = s->expired_keys;
     o->evicted_keys = s->evicted_keys;
     o->keyspace_hits = s->keyspace_hits;
     o->keyspace_misses = s->keyspace_misses;
     o->memory_used_bytes = hy_alloc_used_bytes();
-    o->memory_dataset_bytes = store_used_bytes(n->store);
+    o->memory_dataset_bytes = store_used_bytes(n->meta->store);
     o->memory_max_bytes = (uint64_t)n->cfg->maxmemory;
     o->uptime_ms = now_ms - HY_MIN(n->start_ms, now_ms);
 }
@@ -181,12 +181,12 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
     memset(o, 0, sizeof(*o));
     o->now_ms = now_ms;
     copy_name(o->node_id, n->cfg->node_id);
-    o->started = n->started;
+    o->started = n->meta->started;
     o->draining = n->draining;
     o->disk_full = n->disk_full;
-    const struct raft *r = &n->raft;
+    const struct raft *r = &n->meta->raft;
     o->role = raft_role_name(raft_role(r));
-    o->is_leader = replica_is_leader(n);
+    o->is_leader = replica_is_leader(n->meta);
     struct leader_view lv;
     node_leader_view(n, now_ms, &lv);
     o->has_quorum = lv.current;
@@ -200,12 +200,12 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
     o->self_role = "not-a-member";
     o->term = raft_term(r);
     o->commit_index = raft_commit_index(r);
-    o->applied_index = n->applied;
+    o->applied_index = n->meta->applied;
     o->last_index = raft_last_index(r);
     o->snapshot_index = raft_snapshot_index(r);
     o->cluster_size = raft_membership(r)->count; /* voters and learners, known by address or not */
-    o->voters = replica_voters(n);
-    o->reachable_voters = replica_reachable_voters(n);
+    o->voters = replica_voters(n->meta);
+    o->reachable_voters = replica_reachable_voters(n->meta);
     observe_members(n, now_ms, o);
     observe_commands(n, o);
     observe_counters(n, now_ms, o);

@@ -91,10 +91,11 @@ static void encode_request(const struct cmd_ctx *x, uint64_t session, uint64_t s
 /* The member a request may be forwarded to now: the known leader, when its link is up.
  * NULL while none is known, or while the one known is unreachable (killed, partitioned):
  * forwarding into a dead link would only wait out the deadline. */
-const struct node_member *proxy_target(const struct hy_node *n)
+const struct node_member *proxy_target(const struct node_group *g)
 {
-    const struct node_member *leader = replica_leader_member(n);
-    if (leader == NULL || leader->id == n->raft.cfg.id) {
+    const struct hy_node *n = g->node;
+    const struct node_member *leader = replica_leader_member(g);
+    if (leader == NULL || leader->id == g->raft.cfg.id) {
         return leader;
     }
     return n->member_up[leader - n->members] ? leader : NULL;
@@ -195,9 +196,9 @@ static void fsession_open(struct hy_node *n, const struct node_member *leader, u
 
 int proxy_hold(struct hy_node *n, struct node_client *c, const struct cmd_def *d, uint64_t now_ms)
 {
-    const struct node_member *leader = proxy_target(n);
+    const struct node_member *leader = proxy_target(n->meta);
     if (d == NULL || !proxy_wrappable(d) || c->is_proxy || c->fwd_seq != 0 || leader == NULL ||
-        leader->id == n->raft.cfg.id || now_ms < n->fsession_off_until_ms) {
+        leader->id == n->meta->raft.cfg.id || now_ms < n->fsession_off_until_ms) {
         return 0;
     }
     if (n->fsession != 0 && n->fsession_live_count == 0 &&
@@ -247,8 +248,8 @@ static void forward_slot(struct hy_node *n, struct cmd_ctx *x, struct node_forwa
 int proxy_forward(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = proxy_target(n);
-    if (leader == NULL || leader->id == n->raft.cfg.id) {
+    const struct node_member *leader = proxy_target(n->meta);
+    if (leader == NULL || leader->id == n->meta->raft.cfg.id) {
         return 0;
     }
     struct node_forward *f = forward_new(
@@ -332,7 +333,7 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
             n->stats.forwards_rerun++;
         }
         if (block) {
-            node_client_block(n, c, now_ms);
+            node_client_block(n->meta, c, now_ms);
         }
     }
     forward_finish(n, i, 0, now_ms);
@@ -414,7 +415,7 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         fsession_opened(n, i, data, len, now_ms);
         return;
     }
-    const struct node_member *leader = replica_leader_member(n);
+    const struct node_member *leader = replica_leader_member(n->meta);
     int same_leader = leader != NULL && leader->id == f->leader;
     if (reply_not_run(data, len)) {
         /* It no longer leads and ran nothing: a plain client of a follower never sees MOVED
@@ -467,7 +468,7 @@ void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, co
 /* Why forward f's leader can no longer answer it, or NULL while it still may. */
 static const char *forward_lost(const struct hy_node *n, const struct node_forward *f)
 {
-    const struct node_member *leader = replica_leader_member(n);
+    const struct node_member *leader = replica_leader_member(n->meta);
     if (leader == NULL || leader->id != f->leader) {
         return "leadership moved";
     }
@@ -483,17 +484,17 @@ int node_cut_off(const struct hy_node *n, uint64_t now_ms)
         now_ms < n->leaderless_since_ms + (uint64_t)n->cfg->election_timeout_ms) {
         return 0;
     }
-    return replica_reachable_voters(n) < replica_voters(n) / 2 + 1;
+    return replica_reachable_voters(n->meta) < replica_voters(n->meta) / 2 + 1;
 }
 
 void proxy_check(struct hy_node *n, uint64_t now_ms)
 {
-    if (proxy_target(n) != NULL) {
+    if (proxy_target(n->meta) != NULL) {
         n->leaderless_since_ms = 0;
     } else if (n->leaderless_since_ms == 0) {
         n->leaderless_since_ms = now_ms;
     }
-    if (n->fsession != 0 && replica_is_leader(n)) {
+    if (n->fsession != 0 && replica_is_leader(n->meta)) {
         fsession_reset(n); /* a leader forwards nothing; as a follower again it opens anew */
     }
     for (size_t i = 0; i < n->forward_count;) {

@@ -15,8 +15,14 @@
 #include "common/assert.h"
 #include "node/node_internal.h"
 
-void replica_init(struct hy_node *n)
+struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct store *store)
 {
+    struct node_group *g = hy_xcalloc(1, sizeof(*g));
+    g->node = n;
+    g->id = id;
+    g->store = store;
+    n->groups = hy_xrealloc(n->groups, (n->group_count + 1) * sizeof(*n->groups));
+    n->groups[n->group_count++] = g;
     struct raft_config rc;
     raft_config_default(&rc, node_member_id(n->cfg->node_id));
     rc.seed = hy_prng_next(&n->prng);
@@ -27,21 +33,25 @@ void replica_init(struct hy_node *n)
      * snapshot transfer; they cost memory as large as the writes, so keep few. */
     rc.snapshot_trailing = 16;
     /* Leader leases (§6.4.1): reads without a heartbeat round while a majority acknowledged
-     * one within lease-ms. Safe only while lease * (1 + drift) stays under the minimum
-     * election timeout; beyond it the core refuses leases and every read uses ReadIndex. */
-    /* Leader leases (§6.4.1): reads without a heartbeat round while a majority acknowledged
      * one within lease-ms; the core refuses them unless lease * (1 + drift) stays under the
      * minimum election timeout. */
     rc.lease_ms = (uint32_t)n->cfg->lease_ms;
     rc.log = node_raft_log(n); /* names members instead of their Raft ids */
-    raft_init(&n->raft, &rc);
-    if (rc.lease_ms > 0 && !raft_lease_enabled(&n->raft)) {
+    raft_init(&g->raft, &rc);
+    if (rc.lease_ms > 0 && !raft_lease_enabled(&g->raft)) {
         hy_log(n->log, HY_LOG_WARN,
                "lease-ms %u is not below election-timeout-ms/2 = %u less the %u ppm clock "
                "drift bound: leases are off, reads use ReadIndex",
                rc.lease_ms, rc.election_timeout_min_ms, rc.clock_drift_ppm);
     }
-    hy_buf_init(&n->turn_data);
+    hy_buf_init(&g->turn_data);
+    return g;
+}
+
+struct node_group *node_group_of_slot(const struct hy_node *n, uint16_t slot)
+{
+    (void)slot;
+    return n->meta;
 }
 
 static void batch_free(struct node_io_batch *b)
@@ -69,6 +79,22 @@ static void waiter_free(struct node_waiter *w)
     hy_free(w);
 }
 
+static void group_free(struct node_group *g)
+{
+    while (g->waiters_head != NULL) {
+        struct node_waiter *w = g->waiters_head;
+        g->waiters_head = w->next;
+        waiter_free(w);
+    }
+    hy_free(g->turn);
+    hy_free(g->turn_reads);
+    hy_free(g->pending_reads);
+    hy_buf_free(&g->turn_data);
+    raft_free(&g->raft);
+    store_destroy(g->store);
+    hy_free(g);
+}
+
 void replica_free(struct hy_node *n)
 {
     while (n->io_head != NULL) {
@@ -76,16 +102,13 @@ void replica_free(struct hy_node *n)
         n->io_head = b->next;
         batch_free(b);
     }
-    while (n->waiters_head != NULL) {
-        struct node_waiter *w = n->waiters_head;
-        n->waiters_head = w->next;
-        waiter_free(w);
+    for (size_t i = 0; i < n->group_count; i++) {
+        group_free(n->groups[i]);
     }
-    hy_free(n->turn);
-    hy_free(n->turn_reads);
-    hy_free(n->pending_reads);
-    hy_buf_free(&n->turn_data);
-    raft_free(&n->raft);
+    hy_free(n->groups);
+    n->groups = NULL;
+    n->group_count = 0;
+    n->meta = NULL;
 }
 
 /* ---- clients and waiters --------------------------------------------------------------------- */
@@ -116,7 +139,7 @@ struct node_client *node_take_ready(struct hy_node *n)
     }
 }
 
-struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c, uint64_t now)
+struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client *c, uint64_t now)
 {
     struct node_waiter *w = hy_xcalloc(1, sizeof(*w));
     w->client = c;
@@ -125,12 +148,12 @@ struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c,
     w->cmd_index = -1;
     w->proto = c->proto;
     hy_buf_init(&w->tail);
-    if (n->waiters_tail != NULL) {
-        n->waiters_tail->next = w;
+    if (g->waiters_tail != NULL) {
+        g->waiters_tail->next = w;
     } else {
-        n->waiters_head = w;
+        g->waiters_head = w;
     }
-    n->waiters_tail = w;
+    g->waiters_tail = w;
     c->waiting++;
     c->last_waiter = w;
     return w;
@@ -138,14 +161,17 @@ struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c,
 
 void replica_client_gone(struct hy_node *n, struct node_client *c)
 {
-    for (struct node_waiter *w = n->waiters_head; w != NULL; w = w->next) {
-        if (w->client == c) {
-            w->client = NULL;
+    for (size_t k = 0; k < n->group_count; k++) {
+        struct node_group *g = n->groups[k];
+        for (struct node_waiter *w = g->waiters_head; w != NULL; w = w->next) {
+            if (w->client == c) {
+                w->client = NULL;
+            }
         }
-    }
-    for (size_t i = n->pending_head; i < n->pending_count; i++) {
-        if (n->pending_reads[i].client == c) {
-            n->pending_reads[i].client = NULL;
+        for (size_t i = g->pending_head; i < g->pending_count; i++) {
+            if (g->pending_reads[i].client == c) {
+                g->pending_reads[i].client = NULL;
+            }
         }
     }
     struct node_client **pp = &n->ready;
@@ -159,8 +185,9 @@ void replica_client_gone(struct hy_node *n, struct node_client *c)
 
 /* The waiter's client is answered (reply already written, or `error`), then its queued
  * immediate replies follow. The waiter stays in the FIFO until its index applies. */
-static void waiter_answer(struct hy_node *n, struct node_waiter *w, const char *error)
+static void waiter_answer(struct node_group *g, struct node_waiter *w, const char *error)
 {
+    struct hy_node *n = g->node;
     observe_note_outcome(n, w, error);
     struct node_client *c = w->client;
     if (c == NULL) {
@@ -181,42 +208,43 @@ static void waiter_answer(struct hy_node *n, struct node_waiter *w, const char *
     replica_mark_ready(n, c);
 }
 
-static void waiter_pop(struct hy_node *n)
+static void waiter_pop(struct node_group *g)
 {
-    struct node_waiter *w = n->waiters_head;
-    n->waiters_head = w->next;
-    if (n->waiters_head == NULL) {
-        n->waiters_tail = NULL;
+    struct node_waiter *w = g->waiters_head;
+    g->waiters_head = w->next;
+    if (g->waiters_head == NULL) {
+        g->waiters_tail = NULL;
     }
     waiter_free(w);
 }
 
 /* Submitted writes whose outcome this node can no longer learn (it lost leadership, or the
  * deadline passed): they may or may not commit, and the client is told exactly that. */
-static void fail_submitted(struct hy_node *n, uint64_t older_than_ms, const char *error)
+static void fail_submitted(struct node_group *g, uint64_t older_than_ms, const char *error)
 {
-    for (struct node_waiter *w = n->waiters_head; w != NULL; w = w->next) {
+    for (struct node_waiter *w = g->waiters_head; w != NULL; w = w->next) {
         if (w->index != 0 && w->proposed_ms <= older_than_ms) {
-            waiter_answer(n, w, error);
+            waiter_answer(g, w, error);
         }
     }
 }
 
 /* ---- the caller side of raft.h ------------------------------------------------------------- */
 
-static void handle_update(struct hy_node *n, const struct raft_update *up, uint64_t now_ms);
+static void handle_update(struct node_group *g, const struct raft_update *up, uint64_t now_ms);
 static void unblock(struct hy_node *n, struct node_client *c);
-static void turn_reads_flush(struct hy_node *n, uint64_t now_ms);
+static void turn_reads_flush(struct node_group *g, uint64_t now_ms);
 
-static void step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms)
+static void step(struct node_group *g, struct raft_event *ev, uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     if (now_ms > n->raft_now_ms) {
         n->raft_now_ms = now_ms;
     }
     ev->now_ms = n->raft_now_ms;
     struct raft_update up;
-    (void)raft_step(&n->raft, ev, &up);
-    handle_update(n, &up, now_ms);
+    (void)raft_step(&g->raft, ev, &up);
+    handle_update(g, &up, now_ms);
 }
 
 static struct raft_entry *entries_copy(const struct raft_entry *src, uint32_t count)
@@ -235,20 +263,22 @@ static struct raft_entry *entries_copy(const struct raft_entry *src, uint32_t co
 /* raft.h step 2's exception (§10.2.1): what a leader sends need not wait for its own disk,
  * unless a term/vote change is still unwritten. Those messages go to the shell's sender at
  * once, without a copy; the others are copied into the batch and wait for its writes. */
-static int send_early(const struct hy_node *n, const struct raft_update *up,
+static int send_early(const struct node_group *g, const struct raft_update *up,
                       const struct raft_message *m)
 {
-    return n->early_send != NULL && !up->term_vote_changed && n->tv_unwritten == 0 &&
+    struct hy_node *n = g->node;
+    return n->early_send != NULL && !up->term_vote_changed && g->tv_unwritten == 0 &&
            raft_msg_may_precede_persist(m);
 }
 
-static void batch_copy_messages(struct hy_node *n, struct node_io_batch *b,
+static void batch_copy_messages(struct node_group *g, struct node_io_batch *b,
                                 const struct raft_update *up)
 {
+    struct hy_node *n = g->node;
     uint32_t late = 0;
     for (uint32_t i = 0; i < up->n_messages; i++) {
-        if (send_early(n, up, &up->messages[i])) {
-            n->early_send(n->early_ctx, &up->messages[i]);
+        if (send_early(g, up, &up->messages[i])) {
+            n->early_send(n->early_ctx, g->id, &up->messages[i]);
         } else {
             late++;
         }
@@ -256,7 +286,7 @@ static void batch_copy_messages(struct hy_node *n, struct node_io_batch *b,
     b->n_messages = late;
     b->messages = late ? hy_xcalloc(late, sizeof(*b->messages)) : NULL;
     for (uint32_t i = 0, k = 0; i < up->n_messages; i++) {
-        if (send_early(n, up, &up->messages[i])) {
+        if (send_early(g, up, &up->messages[i])) {
             continue;
         }
         struct raft_message *m = &b->messages[k++];
@@ -287,20 +317,22 @@ static void batch_push(struct hy_node *n, struct node_io_batch *b)
 
 /* Copies what the update asks the shell to persist and send: the update's pointers die at
  * the next raft_step, the batch lives until the shell is done with it. */
-static void batch_from_update(struct hy_node *n, const struct raft_update *up)
+static void batch_from_update(struct node_group *g, const struct raft_update *up)
 {
+    struct hy_node *n = g->node;
     int persist = up->term_vote_changed || up->snapshot_install || up->entries_first_index;
     if (!persist && up->n_messages == 0) {
         return;
     }
     struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
-    batch_copy_messages(n, b, up); /* before tv_unwritten counts this update's own change */
+    batch_copy_messages(g, b, up); /* before tv_unwritten counts this update's own change */
     if (!persist && b->n_messages == 0) {
         hy_free(b); /* everything went out already */
         return;
     }
-    n->tv_unwritten += up->term_vote_changed != 0;
+    g->tv_unwritten += up->term_vote_changed != 0;
     b->term_vote_changed = up->term_vote_changed;
+    b->group = g->id;
     b->term = up->term;
     b->vote = up->vote;
     if (up->snapshot_install) {
@@ -333,27 +365,29 @@ void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms)
     if (n->io_head == NULL) {
         n->io_tail = NULL;
     }
-    n->tv_unwritten -= b->term_vote_changed != 0;
+    struct node_group *g = node_group_get(n, b->group);
+    HY_ASSERT(g != NULL);
+    g->tv_unwritten -= b->term_vote_changed != 0;
     if (b->n_entries > 0) {
         struct raft_event ev = {.type = RAFT_EV_PERSISTED};
         ev.persisted.index = b->entries_first_index + b->n_entries - 1;
         ev.persisted.term = b->entries[b->n_entries - 1].term;
-        step(n, &ev, now_ms);
+        step(g, &ev, now_ms);
     }
     batch_free(b);
 }
 
 /* Unlinks an unsubmitted waiter (its write was never proposed) and frees it. */
-static void waiter_remove(struct hy_node *n, struct node_waiter *w)
+static void waiter_remove(struct node_group *g, struct node_waiter *w)
 {
-    struct node_waiter **pp = &n->waiters_head, *prev = NULL;
+    struct node_waiter **pp = &g->waiters_head, *prev = NULL;
     while (*pp != w) {
         prev = *pp;
         pp = &(*pp)->next;
     }
     *pp = w->next;
-    if (n->waiters_tail == w) {
-        n->waiters_tail = prev;
+    if (g->waiters_tail == w) {
+        g->waiters_tail = prev;
     }
     waiter_free(w);
 }
@@ -363,80 +397,82 @@ static void waiter_remove(struct hy_node *n, struct node_waiter *w)
 
 /* The waiter for entry (index, term), popped from the FIFO head; NULL when nobody waits. A
  * waiter whose entry was replaced by another leader's is told its write was not applied. */
-static struct node_waiter *waiter_for(struct hy_node *n, uint64_t index, uint64_t term)
+static struct node_waiter *waiter_for(struct node_group *g, uint64_t index, uint64_t term)
 {
-    while (n->waiters_head != NULL && n->waiters_head->index != 0 &&
-           n->waiters_head->index < index) {
-        waiter_answer(n, n->waiters_head,
+    while (g->waiters_head != NULL && g->waiters_head->index != 0 &&
+           g->waiters_head->index < index) {
+        waiter_answer(g, g->waiters_head,
                       "UNKNOWN outcome: the write may or may not have been "
                       "applied");
-        waiter_pop(n);
+        waiter_pop(g);
     }
-    struct node_waiter *w = n->waiters_head;
+    struct node_waiter *w = g->waiters_head;
     if (w == NULL || w->index != index) {
         return NULL;
     }
     if (w->term != term) {
         /* Log Matching: another entry is committed at our index, so ours is gone for good. */
-        waiter_answer(n, w,
+        waiter_answer(g, w,
                       "TRYAGAIN the leader changed before this write committed; it was "
                       "not applied");
-        waiter_pop(n);
+        waiter_pop(g);
         return NULL;
     }
-    n->waiters_head = w->next;
-    if (n->waiters_head == NULL) {
-        n->waiters_tail = NULL;
+    g->waiters_head = w->next;
+    if (g->waiters_head == NULL) {
+        g->waiters_tail = NULL;
     }
     return w;
 }
 
-static void apply_one(struct hy_node *n, uint64_t index, const struct raft_entry *e)
+static void apply_one(struct node_group *g, uint64_t index, const struct raft_entry *e)
 {
-    struct node_waiter *w = waiter_for(n, index, e->term);
+    struct hy_node *n = g->node;
+    struct node_waiter *w = waiter_for(g, index, e->term);
     if (e->type == RAFT_ENTRY_COMMAND) {
         struct node_client *c = w ? w->client : NULL;
         struct resp_writer wr = {c ? &c->out : NULL, w ? w->proto : 2};
-        uint64_t expired = store_expired_count(n->store);
-        int rc = store_apply(n->store, e->data, e->len, c ? &wr : NULL);
-        n->stats.expired_keys += store_expired_count(n->store) - expired;
+        uint64_t expired = store_expired_count(g->store);
+        int rc = store_apply(g->store, e->data, e->len, c ? &wr : NULL);
+        n->stats.expired_keys += store_expired_count(g->store) - expired;
         /* Entries come from our own encoder, through CRC-checked disk and wire: one that
          * does not decode means a bug, and applying on would fork the replicas. */
         HY_ASSERT(rc == HY_OK);
     }
-    n->applied = index;
+    g->applied = index;
     /* What the entry costs the in-memory log: its header and its data's allocation. */
-    n->log_bytes_since_snapshot += sizeof(struct raft_entry) + ((e->len + 8 + 15) & ~(size_t)15);
+    g->log_bytes_since_snapshot += sizeof(struct raft_entry) + ((e->len + 8 + 15) & ~(size_t)15);
     if (w != NULL) {
-        waiter_answer(n, w, NULL);
+        waiter_answer(g, w, NULL);
         waiter_free(w);
     }
 }
 
-static void apply_committed(struct hy_node *n, uint64_t commit)
+static void apply_committed(struct node_group *g, uint64_t commit)
 {
-    while (n->applied < commit) {
-        uint64_t i = n->applied + 1;
-        const struct raft_entry *e = raft_entry_get(&n->raft, i);
+    while (g->applied < commit) {
+        uint64_t i = g->applied + 1;
+        const struct raft_entry *e = raft_entry_get(&g->raft, i);
         HY_ASSERT(e != NULL);
-        apply_one(n, i, e);
+        apply_one(g, i, e);
     }
 }
 
-static void install_snapshot(struct hy_node *n, const struct raft_update *up)
+static void install_snapshot(struct node_group *g, const struct raft_update *up)
 {
-    int rc = store_snapshot_decode(n->store, up->snap_data, up->snap_len);
+    struct hy_node *n = g->node;
+    int rc = store_snapshot_decode(g->store, up->snap_data, up->snap_len);
     HY_ASSERT(rc == HY_OK); /* CRC-checked on arrival; a bad one is a leader bug */
-    n->applied = up->snap_index;
-    n->log_bytes_since_snapshot = 0;
+    g->applied = up->snap_index;
+    g->log_bytes_since_snapshot = 0;
     n->metrics.snapshots_installed++;
     /* Writes at or below the snapshot cannot be answered with their own reply any more. */
-    while (n->waiters_head != NULL && n->waiters_head->index != 0 &&
-           n->waiters_head->index <= up->snap_index) {
-        waiter_answer(n, n->waiters_head,
+    while (g->waiters_head != NULL && g->waiters_head->index != 0 &&
+           g->waiters_head->index <= up->snap_index) {
+        waiter_answer(g, g->waiters_head,
                       "UNKNOWN outcome: the write may or may not have been "
                       "applied");
-        waiter_pop(n);
+        waiter_pop(g);
     }
 }
 
@@ -444,44 +480,45 @@ static void install_snapshot(struct hy_node *n, const struct raft_update *up)
  * as many entries as the keyspace holds keys, or log memory worth half the dataset, have gone
  * by since the last: O(1) amortized per write, and the in-memory log stays under half the
  * dataset's size (Redis makes the same kind of trade when it rewrites its AOF). */
-static int snapshot_due(const struct hy_node *n, int raft_wants)
+static int snapshot_due(const struct node_group *g, int raft_wants)
 {
-    uint64_t since = n->applied - raft_snapshot_index(&n->raft);
-    if (n->applied <= raft_snapshot_index(&n->raft)) {
+    uint64_t since = g->applied - raft_snapshot_index(&g->raft);
+    if (g->applied <= raft_snapshot_index(&g->raft)) {
         return 0;
     }
-    size_t dataset = store_used_bytes(n->store);
+    size_t dataset = store_used_bytes(g->store);
     uint64_t bytes_floor = HY_MAX(dataset / 2, (size_t)NODE_SNAPSHOT_BYTES_MIN);
     /* A keyspace that shrank to under half of the last snapshot: a new one releases the old
      * copy, and the deletions that shrank it paid for it. */
-    int shrunk = n->snapshot_dataset_bytes > NODE_SNAPSHOT_BYTES_MIN &&
-                 dataset < n->snapshot_dataset_bytes / 2;
-    return (raft_wants && since >= store_key_count(n->store)) ||
-           n->log_bytes_since_snapshot >= bytes_floor || shrunk;
+    int shrunk = g->snapshot_dataset_bytes > NODE_SNAPSHOT_BYTES_MIN &&
+                 dataset < g->snapshot_dataset_bytes / 2;
+    return (raft_wants && since >= store_key_count(g->store)) ||
+           g->log_bytes_since_snapshot >= bytes_floor || shrunk;
 }
 
 /* Hands a snapshot of the state machine at `index` (ownership of data moves here) to Raft
  * and queues it for the disk. A snapshot that Raft no longer wants (one installed from the
  * leader, or taken inline, went past it meanwhile) is dropped. */
-static int admin_step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms);
+static int admin_step(struct node_group *g, struct raft_event *ev, uint64_t now_ms);
 
 /* Hands a snapshot of the state machine at `index` (ownership of data moves here) to Raft
  * and queues it for the disk. A snapshot that Raft no longer wants (one installed from the
  * leader, or taken inline, went past it meanwhile) is dropped. */
-static void snapshot_finish(struct hy_node *n, uint64_t index, uint8_t *data, size_t len,
+static void snapshot_finish(struct node_group *g, uint64_t index, uint8_t *data, size_t len,
                             uint64_t now_ms)
 {
-    uint64_t term = raft_term_at(&n->raft, index);
+    struct hy_node *n = g->node;
+    uint64_t term = raft_term_at(&g->raft, index);
     struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
     ev.snapshot.index = index;
     ev.snapshot.data = data;
     ev.snapshot.len = len;
     /* No snapshot may start inside this step: its batch would reach the disk before ours,
      * and the log refuses a snapshot older than the one it holds. */
-    n->snap_finishing = 1;
-    int ok = index > raft_snapshot_index(&n->raft) && index <= n->applied && term != 0 &&
-             admin_step(n, &ev, now_ms) == HY_OK;
-    n->snap_finishing = 0;
+    g->snap_finishing = 1;
+    int ok = index > raft_snapshot_index(&g->raft) && index <= g->applied && term != 0 &&
+             admin_step(g, &ev, now_ms) == HY_OK;
+    g->snap_finishing = 0;
     if (!ok) {
         hy_free(data);
         return;
@@ -492,51 +529,55 @@ static void snapshot_finish(struct hy_node *n, uint64_t index, uint8_t *data, si
     nm->snapshot_bytes_total += len;
     hy_histo_record_ms(&nm->snapshot_duration, now_ms - HY_MIN(nm->snapshot_started_ms, now_ms));
     struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
+    b->group = g->id;
     b->snapshot = NODE_SNAP_TAKEN;
     b->snap_index = index;
     b->snap_term = term;
-    raft_snapshot_membership(&n->raft, &b->snap_membership);
+    raft_snapshot_membership(&g->raft, &b->snap_membership);
     b->snap_data = data; /* ownership moves to the batch */
     b->snap_len = len;
     batch_push(n, b);
 }
 
-static void take_snapshot(struct hy_node *n, uint64_t now_ms)
+static void take_snapshot(struct node_group *g, uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     struct hy_buf data;
     hy_buf_init(&data);
     n->metrics.snapshot_started_ms = now_ms;
-    store_snapshot_encode(n->store, &data);
-    n->log_bytes_since_snapshot = 0;
-    n->snapshot_dataset_bytes = store_used_bytes(n->store);
-    uint64_t index = n->applied;
-    if (n->mutation == NODE_MUT_SNAPSHOT_AHEAD && index - 1 > raft_snapshot_index(&n->raft)) {
+    store_snapshot_encode(g->store, &data);
+    g->log_bytes_since_snapshot = 0;
+    g->snapshot_dataset_bytes = store_used_bytes(g->store);
+    uint64_t index = g->applied;
+    if (n->mutation == NODE_MUT_SNAPSHOT_AHEAD && index - 1 > raft_snapshot_index(&g->raft)) {
         index--; /* the bug under test: the state holds one entry more than its label says */
     }
-    snapshot_finish(n, index, data.data, data.len, now_ms);
+    snapshot_finish(g, index, data.data, data.len, now_ms);
 }
 
 /* A due snapshot: through the shell's snapshotter when there is one (it encodes the store as
  * it is now away from the event loop, e.g. in a forked child, and calls node_snapshot_done),
  * inline otherwise. Encoding costs O(keys): inline, a million keys would stall the loop for
  * longer than an election timeout. */
-static void start_snapshot(struct hy_node *n, uint64_t now_ms)
+static void start_snapshot(struct node_group *g, uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     /* A small keyspace encodes in a few ms: inline is cheaper than a fork, and keeps memory
      * tight (no log piling up meanwhile, no second copy in flight). */
-    int small = store_key_count(n->store) < NODE_SNAPSHOT_FORK_KEYS;
-    int rc = n->snap_start != NULL && !small ? n->snap_start(n->snap_ctx, n->store) : HY_ENOTFOUND;
+    int small = store_key_count(g->store) < NODE_SNAPSHOT_FORK_KEYS;
+    int rc = n->snap_start != NULL && !small ? n->snap_start(n->snap_ctx, g->id, g->store)
+                                             : HY_ENOTFOUND;
     if (rc == HY_EBUSY) {
         return; /* the last one is still being collected: soon */
     }
     if (rc != HY_OK) {
-        take_snapshot(n, now_ms);
+        take_snapshot(g, now_ms);
         return;
     }
-    n->snap_pending = n->applied;
+    g->snap_pending = g->applied;
     n->metrics.snapshot_started_ms = now_ms;
-    n->log_bytes_since_snapshot = 0;
-    n->snapshot_dataset_bytes = store_used_bytes(n->store);
+    g->log_bytes_since_snapshot = 0;
+    g->snapshot_dataset_bytes = store_used_bytes(g->store);
 }
 
 void node_set_snapshotter(struct hy_node *n, node_snapshot_fn start, void *ctx)
@@ -551,61 +592,65 @@ void node_set_config_hook(struct hy_node *n, node_config_hook_fn fn, void *ctx)
     n->config_hook_ctx = ctx;
 }
 
-void node_snapshot_done(struct hy_node *n, uint8_t *data, size_t len, uint64_t now_ms)
+void node_snapshot_done(struct hy_node *n, uint32_t group, uint8_t *data, size_t len,
+                        uint64_t now_ms)
 {
-    uint64_t index = n->snap_pending;
+    struct node_group *g = node_group_get(n, group);
+    HY_ASSERT(g != NULL);
+    uint64_t index = g->snap_pending;
     HY_ASSERT(index != 0);
-    n->snap_pending = 0;
+    g->snap_pending = 0;
     if (data == NULL) {
         hy_log(n->log, HY_LOG_WARN, "snapshot at index %llu failed; another is taken later",
                (unsigned long long)index);
         return;
     }
-    snapshot_finish(n, index, data, len, now_ms); /* its step wakes whoever can go on */
+    snapshot_finish(g, index, data, len, now_ms); /* its step wakes whoever can go on */
 }
 
 static void wake_clients(struct hy_node *n, uint64_t now_ms);
 
-static void handle_reads(struct hy_node *n, const struct raft_update *up);
+static void handle_reads(struct node_group *g, const struct raft_update *up);
 
-static void handle_update(struct hy_node *n, const struct raft_update *up, uint64_t now_ms)
+static void handle_update(struct node_group *g, const struct raft_update *up, uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     n->metrics.now_ms = now_ms;
     if (up->snapshot_install) {
-        install_snapshot(n, up);
+        install_snapshot(g, up);
     }
-    batch_from_update(n, up);
-    apply_committed(n, up->commit_index);
+    batch_from_update(g, up);
+    apply_committed(g, up->commit_index);
     member_maybe_rebuild(n);
-    handle_reads(n, up);
-    n->timeout_ms = up->timeout_ms;
+    handle_reads(g, up);
+    g->timeout_ms = up->timeout_ms;
     int snapshot_wanted = up->snapshot_wanted; /* `up` dies at the next raft_step */
-    if (raft_role(&n->raft) != RAFT_LEADER) {
-        fail_submitted(n, UINT64_MAX,
+    if (raft_role(&g->raft) != RAFT_LEADER) {
+        fail_submitted(g, UINT64_MAX,
                        "UNKNOWN outcome: leadership changed after the write was "
                        "proposed; it may or may not be applied");
     }
-    if (n->snap_pending == 0 && !n->snap_finishing && snapshot_due(n, snapshot_wanted)) {
-        start_snapshot(n, now_ms);
+    if (g->snap_pending == 0 && !g->snap_finishing && snapshot_due(g, snapshot_wanted)) {
+        start_snapshot(g, now_ms);
     }
     proxy_check(n, now_ms); /* forwards to a leader that is gone are resolved at once */
     observe_note_step(n, now_ms);
     wake_clients(n, now_ms);
 }
 
-int replica_is_leader(const struct hy_node *n)
+int replica_is_leader(const struct node_group *g)
 {
-    return n->started && raft_role(&n->raft) == RAFT_LEADER;
+    return g->started && raft_role(&g->raft) == RAFT_LEADER;
 }
 
-int replica_transferring(const struct hy_node *n)
+int replica_transferring(const struct node_group *g)
 {
-    return replica_is_leader(n) && n->raft.transfer_target != RAFT_NONE;
+    return replica_is_leader(g) && g->raft.transfer_target != RAFT_NONE;
 }
 
 int node_is_leader(const struct hy_node *n)
 {
-    return replica_is_leader(n);
+    return replica_is_leader(n->meta);
 }
 
 void node_set_mutation(struct hy_node *n, unsigned mutation)
@@ -622,38 +667,46 @@ static uint32_t voter_count(const struct raft_membership *m)
     return voters;
 }
 
-uint32_t replica_reachable_voters(const struct hy_node *n)
+uint32_t replica_reachable_voters(const struct node_group *g)
 {
+    struct hy_node *n = g->node;
     uint32_t have = 0;
     for (size_t i = 0; i < n->member_count; i++) {
         have += n->member_up[i] &&
-                raft_membership_is_voter(raft_membership(&n->raft), n->members[i].id);
+                raft_membership_is_voter(raft_membership(&g->raft), n->members[i].id);
     }
     return have;
 }
 
-int replica_can_read(const struct hy_node *n)
+int replica_can_read(const struct node_group *g)
 {
     /* A leader whose own no-op has been applied has every committed write in its store.
      * With a single voter no other leader can exist, so its reads are linearizable without
      * a heartbeat round. (Groups of several voters confirm with ReadIndex: issue 5.) */
-    return replica_is_leader(n) && n->applied >= n->raft.term_start_index &&
-           voter_count(raft_membership(&n->raft)) == 1;
+    return replica_is_leader(g) && g->applied >= g->raft.term_start_index &&
+           voter_count(raft_membership(&g->raft)) == 1;
 }
 
 /* Clients that may go on: writes answered, or reads possible again. Their queued input is
  * processed now; what they produce is flushed by the shell via node_take_ready. */
+/* Whether requests waiting for g to settle (a leader known and reachable, or this node's
+ * term ready for reads) may run again. */
+static int group_settled(const struct node_group *g)
+{
+    return !replica_transferring(g) &&
+           (replica_can_read(g) ||
+            (proxy_target(g) != NULL &&
+             (!replica_is_leader(g) || g->applied >= g->raft.term_start_index)));
+}
+
 static void wake_clients(struct hy_node *n, uint64_t now_ms)
 {
-    /* Clients that waited for the group to settle (no leader yet, or this node's term not
-     * yet ready for reads) look again: run, register a read round, or get -MOVED. */
-    int settled = !replica_transferring(n) &&
-                  (replica_can_read(n) ||
-                   (proxy_target(n) != NULL &&
-                    (!replica_is_leader(n) || n->applied >= n->raft.term_start_index)));
-    if (n->read_waiters > 0 && settled) {
+    /* Clients that waited for their group to settle look again: run, register a read
+     * round, or get -MOVED. */
+    if (n->read_waiters > 0) {
         for (struct node_client *c = n->clients; c != NULL; c = c->next) {
-            if (c->blocked_on_read && c->read_id == 0) {
+            if (c->blocked_on_read && c->read_id == 0 &&
+                group_settled(node_group_get(n, c->wait_group))) {
                 /* Its deadline keeps counting from when it began to wait: forwarded now, the
                  * forward's own deadline must not start afresh (proxy.c uses retry_since_ms),
                  * or a request could wait request-timeout-ms for a leader and as long again
@@ -677,117 +730,132 @@ void replica_wake(struct hy_node *n, uint64_t now_ms)
     wake_clients(n, now_ms);
 }
 
-struct hy_buf *replica_turn_data(struct hy_node *n)
+struct hy_buf *replica_turn_data(struct node_group *g)
 {
-    return &n->turn_data;
+    return &g->turn_data;
 }
 
-void replica_queue_tail(struct hy_node *n, size_t offset, struct node_waiter *w)
+void replica_queue_tail(struct node_group *g, size_t offset, struct node_waiter *w)
 {
-    HY_ASSERT(offset < n->turn_data.len);
-    if (n->turn_count == n->turn_cap) {
-        n->turn_cap = n->turn_cap ? n->turn_cap * 2 : 64;
-        n->turn = hy_xrealloc(n->turn, n->turn_cap * sizeof(*n->turn));
+    HY_ASSERT(offset < g->turn_data.len);
+    if (g->turn_count == g->turn_cap) {
+        g->turn_cap = g->turn_cap ? g->turn_cap * 2 : 64;
+        g->turn = hy_xrealloc(g->turn, g->turn_cap * sizeof(*g->turn));
     }
-    n->turn[n->turn_count++] = (struct node_turn_entry){offset, n->turn_data.len - offset, w};
+    g->turn[g->turn_count++] = (struct node_turn_entry){offset, g->turn_data.len - offset, w};
 }
 
-void replica_queue(struct hy_node *n, const uint8_t *entry, size_t len, struct node_waiter *w)
+void replica_queue(struct node_group *g, const uint8_t *entry, size_t len, struct node_waiter *w)
 {
-    size_t offset = n->turn_data.len;
-    hy_buf_append(&n->turn_data, entry, len);
-    replica_queue_tail(n, offset, w);
+    size_t offset = g->turn_data.len;
+    hy_buf_append(&g->turn_data, entry, len);
+    replica_queue_tail(g, offset, w);
 }
 
-static void turn_reset(struct hy_node *n)
+static void turn_reset(struct node_group *g)
 {
-    n->turn_count = 0;
-    hy_buf_reset(&n->turn_data);
+    g->turn_count = 0;
+    hy_buf_reset(&g->turn_data);
 }
 
 /* The turn's writes were not proposed (no leader, or Raft refused): safe to retry. */
-static void turn_fail(struct hy_node *n, const char *error)
+static void turn_fail(struct node_group *g, const char *error)
 {
-    for (size_t i = 0; i < n->turn_count; i++) {
-        struct node_waiter *w = n->turn[i].waiter;
+    for (size_t i = 0; i < g->turn_count; i++) {
+        struct node_waiter *w = g->turn[i].waiter;
         if (w != NULL) {
-            waiter_answer(n, w, error);
-            waiter_remove(n, w);
+            waiter_answer(g, w, error);
+            waiter_remove(g, w);
         }
     }
-    turn_reset(n);
+    turn_reset(g);
 }
 
-static void turn_submit(struct hy_node *n, uint64_t now_ms)
+static void turn_submit(struct node_group *g, uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     struct raft_entry stack[64];
     struct raft_entry *ents =
-        n->turn_count <= 64 ? stack : hy_xmalloc(n->turn_count * sizeof(*ents));
-    for (size_t i = 0; i < n->turn_count; i++) {
+        g->turn_count <= 64 ? stack : hy_xmalloc(g->turn_count * sizeof(*ents));
+    for (size_t i = 0; i < g->turn_count; i++) {
         ents[i] = (struct raft_entry){.type = RAFT_ENTRY_COMMAND,
-                                      .len = (uint32_t)n->turn[i].len,
-                                      .data = n->turn_data.data + n->turn[i].offset};
+                                      .len = (uint32_t)g->turn[i].len,
+                                      .data = g->turn_data.data + g->turn[i].offset};
     }
     struct raft_event ev = {.type = RAFT_EV_SUBMIT};
     ev.submit.entries = ents;
-    ev.submit.n_entries = (uint32_t)n->turn_count;
+    ev.submit.n_entries = (uint32_t)g->turn_count;
     if (now_ms > n->raft_now_ms) {
         n->raft_now_ms = now_ms;
     }
     ev.now_ms = n->raft_now_ms;
     struct raft_update up;
-    (void)raft_step(&n->raft, &ev, &up);
+    (void)raft_step(&g->raft, &ev, &up);
     if (up.status == HY_OK) {
-        for (size_t i = 0; i < n->turn_count; i++) {
-            if (n->turn[i].waiter != NULL) {
-                n->turn[i].waiter->index = up.submit_index + i;
-                n->turn[i].waiter->term = up.submit_term;
+        for (size_t i = 0; i < g->turn_count; i++) {
+            if (g->turn[i].waiter != NULL) {
+                g->turn[i].waiter->index = up.submit_index + i;
+                g->turn[i].waiter->term = up.submit_term;
             } else {
-                n->internal_index = up.submit_index + i;
+                g->internal_index = up.submit_index + i;
             }
         }
-        turn_reset(n);
+        turn_reset(g);
     } else if (up.status == HY_EBUSY) {
-        turn_fail(n, "TRYAGAIN leadership is being handed over (it takes at most an election "
+        turn_fail(g, "TRYAGAIN leadership is being handed over (it takes at most an election "
                      "timeout); the write was not applied");
     } else {
-        turn_fail(n, "TRYAGAIN no leader to propose the write to; it was not applied");
+        turn_fail(g, "TRYAGAIN no leader to propose the write to; it was not applied");
     }
     if (ents != stack) {
         hy_free(ents);
     }
-    handle_update(n, &up, now_ms);
+    handle_update(g, &up, now_ms);
 }
 
 int node_has_proposals(const struct hy_node *n)
 {
-    return n->turn_count > 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        if (n->groups[i]->turn_count > 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
-void node_flush(struct hy_node *n, uint64_t now_ms)
+static void group_flush(struct node_group *g, uint64_t now_ms)
 {
-    turn_reads_flush(n, now_ms);
-    if (n->turn_count == 0) {
+    turn_reads_flush(g, now_ms);
+    if (g->turn_count == 0) {
         return;
     }
-    if (replica_is_leader(n)) {
-        turn_submit(n, now_ms);
+    if (replica_is_leader(g)) {
+        turn_submit(g, now_ms);
         return;
     }
     /* Writes enter the turn only while this node leads (others wait or are forwarded), so
      * leadership was lost within this very turn: nothing was proposed, say so at once. */
-    turn_fail(n, "TRYAGAIN leadership changed before the write was proposed; it was not "
+    turn_fail(g, "TRYAGAIN leadership changed before the write was proposed; it was not "
                  "applied");
-    wake_clients(n, now_ms);
+    wake_clients(g->node, now_ms);
+}
+
+void node_flush(struct hy_node *n, uint64_t now_ms)
+{
+    for (size_t i = 0; i < n->group_count; i++) {
+        group_flush(n->groups[i], now_ms);
+    }
 }
 
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms)
 {
     uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
     if (now_ms > timeout) {
-        fail_submitted(n, now_ms - timeout,
-                       "UNKNOWN outcome: the write did not commit within request-timeout-ms; it "
-                       "may or may not be applied");
+        for (size_t i = 0; i < n->group_count; i++) {
+            fail_submitted(n->groups[i], now_ms - timeout,
+                           "UNKNOWN outcome: the write did not commit within "
+                           "request-timeout-ms; it may or may not be applied");
+        }
     }
     node_flush(n, now_ms);
     wake_clients(n, now_ms);
@@ -795,28 +863,50 @@ void replica_expire_waiters(struct hy_node *n, uint64_t now_ms)
 
 uint64_t node_timeout_ms(const struct hy_node *n)
 {
-    return n->timeout_ms;
+    uint64_t at = 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        uint64_t t = n->groups[i]->timeout_ms;
+        if (t != 0 && (at == 0 || t < at)) {
+            at = t;
+        }
+    }
+    return at;
 }
 
 void node_tick(struct hy_node *n, uint64_t now_ms)
 {
-    if (!n->started) {
-        return;
+    for (size_t i = 0; i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        /* Only the groups whose timer is due: an idle group costs nothing between its own
+         * deadlines (node_timeout_ms is the earliest of them). */
+        if (g->started && g->timeout_ms != 0 && g->timeout_ms <= now_ms) {
+            struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+            step(g, &ev, now_ms);
+        }
     }
-    struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
-    step(n, &ev, now_ms);
 }
 
-int node_start(struct hy_node *n, const struct node_recovered *rec, uint64_t now_ms)
+struct node_group *node_group_get(const struct hy_node *n, uint32_t id)
 {
-    HY_ASSERT(!n->started);
+    for (size_t i = 0; i < n->group_count; i++) {
+        if (n->groups[i]->id == id) {
+            return n->groups[i];
+        }
+    }
+    return NULL;
+}
+
+int node_start(struct hy_node *n, uint32_t group, const struct node_recovered *rec, uint64_t now_ms)
+{
+    struct node_group *g = node_group_get(n, group);
+    HY_ASSERT(g != NULL && !g->started);
     if (rec->snap_index > 0 &&
-        store_snapshot_decode(n->store, rec->snap_data, rec->snap_len) != HY_OK) {
+        store_snapshot_decode(g->store, rec->snap_data, rec->snap_len) != HY_OK) {
         hy_log(n->log, HY_LOG_ERROR, "snapshot at index %llu does not decode",
                (unsigned long long)rec->snap_index);
         return HY_ECORRUPT;
     }
-    n->applied = rec->snap_index;
+    g->applied = rec->snap_index;
     struct raft_event ev = {.type = RAFT_EV_START};
     ev.start.term = rec->term;
     ev.start.vote = rec->vote;
@@ -836,33 +926,37 @@ int node_start(struct hy_node *n, const struct node_recovered *rec, uint64_t now
             ev.start.bootstrap.servers[i].role = RAFT_VOTER;
         }
     }
-    member_scan_log(n, rec->entries, rec->n_entries, rec->snap_index + 1);
-    n->started = 1;
-    step(n, &ev, now_ms);
+    if (g == n->meta) {
+        member_scan_log(n, rec->entries, rec->n_entries, rec->snap_index + 1);
+    }
+    g->started = 1;
+    step(g, &ev, now_ms);
     return HY_OK;
 }
 
 /* ---- reads (ReadIndex, §6.4) ------------------------------------------------------------------
  */
 
-uint32_t replica_voters(const struct hy_node *n)
+uint32_t replica_voters(const struct node_group *g)
 {
-    return voter_count(raft_membership(&n->raft));
+    return voter_count(raft_membership(&g->raft));
 }
 
-const struct node_member *replica_leader_member(const struct hy_node *n)
+const struct node_member *replica_leader_member(const struct node_group *g)
 {
-    raft_id leader = raft_leader(&n->raft);
+    struct hy_node *n = g->node;
+    raft_id leader = raft_leader(&g->raft);
     return leader == RAFT_NONE ? NULL : node_member_find(n->members, n->member_count, leader);
 }
 
-void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t now_ms)
+void replica_read_register(struct node_group *g, struct node_client *c, uint64_t now_ms)
 {
-    if (n->turn_read_count == n->turn_read_cap) {
-        n->turn_read_cap = n->turn_read_cap ? n->turn_read_cap * 2 : 64;
-        n->turn_reads = hy_xrealloc(n->turn_reads, n->turn_read_cap * sizeof(*n->turn_reads));
+    struct hy_node *n = g->node;
+    if (g->turn_read_count == g->turn_read_cap) {
+        g->turn_read_cap = g->turn_read_cap ? g->turn_read_cap * 2 : 64;
+        g->turn_reads = hy_xrealloc(g->turn_reads, g->turn_read_cap * sizeof(*g->turn_reads));
     }
-    c->read_id = ++n->read_seq;
+    c->read_id = ++g->read_seq;
     /* Every read already in the input when the round starts may be served by it: they all
      * began before the leader confirmed it still leads. */
     c->read_ok_bytes = 0;
@@ -870,13 +964,13 @@ void replica_read_register(struct hy_node *n, struct node_client *c, uint64_t no
     c->blocked_on_read = 1;
     c->blocked_since_ms = now_ms;
     n->read_waiters++;
-    n->turn_reads[n->turn_read_count++] = c->read_id;
-    if (n->pending_count == n->pending_cap) {
-        n->pending_cap = n->pending_cap ? n->pending_cap * 2 : 64;
-        n->pending_reads =
-            hy_xrealloc(n->pending_reads, n->pending_cap * sizeof(*n->pending_reads));
+    g->turn_reads[g->turn_read_count++] = c->read_id;
+    if (g->pending_count == g->pending_cap) {
+        g->pending_cap = g->pending_cap ? g->pending_cap * 2 : 64;
+        g->pending_reads =
+            hy_xrealloc(g->pending_reads, g->pending_cap * sizeof(*g->pending_reads));
     }
-    n->pending_reads[n->pending_count++] = (struct node_pending_read){c->read_id, c};
+    g->pending_reads[g->pending_count++] = (struct node_pending_read){c->read_id, c};
 }
 
 static int pending_live(const struct node_pending_read *p)
@@ -886,30 +980,30 @@ static int pending_live(const struct node_pending_read *p)
 
 /* The client still waiting for read `id`, taken out of the pending table; NULL when it went
  * away or stopped waiting (request timeout). */
-static struct node_client *take_pending_read(struct hy_node *n, uint64_t id)
+static struct node_client *take_pending_read(struct node_group *g, uint64_t id)
 {
-    size_t lo = n->pending_head, hi = n->pending_count;
+    size_t lo = g->pending_head, hi = g->pending_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (n->pending_reads[mid].id < id) {
+        if (g->pending_reads[mid].id < id) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
     struct node_client *c = NULL;
-    if (lo < n->pending_count && n->pending_reads[lo].id == id) {
-        c = n->pending_reads[lo].client;
-        n->pending_reads[lo].client = NULL;
+    if (lo < g->pending_count && g->pending_reads[lo].id == id) {
+        c = g->pending_reads[lo].client;
+        g->pending_reads[lo].client = NULL;
     }
     /* Entries at the head whose client is gone or stopped waiting (a timed-out read gets no
      * answer it could use) are dropped too, so the table cannot grow without bound. */
-    while (n->pending_head < n->pending_count &&
-           !pending_live(&n->pending_reads[n->pending_head])) {
-        n->pending_head++;
+    while (g->pending_head < g->pending_count &&
+           !pending_live(&g->pending_reads[g->pending_head])) {
+        g->pending_head++;
     }
-    if (n->pending_head == n->pending_count) {
-        n->pending_head = n->pending_count = 0;
+    if (g->pending_head == g->pending_count) {
+        g->pending_head = g->pending_count = 0;
     }
     return c != NULL && c->read_id == id ? c : NULL;
 }
@@ -925,87 +1019,90 @@ static void unblock(struct hy_node *n, struct node_client *c)
 
 /* Results of read rounds: a confirmed read may run once its index is applied (the leader
  * applies synchronously, so it is); a refused one (leadership lost) is answered an error. */
-static void handle_reads(struct hy_node *n, const struct raft_update *up)
+static void handle_reads(struct node_group *g, const struct raft_update *up)
 {
+    struct hy_node *n = g->node;
     for (uint32_t i = 0; i < up->n_reads; i++) {
-        struct node_client *c = take_pending_read(n, up->reads[i].id);
+        struct node_client *c = take_pending_read(g, up->reads[i].id);
         if (c == NULL) {
             continue; /* the client went away */
         }
-        HY_ASSERT(!up->reads[i].ok || n->applied >= up->reads[i].index);
+        HY_ASSERT(!up->reads[i].ok || g->applied >= up->reads[i].index);
         c->read_ok_bytes = up->reads[i].ok ? c->read_reg_bytes : 0;
         c->read_timed_out = up->reads[i].ok ? 0 : 2; /* refused: leadership was lost */
         unblock(n, c);
     }
 }
 
-static void turn_reads_flush(struct hy_node *n, uint64_t now_ms)
+static void turn_reads_flush(struct node_group *g, uint64_t now_ms)
 {
-    if (n->turn_read_count == 0) {
+    if (g->turn_read_count == 0) {
         return;
     }
     struct raft_event ev = {.type = RAFT_EV_READ};
-    ev.read.ids = n->turn_reads;
-    ev.read.n_ids = (uint32_t)n->turn_read_count;
-    n->turn_read_count = 0;
-    step(n, &ev, now_ms); /* a refusal comes back in the update's reads */
+    ev.read.ids = g->turn_reads;
+    ev.read.n_ids = (uint32_t)g->turn_read_count;
+    g->turn_read_count = 0;
+    step(g, &ev, now_ms); /* a refusal comes back in the update's reads */
 }
 
-void node_receive(struct hy_node *n, const struct raft_message *m, uint64_t now_ms)
+void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *m, uint64_t now_ms)
 {
-    if (!n->started) {
-        return;
+    struct node_group *g = node_group_get(n, group);
+    if (g == NULL || !g->started) {
+        return; /* a group this node holds no replica of (yet): the sender tries again */
     }
     struct raft_event ev = {.type = RAFT_EV_RECEIVE};
     ev.receive.msg = m;
-    step(n, &ev, now_ms);
+    step(g, &ev, now_ms);
 }
 
 /* ---- administration -------------------------------------------------------------------------- */
 
 /* An event stepped at once whose status matters (transfer, membership change, a snapshot). */
-static int admin_step(struct hy_node *n, struct raft_event *ev, uint64_t now_ms)
+static int admin_step(struct node_group *g, struct raft_event *ev, uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     if (now_ms > n->raft_now_ms) {
         n->raft_now_ms = now_ms;
     }
     ev->now_ms = n->raft_now_ms;
     struct raft_update up;
-    (void)raft_step(&n->raft, ev, &up);
+    (void)raft_step(&g->raft, ev, &up);
     int status = up.status;
-    handle_update(n, &up, now_ms);
+    handle_update(g, &up, now_ms);
     return status;
 }
 
-int replica_transfer(struct hy_node *n, raft_id target, uint64_t now_ms)
+int replica_transfer(struct node_group *g, raft_id target, uint64_t now_ms)
 {
-    if (replica_is_leader(n) && n->turn_count > 0) {
-        turn_submit(n, now_ms); /* writes of this turn go first: after, they would be refused */
+    if (replica_is_leader(g) && g->turn_count > 0) {
+        turn_submit(g, now_ms); /* writes of this turn go first: after, they would be refused */
     }
     struct raft_event ev = {.type = RAFT_EV_TRANSFER};
     ev.transfer.target = target;
-    return admin_step(n, &ev, now_ms);
+    return admin_step(g, &ev, now_ms);
 }
 
-int replica_change(struct hy_node *n, uint32_t op, raft_id id, uint64_t now_ms)
+int replica_change(struct node_group *g, uint32_t op, raft_id id, uint64_t now_ms)
 {
     struct raft_event ev = {.type = RAFT_EV_CHANGE};
     ev.change.op = op;
     ev.change.id = id;
-    return admin_step(n, &ev, now_ms);
+    return admin_step(g, &ev, now_ms);
 }
 
-int replica_force(struct hy_node *n, uint64_t now_ms)
+int replica_force(struct node_group *g, uint64_t now_ms)
 {
     struct raft_event ev = {.type = RAFT_EV_FORCE};
-    return admin_step(n, &ev, now_ms);
+    return admin_step(g, &ev, now_ms);
 }
 
-int replica_snapshot_now(struct hy_node *n, uint64_t now_ms)
+int replica_snapshot_now(struct node_group *g, uint64_t now_ms)
 {
-    if (n->applied <= raft_snapshot_index(&n->raft)) {
+    if (g->applied <= raft_snapshot_index(&g->raft)) {
         return HY_EEXIST; /* nothing applied since the last one */
     }
-    take_snapshot(n, now_ms);
+    take_snapshot(g, now_ms);
     return HY_OK;
 }

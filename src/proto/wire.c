@@ -273,12 +273,12 @@ static uint8_t raft_flags(const struct raft_message *m)
                      (m->granted ? F_GRANTED : 0) | (m->success ? F_SUCCESS : 0));
 }
 
-static void raft_encode_fixed(struct hy_buf *out, const struct raft_message *m)
+static void raft_encode_fixed(struct hy_buf *out, uint16_t group, const struct raft_message *m)
 {
     hy_buf_append_u8(out, (uint8_t)m->type);
     hy_buf_append_u8(out, raft_flags(m));
-    hy_buf_append_u8(out, 0);
-    hy_buf_append_u8(out, 0);
+    hy_buf_append_u8(out, (uint8_t)(group & 0xff)); /* u16 little-endian */
+    hy_buf_append_u8(out, (uint8_t)(group >> 8));
     hy_buf_append_u32le(out, m->n_entries);
     const uint64_t words[16] = {
         m->from,       m->to,        m->term,   m->last_log_index, m->last_log_term, m->prev_index,
@@ -292,7 +292,8 @@ static void raft_encode_fixed(struct hy_buf *out, const struct raft_message *m)
     hy_buf_append_u32le(out, m->len);
 }
 
-int wire_encode_raft(struct hy_buf *out, const struct raft_message *m, const struct wire_limits *l)
+int wire_encode_raft(struct hy_buf *out, uint16_t group, const struct raft_message *m,
+                     const struct wire_limits *l)
 {
     const char *reason;
     if (wire_raft_check(m, &reason) != HY_OK) {
@@ -303,7 +304,7 @@ int wire_encode_raft(struct hy_buf *out, const struct raft_message *m, const str
         return HY_ETOOBIG;
     }
     size_t start = frame_begin(out);
-    raft_encode_fixed(out, m);
+    raft_encode_fixed(out, group, m);
     HY_ASSERT(out->len - start == WIRE_HEADER_BYTES + WIRE_RAFT_FIXED_BYTES);
     for (uint32_t i = 0; i < m->snap_membership.count; i++) {
         hy_buf_append_u64le(out, m->snap_membership.servers[i].id);
@@ -471,12 +472,12 @@ static int decode_forward(struct wire_reader *r, struct cur *c, struct wire_forw
 }
 
 static void raft_decode_fixed(struct cur *c, struct raft_message *m, uint8_t *flags_out,
-                              uint16_t *reserved_out)
+                              uint16_t *group_out)
 {
     memset(m, 0, sizeof(*m));
     m->type = cur_u8(c);
     *flags_out = cur_u8(c);
-    *reserved_out = cur_u16(c);
+    *group_out = cur_u16(c);
     m->n_entries = cur_u32(c);
     uint64_t *const words[16] = {
         &m->from,          &m->to,         &m->term,      &m->last_log_index,
@@ -545,15 +546,15 @@ static int raft_decode_entries(struct wire_reader *r, struct cur *c, struct raft
     return HY_OK;
 }
 
-static int decode_raft(struct wire_reader *r, struct cur *c, struct raft_message *m)
+static int decode_raft(struct wire_reader *r, struct cur *c, struct raft_message *m,
+                       uint16_t *group_out)
 {
     uint8_t flags;
-    uint16_t reserved;
-    raft_decode_fixed(c, m, &flags, &reserved);
+    raft_decode_fixed(c, m, &flags, group_out);
     if (c->bad) {
         return fail(r, HY_EPROTO, "RAFT payload shorter than its fixed part");
     }
-    if ((flags & ~F_ALL) != 0 || reserved != 0) {
+    if ((flags & ~F_ALL) != 0) {
         return fail(r, HY_EPROTO, "RAFT with unknown flags");
     }
     int rc = raft_decode_counts(r, c, m);
@@ -580,7 +581,7 @@ static int decode_payload(struct wire_reader *r, uint8_t type, const uint8_t *p,
     case WIRE_HELLO:
     case WIRE_CHALLENGE: return decode_hello(r, &c, type, &f->hello);
     case WIRE_REJECT: return decode_reject(r, &c, &f->reject);
-    case WIRE_RAFT: return decode_raft(r, &c, &f->raft);
+    case WIRE_RAFT: return decode_raft(r, &c, &f->raft, &f->raft_group);
     case WIRE_FORWARD:
     case WIRE_FORWARD_REPLY: return decode_forward(r, &c, &f->forward);
     default: return decode_fixed_size(r, &c, type, f);

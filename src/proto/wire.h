@@ -97,7 +97,8 @@ struct wire_forward {
 };
 
 struct wire_frame {
-    uint8_t type; /* enum wire_type */
+    uint8_t type;        /* enum wire_type */
+    uint16_t raft_group; /* RAFT: the Raft group the message belongs to */
     union {
         struct wire_hello hello;     /* HELLO, CHALLENGE */
         const uint8_t *mac;          /* AUTH */
@@ -155,7 +156,7 @@ int wire_encode_forward(struct hy_buf *out, uint8_t type, uint64_t req_id, const
                         size_t len, const struct wire_limits *l) HY_MUST_CHECK;
 /* HY_EINVAL for a message wire_raft_check refuses, HY_ETOOBIG when over a limit; out is then
  * unchanged. */
-int wire_encode_raft(struct hy_buf *out, const struct raft_message *m,
+int wire_encode_raft(struct hy_buf *out, uint16_t group, const struct raft_message *m,
                      const struct wire_limits *l) HY_MUST_CHECK;
 
 /* Field rules of a raft message on the wire (types, flags, counts, per-type fields). Returns

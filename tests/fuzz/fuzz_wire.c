@@ -68,7 +68,7 @@ static void reencode(const struct wire_frame *fr, const struct wire_limits *l, s
         wire_encode_reject(out, fr->reject.code, text);
         break;
     }
-    case WIRE_RAFT: FUZZ_CHECK(wire_encode_raft(out, &fr->raft, l) == HY_OK); break;
+    case WIRE_RAFT: FUZZ_CHECK(wire_encode_raft(out, fr->raft_group, &fr->raft, l) == HY_OK); break;
     case WIRE_PING:
     case WIRE_PONG: wire_encode_ping(out, fr->type, fr->ping_token); break;
     case WIRE_FORWARD:

@@ -50,9 +50,10 @@ static uint64_t raft_id_of(const char *id)
     return (uint64_t)hy_crc32c(0, (const uint8_t *)id, strlen(id)) + 1;
 }
 
-static void on_raft(void *ctx, const char *from, const struct raft_message *m)
+static void on_raft(void *ctx, const char *from, uint16_t group, const struct raft_message *m)
 {
     struct echo *e = ctx;
+    (void)group; /* every echo goes to group 0 */
     for (uint32_t i = 0; i < m->n_entries; i++) {
         const struct raft_entry *en = &m->entries[i];
         for (uint32_t k = 0; k < en->len; k++) {
@@ -112,7 +113,7 @@ static void send_cb(uv_timer_t *h)
                                      .term = ++e->seq,
                                      .n_entries = 1,
                                      .entries = &en};
-            (void)peer_send_raft(e->t, to, &m);
+            (void)peer_send_raft(e->t, to, 0, &m);
         }
         char text[96];
         int n = snprintf(text, sizeof(text), "hello-from-%s-%llu", e->self_id,

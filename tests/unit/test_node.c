@@ -34,7 +34,7 @@ static int setup(void **state)
     f->node = node_create(&f->cfg, NULL, 7, f->now_ms);
     f->client = node_client_new(f->node, "127.0.0.1:1000", "127.0.0.1:7379", 5, f->now_ms);
     struct node_recovered nothing = {0};
-    assert_int_equal(node_start(f->node, &nothing, f->now_ms), HY_OK);
+    assert_int_equal(node_start(f->node, 0, &nothing, f->now_ms), HY_OK);
     settle(f);
     *state = f;
     return 0;
@@ -60,7 +60,7 @@ static void pump(struct fixture *f)
 /* Advances simulated time, firing Raft's timers, until the single node leads. */
 static void settle(struct fixture *f)
 {
-    for (int i = 0; i < 100 && !replica_can_read(f->node); i++) {
+    for (int i = 0; i < 100 && !replica_can_read(f->node->meta); i++) {
         pump(f);
         uint64_t at = node_timeout_ms(f->node);
         if (at > f->now_ms) {
@@ -105,9 +105,10 @@ struct fake_snapshotter {
     struct hy_buf image;
 };
 
-static int fake_start(void *ctx, const struct store *store)
+static int fake_start(void *ctx, uint32_t group, const struct store *store)
 {
     struct fake_snapshotter *fs = ctx;
+    assert_int_equal(group, 0); /* the one group a node holds today */
     fs->started++;
     hy_buf_reset(&fs->image);
     store_snapshot_encode(store, &fs->image);
@@ -131,15 +132,15 @@ static void test_forked_snapshot_then_another_is_due(void **state)
     hy_buf_append(&cmds, "", 1);
     feed(f, (const char *)cmds.data);
     assert_int_equal(fs.started, 1); /* due once the log outgrew the dataset's half */
-    uint64_t pending = f->node->snap_pending;
+    uint64_t pending = f->node->meta->snap_pending;
     assert_true(pending > 0);
     assert_string_equal(feed(f, "FLUSHALL\r\n"), "+OK\r\n"); /* now another is due */
     uint8_t *bytes = hy_xmemdup(fs.image.data, fs.image.len);
-    node_snapshot_done(f->node, bytes, fs.image.len, f->now_ms);
-    assert_int_equal(raft_snapshot_index(&f->node->raft), pending);
+    node_snapshot_done(f->node, 0, bytes, fs.image.len, f->now_ms);
+    assert_int_equal(raft_snapshot_index(&f->node->meta->raft), pending);
     pump(f);
     feed(f, "SET after flush\r\n"); /* the due snapshot (inline: tiny keyspace) follows */
-    assert_true(raft_snapshot_index(&f->node->raft) > pending);
+    assert_true(raft_snapshot_index(&f->node->meta->raft) > pending);
     assert_true(f->last_snap_written > pending);
     node_set_snapshotter(f->node, NULL, NULL);
     hy_buf_free(&fs.image);

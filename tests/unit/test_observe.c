@@ -42,7 +42,7 @@ static int setup(void **state)
     f->node = node_create(&f->cfg, NULL, 11, f->now_ms);
     f->client = node_client_new(f->node, "127.0.0.1:1", "127.0.0.1:7379", 5, f->now_ms);
     struct node_recovered nothing = {0};
-    assert_int_equal(node_start(f->node, &nothing, f->now_ms), HY_OK);
+    assert_int_equal(node_start(f->node, 0, &nothing, f->now_ms), HY_OK);
     for (int i = 0; i < 100 && !node_is_leader(f->node); i++) {
         drain(f);
         f->now_ms = node_timeout_ms(f->node) > f->now_ms ? node_timeout_ms(f->node) : f->now_ms;

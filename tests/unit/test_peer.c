@@ -29,6 +29,7 @@ struct seen {
     uint64_t req_id;
     char data[64];
     int close_in_raft_cb;
+    uint16_t last_group;
     int closed;
 };
 
@@ -46,11 +47,12 @@ static void closed_cb(void *arg)
     s->t = NULL;
 }
 
-static void raft_cb(void *ctx, const char *from, const struct raft_message *m)
+static void raft_cb(void *ctx, const char *from, uint16_t group, const struct raft_message *m)
 {
     struct seen *s = ctx;
     s->n_raft++;
     s->last = *m;
+    s->last_group = group;
     snprintf(s->from, sizeof(s->from), "%s", from);
     if (m->n_entries > 0 && m->entries[0].len <= sizeof(s->entry0)) {
         memcpy(s->entry0, m->entries[0].data, m->entries[0].len);
@@ -254,9 +256,10 @@ static void test_pair_exchanges_frames(void **state)
                              .commit = 3,
                              .n_entries = 1,
                              .entries = &e};
-    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_OK);
+    assert_int_equal(peer_send_raft(p.a.t, "n2", 7, &m), HY_OK);
     run_until(&p.loop, &p.b.n_raft);
     assert_string_equal(p.b.from, "n1");
+    assert_int_equal(p.b.last_group, 7); /* the group rides with the message */
     assert_int_equal(p.b.last.type, RAFT_MSG_APPEND);
     assert_true(p.b.last.prev_index == 4 && p.b.last.commit == 3);
     assert_int_equal(p.b.entry0_len, 3);
@@ -273,7 +276,7 @@ static void test_pair_exchanges_frames(void **state)
                                 .data = (const uint8_t *)"SNAP"};
     snap.snap_membership.count = 1;
     snap.snap_membership.servers[0] = (struct raft_server){.id = 1, .role = RAFT_VOTER};
-    assert_int_equal(peer_send_raft(p.b.t, "n1", &snap), HY_OK);
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &snap), HY_OK);
     run_until(&p.loop, &p.a.n_raft);
     assert_int_equal(p.a.last.type, RAFT_MSG_SNAPSHOT);
     assert_memory_equal(p.a.chunk, "SNAP", 4);
@@ -304,7 +307,7 @@ static void test_set_peers(void **state)
     run_until(&p.loop, &p.a.down);
     run_until(&p.loop, &p.b.down);
     struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 2, .term = 5};
-    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_ENOTFOUND);
+    assert_int_equal(peer_send_raft(p.a.t, "n2", 0, &m), HY_ENOTFOUND);
     struct peer_stats st;
     assert_int_equal(peer_get_stats(p.a.t, "n2", &st), HY_ENOTFOUND);
     int a_up = p.a.up, b_up = p.b.up;
@@ -315,7 +318,7 @@ static void test_set_peers(void **state)
         uv_update_time(&p.loop);
         assert_true(uv_now(&p.loop) < deadline);
     }
-    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_OK);
+    assert_int_equal(peer_send_raft(p.a.t, "n2", 0, &m), HY_OK);
     run_until(&p.loop, &p.b.n_raft);
     assert_int_equal(p.b.last.term, 5);
     struct peer_addr bad = {.id = "bad name", .host = "127.0.0.1", .port = 1};
@@ -339,11 +342,11 @@ static void test_send_failures(void **state)
     assert_int_equal(peer_transport_create(&loop, &cfg, &cbs, &s.t), HY_OK);
     assert_true(peer_transport_port(s.t) != 0);
     struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 2, .term = 1};
-    assert_int_equal(peer_send_raft(s.t, "n9", &m), HY_ENOTFOUND);
-    assert_int_equal(peer_send_raft(s.t, "n2", &m), HY_ECLOSED);
+    assert_int_equal(peer_send_raft(s.t, "n9", 0, &m), HY_ENOTFOUND);
+    assert_int_equal(peer_send_raft(s.t, "n2", 0, &m), HY_ECLOSED);
     assert_int_equal(peer_send_forward(s.t, "n2", 1, (const uint8_t *)"x", 1), HY_ECLOSED);
     m.type = 99;
-    assert_int_equal(peer_send_raft(s.t, "n2", &m), HY_EINVAL);
+    assert_int_equal(peer_send_raft(s.t, "n2", 0, &m), HY_EINVAL);
     struct peer_stats st;
     assert_int_equal(peer_get_stats(s.t, "n2", &st), HY_OK);
     assert_int_equal(st.dropped_down, 2);
@@ -362,8 +365,8 @@ static void test_close_from_callback(void **state)
     pair_start(&p);
     p.b.close_in_raft_cb = 1;
     struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 2, .term = 1};
-    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_OK);
-    assert_int_equal(peer_send_raft(p.a.t, "n2", &m), HY_OK); /* same read, after the close */
+    assert_int_equal(peer_send_raft(p.a.t, "n2", 0, &m), HY_OK);
+    assert_int_equal(peer_send_raft(p.a.t, "n2", 0, &m), HY_OK); /* same read, after the close */
     run_until(&p.loop, &p.b.closed);
     assert_int_equal(p.b.n_raft, 1);
     run_until(&p.loop, &p.a.down);

@@ -55,7 +55,7 @@ static void net_init(struct net *t, const char *redirect)
         t->node[i] = node_create(&t->cfg[i], NULL, 100 + (uint64_t)i, t->now_ms);
         assert_non_null(t->node[i]);
         struct node_recovered nothing = {0};
-        assert_int_equal(node_start(t->node[i], &nothing, t->now_ms), HY_OK);
+        assert_int_equal(node_start(t->node[i], 0, &nothing, t->now_ms), HY_OK);
         t->up[i] = 1;
     }
     for (int i = 0; i < NN; i++) {
@@ -89,7 +89,7 @@ static int net_pump_one(struct net *t, int i)
             const char *to = node_member_name(n, b->messages[m].to);
             assert_non_null(to);
             if (t->up[net_index(to)]) {
-                node_receive(t->node[net_index(to)], &b->messages[m], t->now_ms);
+                node_receive(t->node[net_index(to)], b->group, &b->messages[m], t->now_ms);
             }
         }
         node_io_done(n, b, t->now_ms);
@@ -296,7 +296,7 @@ static void test_writes_travel_in_the_followers_session(void **state)
     assert_true(session != 0);
     assert_int_equal(t.node[fi]->fsession_next_seq, 3);
     assert_int_equal(t.node[fi]->fsession_live_count, 0); /* both resolved */
-    assert_true(store_session_exists(t.node[li]->store, session, t.now_ms));
+    assert_true(store_session_exists(t.node[li]->meta->store, session, t.now_ms));
     net_free(&t);
 }
 

@@ -276,13 +276,17 @@ static void test_raft_roundtrip_every_type(void **state)
         struct raft_message m = sample_raft(type);
         struct hy_buf b;
         hy_buf_init(&b);
-        assert_int_equal(wire_encode_raft(&b, &m, &(struct wire_limits){1 << 20, 16}), HY_OK);
+        /* The group id rides in the fixed part: every value of its u16 comes back. */
+        uint16_t group = (uint16_t)(type == RAFT_MSG_VOTE ? 0 : 0xffff - type * 4099);
+        assert_int_equal(wire_encode_raft(&b, group, &m, &(struct wire_limits){1 << 20, 16}),
+                         HY_OK);
         assert_int_equal(b.len, wire_raft_frame_len(&m));
         struct wire_reader r;
         wire_reader_init(&r, NULL);
         struct wire_frame f;
         read_one(&r, &b, &f);
         assert_int_equal(f.type, WIRE_RAFT);
+        assert_int_equal(f.raft_group, group);
         assert_raft_equal(&m, &f.raft);
         if (f.raft.len > 0) {
             assert_true(f.raft.data > b.data && f.raft.data + f.raft.len == b.data + b.len);
@@ -317,7 +321,7 @@ static void test_raft_encode_refuses(void **state)
     for (size_t i = 0; i < HY_ARRAY_LEN(bad); i++) {
         struct hy_buf b;
         hy_buf_init(&b);
-        assert_int_equal(wire_encode_raft(&b, &bad[i], &l), HY_EINVAL);
+        assert_int_equal(wire_encode_raft(&b, 0, &bad[i], &l), HY_EINVAL);
         assert_int_equal(wire_raft_frame_len(&bad[i]), 0);
         assert_int_equal(b.len, 0);
         hy_buf_free(&b);
@@ -325,13 +329,13 @@ static void test_raft_encode_refuses(void **state)
     struct raft_message m = sample_raft(RAFT_MSG_APPEND); /* 3 entries, limit 2 */
     struct hy_buf b;
     hy_buf_init(&b);
-    assert_int_equal(wire_encode_raft(&b, &m, &l), HY_ETOOBIG);
+    assert_int_equal(wire_encode_raft(&b, 0, &m, &l), HY_ETOOBIG);
     static uint8_t big[2048];
     m = sample_raft(RAFT_MSG_SNAPSHOT);
     m.len = sizeof(big);
     m.total = m.offset + m.len;
     m.data = big;
-    assert_int_equal(wire_encode_raft(&b, &m, &l), HY_ETOOBIG);
+    assert_int_equal(wire_encode_raft(&b, 0, &m, &l), HY_ETOOBIG);
     assert_int_equal(wire_encode_forward(&b, WIRE_FORWARD, 1, big, sizeof(big), &l), HY_ETOOBIG);
     assert_int_equal(b.len, 0);
     hy_buf_free(&b);
@@ -355,7 +359,7 @@ static void test_partial_reads_byte_by_byte(void **state)
     ends[n++] = b.len;
     for (uint32_t type = RAFT_MSG_VOTE; type < RAFT_MSG_TYPE_COUNT; type++) {
         struct raft_message m = sample_raft(type);
-        assert_int_equal(wire_encode_raft(&b, &m, &l), HY_OK);
+        assert_int_equal(wire_encode_raft(&b, 0, &m, &l), HY_OK);
         ends[n++] = b.len;
     }
     assert_int_equal(wire_encode_forward(&b, WIRE_FORWARD, 9, (const uint8_t *)"x", 1, &l), 0);
@@ -437,7 +441,7 @@ static void test_bad_crc(void **state)
     struct raft_message m = sample_raft(RAFT_MSG_APPEND);
     struct wire_limits l;
     wire_limits_default(&l);
-    assert_int_equal(wire_encode_raft(&b, &m, &l), HY_OK);
+    assert_int_equal(wire_encode_raft(&b, 0, &m, &l), HY_OK);
     for (size_t off = 12; off < b.len; off++) {
         b.data[off] ^= 0x10;
         expect_error(&b, NULL, HY_ECORRUPT, "CRC");
@@ -548,7 +552,7 @@ static void expect_raft_edit_refused(const struct raft_message *m, size_t off, u
     l.entries_max = 1000;
     struct hy_buf b;
     hy_buf_init(&b);
-    assert_int_equal(wire_encode_raft(&b, m, &l), HY_OK);
+    assert_int_equal(wire_encode_raft(&b, 0, m, &l), HY_OK);
     uint8_t *p = b.data + WIRE_HEADER_BYTES + off;
     if (width == 1) {
         p[0] = (uint8_t)val;
@@ -573,7 +577,6 @@ static void test_raft_counts_inconsistent(void **state)
     expect_raft_edit_refused(&app, 0, 0, 1, "unknown raft message type");
     expect_raft_edit_refused(&app, 0, RAFT_MSG_TYPE_COUNT, 1, "unknown raft message type");
     expect_raft_edit_refused(&app, 1, 0x10, 1, "unknown flags");
-    expect_raft_edit_refused(&app, 2, 1, 1, "unknown flags");
     expect_raft_edit_refused(&app, 4, 1000, 4, "exceed the payload");
     expect_raft_edit_refused(&app, 4, 1001, 4, "over the limit");
     expect_raft_edit_refused(&app, 4, 2, 4, "entry lengths do not match");
