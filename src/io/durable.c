@@ -19,6 +19,21 @@ struct pending {
     uint64_t seq; /* WAL request to wait for; 0 = nothing of its own to persist */
 };
 
+struct io_durable;
+
+/* One Raft group's log: its directory, WAL and WAL thread, and its batches handed out, in
+ * order (a group's batches complete in order; groups do not wait for each other). */
+struct durable_group {
+    struct io_durable *d;
+    uint32_t id;
+    struct disk *disk;
+    struct wal *wal;
+    struct wal_thread *thread;
+    struct pending *queue; /* FIFO ring */
+    size_t head, count, cap;
+    int disk_full;
+};
+
 struct io_durable {
     struct hy_node *node;
     const struct hy_config *cfg;
@@ -26,41 +41,38 @@ struct io_durable {
     io_durable_progress_cb progress_cb;
     io_durable_send_cb send_cb;
     void *ctx;
-    struct disk *disk;
-    struct wal *wal;
-    struct wal_thread *thread;
     struct wal_config wal_cfg;
-    struct pending *queue; /* FIFO ring of batches handed out, in order */
-    size_t head, count, cap;
+    struct durable_group *groups;
+    size_t group_count;
     int disk_full;
 };
 
-static void queue_push(struct io_durable *d, struct node_io_batch *b, uint64_t seq)
+static void queue_push(struct durable_group *g, struct node_io_batch *b, uint64_t seq)
 {
-    if (d->count == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
+    if (g->count == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
         struct pending *q = hy_xcalloc(cap, sizeof(*q));
-        for (size_t i = 0; i < d->count; i++) {
-            q[i] = d->queue[(d->head + i) % d->cap];
+        for (size_t i = 0; i < g->count; i++) {
+            q[i] = g->queue[(g->head + i) % g->cap];
         }
-        hy_free(d->queue);
-        d->queue = q;
-        d->head = 0;
-        d->cap = cap;
+        hy_free(g->queue);
+        g->queue = q;
+        g->head = 0;
+        g->cap = cap;
     }
-    d->queue[(d->head + d->count) % d->cap] = (struct pending){b, seq};
-    d->count++;
+    g->queue[(g->head + g->count) % g->cap] = (struct pending){b, seq};
+    g->count++;
 }
 
-static struct pending *queue_front(struct io_durable *d)
+static struct pending *queue_front(struct durable_group *g)
 {
-    return d->count ? &d->queue[d->head] : NULL;
+    return g->count ? &g->queue[g->head] : NULL;
 }
 
-static void queue_pop(struct io_durable *d)
+static void queue_pop(struct durable_group *g)
 {
-    d->head = (d->head + 1) % d->cap;
-    d->count--;
+    g->head = (g->head + 1) % g->cap;
+    g->count--;
 }
 
 static int batch_persists(const struct node_io_batch *b)
@@ -69,7 +81,7 @@ static int batch_persists(const struct node_io_batch *b)
 }
 
 /* Submits the batch's writes: term/vote, snapshot, entries, in that order (raft.h). */
-static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b)
+static uint64_t submit_batch(struct durable_group *g, const struct node_io_batch *b)
 {
     struct wal_thread_req req = {0};
     req.term_vote_changed = b->term_vote_changed;
@@ -101,39 +113,57 @@ static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b
         req.entries = ents;
         req.n_entries = b->n_entries;
     }
-    uint64_t seq = wal_thread_submit(d->thread, &req);
+    uint64_t seq = wal_thread_submit(g->thread, &req);
     hy_free(ents);
     return seq;
+}
+
+static struct durable_group *group_of(struct io_durable *d, uint32_t id)
+{
+    for (size_t i = 0; i < d->group_count; i++) {
+        if (d->groups[i].id == id) {
+            return &d->groups[i];
+        }
+    }
+    return NULL;
 }
 
 void io_durable_pump(struct io_durable *d)
 {
     struct node_io_batch *b;
     while ((b = node_io_take(d->node)) != NULL) {
+        struct durable_group *g = group_of(d, b->group);
+        HY_ASSERT(g != NULL); /* the node's groups were all opened */
         if (batch_persists(b)) {
-            queue_push(d, b, submit_batch(d, b));
-        } else if (d->count == 0) {
+            queue_push(g, b, submit_batch(g, b));
+        } else if (g->count == 0) {
             /* Nothing ahead of it and nothing to write: its messages may go at once. */
             d->send_cb(d->ctx, b);
             node_io_done(d->node, b, io_clock_ms());
         } else {
-            queue_push(d, b, 0);
+            queue_push(g, b, 0);
         }
     }
 }
 
 static void durable_done_cb(void *ctx, const struct wal_thread_done *done)
 {
-    struct io_durable *d = ctx;
+    struct durable_group *g = ctx;
+    struct io_durable *d = g->d;
     if (done->status == HY_EIO) {
         /* Never retry an fsync: after a failure the kernel may have dropped the dirty pages,
          * and a retry could report as durable what is lost (wal.h). */
         hy_log(d->log, HY_LOG_ERROR,
-               "FATAL: write or fsync of the Raft log failed; stopping "
-               "so that nothing unsafe is acknowledged");
+               "FATAL: write or fsync of the Raft log of group %u failed; stopping "
+               "so that nothing unsafe is acknowledged",
+               g->id);
         abort();
     }
-    int full = done->status == HY_ENOSPC;
+    g->disk_full = done->status == HY_ENOSPC;
+    int full = 0;
+    for (size_t i = 0; i < d->group_count; i++) {
+        full |= d->groups[i].disk_full;
+    }
     if (full != d->disk_full) {
         d->disk_full = full;
         node_set_disk_full(d->node, full);
@@ -142,29 +172,26 @@ static void durable_done_cb(void *ctx, const struct wal_thread_done *done)
                     : "disk space is back: writes accepted again");
     }
     struct pending *p;
-    while ((p = queue_front(d)) != NULL && p->seq <= done->durable_seq) {
+    while ((p = queue_front(g)) != NULL && p->seq <= done->durable_seq) {
         struct node_io_batch *b = p->batch;
-        queue_pop(d);
+        queue_pop(g);
         d->send_cb(d->ctx, b); /* raft.h step 2: only once step 1 is durable */
         node_io_done(d->node, b, io_clock_ms());
     }
     d->progress_cb(d->ctx);
 }
 
-static int durable_open_wal(struct io_durable *d, struct wal_recovered *rec)
+static int durable_open_wal(struct io_durable *d, struct durable_group *g,
+                            struct wal_recovered *rec)
 {
     char path[4200], err[512] = "";
-    snprintf(path, sizeof(path), "%s/group-0", d->cfg->data_dir);
-    int rc = disk_posix_open(path, &d->disk);
+    snprintf(path, sizeof(path), "%s/group-%u", d->cfg->data_dir, g->id);
+    int rc = disk_posix_open(path, &g->disk);
     if (rc != HY_OK) {
         hy_log(d->log, HY_LOG_ERROR, "cannot open %s: %s", path, hy_strerror(rc));
         return rc;
     }
-    wal_config_default(&d->wal_cfg);
-    d->wal_cfg.log = d->log;
-    d->wal_cfg.must_exist = d->cfg->formed;
-    d->wal_cfg.segment_size_bytes = (uint64_t)d->cfg->wal_segment_size;
-    rc = wal_open(d->disk, &d->wal_cfg, &d->wal, rec, err, sizeof(err));
+    rc = wal_open(g->disk, &d->wal_cfg, &g->wal, rec, err, sizeof(err));
     if (rc != HY_OK) {
         hy_log(d->log, HY_LOG_ERROR, "cannot open the Raft log in %s: %s", path, err);
     }
@@ -182,16 +209,34 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
                              .progress_cb = progress_cb,
                              .send_cb = send_cb,
                              .ctx = ctx};
-    struct wal_recovered rec;
-    int rc = durable_open_wal(d, &rec);
-    if (rc == HY_OK) {
-        rc = wal_node_start(d->node, 0, &rec, io_clock_ms(), d->log);
-        wal_recovered_free(&rec);
+    wal_config_default(&d->wal_cfg);
+    d->wal_cfg.log = d->log;
+    d->wal_cfg.must_exist = d->cfg->formed;
+    d->wal_cfg.segment_size_bytes = (uint64_t)d->cfg->wal_segment_size;
+    uint32_t ids[NODE_PARTITIONS_MAX + 1];
+    d->group_count = node_group_ids(node, ids, HY_ARRAY_LEN(ids));
+    d->groups = hy_xcalloc(d->group_count, sizeof(*d->groups));
+    int rc = HY_OK;
+    for (size_t i = 0; i < d->group_count && rc == HY_OK; i++) {
+        struct durable_group *g = &d->groups[i];
+        g->d = d;
+        g->id = ids[i];
+        struct wal_recovered rec;
+        rc = durable_open_wal(d, g, &rec);
+        if (rc == HY_OK) {
+            rc = wal_node_start(d->node, g->id, &rec, io_clock_ms(), d->log);
+            wal_recovered_free(&rec);
+        }
     }
-    if (rc == HY_OK) {
-        rc = wal_thread_start(loop, d->wal, d, durable_done_cb, &d->thread);
+    /* Threads only once every group recovered: a damaged group stops the node before any
+     * thread runs. */
+    for (size_t i = 0; i < d->group_count && rc == HY_OK; i++) {
+        struct durable_group *g = &d->groups[i];
+        rc = wal_thread_start(loop, g->wal, g, durable_done_cb, &g->thread);
     }
     if (rc != HY_OK) {
+        io_durable_stop(d);
+        uv_run(loop, UV_RUN_NOWAIT); /* the stopped threads' handles close */
         io_durable_close(d);
         return rc;
     }
@@ -201,22 +246,28 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
 
 void io_durable_stop(struct io_durable *d)
 {
-    if (d->thread != NULL) {
-        wal_thread_stop(d->thread);
-        d->thread = NULL;
+    for (size_t i = 0; i < d->group_count; i++) {
+        if (d->groups[i].thread != NULL) {
+            wal_thread_stop(d->groups[i].thread);
+            d->groups[i].thread = NULL;
+        }
     }
 }
 
 void io_durable_close(struct io_durable *d)
 {
-    HY_ASSERT(d->thread == NULL);
-    if (d->wal != NULL) {
-        wal_close(d->wal);
+    for (size_t i = 0; i < d->group_count; i++) {
+        struct durable_group *g = &d->groups[i];
+        HY_ASSERT(g->thread == NULL);
+        if (g->wal != NULL) {
+            wal_close(g->wal);
+        }
+        if (g->disk != NULL) {
+            disk_destroy(g->disk);
+        }
+        hy_free(g->queue); /* any batch still queued belongs to the node, freed with it */
     }
-    if (d->disk != NULL) {
-        disk_destroy(d->disk);
-    }
-    hy_free(d->queue); /* any batch still queued belongs to the node, freed with it */
+    hy_free(d->groups);
     hy_free(d);
 }
 
@@ -300,9 +351,10 @@ int io_durable_repair(const char *dir)
 
 void io_durable_sync_times(struct io_durable *d, struct hy_histo *out)
 {
-    if (d->thread == NULL) {
+    /* Group 0's: the metadata group (with one partition, every write's). */
+    if (d->group_count == 0 || d->groups[0].thread == NULL) {
         hy_histo_init_us(out);
         return;
     }
-    wal_thread_sync_times(d->thread, out);
+    wal_thread_sync_times(d->groups[0].thread, out);
 }

@@ -4,8 +4,10 @@
  * order, so that nothing is acknowledged before it is fsync'd (docs/architecture.md "The path of a
  * write", "Raft, membership and storage").
  *
- * Layout: <data-dir>/group-0 holds partition 0's log, metadata and snapshots
- * (docs/disk-format.md). Everything runs on the loop thread except the WAL thread's writes.
+ * Layout: <data-dir>/group-N holds Raft group N's log, metadata and snapshots
+ * (docs/disk-format.md): group 0 is the metadata group (and, with one partition, holds every
+ * slot); with partitions, group p + 1 holds partition p. Each group has a WAL thread of its own.
+ * Everything runs on the loop thread except the WAL thread's writes.
  */
 #ifndef HY_IO_DURABLE_H
 #define HY_IO_DURABLE_H
@@ -26,10 +28,10 @@ typedef void (*io_durable_progress_cb)(void *ctx);
 typedef void (*io_durable_send_cb)(void *ctx, const struct node_io_batch *b);
 
 /*
- * Opens <data-dir>/group-0, recovers it, starts the node from what it found (node_start) and
- * starts the WAL thread. Everything is borrowed and must outlive the io_durable. Returns HY_OK,
- * or an error after logging why (a damaged directory names the file and offset and points at
- * `halyard --repair DIR`).
+ * Opens <data-dir>/group-N for each group of the node, recovers them, starts the node's groups
+ * from what they held (node_start) and starts their WAL threads. Everything is borrowed and must
+ * outlive the io_durable. Returns HY_OK, or an error after logging why (a damaged directory names
+ * the file and offset and points at `halyard --repair DIR`).
  */
 int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
                     const struct hy_log *log, io_durable_progress_cb progress_cb,

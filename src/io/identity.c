@@ -216,7 +216,7 @@ static int prove_secret(const struct hy_config *cfg, int fd, struct hy_buf *in,
 /* Asks the member at host:client_port to add us; fills members. HY_OK, HY_EAGAIN (try
  * again) or HY_ECONFIG (refused: the reason is logged). */
 static int join_once(const struct hy_config *cfg, const struct hy_log *log, const char *host,
-                     uint16_t port, struct hy_buf *members)
+                     uint16_t port, struct hy_buf *members, int64_t *partitions)
 {
     int fd = dial(host, port);
     if (fd < 0) {
@@ -258,6 +258,27 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
             rc = peers_list(&v, members) == 0 ? HY_OK : HY_EAGAIN;
             resp_value_free(&v);
         }
+        /* The cluster's partition count was fixed when it formed: the joiner takes it (a
+         * member from before partitions answers an empty list: one partition). */
+        const char *parts[] = {"CONFIG", "GET", "partitions"};
+        if (rc == HY_OK && roundtrip(fd, parts, 3, &in, &v) == 0) {
+            *partitions = 1;
+            if (v.type == RESP_ARRAY && v.count == 2 && v.elems[1].type == RESP_BULK &&
+                v.elems[1].len > 0 && v.elems[1].len < 8) {
+                char num[8];
+                snprintf(num, sizeof(num), "%.*s", (int)v.elems[1].len,
+                         (const char *)v.elems[1].str);
+                *partitions = strtol(num, NULL, 10);
+            }
+            resp_value_free(&v);
+            if (*partitions < 1 || *partitions > NODE_PARTITIONS_MAX) {
+                hy_log(log, HY_LOG_ERROR, "join: %s:%u has %lld partitions; at most %d here", host,
+                       port, (long long)*partitions, NODE_PARTITIONS_MAX);
+                rc = HY_ECONFIG;
+            }
+        } else if (rc == HY_OK) {
+            rc = HY_EAGAIN;
+        }
     }
     hy_buf_free(&in);
     close(fd);
@@ -275,13 +296,13 @@ static void join_signal_handler(int signum)
 }
 
 static int join_attempts(const struct hy_config *cfg, const struct hy_log *log, const char *host,
-                         uint16_t port, struct hy_buf *out)
+                         uint16_t port, struct hy_buf *out, int64_t *partitions)
 {
     uint64_t deadline = io_clock_ms() + JOIN_DEADLINE_MS;
     uint32_t delay_ms = 100;
     for (;;) {
         hy_buf_reset(out);
-        int rc = join_once(cfg, log, host, port, out);
+        int rc = join_once(cfg, log, host, port, out, partitions);
         if (join_stop_signal != 0) {
             hy_log(log, HY_LOG_ERROR, "join: received %s before joining; not joined, exiting",
                    strsignal(join_stop_signal));
@@ -299,7 +320,8 @@ static int join_attempts(const struct hy_config *cfg, const struct hy_log *log, 
     }
 }
 
-static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, struct hy_buf *out)
+static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, struct hy_buf *out,
+                        int64_t *partitions)
 {
     char host[256];
     const char *colon = strrchr(cfg->join, ':');
@@ -326,7 +348,7 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
     join_stop_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    int rc = join_attempts(cfg, log, host, (uint16_t)(port - 10000), out);
+    int rc = join_attempts(cfg, log, host, (uint16_t)(port - 10000), out, partitions);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     return rc;
@@ -352,6 +374,20 @@ int io_identity_load(struct hy_config *cfg, const struct hy_log *log)
         char *nl = strchr(text, '\n');
         if (nl != NULL) {
             *nl = '\0';
+            /* "partitions N" on the second line; a file from before partitions has none. */
+            long parts = 1;
+            if (sscanf(nl + 1, "partitions %ld", &parts) == 1 &&
+                (parts < 1 || parts > NODE_PARTITIONS_MAX)) {
+                hy_log(log, HY_LOG_ERROR, "%s/%s: partitions %ld is out of range (1..%d)",
+                       cfg->data_dir, IDENTITY_FILE, parts, NODE_PARTITIONS_MAX);
+                return HY_ECORRUPT;
+            }
+            if (cfg->partitions != 1 && cfg->partitions != parts) {
+                hy_log(log, HY_LOG_WARN,
+                       "the cluster was created with %ld partitions; partitions %lld is ignored",
+                       parts, (long long)cfg->partitions);
+            }
+            cfg->partitions = parts;
         }
         int joined = strncmp(text, "join ", 5) == 0;
         if (!joined && strncmp(text, "bootstrap ", 10) != 0) {
@@ -378,12 +414,14 @@ int io_identity_load(struct hy_config *cfg, const struct hy_log *log)
     if (cfg->join[0] != '\0' && !group_has_log(cfg->data_dir)) {
         struct hy_buf list;
         hy_buf_init(&list);
-        int rc = join_cluster(cfg, log, &list);
+        int64_t parts = 1;
+        int rc = join_cluster(cfg, log, &list, &parts);
         if (rc != HY_OK) {
             hy_buf_free(&list);
             return rc;
         }
         cfg->joined = 1;
+        cfg->partitions = parts;
         set_string(&cfg->bootstrap, (const char *)list.data);
         hy_buf_free(&list);
         hy_log(log, HY_LOG_INFO, "joined: members %s", cfg->bootstrap);
@@ -399,7 +437,8 @@ int io_identity_save(const struct hy_config *cfg, const struct hy_log *log)
     /* A lone node keeps an empty list: it is its own first configuration. */
     struct hy_buf text;
     hy_buf_init(&text);
-    hy_buf_printf(&text, "%s %s\n", cfg->joined ? "join" : "bootstrap", cfg->bootstrap);
+    hy_buf_printf(&text, "%s %s\npartitions %lld\n", cfg->joined ? "join" : "bootstrap",
+                  cfg->bootstrap, (long long)cfg->partitions);
     int rc = disk_posix_write_file(cfg->data_dir, IDENTITY_FILE, text.data, text.len);
     hy_buf_free(&text);
     if (rc != 0) {

@@ -1,8 +1,8 @@
 /*
  * cmd_cluster.c - CLUSTER INFO|MYID|NODES|SLOTS|SHARDS|KEYSLOT in Redis Cluster's formats, so
- * cluster-aware clients find the leader of each slot range and route to it directly. Today
- * one partition holds all 16384 slots (docs/architecture.md "Not built yet"); its leader is the
- * shard's master.
+ * cluster-aware clients find the leader of each slot range and route to it directly. Each
+ * partition is one shard (its slot range, its leader as master, the other members of its
+ * group as replicas); with one partition, one shard holds all 16384 slots.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,9 +17,15 @@ static void member_node_id(const struct node_member *m, char out[41])
     snprintf(out, 41, "%016llx000000000000000000000000", (unsigned long long)m->id);
 }
 
-static int member_is_leader(const struct hy_node *n, const struct node_member *m)
+static int group_has_member(const struct node_group *g, raft_id id)
 {
-    return raft_leader(&n->meta->raft) == m->id;
+    const struct raft_membership *m = raft_membership(&g->raft);
+    for (uint32_t i = 0; i < m->count; i++) {
+        if (m->servers[i].id == id) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static const struct node_member *self_member(const struct hy_node *n)
@@ -37,31 +43,68 @@ static size_t configured_count(const struct hy_node *n)
     return count;
 }
 
+/* The slots of partition `part` (0-based) of `parts`: those s with s * parts / 16384 == part,
+ * a contiguous range (node_group_of_slot). */
+static void partition_slots(uint32_t part, uint32_t parts, uint32_t *lo, uint32_t *hi)
+{
+    *lo = (uint32_t)(((uint64_t)part * HY_SLOT_COUNT + parts - 1) / parts);
+    *hi = (uint32_t)(((uint64_t)(part + 1) * HY_SLOT_COUNT + parts - 1) / parts) - 1;
+}
+
+/* Partitions with a leader known here, and slots they hold. */
+static void served(const struct hy_node *n, uint32_t *parts_ok, uint32_t *slots_ok)
+{
+    struct node_group *const *groups;
+    uint32_t parts = (uint32_t)node_data_groups(n, &groups);
+    *parts_ok = *slots_ok = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        if (raft_leader(&groups[p]->raft) != RAFT_NONE) {
+            uint32_t lo, hi;
+            partition_slots(p, parts, &lo, &hi);
+            *parts_ok += 1;
+            *slots_ok += hi - lo + 1;
+        }
+    }
+}
+
 static void cluster_info(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    int ok = raft_leader(&n->meta->raft) != RAFT_NONE;
+    struct node_group *const *groups;
+    uint32_t parts = (uint32_t)node_data_groups(n, &groups), parts_ok, slots_ok;
+    served(n, &parts_ok, &slots_ok);
+    int ok = slots_ok == HY_SLOT_COUNT;
     struct hy_buf b;
     hy_buf_init(&b);
     hy_buf_printf(&b,
-                  "cluster_state:%s\r\ncluster_slots_assigned:%d\r\ncluster_slots_ok:%d\r\n"
-                  "cluster_slots_pfail:0\r\ncluster_slots_fail:%d\r\ncluster_known_nodes:%zu\r\n"
-                  "cluster_size:1\r\ncluster_current_epoch:%llu\r\ncluster_my_epoch:%llu\r\n"
-                  "halyard_partitions:1\r\nhalyard_leader_known:%d\r\n",
-                  ok ? "ok" : "fail", HY_SLOT_COUNT, ok ? HY_SLOT_COUNT : 0, ok ? 0 : HY_SLOT_COUNT,
-                  configured_count(n), (unsigned long long)raft_term(&n->meta->raft),
-                  (unsigned long long)raft_term(&n->meta->raft), ok);
+                  "cluster_state:%s\r\ncluster_slots_assigned:%d\r\ncluster_slots_ok:%u\r\n"
+                  "cluster_slots_pfail:0\r\ncluster_slots_fail:%u\r\ncluster_known_nodes:%zu\r\n"
+                  "cluster_size:%u\r\ncluster_current_epoch:%llu\r\ncluster_my_epoch:%llu\r\n"
+                  "halyard_partitions:%u\r\nhalyard_partitions_with_leader:%u\r\n"
+                  "halyard_leader_known:%d\r\n",
+                  ok ? "ok" : "fail", HY_SLOT_COUNT, slots_ok, HY_SLOT_COUNT - slots_ok,
+                  configured_count(n), parts, (unsigned long long)raft_term(&n->meta->raft),
+                  (unsigned long long)raft_term(&n->meta->raft), parts, parts_ok,
+                  raft_leader(&n->meta->raft) != RAFT_NONE);
     resp_write_verbatim(&x->w, "txt", b.data, b.len);
     hy_buf_free(&b);
 }
 
+/* CLUSTER NODES: a member that leads partitions is a master holding their slot ranges; one
+ * that leads none is shown as a replica of the first master (Redis Cluster's format has no
+ * way to say "replica of several masters": docs/partitioning.md). */
 static void cluster_nodes(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = replica_leader_member(n->meta);
-    char leader_id[41] = "-";
-    if (leader != NULL) {
-        member_node_id(leader, leader_id);
+    struct node_group *const *groups;
+    uint32_t parts = (uint32_t)node_data_groups(n, &groups);
+    const struct node_member *first_master = NULL;
+    for (uint32_t p = 0; p < parts && first_master == NULL; p++) {
+        first_master = replica_leader_member(groups[p]);
+    }
+    char master_id[41] = "-";
+    if (first_master != NULL) {
+        member_node_id(first_master, master_id);
     }
     struct hy_buf b;
     hy_buf_init(&b);
@@ -72,12 +115,23 @@ static void cluster_nodes(struct cmd_ctx *x)
         }
         char id[41];
         member_node_id(m, id);
-        int is_leader = member_is_leader(n, m);
+        struct hy_buf ranges;
+        hy_buf_init(&ranges);
+        for (uint32_t p = 0; p < parts; p++) {
+            if (raft_leader(&groups[p]->raft) == m->id) {
+                uint32_t lo, hi;
+                partition_slots(p, parts, &lo, &hi);
+                hy_buf_printf(&ranges, lo == hi ? " %u" : " %u-%u", lo, hi);
+            }
+        }
+        int is_master = ranges.len > 0;
         int myself = m->id == n->meta->raft.cfg.id;
-        hy_buf_printf(&b, "%s %s:%u@%u %s%s %s 0 0 %llu connected%s\n", id, m->host, m->client_port,
-                      m->peer_port, myself ? "myself," : "", is_leader ? "master" : "slave",
-                      is_leader ? "-" : leader_id, (unsigned long long)raft_term(&n->meta->raft),
-                      is_leader ? " 0-16383" : "");
+        hy_buf_printf(&b, "%s %s:%u@%u %s%s %s 0 0 %llu connected%.*s\n", id, m->host,
+                      m->client_port, m->peer_port, myself ? "myself," : "",
+                      is_master ? "master" : "slave", is_master ? "-" : master_id,
+                      (unsigned long long)raft_term(&n->meta->raft), (int)ranges.len,
+                      (const char *)ranges.data);
+        hy_buf_free(&ranges);
     }
     resp_write_verbatim(&x->w, "txt", b.data, b.len);
     hy_buf_free(&b);
@@ -93,33 +147,52 @@ static void write_slot_node(struct resp_writer *w, const struct node_member *m)
     resp_write_bulk_str(w, id);
 }
 
-/* CLUSTER SLOTS: one range, the leader first, then the other members. */
+/* Members of g's configuration besides `leader` that this node has an address for. */
+static size_t group_replicas(const struct hy_node *n, const struct node_group *g,
+                             const struct node_member *leader)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n->member_count; i++) {
+        count += &n->members[i] != leader && group_has_member(g, n->members[i].id);
+    }
+    return count;
+}
+
+/* CLUSTER SLOTS: per partition with a known leader, its range, the leader, then the others. */
 static void cluster_slots(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = replica_leader_member(n->meta);
-    if (leader == NULL) {
-        resp_write_array(&x->w, 0); /* no leader: no slot is served right now */
-        return;
+    struct node_group *const *groups;
+    uint32_t parts = (uint32_t)node_data_groups(n, &groups), with_leader = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        with_leader += replica_leader_member(groups[p]) != NULL;
     }
-    resp_write_array(&x->w, 1);
-    resp_write_array(&x->w, 2 + configured_count(n));
-    resp_write_int(&x->w, 0);
-    resp_write_int(&x->w, HY_SLOT_COUNT - 1);
-    write_slot_node(&x->w, leader);
-    for (size_t i = 0; i < n->member_count; i++) {
-        if (&n->members[i] != leader && member_in_config(n, n->members[i].id)) {
-            write_slot_node(&x->w, &n->members[i]);
+    resp_write_array(&x->w, with_leader); /* no leader: those slots are not served now */
+    for (uint32_t p = 0; p < parts; p++) {
+        const struct node_member *leader = replica_leader_member(groups[p]);
+        if (leader == NULL) {
+            continue;
+        }
+        uint32_t lo, hi;
+        partition_slots(p, parts, &lo, &hi);
+        resp_write_array(&x->w, 3 + group_replicas(n, groups[p], leader));
+        resp_write_int(&x->w, lo);
+        resp_write_int(&x->w, hi);
+        write_slot_node(&x->w, leader);
+        for (size_t i = 0; i < n->member_count; i++) {
+            if (&n->members[i] != leader && group_has_member(groups[p], n->members[i].id)) {
+                write_slot_node(&x->w, &n->members[i]);
+            }
         }
     }
 }
 
-static void write_shard_node(struct cmd_ctx *x, const struct node_member *m)
+static void write_shard_node(struct cmd_ctx *x, const struct node_group *g,
+                             const struct node_member *m)
 {
-    struct hy_node *n = x->node;
     char id[41];
     member_node_id(m, id);
-    int myself = m->id == n->meta->raft.cfg.id;
+    int myself = m->id == g->raft.cfg.id;
     resp_write_map(&x->w, 7);
     resp_write_bulk_str(&x->w, "id");
     resp_write_bulk_str(&x->w, id);
@@ -130,27 +203,34 @@ static void write_shard_node(struct cmd_ctx *x, const struct node_member *m)
     resp_write_bulk_str(&x->w, "endpoint");
     resp_write_bulk_str(&x->w, m->host);
     resp_write_bulk_str(&x->w, "role");
-    resp_write_bulk_str(&x->w, member_is_leader(n, m) ? "master" : "replica");
+    resp_write_bulk_str(&x->w, raft_leader(&g->raft) == m->id ? "master" : "replica");
     resp_write_bulk_str(&x->w, "replication-offset");
-    resp_write_int(&x->w, myself ? (int64_t)n->meta->applied : 0);
+    resp_write_int(&x->w, myself ? (int64_t)g->applied : 0);
     resp_write_bulk_str(&x->w, "health");
-    resp_write_bulk_str(&x->w, raft_leader(&n->meta->raft) != RAFT_NONE ? "online" : "fail");
+    resp_write_bulk_str(&x->w, raft_leader(&g->raft) != RAFT_NONE ? "online" : "fail");
 }
 
+/* CLUSTER SHARDS: one shard per partition. */
 static void cluster_shards(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    resp_write_array(&x->w, 1);
-    resp_write_map(&x->w, 2);
-    resp_write_bulk_str(&x->w, "slots");
-    resp_write_array(&x->w, 2);
-    resp_write_int(&x->w, 0);
-    resp_write_int(&x->w, HY_SLOT_COUNT - 1);
-    resp_write_bulk_str(&x->w, "nodes");
-    resp_write_array(&x->w, configured_count(n));
-    for (size_t i = 0; i < n->member_count; i++) {
-        if (member_in_config(n, n->members[i].id)) {
-            write_shard_node(x, &n->members[i]);
+    struct node_group *const *groups;
+    uint32_t parts = (uint32_t)node_data_groups(n, &groups);
+    resp_write_array(&x->w, parts);
+    for (uint32_t p = 0; p < parts; p++) {
+        uint32_t lo, hi;
+        partition_slots(p, parts, &lo, &hi);
+        resp_write_map(&x->w, 2);
+        resp_write_bulk_str(&x->w, "slots");
+        resp_write_array(&x->w, 2);
+        resp_write_int(&x->w, lo);
+        resp_write_int(&x->w, hi);
+        resp_write_bulk_str(&x->w, "nodes");
+        resp_write_array(&x->w, group_replicas(n, groups[p], NULL));
+        for (size_t i = 0; i < n->member_count; i++) {
+            if (group_has_member(groups[p], n->members[i].id)) {
+                write_shard_node(x, groups[p], &n->members[i]);
+            }
         }
     }
 }

@@ -114,11 +114,10 @@ static void info_replication(struct cmd_ctx *x, struct hy_buf *b)
 
 static void info_keyspace(struct cmd_ctx *x, struct hy_buf *b)
 {
-    size_t keys = store_key_count(x->store);
+    size_t vol, keys = node_key_count(x->node, &vol);
     hy_buf_append_str(b, "# Keyspace\r\n");
     if (keys > 0) {
-        hy_buf_printf(b, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", keys,
-                      store_volatile_count(x->store));
+        hy_buf_printf(b, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", keys, vol);
     }
 }
 

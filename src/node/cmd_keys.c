@@ -270,9 +270,24 @@ void cmd_pexpiretime(struct cmd_ctx *x)
     ttl_generic(x, 1, 1);
 }
 
+size_t node_key_count(const struct hy_node *n, size_t *volatile_out)
+{
+    struct node_group *const *groups;
+    size_t count = node_data_groups(n, &groups), keys = 0, vol = 0;
+    for (size_t i = 0; i < count; i++) {
+        keys += store_key_count(groups[i]->store);
+        vol += store_volatile_count(groups[i]->store);
+    }
+    if (volatile_out != NULL) {
+        *volatile_out = vol;
+    }
+    return keys;
+}
+
 void cmd_dbsize(struct cmd_ctx *x)
 {
-    resp_write_int(&x->w, (int64_t)store_key_count(x->store));
+    /* With partitions: this node's replicas of every partition (docs/partitioning.md). */
+    resp_write_int(&x->w, (int64_t)node_key_count(x->node, NULL));
 }
 
 void cmd_flushall(struct cmd_ctx *x)
@@ -280,6 +295,12 @@ void cmd_flushall(struct cmd_ctx *x)
     if (x->argc > 2 ||
         (x->argc == 2 && !node_arg_is(&x->argv[1], "ASYNC") && !node_arg_is(&x->argv[1], "SYNC"))) {
         node_reply_syntax_error(x);
+        return;
+    }
+    if (x->node->group_count > 1) {
+        /* Every partition would need its own entry, and the whole is not atomic: not yet. */
+        resp_write_error(&x->w, "ERR FLUSHALL/FLUSHDB are not available yet on a cluster with "
+                                "partitions; delete keys with DEL or UNLINK");
         return;
     }
     struct store_entry e = {.op = STORE_OP_FLUSHALL, .time_ms = x->now_ms, .expire_at_ms = -1};
@@ -329,10 +350,14 @@ void cmd_keys(struct cmd_ctx *x)
     if (x->argv[1].len == 1 && x->argv[1].ptr[0] == '*') {
         opts.match = NULL; /* the common KEYS *: skip matching */
     }
-    uint64_t cursor = 0;
-    do {
-        cursor = store_scan(x->store, cursor, 1024, x->now_ms, collect_key_cb, &l);
-    } while (cursor != 0);
+    struct node_group *const *groups;
+    size_t count = node_data_groups(x->node, &groups);
+    for (size_t i = 0; i < count; i++) {
+        uint64_t cursor = 0;
+        do {
+            cursor = store_scan(groups[i]->store, cursor, 1024, x->now_ms, collect_key_cb, &l);
+        } while (cursor != 0);
+    }
     resp_write_array(&x->w, l.count);
     for (size_t i = 0; i < l.count; i++) {
         resp_write_bulk(&x->w, l.items[i].ptr, l.items[i].len);
@@ -406,12 +431,34 @@ void cmd_scan(struct cmd_ctx *x)
         return;
     }
     struct key_list l = {.opts = &opts};
+    /* With partitions the cursor names the partition too: its low bits (SCAN_PART_BITS) are
+     * the partition, the rest that partition's own cursor; a partition done moves it to the
+     * next one's start. */
+    struct node_group *const *groups;
+    size_t parts = node_data_groups(x->node, &groups);
+    uint64_t part = parts > 1 ? cursor % NODE_SCAN_PARTS : 0;
+    uint64_t inner = parts > 1 ? cursor / NODE_SCAN_PARTS : cursor;
+    if (part >= parts) {
+        part = parts; /* a cursor no SCAN gave: nothing more */
+        inner = 0;
+    }
     /* As Redis: visit about COUNT buckets' worth, up to ten rounds when filters drop keys. */
     int rounds = 0;
-    do {
-        cursor = store_scan(x->store, cursor, (size_t)HY_MIN(opts.count, 1 << 20), x->now_ms,
-                            collect_key_cb, &l);
-    } while (cursor != 0 && l.count < (size_t)opts.count && ++rounds < 10);
+    while (part < parts) {
+        inner = store_scan(groups[part]->store, inner, (size_t)HY_MIN(opts.count, 1 << 20),
+                           x->now_ms, collect_key_cb, &l);
+        if (inner == 0) {
+            part++;
+        }
+        if (l.count >= (size_t)opts.count || ++rounds >= 10) {
+            break;
+        }
+    }
+    if (parts <= 1) {
+        cursor = inner;
+    } else {
+        cursor = part >= parts ? 0 : inner * NODE_SCAN_PARTS + part;
+    }
     resp_write_array(&x->w, 2);
     node_write_cursor(&x->w, cursor);
     resp_write_array(&x->w, l.count);

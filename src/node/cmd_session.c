@@ -57,6 +57,13 @@ void cmd_hy_req(struct cmd_ctx *x)
         node_reply_arity(&x->w, d->name);
         return;
     }
+    if (node_command_group(x->node, d, inner.argc, inner.argv) != x->group) {
+        /* Sessions live in the metadata group's store; a partition's keys are in another. */
+        resp_write_error(&x->w, "ERR exactly-once sessions are not available yet for keys of a "
+                                "partition (cluster created with partitions > 1)");
+        return;
+    }
+    inner.group = x->group;
     if (node_refuse_oom(&inner, d)) {
         return; /* as the command alone would be: DEL runs when SET may not */
     }

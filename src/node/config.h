@@ -16,6 +16,11 @@
 
 enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
 
+/* Partitions (Raft groups holding slots) a cluster may be created with. Each has a log (and,
+ * today, a WAL thread) of its own on every node, so the bound stays small until the node
+ * shares one WAL among its groups (docs/partitioning.md). */
+#define NODE_PARTITIONS_MAX 64
+
 /* X(name, field, kind, default text, min, max, runtime-settable, enum values or NULL).
  * INT, MEMORY and ENUM settings are int64_t fields (ENUM holds the index of the value in the
  * '|'-separated list); STRING settings are heap-owned char * fields. */
@@ -56,6 +61,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("election-timeout-ms", election_timeout_ms, CONFIG_INT, "300", 10, 60000, 0, NULL)           \
     X("heartbeat-ms", heartbeat_ms, CONFIG_INT, "50", 1, 10000, 0, NULL)                           \
     X("lease-ms", lease_ms, CONFIG_INT, "0", 0, 60000, 0, NULL)                                    \
+    X("partitions", partitions, CONFIG_INT, "1", 1, NODE_PARTITIONS_MAX, 0, NULL)                  \
     X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \
       NULL)                                                                                        \
     X("tls-port", tls_port, CONFIG_INT, "0", 0, 65535, 0, NULL)                                    \

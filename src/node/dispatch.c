@@ -274,7 +274,7 @@ static int node_must_wait(struct node_group *g, struct node_client *c, const str
              * follower's forward: the follower then runs it again elsewhere. A write first
              * waits for this follower's session, or for room in its window (proxy.c). */
             if (is_write && n->cfg->redirect == NODE_REDIRECT_PROXY &&
-                proxy_hold(n, c, d, now_ms)) {
+                proxy_hold(g, c, d, now_ms)) {
                 node_client_block(g, c, now_ms);
                 return 1;
             }
@@ -363,6 +363,9 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
     return 0;
 }
 
+static int keys_in_group(const struct hy_node *n, const struct node_group *g,
+                         const struct cmd_def *d, size_t argc, const struct resp_arg *argv);
+
 static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
@@ -375,6 +378,12 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
     }
     if (!c->authenticated && !(d->flags & CMD_NOAUTH) && !join_auth_open_before_auth(x)) {
         resp_write_error(&x->w, "NOAUTH Authentication required.");
+        return;
+    }
+    if (!keys_in_group(n, x->group, d, x->argc, x->argv)) {
+        /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys
+         * of different slots in one partition are fine, and {hash tags} keep keys together. */
+        resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
     if (node_needs_leader(c, d) && c->read_timed_out) {
@@ -444,6 +453,56 @@ static void node_note_command(struct hy_node *n, struct node_client *c, const st
         return;
     }
     hy_histo_record_ms(&n->metrics.cmd_latency[i], now_ms - HY_MIN(started_ms, now_ms));
+}
+
+/* Commands whose keys follow a numkeys argument (the table's key columns name only the
+ * first): the position of numkeys. */
+static size_t numkeys_position(const struct cmd_def *d)
+{
+    static const struct {
+        const char *name;
+        size_t pos;
+    } table[] = {{"lmpop", 1},       {"sintercard", 1}, {"zmpop", 1},      {"zunion", 1},
+                 {"zinter", 1},      {"zdiff", 1},      {"zintercard", 1}, {"zunionstore", 2},
+                 {"zinterstore", 2}, {"zdiffstore", 2}, {"blmpop", 2},     {"bzmpop", 2}};
+    for (size_t i = 0; i < HY_ARRAY_LEN(table); i++) {
+        if (strcmp(d->name, table[i].name) == 0) {
+            return table[i].pos;
+        }
+    }
+    return 0;
+}
+
+/* 1 when every key of the request is in g's partition (or the node has one group). */
+static int keys_in_group(const struct hy_node *n, const struct node_group *g,
+                         const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
+{
+    if (n->group_count == 1 || d == NULL || d->first_key <= 0) {
+        return 1;
+    }
+    size_t first = (size_t)d->first_key, step = d->key_step > 0 ? (size_t)d->key_step : 1;
+    size_t last = d->last_key < 0 ? argc - (size_t)(-d->last_key) : (size_t)d->last_key;
+    size_t pos = numkeys_position(d);
+    int64_t numkeys;
+    if (pos > 0 && pos < argc && hy_parse_i64(argv[pos].ptr, argv[pos].len, &numkeys) &&
+        numkeys > 0 && (uint64_t)numkeys <= argc - pos - 1) {
+        for (size_t i = pos + 1; i <= pos + (size_t)numkeys; i++) {
+            if (node_group_of_slot(n, hy_key_slot(argv[i].ptr, argv[i].len)) != g) {
+                return 0;
+            }
+        }
+        /* Left to check: a key before numkeys (the *STORE forms' destination). */
+        if (first >= pos) {
+            return 1;
+        }
+        last = first;
+    }
+    for (size_t i = first; i <= last && i < argc; i += step) {
+        if (node_group_of_slot(n, hy_key_slot(argv[i].ptr, argv[i].len)) != g) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 struct node_group *node_command_group(const struct hy_node *n, const struct cmd_def *d, size_t argc,

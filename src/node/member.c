@@ -188,15 +188,20 @@ void member_scan_log(struct hy_node *n, const struct raft_entry *entries, uint32
     member_rebuild(n);
 }
 
-int member_in_config(const struct hy_node *n, raft_id id)
+static int group_has(const struct node_group *g, raft_id id)
 {
-    const struct raft_membership *m = raft_membership(&n->meta->raft);
+    const struct raft_membership *m = raft_membership(&g->raft);
     for (uint32_t i = 0; i < m->count; i++) {
         if (m->servers[i].id == id) {
             return 1;
         }
     }
     return 0;
+}
+
+int member_in_config(const struct hy_node *n, raft_id id)
+{
+    return group_has(n->meta, id);
 }
 
 const char *member_role_name(const struct hy_node *n, const struct node_member *m)
@@ -294,20 +299,18 @@ static const char *const change_names[] = {
     [RAFT_REMOVE] = "removing",
 };
 
-void member_reconcile(struct hy_node *n, uint64_t now_ms)
+/* One group's leader moves its configuration towards the address book (this node's replica
+ * of the metadata group's: partitions follow the membership it publishes). */
+static void reconcile_group(struct hy_node *n, struct node_group *g, uint64_t now_ms)
 {
-    if (!replica_is_leader(n->meta)) {
-        return;
-    }
-    fill_book_gaps(n, now_ms);
-    const struct raft_membership *cm = raft_membership(&n->meta->raft);
+    const struct raft_membership *cm = raft_membership(&g->raft);
     const struct store_member *book;
     size_t count = store_members(n->meta->store, &book);
     int may_warn = now_ms >= n->member_warned_ms + 10000; /* about every member, now and then */
     for (size_t i = 0; i < count; i++) {
         const struct store_member *sm = &book[i];
         raft_id id = node_member_id(sm->name);
-        int in = member_in_config(n, id);
+        int in = group_has(g, id);
         int voter = raft_membership_is_voter(cm, id);
         uint32_t op;
         if (sm->role == STORE_MEMBER_REMOVED && in) {
@@ -322,10 +325,10 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
         } else {
             continue;
         }
-        int rc = replica_change(n->meta, op, id, now_ms);
+        int rc = replica_change(g, op, id, now_ms);
         if (rc == HY_OK) {
-            hy_log(n->log, HY_LOG_INFO, "membership: %s %s (%s:%u)", change_names[op], sm->name,
-                   sm->host, sm->peer_port);
+            hy_log(n->log, HY_LOG_INFO, "membership of group %u: %s %s (%s:%u)", g->id,
+                   change_names[op], sm->name, sm->host, sm->peer_port);
             return;
         }
         if (rc == HY_EBUSY || rc == HY_ENOTLEADER) {
@@ -335,7 +338,7 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
             continue;
         }
         struct raft_follower f;
-        if (rc == HY_EAGAIN && raft_follower_info(&n->meta->raft, id, &f) && !f.answered) {
+        if (rc == HY_EAGAIN && raft_follower_info(&g->raft, id, &f) && !f.answered) {
             /* A learner that never answered stays one (§4.2.1): say why, now and then. */
             n->member_warned_ms = now_ms;
             hy_log(n->log, HY_LOG_WARN,
@@ -346,6 +349,18 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
             n->member_warned_ms = now_ms; /* EAGAIN: a learner still catching up */
             hy_log(n->log, HY_LOG_WARN, "membership: %s %s refused: %s", change_names[op], sm->name,
                    hy_strerror(rc));
+        }
+    }
+}
+
+void member_reconcile(struct hy_node *n, uint64_t now_ms)
+{
+    if (replica_is_leader(n->meta)) {
+        fill_book_gaps(n, now_ms);
+    }
+    for (size_t i = 0; i < n->group_count; i++) {
+        if (replica_is_leader(n->groups[i])) {
+            reconcile_group(n, n->groups[i], now_ms);
         }
     }
 }

@@ -113,6 +113,14 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     node_store_config(cfg, hy_prng_next(&n->prng), &sc);
     /* Before the members: they look up this node's Raft id. */
     n->meta = replica_group_new(n, 0, store_create(&sc, log));
+    /* With one partition, group 0 holds every slot besides the membership (the layout of
+     * every cluster before partitions); with more, group p + 1 holds partition p's slots. */
+    if (cfg->partitions > 1) {
+        for (uint32_t p = 0; p < (uint32_t)cfg->partitions; p++) {
+            node_store_config(cfg, hy_prng_next(&n->prng), &sc);
+            replica_group_new(n, p + 1, store_create(&sc, log));
+        }
+    }
     if (member_load_boot(n) != HY_OK) {
         replica_free(n);
         hy_free(n);

@@ -206,7 +206,9 @@ void node_snapshot_done(struct hy_node *n, uint32_t group, uint8_t *data, size_t
                         uint64_t now_ms);
 
 struct node_io_batch *node_io_take(struct hy_node *n);
-/* The batch is durable and its messages are sent: the engine may commit and answer. */
+/* The batch is durable and its messages are sent: the engine may commit and answer. The
+ * batches of one group (b->group) must be done in the order they were taken; batches of
+ * different groups in any order (each group has a log of its own). */
 void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms);
 
 /* When node_tick must next be called (absolute ms), and the tick itself (Raft timers). */
@@ -253,6 +255,9 @@ void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms);
  * forwarded into a link that is down, forwards sent into one that goes down are resolved at
  * once, and a node that cannot reach a majority answers -NOQUORUM. */
 void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_ms);
+
+/* The ids of the Raft groups this node holds (ascending), up to cap; returns their count. */
+size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap);
 
 /* A Raft message from a peer (borrowed for the call). */
 void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *m, uint64_t now_ms);

@@ -126,6 +126,7 @@ struct node_forward {
     struct node_client *client; /* NULL once the client went away */
     uint64_t sent_ms;
     int is_write;
+    uint32_t group;                    /* the Raft group of its keys */
     raft_id leader;                    /* the leader it went to */
     char to[NODE_MEMBER_NAME_MAX + 1]; /* and its name: only its reply counts */
     struct hy_buf req;                 /* the request, to run again if it never ran there */
@@ -286,6 +287,17 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
 void replica_free(struct hy_node *n);
 /* The group holding `slot` on this node (today the one group holds every slot). */
 struct node_group *node_group_of_slot(const struct hy_node *n, uint16_t slot);
+/* The partition (0-based) holding `slot`: 0 with one partition. */
+uint32_t node_partition_of_slot(const struct hy_node *n, uint16_t slot);
+/* The groups holding keys on this node (the one group, or every partition's), in partition
+ * order; returns their count. */
+size_t node_data_groups(const struct hy_node *n, struct node_group *const **out);
+/* Keys (and keys with a TTL, when volatile_out is not NULL) in every partition's replica on
+ * this node. */
+size_t node_key_count(const struct hy_node *n, size_t *volatile_out);
+/* SCAN cursors carry the partition in their low bits (cmd_keys.c). */
+#define NODE_SCAN_PARTS 64
+_Static_assert(NODE_SCAN_PARTS >= NODE_PARTITIONS_MAX, "a SCAN cursor names every partition");
 /* Group `id` on this node, or NULL when it holds no replica of it. */
 struct node_group *node_group_get(const struct hy_node *n, uint32_t id);
 void replica_queue(struct node_group *g, const uint8_t *entry, size_t len, struct node_waiter *w);
@@ -387,7 +399,8 @@ int proxy_forward(struct cmd_ctx *x);
 int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d);
 /* Whether a write must wait before it is forwarded: for the follower's own session to open,
  * or for room in its window (its oldest unresolved seq is STORE_SESSION_WINDOW behind). */
-int proxy_hold(struct hy_node *n, struct node_client *c, const struct cmd_def *d, uint64_t now_ms);
+int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def *d,
+               uint64_t now_ms);
 /* The client's request is done (answered, or proposed here): its session slot is released. */
 void proxy_request_done(struct hy_node *n, struct node_client *c);
 /* Wakes the clients waiting for the follower's session, if it changed (from the shell's entry

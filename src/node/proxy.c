@@ -194,11 +194,15 @@ static void fsession_open(struct hy_node *n, const struct node_member *leader, u
     hy_buf_free(&frame);
 }
 
-int proxy_hold(struct hy_node *n, struct node_client *c, const struct cmd_def *d, uint64_t now_ms)
+int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def *d,
+               uint64_t now_ms)
 {
-    const struct node_member *leader = proxy_target(n->meta);
+    struct hy_node *n = g->node;
+    const struct node_member *leader = proxy_target(g);
+    /* The follower's session lives in the metadata group's store: writes to partitions go
+     * without one (docs/partitioning.md, "What is not yet there"). */
     if (d == NULL || !proxy_wrappable(d) || c->is_proxy || c->fwd_seq != 0 || leader == NULL ||
-        leader->id == n->meta->raft.cfg.id || now_ms < n->fsession_off_until_ms) {
+        leader->id == g->raft.cfg.id || now_ms < n->fsession_off_until_ms || g != n->meta) {
         return 0;
     }
     if (n->fsession != 0 && n->fsession_live_count == 0 &&
@@ -248,14 +252,15 @@ static void forward_slot(struct hy_node *n, struct cmd_ctx *x, struct node_forwa
 int proxy_forward(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    const struct node_member *leader = proxy_target(n->meta);
-    if (leader == NULL || leader->id == n->meta->raft.cfg.id) {
+    const struct node_member *leader = proxy_target(x->group);
+    if (leader == NULL || leader->id == x->group->raft.cfg.id) {
         return 0;
     }
     struct node_forward *f = forward_new(
         n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
     f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
-    if (f->is_write) {
+    f->group = x->group->id;
+    if (f->is_write && x->group == n->meta) {
         forward_slot(n, x, f);
     }
     encode_request(x, 0, 0, &f->req);
@@ -268,6 +273,13 @@ int proxy_forward(struct cmd_ctx *x)
     n->stats.forwards_sent++;
     x->client->forwarding = 1;
     return 1;
+}
+
+/* The group a forward's request runs against (the metadata group if it went away). */
+static struct node_group *forward_group(const struct hy_node *n, const struct node_forward *f)
+{
+    struct node_group *g = node_group_get(n, f->group);
+    return g != NULL ? g : n->meta;
 }
 
 static void forward_remove(struct hy_node *n, size_t i)
@@ -333,7 +345,7 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
             n->stats.forwards_rerun++;
         }
         if (block) {
-            node_client_block(n->meta, c, now_ms);
+            node_client_block(forward_group(n, &n->forwards[i]), c, now_ms);
         }
     }
     forward_finish(n, i, 0, now_ms);
@@ -415,7 +427,7 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         fsession_opened(n, i, data, len, now_ms);
         return;
     }
-    const struct node_member *leader = replica_leader_member(n->meta);
+    const struct node_member *leader = replica_leader_member(forward_group(n, f));
     int same_leader = leader != NULL && leader->id == f->leader;
     if (reply_not_run(data, len)) {
         /* It no longer leads and ran nothing: a plain client of a follower never sees MOVED
@@ -468,7 +480,7 @@ void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, co
 /* Why forward f's leader can no longer answer it, or NULL while it still may. */
 static const char *forward_lost(const struct hy_node *n, const struct node_forward *f)
 {
-    const struct node_member *leader = replica_leader_member(n->meta);
+    const struct node_member *leader = replica_leader_member(forward_group(n, f));
     if (leader == NULL || leader->id != f->leader) {
         return "leadership moved";
     }

@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "node/node_internal.h"
 
 struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct store *store)
@@ -48,10 +49,29 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     return g;
 }
 
+uint32_t node_partition_of_slot(const struct hy_node *n, uint16_t slot)
+{
+    uint32_t parts = n->group_count > 1 ? (uint32_t)(n->group_count - 1) : 1;
+    return (uint32_t)(((uint64_t)slot * parts) / HY_SLOT_COUNT);
+}
+
+size_t node_data_groups(const struct hy_node *n, struct node_group *const **out)
+{
+    size_t skip = n->group_count > 1 ? 1 : 0;
+    *out = n->groups + skip;
+    return n->group_count - skip;
+}
+
 struct node_group *node_group_of_slot(const struct hy_node *n, uint16_t slot)
 {
-    (void)slot;
-    return n->meta;
+    if (n->group_count == 1) {
+        return n->meta;
+    }
+    /* Contiguous ranges, as Redis Cluster's shards: partition p holds the slots s with
+     * s * P / 16384 == p. Groups are created in id order, so group p + 1 sits at p + 1. */
+    struct node_group *g = n->groups[1 + node_partition_of_slot(n, slot)];
+    HY_ASSERT(g->id == 1 + node_partition_of_slot(n, slot));
+    return g;
 }
 
 static void batch_free(struct node_io_batch *b)
@@ -360,10 +380,19 @@ struct node_io_batch *node_io_take(struct hy_node *n)
 
 void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms)
 {
-    HY_ASSERT(b == n->io_head); /* batches complete in the order they were handed out */
-    n->io_head = b->next;
-    if (n->io_head == NULL) {
-        n->io_tail = NULL;
+    /* Within a group, batches complete in the order they were handed out (raft.h); groups
+     * are independent of each other (each has its own log), so b need only be the first of
+     * its group still outstanding. */
+    struct node_io_batch **pp = &n->io_head, *prev = NULL;
+    while (*pp != b) {
+        HY_ASSERT(*pp != NULL && (*pp)->group != b->group);
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    HY_ASSERT(n->io_next != b); /* it was handed out */
+    *pp = b->next;
+    if (n->io_tail == b) {
+        n->io_tail = prev;
     }
     struct node_group *g = node_group_get(n, b->group);
     HY_ASSERT(g != NULL);
@@ -884,6 +913,15 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
             step(g, &ev, now_ms);
         }
     }
+}
+
+size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->group_count && k < cap; i++) {
+        ids[k++] = n->groups[i]->id;
+    }
+    return k;
 }
 
 struct node_group *node_group_get(const struct hy_node *n, uint32_t id)
