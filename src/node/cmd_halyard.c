@@ -190,19 +190,19 @@ static void halyard_status(struct cmd_ctx *x, int json)
 /* The voter other than this node best placed to take leadership, or RAFT_NONE: on a leader,
  * one heard from within an election timeout with the highest match index (a member that is
  * down would make a drain retry a transfer to it for ever); elsewhere the first one. */
-static raft_id other_voter(const struct hy_node *n)
+static raft_id other_voter(const struct node_group *g)
 {
+    const struct hy_node *n = g->node;
     raft_id first = RAFT_NONE, best = RAFT_NONE;
     uint64_t best_match = 0;
     for (size_t i = 0; i < n->member_count; i++) {
         raft_id id = n->members[i].id;
-        if (id == n->meta->raft.cfg.id ||
-            !raft_membership_is_voter(raft_membership(&n->meta->raft), id)) {
+        if (id == g->raft.cfg.id || !raft_membership_is_voter(raft_membership(&g->raft), id)) {
             continue;
         }
         first = first == RAFT_NONE ? id : first;
         struct raft_follower f;
-        if (raft_follower_info(&n->meta->raft, id, &f) && f.answered &&
+        if (raft_follower_info(&g->raft, id, &f) && f.answered &&
             n->raft_now_ms - HY_MIN(f.last_heard_ms, n->raft_now_ms) <
                 (uint64_t)n->cfg->election_timeout_ms &&
             (best == RAFT_NONE || f.match_index > best_match)) {
@@ -213,9 +213,28 @@ static raft_id other_voter(const struct hy_node *n)
     return best != RAFT_NONE ? best : first;
 }
 
+/* Groups this node still leads that another voter could take over. */
+static size_t drain_left(const struct hy_node *n, size_t *sole_out)
+{
+    size_t left = 0, sole = 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        if (replica_is_leader(n->groups[i])) {
+            if (replica_voters(n->groups[i]) == 1) {
+                sole++;
+            } else {
+                left++;
+            }
+        }
+    }
+    if (sole_out != NULL) {
+        *sole_out = sole;
+    }
+    return left;
+}
+
 int node_drained(const struct hy_node *n)
 {
-    return n->draining && (!replica_is_leader(n->meta) || replica_voters(n->meta) == 1);
+    return n->draining && drain_left(n, NULL) == 0;
 }
 
 const char *node_drain_outcome(const struct hy_node *n)
@@ -223,20 +242,26 @@ const char *node_drain_outcome(const struct hy_node *n)
     if (!n->drain_led) {
         return "drained: this node did not lead, nothing to hand over";
     }
-    return replica_is_leader(n->meta) ? "drained: the only voter, no one to hand leadership to"
-                                      : "drained: leadership handed over";
+    size_t sole;
+    (void)drain_left(n, &sole);
+    return sole > 0 ? "drained: the only voter, no one to hand leadership to"
+                    : "drained: leadership handed over";
 }
 
-/* Called from cron while draining: a transfer that aborted (the target was not caught up in
- * time) is tried again. */
+/* Called from cron while draining: every group this node leads is handed over; a transfer
+ * that aborted (the target was not caught up in time) is tried again. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms)
 {
-    raft_id target = other_voter(n);
-    if (n->draining && replica_is_leader(n->meta)) {
+    for (size_t i = 0; n->draining && i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        if (!replica_is_leader(g)) {
+            continue;
+        }
         n->drain_led = 1;
-    }
-    if (n->draining && replica_is_leader(n->meta) && target != RAFT_NONE) {
-        (void)replica_transfer(n->meta, target, now_ms); /* HY_EBUSY while one is under way */
+        raft_id target = other_voter(g);
+        if (target != RAFT_NONE) {
+            (void)replica_transfer(g, target, now_ms); /* HY_EBUSY while one is under way */
+        }
     }
 }
 
@@ -249,24 +274,42 @@ static void halyard_drain(struct cmd_ctx *x)
     resp_write_simple(&x->w, "OK draining: this node stops once it no longer leads");
 }
 
-/* FAILOVER [TO name]: without a name, the first other voter. */
+/* FAILOVER [TO name] [PARTITION p]: without a name, the best other voter; without a
+ * partition, the metadata group (with one partition, the group of every key). */
 static void halyard_failover(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
     raft_id target = RAFT_NONE;
-    if (x->argc == 4 && node_arg_is(&x->argv[2], "TO")) {
-        char name[NODE_MEMBER_NAME_MAX + 1];
-        snprintf(name, sizeof(name), "%.*s", (int)HY_MIN(x->argv[3].len, NODE_MEMBER_NAME_MAX),
-                 (const char *)x->argv[3].ptr);
-        target = node_member_id(name);
-    } else if (x->argc != 2) {
-        node_reply_syntax_error(x);
-        return;
+    struct node_group *g = n->meta;
+    for (size_t i = 2; i < x->argc; i += 2) {
+        if (i + 1 < x->argc && node_arg_is(&x->argv[i], "TO") && target == RAFT_NONE) {
+            char name[NODE_MEMBER_NAME_MAX + 1];
+            snprintf(name, sizeof(name), "%.*s",
+                     (int)HY_MIN(x->argv[i + 1].len, NODE_MEMBER_NAME_MAX),
+                     (const char *)x->argv[i + 1].ptr);
+            target = node_member_id(name);
+        } else if (i + 1 < x->argc && node_arg_is(&x->argv[i], "PARTITION")) {
+            int64_t p;
+            struct node_group *const *groups;
+            size_t parts = node_data_groups(n, &groups);
+            if (!node_arg_i64(x, i + 1, &p)) {
+                return;
+            }
+            if (p < 0 || (uint64_t)p >= parts) {
+                resp_write_errorf(&x->w, "ERR no partition %lld (this cluster has %zu)",
+                                  (long long)p, parts);
+                return;
+            }
+            g = groups[p];
+        } else {
+            node_reply_syntax_error(x);
+            return;
+        }
     }
     if (target == RAFT_NONE) {
-        target = other_voter(n);
+        target = other_voter(g);
     }
-    int rc = target == RAFT_NONE ? HY_EINVAL : replica_transfer(n->meta, target, x->now_ms);
+    int rc = target == RAFT_NONE ? HY_EINVAL : replica_transfer(g, target, x->now_ms);
     if (rc == HY_OK) {
         resp_write_simple(&x->w, "OK transfer started");
     } else if (rc == HY_ENOTLEADER) {
@@ -301,8 +344,11 @@ void cmd_halyard(struct cmd_ctx *x)
     } else if (node_arg_is(sub, "PEERS") && x->argc == 2) {
         cmd_halyard_peers(x);
     } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {
-        int rc = replica_snapshot_now(x->node->meta, x->now_ms);
-        resp_write_simple(&x->w, rc == HY_OK ? "OK snapshot taken" : "OK nothing new to snapshot");
+        int taken = 0;
+        for (size_t i = 0; i < x->node->group_count; i++) {
+            taken |= replica_snapshot_now(x->node->groups[i], x->now_ms) == HY_OK;
+        }
+        resp_write_simple(&x->w, taken ? "OK snapshot taken" : "OK nothing new to snapshot");
     } else {
         resp_write_errorf(&x->w,
                           "ERR unknown subcommand or wrong number of arguments for "

@@ -670,6 +670,7 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     proxy_wake(n, now_ms);
     node_time_out_reads(n, now_ms);
     node_drain_step(n, now_ms);
+    node_balance_leaders(n, now_ms);
     member_reconcile(n, now_ms);
     proxy_expire(n, now_ms);
     replica_expire_waiters(n, now_ms);

@@ -210,6 +210,7 @@ struct hy_node {
     int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
     int draining;              /* HALYARD DRAIN: hand leadership over, then stop */
     int drain_led;             /* it led while draining (so it had leadership to hand over) */
+    uint64_t balance_next_ms;  /* balance.c: no leadership moved for balance before this */
     /* Every member whose address we know (member.c): the replicated address book, then
      * MEMBER_SET entries found in the log at start, then this node's bootstrap (or join)
      * list, which wins for the names it gives. */
@@ -385,6 +386,9 @@ int replica_transfer(struct node_group *g, raft_id target, uint64_t now_ms);
 /* Takes a snapshot now; HY_EEXIST when nothing was applied since the last one. */
 int replica_snapshot_now(struct node_group *g, uint64_t now_ms);
 
+/* balance.c: hands one of this node's partitions to the live voter leading fewest, when it
+ * leads two more than that one (from cron). */
+void node_balance_leaders(struct hy_node *n, uint64_t now_ms);
 /* cmd_halyard.c: retries the leadership hand-over of a draining node. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms);
 
