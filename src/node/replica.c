@@ -1066,6 +1066,15 @@ static void handle_reads(struct node_group *g, const struct raft_update *up)
             continue; /* the client went away */
         }
         HY_ASSERT(!up->reads[i].ok || g->applied >= up->reads[i].index);
+        if (!up->reads[i].ok && !c->is_proxy && n->cfg->redirect == NODE_REDIRECT_PROXY) {
+            /* Refused (leadership moved: a failover, a transfer for balance): the read never
+             * ran, so it waits for the next leader and goes there, within the deadline it
+             * had from the start (blocked_since_ms is kept). */
+            c->read_id = 0;
+            c->read_ok_bytes = 0;
+            c->wait_group = g->id;
+            continue;
+        }
         c->read_ok_bytes = up->reads[i].ok ? c->read_reg_bytes : 0;
         c->read_timed_out = up->reads[i].ok ? 0 : 2; /* refused: leadership was lost */
         unblock(n, c);
