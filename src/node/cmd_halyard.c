@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/crc.h"
 #include "node/node_internal.h"
 
 int node_member_shown(const struct hy_node *n, const struct node_member *m)
@@ -71,6 +72,60 @@ static void member_lag_json(const struct hy_node *n, const struct node_member *m
     }
 }
 
+/* With partitions: who leads each (as this node sees it), and this node's replica of it. */
+static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json)
+{
+    struct node_group *const *groups;
+    size_t parts = node_data_groups(n, &groups);
+    if (n->group_count == 1) {
+        return;
+    }
+    size_t leads[NODE_MEMBERS_MAX] = {0}, leaderless = 0;
+    hy_buf_append_str(b, json ? ",\"partitions\":[" : "partitions:\n");
+    for (size_t p = 0; p < parts; p++) {
+        const struct node_group *g = groups[p];
+        const struct node_member *leader = replica_leader_member(g);
+        if (leader == NULL) {
+            leaderless++;
+        } else {
+            leads[leader - n->members]++;
+        }
+        uint32_t lo = (uint32_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
+        uint32_t hi = (uint32_t)(((p + 1) * HY_SLOT_COUNT + parts - 1) / parts) - 1;
+        if (json) {
+            hy_buf_printf(
+                b,
+                "%s{\"partition\":%zu,\"slots\":\"%u-%u\",\"leader\":%s%s%s,"
+                "\"role\":\"%s\",\"term\":%llu,\"commit_index\":%llu,"
+                "\"applied_index\":%llu}",
+                p ? "," : "", p, lo, hi, leader ? "\"" : "", leader ? leader->name : "null",
+                leader ? "\"" : "", raft_role_name(raft_role(&g->raft)),
+                (unsigned long long)raft_term(&g->raft),
+                (unsigned long long)raft_commit_index(&g->raft), (unsigned long long)g->applied);
+        } else {
+            hy_buf_printf(
+                b, "  %-4zu slots %5u-%-5u  leader %-12s  here: %-9s term %llu, applied %llu\n", p,
+                lo, hi, leader ? leader->name : "(none)", raft_role_name(raft_role(&g->raft)),
+                (unsigned long long)raft_term(&g->raft), (unsigned long long)g->applied);
+        }
+    }
+    if (json) {
+        hy_buf_printf(b, "],\"partitions_without_leader\":%zu,\"leaders\":{", leaderless);
+    } else {
+        hy_buf_printf(b, "partitions without a leader: %zu\nleaders per node:", leaderless);
+    }
+    int first = 1;
+    for (size_t i = 0; i < n->member_count; i++) {
+        if (!member_in_config(n, n->members[i].id)) {
+            continue;
+        }
+        hy_buf_printf(b, json ? "%s\"%s\":%zu" : "%s %s %zu", first ? "" : (json ? "," : ","),
+                      n->members[i].name, leads[i]);
+        first = 0;
+    }
+    hy_buf_append_str(b, json ? "}" : "\n");
+}
+
 static void status_json(struct cmd_ctx *x, struct hy_buf *b)
 {
     struct hy_node *n = x->node;
@@ -110,7 +165,9 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
         member_lag_json(n, m, b);
         hy_buf_append_str(b, "}");
     }
-    hy_buf_append_str(b, "]}");
+    hy_buf_append_str(b, "]");
+    partitions_status(n, b, 1);
+    hy_buf_append_str(b, "}");
 }
 
 /* "leader: n1", or what is left of it when the node has not heard from n1 for an election
@@ -171,6 +228,7 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
         member_lag_text(n, m, b);
         hy_buf_append_str(b, "\n");
     }
+    partitions_status(n, b, 0);
 }
 
 static void halyard_status(struct cmd_ctx *x, int json)
