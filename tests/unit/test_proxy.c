@@ -14,6 +14,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "node/config.h"
 #include "node/node.h"
 #include "node/node_internal.h"
@@ -35,7 +36,7 @@ static int net_index(const char *name)
     return name[1] - '1'; /* "n1".."n3" */
 }
 
-static void net_init(struct net *t, const char *redirect)
+static void net_init_parts(struct net *t, const char *redirect, const char *partitions)
 {
     memset(t, 0, sizeof(*t));
     t->now_ms = 1700000000000ULL;
@@ -52,10 +53,15 @@ static void net_init(struct net *t, const char *redirect)
                                     "n1@127.0.0.1:17001,n2@127.0.0.1:17002,n3@127.0.0.1:17003", 0,
                                     err),
                          HY_OK);
+        assert_int_equal(config_set(&t->cfg[i], "partitions", partitions, 0, err), HY_OK);
         t->node[i] = node_create(&t->cfg[i], NULL, 100 + (uint64_t)i, t->now_ms);
         assert_non_null(t->node[i]);
         struct node_recovered nothing = {0};
-        assert_int_equal(node_start(t->node[i], 0, &nothing, t->now_ms), HY_OK);
+        uint32_t ids[NODE_PARTITIONS_MAX + 1];
+        size_t groups = node_group_ids(t->node[i], ids, HY_ARRAY_LEN(ids));
+        for (size_t g = 0; g < groups; g++) {
+            assert_int_equal(node_start(t->node[i], ids[g], &nothing, t->now_ms), HY_OK);
+        }
         t->up[i] = 1;
     }
     for (int i = 0; i < NN; i++) {
@@ -67,6 +73,11 @@ static void net_init(struct net *t, const char *redirect)
             }
         }
     }
+}
+
+static void net_init(struct net *t, const char *redirect)
+{
+    net_init_parts(t, redirect, "1");
 }
 
 static void net_free(struct net *t)
@@ -458,6 +469,145 @@ static void test_moved_names_only_a_live_leader(void **state)
     net_free(&t);
 }
 
+/* ---- partitions (issue 11) ------------------------------------------------------------------ */
+
+#define PARTS 4
+
+/* Node index leading partition p (group p + 1), or -1. */
+static int part_leader(struct net *t, uint32_t p)
+{
+    for (int i = 0; i < NN; i++) {
+        if (t->up[i] && replica_is_leader(node_group_get(t->node[i], p + 1))) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void parts_settle(struct net *t)
+{
+    for (int round = 0; round < 200; round++) {
+        int all = net_leader(t) >= 0;
+        for (uint32_t p = 0; p < PARTS; p++) {
+            all &= part_leader(t, p) >= 0;
+        }
+        if (all) {
+            break;
+        }
+        net_run(t, 50);
+    }
+    net_run(t, 300);
+}
+
+/* A key of partition p: "p<p>-<i>" for the first i that lands there. */
+static const char *key_of(const struct hy_node *n, uint32_t p)
+{
+    static char key[32];
+    for (int i = 0;; i++) {
+        snprintf(key, sizeof(key), "p%u-%d", p, i);
+        if (node_partition_of_slot(n, hy_key_slot((const uint8_t *)key, strlen(key))) == p) {
+            return key;
+        }
+    }
+}
+
+/* Every partition's write reaches its own group on every node (through any node, forwarded
+ * to that partition's leader), and no other group's store; multi-key commands that span
+ * partitions are refused with CROSSSLOT; leaderships end balanced. */
+static void test_partitions_route_keys_to_their_groups(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init_parts(&t, "proxy", "4");
+    parts_settle(&t);
+    net_run(&t, 3000); /* the balancer spreads leaderships */
+    int leads[NN] = {0};
+    for (uint32_t p = 0; p < PARTS; p++) {
+        assert_true(part_leader(&t, p) >= 0);
+        leads[part_leader(&t, p)]++;
+    }
+    for (int i = 0; i < NN; i++) {
+        assert_true(leads[i] >= 1 && leads[i] <= 2); /* 4 over 3: within one of each other */
+    }
+    for (uint32_t p = 0; p < PARTS; p++) {
+        for (int via = 0; via < NN; via++) {
+            char key[32], cmd[128];
+            snprintf(key, sizeof(key), "%s", key_of(t.node[0], p));
+            snprintf(cmd, sizeof(cmd), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\n%d\r\n", strlen(key),
+                     key, via);
+            struct node_client *c = net_client(&t, via);
+            send_cmd(&t, via, c, cmd);
+            net_run(&t, 100);
+            assert_string_equal(take_out(c), "+OK\r\n");
+            node_client_free(t.node[via], c);
+        }
+        net_run(&t, 200);
+        const char *key = key_of(t.node[0], p);
+        for (int i = 0; i < NN; i++) {
+            for (uint32_t g = 0; g <= PARTS; g++) {
+                const struct store_obj *o = store_find(node_group_get(t.node[i], g)->store,
+                                                       (const uint8_t *)key, strlen(key), t.now_ms);
+                assert_true((o != NULL) == (g == p + 1));
+            }
+        }
+    }
+    struct node_client *c = net_client(&t, 0);
+    char cmd[160];
+    const char *a = key_of(t.node[0], 0);
+    char a_copy[32];
+    snprintf(a_copy, sizeof(a_copy), "%s", a);
+    const char *b = key_of(t.node[0], 1);
+    snprintf(cmd, sizeof(cmd),
+             "*5\r\n$4\r\nMSET\r\n$%zu\r\n%s\r\n$1\r\n1\r\n$%zu\r\n%s\r\n$1\r\n2\r\n",
+             strlen(a_copy), a_copy, strlen(b), b);
+    send_cmd(&t, 0, c, cmd);
+    assert_string_equal(take_out(c), "-CROSSSLOT Keys in request don't hash to the same slot\r\n");
+    node_client_free(t.node[0], c);
+    net_free(&t);
+}
+
+/* A node that dies takes down only the leaderships it held: every other partition keeps its
+ * leader (same term), the dead node's partitions elect among the living, and writes to every
+ * partition go on. */
+static void test_partition_failure_is_per_partition(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init_parts(&t, "proxy", "4");
+    parts_settle(&t);
+    net_run(&t, 3000);
+    int victim = part_leader(&t, 0);
+    uint64_t terms[PARTS];
+    int before[PARTS];
+    for (uint32_t p = 0; p < PARTS; p++) {
+        before[p] = part_leader(&t, p);
+        terms[p] = raft_term(&node_group_get(t.node[before[p]], p + 1)->raft);
+    }
+    net_kill(&t, victim);
+    net_run(&t, 2000);
+    int survivor = (victim + 1) % NN;
+    for (uint32_t p = 0; p < PARTS; p++) {
+        int now = part_leader(&t, p);
+        assert_true(now >= 0 && now != victim);
+        uint64_t term = raft_term(&node_group_get(t.node[now], p + 1)->raft);
+        if (before[p] != victim) {
+            assert_int_equal(term, terms[p]); /* untouched: no election there */
+        } else {
+            assert_true(term > terms[p]);
+        }
+        char key[32], cmd[128];
+        snprintf(key, sizeof(key), "%s", key_of(t.node[survivor], p));
+        snprintf(cmd, sizeof(cmd), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\nx\r\n", strlen(key),
+                 key);
+        struct node_client *c = net_client(&t, survivor);
+        send_cmd(&t, survivor, c, cmd);
+        net_run(&t, 200);
+        assert_string_equal(take_out(c), "+OK\r\n");
+        node_client_free(t.node[survivor], c);
+    }
+    net_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +619,8 @@ int main(void)
         cmocka_unit_test(test_lost_write_proposed_here_under_its_slot),
         cmocka_unit_test(test_window_bounds_unresolved_writes),
         cmocka_unit_test(test_moved_names_only_a_live_leader),
+        cmocka_unit_test(test_partitions_route_keys_to_their_groups),
+        cmocka_unit_test(test_partition_failure_is_per_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
