@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
@@ -18,11 +19,24 @@
 void cmd_hy_session(struct cmd_ctx *x)
 {
     int64_t ttl = SESSION_TTL_DEFAULT_MS;
-    if (!node_arg_is(&x->argv[1], "OPEN") || x->argc > 3) {
-        resp_write_error(&x->w, "ERR usage: HY.SESSION OPEN [ttl_ms]");
+    size_t argc = x->argc;
+    if (argc >= 4 && node_arg_is(&x->argv[argc - 2], "SLOT")) {
+        /* The partition was chosen from it (node_command_group); here it must be valid. */
+        int64_t slot;
+        if (!node_arg_i64(x, argc - 1, &slot)) {
+            return;
+        }
+        if (slot < 0 || slot >= HY_SLOT_COUNT) {
+            resp_write_error(&x->w, "ERR SLOT must be between 0 and 16383");
+            return;
+        }
+        argc -= 2;
+    }
+    if (!node_arg_is(&x->argv[1], "OPEN") || argc > 3) {
+        resp_write_error(&x->w, "ERR usage: HY.SESSION OPEN [ttl_ms] [SLOT slot]");
         return;
     }
-    if (x->argc == 3 && (!node_arg_i64(x, 2, &ttl) || ttl <= 0 || ttl > SESSION_TTL_MAX_MS)) {
+    if (argc == 3 && (!node_arg_i64(x, 2, &ttl) || ttl <= 0 || ttl > SESSION_TTL_MAX_MS)) {
         if (ttl <= 0 || ttl > SESSION_TTL_MAX_MS) {
             resp_write_error(&x->w, "ERR session ttl_ms must be between 1 and 604800000");
         }
@@ -57,13 +71,16 @@ void cmd_hy_req(struct cmd_ctx *x)
         node_reply_arity(&x->w, d->name);
         return;
     }
-    if (node_command_group(x->node, d, inner.argc, inner.argv) != x->group) {
-        /* Sessions live in the metadata group's store; a partition's keys are in another. */
-        resp_write_error(&x->w, "ERR exactly-once sessions are not available yet for keys of a "
-                                "partition (cluster created with partitions > 1)");
+    HY_ASSERT(node_command_group(x->node, d, inner.argc, inner.argv) == x->group);
+    uint64_t owner = (uint64_t)session >> NODE_SESSION_GROUP_SHIFT;
+    if (owner != x->group->id) {
+        /* A session lives in the store of the partition it was opened for. */
+        resp_write_errorf(&x->w,
+                          "ERR session %lld belongs to group %llu; this key is in group %u: open "
+                          "a session for its slot (HY.SESSION OPEN [ttl_ms] SLOT slot)",
+                          (long long)session, (unsigned long long)owner, x->group->id);
         return;
     }
-    inner.group = x->group;
     if (node_refuse_oom(&inner, d)) {
         return; /* as the command alone would be: DEL runs when SET may not */
     }

@@ -477,7 +477,15 @@ static size_t numkeys_position(const struct cmd_def *d)
 static int keys_in_group(const struct hy_node *n, const struct node_group *g,
                          const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
 {
-    if (n->group_count == 1 || d == NULL || d->first_key <= 0) {
+    if (n->group_count == 1 || d == NULL) {
+        return 1;
+    }
+    if (d->handler == cmd_hy_req && argc > 3) {
+        const struct cmd_def *inner = node_command_lookup(n, argv[3].ptr, argv[3].len);
+        return inner == NULL || inner->handler == cmd_hy_req ||
+               keys_in_group(n, g, inner, argc - 3, argv + 3);
+    }
+    if (d->first_key <= 0) {
         return 1;
     }
     size_t first = (size_t)d->first_key, step = d->key_step > 0 ? (size_t)d->key_step : 1;
@@ -508,6 +516,27 @@ static int keys_in_group(const struct hy_node *n, const struct node_group *g,
 struct node_group *node_command_group(const struct hy_node *n, const struct cmd_def *d, size_t argc,
                                       const struct resp_arg *argv)
 {
+    if (d != NULL && d->handler == cmd_hy_req && argc > 3) {
+        /* HY.REQ session seq command...: the wrapped command's keys decide (sessions live in
+         * the store of the partition they were opened for). */
+        const struct cmd_def *inner = node_command_lookup(n, argv[3].ptr, argv[3].len);
+        if (inner != NULL && inner->handler != cmd_hy_req) {
+            return node_command_group(n, inner, argc - 3, argv + 3);
+        }
+        return n->meta;
+    }
+    if (d != NULL && d->handler == cmd_hy_session) {
+        /* HY.SESSION OPEN [ttl_ms] [SLOT n]: opened in that slot's partition. */
+        for (size_t i = 2; i + 1 < argc; i++) {
+            int64_t slot;
+            if (hy_eq_nocase(argv[i].ptr, argv[i].len, "SLOT") &&
+                hy_parse_i64(argv[i + 1].ptr, argv[i + 1].len, &slot) && slot >= 0 &&
+                slot < HY_SLOT_COUNT) {
+                return node_group_of_slot(n, (uint16_t)slot);
+            }
+        }
+        return n->meta;
+    }
     if (d == NULL || d->first_key <= 0 || (size_t)d->first_key >= argc) {
         return n->meta;
     }

@@ -52,10 +52,12 @@ const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t
     return NULL;
 }
 
-static void node_store_config(const struct hy_config *cfg, uint64_t seed, struct store_config *sc)
+static void node_store_config(const struct hy_config *cfg, uint64_t seed, uint32_t group,
+                              struct store_config *sc)
 {
     memset(sc, 0, sizeof(*sc));
     sc->seed = seed;
+    sc->session_id_base = (uint64_t)group << NODE_SESSION_GROUP_SHIFT;
     sc->maxmemory_bytes = (size_t)cfg->maxmemory;
     sc->policy = (enum store_evict_policy)cfg->maxmemory_policy;
     sc->maxmemory_samples = (unsigned)cfg->maxmemory_samples;
@@ -110,14 +112,14 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     observe_init(n);
     node_reconfigure(n);
     struct store_config sc;
-    node_store_config(cfg, hy_prng_next(&n->prng), &sc);
+    node_store_config(cfg, hy_prng_next(&n->prng), 0, &sc);
     /* Before the members: they look up this node's Raft id. */
     n->meta = replica_group_new(n, 0, store_create(&sc, log));
     /* With one partition, group 0 holds every slot besides the membership (the layout of
      * every cluster before partitions); with more, group p + 1 holds partition p's slots. */
     if (cfg->partitions > 1) {
         for (uint32_t p = 0; p < (uint32_t)cfg->partitions; p++) {
-            node_store_config(cfg, hy_prng_next(&n->prng), &sc);
+            node_store_config(cfg, hy_prng_next(&n->prng), p + 1, &sc);
             replica_group_new(n, p + 1, store_create(&sc, log));
         }
     }
@@ -144,9 +146,10 @@ void node_destroy(struct hy_node *n)
 
 void node_reconfigure(struct hy_node *n)
 {
-    struct store_config sc;
-    node_store_config(n->cfg, hy_prng_next(&n->prng), &sc);
+    uint64_t seed = hy_prng_next(&n->prng);
     for (size_t i = 0; i < n->group_count; i++) {
+        struct store_config sc;
+        node_store_config(n->cfg, seed, n->groups[i]->id, &sc);
         store_configure(n->groups[i]->store, &sc);
     }
     resp_limits_default(&n->limits);

@@ -167,6 +167,15 @@ struct node_group {
     struct node_waiter *waiters_head, *waiters_tail;
     int tv_unwritten;      /* batches holding a term/vote change not yet durable */
     uint64_t snap_pending; /* index of the snapshot the snapshotter is encoding, 0 = none */
+    /* This follower's own session in the group's store, for the writes it forwards to the
+     * group's leader (proxy.c): its id (0 = none), the next seq, the seqs handed out and not
+     * yet resolved (ascending), the HY.SESSION OPEN in flight, and whether clients wait for it
+     * or for room in the window. */
+    uint64_t fsession, fsession_next_seq, fsession_used_ms, fsession_open_req;
+    uint64_t fsession_off_until_ms; /* after an OPEN refused: forward without a session */
+    uint64_t *fsession_live;
+    size_t fsession_live_count;
+    int fsession_waiters;
     int snap_finishing;    /* a snapshot is being handed to Raft: none may start meanwhile */
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
@@ -235,14 +244,7 @@ struct hy_node {
     uint64_t next_forward_id;
     struct node_peer_msg *outbox_head, *outbox_tail;
     uint64_t leaderless_since_ms; /* no usable leader (none, or its link down) since; 0 = one */
-    /* The follower's own session for the writes it forwards (proxy.c): its id (0 = none), the
-     * next seq, the seqs handed out and not yet resolved (ascending), the HY.SESSION OPEN in
-     * flight, and whether clients wait for it or for room in the window. */
-    uint64_t fsession, fsession_next_seq, fsession_used_ms, fsession_open_req;
-    uint64_t fsession_off_until_ms; /* after an OPEN refused: forward without a session */
-    uint64_t *fsession_live;
-    size_t fsession_live_count;
-    int fsession_waiters, fsession_wake;
+    int fsession_wake; /* a group's session changed: its waiting clients look again */
     struct node_stats stats;
     struct node_metrics metrics;
     unsigned mutation; /* enum node_mutation: test only */
@@ -296,6 +298,8 @@ size_t node_data_groups(const struct hy_node *n, struct node_group *const **out)
 /* Keys (and keys with a TTL, when volatile_out is not NULL) in every partition's replica on
  * this node. */
 size_t node_key_count(const struct hy_node *n, size_t *volatile_out);
+/* A session id names the group whose store opened it: id >> NODE_SESSION_GROUP_SHIFT. */
+#define NODE_SESSION_GROUP_SHIFT 48
 /* SCAN cursors carry the partition in their low bits (cmd_keys.c). */
 #define NODE_SCAN_PARTS 64
 _Static_assert(NODE_SCAN_PARTS >= NODE_PARTITIONS_MAX, "a SCAN cursor names every partition");

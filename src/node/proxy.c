@@ -27,6 +27,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "node/node_internal.h"
 
 static void outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_id,
@@ -126,19 +127,19 @@ static struct node_forward *forward_new(struct hy_node *n, struct node_client *c
     return f;
 }
 
-static void fsession_reset(struct hy_node *n)
+static void fsession_reset(struct node_group *g)
 {
-    n->fsession = 0;
-    n->fsession_live_count = 0;
+    g->fsession = 0;
+    g->fsession_live_count = 0;
 }
 
 /* Clients waiting for the session or for room in its window look again, at the next safe
  * point (proxy_wake: never from inside a client's processing). */
-static void fsession_wake(struct hy_node *n)
+static void fsession_wake(struct node_group *g)
 {
-    if (n->fsession_waiters) {
-        n->fsession_waiters = 0;
-        n->fsession_wake = 1;
+    if (g->fsession_waiters) {
+        g->fsession_waiters = 0;
+        g->node->fsession_wake = 1;
     }
 }
 
@@ -153,23 +154,24 @@ void proxy_wake(struct hy_node *n, uint64_t now_ms)
 /* Seq `seq` of `session` is resolved: the window may move past it. */
 static void fsession_release(struct hy_node *n, uint64_t session, uint64_t seq)
 {
-    if (seq == 0 || session != n->fsession) {
+    struct node_group *g = node_group_get(n, (uint32_t)(session >> NODE_SESSION_GROUP_SHIFT));
+    if (seq == 0 || g == NULL || session != g->fsession) {
         return;
     }
-    size_t lo = 0, hi = n->fsession_live_count;
+    size_t lo = 0, hi = g->fsession_live_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (n->fsession_live[mid] < seq) {
+        if (g->fsession_live[mid] < seq) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    if (lo < n->fsession_live_count && n->fsession_live[lo] == seq) {
-        memmove(&n->fsession_live[lo], &n->fsession_live[lo + 1],
-                (n->fsession_live_count - lo - 1) * sizeof(*n->fsession_live));
-        n->fsession_live_count--;
-        fsession_wake(n);
+    if (lo < g->fsession_live_count && g->fsession_live[lo] == seq) {
+        memmove(&g->fsession_live[lo], &g->fsession_live[lo + 1],
+                (g->fsession_live_count - lo - 1) * sizeof(*g->fsession_live));
+        g->fsession_live_count--;
+        fsession_wake(g);
     }
 }
 
@@ -181,15 +183,31 @@ void proxy_request_done(struct hy_node *n, struct node_client *c)
     c->retry_since_ms = 0;
 }
 
-static void fsession_open(struct hy_node *n, const struct node_member *leader, uint64_t now_ms)
+static void fsession_open(struct node_group *g, const struct node_member *leader, uint64_t now_ms)
 {
+    struct hy_node *n = g->node;
     struct node_forward *f = forward_new(n, NULL, leader, now_ms);
     f->opens_session = 1;
-    n->fsession_open_req = f->req_id;
+    f->group = g->id;
+    g->fsession_open_req = f->req_id;
     struct hy_buf frame;
     hy_buf_init(&frame);
     hy_buf_append_u8(&frame, 2);
-    hy_buf_printf(&frame, "*3\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n$6\r\n%d\r\n", FSESSION_TTL_MS);
+    if (g == n->meta) {
+        hy_buf_printf(&frame, "*3\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n$6\r\n%d\r\n",
+                      FSESSION_TTL_MS);
+    } else {
+        /* In the partition's own store: its first slot names it. */
+        char slot[8];
+        struct node_group *const *groups;
+        size_t parts = node_data_groups(n, &groups);
+        int len = snprintf(slot, sizeof(slot), "%u",
+                           (unsigned)(((uint64_t)(g->id - 1) * HY_SLOT_COUNT + parts - 1) / parts));
+        hy_buf_printf(
+            &frame,
+            "*5\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n$6\r\n%d\r\n$4\r\nSLOT\r\n$%d\r\n%s\r\n",
+            FSESSION_TTL_MS, len, slot);
+    }
     outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
     hy_buf_free(&frame);
 }
@@ -197,28 +215,26 @@ static void fsession_open(struct hy_node *n, const struct node_member *leader, u
 int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def *d,
                uint64_t now_ms)
 {
-    struct hy_node *n = g->node;
     const struct node_member *leader = proxy_target(g);
-    /* The follower's session lives in the metadata group's store: writes to partitions go
-     * without one (docs/partitioning.md, "What is not yet there"). */
+    /* One session per group: each lives in its group's store. */
     if (d == NULL || !proxy_wrappable(d) || c->is_proxy || c->fwd_seq != 0 || leader == NULL ||
-        leader->id == g->raft.cfg.id || now_ms < n->fsession_off_until_ms || g != n->meta) {
+        leader->id == g->raft.cfg.id || now_ms < g->fsession_off_until_ms) {
         return 0;
     }
-    if (n->fsession != 0 && n->fsession_live_count == 0 &&
-        now_ms >= n->fsession_used_ms + FSESSION_TTL_MS / 2) {
-        fsession_reset(n); /* idle long enough that it may expire before the next write */
+    if (g->fsession != 0 && g->fsession_live_count == 0 &&
+        now_ms >= g->fsession_used_ms + FSESSION_TTL_MS / 2) {
+        fsession_reset(g); /* idle long enough that it may expire before the next write */
     }
-    if (n->fsession == 0) {
-        if (n->fsession_open_req == 0) {
-            fsession_open(n, leader, now_ms);
+    if (g->fsession == 0) {
+        if (g->fsession_open_req == 0) {
+            fsession_open(g, leader, now_ms);
         }
-        n->fsession_waiters = 1;
+        g->fsession_waiters = 1;
         return 1;
     }
-    if (n->fsession_live_count > 0 &&
-        n->fsession_next_seq - n->fsession_live[0] >= STORE_SESSION_WINDOW) {
-        n->fsession_waiters = 1; /* its oldest unresolved seq would fall out of the window */
+    if (g->fsession_live_count > 0 &&
+        g->fsession_next_seq - g->fsession_live[0] >= STORE_SESSION_WINDOW) {
+        g->fsession_waiters = 1; /* its oldest unresolved seq would fall out of the window */
         return 1;
     }
     return 0;
@@ -226,21 +242,22 @@ int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def
 
 /* The session slot the client's write travels under: the one it holds already (sent before
  * and lost), or the next of the follower's session. 0 when it travels as written. */
-static void forward_slot(struct hy_node *n, struct cmd_ctx *x, struct node_forward *f)
+static void forward_slot(struct cmd_ctx *x, struct node_forward *f)
 {
+    struct node_group *g = x->group;
     struct node_client *c = x->client;
-    if (c->fwd_seq == 0 && n->fsession != 0 && proxy_wrappable(x->cmd) &&
-        (n->fsession_live_count == 0 ||
-         n->fsession_next_seq - n->fsession_live[0] < STORE_SESSION_WINDOW)) {
+    if (c->fwd_seq == 0 && g->fsession != 0 && proxy_wrappable(x->cmd) &&
+        (g->fsession_live_count == 0 ||
+         g->fsession_next_seq - g->fsession_live[0] < STORE_SESSION_WINDOW)) {
         /* Live seqs are distinct and within the window of the oldest: never more than it. */
-        HY_ASSERT(n->fsession_live_count < STORE_SESSION_WINDOW);
-        if (n->fsession_live == NULL) {
-            n->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*n->fsession_live));
+        HY_ASSERT(g->fsession_live_count < STORE_SESSION_WINDOW);
+        if (g->fsession_live == NULL) {
+            g->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*g->fsession_live));
         }
-        c->fwd_session = n->fsession;
-        c->fwd_seq = n->fsession_next_seq++;
-        n->fsession_live[n->fsession_live_count++] = c->fwd_seq;
-        n->fsession_used_ms = x->now_ms;
+        c->fwd_session = g->fsession;
+        c->fwd_seq = g->fsession_next_seq++;
+        g->fsession_live[g->fsession_live_count++] = c->fwd_seq;
+        g->fsession_used_ms = x->now_ms;
     }
     if (c->fwd_seq != 0 && proxy_wrappable(x->cmd)) {
         f->session = c->fwd_session;
@@ -260,8 +277,8 @@ int proxy_forward(struct cmd_ctx *x)
         n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
     f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
     f->group = x->group->id;
-    if (f->is_write && x->group == n->meta) {
-        forward_slot(n, x, f);
+    if (f->is_write) {
+        forward_slot(x, f);
     }
     encode_request(x, 0, 0, &f->req);
     struct hy_buf frame;
@@ -357,6 +374,7 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
 static void fsession_opened(struct hy_node *n, size_t i, const uint8_t *data, size_t len,
                             uint64_t now_ms)
 {
+    struct node_group *g = forward_group(n, &n->forwards[i]);
     uint64_t id = 0;
     if (data != NULL && len > 3 && data[0] == ':') {
         for (size_t k = 1; k < len && data[k] >= '0' && data[k] <= '9' && id < UINT64_MAX / 10;
@@ -370,18 +388,18 @@ static void fsession_opened(struct hy_node *n, size_t i, const uint8_t *data, si
                "without one for %d ms",
                n->forwards[i].to, (int)(len > 2 ? len - 2 : len), (const char *)data,
                FSESSION_OFF_MS);
-        n->fsession_off_until_ms = now_ms + FSESSION_OFF_MS;
+        g->fsession_off_until_ms = now_ms + FSESSION_OFF_MS;
     }
     forward_remove(n, i);
-    n->fsession_open_req = 0;
+    g->fsession_open_req = 0;
     if (id != 0) {
-        fsession_reset(n);
-        n->fsession = id;
-        n->fsession_next_seq = 1;
-        n->fsession_used_ms = now_ms;
+        fsession_reset(g);
+        g->fsession = id;
+        g->fsession_next_seq = 1;
+        g->fsession_used_ms = now_ms;
     }
     if (data != NULL) {
-        fsession_wake(n);
+        fsession_wake(g);
     }
 }
 
@@ -451,13 +469,14 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         forward_rerun(n, i, same_leader, 1, now_ms);
         return;
     }
-    if (f->seq != 0 && f->session == n->fsession &&
+    struct node_group *g = forward_group(n, f);
+    if (f->seq != 0 && f->session == g->fsession &&
         reply_starts(data, len, "-ERR unknown or expired session")) {
         /* Our session is gone (expired while idle): the write was not applied. It goes again
          * under a new session; if an earlier attempt was lost, its outcome stays unsure. */
         hy_log(n->log, HY_LOG_INFO, "this follower's session %llu expired; opening another",
-               (unsigned long long)n->fsession);
-        fsession_reset(n);
+               (unsigned long long)g->fsession);
+        fsession_reset(g);
         if (f->client != NULL) {
             f->client->fwd_session = f->client->fwd_seq = 0;
         }
@@ -506,8 +525,11 @@ void proxy_check(struct hy_node *n, uint64_t now_ms)
     } else if (n->leaderless_since_ms == 0) {
         n->leaderless_since_ms = now_ms;
     }
-    if (n->fsession != 0 && replica_is_leader(n->meta)) {
-        fsession_reset(n); /* a leader forwards nothing; as a follower again it opens anew */
+    for (size_t k = 0; k < n->group_count; k++) {
+        struct node_group *g = n->groups[k];
+        if (g->fsession != 0 && replica_is_leader(g)) {
+            fsession_reset(g); /* a leader forwards nothing; as a follower again it opens anew */
+        }
     }
     for (size_t i = 0; i < n->forward_count;) {
         struct node_forward *f = &n->forwards[i];
@@ -596,7 +618,6 @@ void proxy_free(struct hy_node *n)
         hy_buf_free(&n->forwards[i].req);
     }
     hy_free(n->forwards);
-    hy_free(n->fsession_live);
 }
 
 /* ---- the leader's side --------------------------------------------------------------------- */

@@ -109,6 +109,7 @@ static void group_free(struct node_group *g)
     hy_free(g->turn);
     hy_free(g->turn_reads);
     hy_free(g->pending_reads);
+    hy_free(g->fsession_live);
     hy_buf_free(&g->turn_data);
     raft_free(&g->raft);
     store_destroy(g->store);

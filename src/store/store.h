@@ -43,6 +43,9 @@ struct store_config {
     size_t maxmemory_bytes; /* 0 = no limit */
     enum store_evict_policy policy;
     unsigned maxmemory_samples; /* keys sampled per eviction pick; default 5 */
+    /* Session ids this store hands out are above it: every replica of one Raft group must be
+     * given the same (the node uses the group id << 48, so that an id names its partition). */
+    uint64_t session_id_base;
 };
 
 struct store;

@@ -128,6 +128,9 @@ void store__op_session_open(struct store *s, const struct store_entry *e, struct
     }
     struct session *ss = &t->v[t->count++];
     memset(ss, 0, sizeof(*ss));
+    if (t->next_id < s->cfg.session_id_base) {
+        t->next_id = s->cfg.session_id_base; /* the first session of a partition's store */
+    }
     ss->id = ++t->next_id;
     ss->ttl_ms = e->incr > 0 ? (uint64_t)e->incr : 1;
     ss->expire_at = (int64_t)(e->time_ms + ss->ttl_ms);

@@ -245,7 +245,7 @@ static struct node_client *session_ready(struct net *t, int *li, int *fi)
     send_cmd(t, *fi, c, SET_K);
     net_run(t, 100);
     assert_string_equal(take_out(c), "+OK\r\n");
-    assert_true(t->node[*fi]->fsession != 0);
+    assert_true(t->node[*fi]->meta->fsession != 0);
     return c;
 }
 
@@ -303,10 +303,10 @@ static void test_writes_travel_in_the_followers_session(void **state)
     net_run(&t, 100);
     int a_first = strcmp(take_out(a), ":1\r\n") == 0;
     assert_string_equal(take_out(b), a_first ? ":2\r\n" : ":1\r\n");
-    uint64_t session = t.node[fi]->fsession;
+    uint64_t session = t.node[fi]->meta->fsession;
     assert_true(session != 0);
-    assert_int_equal(t.node[fi]->fsession_next_seq, 3);
-    assert_int_equal(t.node[fi]->fsession_live_count, 0); /* both resolved */
+    assert_int_equal(t.node[fi]->meta->fsession_next_seq, 3);
+    assert_int_equal(t.node[fi]->meta->fsession_live_count, 0); /* both resolved */
     assert_true(store_session_exists(t.node[li]->meta->store, session, t.now_ms));
     net_free(&t);
 }
@@ -419,7 +419,7 @@ static void test_window_bounds_unresolved_writes(void **state)
         send_cmd(&t, fi, cs[i], INCR_C);
     }
     net_run(&t, 200);
-    assert_int_equal(t.node[fi]->fsession_live_count, STORE_SESSION_WINDOW);
+    assert_int_equal(t.node[fi]->meta->fsession_live_count, STORE_SESSION_WINDOW);
     int blocked = 0;
     for (int i = 0; i < STORE_SESSION_WINDOW + EXTRA; i++) {
         blocked += cs[i]->blocked_on_read;

@@ -1241,7 +1241,7 @@ static void test_evict_volatile_lru(void **state)
     fill(s, 200, 1000, -1, "p");
     fill(s, 200, 1000, 1000000, "v");
     size_t used = store_used_bytes(s);
-    struct store_config cfg = {2, used / 4, STORE_VOLATILE_LRU, 5};
+    struct store_config cfg = {2, used / 4, STORE_VOLATILE_LRU, 5, 0};
     store_configure(s, &cfg);
     evict_until_under(s, 5000);
     char k[32];
@@ -1266,7 +1266,7 @@ static void test_evict_allkeys_lru(void **state)
         snprintf(k, sizeof(k), "new%d", i);
         assert_non_null(get(s, k, 600000)); /* touched ten minutes later */
     }
-    struct store_config cfg = {3, store_used_bytes(s) * 6 / 10, STORE_ALLKEYS_LRU, 5};
+    struct store_config cfg = {3, store_used_bytes(s) * 6 / 10, STORE_ALLKEYS_LRU, 5, 0};
     store_configure(s, &cfg);
     size_t evicted = evict_until_under(s, 700000);
     assert_false(store_over_maxmemory(s));
