@@ -176,7 +176,7 @@ struct node_group {
     uint64_t *fsession_live;
     size_t fsession_live_count;
     int fsession_waiters;
-    int snap_finishing;    /* a snapshot is being handed to Raft: none may start meanwhile */
+    int snap_finishing; /* a snapshot is being handed to Raft: none may start meanwhile */
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
     /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
@@ -244,7 +244,7 @@ struct hy_node {
     uint64_t next_forward_id;
     struct node_peer_msg *outbox_head, *outbox_tail;
     uint64_t leaderless_since_ms; /* no usable leader (none, or its link down) since; 0 = one */
-    int fsession_wake; /* a group's session changed: its waiting clients look again */
+    int fsession_wake;            /* a group's session changed: its waiting clients look again */
     struct node_stats stats;
     struct node_metrics metrics;
     unsigned mutation; /* enum node_mutation: test only */
@@ -301,7 +301,7 @@ size_t node_key_count(const struct hy_node *n, size_t *volatile_out);
 /* A session id names the group whose store opened it: id >> NODE_SESSION_GROUP_SHIFT. */
 #define NODE_SESSION_GROUP_SHIFT 48
 /* SCAN cursors carry the partition in their low bits (cmd_keys.c). */
-#define NODE_SCAN_PARTS 64
+#define NODE_SCAN_PARTS          64
 _Static_assert(NODE_SCAN_PARTS >= NODE_PARTITIONS_MAX, "a SCAN cursor names every partition");
 /* Group `id` on this node, or NULL when it holds no replica of it. */
 struct node_group *node_group_get(const struct hy_node *n, uint32_t id);
