@@ -32,7 +32,10 @@
 #define NAME_MAX_LEN 31
 #define NOWRAP_MAX   32
 
-enum frame { FRAME_NONE, FRAME_AUTH, FRAME_TOPO, FRAME_OPEN, FRAME_REQ };
+enum frame { FRAME_NONE, FRAME_AUTH, FRAME_TOPO, FRAME_PARTS, FRAME_OPEN, FRAME_REQ };
+
+/* Raft groups a cluster may have: the metadata group and up to 64 partitions. */
+#define GROUPS_MAX 65
 
 #define RANGES_MAX 128
 
@@ -76,7 +79,14 @@ struct hyc_core {
     uint32_t backoff_ms;
     uint64_t wait_until_ms;
     size_t tried_in_round; /* connection failures since the last answer */
-    uint64_t session, next_seq;
+    /* Sessions, one per Raft group written to (a session lives in one partition's store:
+     * docs/protocol.md): group 0 until the cluster says it has partitions. */
+    struct {
+        uint64_t id, next_seq;
+    } sess[GROUPS_MAX];
+    uint32_t parts;   /* the cluster's partitions (CLUSTER INFO), 0 = one / not asked */
+    int parts_query;  /* a session was refused for this key's partition: ask how many */
+    int open_group;   /* the group the HY.SESSION OPEN in flight is for */
     int sessions_off; /* the server does not know HY.SESSION (a plain Redis) */
     char nowrap[NOWRAP_MAX][NAME_MAX_LEN + 1];
     size_t n_nowrap;
@@ -331,7 +341,9 @@ static void change_cluster(struct hyc_core *k, uint64_t now_ms)
     k->wait_until_ms = 0;
     k->backoff_ms = k->cfg.backoff_initial_ms;
     k->unreachable_since_ms = now_ms;
-    k->session = 0;
+    memset(k->sess, 0, sizeof(k->sess));
+    k->parts = 0;
+    k->parts_query = 0;
     k->sessions_off = 0;
     k->routing = k->cfg.smart_routing && !k->cfg.tls;
     k->topo_stale = 1;
@@ -342,7 +354,23 @@ static void change_cluster(struct hyc_core *k, uint64_t now_ms)
 
 uint64_t hyc_session(const struct hyc_core *k)
 {
-    return k->session;
+    for (size_t g = 0; g < GROUPS_MAX; g++) {
+        if (k->sess[g].id != 0) {
+            return k->sess[g].id;
+        }
+    }
+    return 0;
+}
+
+/* The group whose store holds the request's key: partition p is group p + 1 and holds the
+ * slots s with s * parts / 16384 == p (docs/partitioning.md); keyless writes, and every write
+ * on a cluster of one partition, go to group 0. */
+static int request_group(const struct hyc_core *k)
+{
+    if (k->parts <= 1 || !k->has_slot) {
+        return 0;
+    }
+    return 1 + (int)(((uint32_t)k->slot * k->parts) / HY_SLOT_COUNT);
 }
 
 static void put_bulk(struct hy_buf *b, const void *p, size_t len)
@@ -538,18 +566,31 @@ static void build_frame(struct hyc_core *k)
         return;
     }
     int wrap = wrappable(k);
-    if (wrap && k->seq == 0 && k->session == 0) {
-        char ttl[24];
+    if (wrap && k->parts_query) {
+        hy_buf_append_str(&k->out, "*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n");
+        k->inflight = FRAME_PARTS;
+        return;
+    }
+    int g = request_group(k);
+    if (wrap && k->seq == 0 && k->sess[g].id == 0) {
+        char ttl[24], slot[8];
         int n = snprintf(ttl, sizeof(ttl), "%u", k->cfg.session_ttl_ms);
-        hy_buf_append_str(&k->out, "*3\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n");
+        int ns = snprintf(slot, sizeof(slot), "%u", (unsigned)k->slot);
+        hy_buf_append_str(&k->out, g == 0 ? "*3\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n"
+                                          : "*5\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n");
         put_bulk(&k->out, ttl, (size_t)n);
+        if (g != 0) {
+            put_bulk(&k->out, "SLOT", 4); /* opened in the key's partition */
+            put_bulk(&k->out, slot, (size_t)ns);
+        }
+        k->open_group = g;
         k->inflight = FRAME_OPEN;
         return;
     }
     if (wrap) {
         if (k->seq == 0) {
-            k->req_session = k->session;
-            k->seq = k->next_seq++;
+            k->req_session = k->sess[g].id;
+            k->seq = k->sess[g].next_seq++;
         }
         char a[24], b[24];
         int la = snprintf(a, sizeof(a), "%llu", (unsigned long long)k->req_session);
@@ -815,7 +856,19 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
         return;
     }
     if (k->seq != 0 && starts(v, "ERR unknown or expired session")) {
-        k->session = 0; /* not applied; a new session, a new slot */
+        k->sess[request_group(k)].id = 0; /* not applied; a new session, a new slot */
+        k->seq = 0;
+        return;
+    }
+    if (k->seq != 0 && !k->maybe_applied && starts(v, "ERR session ") &&
+        memmem(v->str, v->len, " belongs to group ", 18) != NULL) {
+        /* Not applied: the cluster has partitions and this key's is another. Learn how many
+         * (once; a second refusal means the cluster is not what it says: send plain). */
+        if (k->parts > 1) {
+            k->sessions_off = 1;
+        } else {
+            k->parts_query = 1;
+        }
         k->seq = 0;
         return;
     }
@@ -826,7 +879,7 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
         k->seq = 0; /* refused before anything ran: sent plain */
         return;
     }
-    if (k->seq != 0 && starts(v, "ERR unknown command") && k->session == 0) {
+    if (k->seq != 0 && starts(v, "ERR unknown command") && hyc_session(k) == 0) {
         k->sessions_off = 1;
         k->seq = 0;
         return;
@@ -851,10 +904,24 @@ static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t no
         }
         return;
     case FRAME_TOPO: read_topology(k, v, now_ms); return;
+    case FRAME_PARTS:
+        k->parts_query = 0;
+        k->parts = 1;
+        if (!err && (v->type == RESP_BULK || v->type == RESP_VERBATIM)) {
+            const char *at = memmem(v->str, v->len, "halyard_partitions:", 19);
+            if (at != NULL) {
+                unsigned long n = strtoul(at + 19, NULL, 10);
+                k->parts = n >= 1 && n < GROUPS_MAX ? (uint32_t)n : 1;
+            }
+        }
+        if (k->parts <= 1) {
+            k->sessions_off = 1; /* sessions refused, yet no partitions: send plain */
+        }
+        return;
     case FRAME_OPEN:
         if (!err && v->type == RESP_INTEGER && v->integer > 0) {
-            k->session = (uint64_t)v->integer;
-            k->next_seq = 1;
+            k->sess[k->open_group].id = (uint64_t)v->integer;
+            k->sess[k->open_group].next_seq = 1;
             k->stats.sessions_opened++;
         } else if (err && starts(v, "ERR unknown command")) {
             k->sessions_off = 1; /* a plain Redis: writes go plain */

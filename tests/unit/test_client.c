@@ -302,6 +302,53 @@ static void test_unresponsive_member_is_left(void **state)
     hyc_core_free(t.k);
 }
 
+/* On a cluster with partitions a session lives in one partition's store: the first write
+ * learns it (its group-0 session is refused for the key, nothing applied), asks CLUSTER INFO
+ * how many partitions there are, opens a session in the key's partition (SLOT), and goes
+ * under it; a write to another partition opens that one's session at once. */
+static void test_sessions_per_partition(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "INCR", "c"); /* slot 7365: partition 1 of 4, group 2 */
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], OPEN_FRAME);
+    answer(&t, ":9\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], INCR1);
+    answer(&t, "-ERR session 9 belongs to group 0; this key is in group 2: open a session for "
+               "its slot (HY.SESSION OPEN [ttl_ms] SLOT slot)\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], "*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n");
+    answer(&t, "$40\r\ncluster_state:ok\r\nhalyard_partitions:4\r\n\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1],
+                        "*5\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n$5\r\n60000\r\n"
+                        "$4\r\nSLOT\r\n$4\r\n7365\r\n");
+    answer(&t, ":562949953421313\r\n"); /* (2 << 48) + 1 */
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], "*5\r\n$6\r\nHY.REQ\r\n$15\r\n562949953421313\r\n"
+                                              "$1\r\n1\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    begin(&t, "INCR", "a"); /* slot 15495: partition 3, group 4 */
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1],
+                        "*5\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n$5\r\n60000\r\n"
+                        "$4\r\nSLOT\r\n$5\r\n15495\r\n");
+    answer(&t, ":1125899906842625\r\n"); /* (4 << 48) + 1 */
+    assert_true(run(&t));
+    assert_memory_equal(t.sent[t.n_sent - 1], "*5\r\n$6\r\nHY.REQ\r\n$16\r\n1125899906842625\r\n",
+                        36);
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    hyc_core_free(t.k);
+}
+
 /* An expired session: reopened, and the write goes under a new slot (it was not applied).
  * A command the server will not wrap is sent plain, and remembered. */
 static void test_expired_session_and_unwrappable_command(void **state)
@@ -492,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_protocol_error_reconnects),
         cmocka_unit_test(test_failover_to_the_next_cluster),
         cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_sessions_per_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
