@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from cluster import Cluster, info
-from conftest import Server, free_port, wait_for
+from conftest import RawConn, Server, free_port, wait_for
 
 
 def load_bin():
@@ -277,3 +277,38 @@ def test_failover_client_moves_to_the_secondary_cluster(tmp_path, servers):
     assert int(done["ok"]) + int(done["unknown"]) == 400
     keys = int(redis.Redis("127.0.0.1", secondary.port, socket_timeout=10).dbsize())
     assert 0 < keys <= 300, keys
+
+
+def test_exactly_once_on_a_partitioned_cluster(make_cluster):
+    """On a cluster with 4 partitions, INCRs through libhalyard while the leader of the key's
+    partition is killed (kill -9) three times: the library opens its session in that
+    partition, and every INCR is applied exactly once."""
+    n = 2000
+    c = make_cluster(3, {"partitions": 4})
+
+    def partition_leader():
+        for i, s in enumerate(c.nodes):
+            if not s.alive():
+                continue
+            with RawConn(c.ports[i]) as conn:
+                slot = conn.cmd("CLUSTER", "KEYSLOT", "lib:part")
+                for lo, hi, master, *rest in conn.cmd("CLUSTER", "SLOTS"):
+                    if lo <= slot <= hi and c.nodes[c.ports.index(master[1])].alive():
+                        return c.ports.index(master[1])
+        return None
+
+    wait_for(partition_leader, 20, "a leader for the key's partition")
+    load = Load(c.ports, "lib:part", n)
+    for _ in range(3):
+        load.wait_progress(200, "increments before the kill")
+        li = partition_leader()
+        c.kill(li)
+        load.wait_progress(100, "increments after the kill")
+        c.start(li)
+        wait_for(lambda: partition_leader() is not None, 30, "the partition led again")
+    done = load.finish()
+    assert done["ok"] == n, (done, load.lines[-10:])
+    assert done["unknown"] == done["not_applied"] == done["error"] == 0, done
+    assert done["last"] == n
+    assert int(redis.Redis(port=c.ports[partition_leader()], socket_timeout=10).get("lib:part")) == n
+    assert resends_seen(c, done) > 0, "no request was caught by a kill: the test proved nothing"
