@@ -79,7 +79,7 @@ LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
 PREFIX    ?= /usr/local
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-metrics bench-failover bench-cluster deps clean sim bench-raft
+        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -266,6 +266,11 @@ bench-failover: deps
 bench-cluster: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/cluster.sh $(abspath $(SERVER))
+
+# Partitions: throughput and CPU per SET with and without, idle cost, per-partition failover.
+bench-partitions: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	/usr/bin/python3 bench/partitions.py $(abspath $(SERVER))
 
 # Raft core throughput without I/O: 3 in-process nodes (bench/raft_bench.c).
 bench-raft: $(CORE_LIB)

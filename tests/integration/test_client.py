@@ -297,7 +297,7 @@ def test_exactly_once_on_a_partitioned_cluster(make_cluster):
                         return c.ports.index(master[1])
         return None
 
-    wait_for(partition_leader, 20, "a leader for the key's partition")
+    wait_for(lambda: partition_leader() is not None, 20, "a leader for the key's partition")
     load = Load(c.ports, "lib:part", n)
     for _ in range(3):
         load.wait_progress(200, "increments before the kill")
