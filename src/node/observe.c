@@ -164,8 +164,15 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
     o->commands_processed = s->commands_processed;
     o->net_input_bytes = s->net_input_bytes;
     o->net_output_bytes = s->net_output_bytes;
-    o->keys = store_key_count(n->meta->store);
-    o->volatile_keys = store_volatile_count(n->meta->store);
+    size_t vol;
+    o->keys = node_key_count(n, &vol);
+    o->volatile_keys = vol;
+    struct node_group *const *groups;
+    o->partitions = (uint32_t)node_data_groups(n, &groups);
+    for (uint32_t p = 0; p < o->partitions; p++) {
+        o->partitions_led += replica_is_leader(groups[p]);
+        o->partitions_without_leader += raft_leader(&groups[p]->raft) == RAFT_NONE;
+    }
     o->expired_keys = s->expired_keys;
     o->evicted_keys = s->evicted_keys;
     o->keyspace_hits = s->keyspace_hits;
@@ -234,6 +241,9 @@ int observe_ready(const struct node_observation *o, char *reason, size_t cap)
                  o->reachable_voters, o->voters, need);
     } else if (!o->has_quorum) {
         snprintf(reason, cap, "no leader: an election is under way");
+    } else if (o->partitions_without_leader > 0) {
+        snprintf(reason, cap, "no leader for %u of %u partitions: elections are under way",
+                 o->partitions_without_leader, o->partitions);
     } else if (o->commit_index > o->applied_index + OBSERVE_READY_APPLY_LAG_MAX) {
         snprintf(reason, cap, "catching up: applied %llu of %llu committed entries",
                  (unsigned long long)o->applied_index, (unsigned long long)o->commit_index);
@@ -324,10 +334,12 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
     hy_buf_printf(b,
                   ",\"role\":\"%s\",\"term\":%llu,\"commitIndex\":%llu,\"appliedIndex\":%llu,"
                   "\"lastIndex\":%llu,\"snapshotIndex\":%llu,\"voters\":%u,"
-                  "\"reachableVoters\":%u,\"members\":[",
+                  "\"reachableVoters\":%u,\"partitions\":%u,\"partitionsLed\":%u,"
+                  "\"partitionsWithoutLeader\":%u,\"members\":[",
                   o->role, (unsigned long long)o->term, (unsigned long long)o->commit_index,
                   (unsigned long long)o->applied_index, (unsigned long long)o->last_index,
-                  (unsigned long long)o->snapshot_index, o->voters, o->reachable_voters);
+                  (unsigned long long)o->snapshot_index, o->voters, o->reachable_voters,
+                  o->partitions, o->partitions_led, o->partitions_without_leader);
     for (size_t i = 0; i < o->member_count; i++) {
         if (i > 0) {
             hy_buf_append_str(b, ",");
@@ -360,6 +372,11 @@ static void metrics_cluster(const struct node_observation *o, struct hy_buf *b)
     prom_label(&l, "version", HY_VERSION);
     prom_u64(b, "halyard_info", &l, 1);
     gauge(b, "halyard_cluster_size", "Members in the Raft configuration.", o->cluster_size);
+    gauge(b, "halyard_partitions", "Partitions (Raft groups holding slots) of the cluster.",
+          o->partitions);
+    gauge(b, "halyard_partitions_led", "Partitions this node leads.", o->partitions_led);
+    gauge(b, "halyard_partitions_without_leader", "Partitions for which this node knows no leader.",
+          o->partitions_without_leader);
     uint64_t up = 0;
     for (size_t i = 0; i < o->member_count; i++) {
         up += o->members[i].link_up != 0;

@@ -83,6 +83,9 @@ struct node_observation {
     uint64_t commands_processed, net_input_bytes, net_output_bytes;
     uint64_t keys, volatile_keys, expired_keys, evicted_keys, keyspace_hits, keyspace_misses;
     uint64_t memory_used_bytes, memory_dataset_bytes, memory_max_bytes;
+    /* Partitions (docs/partitioning.md): how many, led by this node, without a leader known
+     * here (1, 1 or 0, and 0 on a cluster of one partition). */
+    uint32_t partitions, partitions_led, partitions_without_leader;
     uint64_t uptime_ms;
     /* Filled by the shell. */
     struct hy_histo wal_fsync;

@@ -192,6 +192,18 @@ static void test_ready_reasons(void **state)
     assert_int_equal(observe_ready(o, why, sizeof(why)), 0);
     assert_string_equal(why, "catching up: applied 3999 of 5000 committed entries");
     follower(o);
+    o->partitions = 8;
+    o->partitions_without_leader = 2;
+    assert_int_equal(observe_ready(o, why, sizeof(why)), 0);
+    assert_string_equal(why, "no leader for 2 of 8 partitions: elections are under way");
+    struct hy_buf b;
+    hy_buf_init(&b);
+    observe_health_json(o, &b);
+    hy_buf_append(&b, "", 1);
+    assert_non_null(strstr((const char *)b.data, "\"partitions\":8,\"partitionsLed\":0,"
+                                                 "\"partitionsWithoutLeader\":2,"));
+    hy_buf_free(&b);
+    follower(o);
     o->has_quorum = 0;
     o->leader[0] = '\0';
     assert_int_equal(observe_ready(o, why, sizeof(why)), 0);
