@@ -9,6 +9,7 @@
  *   halyctl [OPTIONS] cluster remove NODE
  *   halyctl [OPTIONS] cluster force-quorum --confirm-data-loss
  *   halyctl [OPTIONS] snapshot
+ *   halyctl [OPTIONS] partitions     (each partition's slots and leader, as this node sees them)
  *
  * Options, before or after the subcommand, as redis-cli spells them: -h HOST, -p PORT,
  * -a/--pass PASSWORD (or the REDISCLI_AUTH environment variable), --user USER, --json (every
@@ -472,6 +473,7 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] cluster force-quorum --confirm-data-loss\n"
     "       halyctl [OPTIONS] node drain\n"
     "       halyctl [OPTIONS] snapshot\n"
+    "       halyctl [OPTIONS] partitions\n"
     "options (before or after the subcommand):\n"
     "  -h HOST            the member to ask (default 127.0.0.1)\n"
     "  -p PORT            its client port (default 7379)\n"
@@ -596,6 +598,19 @@ static int run(struct conn *c, const struct words *w)
     if (is(w, "node", "drain") && w->n == 2) {
         return cmd_drain(c, w->host, w->port);
     }
+    if (is(w, "partitions", NULL) && w->n == 1) {
+        const char *a[] = {"HALYARD", "PARTITIONS", "JSON"};
+        struct resp_value v;
+        if (conn_call(c, opts.json ? 3 : 2, a, &v) != 0) {
+            return 2;
+        }
+        int json = opts.json;
+        opts.json = 0; /* the server's JSON is the answer: print it as it comes */
+        int rc = print_reply(&v);
+        opts.json = json;
+        resp_value_free(&v);
+        return rc;
+    }
     if (is(w, "snapshot", NULL) && w->n == 1) {
         const char *a[] = {"HALYARD", "SNAPSHOT"};
         return simple(c, 2, a);
@@ -610,7 +625,7 @@ static int known(const struct words *w)
             (strcmp(w->w[1], "status") == 0 || strcmp(w->w[1], "failover") == 0 ||
              strcmp(w->w[1], "join") == 0 || strcmp(w->w[1], "remove") == 0 ||
              strcmp(w->w[1], "force-quorum") == 0)) ||
-           is(w, "node", "drain") || is(w, "snapshot", NULL);
+           is(w, "node", "drain") || is(w, "snapshot", NULL) || is(w, "partitions", NULL);
 }
 
 int main(int argc, char **argv)

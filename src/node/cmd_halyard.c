@@ -385,6 +385,28 @@ void cmd_halyard(struct cmd_ctx *x)
     int json = x->argc == 3 && node_arg_is(&x->argv[2], "JSON");
     if ((node_arg_is(sub, "STATUS") || node_arg_is(sub, "MEMBERS")) && (x->argc == 2 || json)) {
         halyard_status(x, json);
+    } else if (node_arg_is(sub, "PARTITIONS") && (x->argc == 2 || json)) {
+        /* Each partition: its slots, its leader, this node's replica of it. */
+        struct hy_buf b;
+        hy_buf_init(&b);
+        if (x->node->group_count == 1) {
+            hy_buf_append_str(&b, json ? "{\"partitions\":1}"
+                                       : "partitions: 1 (group 0 holds every slot)\n");
+        } else {
+            if (json) {
+                hy_buf_printf(&b, "{\"partitions_count\":%zu", x->node->group_count - 1);
+            }
+            partitions_status(x->node, &b, json);
+            if (json) {
+                hy_buf_append_str(&b, "}");
+            }
+        }
+        if (json) {
+            resp_write_bulk(&x->w, b.data, b.len);
+        } else {
+            resp_write_verbatim(&x->w, "txt", b.data, b.len);
+        }
+        hy_buf_free(&b);
     } else if (node_arg_is(sub, "FAILOVER")) {
         halyard_failover(x);
     } else if (node_arg_is(sub, "DRAIN") && x->argc == 2) {

@@ -109,6 +109,20 @@ def test_slots_shards_and_redis_cluster_client(make_cluster):
     assert "halyard_partitions:%d" % PARTS in text
     assert "cluster_slots_ok:%d" % SLOTS in text
     wait_balanced(c, [0, 1, 2])
+    # halyctl: the summary and the map, as this node sees them.
+    import json
+    halyctl = os.path.join(os.path.dirname(c.bin), "halyctl")
+    out = subprocess.run([halyctl, "-p", str(c.ports[2]), "partitions", "--json"], capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 0, out
+    doc = json.loads(out.stdout)
+    assert doc["partitions_count"] == PARTS and doc["partitions_without_leader"] == 0, doc
+    assert [p["partition"] for p in doc["partitions"]] == list(range(PARTS))
+    assert sorted(doc["leaders"].values()) in ([2, 3, 3], [3, 3, 2], [2, 3, 3]), doc["leaders"]
+    assert doc["partitions"][0]["slots"] == "0-%d" % (SLOTS // PARTS - 1)
+    out = subprocess.run([halyctl, "-p", str(c.ports[0]), "cluster", "status"], capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 0 and "leaders per node:" in out.stdout, out
 
     rc = RedisCluster(host="127.0.0.1", port=c.ports[1])
     model = {}
