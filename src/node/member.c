@@ -513,16 +513,33 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
                                 "longest log");
         return;
     }
-    uint64_t last = raft_last_index(&x->node->meta->raft);
-    int rc = replica_force(x->node->meta, x->now_ms);
+    /* Every group this node holds (the metadata group first): a lost majority is lost for
+     * every partition alike, since every member holds every partition. */
+    struct hy_node *n = x->node;
+    size_t forced = 0;
+    int rc = HY_EEXIST;
+    for (size_t i = 0; i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        uint64_t last = raft_last_index(&g->raft);
+        int grc = replica_force(g, x->now_ms);
+        if (grc == HY_OK) {
+            forced++;
+            hy_log(n->log, HY_LOG_WARN,
+                   "FORCE-QUORUM: this node is now the only voter of group %u, from its log "
+                   "ending at %llu",
+                   g->id, (unsigned long long)last);
+        } else if (grc != HY_EEXIST) {
+            rc = grc;
+        }
+    }
+    if (forced > 0) {
+        rc = HY_OK;
+    }
     if (rc == HY_EEXIST) {
         resp_write_error(&x->w, "ERR this node leads a working majority; nothing to force");
     } else if (rc != HY_OK) {
         resp_write_errorf(&x->w, "ERR cannot force: %s", hy_strerror(rc));
     } else {
-        hy_log(x->node->log, HY_LOG_WARN,
-               "FORCE-QUORUM: this node is now the only voter, from its log ending at %llu",
-               (unsigned long long)last);
         resp_write_simple(&x->w, "OK this node is the only voter now; members that catch up "
                                  "are promoted again, remove the lost ones");
     }
