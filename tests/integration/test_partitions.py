@@ -403,3 +403,52 @@ def test_failover_of_one_partition_and_drain(make_cluster):
     live = [i for i in range(3) if i != victim]
     after = wait_all_led(c, live)
     assert c.ports[victim] not in after.values()
+
+
+def test_force_quorum_and_remove_act_on_every_partition(make_cluster):
+    """Two of three members lost for good: the survivor cannot write to any partition.
+    FORCE-QUORUM makes it the only voter of every group (the metadata group and each
+    partition): every partition writes again and keeps what it had; REMOVE of the lost members
+    takes them out of every partition's group."""
+    c = make_cluster(3, **{"request-timeout-ms": 1000})
+    wait_all_led(c, [0, 1, 2])
+    keys = {}
+    for p in range(PARTS):
+        for i in range(100):
+            k = "fq%d-%d" % (p, i)
+            if partition_of(key_slot(c.ports[0], k)) == p:
+                keys[p] = k
+                break
+    r = redis.Redis(port=c.ports[0])
+    for p, k in keys.items():
+        assert r.set(k, p)
+    s = 2
+
+    def survivor_has_all():
+        with RawConn(c.ports[s]) as conn:
+            conn.cmd("READONLY")
+            return all(conn.cmd("GET", k) == str(p).encode() for p, k in keys.items())
+
+    wait_for(survivor_has_all, 20, "the survivor to hold every partition's write")
+    for i in (0, 1):
+        c.kill(i, signal.SIGKILL)
+    with RawConn(c.ports[s]) as conn:
+        got = conn.cmd("SET", keys[0], "lost")
+        assert isinstance(got, RespError) and got.startswith(("NOQUORUM", "TRYAGAIN", "UNKNOWN")), got
+        got = conn.cmd("HALYARD", "FORCE-QUORUM", "CONFIRM-DATA-LOSS")
+        assert got.startswith("OK this node is the only voter"), got
+    wait_all_led(c, [s])
+    r = redis.Redis(port=c.ports[s])
+    for p, k in keys.items():
+        assert r.get(k) == str(p).encode()
+        assert r.set(k, "after")
+    for name in ("n1", "n2"):
+        with RawConn(c.ports[s]) as conn:
+            got = conn.cmd("HALYARD", "REMOVE", name)
+            assert not isinstance(got, RespError), got
+
+    def alone_everywhere():
+        with RawConn(c.ports[s]) as conn:
+            return all(len(sh[3]) == 1 for sh in conn.cmd("CLUSTER", "SHARDS"))
+
+    wait_for(alone_everywhere, 30, "the lost members out of every partition's group")
