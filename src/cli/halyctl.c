@@ -567,20 +567,26 @@ static int simple(struct conn *c, int argc, const char **argv)
     return rc;
 }
 
+/* HALYARD <sub> [JSON]: the server's text, or with --json its JSON printed as it comes. */
+static int halyard_view(struct conn *c, const char *sub)
+{
+    const char *a[] = {"HALYARD", sub, "JSON"};
+    struct resp_value v;
+    if (conn_call(c, opts.json ? 3 : 2, a, &v) != 0) {
+        return 2;
+    }
+    int json = opts.json;
+    opts.json = 0; /* the server's JSON is the answer: print it as it comes */
+    int rc = print_reply(&v);
+    opts.json = json;
+    resp_value_free(&v);
+    return rc;
+}
+
 static int run(struct conn *c, const struct words *w)
 {
     if (is(w, "cluster", "status") && w->n == 2) {
-        const char *a[] = {"HALYARD", "STATUS", "JSON"};
-        struct resp_value v;
-        if (conn_call(c, opts.json ? 3 : 2, a, &v) != 0) {
-            return 2;
-        }
-        int json = opts.json;
-        opts.json = 0; /* the server's JSON is the answer: print it as it comes */
-        int rc = print_reply(&v);
-        opts.json = json;
-        resp_value_free(&v);
-        return rc;
+        return halyard_view(c, "STATUS");
     }
     if (is(w, "cluster", "failover") && w->n == 2) {
         return cmd_failover(c, w->to);
@@ -599,17 +605,7 @@ static int run(struct conn *c, const struct words *w)
         return cmd_drain(c, w->host, w->port);
     }
     if (is(w, "partitions", NULL) && w->n == 1) {
-        const char *a[] = {"HALYARD", "PARTITIONS", "JSON"};
-        struct resp_value v;
-        if (conn_call(c, opts.json ? 3 : 2, a, &v) != 0) {
-            return 2;
-        }
-        int json = opts.json;
-        opts.json = 0; /* the server's JSON is the answer: print it as it comes */
-        int rc = print_reply(&v);
-        opts.json = json;
-        resp_value_free(&v);
-        return rc;
+        return halyard_view(c, "PARTITIONS");
     }
     if (is(w, "snapshot", NULL) && w->n == 1) {
         const char *a[] = {"HALYARD", "SNAPSHOT"};

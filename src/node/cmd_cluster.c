@@ -17,17 +17,6 @@ static void member_node_id(const struct node_member *m, char out[41])
     snprintf(out, 41, "%016llx000000000000000000000000", (unsigned long long)m->id);
 }
 
-static int group_has_member(const struct node_group *g, raft_id id)
-{
-    const struct raft_membership *m = raft_membership(&g->raft);
-    for (uint32_t i = 0; i < m->count; i++) {
-        if (m->servers[i].id == id) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static const struct node_member *self_member(const struct hy_node *n)
 {
     return node_member_find(n->members, n->member_count, n->meta->raft.cfg.id);
@@ -153,7 +142,7 @@ static size_t group_replicas(const struct hy_node *n, const struct node_group *g
 {
     size_t count = 0;
     for (size_t i = 0; i < n->member_count; i++) {
-        count += &n->members[i] != leader && group_has_member(g, n->members[i].id);
+        count += &n->members[i] != leader && node_group_has(g, n->members[i].id);
     }
     return count;
 }
@@ -180,7 +169,7 @@ static void cluster_slots(struct cmd_ctx *x)
         resp_write_int(&x->w, hi);
         write_slot_node(&x->w, leader);
         for (size_t i = 0; i < n->member_count; i++) {
-            if (&n->members[i] != leader && group_has_member(groups[p], n->members[i].id)) {
+            if (&n->members[i] != leader && node_group_has(groups[p], n->members[i].id)) {
                 write_slot_node(&x->w, &n->members[i]);
             }
         }
@@ -228,7 +217,7 @@ static void cluster_shards(struct cmd_ctx *x)
         resp_write_bulk_str(&x->w, "nodes");
         resp_write_array(&x->w, group_replicas(n, groups[p], NULL));
         for (size_t i = 0; i < n->member_count; i++) {
-            if (group_has_member(groups[p], n->members[i].id)) {
+            if (node_group_has(groups[p], n->members[i].id)) {
                 write_shard_node(x, groups[p], &n->members[i]);
             }
         }

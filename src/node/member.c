@@ -188,7 +188,7 @@ void member_scan_log(struct hy_node *n, const struct raft_entry *entries, uint32
     member_rebuild(n);
 }
 
-static int group_has(const struct node_group *g, raft_id id)
+int node_group_has(const struct node_group *g, raft_id id)
 {
     const struct raft_membership *m = raft_membership(&g->raft);
     for (uint32_t i = 0; i < m->count; i++) {
@@ -201,7 +201,7 @@ static int group_has(const struct node_group *g, raft_id id)
 
 int member_in_config(const struct hy_node *n, raft_id id)
 {
-    return group_has(n->meta, id);
+    return node_group_has(n->meta, id);
 }
 
 const char *member_role_name(const struct hy_node *n, const struct node_member *m)
@@ -310,7 +310,7 @@ static void reconcile_group(struct hy_node *n, struct node_group *g, uint64_t no
     for (size_t i = 0; i < count; i++) {
         const struct store_member *sm = &book[i];
         raft_id id = node_member_id(sm->name);
-        int in = group_has(g, id);
+        int in = node_group_has(g, id);
         int voter = raft_membership_is_voter(cm, id);
         uint32_t op;
         if (sm->role == STORE_MEMBER_REMOVED && in) {

@@ -338,6 +338,8 @@ void member_scan_log(struct hy_node *n, const struct raft_entry *entries, uint32
 /* Leader: moves the Raft configuration towards the address book, one change at a time. */
 void member_reconcile(struct hy_node *n, uint64_t now_ms);
 int member_in_config(const struct hy_node *n, raft_id id);
+/* Whether id is in g's Raft configuration (voter or learner). */
+int node_group_has(const struct node_group *g, raft_id id);
 /* "leader", "follower", "learner", "observer", "joining", "removed". */
 const char *member_role_name(const struct hy_node *n, const struct node_member *m);
 void cmd_halyard_join(struct cmd_ctx *x);
