@@ -297,11 +297,8 @@ void cmd_flushall(struct cmd_ctx *x)
         node_reply_syntax_error(x);
         return;
     }
-    if (x->node->group_count > 1) {
-        /* Every partition would need its own entry, and the whole is not atomic: not yet. */
-        resp_write_error(&x->w, "ERR FLUSHALL/FLUSHDB are not available yet on a cluster with "
-                                "partitions; delete keys with DEL or UNLINK");
-        return;
+    if (node_scatter_flush(x)) {
+        return; /* with partitions: one entry in each, answered once all are (scatter.c) */
     }
     struct store_entry e = {.op = STORE_OP_FLUSHALL, .time_ms = x->now_ms, .expire_at_ms = -1};
     node_propose(x, &e);

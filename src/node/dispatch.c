@@ -262,6 +262,12 @@ static int node_must_wait(struct node_group *g, struct node_client *c, const str
 {
     struct hy_node *n = g->node;
     int is_write = d != NULL && (d->flags & CMD_WRITE);
+    if (c->scatter_pending > 0) {
+        return 1; /* its FLUSHALL's parts are not all answered yet */
+    }
+    if (c->waiting > 0 && d != NULL && d->handler == cmd_flushall && n->group_count > 1) {
+        return 1; /* run in every partition once the client's earlier writes are answered */
+    }
     if (c->waiting > 0 && !is_write) {
         return 1; /* reads see the client's own writes; replies stay in order */
     }
@@ -522,6 +528,13 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
         const struct cmd_def *inner = node_command_lookup(n, argv[3].ptr, argv[3].len);
         if (inner != NULL && inner->handler != cmd_hy_req) {
             return node_command_group(n, inner, argc - 3, argv + 3);
+        }
+        return n->meta;
+    }
+    if (d != NULL && d->handler == cmd_hy_flushpart && argc == 2) {
+        int64_t slot;
+        if (hy_parse_i64(argv[1].ptr, argv[1].len, &slot) && slot >= 0 && slot < HY_SLOT_COUNT) {
+            return node_group_of_slot(n, (uint16_t)slot);
         }
         return n->meta;
     }

@@ -198,6 +198,7 @@ void node_client_free(struct hy_node *n, struct node_client *c)
 {
     replica_client_gone(n, c);
     proxy_client_gone(n, c);
+    scatter_client_gone(n, c);
     if (c->blocked_on_read) {
         n->read_waiters--;
     }

@@ -69,6 +69,13 @@ struct node_client {
     uint64_t fwd_session, fwd_seq;
     int outcome_unsure; /* it was sent and lost: it may have been applied already */
     int is_proxy;       /* a request forwarded to us by a follower */
+    /* scatter.c: a client whose FLUSHALL runs in every partition waits for this many parts
+     * (the first error kept); an internal client running one part names its parent (NULL
+     * once the parent went away: then is_scatter_orphan). */
+    uint32_t scatter_pending;
+    char scatter_error[128];
+    struct node_client *scatter_parent;
+    int is_scatter_orphan;
     uint64_t proxy_req_id;
     char proxy_from[NODE_MEMBER_NAME_MAX + 1];
     int read_timed_out; /* answer an error: 1 = the wait passed request-timeout-ms, 2 = the

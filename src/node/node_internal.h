@@ -431,6 +431,15 @@ void proxy_client_gone(struct hy_node *n, struct node_client *c);
 void proxy_expire(struct hy_node *n, uint64_t now_ms);
 void proxy_free(struct hy_node *n);
 
+/* scatter.c: FLUSHALL/FLUSHDB with partitions runs as one internal request per partition;
+ * returns 0 when the node has one group (the caller runs the plain command). */
+int node_scatter_flush(struct cmd_ctx *x);
+/* From node_take_ready: an internal part that answered is collected (and freed); returns 1
+ * for every internal part, answered or not. */
+int scatter_maybe_finish(struct hy_node *n, struct node_client *c);
+/* A client went away: its internal parts finish without it. */
+void scatter_client_gone(struct hy_node *n, struct node_client *c);
+
 /* Reply helpers with Redis's exact texts. */
 void node_reply_syntax_error(struct cmd_ctx *x);
 void node_reply_not_integer(struct cmd_ctx *x);

@@ -153,6 +153,9 @@ struct node_client *node_take_ready(struct hy_node *n)
         n->ready = c->ready_next;
         c->on_ready = 0;
         c->ready_next = NULL;
+        if (scatter_maybe_finish(n, c)) {
+            continue; /* an internal part of a FLUSHALL: collected, never the shell's */
+        }
         if (!c->is_proxy) {
             return c;
         }
@@ -749,7 +752,8 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
         }
     }
     for (struct node_client *c = n->ready; c != NULL; c = c->ready_next) {
-        if (c->waiting == 0 && !c->blocked_on_read && !c->forwarding && c->in.len > 0) {
+        if (c->waiting == 0 && !c->blocked_on_read && !c->forwarding && c->in.len > 0 &&
+            c->scatter_pending == 0) {
             node_client_process(n, c, now_ms);
         }
     }

@@ -551,6 +551,18 @@ static void test_partitions_route_keys_to_their_groups(void **state)
             }
         }
     }
+    /* FLUSHALL through node 0 runs in every partition (some led here, some forwarded), and is
+     * answered once all are flushed: no group's store holds a key on any node after. */
+    struct node_client *f = net_client(&t, 0);
+    send_cmd(&t, 0, f, "*1\r\n$8\r\nFLUSHALL\r\n");
+    net_run(&t, 300);
+    assert_string_equal(take_out(f), "+OK\r\n");
+    for (int i = 0; i < NN; i++) {
+        for (uint32_t g = 0; g <= PARTS; g++) {
+            assert_int_equal(store_key_count(node_group_get(t.node[i], g)->store), 0);
+        }
+    }
+    node_client_free(t.node[0], f);
     struct node_client *c = net_client(&t, 0);
     char cmd[160];
     const char *a = key_of(t.node[0], 0);
