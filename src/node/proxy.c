@@ -442,7 +442,11 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
     }
     struct node_forward *f = &n->forwards[i];
     if (f->opens_session) {
-        fsession_opened(n, i, data, len, now_ms);
+        /* -MOVED/-TRYAGAIN: that member no longer leads and opened nothing. Not a refusal
+         * (which sends writes without a session for a second): the open is tried again at
+         * the next leader, and the writes wait for it. */
+        int not_run = reply_not_run(data, len);
+        fsession_opened(n, i, not_run ? NULL : data, not_run ? 0 : len, now_ms);
         return;
     }
     const struct node_member *leader = replica_leader_member(forward_group(n, f));
