@@ -158,6 +158,7 @@ def bench_set(c, pipeline, n):
         if line.startswith('"SET"'):
             rps = float(line.split(",")[1].strip('"'))
     if rps is None:
+        print("    (a run failed: %s)" % (out.stderr or out.stdout).strip()[-200:], flush=True)
         return None
     return rps, cpu_s * 1e6 / n
 
