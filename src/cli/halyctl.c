@@ -3,7 +3,7 @@
  * "Interfaces").
  *
  *   halyctl [OPTIONS] cluster status
- *   halyctl [OPTIONS] cluster failover [--to NODE]
+ *   halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]
  *   halyctl [OPTIONS] node drain     (hand leadership over, stop the node)
  *   halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]
  *   halyctl [OPTIONS] cluster remove NODE
@@ -284,6 +284,83 @@ static int conn_to_leader(struct conn *c)
     return conn_open(c, addr, colon + 1);
 }
 
+/* Partition p's leader as the member c is connected to sees it ("" when none), from HALYARD
+ * PARTITIONS JSON. */
+static void partition_leader(struct conn *c, const char *p, char *leader, size_t cap)
+{
+    const char *argv[] = {"HALYARD", "PARTITIONS", "JSON"};
+    struct resp_value v;
+    leader[0] = '\0';
+    if (conn_call(c, 3, argv, &v) != 0) {
+        return;
+    }
+    if (v.type == RESP_BULK) {
+        char json[65536], key[64];
+        snprintf(json, sizeof(json), "%.*s", (int)v.len, (const char *)v.str);
+        snprintf(key, sizeof(key), "{\"partition\":%s,", p);
+        const char *at = strstr(json, key);
+        if (at != NULL) {
+            json_string_after(at, "\"leader\":\"", leader, cap);
+        }
+    }
+    resp_value_free(&v);
+}
+
+/* cluster failover --partition P [--to NODE]: on P's leader, HALYARD FAILOVER [TO NODE]
+ * PARTITION P; then waits until P has another leader. */
+static int cmd_failover_partition(struct conn *c, const char *p, const char *to)
+{
+    char before[128], now[128], addr[300], key[256];
+    partition_leader(c, p, before, sizeof(before));
+    if (before[0] == '\0') {
+        fprintf(stderr, "halyctl: partition %s has no leader right now (or no such partition)\n",
+                p);
+        return 1;
+    }
+    const char *status[] = {"HALYARD", "STATUS", "JSON"};
+    struct resp_value v;
+    addr[0] = '\0';
+    if (conn_call(c, 3, status, &v) == 0 && v.type == RESP_BULK) {
+        char json[8192];
+        snprintf(json, sizeof(json), "%.*s", (int)v.len, (const char *)v.str);
+        snprintf(key, sizeof(key), "{\"name\":\"%s\",\"address\":\"", before);
+        json_string_after(json, key, addr, sizeof(addr));
+    }
+    resp_value_free(&v);
+    char *colon = strrchr(addr, ':');
+    if (colon == NULL) {
+        fprintf(stderr, "halyctl: no address for %s, the leader of partition %s\n", before, p);
+        return 1;
+    }
+    *colon = '\0';
+    conn_close(c);
+    if (conn_open(c, addr, colon + 1) != 0) {
+        return 2;
+    }
+    const char *argv[] = {"HALYARD", "FAILOVER", "PARTITION", p, "TO", to};
+    if (conn_call(c, to ? 6 : 4, argv, &v) != 0) {
+        return 2;
+    }
+    int rc = print_reply(&v);
+    resp_value_free(&v);
+    if (rc != 0) {
+        return 1;
+    }
+    for (int i = 0; i < 100; i++) {
+        partition_leader(c, p, now, sizeof(now));
+        if (now[0] != '\0' && strcmp(now, before) != 0) {
+            char line[256];
+            snprintf(line, sizeof(line), "partition %s is now led by %s", p, now);
+            say("%s", line);
+            json_result("result", last_reply, "leader", now, NULL);
+            return 0;
+        }
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    fprintf(stderr, "halyctl: the leadership of partition %s did not move within 5 s\n", p);
+    return 1;
+}
+
 static int cmd_failover(struct conn *c, const char *to)
 {
     char before[128], now[128];
@@ -467,7 +544,7 @@ static int cmd_member(struct conn *c, const char *op, const char *spec, int obse
 
 static const char usage_text[] =
     "usage: halyctl [OPTIONS] cluster status\n"
-    "       halyctl [OPTIONS] cluster failover [--to NODE]\n"
+    "       halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]\n"
     "       halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]\n"
     "       halyctl [OPTIONS] cluster remove NODE\n"
     "       halyctl [OPTIONS] cluster force-quorum --confirm-data-loss\n"
@@ -492,7 +569,7 @@ static int usage(void)
 struct words {
     const char *w[8];
     int n;
-    const char *host, *port, *to;
+    const char *host, *port, *to, *partition;
     int observer, confirm, help;
 };
 
@@ -501,13 +578,14 @@ static int parse_args(int argc, char **argv, struct words *out)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **value = strcmp(a, "-h") == 0       ? &out->host
-                             : strcmp(a, "-p") == 0     ? &out->port
-                             : strcmp(a, "-a") == 0     ? &opts.pass
-                             : strcmp(a, "--pass") == 0 ? &opts.pass
-                             : strcmp(a, "--user") == 0 ? &opts.user
-                             : strcmp(a, "--to") == 0   ? &out->to
-                                                        : NULL;
+        const char **value = strcmp(a, "-h") == 0            ? &out->host
+                             : strcmp(a, "-p") == 0          ? &out->port
+                             : strcmp(a, "-a") == 0          ? &opts.pass
+                             : strcmp(a, "--pass") == 0      ? &opts.pass
+                             : strcmp(a, "--user") == 0      ? &opts.user
+                             : strcmp(a, "--to") == 0        ? &out->to
+                             : strcmp(a, "--partition") == 0 ? &out->partition
+                                                             : NULL;
         if (value != NULL) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "halyctl: %s needs a value\n", a);
@@ -543,7 +621,7 @@ static int is(const struct words *w, const char *a, const char *b)
 /* Options that belong to one subcommand only are refused elsewhere. */
 static int options_fit(const struct words *w)
 {
-    if (w->to != NULL && !is(w, "cluster", "failover")) {
+    if ((w->to != NULL || w->partition != NULL) && !is(w, "cluster", "failover")) {
         return 0;
     }
     if (w->observer && !is(w, "cluster", "join")) {
@@ -589,7 +667,8 @@ static int run(struct conn *c, const struct words *w)
         return halyard_view(c, "STATUS");
     }
     if (is(w, "cluster", "failover") && w->n == 2) {
-        return cmd_failover(c, w->to);
+        return w->partition ? cmd_failover_partition(c, w->partition, w->to)
+                            : cmd_failover(c, w->to);
     }
     if (is(w, "cluster", "join") && w->n == 3) {
         return cmd_member(c, "JOIN", w->w[2], w->observer);

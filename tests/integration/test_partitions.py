@@ -400,6 +400,15 @@ def test_failover_of_one_partition_and_drain(make_cluster):
         assert is_error(got, "ERR no partition"), got
     wait_for(lambda: leaders(c.ports[0]).get(p) == c.ports[dst], 10, "partition %d led by %s" % (p, c.names[dst]))
     wait_balanced(c, [0, 1, 2])
+    # halyctl finds the partition's leader itself (asked through any member) and waits.
+    led = leaders(c.ports[0])
+    src = c.ports.index(led[5])
+    dst = (src + 2) % 3
+    halyctl = os.path.join(os.path.dirname(c.bin), "halyctl")
+    out = subprocess.run([halyctl, "-p", str(c.ports[dst]), "cluster", "failover", "--partition", "5", "--to",
+                          c.names[dst]], capture_output=True, text=True, timeout=15)
+    assert out.returncode == 0 and "partition 5 is now led by %s" % c.names[dst] in out.stdout, out
+    wait_balanced(c, [0, 1, 2])
     victim = c.ports.index(leaders(c.ports[0])[0])
     with RawConn(c.ports[victim]) as conn:
         assert conn.cmd("HALYARD", "DRAIN").startswith("OK draining")
