@@ -149,6 +149,32 @@ void store_ztmp_at(const struct store_ztmp *t, size_t rank, double *score_out,
                    const uint8_t **m_out, size_t *mlen_out);
 void store_ztmp_free(struct store_ztmp *t);
 
+/* Bit strings (SETBIT, BITFIELD): a bit offset as Redis parses it ("#N" = N * bits when hash
+ * and bits > 0), below STORE_STRING_BYTES_MAX * 8; 1 on success. */
+int store_bit_offset_parse(const uint8_t *p, size_t len, int hash, unsigned bits, uint64_t *out);
+
+struct store_arg;
+
+/* One BITFIELD operation, parsed. */
+enum store_bf_opcode { STORE_BF_GET = 0, STORE_BF_SET = 1, STORE_BF_INCRBY = 2 };
+enum store_bf_overflow { STORE_BF_WRAP = 0, STORE_BF_SAT = 1, STORE_BF_FAIL = 2 };
+struct store_bf_op {
+    uint8_t opcode, overflow, sign, bits;
+    uint64_t offset;
+    int64_t value; /* SET's value, INCRBY's increment */
+};
+/*
+ * Parses BITFIELD's subcommands args[0..n) (after the key) into ops (room for n), as Redis 7.0
+ * does. Returns the number of ops, or -1 with *err_out set to the error reply (a static
+ * string). *writes_out tells whether any op writes; *highest_out is the highest bit a write
+ * reaches (the string grows to hold it).
+ */
+long store_bitfield_parse(const struct store_arg *args, size_t n, struct store_bf_op *ops,
+                          int *writes_out, uint64_t *highest_out, const char **err_out);
+/* Replies the array of a read-only BITFIELD (GET ops only) over string bytes p (NULL = none). */
+void store_bitfield_read(const uint8_t *p, size_t len, const struct store_bf_op *ops, size_t n,
+                         struct resp_writer *w);
+
 /* Keys held, including expired ones not yet deleted by the log (as Redis's DBSIZE). */
 size_t store_key_count(const struct store *s);
 /* Keys with an expiry. */
@@ -217,6 +243,10 @@ enum store_op {
     STORE_OP_ZRANGESTORE,  /* [dst, src, min, max, offset, limit]; incr = 0 rank, 1 score, 2 lex;
                               RIGHT = REV -> size */
     STORE_OP_SESSION_REQW, /* as SESSION_REQ, admitted by the window rule (client sessions) */
+    /* Bits. */
+    STORE_OP_SETBIT,   /* [key, offset, bit] (decimal text) -> old bit */
+    STORE_OP_BITOP,    /* [dst, srcs...]; incr = 0 AND, 1 OR, 2 XOR, 3 NOT -> result length */
+    STORE_OP_BITFIELD, /* [key, subcommand args...] as BITFIELD's -> array */
     STORE_OP_COUNT
 };
 

@@ -43,7 +43,7 @@ struct op_shape {
 /* Op numbers are on disk (docs/disk-format.md): new ops are only ever appended. */
 _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36 &&
                    STORE_OP_ZREMRANGE == 41 && STORE_OP_ZRANGESTORE == 43 &&
-                   STORE_OP_SESSION_REQW == 44,
+                   STORE_OP_SESSION_REQW == 44 && STORE_OP_SETBIT == 45 && STORE_OP_BITFIELD == 47,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -96,6 +96,9 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_ZSTORE] = {3, ANY, 1, 0},
     [STORE_OP_ZRANGESTORE] = {6, 6, 0, STORE_F_RIGHT},
     [STORE_OP_SESSION_REQW] = {2, 2, 0, STORE_F_RESP3},
+    [STORE_OP_SETBIT] = {3, 3, 0, 0},
+    [STORE_OP_BITOP] = {2, ANY, 0, 0},
+    [STORE_OP_BITFIELD] = {1, ANY, 0, 0},
 };
 #undef ANY
 

@@ -467,6 +467,98 @@ static void test_append_setrange(void **state)
     store_destroy(s);
 }
 
+/* SETBIT grows the string with zeros (keeping its expiry) and answers the old bit; BITOP
+ * combines sources as zero-padded to the longest and deletes the destination when all are
+ * empty; both refuse other types and check their arguments at apply too. */
+static void test_setbit_bitop(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "9", "1", NULL), ":0\r\n");
+    const uint8_t *v;
+    size_t len;
+    store_obj_string(store_find(s, S("b"), 1), &v, &len);
+    assert_int_equal(len, 2);
+    assert_memory_equal(v, "\x00\x40", 2);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "9", "0", NULL), ":1\r\n");
+    run(s, STORE_OP_EXPIRE, 0, 1, 1000, 0, "b", NULL);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "1", "1", NULL), ":0\r\n");
+    assert_string_equal(get(s, "b", 1), "@");
+    assert_int_equal(ttl_at(s, "b", 1), 1000);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "-1", "1", NULL),
+                        "-ERR bit offset is not an integer or out of range\r\n");
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "4294967296", "1", NULL),
+                        "-ERR bit offset is not an integer or out of range\r\n");
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "1", "2", NULL),
+                        "-ERR bit is not an integer or out of range\r\n");
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "x", "\x0f\xf0", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "y", "\xff", NULL);
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 0, "d", "x", "y", "none", NULL), ":2\r\n");
+    store_obj_string(store_find(s, S("d"), 1), &v, &len);
+    assert_memory_equal(v, "\x00\x00", 2); /* AND with a missing key is all zeros */
+    run(s, STORE_OP_BITOP, 0, 1, -1, 1, "d", "x", "y", NULL);
+    store_obj_string(store_find(s, S("d"), 1), &v, &len);
+    assert_memory_equal(v, "\xff\xf0", 2);
+    run(s, STORE_OP_BITOP, 0, 1, -1, 2, "d", "x", "y", NULL);
+    store_obj_string(store_find(s, S("d"), 1), &v, &len);
+    assert_memory_equal(v, "\xf0\xf0", 2);
+    run(s, STORE_OP_BITOP, 0, 1, -1, 3, "d", "x", NULL);
+    store_obj_string(store_find(s, S("d"), 1), &v, &len);
+    assert_memory_equal(v, "\xf0\x0f", 2);
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 1, "d", "none", NULL), ":0\r\n");
+    assert_null(store_find(s, S("d"), 1));
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 3, "d", "x", "y", NULL),
+                        "-ERR BITOP NOT must be called with a single source key.\r\n");
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 9, "d", "x", NULL),
+                        "-ERR syntax error\r\n");
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f", "1", NULL);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "h", "1", "1", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 0, "d", "x", "h", NULL), WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* BITFIELD: signed and unsigned fields across byte boundaries, SET answers the old value,
+ * INCRBY the new one, and the three overflow rules (FAIL answers nil and writes nothing). */
+static void test_bitfield(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "f", "SET", "u8", "4", "255", "GET",
+                            "i8", "4", "GET", "u4", "#1", NULL),
+                        "*3\r\n:0\r\n:-1\r\n:15\r\n");
+    const uint8_t *v;
+    size_t len;
+    store_obj_string(store_find(s, S("f"), 1), &v, &len);
+    assert_int_equal(len, 2);
+    assert_memory_equal(v, "\x0f\xf0", 2);
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "INCRBY", "u2", "100", "1",
+                            "OVERFLOW", "SAT", "INCRBY", "u2", "102", "5", NULL),
+                        "*2\r\n:1\r\n:3\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "OVERFLOW", "FAIL", "INCRBY",
+                            "u2", "102", "1", "OVERFLOW", "WRAP", "INCRBY", "i8", "0", "200", NULL),
+                        "*2\r\n$-1\r\n:-56\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "k64", "INCRBY", "i64", "0",
+                            "9223372036854775807", "OVERFLOW", "SAT", "INCRBY", "i64", "0", "100",
+                            NULL),
+                        "*2\r\n:9223372036854775807\r\n:9223372036854775807\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "none", "GET", "u8", "0", NULL),
+                        "*1\r\n:0\r\n");
+    assert_null(store_find(s, S("none"), 1));
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "GET", "u64", "0", NULL),
+                        "-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is "
+                        "not supported but i64 is.\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "OVERFLOW", "X", NULL),
+                        "-ERR Invalid OVERFLOW type specified\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "SET", "u8", "0", NULL),
+                        "-ERR syntax error\r\n");
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f", "1", NULL);
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "h", "GET", "u8", "0", NULL),
+                        WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 /* GETDEL answers and deletes; GETEX answers and sets, keeps, clears (PERSIST) or, with a past
  * time, deletes. Both refuse hashes. */
 static void test_getdel_getex(void **state)
@@ -1523,7 +1615,7 @@ static void random_entry(struct hy_prng *p, struct hy_buf *out, uint64_t t)
         STORE_OP_INCRBYFLOAT, STORE_OP_PUSH,    STORE_OP_POP,    STORE_OP_LSET,
         STORE_OP_LINSERT,     STORE_OP_LREM,    STORE_OP_LMOVE,  STORE_OP_LMPOP,
         STORE_OP_SADD,        STORE_OP_SREM,    STORE_OP_SMOVE,  STORE_OP_SPOP,
-        STORE_OP_SSTORE};
+        STORE_OP_SSTORE,      STORE_OP_SETBIT,  STORE_OP_BITOP};
     char k1[16], k2[16], v[16];
     snprintf(k1, sizeof(k1), "k%u", (unsigned)hy_prng_below(p, 300));
     snprintf(k2, sizeof(k2), "k%u", (unsigned)hy_prng_below(p, 300));
@@ -1606,6 +1698,16 @@ static void random_entry(struct hy_prng *p, struct hy_buf *out, uint64_t t)
         e.incr %= 3;
         break;
     case STORE_OP_EXPIRE: e.expire_at_ms = (int64_t)t + (int64_t)hy_prng_below(p, 100); break;
+    case STORE_OP_SETBIT: /* [key, offset < 1000, "1"] */
+        a3[1] = a3[2];
+        a3[2] = (struct store_arg){S("1")};
+        e.argc = 3;
+        break;
+    case STORE_OP_BITOP: /* [k1, k2, k1] */
+        a3[2] = a3[0];
+        e.argc = 3;
+        e.incr %= 3;
+        break;
     default: break;
     }
     store_entry_encode(&e, out);
@@ -1757,6 +1859,8 @@ int main(void)
         cmocka_unit_test(test_incrby),
         cmocka_unit_test(test_incrbyfloat),
         cmocka_unit_test(test_append_setrange),
+        cmocka_unit_test(test_setbit_bitop),
+        cmocka_unit_test(test_bitfield),
         cmocka_unit_test(test_getdel_getex),
         cmocka_unit_test(test_hset_hdel),
         cmocka_unit_test(test_hincr),
