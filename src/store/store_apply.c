@@ -483,6 +483,38 @@ static void op_rename(struct store *s, const struct store_entry *e, struct resp_
     nx ? r_int(w, 1) : r_ok(w);
 }
 
+/* COPY: the destination gets a deep copy of the source's value and its expiry. The handler
+ * refuses src == dst; apply answers 0 for it too, so a hand-made entry cannot free a live
+ * value it is copying. */
+static void op_copy(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct store_obj *src = store__lookup_write(s, ARG(e, 0), e->time_ms);
+    if (src == NULL || (e->argv[0].len == e->argv[1].len &&
+                        memcmp(e->argv[0].ptr, e->argv[1].ptr, e->argv[0].len) == 0)) {
+        r_int(w, 0);
+        return;
+    }
+    struct store_obj *dst = store__lookup_write(s, ARG(e, 1), e->time_ms);
+    if (dst != NULL && !(e->flags & STORE_F_REPLACE)) {
+        r_int(w, 0);
+        return;
+    }
+    if (dst != NULL) {
+        store__delete(s, dst);
+    }
+    struct se_layout l;
+    store__layout(src, &l);
+    struct store_obj *n = store__entry_new(se_type(src), store__expire(src), ARG(e, 1), l.vlen);
+    if (se_type(src) != STORE_STRING) {
+        store__set_vobj(n, store__object_clone(src, s->hash_seed));
+    } else if (l.vlen > 0) {
+        memcpy(store__value_ptr(n), src->data + l.val_off, l.vlen);
+    }
+    n->lru = store__lru_of(e);
+    store__link(s, n);
+    r_int(w, 1);
+}
+
 static void op_flushall(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     (void)e;
@@ -713,6 +745,8 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_SETBIT] = store__op_setbit,
     [STORE_OP_BITOP] = store__op_bitop,
     [STORE_OP_BITFIELD] = store__op_bitfield,
+    [STORE_OP_COPY] = op_copy,
+    [STORE_OP_SORT] = store__op_sort,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

@@ -300,11 +300,16 @@ struct store_obj *store__string_put(struct store *s, const struct store_entry *e
  * length is unchanged (then its bytes may be changed in place). */
 struct store_obj *store__string_resize(struct store *s, struct store_obj *o, size_t len);
 
+/* A deep copy of a hash, list, set or sorted set entry's object (COPY), through the snapshot
+ * codec's own encoding of it (store_codec.c). */
+void *store__object_clone(const struct store_obj *e, uint64_t seed);
+
 /* ---- bit ops (store_bits.c), called by store_apply ------------------------------------- */
 
 void store__op_setbit(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_bitop(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_bitfield(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_sort(struct store *s, const struct store_entry *e, struct resp_writer *w);
 
 /* ---- list and set ops (store_list.c, store_set.c), called by store_apply --------------- */
 

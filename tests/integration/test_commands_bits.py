@@ -134,9 +134,9 @@ def _replica_value(port, key):
 
 
 @pytest.mark.halyard_only
-def test_bit_writes_through_a_follower_reach_every_replica(cluster):
-    """SETBIT, BITOP and BITFIELD sent to a follower are applied on every replica, which end
-    with the same bytes."""
+def test_bit_and_key_writes_through_a_follower_reach_every_replica(cluster):
+    """SETBIT, BITOP, BITFIELD, COPY and SORT ... STORE sent to a follower are applied on every
+    replica, which end with the same values."""
     li = cluster.leader()
     fi = (li + 1) % 3
     wait_for(lambda: info(cluster.ports[fi])["raft_leader"] != "", 10,
@@ -148,7 +148,16 @@ def test_bit_writes_through_a_follower_reach_every_replica(cluster):
         assert f.cmd("BITOP", "XOR", "{t}c", "{t}a", "{t}b") == 4
         assert f.cmd("BITCOUNT", "{t}c") == 12
         want = f.cmd("GET", "{t}c")
+        assert f.cmd("COPY", "{t}c", "{t}d") == 1
+        assert f.cmd("SADD", "{t}s", 5, 3, 9, 1) == 4
+        assert f.cmd("SORT", "{t}s", "DESC", "STORE", "{t}sorted") == 4
     assert want == bytes([0x40 ^ 0x90, 0x40 ^ 0xff, 0, 3])
     for i in range(3):
         wait_for(lambda: _replica_value(cluster.ports[i], "{t}c") == want, 10,
                  "replica %d to apply the bit writes" % i)
+        wait_for(lambda: _replica_value(cluster.ports[i], "{t}d") == want, 10,
+                 "replica %d to apply COPY" % i)
+        with RawConn(cluster.ports[i]) as c:
+            assert c.cmd("READONLY") == "OK"
+            wait_for(lambda: c.cmd("LRANGE", "{t}sorted", 0, -1) == [b"9", b"5", b"3", b"1"], 10,
+                     "replica %d to apply SORT STORE" % i)

@@ -31,8 +31,10 @@ SUITE = os.environ.get("HY_REDIS_TESTS") or next(
 #   type/hash   DUMP (DUMP/RESTORE not implemented)
 #   type/string passes all it runs (its jemalloc-only test is skipped: INFO has no jemalloc)
 #   bitops      INFO rdb_changes_since_last_save (no dirty counter; 3 fuzz tests after it)
+#   introspection-2  COMMAND GETKEYS (not implemented)
 BASELINE = {
     "bitops": (41, 1),
+    "introspection-2": (3, 1),
     "type/hash": (69, 1),
     "type/list": (23, 1),
     "type/list-2": (2, 0),

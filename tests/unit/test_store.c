@@ -1182,6 +1182,81 @@ static void test_zset_pop_range_store(void **state)
 
 /* ---- expiry -------------------------------------------------------------------------------- */
 
+/* COPY deep-copies every type with its expiry (changing the copy leaves the source alone),
+ * refuses an existing destination without REPLACE, and answers 0 for a missing source. */
+static void test_copy(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", "b", NULL);
+    run(s, STORE_OP_EXPIRE, 0, 1, 5000, 0, "l", NULL);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1", "m", NULL);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "s", "x", NULL);
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f", "v", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "v", NULL);
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "l", "l2", NULL), ":1\r\n");
+    assert_int_equal(ttl_at(s, "l2", 1), 5000);
+    run(s, STORE_OP_PUSH, 0, 1, -1, 0, "l2", "c", NULL);
+    assert_string_equal(list_text(s, "l"), "a b");
+    assert_string_equal(list_text(s, "l2"), "c a b");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "z", "l2", NULL), ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_COPY, STORE_F_REPLACE, 1, -1, 0, "z", "l2", NULL),
+                        ":1\r\n");
+    assert_string_equal(zset_text(s, "l2"), "m:1");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "s", "s2", NULL), ":1\r\n");
+    assert_string_equal(set_text(s, "s2"), "x");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "h", "h2", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "str", "str2", NULL), ":1\r\n");
+    assert_string_equal(get(s, "str2", 1), "v");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "none", "x", NULL), ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_COPY, STORE_F_REPLACE, 1, -1, 0, "s", "s", NULL), ":0\r\n");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* SORT in the log: numeric and ALPHA order, BY and GET patterns (hash fields too), LIMIT, and
+ * STORE into a list (even over the sorted key itself); an empty result deletes the
+ * destination. */
+static void test_sort(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "3", "1", "2", "10", NULL);
+    run(s, STORE_OP_MSET, 0, 1, -1, 0, "w_1", "d", "w_2", "c", "w_3", "b", "w_10", "a", NULL);
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h_2", "f", "two", NULL);
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", NULL),
+                        "*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$2\r\n10\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "ALPHA", "DESC", "LIMIT", "0", "2", NULL),
+        "*2\r\n$1\r\n3\r\n$1\r\n2\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "BY", "w_*", "ALPHA", "GET",
+                            "h_*->f", "LIMIT", "2", "-1", NULL),
+                        "*2\r\n$3\r\ntwo\r\n$-1\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "BY", "w_*", "STORE", "l", NULL),
+                        "-ERR One or more scores can't be converted into double\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "STORE", "l", NULL), ":4\r\n");
+    assert_string_equal(list_text(s, "l"), "1 2 3 10");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "none", "STORE", "l", NULL), ":0\r\n");
+    assert_null(store_find(s, S("l"), 1));
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "w_1", NULL), WRONGTYPE);
+    /* Fuzzer finds: sorting nothing, and LIMIT values whose sum overflows. */
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "none", NULL), "*0\r\n");
+    run(s, STORE_OP_PUSH, 0, 1, -1, 0, "l", "1", NULL);
+    assert_string_equal(
+        run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "LIMIT", "0", "9223372036854775807", NULL),
+        "*1\r\n$1\r\n1\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "GET", "no_*", "STORE", "e", NULL),
+                        ":1\r\n"); /* a nil stored as an empty element */
+    assert_int_equal(store_list_len(store_find(s, S("e"), 1)), 1);
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "LIMIT", "9223372036854775807",
+                            "9223372036854775807", NULL),
+                        "*0\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "LIMIT", "1", NULL),
+                        "-ERR syntax error\r\n");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 static void count_key_cb(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
 {
     (void)key;
@@ -1861,6 +1936,8 @@ int main(void)
         cmocka_unit_test(test_append_setrange),
         cmocka_unit_test(test_setbit_bitop),
         cmocka_unit_test(test_bitfield),
+        cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_sort),
         cmocka_unit_test(test_getdel_getex),
         cmocka_unit_test(test_hset_hdel),
         cmocka_unit_test(test_hincr),
