@@ -1,7 +1,8 @@
 /*
  * cmd_bits.c - strings as bit arrays: SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD
  * BITFIELD_RO. Reads run here against x->store; writes check their arguments as Redis does
- * (so errors come before any lookup) and propose an entry that store_bits.c applies.
+ * (so errors come before any lookup) and propose an entry that store_bits.c applies. Also
+ * HyperLogLog's PFADD PFCOUNT PFMERGE (HLLs are strings too), applied by store_hll.c.
  */
 #include <string.h>
 
@@ -282,4 +283,20 @@ void cmd_bitfield(struct cmd_ctx *x)
 void cmd_bitfield_ro(struct cmd_ctx *x)
 {
     bitfield_generic(x, 1);
+}
+
+/* HyperLogLog: the store checks and executes (store_hll.c); every one is a log entry. */
+void cmd_pfadd(struct cmd_ctx *x)
+{
+    node_propose_argv(x, STORE_OP_PFADD, 0, 0, -1, x->argc - 1);
+}
+
+void cmd_pfcount(struct cmd_ctx *x)
+{
+    node_propose_argv(x, STORE_OP_PFCOUNT, 0, 0, -1, x->argc - 1);
+}
+
+void cmd_pfmerge(struct cmd_ctx *x)
+{
+    node_propose_argv(x, STORE_OP_PFMERGE, 0, 0, -1, x->argc - 1);
 }

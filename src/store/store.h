@@ -288,6 +288,10 @@ enum store_op {
     /* Keys. */
     STORE_OP_COPY, /* [src, dst]; REPLACE -> 1/0 */
     STORE_OP_SORT, /* [key, SORT's options...] -> array, or STORE's length */
+    /* HyperLogLog. */
+    STORE_OP_PFADD,   /* [key, elements...] -> 1/0 */
+    STORE_OP_PFCOUNT, /* [keys...] -> cardinality (one key: its cache refreshed) */
+    STORE_OP_PFMERGE, /* [dst, srcs...] -> +OK */
     STORE_OP_COUNT
 };
 

@@ -747,6 +747,9 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_BITFIELD] = store__op_bitfield,
     [STORE_OP_COPY] = op_copy,
     [STORE_OP_SORT] = store__op_sort,
+    [STORE_OP_PFADD] = store__op_pfadd,
+    [STORE_OP_PFCOUNT] = store__op_pfcount,
+    [STORE_OP_PFMERGE] = store__op_pfmerge,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

@@ -44,7 +44,8 @@ struct op_shape {
 _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36 &&
                    STORE_OP_ZREMRANGE == 41 && STORE_OP_ZRANGESTORE == 43 &&
                    STORE_OP_SESSION_REQW == 44 && STORE_OP_SETBIT == 45 &&
-                   STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49,
+                   STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
+                   STORE_OP_PFMERGE == 52,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -102,6 +103,9 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_BITFIELD] = {1, ANY, 0, 0},
     [STORE_OP_COPY] = {2, 2, 0, STORE_F_REPLACE},
     [STORE_OP_SORT] = {1, ANY, 0, 0},
+    [STORE_OP_PFADD] = {1, ANY, 0, 0},
+    [STORE_OP_PFCOUNT] = {1, ANY, 0, 0},
+    [STORE_OP_PFMERGE] = {1, ANY, 0, 0},
 };
 #undef ANY
 

@@ -310,6 +310,9 @@ void store__op_setbit(struct store *s, const struct store_entry *e, struct resp_
 void store__op_bitop(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_bitfield(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_sort(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_pfadd(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_pfcount(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_pfmerge(struct store *s, const struct store_entry *e, struct resp_writer *w);
 
 /* ---- list and set ops (store_list.c, store_set.c), called by store_apply --------------- */
 

@@ -1,6 +1,6 @@
-"""Bitmap commands (SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO) and LCS/SUBSTR:
-replies and error texts as Redis 7.0 gives them, and bit writes sent to a follower of a 3-node
-cluster applied identically on every replica."""
+"""Bitmap commands (SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO), HyperLogLog
+(PFADD PFCOUNT PFMERGE) and LCS/SUBSTR: replies and error texts as Redis 7.0 gives them, and
+these writes sent to a follower of a 3-node cluster applied identically on every replica."""
 
 import pytest
 
@@ -118,6 +118,31 @@ def test_lcs_and_substr(raw):
     assert raw.cmd("SUBSTR", "a", 2, 3) == b"my"
 
 
+def test_hyperloglog(raw):
+    """PFADD answers whether the HLL changed; PFCOUNT gives Redis's own estimates and caches
+    them in the value (byte 15's top bit marks the cache stale); PFMERGE unions; non-HLL
+    strings are refused and a corrupt one is reported."""
+    assert raw.cmd("PFADD", "h") == 1
+    assert raw.cmd("PFCOUNT", "h") == 0
+    assert raw.cmd("PFADD", "h", "a", "b", "c") == 1
+    assert raw.cmd("PFADD", "h", "a") == 0
+    assert raw.cmd("GETRANGE", "h", 15, 15) == b"\x80"
+    assert raw.cmd("PFCOUNT", "h") == 3
+    assert raw.cmd("GETRANGE", "h", 15, 15) == b"\x00"
+    assert raw.cmd("STRLEN", "h") == 27  # sparse, as Redis's
+    assert raw.cmd("PFADD", "g", *range(1, 1001)) == 1
+    assert raw.cmd("PFCOUNT", "g") == 1001
+    assert raw.cmd("PFMERGE", "m", "h", "g") == "OK"
+    assert raw.cmd("PFCOUNT", "m") == 1004
+    assert raw.cmd("PFCOUNT", "h", "g", "none") == 1004
+    raw.cmd("SET", "s", "notanhll")
+    assert raw.cmd("PFADD", "s", 1) == "WRONGTYPE Key is not a valid HyperLogLog string value."
+    raw.cmd("APPEND", "h", "hello")
+    assert raw.cmd("PFCOUNT", "h") == "INVALIDOBJ Corrupted HLL object detected"
+    raw.cmd("LPUSH", "l", "x")
+    assert raw.cmd("PFCOUNT", "l") == WRONGTYPE
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     c = Cluster(tmp_path_factory, 3)
@@ -135,8 +160,9 @@ def _replica_value(port, key):
 
 @pytest.mark.halyard_only
 def test_bit_and_key_writes_through_a_follower_reach_every_replica(cluster):
-    """SETBIT, BITOP, BITFIELD, COPY and SORT ... STORE sent to a follower are applied on every
-    replica, which end with the same values."""
+    """SETBIT, BITOP, BITFIELD, COPY, SORT ... STORE, PFADD and PFCOUNT (which caches the count
+    in the value) sent to a follower are applied on every replica, which end with the same
+    values."""
     li = cluster.leader()
     fi = (li + 1) % 3
     wait_for(lambda: info(cluster.ports[fi])["raft_leader"] != "", 10,
@@ -151,12 +177,17 @@ def test_bit_and_key_writes_through_a_follower_reach_every_replica(cluster):
         assert f.cmd("COPY", "{t}c", "{t}d") == 1
         assert f.cmd("SADD", "{t}s", 5, 3, 9, 1) == 4
         assert f.cmd("SORT", "{t}s", "DESC", "STORE", "{t}sorted") == 4
+        assert f.cmd("PFADD", "{t}hll", *range(100)) == 1
+        assert f.cmd("PFCOUNT", "{t}hll") == 100
+        hll = f.cmd("GET", "{t}hll")
     assert want == bytes([0x40 ^ 0x90, 0x40 ^ 0xff, 0, 3])
     for i in range(3):
         wait_for(lambda: _replica_value(cluster.ports[i], "{t}c") == want, 10,
                  "replica %d to apply the bit writes" % i)
         wait_for(lambda: _replica_value(cluster.ports[i], "{t}d") == want, 10,
                  "replica %d to apply COPY" % i)
+        wait_for(lambda: _replica_value(cluster.ports[i], "{t}hll") == hll, 10,
+                 "replica %d to apply PFADD and PFCOUNT" % i)
         with RawConn(cluster.ports[i]) as c:
             assert c.cmd("READONLY") == "OK"
             wait_for(lambda: c.cmd("LRANGE", "{t}sorted", 0, -1) == [b"9", b"5", b"3", b"1"], 10,

@@ -1257,6 +1257,60 @@ static void test_sort(void **state)
     store_destroy(s);
 }
 
+/* HyperLogLog: a new HLL is sparse in Redis's layout; PFADD answers whether a register
+ * changed; PFCOUNT estimates (Redis's own numbers for these inputs) and caches the count in
+ * the value; PFMERGE unions; a value that is not an HLL is refused and a corrupt sparse body
+ * is reported, never read out of bounds. */
+static void test_hyperloglog(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_PFADD, 0, 1, -1, 0, "h", "a", "b", "c", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_PFADD, 0, 1, -1, 0, "h", "a", NULL), ":0\r\n");
+    const uint8_t *v;
+    size_t len;
+    store_obj_string(store_find(s, S("h"), 1), &v, &len);
+    assert_int_equal(len, 27); /* Redis's sparse encoding of the same three elements */
+    assert_memory_equal(v, "HYLL\x01", 5);
+    assert_int_equal(v[15] & 0x80, 0x80); /* cache stale */
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h", NULL), ":3\r\n");
+    store_obj_string(store_find(s, S("h"), 1), &v, &len);
+    assert_int_equal(v[15], 0);
+    assert_int_equal(v[8], 3); /* the cached count */
+    char *args[1001];
+    struct store_arg argv[1001];
+    argv[0] = (struct store_arg){S("h2")};
+    for (int i = 1; i <= 1000; i++) {
+        args[i] = hy_xmalloc(8);
+        snprintf(args[i], 8, "%d", i);
+        argv[i] = (struct store_arg){(const uint8_t *)args[i], strlen(args[i])};
+    }
+    struct store_entry e = {STORE_OP_PFADD, 0, 1, -1, 0, 1001, argv};
+    struct hy_buf entry;
+    hy_buf_init(&entry);
+    store_entry_encode(&e, &entry);
+    assert_int_equal(store_apply(s, entry.data, entry.len, NULL), HY_OK);
+    hy_buf_free(&entry);
+    for (int i = 1; i <= 1000; i++) {
+        hy_free(args[i]);
+    }
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h2", NULL), ":1001\r\n");
+    assert_string_equal(run(s, STORE_OP_PFMERGE, 0, 1, -1, 0, "h3", "h", "h2", NULL), "+OK\r\n");
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h3", NULL), ":1004\r\n");
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h", "h2", NULL), ":1004\r\n");
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "HYLL", NULL);
+    const char *not_hll = "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n";
+    assert_string_equal(run(s, STORE_OP_PFADD, 0, 1, -1, 0, "str", "x", NULL), not_hll);
+    assert_string_equal(run(s, STORE_OP_PFMERGE, 0, 1, -1, 0, "h", "str", NULL), not_hll);
+    run(s, STORE_OP_APPEND, 0, 1, -1, 0, "h", "\x7f", NULL);
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h", NULL),
+                        "-INVALIDOBJ Corrupted HLL object detected\r\n");
+    run(s, STORE_OP_PUSH, 0, 1, -1, 0, "l", "x", NULL);
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "l", NULL), WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 static void count_key_cb(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
 {
     (void)key;
@@ -1938,6 +1992,7 @@ int main(void)
         cmocka_unit_test(test_bitfield),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_hyperloglog),
         cmocka_unit_test(test_getdel_getex),
         cmocka_unit_test(test_hset_hdel),
         cmocka_unit_test(test_hincr),
