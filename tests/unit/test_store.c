@@ -1281,8 +1281,8 @@ static void test_hyperloglog(void **state)
     struct store_arg argv[1001];
     argv[0] = (struct store_arg){S("h2")};
     for (int i = 1; i <= 1000; i++) {
-        args[i] = hy_xmalloc(8);
-        snprintf(args[i], 8, "%d", i);
+        args[i] = hy_xmalloc(16);
+        snprintf(args[i], 16, "%d", i);
         argv[i] = (struct store_arg){(const uint8_t *)args[i], strlen(args[i])};
     }
     struct store_entry e = {STORE_OP_PFADD, 0, 1, -1, 0, 1001, argv};
