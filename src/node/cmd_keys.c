@@ -16,13 +16,71 @@ void cmd_del(struct cmd_ctx *x)
     node_propose_argv(x, STORE_OP_DEL, 0, 0, -1, x->argc - 1);
 }
 
+/* Key argv[i] without touching its LRU clock: EXISTS, TYPE, TTL and OBJECT leave a key's idle
+ * time alone, as Redis's LOOKUP_NOTOUCH does (keyspace hits and misses are not counted). */
+static const struct store_obj *peek(struct cmd_ctx *x, size_t i)
+{
+    return store_peek(x->store, x->argv[i].ptr, x->argv[i].len, x->now_ms);
+}
+
 void cmd_exists(struct cmd_ctx *x)
+{
+    int64_t count = 0;
+    for (size_t i = 1; i < x->argc; i++) {
+        count += peek(x, i) != NULL;
+    }
+    resp_write_int(&x->w, count);
+}
+
+/* TOUCH counts the keys that exist and, as any read, resets their idle time. */
+void cmd_touch(struct cmd_ctx *x)
 {
     int64_t count = 0;
     for (size_t i = 1; i < x->argc; i++) {
         count += node_lookup(x, i) != NULL;
     }
     resp_write_int(&x->w, count);
+}
+
+void cmd_randomkey(struct cmd_ctx *x)
+{
+    const uint8_t *k;
+    size_t klen;
+    if (store_random_key(x->store, x->now_ms, &k, &klen)) {
+        resp_write_bulk(&x->w, k, klen);
+    } else {
+        resp_write_null(&x->w);
+    }
+}
+
+/* COPY source destination [DB 0] [REPLACE]: only database 0 exists. */
+void cmd_copy(struct cmd_ctx *x)
+{
+    uint32_t flags = 0;
+    for (size_t i = 3; i < x->argc; i++) {
+        const struct resp_arg *a = &x->argv[i];
+        if (node_arg_is(a, "REPLACE")) {
+            flags |= STORE_F_REPLACE;
+        } else if (node_arg_is(a, "DB") && i + 1 < x->argc) {
+            int64_t db;
+            if (!node_arg_i64(x, ++i, &db)) {
+                return;
+            }
+            if (db != 0) {
+                resp_write_error(&x->w, "ERR DB index is out of range");
+                return;
+            }
+        } else {
+            node_reply_syntax_error(x);
+            return;
+        }
+    }
+    if (x->argv[1].len == x->argv[2].len &&
+        memcmp(x->argv[1].ptr, x->argv[2].ptr, x->argv[1].len) == 0) {
+        resp_write_error(&x->w, "ERR source and destination objects are the same");
+        return;
+    }
+    node_propose_argv(x, STORE_OP_COPY, flags, 0, -1, 2);
 }
 
 static const char *const type_names[] = {
@@ -47,7 +105,7 @@ int node_type_parse(const struct resp_arg *a)
 
 void cmd_type(struct cmd_ctx *x)
 {
-    resp_write_simple(&x->w, type_name(node_lookup(x, 1)));
+    resp_write_simple(&x->w, type_name(peek(x, 1)));
 }
 
 /* Whether Redis 7.0 would keep this sorted set in a listpack (zset-max-listpack-*). */
@@ -98,26 +156,41 @@ static const char *encoding_name(struct hy_node *n, const struct store_obj *o)
 
 void cmd_object(struct cmd_ctx *x)
 {
+    static const char *const help[] = {
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "FREQ <key>",
+        "IDLETIME <key>",
+        "REFCOUNT <key>",
+    };
     const struct resp_arg *sub = &x->argv[1];
     if (node_arg_is(sub, "HELP") && x->argc == 2) {
-        resp_write_array(&x->w, 3);
-        resp_write_simple(&x->w, "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
-        resp_write_simple(&x->w, "ENCODING <key>");
-        resp_write_simple(&x->w, "REFCOUNT <key>");
+        resp_write_array(&x->w, HY_ARRAY_LEN(help));
+        for (size_t i = 0; i < HY_ARRAY_LEN(help); i++) {
+            resp_write_simple(&x->w, help[i]);
+        }
         return;
     }
-    if (x->argc != 3 || !(node_arg_is(sub, "ENCODING") || node_arg_is(sub, "REFCOUNT"))) {
+    if (x->argc != 3 || !(node_arg_is(sub, "ENCODING") || node_arg_is(sub, "REFCOUNT") ||
+                          node_arg_is(sub, "IDLETIME") || node_arg_is(sub, "FREQ"))) {
         resp_write_errorf(&x->w,
                           "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
                           "Try OBJECT HELP.",
                           (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
         return;
     }
-    const struct store_obj *o = node_lookup(x, 2);
+    const struct store_obj *o = peek(x, 2);
     if (o == NULL) {
         resp_write_null(&x->w);
     } else if (node_arg_is(sub, "REFCOUNT")) {
         resp_write_int(&x->w, 1);
+    } else if (node_arg_is(sub, "IDLETIME")) {
+        resp_write_int(&x->w, (int64_t)(store_obj_idle_ms(o, x->now_ms) / 1000));
+    } else if (node_arg_is(sub, "FREQ")) {
+        /* halyard's eviction is LRU only (no LFU policy), so there is no frequency. */
+        resp_write_error(&x->w, "ERR An LFU maxmemory policy is not selected, access frequency "
+                                "not tracked. Please note that when switching between policies "
+                                "at runtime LRU and LFU data will take some time to adjust.");
     } else {
         resp_write_bulk_str(&x->w, encoding_name(x->node, o));
     }
@@ -235,7 +308,7 @@ void cmd_persist(struct cmd_ctx *x)
  * the expiry time) in unit_ms. */
 static void ttl_generic(struct cmd_ctx *x, int absolute, int64_t unit_ms)
 {
-    const struct store_obj *o = node_lookup(x, 1);
+    const struct store_obj *o = peek(x, 1);
     if (o == NULL) {
         resp_write_int(&x->w, -2);
         return;
@@ -463,4 +536,47 @@ void cmd_scan(struct cmd_ctx *x)
         resp_write_bulk(&x->w, l.items[i].ptr, l.items[i].len);
     }
     hy_free(l.items);
+}
+
+/* SORT is proposed whether or not it STOREs: it is a write command, so it must read after
+ * this client's pending writes, and with STORE its result is computed at apply, in log order.
+ * Options are checked here first so that their errors cost no log entry. */
+void cmd_sort(struct cmd_ctx *x)
+{
+    struct store_arg *args = hy_xmalloc(x->argc * sizeof(*args));
+    for (size_t i = 2; i < x->argc; i++) {
+        args[i - 2] = (struct store_arg){x->argv[i].ptr, x->argv[i].len};
+    }
+    struct store_sort_opts o;
+    const char *err = NULL;
+    if (!store_sort_parse(args, x->argc - 2, 0, &o, &err)) {
+        resp_write_error(&x->w, err);
+    } else {
+        store_sort_opts_free(&o);
+        node_propose_argv(x, STORE_OP_SORT, 0, 0, -1, x->argc - 1);
+    }
+    hy_free(args);
+}
+
+void cmd_sort_ro(struct cmd_ctx *x)
+{
+    struct store_arg *args = hy_xmalloc(x->argc * sizeof(*args));
+    for (size_t i = 2; i < x->argc; i++) {
+        args[i - 2] = (struct store_arg){x->argv[i].ptr, x->argv[i].len};
+    }
+    struct store_sort_opts o;
+    struct store_sort_result r;
+    const char *err = NULL;
+    if (!store_sort_parse(args, x->argc - 2, 1, &o, &err)) {
+        resp_write_error(&x->w, err);
+    } else {
+        if (store_sort_run(x->store, x->now_ms, x->argv[1].ptr, x->argv[1].len, &o, &r, &err)) {
+            store_sort_reply(&r, &x->w);
+        } else {
+            resp_write_error(&x->w, err);
+        }
+        store_sort_result_free(&r);
+        store_sort_opts_free(&o);
+    }
+    hy_free(args);
 }

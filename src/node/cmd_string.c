@@ -337,3 +337,178 @@ void cmd_incrbyfloat(struct cmd_ctx *x)
     }
     node_propose_argv(x, STORE_OP_INCRBYFLOAT, 0, 0, -1, x->argc - 1);
 }
+
+/* LCS's options; 0 after an error reply. */
+struct lcs_opts {
+    int getlen, getidx, withmatchlen;
+    int64_t minmatchlen;
+};
+
+static int parse_lcs_opts(struct cmd_ctx *x, struct lcs_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (size_t j = 3; j < x->argc; j++) {
+        const struct resp_arg *a = &x->argv[j];
+        if (node_arg_is(a, "IDX")) {
+            o->getidx = 1;
+        } else if (node_arg_is(a, "LEN")) {
+            o->getlen = 1;
+        } else if (node_arg_is(a, "WITHMATCHLEN")) {
+            o->withmatchlen = 1;
+        } else if (node_arg_is(a, "MINMATCHLEN") && j + 1 < x->argc) {
+            if (!node_arg_i64(x, ++j, &o->minmatchlen)) {
+                return 0;
+            }
+            o->minmatchlen = HY_MAX(o->minmatchlen, 0);
+        } else {
+            node_reply_syntax_error(x);
+            return 0;
+        }
+    }
+    if (o->getidx && o->getlen) {
+        resp_write_error(&x->w,
+                         "ERR If you want both the length and indexes, please just use IDX.");
+        return 0;
+    }
+    return 1;
+}
+
+/* One matching range of LCS IDX (inclusive bounds in a and in b). */
+struct lcs_range {
+    uint32_t a0, a1, b0, b1;
+};
+
+/* Walks the LCS table back from (alen, blen) as Redis does, filling result (idx bytes) and
+ * the ranges (room for idx); returns how many ranges pass minmatchlen. */
+static size_t lcs_walk(const uint32_t *dp, const uint8_t *a, uint32_t alen, const uint8_t *b,
+                       uint32_t blen, int64_t minmatchlen, uint8_t *result,
+                       struct lcs_range *ranges)
+{
+#define LCS(A, B) dp[(B) + (size_t)(A) * (blen + 1)]
+    uint32_t idx = LCS(alen, blen), i = alen, j = blen;
+    uint32_t as = alen, ae = 0, bs = 0, be = 0; /* as == alen: no range open */
+    size_t n = 0;
+    while (i > 0 && j > 0) {
+        int emit = 0;
+        if (a[i - 1] == b[j - 1]) {
+            result[idx - 1] = a[i - 1];
+            if (as == alen) {
+                as = ae = i - 1;
+                bs = be = j - 1;
+            } else if (as == i && bs == j) {
+                as--;
+                bs--;
+            } else {
+                emit = 1;
+            }
+            if (as == 0 || bs == 0) {
+                emit = 1;
+            }
+            idx--;
+            i--;
+            j--;
+        } else {
+            if (LCS(i - 1, j) > LCS(i, j - 1)) {
+                i--;
+            } else {
+                j--;
+            }
+            emit = as != alen;
+        }
+        if (emit) {
+            if (minmatchlen == 0 || (int64_t)(ae - as + 1) >= minmatchlen) {
+                ranges[n++] = (struct lcs_range){as, ae, bs, be};
+            }
+            as = alen;
+        }
+    }
+    return n;
+#undef LCS
+}
+
+static void lcs_reply(struct cmd_ctx *x, const struct lcs_opts *o, uint32_t len,
+                      const uint8_t *result, const struct lcs_range *ranges, size_t n)
+{
+    if (o->getlen) {
+        resp_write_int(&x->w, len);
+        return;
+    }
+    if (!o->getidx) {
+        resp_write_bulk(&x->w, result, len);
+        return;
+    }
+    resp_write_map(&x->w, 2);
+    resp_write_bulk_str(&x->w, "matches");
+    resp_write_array(&x->w, n);
+    for (size_t k = 0; k < n; k++) {
+        resp_write_array(&x->w, 2 + (size_t)o->withmatchlen);
+        resp_write_array(&x->w, 2);
+        resp_write_int(&x->w, ranges[k].a0);
+        resp_write_int(&x->w, ranges[k].a1);
+        resp_write_array(&x->w, 2);
+        resp_write_int(&x->w, ranges[k].b0);
+        resp_write_int(&x->w, ranges[k].b1);
+        if (o->withmatchlen) {
+            resp_write_int(&x->w, ranges[k].a1 - ranges[k].a0 + 1);
+        }
+    }
+    resp_write_bulk_str(&x->w, "len");
+    resp_write_int(&x->w, len);
+}
+
+/* The LCS table is (alen + 1) * (blen + 1) counters, as Redis's; beyond this many bytes the
+ * command is refused rather than let one request take the node's memory. */
+#define LCS_TABLE_BYTES_MAX (512ull * 1024 * 1024)
+
+void cmd_lcs(struct cmd_ctx *x)
+{
+    const struct store_obj *oa = node_lookup(x, 1), *ob = node_lookup(x, 2);
+    if ((oa != NULL && store_obj_type(oa) != STORE_STRING) ||
+        (ob != NULL && store_obj_type(ob) != STORE_STRING)) {
+        resp_write_error(&x->w, "ERR The specified keys must contain string values");
+        return;
+    }
+    struct lcs_opts o;
+    if (!parse_lcs_opts(x, &o)) {
+        return;
+    }
+    const uint8_t *a = (const uint8_t *)"", *b = (const uint8_t *)"";
+    size_t alen = 0, blen = 0;
+    if (oa != NULL) {
+        store_obj_string(oa, &a, &alen);
+    }
+    if (ob != NULL) {
+        store_obj_string(ob, &b, &blen);
+    }
+    if (alen >= UINT32_MAX - 1 || blen >= UINT32_MAX - 1) {
+        resp_write_error(&x->w, "ERR String too long for LCS");
+        return;
+    }
+    uint64_t cells = (uint64_t)(alen + 1) * (blen + 1);
+    if (cells > LCS_TABLE_BYTES_MAX / sizeof(uint32_t)) {
+        resp_write_error(&x->w,
+                         "ERR Insufficient memory, failed allocating transient memory for LCS");
+        return;
+    }
+    uint32_t *dp = hy_xmalloc((size_t)cells * sizeof(uint32_t));
+    for (size_t i = 0; i <= alen; i++) {
+        for (size_t j = 0; j <= blen; j++) {
+            uint32_t *c = &dp[j + i * (blen + 1)];
+            if (i == 0 || j == 0) {
+                *c = 0;
+            } else if (a[i - 1] == b[j - 1]) {
+                *c = dp[(j - 1) + (i - 1) * (blen + 1)] + 1;
+            } else {
+                *c = HY_MAX(dp[j + (i - 1) * (blen + 1)], dp[(j - 1) + i * (blen + 1)]);
+            }
+        }
+    }
+    uint32_t len = dp[cells - 1];
+    uint8_t *result = hy_xmalloc(len + 1);
+    struct lcs_range *ranges = hy_xmalloc((len + 1) * sizeof(*ranges));
+    size_t n = lcs_walk(dp, a, (uint32_t)alen, b, (uint32_t)blen, o.minmatchlen, result, ranges);
+    lcs_reply(x, &o, len, result, ranges, n);
+    hy_free(ranges);
+    hy_free(result);
+    hy_free(dp);
+}

@@ -388,6 +388,35 @@ const struct store_obj *store_find(struct store *s, const uint8_t *key, size_t k
     return e;
 }
 
+const struct store_obj *store_peek(const struct store *s, const uint8_t *key, size_t klen,
+                                   uint64_t now_ms)
+{
+    struct store_obj *e = (struct store_obj *)htab_find(&s->keys, key, klen);
+    return e == NULL || expired_at(e, now_ms) ? NULL : e;
+}
+
+uint64_t store_obj_idle_ms(const struct store_obj *o, uint64_t now_ms)
+{
+    uint32_t clock = (uint32_t)(now_ms >> SE_LRU_SHIFT);
+    return (uint64_t)(uint32_t)(clock - o->lru) << SE_LRU_SHIFT; /* modulo 2^32: wraps */
+}
+
+/* A few draws find a live key unless nearly all have expired unseen by the log; then none is
+ * answered rather than loop (Redis bounds its own search the same way). */
+#define RANDOM_KEY_TRIES 100
+
+int store_random_key(struct store *s, uint64_t now_ms, const uint8_t **k_out, size_t *klen_out)
+{
+    for (int i = 0; i < RANDOM_KEY_TRIES && htab_count(&s->keys) > 0; i++) {
+        struct store_obj *e = (struct store_obj *)htab_random(&s->keys, &s->prng);
+        if (e != NULL && !expired_at(e, now_ms)) {
+            store__key(e, k_out, klen_out);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 enum store_type store_obj_type(const struct store_obj *o)
 {
     return se_type(o);

@@ -62,6 +62,14 @@ void store_configure(struct store *s, const struct store_config *cfg);
  * clock to now_ms (non-replicated metadata, used only by the leader's eviction choice). */
 const struct store_obj *store_find(struct store *s, const uint8_t *key, size_t klen,
                                    uint64_t now_ms);
+/* As store_find without touching the LRU clock (TYPE, TTL, EXISTS, OBJECT: Redis's NOTOUCH). */
+const struct store_obj *store_peek(const struct store *s, const uint8_t *key, size_t klen,
+                                   uint64_t now_ms);
+/* Milliseconds since the key was last touched (OBJECT IDLETIME), in the LRU clock's 256 ms
+ * steps. */
+uint64_t store_obj_idle_ms(const struct store_obj *o, uint64_t now_ms);
+/* A random live key (the store's PRNG; borrowed until the next change); 0 when none found. */
+int store_random_key(struct store *s, uint64_t now_ms, const uint8_t **k_out, size_t *klen_out);
 enum store_type store_obj_type(const struct store_obj *o);
 /* Absolute expiry in ms, or -1 when the key has none. */
 int64_t store_obj_expire_at(const struct store_obj *o);
@@ -152,6 +160,62 @@ void store_ztmp_at(const struct store_ztmp *t, size_t rank, double *score_out,
                    const uint8_t **m_out, size_t *mlen_out);
 void store_ztmp_free(struct store_ztmp *t);
 
+/* Bit strings (SETBIT, BITFIELD): a bit offset as Redis parses it ("#N" = N * bits when hash
+ * and bits > 0), below STORE_STRING_BYTES_MAX * 8; 1 on success. */
+int store_bit_offset_parse(const uint8_t *p, size_t len, int hash, unsigned bits, uint64_t *out);
+
+struct store_arg;
+
+/* One BITFIELD operation, parsed. */
+enum store_bf_opcode { STORE_BF_GET = 0, STORE_BF_SET = 1, STORE_BF_INCRBY = 2 };
+enum store_bf_overflow { STORE_BF_WRAP = 0, STORE_BF_SAT = 1, STORE_BF_FAIL = 2 };
+struct store_bf_op {
+    uint8_t opcode, overflow, sign, bits;
+    uint64_t offset;
+    int64_t value; /* SET's value, INCRBY's increment */
+};
+/*
+ * Parses BITFIELD's subcommands args[0..n) (after the key) into ops (room for n), as Redis 7.0
+ * does. Returns the number of ops, or -1 with *err_out set to the error reply (a static
+ * string). *writes_out tells whether any op writes; *highest_out is the highest bit a write
+ * reaches (the string grows to hold it).
+ */
+long store_bitfield_parse(const struct store_arg *args, size_t n, struct store_bf_op *ops,
+                          int *writes_out, uint64_t *highest_out, const char **err_out);
+/* Replies the array of a read-only BITFIELD (GET ops only) over string bytes p (NULL = none). */
+void store_bitfield_read(const uint8_t *p, size_t len, const struct store_bf_op *ops, size_t n,
+                         struct resp_writer *w);
+
+/* SORT / SORT_RO (store_sort.c). Options parsed from the arguments after the key; they
+ * borrow from args. */
+struct store_sort_opts {
+    const struct store_arg *by;    /* BY pattern, or NULL */
+    const struct store_arg *store; /* STORE destination, or NULL */
+    struct store_arg *gets;        /* GET patterns (allocated) */
+    size_t ngets;
+    int64_t limit_start, limit_count;
+    int desc, alpha, dontsort; /* dontsort: BY a pattern without '*' */
+};
+/* Parses SORT's options (readonly: SORT_RO, no STORE). Returns 1, or 0 with *err_out set (a
+ * static error reply); free a parsed one with store_sort_opts_free. */
+int store_sort_parse(const struct store_arg *args, size_t n, int readonly,
+                     struct store_sort_opts *o, const char **err_out);
+void store_sort_opts_free(struct store_sort_opts *o);
+/* SORT's result: n byte strings (len SIZE_MAX = nil) held in data. */
+struct store_sort_result {
+    struct hy_buf data;
+    size_t n;
+    size_t *off, *len;
+};
+/* Sorts the list, set or sorted set at key as of now; BY/GET read keys of s. Returns 1, or 0
+ * with *err_out set (WRONGTYPE, a score that does not parse). Free r either way. */
+int store_sort_run(struct store *s, uint64_t now, const uint8_t *key, size_t klen,
+                   const struct store_sort_opts *o, struct store_sort_result *r,
+                   const char **err_out);
+void store_sort_result_free(struct store_sort_result *r);
+/* Writes r as SORT's array reply (nil for missing GET values); w may be NULL. */
+void store_sort_reply(const struct store_sort_result *r, struct resp_writer *w);
+
 /* Keys held, including expired ones not yet deleted by the log (as Redis's DBSIZE). */
 size_t store_key_count(const struct store *s);
 /* Keys with an expiry. */
@@ -220,6 +284,17 @@ enum store_op {
     STORE_OP_ZRANGESTORE,  /* [dst, src, min, max, offset, limit]; incr = 0 rank, 1 score, 2 lex;
                               RIGHT = REV -> size */
     STORE_OP_SESSION_REQW, /* as SESSION_REQ, admitted by the window rule (client sessions) */
+    /* Bits. */
+    STORE_OP_SETBIT,   /* [key, offset, bit] (decimal text) -> old bit */
+    STORE_OP_BITOP,    /* [dst, srcs...]; incr = 0 AND, 1 OR, 2 XOR, 3 NOT -> result length */
+    STORE_OP_BITFIELD, /* [key, subcommand args...] as BITFIELD's -> array */
+    /* Keys. */
+    STORE_OP_COPY, /* [src, dst]; REPLACE -> 1/0 */
+    STORE_OP_SORT, /* [key, SORT's options...] -> array, or STORE's length */
+    /* HyperLogLog. */
+    STORE_OP_PFADD,   /* [key, elements...] -> 1/0 */
+    STORE_OP_PFCOUNT, /* [keys...] -> cardinality (one key: its cache refreshed) */
+    STORE_OP_PFMERGE, /* [dst, srcs...] -> +OK */
     STORE_OP_COUNT
 };
 
@@ -238,6 +313,7 @@ enum store_flag {
     STORE_F_DST_RIGHT = 1u << 11, /* LMOVE: push at the destination's tail */
     STORE_F_CH = 1u << 12,        /* ZADD: count changed members, not only added ones */
     STORE_F_INCR = 1u << 13,      /* ZADD: increment (ZINCRBY); reply the new score */
+    STORE_F_REPLACE = 1u << 14,   /* COPY: overwrite an existing destination */
 };
 
 /* SSTORE kinds (entry.incr). */

@@ -100,7 +100,7 @@ static int past(int64_t at, uint64_t time_ms)
 }
 
 /* Creates a string key (replacing old, of any type) holding v with expiry at. */
-static struct store_obj *string_put(struct store *s, const struct store_entry *e,
+struct store_obj *store__string_put(struct store *s, const struct store_entry *e,
                                     struct store_obj *old, uint32_t ki, const uint8_t *v,
                                     size_t vlen, int64_t at)
 {
@@ -117,7 +117,7 @@ static struct store_obj *string_put(struct store *s, const struct store_entry *e
 }
 
 /* A copy of string entry o resized to len (zero-filled growth), keeping its expiry. */
-static struct store_obj *string_resize(struct store *s, struct store_obj *o, size_t len)
+struct store_obj *store__string_resize(struct store *s, struct store_obj *o, size_t len)
 {
     const uint8_t *v;
     size_t vlen;
@@ -169,7 +169,7 @@ static void op_set(struct store *s, const struct store_entry *e, struct resp_wri
                 store__delete(s, o); /* set, then expired at once: Redis's result too */
             }
         } else {
-            string_put(s, e, o, 0, ARG(e, 1), at);
+            store__string_put(s, e, o, 0, ARG(e, 1), at);
         }
     }
     if (get) {
@@ -195,7 +195,7 @@ static void op_mset(struct store *s, const struct store_entry *e, struct resp_wr
     }
     for (uint32_t i = 0; i < e->argc; i += 2) {
         struct store_obj *o = store__lookup_write(s, ARG(e, i), e->time_ms);
-        string_put(s, e, o, i, ARG(e, i + 1), -1);
+        store__string_put(s, e, o, i, ARG(e, i + 1), -1);
     }
     if (nx) {
         r_int(w, 1);
@@ -230,7 +230,7 @@ static void op_incrby(struct store *s, const struct store_entry *e, struct resp_
     if (o != NULL) {
         store__set_string(s, o, (const uint8_t *)text, n)->lru = store__lru_of(e);
     } else {
-        string_put(s, e, NULL, 0, (const uint8_t *)text, n, -1);
+        store__string_put(s, e, NULL, 0, (const uint8_t *)text, n, -1);
     }
     r_int(w, cur + e->incr);
 }
@@ -285,7 +285,7 @@ static void op_incrbyfloat(struct store *s, const struct store_entry *e, struct 
     if (o != NULL) {
         store__set_string(s, o, (const uint8_t *)text, n)->lru = store__lru_of(e);
     } else {
-        string_put(s, e, NULL, 0, (const uint8_t *)text, n, -1);
+        store__string_put(s, e, NULL, 0, (const uint8_t *)text, n, -1);
     }
     r_bulk(w, text, n);
 }
@@ -295,7 +295,7 @@ static void op_append(struct store *s, const struct store_entry *e, struct resp_
     struct store_obj *o = store__lookup_write(s, ARG(e, 0), e->time_ms);
     size_t add = e->argv[1].len;
     if (o == NULL) {
-        string_put(s, e, NULL, 0, ARG(e, 1), -1);
+        store__string_put(s, e, NULL, 0, ARG(e, 1), -1);
         r_int(w, (int64_t)add);
         return;
     }
@@ -310,7 +310,7 @@ static void op_append(struct store *s, const struct store_entry *e, struct resp_
         r_err(w, ERR_TOO_BIG);
         return;
     }
-    o = string_resize(s, o, vlen + add);
+    o = store__string_resize(s, o, vlen + add);
     if (add > 0) {
         memcpy(store__value_ptr(o) + vlen, e->argv[1].ptr, add);
     }
@@ -345,9 +345,9 @@ static void op_setrange(struct store *s, const struct store_entry *e, struct res
     }
     size_t len = HY_MAX(vlen, (size_t)off + add);
     if (o == NULL) {
-        o = string_put(s, e, NULL, 0, NULL, 0, -1);
+        o = store__string_put(s, e, NULL, 0, NULL, 0, -1);
     }
-    o = string_resize(s, o, len);
+    o = store__string_resize(s, o, len);
     memcpy(store__value_ptr(o) + off, e->argv[1].ptr, add);
     o->lru = store__lru_of(e);
     r_int(w, (int64_t)len);
@@ -481,6 +481,38 @@ static void op_rename(struct store *s, const struct store_entry *e, struct resp_
     hy_free(src); /* the allocation only: a hash, list or set object now belongs to n */
     store__link(s, n);
     nx ? r_int(w, 1) : r_ok(w);
+}
+
+/* COPY: the destination gets a deep copy of the source's value and its expiry. The handler
+ * refuses src == dst; apply answers 0 for it too, so a hand-made entry cannot free a live
+ * value it is copying. */
+static void op_copy(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct store_obj *src = store__lookup_write(s, ARG(e, 0), e->time_ms);
+    if (src == NULL || (e->argv[0].len == e->argv[1].len &&
+                        memcmp(e->argv[0].ptr, e->argv[1].ptr, e->argv[0].len) == 0)) {
+        r_int(w, 0);
+        return;
+    }
+    struct store_obj *dst = store__lookup_write(s, ARG(e, 1), e->time_ms);
+    if (dst != NULL && !(e->flags & STORE_F_REPLACE)) {
+        r_int(w, 0);
+        return;
+    }
+    if (dst != NULL) {
+        store__delete(s, dst);
+    }
+    struct se_layout l;
+    store__layout(src, &l);
+    struct store_obj *n = store__entry_new(se_type(src), store__expire(src), ARG(e, 1), l.vlen);
+    if (se_type(src) != STORE_STRING) {
+        store__set_vobj(n, store__object_clone(src, s->hash_seed));
+    } else if (l.vlen > 0) {
+        memcpy(store__value_ptr(n), src->data + l.val_off, l.vlen);
+    }
+    n->lru = store__lru_of(e);
+    store__link(s, n);
+    r_int(w, 1);
 }
 
 static void op_flushall(struct store *s, const struct store_entry *e, struct resp_writer *w)
@@ -710,6 +742,14 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_ZREMRANGE] = store__op_zremrange,
     [STORE_OP_ZSTORE] = store__op_zstore,
     [STORE_OP_ZRANGESTORE] = store__op_zrangestore,
+    [STORE_OP_SETBIT] = store__op_setbit,
+    [STORE_OP_BITOP] = store__op_bitop,
+    [STORE_OP_BITFIELD] = store__op_bitfield,
+    [STORE_OP_COPY] = op_copy,
+    [STORE_OP_SORT] = store__op_sort,
+    [STORE_OP_PFADD] = store__op_pfadd,
+    [STORE_OP_PFCOUNT] = store__op_pfcount,
+    [STORE_OP_PFMERGE] = store__op_pfmerge,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

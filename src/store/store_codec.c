@@ -43,7 +43,9 @@ struct op_shape {
 /* Op numbers are on disk (docs/disk-format.md): new ops are only ever appended. */
 _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36 &&
                    STORE_OP_ZREMRANGE == 41 && STORE_OP_ZRANGESTORE == 43 &&
-                   STORE_OP_SESSION_REQW == 44,
+                   STORE_OP_SESSION_REQW == 44 && STORE_OP_SETBIT == 45 &&
+                   STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
+                   STORE_OP_PFMERGE == 52,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -96,6 +98,14 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_ZSTORE] = {3, ANY, 1, 0},
     [STORE_OP_ZRANGESTORE] = {6, 6, 0, STORE_F_RIGHT},
     [STORE_OP_SESSION_REQW] = {2, 2, 0, STORE_F_RESP3},
+    [STORE_OP_SETBIT] = {3, 3, 0, 0},
+    [STORE_OP_BITOP] = {2, ANY, 0, 0},
+    [STORE_OP_BITFIELD] = {1, ANY, 0, 0},
+    [STORE_OP_COPY] = {2, 2, 0, STORE_F_REPLACE},
+    [STORE_OP_SORT] = {1, ANY, 0, 0},
+    [STORE_OP_PFADD] = {1, ANY, 0, 0},
+    [STORE_OP_PFCOUNT] = {1, ANY, 0, 0},
+    [STORE_OP_PFMERGE] = {1, ANY, 0, 0},
 };
 #undef ANY
 
@@ -293,6 +303,8 @@ static void snap_put_zset(const struct zobj *z, struct hy_buf *out)
     }
 }
 
+static void *snap_get_object(struct rd *r, uint8_t type, uint64_t seed);
+
 static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
 {
     const uint8_t *k;
@@ -315,6 +327,27 @@ static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
     } else {
         snap_put_set(store__hobj(e), out);
     }
+}
+
+void *store__object_clone(const struct store_obj *e, uint64_t seed)
+{
+    HY_ASSERT(se_type(e) != STORE_STRING);
+    struct hy_buf buf;
+    hy_buf_init(&buf);
+    if (se_type(e) == STORE_HASH) {
+        snap_put_hash(store__hobj(e), &buf);
+    } else if (se_type(e) == STORE_LIST) {
+        snap_put_list(store__lobj(e), &buf);
+    } else if (se_type(e) == STORE_ZSET) {
+        snap_put_zset(store__zobj(e), &buf);
+    } else {
+        snap_put_set(store__hobj(e), &buf);
+    }
+    struct rd r = {buf.data, buf.len, 0, 0};
+    void *obj = snap_get_object(&r, (uint8_t)se_type(e), seed);
+    HY_ASSERT(obj != NULL && !r.bad && r.off == r.len); /* our own encoding decodes */
+    hy_buf_free(&buf);
+    return obj;
 }
 
 /* A key with its bytes located once: sorting compares these directly, instead of decoding

@@ -292,6 +292,28 @@ struct lelem *store__lobj_take(struct lobj *l, size_t index);
 void store__lobj_replace(struct lobj *l, size_t index, struct lelem *el);
 void store__lobj_check(const struct lobj *l);
 
+/* Creates a string key argv[ki] (replacing old, of any type) holding v with expiry at. */
+struct store_obj *store__string_put(struct store *s, const struct store_entry *e,
+                                    struct store_obj *old, uint32_t ki, const uint8_t *v,
+                                    size_t vlen, int64_t at);
+/* String entry o resized to len (zero-filled growth), keeping its expiry; o itself when the
+ * length is unchanged (then its bytes may be changed in place). */
+struct store_obj *store__string_resize(struct store *s, struct store_obj *o, size_t len);
+
+/* A deep copy of a hash, list, set or sorted set entry's object (COPY), through the snapshot
+ * codec's own encoding of it (store_codec.c). */
+void *store__object_clone(const struct store_obj *e, uint64_t seed);
+
+/* ---- bit ops (store_bits.c), called by store_apply ------------------------------------- */
+
+void store__op_setbit(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_bitop(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_bitfield(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_sort(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_pfadd(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_pfcount(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_pfmerge(struct store *s, const struct store_entry *e, struct resp_writer *w);
+
 /* ---- list and set ops (store_list.c, store_set.c), called by store_apply --------------- */
 
 void store__op_push(struct store *s, const struct store_entry *e, struct resp_writer *w);

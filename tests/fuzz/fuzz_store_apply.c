@@ -24,7 +24,8 @@
         }                     \
     } while (0)
 
-/* Keeps each run small: SETRANGE could otherwise ask for a 512 MiB string. */
+/* Keeps each run small: SETRANGE, SETBIT and BITFIELD could otherwise ask for a 512 MiB
+ * string. */
 #define FUZZ_OFFSET_MAX (64 * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,6 +48,19 @@ static int entry_too_costly(const uint8_t *p, size_t len)
         return 0;
     }
     int costly = e.op == STORE_OP_SETRANGE && e.incr > FUZZ_OFFSET_MAX;
+    uint64_t bit;
+    if (e.op == STORE_OP_SETBIT &&
+        store_bit_offset_parse(e.argv[1].ptr, e.argv[1].len, 0, 0, &bit)) {
+        costly = bit / 8 > FUZZ_OFFSET_MAX;
+    }
+    if (e.op == STORE_OP_BITFIELD) {
+        struct store_bf_op *ops = malloc(e.argc * sizeof(*ops));
+        int writes;
+        const char *err;
+        costly = store_bitfield_parse(e.argv + 1, e.argc - 1, ops, &writes, &bit, &err) >= 0 &&
+                 bit / 8 > FUZZ_OFFSET_MAX;
+        free(ops);
+    }
     store_entry_release(&e);
     return costly;
 }

@@ -277,3 +277,69 @@ def test_redis_py_key_commands(r):
     assert r.dbsize() == 1
     assert r.flushdb() is True
     assert r.dbsize() == 0
+
+
+def test_copy(raw):
+    """COPY copies any type with its expiry, refuses an existing destination without REPLACE,
+    the same key, and databases other than 0; the copy is independent of its source."""
+    raw.cmd("RPUSH", "l", "a", "b")
+    raw.cmd("PEXPIRE", "l", 100000)
+    assert raw.cmd("COPY", "l", "l2") == 1
+    assert raw.cmd("LRANGE", "l2", 0, -1) == [b"a", b"b"]
+    assert 0 < raw.cmd("PTTL", "l2") <= 100000
+    raw.cmd("RPUSH", "l2", "c")
+    assert raw.cmd("LLEN", "l") == 2
+    raw.cmd("SET", "s", "v")
+    assert raw.cmd("COPY", "s", "l2") == 0
+    assert raw.cmd("COPY", "s", "l2", "REPLACE") == 1
+    assert raw.cmd("GET", "l2") == b"v"
+    assert raw.cmd("COPY", "s", "x", "DB", 0) == 1
+    assert raw.cmd("COPY", "none", "y") == 0
+    assert raw.cmd("COPY", "s", "s") == "ERR source and destination objects are the same"
+    assert raw.cmd("COPY", "s", "z", "DB", 1) == "ERR DB index is out of range"
+    assert raw.cmd("COPY", "s", "z", "BOGUS") == "ERR syntax error"
+
+
+def test_touch_randomkey_object_idletime(raw):
+    """TOUCH counts existing keys; RANDOMKEY answers a live key or nil; OBJECT IDLETIME is the
+    time since the last access, which TYPE/TTL/EXISTS do not reset but TOUCH does."""
+    assert raw.cmd("RANDOMKEY") is None
+    raw.cmd("SET", "a", 1)
+    raw.cmd("SET", "b", 2)
+    assert raw.cmd("TOUCH", "a", "b", "c") == 2
+    assert raw.cmd("RANDOMKEY") in (b"a", b"b")
+    assert raw.cmd("OBJECT", "IDLETIME", "a") == 0
+    assert raw.cmd("OBJECT", "IDLETIME", "none") is None
+    time.sleep(2.1)
+    raw.cmd("TYPE", "a")
+    raw.cmd("TTL", "a")
+    raw.cmd("EXISTS", "a")
+    assert raw.cmd("OBJECT", "IDLETIME", "a") >= 2
+    raw.cmd("TOUCH", "a")
+    assert raw.cmd("OBJECT", "IDLETIME", "a") == 0
+    assert raw.cmd("OBJECT", "FREQ", "a").startswith("ERR An LFU maxmemory policy is not selected")
+
+
+def test_sort(raw):
+    """SORT and SORT_RO: numeric and ALPHA order, DESC, LIMIT, BY and GET patterns (hash fields
+    too), BY without '*' keeping the native order, STORE into a list, and Redis's errors."""
+    raw.cmd("RPUSH", "l", 3, 1, 2, 10)
+    raw.cmd("MSET", "w_1", "d", "w_2", "c", "w_3", "b", "w_10", "a")
+    raw.cmd("HSET", "h_2", "f", "two")
+    assert raw.cmd("SORT", "l") == [b"1", b"2", b"3", b"10"]
+    assert raw.cmd("SORT", "l", "DESC", "LIMIT", 1, 2) == [b"3", b"2"]
+    assert raw.cmd("SORT_RO", "l", "ALPHA") == [b"1", b"10", b"2", b"3"]
+    assert raw.cmd("SORT", "l", "BY", "w_*", "ALPHA", "GET", "#", "GET", "h_*->f") == [
+        b"10", None, b"3", None, b"2", b"two", b"1", None]
+    assert raw.cmd("SORT", "l", "BY", "nosort", "DESC") == [b"10", b"2", b"1", b"3"]
+    assert raw.cmd("SORT", "l", "STORE", "dst") == 4
+    assert raw.cmd("LRANGE", "dst", 0, -1) == [b"1", b"2", b"3", b"10"]
+    raw.cmd("SADD", "s", "b", "c", "a")
+    assert raw.cmd("SORT", "s", "ALPHA") == [b"a", b"b", b"c"]
+    raw.cmd("RPUSH", "bad", "x")
+    assert raw.cmd("SORT", "bad") == "ERR One or more scores can't be converted into double"
+    assert raw.cmd("SORT_RO", "l", "STORE", "x") == "ERR syntax error"
+    assert raw.cmd("SORT", "l", "LIMIT", 1) == "ERR syntax error"
+    assert raw.cmd("SORT", "w_1") == "WRONGTYPE Operation against a key holding the wrong kind of value"
+    assert raw.cmd("SORT", "none", "STORE", "dst") == 0
+    assert raw.cmd("EXISTS", "dst") == 0

@@ -29,11 +29,19 @@ SUITE = os.environ.get("HY_REDIS_TESTS") or next(
 #   type/set    WATCH (transactions not implemented)
 #   type/zset   BZPOPMIN (blocking commands not implemented)
 #   type/hash   DUMP (DUMP/RESTORE not implemented)
+#   type/string passes all it runs (its jemalloc-only test is skipped: INFO has no jemalloc)
+#   bitops      INFO rdb_changes_since_last_save (no dirty counter; 3 fuzz tests after it)
+#   introspection-2  COMMAND GETKEYS (not implemented)
+#   hyperloglog passes all it runs (its PFDEBUG/PFSELFTEST tests are skipped: needs:pfdebug)
 BASELINE = {
+    "bitops": (41, 1),
+    "hyperloglog": (16, 0),
+    "introspection-2": (3, 1),
     "type/hash": (69, 1),
     "type/list": (23, 1),
     "type/list-2": (2, 0),
     "type/set": (93, 1),
+    "type/string": (74, 0),
     "type/zset": (95, 1),
 }
 

@@ -467,6 +467,98 @@ static void test_append_setrange(void **state)
     store_destroy(s);
 }
 
+/* SETBIT grows the string with zeros (keeping its expiry) and answers the old bit; BITOP
+ * combines sources as zero-padded to the longest and deletes the destination when all are
+ * empty; both refuse other types and check their arguments at apply too. */
+static void test_setbit_bitop(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "9", "1", NULL), ":0\r\n");
+    const uint8_t *v;
+    size_t len;
+    store_obj_string(store_find(s, S("b"), 1), &v, &len);
+    assert_int_equal(len, 2);
+    assert_memory_equal(v, "\x00\x40", 2);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "9", "0", NULL), ":1\r\n");
+    run(s, STORE_OP_EXPIRE, 0, 1, 1000, 0, "b", NULL);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "1", "1", NULL), ":0\r\n");
+    assert_string_equal(get(s, "b", 1), "@");
+    assert_int_equal(ttl_at(s, "b", 1), 1000);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "-1", "1", NULL),
+                        "-ERR bit offset is not an integer or out of range\r\n");
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "4294967296", "1", NULL),
+                        "-ERR bit offset is not an integer or out of range\r\n");
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "b", "1", "2", NULL),
+                        "-ERR bit is not an integer or out of range\r\n");
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "x", "\x0f\xf0", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "y", "\xff", NULL);
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 0, "d", "x", "y", "none", NULL), ":2\r\n");
+    store_obj_string(store_find(s, S("d"), 1), &v, &len);
+    assert_memory_equal(v, "\x00\x00", 2); /* AND with a missing key is all zeros */
+    run(s, STORE_OP_BITOP, 0, 1, -1, 1, "d", "x", "y", NULL);
+    store_obj_string(store_find(s, S("d"), 1), &v, &len);
+    assert_memory_equal(v, "\xff\xf0", 2);
+    run(s, STORE_OP_BITOP, 0, 1, -1, 2, "d", "x", "y", NULL);
+    store_obj_string(store_find(s, S("d"), 1), &v, &len);
+    assert_memory_equal(v, "\xf0\xf0", 2);
+    run(s, STORE_OP_BITOP, 0, 1, -1, 3, "d", "x", NULL);
+    store_obj_string(store_find(s, S("d"), 1), &v, &len);
+    assert_memory_equal(v, "\xf0\x0f", 2);
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 1, "d", "none", NULL), ":0\r\n");
+    assert_null(store_find(s, S("d"), 1));
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 3, "d", "x", "y", NULL),
+                        "-ERR BITOP NOT must be called with a single source key.\r\n");
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 9, "d", "x", NULL),
+                        "-ERR syntax error\r\n");
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f", "1", NULL);
+    assert_string_equal(run(s, STORE_OP_SETBIT, 0, 1, -1, 0, "h", "1", "1", NULL), WRONGTYPE);
+    assert_string_equal(run(s, STORE_OP_BITOP, 0, 1, -1, 0, "d", "x", "h", NULL), WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* BITFIELD: signed and unsigned fields across byte boundaries, SET answers the old value,
+ * INCRBY the new one, and the three overflow rules (FAIL answers nil and writes nothing). */
+static void test_bitfield(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "f", "SET", "u8", "4", "255", "GET",
+                            "i8", "4", "GET", "u4", "#1", NULL),
+                        "*3\r\n:0\r\n:-1\r\n:15\r\n");
+    const uint8_t *v;
+    size_t len;
+    store_obj_string(store_find(s, S("f"), 1), &v, &len);
+    assert_int_equal(len, 2);
+    assert_memory_equal(v, "\x0f\xf0", 2);
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "INCRBY", "u2", "100", "1",
+                            "OVERFLOW", "SAT", "INCRBY", "u2", "102", "5", NULL),
+                        "*2\r\n:1\r\n:3\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "OVERFLOW", "FAIL", "INCRBY",
+                            "u2", "102", "1", "OVERFLOW", "WRAP", "INCRBY", "i8", "0", "200", NULL),
+                        "*2\r\n$-1\r\n:-56\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "k64", "INCRBY", "i64", "0",
+                            "9223372036854775807", "OVERFLOW", "SAT", "INCRBY", "i64", "0", "100",
+                            NULL),
+                        "*2\r\n:9223372036854775807\r\n:9223372036854775807\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "none", "GET", "u8", "0", NULL),
+                        "*1\r\n:0\r\n");
+    assert_null(store_find(s, S("none"), 1));
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "GET", "u64", "0", NULL),
+                        "-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is "
+                        "not supported but i64 is.\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "OVERFLOW", "X", NULL),
+                        "-ERR Invalid OVERFLOW type specified\r\n");
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "g", "SET", "u8", "0", NULL),
+                        "-ERR syntax error\r\n");
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f", "1", NULL);
+    assert_string_equal(run(s, STORE_OP_BITFIELD, 0, 1, -1, 0, "h", "GET", "u8", "0", NULL),
+                        WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 /* GETDEL answers and deletes; GETEX answers and sets, keeps, clears (PERSIST) or, with a past
  * time, deletes. Both refuse hashes. */
 static void test_getdel_getex(void **state)
@@ -1090,6 +1182,135 @@ static void test_zset_pop_range_store(void **state)
 
 /* ---- expiry -------------------------------------------------------------------------------- */
 
+/* COPY deep-copies every type with its expiry (changing the copy leaves the source alone),
+ * refuses an existing destination without REPLACE, and answers 0 for a missing source. */
+static void test_copy(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", "b", NULL);
+    run(s, STORE_OP_EXPIRE, 0, 1, 5000, 0, "l", NULL);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1", "m", NULL);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "s", "x", NULL);
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f", "v", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "v", NULL);
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "l", "l2", NULL), ":1\r\n");
+    assert_int_equal(ttl_at(s, "l2", 1), 5000);
+    run(s, STORE_OP_PUSH, 0, 1, -1, 0, "l2", "c", NULL);
+    assert_string_equal(list_text(s, "l"), "a b");
+    assert_string_equal(list_text(s, "l2"), "c a b");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "z", "l2", NULL), ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_COPY, STORE_F_REPLACE, 1, -1, 0, "z", "l2", NULL),
+                        ":1\r\n");
+    assert_string_equal(zset_text(s, "l2"), "m:1");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "s", "s2", NULL), ":1\r\n");
+    assert_string_equal(set_text(s, "s2"), "x");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "h", "h2", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "str", "str2", NULL), ":1\r\n");
+    assert_string_equal(get(s, "str2", 1), "v");
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "none", "x", NULL), ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_COPY, STORE_F_REPLACE, 1, -1, 0, "s", "s", NULL), ":0\r\n");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* SORT in the log: numeric and ALPHA order, BY and GET patterns (hash fields too), LIMIT, and
+ * STORE into a list (even over the sorted key itself); an empty result deletes the
+ * destination. */
+static void test_sort(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "3", "1", "2", "10", NULL);
+    run(s, STORE_OP_MSET, 0, 1, -1, 0, "w_1", "d", "w_2", "c", "w_3", "b", "w_10", "a", NULL);
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h_2", "f", "two", NULL);
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", NULL),
+                        "*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$2\r\n10\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "ALPHA", "DESC", "LIMIT", "0", "2", NULL),
+        "*2\r\n$1\r\n3\r\n$1\r\n2\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "BY", "w_*", "ALPHA", "GET",
+                            "h_*->f", "LIMIT", "2", "-1", NULL),
+                        "*2\r\n$3\r\ntwo\r\n$-1\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "BY", "w_*", "STORE", "l", NULL),
+                        "-ERR One or more scores can't be converted into double\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "STORE", "l", NULL), ":4\r\n");
+    assert_string_equal(list_text(s, "l"), "1 2 3 10");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "none", "STORE", "l", NULL), ":0\r\n");
+    assert_null(store_find(s, S("l"), 1));
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "w_1", NULL), WRONGTYPE);
+    /* Fuzzer finds: sorting nothing, and LIMIT values whose sum overflows. */
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "none", NULL), "*0\r\n");
+    run(s, STORE_OP_PUSH, 0, 1, -1, 0, "l", "1", NULL);
+    assert_string_equal(
+        run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "LIMIT", "0", "9223372036854775807", NULL),
+        "*1\r\n$1\r\n1\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "GET", "no_*", "STORE", "e", NULL),
+                        ":1\r\n"); /* a nil stored as an empty element */
+    assert_int_equal(store_list_len(store_find(s, S("e"), 1)), 1);
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "LIMIT", "9223372036854775807",
+                            "9223372036854775807", NULL),
+                        "*0\r\n");
+    assert_string_equal(run(s, STORE_OP_SORT, 0, 1, -1, 0, "l", "LIMIT", "1", NULL),
+                        "-ERR syntax error\r\n");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* HyperLogLog: a new HLL is sparse in Redis's layout; PFADD answers whether a register
+ * changed; PFCOUNT estimates (Redis's own numbers for these inputs) and caches the count in
+ * the value; PFMERGE unions; a value that is not an HLL is refused and a corrupt sparse body
+ * is reported, never read out of bounds. */
+static void test_hyperloglog(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_PFADD, 0, 1, -1, 0, "h", "a", "b", "c", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_PFADD, 0, 1, -1, 0, "h", "a", NULL), ":0\r\n");
+    const uint8_t *v;
+    size_t len;
+    store_obj_string(store_find(s, S("h"), 1), &v, &len);
+    assert_int_equal(len, 27); /* Redis's sparse encoding of the same three elements */
+    assert_memory_equal(v, "HYLL\x01", 5);
+    assert_int_equal(v[15] & 0x80, 0x80); /* cache stale */
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h", NULL), ":3\r\n");
+    store_obj_string(store_find(s, S("h"), 1), &v, &len);
+    assert_int_equal(v[15], 0);
+    assert_int_equal(v[8], 3); /* the cached count */
+    char *args[1001];
+    struct store_arg argv[1001];
+    argv[0] = (struct store_arg){S("h2")};
+    for (int i = 1; i <= 1000; i++) {
+        args[i] = hy_xmalloc(16);
+        snprintf(args[i], 16, "%d", i);
+        argv[i] = (struct store_arg){(const uint8_t *)args[i], strlen(args[i])};
+    }
+    struct store_entry e = {STORE_OP_PFADD, 0, 1, -1, 0, 1001, argv};
+    struct hy_buf entry;
+    hy_buf_init(&entry);
+    store_entry_encode(&e, &entry);
+    assert_int_equal(store_apply(s, entry.data, entry.len, NULL), HY_OK);
+    hy_buf_free(&entry);
+    for (int i = 1; i <= 1000; i++) {
+        hy_free(args[i]);
+    }
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h2", NULL), ":1001\r\n");
+    assert_string_equal(run(s, STORE_OP_PFMERGE, 0, 1, -1, 0, "h3", "h", "h2", NULL), "+OK\r\n");
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h3", NULL), ":1004\r\n");
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h", "h2", NULL), ":1004\r\n");
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "HYLL", NULL);
+    const char *not_hll = "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n";
+    assert_string_equal(run(s, STORE_OP_PFADD, 0, 1, -1, 0, "str", "x", NULL), not_hll);
+    assert_string_equal(run(s, STORE_OP_PFMERGE, 0, 1, -1, 0, "h", "str", NULL), not_hll);
+    run(s, STORE_OP_APPEND, 0, 1, -1, 0, "h", "\x7f", NULL);
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "h", NULL),
+                        "-INVALIDOBJ Corrupted HLL object detected\r\n");
+    run(s, STORE_OP_PUSH, 0, 1, -1, 0, "l", "x", NULL);
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 1, -1, 0, "l", NULL), WRONGTYPE);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 static void count_key_cb(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
 {
     (void)key;
@@ -1523,7 +1744,7 @@ static void random_entry(struct hy_prng *p, struct hy_buf *out, uint64_t t)
         STORE_OP_INCRBYFLOAT, STORE_OP_PUSH,    STORE_OP_POP,    STORE_OP_LSET,
         STORE_OP_LINSERT,     STORE_OP_LREM,    STORE_OP_LMOVE,  STORE_OP_LMPOP,
         STORE_OP_SADD,        STORE_OP_SREM,    STORE_OP_SMOVE,  STORE_OP_SPOP,
-        STORE_OP_SSTORE};
+        STORE_OP_SSTORE,      STORE_OP_SETBIT,  STORE_OP_BITOP};
     char k1[16], k2[16], v[16];
     snprintf(k1, sizeof(k1), "k%u", (unsigned)hy_prng_below(p, 300));
     snprintf(k2, sizeof(k2), "k%u", (unsigned)hy_prng_below(p, 300));
@@ -1606,6 +1827,16 @@ static void random_entry(struct hy_prng *p, struct hy_buf *out, uint64_t t)
         e.incr %= 3;
         break;
     case STORE_OP_EXPIRE: e.expire_at_ms = (int64_t)t + (int64_t)hy_prng_below(p, 100); break;
+    case STORE_OP_SETBIT: /* [key, offset < 1000, "1"] */
+        a3[1] = a3[2];
+        a3[2] = (struct store_arg){S("1")};
+        e.argc = 3;
+        break;
+    case STORE_OP_BITOP: /* [k1, k2, k1] */
+        a3[2] = a3[0];
+        e.argc = 3;
+        e.incr %= 3;
+        break;
     default: break;
     }
     store_entry_encode(&e, out);
@@ -1757,6 +1988,11 @@ int main(void)
         cmocka_unit_test(test_incrby),
         cmocka_unit_test(test_incrbyfloat),
         cmocka_unit_test(test_append_setrange),
+        cmocka_unit_test(test_setbit_bitop),
+        cmocka_unit_test(test_bitfield),
+        cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_hyperloglog),
         cmocka_unit_test(test_getdel_getex),
         cmocka_unit_test(test_hset_hdel),
         cmocka_unit_test(test_hincr),
