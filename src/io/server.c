@@ -816,6 +816,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         node_set_early_sender(srv.node, io_mesh_send_one, srv.mesh);
     }
     node_set_crypto(srv.node, peer_auth_mac, peer_auth_random);
+    node_set_hash(srv.node, peer_auth_sha256);
     node_set_config_hook(srv.node, config_hook, &srv);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);

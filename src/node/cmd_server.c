@@ -10,6 +10,7 @@
 #include "common/assert.h"
 #include "common/strutil.h"
 #include "common/version.h"
+#include "node/acl.h"
 #include "node/node_internal.h"
 
 void cmd_ping(struct cmd_ctx *x)
@@ -59,24 +60,11 @@ void cmd_quit(struct cmd_ctx *x)
     x->client->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
 }
 
-/* Checks a password against requirepass. Returns 1 when accepted (or replies the error). */
+/* AUTH and HELLO AUTH: ACL users (acl.c), `default` with requirepass. Returns 1 when
+ * accepted (or replies the error). */
 static int auth_check(struct cmd_ctx *x, const struct resp_arg *user, const struct resp_arg *pass)
 {
-    const char *want = x->node->cfg->requirepass;
-    if (want[0] == '\0' && user == NULL) {
-        resp_write_error(&x->w, "ERR AUTH <password> called without any password configured for "
-                                "the default user. Are you sure your configuration is correct?");
-        return 0;
-    }
-    int user_ok = user == NULL || (user->len == 7 && memcmp(user->ptr, "default", 7) == 0);
-    int pass_ok =
-        want[0] == '\0' || (strlen(want) == pass->len && memcmp(want, pass->ptr, pass->len) == 0);
-    if (!user_ok || !pass_ok) {
-        resp_write_error(&x->w, "WRONGPASS invalid username-password pair or user is disabled.");
-        return 0;
-    }
-    x->client->authenticated = 1;
-    return 1;
+    return acl_authenticate(x, user, pass);
 }
 
 void cmd_auth(struct cmd_ctx *x)
@@ -180,7 +168,8 @@ void cmd_reset(struct cmd_ctx *x)
     struct node_client *c = x->client;
     c->proto = 2;
     c->name[0] = '\0';
-    c->authenticated = x->node->cfg->requirepass[0] == '\0';
+    c->authenticated = acl_default_open(x->node, x->store);
+    memcpy(c->user, "default", sizeof("default"));
     x->w.proto = 2;
     resp_write_simple(&x->w, "RESET");
 }
@@ -197,12 +186,12 @@ void node_client_describe(struct hy_node *n, const struct node_client *c, uint64
                   "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=N db=0 "
                   "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
                   "rbs=%zu rbp=%zu obl=%zu oll=0 omem=%zu tot-mem=%zu events=r cmd=%s "
-                  "user=default redir=-1 resp=%d\n",
+                  "user=%s redir=-1 resp=%d\n",
                   (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name,
                   (unsigned long long)age, (unsigned long long)idle, c->in.len,
                   c->in.cap - c->in.len, c->in.cap, c->in.len, c->out.len,
                   c->out.len + c->out_inflight, c->in.cap + c->out.cap + sizeof(*c), c->last_cmd,
-                  c->proto);
+                  c->user[0] ? c->user : "default", c->proto);
 }
 
 static void client_list(struct cmd_ctx *x)

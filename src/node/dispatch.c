@@ -375,6 +375,9 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return;
     }
+    if (!acl_check(x, d)) {
+        return; /* NOPERM (acl.c) */
+    }
     if (node_needs_leader(c, d) && c->read_timed_out) {
         int why = c->read_timed_out;
         c->read_timed_out = 0;

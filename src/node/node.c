@@ -111,10 +111,12 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     n->stats.ops_sample_ms = now_ms;
     cmd_table_build(n);
     observe_init(n);
+    acl_init(n);
     node_reconfigure(n);
     replica_init(n); /* before the members: they look up this node's Raft id */
     if (member_load_boot(n) != HY_OK) {
         replica_free(n);
+        acl_free(n);
         store_destroy(n->store);
         hy_free(n);
         return NULL;
@@ -132,6 +134,7 @@ void node_destroy(struct hy_node *n)
     }
     replica_free(n);
     proxy_free(n);
+    acl_free(n);
     store_destroy(n->store);
     hy_free(n);
 }
@@ -156,7 +159,8 @@ struct node_client *node_client_new(struct hy_node *n, const char *addr, const c
     struct node_client *c = hy_xcalloc(1, sizeof(*c));
     c->id = n->next_client_id++;
     c->proto = 2;
-    c->authenticated = n->cfg->requirepass[0] == '\0';
+    c->authenticated = acl_default_open(n, n->store);
+    memcpy(c->user, "default", sizeof("default"));
     c->fd = fd;
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);

@@ -710,6 +710,8 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_ZREMRANGE] = store__op_zremrange,
     [STORE_OP_ZSTORE] = store__op_zstore,
     [STORE_OP_ZRANGESTORE] = store__op_zrangestore,
+    [STORE_OP_ACL_SETUSER] = store__op_acl_setuser,
+    [STORE_OP_ACL_DELUSER] = store__op_acl_deluser,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

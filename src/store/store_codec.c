@@ -14,8 +14,9 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION \
-    4 /* 4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
+#define SNAP_VERSION                                                                \
+    5 /* 5: ACL users; 4: lists, sets, sorted sets and session windows; 3: members; \
+         2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -43,7 +44,8 @@ struct op_shape {
 /* Op numbers are on disk (docs/disk-format.md): new ops are only ever appended. */
 _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTORE == 36 &&
                    STORE_OP_ZREMRANGE == 41 && STORE_OP_ZRANGESTORE == 43 &&
-                   STORE_OP_SESSION_REQW == 44,
+                   STORE_OP_SESSION_REQW == 44 && STORE_OP_ACL_SETUSER == 45 &&
+                   STORE_OP_ACL_DELUSER == 46,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -96,6 +98,8 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_ZSTORE] = {3, ANY, 1, 0},
     [STORE_OP_ZRANGESTORE] = {6, 6, 0, STORE_F_RIGHT},
     [STORE_OP_SESSION_REQW] = {2, 2, 0, STORE_F_RESP3},
+    [STORE_OP_ACL_SETUSER] = {1, ANY, 0, 0},
+    [STORE_OP_ACL_DELUSER] = {1, ANY, 0, 0},
 };
 #undef ANY
 
@@ -358,6 +362,7 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     hy_free(keys);
     store__sessions_encode(s, out);
     store__members_encode(s, out);
+    store__acl_encode(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -562,7 +567,15 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
         r.bad = !store__members_decode(buf + r.off, r.len - r.off, &used, &members);
         r.off += used;
     }
+    struct store_acl *acl = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 5) {
+        size_t used = 0;
+        r.bad = !store__acl_decode(buf + r.off, r.len - r.off, &used, &acl);
+        r.off += used;
+    }
     if (r.bad || r.off != r.len) {
+        tmp.acl = acl;
+        store__acl_free(&tmp);
         store__flush(&tmp);
         tmp.sessions = sessions;
         store__sessions_free(&tmp);
@@ -572,6 +585,7 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     }
     store__sessions_replace(s, sessions);
     store__members_replace(s, members);
+    store__acl_replace(s, acl);
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;
