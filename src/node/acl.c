@@ -211,7 +211,9 @@ enum acl_result acl_user_check(const struct store_acl_user *u, const struct cmd_
                                const struct resp_arg *argv, size_t *key_index_out)
 {
     *key_index_out = 0;
-    if (!acl_rules_allow(u->commands, u->command_count, d, argc, argv)) {
+    /* As Redis: what runs before AUTH (AUTH, HELLO, QUIT, RESET) is never denied. */
+    if (!(d->flags & CMD_NOAUTH) &&
+        !acl_rules_allow(u->commands, u->command_count, d, argc, argv)) {
         return ACL_DENIED_CMD;
     }
     return check_keys(u, d, argc, argv, key_index_out);
