@@ -173,6 +173,18 @@ static const char *rule_password(struct store_acl_user *u, const uint8_t *rule, 
     return NULL;
 }
 
+/* Patterns are written space-separated in ACL LIST and in snapshots: none may hold a space
+ * (Redis refuses them too). */
+static int has_space(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void pattern_add(struct store_acl_user *u, unsigned perm, const uint8_t *p, size_t len)
 {
     for (size_t i = 0; i < u->pattern_count; i++) {
@@ -305,6 +317,9 @@ const char *store_acl_rule_apply(struct store_acl_user *u, const uint8_t *rule, 
         return "Syntax error";
     }
     const char *err = NULL;
+    if ((rule[0] == '~' || rule[0] == '%' || rule[0] == '&') && has_space(rule, len)) {
+        return "Syntax error";
+    }
     switch (rule[0]) {
     case '#':
     case '!': err = rule_password(u, rule, len); break;

@@ -107,6 +107,8 @@ static void test_rules_refused(void **state)
         {"!" SECRET_HASH, "The password you are trying to remove from the user does not exist"},
         {">secret", "a clear password must be hashed before it is replicated"},
         {"%X~k", "Syntax error"},
+        {"~a b", "Syntax error"},
+        {"&a\tb", "Syntax error"},
         {"%R", "Syntax error"},
         {"+", "Syntax error"},
         {"+@", "Syntax error"},
