@@ -448,9 +448,28 @@ static int password_ok(const struct hy_node *n, const struct store_acl_user *u, 
     return store_acl_has_password(u, hash);
 }
 
+/* Counts a failed AUTH on c and sets when the next may be checked. */
+static void auth_failed(struct node_client *c, uint64_t now_ms)
+{
+    c->auth_failures++;
+    if (c->auth_failures >= ACL_AUTH_FREE_FAILURES) {
+        uint32_t doublings = HY_MIN(c->auth_failures - ACL_AUTH_FREE_FAILURES, 16u);
+        uint64_t delay = HY_MIN((uint64_t)ACL_AUTH_DELAY_MS << doublings, ACL_AUTH_DELAY_MS_MAX);
+        c->auth_retry_ms = now_ms + delay;
+    }
+}
+
 int acl_authenticate(struct cmd_ctx *x, const struct resp_arg *user, const struct resp_arg *pass)
 {
     struct hy_node *n = x->node;
+    struct node_client *c = x->client;
+    if (x->now_ms < c->auth_retry_ms) {
+        resp_write_errorf(&x->w,
+                          "ERR too many failed authentications on this connection: retry in "
+                          "%llu ms",
+                          (unsigned long long)(c->auth_retry_ms - x->now_ms));
+        return 0;
+    }
     static const struct resp_arg default_name = {(const uint8_t *)"default", 7};
     const struct resp_arg *name = user != NULL ? user : &default_name;
     int is_default = name->len == 7 && memcmp(name->ptr, "default", 7) == 0;
@@ -472,11 +491,13 @@ int acl_authenticate(struct cmd_ctx *x, const struct resp_arg *user, const struc
         snprintf(uname, sizeof(uname), "%.*s", (int)HY_MIN(name->len, STORE_ACL_NAME_MAX),
                  (const char *)name->ptr);
         acl__log(x, "auth", (const uint8_t *)"AUTH", 4, uname);
+        auth_failed(c, x->now_ms);
         resp_write_error(&x->w, "WRONGPASS invalid username-password pair or user is disabled.");
         return 0;
     }
-    x->client->authenticated = 1;
-    memcpy(x->client->user, name->ptr, name->len);
-    x->client->user[name->len] = '\0';
+    c->authenticated = 1;
+    c->auth_failures = 0;
+    memcpy(c->user, name->ptr, name->len);
+    c->user[name->len] = '\0';
     return 1;
 }

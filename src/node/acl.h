@@ -19,7 +19,13 @@
 
 #include "node/node_internal.h"
 
-#define ACL_LOG_MAX 128 /* entries kept (Redis's acllog-max-len default) */
+#define ACL_LOG_MAX            128 /* entries kept (Redis's acllog-max-len default) */
+/* Failed AUTH on one connection: after ACL_AUTH_FREE_FAILURES in a row, the next attempt waits
+ * ACL_AUTH_DELAY_MS, doubling per failure up to ACL_AUTH_DELAY_MS_MAX (an earlier one is
+ * refused without checking the password), so one connection cannot try passwords at speed. */
+#define ACL_AUTH_FREE_FAILURES 3
+#define ACL_AUTH_DELAY_MS      100
+#define ACL_AUTH_DELAY_MS_MAX  10000
 
 /* Redis's categories, in ACL CAT's order; a command's categories are a mask of these bits. */
 size_t acl_category_count(void);

@@ -78,6 +78,8 @@ struct node_client {
     struct node_client *ready_next;
     uint8_t join_nonce[16]; /* HALYARD CHALLENGE's nonce, until one PEER-AUTH uses it */
     char user[129]; /* the ACL user it runs as (node/acl.h): "default" until AUTH; "" = a member */
+    uint32_t auth_failures; /* failed AUTH in a row on this connection (acl.c rate limit) */
+    uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
 };
 

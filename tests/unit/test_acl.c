@@ -490,6 +490,36 @@ static void test_default_explicit(void **state)
     node_client_free(f->node, c);
 }
 
+/* Failed AUTH on one connection: three are free, then each waits longer (100 ms, doubling)
+ * and an attempt before its time is refused without checking the password; a success resets
+ * it, and other connections are not held back. */
+static void test_auth_rate_limited(void **state)
+{
+    struct fixture *f = *state;
+    const char *wrong = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    assert_string_equal(feed(f, "ACL SETUSER eve on >right +@all ~*\r\n"), "+OK\r\n");
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(feed(f, "AUTH eve nope\r\n"), wrong);
+    }
+    assert_string_equal(
+        feed(f, "AUTH eve right\r\n"),
+        "-ERR too many failed authentications on this connection: retry in 100 ms\r\n");
+    struct node_client *other = node_client_new(f->node, "a:9", "b:2", 9, f->now_ms);
+    assert_string_equal(feed_client(f, other, "AUTH eve right\r\n"), "+OK\r\n");
+    node_client_free(f->node, other);
+    f->now_ms += 100;
+    assert_string_equal(feed(f, "AUTH eve nope\r\n"), wrong); /* 4th: now 200 ms */
+    f->now_ms += 150;
+    assert_string_equal(
+        feed(f, "AUTH eve right\r\n"),
+        "-ERR too many failed authentications on this connection: retry in 50 ms\r\n");
+    f->now_ms += 50;
+    assert_string_equal(feed(f, "AUTH eve right\r\n"), "+OK\r\n");
+    assert_int_equal(f->client->auth_failures, 0);
+    assert_string_equal(feed(f, "AUTH eve nope\r\n"), wrong); /* free again */
+    assert_string_equal(feed(f, "AUTH eve right\r\n"), "+OK\r\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +534,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dryrun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_off_and_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_explicit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_rate_limited, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
