@@ -150,6 +150,23 @@ uint32_t acl_command_categories(const struct cmd_def *d, size_t argc, const stru
     return cats;
 }
 
+void acl_write_categories(struct resp_writer *w, const struct cmd_def *d)
+{
+    uint32_t cats = acl_command_categories(d, 1, NULL);
+    size_t count = 0;
+    for (size_t i = 0; i < CAT_COUNT; i++) {
+        count += (cats >> i) & 1;
+    }
+    resp_write_set(w, count);
+    for (size_t i = 0; i < CAT_COUNT; i++) {
+        if ((cats >> i) & 1) {
+            char name[32];
+            snprintf(name, sizeof(name), "@%s", cat_names[i]);
+            resp_write_simple(w, name);
+        }
+    }
+}
+
 /* ---- command rules -------------------------------------------------------------------------- */
 
 /* Whether the rule's target ("get", "@read", "client|kill", "@all") covers d with argv. */
@@ -163,13 +180,21 @@ static int rule_covers(const char *target, const struct cmd_def *d, uint32_t cat
         int c = acl_category_find((const uint8_t *)target + 1, strlen(target + 1));
         return c >= 0 && (cats & BIT(c));
     }
+    /* d is "get", or a subcommand's own row "acl|setuser"; the sub otherwise is argv[1]. */
+    const char *dbar = strchr(d->name, '|');
+    size_t dname_len = dbar ? (size_t)(dbar - d->name) : strlen(d->name);
     const char *bar = strchr(target, '|');
     size_t name_len = bar ? (size_t)(bar - target) : strlen(target);
-    if (strlen(d->name) != name_len || memcmp(d->name, target, name_len) != 0) {
+    if (dname_len != name_len || memcmp(d->name, target, name_len) != 0) {
         return 0;
     }
-    return bar == NULL ||
-           (argc >= 2 && hy_eq_nocase(argv[1].ptr, argv[1].len, bar + 1)); /* name|sub */
+    if (bar == NULL) {
+        return 1;
+    }
+    if (dbar != NULL) {
+        return strcmp(dbar + 1, bar + 1) == 0;
+    }
+    return argc >= 2 && hy_eq_nocase(argv[1].ptr, argv[1].len, bar + 1); /* name|sub */
 }
 
 int acl_rules_allow(char *const *rules, size_t count, const struct cmd_def *d, size_t argc,
@@ -391,6 +416,7 @@ int acl_check(struct cmd_ctx *x, const struct cmd_def *d)
     if (d->handler == cmd_hy_req && argc >= 4) {
         /* HY.REQ s q SET k v: what runs is the wrapped command, so that is what is checked. */
         const struct cmd_def *inner = node_command_lookup(x->node, argv[3].ptr, argv[3].len);
+        inner = node_command_sub(x->node, inner, argc - 3, argv + 3);
         if (inner != NULL) {
             d = inner;
             argc -= 3;

@@ -44,6 +44,9 @@ enum acl_result { ACL_OK = 0, ACL_DENIED_CMD, ACL_DENIED_KEY };
 enum acl_result acl_user_check(const struct store_acl_user *u, const struct cmd_def *d, size_t argc,
                                const struct resp_arg *argv, size_t *key_index_out);
 
+/* COMMAND INFO's ACL categories of d: a set of "@read", "@string"... */
+void acl_write_categories(struct resp_writer *w, const struct cmd_def *d);
+
 void acl_init(struct hy_node *n);
 void acl_free(struct hy_node *n);
 

@@ -1,7 +1,9 @@
 /*
  * cmd_acl.c - the ACL command: SETUSER DELUSER GETUSER LIST USERS WHOAMI CAT LOG DRYRUN GENPASS
- * (see acl.h). SETUSER and DELUSER are log entries proposed by the leader (a follower forwards
- * them, as writes); the rest read this node's replica of the users and its own ACL LOG.
+ * (see acl.h). SETUSER and DELUSER are log entries proposed by the leader: their own rows in
+ * commands.def (acl|setuser, acl|deluser) are writes, so dispatch brings them to the leader as
+ * any write (waiting for one, or forwarding under the follower's session: applied once); the
+ * rest read this node's replica of the users and its own ACL LOG.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,31 +26,6 @@ static void hex(const uint8_t *buf, size_t len, char *out)
 }
 
 /* ---- SETUSER / DELUSER: proposed by the leader ---------------------------------------------- */
-
-/* 1 when this node may propose the change now; else the request was forwarded to the leader
- * or answered. */
-static int acl_at_leader(struct cmd_ctx *x)
-{
-    struct hy_node *n = x->node;
-    if (replica_is_leader(n)) {
-        if (n->disk_full) {
-            resp_write_error(&x->w, "READONLY disk full: writes are refused until space is "
-                                    "freed; reads go on");
-            return 0;
-        }
-        return 1;
-    }
-    if (n->cfg->redirect == NODE_REDIRECT_PROXY && !x->client->is_proxy && proxy_forward(x)) {
-        return 0;
-    }
-    const struct node_member *leader = replica_leader_member(n);
-    if (leader == NULL) {
-        resp_write_error(&x->w, "TRYAGAIN no leader is known; the request was not applied");
-    } else {
-        resp_write_errorf(&x->w, "MOVED 0 %s:%u", leader->host, leader->client_port);
-    }
-    return 0;
-}
 
 static int user_name_ok(const struct resp_arg *a)
 {
@@ -150,8 +127,8 @@ static void acl_setuser(struct cmd_ctx *x)
     size_t rules = x->argc - 3;
     struct store_arg *args = hy_xmalloc((rules + 1 + IMPLICIT_RULES) * sizeof(*args));
     char *hexes = hy_xmalloc(HY_MAX(rules, 1) * (HASH_HEX_BYTES + 2));
-    if (setuser_translate(x, args, hexes) && setuser_dry_run(x, args, rules + 1) &&
-        acl_at_leader(x)) {
+    /* A write (the acl|setuser row): dispatch brought it to the leader, or forwarded it. */
+    if (setuser_translate(x, args, hexes) && setuser_dry_run(x, args, rules + 1)) {
         size_t count = rules + 1;
         if (store_acl_find(x->store, args[0].ptr, args[0].len) == NULL && args[0].len == 7 &&
             memcmp(args[0].ptr, "default", 7) == 0) {
@@ -180,9 +157,6 @@ static void acl_deluser(struct cmd_ctx *x)
             resp_write_error(&x->w, "ERR The 'default' user cannot be removed");
             return;
         }
-    }
-    if (!acl_at_leader(x)) {
-        return;
     }
     size_t count = x->argc - 2;
     struct store_arg *args = hy_xmalloc(count * sizeof(*args));
@@ -359,9 +333,10 @@ static void acl_dryrun(struct cmd_ctx *x)
                           (const char *)x->argv[2].ptr);
         return;
     }
-    const struct cmd_def *d = node_command_lookup(x->node, x->argv[3].ptr, x->argv[3].len);
     size_t argc = x->argc - 3;
     const struct resp_arg *argv = x->argv + 3;
+    const struct cmd_def *d = node_command_lookup(x->node, argv[0].ptr, argv[0].len);
+    d = node_command_sub(x->node, d, argc, argv);
     if (d == NULL) {
         resp_write_errorf(&x->w, "ERR Command '%.*s' not found", (int)HY_MIN(argv[0].len, 128),
                           (const char *)argv[0].ptr);

@@ -347,7 +347,7 @@ static void command_write_info(struct resp_writer *w, const struct cmd_def *d)
     resp_write_int(w, d->first_key);
     resp_write_int(w, d->last_key);
     resp_write_int(w, d->key_step);
-    resp_write_set(w, 0);   /* ACL categories */
+    acl_write_categories(w, d);
     resp_write_set(w, 0);   /* tips */
     resp_write_array(w, 0); /* key specs */
     resp_write_array(w, 0); /* subcommands */
@@ -395,25 +395,40 @@ static void command_for_each_named(struct cmd_ctx *x, int docs)
     }
 }
 
+/* Top-level commands: rows of subcommands ("acl|setuser") are listed by COMMAND LIST only, as
+ * Redis 7 does. */
+static size_t command_top_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < node_command_count; i++) {
+        n += strchr(node_commands[i].name, '|') == NULL;
+    }
+    return n;
+}
+
 void cmd_command(struct cmd_ctx *x)
 {
     const struct resp_arg *sub = x->argc >= 2 ? &x->argv[1] : NULL;
     if (sub == NULL) {
-        resp_write_array(&x->w, node_command_count);
+        resp_write_array(&x->w, command_top_count());
         for (size_t i = 0; i < node_command_count; i++) {
-            command_write_info(&x->w, &node_commands[i]);
+            if (strchr(node_commands[i].name, '|') == NULL) {
+                command_write_info(&x->w, &node_commands[i]);
+            }
         }
     } else if (node_arg_is(sub, "COUNT") && x->argc == 2) {
-        resp_write_int(&x->w, (int64_t)node_command_count);
+        resp_write_int(&x->w, (int64_t)command_top_count());
     } else if (node_arg_is(sub, "LIST") && x->argc == 2) {
         resp_write_array(&x->w, node_command_count);
         for (size_t i = 0; i < node_command_count; i++) {
             resp_write_bulk_str(&x->w, node_commands[i].name);
         }
     } else if (node_arg_is(sub, "DOCS") && x->argc == 2) {
-        resp_write_map(&x->w, node_command_count);
+        resp_write_map(&x->w, command_top_count());
         for (size_t i = 0; i < node_command_count; i++) {
-            command_write_docs(&x->w, &node_commands[i]);
+            if (strchr(node_commands[i].name, '|') == NULL) {
+                command_write_docs(&x->w, &node_commands[i]);
+            }
         }
     } else if (node_arg_is(sub, "INFO") || node_arg_is(sub, "DOCS")) {
         command_for_each_named(x, node_arg_is(sub, "DOCS"));

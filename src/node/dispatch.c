@@ -452,6 +452,7 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
 {
     const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    d = node_command_sub(n, d, argc, argv); /* ACL SETUSER: a write, unlike ACL WHOAMI */
     if (node_must_wait(n, c, d, now_ms)) {
         if (c->wait_start_ms == 0) {
             c->wait_start_ms = now_ms; /* its latency counts from here */

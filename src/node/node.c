@@ -52,6 +52,25 @@ const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t
     return NULL;
 }
 
+const struct cmd_def *node_command_sub(const struct hy_node *n, const struct cmd_def *d,
+                                       size_t argc, const struct resp_arg *argv)
+{
+    if (d == NULL || !(d->flags & CMD_CONTAINER) || argc < 2) {
+        return d;
+    }
+    char full[64];
+    size_t base = strlen(d->name);
+    if (base + 1 + argv[1].len > sizeof(full)) {
+        return d;
+    }
+    memcpy(full, d->name, base);
+    full[base] = '|';
+    memcpy(full + base + 1, argv[1].ptr, argv[1].len);
+    const struct cmd_def *sub =
+        node_command_lookup(n, (const uint8_t *)full, base + 1 + argv[1].len);
+    return sub != NULL ? sub : d;
+}
+
 static void node_store_config(const struct hy_config *cfg, uint64_t seed, struct store_config *sc)
 {
     memset(sc, 0, sizeof(*sc));

@@ -23,6 +23,8 @@ enum cmd_flag {
     CMD_DENYOOM = 1u << 4,
     CMD_NOAUTH = 1u << 5,
     CMD_STALE = 1u << 6,
+    CMD_CONTAINER =
+        1u << 7, /* has "name|sub" rows for subcommands that differ (node_command_sub) */
 };
 
 struct cmd_ctx;
@@ -258,6 +260,10 @@ struct cmd_ctx {
 extern const struct cmd_def node_commands[];
 extern const size_t node_command_count;
 const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t *name, size_t len);
+/* For a container (CMD_CONTAINER), the "name|sub" row of argv[1] when the table has one (a
+ * subcommand with its own flags, e.g. ACL SETUSER is a write); else d itself. */
+const struct cmd_def *node_command_sub(const struct hy_node *n, const struct cmd_def *d,
+                                       size_t argc, const struct resp_arg *argv);
 
 /* Proposes a write for the client of x: queued for this turn's Raft batch; the client waits
  * and gets the reply when the entry applies. */

@@ -406,20 +406,23 @@ static void test_auth_and_noperm(void **state)
     assert_string_equal(feed(f, "HY.REQ 1 1 SET other v\r\n"),
                         "-NOPERM this user has no permissions to access one of the keys used as "
                         "arguments\r\n");
-    assert_string_equal(feed(f, "ACL SETUSER x\r\n"),
-                        "-NOPERM this user has no permissions to run the 'acl' command\r\n");
+    assert_string_equal(
+        feed(f, "ACL SETUSER x\r\n"),
+        "-NOPERM this user has no permissions to run the 'acl|setuser' command\r\n");
     /* AUTH and HELLO are never denied (Redis: commands that run before AUTH). */
     assert_non_null(strstr(feed(f, "HELLO 3\r\n"), "proto"));
     const char *log = feed(f, "AUTH default x\r\n"); /* default is nopass: any password */
     assert_string_equal(log, "+OK\r\n");
     log = feed(f, "ACL LOG\r\n");
-    /* Newest first: acl (three denials merged), other (SET and HY.REQ merged), del, auth. */
+    /* Newest first: acl|setuser, other (SET and HY.REQ merged, moved up), del, acl, auth. */
     assert_non_null(strstr(log, "reason"));
+    const char *setuser = strstr(log, "$11\r\nacl|setuser\r\n");
     const char *acl = strstr(log, "$3\r\nacl\r\n");
     const char *other = strstr(log, "$5\r\nother\r\n");
     const char *del = strstr(log, "$3\r\ndel\r\n");
     const char *auth = strstr(log, "$4\r\nAUTH\r\n");
-    assert_true(acl && other && del && auth && acl < other && other < del && del < auth);
+    assert_true(setuser && acl && other && del && auth);
+    assert_true(setuser < other && other < del && del < acl && acl < auth);
     assert_non_null(strstr(log, ":2\r\n$6\r\nreason\r\n$3\r\nkey\r\n"));
     assert_string_equal(feed(f, "ACL LOG RESET\r\n"), "+OK\r\n");
     assert_string_equal(feed(f, "ACL LOG\r\n"), "*0\r\n");
