@@ -155,3 +155,25 @@ def test_users_survive_a_whole_cluster_restart(cluster):
         r.close()
         with RawConn(port) as c:
             assert c.cmd("FLUSHALL") == NOPERM_CMD % "flushall"  # default's rule survived too
+
+
+def test_halyctl_as_an_acl_user(cluster):
+    """halyctl --user speaks ACL users: an operator user runs cluster status; a user without
+    @admin is refused with NOPERM."""
+    import os
+    li = cluster.leader()
+    with RawConn(cluster.ports[li]) as c:
+        assert c.cmd("ACL", "SETUSER", "ops", "on", ">opspw", "+@all", "~*") == "OK"
+        assert c.cmd("ACL", "SETUSER", "app", "on", ">apppw", "+@read", "~*") == "OK"
+    wait_users(cluster, ["app", "ops"])
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+
+    def run(user, pw):
+        return subprocess.run([exe, "-p", str(cluster.ports[li]), "--user", user, "-a", pw,
+                               "cluster", "status"], capture_output=True, text=True, timeout=60)
+    r = run("ops", "opspw")
+    assert r.returncode == 0 and "leader" in r.stdout, r.stdout + r.stderr
+    r = run("app", "apppw")
+    assert r.returncode != 0 and "NOPERM" in r.stdout + r.stderr, r.stdout + r.stderr
+    r = run("ops", "wrong")
+    assert r.returncode != 0 and "WRONGPASS" in r.stdout + r.stderr, r.stdout + r.stderr
