@@ -408,8 +408,10 @@ void acl__log_reset(struct hy_node *n)
 int acl_check(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct node_client *c = x->client;
-    if (c->is_proxy || c->user[0] == '\0') {
-        return 1; /* forwarded by a member that checked it, or a member itself */
+    if (c->is_proxy || c->user[0] == '\0' || join_auth_open_before_auth(x)) {
+        /* Forwarded by a member that checked it, a member itself, or a joining node proving
+         * the cluster secret (HALYARD CHALLENGE/PEER-AUTH): not a client's rights. */
+        return 1;
     }
     size_t argc = x->argc;
     const struct resp_arg *argv = x->argv;

@@ -485,6 +485,13 @@ static void test_default_explicit(void **state)
     assert_string_equal(feed(f, "FLUSHALL\r\n"),
                         "-NOPERM this user has no permissions to run the 'flushall' command\r\n");
     assert_string_equal(feed(f, "ACL SETUSER admin on >pw +@all ~*\r\n"), "+OK\r\n");
+    /* A joining node proves the cluster secret whatever default may run. */
+    assert_string_equal(feed(f, "ACL SETUSER default -@admin\r\n"), "+OK\r\n");
+    assert_string_equal(feed(f, "HALYARD CHALLENGE\r\n"),
+                        "-ERR this node has no cluster-secret to prove\r\n");
+    assert_string_equal(feed(f, "HALYARD PEERS\r\n"),
+                        "-NOPERM this user has no permissions to run the 'halyard' command\r\n");
+    assert_string_equal(feed(f, "AUTH admin pw\r\n"), "+OK\r\n"); /* default may not ACL now */
     assert_string_equal(feed(f, "ACL SETUSER default off\r\n"), "+OK\r\n");
     struct node_client *c = node_client_new(f->node, "a:1", "b:2", 6, f->now_ms);
     assert_string_equal(feed_client(f, c, "GET k\r\n"), "-NOAUTH Authentication required.\r\n");
