@@ -177,3 +177,35 @@ def test_halyctl_as_an_acl_user(cluster):
     assert r.returncode != 0 and "NOPERM" in r.stdout + r.stderr, r.stdout + r.stderr
     r = run("ops", "wrong")
     assert r.returncode != 0 and "WRONGPASS" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_libhalyard_as_an_acl_user(cluster):
+    """libhalyard's username + password: every INCR applied as the ACL user (on a follower, so
+    through the forward path); a wrong password ends every request with HALYARD_AUTH (the
+    server's WRONGPASS), and a key outside the user's patterns gets the server's NOPERM back."""
+    import os
+    li, fi = follower_of(cluster)
+    with RawConn(cluster.ports[li]) as c:
+        assert c.cmd("ACL", "SETUSER", "loader", "on", ">lpw", "+@all", "~ctr:*") == "OK"
+    wait_users(cluster, ["loader"])
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "tools", "hy_client_load")
+
+    def load(key, n, *extra):
+        r = subprocess.run([exe, "127.0.0.1:%d" % cluster.ports[fi], key, str(n), "--timeout-ms",
+                            "2000", "--no-routing"] + list(extra),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        done = [l for l in r.stdout.splitlines() if l.startswith("done ")][0]
+        out = {k: int(v) for k, v in (kv.split("=") for kv in done.split()[1:])}
+        out["refused"] = r.stdout.count("authentication refused: WRONGPASS")
+        out["noperm"] = r.stdout.count("error reply: NOPERM")
+        return out
+
+    done = load("ctr:a", 100, "--user", "loader", "--password", "lpw")
+    assert done["ok"] == 100 and done["last"] == 100, done
+    done = load("ctr:a", 3, "--user", "loader", "--password", "wrong")
+    assert done["refused"] == 3 and done["ok"] == 0, done
+    done = load("other", 3, "--user", "loader", "--password", "lpw")
+    assert done["error"] == 3 and done["noperm"] == 3 and done["ok"] == 0, done
+    with RawConn(cluster.ports[li]) as c:
+        assert c.cmd("GET", "ctr:a") == b"100" and c.cmd("GET", "other") is None
