@@ -129,7 +129,8 @@ typedef struct halyard_config {
     int tls_insecure_no_verify;
     halyard_event_fn on_event; /* optional */
     void *event_ctx;
-    uint64_t seed; /* jitter's random seed; 0: from the clock */
+    uint64_t seed;        /* jitter's random seed; 0: from the clock */
+    const char *username; /* with password: AUTH username password (an ACL user); copied */
 } halyard_config;
 
 typedef struct halyard_client halyard_client;

@@ -55,6 +55,7 @@ struct hyc_cluster {
 struct hyc_core {
     halyard_config cfg;
     char *password;
+    char *username; /* NULL: AUTH password (the default user) */
     struct hyc_cluster clusters[HYC_CLUSTERS_MAX];
     size_t n_clusters, ci;         /* the cluster in use */
     uint32_t rounds;               /* full passes over the cluster list without a connection */
@@ -235,6 +236,8 @@ struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
     k->cfg.addrs = NULL;
     k->password = cfg->password ? hy_xstrdup(cfg->password) : NULL;
     k->cfg.password = NULL;
+    k->username = cfg->username && cfg->password ? hy_xstrdup(cfg->username) : NULL;
+    k->cfg.username = NULL;
     k->cfg.cluster_name = NULL;
     k->cfg.failover = NULL;
     k->n_clusters = cfg->n_failover + 1;
@@ -274,6 +277,7 @@ void hyc_core_free(struct hyc_core *k)
     hy_buf_free(&k->in);
     halyard_reply_free(k->reply);
     hy_free(k->password);
+    hy_free(k->username);
     hy_free(k);
 }
 
@@ -555,7 +559,10 @@ static void build_frame(struct hyc_core *k)
 {
     hy_buf_reset(&k->out);
     if (!k->authed && k->password != NULL) {
-        hy_buf_append_str(&k->out, "*2\r\n$4\r\nAUTH\r\n");
+        hy_buf_append_str(&k->out, k->username ? "*3\r\n$4\r\nAUTH\r\n" : "*2\r\n$4\r\nAUTH\r\n");
+        if (k->username != NULL) {
+            put_bulk(&k->out, k->username, strlen(k->username));
+        }
         put_bulk(&k->out, k->password, strlen(k->password));
         k->inflight = FRAME_AUTH;
         return;

@@ -11,8 +11,10 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/buf.h"
 
-#define IO_HTTP_MEMORY_BYTES (32 * 1024) /* per connection: request line and headers */
+#define IO_HTTP_MEMORY_BYTES  (32 * 1024)   /* per connection: request line and headers */
+#define IO_HTTP_PEM_BYTES_MAX (1024 * 1024) /* a certificate chain or key file */
 
 struct io_http {
     const struct hy_config *cfg;
@@ -178,6 +180,89 @@ static int http_address(const struct hy_config *cfg, struct sockaddr_storage *ss
     return uv_ip6_addr(cfg->bind, (int)cfg->http_port, (struct sockaddr_in6 *)ss);
 }
 
+/* Reads a whole (small) PEM file into a NUL-terminated buffer; NULL with the reason in err. */
+static char *http_read_pem(const char *path, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, cap, "cannot read %s", path);
+        return NULL;
+    }
+    struct hy_buf b;
+    hy_buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < IO_HTTP_PEM_BYTES_MAX) {
+        hy_buf_append(&b, chunk, n);
+    }
+    fclose(f);
+    hy_buf_append(&b, "", 1);
+    return (char *)b.data; /* owned by the caller: hy_free */
+}
+
+/* GnuTLS's priority string for tls-protocols: TLS 1.2 and/or 1.3, never older. */
+static void http_priorities(const struct hy_config *cfg, char *out, size_t cap)
+{
+    int v12 = strstr(cfg->tls_protocols, "TLSv1.2") != NULL;
+    int v13 = strstr(cfg->tls_protocols, "TLSv1.3") != NULL;
+    if (!v12 && !v13) {
+        v12 = v13 = 1;
+    }
+    snprintf(out, cap, "NORMAL:-VERS-ALL%s%s", v13 ? ":+VERS-TLS1.3" : "",
+             v12 ? ":+VERS-TLS1.2" : "");
+}
+
+/* Starts one daemon for h on cfg's port: clear text, or TLS (tls-http yes) with cfg's
+ * certificate and key read now. NULL with the reason in err. */
+static struct MHD_Daemon *http_daemon_start(struct io_http *h, const struct hy_config *cfg,
+                                            const struct sockaddr_storage *ss, int ipv6, char *err,
+                                            size_t cap)
+{
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    char *cert = NULL, *key = NULL, prio[96];
+    struct MHD_OptionItem tls_opts[6];
+    size_t k = 0;
+    if (cfg->tls_http) {
+        cert = http_read_pem(cfg->tls_cert_file, err, cap);
+        key = cert ? http_read_pem(cfg->tls_key_file, err, cap) : NULL;
+        if (key == NULL) {
+            hy_free(cert);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+        http_priorities(cfg, prio, sizeof(prio));
+        tls_opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
+        tls_opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
+        tls_opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, prio};
+        if (cfg->tls_key_file_pass[0] != '\0') {
+            tls_opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_KEY_PASSWORD, 0,
+                                                    (void *)(uintptr_t)cfg->tls_key_file_pass};
+        }
+        /* SO_REUSEPORT: a reload starts the new daemon before the old one stops. */
+        tls_opts[k++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    }
+    tls_opts[k] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    /* The logger first: MHD logs through the default logger until it has seen it. */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)cfg->http_port, NULL, NULL, http_request_cb, h, MHD_OPTION_EXTERNAL_LOGGER,
+        http_log_cb, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)IO_HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)IO_HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)IO_HTTP_MEMORY_BYTES, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+    /* MHD copies the certificate and key into GnuTLS at start. */
+    hy_free(cert);
+    hy_free(key);
+    if (d == NULL) {
+        snprintf(err, cap,
+                 cfg->tls_http ? "cannot start HTTPS on %s:%lld: port taken, or a certificate "
+                                 "or key (or its passphrase) that does not load"
+                               : "cannot listen on %s:%lld (port taken? set http-port, or 0 "
+                                 "for no HTTP)",
+                 cfg->bind, (long long)cfg->http_port);
+    }
+    return d;
+}
+
 int io_http_open(const struct hy_config *cfg, const struct hy_log *log, struct io_http **out)
 {
     *out = NULL;
@@ -195,25 +280,36 @@ int io_http_open(const struct hy_config *cfg, const struct hy_log *log, struct i
     h->cfg = cfg;
     h->log = log;
     HY_ASSERT(uv_mutex_init(&h->mu) == 0);
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
-    /* The logger first: MHD logs through the default logger until it has seen it. */
-    h->daemon = MHD_start_daemon(flags, (uint16_t)cfg->http_port, NULL, NULL, http_request_cb, h,
-                                 MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, h, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)IO_HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)IO_HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                 (size_t)IO_HTTP_MEMORY_BYTES, MHD_OPTION_END);
+    char err[300];
+    h->daemon = http_daemon_start(h, cfg, &ss, ipv6, err, sizeof(err));
     if (h->daemon == NULL) {
-        hy_log(log, HY_LOG_ERROR,
-               "http: cannot listen on %s:%lld (port taken? set http-port, "
-               "or 0 for no HTTP)",
-               cfg->bind, (long long)cfg->http_port);
+        hy_log(log, HY_LOG_ERROR, "http: %s", err);
         uv_mutex_destroy(&h->mu);
         hy_free(h);
         return HY_EIO;
     }
     *out = h;
     return HY_OK;
+}
+
+int io_http_reload(struct io_http *h, const struct hy_config *cfg, char *err, size_t cap)
+{
+    if (h == NULL || !h->cfg->tls_http) {
+        return 0;
+    }
+    struct sockaddr_storage ss;
+    int ipv6 = 0;
+    HY_ASSERT(http_address(h->cfg, &ss, &ipv6) == 0); /* it did when the daemon started */
+    struct MHD_Daemon *fresh = http_daemon_start(h, cfg, &ss, ipv6, err, cap);
+    if (fresh == NULL) {
+        return -1; /* the old daemon and its certificate stay */
+    }
+    struct MHD_Daemon *old = h->daemon;
+    h->daemon = fresh;
+    MHD_socket s = MHD_quiesce_daemon(old); /* accepts no more; then goes */
+    (void)s;
+    MHD_stop_daemon(old);
+    return 0;
 }
 
 void io_http_publish(struct io_http *h, const struct node_observation *o)

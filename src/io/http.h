@@ -12,6 +12,8 @@
  * Bounds: at most IO_HTTP_CONNECTIONS_MAX connections (more are refused by MHD), each closed
  * after IO_HTTP_TIMEOUT_S idle seconds, with a small per-connection memory pool; request
  * bodies are never read. The port binds to the same address as the client port (`bind`).
+ * With tls-http yes it speaks HTTPS only (MHD's GnuTLS, TLS 1.2/1.3 per tls-protocols) with
+ * the client port's certificate and key; it asks for no client certificate.
  */
 #ifndef HY_IO_HTTP_H
 #define HY_IO_HTTP_H
@@ -42,5 +44,10 @@ void io_http_publish(struct io_http *h, const struct node_observation *o);
 
 /* Stops the server (waits for its thread) and frees it. h may be NULL. */
 void io_http_close(struct io_http *h);
+
+/* With tls-http yes: starts a daemon with cfg's certificate and key (borrowed for the call) and
+ * retires the old one (new connections get the new certificate). Returns 0, or -1 with the
+ * reason in err and the old daemon kept. Does nothing (0) without tls-http or HTTP. */
+int io_http_reload(struct io_http *h, const struct hy_config *cfg, char *err, size_t cap);
 
 #endif

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "common/assert.h"
 
@@ -24,6 +25,12 @@ void peer_auth_mac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_
     HY_ASSERT(key_len <= INT32_MAX);
     uint8_t *r = HMAC(EVP_sha256(), k, (int)key_len, msg, len, mac_out, &mac_len);
     HY_ASSERT(r != NULL && mac_len == WIRE_MAC_BYTES);
+}
+
+void peer_auth_sha256(const uint8_t *buf, size_t len, uint8_t *hash_out)
+{
+    uint8_t *r = SHA256(buf, len, hash_out);
+    HY_ASSERT(r != NULL);
 }
 
 void peer_auth_random(uint8_t *buf, size_t len)

@@ -80,6 +80,9 @@ int peer_hs_on_frame(struct peer_hs *hs, const struct wire_frame *f,
 void peer_auth_mac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
                    uint8_t mac_out[WIRE_MAC_BYTES]);
 
+/* SHA-256 of buf into hash_out (32 bytes): ACL passwords are stored hashed (node_set_hash). */
+void peer_auth_sha256(const uint8_t *buf, size_t len, uint8_t *hash_out);
+
 /* Fills buf with cryptographically random bytes (aborts if the system cannot provide them). */
 void peer_auth_random(uint8_t *buf, size_t len);
 

@@ -32,6 +32,7 @@ struct io_server {
     uv_tcp_t listener;
     uv_tcp_t tls_listener; /* on tls-port, when set */
     int tls_listening;
+    int listening;          /* on port (0: the plain port is off) */
     struct io_tls_ctx *tls; /* NULL without tls-port */
     char *tls_loaded;       /* the tls-* settings it was built from */
     uv_signal_t sighup;     /* reloads the TLS certificates */
@@ -589,7 +590,9 @@ static void server_shutdown(struct io_server *srv, const char *why)
     hy_log(srv->log, HY_LOG_INFO, "%s, shutting down", why);
     srv->stopping = 1;
     server_publish(srv); /* /health/ready turns 503 at once: load balancers move away */
-    uv_close((uv_handle_t *)&srv->listener, NULL);
+    if (srv->listening) {
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    }
     if (srv->tls_listening) {
         uv_close((uv_handle_t *)&srv->tls_listener, NULL);
     }
@@ -656,21 +659,31 @@ static char *tls_settings(const struct hy_config *cfg)
 static int tls_reload(struct io_server *srv, const struct hy_config *cfg, int force, char *err,
                       size_t cap)
 {
-    if (srv->tls == NULL) {
-        return 0; /* no tls-port: the settings wait for a restart */
+    int http = srv->http != NULL && srv->cfg->tls_http;
+    if (srv->tls == NULL && !http) {
+        return 0; /* no tls-port nor tls-http: the settings wait for a restart */
     }
     char *now = tls_settings(cfg);
-    if (!force && strcmp(now, srv->tls_loaded) == 0) {
+    if (!force && srv->tls_loaded != NULL && strcmp(now, srv->tls_loaded) == 0) {
         hy_free(now);
         return 0;
     }
-    struct io_tls_ctx *fresh = io_tls_ctx_new(cfg, err, cap);
-    if (fresh == NULL) {
+    /* Both or neither: the client port's context is built first, swapped in only once the
+     * HTTPS daemon took the same certificate. */
+    struct io_tls_ctx *fresh = NULL;
+    if (srv->tls != NULL && (fresh = io_tls_ctx_new(cfg, err, cap)) == NULL) {
         hy_free(now);
         return -1;
     }
-    io_tls_ctx_free(srv->tls);
-    srv->tls = fresh;
+    if (http && io_http_reload(srv->http, cfg, err, cap) != 0) {
+        io_tls_ctx_free(fresh);
+        hy_free(now);
+        return -1;
+    }
+    if (fresh != NULL) {
+        io_tls_ctx_free(srv->tls);
+        srv->tls = fresh;
+    }
     hy_free(srv->tls_loaded);
     srv->tls_loaded = now;
     hy_log(srv->log, HY_LOG_INFO, "TLS: certificates (re)loaded from %s", cfg->tls_cert_file);
@@ -695,7 +708,11 @@ static void sighup_cb(uv_signal_t *s, int signum)
 
 static int server_listen(struct io_server *srv, int *initialized_out)
 {
-    int rc = listen_on(srv, &srv->listener, srv->cfg->port, on_connection, initialized_out);
+    int rc = 0;
+    if (srv->cfg->port > 0) { /* port 0: TLS only (config_check asked for tls-port) */
+        rc = listen_on(srv, &srv->listener, srv->cfg->port, on_connection, initialized_out);
+        srv->listening = *initialized_out;
+    }
     if (rc != 0 || srv->cfg->tls_port == 0) {
         return rc;
     }
@@ -805,6 +822,9 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     if (rc == HY_OK) {
         rc = io_http_open(cfg, log, &srv.http);
     }
+    if (rc == HY_OK && srv.tls_loaded == NULL && cfg->tls_http) {
+        srv.tls_loaded = tls_settings(cfg); /* what the HTTPS daemon was built from */
+    }
     if (rc == HY_OK) {
         rc = io_mesh_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.mesh);
     }
@@ -816,17 +836,19 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         node_set_early_sender(srv.node, io_mesh_send_one, srv.mesh);
     }
     node_set_crypto(srv.node, peer_auth_mac, peer_auth_random);
+    node_set_hash(srv.node, peer_auth_sha256);
     node_set_config_hook(srv.node, config_hook, &srv);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
     server_do_io(&srv);
     srv.obs = hy_xmalloc(sizeof(*srv.obs));
     server_publish(&srv);
-    hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld (data dir %s)", cfg->bind,
-           (long long)cfg->port, cfg->data_dir);
+    hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld%s (data dir %s)", cfg->bind,
+           (long long)(cfg->port > 0 ? cfg->port : cfg->tls_port),
+           cfg->port > 0 ? "" : " (TLS only: port 0)", cfg->data_dir);
     if (srv.http != NULL) {
-        hy_log(log, HY_LOG_INFO, "http endpoints on %s:%lld (/health, /metrics)", cfg->bind,
-               (long long)cfg->http_port);
+        hy_log(log, HY_LOG_INFO, "%s endpoints on %s:%lld (/health, /metrics)",
+               cfg->tls_http ? "https" : "http", cfg->bind, (long long)cfg->http_port);
     }
     if (srv.tls != NULL) {
         hy_log(log, HY_LOG_INFO, "TLS clients on %s:%lld", cfg->bind, (long long)cfg->tls_port);

@@ -10,6 +10,7 @@
 #include "common/assert.h"
 #include "common/strutil.h"
 #include "common/version.h"
+#include "node/acl.h"
 #include "node/node_internal.h"
 
 void cmd_ping(struct cmd_ctx *x)
@@ -59,24 +60,11 @@ void cmd_quit(struct cmd_ctx *x)
     x->client->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
 }
 
-/* Checks a password against requirepass. Returns 1 when accepted (or replies the error). */
+/* AUTH and HELLO AUTH: ACL users (acl.c), `default` with requirepass. Returns 1 when
+ * accepted (or replies the error). */
 static int auth_check(struct cmd_ctx *x, const struct resp_arg *user, const struct resp_arg *pass)
 {
-    const char *want = x->node->cfg->requirepass;
-    if (want[0] == '\0' && user == NULL) {
-        resp_write_error(&x->w, "ERR AUTH <password> called without any password configured for "
-                                "the default user. Are you sure your configuration is correct?");
-        return 0;
-    }
-    int user_ok = user == NULL || (user->len == 7 && memcmp(user->ptr, "default", 7) == 0);
-    int pass_ok =
-        want[0] == '\0' || (strlen(want) == pass->len && memcmp(want, pass->ptr, pass->len) == 0);
-    if (!user_ok || !pass_ok) {
-        resp_write_error(&x->w, "WRONGPASS invalid username-password pair or user is disabled.");
-        return 0;
-    }
-    x->client->authenticated = 1;
-    return 1;
+    return acl_authenticate(x, user, pass);
 }
 
 void cmd_auth(struct cmd_ctx *x)
@@ -180,7 +168,8 @@ void cmd_reset(struct cmd_ctx *x)
     struct node_client *c = x->client;
     c->proto = 2;
     c->name[0] = '\0';
-    c->authenticated = x->node->cfg->requirepass[0] == '\0';
+    c->authenticated = acl_default_open(x->node, x->store);
+    memcpy(c->user, "default", sizeof("default"));
     x->w.proto = 2;
     resp_write_simple(&x->w, "RESET");
 }
@@ -197,12 +186,12 @@ void node_client_describe(struct hy_node *n, const struct node_client *c, uint64
                   "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=N db=0 "
                   "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
                   "rbs=%zu rbp=%zu obl=%zu oll=0 omem=%zu tot-mem=%zu events=r cmd=%s "
-                  "user=default redir=-1 resp=%d\n",
+                  "user=%s redir=-1 resp=%d\n",
                   (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name,
                   (unsigned long long)age, (unsigned long long)idle, c->in.len,
                   c->in.cap - c->in.len, c->in.cap, c->in.len, c->out.len,
                   c->out.len + c->out_inflight, c->in.cap + c->out.cap + sizeof(*c), c->last_cmd,
-                  c->proto);
+                  c->user[0] ? c->user : "default", c->proto);
 }
 
 static void client_list(struct cmd_ctx *x)
@@ -358,7 +347,7 @@ static void command_write_info(struct resp_writer *w, const struct cmd_def *d)
     resp_write_int(w, d->first_key);
     resp_write_int(w, d->last_key);
     resp_write_int(w, d->key_step);
-    resp_write_set(w, 0);   /* ACL categories */
+    acl_write_categories(w, d);
     resp_write_set(w, 0);   /* tips */
     resp_write_array(w, 0); /* key specs */
     resp_write_array(w, 0); /* subcommands */
@@ -406,25 +395,40 @@ static void command_for_each_named(struct cmd_ctx *x, int docs)
     }
 }
 
+/* Top-level commands: rows of subcommands ("acl|setuser") are listed by COMMAND LIST only, as
+ * Redis 7 does. */
+static size_t command_top_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < node_command_count; i++) {
+        n += strchr(node_commands[i].name, '|') == NULL;
+    }
+    return n;
+}
+
 void cmd_command(struct cmd_ctx *x)
 {
     const struct resp_arg *sub = x->argc >= 2 ? &x->argv[1] : NULL;
     if (sub == NULL) {
-        resp_write_array(&x->w, node_command_count);
+        resp_write_array(&x->w, command_top_count());
         for (size_t i = 0; i < node_command_count; i++) {
-            command_write_info(&x->w, &node_commands[i]);
+            if (strchr(node_commands[i].name, '|') == NULL) {
+                command_write_info(&x->w, &node_commands[i]);
+            }
         }
     } else if (node_arg_is(sub, "COUNT") && x->argc == 2) {
-        resp_write_int(&x->w, (int64_t)node_command_count);
+        resp_write_int(&x->w, (int64_t)command_top_count());
     } else if (node_arg_is(sub, "LIST") && x->argc == 2) {
         resp_write_array(&x->w, node_command_count);
         for (size_t i = 0; i < node_command_count; i++) {
             resp_write_bulk_str(&x->w, node_commands[i].name);
         }
     } else if (node_arg_is(sub, "DOCS") && x->argc == 2) {
-        resp_write_map(&x->w, node_command_count);
+        resp_write_map(&x->w, command_top_count());
         for (size_t i = 0; i < node_command_count; i++) {
-            command_write_docs(&x->w, &node_commands[i]);
+            if (strchr(node_commands[i].name, '|') == NULL) {
+                command_write_docs(&x->w, &node_commands[i]);
+            }
         }
     } else if (node_arg_is(sub, "INFO") || node_arg_is(sub, "DOCS")) {
         command_for_each_named(x, node_arg_is(sub, "DOCS"));

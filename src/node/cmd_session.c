@@ -58,6 +58,7 @@ void cmd_hy_req(struct cmd_ctx *x)
         return;
     }
     const struct cmd_def *d = node_command_lookup(x->node, x->argv[3].ptr, x->argv[3].len);
+    d = node_command_sub(x->node, d, x->argc - 3, x->argv + 3); /* ACL SETUSER is a write */
     if (d == NULL || !(d->flags & CMD_WRITE) || d->handler == cmd_hy_req ||
         d->handler == cmd_hy_session) {
         resp_write_error(&x->w, "ERR HY.REQ wraps a data write command (SET, INCR, HSET, ...)");

@@ -229,6 +229,18 @@ int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_
         *blame_out = config_index("heartbeat-ms");
         return HY_ECONFIG;
     }
+    if (cfg->port == 0 && cfg->tls_port == 0) {
+        snprintf(err, cap,
+                 "port 0 turns the plain client port off: set tls-port, or clients "
+                 "cannot connect at all");
+        *blame_out = config_index("port");
+        return HY_ECONFIG;
+    }
+    if (cfg->tls_http && (cfg->tls_cert_file[0] == '\0' || cfg->tls_key_file[0] == '\0')) {
+        snprintf(err, cap, "tls-http yes needs tls-cert-file and tls-key-file");
+        *blame_out = config_index("tls-http");
+        return HY_ECONFIG;
+    }
     if (cfg->peer_port == cfg->port) {
         snprintf(err, cap,
                  "peer-port (%lld) must differ from port: peers and clients speak "
@@ -244,8 +256,9 @@ int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_
         *blame_out = config_index("tls-port");
         return HY_ECONFIG;
     }
-    if (cfg->http_port > 0 && (cfg->http_port == cfg->port || cfg->http_port == cfg->peer_port)) {
-        snprintf(err, cap, "http-port (%lld) must differ from port and peer-port",
+    if (cfg->http_port > 0 && (cfg->http_port == cfg->port || cfg->http_port == cfg->peer_port ||
+                               cfg->http_port == cfg->tls_port)) {
+        snprintf(err, cap, "http-port (%lld) must differ from port, peer-port and tls-port",
                  (long long)cfg->http_port);
         *blame_out = config_index("http-port");
         return HY_ECONFIG;
@@ -263,6 +276,8 @@ int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_
 void config_derive(struct hy_config *cfg)
 {
     if (cfg->http_port < 0) {
-        cfg->http_port = cfg->port + 1000 <= 65535 ? cfg->port + 1000 : 0;
+        /* From the client port clients use: tls-port when the plain port is off. */
+        int64_t base = cfg->port > 0 ? cfg->port : cfg->tls_port;
+        cfg->http_port = base + 1000 <= 65535 ? base + 1000 : 0;
     }
 }

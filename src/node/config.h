@@ -27,7 +27,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
 #define HY_CONFIG_LIST(X)                                                                          \
     X("node-id", node_id, CONFIG_STRING, "n1", 0, 0, 0, NULL)                                      \
     X("bind", bind, CONFIG_STRING, "127.0.0.1", 0, 0, 0, NULL)                                     \
-    X("port", port, CONFIG_INT, "7379", 1, 65535, 0, NULL)                                         \
+    X("port", port, CONFIG_INT, "7379", 0, 65535, 0, NULL)                                         \
     X("peer-port", peer_port, CONFIG_INT, "17379", 0, 65535, 0, NULL)                              \
     X("http-port", http_port, CONFIG_INT, "-1", -1, 65535, 0, NULL)                                \
     X("data-dir", data_dir, CONFIG_STRING, "./data", 0, 0, 0, NULL)                                \
@@ -70,7 +70,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("tls-key-file-pass", tls_key_file_pass, CONFIG_STRING, "", 0, 0, 1, NULL)                    \
     X("tls-ca-cert-file", tls_ca_cert_file, CONFIG_STRING, "", 0, 0, 1, NULL)                      \
     X("tls-auth-clients", tls_auth_clients, CONFIG_ENUM, "yes", 0, 0, 1, "yes|no|optional")        \
-    X("tls-protocols", tls_protocols, CONFIG_STRING, "TLSv1.2 TLSv1.3", 0, 0, 1, NULL)
+    X("tls-protocols", tls_protocols, CONFIG_STRING, "TLSv1.2 TLSv1.3", 0, 0, 1, NULL)             \
+    X("tls-http", tls_http, CONFIG_ENUM, "no", 0, 0, 0, "no|yes")
 
 /* Values of "log-format": text lines, or one JSON object per line. */
 enum config_log_format { CONFIG_LOG_TEXT = 0, CONFIG_LOG_JSON = 1 };

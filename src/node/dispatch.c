@@ -386,6 +386,9 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return;
     }
+    if (!acl_check(x, d)) {
+        return; /* NOPERM (acl.c) */
+    }
     if (!keys_in_group(n, x->group, d, x->argc, x->argv)) {
         /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys
          * of different slots in one partition are fine, and {hash tags} keep keys together. */
@@ -562,6 +565,7 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
 {
     const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    d = node_command_sub(n, d, argc, argv); /* ACL SETUSER: a write, unlike ACL WHOAMI */
     struct node_group *g = node_command_group(n, d, argc, argv);
     if (node_must_wait(g, c, d, now_ms)) {
         if (c->wait_start_ms == 0) {

@@ -35,6 +35,11 @@ void node_set_crypto(struct hy_node *n, node_mac_fn mac, node_random_fn random)
     n->crypto_random = random;
 }
 
+void node_set_hash(struct hy_node *n, node_hash_fn sha256)
+{
+    n->crypto_hash = sha256;
+}
+
 int join_auth_open_before_auth(const struct cmd_ctx *x)
 {
     return x->argc >= 2 && node_arg_is(&x->argv[0], "HALYARD") &&
@@ -99,5 +104,6 @@ void cmd_halyard_peer_auth(struct cmd_ctx *x)
         return;
     }
     c->authenticated = 1;
+    c->user[0] = '\0'; /* a member: ACL rules are for clients */
     resp_write_ok(&x->w);
 }

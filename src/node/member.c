@@ -30,7 +30,8 @@ static void self_fill(const struct hy_node *n, struct node_member *m)
     snprintf(m->name, sizeof(m->name), "%s", n->cfg->node_id);
     snprintf(m->host, sizeof(m->host), "%s", n->cfg->bind);
     m->peer_port = (uint16_t)n->cfg->peer_port;
-    m->client_port = (uint16_t)n->cfg->port;
+    /* The port clients reach: tls-port when the plain port is off (port 0). */
+    m->client_port = (uint16_t)(n->cfg->port > 0 ? n->cfg->port : n->cfg->tls_port);
     m->id = node_member_id(m->name);
 }
 

@@ -52,6 +52,25 @@ const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t
     return NULL;
 }
 
+const struct cmd_def *node_command_sub(const struct hy_node *n, const struct cmd_def *d,
+                                       size_t argc, const struct resp_arg *argv)
+{
+    if (d == NULL || !(d->flags & CMD_CONTAINER) || argc < 2) {
+        return d;
+    }
+    char full[64];
+    size_t base = strlen(d->name);
+    if (base + 1 + argv[1].len > sizeof(full)) {
+        return d;
+    }
+    memcpy(full, d->name, base);
+    full[base] = '|';
+    memcpy(full + base + 1, argv[1].ptr, argv[1].len);
+    const struct cmd_def *sub =
+        node_command_lookup(n, (const uint8_t *)full, base + 1 + argv[1].len);
+    return sub != NULL ? sub : d;
+}
+
 static void node_store_config(const struct hy_config *cfg, uint64_t seed, uint32_t group,
                               struct store_config *sc)
 {
@@ -110,6 +129,7 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     n->stats.ops_sample_ms = now_ms;
     cmd_table_build(n);
     observe_init(n);
+    acl_init(n);
     node_reconfigure(n);
     struct store_config sc;
     node_store_config(cfg, hy_prng_next(&n->prng), 0, &sc);
@@ -125,6 +145,7 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     }
     if (member_load_boot(n) != HY_OK) {
         replica_free(n);
+        acl_free(n);
         hy_free(n);
         return NULL;
     }
@@ -141,6 +162,7 @@ void node_destroy(struct hy_node *n)
     }
     replica_free(n);
     proxy_free(n);
+    acl_free(n);
     hy_free(n);
 }
 
@@ -167,7 +189,8 @@ struct node_client *node_client_new(struct hy_node *n, const char *addr, const c
     struct node_client *c = hy_xcalloc(1, sizeof(*c));
     c->id = n->next_client_id++;
     c->proto = 2;
-    c->authenticated = n->cfg->requirepass[0] == '\0';
+    c->authenticated = acl_default_open(n, n->meta->store);
+    memcpy(c->user, "default", sizeof("default"));
     c->fd = fd;
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     snprintf(c->laddr, sizeof(c->laddr), "%s", laddr);

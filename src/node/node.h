@@ -85,6 +85,9 @@ struct node_client {
     int on_ready;           /* in the node's ready list */
     struct node_client *ready_next;
     uint8_t join_nonce[16]; /* HALYARD CHALLENGE's nonce, until one PEER-AUTH uses it */
+    char user[129]; /* the ACL user it runs as (node/acl.h): "default" until AUTH; "" = a member */
+    uint32_t auth_failures; /* failed AUTH in a row on this connection (acl.c rate limit) */
+    uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
 };
 
@@ -193,6 +196,10 @@ typedef void (*node_mac_fn)(const uint8_t *key, size_t key_len, const uint8_t *m
                             uint8_t *mac_out);
 typedef void (*node_random_fn)(uint8_t *buf, size_t len);
 void node_set_crypto(struct hy_node *n, node_mac_fn mac, node_random_fn random);
+/* SHA-256 of buf into hash_out (32 bytes), lent by the shell for ACL passwords (node/acl.h).
+ * Without it, ACL users cannot be given passwords (requirepass still works). */
+typedef void (*node_hash_fn)(const uint8_t *buf, size_t len, uint8_t *hash_out);
+void node_set_hash(struct hy_node *n, node_hash_fn sha256);
 
 /* Snapshots away from the event loop. With a snapshotter set, a due snapshot is started
  * through it: start() must capture the store as it is during the call (a forked child does)

@@ -23,6 +23,8 @@ enum cmd_flag {
     CMD_DENYOOM = 1u << 4,
     CMD_NOAUTH = 1u << 5,
     CMD_STALE = 1u << 6,
+    CMD_CONTAINER =
+        1u << 7, /* has "name|sub" rows for subcommands that differ (node_command_sub) */
 };
 
 struct cmd_ctx;
@@ -194,6 +196,8 @@ struct hy_node {
     struct hy_log raft_log; /* node_log.c: the core's lines, members named */
     node_mac_fn crypto_mac; /* lent by the shell (node_set_crypto); NULL in the simulator */
     node_random_fn crypto_random;
+    node_hash_fn crypto_hash;    /* SHA-256 for ACL passwords (node_set_hash); NULL: none */
+    struct acl_state *acl;       /* acl.c: this node's ACL LOG */
     struct node_client *clients; /* doubly linked, newest first */
     size_t client_count;
     uint64_t next_client_id;
@@ -274,6 +278,10 @@ struct cmd_ctx {
 extern const struct cmd_def node_commands[];
 extern const size_t node_command_count;
 const struct cmd_def *node_command_lookup(const struct hy_node *n, const uint8_t *name, size_t len);
+/* For a container (CMD_CONTAINER), the "name|sub" row of argv[1] when the table has one (a
+ * subcommand with its own flags, e.g. ACL SETUSER is a write); else d itself. */
+const struct cmd_def *node_command_sub(const struct hy_node *n, const struct cmd_def *d,
+                                       size_t argc, const struct resp_arg *argv);
 
 /* Proposes a write for the client of x: queued for this turn's Raft batch; the client waits
  * and gets the reply when the entry applies. */
@@ -345,6 +353,12 @@ const char *member_role_name(const struct hy_node *n, const struct node_member *
 void cmd_halyard_join(struct cmd_ctx *x);
 void cmd_halyard_remove(struct cmd_ctx *x);
 void cmd_halyard_peers(struct cmd_ctx *x);
+/* acl.c: the dispatch hook (see acl.h). */
+struct store;
+int acl_check(struct cmd_ctx *x, const struct cmd_def *d);
+int acl_default_open(const struct hy_node *n, const struct store *s);
+void acl_init(struct hy_node *n);
+void acl_free(struct hy_node *n);
 /* join_auth.c: the joining node's proof of the cluster secret, open before AUTH. */
 void cmd_halyard_challenge(struct cmd_ctx *x);
 void cmd_halyard_peer_auth(struct cmd_ctx *x);

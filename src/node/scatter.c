@@ -42,7 +42,8 @@ int node_scatter_flush(struct cmd_ctx *x)
         c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY; /* maxclients is for sockets */
         hy_buf_reset(&c->out);
         n->stats.connections_received--;
-        c->authenticated = 1; /* its parent was let in */
+        c->authenticated = 1; /* its parent was let in, and allowed FLUSHALL (acl.c) */
+        c->user[0] = '\0';    /* internal: not a client's rights */
         c->proto = 2;
         c->scatter_parent = parent;
         snprintf(c->name, sizeof(c->name), "scatter-%llu", (unsigned long long)parent->id);

@@ -359,6 +359,7 @@ void store_destroy(struct store *s)
     store__flush(s);
     store__sessions_free(s);
     store__members_free(s);
+    store__acl_free(s);
     hy_free(s);
 }
 

@@ -295,6 +295,9 @@ enum store_op {
     STORE_OP_PFADD,   /* [key, elements...] -> 1/0 */
     STORE_OP_PFCOUNT, /* [keys...] -> cardinality (one key: its cache refreshed) */
     STORE_OP_PFMERGE, /* [dst, srcs...] -> +OK */
+    /* ACL users (store_acl.c). Passwords arrive hashed (#hex, !hex): apply never hashes. */
+    STORE_OP_ACL_SETUSER, /* [name, rules...] -> +OK | -ERR (the user unchanged) */
+    STORE_OP_ACL_DELUSER, /* [names...] -> deleted count ("default" is never deleted) */
     STORE_OP_COUNT
 };
 
@@ -443,6 +446,76 @@ uint64_t store_members_version(const struct store *s);
 /* "voter", "observer", "removed"; and back (0 when the text is none of them). */
 const char *store_member_role_name(enum store_member_role role);
 int store_member_role_parse(const uint8_t *p, size_t len);
+
+/* ---- ACL users ----------------------------------------------------------------------------
+ *
+ * Redis 6/7's users, as replicated state: they change only through STORE_OP_ACL_SETUSER and
+ * STORE_OP_ACL_DELUSER entries and travel in snapshots, so every replica holds the same users.
+ * A user is its flags, its password hashes (SHA-256, computed by the proposer: the entry never
+ * holds a clear password and apply never hashes), its key and channel patterns and its command
+ * rules ("+@all", "-@dangerous", "+get"), kept in order as text: the command table belongs to
+ * the node, which compiles them (node/acl.c). Apply checks rules' syntax only; the proposer
+ * checks command and category names. `default` is implicit (on, nopass, ~* &* +@all) until an
+ * entry names it. At most STORE_ACL_USERS_MAX users of STORE_ACL_RULES_MAX rules each. FLUSHALL
+ * leaves them alone. */
+#define STORE_ACL_USERS_MAX      1024
+#define STORE_ACL_RULES_MAX      1024
+#define STORE_ACL_NAME_MAX       128
+#define STORE_ACL_RULE_BYTES_MAX 1024
+#define STORE_ACL_HASH_BYTES     32
+
+enum store_acl_flag {
+    STORE_ACL_ON = 1u << 0,
+    STORE_ACL_NOPASS = 1u << 1,
+    STORE_ACL_ALLCHANNELS = 1u << 2, /* &*: no channel patterns kept besides */
+};
+enum store_acl_perm {
+    STORE_ACL_READ = 1u << 0,
+    STORE_ACL_WRITE = 1u << 1,
+    STORE_ACL_CHANNEL = 1u << 2
+};
+
+struct store_acl_pattern {
+    uint8_t perm; /* enum store_acl_perm: READ|WRITE for keys, CHANNEL for channels */
+    uint8_t *p;
+    size_t len;
+};
+
+struct store_acl_user {
+    char name[STORE_ACL_NAME_MAX + 1];
+    uint32_t flags; /* enum store_acl_flag */
+    uint8_t (*passwords)[STORE_ACL_HASH_BYTES];
+    size_t password_count;
+    struct store_acl_pattern *patterns; /* keys and channels, in the order given */
+    size_t pattern_count;
+    char **commands; /* "+@all", "-get"...: lower case, in order; none = -@all */
+    size_t command_count;
+};
+
+/* The user named name[0..len), or NULL. Borrowed until the next change to the store. */
+const struct store_acl_user *store_acl_find(const struct store *s, const uint8_t *name, size_t len);
+/* The users, sorted by name (borrowed, as above). */
+size_t store_acl_users(const struct store *s, const struct store_acl_user *const **out);
+/* Grows whenever a user changes (an entry applied, a snapshot installed). */
+uint64_t store_acl_version(const struct store *s);
+/* Whether u may touch key (perm: STORE_ACL_READ and/or STORE_ACL_WRITE). */
+int store_acl_key_ok(const struct store_acl_user *u, const uint8_t *key, size_t len, unsigned perm);
+/* Whether u has the password whose SHA-256 is hash. */
+int store_acl_has_password(const struct store_acl_user *u, const uint8_t *hash);
+/*
+ * Applies one rule to u (a user being built: see store_acl_user_new), as ACL SETUSER does.
+ * ">pass" and "<pass" are refused (the proposer turns them into "#hash" and "!hash"). Returns
+ * NULL on success, else the reason, as Redis words it, with u partly changed: callers work on
+ * a copy.
+ */
+const char *store_acl_rule_apply(struct store_acl_user *u, const uint8_t *rule, size_t len);
+/* A new user with no rules (off, no passwords, no patterns, -@all), named name. */
+struct store_acl_user *store_acl_user_new(const uint8_t *name, size_t len);
+struct store_acl_user *store_acl_user_copy(const struct store_acl_user *u);
+void store_acl_user_free(struct store_acl_user *u);
+/* The user as the rules that rebuild it, as ACL LIST words it without "user <name>":
+ * "on nopass #<hex> ~* &* +@all" (tokens separated by one space). */
+void store_acl_user_describe(const struct store_acl_user *u, struct hy_buf *out);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

@@ -750,6 +750,8 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_PFADD] = store__op_pfadd,
     [STORE_OP_PFCOUNT] = store__op_pfcount,
     [STORE_OP_PFMERGE] = store__op_pfmerge,
+    [STORE_OP_ACL_SETUSER] = store__op_acl_setuser,
+    [STORE_OP_ACL_DELUSER] = store__op_acl_deluser,
 };
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

@@ -14,8 +14,9 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION \
-    4 /* 4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
+#define SNAP_VERSION                                                                \
+    5 /* 5: ACL users; 4: lists, sets, sorted sets and session windows; 3: members; \
+         2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -45,7 +46,8 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_ZREMRANGE == 41 && STORE_OP_ZRANGESTORE == 43 &&
                    STORE_OP_SESSION_REQW == 44 && STORE_OP_SETBIT == 45 &&
                    STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
-                   STORE_OP_PFMERGE == 52,
+                   STORE_OP_PFMERGE == 52 && STORE_OP_ACL_SETUSER == 53 &&
+                   STORE_OP_ACL_DELUSER == 54,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -106,6 +108,8 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_PFADD] = {1, ANY, 0, 0},
     [STORE_OP_PFCOUNT] = {1, ANY, 0, 0},
     [STORE_OP_PFMERGE] = {1, ANY, 0, 0},
+    [STORE_OP_ACL_SETUSER] = {1, ANY, 0, 0},
+    [STORE_OP_ACL_DELUSER] = {1, ANY, 0, 0},
 };
 #undef ANY
 
@@ -391,6 +395,7 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     hy_free(keys);
     store__sessions_encode(s, out);
     store__members_encode(s, out);
+    store__acl_encode(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -595,7 +600,15 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
         r.bad = !store__members_decode(buf + r.off, r.len - r.off, &used, &members);
         r.off += used;
     }
+    struct store_acl *acl = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 5) {
+        size_t used = 0;
+        r.bad = !store__acl_decode(buf + r.off, r.len - r.off, &used, &acl);
+        r.off += used;
+    }
     if (r.bad || r.off != r.len) {
+        tmp.acl = acl;
+        store__acl_free(&tmp);
         store__flush(&tmp);
         tmp.sessions = sessions;
         store__sessions_free(&tmp);
@@ -605,6 +618,7 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     }
     store__sessions_replace(s, sessions);
     store__members_replace(s, members);
+    store__acl_replace(s, acl);
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;

@@ -70,6 +70,8 @@ struct store {
     struct store_sessions *sessions; /* store_session.c; never touched by FLUSHALL */
     struct store_members *members;   /* store_member.c; never touched by FLUSHALL */
     uint64_t members_version;
+    struct store_acl *acl; /* store_acl.c; never touched by FLUSHALL */
+    uint64_t acl_version;
     uint64_t expired_deleted; /* store_expired_count() */
 };
 
@@ -95,6 +97,17 @@ void store__members_encode(const struct store *s, struct hy_buf *out);
 int store__members_decode(const uint8_t *buf, size_t len, size_t *used_out,
                           struct store_members **out);
 void store__members_replace(struct store *s, struct store_members *fresh);
+
+/* store_acl.c: the ACL ops and the snapshot section after the members (version 5). */
+struct store_acl;
+void store__acl_free(struct store *s);
+void store__op_acl_setuser(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_acl_deluser(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__acl_encode(const struct store *s, struct hy_buf *out);
+/* Returns 1 with a fresh table (NULL when empty) in *out and the bytes used, or 0 when
+ * buf[0..len) does not start with one valid section. */
+int store__acl_decode(const uint8_t *buf, size_t len, size_t *used_out, struct store_acl **out);
+void store__acl_replace(struct store *s, struct store_acl *fresh);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 

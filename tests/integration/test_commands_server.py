@@ -216,6 +216,8 @@ def test_command_info(raw):
     assert mget[:2] == [b"mget", -2] and mget[3:6] == [1, -1, 1]
     assert hset[:2] == [b"hset", -4] and hset[3:6] == [1, 1, 1]
     assert "write" in set_[2] and "readonly" in get[2]
+    assert {"@read", "@string", "@fast"} <= set(get[6]) and "@write" not in get[6]
+    assert {"@write", "@string", "@slow"} <= set(set_[6])  # ACL categories, as Redis files them
     ping = raw.cmd("COMMAND", "INFO", "PING")[0]
     assert ping[:2] == [b"ping", -1] and ping[3:6] == [0, 0, 0]
 

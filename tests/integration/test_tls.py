@@ -219,3 +219,62 @@ def test_certificate_reload_without_restart(servers, certs, tmp_path):
     s.send_signal(signal.SIGHUP)
     wait_for(lambda: "TLS reload failed" in s.log_tail(), 10, "the failed reload to be logged")
     assert served_by(certs, port, "other-ca.crt")
+
+
+def test_port_0_turns_the_plain_port_off(servers, certs):
+    """port 0 with tls-port: clients are served over TLS only (redis-cli --tls, openssl
+    s_client); nothing listens in clear text. port 0 without tls-port refuses to start."""
+    tls_port, http_port = free_port(), free_port()
+    flags = tls_flags(certs, tls_port, **{"http-port": http_port, "tls-auth-clients": "no"})
+    flags["port"] = 0
+    s = servers.start(flags, ready=False)
+    wait_for(lambda: redis_cli(certs, tls_port, "PING", client_cert=False).stdout.strip() == "PONG",
+             20, "the TLS port to serve")
+    r = redis_cli(certs, tls_port, "SET", "only", "tls", client_cert=False)
+    assert r.stdout.strip() == "OK", r.stdout + r.stderr
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", s.port), timeout=5).close()
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port, "-CAfile",
+                        os.path.join(certs, "ca.crt"), "-verify_return_error"],
+                       input="", capture_output=True, text=True, timeout=30)
+    assert "Verify return code: 0 (ok)" in r.stdout, r.stdout
+    assert "TLS only: port 0" in s.log_tail()
+    bad = servers.start({"port": 0}, ready=False)
+    assert bad.wait_exit(20) not in (None, 0)
+    assert "port 0 turns the plain client port off" in bad.log_tail(), bad.log_tail()
+    bad._stopped = True
+
+
+def curl(certs, url, ca):
+    return subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", os.path.join(certs, ca),
+                           "-o", "/dev/null", "-w", "%{http_code}", url],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_tls_http_serves_https_and_reloads(servers, certs):
+    """tls-http yes: /health and /metrics over HTTPS with the client port's certificate (curl
+    --cacert, openssl s_client), no clear-text HTTP; CONFIG SET of the certificate reloads it
+    for new HTTPS connections too, and a bad one is refused with the old one kept."""
+    tls_port, http_port = free_port(), free_port()
+    s = servers.start(tls_flags(certs, tls_port, **{"tls-http": "yes", "http-port": http_port,
+                                                    "tls-auth-clients": "no"}))
+    url = "https://localhost:%d/health/live" % http_port
+    wait_for(lambda: curl(certs, url, "ca.crt").stdout == "200", 10, "HTTPS /health/live")
+    assert curl(certs, "https://localhost:%d/metrics" % http_port, "ca.crt").stdout == "200"
+    assert curl(certs, url, "other-ca.crt").stdout != "200"      # the server's CA is checked
+    plain = subprocess.run(["curl", "-sS", "--max-time", "5", "http://127.0.0.1:%d/health/live"
+                            % http_port], capture_output=True, text=True, timeout=30)
+    assert "ok" not in plain.stdout.lower() or plain.returncode != 0
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % http_port, "-tls1_2",
+                        "-CAfile", os.path.join(certs, "ca.crt"), "-verify_return_error"],
+                       input="", capture_output=True, text=True, timeout=30)
+    assert "Verify return code: 0 (ok)" in r.stdout, r.stdout
+    c = s.client()
+    with pytest.raises(redis.ResponseError):
+        c.execute_command("CONFIG", "SET", "tls-cert-file", os.path.join(certs, "server2.crt"))
+    assert curl(certs, url, "ca.crt").stdout == "200"             # the old one stayed
+    assert c.execute_command("CONFIG", "SET", "tls-cert-file", os.path.join(certs, "server2.crt"),
+                             "tls-key-file", os.path.join(certs, "server2.key")) == "OK"
+    assert curl(certs, url, "other-ca.crt").stdout == "200"
+    assert curl(certs, url, "ca.crt").stdout != "200"
+    assert served_by(certs, tls_port, "other-ca.crt")             # both ports moved together

@@ -4,7 +4,7 @@
  *
  *   hy_client_load HOST:PORT[,HOST:PORT...] KEY N [--no-sessions] [--timeout-ms MS]
  *                  [--no-routing] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]
- *                  [--tls-name NAME]]
+ *                  [--tls-name NAME]] [--user USER] [--password PASS]
  *
  * Prints "progress K" after every 50 increments (flushed), then one line
  * "done ok=A unknown=B not_applied=C timeout=D error=E last=V resends=R sessions=S routed=T
@@ -48,6 +48,10 @@ int main(int argc, char **argv)
             cfg.tls_cert_file = argv[++i];
         } else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc) {
             cfg.tls_key_file = argv[++i];
+        } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+            cfg.username = argv[++i];
+        } else if (strcmp(argv[i], "--password") == 0 && i + 1 < argc) {
+            cfg.password = argv[++i];
         } else if (strcmp(argv[i], "--tls-name") == 0 && i + 1 < argc) {
             cfg.tls_server_name = argv[++i];
         } else {
