@@ -466,3 +466,29 @@ def test_force_quorum_and_remove_act_on_every_partition(make_cluster):
             return all(len(sh[3]) == 1 for sh in conn.cmd("CLUSTER", "SHARDS"))
 
     wait_for(alone_everywhere, 30, "the lost members out of every partition's group")
+
+
+def test_acl_users_hold_in_every_partition(make_cluster):
+    """ACL users live in the metadata group: a user made on one node is known on every node for
+    the keys of every partition, and its rules hold there."""
+    c = make_cluster(3)
+    wait_all_led(c, [0, 1, 2])
+    with RawConn(c.ports[0]) as conn:
+        assert conn.cmd("ACL", "SETUSER", "alice", "on", ">pw", "~*", "+@all") == "OK"
+        assert conn.cmd("ACL", "SETUSER", "reader", "on", ">pw", "~*", "+@read") == "OK"
+    for port in c.ports:
+        def users_known():
+            with RawConn(port) as conn:
+                return conn.cmd("AUTH", "alice", "pw") == "OK"
+        wait_for(users_known, 10, "alice known on %d" % port)
+        with RawConn(port) as conn:
+            assert conn.cmd("AUTH", "alice", "pw") == "OK"
+            for p in range(PARTS):
+                k = next("acl%d-%d" % (p, i) for i in range(200)
+                         if partition_of(key_slot(port, "acl%d-%d" % (p, i))) == p)
+                assert conn.cmd("SET", k, "v") == "OK"
+                assert conn.cmd("GET", k) == b"v"
+            assert conn.cmd("AUTH", "reader", "pw") == "OK"
+            got = conn.cmd("SET", "acl0-0", "x")
+            assert is_error(got, "NOPERM"), got
+            assert conn.cmd("GET", "nokey") is None
