@@ -8,8 +8,9 @@
  * duplication, reordering, delay, corruption, partitions, connection breaks); clients send
  * RESP bytes to any node through real node_client objects and parse the RESP replies. Faults
  * (crashes that tear unsynced writes, partitions of peer and client links, frozen processes,
- * operator snapshots) come from the seed, and so does every other choice: a seed replays bit
- * for bit, and the run's trace digest proves it.
+ * clock steps, full disks, and an operator running HALYARD FAILOVER/DRAIN/SNAPSHOT/REMOVE/JOIN
+ * and, rarely, FORCE-QUORUM through the RESP path) come from the seed, and so does every other
+ * choice: a seed replays bit for bit, and the run's trace digest proves it.
  *
  * Checked: each key's history is linearizable (lin.c; -UNKNOWN, broken connections and
  * deadlines are indeterminate; writes of exactly-once clients, HY.SESSION + HY.REQ, are retried
