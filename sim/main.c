@@ -94,7 +94,8 @@ static void usage(void)
                     "[--seed S | --seeds N --from S] [--steps M] [--faults LIST] [--trace]\n"
                     "       halyard-sim --whole [--seed S | --seeds N --from S] [--nodes 3|5] "
                     "[--fault-ms MS] [--quiet-ms MS] [--moved] [--no-faults] "
-                    "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored] "
+                    "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored|"
+                    "resend-bare|stale-reply|apply-clock|session-forget] "
                     "[--tolerate proxy-early-timeout] [--first-failure] [--trace] [--quiet]\n");
 }
 

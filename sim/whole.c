@@ -233,8 +233,19 @@ struct world {
     struct resp_limits limits;
 };
 
-static const char *mutation_names[WHOLE_MUT_COUNT] = {"none", "ack-before-fsync", "snapshot-ahead",
-                                                      "session-ignored"};
+static const char *mutation_names[WHOLE_MUT_COUNT] = {
+    "none",        "ack-before-fsync", "snapshot-ahead", "session-ignored",
+    "resend-bare", "stale-reply",      "apply-clock",    "session-forget"};
+
+/* The engine's mutation for each of the simulator's (0: a bug of the shell, or none). */
+static const unsigned node_mutation_of[WHOLE_MUT_COUNT] = {
+    [WHOLE_MUT_SNAPSHOT_AHEAD] = NODE_MUT_SNAPSHOT_AHEAD,
+    [WHOLE_MUT_SESSION_IGNORED] = NODE_MUT_SESSION_IGNORED,
+    [WHOLE_MUT_RESEND_BARE] = NODE_MUT_RESEND_BARE,
+    [WHOLE_MUT_STALE_REPLY] = NODE_MUT_STALE_REPLY,
+    [WHOLE_MUT_APPLY_CLOCK] = NODE_MUT_APPLY_CLOCK,
+    [WHOLE_MUT_SESSION_FORGET] = NODE_MUT_SESSION_FORGET,
+};
 
 const char *whole_mutation_name(int m)
 {
@@ -1317,10 +1328,8 @@ static void node_up(struct world *w, int i)
     wn->node = node_create(&wn->cfg, w->o.trace ? &wn->log : NULL, hy_prng_next(&w->rng), clk(wn));
     HY_ASSERT(wn->node != NULL);
     node_set_early_sender(wn->node, early_send_cb, wn);
-    if (w->o.mutation == WHOLE_MUT_SNAPSHOT_AHEAD) {
-        node_set_mutation(wn->node, NODE_MUT_SNAPSHOT_AHEAD);
-    } else if (w->o.mutation == WHOLE_MUT_SESSION_IGNORED) {
-        node_set_mutation(wn->node, NODE_MUT_SESSION_IGNORED);
+    if (w->o.mutation < WHOLE_MUT_COUNT && node_mutation_of[w->o.mutation] != 0) {
+        node_set_mutation(wn->node, node_mutation_of[w->o.mutation]);
     }
     wal_config_default(&wn->wal_cfg);
     wn->wal_cfg.segment_size_bytes = 16 * 1024;

@@ -32,6 +32,10 @@ enum whole_mutation {
     WHOLE_MUT_ACK_BEFORE_FSYNC, /* the shell acknowledges a batch before the WAL wrote it */
     WHOLE_MUT_SNAPSHOT_AHEAD,   /* node_set_mutation(NODE_MUT_SNAPSHOT_AHEAD) */
     WHOLE_MUT_SESSION_IGNORED,  /* node_set_mutation(NODE_MUT_SESSION_IGNORED) */
+    WHOLE_MUT_RESEND_BARE,      /* NODE_MUT_RESEND_BARE: a re-forwarded write without session */
+    WHOLE_MUT_STALE_REPLY,      /* NODE_MUT_STALE_REPLY: a re-sent write's refusal as "not run" */
+    WHOLE_MUT_APPLY_CLOCK,      /* NODE_MUT_APPLY_CLOCK: apply reads the node's clock */
+    WHOLE_MUT_SESSION_FORGET,   /* NODE_MUT_SESSION_FORGET: the session table forgets a seq */
     WHOLE_MUT_COUNT
 };
 

@@ -237,7 +237,8 @@ static void forward_slot(struct hy_node *n, struct cmd_ctx *x, struct node_forwa
         n->fsession_live[n->fsession_live_count++] = c->fwd_seq;
         n->fsession_used_ms = x->now_ms;
     }
-    if (c->fwd_seq != 0 && proxy_wrappable(x->cmd)) {
+    if (c->fwd_seq != 0 && proxy_wrappable(x->cmd) &&
+        !(n->mutation == NODE_MUT_RESEND_BARE && c->outcome_unsure)) { /* the bug under test */
         f->session = c->fwd_session;
         f->seq = c->fwd_seq;
     }
@@ -416,7 +417,8 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
     }
     const struct node_member *leader = replica_leader_member(n);
     int same_leader = leader != NULL && leader->id == f->leader;
-    if (reply_not_run(data, len)) {
+    if (reply_not_run(data, len) && !(n->mutation == NODE_MUT_STALE_REPLY && f->client != NULL &&
+                                      f->client->outcome_unsure)) { /* the bug under test */
         /* It no longer leads and ran nothing: a plain client of a follower never sees MOVED
          * (docs/protocol.md); the request waits for the next leader. */
         forward_rerun(n, i, same_leader, 0, now_ms);

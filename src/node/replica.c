@@ -398,6 +398,9 @@ static void apply_one(struct hy_node *n, uint64_t index, const struct raft_entry
         struct node_client *c = w ? w->client : NULL;
         struct resp_writer wr = {c ? &c->out : NULL, w ? w->proto : 2};
         uint64_t expired = store_expired_count(n->store);
+        if (n->mutation >= NODE_MUT_APPLY_CLOCK) { /* test only: the bug under test */
+            store_set_mutation(n->store, n->mutation - NODE_MUT_APPLY_CLOCK + 1, n->raft_now_ms);
+        }
         int rc = store_apply(n->store, e->data, e->len, c ? &wr : NULL);
         n->stats.expired_keys += store_expired_count(n->store) - expired;
         /* Entries come from our own encoder, through CRC-checked disk and wire: one that

@@ -71,6 +71,8 @@ struct store {
     struct store_members *members;   /* store_member.c; never touched by FLUSHALL */
     uint64_t members_version;
     uint64_t expired_deleted; /* store_expired_count() */
+    unsigned mutation;        /* enum store_mutation: test only */
+    uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
 
 /* store_session.c */

@@ -115,7 +115,9 @@ else
     fail=1
 fi
 
-# Node-level mutations: name, bound in seeds (measured first detection: 1 to 9 seeds).
+# Node-level mutations: name, bound in seeds (measured first detection: ack-before-fsync,
+# snapshot-ahead, session-ignored 1 to 9 seeds; resend-bare 3; stale-reply 25; apply-clock 1;
+# session-forget 3).
 while read -r name bound; do
     res=$("$sim" --whole --seeds "$bound" --from 1 --mutation "$name" "${tol[@]}" \
           --first-failure --quiet 2>&1)
@@ -130,6 +132,10 @@ done <<'LIST'
 ack-before-fsync 60
 snapshot-ahead 60
 session-ignored 30
+resend-bare 30
+stale-reply 60
+apply-clock 10
+session-forget 30
 LIST
 
 # Regression seeds of bugs this simulator found, each fixed: they must pass.
