@@ -58,6 +58,7 @@ struct whole_opts {
     int trace;         /* print the timeline */
     int no_faults;     /* a clean run (the determinism test uses both) */
     uint32_t tolerate; /* enum whole_known_bug */
+    int rejoin_early;  /* re-add a removed member before every member has its removal */
 };
 
 struct whole_result {
