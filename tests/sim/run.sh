@@ -8,11 +8,12 @@
 # 3. Scripted membership scenarios (sim/scenario.c; issue 20): SCEN_SEEDS seeds (default 100)
 #    each of join-absent, join-refused and force-phantom.
 # 4. Whole nodes (halyard-sim --whole, sim/whole.c; issue 10): WHOLE_SEEDS seeds (default 1000;
-#    3 and 5 nodes, proxy and moved modes, the seed's own faults) in two parallel halves; one
-#    seed run twice must give the same trace digest; each node-level mutation must be caught
-#    within its bound; and the regression seeds of known bugs must still show them (when one
-#    no longer does, the bug was fixed: drop its exemption and make the seed a plain one);
-#    moved-mode seeds (no proxying) run with no exemption at all.
+#    3 and 5 nodes, proxy and moved modes, the seed's own faults, the operator among them) in
+#    two parallel halves, WHOLE_MOVED_SEEDS (200) in moved mode and WHOLE_SEVEN_SEEDS (60) with
+#    7 nodes; one seed run twice must give the same trace digest; each node-level mutation
+#    must be caught within its bound; the regression seeds of fixed bugs must pass; and the
+#    seeds of open bugs must still fail with the flag that exposes them (when one passes, the
+#    bug was fixed: drop the flag's workaround and make the seed a plain one).
 # Exits non-zero on any failing clean seed or any mutation left undetected.
 set -uo pipefail
 out=${1:?usage: tests/sim/run.sh <outdir holding halyard-sim>}
@@ -103,6 +104,14 @@ res=$("$sim" --whole --moved --seeds "$mseeds" --from 1 --quiet 2>&1)
 rc=$?
 grep -v ' passed, ' <<<"$res" || true
 echo "sim: whole-node seeds 1..$mseeds in moved mode, no exemption: $(grep ' passed, ' <<<"$res")"
+[ "$rc" -ne 0 ] && fail=1
+
+# Seven nodes (the seeds above have 3 or 5): the same swarm, the operator included.
+sseeds=${WHOLE_SEVEN_SEEDS:-60}
+res=$("$sim" --whole --nodes 7 --seeds "$sseeds" --from 1 --quiet 2>&1)
+rc=$?
+grep -v ' passed, ' <<<"$res" || true
+echo "sim: whole-node seeds 1..$sseeds with 7 nodes: $(grep ' passed, ' <<<"$res")"
 [ "$rc" -ne 0 ] && fail=1
 
 # One seed twice: the same trace digest (a seed replays bit for bit).
