@@ -2117,6 +2117,26 @@ static void check_node(struct world *w, struct w_node *wn)
     }
 }
 
+/* A liveness failure at the end is explained by the open bug of re-added members when a live
+ * member refuses one that the leader's configuration holds (docs/simulator.md): say so. */
+static void note_refused_member(struct world *w)
+{
+    int l = leader_node(w);
+    for (int a = 0; a < w->n && l >= 0; a++) {
+        for (int b = 0; b < w->n; b++) {
+            if (a != b && w->nodes[a].node != NULL && w->nodes[b].node != NULL &&
+                in_config(w->nodes[l].node, b, 0) && in_config(w->nodes[l].node, a, 0) &&
+                !peer_of(w, a, b)) {
+                size_t len = strlen(w->res->reason);
+                snprintf(w->res->reason + len, sizeof(w->res->reason) - len,
+                         " [open bug: n%d refuses n%d, which the leader n%d has re-added]", a + 1,
+                         b + 1, l + 1);
+                return;
+            }
+        }
+    }
+}
+
 static void check_end(struct world *w)
 {
     for (int k = 0; k < w->nclients && !w->failed; k++) {
@@ -2145,6 +2165,7 @@ static void check_end(struct world *w)
         }
     }
     if (w->failed) {
+        note_refused_member(w);
         return;
     }
     if (w->forced) {

@@ -120,7 +120,10 @@ struct node_waiter *replica_waiter_new(struct hy_node *n, struct node_client *c,
 {
     struct node_waiter *w = hy_xcalloc(1, sizeof(*w));
     w->client = c;
-    w->proposed_ms = now;
+    /* A request run again here after its forward was lost keeps the deadline of its first
+     * attempt (proxy.c's retry_since_ms), as it would forwarded again: else a follower that
+     * becomes leader could answer it twice request-timeout-ms after it came (seed 5001256). */
+    w->proposed_ms = c->retry_since_ms != 0 && c->retry_since_ms < now ? c->retry_since_ms : now;
     w->started_ms = now;
     w->cmd_index = -1;
     w->proto = c->proto;
