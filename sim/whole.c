@@ -194,6 +194,10 @@ struct world {
     struct whole_opts o;
     struct whole_result *res;
     struct hy_prng rng;
+    /* Draws of faults added after seeds were kept as regression seeds: their own stream, so
+     * that a seed without them replays as it did. */
+    struct hy_prng rng_late;
+    uint32_t stall_pm; /* per mille of disk writes that stall for seconds (0: none) */
     uint64_t now;
     uint64_t seq;
     uint64_t hseq;
@@ -486,6 +490,12 @@ static void disk_arm(struct world *w, struct w_node *wn)
     if (!wn->disk_armed && wn->qn > 0) {
         wn->disk_armed = 1;
         uint64_t us = w_rand(w, 50, w->disk_max_us);
+        if (w->faults_on && w->stall_pm > 0 && hy_prng_chance(&w->rng_late, w->stall_pm, 1000)) {
+            /* A write or fsync that takes seconds (a saturated or failing device). */
+            uint64_t ms = hy_prng_range(&w->rng_late, 300, 3000);
+            w_trace(w, "%s: disk stalls for %" PRIu64 " ms", wn->name, ms);
+            us += ms * 1000;
+        }
         ev_at(w, w->now + (us + 999) / 1000, WK_DISK, wn->idx, 0, 0, 0);
     }
 }
@@ -2307,6 +2317,10 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
     w->corrupt_pm = w_chance_pm(w, 200) ? (uint32_t)w_rand(w, 1, 20) : 0;
     w->delay_max_ms = (uint32_t)w_rand(w, 1, w_chance_pm(w, 200) ? 100 : 20);
     w->disk_max_us = (uint32_t)w_rand(w, 100, w_chance_pm(w, 200) ? 100000 : 5000);
+    hy_prng_seed(&w->rng_late, o->seed * 0xbf58476d1ce4e5b9ull + 0x51a11);
+    if (!o->no_faults && hy_prng_chance(&w->rng_late, 1, 4)) {
+        w->stall_pm = (uint32_t)hy_prng_range(&w->rng_late, 1, 20);
+    }
     uint32_t mask = 0;
     while (!o->no_faults && mask == 0) {
         mask = (uint32_t)w_rand(w, 0, (1u << WF_COUNT) - 1);
@@ -2344,9 +2358,9 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
     }
     w_trace(w,
             "seed %" PRIu64 ": %d nodes (%s), %d clients, faults %s, drop %u dup %u "
-            "corrupt %u per mille, delay <= %u ms, disk <= %u us",
+            "corrupt %u per mille, delay <= %u ms, disk <= %u us, disk stalls %u per mille",
             o->seed, w->n, o->moved ? "moved" : "proxy", w->nclients, names, w->drop_pm, w->dup_pm,
-            w->corrupt_pm, w->delay_max_ms, w->disk_max_us);
+            w->corrupt_pm, w->delay_max_ms, w->disk_max_us, w->stall_pm);
     for (int i = 0; i < w->n; i++) {
         node_up(w, i);
     }
