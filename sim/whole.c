@@ -198,6 +198,7 @@ struct world {
      * that a seed without them replays as it did. */
     struct hy_prng rng_late;
     uint32_t stall_pm; /* per mille of disk writes that stall for seconds (0: none) */
+    int hash_ops;      /* a third of the ops go to hash fields (HGET/HSET/HINCRBY/HDEL) */
     uint64_t now;
     uint64_t seq;
     uint64_t hseq;
@@ -807,6 +808,32 @@ static const char *op_name(int kind)
     return names[kind];
 }
 
+/* k0..k2 are strings; keys W_KEYS.. are field f of hashes h0..h2 (the checker's keys 3..5). */
+static const char *key_label(int key)
+{
+    static const char *labels[] = {"k0", "k1", "k2", "h0", "h1", "h2"};
+    HY_ASSERT(key >= 0 && key < 2 * W_KEYS && 2 * W_KEYS <= (int)HY_ARRAY_LEN(labels));
+    return labels[key];
+}
+
+/* The command of op: GET/SET/INCR/DEL on a string, or HGET/HSET/HINCRBY/HDEL on field f of a
+ * hash (the same register to the checker). Returns argc. */
+static int op_argv(const struct sim_op *op, const char *key, const char *val, const char **argv)
+{
+    static const char *hash_names[] = {"HGET", "HSET", "HINCRBY", "HDEL"};
+    if (op->key < W_KEYS) {
+        argv[0] = op_name(op->kind);
+        argv[1] = key;
+        argv[2] = val;
+        return op->kind == SIM_OP_SET ? 3 : 2;
+    }
+    argv[0] = hash_names[op->kind];
+    argv[1] = key;
+    argv[2] = "f";
+    argv[3] = op->kind == SIM_OP_INCR ? "1" : val;
+    return op->kind == SIM_OP_SET || op->kind == SIM_OP_INCR ? 4 : 3;
+}
+
 static void op_finish(struct world *w, struct w_client *c, int done, int failed, int has_value,
                       int64_t value)
 {
@@ -951,15 +978,17 @@ static void ev_client_next(struct world *w, struct w_client *c)
     op->client = c->idx;
     op->kind = (int)w_rand(w, 0, 3);
     op->key = (int)w_rand(w, 0, W_KEYS - 1);
+    if (w->hash_ops && hy_prng_chance(&w->rng_late, 1, 3)) {
+        op->key += W_KEYS; /* field f of hash h<key>: HGET, HSET, HINCRBY, HDEL */
+    }
     char key[8], val[32];
-    snprintf(key, sizeof(key), "k%d", op->key);
-    const char *argv[3] = {op_name(op->kind), key, val};
-    int argc = 2;
+    snprintf(key, sizeof(key), "%s", key_label(op->key));
     if (op->kind == SIM_OP_SET) {
         op->arg = (int64_t)(++w->next_value) * SIM_VALUE_SPAN;
-        snprintf(val, sizeof(val), "%" PRId64, op->arg);
-        argc = 3;
     }
+    snprintf(val, sizeof(val), "%" PRId64, op->arg);
+    const char *argv[4];
+    int argc = op_argv(op, key, val, argv);
     op->call = ++w->hseq;
     op->ret = SIM_INF;
     c->op = w->nops++;
@@ -969,13 +998,14 @@ static void ev_client_next(struct world *w, struct w_client *c)
         char sid[24], seq[24];
         snprintf(sid, sizeof(sid), "%" PRIu64, c->session);
         snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
-        const char *wrapped[6] = {"HY.REQ", sid, seq, argv[0], argv[1], argv[2]};
+        const char *wrapped[7] = {"HY.REQ", sid, seq, argv[0], argv[1], argv[2], argv[3]};
         resp_cmd(&c->req, argc + 3, wrapped);
     } else {
         resp_cmd(&c->req, argc, argv);
     }
-    w_trace(w, "c%d -> n%d: %s%s %s%s%s", c->idx + 1, c->node + 1, c->op_session ? "HY.REQ " : "",
-            argv[0], key, argc == 3 ? " " : "", argc == 3 ? val : "");
+    w_trace(w, "c%d -> n%d: %s%s %s%s%s%s%s", c->idx + 1, c->node + 1,
+            c->op_session ? "HY.REQ " : "", argv[0], key, argc > 2 ? " " : "",
+            argc > 2 ? argv[2] : "", argc > 3 ? " " : "", argc > 3 ? argv[3] : "");
     client_arm(w, c, W_OP);
 }
 
@@ -1049,8 +1079,8 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
                err_is(v, "READONLY") || op->kind == SIM_OP_GET) {
         op_finish(w, c, 0, 1, 0, 0); /* definitely not applied (a read has no effect) */
     } else {
-        w_fail(w, "c%d: %s k%d got an unexpected error: %.*s", c->idx + 1, op_name(op->kind),
-               op->key, (int)v->len, (const char *)v->str);
+        w_fail(w, "c%d: %s %s got an unexpected error: %.*s", c->idx + 1, op_name(op->kind),
+               key_label(op->key), (int)v->len, (const char *)v->str);
         op_finish(w, c, 0, 0, 0, 0);
     }
     if (err_is(v, "MOVED")) {
@@ -1072,8 +1102,8 @@ static void client_reply(struct world *w, struct w_client *c, const struct resp_
     } else {
         snprintf(shown, sizeof(shown), "%.*s", (int)HY_MIN(v->len, 80), (const char *)v->str);
     }
-    w_trace(w, "c%d <- n%d: %s k%d: %s", c->idx + 1, c->node + 1, op_name(op->kind), op->key,
-            shown);
+    w_trace(w, "c%d <- n%d: %s %s: %s", c->idx + 1, c->node + 1, op_name(op->kind),
+            key_label(op->key), shown);
     if (v->type == RESP_ERROR) {
         client_error(w, c, v);
         return;
@@ -1090,13 +1120,15 @@ static void client_reply(struct world *w, struct w_client *c, const struct resp_
         ok = 1;
     } else if (op->kind == SIM_OP_SET && v->type == RESP_SIMPLE) {
         ok = v->len == 2 && memcmp(v->str, "OK", 2) == 0;
+    } else if (op->kind == SIM_OP_SET && op->key >= W_KEYS && v->type == RESP_INTEGER) {
+        ok = v->integer == 0 || v->integer == 1; /* HSET: fields added */
     } else if ((op->kind == SIM_OP_INCR || op->kind == SIM_OP_DEL) && v->type == RESP_INTEGER) {
         ok = 1;
         value = v->integer;
     }
     if (!ok) {
-        w_fail(w, "c%d: %s k%d got a reply of the wrong kind", c->idx + 1, op_name(op->kind),
-               op->key);
+        w_fail(w, "c%d: %s %s got a reply of the wrong kind", c->idx + 1, op_name(op->kind),
+               key_label(op->key));
         op_finish(w, c, 0, 0, 0, 0);
         return;
     }
@@ -1167,8 +1199,9 @@ static void ev_deadline(struct world *w, struct w_client *c, uint64_t op_seq)
                c->idx + 1, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
     } else if (!disturbed) {
         struct sim_op *op = &w->ops[c->op];
-        w_fail(w, "c%d: %s k%d on n%d got no reply within %d ms on a healthy link", c->idx + 1,
-               op_name(op->kind), op->key, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
+        w_fail(w, "c%d: %s %s on n%d got no reply within %d ms on a healthy link", c->idx + 1,
+               op_name(op->kind), key_label(op->key), c->node + 1,
+               W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
     }
     client_drop_conn(w, c, "deadline");
 }
@@ -2321,6 +2354,7 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
     if (!o->no_faults && hy_prng_chance(&w->rng_late, 1, 4)) {
         w->stall_pm = (uint32_t)hy_prng_range(&w->rng_late, 1, 20);
     }
+    w->hash_ops = hy_prng_chance(&w->rng_late, 1, 2);
     uint32_t mask = 0;
     while (!o->no_faults && mask == 0) {
         mask = (uint32_t)w_rand(w, 0, (1u << WF_COUNT) - 1);

@@ -124,9 +124,9 @@ else
     fail=1
 fi
 
-# Node-level mutations: name, bound in seeds (measured first detection: ack-before-fsync,
-# snapshot-ahead, session-ignored 1 to 9 seeds; resend-bare 3; stale-reply 25; apply-clock 1;
-# session-forget 3).
+# Node-level mutations: name, bound in seeds (measured first detection: ack-before-fsync 1,
+# snapshot-ahead 2, session-ignored 1, resend-bare 3, stale-reply 3 (25 before disk stalls and
+# hashes came in), apply-clock 1, session-forget 1).
 while read -r name bound; do
     res=$("$sim" --whole --seeds "$bound" --from 1 --mutation "$name" "${tol[@]}" \
           --first-failure --quiet 2>&1)
