@@ -225,7 +225,8 @@ struct world {
     uint32_t rejoin_mask;   /* members lost to a force-quorum, to remove and add again */
     int force_allowed;      /* this seed may force a quorum (rarely) */
     int forced;             /* it did: only the documented guarantees are checked since */
-    int force_survivor;     /* the node forced, while the force is pending (-1 once done) */
+    int force_survivor;     /* 0 while a force is pending, -1 once done */
+    int force_target;       /* the one survivor forced */
     /* Safety records, by term and by index. */
     uint64_t *leader_of_term;
     size_t cap_terms;
@@ -1920,8 +1921,14 @@ static void ev_force(struct world *w)
         }
         return;
     }
+    if (w->forced) {
+        /* Forced on one survivor only (operations.md): if it went down meanwhile, wait for it
+         * rather than force another (campaign seed 11001527: two forced leaders of term 5). */
+        best = w->nodes[w->force_target].node != NULL ? w->force_target : -1;
+    }
     if (best >= 0 && w->nodes[best].frozen_until <= w->now) {
         if (!w->forced) {
+            w->force_target = best;
             /* From here on the chosen log is the truth: what only the lost members held is
              * gone, so committed entries and digests are recorded afresh, and histories are
              * not checked for linearizability (operations.md promises none across this). */

@@ -159,8 +159,9 @@ LIST
 # 2000558, 2000781: the operator re-added a removed member under its name before every member
 # had the change (below); it now waits, and they must pass.
 # 5001256: a request re-run on a follower that then became leader got a fresh deadline
-# (replica_waiter_new now keeps the first attempt's, retry_since_ms).
-for seed in 7 501687 800348 88 243 2000558 2000781 5001256; do
+# (replica_waiter_new now keeps the first attempt's, retry_since_ms). 11001527: the simulated
+# operator forced a quorum on a second survivor when the first went down (its own bug).
+for seed in 7 501687 800348 88 243 2000558 2000781 5001256 11001527; do
     res=$("$sim" --whole --seed "$seed" --quiet 2>&1)
     if grep -q ' 1 passed, 0 failed\|^1 passed, 0 failed' <<<"$res"; then
         echo "sim: regression seed $seed passes"
@@ -181,9 +182,9 @@ done
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^0 passed, 1 failed' <<<"$res"; then
-        echo "sim: open bug seed $seed $flags still fails: $(grep -m1 FAILED <<<"$res" | sed 's/.*ms: //')"
+        echo "sim: open bug seed $seed${flags:+ $flags} still fails: $(grep -m1 FAILED <<<"$res" | sed 's/.*ms: //')"
     else
-        echo "sim: open bug seed $seed $flags now PASSES: fixed? update tests/sim/run.sh"
+        echo "sim: open bug seed $seed${flags:+ $flags} now PASSES: fixed? update tests/sim/run.sh"
         fail=1
     fi
 done <<'LIST'
