@@ -1740,6 +1740,22 @@ static int in_config(const struct hy_node *n, int x, int voter)
                  : member_in_config(n, id);
 }
 
+/* The role the node's address book gives member x (0 when absent): a configuration that
+ * still has x from before its removal is not the re-add (campaign seed 14006704). */
+static int book_role(const struct hy_node *n, int x)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "n%d", x + 1);
+    size_t count;
+    const struct node_member *m = node_members(n, &count);
+    for (size_t k = 0; k < count; k++) {
+        if (strcmp(m[k].name, name) == 0) {
+            return m[k].role;
+        }
+    }
+    return 0;
+}
+
 static void oper_admin(struct world *w, int i, const char *sub, const char *a1, const char *a2,
                        const char *a3, const char *a4)
 {
@@ -1828,6 +1844,8 @@ static void ev_oper_step(struct world *w)
         return;
     }
     if (ch->phase == WC_JOINING && leader != NULL && in_config(leader, ch->x, !ch->as_observer) &&
+        book_role(leader, ch->x) ==
+            (ch->as_observer ? STORE_MEMBER_OBSERVER : STORE_MEMBER_VOTER) &&
         (w->o.rejoin_early || config_everywhere(w, leader))) {
         w_trace(w, "operator: n%d is back as %s", ch->x + 1,
                 ch->as_observer ? "an observer" : "a voter");
