@@ -491,7 +491,7 @@ int sim_lin_check(const struct sim_op *ops, size_t n, uint64_t steps_max, char *
 {
     struct sim_op *sel = hy_xcalloc(n + 1, sizeof(*sel));
     int result = 1;
-    for (int key = 0; key < SIM_KEYS && result == 1; key++) {
+    for (int key = 0; key < SIM_LIN_KEYS && result == 1; key++) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             const struct sim_op *op = &ops[i];

@@ -94,8 +94,10 @@ static void usage(void)
                     "[--seed S | --seeds N --from S] [--steps M] [--faults LIST] [--trace]\n"
                     "       halyard-sim --whole [--seed S | --seeds N --from S] [--nodes 3|5] "
                     "[--fault-ms MS] [--quiet-ms MS] [--moved] [--no-faults] "
-                    "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored] "
-                    "[--tolerate proxy-early-timeout] [--first-failure] [--trace] [--quiet]\n");
+                    "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored|"
+                    "resend-bare|stale-reply|apply-clock|session-forget] "
+                    "[--tolerate proxy-early-timeout] [--rejoin-early] [--first-failure] [--trace] "
+                    "[--quiet]\n");
 }
 
 struct cli {
@@ -246,6 +248,8 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
             c->moved_fixed = 1;
         } else if (strcmp(a, "--no-faults") == 0) {
             c->o.no_faults = 1;
+        } else if (strcmp(a, "--rejoin-early") == 0) {
+            c->o.rejoin_early = 1;
         } else if (v == NULL) {
             return -1;
         } else if (strcmp(a, "--seed") == 0 || strcmp(a, "--from") == 0) {
@@ -287,11 +291,12 @@ static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
 {
     printf(
         "  replay: halyard-sim --whole --seed %llu --nodes %d --fault-ms %llu --quiet-ms %llu%s%s"
-        "%s%s --trace\n",
+        "%s%s%s --trace\n",
         (unsigned long long)o->seed, o->nodes, (unsigned long long)o->fault_ms,
         (unsigned long long)o->quiet_ms, o->moved ? " --moved" : "",
         o->no_faults ? " --no-faults" : "", o->mutation ? " --mutation " : "",
-        o->mutation ? whole_mutation_name((int)o->mutation) : "");
+        o->mutation ? whole_mutation_name((int)o->mutation) : "",
+        o->rejoin_early ? " --rejoin-early" : "");
     (void)c;
 }
 

@@ -8,8 +8,9 @@
  * duplication, reordering, delay, corruption, partitions, connection breaks); clients send
  * RESP bytes to any node through real node_client objects and parse the RESP replies. Faults
  * (crashes that tear unsynced writes, partitions of peer and client links, frozen processes,
- * operator snapshots) come from the seed, and so does every other choice: a seed replays bit
- * for bit, and the run's trace digest proves it.
+ * clock steps, full disks, and an operator running HALYARD FAILOVER/DRAIN/SNAPSHOT/REMOVE/JOIN
+ * and, rarely, FORCE-QUORUM through the RESP path) come from the seed, and so does every other
+ * choice: a seed replays bit for bit, and the run's trace digest proves it.
  *
  * Checked: each key's history is linearizable (lin.c; -UNKNOWN, broken connections and
  * deadlines are indeterminate; writes of exactly-once clients, HY.SESSION + HY.REQ, are retried
@@ -31,6 +32,10 @@ enum whole_mutation {
     WHOLE_MUT_ACK_BEFORE_FSYNC, /* the shell acknowledges a batch before the WAL wrote it */
     WHOLE_MUT_SNAPSHOT_AHEAD,   /* node_set_mutation(NODE_MUT_SNAPSHOT_AHEAD) */
     WHOLE_MUT_SESSION_IGNORED,  /* node_set_mutation(NODE_MUT_SESSION_IGNORED) */
+    WHOLE_MUT_RESEND_BARE,      /* NODE_MUT_RESEND_BARE: a re-forwarded write without session */
+    WHOLE_MUT_STALE_REPLY,      /* NODE_MUT_STALE_REPLY: a re-sent write's refusal as "not run" */
+    WHOLE_MUT_APPLY_CLOCK,      /* NODE_MUT_APPLY_CLOCK: apply reads the node's clock */
+    WHOLE_MUT_SESSION_FORGET,   /* NODE_MUT_SESSION_FORGET: the session table forgets a seq */
     WHOLE_MUT_COUNT
 };
 
@@ -53,6 +58,7 @@ struct whole_opts {
     int trace;         /* print the timeline */
     int no_faults;     /* a clean run (the determinism test uses both) */
     uint32_t tolerate; /* enum whole_known_bug */
+    int rejoin_early;  /* re-add a removed member before every member has its removal */
 };
 
 struct whole_result {

@@ -304,8 +304,20 @@ int node_is_leader(const struct hy_node *n);
  * catches it (as raft_config.mutation does for the core). Never set outside halyard-sim.
  * NODE_MUT_SNAPSHOT_AHEAD labels a snapshot one index below the state it holds, so the entry
  * it already contains is applied again after a restart or an install. NODE_MUT_SESSION_IGNORED
- * runs HY.REQ's command without its session, so a retried write is applied again. */
-enum node_mutation { NODE_MUT_NONE = 0, NODE_MUT_SNAPSHOT_AHEAD = 1, NODE_MUT_SESSION_IGNORED = 2 };
+ * runs HY.REQ's command without its session, so a retried write is applied again.
+ * NODE_MUT_RESEND_BARE re-forwards a write whose first copy may have been applied without the
+ * follower's session; NODE_MUT_STALE_REPLY hands a client the "not run" refusal (-TRYAGAIN,
+ * -MOVED) of a leader it re-sent a possibly applied write to, as if nothing had run;
+ * NODE_MUT_APPLY_CLOCK and NODE_MUT_SESSION_FORGET are the store's (store_set_mutation). */
+enum node_mutation {
+    NODE_MUT_NONE = 0,
+    NODE_MUT_SNAPSHOT_AHEAD = 1,
+    NODE_MUT_SESSION_IGNORED = 2,
+    NODE_MUT_RESEND_BARE = 3,
+    NODE_MUT_STALE_REPLY = 4,
+    NODE_MUT_APPLY_CLOCK = 5,   /* STORE_MUT_APPLY_CLOCK */
+    NODE_MUT_SESSION_FORGET = 6 /* STORE_MUT_SESSION_FORGET */
+};
 void node_set_mutation(struct hy_node *n, unsigned mutation);
 
 #endif

@@ -259,7 +259,9 @@ static void forward_slot(struct cmd_ctx *x, struct node_forward *f)
         g->fsession_live[g->fsession_live_count++] = c->fwd_seq;
         g->fsession_used_ms = x->now_ms;
     }
-    if (c->fwd_seq != 0 && proxy_wrappable(x->cmd)) {
+    if (c->fwd_seq != 0 && proxy_wrappable(x->cmd) &&
+        !(x->node->mutation == NODE_MUT_RESEND_BARE &&
+          c->outcome_unsure)) { /* the bug under test */
         f->session = c->fwd_session;
         f->seq = c->fwd_seq;
     }
@@ -451,7 +453,8 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
     }
     const struct node_member *leader = replica_leader_member(forward_group(n, f));
     int same_leader = leader != NULL && leader->id == f->leader;
-    if (reply_not_run(data, len)) {
+    if (reply_not_run(data, len) && !(n->mutation == NODE_MUT_STALE_REPLY && f->client != NULL &&
+                                      f->client->outcome_unsure)) { /* the bug under test */
         /* It no longer leads and ran nothing: a plain client of a follower never sees MOVED
          * (docs/protocol.md); the request waits for the next leader. */
         forward_rerun(n, i, same_leader, 0, now_ms);

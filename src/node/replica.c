@@ -167,7 +167,10 @@ struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client 
 {
     struct node_waiter *w = hy_xcalloc(1, sizeof(*w));
     w->client = c;
-    w->proposed_ms = now;
+    /* A request run again here after its forward was lost keeps the deadline of its first
+     * attempt (proxy.c's retry_since_ms), as it would forwarded again: else a follower that
+     * becomes leader could answer it twice request-timeout-ms after it came (seed 5001256). */
+    w->proposed_ms = c->retry_since_ms != 0 && c->retry_since_ms < now ? c->retry_since_ms : now;
     w->started_ms = now;
     w->cmd_index = -1;
     w->proto = c->proto;
@@ -466,6 +469,9 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
         struct node_client *c = w ? w->client : NULL;
         struct resp_writer wr = {c ? &c->out : NULL, w ? w->proto : 2};
         uint64_t expired = store_expired_count(g->store);
+        if (n->mutation >= NODE_MUT_APPLY_CLOCK) { /* test only: the bug under test */
+            store_set_mutation(g->store, n->mutation - NODE_MUT_APPLY_CLOCK + 1, n->raft_now_ms);
+        }
         int rc = store_apply(g->store, e->data, e->len, c ? &wr : NULL);
         n->stats.expired_keys += store_expired_count(g->store) - expired;
         /* Entries come from our own encoder, through CRC-checked disk and wire: one that

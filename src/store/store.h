@@ -534,4 +534,12 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len) HY_MU
  */
 uint64_t store_digest(const struct store *s);
 
+/* Test only (the whole-node simulator's mutation self-test; never set elsewhere):
+ * STORE_MUT_APPLY_CLOCK makes apply use now_ms, the applying node's clock, instead of the
+ * entry's time (replicas then disagree, e.g. on when a session expires);
+ * STORE_MUT_SESSION_FORGET forgets that a session's request was applied, so a retry of it is
+ * applied again. */
+enum store_mutation { STORE_MUT_NONE = 0, STORE_MUT_APPLY_CLOCK = 1, STORE_MUT_SESSION_FORGET = 2 };
+void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms);
+
 #endif

@@ -754,6 +754,12 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_ACL_DELUSER] = store__op_acl_deluser,
 };
 
+void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)
+{
+    s->mutation = mutation;
+    s->mutation_now_ms = now_ms;
+}
+
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)
 {
     struct store_entry e;
@@ -762,6 +768,9 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_w
         return rc;
     }
     HY_ASSERT(op_table[e.op] != NULL);
+    if (s->mutation == STORE_MUT_APPLY_CLOCK) {
+        e.time_ms = s->mutation_now_ms; /* the bug under test: apply reads a clock */
+    }
     op_table[e.op](s, &e, reply);
     store_entry_release(&e);
     return HY_OK;

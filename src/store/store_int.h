@@ -73,6 +73,8 @@ struct store {
     struct store_acl *acl; /* store_acl.c; never touched by FLUSHALL */
     uint64_t acl_version;
     uint64_t expired_deleted; /* store_expired_count() */
+    unsigned mutation;        /* enum store_mutation: test only */
+    uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
 
 /* store_session.c */

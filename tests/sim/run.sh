@@ -8,11 +8,12 @@
 # 3. Scripted membership scenarios (sim/scenario.c; issue 20): SCEN_SEEDS seeds (default 100)
 #    each of join-absent, join-refused and force-phantom.
 # 4. Whole nodes (halyard-sim --whole, sim/whole.c; issue 10): WHOLE_SEEDS seeds (default 1000;
-#    3 and 5 nodes, proxy and moved modes, the seed's own faults) in two parallel halves; one
-#    seed run twice must give the same trace digest; each node-level mutation must be caught
-#    within its bound; and the regression seeds of known bugs must still show them (when one
-#    no longer does, the bug was fixed: drop its exemption and make the seed a plain one);
-#    moved-mode seeds (no proxying) run with no exemption at all.
+#    3 and 5 nodes, proxy and moved modes, the seed's own faults, the operator among them) in
+#    two parallel halves, WHOLE_MOVED_SEEDS (200) in moved mode and WHOLE_SEVEN_SEEDS (60) with
+#    7 nodes; one seed run twice must give the same trace digest; each node-level mutation
+#    must be caught within its bound; the regression seeds of fixed bugs must pass; and the
+#    seeds of open bugs must still fail with the flag that exposes them (when one passes, the
+#    bug was fixed: drop the flag's workaround and make the seed a plain one).
 # Exits non-zero on any failing clean seed or any mutation left undetected.
 set -uo pipefail
 out=${1:?usage: tests/sim/run.sh <outdir holding halyard-sim>}
@@ -105,17 +106,30 @@ grep -v ' passed, ' <<<"$res" || true
 echo "sim: whole-node seeds 1..$mseeds in moved mode, no exemption: $(grep ' passed, ' <<<"$res")"
 [ "$rc" -ne 0 ] && fail=1
 
-# One seed twice: the same trace digest (a seed replays bit for bit).
-d1=$("$sim" --whole --seed 42 "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
-d2=$("$sim" --whole --seed 42 "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
-if [ -n "$d1" ] && [ "$d1" = "$d2" ]; then
-    echo "sim: whole-node seed 42 replays exactly ($d1)"
-else
-    echo "sim: whole-node seed 42 does NOT replay: '$d1' then '$d2'"
-    fail=1
-fi
+# Seven nodes (the seeds above have 3 or 5): the same swarm, the operator included.
+sseeds=${WHOLE_SEVEN_SEEDS:-60}
+res=$("$sim" --whole --nodes 7 --seeds "$sseeds" --from 1 --quiet 2>&1)
+rc=$?
+grep -v ' passed, ' <<<"$res" || true
+echo "sim: whole-node seeds 1..$sseeds with 7 nodes: $(grep ' passed, ' <<<"$res")"
+[ "$rc" -ne 0 ] && fail=1
 
-# Node-level mutations: name, bound in seeds (measured first detection: 1 to 9 seeds).
+# Seeds twice: the same trace digest (a seed replays bit for bit). 57 has the operator,
+# clock steps, disk stalls and hash fields.
+for seed in 42 57; do
+    d1=$("$sim" --whole --seed "$seed" "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
+    d2=$("$sim" --whole --seed "$seed" "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
+    if [ -n "$d1" ] && [ "$d1" = "$d2" ]; then
+        echo "sim: whole-node seed $seed replays exactly ($d1)"
+    else
+        echo "sim: whole-node seed $seed does NOT replay: '$d1' then '$d2'"
+        fail=1
+    fi
+done
+
+# Node-level mutations: name, bound in seeds (measured first detection: ack-before-fsync 1,
+# snapshot-ahead 2, session-ignored 1, resend-bare 3, stale-reply 3 (25 before disk stalls and
+# hashes came in), apply-clock 1, session-forget 1).
 while read -r name bound; do
     res=$("$sim" --whole --seeds "$bound" --from 1 --mutation "$name" "${tol[@]}" \
           --first-failure --quiet 2>&1)
@@ -130,6 +144,10 @@ done <<'LIST'
 ack-before-fsync 60
 snapshot-ahead 60
 session-ignored 30
+resend-bare 30
+stale-reply 60
+apply-clock 10
+session-forget 30
 LIST
 
 # Regression seeds of bugs this simulator found, each fixed: they must pass.
@@ -138,7 +156,16 @@ LIST
 # deadline. 88, 243: a write re-sent under the follower's session after its first copy was
 # applied was refused ("READONLY disk full") and the refusal reached the client as "not
 # applied".
-for seed in 7 501687 800348 88 243; do
+# 2000558, 2000781: the operator re-added a removed member under its name before every member
+# had the change (below); it now waits, and they must pass.
+# 5001256: a request re-run on a follower that then became leader got a fresh deadline
+# (replica_waiter_new now keeps the first attempt's, retry_since_ms). 11001527: the simulated
+# operator forced a quorum on a second survivor when the first went down (its own bug).
+# 13000188: after a forced quorum lost the entry that opened a session, the client took
+# "unknown or expired session" for an engine error (the simulator's; it now reopens).
+# 14006704, 15005574: the operator took a configuration that still had a member from before
+# its removal for its re-add (the simulator's; it now also checks the address book).
+for seed in 7 501687 800348 88 243 2000558 2000781 5001256 11001527 13000188 14006704 15005574; do
     res=$("$sim" --whole --seed "$seed" --quiet 2>&1)
     if grep -q ' 1 passed, 0 failed\|^1 passed, 0 failed' <<<"$res"; then
         echo "sim: regression seed $seed passes"
@@ -147,6 +174,28 @@ for seed in 7 501687 800348 88 243; do
         fail=1
     fi
 done
+
+# Open bugs (docs/simulator.md): with --rejoin-early the operator re-adds a removed member
+# under its old name as soon as the leader is done, and these seeds must still show the bug:
+# 2000558, a member that missed the removal elects itself with the wiped member's second vote
+# in a term already led (two leaders in term 3); 2000781, a member that applied the removal
+# but not the re-add refuses the re-added member, which then leads: it never catches up.
+# 5001055 shows the second without any flag: n2, re-added, was elected while n5 (frozen)
+# missed the re-add. When one passes, its bug was fixed: drop it here (and, for the first
+# two, the operator's wait in sim/whole.c) and make it a regression seed.
+while read -r seed flags; do
+    res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
+    if grep -q '^0 passed, 1 failed' <<<"$res"; then
+        echo "sim: open bug seed $seed${flags:+ $flags} still fails: $(grep -m1 FAILED <<<"$res" | sed 's/.*ms: //')"
+    else
+        echo "sim: open bug seed $seed${flags:+ $flags} now PASSES: fixed? update tests/sim/run.sh"
+        fail=1
+    fi
+done <<'LIST'
+2000558 --rejoin-early
+2000781 --rejoin-early
+5001055
+LIST
 
 if [ "$fail" -ne 0 ]; then
     echo "sim: FAILED"
