@@ -238,10 +238,11 @@ static void node_defer_reply(struct node_client *c, struct node_waiter *pending,
 
 /* Whether the command needs this group's leader: writes, and reads unless the connection
  * asked for stale reads (READONLY). */
-static int node_needs_leader(const struct node_client *c, const struct cmd_def *d)
+static int node_needs_leader(const struct hy_node *n, const struct node_client *c,
+                             const struct cmd_def *d)
 {
-    if (d == NULL) {
-        return 0;
+    if (d == NULL || (d->handler == cmd_flushall && n->group_count > 1)) {
+        return 0; /* with partitions FLUSHALL runs here, and its parts go to each leader */
     }
     return (d->flags & CMD_WRITE) || ((d->flags & CMD_READONLY) && !c->readonly_mode);
 }
@@ -271,7 +272,7 @@ static int node_must_wait(struct node_group *g, struct node_client *c, const str
     if (c->waiting > 0 && !is_write) {
         return 1; /* reads see the client's own writes; replies stay in order */
     }
-    if (!node_needs_leader(c, d) || c->read_timed_out) {
+    if (!node_needs_leader(n, c, d) || c->read_timed_out) {
         return 0;
     }
     if (!replica_is_leader(g)) {
@@ -395,13 +396,13 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
-    if (node_needs_leader(c, d) && c->read_timed_out) {
+    if (node_needs_leader(n, c, d) && c->read_timed_out) {
         int why = c->read_timed_out;
         c->read_timed_out = 0;
         node_reply_no_leader(x, why);
         return;
     }
-    if (node_needs_leader(c, d) && !replica_is_leader(x->group)) {
+    if (node_needs_leader(n, c, d) && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
          * ran nothing, and the follower runs it again: proxy.c). */
@@ -717,6 +718,7 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     node_time_out_reads(n, now_ms);
     node_drain_step(n, now_ms);
     node_balance_leaders(n, now_ms);
+    member_force_step(n, now_ms);
     member_reconcile(n, now_ms);
     proxy_expire(n, now_ms);
     replica_expire_waiters(n, now_ms);

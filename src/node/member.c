@@ -535,6 +535,9 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
     }
     if (forced > 0) {
         rc = HY_OK;
+        /* A group this node still led (its leadership lasts up to an election timeout after
+         * the majority went) refused: forced as soon as it steps down. */
+        n->force_until_ms = x->now_ms + 10 * (uint64_t)n->cfg->election_timeout_ms;
     }
     if (rc == HY_EEXIST) {
         resp_write_error(&x->w, "ERR this node leads a working majority; nothing to force");
@@ -543,6 +546,21 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
     } else {
         resp_write_simple(&x->w, "OK this node is the only voter now; members that catch up "
                                  "are promoted again, remove the lost ones");
+    }
+}
+
+void member_force_step(struct hy_node *n, uint64_t now_ms)
+{
+    if (now_ms >= n->force_until_ms) {
+        return;
+    }
+    for (size_t i = 0; i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        if (!replica_is_leader(g) && replica_force(g, now_ms) == HY_OK) {
+            hy_log(n->log, HY_LOG_WARN,
+                   "FORCE-QUORUM: group %u, led here until it lost its majority, is forced too",
+                   g->id);
+        }
     }
 }
 

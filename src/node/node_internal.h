@@ -178,7 +178,8 @@ struct node_group {
     uint64_t *fsession_live;
     size_t fsession_live_count;
     int fsession_waiters;
-    int snap_finishing; /* a snapshot is being handed to Raft: none may start meanwhile */
+    int snap_finishing;     /* a snapshot is being handed to Raft: none may start meanwhile */
+    uint64_t handover_term; /* the term whose leadership this node handed over (0 = none) */
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
     /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
@@ -224,6 +225,7 @@ struct hy_node {
     int draining;              /* HALYARD DRAIN: hand leadership over, then stop */
     int drain_led;             /* it led while draining (so it had leadership to hand over) */
     uint64_t balance_next_ms;  /* balance.c: no leadership moved for balance before this */
+    uint64_t force_until_ms;   /* FORCE-QUORUM: groups that step down are forced until then */
     /* Every member whose address we know (member.c): the replicated address book, then
      * MEMBER_SET entries found in the log at start, then this node's bootstrap (or join)
      * list, which wins for the names it gives. */
@@ -366,6 +368,8 @@ int join_auth_open_before_auth(const struct cmd_ctx *x);
 /* node_log.c: the log sink for the Raft core (valid while n lives). */
 const struct hy_log *node_raft_log(struct hy_node *n);
 void cmd_halyard_force_quorum(struct cmd_ctx *x);
+/* From cron, for a while after FORCE-QUORUM: forces the groups that stepped down since. */
+void member_force_step(struct hy_node *n, uint64_t now_ms);
 int replica_force(struct node_group *g, uint64_t now_ms);
 /* This leader is handing leadership over: writes wait (§3.10). */
 int replica_transferring(const struct node_group *g);

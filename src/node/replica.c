@@ -664,7 +664,13 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     handle_reads(g, up);
     g->timeout_ms = up->timeout_ms;
     int snapshot_wanted = up->snapshot_wanted; /* `up` dies at the next raft_step */
-    if (raft_role(&g->raft) != RAFT_LEADER) {
+    /* After a hand-over (§3.10: the target had every entry when it was told to run), the
+     * writes this node proposed are committed by the next leader, whose term is ours + 1:
+     * they stay waiting and get their real reply when they apply here (or "not applied" if
+     * another entry took their index, or UNKNOWN at their deadline). Any later term, and
+     * they are failed as after any other change. */
+    if (raft_role(&g->raft) != RAFT_LEADER &&
+        !(g->handover_term != 0 && raft_term(&g->raft) <= g->handover_term + 1)) {
         fail_submitted(g, UINT64_MAX,
                        "UNKNOWN outcome: leadership changed after the write was "
                        "proposed; it may or may not be applied");
@@ -1134,6 +1140,7 @@ static int admin_step(struct node_group *g, struct raft_event *ev, uint64_t now_
 
 int replica_transfer(struct node_group *g, raft_id target, uint64_t now_ms)
 {
+    g->handover_term = raft_term(&g->raft);
     if (replica_is_leader(g) && g->turn_count > 0) {
         turn_submit(g, now_ms); /* writes of this turn go first: after, they would be refused */
     }
