@@ -176,13 +176,17 @@ for seed in 7 501687 800348 88 243 2000558 2000781 5001256 11001527 13000188 140
 done
 
 # Open bugs (docs/simulator.md): with --rejoin-early the operator re-adds a removed member
-# under its old name as soon as the leader is done, and these seeds must still show the bug:
-# 2000558, a member that missed the removal elects itself with the wiped member's second vote
-# in a term already led (two leaders in term 3); 2000781, a member that applied the removal
-# but not the re-add refuses the re-added member, which then leads: it never catches up.
-# 5001055 shows the second without any flag: n2, re-added, was elected while n5 (frozen)
-# missed the re-add. When one passes, its bug was fixed: drop it here (and, for the first
-# two, the operator's wait in sim/whole.c) and make it a regression seed.
+# under its old name as soon as the leader is done, and these seeds must still show the bug.
+# A member that applied the removal but not the re-add refuses the re-added member, which then
+# leads: it never catches up (2000661 with --rejoin-early; 5001055 without any flag: n2,
+# re-added, was elected while n5, frozen, missed the re-add). The other open bug, a member
+# that missed the removal electing itself with the wiped member's second vote in a term
+# already led (two leaders), had its witness 2000558; since the engine holds its state per Raft
+# group (issue 11) that seed, like 2000781 (the first witness of the refusal), takes another
+# path and passes, and 3,100 seeds from 2000600 with --rejoin-early found no new witness of it:
+# the bug is not fixed (Raft ids are hashes of names), only unseen. When a seed here passes,
+# its bug was fixed: drop it here (and the operator's wait in sim/whole.c) and make it a
+# regression seed.
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^0 passed, 1 failed' <<<"$res"; then
@@ -192,8 +196,7 @@ while read -r seed flags; do
         fail=1
     fi
 done <<'LIST'
-2000558 --rejoin-early
-2000781 --rejoin-early
+2000661 --rejoin-early
 5001055
 LIST
 
