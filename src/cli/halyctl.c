@@ -306,11 +306,53 @@ static void partition_leader(struct conn *c, const char *p, char *leader, size_t
     resp_value_free(&v);
 }
 
+/* Sends the FAILOVER in argv, then waits (5 s at most) until the leader, of partition p or
+ * (p NULL) of the cluster, is another than `before`: the transfer finishes within an election
+ * timeout or aborts. */
+static int failover_and_wait(struct conn *c, int argc, const char **argv, const char *p,
+                             const char *before)
+{
+    struct resp_value v;
+    if (conn_call(c, argc, argv, &v) != 0) {
+        return 2;
+    }
+    int rc = print_reply(&v);
+    resp_value_free(&v);
+    if (rc != 0) {
+        return 1;
+    }
+    char now[128], line[256];
+    for (int i = 0; i < 100; i++) {
+        if (p != NULL) {
+            partition_leader(c, p, now, sizeof(now));
+        } else {
+            status_leader(c, now, sizeof(now));
+        }
+        if (now[0] != '\0' && strcmp(now, before) != 0) {
+            if (p != NULL) {
+                snprintf(line, sizeof(line), "partition %s is now led by %s", p, now);
+            } else {
+                snprintf(line, sizeof(line), "leader is now %s", now);
+            }
+            say("%s", line);
+            json_result("result", last_reply, "leader", now, NULL);
+            return 0;
+        }
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    if (p != NULL) {
+        fprintf(stderr, "halyctl: the leadership of partition %s did not move within 5 s\n", p);
+    } else {
+        fprintf(stderr, "halyctl: leadership did not move within 5 s\n");
+    }
+    return 1;
+}
+
 /* cluster failover --partition P [--to NODE]: on P's leader, HALYARD FAILOVER [TO NODE]
  * PARTITION P; then waits until P has another leader. */
 static int cmd_failover_partition(struct conn *c, const char *p, const char *to)
 {
-    char before[128], now[128], addr[300], key[256];
+    char before[128], addr[300], key[256];
     partition_leader(c, p, before, sizeof(before));
     if (before[0] == '\0') {
         fprintf(stderr, "halyctl: partition %s has no leader right now (or no such partition)\n",
@@ -338,58 +380,18 @@ static int cmd_failover_partition(struct conn *c, const char *p, const char *to)
         return 2;
     }
     const char *argv[] = {"HALYARD", "FAILOVER", "PARTITION", p, "TO", to};
-    if (conn_call(c, to ? 6 : 4, argv, &v) != 0) {
-        return 2;
-    }
-    int rc = print_reply(&v);
-    resp_value_free(&v);
-    if (rc != 0) {
-        return 1;
-    }
-    for (int i = 0; i < 100; i++) {
-        partition_leader(c, p, now, sizeof(now));
-        if (now[0] != '\0' && strcmp(now, before) != 0) {
-            char line[256];
-            snprintf(line, sizeof(line), "partition %s is now led by %s", p, now);
-            say("%s", line);
-            json_result("result", last_reply, "leader", now, NULL);
-            return 0;
-        }
-        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
-    }
-    fprintf(stderr, "halyctl: the leadership of partition %s did not move within 5 s\n", p);
-    return 1;
+    return failover_and_wait(c, to ? 6 : 4, argv, p, before);
 }
 
 static int cmd_failover(struct conn *c, const char *to)
 {
-    char before[128], now[128];
+    char before[128];
     if (conn_to_leader(c) != 0) {
         return 1;
     }
     status_leader(c, before, sizeof(before));
     const char *argv[] = {"HALYARD", "FAILOVER", "TO", to};
-    struct resp_value v;
-    if (conn_call(c, to ? 4 : 2, argv, &v) != 0) {
-        return 2;
-    }
-    int rc = print_reply(&v);
-    resp_value_free(&v);
-    if (rc != 0) {
-        return 1;
-    }
-    /* Wait for another leader: the transfer finishes within an election timeout or aborts. */
-    for (int i = 0; i < 100; i++) {
-        status_leader(c, now, sizeof(now));
-        if (now[0] != '\0' && strcmp(now, before) != 0) {
-            say("leader is now %s", now);
-            json_result("result", last_reply, "leader", now, NULL);
-            return 0;
-        }
-        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
-    }
-    fprintf(stderr, "halyctl: leadership did not move within 5 s\n");
-    return 1;
+    return failover_and_wait(c, to ? 4 : 2, argv, NULL, before);
 }
 
 /* node drain: the node hands leadership over and exits; wait (10 s at most) until its port
