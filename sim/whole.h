@@ -46,6 +46,10 @@ enum whole_known_bug {
      * later forward of that connection is answered "did not answer within request-timeout-ms"
      * at the next cron tick. Tolerated: the client reconnects. */
     WHOLE_BUG_PROXY_EARLY_TIMEOUT = 1u << 0,
+    /* A member that applied a removal but not the re-add refuses the re-added member, which
+     * then leads: it never catches up (docs/simulator.md, open). Tolerated: the end's liveness
+     * and convergence checks are skipped when exactly that holds; safety checks still run. */
+    WHOLE_BUG_REJOIN_REFUSED = 1u << 1,
 };
 
 struct whole_opts {

@@ -523,6 +523,7 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
         struct node_group *g = n->groups[i];
         uint64_t last = raft_last_index(&g->raft);
         int grc = replica_force(g, x->now_ms);
+        g->force_pending = grc == HY_EEXIST;
         if (grc == HY_OK) {
             forced++;
             hy_log(n->log, HY_LOG_WARN,
@@ -552,11 +553,17 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
 void member_force_step(struct hy_node *n, uint64_t now_ms)
 {
     if (now_ms >= n->force_until_ms) {
+        for (size_t i = 0; i < n->group_count; i++) {
+            n->groups[i]->force_pending = 0; /* it kept a working majority after all */
+        }
         return;
     }
+    /* Only the groups FORCE-QUORUM found still led here: one forced already is never forced
+     * again (that would drop the members re-added since). */
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
-        if (!replica_is_leader(g) && replica_force(g, now_ms) == HY_OK) {
+        if (g->force_pending && !replica_is_leader(g) && replica_force(g, now_ms) == HY_OK) {
+            g->force_pending = 0;
             hy_log(n->log, HY_LOG_WARN,
                    "FORCE-QUORUM: group %u, led here until it lost its majority, is forced too",
                    g->id);

@@ -179,6 +179,7 @@ struct node_group {
     size_t fsession_live_count;
     int fsession_waiters;
     int snap_finishing;     /* a snapshot is being handed to Raft: none may start meanwhile */
+    int force_pending;      /* FORCE-QUORUM found it still led here: forced once it steps down */
     uint64_t handover_term; /* the term whose leadership this node handed over (0 = none) */
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;

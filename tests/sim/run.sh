@@ -75,8 +75,12 @@ for scen in join-absent join-refused force-phantom; do
 done
 
 # ---- whole nodes ----------------------------------------------------------------------------
-# No exemption: the proxy bug once tolerated here (whole.h, enum whole_known_bug) is fixed.
-tol=()
+# One exemption (whole.h, enum whole_known_bug): the open bug of re-added members below, whose
+# witnesses (the "Open bugs" list) must still fail without it. With it a seed whose end shows
+# exactly that bug (a live member refusing one the leader's configuration holds) skips only
+# the end's liveness and convergence checks; every safety check still runs. (The proxy bug
+# once tolerated here is fixed.)
+tol=(--tolerate rejoin-refused)
 wseeds=${WHOLE_SEEDS:-1000}
 wfrom=${WHOLE_FROM:-1}
 whalf=$((wseeds / 2))
