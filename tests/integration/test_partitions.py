@@ -490,10 +490,10 @@ def test_acl_users_hold_in_every_partition(make_cluster):
         assert conn.cmd("ACL", "SETUSER", "alice", "on", ">pw", "~*", "+@all") == "OK"
         assert conn.cmd("ACL", "SETUSER", "reader", "on", ">pw", "~*", "+@read") == "OK"
     for port in c.ports:
-        def users_known():
+        def users_known():  # each node applies the metadata group's entries on its own
             with RawConn(port) as conn:
-                return conn.cmd("AUTH", "alice", "pw") == "OK"
-        wait_for(users_known, 10, "alice known on %d" % port)
+                return conn.cmd("AUTH", "alice", "pw") == "OK" and conn.cmd("AUTH", "reader", "pw") == "OK"
+        wait_for(users_known, 10, "alice and reader known on %d" % port)
         with RawConn(port) as conn:
             assert conn.cmd("AUTH", "alice", "pw") == "OK"
             for p in range(PARTS):
