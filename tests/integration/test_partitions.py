@@ -118,7 +118,7 @@ def test_slots_shards_and_redis_cluster_client(make_cluster):
     doc = json.loads(out.stdout)
     assert doc["partitions_count"] == PARTS and doc["partitions_without_leader"] == 0, doc
     assert [p["partition"] for p in doc["partitions"]] == list(range(PARTS))
-    assert sorted(doc["leaders"].values()) in ([2, 3, 3], [3, 3, 2], [2, 3, 3]), doc["leaders"]
+    assert sorted(doc["leaders"].values()) == [2, 3, 3], doc["leaders"]  # 8 over 3, balanced
     assert doc["partitions"][0]["slots"] == "0-%d" % (SLOTS // PARTS - 1)
     out = subprocess.run([halyctl, "-p", str(c.ports[0]), "cluster", "status"], capture_output=True,
                          text=True, timeout=10)
