@@ -7,6 +7,7 @@
 #include "common/assert.h"
 #include "io/peer.h"
 #include "io/server.h"
+#include "io/tls.h"
 
 struct io_mesh {
     struct hy_node *node;
@@ -15,6 +16,7 @@ struct io_mesh {
     io_mesh_progress_cb progress_cb;
     void *ctx;
     struct peer_transport *transport;
+    struct io_tls_ctx *tls; /* tls-cluster yes: the peer port's contexts; NULL: clear text */
     uint64_t members_epoch; /* the node's member list the peers were taken from */
     void (*done_cb)(void *arg);
     void *done_arg;
@@ -106,8 +108,18 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     if (cfg->cluster_secret[0] == '\0') {
         return HY_OK; /* a lone node without a secret: nobody can join it */
     }
+    struct io_tls_ctx *tls = NULL;
+    if (cfg->tls_cluster) {
+        char err[600];
+        tls = io_tls_cluster_ctx_new(cfg, err, sizeof(err));
+        if (tls == NULL) {
+            hy_log(log, HY_LOG_ERROR, "tls-cluster: %s", err);
+            return HY_ECONFIG;
+        }
+    }
     struct io_mesh *m = hy_xcalloc(1, sizeof(*m));
     *m = (struct io_mesh){.node = node,
+                          .tls = tls,
                           .members_epoch = node_members_epoch(node),
                           .cfg_node_id = cfg->node_id,
                           .log = log,
@@ -125,6 +137,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     pc.n_peers = n_peers;
     pc.seed = io_clock_ms() ^ (uint64_t)cfg->pid;
     pc.log = log;
+    pc.tls = tls;
     struct peer_callbacks cbs = {.ctx = m,
                                  .raft_cb = mesh_raft_cb,
                                  .forward_cb = mesh_forward_cb,
@@ -132,6 +145,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                                  .state_cb = mesh_state_cb};
     int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
     if (rc != HY_OK) {
+        io_tls_ctx_free(tls);
         hy_free(m);
         return rc;
     }
@@ -197,6 +211,7 @@ static void mesh_closed_cb(void *arg)
     struct io_mesh *m = arg;
     void (*done)(void *) = m->done_cb;
     void *done_arg = m->done_arg;
+    io_tls_ctx_free(m->tls);
     hy_free(m);
     if (done != NULL) {
         done(done_arg);
@@ -222,4 +237,26 @@ int io_mesh_peer_stats(const struct io_mesh *m, const char *name, struct peer_st
         return 0;
     }
     return peer_get_stats(m->transport, name, out) == HY_OK;
+}
+
+int io_mesh_tls_prepare(const struct io_mesh *m, const struct hy_config *cfg,
+                        struct io_tls_ctx **out, char *err, size_t cap)
+{
+    *out = NULL;
+    if (m == NULL || m->tls == NULL) {
+        return 0; /* clear text: tls-cluster takes a restart */
+    }
+    *out = io_tls_cluster_ctx_new(cfg, err, cap);
+    return *out == NULL ? -1 : 0;
+}
+
+void io_mesh_tls_swap(struct io_mesh *m, struct io_tls_ctx *fresh)
+{
+    if (fresh == NULL) {
+        return;
+    }
+    /* Open connections hold their own reference to the old context (OpenSSL counts them). */
+    io_tls_ctx_free(m->tls);
+    m->tls = fresh;
+    peer_transport_set_tls(m->transport, fresh);
 }

@@ -47,6 +47,15 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node);
 struct peer_stats;
 int io_mesh_peer_stats(const struct io_mesh *m, const char *name, struct peer_stats *out);
 
+/* Certificate reload (CONFIG SET tls-*, SIGHUP) in two steps, so that every port takes the
+ * new files or none does: prepare builds the peer port's new contexts from cfg (*out = NULL
+ * and 0 when the mesh runs in clear text; -1 with err when the files are wrong), swap makes
+ * new connections use them (fresh may be NULL: nothing to do). */
+struct io_tls_ctx;
+int io_mesh_tls_prepare(const struct io_mesh *m, const struct hy_config *cfg,
+                        struct io_tls_ctx **out, char *err, size_t cap);
+void io_mesh_tls_swap(struct io_mesh *m, struct io_tls_ctx *fresh);
+
 /* Closes the transport; done_cb(arg) runs once its handles are closed. m may be NULL. */
 void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg);
 

@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/prng.h"
 #include "io/peer_auth.h"
+#include "io/tls.h"
 
 #define PEER_READ_CHUNK          (64 * 1024)
 #define PEER_HANDSHAKES_MAX      (4 * PEER_MAX)
@@ -45,6 +46,10 @@ struct peer_conn {
     struct hy_buf in;
     struct hy_buf pending;  /* frames queued, not yet handed to libuv */
     struct hy_buf inflight; /* bytes of the write in progress */
+    /* tls-cluster: records in from the socket, records out not yet handed to libuv (frames
+     * wait in `pending` until the TLS handshake is done, then become records here). */
+    struct io_tls *tls;
+    struct hy_buf tls_in, tls_out;
     uint64_t started_ms, last_recv_ms;
     char addr[PEER_HOST_MAX + 16];
     struct peer_conn *prev, *next;
@@ -74,6 +79,7 @@ struct peer_transport {
     uv_timer_t tick;
     uv_prepare_t flusher;
     struct peer_config cfg; /* string fields point at the copies below */
+    struct io_tls_ctx *tls; /* borrowed (peer_transport_set_tls); NULL: clear text */
     char self_id[WIRE_NAME_MAX + 1];
     char cluster[WIRE_NAME_MAX + 1];
     uint8_t *secret;
@@ -95,6 +101,8 @@ struct peer_transport {
 
 static void conn_close(struct peer_conn *c, const char *reason);
 static void peer_schedule_dial(struct peer *p);
+static int refusal_quiet(struct peer_transport *t, const char *who, int by_peer, uint64_t now,
+                         char *again, size_t cap);
 
 void peer_config_default(struct peer_config *cfg)
 {
@@ -205,6 +213,8 @@ static struct peer_conn *conn_new(struct peer_transport *t, int outbound)
     hy_buf_init(&c->in);
     hy_buf_init(&c->pending);
     hy_buf_init(&c->inflight);
+    hy_buf_init(&c->tls_in);
+    hy_buf_init(&c->tls_out);
     HY_ASSERT(uv_tcp_init(t->loop, &c->tcp) == 0);
     c->tcp.data = c;
     t->handles_open++;
@@ -224,6 +234,9 @@ static void conn_closed_cb(uv_handle_t *h)
     hy_buf_free(&c->in);
     hy_buf_free(&c->pending);
     hy_buf_free(&c->inflight);
+    hy_buf_free(&c->tls_in);
+    hy_buf_free(&c->tls_out);
+    io_tls_free(c->tls);
     hy_free(c);
     handle_closed(t);
 }
@@ -298,7 +311,13 @@ static void buf_release(struct hy_buf *b)
 
 static size_t conn_queued(const struct peer_conn *c)
 {
-    return c->pending.len + c->inflight.len;
+    return c->pending.len + c->tls_out.len + c->inflight.len;
+}
+
+/* Bytes queued and not yet handed to libuv. */
+static size_t conn_unsent(const struct peer_conn *c)
+{
+    return c->pending.len + c->tls_out.len;
 }
 
 static void peer_note_queue(struct peer *p)
@@ -332,7 +351,7 @@ static void write_cb(uv_write_t *req, int status)
     if (c->outbound) {
         peer_note_queue(c->peer);
     }
-    if (c->state == CONN_DRAINING && c->pending.len == 0) {
+    if (c->state == CONN_DRAINING && conn_unsent(c) == 0) {
         conn_close(c, "closed after REJECT");
         return;
     }
@@ -343,12 +362,26 @@ static void write_cb(uv_write_t *req, int status)
  * callback flushes again). */
 static void conn_flush(struct peer_conn *c)
 {
-    if (c->writing || c->closing || c->pending.len == 0 || c->state == CONN_CONNECTING) {
+    if (c->closing || c->state == CONN_CONNECTING) {
+        return;
+    }
+    struct hy_buf *out = &c->pending;
+    if (c->tls != NULL) { /* frames become records once the TLS handshake is done */
+        if (c->pending.len > 0 && io_tls_ready(c->tls)) {
+            if (io_tls_write(c->tls, c->pending.data, c->pending.len, &c->tls_out) != 0) {
+                conn_close(c, "TLS: cannot encrypt");
+                return;
+            }
+            buf_release(&c->pending);
+        }
+        out = &c->tls_out;
+    }
+    if (c->writing || out->len == 0) {
         return;
     }
     struct hy_buf tmp = c->inflight;
-    c->inflight = c->pending;
-    c->pending = tmp;
+    c->inflight = *out;
+    *out = tmp;
     uv_buf_t b = uv_buf_init((char *)c->inflight.data, (unsigned)c->inflight.len);
     c->write_req.data = c;
     int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
@@ -375,7 +408,7 @@ static void conn_drain_and_close(struct peer_conn *c)
 {
     c->state = CONN_DRAINING;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    if (c->pending.len == 0 && !c->writing) {
+    if (conn_unsent(c) == 0 && !c->writing) {
         conn_close(c, "closed after REJECT");
         return;
     }
@@ -388,6 +421,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct peer_conn *c = h->data;
+    if (c->tls != NULL) { /* records: decrypted into c->in by read_cb */
+        uint8_t *p = hy_buf_reserve(&c->tls_in, PEER_READ_CHUNK);
+        *buf = uv_buf_init((char *)p, (unsigned)(c->tls_in.cap - c->tls_in.len));
+        return;
+    }
     /* A large frame whose header arrived gets room for all of it at once; the reader has
      * already checked its length against frame_bytes_max. */
     size_t need = wire_reader_bytes_needed(&c->reader);
@@ -443,6 +481,18 @@ static void conn_authenticated(struct peer_conn *c)
     if (p == NULL || !p->active) {
         /* It left the peer list while the handshake ran. */
         conn_close(c, "no longer a peer");
+        return;
+    }
+    if (c->tls != NULL && !c->outbound && !io_tls_peer_names(c->tls, p->addr.host)) {
+        /* The secret proved who it is; its certificate must also be the one for its address
+         * (a member's key alone does not let it speak for another member). */
+        char again[64] = "";
+        if (!refusal_quiet(t, p->addr.id, 0, uv_now(t->loop), again, sizeof(again))) {
+            hy_log(t->cfg.log, HY_LOG_ERROR,
+                   "peer %s (%s): refused: its TLS certificate does not name its address %s%s",
+                   p->addr.id, c->addr, p->addr.host, again);
+        }
+        conn_close(c, "certificate does not name the member's address");
         return;
     }
     c->state = CONN_UP;
@@ -582,6 +632,43 @@ static void conn_process(struct peer_conn *c)
     }
 }
 
+/* Records from the socket (or none, to start a dialled handshake): frames to c->in, records to
+ * send (handshake, alerts) to c->tls_out. A failed handshake is logged and closes c. */
+static void conn_tls_feed(struct peer_conn *c)
+{
+    char err[300];
+    int was_ready = io_tls_ready(c->tls);
+    int rc =
+        io_tls_feed(c->tls, c->tls_in.data, c->tls_in.len, &c->in, &c->tls_out, err, sizeof(err));
+    buf_release(&c->tls_in);
+    if (rc != 0) {
+        struct peer_transport *t = c->t;
+        const char *who = c->outbound ? c->hs.expected : "";
+        char again[64] = "";
+        /* A session the other side ended (close_notify) is no refusal. */
+        int ended = io_tls_ready(c->tls) && strstr(err, "closed the session") != NULL;
+        if (ended) {
+            hy_log(t->cfg.log, HY_LOG_INFO, "peer %s (%s): %s", who[0] ? who : "?", c->addr, err);
+        } else if (!refusal_quiet(t, who, 2, uv_now(t->loop), again, sizeof(again))) {
+            hy_log(t->cfg.log, HY_LOG_ERROR, "peer %s (%s): %s%s", who[0] ? who : "?", c->addr, err,
+                   again);
+        }
+        /* An alert the handshake produced goes out before the close, when libuv can. */
+        if (c->tls_out.len > 0 && !c->writing) {
+            uv_buf_t b = uv_buf_init((char *)c->tls_out.data, (unsigned)c->tls_out.len);
+            (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
+        conn_close(c, err);
+        return;
+    }
+    if (c->in.len > 0) {
+        conn_process(c);
+    }
+    if (!c->closing && (c->tls_out.len > 0 || (!was_ready && io_tls_ready(c->tls)))) {
+        conn_flush(c);
+    }
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -599,8 +686,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c, reason);
         return;
     }
-    c->in.len += (size_t)nread;
     c->last_recv_ms = uv_now(c->t->loop);
+    if (c->tls != NULL) {
+        c->tls_in.len += (size_t)nread;
+        conn_tls_feed(c);
+        return;
+    }
+    c->in.len += (size_t)nread;
     conn_process(c);
 }
 
@@ -630,6 +722,10 @@ static int conn_start_reading(struct peer_conn *c)
     c->started_ms = c->last_recv_ms = uv_now(c->t->loop);
     uv_tcp_nodelay(&c->tcp, 1);
     conn_set_addr(c);
+    if (c->t->tls != NULL) { /* TLS first; the secret's handshake runs inside it */
+        c->tls =
+            c->outbound ? io_tls_new_client(c->t->tls, c->peer->addr.host) : io_tls_new(c->t->tls);
+    }
     return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
@@ -651,6 +747,9 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     }
     peer_hs_start_initiator(&c->hs, &c->t->hs_cfg, c->peer->addr.id, &c->pending);
+    if (c->tls != NULL) {
+        conn_tls_feed(c); /* the ClientHello; HELLO waits in pending for the handshake */
+    }
 }
 
 /* Resolves host:port; numeric addresses need no lookup. Names are resolved synchronously
@@ -827,7 +926,7 @@ static void tick_cb(uv_timer_t *h)
 
 /* ---- creation ------------------------------------------------------------------------------- */
 
-static int config_check(const struct peer_config *cfg)
+static int transport_config_check(const struct peer_config *cfg)
 {
     const struct hy_log *log = cfg->log;
     if (cfg->self_id == NULL ||
@@ -921,7 +1020,7 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
                           const struct peer_callbacks *cbs, struct peer_transport **t_out)
 {
     *t_out = NULL;
-    int rc = config_check(cfg);
+    int rc = transport_config_check(cfg);
     if (rc != HY_OK) {
         return rc;
     }
@@ -929,6 +1028,7 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
     t->loop = loop;
     t->cfg = *cfg;
     t->cbs = *cbs;
+    t->tls = cfg->tls;
     strcpy(t->self_id, cfg->self_id);
     strcpy(t->cluster, cfg->cluster);
     t->secret = hy_xmemdup(cfg->secret, cfg->secret_len);
@@ -958,10 +1058,15 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
     for (size_t i = 0; i < t->n_peers; i++) {
         peer_dial(&t->peers[i]);
     }
-    hy_log(cfg->log, HY_LOG_INFO, "peer: node %s of cluster %s listening on %s:%u, %zu peers",
-           t->self_id, t->cluster, cfg->listen_host, t->port, t->n_peers);
+    hy_log(cfg->log, HY_LOG_INFO, "peer: node %s of cluster %s listening on %s:%u%s, %zu peers",
+           t->self_id, t->cluster, cfg->listen_host, t->port, t->tls ? " (TLS)" : "", t->n_peers);
     *t_out = t;
     return HY_OK;
+}
+
+void peer_transport_set_tls(struct peer_transport *t, struct io_tls_ctx *tls)
+{
+    t->tls = tls;
 }
 
 uint16_t peer_transport_port(const struct peer_transport *t)

@@ -45,6 +45,8 @@ struct peer_addr {
 /* Parses "id@host:port" (host may be "[v6addr]"). Returns HY_OK or HY_ECONFIG. */
 int peer_addr_parse(const char *spec, struct peer_addr *out) HY_MUST_CHECK;
 
+struct io_tls_ctx;
+
 struct peer_config {
     const char *self_id;   /* borrowed for peer_transport_create (copied) */
     const char *cluster;   /* copied */
@@ -65,6 +67,7 @@ struct peer_config {
     uint64_t seed;                 /* reconnect jitter */
     struct wire_limits limits;     /* frame_bytes_max >= 4096, entries_max >= 1 */
     const struct hy_log *log;      /* borrowed; outlives the transport; may be NULL */
+    struct io_tls_ctx *tls;        /* tls-cluster: as peer_transport_set_tls; NULL: clear text */
 };
 
 /* Fills the defaults above; the caller sets identity, secret, addresses and seed. */
@@ -117,6 +120,11 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
  * entry could not be taken (logged; the others are).
  */
 int peer_transport_set_peers(struct peer_transport *t, const struct peer_addr *peers, size_t n);
+
+/* tls-cluster: every connection made or accepted from now on speaks TLS with `tls` (from
+ * io_tls_cluster_ctx_new; borrowed, the caller keeps it alive while connections may start;
+ * NULL: clear text). Open connections keep what they started with. */
+void peer_transport_set_tls(struct peer_transport *t, struct io_tls_ctx *tls);
 
 /* The port actually listened on. */
 uint16_t peer_transport_port(const struct peer_transport *t);

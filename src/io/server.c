@@ -644,9 +644,14 @@ static char *tls_settings(const struct hy_config *cfg)
 {
     struct hy_buf b;
     hy_buf_init(&b);
-    hy_buf_printf(&b, "%s\n%s\n%s\n%s\n%lld\n%s", cfg->tls_cert_file, cfg->tls_key_file,
-                  cfg->tls_key_file_pass, cfg->tls_ca_cert_file, (long long)cfg->tls_auth_clients,
-                  cfg->tls_protocols);
+    hy_buf_printf(&b, "%s\n%s\n%s\n%s\n%lld\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%lld %lld %lld %lld",
+                  cfg->tls_cert_file, cfg->tls_key_file, cfg->tls_key_file_pass,
+                  cfg->tls_ca_cert_file, (long long)cfg->tls_auth_clients, cfg->tls_protocols,
+                  cfg->tls_ca_cert_dir, cfg->tls_client_cert_file, cfg->tls_client_key_file,
+                  cfg->tls_client_key_file_pass, cfg->tls_ciphers, cfg->tls_ciphersuites,
+                  (long long)cfg->tls_prefer_server_ciphers, (long long)cfg->tls_session_caching,
+                  (long long)cfg->tls_session_cache_size,
+                  (long long)cfg->tls_session_cache_timeout);
     hy_buf_append_u8(&b, 0);
     char *s = hy_xstrdup((const char *)b.data);
     hy_buf_free(&b);
@@ -660,23 +665,23 @@ static int tls_reload(struct io_server *srv, const struct hy_config *cfg, int fo
                       size_t cap)
 {
     int http = srv->http != NULL && srv->cfg->tls_http;
-    if (srv->tls == NULL && !http) {
-        return 0; /* no tls-port nor tls-http: the settings wait for a restart */
+    int cluster = srv->mesh != NULL && srv->cfg->tls_cluster;
+    if (srv->tls == NULL && !http && !cluster) {
+        return 0; /* no tls-port, tls-http nor tls-cluster: the settings wait for a restart */
     }
     char *now = tls_settings(cfg);
     if (!force && srv->tls_loaded != NULL && strcmp(now, srv->tls_loaded) == 0) {
         hy_free(now);
         return 0;
     }
-    /* Both or neither: the client port's context is built first, swapped in only once the
-     * HTTPS daemon took the same certificate. */
-    struct io_tls_ctx *fresh = NULL;
-    if (srv->tls != NULL && (fresh = io_tls_ctx_new(cfg, err, cap)) == NULL) {
-        hy_free(now);
-        return -1;
-    }
-    if (http && io_http_reload(srv->http, cfg, err, cap) != 0) {
+    /* All or none: the client and peer ports' contexts are built first, swapped in only
+     * once the HTTPS daemon took the same certificate. */
+    struct io_tls_ctx *fresh = NULL, *fresh_peer = NULL;
+    if ((srv->tls != NULL && (fresh = io_tls_ctx_new(cfg, err, cap)) == NULL) ||
+        io_mesh_tls_prepare(srv->mesh, cfg, &fresh_peer, err, cap) != 0 ||
+        (http && io_http_reload(srv->http, cfg, err, cap) != 0)) {
         io_tls_ctx_free(fresh);
+        io_tls_ctx_free(fresh_peer);
         hy_free(now);
         return -1;
     }
@@ -684,6 +689,7 @@ static int tls_reload(struct io_server *srv, const struct hy_config *cfg, int fo
         io_tls_ctx_free(srv->tls);
         srv->tls = fresh;
     }
+    io_mesh_tls_swap(srv->mesh, fresh_peer);
     hy_free(srv->tls_loaded);
     srv->tls_loaded = now;
     hy_log(srv->log, HY_LOG_INFO, "TLS: certificates (re)loaded from %s", cfg->tls_cert_file);
@@ -822,8 +828,8 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     if (rc == HY_OK) {
         rc = io_http_open(cfg, log, &srv.http);
     }
-    if (rc == HY_OK && srv.tls_loaded == NULL && cfg->tls_http) {
-        srv.tls_loaded = tls_settings(cfg); /* what the HTTPS daemon was built from */
+    if (rc == HY_OK && srv.tls_loaded == NULL && (cfg->tls_http || cfg->tls_cluster)) {
+        srv.tls_loaded = tls_settings(cfg); /* what HTTPS and the peer port are built from */
     }
     if (rc == HY_OK) {
         rc = io_mesh_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.mesh);

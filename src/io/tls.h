@@ -1,7 +1,7 @@
 /*
- * tls.h - TLS for the client port (issue 16, first slice), with OpenSSL over memory BIOs: the
- * shell reads ciphertext from the socket, feeds it in, and gets plaintext for the engine and
- * ciphertext to write back (handshake records included). Nothing here blocks or touches a
+ * tls.h - TLS for the client port and, with tls-cluster, the peer port, with OpenSSL over memory
+ * BIOs: the shell reads ciphertext from the socket, feeds it in, and gets plaintext for the engine
+ * and ciphertext to write back (handshake records included). Nothing here blocks or touches a
  * socket, so the libuv loop never waits for a handshake.
  */
 #ifndef HY_IO_TLS_H
@@ -21,7 +21,19 @@ struct io_tls;
 struct io_tls_ctx *io_tls_ctx_new(const struct hy_config *cfg, char *err, size_t cap);
 void io_tls_ctx_free(struct io_tls_ctx *x);
 
+/* The peer port's contexts (tls-cluster yes): mutual TLS both ways. Accepting, a member's
+ * certificate is required and verified against tls-ca-cert-file/-dir; dialling, this node
+ * shows tls-client-cert-file (else tls-cert-file) and verifies the other's certificate and that
+ * it names the address dialled. NULL with the reason in err. */
+struct io_tls_ctx *io_tls_cluster_ctx_new(const struct hy_config *cfg, char *err, size_t cap);
+
+/* A connection accepted on a TLS port. */
 struct io_tls *io_tls_new(struct io_tls_ctx *x);
+/* A connection dialled to `host` (an address or a name its certificate must carry), with a
+ * context from io_tls_cluster_ctx_new. io_tls_feed with no bytes starts its handshake. */
+struct io_tls *io_tls_new_client(struct io_tls_ctx *x, const char *host);
+/* After the handshake: 1 when the other side's (verified) certificate names host. */
+int io_tls_peer_names(const struct io_tls *t, const char *host);
 void io_tls_free(struct io_tls *t);
 
 /* Ciphertext from the peer: plaintext goes to plain_out, records to send to cipher_out.

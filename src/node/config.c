@@ -54,7 +54,7 @@ int config_is_secret(size_t i)
     HY_ASSERT(i < config_count());
     const char *name = config_defs[i].name;
     return strcmp(name, "cluster-secret") == 0 || strcmp(name, "requirepass") == 0 ||
-           strcmp(name, "tls-key-file-pass") == 0;
+           strcmp(name, "tls-key-file-pass") == 0 || strcmp(name, "tls-client-key-file-pass") == 0;
 }
 
 int config_index(const char *name)
@@ -239,6 +239,15 @@ int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_
     if (cfg->tls_http && (cfg->tls_cert_file[0] == '\0' || cfg->tls_key_file[0] == '\0')) {
         snprintf(err, cap, "tls-http yes needs tls-cert-file and tls-key-file");
         *blame_out = config_index("tls-http");
+        return HY_ECONFIG;
+    }
+    if (cfg->tls_cluster &&
+        (cfg->tls_cert_file[0] == '\0' || cfg->tls_key_file[0] == '\0' ||
+         (cfg->tls_ca_cert_file[0] == '\0' && cfg->tls_ca_cert_dir[0] == '\0'))) {
+        snprintf(err, cap,
+                 "tls-cluster yes needs tls-cert-file, tls-key-file and tls-ca-cert-file (or "
+                 "tls-ca-cert-dir): members prove themselves to each other with certificates");
+        *blame_out = config_index("tls-cluster");
         return HY_ECONFIG;
     }
     if (cfg->peer_port == cfg->port) {

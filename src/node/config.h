@@ -71,7 +71,21 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("tls-ca-cert-file", tls_ca_cert_file, CONFIG_STRING, "", 0, 0, 1, NULL)                      \
     X("tls-auth-clients", tls_auth_clients, CONFIG_ENUM, "yes", 0, 0, 1, "yes|no|optional")        \
     X("tls-protocols", tls_protocols, CONFIG_STRING, "TLSv1.2 TLSv1.3", 0, 0, 1, NULL)             \
-    X("tls-http", tls_http, CONFIG_ENUM, "no", 0, 0, 0, "no|yes")
+    X("tls-http", tls_http, CONFIG_ENUM, "no", 0, 0, 0, "no|yes")                                  \
+    X("tls-cluster", tls_cluster, CONFIG_ENUM, "no", 0, 0, 0, "no|yes")                            \
+    X("tls-ca-cert-dir", tls_ca_cert_dir, CONFIG_STRING, "", 0, 0, 1, NULL)                        \
+    X("tls-client-cert-file", tls_client_cert_file, CONFIG_STRING, "", 0, 0, 1, NULL)              \
+    X("tls-client-key-file", tls_client_key_file, CONFIG_STRING, "", 0, 0, 1, NULL)                \
+    X("tls-client-key-file-pass", tls_client_key_file_pass, CONFIG_STRING, "", 0, 0, 1, NULL)      \
+    X("tls-ciphers", tls_ciphers, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
+    X("tls-ciphersuites", tls_ciphersuites, CONFIG_STRING, "", 0, 0, 1, NULL)                      \
+    X("tls-prefer-server-ciphers", tls_prefer_server_ciphers, CONFIG_ENUM, "no", 0, 0, 1,          \
+      "no|yes")                                                                                    \
+    X("tls-session-caching", tls_session_caching, CONFIG_ENUM, "yes", 0, 0, 1, "no|yes")           \
+    X("tls-session-cache-size", tls_session_cache_size, CONFIG_INT, "20480", 0, INT32_MAX, 1,      \
+      NULL)                                                                                        \
+    X("tls-session-cache-timeout", tls_session_cache_timeout, CONFIG_INT, "300", 1, INT32_MAX, 1,  \
+      NULL)
 
 /* Values of "log-format": text lines, or one JSON object per line. */
 enum config_log_format { CONFIG_LOG_TEXT = 0, CONFIG_LOG_JSON = 1 };
