@@ -132,7 +132,7 @@ $(SERVER): $(OBJ)/src/server/main.o $(IO_LIB) $(CORE_LIB)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(OUT)/halyctl: $(CLI_SRC:%.c=$(OBJ)/%.o) $(CORE_LIB)
-	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(shell pkg-config --libs openssl 2>/dev/null) $(LDLIBS)
 
 $(OUT)/halyard-sim: $(SIM_OBJ) $(SIM_IO_OBJ) $(CORE_LIB)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(LDLIBS)

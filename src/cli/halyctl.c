@@ -13,10 +13,11 @@
  *
  * Options, before or after the subcommand, as redis-cli spells them: -h HOST, -p PORT,
  * -a/--pass PASSWORD (or the REDISCLI_AUTH environment variable), --user USER, --json (every
- * subcommand prints one JSON object on success), --help.
+ * subcommand prints one JSON object on success), --tls with --cacert/--cacertdir, --cert/--key,
+ * --sni and --insecure (to a node's tls-port), --help.
  *
- * It speaks RESP over one blocking TCP connection; replies are decoded with the project's own
- * codec (src/proto/resp.h). Output is line-buffered, so progress shows while a command waits.
+ * It speaks RESP over one blocking TCP (or TLS) connection; replies are decoded with the project's
+ * own codec (src/proto/resp.h). Output is line-buffered, so progress shows while a command waits.
  * Exit codes: 0 done, 1 the cluster refused or timed out, 2 usage or connection error.
  */
 #include <errno.h>
@@ -26,14 +27,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
 
 #include "common/buf.h"
 #include "proto/resp.h"
 
 struct conn {
     int fd;
+    SSL *ssl; /* --tls: the session over fd */
     struct hy_buf in;
 };
 
@@ -41,10 +49,108 @@ struct conn {
 static struct {
     const char *user, *pass; /* AUTH after each connect when pass is set */
     int json;
+    /* --tls (redis-cli's names): the CA to verify the node with, our certificate and key
+     * for nodes that ask for one (tls-auth-clients), and the name to expect (--sni). */
+    int tls, insecure;
+    const char *cacert, *cacertdir, *cert, *key, *sni;
+    SSL_CTX *ssl_ctx;
 } opts;
+
+static int tls_fail(const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "";
+    if (e != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+    }
+    fprintf(stderr, "halyctl: TLS: %s%s%s\n", what, e ? ": " : "", buf);
+    return -1;
+}
+
+/* The client context, made once from the options. */
+static int tls_ctx(void)
+{
+    if (opts.ssl_ctx != NULL) {
+        return 0;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        return tls_fail("SSL_CTX_new");
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (opts.cacert != NULL || opts.cacertdir != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, opts.cacert, opts.cacertdir) != 1) {
+            SSL_CTX_free(ctx);
+            return tls_fail("--cacert/--cacertdir");
+        }
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        SSL_CTX_free(ctx);
+        return tls_fail("the system's CA certificates");
+    }
+    if (opts.cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, opts.cert) != 1 ||
+                              SSL_CTX_use_PrivateKey_file(ctx, opts.key ? opts.key : opts.cert,
+                                                          SSL_FILETYPE_PEM) != 1)) {
+        SSL_CTX_free(ctx);
+        return tls_fail("--cert/--key");
+    }
+    SSL_CTX_set_verify(ctx, opts.insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    opts.ssl_ctx = ctx;
+    return 0;
+}
+
+/* TLS over c->fd to `host`, whose certificate must name it (or --sni). 0 or -1 (said). */
+static int tls_start(struct conn *c, const char *host)
+{
+    if (tls_ctx() != 0) {
+        return -1;
+    }
+    const char *name = opts.sni != NULL ? opts.sni : host;
+    unsigned char ip[16];
+    c->ssl = SSL_new(opts.ssl_ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        return tls_fail("SSL_new");
+    }
+    if (inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name);
+    } else {
+        SSL_set1_host(c->ssl, name);
+        SSL_set_tlsext_host_name(c->ssl, name);
+    }
+    if (SSL_connect(c->ssl) != 1) {
+        long v = SSL_get_verify_result(c->ssl);
+        char what[300];
+        snprintf(what, sizeof(what), "handshake with %s failed%s%s", host,
+                 v != X509_V_OK ? ": " : "",
+                 v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
+        return tls_fail(what);
+    }
+    return 0;
+}
+
+static ssize_t conn_write(struct conn *c, const void *p, size_t n)
+{
+    if (c->ssl != NULL) {
+        int w = SSL_write(c->ssl, p, (int)n);
+        return w > 0 ? w : -1;
+    }
+    return write(c->fd, p, n);
+}
+
+static ssize_t conn_read(struct conn *c, void *p, size_t n)
+{
+    if (c->ssl != NULL) {
+        int r = SSL_read(c->ssl, p, (int)n);
+        if (r <= 0 && ERR_peek_error() != 0) {
+            tls_fail("the node ended the session"); /* e.g. it wanted a client certificate */
+        }
+        return r > 0 ? r : -1;
+    }
+    return read(c->fd, p, n);
+}
 
 static int conn_call(struct conn *c, int argc, const char **argv, struct resp_value *out);
 static int conn_auth(struct conn *c);
+static void conn_close(struct conn *c);
 
 static int conn_open(struct conn *c, const char *host, const char *port)
 {
@@ -61,9 +167,9 @@ static int conn_open(struct conn *c, const char *host, const char *port)
     }
     freeaddrinfo(res);
     hy_buf_init(&c->in);
-    if (conn_auth(c) != 0) {
-        close(c->fd);
-        hy_buf_free(&c->in);
+    c->ssl = NULL;
+    if ((opts.tls && tls_start(c, host) != 0) || conn_auth(c) != 0) {
+        conn_close(c);
         return -1;
     }
     return 0;
@@ -90,6 +196,11 @@ static int conn_auth(struct conn *c)
 
 static void conn_close(struct conn *c)
 {
+    if (c->ssl != NULL) {
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->fd);
     hy_buf_free(&c->in);
 }
@@ -120,7 +231,7 @@ static int conn_call(struct conn *c, int argc, const char **argv, struct resp_va
     for (int i = 0; i < argc; i++) {
         hy_buf_printf(&req, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
     }
-    ssize_t w = write(c->fd, req.data, req.len);
+    ssize_t w = conn_write(c, req.data, req.len);
     hy_buf_free(&req);
     if (w < 0) {
         return -1;
@@ -140,7 +251,7 @@ static int conn_call(struct conn *c, int argc, const char **argv, struct resp_va
             return -1;
         }
         uint8_t *p = hy_buf_reserve(&c->in, 4096);
-        ssize_t n = read(c->fd, p, 4096);
+        ssize_t n = conn_read(c, p, 4096);
         if (n <= 0) {
             fprintf(stderr, "halyctl: connection closed\n");
             return -1;
@@ -558,6 +669,13 @@ static const char usage_text[] =
     "  -p PORT            its client port (default 7379)\n"
     "  -a, --pass PASS    the password (requirepass); REDISCLI_AUTH works too\n"
     "  --user USER        the user to AUTH as (with a password)\n"
+    "  --tls              speak TLS (to a node's tls-port)\n"
+    "  --cacert FILE      the CA that signed the nodes' certificates (else the system's)\n"
+    "  --cacertdir DIR    a directory of CA certificates (openssl rehash)\n"
+    "  --cert FILE        this client's certificate, for tls-auth-clients yes\n"
+    "  --key FILE         its private key\n"
+    "  --sni NAME         the name the node's certificate must carry (default: the host)\n"
+    "  --insecure         do not verify the node's certificate\n"
     "  --json             one JSON object on stdout, for scripts\n"
     "  --help             this text\n";
 
@@ -587,6 +705,11 @@ static int parse_args(int argc, char **argv, struct words *out)
                              : strcmp(a, "--user") == 0      ? &opts.user
                              : strcmp(a, "--to") == 0        ? &out->to
                              : strcmp(a, "--partition") == 0 ? &out->partition
+                             : strcmp(a, "--cacert") == 0    ? &opts.cacert
+                             : strcmp(a, "--cacertdir") == 0 ? &opts.cacertdir
+                             : strcmp(a, "--cert") == 0      ? &opts.cert
+                             : strcmp(a, "--key") == 0       ? &opts.key
+                             : strcmp(a, "--sni") == 0       ? &opts.sni
                                                              : NULL;
         if (value != NULL) {
             if (i + 1 >= argc) {
@@ -596,6 +719,10 @@ static int parse_args(int argc, char **argv, struct words *out)
             *value = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
             opts.json = 1;
+        } else if (strcmp(a, "--tls") == 0) {
+            opts.tls = 1;
+        } else if (strcmp(a, "--insecure") == 0) {
+            opts.insecure = 1;
         } else if (strcmp(a, "--observer") == 0) {
             out->observer = 1;
         } else if (strcmp(a, "--confirm-data-loss") == 0) {
@@ -710,6 +837,7 @@ int main(int argc, char **argv)
     /* Progress lines ("OK ...", then the wait) must show while halyctl waits, also when its
      * output goes to a pipe or a file. */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN); /* a node that closed on us is an error to report, not a kill */
     struct words w = {.host = "127.0.0.1", .port = "7379"};
     if (parse_args(argc, argv, &w) != 0) {
         return usage();

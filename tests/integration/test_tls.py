@@ -278,3 +278,84 @@ def test_tls_http_serves_https_and_reloads(servers, certs):
     assert curl(certs, url, "other-ca.crt").stdout == "200"
     assert curl(certs, url, "ca.crt").stdout != "200"
     assert served_by(certs, tls_port, "other-ca.crt")             # both ports moved together
+
+
+def test_halyctl_over_tls(servers, certs):
+    """halyctl --tls verifies the node against --cacert and shows its client certificate; a
+    node whose certificate does not name the host it was asked for is refused."""
+    port = free_port()
+    servers.start(tls_flags(certs, port))
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    base = [exe, "-h", "127.0.0.1", "-p", str(port), "--tls", "--cacert",
+            os.path.join(certs, "ca.crt")]
+    mine = ["--cert", os.path.join(certs, "client.crt"), "--key", os.path.join(certs, "client.key")]
+    r = subprocess.run(base + mine + ["--json", "cluster", "status"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and '"role"' in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(base + ["cluster", "status"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr  # tls-auth-clients yes: no certificate, no entry
+    r = subprocess.run(base + mine + ["--sni", "elsewhere.example", "cluster", "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "hostname mismatch" in r.stderr.lower(), r.stdout + r.stderr
+
+
+def s_client(certs, port, *args):
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
+                        os.path.join(certs, "ca.crt"), "-verify_return_error"] + list(args),
+                       input="", capture_output=True, text=True, timeout=30)
+    return r.returncode == 0, r.stdout + r.stderr
+
+
+def test_cipher_settings(servers, certs):
+    """tls-ciphersuites limits TLS 1.3 suites and tls-ciphers TLS 1.2 ciphers: a client offering
+    only others is refused, one offering an allowed one is served."""
+    port = free_port()
+    servers.start(tls_flags(certs, port, **{
+        "tls-auth-clients": "no", "tls-ciphersuites": "TLS_CHACHA20_POLY1305_SHA256",
+        "tls-ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256", "tls-prefer-server-ciphers": "yes"}))
+    ok, out = s_client(certs, port, "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256")
+    assert ok and "TLS_CHACHA20_POLY1305_SHA256" in out, out
+    assert not s_client(certs, port, "-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384")[0]
+    ok, out = s_client(certs, port, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert ok and "ECDHE-ECDSA-AES128-GCM-SHA256" in out, out
+    assert not s_client(certs, port, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384")[0]
+
+
+def test_bad_cipher_setting_is_refused(servers, certs):
+    port = free_port()
+    s = servers.start(tls_flags(certs, port, **{"tls-ciphers": "NO-SUCH-CIPHER"}), ready=False)
+    assert s.wait_exit(20) not in (None, 0)
+    assert "tls-ciphers" in s.log_tail(), s.log_tail()
+    s._stopped = True
+
+
+def test_ca_cert_dir(servers, certs, tmp_path):
+    """tls-ca-cert-dir (a directory made by openssl rehash) verifies client certificates in
+    place of tls-ca-cert-file."""
+    d = tmp_path / "cas"
+    d.mkdir()
+    with open(os.path.join(certs, "ca.crt")) as f:
+        (d / "ca.pem").write_text(f.read())
+    subprocess.run(["openssl", "rehash", str(d)], check=True, capture_output=True, timeout=30)
+    port = free_port()
+    servers.start(tls_flags(certs, port, **{"tls-ca-cert-file": "", "tls-ca-cert-dir": str(d)}))
+    r = redis_cli(certs, port, "PING")
+    assert r.stdout.strip() == "PONG", r.stdout + r.stderr
+    assert redis_cli(certs, port, "PING", client_cert=False).stdout.strip() != "PONG"
+
+
+@pytest.mark.parametrize("caching", ["yes", "no"])
+def test_session_caching(servers, certs, tmp_path, caching):
+    """tls-session-caching yes: a client that kept its session resumes it (no certificate
+    exchange); no: every handshake is a new one."""
+    port = free_port()
+    servers.start(tls_flags(certs, port, **{"tls-auth-clients": "no",
+                                            "tls-session-caching": caching}))
+    sess = str(tmp_path / "sess")
+    ok, out = s_client(certs, port, "-tls1_2", "-sess_out", sess)
+    assert ok, out
+    if caching == "no" and not os.path.exists(sess):
+        return  # the server gave no session (id or ticket) at all: nothing can resume
+    ok, out = s_client(certs, port, "-tls1_2", "-sess_in", sess)
+    assert ok, out
+    assert ("Reused, TLSv1.2" in out) == (caching == "yes"), out
