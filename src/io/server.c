@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "io/durable.h"
+#include "io/files.h"
 #include "io/http.h"
 #include "io/identity.h"
 #include "io/mesh.h"
@@ -830,6 +831,13 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     }
     if (rc == HY_OK && srv.tls_loaded == NULL && (cfg->tls_http || cfg->tls_cluster)) {
         srv.tls_loaded = tls_settings(cfg); /* what HTTPS and the peer port are built from */
+    }
+    node_set_hash(srv.node, peer_auth_sha256); /* ACL passwords in the aclfile, below */
+    node_set_files(srv.node, io_file_read, io_file_write);
+    char acl_err[700];
+    if (rc == HY_OK && node_aclfile_check(srv.node, acl_err, sizeof(acl_err)) != 0) {
+        hy_log(log, HY_LOG_ERROR, "aclfile: %s", acl_err); /* refused, as Redis does */
+        rc = HY_ECONFIG;
     }
     if (rc == HY_OK) {
         rc = io_mesh_open(srv.loop, srv.node, cfg, log, durable_progress_cb, &srv, &srv.mesh);

@@ -70,5 +70,27 @@ void acl__log(struct cmd_ctx *x, const char *reason, const uint8_t *object, size
               const char *username);
 void acl__log_reply(struct cmd_ctx *x, size_t count);
 void acl__log_reset(struct hy_node *n);
+int acl__command_rule_known(const struct hy_node *n, const struct resp_arg *r);
+
+/* An ACL file parsed (acl_file.c): STORE_OP_ACL_LOAD's arguments, [name, rule count, rules...]
+ * per user, and the line each came from. */
+struct acl_file {
+    struct store_arg *args;
+    uint32_t *lines;
+    size_t argc, cap;
+    char **owned; /* strings the args point to that the file made */
+    size_t owned_count;
+};
+/* Redis's format: "user NAME RULE..." per line; blank lines and lines starting with # are
+ * skipped. 0 and *f (free with acl_file_free; args point into text), or -1 with "LINE:
+ * reason" in err (a line without the keyword or a name, a user named twice). Rules are not
+ * checked here. */
+int acl_file_parse(const uint8_t *text, size_t len, struct acl_file *f, char *err, size_t cap);
+void acl_file_free(struct acl_file *f);
+/* ACL LOAD and ACL SAVE; HY.ACLLOAD (the replicated replacement, cmd table). */
+void acl_file_cmd_load(struct cmd_ctx *x);
+void acl_file_cmd_save(struct cmd_ctx *x);
+/* From cron: a node started with aclfile loads it once the metadata group has a leader. */
+void acl_file_startup(struct hy_node *n, uint64_t now_ms);
 
 #endif

@@ -41,7 +41,7 @@ static int user_name_ok(const struct resp_arg *a)
 }
 
 /* A "+name", "-@cat", "+name|sub" rule names a command or category that exists. */
-static int command_rule_known(const struct hy_node *n, const struct resp_arg *r)
+int acl__command_rule_known(const struct hy_node *n, const struct resp_arg *r)
 {
     if (r->len < 2 || (r->ptr[0] != '+' && r->ptr[0] != '-')) {
         return 1; /* not a command rule */
@@ -65,7 +65,7 @@ static int setuser_translate(struct cmd_ctx *x, struct store_arg *args, char *he
     for (size_t i = 3; i < x->argc; i++) {
         const struct resp_arg *r = &x->argv[i];
         args[i - 2] = (struct store_arg){r->ptr, r->len};
-        if (!command_rule_known(n, r)) {
+        if (!acl__command_rule_known(n, r)) {
             resp_write_errorf(&x->w,
                               "ERR Error in ACL SETUSER modifier '%.*s': Unknown command or "
                               "category name in ACL",
@@ -444,10 +444,12 @@ void cmd_acl(struct cmd_ctx *x)
         for_each_user(x, node_arg_is(sub, "LIST") ? list_one : users_one);
         return;
     }
-    if ((node_arg_is(sub, "SAVE") || node_arg_is(sub, "LOAD")) && x->argc == 2) {
-        resp_write_error(&x->w, "ERR This Redis instance is not configured to use an ACL file. "
-                                "Users are replicated through the log: ACL SETUSER on any "
-                                "member holds on every member and survives restarts.");
+    if (node_arg_is(sub, "LOAD") && x->argc == 2) {
+        acl_file_cmd_load(x);
+        return;
+    }
+    if (node_arg_is(sub, "SAVE") && x->argc == 2) {
+        acl_file_cmd_save(x);
         return;
     }
     for (size_t i = 0; i < HY_ARRAY_LEN(subs); i++) {

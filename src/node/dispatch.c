@@ -8,6 +8,7 @@
 #include "common/assert.h"
 #include "common/crc.h"
 #include "common/strutil.h"
+#include "node/acl.h"
 #include "node/node_internal.h"
 
 static void reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv)
@@ -720,6 +721,7 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     node_balance_leaders(n, now_ms);
     member_force_step(n, now_ms);
     member_reconcile(n, now_ms);
+    acl_file_startup(n, now_ms);
     proxy_expire(n, now_ms);
     replica_expire_waiters(n, now_ms);
     for (size_t i = 0; i < n->group_count; i++) {

@@ -76,6 +76,7 @@ struct node_client {
     char scatter_error[128];
     struct node_client *scatter_parent;
     int is_scatter_orphan;
+    int log_reply; /* an orphan whose reply is logged (the aclfile's load at start) */
     uint64_t proxy_req_id;
     char proxy_from[NODE_MEMBER_NAME_MAX + 1];
     int read_timed_out; /* answer an error: 1 = the wait passed request-timeout-ms, 2 = the
@@ -200,6 +201,20 @@ void node_set_crypto(struct hy_node *n, node_mac_fn mac, node_random_fn random);
  * Without it, ACL users cannot be given passwords (requirepass still works). */
 typedef void (*node_hash_fn)(const uint8_t *buf, size_t len, uint8_t *hash_out);
 void node_set_hash(struct hy_node *n, node_hash_fn sha256);
+
+/* Files the node reads and writes by name (the `aclfile`), lent by the shell: read appends at
+ * most `max` bytes of the file to out; write replaces the file durably (a temporary, fsync,
+ * rename, directory fsync). Both return 0, or -1 with the reason in err. Without them ACL
+ * LOAD/SAVE refuse. */
+struct hy_buf;
+typedef int (*node_read_file_fn)(const char *path, size_t max, struct hy_buf *out, char *err,
+                                 size_t cap);
+typedef int (*node_write_file_fn)(const char *path, const uint8_t *data, size_t len, char *err,
+                                  size_t cap);
+void node_set_files(struct hy_node *n, node_read_file_fn read, node_write_file_fn write);
+/* After node_set_files: whether `aclfile` (when set) reads and holds valid users; -1 with the
+ * reason in err (the server refuses to start, as Redis does). */
+int node_aclfile_check(struct hy_node *n, char *err, size_t cap);
 
 /* Snapshots away from the event loop. With a snapshotter set, a due snapshot is started
  * through it: start() must capture the store as it is during the call (a forked child does)

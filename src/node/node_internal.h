@@ -199,6 +199,9 @@ struct hy_node {
     node_mac_fn crypto_mac; /* lent by the shell (node_set_crypto); NULL in the simulator */
     node_random_fn crypto_random;
     node_hash_fn crypto_hash;    /* SHA-256 for ACL passwords (node_set_hash); NULL: none */
+    node_read_file_fn file_read; /* node_set_files; NULL: none */
+    node_write_file_fn file_write;
+    int aclfile_pending;         /* aclfile set: loaded into the cluster once a leader is known */
     struct acl_state *acl;       /* acl.c: this node's ACL LOG */
     struct node_client *clients; /* doubly linked, newest first */
     size_t client_count;

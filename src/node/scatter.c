@@ -74,6 +74,12 @@ int scatter_maybe_finish(struct hy_node *n, struct node_client *c)
         return 1; /* not answered yet: it comes back to the ready list when it is */
     }
     struct node_client *parent = c->scatter_parent;
+    if (parent == NULL && c->log_reply) {
+        int error = c->out.data[0] == '-';
+        hy_log(n->log, error ? HY_LOG_ERROR : HY_LOG_INFO, "%s: %s%.*s", c->name,
+               error ? "refused: " : "done: ", (int)HY_MIN(c->out.len - 2, 300),
+               (const char *)c->out.data);
+    }
     if (parent != NULL) {
         if (c->out.data[0] == '-' && parent->scatter_error[0] == '\0') {
             size_t len = HY_MIN(c->out.len, sizeof(parent->scatter_error) - 1);

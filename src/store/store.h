@@ -298,6 +298,9 @@ enum store_op {
     /* ACL users (store_acl.c). Passwords arrive hashed (#hex, !hex): apply never hashes. */
     STORE_OP_ACL_SETUSER, /* [name, rules...] -> +OK | -ERR (the user unchanged) */
     STORE_OP_ACL_DELUSER, /* [names...] -> deleted count ("default" is never deleted) */
+    /* [name, rule count, rules..., name, rule count, rules...]: every user replaced at once
+     * (ACL LOAD) -> +OK | -ERR (nothing changed) */
+    STORE_OP_ACL_LOAD,
     STORE_OP_COUNT
 };
 

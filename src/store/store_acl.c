@@ -565,6 +565,62 @@ void store__op_acl_deluser(struct store *s, const struct store_entry *e, struct 
     }
 }
 
+/* ACL LOAD: the users are built into a new table first; the old one goes only if all were. */
+void store__op_acl_load(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct store_acl *t = hy_xcalloc(1, sizeof(*t));
+    const char *err = NULL;
+    char why[300];
+    uint32_t i = 0;
+    while (err == NULL && i < e->argc) {
+        const struct store_arg *name = &e->argv[i];
+        int64_t rules;
+        if (i + 1 >= e->argc || !hy_parse_i64(e->argv[i + 1].ptr, e->argv[i + 1].len, &rules) ||
+            rules < 0 || (uint64_t)rules > e->argc - i - 2) {
+            err = "ERR malformed ACL LOAD entry";
+            break;
+        }
+        int found;
+        size_t at = user_slot(t, name->ptr, name->len, &found);
+        if (!name_ok(name->ptr, name->len) || found || t->count >= STORE_ACL_USERS_MAX) {
+            snprintf(why, sizeof(why), "ERR user '%.*s' is invalid, repeated or one too many",
+                     (int)HY_MIN(name->len, 128), (const char *)name->ptr);
+            err = why;
+            break;
+        }
+        struct store_acl_user *u = store_acl_user_new(name->ptr, name->len);
+        for (uint32_t r = 0; r < (uint32_t)rules && err == NULL; r++) {
+            const struct store_arg *rule = &e->argv[i + 2 + r];
+            const char *bad = store_acl_rule_apply(u, rule->ptr, rule->len);
+            if (bad != NULL) {
+                snprintf(why, sizeof(why), "ERR Error in user '%.*s' rule '%.*s': %s",
+                         (int)HY_MIN(name->len, 128), (const char *)name->ptr,
+                         (int)HY_MIN(rule->len, 128), (const char *)rule->ptr, bad);
+                err = why;
+            }
+        }
+        if (err != NULL) {
+            store_acl_user_free(u);
+            break;
+        }
+        table_put(&t, at, 0, u);
+        i += 2 + (uint32_t)rules;
+    }
+    if (err != NULL) {
+        table_free(t);
+        if (w != NULL) {
+            resp_write_error(w, err);
+        }
+        return;
+    }
+    table_free(s->acl);
+    s->acl = t;
+    s->acl_version++;
+    if (w != NULL) {
+        resp_write_ok(w);
+    }
+}
+
 /* ---- snapshot section: count, then per user its name and the rules that rebuild it ---------- */
 
 static void put_varint(struct hy_buf *out, uint64_t v)

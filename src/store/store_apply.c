@@ -752,6 +752,7 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_PFMERGE] = store__op_pfmerge,
     [STORE_OP_ACL_SETUSER] = store__op_acl_setuser,
     [STORE_OP_ACL_DELUSER] = store__op_acl_deluser,
+    [STORE_OP_ACL_LOAD] = store__op_acl_load,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)

@@ -105,6 +105,7 @@ struct store_acl;
 void store__acl_free(struct store *s);
 void store__op_acl_setuser(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_acl_deluser(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_acl_load(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__acl_encode(const struct store *s, struct hy_buf *out);
 /* Returns 1 with a fresh table (NULL when empty) in *out and the bytes used, or 0 when
  * buf[0..len) does not start with one valid section. */
