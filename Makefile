@@ -79,7 +79,7 @@ LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
 PREFIX    ?= /usr/local
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions deps clean sim bench-raft
+        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-tls deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -271,6 +271,11 @@ bench-cluster: deps
 bench-partitions: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	/usr/bin/python3 bench/partitions.py $(abspath $(SERVER))
+
+# TLS cost: halyard and redis-server with and without TLS; a 3-node cluster with tls-cluster.
+bench-tls: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	$(PYTHON) bench/tls.py $(abspath $(SERVER))
 
 # Raft core throughput without I/O: 3 in-process nodes (bench/raft_bench.c).
 bench-raft: $(CORE_LIB)
