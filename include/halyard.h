@@ -131,12 +131,28 @@ typedef struct halyard_config {
     void *event_ctx;
     uint64_t seed;        /* jitter's random seed; 0: from the clock */
     const char *username; /* with password: AUTH username password (an ACL user); copied */
+    /* A circuit breaker per member (seed 003): after breaker_failures failures in a row
+     * (connection refused or lost, no answer within attempt_timeout_ms) the member is left out
+     * for breaker_cooldown_ms (open), then one request may try it again (half-open): an answer
+     * closes the breaker, a failure opens it again. Open members are skipped when another
+     * member can be tried, and smart routing sends around them (the members forward). Defaults
+     * 3 and 5000; breaker_failures 0 turns breakers off. */
+    uint32_t breaker_failures;
+    uint32_t breaker_cooldown_ms;
+    void *loaded_; /* halyard_config_load's strings (halyard_config_release frees them) */
 } halyard_config;
 
 typedef struct halyard_client halyard_client;
 
 /* Fills a config with the defaults above (no addresses). */
 HALYARD_API void halyard_config_init(halyard_config *cfg);
+/* Fills cfg from a YAML file (docs/client.md "YAML"): the defaults, then every key of the file.
+ * An unknown key, a value of the wrong kind, or a file that is not YAML fails with the line in
+ * err. 0 or -1. The strings and lists it loads belong to cfg until halyard_config_release
+ * (after halyard_open, which copies what it keeps). */
+HALYARD_API int halyard_config_load(const char *path, halyard_config *cfg, char *err,
+                                    size_t errlen);
+HALYARD_API void halyard_config_release(halyard_config *cfg);
 
 /* Creates a client; connects lazily, at the first command. NULL with a message in err (room
  * for errlen bytes) when the configuration is invalid. */
@@ -164,6 +180,8 @@ typedef struct halyard_stats {
     uint64_t cluster_changes;
     uint64_t topology_reads; /* CLUSTER SLOTS answered */
     uint64_t routed;         /* requests sent to their slot's member by the map */
+    uint64_t breaker_opens;  /* a member's breaker opened (or opened again after a probe) */
+    uint64_t breaker_skips;  /* a member skipped because its breaker was open */
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);

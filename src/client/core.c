@@ -44,6 +44,13 @@ struct slot_range {
     size_t member; /* index in members[] */
 };
 
+/* A member's circuit breaker (halyard.h): closed while failures < breaker_failures; open
+ * until open_until_ms; then half-open: the next attempt decides. */
+struct breaker {
+    uint32_t failures;
+    uint64_t open_until_ms; /* 0: closed */
+};
+
 struct hyc_cluster {
     char name[HYC_NAME_MAX + 1];
     struct hyc_member members[HYC_MEMBERS_MAX];
@@ -66,6 +73,7 @@ struct hyc_core {
     struct hyc_event events[EVENTS_MAX];
     size_t ev_head, ev_count;
     struct hyc_member members[HYC_MEMBERS_MAX]; /* the cluster in use, plus -MOVED's */
+    struct breaker breakers[HYC_MEMBERS_MAX];   /* one per member, same index */
     size_t n_members, cur;
     /* Smart routing: the slot map from CLUSTER SLOTS (stale = read it again). */
     int routing; /* on, and the cluster answers CLUSTER SLOTS */
@@ -339,6 +347,7 @@ static void change_cluster(struct hyc_core *k, uint64_t now_ms)
     }
     const struct hyc_cluster *cl = &k->clusters[k->ci];
     memcpy(k->members, cl->members, cl->n * sizeof(k->members[0]));
+    memset(k->breakers, 0, sizeof(k->breakers));
     k->n_members = cl->n;
     k->cur = 0;
     k->tried_in_round = 0;
@@ -453,10 +462,47 @@ static void answered(struct hyc_core *k)
     k->tried_in_round = 0;
 }
 
-/* Moves on to the next member; after a whole round of failures, backs off. */
+static int breaker_open(const struct hyc_core *k, size_t m, uint64_t now_ms)
+{
+    return k->cfg.breaker_failures > 0 && now_ms < k->breakers[m].open_until_ms;
+}
+
+/* A failure of member m: its breaker opens after breaker_failures in a row, or again at once
+ * when it was half-open (its probe failed). */
+static void breaker_fail(struct hyc_core *k, size_t m, uint64_t now_ms)
+{
+    struct breaker *b = &k->breakers[m];
+    if (k->cfg.breaker_failures == 0) {
+        return;
+    }
+    int half_open = b->open_until_ms != 0 && now_ms >= b->open_until_ms;
+    if (++b->failures >= k->cfg.breaker_failures || half_open) {
+        b->open_until_ms = now_ms + k->cfg.breaker_cooldown_ms;
+        k->stats.breaker_opens++;
+    }
+}
+
+static void breaker_ok(struct hyc_core *k, size_t m)
+{
+    k->breakers[m] = (struct breaker){0, 0};
+}
+
+/* Moves on to the next member whose breaker is not open (the current one again when it is the
+ * only such; when every breaker is open, the next member anyway: a breaker only saves
+ * attempts while some member may answer); after a whole round of failures, backs off. */
 static void next_member(struct hyc_core *k, uint64_t now_ms)
 {
-    k->cur = (k->cur + 1) % k->n_members;
+    size_t next = (k->cur + 1) % k->n_members;
+    for (size_t i = 0; i < k->n_members; i++) { /* the current one last */
+        size_t m = (k->cur + 1 + i) % k->n_members;
+        if (!breaker_open(k, m, now_ms)) {
+            next = m;
+            break;
+        }
+        k->stats.breaker_skips++;
+        ++k->tried_in_round; /* skipped: counts as tried in this round */
+    }
+    k->cur = next;
     if (++k->tried_in_round >= k->n_members) {
         k->tried_in_round = 0;
         back_off(k, now_ms);
@@ -487,15 +533,16 @@ static void expire(struct hyc_core *k)
 
 static void lose_connection(struct hyc_core *k, uint64_t now_ms);
 
-/* The member the request should go to: its slot's, by the map, else the current one. */
-static size_t route(const struct hyc_core *k)
+/* The member the request should go to: its slot's, by the map (unless its breaker is open:
+ * then the current member, which forwards), else the current one. */
+static size_t route(const struct hyc_core *k, uint64_t now_ms)
 {
     if (!k->routing || k->topo_stale || !k->has_slot) {
         return k->cur;
     }
     for (size_t i = 0; i < k->n_ranges; i++) {
         if (k->slot >= k->ranges[i].start && k->slot <= k->ranges[i].end) {
-            return k->ranges[i].member;
+            return breaker_open(k, k->ranges[i].member, now_ms) ? k->cur : k->ranges[i].member;
         }
     }
     return k->cur;
@@ -674,7 +721,7 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
     if (k->routing && !k->topo_stale && now_ms >= k->topo_read_ms + k->cfg.topology_refresh_ms) {
         k->topo_stale = 1;
     }
-    size_t target = route(k);
+    size_t target = route(k, now_ms);
     if (target != k->cur && (k->inflight == FRAME_NONE || !k->sent)) {
         /* The map says another member serves this key: go there (not mid-request). */
         k->cur = target;
@@ -742,6 +789,7 @@ void hyc_sent(struct hyc_core *k, uint64_t now_ms)
  * under its session slot goes again to the next member; a write without one is UNKNOWN. */
 static void lose_connection(struct hyc_core *k, uint64_t now_ms)
 {
+    breaker_fail(k, k->cur, now_ms);
     int lost = k->inflight == FRAME_REQ && k->sent && !k->done;
     if (k->connected) {
         k->connected = 0;
@@ -963,6 +1011,7 @@ void hyc_received(struct hyc_core *k, const uint8_t *data, size_t len, uint64_t 
             return;
         }
         if (v.type != RESP_PUSH && v.type != RESP_ATTRIBUTE) {
+            breaker_ok(k, k->cur); /* it answered: alive, whatever it said */
             on_reply(k, &v, now_ms);
         }
         resp_value_free(&v);

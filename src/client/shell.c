@@ -92,6 +92,8 @@ void halyard_config_init(halyard_config *cfg)
     cfg->cluster_connect_timeout_ms = 4000;
     cfg->smart_routing = 1;
     cfg->topology_refresh_ms = 10000;
+    cfg->breaker_failures = 3;
+    cfg->breaker_cooldown_ms = 5000;
 }
 
 halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen)

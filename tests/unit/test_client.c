@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -512,6 +514,180 @@ static void test_failover_to_the_next_cluster(void **state)
     hyc_core_free(t.k);
 }
 
+/* Members that keep failing are left out while their breaker is open, tried again once it
+ * half-opens, and opened again at once when that probe fails. */
+static void test_circuit_breaker(void **state)
+{
+    (void)state;
+    struct script t;
+    memset(&t, 0, sizeof(t));
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 10000;
+    cfg.attempt_timeout_ms = 500;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 1000;
+    cfg.backoff_multiplier = 2.0;
+    cfg.breaker_failures = 2;
+    cfg.breaker_cooldown_ms = 1000;
+    assert_null(hyc_config_check(&cfg));
+    t.k = hyc_core_new(&cfg, 7);
+    t.now = 1000;
+    t.refuse[0] = t.refuse[1] = 1;
+    char text[64];
+    halyard_stats st;
+
+    /* A: 7001 and 7002 refuse once each (one failure: closed), 7003 answers. */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_int_equal(run(&t), 0);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_int_equal(t.connects[0], 1);
+    assert_int_equal(t.connects[1], 1);
+
+    /* B: 7003's connection is lost; 7001 and 7002 refuse again: both breakers open. */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_int_equal(run(&t), 0);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_int_equal(t.connects[0], 2);
+    assert_int_equal(t.connects[1], 2);
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.breaker_opens, 2);
+
+    /* C: lost again: the open members are skipped, 7003 is tried again at once. */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_int_equal(run(&t), 0);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_int_equal(t.connects[0], 2);
+    assert_int_equal(t.connects[1], 2);
+    hyc_stats(t.k, &st);
+    assert_true(st.breaker_skips >= 2);
+
+    /* D: after the cool-down each is tried once (half-open); still refusing, each opens again
+     * at its first failure. */
+    t.now += 1000;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_int_equal(run(&t), 0);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_int_equal(t.connects[0], 3);
+    assert_int_equal(t.connects[1], 3);
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.breaker_opens, 4);
+
+    /* E: 7001 is back; after the cool-down its probe succeeds and closes its breaker. */
+    t.now += 1000;
+    t.refuse[0] = 0;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    answer(&t, "$1\r\nv\r\n");
+    assert_int_equal(run(&t), 0);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    hyc_core_free(t.k);
+}
+
+/* Writes text to a fresh temporary file; its path goes to path (removed by the caller). */
+static void temp_file(const char *text, char *path, size_t cap)
+{
+    snprintf(path, cap, "/tmp/hy-client-cfg-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_config_load(void **state)
+{
+    (void)state;
+    char path[64], err[300];
+    halyard_config cfg;
+    temp_file("cluster-name: blue\n"
+              "addresses: [127.0.0.1:7379, \"node2:7380\"]\n"
+              "request-timeout-ms: 3000\n"
+              "sessions: false\n"
+              "username: app\n"
+              "password: s3cret\n"
+              "connection-retry:\n"
+              "  initial-backoff-ms: 10\n"
+              "  max-backoff-ms: 800\n"
+              "  multiplier: 1.5\n"
+              "  jitter: 0.2\n"
+              "  cluster-connect-timeout-ms: 2500\n"
+              "circuit-breaker: {failures: 5, cooldown-ms: 700}\n"
+              "tls: {enabled: true, ca-file: /etc/ca.crt, server-name: halyard.local}\n"
+              "failover:\n"
+              "  try-count: 3\n"
+              "  clusters:\n"
+              "    - name: green\n"
+              "      addresses: [10.0.0.9:7379]\n",
+              path, sizeof(path));
+    assert_int_equal(halyard_config_load(path, &cfg, err, sizeof(err)), 0);
+    unlink(path);
+    assert_string_equal(cfg.cluster_name, "blue");
+    assert_int_equal(cfg.n_addrs, 2);
+    assert_string_equal(cfg.addrs[1], "node2:7380");
+    assert_int_equal(cfg.request_timeout_ms, 3000);
+    assert_int_equal(cfg.connect_timeout_ms, 1000); /* a default kept */
+    assert_int_equal(cfg.sessions, 0);
+    assert_string_equal(cfg.username, "app");
+    assert_int_equal(cfg.backoff_initial_ms, 10);
+    assert_int_equal(cfg.backoff_max_ms, 800);
+    assert_true(cfg.backoff_multiplier == 1.5 && cfg.backoff_jitter == 0.2);
+    assert_int_equal(cfg.cluster_connect_timeout_ms, 2500);
+    assert_int_equal(cfg.breaker_failures, 5);
+    assert_int_equal(cfg.breaker_cooldown_ms, 700);
+    assert_int_equal(cfg.tls, 1);
+    assert_string_equal(cfg.tls_server_name, "halyard.local");
+    assert_int_equal(cfg.failover_try_count, 3);
+    assert_int_equal(cfg.n_failover, 1);
+    assert_string_equal(cfg.failover[0].name, "green");
+    assert_string_equal(cfg.failover[0].addrs[0], "10.0.0.9:7379");
+    assert_null(hyc_config_check(&cfg));
+    halyard_config_release(&cfg);
+
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"addresses: [a:1]\nrequest-timeout: 5\n", "line 2: unknown key: request-timeout"},
+        {"addresses: [a:1]\nconnect-timeout-ms: -4\n", "line 2: expected a whole number"},
+        {"addresses: a:1\n", "line 1: expected a list of host:port"},
+        {"tls: {enabled: maybe}\n", "expected true or false: enabled"},
+        {"failover: {clusters: [{name: x, adresses: [b:2]}]}\n", "unknown key in a failover"},
+        {"addresses: [a:1\n", "line 2"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        temp_file(bad[i].text, path, sizeof(path));
+        assert_int_equal(halyard_config_load(path, &cfg, err, sizeof(err)), -1);
+        unlink(path);
+        if (strstr(err, bad[i].want) == NULL) {
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].want);
+        }
+        assert_null(cfg.loaded_);
+    }
+    assert_int_equal(halyard_config_load("/nonexistent/halyard.yaml", &cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "No such file"));
+}
+
 static void test_config_check(void **state)
 {
     (void)state;
@@ -539,6 +715,8 @@ int main(void)
         cmocka_unit_test(test_protocol_error_reconnects),
         cmocka_unit_test(test_failover_to_the_next_cluster),
         cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_circuit_breaker),
+        cmocka_unit_test(test_config_load),
         cmocka_unit_test(test_sessions_per_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
