@@ -38,7 +38,7 @@ static size_t split(char *list, const char **addrs, size_t max)
 int main(int argc, char **argv)
 {
     char *primary = NULL, *secondary = NULL;
-    long writes = 1000, interval_ms = 20;
+    long writes = 1000, interval_ms = 20, failback_ms = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--primary") == 0) {
             primary = argv[i + 1];
@@ -48,12 +48,14 @@ int main(int argc, char **argv)
             writes = atol(argv[i + 1]);
         } else if (strcmp(argv[i], "--interval-ms") == 0) {
             interval_ms = atol(argv[i + 1]);
+        } else if (strcmp(argv[i], "--failback-ms") == 0) {
+            failback_ms = atol(argv[i + 1]);
         }
     }
     if (primary == NULL || secondary == NULL) {
         fprintf(stderr,
                 "usage: %s --primary A[,B...] --secondary C[,D...] [--writes N] "
-                "[--interval-ms MS]\n",
+                "[--interval-ms MS] [--failback-ms MS]\n",
                 argv[0]);
         return 2;
     }
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
     cfg.failover = &dr;
     cfg.n_failover = 1;
     cfg.on_event = on_event;
+    cfg.failback_after_ms = (uint32_t)failback_ms; /* 0: stay on the secondary */
     char err[200];
     halyard_client *c = halyard_open(&cfg, err, sizeof(err));
     if (c == NULL) {

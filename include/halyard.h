@@ -139,6 +139,12 @@ typedef struct halyard_config {
      * 3 and 5000; breaker_failures 0 turns breakers off. */
     uint32_t breaker_failures;
     uint32_t breaker_cooldown_ms;
+    /* Fail-back (beyond Hazelcast, which never fails back): on a failover cluster, the client
+     * probes the first cluster's members (a TCP connection accepted within
+     * connect_timeout_ms) at the start of requests, at most every failback_after_ms / 3; once
+     * every probe has succeeded for failback_after_ms (the hysteresis) it moves back
+     * (CLIENT_CHANGED_CLUSTER). 0 (the default): it stays where it is. */
+    uint32_t failback_after_ms;
     void *loaded_; /* halyard_config_load's strings (halyard_config_release frees them) */
 } halyard_config;
 
@@ -182,6 +188,7 @@ typedef struct halyard_stats {
     uint64_t routed;         /* requests sent to their slot's member by the map */
     uint64_t breaker_opens;  /* a member's breaker opened (or opened again after a probe) */
     uint64_t breaker_skips;  /* a member skipped because its breaker was open */
+    uint64_t failbacks;      /* moved back to the first cluster */
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);

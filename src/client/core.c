@@ -70,6 +70,9 @@ struct hyc_core {
     int connected;                 /* as events see it: connected to the cluster */
     int changed_cluster;           /* raise CLIENT_CHANGED_CLUSTER at the next connection */
     uint64_t unreachable_since_ms; /* no connection to the cluster since (0: connected) */
+    /* Fail-back to cluster 0 (failback_after_ms): probes since healthy_since all succeeded. */
+    uint64_t fb_healthy_since_ms, fb_next_probe_ms;
+    size_t fb_member;
     struct hyc_event events[EVENTS_MAX];
     size_t ev_head, ev_count;
     struct hyc_member members[HYC_MEMBERS_MAX]; /* the cluster in use, plus -MOVED's */
@@ -339,12 +342,11 @@ int hyc_take_event(struct hyc_core *k, struct hyc_event *out)
 /* No member of this cluster could be connected for cluster_connect_timeout_ms: the next
  * cluster of the list. A write that may have reached the one left is UNKNOWN: its session
  * does not exist on the next. */
-static void change_cluster(struct hyc_core *k, uint64_t now_ms)
+static void use_cluster(struct hyc_core *k, size_t ci, uint64_t now_ms)
 {
-    k->ci = (k->ci + 1) % k->n_clusters;
-    if (k->ci == 0 && k->cfg.failover_try_count > 0 && ++k->rounds >= k->cfg.failover_try_count) {
-        k->gave_up = 1;
-    }
+    k->ci = ci;
+    k->fb_healthy_since_ms = 0;
+    k->fb_next_probe_ms = now_ms + k->cfg.failback_after_ms / 3;
     const struct hyc_cluster *cl = &k->clusters[k->ci];
     memcpy(k->members, cl->members, cl->n * sizeof(k->members[0]));
     memset(k->breakers, 0, sizeof(k->breakers));
@@ -363,6 +365,46 @@ static void change_cluster(struct hyc_core *k, uint64_t now_ms)
     k->n_ranges = 0;
     k->changed_cluster = 1;
     k->stats.cluster_changes++;
+}
+
+static void change_cluster(struct hyc_core *k, uint64_t now_ms)
+{
+    size_t ci = (k->ci + 1) % k->n_clusters;
+    if (ci == 0 && k->cfg.failover_try_count > 0 && ++k->rounds >= k->cfg.failover_try_count) {
+        k->gave_up = 1;
+    }
+    use_cluster(k, ci, now_ms);
+}
+
+/* Fail-back: time to probe the first cluster (between requests' attempts only: nothing of
+ * this request has been sent). */
+static int failback_due(const struct hyc_core *k, uint64_t now_ms)
+{
+    return k->cfg.failback_after_ms > 0 && k->ci != 0 && !k->gave_up && !k->done && !k->sent &&
+           k->inflight == FRAME_NONE && now_ms >= k->fb_next_probe_ms;
+}
+
+void hyc_probed(struct hyc_core *k, int ok, uint64_t now_ms)
+{
+    k->fb_next_probe_ms = now_ms + k->cfg.failback_after_ms / 3;
+    if (!ok) {
+        k->fb_healthy_since_ms = 0;
+        k->fb_member = (k->fb_member + 1) % k->clusters[0].n; /* another member next time */
+        return;
+    }
+    if (k->fb_healthy_since_ms == 0) {
+        k->fb_healthy_since_ms = now_ms;
+    }
+    if (now_ms - k->fb_healthy_since_ms >= k->cfg.failback_after_ms) {
+        /* Healthy for the whole hysteresis: back to the first cluster (a fresh round). */
+        k->rounds = 0;
+        use_cluster(k, 0, now_ms);
+        k->unreachable_since_ms = 0;
+        k->stats.failbacks++;
+        if (k->up) {
+            k->must_close = 1;
+        }
+    }
 }
 
 uint64_t hyc_session(const struct hyc_core *k)
@@ -686,6 +728,12 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
     }
     if (k->done) {
         a->what = HYC_DO_DONE;
+        return;
+    }
+    if (failback_due(k, now_ms)) {
+        a->what = HYC_DO_PROBE;
+        a->probe = &k->clusters[0].members[k->fb_member];
+        a->until_ms = now_ms + k->cfg.connect_timeout_ms;
         return;
     }
     if (now_ms < k->wait_until_ms) {

@@ -35,6 +35,7 @@ enum hyc_do {
     HYC_DO_SLEEP,   /* nothing to do before `until_ms` */
     HYC_DO_CLOSE,   /* close the connection (no hyc_closed needed), then ask again */
     HYC_DO_DONE,    /* the request has its outcome: hyc_take_result */
+    HYC_DO_PROBE,   /* connect to `probe` on the side by `until_ms`, close, then hyc_probed */
 };
 
 struct hyc_action {
@@ -43,6 +44,7 @@ struct hyc_action {
     uint64_t until_ms;
     const uint8_t *data;
     size_t len;
+    const struct hyc_member *probe;
 };
 
 struct hyc_core;
@@ -64,6 +66,8 @@ void hyc_sent(struct hyc_core *k, uint64_t now_ms);
 void hyc_received(struct hyc_core *k, const uint8_t *data, size_t len, uint64_t now_ms);
 /* The connection failed, was refused, or closed (an attempt to connect included). */
 void hyc_closed(struct hyc_core *k, uint64_t now_ms);
+/* After HYC_DO_PROBE: whether the connection was accepted. */
+void hyc_probed(struct hyc_core *k, int ok, uint64_t now_ms);
 /* After HYC_DO_DONE: the outcome; the reply is the caller's. */
 halyard_status hyc_take_result(struct hyc_core *k, halyard_reply **reply);
 

@@ -366,6 +366,14 @@ static void drive(halyard_client *c)
         case HYC_DO_DONE: return;
         case HYC_DO_CLOSE: drop_fd(c); break;
         case HYC_DO_SLEEP: sleep_until(a.until_ms); break;
+        case HYC_DO_PROBE: { /* fail-back: does the first cluster accept connections? */
+            int fd = connect_to(a.probe, a.until_ms);
+            if (fd >= 0) {
+                close(fd);
+            }
+            hyc_probed(k, fd >= 0, mono_ms());
+            break;
+        }
         case HYC_DO_CONNECT:
             drop_fd(c);
             c->fd = connect_to(hyc_member(k, a.member), a.until_ms);

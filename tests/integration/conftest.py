@@ -400,10 +400,13 @@ class ServerFactory:
         self.tmp = tmp_path_factory
         self.servers = []
 
-    def start(self, flags=None, config_file=None, ready=True):
+    def start(self, flags=None, config_file=None, ready=True, port=None):
+        """port: this client port (a server coming back where another one was), else a free
+        one."""
         last_err = None
+        fixed = port
         for _attempt in range(3):  # a free port can be taken between probe and bind: retry
-            port = free_port()
+            port = fixed or free_port()
             workdir = str(self.tmp.mktemp("srv"))
             s = Server(server_argv(port, workdir, flags, config_file), port, workdir)
             self.servers.append(s)

@@ -279,6 +279,43 @@ def test_failover_client_moves_to_the_secondary_cluster(tmp_path, servers):
     assert 0 < keys <= 300, keys
 
 
+def test_failover_client_fails_back_to_the_primary(tmp_path, servers):
+    """With --failback-ms: the primary is killed (the client moves to the secondary), then a
+    primary comes back on the same port; after the hysteresis the client moves back
+    (CLIENT_CHANGED_CLUSTER cluster=primary) and its later writes land there, with no error
+    handling in the loop."""
+    exe, run_env, _ = install_and_build(tmp_path, "failover_client")
+    primary, secondary = servers.start(), servers.start()
+    port = primary.port
+    proc = subprocess.Popen([exe, "--primary", "127.0.0.1:%d" % port, "--secondary",
+                             "127.0.0.1:%d" % secondary.port, "--writes", "1500",
+                             "--interval-ms", "5", "--failback-ms", "1500"], env=run_env,
+                            stdout=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
+                              daemon=True)
+    reader.start()
+    wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 30, "100 writes")
+    primary.send_signal(signal.SIGKILL)
+    primary.wait_exit()
+    primary._stopped = True
+    wait_for(lambda: "CLIENT_CHANGED_CLUSTER cluster=secondary" in " ".join(lines), 10,
+             "the client to be on the secondary cluster")
+    back = servers.start(port=port)
+    wait_for(lambda: "CLIENT_CHANGED_CLUSTER cluster=primary" in " ".join(lines), 30,
+             "the client to fail back to the primary")
+    assert proc.wait(timeout=120) == 0
+    reader.join(10)
+    events = [l.split()[0] + " " + l.split()[1] for l in lines if l.startswith("CLIENT_")]
+    assert events == ["CLIENT_CONNECTED cluster=primary", "CLIENT_DISCONNECTED cluster=primary",
+                      "CLIENT_CONNECTED cluster=secondary",
+                      "CLIENT_CHANGED_CLUSTER cluster=secondary",
+                      "CLIENT_CHANGED_CLUSTER cluster=primary"], events
+    done = dict(kv.split("=") for kv in [l for l in lines if l.startswith("done ")][0].split()[1:])
+    assert int(done["other"]) == 0 and int(done["unknown"]) <= 1, lines[-5:]
+    assert int(redis.Redis("127.0.0.1", back.port, socket_timeout=10).dbsize()) > 0
+
+
 def test_exactly_once_on_a_partitioned_cluster(make_cluster):
     """On a cluster with 4 partitions, INCRs through libhalyard while the leader of the key's
     partition is killed (kill -9) three times: the library opens its session in that

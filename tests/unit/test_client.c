@@ -25,6 +25,7 @@ struct script {
     char sent[16][512];
     size_t n_sent;
     size_t connects[4];
+    size_t probes[4];
     size_t member; /* connected to */
 };
 
@@ -78,6 +79,14 @@ static int run(struct script *t)
                 t->member = a.member;
                 hyc_connected(t->k, t->now);
             }
+            break;
+        }
+        case HYC_DO_PROBE: {
+            int port = a.probe->port;
+            size_t idx = port >= 7001 && port <= 7003 ? (size_t)(port - 7001) : 3;
+            t->probes[idx]++;
+            t->now += 1;
+            hyc_probed(t->k, !t->refuse[idx], t->now);
             break;
         }
         case HYC_DO_SEND:
@@ -514,6 +523,80 @@ static void test_failover_to_the_next_cluster(void **state)
     hyc_core_free(t.k);
 }
 
+/* On the secondary, the client probes the primary at request starts; once the probes have
+ * succeeded for failback_after_ms it moves back (CLIENT_CHANGED_CLUSTER, a new session). A
+ * failed probe restarts the hysteresis. */
+static void test_failback_after_hysteresis(void **state)
+{
+    (void)state;
+    struct script t;
+    memset(&t, 0, sizeof(t));
+    halyard_cluster sec = {"dr", secondary_addrs, 1};
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 2;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 10000;
+    cfg.attempt_timeout_ms = 500;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 200;
+    cfg.backoff_multiplier = 2.0;
+    cfg.failover = &sec;
+    cfg.n_failover = 1;
+    cfg.cluster_connect_timeout_ms = 1000;
+    cfg.failback_after_ms = 3000;
+    assert_null(hyc_config_check(&cfg));
+    t.k = hyc_core_new(&cfg, 3);
+    t.now = 1000;
+    char text[256];
+    struct hyc_event ev;
+    /* The primary is down from the start: the client ends on the secondary. */
+    t.refuse[0] = t.refuse[1] = 1;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(hyc_cluster_name(t.k), "dr");
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    while (hyc_take_event(t.k, &ev)) {
+    }
+    /* Requests every 500 ms. While the primary refuses, probes fail and nothing moves. */
+    for (int i = 0; i < 6; i++) {
+        t.now += 500;
+        begin(&t, "GET", "k");
+        assert_true(run(&t));
+        answer(&t, "$1\r\nv\r\n");
+        assert_false(run(&t));
+        assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    }
+    assert_true(t.probes[0] + t.probes[1] >= 2);
+    assert_string_equal(hyc_cluster_name(t.k), "dr");
+    /* The primary is back: it takes failback_after_ms of successful probes to move. */
+    t.refuse[0] = t.refuse[1] = 0;
+    uint64_t back_at = t.now;
+    size_t before = t.connects[0] + t.connects[1];
+    while (strcmp(hyc_cluster_name(t.k), "dr") == 0) {
+        assert_true(t.now < back_at + 6000);
+        t.now += 500;
+        begin(&t, "GET", "k");
+        assert_true(run(&t));
+        answer(&t, "$1\r\nv\r\n");
+        assert_false(run(&t));
+        assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    }
+    assert_true(t.now >= back_at + 3000);
+    /* The request that saw the move went to the primary. */
+    assert_int_equal(t.connects[0] + t.connects[1], before + 1);
+    assert_true(hyc_take_event(t.k, &ev));
+    assert_int_equal(ev.ev, HALYARD_EV_CLIENT_CHANGED_CLUSTER);
+    assert_string_equal(ev.cluster, "primary");
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.failbacks, 1);
+    hyc_core_free(t.k);
+}
+
 /* Members that keep failing are left out while their breaker is open, tried again once it
  * half-opens, and opened again at once when that probe fails. */
 static void test_circuit_breaker(void **state)
@@ -717,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_config_check),
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_config_load),
+        cmocka_unit_test(test_failback_after_hysteresis),
         cmocka_unit_test(test_sessions_per_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
