@@ -10,6 +10,7 @@
  *   halyctl [OPTIONS] cluster force-quorum --confirm-data-loss
  *   halyctl [OPTIONS] snapshot
  *   halyctl [OPTIONS] partitions     (each partition's slots and leader, as this node sees them)
+ *   halyctl [OPTIONS] events [--follow] (the node's cluster events; --json: one object a line)
  *
  * Options, before or after the subcommand, as redis-cli spells them: -h HOST, -p PORT,
  * -a/--pass PASSWORD (or the REDISCLI_AUTH environment variable), --user USER, --json (every
@@ -664,6 +665,7 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] node drain\n"
     "       halyctl [OPTIONS] snapshot\n"
     "       halyctl [OPTIONS] partitions\n"
+    "       halyctl [OPTIONS] events [--follow]\n"
     "options (before or after the subcommand):\n"
     "  -h HOST            the member to ask (default 127.0.0.1)\n"
     "  -p PORT            its client port (default 7379)\n"
@@ -690,7 +692,7 @@ struct words {
     const char *w[8];
     int n;
     const char *host, *port, *to, *partition;
-    int observer, confirm, help;
+    int observer, confirm, help, follow;
 };
 
 /* Returns 0, or -1 for a usage error. */
@@ -725,6 +727,8 @@ static int parse_args(int argc, char **argv, struct words *out)
             opts.insecure = 1;
         } else if (strcmp(a, "--observer") == 0) {
             out->observer = 1;
+        } else if (strcmp(a, "--follow") == 0) {
+            out->follow = 1;
         } else if (strcmp(a, "--confirm-data-loss") == 0) {
             out->confirm = 1;
         } else if (strcmp(a, "--help") == 0) {
@@ -754,6 +758,9 @@ static int options_fit(const struct words *w)
         return 0;
     }
     if (w->observer && !is(w, "cluster", "join")) {
+        return 0;
+    }
+    if (w->follow && !is(w, "events", NULL)) {
         return 0;
     }
     return !w->confirm || is(w, "cluster", "force-quorum");
@@ -790,8 +797,107 @@ static int halyard_view(struct conn *c, const char *sub)
     return rc;
 }
 
+/* Prints one event (a JSON object) as a line: with --json as it is, else "time TYPE k=v ...". */
+static void print_event(const char *json, size_t len)
+{
+    if (opts.json) {
+        printf("%.*s\n", (int)len, json);
+        return;
+    }
+    char type[40], rest[300] = "";
+    unsigned long long ms = 0;
+    json_string_after(json, "\"type\":\"", type, sizeof(type));
+    /* The other fields, in order, as k=v (numbers and strings alike, quotes dropped). */
+    size_t r = 0;
+    for (size_t i = 1; i < len && r + 2 < sizeof(rest); i++) {
+        const char *k = json + i;
+        if (*k != '"') {
+            continue;
+        }
+        const char *ke = memchr(k + 1, '"', len - (size_t)(k + 1 - json));
+        if (ke == NULL || ke + 1 >= json + len || ke[1] != ':') {
+            break;
+        }
+        const char *v = ke + 2, *ve = v;
+        int quoted = *v == '"';
+        if (quoted) {
+            ve = memchr(v + 1, '"', len - (size_t)(v + 1 - json));
+            if (ve == NULL) {
+                break;
+            }
+            ve++;
+        } else {
+            while (ve < json + len && *ve != ',' && *ve != '}') {
+                ve++;
+            }
+        }
+        size_t klen = (size_t)(ke - k - 1);
+        if (klen == 4 && memcmp(k + 1, "time", 4) == 0) {
+            ms = strtoull(v, NULL, 10);
+        } else if (!(klen == 4 && memcmp(k + 1, "type", 4) == 0) &&
+                   !(klen == 2 && memcmp(k + 1, "id", 2) == 0)) {
+            r += (size_t)snprintf(rest + r, sizeof(rest) - r, " %.*s=%.*s", (int)klen, k + 1,
+                                  (int)(ve - v - 2 * quoted), v + quoted);
+        }
+        i = (size_t)(ve - json);
+    }
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char when[40] = "?";
+    if (gmtime_r(&secs, &tm) != NULL) {
+        size_t w = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(when + w, sizeof(when) - w, ".%03uZ", (unsigned)(ms % 1000));
+    }
+    printf("%s %s%s\n", when, type[0] ? type : "?", r < sizeof(rest) ? rest : "");
+}
+
+/* halyctl events [--follow]: the node's recent cluster events; with --follow, new ones as
+ * they come (polled every 200 ms) until interrupted. */
+static int cmd_events(struct conn *c, int follow)
+{
+    uint64_t since = 0;
+    int first = 1;
+    for (;;) {
+        char since_s[24];
+        snprintf(since_s, sizeof(since_s), "%llu", (unsigned long long)since);
+        const char *a[] = {"HALYARD", "EVENTS", "SINCE", since_s, "COUNT", "1000"};
+        struct resp_value v;
+        if (conn_call(c, first ? 2 : 6, a, &v) != 0) {
+            return 2;
+        }
+        first = 0;
+        if (v.type != RESP_ARRAY) {
+            int rc = print_reply(&v);
+            resp_value_free(&v);
+            return rc ? 1 : 0;
+        }
+        for (size_t i = 0; i < v.count; i++) {
+            const struct resp_value *e = &v.elems[i];
+            if (e->type != RESP_BULK) {
+                continue;
+            }
+            char json[512];
+            snprintf(json, sizeof(json), "%.*s", (int)e->len, (const char *)e->str);
+            print_event(json, strlen(json));
+            const char *p = strstr(json, "\"id\":");
+            if (p != NULL) {
+                since = strtoull(p + 5, NULL, 10);
+            }
+        }
+        resp_value_free(&v);
+        if (!follow) {
+            return 0;
+        }
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int run(struct conn *c, const struct words *w)
 {
+    if (is(w, "events", NULL) && w->n == 1) {
+        return cmd_events(c, w->follow);
+    }
     if (is(w, "cluster", "status") && w->n == 2) {
         return halyard_view(c, "STATUS");
     }
@@ -829,7 +935,8 @@ static int known(const struct words *w)
             (strcmp(w->w[1], "status") == 0 || strcmp(w->w[1], "failover") == 0 ||
              strcmp(w->w[1], "join") == 0 || strcmp(w->w[1], "remove") == 0 ||
              strcmp(w->w[1], "force-quorum") == 0)) ||
-           is(w, "node", "drain") || is(w, "snapshot", NULL) || is(w, "partitions", NULL);
+           is(w, "node", "drain") || is(w, "snapshot", NULL) || is(w, "partitions", NULL) ||
+           is(w, "events", NULL);
 }
 
 int main(int argc, char **argv)

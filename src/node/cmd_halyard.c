@@ -409,6 +409,8 @@ void cmd_halyard(struct cmd_ctx *x)
         hy_buf_free(&b);
     } else if (node_arg_is(sub, "FAILOVER")) {
         halyard_failover(x);
+    } else if (node_arg_is(sub, "EVENTS")) {
+        cmd_halyard_events(x);
     } else if (node_arg_is(sub, "DRAIN") && x->argc == 2) {
         halyard_drain(x);
     } else if (node_arg_is(sub, "JOIN")) {

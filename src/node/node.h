@@ -212,6 +212,11 @@ typedef int (*node_read_file_fn)(const char *path, size_t max, struct hy_buf *ou
 typedef int (*node_write_file_fn)(const char *path, const uint8_t *data, size_t len, char *err,
                                   size_t cap);
 void node_set_files(struct hy_node *n, node_read_file_fn read, node_write_file_fn write);
+
+/* Cluster events (events.c): the last id given (0: none yet), and event `id` as one JSON
+ * object, or NULL when it is not (or no longer) kept. */
+uint64_t node_events_last_id(const struct hy_node *n);
+const char *node_event_get(const struct hy_node *n, uint64_t id);
 /* After node_set_files: whether `aclfile` (when set) reads and holds valid users; -1 with the
  * reason in err (the server refuses to start, as Redis does). */
 int node_aclfile_check(struct hy_node *n, char *err, size_t cap);

@@ -191,6 +191,29 @@ struct node_group {
     size_t turn_read_count, turn_read_cap;
 };
 
+/* Cluster events (events.c): a ring of the last NODE_EVENTS_MAX, as JSON, and what cron
+ * compares against to find new ones. */
+#define NODE_EVENTS_MAX        1024
+#define NODE_EVENT_BYTES       256
+#define NODE_GROUPS_EVENTS_MAX (NODE_PARTITIONS_MAX + 1)
+struct node_events {
+    uint64_t last_id;
+    char ring[NODE_EVENTS_MAX][NODE_EVENT_BYTES];
+    uint64_t members_epoch;
+    int members_seen;
+    char member_names[NODE_MEMBERS_MAX][NODE_MEMBER_NAME_MAX + 1];
+    size_t member_count;
+    uint64_t down_since_ms[NODE_MEMBERS_MAX]; /* by index in members[]; 0 = up */
+    uint8_t failed[NODE_MEMBERS_MAX];
+    raft_id leader[NODE_GROUPS_EVENTS_MAX];
+    uint64_t leader_term[NODE_GROUPS_EVENTS_MAX];
+    uint64_t leaderless_since_ms[NODE_GROUPS_EVENTS_MAX];
+    uint8_t quorum_lost[NODE_GROUPS_EVENTS_MAX];
+};
+void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms);
+void node_events_cron(struct hy_node *n, uint64_t now_ms);
+void cmd_halyard_events(struct cmd_ctx *x);
+
 struct hy_node {
     struct hy_config *cfg;    /* borrowed from the shell */
     const struct hy_log *log; /* borrowed */
@@ -241,6 +264,7 @@ struct hy_node {
     struct node_member members[NODE_MEMBERS_MAX];
     size_t member_count;
     uint8_t member_up[NODE_MEMBERS_MAX]; /* the transport's view; this node counts as up */
+    struct node_events events;           /* events.c */
     uint64_t members_epoch;              /* grows when members (or the Raft config) change */
     uint64_t members_seen_version;       /* store_members_version last folded in */
     uint64_t members_seen_config;        /* Raft membership index last folded in */

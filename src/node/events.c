@@ -1,0 +1,234 @@
+/*
+ * events.c - cluster events as this node sees them (issue 14, "Cluster events"): members
+ * added and removed (the address book), a member's link lost and back (MEMBER_SUSPECT,
+ * MEMBER_ALIVE) and lost for long (MEMBER_FAILED), a Raft group's new leader
+ * (LEADER_CHANGED), a group without a leader for longer than an election can take
+ * (QUORUM_LOST: "partition detected") and its leader back (QUORUM_REGAINED: "partition
+ * healed").
+ *
+ * Each event is one JSON object, numbered from 1 in the order this node saw them, kept in a
+ * ring of the last NODE_EVENTS_MAX, logged, and read with HALYARD EVENTS [SINCE id] [COUNT n]
+ * (halyctl events polls it; the shell streams them on /events). Detection is level-triggered
+ * from cron, so nothing is missed while the loop was busy, and a change that undoes itself
+ * between two looks is not reported: events say what this node observed, not every Raft step.
+ * Member failure comes from the peer links (PING every 250 ms, down after 2 s without an
+ * answer); a phi-accrual detector and gossip are not built yet (docs/operations.md).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+
+/* A member down this long (link lost, not back) is reported FAILED. */
+#define EVENTS_FAILED_AFTER_ELECTIONS 10
+
+static void event_push(struct hy_node *n, uint64_t now_ms, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void event_push(struct hy_node *n, uint64_t now_ms, const char *type, const char *fmt, ...)
+{
+    struct node_events *ev = &n->events;
+    uint64_t id = ++ev->last_id;
+    char *slot = ev->ring[id % NODE_EVENTS_MAX];
+    int len = snprintf(slot, NODE_EVENT_BYTES, "{\"id\":%llu,\"time\":%llu,\"type\":\"%s\"",
+                       (unsigned long long)id, (unsigned long long)now_ms, type);
+    /* The fields after the common ones, then the closing brace (they are short: names of at
+     * most NODE_MEMBER_NAME_MAX bytes and numbers). */
+    size_t at = len > 0 && (size_t)len < NODE_EVENT_BYTES - 2 ? (size_t)len : 0;
+    if (at > 0 && fmt[0] != '\0') {
+        slot[at++] = ',';
+        va_list ap;
+        va_start(ap, fmt);
+        int more = vsnprintf(slot + at, NODE_EVENT_BYTES - 1 - at, fmt, ap);
+        va_end(ap);
+        at = more > 0 ? HY_MIN(at + (size_t)more, NODE_EVENT_BYTES - 2) : at;
+    }
+    slot[at] = '}';
+    slot[at + 1] = '\0';
+    hy_log(n->log, HY_LOG_INFO, "event %s", slot);
+}
+
+/* A group's name in events: "partition" p for data groups, the metadata group as -1 (with one
+ * partition, group 0 holds every slot: partition 0). */
+static int group_partition(const struct hy_node *n, const struct node_group *g)
+{
+    if (n->group_count == 1) {
+        return 0;
+    }
+    return g->id == 0 ? -1 : (int)g->id - 1;
+}
+
+static const char *member_name_of(const struct hy_node *n, raft_id id)
+{
+    const char *name = node_member_name(n, id);
+    return name != NULL ? name : "?";
+}
+
+void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms)
+{
+    struct node_events *ev = &n->events;
+    for (size_t i = 0; i < n->member_count; i++) {
+        if (strcmp(n->members[i].name, name) != 0) {
+            continue;
+        }
+        if (up && ev->down_since_ms[i] != 0) {
+            event_push(n, now_ms, "MEMBER_ALIVE", "\"member\":\"%s\"", name);
+            ev->down_since_ms[i] = 0;
+            ev->failed[i] = 0;
+        } else if (!up && ev->down_since_ms[i] == 0) {
+            event_push(n, now_ms, "MEMBER_SUSPECT", "\"member\":\"%s\"", name);
+            ev->down_since_ms[i] = now_ms;
+        }
+    }
+}
+
+/* The address book: members that appeared, and those that went (or were marked removed). */
+static void events_members(struct hy_node *n, uint64_t now_ms)
+{
+    struct node_events *ev = &n->events;
+    if (ev->members_epoch == n->members_epoch && ev->members_seen) {
+        return;
+    }
+    char now_names[NODE_MEMBERS_MAX][NODE_MEMBER_NAME_MAX + 1];
+    size_t count = 0;
+    for (size_t i = 0; i < n->member_count && count < NODE_MEMBERS_MAX; i++) {
+        if (n->members[i].role != STORE_MEMBER_REMOVED) {
+            snprintf(now_names[count++], NODE_MEMBER_NAME_MAX + 1, "%s", n->members[i].name);
+        }
+    }
+    if (ev->members_seen) {
+        for (size_t i = 0; i < count; i++) {
+            int known = 0;
+            for (size_t j = 0; j < ev->member_count && !known; j++) {
+                known = strcmp(ev->member_names[j], now_names[i]) == 0;
+            }
+            if (!known) {
+                event_push(n, now_ms, "MEMBER_ADDED", "\"member\":\"%s\"", now_names[i]);
+            }
+        }
+        for (size_t j = 0; j < ev->member_count; j++) {
+            int still = 0;
+            for (size_t i = 0; i < count && !still; i++) {
+                still = strcmp(ev->member_names[j], now_names[i]) == 0;
+            }
+            if (!still) {
+                event_push(n, now_ms, "MEMBER_REMOVED", "\"member\":\"%s\"", ev->member_names[j]);
+            }
+        }
+    }
+    memcpy(ev->member_names, now_names, count * sizeof(now_names[0]));
+    ev->member_count = count;
+    ev->members_epoch = n->members_epoch;
+    ev->members_seen = 1;
+}
+
+void node_events_cron(struct hy_node *n, uint64_t now_ms)
+{
+    struct node_events *ev = &n->events;
+    events_members(n, now_ms);
+    uint64_t election = (uint64_t)n->cfg->election_timeout_ms;
+    for (size_t i = 0; i < n->member_count; i++) {
+        if (ev->down_since_ms[i] != 0 && !ev->failed[i] &&
+            now_ms >= ev->down_since_ms[i] + EVENTS_FAILED_AFTER_ELECTIONS * election) {
+            ev->failed[i] = 1;
+            event_push(n, now_ms, "MEMBER_FAILED", "\"member\":\"%s\",\"downMs\":%llu",
+                       n->members[i].name, (unsigned long long)(now_ms - ev->down_since_ms[i]));
+        }
+    }
+    for (size_t gi = 0; gi < n->group_count && gi < NODE_GROUPS_EVENTS_MAX; gi++) {
+        struct node_group *g = n->groups[gi];
+        raft_id leader = raft_leader(&g->raft);
+        uint64_t term = raft_term(&g->raft);
+        int p = group_partition(n, g);
+        if (leader != RAFT_NONE && (leader != ev->leader[gi] || term != ev->leader_term[gi])) {
+            if (leader != ev->leader[gi]) {
+                event_push(n, now_ms, "LEADER_CHANGED",
+                           "\"partition\":%d,\"group\":%u,\"leader\":\"%s\",\"term\":%llu", p,
+                           g->id, member_name_of(n, leader), (unsigned long long)term);
+            }
+            ev->leader[gi] = leader;
+            ev->leader_term[gi] = term;
+        }
+        /* Quorum: a group that had a leader and has none for longer than elections take. */
+        if (leader == RAFT_NONE) {
+            if (ev->leaderless_since_ms[gi] == 0) {
+                ev->leaderless_since_ms[gi] = now_ms;
+            }
+            if (!ev->quorum_lost[gi] && ev->leader_term[gi] != 0 &&
+                now_ms >= ev->leaderless_since_ms[gi] + 2 * election) {
+                ev->quorum_lost[gi] = 1;
+                event_push(n, now_ms, "QUORUM_LOST", "\"partition\":%d,\"group\":%u,\"term\":%llu",
+                           p, g->id, (unsigned long long)term);
+            }
+        } else {
+            ev->leaderless_since_ms[gi] = 0;
+            if (ev->quorum_lost[gi]) {
+                ev->quorum_lost[gi] = 0;
+                event_push(n, now_ms, "QUORUM_REGAINED",
+                           "\"partition\":%d,\"group\":%u,\"leader\":\"%s\",\"term\":%llu", p,
+                           g->id, member_name_of(n, leader), (unsigned long long)term);
+            }
+        }
+    }
+}
+
+uint64_t node_events_last_id(const struct hy_node *n)
+{
+    return n->events.last_id;
+}
+
+const char *node_event_get(const struct hy_node *n, uint64_t id)
+{
+    const struct node_events *ev = &n->events;
+    if (id == 0 || id > ev->last_id || ev->last_id - id >= NODE_EVENTS_MAX) {
+        return NULL;
+    }
+    return ev->ring[id % NODE_EVENTS_MAX];
+}
+
+/* HALYARD EVENTS [SINCE id] [COUNT n]: the events after id (default: the last COUNT), oldest
+ * first, as JSON strings; COUNT defaults to 100. */
+void cmd_halyard_events(struct cmd_ctx *x)
+{
+    const struct hy_node *n = x->node;
+    int64_t since = -1, count = 100;
+    for (size_t i = 2; i < x->argc; i += 2) {
+        int64_t v;
+        if (i + 1 >= x->argc || !hy_parse_i64(x->argv[i + 1].ptr, x->argv[i + 1].len, &v) ||
+            v < 0) {
+            resp_write_error(&x->w, "ERR syntax: HALYARD EVENTS [SINCE id] [COUNT n]");
+            return;
+        }
+        if (node_arg_is(&x->argv[i], "SINCE")) {
+            since = v;
+        } else if (node_arg_is(&x->argv[i], "COUNT") && v > 0) {
+            count = v;
+        } else {
+            resp_write_error(&x->w, "ERR syntax: HALYARD EVENTS [SINCE id] [COUNT n]");
+            return;
+        }
+    }
+    uint64_t last = n->events.last_id;
+    uint64_t oldest = last >= NODE_EVENTS_MAX ? last - NODE_EVENTS_MAX + 1 : 1;
+    uint64_t from;
+    if (since < 0) {
+        from = last >= (uint64_t)count ? last - (uint64_t)count + 1 : 1;
+    } else {
+        from = (uint64_t)since + 1;
+    }
+    if (from < oldest) {
+        from = oldest; /* older ones were overwritten: the reader sees the gap in the ids */
+    }
+    uint64_t to = last;
+    if (to >= from && to - from + 1 > (uint64_t)count) {
+        to = from + (uint64_t)count - 1;
+    }
+    size_t k = to >= from ? (size_t)(to - from + 1) : 0;
+    resp_write_array(&x->w, k);
+    for (uint64_t id = from; k > 0 && id <= to; id++) {
+        resp_write_bulk_str(&x->w, node_event_get(n, id));
+    }
+}

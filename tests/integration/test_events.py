@@ -1,0 +1,135 @@
+"""Cluster events (HALYARD EVENTS, halyctl events) on real 3-node clusters under real faults:
+kill -9 of the leader (MEMBER_SUSPECT, LEADER_CHANGED, MEMBER_FAILED in order), SIGSTOP and
+SIGCONT of a member (MEMBER_SUSPECT, MEMBER_ALIVE), a member cut off through the fault proxy
+(QUORUM_LOST on it, QUORUM_REGAINED after the heal) and a removed member (MEMBER_REMOVED)."""
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from cluster import Cluster
+from conftest import RawConn, wait_for
+from fault_proxy import ProxiedCluster
+
+pytestmark = pytest.mark.halyard_only
+
+
+def events(port):
+    with RawConn(port, timeout=2.0) as c:
+        return [json.loads(e) for e in c.cmd("HALYARD", "EVENTS", "COUNT", "1000")]
+
+
+def types_after(evs, first_id, **match):
+    return [e["type"] for e in evs
+            if e["id"] > first_id and all(e.get(k) == v for k, v in match.items())]
+
+
+def last_id(port):
+    evs = events(port)
+    return evs[-1]["id"] if evs else 0
+
+
+@pytest.fixture
+def clusters():
+    made = []
+    yield made
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, errors
+
+
+def test_kill9_of_the_leader_is_suspect_then_a_new_leader_then_failed(tmp_path_factory, clusters):
+    c = Cluster(tmp_path_factory, 3)
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    leader = c.names[li]
+    for i in range(3):
+        wait_for(lambda i=i: "LEADER_CHANGED" in types_after(events(c.ports[i]), 0, leader=leader),
+                 10, "%s to report %s's leadership" % (c.names[i], leader))
+    marks = {i: last_id(c.ports[i]) for i in range(3) if i != li}
+    c.kill(li)
+    for i, mark in marks.items():
+        def seen(i=i, mark=mark):
+            got = types_after(events(c.ports[i]), mark)
+            return "MEMBER_FAILED" in got and got
+        got = wait_for(seen, 20, "%s to report %s failed" % (c.names[i], leader))
+        mine = [t for t in got if t in ("MEMBER_SUSPECT", "LEADER_CHANGED", "MEMBER_FAILED")]
+        assert mine[0] == "MEMBER_SUSPECT" and mine[-1] == "MEMBER_FAILED", got
+        assert "LEADER_CHANGED" in mine, got
+        evs = [e for e in events(c.ports[i]) if e["id"] > mark]
+        assert all(e.get("member") == leader for e in evs if e["type"].startswith("MEMBER_"))
+        assert [e for e in evs if e["type"] == "LEADER_CHANGED"][0]["leader"] != leader
+    # halyctl events prints the same events, --json one object a line.
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    any_i = next(iter(marks))
+    r = subprocess.run([exe, "-p", str(c.ports[any_i]), "events", "--json"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [e["id"] for e in lines] == sorted(e["id"] for e in lines)
+    assert "MEMBER_FAILED" in [e["type"] for e in lines]
+    r = subprocess.run([exe, "-p", str(c.ports[any_i]), "events"], capture_output=True, text=True,
+                       timeout=30)
+    assert "MEMBER_FAILED member=%s" % leader in r.stdout, r.stdout
+
+
+def test_sigstop_is_suspect_and_sigcont_alive(tmp_path_factory, clusters):
+    c = Cluster(tmp_path_factory, 3)
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    fi = (li + 1) % 3
+    mark = last_id(c.ports[li])
+    c.kill(fi, signal.SIGSTOP)
+    try:
+        wait_for(lambda: "MEMBER_SUSPECT" in types_after(events(c.ports[li]), mark,
+                                                         member=c.names[fi]),
+                 15, "the leader to suspect the stopped member")
+    finally:
+        c.kill(fi, signal.SIGCONT)
+    wait_for(lambda: types_after(events(c.ports[li]), mark, member=c.names[fi])[-1:] ==
+             ["MEMBER_ALIVE"], 15, "the member alive again")
+
+
+def test_a_cut_off_member_loses_quorum_and_regains_it(tmp_path_factory, clusters):
+    c = ProxiedCluster(tmp_path_factory, 3)
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    fi = (li + 1) % 3
+    wait_for(lambda: "LEADER_CHANGED" in types_after(events(c.ports[fi]), 0), 10,
+             "the follower to know its leader")
+    mark = last_id(c.ports[fi])
+    c.net.partition([fi])
+    try:
+        wait_for(lambda: "QUORUM_LOST" in types_after(events(c.ports[fi]), mark), 20,
+                 "the cut-off member to report its quorum lost")
+    finally:
+        c.net.heal()
+    wait_for(lambda: types_after(events(c.ports[fi]), mark)[-1:] == ["QUORUM_REGAINED"] or
+             "QUORUM_REGAINED" in types_after(events(c.ports[fi]), mark), 20,
+             "the quorum regained after the heal")
+    # The majority kept its quorum throughout.
+    assert "QUORUM_LOST" not in types_after(events(c.ports[li]), mark)
+
+
+def test_removed_member_is_reported(tmp_path_factory, clusters):
+    c = Cluster(tmp_path_factory, 3)
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    victim = (li + 2) % 3
+    c.kill(victim)
+    mark = last_id(c.ports[li])
+    with RawConn(c.ports[li]) as r:
+        assert r.cmd("HALYARD", "REMOVE", c.names[victim]) == "OK"
+    for i in range(3):
+        if i != victim:
+            wait_for(lambda i=i: "MEMBER_REMOVED" in types_after(
+                events(c.ports[i]), mark if i == li else 0, member=c.names[victim]), 15,
+                "%s to report the removal" % c.names[i])
