@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -21,10 +22,122 @@ struct io_http {
     const struct hy_log *log;
     struct MHD_Daemon *daemon;
     uv_mutex_t mu;
+    uv_cond_t events_cond; /* signalled when events arrive or streams must end */
     /* Under mu. */
     struct node_observation *latest; /* NULL until the first publish */
     uint64_t published_ns;           /* uv_hrtime() of the publish */
+    /* /events: copies of the node's last IO_HTTP_EVENTS events (ids up to events_last), the
+     * open streams, and the daemon generation they belong to (a reload or close ends the
+     * streams of the daemon it stops). */
+    char (*events)[IO_HTTP_EVENT_BYTES];
+    uint64_t events_last;
+    unsigned streams;
+    uint64_t generation;
 };
+
+static enum MHD_Result http_text(struct MHD_Connection *conn, unsigned status, const char *text);
+
+/* One /events stream: the next event id to send. */
+struct http_stream {
+    struct io_http *h;
+    uint64_t next;
+    uint64_t generation;
+};
+
+/* Server-Sent Events: "id", "event" (the type) and "data" (the JSON) per event; a comment
+ * every few seconds keeps an idle stream (and proxies on the way) alive. Blocks (its own
+ * thread: the daemon runs a thread per connection) until there is something to send. */
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct http_stream *st = cls;
+    struct io_http *h = st->h;
+    ssize_t out = 0;
+    uv_mutex_lock(&h->mu);
+    if (st->next > h->events_last && st->generation == h->generation) {
+        /* Nothing to send: wait for an event, the end, or the keep-alive's time. */
+        (void)uv_cond_timedwait(&h->events_cond, &h->mu,
+                                (uint64_t)IO_HTTP_KEEPALIVE_S * 1000000000u);
+    }
+    if (st->generation != h->generation) {
+        uv_mutex_unlock(&h->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    uint64_t oldest = h->events_last >= IO_HTTP_EVENTS ? h->events_last - IO_HTTP_EVENTS + 1 : 1;
+    if (st->next < oldest) {
+        st->next = oldest; /* fell behind: the ids show the gap */
+    }
+    while (st->next <= h->events_last) {
+        const char *json = h->events[st->next % IO_HTTP_EVENTS];
+        const char *t = strstr(json, "\"type\":\"");
+        const char *te = t ? strchr(t + 8, '"') : NULL;
+        int n = snprintf(buf + out, max - (size_t)out, "id: %llu\nevent: %.*s\ndata: %s\n\n",
+                         (unsigned long long)st->next, te ? (int)(te - t - 8) : 0, te ? t + 8 : "",
+                         json);
+        if (n < 0 || (size_t)n >= max - (size_t)out) {
+            break; /* the rest next time */
+        }
+        out += n;
+        st->next++;
+    }
+    uv_mutex_unlock(&h->mu);
+    if (out == 0) {
+        out = snprintf(buf, max, ": keepalive\n\n");
+    }
+    return out;
+}
+
+static void http_stream_free(void *cls)
+{
+    struct http_stream *st = cls;
+    uv_mutex_lock(&st->h->mu);
+    st->h->streams--;
+    uv_mutex_unlock(&st->h->mu);
+    hy_free(st);
+}
+
+/* GET /events[?since=ID] (or a Last-Event-ID header): the events after that id, then every new
+ * one as it comes; without either, only the new ones. */
+static enum MHD_Result http_events(struct io_http *h, struct MHD_Connection *conn)
+{
+    const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+    if (since == NULL) {
+        since = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
+    }
+    struct http_stream *st = hy_xcalloc(1, sizeof(*st));
+    st->h = h;
+    uv_mutex_lock(&h->mu);
+    if (h->streams >= IO_HTTP_STREAMS_MAX) {
+        uv_mutex_unlock(&h->mu);
+        hy_free(st);
+        return http_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "too many /events streams open; try again later\n");
+    }
+    h->streams++;
+    st->generation = h->generation;
+    st->next = since != NULL ? strtoull(since, NULL, 10) + 1 : h->events_last + 1;
+    uv_mutex_unlock(&h->mu);
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, IO_HTTP_STREAM_CHUNK, http_stream_read, st, http_stream_free);
+    if (r == NULL) {
+        http_stream_free(st);
+        return MHD_NO;
+    }
+    (void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    (void)MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* Ends the streams of the daemon about to stop (MHD_stop_daemon joins their threads). */
+static void http_end_streams(struct io_http *h)
+{
+    uv_mutex_lock(&h->mu);
+    h->generation++;
+    uv_cond_broadcast(&h->events_cond);
+    uv_mutex_unlock(&h->mu);
+}
 
 /* A copy of the latest snapshot and its age in ms, or NULL when none was published yet. */
 static struct node_observation *http_snapshot(struct io_http *h, uint64_t *age_ms_out)
@@ -70,7 +183,7 @@ static enum MHD_Result http_text(struct MHD_Connection *conn, unsigned status, c
     return http_reply(conn, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-enum http_route { ROUTE_NONE, ROUTE_HEALTH, ROUTE_READY, ROUTE_LIVE, ROUTE_METRICS };
+enum http_route { ROUTE_NONE, ROUTE_HEALTH, ROUTE_READY, ROUTE_LIVE, ROUTE_METRICS, ROUTE_EVENTS };
 
 static enum http_route http_route(const char *url)
 {
@@ -80,7 +193,8 @@ static enum http_route http_route(const char *url)
     } routes[] = {{"/health", ROUTE_HEALTH},
                   {"/health/ready", ROUTE_READY},
                   {"/health/live", ROUTE_LIVE},
-                  {"/metrics", ROUTE_METRICS}};
+                  {"/metrics", ROUTE_METRICS},
+                  {"/events", ROUTE_EVENTS}};
     for (size_t i = 0; i < HY_ARRAY_LEN(routes); i++) {
         if (strcmp(url, routes[i].path) == 0) {
             return routes[i].route;
@@ -141,10 +255,14 @@ static enum MHD_Result http_request_cb(void *cls, struct MHD_Connection *conn, c
     enum http_route route = http_route(url);
     if (route == ROUTE_NONE) {
         return http_text(conn, MHD_HTTP_NOT_FOUND,
-                         "not found: try /health, /health/ready, /health/live or /metrics\n");
+                         "not found: try /health, /health/ready, /health/live, /metrics or "
+                         "/events\n");
     }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         return http_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET\n");
+    }
+    if (route == ROUTE_EVENTS) {
+        return http_events(h, conn);
     }
     uint64_t age_ms = 0;
     struct node_observation *o = http_snapshot(h, &age_ms);
@@ -218,7 +336,10 @@ static struct MHD_Daemon *http_daemon_start(struct io_http *h, const struct hy_c
                                             const struct sockaddr_storage *ss, int ipv6, char *err,
                                             size_t cap)
 {
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    /* A thread per connection: an /events stream waits in its own thread (IO_HTTP_CONNECTIONS_MAX
+     * bounds them, IO_HTTP_STREAMS_MAX the streams among them). */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     char *cert = NULL, *key = NULL, prio[96];
     struct MHD_OptionItem tls_opts[6];
     size_t k = 0;
@@ -280,11 +401,15 @@ int io_http_open(const struct hy_config *cfg, const struct hy_log *log, struct i
     h->cfg = cfg;
     h->log = log;
     HY_ASSERT(uv_mutex_init(&h->mu) == 0);
+    HY_ASSERT(uv_cond_init(&h->events_cond) == 0);
+    h->events = hy_xcalloc(IO_HTTP_EVENTS, sizeof(*h->events));
     char err[300];
     h->daemon = http_daemon_start(h, cfg, &ss, ipv6, err, sizeof(err));
     if (h->daemon == NULL) {
         hy_log(log, HY_LOG_ERROR, "http: %s", err);
+        uv_cond_destroy(&h->events_cond);
         uv_mutex_destroy(&h->mu);
+        hy_free(h->events);
         hy_free(h);
         return HY_EIO;
     }
@@ -308,6 +433,7 @@ int io_http_reload(struct io_http *h, const struct hy_config *cfg, char *err, si
     h->daemon = fresh;
     MHD_socket s = MHD_quiesce_daemon(old); /* accepts no more; then goes */
     (void)s;
+    http_end_streams(h); /* its streams end (clients reconnect with Last-Event-ID) */
     MHD_stop_daemon(old);
     return 0;
 }
@@ -326,13 +452,39 @@ void io_http_publish(struct io_http *h, const struct node_observation *o)
     uv_mutex_unlock(&h->mu);
 }
 
+void io_http_event(struct io_http *h, uint64_t id, const char *json)
+{
+    if (h == NULL) {
+        return;
+    }
+    uv_mutex_lock(&h->mu);
+    snprintf(h->events[id % IO_HTTP_EVENTS], IO_HTTP_EVENT_BYTES, "%s", json);
+    h->events_last = id;
+    uv_cond_broadcast(&h->events_cond);
+    uv_mutex_unlock(&h->mu);
+}
+
+uint64_t io_http_events_last(struct io_http *h)
+{
+    if (h == NULL) {
+        return UINT64_MAX;
+    }
+    uv_mutex_lock(&h->mu);
+    uint64_t last = h->events_last;
+    uv_mutex_unlock(&h->mu);
+    return last;
+}
+
 void io_http_close(struct io_http *h)
 {
     if (h == NULL) {
         return;
     }
-    MHD_stop_daemon(h->daemon); /* joins its thread: no callback runs after this */
+    http_end_streams(h);
+    MHD_stop_daemon(h->daemon); /* joins its threads: no callback runs after this */
     hy_free(h->latest);
+    hy_free(h->events);
+    uv_cond_destroy(&h->events_cond);
     uv_mutex_destroy(&h->mu);
     hy_free(h);
 }

@@ -25,6 +25,11 @@
 #include "node/observe.h"
 
 #define IO_HTTP_CONNECTIONS_MAX 64
+#define IO_HTTP_STREAMS_MAX     16   /* open /events streams, within the connections */
+#define IO_HTTP_EVENTS          1024 /* events kept for /events (as the node keeps) */
+#define IO_HTTP_EVENT_BYTES     256
+#define IO_HTTP_KEEPALIVE_S     5 /* an idle /events stream gets a comment this often */
+#define IO_HTTP_STREAM_CHUNK    4096
 #define IO_HTTP_TIMEOUT_S       10
 #define IO_HTTP_STALE_MS_MIN    2000 /* /health/live: a snapshot older than this is stale... */
 #define IO_HTTP_STALE_TICKS     10   /* ...or than this many cron periods, whichever is longer */
@@ -44,6 +49,11 @@ void io_http_publish(struct io_http *h, const struct node_observation *o);
 
 /* Stops the server (waits for its thread) and frees it. h may be NULL. */
 void io_http_close(struct io_http *h);
+
+/* Cluster event `id` (JSON, copied) for /events streams; ids come in order. */
+void io_http_event(struct io_http *h, uint64_t id, const char *json);
+/* The last event id handed over (UINT64_MAX when h is NULL: nothing to hand). */
+uint64_t io_http_events_last(struct io_http *h);
 
 /* With tls-http yes: starts a daemon with cfg's certificate and key (borrowed for the call) and
  * retires the old one (new connections get the new certificate). Returns 0, or -1 with the

@@ -532,6 +532,14 @@ static void server_publish(struct io_server *srv)
         }
     }
     io_http_publish(srv->http, o);
+    /* New cluster events for /events streams (older than the node keeps: skipped). */
+    uint64_t last = node_events_last_id(srv->node);
+    for (uint64_t id = io_http_events_last(srv->http) + 1; id <= last; id++) {
+        const char *json = node_event_get(srv->node, id);
+        if (json != NULL) {
+            io_http_event(srv->http, id, json);
+        }
+    }
 }
 
 static void cron_cb(uv_timer_t *t)

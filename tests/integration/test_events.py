@@ -133,3 +133,48 @@ def test_removed_member_is_reported(tmp_path_factory, clusters):
             wait_for(lambda i=i: "MEMBER_REMOVED" in types_after(
                 events(c.ports[i]), mark if i == li else 0, member=c.names[victim]), 15,
                 "%s to report the removal" % c.names[i])
+
+
+def test_events_stream_over_http_sse(tmp_path_factory, clusters):
+    """GET /events is a Server-Sent Events stream: from ?since=0 it replays what the node kept,
+    then sends new events as they happen (a member killed); Last-Event-ID resumes after an id."""
+    import http.client
+    import threading
+
+    c = Cluster(tmp_path_factory, 3)
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    victim = (li + 1) % 3
+    conn = http.client.HTTPConnection("127.0.0.1", c.http_port(li), timeout=30)
+    conn.request("GET", "/events?since=0")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert resp.getheader("Content-Type") == "text/event-stream"
+    got = []
+
+    def read():
+        try:
+            for raw in resp:
+                got.append(raw.decode().rstrip("\n"))
+        except (OSError, ValueError):
+            pass
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    wait_for(lambda: "event: LEADER_CHANGED" in got, 10, "the kept events replayed")
+    c.kill(victim)
+    wait_for(lambda: "event: MEMBER_SUSPECT" in got, 15, "the member's suspicion streamed")
+    data = [json.loads(l[len("data: "):]) for l in got if l.startswith("data: ")]
+    ids = [int(l[len("id: "):]) for l in got if l.startswith("id: ")]
+    assert ids == [e["id"] for e in data] and ids == sorted(ids), got
+    assert any(e["type"] == "MEMBER_SUSPECT" and e["member"] == c.names[victim] for e in data)
+    conn.close()
+    # Resuming after the first event with Last-Event-ID: the first one is not sent again.
+    conn = http.client.HTTPConnection("127.0.0.1", c.http_port(li), timeout=30)
+    conn.request("GET", "/events", headers={"Last-Event-ID": str(ids[0])})
+    resp = conn.getresponse()
+    first = b""
+    while b"\n\n" not in first:
+        first += resp.read1(4096)
+    assert first.decode().startswith("id: %d\n" % (ids[0] + 1)), first
+    conn.close()
