@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -515,13 +516,18 @@ static void server_shutdown(struct io_server *srv, const char *why);
  * WAL's fsync times and each peer link's dropped frames. */
 static void server_publish(struct io_server *srv)
 {
-    if (srv->http == NULL || srv->obs == NULL) {
-        return; /* no HTTP, or not started yet */
+    if (srv->obs == NULL) {
+        return; /* not started yet */
     }
     struct node_observation *o = srv->obs;
     node_observe(srv->node, io_clock_ms(), o);
     o->stopping = srv->stopping != 0;
     io_durable_sync_times(srv->durable, &o->wal_fsync);
+    struct statvfs fs;
+    if (statvfs(srv->cfg->data_dir, &fs) == 0) {
+        o->disk_total_bytes = (uint64_t)fs.f_blocks * fs.f_frsize;
+        o->disk_free_bytes = (uint64_t)fs.f_bavail * fs.f_frsize;
+    }
     for (size_t i = 0; i < o->member_count; i++) {
         struct observe_member *m = &o->members[i];
         struct peer_stats ps;
@@ -532,9 +538,17 @@ static void server_publish(struct io_server *srv)
         }
     }
     io_http_publish(srv->http, o);
+    struct observe_health health;
+    observe_health_score(o, &health);
+    char reasons[512] = "";
+    for (size_t i = 0, at = 0; i < health.reason_count && at < sizeof(reasons); i++) {
+        at += (size_t)snprintf(reasons + at, sizeof(reasons) - at, "%s%s", i ? "; " : "",
+                               health.reasons[i]);
+    }
+    node_set_health(srv->node, health.node_score, health.cluster_score, reasons);
     /* New cluster events for /events streams (older than the node keeps: skipped). */
     uint64_t last = node_events_last_id(srv->node);
-    for (uint64_t id = io_http_events_last(srv->http) + 1; id <= last; id++) {
+    for (uint64_t id = io_http_events_last(srv->http) + 1; srv->http != NULL && id <= last; id++) {
         const char *json = node_event_get(srv->node, id);
         if (json != NULL) {
             io_http_event(srv->http, id, json);

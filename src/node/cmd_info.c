@@ -123,9 +123,12 @@ static void info_keyspace(struct cmd_ctx *x, struct hy_buf *b)
 
 static void info_cluster(struct cmd_ctx *x, struct hy_buf *b)
 {
-    (void)x;
     /* Every halyard node answers CLUSTER SLOTS/SHARDS, so cluster-aware clients may use it. */
     hy_buf_append_str(b, "# Cluster\r\ncluster_enabled:1\r\n");
+    /* The health score the shell computed at its last publish (observe.h); -1: none yet. */
+    const struct hy_node *n = x->node;
+    hy_buf_printf(b, "health_score:%d\r\ncluster_health_score:%d\r\nhealth_reasons:%s\r\n",
+                  n->health_score, n->cluster_health_score, n->health_reasons);
 }
 
 typedef void (*info_section_fn)(struct cmd_ctx *x, struct hy_buf *b);

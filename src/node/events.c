@@ -175,6 +175,13 @@ void node_events_cron(struct hy_node *n, uint64_t now_ms)
     }
 }
 
+void node_set_health(struct hy_node *n, int node_score, int cluster_score, const char *reasons)
+{
+    n->health_score = node_score;
+    n->cluster_health_score = cluster_score;
+    snprintf(n->health_reasons, sizeof(n->health_reasons), "%s", reasons);
+}
+
 uint64_t node_events_last_id(const struct hy_node *n)
 {
     return n->events.last_id;

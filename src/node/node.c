@@ -122,6 +122,7 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
                             uint64_t now_ms)
 {
     struct hy_node *n = hy_xcalloc(1, sizeof(*n));
+    n->health_score = n->cluster_health_score = -1;
     n->cfg = cfg;
     n->log = log;
     hy_prng_seed(&n->prng, seed);

@@ -213,6 +213,10 @@ typedef int (*node_write_file_fn)(const char *path, const uint8_t *data, size_t 
                                   size_t cap);
 void node_set_files(struct hy_node *n, node_read_file_fn read, node_write_file_fn write);
 
+/* The health score the shell computed from the last observation (observe.h), for INFO:
+ * scores 0-100 and the reasons, "; "-separated ("" when none). */
+void node_set_health(struct hy_node *n, int node_score, int cluster_score, const char *reasons);
+
 /* Cluster events (events.c): the last id given (0: none yet), and event `id` as one JSON
  * object, or NULL when it is not (or no longer) kept. */
 uint64_t node_events_last_id(const struct hy_node *n);

@@ -263,11 +263,13 @@ struct hy_node {
     uint64_t log_members_upto; /* overlay dropped once applied reaches this index */
     struct node_member members[NODE_MEMBERS_MAX];
     size_t member_count;
-    uint8_t member_up[NODE_MEMBERS_MAX]; /* the transport's view; this node counts as up */
-    struct node_events events;           /* events.c */
-    uint64_t members_epoch;              /* grows when members (or the Raft config) change */
-    uint64_t members_seen_version;       /* store_members_version last folded in */
-    uint64_t members_seen_config;        /* Raft membership index last folded in */
+    uint8_t member_up[NODE_MEMBERS_MAX];    /* the transport's view; this node counts as up */
+    struct node_events events;              /* events.c */
+    int health_score, cluster_health_score; /* node_set_health; -1 until set */
+    char health_reasons[512];
+    uint64_t members_epoch;        /* grows when members (or the Raft config) change */
+    uint64_t members_seen_version; /* store_members_version last folded in */
+    uint64_t members_seen_config;  /* Raft membership index last folded in */
     uint64_t member_warned_ms;
     /* HY.REQ: while set, node_propose wraps the entry in a session request. */
     int wrap_active;

@@ -4,6 +4,7 @@
  */
 #include "node/observe.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -314,6 +315,87 @@ static void health_member_json(const struct observe_member *m, struct hy_buf *b)
     hy_buf_append_str(b, "}");
 }
 
+/* The p99 of a histogram, as the upper bound (us) of the bucket holding it; 0 when empty or
+ * above every bound (then UINT64_MAX). */
+static uint64_t histo_p99_us(const struct hy_histo *h)
+{
+    if (h->count == 0) {
+        return 0;
+    }
+    uint64_t want = h->count - h->count / 100, seen = 0;
+    for (size_t i = 0; i <= HY_HISTO_BOUNDS; i++) {
+        seen += h->bucket[i];
+        if (seen >= want) {
+            return i < HY_HISTO_BOUNDS ? hy_histo_bounds_us[i] : UINT64_MAX;
+        }
+    }
+    return UINT64_MAX;
+}
+
+static void health_lower(struct observe_health *h, int *score, int by, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void health_lower(struct observe_health *h, int *score, int by, const char *fmt, ...)
+{
+    *score -= by;
+    if (h->reason_count < OBSERVE_HEALTH_REASONS_MAX) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(h->reasons[h->reason_count++], sizeof(h->reasons[0]), fmt, ap);
+        va_end(ap);
+    }
+}
+
+void observe_health_score(const struct node_observation *o, struct observe_health *h)
+{
+    memset(h, 0, sizeof(*h));
+    int node = 100;
+    if (!o->has_quorum) {
+        health_lower(h, &node, 50, "no quorum: no leader heard within an election timeout");
+    }
+    if (o->partitions_without_leader > 0) {
+        health_lower(h, &node, (int)HY_MIN(40u, 10u * o->partitions_without_leader),
+                     "%u partitions without a leader", o->partitions_without_leader);
+    }
+    if (o->disk_full) {
+        health_lower(h, &node, 50, "disk full: writes are refused");
+    } else if (o->disk_total_bytes > 0 && o->disk_free_bytes * 10 < o->disk_total_bytes) {
+        health_lower(h, &node, 20, "disk nearly full: %llu%% free",
+                     (unsigned long long)(o->disk_free_bytes * 100 / o->disk_total_bytes));
+    }
+    uint64_t p99 = histo_p99_us(&o->wal_fsync);
+    if (p99 > OBSERVE_HEALTH_SLOW_FSYNC_US) {
+        health_lower(h, &node, 15, "slow fsync: p99 above %llu ms",
+                     (unsigned long long)(p99 == UINT64_MAX ? OBSERVE_HEALTH_SLOW_FSYNC_US / 1000
+                                                            : p99 / 1000));
+    }
+    if (o->memory_max_bytes > 0 && o->memory_used_bytes * 10 > o->memory_max_bytes * 9) {
+        health_lower(h, &node, 10, "memory above 90%% of maxmemory");
+    }
+    uint32_t down = 0, lagging = 0;
+    for (size_t i = 0; i < o->member_count; i++) {
+        const struct observe_member *m = &o->members[i];
+        down += !m->is_self && !m->link_up;
+        lagging += m->has_lag && !m->is_self &&
+                   (m->lag_entries > OBSERVE_READY_APPLY_LAG_MAX || m->lag_ms > 2000);
+    }
+    if (down > 0) {
+        health_lower(h, &node, (int)HY_MIN(30u, 10u * down), "%u members unreachable", down);
+    }
+    if (lagging > 0) {
+        health_lower(h, &node, (int)HY_MIN(30u, 10u * lagging), "%u followers lagging", lagging);
+    }
+    h->node_score = node < 0 ? 0 : node;
+    /* The cluster, from here: the share of members reachable, and whether writes can go on. */
+    int cluster = 100;
+    uint32_t size = o->member_count > 0 ? (uint32_t)o->member_count : 1;
+    cluster -= (int)(100u * down / size);
+    if (!o->has_quorum || o->partitions_without_leader > 0) {
+        cluster -= 50;
+    }
+    h->cluster_score = cluster < 0 ? 0 : cluster;
+}
+
 void observe_health_json(const struct node_observation *o, struct hy_buf *b)
 {
     char reason[160];
@@ -325,6 +407,17 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
     hy_buf_append_json_str(b, o->node_id);
     hy_buf_printf(b, ",\"ready\":%s,\"readyReason\":", json_bool(ready));
     hy_buf_append_json_str(b, reason);
+    struct observe_health health;
+    observe_health_score(o, &health);
+    hy_buf_printf(b, ",\"healthScore\":%d,\"clusterHealthScore\":%d,\"healthReasons\":[",
+                  health.node_score, health.cluster_score);
+    for (size_t i = 0; i < health.reason_count; i++) {
+        if (i > 0) {
+            hy_buf_append_str(b, ",");
+        }
+        hy_buf_append_json_str(b, health.reasons[i]);
+    }
+    hy_buf_append_str(b, "]");
     hy_buf_printf(b, ",\"hasQuorum\":%s,\"leader\":", json_bool(o->has_quorum));
     if (o->leader[0] != '\0') {
         hy_buf_append_json_str(b, o->leader);
@@ -372,6 +465,12 @@ static void metrics_cluster(const struct node_observation *o, struct hy_buf *b)
     prom_label(&l, "version", HY_VERSION);
     prom_u64(b, "halyard_info", &l, 1);
     gauge(b, "halyard_cluster_size", "Members in the Raft configuration.", o->cluster_size);
+    struct observe_health health;
+    observe_health_score(o, &health);
+    gauge(b, "halyard_health_score", "This node's health score, 0-100 (/health says why).",
+          (uint64_t)health.node_score);
+    gauge(b, "halyard_cluster_health_score", "The cluster's health score as this node sees it.",
+          (uint64_t)health.cluster_score);
     gauge(b, "halyard_partitions", "Partitions (Raft groups holding slots) of the cluster.",
           o->partitions);
     gauge(b, "halyard_partitions_led", "Partitions this node leads.", o->partitions_led);

@@ -24,10 +24,12 @@
 #include "common/metrics.h"
 #include "node/cluster.h"
 
-#define OBSERVE_MEMBERS_MAX         48  /* >= NODE_MEMBERS_MAX (asserted in observe.c) */
-#define OBSERVE_COMMANDS_MAX        256 /* >= the command table's size (asserted) */
+#define OBSERVE_MEMBERS_MAX          48  /* >= NODE_MEMBERS_MAX (asserted in observe.c) */
+#define OBSERVE_COMMANDS_MAX         256 /* >= the command table's size (asserted) */
 /* A follower or observer is ready while it has applied all but this many committed entries. */
-#define OBSERVE_READY_APPLY_LAG_MAX 1000
+#define OBSERVE_READY_APPLY_LAG_MAX  1000
+/* The health score counts fsyncs slower than this at p99 as slow. */
+#define OBSERVE_HEALTH_SLOW_FSYNC_US 50000
 
 struct observe_member {
     char name[NODE_MEMBER_NAME_MAX + 1];
@@ -89,14 +91,26 @@ struct node_observation {
     uint64_t uptime_ms;
     /* Filled by the shell. */
     struct hy_histo wal_fsync;
+    uint64_t disk_total_bytes, disk_free_bytes; /* the data dir's file system; 0: unknown */
 };
+
+/* The health score (0-100) of this node and of the cluster as this node sees it, and what
+ * lowers them (docs/operations.md "Health score"). */
+#define OBSERVE_HEALTH_REASONS_MAX 8
+struct observe_health {
+    int node_score, cluster_score;
+    size_t reason_count;
+    char reasons[OBSERVE_HEALTH_REASONS_MAX][96];
+};
+void observe_health_score(const struct node_observation *o, struct observe_health *out);
 
 struct hy_node;
 
 /* Fills *out from the node (borrowed for the call); the shell's fields are zeroed. */
 void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observation *out);
 
-/* /health: one JSON object (Hazelcast's fields, then Raft's and each member's). */
+/* /health: one JSON object (Hazelcast's fields, the health score, then Raft's and each
+ * member's). */
 void observe_health_json(const struct node_observation *o, struct hy_buf *out);
 
 /* /health/ready: 1 when this node can do its job (started, not leaving, a leader with a

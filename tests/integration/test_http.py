@@ -333,3 +333,30 @@ def test_partitioned_leader_turns_unready_and_the_majority_stays_ready(tmp_path_
     finally:
         errors = c.stop_all()
     assert not errors, errors
+
+
+def test_health_score_drops_with_a_dead_member_and_says_why(cluster):
+    """With every member up, no node names an unreachable member and the cluster scores 100
+    (a node's own score may be lowered by a slow disk on a busy machine); after kill -9 of a
+    member the others lose at least its 10 points, name the reason, and score the cluster
+    lower, in /health, /metrics and INFO."""
+    for i in range(3):
+        wait_for(lambda i=i: health(cluster.http_port(i))["clusterHealthScore"] == 100, 15,
+                 "%s to see every member" % cluster.names[i])
+        body = health(cluster.http_port(i))
+        assert not any("unreachable" in r for r in body["healthReasons"]), body
+    victim = (cluster.leader() + 1) % 3
+    cluster.kill(victim)
+    for i in range(3):
+        if i == victim:
+            continue
+        body = wait_for(lambda i=i: (lambda b: b if "1 members unreachable" in b["healthReasons"]
+                                     else None)(health(cluster.http_port(i))), 15,
+                        "%s to name the unreachable member" % cluster.names[i])
+        assert body["healthScore"] <= 90 and body["clusterHealthScore"] <= 67, body
+        samples, text = scrape(cluster.http_port(i))
+        assert samples[("halyard_health_score", "")] <= 90
+        assert samples[("halyard_cluster_health_score", "")] <= 67
+        promtool_check(text)
+        wait_for(lambda i=i: "members unreachable" in info(cluster.ports[i], "cluster")
+                 ["health_reasons"], 10, "INFO to carry the reasons")
