@@ -407,17 +407,6 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
     hy_buf_append_json_str(b, o->node_id);
     hy_buf_printf(b, ",\"ready\":%s,\"readyReason\":", json_bool(ready));
     hy_buf_append_json_str(b, reason);
-    struct observe_health health;
-    observe_health_score(o, &health);
-    hy_buf_printf(b, ",\"healthScore\":%d,\"clusterHealthScore\":%d,\"healthReasons\":[",
-                  health.node_score, health.cluster_score);
-    for (size_t i = 0; i < health.reason_count; i++) {
-        if (i > 0) {
-            hy_buf_append_str(b, ",");
-        }
-        hy_buf_append_json_str(b, health.reasons[i]);
-    }
-    hy_buf_append_str(b, "]");
     hy_buf_printf(b, ",\"hasQuorum\":%s,\"leader\":", json_bool(o->has_quorum));
     if (o->leader[0] != '\0') {
         hy_buf_append_json_str(b, o->leader);
@@ -428,11 +417,22 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
                   ",\"role\":\"%s\",\"term\":%llu,\"commitIndex\":%llu,\"appliedIndex\":%llu,"
                   "\"lastIndex\":%llu,\"snapshotIndex\":%llu,\"voters\":%u,"
                   "\"reachableVoters\":%u,\"partitions\":%u,\"partitionsLed\":%u,"
-                  "\"partitionsWithoutLeader\":%u,\"members\":[",
+                  "\"partitionsWithoutLeader\":%u,",
                   o->role, (unsigned long long)o->term, (unsigned long long)o->commit_index,
                   (unsigned long long)o->applied_index, (unsigned long long)o->last_index,
                   (unsigned long long)o->snapshot_index, o->voters, o->reachable_voters,
                   o->partitions, o->partitions_led, o->partitions_without_leader);
+    struct observe_health health;
+    observe_health_score(o, &health);
+    hy_buf_printf(b, "\"healthScore\":%d,\"clusterHealthScore\":%d,\"healthReasons\":[",
+                  health.node_score, health.cluster_score);
+    for (size_t i = 0; i < health.reason_count; i++) {
+        if (i > 0) {
+            hy_buf_append_str(b, ",");
+        }
+        hy_buf_append_json_str(b, health.reasons[i]);
+    }
+    hy_buf_append_str(b, "],\"members\":[");
     for (size_t i = 0; i < o->member_count; i++) {
         if (i > 0) {
             hy_buf_append_str(b, ",");

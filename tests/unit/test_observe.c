@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -234,6 +235,50 @@ static void test_ready_reasons(void **state)
 
 /* /health on a cut-off follower: no leader (null), PASSIVE, not safe, the reason, and member
  * names escaped as JSON; a leader's view adds each follower's lag. */
+/* The health score: each reason lowers it by its weight, capped, and is named. */
+static void test_health_score(void **state)
+{
+    (void)state;
+    struct node_observation *o = calloc(1, sizeof(*o));
+    assert_non_null(o);
+    o->has_quorum = 1;
+    o->member_count = 3;
+    for (int i = 0; i < 3; i++) {
+        snprintf(o->members[i].name, sizeof(o->members[i].name), "n%d", i + 1);
+        o->members[i].link_up = 1;
+    }
+    o->members[0].is_self = 1;
+    hy_histo_init_us(&o->wal_fsync);
+    struct observe_health h;
+    observe_health_score(o, &h);
+    assert_int_equal(h.node_score, 100);
+    assert_int_equal(h.cluster_score, 100);
+    assert_int_equal(h.reason_count, 0);
+    /* One member down, the disk 95% full, fsyncs slow, a follower lagging. */
+    o->members[2].link_up = 0;
+    o->disk_total_bytes = 1000;
+    o->disk_free_bytes = 50;
+    for (int i = 0; i < 100; i++) {
+        hy_histo_record_us(&o->wal_fsync, 200000);
+    }
+    o->members[1].has_lag = 1;
+    o->members[1].lag_entries = 5000;
+    observe_health_score(o, &h);
+    assert_int_equal(h.node_score, 100 - 20 - 15 - 10 - 10);
+    assert_int_equal(h.cluster_score, 100 - 33);
+    assert_int_equal(h.reason_count, 4);
+    assert_string_equal(h.reasons[0], "disk nearly full: 5% free");
+    assert_string_equal(h.reasons[2], "1 members unreachable");
+    /* No quorum and three leaderless partitions: the floor is 0. */
+    o->has_quorum = 0;
+    o->partitions_without_leader = 3;
+    o->disk_full = 1;
+    observe_health_score(o, &h);
+    assert_int_equal(h.node_score, 0);
+    assert_int_equal(h.cluster_score, 100 - 33 - 50);
+    free(o);
+}
+
 static void test_health_json_cut_off_and_lag(void **state)
 {
     (void)state;
@@ -293,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_texts_from_a_live_node, setup, teardown),
         cmocka_unit_test(test_ready_reasons),
         cmocka_unit_test(test_health_json_cut_off_and_lag),
+        cmocka_unit_test(test_health_score),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
