@@ -32,7 +32,7 @@ else
 $(error unknown MODE $(MODE): release, debug or asan)
 endif
 
-PKGS      := libuv yaml-0.1 openssl libmicrohttpd
+PKGS      := libuv yaml-0.1 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

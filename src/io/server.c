@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "io/durable.h"
+#include "io/alerts.h"
 #include "io/files.h"
 #include "io/http.h"
 #include "io/identity.h"
@@ -50,6 +51,8 @@ struct io_server {
     struct io_mesh *mesh; /* NULL for a node without peers */
     struct io_snapshotter *snapshotter;
     struct io_http *http;         /* NULL with http-port 0 */
+    struct io_alerts *alerts;     /* NULL without alert-webhooks */
+    uint64_t alerts_last_event;   /* the last event id looked at for alerts */
     struct node_observation *obs; /* scratch for what is published to the HTTP thread */
     struct hy_config *cfg;
     struct hy_log *log;
@@ -548,6 +551,16 @@ static void server_publish(struct io_server *srv)
     node_set_health(srv->node, health.node_score, health.cluster_score, reasons);
     /* New cluster events for /events streams (older than the node keeps: skipped). */
     uint64_t last = node_events_last_id(srv->node);
+    for (uint64_t id = srv->alerts_last_event + 1; srv->alerts != NULL && id <= last; id++) {
+        const char *json = node_event_get(srv->node, id);
+        if (json != NULL && io_alerts_wanted(json)) {
+            char body[600];
+            snprintf(body, sizeof(body), "{\"node\":\"%s\",\"cluster\":\"%s\",%s",
+                     srv->cfg->node_id, srv->cfg->cluster_name, json + 1);
+            io_alerts_push(srv->alerts, body);
+        }
+    }
+    srv->alerts_last_event = last;
     for (uint64_t id = io_http_events_last(srv->http) + 1; srv->http != NULL && id <= last; id++) {
         const char *json = node_event_get(srv->node, id);
         if (json != NULL) {
@@ -809,6 +822,8 @@ static void server_abort_start(struct io_server *srv, int listening)
         uv_close((uv_handle_t *)&srv->tls_listener, NULL);
     }
     io_http_close(srv->http);
+    io_alerts_close(srv->alerts);
+    srv->alerts = NULL;
     srv->http = NULL;
     io_tls_ctx_free(srv->tls);
     srv->tls = NULL;
@@ -851,6 +866,9 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     if (rc == HY_OK) {
         rc = io_http_open(cfg, log, &srv.http);
     }
+    if (rc == HY_OK) {
+        rc = io_alerts_open(cfg->alert_webhooks, log, &srv.alerts);
+    }
     if (rc == HY_OK && srv.tls_loaded == NULL && (cfg->tls_http || cfg->tls_cluster)) {
         srv.tls_loaded = tls_settings(cfg); /* what HTTPS and the peer port are built from */
     }
@@ -891,6 +909,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     }
     uv_run(srv.loop, UV_RUN_DEFAULT);
     io_http_close(srv.http);
+    io_alerts_close(srv.alerts);
     hy_free(srv.obs);
     io_durable_close(srv.durable);
     node_destroy(srv.node);

@@ -65,6 +65,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \
       NULL)                                                                                        \
     X("aclfile", aclfile, CONFIG_STRING, "", 0, 0, 0, NULL)                                        \
+    X("alert-webhooks", alert_webhooks, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
+    X("alert-lag-entries", alert_lag_entries, CONFIG_INT, "10000", 1, INT64_MAX, 1, NULL)          \
     X("tls-port", tls_port, CONFIG_INT, "0", 0, 65535, 0, NULL)                                    \
     X("tls-cert-file", tls_cert_file, CONFIG_STRING, "", 0, 0, 1, NULL)                            \
     X("tls-key-file", tls_key_file, CONFIG_STRING, "", 0, 0, 1, NULL)                              \

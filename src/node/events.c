@@ -4,7 +4,9 @@
  * MEMBER_ALIVE) and lost for long (MEMBER_FAILED), a Raft group's new leader
  * (LEADER_CHANGED), a group without a leader for longer than an election can take
  * (QUORUM_LOST: "partition detected") and its leader back (QUORUM_REGAINED: "partition
- * healed").
+ * healed"), the WAL's disk full and writable again (DISK_FULL, DISK_WRITABLE), and, on a
+ * group's leader, a follower more than alert-lag-entries behind (FOLLOWER_LAGGING) and back
+ * within half of it (FOLLOWER_CAUGHT_UP).
  *
  * Each event is one JSON object, numbered from 1 in the order this node saw them, kept in a
  * ring of the last NODE_EVENTS_MAX, logged, and read with HALYARD EVENTS [SINCE id] [COUNT n]
@@ -24,6 +26,8 @@
 
 /* A member down this long (link lost, not back) is reported FAILED. */
 #define EVENTS_FAILED_AFTER_ELECTIONS 10
+/* After start, links get this long to form before a member never reached is suspect. */
+#define EVENTS_LINK_GRACE_MS 2000
 
 static void event_push(struct hy_node *n, uint64_t now_ms, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -37,14 +41,18 @@ static void event_push(struct hy_node *n, uint64_t now_ms, const char *type, con
                        (unsigned long long)id, (unsigned long long)now_ms, type);
     /* The fields after the common ones, then the closing brace (they are short: names of at
      * most NODE_MEMBER_NAME_MAX bytes and numbers). */
+    char fields[NODE_EVENT_BYTES];
+    va_list ap;
+    va_start(ap, fmt);
+    int flen = vsnprintf(fields, sizeof(fields), fmt, ap);
+    va_end(ap);
     size_t at = len > 0 && (size_t)len < NODE_EVENT_BYTES - 2 ? (size_t)len : 0;
-    if (at > 0 && fmt[0] != '\0') {
+    if (at > 0 && flen > 0) {
+        size_t room = NODE_EVENT_BYTES - 2 - at - 1; /* the comma, the brace, the NUL */
+        size_t take = HY_MIN((size_t)flen, room);
         slot[at++] = ',';
-        va_list ap;
-        va_start(ap, fmt);
-        int more = vsnprintf(slot + at, NODE_EVENT_BYTES - 1 - at, fmt, ap);
-        va_end(ap);
-        at = more > 0 ? HY_MIN(at + (size_t)more, NODE_EVENT_BYTES - 2) : at;
+        memcpy(slot + at, fields, take);
+        at += take;
     }
     slot[at] = '}';
     slot[at + 1] = '\0';
@@ -125,11 +133,66 @@ static void events_members(struct hy_node *n, uint64_t now_ms)
     ev->members_seen = 1;
 }
 
+/* On each group this node leads: followers more than alert-lag-entries behind. */
+static void events_lag(struct hy_node *n, uint64_t now_ms)
+{
+    struct node_events *ev = &n->events;
+    uint64_t limit = (uint64_t)n->cfg->alert_lag_entries;
+    for (size_t gi = 0; gi < n->group_count && gi < NODE_GROUPS_EVENTS_MAX; gi++) {
+        struct node_group *g = n->groups[gi];
+        if (raft_role(&g->raft) != RAFT_LEADER) {
+            ev->lagging[gi] = 0;
+            continue;
+        }
+        uint64_t last = raft_last_index(&g->raft);
+        for (size_t i = 0; i < n->member_count && i < 64; i++) {
+            struct raft_follower f;
+            if (!raft_follower_info(&g->raft, n->members[i].id, &f)) {
+                continue;
+            }
+            uint64_t lag = last > f.match_index ? last - f.match_index : 0;
+            uint64_t bit = 1ull << i;
+            if (!(ev->lagging[gi] & bit) && lag > limit) {
+                ev->lagging[gi] |= bit;
+                event_push(n, now_ms, "FOLLOWER_LAGGING",
+                           "\"member\":\"%s\",\"partition\":%d,\"group\":%u,\"lagEntries\":%llu",
+                           n->members[i].name, group_partition(n, g), g->id,
+                           (unsigned long long)lag);
+            } else if ((ev->lagging[gi] & bit) && lag <= limit / 2) {
+                ev->lagging[gi] &= ~bit;
+                event_push(n, now_ms, "FOLLOWER_CAUGHT_UP",
+                           "\"member\":\"%s\",\"partition\":%d,\"group\":%u,\"lagEntries\":%llu",
+                           n->members[i].name, group_partition(n, g), g->id,
+                           (unsigned long long)lag);
+            }
+        }
+    }
+}
+
 void node_events_cron(struct hy_node *n, uint64_t now_ms)
 {
     struct node_events *ev = &n->events;
     events_members(n, now_ms);
+    events_lag(n, now_ms);
+    if (n->disk_full != ev->disk_full) {
+        ev->disk_full = n->disk_full;
+        event_push(n, now_ms, n->disk_full ? "DISK_FULL" : "DISK_WRITABLE", "%s", "");
+    }
     uint64_t election = (uint64_t)n->cfg->election_timeout_ms;
+    if (ev->started_ms == 0) {
+        ev->started_ms = now_ms;
+    }
+    for (size_t i = 0; i < n->member_count; i++) {
+        /* A member whose link never came up (down before this node could reach it) is
+         * suspect too, once the links have had time to form. */
+        const struct node_member *m = &n->members[i];
+        if (!n->member_up[i] && ev->down_since_ms[i] == 0 && m->role != STORE_MEMBER_REMOVED &&
+            strcmp(m->name, n->cfg->node_id) != 0 &&
+            now_ms >= ev->started_ms + EVENTS_LINK_GRACE_MS) {
+            event_push(n, now_ms, "MEMBER_SUSPECT", "\"member\":\"%s\"", m->name);
+            ev->down_since_ms[i] = now_ms;
+        }
+    }
     for (size_t i = 0; i < n->member_count; i++) {
         if (ev->down_since_ms[i] != 0 && !ev->failed[i] &&
             now_ms >= ev->down_since_ms[i] + EVENTS_FAILED_AFTER_ELECTIONS * election) {

@@ -209,6 +209,10 @@ struct node_events {
     uint64_t leader_term[NODE_GROUPS_EVENTS_MAX];
     uint64_t leaderless_since_ms[NODE_GROUPS_EVENTS_MAX];
     uint8_t quorum_lost[NODE_GROUPS_EVENTS_MAX];
+    int disk_full;
+    uint64_t started_ms; /* the first cron */
+    /* Leader of a group: followers reported lagging (bit per member index), per group. */
+    uint64_t lagging[NODE_GROUPS_EVENTS_MAX];
 };
 void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms);
 void node_events_cron(struct hy_node *n, uint64_t now_ms);

@@ -1,0 +1,143 @@
+"""Webhook alerts (alert-webhooks): a small HTTP receiver in the test gets the JSON POSTs a
+3-node cluster sends when a member fails (kill -9) and when a cut-off member loses its quorum;
+a receiver that answers 500 at first gets the alert on a retry; a receiver that is down never
+holds up the cluster; a bad URL list stops the start."""
+
+import http.server
+import json
+import threading
+
+import pytest
+
+from cluster import Cluster
+from conftest import free_port, wait_for
+from fault_proxy import ProxiedCluster
+
+pytestmark = pytest.mark.halyard_only
+
+
+class Receiver:
+    """Records every POST body; answers 500 to the first `fail_first` of them."""
+
+    def __init__(self, fail_first=0):
+        self.bodies = []
+        self.attempts = 0
+        self.fail_first = fail_first
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                outer.attempts += 1
+                if outer.attempts <= outer.fail_first:
+                    self.send_response(500)
+                else:
+                    outer.bodies.append(json.loads(body))
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self):
+        return "http://127.0.0.1:%d/hook" % self.port
+
+    def types(self, **match):
+        return [b["type"] for b in self.bodies if all(b.get(k) == v for k, v in match.items())]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def clusters():
+    made = []
+    yield made
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, errors
+
+
+def test_member_failed_is_posted_by_every_survivor(tmp_path_factory, clusters, receiver):
+    c = Cluster(tmp_path_factory, 3, {"alert-webhooks": receiver.url()})
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    victim = (li + 1) % 3
+    c.kill(victim)
+    survivors = {c.names[i] for i in range(3) if i != victim}
+    wait_for(lambda: {b["node"] for b in receiver.bodies if b["type"] == "MEMBER_FAILED"} ==
+             survivors, 20, "MEMBER_FAILED from both survivors")
+    for b in receiver.bodies:
+        if b["type"] == "MEMBER_FAILED":
+            assert b["member"] == c.names[victim] and b["cluster"] == "halyard", b
+    # Events that do not alert (LEADER_CHANGED, MEMBER_SUSPECT) were not posted.
+    assert set(receiver.types()) <= {"MEMBER_FAILED", "QUORUM_LOST", "QUORUM_REGAINED",
+                                     "FOLLOWER_LAGGING", "DISK_FULL"}
+
+
+def test_quorum_lost_and_regained_on_a_cut_off_member(tmp_path_factory, clusters, receiver):
+    c = ProxiedCluster(tmp_path_factory, 3, {"alert-webhooks": receiver.url()})
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    fi = (li + 1) % 3
+    c.net.partition([fi])
+    try:
+        wait_for(lambda: "QUORUM_LOST" in receiver.types(node=c.names[fi]), 20,
+                 "QUORUM_LOST from the cut-off member")
+    finally:
+        c.net.heal()
+    wait_for(lambda: "QUORUM_REGAINED" in receiver.types(node=c.names[fi]), 20,
+             "QUORUM_REGAINED after the heal")
+
+
+def test_a_failing_receiver_gets_the_alert_on_a_retry(tmp_path_factory, clusters):
+    r = Receiver(fail_first=2)
+    try:
+        c = Cluster(tmp_path_factory, 3, {"alert-webhooks": r.url()})
+        clusters.append(c)
+        c.start_all()
+        li = c.leader()
+        c.kill((li + 2) % 3)
+        wait_for(lambda: "MEMBER_FAILED" in r.types(), 25, "the alert after two 500s")
+        assert r.attempts >= 3
+    finally:
+        r.close()
+
+
+def test_a_receiver_that_is_down_holds_nothing_up(tmp_path_factory, clusters):
+    dead = "http://127.0.0.1:%d/hook" % free_port()  # nothing listens there
+    c = Cluster(tmp_path_factory, 3, {"alert-webhooks": dead})
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    c.kill((li + 1) % 3)
+    cl = c.nodes[li].client()
+    for i in range(200):
+        assert cl.set("alerts:%d" % i, "x")
+    wait_for(lambda: "did not take an alert" in c.nodes[li].log_tail(1 << 20), 30,
+             "the failed deliveries logged")
+
+
+def test_bad_webhook_list_stops_the_start(servers):
+    s = servers.start({"alert-webhooks": "ftp://example.org/x"}, ready=False)
+    assert s.wait_exit(20) not in (None, 0)
+    assert "alert-webhooks" in s.log_tail(), s.log_tail()
+    s._stopped = True
