@@ -27,7 +27,7 @@
 /* A member down this long (link lost, not back) is reported FAILED. */
 #define EVENTS_FAILED_AFTER_ELECTIONS 10
 /* After start, links get this long to form before a member never reached is suspect. */
-#define EVENTS_LINK_GRACE_MS 2000
+#define EVENTS_LINK_GRACE_MS          2000
 
 static void event_push(struct hy_node *n, uint64_t now_ms, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
