@@ -2,6 +2,7 @@
  * identity.c - which cluster a data dir belongs to, and joining one (see identity.h).
  */
 #include "io/identity.h"
+#include "node/cluster.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -295,21 +296,30 @@ static void join_signal_handler(int signum)
     join_stop_signal = signum;
 }
 
-static int join_attempts(const struct hy_config *cfg, const struct hy_log *log, const char *host,
-                         uint16_t port, struct hy_buf *out, int64_t *partitions)
+#define JOIN_TARGETS_MAX 64
+
+/* Rounds over the targets: each is asked in turn (a name resolved anew each time); the first
+ * that takes the join ends it, a refusal ends it, and after a round where none answered the
+ * next waits a doubling delay, until the deadline. */
+static int join_attempts(const struct hy_config *cfg, const struct hy_log *log,
+                         const struct node_join_target *targets, size_t n, struct hy_buf *out,
+                         int64_t *partitions)
 {
     uint64_t deadline = io_clock_ms() + JOIN_DEADLINE_MS;
     uint32_t delay_ms = 100;
     for (;;) {
-        hy_buf_reset(out);
-        int rc = join_once(cfg, log, host, port, out, partitions);
-        if (join_stop_signal != 0) {
-            hy_log(log, HY_LOG_ERROR, "join: received %s before joining; not joined, exiting",
-                   strsignal(join_stop_signal));
-            return HY_ECLOSED;
-        }
-        if (rc != HY_EAGAIN) {
-            return rc;
+        for (size_t i = 0; i < n; i++) {
+            hy_buf_reset(out);
+            int rc = join_once(cfg, log, targets[i].host, (uint16_t)(targets[i].peer_port - 10000),
+                               out, partitions);
+            if (join_stop_signal != 0) {
+                hy_log(log, HY_LOG_ERROR, "join: received %s before joining; not joined, exiting",
+                       strsignal(join_stop_signal));
+                return HY_ECLOSED;
+            }
+            if (rc != HY_EAGAIN) {
+                return rc;
+            }
         }
         if (io_clock_ms() + delay_ms > deadline) {
             hy_log(log, HY_LOG_ERROR, "join: gave up after %d s", JOIN_DEADLINE_MS / 1000);
@@ -323,15 +333,20 @@ static int join_attempts(const struct hy_config *cfg, const struct hy_log *log, 
 static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, struct hy_buf *out,
                         int64_t *partitions)
 {
-    char host[256];
-    const char *colon = strrchr(cfg->join, ':');
-    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
-    if (colon == NULL || colon == cfg->join || (size_t)(colon - cfg->join) >= sizeof(host) ||
-        port <= 10000 || port > 65535) {
-        hy_log(log, HY_LOG_ERROR,
-               "join: '%s' is not HOST:PEERPORT (the member's client port is 10000 below)",
-               cfg->join);
+    struct node_join_target targets[JOIN_TARGETS_MAX];
+    size_t n = 0;
+    char err[160];
+    if (node_join_targets_parse(cfg->join, targets, JOIN_TARGETS_MAX, &n, err) != 0) {
+        hy_log(log, HY_LOG_ERROR, "join: %s", err);
         return HY_ECONFIG;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (targets[i].peer_port <= 10000) {
+            hy_log(log, HY_LOG_ERROR,
+                   "join: %s:%u is not HOST:PEERPORT (the member's client port is 10000 below)",
+                   targets[i].host, targets[i].peer_port);
+            return HY_ECONFIG;
+        }
     }
     if (strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0) {
         hy_log(log, HY_LOG_ERROR,
@@ -339,8 +354,6 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
                "node at (it is advertised to them)");
         return HY_ECONFIG;
     }
-    memcpy(host, cfg->join, (size_t)(colon - cfg->join));
-    host[colon - cfg->join] = '\0';
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = join_signal_handler; /* no SA_RESTART: sleeps and reads end early */
@@ -348,7 +361,7 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
     join_stop_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    int rc = join_attempts(cfg, log, host, (uint16_t)(port - 10000), out, partitions);
+    int rc = join_attempts(cfg, log, targets, n, out, partitions);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     return rc;

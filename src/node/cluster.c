@@ -88,3 +88,101 @@ const struct node_member *node_member_find(const struct node_member *members, si
     }
     return NULL;
 }
+
+/* ---- --join targets -------------------------------------------------------------------------- */
+
+/* A decimal number in p[0..len) within [lo, hi]; -1 when it is not one. */
+static long number_in(const char *p, size_t len, long lo, long hi)
+{
+    if (len == 0 || len > 5) {
+        return -1;
+    }
+    long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (p[i] - '0');
+    }
+    return v >= lo && v <= hi ? v : -1;
+}
+
+/* "A-B" or "A" within [lo, hi] into *a, *b (a <= b); 0 or -1. */
+static int range_in(const char *p, size_t len, long lo, long hi, long *a, long *b)
+{
+    const char *dash = memchr(p, '-', len);
+    *a = number_in(p, dash ? (size_t)(dash - p) : len, lo, hi);
+    *b = dash ? number_in(dash + 1, len - (size_t)(dash + 1 - p), lo, hi) : *a;
+    return *a < 0 || *b < *a ? -1 : 0;
+}
+
+static int target_add(struct node_join_target *out, size_t cap, size_t *n, const char *host,
+                      size_t host_len, long port, char *err)
+{
+    if (*n == cap) {
+        snprintf(err, 160, "more than %zu join targets", cap);
+        return -1;
+    }
+    if (host_len == 0 || host_len > NODE_MEMBER_HOST_MAX) {
+        snprintf(err, 160, "a join target needs a host (at most %d bytes)", NODE_MEMBER_HOST_MAX);
+        return -1;
+    }
+    memcpy(out[*n].host, host, host_len);
+    out[*n].host[host_len] = '\0';
+    out[*n].peer_port = (uint16_t)port;
+    (*n)++;
+    return 0;
+}
+
+int node_join_targets_parse(const char *list, struct node_join_target *out, size_t cap,
+                            size_t *count_out, char *err)
+{
+    size_t n = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = len ? memrchr(p, ':', len) : NULL;
+        long pa, pb;
+        if (colon == NULL ||
+            range_in(colon + 1, len - (size_t)(colon + 1 - p), 1, 65535, &pa, &pb) != 0) {
+            snprintf(err, 160, "'%.*s' is not HOST:PEERPORT, HOST:PORT1-PORT2 or A.B.C.D1-D2:PORT",
+                     (int)HY_MIN(len, 100), p);
+            return -1;
+        }
+        size_t host_len = (size_t)(colon - p);
+        /* An IPv4 address whose last part is a range: 10.0.0.1-3. */
+        const char *dot = memrchr(p, '.', host_len);
+        const char *dash = dot ? memchr(dot, '-', host_len - (size_t)(dot - p)) : NULL;
+        long ha = -1, hb = -1;
+        if (dash != NULL &&
+            range_in(dot + 1, host_len - (size_t)(dot + 1 - p), 0, 255, &ha, &hb) != 0) {
+            snprintf(err, 160, "'%.*s': the last part of the address is not a range A-B",
+                     (int)HY_MIN(len, 100), p);
+            return -1;
+        }
+        for (long h = ha; h <= hb; h++) {
+            char host[NODE_MEMBER_HOST_MAX + 1];
+            size_t hl = host_len;
+            if (dash != NULL) {
+                int w = snprintf(host, sizeof(host), "%.*s%ld", (int)(dot + 1 - p), p, h);
+                hl = w > 0 ? (size_t)w : 0;
+            } else {
+                snprintf(host, sizeof(host), "%.*s", (int)HY_MIN(host_len, NODE_MEMBER_HOST_MAX),
+                         p);
+            }
+            for (long port = pa; port <= pb; port++) {
+                if (target_add(out, cap, &n, host, hl, port, err) != 0) {
+                    return -1;
+                }
+            }
+        }
+        p = end ? end + 1 : p + len;
+    }
+    if (n == 0) {
+        snprintf(err, 160, "no join target");
+        return -1;
+    }
+    *count_out = n;
+    return 0;
+}

@@ -39,6 +39,17 @@ raft_id node_member_id(const char *name);
 int node_members_parse(const char *list, struct node_member *out, size_t cap, size_t *count_out,
                        char *err) HY_MUST_CHECK;
 
+/* A member to join through: its address and peer port (its client port is 10000 below). */
+struct node_join_target {
+    char host[NODE_MEMBER_HOST_MAX + 1];
+    uint16_t peer_port;
+};
+/* `join`: targets separated by commas, each HOST:PEERPORT (a name is resolved at every
+ * attempt), HOST:PORT1-PORT2 (each port), or A.B.C.D1-D2:PORT (each address). 0 and the
+ * targets in order, or -1 with the reason in err (160 bytes). */
+int node_join_targets_parse(const char *list, struct node_join_target *out, size_t cap,
+                            size_t *count_out, char *err);
+
 /* The member with Raft id `id`, or NULL. */
 const struct node_member *node_member_find(const struct node_member *members, size_t count,
                                            raft_id id);

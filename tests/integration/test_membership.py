@@ -156,6 +156,39 @@ def test_joined_node_catches_up_is_promoted_and_restarts_bare(grow):
     assert cmd(c.ports[j], "GET", "post") == b"x"  # proxied, linearizable
 
 
+def test_join_tries_a_list_with_a_range_and_a_name(grow):
+    """--join takes several targets, tried in turn every round: here a port where nothing
+    listens, then localhost (a name, resolved at each attempt) and a port range whose second
+    port is a member's peer port. The node joins through the first that answers."""
+    c = grow(3)
+    c.leader()
+    dead = free_port_pair() + 10000
+    member_peer = c.ports[1] + 10000
+    i = len(c.nodes)
+    c.ports.append(free_port_pair())
+    c.names.append("n4")
+    c.nodes.append(None)
+    c.node_extra[i] = {}
+    c.joiners[i] = ("127.0.0.1:%d,localhost:%d-%d" % (dead, member_peer - 1, member_peer),
+                    "voter")
+    c.start(i)
+    wait_roles(c, {"n4": "follower"})
+    log = c.nodes[i].log_tail(1 << 20)
+    assert "cannot reach 127.0.0.1:%d" % (dead - 10000) in log, log
+
+
+def test_join_list_syntax_errors_stop_the_start(grow, tmp_path):
+    c = grow(1)
+    for bad, why in (("127.0.0.1", "not HOST:PEERPORT"), ("10.0.0.9-2:17379", "not a range"),
+                     ("127.0.0.1:7379", "client port is 10000 below")):
+        p = subprocess.Popen([os.environ["HALYARD_BIN"], "--node-id", "z9", "--bind", "127.0.0.1",
+                              "--port", "1", "--data-dir", str(tmp_path / ("z" + str(abs(hash(bad))))),
+                              "--cluster-secret", SECRET, "--join", bad],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out, _ = p.communicate(timeout=30)
+        assert p.returncode != 0 and why in out, (bad, out)
+
+
 def test_observer_never_votes(grow):
     """--role observer stays a learner: it replicates and serves READONLY reads, but is not
     counted in the quorum and is never promoted."""

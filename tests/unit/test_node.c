@@ -437,6 +437,33 @@ static void test_config_values(void **state)
     config_free(&cfg);
 }
 
+/* --join lists: names, port ranges, address ranges, in order; errors say what is wrong. */
+static void test_join_targets(void **state)
+{
+    (void)state;
+    struct node_join_target t[16];
+    size_t n = 0;
+    char err[160];
+    assert_int_equal(
+        node_join_targets_parse("a.example:17379,10.0.0.1-3:17380,h:17381-17382", t, 16, &n, err),
+        0);
+    assert_int_equal(n, 6);
+    assert_string_equal(t[0].host, "a.example");
+    assert_int_equal(t[0].peer_port, 17379);
+    assert_string_equal(t[1].host, "10.0.0.1");
+    assert_string_equal(t[3].host, "10.0.0.3");
+    assert_int_equal(t[3].peer_port, 17380);
+    assert_string_equal(t[4].host, "h");
+    assert_int_equal(t[5].peer_port, 17382);
+    assert_int_equal(node_join_targets_parse("10.0.0.250-260:1", t, 16, &n, err), -1);
+    assert_non_null(strstr(err, "not a range"));
+    assert_int_equal(node_join_targets_parse("h:2-1", t, 16, &n, err), -1);
+    assert_int_equal(node_join_targets_parse("h", t, 16, &n, err), -1);
+    assert_int_equal(node_join_targets_parse(":17379", t, 16, &n, err), -1);
+    assert_int_equal(node_join_targets_parse("h:1-20", t, 16, &n, err), -1);
+    assert_non_null(strstr(err, "more than 16"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forked_snapshot_then_another_is_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test(test_config_values),
+        cmocka_unit_test(test_join_targets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
