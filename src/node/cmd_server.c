@@ -166,6 +166,7 @@ void cmd_hello(struct cmd_ctx *x)
 void cmd_reset(struct cmd_ctx *x)
 {
     struct node_client *c = x->client;
+    node_multi_reset(c); /* as Redis: DISCARD and UNWATCH */
     c->proto = 2;
     c->name[0] = '\0';
     c->authenticated = acl_default_open(x->node, x->store);

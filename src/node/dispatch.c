@@ -10,7 +10,7 @@
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
-static void reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv)
+void node_reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv)
 {
     /* Same text as Redis, which clients and tests match: the name, then up to 128 bytes of
      * the first arguments, each quoted and followed by a space. */
@@ -148,6 +148,10 @@ static void node_wrap_session(struct cmd_ctx *x, const struct store_entry *e, st
 void node_propose(struct cmd_ctx *x, const struct store_entry *e)
 {
     struct hy_node *n = x->node;
+    if (n->capture != NULL) {
+        node_capture_entry(x, e); /* a command of a transaction being built (cmd_multi.c) */
+        return;
+    }
     struct hy_buf *turn = replica_turn_data(x->group);
     size_t offset = turn->len;
     if (n->wrap_active) {
@@ -370,9 +374,6 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
     return 0;
 }
 
-static int keys_in_group(const struct hy_node *n, const struct node_group *g,
-                         const struct cmd_def *d, size_t argc, const struct resp_arg *argv);
-
 static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
@@ -390,7 +391,7 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
     if (!acl_check(x, d)) {
         return; /* NOPERM (acl.c) */
     }
-    if (!keys_in_group(n, x->group, d, x->argc, x->argv)) {
+    if (!node_keys_in_group(n, x->group, d, x->argc, x->argv)) {
         /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys
          * of different slots in one partition are fine, and {hash tags} keep keys together. */
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
@@ -484,8 +485,8 @@ static size_t numkeys_position(const struct cmd_def *d)
 }
 
 /* 1 when every key of the request is in g's partition (or the node has one group). */
-static int keys_in_group(const struct hy_node *n, const struct node_group *g,
-                         const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
+int node_keys_in_group(const struct hy_node *n, const struct node_group *g, const struct cmd_def *d,
+                       size_t argc, const struct resp_arg *argv)
 {
     if (n->group_count == 1 || d == NULL) {
         return 1;
@@ -493,7 +494,10 @@ static int keys_in_group(const struct hy_node *n, const struct node_group *g,
     if (d->handler == cmd_hy_req && argc > 3) {
         const struct cmd_def *inner = node_command_lookup(n, argv[3].ptr, argv[3].len);
         return inner == NULL || inner->handler == cmd_hy_req ||
-               keys_in_group(n, g, inner, argc - 3, argv + 3);
+               node_keys_in_group(n, g, inner, argc - 3, argv + 3);
+    }
+    if (d->handler == cmd_hy_exec) {
+        return node_multi_exec_keys_in_group(n, g, argc, argv);
     }
     if (d->first_key <= 0) {
         return 1;
@@ -535,6 +539,9 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
         }
         return n->meta;
     }
+    if (d != NULL && d->handler == cmd_hy_exec) {
+        return node_multi_exec_group(n, argc, argv);
+    }
     if (d != NULL && d->handler == cmd_hy_flushpart && argc == 2) {
         int64_t slot;
         if (hy_parse_i64(argv[1].ptr, argv[1].len, &slot) && slot >= 0 && slot < HY_SLOT_COUNT) {
@@ -561,12 +568,53 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
     return node_group_of_slot(n, hy_key_slot(k->ptr, k->len));
 }
 
+/* A request of a client in MULTI: queued (or refused) and answered here (returns 1), or
+ * EXEC, turned into its HY.EXEC request in *d, *argc, *argv (returns -1: run it as any
+ * request), or one that does not queue (-1 as well). */
+static int node_multi_step(struct hy_node *n, struct node_client *c, const struct cmd_def **d,
+                           size_t *argc, const struct resp_arg **argv, uint64_t now_ms)
+{
+    struct node_group *g = node_command_group(n, *d, *argc, *argv);
+    struct cmd_ctx x = {
+        .node = n,
+        .group = g,
+        .store = g->store,
+        .client = c,
+        .argc = *argc,
+        .argv = *argv,
+        .now_ms = now_ms,
+        .w = {.out = &c->out, .proto = c->proto},
+    };
+    struct node_waiter *pending = c->last_waiter;
+    size_t mark = c->out.len;
+    if (*d != NULL && (*d)->handler == cmd_exec) {
+        if (node_multi_exec_request(n, c, &x.w, argc, argv)) {
+            *d = node_command_lookup(n, (const uint8_t *)"hy.exec", 7);
+            HY_ASSERT(*d != NULL);
+            return -1;
+        }
+    } else if (!node_multi_queue(&x, *d)) {
+        return -1;
+    }
+    c->last_ms = now_ms;
+    node_defer_reply(c, pending, mark);
+    return 1;
+}
+
 /* Runs one request. Returns 0 when it must wait (it stays in the input), 1 when done. */
 static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
 {
     const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
     d = node_command_sub(n, d, argc, argv); /* ACL SETUSER: a write, unlike ACL WHOAMI */
+    int from_exec = 0;
+    if (node_multi_active(c)) {
+        int r = node_multi_step(n, c, &d, &argc, &argv, now_ms);
+        if (r >= 0) {
+            return r; /* queued, or refused, or answered (EXECABORT, an empty EXEC) */
+        }
+        from_exec = d != NULL && d->handler == cmd_hy_exec;
+    }
     struct node_group *g = node_command_group(n, d, argc, argv);
     if (node_must_wait(g, c, d, now_ms)) {
         if (c->wait_start_ms == 0) {
@@ -590,9 +638,12 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     struct node_waiter *pending = c->last_waiter;
     size_t mark = c->out.len;
     if (d == NULL) {
-        reply_unknown_command(&x.w, argc, argv);
+        node_reply_unknown_command(&x.w, argc, argv);
     } else {
         node_run(&x, d);
+    }
+    if (from_exec) {
+        node_multi_exec_sent(c); /* proposed, forwarded or answered: the transaction ends */
     }
     if (!c->forwarding) {
         proxy_request_done(n, c); /* done (or proposed here): a new deadline next */

@@ -89,6 +89,7 @@ struct node_client {
     uint32_t auth_failures; /* failed AUTH in a row on this connection (acl.c rate limit) */
     uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
+    struct node_multi *multi; /* cmd_multi.c: MULTI's queue and WATCH's keys (NULL: none) */
 };
 
 /* A write proposed for a client, answered when its entry is applied (node internal). */
