@@ -17,6 +17,15 @@ void cmd_ping(struct cmd_ctx *x)
 {
     if (x->argc > 2) {
         node_reply_arity(&x->w, "ping");
+    } else if (x->client->proto < 3 && node_pubsub_count(x->client) > 0) {
+        /* A RESP2 subscriber's PING answers in the subscriber's form. */
+        resp_write_array(&x->w, 2);
+        resp_write_bulk_str(&x->w, "pong");
+        if (x->argc == 2) {
+            resp_write_bulk(&x->w, x->argv[1].ptr, x->argv[1].len);
+        } else {
+            resp_write_bulk_str(&x->w, "");
+        }
     } else if (x->argc == 2) {
         resp_write_bulk(&x->w, x->argv[1].ptr, x->argv[1].len);
     } else {
@@ -167,6 +176,7 @@ void cmd_reset(struct cmd_ctx *x)
 {
     struct node_client *c = x->client;
     node_multi_reset(c); /* as Redis: DISCARD and UNWATCH */
+    node_pubsub_reset(c);
     c->proto = 2;
     c->name[0] = '\0';
     c->authenticated = acl_default_open(x->node, x->store);

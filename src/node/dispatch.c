@@ -388,6 +388,13 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return;
     }
+    if (!node_pubsub_allowed(c, d)) {
+        resp_write_errorf(&x->w,
+                          "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                          "QUIT / RESET are allowed in this context",
+                          d->name);
+        return;
+    }
     if (!acl_check(x, d)) {
         return; /* NOPERM (acl.c) */
     }

@@ -90,6 +90,7 @@ struct node_client {
     uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
     struct node_multi *multi; /* cmd_multi.c: MULTI's queue and WATCH's keys (NULL: none) */
+    struct node_subs *subs;   /* pubsub.c: its channels and patterns (NULL: none) */
 };
 
 /* A write proposed for a client, answered when its entry is applied (node internal). */
@@ -240,7 +241,9 @@ void node_reconfigure(struct hy_node *n);
 size_t node_client_count(const struct hy_node *n);
 /* ---- proxying: followers forward requests to the leader (redirect: proxy) ---- */
 
-enum node_peer_msg_kind { NODE_FORWARD = 1, NODE_FORWARD_REPLY = 2 };
+/* NODE_PUBLISH: a PUBLISH for every other member's subscribers (pubsub.c); at most once: the
+ * shell drops it when the link is down. */
+enum node_peer_msg_kind { NODE_FORWARD = 1, NODE_FORWARD_REPLY = 2, NODE_PUBLISH = 3 };
 
 /* A message for the shell to send to member `to`; owned by the caller after take. */
 struct node_peer_msg {
@@ -262,6 +265,10 @@ void node_forward_request(struct hy_node *n, const char *from, uint64_t req_id, 
 /* The reply of member `from` to one of our forwards (data borrowed). */
 void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
                         size_t len, uint64_t now_ms);
+/* A PUBLISH frame's payload from member `from` (data borrowed): delivered to this node's
+ * subscribers (pubsub.c). */
+void node_publish_received(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                           uint64_t now_ms);
 /* The shell could not send forward req_id (no link, queue full): it never left this node, so
  * the request waits for a reachable leader and goes again. */
 void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms);

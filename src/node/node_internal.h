@@ -530,6 +530,17 @@ void node_capture_entry(struct cmd_ctx *x, const struct store_entry *e);
 void node_exec_read_cb(void *ctx, struct store *s, const uint8_t *cmd, size_t len, uint64_t time_ms,
                        uint64_t seed, struct resp_writer *w);
 
+/* proxy.c: queues a message for the shell to send to member `to` (data copied). */
+void node_outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_id,
+                      const uint8_t *data, size_t len);
+
+/* pubsub.c */
+size_t node_pubsub_count(const struct node_client *c);
+void node_pubsub_free(struct node_client *c);
+void node_pubsub_reset(struct node_client *c);
+/* 0 when c is a RESP2 subscriber and d is not one of the commands that context allows. */
+int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d);
+
 #define CMD(name, handler, arity, flags, first, last, step, group, summary) \
     void handler(struct cmd_ctx *x);
 #include "node/commands.def"

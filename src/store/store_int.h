@@ -78,8 +78,9 @@ struct store {
     uint64_t *watch_ver;
     store_exec_read_fn exec_read;
     void *exec_read_ctx;
-    unsigned exec_depth;      /* EXEC entries being applied (one: they do not nest) */
-    unsigned mutation;        /* enum store_mutation: test only */
+    unsigned exec_depth; /* EXEC entries being applied (one: they do not nest) */
+    uint64_t watch_skip; /* set by an op: bit i = its key argument i is unchanged (not touched) */
+    unsigned mutation;   /* enum store_mutation: test only */
     uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
 

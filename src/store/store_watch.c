@@ -112,6 +112,7 @@ static void touch_cb(void *ctx, struct htab_node *n)
 void store__watch_before(struct store *s, const struct store_entry *e)
 {
     s->watch_seq++;
+    s->watch_skip = 0;
     if (e->op == STORE_OP_FLUSHALL) {
         /* As Redis's touchAllWatchedKeysInDb: the keys that exist are touched, and a watch
          * on a missing key survives a FLUSHALL. */
@@ -121,13 +122,17 @@ void store__watch_before(struct store *s, const struct store_entry *e)
 
 void store__watch_after(struct store *s, const struct store_entry *e)
 {
+    uint64_t skip = s->watch_skip;
+    s->watch_skip = 0;
     if (!has_keys(e->op) || e->argc == 0) {
         return;
     }
     const struct key_span *k = &key_spans[e->op];
     size_t last = k->last >= 0 ? (size_t)k->last : e->argc - (size_t)(-k->last);
     for (size_t i = (size_t)k->first; i <= last && i < e->argc; i += (size_t)k->step) {
-        touch(s, e->argv[i].ptr, e->argv[i].len);
+        if (i >= 64 || !(skip & (1ull << i))) {
+            touch(s, e->argv[i].ptr, e->argv[i].len);
+        }
     }
 }
 

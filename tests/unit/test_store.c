@@ -1638,6 +1638,20 @@ static void test_exec_watch(void **state)
     exec_literal(&b, "+PONG\r\n");
     assert_string_equal(exec_run(s, &b, 401), "*-1\r\n");
 
+    /* SMOVE touches only what it changed (Redis's test "SMOVE only notify dstset when the
+     * addition is successful"): the destination keeps its version when it had the member. */
+    run(s, STORE_OP_SADD, 0, 450, -1, 0, "src", "a", "b", NULL);
+    run(s, STORE_OP_SADD, 0, 450, -1, 0, "dst", "a", NULL);
+    uint64_t dst_v = store_watch_version(s, S("dst")), src_v = store_watch_version(s, S("src"));
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 451, -1, 0, "src", "dst", "a", NULL), ":1\r\n");
+    assert_int_equal(store_watch_version(s, S("dst")), dst_v);
+    assert_true(store_watch_version(s, S("src")) > src_v);
+    src_v = store_watch_version(s, S("src"));
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 452, -1, 0, "src", "dst", "zz", NULL), ":0\r\n");
+    assert_int_equal(store_watch_version(s, S("src")), src_v);
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 453, -1, 0, "src", "dst", "b", NULL), ":1\r\n");
+    assert_true(store_watch_version(s, S("dst")) > dst_v);
+
     /* A runtime error inside does not stop the rest (Redis: no rollback); reads without a
      * reader answer an error; nested EXEC and malformed items are refused in place. */
     run(s, STORE_OP_SET, 0, 500, -1, 0, "str", "v", NULL);
