@@ -410,6 +410,10 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         node_reply_no_leader(x, why);
         return;
     }
+    if (node_needs_leader(n, c, d) && !replica_is_leader(x->group) &&
+        node_block_follower_wait(x, d)) {
+        return; /* a blocking command waits for this replica to show data, then goes on */
+    }
     if (node_needs_leader(n, c, d) && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
@@ -666,7 +670,8 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
 {
     size_t off = 0;
     const unsigned stop = NODE_CLIENT_CLOSE_AFTER_REPLY | NODE_CLIENT_CLOSE_ASAP;
-    while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len) {
+    while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len &&
+           c->block_state == NODE_BLOCK_NONE) {
         size_t consumed = 0, argc = 0;
         const struct resp_arg *argv = NULL;
         int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
@@ -689,6 +694,13 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
         /* argv borrows from c->in: execute before the bytes are consumed below. */
         if (argc > 0 && !node_execute(n, c, argc, argv, now_ms)) {
             break; /* it waits for earlier writes or for reads to be possible */
+        }
+        if (c->block_hold) {
+            /* A blocking command waits, or its pop is in flight: it stays in the input until
+             * answered (blocking.c). */
+            c->block_hold = 0;
+            c->block_req_len = consumed;
+            break;
         }
         off += consumed;
     }
@@ -774,6 +786,7 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     proxy_check(n, now_ms);
     proxy_wake(n, now_ms);
     node_time_out_reads(n, now_ms);
+    node_block_wake(n, now_ms); /* blocking commands past their timeout */
     node_drain_step(n, now_ms);
     node_balance_leaders(n, now_ms);
     member_force_step(n, now_ms);

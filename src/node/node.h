@@ -91,7 +91,17 @@ struct node_client {
     int join_nonce_set;
     struct node_multi *multi; /* cmd_multi.c: MULTI's queue and WATCH's keys (NULL: none) */
     struct node_subs *subs;   /* pubsub.c: its channels and patterns (NULL: none) */
+    /* blocking.c: a blocking pop at the head of `in` (left there until answered). */
+    int block_state;            /* enum node_block_state */
+    int block_hold;             /* set by a handler: leave the request in the input */
+    int block_null_bulk;        /* its timeout answers $-1 (BLMOVE), else *-1 */
+    uint32_t block_group;       /* the group whose applies wake it */
+    uint64_t block_seen;        /* that group's applied index when it last looked */
+    uint64_t block_deadline_ms; /* UINT64_MAX: none; 0: not blocked */
+    size_t block_req_len;       /* the request's bytes at the head of `in` */
 };
+
+enum node_block_state { NODE_BLOCK_NONE = 0, NODE_BLOCK_WAITING = 1, NODE_BLOCK_POPPING = 2 };
 
 /* A write proposed for a client, answered when its entry is applied (node internal). */
 struct node_waiter;

@@ -24,7 +24,8 @@ enum cmd_flag {
     CMD_NOAUTH = 1u << 5,
     CMD_STALE = 1u << 6,
     CMD_CONTAINER =
-        1u << 7, /* has "name|sub" rows for subcommands that differ (node_command_sub) */
+        1u << 7,            /* has "name|sub" rows for subcommands that differ (node_command_sub) */
+    CMD_BLOCKING = 1u << 8, /* may wait for data (blocking.c) */
 };
 
 struct cmd_ctx;
@@ -120,6 +121,7 @@ struct node_waiter {
     int cmd_index;       /* in node_commands, -1 = none; for per-command latency */
     int outcome_noted;   /* counted in node_metrics (a waiter may be answered twice) */
     int proto;
+    int blocking;       /* a blocking command's pop: a null reply makes it wait again */
     struct hy_buf tail; /* immediate replies that must follow this one */
 };
 
@@ -533,6 +535,15 @@ void node_exec_read_cb(void *ctx, struct store *s, const uint8_t *cmd, size_t le
 /* proxy.c: queues a message for the shell to send to member `to` (data copied). */
 void node_outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_id,
                       const uint8_t *data, size_t len);
+
+/* blocking.c */
+int node_block_active(const struct node_client *c);
+int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d);
+void node_block_shape(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                      size_t *first, size_t *count, size_t *timeout_at);
+void node_block_done(struct hy_node *n, struct node_client *c);
+int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply);
+void node_block_wake(struct hy_node *n, uint64_t now_ms);
 
 /* pubsub.c */
 size_t node_pubsub_count(const struct node_client *c);

@@ -320,6 +320,7 @@ enum store_flag {
     STORE_F_CH = 1u << 12,        /* ZADD: count changed members, not only added ones */
     STORE_F_INCR = 1u << 13,      /* ZADD: increment (ZINCRBY); reply the new score */
     STORE_F_REPLACE = 1u << 14,   /* COPY: overwrite an existing destination */
+    STORE_F_FLAT = 1u << 15,      /* LMPOP/ZMPOP: BLPOP's [key, elem] / BZPOPMIN's [key, m, s] */
 };
 
 /* SSTORE kinds (entry.incr). */

@@ -1668,6 +1668,28 @@ static void test_exec_watch(void **state)
     store_destroy(s);
 }
 
+/* STORE_F_FLAT: LMPOP and ZMPOP in BLPOP's and BZPOPMIN's shapes (one element, no inner
+ * array), a null array when every key is empty, as the blocking commands need. */
+static void test_flat_pops(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", "b", NULL);
+    assert_string_equal(run(s, STORE_OP_LMPOP, STORE_F_FLAT, 1, -1, 5, "none", "l", NULL),
+                        "*2\r\n$1\r\nl\r\n$1\r\na\r\n");
+    assert_string_equal(run(s, STORE_OP_LMPOP, STORE_F_FLAT | STORE_F_RIGHT, 1, -1, 1, "l", NULL),
+                        "*2\r\n$1\r\nl\r\n$1\r\nb\r\n");
+    assert_string_equal(run(s, STORE_OP_LMPOP, STORE_F_FLAT, 1, -1, 1, "l", NULL), "*-1\r\n");
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1", "m", "2", "n", NULL);
+    assert_string_equal(run(s, STORE_OP_ZMPOP, STORE_F_FLAT | STORE_F_RIGHT, 1, -1, 1, "z", NULL),
+                        "*3\r\n$1\r\nz\r\n$1\r\nn\r\n$1\r\n2\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, STORE_F_FLAT, 1, -1, 1, "z", NULL),
+                        "*3\r\n$1\r\nz\r\n$1\r\nm\r\n$1\r\n1\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, STORE_F_FLAT, 1, -1, 1, "z", NULL), "*-1\r\n");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 /* The versions are replicated state: a snapshot carries them (and the apply counter), so a
  * replica restored from it checks a watch exactly as the one that took it; a replica that did
  * not see the write disagrees with the digest. */
@@ -2187,6 +2209,7 @@ int main(void)
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_exec_watch),
         cmocka_unit_test(test_exec_versions_snapshot),
+        cmocka_unit_test(test_flat_pops),
         cmocka_unit_test(test_sort),
         cmocka_unit_test(test_hyperloglog),
         cmocka_unit_test(test_getdel_getex),
