@@ -326,7 +326,8 @@ void node_block_done(struct hy_node *n, struct node_client *c)
 
 /* A waiter's reply for a blocking pop, written to scratch at apply: a null means entries
  * ahead of it took the data, and the client waits again. Returns 1 when it was delivered. */
-int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply)
+int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply,
+                       int silent)
 {
     int is_null = (reply->len == 5 && (memcmp(reply->data, "*-1\r\n", 5) == 0 ||
                                        memcmp(reply->data, "$-1\r\n", 5) == 0)) ||
@@ -336,7 +337,9 @@ int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy
         c->block_seen = 0; /* look again at the next wake */
         return 0;
     }
-    hy_buf_append(&c->out, reply->data, reply->len);
+    if (!silent) { /* CLIENT REPLY OFF drops it */
+        hy_buf_append(&c->out, reply->data, reply->len);
+    }
     node_block_done(n, c);
     return 1;
 }

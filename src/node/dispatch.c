@@ -612,6 +612,23 @@ static int node_multi_step(struct hy_node *n, struct node_client *c, const struc
     return 1;
 }
 
+/* CLIENT REPLY OFF/SKIP: the request's reply is dropped (a write's when it applies), except
+ * the subscribe commands' notices, which Redis 7.0 sends as pushes regardless. */
+static void node_silence(struct node_client *c, const struct cmd_def *d,
+                         const struct node_waiter *pending, size_t mark)
+{
+    if (d != NULL && (d->handler == cmd_subscribe || d->handler == cmd_psubscribe ||
+                      d->handler == cmd_unsubscribe || d->handler == cmd_punsubscribe)) {
+        return;
+    }
+    if (c->out.len > mark) {
+        c->out.len = mark;
+    }
+    if (c->last_waiter != NULL && c->last_waiter != pending) {
+        c->last_waiter->silent = 1;
+    }
+}
+
 /* Runs one request. Returns 0 when it must wait (it stays in the input), 1 when done. */
 static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
@@ -648,10 +665,25 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     c->last_ms = now_ms;
     struct node_waiter *pending = c->last_waiter;
     size_t mark = c->out.len;
+    if (c->reply_mode == NODE_REPLY_SKIP_NEXT) {
+        c->reply_mode = NODE_REPLY_SKIP; /* this command's reply, not CLIENT REPLY SKIP's */
+    } else if (c->reply_mode == NODE_REPLY_SKIP) {
+        c->reply_mode = NODE_REPLY_ON;
+    }
+    int silent = c->reply_mode != NODE_REPLY_ON;
+    if (c->reply_mode == NODE_REPLY_SKIP) {
+        c->reply_mode = NODE_REPLY_ON; /* one command only */
+    }
     if (d == NULL) {
         node_reply_unknown_command(&x.w, argc, argv);
     } else {
         node_run(&x, d);
+    }
+    if (d != NULL && d->handler == cmd_client) {
+        silent = c->reply_mode != NODE_REPLY_ON; /* CLIENT REPLY ON answers, OFF/SKIP do not */
+    }
+    if (silent) {
+        node_silence(c, d, pending, mark);
     }
     if (from_exec) {
         node_multi_exec_sent(c); /* proposed, forwarded or answered: the transaction ends */

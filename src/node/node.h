@@ -99,8 +99,10 @@ struct node_client {
     uint64_t block_seen;        /* that group's applied index when it last looked */
     uint64_t block_deadline_ms; /* UINT64_MAX: none; 0: not blocked */
     size_t block_req_len;       /* the request's bytes at the head of `in` */
+    int reply_mode;             /* enum node_reply_mode: CLIENT REPLY */
 };
 
+enum node_reply_mode { NODE_REPLY_ON = 0, NODE_REPLY_OFF, NODE_REPLY_SKIP_NEXT, NODE_REPLY_SKIP };
 enum node_block_state { NODE_BLOCK_NONE = 0, NODE_BLOCK_WAITING = 1, NODE_BLOCK_POPPING = 2 };
 
 /* A write proposed for a client, answered when its entry is applied (node internal). */

@@ -122,6 +122,7 @@ struct node_waiter {
     int outcome_noted;   /* counted in node_metrics (a waiter may be answered twice) */
     int proto;
     int blocking;       /* a blocking command's pop: a null reply makes it wait again */
+    int silent;         /* CLIENT REPLY OFF/SKIP: its reply is dropped */
     struct hy_buf tail; /* immediate replies that must follow this one */
 };
 
@@ -542,7 +543,8 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d);
 void node_block_shape(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
                       size_t *first, size_t *count, size_t *timeout_at);
 void node_block_done(struct hy_node *n, struct node_client *c);
-int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply);
+int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply,
+                       int silent);
 void node_block_wake(struct hy_node *n, uint64_t now_ms);
 
 /* pubsub.c */

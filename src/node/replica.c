@@ -474,7 +474,8 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
         struct hy_buf scratch; /* a blocking pop's reply: delivered unless null (blocking.c) */
         hy_buf_init(&scratch);
         int blocking = c != NULL && w->blocking;
-        struct resp_writer wr = {c ? (blocking ? &scratch : &c->out) : NULL, w ? w->proto : 2};
+        struct resp_writer wr = {c ? (blocking || w->silent ? &scratch : &c->out) : NULL,
+                                 w ? w->proto : 2};
         uint64_t expired = store_expired_count(g->store);
         if (n->mutation >= NODE_MUT_APPLY_CLOCK) { /* test only: the bug under test */
             store_set_mutation(g->store, n->mutation - NODE_MUT_APPLY_CLOCK + 1, n->raft_now_ms);
@@ -485,7 +486,7 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
          * does not decode means a bug, and applying on would fork the replicas. */
         HY_ASSERT(rc == HY_OK);
         if (blocking) {
-            node_block_applied(n, c, &scratch);
+            node_block_applied(n, c, &scratch, w->silent);
         }
         hy_buf_free(&scratch);
     }

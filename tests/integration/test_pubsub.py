@@ -151,3 +151,23 @@ def test_publish_reaches_every_node_in_order(cluster):
         assert got == [[b"message", b"news", b"m%d" % k] for k in range(200)]
     for s in subs:
         s.close()
+
+
+def test_client_reply_off_keeps_pushes(srv):
+    """CLIENT REPLY OFF drops replies (a write's too) but not subscribe notices and messages
+    (Redis 7.0); SKIP drops the next reply only; ON answers OK."""
+    with srv.raw() as c, srv.raw() as pub:
+        c.send(c.encode("CLIENT", "REPLY", "OFF") + c.encode("SET", "a", "1") +
+               c.encode("GET", "a") + c.encode("CLIENT", "REPLY", "ON"))
+        assert c.read() == "OK"
+        c.send(c.encode("CLIENT", "REPLY", "SKIP") + c.encode("SET", "a", "2") +
+               c.encode("GET", "a"))
+        assert c.read() == b"2"
+        c.cmd("HELLO", "3")
+        c.send(c.encode("CLIENT", "REPLY", "OFF") + c.encode("SUBSCRIBE", "ch"))
+        assert c.read() == [b"subscribe", b"ch", 1]
+        assert pub.cmd("PUBLISH", "ch", "m") == 1
+        assert c.read() == [b"message", b"ch", b"m"]
+        c.send(c.encode("SET", "b", "1") + c.encode("CLIENT", "REPLY", "ON"))
+        assert c.read() == "OK"
+        assert pub.cmd("GET", "b") == b"1"
