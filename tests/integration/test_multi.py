@@ -249,3 +249,57 @@ def test_cluster_follower_crossslot_and_concurrent_watch(cluster):
             c.cmd("READONLY")
             wait_for(lambda: c.cmd("GET", key) == str(11 + sum(committed)).encode(), 10,
                      "replica on %d to catch up" % p)
+
+
+def test_exec_stream_survives_leader_kill(tmp_path_factory):
+    """A stream of EXECs through a follower while the leader is killed with SIGKILL: every
+    transaction applies whole or not at all, at most once (the follower re-sends under its
+    session), each acknowledged one exactly once and in its place: the counter it
+    incremented equals its element's position in the list it appended to."""
+    c = Cluster(tmp_path_factory, 3)
+    c.start_all()
+    try:
+        lead = c.leader()
+        follower = next(i for i in range(3) if i != lead)
+        results = {}
+        errors = []
+        started = threading.Event()
+
+        def stream():
+            try:
+                r = redis.Redis(host="127.0.0.1", port=c.ports[follower], socket_timeout=30)
+                for i in range(200):
+                    p = r.pipeline(transaction=True)
+                    p.incr("ctr").rpush("log", i)
+                    try:
+                        results[i] = p.execute()
+                    except redis.ResponseError as e:
+                        results[i] = e  # UNKNOWN / TRYAGAIN: may or may not be applied
+                    if i == 40:
+                        started.set()
+                r.close()
+            except Exception as e:
+                errors.append(repr(e))
+                started.set()
+
+        t = threading.Thread(target=stream)
+        t.start()
+        assert started.wait(60)
+        c.kill(lead)
+        done_at_kill = len(results)
+        t.join(180)
+        assert not t.is_alive() and not errors, errors
+        assert done_at_kill < 200, "the stream ended before the kill: nothing was tested"
+        assert c.leader(exclude=(lead,)) != lead
+        with RawConn(c.ports[follower]) as conn:
+            log = [int(v) for v in conn.cmd("LRANGE", "log", 0, -1)]
+            ctr = int(conn.cmd("GET", "ctr"))
+        assert len(log) == len(set(log)), "a transaction applied twice"
+        assert ctr == len(log), "a transaction applied in part"
+        acked = {i: v for i, v in results.items() if isinstance(v, list)}
+        for i, (n, length) in acked.items():
+            assert log.index(i) == n - 1 and length == n, (i, n, length)
+        assert len(acked) >= 150, "too few transactions acknowledged: %d" % len(acked)
+    finally:
+        errors = c.stop_all()
+    assert not errors, "\n".join(errors)
