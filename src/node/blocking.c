@@ -50,13 +50,20 @@ static int parse_timeout(struct cmd_ctx *x, size_t i, uint64_t *deadline_ms)
     return 1;
 }
 
-/* 1 when one of the keys exists on this replica (a wrong type counts: the pop answers
- * WRONGTYPE, as Redis does at once). */
-static int keys_ready(struct cmd_ctx *x, const struct block_keys *k)
+/* 1 when one of the keys exists on this replica. On the first look a key of another type
+ * counts (the pop answers WRONGTYPE at once, as Redis does); once blocked, only a key of the
+ * command's type wakes it (Redis serves blocked clients from keys of their type only). */
+static int keys_ready(struct cmd_ctx *x, const struct block_keys *k, int blocked)
 {
+    enum store_type want = x->cmd != NULL && (x->cmd->handler == cmd_bzpopmin ||
+                                              x->cmd->handler == cmd_bzpopmax ||
+                                              x->cmd->handler == cmd_bzmpop)
+                               ? STORE_ZSET
+                               : STORE_LIST;
     for (size_t i = 0; i < k->count; i++) {
         const struct resp_arg *a = &x->argv[k->first + i];
-        if (store_peek(x->store, a->ptr, a->len, x->now_ms) != NULL) {
+        const struct store_obj *o = store_peek(x->store, a->ptr, a->len, x->now_ms);
+        if (o != NULL && (!blocked || store_obj_type(o) == want)) {
             return 1;
         }
     }
@@ -82,13 +89,14 @@ static void block_or_pop(struct cmd_ctx *x, size_t timeout_at, const struct bloc
         pop(x); /* inside MULTI, or forwarded by a follower that saw data: never blocks */
         return;
     }
-    if (c->block_deadline_ms == 0) {
+    int blocked = c->block_deadline_ms != 0; /* run again after waiting */
+    if (!blocked) {
         c->block_deadline_ms = deadline; /* from its first run, not from each retry */
     }
     c->block_null_bulk = null_bulk;
     c->block_group = x->group->id;
     c->block_hold = 1;
-    if (!keys_ready(x, k)) {
+    if (!keys_ready(x, k, blocked)) {
         c->block_state = NODE_BLOCK_WAITING;
         c->block_seen = x->group->applied;
         return;
@@ -122,7 +130,7 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     if (!parse_timeout(x, timeout_at, &deadline)) {
         return 1; /* answered */
     }
-    if (keys_ready(x, &k)) {
+    if (keys_ready(x, &k, c->block_deadline_ms != 0)) {
         c->block_deadline_ms = 0;
         return 0;
     }

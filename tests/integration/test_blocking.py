@@ -114,3 +114,15 @@ def test_follower_client_served_through_leader(cluster):
             with RawConn(port) as c:
                 c.cmd("READONLY")
                 wait_for(lambda: c.cmd("LLEN", "jobs") == 0, 10, "the pop on %d" % port)
+
+
+def test_blocked_client_ignores_keys_of_another_type(srv):
+    """Once blocked, a key turned into another type does not wake it with WRONGTYPE (Redis
+    serves blocked clients from keys of their type only); the next push does."""
+    with srv.raw() as b, srv.raw() as w:
+        b.send(b.encode("BLPOP", "k", 10))
+        wait_for(lambda: b"blocked_clients:1" in w.cmd("INFO", "clients"), 5, "the client to block")
+        assert w.cmd("SET", "k", "string") == "OK"
+        assert w.cmd("DEL", "k") == 1
+        assert w.cmd("RPUSH", "k", "v") == 1
+        assert b.read() == [b"k", b"v"]
