@@ -55,11 +55,11 @@ static int parse_timeout(struct cmd_ctx *x, size_t i, uint64_t *deadline_ms)
  * command's type wakes it (Redis serves blocked clients from keys of their type only). */
 static int keys_ready(struct cmd_ctx *x, const struct block_keys *k, int blocked)
 {
-    enum store_type want = x->cmd != NULL && (x->cmd->handler == cmd_bzpopmin ||
-                                              x->cmd->handler == cmd_bzpopmax ||
-                                              x->cmd->handler == cmd_bzmpop)
-                               ? STORE_ZSET
-                               : STORE_LIST;
+    enum store_type want =
+        x->cmd != NULL && (x->cmd->handler == cmd_bzpopmin || x->cmd->handler == cmd_bzpopmax ||
+                           x->cmd->handler == cmd_bzmpop)
+            ? STORE_ZSET
+            : STORE_LIST;
     for (size_t i = 0; i < k->count; i++) {
         const struct resp_arg *a = &x->argv[k->first + i];
         const struct store_obj *o = store_peek(x->store, a->ptr, a->len, x->now_ms);
