@@ -99,6 +99,7 @@ static void block_or_pop(struct cmd_ctx *x, size_t timeout_at, const struct bloc
     if (!keys_ready(x, k, blocked)) {
         c->block_state = NODE_BLOCK_WAITING;
         c->block_seen = x->group->applied;
+        n->block_any = 1;
         return;
     }
     struct node_waiter *before = c->last_waiter;
@@ -142,6 +143,7 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     c->block_hold = 1;
     c->block_state = NODE_BLOCK_WAITING;
     c->block_seen = x->group->applied;
+    x->node->block_any = 1;
     return 1;
 }
 
@@ -343,6 +345,7 @@ int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy
     if (is_null) {
         c->block_state = NODE_BLOCK_WAITING;
         c->block_seen = 0; /* look again at the next wake */
+        n->block_any = 1;
         return 0;
     }
     if (!silent) { /* CLIENT REPLY OFF drops it */
@@ -356,10 +359,15 @@ int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy
  * their deadline get Redis's null. */
 void node_block_wake(struct hy_node *n, uint64_t now_ms)
 {
+    if (!n->block_any) {
+        return; /* nobody has waited since the last pass found none: no walk of the clients */
+    }
+    n->block_any = 0;
     for (struct node_client *c = n->clients; c != NULL; c = c->next) {
         if (c->block_state != NODE_BLOCK_WAITING) {
             continue;
         }
+        n->block_any = 1; /* still one (set again if it is served below: harmless) */
         struct node_group *g = node_group_get(n, c->block_group);
         if (now_ms >= c->block_deadline_ms) {
             struct resp_writer w = {&c->out, c->proto};
