@@ -363,7 +363,13 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
         return; /* nobody has waited since the last pass found none: no walk of the clients */
     }
     n->block_any = 0;
-    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+    /* Oldest first, as Redis serves blocked clients: the list holds the newest first. */
+    struct node_client *last = n->clients;
+    while (last != NULL && last->next != NULL) {
+        last = last->next;
+    }
+    for (struct node_client *c = last, *prev; c != NULL; c = prev) {
+        prev = c->prev;
         if (c->block_state != NODE_BLOCK_WAITING) {
             continue;
         }

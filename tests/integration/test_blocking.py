@@ -126,3 +126,18 @@ def test_blocked_client_ignores_keys_of_another_type(srv):
         assert w.cmd("DEL", "k") == 1
         assert w.cmd("RPUSH", "k", "v") == 1
         assert b.read() == [b"k", b"v"]
+
+
+def test_oldest_waiter_served_first(srv):
+    """Blocked clients are served oldest first, as Redis does: the first one's BRPOPLPUSH into
+    a string answers WRONGTYPE and leaves the element for the second."""
+    with srv.raw() as rd1, srv.raw() as rd2, srv.raw() as w:
+        w.cmd("SET", "target1", "nolist")
+        rd1.send(rd1.encode("BRPOPLPUSH", "blist", "target1", 0))
+        wait_for(lambda: b"blocked_clients:1" in w.cmd("INFO", "clients"), 5, "rd1 to block")
+        rd2.send(rd2.encode("BRPOPLPUSH", "blist", "target2", 0))
+        wait_for(lambda: b"blocked_clients:2" in w.cmd("INFO", "clients"), 5, "rd2 to block")
+        w.cmd("LPUSH", "blist", "foo")
+        assert rd1.read().startswith("WRONGTYPE")
+        assert rd2.read() == b"foo"
+        assert w.cmd("LRANGE", "target2", 0, -1) == [b"foo"]
