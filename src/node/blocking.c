@@ -17,6 +17,7 @@
  * early (docs/protocol.md). Inside MULTI a blocking command never blocks (Redis 7.0).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -92,6 +93,7 @@ static void block_or_pop(struct cmd_ctx *x, size_t timeout_at, const struct bloc
     int blocked = c->block_deadline_ms != 0; /* run again after waiting */
     if (!blocked) {
         c->block_deadline_ms = deadline; /* from its first run, not from each retry */
+        c->block_order = ++n->block_seq;
     }
     c->block_null_bulk = null_bulk;
     c->block_group = x->group->id;
@@ -137,6 +139,7 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     }
     if (c->block_deadline_ms == 0) {
         c->block_deadline_ms = deadline;
+        c->block_order = ++x->node->block_seq;
     }
     c->block_null_bulk = d->handler == cmd_blmove || d->handler == cmd_brpoplpush;
     c->block_group = x->group->id;
@@ -355,6 +358,13 @@ int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy
     return 1;
 }
 
+static int by_block_order(const void *a, const void *b)
+{
+    uint64_t x = (*(struct node_client *const *)a)->block_order;
+    uint64_t y = (*(struct node_client *const *)b)->block_order;
+    return x < y ? -1 : x > y;
+}
+
 /* Clients waiting on groups that applied entries since they looked run again; those past
  * their deadline get Redis's null. */
 void node_block_wake(struct hy_node *n, uint64_t now_ms)
@@ -363,13 +373,22 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
         return; /* nobody has waited since the last pass found none: no walk of the clients */
     }
     n->block_any = 0;
-    /* Oldest first, as Redis serves blocked clients: the list holds the newest first. */
-    struct node_client *last = n->clients;
-    while (last != NULL && last->next != NULL) {
-        last = last->next;
+    /* In the order they blocked, as Redis serves blocked clients. Only waiting clients are
+     * collected; serving one may change others' state (checked again below). */
+    size_t count = 0, cap = 0;
+    struct node_client **v = NULL;
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (c->block_state == NODE_BLOCK_WAITING) {
+            if (count == cap) {
+                cap = cap ? cap * 2 : 8;
+                v = hy_xrealloc(v, cap * sizeof(*v));
+            }
+            v[count++] = c;
+        }
     }
-    for (struct node_client *c = last, *prev; c != NULL; c = prev) {
-        prev = c->prev;
+    qsort(v, count, sizeof(*v), by_block_order);
+    for (size_t i = 0; i < count; i++) {
+        struct node_client *c = v[i];
         if (c->block_state != NODE_BLOCK_WAITING) {
             continue;
         }
@@ -394,4 +413,5 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
         node_client_process(n, c, now_ms);
         replica_mark_ready(n, c);
     }
+    hy_free(v);
 }

@@ -99,6 +99,7 @@ struct node_client {
     uint64_t block_seen;        /* that group's applied index when it last looked */
     uint64_t block_deadline_ms; /* UINT64_MAX: none; 0: not blocked */
     size_t block_req_len;       /* the request's bytes at the head of `in` */
+    uint64_t block_order;       /* when it blocked, in the node's count: served oldest first */
     int reply_mode;             /* enum node_reply_mode: CLIENT REPLY */
 };
 

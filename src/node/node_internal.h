@@ -247,8 +247,9 @@ struct hy_node {
     uint64_t member_warned_ms;
     /* cmd_multi.c: while set, node_propose hands entries to the transaction being built. */
     struct node_capture *capture;
-    int block_any; /* blocking.c: a client may be waiting for data (cleared by a pass that
-                      found none) */
+    uint64_t block_seq; /* blocking.c: numbers clients in the order they blocked */
+    int block_any;      /* blocking.c: a client may be waiting for data (cleared by a pass that
+                           found none) */
     /* HY.REQ: while set, node_propose wraps the entry in a session request. */
     int wrap_active;
     uint64_t wrap_session, wrap_seq;

@@ -129,9 +129,10 @@ def test_blocked_client_ignores_keys_of_another_type(srv):
 
 
 def test_oldest_waiter_served_first(srv):
-    """Blocked clients are served oldest first, as Redis does: the first one's BRPOPLPUSH into
+    """Blocked clients are served in the order they blocked, as Redis does: the first one's BRPOPLPUSH into
     a string answers WRONGTYPE and leaves the element for the second."""
-    with srv.raw() as rd1, srv.raw() as rd2, srv.raw() as w:
+    # rd2 connects first, rd1 blocks first: the order of blocking is what counts.
+    with srv.raw() as rd2, srv.raw() as rd1, srv.raw() as w:
         w.cmd("SET", "target1", "nolist")
         rd1.send(rd1.encode("BRPOPLPUSH", "blist", "target1", 0))
         wait_for(lambda: b"blocked_clients:1" in w.cmd("INFO", "clients"), 5, "rd1 to block")
