@@ -679,7 +679,9 @@ static void net_send_forward(struct world *w, struct w_node *from, const struct 
     hy_buf_init(&f);
     struct wire_limits lim;
     wire_limits_default(&lim);
-    uint8_t type = pm->kind == NODE_FORWARD ? WIRE_FORWARD : WIRE_FORWARD_REPLY;
+    uint8_t type = pm->kind == NODE_FORWARD   ? WIRE_FORWARD
+                   : pm->kind == NODE_PUBLISH ? WIRE_PUBLISH
+                                              : WIRE_FORWARD_REPLY;
     if (wire_encode_forward(&f, type, pm->req_id, pm->data.data, pm->data.len, &lim) != HY_OK) {
         w_fail(w, "%s: a forward does not encode", from->name);
         hy_buf_free(&f);
@@ -798,6 +800,8 @@ static void ev_frame(struct world *w, struct w_node *wn, const struct w_ev *e)
     } else if (fr.type == WIRE_FORWARD_REPLY) {
         node_forward_reply(wn->node, from, fr.forward.req_id, fr.forward.data, fr.forward.len,
                            clk(wn));
+    } else if (fr.type == WIRE_PUBLISH) {
+        node_publish_received(wn->node, from, fr.forward.data, fr.forward.len, clk(wn));
     } else {
         w_fail(w, "%s: unexpected frame type %u", wn->name, fr.type);
     }

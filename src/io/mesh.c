@@ -54,6 +54,13 @@ static void mesh_forward_reply_cb(void *ctx, const char *from, uint64_t req_id, 
     mesh->progress_cb(mesh->ctx);
 }
 
+static void mesh_publish_cb(void *ctx, const char *from, const uint8_t *data, size_t len)
+{
+    struct io_mesh *mesh = ctx;
+    node_publish_received(mesh->node, from, data, len, io_clock_ms());
+    mesh->progress_cb(mesh->ctx); /* subscribers it gave output */
+}
+
 static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
 {
     struct io_mesh *mesh = ctx;
@@ -142,6 +149,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                                  .raft_cb = mesh_raft_cb,
                                  .forward_cb = mesh_forward_cb,
                                  .forward_reply_cb = mesh_forward_reply_cb,
+                                 .publish_cb = mesh_publish_cb,
                                  .state_cb = mesh_state_cb};
     int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
     if (rc != HY_OK) {
@@ -192,7 +200,9 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
             /* A forward dropped here (peer down, queue full) never left: the engine runs it
              * again once a leader is reachable. A dropped reply leaves the follower to learn
              * of the failure from the link or the leadership (-UNKNOWN for a write). */
-            if (msg->kind == NODE_FORWARD) {
+            if (msg->kind == NODE_PUBLISH) {
+                (void)peer_send_publish(m->transport, msg->to, msg->data.data, msg->data.len);
+            } else if (msg->kind == NODE_FORWARD) {
                 if (peer_send_forward(m->transport, msg->to, msg->req_id, msg->data.data,
                                       msg->data.len) != HY_OK) {
                     node_forward_dropped(node, msg->req_id, io_clock_ms());

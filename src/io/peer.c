@@ -456,6 +456,11 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
                                     f->forward.len);
         }
         break;
+    case WIRE_PUBLISH:
+        if (t->cbs.publish_cb != NULL) {
+            t->cbs.publish_cb(t->cbs.ctx, from, f->forward.data, f->forward.len);
+        }
+        break;
     case WIRE_PING:
         /* Answered on the connection it came in on, bounded like any queue. */
         if (conn_queued(c) < t->cfg.queue_bytes_max) {
@@ -1243,6 +1248,11 @@ int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
                       const uint8_t *data, size_t len)
 {
     return send_forward(t, WIRE_FORWARD, to, req_id, data, len);
+}
+
+int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *data, size_t len)
+{
+    return send_forward(t, WIRE_PUBLISH, to, 0, data, len);
 }
 
 int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,

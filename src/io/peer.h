@@ -89,6 +89,8 @@ struct peer_callbacks {
     /* Our outbound connection to `id` became usable (up = 1) or stopped being usable
      * (up = 0, with a reason); called once per transition. May be NULL. */
     void (*state_cb)(void *ctx, const char *id, int up, const char *reason);
+    /* A PUBLISH frame (payload borrowed). May be NULL. */
+    void (*publish_cb)(void *ctx, const char *from, const uint8_t *data, size_t len);
 };
 
 struct peer_stats {
@@ -139,6 +141,9 @@ int peer_send_raft(struct peer_transport *t, const char *to, uint16_t group,
                    const struct raft_message *m);
 int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
                       const uint8_t *data, size_t len);
+/* A PUBLISH frame (pubsub.c's payload) to `to`: dropped, not queued for later, when the
+ * link is down or full (at most once). */
+int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *data, size_t len);
 int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,
                             const uint8_t *data, size_t len);
 

@@ -45,9 +45,15 @@ static void info_server(struct cmd_ctx *x, struct hy_buf *b)
 
 static void info_clients(struct cmd_ctx *x, struct hy_buf *b)
 {
+    size_t blocked = 0, pubsub = 0;
+    for (const struct node_client *c = x->node->clients; c != NULL; c = c->next) {
+        blocked += c->block_state != NODE_BLOCK_NONE; /* BLPOP & co. waiting or popping */
+        pubsub += node_pubsub_count(c) > 0;
+    }
     hy_buf_printf(b,
-                  "# Clients\r\nconnected_clients:%zu\r\nmaxclients:%lld\r\nblocked_clients:0\r\n",
-                  x->node->client_count, (long long)x->node->cfg->maxclients);
+                  "# Clients\r\nconnected_clients:%zu\r\nmaxclients:%lld\r\nblocked_clients:%zu\r\n"
+                  "pubsub_clients:%zu\r\n",
+                  x->node->client_count, (long long)x->node->cfg->maxclients, blocked, pubsub);
 }
 
 static void info_memory(struct cmd_ctx *x, struct hy_buf *b)

@@ -17,6 +17,15 @@ void cmd_ping(struct cmd_ctx *x)
 {
     if (x->argc > 2) {
         node_reply_arity(&x->w, "ping");
+    } else if (x->client->proto < 3 && node_pubsub_count(x->client) > 0) {
+        /* A RESP2 subscriber's PING answers in the subscriber's form. */
+        resp_write_array(&x->w, 2);
+        resp_write_bulk_str(&x->w, "pong");
+        if (x->argc == 2) {
+            resp_write_bulk(&x->w, x->argv[1].ptr, x->argv[1].len);
+        } else {
+            resp_write_bulk_str(&x->w, "");
+        }
     } else if (x->argc == 2) {
         resp_write_bulk(&x->w, x->argv[1].ptr, x->argv[1].len);
     } else {
@@ -166,6 +175,9 @@ void cmd_hello(struct cmd_ctx *x)
 void cmd_reset(struct cmd_ctx *x)
 {
     struct node_client *c = x->client;
+    node_multi_reset(c); /* as Redis: DISCARD and UNWATCH */
+    node_pubsub_reset(c);
+    c->reply_mode = NODE_REPLY_ON;
     c->proto = 2;
     c->name[0] = '\0';
     c->authenticated = acl_default_open(x->node, x->store);
@@ -300,6 +312,19 @@ void cmd_client(struct cmd_ctx *x)
         hy_buf_free(&b);
     } else if (node_arg_is(sub, "KILL") && x->argc >= 3) {
         client_kill(x);
+    } else if (node_arg_is(sub, "REPLY") && x->argc == 3) {
+        /* OFF and SKIP answer nothing (dispatch drops the output); pub/sub pushes still go
+         * out, as in Redis 7.0. */
+        if (node_arg_is(&x->argv[2], "ON")) {
+            x->client->reply_mode = NODE_REPLY_ON;
+            resp_write_ok(&x->w);
+        } else if (node_arg_is(&x->argv[2], "OFF")) {
+            x->client->reply_mode = NODE_REPLY_OFF;
+        } else if (node_arg_is(&x->argv[2], "SKIP")) {
+            x->client->reply_mode = NODE_REPLY_SKIP_NEXT;
+        } else {
+            node_reply_syntax_error(x);
+        }
     } else if (node_arg_is(sub, "ID") || node_arg_is(sub, "GETNAME") ||
                node_arg_is(sub, "SETNAME") || node_arg_is(sub, "LIST") ||
                node_arg_is(sub, "INFO") || node_arg_is(sub, "KILL")) {

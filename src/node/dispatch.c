@@ -11,7 +11,7 @@
 #include "node/acl.h"
 #include "node/node_internal.h"
 
-static void reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv)
+void node_reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv)
 {
     /* Same text as Redis, which clients and tests match: the name, then up to 128 bytes of
      * the first arguments, each quoted and followed by a space. */
@@ -149,6 +149,10 @@ static void node_wrap_session(struct cmd_ctx *x, const struct store_entry *e, st
 void node_propose(struct cmd_ctx *x, const struct store_entry *e)
 {
     struct hy_node *n = x->node;
+    if (n->capture != NULL) {
+        node_capture_entry(x, e); /* a command of a transaction being built (cmd_multi.c) */
+        return;
+    }
     struct hy_buf *turn = replica_turn_data(x->group);
     size_t offset = turn->len;
     if (n->wrap_active) {
@@ -371,9 +375,6 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
     return 0;
 }
 
-static int keys_in_group(const struct hy_node *n, const struct node_group *g,
-                         const struct cmd_def *d, size_t argc, const struct resp_arg *argv);
-
 static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
@@ -388,10 +389,17 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return;
     }
+    if (!node_pubsub_allowed(c, d)) {
+        resp_write_errorf(&x->w,
+                          "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                          "QUIT / RESET are allowed in this context",
+                          d->name);
+        return;
+    }
     if (!acl_check(x, d)) {
         return; /* NOPERM (acl.c) */
     }
-    if (!keys_in_group(n, x->group, d, x->argc, x->argv)) {
+    if (!node_keys_in_group(n, x->group, d, x->argc, x->argv)) {
         /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys
          * of different slots in one partition are fine, and {hash tags} keep keys together. */
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
@@ -402,6 +410,10 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         c->read_timed_out = 0;
         node_reply_no_leader(x, why);
         return;
+    }
+    if (node_needs_leader(n, c, d) && !replica_is_leader(x->group) &&
+        node_block_follower_wait(x, d)) {
+        return; /* a blocking command waits for this replica to show data, then goes on */
     }
     if (node_needs_leader(n, c, d) && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
@@ -485,8 +497,8 @@ static size_t numkeys_position(const struct cmd_def *d)
 }
 
 /* 1 when every key of the request is in g's partition (or the node has one group). */
-static int keys_in_group(const struct hy_node *n, const struct node_group *g,
-                         const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
+int node_keys_in_group(const struct hy_node *n, const struct node_group *g, const struct cmd_def *d,
+                       size_t argc, const struct resp_arg *argv)
 {
     if (n->group_count == 1 || d == NULL) {
         return 1;
@@ -494,7 +506,10 @@ static int keys_in_group(const struct hy_node *n, const struct node_group *g,
     if (d->handler == cmd_hy_req && argc > 3) {
         const struct cmd_def *inner = node_command_lookup(n, argv[3].ptr, argv[3].len);
         return inner == NULL || inner->handler == cmd_hy_req ||
-               keys_in_group(n, g, inner, argc - 3, argv + 3);
+               node_keys_in_group(n, g, inner, argc - 3, argv + 3);
+    }
+    if (d->handler == cmd_hy_exec) {
+        return node_multi_exec_keys_in_group(n, g, argc, argv);
     }
     if (d->first_key <= 0) {
         return 1;
@@ -536,6 +551,9 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
         }
         return n->meta;
     }
+    if (d != NULL && d->handler == cmd_hy_exec) {
+        return node_multi_exec_group(n, argc, argv);
+    }
     if (d != NULL && d->handler == cmd_hy_flushpart && argc == 2) {
         int64_t slot;
         if (hy_parse_i64(argv[1].ptr, argv[1].len, &slot) && slot >= 0 && slot < HY_SLOT_COUNT) {
@@ -562,12 +580,70 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
     return node_group_of_slot(n, hy_key_slot(k->ptr, k->len));
 }
 
+/* A request of a client in MULTI: queued (or refused) and answered here (returns 1), or
+ * EXEC, turned into its HY.EXEC request in *d, *argc, *argv (returns -1: run it as any
+ * request), or one that does not queue (-1 as well). */
+static int node_multi_step(struct hy_node *n, struct node_client *c, const struct cmd_def **d,
+                           size_t *argc, const struct resp_arg **argv, uint64_t now_ms)
+{
+    struct node_group *g = node_command_group(n, *d, *argc, *argv);
+    struct cmd_ctx x = {
+        .node = n,
+        .group = g,
+        .store = g->store,
+        .client = c,
+        .argc = *argc,
+        .argv = *argv,
+        .now_ms = now_ms,
+        .w = {.out = &c->out, .proto = c->proto},
+    };
+    struct node_waiter *pending = c->last_waiter;
+    size_t mark = c->out.len;
+    if (*d != NULL && (*d)->handler == cmd_exec) {
+        if (node_multi_exec_request(n, c, &x.w, argc, argv)) {
+            *d = node_command_lookup(n, (const uint8_t *)"hy.exec", 7);
+            HY_ASSERT(*d != NULL);
+            return -1;
+        }
+    } else if (!node_multi_queue(&x, *d)) {
+        return -1;
+    }
+    c->last_ms = now_ms;
+    node_defer_reply(c, pending, mark);
+    return 1;
+}
+
+/* CLIENT REPLY OFF/SKIP: the request's reply is dropped (a write's when it applies), except
+ * the subscribe commands' notices, which Redis 7.0 sends as pushes regardless. */
+static void node_silence(struct node_client *c, const struct cmd_def *d,
+                         const struct node_waiter *pending, size_t mark)
+{
+    if (d != NULL && (d->handler == cmd_subscribe || d->handler == cmd_psubscribe ||
+                      d->handler == cmd_unsubscribe || d->handler == cmd_punsubscribe)) {
+        return;
+    }
+    if (c->out.len > mark) {
+        c->out.len = mark;
+    }
+    if (c->last_waiter != NULL && c->last_waiter != pending) {
+        c->last_waiter->silent = 1;
+    }
+}
+
 /* Runs one request. Returns 0 when it must wait (it stays in the input), 1 when done. */
 static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
 {
     const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
     d = node_command_sub(n, d, argc, argv); /* ACL SETUSER: a write, unlike ACL WHOAMI */
+    int from_exec = 0;
+    if (node_multi_active(c)) {
+        int r = node_multi_step(n, c, &d, &argc, &argv, now_ms);
+        if (r >= 0) {
+            return r; /* queued, or refused, or answered (EXECABORT, an empty EXEC) */
+        }
+        from_exec = d != NULL && d->handler == cmd_hy_exec;
+    }
     struct node_group *g = node_command_group(n, d, argc, argv);
     if (node_must_wait(g, c, d, now_ms)) {
         if (c->wait_start_ms == 0) {
@@ -590,10 +666,28 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     c->last_ms = now_ms;
     struct node_waiter *pending = c->last_waiter;
     size_t mark = c->out.len;
+    if (c->reply_mode == NODE_REPLY_SKIP_NEXT) {
+        c->reply_mode = NODE_REPLY_SKIP; /* this command's reply, not CLIENT REPLY SKIP's */
+    } else if (c->reply_mode == NODE_REPLY_SKIP) {
+        c->reply_mode = NODE_REPLY_ON;
+    }
+    int silent = c->reply_mode != NODE_REPLY_ON;
+    if (c->reply_mode == NODE_REPLY_SKIP) {
+        c->reply_mode = NODE_REPLY_ON; /* one command only */
+    }
     if (d == NULL) {
-        reply_unknown_command(&x.w, argc, argv);
+        node_reply_unknown_command(&x.w, argc, argv);
     } else {
         node_run(&x, d);
+    }
+    if (d != NULL && d->handler == cmd_client) {
+        silent = c->reply_mode != NODE_REPLY_ON; /* CLIENT REPLY ON answers, OFF/SKIP do not */
+    }
+    if (silent) {
+        node_silence(c, d, pending, mark);
+    }
+    if (from_exec) {
+        node_multi_exec_sent(c); /* proposed, forwarded or answered: the transaction ends */
     }
     if (!c->forwarding) {
         proxy_request_done(n, c); /* done (or proposed here): a new deadline next */
@@ -609,7 +703,8 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
 {
     size_t off = 0;
     const unsigned stop = NODE_CLIENT_CLOSE_AFTER_REPLY | NODE_CLIENT_CLOSE_ASAP;
-    while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len) {
+    while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len &&
+           c->block_state == NODE_BLOCK_NONE) {
         size_t consumed = 0, argc = 0;
         const struct resp_arg *argv = NULL;
         int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
@@ -632,6 +727,13 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
         /* argv borrows from c->in: execute before the bytes are consumed below. */
         if (argc > 0 && !node_execute(n, c, argc, argv, now_ms)) {
             break; /* it waits for earlier writes or for reads to be possible */
+        }
+        if (c->block_hold) {
+            /* A blocking command waits, or its pop is in flight: it stays in the input until
+             * answered (blocking.c). */
+            c->block_hold = 0;
+            c->block_req_len = consumed;
+            break;
         }
         off += consumed;
     }
@@ -717,6 +819,7 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     proxy_check(n, now_ms);
     proxy_wake(n, now_ms);
     node_time_out_reads(n, now_ms);
+    node_block_wake(n, now_ms); /* blocking commands past their timeout */
     node_drain_step(n, now_ms);
     node_balance_leaders(n, now_ms);
     member_force_step(n, now_ms);

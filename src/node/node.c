@@ -236,6 +236,8 @@ void node_client_free(struct hy_node *n, struct node_client *c)
         c->next->prev = c->prev;
     }
     n->client_count--;
+    node_multi_free(c);
+    node_pubsub_free(c);
     resp_request_parser_free(&c->parser);
     hy_buf_free(&c->in);
     hy_buf_free(&c->out);

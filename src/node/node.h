@@ -90,7 +90,22 @@ struct node_client {
     uint32_t auth_failures; /* failed AUTH in a row on this connection (acl.c rate limit) */
     uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
+    struct node_multi *multi; /* cmd_multi.c: MULTI's queue and WATCH's keys (NULL: none) */
+    struct node_subs *subs;   /* pubsub.c: its channels and patterns (NULL: none) */
+    /* blocking.c: a blocking pop at the head of `in` (left there until answered). */
+    int block_state;            /* enum node_block_state */
+    int block_hold;             /* set by a handler: leave the request in the input */
+    int block_null_bulk;        /* its timeout answers $-1 (BLMOVE), else *-1 */
+    uint32_t block_group;       /* the group whose applies wake it */
+    uint64_t block_seen;        /* that group's applied index when it last looked */
+    uint64_t block_deadline_ms; /* UINT64_MAX: none; 0: not blocked */
+    size_t block_req_len;       /* the request's bytes at the head of `in` */
+    uint64_t block_order;       /* when it blocked, in the node's count: served oldest first */
+    int reply_mode;             /* enum node_reply_mode: CLIENT REPLY */
 };
+
+enum node_reply_mode { NODE_REPLY_ON = 0, NODE_REPLY_OFF, NODE_REPLY_SKIP_NEXT, NODE_REPLY_SKIP };
+enum node_block_state { NODE_BLOCK_NONE = 0, NODE_BLOCK_WAITING = 1, NODE_BLOCK_POPPING = 2 };
 
 /* A write proposed for a client, answered when its entry is applied (node internal). */
 struct node_waiter;
@@ -263,7 +278,9 @@ void node_reconfigure(struct hy_node *n);
 size_t node_client_count(const struct hy_node *n);
 /* ---- proxying: followers forward requests to the leader (redirect: proxy) ---- */
 
-enum node_peer_msg_kind { NODE_FORWARD = 1, NODE_FORWARD_REPLY = 2 };
+/* NODE_PUBLISH: a PUBLISH for every other member's subscribers (pubsub.c); at most once: the
+ * shell drops it when the link is down. */
+enum node_peer_msg_kind { NODE_FORWARD = 1, NODE_FORWARD_REPLY = 2, NODE_PUBLISH = 3 };
 
 /* A message for the shell to send to member `to`; owned by the caller after take. */
 struct node_peer_msg {
@@ -285,6 +302,10 @@ void node_forward_request(struct hy_node *n, const char *from, uint64_t req_id, 
 /* The reply of member `from` to one of our forwards (data borrowed). */
 void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
                         size_t len, uint64_t now_ms);
+/* A PUBLISH frame's payload from member `from` (data borrowed): delivered to this node's
+ * subscribers (pubsub.c). */
+void node_publish_received(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                           uint64_t now_ms);
 /* The shell could not send forward req_id (no link, queue full): it never left this node, so
  * the request waits for a reachable leader and goes again. */
 void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms);

@@ -24,7 +24,8 @@ enum cmd_flag {
     CMD_NOAUTH = 1u << 5,
     CMD_STALE = 1u << 6,
     CMD_CONTAINER =
-        1u << 7, /* has "name|sub" rows for subcommands that differ (node_command_sub) */
+        1u << 7,            /* has "name|sub" rows for subcommands that differ (node_command_sub) */
+    CMD_BLOCKING = 1u << 8, /* may wait for data (blocking.c) */
 };
 
 struct cmd_ctx;
@@ -120,6 +121,8 @@ struct node_waiter {
     int cmd_index;       /* in node_commands, -1 = none; for per-command latency */
     int outcome_noted;   /* counted in node_metrics (a waiter may be answered twice) */
     int proto;
+    int blocking;       /* a blocking command's pop: a null reply makes it wait again */
+    int silent;         /* CLIENT REPLY OFF/SKIP: its reply is dropped */
     struct hy_buf tail; /* immediate replies that must follow this one */
 };
 
@@ -275,6 +278,11 @@ struct hy_node {
     uint64_t members_seen_version; /* store_members_version last folded in */
     uint64_t members_seen_config;  /* Raft membership index last folded in */
     uint64_t member_warned_ms;
+    /* cmd_multi.c: while set, node_propose hands entries to the transaction being built. */
+    struct node_capture *capture;
+    uint64_t block_seq; /* blocking.c: numbers clients in the order they blocked */
+    int block_any;      /* blocking.c: a client may be waiting for data (cleared by a pass that
+                           found none) */
     /* HY.REQ: while set, node_propose wraps the entry in a session request. */
     int wrap_active;
     uint64_t wrap_session, wrap_seq;
@@ -533,6 +541,54 @@ int64_t node_encoding_setting(struct hy_node *n, enum node_encoding_setting whic
 
 void node_client_describe(struct hy_node *n, const struct node_client *c, uint64_t now_ms,
                           struct hy_buf *out);
+
+/* dispatch.c */
+void node_reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv);
+/* 1 when every key of the request is in g's partition (or the node has one group). */
+int node_keys_in_group(const struct hy_node *n, const struct node_group *g, const struct cmd_def *d,
+                       size_t argc, const struct resp_arg *argv);
+
+/* cmd_multi.c: transactions. */
+int node_multi_active(const struct node_client *c);
+/* Queues x's command when its client is in MULTI (answering +QUEUED or the error that makes
+ * EXEC abort); returns 0 for a command that does not queue (EXEC, DISCARD, MULTI, WATCH...). */
+int node_multi_queue(struct cmd_ctx *x, const struct cmd_def *d);
+/* EXEC of an active transaction: answers it at once (EXECABORT, an empty one; returns 0) or
+ * sets the HY.EXEC request to run instead (borrowed until node_multi_exec_sent; returns 1). */
+int node_multi_exec_request(struct hy_node *n, struct node_client *c, struct resp_writer *w,
+                            size_t *argc_out, const struct resp_arg **argv_out);
+void node_multi_exec_sent(struct node_client *c);
+void node_multi_reset(struct node_client *c);
+void node_multi_free(struct node_client *c);
+struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
+                                         const struct resp_arg *argv);
+int node_multi_exec_keys_in_group(const struct hy_node *n, const struct node_group *g, size_t argc,
+                                  const struct resp_arg *argv);
+void node_capture_entry(struct cmd_ctx *x, const struct store_entry *e);
+/* The store's EXEC reader (store_set_exec_reader); ctx is the node_group. */
+void node_exec_read_cb(void *ctx, struct store *s, const uint8_t *cmd, size_t len, uint64_t time_ms,
+                       uint64_t seed, struct resp_writer *w);
+
+/* proxy.c: queues a message for the shell to send to member `to` (data copied). */
+void node_outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_id,
+                      const uint8_t *data, size_t len);
+
+/* blocking.c */
+int node_block_active(const struct node_client *c);
+int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d);
+void node_block_shape(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                      size_t *first, size_t *count, size_t *timeout_at);
+void node_block_done(struct hy_node *n, struct node_client *c);
+int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply,
+                       int silent);
+void node_block_wake(struct hy_node *n, uint64_t now_ms);
+
+/* pubsub.c */
+size_t node_pubsub_count(const struct node_client *c);
+void node_pubsub_free(struct node_client *c);
+void node_pubsub_reset(struct node_client *c);
+/* 0 when c is a RESP2 subscriber and d is not one of the commands that context allows. */
+int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d);
 
 #define CMD(name, handler, arity, flags, first, last, step, group, summary) \
     void handler(struct cmd_ctx *x);

@@ -30,8 +30,8 @@
 #include "common/crc.h"
 #include "node/node_internal.h"
 
-static void outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_id,
-                        const uint8_t *data, size_t len)
+void node_outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_id,
+                      const uint8_t *data, size_t len)
 {
     struct node_peer_msg *m = hy_xcalloc(1, sizeof(*m));
     m->kind = kind;
@@ -208,7 +208,7 @@ static void fsession_open(struct node_group *g, const struct node_member *leader
             "*5\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n$6\r\n%d\r\n$4\r\nSLOT\r\n$%d\r\n%s\r\n",
             FSESSION_TTL_MS, len, slot);
     }
-    outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
+    node_outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
     hy_buf_free(&frame);
 }
 
@@ -287,7 +287,7 @@ int proxy_forward(struct cmd_ctx *x)
     hy_buf_init(&frame);
     hy_buf_append_u8(&frame, (uint8_t)x->w.proto);
     encode_request(x, f->session, f->seq, &frame);
-    outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
+    node_outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
     hy_buf_free(&frame);
     n->stats.forwards_sent++;
     x->client->forwarding = 1;
@@ -635,7 +635,8 @@ int proxy_maybe_finish(struct hy_node *n, struct node_client *c)
         c->out.len == 0) {
         return 0;
     }
-    outbox_push(n, NODE_FORWARD_REPLY, c->proxy_from, c->proxy_req_id, c->out.data, c->out.len);
+    node_outbox_push(n, NODE_FORWARD_REPLY, c->proxy_from, c->proxy_req_id, c->out.data,
+                     c->out.len);
     node_client_free(n, c);
     return 1;
 }

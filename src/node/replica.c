@@ -22,6 +22,7 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     g->node = n;
     g->id = id;
     g->store = store;
+    store_set_exec_reader(store, node_exec_read_cb, g); /* EXEC's reads (cmd_multi.c) */
     n->groups = hy_xrealloc(n->groups, (n->group_count + 1) * sizeof(*n->groups));
     n->groups[n->group_count++] = g;
     struct raft_config rc;
@@ -223,6 +224,9 @@ static void waiter_answer(struct node_group *g, struct node_waiter *w, const cha
     if (error != NULL) {
         struct resp_writer wr = {&c->out, w->proto};
         resp_write_error(&wr, error);
+        if (w->blocking) {
+            node_block_done(n, c); /* its fate is told: the blocked request is over */
+        }
     }
     hy_buf_append(&c->out, w->tail.data, w->tail.len);
     hy_buf_reset(&w->tail);
@@ -467,7 +471,11 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
     struct node_waiter *w = waiter_for(g, index, e->term);
     if (e->type == RAFT_ENTRY_COMMAND) {
         struct node_client *c = w ? w->client : NULL;
-        struct resp_writer wr = {c ? &c->out : NULL, w ? w->proto : 2};
+        struct hy_buf scratch; /* a blocking pop's reply: delivered unless null (blocking.c) */
+        hy_buf_init(&scratch);
+        int blocking = c != NULL && w->blocking;
+        struct resp_writer wr = {c ? (blocking || w->silent ? &scratch : &c->out) : NULL,
+                                 w ? w->proto : 2};
         uint64_t expired = store_expired_count(g->store);
         if (n->mutation >= NODE_MUT_APPLY_CLOCK) { /* test only: the bug under test */
             store_set_mutation(g->store, n->mutation - NODE_MUT_APPLY_CLOCK + 1, n->raft_now_ms);
@@ -477,6 +485,10 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
         /* Entries come from our own encoder, through CRC-checked disk and wire: one that
          * does not decode means a bug, and applying on would fork the replicas. */
         HY_ASSERT(rc == HY_OK);
+        if (blocking) {
+            node_block_applied(n, c, &scratch, w->silent);
+        }
+        hy_buf_free(&scratch);
     }
     g->applied = index;
     /* What the entry costs the in-memory log: its header and its data's allocation. */
@@ -763,6 +775,7 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
             }
         }
     }
+    node_block_wake(n, now_ms);
     for (struct node_client *c = n->ready; c != NULL; c = c->ready_next) {
         if (c->waiting == 0 && !c->blocked_on_read && !c->forwarding && c->in.len > 0 &&
             c->scatter_pending == 0) {

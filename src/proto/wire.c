@@ -51,6 +51,7 @@ const char *wire_type_name(uint8_t type)
         [WIRE_REJECT] = "REJECT",   [WIRE_RAFT] = "RAFT",
         [WIRE_PING] = "PING",       [WIRE_PONG] = "PONG",
         [WIRE_FORWARD] = "FORWARD", [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
+        [WIRE_PUBLISH] = "PUBLISH",
     };
     return type > 0 && type < WIRE_TYPE_COUNT ? names[type] : "?";
 }
@@ -171,7 +172,7 @@ void wire_encode_ping(struct hy_buf *out, uint8_t type, uint64_t token)
 int wire_encode_forward(struct hy_buf *out, uint8_t type, uint64_t req_id, const uint8_t *data,
                         size_t len, const struct wire_limits *l)
 {
-    HY_ASSERT(type == WIRE_FORWARD || type == WIRE_FORWARD_REPLY);
+    HY_ASSERT(type == WIRE_FORWARD || type == WIRE_FORWARD_REPLY || type == WIRE_PUBLISH);
     if (len > (size_t)l->frame_bytes_max - WIRE_HEADER_BYTES - 8) {
         return HY_ETOOBIG;
     }
@@ -583,7 +584,8 @@ static int decode_payload(struct wire_reader *r, uint8_t type, const uint8_t *p,
     case WIRE_REJECT: return decode_reject(r, &c, &f->reject);
     case WIRE_RAFT: return decode_raft(r, &c, &f->raft, &f->raft_group);
     case WIRE_FORWARD:
-    case WIRE_FORWARD_REPLY: return decode_forward(r, &c, &f->forward);
+    case WIRE_FORWARD_REPLY:
+    case WIRE_PUBLISH: return decode_forward(r, &c, &f->forward);
     default: return decode_fixed_size(r, &c, type, f);
     }
 }

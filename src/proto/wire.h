@@ -52,6 +52,7 @@ enum wire_type {
     WIRE_PONG,          /* */
     WIRE_FORWARD,       /* a client request proxied to the leader: req id + opaque bytes */
     WIRE_FORWARD_REPLY, /* its reply: req id + opaque bytes */
+    WIRE_PUBLISH,       /* a PUBLISH for the receiver's subscribers: id (0) + opaque bytes */
     WIRE_TYPE_COUNT
 };
 
@@ -105,7 +106,7 @@ struct wire_frame {
         struct wire_reject reject;   /* REJECT */
         struct raft_message raft;    /* RAFT */
         uint64_t ping_token;         /* PING, PONG */
-        struct wire_forward forward; /* FORWARD, FORWARD_REPLY */
+        struct wire_forward forward; /* FORWARD, FORWARD_REPLY, PUBLISH */
     };
 };
 

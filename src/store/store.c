@@ -360,6 +360,7 @@ void store_destroy(struct store *s)
     store__sessions_free(s);
     store__members_free(s);
     store__acl_free(s);
+    store__watch_free(s);
     hy_free(s);
 }
 
@@ -588,6 +589,7 @@ uint64_t store_scan(struct store *s, uint64_t cursor, size_t count_hint, uint64_
 
 size_t store_used_bytes(const struct store *s)
 {
+    /* The WATCH buckets (store_watch.c) are a fixed part of the store, like its struct. */
     return s->obj_bytes + s->keys.table_bytes + vol_cap_bytes(s);
 }
 

@@ -298,6 +298,9 @@ enum store_op {
     /* ACL users (store_acl.c). Passwords arrive hashed (#hex, !hex): apply never hashes. */
     STORE_OP_ACL_SETUSER, /* [name, rules...] -> +OK | -ERR (the user unchanged) */
     STORE_OP_ACL_DELUSER, /* [names...] -> deleted count ("default" is never deleted) */
+    /* Transactions (store_watch.c): MULTI/EXEC as one entry. */
+    STORE_OP_EXEC, /* [seed (8), nwatch (4 LE), (key, version 8 LE + alive 1) x nwatch,
+                      items...] -> null array (a watched key changed) | [item replies] */
     /* [name, rule count, rules..., name, rule count, rules...]: every user replaced at once
      * (ACL LOAD) -> +OK | -ERR (nothing changed) */
     STORE_OP_ACL_LOAD,
@@ -320,6 +323,7 @@ enum store_flag {
     STORE_F_CH = 1u << 12,        /* ZADD: count changed members, not only added ones */
     STORE_F_INCR = 1u << 13,      /* ZADD: increment (ZINCRBY); reply the new score */
     STORE_F_REPLACE = 1u << 14,   /* COPY: overwrite an existing destination */
+    STORE_F_FLAT = 1u << 15,      /* LMPOP/ZMPOP: BLPOP's [key, elem] / BZPOPMIN's [key, m, s] */
 };
 
 /* SSTORE kinds (entry.incr). */
@@ -519,6 +523,50 @@ void store_acl_user_free(struct store_acl_user *u);
 /* The user as the rules that rebuild it, as ACL LIST words it without "user <name>":
  * "on nopass #<hex> ~* &* +@all" (tokens separated by one space). */
 void store_acl_user_describe(const struct store_acl_user *u, struct hy_buf *out);
+
+/* ---- transactions: WATCH versions and EXEC ---------------------------------------------
+ *
+ * Every key hashes (CRC32C of its name, so every replica agrees) to one of
+ * STORE_WATCH_BUCKETS buckets, each holding the store's apply sequence (a counter that grows
+ * by one per applied entry, nested ones included) of the last entry that wrote a key of that
+ * bucket: any write op naming the key (even one that changed nothing, or failed), an expiry or
+ * eviction entry naming it, and FLUSHALL for every key it removed. The buckets and the counter
+ * are replicated state (applied identically, kept in snapshots from version 6), so a version
+ * read on any replica at WATCH time can be checked by the EXEC entry at apply time on every
+ * replica, across failovers. A change is never missed; a write to another key of the same
+ * bucket (or a no-op write of the key) aborts an EXEC that Redis would have run: a false
+ * conflict, which a WATCH user already retries.
+ *
+ * A STORE_OP_EXEC entry carries the watched keys with the versions and liveness seen at WATCH
+ * and the transaction's items, each one argument whose first byte says its kind:
+ *   'W' + an encoded entry: a write, applied in place (its reply is the item's reply);
+ *   'R' + an encoded command (store_exec_cmd_encode): a read, run at apply through the
+ *       reader the node registered (store_set_exec_reader), so it sees the writes before it;
+ *       only when a reply is wanted (reads change nothing);
+ *   'L' + reply bytes: a reply the proposer computed (a queuing-time error, PING...).
+ * If a watched key's bucket moved, or a key alive at WATCH has expired by the entry's time,
+ * nothing is applied and the reply is a null array. */
+#define STORE_WATCH_BUCKETS 4096
+
+/* The current version of key's bucket (see above). */
+uint64_t store_watch_version(const struct store *s, const uint8_t *key, size_t klen);
+
+/* Runs one transaction read: cmd is a store_exec_cmd_encode'd command, time_ms the entry's
+ * time, seed a value drawn by the proposer for this item (for random replies). */
+typedef void (*store_exec_read_fn)(void *ctx, struct store *s, const uint8_t *cmd, size_t len,
+                                   uint64_t time_ms, uint64_t seed, struct resp_writer *w);
+/* Registers the reader EXEC items of kind 'R' run through (ctx borrowed while s lives). With
+ * none, such an item answers an error. */
+void store_set_exec_reader(struct store *s, store_exec_read_fn fn, void *ctx);
+/* A command as an EXEC item's payload: varint argc, then each argument as varint length and
+ * bytes. Decode allocates *argv_out (slices borrow from buf; hy_free it); 0 when malformed. */
+void store_exec_cmd_encode(size_t argc, const struct store_arg *argv, struct hy_buf *out);
+int store_exec_cmd_decode(const uint8_t *buf, size_t len, struct store_arg **argv_out,
+                          size_t *argc_out);
+/* As store_exec_cmd_decode for the command at the start of buf[0..len), which may go on:
+ * adds the bytes it used to *off_inout. */
+int store_exec_cmd_decode_prefix(const uint8_t *buf, size_t len, struct store_arg **argv_out,
+                                 size_t *argc_out, size_t *off_inout);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

@@ -752,6 +752,7 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_PFMERGE] = store__op_pfmerge,
     [STORE_OP_ACL_SETUSER] = store__op_acl_setuser,
     [STORE_OP_ACL_DELUSER] = store__op_acl_deluser,
+    [STORE_OP_EXEC] = store__op_exec,
     [STORE_OP_ACL_LOAD] = store__op_acl_load,
 };
 
@@ -772,7 +773,9 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_w
     if (s->mutation == STORE_MUT_APPLY_CLOCK) {
         e.time_ms = s->mutation_now_ms; /* the bug under test: apply reads a clock */
     }
+    store__watch_before(s, &e);
     op_table[e.op](s, &e, reply);
+    store__watch_after(s, &e);
     store_entry_release(&e);
     return HY_OK;
 }

@@ -14,9 +14,9 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                \
-    5 /* 5: ACL users; 4: lists, sets, sorted sets and session windows; 3: members; \
-         2: sessions */
+#define SNAP_VERSION                                                                       \
+    6 /* 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and session windows; \
+         3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -47,7 +47,8 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_SESSION_REQW == 44 && STORE_OP_SETBIT == 45 &&
                    STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
                    STORE_OP_PFMERGE == 52 && STORE_OP_ACL_SETUSER == 53 &&
-                   STORE_OP_ACL_DELUSER == 54 && STORE_OP_ACL_LOAD == 55,
+                   STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 &&
+                   STORE_OP_ACL_LOAD == 56,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -84,7 +85,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_LREM] = {2, 2, 0, 0},
     [STORE_OP_LTRIM] = {3, 3, 0, 0},
     [STORE_OP_LMOVE] = {2, 2, 0, STORE_F_RIGHT | STORE_F_DST_RIGHT},
-    [STORE_OP_LMPOP] = {1, ANY, 0, STORE_F_RIGHT},
+    [STORE_OP_LMPOP] = {1, ANY, 0, STORE_F_RIGHT | STORE_F_FLAT},
     [STORE_OP_SADD] = {2, ANY, 0, 0},
     [STORE_OP_SREM] = {2, ANY, 0, 0},
     [STORE_OP_SMOVE] = {3, 3, 0, 0},
@@ -95,7 +96,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
                            STORE_F_INCR},
     [STORE_OP_ZREM] = {2, ANY, 0, 0},
     [STORE_OP_ZPOP] = {1, 1, 0, STORE_F_RIGHT},
-    [STORE_OP_ZMPOP] = {1, ANY, 0, STORE_F_RIGHT},
+    [STORE_OP_ZMPOP] = {1, ANY, 0, STORE_F_RIGHT | STORE_F_FLAT},
     [STORE_OP_ZREMRANGE] = {3, 3, 0, 0},
     [STORE_OP_ZSTORE] = {3, ANY, 1, 0},
     [STORE_OP_ZRANGESTORE] = {6, 6, 0, STORE_F_RIGHT},
@@ -110,6 +111,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_PFMERGE] = {1, ANY, 0, 0},
     [STORE_OP_ACL_SETUSER] = {1, ANY, 0, 0},
     [STORE_OP_ACL_DELUSER] = {1, ANY, 0, 0},
+    [STORE_OP_EXEC] = {2, ANY, 0, 0}, /* and store__exec_shape_ok */
     [STORE_OP_ACL_LOAD] = {0, ANY, 0, 0},
 };
 #undef ANY
@@ -121,6 +123,9 @@ static int entry_shape_ok(const struct store_entry *e)
         return 0;
     }
     if ((sh->parity == 1 && e->argc % 2 == 0) || (sh->parity == 2 && e->argc % 2 == 1)) {
+        return 0;
+    }
+    if (e->op == STORE_OP_EXEC && !store__exec_shape_ok(e)) {
         return 0;
     }
     /* Only EXPIRE may carry a time in the past (it deletes); elsewhere -1 means "none". */
@@ -397,6 +402,7 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     store__sessions_encode(s, out);
     store__members_encode(s, out);
     store__acl_encode(s, out);
+    store__watch_encode(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -607,7 +613,14 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
         r.bad = !store__acl_decode(buf + r.off, r.len - r.off, &used, &acl);
         r.off += used;
     }
+    uint64_t watch_seq = 0, *watch_ver = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 6) {
+        size_t used = 0;
+        r.bad = !store__watch_decode(buf + r.off, r.len - r.off, &used, &watch_seq, &watch_ver);
+        r.off += used;
+    }
     if (r.bad || r.off != r.len) {
+        hy_free(watch_ver);
         tmp.acl = acl;
         store__acl_free(&tmp);
         store__flush(&tmp);
@@ -620,6 +633,12 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     store__sessions_replace(s, sessions);
     store__members_replace(s, members);
     store__acl_replace(s, acl);
+    /* A snapshot older than version 6 has no versions: every bucket starts at 0 (replicas
+     * that replayed those entries instead hold others; mixing the two only changes which
+     * EXECs a WATCH aborts during an upgrade). */
+    store__watch_free(s);
+    s->watch_ver = watch_ver;
+    s->watch_seq = watch_seq;
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;

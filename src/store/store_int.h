@@ -73,7 +73,14 @@ struct store {
     struct store_acl *acl; /* store_acl.c; never touched by FLUSHALL */
     uint64_t acl_version;
     uint64_t expired_deleted; /* store_expired_count() */
-    unsigned mutation;        /* enum store_mutation: test only */
+    /* store_watch.c: the apply sequence and the buckets' versions (NULL = all 0). */
+    uint64_t watch_seq;
+    uint64_t *watch_ver;
+    store_exec_read_fn exec_read;
+    void *exec_read_ctx;
+    unsigned exec_depth; /* EXEC entries being applied (one: they do not nest) */
+    uint64_t watch_skip; /* set by an op: bit i = its key argument i is unchanged (not touched) */
+    unsigned mutation;   /* enum store_mutation: test only */
     uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
 
@@ -111,6 +118,19 @@ void store__acl_encode(const struct store *s, struct hy_buf *out);
  * buf[0..len) does not start with one valid section. */
 int store__acl_decode(const uint8_t *buf, size_t len, size_t *used_out, struct store_acl **out);
 void store__acl_replace(struct store *s, struct store_acl *fresh);
+
+/* store_watch.c: versions (called by store_apply around each op), the EXEC op, and the
+ * snapshot section after the ACL users (version 6). */
+void store__watch_before(struct store *s, const struct store_entry *e);
+void store__watch_after(struct store *s, const struct store_entry *e);
+void store__op_exec(struct store *s, const struct store_entry *e, struct resp_writer *w);
+int store__exec_shape_ok(const struct store_entry *e);
+void store__watch_encode(const struct store *s, struct hy_buf *out);
+/* Returns 1 and sets *seq_out and *ver_out (a fresh array, or NULL when all 0) and the bytes
+ * used, or 0 when buf[0..len) does not start with one valid section. */
+int store__watch_decode(const uint8_t *buf, size_t len, size_t *used_out, uint64_t *seq_out,
+                        uint64_t **ver_out);
+void store__watch_free(struct store *s);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 

@@ -487,9 +487,14 @@ void store__op_lmpop(struct store *s, const struct store_entry *e, struct resp_w
             continue;
         }
         size_t n = HY_MIN((uint64_t)e->incr, store__lobj_count(store__lobj(o)));
+        if (e->flags & STORE_F_FLAT) {
+            n = 1; /* BLPOP/BRPOP: [key, element] */
+        }
         r_array(w, 2);
         store__r_bulk(w, ARG(e, i));
-        r_array(w, n);
+        if (!(e->flags & STORE_F_FLAT)) {
+            r_array(w, n);
+        }
         pop_n(s, o, n, (e->flags & STORE_F_RIGHT) != 0, w);
         return;
     }

@@ -109,6 +109,9 @@ void store__op_smove(struct store *s, const struct store_entry *e, struct resp_w
     /* Redis's order: a missing source answers 0 before either type is checked. */
     struct store_obj *src = store__lookup_write(s, ARG(e, 0), e->time_ms);
     struct store_obj *dst = store__lookup_write(s, ARG(e, 1), e->time_ms);
+    /* Redis touches (for WATCH) only what SMOVE changed: nothing when it moves nothing, and
+     * the destination only when the member was not there already. */
+    s->watch_skip = 3;
     if (src == NULL) {
         store__r_int(w, 0);
         return;
@@ -124,12 +127,15 @@ void store__op_smove(struct store *s, const struct store_entry *e, struct resp_w
         store__r_int(w, present);
         return;
     }
+    s->watch_skip = 0;
     member_del(s, store__hobj(src), ARG(e, 2));
     drop_if_empty(s, src);
     if (dst == NULL) {
         dst = set_link(s, e, ARG(e, 1), store__hobj_new(s->hash_seed));
     }
-    member_add(s, store__hobj(dst), ARG(e, 2));
+    if (!member_add(s, store__hobj(dst), ARG(e, 2))) {
+        s->watch_skip = 2;
+    }
     dst->lru = store__lru_of(e);
     store__r_int(w, 1);
 }

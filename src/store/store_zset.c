@@ -524,6 +524,13 @@ void store__op_zmpop(struct store *s, const struct store_entry *e, struct resp_w
             continue;
         }
         size_t n = HY_MIN((uint64_t)e->incr, store__zobj(o)->count);
+        if (e->flags & STORE_F_FLAT) {
+            /* BZPOPMIN/BZPOPMAX: [key, member, score] */
+            r_array(w, 3);
+            store__r_bulk(w, ARG(e, i));
+            pop_n(s, o, 1, (e->flags & STORE_F_RIGHT) != 0, 0, w);
+            return;
+        }
         r_array(w, 2);
         store__r_bulk(w, ARG(e, i));
         r_array(w, n);

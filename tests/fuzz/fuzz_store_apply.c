@@ -61,6 +61,14 @@ static int entry_too_costly(const uint8_t *p, size_t len)
                  bit / 8 > FUZZ_OFFSET_MAX;
         free(ops);
     }
+    if (e.op == STORE_OP_EXEC) {
+        /* A transaction's writes are entries too: the same bound holds inside. */
+        for (uint32_t i = 2; i < e.argc && !costly; i++) {
+            if (e.argv[i].len > 1 && e.argv[i].ptr[0] == 'W') {
+                costly = entry_too_costly(e.argv[i].ptr + 1, e.argv[i].len - 1);
+            }
+        }
+    }
     store_entry_release(&e);
     return costly;
 }

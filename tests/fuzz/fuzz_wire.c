@@ -73,6 +73,7 @@ static void reencode(const struct wire_frame *fr, const struct wire_limits *l, s
     case WIRE_PONG: wire_encode_ping(out, fr->type, fr->ping_token); break;
     case WIRE_FORWARD:
     case WIRE_FORWARD_REPLY:
+    case WIRE_PUBLISH:
         FUZZ_CHECK(wire_encode_forward(out, fr->type, fr->forward.req_id, fr->forward.data,
                                        fr->forward.len, l) == HY_OK);
         break;
@@ -88,7 +89,7 @@ static void frame_record(struct hy_buf *d, const struct wire_frame *fr, const st
         check_raft_pointers(&fr->raft, f, len);
         FUZZ_CHECK(wire_raft_frame_len(&fr->raft) == len);
     }
-    if (fr->type == WIRE_FORWARD || fr->type == WIRE_FORWARD_REPLY) {
+    if (fr->type == WIRE_FORWARD || fr->type == WIRE_FORWARD_REPLY || fr->type == WIRE_PUBLISH) {
         FUZZ_CHECK(inside(fr->forward.data, fr->forward.len, f, len));
     }
     struct hy_buf again;

@@ -134,7 +134,7 @@ static void node_config(struct peer_config *cfg, const char *id, uint16_t port,
 
 static struct peer_callbacks callbacks(struct seen *s)
 {
-    return (struct peer_callbacks){s, raft_cb, forward_cb, forward_reply_cb, state_cb};
+    return (struct peer_callbacks){s, raft_cb, forward_cb, forward_reply_cb, state_cb, NULL};
 }
 
 /* Runs the loop until *flag is non-zero or 5 s pass (then fails). */

@@ -1505,6 +1505,221 @@ static void test_evict_allkeys_lru(void **state)
     store_destroy(s);
 }
 
+/* ---- transactions ---------------------------------------------------------------------------- */
+
+/* Builds a STORE_OP_EXEC entry: watches (key, version, alive) then items (kind + payload). */
+struct exec_build {
+    struct store_arg argv[32];
+    uint8_t meta[8][9];
+    uint8_t seed[8], nw[4];
+    struct hy_buf items[8];
+    uint32_t argc, nwatch, nitems;
+};
+
+static void exec_init(struct exec_build *b, uint32_t nwatch)
+{
+    memset(b, 0, sizeof(*b));
+    b->nwatch = nwatch;
+    hy_store_u64le(b->seed, 42);
+    hy_store_u32le(b->nw, nwatch);
+    b->argv[0] = (struct store_arg){b->seed, 8};
+    b->argv[1] = (struct store_arg){b->nw, 4};
+    b->argc = 2;
+}
+
+static void exec_watch(struct exec_build *b, struct store *s, const char *key, uint64_t now)
+{
+    uint8_t *m = b->meta[b->argc / 2 - 1];
+    hy_store_u64le(m, store_watch_version(s, S(key)));
+    m[8] = store_peek(s, S(key), now) != NULL;
+    b->argv[b->argc++] = (struct store_arg){(const uint8_t *)key, strlen(key)};
+    b->argv[b->argc++] = (struct store_arg){m, 9};
+}
+
+static void exec_write(struct exec_build *b, enum store_op op, uint64_t t, ...)
+{
+    struct hy_buf *item = &b->items[b->nitems++];
+    hy_buf_init(item);
+    hy_buf_append_u8(item, 'W');
+    va_list ap;
+    va_start(ap, t);
+    encode(item, op, 0, t, -1, 1, ap); /* incr 1: INCRBY adds one */
+    va_end(ap);
+    b->argv[b->argc++] = (struct store_arg){item->data, item->len};
+}
+
+static void exec_literal(struct exec_build *b, const char *reply)
+{
+    struct hy_buf *item = &b->items[b->nitems++];
+    hy_buf_init(item);
+    hy_buf_append_u8(item, 'L');
+    hy_buf_append_str(item, reply);
+    b->argv[b->argc++] = (struct store_arg){item->data, item->len};
+}
+
+static const char *exec_run(struct store *s, struct exec_build *b, uint64_t t)
+{
+    static char text[8192];
+    struct store_entry e = {STORE_OP_EXEC, 0, t, -1, 0, b->argc, b->argv};
+    struct hy_buf entry, out;
+    hy_buf_init(&entry);
+    hy_buf_init(&out);
+    store_entry_encode(&e, &entry);
+    struct resp_writer w = {&out, 2};
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    memcpy(text, out.data, out.len);
+    text[out.len] = '\0';
+    hy_buf_free(&entry);
+    hy_buf_free(&out);
+    for (uint32_t i = 0; i < b->nitems; i++) {
+        hy_buf_free(&b->items[i]);
+    }
+    return text;
+}
+
+/* One EXEC entry applies every item in order (a later write sees an earlier one), and aborts
+ * with nothing applied when a watched key was written since its WATCH: by a write naming it,
+ * by its lazy expiry, by FLUSHALL when it existed; a FLUSHALL of a missing key and writes to
+ * other keys (of other buckets) leave the watch intact. */
+static void test_exec_watch(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    struct exec_build b;
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "x", "30", NULL);
+    exec_init(&b, 1);
+    exec_watch(&b, s, "x", 1);
+    exec_write(&b, STORE_OP_INCRBY, 2, "x", NULL);
+    exec_literal(&b, "+PONG\r\n");
+    exec_write(&b, STORE_OP_INCRBY, 2, "x", NULL);
+    assert_string_equal(exec_run(s, &b, 2), "*3\r\n:31\r\n+PONG\r\n:32\r\n");
+
+    /* A write to x between WATCH and EXEC aborts it, whatever it wrote. */
+    exec_init(&b, 1);
+    exec_watch(&b, s, "x", 3);
+    run(s, STORE_OP_SET, 0, 3, -1, 0, "x", "32", NULL);
+    exec_write(&b, STORE_OP_SET, 4, "y", "1", NULL);
+    assert_string_equal(exec_run(s, &b, 4), "*-1\r\n");
+    assert_null(get(s, "y", 4));
+
+    /* Writes to other keys leave it alone (these two are in other buckets). */
+    assert_true(store_watch_version(s, S("x")) != store_watch_version(s, S("other")));
+    exec_init(&b, 1);
+    exec_watch(&b, s, "x", 5);
+    run(s, STORE_OP_SET, 0, 5, -1, 0, "other", "1", NULL);
+    exec_write(&b, STORE_OP_SET, 6, "y", "1", NULL);
+    assert_string_equal(exec_run(s, &b, 6), "*1\r\n+OK\r\n");
+
+    /* Lazy expiry: alive at WATCH, expired at the entry's time. */
+    run(s, STORE_OP_SET, 0, 7, 100, 0, "e", "1", NULL);
+    exec_init(&b, 1);
+    exec_watch(&b, s, "e", 7);
+    exec_write(&b, STORE_OP_INCRBY, 200, "e", NULL);
+    assert_string_equal(exec_run(s, &b, 200), "*-1\r\n");
+
+    /* FLUSHALL: touches x (it exists), not a missing key. */
+    exec_init(&b, 2);
+    exec_watch(&b, s, "x", 300);
+    exec_watch(&b, s, "missing", 300);
+    struct exec_build b2;
+    exec_init(&b2, 1);
+    exec_watch(&b2, s, "missing", 300);
+    run(s, STORE_OP_FLUSHALL, 0, 300, -1, 0, NULL);
+    exec_literal(&b, "+PONG\r\n");
+    assert_string_equal(exec_run(s, &b, 301), "*-1\r\n");
+    exec_literal(&b2, "+PONG\r\n");
+    assert_string_equal(exec_run(s, &b2, 301), "*1\r\n+PONG\r\n");
+
+    /* A missing key created and deleted again still counts as changed. */
+    exec_init(&b, 1);
+    exec_watch(&b, s, "gone", 400);
+    run(s, STORE_OP_SET, 0, 400, -1, 0, "gone", "1", NULL);
+    run(s, STORE_OP_DEL, 0, 400, -1, 0, "gone", NULL);
+    exec_literal(&b, "+PONG\r\n");
+    assert_string_equal(exec_run(s, &b, 401), "*-1\r\n");
+
+    /* SMOVE touches only what it changed (Redis's test "SMOVE only notify dstset when the
+     * addition is successful"): the destination keeps its version when it had the member. */
+    run(s, STORE_OP_SADD, 0, 450, -1, 0, "src", "a", "b", NULL);
+    run(s, STORE_OP_SADD, 0, 450, -1, 0, "dst", "a", NULL);
+    uint64_t dst_v = store_watch_version(s, S("dst")), src_v = store_watch_version(s, S("src"));
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 451, -1, 0, "src", "dst", "a", NULL), ":1\r\n");
+    assert_int_equal(store_watch_version(s, S("dst")), dst_v);
+    assert_true(store_watch_version(s, S("src")) > src_v);
+    src_v = store_watch_version(s, S("src"));
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 452, -1, 0, "src", "dst", "zz", NULL), ":0\r\n");
+    assert_int_equal(store_watch_version(s, S("src")), src_v);
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 453, -1, 0, "src", "dst", "b", NULL), ":1\r\n");
+    assert_true(store_watch_version(s, S("dst")) > dst_v);
+
+    /* A runtime error inside does not stop the rest (Redis: no rollback); reads without a
+     * reader answer an error; nested EXEC and malformed items are refused in place. */
+    run(s, STORE_OP_SET, 0, 500, -1, 0, "str", "v", NULL);
+    exec_init(&b, 0);
+    exec_write(&b, STORE_OP_PUSH, 501, "str", "a", NULL);
+    exec_write(&b, STORE_OP_SET, 501, "z", "9", NULL);
+    exec_literal(&b, "");
+    b.items[b.nitems - 1].data[0] = 'Q';
+    b.argv[b.argc - 1].ptr = b.items[b.nitems - 1].data;
+    assert_string_equal(exec_run(s, &b, 501),
+                        "*3\r\n" WRONGTYPE "+OK\r\n-ERR malformed transaction item\r\n");
+    assert_string_equal(get(s, "z", 501), "9");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* STORE_F_FLAT: LMPOP and ZMPOP in BLPOP's and BZPOPMIN's shapes (one element, no inner
+ * array), a null array when every key is empty, as the blocking commands need. */
+static void test_flat_pops(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", "b", NULL);
+    assert_string_equal(run(s, STORE_OP_LMPOP, STORE_F_FLAT, 1, -1, 5, "none", "l", NULL),
+                        "*2\r\n$1\r\nl\r\n$1\r\na\r\n");
+    assert_string_equal(run(s, STORE_OP_LMPOP, STORE_F_FLAT | STORE_F_RIGHT, 1, -1, 1, "l", NULL),
+                        "*2\r\n$1\r\nl\r\n$1\r\nb\r\n");
+    assert_string_equal(run(s, STORE_OP_LMPOP, STORE_F_FLAT, 1, -1, 1, "l", NULL), "*-1\r\n");
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1", "m", "2", "n", NULL);
+    assert_string_equal(run(s, STORE_OP_ZMPOP, STORE_F_FLAT | STORE_F_RIGHT, 1, -1, 1, "z", NULL),
+                        "*3\r\n$1\r\nz\r\n$1\r\nn\r\n$1\r\n2\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, STORE_F_FLAT, 1, -1, 1, "z", NULL),
+                        "*3\r\n$1\r\nz\r\n$1\r\nm\r\n$1\r\n1\r\n");
+    assert_string_equal(run(s, STORE_OP_ZMPOP, STORE_F_FLAT, 1, -1, 1, "z", NULL), "*-1\r\n");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* The versions are replicated state: a snapshot carries them (and the apply counter), so a
+ * replica restored from it checks a watch exactly as the one that took it; a replica that did
+ * not see the write disagrees with the digest. */
+static void test_exec_versions_snapshot(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "x", "1", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "x", "2", NULL);
+    uint64_t v = store_watch_version(s, S("x"));
+    assert_true(v > 0);
+    struct hy_buf snap;
+    snapshot(s, &snap);
+    struct store *t = new_store(2, 0, STORE_NOEVICTION);
+    assert_int_equal(store_snapshot_decode(t, snap.data, snap.len), HY_OK);
+    assert_int_equal(store_watch_version(t, S("x")), v);
+    assert_int_equal(store_digest(t), store_digest(s));
+    /* Both go on counting from the same place. */
+    run(s, STORE_OP_SET, 0, 2, -1, 0, "x", "3", NULL);
+    run(t, STORE_OP_SET, 0, 2, -1, 0, "x", "3", NULL);
+    assert_int_equal(store_watch_version(t, S("x")), store_watch_version(s, S("x")));
+    assert_int_equal(store_digest(t), store_digest(s));
+    /* A truncated section is refused, the store unchanged. */
+    snap.data[snap.len - 5] ^= 0xff;
+    assert_int_equal(store_snapshot_decode(t, snap.data, snap.len), HY_ECORRUPT);
+    hy_buf_free(&snap);
+    store_destroy(t);
+    store_destroy(s);
+}
+
 /* ---- snapshots and entries ------------------------------------------------------------------ */
 
 static struct store *populated(uint64_t seed, int n)
@@ -1892,7 +2107,8 @@ static void test_accounting(void **state)
     size_t base = hy_alloc_used_bytes();
     struct store *s = populated(1, 2000);
     size_t self = hy_alloc_used_bytes() - base - store_used_bytes(s);
-    assert_true(self < 1024); /* the store struct itself only */
+    /* the store struct itself and its WATCH buckets (allocated by the first write) only */
+    assert_true(self < 1024 + STORE_WATCH_BUCKETS * sizeof(uint64_t) + 64);
     run(s, STORE_OP_APPEND, 0, 1, -1, 0, "key:000001", "more bytes", NULL);
     run(s, STORE_OP_HDEL, 0, 1, -1, 0, "key:000010", "other", NULL);
     run(s, STORE_OP_RENAME, 0, 1, -1, 0, "key:000020", "renamed", NULL);
@@ -1991,6 +2207,9 @@ int main(void)
         cmocka_unit_test(test_setbit_bitop),
         cmocka_unit_test(test_bitfield),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_exec_watch),
+        cmocka_unit_test(test_exec_versions_snapshot),
+        cmocka_unit_test(test_flat_pops),
         cmocka_unit_test(test_sort),
         cmocka_unit_test(test_hyperloglog),
         cmocka_unit_test(test_getdel_getex),

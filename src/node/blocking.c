@@ -1,0 +1,417 @@
+/*
+ * blocking.c - BLPOP, BRPOP, BRPOPLPUSH, BLMOVE, BLMPOP, BZPOPMIN, BZPOPMAX and BZMPOP.
+ *
+ * A blocking command is its non-blocking pop (LMPOP, LMOVE, ZMPOP), proposed once one of its
+ * keys holds something, so the pop that reaches the log is an ordinary replicated write and
+ * every replica applies the same thing. Until then the client waits on this node, its request
+ * left unconsumed at the head of its input (nothing after it runs, as in Redis), and is looked
+ * at again whenever its partition's replica on this node applies an entry. While its pop is in
+ * flight the request stays there too: if entries ahead of it emptied the key (another client
+ * took the element), the pop answers null at apply and the client goes back to waiting
+ * instead of seeing a null; at the deadline it gets Redis's null. So an element is popped by
+ * exactly one client, and only a timeout answers null.
+ *
+ * A client of a follower waits on the follower and watches that replica; once it shows data
+ * the command goes to the leader like any write. There the forwarded pop never blocks: it
+ * answers null if the key was emptied meanwhile, and the follower's client sees that null
+ * early (docs/protocol.md). Inside MULTI a blocking command never blocks (Redis 7.0).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+
+/* The keys a blocking command waits on: argv[first..first+count). */
+struct block_keys {
+    size_t first, count;
+};
+
+/* Parses a timeout in seconds (Redis accepts a float) into *deadline_ms (UINT64_MAX: none). */
+static int parse_timeout(struct cmd_ctx *x, size_t i, uint64_t *deadline_ms)
+{
+    long double t;
+    if (!hy_parse_double(x->argv[i].ptr, x->argv[i].len, 0, &t)) {
+        resp_write_error(&x->w, "ERR timeout is not a float or out of range");
+        return 0;
+    }
+    if (t < 0) {
+        resp_write_error(&x->w, "ERR timeout is negative");
+        return 0;
+    }
+    long double ms = ceill(t * 1000.0L);
+    if (ms > 1e15L) {
+        resp_write_error(&x->w, "ERR timeout is out of range");
+        return 0;
+    }
+    *deadline_ms = ms == 0 ? UINT64_MAX : x->now_ms + (uint64_t)ms;
+    return 1;
+}
+
+/* 1 when one of the keys exists on this replica. On the first look a key of another type
+ * counts (the pop answers WRONGTYPE at once, as Redis does); once blocked, only a key of the
+ * command's type wakes it (Redis serves blocked clients from keys of their type only). */
+static int keys_ready(struct cmd_ctx *x, const struct block_keys *k, int blocked)
+{
+    enum store_type want =
+        x->cmd != NULL && (x->cmd->handler == cmd_bzpopmin || x->cmd->handler == cmd_bzpopmax ||
+                           x->cmd->handler == cmd_bzmpop)
+            ? STORE_ZSET
+            : STORE_LIST;
+    for (size_t i = 0; i < k->count; i++) {
+        const struct resp_arg *a = &x->argv[k->first + i];
+        const struct store_obj *o = store_peek(x->store, a->ptr, a->len, x->now_ms);
+        if (o != NULL && (!blocked || store_obj_type(o) == want)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int node_block_active(const struct node_client *c)
+{
+    return c->block_state != NODE_BLOCK_NONE;
+}
+
+/* Runs pop for x, or makes its client wait. null_bulk: the timeout answers $-1 (BLMOVE). */
+static void block_or_pop(struct cmd_ctx *x, size_t timeout_at, const struct block_keys *k,
+                         int null_bulk, void (*pop)(struct cmd_ctx *x))
+{
+    struct hy_node *n = x->node;
+    struct node_client *c = x->client;
+    uint64_t deadline;
+    if (!parse_timeout(x, timeout_at, &deadline)) {
+        return;
+    }
+    if (n->capture != NULL || c->is_proxy) {
+        pop(x); /* inside MULTI, or forwarded by a follower that saw data: never blocks */
+        return;
+    }
+    int blocked = c->block_deadline_ms != 0; /* run again after waiting */
+    if (!blocked) {
+        c->block_deadline_ms = deadline; /* from its first run, not from each retry */
+        c->block_order = ++n->block_seq;
+    }
+    c->block_null_bulk = null_bulk;
+    c->block_group = x->group->id;
+    c->block_hold = 1;
+    if (!keys_ready(x, k, blocked)) {
+        c->block_state = NODE_BLOCK_WAITING;
+        c->block_seen = x->group->applied;
+        n->block_any = 1;
+        return;
+    }
+    struct node_waiter *before = c->last_waiter;
+    pop(x);
+    if (c->last_waiter != NULL && c->last_waiter != before) {
+        c->last_waiter->blocking = 1;
+        c->block_state = NODE_BLOCK_POPPING;
+        return;
+    }
+    /* Answered at once (an error): the request is done. */
+    c->block_hold = 0;
+    c->block_deadline_ms = 0;
+}
+
+/* A follower's client: wait here until this replica shows data (returns 1), then forward. */
+int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    struct node_client *c = x->client;
+    if (!(d->flags & CMD_BLOCKING) || c->is_proxy || x->node->capture != NULL) {
+        return 0;
+    }
+    struct block_keys k;
+    size_t timeout_at;
+    node_block_shape(d, x->argc, x->argv, &k.first, &k.count, &timeout_at);
+    if (k.count == 0) {
+        return 0; /* malformed: the leader answers the error */
+    }
+    uint64_t deadline;
+    if (!parse_timeout(x, timeout_at, &deadline)) {
+        return 1; /* answered */
+    }
+    if (keys_ready(x, &k, c->block_deadline_ms != 0)) {
+        c->block_deadline_ms = 0;
+        return 0;
+    }
+    if (c->block_deadline_ms == 0) {
+        c->block_deadline_ms = deadline;
+        c->block_order = ++x->node->block_seq;
+    }
+    c->block_null_bulk = d->handler == cmd_blmove || d->handler == cmd_brpoplpush;
+    c->block_group = x->group->id;
+    c->block_hold = 1;
+    c->block_state = NODE_BLOCK_WAITING;
+    c->block_seen = x->group->applied;
+    x->node->block_any = 1;
+    return 1;
+}
+
+void node_block_shape(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                      size_t *first, size_t *count, size_t *timeout_at)
+{
+    *first = 1;
+    *count = 0;
+    *timeout_at = argc - 1;
+    if (d->handler == cmd_blmpop || d->handler == cmd_bzmpop) {
+        int64_t numkeys;
+        *timeout_at = 1;
+        if (argc > 3 && hy_parse_i64(argv[2].ptr, argv[2].len, &numkeys) && numkeys > 0 &&
+            (uint64_t)numkeys < argc - 3) {
+            *first = 3;
+            *count = (size_t)numkeys;
+        }
+    } else if (d->handler == cmd_blmove || d->handler == cmd_brpoplpush) {
+        *count = argc >= 4 ? 1 : 0;
+    } else if (argc >= 3) {
+        *count = argc - 2;
+    }
+}
+
+/* ---- the commands ------------------------------------------------------------------------- */
+
+static void pop_lists(struct cmd_ctx *x, int right)
+{
+    size_t n = x->argc - 2;
+    struct store_arg *args = hy_xmalloc(n * sizeof(*args));
+    for (size_t i = 0; i < n; i++) {
+        args[i] = (struct store_arg){x->argv[1 + i].ptr, x->argv[1 + i].len};
+    }
+    struct store_entry e = {.op = STORE_OP_LMPOP,
+                            .flags = STORE_F_FLAT | (right ? STORE_F_RIGHT : 0),
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .incr = 1,
+                            .argc = (uint32_t)n,
+                            .argv = args};
+    node_propose(x, &e);
+    hy_free(args);
+}
+
+static void pop_zsets(struct cmd_ctx *x, int right)
+{
+    size_t n = x->argc - 2;
+    struct store_arg *args = hy_xmalloc(n * sizeof(*args));
+    for (size_t i = 0; i < n; i++) {
+        args[i] = (struct store_arg){x->argv[1 + i].ptr, x->argv[1 + i].len};
+    }
+    struct store_entry e = {.op = STORE_OP_ZMPOP,
+                            .flags = STORE_F_FLAT | (right ? STORE_F_RIGHT : 0),
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .incr = 1,
+                            .argc = (uint32_t)n,
+                            .argv = args};
+    node_propose(x, &e);
+    hy_free(args);
+}
+
+static void pop_left(struct cmd_ctx *x)
+{
+    pop_lists(x, 0);
+}
+
+static void pop_right(struct cmd_ctx *x)
+{
+    pop_lists(x, 1);
+}
+
+static void zpop_min(struct cmd_ctx *x)
+{
+    pop_zsets(x, 0);
+}
+
+static void zpop_max(struct cmd_ctx *x)
+{
+    pop_zsets(x, 1);
+}
+
+/* The non-blocking command with the timeout argument removed (BLMOVE -> LMOVE...). */
+static void run_without(struct cmd_ctx *x, size_t drop, void (*handler)(struct cmd_ctx *x))
+{
+    struct resp_arg *argv = hy_xmalloc(x->argc * sizeof(*argv));
+    size_t n = 0;
+    for (size_t i = 0; i < x->argc; i++) {
+        if (i != drop) {
+            argv[n++] = x->argv[i];
+        }
+    }
+    struct cmd_ctx inner = *x;
+    inner.argc = n;
+    inner.argv = argv;
+    handler(&inner);
+    hy_free(argv);
+}
+
+static void lmove_now(struct cmd_ctx *x)
+{
+    run_without(x, 5, cmd_lmove);
+}
+
+static void rpoplpush_now(struct cmd_ctx *x)
+{
+    run_without(x, 3, cmd_rpoplpush);
+}
+
+static void lmpop_now(struct cmd_ctx *x)
+{
+    run_without(x, 1, cmd_lmpop);
+}
+
+static void zmpop_now(struct cmd_ctx *x)
+{
+    run_without(x, 1, cmd_zmpop);
+}
+
+static void blocking(struct cmd_ctx *x, int null_bulk, void (*pop)(struct cmd_ctx *x))
+{
+    struct block_keys k;
+    size_t timeout_at;
+    node_block_shape(x->cmd, x->argc, x->argv, &k.first, &k.count, &timeout_at);
+    if (k.count == 0) {
+        /* BLMPOP/BZMPOP with a bad numkeys: the non-blocking form words the error. */
+        int64_t numkeys;
+        if (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &numkeys) || numkeys < 1) {
+            resp_write_error(&x->w, "ERR numkeys should be greater than 0");
+        } else {
+            node_reply_syntax_error(x);
+        }
+        return;
+    }
+    block_or_pop(x, timeout_at, &k, null_bulk, pop);
+}
+
+void cmd_blpop(struct cmd_ctx *x)
+{
+    blocking(x, 0, pop_left);
+}
+
+void cmd_brpop(struct cmd_ctx *x)
+{
+    blocking(x, 0, pop_right);
+}
+
+void cmd_blmove(struct cmd_ctx *x)
+{
+    blocking(x, 1, lmove_now);
+}
+
+void cmd_brpoplpush(struct cmd_ctx *x)
+{
+    blocking(x, 1, rpoplpush_now);
+}
+
+void cmd_blmpop(struct cmd_ctx *x)
+{
+    blocking(x, 0, lmpop_now);
+}
+
+void cmd_bzpopmin(struct cmd_ctx *x)
+{
+    blocking(x, 0, zpop_min);
+}
+
+void cmd_bzpopmax(struct cmd_ctx *x)
+{
+    blocking(x, 0, zpop_max);
+}
+
+void cmd_bzmpop(struct cmd_ctx *x)
+{
+    blocking(x, 0, zmpop_now);
+}
+
+/* ---- waking -----------------------------------------------------------------------------------
+ */
+
+/* The blocked request is over (answered): it leaves the input and the client goes on. */
+void node_block_done(struct hy_node *n, struct node_client *c)
+{
+    hy_buf_consume(&c->in, HY_MIN(c->block_req_len, c->in.len));
+    c->block_state = NODE_BLOCK_NONE;
+    c->block_req_len = 0;
+    c->block_deadline_ms = 0;
+    replica_mark_ready(n, c);
+}
+
+/* A waiter's reply for a blocking pop, written to scratch at apply: a null means entries
+ * ahead of it took the data, and the client waits again. Returns 1 when it was delivered. */
+int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply,
+                       int silent)
+{
+    int is_null = (reply->len == 5 && (memcmp(reply->data, "*-1\r\n", 5) == 0 ||
+                                       memcmp(reply->data, "$-1\r\n", 5) == 0)) ||
+                  (reply->len == 3 && memcmp(reply->data, "_\r\n", 3) == 0);
+    if (is_null) {
+        c->block_state = NODE_BLOCK_WAITING;
+        c->block_seen = 0; /* look again at the next wake */
+        n->block_any = 1;
+        return 0;
+    }
+    if (!silent) { /* CLIENT REPLY OFF drops it */
+        hy_buf_append(&c->out, reply->data, reply->len);
+    }
+    node_block_done(n, c);
+    return 1;
+}
+
+static int by_block_order(const void *a, const void *b)
+{
+    uint64_t x = (*(struct node_client *const *)a)->block_order;
+    uint64_t y = (*(struct node_client *const *)b)->block_order;
+    return x < y ? -1 : x > y;
+}
+
+/* Clients waiting on groups that applied entries since they looked run again; those past
+ * their deadline get Redis's null. */
+void node_block_wake(struct hy_node *n, uint64_t now_ms)
+{
+    if (!n->block_any) {
+        return; /* nobody has waited since the last pass found none: no walk of the clients */
+    }
+    n->block_any = 0;
+    /* In the order they blocked, as Redis serves blocked clients. Only waiting clients are
+     * collected; serving one may change others' state (checked again below). */
+    size_t count = 0, cap = 0;
+    struct node_client **v = NULL;
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (c->block_state == NODE_BLOCK_WAITING) {
+            if (count == cap) {
+                cap = cap ? cap * 2 : 8;
+                v = hy_xrealloc(v, cap * sizeof(*v));
+            }
+            v[count++] = c;
+        }
+    }
+    qsort(v, count, sizeof(*v), by_block_order);
+    for (size_t i = 0; i < count; i++) {
+        struct node_client *c = v[i];
+        if (c->block_state != NODE_BLOCK_WAITING) {
+            continue;
+        }
+        n->block_any = 1; /* still one (set again if it is served below: harmless) */
+        struct node_group *g = node_group_get(n, c->block_group);
+        if (now_ms >= c->block_deadline_ms) {
+            struct resp_writer w = {&c->out, c->proto};
+            if (c->block_null_bulk) {
+                resp_write_null(&w);
+            } else {
+                resp_write_null_array(&w);
+            }
+            node_block_done(n, c);
+            node_client_process(n, c, now_ms);
+            continue;
+        }
+        if (g == NULL || g->applied == c->block_seen) {
+            continue;
+        }
+        c->block_state = NODE_BLOCK_NONE;
+        c->block_seen = g->applied;
+        node_client_process(n, c, now_ms);
+        replica_mark_ready(n, c);
+    }
+    hy_free(v);
+}
