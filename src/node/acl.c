@@ -97,6 +97,10 @@ static uint32_t group_categories(const char *group)
         {"sorted-set", BIT(CAT_SORTEDSET)},
         {"generic", BIT(CAT_KEYSPACE)},
         {"connection", BIT(CAT_CONNECTION)},
+        {"pubsub", BIT(CAT_PUBSUB)},
+        {"transactions", BIT(CAT_TRANSACTION)},
+        {"bitmap", BIT(CAT_BITMAP)},
+        {"hyperloglog", BIT(CAT_HYPERLOGLOG)},
     };
     for (size_t i = 0; i < HY_ARRAY_LEN(groups); i++) {
         if (strcmp(groups[i].group, group) == 0) {
@@ -139,6 +143,7 @@ uint32_t acl_command_categories(const struct cmd_def *d, size_t argc, const stru
     cats |= (d->flags & CMD_WRITE) ? BIT(CAT_WRITE) : 0;
     cats |= (d->flags & CMD_READONLY) ? BIT(CAT_READ) : 0;
     cats |= (d->flags & CMD_FAST) ? BIT(CAT_FAST) : BIT(CAT_SLOW);
+    cats |= (d->flags & CMD_BLOCKING) ? BIT(CAT_BLOCKING) : 0;
     if ((d->flags & CMD_ADMIN) && !harmless_subcommand(d, argc, argv)) {
         cats |= BIT(CAT_ADMIN) | BIT(CAT_DANGEROUS);
     }
@@ -241,7 +246,23 @@ enum acl_result acl_user_check(const struct store_acl_user *u, const struct cmd_
         !acl_rules_allow(u->commands, u->command_count, d, argc, argv)) {
         return ACL_DENIED_CMD;
     }
-    return check_keys(u, d, argc, argv, key_index_out);
+    enum acl_result r = check_keys(u, d, argc, argv, key_index_out);
+    if (r != ACL_OK) {
+        return r;
+    }
+    /* Channels (&pattern): SUBSCRIBE's and PUBLISH's channels must match one, PSUBSCRIBE's
+     * patterns must be one, literally (Redis 7). */
+    int literal = d->handler == cmd_psubscribe;
+    size_t last = d->handler == cmd_publish ? 1 : argc - 1;
+    if (d->handler == cmd_subscribe || d->handler == cmd_publish || literal) {
+        for (size_t i = 1; i <= last && i < argc; i++) {
+            if (!store_acl_channel_ok(u, argv[i].ptr, argv[i].len, literal)) {
+                *key_index_out = i;
+                return ACL_DENIED_CHANNEL;
+            }
+        }
+    }
+    return ACL_OK;
 }
 
 /* ---- users ---------------------------------------------------------------------------------- */
@@ -454,6 +475,12 @@ int acl_check(struct cmd_ctx *x, const struct cmd_def *d)
         acl__log(x, "key", argv[key].ptr, argv[key].len, c->user);
         resp_write_error(&x->w, "NOPERM this user has no permissions to access one of the keys "
                                 "used as arguments");
+        return 0;
+    }
+    if (r == ACL_DENIED_CHANNEL) {
+        acl__log(x, "channel", argv[key].ptr, argv[key].len, c->user);
+        resp_write_error(&x->w, "NOPERM this user has no permissions to access one of the "
+                                "channels used as arguments");
         return 0;
     }
     return 1;

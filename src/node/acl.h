@@ -39,8 +39,9 @@ uint32_t acl_command_categories(const struct cmd_def *d, size_t argc, const stru
 int acl_rules_allow(char *const *rules, size_t count, const struct cmd_def *d, size_t argc,
                     const struct resp_arg *argv);
 
-enum acl_result { ACL_OK = 0, ACL_DENIED_CMD, ACL_DENIED_KEY };
-/* Whether user u may run d with argv; on ACL_DENIED_KEY *key_index_out names the key. */
+enum acl_result { ACL_OK = 0, ACL_DENIED_CMD, ACL_DENIED_KEY, ACL_DENIED_CHANNEL };
+/* Whether user u may run d with argv; on ACL_DENIED_KEY (ACL_DENIED_CHANNEL) *key_index_out
+ * names the key (the channel or pattern). */
 enum acl_result acl_user_check(const struct store_acl_user *u, const struct cmd_def *d, size_t argc,
                                const struct resp_arg *argv, size_t *key_index_out);
 

@@ -353,8 +353,9 @@ static void acl_dryrun(struct cmd_ctx *x)
             if (r == ACL_DENIED_CMD) {
                 hy_buf_printf(&b, "This user has no permissions to run the '%s' command", d->name);
             } else {
-                hy_buf_printf(&b, "This user has no permissions to access the '%.*s' key",
-                              (int)HY_MIN(argv[key].len, 128), (const char *)argv[key].ptr);
+                hy_buf_printf(&b, "This user has no permissions to access the '%.*s' %s",
+                              (int)HY_MIN(argv[key].len, 128), (const char *)argv[key].ptr,
+                              r == ACL_DENIED_CHANNEL ? "channel" : "key");
             }
             resp_write_bulk(&x->w, b.data, b.len);
             hy_buf_free(&b);

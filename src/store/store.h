@@ -507,6 +507,11 @@ size_t store_acl_users(const struct store *s, const struct store_acl_user *const
 uint64_t store_acl_version(const struct store *s);
 /* Whether u may touch key (perm: STORE_ACL_READ and/or STORE_ACL_WRITE). */
 int store_acl_key_ok(const struct store_acl_user *u, const uint8_t *key, size_t len, unsigned perm);
+/* Whether u may use channel ch (PUBLISH, SUBSCRIBE: it matches one of u's channel patterns) or,
+ * with `literal`, the pattern ch (PSUBSCRIBE: it is one of them, as Redis 7 checks); always
+ * with allchannels. */
+int store_acl_channel_ok(const struct store_acl_user *u, const uint8_t *ch, size_t len,
+                         int literal);
 /* Whether u has the password whose SHA-256 is hash. */
 int store_acl_has_password(const struct store_acl_user *u, const uint8_t *hash);
 /*

@@ -357,6 +357,24 @@ int store_acl_key_ok(const struct store_acl_user *u, const uint8_t *key, size_t 
     return (have & perm) == perm;
 }
 
+int store_acl_channel_ok(const struct store_acl_user *u, const uint8_t *ch, size_t len, int literal)
+{
+    if (u->flags & STORE_ACL_ALLCHANNELS) {
+        return 1;
+    }
+    for (size_t i = 0; i < u->pattern_count; i++) {
+        const struct store_acl_pattern *q = &u->patterns[i];
+        if (!(q->perm & STORE_ACL_CHANNEL)) {
+            continue;
+        }
+        if (literal ? (q->len == len && memcmp(q->p, ch, len) == 0)
+                    : hy_glob_match(q->p, q->len, ch, len, 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void describe_pattern(const struct store_acl_pattern *q, struct hy_buf *out)
 {
     if (q->perm & STORE_ACL_CHANNEL) {

@@ -171,3 +171,37 @@ def test_client_reply_off_keeps_pushes(srv):
         c.send(c.encode("SET", "b", "1") + c.encode("CLIENT", "REPLY", "ON"))
         assert c.read() == "OK"
         assert pub.cmd("GET", "b") == b"1"
+
+
+def test_acl_channel_rules(servers):
+    """&pattern rules (Redis 7): SUBSCRIBE and PUBLISH need a channel matching one of the
+    user's patterns, PSUBSCRIBE a pattern equal to one of them; denials answer NOPERM and are in
+    ACL LOG; allchannels allows every channel; ACL DRYRUN says which channel is refused."""
+    s = servers.start()
+    admin = s.client()
+    assert admin.execute_command("ACL", "SETUSER", "news", "on", ">pw", "resetchannels",
+                                 "&news.*", "+@pubsub") == "OK"
+    assert admin.execute_command("ACL", "SETUSER", "all", "on", ">pw", "allchannels",
+                                 "+@pubsub") == "OK"
+    u = redis.Redis(port=s.port, username="news", password="pw", decode_responses=True)
+    assert u.publish("news.sport", "goal") == 0
+    with pytest.raises(redis.exceptions.NoPermissionError, match="channels"):
+        u.publish("weather", "rain")
+    p = u.pubsub()
+    p.subscribe("news.tech")
+    with pytest.raises(redis.exceptions.NoPermissionError, match="channels"):
+        p2 = u.pubsub()
+        p2.subscribe("weather")
+        p2.get_message(timeout=2)
+    p3 = u.pubsub()
+    p3.psubscribe("news.*")  # the pattern itself: allowed
+    with pytest.raises(redis.exceptions.NoPermissionError, match="channels"):
+        p4 = u.pubsub()
+        p4.psubscribe("news.s*")  # narrower, but not literally one of the user's: refused
+        p4.get_message(timeout=2)
+    log = admin.execute_command("ACL", "LOG")
+    assert any(dict(zip(e[::2], e[1::2])).get("reason") == "channel" for e in log), log
+    assert admin.execute_command("ACL", "DRYRUN", "news", "PUBLISH", "weather", "x") == \
+        "This user has no permissions to access the 'weather' channel"
+    a = redis.Redis(port=s.port, username="all", password="pw", decode_responses=True)
+    assert a.publish("weather", "rain") == 0
