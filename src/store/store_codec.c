@@ -47,8 +47,7 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_SESSION_REQW == 44 && STORE_OP_SETBIT == 45 &&
                    STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
                    STORE_OP_PFMERGE == 52 && STORE_OP_ACL_SETUSER == 53 &&
-                   STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 &&
-                   STORE_OP_ACL_LOAD == 56,
+                   STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 && STORE_OP_ACL_LOAD == 56,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
