@@ -495,3 +495,15 @@ def info_dict(conn, section=None):
             k, v = line.split(":", 1)
             out[k] = v
     return out
+
+
+@pytest.fixture
+def clusters():
+    """A list a test appends the clusters it starts to; each is stopped by PID at the end and
+    every node must have exited cleanly."""
+    made = []
+    yield made
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, errors

@@ -64,16 +64,6 @@ def receiver():
     r.close()
 
 
-@pytest.fixture
-def clusters():
-    made = []
-    yield made
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, errors
-
-
 def test_member_failed_is_posted_by_every_survivor(tmp_path_factory, clusters, receiver):
     c = Cluster(tmp_path_factory, 3, {"alert-webhooks": receiver.url()})
     clusters.append(c)

@@ -32,16 +32,6 @@ def last_id(port):
     return evs[-1]["id"] if evs else 0
 
 
-@pytest.fixture
-def clusters():
-    made = []
-    yield made
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, errors
-
-
 def test_kill9_of_the_leader_is_suspect_then_a_new_leader_then_failed(tmp_path_factory, clusters):
     c = Cluster(tmp_path_factory, 3)
     clusters.append(c)

@@ -83,16 +83,6 @@ class MixedCluster(Cluster):
             self.extra = saved
 
 
-@pytest.fixture
-def clusters():
-    made = []
-    yield made
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, errors
-
-
 def log_of(c, i):
     return c.nodes[i].log_tail(1 << 20)
 

@@ -438,6 +438,21 @@ static void test_protocol_error_reconnects(void **state)
     hyc_core_free(t.k);
 }
 
+/* The members 7001.. (n of them), short timeouts, no sessions: what the failover, breaker and
+ * fail-back tests start from. */
+static void test_cfg(halyard_config *cfg, size_t n)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->addrs = addrs3;
+    cfg->n_addrs = n;
+    cfg->connect_timeout_ms = 100;
+    cfg->request_timeout_ms = 10000;
+    cfg->attempt_timeout_ms = 500;
+    cfg->backoff_initial_ms = 40;
+    cfg->backoff_max_ms = 200;
+    cfg->backoff_multiplier = 2.0;
+}
+
 static const char *secondary_addrs[] = {"127.0.0.2:8001"};
 
 /* The primary becomes unreachable: after cluster_connect_timeout_ms without a connection the
@@ -533,15 +548,7 @@ static void test_failback_after_hysteresis(void **state)
     memset(&t, 0, sizeof(t));
     halyard_cluster sec = {"dr", secondary_addrs, 1};
     halyard_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.addrs = addrs3;
-    cfg.n_addrs = 2;
-    cfg.connect_timeout_ms = 100;
-    cfg.request_timeout_ms = 10000;
-    cfg.attempt_timeout_ms = 500;
-    cfg.backoff_initial_ms = 40;
-    cfg.backoff_max_ms = 200;
-    cfg.backoff_multiplier = 2.0;
+    test_cfg(&cfg, 2);
     cfg.failover = &sec;
     cfg.n_failover = 1;
     cfg.cluster_connect_timeout_ms = 1000;
@@ -605,15 +612,8 @@ static void test_circuit_breaker(void **state)
     struct script t;
     memset(&t, 0, sizeof(t));
     halyard_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.addrs = addrs3;
-    cfg.n_addrs = 3;
-    cfg.connect_timeout_ms = 100;
-    cfg.request_timeout_ms = 10000;
-    cfg.attempt_timeout_ms = 500;
-    cfg.backoff_initial_ms = 40;
+    test_cfg(&cfg, 3);
     cfg.backoff_max_ms = 1000;
-    cfg.backoff_multiplier = 2.0;
     cfg.breaker_failures = 2;
     cfg.breaker_cooldown_ms = 1000;
     assert_null(hyc_config_check(&cfg));
