@@ -38,7 +38,7 @@ static size_t split(char *list, const char **addrs, size_t max)
 int main(int argc, char **argv)
 {
     char *primary = NULL, *secondary = NULL;
-    long writes = 1000, interval_ms = 20, failback_ms = 0;
+    long writes = 1000, interval_ms = 20, failback_ms = 0, events_ms = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--primary") == 0) {
             primary = argv[i + 1];
@@ -50,12 +50,14 @@ int main(int argc, char **argv)
             interval_ms = atol(argv[i + 1]);
         } else if (strcmp(argv[i], "--failback-ms") == 0) {
             failback_ms = atol(argv[i + 1]);
+        } else if (strcmp(argv[i], "--events-ms") == 0) {
+            events_ms = atol(argv[i + 1]);
         }
     }
     if (primary == NULL || secondary == NULL) {
         fprintf(stderr,
                 "usage: %s --primary A[,B...] --secondary C[,D...] [--writes N] "
-                "[--interval-ms MS] [--failback-ms MS]\n",
+                "[--interval-ms MS] [--failback-ms MS] [--events-ms MS]\n",
                 argv[0]);
         return 2;
     }
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
     cfg.n_failover = 1;
     cfg.on_event = on_event;
     cfg.failback_after_ms = (uint32_t)failback_ms; /* 0: stay on the secondary */
+    cfg.events_poll_ms = (uint32_t)events_ms;      /* 0: no membership events */
     char err[200];
     halyard_client *c = halyard_open(&cfg, err, sizeof(err));
     if (c == NULL) {

@@ -72,6 +72,16 @@ typedef enum halyard_event {
     HALYARD_EV_CLIENT_CHANGED_CLUSTER, /* now connected to another cluster of the list */
     HALYARD_EV_SHUTTING_DOWN,
     HALYARD_EV_SHUTDOWN,
+    /* Membership, as the member the client talks to reports it (events_poll_ms): `member`
+     * is the member's name; for LEADER_CHANGED the new leader's, for QUORUM_* "partition=P". */
+    HALYARD_EV_MEMBER_ADDED,
+    HALYARD_EV_MEMBER_REMOVED,
+    HALYARD_EV_MEMBER_SUSPECT,
+    HALYARD_EV_MEMBER_ALIVE,
+    HALYARD_EV_MEMBER_FAILED,
+    HALYARD_EV_LEADER_CHANGED,
+    HALYARD_EV_QUORUM_LOST,
+    HALYARD_EV_QUORUM_REGAINED,
 } halyard_event;
 
 /* Called with the event, the cluster's name and the member ("host:port", or "" when none);
@@ -145,6 +155,12 @@ typedef struct halyard_config {
      * every probe has succeeded for failback_after_ms (the hysteresis) it moves back
      * (CLIENT_CHANGED_CLUSTER). 0 (the default): it stays where it is. */
     uint32_t failback_after_ms;
+    /* Membership listeners: at most this often, at the start of a request, the client asks
+     * the member it is connected to for the cluster events it saw since the last time
+     * (HALYARD EVENTS) and raises them (HALYARD_EV_MEMBER_*, LEADER_CHANGED, QUORUM_*). Events
+     * are per member: after a move to another member, its events count from the move. 0 (the
+     * default): no polling. */
+    uint32_t events_poll_ms;
     void *loaded_; /* halyard_config_load's strings (halyard_config_release frees them) */
 } halyard_config;
 

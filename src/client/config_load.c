@@ -271,6 +271,7 @@ static int top_key(struct ctx *x, const char *key, const yaml_node_t *v)
         {"topology-refresh-ms", offsetof(halyard_config, topology_refresh_ms)},
         {"session-ttl-ms", offsetof(halyard_config, session_ttl_ms)},
         {"failback-after-ms", offsetof(halyard_config, failback_after_ms)},
+        {"events-poll-ms", offsetof(halyard_config, events_poll_ms)},
     };
     for (size_t i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++) {
         if (strcmp(key, u32s[i].name) == 0) {

@@ -32,7 +32,7 @@
 #define NAME_MAX_LEN 31
 #define NOWRAP_MAX   32
 
-enum frame { FRAME_NONE, FRAME_AUTH, FRAME_TOPO, FRAME_PARTS, FRAME_OPEN, FRAME_REQ };
+enum frame { FRAME_NONE, FRAME_AUTH, FRAME_TOPO, FRAME_EVENTS, FRAME_PARTS, FRAME_OPEN, FRAME_REQ };
 
 /* Raft groups a cluster may have: the metadata group and up to 64 partitions. */
 #define GROUPS_MAX 65
@@ -70,6 +70,12 @@ struct hyc_core {
     int connected;                 /* as events see it: connected to the cluster */
     int changed_cluster;           /* raise CLIENT_CHANGED_CLUSTER at the next connection */
     uint64_t unreachable_since_ms; /* no connection to the cluster since (0: connected) */
+    /* Membership listeners (events_poll_ms): per member, the last event id raised (0 with
+     * synced 0: not asked yet: the first answer only sets the cursor). */
+    uint64_t ev_cursor[HYC_MEMBERS_MAX];
+    uint8_t ev_synced[HYC_MEMBERS_MAX];
+    uint64_t ev_next_ms;
+    int ev_due, ev_off;
     /* Fail-back to cluster 0 (failback_after_ms): probes since healthy_since all succeeded. */
     uint64_t fb_healthy_since_ms, fb_next_probe_ms;
     size_t fb_member;
@@ -323,6 +329,90 @@ static void push_event(struct hyc_core *k, halyard_event ev, const struct hyc_me
     }
 }
 
+/* An event named by the server: member is a name, not an address. */
+static void push_named_event(struct hyc_core *k, halyard_event ev, const char *member, size_t len)
+{
+    push_event(k, ev, NULL);
+    struct hyc_event *e = &k->events[(k->ev_head + k->ev_count - 1) % EVENTS_MAX];
+    snprintf(e->member, sizeof(e->member), "%.*s", (int)len, member);
+}
+
+/* The text of "key":"value" in a JSON object (p, len); 0 when absent. */
+static size_t json_field(const char *p, size_t len, const char *key, const char **out)
+{
+    char pat[24];
+    int n = snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *at = memmem(p, len, pat, (size_t)n);
+    if (at == NULL) {
+        return 0;
+    }
+    const char *v = at + n, *end = p + len;
+    int quoted = v < end && *v == '"';
+    v += quoted;
+    const char *e = v;
+    while (e < end && (quoted ? *e != '"' : (*e != ',' && *e != '}'))) {
+        e++;
+    }
+    *out = v;
+    return (size_t)(e - v);
+}
+
+/* HALYARD EVENTS' answer: each event after the cursor becomes a listener event. */
+static void read_events(struct hyc_core *k, const struct resp_value *v)
+{
+    static const struct {
+        const char *type;
+        halyard_event ev;
+    } known[] = {{"MEMBER_ADDED", HALYARD_EV_MEMBER_ADDED},
+                 {"MEMBER_REMOVED", HALYARD_EV_MEMBER_REMOVED},
+                 {"MEMBER_SUSPECT", HALYARD_EV_MEMBER_SUSPECT},
+                 {"MEMBER_ALIVE", HALYARD_EV_MEMBER_ALIVE},
+                 {"MEMBER_FAILED", HALYARD_EV_MEMBER_FAILED},
+                 {"LEADER_CHANGED", HALYARD_EV_LEADER_CHANGED},
+                 {"QUORUM_LOST", HALYARD_EV_QUORUM_LOST},
+                 {"QUORUM_REGAINED", HALYARD_EV_QUORUM_REGAINED}};
+    size_t m = k->cur;
+    int first = !k->ev_synced[m];
+    k->ev_synced[m] = 1;
+    for (size_t i = 0; v->type == RESP_ARRAY && i < v->count; i++) {
+        const struct resp_value *e = &v->elems[i];
+        if (e->type != RESP_BULK || e->str == NULL) {
+            continue;
+        }
+        const char *p = (const char *)e->str, *f;
+        size_t n = json_field(p, e->len, "id", &f);
+        uint64_t id = n ? strtoull(f, NULL, 10) : 0;
+        if (id <= k->ev_cursor[m]) {
+            continue;
+        }
+        k->ev_cursor[m] = id;
+        if (first) {
+            continue; /* the first answer sets the cursor: history is not replayed */
+        }
+        size_t tl = json_field(p, e->len, "type", &f);
+        for (size_t t = 0; t < sizeof(known) / sizeof(known[0]); t++) {
+            if (tl != strlen(known[t].type) || memcmp(f, known[t].type, tl) != 0) {
+                continue;
+            }
+            const char *who;
+            size_t wl = json_field(p, e->len, "member", &who);
+            if (wl == 0) {
+                wl = json_field(p, e->len, "leader", &who);
+            }
+            char part[32];
+            if (known[t].ev == HALYARD_EV_QUORUM_LOST ||
+                known[t].ev == HALYARD_EV_QUORUM_REGAINED) {
+                const char *pv = "";
+                size_t pl = json_field(p, e->len, "partition", &pv);
+                int w = snprintf(part, sizeof(part), "partition=%.*s", (int)(pl < 8 ? pl : 8), pv);
+                who = part;
+                wl = w > 0 ? (size_t)w : 0;
+            }
+            push_named_event(k, known[t].ev, who, wl);
+        }
+    }
+}
+
 void hyc_push_event(struct hyc_core *k, halyard_event ev)
 {
     push_event(k, ev, NULL);
@@ -350,6 +440,9 @@ static void use_cluster(struct hyc_core *k, size_t ci, uint64_t now_ms)
     const struct hyc_cluster *cl = &k->clusters[k->ci];
     memcpy(k->members, cl->members, cl->n * sizeof(k->members[0]));
     memset(k->breakers, 0, sizeof(k->breakers));
+    memset(k->ev_cursor, 0, sizeof(k->ev_cursor));
+    memset(k->ev_synced, 0, sizeof(k->ev_synced));
+    k->ev_off = 0;
     k->n_members = cl->n;
     k->cur = 0;
     k->tried_in_round = 0;
@@ -661,6 +754,20 @@ static void build_frame(struct hyc_core *k)
         k->inflight = FRAME_TOPO;
         return;
     }
+    if (k->ev_due) {
+        char since[24];
+        int n = snprintf(since, sizeof(since), "%llu", (unsigned long long)k->ev_cursor[k->cur]);
+        if (k->ev_synced[k->cur]) {
+            hy_buf_append_str(&k->out, "*6\r\n$7\r\nHALYARD\r\n$6\r\nEVENTS\r\n$5\r\nSINCE\r\n");
+            put_bulk(&k->out, since, (size_t)n);
+            hy_buf_append_str(&k->out, "$5\r\nCOUNT\r\n$4\r\n1000\r\n");
+        } else { /* the first time: only where its events stand */
+            hy_buf_append_str(&k->out,
+                              "*4\r\n$7\r\nHALYARD\r\n$6\r\nEVENTS\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n");
+        }
+        k->inflight = FRAME_EVENTS;
+        return;
+    }
     int wrap = wrappable(k);
     if (wrap && k->parts_query) {
         hy_buf_append_str(&k->out, "*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n");
@@ -790,6 +897,10 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
         a->until_ms = until < k->deadline_ms ? until : k->deadline_ms;
         k->connecting = 1;
         return;
+    }
+    if (k->cfg.events_poll_ms > 0 && !k->ev_off && k->inflight == FRAME_NONE && !k->sent &&
+        now_ms >= k->ev_next_ms) {
+        k->ev_due = 1;
     }
     if (k->inflight == FRAME_NONE) {
         build_frame(k);
@@ -1007,6 +1118,15 @@ static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t no
         }
         return;
     case FRAME_TOPO: read_topology(k, v, now_ms); return;
+    case FRAME_EVENTS:
+        k->ev_due = 0;
+        k->ev_next_ms = now_ms + k->cfg.events_poll_ms;
+        if (err) {
+            k->ev_off = 1; /* a server without HALYARD EVENTS (a plain Redis, an older one) */
+        } else {
+            read_events(k, v);
+        }
+        return;
     case FRAME_PARTS:
         k->parts_query = 0;
         k->parts = 1;

@@ -66,6 +66,14 @@ const char *halyard_event_str(halyard_event ev)
         "CLIENT_CHANGED_CLUSTER",
         "SHUTTING_DOWN",
         "SHUTDOWN",
+        "MEMBER_ADDED",
+        "MEMBER_REMOVED",
+        "MEMBER_SUSPECT",
+        "MEMBER_ALIVE",
+        "MEMBER_FAILED",
+        "LEADER_CHANGED",
+        "QUORUM_LOST",
+        "QUORUM_REGAINED",
     };
     return (unsigned)ev < sizeof(names) / sizeof(names[0]) ? names[ev] : "?";
 }

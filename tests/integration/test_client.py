@@ -316,6 +316,35 @@ def test_failover_client_fails_back_to_the_primary(tmp_path, servers):
     assert int(redis.Redis("127.0.0.1", back.port, socket_timeout=10).dbsize()) > 0
 
 
+def test_membership_listener_sees_a_member_fail(tmp_path, make_cluster):
+    """--events-ms: the seed-002 program's listener gets MEMBER_SUSPECT and MEMBER_FAILED for a
+    killed member of the cluster it writes to, named as the cluster names it, while its
+    writes go on."""
+    exe, run_env, _ = install_and_build(tmp_path, "failover_client")
+    c = make_cluster(3)
+    li = c.leader()
+    victim = (li + 1) % 3
+    addrs = ",".join("127.0.0.1:%d" % c.ports[i] for i in range(3) if i != victim)
+    proc = subprocess.Popen([exe, "--primary", addrs, "--secondary", "127.0.0.1:1", "--writes",
+                             "1200", "--interval-ms", "5", "--events-ms", "100"], env=run_env,
+                            stdout=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
+                              daemon=True)
+    reader.start()
+    wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 30, "100 writes")
+    c.kill(victim)
+    name = c.names[victim]
+    wait_for(lambda: any(l.startswith("MEMBER_FAILED") and "member=" + name in l
+                         for l in lines), 30, "the listener to hear %s failed" % name)
+    mine = [l.split()[0] for l in lines if "member=" + name in l]
+    assert mine.index("MEMBER_SUSPECT") < mine.index("MEMBER_FAILED"), lines
+    assert proc.wait(timeout=120) == 0
+    reader.join(10)
+    done = dict(kv.split("=") for kv in [l for l in lines if l.startswith("done ")][0].split()[1:])
+    assert int(done["other"]) == 0 and int(done["unknown"]) == 0, lines[-5:]
+
+
 def test_exactly_once_on_a_partitioned_cluster(make_cluster):
     """On a cluster with 4 partitions, INCRs through libhalyard while the leader of the key's
     partition is killed (kill -9) three times: the library opens its session in that

@@ -604,6 +604,92 @@ static void test_failback_after_hysteresis(void **state)
     hyc_core_free(t.k);
 }
 
+/* events_poll_ms: the client asks its member for cluster events at request starts, at most
+ * that often; the first answer only sets the cursor, later ones become listener events. */
+static void test_membership_events(void **state)
+{
+    (void)state;
+    struct script t;
+    memset(&t, 0, sizeof(t));
+    halyard_config cfg;
+    test_cfg(&cfg, 3);
+    cfg.events_poll_ms = 1000;
+    t.k = hyc_core_new(&cfg, 5);
+    t.now = 1000;
+    char text[64];
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1],
+                        "*4\r\n$7\r\nHALYARD\r\n$6\r\nEVENTS\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n");
+    const char *e5 = "{\"id\":5,\"time\":1,\"type\":\"MEMBER_ALIVE\",\"member\":\"n1\"}";
+    char first[128];
+    snprintf(first, sizeof(first), "*1\r\n$%zu\r\n%s\r\n", strlen(e5), e5);
+    answer(&t, first);
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    struct hyc_event ev;
+    while (hyc_take_event(t.k, &ev)) {
+        assert_int_not_equal(ev.ev, HALYARD_EV_MEMBER_ALIVE); /* history is not replayed */
+    }
+    /* Within the poll interval: no poll. */
+    t.now += 500;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    /* After it: SINCE the cursor; the new events are raised in order. */
+    t.now += 600;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_non_null(strstr(t.sent[t.n_sent - 1], "$5\r\nSINCE\r\n$1\r\n5\r\n"));
+    const char *e6 = "{\"id\":6,\"time\":2,\"type\":\"MEMBER_SUSPECT\",\"member\":\"n2\"}";
+    const char *e7 = "{\"id\":7,\"time\":3,\"type\":\"LEADER_CHANGED\",\"partition\":0,"
+                     "\"group\":0,\"leader\":\"n3\",\"term\":4}";
+    const char *e8 = "{\"id\":8,\"time\":4,\"type\":\"QUORUM_LOST\",\"partition\":2,"
+                     "\"group\":3,\"term\":4}";
+    char reply[512];
+    snprintf(reply, sizeof(reply), "*3\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(e6),
+             e6, strlen(e7), e7, strlen(e8), e8);
+    answer(&t, reply);
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_true(hyc_take_event(t.k, &ev));
+    assert_int_equal(ev.ev, HALYARD_EV_MEMBER_SUSPECT);
+    assert_string_equal(ev.member, "n2");
+    assert_true(hyc_take_event(t.k, &ev));
+    assert_int_equal(ev.ev, HALYARD_EV_LEADER_CHANGED);
+    assert_string_equal(ev.member, "n3");
+    assert_true(hyc_take_event(t.k, &ev));
+    assert_int_equal(ev.ev, HALYARD_EV_QUORUM_LOST);
+    assert_string_equal(ev.member, "partition=2");
+    assert_false(hyc_take_event(t.k, &ev));
+    /* A server without HALYARD EVENTS: polling stops. */
+    t.now += 1000;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, "-ERR unknown subcommand 'EVENTS'\r\n");
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    size_t sent = t.n_sent;
+    t.now += 5000;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_int_equal(t.n_sent, sent + 1); /* only the GET */
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    hyc_core_free(t.k);
+}
+
 /* Members that keep failing are left out while their breaker is open, tried again once it
  * half-opens, and opened again at once when that probe fails. */
 static void test_circuit_breaker(void **state)
@@ -801,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_config_load),
         cmocka_unit_test(test_failback_after_hysteresis),
+        cmocka_unit_test(test_membership_events),
         cmocka_unit_test(test_sessions_per_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
