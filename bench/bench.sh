@@ -4,7 +4,8 @@
 #   bench/bench.sh /abs/path/to/halyard     compare halyard with Debian's redis-server
 #   bench/bench.sh --self-test              run redis-server on both sides (checks this script)
 #
-# Throughput: redis-benchmark -t set,get -c 50 -r 100000 at -P 1 and -P 16, 3 rounds, the order
+# Throughput and server CPU time per request (user + sys from /proc, one test per run):
+# redis-benchmark -t set, then -t get, -c 50 -r 100000 at -P 1 and -P 16, 3 rounds, the order
 # of the two servers alternating per round; the table shows medians and halyard/redis ratios.
 # Memory (measured first, on fresh processes): FLUSHALL, then exactly 1,000,000 distinct small keys (SET key:N xxx) loaded with
 # redis-cli --pipe; bytes per key from INFO used_memory (and from process RSS) before/after.
@@ -181,21 +182,33 @@ for port in "$REDIS_PORT" "$HY_PORT"; do
 done
 
 # ---- throughput -----------------------------------------------------------------------------
-RESULTS="$WORK/results.txt" # lines: server pipeline test rps
+RESULTS="$WORK/results.txt" # lines: server pipeline test rps cpu_us_per_request
 : >"$RESULTS"
 
-run_bench() { # run_bench NAME PORT PIPELINE REQUESTS
-    local name=$1 port=$2 pipe=$3 n=$4 out
-    if ! out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -c $CLIENTS -r $RANGE -n "$n" \
-                   -P "$pipe" -q --csv 2>"$WORK/bench.err"); then
-        echo "bench: redis-benchmark against $name failed:" >&2
-        cat "$WORK/bench.err" >&2
-        exit 1
-    fi
-    # CSV: "test","rps",... with a header line; keep SET and GET rows.
-    echo "$out" | awk -F'","' -v s="$name" -v p="$pipe" '
-        { gsub(/"/, "", $1); gsub(/"/, "", $2) }
-        $1 == "SET" || $1 == "GET" { print s, p, $1, $2 }' >>"$RESULTS"
+cpu_ticks() { # cpu_ticks PID: user + system clock ticks of the process (all its threads)
+    awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+run_bench() { # run_bench NAME PORT PIPELINE REQUESTS PID
+    local name=$1 port=$2 pipe=$3 n=$4 pid=$5 out test c0 c1
+    # One test per run, so that the server's CPU time (from /proc, every thread) is that
+    # test's: CPU per request moves far less with the machine's noise than throughput.
+    for test in set get; do
+        c0=$(cpu_ticks "$pid")
+        if ! out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t $test -c $CLIENTS -r $RANGE \
+                       -n "$n" -P "$pipe" -q --csv 2>"$WORK/bench.err"); then
+            echo "bench: redis-benchmark against $name failed:" >&2
+            cat "$WORK/bench.err" >&2
+            exit 1
+        fi
+        c1=$(cpu_ticks "$pid")
+        # CSV: "test","rps",... with a header line; keep the SET or GET row.
+        echo "$out" | awk -F'","' -v s="$name" -v p="$pipe" -v n="$n" -v d="$((c1 - c0))" \
+            -v hz="$(getconf CLK_TCK)" '
+            { gsub(/"/, "", $1); gsub(/"/, "", $2) }
+            $1 == "SET" || $1 == "GET" { printf "%s %s %s %s %.3f\n", s, p, $1, $2, d / hz * 1e6 / n }' \
+            >>"$RESULTS"
+    done
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -205,9 +218,9 @@ for round in $(seq "$ROUNDS"); do
         [ "$pipe" -gt 1 ] && n=$N_PIPE
         for who in $order; do
             case $who in
-            redis) run_bench redis "$REDIS_PORT" "$pipe" "$n" ;;
-            aof) run_bench aof "$AOF_PORT" "$pipe" "$n" ;;
-            *) run_bench halyard "$HY_PORT" "$pipe" "$n" ;;
+            redis) run_bench redis "$REDIS_PORT" "$pipe" "$n" "$REDIS_PID" ;;
+            aof) run_bench aof "$AOF_PORT" "$pipe" "$n" "$AOF_PID" ;;
+            *) run_bench halyard "$HY_PORT" "$pipe" "$n" "$HY_PID" ;;
             esac
             for pid in "$REDIS_PID" "$HY_PID" "$AOF_PID"; do
                 kill -0 "$pid" 2>/dev/null || die "a server (pid $pid) died during the benchmark"
@@ -220,9 +233,10 @@ done
 "$PY" - "$RESULTS" "$HY_NAME" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-data = {}
-for server, pipe, test, rps in rows:
+data, cpu = {}, {}
+for server, pipe, test, rps, us in rows:
     data.setdefault((test, int(pipe), server), []).append(float(rps))
+    cpu.setdefault((test, int(pipe), server), []).append(float(us))
 print("%-5s %8s %12s %14s %14s %15s %16s" % ("test", "pipeline", "redis rps", "redis-aof rps",
       sys.argv[2] + " rps", "ratio hy/redis", "ratio hy/aof"))
 for test in ("SET", "GET"):
@@ -235,6 +249,18 @@ for test in ("SET", "GET"):
             continue
         rm, am, hm = statistics.median(r), statistics.median(a), statistics.median(h)
         print("%-5s %8d %12.0f %14.0f %14.0f %15.2f %16.2f" % (test, pipe, rm, am, hm, hm / rm, hm / am))
+print()
+print("server CPU time per request (user + sys, every thread, from /proc), microseconds, medians:")
+print("%-5s %8s %12s %14s %14s %15s %16s" % ("test", "pipeline", "redis", "redis-aof",
+      sys.argv[2], "ratio hy/redis", "ratio hy/aof"))
+for test in ("SET", "GET"):
+    for pipe in (1, 16):
+        r, a, h = (cpu.get((test, pipe, s), []) for s in ("redis", "aof", "halyard"))
+        if not r or not h or not a:
+            continue
+        rm, am, hm = statistics.median(r), statistics.median(a), statistics.median(h)
+        print("%-5s %8d %12.2f %14.2f %14.2f %15.2f %16.2f" % (test, pipe, rm, am, hm,
+              hm / rm if rm else float("nan"), hm / am if am else float("nan")))
 print("redis-aof = redis-server --appendonly yes --appendfsync always (durable like halyard)")
 EOF
 echo
