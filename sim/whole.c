@@ -27,6 +27,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/prng.h"
 #include "io/disk_mem.h"
 #include "io/wal.h"
@@ -53,6 +54,9 @@
 #define W_ADMIN_WAIT_MS    5000 /* an operator's command left unanswered this long is dropped */
 #define W_OPER_STEP_MS     300  /* the operator looks at a membership change this often */
 #define W_OPER_RESEND_MS   3000
+#define W_PARTS_MAX        8 /* --partitions: at most this many (groups 1..8, plus group 0) */
+#define W_GROUPS_MAX       (W_PARTS_MAX + 1)
+#define W_REGS             (2 * W_KEYS) /* registers the checker sees: k0..k2, h0..h2 */
 
 enum w_kind {
     WK_TICK,           /* node: Raft timer */
@@ -103,19 +107,29 @@ struct w_link {
 
 struct world;
 
+/* The log of one Raft group of a node (durable.c's durable_group): its disk, its WAL, and what
+ * the shell acknowledged to the engine as durable (the recovery check holds the node to it). */
+struct w_log {
+    uint32_t group;
+    struct disk *disk; /* survives crashes */
+    struct wal *wal;   /* NULL while the node is down */
+    int formed;        /* the log was created once: it must exist from now on */
+    uint64_t ack_term, ack_vote, ack_last, ack_last_term;
+};
+
 struct w_node {
     struct world *w;
     int idx;
     char name[16];
     struct hy_config cfg;
     struct hy_node *node; /* NULL while down */
-    struct disk *disk;    /* survives crashes */
-    struct wal *wal;
-    int formed; /* the log was created once: it must exist from now on */
+    /* One log per Raft group (group 0 first), as durable.c keeps them today; node_logs_open
+     * is the one place that opens them and starts the groups from them. */
+    struct w_log logs[W_GROUPS_MAX];
+    int nlogs;
     uint32_t inc;
     uint64_t frozen_until;
     struct wire_reader reader;
-    struct wal_config wal_cfg;
     struct hy_log log;
     uint64_t last_freeze_end;
     int view_up[W_NODES_MAX];
@@ -126,10 +140,9 @@ struct w_node {
     int disk_armed;
     uint64_t tick_at;
     uint64_t tick_gen;
-    /* What the shell acknowledged to the engine as durable (the recovery check). */
-    uint64_t ack_term, ack_vote, ack_last, ack_last_term;
-    uint64_t checked_applied;
-    uint64_t checked_commit;
+    /* Per group id: what the checks already looked at. */
+    uint64_t checked_applied[W_GROUPS_MAX];
+    uint64_t checked_commit[W_GROUPS_MAX];
     int torn_armed;      /* a disk fault waits to crash the node mid-write */
     int full_armed;      /* the disk refuses to grow (ENOSPC) until WK_DISK_ROOM */
     int disk_full;       /* what the engine was told (node_set_disk_full) */
@@ -152,8 +165,12 @@ struct w_client {
     /* Exactly-once clients (HY.SESSION + HY.REQ): a write whose outcome is not known is sent
      * again, with the same session and seq, until it gets a definite reply. */
     int uses_session;
-    uint64_t session; /* 0 until HY.SESSION OPEN answered */
-    uint64_t seq;
+    /* Per partition (index 0 with one partition): a session lives in the store of the
+     * partition it was opened for (HY.SESSION OPEN ... SLOT s). 0 until OPEN answered. */
+    uint64_t session[W_PARTS_MAX];
+    uint64_t seq[W_PARTS_MAX];
+    int opening;    /* the partition whose HY.SESSION OPEN is in flight */
+    int op_part;    /* the partition of the op in flight */
     int op_session; /* the op in flight is wrapped in HY.REQ */
     int retry;      /* send req again (same op) */
     struct hy_buf req;
@@ -227,13 +244,18 @@ struct world {
     int forced;             /* it did: only the documented guarantees are checked since */
     int force_survivor;     /* 0 while a force is pending, -1 once done */
     int force_target;       /* the one survivor forced */
-    /* Safety records, by term and by index. */
-    uint64_t *leader_of_term;
-    size_t cap_terms;
-    uint64_t *commit_term; /* term of the committed entry at each index (0 = unknown) */
-    size_t cap_commit;
-    uint64_t *digest_at; /* store digest + applied index seen first (0 = none) */
-    size_t cap_digest;
+    /* Safety records of each Raft group (by group id), by term and by index. */
+    struct w_records {
+        uint64_t *leader_of_term;
+        size_t cap_terms;
+        uint64_t *commit_term; /* term of the committed entry at each index (0 = unknown) */
+        size_t cap_commit;
+        uint64_t *digest_at; /* store digest + applied index seen first (0 = none) */
+        size_t cap_digest;
+    } rec[W_GROUPS_MAX];
+    int parts;               /* partitions (1: group 0 holds every key) */
+    int ngroups;             /* Raft groups per node: 1, or parts + 1 */
+    char labels[W_REGS][24]; /* each register's key (hash tags spread them over partitions) */
     uint64_t trace_hash;
     struct hy_buf digest_buf; /* w_digest's */
     int failed;
@@ -415,9 +437,22 @@ static int batch_persists(const struct node_io_batch *b)
     return b->term_vote_changed || b->snapshot != NODE_SNAP_NONE || b->n_entries > 0;
 }
 
-/* What the shell now vouches for: the recovery check holds the node to it. */
-static void note_acked(struct w_node *wn, const struct node_io_batch *b)
+/* The log of group `group` (every group the engine holds has one). */
+static struct w_log *log_of(struct w_node *wn, uint32_t group)
 {
+    for (int k = 0; k < wn->nlogs; k++) {
+        if (wn->logs[k].group == group) {
+            return &wn->logs[k];
+        }
+    }
+    HY_ASSERT(0);
+    return NULL;
+}
+
+/* What the shell now vouches for: the recovery check holds the node to it. */
+static void note_acked(struct w_node *node, const struct node_io_batch *b)
+{
+    struct w_log *wn = log_of(node, b->group);
     if (b->term_vote_changed) {
         wn->ack_term = b->term;
         wn->ack_vote = b->vote;
@@ -536,8 +571,9 @@ static int disk_pump(struct world *w, struct w_node *wn)
 /* A write about to replace a suffix (Raft truncation) or the whole log (a snapshot from the
  * leader) may take effect in part if it fails: the WAL cuts first, durably, then appends
  * (wal.h). What is vouched for shrinks to what no outcome of the write can remove. */
-static void note_writing(struct w_node *wn, const struct node_io_batch *b)
+static void note_writing(struct w_node *node, const struct node_io_batch *b)
 {
+    struct w_log *wn = log_of(node, b->group);
     if (b->snapshot == NODE_SNAP_INSTALL && b->snap_index < wn->ack_last) {
         wn->ack_last = b->snap_index;
         wn->ack_last_term = 0; /* unknown: not checked */
@@ -570,7 +606,7 @@ static void ev_disk(struct world *w, struct w_node *wn)
     for (size_t k = 0; k < n && wn->node != NULL; k++) {
         struct node_io_batch *b = wn->q[k];
         note_writing(wn, b);
-        int rc = batch_persists(b) ? wal_node_write_batch(wn->wal, b) : HY_OK;
+        int rc = batch_persists(b) ? wal_node_write_batch(log_of(wn, b->group)->wal, b) : HY_OK;
         if (rc == HY_EIO) {
             /* durable.c aborts the process: never retry a failed fsync. */
             if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
@@ -811,12 +847,38 @@ static const char *op_name(int kind)
     return names[kind];
 }
 
-/* k0..k2 are strings; keys W_KEYS.. are field f of hashes h0..h2 (the checker's keys 3..5). */
-static const char *key_label(int key)
+/* The partition of a key (docs/partitioning.md: slot s is partition s * P / 16384). */
+static int part_of_key(const struct world *w, const char *key)
 {
-    static const char *labels[] = {"k0", "k1", "k2", "h0", "h1", "h2"};
-    HY_ASSERT(key >= 0 && key < 2 * W_KEYS && 2 * W_KEYS <= (int)HY_ARRAY_LEN(labels));
-    return labels[key];
+    uint16_t slot = hy_key_slot((const uint8_t *)key, strlen(key));
+    return (int)(((uint64_t)slot * (uint64_t)w->parts) / HY_SLOT_COUNT);
+}
+
+/* The first slot of partition p. */
+static uint32_t part_first_slot(const struct world *w, int p)
+{
+    return (uint32_t)(((uint64_t)p * HY_SLOT_COUNT + (uint64_t)w->parts - 1) / (uint64_t)w->parts);
+}
+
+/* k0..k2 are strings; registers W_KEYS.. are field f of hashes h0..h2 (the checker's keys
+ * 3..5). With partitions each name gets a hash tag that puts register r in partition r % P,
+ * so that every partition (up to six) holds keys of the history. */
+static void labels_init(struct world *w)
+{
+    for (int r = 0; r < W_REGS; r++) {
+        char base[8];
+        snprintf(base, sizeof(base), "%c%d", r < W_KEYS ? 'k' : 'h', r % W_KEYS);
+        snprintf(w->labels[r], sizeof(w->labels[r]), "%s", base);
+        for (int t = 0; w->parts > 1 && part_of_key(w, w->labels[r]) != r % w->parts; t++) {
+            snprintf(w->labels[r], sizeof(w->labels[r]), "%s{t%d}", base, t);
+        }
+    }
+}
+
+static const char *key_label(const struct world *w, int key)
+{
+    HY_ASSERT(key >= 0 && key < W_REGS);
+    return w->labels[key];
 }
 
 /* The command of op: GET/SET/INCR/DEL on a string, or HGET/HSET/HINCRBY/HDEL on field f of a
@@ -948,18 +1010,30 @@ static void client_arm(struct world *w, struct w_client *c, int wait)
  * when it sent something. */
 static int client_resume(struct world *w, struct w_client *c)
 {
-    if (c->uses_session && c->session == 0) {
-        static const char *argv[] = {"HY.SESSION", "OPEN", "600000"};
+    for (int p = 0; c->uses_session && p < w->parts; p++) {
+        if (c->session[p] != 0) {
+            continue;
+        }
+        /* One session per partition: with partitions, each is opened for a slot of its own
+         * partition (its store keeps it). */
+        char slot[16];
+        snprintf(slot, sizeof(slot), "%" PRIu32, part_first_slot(w, p));
+        const char *argv[] = {"HY.SESSION", "OPEN", "600000", "SLOT", slot};
         hy_buf_reset(&c->req);
-        resp_cmd(&c->req, 3, argv);
-        w_trace(w, "c%d -> n%d: HY.SESSION OPEN", c->idx + 1, c->node + 1);
+        resp_cmd(&c->req, w->parts > 1 ? 5 : 3, argv);
+        c->opening = p;
+        if (w->parts > 1) {
+            w_trace(w, "c%d -> n%d: HY.SESSION OPEN SLOT %s", c->idx + 1, c->node + 1, slot);
+        } else {
+            w_trace(w, "c%d -> n%d: HY.SESSION OPEN", c->idx + 1, c->node + 1);
+        }
         client_arm(w, c, W_OPEN);
         return 1;
     }
     if (c->retry) {
         c->retry = 0;
         w_trace(w, "c%d -> n%d: retry of HY.REQ %" PRIu64 " %" PRIu64, c->idx + 1, c->node + 1,
-                c->session, c->seq);
+                c->session[c->op_part], c->seq[c->op_part]);
         client_arm(w, c, W_OP);
         return 1;
     }
@@ -985,7 +1059,7 @@ static void ev_client_next(struct world *w, struct w_client *c)
         op->key += W_KEYS; /* field f of hash h<key>: HGET, HSET, HINCRBY, HDEL */
     }
     char key[8], val[32];
-    snprintf(key, sizeof(key), "%s", key_label(op->key));
+    snprintf(key, sizeof(key), "%s", key_label(w, op->key));
     if (op->kind == SIM_OP_SET) {
         op->arg = (int64_t)(++w->next_value) * SIM_VALUE_SPAN;
     }
@@ -996,11 +1070,12 @@ static void ev_client_next(struct world *w, struct w_client *c)
     op->ret = SIM_INF;
     c->op = w->nops++;
     c->op_session = c->uses_session && op->kind != SIM_OP_GET;
+    c->op_part = part_of_key(w, key);
     hy_buf_reset(&c->req);
     if (c->op_session) {
         char sid[24], seq[24];
-        snprintf(sid, sizeof(sid), "%" PRIu64, c->session);
-        snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
+        snprintf(sid, sizeof(sid), "%" PRIu64, c->session[c->op_part]);
+        snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq[c->op_part]);
         const char *wrapped[7] = {"HY.REQ", sid, seq, argv[0], argv[1], argv[2], argv[3]};
         resp_cmd(&c->req, argc + 3, wrapped);
     } else {
@@ -1075,7 +1150,7 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
          * request was not applied; the client opens a new session. Without a force, sessions
          * (600 s) outlive the run, so this stays an unexpected error. */
         op_finish(w, c, 0, 1, 0, 0);
-        c->session = 0;
+        c->session[c->op_part] = 0;
     } else if (c->op_session &&
                (err_is(v, "UNKNOWN") || err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") ||
                 err_is(v, "MOVED") || err_is(v, "READONLY"))) {
@@ -1089,7 +1164,7 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
         op_finish(w, c, 0, 1, 0, 0); /* definitely not applied (a read has no effect) */
     } else {
         w_fail(w, "c%d: %s %s got an unexpected error: %.*s", c->idx + 1, op_name(op->kind),
-               key_label(op->key), (int)v->len, (const char *)v->str);
+               key_label(w, op->key), (int)v->len, (const char *)v->str);
         op_finish(w, c, 0, 0, 0, 0);
     }
     if (err_is(v, "MOVED")) {
@@ -1112,7 +1187,7 @@ static void client_reply(struct world *w, struct w_client *c, const struct resp_
         snprintf(shown, sizeof(shown), "%.*s", (int)HY_MIN(v->len, 80), (const char *)v->str);
     }
     w_trace(w, "c%d <- n%d: %s %s: %s", c->idx + 1, c->node + 1, op_name(op->kind),
-            key_label(op->key), shown);
+            key_label(w, op->key), shown);
     if (v->type == RESP_ERROR) {
         client_error(w, c, v);
         return;
@@ -1137,7 +1212,7 @@ static void client_reply(struct world *w, struct w_client *c, const struct resp_
     }
     if (!ok) {
         w_fail(w, "c%d: %s %s got a reply of the wrong kind", c->idx + 1, op_name(op->kind),
-               key_label(op->key));
+               key_label(w, op->key));
         op_finish(w, c, 0, 0, 0, 0);
         return;
     }
@@ -1171,8 +1246,9 @@ static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev
             w_trace(w, "c%d <- n%d: HY.SESSION OPEN: %.*s (%" PRId64 ")", c->idx + 1, c->node + 1,
                     v.type == RESP_INTEGER ? 0 : (int)HY_MIN(v.len, 80), (const char *)v.str,
                     v.type == RESP_INTEGER ? v.integer : 0);
-            c->session = v.type == RESP_INTEGER && v.integer > 0 ? (uint64_t)v.integer : 0;
-            c->seq = 0;
+            c->session[c->opening] =
+                v.type == RESP_INTEGER && v.integer > 0 ? (uint64_t)v.integer : 0;
+            c->seq[c->opening] = 0;
             c->waiting = W_IDLE;
             if (v.type == RESP_ERROR && err_is(&v, "MOVED")) {
                 c->want_node = moved_target(w, &v);
@@ -1209,7 +1285,7 @@ static void ev_deadline(struct world *w, struct w_client *c, uint64_t op_seq)
     } else if (!disturbed) {
         struct sim_op *op = &w->ops[c->op];
         w_fail(w, "c%d: %s %s on n%d got no reply within %d ms on a healthy link", c->idx + 1,
-               op_name(op->kind), key_label(op->key), c->node + 1,
+               op_name(op->kind), key_label(w, op->key), c->node + 1,
                W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
     }
     client_drop_conn(w, c, "deadline");
@@ -1302,15 +1378,17 @@ static void node_config(struct world *w, struct w_node *wn)
         snprintf(boot + len, sizeof(boot) - len, "%sn%d@127.0.0.1:%d", i ? "," : "", i + 1,
                  W_PORT0 + 10000 + i);
     }
-    char timeout[16];
+    char timeout[16], parts[16];
     snprintf(timeout, sizeof(timeout), "%d", W_REQ_TIMEOUT_MS);
+    snprintf(parts, sizeof(parts), "%d", w->parts);
     const char *kv[][2] = {{"node-id", wn->name},
                            {"port", port},
                            {"peer-port", peer_port},
                            {"bootstrap", boot},
                            {"redirect", w->o.moved ? "moved" : "proxy"},
                            {"request-timeout-ms", timeout},
-                           {"cluster-secret", "halyard-sim"}};
+                           {"cluster-secret", "halyard-sim"},
+                           {"partitions", parts}};
     for (size_t k = 0; k < HY_ARRAY_LEN(kv); k++) {
         if (config_set(&wn->cfg, kv[k][0], kv[k][1], 0, err) != HY_OK) {
             fprintf(stderr, "halyard-sim: config %s: %s\n", kv[k][0], err);
@@ -1321,7 +1399,8 @@ static void node_config(struct world *w, struct w_node *wn)
 }
 
 /* What the WAL recovered must cover what the shell acknowledged before the crash. */
-static void check_recovery(struct world *w, struct w_node *wn, const struct wal_recovered *rec)
+static void check_recovery(struct world *w, struct w_node *node, const struct w_log *wn,
+                           const struct wal_recovered *rec)
 {
     uint64_t last = rec->snapshot.index;
     if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
@@ -1330,14 +1409,14 @@ static void check_recovery(struct world *w, struct w_node *wn, const struct wal_
     if (rec->term < wn->ack_term ||
         (rec->term == wn->ack_term && wn->ack_vote != 0 && rec->vote != wn->ack_vote)) {
         w_fail(w,
-               "%s recovered term %" PRIu64 " vote %" PRIu64 ", acknowledged %" PRIu64
+               "%s group %u recovered term %" PRIu64 " vote %" PRIu64 ", acknowledged %" PRIu64
                " vote %" PRIu64,
-               wn->name, rec->term, rec->vote, wn->ack_term, wn->ack_vote);
+               node->name, wn->group, rec->term, rec->vote, wn->ack_term, wn->ack_vote);
         return;
     }
     if (last < wn->ack_last) {
-        w_fail(w, "%s recovered its log up to %" PRIu64 ", acknowledged up to %" PRIu64, wn->name,
-               last, wn->ack_last);
+        w_fail(w, "%s group %u recovered its log up to %" PRIu64 ", acknowledged up to %" PRIu64,
+               node->name, wn->group, last, wn->ack_last);
         return;
     }
     uint64_t term = 0;
@@ -1347,15 +1426,16 @@ static void check_recovery(struct world *w, struct w_node *wn, const struct wal_
         term = rec->entries[wn->ack_last - rec->first_index].term;
     }
     if (wn->ack_last > 0 && wn->ack_last_term != 0 && term != wn->ack_last_term) {
-        w_fail(w, "%s recovered entry %" PRIu64 " with term %" PRIu64 ", acknowledged %" PRIu64,
-               wn->name, wn->ack_last, term, wn->ack_last_term);
+        w_fail(w,
+               "%s group %u recovered entry %" PRIu64 " with term %" PRIu64
+               ", acknowledged %" PRIu64,
+               node->name, wn->group, wn->ack_last, term, wn->ack_last_term);
     }
 }
 
-static int node_boot(struct world *w, struct w_node *wn, const struct wal_recovered *rec)
+/* What it recovered is what its shell vouches for from now on. */
+static void note_recovered(struct w_node *node, struct w_log *wn, const struct wal_recovered *rec)
 {
-    int rc = wal_node_start(wn->node, 0, rec, clk(wn), w->o.trace ? &wn->log : NULL);
-    /* What it recovered is what its shell vouches for from now on. */
     uint64_t last = rec->snapshot.index;
     uint64_t last_term = rec->snapshot.term;
     if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
@@ -1366,12 +1446,96 @@ static int node_boot(struct world *w, struct w_node *wn, const struct wal_recove
     wn->ack_vote = rec->vote;
     wn->ack_last = last;
     wn->ack_last_term = last_term;
-    wn->checked_commit = rec->snapshot.index;
-    wn->checked_applied = 0;
-    return rc;
+    node->checked_commit[wn->group] = rec->snapshot.index;
+    node->checked_applied[wn->group] = 0;
 }
 
-/* Start (or restart) node i from what its disk holds. */
+/* Opens every group's log and starts the group from it, as io_durable_open does (one WAL per
+ * group, each on a disk of its own). The only place that opens a node's WALs: a shell with one
+ * WAL for all of a node's groups replaces this function (and log_of, node_logs_close). */
+static int node_logs_open(struct world *w, struct w_node *wn)
+{
+    uint32_t ids[W_GROUPS_MAX];
+    size_t count = node_group_ids(wn->node, ids, HY_ARRAY_LEN(ids));
+    HY_ASSERT((int)count == wn->nlogs);
+    struct wal_config cfg;
+    wal_config_default(&cfg);
+    cfg.segment_size_bytes = 16 * 1024;
+    for (size_t k = 0; k < count; k++) {
+        struct w_log *lg = &wn->logs[k];
+        HY_ASSERT(lg->group == ids[k]);
+        cfg.must_exist = lg->formed;
+        struct wal_recovered rec;
+        char err[512] = "";
+        int rc = wal_open(lg->disk, &cfg, &lg->wal, &rec, err, sizeof(err));
+        if (rc != HY_OK) {
+            w_fail(w, "%s does not recover the log of group %u: %s", wn->name, lg->group, err);
+            return rc;
+        }
+        lg->formed = 1;
+        check_recovery(w, wn, lg, &rec);
+        rc = wal_node_start(wn->node, lg->group, &rec, clk(wn), w->o.trace ? &wn->log : NULL);
+        note_recovered(wn, lg, &rec);
+        if (lg->group == 0 || w->o.trace) {
+            char what[24] = "";
+            if (lg->group != 0) {
+                snprintf(what, sizeof(what), " (partition %u)", lg->group - 1);
+            }
+            w_trace(w, "%s up%s: term %" PRIu64 ", snapshot %" PRIu64 ", log to %" PRIu64, wn->name,
+                    what, rec.term, rec.snapshot.index, lg->ack_last);
+        }
+        wal_recovered_free(&rec);
+        if (rc != HY_OK) {
+            w_fail(w, "%s does not start group %u from its log: %s", wn->name, lg->group,
+                   hy_strerror(rc));
+            return rc;
+        }
+    }
+    return HY_OK;
+}
+
+/* The node's process ended: its WALs close (what they had not synced is the disks' to lose). */
+static void node_logs_close(struct w_node *wn)
+{
+    for (int k = 0; k < wn->nlogs; k++) {
+        if (wn->logs[k].wal != NULL) {
+            wal_close(wn->logs[k].wal);
+            wn->logs[k].wal = NULL;
+        }
+    }
+}
+
+/* A fresh machine's disks, empty: one per group (group 0, then partition p's group p + 1). */
+static void node_disks_new(struct world *w, struct w_node *wn)
+{
+    for (int k = 0; k < wn->nlogs; k++) {
+        if (wn->logs[k].disk != NULL) {
+            disk_destroy(wn->logs[k].disk);
+        }
+    }
+    wn->nlogs = w->ngroups;
+    for (int k = 0; k < wn->nlogs; k++) {
+        char name[32];
+        snprintf(name, sizeof(name), k == 0 ? "%s" : "%s/group-%d", wn->name, k);
+        wn->logs[k] =
+            (struct w_log){.group = (uint32_t)k, .disk = disk_mem_new(name, hy_prng_next(&w->rng))};
+    }
+}
+
+/* The disk a disk fault hits (with one group, its only one). */
+static struct disk *node_disk_pick(struct world *w, struct w_node *wn)
+{
+    return wn->logs[wn->nlogs > 1 ? w_rand(w, 0, (uint64_t)wn->nlogs - 1) : 0].disk;
+}
+
+static void node_disks_fail_clear(struct w_node *wn)
+{
+    for (int k = 0; k < wn->nlogs; k++) {
+        disk_mem_fail_clear(wn->logs[k].disk);
+    }
+}
+
+/* Start (or restart) node i from what its disks hold. */
 static void node_up(struct world *w, int i)
 {
     struct w_node *wn = &w->nodes[i];
@@ -1384,26 +1548,10 @@ static void node_up(struct world *w, int i)
     if (w->o.mutation < WHOLE_MUT_COUNT && node_mutation_of[w->o.mutation] != 0) {
         node_set_mutation(wn->node, node_mutation_of[w->o.mutation]);
     }
-    wal_config_default(&wn->wal_cfg);
-    wn->wal_cfg.segment_size_bytes = 16 * 1024;
-    wn->wal_cfg.must_exist = wn->formed;
-    struct wal_recovered rec;
-    char err[512] = "";
-    int rc = wal_open(wn->disk, &wn->wal_cfg, &wn->wal, &rec, err, sizeof(err));
-    if (rc != HY_OK) {
-        w_fail(w, "%s does not recover its log: %s", wn->name, err);
+    if (node_logs_open(w, wn) != HY_OK) {
+        node_logs_close(wn);
         node_destroy(wn->node);
         wn->node = NULL;
-        return;
-    }
-    wn->formed = 1;
-    check_recovery(w, wn, &rec);
-    rc = node_boot(w, wn, &rec);
-    w_trace(w, "%s up: term %" PRIu64 ", snapshot %" PRIu64 ", log to %" PRIu64, wn->name, rec.term,
-            rec.snapshot.index, wn->ack_last);
-    wal_recovered_free(&rec);
-    if (rc != HY_OK) {
-        w_fail(w, "%s does not start from its log: %s", wn->name, hy_strerror(rc));
         return;
     }
     ev_at(w, w->now + w_rand(w, 1, 100), WK_CRON, i, 0, 0, 0);
@@ -1440,11 +1588,12 @@ static void node_down(struct world *w, int i, const char *why, enum disk_mem_cra
     wn->qn = 0; /* the engine's batches are freed with it */
     node_destroy(wn->node);
     wn->node = NULL;
-    wal_close(wn->wal);
-    wn->wal = NULL;
-    disk_mem_fail_clear(wn->disk);
+    node_logs_close(wn);
+    node_disks_fail_clear(wn);
+    for (int k = 0; k < wn->nlogs; k++) {
+        disk_mem_crash(wn->logs[k].disk, mode);
+    }
     wn->torn_armed = wn->full_armed = wn->disk_full = 0;
-    disk_mem_crash(wn->disk, mode);
     wn->inc++; /* its pending events die with it */
     wn->tick_at = 0;
     wn->disk_armed = 0;
@@ -1790,10 +1939,7 @@ static void oper_reinstall(struct world *w, int x)
 {
     struct w_node *wn = &w->nodes[x];
     node_down(w, x, "removed: stopped and wiped by the operator", DISK_CRASH_KEEP);
-    disk_destroy(wn->disk);
-    wn->disk = disk_mem_new(wn->name, hy_prng_next(&w->rng));
-    wn->formed = 0;
-    wn->ack_term = wn->ack_vote = wn->ack_last = wn->ack_last_term = 0;
+    node_disks_new(w, wn);
     wn->joined = 1;
     wn->lost = 0;
     wn->observer = w->change.as_observer;
@@ -1961,11 +2107,15 @@ static void ev_force(struct world *w)
              * gone, so committed entries and digests are recorded afresh, and histories are
              * not checked for linearizability (operations.md promises none across this). */
             w->forced = 1;
-            memset(w->commit_term, 0, w->cap_commit * sizeof(*w->commit_term));
-            memset(w->digest_at, 0, w->cap_digest * sizeof(*w->digest_at));
-            /* The forced node takes its term + 1, which a lost member may have led already
-             * (raft.c on_force; moved seed 6): harmless here, their disks are gone. */
-            memset(w->leader_of_term, 0, w->cap_terms * sizeof(*w->leader_of_term));
+            for (int g = 0; g < W_GROUPS_MAX; g++) {
+                struct w_records *rc = &w->rec[g];
+                memset(rc->commit_term, 0, rc->cap_commit * sizeof(*rc->commit_term));
+                memset(rc->digest_at, 0, rc->cap_digest * sizeof(*rc->digest_at));
+                /* The forced node takes its term + 1, which a lost member may have led
+                 * already (raft.c on_force; moved seed 6): harmless here, their disks are
+                 * gone. */
+                memset(rc->leader_of_term, 0, rc->cap_terms * sizeof(*rc->leader_of_term));
+            }
         }
         oper_admin(w, best, "FORCE-QUORUM", "CONFIRM-DATA-LOSS", NULL, NULL, NULL);
     }
@@ -2060,7 +2210,8 @@ static void ev_fault(struct world *w, uint32_t mask)
             /* A later write or sync fails: the process aborts mid-write, and what it had not
              * synced is kept, dropped or torn. */
             wn->torn_armed = 1;
-            disk_mem_fail(wn->disk, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_SYNC),
+            struct disk *d = node_disk_pick(w, wn);
+            disk_mem_fail(d, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_SYNC),
                           w_rand(w, 1, 12), HY_EIO, 0);
             w_trace(w, "%s: disk armed to fail mid-write", wn->name);
         }
@@ -2084,7 +2235,8 @@ static void ev_fault(struct world *w, uint32_t mask)
     case WF_FULL:
         if (wn->node != NULL && !wn->torn_armed && !wn->full_armed) {
             wn->full_armed = 1;
-            disk_mem_fail(wn->disk, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_PREALLOCATE),
+            struct disk *d = node_disk_pick(w, wn);
+            disk_mem_fail(d, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_PREALLOCATE),
                           w_rand(w, 1, 4), HY_ENOSPC, 1);
             w_trace(w, "%s: disk will be full", wn->name);
             ev_at(w, w->now + w_rand(w, 300, 3000), WK_DISK_ROOM, -1, i, 0, wn->inc);
@@ -2108,7 +2260,7 @@ static void ev_quiet(struct world *w)
     w->quiet_at = w->now;
     w_trace(w, "faults stop");
     for (int a = 0; a < w->n; a++) {
-        disk_mem_fail_clear(w->nodes[a].disk);
+        node_disks_fail_clear(&w->nodes[a]);
         w->nodes[a].torn_armed = w->nodes[a].full_armed = 0;
         for (int b = a + 1; b < w->n; b++) {
             w->links[a][b].cut = 0;
@@ -2150,48 +2302,67 @@ static uint64_t w_digest(struct world *w, const struct store *s)
     return (uint64_t)w->digest_buf.len << 32 ^ crc;
 }
 
-static void check_node(struct world *w, struct w_node *wn)
+/* The Raft invariants of one group on one node: one leader per term (election safety), an
+ * entry committed at an index never changes (log matching, leader completeness and state
+ * machine safety, as seen from outside), equal stores at equal applied indexes. */
+static void check_group(struct world *w, struct w_node *wn, const struct node_group *g)
 {
-    struct hy_node *n = wn->node;
-    const struct raft *r = &n->meta->raft;
+    struct w_records *rc = &w->rec[g->id];
+    const struct raft *r = &g->raft;
     uint64_t term = raft_term(r);
     if (raft_role(r) == RAFT_LEADER) {
-        grow(&w->leader_of_term, &w->cap_terms, term);
-        if (w->leader_of_term[term] == 0) {
-            w->leader_of_term[term] = (uint64_t)wn->idx + 1;
-            w_trace(w, "%s leads term %" PRIu64, wn->name, term);
-        } else if (w->leader_of_term[term] != (uint64_t)wn->idx + 1) {
-            w_fail(w, "two leaders in term %" PRIu64 ": n%" PRIu64 " and %s", term,
-                   w->leader_of_term[term], wn->name);
+        grow(&rc->leader_of_term, &rc->cap_terms, term);
+        if (rc->leader_of_term[term] == 0) {
+            rc->leader_of_term[term] = (uint64_t)wn->idx + 1;
+            if (g->id == 0) {
+                w_trace(w, "%s leads term %" PRIu64, wn->name, term);
+            } else {
+                w_trace(w, "%s leads term %" PRIu64 " of partition %u", wn->name, term, g->id - 1);
+            }
+        } else if (rc->leader_of_term[term] != (uint64_t)wn->idx + 1) {
+            w_fail(w, "two leaders in term %" PRIu64 " of group %u: n%" PRIu64 " and %s", term,
+                   g->id, rc->leader_of_term[term], wn->name);
         }
     }
     uint64_t commit = raft_commit_index(r);
-    grow(&w->commit_term, &w->cap_commit, commit);
-    for (uint64_t i = wn->checked_commit + 1; i <= commit; i++) {
+    grow(&rc->commit_term, &rc->cap_commit, commit);
+    for (uint64_t i = wn->checked_commit[g->id] + 1; i <= commit; i++) {
         uint64_t t = raft_term_at(r, i);
         if (t == 0) {
             continue; /* compacted into a snapshot */
         }
-        if (w->commit_term[i] == 0) {
-            w->commit_term[i] = t;
-        } else if (w->commit_term[i] != t) {
-            w_fail(w, "%s committed entry %" PRIu64 " of term %" PRIu64 ", another term %" PRIu64,
-                   wn->name, i, t, w->commit_term[i]);
+        if (rc->commit_term[i] == 0) {
+            rc->commit_term[i] = t;
+        } else if (rc->commit_term[i] != t) {
+            w_fail(w,
+                   "%s committed entry %" PRIu64 " of group %u with term %" PRIu64
+                   ", another term %" PRIu64,
+                   wn->name, i, g->id, t, rc->commit_term[i]);
         }
     }
-    wn->checked_commit = commit > wn->checked_commit ? commit : wn->checked_commit;
+    if (commit > wn->checked_commit[g->id]) {
+        wn->checked_commit[g->id] = commit;
+    }
     w->res->commit_index = commit > w->res->commit_index ? commit : w->res->commit_index;
-    if (n->meta->applied != wn->checked_applied) {
-        wn->checked_applied = n->meta->applied;
-        uint64_t d = w_digest(w, n->meta->store) | 1; /* 0 marks "none yet" */
-        grow(&w->digest_at, &w->cap_digest, n->meta->applied);
-        if (w->digest_at[n->meta->applied] == 0) {
-            w->digest_at[n->meta->applied] = d;
-        } else if (w->digest_at[n->meta->applied] != d) {
+    if (g->applied != wn->checked_applied[g->id]) {
+        wn->checked_applied[g->id] = g->applied;
+        uint64_t d = w_digest(w, g->store) | 1; /* 0 marks "none yet" */
+        grow(&rc->digest_at, &rc->cap_digest, g->applied);
+        if (rc->digest_at[g->applied] == 0) {
+            rc->digest_at[g->applied] = d;
+        } else if (rc->digest_at[g->applied] != d) {
             w_fail(w,
-                   "%s: store digest at applied index %" PRIu64 " differs from another replica's",
-                   wn->name, n->meta->applied);
+                   "%s: store digest of group %u at applied index %" PRIu64
+                   " differs from another replica's",
+                   wn->name, g->id, g->applied);
         }
+    }
+}
+
+static void check_node(struct world *w, struct w_node *wn)
+{
+    for (size_t k = 0; k < wn->node->group_count && !w->failed; k++) {
+        check_group(w, wn, wn->node->groups[k]);
     }
 }
 
@@ -2227,6 +2398,23 @@ static void note_refused_member(struct world *w)
     }
 }
 
+/* Group a of n1 and group b of node `name` hold the same state at the end. */
+static void check_converged(struct world *w, const struct node_group *a, const struct node_group *b,
+                            const char *name)
+{
+    HY_ASSERT(a->id == b->id);
+    if (a->applied != b->applied || w_digest(w, a->store) != w_digest(w, b->store)) {
+        w_fail(w,
+               "replicas of group %u did not converge: n1 applied %" PRIu64 " (%s, term %" PRIu64
+               ", commit %" PRIu64 ", last %" PRIu64 "), %s applied %" PRIu64 " (%s, term %" PRIu64
+               ", commit %" PRIu64 ", last %" PRIu64 ")",
+               a->id, a->applied, raft_role_name(raft_role(&a->raft)), raft_term(&a->raft),
+               raft_commit_index(&a->raft), raft_last_index(&a->raft), name, b->applied,
+               raft_role_name(raft_role(&b->raft)), raft_term(&b->raft),
+               raft_commit_index(&b->raft), raft_last_index(&b->raft));
+    }
+}
+
 static void check_end(struct world *w)
 {
     int ra, rb, rl;
@@ -2247,18 +2435,9 @@ static void check_end(struct world *w)
         }
     }
     for (int i = 1; i < w->n && !w->failed && !refused; i++) {
-        struct hy_node *a = w->nodes[0].node, *b = w->nodes[i].node;
-        if (a->meta->applied != b->meta->applied ||
-            w_digest(w, a->meta->store) != w_digest(w, b->meta->store)) {
-            w_fail(w,
-                   "replicas did not converge: n1 applied %" PRIu64 " (%s, term %" PRIu64
-                   ", commit %" PRIu64 ", last %" PRIu64 "), %s applied %" PRIu64
-                   " (%s, term %" PRIu64 ", commit %" PRIu64 ", last %" PRIu64 ")",
-                   a->meta->applied, raft_role_name(raft_role(&a->meta->raft)),
-                   raft_term(&a->meta->raft), raft_commit_index(&a->meta->raft),
-                   raft_last_index(&a->meta->raft), w->nodes[i].name, b->meta->applied,
-                   raft_role_name(raft_role(&b->meta->raft)), raft_term(&b->meta->raft),
-                   raft_commit_index(&b->meta->raft), raft_last_index(&b->meta->raft));
+        for (size_t k = 0; k < w->nodes[0].node->group_count && !w->failed; k++) {
+            check_converged(w, w->nodes[0].node->groups[k], w->nodes[i].node->groups[k],
+                            w->nodes[i].name);
         }
     }
     if (w->failed) {
@@ -2353,7 +2532,7 @@ static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
     case WK_DISK_ROOM:
         if (w->nodes[e->a].inc == e->gen && w->nodes[e->a].full_armed) {
             w->nodes[e->a].full_armed = 0;
-            disk_mem_fail_clear(w->nodes[e->a].disk);
+            node_disks_fail_clear(&w->nodes[e->a]);
             w_trace(w, "n%d: disk has room again", e->a + 1);
         }
         break;
@@ -2392,6 +2571,10 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
     w->res = res;
     hy_prng_seed(&w->rng, o->seed * 0x9e3779b97f4a7c15ull + 0x5157);
     w->n = o->nodes;
+    w->parts = o->partitions > 1 ? o->partitions : 1;
+    HY_ASSERT(w->parts <= W_PARTS_MAX);
+    w->ngroups = w->parts > 1 ? w->parts + 1 : 1;
+    labels_init(w);
     w->trace_hash = 14695981039346656037ull;
     resp_limits_default(&w->limits);
     hy_buf_init(&w->digest_buf);
@@ -2418,7 +2601,7 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
         wn->w = w;
         wn->idx = i;
         snprintf(wn->name, sizeof(wn->name), "n%d", i + 1);
-        wn->disk = disk_mem_new(wn->name, hy_prng_next(&w->rng));
+        node_disks_new(w, wn);
         wire_reader_init(&wn->reader, NULL);
         wn->log = (struct hy_log){.level = HY_LOG_INFO, .ctx = wn, .write_cb = node_log_cb};
         node_config(w, wn);
@@ -2445,10 +2628,10 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
         }
     }
     w_trace(w,
-            "seed %" PRIu64 ": %d nodes (%s), %d clients, faults %s, drop %u dup %u "
+            "seed %" PRIu64 ": %d nodes (%s), %d partitions, %d clients, faults %s, drop %u dup %u "
             "corrupt %u per mille, delay <= %u ms, disk <= %u us, disk stalls %u per mille",
-            o->seed, w->n, o->moved ? "moved" : "proxy", w->nclients, names, w->drop_pm, w->dup_pm,
-            w->corrupt_pm, w->delay_max_ms, w->disk_max_us, w->stall_pm);
+            o->seed, w->n, o->moved ? "moved" : "proxy", w->parts, w->nclients, names, w->drop_pm,
+            w->dup_pm, w->corrupt_pm, w->delay_max_ms, w->disk_max_us, w->stall_pm);
     for (int i = 0; i < w->n; i++) {
         node_up(w, i);
     }
@@ -2470,10 +2653,10 @@ static void world_free(struct world *w)
         }
         hy_free(wn->q);
         node_destroy(wn->node);
-        if (wn->wal != NULL) {
-            wal_close(wn->wal);
+        node_logs_close(wn);
+        for (int k = 0; k < wn->nlogs; k++) {
+            disk_destroy(wn->logs[k].disk);
         }
-        disk_destroy(wn->disk);
         wire_reader_free(&wn->reader);
         config_free(&wn->cfg);
     }
@@ -2482,9 +2665,11 @@ static void world_free(struct world *w)
         hy_buf_free(&w->clients[k].req);
     }
     hy_free(w->ops);
-    hy_free(w->leader_of_term);
-    hy_free(w->commit_term);
-    hy_free(w->digest_at);
+    for (int g = 0; g < W_GROUPS_MAX; g++) {
+        hy_free(w->rec[g].leader_of_term);
+        hy_free(w->rec[g].commit_term);
+        hy_free(w->rec[g].digest_at);
+    }
     hy_buf_free(&w->digest_buf);
 }
 

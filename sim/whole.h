@@ -63,6 +63,7 @@ struct whole_opts {
     int no_faults;     /* a clean run (the determinism test uses both) */
     uint32_t tolerate; /* enum whole_known_bug */
     int rejoin_early;  /* re-add a removed member before every member has its removal */
+    int partitions;    /* 1 (group 0 holds every key), or 2..8: a Raft group per partition */
 };
 
 struct whole_result {

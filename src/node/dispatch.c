@@ -287,7 +287,7 @@ static int node_must_wait(struct node_group *g, struct node_client *c, const str
             }
             return 0;
         }
-        if (node_cut_off(n, now_ms) && !c->outcome_unsure) {
+        if (node_cut_off(n, g, now_ms) && !c->outcome_unsure) {
             c->read_timed_out = 1; /* node_run answers -NOQUORUM at once: waiting is futile */
             return 0;
         }
@@ -697,10 +697,10 @@ static size_t node_close_idle(struct hy_node *n, uint64_t now_ms)
 static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
 {
     uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
-    int cut_off = n->read_waiters > 0 && node_cut_off(n, now_ms);
     for (struct node_client *c = n->clients; c != NULL && n->read_waiters > 0; c = c->next) {
         if (c->blocked_on_read && (now_ms >= c->blocked_since_ms + timeout ||
-                                   (cut_off && c->read_id == 0 && !c->outcome_unsure))) {
+                                   (c->read_id == 0 && !c->outcome_unsure &&
+                                    node_cut_off(n, node_group_get(n, c->wait_group), now_ms)))) {
             c->blocked_on_read = 0;
             c->read_id = 0;
             c->read_timed_out = 1;
