@@ -1858,17 +1858,26 @@ static void ev_admin_close(struct world *w, int k, uint64_t serial)
 
 /* The leader an operator would find with `cluster status`: the live leader of the highest
  * term, or -1. */
-static int leader_node(const struct world *w)
+static int group_leader_node(const struct world *w, uint32_t group)
 {
     int best = -1;
+    uint64_t best_term = 0;
     for (int i = 0; i < w->n; i++) {
         const struct hy_node *n = w->nodes[i].node;
-        if (n != NULL && raft_role(&n->meta->raft) == RAFT_LEADER &&
-            (best < 0 || raft_term(&n->meta->raft) > raft_term(&w->nodes[best].node->meta->raft))) {
+        const struct node_group *g = n != NULL ? node_group_get(n, group) : NULL;
+        if (g != NULL && raft_role(&g->raft) == RAFT_LEADER &&
+            (best < 0 || raft_term(&g->raft) > best_term)) {
             best = i;
+            best_term = raft_term(&g->raft);
         }
     }
     return best;
+}
+
+/* The metadata group's leader (the cluster's, to the operator). */
+static int leader_node(const struct world *w)
+{
+    return group_leader_node(w, 0);
 }
 
 static int live_node(struct world *w, int except)
@@ -1955,23 +1964,73 @@ static void oper_reinstall(struct world *w, int x)
  * re-added one for its vote (seed 2000558); a member that applied the removal but not the
  * re-add refuses the re-added one's connections, for good once that one leads (seed
  * 2000781). --rejoin-early does not wait. */
-static int config_everywhere(const struct world *w, const struct hy_node *leader)
+static int group_config_everywhere(const struct world *w, const struct hy_node *leader,
+                                   const struct node_group *g)
 {
-    const struct raft_membership *m = raft_membership(&leader->meta->raft);
+    const struct raft_membership *m = raft_membership(&g->raft);
     for (uint32_t k = 0; k < m->count; k++) {
         struct raft_follower f;
         const char *name = node_member_name(leader, m->servers[k].id);
         int x = name != NULL ? node_index(name) : -1;
-        if (m->servers[k].id == leader->meta->raft.cfg.id ||
-            (x >= 0 && (w->rejoin_mask >> x & 1u))) {
+        if (m->servers[k].id == g->raft.cfg.id || (x >= 0 && (w->rejoin_mask >> x & 1u))) {
             continue;
         }
-        if (!raft_follower_info(&leader->meta->raft, m->servers[k].id, &f) ||
-            f.match_index < leader->meta->raft.membership_index) {
+        if (!raft_follower_info(&g->raft, m->servers[k].id, &f) ||
+            f.match_index < g->raft.membership_index) {
             return 0;
         }
     }
     return 1;
+}
+
+static int config_everywhere(const struct world *w, const struct hy_node *leader)
+{
+    return group_config_everywhere(w, leader, leader->meta);
+}
+
+/* With partitions: every partition's group has done the step of member x too, as its leader
+ * shows it (each follows the metadata group's membership on its own: member_reconcile), and,
+ * unless --rejoin-early, every member has it. Wiping a member whose removal some partition
+ * has not committed yet would leave that partition a voter short for good (its wiped
+ * incarnation no longer votes there: raft.c on_vote), seed 1084 --partitions 8 --moved. */
+static int partitions_done(const struct world *w, int x, int removing, int voter)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "n%d", x + 1);
+    raft_id id = node_member_id(name);
+    for (uint32_t g = 1; g < (uint32_t)w->ngroups; g++) {
+        int l = group_leader_node(w, g);
+        if (l < 0 || (removing && l == x)) {
+            return 0;
+        }
+        const struct hy_node *n = w->nodes[l].node;
+        const struct node_group *grp = node_group_get(n, g);
+        const struct raft_membership *m = raft_membership(&grp->raft);
+        int in = removing ? node_group_has(grp, id)
+                          : (voter ? raft_membership_is_voter(m, id) : node_group_has(grp, id));
+        if (in == removing || (!w->o.rejoin_early && !group_config_everywhere(w, n, grp))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Survivors of a forced quorum that refuse the forced leader's entries: they had committed
+ * entries it lacked in some group (raft.c refuses to roll them back; with partitions the
+ * forced node cannot have the longest log of every group). operations.md: remove such a member
+ * and add it back afresh, as the lost ones. */
+static uint32_t refusing_survivors(const struct world *w)
+{
+    uint32_t mask = 0;
+    for (int i = 0; i < w->n && w->forced; i++) {
+        const struct hy_node *n = w->nodes[i].node;
+        for (size_t k = 0; n != NULL && k < n->group_count; k++) {
+            if (n->groups[k]->raft.stat_conflicts_refused > 0) {
+                mask |= 1u << i;
+            }
+        }
+    }
+    return mask;
 }
 
 /* The change under way moves on once the leader's configuration shows its step done. */
@@ -1985,7 +2044,7 @@ static void ev_oper_step(struct world *w)
     int l = leader_node(w);
     const struct hy_node *leader = l >= 0 ? w->nodes[l].node : NULL;
     if (ch->phase == WC_REMOVING && leader != NULL && l != ch->x && !in_config(leader, ch->x, 0) &&
-        (w->o.rejoin_early || config_everywhere(w, leader))) {
+        (w->o.rejoin_early || config_everywhere(w, leader)) && partitions_done(w, ch->x, 1, 0)) {
         w_trace(w, "operator: n%d is out of the configuration", ch->x + 1);
         ch->phase = WC_JOINING;
         oper_reinstall(w, ch->x);
@@ -1995,11 +2054,13 @@ static void ev_oper_step(struct world *w)
     if (ch->phase == WC_JOINING && leader != NULL && in_config(leader, ch->x, !ch->as_observer) &&
         book_role(leader, ch->x) ==
             (ch->as_observer ? STORE_MEMBER_OBSERVER : STORE_MEMBER_VOTER) &&
-        (w->o.rejoin_early || config_everywhere(w, leader))) {
+        (w->o.rejoin_early || config_everywhere(w, leader)) &&
+        partitions_done(w, ch->x, 0, !ch->as_observer)) {
         w_trace(w, "operator: n%d is back as %s", ch->x + 1,
                 ch->as_observer ? "an observer" : "a voter");
         w->nodes[ch->x].observer = ch->as_observer;
         ch->phase = WC_IDLE;
+        w->rejoin_mask |= refusing_survivors(w);
         for (int x = 0; x < w->n; x++) {
             if (w->rejoin_mask >> x & 1u) {
                 w->rejoin_mask &= ~(1u << x); /* the next member lost to a force-quorum */
@@ -2085,7 +2146,9 @@ static void ev_force(struct world *w)
     }
     if (w->forced && l >= 0 && lost_voters == 0) {
         w->force_survivor = -1; /* done: a leader without the lost voters */
-        w_trace(w, "operator: n%d leads without the lost members; re-adding them", l + 1);
+        w->rejoin_mask |= refusing_survivors(w);
+        w_trace(w, "operator: n%d leads without the lost members; re-adding them (%#x)", l + 1,
+                w->rejoin_mask);
         for (int x = 0; x < w->n; x++) {
             if (w->rejoin_mask >> x & 1u) {
                 w->rejoin_mask &= ~(1u << x);
@@ -2123,6 +2186,22 @@ static void ev_force(struct world *w)
 }
 
 /* The operator's action of this fault turn. */
+/* HALYARD FAILOVER [TO nX] PARTITION p, on the partition's leader seven times in ten
+ * (halyctl cluster failover --partition p finds it), else on node i. */
+static void oper_failover_partition(struct world *w, int i, const char *target)
+{
+    int p = (int)w_rand(w, 0, (uint64_t)w->parts - 1);
+    int leader = group_leader_node(w, (uint32_t)p + 1);
+    int to = leader >= 0 && w_chance_pm(w, 700) ? leader : i;
+    char part[16];
+    snprintf(part, sizeof(part), "%d", p);
+    if (target == NULL) {
+        oper_admin(w, to, "FAILOVER", "PARTITION", part, NULL, NULL);
+    } else {
+        oper_admin(w, to, "FAILOVER", "TO", target, "PARTITION", part);
+    }
+}
+
 static void fault_operator(struct world *w, int i)
 {
     int leader = leader_node(w);
@@ -2135,7 +2214,10 @@ static void fault_operator(struct world *w, int i)
         if (w->change.phase != WC_IDLE && w->change.x == t - 1 && !w->o.rejoin_early) {
             return; /* not to a member being removed or added */
         }
-        if (w_chance_pm(w, 300)) {
+        int bare = w_chance_pm(w, 300);
+        if (w->parts > 1 && w_chance_pm(w, 600)) {
+            oper_failover_partition(w, i, bare ? NULL : target);
+        } else if (bare) {
             oper_admin(w, to, "FAILOVER", NULL, NULL, NULL, NULL);
         } else {
             oper_admin(w, to, "FAILOVER", "TO", target, NULL, NULL);

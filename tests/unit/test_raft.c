@@ -753,7 +753,8 @@ static void test_force_quorum_after_losing_a_majority(void **state)
     tc_step(&c, 1, &ev);
     assert_int_equal(c.nd[1].last_status, HY_OK);
     assert_int_equal(raft_role(&c.nd[1].r), RAFT_LEADER);
-    assert_true(raft_term(&c.nd[1].r) > term);
+    /* Far above its own term: a lost member may have led term + 1 without it. */
+    assert_true(raft_term(&c.nd[1].r) >= term + RAFT_FORCE_TERM_GAP);
     const struct raft_membership *m = raft_membership(&c.nd[1].r);
     assert_int_equal(m->count, 5);
     for (uint32_t i = 0; i < m->count; i++) {
@@ -778,6 +779,54 @@ static void test_force_quorum_after_losing_a_majority(void **state)
     tc_submit(&c, 1, "needs-both");
     tc_run_until(&c, 2700);
     assert_int_equal(raft_commit_index(&c.nd[1].r), commit);
+    tc_free(&c);
+}
+
+/* A leader forced on a node that lacked entries this follower committed sends entries that
+ * conflict with them: the follower refuses them (it cannot roll back what it applied) and
+ * keeps its committed log, instead of aborting on the rollback. */
+static void test_follower_refuses_conflict_with_committed(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_submit(&c, 0, "a");
+    tc_submit(&c, 0, "b");
+    tc_run_until(&c, c.now + 300);
+    uint64_t commit = raft_commit_index(&c.nd[1].r);
+    assert_true(commit >= 3);
+    uint64_t old_term = raft_term_at(&c.nd[1].r, commit);
+    /* Node 3, forced, holds only the first commit - 1 entries and leads a far higher term. */
+    uint64_t term = raft_term(&c.nd[1].r) + RAFT_FORCE_TERM_GAP;
+    struct raft_entry e = {.term = term, .type = RAFT_ENTRY_NOOP};
+    struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 3, .to = 2, .term = term};
+    m.prev_index = commit - 1;
+    m.prev_term = raft_term_at(&c.nd[1].r, commit - 1);
+    m.commit = commit - 1;
+    m.n_entries = 1;
+    m.entries = &e;
+    struct raft_event rev = {.type = RAFT_EV_RECEIVE, .now_ms = c.now};
+    rev.receive.msg = &m;
+    struct raft_update up;
+    assert_int_equal(raft_step(&c.nd[1].r, &rev, &up), HY_OK);
+    assert_int_equal(raft_commit_index(&c.nd[1].r), commit);
+    assert_int_equal(raft_term_at(&c.nd[1].r, commit), old_term);
+    assert_true(raft_last_index(&c.nd[1].r) >= commit);
+    assert_int_equal(c.nd[1].r.stat_conflicts_refused, 1);
+    assert_int_equal(up.n_entries, 0);
+    assert_int_equal(up.n_messages, 1);
+    assert_int_equal(up.messages[0].type, RAFT_MSG_APPEND_RESP);
+    assert_false(up.messages[0].success);
+    /* Entries that agree with the committed prefix are still taken. */
+    m.prev_index = commit;
+    m.prev_term = old_term;
+    m.commit = commit;
+    assert_int_equal(raft_step(&c.nd[1].r, &rev, &up), HY_OK);
+    assert_int_equal(raft_last_index(&c.nd[1].r), commit + 1);
+    assert_int_equal(raft_term_at(&c.nd[1].r, commit + 1), term);
+    assert_int_equal(c.nd[1].r.stat_conflicts_refused, 1);
     tc_free(&c);
 }
 
@@ -983,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_learner_that_went_silent_is_not_promoted),
         cmocka_unit_test(test_node_removed_while_leader),
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
+        cmocka_unit_test(test_follower_refuses_conflict_with_committed),
         cmocka_unit_test(test_transfer_completes),
         cmocka_unit_test(test_transfer_aborts),
         cmocka_unit_test(test_read_index_across_leader_change_returns_latest),
