@@ -183,9 +183,24 @@ struct w_client {
     uint64_t served_after_quiet; /* first success invoked after the faults stopped */
     uint64_t fwd_steps_at_send;  /* world.fwd_steps_ms when the request went out */
     uint64_t back_steps_at_send; /* world.back_steps_ms then */
+    int probe;                   /* enum w_probe of the probe in flight */
+    char scan_cursor[24];        /* the SCAN under way ("0": none) */
+    size_t flush_op;             /* a FLUSHALL's first op (one DEL per register) */
 };
 
-enum w_wait { W_IDLE = 0, W_OP = 1, W_OPEN = 2 };
+enum w_wait { W_IDLE = 0, W_OP = 1, W_OPEN = 2, W_PROBE = 3 };
+
+/* With partitions, now and then a client sends a probe instead of an op: a request checked
+ * on its own, outside the per-register history (docs/simulator.md). */
+enum w_probe {
+    WP_CROSS,    /* MGET of two registers of different partitions: -CROSSSLOT, always */
+    WP_TAG_SET,  /* MSET {m}a v {m}b v: one partition, one entry */
+    WP_TAG_GET,  /* MGET {m}a {m}b: both absent or both equal (MSET is atomic in a partition) */
+    WP_DBSIZE,   /* DBSIZE (scatter-gather): at most the keys the workload ever writes */
+    WP_SCAN,     /* one SCAN step (its cursor names the partition): only keys the workload writes */
+    WP_FLUSHALL, /* FLUSHALL: to the checker, a DEL of unknown count on every register */
+    WP_COUNT
+};
 
 /* An operator's connection (halyctl): one admin command, its reply checked when it comes. */
 struct w_admin {
@@ -922,6 +937,18 @@ static void op_finish(struct world *w, struct w_client *c, int done, int failed,
     }
 }
 
+/* A FLUSHALL's reply (done: +OK) settles its DEL on every register; anything else leaves them
+ * indeterminate: with partitions it runs as one entry per partition, so some may have run. */
+static void flush_finish(struct world *w, struct w_client *c, int done)
+{
+    for (int r = 0; r < W_REGS; r++) {
+        struct sim_op *op = &w->ops[c->flush_op + (size_t)r];
+        op->done = done;
+        op->ret = done ? ++w->hseq : SIM_INF;
+    }
+    c->waiting = W_IDLE;
+}
+
 /* The client's end of its connection is gone (reset, deadline): a pending op is
  * indeterminate; the node's end closes after a delay; the client reconnects later. */
 static void client_drop_conn(struct world *w, struct w_client *c, const char *why)
@@ -934,6 +961,8 @@ static void client_drop_conn(struct world *w, struct w_client *c, const char *wh
         c->retry = 1; /* its fate is unknown: the same HY.REQ goes again */
     } else if (c->waiting == W_OP) {
         op_finish(w, c, 0, 0, 0, 0);
+    } else if (c->waiting == W_PROBE && c->probe == WP_FLUSHALL) {
+        flush_finish(w, c, 0); /* may or may not have run, in any partition */
     }
     c->waiting = W_IDLE;
     struct w_node *wn = &w->nodes[c->node];
@@ -1040,11 +1069,82 @@ static int client_resume(struct world *w, struct w_client *c)
     return 0;
 }
 
+static struct sim_op *op_new(struct world *w)
+{
+    if (w->nops == w->capops) {
+        w->capops = w->capops ? w->capops * 2 : 256;
+        w->ops = hy_xrealloc(w->ops, w->capops * sizeof(*w->ops));
+    }
+    struct sim_op *op = &w->ops[w->nops++];
+    memset(op, 0, sizeof(*op));
+    return op;
+}
+
+static void probe_send(struct world *w, struct w_client *c)
+{
+    static const char *names[WP_COUNT] = {"MGET", "MSET", "MGET", "DBSIZE", "SCAN", "FLUSHALL"};
+    c->probe = (int)w_rand(w, 0, WP_COUNT - 1);
+    if (c->probe == WP_FLUSHALL && !w_chance_pm(w, 100)) {
+        c->probe = WP_TAG_GET; /* a FLUSHALL wipes the history's state: rarely */
+    }
+    if (c->scan_cursor[0] == '\0') {
+        snprintf(c->scan_cursor, sizeof(c->scan_cursor), "0");
+    }
+    char val[32];
+    snprintf(val, sizeof(val), "%" PRIu64, (++w->next_value) * SIM_VALUE_SPAN);
+    const char *argv[5] = {names[c->probe]};
+    int argc = 1;
+    switch (c->probe) {
+    case WP_CROSS: /* registers 0 and 1 are in partitions 0 and 1 (labels_init) */
+        argv[argc++] = w->labels[0];
+        argv[argc++] = w->labels[1];
+        break;
+    case WP_TAG_SET:
+        argv[argc++] = "{m}a";
+        argv[argc++] = val;
+        argv[argc++] = "{m}b";
+        argv[argc++] = val;
+        break;
+    case WP_TAG_GET:
+        argv[argc++] = "{m}a";
+        argv[argc++] = "{m}b";
+        break;
+    case WP_SCAN:
+        argv[argc++] = c->scan_cursor;
+        argv[argc++] = "COUNT";
+        argv[argc++] = "100";
+        break;
+    case WP_FLUSHALL:
+        /* To the per-register checker, a DEL (of a count it does not know) on each. */
+        c->flush_op = w->nops;
+        for (int r = 0; r < W_REGS; r++) {
+            struct sim_op *op = op_new(w);
+            *op = (struct sim_op){.client = c->idx,
+                                  .kind = SIM_OP_DEL,
+                                  .key = r,
+                                  .value = -1,
+                                  .call = ++w->hseq,
+                                  .ret = SIM_INF};
+        }
+        break;
+    default: break;
+    }
+    hy_buf_reset(&c->req);
+    resp_cmd(&c->req, argc, argv);
+    w_trace(w, "c%d -> n%d: %s%s%s%s%s", c->idx + 1, c->node + 1, argv[0], argc > 1 ? " " : "",
+            argc > 1 ? argv[1] : "", argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
+    client_arm(w, c, W_PROBE);
+}
+
 static void ev_client_next(struct world *w, struct w_client *c)
 {
     uint64_t end = w->o.fault_ms + w->o.quiet_ms;
     if (c->waiting || c->node < 0 || w->now + 2500 > end || client_resume(w, c)) {
         return; /* new ops stop before the end so replicas can converge */
+    }
+    if (w->parts > 1 && w_chance_pm(w, 80)) {
+        probe_send(w, c);
+        return;
     }
     if (w->nops == w->capops) {
         w->capops = w->capops ? w->capops * 2 : 256;
@@ -1219,6 +1319,80 @@ static void client_reply(struct world *w, struct w_client *c, const struct resp_
     op_finish(w, c, 1, 0, has_value, value);
 }
 
+/* Whether key (len bytes) is one the workload writes. */
+static int known_key(const struct world *w, const uint8_t *key, size_t len)
+{
+    for (int r = 0; r < W_REGS; r++) {
+        if (strlen(w->labels[r]) == len && memcmp(w->labels[r], key, len) == 0) {
+            return 1;
+        }
+    }
+    return (len == 4 && memcmp(key, "{m}a", 4) == 0) || (len == 4 && memcmp(key, "{m}b", 4) == 0);
+}
+
+static int same_reply(const struct resp_value *a, const struct resp_value *b)
+{
+    return a->type == b->type && a->len == b->len &&
+           (a->len == 0 || memcmp(a->str, b->str, a->len) == 0);
+}
+
+/* What a probe's reply must be. A refusal that says nothing ran, or that the outcome is
+ * unknown, is fine for any of them (but -CROSSSLOT's probe, which no node may run). */
+static void probe_reply(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    const char *bad = NULL;
+    int refusal = v->type == RESP_ERROR &&
+                  (err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "MOVED") ||
+                   err_is(v, "UNKNOWN") || err_is(v, "READONLY"));
+    w_trace(w, "c%d <- n%d: probe %d: %c%.*s", c->idx + 1, c->node + 1, c->probe,
+            v->type == RESP_ERROR ? '-' : ' ', (int)HY_MIN(v->len, 60), (const char *)v->str);
+    (void)check_early_timeout(w, c, v);
+    if (c->probe == WP_CROSS) {
+        bad = v->type == RESP_ERROR && err_is(v, "CROSSSLOT") ? NULL : "not -CROSSSLOT";
+    } else if (refusal || (v->type == RESP_ERROR && c->probe == WP_TAG_GET)) {
+        bad = NULL;
+    } else if (v->type == RESP_ERROR) {
+        bad = "an unexpected error";
+    } else if (c->probe == WP_TAG_SET || c->probe == WP_FLUSHALL) {
+        bad = v->type == RESP_SIMPLE ? NULL : "not +OK";
+    } else if (c->probe == WP_TAG_GET) {
+        bad = v->type != RESP_ARRAY || v->count != 2 ? "not two values"
+              : !same_reply(&v->elems[0], &v->elems[1])
+                  ? "{m}a and {m}b differ: an MSET in one partition was not atomic"
+                  : NULL;
+    } else if (c->probe == WP_DBSIZE) {
+        bad = v->type == RESP_INTEGER && v->integer >= 0 && v->integer <= W_REGS + 2
+                  ? NULL
+                  : "not a count of at most the keys written";
+    } else if (c->probe == WP_SCAN) {
+        bad = v->type == RESP_ARRAY && v->count == 2 && v->elems[1].type == RESP_ARRAY
+                  ? NULL
+                  : "not [cursor, keys]";
+        for (size_t k = 0; bad == NULL && k < v->elems[1].count; k++) {
+            bad = known_key(w, v->elems[1].elems[k].str, v->elems[1].elems[k].len)
+                      ? NULL
+                      : "a key the workload never wrote";
+        }
+        if (bad == NULL) {
+            snprintf(c->scan_cursor, sizeof(c->scan_cursor), "%.*s",
+                     (int)HY_MIN(v->elems[0].len, sizeof(c->scan_cursor) - 1),
+                     (const char *)v->elems[0].str);
+        }
+    }
+    if (bad != NULL) {
+        w_fail(w, "c%d: probe %d on n%d: %s: %.*s", c->idx + 1, c->probe, c->node + 1, bad,
+               (int)HY_MIN(v->len, 80), (const char *)v->str);
+    }
+    if (c->probe == WP_FLUSHALL) {
+        flush_finish(w, c, v->type == RESP_SIMPLE);
+    }
+    c->waiting = W_IDLE;
+    if (v->type == RESP_ERROR && err_is(v, "MOVED")) {
+        c->want_node = moved_target(w, v);
+        client_drop_conn(w, c, "MOVED");
+    }
+}
+
 static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev *e)
 {
     if (e->gen != c->gen || c->node < 0) {
@@ -1254,6 +1428,8 @@ static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev
                 c->want_node = moved_target(w, &v);
                 client_drop_conn(w, c, "MOVED");
             }
+        } else if (c->waiting == W_PROBE) {
+            probe_reply(w, c, &v);
         } else {
             client_reply(w, c, &v);
         }
@@ -1279,7 +1455,10 @@ static void ev_deadline(struct world *w, struct w_client *c, uint64_t op_seq)
     }
     int disturbed = c->disturbed || c->node < 0 || w->nodes[c->node].last_freeze_end > c->sent_at ||
                     w->nodes[c->node].frozen_until > w->now;
-    if (!disturbed && c->waiting == W_OPEN) {
+    if (!disturbed && c->waiting == W_PROBE) {
+        w_fail(w, "c%d: probe %d on n%d got no reply within %d ms on a healthy link", c->idx + 1,
+               c->probe, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
+    } else if (!disturbed && c->waiting == W_OPEN) {
         w_fail(w, "c%d: HY.SESSION OPEN on n%d got no reply within %d ms on a healthy link",
                c->idx + 1, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
     } else if (!disturbed) {
@@ -2144,7 +2323,12 @@ static void ev_force(struct world *w)
     for (int x = 0; x < w->n && l >= 0; x++) {
         lost_voters += (w->rejoin_mask >> x & 1u) && in_config(w->nodes[l].node, x, 1);
     }
-    if (w->forced && l >= 0 && lost_voters == 0) {
+    /* Done once the leader's configuration without the lost voters is committed (durable):
+     * before that a crash of the forced node undoes the force, and the operator, seeing no
+     * leader, forces it again (seed 20003400). */
+    const struct node_group *lm = l >= 0 ? w->nodes[l].node->meta : NULL;
+    if (w->forced && l >= 0 && lost_voters == 0 &&
+        raft_commit_index(&lm->raft) >= lm->raft.membership_index) {
         w->force_survivor = -1; /* done: a leader without the lost voters */
         w->rejoin_mask |= refusing_survivors(w);
         w_trace(w, "operator: n%d leads without the lost members; re-adding them (%#x)", l + 1,

@@ -377,6 +377,12 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
     struct node_client *c = x->client;
+    /* The request's verdict of node_must_wait, taken here whatever the answer: a request
+     * answered earlier (arity, NOAUTH, NOPERM, -CROSSSLOT) must not leave it to the next one,
+     * which was then answered "no leader ... within request-timeout-ms" at once (seed 50
+     * --partitions 8: an MGET refused -CROSSSLOT on a node cut off, then an INCR). */
+    int timed_out = c->read_timed_out;
+    c->read_timed_out = 0;
     x->cmd = d;
     c->last_cmd = d->name;
     if (!node_check_arity(d, x->argc)) {
@@ -396,10 +402,8 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
-    if (node_needs_leader(n, c, d) && c->read_timed_out) {
-        int why = c->read_timed_out;
-        c->read_timed_out = 0;
-        node_reply_no_leader(x, why);
+    if (node_needs_leader(n, c, d) && timed_out) {
+        node_reply_no_leader(x, timed_out);
         return;
     }
     if (node_needs_leader(n, c, d) && !replica_is_leader(x->group)) {

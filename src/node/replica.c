@@ -1116,6 +1116,18 @@ void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *
     if (g == NULL || !g->started) {
         return; /* a group this node holds no replica of (yet): the sender tries again */
     }
+    if (g != n->meta && !member_in_config(n, m->from)) {
+        /* A partition follows the metadata group's membership: a member removed from it (as
+         * this node knows it) takes no part in partitions here. Removed members stay peers
+         * (node_member_is_peer: they may be added back while this node misses it, and only
+         * the metadata group's entries tell it so); but one that does not know it was removed
+         * could otherwise keep leading a partition whose other members then never elect the
+         * leader that takes it out (seed 40 --partitions 4). */
+        const struct node_member *mm = node_member_find(n->members, n->member_count, m->from);
+        if (mm != NULL && mm->role == STORE_MEMBER_REMOVED) {
+            return;
+        }
+    }
     struct raft_event ev = {.type = RAFT_EV_RECEIVE};
     ev.receive.msg = m;
     step(g, &ev, now_ms);
