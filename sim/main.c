@@ -96,7 +96,7 @@ static void usage(void)
                     "[--fault-ms MS] [--quiet-ms MS] [--moved] [--no-faults] "
                     "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored|"
                     "resend-bare|stale-reply|apply-clock|session-forget] "
-                    "[--tolerate proxy-early-timeout|rejoin-refused] [--rejoin-early] "
+                    "[--tolerate proxy-early-timeout] [--rejoin-early] "
                     "[--partitions 1|2|4|8|0 (0: the seed picks)] "
                     "[--first-failure] [--trace] "
                     "[--quiet]\n");
@@ -280,8 +280,6 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
         } else if (strcmp(a, "--tolerate") == 0) {
             if (strcmp(v, "proxy-early-timeout") == 0) {
                 c->o.tolerate |= WHOLE_BUG_PROXY_EARLY_TIMEOUT;
-            } else if (strcmp(v, "rejoin-refused") == 0) {
-                c->o.tolerate |= WHOLE_BUG_REJOIN_REFUSED;
             } else {
                 return -1;
             }

@@ -2136,13 +2136,11 @@ static void oper_reinstall(struct world *w, int x)
     node_up(w, x);
 }
 
-/* Every member of the leader's configuration has the entry that made it (cluster status:
- * each one's match index), but those lost to a force-quorum (wiped: they hold no state). The
- * operator waits for it at each step of a change, for two open bugs (docs/simulator.md): a
- * member that missed a removal still counts the removed one as a voter and asks the wiped,
- * re-added one for its vote (seed 2000558); a member that applied the removal but not the
- * re-add refuses the re-added one's connections, for good once that one leads (seed
- * 2000781). --rejoin-early does not wait. */
+/* Every member of the group's configuration, on its leader, has the entry that made it
+ * (cluster status: each one's match index), but those lost to a force-quorum (wiped: they
+ * hold no state). The operator waits for it at each step of a change, as operations.md once
+ * asked while two bugs of re-added members were open (docs/simulator.md: seeds 2000558,
+ * 2000781, both fixed); --rejoin-early does not wait, and make test runs seeds of both. */
 static int group_config_everywhere(const struct world *w, const struct hy_node *leader,
                                    const struct node_group *g)
 {
@@ -2632,38 +2630,6 @@ static void check_node(struct world *w, struct w_node *wn)
     }
 }
 
-/* The open bug of re-added members (docs/simulator.md): a live member refuses one that the
- * leader's configuration holds. Returns 1 and the three nodes when that is the case now. */
-static int refused_member(struct world *w, int *a_out, int *b_out, int *l_out)
-{
-    int l = leader_node(w);
-    for (int a = 0; a < w->n && l >= 0; a++) {
-        for (int b = 0; b < w->n; b++) {
-            if (a != b && w->nodes[a].node != NULL && w->nodes[b].node != NULL &&
-                in_config(w->nodes[l].node, b, 0) && in_config(w->nodes[l].node, a, 0) &&
-                !peer_of(w, a, b)) {
-                *a_out = a;
-                *b_out = b;
-                *l_out = l;
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
-/* A liveness failure at the end explained by that bug says so. */
-static void note_refused_member(struct world *w)
-{
-    int a, b, l;
-    if (refused_member(w, &a, &b, &l)) {
-        size_t len = strlen(w->res->reason);
-        snprintf(w->res->reason + len, sizeof(w->res->reason) - len,
-                 " [open bug: n%d refuses n%d, which the leader n%d has re-added]", a + 1, b + 1,
-                 l + 1);
-    }
-}
-
 /* Group a of n1 and group b of node `name` hold the same state at the end. */
 static void check_converged(struct world *w, const struct node_group *a, const struct node_group *b,
                             const char *name)
@@ -2683,12 +2649,7 @@ static void check_converged(struct world *w, const struct node_group *a, const s
 
 static void check_end(struct world *w)
 {
-    int ra, rb, rl;
-    int refused = (w->o.tolerate & WHOLE_BUG_REJOIN_REFUSED) && refused_member(w, &ra, &rb, &rl);
-    if (refused) {
-        w->res->known_bug_hits++; /* liveness and convergence cannot hold: skipped below */
-    }
-    for (int k = 0; k < w->nclients && !w->failed && !refused; k++) {
+    for (int k = 0; k < w->nclients && !w->failed; k++) {
         const struct w_client *c = &w->clients[k];
         if (c->served_after_quiet == 0 || c->served_after_quiet - w->quiet_at > W_SERVED_BOUND_MS) {
             w_fail(w, "c%d was not served within %d ms after the faults stopped", k + 1,
@@ -2700,14 +2661,13 @@ static void check_end(struct world *w)
             w_fail(w, "%s is still down at the end", w->nodes[i].name);
         }
     }
-    for (int i = 1; i < w->n && !w->failed && !refused; i++) {
+    for (int i = 1; i < w->n && !w->failed; i++) {
         for (size_t k = 0; k < w->nodes[0].node->group_count && !w->failed; k++) {
             check_converged(w, w->nodes[0].node->groups[k], w->nodes[i].node->groups[k],
                             w->nodes[i].name);
         }
     }
     if (w->failed) {
-        note_refused_member(w);
         return;
     }
     if (w->forced) {
