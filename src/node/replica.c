@@ -1017,7 +1017,11 @@ void replica_read_register(struct node_group *g, struct node_client *c, uint64_t
     c->read_ok_bytes = 0;
     c->read_reg_bytes = c->in.len; /* node_client_process rebases it on what it consumes */
     c->blocked_on_read = 1;
-    c->blocked_since_ms = now_ms;
+    /* A read that already waited for a leader keeps its deadline (wake_clients carried it
+     * into retry_since_ms): counted afresh, a read registered once a new leader came, whose
+     * round then waited for that leader's first commit, went unanswered for longer than
+     * request-timeout-ms (campaign seed 23001248: 3.5 s, its client's deadline). */
+    c->blocked_since_ms = c->retry_since_ms != 0 ? c->retry_since_ms : now_ms;
     n->read_waiters++;
     g->turn_reads[g->turn_read_count++] = c->read_id;
     if (g->pending_count == g->pending_cap) {

@@ -475,14 +475,16 @@ static void on_vote(struct raft *r, const struct raft_message *m)
         }
         return;
     }
-    if (membership_find(&r->membership, r->cfg.id) < 0) {
-        /* Absent from its own configuration: a server that joined and has not yet received
-         * the entry adding it (or one removed). Raft ids are names hashed, so a member wiped
-         * and added again under its old name has the id of an incarnation whose votes it does
-         * not remember: granting one now could elect a second leader in a term the old
-         * incarnation voted in (campaign seed 1032 --partitions 8; docs/simulator.md). It
-         * votes once it holds a configuration naming it; a joined member is added as a learner
-         * and promoted only once caught up, so it holds one before its vote can be needed. */
+    if (r->membership.count == 0) {
+        /* No configuration at all: a server that joined and has not yet received the entry
+         * adding it. Raft ids are names hashed, so a member wiped and added again under its
+         * old name has the id of an incarnation whose votes it does not remember: granting
+         * one now could elect a second leader in a term the old incarnation voted in (seed
+         * 1032 --partitions 8; docs/simulator.md). It votes once it holds a configuration;
+         * a joined member is added as a learner and promoted only once caught up, so it holds
+         * one before its vote can be needed. (A server merely absent from its configuration,
+         * removed, still votes: a voter whose promotion entry it has not received yet may be
+         * needed for a quorum, which the Raft-only simulator's membership faults showed.) */
         if (m->term > r->term && !m->pre_vote) {
             become_follower(r, m->term, RAFT_NONE);
         }

@@ -205,7 +205,8 @@ LIST
 # leading a partition); 50 (a request answered -CROSSSLOT left its "no leader" verdict to the
 # next one); 22001039 (a draining node took the partitions another node's balancer handed it,
 # handed them back, and never drained). 20003400: the operator took a force for done before
-# its configuration was durable (the simulator's).
+# its configuration was durable (the simulator's). 23001248: a read registered for a ReadIndex
+# round once a leader came counted its deadline afresh and went unanswered past it.
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -231,6 +232,7 @@ done <<'LIST'
 5001055
 721
 20003400
+23001248
 16 --partitions 4
 7 --partitions 8
 1032 --partitions 8
