@@ -106,7 +106,7 @@ static int step_model(const struct sim_op *op, const struct lin_state *s, struct
         return s->kind != LIN_OPAQUE && (!op->done || out->value == op->value);
     case SIM_OP_DEL:
         *out = (struct lin_state){LIN_ABSENT, 0};
-        return !op->done || op->value == (s->kind != LIN_ABSENT);
+        return !op->done || op->value < 0 || op->value == (s->kind != LIN_ABSENT);
     }
     return 0;
 }
@@ -355,7 +355,11 @@ static int64_t incrs_needed(const struct sim_op *d, const struct lin_state *base
     int absent = base->kind == LIN_ABSENT;
     switch (d->kind) {
     case SIM_OP_SET: return 0;
-    case SIM_OP_DEL: return d->value == 1 ? (absent ? 1 : 0) : (absent ? 0 : -1);
+    case SIM_OP_DEL:
+        if (d->value < 0) {
+            return 0; /* a count not known (FLUSHALL): any state */
+        }
+        return d->value == 1 ? (absent ? 1 : 0) : (absent ? 0 : -1);
     case SIM_OP_GET:
         if (!d->has_value) {
             return absent ? 0 : -1;

@@ -96,7 +96,8 @@ static void usage(void)
                     "[--fault-ms MS] [--quiet-ms MS] [--moved] [--no-faults] "
                     "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored|"
                     "resend-bare|stale-reply|apply-clock|session-forget] "
-                    "[--tolerate proxy-early-timeout|rejoin-refused] [--rejoin-early] "
+                    "[--tolerate proxy-early-timeout] [--rejoin-early] "
+                    "[--partitions 1|2|4|8|0 (0: the seed picks)] "
                     "[--first-failure] [--trace] "
                     "[--quiet]\n");
 }
@@ -225,6 +226,7 @@ struct whole_cli {
     struct whole_opts o;
     uint64_t from, count;
     int nodes_fixed, moved_fixed, quiet, first_failure;
+    int parts; /* --partitions: 1 by default; 0: the seed picks 1, 2, 4 or 8 */
 };
 
 static int whole_parse(int argc, char **argv, struct whole_cli *c)
@@ -234,6 +236,7 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
     c->count = 1;
     c->o.fault_ms = 20000;
     c->o.quiet_ms = 12000;
+    c->parts = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -262,6 +265,12 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
         } else if (strcmp(a, "--nodes") == 0) {
             c->nodes_fixed = atoi(v);
             i++;
+        } else if (strcmp(a, "--partitions") == 0) {
+            c->parts = atoi(v);
+            if (c->parts < 0 || c->parts > 8) {
+                return -1;
+            }
+            i++;
         } else if (strcmp(a, "--fault-ms") == 0) {
             c->o.fault_ms = strtoull(v, NULL, 10);
             i++;
@@ -271,8 +280,6 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
         } else if (strcmp(a, "--tolerate") == 0) {
             if (strcmp(v, "proxy-early-timeout") == 0) {
                 c->o.tolerate |= WHOLE_BUG_PROXY_EARLY_TIMEOUT;
-            } else if (strcmp(v, "rejoin-refused") == 0) {
-                c->o.tolerate |= WHOLE_BUG_REJOIN_REFUSED;
             } else {
                 return -1;
             }
@@ -293,14 +300,13 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
 
 static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
 {
-    printf(
-        "  replay: halyard-sim --whole --seed %llu --nodes %d --fault-ms %llu --quiet-ms %llu%s%s"
-        "%s%s%s --trace\n",
-        (unsigned long long)o->seed, o->nodes, (unsigned long long)o->fault_ms,
-        (unsigned long long)o->quiet_ms, o->moved ? " --moved" : "",
-        o->no_faults ? " --no-faults" : "", o->mutation ? " --mutation " : "",
-        o->mutation ? whole_mutation_name((int)o->mutation) : "",
-        o->rejoin_early ? " --rejoin-early" : "");
+    printf("  replay: halyard-sim --whole --seed %llu --nodes %d --partitions %d --fault-ms %llu "
+           "--quiet-ms %llu%s%s%s%s%s --trace\n",
+           (unsigned long long)o->seed, o->nodes, o->partitions, (unsigned long long)o->fault_ms,
+           (unsigned long long)o->quiet_ms, o->moved ? " --moved" : "",
+           o->no_faults ? " --no-faults" : "", o->mutation ? " --mutation " : "",
+           o->mutation ? whole_mutation_name((int)o->mutation) : "",
+           o->rejoin_early ? " --rejoin-early" : "");
     (void)c;
 }
 
@@ -319,6 +325,9 @@ static int whole_main(int argc, char **argv)
         o.seed = c.from + k;
         o.nodes = c.nodes_fixed ? c.nodes_fixed : 3 + 2 * (int)(o.seed % 2);
         o.moved = c.moved_fixed || o.seed % 5 == 4;
+        /* Partitions: given, or 1, 2, 4 or 8 from the seed's top bits (a hash, so that they
+         * vary independently of the node count and the redirect mode above). */
+        o.partitions = c.parts > 0 ? c.parts : 1 << ((o.seed * 0x9e3779b97f4a7c15ull) >> 62);
         struct whole_result r;
         int ok = whole_run(&o, &r);
         hits += r.known_bug_hits;
@@ -326,8 +335,8 @@ static int whole_main(int argc, char **argv)
             passed++;
         } else {
             failed++;
-            printf("seed %llu FAILED (%d nodes): %s\n", (unsigned long long)o.seed, o.nodes,
-                   r.reason);
+            printf("seed %llu FAILED (%d nodes, %d partitions): %s\n", (unsigned long long)o.seed,
+                   o.nodes, o.partitions, r.reason);
             whole_replay(&c, &o);
             if (c.first_failure) {
                 printf("first failure after %llu seeds\n", (unsigned long long)(k + 1));

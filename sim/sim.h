@@ -108,7 +108,7 @@ struct sim_op {
     int done;      /* 1 = completed with result below; 0 = indeterminate */
     int failed;    /* definitely not executed: dropped from the history */
     int has_value; /* GET: 1 when a value was returned; DEL: ignored */
-    int64_t value; /* GET value, INCR result, DEL count */
+    int64_t value; /* GET value, INCR result, DEL count (-1: not known, e.g. FLUSHALL's) */
 };
 
 /* Steps the search may take per key before it calls the check inconclusive: a step is one

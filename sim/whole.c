@@ -27,6 +27,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/prng.h"
 #include "io/disk_mem.h"
 #include "io/wal.h"
@@ -53,6 +54,9 @@
 #define W_ADMIN_WAIT_MS    5000 /* an operator's command left unanswered this long is dropped */
 #define W_OPER_STEP_MS     300  /* the operator looks at a membership change this often */
 #define W_OPER_RESEND_MS   3000
+#define W_PARTS_MAX        8 /* --partitions: at most this many (groups 1..8, plus group 0) */
+#define W_GROUPS_MAX       (W_PARTS_MAX + 1)
+#define W_REGS             (2 * W_KEYS) /* registers the checker sees: k0..k2, h0..h2 */
 
 enum w_kind {
     WK_TICK,           /* node: Raft timer */
@@ -103,19 +107,29 @@ struct w_link {
 
 struct world;
 
+/* The log of one Raft group of a node (durable.c's durable_group): its disk, its WAL, and what
+ * the shell acknowledged to the engine as durable (the recovery check holds the node to it). */
+struct w_log {
+    uint32_t group;
+    struct disk *disk; /* survives crashes */
+    struct wal *wal;   /* NULL while the node is down */
+    int formed;        /* the log was created once: it must exist from now on */
+    uint64_t ack_term, ack_vote, ack_last, ack_last_term;
+};
+
 struct w_node {
     struct world *w;
     int idx;
     char name[16];
     struct hy_config cfg;
     struct hy_node *node; /* NULL while down */
-    struct disk *disk;    /* survives crashes */
-    struct wal *wal;
-    int formed; /* the log was created once: it must exist from now on */
+    /* One log per Raft group (group 0 first), as durable.c keeps them today; node_logs_open
+     * is the one place that opens them and starts the groups from them. */
+    struct w_log logs[W_GROUPS_MAX];
+    int nlogs;
     uint32_t inc;
     uint64_t frozen_until;
     struct wire_reader reader;
-    struct wal_config wal_cfg;
     struct hy_log log;
     uint64_t last_freeze_end;
     int view_up[W_NODES_MAX];
@@ -126,10 +140,9 @@ struct w_node {
     int disk_armed;
     uint64_t tick_at;
     uint64_t tick_gen;
-    /* What the shell acknowledged to the engine as durable (the recovery check). */
-    uint64_t ack_term, ack_vote, ack_last, ack_last_term;
-    uint64_t checked_applied;
-    uint64_t checked_commit;
+    /* Per group id: what the checks already looked at. */
+    uint64_t checked_applied[W_GROUPS_MAX];
+    uint64_t checked_commit[W_GROUPS_MAX];
     int torn_armed;      /* a disk fault waits to crash the node mid-write */
     int full_armed;      /* the disk refuses to grow (ENOSPC) until WK_DISK_ROOM */
     int disk_full;       /* what the engine was told (node_set_disk_full) */
@@ -152,8 +165,12 @@ struct w_client {
     /* Exactly-once clients (HY.SESSION + HY.REQ): a write whose outcome is not known is sent
      * again, with the same session and seq, until it gets a definite reply. */
     int uses_session;
-    uint64_t session; /* 0 until HY.SESSION OPEN answered */
-    uint64_t seq;
+    /* Per partition (index 0 with one partition): a session lives in the store of the
+     * partition it was opened for (HY.SESSION OPEN ... SLOT s). 0 until OPEN answered. */
+    uint64_t session[W_PARTS_MAX];
+    uint64_t seq[W_PARTS_MAX];
+    int opening;    /* the partition whose HY.SESSION OPEN is in flight */
+    int op_part;    /* the partition of the op in flight */
     int op_session; /* the op in flight is wrapped in HY.REQ */
     int retry;      /* send req again (same op) */
     struct hy_buf req;
@@ -166,9 +183,24 @@ struct w_client {
     uint64_t served_after_quiet; /* first success invoked after the faults stopped */
     uint64_t fwd_steps_at_send;  /* world.fwd_steps_ms when the request went out */
     uint64_t back_steps_at_send; /* world.back_steps_ms then */
+    int probe;                   /* enum w_probe of the probe in flight */
+    char scan_cursor[24];        /* the SCAN under way ("0": none) */
+    size_t flush_op;             /* a FLUSHALL's first op (one DEL per register) */
 };
 
-enum w_wait { W_IDLE = 0, W_OP = 1, W_OPEN = 2 };
+enum w_wait { W_IDLE = 0, W_OP = 1, W_OPEN = 2, W_PROBE = 3 };
+
+/* With partitions, now and then a client sends a probe instead of an op: a request checked
+ * on its own, outside the per-register history (docs/simulator.md). */
+enum w_probe {
+    WP_CROSS,    /* MGET of two registers of different partitions: -CROSSSLOT, always */
+    WP_TAG_SET,  /* MSET {m}a v {m}b v: one partition, one entry */
+    WP_TAG_GET,  /* MGET {m}a {m}b: both absent or both equal (MSET is atomic in a partition) */
+    WP_DBSIZE,   /* DBSIZE (scatter-gather): at most the keys the workload ever writes */
+    WP_SCAN,     /* one SCAN step (its cursor names the partition): only keys the workload writes */
+    WP_FLUSHALL, /* FLUSHALL: to the checker, a DEL of unknown count on every register */
+    WP_COUNT
+};
 
 /* An operator's connection (halyctl): one admin command, its reply checked when it comes. */
 struct w_admin {
@@ -227,13 +259,18 @@ struct world {
     int forced;             /* it did: only the documented guarantees are checked since */
     int force_survivor;     /* 0 while a force is pending, -1 once done */
     int force_target;       /* the one survivor forced */
-    /* Safety records, by term and by index. */
-    uint64_t *leader_of_term;
-    size_t cap_terms;
-    uint64_t *commit_term; /* term of the committed entry at each index (0 = unknown) */
-    size_t cap_commit;
-    uint64_t *digest_at; /* store digest + applied index seen first (0 = none) */
-    size_t cap_digest;
+    /* Safety records of each Raft group (by group id), by term and by index. */
+    struct w_records {
+        uint64_t *leader_of_term;
+        size_t cap_terms;
+        uint64_t *commit_term; /* term of the committed entry at each index (0 = unknown) */
+        size_t cap_commit;
+        uint64_t *digest_at; /* store digest + applied index seen first (0 = none) */
+        size_t cap_digest;
+    } rec[W_GROUPS_MAX];
+    int parts;               /* partitions (1: group 0 holds every key) */
+    int ngroups;             /* Raft groups per node: 1, or parts + 1 */
+    char labels[W_REGS][24]; /* each register's key (hash tags spread them over partitions) */
     uint64_t trace_hash;
     struct hy_buf digest_buf; /* w_digest's */
     int failed;
@@ -415,9 +452,22 @@ static int batch_persists(const struct node_io_batch *b)
     return b->term_vote_changed || b->snapshot != NODE_SNAP_NONE || b->n_entries > 0;
 }
 
-/* What the shell now vouches for: the recovery check holds the node to it. */
-static void note_acked(struct w_node *wn, const struct node_io_batch *b)
+/* The log of group `group` (every group the engine holds has one). */
+static struct w_log *log_of(struct w_node *wn, uint32_t group)
 {
+    for (int k = 0; k < wn->nlogs; k++) {
+        if (wn->logs[k].group == group) {
+            return &wn->logs[k];
+        }
+    }
+    HY_ASSERT(0);
+    return NULL;
+}
+
+/* What the shell now vouches for: the recovery check holds the node to it. */
+static void note_acked(struct w_node *node, const struct node_io_batch *b)
+{
+    struct w_log *wn = log_of(node, b->group);
     if (b->term_vote_changed) {
         wn->ack_term = b->term;
         wn->ack_vote = b->vote;
@@ -536,8 +586,9 @@ static int disk_pump(struct world *w, struct w_node *wn)
 /* A write about to replace a suffix (Raft truncation) or the whole log (a snapshot from the
  * leader) may take effect in part if it fails: the WAL cuts first, durably, then appends
  * (wal.h). What is vouched for shrinks to what no outcome of the write can remove. */
-static void note_writing(struct w_node *wn, const struct node_io_batch *b)
+static void note_writing(struct w_node *node, const struct node_io_batch *b)
 {
+    struct w_log *wn = log_of(node, b->group);
     if (b->snapshot == NODE_SNAP_INSTALL && b->snap_index < wn->ack_last) {
         wn->ack_last = b->snap_index;
         wn->ack_last_term = 0; /* unknown: not checked */
@@ -570,7 +621,7 @@ static void ev_disk(struct world *w, struct w_node *wn)
     for (size_t k = 0; k < n && wn->node != NULL; k++) {
         struct node_io_batch *b = wn->q[k];
         note_writing(wn, b);
-        int rc = batch_persists(b) ? wal_node_write_batch(wn->wal, b) : HY_OK;
+        int rc = batch_persists(b) ? wal_node_write_batch(log_of(wn, b->group)->wal, b) : HY_OK;
         if (rc == HY_EIO) {
             /* durable.c aborts the process: never retry a failed fsync. */
             if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
@@ -815,12 +866,38 @@ static const char *op_name(int kind)
     return names[kind];
 }
 
-/* k0..k2 are strings; keys W_KEYS.. are field f of hashes h0..h2 (the checker's keys 3..5). */
-static const char *key_label(int key)
+/* The partition of a key (docs/partitioning.md: slot s is partition s * P / 16384). */
+static int part_of_key(const struct world *w, const char *key)
 {
-    static const char *labels[] = {"k0", "k1", "k2", "h0", "h1", "h2"};
-    HY_ASSERT(key >= 0 && key < 2 * W_KEYS && 2 * W_KEYS <= (int)HY_ARRAY_LEN(labels));
-    return labels[key];
+    uint16_t slot = hy_key_slot((const uint8_t *)key, strlen(key));
+    return (int)(((uint64_t)slot * (uint64_t)w->parts) / HY_SLOT_COUNT);
+}
+
+/* The first slot of partition p. */
+static uint32_t part_first_slot(const struct world *w, int p)
+{
+    return (uint32_t)(((uint64_t)p * HY_SLOT_COUNT + (uint64_t)w->parts - 1) / (uint64_t)w->parts);
+}
+
+/* k0..k2 are strings; registers W_KEYS.. are field f of hashes h0..h2 (the checker's keys
+ * 3..5). With partitions each name gets a hash tag that puts register r in partition r % P,
+ * so that every partition (up to six) holds keys of the history. */
+static void labels_init(struct world *w)
+{
+    for (int r = 0; r < W_REGS; r++) {
+        char base[8];
+        snprintf(base, sizeof(base), "%c%d", r < W_KEYS ? 'k' : 'h', r % W_KEYS);
+        snprintf(w->labels[r], sizeof(w->labels[r]), "%s", base);
+        for (int t = 0; w->parts > 1 && part_of_key(w, w->labels[r]) != r % w->parts; t++) {
+            snprintf(w->labels[r], sizeof(w->labels[r]), "%s{t%d}", base, t);
+        }
+    }
+}
+
+static const char *key_label(const struct world *w, int key)
+{
+    HY_ASSERT(key >= 0 && key < W_REGS);
+    return w->labels[key];
 }
 
 /* The command of op: GET/SET/INCR/DEL on a string, or HGET/HSET/HINCRBY/HDEL on field f of a
@@ -864,6 +941,18 @@ static void op_finish(struct world *w, struct w_client *c, int done, int failed,
     }
 }
 
+/* A FLUSHALL's reply (done: +OK) settles its DEL on every register; anything else leaves them
+ * indeterminate: with partitions it runs as one entry per partition, so some may have run. */
+static void flush_finish(struct world *w, struct w_client *c, int done)
+{
+    for (int r = 0; r < W_REGS; r++) {
+        struct sim_op *op = &w->ops[c->flush_op + (size_t)r];
+        op->done = done;
+        op->ret = done ? ++w->hseq : SIM_INF;
+    }
+    c->waiting = W_IDLE;
+}
+
 /* The client's end of its connection is gone (reset, deadline): a pending op is
  * indeterminate; the node's end closes after a delay; the client reconnects later. */
 static void client_drop_conn(struct world *w, struct w_client *c, const char *why)
@@ -876,6 +965,8 @@ static void client_drop_conn(struct world *w, struct w_client *c, const char *wh
         c->retry = 1; /* its fate is unknown: the same HY.REQ goes again */
     } else if (c->waiting == W_OP) {
         op_finish(w, c, 0, 0, 0, 0);
+    } else if (c->waiting == W_PROBE && c->probe == WP_FLUSHALL) {
+        flush_finish(w, c, 0); /* may or may not have run, in any partition */
     }
     c->waiting = W_IDLE;
     struct w_node *wn = &w->nodes[c->node];
@@ -952,22 +1043,101 @@ static void client_arm(struct world *w, struct w_client *c, int wait)
  * when it sent something. */
 static int client_resume(struct world *w, struct w_client *c)
 {
-    if (c->uses_session && c->session == 0) {
-        static const char *argv[] = {"HY.SESSION", "OPEN", "600000"};
+    for (int p = 0; c->uses_session && p < w->parts; p++) {
+        if (c->session[p] != 0) {
+            continue;
+        }
+        /* One session per partition: with partitions, each is opened for a slot of its own
+         * partition (its store keeps it). */
+        char slot[16];
+        snprintf(slot, sizeof(slot), "%" PRIu32, part_first_slot(w, p));
+        const char *argv[] = {"HY.SESSION", "OPEN", "600000", "SLOT", slot};
         hy_buf_reset(&c->req);
-        resp_cmd(&c->req, 3, argv);
-        w_trace(w, "c%d -> n%d: HY.SESSION OPEN", c->idx + 1, c->node + 1);
+        resp_cmd(&c->req, w->parts > 1 ? 5 : 3, argv);
+        c->opening = p;
+        if (w->parts > 1) {
+            w_trace(w, "c%d -> n%d: HY.SESSION OPEN SLOT %s", c->idx + 1, c->node + 1, slot);
+        } else {
+            w_trace(w, "c%d -> n%d: HY.SESSION OPEN", c->idx + 1, c->node + 1);
+        }
         client_arm(w, c, W_OPEN);
         return 1;
     }
     if (c->retry) {
         c->retry = 0;
         w_trace(w, "c%d -> n%d: retry of HY.REQ %" PRIu64 " %" PRIu64, c->idx + 1, c->node + 1,
-                c->session, c->seq);
+                c->session[c->op_part], c->seq[c->op_part]);
         client_arm(w, c, W_OP);
         return 1;
     }
     return 0;
+}
+
+static struct sim_op *op_new(struct world *w)
+{
+    if (w->nops == w->capops) {
+        w->capops = w->capops ? w->capops * 2 : 256;
+        w->ops = hy_xrealloc(w->ops, w->capops * sizeof(*w->ops));
+    }
+    struct sim_op *op = &w->ops[w->nops++];
+    memset(op, 0, sizeof(*op));
+    return op;
+}
+
+static void probe_send(struct world *w, struct w_client *c)
+{
+    static const char *names[WP_COUNT] = {"MGET", "MSET", "MGET", "DBSIZE", "SCAN", "FLUSHALL"};
+    c->probe = (int)w_rand(w, 0, WP_COUNT - 1);
+    if (c->probe == WP_FLUSHALL && !w_chance_pm(w, 100)) {
+        c->probe = WP_TAG_GET; /* a FLUSHALL wipes the history's state: rarely */
+    }
+    if (c->scan_cursor[0] == '\0') {
+        snprintf(c->scan_cursor, sizeof(c->scan_cursor), "0");
+    }
+    char val[32];
+    snprintf(val, sizeof(val), "%" PRIu64, (++w->next_value) * SIM_VALUE_SPAN);
+    const char *argv[5] = {names[c->probe]};
+    int argc = 1;
+    switch (c->probe) {
+    case WP_CROSS: /* registers 0 and 1 are in partitions 0 and 1 (labels_init) */
+        argv[argc++] = w->labels[0];
+        argv[argc++] = w->labels[1];
+        break;
+    case WP_TAG_SET:
+        argv[argc++] = "{m}a";
+        argv[argc++] = val;
+        argv[argc++] = "{m}b";
+        argv[argc++] = val;
+        break;
+    case WP_TAG_GET:
+        argv[argc++] = "{m}a";
+        argv[argc++] = "{m}b";
+        break;
+    case WP_SCAN:
+        argv[argc++] = c->scan_cursor;
+        argv[argc++] = "COUNT";
+        argv[argc++] = "100";
+        break;
+    case WP_FLUSHALL:
+        /* To the per-register checker, a DEL (of a count it does not know) on each. */
+        c->flush_op = w->nops;
+        for (int r = 0; r < W_REGS; r++) {
+            struct sim_op *op = op_new(w);
+            *op = (struct sim_op){.client = c->idx,
+                                  .kind = SIM_OP_DEL,
+                                  .key = r,
+                                  .value = -1,
+                                  .call = ++w->hseq,
+                                  .ret = SIM_INF};
+        }
+        break;
+    default: break;
+    }
+    hy_buf_reset(&c->req);
+    resp_cmd(&c->req, argc, argv);
+    w_trace(w, "c%d -> n%d: %s%s%s%s%s", c->idx + 1, c->node + 1, argv[0], argc > 1 ? " " : "",
+            argc > 1 ? argv[1] : "", argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
+    client_arm(w, c, W_PROBE);
 }
 
 static void ev_client_next(struct world *w, struct w_client *c)
@@ -975,6 +1145,10 @@ static void ev_client_next(struct world *w, struct w_client *c)
     uint64_t end = w->o.fault_ms + w->o.quiet_ms;
     if (c->waiting || c->node < 0 || w->now + 2500 > end || client_resume(w, c)) {
         return; /* new ops stop before the end so replicas can converge */
+    }
+    if (w->parts > 1 && w_chance_pm(w, 80)) {
+        probe_send(w, c);
+        return;
     }
     if (w->nops == w->capops) {
         w->capops = w->capops ? w->capops * 2 : 256;
@@ -989,7 +1163,7 @@ static void ev_client_next(struct world *w, struct w_client *c)
         op->key += W_KEYS; /* field f of hash h<key>: HGET, HSET, HINCRBY, HDEL */
     }
     char key[8], val[32];
-    snprintf(key, sizeof(key), "%s", key_label(op->key));
+    snprintf(key, sizeof(key), "%s", key_label(w, op->key));
     if (op->kind == SIM_OP_SET) {
         op->arg = (int64_t)(++w->next_value) * SIM_VALUE_SPAN;
     }
@@ -1000,11 +1174,12 @@ static void ev_client_next(struct world *w, struct w_client *c)
     op->ret = SIM_INF;
     c->op = w->nops++;
     c->op_session = c->uses_session && op->kind != SIM_OP_GET;
+    c->op_part = part_of_key(w, key);
     hy_buf_reset(&c->req);
     if (c->op_session) {
         char sid[24], seq[24];
-        snprintf(sid, sizeof(sid), "%" PRIu64, c->session);
-        snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
+        snprintf(sid, sizeof(sid), "%" PRIu64, c->session[c->op_part]);
+        snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq[c->op_part]);
         const char *wrapped[7] = {"HY.REQ", sid, seq, argv[0], argv[1], argv[2], argv[3]};
         resp_cmd(&c->req, argc + 3, wrapped);
     } else {
@@ -1079,7 +1254,7 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
          * request was not applied; the client opens a new session. Without a force, sessions
          * (600 s) outlive the run, so this stays an unexpected error. */
         op_finish(w, c, 0, 1, 0, 0);
-        c->session = 0;
+        c->session[c->op_part] = 0;
     } else if (c->op_session &&
                (err_is(v, "UNKNOWN") || err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") ||
                 err_is(v, "MOVED") || err_is(v, "READONLY"))) {
@@ -1093,7 +1268,7 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
         op_finish(w, c, 0, 1, 0, 0); /* definitely not applied (a read has no effect) */
     } else {
         w_fail(w, "c%d: %s %s got an unexpected error: %.*s", c->idx + 1, op_name(op->kind),
-               key_label(op->key), (int)v->len, (const char *)v->str);
+               key_label(w, op->key), (int)v->len, (const char *)v->str);
         op_finish(w, c, 0, 0, 0, 0);
     }
     if (err_is(v, "MOVED")) {
@@ -1116,7 +1291,7 @@ static void client_reply(struct world *w, struct w_client *c, const struct resp_
         snprintf(shown, sizeof(shown), "%.*s", (int)HY_MIN(v->len, 80), (const char *)v->str);
     }
     w_trace(w, "c%d <- n%d: %s %s: %s", c->idx + 1, c->node + 1, op_name(op->kind),
-            key_label(op->key), shown);
+            key_label(w, op->key), shown);
     if (v->type == RESP_ERROR) {
         client_error(w, c, v);
         return;
@@ -1141,11 +1316,85 @@ static void client_reply(struct world *w, struct w_client *c, const struct resp_
     }
     if (!ok) {
         w_fail(w, "c%d: %s %s got a reply of the wrong kind", c->idx + 1, op_name(op->kind),
-               key_label(op->key));
+               key_label(w, op->key));
         op_finish(w, c, 0, 0, 0, 0);
         return;
     }
     op_finish(w, c, 1, 0, has_value, value);
+}
+
+/* Whether key (len bytes) is one the workload writes. */
+static int known_key(const struct world *w, const uint8_t *key, size_t len)
+{
+    for (int r = 0; r < W_REGS; r++) {
+        if (strlen(w->labels[r]) == len && memcmp(w->labels[r], key, len) == 0) {
+            return 1;
+        }
+    }
+    return (len == 4 && memcmp(key, "{m}a", 4) == 0) || (len == 4 && memcmp(key, "{m}b", 4) == 0);
+}
+
+static int same_reply(const struct resp_value *a, const struct resp_value *b)
+{
+    return a->type == b->type && a->len == b->len &&
+           (a->len == 0 || memcmp(a->str, b->str, a->len) == 0);
+}
+
+/* What a probe's reply must be. A refusal that says nothing ran, or that the outcome is
+ * unknown, is fine for any of them (but -CROSSSLOT's probe, which no node may run). */
+static void probe_reply(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    const char *bad = NULL;
+    int refusal = v->type == RESP_ERROR &&
+                  (err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "MOVED") ||
+                   err_is(v, "UNKNOWN") || err_is(v, "READONLY"));
+    w_trace(w, "c%d <- n%d: probe %d: %c%.*s", c->idx + 1, c->node + 1, c->probe,
+            v->type == RESP_ERROR ? '-' : ' ', (int)HY_MIN(v->len, 60), (const char *)v->str);
+    (void)check_early_timeout(w, c, v);
+    if (c->probe == WP_CROSS) {
+        bad = v->type == RESP_ERROR && err_is(v, "CROSSSLOT") ? NULL : "not -CROSSSLOT";
+    } else if (refusal || (v->type == RESP_ERROR && c->probe == WP_TAG_GET)) {
+        bad = NULL;
+    } else if (v->type == RESP_ERROR) {
+        bad = "an unexpected error";
+    } else if (c->probe == WP_TAG_SET || c->probe == WP_FLUSHALL) {
+        bad = v->type == RESP_SIMPLE ? NULL : "not +OK";
+    } else if (c->probe == WP_TAG_GET) {
+        bad = v->type != RESP_ARRAY || v->count != 2 ? "not two values"
+              : !same_reply(&v->elems[0], &v->elems[1])
+                  ? "{m}a and {m}b differ: an MSET in one partition was not atomic"
+                  : NULL;
+    } else if (c->probe == WP_DBSIZE) {
+        bad = v->type == RESP_INTEGER && v->integer >= 0 && v->integer <= W_REGS + 2
+                  ? NULL
+                  : "not a count of at most the keys written";
+    } else if (c->probe == WP_SCAN) {
+        bad = v->type == RESP_ARRAY && v->count == 2 && v->elems[1].type == RESP_ARRAY
+                  ? NULL
+                  : "not [cursor, keys]";
+        for (size_t k = 0; bad == NULL && k < v->elems[1].count; k++) {
+            bad = known_key(w, v->elems[1].elems[k].str, v->elems[1].elems[k].len)
+                      ? NULL
+                      : "a key the workload never wrote";
+        }
+        if (bad == NULL) {
+            snprintf(c->scan_cursor, sizeof(c->scan_cursor), "%.*s",
+                     (int)HY_MIN(v->elems[0].len, sizeof(c->scan_cursor) - 1),
+                     (const char *)v->elems[0].str);
+        }
+    }
+    if (bad != NULL) {
+        w_fail(w, "c%d: probe %d on n%d: %s: %.*s", c->idx + 1, c->probe, c->node + 1, bad,
+               (int)HY_MIN(v->len, 80), (const char *)v->str);
+    }
+    if (c->probe == WP_FLUSHALL) {
+        flush_finish(w, c, v->type == RESP_SIMPLE);
+    }
+    c->waiting = W_IDLE;
+    if (v->type == RESP_ERROR && err_is(v, "MOVED")) {
+        c->want_node = moved_target(w, v);
+        client_drop_conn(w, c, "MOVED");
+    }
 }
 
 static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev *e)
@@ -1175,13 +1424,16 @@ static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev
             w_trace(w, "c%d <- n%d: HY.SESSION OPEN: %.*s (%" PRId64 ")", c->idx + 1, c->node + 1,
                     v.type == RESP_INTEGER ? 0 : (int)HY_MIN(v.len, 80), (const char *)v.str,
                     v.type == RESP_INTEGER ? v.integer : 0);
-            c->session = v.type == RESP_INTEGER && v.integer > 0 ? (uint64_t)v.integer : 0;
-            c->seq = 0;
+            c->session[c->opening] =
+                v.type == RESP_INTEGER && v.integer > 0 ? (uint64_t)v.integer : 0;
+            c->seq[c->opening] = 0;
             c->waiting = W_IDLE;
             if (v.type == RESP_ERROR && err_is(&v, "MOVED")) {
                 c->want_node = moved_target(w, &v);
                 client_drop_conn(w, c, "MOVED");
             }
+        } else if (c->waiting == W_PROBE) {
+            probe_reply(w, c, &v);
         } else {
             client_reply(w, c, &v);
         }
@@ -1207,13 +1459,16 @@ static void ev_deadline(struct world *w, struct w_client *c, uint64_t op_seq)
     }
     int disturbed = c->disturbed || c->node < 0 || w->nodes[c->node].last_freeze_end > c->sent_at ||
                     w->nodes[c->node].frozen_until > w->now;
-    if (!disturbed && c->waiting == W_OPEN) {
+    if (!disturbed && c->waiting == W_PROBE) {
+        w_fail(w, "c%d: probe %d on n%d got no reply within %d ms on a healthy link", c->idx + 1,
+               c->probe, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
+    } else if (!disturbed && c->waiting == W_OPEN) {
         w_fail(w, "c%d: HY.SESSION OPEN on n%d got no reply within %d ms on a healthy link",
                c->idx + 1, c->node + 1, W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
     } else if (!disturbed) {
         struct sim_op *op = &w->ops[c->op];
         w_fail(w, "c%d: %s %s on n%d got no reply within %d ms on a healthy link", c->idx + 1,
-               op_name(op->kind), key_label(op->key), c->node + 1,
+               op_name(op->kind), key_label(w, op->key), c->node + 1,
                W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS);
     }
     client_drop_conn(w, c, "deadline");
@@ -1306,15 +1561,17 @@ static void node_config(struct world *w, struct w_node *wn)
         snprintf(boot + len, sizeof(boot) - len, "%sn%d@127.0.0.1:%d", i ? "," : "", i + 1,
                  W_PORT0 + 10000 + i);
     }
-    char timeout[16];
+    char timeout[16], parts[16];
     snprintf(timeout, sizeof(timeout), "%d", W_REQ_TIMEOUT_MS);
+    snprintf(parts, sizeof(parts), "%d", w->parts);
     const char *kv[][2] = {{"node-id", wn->name},
                            {"port", port},
                            {"peer-port", peer_port},
                            {"bootstrap", boot},
                            {"redirect", w->o.moved ? "moved" : "proxy"},
                            {"request-timeout-ms", timeout},
-                           {"cluster-secret", "halyard-sim"}};
+                           {"cluster-secret", "halyard-sim"},
+                           {"partitions", parts}};
     for (size_t k = 0; k < HY_ARRAY_LEN(kv); k++) {
         if (config_set(&wn->cfg, kv[k][0], kv[k][1], 0, err) != HY_OK) {
             fprintf(stderr, "halyard-sim: config %s: %s\n", kv[k][0], err);
@@ -1325,7 +1582,8 @@ static void node_config(struct world *w, struct w_node *wn)
 }
 
 /* What the WAL recovered must cover what the shell acknowledged before the crash. */
-static void check_recovery(struct world *w, struct w_node *wn, const struct wal_recovered *rec)
+static void check_recovery(struct world *w, struct w_node *node, const struct w_log *wn,
+                           const struct wal_recovered *rec)
 {
     uint64_t last = rec->snapshot.index;
     if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
@@ -1334,14 +1592,14 @@ static void check_recovery(struct world *w, struct w_node *wn, const struct wal_
     if (rec->term < wn->ack_term ||
         (rec->term == wn->ack_term && wn->ack_vote != 0 && rec->vote != wn->ack_vote)) {
         w_fail(w,
-               "%s recovered term %" PRIu64 " vote %" PRIu64 ", acknowledged %" PRIu64
+               "%s group %u recovered term %" PRIu64 " vote %" PRIu64 ", acknowledged %" PRIu64
                " vote %" PRIu64,
-               wn->name, rec->term, rec->vote, wn->ack_term, wn->ack_vote);
+               node->name, wn->group, rec->term, rec->vote, wn->ack_term, wn->ack_vote);
         return;
     }
     if (last < wn->ack_last) {
-        w_fail(w, "%s recovered its log up to %" PRIu64 ", acknowledged up to %" PRIu64, wn->name,
-               last, wn->ack_last);
+        w_fail(w, "%s group %u recovered its log up to %" PRIu64 ", acknowledged up to %" PRIu64,
+               node->name, wn->group, last, wn->ack_last);
         return;
     }
     uint64_t term = 0;
@@ -1351,15 +1609,16 @@ static void check_recovery(struct world *w, struct w_node *wn, const struct wal_
         term = rec->entries[wn->ack_last - rec->first_index].term;
     }
     if (wn->ack_last > 0 && wn->ack_last_term != 0 && term != wn->ack_last_term) {
-        w_fail(w, "%s recovered entry %" PRIu64 " with term %" PRIu64 ", acknowledged %" PRIu64,
-               wn->name, wn->ack_last, term, wn->ack_last_term);
+        w_fail(w,
+               "%s group %u recovered entry %" PRIu64 " with term %" PRIu64
+               ", acknowledged %" PRIu64,
+               node->name, wn->group, wn->ack_last, term, wn->ack_last_term);
     }
 }
 
-static int node_boot(struct world *w, struct w_node *wn, const struct wal_recovered *rec)
+/* What it recovered is what its shell vouches for from now on. */
+static void note_recovered(struct w_node *node, struct w_log *wn, const struct wal_recovered *rec)
 {
-    int rc = wal_node_start(wn->node, 0, rec, clk(wn), w->o.trace ? &wn->log : NULL);
-    /* What it recovered is what its shell vouches for from now on. */
     uint64_t last = rec->snapshot.index;
     uint64_t last_term = rec->snapshot.term;
     if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
@@ -1370,12 +1629,96 @@ static int node_boot(struct world *w, struct w_node *wn, const struct wal_recove
     wn->ack_vote = rec->vote;
     wn->ack_last = last;
     wn->ack_last_term = last_term;
-    wn->checked_commit = rec->snapshot.index;
-    wn->checked_applied = 0;
-    return rc;
+    node->checked_commit[wn->group] = rec->snapshot.index;
+    node->checked_applied[wn->group] = 0;
 }
 
-/* Start (or restart) node i from what its disk holds. */
+/* Opens every group's log and starts the group from it, as io_durable_open does (one WAL per
+ * group, each on a disk of its own). The only place that opens a node's WALs: a shell with one
+ * WAL for all of a node's groups replaces this function (and log_of, node_logs_close). */
+static int node_logs_open(struct world *w, struct w_node *wn)
+{
+    uint32_t ids[W_GROUPS_MAX];
+    size_t count = node_group_ids(wn->node, ids, HY_ARRAY_LEN(ids));
+    HY_ASSERT((int)count == wn->nlogs);
+    struct wal_config cfg;
+    wal_config_default(&cfg);
+    cfg.segment_size_bytes = 16 * 1024;
+    for (size_t k = 0; k < count; k++) {
+        struct w_log *lg = &wn->logs[k];
+        HY_ASSERT(lg->group == ids[k]);
+        cfg.must_exist = lg->formed;
+        struct wal_recovered rec;
+        char err[512] = "";
+        int rc = wal_open(lg->disk, &cfg, &lg->wal, &rec, err, sizeof(err));
+        if (rc != HY_OK) {
+            w_fail(w, "%s does not recover the log of group %u: %s", wn->name, lg->group, err);
+            return rc;
+        }
+        lg->formed = 1;
+        check_recovery(w, wn, lg, &rec);
+        rc = wal_node_start(wn->node, lg->group, &rec, clk(wn), w->o.trace ? &wn->log : NULL);
+        note_recovered(wn, lg, &rec);
+        if (lg->group == 0 || w->o.trace) {
+            char what[24] = "";
+            if (lg->group != 0) {
+                snprintf(what, sizeof(what), " (partition %u)", lg->group - 1);
+            }
+            w_trace(w, "%s up%s: term %" PRIu64 ", snapshot %" PRIu64 ", log to %" PRIu64, wn->name,
+                    what, rec.term, rec.snapshot.index, lg->ack_last);
+        }
+        wal_recovered_free(&rec);
+        if (rc != HY_OK) {
+            w_fail(w, "%s does not start group %u from its log: %s", wn->name, lg->group,
+                   hy_strerror(rc));
+            return rc;
+        }
+    }
+    return HY_OK;
+}
+
+/* The node's process ended: its WALs close (what they had not synced is the disks' to lose). */
+static void node_logs_close(struct w_node *wn)
+{
+    for (int k = 0; k < wn->nlogs; k++) {
+        if (wn->logs[k].wal != NULL) {
+            wal_close(wn->logs[k].wal);
+            wn->logs[k].wal = NULL;
+        }
+    }
+}
+
+/* A fresh machine's disks, empty: one per group (group 0, then partition p's group p + 1). */
+static void node_disks_new(struct world *w, struct w_node *wn)
+{
+    for (int k = 0; k < wn->nlogs; k++) {
+        if (wn->logs[k].disk != NULL) {
+            disk_destroy(wn->logs[k].disk);
+        }
+    }
+    wn->nlogs = w->ngroups;
+    for (int k = 0; k < wn->nlogs; k++) {
+        char name[32];
+        snprintf(name, sizeof(name), k == 0 ? "%s" : "%s/group-%d", wn->name, k);
+        wn->logs[k] =
+            (struct w_log){.group = (uint32_t)k, .disk = disk_mem_new(name, hy_prng_next(&w->rng))};
+    }
+}
+
+/* The disk a disk fault hits (with one group, its only one). */
+static struct disk *node_disk_pick(struct world *w, struct w_node *wn)
+{
+    return wn->logs[wn->nlogs > 1 ? w_rand(w, 0, (uint64_t)wn->nlogs - 1) : 0].disk;
+}
+
+static void node_disks_fail_clear(struct w_node *wn)
+{
+    for (int k = 0; k < wn->nlogs; k++) {
+        disk_mem_fail_clear(wn->logs[k].disk);
+    }
+}
+
+/* Start (or restart) node i from what its disks hold. */
 static void node_up(struct world *w, int i)
 {
     struct w_node *wn = &w->nodes[i];
@@ -1388,26 +1731,10 @@ static void node_up(struct world *w, int i)
     if (w->o.mutation < WHOLE_MUT_COUNT && node_mutation_of[w->o.mutation] != 0) {
         node_set_mutation(wn->node, node_mutation_of[w->o.mutation]);
     }
-    wal_config_default(&wn->wal_cfg);
-    wn->wal_cfg.segment_size_bytes = 16 * 1024;
-    wn->wal_cfg.must_exist = wn->formed;
-    struct wal_recovered rec;
-    char err[512] = "";
-    int rc = wal_open(wn->disk, &wn->wal_cfg, &wn->wal, &rec, err, sizeof(err));
-    if (rc != HY_OK) {
-        w_fail(w, "%s does not recover its log: %s", wn->name, err);
+    if (node_logs_open(w, wn) != HY_OK) {
+        node_logs_close(wn);
         node_destroy(wn->node);
         wn->node = NULL;
-        return;
-    }
-    wn->formed = 1;
-    check_recovery(w, wn, &rec);
-    rc = node_boot(w, wn, &rec);
-    w_trace(w, "%s up: term %" PRIu64 ", snapshot %" PRIu64 ", log to %" PRIu64, wn->name, rec.term,
-            rec.snapshot.index, wn->ack_last);
-    wal_recovered_free(&rec);
-    if (rc != HY_OK) {
-        w_fail(w, "%s does not start from its log: %s", wn->name, hy_strerror(rc));
         return;
     }
     ev_at(w, w->now + w_rand(w, 1, 100), WK_CRON, i, 0, 0, 0);
@@ -1444,11 +1771,12 @@ static void node_down(struct world *w, int i, const char *why, enum disk_mem_cra
     wn->qn = 0; /* the engine's batches are freed with it */
     node_destroy(wn->node);
     wn->node = NULL;
-    wal_close(wn->wal);
-    wn->wal = NULL;
-    disk_mem_fail_clear(wn->disk);
+    node_logs_close(wn);
+    node_disks_fail_clear(wn);
+    for (int k = 0; k < wn->nlogs; k++) {
+        disk_mem_crash(wn->logs[k].disk, mode);
+    }
     wn->torn_armed = wn->full_armed = wn->disk_full = 0;
-    disk_mem_crash(wn->disk, mode);
     wn->inc++; /* its pending events die with it */
     wn->tick_at = 0;
     wn->disk_armed = 0;
@@ -1713,17 +2041,26 @@ static void ev_admin_close(struct world *w, int k, uint64_t serial)
 
 /* The leader an operator would find with `cluster status`: the live leader of the highest
  * term, or -1. */
-static int leader_node(const struct world *w)
+static int group_leader_node(const struct world *w, uint32_t group)
 {
     int best = -1;
+    uint64_t best_term = 0;
     for (int i = 0; i < w->n; i++) {
         const struct hy_node *n = w->nodes[i].node;
-        if (n != NULL && raft_role(&n->meta->raft) == RAFT_LEADER &&
-            (best < 0 || raft_term(&n->meta->raft) > raft_term(&w->nodes[best].node->meta->raft))) {
+        const struct node_group *g = n != NULL ? node_group_get(n, group) : NULL;
+        if (g != NULL && raft_role(&g->raft) == RAFT_LEADER &&
+            (best < 0 || raft_term(&g->raft) > best_term)) {
             best = i;
+            best_term = raft_term(&g->raft);
         }
     }
     return best;
+}
+
+/* The metadata group's leader (the cluster's, to the operator). */
+static int leader_node(const struct world *w)
+{
+    return group_leader_node(w, 0);
 }
 
 static int live_node(struct world *w, int except)
@@ -1794,10 +2131,7 @@ static void oper_reinstall(struct world *w, int x)
 {
     struct w_node *wn = &w->nodes[x];
     node_down(w, x, "removed: stopped and wiped by the operator", DISK_CRASH_KEEP);
-    disk_destroy(wn->disk);
-    wn->disk = disk_mem_new(wn->name, hy_prng_next(&w->rng));
-    wn->formed = 0;
-    wn->ack_term = wn->ack_vote = wn->ack_last = wn->ack_last_term = 0;
+    node_disks_new(w, wn);
     wn->joined = 1;
     wn->lost = 0;
     wn->observer = w->change.as_observer;
@@ -1806,30 +2140,78 @@ static void oper_reinstall(struct world *w, int x)
     node_up(w, x);
 }
 
-/* Every member of the leader's configuration has the entry that made it (cluster status:
- * each one's match index), but those lost to a force-quorum (wiped: they hold no state). The
- * operator waits for it at each step of a change, for two open bugs (docs/simulator.md): a
- * member that missed a removal still counts the removed one as a voter and asks the wiped,
- * re-added one for its vote (seed 2000558); a member that applied the removal but not the
- * re-add refuses the re-added one's connections, for good once that one leads (seed
- * 2000781). --rejoin-early does not wait. */
-static int config_everywhere(const struct world *w, const struct hy_node *leader)
+/* Every member of the group's configuration, on its leader, has the entry that made it
+ * (cluster status: each one's match index), but those lost to a force-quorum (wiped: they
+ * hold no state). The operator waits for it at each step of a change, as operations.md once
+ * asked while two bugs of re-added members were open (docs/simulator.md: seeds 2000558,
+ * 2000781, both fixed); --rejoin-early does not wait, and make test runs seeds of both. */
+static int group_config_everywhere(const struct world *w, const struct hy_node *leader,
+                                   const struct node_group *g)
 {
-    const struct raft_membership *m = raft_membership(&leader->meta->raft);
+    const struct raft_membership *m = raft_membership(&g->raft);
     for (uint32_t k = 0; k < m->count; k++) {
         struct raft_follower f;
         const char *name = node_member_name(leader, m->servers[k].id);
         int x = name != NULL ? node_index(name) : -1;
-        if (m->servers[k].id == leader->meta->raft.cfg.id ||
-            (x >= 0 && (w->rejoin_mask >> x & 1u))) {
+        if (m->servers[k].id == g->raft.cfg.id || (x >= 0 && (w->rejoin_mask >> x & 1u))) {
             continue;
         }
-        if (!raft_follower_info(&leader->meta->raft, m->servers[k].id, &f) ||
-            f.match_index < leader->meta->raft.membership_index) {
+        if (!raft_follower_info(&g->raft, m->servers[k].id, &f) ||
+            f.match_index < g->raft.membership_index) {
             return 0;
         }
     }
     return 1;
+}
+
+static int config_everywhere(const struct world *w, const struct hy_node *leader)
+{
+    return group_config_everywhere(w, leader, leader->meta);
+}
+
+/* With partitions: every partition's group has done the step of member x too, as its leader
+ * shows it (each follows the metadata group's membership on its own: member_reconcile), and,
+ * unless --rejoin-early, every member has it. Wiping a member whose removal some partition
+ * has not committed yet would leave that partition a voter short for good (its wiped
+ * incarnation no longer votes there: raft.c on_vote), seed 1084 --partitions 8 --moved. */
+static int partitions_done(const struct world *w, int x, int removing, int voter)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "n%d", x + 1);
+    raft_id id = node_member_id(name);
+    for (uint32_t g = 1; g < (uint32_t)w->ngroups; g++) {
+        int l = group_leader_node(w, g);
+        if (l < 0 || (removing && l == x)) {
+            return 0;
+        }
+        const struct hy_node *n = w->nodes[l].node;
+        const struct node_group *grp = node_group_get(n, g);
+        const struct raft_membership *m = raft_membership(&grp->raft);
+        int in = removing ? node_group_has(grp, id)
+                          : (voter ? raft_membership_is_voter(m, id) : node_group_has(grp, id));
+        if (in == removing || (!w->o.rejoin_early && !group_config_everywhere(w, n, grp))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Survivors of a forced quorum that refuse the forced leader's entries: they had committed
+ * entries it lacked in some group (raft.c refuses to roll them back; with partitions the
+ * forced node cannot have the longest log of every group). operations.md: remove such a member
+ * and add it back afresh, as the lost ones. */
+static uint32_t refusing_survivors(const struct world *w)
+{
+    uint32_t mask = 0;
+    for (int i = 0; i < w->n && w->forced; i++) {
+        const struct hy_node *n = w->nodes[i].node;
+        for (size_t k = 0; n != NULL && k < n->group_count; k++) {
+            if (n->groups[k]->raft.stat_conflicts_refused > 0) {
+                mask |= 1u << i;
+            }
+        }
+    }
+    return mask;
 }
 
 /* The change under way moves on once the leader's configuration shows its step done. */
@@ -1843,7 +2225,7 @@ static void ev_oper_step(struct world *w)
     int l = leader_node(w);
     const struct hy_node *leader = l >= 0 ? w->nodes[l].node : NULL;
     if (ch->phase == WC_REMOVING && leader != NULL && l != ch->x && !in_config(leader, ch->x, 0) &&
-        (w->o.rejoin_early || config_everywhere(w, leader))) {
+        (w->o.rejoin_early || config_everywhere(w, leader)) && partitions_done(w, ch->x, 1, 0)) {
         w_trace(w, "operator: n%d is out of the configuration", ch->x + 1);
         ch->phase = WC_JOINING;
         oper_reinstall(w, ch->x);
@@ -1853,11 +2235,13 @@ static void ev_oper_step(struct world *w)
     if (ch->phase == WC_JOINING && leader != NULL && in_config(leader, ch->x, !ch->as_observer) &&
         book_role(leader, ch->x) ==
             (ch->as_observer ? STORE_MEMBER_OBSERVER : STORE_MEMBER_VOTER) &&
-        (w->o.rejoin_early || config_everywhere(w, leader))) {
+        (w->o.rejoin_early || config_everywhere(w, leader)) &&
+        partitions_done(w, ch->x, 0, !ch->as_observer)) {
         w_trace(w, "operator: n%d is back as %s", ch->x + 1,
                 ch->as_observer ? "an observer" : "a voter");
         w->nodes[ch->x].observer = ch->as_observer;
         ch->phase = WC_IDLE;
+        w->rejoin_mask |= refusing_survivors(w);
         for (int x = 0; x < w->n; x++) {
             if (w->rejoin_mask >> x & 1u) {
                 w->rejoin_mask &= ~(1u << x); /* the next member lost to a force-quorum */
@@ -1941,9 +2325,16 @@ static void ev_force(struct world *w)
     for (int x = 0; x < w->n && l >= 0; x++) {
         lost_voters += (w->rejoin_mask >> x & 1u) && in_config(w->nodes[l].node, x, 1);
     }
-    if (w->forced && l >= 0 && lost_voters == 0) {
+    /* Done once the leader's configuration without the lost voters is committed (durable):
+     * before that a crash of the forced node undoes the force, and the operator, seeing no
+     * leader, forces it again (seed 20003400). */
+    const struct node_group *lm = l >= 0 ? w->nodes[l].node->meta : NULL;
+    if (w->forced && l >= 0 && lost_voters == 0 &&
+        raft_commit_index(&lm->raft) >= lm->raft.membership_index) {
         w->force_survivor = -1; /* done: a leader without the lost voters */
-        w_trace(w, "operator: n%d leads without the lost members; re-adding them", l + 1);
+        w->rejoin_mask |= refusing_survivors(w);
+        w_trace(w, "operator: n%d leads without the lost members; re-adding them (%#x)", l + 1,
+                w->rejoin_mask);
         for (int x = 0; x < w->n; x++) {
             if (w->rejoin_mask >> x & 1u) {
                 w->rejoin_mask &= ~(1u << x);
@@ -1965,11 +2356,15 @@ static void ev_force(struct world *w)
              * gone, so committed entries and digests are recorded afresh, and histories are
              * not checked for linearizability (operations.md promises none across this). */
             w->forced = 1;
-            memset(w->commit_term, 0, w->cap_commit * sizeof(*w->commit_term));
-            memset(w->digest_at, 0, w->cap_digest * sizeof(*w->digest_at));
-            /* The forced node takes its term + 1, which a lost member may have led already
-             * (raft.c on_force; moved seed 6): harmless here, their disks are gone. */
-            memset(w->leader_of_term, 0, w->cap_terms * sizeof(*w->leader_of_term));
+            for (int g = 0; g < W_GROUPS_MAX; g++) {
+                struct w_records *rc = &w->rec[g];
+                memset(rc->commit_term, 0, rc->cap_commit * sizeof(*rc->commit_term));
+                memset(rc->digest_at, 0, rc->cap_digest * sizeof(*rc->digest_at));
+                /* The forced node takes its term + 1, which a lost member may have led
+                 * already (raft.c on_force; moved seed 6): harmless here, their disks are
+                 * gone. */
+                memset(rc->leader_of_term, 0, rc->cap_terms * sizeof(*rc->leader_of_term));
+            }
         }
         oper_admin(w, best, "FORCE-QUORUM", "CONFIRM-DATA-LOSS", NULL, NULL, NULL);
     }
@@ -1977,6 +2372,22 @@ static void ev_force(struct world *w)
 }
 
 /* The operator's action of this fault turn. */
+/* HALYARD FAILOVER [TO nX] PARTITION p, on the partition's leader seven times in ten
+ * (halyctl cluster failover --partition p finds it), else on node i. */
+static void oper_failover_partition(struct world *w, int i, const char *target)
+{
+    int p = (int)w_rand(w, 0, (uint64_t)w->parts - 1);
+    int leader = group_leader_node(w, (uint32_t)p + 1);
+    int to = leader >= 0 && w_chance_pm(w, 700) ? leader : i;
+    char part[16];
+    snprintf(part, sizeof(part), "%d", p);
+    if (target == NULL) {
+        oper_admin(w, to, "FAILOVER", "PARTITION", part, NULL, NULL);
+    } else {
+        oper_admin(w, to, "FAILOVER", "TO", target, "PARTITION", part);
+    }
+}
+
 static void fault_operator(struct world *w, int i)
 {
     int leader = leader_node(w);
@@ -1989,7 +2400,10 @@ static void fault_operator(struct world *w, int i)
         if (w->change.phase != WC_IDLE && w->change.x == t - 1 && !w->o.rejoin_early) {
             return; /* not to a member being removed or added */
         }
-        if (w_chance_pm(w, 300)) {
+        int bare = w_chance_pm(w, 300);
+        if (w->parts > 1 && w_chance_pm(w, 600)) {
+            oper_failover_partition(w, i, bare ? NULL : target);
+        } else if (bare) {
             oper_admin(w, to, "FAILOVER", NULL, NULL, NULL, NULL);
         } else {
             oper_admin(w, to, "FAILOVER", "TO", target, NULL, NULL);
@@ -2064,7 +2478,8 @@ static void ev_fault(struct world *w, uint32_t mask)
             /* A later write or sync fails: the process aborts mid-write, and what it had not
              * synced is kept, dropped or torn. */
             wn->torn_armed = 1;
-            disk_mem_fail(wn->disk, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_SYNC),
+            struct disk *d = node_disk_pick(w, wn);
+            disk_mem_fail(d, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_SYNC),
                           w_rand(w, 1, 12), HY_EIO, 0);
             w_trace(w, "%s: disk armed to fail mid-write", wn->name);
         }
@@ -2088,7 +2503,8 @@ static void ev_fault(struct world *w, uint32_t mask)
     case WF_FULL:
         if (wn->node != NULL && !wn->torn_armed && !wn->full_armed) {
             wn->full_armed = 1;
-            disk_mem_fail(wn->disk, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_PREALLOCATE),
+            struct disk *d = node_disk_pick(w, wn);
+            disk_mem_fail(d, DISK_OP_BIT(DISK_OP_WRITE) | DISK_OP_BIT(DISK_OP_PREALLOCATE),
                           w_rand(w, 1, 4), HY_ENOSPC, 1);
             w_trace(w, "%s: disk will be full", wn->name);
             ev_at(w, w->now + w_rand(w, 300, 3000), WK_DISK_ROOM, -1, i, 0, wn->inc);
@@ -2112,7 +2528,7 @@ static void ev_quiet(struct world *w)
     w->quiet_at = w->now;
     w_trace(w, "faults stop");
     for (int a = 0; a < w->n; a++) {
-        disk_mem_fail_clear(w->nodes[a].disk);
+        node_disks_fail_clear(&w->nodes[a]);
         w->nodes[a].torn_armed = w->nodes[a].full_armed = 0;
         for (int b = a + 1; b < w->n; b++) {
             w->links[a][b].cut = 0;
@@ -2154,91 +2570,90 @@ static uint64_t w_digest(struct world *w, const struct store *s)
     return (uint64_t)w->digest_buf.len << 32 ^ crc;
 }
 
-static void check_node(struct world *w, struct w_node *wn)
+/* The Raft invariants of one group on one node: one leader per term (election safety), an
+ * entry committed at an index never changes (log matching, leader completeness and state
+ * machine safety, as seen from outside), equal stores at equal applied indexes. */
+static void check_group(struct world *w, struct w_node *wn, const struct node_group *g)
 {
-    struct hy_node *n = wn->node;
-    const struct raft *r = &n->meta->raft;
+    struct w_records *rc = &w->rec[g->id];
+    const struct raft *r = &g->raft;
     uint64_t term = raft_term(r);
     if (raft_role(r) == RAFT_LEADER) {
-        grow(&w->leader_of_term, &w->cap_terms, term);
-        if (w->leader_of_term[term] == 0) {
-            w->leader_of_term[term] = (uint64_t)wn->idx + 1;
-            w_trace(w, "%s leads term %" PRIu64, wn->name, term);
-        } else if (w->leader_of_term[term] != (uint64_t)wn->idx + 1) {
-            w_fail(w, "two leaders in term %" PRIu64 ": n%" PRIu64 " and %s", term,
-                   w->leader_of_term[term], wn->name);
+        grow(&rc->leader_of_term, &rc->cap_terms, term);
+        if (rc->leader_of_term[term] == 0) {
+            rc->leader_of_term[term] = (uint64_t)wn->idx + 1;
+            if (g->id == 0) {
+                w_trace(w, "%s leads term %" PRIu64, wn->name, term);
+            } else {
+                w_trace(w, "%s leads term %" PRIu64 " of partition %u", wn->name, term, g->id - 1);
+            }
+        } else if (rc->leader_of_term[term] != (uint64_t)wn->idx + 1) {
+            w_fail(w, "two leaders in term %" PRIu64 " of group %u: n%" PRIu64 " and %s", term,
+                   g->id, rc->leader_of_term[term], wn->name);
         }
     }
     uint64_t commit = raft_commit_index(r);
-    grow(&w->commit_term, &w->cap_commit, commit);
-    for (uint64_t i = wn->checked_commit + 1; i <= commit; i++) {
+    grow(&rc->commit_term, &rc->cap_commit, commit);
+    for (uint64_t i = wn->checked_commit[g->id] + 1; i <= commit; i++) {
         uint64_t t = raft_term_at(r, i);
         if (t == 0) {
             continue; /* compacted into a snapshot */
         }
-        if (w->commit_term[i] == 0) {
-            w->commit_term[i] = t;
-        } else if (w->commit_term[i] != t) {
-            w_fail(w, "%s committed entry %" PRIu64 " of term %" PRIu64 ", another term %" PRIu64,
-                   wn->name, i, t, w->commit_term[i]);
-        }
-    }
-    wn->checked_commit = commit > wn->checked_commit ? commit : wn->checked_commit;
-    w->res->commit_index = commit > w->res->commit_index ? commit : w->res->commit_index;
-    if (n->meta->applied != wn->checked_applied) {
-        wn->checked_applied = n->meta->applied;
-        uint64_t d = w_digest(w, n->meta->store) | 1; /* 0 marks "none yet" */
-        grow(&w->digest_at, &w->cap_digest, n->meta->applied);
-        if (w->digest_at[n->meta->applied] == 0) {
-            w->digest_at[n->meta->applied] = d;
-        } else if (w->digest_at[n->meta->applied] != d) {
+        if (rc->commit_term[i] == 0) {
+            rc->commit_term[i] = t;
+        } else if (rc->commit_term[i] != t) {
             w_fail(w,
-                   "%s: store digest at applied index %" PRIu64 " differs from another replica's",
-                   wn->name, n->meta->applied);
+                   "%s committed entry %" PRIu64 " of group %u with term %" PRIu64
+                   ", another term %" PRIu64,
+                   wn->name, i, g->id, t, rc->commit_term[i]);
+        }
+    }
+    if (commit > wn->checked_commit[g->id]) {
+        wn->checked_commit[g->id] = commit;
+    }
+    w->res->commit_index = commit > w->res->commit_index ? commit : w->res->commit_index;
+    if (g->applied != wn->checked_applied[g->id]) {
+        wn->checked_applied[g->id] = g->applied;
+        uint64_t d = w_digest(w, g->store) | 1; /* 0 marks "none yet" */
+        grow(&rc->digest_at, &rc->cap_digest, g->applied);
+        if (rc->digest_at[g->applied] == 0) {
+            rc->digest_at[g->applied] = d;
+        } else if (rc->digest_at[g->applied] != d) {
+            w_fail(w,
+                   "%s: store digest of group %u at applied index %" PRIu64
+                   " differs from another replica's",
+                   wn->name, g->id, g->applied);
         }
     }
 }
 
-/* The open bug of re-added members (docs/simulator.md): a live member refuses one that the
- * leader's configuration holds. Returns 1 and the three nodes when that is the case now. */
-static int refused_member(struct world *w, int *a_out, int *b_out, int *l_out)
+static void check_node(struct world *w, struct w_node *wn)
 {
-    int l = leader_node(w);
-    for (int a = 0; a < w->n && l >= 0; a++) {
-        for (int b = 0; b < w->n; b++) {
-            if (a != b && w->nodes[a].node != NULL && w->nodes[b].node != NULL &&
-                in_config(w->nodes[l].node, b, 0) && in_config(w->nodes[l].node, a, 0) &&
-                !peer_of(w, a, b)) {
-                *a_out = a;
-                *b_out = b;
-                *l_out = l;
-                return 1;
-            }
-        }
+    for (size_t k = 0; k < wn->node->group_count && !w->failed; k++) {
+        check_group(w, wn, wn->node->groups[k]);
     }
-    return 0;
 }
 
-/* A liveness failure at the end explained by that bug says so. */
-static void note_refused_member(struct world *w)
+/* Group a of n1 and group b of node `name` hold the same state at the end. */
+static void check_converged(struct world *w, const struct node_group *a, const struct node_group *b,
+                            const char *name)
 {
-    int a, b, l;
-    if (refused_member(w, &a, &b, &l)) {
-        size_t len = strlen(w->res->reason);
-        snprintf(w->res->reason + len, sizeof(w->res->reason) - len,
-                 " [open bug: n%d refuses n%d, which the leader n%d has re-added]", a + 1, b + 1,
-                 l + 1);
+    HY_ASSERT(a->id == b->id);
+    if (a->applied != b->applied || w_digest(w, a->store) != w_digest(w, b->store)) {
+        w_fail(w,
+               "replicas of group %u did not converge: n1 applied %" PRIu64 " (%s, term %" PRIu64
+               ", commit %" PRIu64 ", last %" PRIu64 "), %s applied %" PRIu64 " (%s, term %" PRIu64
+               ", commit %" PRIu64 ", last %" PRIu64 ")",
+               a->id, a->applied, raft_role_name(raft_role(&a->raft)), raft_term(&a->raft),
+               raft_commit_index(&a->raft), raft_last_index(&a->raft), name, b->applied,
+               raft_role_name(raft_role(&b->raft)), raft_term(&b->raft),
+               raft_commit_index(&b->raft), raft_last_index(&b->raft));
     }
 }
 
 static void check_end(struct world *w)
 {
-    int ra, rb, rl;
-    int refused = (w->o.tolerate & WHOLE_BUG_REJOIN_REFUSED) && refused_member(w, &ra, &rb, &rl);
-    if (refused) {
-        w->res->known_bug_hits++; /* liveness and convergence cannot hold: skipped below */
-    }
-    for (int k = 0; k < w->nclients && !w->failed && !refused; k++) {
+    for (int k = 0; k < w->nclients && !w->failed; k++) {
         const struct w_client *c = &w->clients[k];
         if (c->served_after_quiet == 0 || c->served_after_quiet - w->quiet_at > W_SERVED_BOUND_MS) {
             w_fail(w, "c%d was not served within %d ms after the faults stopped", k + 1,
@@ -2250,23 +2665,13 @@ static void check_end(struct world *w)
             w_fail(w, "%s is still down at the end", w->nodes[i].name);
         }
     }
-    for (int i = 1; i < w->n && !w->failed && !refused; i++) {
-        struct hy_node *a = w->nodes[0].node, *b = w->nodes[i].node;
-        if (a->meta->applied != b->meta->applied ||
-            w_digest(w, a->meta->store) != w_digest(w, b->meta->store)) {
-            w_fail(w,
-                   "replicas did not converge: n1 applied %" PRIu64 " (%s, term %" PRIu64
-                   ", commit %" PRIu64 ", last %" PRIu64 "), %s applied %" PRIu64
-                   " (%s, term %" PRIu64 ", commit %" PRIu64 ", last %" PRIu64 ")",
-                   a->meta->applied, raft_role_name(raft_role(&a->meta->raft)),
-                   raft_term(&a->meta->raft), raft_commit_index(&a->meta->raft),
-                   raft_last_index(&a->meta->raft), w->nodes[i].name, b->meta->applied,
-                   raft_role_name(raft_role(&b->meta->raft)), raft_term(&b->meta->raft),
-                   raft_commit_index(&b->meta->raft), raft_last_index(&b->meta->raft));
+    for (int i = 1; i < w->n && !w->failed; i++) {
+        for (size_t k = 0; k < w->nodes[0].node->group_count && !w->failed; k++) {
+            check_converged(w, w->nodes[0].node->groups[k], w->nodes[i].node->groups[k],
+                            w->nodes[i].name);
         }
     }
     if (w->failed) {
-        note_refused_member(w);
         return;
     }
     if (w->forced) {
@@ -2357,7 +2762,7 @@ static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
     case WK_DISK_ROOM:
         if (w->nodes[e->a].inc == e->gen && w->nodes[e->a].full_armed) {
             w->nodes[e->a].full_armed = 0;
-            disk_mem_fail_clear(w->nodes[e->a].disk);
+            node_disks_fail_clear(&w->nodes[e->a]);
             w_trace(w, "n%d: disk has room again", e->a + 1);
         }
         break;
@@ -2396,6 +2801,10 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
     w->res = res;
     hy_prng_seed(&w->rng, o->seed * 0x9e3779b97f4a7c15ull + 0x5157);
     w->n = o->nodes;
+    w->parts = o->partitions > 1 ? o->partitions : 1;
+    HY_ASSERT(w->parts <= W_PARTS_MAX);
+    w->ngroups = w->parts > 1 ? w->parts + 1 : 1;
+    labels_init(w);
     w->trace_hash = 14695981039346656037ull;
     resp_limits_default(&w->limits);
     hy_buf_init(&w->digest_buf);
@@ -2422,7 +2831,7 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
         wn->w = w;
         wn->idx = i;
         snprintf(wn->name, sizeof(wn->name), "n%d", i + 1);
-        wn->disk = disk_mem_new(wn->name, hy_prng_next(&w->rng));
+        node_disks_new(w, wn);
         wire_reader_init(&wn->reader, NULL);
         wn->log = (struct hy_log){.level = HY_LOG_INFO, .ctx = wn, .write_cb = node_log_cb};
         node_config(w, wn);
@@ -2449,10 +2858,10 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
         }
     }
     w_trace(w,
-            "seed %" PRIu64 ": %d nodes (%s), %d clients, faults %s, drop %u dup %u "
+            "seed %" PRIu64 ": %d nodes (%s), %d partitions, %d clients, faults %s, drop %u dup %u "
             "corrupt %u per mille, delay <= %u ms, disk <= %u us, disk stalls %u per mille",
-            o->seed, w->n, o->moved ? "moved" : "proxy", w->nclients, names, w->drop_pm, w->dup_pm,
-            w->corrupt_pm, w->delay_max_ms, w->disk_max_us, w->stall_pm);
+            o->seed, w->n, o->moved ? "moved" : "proxy", w->parts, w->nclients, names, w->drop_pm,
+            w->dup_pm, w->corrupt_pm, w->delay_max_ms, w->disk_max_us, w->stall_pm);
     for (int i = 0; i < w->n; i++) {
         node_up(w, i);
     }
@@ -2474,10 +2883,10 @@ static void world_free(struct world *w)
         }
         hy_free(wn->q);
         node_destroy(wn->node);
-        if (wn->wal != NULL) {
-            wal_close(wn->wal);
+        node_logs_close(wn);
+        for (int k = 0; k < wn->nlogs; k++) {
+            disk_destroy(wn->logs[k].disk);
         }
-        disk_destroy(wn->disk);
         wire_reader_free(&wn->reader);
         config_free(&wn->cfg);
     }
@@ -2486,9 +2895,11 @@ static void world_free(struct world *w)
         hy_buf_free(&w->clients[k].req);
     }
     hy_free(w->ops);
-    hy_free(w->leader_of_term);
-    hy_free(w->commit_term);
-    hy_free(w->digest_at);
+    for (int g = 0; g < W_GROUPS_MAX; g++) {
+        hy_free(w->rec[g].leader_of_term);
+        hy_free(w->rec[g].commit_term);
+        hy_free(w->rec[g].digest_at);
+    }
     hy_buf_free(&w->digest_buf);
 }
 

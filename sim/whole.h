@@ -1,8 +1,9 @@
 /*
  * whole.h - the whole-node simulator (halyard-sim --whole; docs/simulator.md).
  *
- * Runs N real nodes (struct hy_node: engine, store, Raft) in one process from one seed. Each
- * node's log is the real WAL (src/io/wal*.c) on the simulated disk (src/io/disk_mem.c), written
+ * Runs N real nodes (struct hy_node: engine, store, Raft groups: the metadata group and, with
+ * --partitions P, one per partition) in one process from one seed. Each group's log is the real
+ * WAL (src/io/wal*.c) on a simulated disk of its own (src/io/disk_mem.c), written
  * by a shell of the simulator's own that plays durable.c's part without a thread; its peer
  * frames are encoded and decoded by src/proto/wire.c and cross a simulated network (loss,
  * duplication, reordering, delay, corruption, partitions, connection breaks); clients send
@@ -12,12 +13,12 @@
  * and, rarely, FORCE-QUORUM through the RESP path) come from the seed, and so does every other
  * choice: a seed replays bit for bit, and the run's trace digest proves it.
  *
- * Checked: each key's history is linearizable (lin.c; -UNKNOWN, broken connections and
- * deadlines are indeterminate; writes of exactly-once clients, HY.SESSION + HY.REQ, are retried
- * until settled and must count once), one leader per term, committed entries never change, replicas
- * at the same applied index have the same store digest, a restarted node recovers everything
- * it had acknowledged as durable, no client waits past its deadline on an undisturbed link,
- * and once the faults stop every client is served again within a bound.
+ * Checked, per Raft group where it applies: each key's history is linearizable (lin.c; -UNKNOWN,
+ * broken connections and deadlines are indeterminate; writes of exactly-once clients, HY.SESSION +
+ * HY.REQ, are retried until settled and must count once), one leader per term, committed entries
+ * never change, replicas at the same applied index have the same store digest, a restarted node
+ * recovers everything it had acknowledged as durable, no client waits past its deadline on an
+ * undisturbed link, and once the faults stop every client is served again within a bound.
  */
 #ifndef HY_SIM_WHOLE_H
 #define HY_SIM_WHOLE_H
@@ -46,10 +47,6 @@ enum whole_known_bug {
      * later forward of that connection is answered "did not answer within request-timeout-ms"
      * at the next cron tick. Tolerated: the client reconnects. */
     WHOLE_BUG_PROXY_EARLY_TIMEOUT = 1u << 0,
-    /* A member that applied a removal but not the re-add refuses the re-added member, which
-     * then leads: it never catches up (docs/simulator.md, open). Tolerated: the end's liveness
-     * and convergence checks are skipped when exactly that holds; safety checks still run. */
-    WHOLE_BUG_REJOIN_REFUSED = 1u << 1,
 };
 
 struct whole_opts {
@@ -63,6 +60,7 @@ struct whole_opts {
     int no_faults;     /* a clean run (the determinism test uses both) */
     uint32_t tolerate; /* enum whole_known_bug */
     int rejoin_early;  /* re-add a removed member before every member has its removal */
+    int partitions;    /* 1 (group 0 holds every key), or 2..8: a Raft group per partition */
 };
 
 struct whole_result {

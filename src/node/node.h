@@ -327,7 +327,14 @@ const struct node_member *node_members(const struct hy_node *n, size_t *count_ou
 /* Grows whenever the member list or the Raft configuration changed: the shell then refreshes
  * the transport's peers. */
 uint64_t node_members_epoch(const struct hy_node *n);
-/* Whether the transport should talk to m: a member not removed, or still configured. */
+/* Whether the transport should talk to m: any member whose peer address is known, removed
+ * ones included. A removed member may be added back under its name while this node misses
+ * the re-add; refusing it then cut this node off from it for good once it led (the open bug
+ * of docs/simulator.md, seeds 2000661 and 5001055): only its entries could tell this node of
+ * the re-add. Raft keeps a removed member harmless: its votes are not granted while a leader
+ * is heard (§4.2.3), wiped and started afresh it grants none until it holds a configuration
+ * (raft.c), a leader sends only to its configuration, and partition groups ignore members the
+ * metadata group removed (node_receive). */
 int node_member_is_peer(const struct hy_node *n, const struct node_member *m);
 
 /* Name of the member with Raft id `id` (to address messages), or NULL when unknown. */

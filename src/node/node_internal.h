@@ -481,9 +481,12 @@ int proxy_wrappable(const struct cmd_def *d);
 /* After a Raft step or a link change: resolves the forwards whose leader failed (a read runs
  * again, a write is answered -UNKNOWN) and notes since when no leader is usable. */
 void proxy_check(struct hy_node *n, uint64_t now_ms);
-/* 1 when this node knows it is cut off from a majority: no usable leader for an election
- * timeout and fewer voters reachable than a quorum. Requests then get -NOQUORUM at once. */
-int node_cut_off(const struct hy_node *n, uint64_t now_ms);
+/* 1 when this node knows it is cut off from a majority of group g: no usable leader (of the
+ * metadata group) for an election timeout, and fewer of g's voters reachable than g's quorum.
+ * Requests for g then get -NOQUORUM at once. The quorum is g's own: the reply names it
+ * (node_reply_no_leader), and a majority of the metadata group's voters may be out of reach
+ * while g's are not (their configurations differ while members change). */
+int node_cut_off(const struct hy_node *n, const struct node_group *g, uint64_t now_ms);
 /* A proxy client that finished: its reply goes back to the follower; the client is freed.
  * Returns 1 when it did. */
 int proxy_maybe_finish(struct hy_node *n, struct node_client *c);

@@ -516,13 +516,14 @@ static const char *forward_lost(const struct hy_node *n, const struct node_forwa
     return NULL;
 }
 
-int node_cut_off(const struct hy_node *n, uint64_t now_ms)
+int node_cut_off(const struct hy_node *n, const struct node_group *g, uint64_t now_ms)
 {
     if (n->leaderless_since_ms == 0 ||
         now_ms < n->leaderless_since_ms + (uint64_t)n->cfg->election_timeout_ms) {
         return 0;
     }
-    return replica_reachable_voters(n->meta) < replica_voters(n->meta) / 2 + 1;
+    return replica_reachable_voters(n->meta) < replica_voters(n->meta) / 2 + 1 &&
+           replica_reachable_voters(g) < replica_voters(g) / 2 + 1;
 }
 
 void proxy_check(struct hy_node *n, uint64_t now_ms)

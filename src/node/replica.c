@@ -1030,7 +1030,11 @@ void replica_read_register(struct node_group *g, struct node_client *c, uint64_t
     c->read_ok_bytes = 0;
     c->read_reg_bytes = c->in.len; /* node_client_process rebases it on what it consumes */
     c->blocked_on_read = 1;
-    c->blocked_since_ms = now_ms;
+    /* A read that already waited for a leader keeps its deadline (wake_clients carried it
+     * into retry_since_ms): counted afresh, a read registered once a new leader came, whose
+     * round then waited for that leader's first commit, went unanswered for longer than
+     * request-timeout-ms (campaign seed 23001248: 3.5 s, its client's deadline). */
+    c->blocked_since_ms = c->retry_since_ms != 0 ? c->retry_since_ms : now_ms;
     n->read_waiters++;
     g->turn_reads[g->turn_read_count++] = c->read_id;
     if (g->pending_count == g->pending_cap) {
@@ -1128,6 +1132,25 @@ void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *
     struct node_group *g = node_group_get(n, group);
     if (g == NULL || !g->started) {
         return; /* a group this node holds no replica of (yet): the sender tries again */
+    }
+    if (n->draining && m->type == RAFT_MSG_TIMEOUT_NOW) {
+        /* A draining node takes no leadership: its peers do not know it drains, and another
+         * node's balancer handed it a partition that it handed back, again and again, so it
+         * never drained (seed 22001039 --partitions 8). The transfer aborts at its deadline
+         * and the leader keeps the group. */
+        return;
+    }
+    if (g != n->meta && !member_in_config(n, m->from)) {
+        /* A partition follows the metadata group's membership: a member removed from it (as
+         * this node knows it) takes no part in partitions here. Removed members stay peers
+         * (node_member_is_peer: they may be added back while this node misses it, and only
+         * the metadata group's entries tell it so); but one that does not know it was removed
+         * could otherwise keep leading a partition whose other members then never elect the
+         * leader that takes it out (seed 40 --partitions 4). */
+        const struct node_member *mm = node_member_find(n->members, n->member_count, m->from);
+        if (mm != NULL && mm->role == STORE_MEMBER_REMOVED) {
+            return;
+        }
     }
     struct raft_event ev = {.type = RAFT_EV_RECEIVE};
     ev.receive.msg = m;

@@ -475,6 +475,22 @@ static void on_vote(struct raft *r, const struct raft_message *m)
         }
         return;
     }
+    if (r->membership.count == 0) {
+        /* No configuration at all: a server that joined and has not yet received the entry
+         * adding it. Raft ids are names hashed, so a member wiped and added again under its
+         * old name has the id of an incarnation whose votes it does not remember: granting
+         * one now could elect a second leader in a term the old incarnation voted in (seed
+         * 1032 --partitions 8; docs/simulator.md). It votes once it holds a configuration;
+         * a joined member is added as a learner and promoted only once caught up, so it holds
+         * one before its vote can be needed. (A server merely absent from its configuration,
+         * removed, still votes: a voter whose promotion entry it has not received yet may be
+         * needed for a quorum, which the Raft-only simulator's membership faults showed.) */
+        if (m->term > r->term && !m->pre_vote) {
+            become_follower(r, m->term, RAFT_NONE);
+        }
+        reply_vote(r, m, r->term, 0);
+        return;
+    }
     if (m->pre_vote) {
         /* A pre-vote changes nothing here: no term, no vote, no timer. */
         int grant = m->term > r->term && candidate_log_ok(r, m);
@@ -969,6 +985,27 @@ static int append_check(struct raft *r, const struct raft_message *m)
     return 1;
 }
 
+/* Whether m's entries conflict with an entry this node committed. In Raft a leader holds
+ * every committed entry (§3.6.3, Leader Completeness), so this never happens; after
+ * FORCE-QUORUM it does when the forced node lacked entries another survivor committed (with
+ * partitions the operator cannot pick a node whose log is the longest in every group). This
+ * node cannot roll back what it applied: it refuses, and stays behind until an operator
+ * removes it and adds it back afresh (operations.md "Losing a majority"). Aborting instead,
+ * as the assertion in log_truncate would, made such a survivor fail at every restart. */
+static int append_conflicts_committed(const struct raft *r, const struct raft_message *m)
+{
+    for (uint32_t k = 0; k < m->n_entries; k++) {
+        uint64_t index = m->prev_index + 1 + k;
+        if (index > r->commit_index || index > last_index(r)) {
+            return 0;
+        }
+        if (index > r->log.snap_index && raft_log_term(&r->log, index) != m->entries[k].term) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* §3.5: "If an existing entry conflicts with a new one (same index but different terms),
  * delete the existing entry and all that follow it" and append the new ones. */
 static void append_entries(struct raft *r, const struct raft_message *m)
@@ -1000,6 +1037,20 @@ static void on_append(struct raft *r, const struct raft_message *m)
     }
     heard_from_leader(r, m->from);
     if (!append_check(r, m)) {
+        return;
+    }
+    if (r->cfg.mutation != RAFT_MUT_NO_TRUNCATE && append_conflicts_committed(r, m)) {
+        r->stat_conflicts_refused++;
+        if (r->conflict_logged_term != r->term) {
+            r->conflict_logged_term = r->term;
+            hy_log(r->cfg.log, HY_LOG_ERROR,
+                   "raft %llu: the leader %llu of term %llu sends entries that conflict with "
+                   "entries this node committed (a quorum forced on a node that lacked them): "
+                   "refused; remove this member and add it back afresh",
+                   (unsigned long long)r->cfg.id, (unsigned long long)m->from,
+                   (unsigned long long)r->term);
+        }
+        reply_append(r, m, 0, 0, 0);
         return;
     }
     append_entries(r, m);
@@ -1398,7 +1449,13 @@ static void on_force(struct raft *r, struct raft_update *up)
            "become learners",
            (unsigned long long)r->cfg.id, m.count - 1);
     r->membership = m; /* in force at once; the entry below makes it durable */
-    set_term_vote(r, r->term + 1, r->cfg.id);
+    /* Not term + 1: a lost member may have led that term unknown to this node (it was not
+     * among the voters), and a lost member that comes back with its disk could then hold
+     * entries of the same index and term as ours, which Log Matching would take for ours
+     * (moved-mode seed 6; with partitions seed 7 --partitions 8, where a live survivor of
+     * that term took the forced node for its leader). A gap of 2^20 terms would need a million
+     * elections the survivor never heard of (days of failed elections); terms are 64 bits. */
+    set_term_vote(r, r->term + RAFT_FORCE_TERM_GAP, r->cfg.id);
     become_leader(r);
     append_config(r, &m, up);
     broadcast_append(r, 0);

@@ -70,8 +70,10 @@
 #include "common/prng.h"
 #include "common/status.h"
 
-#define RAFT_SERVERS_MAX 16
-#define RAFT_NONE        0 /* no server id */
+#define RAFT_SERVERS_MAX    16
+/* RAFT_EV_FORCE starts a term this far above the node's own (raft.c, on_force). */
+#define RAFT_FORCE_TERM_GAP (1ull << 20)
+#define RAFT_NONE           0 /* no server id */
 
 typedef uint64_t raft_id;
 
@@ -377,6 +379,10 @@ struct raft {
     /* Counters (observability and benchmarks). */
     uint64_t stat_msgs_sent;
     uint64_t stat_elections;
+    /* Appends refused because they conflicted with a committed entry (only a leader forced on
+     * a node that lacked it can send one: on_append); the term last logged. */
+    uint64_t stat_conflicts_refused;
+    uint64_t conflict_logged_term;
 };
 
 /* Initializes r from cfg (copied). The server is inert until a RAFT_EV_START event. */

@@ -9,11 +9,11 @@
 #    each of join-absent, join-refused and force-phantom.
 # 4. Whole nodes (halyard-sim --whole, sim/whole.c; issue 10): WHOLE_SEEDS seeds (default 1000;
 #    3 and 5 nodes, proxy and moved modes, the seed's own faults, the operator among them) in
-#    two parallel halves, WHOLE_MOVED_SEEDS (200) in moved mode and WHOLE_SEVEN_SEEDS (60) with
-#    7 nodes; one seed run twice must give the same trace digest; each node-level mutation
-#    must be caught within its bound; the regression seeds of fixed bugs must pass; and the
-#    seeds of open bugs must still fail with the flag that exposes them (when one passes, the
-#    bug was fixed: drop the flag's workaround and make the seed a plain one).
+#    two parallel halves, WHOLE_MOVED_SEEDS (200) in moved mode, WHOLE_SEVEN_SEEDS (60) with
+#    7 nodes, WHOLE_PART_SEEDS (300) with several Raft groups per node (--partitions 0: each seed
+#    picks 1, 2, 4 or 8 partitions) and WHOLE_EARLY_SEEDS (100) with --rejoin-early; seeds run
+#    twice must give the same trace digest; each node-level mutation must be caught within its
+#    bound; the regression seeds of fixed bugs must pass.
 # Exits non-zero on any failing clean seed or any mutation left undetected.
 set -uo pipefail
 out=${1:?usage: tests/sim/run.sh <outdir holding halyard-sim>}
@@ -75,24 +75,18 @@ for scen in join-absent join-refused force-phantom; do
 done
 
 # ---- whole nodes ----------------------------------------------------------------------------
-# One exemption (whole.h, enum whole_known_bug): the open bug of re-added members below, whose
-# witnesses (the "Open bugs" list) must still fail without it. With it a seed whose end shows
-# exactly that bug (a live member refusing one the leader's configuration holds) skips only
-# the end's liveness and convergence checks; every safety check still runs. (The proxy bug
-# once tolerated here is fixed.)
-tol=(--tolerate rejoin-refused)
+# No exemption: the proxy bug and the refused re-added member once tolerated here are fixed.
 wseeds=${WHOLE_SEEDS:-1000}
 wfrom=${WHOLE_FROM:-1}
 whalf=$((wseeds / 2))
 start=$(date +%s)
-"$sim" --whole --seeds "$whalf" --from "$wfrom" --quiet "${tol[@]}" >"$tmp/wa" 2>&1 &
+"$sim" --whole --seeds "$whalf" --from "$wfrom" --quiet >"$tmp/wa" 2>&1 &
 pid=$!
-"$sim" --whole --seeds "$((wseeds - whalf))" --from "$((wfrom + whalf))" --quiet "${tol[@]}" \
-    >"$tmp/wb" 2>&1
+"$sim" --whole --seeds "$((wseeds - whalf))" --from "$((wfrom + whalf))" --quiet >"$tmp/wb" 2>&1
 rb=$?
 wait "$pid"
 ra=$?
-cat "$tmp/wa" "$tmp/wb" | grep -v ' passed, \|^note: tolerated' || true
+cat "$tmp/wa" "$tmp/wb" | grep -v ' passed, ' || true
 passed=$(cat "$tmp/wa" "$tmp/wb" | awk '/ passed, / {p += $1; f += $3} END {print p + 0, f + 0}')
 echo "sim: whole-node seeds $wfrom..$((wfrom + wseeds - 1)) (3/5 nodes, proxy/moved, swarm faults):" \
      "${passed% *} passed, ${passed#* } failed in $(( $(date +%s) - start ))s"
@@ -118,15 +112,45 @@ grep -v ' passed, ' <<<"$res" || true
 echo "sim: whole-node seeds 1..$sseeds with 7 nodes: $(grep ' passed, ' <<<"$res")"
 [ "$rc" -ne 0 ] && fail=1
 
+# Several Raft groups per node (issue 11): the seed picks 1, 2, 4 or 8 partitions; the operator
+# fails over partitions too, clients hold a session per partition, and probes check -CROSSSLOT,
+# hash-tagged multi-key writes, DBSIZE, SCAN and FLUSHALL. Two halves in parallel.
+pseeds=${WHOLE_PART_SEEDS:-300}
+phalf=$((pseeds / 2))
+"$sim" --whole --partitions 0 --seeds "$phalf" --from 1 --quiet >"$tmp/pa" 2>&1 &
+pid=$!
+"$sim" --whole --partitions 0 --seeds "$((pseeds - phalf))" --from "$((1 + phalf))" --quiet \
+    >"$tmp/pb" 2>&1
+rb=$?
+wait "$pid"
+ra=$?
+cat "$tmp/pa" "$tmp/pb" | grep -v ' passed, ' || true
+passed=$(cat "$tmp/pa" "$tmp/pb" | awk '/ passed, / {p += $1; f += $3} END {print p + 0, f + 0}')
+echo "sim: whole-node seeds 1..$pseeds with 1, 2, 4 or 8 partitions:" \
+     "${passed% *} passed, ${passed#* } failed"
+if [ "$ra" -ne 0 ] || [ "$rb" -ne 0 ] || [ "${passed#* }" != 0 ] || [ "${passed% *}" != "$pseeds" ]; then
+    fail=1
+fi
+
+# The operator re-adds a removed member under its name without waiting for every member to
+# have each step (--rejoin-early): what exposed the refused re-added member and the two leaders
+# of a wiped member's old vote, both fixed.
+eseeds=${WHOLE_EARLY_SEEDS:-100}
+res=$("$sim" --whole --rejoin-early --seeds "$eseeds" --from 2000600 --quiet 2>&1)
+rc=$?
+grep -v ' passed, ' <<<"$res" || true
+echo "sim: whole-node seeds 2000600.. with --rejoin-early: $(grep ' passed, ' <<<"$res")"
+[ "$rc" -ne 0 ] && fail=1
+
 # Seeds twice: the same trace digest (a seed replays bit for bit). 57 has the operator,
-# clock steps, disk stalls and hash fields.
-for seed in 42 57; do
-    d1=$("$sim" --whole --seed "$seed" "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
-    d2=$("$sim" --whole --seed "$seed" "${tol[@]}" | grep -o 'trace digest [0-9a-f]*')
+# clock steps, disk stalls and hash fields; 3 with 4 partitions has every group's WAL.
+for args in "42" "57" "3 --partitions 4"; do
+    d1=$("$sim" --whole --seed $args | grep -o 'trace digest [0-9a-f]*')
+    d2=$("$sim" --whole --seed $args | grep -o 'trace digest [0-9a-f]*')
     if [ -n "$d1" ] && [ "$d1" = "$d2" ]; then
-        echo "sim: whole-node seed $seed replays exactly ($d1)"
+        echo "sim: whole-node seed $args replays exactly ($d1)"
     else
-        echo "sim: whole-node seed $seed does NOT replay: '$d1' then '$d2'"
+        echo "sim: whole-node seed $args does NOT replay: '$d1' then '$d2'"
         fail=1
     fi
 done
@@ -135,7 +159,7 @@ done
 # snapshot-ahead 2, session-ignored 1, resend-bare 3, stale-reply 3 (25 before disk stalls and
 # hashes came in), apply-clock 1, session-forget 1).
 while read -r name bound; do
-    res=$("$sim" --whole --seeds "$bound" --from 1 --mutation "$name" "${tol[@]}" \
+    res=$("$sim" --whole --seeds "$bound" --from 1 --mutation "$name" \
           --first-failure --quiet 2>&1)
     if n=$(grep -o 'first failure after [0-9]*' <<<"$res"); then
         why=$(grep -m1 'FAILED' <<<"$res" | sed 's/.*ms: //')
@@ -154,14 +178,34 @@ apply-clock 10
 session-forget 30
 LIST
 
-# Regression seeds of bugs this simulator found, each fixed: they must pass.
+# The same checks with several groups per node: mutations caught with 4 partitions (measured
+# first detection: 1 seed each but snapshot-ahead, 2), each in a partition's group.
+while read -r name bound; do
+    res=$("$sim" --whole --partitions 4 --seeds "$bound" --from 1 --mutation "$name" \
+          --first-failure --quiet 2>&1)
+    if n=$(grep -o 'first failure after [0-9]*' <<<"$res"); then
+        why=$(grep -m1 'FAILED' <<<"$res" | sed 's/.*ms: //')
+        echo "sim: whole-node mutation $name with 4 partitions caught (${n#first failure after } seeds): $why"
+    else
+        echo "sim: whole-node mutation $name with 4 partitions NOT caught within $bound seeds"
+        fail=1
+    fi
+done <<'LIST'
+ack-before-fsync 30
+snapshot-ahead 30
+session-ignored 30
+apply-clock 10
+session-forget 30
+LIST
+
+# Regression seeds of bugs this simulator found, each fixed: they must pass (seed, then flags).
 # 7: proxy.c kept retry_since_ms after a re-run forward was answered (the next forward timed
 # out at once). 501687, 800348: a request that waited for a leader was forwarded with a fresh
 # deadline. 88, 243: a write re-sent under the follower's session after its first copy was
 # applied was refused ("READONLY disk full") and the refusal reached the client as "not
 # applied".
 # 2000558, 2000781: the operator re-added a removed member under its name before every member
-# had the change (below); it now waits, and they must pass.
+# had the change.
 # 5001256: a request re-run on a follower that then became leader got a fresh deadline
 # (replica_waiter_new now keeps the first attempt's, retry_since_ms). 11001527: the simulated
 # operator forced a quorum on a second survivor when the first went down (its own bug).
@@ -169,39 +213,53 @@ LIST
 # "unknown or expired session" for an engine error (the simulator's; it now reopens).
 # 14006704, 15005574: the operator took a configuration that still had a member from before
 # its removal for its re-add (the simulator's; it now also checks the address book).
-for seed in 7 501687 800348 88 243 2000558 2000781 5001256 11001527 13000188 14006704 15005574; do
-    res=$("$sim" --whole --seed "$seed" --quiet 2>&1)
-    if grep -q ' 1 passed, 0 failed\|^1 passed, 0 failed' <<<"$res"; then
-        echo "sim: regression seed $seed passes"
-    else
-        echo "sim: regression seed $seed FAILED: $(grep -m1 FAILED <<<"$res")"
-        fail=1
-    fi
-done
-
-# Open bugs (docs/simulator.md): with --rejoin-early the operator re-adds a removed member
-# under its old name as soon as the leader is done, and these seeds must still show the bug.
-# A member that applied the removal but not the re-add refuses the re-added member, which then
-# leads: it never catches up (2000661 with --rejoin-early; 5001055 without any flag: n2,
-# re-added, was elected while n5, frozen, missed the re-add). The other open bug, a member
-# that missed the removal electing itself with the wiped member's second vote in a term
-# already led (two leaders), had its witness 2000558; since the engine holds its state per Raft
-# group (issue 11) that seed, like 2000781 (the first witness of the refusal), takes another
-# path and passes, and 3,100 seeds from 2000600 with --rejoin-early found no new witness of it:
-# the bug is not fixed (Raft ids are hashes of names), only unseen. When a seed here passes,
-# its bug was fixed: drop it here (and the operator's wait in sim/whole.c) and make it a
-# regression seed.
+# 2000661 --rejoin-early, 5001055, 721: a member that applied a removal but missed the re-add
+# refused the re-added member's connections, for good once that one led (node_member_is_peer
+# now keeps removed members as peers).
+# With partitions: 16 (node_cut_off judged the metadata group's quorum, not the request's
+# group's: -TRYAGAIN "within request-timeout-ms" after 17 ms); 7 (FORCE-QUORUM reused a term
+# a survivor had seen led, and a follower aborted on entries conflicting with its committed
+# ones); 1032 (a member wiped and re-added under its name voted again in a term its old
+# incarnation had voted in: two leaders); 1084 --moved (the operator wiped a member before a
+# partition committed its removal: the simulator's); 40 (a removed member unaware of it kept
+# leading a partition); 50 (a request answered -CROSSSLOT left its "no leader" verdict to the
+# next one); 22001039 (a draining node took the partitions another node's balancer handed it,
+# handed them back, and never drained). 20003400: the operator took a force for done before
+# its configuration was durable (the simulator's). 23001248: a read registered for a ReadIndex
+# round once a leader came counted its deadline afresh and went unanswered past it.
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
-    if grep -q '^0 passed, 1 failed' <<<"$res"; then
-        echo "sim: open bug seed $seed${flags:+ $flags} still fails: $(grep -m1 FAILED <<<"$res" | sed 's/.*ms: //')"
+    if grep -q '^1 passed, 0 failed' <<<"$res"; then
+        echo "sim: regression seed $seed${flags:+ $flags} passes"
     else
-        echo "sim: open bug seed $seed${flags:+ $flags} now PASSES: fixed? update tests/sim/run.sh"
+        echo "sim: regression seed $seed${flags:+ $flags} FAILED: $(grep -m1 FAILED <<<"$res")"
         fail=1
     fi
 done <<'LIST'
+7
+501687
+800348
+88
+243
+2000558
+2000781
+5001256
+11001527
+13000188
+14006704
+15005574
 2000661 --rejoin-early
 5001055
+721
+20003400
+23001248
+16 --partitions 4
+7 --partitions 8
+1032 --partitions 8
+1084 --partitions 8 --moved
+40 --partitions 4
+50 --partitions 8
+22001039 --partitions 8
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -536,6 +536,61 @@ static void test_snapshot_installed_on_lagging_follower(void **state)
     tc_free(&c);
 }
 
+/* A server with no configuration at all (it joined and has not received the entry adding it)
+ * grants no vote, nor a pre-vote: wiped and added back under its old name, it would not
+ * remember the votes its former incarnation gave in the same terms. Once it holds a
+ * configuration it votes as any server. */
+static void test_server_without_configuration_grants_no_vote(void **state)
+{
+    (void)state;
+    struct raft r;
+    struct raft_config cfg;
+    tc_config(&cfg, 3);
+    raft_init(&r, &cfg);
+    struct raft_event ev = {.type = RAFT_EV_START};
+    struct raft_update up;
+    assert_int_equal(raft_step(&r, &ev, &up), HY_OK);
+    struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 1, .to = 3, .term = 4};
+    struct raft_event rev = {.type = RAFT_EV_RECEIVE, .now_ms = 1000};
+    rev.receive.msg = &m;
+    for (int pre = 1; pre >= 0; pre--) {
+        m.pre_vote = (uint8_t)pre;
+        assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
+        assert_int_equal(up.n_messages, 1);
+        assert_int_equal(up.messages[0].type, RAFT_MSG_VOTE_RESP);
+        assert_false(up.messages[0].granted);
+    }
+    assert_int_equal(raft_term(&r), 4); /* it learns the term, and votes for nobody in it */
+    /* The entry adding it (as a learner) arrives from the leader of term 4: it then votes. */
+    uint8_t conf[256];
+    struct raft_membership mb = {.count = 3};
+    for (int i = 0; i < 3; i++) {
+        mb.servers[i] = (struct raft_server){(raft_id)(i + 1), i == 2 ? RAFT_LEARNER : RAFT_VOTER};
+    }
+    assert_true(raft_membership_encoded_len(&mb) <= sizeof(conf));
+    size_t len = raft_membership_encode(&mb, conf);
+    assert_true(len > 0);
+    struct raft_entry e = {
+        .term = 4, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len, .data = conf};
+    struct raft_message a = {.type = RAFT_MSG_APPEND, .from = 1, .to = 3, .term = 4};
+    a.n_entries = 1;
+    a.entries = &e;
+    rev.receive.msg = &a;
+    assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
+    assert_int_equal(raft_membership(&r)->count, 3);
+    m.term = 5;
+    m.pre_vote = 0;
+    m.from = 2;
+    m.last_log_index = 1;
+    m.last_log_term = 4;
+    rev.receive.msg = &m;
+    rev.now_ms = 5000; /* past the leader's stickiness */
+    assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
+    assert_int_equal(up.n_messages, 1);
+    assert_true(up.messages[0].granted);
+    raft_free(&r);
+}
+
 /* Figure 5.3: a snapshot whose last entry the follower already holds (same index and term)
  * keeps the entries after it: they may have been acknowledged, and discarding them could lose
  * a committed write. The follower just advances its commit index. */
@@ -753,7 +808,8 @@ static void test_force_quorum_after_losing_a_majority(void **state)
     tc_step(&c, 1, &ev);
     assert_int_equal(c.nd[1].last_status, HY_OK);
     assert_int_equal(raft_role(&c.nd[1].r), RAFT_LEADER);
-    assert_true(raft_term(&c.nd[1].r) > term);
+    /* Far above its own term: a lost member may have led term + 1 without it. */
+    assert_true(raft_term(&c.nd[1].r) >= term + RAFT_FORCE_TERM_GAP);
     const struct raft_membership *m = raft_membership(&c.nd[1].r);
     assert_int_equal(m->count, 5);
     for (uint32_t i = 0; i < m->count; i++) {
@@ -778,6 +834,54 @@ static void test_force_quorum_after_losing_a_majority(void **state)
     tc_submit(&c, 1, "needs-both");
     tc_run_until(&c, 2700);
     assert_int_equal(raft_commit_index(&c.nd[1].r), commit);
+    tc_free(&c);
+}
+
+/* A leader forced on a node that lacked entries this follower committed sends entries that
+ * conflict with them: the follower refuses them (it cannot roll back what it applied) and
+ * keeps its committed log, instead of aborting on the rollback. */
+static void test_follower_refuses_conflict_with_committed(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_submit(&c, 0, "a");
+    tc_submit(&c, 0, "b");
+    tc_run_until(&c, c.now + 300);
+    uint64_t commit = raft_commit_index(&c.nd[1].r);
+    assert_true(commit >= 3);
+    uint64_t old_term = raft_term_at(&c.nd[1].r, commit);
+    /* Node 3, forced, holds only the first commit - 1 entries and leads a far higher term. */
+    uint64_t term = raft_term(&c.nd[1].r) + RAFT_FORCE_TERM_GAP;
+    struct raft_entry e = {.term = term, .type = RAFT_ENTRY_NOOP};
+    struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 3, .to = 2, .term = term};
+    m.prev_index = commit - 1;
+    m.prev_term = raft_term_at(&c.nd[1].r, commit - 1);
+    m.commit = commit - 1;
+    m.n_entries = 1;
+    m.entries = &e;
+    struct raft_event rev = {.type = RAFT_EV_RECEIVE, .now_ms = c.now};
+    rev.receive.msg = &m;
+    struct raft_update up;
+    assert_int_equal(raft_step(&c.nd[1].r, &rev, &up), HY_OK);
+    assert_int_equal(raft_commit_index(&c.nd[1].r), commit);
+    assert_int_equal(raft_term_at(&c.nd[1].r, commit), old_term);
+    assert_true(raft_last_index(&c.nd[1].r) >= commit);
+    assert_int_equal(c.nd[1].r.stat_conflicts_refused, 1);
+    assert_int_equal(up.n_entries, 0);
+    assert_int_equal(up.n_messages, 1);
+    assert_int_equal(up.messages[0].type, RAFT_MSG_APPEND_RESP);
+    assert_false(up.messages[0].success);
+    /* Entries that agree with the committed prefix are still taken. */
+    m.prev_index = commit;
+    m.prev_term = old_term;
+    m.commit = commit;
+    assert_int_equal(raft_step(&c.nd[1].r, &rev, &up), HY_OK);
+    assert_int_equal(raft_last_index(&c.nd[1].r), commit + 1);
+    assert_int_equal(raft_term_at(&c.nd[1].r, commit + 1), term);
+    assert_int_equal(c.nd[1].r.stat_conflicts_refused, 1);
     tc_free(&c);
 }
 
@@ -983,6 +1087,8 @@ int main(void)
         cmocka_unit_test(test_learner_that_went_silent_is_not_promoted),
         cmocka_unit_test(test_node_removed_while_leader),
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
+        cmocka_unit_test(test_follower_refuses_conflict_with_committed),
+        cmocka_unit_test(test_server_without_configuration_grants_no_vote),
         cmocka_unit_test(test_transfer_completes),
         cmocka_unit_test(test_transfer_aborts),
         cmocka_unit_test(test_read_index_across_leader_change_returns_latest),
