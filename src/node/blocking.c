@@ -358,6 +358,24 @@ int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy
     return 1;
 }
 
+void node_block_unblock(struct hy_node *n, struct node_client *c, int error, uint64_t now_ms)
+{
+    HY_ASSERT(c->block_state == NODE_BLOCK_WAITING);
+    struct resp_writer w = {&c->out, c->proto};
+    if (error) {
+        resp_write_error(&w, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    } else if (c->block_null_bulk) {
+        resp_write_null(&w);
+    } else {
+        resp_write_null_array(&w);
+    }
+    node_block_done(n, c);
+    if (now_ms != 0) {
+        node_client_process(n, c, now_ms); /* requests behind it (0: the caller is running a
+                                              command; the next wake runs them) */
+    }
+}
+
 static int by_block_order(const void *a, const void *b)
 {
     uint64_t x = (*(struct node_client *const *)a)->block_order;
@@ -395,14 +413,7 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
         n->block_any = 1; /* still one (set again if it is served below: harmless) */
         struct node_group *g = node_group_get(n, c->block_group);
         if (now_ms >= c->block_deadline_ms) {
-            struct resp_writer w = {&c->out, c->proto};
-            if (c->block_null_bulk) {
-                resp_write_null(&w);
-            } else {
-                resp_write_null_array(&w);
-            }
-            node_block_done(n, c);
-            node_client_process(n, c, now_ms);
+            node_block_unblock(n, c, 0, now_ms); /* Redis's null at the timeout */
             continue;
         }
         if (g == NULL || g->applied == c->block_seen) {

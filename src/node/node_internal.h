@@ -549,6 +549,8 @@ void node_block_done(struct hy_node *n, struct node_client *c);
 int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply,
                        int silent);
 void node_block_wake(struct hy_node *n, uint64_t now_ms);
+/* A waiting client answers now: its timeout's null, or -UNBLOCKED (CLIENT UNBLOCK). */
+void node_block_unblock(struct hy_node *n, struct node_client *c, int error, uint64_t now_ms);
 
 /* pubsub.c */
 size_t node_pubsub_count(const struct node_client *c);
