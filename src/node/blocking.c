@@ -266,6 +266,32 @@ static void zmpop_now(struct cmd_ctx *x)
     run_without(x, 1, cmd_zmpop);
 }
 
+/* BLMPOP/BZMPOP after the keys: LEFT|RIGHT (MIN|MAX), then at most COUNT n (n >= 1). */
+static int mpop_syntax_ok(struct cmd_ctx *x, const struct block_keys *k)
+{
+    size_t where = k->first + k->count;
+    int zset = x->cmd->handler == cmd_bzmpop;
+    const struct resp_arg *a = &x->argv[where];
+    if (!(zset ? node_arg_is(a, "MIN") || node_arg_is(a, "MAX")
+               : node_arg_is(a, "LEFT") || node_arg_is(a, "RIGHT"))) {
+        node_reply_syntax_error(x);
+        return 0;
+    }
+    if (where + 1 == x->argc) {
+        return 1;
+    }
+    int64_t count;
+    if (where + 3 != x->argc || !node_arg_is(&x->argv[where + 1], "COUNT")) {
+        node_reply_syntax_error(x);
+        return 0;
+    }
+    if (!hy_parse_i64(x->argv[where + 2].ptr, x->argv[where + 2].len, &count) || count < 1) {
+        resp_write_error(&x->w, "ERR count should be greater than 0");
+        return 0;
+    }
+    return 1;
+}
+
 static void blocking(struct cmd_ctx *x, int null_bulk, void (*pop)(struct cmd_ctx *x))
 {
     struct block_keys k;
@@ -280,6 +306,10 @@ static void blocking(struct cmd_ctx *x, int null_bulk, void (*pop)(struct cmd_ct
             node_reply_syntax_error(x);
         }
         return;
+    }
+    if ((x->cmd->handler == cmd_blmpop || x->cmd->handler == cmd_bzmpop) &&
+        !mpop_syntax_ok(x, &k)) {
+        return; /* Redis checks the whole syntax before it blocks */
     }
     block_or_pop(x, timeout_at, &k, null_bulk, pop);
 }

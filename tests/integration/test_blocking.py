@@ -31,6 +31,10 @@ def test_immediate_forms_and_errors(raw):
     assert raw.cmd("BLPOP", "l", -1) == "ERR timeout is negative"
     assert raw.cmd("BLPOP", "l", "x") == "ERR timeout is not a float or out of range"
     assert raw.cmd("BLMPOP", 1, 0, "l", "LEFT") == "ERR numkeys should be greater than 0"
+    # The whole syntax is checked before blocking (no wait on an empty key).
+    assert raw.cmd("BZMPOP", 5, 1, "empty", "bad_where") == "ERR syntax error"
+    assert raw.cmd("BLMPOP", 5, 1, "empty", "LEFT", "COUNT", 0) == "ERR count should be greater than 0"
+    assert raw.cmd("BLMPOP", 5, 1, "empty", "LEFT", "COUNT") == "ERR syntax error"
     raw.cmd("SET", "str", "v")
     assert raw.cmd("BLPOP", "str", 1).startswith("WRONGTYPE")
 
