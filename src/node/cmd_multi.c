@@ -452,7 +452,7 @@ void node_multi_exec_sent(struct node_client *c)
 
 /* ---- the leader: one entry ---------------------------------------------------------------- */
 
-void node_capture_entry(struct cmd_ctx *x, const struct store_entry *e)
+void node_capture_entry(struct cmd_ctx *x, const uint8_t *entry, size_t len)
 {
     struct node_capture *cap = x->node->capture;
     if (x->group != cap->group) {
@@ -462,7 +462,7 @@ void node_capture_entry(struct cmd_ctx *x, const struct store_entry *e)
     cap->count++;
     cap->entry.len = 0;
     hy_buf_append_u8(&cap->entry, 'W');
-    store_entry_encode(e, &cap->entry);
+    hy_buf_append(&cap->entry, entry, len);
 }
 
 /* One command of the transaction as an EXEC item (kind byte + payload) into item. */
