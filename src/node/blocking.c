@@ -434,7 +434,9 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
             v[count++] = c;
         }
     }
-    qsort(v, count, sizeof(*v), by_block_order);
+    if (count > 1) {
+        qsort(v, count, sizeof(*v), by_block_order); /* never with NULL: UB for qsort */
+    }
     for (size_t i = 0; i < count; i++) {
         struct node_client *c = v[i];
         if (c->block_state != NODE_BLOCK_WAITING) {
