@@ -188,6 +188,16 @@ int node_multi_queue(struct cmd_ctx *x, const struct cmd_def *d)
         m->dirty = 1;
         return 1;
     }
+    size_t bytes = 0;
+    for (size_t i = 0; i < x->argc; i++) {
+        bytes += x->argv[i].len + 10;
+    }
+    if ((int64_t)(m->queue.len + bytes) > n->cfg->client_query_buffer_limit) {
+        /* The queue is bounded like the input it came from. */
+        resp_write_error(&x->w, "ERR the transaction's queue is over client-query-buffer-limit");
+        m->dirty = 1;
+        return 1;
+    }
     struct store_arg *args = hy_xmalloc(x->argc * sizeof(*args));
     for (size_t i = 0; i < x->argc; i++) {
         args[i] = (struct store_arg){x->argv[i].ptr, x->argv[i].len};

@@ -317,3 +317,17 @@ def test_session_requests_inside_a_transaction(raw):
     raw.cmd("MULTI")
     raw.cmd("HY.REQ", sid, 2, "INCR", "k")
     assert raw.cmd("EXEC") == [2]
+
+
+def test_queue_is_bounded(servers):
+    """The queue of a transaction is bounded by client-query-buffer-limit: past it a command
+    is refused and EXEC aborts, nothing applied."""
+    s = servers.start({"client-query-buffer-limit": "1mb"})
+    with s.raw() as c:
+        c.cmd("MULTI")
+        big = "x" * (256 * 1024)
+        replies = [c.cmd("SET", "k%d" % i, big) for i in range(6)]
+        assert replies[:3] == ["QUEUED"] * 3
+        assert "ERR the transaction's queue is over client-query-buffer-limit" in replies
+        assert c.cmd("EXEC") == EXECABORT
+        assert c.cmd("DBSIZE") == 0
