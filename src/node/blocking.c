@@ -266,6 +266,32 @@ static void zmpop_now(struct cmd_ctx *x)
     run_without(x, 1, cmd_zmpop);
 }
 
+/* BLMPOP/BZMPOP after the keys: LEFT|RIGHT (MIN|MAX), then at most COUNT n (n >= 1). */
+static int mpop_syntax_ok(struct cmd_ctx *x, const struct block_keys *k)
+{
+    size_t where = k->first + k->count;
+    int zset = x->cmd->handler == cmd_bzmpop;
+    const struct resp_arg *a = &x->argv[where];
+    if (!(zset ? node_arg_is(a, "MIN") || node_arg_is(a, "MAX")
+               : node_arg_is(a, "LEFT") || node_arg_is(a, "RIGHT"))) {
+        node_reply_syntax_error(x);
+        return 0;
+    }
+    if (where + 1 == x->argc) {
+        return 1;
+    }
+    int64_t count;
+    if (where + 3 != x->argc || !node_arg_is(&x->argv[where + 1], "COUNT")) {
+        node_reply_syntax_error(x);
+        return 0;
+    }
+    if (!hy_parse_i64(x->argv[where + 2].ptr, x->argv[where + 2].len, &count) || count < 1) {
+        resp_write_error(&x->w, "ERR count should be greater than 0");
+        return 0;
+    }
+    return 1;
+}
+
 static void blocking(struct cmd_ctx *x, int null_bulk, void (*pop)(struct cmd_ctx *x))
 {
     struct block_keys k;
@@ -280,6 +306,10 @@ static void blocking(struct cmd_ctx *x, int null_bulk, void (*pop)(struct cmd_ct
             node_reply_syntax_error(x);
         }
         return;
+    }
+    if ((x->cmd->handler == cmd_blmpop || x->cmd->handler == cmd_bzmpop) &&
+        !mpop_syntax_ok(x, &k)) {
+        return; /* Redis checks the whole syntax before it blocks */
     }
     block_or_pop(x, timeout_at, &k, null_bulk, pop);
 }
@@ -358,6 +388,24 @@ int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy
     return 1;
 }
 
+void node_block_unblock(struct hy_node *n, struct node_client *c, int error, uint64_t now_ms)
+{
+    HY_ASSERT(c->block_state == NODE_BLOCK_WAITING);
+    struct resp_writer w = {&c->out, c->proto};
+    if (error) {
+        resp_write_error(&w, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    } else if (c->block_null_bulk) {
+        resp_write_null(&w);
+    } else {
+        resp_write_null_array(&w);
+    }
+    node_block_done(n, c);
+    if (now_ms != 0) {
+        node_client_process(n, c, now_ms); /* requests behind it (0: the caller is running a
+                                              command; the next wake runs them) */
+    }
+}
+
 static int by_block_order(const void *a, const void *b)
 {
     uint64_t x = (*(struct node_client *const *)a)->block_order;
@@ -386,7 +434,9 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
             v[count++] = c;
         }
     }
-    qsort(v, count, sizeof(*v), by_block_order);
+    if (count > 1) {
+        qsort(v, count, sizeof(*v), by_block_order); /* never with NULL: UB for qsort */
+    }
     for (size_t i = 0; i < count; i++) {
         struct node_client *c = v[i];
         if (c->block_state != NODE_BLOCK_WAITING) {
@@ -395,14 +445,7 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
         n->block_any = 1; /* still one (set again if it is served below: harmless) */
         struct node_group *g = node_group_get(n, c->block_group);
         if (now_ms >= c->block_deadline_ms) {
-            struct resp_writer w = {&c->out, c->proto};
-            if (c->block_null_bulk) {
-                resp_write_null(&w);
-            } else {
-                resp_write_null_array(&w);
-            }
-            node_block_done(n, c);
-            node_client_process(n, c, now_ms);
+            node_block_unblock(n, c, 0, now_ms); /* Redis's null at the timeout */
             continue;
         }
         if (g == NULL || g->applied == c->block_seen) {

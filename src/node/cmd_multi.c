@@ -188,6 +188,16 @@ int node_multi_queue(struct cmd_ctx *x, const struct cmd_def *d)
         m->dirty = 1;
         return 1;
     }
+    size_t bytes = 0;
+    for (size_t i = 0; i < x->argc; i++) {
+        bytes += x->argv[i].len + 10;
+    }
+    if ((int64_t)(m->queue.len + bytes) > n->cfg->client_query_buffer_limit) {
+        /* The queue is bounded like the input it came from. */
+        resp_write_error(&x->w, "ERR the transaction's queue is over client-query-buffer-limit");
+        m->dirty = 1;
+        return 1;
+    }
     struct store_arg *args = hy_xmalloc(x->argc * sizeof(*args));
     for (size_t i = 0; i < x->argc; i++) {
         args[i] = (struct store_arg){x->argv[i].ptr, x->argv[i].len};
@@ -452,7 +462,7 @@ void node_multi_exec_sent(struct node_client *c)
 
 /* ---- the leader: one entry ---------------------------------------------------------------- */
 
-void node_capture_entry(struct cmd_ctx *x, const struct store_entry *e)
+void node_capture_entry(struct cmd_ctx *x, const uint8_t *entry, size_t len)
 {
     struct node_capture *cap = x->node->capture;
     if (x->group != cap->group) {
@@ -462,7 +472,7 @@ void node_capture_entry(struct cmd_ctx *x, const struct store_entry *e)
     cap->count++;
     cap->entry.len = 0;
     hy_buf_append_u8(&cap->entry, 'W');
-    store_entry_encode(e, &cap->entry);
+    hy_buf_append(&cap->entry, entry, len);
 }
 
 /* One command of the transaction as an EXEC item (kind byte + payload) into item. */

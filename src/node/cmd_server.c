@@ -287,6 +287,34 @@ static void client_kill(struct cmd_ctx *x)
     }
 }
 
+/* CLIENT UNBLOCK id [TIMEOUT|ERROR]: a client waiting in a blocking command answers as at its
+ * timeout, or with -UNBLOCKED. One whose pop is already proposed is not waiting any more (its
+ * element may be taken): 0, as for a client that is not blocked. */
+static void client_unblock(struct cmd_ctx *x)
+{
+    int64_t id;
+    if (!node_arg_i64(x, 2, &id)) {
+        return;
+    }
+    int error = 0;
+    if (x->argc == 4) {
+        if (node_arg_is(&x->argv[3], "ERROR")) {
+            error = 1;
+        } else if (!node_arg_is(&x->argv[3], "TIMEOUT")) {
+            resp_write_error(&x->w, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return;
+        }
+    }
+    for (struct node_client *c = x->node->clients; c != NULL; c = c->next) {
+        if (c->id == (uint64_t)id && c->block_state == NODE_BLOCK_WAITING) {
+            node_block_unblock(x->node, c, error, 0);
+            resp_write_int(&x->w, 1);
+            return;
+        }
+    }
+    resp_write_int(&x->w, 0);
+}
+
 void cmd_client(struct cmd_ctx *x)
 {
     const struct resp_arg *sub = &x->argv[1];
@@ -312,6 +340,8 @@ void cmd_client(struct cmd_ctx *x)
         hy_buf_free(&b);
     } else if (node_arg_is(sub, "KILL") && x->argc >= 3) {
         client_kill(x);
+    } else if (node_arg_is(sub, "UNBLOCK") && (x->argc == 3 || x->argc == 4)) {
+        client_unblock(x);
     } else if (node_arg_is(sub, "REPLY") && x->argc == 3) {
         /* OFF and SKIP answer nothing (dispatch drops the output); pub/sub pushes still go
          * out, as in Redis 7.0. */
@@ -327,7 +357,8 @@ void cmd_client(struct cmd_ctx *x)
         }
     } else if (node_arg_is(sub, "ID") || node_arg_is(sub, "GETNAME") ||
                node_arg_is(sub, "SETNAME") || node_arg_is(sub, "LIST") ||
-               node_arg_is(sub, "INFO") || node_arg_is(sub, "KILL")) {
+               node_arg_is(sub, "INFO") || node_arg_is(sub, "KILL") ||
+               node_arg_is(sub, "UNBLOCK")) {
         char name[32];
         snprintf(name, sizeof(name), "client|%.*s", (int)HY_MIN(sub->len, 16),
                  (const char *)sub->ptr);

@@ -150,7 +150,17 @@ void node_propose(struct cmd_ctx *x, const struct store_entry *e)
 {
     struct hy_node *n = x->node;
     if (n->capture != NULL) {
-        node_capture_entry(x, e); /* a command of a transaction being built (cmd_multi.c) */
+        /* A command of a transaction being built (cmd_multi.c); HY.REQ inside keeps its
+         * session: the item is the session request. */
+        struct hy_buf one;
+        hy_buf_init(&one);
+        if (n->wrap_active) {
+            node_wrap_session(x, e, &one);
+        } else {
+            store_entry_encode(e, &one);
+        }
+        node_capture_entry(x, one.data, one.len);
+        hy_buf_free(&one);
         return;
     }
     struct hy_buf *turn = replica_turn_data(x->group);

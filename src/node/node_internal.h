@@ -567,7 +567,7 @@ struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
                                          const struct resp_arg *argv);
 int node_multi_exec_keys_in_group(const struct hy_node *n, const struct node_group *g, size_t argc,
                                   const struct resp_arg *argv);
-void node_capture_entry(struct cmd_ctx *x, const struct store_entry *e);
+void node_capture_entry(struct cmd_ctx *x, const uint8_t *entry, size_t len);
 /* The store's EXEC reader (store_set_exec_reader); ctx is the node_group. */
 void node_exec_read_cb(void *ctx, struct store *s, const uint8_t *cmd, size_t len, uint64_t time_ms,
                        uint64_t seed, struct resp_writer *w);
@@ -585,6 +585,8 @@ void node_block_done(struct hy_node *n, struct node_client *c);
 int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply,
                        int silent);
 void node_block_wake(struct hy_node *n, uint64_t now_ms);
+/* A waiting client answers now: its timeout's null, or -UNBLOCKED (CLIENT UNBLOCK). */
+void node_block_unblock(struct hy_node *n, struct node_client *c, int error, uint64_t now_ms);
 
 /* pubsub.c */
 size_t node_pubsub_count(const struct node_client *c);

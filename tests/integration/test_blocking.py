@@ -31,6 +31,10 @@ def test_immediate_forms_and_errors(raw):
     assert raw.cmd("BLPOP", "l", -1) == "ERR timeout is negative"
     assert raw.cmd("BLPOP", "l", "x") == "ERR timeout is not a float or out of range"
     assert raw.cmd("BLMPOP", 1, 0, "l", "LEFT") == "ERR numkeys should be greater than 0"
+    # The whole syntax is checked before blocking (no wait on an empty key).
+    assert raw.cmd("BZMPOP", 5, 1, "empty", "bad_where") == "ERR syntax error"
+    assert raw.cmd("BLMPOP", 5, 1, "empty", "LEFT", "COUNT", 0) == "ERR count should be greater than 0"
+    assert raw.cmd("BLMPOP", 5, 1, "empty", "LEFT", "COUNT") == "ERR syntax error"
     raw.cmd("SET", "str", "v")
     assert raw.cmd("BLPOP", "str", 1).startswith("WRONGTYPE")
 
@@ -142,3 +146,20 @@ def test_oldest_waiter_served_first(srv):
         assert rd1.read().startswith("WRONGTYPE")
         assert rd2.read() == b"foo"
         assert w.cmd("LRANGE", "target2", 0, -1) == [b"foo"]
+
+
+def test_client_unblock(srv):
+    """CLIENT UNBLOCK answers a waiting client with its timeout's null, or -UNBLOCKED with
+    ERROR; 1 when it was blocked, 0 otherwise."""
+    with srv.raw() as b, srv.raw() as w:
+        bid = b.cmd("CLIENT", "ID")
+        b.send(b.encode("BLPOP", "k", 0))
+        wait_for(lambda: b"blocked_clients:1" in w.cmd("INFO", "clients"), 5, "the client to block")
+        assert w.cmd("CLIENT", "UNBLOCK", bid) == 1
+        assert b.read() is None
+        assert w.cmd("CLIENT", "UNBLOCK", bid) == 0
+        b.send(b.encode("BZPOPMIN", "z", 0))
+        wait_for(lambda: b"blocked_clients:1" in w.cmd("INFO", "clients"), 5, "the client to block")
+        assert w.cmd("CLIENT", "UNBLOCK", bid, "ERROR") == 1
+        assert b.read() == "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+        assert b.cmd("PING") == "PONG"

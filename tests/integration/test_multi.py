@@ -303,3 +303,31 @@ def test_exec_stream_survives_leader_kill(tmp_path_factory):
     finally:
         errors = c.stop_all()
     assert not errors, "\n".join(errors)
+
+
+def test_session_requests_inside_a_transaction(raw):
+    """HY.REQ inside MULTI keeps its exactly-once rule: the same (session, seq) in a later
+    transaction returns the kept reply and is not applied again."""
+    sid = raw.cmd("HY.SESSION", "OPEN")
+    for _ in range(2):
+        raw.cmd("MULTI")
+        assert raw.cmd("HY.REQ", sid, 1, "INCR", "k") == "QUEUED"
+        assert raw.cmd("GET", "k") == "QUEUED"
+        assert raw.cmd("EXEC") == [1, b"1"]
+    raw.cmd("MULTI")
+    raw.cmd("HY.REQ", sid, 2, "INCR", "k")
+    assert raw.cmd("EXEC") == [2]
+
+
+def test_queue_is_bounded(servers):
+    """The queue of a transaction is bounded by client-query-buffer-limit: past it a command
+    is refused and EXEC aborts, nothing applied."""
+    s = servers.start({"client-query-buffer-limit": "1mb"})
+    with s.raw() as c:
+        c.cmd("MULTI")
+        big = "x" * (256 * 1024)
+        replies = [c.cmd("SET", "k%d" % i, big) for i in range(6)]
+        assert replies[:3] == ["QUEUED"] * 3
+        assert "ERR the transaction's queue is over client-query-buffer-limit" in replies
+        assert c.cmd("EXEC") == EXECABORT
+        assert c.cmd("DBSIZE") == 0

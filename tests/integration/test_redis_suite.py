@@ -25,9 +25,13 @@ SUITE = os.environ.get("HY_REDIS_TESTS") or next(
     os.path.join(REPO, "..", "shared", "external", "run-redis-tests.sh"))
 
 # unit: (tests passed at least, tests failed at most). Where each unit stops today:
-#   type/list   BLPOP (blocking commands not implemented)
-#   type/set    WATCH (transactions not implemented)
-#   type/zset   BZPOPMIN (blocking commands not implemented)
+#   multi       CONFIG SET lua-time-limit (scripting not implemented)
+#   pubsub      CONFIG SET notify-keyspace-events (keyspace notifications not implemented)
+#   type/list   DUMP (DUMP/RESTORE not implemented); fails "Linked LMOVEs": a blocked
+#               client's pop is a log entry after the push that fed it, so a read right after
+#               the push may still see the element (docs/protocol.md)
+#   type/set    runs to the end
+#   type/zset   runs to the end
 #   type/hash   DUMP (DUMP/RESTORE not implemented)
 #   type/string passes all it runs (its jemalloc-only test is skipped: INFO has no jemalloc)
 #   bitops      INFO rdb_changes_since_last_save (no dirty counter; 3 fuzz tests after it)
@@ -38,11 +42,13 @@ BASELINE = {
     "hyperloglog": (16, 0),
     "introspection-2": (3, 1),
     "type/hash": (69, 1),
-    "type/list": (23, 1),
+    "multi": (22, 1),
+    "pubsub": (15, 1),
+    "type/list": (216, 2),
     "type/list-2": (2, 0),
-    "type/set": (93, 1),
+    "type/set": (95, 0),
     "type/string": (74, 0),
-    "type/zset": (95, 1),
+    "type/zset": (307, 0),
 }
 
 
@@ -54,7 +60,7 @@ def test_redis_units_keep_their_scores(servers, tmp_path):
     srv = servers.start()
     log = str(tmp_path / "redis-tests.log")
     env = dict(os.environ, REDIS_TESTS_LOG=log, TMPDIR=str(tmp_path))
-    out = subprocess.run([SUITE, str(srv.port)] + sorted(BASELINE), env=env, timeout=900,
+    out = subprocess.run([SUITE, str(srv.port)] + sorted(BASELINE), env=env, timeout=1500,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
     scores = {m.group(1): (int(m.group(2)), int(m.group(3)))
               for m in re.finditer(r"^(\S+): ok=(\d+) err=(\d+)$", out, re.M)}
