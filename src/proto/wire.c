@@ -35,7 +35,8 @@ static_assert(WIRE_REASON_MAX <= 65535, "reject text is u16-length-prefixed");
 #define F_TRANSFER 0x02u
 #define F_GRANTED  0x04u
 #define F_SUCCESS  0x08u
-#define F_ALL      0x0fu
+#define F_QUIESCE  0x10u /* APPEND: quiesce; APPEND_RESP: quiesced */
+#define F_ALL      0x1fu
 
 void wire_limits_default(struct wire_limits *l)
 {
@@ -270,7 +271,8 @@ size_t wire_raft_frame_len(const struct raft_message *m)
 static uint8_t raft_flags(const struct raft_message *m)
 {
     return (uint8_t)((m->pre_vote ? F_PRE_VOTE : 0) | (m->transfer ? F_TRANSFER : 0) |
-                     (m->granted ? F_GRANTED : 0) | (m->success ? F_SUCCESS : 0));
+                     (m->granted ? F_GRANTED : 0) | (m->success ? F_SUCCESS : 0) |
+                     (m->quiesce ? F_QUIESCE : 0));
 }
 
 static void raft_encode_fixed(struct hy_buf *out, uint16_t group, const struct raft_message *m)
@@ -494,6 +496,7 @@ static void raft_decode_fixed(struct cur *c, struct raft_message *m, uint8_t *fl
     m->transfer = (*flags_out & F_TRANSFER) != 0;
     m->granted = (*flags_out & F_GRANTED) != 0;
     m->success = (*flags_out & F_SUCCESS) != 0;
+    m->quiesce = (*flags_out & F_QUIESCE) != 0;
 }
 
 /* Reads the membership and validates the counts against the bytes left, before any is used

@@ -204,6 +204,7 @@ static struct raft_message sample_raft(uint32_t type)
     m.transfer = type == RAFT_MSG_VOTE;
     m.granted = type == RAFT_MSG_VOTE_RESP;
     m.success = type == RAFT_MSG_APPEND_RESP || type == RAFT_MSG_SNAPSHOT_RESP;
+    m.quiesce = type == RAFT_MSG_APPEND_RESP; /* the quiesce flag survives the trip */
     m.prev_index = 13;
     m.prev_term = 14;
     m.commit = 15;
@@ -247,6 +248,7 @@ static void assert_raft_equal(const struct raft_message *a, const struct raft_me
     assert_int_equal(!!a->transfer, !!b->transfer);
     assert_int_equal(!!a->granted, !!b->granted);
     assert_int_equal(!!a->success, !!b->success);
+    assert_int_equal(!!a->quiesce, !!b->quiesce);
     assert_int_equal(a->n_entries, b->n_entries);
     for (uint32_t i = 0; i < a->n_entries; i++) {
         assert_true(a->entries[i].term == b->entries[i].term);
@@ -576,7 +578,7 @@ static void test_raft_counts_inconsistent(void **state)
     size_t ent0 = WIRE_RAFT_FIXED_BYTES; /* APPEND has no membership */
     expect_raft_edit_refused(&app, 0, 0, 1, "unknown raft message type");
     expect_raft_edit_refused(&app, 0, RAFT_MSG_TYPE_COUNT, 1, "unknown raft message type");
-    expect_raft_edit_refused(&app, 1, 0x10, 1, "unknown flags");
+    expect_raft_edit_refused(&app, 1, 0x20, 1, "unknown flags");
     expect_raft_edit_refused(&app, 4, 1000, 4, "exceed the payload");
     expect_raft_edit_refused(&app, 4, 1001, 4, "over the limit");
     expect_raft_edit_refused(&app, 4, 2, 4, "entry lengths do not match");
