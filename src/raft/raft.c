@@ -1192,8 +1192,10 @@ static void wake(struct raft *r)
 static void wake_by_message(struct raft *r, const struct raft_message *m)
 {
     wake(r);
+    /* What a leader sends (from ours, or from a newer one) is handled as usual. A vote request
+     * carries its candidate's next term: stickiness is exactly for it. */
     if (r->role != RAFT_FOLLOWER || r->leader == RAFT_NONE || m->from == r->leader ||
-        m->term > r->term) {
+        raft_msg_may_precede_persist(m)) {
         return;
     }
     /* Nothing said the leader is gone: as if just heard (§4.2.3), and nudge it awake. */
