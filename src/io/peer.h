@@ -62,6 +62,9 @@ struct peer_config {
     uint32_t handshake_timeout_ms; /* default 2000 */
     uint32_t backoff_min_ms;       /* default 50 */
     uint32_t backoff_max_ms;       /* default 2000 */
+    uint32_t beacon_ms;  /* an empty HEARTBEAT on a link idle this long; 0 = none (default) */
+    uint32_t suspect_ms; /* liveness_cb(0) for a peer silent this long; 0 = never (default) */
+    int coalesce;        /* heartbeats and their answers travel in HEARTBEAT frames (default 1) */
     uint64_t seed;                 /* reconnect jitter */
     struct wire_limits limits;     /* frame_bytes_max >= 4096, entries_max >= 1 */
     const struct hy_log *log;      /* borrowed; outlives the transport; may be NULL */
@@ -86,6 +89,9 @@ struct peer_callbacks {
     /* Our outbound connection to `id` became usable (up = 1) or stopped being usable
      * (up = 0, with a reason); called once per transition. May be NULL. */
     void (*state_cb)(void *ctx, const char *id, int up, const char *reason);
+    /* Node-level failure detection (suspect_ms): `id` is suspected down (alive = 0) or heard
+     * again (1), while its link stays up. May be NULL. */
+    void (*liveness_cb)(void *ctx, const char *id, int alive);
 };
 
 struct peer_stats {
@@ -95,6 +101,7 @@ struct peer_stats {
     uint64_t dropped_full;      /* frames dropped because the queue was over its bound */
     uint64_t dropped_down;      /* frames dropped because the peer was not up */
     uint64_t frames_sent;       /* frames queued for sending */
+    uint64_t heartbeats_coalesced; /* Raft messages sent as entries of HEARTBEAT frames */
     uint64_t frames_recv;       /* frames received from the peer (both connections) */
     uint64_t handshakes;        /* outbound connections authenticated */
 };
