@@ -587,9 +587,8 @@ static void wake_note(struct sim *s, const struct sim_node *nd)
 {
     int i = sim_node_index(s, nd->id);
     const struct raft *r = &nd->raft;
-    if (s->wake_deadline[i] != 0 &&
-        (raft_role(r) != RAFT_FOLLOWER || raft_leader(r) != RAFT_NONE ||
-         raft_term(r) != s->wake_term[i])) {
+    if (s->wake_deadline[i] != 0 && (raft_role(r) != RAFT_FOLLOWER || raft_leader(r) != RAFT_NONE ||
+                                     raft_term(r) != s->wake_term[i])) {
         s->wake_deadline[i] = 0;
     }
 }

@@ -192,7 +192,7 @@ struct sim {
     uint64_t heard_ms[SIM_NODES_MAX][SIM_NODES_MAX];  /* [a][b]: a last heard b's node */
     uint64_t wake_deadline[SIM_NODES_MAX]; /* told its leader is down: act before; 0 = none */
     uint64_t wake_term[SIM_NODES_MAX];
-    uint64_t quiesces;    /* times a leader quiesced (reported) */
+    uint64_t quiesces;       /* times a leader quiesced (reported) */
     uint64_t liveness_downs; /* node-level "down" reports delivered */
     int healing;
     int draining;

@@ -54,10 +54,10 @@ struct peer_conn {
     struct peer_hs hs;
     struct wire_reader reader;
     struct hy_buf in;
-    struct hy_buf pending;  /* frames queued, not yet handed to libuv */
-    struct hy_buf hb;       /* heartbeat entries waiting to leave in one HEARTBEAT frame */
+    struct hy_buf pending; /* frames queued, not yet handed to libuv */
+    struct hy_buf hb;      /* heartbeat entries waiting to leave in one HEARTBEAT frame */
     uint32_t hb_count;
-    uint64_t last_send_ms;  /* when a frame was last queued (the beacon) */
+    uint64_t last_send_ms; /* when a frame was last queued (the beacon) */
     uint64_t last_ping_ms;
     struct hy_buf inflight; /* bytes of the write in progress */
     uint64_t started_ms, last_recv_ms;
@@ -73,7 +73,7 @@ struct peer {
     uv_timer_t retry;
     uint32_t attempts; /* consecutive failed dials, for the backoff */
     struct peer_stats stats;
-    int active; /* 0: left the peer list (its slot and timer wait for reuse) */
+    int active;    /* 0: left the peer list (its slot and timer wait for reuse) */
     int suspected; /* liveness_cb(0) reported and not yet taken back */
 };
 

@@ -65,9 +65,9 @@ struct peer_config {
     uint32_t beacon_ms;  /* an empty HEARTBEAT on a link idle this long; 0 = none (default) */
     uint32_t suspect_ms; /* liveness_cb(0) for a peer silent this long; 0 = never (default) */
     int coalesce;        /* heartbeats and their answers travel in HEARTBEAT frames (default 1) */
-    uint64_t seed;                 /* reconnect jitter */
-    struct wire_limits limits;     /* frame_bytes_max >= 4096, entries_max >= 1 */
-    const struct hy_log *log;      /* borrowed; outlives the transport; may be NULL */
+    uint64_t seed;       /* reconnect jitter */
+    struct wire_limits limits; /* frame_bytes_max >= 4096, entries_max >= 1 */
+    const struct hy_log *log;  /* borrowed; outlives the transport; may be NULL */
 };
 
 /* Fills the defaults above; the caller sets identity, secret, addresses and seed. */
@@ -96,14 +96,14 @@ struct peer_callbacks {
 
 struct peer_stats {
     int up;
-    uint64_t queued_bytes;      /* now: written to the queue, not yet acknowledged by libuv */
-    uint64_t queued_bytes_peak; /* highest since creation */
-    uint64_t dropped_full;      /* frames dropped because the queue was over its bound */
-    uint64_t dropped_down;      /* frames dropped because the peer was not up */
-    uint64_t frames_sent;       /* frames queued for sending */
+    uint64_t queued_bytes;         /* now: written to the queue, not yet acknowledged by libuv */
+    uint64_t queued_bytes_peak;    /* highest since creation */
+    uint64_t dropped_full;         /* frames dropped because the queue was over its bound */
+    uint64_t dropped_down;         /* frames dropped because the peer was not up */
+    uint64_t frames_sent;          /* frames queued for sending */
     uint64_t heartbeats_coalesced; /* Raft messages sent as entries of HEARTBEAT frames */
-    uint64_t frames_recv;       /* frames received from the peer (both connections) */
-    uint64_t handshakes;        /* outbound connections authenticated */
+    uint64_t frames_recv;          /* frames received from the peer (both connections) */
+    uint64_t handshakes;           /* outbound connections authenticated */
 };
 
 struct peer_transport;

@@ -47,11 +47,11 @@ void wire_limits_default(struct wire_limits *l)
 const char *wire_type_name(uint8_t type)
 {
     static const char *const names[WIRE_TYPE_COUNT] = {
-        [WIRE_HELLO] = "HELLO",     [WIRE_CHALLENGE] = "CHALLENGE",
-        [WIRE_AUTH] = "AUTH",       [WIRE_WELCOME] = "WELCOME",
-        [WIRE_REJECT] = "REJECT",   [WIRE_RAFT] = "RAFT",
-        [WIRE_PING] = "PING",       [WIRE_PONG] = "PONG",
-        [WIRE_FORWARD] = "FORWARD", [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
+        [WIRE_HELLO] = "HELLO",         [WIRE_CHALLENGE] = "CHALLENGE",
+        [WIRE_AUTH] = "AUTH",           [WIRE_WELCOME] = "WELCOME",
+        [WIRE_REJECT] = "REJECT",       [WIRE_RAFT] = "RAFT",
+        [WIRE_PING] = "PING",           [WIRE_PONG] = "PONG",
+        [WIRE_FORWARD] = "FORWARD",     [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
         [WIRE_HEARTBEAT] = "HEARTBEAT",
     };
     return type > 0 && type < WIRE_TYPE_COUNT ? names[type] : "?";
@@ -327,7 +327,8 @@ int wire_encode_raft(struct hy_buf *out, uint16_t group, const struct raft_messa
     return HY_OK;
 }
 
-/* ---- the coalesced heartbeat ------------------------------------------------------------------ */
+/* ---- the coalesced heartbeat ------------------------------------------------------------------
+ */
 
 /* The flags an entry may carry: APPEND quiesce; APPEND_RESP success and quiesced. */
 #define F_HEARTBEAT (F_SUCCESS | F_QUIESCE)
@@ -339,9 +340,9 @@ int wire_heartbeat_fits(const struct raft_message *m)
     return kind && (raft_flags(m) & ~F_HEARTBEAT) == 0 && m->len == 0 &&
            m->snap_membership.count == 0 && m->last_log_index == 0 && m->last_log_term == 0 &&
            m->snap_index == 0 && m->snap_term == 0 && m->offset == 0 && m->total == 0 &&
-           (m->type == RAFT_MSG_APPEND ? m->index == 0 && m->hint_term == 0
-                                       : m->prev_index == 0 && m->prev_term == 0 &&
-                                             m->commit == 0) &&
+           (m->type == RAFT_MSG_APPEND
+                ? m->index == 0 && m->hint_term == 0
+                : m->prev_index == 0 && m->prev_term == 0 && m->commit == 0) &&
            wire_raft_check(m, &reason) == HY_OK;
 }
 

@@ -109,12 +109,12 @@ struct wire_frame {
     uint8_t type;        /* enum wire_type */
     uint16_t raft_group; /* RAFT: the Raft group the message belongs to */
     union {
-        struct wire_hello hello;     /* HELLO, CHALLENGE */
-        const uint8_t *mac;          /* AUTH */
-        struct wire_reject reject;   /* REJECT */
-        struct raft_message raft;    /* RAFT */
-        uint64_t ping_token;         /* PING, PONG */
-        struct wire_forward forward; /* FORWARD, FORWARD_REPLY */
+        struct wire_hello hello;         /* HELLO, CHALLENGE */
+        const uint8_t *mac;              /* AUTH */
+        struct wire_reject reject;       /* REJECT */
+        struct raft_message raft;        /* RAFT */
+        uint64_t ping_token;             /* PING, PONG */
+        struct wire_forward forward;     /* FORWARD, FORWARD_REPLY */
         struct wire_heartbeat heartbeat; /* HEARTBEAT */
     };
 };

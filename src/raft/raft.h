@@ -367,9 +367,9 @@ struct raft {
     uint64_t step_down_removed;    /* leader removed from config: step down when committed */
     /* Quiescing (raft.c "Quiescing"): no timer and no messages while set. */
     int quiesced;
-    uint32_t idle_ticks;        /* leader: consecutive idle heartbeat intervals */
-    uint64_t quiesce_seq;       /* leader: heartbeat round that asked followers to quiesce */
-    uint64_t quorum_from_ms;    /* leader: check-quorum window starts here (term or wake) */
+    uint32_t idle_ticks;           /* leader: consecutive idle heartbeat intervals */
+    uint64_t quiesce_seq;          /* leader: heartbeat round that asked followers to quiesce */
+    uint64_t quorum_from_ms;       /* leader: check-quorum window starts here (term or wake) */
     uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
                                       unless node-level liveness says the leader is down */
     /* The latest snapshot (may be ahead of log.snap_index: trailing entries are kept), held
@@ -446,9 +446,9 @@ int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *o
 int raft_quiesced(const struct raft *r);
 /* When this server last heard from a leader of its term (its clock, ms; 0 = never since
  * start). A leader returns its current time; a quiesced follower UINT64_MAX ("now": its
- * leader confirmed everything and the node-level view has not reported its node down). Only what the server can know: a follower or a
- * learner cut off from everyone keeps the name of its last leader in raft_leader(), and this
- * says how old that knowledge is. */
+ * leader confirmed everything and the node-level view has not reported its node down). Only what
+ * the server can know: a follower or a learner cut off from everyone keeps the name of its last
+ * leader in raft_leader(), and this says how old that knowledge is. */
 uint64_t raft_leader_contact_ms(const struct raft *r);
 /* The configuration in force at the latest snapshot (to store beside its bytes). */
 void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_out);

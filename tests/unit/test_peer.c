@@ -445,9 +445,16 @@ static void test_heartbeats_of_many_groups_coalesce(void **state)
         assert_true(wire_heartbeat_fits(&hb));
         assert_int_equal(peer_send_raft(p.a.t, "n2", g, &hb), HY_OK);
     }
-    struct raft_entry e = {.term = 5, .type = RAFT_ENTRY_COMMAND, .len = 1, .data = (const uint8_t *)"x"};
-    struct raft_message app = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 5,
-                               .prev_index = 7, .prev_term = 5, .n_entries = 1, .entries = &e};
+    struct raft_entry e = {
+        .term = 5, .type = RAFT_ENTRY_COMMAND, .len = 1, .data = (const uint8_t *)"x"};
+    struct raft_message app = {.type = RAFT_MSG_APPEND,
+                               .from = 1,
+                               .to = 2,
+                               .term = 5,
+                               .prev_index = 7,
+                               .prev_term = 5,
+                               .n_entries = 1,
+                               .entries = &e};
     assert_false(wire_heartbeat_fits(&app));
     assert_int_equal(peer_send_raft(p.a.t, "n2", 200, &app), HY_OK);
     assert_int_equal(peer_get_stats(p.a.t, "n2", &after), HY_OK);
@@ -495,8 +502,8 @@ static void test_silent_peer_is_suspected_and_beacon_keeps_it_alive(void **state
     pair_start(&p);
     run_until(&p.loop, &p.a.suspected);
     assert_int_equal(p.a.down, 0); /* the link itself stays up */
-    struct raft_message hb = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 1,
-                              .success = 1};
+    struct raft_message hb = {
+        .type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 1, .success = 1};
     assert_int_equal(peer_send_raft(p.b.t, "n1", 3, &hb), HY_OK);
     run_until(&p.loop, &p.a.cleared);
     assert_int_equal(p.a.suspected, 1);

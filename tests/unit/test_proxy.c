@@ -463,7 +463,8 @@ static void test_moved_names_only_a_live_leader(void **state)
     if (nl == fi) {
         assert_string_equal(got, "$-1\r\n"); /* it leads now and answers itself */
     } else {
-        snprintf(want, sizeof(want), "MOVED %u 127.0.0.1:%d", hy_key_slot((const uint8_t *)"k", 1), 7001 + nl);
+        snprintf(want, sizeof(want), "MOVED %u 127.0.0.1:%d", hy_key_slot((const uint8_t *)"k", 1),
+                 7001 + nl);
         assert_non_null(strstr(got, want));
     }
     net_free(&t);

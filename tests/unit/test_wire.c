@@ -877,14 +877,27 @@ static void test_heartbeat_roundtrip(void **state)
     wire_limits_default(&l);
     struct raft_message in[3];
     memset(in, 0, sizeof(in));
-    in[0] = (struct raft_message){.type = RAFT_MSG_APPEND, .from = 1, .to = UINT64_MAX, .term = 7,
-                                  .prev_index = 40, .prev_term = 6, .commit = 39, .seq = 5,
-                                  .sent_ms = 123456789, .quiesce = 1};
-    in[1] = (struct raft_message){.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 7,
-                                  .success = 1, .index = 40, .seq = 5, .sent_ms = 123456789,
+    in[0] = (struct raft_message){.type = RAFT_MSG_APPEND,
+                                  .from = 1,
+                                  .to = UINT64_MAX,
+                                  .term = 7,
+                                  .prev_index = 40,
+                                  .prev_term = 6,
+                                  .commit = 39,
+                                  .seq = 5,
+                                  .sent_ms = 123456789,
                                   .quiesce = 1};
-    in[2] = (struct raft_message){.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1, .term = 7,
-                                  .index = 12, .hint_term = 4};
+    in[1] = (struct raft_message){.type = RAFT_MSG_APPEND_RESP,
+                                  .from = 2,
+                                  .to = 1,
+                                  .term = 7,
+                                  .success = 1,
+                                  .index = 40,
+                                  .seq = 5,
+                                  .sent_ms = 123456789,
+                                  .quiesce = 1};
+    in[2] = (struct raft_message){
+        .type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1, .term = 7, .index = 12, .hint_term = 4};
     const uint16_t groups[3] = {1, 4095, 0};
     struct hy_buf ents, b;
     hy_buf_init(&ents);
@@ -935,8 +948,8 @@ static void test_heartbeat_refuses(void **state)
     assert_int_equal(wire_heartbeat_add(&ents, 1, &vote), HY_EINVAL);
     assert_int_equal(ents.len, 0);
     struct raft_message hb = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1, .commit = 1};
-    struct raft_message resp_commit = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 1,
-                                       .commit = 3};
+    struct raft_message resp_commit = {
+        .type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 1, .commit = 3};
     assert_false(wire_heartbeat_fits(&resp_commit)); /* an answer carries no commit */
     assert_int_equal(wire_heartbeat_add(&ents, 1, &hb), HY_OK);
     /* (offset in the payload, value, what the reader says) */
