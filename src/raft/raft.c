@@ -1162,8 +1162,10 @@ static void on_timeout_now(struct raft *r, const struct raft_message *m)
  *    received, and each such receipt set that follower's stickiness to at least a minimum
  *    election timeout after it, which outlasts the lease (lease_allowed). A quiesced leader
  *    gets no acknowledgements, so its lease simply runs out; its next read wakes it and takes a
- *    ReadIndex round. Stickiness is only ever extended on wake, never shortened, so no vote
- *    can come sooner than without quiescing.
+ *    ReadIndex round. The stickiness that real contact set is never shortened (a wake only
+ *    adds its own, which a node-level "leader down" report takes back), so no vote can come
+ *    sooner than without quiescing, and a lease still running when the leader quiesced is
+ *    as safe as before: its followers' stickiness covers it.
  *  - Check-quorum (§6.2): a quiesced leader can lose its majority unnoticed, but it serves
  *    nothing while quiesced: a write or a read wakes it, its lease is gone, and the quorum
  *    window restarts at the wake (quorum_from_ms), after which it steps down as usual if
