@@ -45,6 +45,9 @@ FAILOVER_ROUNDS = int(os.environ.get("BENCH_FAILOVER_ROUNDS", "10"))
 IDLE_PARTS = [int(x) for x in os.environ.get("BENCH_IDLE_PARTS", "1,64").split(",")]
 ONLY = os.environ.get("BENCH_ONLY", "e,d,f").split(",")  # which of the parts to run
 EXTRA = os.environ.get("BENCH_SERVER_ARGS", "").split()  # e.g. "--quiesce-ticks 0" for "before"
+# (f): seconds to let the cluster go idle before each kill, so that the partitions are quiesced
+# (quiesce-ticks heartbeat intervals) and fail over through node-level detection.
+SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "0"))
 SLOTS = 16384
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -244,6 +247,9 @@ def part_f(binary, work):
     try:
         for r in range(FAILOVER_ROUNDS):
             led = c.wait_led([0, 1, 2])
+            if SETTLE_S > 0:
+                time.sleep(SETTLE_S)
+                led = c.wait_led([0, 1, 2])
             counts = {i: sum(1 for v in led.values() if v == i) for i in range(3)}
             victim = max(counts, key=counts.get)
             lost = [p for p, i in led.items() if i == victim]
