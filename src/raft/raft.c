@@ -1147,13 +1147,14 @@ static void on_timeout_now(struct raft *r, const struct raft_message *m)
  * any message, and on a liveness report about one of its followers (down: so check-quorum
  * runs again and steps it down if it lost its majority, §6.2; up again: so it catches the
  * follower up). A follower wakes on any message, and on a report that its leader's node is
- * down: it then restarts its election timer and campaigns after it as after any election
- * timeout (pre-vote first). A follower woken by a message that is not from its leader (a
- * pre-vote of a server that restarted, say) still counts its leader as alive, since nothing
- * said otherwise: it holds off votes for a minimum election timeout as if it had just heard
- * the leader (leader stickiness, §4.2.3) and nudges the leader awake with a harmless success
- * answer at its commit index, so the leader resumes heartbeats and the woken group settles
- * under the same leader. A restarted server starts unquiesced (raft_init), like any other.
+ * down: it then campaigns as after an election timeout (pre-vote first), within a random
+ * spread of (max - min) election timeout so that its group's followers rarely collide. A follower
+ * woken by a message that is not from its leader (a pre-vote of a server that restarted, say) still
+ * counts its leader as alive, since nothing said otherwise: it holds off votes for a minimum
+ * election timeout as if it had just heard the leader (leader stickiness, §4.2.3) and nudges the
+ * leader awake with a harmless success answer at its commit index, so the leader resumes heartbeats
+ * and the woken group settles under the same leader. A restarted server starts unquiesced
+ * (raft_init), like any other.
  *
  * Why this is safe. Quiescing only suppresses timers and heartbeats; every rule that makes Raft
  * safe (votes, log matching, commitment, §3.6) runs unchanged on the messages that are sent,
@@ -1298,6 +1299,12 @@ static void on_liveness(struct raft *r, raft_id id, int alive)
     }
     wake(r);
     r->leader = RAFT_NONE; /* its node is gone: stop routing to it */
+    /* As after an election timeout: the node level already waited for the silence (or saw the
+     * link break). Only a random spread of (max - min) is left, so that the followers of one
+     * group, told at the same moment, rarely split the vote (§3.4). */
+    r->election_deadline_ms =
+        r->now_ms +
+        hy_prng_range(&r->prng, 0, r->cfg.election_timeout_max_ms - r->cfg.election_timeout_min_ms);
     if (r->cfg.mutation == RAFT_MUT_QUIESCE_NO_WAKE) {
         r->election_deadline_ms = UINT64_MAX; /* the bug under test: never campaigns */
     }
