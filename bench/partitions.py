@@ -42,6 +42,12 @@ N = int(os.environ.get("BENCH_N", "100000"))
 N_PIPE = int(os.environ.get("BENCH_N_PIPE", "400000"))
 IDLE_S = float(os.environ.get("BENCH_IDLE_S", "10"))
 FAILOVER_ROUNDS = int(os.environ.get("BENCH_FAILOVER_ROUNDS", "10"))
+IDLE_PARTS = [int(x) for x in os.environ.get("BENCH_IDLE_PARTS", "1,64").split(",")]
+ONLY = os.environ.get("BENCH_ONLY", "e,d,f").split(",")  # which of the parts to run
+EXTRA = os.environ.get("BENCH_SERVER_ARGS", "").split()  # e.g. "--quiesce-ticks 0" for "before"
+# (f): seconds to let the cluster go idle before each kill, so that the partitions are quiesced
+# (quiesce-ticks heartbeat intervals) and fail over through node-level detection.
+SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "0"))
 SLOTS = 16384
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -90,7 +96,7 @@ class Cluster:
         self.procs[i] = subprocess.Popen(
             [self.bin, "--node-id", "n%d" % (i + 1), "--port", str(p), "--peer-port", str(p + 10000),
              "--http-port", "0", "--data-dir", os.path.join(self.dir, "n%d" % (i + 1)), "--bootstrap",
-             self.boot, "--cluster-secret", "bench", "--partitions", str(self.parts)],
+             self.boot, "--cluster-secret", "bench", "--partitions", str(self.parts)] + EXTRA,
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
@@ -197,7 +203,7 @@ def part_e(binary, work):
 
 def part_d(binary, work):
     print("(d) idle, 3 nodes, no traffic, %.0f s: CPU per node as %% of one core" % IDLE_S)
-    for parts in (1, 64):
+    for parts in IDLE_PARTS:
         c = Cluster(binary, work, parts)
         try:
             c.wait_led([0, 1, 2], deadline_s=60)
@@ -241,6 +247,9 @@ def part_f(binary, work):
     try:
         for r in range(FAILOVER_ROUNDS):
             led = c.wait_led([0, 1, 2])
+            if SETTLE_S > 0:
+                time.sleep(SETTLE_S)
+                led = c.wait_led([0, 1, 2])
             counts = {i: sum(1 for v in led.values() if v == i) for i in range(3)}
             victim = max(counts, key=counts.get)
             lost = [p for p, i in led.items() if i == victim]
@@ -286,9 +295,9 @@ def main():
         raise SystemExit("bench-partitions: redis-benchmark not found (package redis-tools)")
     work = tempfile.mkdtemp(prefix="halyard-bench-partitions.")
     try:
-        part_e(sys.argv[1], work)
-        part_d(sys.argv[1], work)
-        part_f(sys.argv[1], work)
+        for name, fn in (("e", part_e), ("d", part_d), ("f", part_f)):
+            if name in ONLY:
+                fn(sys.argv[1], work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

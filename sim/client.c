@@ -10,10 +10,22 @@
 #include "common/assert.h"
 #include "sim_int.h"
 
+int sim_quiet_at(const struct sim *s, uint64_t t)
+{
+    uint64_t p = s->quiet_period_ms;
+    return p != 0 && t % p >= p / 2;
+}
+
 static void client_schedule(struct sim *s, int c, uint64_t delay)
 {
     if (s->draining) {
         return;
+    }
+    uint64_t at = s->now + delay;
+    if (sim_quiet_at(s, at)) {
+        /* Quiesce seeds: nobody asks anything in the second half of each period, so groups
+         * go idle, quiesce, and must wake for the next burst (or a failure). */
+        delay += s->quiet_period_ms - at % s->quiet_period_ms + (uint64_t)c * 3;
     }
     struct sim_ev ev = {.at = s->now + delay, .kind = EV_CLIENT_START, .client = c};
     sim_push(s, &ev);

@@ -306,6 +306,11 @@ static void node_boot(struct sim *s, struct sim_node *nd)
     nd->last_commit = 0;
     nd->leader_term = 0;
     nd->timer_at_local = 0;
+    int self = sim_node_index(s, nd->id);
+    for (int b = 0; b < SIM_NODES_MAX; b++) {
+        s->alive_view[self][b] = 1; /* a new process trusts every peer until it hears not */
+        s->heard_ms[self][b] = s->now;
+    }
     struct raft_event ev = {.type = RAFT_EV_START};
     ev.start.term = nd->disk.term;
     ev.start.vote = nd->disk.vote;
@@ -328,6 +333,7 @@ static void node_crash(struct sim *s, struct sim_node *nd)
     if (!nd->up) {
         return;
     }
+    s->wake_deadline[sim_node_index(s, nd->id)] = 0;
     sim_trace(s, "n%llu: crash (%zu disk batches pending)", (unsigned long long)nd->id,
               nd->nbatches);
     /* The first pending write may be torn: some of its entries reached the platter. */
@@ -489,6 +495,11 @@ static void node_arm_timer(struct sim *s, struct sim_node *nd, uint64_t local)
     if (local == nd->timer_at_local) {
         return;
     }
+    if (local == 0) { /* no timer (a quiesced group): the armed one is void */
+        nd->timer_at_local = 0;
+        nd->timer_gen++;
+        return;
+    }
     nd->timer_at_local = local;
     nd->timer_gen++;
     struct sim_ev ev = {.at = global_at(s, nd, local), .kind = EV_TIMER};
@@ -568,16 +579,37 @@ static void maybe_crash_point(struct sim *s, struct sim_node *nd, int was_leader
     }
 }
 
+#define SIM_WAKE_MS 1000u /* a follower told its leader's node is down acts within this */
+
+/* A follower told that its leader's node is down must act (campaign, or find a leader, or see
+ * a new term) within SIM_WAKE_MS: that is its only way out of a quiesced group. */
+static void wake_note(struct sim *s, const struct sim_node *nd)
+{
+    int i = sim_node_index(s, nd->id);
+    const struct raft *r = &nd->raft;
+    if (s->wake_deadline[i] != 0 && (raft_role(r) != RAFT_FOLLOWER || raft_leader(r) != RAFT_NONE ||
+                                     raft_term(r) != s->wake_term[i])) {
+        s->wake_deadline[i] = 0;
+    }
+}
+
 void sim_node_event(struct sim *s, struct sim_node *nd, struct raft_event *ev)
 {
     if (!nd->up) {
         return;
     }
     int was_leader = raft_role(&nd->raft) == RAFT_LEADER;
+    int was_quiesced = raft_quiesced(&nd->raft);
     uint64_t old_commit = raft_commit_index(&nd->raft);
     ev->now_ms = local_now(s, nd);
     struct raft_update up;
     (void)raft_step(&nd->raft, ev, &up);
+    if (raft_quiesced(&nd->raft) != was_quiesced) {
+        sim_trace(s, "n%llu: %s %s", (unsigned long long)nd->id,
+                  raft_role_name(raft_role(&nd->raft)), was_quiesced ? "wakes" : "quiesces");
+        s->quiesces += !was_quiesced && raft_role(&nd->raft) == RAFT_LEADER;
+    }
+    wake_note(s, nd);
     node_handle_update(s, nd, &up);
     check_after_step(s, nd);
     maybe_crash_point(s, nd, was_leader, old_commit);
@@ -877,6 +909,74 @@ static int deferred_by_pause(struct sim *s, const struct sim_ev *ev)
     return 1;
 }
 
+/* ---- node-level failure detection (quiesce seeds) -------------------------------------------
+ *
+ * What the peer link tells a node about another node (src/io/peer.c): it hears b while b runs
+ * and the link b -> a carries frames; silent for suspect_ms, b is reported down; heard again,
+ * up. Each report goes to every group as RAFT_EV_LIVENESS. A paused process's own detector is
+ * paused with it (peer.c's late-tick rule). */
+
+static void liveness_deliver(struct sim *s, int a, int b, int alive)
+{
+    struct sim_node *nd = &s->nodes[a];
+    const struct raft *r = &nd->raft;
+    int expect = !alive && raft_quiesced(r) && raft_role(r) == RAFT_FOLLOWER &&
+                 raft_leader(r) == s->nodes[b].id &&
+                 raft_membership_is_voter(raft_membership(r), nd->id);
+    s->liveness_downs += !alive;
+    sim_trace(s, "n%llu: node-level view: n%llu %s", (unsigned long long)nd->id,
+              (unsigned long long)s->nodes[b].id, alive ? "up" : "down");
+    struct raft_event ev = {.type = RAFT_EV_LIVENESS};
+    ev.liveness.id = s->nodes[b].id;
+    ev.liveness.alive = alive;
+    sim_node_event(s, nd, &ev);
+    if (expect && nd->up && raft_role(r) == RAFT_FOLLOWER && raft_leader(r) == RAFT_NONE) {
+        s->wake_deadline[a] = s->now + SIM_WAKE_MS;
+        s->wake_term[a] = raft_term(r);
+    }
+}
+
+static void on_liveness_tick(struct sim *s)
+{
+    for (int a = 0; a < s->n && !s->failed; a++) {
+        struct sim_node *na = &s->nodes[a];
+        if (!na->up) {
+            continue;
+        }
+        int paused = s->now < na->paused_until;
+        if (paused && s->wake_deadline[a] != 0) {
+            s->wake_deadline[a] = HY_MAX(s->wake_deadline[a], na->paused_until + SIM_WAKE_MS);
+        }
+        for (int b = 0; b < s->n && na->up; b++) {
+            const struct sim_node *nb = &s->nodes[b];
+            int hears = nb->up && s->now >= nb->paused_until && !s->block[b][a];
+            if (b == a || paused) {
+                s->heard_ms[a][b] = s->now;
+                continue;
+            }
+            if (hears) {
+                s->heard_ms[a][b] = s->now;
+            }
+            if (hears && !s->alive_view[a][b]) {
+                s->alive_view[a][b] = 1;
+                liveness_deliver(s, a, b, 1);
+            } else if (!hears && s->alive_view[a][b] &&
+                       s->now >= s->heard_ms[a][b] + s->suspect_ms) {
+                s->alive_view[a][b] = 0;
+                liveness_deliver(s, a, b, 0);
+            }
+        }
+        if (na->up && !paused && s->wake_deadline[a] != 0 && s->now > s->wake_deadline[a]) {
+            sim_fail(s,
+                     "quiesce: n%llu was told its leader's node is down %u ms ago and has neither "
+                     "campaigned nor found a leader",
+                     (unsigned long long)na->id, SIM_WAKE_MS);
+        }
+    }
+    struct sim_ev ev = {.at = s->now + 20, .kind = EV_LIVENESS};
+    sim_push(s, &ev);
+}
+
 static void dispatch(struct sim *s, const struct sim_ev *ev)
 {
     if (deferred_by_pause(s, ev)) {
@@ -894,6 +994,7 @@ static void dispatch(struct sim *s, const struct sim_ev *ev)
     case EV_RESTART: on_restart(s, ev); break;
     case EV_CRASH: on_crash(s, ev); break;
     case EV_SCENARIO: sim_scenario_tick(s); break;
+    case EV_LIVENESS: on_liveness_tick(s); break;
     case EV_HEAL_NET:
         if (!s->healing) {
             net_heal(s);
@@ -954,8 +1055,17 @@ static void sim_setup(struct sim *s, const struct sim_opts *o)
     memset(s, 0, sizeof(*s));
     s->o = *o;
     hy_prng_seed(&s->rng, o->seed);
+    hy_prng_seed(&s->qrng, o->seed ^ 0x7175696573636531ull);
     pick_faults(s);
+    if (o->scenario != SIM_SCEN_NONE) {
+        s->faults &= ~(1u << SIM_F_QUIESCE);
+    }
     config_pick(s);
+    if (fault_on(s, SIM_F_QUIESCE)) {
+        s->rcfg.quiesce_ticks = 1 + (uint32_t)hy_prng_below(&s->qrng, 4);
+        s->quiet_period_ms = 600 + (uint32_t)hy_prng_below(&s->qrng, 2400);
+        s->suspect_ms = 20 + (uint32_t)hy_prng_below(&s->qrng, 400);
+    }
     s->log = (struct hy_log){
         .level = o->trace ? HY_LOG_DEBUG : HY_LOG_WARN, .ctx = s, .write_cb = raft_log_cb};
     s->n = o->nodes;
@@ -986,6 +1096,10 @@ static void sim_setup(struct sim *s, const struct sim_opts *o)
     }
     struct sim_ev ev = {.at = 300, .kind = EV_FAULT_TICK};
     sim_push(s, &ev);
+    if (fault_on(s, SIM_F_QUIESCE)) {
+        struct sim_ev lt = {.at = 300, .kind = EV_LIVENESS};
+        sim_push(s, &lt);
+    }
 }
 
 static void sim_teardown(struct sim *s)
@@ -1133,6 +1247,8 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
     res->sim_ms = s->now;
     res->committed = s->commit_max;
     res->faults_used = s->faults;
+    res->quiesces = s->quiesces;
+    res->liveness_downs = s->liveness_downs;
     sim_teardown(s);
     hy_free(s);
     return res->ok;

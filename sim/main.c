@@ -38,7 +38,8 @@ static const char *mutation_names[RAFT_MUT_COUNT] = {"none",
                                                      "apply-uncommitted",
                                                      "read-no-heartbeat",
                                                      "read-before-noop",
-                                                     "no-truncate"};
+                                                     "no-truncate",
+                                                     "quiesce-no-wake"};
 
 const char *sim_fault_name(int f)
 {
@@ -372,7 +373,7 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    uint64_t passed = 0, failed = 0, gave_up = 0;
+    uint64_t passed = 0, failed = 0, gave_up = 0, quiesced_seeds = 0, woken_seeds = 0;
     for (uint64_t k = 0; k < c.count; k++) {
         uint64_t seed = c.from + k;
         struct sim_opts o = c.o;
@@ -381,6 +382,8 @@ int main(int argc, char **argv)
         struct sim_result r;
         int ok = sim_run(&o, &r);
         gave_up += (uint64_t)r.lin_gave_up;
+        quiesced_seeds += r.quiesces > 0;
+        woken_seeds += r.quiesces > 0 && r.liveness_downs > 0;
         if (ok) {
             passed++;
         } else {
@@ -401,13 +404,18 @@ int main(int argc, char **argv)
                    (unsigned long long)r.sim_ms, (unsigned long long)r.committed,
                    (unsigned long long)r.ops_ok, (unsigned long long)r.ops_indeterminate);
             print_faults(r.faults_used);
-            printf("\n");
+            printf("; %llu quiesces, %llu node-level down reports\n",
+                   (unsigned long long)r.quiesces, (unsigned long long)r.liveness_downs);
         }
         fflush(stdout);
     }
     if (gave_up) {
         printf("note: the linearizability check was inconclusive on %llu seeds (failed)\n",
                (unsigned long long)gave_up);
+    }
+    if (quiesced_seeds > 0) {
+        printf("note: groups quiesced in %llu seeds, %llu of them with node-level down reports\n",
+               (unsigned long long)quiesced_seeds, (unsigned long long)woken_seeds);
     }
     printf("%llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
     return failed ? 1 : 0;

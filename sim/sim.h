@@ -41,7 +41,8 @@
     X(TRANSFER, "transfer")     \
     X(SNAPSHOT, "snapshot")     \
     X(LEASE, "lease")           \
-    X(PAUSE, "pause")
+    X(PAUSE, "pause")           \
+    X(QUIESCE, "quiesce")
 
 enum sim_fault {
 #define SIM__F(name, text) SIM_F_##name,
@@ -89,6 +90,8 @@ struct sim_result {
     uint64_t ops_indeterminate;
     uint32_t faults_used;
     int lin_gave_up;
+    uint64_t quiesces;       /* times a leader quiesced its group */
+    uint64_t liveness_downs; /* node-level "down" reports delivered */
 };
 
 /* Runs one seed; returns 1 when every check passed. */

@@ -115,6 +115,7 @@ enum sim_ev_kind {
     EV_HEAL_NET,
     EV_CRASH,
     EV_SCENARIO,
+    EV_LIVENESS,
 };
 
 struct sim_ev {
@@ -181,6 +182,18 @@ struct sim {
     uint32_t client_timeout_ms;
     int voters; /* initial voters: servers 1..voters; the others start empty */
     struct sim_scenario scen;
+    /* Quiescing (the "quiesce" swarm feature): idle groups and node-level failure detection.
+     * Its draws come from qrng, so seeds without it make exactly the choices they made before
+     * it existed. */
+    struct hy_prng qrng;
+    uint32_t quiet_period_ms; /* workload: quiet the second half of every period; 0 = never */
+    uint32_t suspect_ms;      /* node-level detector: silent this long = suspected down */
+    uint8_t alive_view[SIM_NODES_MAX][SIM_NODES_MAX]; /* [a][b]: a thinks b's node is up */
+    uint64_t heard_ms[SIM_NODES_MAX][SIM_NODES_MAX];  /* [a][b]: a last heard b's node */
+    uint64_t wake_deadline[SIM_NODES_MAX]; /* told its leader is down: act before; 0 = none */
+    uint64_t wake_term[SIM_NODES_MAX];
+    uint64_t quiesces;       /* times a leader quiesced (reported) */
+    uint64_t liveness_downs; /* node-level "down" reports delivered */
     int healing;
     int draining;
     uint64_t heal_ms;
@@ -213,6 +226,9 @@ void sim_scenario_tick(struct sim *s);
 void sim_scenario_check(struct sim *s, const struct sim_node *nd);
 /* 1 when the scenario's end state holds on leader l (always 1 without a scenario). */
 int sim_scenario_done(struct sim *s, const struct sim_node *l);
+
+/* 1 when the workload is in a quiet window at time t (client.c). */
+int sim_quiet_at(const struct sim *s, uint64_t t);
 
 /* client.c */
 void client_start_all(struct sim *s);

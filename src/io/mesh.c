@@ -70,6 +70,13 @@ static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
     mesh->progress_cb(mesh->ctx); /* clients it answered or woke */
 }
 
+static void mesh_liveness_cb(void *ctx, const char *id, int alive)
+{
+    struct io_mesh *mesh = ctx;
+    node_peer_liveness(mesh->node, id, alive, io_clock_ms());
+    mesh->progress_cb(mesh->ctx);
+}
+
 /* The transport's peers from the group's members (the transport skips this node); at most
  * cap of them. */
 static size_t mesh_peers(const struct hy_node *node, struct peer_addr *out, size_t cap)
@@ -143,6 +150,11 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     pc.peers = peers;
     pc.n_peers = n_peers;
     pc.seed = io_clock_ms() ^ (uint64_t)cfg->pid;
+    /* The node pair's liveness (DESIGN.md §7): a beacon every heartbeat interval on an
+     * otherwise silent link, and a peer silent for an election timeout is suspected, which
+     * wakes the quiesced groups it leads (their followers campaign) or follows. */
+    pc.beacon_ms = (uint32_t)cfg->heartbeat_ms;
+    pc.suspect_ms = (uint32_t)cfg->election_timeout_ms;
     pc.log = log;
     pc.tls = tls;
     struct peer_callbacks cbs = {.ctx = m,
@@ -150,7 +162,8 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                                  .forward_cb = mesh_forward_cb,
                                  .forward_reply_cb = mesh_forward_reply_cb,
                                  .publish_cb = mesh_publish_cb,
-                                 .state_cb = mesh_state_cb};
+                                 .state_cb = mesh_state_cb,
+                                 .liveness_cb = mesh_liveness_cb};
     int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
     if (rc != HY_OK) {
         io_tls_ctx_free(tls);

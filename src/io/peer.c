@@ -2,9 +2,18 @@
  * peer.c - the peer transport on libuv (see peer.h and docs/peer-protocol.md).
  *
  * Shape: one listener; per peer one outbound connection (dialled, redialled with backoff) and
- * at most one authenticated inbound connection; one tick timer that sends PINGs and enforces
- * the handshake and liveness deadlines; one prepare handle that flushes every connection's
- * queued frames once per loop turn, so the messages of one turn leave in one write.
+ * at most one authenticated inbound connection; one tick timer that sends PINGs, the node
+ * pair's liveness beacon and enforces the handshake and liveness deadlines; one prepare handle
+ * that flushes every connection's queued frames once per loop turn, so the messages of one
+ * turn leave in one write.
+ *
+ * Coalesced heartbeats (DESIGN.md §7): the Raft messages that are heartbeats or their answers
+ * (wire_heartbeat_fits), whatever their group, wait in the connection's heartbeat batch and
+ * leave as one HEARTBEAT frame per loop turn; any other frame queued meanwhile seals the batch
+ * first, so a connection's messages keep their order. With beacon_ms set, a connection that
+ * sent nothing for beacon_ms sends an empty HEARTBEAT: the node pair's liveness signal, which
+ * is all that crosses an idle link once every group is quiesced. A peer from which nothing
+ * arrived for suspect_ms is reported suspected (liveness_cb), without closing anything.
  */
 #include "io/peer.h"
 
@@ -27,6 +36,8 @@
 #define PEER_BUF_KEEP_BYTES      (1024 * 1024)
 #define REFUSAL_LOG_MS           10000
 #define PEER_REFUSAL_SLOTS       8
+/* Entries per HEARTBEAT frame before it is sealed (68 bytes each: about 68 KiB). */
+#define PEER_HEARTBEAT_BATCH_MAX 1024
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP, CONN_DRAINING };
 
@@ -44,7 +55,11 @@ struct peer_conn {
     struct peer_hs hs;
     struct wire_reader reader;
     struct hy_buf in;
-    struct hy_buf pending;  /* frames queued, not yet handed to libuv */
+    struct hy_buf pending; /* frames queued, not yet handed to libuv */
+    struct hy_buf hb;      /* heartbeat entries waiting to leave in one HEARTBEAT frame */
+    uint32_t hb_count;
+    uint64_t last_send_ms; /* when a frame was last queued (the beacon) */
+    uint64_t last_ping_ms;
     struct hy_buf inflight; /* bytes of the write in progress */
     /* tls-cluster: records in from the socket, records out not yet handed to libuv (frames
      * wait in `pending` until the TLS handshake is done, then become records here). */
@@ -63,7 +78,8 @@ struct peer {
     uv_timer_t retry;
     uint32_t attempts; /* consecutive failed dials, for the backoff */
     struct peer_stats stats;
-    int active; /* 0: left the peer list (its slot and timer wait for reuse) */
+    int active;    /* 0: left the peer list (its slot and timer wait for reuse) */
+    int suspected; /* liveness_cb(0) reported and not yet taken back */
 };
 
 struct peer_refusal {
@@ -114,6 +130,7 @@ void peer_config_default(struct peer_config *cfg)
     cfg->handshake_timeout_ms = 2000;
     cfg->backoff_min_ms = 50;
     cfg->backoff_max_ms = 2000;
+    cfg->coalesce = 1;
     wire_limits_default(&cfg->limits);
 }
 
@@ -212,6 +229,7 @@ static struct peer_conn *conn_new(struct peer_transport *t, int outbound)
     wire_reader_init(&c->reader, &hs_limits);
     hy_buf_init(&c->in);
     hy_buf_init(&c->pending);
+    hy_buf_init(&c->hb);
     hy_buf_init(&c->inflight);
     hy_buf_init(&c->tls_in);
     hy_buf_init(&c->tls_out);
@@ -233,6 +251,7 @@ static void conn_closed_cb(uv_handle_t *h)
     wire_reader_free(&c->reader);
     hy_buf_free(&c->in);
     hy_buf_free(&c->pending);
+    hy_buf_free(&c->hb);
     hy_buf_free(&c->inflight);
     hy_buf_free(&c->tls_in);
     hy_buf_free(&c->tls_out);
@@ -311,13 +330,28 @@ static void buf_release(struct hy_buf *b)
 
 static size_t conn_queued(const struct peer_conn *c)
 {
-    return c->pending.len + c->tls_out.len + c->inflight.len;
+    return c->pending.len + c->hb.len + c->tls_out.len + c->inflight.len;
 }
 
-/* Bytes queued and not yet handed to libuv. */
+/* Bytes queued and not yet handed to libuv (the heartbeat batch is sealed into pending). */
 static size_t conn_unsent(const struct peer_conn *c)
 {
     return c->pending.len + c->tls_out.len;
+}
+
+/* Moves the heartbeat batch into the queue as one HEARTBEAT frame. */
+static void conn_hb_seal(struct peer_conn *c)
+{
+    if (c->hb_count == 0) {
+        return;
+    }
+    int rc = wire_encode_heartbeat(&c->pending, c->hb.data, c->hb_count, &c->t->cfg.limits);
+    HY_ASSERT(rc == HY_OK); /* batches are sealed well below the frame limit */
+    if (c->peer != NULL) {
+        c->peer->stats.frames_sent++;
+    }
+    hy_buf_reset(&c->hb);
+    c->hb_count = 0;
 }
 
 static void peer_note_queue(struct peer *p)
@@ -398,6 +432,7 @@ static void flusher_cb(uv_prepare_t *h)
     struct peer_conn *c = t->conns;
     while (c != NULL) {
         struct peer_conn *next = c->next; /* a failed write unlinks c */
+        conn_hb_seal(c);
         conn_flush(c);
         c = next;
     }
@@ -468,6 +503,14 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
         }
         break;
     case WIRE_PONG: break; /* liveness only: last_recv_ms is already updated */
+    case WIRE_HEARTBEAT:
+        for (uint32_t i = 0; i < f->heartbeat.count && t->cbs.raft_cb != NULL; i++) {
+            uint16_t group;
+            struct raft_message m;
+            wire_heartbeat_get(&f->heartbeat, i, &group, &m);
+            t->cbs.raft_cb(t->cbs.ctx, from, group, &m);
+        }
+        break;
     default: {
         char reason[96];
         snprintf(reason, sizeof(reason), "protocol error: unexpected %s after the handshake",
@@ -892,9 +935,18 @@ static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *b
 /* When this node itself stalled (SIGSTOP, a VM pause, a long loop turn), its ticks come
  * late and every peer looks silent: give each connection a fresh deadline instead of
  * blaming peers for our own pause. */
+static uint32_t tick_interval_ms(const struct peer_config *cfg)
+{
+    uint32_t ms = cfg->ping_interval_ms;
+    if (cfg->beacon_ms != 0 && cfg->beacon_ms < ms) {
+        ms = cfg->beacon_ms;
+    }
+    return ms;
+}
+
 static int tick_was_late(struct peer_transport *t, uint64_t now)
 {
-    int late = now - t->last_tick_ms > 2ull * t->cfg.ping_interval_ms;
+    int late = now - t->last_tick_ms > 2ull * tick_interval_ms(&t->cfg);
     t->last_tick_ms = now;
     if (!late) {
         return 0;
@@ -904,6 +956,49 @@ static int tick_was_late(struct peer_transport *t, uint64_t now)
         c->started_ms = now;
     }
     return 1;
+}
+
+/* PING every ping_interval_ms; an empty HEARTBEAT when nothing left for beacon_ms. */
+static void conn_keepalive(struct peer_transport *t, struct peer_conn *c, uint64_t now)
+{
+    if (now - c->last_ping_ms >= t->cfg.ping_interval_ms) {
+        c->last_ping_ms = now;
+        conn_hb_seal(c);
+        wire_encode_ping(&c->pending, WIRE_PING, ++t->ping_token);
+    }
+    if (t->cfg.beacon_ms != 0 && now - c->last_send_ms >= t->cfg.beacon_ms && c->hb_count == 0) {
+        int rc = wire_encode_heartbeat(&c->pending, NULL, 0, &t->cfg.limits);
+        HY_ASSERT(rc == HY_OK);
+        c->last_send_ms = now;
+    }
+}
+
+/* Node-level failure detection: a peer whose connections brought nothing for suspect_ms is
+ * suspected (its groups hear of it: RAFT_EV_LIVENESS), and cleared once anything arrives. */
+static void peers_suspect(struct peer_transport *t, uint64_t now)
+{
+    if (t->cfg.suspect_ms == 0 || t->cbs.liveness_cb == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < t->n_peers; i++) {
+        struct peer *p = &t->peers[i];
+        if (!p->active || p->out == NULL || p->out->state != CONN_UP) {
+            p->suspected = 0; /* a link that is down says so itself (state_cb) */
+            continue;
+        }
+        uint64_t heard = p->out->last_recv_ms;
+        if (p->in != NULL && p->in->last_recv_ms > heard) {
+            heard = p->in->last_recv_ms;
+        }
+        int silent = now - heard > t->cfg.suspect_ms;
+        if (silent != p->suspected) {
+            p->suspected = silent;
+            hy_log(t->cfg.log, silent ? HY_LOG_WARN : HY_LOG_INFO, "peer %s: %s", p->addr.id,
+                   silent ? "suspected down (nothing heard within suspect time)"
+                          : "heard again after being suspected");
+            t->cbs.liveness_cb(t->cbs.ctx, p->addr.id, !silent);
+        }
+    }
 }
 
 static void tick_cb(uv_timer_t *h)
@@ -923,10 +1018,11 @@ static void tick_cb(uv_timer_t *h)
                    c->peer != NULL ? c->peer->addr.id : "?", c->addr, overdue);
             conn_close(c, overdue);
         } else if (c->outbound && c->state == CONN_UP && conn_queued(c) < t->cfg.queue_bytes_max) {
-            wire_encode_ping(&c->pending, WIRE_PING, ++t->ping_token);
+            conn_keepalive(t, c, now);
         }
         c = next;
     }
+    peers_suspect(t, now);
 }
 
 /* ---- creation ------------------------------------------------------------------------------- */
@@ -1058,7 +1154,7 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
         return rc;
     }
     t->last_tick_ms = uv_now(loop);
-    uv_timer_start(&t->tick, tick_cb, cfg->ping_interval_ms, cfg->ping_interval_ms);
+    uv_timer_start(&t->tick, tick_cb, tick_interval_ms(cfg), tick_interval_ms(cfg));
     uv_prepare_start(&t->flusher, flusher_cb);
     for (size_t i = 0; i < t->n_peers; i++) {
         peer_dial(&t->peers[i]);
@@ -1203,12 +1299,37 @@ static int peer_slot(struct peer_transport *t, const char *to, size_t frame_len,
 static void peer_sent(struct peer_conn *c)
 {
     c->peer->stats.frames_sent++;
+    c->last_send_ms = uv_now(c->t->loop);
     peer_note_queue(c->peer);
+}
+
+/* A heartbeat or its answer joins the connection's batch (one HEARTBEAT frame per turn). */
+static int send_coalesced(struct peer_transport *t, const char *to, uint16_t group,
+                          const struct raft_message *m)
+{
+    struct peer_conn *c;
+    int rc = peer_slot(t, to, WIRE_HEARTBEAT_ENTRY_BYTES, &c);
+    if (rc != HY_OK) {
+        return rc;
+    }
+    rc = wire_heartbeat_add(&c->hb, group, m);
+    HY_ASSERT(rc == HY_OK); /* wire_heartbeat_fits said so */
+    c->hb_count++;
+    c->peer->stats.heartbeats_coalesced++;
+    c->last_send_ms = uv_now(t->loop);
+    peer_note_queue(c->peer);
+    if (c->hb_count >= PEER_HEARTBEAT_BATCH_MAX) {
+        conn_hb_seal(c);
+    }
+    return HY_OK;
 }
 
 int peer_send_raft(struct peer_transport *t, const char *to, uint16_t group,
                    const struct raft_message *m)
 {
+    if (t->cfg.coalesce && wire_heartbeat_fits(m)) {
+        return send_coalesced(t, to, group, m);
+    }
     size_t len = wire_raft_frame_len(m);
     if (len == 0) {
         return HY_EINVAL;
@@ -1221,6 +1342,7 @@ int peer_send_raft(struct peer_transport *t, const char *to, uint16_t group,
     if (rc != HY_OK) {
         return rc;
     }
+    conn_hb_seal(c); /* what was batched before goes before */
     rc = wire_encode_raft(&c->pending, group, m, &t->cfg.limits);
     HY_ASSERT(rc == HY_OK); /* checked above */
     peer_sent(c);
@@ -1238,6 +1360,7 @@ static int send_forward(struct peer_transport *t, uint8_t type, const char *to, 
     if (rc != HY_OK) {
         return rc;
     }
+    conn_hb_seal(c);
     rc = wire_encode_forward(&c->pending, type, req_id, data, len, &t->cfg.limits);
     HY_ASSERT(rc == HY_OK);
     peer_sent(c);

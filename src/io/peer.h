@@ -64,10 +64,13 @@ struct peer_config {
     uint32_t handshake_timeout_ms; /* default 2000 */
     uint32_t backoff_min_ms;       /* default 50 */
     uint32_t backoff_max_ms;       /* default 2000 */
-    uint64_t seed;                 /* reconnect jitter */
-    struct wire_limits limits;     /* frame_bytes_max >= 4096, entries_max >= 1 */
-    const struct hy_log *log;      /* borrowed; outlives the transport; may be NULL */
-    struct io_tls_ctx *tls;        /* tls-cluster: as peer_transport_set_tls; NULL: clear text */
+    uint32_t beacon_ms;  /* an empty HEARTBEAT on a link idle this long; 0 = none (default) */
+    uint32_t suspect_ms; /* liveness_cb(0) for a peer silent this long; 0 = never (default) */
+    int coalesce;        /* heartbeats and their answers travel in HEARTBEAT frames (default 1) */
+    uint64_t seed;       /* reconnect jitter */
+    struct wire_limits limits; /* frame_bytes_max >= 4096, entries_max >= 1 */
+    const struct hy_log *log;  /* borrowed; outlives the transport; may be NULL */
+    struct io_tls_ctx *tls;    /* tls-cluster: as peer_transport_set_tls; NULL: clear text */
 };
 
 /* Fills the defaults above; the caller sets identity, secret, addresses and seed. */
@@ -91,17 +94,21 @@ struct peer_callbacks {
     void (*state_cb)(void *ctx, const char *id, int up, const char *reason);
     /* A PUBLISH frame (payload borrowed). May be NULL. */
     void (*publish_cb)(void *ctx, const char *from, const uint8_t *data, size_t len);
+    /* Node-level failure detection (suspect_ms): `id` is suspected down (alive = 0) or heard
+     * again (1), while its link stays up. May be NULL. */
+    void (*liveness_cb)(void *ctx, const char *id, int alive);
 };
 
 struct peer_stats {
     int up;
-    uint64_t queued_bytes;      /* now: written to the queue, not yet acknowledged by libuv */
-    uint64_t queued_bytes_peak; /* highest since creation */
-    uint64_t dropped_full;      /* frames dropped because the queue was over its bound */
-    uint64_t dropped_down;      /* frames dropped because the peer was not up */
-    uint64_t frames_sent;       /* frames queued for sending */
-    uint64_t frames_recv;       /* frames received from the peer (both connections) */
-    uint64_t handshakes;        /* outbound connections authenticated */
+    uint64_t queued_bytes;         /* now: written to the queue, not yet acknowledged by libuv */
+    uint64_t queued_bytes_peak;    /* highest since creation */
+    uint64_t dropped_full;         /* frames dropped because the queue was over its bound */
+    uint64_t dropped_down;         /* frames dropped because the peer was not up */
+    uint64_t frames_sent;          /* frames queued for sending */
+    uint64_t heartbeats_coalesced; /* Raft messages sent as entries of HEARTBEAT frames */
+    uint64_t frames_recv;          /* frames received from the peer (both connections) */
+    uint64_t handshakes;           /* outbound connections authenticated */
 };
 
 struct peer_transport;

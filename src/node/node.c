@@ -90,9 +90,20 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
         }
     }
     node_events_peer(n, name, up, now_ms);
+    node_peer_liveness(n, name, up, now_ms); /* a link that broke: its node is suspected */
     proxy_check(n, now_ms);
     if (up) {
         replica_wake(n, now_ms); /* clients waiting for this leader's link go on */
+    }
+}
+
+void node_peer_liveness(struct hy_node *n, const char *name, int alive, uint64_t now_ms)
+{
+    node_events_peer(n, name, alive, now_ms); /* silence reported without a broken link too */
+    for (size_t i = 0; i < n->member_count; i++) {
+        if (strcmp(n->members[i].name, name) == 0) {
+            replica_liveness(n, n->members[i].id, alive, now_ms);
+        }
     }
 }
 

@@ -314,6 +314,11 @@ void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms);
  * forwarded into a link that is down, forwards sent into one that goes down are resolved at
  * once, and a node that cannot reach a majority answers -NOQUORUM. */
 void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_ms);
+/* Node-level failure detection of member `name`: suspected down (0: its link broke, or
+ * nothing came from it for an election timeout) or heard again (1). Every Raft group hears of
+ * it (RAFT_EV_LIVENESS): quiesced groups rely on it instead of their own timers. Also called
+ * by node_peer_state. */
+void node_peer_liveness(struct hy_node *n, const char *name, int alive, uint64_t now_ms);
 
 /* The ids of the Raft groups this node holds (ascending), up to cap; returns their count. */
 size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap);

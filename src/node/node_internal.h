@@ -370,6 +370,8 @@ int replica_is_leader(const struct node_group *g);
 void replica_mark_ready(struct hy_node *n, struct node_client *c);
 /* Clients that waited may go on: runs them (after a link came up, say). */
 void replica_wake(struct hy_node *n, uint64_t now_ms);
+/* Node-level liveness of member `id` to every started group (RAFT_EV_LIVENESS). */
+void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms);
 /* dispatch.c: the client waits (for a leader) until woken or its request-timeout-ms. */
 void node_client_block(struct node_group *g, struct node_client *c, uint64_t now_ms);
 /* The group a request runs against: its first key's slot's, else the metadata group. */

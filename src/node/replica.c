@@ -38,6 +38,9 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
      * one within lease-ms; the core refuses them unless lease * (1 + drift) stays under the
      * minimum election timeout. */
     rc.lease_ms = (uint32_t)n->cfg->lease_ms;
+    /* An idle group stops its timers and heartbeats after this many idle heartbeat intervals
+     * (raft.c "Quiescing"); the node-level link (node_peer_liveness) watches its peers. */
+    rc.quiesce_ticks = (uint32_t)n->cfg->quiesce_ticks;
     rc.log = node_raft_log(n); /* names members instead of their Raft ids */
     raft_init(&g->raft, &rc);
     if (rc.lease_ms > 0 && !raft_lease_enabled(&g->raft)) {
@@ -940,6 +943,19 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
          * deadlines (node_timeout_ms is the earliest of them). */
         if (g->started && g->timeout_ms != 0 && g->timeout_ms <= now_ms) {
             struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+            step(g, &ev, now_ms);
+        }
+    }
+}
+
+void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms)
+{
+    for (size_t i = 0; i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        if (g->started) {
+            struct raft_event ev = {.type = RAFT_EV_LIVENESS};
+            ev.liveness.id = id;
+            ev.liveness.alive = alive;
             step(g, &ev, now_ms);
         }
     }

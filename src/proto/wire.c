@@ -35,7 +35,8 @@ static_assert(WIRE_REASON_MAX <= 65535, "reject text is u16-length-prefixed");
 #define F_TRANSFER 0x02u
 #define F_GRANTED  0x04u
 #define F_SUCCESS  0x08u
-#define F_ALL      0x0fu
+#define F_QUIESCE  0x10u /* APPEND: quiesce; APPEND_RESP: quiesced */
+#define F_ALL      0x1fu
 
 void wire_limits_default(struct wire_limits *l)
 {
@@ -46,12 +47,12 @@ void wire_limits_default(struct wire_limits *l)
 const char *wire_type_name(uint8_t type)
 {
     static const char *const names[WIRE_TYPE_COUNT] = {
-        [WIRE_HELLO] = "HELLO",     [WIRE_CHALLENGE] = "CHALLENGE",
-        [WIRE_AUTH] = "AUTH",       [WIRE_WELCOME] = "WELCOME",
-        [WIRE_REJECT] = "REJECT",   [WIRE_RAFT] = "RAFT",
-        [WIRE_PING] = "PING",       [WIRE_PONG] = "PONG",
-        [WIRE_FORWARD] = "FORWARD", [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
-        [WIRE_PUBLISH] = "PUBLISH",
+        [WIRE_HELLO] = "HELLO",         [WIRE_CHALLENGE] = "CHALLENGE",
+        [WIRE_AUTH] = "AUTH",           [WIRE_WELCOME] = "WELCOME",
+        [WIRE_REJECT] = "REJECT",       [WIRE_RAFT] = "RAFT",
+        [WIRE_PING] = "PING",           [WIRE_PONG] = "PONG",
+        [WIRE_FORWARD] = "FORWARD",     [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
+        [WIRE_PUBLISH] = "PUBLISH",     [WIRE_HEARTBEAT] = "HEARTBEAT",
     };
     return type > 0 && type < WIRE_TYPE_COUNT ? names[type] : "?";
 }
@@ -271,7 +272,8 @@ size_t wire_raft_frame_len(const struct raft_message *m)
 static uint8_t raft_flags(const struct raft_message *m)
 {
     return (uint8_t)((m->pre_vote ? F_PRE_VOTE : 0) | (m->transfer ? F_TRANSFER : 0) |
-                     (m->granted ? F_GRANTED : 0) | (m->success ? F_SUCCESS : 0));
+                     (m->granted ? F_GRANTED : 0) | (m->success ? F_SUCCESS : 0) |
+                     (m->quiesce ? F_QUIESCE : 0));
 }
 
 static void raft_encode_fixed(struct hy_buf *out, uint16_t group, const struct raft_message *m)
@@ -323,6 +325,95 @@ int wire_encode_raft(struct hy_buf *out, uint16_t group, const struct raft_messa
     frame_end(out, start, WIRE_RAFT);
     HY_ASSERT(out->len - start == WIRE_HEADER_BYTES + raft_payload_len(m));
     return HY_OK;
+}
+
+/* ---- the coalesced heartbeat ------------------------------------------------------------------
+ */
+
+/* The flags an entry may carry: APPEND quiesce; APPEND_RESP success and quiesced. */
+#define F_HEARTBEAT (F_SUCCESS | F_QUIESCE)
+
+int wire_heartbeat_fits(const struct raft_message *m)
+{
+    const char *reason;
+    int kind = (m->type == RAFT_MSG_APPEND && m->n_entries == 0) || m->type == RAFT_MSG_APPEND_RESP;
+    return kind && (raft_flags(m) & ~F_HEARTBEAT) == 0 && m->len == 0 &&
+           m->snap_membership.count == 0 && m->last_log_index == 0 && m->last_log_term == 0 &&
+           m->snap_index == 0 && m->snap_term == 0 && m->offset == 0 && m->total == 0 &&
+           (m->type == RAFT_MSG_APPEND
+                ? m->index == 0 && m->hint_term == 0
+                : m->prev_index == 0 && m->prev_term == 0 && m->commit == 0) &&
+           wire_raft_check(m, &reason) == HY_OK;
+}
+
+int wire_heartbeat_add(struct hy_buf *entries, uint16_t group, const struct raft_message *m)
+{
+    if (!wire_heartbeat_fits(m)) {
+        return HY_EINVAL;
+    }
+    size_t start = entries->len;
+    int append = m->type == RAFT_MSG_APPEND;
+    hy_buf_append_u8(entries, (uint8_t)(group & 0xff));
+    hy_buf_append_u8(entries, (uint8_t)(group >> 8));
+    hy_buf_append_u8(entries, (uint8_t)m->type);
+    hy_buf_append_u8(entries, raft_flags(m));
+    const uint64_t words[8] = {m->from,
+                               m->to,
+                               m->term,
+                               append ? m->prev_index : m->index,
+                               append ? m->prev_term : m->hint_term,
+                               m->commit,
+                               m->seq,
+                               m->sent_ms};
+    for (size_t i = 0; i < HY_ARRAY_LEN(words); i++) {
+        hy_buf_append_u64le(entries, words[i]);
+    }
+    HY_ASSERT(entries->len - start == WIRE_HEARTBEAT_ENTRY_BYTES);
+    return HY_OK;
+}
+
+int wire_encode_heartbeat(struct hy_buf *out, const uint8_t *entries, uint32_t count,
+                          const struct wire_limits *l)
+{
+    uint64_t payload = 4 + (uint64_t)count * WIRE_HEARTBEAT_ENTRY_BYTES;
+    if (payload > (uint64_t)l->frame_bytes_max - WIRE_HEADER_BYTES) {
+        return HY_ETOOBIG;
+    }
+    size_t start = frame_begin(out);
+    hy_buf_append_u32le(out, count);
+    hy_buf_append(out, entries, (size_t)count * WIRE_HEARTBEAT_ENTRY_BYTES);
+    frame_end(out, start, WIRE_HEARTBEAT);
+    return HY_OK;
+}
+
+void wire_heartbeat_get(const struct wire_heartbeat *h, uint32_t i, uint16_t *group_out,
+                        struct raft_message *m_out)
+{
+    HY_ASSERT(i < h->count);
+    const uint8_t *p = h->entries + (size_t)i * WIRE_HEARTBEAT_ENTRY_BYTES;
+    memset(m_out, 0, sizeof(*m_out));
+    *group_out = (uint16_t)(p[0] | p[1] << 8);
+    m_out->type = p[2];
+    uint8_t flags = p[3];
+    m_out->success = (flags & F_SUCCESS) != 0;
+    m_out->quiesce = (flags & F_QUIESCE) != 0;
+    uint64_t w[8];
+    for (size_t k = 0; k < HY_ARRAY_LEN(w); k++) {
+        w[k] = hy_load_u64le(p + 4 + 8 * k);
+    }
+    m_out->from = w[0];
+    m_out->to = w[1];
+    m_out->term = w[2];
+    if (m_out->type == RAFT_MSG_APPEND) {
+        m_out->prev_index = w[3];
+        m_out->prev_term = w[4];
+    } else {
+        m_out->index = w[3];
+        m_out->hint_term = w[4];
+    }
+    m_out->commit = w[5];
+    m_out->seq = w[6];
+    m_out->sent_ms = w[7];
 }
 
 /* ---- reader -------------------------------------------------------------------------------- */
@@ -495,6 +586,7 @@ static void raft_decode_fixed(struct cur *c, struct raft_message *m, uint8_t *fl
     m->transfer = (*flags_out & F_TRANSFER) != 0;
     m->granted = (*flags_out & F_GRANTED) != 0;
     m->success = (*flags_out & F_SUCCESS) != 0;
+    m->quiesce = (*flags_out & F_QUIESCE) != 0;
 }
 
 /* Reads the membership and validates the counts against the bytes left, before any is used
@@ -572,6 +664,33 @@ static int decode_raft(struct wire_reader *r, struct cur *c, struct raft_message
     return HY_OK;
 }
 
+/* Every entry is checked here, so wire_heartbeat_get cannot meet a bad one. */
+static int decode_heartbeat(struct wire_reader *r, struct cur *c, struct wire_heartbeat *h)
+{
+    h->count = cur_u32(c);
+    if (c->bad || (uint64_t)h->count * WIRE_HEARTBEAT_ENTRY_BYTES != c->left) {
+        return fail(r, HY_EPROTO, "HEARTBEAT count does not match its payload");
+    }
+    h->entries = cur_take(c, c->left);
+    for (uint32_t i = 0; i < h->count; i++) {
+        const uint8_t *p = h->entries + (size_t)i * WIRE_HEARTBEAT_ENTRY_BYTES;
+        if (p[2] != RAFT_MSG_APPEND && p[2] != RAFT_MSG_APPEND_RESP) {
+            return fail(r, HY_EPROTO, "HEARTBEAT entry %u of type %u", i, p[2]);
+        }
+        if ((p[3] & ~F_HEARTBEAT) != 0) {
+            return fail(r, HY_EPROTO, "HEARTBEAT entry %u with unknown flags", i);
+        }
+        /* The encoder's own rule, so that every accepted entry is one it could produce. */
+        uint16_t group;
+        struct raft_message m;
+        wire_heartbeat_get(h, i, &group, &m);
+        if (!wire_heartbeat_fits(&m)) {
+            return fail(r, HY_EPROTO, "HEARTBEAT entry %u is not a heartbeat or its answer", i);
+        }
+    }
+    return HY_OK;
+}
+
 static int decode_payload(struct wire_reader *r, uint8_t type, const uint8_t *p, size_t len,
                           struct wire_frame *f)
 {
@@ -586,6 +705,7 @@ static int decode_payload(struct wire_reader *r, uint8_t type, const uint8_t *p,
     case WIRE_FORWARD:
     case WIRE_FORWARD_REPLY:
     case WIRE_PUBLISH: return decode_forward(r, &c, &f->forward);
+    case WIRE_HEARTBEAT: return decode_heartbeat(r, &c, &f->heartbeat);
     default: return decode_fixed_size(r, &c, type, f);
     }
 }

@@ -40,6 +40,7 @@
 #define WIRE_RAFT_FIXED_BYTES      144
 #define WIRE_RAFT_SERVER_BYTES     9
 #define WIRE_RAFT_ENTRY_HEAD_BYTES 16
+#define WIRE_HEARTBEAT_ENTRY_BYTES 68 /* group, type, flags, from, to, term, 5 more words */
 
 enum wire_type {
     WIRE_HELLO = 1,     /* initiator: version, cluster, node id, nonce */
@@ -53,6 +54,8 @@ enum wire_type {
     WIRE_FORWARD,       /* a client request proxied to the leader: req id + opaque bytes */
     WIRE_FORWARD_REPLY, /* its reply: req id + opaque bytes */
     WIRE_PUBLISH,       /* a PUBLISH for the receiver's subscribers: id (0) + opaque bytes */
+    WIRE_HEARTBEAT,     /* the node pair's coalesced heartbeat: every group's heartbeats and
+                           their answers of one loop turn (none: node liveness only) */
     WIRE_TYPE_COUNT
 };
 
@@ -97,16 +100,23 @@ struct wire_forward {
     size_t len;
 };
 
+/* HEARTBEAT: count entries of WIRE_HEARTBEAT_ENTRY_BYTES, read with wire_heartbeat_get. */
+struct wire_heartbeat {
+    uint32_t count;
+    const uint8_t *entries; /* borrowed from the input, checked by the reader */
+};
+
 struct wire_frame {
     uint8_t type;        /* enum wire_type */
     uint16_t raft_group; /* RAFT: the Raft group the message belongs to */
     union {
-        struct wire_hello hello;     /* HELLO, CHALLENGE */
-        const uint8_t *mac;          /* AUTH */
-        struct wire_reject reject;   /* REJECT */
-        struct raft_message raft;    /* RAFT */
-        uint64_t ping_token;         /* PING, PONG */
-        struct wire_forward forward; /* FORWARD, FORWARD_REPLY, PUBLISH */
+        struct wire_hello hello;         /* HELLO, CHALLENGE */
+        const uint8_t *mac;              /* AUTH */
+        struct wire_reject reject;       /* REJECT */
+        struct raft_message raft;        /* RAFT */
+        uint64_t ping_token;             /* PING, PONG */
+        struct wire_forward forward;     /* FORWARD, FORWARD_REPLY, PUBLISH */
+        struct wire_heartbeat heartbeat; /* HEARTBEAT */
     };
 };
 
@@ -159,6 +169,26 @@ int wire_encode_forward(struct hy_buf *out, uint8_t type, uint64_t req_id, const
  * unchanged. */
 int wire_encode_raft(struct hy_buf *out, uint16_t group, const struct raft_message *m,
                      const struct wire_limits *l) HY_MUST_CHECK;
+
+/*
+ * The coalesced heartbeat (DESIGN.md §7): instead of one RAFT frame per group per heartbeat,
+ * the messages that are heartbeats (an APPEND without entries) or their answers (APPEND_RESP)
+ * travel as 68-byte entries of one HEARTBEAT frame per node pair and loop turn. Nothing is lost
+ * in the translation: every field those two types use is kept.
+ *
+ * wire_heartbeat_fits(m): 1 when m can travel as an entry. wire_heartbeat_add appends m's
+ * entry to `entries` (a batch being built; the caller counts them) and returns HY_OK, or
+ * HY_EINVAL when m does not fit (entries unchanged). wire_encode_heartbeat frames `count`
+ * entries (0 is a valid frame: node liveness only); HY_ETOOBIG when over l->frame_bytes_max.
+ * wire_heartbeat_get decodes entry i (< h->count) of a frame the reader accepted.
+ */
+int wire_heartbeat_fits(const struct raft_message *m);
+int wire_heartbeat_add(struct hy_buf *entries, uint16_t group,
+                       const struct raft_message *m) HY_MUST_CHECK;
+int wire_encode_heartbeat(struct hy_buf *out, const uint8_t *entries, uint32_t count,
+                          const struct wire_limits *l) HY_MUST_CHECK;
+void wire_heartbeat_get(const struct wire_heartbeat *h, uint32_t i, uint16_t *group_out,
+                        struct raft_message *m_out);
 
 /* Field rules of a raft message on the wire (types, flags, counts, per-type fields). Returns
  * HY_OK, or HY_EPROTO with a static reason in *reason_out. */

@@ -40,6 +40,8 @@ struct raft_progress {
     uint64_t catchup_index;    /* §4.2.1 catch-up round: the leader's last index at its start */
     uint64_t catchup_start_ms; /* and when it started */
     uint64_t caught_up_ms;     /* when a round last ended within an election timeout; 0 = never */
+    uint64_t quiesce_ack_seq;  /* highest quiesce round it answered as quiesced */
+    int down;                  /* node-level liveness suspects it (RAFT_EV_LIVENESS) */
 };
 
 struct raft_pending_read {
@@ -322,6 +324,9 @@ static void become_follower(struct raft *r, uint64_t term, raft_id leader)
     }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
+    r->quiesced = 0;
+    r->idle_ticks = 0;
+    r->quiesce_seq = 0;
     r->transfer_target = RAFT_NONE;
     r->step_down_removed = 0;
     r->unpersisted_since_ms = 0;
@@ -342,6 +347,10 @@ static void become_leader(struct raft *r)
     r->role = RAFT_LEADER;
     r->leader = r->cfg.id;
     r->leader_since_ms = r->now_ms;
+    r->quorum_from_ms = r->now_ms;
+    r->quiesced = 0;
+    r->idle_ticks = 0;
+    r->quiesce_seq = 0;
     r->transfer_target = RAFT_NONE;
     r->timeout_now_sent = 0;
     memset(r->progress, 0, sizeof(struct raft_progress) * RAFT_SERVERS_MAX);
@@ -452,7 +461,8 @@ static int candidate_log_ok(const struct raft *r, const struct raft_message *m)
  * counts as hearing from itself. Leadership transfer overrides this (§3.10). */
 static int leader_is_sticky(const struct raft *r)
 {
-    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms;
+    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms ||
+           r->now_ms < r->wake_sticky_until_ms;
 }
 
 static void reply_vote(struct raft *r, const struct raft_message *m, uint64_t term, int granted)
@@ -610,6 +620,7 @@ static void send_heartbeat(struct raft *r, struct raft_progress *p)
     m->prev_index = p->match_index;
     m->prev_term = raft_log_term(&r->log, p->match_index);
     m->commit = HY_MIN(r->commit_index, p->match_index);
+    m->quiesce = (uint8_t)(r->quiesce_seq != 0 && r->quiesce_seq == r->read_seq);
 }
 
 /* §5.1 / Figure 5.3: the leader sends the snapshot "in chunks" to a follower whose next entry
@@ -744,6 +755,11 @@ static int lease_allowed(const struct raft *r)
     return lease > 0 && stretched < r->cfg.election_timeout_min_ms;
 }
 
+int raft_quiesced(const struct raft *r)
+{
+    return r->quiesced;
+}
+
 int raft_msg_may_precede_persist(const struct raft_message *m)
 {
     return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT ||
@@ -876,6 +892,9 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
         return;
     }
     note_ack(r, p, m);
+    if (m->success && m->quiesce && m->seq > p->quiesce_ack_seq) {
+        p->quiesce_ack_seq = m->seq;
+    }
     if (m->success) {
         if (m->index > p->match_index) {
             p->match_index = m->index;
@@ -1059,6 +1078,15 @@ static void on_append(struct raft *r, const struct raft_message *m)
         r->commit_index = HY_MAX(r->commit_index, HY_MIN(m->commit, match));
     }
     reply_append(r, m, 1, match, 0);
+    /* Quiescing: only with nothing left to learn from this leader (raft.c "Quiescing"). */
+    if (m->quiesce && r->cfg.quiesce_ticks > 0 && m->n_entries == 0 && match == last_index(r) &&
+        r->commit_index == last_index(r)) {
+        r->msgs[r->n_msgs - 1].quiesce = 1;
+        if (!r->quiesced) {
+            r->stat_quiesces++;
+        }
+        r->quiesced = 1;
+    }
 }
 
 static void reply_snapshot(struct raft *r, const struct raft_message *m, int success,
@@ -1144,10 +1172,208 @@ static void on_timeout_now(struct raft *r, const struct raft_message *m)
     start_election(r, 1);
 }
 
+/* ---- quiescing ----------------------------------------------------------------------------- */
+
+/*
+ * Quiescing (DESIGN.md §7, as CockroachDB and TiKV do it): a node hosts many groups and most
+ * of them are idle most of the time, so an idle group stops costing anything. A quiesced
+ * server runs no timer and sends nothing: a quiesced leader sends no heartbeats, a quiesced
+ * follower runs no election timer. Failure detection for such groups moves to the node level:
+ * the caller reports RAFT_EV_LIVENESS when the node-to-node link says a server's node is
+ * suspected down (or back), one detector per node pair instead of one per group.
+ *
+ * When a group quiesces. Its leader counts, at each heartbeat interval, whether the group is
+ * idle: every entry committed and durable here, no read, transfer, removal or configuration
+ * change pending, and every follower (but those the node-level view reports down) answering,
+ * replicating, holding the leader's last index, and with no AppendEntries in flight; a
+ * majority of the voters must be among them. After cfg.quiesce_ticks idle intervals its
+ * heartbeats carry `quiesce` in a fresh heartbeat round (read_seq), with commit = last index.
+ * A follower that accepts such a heartbeat and then holds exactly the leader's log, all of it
+ * committed, quiesces and says so in its answer. Once every such follower answered that round
+ * as quiesced, and the group is still idle, the leader quiesces at its next interval instead
+ * of sending a heartbeat. Anything new in between (an entry, a read, a lost answer) ends the
+ * idle count and the round does not count.
+ *
+ * What wakes it. Any event that has work: a leader wakes on SUBMIT, READ, CHANGE, TRANSFER,
+ * any message, and on a liveness report about one of its followers (down: so check-quorum
+ * runs again and steps it down if it lost its majority, §6.2; up again: so it catches the
+ * follower up). A follower wakes on any message, and on a report that its leader's node is
+ * down: it then campaigns as after an election timeout (pre-vote first), within a random
+ * spread of (max - min) election timeout so that its group's followers rarely collide. A follower
+ * woken by a message that is not from its leader (a pre-vote of a server that restarted, say) still
+ * counts its leader as alive, since nothing said otherwise: it holds off votes for a minimum
+ * election timeout as if it had just heard the leader (leader stickiness, §4.2.3) and nudges the
+ * leader awake with a harmless success answer at its commit index, so the leader resumes heartbeats
+ * and the woken group settles under the same leader. A restarted server starts unquiesced
+ * (raft_init), like any other.
+ *
+ * Why this is safe. Quiescing only suppresses timers and heartbeats; every rule that makes Raft
+ * safe (votes, log matching, commitment, §3.6) runs unchanged on the messages that are sent,
+ * and a wake is only ever a timer or a heartbeat that starts again. Three points need care:
+ *  - Leases (§6.4.1): a lease is extended only by acknowledgements of messages followers
+ *    received, and each such receipt set that follower's stickiness to at least a minimum
+ *    election timeout after it, which outlasts the lease (lease_allowed). A quiesced leader
+ *    gets no acknowledgements, so its lease simply runs out; its next read wakes it and takes a
+ *    ReadIndex round. The stickiness that real contact set is never shortened (a wake only
+ *    adds its own, which a node-level "leader down" report takes back), so no vote can come
+ *    sooner than without quiescing, and a lease still running when the leader quiesced is
+ *    as safe as before: its followers' stickiness covers it.
+ *  - Check-quorum (§6.2): a quiesced leader can lose its majority unnoticed, but it serves
+ *    nothing while quiesced: a write or a read wakes it, its lease is gone, and the quorum
+ *    window restarts at the wake (quorum_from_ms), after which it steps down as usual if
+ *    nobody answers. A liveness report about a follower wakes it at once.
+ *  - A follower that misses the quiesce round or anything after it: the leader quiesces only
+ *    once every follower not reported down answered that very round as quiesced with the
+ *    whole log, so no follower is left behind by a quiesced leader unless the node level
+ *    reported it down; when it comes back, its report (or its own messages: a restarted
+ *    server starts unquiesced and campaigns, and any message wakes the leader) wakes the
+ *    leader, which catches it up as usual. Term changes come only through messages, and any
+ *    message wakes.
+ */
+static void wake(struct raft *r)
+{
+    r->quiesced = 0;
+    r->idle_ticks = 0;
+    r->quiesce_seq = 0;
+    if (r->role == RAFT_LEADER) {
+        r->quorum_from_ms = r->now_ms; /* §6.2's window starts again */
+        r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
+    } else {
+        reset_election_timer(r);
+    }
+}
+
+static void wake_by_message(struct raft *r, const struct raft_message *m)
+{
+    wake(r);
+    /* What a leader sends (from ours, or from a newer one) is handled as usual. A vote request
+     * carries its candidate's next term: stickiness is exactly for it. */
+    if (r->role != RAFT_FOLLOWER || r->leader == RAFT_NONE || m->from == r->leader ||
+        raft_msg_may_precede_persist(m)) {
+        return;
+    }
+    /* Nothing said the leader is gone: as if just heard (§4.2.3), and nudge it awake. */
+    r->wake_sticky_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    struct raft_message *out = msg_new(r, RAFT_MSG_APPEND_RESP, r->leader);
+    out->success = 1;
+    out->index = r->commit_index; /* committed, so in the leader's log: changes nothing */
+}
+
+/* Followers not reported down; returns 0 when one of them is not idle. */
+static int followers_idle(const struct raft *r, uint32_t *voters_up_out)
+{
+    *voters_up_out = 0;
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_progress *p = &r->progress[i];
+        int voter = r->membership.servers[i].role == RAFT_VOTER;
+        if (p->id == r->cfg.id) {
+            *voters_up_out += (uint32_t)voter;
+            continue;
+        }
+        if (p->down) {
+            continue;
+        }
+        if (p->match_index != last_index(r) || p->state != PROG_REPLICATE ||
+            p->inflight_count != 0 || p->last_heard_ms + 2ull * r->cfg.heartbeat_ms < r->now_ms) {
+            return 0;
+        }
+        *voters_up_out += (uint32_t)voter;
+    }
+    return 1;
+}
+
+static int leader_idle(const struct raft *r)
+{
+    if (r->cfg.quiesce_ticks == 0 || r->n_reads > 0 || r->read_round_wanted ||
+        r->transfer_target != RAFT_NONE || r->step_down_removed ||
+        r->commit_index != last_index(r) || r->persisted_index != last_index(r) ||
+        r->membership_index > r->commit_index) {
+        return 0;
+    }
+    uint32_t voters_up;
+    return followers_idle(r, &voters_up) && voters_up >= quorum(r);
+}
+
+static int quiesce_acked(const struct raft *r)
+{
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_progress *p = &r->progress[i];
+        if (p->id != r->cfg.id && !p->down && p->quiesce_ack_seq < r->quiesce_seq) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* At a heartbeat interval: returns 1 when the leader quiesces now (nothing to send). */
+static int leader_quiesce_step(struct raft *r)
+{
+    if (!leader_idle(r)) {
+        r->idle_ticks = 0;
+        r->quiesce_seq = 0;
+        return 0;
+    }
+    if (r->quiesce_seq != 0 && quiesce_acked(r)) {
+        r->quiesced = 1;
+        r->stat_quiesces++;
+        hy_log(r->cfg.log, HY_LOG_DEBUG, "raft %llu: quiesced at %llu in term %llu",
+               (unsigned long long)r->cfg.id, (unsigned long long)last_index(r),
+               (unsigned long long)r->term);
+        return 1;
+    }
+    if (++r->idle_ticks >= r->cfg.quiesce_ticks) {
+        r->quiesce_seq = ++r->read_seq; /* this round's heartbeats ask to quiesce */
+    }
+    return 0;
+}
+
+/* RAFT_EV_LIVENESS: the node-level failure detector's view of server `id`. */
+static void on_liveness(struct raft *r, raft_id id, int alive)
+{
+    if (r->role == RAFT_LEADER) {
+        struct raft_progress *p = progress_of(r, id);
+        if (p == NULL || id == r->cfg.id || p->down == !alive) {
+            return;
+        }
+        p->down = !alive;
+        if (r->quiesced) {
+            wake(r);
+        }
+        return;
+    }
+    if (alive || id != r->leader) {
+        return;
+    }
+    r->wake_sticky_until_ms = 0; /* the leader is not heard at node level after all */
+    if (!r->quiesced) {
+        return; /* an active follower's own election timer covers it */
+    }
+    wake(r);
+    r->leader = RAFT_NONE; /* its node is gone: stop routing to it */
+    /* As after an election timeout: the node level already waited for the silence (or saw the
+     * link break). Only a random spread of (max - min) is left, so that the followers of one
+     * group, told at the same moment, rarely split the vote (§3.4). */
+    r->election_deadline_ms =
+        r->now_ms +
+        hy_prng_range(&r->prng, 0, r->cfg.election_timeout_max_ms - r->cfg.election_timeout_min_ms);
+    if (r->cfg.mutation == RAFT_MUT_QUIESCE_NO_WAKE) {
+        r->election_deadline_ms = UINT64_MAX; /* the bug under test: never campaigns */
+    }
+}
+
 static void on_receive(struct raft *r, const struct raft_message *m)
 {
     if (m->to != r->cfg.id || m->type == 0 || m->type >= RAFT_MSG_TYPE_COUNT) {
         return;
+    }
+    if (r->role == RAFT_LEADER) {
+        struct raft_progress *p = progress_of(r, m->from);
+        if (p != NULL) {
+            p->down = 0; /* it speaks: whatever the node-level view says */
+        }
+    }
+    if (r->quiesced) {
+        wake_by_message(r, m);
     }
     if (m->type == RAFT_MSG_VOTE) {
         on_vote(r, m);
@@ -1180,12 +1406,14 @@ static void on_receive(struct raft *r, const struct raft_message *m)
 
 /* ---- timers ------------------------------------------------------------------------------ */
 
+static int leader_quiesce_step(struct raft *r);
+
 /* §6.2: "a leader in Raft steps down if an election timeout elapses without a successful round
  * of heartbeats to a majority of its cluster". */
 static int leader_has_quorum(struct raft *r)
 {
     uint64_t window = r->cfg.election_timeout_max_ms;
-    if (r->now_ms < r->leader_since_ms + window) {
+    if (r->now_ms < r->quorum_from_ms + window) {
         return 1;
     }
     uint32_t active = 0;
@@ -1254,11 +1482,17 @@ static void leader_tick(struct raft *r)
     }
     r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
     detect_stalls(r);
+    if (leader_quiesce_step(r)) {
+        return; /* quiesced: this round, and every later one until a wake, is not sent */
+    }
     broadcast_append(r, 1);
 }
 
 static void on_timeout(struct raft *r)
 {
+    if (r->quiesced) {
+        return; /* no timer runs while quiesced: a late one is spurious */
+    }
     if (r->role == RAFT_LEADER) {
         leader_tick(r);
         return;
@@ -1554,6 +1788,9 @@ static void resolve_entries(struct raft *r)
 
 static uint64_t next_timeout(const struct raft *r)
 {
+    if (r->quiesced) {
+        return 0; /* no timer at all */
+    }
     if (r->role != RAFT_LEADER) {
         return r->election_deadline_ms;
     }
@@ -1629,6 +1866,11 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     if (ev->now_ms > r->now_ms) {
         r->now_ms = ev->now_ms;
     }
+    if (r->quiesced && r->role == RAFT_LEADER &&
+        (ev->type == RAFT_EV_SUBMIT || ev->type == RAFT_EV_READ || ev->type == RAFT_EV_CHANGE ||
+         ev->type == RAFT_EV_TRANSFER)) {
+        wake(r); /* a proposal, a read, a membership change or a transfer */
+    }
     switch (ev->type) {
     case RAFT_EV_START: on_start(r, ev); break;
     case RAFT_EV_RECEIVE: on_receive(r, ev->receive.msg); break;
@@ -1641,6 +1883,7 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     case RAFT_EV_CHANGE: on_change(r, ev, up); break;
     case RAFT_EV_TRANSFER: on_transfer(r, ev, up); break;
     case RAFT_EV_FORCE: on_force(r, up); break;
+    case RAFT_EV_LIVENESS: on_liveness(r, ev->liveness.id, ev->liveness.alive); break;
     default: up->status = HY_EINVAL; break;
     }
     flush_read_round(r);
@@ -1755,7 +1998,8 @@ int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *o
         return 0;
     }
     out->match_index = p->match_index;
-    out->last_heard_ms = p->last_heard_ms;
+    /* Quiesced: the node-level view stands for contact (raft.h). */
+    out->last_heard_ms = r->quiesced && !p->down ? UINT64_MAX : p->last_heard_ms;
     out->answered = p->heard;
     out->caught_up = catchup_done(r, p);
     return 1;
@@ -1763,6 +2007,9 @@ int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *o
 
 uint64_t raft_leader_contact_ms(const struct raft *r)
 {
+    if (r->quiesced && r->role == RAFT_FOLLOWER) {
+        return UINT64_MAX; /* quiesced: no news is good news (raft.h) */
+    }
     return r->role == RAFT_LEADER ? r->now_ms : r->leader_contact_ms;
 }
 

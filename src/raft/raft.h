@@ -124,6 +124,9 @@ struct raft_message {
     uint8_t pre_vote;
     uint8_t transfer; /* a vote asked after TimeoutNow: ignore leader stickiness (§3.10) */
     uint8_t granted;
+    /* APPEND: the leader asks this follower to quiesce (heartbeat of an idle group).
+     * APPEND_RESP: the follower quiesced (raft.c "Quiescing"). */
+    uint8_t quiesce;
     /* APPEND: prev position, commit, entries. APPEND_RESP: success, index (match index on
      * success, else the back-off hint index), hint_term (conflicting term, 0 if none). */
     uint8_t success;
@@ -163,6 +166,8 @@ enum raft_mutation {
     RAFT_MUT_READ_NO_HEARTBEAT, /* serve ReadIndex reads without the heartbeat round */
     RAFT_MUT_READ_BEFORE_NOOP,  /* serve reads before the new leader's no-op commits */
     RAFT_MUT_NO_TRUNCATE,       /* keep conflicting follower entries (append past them) */
+    RAFT_MUT_QUIESCE_NO_WAKE,   /* a quiesced follower told its leader's node is down keeps
+                                   its election timer off (never campaigns) */
     RAFT_MUT_COUNT
 };
 
@@ -184,6 +189,8 @@ struct raft_config {
     uint32_t clock_drift_ppm; /* the clock-rate drift bound leases assume */
     uint32_t late_bound_ms;   /* gray failure: step down when disk/ticks run this late;
                                  0 = off */
+    uint32_t quiesce_ticks;   /* an idle group quiesces after this many idle heartbeat
+                                 intervals (raft.c "Quiescing"); 0 = never */
     uint32_t mutation;        /* enum raft_mutation, tests only */
     const struct hy_log *log; /* borrowed; outlives the struct raft; may be NULL */
 };
@@ -203,6 +210,8 @@ enum raft_event_type {
     RAFT_EV_CHANGE,        /* membership change (leader only) */
     RAFT_EV_TRANSFER,      /* hand leadership to `target` (leader only) */
     RAFT_EV_FORCE,         /* UNSAFE recovery: become the only voter and lead (see below) */
+    RAFT_EV_LIVENESS,      /* node-level failure detection: server `id` is suspected down
+                              (alive = 0) or reachable again (alive = 1) */
 };
 
 enum raft_change_op { RAFT_ADD_LEARNER = 1, RAFT_PROMOTE, RAFT_REMOVE };
@@ -253,6 +262,10 @@ struct raft_event {
         struct {
             raft_id target;
         } transfer;
+        struct {
+            raft_id id;
+            int alive;
+        } liveness;
     };
 };
 
@@ -354,6 +367,13 @@ struct raft {
     uint64_t transfer_deadline_ms;
     uint64_t unpersisted_since_ms; /* gray failure: oldest write not yet reported durable */
     uint64_t step_down_removed;    /* leader removed from config: step down when committed */
+    /* Quiescing (raft.c "Quiescing"): no timer and no messages while set. */
+    int quiesced;
+    uint32_t idle_ticks;           /* leader: consecutive idle heartbeat intervals */
+    uint64_t quiesce_seq;          /* leader: heartbeat round that asked followers to quiesce */
+    uint64_t quorum_from_ms;       /* leader: check-quorum window starts here (term or wake) */
+    uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
+                                      unless node-level liveness says the leader is down */
     /* The latest snapshot (may be ahead of log.snap_index: trailing entries are kept), held
      * for sending, and the one being received in chunks. */
     uint64_t snapshot_index;
@@ -383,6 +403,7 @@ struct raft {
      * a node that lacked it can send one: on_append); the term last logged. */
     uint64_t stat_conflicts_refused;
     uint64_t conflict_logged_term;
+    uint64_t stat_quiesces; /* times this server quiesced a group (leader) or followed */
 };
 
 /* Initializes r from cfg (copied). The server is inert until a RAFT_EV_START event. */
@@ -417,17 +438,23 @@ int raft_lease_enabled(const struct raft *r);
 /* What a leader knows of another server of its configuration. */
 struct raft_follower {
     uint64_t match_index;   /* highest index known to be in its log */
-    uint64_t last_heard_ms; /* when it last answered (the leader's clock) */
+    uint64_t last_heard_ms; /* when it last answered (the leader's clock); UINT64_MAX = now:
+                               the group is quiesced and the node-level view (RAFT_EV_LIVENESS)
+                               has not reported it down, which is what stands for contact */
     int answered;           /* 1 once it answered this leader at all */
     int caught_up;          /* 1 when RAFT_PROMOTE would accept it now (§4.2.1) */
 };
 /* Leader only: fills *out for server `id` and returns 1; returns 0 when this server does not
  * lead or id is itself or not in the configuration. */
 int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *out);
+/* 1 while this server's group is quiesced: it runs no timer and sends nothing until an event
+ * wakes it (raft.c "Quiescing"). */
+int raft_quiesced(const struct raft *r);
 /* When this server last heard from a leader of its term (its clock, ms; 0 = never since
- * start). A leader returns its current time. Only what the server can know: a follower or a
- * learner cut off from everyone keeps the name of its last leader in raft_leader(), and this
- * says how old that knowledge is. */
+ * start). A leader returns its current time; a quiesced follower UINT64_MAX ("now": its
+ * leader confirmed everything and the node-level view has not reported its node down). Only what
+ * the server can know: a follower or a learner cut off from everyone keeps the name of its last
+ * leader in raft_leader(), and this says how old that knowledge is. */
 uint64_t raft_leader_contact_ms(const struct raft *r);
 /* The configuration in force at the latest snapshot (to store beside its bytes). */
 void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_out);

@@ -77,6 +77,19 @@ static void reencode(const struct wire_frame *fr, const struct wire_limits *l, s
         FUZZ_CHECK(wire_encode_forward(out, fr->type, fr->forward.req_id, fr->forward.data,
                                        fr->forward.len, l) == HY_OK);
         break;
+    case WIRE_HEARTBEAT: {
+        struct hy_buf entries;
+        hy_buf_init(&entries);
+        for (uint32_t i = 0; i < fr->heartbeat.count; i++) {
+            uint16_t group;
+            struct raft_message m;
+            wire_heartbeat_get(&fr->heartbeat, i, &group, &m);
+            FUZZ_CHECK(wire_heartbeat_add(&entries, group, &m) == HY_OK);
+        }
+        FUZZ_CHECK(wire_encode_heartbeat(out, entries.data, fr->heartbeat.count, l) == HY_OK);
+        hy_buf_free(&entries);
+        break;
+    }
     default: FUZZ_CHECK(0);
     }
 }
@@ -88,6 +101,10 @@ static void frame_record(struct hy_buf *d, const struct wire_frame *fr, const st
     if (fr->type == WIRE_RAFT) {
         check_raft_pointers(&fr->raft, f, len);
         FUZZ_CHECK(wire_raft_frame_len(&fr->raft) == len);
+    }
+    if (fr->type == WIRE_HEARTBEAT) {
+        FUZZ_CHECK(inside(fr->heartbeat.entries,
+                          (size_t)fr->heartbeat.count * WIRE_HEARTBEAT_ENTRY_BYTES, f, len));
     }
     if (fr->type == WIRE_FORWARD || fr->type == WIRE_FORWARD_REPLY || fr->type == WIRE_PUBLISH) {
         FUZZ_CHECK(inside(fr->forward.data, fr->forward.len, f, len));

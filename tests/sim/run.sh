@@ -43,7 +43,7 @@ fi
 
 # name, fault list, node count (0 = cycle), bound in seeds. Bounds leave room over the
 # measured first detection with the black-box checker (commit-old-term: 264; forget-vote: 11;
-# read-no-heartbeat: 21; read-before-noop: 5; the rest: 1).
+# read-no-heartbeat: 21; read-before-noop: 5; quiesce-no-wake: 16; the rest: 1).
 while read -r name faults nodes bound; do
     args=(--seeds "$bound" --from 1 --mutation "$name" --faults "$faults" --first-failure --quiet)
     [ "$nodes" != 0 ] && args+=(--nodes "$nodes")
@@ -63,6 +63,7 @@ apply-uncommitted all 0 50
 read-no-heartbeat isolate,partition,drop 0 300
 read-before-noop isolate,crash,transfer 0 100
 no-truncate all 0 50
+quiesce-no-wake quiesce,crash 0 200
 LIST
 
 scen_seeds=${SCEN_SEEDS:-100}

@@ -29,6 +29,8 @@ struct seen {
     uint64_t req_id;
     char data[64];
     int close_in_raft_cb;
+    int suspected, cleared; /* liveness_cb(0) and liveness_cb(1) */
+    uint16_t groups[128];   /* groups of the first raft messages, in arrival order */
     uint16_t last_group;
     int closed;
 };
@@ -50,6 +52,9 @@ static void closed_cb(void *arg)
 static void raft_cb(void *ctx, const char *from, uint16_t group, const struct raft_message *m)
 {
     struct seen *s = ctx;
+    if (s->n_raft < 128) {
+        s->groups[s->n_raft] = group;
+    }
     s->n_raft++;
     s->last = *m;
     s->last_group = group;
@@ -132,10 +137,25 @@ static void node_config(struct peer_config *cfg, const char *id, uint16_t port,
     cfg->seed = 42;
 }
 
+static void liveness_cb(void *ctx, const char *id, int alive)
+{
+    struct seen *s = ctx;
+    (void)id;
+    if (alive) {
+        s->cleared++;
+    } else {
+        s->suspected++;
+    }
+}
+
 static struct peer_callbacks callbacks(struct seen *s)
 {
-    return (struct peer_callbacks){s, raft_cb, forward_cb, forward_reply_cb, state_cb, NULL};
+    return (struct peer_callbacks){s, raft_cb, forward_cb, forward_reply_cb, state_cb, NULL,
+                                   liveness_cb};
 }
+
+/* Test knobs applied to node i's configuration by pair_start (NULL: defaults). */
+static void (*pair_tweak)(struct peer_config *cfg, int i);
 
 /* Runs the loop until *flag is non-zero or 5 s pass (then fails). */
 static void run_until(uv_loop_t *loop, const int *flag)
@@ -171,6 +191,9 @@ static void pair_start(struct pair *p)
         struct peer_config cfg;
         /* The whole list, self included: the transport skips its own entry. */
         node_config(&cfg, ids[i], p->addrs[i].port, p->addrs, 2);
+        if (pair_tweak != NULL) {
+            pair_tweak(&cfg, i);
+        }
         struct peer_callbacks cbs = callbacks(s[i]);
         assert_int_equal(peer_transport_create(&p->loop, &cfg, &cbs, &s[i]->t), HY_OK);
     }
@@ -396,6 +419,110 @@ static void test_backoff_bounds(void **state)
     }
 }
 
+/* Heartbeats and their answers of many groups sent in one loop turn leave as one HEARTBEAT
+ * frame, every field intact and in order; a frame of another kind seals the batch first. */
+static void test_heartbeats_of_many_groups_coalesce(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p);
+    struct peer_stats before, after;
+    assert_int_equal(peer_get_stats(p.a.t, "n2", &before), HY_OK);
+    for (uint16_t g = 1; g <= 100; g++) {
+        struct raft_message hb = {.type = g % 2 ? RAFT_MSG_APPEND : RAFT_MSG_APPEND_RESP,
+                                  .from = 1,
+                                  .to = 2,
+                                  .term = 5,
+                                  .seq = g,
+                                  .sent_ms = 1000 + g,
+                                  .quiesce = g == 99};
+        if (g % 2) {
+            hb.prev_index = hb.prev_term = 7;
+            hb.commit = 6;
+        } else {
+            hb.success = 1;
+            hb.index = 8;
+        }
+        assert_true(wire_heartbeat_fits(&hb));
+        assert_int_equal(peer_send_raft(p.a.t, "n2", g, &hb), HY_OK);
+    }
+    struct raft_entry e = {
+        .term = 5, .type = RAFT_ENTRY_COMMAND, .len = 1, .data = (const uint8_t *)"x"};
+    struct raft_message app = {.type = RAFT_MSG_APPEND,
+                               .from = 1,
+                               .to = 2,
+                               .term = 5,
+                               .prev_index = 7,
+                               .prev_term = 5,
+                               .n_entries = 1,
+                               .entries = &e};
+    assert_false(wire_heartbeat_fits(&app));
+    assert_int_equal(peer_send_raft(p.a.t, "n2", 200, &app), HY_OK);
+    assert_int_equal(peer_get_stats(p.a.t, "n2", &after), HY_OK);
+    assert_int_equal(after.heartbeats_coalesced - before.heartbeats_coalesced, 100);
+    assert_int_equal(after.frames_sent - before.frames_sent, 2); /* HEARTBEAT, then RAFT */
+    uint64_t deadline = uv_now(&p.loop) + 5000;
+    while (p.b.n_raft < 101) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        if (uv_now(&p.loop) > deadline) {
+            fail_msg("101 messages not received within 5 s (got %d)", p.b.n_raft);
+        }
+    }
+    for (uint16_t g = 1; g <= 100; g++) {
+        assert_int_equal(p.b.groups[g - 1], g);
+    }
+    assert_int_equal(p.b.groups[100], 200);
+    assert_int_equal(p.b.last.n_entries, 1);
+    pair_stop(&p);
+}
+
+static void tweak_silent_b(struct peer_config *cfg, int i)
+{
+    cfg->ping_interval_ms = 5000; /* no PING or PONG within the test */
+    cfg->ping_timeout_ms = 60000;
+    if (i == 0) {
+        cfg->suspect_ms = 150;
+        cfg->beacon_ms = 20;
+    }
+}
+
+static void tweak_beacon_b(struct peer_config *cfg, int i)
+{
+    tweak_silent_b(cfg, i);
+    cfg->beacon_ms = 20; /* b's beacon keeps a's view alive */
+}
+
+/* Node-level liveness: a peer that sends nothing for suspect_ms is suspected while its link
+ * stays up, and cleared by the next frame from it; one that beacons is never suspected. */
+static void test_silent_peer_is_suspected_and_beacon_keeps_it_alive(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_tweak = tweak_silent_b;
+    pair_start(&p);
+    run_until(&p.loop, &p.a.suspected);
+    assert_int_equal(p.a.down, 0); /* the link itself stays up */
+    struct raft_message hb = {
+        .type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 1, .success = 1};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 3, &hb), HY_OK);
+    run_until(&p.loop, &p.a.cleared);
+    assert_int_equal(p.a.suspected, 1);
+    pair_stop(&p);
+
+    pair_tweak = tweak_beacon_b;
+    pair_start(&p);
+    uint64_t end = uv_now(&p.loop) + 600;
+    while (uv_now(&p.loop) < end) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+    }
+    assert_int_equal(p.a.suspected, 0);
+    assert_int_equal(p.a.n_raft, 0); /* beacons carry no Raft message */
+    pair_stop(&p);
+    pair_tweak = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +533,8 @@ int main(void)
         cmocka_unit_test(test_send_failures),
         cmocka_unit_test(test_close_from_callback),
         cmocka_unit_test(test_backoff_bounds),
+        cmocka_unit_test(test_heartbeats_of_many_groups_coalesce),
+        cmocka_unit_test(test_silent_peer_is_suspected_and_beacon_keeps_it_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

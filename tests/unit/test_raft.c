@@ -57,6 +57,7 @@ struct tc {
     tfilter_cb filter;
     void *fctx;
     uint64_t sent;
+    uint64_t sent_by[TN];
 };
 
 static void tc_step(struct tc *c, int i, struct raft_event *ev);
@@ -92,6 +93,9 @@ static void tmsg_free(struct tmsg *t)
 static void tc_send(struct tc *c, const struct raft_message *m)
 {
     c->sent++;
+    if (m->from >= 1 && m->from <= TN) {
+        c->sent_by[m->from - 1]++;
+    }
     if (c->nq == c->capq) {
         c->capq = c->capq ? c->capq * 2 : 64;
         c->q = hy_xrealloc(c->q, c->capq * sizeof(*c->q));
@@ -214,7 +218,7 @@ static int tc_deliver_due(struct tc *c)
         return 1;
     }
     for (int i = 0; i < c->n; i++) {
-        if (c->nd[i].up && c->nd[i].timeout <= c->now) {
+        if (c->nd[i].up && c->nd[i].timeout != 0 && c->nd[i].timeout <= c->now) {
             struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
             tc_step(c, i, &ev);
             return 1;
@@ -1070,6 +1074,242 @@ static void test_leader_steps_down_when_its_disk_runs_late(void **state)
     tc_free(&c);
 }
 
+/* ---- quiescing (raft.c "Quiescing") --------------------------------------------------------- */
+
+static int tc_all_quiesced(const struct tc *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        if (c->nd[i].up && !raft_quiesced(&c->nd[i].r)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void tc_liveness(struct tc *c, int i, raft_id id, int alive)
+{
+    struct raft_event ev = {.type = RAFT_EV_LIVENESS};
+    ev.liveness.id = id;
+    ev.liveness.alive = alive;
+    tc_step(c, i, &ev);
+}
+
+/* Three voters quiescing after 2 idle heartbeat intervals; node 1 leads term 1 with "a". */
+static void tc_quiet_cluster(struct tc *c, uint32_t mutation)
+{
+    tc_init(c, 3, 3);
+    for (int i = 0; i < 3; i++) {
+        c->nd[i].r.cfg.quiesce_ticks = 2;
+        c->nd[i].r.cfg.mutation = mutation;
+    }
+    tc_start(c, 3);
+    assert_int_equal(tc_run_until_leader(c, 0, 1000), 104);
+    tc_submit(c, 0, "a");
+}
+
+/* Restarts node i from what it holds (term, vote, log): a fresh process starts unquiesced. */
+static void tc_restart(struct tc *c, int i)
+{
+    struct raft *r = &c->nd[i].r;
+    struct raft_config cfg = r->cfg;
+    uint64_t last = raft_last_index(r), term = raft_term(r);
+    raft_id vote = r->vote;
+    struct raft_entry *ents = hy_xcalloc(last + 1, sizeof(*ents));
+    for (uint64_t k = 1; k <= last; k++) {
+        ents[k - 1] = *raft_entry_get(r, k);
+        ents[k - 1].data = ents[k - 1].len ? hy_xmemdup(ents[k - 1].data, ents[k - 1].len) : NULL;
+    }
+    struct raft_membership boot = *raft_membership(r);
+    raft_free(r);
+    raft_init(r, &cfg);
+    struct raft_event ev = {.type = RAFT_EV_START};
+    ev.start.term = term;
+    ev.start.vote = vote;
+    ev.start.entries = ents;
+    ev.start.n_entries = (uint32_t)last;
+    ev.start.bootstrap = boot;
+    tc_step(c, i, &ev);
+    for (uint64_t k = 0; k < last; k++) {
+        hy_free((void *)ents[k].data);
+    }
+    hy_free(ents);
+}
+
+/* An idle group stops every timer and message once the leader saw every follower hold and
+ * commit its whole log for its idle intervals; nothing is sent afterwards. */
+static void test_idle_group_quiesces_and_sends_nothing(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    tc_run_until(&c, 300);
+    assert_true(tc_all_quiesced(&c));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(c.nd[i].timeout, 0); /* no timer at all */
+        assert_int_equal(c.nd[i].commit, raft_last_index(&c.nd[0].r));
+        assert_int_equal(raft_term(&c.nd[i].r), 1);
+    }
+    uint64_t sent = c.sent;
+    tc_run_until(&c, 60000);
+    assert_int_equal(c.sent, sent);
+    assert_true(tc_all_quiesced(&c));
+    /* Queries treat a quiesced group's silence as contact (the node level watches it). */
+    struct raft_follower f;
+    assert_int_equal(raft_follower_info(&c.nd[0].r, 2, &f), 1);
+    assert_true(f.last_heard_ms == UINT64_MAX);
+    assert_true(raft_leader_contact_ms(&c.nd[1].r) == UINT64_MAX);
+    tc_free(&c);
+}
+
+/* A proposal wakes the quiesced group: it commits on every server, then the group quiesces
+ * again. */
+static void test_quiesced_group_wakes_on_submit(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    tc_run_until(&c, 5000);
+    assert_true(tc_all_quiesced(&c));
+    tc_submit(&c, 0, "b");
+    assert_false(raft_quiesced(&c.nd[0].r));
+    uint64_t last = raft_last_index(&c.nd[0].r);
+    tc_run_until(&c, 5005);
+    for (int i = 0; i < 3; i++) {
+        assert_false(raft_quiesced(&c.nd[i].r));
+        assert_int_equal(raft_last_index(&c.nd[i].r), last);
+    }
+    assert_int_equal(c.nd[0].commit, last);
+    tc_run_until(&c, 5400);
+    assert_true(tc_all_quiesced(&c));
+    assert_int_equal(c.nd[1].commit, last);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    tc_free(&c);
+}
+
+/* Liveness: with the leader's node gone, quiesced followers hear of it from the node level
+ * only; told, they campaign as after an election timeout, within its random spread (node 3's
+ * is 0 here: at once, leading 4 ms later; node 2's is 100 ms). Not told, nothing would ever
+ * happen (the control half). */
+static void test_quiesced_followers_campaign_when_leader_node_is_down(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    c.nd[1].r.cfg.election_timeout_min_ms = 300;
+    c.nd[1].r.cfg.election_timeout_max_ms = 400;
+    c.nd[2].r.cfg.election_timeout_min_ms = c.nd[2].r.cfg.election_timeout_max_ms = 300;
+    tc_run_until(&c, 1000);
+    assert_true(tc_all_quiesced(&c));
+    c.nd[0].up = 0; /* kill -9 of the leader */
+    tc_run_until(&c, 5000);
+    assert_int_equal(tc_leaders(&c), 0); /* no living leader, and nobody notices */
+    assert_true(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r));
+    tc_liveness(&c, 1, 1, 0);
+    tc_liveness(&c, 2, 1, 0);
+    assert_int_equal(raft_leader(&c.nd[1].r), RAFT_NONE);
+    c.nd[0].r.role = RAFT_FOLLOWER; /* (so that the search below looks at the living) */
+    tc_run_until(&c, 5003);
+    assert_int_equal(tc_leaders(&c), 0);
+    tc_run_until(&c, 5004);
+    assert_int_equal(raft_role(&c.nd[2].r), RAFT_LEADER);
+    assert_int_equal(raft_term(&c.nd[2].r), 2);
+    tc_submit(&c, 2, "c");
+    tc_run_until(&c, 5010);
+    assert_int_equal(c.nd[2].commit, raft_last_index(&c.nd[2].r)); /* committed with node 2 */
+    tc_run_until(&c, 5100);
+    assert_int_equal(c.nd[1].commit, raft_last_index(&c.nd[2].r));
+    tc_free(&c);
+}
+
+/* The mutation quiesce-no-wake (a follower told its leader is down keeps its election timer
+ * off) leaves the group without a leader for good: what the simulator's check catches. */
+static void test_quiesce_no_wake_mutation_never_elects(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_QUIESCE_NO_WAKE);
+    tc_run_until(&c, 1000);
+    assert_true(tc_all_quiesced(&c));
+    c.nd[0].up = 0;
+    c.nd[0].r.role = RAFT_FOLLOWER;
+    tc_liveness(&c, 1, 1, 0);
+    tc_liveness(&c, 2, 1, 0);
+    assert_int_equal(tc_run_until_any_leader(&c, 30000), -1);
+    tc_free(&c);
+}
+
+/* A follower restarting while the group is quiesced starts with its timer running; its
+ * pre-vote must not depose the live leader (§4.2.3 stickiness holds on the woken follower),
+ * it wakes the leader instead, which takes it back, and the group quiesces again in term 1. */
+static void test_restarted_follower_does_not_depose_quiesced_leader(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    tc_run_until(&c, 1000);
+    assert_true(tc_all_quiesced(&c));
+    tc_restart(&c, 2);
+    assert_false(raft_quiesced(&c.nd[2].r));
+    tc_run_until(&c, 4000);
+    assert_int_equal(tc_leaders(&c), 1);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(raft_term(&c.nd[i].r), 1);
+    }
+    assert_int_equal(raft_leader(&c.nd[2].r), 1);
+    assert_true(tc_all_quiesced(&c));
+    tc_free(&c);
+}
+
+/* A follower that does not answer keeps the group awake, unless the node level reports it
+ * down; when it is back (reported up), the leader wakes, catches it up, and all quiesce. */
+static void test_silent_follower_blocks_quiescing_unless_reported_down(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    tc_isolate(&c, 2, 1);
+    tc_submit(&c, 0, "b");
+    tc_run_until(&c, 2000);
+    assert_false(raft_quiesced(&c.nd[0].r));
+    tc_liveness(&c, 0, 3, 0);
+    tc_run_until(&c, 2400);
+    assert_true(raft_quiesced(&c.nd[0].r) && raft_quiesced(&c.nd[1].r));
+    uint64_t sent0 = c.sent_by[0], sent1 = c.sent_by[1];
+    tc_run_until(&c, 2600);
+    /* Only the cut-off follower's own pre-votes, which go nowhere, are sent. */
+    assert_true(raft_quiesced(&c.nd[0].r));
+    assert_int_equal(c.sent_by[0], sent0);
+    assert_int_equal(c.sent_by[1], sent1);
+    tc_isolate(&c, 2, 0);
+    tc_liveness(&c, 0, 3, 1);
+    assert_false(raft_quiesced(&c.nd[0].r));
+    tc_run_until(&c, 4000);
+    assert_int_equal(raft_last_index(&c.nd[2].r), raft_last_index(&c.nd[0].r));
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_true(tc_all_quiesced(&c));
+    tc_free(&c);
+}
+
+/* A quiesced leader that lost its followers (their nodes reported down) wakes, and
+ * check-quorum (§6.2) steps it down an election timeout later. */
+static void test_quiesced_leader_without_majority_steps_down(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    tc_run_until(&c, 1000);
+    assert_true(tc_all_quiesced(&c));
+    c.nd[1].up = c.nd[2].up = 0;
+    tc_liveness(&c, 0, 2, 0);
+    assert_false(raft_quiesced(&c.nd[0].r));
+    tc_liveness(&c, 0, 3, 0);
+    tc_run_until(&c, 1000 + 100 + 60);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
+    tc_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1095,6 +1335,13 @@ int main(void)
         cmocka_unit_test(test_read_index_batches_reads_into_one_heartbeat_round),
         cmocka_unit_test(test_lease_reads_off_under_excessive_drift),
         cmocka_unit_test(test_leader_steps_down_when_its_disk_runs_late),
+        cmocka_unit_test(test_idle_group_quiesces_and_sends_nothing),
+        cmocka_unit_test(test_quiesced_group_wakes_on_submit),
+        cmocka_unit_test(test_quiesced_followers_campaign_when_leader_node_is_down),
+        cmocka_unit_test(test_quiesce_no_wake_mutation_never_elects),
+        cmocka_unit_test(test_restarted_follower_does_not_depose_quiesced_leader),
+        cmocka_unit_test(test_silent_follower_blocks_quiescing_unless_reported_down),
+        cmocka_unit_test(test_quiesced_leader_without_majority_steps_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

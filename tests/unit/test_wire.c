@@ -204,6 +204,7 @@ static struct raft_message sample_raft(uint32_t type)
     m.transfer = type == RAFT_MSG_VOTE;
     m.granted = type == RAFT_MSG_VOTE_RESP;
     m.success = type == RAFT_MSG_APPEND_RESP || type == RAFT_MSG_SNAPSHOT_RESP;
+    m.quiesce = type == RAFT_MSG_APPEND_RESP; /* the quiesce flag survives the trip */
     m.prev_index = 13;
     m.prev_term = 14;
     m.commit = 15;
@@ -247,6 +248,7 @@ static void assert_raft_equal(const struct raft_message *a, const struct raft_me
     assert_int_equal(!!a->transfer, !!b->transfer);
     assert_int_equal(!!a->granted, !!b->granted);
     assert_int_equal(!!a->success, !!b->success);
+    assert_int_equal(!!a->quiesce, !!b->quiesce);
     assert_int_equal(a->n_entries, b->n_entries);
     for (uint32_t i = 0; i < a->n_entries; i++) {
         assert_true(a->entries[i].term == b->entries[i].term);
@@ -576,7 +578,7 @@ static void test_raft_counts_inconsistent(void **state)
     size_t ent0 = WIRE_RAFT_FIXED_BYTES; /* APPEND has no membership */
     expect_raft_edit_refused(&app, 0, 0, 1, "unknown raft message type");
     expect_raft_edit_refused(&app, 0, RAFT_MSG_TYPE_COUNT, 1, "unknown raft message type");
-    expect_raft_edit_refused(&app, 1, 0x10, 1, "unknown flags");
+    expect_raft_edit_refused(&app, 1, 0x20, 1, "unknown flags");
     expect_raft_edit_refused(&app, 4, 1000, 4, "exceed the payload");
     expect_raft_edit_refused(&app, 4, 1001, 4, "over the limit");
     expect_raft_edit_refused(&app, 4, 2, 4, "entry lengths do not match");
@@ -866,6 +868,120 @@ static void test_hmac_known_answer(void **state)
     assert_memory_equal(mac, want, sizeof(want));
 }
 
+/* The coalesced heartbeat carries every field of heartbeats and their answers of several
+ * groups, in order; an empty one is a valid frame (node liveness only). */
+static void test_heartbeat_roundtrip(void **state)
+{
+    (void)state;
+    struct wire_limits l;
+    wire_limits_default(&l);
+    struct raft_message in[3];
+    memset(in, 0, sizeof(in));
+    in[0] = (struct raft_message){.type = RAFT_MSG_APPEND,
+                                  .from = 1,
+                                  .to = UINT64_MAX,
+                                  .term = 7,
+                                  .prev_index = 40,
+                                  .prev_term = 6,
+                                  .commit = 39,
+                                  .seq = 5,
+                                  .sent_ms = 123456789,
+                                  .quiesce = 1};
+    in[1] = (struct raft_message){.type = RAFT_MSG_APPEND_RESP,
+                                  .from = 2,
+                                  .to = 1,
+                                  .term = 7,
+                                  .success = 1,
+                                  .index = 40,
+                                  .seq = 5,
+                                  .sent_ms = 123456789,
+                                  .quiesce = 1};
+    in[2] = (struct raft_message){
+        .type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1, .term = 7, .index = 12, .hint_term = 4};
+    const uint16_t groups[3] = {1, 4095, 0};
+    struct hy_buf ents, b;
+    hy_buf_init(&ents);
+    hy_buf_init(&b);
+    for (int i = 0; i < 3; i++) {
+        assert_true(wire_heartbeat_fits(&in[i]));
+        assert_int_equal(wire_heartbeat_add(&ents, groups[i], &in[i]), HY_OK);
+    }
+    assert_int_equal(ents.len, 3 * WIRE_HEARTBEAT_ENTRY_BYTES);
+    assert_int_equal(wire_encode_heartbeat(&b, ents.data, 3, &l), HY_OK);
+    assert_int_equal(wire_encode_heartbeat(&b, NULL, 0, &l), HY_OK);
+    struct wire_reader r;
+    wire_reader_init(&r, &l);
+    struct wire_frame f;
+    size_t consumed;
+    assert_int_equal(wire_read(&r, b.data, b.len, &consumed, &f), HY_OK);
+    assert_int_equal(f.type, WIRE_HEARTBEAT);
+    assert_int_equal(f.heartbeat.count, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        uint16_t g;
+        struct raft_message m;
+        wire_heartbeat_get(&f.heartbeat, i, &g, &m);
+        assert_int_equal(g, groups[i]);
+        assert_raft_equal(&in[i], &m);
+    }
+    assert_int_equal(wire_read(&r, b.data + consumed, b.len - consumed, &consumed, &f), HY_OK);
+    assert_int_equal(f.type, WIRE_HEARTBEAT);
+    assert_int_equal(f.heartbeat.count, 0);
+    wire_reader_free(&r);
+    hy_buf_free(&ents);
+    hy_buf_free(&b);
+}
+
+/* What is not a heartbeat or its answer never goes in one; a frame with a bad count, a bad
+ * entry type, unknown flags or an entry the encoder would refuse is a protocol error. */
+static void test_heartbeat_refuses(void **state)
+{
+    (void)state;
+    struct wire_limits l;
+    wire_limits_default(&l);
+    struct raft_message app = sample_raft(RAFT_MSG_APPEND); /* has entries */
+    struct raft_message vote = sample_raft(RAFT_MSG_VOTE);
+    struct hy_buf ents, b;
+    hy_buf_init(&ents);
+    hy_buf_init(&b);
+    assert_false(wire_heartbeat_fits(&app));
+    assert_false(wire_heartbeat_fits(&vote));
+    assert_int_equal(wire_heartbeat_add(&ents, 1, &vote), HY_EINVAL);
+    assert_int_equal(ents.len, 0);
+    struct raft_message hb = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 1, .commit = 1};
+    struct raft_message resp_commit = {
+        .type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 1, .commit = 3};
+    assert_false(wire_heartbeat_fits(&resp_commit)); /* an answer carries no commit */
+    assert_int_equal(wire_heartbeat_add(&ents, 1, &hb), HY_OK);
+    /* (offset in the payload, value, what the reader says) */
+    struct {
+        size_t off;
+        uint8_t val;
+        const char *why;
+    } bad[] = {
+        {0, 2, "count does not match"},
+        {4 + 2, RAFT_MSG_VOTE, "of type"},
+        {4 + 3, 0x01, "unknown flags"},
+        {4 + 4, 0, "not a heartbeat"}, /* from = 0 (its low byte was 1) */
+    };
+    for (size_t k = 0; k < HY_ARRAY_LEN(bad); k++) {
+        hy_buf_reset(&b);
+        assert_int_equal(wire_encode_heartbeat(&b, ents.data, 1, &l), HY_OK);
+        b.data[WIRE_HEADER_BYTES + bad[k].off] = bad[k].val;
+        refresh_crc(b.data);
+        expect_error(&b, &l, HY_EPROTO, bad[k].why);
+    }
+    /* An answer with a commit index: the reader applies the encoder's rule. */
+    hy_buf_reset(&b);
+    assert_int_equal(wire_encode_heartbeat(&b, ents.data, 1, &l), HY_OK);
+    b.data[WIRE_HEADER_BYTES + 4 + 2] = RAFT_MSG_APPEND_RESP; /* commit word (39..) is 1 */
+    refresh_crc(b.data);
+    expect_error(&b, &l, HY_EPROTO, "not a heartbeat");
+    l.frame_bytes_max = WIRE_HEADER_BYTES + 4 + WIRE_HEARTBEAT_ENTRY_BYTES - 1;
+    assert_int_equal(wire_encode_heartbeat(&b, ents.data, 1, &l), HY_ETOOBIG);
+    hy_buf_free(&ents);
+    hy_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -881,6 +997,8 @@ int main(void)
         cmocka_unit_test(test_truncated_payloads),
         cmocka_unit_test(test_bad_reject_and_names),
         cmocka_unit_test(test_raft_counts_inconsistent),
+        cmocka_unit_test(test_heartbeat_roundtrip),
+        cmocka_unit_test(test_heartbeat_refuses),
         cmocka_unit_test(test_handshake_accepts),
         cmocka_unit_test(test_handshake_wrong_cluster),
         cmocka_unit_test(test_handshake_wrong_secret),
