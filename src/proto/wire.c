@@ -47,12 +47,12 @@ void wire_limits_default(struct wire_limits *l)
 const char *wire_type_name(uint8_t type)
 {
     static const char *const names[WIRE_TYPE_COUNT] = {
-        [WIRE_HELLO] = "HELLO",         [WIRE_CHALLENGE] = "CHALLENGE",
-        [WIRE_AUTH] = "AUTH",           [WIRE_WELCOME] = "WELCOME",
-        [WIRE_REJECT] = "REJECT",       [WIRE_RAFT] = "RAFT",
-        [WIRE_PING] = "PING",           [WIRE_PONG] = "PONG",
-        [WIRE_FORWARD] = "FORWARD",     [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
-        [WIRE_PUBLISH] = "PUBLISH",     [WIRE_HEARTBEAT] = "HEARTBEAT",
+        [WIRE_HELLO] = "HELLO",     [WIRE_CHALLENGE] = "CHALLENGE",
+        [WIRE_AUTH] = "AUTH",       [WIRE_WELCOME] = "WELCOME",
+        [WIRE_REJECT] = "REJECT",   [WIRE_RAFT] = "RAFT",
+        [WIRE_PING] = "PING",       [WIRE_PONG] = "PONG",
+        [WIRE_FORWARD] = "FORWARD", [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
+        [WIRE_PUBLISH] = "PUBLISH", [WIRE_HEARTBEAT] = "HEARTBEAT",
     };
     return type > 0 && type < WIRE_TYPE_COUNT ? names[type] : "?";
 }
