@@ -13,7 +13,7 @@
 #    7 nodes, WHOLE_PART_SEEDS (300) with several Raft groups per node (--partitions 0: each seed
 #    picks 1, 2, 4 or 8 partitions) and WHOLE_EARLY_SEEDS (100) with --rejoin-early; seeds run
 #    twice must give the same trace digest; each node-level mutation must be caught within its
-#    bound; the regression seeds of fixed bugs must pass.
+#    bound (five of them with 4 partitions too); the regression seeds of fixed bugs must pass.
 # Exits non-zero on any failing clean seed or any mutation left undetected.
 set -uo pipefail
 out=${1:?usage: tests/sim/run.sh <outdir holding halyard-sim>}
