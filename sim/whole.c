@@ -1384,8 +1384,9 @@ static void probe_reply(struct world *w, struct w_client *c, const struct resp_v
         }
     }
     if (bad != NULL) {
-        w_fail(w, "c%d: probe %d on n%d: %s: %.*s", c->idx + 1, c->probe, c->node + 1, bad,
-               (int)HY_MIN(v->len, 80), (const char *)v->str);
+        w_fail(w, "c%d: probe %d on n%d: %s: (RESP type %d, %zu elements) %.*s", c->idx + 1,
+               c->probe, c->node + 1, bad, (int)v->type, v->count, (int)HY_MIN(v->len, 80),
+               (const char *)v->str);
     }
     if (c->probe == WP_FLUSHALL) {
         flush_finish(w, c, v->type == RESP_SIMPLE);

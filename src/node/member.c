@@ -562,7 +562,18 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
      * again (that would drop the members re-added since). */
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
-        if (g->force_pending && !replica_is_leader(g) && replica_force(g, now_ms) == HY_OK) {
+        if (!g->force_pending || replica_is_leader(g)) {
+            continue;
+        }
+        if (raft_leader(&g->raft) != RAFT_NONE ||
+            replica_reachable_voters(g) >= replica_voters(g) / 2 + 1) {
+            /* It stepped down for a leader elected by a majority (members re-added since,
+             * a transfer): forcing it now would drop what that majority committed (seed
+             * 24001517 --partitions 2). */
+            g->force_pending = 0;
+            continue;
+        }
+        if (replica_force(g, now_ms) == HY_OK) {
             g->force_pending = 0;
             hy_log(n->log, HY_LOG_WARN,
                    "FORCE-QUORUM: group %u, led here until it lost its majority, is forced too",
