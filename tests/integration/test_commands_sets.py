@@ -193,4 +193,7 @@ def test_spop_through_a_follower_removes_the_same_members_everywhere(cluster):
     for i in range(3):
         wait_for(lambda: _replica_members(cluster.ports[i], "s") == want, 10,
                  "replica %d to apply the set writes" % i)
-        assert len(_replica_members(cluster.ports[i], "u")) == 60
+        # SUNIONSTORE is the entry after the last one that changed s: wait for it too (a
+        # replica whose s is final may not have applied it yet).
+        wait_for(lambda: len(_replica_members(cluster.ports[i], "u")) == 60, 10,
+                 "replica %d to apply SUNIONSTORE" % i)
