@@ -161,10 +161,26 @@ def test_resp3_and_redis_py(srv):
 
 # ---- a partitioned cluster ---------------------------------------------------------------------
 
+def settled(c):
+    """Every node sees a leader for each of the 4 partitions, the same one, and the leaderships
+    are balanced (1, 1, 2): the balancer, which moves leaderships after a start, is done."""
+    views = []
+    for port in c.ports:
+        with RawConn(port) as r:
+            views.append(sorted((e[0], e[1], e[2][1]) for e in r.cmd("CLUSTER", "SLOTS")))
+    if any(v != views[0] for v in views) or len(views[0]) < 4:
+        return False
+    counts = {}
+    for _lo, _hi, port in views[0]:
+        counts[port] = counts.get(port, 0) + 1
+    return sorted(counts.values()) == [1, 1, 2]
+
+
 @pytest.fixture
 def cluster(tmp_path_factory):
     c = Cluster(tmp_path_factory, 3, {"partitions": 4})
     c.start_all()
+    wait_for(lambda: settled(c), 30, "the partitions' leaderships to settle")
     yield c
     errors = c.stop_all()
     assert not errors, "\n".join(errors)
