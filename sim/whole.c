@@ -1389,7 +1389,8 @@ static void node_up(struct world *w, int i)
     wn->wal_cfg.must_exist = wn->formed;
     struct wal_recovered rec;
     char err[512] = "";
-    int rc = wal_open(wn->disk, &wn->wal_cfg, &wn->wal, &rec, err, sizeof(err));
+    const uint32_t group0 = 0; /* the node's one group; the shared WAL takes a list */
+    int rc = wal_open(wn->disk, &wn->wal_cfg, &group0, 1, &wn->wal, &rec, err, sizeof(err));
     if (rc != HY_OK) {
         w_fail(w, "%s does not recover its log: %s", wn->name, err);
         node_destroy(wn->node);
