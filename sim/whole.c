@@ -1387,6 +1387,7 @@ static void node_up(struct world *w, int i)
     wal_config_default(&wn->wal_cfg);
     wn->wal_cfg.segment_size_bytes = 16 * 1024;
     wn->wal_cfg.must_exist = wn->formed;
+    wn->wal_cfg.log = w->o.trace ? &wn->log : NULL;
     struct wal_recovered rec;
     char err[512] = "";
     const uint32_t group0 = 0; /* the node's one group; the shared WAL takes a list */
