@@ -169,6 +169,10 @@ static void durable_done_cb(void *ctx, const struct wal_thread_done *done)
                full ? "disk full: writes are refused until space is freed; reads go on"
                     : "disk space is back: writes accepted again");
     }
+    /* Old segments pinned by these groups' entries: snapshots let the log collect them. */
+    for (size_t i = 0; i < done->n_snapshot_wanted; i++) {
+        (void)node_snapshot_request(d->node, done->snapshot_wanted[i], io_clock_ms());
+    }
     /* Requests complete in submission order: every group's batches up to durable_seq. */
     for (size_t i = 0; i < d->group_count; i++) {
         struct durable_group *g = &d->groups[i];

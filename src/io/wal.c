@@ -711,6 +711,21 @@ int wal_snapshot_wanted(const struct wal *w, uint32_t group)
            w->closed[0].max_index[slot] > g->snap_index && g->last_index > g->snap_index;
 }
 
+size_t wal_pinning_groups(const struct wal *w, uint32_t *out, size_t cap)
+{
+    if (w->cfg.segments_soft_max == 0 || w->n_closed <= w->cfg.segments_soft_max) {
+        return 0;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_groups && n < cap; i++) {
+        const struct wal_group *g = &w->groups[i];
+        if (w->closed[0].max_index[i] > g->snap_index && g->last_index > g->snap_index) {
+            out[n++] = g->id;
+        }
+    }
+    return n;
+}
+
 /* ---- queries and teardown ------------------------------------------------------------------- */
 
 uint64_t wal_last_index(const struct wal *w, uint32_t group)

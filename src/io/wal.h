@@ -136,6 +136,11 @@ int wal_snapshot_put(struct wal *w, uint32_t group, const struct wal_snapshot *s
  * long, or its entries pin the oldest segment while there are too many). */
 int wal_snapshot_wanted(const struct wal *w, uint32_t group);
 
+/* The groups whose unsnapshotted entries keep the oldest segment while there are more than
+ * segments_soft_max closed segments (what the node should snapshot so that the log can be
+ * collected): up to cap ids into out; returns how many. */
+size_t wal_pinning_groups(const struct wal *w, uint32_t *out, size_t cap);
+
 uint64_t wal_last_index(const struct wal *w, uint32_t group); /* snapshot index when empty */
 uint64_t wal_last_term(const struct wal *w, uint32_t group);
 uint64_t wal_first_index(const struct wal *w, uint32_t group); /* 0 when the log is empty */

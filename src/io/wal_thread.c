@@ -13,7 +13,8 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 
-#define WAL_THREAD_RETRY_NS (200ull * 1000 * 1000)
+#define WAL_THREAD_RETRY_NS   (200ull * 1000 * 1000)
+#define WAL_THREAD_WANTED_MAX 64 /* groups asked to snapshot per report */
 
 /* A copied request; all of its memory is one allocation after the struct. */
 struct wt_req {
@@ -47,6 +48,8 @@ struct wal_thread {
     int stopping;
     struct wal_thread_done state;
     int state_dirty;
+    uint32_t wanted[WAL_THREAD_WANTED_MAX];      /* state.snapshot_wanted (under mu) */
+    uint32_t wanted_loop[WAL_THREAD_WANTED_MAX]; /* the loop's copy */
     struct hy_histo sync_time; /* one sample per list of requests written (write + fdatasync) */
 };
 
@@ -155,6 +158,8 @@ static void wt_report(struct wal_thread *t)
 {
     uv_mutex_lock(&t->mu);
     struct wal_thread_done d = t->state;
+    memcpy(t->wanted_loop, t->wanted, d.n_snapshot_wanted * sizeof(uint32_t));
+    d.snapshot_wanted = t->wanted_loop;
     int dirty = t->state_dirty;
     t->state_dirty = 0;
     uv_mutex_unlock(&t->mu);
@@ -222,6 +227,7 @@ static void wt_publish(struct wal_thread *t, int rc, uint64_t seq)
 {
     if (rc == HY_OK) {
         t->state.durable_seq = seq;
+        t->state.n_snapshot_wanted = wal_pinning_groups(t->w, t->wanted, WAL_THREAD_WANTED_MAX);
     }
     if (rc == HY_OK || rc != t->state.status) {
         t->state.status = rc;

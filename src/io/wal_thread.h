@@ -43,6 +43,9 @@ struct wal_thread_req {
 struct wal_thread_done {
     int status;           /* HY_OK, HY_ENOSPC (retrying), HY_EIO (fatal: abort) */
     uint64_t durable_seq; /* every request with seq <= durable_seq is durable */
+    /* Groups the log asks to snapshot (wal_pinning_groups after the last write). */
+    const uint32_t *snapshot_wanted;
+    size_t n_snapshot_wanted;
 };
 
 /* Called on the loop thread; `done` is borrowed for the call. Several completions may be

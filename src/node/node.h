@@ -273,6 +273,12 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
 /* The ids of the Raft groups this node holds (ascending), up to cap; returns their count. */
 size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap);
 
+/* The durable log asks for a snapshot of `group` (its old entries keep log segments that the
+ * other groups no longer need: wal.h wal_pinning_groups). Starts one as a due snapshot would,
+ * unless one is under way or nothing was applied since the last. HY_OK when started,
+ * HY_EEXIST when not needed, HY_ENOTFOUND for an unknown group. */
+int node_snapshot_request(struct hy_node *n, uint32_t group, uint64_t now_ms);
+
 /* A Raft message from a peer (borrowed for the call). */
 void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *m, uint64_t now_ms);
 

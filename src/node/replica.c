@@ -683,6 +683,19 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     wake_clients(n, now_ms);
 }
 
+int node_snapshot_request(struct hy_node *n, uint32_t group, uint64_t now_ms)
+{
+    struct node_group *g = node_group_get(n, group);
+    if (g == NULL || !g->started) {
+        return HY_ENOTFOUND;
+    }
+    if (g->snap_pending != 0 || g->snap_finishing || g->applied <= raft_snapshot_index(&g->raft)) {
+        return HY_EEXIST;
+    }
+    start_snapshot(g, now_ms);
+    return HY_OK;
+}
+
 int replica_is_leader(const struct node_group *g)
 {
     return g->started && raft_role(&g->raft) == RAFT_LEADER;

@@ -1464,12 +1464,16 @@ static void test_gc_with_lagging_group(void **state)
     assert_true(wal_segment_count(f.w) > f.cfg.segments_soft_max);
     assert_true(wal_snapshot_wanted(f.w, mg_ids[1]));
     assert_false(wal_snapshot_wanted(f.w, mg_ids[0]));
+    uint32_t pinning[4];
+    assert_int_equal(wal_pinning_groups(f.w, pinning, 4), 1);
+    assert_int_equal(pinning[0], mg_ids[1]);
     mfx_reopen(&f);
     mfx_check(&f);
     struct wal_snapshot s = snap_at(3, 1, data, sizeof(data));
     assert_int_equal(wal_snapshot_put(f.w, mg_ids[1], &s, 0), HY_OK);
     f.m[1].snap = 3;
     assert_false(wal_snapshot_wanted(f.w, mg_ids[1]));
+    assert_int_equal(wal_pinning_groups(f.w, pinning, 4), 0);
     /* The backlog is collected (group 0's own retention no longer pins under pressure). */
     assert_true(wal_segment_count(f.w) <= f.cfg.segments_soft_max + 1);
     mfx_reopen(&f);
