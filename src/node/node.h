@@ -108,7 +108,9 @@ enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN };
 
 struct node_io_batch {
     struct node_io_batch *next;
-    uint32_t group; /* the Raft group it belongs to (its log, its messages) */
+    struct node_io_batch *prev; /* engine's: O(1) removal with thousands of groups */
+    uint64_t group_seq;         /* engine's: its place among its group's batches */
+    uint32_t group;             /* the Raft group it belongs to (its log, its messages) */
     int term_vote_changed;
     uint64_t term;
     raft_id vote;
