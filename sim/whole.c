@@ -1340,6 +1340,12 @@ static void check_recovery(struct world *w, struct w_node *wn, const struct wal_
                last, wn->ack_last);
         return;
     }
+    if (rec->snapshot.index > wn->ack_last) {
+        /* A snapshot past everything acknowledged: the install a crash interrupted after its
+         * file was durable and before the log's truncation record was (the shared WAL writes
+         * that record; recovery rule 6 then drops the older log). It covers ack_last. */
+        return;
+    }
     uint64_t term = 0;
     if (wn->ack_last == rec->snapshot.index) {
         term = rec->snapshot.term;

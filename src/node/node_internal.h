@@ -313,8 +313,8 @@ size_t node_data_groups(const struct hy_node *n, struct node_group *const **out)
 size_t node_key_count(const struct hy_node *n, size_t *volatile_out);
 /* A session id names the group whose store opened it: id >> NODE_SESSION_GROUP_SHIFT. */
 #define NODE_SESSION_GROUP_SHIFT 48
-/* SCAN cursors carry the partition in their low bits (cmd_keys.c). */
-#define NODE_SCAN_PARTS          4096
+/* SCAN cursors carry the partition in their low bits (cmd_keys.c): 10 bits. */
+#define NODE_SCAN_PARTS          1024
 _Static_assert(NODE_SCAN_PARTS >= NODE_PARTITIONS_MAX, "a SCAN cursor names every partition");
 /* Group `id` on this node, or NULL when it holds no replica of it. */
 struct node_group *node_group_get(const struct hy_node *n, uint32_t id);
