@@ -126,7 +126,8 @@ static void bench_log(const char *dir, size_t batch, size_t calls)
     struct wal *w;
     struct wal_recovered rec;
     char err[512];
-    if (wal_open(disk, &cfg, &w, &rec, err, sizeof(err)) != HY_OK) {
+    static const uint32_t group0 = 0; /* one group: the log alone, as before the shared log */
+    if (wal_open(disk, &cfg, &group0, 1, &w, &rec, err, sizeof(err)) != HY_OK) {
         fprintf(stderr, "wal_bench: %s\n", err);
         exit(1);
     }
