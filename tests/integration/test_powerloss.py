@@ -99,3 +99,17 @@ def test_log_without_term_vote_file_refuses_to_start(servers):
         if name.startswith(("open-", "segment-")):
             os.unlink(os.path.join(wal, name))
     _refused(s, "/wal/", "term/vote")
+
+
+def test_old_per_group_layout_refused(servers):
+    """A data dir in the per-group layout of earlier versions (DATA_DIR/group-N, before the
+    node's shared log) is refused with a message naming the layout, and nothing in it is
+    changed (docs/disk-format.md "Layout versions")."""
+    s, ddir = _formed_node(servers)
+    old = os.path.join(ddir, "group-0")
+    os.makedirs(old)
+    with open(os.path.join(old, "metadata1"), "wb") as f:
+        f.write(b"\0" * 48)
+    _refused(s, "per-group log layout", "group-N")
+    assert sorted(os.listdir(old)) == ["metadata1"]
+    assert open(os.path.join(old, "metadata1"), "rb").read() == b"\0" * 48
