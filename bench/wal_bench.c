@@ -126,7 +126,8 @@ static void bench_log(const char *dir, size_t batch, size_t calls)
     struct wal *w;
     struct wal_recovered rec;
     char err[512];
-    if (wal_open(disk, &cfg, &w, &rec, err, sizeof(err)) != HY_OK) {
+    static const uint32_t group0 = 0; /* one group: the log alone, as before the shared log */
+    if (wal_open(disk, &cfg, &group0, 1, &w, &rec, err, sizeof(err)) != HY_OK) {
         fprintf(stderr, "wal_bench: %s\n", err);
         exit(1);
     }
@@ -138,14 +139,14 @@ static void bench_log(const char *dir, size_t batch, size_t calls)
         e[i] = (struct wal_entry){.term = 1, .type = 1, .len = ENTRY_BYTES, .data = payload};
     }
     /* The first append creates (and zero-fills) the segment: not part of the steady state. */
-    if (wal_append(w, 1, e, batch) != HY_OK) {
+    if (wal_append(w, 0, 1, e, batch) != HY_OK) {
         die("wal_append");
     }
     uint64_t *lat = hy_xmalloc(calls * sizeof(*lat));
     uint64_t t0 = now_ns();
     for (size_t i = 0; i < calls; i++) {
         uint64_t s = now_ns();
-        if (wal_append(w, wal_last_index(w) + 1, e, batch) != HY_OK) {
+        if (wal_append(w, 0, wal_last_index(w, 0) + 1, e, batch) != HY_OK) {
             die("wal_append");
         }
         lat[i] = now_ns() - s;

@@ -21,17 +21,12 @@ struct pending {
 
 struct io_durable;
 
-/* One Raft group's log: its directory, WAL and WAL thread, and its batches handed out, in
- * order (a group's batches complete in order; groups do not wait for each other). */
+/* One Raft group's batches handed out, in order (a group's batches complete in order; groups
+ * never wait for each other longer than the shared fdatasync). */
 struct durable_group {
-    struct io_durable *d;
     uint32_t id;
-    struct disk *disk;
-    struct wal *wal;
-    struct wal_thread *thread;
     struct pending *queue; /* FIFO ring */
     size_t head, count, cap;
-    int disk_full;
 };
 
 struct io_durable {
@@ -42,7 +37,11 @@ struct io_durable {
     io_durable_send_cb send_cb;
     void *ctx;
     struct wal_config wal_cfg;
-    struct durable_group *groups;
+    /* The node's one log, shared by every group, and its one WAL thread. */
+    struct disk *disk;
+    struct wal *wal;
+    struct wal_thread *thread;
+    struct durable_group *groups; /* ascending by id */
     size_t group_count;
     int disk_full;
 };
@@ -81,9 +80,10 @@ static int batch_persists(const struct node_io_batch *b)
 }
 
 /* Submits the batch's writes: term/vote, snapshot, entries, in that order (raft.h). */
-static uint64_t submit_batch(struct durable_group *g, const struct node_io_batch *b)
+static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b)
 {
     struct wal_thread_req req = {0};
+    req.group = b->group;
     req.term_vote_changed = b->term_vote_changed;
     req.term = b->term;
     req.vote = b->vote;
@@ -113,19 +113,23 @@ static uint64_t submit_batch(struct durable_group *g, const struct node_io_batch
         req.entries = ents;
         req.n_entries = b->n_entries;
     }
-    uint64_t seq = wal_thread_submit(g->thread, &req);
+    uint64_t seq = wal_thread_submit(d->thread, &req);
     hy_free(ents);
     return seq;
 }
 
 static struct durable_group *group_of(struct io_durable *d, uint32_t id)
 {
-    for (size_t i = 0; i < d->group_count; i++) {
-        if (d->groups[i].id == id) {
-            return &d->groups[i];
+    size_t lo = 0, hi = d->group_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->groups[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
-    return NULL;
+    return lo < d->group_count && d->groups[lo].id == id ? &d->groups[lo] : NULL;
 }
 
 void io_durable_pump(struct io_durable *d)
@@ -135,7 +139,7 @@ void io_durable_pump(struct io_durable *d)
         struct durable_group *g = group_of(d, b->group);
         HY_ASSERT(g != NULL); /* the node's groups were all opened */
         if (batch_persists(b)) {
-            queue_push(g, b, submit_batch(g, b));
+            queue_push(g, b, submit_batch(d, b));
         } else if (g->count == 0) {
             /* Nothing ahead of it and nothing to write: its messages may go at once. */
             d->send_cb(d->ctx, b);
@@ -148,22 +152,16 @@ void io_durable_pump(struct io_durable *d)
 
 static void durable_done_cb(void *ctx, const struct wal_thread_done *done)
 {
-    struct durable_group *g = ctx;
-    struct io_durable *d = g->d;
+    struct io_durable *d = ctx;
     if (done->status == HY_EIO) {
         /* Never retry an fsync: after a failure the kernel may have dropped the dirty pages,
          * and a retry could report as durable what is lost (wal.h). */
         hy_log(d->log, HY_LOG_ERROR,
-               "FATAL: write or fsync of the Raft log of group %u failed; stopping "
-               "so that nothing unsafe is acknowledged",
-               g->id);
+               "FATAL: write or fsync of the node's Raft log failed; stopping "
+               "so that nothing unsafe is acknowledged");
         abort();
     }
-    g->disk_full = done->status == HY_ENOSPC;
-    int full = 0;
-    for (size_t i = 0; i < d->group_count; i++) {
-        full |= d->groups[i].disk_full;
-    }
+    int full = done->status == HY_ENOSPC;
     if (full != d->disk_full) {
         d->disk_full = full;
         node_set_disk_full(d->node, full);
@@ -171,31 +169,48 @@ static void durable_done_cb(void *ctx, const struct wal_thread_done *done)
                full ? "disk full: writes are refused until space is freed; reads go on"
                     : "disk space is back: writes accepted again");
     }
-    struct pending *p;
-    while ((p = queue_front(g)) != NULL && p->seq <= done->durable_seq) {
-        struct node_io_batch *b = p->batch;
-        queue_pop(g);
-        d->send_cb(d->ctx, b); /* raft.h step 2: only once step 1 is durable */
-        node_io_done(d->node, b, io_clock_ms());
+    /* Old segments pinned by these groups' entries: snapshots let the log collect them. */
+    for (size_t i = 0; i < done->n_snapshot_wanted; i++) {
+        (void)node_snapshot_request(d->node, done->snapshot_wanted[i], io_clock_ms());
+    }
+    /* Requests complete in submission order: every group's batches up to durable_seq. */
+    for (size_t i = 0; i < d->group_count; i++) {
+        struct durable_group *g = &d->groups[i];
+        struct pending *p;
+        while ((p = queue_front(g)) != NULL && p->seq <= done->durable_seq) {
+            struct node_io_batch *b = p->batch;
+            queue_pop(g);
+            d->send_cb(d->ctx, b); /* raft.h step 2: only once step 1 is durable */
+            node_io_done(d->node, b, io_clock_ms());
+        }
     }
     d->progress_cb(d->ctx);
 }
 
-static int durable_open_wal(struct io_durable *d, struct durable_group *g,
-                            struct wal_recovered *rec)
+static int durable_id_cmp(const void *a, const void *b)
 {
-    char path[4200], err[512] = "";
-    snprintf(path, sizeof(path), "%s/group-%u", d->cfg->data_dir, g->id);
-    int rc = disk_posix_open(path, &g->disk);
-    if (rc != HY_OK) {
-        hy_log(d->log, HY_LOG_ERROR, "cannot open %s: %s", path, hy_strerror(rc));
-        return rc;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A data dir written before the shared log (DATA_DIR/group-N) is refused: nothing of it is
+ * read or changed (docs/disk-format.md "Layout versions"). */
+static int durable_old_layout(struct io_durable *d)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/group-0", d->cfg->data_dir);
+    DIR *dir = opendir(path);
+    if (dir == NULL) {
+        return 0;
     }
-    rc = wal_open(g->disk, &d->wal_cfg, &g->wal, rec, err, sizeof(err));
-    if (rc != HY_OK) {
-        hy_log(d->log, HY_LOG_ERROR, "cannot open the Raft log in %s: %s", path, err);
-    }
-    return rc;
+    closedir(dir);
+    hy_log(d->log, HY_LOG_ERROR,
+           "%s holds the per-group log layout of halyard before the shared log (%s/group-N "
+           "directories): this version only reads %s/wal. Start an older halyard to drain "
+           "this node, or empty the data dir and let the node rejoin and catch up from the "
+           "other replicas",
+           d->cfg->data_dir, d->cfg->data_dir, d->cfg->data_dir);
+    return 1;
 }
 
 int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
@@ -213,30 +228,47 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
     d->wal_cfg.log = d->log;
     d->wal_cfg.must_exist = d->cfg->formed;
     d->wal_cfg.segment_size_bytes = (uint64_t)d->cfg->wal_segment_size;
-    uint32_t ids[NODE_PARTITIONS_MAX + 1];
-    d->group_count = node_group_ids(node, ids, HY_ARRAY_LEN(ids));
+    uint32_t *ids = hy_xcalloc(NODE_PARTITIONS_MAX + 1, sizeof(*ids));
+    d->group_count = node_group_ids(node, ids, NODE_PARTITIONS_MAX + 1);
+    qsort(ids, d->group_count, sizeof(*ids), durable_id_cmp);
     d->groups = hy_xcalloc(d->group_count, sizeof(*d->groups));
-    int rc = HY_OK;
-    for (size_t i = 0; i < d->group_count && rc == HY_OK; i++) {
-        struct durable_group *g = &d->groups[i];
-        g->d = d;
-        g->id = ids[i];
-        struct wal_recovered rec;
-        rc = durable_open_wal(d, g, &rec);
-        if (rc == HY_OK) {
-            rc = wal_node_start(d->node, g->id, &rec, io_clock_ms(), d->log);
-            wal_recovered_free(&rec);
+    for (size_t i = 0; i < d->group_count; i++) {
+        d->groups[i].id = ids[i];
+    }
+    struct wal_recovered *recs = hy_xcalloc(d->group_count, sizeof(*recs));
+    char path[4200], err[512] = "";
+    snprintf(path, sizeof(path), "%s/wal", d->cfg->data_dir);
+    int rc = durable_old_layout(d) ? HY_ECORRUPT : HY_OK;
+    if (rc == HY_OK) {
+        rc = disk_posix_open(path, &d->disk);
+        if (rc != HY_OK) {
+            hy_log(d->log, HY_LOG_ERROR, "cannot open %s: %s", path, hy_strerror(rc));
         }
     }
-    /* Threads only once every group recovered: a damaged group stops the node before any
-     * thread runs. */
+    if (rc == HY_OK) {
+        rc = wal_open(d->disk, &d->wal_cfg, ids, d->group_count, &d->wal, recs, err, sizeof(err));
+        if (rc != HY_OK) {
+            hy_log(d->log, HY_LOG_ERROR, "cannot open the Raft log in %s: %s", path, err);
+        }
+    }
     for (size_t i = 0; i < d->group_count && rc == HY_OK; i++) {
-        struct durable_group *g = &d->groups[i];
-        rc = wal_thread_start(loop, g->wal, g, durable_done_cb, &g->thread);
+        rc = wal_node_start(d->node, ids[i], &recs[i], io_clock_ms(), d->log);
+    }
+    if (rc == HY_OK) {
+        for (size_t i = 0; i < d->group_count; i++) {
+            wal_recovered_free(&recs[i]);
+        }
+    }
+    hy_free(recs);
+    hy_free(ids);
+    /* The thread only once every group recovered: a damaged group stops the node before it
+     * runs. */
+    if (rc == HY_OK) {
+        rc = wal_thread_start(loop, d->wal, d, durable_done_cb, &d->thread);
     }
     if (rc != HY_OK) {
         io_durable_stop(d);
-        uv_run(loop, UV_RUN_NOWAIT); /* the stopped threads' handles close */
+        uv_run(loop, UV_RUN_NOWAIT); /* the stopped thread's handles close */
         io_durable_close(d);
         return rc;
     }
@@ -246,33 +278,30 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
 
 void io_durable_stop(struct io_durable *d)
 {
-    for (size_t i = 0; i < d->group_count; i++) {
-        if (d->groups[i].thread != NULL) {
-            wal_thread_stop(d->groups[i].thread);
-            d->groups[i].thread = NULL;
-        }
+    if (d->thread != NULL) {
+        wal_thread_stop(d->thread);
+        d->thread = NULL;
     }
 }
 
 void io_durable_close(struct io_durable *d)
 {
+    HY_ASSERT(d->thread == NULL);
+    if (d->wal != NULL) {
+        wal_close(d->wal);
+    }
+    if (d->disk != NULL) {
+        disk_destroy(d->disk);
+    }
     for (size_t i = 0; i < d->group_count; i++) {
-        struct durable_group *g = &d->groups[i];
-        HY_ASSERT(g->thread == NULL);
-        if (g->wal != NULL) {
-            wal_close(g->wal);
-        }
-        if (g->disk != NULL) {
-            disk_destroy(g->disk);
-        }
-        hy_free(g->queue); /* any batch still queued belongs to the node, freed with it */
+        hy_free(d->groups[i].queue); /* any batch still queued belongs to the node */
     }
     hy_free(d->groups);
     hy_free(d);
 }
 
-/* Cuts one group's log (dir holds its files). Returns the exit code. */
-static int repair_group(const char *dir)
+/* Cuts the log in dir. Returns the exit code. */
+static int repair_log(const char *dir)
 {
     struct disk *disk;
     if (disk_posix_open(dir, &disk) != HY_OK) {
@@ -288,73 +317,54 @@ static int repair_group(const char *dir)
     return rc == HY_OK ? 0 : 1;
 }
 
-/* A name the log writes (docs/disk-format.md "Files"). */
+/* A name the shared log writes (docs/disk-format.md "Files"). */
 static int repair_is_log_file(const char *name)
 {
-    return strcmp(name, "metadata1") == 0 || strcmp(name, "metadata2") == 0 ||
-           strncmp(name, "open-", 5) == 0 || strncmp(name, "snapshot-", 9) == 0 ||
-           (name[0] >= '0' && name[0] <= '9' && strchr(name, '-') != NULL);
-}
-
-static int repair_name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strncmp(name, "open-", 5) == 0 || strncmp(name, "segment-", 8) == 0 ||
+           strncmp(name, "snapshot-", 9) == 0;
 }
 
 int io_durable_repair(const char *dir)
 {
-    /* Operators name the data dir they configured; the logs live one level down, one
-     * directory per Raft group (group-N). A group directory itself is accepted too. */
+    /* Operators name the data dir they configured; the log lives in DATA_DIR/wal. The log
+     * directory itself is accepted too. */
     DIR *d = opendir(dir);
     if (d == NULL) {
         fprintf(stderr, "halyard --repair: cannot open %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    char **groups = NULL;
-    size_t n_groups = 0, cap = 0;
-    int has_log = 0;
+    int has_wal = 0, has_log = 0, old_layout = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        unsigned id;
-        char rest;
-        if (sscanf(e->d_name, "group-%u%c", &id, &rest) == 1) {
-            if (n_groups == cap) {
-                cap = cap ? cap * 2 : 4;
-                groups = hy_xrealloc(groups, cap * sizeof(*groups));
-            }
-            groups[n_groups] = hy_xmalloc(strlen(dir) + strlen(e->d_name) + 2);
-            sprintf(groups[n_groups++], "%s/%s", dir, e->d_name);
-        }
+        has_wal |= strcmp(e->d_name, "wal") == 0;
+        old_layout |= strncmp(e->d_name, "group-", 6) == 0;
         has_log |= repair_is_log_file(e->d_name);
     }
     closedir(d);
-    int rc = 0;
-    if (n_groups == 0 && !has_log) {
-        fprintf(stderr,
-                "halyard --repair: no Raft log in %s: give the node's data-dir (its groups are "
-                "in DATA_DIR/group-N) or one group directory\n",
-                dir);
-        rc = 1;
-    } else if (n_groups == 0) {
-        rc = repair_group(dir);
+    if (has_wal) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/wal", dir);
+        return repair_log(path);
     }
-    if (n_groups > 1) {
-        qsort(groups, n_groups, sizeof(*groups), repair_name_cmp);
+    if (has_log) {
+        return repair_log(dir);
     }
-    for (size_t i = 0; i < n_groups; i++) {
-        rc |= repair_group(groups[i]);
-        hy_free(groups[i]);
-    }
-    hy_free(groups);
-    return rc;
+    fprintf(stderr,
+            "halyard --repair: no Raft log in %s: give the node's data-dir (its log is in "
+            "DATA_DIR/wal) or the log directory itself%s\n",
+            dir,
+            old_layout ? "; its group-N directories are the per-group layout of an older "
+                         "halyard, which this version does not read"
+                       : "");
+    return 1;
 }
 
 void io_durable_sync_times(struct io_durable *d, struct hy_histo *out)
 {
-    /* Group 0's: the metadata group (with one partition, every write's). */
-    if (d->group_count == 0 || d->groups[0].thread == NULL) {
+    /* The node's one log: every group's writes. */
+    if (d->thread == NULL) {
         hy_histo_init_us(out);
         return;
     }
-    wal_thread_sync_times(d->groups[0].thread, out);
+    wal_thread_sync_times(d->thread, out);
 }

@@ -4,10 +4,12 @@
  * order, so that nothing is acknowledged before it is fsync'd (docs/architecture.md "The path of a
  * write", "Raft, membership and storage").
  *
- * Layout: <data-dir>/group-N holds Raft group N's log, metadata and snapshots
+ * Layout: <data-dir>/wal holds the node's one log, shared by all of its Raft groups (their
+ * entries, terms and votes in one stream of segments) and each group's snapshot
  * (docs/disk-format.md): group 0 is the metadata group (and, with one partition, holds every
- * slot); with partitions, group p + 1 holds partition p. Each group has a WAL thread of its own.
- * Everything runs on the loop thread except the WAL thread's writes.
+ * slot); with partitions, group p + 1 holds partition p. One WAL thread writes every group's
+ * batches of a loop turn with one write and one fdatasync. Everything runs on the loop thread
+ * except the WAL thread's writes.
  */
 #ifndef HY_IO_DURABLE_H
 #define HY_IO_DURABLE_H
@@ -28,8 +30,9 @@ typedef void (*io_durable_progress_cb)(void *ctx);
 typedef void (*io_durable_send_cb)(void *ctx, const struct node_io_batch *b);
 
 /*
- * Opens <data-dir>/group-N for each group of the node, recovers them, starts the node's groups
- * from what they held (node_start) and starts their WAL threads. Everything is borrowed and must
+ * Opens <data-dir>/wal for the node's groups, recovers them, starts the node's groups from what
+ * they held (node_start) and starts the WAL thread. A data dir in the older per-group layout
+ * (<data-dir>/group-N) is refused with a message saying so. Everything is borrowed and must
  * outlive the io_durable. Returns HY_OK, or an error after logging why (a damaged directory names
  * the file and offset and points at `halyard --repair DIR`).
  */
@@ -51,9 +54,9 @@ void io_durable_sync_times(struct io_durable *d, struct hy_histo *out);
 /* After the loop ended: closes the log and frees everything. */
 void io_durable_close(struct io_durable *d);
 
-/* `halyard --repair DIR`: cuts a damaged log after its last good record, in every group of a
- * data dir (DIR/group-N) or in DIR itself when it is one group's directory. Prints a report
- * per group; returns the process exit code (1 when DIR holds no log at all). */
+/* `halyard --repair DIR`: cuts a damaged log after its last good record, in DIR/wal or in DIR
+ * itself when it is the log directory. Prints a report; returns the process exit code (1 when
+ * DIR holds no log at all). */
 int io_durable_repair(const char *dir);
 
 #endif

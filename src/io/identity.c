@@ -21,6 +21,7 @@
 #include "common/buf.h"
 #include "io/disk.h"
 #include "io/peer_auth.h"
+#include "io/wal_codec.h"
 #include "io/server.h"
 #include "node/join_auth.h"
 #include "proto/resp.h"
@@ -57,13 +58,39 @@ static int read_small(const char *dir, const char *name, char *out, size_t cap)
     return 1;
 }
 
-/* 1 when DATA_DIR/group-0 holds log segments or snapshots: more than the term/vote files a
- * new log starts with. */
+/* 1 when a segment file holds more than the term-0 records a new log starts with. */
+static int segment_has_log(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    struct stat st;
+    int found = 0;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (1 << 30)) {
+        uint8_t *buf = hy_xmalloc((size_t)st.st_size);
+        ssize_t got = pread(fd, buf, (size_t)st.st_size, 0);
+        if (got > 0) {
+            struct wal_seg_parse p;
+            wal_segment_parse(buf, (size_t)got, 0, &p);
+            for (size_t i = 0; i < p.n_records && !found; i++) {
+                found = p.records[i].kind != WAL_KIND_TERM_VOTE || p.records[i].index != 0;
+            }
+            wal_seg_parse_free(&p);
+        }
+        hy_free(buf);
+    }
+    close(fd);
+    return found;
+}
+
+/* 1 when DATA_DIR/wal holds log entries, snapshots or a term: more than the term/vote
+ * records a new log starts with. */
 static int group_has_log(const char *data_dir)
 {
-    char group[4200];
-    snprintf(group, sizeof(group), "%s/group-0", data_dir);
-    DIR *dir = opendir(group);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/wal", data_dir);
+    DIR *dir = opendir(path);
     if (dir == NULL) {
         return 0;
     }
@@ -71,7 +98,13 @@ static int group_has_log(const char *data_dir)
     struct dirent *de;
     while (!found && (de = readdir(dir)) != NULL) {
         const char *n = de->d_name;
-        found = n[0] != '.' && strncmp(n, "metadata", 8) != 0 && strstr(n, ".tmp") == NULL;
+        if (strncmp(n, "segment-", 8) == 0 || strncmp(n, "snapshot-", 9) == 0) {
+            found = strstr(n, ".tmp") == NULL;
+        } else if (strncmp(n, "open-", 5) == 0) {
+            char file[4500];
+            snprintf(file, sizeof(file), "%s/%s", path, n);
+            found = segment_has_log(file);
+        }
     }
     closedir(dir);
     return found;

@@ -1,7 +1,7 @@
 /*
- * wal.c - writing the durable Raft log: group-committed appends, truncation,
- * term/vote, snapshots and compaction (wal.h; open and recovery are in
- * wal_recover.c).
+ * wal.c - writing the node's shared Raft log: group-committed records of every
+ * group, snapshots per group, and segment garbage collection (wal.h; open and
+ * recovery are in wal_recover.c).
  *
  * Every public function leaves the directory in a state the recovery rules
  * accept, after each of its durable steps, so a crash at any point recovers
@@ -23,14 +23,14 @@ void wal_config_default(struct wal_config *cfg)
     cfg->segment_size_bytes = 8u << 20;
     cfg->snapshot_interval = 10000;
     cfg->retention_logs = 1000;
+    cfg->segments_soft_max = 16;
 }
 
-/* ---- small helpers shared with wal_recover.c
- * --------------------------------------------- */
+/* ---- small helpers shared with wal_recover.c ---------------------------------------------- */
 
-void wal__name_closed(char out[WAL_NAME_MAX], uint64_t first, uint64_t last)
+void wal__name_closed(char out[WAL_NAME_MAX], uint64_t counter)
 {
-    snprintf(out, WAL_NAME_MAX, "%020" PRIu64 "-%020" PRIu64, first, last);
+    snprintf(out, WAL_NAME_MAX, "segment-%020" PRIu64, counter);
 }
 
 void wal__name_open(char out[WAL_NAME_MAX], uint64_t counter)
@@ -38,9 +38,10 @@ void wal__name_open(char out[WAL_NAME_MAX], uint64_t counter)
     snprintf(out, WAL_NAME_MAX, "open-%" PRIu64, counter);
 }
 
-void wal__name_snapshot(char out[WAL_NAME_MAX], uint64_t index, int tmp)
+void wal__name_snapshot(char out[WAL_NAME_MAX], uint32_t group, uint64_t index, int tmp)
 {
-    snprintf(out, WAL_NAME_MAX, "snapshot-%020" PRIu64 "%s", index, tmp ? ".tmp" : "");
+    snprintf(out, WAL_NAME_MAX, "snapshot-%010" PRIu32 "-%020" PRIu64 "%s", group, index,
+             tmp ? ".tmp" : "");
 }
 
 int wal__read_file(struct disk *d, const char *name, uint8_t **buf_out, size_t *len_out)
@@ -100,22 +101,80 @@ int wal__remove_synced(struct disk *d, const char *name)
     return rc == HY_OK ? wal__sync_dir(d) : rc;
 }
 
+int wal__slot(const struct wal *w, uint32_t group)
+{
+    size_t lo = 0;
+    size_t hi = w->n_groups;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->groups[mid].id < group) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < w->n_groups && w->groups[lo].id == group ? (int)lo : -1;
+}
+
+static struct wal_group *wal_group_of(const struct wal *w, uint32_t group)
+{
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0); /* a group the wal was opened with */
+    return &w->groups[slot];
+}
+
+void wal__seg_alloc(struct wal *w, struct wal_seg *seg)
+{
+    seg->min_index = hy_xcalloc(w->n_groups ? w->n_groups : 1, sizeof(uint64_t));
+    seg->max_index = hy_xcalloc(w->n_groups ? w->n_groups : 1, sizeof(uint64_t));
+}
+
+void wal__seg_free(struct wal_seg *seg)
+{
+    hy_free(seg->min_index);
+    hy_free(seg->max_index);
+    seg->min_index = seg->max_index = NULL;
+}
+
+void wal__seg_note(struct wal_seg *seg, size_t slot, uint64_t first, uint64_t last)
+{
+    if (seg->max_index[slot] == 0 || first < seg->min_index[slot]) {
+        seg->min_index[slot] = first;
+    }
+    seg->max_index[slot] = HY_MAX(seg->max_index[slot], last);
+}
+
 void wal__push_closed(struct wal *w, const struct wal_seg *seg)
 {
     if (w->n_closed == w->cap_closed) {
         w->cap_closed = w->cap_closed ? w->cap_closed * 2 : 16;
         w->closed = hy_xrealloc(w->closed, w->cap_closed * sizeof(*w->closed));
     }
-    HY_ASSERT(w->n_closed == 0 || w->closed[w->n_closed - 1].last + 1 == seg->first);
+    HY_ASSERT(w->n_closed == 0 || w->closed[w->n_closed - 1].counter < seg->counter);
     w->closed[w->n_closed++] = *seg;
 }
 
-uint64_t wal__first_index(const struct wal *w)
+void wal__runs_push(struct wal_group *g, uint64_t from, uint64_t term)
 {
-    if (w->n_closed > 0) {
-        return w->closed[0].first;
+    if (g->n_runs > 0 && g->runs[g->n_runs - 1].term == term) {
+        return;
     }
-    return w->open_first;
+    if (g->n_runs == g->cap_runs) {
+        g->cap_runs = g->cap_runs ? g->cap_runs * 2 : 4;
+        g->runs = hy_xrealloc(g->runs, g->cap_runs * sizeof(*g->runs));
+    }
+    g->runs[g->n_runs++] = (struct wal_run){.index = from, .term = term};
+}
+
+uint64_t wal__runs_cut(struct wal_group *g, uint64_t index)
+{
+    while (g->n_runs > 0 && g->runs[g->n_runs - 1].index >= index) {
+        g->n_runs--;
+    }
+    if (index - 1 <= g->snap_index || g->n_runs == 0) {
+        return g->snap_term;
+    }
+    return g->runs[g->n_runs - 1].term;
 }
 
 /* Makes a failure sticky: after an I/O error nothing more may be written
@@ -132,9 +191,22 @@ static int wal_fail(struct wal *w, int rc)
     return rc;
 }
 
-/* ---- segments
- * ------------------------------------------------------------------------------
- */
+static uint64_t wal_entries_on_disk(const struct wal_group *g)
+{
+    return g->first_index == 0 ? 0 : g->last_index - g->first_index + 1;
+}
+
+/* Entries of the group from this index on must stay on disk. */
+static uint64_t wal_keep_from(const struct wal *w, const struct wal_group *g, int pressure)
+{
+    int over = w->cfg.max_log_entries != 0 && wal_entries_on_disk(g) > w->cfg.max_log_entries;
+    if (pressure || over) {
+        return g->snap_index + 1;
+    }
+    return g->snap_index + 1 - HY_MIN(w->cfg.retention_logs, g->snap_index);
+}
+
+/* ---- segments ----------------------------------------------------------------------------- */
 
 /* Creates open-(N+1): preallocated, header written, synced, and its name made
  * durable. On failure the partial file is removed and the wal is unchanged. */
@@ -172,22 +244,22 @@ static int wal_segment_create(struct wal *w, uint64_t size, int *fd_out, char *n
     return HY_OK;
 }
 
-/* Closes the open segment: cut to its used length, renamed FIRST-LAST, name
- * made durable. An open segment without records is removed instead. */
+/* Closes the open segment: cut to its used length, renamed segment-N, name made
+ * durable. An open segment without records is removed instead. */
 static int wal_segment_close(struct wal *w)
 {
     struct disk *d = w->disk;
-    int rc;
-    if (w->open_first == 0) {
+    if (w->open.last_seq == 0) {
         d->ops->close(d, w->fd);
         w->fd = -1;
-        return wal__remove_synced(d, w->open_name);
+        wal__seg_free(&w->open);
+        return wal__remove_synced(d, w->open.name);
     }
-    struct wal_seg seg = {.first = w->open_first, .last = w->last_index, .last_term = w->last_term};
-    wal__name_closed(seg.name, seg.first, seg.last);
-    rc = wal__cut_file(d, w->fd, w->open_used, 0);
+    struct wal_seg seg = w->open;
+    wal__name_closed(seg.name, seg.counter);
+    int rc = wal__cut_file(d, w->fd, w->open_used, 0);
     if (rc == HY_OK) {
-        rc = d->ops->rename(d, w->open_name, seg.name);
+        rc = d->ops->rename(d, w->open.name, seg.name);
     }
     if (rc == HY_OK) {
         rc = wal__sync_dir(d);
@@ -198,10 +270,11 @@ static int wal_segment_close(struct wal *w)
     d->ops->close(d, w->fd);
     w->fd = -1;
     wal__push_closed(w, &seg);
+    w->open.min_index = w->open.max_index = NULL;
     return HY_OK;
 }
 
-/* Makes room for a batch of `need` bytes: a new segment is created (and
+/* Makes room for a write of `need` bytes: a new segment is created (and
  * preallocated) before the full one is closed, so running out of space changes
  * nothing. */
 static int wal_segment_roll(struct wal *w, uint64_t need)
@@ -221,256 +294,326 @@ static int wal_segment_roll(struct wal *w, uint64_t need)
         }
     }
     w->fd = fd;
-    memcpy(w->open_name, name, WAL_NAME_MAX);
+    memset(&w->open, 0, sizeof(w->open));
+    memcpy(w->open.name, name, WAL_NAME_MAX);
+    w->open.counter = w->open_counter;
+    wal__seg_alloc(w, &w->open);
     w->open_size = size;
     w->open_used = WAL_SEG_HEADER_SIZE;
-    w->open_first = 0;
-    w->n_slots = 0;
+    w->roll_needed = 0;
     return HY_OK;
 }
 
-static void wal_slot_push(struct wal *w, uint64_t offset, uint64_t term)
+/* ---- staging and committing ----------------------------------------------------------------- */
+
+static void wal_stage_record(struct wal *w, const struct wal_record *r)
 {
-    if (w->n_slots == w->cap_slots) {
-        w->cap_slots = w->cap_slots ? w->cap_slots * 2 : 1024;
-        w->slots = hy_xrealloc(w->slots, w->cap_slots * sizeof(*w->slots));
-    }
-    w->slots[w->n_slots++] = (struct wal_slot){.offset = offset, .term = term};
+    size_t size = wal_record_size(r->len);
+    uint8_t *p = hy_buf_reserve(&w->batch, size);
+    wal_record_encode(p, r);
+    w->batch.len += size;
 }
 
-/* ---- appends
- * -------------------------------------------------------------------------------
- */
-
-/* Encodes the batch into w->batch: records first_index.., each stamped with
- * batch_first. */
-static void wal_encode_batch(struct wal *w, uint64_t first_index, const struct wal_entry *entries,
-                             size_t n)
+static void wal_stage_op(struct wal *w, const struct wal_stage_op *op)
 {
+    if (w->n_ops == w->cap_ops) {
+        w->cap_ops = w->cap_ops ? w->cap_ops * 2 : 64;
+        w->ops = hy_xrealloc(w->ops, w->cap_ops * sizeof(*w->ops));
+    }
+    w->ops[w->n_ops++] = *op;
+}
+
+void wal_batch_term_vote(struct wal *w, uint32_t group, uint64_t term, uint64_t vote)
+{
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0 && term < WAL_INDEX_LIMIT);
+    struct wal_record r = {
+        .seq = w->seq + 1, .group = group, .kind = WAL_KIND_TERM_VOTE, .index = term, .term = vote};
+    wal_stage_record(w, &r);
+    wal_stage_op(w, &(struct wal_stage_op){
+                        .slot = (uint32_t)slot, .kind = WAL_KIND_TERM_VOTE, .a = term, .b = vote});
+}
+
+void wal_batch_append(struct wal *w, uint32_t group, uint64_t first_index,
+                      const struct wal_entry *entries, size_t n)
+{
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0);
+    struct wal_group *g = &w->groups[slot];
+    HY_ASSERT(n >= 1 && first_index > g->snap_index && first_index <= g->st_last_index + 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct wal_record r = {.seq = w->seq + 1,
+                               .group = group,
+                               .kind = WAL_KIND_ENTRY,
+                               .index = first_index + i,
+                               .term = entries[i].term,
+                               .type = entries[i].type,
+                               .len = entries[i].len,
+                               .data = entries[i].data};
+        wal_stage_record(w, &r);
+        /* One op per run of equal terms. */
+        if (i + 1 == n || entries[i + 1].term != entries[i].term) {
+            wal_stage_op(w, &(struct wal_stage_op){.slot = (uint32_t)slot,
+                                                   .kind = WAL_KIND_ENTRY,
+                                                   .a = first_index + run,
+                                                   .b = i + 1 - run,
+                                                   .term = entries[i].term});
+            run = i + 1;
+        }
+    }
+    g->st_last_index = first_index + n - 1;
+    g->st_last_term = entries[n - 1].term;
+}
+
+void wal__stage_truncate(struct wal *w, size_t slot, uint64_t index)
+{
+    struct wal_group *g = &w->groups[slot];
+    struct wal_record r = {
+        .seq = w->seq + 1, .group = g->id, .kind = WAL_KIND_TRUNCATE, .index = index};
+    wal_stage_record(w, &r);
+    wal_stage_op(
+        w, &(struct wal_stage_op){.slot = (uint32_t)slot, .kind = WAL_KIND_TRUNCATE, .a = index});
+    if (index <= g->st_last_index) {
+        g->st_last_index = HY_MAX(index - 1, g->snap_index);
+    }
+}
+
+void wal_batch_truncate(struct wal *w, uint32_t group, uint64_t index)
+{
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0);
+    HY_ASSERT(index > w->groups[slot].snap_index && index >= 1);
+    wal__stage_truncate(w, (size_t)slot, index);
+}
+
+static void wal_stage_reset(struct wal *w)
+{
+    for (size_t i = 0; i < w->n_ops; i++) {
+        struct wal_group *g = &w->groups[w->ops[i].slot];
+        g->st_last_index = g->last_index;
+        g->st_last_term = g->last_term;
+    }
+    w->n_ops = 0;
     hy_buf_reset(&w->batch);
-    for (size_t i = 0; i < n; i++) {
-        size_t size = wal_record_size(entries[i].len);
-        uint8_t *p = hy_buf_reserve(&w->batch, size);
-        wal_record_encode(p, first_index + i, first_index, &entries[i]);
-        w->batch.len += size;
-    }
 }
 
-int wal_append(struct wal *w, uint64_t first_index, const struct wal_entry *entries, size_t n)
+/* Entries >= index of the group are void: no segment counts them any more. */
+static void wal_void_from(struct wal *w, size_t slot, uint64_t index)
 {
-    if (w->failed) {
-        return HY_EIO;
-    }
-    HY_ASSERT(n >= 1 && first_index > w->snap_index && first_index <= w->last_index + 1);
-    int rc;
-    if (first_index <= w->last_index) {
-        rc = wal_truncate(w, first_index);
-        if (rc != HY_OK) {
-            return rc;
+    for (size_t i = 0; i <= w->n_closed; i++) {
+        struct wal_seg *seg = i < w->n_closed ? &w->closed[i] : &w->open;
+        if (seg->max_index == NULL || seg->max_index[slot] < index) {
+            continue;
+        }
+        if (seg->min_index[slot] >= index) {
+            seg->min_index[slot] = seg->max_index[slot] = 0;
+        } else {
+            seg->max_index[slot] = index - 1;
         }
     }
-    wal_encode_batch(w, first_index, entries, n);
-    if (w->fd < 0 || w->open_used + w->batch.len > w->open_size) {
-        rc = wal_segment_roll(w, w->batch.len);
-        if (rc != HY_OK) {
-            return wal_fail(w, rc);
+}
+
+static void wal_apply_op(struct wal *w, const struct wal_stage_op *op)
+{
+    struct wal_group *g = &w->groups[op->slot];
+    switch (op->kind) {
+    case WAL_KIND_TERM_VOTE:
+        g->term = op->a;
+        g->vote = op->b;
+        break;
+    case WAL_KIND_ENTRY: {
+        uint64_t first = op->a;
+        uint64_t last = op->a + op->b - 1;
+        if (first <= g->last_index) {
+            (void)wal__runs_cut(g, first);
+            wal_void_from(w, op->slot, first);
         }
+        if (g->first_index == 0 || first < g->first_index) {
+            g->first_index = first;
+        }
+        wal__runs_push(g, first, op->term);
+        wal__seg_note(&w->open, op->slot, first, last);
+        g->last_index = last;
+        g->last_term = op->term;
+        break;
     }
-    rc = w->disk->ops->write(w->disk, w->fd, w->open_used, w->batch.data, w->batch.len);
-    if (rc != HY_OK) {
-        /* The bytes past open_used are not part of the log: the next append
-         * overwrites them, and recovery treats them as a torn tail. */
-        return wal_fail(w, rc == HY_ENOSPC ? HY_ENOSPC : HY_EIO);
+    case WAL_KIND_TRUNCATE:
+        wal_void_from(w, op->slot, op->a);
+        if (op->a <= g->snap_index) {
+            /* The whole log is void (a snapshot replaced it). */
+            g->first_index = 0;
+            g->n_runs = 0;
+            g->last_index = g->snap_index;
+            g->last_term = g->snap_term;
+        } else if (op->a <= g->last_index) {
+            g->last_term = wal__runs_cut(g, op->a);
+            g->last_index = op->a - 1;
+            if (g->first_index != 0 && op->a <= g->first_index) {
+                g->first_index = 0;
+            }
+        }
+        break;
+    default: HY_UNREACHABLE();
     }
-    rc = wal__sync(w->disk, w->fd);
-    if (rc != HY_OK) {
-        return wal_fail(w, rc);
-    }
-    uint64_t off = w->open_used;
-    for (size_t i = 0; i < n; i++) {
-        wal_slot_push(w, off, entries[i].term);
-        off += wal_record_size(entries[i].len);
-    }
-    HY_ASSERT(off == w->open_used + w->batch.len);
-    if (w->open_first == 0) {
-        w->open_first = first_index;
-    }
-    w->open_used = off;
-    w->last_index = first_index + n - 1;
-    w->last_term = entries[n - 1].term;
-    return HY_OK;
+    g->st_last_index = g->last_index;
+    g->st_last_term = g->last_term;
 }
 
-/* ---- truncation
- * ----------------------------------------------------------------------------
- */
-
-/* Cuts the open segment before `index` and zero-fills it back, so no stale
- * record can follow the new end (a later append into the zeros must not be
- * followed by old, valid records). */
-static int wal_truncate_open(struct wal *w, uint64_t index)
+/* Every group's durable term/vote, the head of a new segment: so that no older segment is
+ * needed for them. */
+static void wal_encode_head(struct wal *w, struct hy_buf *out)
 {
-    size_t keep = index <= w->open_first ? 0 : (size_t)(index - w->open_first);
-    uint64_t cut = keep < w->n_slots ? w->slots[keep].offset : w->open_used;
-    int rc = wal__cut_file(w->disk, w->fd, cut, w->open_size);
-    if (rc != HY_OK) {
-        return rc;
+    for (size_t i = 0; i < w->n_groups; i++) {
+        struct wal_record r = {.seq = w->seq + 1,
+                               .group = w->groups[i].id,
+                               .kind = WAL_KIND_TERM_VOTE,
+                               .index = w->groups[i].term,
+                               .term = w->groups[i].vote};
+        size_t size = wal_record_size(0);
+        wal_record_encode(hy_buf_reserve(out, size), &r);
+        out->len += size;
     }
-    w->n_slots = keep;
-    w->open_used = cut;
-    if (keep == 0) {
-        w->open_first = 0;
-    }
-    return HY_OK;
 }
 
-/* Turns the last closed segment, which holds `index` (first < index <= last),
- * back into the open segment cut before `index`. Renaming first keeps every
- * crash state valid: open-N holding FIRST..LAST is the old log, and the cut
- * that follows leaves a prefix of it. */
-static int wal_reopen_closed(struct wal *w, uint64_t index)
-{
-    struct disk *d = w->disk;
-    struct wal_seg seg = w->closed[w->n_closed - 1];
-    char name[WAL_NAME_MAX];
-    wal__name_open(name, w->open_counter + 1);
-    int rc = d->ops->rename(d, seg.name, name);
-    rc = rc == HY_OK ? wal__sync_dir(d) : rc;
-    if (rc != HY_OK) {
-        return rc;
-    }
-    w->open_counter++;
-    w->n_closed--;
-    uint8_t *buf;
-    size_t len;
-    rc = wal__read_file(d, name, &buf, &len);
-    if (rc != HY_OK) {
-        return rc;
-    }
-    struct wal_seg_parse p;
-    wal_segment_parse(buf, len, seg.first, &p);
-    /* The segment was checked when it was opened or written: finding it changed
-     * is an invariant violation, not an operating error. */
-    HY_ASSERT(p.outcome == WAL_SEG_CLEAN && p.n_records == seg.last - seg.first + 1);
-    w->n_slots = 0;
-    for (uint64_t i = 0; i < index - seg.first; i++) {
-        wal_slot_push(w, (uint64_t)(p.records[i].data - buf) - WAL_REC_HEADER_SIZE,
-                      p.records[i].term);
-    }
-    uint64_t cut = (uint64_t)(p.records[index - seg.first].data - buf) - WAL_REC_HEADER_SIZE;
-    wal_seg_parse_free(&p);
-    hy_free(buf);
-    rc = d->ops->open(d, name, 0, &w->fd);
-    if (rc != HY_OK) {
-        return rc;
-    }
-    memcpy(w->open_name, name, WAL_NAME_MAX);
-    w->open_first = seg.first;
-    w->open_used = cut;
-    w->open_size = HY_MAX(cut, w->cfg.segment_size_bytes);
-    return wal__cut_file(d, w->fd, cut, w->open_size);
-}
-
-/* Removes the open segment (all its records are being deleted). */
-static int wal_drop_open(struct wal *w)
-{
-    w->disk->ops->close(w->disk, w->fd);
-    w->fd = -1;
-    w->open_first = 0;
-    w->n_slots = 0;
-    return wal__remove_synced(w->disk, w->open_name);
-}
-
-/* Truncation runs newest first, each step durable before the next, so a crash
- * leaves a prefix of the old log: the open segment, then closed segments from
- * the last one back. */
-int wal_truncate(struct wal *w, uint64_t index)
+int wal_batch_commit(struct wal *w)
 {
     if (w->failed) {
+        wal_stage_reset(w);
         return HY_EIO;
     }
-    HY_ASSERT(index > w->snap_index && index >= 1);
-    if (index > w->last_index) {
+    if (w->batch.len == 0) {
         return HY_OK;
     }
-    int rc = HY_OK;
-    if (w->fd >= 0 && w->open_first != 0 && index >= w->open_first) {
-        rc = wal_truncate_open(w, index);
-    } else if (w->fd >= 0) {
-        rc = wal_drop_open(w);
+    uint64_t head_len = (uint64_t)w->n_groups * wal_record_size(0);
+    int rolled = 0;
+    int rc;
+    if (w->fd < 0 || w->roll_needed ||
+        w->open_used + (w->open.last_seq == 0 ? head_len : 0) + w->batch.len > w->open_size) {
+        rc = wal_segment_roll(w, head_len + w->batch.len);
+        if (rc != HY_OK) {
+            wal_stage_reset(w);
+            return wal_fail(w, rc);
+        }
+        rolled = 1;
     }
-    while (rc == HY_OK && w->n_closed > 0 && w->closed[w->n_closed - 1].first >= index) {
-        rc = wal__remove_synced(w->disk, w->closed[w->n_closed - 1].name);
-        w->n_closed -= rc == HY_OK ? 1 : 0;
+    struct hy_buf head = {0};
+    const uint8_t *data = w->batch.data;
+    size_t len = w->batch.len;
+    if (w->open.last_seq == 0) {
+        wal_encode_head(w, &head);
+        hy_buf_append(&head, w->batch.data, w->batch.len);
+        data = head.data;
+        len = head.len;
     }
-    if (rc == HY_OK && w->n_closed > 0 && w->closed[w->n_closed - 1].last >= index) {
-        rc = wal_reopen_closed(w, index);
-    }
-    if (rc != HY_OK) {
-        return wal_fail(w, HY_EIO);
-    }
-    w->last_index = index - 1;
-    if (w->open_first != 0) {
-        w->last_term = w->slots[w->n_slots - 1].term;
-    } else if (w->n_closed > 0) {
-        w->last_term = w->closed[w->n_closed - 1].last_term;
+    rc = w->disk->ops->write(w->disk, w->fd, w->open_used, data, len);
+    if (rc == HY_OK) {
+        rc = wal__sync(w->disk, w->fd);
     } else {
-        w->last_term = w->snap_term;
+        /* Bytes past open_used may have changed: the next write goes to a new segment, and
+         * closing this one cuts them off. */
+        w->roll_needed = 1;
+        rc = rc == HY_ENOSPC ? HY_ENOSPC : HY_EIO;
     }
-    return HY_OK;
+    hy_buf_free(&head);
+    if (rc != HY_OK) {
+        wal_stage_reset(w);
+        return wal_fail(w, rc);
+    }
+    w->seq++;
+    w->open.last_seq = w->seq;
+    w->open_used += len;
+    for (size_t i = 0; i < w->n_ops; i++) {
+        wal_apply_op(w, &w->ops[i]);
+    }
+    w->n_ops = 0;
+    hy_buf_reset(&w->batch);
+    if (rolled) {
+        rc = wal__gc(w);
+    }
+    return rc == HY_OK ? HY_OK : wal_fail(w, HY_EIO);
 }
 
-/* ---- term and vote
- * ------------------------------------------------------------------------- */
-
-/* Odd sequences live in metadata1, even ones in metadata2: each write goes to
- * the file that does not hold the current state, so a torn write can only lose
- * the new value. */
-int wal_set_term_vote(struct wal *w, uint64_t term, uint64_t vote)
+int wal_append(struct wal *w, uint32_t group, uint64_t first_index, const struct wal_entry *entries,
+               size_t n)
 {
     if (w->failed) {
         return HY_EIO;
     }
-    struct disk *d = w->disk;
-    struct wal_meta m = {.sequence = w->meta.sequence + 1, .term = term, .vote = vote};
-    int slot = w->meta_slot == 0 ? 1 : 0;
-    const char *name = slot == 0 ? "metadata1" : "metadata2";
-    uint8_t buf[WAL_META_SIZE];
-    wal_meta_encode(&m, buf);
-    int fd;
-    int rc = d->ops->open(d, name, DISK_CREATE, &fd);
-    if (rc != HY_OK) {
-        return wal_fail(w, rc == HY_ENOSPC ? HY_ENOSPC : HY_EIO);
+    wal_batch_append(w, group, first_index, entries, n);
+    return wal_batch_commit(w);
+}
+
+int wal_truncate(struct wal *w, uint32_t group, uint64_t index)
+{
+    if (w->failed) {
+        return HY_EIO;
     }
-    uint64_t size = 0;
-    rc = d->ops->size(d, fd, &size);
-    /* A file of another size (damaged, or cut by a crash) would stay invalid after an
-     * overwrite of its first 48 bytes. */
-    if (rc == HY_OK && size != 0 && size != WAL_META_SIZE) {
-        rc = d->ops->truncate(d, fd, 0);
+    struct wal_group *g = wal_group_of(w, group);
+    HY_ASSERT(index > g->snap_index && index >= 1);
+    if (index > g->last_index) {
+        return HY_OK;
     }
-    if (rc == HY_OK) {
-        rc = d->ops->write(d, fd, 0, buf, sizeof(buf));
+    wal_batch_truncate(w, group, index);
+    return wal_batch_commit(w);
+}
+
+int wal_set_term_vote(struct wal *w, uint32_t group, uint64_t term, uint64_t vote)
+{
+    if (w->failed) {
+        return HY_EIO;
     }
-    if (rc == HY_OK) {
-        rc = wal__sync(d, fd);
+    wal_batch_term_vote(w, group, term, vote);
+    return wal_batch_commit(w);
+}
+
+/* ---- garbage collection --------------------------------------------------------------------- */
+
+int wal__gc(struct wal *w)
+{
+    while (w->n_closed > 0) {
+        /* The next segment must hold the term/vote head first. */
+        if (w->n_closed == 1 && w->open.last_seq == 0) {
+            break;
+        }
+        int pressure = w->cfg.segments_soft_max != 0 && w->n_closed > w->cfg.segments_soft_max;
+        struct wal_seg *seg = &w->closed[0];
+        int needed = 0;
+        for (size_t i = 0; i < w->n_groups && !needed; i++) {
+            needed = seg->max_index[i] != 0 &&
+                     seg->max_index[i] >= wal_keep_from(w, &w->groups[i], pressure);
+        }
+        if (needed) {
+            break;
+        }
+        int rc = wal__remove_synced(w->disk, seg->name);
+        if (rc != HY_OK) {
+            return HY_EIO;
+        }
+        for (size_t i = 0; i < w->n_groups; i++) {
+            struct wal_group *g = &w->groups[i];
+            if (seg->max_index[i] == 0 || g->first_index == 0 ||
+                g->first_index > seg->max_index[i]) {
+                continue;
+            }
+            g->first_index = seg->max_index[i] + 1 > g->last_index ? 0 : seg->max_index[i] + 1;
+            size_t drop = 0;
+            while (drop + 1 < g->n_runs && g->runs[drop + 1].index <= g->first_index) {
+                drop++;
+            }
+            if (drop > 0) {
+                memmove(g->runs, g->runs + drop, (g->n_runs - drop) * sizeof(*g->runs));
+                g->n_runs -= drop;
+            }
+        }
+        wal__seg_free(seg);
+        memmove(w->closed, w->closed + 1, (w->n_closed - 1) * sizeof(*w->closed));
+        w->n_closed--;
     }
-    /* A file new to the directory is only durable once the directory is. */
-    if (rc == HY_OK && size == 0) {
-        rc = wal__sync_dir(d);
-    }
-    d->ops->close(d, fd);
-    if (rc != HY_OK) {
-        return wal_fail(w, rc == HY_ENOSPC ? HY_ENOSPC : HY_EIO);
-    }
-    w->meta = m;
-    w->meta_slot = slot;
     return HY_OK;
 }
 
-/* ---- snapshots
- * ------------------------------------------------------------------------------
- */
+/* ---- snapshots ------------------------------------------------------------------------------ */
 
 static int wal_snapshot_write(struct disk *d, const struct wal_snapshot *s, const char *tmp)
 {
@@ -501,82 +644,19 @@ static int wal_snapshot_write(struct disk *d, const struct wal_snapshot *s, cons
     return rc;
 }
 
-/* Deletes every segment, newest first (a snapshot from the leader replaces the
- * log). */
-static int wal_discard_log(struct wal *w)
-{
-    int rc = HY_OK;
-    if (w->fd >= 0) {
-        w->disk->ops->close(w->disk, w->fd);
-        w->fd = -1;
-        rc = wal__remove_synced(w->disk, w->open_name);
-        w->open_first = 0;
-        w->n_slots = 0;
-    }
-    while (rc == HY_OK && w->n_closed > 0) {
-        rc = wal__remove_synced(w->disk, w->closed[w->n_closed - 1].name);
-        w->n_closed -= rc == HY_OK ? 1 : 0;
-    }
-    return rc;
-}
-
-static uint64_t wal_entries_on_disk(const struct wal *w)
-{
-    uint64_t first = wal__first_index(w);
-    return first == 0 ? 0 : w->last_index - first + 1;
-}
-
-/* Deletes closed segments the snapshot covers, oldest first: those beyond the
- * retained tail, then more while the log is over max_log_entries. Never an
- * entry above the snapshot. */
-static int wal_compact(struct wal *w)
-{
-    uint64_t keep_from =
-        w->snap_index > w->cfg.retention_logs ? w->snap_index - w->cfg.retention_logs + 1 : 1;
-    size_t drop = 0;
-    uint64_t entries = wal_entries_on_disk(w);
-    while (drop < w->n_closed && w->closed[drop].last <= w->snap_index) {
-        const struct wal_seg *seg = &w->closed[drop];
-        int over = w->cfg.max_log_entries != 0 && entries > w->cfg.max_log_entries;
-        if (seg->last >= keep_from && !over) {
-            break;
-        }
-        int rc = wal__remove_synced(w->disk, seg->name);
-        if (rc != HY_OK) {
-            memmove(w->closed, w->closed + drop, (w->n_closed - drop) * sizeof(*w->closed));
-            w->n_closed -= drop;
-            return rc;
-        }
-        entries -= seg->last - seg->first + 1;
-        drop++;
-    }
-    if (drop > 0) {
-        memmove(w->closed, w->closed + drop, (w->n_closed - drop) * sizeof(*w->closed));
-        w->n_closed -= drop;
-    }
-    return HY_OK;
-}
-
-static int wal_remove_old_snapshot(struct wal *w, uint64_t old_index)
-{
-    if (old_index == 0 || old_index == w->snap_index) {
-        return HY_OK;
-    }
-    char name[WAL_NAME_MAX];
-    wal__name_snapshot(name, old_index, 0);
-    return wal__remove_synced(w->disk, name);
-}
-
-int wal_snapshot_put(struct wal *w, const struct wal_snapshot *s, int discard_log)
+int wal_snapshot_put(struct wal *w, uint32_t group, const struct wal_snapshot *s, int discard_log)
 {
     if (w->failed) {
         return HY_EIO;
     }
-    HY_ASSERT(s->index >= 1 && s->term >= 1 && s->index >= w->snap_index);
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0 && w->batch.len == 0);
+    struct wal_group *g = &w->groups[slot];
+    HY_ASSERT(s->index >= 1 && s->term >= 1 && s->index >= g->snap_index);
     char tmp[WAL_NAME_MAX];
     char name[WAL_NAME_MAX];
-    wal__name_snapshot(tmp, s->index, 1);
-    wal__name_snapshot(name, s->index, 0);
+    wal__name_snapshot(tmp, group, s->index, 1);
+    wal__name_snapshot(name, group, s->index, 0);
     int rc = wal_snapshot_write(w->disk, s, tmp);
     if (rc == HY_OK) {
         rc = w->disk->ops->rename(w->disk, tmp, name);
@@ -591,50 +671,81 @@ int wal_snapshot_put(struct wal *w, const struct wal_snapshot *s, int discard_lo
     if (rc != HY_OK) {
         return wal_fail(w, HY_EIO);
     }
-    uint64_t old = w->snap_index;
-    w->snap_index = s->index;
-    w->snap_term = s->term;
-    rc = wal_remove_old_snapshot(w, old);
-    if (rc == HY_OK && (discard_log || s->index > w->last_index)) {
-        rc = wal_discard_log(w);
-        w->last_index = s->index;
-        w->last_term = s->term;
-    } else if (rc == HY_OK) {
-        rc = wal_compact(w);
+    uint64_t old = g->snap_index;
+    g->snap_index = s->index;
+    g->snap_term = s->term;
+    if (old != 0 && old != s->index) {
+        char old_name[WAL_NAME_MAX];
+        wal__name_snapshot(old_name, group, old, 0);
+        if (wal__remove_synced(w->disk, old_name) != HY_OK) {
+            return wal_fail(w, HY_EIO);
+        }
     }
-    return rc == HY_OK ? HY_OK : wal_fail(w, HY_EIO);
+    if (discard_log || s->index > g->last_index) {
+        /* In memory the log is void from now on, whatever the record's fate: recovery drops
+         * a log that ends before the snapshot, and later appends supersede the rest. */
+        wal__stage_truncate(w, (size_t)slot, 1);
+        wal_apply_op(w, &w->ops[w->n_ops - 1]); /* applied again, harmlessly, at the commit */
+        rc = wal_batch_commit(w);
+        if (rc != HY_OK) {
+            return rc;
+        }
+    }
+    return wal__gc(w) == HY_OK ? HY_OK : wal_fail(w, HY_EIO);
 }
 
-int wal_snapshot_wanted(const struct wal *w)
+int wal_snapshot_wanted(const struct wal *w, uint32_t group)
 {
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0);
+    const struct wal_group *g = &w->groups[slot];
     if (w->cfg.snapshot_interval != 0 &&
-        w->last_index - w->snap_index >= w->cfg.snapshot_interval) {
+        g->last_index - g->snap_index >= w->cfg.snapshot_interval) {
         return 1;
     }
-    return w->cfg.max_log_entries != 0 && wal_entries_on_disk(w) > w->cfg.max_log_entries;
+    if (w->cfg.max_log_entries != 0 && wal_entries_on_disk(g) > w->cfg.max_log_entries) {
+        return 1;
+    }
+    /* Too many segments, and this group's unsnapshotted entries keep the oldest one. */
+    return w->cfg.segments_soft_max != 0 && w->n_closed > w->cfg.segments_soft_max &&
+           w->closed[0].max_index[slot] > g->snap_index && g->last_index > g->snap_index;
 }
 
-/* ---- queries and teardown
- * ------------------------------------------------------------------- */
-
-uint64_t wal_last_index(const struct wal *w)
+size_t wal_pinning_groups(const struct wal *w, uint32_t *out, size_t cap)
 {
-    return w->last_index;
+    if (w->cfg.segments_soft_max == 0 || w->n_closed <= w->cfg.segments_soft_max) {
+        return 0;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_groups && n < cap; i++) {
+        const struct wal_group *g = &w->groups[i];
+        if (w->closed[0].max_index[i] > g->snap_index && g->last_index > g->snap_index) {
+            out[n++] = g->id;
+        }
+    }
+    return n;
 }
 
-uint64_t wal_last_term(const struct wal *w)
+/* ---- queries and teardown ------------------------------------------------------------------- */
+
+uint64_t wal_last_index(const struct wal *w, uint32_t group)
 {
-    return w->last_term;
+    return wal_group_of(w, group)->last_index;
 }
 
-uint64_t wal_first_index(const struct wal *w)
+uint64_t wal_last_term(const struct wal *w, uint32_t group)
 {
-    return wal__first_index(w);
+    return wal_group_of(w, group)->last_term;
 }
 
-uint64_t wal_snapshot_index(const struct wal *w)
+uint64_t wal_first_index(const struct wal *w, uint32_t group)
 {
-    return w->snap_index;
+    return wal_group_of(w, group)->first_index;
+}
+
+uint64_t wal_snapshot_index(const struct wal *w, uint32_t group)
+{
+    return wal_group_of(w, group)->snap_index;
 }
 
 size_t wal_segment_count(const struct wal *w)
@@ -650,8 +761,16 @@ void wal_close(struct wal *w)
     if (w->fd >= 0) {
         w->disk->ops->close(w->disk, w->fd);
     }
+    for (size_t i = 0; i < w->n_closed; i++) {
+        wal__seg_free(&w->closed[i]);
+    }
+    wal__seg_free(&w->open);
+    for (size_t i = 0; i < w->n_groups; i++) {
+        hy_free(w->groups[i].runs);
+    }
+    hy_free(w->groups);
     hy_free(w->closed);
-    hy_free(w->slots);
+    hy_free(w->ops);
     hy_buf_free(&w->batch);
     hy_free(w);
 }

@@ -1,7 +1,10 @@
 /*
- * wal.h - the durable Raft log of one group: segments, term/vote metadata and
- * snapshots in one directory (format and recovery rules: docs/disk-format.md,
- * "Raft log and snapshots on disk").
+ * wal.h - the durable Raft log of a node, shared by all of its Raft groups: one
+ * stream of segments whose records are tagged with their group (entries,
+ * term/vote, truncations), and one snapshot file per group, in one directory
+ * (format and recovery rules: docs/disk-format.md, "Raft log and snapshots on
+ * disk"). Like TiKV's raft-engine: every group's writes of a loop turn go out
+ * as ONE write and ONE fdatasync (wal_batch_*).
  *
  * It runs on a struct disk (disk.h): real files in the server, the simulated
  * disk in the simulator and tests. It is single-threaded: one caller at a time
@@ -9,13 +12,15 @@
  * that returns HY_OK has made its effect durable (fdatasync'd, and the
  * directory fsync'd where names changed).
  *
- * Invariants kept on disk at every instant, so that a crash at any point
- * recovers:
- *  - the log is one contiguous run of indices with non-decreasing terms,
- * starting at or before snapshot index + 1 (entries at or below it are the
- * trailing log);
- *  - synced records are never rewritten; truncation and compaction remove from
- * the end and from the beginning respectively, one durable step at a time.
+ * Invariants kept on disk at every instant, for every group, so that a crash at
+ * any point recovers:
+ *  - the group's log (its records replayed in stream order, a later append or
+ * truncation superseding the indices at and after it) is one contiguous run of
+ * indices with non-decreasing terms, starting at or before snapshot index + 1
+ * (entries at or below it are the trailing log);
+ *  - synced records are never rewritten; a segment is removed only when every
+ * group's records in it are obsolete (oldest segment first), and the next
+ * segment starts with every group's term/vote.
  *
  * Errors: HY_ENOSPC leaves everything as it was (the caller turns read-only and
  * retries later); HY_EIO means a write or an fdatasync failed. After HY_EIO the
@@ -43,18 +48,22 @@ struct wal_config {
                                     = never */
     uint64_t max_log_entries;    /* ... or when the log holds more; 0 = no limit */
     uint64_t retention_logs;     /* entries kept behind a snapshot for lagging followers */
+    uint64_t segments_soft_max;  /* over this many closed segments, retention no longer pins
+                                    one and the groups whose entries do are asked for a
+                                    snapshot (wal_snapshot_wanted); 0 = no limit */
     const struct hy_log *log;    /* borrowed, outlives the wal; may be NULL */
-    int must_exist; /* refuse a directory without a term/vote file instead of starting a
-                       new log there (the server knows it was formed: io/identity.h) */
+    int must_exist; /* refuse a group without a term/vote record instead of starting a new
+                       log for it (the server knows it was formed: io/identity.h) */
 };
 
-/* 8 MiB segments, a snapshot every 10000 entries, 1000 retained, no hard limit.
- */
+/* 8 MiB segments, a snapshot every 10000 entries, 1000 retained, no hard limit, retention
+ * pins at most 16 closed segments. */
 void wal_config_default(struct wal_config *cfg);
 
-/* What wal_open found on disk. Every pointer is owned by the struct: release it
- * with wal_recovered_free (it may outlive the wal). */
+/* What wal_open found on disk for one group. Every pointer is owned by the struct: release
+ * it with wal_recovered_free (it may outlive the wal). */
 struct wal_recovered {
+    uint32_t group;
     uint64_t term;
     uint64_t vote;
     struct wal_snapshot snapshot; /* index 0 = no snapshot */
@@ -62,7 +71,7 @@ struct wal_recovered {
                                      (trailing) */
     struct wal_entry *entries;
     size_t n_entries;
-    int created; /* the directory held no log: this open made it (term 0, no vote) */
+    int created; /* the log held nothing of this group: this open made it (term 0, no vote) */
     void *priv;  /* the buffers the pointers above point into */
 };
 
@@ -71,66 +80,83 @@ void wal_recovered_free(struct wal_recovered *rec);
 struct wal;
 
 /*
- * Opens (creating when empty) the log on `disk`, applying the recovery rules.
- * `disk` and `cfg` are borrowed; disk must outlive the wal. On HY_OK *wal_out
- * and *rec_out are filled. On failure nothing is returned and err (err_len
- * bytes, may be 0) holds a one-line explanation: HY_ECORRUPT (refuse to start:
- * names file, offset, problem, and `halyard --repair DIR`), HY_EIO, HY_ENOSPC.
+ * Opens (creating when empty) the log on `disk` for the n_groups Raft groups `groups` (ids,
+ * distinct), applying the recovery rules; recs_out (n_groups of them) receives each group's
+ * state, in the order of `groups`. `disk`, `cfg` and `groups` are borrowed; disk must outlive
+ * the wal. On HY_OK *wal_out and recs_out are filled. On failure nothing is returned and err
+ * (err_len bytes, may be 0) holds a one-line explanation: HY_ECORRUPT (refuse to start: names
+ * file, offset, problem, and `halyard --repair DIR`; also a record of a group not in `groups`),
+ * HY_EIO, HY_ENOSPC.
  */
-int wal_open(struct disk *disk, const struct wal_config *cfg, struct wal **wal_out,
-             struct wal_recovered *rec_out, char *err, size_t err_len) HY_MUST_CHECK;
+int wal_open(struct disk *disk, const struct wal_config *cfg, const uint32_t *groups,
+             size_t n_groups, struct wal **wal_out, struct wal_recovered *recs_out, char *err,
+             size_t err_len) HY_MUST_CHECK;
 
 /* Closes the files; frees the wal. Does not sync: every successful call already
  * did. */
 void wal_close(struct wal *w);
 
 /*
- * Appends n entries (borrowed) at indices first_index.. as ONE write and ONE
- * fdatasync (group commit: pass everything proposed in one loop turn). When
- * first_index <= wal_last_index, entries >= first_index are deleted first
- * (Raft's conflicting suffix). Precondition: snapshot index < first_index <=
- * last index + 1, n >= 1. Returns HY_OK (durable), HY_ENOSPC (nothing appended, though a
- * requested truncation may already be done; retry the same call later), HY_EIO (fatal: abort).
+ * Group commit over groups: wal_batch_term_vote / wal_batch_append / wal_batch_truncate stage
+ * records (any groups, any order; each group's preconditions are checked against what is
+ * staged before it), and wal_batch_commit writes them all with ONE write and ONE fdatasync.
+ * Nothing staged changes the wal's state until the commit returns HY_OK; on any other result
+ * the staged records are dropped (stage them again to retry). Returns HY_OK (durable),
+ * HY_ENOSPC (nothing written; retry later), HY_EIO (fatal: abort). A commit with nothing
+ * staged does nothing.
+ *
+ * wal_batch_append: n (>= 1) entries (borrowed until the commit) at indices first_index..;
+ * when first_index <= the group's last index, entries >= first_index are replaced (Raft's
+ * conflicting suffix). Precondition: snapshot index < first_index <= last index + 1.
+ * wal_batch_truncate: deletes every entry with index >= index (> snapshot index).
  */
-int wal_append(struct wal *w, uint64_t first_index, const struct wal_entry *entries,
+void wal_batch_term_vote(struct wal *w, uint32_t group, uint64_t term, uint64_t vote);
+void wal_batch_append(struct wal *w, uint32_t group, uint64_t first_index,
+                      const struct wal_entry *entries, size_t n);
+void wal_batch_truncate(struct wal *w, uint32_t group, uint64_t index);
+int wal_batch_commit(struct wal *w) HY_MUST_CHECK;
+
+/* One-group shorthands: stage one thing and commit. */
+int wal_append(struct wal *w, uint32_t group, uint64_t first_index, const struct wal_entry *entries,
                size_t n) HY_MUST_CHECK;
-
-/* Deletes every entry with index >= index (> snapshot index). HY_OK, HY_EIO
- * (fatal). */
-int wal_truncate(struct wal *w, uint64_t index) HY_MUST_CHECK;
-
-/* Durably records term and vote (0 = none). HY_OK, HY_ENOSPC, HY_EIO (fatal).
- */
-int wal_set_term_vote(struct wal *w, uint64_t term, uint64_t vote) HY_MUST_CHECK;
+int wal_truncate(struct wal *w, uint32_t group, uint64_t index) HY_MUST_CHECK;
+int wal_set_term_vote(struct wal *w, uint32_t group, uint64_t term, uint64_t vote) HY_MUST_CHECK;
 
 /*
- * Stores snapshot s (borrowed; s->index >= 1) durably (temp file, fdatasync,
- * rename, directory fsync), then deletes older snapshots and log segments as
- * configured. discard_log (a snapshot received from the leader) deletes the
- * whole log; a snapshot past the log's end always does. HY_OK, HY_ENOSPC
- * (nothing changed), HY_EIO (fatal).
+ * Stores group's snapshot s (borrowed; s->index >= 1) durably (temp file, fdatasync, rename,
+ * directory fsync), then deletes the group's older snapshot. discard_log (a snapshot received
+ * from the leader) voids the group's whole log with a truncation record; a snapshot past the
+ * log's end always does. Then removes the segments no group needs any more. Nothing may be
+ * staged. HY_OK, HY_ENOSPC (nothing changed), HY_EIO (fatal).
  */
-int wal_snapshot_put(struct wal *w, const struct wal_snapshot *s, int discard_log) HY_MUST_CHECK;
+int wal_snapshot_put(struct wal *w, uint32_t group, const struct wal_snapshot *s,
+                     int discard_log) HY_MUST_CHECK;
 
-/* 1 when the configuration asks for a snapshot now (interval reached or log too
- * long). */
-int wal_snapshot_wanted(const struct wal *w);
+/* 1 when the configuration asks for a snapshot of the group now (interval reached, log too
+ * long, or its entries pin the oldest segment while there are too many). */
+int wal_snapshot_wanted(const struct wal *w, uint32_t group);
 
-uint64_t wal_last_index(const struct wal *w); /* snapshot index when the log is empty */
-uint64_t wal_last_term(const struct wal *w);
-uint64_t wal_first_index(const struct wal *w); /* 0 when the log is empty */
-uint64_t wal_snapshot_index(const struct wal *w);
+/* The groups whose unsnapshotted entries keep the oldest segment while there are more than
+ * segments_soft_max closed segments (what the node should snapshot so that the log can be
+ * collected): up to cap ids into out; returns how many. */
+size_t wal_pinning_groups(const struct wal *w, uint32_t *out, size_t cap);
+
+uint64_t wal_last_index(const struct wal *w, uint32_t group); /* snapshot index when empty */
+uint64_t wal_last_term(const struct wal *w, uint32_t group);
+uint64_t wal_first_index(const struct wal *w, uint32_t group); /* 0 when the log is empty */
+uint64_t wal_snapshot_index(const struct wal *w, uint32_t group);
 /* Number of segment files (closed + open) on disk. */
 size_t wal_segment_count(const struct wal *w);
 
 /*
  * `halyard --repair DIR`: cuts the log after the last good record of the first
  * damaged segment (torn or corrupt, wherever it is) and deletes every later
- * segment; then the directory opens. It never touches metadata or snapshots,
- * whose damage it only reports. Runs only when asked. Writes a human-readable
+ * segment; then the directory opens, unless what the surviving records say
+ * about a group is inconsistent (reported). It never touches snapshots, whose
+ * damage it only reports. Runs only when asked. Writes a human-readable
  * account into report. Returns HY_OK when the log is now readable (repaired or
- * nothing to do), HY_ECORRUPT when metadata or a snapshot is damaged (left
- * alone), HY_EIO.
+ * nothing to do), HY_ECORRUPT when a snapshot is damaged (left alone) or
+ * the log still does not open, HY_EIO.
  */
 int wal_repair(struct disk *disk, const struct wal_config *cfg, char *report,
                size_t report_len) HY_MUST_CHECK;

@@ -17,7 +17,6 @@
 #include "common/crc.h"
 
 static const uint8_t seg_magic[8] = {'H', 'Y', 'W', 'A', 'L', 'S', 'E', 'G'};
-static const uint8_t meta_magic[8] = {'H', 'Y', 'W', 'A', 'L', 'M', 'E', 'T'};
 static const uint8_t snap_magic[8] = {'H', 'Y', 'W', 'A', 'L', 'S', 'N', 'P'};
 
 /* Segment header. */
@@ -29,29 +28,16 @@ static_assert(WAL_SEG_HEADER_SIZE % 8 == 0, "records start 8-byte aligned");
 enum {
     REC_CRC = 0,
     REC_LEN = 4,
-    REC_INDEX = 8,
-    REC_TERM = 16,
-    REC_BATCH = 24,
-    REC_TYPE = 32,
-    REC_RESERVED = 36,
+    REC_SEQ = 8,
+    REC_GROUP = 16,
+    REC_KIND = 20,
+    REC_TYPE = 22,
+    REC_A = 24,
+    REC_B = 32,
     REC_DATA = 40
 };
 static_assert(REC_DATA == WAL_REC_HEADER_SIZE, "record header size");
 static_assert(WAL_REC_HEADER_SIZE % 8 == 0, "records stay 8-byte aligned");
-
-/* Metadata file. */
-enum {
-    META_MAGIC = 0,
-    META_VERSION = 8,
-    META_RESERVED = 12,
-    META_SEQ = 16,
-    META_TERM = 24,
-    META_VOTE = 32,
-    META_CRC = 40,
-    META_RESERVED2 = 44,
-    META_END = 48
-};
-static_assert(META_END == WAL_META_SIZE, "metadata size");
 
 /* Snapshot file header. */
 enum {
@@ -68,6 +54,17 @@ enum {
     SNAP_END = 56
 };
 static_assert(SNAP_END == WAL_SNAP_HEADER_SIZE, "snapshot header size");
+
+static uint16_t load_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static void store_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
 
 static int all_zero(const uint8_t *buf, size_t len)
 {
@@ -88,25 +85,42 @@ size_t wal_record_size(uint32_t len)
     return WAL_REC_HEADER_SIZE + (((size_t)len + 7) & ~(size_t)7);
 }
 
-void wal_record_encode(uint8_t *out, uint64_t index, uint64_t batch_first,
-                       const struct wal_entry *e)
+void wal_record_encode(uint8_t *out, const struct wal_record *r)
 {
     /* The check before writing, paired with wal_record_decode's after reading. */
-    HY_ASSERT(index >= 1 && index < WAL_INDEX_LIMIT && e->term >= 1 && e->type != 0 &&
-              e->len <= WAL_RECORD_LEN_MAX);
-    HY_ASSERT(batch_first >= 1 && batch_first <= index);
-    size_t size = wal_record_size(e->len);
+    HY_ASSERT(wal_record_fields_ok(r));
+    size_t size = wal_record_size(r->len);
     memset(out, 0, size);
-    hy_store_u32le(out + REC_LEN, e->len);
-    hy_store_u64le(out + REC_INDEX, index);
-    hy_store_u64le(out + REC_TERM, e->term);
-    hy_store_u64le(out + REC_BATCH, batch_first);
-    hy_store_u32le(out + REC_TYPE, e->type);
-    if (e->len > 0) {
-        memcpy(out + REC_DATA, e->data, e->len);
+    hy_store_u32le(out + REC_LEN, r->len);
+    hy_store_u64le(out + REC_SEQ, r->seq);
+    hy_store_u32le(out + REC_GROUP, r->group);
+    store_u16(out + REC_KIND, (uint16_t)r->kind);
+    store_u16(out + REC_TYPE, (uint16_t)r->type);
+    hy_store_u64le(out + REC_A, r->index);
+    hy_store_u64le(out + REC_B, r->term);
+    if (r->len > 0) {
+        memcpy(out + REC_DATA, r->data, r->len);
     }
-    uint32_t crc = hy_crc32c(0, out + REC_LEN, (size_t)REC_DATA - REC_LEN + e->len);
+    uint32_t crc = hy_crc32c(0, out + REC_LEN, (size_t)REC_DATA - REC_LEN + r->len);
     hy_store_u32le(out + REC_CRC, crc);
+}
+
+int wal_record_fields_ok(const struct wal_record *r)
+{
+    if (r->seq == 0 || r->seq >= WAL_INDEX_LIMIT) {
+        return 0;
+    }
+    switch (r->kind) {
+    case WAL_KIND_ENTRY:
+        return r->index >= 1 && r->index < WAL_INDEX_LIMIT && r->term >= 1 &&
+               r->term < WAL_INDEX_LIMIT && r->type != 0 && r->type <= 0xffff &&
+               r->len <= WAL_RECORD_LEN_MAX;
+    case WAL_KIND_TERM_VOTE: return r->len == 0 && r->type == 0 && r->index < WAL_INDEX_LIMIT;
+    case WAL_KIND_TRUNCATE:
+        return r->len == 0 && r->type == 0 && r->index >= 1 && r->index < WAL_INDEX_LIMIT &&
+               r->term == 0;
+    default: return 0;
+    }
 }
 
 enum wal_rec_result wal_record_decode(const uint8_t *buf, size_t avail, struct wal_record *rec_out,
@@ -119,10 +133,12 @@ enum wal_rec_result wal_record_decode(const uint8_t *buf, size_t avail, struct w
     }
     uint32_t len = hy_load_u32le(buf + REC_LEN);
     struct wal_record r = {
-        .index = hy_load_u64le(buf + REC_INDEX),
-        .term = hy_load_u64le(buf + REC_TERM),
-        .batch_first = hy_load_u64le(buf + REC_BATCH),
-        .type = hy_load_u32le(buf + REC_TYPE),
+        .seq = hy_load_u64le(buf + REC_SEQ),
+        .group = hy_load_u32le(buf + REC_GROUP),
+        .kind = load_u16(buf + REC_KIND),
+        .type = load_u16(buf + REC_TYPE),
+        .index = hy_load_u64le(buf + REC_A),
+        .term = hy_load_u64le(buf + REC_B),
         .len = len,
         .data = buf + REC_DATA,
     };
@@ -143,9 +159,8 @@ enum wal_rec_result wal_record_decode(const uint8_t *buf, size_t avail, struct w
         *why_out = "record padding is not zero";
         return WAL_REC_BAD;
     }
-    if (r.index == 0 || r.index >= WAL_INDEX_LIMIT || r.term == 0 || r.type == 0 ||
-        r.batch_first == 0 || r.batch_first > r.index || hy_load_u32le(buf + REC_RESERVED) != 0) {
-        *why_out = "record fields out of range (index, term, type or batch start)";
+    if (!wal_record_fields_ok(&r)) {
+        *why_out = "record fields out of range (sequence, kind, index, term or type)";
         return WAL_REC_BAD;
     }
     *rec_out = r;
@@ -160,7 +175,7 @@ enum wal_rec_result wal_record_decode(const uint8_t *buf, size_t avail, struct w
 void wal_segment_header_encode(uint8_t out[WAL_SEG_HEADER_SIZE])
 {
     memcpy(out + SEG_MAGIC, seg_magic, sizeof(seg_magic));
-    hy_store_u32le(out + SEG_VERSION, WAL_FORMAT_VERSION);
+    hy_store_u32le(out + SEG_VERSION, WAL_SEGMENT_VERSION);
     hy_store_u32le(out + SEG_CRC, hy_crc32c(0, out, SEG_CRC));
 }
 
@@ -175,8 +190,10 @@ static const char *seg_header_check(const uint8_t *buf, size_t len)
     if (memcmp(buf + SEG_MAGIC, seg_magic, sizeof(seg_magic)) != 0) {
         return "not a segment (bad magic)";
     }
-    if (hy_load_u32le(buf + SEG_VERSION) != WAL_FORMAT_VERSION) {
-        return "unsupported segment format version";
+    if (hy_load_u32le(buf + SEG_VERSION) != WAL_SEGMENT_VERSION) {
+        return hy_load_u32le(buf + SEG_VERSION) == 1
+                   ? "a version 1 segment (the per-group layout of halyard before the shared log)"
+                   : "unsupported segment format version";
     }
     return NULL;
 }
@@ -192,10 +209,11 @@ static void seg_push(struct wal_seg_parse *p, size_t *cap, const struct wal_reco
 
 /*
  * Recovery rule 5: bad bytes at `at` are a torn tail only if no intact record
- * of a *later* write follows. A later write starts only after the one holding
- * index `expect` was synced, so an intact record with batch_first > expect
- * proves synced data was damaged. When the expected index is unknown (0), the
- * first intact record found is taken to be of the torn write itself.
+ * of a *later* write follows. A write starts only after the previous one was
+ * synced, so an intact record whose write sequence is above `expect` (the
+ * sequence the torn write may have had) proves synced data was damaged. When
+ * it is unknown (0), the first intact record found is taken to be of the torn
+ * write itself.
  */
 static int seg_later_write_follows(const uint8_t *buf, size_t len, uint64_t at, uint64_t expect)
 {
@@ -207,9 +225,9 @@ static int seg_later_write_follows(const uint8_t *buf, size_t len, uint64_t at, 
             continue;
         }
         if (expect == 0) {
-            expect = r.batch_first;
+            expect = r.seq;
         }
-        if (r.batch_first > expect) {
+        if (r.seq > expect) {
             return 1;
         }
     }
@@ -235,7 +253,7 @@ static void seg_classify_tail(const uint8_t *buf, size_t len, uint64_t p, uint64
     }
 }
 
-void wal_segment_parse(const uint8_t *buf, size_t len, uint64_t expect_first,
+void wal_segment_parse(const uint8_t *buf, size_t len, uint64_t expect_seq,
                        struct wal_seg_parse *out)
 {
     memset(out, 0, sizeof(*out));
@@ -252,27 +270,28 @@ void wal_segment_parse(const uint8_t *buf, size_t len, uint64_t expect_first,
     }
     size_t cap = 0;
     uint64_t p = WAL_SEG_HEADER_SIZE;
-    uint64_t expect = expect_first;
-    uint64_t last_term = 0;
+    uint64_t last_seq = 0;
     for (;;) {
         struct wal_record r;
         size_t size;
         const char *why = NULL;
         if (wal_record_decode(buf + p, len - p, &r, &size, &why) != WAL_REC_OK) {
+            /* The torn write is the next one (or the rest of the last one). */
+            uint64_t expect = last_seq != 0 ? last_seq + 1 : expect_seq;
             seg_classify_tail(buf, len, p, expect, why, out);
             return;
         }
-        if ((expect != 0 && r.index != expect) || r.term < last_term) {
+        int bad_seq = last_seq != 0 ? (r.seq != last_seq && r.seq != last_seq + 1)
+                                    : (expect_seq != 0 && r.seq != expect_seq);
+        if (bad_seq) {
             out->outcome = WAL_SEG_CORRUPT;
             out->bad_offset = p;
             out->end_offset = p;
-            out->why = r.term < last_term ? "record term lower than the previous record's"
-                                          : "record index out of sequence";
+            out->why = "record write sequence out of order";
             return;
         }
         seg_push(out, &cap, &r);
-        expect = r.index + 1;
-        last_term = r.term;
+        last_seq = r.seq;
         p += size;
     }
 }
@@ -282,51 +301,6 @@ void wal_seg_parse_free(struct wal_seg_parse *p)
     hy_free(p->records);
     p->records = NULL;
     p->n_records = 0;
-}
-
-/* ---- metadata
- * -------------------------------------------------------------------------------
- */
-
-void wal_meta_encode(const struct wal_meta *m, uint8_t out[WAL_META_SIZE])
-{
-    HY_ASSERT(m->sequence >= 1);
-    memset(out, 0, WAL_META_SIZE);
-    memcpy(out + META_MAGIC, meta_magic, sizeof(meta_magic));
-    hy_store_u32le(out + META_VERSION, WAL_FORMAT_VERSION);
-    hy_store_u64le(out + META_SEQ, m->sequence);
-    hy_store_u64le(out + META_TERM, m->term);
-    hy_store_u64le(out + META_VOTE, m->vote);
-    hy_store_u32le(out + META_CRC, hy_crc32c(0, out, META_CRC));
-}
-
-int wal_meta_decode(const uint8_t *buf, size_t len, struct wal_meta *m_out, const char **why_out)
-{
-    if (len != WAL_META_SIZE) {
-        *why_out = "metadata file is not 48 bytes";
-        return HY_ECORRUPT;
-    }
-    if (hy_load_u32le(buf + META_CRC) != hy_crc32c(0, buf, META_CRC)) {
-        *why_out = "metadata checksum mismatch";
-        return HY_ECORRUPT;
-    }
-    if (memcmp(buf + META_MAGIC, meta_magic, sizeof(meta_magic)) != 0 ||
-        hy_load_u32le(buf + META_VERSION) != WAL_FORMAT_VERSION) {
-        *why_out = "not a version 1 metadata file (magic or version)";
-        return HY_ECORRUPT;
-    }
-    if (hy_load_u32le(buf + META_RESERVED) != 0 || hy_load_u32le(buf + META_RESERVED2) != 0) {
-        *why_out = "metadata reserved fields are not 0";
-        return HY_ECORRUPT;
-    }
-    m_out->sequence = hy_load_u64le(buf + META_SEQ);
-    m_out->term = hy_load_u64le(buf + META_TERM);
-    m_out->vote = hy_load_u64le(buf + META_VOTE);
-    if (m_out->sequence == 0) {
-        *why_out = "metadata sequence 0";
-        return HY_ECORRUPT;
-    }
-    return HY_OK;
 }
 
 /* ---- snapshots

@@ -1,6 +1,7 @@
 /*
- * wal_codec.h - the byte layouts of the log's files (docs/disk-format.md, "Raft
- * log and snapshots on disk"): segment header, record, metadata, snapshot.
+ * wal_codec.h - the byte layouts of the node's shared log (docs/disk-format.md, "Raft
+ * log and snapshots on disk"): segment header, record (entries, term/vote, truncation,
+ * each tagged with its Raft group), snapshot.
  *
  * Pure functions over memory: no disk, no allocation except the record array of
  * a segment parse. They are the only code that reads untrusted bytes from the
@@ -18,11 +19,11 @@
 
 #define WAL_SEG_HEADER_SIZE  16
 #define WAL_REC_HEADER_SIZE  40
-#define WAL_META_SIZE        48
 #define WAL_SNAP_HEADER_SIZE 56
 #define WAL_RECORD_LEN_MAX   (64u << 20)
 #define WAL_MEMBERSHIP_MAX   (64u << 10)
-#define WAL_FORMAT_VERSION   1
+#define WAL_FORMAT_VERSION   1 /* snapshot files */
+#define WAL_SEGMENT_VERSION  2 /* segments of the shared log (1: one log per group) */
 /* Indices at or above this are corrupt: it keeps index + count arithmetic far from overflow. */
 #define WAL_INDEX_LIMIT      (1ull << 62)
 
@@ -35,21 +36,23 @@ struct wal_entry {
     const uint8_t *data;
 };
 
-/* A decoded record; `data` points into the buffer it was decoded from. */
-struct wal_record {
-    uint64_t index;
-    uint64_t term;
-    uint64_t batch_first;
-    uint32_t type;
-    uint32_t len;
-    const uint8_t *data;
+enum wal_record_kind {
+    WAL_KIND_ENTRY = 1,     /* a log entry: index, term, type, data */
+    WAL_KIND_TERM_VOTE = 2, /* the group's term (index field) and vote (term field) */
+    WAL_KIND_TRUNCATE = 3,  /* the group's entries >= index written before are void */
 };
 
-/* Term and vote, as stored in metadata1/metadata2. */
-struct wal_meta {
-    uint64_t sequence;
+/* A record. Decoded, `data` points into the buffer it was decoded from; to encode, it is
+ * borrowed. For TERM_VOTE, `index` holds the term and `term` the vote. */
+struct wal_record {
+    uint64_t seq;   /* the write it was part of: +1 per write over the whole stream */
+    uint32_t group; /* Raft group id */
+    uint32_t kind;  /* enum wal_record_kind */
+    uint64_t index;
     uint64_t term;
-    uint64_t vote;
+    uint32_t type; /* ENTRY: enum raft_entry_type (never 0); else 0 */
+    uint32_t len;  /* ENTRY: payload bytes; else 0 */
+    const uint8_t *data;
 };
 
 /* A snapshot: position, encoded configuration and state-machine bytes (all
@@ -69,9 +72,11 @@ struct wal_snapshot {
 /* Bytes a record with a `len`-byte payload takes on disk (header + payload +
  * padding to 8). */
 size_t wal_record_size(uint32_t len);
-/* Encodes one record into out (wal_record_size(e->len) bytes). */
-void wal_record_encode(uint8_t *out, uint64_t index, uint64_t batch_first,
-                       const struct wal_entry *e);
+/* Encodes one record into out (wal_record_size(r->len) bytes); r must pass
+ * wal_record_fields_ok. */
+void wal_record_encode(uint8_t *out, const struct wal_record *r);
+/* 1 when the fields are in range for the kind (what the decoder accepts). */
+int wal_record_fields_ok(const struct wal_record *r);
 
 enum wal_rec_result {
     WAL_REC_OK,    /* a good record */
@@ -108,23 +113,15 @@ struct wal_seg_parse {
 };
 
 /*
- * Parses a whole segment file held in buf. expect_first is the index the first
- * record must have, or 0 when unknown. Indices must increase by one and terms
- * must not decrease; a good record that breaks this is corruption. Always fills
- * *out (free with wal_seg_parse_free).
+ * Parses a whole segment file held in buf. expect_seq is the write sequence the
+ * first record must have, or 0 when unknown. Sequences go up by 0 (same write)
+ * or 1 (next write) from record to record; a good record that breaks this is
+ * corruption. What the records say about each group is checked by recovery.
+ * Always fills *out (free with wal_seg_parse_free).
  */
-void wal_segment_parse(const uint8_t *buf, size_t len, uint64_t expect_first,
+void wal_segment_parse(const uint8_t *buf, size_t len, uint64_t expect_seq,
                        struct wal_seg_parse *out);
 void wal_seg_parse_free(struct wal_seg_parse *p);
-
-/* ---- metadata
- * -------------------------------------------------------------------------------
- */
-
-void wal_meta_encode(const struct wal_meta *m, uint8_t out[WAL_META_SIZE]);
-/* HY_OK, or HY_ECORRUPT with *why_out set. */
-int wal_meta_decode(const uint8_t *buf, size_t len, struct wal_meta *m_out,
-                    const char **why_out) HY_MUST_CHECK;
 
 /* ---- snapshots
  * ------------------------------------------------------------------------------

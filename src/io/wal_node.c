@@ -32,30 +32,42 @@ int wal_node_start(struct hy_node *n, uint32_t group, const struct wal_recovered
     nr.entries = ents;
     nr.n_entries = (uint32_t)count;
     int rc = node_start(n, group, &nr, now_ms);
-    hy_log(log, HY_LOG_INFO, "recovered term %llu, snapshot %llu, %zu log entries",
-           (unsigned long long)rec->term, (unsigned long long)nr.snap_index, count);
+    hy_log(log, HY_LOG_INFO, "group %u: recovered term %llu, snapshot %llu, %zu log entries",
+           (unsigned)group, (unsigned long long)rec->term, (unsigned long long)nr.snap_index,
+           count);
     hy_free(ents);
     return rc;
+}
+
+void wal_node_snapshot_of(const struct node_io_batch *b, struct wal_snapshot *out,
+                          uint8_t membership[WAL_NODE_MEMBERSHIP_MAX])
+{
+    HY_ASSERT(raft_membership_encoded_len(&b->snap_membership) <= WAL_NODE_MEMBERSHIP_MAX);
+    *out = (struct wal_snapshot){
+        .index = b->snap_index,
+        .term = b->snap_term,
+        .membership = membership,
+        .membership_len = (uint32_t)raft_membership_encode(&b->snap_membership, membership),
+        .data = b->snap_data,
+        .data_len = b->snap_len,
+    };
 }
 
 int wal_node_write_batch(struct wal *w, const struct node_io_batch *b)
 {
     int rc = HY_OK;
     if (b->term_vote_changed) {
-        rc = wal_set_term_vote(w, b->term, b->vote);
+        wal_batch_term_vote(w, b->group, b->term, b->vote);
     }
-    if (rc == HY_OK && b->snapshot != NODE_SNAP_NONE) {
-        uint8_t membership[8 + RAFT_SERVERS_MAX * 16];
-        HY_ASSERT(raft_membership_encoded_len(&b->snap_membership) <= sizeof(membership));
-        struct wal_snapshot snap = {
-            .index = b->snap_index,
-            .term = b->snap_term,
-            .membership = membership,
-            .membership_len = (uint32_t)raft_membership_encode(&b->snap_membership, membership),
-            .data = b->snap_data,
-            .data_len = b->snap_len,
-        };
-        rc = wal_snapshot_put(w, &snap, b->snapshot == NODE_SNAP_INSTALL);
+    if (b->snapshot != NODE_SNAP_NONE) {
+        /* The term/vote is durable before the snapshot (node.h's order). */
+        rc = wal_batch_commit(w);
+        uint8_t membership[WAL_NODE_MEMBERSHIP_MAX];
+        struct wal_snapshot snap;
+        wal_node_snapshot_of(b, &snap, membership);
+        if (rc == HY_OK) {
+            rc = wal_snapshot_put(w, b->group, &snap, b->snapshot == NODE_SNAP_INSTALL);
+        }
     }
     if (rc == HY_OK && b->n_entries > 0) {
         struct wal_entry *ents = hy_xcalloc(b->n_entries, sizeof(*ents));
@@ -63,8 +75,12 @@ int wal_node_write_batch(struct wal *w, const struct node_io_batch *b)
             ents[i] = (struct wal_entry){b->entries[i].term, b->entries[i].type, b->entries[i].len,
                                          b->entries[i].data};
         }
-        rc = wal_append(w, b->entries_first_index, ents, b->n_entries);
+        wal_batch_append(w, b->group, b->entries_first_index, ents, b->n_entries);
+        rc = wal_batch_commit(w);
         hy_free(ents);
+    }
+    if (rc == HY_OK) {
+        rc = wal_batch_commit(w); /* a term/vote alone */
     }
     return rc;
 }

@@ -25,8 +25,15 @@
 int wal_node_start(struct hy_node *n, uint32_t group, const struct wal_recovered *rec,
                    uint64_t now_ms, const struct hy_log *log) HY_MUST_CHECK;
 
-/* Writes batch b (borrowed) durably: term/vote, snapshot (discarding the log for one installed
- * from the leader), entries. Returns what the failing WAL call returned, or HY_OK. */
+/* Writes batch b (borrowed) of group b->group durably: term/vote, snapshot (discarding the log
+ * for one installed from the leader), entries; with one write and one fdatasync when there is
+ * no snapshot. Returns what the failing WAL call returned, or HY_OK. Nothing may be staged. */
 int wal_node_write_batch(struct wal *w, const struct node_io_batch *b) HY_MUST_CHECK;
+
+#define WAL_NODE_MEMBERSHIP_MAX (8 + RAFT_SERVERS_MAX * 16)
+/* The snapshot batch b carries, as the WAL stores it; its configuration is encoded into
+ * membership, which must outlive *out. */
+void wal_node_snapshot_of(const struct node_io_batch *b, struct wal_snapshot *out,
+                          uint8_t membership[WAL_NODE_MEMBERSHIP_MAX]);
 
 #endif

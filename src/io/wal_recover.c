@@ -1,6 +1,7 @@
 /*
- * wal_recover.c - opening a log directory: the recovery rules of
- * docs/disk-format.md, in their order, and wal_repair (`halyard --repair DIR`).
+ * wal_recover.c - opening the shared log: the recovery rules of
+ * docs/disk-format.md, in their order, replaying every group's records from the
+ * one stream of segments, and wal_repair (`halyard --repair DIR`).
  *
  * Recovery only ever deletes what a crash can explain (a temp file, an empty
  * new segment, the torn tail of the last unsynced write, a log the snapshot
@@ -24,8 +25,8 @@
     "(later entries are "                                                  \
     "lost on this node and restored from the other replicas)"
 
-/* A file of the directory, by kind: closed (a = first, b = last), open (a = N),
- * snapshot (a = index). */
+/* A file of the directory, by kind: closed and open segments (a = counter), snapshots
+ * (a = group, b = index). */
 struct rec_file {
     char name[WAL_NAME_MAX];
     uint64_t a;
@@ -41,27 +42,33 @@ struct rec_dir {
     struct rec_list closed;
     struct rec_list open;
     struct rec_list snaps;
-    int meta_seen;
 };
 
-/* Buffers that recovered entries point into. */
-struct rec_priv {
-    uint8_t **bufs;
-    size_t n_bufs;
+/* One group as the replay rebuilds it. Entries point into the segment buffers. */
+struct rec_group {
+    struct wal_entry *entries;
+    size_t n;
+    size_t cap;
+    uint64_t first; /* index of entries[0] */
+    uint64_t term;
+    uint64_t vote;
+    int has_tv;
+    uint8_t *snap_buf; /* the snapshot file, owned */
+    struct wal_snapshot snap;
+    int drop_log; /* rule 6: the log is older than the snapshot */
 };
 
 struct rec_ctx {
     struct wal *w;
-    struct wal_recovered *rec;
-    struct rec_priv *priv;
-    size_t cap_entries;
+    struct rec_group *g; /* per slot */
+    uint8_t **bufs;      /* segment files read */
+    size_t n_bufs;
+    const char *file; /* the segment being replayed, for messages */
     char *err;
     size_t err_len;
 };
 
-/* ---- names
- * ----------------------------------------------------------------------------------
- */
+/* ---- names ---------------------------------------------------------------------------------- */
 
 static int rec_digits(const char *s, size_t n, uint64_t *out)
 {
@@ -90,7 +97,10 @@ static int rec_file_cmp(const void *x, const void *y)
 {
     const struct rec_file *a = x;
     const struct rec_file *b = y;
-    return a->a < b->a ? -1 : a->a > b->a;
+    if (a->a != b->a) {
+        return a->a < b->a ? -1 : 1;
+    }
+    return a->b < b->b ? -1 : a->b > b->b;
 }
 
 /* Sorts one name into its list; returns 1 for a temp file that recovery rule 1
@@ -103,14 +113,13 @@ static int rec_classify(struct rec_dir *dir, const char *name)
     if (len > 4 && strcmp(name + len - 4, ".tmp") == 0) {
         return 1;
     }
-    if (len == 41 && name[20] == '-' && rec_digits(name, 20, &a) && rec_digits(name + 21, 20, &b)) {
-        rec_list_push(&dir->closed, name, a, b);
+    if (len == 28 && strncmp(name, "segment-", 8) == 0 && rec_digits(name + 8, 20, &a)) {
+        rec_list_push(&dir->closed, name, a, 0);
     } else if (len > 5 && strncmp(name, "open-", 5) == 0 && rec_digits(name + 5, len - 5, &a)) {
         rec_list_push(&dir->open, name, a, 0);
-    } else if (len == 29 && strncmp(name, "snapshot-", 9) == 0 && rec_digits(name + 9, 20, &a)) {
-        rec_list_push(&dir->snaps, name, a, 0);
-    } else if (strcmp(name, "metadata1") == 0 || strcmp(name, "metadata2") == 0) {
-        dir->meta_seen = 1;
+    } else if (len == 40 && strncmp(name, "snapshot-", 9) == 0 && name[19] == '-' &&
+               rec_digits(name + 9, 10, &a) && a <= UINT32_MAX && rec_digits(name + 20, 20, &b)) {
+        rec_list_push(&dir->snaps, name, a, b);
     }
     return 0;
 }
@@ -150,9 +159,7 @@ static void rec_dir_free(struct rec_dir *dir)
     hy_free(dir->snaps.v);
 }
 
-/* ---- errors
- * ----------------------------------------------------------------------------------
- */
+/* ---- errors --------------------------------------------------------------------------------- */
 
 /* Refuses to open: the message names the file, the offset and the problem (rule
  * "refuse"). */
@@ -165,9 +172,8 @@ static int rec_refuse(struct rec_ctx *c, const char *file, uint64_t offset, cons
         snprintf(hint, sizeof(hint), REPAIR_HINT, path);
     } else {
         snprintf(hint, sizeof(hint),
-                 "'halyard --repair' does not change this file: restore it from a "
-                 "backup, or "
-                 "empty %s and let the node catch up from the other replicas",
+                 "'halyard --repair' does not change this: restore the directory from a "
+                 "backup, or empty %s and let the node catch up from the other replicas",
                  path);
     }
     char msg[1024];
@@ -188,152 +194,148 @@ static int rec_io_error(struct rec_ctx *c, const char *file, int rc)
     return rc == HY_ENOSPC ? HY_ENOSPC : HY_EIO;
 }
 
-/* ---- rule 2: metadata
- * -------------------------------------------------------------------------- */
+/* ---- snapshots (rule 2) ------------------------------------------------------------------- */
 
-/* Reads one metadata file: 1 = valid (in *m), 0 = absent or empty, -1 =
- * damaged, -2 = the disk failed (an I/O error is not evidence of damage). */
-static int rec_meta_one(struct disk *d, const char *name, struct wal_meta *m, const char **why)
+static int rec_load_snapshots(struct rec_ctx *c, const struct rec_dir *dir)
 {
-    uint8_t *buf;
-    size_t len;
-    int rc = wal__read_file(d, name, &buf, &len);
-    if (rc == HY_ENOTFOUND) {
-        return 0;
-    }
-    if (rc != HY_OK) {
-        *why = hy_strerror(rc);
-        return -2;
-    }
-    int result = len == 0 ? 0 : wal_meta_decode(buf, len, m, why) == HY_OK ? 1 : -1;
-    hy_free(buf);
-    return result;
-}
-
-static int rec_load_meta(struct rec_ctx *c)
-{
-    struct wal_meta m[2] = {{0, 0, 0}, {0, 0, 0}};
-    const char *why[2] = {NULL, NULL};
-    int st[2];
-    st[0] = rec_meta_one(c->w->disk, "metadata1", &m[0], &why[0]);
-    st[1] = rec_meta_one(c->w->disk, "metadata2", &m[1], &why[1]);
-    if (st[0] == -2 || st[1] == -2) {
-        return rec_io_error(c, st[0] == -2 ? "metadata1" : "metadata2", HY_EIO);
-    }
-    if (st[0] < 0 && st[1] < 0) {
-        return rec_refuse(c, "metadata1", 0, why[0], 0);
-    }
-    if (st[0] < 1 && st[1] < 0) {
-        return rec_refuse(c, "metadata2", 0, why[1], 0);
-    }
-    if (st[1] < 1 && st[0] < 0) {
-        return rec_refuse(c, "metadata1", 0, why[0], 0);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (st[i] < 0) {
-            /* The write of a newer state was torn by a crash: the other file holds
-             * the last durable one. */
-            hy_log(c->w->cfg.log, HY_LOG_WARN, "wal: %s/metadata%d: %s; using metadata%d",
-                   c->w->disk->path, i + 1, why[i], 2 - i);
+    struct wal *w = c->w;
+    int removed = 0;
+    /* Sorted by group, then index: the last file of each group is its snapshot. */
+    for (size_t i = 0; i < dir->snaps.n; i++) {
+        const struct rec_file *f = &dir->snaps.v[i];
+        int slot = wal__slot(w, (uint32_t)f->a);
+        if (slot < 0) {
+            char why[128];
+            snprintf(why, sizeof(why),
+                     "snapshot of group %" PRIu64 ", which this node does not have", f->a);
+            return rec_refuse(c, f->name, 0, why, 0);
+        }
+        int newest = i + 1 == dir->snaps.n || dir->snaps.v[i + 1].a != f->a;
+        if (!newest) {
+            int rc = w->disk->ops->remove(w->disk, f->name);
+            if (rc != HY_OK && rc != HY_ENOTFOUND) {
+                return rec_io_error(c, f->name, rc);
+            }
+            removed = 1;
+            continue;
+        }
+        struct rec_group *g = &c->g[slot];
+        size_t len;
+        int rc = wal__read_file(w->disk, f->name, &g->snap_buf, &len);
+        if (rc != HY_OK) {
+            return rec_io_error(c, f->name, rc);
+        }
+        const char *why = NULL;
+        if (wal_snapshot_decode(g->snap_buf, len, &g->snap, &why) != HY_OK) {
+            return rec_refuse(c, f->name, 0, why, 0);
+        }
+        if (g->snap.index != f->b) {
+            return rec_refuse(c, f->name, 16, "snapshot index differs from its file name", 0);
         }
     }
-    int pick = st[1] == 1 && (st[0] != 1 || m[1].sequence > m[0].sequence) ? 1 : 0;
-    if (st[pick] == 1) {
-        c->w->meta = m[pick];
-        c->w->meta_slot = pick;
-    }
-    c->rec->term = c->w->meta.term;
-    c->rec->vote = c->w->meta.vote;
-    return HY_OK;
+    int rc = removed ? wal__sync_dir(w->disk) : HY_OK;
+    return rc == HY_OK ? HY_OK : rec_io_error(c, ".", rc);
 }
 
-/* ---- rule 3: snapshot
- * -------------------------------------------------------------------------- */
+/* ---- replay of the records (rules 3-5) ------------------------------------------------------ */
 
 static void rec_keep_buf(struct rec_ctx *c, uint8_t *buf)
 {
-    struct rec_priv *p = c->priv;
-    p->bufs = hy_xrealloc(p->bufs, (p->n_bufs + 1) * sizeof(*p->bufs));
-    p->bufs[p->n_bufs++] = buf;
+    c->bufs = hy_xrealloc(c->bufs, (c->n_bufs + 1) * sizeof(*c->bufs));
+    c->bufs[c->n_bufs++] = buf;
 }
 
-static int rec_load_snapshot(struct rec_ctx *c, const struct rec_dir *dir)
+/* Entries >= index of the slot are void in every segment read so far. */
+static void rec_void_from(struct wal *w, size_t slot, uint64_t index)
 {
-    if (dir->snaps.n == 0) {
+    for (size_t i = 0; i <= w->n_closed; i++) {
+        struct wal_seg *seg = i < w->n_closed ? &w->closed[i] : &w->open;
+        if (seg->max_index == NULL || seg->max_index[slot] < index) {
+            continue;
+        }
+        if (seg->min_index[slot] >= index) {
+            seg->min_index[slot] = seg->max_index[slot] = 0;
+        } else {
+            seg->max_index[slot] = index - 1;
+        }
+    }
+}
+
+/* Applies one record to its group; seg is the segment it is in. */
+static int rec_apply(struct rec_ctx *c, struct wal_seg *seg, const uint8_t *buf,
+                     const struct wal_record *r)
+{
+    struct wal *w = c->w;
+    uint64_t off = (uint64_t)(r->data - buf) - WAL_REC_HEADER_SIZE;
+    char why[192];
+    int slot = wal__slot(w, r->group);
+    if (slot < 0) {
+        snprintf(why, sizeof(why), "record of group %" PRIu32 ", which this node does not have",
+                 r->group);
+        return rec_refuse(c, c->file, off, why, 0);
+    }
+    struct rec_group *g = &c->g[slot];
+    if (r->kind == WAL_KIND_TERM_VOTE) {
+        if (g->has_tv && r->index < g->term) {
+            snprintf(why, sizeof(why), "group %" PRIu32 "'s term goes down", r->group);
+            return rec_refuse(c, c->file, off, why, 1);
+        }
+        g->term = r->index;
+        g->vote = r->term;
+        g->has_tv = 1;
         return HY_OK;
     }
-    const struct rec_file *f = &dir->snaps.v[dir->snaps.n - 1];
-    uint8_t *buf;
-    size_t len;
-    int rc = wal__read_file(c->w->disk, f->name, &buf, &len);
-    if (rc != HY_OK) {
-        return rec_io_error(c, f->name, rc);
+    if (r->kind == WAL_KIND_TRUNCATE) {
+        rec_void_from(w, (size_t)slot, r->index);
+        if (g->n > 0 && r->index < g->first + g->n) {
+            g->n = r->index <= g->first ? 0 : (size_t)(r->index - g->first);
+        }
+        return HY_OK;
     }
-    rec_keep_buf(c, buf);
-    const char *why = NULL;
-    struct wal_snapshot s;
-    if (wal_snapshot_decode(buf, len, &s, &why) != HY_OK) {
-        return rec_refuse(c, f->name, 0, why, 0);
+    /* An entry. */
+    /* An index at or below the last one replaces the suffix from there (Raft's conflicting
+     * suffix, possibly within one write); one above the next leaves a gap. */
+    if (g->n > 0 && r->index > g->first + g->n) {
+        snprintf(why, sizeof(why),
+                 "group %" PRIu32 ": entry %" PRIu64 " leaves a gap after entry %" PRIu64, r->group,
+                 r->index, g->first + g->n - 1);
+        return rec_refuse(c, c->file, off, why, 1);
     }
-    if (s.index != f->a) {
-        return rec_refuse(c, f->name, 16, "snapshot index differs from the file name", 0);
+    if (g->n > 0 && r->index < g->first + g->n) {
+        rec_void_from(w, (size_t)slot, r->index);
+        g->n = r->index <= g->first ? 0 : (size_t)(r->index - g->first);
     }
-    c->rec->snapshot = s;
-    c->w->snap_index = s.index;
-    c->w->snap_term = s.term;
-    for (size_t i = 0; i + 1 < dir->snaps.n; i++) {
-        rc = c->w->disk->ops->remove(c->w->disk, dir->snaps.v[i].name);
-        if (rc != HY_OK && rc != HY_ENOTFOUND) {
-            return rec_io_error(c, dir->snaps.v[i].name, rc);
+    if (g->n > 0 && g->entries[g->n - 1].term > r->term) {
+        snprintf(why, sizeof(why),
+                 "group %" PRIu32 ": entry %" PRIu64 "'s term is lower than the previous entry's",
+                 r->group, r->index);
+        return rec_refuse(c, c->file, off, why, 1);
+    }
+    if (g->n == 0) {
+        g->first = r->index;
+    }
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 64;
+        g->entries = hy_xrealloc(g->entries, g->cap * sizeof(*g->entries));
+    }
+    g->entries[g->n++] = (struct wal_entry){r->term, r->type, r->len, r->data};
+    wal__seg_note(seg, (size_t)slot, r->index, r->index);
+    return HY_OK;
+}
+
+static int rec_apply_all(struct rec_ctx *c, struct wal_seg *seg, const uint8_t *buf,
+                         const struct wal_seg_parse *p)
+{
+    for (size_t i = 0; i < p->n_records; i++) {
+        int rc = rec_apply(c, seg, buf, &p->records[i]);
+        if (rc != HY_OK) {
+            return rc;
         }
     }
     return HY_OK;
 }
 
-/* ---- rules 4 and 5: segments
- * ------------------------------------------------------------------- */
-
-static void rec_push_records(struct rec_ctx *c, const struct wal_seg_parse *p)
-{
-    struct wal_recovered *r = c->rec;
-    if (r->n_entries + p->n_records > c->cap_entries) {
-        c->cap_entries = HY_MAX(c->cap_entries * 2, r->n_entries + p->n_records);
-        r->entries = hy_xrealloc(r->entries, c->cap_entries * sizeof(*r->entries));
-    }
-    if (r->n_entries == 0 && p->n_records > 0) {
-        r->first_index = p->records[0].index;
-    }
-    for (size_t i = 0; i < p->n_records; i++) {
-        const struct wal_record *rec = &p->records[i];
-        r->entries[r->n_entries++] = (struct wal_entry){
-            .term = rec->term, .type = rec->type, .len = rec->len, .data = rec->data};
-    }
-}
-
-static int rec_check_closed(struct rec_ctx *c, const struct rec_file *f, size_t len,
-                            const struct wal_seg_parse *p)
-{
-    struct wal *w = c->w;
-    if (f->a == 0 || f->b < f->a) {
-        return rec_refuse(c, f->name, 0, "segment name holds an impossible index range", 1);
-    }
-    if (w->n_closed > 0 && f->a != w->last_index + 1) {
-        return rec_refuse(c, f->name, 0, "segment does not follow the previous one (gap)", 1);
-    }
-    if (p->outcome != WAL_SEG_CLEAN) {
-        return rec_refuse(c, f->name, p->bad_offset, p->why ? p->why : "bad segment header", 1);
-    }
-    if (p->n_records != f->b - f->a + 1 || p->end_offset != len) {
-        return rec_refuse(c, f->name, p->end_offset,
-                          "closed segment ends before its last record or has bytes after it", 1);
-    }
-    if (p->records[0].term < w->last_term) {
-        return rec_refuse(c, f->name, WAL_SEG_HEADER_SIZE,
-                          "first record's term is lower than the previous segment's", 1);
-    }
-    return HY_OK;
-}
-
+/* Rule 3: closed segments, in order; each must be whole and continue the stream. */
 static int rec_load_closed(struct rec_ctx *c, const struct rec_dir *dir)
 {
     struct wal *w = c->w;
@@ -347,17 +349,27 @@ static int rec_load_closed(struct rec_ctx *c, const struct rec_dir *dir)
         }
         rec_keep_buf(c, buf);
         struct wal_seg_parse p;
-        wal_segment_parse(buf, len, f->a, &p);
-        rc = rec_check_closed(c, f, len, &p);
-        if (rc == HY_OK) {
-            rec_push_records(c, &p);
-            struct wal_seg seg = {
-                .first = f->a, .last = f->b, .last_term = p.records[p.n_records - 1].term};
-            snprintf(seg.name, sizeof(seg.name), "%s", f->name);
-            wal__push_closed(w, &seg);
-            w->last_index = f->b;
-            w->last_term = seg.last_term;
+        wal_segment_parse(buf, len, w->seq != 0 ? w->seq + 1 : 0, &p);
+        if (p.outcome != WAL_SEG_CLEAN) {
+            rc = rec_refuse(c, f->name, p.bad_offset,
+                            p.why != NULL ? p.why : "closed segment is not whole", 1);
+        } else if (p.n_records == 0) {
+            rc = rec_refuse(c, f->name, WAL_SEG_HEADER_SIZE, "closed segment holds no record", 1);
+        } else if (p.end_offset != len) {
+            rc = rec_refuse(c, f->name, p.end_offset,
+                            "bytes after the last record of a closed segment", 1);
         }
+        struct wal_seg seg = {.counter = f->a};
+        if (rc == HY_OK) {
+            snprintf(seg.name, sizeof(seg.name), "%s", f->name);
+            wal__seg_alloc(w, &seg);
+            wal__push_closed(w, &seg);
+            c->file = f->name;
+            rc = rec_apply_all(c, &w->closed[w->n_closed - 1], buf, &p);
+            w->seq = p.records[p.n_records - 1].seq;
+            w->closed[w->n_closed - 1].last_seq = w->seq;
+        }
+        w->open_counter = HY_MAX(w->open_counter, f->a);
         wal_seg_parse_free(&p);
         if (rc != HY_OK) {
             return rc;
@@ -366,44 +378,7 @@ static int rec_load_closed(struct rec_ctx *c, const struct rec_dir *dir)
     return HY_OK;
 }
 
-/* Rule 5's cut: the torn tail goes, the file is zero-filled back so no junk
- * follows the end. */
-static int rec_cut_torn(struct rec_ctx *c, const struct rec_file *f, int fd, size_t len,
-                        const struct wal_seg_parse *p)
-{
-    hy_log(c->w->cfg.log, HY_LOG_WARN,
-           "wal: %s/%s: offset %" PRIu64 ": %s: torn tail of the last write, never acknowledged; "
-           "cutting %" PRIu64 " bytes",
-           c->w->disk->path, f->name, p->bad_offset, p->why, (uint64_t)len - p->end_offset);
-    int rc = wal__cut_file(c->w->disk, fd, p->end_offset, len);
-    return rc == HY_OK ? HY_OK : rec_io_error(c, f->name, rc);
-}
-
-/* Makes the open segment with records the wal's open segment (fd kept open). */
-static void rec_adopt_open(struct rec_ctx *c, const struct rec_file *f, int fd, size_t len,
-                           const uint8_t *buf, const struct wal_seg_parse *p)
-{
-    struct wal *w = c->w;
-    w->fd = fd;
-    snprintf(w->open_name, sizeof(w->open_name), "%s", f->name);
-    w->open_size = len;
-    w->open_used = p->end_offset;
-    w->open_first = p->records[0].index;
-    w->n_slots = 0;
-    for (size_t i = 0; i < p->n_records; i++) {
-        if (w->n_slots == w->cap_slots) {
-            w->cap_slots = HY_MAX(1024, w->cap_slots * 2);
-            w->slots = hy_xrealloc(w->slots, w->cap_slots * sizeof(*w->slots));
-        }
-        uint64_t off = (uint64_t)(p->records[i].data - buf) - WAL_REC_HEADER_SIZE;
-        w->slots[w->n_slots++] = (struct wal_slot){.offset = off, .term = p->records[i].term};
-    }
-    w->last_index = p->records[p->n_records - 1].index;
-    w->last_term = p->records[p->n_records - 1].term;
-}
-
-/* One open-N file: adopt it (records), or queue it for deletion (*empty_out).
- */
+/* Rule 4: one open-N file: adopt it (records), or say it is empty (deleted by the caller). */
 static int rec_open_one(struct rec_ctx *c, const struct rec_file *f, int *empty_out)
 {
     struct wal *w = c->w;
@@ -415,15 +390,14 @@ static int rec_open_one(struct rec_ctx *c, const struct rec_file *f, int *empty_
     }
     rec_keep_buf(c, buf);
     struct wal_seg_parse p;
-    wal_segment_parse(buf, len, w->n_closed > 0 ? w->last_index + 1 : 0, &p);
+    wal_segment_parse(buf, len, w->seq != 0 ? w->seq + 1 : 0, &p);
     *empty_out = p.outcome == WAL_SEG_EMPTY || p.n_records == 0;
     if (p.outcome == WAL_SEG_CORRUPT) {
         rc = rec_refuse(c, f->name, p.bad_offset, p.why, 1);
     } else if (!*empty_out && w->fd >= 0) {
         rc = rec_refuse(c, f->name, 0, "a second open segment holds records", 1);
-    } else if (!*empty_out && p.records[0].term < w->last_term) {
-        rc = rec_refuse(c, f->name, WAL_SEG_HEADER_SIZE,
-                        "first record's term is lower than the previous segment's", 1);
+    } else if (!*empty_out && w->n_closed > 0 && f->a < w->closed[w->n_closed - 1].counter) {
+        rc = rec_refuse(c, f->name, 0, "open segment older than a closed one", 1);
     }
     int fd = -1;
     if (rc == HY_OK && !*empty_out) {
@@ -431,11 +405,25 @@ static int rec_open_one(struct rec_ctx *c, const struct rec_file *f, int *empty_
         rc = rc == HY_OK ? HY_OK : rec_io_error(c, f->name, rc);
     }
     if (rc == HY_OK && !*empty_out && p.outcome == WAL_SEG_TORN) {
-        rc = rec_cut_torn(c, f, fd, len, &p);
+        hy_log(w->cfg.log, HY_LOG_WARN,
+               "wal: %s/%s: offset %" PRIu64 ": %s: torn tail of the last write, never "
+               "acknowledged; cutting %" PRIu64 " bytes",
+               w->disk->path, f->name, p.bad_offset, p.why, (uint64_t)len - p.end_offset);
+        rc = wal__cut_file(w->disk, fd, p.end_offset, len);
+        rc = rc == HY_OK ? HY_OK : rec_io_error(c, f->name, rc);
     }
     if (rc == HY_OK && !*empty_out) {
-        rec_push_records(c, &p);
-        rec_adopt_open(c, f, fd, len, buf, &p);
+        w->fd = fd;
+        memset(&w->open, 0, sizeof(w->open));
+        snprintf(w->open.name, sizeof(w->open.name), "%s", f->name);
+        w->open.counter = f->a;
+        wal__seg_alloc(w, &w->open);
+        w->open_size = len;
+        w->open_used = p.end_offset;
+        c->file = f->name;
+        rc = rec_apply_all(c, &w->open, buf, &p);
+        w->seq = p.records[p.n_records - 1].seq;
+        w->open.last_seq = w->seq;
     } else if (fd >= 0) {
         w->disk->ops->close(w->disk, fd);
     }
@@ -456,8 +444,7 @@ static int rec_load_open(struct rec_ctx *c, const struct rec_dir *dir)
             return rc;
         }
         if (empty) {
-            /* A segment a crash left without records (interrupted creation or roll).
-             */
+            /* A segment a crash left without records (interrupted creation or roll). */
             rc = w->disk->ops->remove(w->disk, f->name);
             if (rc != HY_OK) {
                 return rec_io_error(c, f->name, rc);
@@ -469,134 +456,135 @@ static int rec_load_open(struct rec_ctx *c, const struct rec_dir *dir)
     return rc == HY_OK ? HY_OK : rec_io_error(c, ".", rc);
 }
 
-/* ---- rule 6: log against snapshot
- * -------------------------------------------------------------- */
+/* ---- per group: rules 6 and 7 --------------------------------------------------------------- */
 
-static int rec_discard_all(struct rec_ctx *c)
+static int rec_check_group(struct rec_ctx *c, size_t slot, int *stage_tv)
 {
     struct wal *w = c->w;
-    hy_log(w->cfg.log, HY_LOG_WARN,
-           "wal: %s: log %" PRIu64 "..%" PRIu64 " is older than snapshot %" PRIu64
-           " (a crash during a snapshot install): removing it",
-           w->disk->path, c->rec->first_index, w->last_index, w->snap_index);
-    int rc = HY_OK;
-    if (w->fd >= 0) {
-        w->disk->ops->close(w->disk, w->fd);
-        w->fd = -1;
-        rc = wal__remove_synced(w->disk, w->open_name);
-    }
-    while (rc == HY_OK && w->n_closed > 0) {
-        rc = wal__remove_synced(w->disk, w->closed[w->n_closed - 1].name);
-        w->n_closed -= rc == HY_OK ? 1 : 0;
-    }
-    w->open_first = 0;
-    w->n_slots = 0;
-    c->rec->n_entries = 0;
-    c->rec->first_index = 0;
-    return rc == HY_OK ? HY_OK : rec_io_error(c, ".", rc);
-}
-
-static int rec_check_snapshot(struct rec_ctx *c)
-{
-    struct wal *w = c->w;
-    struct wal_recovered *r = c->rec;
-    if (r->n_entries > 0) {
-        const char *first_file = w->n_closed > 0 ? w->closed[0].name : w->open_name;
-        uint64_t first = r->first_index;
-        if (w->snap_index == 0 && first != 1) {
-            return rec_refuse(c, first_file, WAL_SEG_HEADER_SIZE,
-                              "log does not start at index 1 and there is no snapshot", 1);
+    struct rec_group *g = &c->g[slot];
+    uint32_t id = w->groups[slot].id;
+    uint64_t snap = g->snap_buf != NULL ? g->snap.index : 0;
+    char why[256];
+    *stage_tv = 0;
+    if (g->n > 0) {
+        uint64_t last = g->first + g->n - 1;
+        if (g->first > snap + 1) {
+            snprintf(why, sizeof(why),
+                     "group %" PRIu32 "'s log starts at %" PRIu64 ", after snapshot %" PRIu64
+                     " + 1 (a gap)",
+                     id, g->first, snap);
+            return rec_refuse(c, ".", 0, why, 0);
         }
-        if (first > w->snap_index + 1) {
-            return rec_refuse(c, first_file, WAL_SEG_HEADER_SIZE,
-                              "gap between the snapshot and the first log entry", 1);
-        }
-        int older =
-            w->last_index < w->snap_index ||
-            (w->snap_index >= first && r->entries[w->snap_index - first].term != w->snap_term);
-        if (older) {
-            int rc = rec_discard_all(c);
-            if (rc != HY_OK) {
-                return rc;
-            }
+        if (snap > 0 && (last < snap ||
+                         (g->first <= snap && g->entries[snap - g->first].term != g->snap.term))) {
+            hy_log(w->cfg.log, HY_LOG_WARN,
+                   "wal: %s: group %" PRIu32 ": log %" PRIu64 "..%" PRIu64
+                   " is older than snapshot %" PRIu64
+                   " (a crash during a snapshot install): removing it",
+                   w->disk->path, id, g->first, last, snap);
+            g->n = 0;
+            g->drop_log = 1;
         }
     }
-    if (r->n_entries == 0) {
-        w->last_index = w->snap_index;
-        w->last_term = w->snap_term;
+    if (!g->has_tv && (g->n > 0 || snap > 0)) {
+        snprintf(why, sizeof(why),
+                 "group %" PRIu32 " has entries or a snapshot but no term/vote record (not "
+                 "repairable: the vote is unknowable)",
+                 id);
+        return rec_refuse(c, ".", 0, why, 0);
     }
+    if (!g->has_tv && w->cfg.must_exist) {
+        snprintf(why, sizeof(why),
+                 "no term/vote record of group %" PRIu32
+                 " although this node was formed (its cluster file exists): the log was lost",
+                 id);
+        return rec_refuse(c, ".", 0, why, 0);
+    }
+    *stage_tv = !g->has_tv;
     return HY_OK;
 }
 
-/* ---- open
- * -------------------------------------------------------------------------------------
- */
+/* Fills the wal's view of the group and the caller's copy of what was recovered. */
+static void rec_fill_group(struct rec_ctx *c, size_t slot, struct wal_recovered *out)
+{
+    struct wal *w = c->w;
+    struct rec_group *g = &c->g[slot];
+    struct wal_group *wg = &w->groups[slot];
+    uint64_t snap = g->snap_buf != NULL ? g->snap.index : 0;
+    uint64_t snap_term = g->snap_buf != NULL ? g->snap.term : 0;
+    wg->term = g->term;
+    wg->vote = g->vote;
+    wg->snap_index = snap;
+    wg->snap_term = snap_term;
+    wg->first_index = g->n > 0 ? g->first : 0;
+    wg->last_index = g->n > 0 ? g->first + g->n - 1 : snap;
+    wg->last_term = g->n > 0 ? g->entries[g->n - 1].term : snap_term;
+    for (size_t i = 0; i < g->n; i++) {
+        wal__runs_push(wg, g->first + i, g->entries[i].term);
+    }
+    wg->st_last_index = wg->last_index;
+    wg->st_last_term = wg->last_term;
+    /* A copy the caller owns: the entries and their bytes, and the snapshot file. */
+    memset(out, 0, sizeof(*out));
+    out->group = wg->id;
+    out->term = g->term;
+    out->vote = g->vote;
+    out->created = !g->has_tv;
+    size_t bytes = g->n * sizeof(struct wal_entry);
+    for (size_t i = 0; i < g->n; i++) {
+        bytes += g->entries[i].len;
+    }
+    uint8_t *mem = hy_xmalloc(bytes > 0 ? bytes : 1);
+    struct wal_entry *ents = (struct wal_entry *)(void *)mem;
+    uint8_t *p = mem + g->n * sizeof(struct wal_entry);
+    for (size_t i = 0; i < g->n; i++) {
+        ents[i] = g->entries[i];
+        ents[i].data = p;
+        if (g->entries[i].len > 0) {
+            memcpy(p, g->entries[i].data, g->entries[i].len);
+        }
+        p += g->entries[i].len;
+    }
+    out->entries = g->n > 0 ? ents : NULL;
+    out->n_entries = g->n;
+    out->first_index = g->n > 0 ? g->first : 0;
+    void **priv = hy_xcalloc(2, sizeof(void *));
+    priv[0] = mem;
+    priv[1] = g->snap_buf;
+    out->priv = priv;
+    if (g->snap_buf != NULL) {
+        out->snapshot = g->snap;
+        g->snap_buf = NULL;
+    }
+}
 
 void wal_recovered_free(struct wal_recovered *rec)
 {
-    struct rec_priv *p = rec->priv;
-    if (p != NULL) {
-        for (size_t i = 0; i < p->n_bufs; i++) {
-            hy_free(p->bufs[i]);
-        }
-        hy_free(p->bufs);
-        hy_free(p);
+    if (rec->priv != NULL) {
+        void **priv = rec->priv;
+        hy_free(priv[0]);
+        hy_free(priv[1]);
+        hy_free(priv);
     }
-    hy_free(rec->entries);
     memset(rec, 0, sizeof(*rec));
 }
 
-/* ---- rule 7: a log has a term
- * ----------------------------------------------------------- */
-
-/* A server adopts and persists a term before it accepts or makes an entry of it (Raft
- * dissertation §3.8), so a log without a term/vote file lost the file: the node could vote
- * twice in a term it already voted in. Not repairable: the vote is unknowable.
- * A directory with neither is new: its term/vote file is written now, so that from here on
- * "a cluster file but no term/vote file" can only mean the log was lost (io/identity.h). */
-static int rec_check_term(struct rec_ctx *c)
+static int rec_run(struct rec_ctx *c, struct wal_recovered *recs)
 {
     struct wal *w = c->w;
-    int has_log = c->rec->n_entries > 0 || w->snap_index > 0;
-    if (w->meta_slot < 0 && has_log) {
-        return rec_refuse(c, "metadata1", 0,
-                          "the log holds entries but neither term/vote file (metadata1, "
-                          "metadata2) is there: they were lost, and with them this node's vote",
-                          0);
-    }
-    if (w->meta_slot < 0 && w->cfg.must_exist) {
-        return rec_refuse(c, "metadata1", 0,
-                          "the directory holds no Raft state (no term/vote file, no log), yet "
-                          "the data dir's cluster file says this node was formed: its log was "
-                          "lost",
-                          0);
-    }
-    if (w->meta_slot < 0) {
-        c->rec->created = 1;
-        int rc = wal_set_term_vote(w, 0, 0);
-        return rc == HY_OK ? HY_OK : rec_io_error(c, "metadata1", rc);
-    }
-    return HY_OK;
-}
-
-static int rec_run(struct rec_ctx *c)
-{
     struct rec_dir dir;
     memset(&dir, 0, sizeof(dir));
     /* The directory may be new (the server made it a moment ago): everything written in it
      * is only durable once its own name is. */
-    int rc = c->w->disk->ops->sync_parent(c->w->disk);
+    int rc = w->disk->ops->sync_parent(w->disk);
     if (rc == HY_OK) {
-        rc = rec_scan_dir(c->w->disk, &dir);
+        rc = rec_scan_dir(w->disk, &dir);
     }
     if (rc != HY_OK) {
         rc = rec_io_error(c, ".", rc);
     }
     if (rc == HY_OK) {
-        rc = rec_load_meta(c);
-    }
-    if (rc == HY_OK) {
-        rc = rec_load_snapshot(c, &dir);
+        rc = rec_load_snapshots(c, &dir);
     }
     if (rc == HY_OK) {
         rc = rec_load_closed(c, &dir);
@@ -604,61 +592,103 @@ static int rec_run(struct rec_ctx *c)
     if (rc == HY_OK) {
         rc = rec_load_open(c, &dir);
     }
-    if (rc == HY_OK) {
-        rc = rec_check_snapshot(c);
-    }
-    if (rc == HY_OK) {
-        rc = rec_check_term(c);
-    }
     rec_dir_free(&dir);
+    int *stage_tv = hy_xcalloc(w->n_groups ? w->n_groups : 1, sizeof(int));
+    for (size_t i = 0; i < w->n_groups && rc == HY_OK; i++) {
+        rc = rec_check_group(c, i, &stage_tv[i]);
+    }
+    if (rc == HY_OK) {
+        for (size_t i = 0; i < w->n_groups; i++) {
+            rec_fill_group(c, i, &recs[i]);
+        }
+        /* New groups get their term/vote record, and logs older than their snapshot a
+         * truncation, all in one durable write, before anything relies on them. */
+        for (size_t i = 0; i < w->n_groups; i++) {
+            if (stage_tv[i]) {
+                wal_batch_term_vote(w, w->groups[i].id, 0, 0);
+            }
+            if (c->g[i].drop_log) {
+                wal__stage_truncate(w, i, 1);
+            }
+        }
+        rc = wal_batch_commit(w);
+        if (rc != HY_OK) {
+            rc = rec_io_error(c, "open segment", rc);
+            for (size_t i = 0; i < w->n_groups; i++) {
+                wal_recovered_free(&recs[i]);
+            }
+        }
+    }
+    hy_free(stage_tv);
     return rc;
 }
 
-int wal_open(struct disk *disk, const struct wal_config *cfg, struct wal **wal_out,
-             struct wal_recovered *rec_out, char *err, size_t err_len)
+static int rec_group_id_cmp(const void *x, const void *y)
+{
+    const struct wal_group *a = x;
+    const struct wal_group *b = y;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+int wal_open(struct disk *disk, const struct wal_config *cfg, const uint32_t *groups,
+             size_t n_groups, struct wal **wal_out, struct wal_recovered *recs_out, char *err,
+             size_t err_len)
 {
     HY_ASSERT(cfg->segment_size_bytes > WAL_SEG_HEADER_SIZE);
     struct wal *w = hy_xcalloc(1, sizeof(*w));
     w->disk = disk;
     w->cfg = *cfg;
     w->fd = -1;
-    w->meta_slot = -1;
     hy_buf_init(&w->batch);
-    memset(rec_out, 0, sizeof(*rec_out));
-    rec_out->priv = hy_xcalloc(1, sizeof(struct rec_priv));
-    struct rec_ctx c = {
-        .w = w, .rec = rec_out, .priv = rec_out->priv, .err = err, .err_len = err_len};
+    w->n_groups = n_groups;
+    w->groups = hy_xcalloc(n_groups ? n_groups : 1, sizeof(*w->groups));
+    for (size_t i = 0; i < n_groups; i++) {
+        w->groups[i].id = groups[i];
+    }
+    qsort(w->groups, n_groups, sizeof(*w->groups), rec_group_id_cmp);
+    for (size_t i = 1; i < n_groups; i++) {
+        HY_ASSERT(w->groups[i - 1].id != w->groups[i].id);
+    }
+    struct rec_ctx c = {.w = w, .err = err, .err_len = err_len};
+    c.g = hy_xcalloc(n_groups ? n_groups : 1, sizeof(*c.g));
     if (err_len > 0) {
         err[0] = '\0';
     }
-    int rc = rec_run(&c);
+    /* Recovered in slot order, handed back in the caller's order. */
+    struct wal_recovered *by_slot = hy_xcalloc(n_groups ? n_groups : 1, sizeof(*by_slot));
+    int rc = rec_run(&c, by_slot);
+    for (size_t i = 0; i < n_groups; i++) {
+        hy_free(c.g[i].entries);
+        hy_free(c.g[i].snap_buf);
+    }
+    hy_free(c.g);
+    for (size_t i = 0; i < c.n_bufs; i++) {
+        hy_free(c.bufs[i]);
+    }
+    hy_free(c.bufs);
     if (rc != HY_OK) {
+        hy_free(by_slot);
         wal_close(w);
-        wal_recovered_free(rec_out);
         return rc;
     }
-    /* The check after reading, paired with the encoders' checks before writing.
-     */
-    HY_ASSERT(rec_out->n_entries == 0 ||
-              rec_out->first_index + rec_out->n_entries - 1 == w->last_index);
-    rec_out->snapshot.index = w->snap_index;
-    rec_out->snapshot.term = w->snap_term;
+    for (size_t i = 0; i < n_groups; i++) {
+        recs_out[i] = by_slot[wal__slot(w, groups[i])];
+    }
+    hy_free(by_slot);
     *wal_out = w;
     return HY_OK;
 }
 
-/* ---- repair
- * ------------------------------------------------------------------------------------
- */
+/* ---- repair --------------------------------------------------------------------------------- */
 
 struct rep_ctx {
     struct disk *d;
     char *report;
     size_t report_len;
     size_t used;
-    uint64_t prev_last; /* last index of the log kept so far, 0 = none */
-    int cut;            /* the log was cut: every later segment goes */
-    int open_kept;      /* an open segment with records was kept */
+    uint64_t seq;  /* last write sequence of the stream kept so far, 0 = none */
+    int cut;       /* the stream was cut: every later segment goes */
+    int open_kept; /* an open segment with records was kept */
 };
 
 static void rep_say(struct rep_ctx *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -681,8 +711,8 @@ static int rep_remove(struct rep_ctx *r, const char *name, const char *why)
     return wal__remove_synced(r->d, name);
 }
 
-/* Cuts a segment after its last good record: closed ones are renamed to what
- * they now hold, the open one is zero-filled back to its size. */
+/* Cuts a segment after its last good record: a closed one to its new end, the open one
+ * zero-filled back to its size. */
 static int rep_cut(struct rep_ctx *r, const struct rec_file *f, int closed, size_t len,
                    const struct wal_seg_parse *p)
 {
@@ -696,16 +726,9 @@ static int rep_cut(struct rep_ctx *r, const struct rec_file *f, int closed, size
     }
     rc = wal__cut_file(r->d, fd, p->end_offset, closed ? 0 : len);
     r->d->ops->close(r->d, fd);
-    uint64_t last = p->records[p->n_records - 1].index;
-    rep_say(r, "cut %s at offset %" PRIu64 " after index %" PRIu64 " (%s)\n", f->name,
-            p->end_offset, last, p->why != NULL ? p->why : "bytes past the last record");
-    if (rc == HY_OK && closed) {
-        char name[WAL_NAME_MAX];
-        wal__name_closed(name, p->records[0].index, last);
-        rc = r->d->ops->rename(r->d, f->name, name);
-        rc = rc == HY_OK ? wal__sync_dir(r->d) : rc;
-    }
-    r->prev_last = last;
+    r->seq = p->records[p->n_records - 1].seq;
+    rep_say(r, "cut %s at offset %" PRIu64 " after write %" PRIu64 " (%s)\n", f->name,
+            p->end_offset, r->seq, p->why != NULL ? p->why : "bytes past the last record");
     return rc;
 }
 
@@ -714,10 +737,6 @@ static int rep_segment(struct rep_ctx *r, const struct rec_file *f, int closed)
     if (r->cut || (!closed && r->open_kept)) {
         return rep_remove(r, f->name, "after the cut");
     }
-    if (closed && r->prev_last != 0 && f->a != r->prev_last + 1) {
-        r->cut = 1;
-        return rep_remove(r, f->name, "does not follow the previous segment");
-    }
     uint8_t *buf;
     size_t len;
     int rc = wal__read_file(r->d, f->name, &buf, &len);
@@ -725,12 +744,11 @@ static int rep_segment(struct rep_ctx *r, const struct rec_file *f, int closed)
         return rc;
     }
     struct wal_seg_parse p;
-    wal_segment_parse(buf, len, closed ? f->a : r->prev_last + (r->prev_last != 0), &p);
-    int good =
-        closed ? p.outcome == WAL_SEG_CLEAN && p.n_records == f->b - f->a + 1 && p.end_offset == len
-               : p.outcome == WAL_SEG_CLEAN || p.outcome == WAL_SEG_EMPTY;
+    wal_segment_parse(buf, len, r->seq != 0 ? r->seq + 1 : 0, &p);
+    int good = closed ? p.outcome == WAL_SEG_CLEAN && p.n_records > 0 && p.end_offset == len
+                      : p.outcome == WAL_SEG_CLEAN || p.outcome == WAL_SEG_EMPTY;
     if (good && p.n_records > 0) {
-        r->prev_last = p.records[p.n_records - 1].index;
+        r->seq = p.records[p.n_records - 1].seq;
     }
     if (!good) {
         rc = rep_cut(r, f, closed, len, &p);
@@ -742,29 +760,15 @@ static int rep_segment(struct rep_ctx *r, const struct rec_file *f, int closed)
     return rc;
 }
 
-/* Reports damaged metadata or snapshot (never changed by repair); returns
- * HY_ECORRUPT then. */
-static int rep_check_state(struct rep_ctx *r, const struct rec_dir *dir)
+/* Reports a damaged snapshot (never changed by repair); returns HY_ECORRUPT then. */
+static int rep_check_snapshots(struct rep_ctx *r, const struct rec_dir *dir)
 {
     int result = HY_OK;
-    struct wal_meta m[2];
-    const char *why[2] = {NULL, NULL};
-    int st0 = rec_meta_one(r->d, "metadata1", &m[0], &why[0]);
-    int st1 = rec_meta_one(r->d, "metadata2", &m[1], &why[1]);
-    if (st0 == -2 || st1 == -2) {
-        rep_say(r, "metadata cannot be read (%s)\n", st0 == -2 ? why[0] : why[1]);
-        return HY_EIO;
-    }
-    if (st0 < 0 && st1 < 1) {
-        rep_say(r, "metadata1 is damaged (%s); left alone\n", why[0]);
-        result = HY_ECORRUPT;
-    }
-    if (st1 < 0 && st0 < 1) {
-        rep_say(r, "metadata2 is damaged (%s); left alone\n", why[1]);
-        result = HY_ECORRUPT;
-    }
-    if (dir->snaps.n > 0) {
-        const struct rec_file *f = &dir->snaps.v[dir->snaps.n - 1];
+    for (size_t i = 0; i < dir->snaps.n; i++) {
+        const struct rec_file *f = &dir->snaps.v[i];
+        if (i + 1 < dir->snaps.n && dir->snaps.v[i + 1].a == f->a) {
+            continue; /* an older one, deleted at the next open */
+        }
         uint8_t *buf;
         size_t len;
         struct wal_snapshot s;
@@ -793,7 +797,7 @@ int wal_repair(struct disk *disk, const struct wal_config *cfg, char *report, si
     struct rec_dir dir;
     memset(&dir, 0, sizeof(dir));
     int rc = rec_scan_dir(disk, &dir);
-    int state = rc == HY_OK ? rep_check_state(&r, &dir) : HY_OK;
+    int state = rc == HY_OK ? rep_check_snapshots(&r, &dir) : HY_OK;
     for (size_t i = 0; rc == HY_OK && i < dir.closed.n; i++) {
         rc = rep_segment(&r, &dir.closed.v[i], 1);
     }

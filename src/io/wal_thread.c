@@ -13,7 +13,8 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 
-#define WAL_THREAD_RETRY_NS (200ull * 1000 * 1000)
+#define WAL_THREAD_RETRY_NS   (200ull * 1000 * 1000)
+#define WAL_THREAD_WANTED_MAX 64 /* groups asked to snapshot per report */
 
 /* A copied request; all of its memory is one allocation after the struct. */
 struct wt_req {
@@ -47,10 +48,9 @@ struct wal_thread {
     int stopping;
     struct wal_thread_done state;
     int state_dirty;
-    struct hy_histo sync_time; /* one sample per group written (write + fdatasync) */
-    /* Thread only: growing array for merging entries. */
-    struct wal_entry *merged;
-    size_t cap_merged;
+    uint32_t wanted[WAL_THREAD_WANTED_MAX];      /* state.snapshot_wanted (under mu) */
+    uint32_t wanted_loop[WAL_THREAD_WANTED_MAX]; /* the loop's copy */
+    struct hy_histo sync_time; /* one sample per list of requests written (write + fdatasync) */
 };
 
 static void wt_list_push(struct wt_list *l, struct wt_req *r)
@@ -158,6 +158,8 @@ static void wt_report(struct wal_thread *t)
 {
     uv_mutex_lock(&t->mu);
     struct wal_thread_done d = t->state;
+    memcpy(t->wanted_loop, t->wanted, d.n_snapshot_wanted * sizeof(uint32_t));
+    d.snapshot_wanted = t->wanted_loop;
     int dirty = t->state_dirty;
     t->state_dirty = 0;
     uv_mutex_unlock(&t->mu);
@@ -176,58 +178,48 @@ static void wt_async_cb(uv_async_t *h)
 
 /* ---- thread side --------------------------------------------------------------------------- */
 
-static int wt_flush(struct wal_thread *t, uint64_t first, size_t n)
+/* Stages the entries of r, skipping those a snapshot written since already covers (a retry
+ * after ENOSPC writes the whole list again). */
+static void wt_stage_entries(struct wal_thread *t, const struct wt_req *r)
 {
-    return n == 0 ? HY_OK : wal_append(t->w, first, t->merged, n);
-}
-
-static void wt_merge(struct wal_thread *t, size_t *n, const struct wt_req *r)
-{
-    if (*n + r->r.n_entries > t->cap_merged) {
-        t->cap_merged = HY_MAX(t->cap_merged * 2, *n + r->r.n_entries);
-        t->merged = hy_xrealloc(t->merged, t->cap_merged * sizeof(*t->merged));
+    uint64_t first = r->r.first_index;
+    size_t n = r->r.n_entries;
+    const struct wal_entry *ents = r->entries;
+    uint64_t snap = wal_snapshot_index(t->w, r->r.group);
+    if (first <= snap) {
+        size_t skip = (size_t)HY_MIN((uint64_t)n, snap + 1 - first);
+        first += skip;
+        ents += skip;
+        n -= skip;
     }
-    memcpy(t->merged + *n, r->entries, r->r.n_entries * sizeof(*t->merged));
-    *n += r->r.n_entries;
+    if (n > 0) {
+        wal_batch_append(t->w, r->r.group, first, ents, n);
+    }
 }
 
 /*
- * Writes a group of requests: the latest term/vote once, snapshots in order, and the entries
- * merged into as few appends as possible (one, unless a snapshot or a gap splits them). A
- * request that replaces a suffix (Raft truncation) trims the merged entries in memory rather
- * than writing what it would delete.
+ * Writes a list of requests of any groups: every term/vote and entries staged and committed as
+ * ONE write and ONE fdatasync; a snapshot (rare) first commits what is staged, so that each
+ * group's term/vote stays durable before its snapshot, and is written on its own. A request that
+ * replaces a suffix (Raft truncation) is a later record superseding the earlier ones.
  */
 static int wt_write_group(struct wal_thread *t, const struct wt_req *head)
 {
-    const struct wt_req *tv = NULL;
-    for (const struct wt_req *r = head; r != NULL; r = r->next) {
-        tv = r->r.term_vote_changed ? r : tv;
-    }
-    int rc = tv != NULL ? wal_set_term_vote(t->w, tv->r.term, tv->r.vote) : HY_OK;
-    uint64_t first = 0;
-    size_t n = 0;
+    int rc = HY_OK;
     for (const struct wt_req *r = head; r != NULL && rc == HY_OK; r = r->next) {
+        if (r->r.term_vote_changed) {
+            wal_batch_term_vote(t->w, r->r.group, r->r.term, r->r.vote);
+        }
         if (r->r.snapshot != NULL) {
-            rc = wt_flush(t, first, n);
-            n = 0;
-            rc = rc == HY_OK ? wal_snapshot_put(t->w, r->r.snapshot, r->r.discard_log) : rc;
+            rc = wal_batch_commit(t->w);
+            rc = rc == HY_OK ? wal_snapshot_put(t->w, r->r.group, r->r.snapshot, r->r.discard_log)
+                             : rc;
         }
-        if (r->r.n_entries == 0 || rc != HY_OK) {
-            continue;
+        if (rc == HY_OK && r->r.n_entries > 0) {
+            wt_stage_entries(t, r);
         }
-        uint64_t f = r->r.first_index;
-        if (n > 0 && f >= first && f <= first + n) {
-            n = (size_t)(f - first);
-        } else if (n > 0 && f < first) {
-            n = 0; /* every merged entry is replaced */
-        } else if (n > 0) {
-            rc = wt_flush(t, first, n);
-            n = 0;
-        }
-        first = n == 0 ? f : first;
-        wt_merge(t, &n, r);
     }
-    return rc == HY_OK ? wt_flush(t, first, n) : rc;
+    return rc == HY_OK ? wal_batch_commit(t->w) : rc;
 }
 
 /* Publishes the result of a group (under mu) and wakes the loop. */
@@ -235,9 +227,7 @@ static void wt_publish(struct wal_thread *t, int rc, uint64_t seq)
 {
     if (rc == HY_OK) {
         t->state.durable_seq = seq;
-        t->state.last_index = wal_last_index(t->w);
-        t->state.last_term = wal_last_term(t->w);
-        t->state.snapshot_index = wal_snapshot_index(t->w);
+        t->state.n_snapshot_wanted = wal_pinning_groups(t->w, t->wanted, WAL_THREAD_WANTED_MAX);
     }
     if (rc == HY_OK || rc != t->state.status) {
         t->state.status = rc;
@@ -300,9 +290,6 @@ int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_
     t->w = w;
     t->ctx = ctx;
     t->done_cb = done_cb;
-    t->state.last_index = wal_last_index(w);
-    t->state.last_term = wal_last_term(w);
-    t->state.snapshot_index = wal_snapshot_index(w);
     hy_histo_init_us(&t->sync_time);
     if (uv_mutex_init(&t->mu) != 0 || uv_cond_init(&t->cond) != 0) {
         HY_UNREACHABLE(); /* only fails on resource exhaustion at start */
@@ -335,7 +322,6 @@ static void wt_close_cb(uv_handle_t *h)
     uv_mutex_destroy(&t->mu);
     uv_cond_destroy(&t->cond);
     wt_list_free(&t->pending);
-    hy_free(t->merged);
     hy_free(t);
 }
 

@@ -1,13 +1,14 @@
 /*
- * wal_thread.h - the durable log driven from the libuv loop: writes and fdatasyncs run on a
- * dedicated thread, completions come back to the loop (docs/architecture.md "Cores and shell", "The
- * path of a write": group commit).
+ * wal_thread.h - the node's shared durable log driven from the libuv loop: writes and fdatasyncs
+ * of every Raft group run on ONE dedicated thread, completions come back to the loop
+ * (docs/architecture.md "Cores and shell", "The path of a write": group commit).
  *
  * Everything submitted during one loop turn is handed to the thread together just before the
  * loop sleeps (a uv_prepare handle, like Redis's beforeSleep), and the thread writes all the
- * work it finds queued with ONE append and ONE fdatasync, so the fsync count follows loop
- * turns and disk speed, never the number of clients. While the thread syncs, the next turns'
- * submissions queue up and share the next fsync.
+ * work it finds queued, whatever its groups, with ONE write and ONE fdatasync (wal_batch_*), so
+ * the fsync count follows loop turns and disk speed, never the number of clients or of groups.
+ * Requests complete in the order they were submitted, so each group's do too. While the thread
+ * syncs, the next turns' submissions queue up and share the next fsync.
  *
  * The wal is owned by the thread between wal_thread_start and wal_thread_stop: the loop must
  * not call it directly meanwhile.
@@ -25,9 +26,10 @@
 #include "common/metrics.h"
 #include "io/wal.h"
 
-/* One unit of work: any of term/vote, a snapshot, entries (applied in that order). Every
- * pointer is borrowed for the call to wal_thread_submit, which copies what it needs. */
+/* One unit of work of one group: any of term/vote, a snapshot, entries (applied in that order).
+ * Every pointer is borrowed for the call to wal_thread_submit, which copies what it needs. */
 struct wal_thread_req {
+    uint32_t group;
     int term_vote_changed;
     uint64_t term;
     uint64_t vote;
@@ -39,11 +41,11 @@ struct wal_thread_req {
 };
 
 struct wal_thread_done {
-    int status;              /* HY_OK, HY_ENOSPC (retrying), HY_EIO (fatal: abort) */
-    uint64_t durable_seq;    /* every request with seq <= durable_seq is durable */
-    uint64_t last_index;     /* the durable log's last index ... */
-    uint64_t last_term;      /* ... and its term (RAFT_EV_PERSISTED) */
-    uint64_t snapshot_index; /* the durable snapshot */
+    int status;           /* HY_OK, HY_ENOSPC (retrying), HY_EIO (fatal: abort) */
+    uint64_t durable_seq; /* every request with seq <= durable_seq is durable */
+    /* Groups the log asks to snapshot (wal_pinning_groups after the last write). */
+    const uint32_t *snapshot_wanted;
+    size_t n_snapshot_wanted;
 };
 
 /* Called on the loop thread; `done` is borrowed for the call. Several completions may be
@@ -70,8 +72,8 @@ uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_thread_req *re
  */
 void wal_thread_stop(struct wal_thread *t);
 
-/* A copy of the histogram of the time each group took to write and fdatasync (since start).
- * Loop thread only. */
+/* A copy of the histogram of the time each group commit took to write and fdatasync (since
+ * start). Loop thread only. */
 void wal_thread_sync_times(struct wal_thread *t, struct hy_histo *out);
 
 #endif

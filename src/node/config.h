@@ -16,10 +16,10 @@
 
 enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
 
-/* Partitions (Raft groups holding slots) a cluster may be created with. Each has a log (and,
- * today, a WAL thread) of its own on every node, so the bound stays small until the node
- * shares one WAL among its groups (docs/partitioning.md). */
-#define NODE_PARTITIONS_MAX 64
+/* Partitions (Raft groups holding slots) a cluster may be created with. Every group of a node
+ * shares the node's one log and WAL thread (io/wal.h); what a group still costs on its own is
+ * its store, its Raft state and its timers and heartbeats (docs/partitioning.md). */
+#define NODE_PARTITIONS_MAX 1024
 
 /* X(name, field, kind, default text, min, max, runtime-settable, enum values or NULL).
  * INT, MEMORY and ENUM settings are int64_t fields (ENUM holds the index of the value in the

@@ -124,7 +124,9 @@ enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN };
 
 struct node_io_batch {
     struct node_io_batch *next;
-    uint32_t group; /* the Raft group it belongs to (its log, its messages) */
+    struct node_io_batch *prev; /* engine's: O(1) removal with thousands of groups */
+    uint64_t group_seq;         /* engine's: its place among its group's batches */
+    uint32_t group;             /* the Raft group it belongs to (its log, its messages) */
     int term_vote_changed;
     uint64_t term;
     raft_id vote;
@@ -322,6 +324,12 @@ void node_peer_liveness(struct hy_node *n, const char *name, int alive, uint64_t
 
 /* The ids of the Raft groups this node holds (ascending), up to cap; returns their count. */
 size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap);
+
+/* The durable log asks for a snapshot of `group` (its old entries keep log segments that the
+ * other groups no longer need: wal.h wal_pinning_groups). Starts one as a due snapshot would,
+ * unless one is under way or nothing was applied since the last. HY_OK when started,
+ * HY_EEXIST when not needed, HY_ENOTFOUND for an unknown group. */
+int node_snapshot_request(struct hy_node *n, uint32_t group, uint64_t now_ms);
 
 /* A Raft message from a peer (borrowed for the call). */
 void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *m, uint64_t now_ms);

@@ -171,6 +171,8 @@ struct node_group {
     /* Proposals waiting for their entry to apply, in proposal (= log) order. */
     struct node_waiter *waiters_head, *waiters_tail;
     int tv_unwritten;      /* batches holding a term/vote change not yet durable */
+    uint64_t io_pushed;    /* io batches made for this group ... */
+    uint64_t io_done;      /* ... and completed (they complete in that order) */
     uint64_t snap_pending; /* index of the snapshot the snapshotter is encoding, 0 = none */
     /* This follower's own session in the group's store, for the writes it forwards to the
      * group's leader (proxy.c): its id (0 = none), the next seq, the seqs handed out and not
@@ -352,8 +354,8 @@ size_t node_data_groups(const struct hy_node *n, struct node_group *const **out)
 size_t node_key_count(const struct hy_node *n, size_t *volatile_out);
 /* A session id names the group whose store opened it: id >> NODE_SESSION_GROUP_SHIFT. */
 #define NODE_SESSION_GROUP_SHIFT 48
-/* SCAN cursors carry the partition in their low bits (cmd_keys.c). */
-#define NODE_SCAN_PARTS          64
+/* SCAN cursors carry the partition in their low bits (cmd_keys.c): 10 bits. */
+#define NODE_SCAN_PARTS          1024
 _Static_assert(NODE_SCAN_PARTS >= NODE_PARTITIONS_MAX, "a SCAN cursor names every partition");
 /* Group `id` on this node, or NULL when it holds no replica of it. */
 struct node_group *node_group_get(const struct hy_node *n, uint32_t id);

@@ -338,6 +338,11 @@ void node_set_early_sender(struct hy_node *n, node_send_fn send, void *ctx)
 
 static void batch_push(struct hy_node *n, struct node_io_batch *b)
 {
+    struct node_group *g = node_group_get(n, b->group);
+    HY_ASSERT(g != NULL);
+    b->group_seq = ++g->io_pushed;
+    b->prev = n->io_tail;
+    b->next = NULL;
     if (n->io_tail != NULL) {
         n->io_tail->next = b;
     } else {
@@ -397,19 +402,24 @@ void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms)
     /* Within a group, batches complete in the order they were handed out (raft.h); groups
      * are independent of each other (each has its own log), so b need only be the first of
      * its group still outstanding. */
-    struct node_io_batch **pp = &n->io_head, *prev = NULL;
-    while (*pp != b) {
-        HY_ASSERT(*pp != NULL && (*pp)->group != b->group);
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    HY_ASSERT(n->io_next != b); /* it was handed out */
-    *pp = b->next;
-    if (n->io_tail == b) {
-        n->io_tail = prev;
-    }
     struct node_group *g = node_group_get(n, b->group);
     HY_ASSERT(g != NULL);
+    /* The first of its group still outstanding (O(1): a scan of every group's batches made
+     * thousands of partitions quadratic). */
+    HY_ASSERT(b->group_seq == g->io_done + 1);
+    g->io_done++;
+    HY_ASSERT(n->io_next != b); /* it was handed out */
+    if (b->prev != NULL) {
+        b->prev->next = b->next;
+    } else {
+        HY_ASSERT(n->io_head == b);
+        n->io_head = b->next;
+    }
+    if (b->next != NULL) {
+        b->next->prev = b->prev;
+    } else {
+        n->io_tail = b->prev;
+    }
     g->tv_unwritten -= b->term_vote_changed != 0;
     if (b->n_entries > 0) {
         struct raft_event ev = {.type = RAFT_EV_PERSISTED};
@@ -698,6 +708,19 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     wake_clients(n, now_ms);
 }
 
+int node_snapshot_request(struct hy_node *n, uint32_t group, uint64_t now_ms)
+{
+    struct node_group *g = node_group_get(n, group);
+    if (g == NULL || !g->started) {
+        return HY_ENOTFOUND;
+    }
+    if (g->snap_pending != 0 || g->snap_finishing || g->applied <= raft_snapshot_index(&g->raft)) {
+        return HY_EEXIST;
+    }
+    start_snapshot(g, now_ms);
+    return HY_OK;
+}
+
 int replica_is_leader(const struct node_group *g)
 {
     return g->started && raft_role(&g->raft) == RAFT_LEADER;
@@ -972,6 +995,11 @@ size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap)
 
 struct node_group *node_group_get(const struct hy_node *n, uint32_t id)
 {
+    /* Groups are made in id order, 0..partitions: the common case is a direct index (a scan
+     * per message and per batch made thousands of partitions quadratic). */
+    if (id < n->group_count && n->groups[id]->id == id) {
+        return n->groups[id];
+    }
     for (size_t i = 0; i < n->group_count; i++) {
         if (n->groups[i]->id == id) {
             return n->groups[i];

@@ -60,26 +60,28 @@ static void check_recovery(const uint8_t *buf, size_t len, int valid, const stru
 {
     struct disk *d = disk_mem_new("/fuzz", 3);
     char name[WAL_NAME_MAX];
-    wal__name_snapshot(name, valid ? s->index : 7, 0);
+    wal__name_snapshot(name, 0, valid ? s->index : 7, 0);
     FUZZ_CHECK(disk_mem_put_file(d, name, buf, len) == HY_OK);
-    /* A snapshot comes with a term/vote file (recovery rule 7): plant one, so the snapshot is
-     * what recovery judges. */
-    struct wal_meta meta = {.sequence = 1, .term = 1, .vote = 0};
-    uint8_t meta_buf[WAL_META_SIZE];
-    wal_meta_encode(&meta, meta_buf);
-    FUZZ_CHECK(disk_mem_put_file(d, "metadata1", meta_buf, sizeof(meta_buf)) == HY_OK);
+    /* A snapshot comes with a term/vote record of its group (recovery rule 7): plant one in
+     * a segment, so the snapshot is what recovery judges. */
+    uint8_t seg[WAL_SEG_HEADER_SIZE + WAL_REC_HEADER_SIZE];
+    wal_segment_header_encode(seg);
+    struct wal_record tv = {.seq = 1, .group = 0, .kind = WAL_KIND_TERM_VOTE, .index = 1};
+    wal_record_encode(seg + WAL_SEG_HEADER_SIZE, &tv);
+    FUZZ_CHECK(disk_mem_put_file(d, "open-1", seg, sizeof(seg)) == HY_OK);
     struct wal_config cfg;
     wal_config_default(&cfg);
     struct wal *w;
     struct wal_recovered rec;
     char err[512];
-    int rc = wal_open(d, &cfg, &w, &rec, err, sizeof(err));
+    static const uint32_t group0 = 0;
+    int rc = wal_open(d, &cfg, &group0, 1, &w, &rec, err, sizeof(err));
     FUZZ_CHECK(rc == (valid ? HY_OK : HY_ECORRUPT));
     if (rc == HY_OK) {
         FUZZ_CHECK(rec.snapshot.index == s->index && rec.snapshot.term == s->term);
         FUZZ_CHECK(rec.snapshot.data_len == s->data_len);
         FUZZ_CHECK(memcmp(rec.snapshot.data, s->data, (size_t)s->data_len) == 0);
-        FUZZ_CHECK(wal_last_index(w) == s->index);
+        FUZZ_CHECK(wal_last_index(w, 0) == s->index);
         wal_close(w);
         wal_recovered_free(&rec);
     }

@@ -159,9 +159,27 @@ def write_load(nodes, rnd, acked, top, lock, stop):
     return ts, errors
 
 
+REC = struct.Struct("<IIQIHHQQ")  # crc, len, seq, group, kind, type, index/term, term/vote
+
+
+def tv_records(data, group=0):
+    """(seq, term, vote) of every term/vote record of `group` in bytes of the shared log that
+    start at a record boundary (docs/disk-format.md, "Segments"); stops at zeros or junk."""
+    out, off = [], 0
+    while off + REC.size <= len(data):
+        _crc, n, seq, g, kind, _t, a, b = REC.unpack_from(data, off)
+        if seq == 0 or kind not in (1, 2, 3):
+            break
+        if kind == 2 and g == group:
+            out.append((seq, a, b))
+        off += REC.size + ((n + 7) & ~7)
+    return out
+
+
 def durable_meta_seq(oplog):
-    """The highest metadata sequence the op log shows fdatasync'd: WRITEs of group-0/metadataN
-    covered by a later FSYNC of the same file (its start is after the write's record)."""
+    """The highest write sequence of a term/vote record of group 0 that the op log shows
+    fdatasync'd: WRITEs into wal/open-N covered by a later FSYNC of the same file (its start
+    is after the write's record)."""
     buf = open(oplog, "rb").read()
     writes, syncs, pos = {}, {}, 0   # path -> [(record pos, sequence)], path -> [fsync starts]
     while pos < len(buf):
@@ -175,8 +193,9 @@ def durable_meta_seq(oplog):
             if end > len(buf):
                 break
             data = buf[nl + 1:end]
-            if f[2].startswith("group-0/metadata") and int(f[3]) == 0 and len(data) == 48:
-                writes.setdefault(f[2], []).append((pos, struct.unpack_from("<Q", data, 16)[0]))
+            if f[2].startswith("wal/open-") and int(f[3]) >= 16:
+                for seq, _term, _vote in tv_records(data):
+                    writes.setdefault(f[2], []).append((pos, seq))
         elif f[0] == "FSYNC":
             syncs.setdefault(f[2], []).append(int(f[3]))
         pos = end
@@ -189,16 +208,17 @@ def durable_meta_seq(oplog):
 
 
 def dir_meta_seq(ddir):
-    """(sequence, term, vote) of the newest well-formed term/vote file in ddir/group-0."""
+    """(sequence, term, vote) of the newest term/vote record of group 0 in ddir/wal."""
     best = (0, 0, 0)
-    for name in ("metadata1", "metadata2"):
-        try:
-            data = open(os.path.join(ddir, "group-0", name), "rb").read()
-        except FileNotFoundError:
+    wal = os.path.join(ddir, "wal")
+    for name in sorted(os.listdir(wal)) if os.path.isdir(wal) else []:
+        if not name.startswith(("open-", "segment-")):
             continue
-        if len(data) == 48 and data[:8] == b"HYWALMET":
-            seq, term, vote = struct.unpack_from("<QQQ", data, 16)
-            best = max(best, (seq, term, vote))
+        data = open(os.path.join(wal, name), "rb").read()
+        if data[:8] != b"HYWALSEG":
+            continue
+        for rec in tv_records(data[16:]):
+            best = max(best, rec)
     return best
 
 

@@ -158,16 +158,22 @@ def _varint(buf, i):
         shift += 7
 
 
-def segment_records(path):
-    """The records of one log segment as [(offset, index, key or None)] (key: the first
-    argument of a SET entry), parsed by the layout in docs/disk-format.md."""
+def segment_records(path, group=0):
+    """The entry records of `group` in one segment of the node's shared log as
+    [(offset, index, key or None)] (key: the first argument of a SET entry), parsed by the
+    layout in docs/disk-format.md (other groups' records and term/vote or truncation records
+    are skipped)."""
     data = open(path, "rb").read()
     assert data[:8] == b"HYWALSEG", path
     out, off = [], SEG_HEADER
     while off + REC_HEADER <= len(data):
-        _crc, n, index, _term, _first, rtype, _res = struct.unpack_from("<IIQQQII", data, off)
-        if index == 0:
+        _crc, n, seq, rgroup, kind, rtype, index, _term = struct.unpack_from("<IIQIHHQQ", data, off)
+        if seq == 0:
             break  # zeros: the end of the data
+        size = REC_HEADER + ((n + 7) & ~7)
+        if kind != 1 or rgroup != group:
+            off += size
+            continue
         payload = data[off + REC_HEADER:off + REC_HEADER + n]
         key = None
         if rtype == 1 and payload[1] == STORE_OP_SET:  # version, op, then 4 varints, argc, key
@@ -193,8 +199,8 @@ def test_corrupt_log_refuses_to_start_then_repair(servers, tmp_path):
             assert c.cmd("SET", "k%d" % i, value) == "OK"
     s.stop()
     servers.servers.remove(s)
-    group = os.path.join(s.workdir, "data", "group-0")
-    closed = sorted(f for f in os.listdir(group) if "-" in f and not f.startswith(("open-", "snapshot-")))
+    group = os.path.join(s.workdir, "data", "wal")  # the node's shared log
+    closed = sorted(f for f in os.listdir(group) if f.startswith("segment-"))
     assert len(closed) >= 3, "expected several closed segments with 4 KiB segments: %r" % os.listdir(group)
     seg = closed[1]  # the second: records before it and after it
     recs = segment_records(os.path.join(group, seg))

@@ -142,11 +142,11 @@ def test_secrets_are_not_shown_by_config_get_info_or_logs(tmp_path):
         assert s not in text, s
 
 
-# ---- item 9: --repair finds the groups of a data dir -------------------------------------------
+# ---- item 9: --repair finds the log of a data dir -------------------------------------------
 
 
 def test_repair_given_the_data_dir_repairs_its_groups(servers):
-    """halyard --repair DATA_DIR cuts the damaged log in DATA_DIR/group-0; the node starts again."""
+    """halyard --repair DATA_DIR cuts the damaged log in DATA_DIR/wal; the node starts again."""
     s = servers.start()
     with s.raw() as c:
         for i in range(50):
@@ -154,8 +154,8 @@ def test_repair_given_the_data_dir_repairs_its_groups(servers):
     s.stop()
     servers.servers.remove(s)
     data = os.path.join(s.workdir, "data")
-    group = os.path.join(data, "group-0")
-    seg = sorted(f for f in os.listdir(group) if f.startswith("open-") or f[0].isdigit())[0]
+    group = os.path.join(data, "wal")
+    seg = sorted(f for f in os.listdir(group) if f.startswith(("open-", "segment-")))[0]
     with open(os.path.join(group, seg), "r+b") as f:  # flip bytes inside the written records
         f.seek(2000)
         b = f.read(16)

@@ -84,18 +84,32 @@ def test_cluster_file_without_log_refuses_to_start(servers):
     as a new node; and the refusal writes nothing, so it refuses again."""
     s, ddir = _formed_node(servers)
     assert os.path.exists(os.path.join(ddir, "cluster"))
-    shutil.rmtree(os.path.join(ddir, "group-0"))
-    _refused(s, "group-0/metadata1", "log was lost")
-    assert not os.path.exists(os.path.join(ddir, "group-0", "metadata1"))
-    _refused(s, "group-0/metadata1", "log was lost")
+    shutil.rmtree(os.path.join(ddir, "wal"))
+    _refused(s, "/wal/", "log was lost")
+    assert not [f for f in os.listdir(os.path.join(ddir, "wal")) if f.startswith(("open-", "segment-"))]
+    _refused(s, "/wal/", "log was lost")
 
 
 def test_log_without_term_vote_file_refuses_to_start(servers):
-    """A log whose term/vote files are gone refuses to start, naming the file: the node could
-    otherwise vote twice in a term."""
+    """A log whose term/vote records are gone (its segments deleted, a snapshot left) refuses
+    to start, naming the log: the node could otherwise vote twice in a term."""
     s, ddir = _formed_node(servers)
-    group = os.path.join(ddir, "group-0")
-    for name in ("metadata1", "metadata2"):
-        if os.path.exists(os.path.join(group, name)):
-            os.unlink(os.path.join(group, name))
-    _refused(s, "group-0/metadata1", "term/vote")
+    wal = os.path.join(ddir, "wal")
+    for name in os.listdir(wal):
+        if name.startswith(("open-", "segment-")):
+            os.unlink(os.path.join(wal, name))
+    _refused(s, "/wal/", "term/vote")
+
+
+def test_old_per_group_layout_refused(servers):
+    """A data dir in the per-group layout of earlier versions (DATA_DIR/group-N, before the
+    node's shared log) is refused with a message naming the layout, and nothing in it is
+    changed (docs/disk-format.md "Layout versions")."""
+    s, ddir = _formed_node(servers)
+    old = os.path.join(ddir, "group-0")
+    os.makedirs(old)
+    with open(os.path.join(old, "metadata1"), "wb") as f:
+        f.write(b"\0" * 48)
+    _refused(s, "per-group log layout", "group-N")
+    assert sorted(os.listdir(old)) == ["metadata1"]
+    assert open(os.path.join(old, "metadata1"), "rb").read() == b"\0" * 48

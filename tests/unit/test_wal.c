@@ -64,7 +64,7 @@ static const struct wal_entry *make_batch(uint64_t first, size_t n, uint64_t ter
 
 static int append(struct wal *w, struct model *m, uint64_t first, size_t n, uint64_t term)
 {
-    int rc = wal_append(w, first, make_batch(first, n, term), n);
+    int rc = wal_append(w, 0, first, make_batch(first, n, term), n);
     if (rc == HY_OK) {
         for (size_t i = 0; i < n; i++) {
             m->terms[first + i] = term;
@@ -164,7 +164,8 @@ static int fx_open(struct fx *f)
         wal_recovered_free(&f->rec);
         f->w = NULL;
     }
-    return wal_open(f->disk, &f->cfg, &f->w, &f->rec, f->err, sizeof(f->err));
+    static const uint32_t group0 = 0;
+    return wal_open(f->disk, &f->cfg, &group0, 1, &f->w, &f->rec, f->err, sizeof(f->err));
 }
 
 static void fx_reopen(struct fx *f)
@@ -342,8 +343,10 @@ static void test_open_empty(void **state)
     assert_int_equal(f.rec.n_entries, 0);
     assert_int_equal(f.rec.term, 0);
     assert_int_equal(f.rec.snapshot.index, 0);
-    assert_int_equal(wal_last_index(f.w), 0);
-    assert_int_equal(wal_segment_count(f.w), 0);
+    assert_int_equal(wal_last_index(f.w, 0), 0);
+    assert_true(f.rec.created);
+    /* The group's first term/vote record is written at once. */
+    assert_int_equal(wal_segment_count(f.w), 1);
     fx_free(&f);
 }
 
@@ -363,19 +366,18 @@ static void test_append_recover_with_rolls(void **state)
         next += n;
     }
     assert_true(wal_segment_count(f.w) > 10);
-    assert_int_equal(wal_last_index(f.w), next - 1);
-    assert_int_equal(wal_last_term(f.w), 5);
+    assert_int_equal(wal_last_index(f.w, 0), next - 1);
+    assert_int_equal(wal_last_term(f.w, 0), 5);
     fx_reopen(&f);
     check_exact(&f.rec, &m);
-    assert_true(count_files(f.disk, "000") > 10);
+    assert_true(count_files(f.disk, "segment-") > 10);
     assert_int_equal(append(f.w, &m, next, 3, 6), HY_OK);
     fx_reopen(&f);
     check_exact(&f.rec, &m);
     fx_free(&f);
 }
 
-/* Proves term and vote survive reopening and alternate between the two files.
- */
+/* Proves term and vote survive reopening and crashes (records in the shared log). */
 static void test_term_vote(void **state)
 {
     (void)state;
@@ -384,18 +386,15 @@ static void test_term_vote(void **state)
     memset(&m, 0, sizeof(m));
     fx_init(&f, 3, 1 << 16);
     fx_reopen(&f);
-    assert_int_equal(count_files(f.disk, "metadata"), 1); /* a new log: term 0 */
     assert_true(f.rec.created);
-    assert_int_equal(wal_set_term_vote(f.w, 1, 3), HY_OK);
-    assert_int_equal(count_files(f.disk, "metadata"), 2);
-    assert_int_equal(wal_set_term_vote(f.w, 2, 0), HY_OK);
-    assert_int_equal(count_files(f.disk, "metadata"), 2);
-    assert_int_equal(wal_set_term_vote(f.w, 2, 5), HY_OK);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 1, 3), HY_OK);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 2, 0), HY_OK);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 2, 5), HY_OK);
     m.term = 2;
     m.vote = 5;
     fx_reopen(&f);
     check_exact(&f.rec, &m);
-    assert_int_equal(wal_set_term_vote(f.w, 7, 1), HY_OK);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 7, 1), HY_OK);
     fx_crash(&f, DISK_CRASH_DROP); /* synced: nothing to drop */
     fx_reopen(&f);
     m.term = 7;
@@ -404,37 +403,7 @@ static void test_term_vote(void **state)
     fx_free(&f);
 }
 
-/* Proves a damaged newest metadata file falls back to the other one (a torn
- * write), and two damaged files refuse to open. */
-static void test_metadata_damage(void **state)
-{
-    (void)state;
-    struct fx f;
-    struct model m;
-    memset(&m, 0, sizeof(m));
-    fx_init(&f, 4, 1 << 16);
-    fx_reopen(&f);                                         /* seq 1: metadata1, term 0 */
-    assert_int_equal(wal_set_term_vote(f.w, 4, 2), HY_OK); /* seq 2: metadata2 */
-    assert_int_equal(wal_set_term_vote(f.w, 5, 3), HY_OK); /* seq 3: metadata1 */
-    flip_byte(f.disk, "metadata1", 24);
-    fx_reopen(&f);
-    m.term = 4;
-    m.vote = 2;
-    check_exact(&f.rec, &m);
-    /* The next write goes to metadata1 again (seq 3 after seq 2) and repairs it.
-     */
-    assert_int_equal(wal_set_term_vote(f.w, 6, 1), HY_OK);
-    fx_reopen(&f);
-    assert_int_equal(f.rec.term, 6);
-    flip_byte(f.disk, "metadata1", 3);
-    flip_byte(f.disk, "metadata2", 30);
-    assert_int_equal(fx_open(&f), HY_ECORRUPT);
-    assert_non_null(strstr(f.err, "metadata"));
-    assert_non_null(strstr(f.err, "/data/g0"));
-    fx_free(&f);
-}
-
-/* Proves a conflicting suffix is deleted inside the open segment and across
+/* Proves a conflicting suffix is superseded inside the open segment and across
  * closed segments, and the new entries replace it durably. */
 static void test_truncate(void **state)
 {
@@ -450,17 +419,15 @@ static void test_truncate(void **state)
     assert_int_equal(append(f.w, &m, 198, 2, 2), HY_OK); /* inside the open segment */
     fx_reopen(&f);
     check_exact(&f.rec, &m);
-    size_t segs = wal_segment_count(f.w);
     assert_int_equal(append(f.w, &m, 45, 5, 3), HY_OK); /* inside a closed segment */
-    assert_true(wal_segment_count(f.w) < segs);
     fx_reopen(&f);
     check_exact(&f.rec, &m);
-    assert_int_equal(wal_truncate(f.w, 20), HY_OK);
+    assert_int_equal(wal_truncate(f.w, 0, 20), HY_OK);
     m.last = 19;
-    assert_int_equal(wal_last_term(f.w), 1);
+    assert_int_equal(wal_last_term(f.w, 0), 1);
     fx_reopen(&f);
     check_exact(&f.rec, &m);
-    assert_int_equal(wal_truncate(f.w, 1), HY_OK);
+    assert_int_equal(wal_truncate(f.w, 0, 1), HY_OK);
     m.last = 0;
     fx_reopen(&f);
     check_exact(&f.rec, &m);
@@ -489,8 +456,9 @@ static void test_torn_tail_is_cut(void **state)
     assert_int_equal(append(f.w, &m, 6, 5, 1), HY_OK);
     char name[128];
     find_file(f.disk, "open-", name, sizeof(name));
-    /* Damage record 8 (the second record of the last write). */
-    uint64_t off = 16;
+    /* Damage record 8 (the second record of the last write), after the segment's head
+     * (group 0's term/vote) and the new group's first term/vote record. */
+    uint64_t off = 16 + 2 * WAL_REC_HEADER_SIZE;
     for (uint64_t i = 1; i < 8; i++) {
         uint8_t tmp[64];
         off += wal_record_size((uint32_t)payload(i, 1, tmp));
@@ -524,7 +492,7 @@ static void test_open_segment_corruption_refuses_then_repair(void **state)
     assert_int_equal(append(f.w, &m, 7, 3, 1), HY_OK);
     char name[128];
     find_file(f.disk, "open-", name, sizeof(name));
-    flip_byte(f.disk, name, 16 + 20); /* record 1's term */
+    flip_byte(f.disk, name, 16 + 20); /* the first record's kind */
     assert_int_equal(fx_open(&f), HY_ECORRUPT);
     assert_non_null(strstr(f.err, name));
     assert_non_null(strstr(f.err, "offset 16"));
@@ -554,7 +522,7 @@ static void test_closed_segment_corruption(void **state)
     wal_recovered_free(&f.rec);
     f.w = NULL;
     char name[128];
-    find_file(f.disk, "000", name, sizeof(name)); /* the first closed segment: 1..k */
+    find_file(f.disk, "segment-", name, sizeof(name)); /* the first closed segment: 1..k */
     uint8_t *buf;
     size_t len;
     read_all(f.disk, name, &buf, &len);
@@ -579,7 +547,8 @@ static void test_closed_segment_corruption(void **state)
     fx_free(&f);
 }
 
-/* Rule 4: a missing middle segment is a gap: refuse. */
+/* Rules 3 and 6: a missing first segment leaves a gap before the log (no snapshot), a
+ * missing middle one breaks the write sequence: both refuse. */
 static void test_gap_refuses(void **state)
 {
     (void)state;
@@ -592,10 +561,10 @@ static void test_gap_refuses(void **state)
         assert_int_equal(append(f.w, &m, i, 3, 1), HY_OK);
     }
     char name[128];
-    find_file(f.disk, "000", name, sizeof(name));
+    find_file(f.disk, "segment-", name, sizeof(name));
     assert_int_equal(f.disk->ops->remove(f.disk, name), HY_OK);
     assert_int_equal(fx_open(&f), HY_ECORRUPT); /* starts after 1 with no snapshot */
-    assert_non_null(strstr(f.err, "no snapshot"));
+    assert_non_null(strstr(f.err, "a gap"));
     fx_free(&f);
 }
 
@@ -611,8 +580,9 @@ static void test_leftovers_removed(void **state)
     fx_reopen(&f);
     assert_int_equal(append(f.w, &m, 1, 2, 1), HY_OK);
     uint8_t zeros[4096] = {0};
-    assert_int_equal(disk_mem_put_file(f.disk, "snapshot-00000000000000000009.tmp", zeros, 10),
-                     HY_OK);
+    assert_int_equal(
+        disk_mem_put_file(f.disk, "snapshot-0000000000-00000000000000000009.tmp", zeros, 10),
+        HY_OK);
     assert_int_equal(disk_mem_put_file(f.disk, "open-99", zeros, sizeof(zeros)), HY_OK);
     assert_int_equal(disk_mem_put_file(f.disk, "open-98", zeros, 3), HY_OK);
     fx_reopen(&f);
@@ -640,27 +610,6 @@ static struct wal_snapshot snap_at(uint64_t index, uint64_t term, const uint8_t 
     return s;
 }
 
-/* Regression (fuzz_wal_meta): a metadata file of the wrong size is rewritten whole, so the
- * new term is readable after a reopen instead of hiding behind the stale bytes. */
-static void test_metadata_wrong_size_rewritten(void **state)
-{
-    (void)state;
-    struct fx f;
-    fx_init(&f, 18, 1 << 16);
-    fx_reopen(&f);                                         /* metadata1: term 0 */
-    assert_int_equal(wal_set_term_vote(f.w, 3, 1), HY_OK); /* metadata2 */
-    uint8_t junk[49];
-    memset(junk, 0x77, sizeof(junk));
-    assert_int_equal(disk_mem_put_file(f.disk, "metadata1", junk, sizeof(junk)), HY_OK);
-    fx_reopen(&f);
-    assert_int_equal(f.rec.term, 3);
-    assert_int_equal(wal_set_term_vote(f.w, 4, 2), HY_OK); /* goes to metadata1 */
-    fx_reopen(&f);
-    assert_int_equal(f.rec.term, 4);
-    assert_int_equal(f.rec.vote, 2);
-    fx_free(&f);
-}
-
 /* Regression (fuzz_wal_snapshot): a snapshot whose index is near 2^64 is refused as corrupt
  * (no index arithmetic may overflow), with the file recognised by its 20-digit name. */
 static void test_snapshot_huge_index_refused(void **state)
@@ -674,10 +623,11 @@ static void test_snapshot_huge_index_refused(void **state)
     wal_snapshot_header_encode(&s, file);
     hy_store_u64le(file + 16, UINT64_MAX - 2);
     hy_store_u32le(file + 48, hy_crc32c(0, file, 48));
-    assert_int_equal(disk_mem_put_file(f.disk, "snapshot-18446744073709551613", file, sizeof(file)),
-                     HY_OK);
+    assert_int_equal(
+        disk_mem_put_file(f.disk, "snapshot-0000000000-18446744073709551613", file, sizeof(file)),
+        HY_OK);
     assert_int_equal(fx_open(&f), HY_ECORRUPT);
-    assert_non_null(strstr(f.err, "snapshot-18446744073709551613"));
+    assert_non_null(strstr(f.err, "snapshot-0000000000-18446744073709551613"));
     fx_free(&f);
 }
 
@@ -695,16 +645,16 @@ static void test_snapshot_compaction(void **state)
     fx_reopen(&f);
     for (uint64_t i = 1; i <= 200; i += 5) {
         assert_int_equal(append(f.w, &m, i, 5, 1), HY_OK);
-        assert_int_equal(wal_snapshot_wanted(f.w), i + 4 >= 100);
+        assert_int_equal(wal_snapshot_wanted(f.w, 0), i + 4 >= 100);
     }
     size_t segs = wal_segment_count(f.w);
     const uint8_t data[] = "keyspace bytes";
     struct wal_snapshot s = snap_at(150, 1, data, sizeof(data));
-    assert_int_equal(wal_snapshot_put(f.w, &s, 0), HY_OK);
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 0), HY_OK);
     m.snap = 150;
-    assert_false(wal_snapshot_wanted(f.w));
+    assert_false(wal_snapshot_wanted(f.w, 0));
     assert_true(wal_segment_count(f.w) < segs);
-    assert_true(wal_first_index(f.w) <= 131 && wal_first_index(f.w) > 1);
+    assert_true(wal_first_index(f.w, 0) <= 131 && wal_first_index(f.w, 0) > 1);
     fx_reopen(&f);
     check_exact(&f.rec, &m);
     assert_int_equal(f.rec.snapshot.term, 1);
@@ -715,12 +665,12 @@ static void test_snapshot_compaction(void **state)
      * tail. */
     f.cfg.max_log_entries = 10;
     fx_reopen(&f);
-    assert_true(wal_snapshot_wanted(f.w));
+    assert_true(wal_snapshot_wanted(f.w, 0));
     s = snap_at(190, 1, data, 3);
-    assert_int_equal(wal_snapshot_put(f.w, &s, 0), HY_OK);
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 0), HY_OK);
     m.snap = 190;
     assert_int_equal(count_files(f.disk, "snapshot-"), 1);
-    assert_true(wal_first_index(f.w) > 131);
+    assert_true(wal_first_index(f.w, 0) > 131);
     fx_reopen(&f);
     check_exact(&f.rec, &m);
     fx_free(&f);
@@ -740,10 +690,9 @@ static void test_snapshot_install(void **state)
         assert_int_equal(append(f.w, &m, i, 5, 1), HY_OK);
     }
     struct wal_snapshot s = snap_at(500, 4, (const uint8_t *)"x", 1);
-    assert_int_equal(wal_snapshot_put(f.w, &s, 1), HY_OK);
-    assert_int_equal(wal_segment_count(f.w), 0);
-    assert_int_equal(wal_last_index(f.w), 500);
-    assert_int_equal(wal_last_term(f.w), 4);
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 1), HY_OK);
+    assert_int_equal(wal_last_index(f.w, 0), 500);
+    assert_int_equal(wal_last_term(f.w, 0), 4);
     m.snap = m.last = 500;
     fx_reopen(&f);
     check_exact(&f.rec, &m);
@@ -766,10 +715,10 @@ static void test_snapshot_damage_refuses(void **state)
     fx_reopen(&f);
     assert_int_equal(append(f.w, &m, 1, 5, 1), HY_OK);
     struct wal_snapshot s = snap_at(3, 1, (const uint8_t *)"abcdef", 6);
-    assert_int_equal(wal_snapshot_put(f.w, &s, 0), HY_OK);
-    flip_byte(f.disk, "snapshot-00000000000000000003", 60);
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 0), HY_OK);
+    flip_byte(f.disk, "snapshot-0000000000-00000000000000000003", 60);
     assert_int_equal(fx_open(&f), HY_ECORRUPT);
-    assert_non_null(strstr(f.err, "snapshot-00000000000000000003"));
+    assert_non_null(strstr(f.err, "snapshot-0000000000-00000000000000000003"));
     assert_non_null(strstr(f.err, "checksum"));
     char report[1024];
     assert_int_equal(wal_repair(f.disk, &f.cfg, report, sizeof(report)), HY_ECORRUPT);
@@ -791,15 +740,23 @@ static void test_log_older_than_snapshot(void **state)
     for (uint64_t i = 1; i <= 40; i += 4) {
         assert_int_equal(append(f.w, &m, i, 4, 1), HY_OK);
     }
-    disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_REMOVE), 1, HY_EIO, 1);
+    /* The snapshot's three writes succeed, the log's truncation record fails. */
+    disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_WRITE), 4, HY_EIO, 1);
     struct wal_snapshot s = snap_at(30, 2, (const uint8_t *)"s", 1); /* term 2 != log's 1 */
-    assert_int_equal(wal_snapshot_put(f.w, &s, 1), HY_EIO);
-    assert_int_equal(wal_append(f.w, 31, make_batch(31, 1, 2), 1), HY_EIO); /* sticky */
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 1), HY_EIO);
+    assert_int_equal(wal_append(f.w, 0, 31, make_batch(31, 1, 2), 1), HY_EIO); /* sticky */
     fx_crash(&f, DISK_CRASH_KEEP);
     fx_reopen(&f);
     assert_int_equal(f.rec.snapshot.index, 30);
     assert_int_equal(f.rec.n_entries, 0);
-    assert_int_equal(wal_last_index(f.w), 30);
+    assert_int_equal(wal_last_index(f.w, 0), 30);
+    /* The open wrote the truncation itself: appends after the snapshot recover. */
+    assert_int_equal(append(f.w, &m, 31, 2, 2), HY_OK);
+    m.snap = 30;
+    m.term = 0;
+    fx_reopen(&f);
+    assert_int_equal(f.rec.first_index, 31);
+    assert_int_equal(f.rec.n_entries, 2);
     fx_free(&f);
 }
 
@@ -825,15 +782,14 @@ static void test_enospc_then_space_returns(void **state)
     }
     assert_int_equal(rc, HY_ENOSPC);
     assert_true(next > 20);
-    assert_int_equal(wal_last_index(f.w), next - 1);
+    assert_int_equal(wal_last_index(f.w, 0), next - 1);
     disk_mem_set_capacity(f.disk, disk_mem_used_bytes(f.disk));
-    assert_int_equal(wal_set_term_vote(f.w, 2, 1), HY_ENOSPC); /* a new file needs space too */
-    fx_reopen(&f);                                             /* reads continue on a full disk */
+    fx_reopen(&f); /* reads continue on a full disk */
     check_exact(&f.rec, &m);
     assert_int_equal(append(f.w, &m, next, 4, 1), HY_ENOSPC);
     disk_mem_set_capacity(f.disk, 0);
     assert_int_equal(append(f.w, &m, next, 4, 1), HY_OK);
-    assert_int_equal(wal_set_term_vote(f.w, 2, 1), HY_OK);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 2, 1), HY_OK);
     m.term = 2;
     m.vote = 1;
     fx_reopen(&f);
@@ -860,9 +816,9 @@ static void test_enospc_injected(void **state)
     assert_int_equal(append(f.w, &m, 7, 20, 1), HY_OK);
     disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_WRITE), 2, HY_ENOSPC, 0);
     struct wal_snapshot s = snap_at(10, 1, (const uint8_t *)"abc", 3);
-    assert_int_equal(wal_snapshot_put(f.w, &s, 0), HY_ENOSPC);
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 0), HY_ENOSPC);
     assert_int_equal(count_files(f.disk, "snapshot"), 0);
-    assert_int_equal(wal_snapshot_put(f.w, &s, 0), HY_OK);
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 0), HY_OK);
     m.snap = 10;
     fx_reopen(&f);
     check_exact(&f.rec, &m);
@@ -886,8 +842,8 @@ static void test_sync_failure_is_fatal(void **state)
     /* Even though the fault was transient, the wal never retries: the kernel may
      * have dropped the pages. */
     assert_int_equal(append(f.w, &m, 4, 3, 1), HY_EIO);
-    assert_int_equal(wal_set_term_vote(f.w, 1, 1), HY_EIO);
-    assert_int_equal(wal_truncate(f.w, 2), HY_EIO);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 1, 1), HY_EIO);
+    assert_int_equal(wal_truncate(f.w, 0, 2), HY_EIO);
     struct model after = before;
     for (uint64_t i = 4; i <= 6; i++) {
         after.terms[i] = 1;
@@ -897,8 +853,8 @@ static void test_sync_failure_is_fatal(void **state)
     fx_reopen(&f);
     check_between(&f.rec, &before, &after);
     disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_WRITE), 1, HY_EIO, 1);
-    assert_int_equal(wal_set_term_vote(f.w, 3, 3), HY_EIO);
-    assert_int_equal(append(f.w, &m, wal_last_index(f.w) + 1, 1, 1), HY_EIO);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 3, 3), HY_EIO);
+    assert_int_equal(append(f.w, &m, wal_last_index(f.w, 0) + 1, 1, 1), HY_EIO);
     fx_free(&f);
 }
 
@@ -943,14 +899,14 @@ static uint8_t snap_bytes[300];
 static int run_op(struct fx *f, const struct op *op)
 {
     switch (op->kind) {
-    case OP_APPEND: return wal_append(f->w, op->a, make_batch(op->a, op->n, op->term), op->n);
-    case OP_META: return wal_set_term_vote(f->w, op->a, op->n);
+    case OP_APPEND: return wal_append(f->w, 0, op->a, make_batch(op->a, op->n, op->term), op->n);
+    case OP_META: return wal_set_term_vote(f->w, 0, op->a, op->n);
     case OP_SNAPSHOT: {
         for (size_t i = 0; i < sizeof(snap_bytes); i++) {
             snap_bytes[i] = (uint8_t)(op->a + i);
         }
         struct wal_snapshot s = snap_at(op->a, op->term, snap_bytes, op->a % 300);
-        return wal_snapshot_put(f->w, &s, (int)op->n);
+        return wal_snapshot_put(f->w, 0, &s, (int)op->n);
     }
     case OP_REOPEN: return fx_open(f);
     }
@@ -1182,7 +1138,7 @@ static void test_new_directory_log_survives_power_cut(void **state)
     fx_init(&f, 41, 1 << 16);
     fx_reopen(&f);
     assert_true(f.rec.created);
-    assert_int_equal(wal_set_term_vote(f.w, 3, 2), HY_OK);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 3, 2), HY_OK);
     m.term = 3;
     m.vote = 2;
     assert_int_equal(append(f.w, &m, 1, 5, 3), HY_OK);
@@ -1193,26 +1149,31 @@ static void test_new_directory_log_survives_power_cut(void **state)
     fx_free(&f);
 }
 
-/* Proves a log whose term/vote files are gone refuses to open, naming the file (a node that
- * forgot its vote could vote twice), and that the refusal changes nothing on disk. */
+/* Proves a log holding a group's entries without any term/vote record of it refuses to open
+ * (a node that forgot its vote could vote twice), and that the refusal changes nothing. */
 static void test_log_without_term_vote_refused(void **state)
 {
     (void)state;
     struct fx f;
-    struct model m;
-    memset(&m, 0, sizeof(m));
     fx_init(&f, 42, 1 << 16);
-    fx_reopen(&f);
-    assert_int_equal(wal_set_term_vote(f.w, 2, 1), HY_OK);
-    assert_int_equal(append(f.w, &m, 1, 4, 2), HY_OK);
-    assert_int_equal(f.disk->ops->remove(f.disk, "metadata1"), HY_OK);
-    assert_int_equal(f.disk->ops->remove(f.disk, "metadata2"), HY_OK);
-    assert_int_equal(f.disk->ops->sync_dir(f.disk), HY_OK);
+    uint8_t file[WAL_SEG_HEADER_SIZE + 64] = {0};
+    wal_segment_header_encode(file);
+    const uint8_t data[8] = "entry!!!";
+    struct wal_record r = {.seq = 1,
+                           .group = 0,
+                           .kind = WAL_KIND_ENTRY,
+                           .index = 1,
+                           .term = 2,
+                           .type = 1,
+                           .len = sizeof(data),
+                           .data = data};
+    wal_record_encode(file + WAL_SEG_HEADER_SIZE, &r);
+    assert_int_equal(disk_mem_put_file(f.disk, "open-1", file, sizeof(file)), HY_OK);
     assert_int_equal(fx_open(&f), HY_ECORRUPT);
-    assert_non_null(strstr(f.err, "/data/g0/metadata1"));
+    assert_non_null(strstr(f.err, "/data/g0"));
     assert_non_null(strstr(f.err, "term/vote"));
     assert_int_equal(fx_open(&f), HY_ECORRUPT); /* still: nothing was rewritten */
-    assert_int_equal(count_files(f.disk, "metadata"), 0);
+    assert_int_equal(count_files(f.disk, ""), 1);
     fx_free(&f);
 }
 
@@ -1225,7 +1186,7 @@ static void test_must_exist_refuses_an_empty_directory(void **state)
     fx_init(&f, 43, 1 << 16);
     f.cfg.must_exist = 1;
     assert_int_equal(fx_open(&f), HY_ECORRUPT);
-    assert_non_null(strstr(f.err, "/data/g0/metadata1"));
+    assert_non_null(strstr(f.err, "/data/g0"));
     assert_non_null(strstr(f.err, "log was lost"));
     assert_int_equal(count_files(f.disk, ""), 0);
     f.cfg.must_exist = 0;
@@ -1235,6 +1196,337 @@ static void test_must_exist_refuses_an_empty_directory(void **state)
     fx_reopen(&f); /* a formed node with its term/vote file opens */
     assert_false(f.rec.created);
     fx_free(&f);
+}
+
+/* ---- several groups in the one log --------------------------------------------------------- */
+
+#define MG 3
+static const uint32_t mg_ids[MG] = {5, 0, 9}; /* any ids, any order */
+
+struct mfx {
+    struct disk *disk;
+    struct wal_config cfg;
+    struct wal *w;
+    struct wal_recovered rec[MG];
+    struct model m[MG];
+    char err[1024];
+};
+
+static void mfx_close(struct mfx *f)
+{
+    if (f->w != NULL) {
+        wal_close(f->w);
+        for (int i = 0; i < MG; i++) {
+            wal_recovered_free(&f->rec[i]);
+        }
+        f->w = NULL;
+    }
+}
+
+static int mfx_open(struct mfx *f)
+{
+    mfx_close(f);
+    return wal_open(f->disk, &f->cfg, mg_ids, MG, &f->w, f->rec, f->err, sizeof(f->err));
+}
+
+static void mfx_reopen(struct mfx *f)
+{
+    int rc = mfx_open(f);
+    if (rc != HY_OK) {
+        fail_msg("reopen: %s: %s", hy_status_name(rc), f->err);
+    }
+}
+
+static void mfx_init(struct mfx *f, uint64_t seed, uint64_t segment_size)
+{
+    memset(f, 0, sizeof(*f));
+    f->disk = disk_mem_new("/data/wal", seed);
+    wal_config_default(&f->cfg);
+    f->cfg.segment_size_bytes = segment_size;
+    f->cfg.retention_logs = 0;
+    mfx_reopen(f);
+}
+
+static void mfx_check(struct mfx *f)
+{
+    for (int i = 0; i < MG; i++) {
+        assert_int_equal(f->rec[i].group, mg_ids[i]);
+        check_exact(&f->rec[i], &f->m[i]);
+    }
+}
+
+static void mfx_free(struct mfx *f)
+{
+    mfx_close(f);
+    disk_destroy(f->disk);
+}
+
+/* Stages an append of group slot i (entries built into per-group arenas, alive until the
+ * commit) and updates its model once the commit succeeds (mfx_commit). */
+static uint8_t mg_arena[MG][BATCH_MAX][64];
+static struct wal_entry mg_batch[MG][BATCH_MAX];
+static struct model mg_after[MG];
+
+static void mfx_stage(struct mfx *f, int i, uint64_t first, size_t n, uint64_t term)
+{
+    for (size_t k = 0; k < n; k++) {
+        uint64_t index = first + k;
+        mg_batch[i][k] = (struct wal_entry){.term = term,
+                                            .type = 1 + (uint32_t)(index % 3),
+                                            .len = (uint32_t)payload(index, term, mg_arena[i][k]),
+                                            .data = mg_arena[i][k]};
+        mg_after[i].terms[index] = term;
+    }
+    mg_after[i].last = first + n - 1;
+    wal_batch_append(f->w, mg_ids[i], first, mg_batch[i], n);
+}
+
+static int mfx_commit(struct mfx *f)
+{
+    int rc = wal_batch_commit(f->w);
+    for (int i = 0; i < MG; i++) {
+        if (rc == HY_OK) {
+            f->m[i] = mg_after[i];
+        } else {
+            mg_after[i] = f->m[i];
+        }
+    }
+    return rc;
+}
+
+static void mfx_begin(struct mfx *f)
+{
+    for (int i = 0; i < MG; i++) {
+        mg_after[i] = f->m[i];
+    }
+}
+
+/* Proves several groups' entries and votes, interleaved in the same writes and across
+ * segment rolls, come back to each group exactly, with one fdatasync per commit. */
+static void test_groups_interleaved(void **state)
+{
+    (void)state;
+    struct mfx f;
+    mfx_init(&f, 51, 2048);
+    struct hy_prng p;
+    hy_prng_seed(&p, 51);
+    for (int round = 0; round < 60; round++) {
+        mfx_begin(&f);
+        for (int i = 0; i < MG; i++) {
+            if (hy_prng_chance(&p, 2, 3)) {
+                size_t n = 1 + hy_prng_below(&p, 6);
+                mfx_stage(&f, i, f.m[i].last + 1, n, 1 + (uint64_t)round / 20);
+            }
+        }
+        wal_batch_term_vote(f.w, mg_ids[round % MG], 1 + (uint64_t)round / 20, (uint64_t)round);
+        mg_after[round % MG].term = 1 + (uint64_t)round / 20;
+        mg_after[round % MG].vote = (uint64_t)round;
+        uint64_t syncs = disk_mem_op_calls(f.disk, DISK_OP_SYNC);
+        size_t segs = wal_segment_count(f.w);
+        assert_int_equal(mfx_commit(&f), HY_OK);
+        if (wal_segment_count(f.w) == segs) {
+            assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_SYNC) - syncs, 1);
+        }
+        if (round % 17 == 0) {
+            mfx_reopen(&f);
+            mfx_check(&f);
+        }
+    }
+    assert_true(wal_segment_count(f.w) > 3);
+    mfx_reopen(&f);
+    mfx_check(&f);
+    for (int i = 0; i < MG; i++) {
+        assert_int_equal(wal_last_index(f.w, mg_ids[i]), f.m[i].last);
+    }
+    mfx_free(&f);
+}
+
+/* Proves a truncation of one group between the other groups' records removes only that
+ * group's suffix, in memory and at recovery, and a later append replaces it. */
+static void test_truncate_one_group_between_others(void **state)
+{
+    (void)state;
+    struct mfx f;
+    mfx_init(&f, 52, 1 << 16);
+    mfx_begin(&f);
+    mfx_stage(&f, 0, 1, 10, 1);
+    mfx_stage(&f, 1, 1, 5, 1);
+    mfx_stage(&f, 2, 1, 7, 1);
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    mfx_begin(&f);
+    mfx_stage(&f, 1, 6, 5, 1);
+    wal_batch_truncate(f.w, mg_ids[0], 6);
+    mg_after[0].last = 5;
+    mfx_stage(&f, 2, 8, 2, 1);
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    assert_int_equal(wal_last_index(f.w, mg_ids[0]), 5);
+    assert_int_equal(wal_last_term(f.w, mg_ids[0]), 1);
+    mfx_reopen(&f);
+    mfx_check(&f);
+    /* Group 0 goes on with a new term; a conflicting suffix of group 2 inside one write. */
+    mfx_begin(&f);
+    mfx_stage(&f, 0, 6, 3, 2);
+    mfx_stage(&f, 2, 4, 2, 3);
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    assert_int_equal(wal_last_index(f.w, mg_ids[2]), 5);
+    assert_int_equal(wal_last_term(f.w, mg_ids[2]), 3);
+    mfx_reopen(&f);
+    mfx_check(&f);
+    assert_int_equal(wal_truncate(f.w, mg_ids[2], 5), HY_OK);
+    f.m[2].last = 4;
+    assert_int_equal(wal_last_term(f.w, mg_ids[2]), 3);
+    mfx_reopen(&f);
+    mfx_check(&f);
+    mfx_free(&f);
+}
+
+/* Proves the torn tail of a write holding several groups' records is cut for all of them: the
+ * records before the damage survive (their group's part of the write), the rest of the write
+ * is gone in every group, and every group goes on from what it recovered. */
+static void test_torn_tail_across_groups(void **state)
+{
+    (void)state;
+    struct mfx f;
+    mfx_init(&f, 53, 1 << 16);
+    mfx_begin(&f);
+    for (int i = 0; i < MG; i++) {
+        mfx_stage(&f, i, 1, 4, 1);
+    }
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    struct model before[MG];
+    memcpy(before, f.m, sizeof(before));
+    mfx_begin(&f);
+    for (int i = 0; i < MG; i++) {
+        mfx_stage(&f, i, 5, 2, 1);
+    }
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    /* The last write holds slot 0's 5, 6, slot 1's 5, 6, slot 2's 5, 6: damage slot 1's 6. */
+    uint64_t off = WAL_SEG_HEADER_SIZE + (uint64_t)(2 * MG) * WAL_REC_HEADER_SIZE;
+    uint8_t tmp[64];
+    for (int i = 0; i < MG; i++) {
+        for (uint64_t k = 1; k <= 4; k++) {
+            off += wal_record_size((uint32_t)payload(k, 1, tmp));
+        }
+    }
+    off += wal_record_size((uint32_t)payload(5, 1, tmp)) +
+           wal_record_size((uint32_t)payload(6, 1, tmp));
+    off += wal_record_size((uint32_t)payload(5, 1, tmp));
+    char name[128];
+    find_file(f.disk, "open-", name, sizeof(name));
+    flip_byte(f.disk, name, off + 41);
+    mfx_reopen(&f);
+    before[0].last = 6;
+    before[0].terms[5] = before[0].terms[6] = 1;
+    before[1].last = 5;
+    before[1].terms[5] = 1;
+    memcpy(f.m, before, sizeof(before));
+    mfx_check(&f);
+    mfx_begin(&f);
+    mfx_stage(&f, 1, 6, 3, 2);
+    mfx_stage(&f, 2, 5, 1, 2);
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    mfx_reopen(&f);
+    mfx_check(&f);
+    mfx_free(&f);
+}
+
+/* Proves segment garbage collection: a segment goes only once no group needs it; a group
+ * that lags (entries never snapshotted) pins the oldest segments and, once there are too many,
+ * is asked for a snapshot (wal_snapshot_wanted) that lets them go; recovery is whole after. */
+static void test_gc_with_lagging_group(void **state)
+{
+    (void)state;
+    struct mfx f;
+    memset(&f, 0, sizeof(f));
+    f.disk = disk_mem_new("/data/wal", 54);
+    wal_config_default(&f.cfg);
+    f.cfg.segment_size_bytes = 1024;
+    f.cfg.retention_logs = 4;
+    f.cfg.snapshot_interval = 0;
+    f.cfg.segments_soft_max = 6;
+    mfx_reopen(&f);
+    mfx_begin(&f);
+    mfx_stage(&f, 1, 1, 3, 1); /* the lagging group: three entries, then nothing */
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    const uint8_t data[] = "state";
+    for (uint64_t i = 1; i <= 400; i += 5) {
+        mfx_begin(&f);
+        mfx_stage(&f, 0, i, 5, 1);
+        assert_int_equal(mfx_commit(&f), HY_OK);
+        if (i % 50 == 1) {
+            struct wal_snapshot s = snap_at(i + 4, 1, data, sizeof(data));
+            assert_int_equal(wal_snapshot_put(f.w, mg_ids[0], &s, 0), HY_OK);
+            f.m[0].snap = i + 4;
+        }
+        assert_false(wal_snapshot_wanted(f.w, mg_ids[2])); /* never wrote: pins nothing */
+    }
+    /* Group 0 snapshotted all along, but group 1's first entries pin the first segment. */
+    assert_true(wal_segment_count(f.w) > f.cfg.segments_soft_max);
+    assert_true(wal_snapshot_wanted(f.w, mg_ids[1]));
+    assert_false(wal_snapshot_wanted(f.w, mg_ids[0]));
+    uint32_t pinning[4];
+    assert_int_equal(wal_pinning_groups(f.w, pinning, 4), 1);
+    assert_int_equal(pinning[0], mg_ids[1]);
+    mfx_reopen(&f);
+    mfx_check(&f);
+    struct wal_snapshot s = snap_at(3, 1, data, sizeof(data));
+    assert_int_equal(wal_snapshot_put(f.w, mg_ids[1], &s, 0), HY_OK);
+    f.m[1].snap = 3;
+    assert_false(wal_snapshot_wanted(f.w, mg_ids[1]));
+    assert_int_equal(wal_pinning_groups(f.w, pinning, 4), 0);
+    /* The backlog is collected (group 0's own retention no longer pins under pressure). */
+    assert_true(wal_segment_count(f.w) <= f.cfg.segments_soft_max + 1);
+    mfx_reopen(&f);
+    mfx_check(&f);
+    assert_int_equal(f.rec[1].n_entries, 0); /* its entries went with the old segments */
+    /* More writes, group 1 going on after its snapshot: still whole. */
+    for (uint64_t i = 401; i <= 460; i += 5) {
+        mfx_begin(&f);
+        mfx_stage(&f, 0, i, 5, 2);
+        if (i == 401) {
+            mfx_stage(&f, 1, 4, 2, 2);
+        }
+        assert_int_equal(mfx_commit(&f), HY_OK);
+    }
+    mfx_reopen(&f);
+    mfx_check(&f);
+    mfx_free(&f);
+}
+
+/* Proves each group recovers its own snapshot: one group installs a snapshot from the leader
+ * (its log voided) between the other groups' records, the others keep their logs, and each
+ * goes on after a crash at any point of the install. */
+static void test_recovery_per_group_snapshots(void **state)
+{
+    (void)state;
+    struct mfx f;
+    mfx_init(&f, 55, 1024);
+    for (uint64_t i = 1; i <= 40; i += 4) {
+        mfx_begin(&f);
+        for (int g = 0; g < MG; g++) {
+            mfx_stage(&f, g, i, 4, 1);
+        }
+        assert_int_equal(mfx_commit(&f), HY_OK);
+    }
+    struct wal_snapshot s = snap_at(100, 3, (const uint8_t *)"leader", 6);
+    assert_int_equal(wal_snapshot_put(f.w, mg_ids[1], &s, 1), HY_OK);
+    f.m[1].snap = f.m[1].last = 100;
+    struct wal_snapshot s2 = snap_at(20, 1, (const uint8_t *)"own", 3);
+    assert_int_equal(wal_snapshot_put(f.w, mg_ids[2], &s2, 0), HY_OK);
+    f.m[2].snap = 20;
+    mfx_reopen(&f);
+    mfx_check(&f);
+    assert_int_equal(f.rec[1].snapshot.index, 100);
+    assert_int_equal(f.rec[1].n_entries, 0);
+    assert_int_equal(f.rec[2].snapshot.data_len, 3);
+    mfx_begin(&f);
+    mfx_stage(&f, 1, 101, 2, 3);
+    mfx_stage(&f, 0, 41, 2, 1);
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    disk_mem_crash(f.disk, DISK_CRASH_TEAR); /* everything acknowledged was synced */
+    mfx_reopen(&f);
+    mfx_check(&f);
+    mfx_free(&f);
 }
 
 int main(void)
@@ -1247,9 +1539,13 @@ int main(void)
         cmocka_unit_test(test_log_without_term_vote_refused),
         cmocka_unit_test(test_must_exist_refuses_an_empty_directory),
         cmocka_unit_test(test_open_empty),
+        cmocka_unit_test(test_groups_interleaved),
+        cmocka_unit_test(test_truncate_one_group_between_others),
+        cmocka_unit_test(test_torn_tail_across_groups),
+        cmocka_unit_test(test_gc_with_lagging_group),
+        cmocka_unit_test(test_recovery_per_group_snapshots),
         cmocka_unit_test(test_append_recover_with_rolls),
         cmocka_unit_test(test_term_vote),
-        cmocka_unit_test(test_metadata_damage),
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_torn_tail_is_cut),
         cmocka_unit_test(test_open_segment_corruption_refuses_then_repair),
@@ -1260,7 +1556,6 @@ int main(void)
         cmocka_unit_test(test_snapshot_install),
         cmocka_unit_test(test_snapshot_damage_refuses),
         cmocka_unit_test(test_log_older_than_snapshot),
-        cmocka_unit_test(test_metadata_wrong_size_rewritten),
         cmocka_unit_test(test_snapshot_huge_index_refused),
         cmocka_unit_test(test_enospc_then_space_returns),
         cmocka_unit_test(test_enospc_injected),

@@ -1,5 +1,6 @@
-/* Unit tests for src/io/wal_thread.c on the simulated disk and a real libuv loop: group
- * commit per loop turn, suffix replacement inside a group, ENOSPC retry, fatal EIO, stop. */
+/* Unit tests for src/io/wal_thread.c on the simulated disk and a real libuv loop: one WAL
+ * thread for several Raft groups, group commit per loop turn across groups (one fdatasync),
+ * suffix replacement inside a group, ENOSPC retry, fatal EIO, stop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +21,7 @@ struct tfx {
     struct disk *disk;
     struct wal_config cfg;
     struct wal *w;
-    struct wal_recovered rec;
+    struct wal_recovered rec[3]; /* groups 0, 7, 3 */
     struct wal_thread *t;
     struct wal_thread_done last;
     int calls;
@@ -35,6 +36,15 @@ static void done_cb(void *ctx, const struct wal_thread_done *d)
     f->enospc_seen |= d->status == HY_ENOSPC;
 }
 
+static const uint32_t groups[3] = {0, 7, 3};
+
+static void tfx_recs_free(struct tfx *f)
+{
+    for (int i = 0; i < 3; i++) {
+        wal_recovered_free(&f->rec[i]);
+    }
+}
+
 static void tfx_start(struct tfx *f)
 {
     memset(f, 0, sizeof(*f));
@@ -42,8 +52,8 @@ static void tfx_start(struct tfx *f)
     f->disk = disk_mem_new("/t", 1);
     wal_config_default(&f->cfg);
     f->cfg.segment_size_bytes = 1 << 16;
-    assert_int_equal(wal_open(f->disk, &f->cfg, &f->w, &f->rec, NULL, 0), HY_OK);
-    wal_recovered_free(&f->rec);
+    assert_int_equal(wal_open(f->disk, &f->cfg, groups, 3, &f->w, f->rec, NULL, 0), HY_OK);
+    tfx_recs_free(f);
     assert_int_equal(wal_thread_start(&f->loop, f->w, f, done_cb, &f->t), HY_OK);
 }
 
@@ -54,28 +64,39 @@ static void tfx_stop(struct tfx *f)
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     wal_close(f->w);
-    assert_int_equal(wal_open(f->disk, &f->cfg, &f->w, &f->rec, NULL, 0), HY_OK);
+    char err[512] = "";
+    int rc = wal_open(f->disk, &f->cfg, groups, 3, &f->w, f->rec, err, sizeof(err));
+    if (rc != HY_OK) {
+        fail_msg("reopen: %s", err);
+    }
 }
 
 static void tfx_free(struct tfx *f)
 {
     wal_close(f->w);
-    wal_recovered_free(&f->rec);
+    tfx_recs_free(f);
     disk_destroy(f->disk);
 }
 
-static uint64_t submit(struct tfx *f, uint64_t first, size_t n, uint64_t term)
+static uint64_t submit_g(struct tfx *f, uint32_t group, uint64_t first, size_t n, uint64_t term)
 {
     struct wal_entry e[16];
     uint8_t data[16] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
         e[i] = (struct wal_entry){.term = term, .type = 1, .len = (uint32_t)(i + 1), .data = data};
     }
-    struct wal_thread_req req = {.first_index = first, .entries = e, .n_entries = n};
+    struct wal_thread_req req = {
+        .group = group, .first_index = first, .entries = e, .n_entries = n};
     return wal_thread_submit(f->t, &req);
 }
 
-/* Proves that everything submitted in one loop turn shares one fdatasync. */
+static uint64_t submit(struct tfx *f, uint64_t first, size_t n, uint64_t term)
+{
+    return submit_g(f, 0, first, n, term);
+}
+
+/* Proves that everything submitted in one loop turn, by every group, shares one fdatasync,
+ * and that each group recovers its own entries and term/vote. */
 static void test_group_commit_per_turn(void **state)
 {
     (void)state;
@@ -83,21 +104,24 @@ static void test_group_commit_per_turn(void **state)
     tfx_start(&f);
     uint64_t syncs = disk_mem_op_calls(f.disk, DISK_OP_SYNC);
     for (uint64_t i = 1; i <= 10; i++) {
-        assert_int_equal(submit(&f, i, 1, 1), i);
+        assert_int_equal(submit_g(&f, groups[i % 3], (i + 2) / 3, 1, 1), i);
     }
-    struct wal_thread_req tv = {.term_vote_changed = 1, .term = 1, .vote = 2};
+    struct wal_thread_req tv = {.group = 7, .term_vote_changed = 1, .term = 1, .vote = 2};
     assert_int_equal(wal_thread_submit(f.t, &tv), 11);
     assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0); /* returns once all is durable */
     assert_int_equal(f.last.status, HY_OK);
     assert_int_equal(f.last.durable_seq, 11);
-    assert_int_equal(f.last.last_index, 10);
-    assert_int_equal(f.last.last_term, 1);
-    /* One sync for the new segment, one for the metadata file, one for all ten entries. */
-    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_SYNC) - syncs, 3);
+    /* The segment exists since the open: one sync for every group's entries and the vote. */
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_SYNC) - syncs, 1);
     tfx_stop(&f);
-    assert_int_equal(f.rec.n_entries, 10);
-    assert_int_equal(f.rec.term, 1);
-    assert_int_equal(f.rec.vote, 2);
+    /* i % 3 == 1 -> group 7 (i = 1, 4, 7, 10), 2 -> group 3 (2, 5, 8), 0 -> group 0 (3, 6, 9). */
+    assert_int_equal(f.rec[1].n_entries, 4);
+    assert_int_equal(f.rec[2].n_entries, 3);
+    assert_int_equal(f.rec[0].n_entries, 3);
+    assert_int_equal(f.rec[1].term, 1);
+    assert_int_equal(f.rec[1].vote, 2);
+    assert_int_equal(f.rec[0].term, 0);
+    assert_int_equal(f.rec[2].vote, 0);
     tfx_free(&f);
 }
 
@@ -108,17 +132,19 @@ static void test_suffix_replaced_in_group(void **state)
     struct tfx f;
     tfx_start(&f);
     submit(&f, 1, 5, 1);
+    submit_g(&f, 3, 1, 4, 1);
     submit(&f, 3, 2, 2);
     assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(f.last.last_index, 4);
-    assert_int_equal(f.last.last_term, 2);
-    submit(&f, 2, 1, 3); /* a later turn: truncates on disk */
+    assert_int_equal(f.last.durable_seq, 3);
+    submit(&f, 2, 1, 3); /* a later turn: supersedes 2.. of group 0 only */
+    submit_g(&f, 3, 5, 1, 1);
     assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(f.last.last_index, 2);
     tfx_stop(&f);
-    assert_int_equal(f.rec.n_entries, 2);
-    assert_int_equal(f.rec.entries[0].term, 1);
-    assert_int_equal(f.rec.entries[1].term, 3);
+    assert_int_equal(f.rec[0].n_entries, 2);
+    assert_int_equal(f.rec[0].entries[0].term, 1);
+    assert_int_equal(f.rec[0].entries[1].term, 3);
+    assert_int_equal(f.rec[2].n_entries, 5);
+    assert_int_equal(f.rec[2].first_index, 1);
     tfx_free(&f);
 }
 
@@ -129,18 +155,19 @@ static void test_enospc_retry(void **state)
     (void)state;
     struct tfx f;
     tfx_start(&f);
-    /* The first segment cannot be created; then space returns (the fault is transient), and
-     * the thread must notice by itself. The disk is only touched here, before the thread
-     * runs: the simulated disk is single-threaded. */
-    disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_PREALLOCATE), 1, HY_ENOSPC, 0);
+    /* The write fails; then space returns (the fault is transient), and the thread must
+     * notice by itself (the retry goes to a new segment). The disk is only touched here,
+     * before the thread runs: the simulated disk is single-threaded. */
+    disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_WRITE), 1, HY_ENOSPC, 0);
     submit(&f, 1, 3, 1);
+    submit_g(&f, 7, 1, 2, 1);
     assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
     assert_true(f.enospc_seen);
     assert_int_equal(f.last.status, HY_OK);
-    assert_int_equal(f.last.durable_seq, 1);
-    assert_int_equal(f.last.last_index, 3);
+    assert_int_equal(f.last.durable_seq, 2);
     tfx_stop(&f);
-    assert_int_equal(f.rec.n_entries, 3);
+    assert_int_equal(f.rec[0].n_entries, 3);
+    assert_int_equal(f.rec[1].n_entries, 2);
     tfx_free(&f);
 }
 
@@ -160,7 +187,7 @@ static void test_sync_failure_reported(void **state)
     wal_thread_stop(f.t);
     assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&f.loop), 0);
-    assert_int_equal(wal_append(f.w, 3, NULL, 1), HY_EIO); /* the wal stays failed */
+    assert_int_equal(wal_append(f.w, 0, 3, NULL, 1), HY_EIO); /* the wal stays failed */
     wal_close(f.w);
     disk_destroy(f.disk);
 }
@@ -175,11 +202,13 @@ static void test_stop_drains(void **state)
     struct wal_snapshot s = {.index = 2, .term = 1, .data = (const uint8_t *)"s", .data_len = 1};
     struct wal_thread_req req = {.snapshot = &s};
     wal_thread_submit(f.t, &req);
+    submit_g(&f, 3, 1, 2, 1);
     tfx_stop(&f);
-    assert_int_equal(f.last.durable_seq, 2);
-    assert_int_equal(f.last.snapshot_index, 2);
-    assert_int_equal(f.rec.snapshot.index, 2);
-    assert_int_equal(f.rec.first_index + f.rec.n_entries - 1, 4);
+    assert_int_equal(f.last.durable_seq, 3);
+    assert_int_equal(f.rec[0].snapshot.index, 2);
+    assert_int_equal(f.rec[0].first_index + f.rec[0].n_entries - 1, 4);
+    assert_int_equal(f.rec[2].n_entries, 2);
+    assert_int_equal(f.rec[1].n_entries, 0);
     tfx_free(&f);
 }
 
