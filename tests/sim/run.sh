@@ -182,8 +182,11 @@ done
 # Open bugs (docs/simulator.md): with --rejoin-early the operator re-adds a removed member
 # under its old name as soon as the leader is done, and these seeds must still show the bug.
 # A member that applied the removal but not the re-add refuses the re-added member, which then
-# leads: it never catches up (2000661 with --rejoin-early; 5001055 without any flag: n2,
-# re-added, was elected while n5, frozen, missed the re-add). The other open bug, a member
+# leads: it never catches up (5001055 without any flag: n2, re-added, was elected while n5,
+# frozen, missed the re-add). Its other witness, 2000661 with --rejoin-early, passes since the
+# node's groups share one WAL (a term/vote is a record of the shared log, not a file of its own
+# with its own fsync: fewer disk steps, so the seed takes another path); 950 seeds from 2000600
+# with --rejoin-early found no new witness in the time there was. Not fixed, only unseen. The other open bug, a member
 # that missed the removal electing itself with the wiped member's second vote in a term
 # already led (two leaders), had its witness 2000558; since the engine holds its state per Raft
 # group (issue 11) that seed, like 2000781 (the first witness of the refusal), takes another
@@ -200,7 +203,6 @@ while read -r seed flags; do
         fail=1
     fi
 done <<'LIST'
-2000661 --rejoin-early
 5001055
 LIST
 
