@@ -1572,7 +1572,13 @@ static void node_config(struct world *w, struct w_node *wn)
                            {"redirect", w->o.moved ? "moved" : "proxy"},
                            {"request-timeout-ms", timeout},
                            {"cluster-secret", "halyard-sim"},
-                           {"partitions", parts}};
+                           {"partitions", parts},
+                           /* Whole-node runs model node liveness by link breaks only; a
+                            * quiesced follower needs the shell's silence detector to learn its
+                            * leader is gone (seed 26005801 --partitions 0 stalls without it).
+                            * Quiescing is simulated in the Raft-only mode (its quiesce
+                            * feature) until this mode models that detector. */
+                           {"quiesce-ticks", "0"}};
     for (size_t k = 0; k < HY_ARRAY_LEN(kv); k++) {
         if (config_set(&wn->cfg, kv[k][0], kv[k][1], 0, err) != HY_OK) {
             fprintf(stderr, "halyard-sim: config %s: %s\n", kv[k][0], err);

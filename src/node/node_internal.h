@@ -183,9 +183,10 @@ struct node_group {
     uint64_t *fsession_live;
     size_t fsession_live_count;
     int fsession_waiters;
-    int snap_finishing;     /* a snapshot is being handed to Raft: none may start meanwhile */
-    int force_pending;      /* FORCE-QUORUM found it still led here: forced once it steps down */
-    uint64_t handover_term; /* the term whose leadership this node handed over (0 = none) */
+    int snap_finishing;      /* a snapshot is being handed to Raft: none may start meanwhile */
+    int force_pending;       /* FORCE-QUORUM found it still led here: forced once it steps down */
+    uint64_t conflicts_seen; /* raft stat_conflicts_refused when the follower session last saw it */
+    uint64_t handover_term;  /* the term whose leadership this node handed over (0 = none) */
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
     /* Registered reads awaiting their round, in id order (ids only grow): a result finds its

@@ -538,6 +538,14 @@ void proxy_check(struct hy_node *n, uint64_t now_ms)
         if (g->fsession != 0 && replica_is_leader(g)) {
             fsession_reset(g); /* a leader forwards nothing; as a follower again it opens anew */
         }
+        if (g->raft.stat_conflicts_refused != g->conflicts_seen) {
+            /* The leader's log conflicts with entries this node committed (a quorum forced
+             * without it): our session's history there is not the one we numbered, so a seq
+             * could be answered with another write's recorded reply. A new session is opened
+             * for the next write. */
+            g->conflicts_seen = g->raft.stat_conflicts_refused;
+            fsession_reset(g);
+        }
     }
     for (size_t i = 0; i < n->forward_count;) {
         struct node_forward *f = &n->forwards[i];

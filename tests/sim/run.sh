@@ -230,7 +230,10 @@ LIST
 # round once a leader came counted its deadline afresh and went unanswered past it.
 # 24001517 --partitions 2: FORCE-QUORUM's later forcing of a group it had found still led
 # forced it after a majority (with a member re-added since) had elected another leader there,
-# dropping what that majority committed.
+# dropping what that majority committed. 26005855 --partitions 2: a follower whose log
+# conflicted with the forced leader's kept forwarding writes under its session of the old
+# history, and an MSET was answered with another write's recorded reply (an integer): its
+# session is now dropped when it refuses such entries.
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -265,6 +268,7 @@ done <<'LIST'
 50 --partitions 8
 22001039 --partitions 8
 24001517 --partitions 2
+26005855 --partitions 2
 LIST
 
 if [ "$fail" -ne 0 ]; then
