@@ -72,6 +72,12 @@ void acl__log(struct cmd_ctx *x, const char *reason, const uint8_t *object, size
 void acl__log_reply(struct cmd_ctx *x, size_t count);
 void acl__log_reset(struct hy_node *n);
 int acl__command_rule_known(const struct hy_node *n, const struct resp_arg *r);
+/* A clear-password rule (">p" or "<p", len >= 1) as its hashed form ("#hex" or "!hex") into out
+ * (ACL_HASHED_RULE_BYTES, NUL-terminated); n->crypto_hash must be set. */
+#define ACL_HASHED_RULE_BYTES (2 * STORE_ACL_HASH_BYTES + 2)
+void acl__hash_rule(const struct hy_node *n, const uint8_t *rule, size_t len, char *out);
+/* Proposes op with x's arguments from argv[from] on, as they are (ACL DELUSER, HY.ACLLOAD). */
+void acl__propose_args(struct cmd_ctx *x, uint32_t op, size_t from);
 
 /* An ACL file parsed (acl_file.c): STORE_OP_ACL_LOAD's arguments, [name, rule count, rules...]
  * per user, and the line each came from. */

@@ -22,7 +22,6 @@
 #include "node/acl.h"
 
 #define ACL_FILE_BYTES_MAX (16u << 20)
-#define HASH_HEX_BYTES     (2 * STORE_ACL_HASH_BYTES)
 
 void node_set_files(struct hy_node *n, node_read_file_fn read, node_write_file_fn write)
 {
@@ -135,16 +134,6 @@ int acl_file_parse(const uint8_t *text, size_t len, struct acl_file *f, char *er
 
 /* ---- the node's side: hashing, checking, sending, saving ------------------------------------- */
 
-static void hex(const uint8_t *buf, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[buf[i] >> 4];
-        out[2 * i + 1] = digits[buf[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
 /* Reads, parses and checks this node's aclfile, passwords hashed: 0 and *f, or -1 with the
  * reason (prefixed by the file's name and line) in err. */
 static int acl_file_load(struct hy_node *n, struct acl_file *f, char *err, size_t cap)
@@ -191,12 +180,9 @@ static int acl_file_load(struct hy_node *n, struct acl_file *f, char *err, size_
                     rc = -1;
                     break;
                 }
-                uint8_t hash[STORE_ACL_HASH_BYTES];
-                char h[HASH_HEX_BYTES + 2];
-                n->crypto_hash(a->ptr + 1, a->len - 1, hash);
-                h[0] = a->ptr[0] == '>' ? '#' : '!';
-                hex(hash, sizeof(hash), h + 1);
-                *a = (struct store_arg){file_own(f, h), HASH_HEX_BYTES + 1};
+                char h[ACL_HASHED_RULE_BYTES];
+                acl__hash_rule(n, a->ptr, a->len, h);
+                *a = (struct store_arg){file_own(f, h), ACL_HASHED_RULE_BYTES - 1};
             }
             struct resp_arg ra = {a->ptr, a->len};
             const char *bad = acl__command_rule_known(n, &ra)
@@ -328,18 +314,7 @@ void acl_file_cmd_save(struct cmd_ctx *x)
 
 void cmd_hy_aclload(struct cmd_ctx *x)
 {
-    size_t count = x->argc - 1;
-    struct store_arg *args = hy_xmalloc(HY_MAX(count, 1) * sizeof(*args));
-    for (size_t i = 0; i < count; i++) {
-        args[i] = (struct store_arg){x->argv[i + 1].ptr, x->argv[i + 1].len};
-    }
-    struct store_entry e = {.op = STORE_OP_ACL_LOAD,
-                            .time_ms = x->now_ms,
-                            .expire_at_ms = -1,
-                            .argc = (uint32_t)count,
-                            .argv = args};
-    node_propose(x, &e);
-    hy_free(args);
+    acl__propose_args(x, STORE_OP_ACL_LOAD, 1);
 }
 
 void acl_file_startup(struct hy_node *n, uint64_t now_ms)

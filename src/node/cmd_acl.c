@@ -56,7 +56,7 @@ int acl__command_rule_known(const struct hy_node *n, const struct resp_arg *r)
 }
 
 /* Turns x's rules into the entry's: clear passwords hashed (">p" -> "#hex", "<p" -> "!hex").
- * args[0] is the name; hashes are written into `hexes` (HASH_HEX_BYTES + 2 per rule). Returns
+ * args[0] is the name; hashes are written into `hexes` (ACL_HASHED_RULE_BYTES per rule). Returns
  * 0 with the error written. */
 static int setuser_translate(struct cmd_ctx *x, struct store_arg *args, char *hexes)
 {
@@ -79,12 +79,9 @@ static int setuser_translate(struct cmd_ctx *x, struct store_arg *args, char *he
             resp_write_error(&x->w, "ERR this node cannot hash passwords (no SHA-256 lent)");
             return 0;
         }
-        uint8_t hash[STORE_ACL_HASH_BYTES];
-        n->crypto_hash(r->ptr + 1, r->len - 1, hash);
-        char *h = hexes + (i - 3) * (HASH_HEX_BYTES + 2);
-        h[0] = r->ptr[0] == '>' ? '#' : '!';
-        hex(hash, sizeof(hash), h + 1);
-        args[i - 2] = (struct store_arg){(const uint8_t *)h, HASH_HEX_BYTES + 1};
+        char *h = hexes + (i - 3) * ACL_HASHED_RULE_BYTES;
+        acl__hash_rule(n, r->ptr, r->len, h);
+        args[i - 2] = (struct store_arg){(const uint8_t *)h, ACL_HASHED_RULE_BYTES - 1};
     }
     return 1;
 }
@@ -126,7 +123,7 @@ static void acl_setuser(struct cmd_ctx *x)
     }
     size_t rules = x->argc - 3;
     struct store_arg *args = hy_xmalloc((rules + 1 + IMPLICIT_RULES) * sizeof(*args));
-    char *hexes = hy_xmalloc(HY_MAX(rules, 1) * (HASH_HEX_BYTES + 2));
+    char *hexes = hy_xmalloc(HY_MAX(rules, 1) * ACL_HASHED_RULE_BYTES);
     /* A write (the acl|setuser row): dispatch brought it to the leader, or forwarded it. */
     if (setuser_translate(x, args, hexes) && setuser_dry_run(x, args, rules + 1)) {
         size_t count = rules + 1;
@@ -158,18 +155,29 @@ static void acl_deluser(struct cmd_ctx *x)
             return;
         }
     }
-    size_t count = x->argc - 2;
-    struct store_arg *args = hy_xmalloc(count * sizeof(*args));
+    acl__propose_args(x, STORE_OP_ACL_DELUSER, 2);
+}
+
+void acl__propose_args(struct cmd_ctx *x, uint32_t op, size_t from)
+{
+    size_t count = x->argc > from ? x->argc - from : 0;
+    struct store_arg *args = hy_xmalloc(HY_MAX(count, 1) * sizeof(*args));
     for (size_t i = 0; i < count; i++) {
-        args[i] = (struct store_arg){x->argv[i + 2].ptr, x->argv[i + 2].len};
+        args[i] = (struct store_arg){x->argv[i + from].ptr, x->argv[i + from].len};
     }
-    struct store_entry e = {.op = STORE_OP_ACL_DELUSER,
-                            .time_ms = x->now_ms,
-                            .expire_at_ms = -1,
-                            .argc = (uint32_t)count,
-                            .argv = args};
+    struct store_entry e = {
+        .op = op, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = (uint32_t)count, .argv = args};
     node_propose(x, &e);
     hy_free(args);
+}
+
+void acl__hash_rule(const struct hy_node *n, const uint8_t *rule, size_t len, char *out)
+{
+    HY_ASSERT(n->crypto_hash != NULL && len >= 1);
+    uint8_t hash[STORE_ACL_HASH_BYTES];
+    n->crypto_hash(rule + 1, len - 1, hash);
+    out[0] = rule[0] == '>' ? '#' : '!';
+    hex(hash, sizeof(hash), out + 1);
 }
 
 /* ---- reading users -------------------------------------------------------------------------- */

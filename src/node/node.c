@@ -89,8 +89,8 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
             n->member_up[i] = (uint8_t)(up != 0);
         }
     }
-    node_events_peer(n, name, up, now_ms);
-    node_peer_liveness(n, name, up, now_ms); /* a link that broke: its node is suspected */
+    /* A link that broke: its node is suspected (node_peer_liveness also records the event). */
+    node_peer_liveness(n, name, up, now_ms);
     proxy_check(n, now_ms);
     if (up) {
         replica_wake(n, now_ms); /* clients waiting for this leader's link go on */
