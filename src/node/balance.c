@@ -7,11 +7,17 @@
  * than the live voter that leads fewest, hands one of its partitions to that voter
  * (leadership transfer, §3.10: the writes of the partition pause for a round trip, nothing
  * is lost). Repeated, the counts end within one of each other; a node that comes back gets
- * its share. One transfer at a time per node, then a pause of two election timeouts, so that
- * every node's view catches up before the next decision and no two nodes chase each other.
+ * its share. A round hands over up to BALANCE_BATCH partitions at once, counting each
+ * hand-over in its own tally before choosing the next target (with 1,024 partitions one at a
+ * time took minutes to spread a start's leaderships); then the node pauses two election
+ * timeouts, so that every node's view catches up before its next decision and no two nodes
+ * chase each other: each gives only to voters that lead at least two fewer than it does.
  */
 #include "common/assert.h"
 #include "node/node_internal.h"
+
+/* Leaderships one node hands over in one round. */
+#define BALANCE_BATCH 16
 
 /* A voter of g whose link is up and that answered its leader within an election timeout. */
 static int fit_target(const struct node_group *g, const struct node_member *m, int up)
@@ -51,7 +57,8 @@ void node_balance_leaders(struct hy_node *n, uint64_t now_ms)
             leads[i] += n->members[i].id == leader;
         }
     }
-    for (size_t p = parts; p-- > 0;) {
+    size_t moved = 0;
+    for (size_t p = parts; p-- > 0 && moved < BALANCE_BATCH;) {
         struct node_group *g = groups[p];
         if (!replica_is_leader(g) || replica_transferring(g)) {
             continue;
@@ -65,14 +72,20 @@ void node_balance_leaders(struct hy_node *n, uint64_t now_ms)
             }
         }
         if (best == SIZE_MAX || leads[best] + 2 > leads[self]) {
-            return; /* balanced within one, or no one fit to take a partition */
+            break; /* balanced within one, or no one fit to take a partition */
         }
         if (replica_transfer(g, n->members[best].id, now_ms) == HY_OK) {
-            hy_log(n->log, HY_LOG_INFO,
+            hy_log(n->log, HY_LOG_DEBUG,
                    "balance: handing partition %zu to %s (it leads %zu, this node %zu)", p,
                    n->members[best].name, leads[best], leads[self]);
-            n->balance_next_ms = now_ms + 2 * (uint64_t)n->cfg->election_timeout_ms;
-            return;
+            leads[best]++;
+            leads[self]--;
+            moved++;
         }
+    }
+    if (moved > 0) {
+        hy_log(n->log, HY_LOG_INFO, "balance: handed %zu partitions over; this node leads %zu",
+               moved, leads[self]);
+        n->balance_next_ms = now_ms + 2 * (uint64_t)n->cfg->election_timeout_ms;
     }
 }
