@@ -267,7 +267,7 @@ struct node_io_batch *node_io_take(struct hy_node *n);
 void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms);
 
 /* When node_tick must next be called (absolute ms), and the tick itself (Raft timers). */
-uint64_t node_timeout_ms(const struct hy_node *n);
+uint64_t node_timeout_ms(struct hy_node *n);
 void node_tick(struct hy_node *n, uint64_t now_ms);
 
 /* Clients with new output produced outside their own node_client_process call (a write that

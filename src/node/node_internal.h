@@ -261,6 +261,8 @@ struct hy_node {
     int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
     int draining;              /* HALYARD DRAIN: hand leadership over, then stop */
     int drain_led;             /* it led while draining (so it had leadership to hand over) */
+    uint64_t timeout_min;      /* replica.c: the earliest of the groups' timeout_ms (0: none) */
+    int timeout_dirty;         /* timeout_min must be walked again */
     uint64_t balance_next_ms;  /* balance.c: no leadership moved for balance before this */
     uint64_t force_until_ms;   /* FORCE-QUORUM: groups that step down are forced until then */
     /* Every member whose address we know (member.c): the replicated address book, then
@@ -486,6 +488,9 @@ int proxy_wrappable(const struct cmd_def *d);
 /* After a Raft step or a link change: resolves the forwards whose leader failed (a read runs
  * again, a write is answered -UNKNOWN) and notes since when no leader is usable. */
 void proxy_check(struct hy_node *n, uint64_t now_ms);
+/* proxy_check for what a change of g alone can change (called on every step of g: with
+ * thousands of groups, checking all of them there cost O(groups^2) a turn). */
+void proxy_check_group(struct node_group *g, uint64_t now_ms);
 /* 1 when this node knows it is cut off from a majority of group g: no usable leader (of the
  * metadata group) for an election timeout, and fewer of g's voters reachable than g's quorum.
  * Requests for g then get -NOQUORUM at once. The quorum is g's own: the reply names it

@@ -526,30 +526,29 @@ int node_cut_off(const struct hy_node *n, const struct node_group *g, uint64_t n
            replica_reachable_voters(g) < replica_voters(g) / 2 + 1;
 }
 
-void proxy_check(struct hy_node *n, uint64_t now_ms)
+/* g's session of forwarded writes, checked after g changed. */
+static void fsession_check(struct node_group *g)
 {
-    if (proxy_target(n->meta) != NULL) {
-        n->leaderless_since_ms = 0;
-    } else if (n->leaderless_since_ms == 0) {
-        n->leaderless_since_ms = now_ms;
+    if (g->fsession != 0 && replica_is_leader(g)) {
+        fsession_reset(g); /* a leader forwards nothing; as a follower again it opens anew */
     }
-    for (size_t k = 0; k < n->group_count; k++) {
-        struct node_group *g = n->groups[k];
-        if (g->fsession != 0 && replica_is_leader(g)) {
-            fsession_reset(g); /* a leader forwards nothing; as a follower again it opens anew */
-        }
-        if (g->raft.stat_conflicts_refused != g->conflicts_seen) {
-            /* The leader's log conflicts with entries this node committed (a quorum forced
-             * without it): our session's history there is not the one we numbered, so a seq
-             * could be answered with another write's recorded reply. A new session is opened
-             * for the next write. */
-            g->conflicts_seen = g->raft.stat_conflicts_refused;
-            fsession_reset(g);
-        }
+    if (g->raft.stat_conflicts_refused != g->conflicts_seen) {
+        /* The leader's log conflicts with entries this node committed (a quorum forced
+         * without it): our session's history there is not the one we numbered, so a seq
+         * could be answered with another write's recorded reply. A new session is opened
+         * for the next write. */
+        g->conflicts_seen = g->raft.stat_conflicts_refused;
+        fsession_reset(g);
     }
+}
+
+/* Resolves the forwards (of group `only`, or every group's if NULL) whose leader can no
+ * longer answer them. */
+static void forwards_check(struct hy_node *n, const struct node_group *only, uint64_t now_ms)
+{
     for (size_t i = 0; i < n->forward_count;) {
         struct node_forward *f = &n->forwards[i];
-        const char *why = forward_lost(n, f);
+        const char *why = only != NULL && forward_group(n, f) != only ? NULL : forward_lost(n, f);
         if (why == NULL) {
             i++;
             continue;
@@ -574,6 +573,34 @@ void proxy_check(struct hy_node *n, uint64_t now_ms)
         n->stats.forwards_unknown++;
         forward_finish(n, i, 1, now_ms);
     }
+}
+
+static void leaderless_check(struct hy_node *n, uint64_t now_ms)
+{
+    if (proxy_target(n->meta) != NULL) {
+        n->leaderless_since_ms = 0;
+    } else if (n->leaderless_since_ms == 0) {
+        n->leaderless_since_ms = now_ms;
+    }
+}
+
+void proxy_check(struct hy_node *n, uint64_t now_ms)
+{
+    leaderless_check(n, now_ms);
+    for (size_t k = 0; k < n->group_count; k++) {
+        fsession_check(n->groups[k]);
+    }
+    forwards_check(n, NULL, now_ms);
+}
+
+void proxy_check_group(struct node_group *g, uint64_t now_ms)
+{
+    struct hy_node *n = g->node;
+    if (g == n->meta) {
+        leaderless_check(n, now_ms);
+    }
+    fsession_check(g);
+    forwards_check(n, g, now_ms);
 }
 
 void proxy_expire(struct hy_node *n, uint64_t now_ms)

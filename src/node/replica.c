@@ -674,6 +674,27 @@ void node_snapshot_done(struct hy_node *n, uint32_t group, uint8_t *data, size_t
 
 static void wake_clients(struct hy_node *n, uint64_t now_ms);
 
+/* Sets g's next tick and keeps the node's earliest (node_timeout_ms) without a walk over
+ * every group: that walk ran after every peer frame, O(groups^2) a turn with thousands of
+ * groups electing at once. Only when the group holding the earliest moves later is it walked
+ * again, once, at the next node_timeout_ms. */
+static void group_set_timeout(struct node_group *g, uint64_t t)
+{
+    struct hy_node *n = g->node;
+    if (g->timeout_ms == t) {
+        return;
+    }
+    if (!n->timeout_dirty) {
+        if (g->timeout_ms != 0 && g->timeout_ms == n->timeout_min &&
+            (t == 0 || t > g->timeout_ms)) {
+            n->timeout_dirty = 1;
+        } else if (t != 0 && (n->timeout_min == 0 || t < n->timeout_min)) {
+            n->timeout_min = t;
+        }
+    }
+    g->timeout_ms = t;
+}
+
 static void handle_reads(struct node_group *g, const struct raft_update *up);
 
 static void handle_update(struct node_group *g, const struct raft_update *up, uint64_t now_ms)
@@ -687,7 +708,7 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     apply_committed(g, up->commit_index);
     member_maybe_rebuild(n);
     handle_reads(g, up);
-    g->timeout_ms = up->timeout_ms;
+    group_set_timeout(g, up->timeout_ms);
     int snapshot_wanted = up->snapshot_wanted; /* `up` dies at the next raft_step */
     /* After a hand-over (§3.10: the target had every entry when it was told to run), the
      * writes this node proposed are committed by the next leader, whose term is ours + 1:
@@ -703,7 +724,7 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     if (g->snap_pending == 0 && !g->snap_finishing && snapshot_due(g, snapshot_wanted)) {
         start_snapshot(g, now_ms);
     }
-    proxy_check(n, now_ms); /* forwards to a leader that is gone are resolved at once */
+    proxy_check_group(g, now_ms); /* forwards to a leader that is gone are resolved at once */
     observe_note_step(n, now_ms);
     wake_clients(n, now_ms);
 }
@@ -946,20 +967,25 @@ void replica_expire_waiters(struct hy_node *n, uint64_t now_ms)
     wake_clients(n, now_ms);
 }
 
-uint64_t node_timeout_ms(const struct hy_node *n)
+uint64_t node_timeout_ms(struct hy_node *n)
 {
-    uint64_t at = 0;
-    for (size_t i = 0; i < n->group_count; i++) {
-        uint64_t t = n->groups[i]->timeout_ms;
-        if (t != 0 && (at == 0 || t < at)) {
-            at = t;
+    if (n->timeout_dirty) {
+        uint64_t at = 0;
+        for (size_t i = 0; i < n->group_count; i++) {
+            uint64_t t = n->groups[i]->timeout_ms;
+            if (t != 0 && (at == 0 || t < at)) {
+                at = t;
+            }
         }
+        n->timeout_min = at;
+        n->timeout_dirty = 0;
     }
-    return at;
+    return n->timeout_min;
 }
 
 void node_tick(struct hy_node *n, uint64_t now_ms)
 {
+    n->timeout_dirty = 1; /* walked anyway here; and a group gone since is forgotten */
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
         /* Only the groups whose timer is due: an idle group costs nothing between its own
