@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: a local 3-node halyard cluster on 127.0.0.1, client ports 7379-7381 (peer ports
 # 17379-17381), data under ./data/n1..n3, in the foreground. Ctrl-C stops all three cleanly.
+# The cluster is partitioned: PARTITIONS (default 16) Raft groups whose leaderships spread over
+# the three nodes (docs/partitioning.md). A data directory made before keeps its own count.
 #
 #   scripts/run.sh /abs/path/to/halyard [--tls] [extra halyard flags for every node...]
 #
@@ -89,7 +91,8 @@ for i in 1 2 3; do
         read -r -a extra <<< "$(tls_flags "$i" "$port")"
     fi
     "$BIN" --node-id "n$i" --bind "$HOST" --port "$port" --peer-port $((port + 10000)) \
-        --data-dir "data/n$i" --bootstrap "$BOOT" --cluster-secret "$SECRET" "${extra[@]}" "$@" \
+        --data-dir "data/n$i" --bootstrap "$BOOT" --cluster-secret "$SECRET" \
+        --partitions "${PARTITIONS:-16}" "${extra[@]}" "$@" \
         >> "data/n$i.log" 2>&1 &
     pids+=($!)
 done
@@ -112,7 +115,9 @@ if [ -z "$leader" ]; then
     echo "run: no leader after 30 s; see data/n*.log" >&2
     stop
 fi
-echo "halyard cluster is up: nodes on $HOST:7379-7381, leader on $HOST:$leader"
+parts=$("${CLI[@]}" -h "$HOST" -p "$leader" CONFIG GET partitions 2>/dev/null | tail -n 1)
+echo "halyard cluster is up: nodes on $HOST:7379-7381, $parts partitions (keys of one" \
+     "multi-key command share a {hash tag}); metadata leader on $HOST:$leader"
 if [ "$TLS" = 1 ]; then
     echo "TLS everywhere (clients, members, HTTPS); certificates in data/tls"
     echo "connect with: ${CLI[*]} -p 7379"

@@ -74,6 +74,10 @@ def test_run_script_starts_a_cluster_and_stops_cleanly(tmp_path, tls):
             curl += ["http://127.0.0.1:8379/health/ready"]
         r = run(halyctl, cwd)
         assert r.returncode == 0 and "leader" in r.stdout, r.stdout + r.stderr
+        # A partitioned cluster: 16 Raft groups whose leaderships the status counts per node.
+        assert "16 partitions" in rs.text(), rs.text()
+        assert run(cli + ["CONFIG", "GET", "partitions"], cwd).stdout.split() == ["partitions", "16"]
+        assert "leaders per node" in r.stdout, r.stdout
         assert run(curl, cwd).stdout == "200"
     finally:
         rc = rs.stop()
