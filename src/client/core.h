@@ -73,6 +73,16 @@ halyard_status hyc_take_result(struct hyc_core *k, halyard_reply **reply);
 
 void hyc_stats(const struct hyc_core *k, halyard_stats *out);
 
+/* After hyc_begin: this request should not go to member m (copied) while another is eligible
+ * (a hedged read's second copy avoids the member of its first). */
+void hyc_avoid(struct hyc_core *k, const struct hyc_member *m);
+/* The member the core is connected to, or NULL. */
+const struct hyc_member *hyc_current(const struct hyc_core *k);
+/* Ends the running request now (halyard_close, or a hedged copy that lost): CANCELLED when
+ * nothing of it can have run, UNKNOWN for a write already sent; the connection is closed at
+ * the next hyc_next if an answer is pending on it. Then hyc_next says DONE. */
+void hyc_cancel(struct hyc_core *k, uint64_t now_ms);
+
 /* Events the core raised, oldest first; 0 when none is left. The shell hands them to the
  * program's callback once it has released its lock. */
 struct hyc_event {
@@ -86,6 +96,19 @@ void hyc_push_event(struct hyc_core *k, halyard_event ev);
 /* The name of the cluster in use. */
 const char *hyc_cluster_name(const struct hyc_core *k);
 uint64_t hyc_session(const struct hyc_core *k); /* 0 = none open */
+
+/* The latencies of recent reads, for hedged reads' delay: a ring of the last 256. */
+#define HYC_LATENCY_RING 256
+struct hyc_latency {
+    uint32_t ms[HYC_LATENCY_RING];
+    size_t count, head;
+};
+void hyc_latency_add(struct hyc_latency *l, uint64_t ms);
+/* The delay before a read's hedged copy: hedge_after_ms when set, else the p95 of the ring
+ * (at least 1 ms; 50 ms until 20 reads are known). */
+uint64_t hyc_hedge_delay(const struct hyc_latency *l, uint32_t hedge_after_ms);
+/* Whether a command (argv[0], any case) is a read: hedged, re-sent freely. */
+int hyc_is_read(const char *name, size_t len);
 
 /* reply.c: a RESP value as a reply tree, and an ERRORMSG reply of a message. */
 struct resp_value;

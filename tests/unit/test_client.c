@@ -869,6 +869,264 @@ static void test_config_check(void **state)
     assert_non_null(hyc_config_check(&cfg));
 }
 
+/* -BUSY (the server shed the request: not applied) and -LOADING are waited out with backoff and
+ * the request sent again, the waits growing; the read then gets its answer. */
+static void test_busy_and_loading_back_off(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    uint64_t t0 = t.now;
+    answer(&t, "-BUSY queue full\r\n");
+    assert_true(run(&t));
+    uint64_t first_wait = t.now - t0;
+    assert_in_range(first_wait, 20, 40); /* backoff_initial 40, jitter 0.5 */
+    assert_string_equal(t.sent[t.n_sent - 1], "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    t0 = t.now;
+    answer(&t, "-LOADING loading the dataset\r\n");
+    assert_true(run(&t));
+    assert_in_range(t.now - t0, 40, 80); /* the next step, doubled */
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_string_equal(text, "v");
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.server_backoffs, 2);
+    assert_int_equal(t.n_sent, 3);
+    hyc_core_free(t.k);
+}
+
+/* Cancelling: a read (or a write not yet sent) ends CANCELLED; a write already sent ends
+ * UNKNOWN, and its connection is closed so that its late answer is never read as another's. */
+static void test_cancel(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 0, 5000);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    hyc_cancel(t.k, t.now);
+    struct hyc_action a;
+    hyc_next(t.k, t.now, &a);
+    assert_int_equal(a.what, HYC_DO_CLOSE);
+    assert_false(run(&t));
+    char text[128];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_CANCELLED);
+    begin(&t, "SET", "k");
+    hyc_cancel(t.k, t.now); /* before anything was sent */
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_CANCELLED);
+    begin(&t, "SET", "k");
+    assert_true(run(&t)); /* sent */
+    hyc_cancel(t.k, t.now);
+    hyc_next(t.k, t.now, &a);
+    assert_int_equal(a.what, HYC_DO_CLOSE);
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNKNOWN);
+    assert_non_null(strstr(text, "cancelled after the write was sent"));
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.cancelled, 3);
+    hyc_core_free(t.k);
+}
+
+static void setup_reads(struct script *t, int read_from, int balancer, uint64_t seed)
+{
+    memset(t, 0, sizeof(*t));
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 5000;
+    cfg.attempt_timeout_ms = 500;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 1000;
+    cfg.backoff_multiplier = 2.0;
+    cfg.smart_routing = 1;
+    cfg.topology_refresh_ms = 1000;
+    cfg.read_from = read_from;
+    cfg.load_balancer = balancer;
+    assert_null(hyc_config_check(&cfg));
+    t->k = hyc_core_new(&cfg, seed);
+    t->now = 1000;
+}
+
+/* One partition led by 7001, replicated on 7002 and 7003. */
+#define SLOTS_MAP                                                                             \
+    "*1\r\n*5\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:7001\r\n*2\r\n$9\r\n127.0.0.1\r\n" \
+    ":7002\r\n*2\r\n$9\r\n127.0.0.1\r\n:7003\r\n"
+#define SLOTS_FRAME    "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n"
+#define READONLY_FRAME "*1\r\n$8\r\nREADONLY\r\n"
+#define GET_K          "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+
+/* Runs a read on a replica connection to its answer: READONLY first on a new connection. */
+static void read_on_replica(struct script *t, int new_connection)
+{
+    assert_true(run(t));
+    if (strcmp(t->sent[t->n_sent - 1], SLOTS_FRAME) == 0) { /* re-read after a loss */
+        answer(t, SLOTS_MAP);
+        assert_true(run(t));
+    }
+    if (new_connection) {
+        assert_string_equal(t->sent[t->n_sent - 1], READONLY_FRAME);
+        answer(t, "+OK\r\n");
+        assert_true(run(t));
+    }
+    assert_string_equal(t->sent[t->n_sent - 1], GET_K);
+    answer(t, "$1\r\nv\r\n");
+    assert_false(run(t));
+    char text[16];
+    assert_int_equal(result(t, text, sizeof(text)), HALYARD_OK);
+    t->n_sent = 0;
+}
+
+/* read_from REPLICA: reads go over READONLY connections to any replica of the key's partition,
+ * staying on their member while it is eligible; when a new one is needed the round robin picks
+ * it (here 7003, where moving on after the failure would have given 7002). A write goes to the
+ * leader, and the next read stays there (the leader is a replica too). */
+static void test_read_replica_round_robin(void **state)
+{
+    (void)state;
+    struct script t;
+    setup_reads(&t, HALYARD_READ_REPLICA, HALYARD_LB_ROUND_ROBIN, 8); /* rr starts at 8 */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], SLOTS_FRAME);
+    answer(&t, SLOTS_MAP);
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 0); /* the member it was on is eligible: it stays */
+    begin(&t, "GET", "k");
+    read_on_replica(&t, 0);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    t.now += 1;
+    hyc_closed(t.k, t.now); /* the connection is lost with the read */
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 2); /* cand[8 % 3] */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    hyc_closed(t.k, t.now);
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 0); /* cand[9 % 3] */
+    begin(&t, "SET", "k");
+    assert_true(run(&t));
+    answer(&t, "+OK\r\n");
+    assert_false(run(&t));
+    char text[16];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_int_equal(t.member, 0);
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.replica_reads, 6); /* 4 reads, 2 of them sent twice */
+    hyc_core_free(t.k);
+}
+
+/* Answers the frame in flight after `ms` of simulated time (a member's round trip). */
+static void answer_after(struct script *t, uint64_t ms, const char *resp)
+{
+    t->now += ms;
+    answer(t, resp);
+}
+
+/* read_from NEAREST: each member's round trip is measured on the client's own requests (7001:
+ * 5 ms, 7002: 30 ms, 7003: 10 ms); unmeasured members are tried first, and at each topology
+ * refresh the read moves to the lowest average: 7001. */
+static void test_read_nearest(void **state)
+{
+    (void)state;
+    struct script t;
+    setup_reads(&t, HALYARD_READ_NEAREST, HALYARD_LB_ROUND_ROBIN, 1);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer_after(&t, 5, SLOTS_MAP); /* 7001: 5 ms */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1); /* unmeasured 7002 before 7001's 5 ms */
+    answer_after(&t, 30, "+OK\r\n");
+    assert_true(run(&t));
+    answer_after(&t, 30, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    char text[16];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    t.n_sent = 0;
+    t.now += 1000; /* the map is read again: a new pick */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], SLOTS_FRAME);
+    answer_after(&t, 30, SLOTS_MAP);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 2); /* unmeasured 7003 */
+    answer_after(&t, 10, "+OK\r\n");
+    assert_true(run(&t));
+    answer_after(&t, 10, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    t.n_sent = 0;
+    t.now += 1000;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer_after(&t, 10, SLOTS_MAP);
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 0); /* 5 ms: the nearest */
+    hyc_core_free(t.k);
+}
+
+/* A hedged copy avoids the member of its first copy: with the leader preferred and no map, it
+ * goes to the next member (which forwards); with replicas, to another replica. */
+static void test_avoid(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "GET", "k");
+    struct hyc_member m0 = *hyc_member(t.k, 0);
+    hyc_avoid(t.k, &m0);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1);
+    assert_int_equal(t.connects[0], 0);
+    hyc_core_free(t.k);
+    setup_reads(&t, HALYARD_READ_REPLICA, HALYARD_LB_ROUND_ROBIN, 0);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, SLOTS_MAP);
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 0);
+    begin(&t, "GET", "k");
+    hyc_avoid(t.k, &m0);
+    read_on_replica(&t, 1);
+    assert_true(t.member == 1 || t.member == 2);
+    hyc_core_free(t.k);
+}
+
+/* The hedge delay: a fixed one when set; else 50 ms until 20 reads are known, then their p95
+ * (never 0), over the last 256 reads only. */
+static void test_hedge_delay(void **state)
+{
+    (void)state;
+    struct hyc_latency l;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(hyc_hedge_delay(&l, 7), 7);
+    assert_int_equal(hyc_hedge_delay(&l, 0), 50);
+    for (uint64_t i = 1; i <= 100; i++) {
+        hyc_latency_add(&l, i);
+    }
+    assert_int_equal(hyc_hedge_delay(&l, 0), 95);
+    for (int i = 0; i < 256; i++) {
+        hyc_latency_add(&l, 0);
+    }
+    assert_int_equal(hyc_hedge_delay(&l, 0), 1);
+    for (int i = 0; i < 20; i++) {
+        hyc_latency_add(&l, 400); /* 20 of 256 slow: above the 95th percentile */
+    }
+    assert_int_equal(hyc_hedge_delay(&l, 0), 400);
+    assert_true(hyc_is_read("GeT", 3));
+    assert_false(hyc_is_read("INCR", 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -889,6 +1147,12 @@ int main(void)
         cmocka_unit_test(test_failback_after_hysteresis),
         cmocka_unit_test(test_membership_events),
         cmocka_unit_test(test_sessions_per_partition),
+        cmocka_unit_test(test_busy_and_loading_back_off),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_read_replica_round_robin),
+        cmocka_unit_test(test_read_nearest),
+        cmocka_unit_test(test_avoid),
+        cmocka_unit_test(test_hedge_delay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
