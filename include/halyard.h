@@ -185,8 +185,9 @@ typedef struct halyard_config {
     uint32_t events_poll_ms;
     /* Read routing (docs/client.md "Read routing"): read_from is a halyard_read_from,
      * load_balancer a halyard_balancer. A read on a replica stays on its connection while that
-     * member stays eligible; the balancer picks when a (re)connection is needed, and NEAREST
-     * picks again at every topology refresh. Defaults LEADER and ROUND_ROBIN. */
+     * member stays eligible (after a failure, the next member takes over); the balancer picks
+     * again at every topology refresh (topology_refresh_ms), the first one included. Defaults
+     * LEADER and ROUND_ROBIN. */
     int read_from;
     int load_balancer;
     /* Asynchronous API (halyard_command_async): async_threads I/O threads, each with its own

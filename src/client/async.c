@@ -192,7 +192,6 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
     pthread_mutex_lock(&a->lock);
     hyc_stats(l->core, &l->stats);
     l->req = NULL;
-    r->copies--;
     if (r->delivered) { /* the other copy won */
         halyard_reply_free(reply);
     } else {
@@ -209,9 +208,11 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
         if (other != NULL) {
             wake_lane(other);
         }
-        deliver_or_queue(a, r, st, reply); /* unlocks and locks again around a callback */
+        /* Unlocks and locks again around the callback: this copy still counts meanwhile, so
+         * the other copy, ending then, does not free r under it. */
+        deliver_or_queue(a, r, st, reply);
     }
-    if (r->copies == 0) {
+    if (--r->copies == 0) {
         free_req(r);
     }
 }

@@ -732,7 +732,8 @@ static int replica_read(const struct hyc_core *k)
 }
 
 /* A read to a replica: the current member while it stays eligible (a replica of the key's
- * partition, breaker closed, not avoided), else one picked by the balancer (NEAREST: the lowest
+ * partition, breaker closed, not avoided; after a failure the core has moved on to the next
+ * member) until the next topology refresh, else one picked by the balancer (NEAREST: the lowest
  * round trip, unmeasured members first so that each gets measured). SIZE_MAX when none is
  * eligible, or while the slot map is being read. */
 static size_t route_read(struct hyc_core *k, uint64_t now_ms)
@@ -754,7 +755,7 @@ static size_t route_read(struct hyc_core *k, uint64_t now_ms)
     if (n == 0) {
         return SIZE_MAX;
     }
-    for (size_t i = 0; i < n && k->up && !k->repick; i++) {
+    for (size_t i = 0; i < n && !k->repick; i++) { /* connected, or about to connect */
         if (cand[i] == k->cur) {
             return k->cur;
         }
@@ -857,7 +858,9 @@ static void read_topology(struct hyc_core *k, const struct resp_value *v, uint64
     /* An empty map (no leader right now): requests stay where they are, and the map is read
      * again in a second rather than at once. */
     k->topo_stale = 0;
-    k->repick = k->cfg.read_from == HALYARD_READ_NEAREST; /* nearer may have been measured */
+    /* Replica reads choose again with the new map: the balancer spreads clients that all
+     * started on the first address, and NEAREST may have measured a nearer member. */
+    k->repick = k->cfg.read_from != HALYARD_READ_LEADER;
     k->topo_read_ms = k->n_ranges > 0 || k->cfg.topology_refresh_ms <= 1000
                           ? now_ms
                           : now_ms - k->cfg.topology_refresh_ms + 1000;

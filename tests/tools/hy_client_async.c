@@ -16,7 +16,7 @@
  * client's I/O threads. Prints "progress K" as callbacks arrive, then one line
  * "done submitted=S busy=B callbacks=C ok=.. unknown=.. not_applied=.. timeout=.. error=..
  *  cancelled=.. last=V p50_ms=.. p99_ms=.. max_ms=.. hedges=.. hedge_wins=.. replica_reads=..
- *  shed=.. server_backoffs=.." (last: the largest INCR value seen). Exit 0, or 2 on bad
+ *  shed=.. server_backoffs=.. resends=.." (last: the largest INCR value seen). Exit 0, or 2 on bad
  * arguments, 3 when a callback ran twice or was missing.
  */
 #include <pthread.h>
@@ -236,11 +236,13 @@ int main(int argc, char **argv)
            mx = ok ? r.lat_ms[ok - 1] : 0;
     printf("done submitted=%ld busy=%ld callbacks=%ld ok=%ld unknown=%ld not_applied=%ld "
            "timeout=%ld error=%ld cancelled=%ld last=%lld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-           "hedges=%llu hedge_wins=%llu replica_reads=%llu shed=%llu server_backoffs=%llu\n",
+           "hedges=%llu hedge_wins=%llu replica_reads=%llu shed=%llu server_backoffs=%llu "
+           "resends=%llu\n",
            r.submitted, r.busy, r.callbacks, ok, r.counts[HALYARD_UNKNOWN],
            r.counts[HALYARD_NOT_APPLIED], r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR],
            r.counts[HALYARD_CANCELLED], r.last, p50, p99, mx, (unsigned long long)st.hedges,
            (unsigned long long)st.hedge_wins, (unsigned long long)st.replica_reads,
-           (unsigned long long)st.shed, (unsigned long long)st.server_backoffs);
+           (unsigned long long)st.shed, (unsigned long long)st.server_backoffs,
+           (unsigned long long)st.resends);
     return r.callbacks == r.submitted ? 0 : 3;
 }
