@@ -804,6 +804,12 @@ static void test_config_load(void **state)
               "  cluster-connect-timeout-ms: 2500\n"
               "circuit-breaker: {failures: 5, cooldown-ms: 700}\n"
               "tls: {enabled: true, ca-file: /etc/ca.crt, server-name: halyard.local}\n"
+              "read-from: nearest\n"
+              "load-balancer: random\n"
+              "async-threads: 8\n"
+              "max-outstanding: 100\n"
+              "hedge-reads: true\n"
+              "hedge-after-ms: 15\n"
               "failover:\n"
               "  try-count: 3\n"
               "  clusters:\n"
@@ -827,6 +833,12 @@ static void test_config_load(void **state)
     assert_int_equal(cfg.breaker_cooldown_ms, 700);
     assert_int_equal(cfg.tls, 1);
     assert_string_equal(cfg.tls_server_name, "halyard.local");
+    assert_int_equal(cfg.read_from, HALYARD_READ_NEAREST);
+    assert_int_equal(cfg.load_balancer, HALYARD_LB_RANDOM);
+    assert_int_equal(cfg.async_threads, 8);
+    assert_int_equal(cfg.max_outstanding, 100);
+    assert_int_equal(cfg.hedge_reads, 1);
+    assert_int_equal(cfg.hedge_after_ms, 15);
     assert_int_equal(cfg.failover_try_count, 3);
     assert_int_equal(cfg.n_failover, 1);
     assert_string_equal(cfg.failover[0].name, "green");
@@ -843,6 +855,7 @@ static void test_config_load(void **state)
         {"tls: {enabled: maybe}\n", "expected true or false: enabled"},
         {"failover: {clusters: [{name: x, adresses: [b:2]}]}\n", "unknown key in a failover"},
         {"addresses: [a:1\n", "line 2"},
+        {"read-from: followers\n", "line 1: expected leader, replica or nearest: read-from"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         temp_file(bad[i].text, path, sizeof(path));
