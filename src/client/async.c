@@ -484,7 +484,7 @@ halyard_status halyard_command_async(halyard_client *c, int argc, const char *co
         a->head = r;
     }
     a->tail = r;
-    pthread_cond_broadcast(&a->work); /* a lane waiting for a hedge's time must look again */
+    pthread_cond_signal(&a->work); /* one lane takes it (the others keep their hedge timers) */
     pthread_mutex_unlock(&a->lock);
     return HALYARD_OK;
 }
