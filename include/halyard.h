@@ -202,6 +202,14 @@ typedef struct halyard_config {
      * Default 0 (off). */
     int hedge_reads;
     uint32_t hedge_after_ms;
+    /* Heartbeats (Hazelcast's heartbeat-interval/-timeout), on a connection of their own per
+     * member of `addrs` (a thread of the client's): PING every heartbeat_interval_ms; a member
+     * with no answer for heartbeat_timeout_ms is dead: its breaker opens in every connection
+     * of the client (requests go around it) and the asynchronous requests running on it leave
+     * it at once (re-sent elsewhere, a write under its session); an answer closes the breaker
+     * again. Not over TLS yet. Defaults 0 (off) and 2000. */
+    uint32_t heartbeat_interval_ms;
+    uint32_t heartbeat_timeout_ms;
     void *loaded_; /* halyard_config_load's strings (halyard_config_release frees them) */
 } halyard_config;
 
@@ -252,6 +260,7 @@ typedef struct halyard_stats {
     uint64_t hedges;          /* hedged copies sent */
     uint64_t hedge_wins;      /* reads answered first by their hedged copy */
     uint64_t cancelled;       /* requests ended by halyard_close or by losing a hedge race */
+    uint64_t heartbeat_downs; /* members found dead by heartbeats (each time one stops answering) */
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);

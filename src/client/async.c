@@ -47,7 +47,9 @@ struct lane {
     struct hyc_core *core;
     struct hys_conn conn;
     atomic_int cancel;
-    struct areq *req; /* running, or NULL */
+    atomic_int abandon; /* a heartbeat found its member dead */
+    uint64_t hb_gen;    /* the heartbeats' verdicts its core has seen */
+    struct areq *req;   /* running, or NULL */
     int is_hedge;
     halyard_stats stats; /* the core's, copied after each request (read by get_stats) */
 };
@@ -176,6 +178,8 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
     uint64_t drained;
     while (read(l->conn.wake_fd, &drained, sizeof(drained)) > 0) {
     }
+    hys_heartbeat_apply(a->c, l->core, &l->hb_gen);
+    atomic_store(&l->abandon, 0);
     hyc_begin(l->core, r->argc, (const char *const *)r->argv, r->argvlen, r->submit_ms);
     if (has_avoid) {
         hyc_avoid(l->core, &avoid);
@@ -326,6 +330,7 @@ static struct hys_async *async_start(halyard_client *c)
                                     .verify = c->verify,
                                     .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
                                     .cancel = &l->cancel,
+                                    .abandon = &l->abandon,
                                     .at_lock = &a->lock};
         if (l->conn.wake_fd < 0 || pthread_create(&l->thread, NULL, lane_main, l) != 0) {
             if (l->conn.wake_fd >= 0) {
@@ -539,6 +544,27 @@ void hys_async_stats(halyard_client *c, halyard_stats *out)
         out->shed += a->shed;
         out->hedges += a->hedges;
         out->hedge_wins += a->hedge_wins;
+        pthread_mutex_unlock(&a->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void hys_async_member_down(halyard_client *c, const struct hyc_member *m)
+{
+    pthread_mutex_lock(&c->lock);
+    struct hys_async *a = c->async;
+    if (a != NULL) {
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < a->n_lanes; i++) {
+            struct lane *l = &a->lanes[i];
+            if (l->req != NULL && l->conn.at_valid && l->conn.at.port == m->port &&
+                strcmp(l->conn.at.host, m->host) == 0) {
+                atomic_store(&l->abandon, 1);
+                uint64_t one = 1;
+                ssize_t w = write(l->conn.wake_fd, &one, sizeof(one));
+                (void)w;
+            }
+        }
         pthread_mutex_unlock(&a->lock);
     }
     pthread_mutex_unlock(&c->lock);

@@ -291,6 +291,8 @@ static int top_key(struct ctx *x, const char *key, const yaml_node_t *v)
         {"async-threads", offsetof(halyard_config, async_threads)},
         {"max-outstanding", offsetof(halyard_config, max_outstanding)},
         {"hedge-after-ms", offsetof(halyard_config, hedge_after_ms)},
+        {"heartbeat-interval-ms", offsetof(halyard_config, heartbeat_interval_ms)},
+        {"heartbeat-timeout-ms", offsetof(halyard_config, heartbeat_timeout_ms)},
     };
     for (size_t i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++) {
         if (strcmp(key, u32s[i].name) == 0) {

@@ -110,6 +110,7 @@ struct hyc_core {
     size_t rr;
     int repick;
     int ro_on, ro_off;
+    int abandon;   /* a heartbeat found the member dead: leave it as after attempt_timeout_ms */
     int has_avoid; /* this request should not go to `avoid` (a hedged copy) */
     struct hyc_member avoid;
     int has_slot; /* the request names a key: `slot` is its slot */
@@ -955,10 +956,12 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
             k->must_close = 1; /* a late answer would be taken for the next request's */
         }
     }
-    if (!k->done && k->up && k->sent && now_ms >= k->sent_ms + k->cfg.attempt_timeout_ms) {
+    if (!k->done && k->up &&
+        (k->abandon || (k->sent && now_ms >= k->sent_ms + k->cfg.attempt_timeout_ms))) {
         const struct hyc_member *m = &k->members[k->cur];
-        snprintf(k->last_err, sizeof(k->last_err), "%s:%d did not answer within attempt_timeout_ms",
-                 m->host, m->port);
+        snprintf(k->last_err, sizeof(k->last_err), "%s:%d did not answer within %s", m->host,
+                 m->port, k->abandon ? "heartbeat_timeout_ms" : "attempt_timeout_ms");
+        k->abandon = 0;
         lose_connection(k, now_ms); /* closes: a late answer must not be read as the next */
         k->must_close = 1;
     }
@@ -1425,4 +1428,45 @@ int hyc_is_read(const char *name, size_t len)
     }
     low[len] = '\0';
     return is_read(low);
+}
+
+/* The member at m's address, or SIZE_MAX. */
+static size_t member_index(const struct hyc_core *k, const struct hyc_member *m)
+{
+    for (size_t i = 0; i < k->n_members; i++) {
+        if (k->members[i].port == m->port && strcmp(k->members[i].host, m->host) == 0) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+void hyc_member_down(struct hyc_core *k, const struct hyc_member *m, uint64_t now_ms)
+{
+    size_t i = member_index(k, m);
+    if (i == SIZE_MAX || k->cfg.breaker_failures == 0) {
+        return;
+    }
+    if (!breaker_open(k, i, now_ms)) {
+        k->stats.breaker_opens++;
+    }
+    k->breakers[i].failures = k->cfg.breaker_failures;
+    k->breakers[i].open_until_ms = now_ms + k->cfg.breaker_cooldown_ms;
+    if (k->up && k->cur == i && k->inflight == FRAME_NONE && !k->sent) {
+        k->must_close = 1; /* between requests: leave it now, for the next member */
+        next_member(k, now_ms);
+    }
+}
+
+void hyc_member_up(struct hyc_core *k, const struct hyc_member *m)
+{
+    size_t i = member_index(k, m);
+    if (i != SIZE_MAX) {
+        breaker_ok(k, i);
+    }
+}
+
+void hyc_abandon(struct hyc_core *k)
+{
+    k->abandon = k->up && !k->done;
 }

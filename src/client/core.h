@@ -76,6 +76,16 @@ void hyc_stats(const struct hyc_core *k, halyard_stats *out);
 /* After hyc_begin: this request should not go to member m (copied) while another is eligible
  * (a hedged read's second copy avoids the member of its first). */
 void hyc_avoid(struct hyc_core *k, const struct hyc_member *m);
+/* A heartbeat found member m dead (no answer within heartbeat_timeout_ms): its breaker opens
+ * now, for breaker_cooldown_ms, as after breaker_failures failures; requests go around it, and a
+ * connection to it is left (call it between requests; hyc_abandon is for one running).
+ * hyc_member_up: it answers heartbeats again: its breaker closes. Unknown members are ignored. */
+void hyc_member_down(struct hyc_core *k, const struct hyc_member *m, uint64_t now_ms);
+void hyc_member_up(struct hyc_core *k, const struct hyc_member *m);
+/* The connected member is dead (its heartbeats went unanswered): the running request leaves it
+ * at the next hyc_next as if attempt_timeout_ms had passed (re-sent elsewhere, a write under
+ * its session slot). Nothing when not connected or done. */
+void hyc_abandon(struct hyc_core *k);
 /* The member the core is connected to, or NULL. */
 const struct hyc_member *hyc_current(const struct hyc_core *k);
 /* Ends the running request now (halyard_close, or a hedged copy that lost): CANCELLED when

@@ -92,6 +92,7 @@ void halyard_config_init(halyard_config *cfg)
     cfg->breaker_cooldown_ms = 5000;
     cfg->async_threads = 4;
     cfg->max_outstanding = 1024;
+    cfg->heartbeat_timeout_ms = 2000;
 }
 
 halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen)
@@ -102,6 +103,9 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     }
     if (why == NULL && cfg->max_outstanding == 0) {
         why = "max_outstanding must be above 0";
+    }
+    if (why == NULL && cfg->heartbeat_interval_ms > 0 && cfg->heartbeat_timeout_ms == 0) {
+        why = "heartbeat_timeout_ms must be above 0 with heartbeats on";
     }
     if (why != NULL) {
         if (err != NULL && errlen > 0) {
@@ -174,6 +178,7 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     hyc_push_event(c->core, HALYARD_EV_STARTING);
     hyc_push_event(c->core, HALYARD_EV_STARTED); /* it connects lazily, at the first command */
     deliver(c, evs, take_events(c, evs, 2));
+    hys_heartbeat_start(c); /* when configured; without it the client works the same */
     return c;
 }
 
@@ -200,6 +205,7 @@ void halyard_close(halyard_client *c)
     size_t n = take_events(c, evs, 33);
     pthread_mutex_unlock(&c->lock);
     deliver(c, evs, n);
+    hys_heartbeat_stop(c);
     hys_async_close(c); /* cancels what is queued, cuts short what runs, joins the threads */
     hys_drop_fd(&c->conn);
     hyc_push_event(c->core, HALYARD_EV_SHUTDOWN);
@@ -235,7 +241,7 @@ static int wait_fd(int fd, short events, uint64_t until_ms)
 }
 
 /* A non-blocking connect bounded by until_ms; -1 when it failed or timed out. */
-static int connect_to(const struct hyc_member *m, uint64_t until_ms)
+int hys_connect(const struct hyc_member *m, uint64_t until_ms)
 {
     char port[8];
     snprintf(port, sizeof(port), "%d", m->port);
@@ -394,13 +400,16 @@ void hys_drive(struct hys_conn *c)
         if (c->cancel != NULL && atomic_load(c->cancel)) {
             hyc_cancel(k, mono_ms());
         }
+        if (c->abandon != NULL && atomic_exchange(c->abandon, 0)) {
+            hyc_abandon(k);
+        }
         hyc_next(k, mono_ms(), &a);
         switch (a.what) {
         case HYC_DO_DONE: return;
         case HYC_DO_CLOSE: hys_drop_fd(c); break;
         case HYC_DO_SLEEP: sleep_until(a.until_ms, c->wake_fd); break;
         case HYC_DO_PROBE: { /* fail-back: does the first cluster accept connections? */
-            int fd = connect_to(a.probe, a.until_ms);
+            int fd = hys_connect(a.probe, a.until_ms);
             if (fd >= 0) {
                 close(fd);
             }
@@ -409,7 +418,7 @@ void hys_drive(struct hys_conn *c)
         }
         case HYC_DO_CONNECT:
             hys_drop_fd(c);
-            c->fd = connect_to(hyc_member(k, a.member), a.until_ms);
+            c->fd = hys_connect(hyc_member(k, a.member), a.until_ms);
             if (c->fd >= 0 && c->tls != NULL &&
                 tls_start(c, hyc_member(k, a.member), a.until_ms) != 0) {
                 hys_drop_fd(c);
@@ -507,6 +516,7 @@ halyard_status halyard_command(halyard_client *c, int argc, const char *const *a
     if (c->tls != NULL) {
         sigpipe_block(&old);
     }
+    hys_heartbeat_apply(c, c->core, &c->hb_gen);
     hyc_begin(c->core, argc, argv, argvlen, mono_ms());
     hys_drive(&c->conn);
     if (c->tls != NULL) {
@@ -529,4 +539,5 @@ void halyard_get_stats(halyard_client *c, halyard_stats *out)
     hyc_stats(c->core, out);
     pthread_mutex_unlock(&c->lock);
     hys_async_stats(c, out); /* the I/O threads' cores, and the asynchronous counters */
+    hys_heartbeat_stats(c, out);
 }

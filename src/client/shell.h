@@ -22,15 +22,17 @@ struct hys_conn {
     SSL_CTX *tls;            /* borrowed from the client; NULL without TLS */
     const char *server_name; /* borrowed: tls_server_name, or NULL: each member's host */
     int verify;
-    int wake_fd;        /* readable: stop waiting and look at *cancel (-1: none) */
-    atomic_int *cancel; /* set: end the request now (hyc_cancel); NULL: never */
+    int wake_fd;         /* readable: stop waiting and look at *cancel (-1: none) */
+    atomic_int *cancel;  /* set: end the request now (hyc_cancel); NULL: never */
+    atomic_int *abandon; /* set: leave the member now (hyc_abandon); NULL: never */
     /* Where it is connected, for hedged reads (written under *at_lock; NULL: not kept). */
     pthread_mutex_t *at_lock;
     struct hyc_member at;
     int at_valid;
 };
 
-struct hys_async; /* async.c */
+struct hys_async;     /* async.c */
+struct hys_heartbeat; /* heartbeat.c */
 
 struct halyard_client {
     pthread_mutex_t lock;
@@ -43,17 +45,30 @@ struct halyard_client {
     int verify;
     halyard_config cfg; /* as given to halyard_open (its pointers are not kept) */
     uint64_t seed;
-    struct hys_async *async; /* NULL until the first asynchronous call or attach */
+    struct hys_async *async;  /* NULL until the first asynchronous call or attach */
+    struct hys_heartbeat *hb; /* NULL: heartbeats off */
+    uint64_t hb_gen;          /* the heartbeats' verdicts the blocking core has seen */
 };
 
 /* Runs the conn's core's current request to its outcome (hyc_take_result). */
 void hys_drive(struct hys_conn *c);
 void hys_drop_fd(struct hys_conn *c);
+/* A non-blocking TCP connection to m bounded by until_ms (TCP_NODELAY); -1 on failure. */
+int hys_connect(const struct hyc_member *m, uint64_t until_ms);
 uint64_t hys_now_ms(void);
 
 /* async.c: stops the I/O threads (what is queued ends CANCELLED, what runs is cut short) and
  * delivers every callback still due; adds the I/O threads' counters to *out. */
 void hys_async_close(halyard_client *c);
 void hys_async_stats(halyard_client *c, halyard_stats *out);
+/* async.c: the I/O threads connected to m leave it now (a heartbeat found it dead). */
+void hys_async_member_down(halyard_client *c, const struct hyc_member *m);
+
+/* heartbeat.c: the heartbeat thread (when heartbeat_interval_ms > 0 and not TLS); applying its
+ * verdicts to a core when they changed since *gen (the caller owns k); its counters. */
+void hys_heartbeat_start(halyard_client *c);
+void hys_heartbeat_stop(halyard_client *c);
+void hys_heartbeat_apply(halyard_client *c, struct hyc_core *k, uint64_t *gen);
+void hys_heartbeat_stats(halyard_client *c, halyard_stats *out);
 
 #endif

@@ -46,7 +46,7 @@ class Async:
         addrs = ",".join("127.0.0.1:%d" % p for p in ports)
         self.proc = subprocess.Popen([tool(), addrs, mode, key, str(n)] + list(flags),
                                      stdout=subprocess.PIPE, text=True)
-        self.progress, self.lines, self.done = 0, [], None
+        self.progress, self.lines, self.done, self.hb_downs = 0, [], None, 0
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -55,7 +55,9 @@ class Async:
             line = line.strip()
             self.lines.append(line)
             if line.startswith("progress "):
-                self.progress = int(line.split()[1])
+                f = line.split()
+                self.progress = int(f[1])
+                self.hb_downs = int(f[2].split("=")[1])
             elif line.startswith("done "):
                 self.done = dict(kv.split("=") for kv in line.split()[1:])
 
@@ -198,3 +200,31 @@ def test_close_cancels_what_did_not_run(make_cluster, loop):
     assert done["ok"] + done["unknown"] + done["cancelled"] + done["not_applied"] == 500, done
     final = counter(c, "close:ctr")
     assert done["ok"] <= final <= done["ok"] + done["unknown"], (done, final)
+
+
+def test_heartbeats_find_a_stopped_member_and_route_around_it(make_cluster):
+    """Heartbeats every 100 ms, dead after 500 ms, attempt timeout 5 s, no hedging: a member
+    SIGSTOPped under replica reads is found dead by its heartbeats; the reads running on it
+    leave it at once and the others go around it (its breaker is open), so no read waits for
+    the 5 s attempt timeout, and every read answers."""
+    c = make_cluster(3)
+    r = redis.Redis("127.0.0.1", c.ports[c.leader()], socket_timeout=10)
+    r.set("hb:k", "v")
+    li = c.leader()
+    victim = [i for i in range(3) if i != li][0]
+    load = Async(c.ports, "get", "hb:k", 40000, "--read-from", "replica", "--threads", "4",
+                 "--window", "8", "--attempt-timeout-ms", "5000", "--timeout-ms", "20000",
+                 "--heartbeat-ms", "100,500")
+    load.wait_progress(300, "reads before the stop")
+    c.kill(victim, signal.SIGSTOP)
+    try:
+        wait_for(lambda: load.hb_downs >= 1 or load.proc.poll() is not None, 30,
+                 "the heartbeats to find the stopped member dead")
+        load.wait_progress(1000, "reads after it was found dead", deadline_s=60)
+    finally:
+        c.kill(victim, signal.SIGCONT)
+    done = load.finish()
+    assert done["ok"] == 40000, (done, load.lines[-10:])
+    assert done["heartbeat_downs"] >= 1 and done["breaker_opens"] >= 1, done
+    assert done["resends"] >= 1, done  # a read was caught on the stopped member and moved
+    assert done["max_ms"] < 5000, done  # none waited for the attempt timeout

@@ -5,6 +5,7 @@
  *   hy_client_async HOST:PORT[,...] MODE KEY N [--window W] [--loop] [--threads T]
  *                   [--max-outstanding M] [--read-from leader|replica|nearest]
  *                   [--hedge-ms MS | --hedge] [--timeout-ms MS] [--no-sessions]
+ *                   [--attempt-timeout-ms MS] [--heartbeat-ms INTERVAL,TIMEOUT]
  *
  * MODE incr: N INCRs of KEY, W outstanding at a time (each callback submits the next).
  * MODE get:  N GETs of KEY the same way; reports read latencies.
@@ -13,11 +14,11 @@
  * MODE close: N INCRs submitted at once, then halyard_close at once: every accepted request gets
  *            its callback (CANCELLED if it never ran).
  * --loop: callbacks on a libuv loop the program owns (halyard_attach_loop), else on the
- * client's I/O threads. Prints "progress K" as callbacks arrive, then one line
+ * client's I/O threads. Prints "progress K heartbeat_downs=H" as callbacks arrive, then one line
  * "done submitted=S busy=B callbacks=C ok=.. unknown=.. not_applied=.. timeout=.. error=..
  *  cancelled=.. last=V p50_ms=.. p99_ms=.. max_ms=.. hedges=.. hedge_wins=.. replica_reads=..
- *  shed=.. server_backoffs=.. resends=.." (last: the largest INCR value seen). Exit 0, or 2 on bad
- * arguments, 3 when a callback ran twice or was missing.
+ *  shed=.. server_backoffs=.. resends=.. heartbeat_downs=.. breaker_opens=.." (last: the largest
+ * INCR value seen). Exit 0, or 2 on bad arguments, 3 when a callback ran twice or was missing.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -80,7 +81,10 @@ static void done_cb(void *ctx, halyard_status st, halyard_reply *reply)
     }
     long done = ++r->callbacks;
     if (done >= r->progress_at) {
-        printf("progress %ld\n", done);
+        halyard_stats now;
+        halyard_get_stats(r->c, &now);
+        printf("progress %ld heartbeat_downs=%llu\n", done,
+               (unsigned long long)now.heartbeat_downs);
         fflush(stdout);
         r->progress_at += 50;
     }
@@ -151,6 +155,11 @@ static int parse_args(int argc, char **argv, halyard_config *cfg, struct run *r)
             cfg->request_timeout_ms = (uint32_t)atoi(v), i++;
         } else if (strcmp(a, "--attempt-timeout-ms") == 0) {
             cfg->attempt_timeout_ms = (uint32_t)atoi(v), i++;
+        } else if (strcmp(a, "--heartbeat-ms") == 0) { /* INTERVAL,TIMEOUT */
+            cfg->heartbeat_interval_ms = (uint32_t)atoi(v);
+            const char *comma = strchr(v, ',');
+            cfg->heartbeat_timeout_ms = comma ? (uint32_t)atoi(comma + 1) : 2000;
+            i++;
         } else if (strcmp(a, "--hedge-ms") == 0) {
             cfg->hedge_reads = 1;
             cfg->hedge_after_ms = (uint32_t)atoi(v), i++;
@@ -245,13 +254,14 @@ int main(int argc, char **argv)
     printf("done submitted=%ld busy=%ld callbacks=%ld ok=%ld unknown=%ld not_applied=%ld "
            "timeout=%ld error=%ld cancelled=%ld last=%lld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
            "hedges=%llu hedge_wins=%llu replica_reads=%llu shed=%llu server_backoffs=%llu "
-           "resends=%llu\n",
+           "resends=%llu heartbeat_downs=%llu breaker_opens=%llu\n",
            r.submitted, r.busy, r.callbacks, ok, r.counts[HALYARD_UNKNOWN],
            r.counts[HALYARD_NOT_APPLIED], r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR],
            r.counts[HALYARD_CANCELLED], r.last, p50, p99, mx, (unsigned long long)st.hedges,
            (unsigned long long)st.hedge_wins, (unsigned long long)st.replica_reads,
            (unsigned long long)st.shed, (unsigned long long)st.server_backoffs,
-           (unsigned long long)st.resends);
+           (unsigned long long)st.resends, (unsigned long long)st.heartbeat_downs,
+           (unsigned long long)st.breaker_opens);
     free(r.lat_ms);
     free(r.ones);
     return r.callbacks == r.submitted ? 0 : 3;

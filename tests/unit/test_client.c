@@ -810,6 +810,8 @@ static void test_config_load(void **state)
               "max-outstanding: 100\n"
               "hedge-reads: true\n"
               "hedge-after-ms: 15\n"
+              "heartbeat-interval-ms: 500\n"
+              "heartbeat-timeout-ms: 1500\n"
               "failover:\n"
               "  try-count: 3\n"
               "  clusters:\n"
@@ -839,6 +841,8 @@ static void test_config_load(void **state)
     assert_int_equal(cfg.max_outstanding, 100);
     assert_int_equal(cfg.hedge_reads, 1);
     assert_int_equal(cfg.hedge_after_ms, 15);
+    assert_int_equal(cfg.heartbeat_interval_ms, 500);
+    assert_int_equal(cfg.heartbeat_timeout_ms, 1500);
     assert_int_equal(cfg.failover_try_count, 3);
     assert_int_equal(cfg.n_failover, 1);
     assert_string_equal(cfg.failover[0].name, "green");
@@ -1144,6 +1148,69 @@ static void test_hedge_delay(void **state)
     assert_false(hyc_is_read("INCR", 4));
 }
 
+/* Heartbeat verdicts: a request running on a member found dead leaves it at once, re-sent to
+ * the next member, as after attempt_timeout_ms but without waiting for it; a member found dead
+ * has its connection left and its breaker opened (requests go around it); one answering again
+ * has it closed. */
+static void test_heartbeat_verdicts(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    hyc_core_free(t.k);
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 5000;
+    cfg.attempt_timeout_ms = 3000;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 1000;
+    cfg.backoff_multiplier = 2.0;
+    cfg.breaker_failures = 3;
+    cfg.breaker_cooldown_ms = 10000;
+    t.k = hyc_core_new(&cfg, 7);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    uint64_t t0 = t.now;
+    hyc_abandon(t.k); /* 7001 stopped answering heartbeats */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1); /* re-sent to 7002 at once */
+    assert_int_equal(t.now, t0);
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    char text[16];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    struct hyc_member m1 = *hyc_member(t.k, 1);
+    hyc_member_down(t.k, &m1, t.now); /* 7002 dead: its breaker opens, its connection is left */
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.breaker_opens, 1);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 2); /* 7003 */
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    hyc_closed(t.k, t.now); /* from 7001: 7002 is skipped (open), 7003 next */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 2);
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.breaker_skips, 1);
+    hyc_member_up(t.k, &m1); /* answers heartbeats again: closed */
+    hyc_closed(t.k, t.now);  /* from 7003: 7001, then 7002 is not skipped */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1);
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.breaker_skips, 1);
+    hyc_core_free(t.k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1170,6 +1237,7 @@ int main(void)
         cmocka_unit_test(test_read_nearest),
         cmocka_unit_test(test_avoid),
         cmocka_unit_test(test_hedge_delay),
+        cmocka_unit_test(test_heartbeat_verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
