@@ -196,6 +196,10 @@ typedef struct halyard_config {
      * deadline (request_timeout_ms) counts from its submission. Defaults 4 and 1024. */
     uint32_t async_threads;
     uint32_t max_outstanding;
+    /* Each I/O thread sends up to this many queued requests back to back on its connection
+     * (pipelining), when the connection is in its steady state; 1: one at a time. Not with
+     * hedge_reads. Default 32. */
+    uint32_t pipeline_max;
     /* Hedged reads (asynchronous API, reads only): a read not answered after hedge_after_ms
      * (0: the p95 of the client's recent reads, at least 1 ms) is sent a second time by another
      * I/O thread, to another member; the first answer wins and the other copy is cancelled.
@@ -261,6 +265,7 @@ typedef struct halyard_stats {
     uint64_t hedge_wins;      /* reads answered first by their hedged copy */
     uint64_t cancelled;       /* requests ended by halyard_close or by losing a hedge race */
     uint64_t heartbeat_downs; /* members found dead by heartbeats (each time one stops answering) */
+    uint64_t pipelined;       /* asynchronous requests sent back to back on a connection */
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);

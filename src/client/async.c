@@ -51,6 +51,7 @@ struct lane {
     uint64_t hb_gen;    /* the heartbeats' verdicts its core has seen */
     struct areq *req;   /* running, or NULL */
     int is_hedge;
+    int in_batch;        /* req is only a busy mark then (it may be freed): never read through it */
     halyard_stats stats; /* the core's, copied after each request (read by get_stats) */
 };
 
@@ -68,6 +69,7 @@ struct hys_async {
     pthread_mutex_t lock;
     pthread_cond_t work; /* a request was queued, a hedge may be due, or closing */
     struct areq *head, *tail;
+    size_t queued; /* in the queue */
     size_t outstanding;
     int closing;
     struct lane *lanes;
@@ -99,6 +101,7 @@ static struct areq *pick(struct hys_async *a, uint64_t now_ms, int *hedge, uint6
     if (a->head != NULL) {
         struct areq *r = a->head;
         a->head = r->next;
+        a->queued--;
         if (a->head == NULL) {
             a->tail = NULL;
         }
@@ -106,7 +109,8 @@ static struct areq *pick(struct hys_async *a, uint64_t now_ms, int *hedge, uint6
     }
     for (size_t i = 0; i < a->n_lanes; i++) {
         struct areq *r = a->lanes[i].req;
-        if (r == NULL || a->lanes[i].is_hedge || r->hedge_at_ms == 0 || r->hedged || r->delivered) {
+        if (r == NULL || a->lanes[i].in_batch || a->lanes[i].is_hedge || r->hedge_at_ms == 0 ||
+            r->hedged || r->delivered) {
             continue;
         }
         if (now_ms >= r->hedge_at_ms) {
@@ -221,10 +225,176 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
     }
 }
 
+/* Delivers the outcome of a request this lane alone ran (a batch's: never hedged), and frees
+ * it. Called without the lock. */
+static void settle_alone(struct lane *l, struct areq *r, halyard_status st, halyard_reply *reply)
+{
+    struct hys_async *a = l->a;
+    pthread_mutex_lock(&a->lock);
+    r->delivered = 1;
+    a->outstanding--;
+    deliver_or_queue(a, r, st, reply);
+    pthread_mutex_unlock(&a->lock);
+    free_req(r);
+}
+
+/* One request of a batch the normal way (the pipeline could not take it, or gave it back). */
+static void run_normal(struct lane *l, struct areq *r, const struct hyc_pipe_slot *slot,
+                       int maybe_applied)
+{
+    hyc_begin(l->core, r->argc, (const char *const *)r->argv, r->argvlen, r->submit_ms);
+    if (slot != NULL) {
+        hyc_resume(l->core, slot, maybe_applied);
+    }
+    hys_drive(&l->conn);
+    halyard_reply *reply = NULL;
+    halyard_status st = hyc_take_result(l->core, &reply);
+    struct hyc_event ev;
+    while (hyc_take_event(l->core, &ev)) {
+    }
+    settle_alone(l, r, st, reply);
+}
+
+#define PIPE_MAX 256
+
+struct batch {
+    struct areq *reqs[PIPE_MAX];
+    struct hyc_pipe_slot slots[PIPE_MAX];
+    uint8_t piped[PIPE_MAX], back[PIPE_MAX], maybe[PIPE_MAX]; /* back: to the normal path */
+    size_t n;
+};
+
+/* Reads the answers of the piped requests in order, settling each; what is left unanswered
+ * when the connection fails (or the client closes) is marked for the normal path or settled.
+ * Without the lock. */
+static void read_answers(struct lane *l, struct batch *b)
+{
+    struct hyc_core *k = l->core;
+    struct hy_buf in;
+    hy_buf_init(&in);
+    uint8_t chunk[16384];
+    uint64_t deadline = hys_now_ms() + l->a->c->cfg.attempt_timeout_ms;
+    const char *lost = NULL;
+    size_t i = 0;
+    while (i < b->n && lost == NULL) {
+        if (!b->piped[i]) {
+            i++;
+            continue;
+        }
+        size_t used = 0;
+        halyard_status st = HALYARD_OK;
+        halyard_reply *reply = NULL;
+        int rc = hyc_pipe_answer(k, &b->slots[i], in.data, in.len, &used, &st, &reply);
+        if (rc > 0) {
+            hy_buf_consume(&in, used);
+            if (rc == 1) {
+                settle_alone(l, b->reqs[i], st, reply);
+                b->reqs[i] = NULL;
+            } else if (rc == 2) {
+                b->back[i] = 1;
+            }
+            i += rc != 3;
+            continue;
+        }
+        if (rc < 0) {
+            lost = "a protocol error";
+            break;
+        }
+        int n = hys_conn_recv(&l->conn, chunk, sizeof(chunk), deadline);
+        if (n > 0) {
+            hy_buf_append(&in, chunk, (size_t)n);
+        } else if (n < 0) {
+            lost = "the connection was lost";
+        } else if (atomic_load(&l->cancel)) {
+            lost = "the client was closed";
+        } else if (atomic_exchange(&l->abandon, 0)) {
+            lost = "no answer to heartbeats";
+        } else if (hys_now_ms() >= deadline) {
+            lost = "no answer within attempt_timeout_ms";
+        }
+    }
+    hy_buf_free(&in);
+    if (lost == NULL) {
+        return;
+    }
+    size_t unanswered = 0;
+    for (size_t j = i; j < b->n; j++) {
+        unanswered += b->piped[j] && !b->back[j];
+    }
+    hyc_pipe_lost(k, lost, unanswered, hys_now_ms());
+    hys_drop_fd(&l->conn);
+    for (; i < b->n; i++) {
+        if (!b->piped[i] || b->back[i]) {
+            continue;
+        }
+        if (b->slots[i].is_write && b->slots[i].session == 0) {
+            settle_alone(l, b->reqs[i], HALYARD_UNKNOWN, hyc_pipe_unknown());
+            b->reqs[i] = NULL;
+        } else {
+            b->back[i] = 1; /* a read, or a write under its slot: sent again, applied once */
+            b->maybe[i] = b->slots[i].is_write;
+        }
+    }
+}
+
+/* Runs a batch of queued requests: those the connection can take as it is go back to back
+ * (pipelined), the others (and those given back) one at a time the normal way. Called with
+ * the lock, returns with it. */
+static void run_batch(struct lane *l, struct batch *b)
+{
+    struct hys_async *a = l->a;
+    l->req = b->reqs[0]; /* busy: lanes_stop and heartbeats wake it */
+    l->in_batch = 1;
+    l->is_hedge = 0;
+    atomic_store(&l->cancel, 0);
+    pthread_mutex_unlock(&a->lock);
+    uint64_t drained;
+    while (read(l->conn.wake_fd, &drained, sizeof(drained)) > 0) {
+    }
+    hys_heartbeat_apply(a->c, l->core, &l->hb_gen);
+    atomic_store(&l->abandon, 0);
+    struct hy_buf out;
+    hy_buf_init(&out);
+    size_t n_piped = 0;
+    uint64_t now = hys_now_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        struct areq *r = b->reqs[i];
+        b->piped[i] = b->back[i] = b->maybe[i] = 0;
+        if (now < r->submit_ms + a->c->cfg.request_timeout_ms &&
+            hyc_pipe_add(l->core, r->argc, (const char *const *)r->argv, r->argvlen, now, &out,
+                         &b->slots[i])) {
+            b->piped[i] = 1;
+            n_piped++;
+        }
+    }
+    if (n_piped > 0) {
+        if (hys_conn_send(&l->conn, out.data, out.len, now + a->c->cfg.attempt_timeout_ms) != 0) {
+            /* Part may have gone out: read_answers finds the connection gone and settles. */
+            hys_drop_fd(&l->conn);
+        }
+        read_answers(l, b);
+    }
+    hy_buf_free(&out);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->reqs[i] != NULL && (!b->piped[i] || b->back[i])) {
+            run_normal(l, b->reqs[i], b->piped[i] ? &b->slots[i] : NULL, b->maybe[i]);
+        }
+    }
+    struct hyc_event ev;
+    while (hyc_take_event(l->core, &ev)) {
+    }
+    pthread_mutex_lock(&a->lock);
+    hyc_stats(l->core, &l->stats);
+    l->req = NULL;
+    l->in_batch = 0;
+}
+
 static void *lane_main(void *arg)
 {
     struct lane *l = arg;
     struct hys_async *a = l->a;
+    size_t batch_max = a->c->cfg.pipeline_max < PIPE_MAX ? a->c->cfg.pipeline_max : PIPE_MAX;
+    struct batch *b = batch_max > 1 && !a->c->cfg.hedge_reads ? calloc(1, sizeof(*b)) : NULL;
     pthread_mutex_lock(&a->lock);
     while (!a->closing) {
         int hedge;
@@ -234,9 +404,29 @@ static void *lane_main(void *arg)
             timed_wait(a, wait_ms);
             continue;
         }
-        run_copy(l, r, hedge);
+        if (b == NULL || hedge) {
+            run_copy(l, r, hedge);
+            continue;
+        }
+        /* Take the queue's next ones too, up to pipeline_max, and up to a fair share of the
+         * queue (its length over the lanes), so that the other lanes and their members get
+         * work as well. */
+        size_t share = (a->queued + 1 + a->n_lanes - 1) / a->n_lanes;
+        size_t want = share < batch_max ? share : batch_max;
+        b->reqs[0] = r;
+        b->n = 1;
+        while (b->n < want && a->head != NULL) {
+            b->reqs[b->n++] = a->head;
+            a->head = a->head->next;
+            a->queued--;
+            if (a->head == NULL) {
+                a->tail = NULL;
+            }
+        }
+        run_batch(l, b);
     }
     pthread_mutex_unlock(&a->lock);
+    free(b);
     return NULL;
 }
 
@@ -489,6 +679,7 @@ halyard_status halyard_command_async(halyard_client *c, int argc, const char *co
         a->head = r;
     }
     a->tail = r;
+    a->queued++;
     pthread_cond_signal(&a->work); /* one lane takes it (the others keep their hedge timers) */
     pthread_mutex_unlock(&a->lock);
     return HALYARD_OK;
@@ -505,6 +696,7 @@ void hys_async_close(halyard_client *c)
     a->closing = 1;
     struct areq *q = a->head;
     a->head = a->tail = NULL;
+    a->queued = 0;
     while (q != NULL) {
         struct areq *next = q->next;
         q->delivered = 1;

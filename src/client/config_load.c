@@ -290,6 +290,7 @@ static int top_key(struct ctx *x, const char *key, const yaml_node_t *v)
         {"events-poll-ms", offsetof(halyard_config, events_poll_ms)},
         {"async-threads", offsetof(halyard_config, async_threads)},
         {"max-outstanding", offsetof(halyard_config, max_outstanding)},
+        {"pipeline-max", offsetof(halyard_config, pipeline_max)},
         {"hedge-after-ms", offsetof(halyard_config, hedge_after_ms)},
         {"heartbeat-interval-ms", offsetof(halyard_config, heartbeat_interval_ms)},
         {"heartbeat-timeout-ms", offsetof(halyard_config, heartbeat_timeout_ms)},

@@ -1470,3 +1470,175 @@ void hyc_abandon(struct hyc_core *k)
 {
     k->abandon = k->up && !k->done;
 }
+
+/* Whether the connected member may serve the request set up in k as it is (see hyc_pipe_add). */
+static int pipe_route_ok(struct hyc_core *k, uint64_t now_ms)
+{
+    if (breaker_open(k, k->cur, now_ms)) {
+        return 0;
+    }
+    if (replica_read(k)) {
+        if (!k->ro_on || k->repick) {
+            return 0;
+        }
+        const struct slot_range *r = find_range_in(k, 1);
+        for (size_t i = 0; r != NULL && i < r->n_replicas; i++) {
+            if (r->replicas[i] == k->cur) {
+                return 1;
+            }
+        }
+        return r == NULL && (!k->routing || !k->has_slot);
+    }
+    const struct slot_range *r = find_range(k);
+    return r == NULL || r->member == k->cur;
+}
+
+int hyc_pipe_add(struct hyc_core *k, int argc, const char *const *argv, const size_t *argvlen,
+                 uint64_t now_ms, struct hy_buf *out, struct hyc_pipe_slot *slot)
+{
+    if (!k->up || k->must_close || k->inflight != FRAME_NONE || k->sent || k->abandon ||
+        (k->password != NULL && !k->authed) || !k->done) {
+        return 0;
+    }
+    if (k->routing && (k->topo_stale || now_ms >= k->topo_read_ms + k->cfg.topology_refresh_ms)) {
+        return 0;
+    }
+    if (k->cfg.events_poll_ms > 0 && !k->ev_off && now_ms >= k->ev_next_ms) {
+        return 0;
+    }
+    /* The request's own fields are free between requests: set them as hyc_begin would. */
+    size_t n0 = argvlen ? argvlen[0] : strlen(argv[0]);
+    size_t n = n0 < NAME_MAX_LEN ? n0 : NAME_MAX_LEN;
+    for (size_t i = 0; i < n; i++) {
+        k->name[i] = (char)tolower((unsigned char)argv[0][i]);
+    }
+    k->name[n] = '\0';
+    k->is_write = !is_read(k->name);
+    k->has_slot = argc >= 2 && !no_key(k->name);
+    k->slot = k->has_slot
+                  ? hy_key_slot((const uint8_t *)argv[1], argvlen ? argvlen[1] : strlen(argv[1]))
+                  : 0;
+    k->has_avoid = 0;
+    if (!pipe_route_ok(k, now_ms)) {
+        return 0;
+    }
+    *slot = (struct hyc_pipe_slot){0, 0, k->is_write};
+    if (wrappable(k)) {
+        int g = request_group(k);
+        if (k->parts_query || k->sess[g].id == 0) {
+            return 0; /* its session is to be opened: the normal path does it */
+        }
+        slot->session = k->sess[g].id;
+        slot->seq = k->sess[g].next_seq++;
+        char a[24], b[24];
+        int la = snprintf(a, sizeof(a), "%llu", (unsigned long long)slot->session);
+        int lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)slot->seq);
+        hy_buf_printf(out, "*%d\r\n$6\r\nHY.REQ\r\n", argc + 3);
+        put_bulk(out, a, (size_t)la);
+        put_bulk(out, b, (size_t)lb);
+    } else {
+        hy_buf_printf(out, "*%d\r\n", argc);
+    }
+    for (int i = 0; i < argc; i++) {
+        put_bulk(out, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    }
+    if (!k->is_write && k->ro_on) {
+        k->stats.replica_reads++;
+    }
+    k->stats.pipelined++;
+    return 1;
+}
+
+/* Error answers that the normal path handles (anything else is the command's own answer). */
+static int needs_core(const struct resp_value *v)
+{
+    static const char *const prefixes[] = {
+        "MOVED ",         "TRYAGAIN",
+        "NOQUORUM",       "LOADING",
+        "CLUSTERDOWN",    "BUSY",
+        "READONLY",       "OOM",
+        "UNKNOWN",        "NOAUTH",
+        "ERR unknown or", "ERR session ",
+        "ERR HY.REQ",     "ERR unknown command",
+    };
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (v->str != NULL && starts(v, prefixes[i])) {
+            return 1;
+        }
+    }
+    return v->str == NULL;
+}
+
+/* A plain write (no session) is sent again only after an answer that says it did not run. */
+static int not_run(const struct resp_value *v)
+{
+    static const char *const prefixes[] = {"MOVED ",  "TRYAGAIN",    "NOQUORUM",
+                                           "LOADING", "CLUSTERDOWN", "BUSY"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (v->str != NULL && starts(v, prefixes[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const uint8_t *buf,
+                    size_t len, size_t *used, halyard_status *st, halyard_reply **reply)
+{
+    struct resp_value v;
+    char err[128];
+    *used = 0;
+    int rc = resp_value_parse(NULL, buf, len, &v, used, err);
+    if (rc == HY_EAGAIN) {
+        return 0;
+    }
+    if (rc != HY_OK) {
+        snprintf(k->last_err, sizeof(k->last_err), "protocol error from the server: %s", err);
+        return -1;
+    }
+    *reply = NULL;
+    if (v.type == RESP_PUSH || v.type == RESP_ATTRIBUTE) {
+        resp_value_free(&v); /* not an answer: consumed, the caller parses on */
+        return 3;
+    }
+    breaker_ok(k, k->cur);
+    int is_err = v.type == RESP_ERROR || v.type == RESP_BULK_ERROR;
+    int plain_write = slot->is_write && slot->session == 0;
+    if (is_err && (plain_write ? not_run(&v) : needs_core(&v))) {
+        resp_value_free(&v);
+        return 2;
+    }
+    answered(k);
+    *st = is_err ? HALYARD_REPLY_ERROR : HALYARD_OK;
+    *reply = hyc_reply_of(&v);
+    if (*reply == NULL) {
+        *st = HALYARD_NO_MEMORY;
+    }
+    resp_value_free(&v);
+    return 1;
+}
+
+void hyc_pipe_lost(struct hyc_core *k, const char *why, size_t unanswered, uint64_t now_ms)
+{
+    k->stats.resends += unanswered; /* the shell sends them again (or settles plain writes) */
+    const struct hyc_member *m = &k->members[k->cur];
+    snprintf(k->last_err, sizeof(k->last_err), "%s:%d: %s", m->host, m->port, why);
+    k->done = 1;
+    lose_connection(k, now_ms); /* no request of the core's own runs: bookkeeping only */
+    k->must_close = 1;
+}
+
+halyard_reply *hyc_pipe_unknown(void)
+{
+    return hyc_reply_error("UNKNOWN outcome: the connection was lost after the write was sent "
+                           "(no session): it may or may not be applied");
+}
+
+void hyc_resume(struct hyc_core *k, const struct hyc_pipe_slot *slot, int maybe_applied)
+{
+    if (slot->session != 0) {
+        k->req_session = slot->session;
+        k->seq = slot->seq;
+        k->maybe_applied = maybe_applied;
+    }
+}

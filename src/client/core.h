@@ -86,6 +86,35 @@ void hyc_member_up(struct hyc_core *k, const struct hyc_member *m);
  * at the next hyc_next as if attempt_timeout_ms had passed (re-sent elsewhere, a write under
  * its session slot). Nothing when not connected or done. */
 void hyc_abandon(struct hyc_core *k);
+/*
+ * Pipelining (the asynchronous shell): between requests, on a connection in its steady state
+ * (connected, authenticated, slot map fresh, no poll due, the key served here, its session
+ * open), more requests may go back to back. hyc_pipe_add appends request argv's frame to out
+ * and fills *slot (its session slot when wrapped), or returns 0: then it takes the normal path
+ * (hyc_begin). Each answer, in order, goes to hyc_pipe_answer: 1 with the outcome (the reply is
+ * the caller's), 0 when the request must take the normal path after all (an error the core
+ * handles: -MOVED, -TRYAGAIN, -UNKNOWN, a session error, ...): hyc_begin, then hyc_resume with
+ * its slot, so a write keeps its (session, seq). When the connection fails mid-pipeline,
+ * hyc_pipe_lost, then each unanswered request: a read or a wrapped write takes the normal path
+ * (a write with maybe_applied: it was sent), a plain write is UNKNOWN (hyc_pipe_unknown).
+ */
+struct hyc_pipe_slot {
+    uint64_t session, seq; /* 0, 0: sent plain */
+    int is_write;
+};
+int hyc_pipe_add(struct hyc_core *k, int argc, const char *const *argv, const size_t *argvlen,
+                 uint64_t now_ms, struct hy_buf *out, struct hyc_pipe_slot *slot);
+/* Parses the answer to the pipelined request of `slot` from buf: -1 protocol error, 0
+ * incomplete; else *used bytes were consumed and: 1 the outcome (*st, *reply), 2 the request
+ * takes the normal path, 3 not an answer (a push): parse on. A plain write goes the normal way
+ * only after an answer that says it did not run (-MOVED, -TRYAGAIN, ...): never blindly. */
+int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const uint8_t *buf,
+                    size_t len, size_t *used, halyard_status *st, halyard_reply **reply);
+void hyc_pipe_lost(struct hyc_core *k, const char *why, size_t unanswered, uint64_t now_ms);
+halyard_reply *hyc_pipe_unknown(void);
+/* After hyc_begin: continue a pipelined request under its slot. */
+void hyc_resume(struct hyc_core *k, const struct hyc_pipe_slot *slot, int maybe_applied);
+
 /* The member the core is connected to, or NULL. */
 const struct hyc_member *hyc_current(const struct hyc_core *k);
 /* Ends the running request now (halyard_close, or a hedged copy that lost): CANCELLED when

@@ -92,6 +92,7 @@ void halyard_config_init(halyard_config *cfg)
     cfg->breaker_cooldown_ms = 5000;
     cfg->async_threads = 4;
     cfg->max_outstanding = 1024;
+    cfg->pipeline_max = 32;
     cfg->heartbeat_timeout_ms = 2000;
 }
 
@@ -100,6 +101,9 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     const char *why = hyc_config_check(cfg);
     if (why == NULL && (cfg->async_threads == 0 || cfg->async_threads > 64)) {
         why = "async_threads must be 1 to 64";
+    }
+    if (why == NULL && cfg->pipeline_max == 0) {
+        why = "pipeline_max must be above 0 (1: no pipelining)";
     }
     if (why == NULL && cfg->max_outstanding == 0) {
         why = "max_outstanding must be above 0";
@@ -387,6 +391,33 @@ static void sleep_until(uint64_t until_ms, int wake_fd)
 uint64_t hys_now_ms(void)
 {
     return mono_ms();
+}
+
+int hys_conn_send(struct hys_conn *c, const uint8_t *p, size_t len, uint64_t until_ms)
+{
+    if (c->fd < 0) {
+        return -1;
+    }
+    return c->ssl ? tls_send_all(c, p, len, until_ms) : send_all(c->fd, p, len, until_ms);
+}
+
+int hys_conn_recv(struct hys_conn *c, uint8_t *buf, size_t cap, uint64_t until_ms)
+{
+    if (c->fd < 0) {
+        return -1;
+    }
+    if (c->ssl != NULL) {
+        return tls_recv(c, buf, cap, until_ms);
+    }
+    int rc = wait_fd2(c->fd, POLLIN, until_ms, c->wake_fd);
+    if (rc == 0) {
+        return 0;
+    }
+    ssize_t n = rc > 0 ? recv(c->fd, buf, cap, 0) : -1;
+    if (n > 0) {
+        return (int)n;
+    }
+    return n < 0 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
 }
 
 /* Runs the core's request to its outcome; a set *cancel ends it (hyc_cancel) at the next

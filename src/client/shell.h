@@ -56,6 +56,10 @@ void hys_drop_fd(struct hys_conn *c);
 /* A non-blocking TCP connection to m bounded by until_ms (TCP_NODELAY); -1 on failure. */
 int hys_connect(const struct hyc_member *m, uint64_t until_ms);
 uint64_t hys_now_ms(void);
+/* On a connected conn (TLS or not): sends all of p by until_ms (0, or -1); reads what comes
+ * (> 0 bytes, 0 when the time ran out or wake_fd fired, -1 when the connection is gone). */
+int hys_conn_send(struct hys_conn *c, const uint8_t *p, size_t len, uint64_t until_ms);
+int hys_conn_recv(struct hys_conn *c, uint8_t *buf, size_t cap, uint64_t until_ms);
 
 /* async.c: stops the I/O threads (what is queued ends CANCELLED, what runs is cut short) and
  * delivers every callback still due; adds the I/O threads' counters to *out. */

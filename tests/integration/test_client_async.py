@@ -91,14 +91,16 @@ def counter(c, key):
     return int(redis.Redis("127.0.0.1", c.ports[c.leader()], socket_timeout=10).get(key) or 0)
 
 
-@pytest.mark.parametrize("loop", [False, True], ids=["io-threads", "libuv-loop"])
-def test_async_exactly_once_across_leader_kills(make_cluster, loop):
+@pytest.mark.parametrize("loop,pipeline", [(False, 32), (True, 32), (False, 1)],
+                         ids=["io-threads", "libuv-loop", "no-pipelining"])
+def test_async_exactly_once_across_leader_kills(make_cluster, loop, pipeline):
     """kill -9 of the leader twice (restarting it) under 64 asynchronous INCRs in flight: every
     request gets its callback, every one is acknowledged, and the counter equals their number
-    (no loss, no double apply), whether callbacks run on the I/O threads or a libuv loop."""
+    (no loss, no double apply), whether callbacks run on the I/O threads or a libuv loop, with
+    requests pipelined on each I/O thread's connection or sent one at a time."""
     n = 3000
     c = make_cluster(3)
-    flags = ["--window", "64"] + (["--loop"] if loop else [])
+    flags = ["--window", "64", "--pipeline", str(pipeline)] + (["--loop"] if loop else [])
     load = Async(leader_first(c), "incr", "async:ctr", n, *flags)
     for _ in range(2):
         load.wait_progress(400, "increments before the kill")
@@ -113,6 +115,7 @@ def test_async_exactly_once_across_leader_kills(make_cluster, loop):
     assert done["ok"] == n, (done, load.lines[-10:])
     assert done["last"] == n
     assert counter(c, "async:ctr") == n
+    assert (done["pipelined"] > 0) == (pipeline > 1), done
     caught = done["resends"] + sum(int(info(p, "stats")["forwards_resent"]) +
                                    int(info(p, "stats")["forwards_rerun"]) for p in c.ports)
     assert caught > 0, "no request was caught by a kill: the test proved nothing"

@@ -6,6 +6,7 @@
  *                   [--max-outstanding M] [--read-from leader|replica|nearest]
  *                   [--hedge-ms MS | --hedge] [--timeout-ms MS] [--no-sessions]
  *                   [--attempt-timeout-ms MS] [--heartbeat-ms INTERVAL,TIMEOUT]
+ *                   [--pipeline MAX]
  *
  * MODE incr: N INCRs of KEY, W outstanding at a time (each callback submits the next).
  * MODE get:  N GETs of KEY the same way; reports read latencies.
@@ -17,7 +18,8 @@
  * client's I/O threads. Prints "progress K heartbeat_downs=H" as callbacks arrive, then one line
  * "done submitted=S busy=B callbacks=C ok=.. unknown=.. not_applied=.. timeout=.. error=..
  *  cancelled=.. last=V p50_ms=.. p99_ms=.. max_ms=.. hedges=.. hedge_wins=.. replica_reads=..
- *  shed=.. server_backoffs=.. resends=.. heartbeat_downs=.. breaker_opens=.." (last: the largest
+ *  shed=.. server_backoffs=.. resends=.. heartbeat_downs=.. breaker_opens=.. pipelined=.."
+ * (last: the largest
  * INCR value seen). Exit 0, or 2 on bad arguments, 3 when a callback ran twice or was missing.
  */
 #include <pthread.h>
@@ -147,6 +149,8 @@ static int parse_args(int argc, char **argv, halyard_config *cfg, struct run *r)
             return -1;
         } else if (strcmp(a, "--window") == 0) {
             r->window = atol(v), i++;
+        } else if (strcmp(a, "--pipeline") == 0) {
+            cfg->pipeline_max = (uint32_t)atoi(v), i++;
         } else if (strcmp(a, "--threads") == 0) {
             cfg->async_threads = (uint32_t)atoi(v), i++;
         } else if (strcmp(a, "--max-outstanding") == 0) {
@@ -254,14 +258,14 @@ int main(int argc, char **argv)
     printf("done submitted=%ld busy=%ld callbacks=%ld ok=%ld unknown=%ld not_applied=%ld "
            "timeout=%ld error=%ld cancelled=%ld last=%lld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
            "hedges=%llu hedge_wins=%llu replica_reads=%llu shed=%llu server_backoffs=%llu "
-           "resends=%llu heartbeat_downs=%llu breaker_opens=%llu\n",
+           "resends=%llu heartbeat_downs=%llu breaker_opens=%llu pipelined=%llu\n",
            r.submitted, r.busy, r.callbacks, ok, r.counts[HALYARD_UNKNOWN],
            r.counts[HALYARD_NOT_APPLIED], r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR],
            r.counts[HALYARD_CANCELLED], r.last, p50, p99, mx, (unsigned long long)st.hedges,
            (unsigned long long)st.hedge_wins, (unsigned long long)st.replica_reads,
            (unsigned long long)st.shed, (unsigned long long)st.server_backoffs,
            (unsigned long long)st.resends, (unsigned long long)st.heartbeat_downs,
-           (unsigned long long)st.breaker_opens);
+           (unsigned long long)st.breaker_opens, (unsigned long long)st.pipelined);
     free(r.lat_ms);
     free(r.ones);
     return r.callbacks == r.submitted ? 0 : 3;

@@ -808,6 +808,7 @@ static void test_config_load(void **state)
               "load-balancer: random\n"
               "async-threads: 8\n"
               "max-outstanding: 100\n"
+              "pipeline-max: 8\n"
               "hedge-reads: true\n"
               "hedge-after-ms: 15\n"
               "heartbeat-interval-ms: 500\n"
@@ -839,6 +840,7 @@ static void test_config_load(void **state)
     assert_int_equal(cfg.load_balancer, HALYARD_LB_RANDOM);
     assert_int_equal(cfg.async_threads, 8);
     assert_int_equal(cfg.max_outstanding, 100);
+    assert_int_equal(cfg.pipeline_max, 8);
     assert_int_equal(cfg.hedge_reads, 1);
     assert_int_equal(cfg.hedge_after_ms, 15);
     assert_int_equal(cfg.heartbeat_interval_ms, 500);
@@ -1211,6 +1213,96 @@ static void test_heartbeat_verdicts(void **state)
     hyc_core_free(t.k);
 }
 
+/* Pipelining: once the connection is in its steady state (session open), requests go back to
+ * back; each answer settles its own request, in order; one the core must handle (-TRYAGAIN)
+ * goes the normal way under the same session slot (the same seq: applied once); a plain write
+ * answered -UNKNOWN is its outcome, never sent again; nothing is pipelined before the first
+ * request has set the connection up, nor after the connection was lost. */
+static void test_pipeline(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    struct hyc_pipe_slot slot[4];
+    struct hy_buf out;
+    hy_buf_init(&out);
+    const char *get[] = {"GET", "k"}, *incr[] = {"INCR", "c"}, *set[] = {"SET", "x", "1"};
+    assert_false(hyc_pipe_add(t.k, 2, get, NULL, t.now, &out, &slot[0])); /* not connected */
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n"); /* the session */
+    assert_true(run(&t));
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_true(hyc_pipe_add(t.k, 2, get, NULL, t.now, &out, &slot[0]));
+    assert_true(hyc_pipe_add(t.k, 2, incr, NULL, t.now, &out, &slot[1]));
+    assert_true(hyc_pipe_add(t.k, 3, set, NULL, t.now, &out, &slot[2]));
+    assert_int_equal(slot[0].session, 0);
+    assert_int_equal(slot[1].session, 9);
+    assert_int_equal(slot[1].seq, 2);
+    assert_int_equal(slot[2].seq, 3);
+    char want[256];
+    snprintf(want, sizeof(want), "%s%s%s", "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+             "*5\r\n$6\r\nHY.REQ\r\n$1\r\n9\r\n$1\r\n2\r\n$4\r\nINCR\r\n$1\r\nc\r\n",
+             "*6\r\n$6\r\nHY.REQ\r\n$1\r\n9\r\n$1\r\n3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n");
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.data, want, out.len);
+    const char *answers = "$1\r\nv\r\n-TRYAGAIN election\r\n+OK\r\n";
+    size_t at = 0, used = 0, total = strlen(answers);
+    halyard_status st;
+    halyard_reply *r = NULL;
+    int want_rc[] = {1, 2, 1};
+    for (int i = 0; i < 3; i++) {
+        int rc = hyc_pipe_answer(t.k, &slot[i], (const uint8_t *)answers + at, total - at, &used,
+                                 &st, &r);
+        assert_int_equal(rc, want_rc[i]);
+        at += used;
+        if (rc == 1) {
+            assert_int_equal(st, HALYARD_OK);
+            halyard_reply_free(r);
+        }
+    }
+    assert_int_equal(at, total);
+    /* The INCR the normal way, under its slot: the same seq 2. */
+    begin(&t, "INCR", "c");
+    hyc_resume(t.k, &slot[1], 0);
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1],
+                        "*5\r\n$6\r\nHY.REQ\r\n$1\r\n9\r\n$1\r\n2\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+    answer(&t, ":2\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    /* The connection fails mid-pipeline: nothing more is pipelined until it is set up again. */
+    assert_true(hyc_pipe_add(t.k, 2, get, NULL, t.now, &out, &slot[3]));
+    hyc_pipe_lost(t.k, "the connection was lost", 1, t.now);
+    assert_false(hyc_pipe_add(t.k, 2, get, NULL, t.now, &out, &slot[3]));
+    hy_buf_free(&out);
+    hyc_core_free(t.k);
+
+    /* Sessions off: a plain write answered -UNKNOWN ends with that answer; -MOVED goes back. */
+    setup(&t, 0, 5000);
+    hy_buf_init(&out);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_true(hyc_pipe_add(t.k, 2, incr, NULL, t.now, &out, &slot[0]));
+    assert_int_equal(slot[0].session, 0);
+    const char *unk = "-UNKNOWN outcome: leader changed\r\n";
+    assert_int_equal(
+        hyc_pipe_answer(t.k, &slot[0], (const uint8_t *)unk, strlen(unk), &used, &st, &r), 1);
+    assert_int_equal(st, HALYARD_REPLY_ERROR);
+    halyard_reply_free(r);
+    const char *moved = "-MOVED 7365 127.0.0.1:7002\r\n";
+    assert_int_equal(
+        hyc_pipe_answer(t.k, &slot[0], (const uint8_t *)moved, strlen(moved), &used, &st, &r), 2);
+    hy_buf_free(&out);
+    hyc_core_free(t.k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1238,6 +1330,7 @@ int main(void)
         cmocka_unit_test(test_avoid),
         cmocka_unit_test(test_hedge_delay),
         cmocka_unit_test(test_heartbeat_verdicts),
+        cmocka_unit_test(test_pipeline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
