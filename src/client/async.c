@@ -567,7 +567,8 @@ static struct hys_async *async_get(halyard_client *c)
 {
     pthread_mutex_lock(&c->lock);
     if (c->async == NULL) {
-        c->async = async_start(c);
+        /* Published with release: the heartbeat thread reads it without the lock. */
+        __atomic_store_n(&c->async, async_start(c), __ATOMIC_RELEASE);
     }
     struct hys_async *a = c->async;
     pthread_mutex_unlock(&c->lock);
@@ -743,8 +744,9 @@ void hys_async_stats(halyard_client *c, halyard_stats *out)
 
 void hys_async_member_down(halyard_client *c, const struct hyc_member *m)
 {
-    pthread_mutex_lock(&c->lock);
-    struct hys_async *a = c->async;
+    /* Not under c->lock: a blocking call holds it for its whole request, and a heartbeat must
+     * not wait for that. c->async is set once and freed only after the heartbeats stop. */
+    struct hys_async *a = __atomic_load_n(&c->async, __ATOMIC_ACQUIRE);
     if (a != NULL) {
         pthread_mutex_lock(&a->lock);
         for (size_t i = 0; i < a->n_lanes; i++) {
@@ -759,5 +761,4 @@ void hys_async_member_down(halyard_client *c, const struct hyc_member *m)
         }
         pthread_mutex_unlock(&a->lock);
     }
-    pthread_mutex_unlock(&c->lock);
 }
