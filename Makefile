@@ -107,7 +107,7 @@ $(LIBHY_A): $(LIBHY_SRC:%.c=$(OBJ)/%.o)
 	rm -f $@ && ar rcs $@ $^
 
 $(LIBHY_SO): $(LIBHY_SRC:%.c=$(OBJ)/pic/%.o)
-	$(CC) $(MODE_LDFLAGS) -shared -Wl,-soname,libhalyard.so.0 -o $@ $^ -lssl -lcrypto -lyaml -lpthread
+	$(CC) $(MODE_LDFLAGS) -shared -Wl,-soname,libhalyard.so.0 -o $@ $^ -lssl -lcrypto -lyaml -luv -lpthread
 
 # make install PREFIX=...: the header, both libraries and halyard.pc for pkg-config.
 .PHONY: install
@@ -144,11 +144,15 @@ $(OUT)/tests/%: $(OBJ)/tests/unit/%.o $(IO_LIB) $(CORE_LIB)
 # The client's tests and tools link libhalyard.
 $(OUT)/tests/test_client: $(OBJ)/tests/unit/test_client.o $(LIBHY_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) -lssl -lcrypto -lyaml $(LDLIBS)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) -lssl -lcrypto -lyaml -luv $(LDLIBS)
 
 $(OUT)/tools/hy_client_load: $(OBJ)/tests/tools/hy_client_load.o $(LIBHY_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(MODE_LDFLAGS) -o $@ $^ -lssl -lcrypto -lyaml $(LDLIBS)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ -lssl -lcrypto -lyaml -luv $(LDLIBS)
+
+$(OUT)/tools/hy_client_async: $(OBJ)/tests/tools/hy_client_async.o $(LIBHY_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ -lssl -lcrypto -lyaml -luv $(LDLIBS)
 
 # Test helpers (e.g. a WAL writer for crash loops): one binary per tests/tools/*.c.
 $(OUT)/tools/%: $(OBJ)/tests/tools/%.o $(IO_LIB) $(CORE_LIB)
@@ -253,7 +257,7 @@ bench-client: deps
 
 $(OUT)/bench/client_bench: $(OBJ)/bench/client_bench.o $(LIBHY_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(MODE_LDFLAGS) -o $@ $^ -lhiredis -lssl -lcrypto -lyaml $(LDLIBS)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ -lhiredis -lssl -lcrypto -lyaml -luv $(LDLIBS)
 
 bench-failover: deps
 	$(MAKE) -j2 MODE=release $(SERVER)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # make bench-client: libhalyard's blocking API against hiredis (Debian's libhiredis-dev) on the
-# same halyard node, GET and SET, 1 and 50 threads (one connection each), ROUNDS rounds with
-# the two clients alternating; prints the median ops/s and client CPU µs per operation of each
-# and the ratios (issue 15's targets: >= 0.95x). Everything listens on 127.0.0.1; the node is
-# stopped by PID on exit.
+# same halyard node, GET and SET, 1 and 50 threads (one connection each), and the asynchronous
+# APIs with 64 requests outstanding from one libuv loop (hiredis's async context, one pipelined
+# connection, against halyard_command_async on an attached loop); ROUNDS rounds with the clients
+# alternating; prints the median ops/s and client CPU µs per operation of each and the ratios
+# (issue 15's targets: >= 0.95x blocking, >= 0.9x async). Everything listens on 127.0.0.1; the
+# node is stopped by PID on exit.
 #
 #   bench/client.sh BUILD_DIR            (BENCH_ROUNDS, default 3; BENCH_OPS, default 20000)
 set -euo pipefail
@@ -30,6 +32,12 @@ for r in $(seq "$ROUNDS"); do
                     | tee -a "$WORK/results"
             done
         done
+        order="libhalyard-async hiredis-async"
+        [ $((r % 2)) -eq 0 ] && order="hiredis-async libhalyard-async"
+        for lib in $order; do
+            timeout 300 "$OUT/bench/client_bench" "$lib" "$PORT" "$op" 64 "$n" \
+                | tee -a "$WORK/results"
+        done
     done
 done
 python3 - "$WORK/results" <<'PY'
@@ -43,13 +51,16 @@ for line in open(sys.argv[1]):
 print("\n%-16s %22s %22s %9s %9s" % ("", "hiredis ops/s (cpu us)", "libhalyard ops/s (cpu us)",
                                      "ops ratio", "cpu ratio"))
 for op in ("GET", "SET"):
-    for t in ("1", "50"):
-        h, l = rows.get(("hiredis", op, t)), rows.get(("libhalyard", op, t))
+    for t in ("1", "50", "async64"):
+        suffix, tt = ("-async", "64") if t == "async64" else ("", t)
+        h = rows.get(("hiredis" + suffix, op, tt))
+        l = rows.get(("libhalyard" + suffix, op, tt))
         if not h or not l:
             continue
         ho, hc = statistics.median(x[0] for x in h), statistics.median(x[1] for x in h)
         lo, lc = statistics.median(x[0] for x in l), statistics.median(x[1] for x in l)
-        print("%-16s %22s %22s %8.2fx %8.2fx" % ("%s %s thr" % (op, t), "%.0f (%.1f)" % (ho, hc),
+        label = "%s %s" % (op, "async, 64 out" if t == "async64" else t + " thr")
+        print("%-16s %22s %22s %8.2fx %8.2fx" % (label, "%.0f (%.1f)" % (ho, hc),
                                                "%.0f (%.1f)" % (lo, lc), lo / ho, lc / hc))
 print("(medians of %d rounds; cpu = the benchmark process's user+sys per op)" % len(h))
 PY

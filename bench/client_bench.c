@@ -4,11 +4,19 @@
  * libhalyard client) and runs its share of the operations one at a time.
  *
  *   client_bench libhalyard|hiredis PORT SET|GET THREADS OPS
+ *   client_bench libhalyard-async|hiredis-async PORT SET|GET WINDOW OPS
+ *
+ * The async pair keeps WINDOW requests outstanding from one libuv loop the program owns:
+ * hiredis's async context (one connection, its libuv adapter) against halyard_command_async
+ * with its callbacks on the same kind of loop (halyard_attach_loop; the library's default 4
+ * I/O threads, each with its connection); every callback sends the next request.
  *
  * Prints one line: "<lib> <op> threads=T ops=N ops_per_s=X cpu_us_per_op=Y", where the CPU
  * time is the benchmark process's own (user + system, getrusage): the client's cost per
  * operation, which moves far less than throughput on a noisy machine.
  */
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -75,6 +83,116 @@ static void *run_hiredis(void *arg)
     return NULL;
 }
 
+/* The async runs: `issued` requests sent so far, `answered` callbacks; the loop stops at the
+ * last answer. */
+static uv_loop_t loop;
+static long issued, answered, total_ops;
+static halyard_client *hc;
+static redisAsyncContext *ac;
+
+static void halyard_next(void);
+
+static void halyard_done_cb(void *ctx, halyard_status st, halyard_reply *r)
+{
+    (void)ctx;
+    if (st != HALYARD_OK) {
+        failed();
+    }
+    halyard_reply_free(r);
+    if (++answered == total_ops) {
+        uv_stop(&loop);
+    }
+    halyard_next();
+}
+
+static void halyard_next(void)
+{
+    if (issued >= total_ops) {
+        return;
+    }
+    issued++;
+    const char *set[] = {"SET", "bench:key", "xxxxxxxxxxxxxxxx"};
+    const char *get[] = {"GET", "bench:key"};
+    if (halyard_command_async(hc, is_set ? 3 : 2, is_set ? set : get, NULL, halyard_done_cb,
+                              NULL) != HALYARD_OK) {
+        failed();
+        if (++answered == total_ops) {
+            uv_stop(&loop);
+        }
+    }
+}
+
+static void hiredis_next(void);
+
+static void hiredis_done_cb(redisAsyncContext *c, void *reply, void *priv)
+{
+    (void)c;
+    (void)priv;
+    redisReply *r = reply;
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        failed();
+    }
+    if (++answered == total_ops) {
+        redisAsyncDisconnect(ac); /* the loop ends when the connection is closed */
+        return;
+    }
+    hiredis_next();
+}
+
+static void hiredis_next(void)
+{
+    if (issued >= total_ops) {
+        return;
+    }
+    issued++;
+    int rc = is_set ? redisAsyncCommand(ac, hiredis_done_cb, NULL, "SET bench:key xxxxxxxxxxxxxxxx")
+                    : redisAsyncCommand(ac, hiredis_done_cb, NULL, "GET bench:key");
+    if (rc != REDIS_OK) {
+        failed();
+    }
+}
+
+/* WINDOW requests outstanding from one libuv loop until OPS are answered. */
+static void run_async(int halyard, long window)
+{
+    uv_loop_init(&loop);
+    if (halyard) {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+        const char *addrs[] = {addr};
+        halyard_config cfg;
+        halyard_config_init(&cfg);
+        cfg.addrs = addrs;
+        cfg.n_addrs = 1;
+        const char *lanes = getenv("BENCH_ASYNC_THREADS");
+        if (lanes != NULL) {
+            cfg.async_threads = (uint32_t)atoi(lanes);
+        }
+        hc = halyard_open(&cfg, NULL, 0);
+        if (hc == NULL || halyard_attach_loop(hc, &loop) != 0) {
+            failed();
+            return;
+        }
+        for (long i = 0; i < window; i++) {
+            halyard_next();
+        }
+        uv_run(&loop, UV_RUN_DEFAULT);
+        halyard_close(hc);
+    } else {
+        ac = redisAsyncConnect("127.0.0.1", port);
+        if (ac == NULL || ac->err || redisLibuvAttach(ac, &loop) != REDIS_OK) {
+            failed();
+            return;
+        }
+        for (long i = 0; i < window; i++) {
+            hiredis_next();
+        }
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -96,7 +214,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s libhalyard|hiredis PORT SET|GET THREADS OPS\n", argv[0]);
         return 2;
     }
-    use_halyard = strcmp(argv[1], "libhalyard") == 0;
+    use_halyard = strncmp(argv[1], "libhalyard", 10) == 0;
+    int async = strstr(argv[1], "-async") != NULL;
     port = atoi(argv[2]);
     is_set = strcmp(argv[3], "SET") == 0;
     int threads = atoi(argv[4]);
@@ -108,15 +227,20 @@ int main(int argc, char **argv)
     per_thread = ops / threads;
     pthread_t tid[256];
     double t0 = now_s(), c0 = cpu_s();
+    if (async) {
+        total_ops = per_thread * threads;
+        run_async(use_halyard, threads);
+        threads = 0; /* none to join */
+    }
     for (int i = 0; i < threads; i++) {
         pthread_create(&tid[i], NULL, use_halyard ? run_halyard : run_hiredis, NULL);
     }
     for (int i = 0; i < threads; i++) {
         pthread_join(tid[i], NULL);
     }
+    long done = per_thread * atoi(argv[4]);
     double secs = now_s() - t0, cpu = cpu_s() - c0;
-    long done = per_thread * threads;
-    printf("%s %s threads=%d ops=%ld ops_per_s=%.0f cpu_us_per_op=%.2f failures=%ld\n", argv[1],
-           argv[3], threads, done, (double)done / secs, cpu * 1e6 / (double)done, failures);
+    printf("%s %s threads=%s ops=%ld ops_per_s=%.0f cpu_us_per_op=%.2f failures=%ld\n", argv[1],
+           argv[3], argv[4], done, (double)done / secs, cpu * 1e6 / (double)done, failures);
     return failures ? 1 : 0;
 }

@@ -9,7 +9,9 @@
  * number, to whichever member serves now, and is applied once. So a program's write loop
  * needs no try/catch around failovers; what a status means is written next to it below.
  *
- * Threads: a client may be shared; calls on one client run one at a time (a mutex).
+ * Threads: a client may be shared; blocking calls on one client run one at a time (a mutex);
+ * asynchronous calls (halyard_command_async) run on the client's own I/O threads, in parallel.
+ * halyard_close cancels what is still queued (HALYARD_CANCELLED) and cuts short what runs.
  * Memory: the caller owns what it passes; replies are the caller's to free with
  * halyard_reply_free. docs/client.md has the details and an example.
  */
@@ -38,7 +40,27 @@ typedef enum halyard_status {
     HALYARD_AUTH,        /* the password was refused: not applied */
     HALYARD_INVALID,     /* bad arguments or configuration (message says which) */
     HALYARD_NO_MEMORY,
+    HALYARD_BUSY,      /* load shed by the client: max_outstanding requests were already
+                        * outstanding (asynchronous API); nothing was sent: not applied */
+    HALYARD_CANCELLED, /* halyard_close ran before the request was sent: not applied (a write
+                        * already sent when the client closed ends HALYARD_UNKNOWN instead) */
 } halyard_status;
+
+/* Where reads go (read_from). Writes always go to their partition's leader. */
+typedef enum halyard_read_from {
+    HALYARD_READ_LEADER = 0, /* linearizable (the default) */
+    HALYARD_READ_REPLICA,    /* any replica of the key's partition, leader included, over a
+                              * READONLY connection: stale reads allowed (the server offers no
+                              * staleness bound yet), picked by load_balancer */
+    HALYARD_READ_NEAREST,    /* as REPLICA, but the replica with the lowest measured round trip
+                              * (an average of the client's own requests to it) */
+} halyard_read_from;
+
+/* How a member is picked among those eligible (read_from REPLICA). */
+typedef enum halyard_balancer {
+    HALYARD_LB_ROUND_ROBIN = 0,
+    HALYARD_LB_RANDOM,
+} halyard_balancer;
 
 typedef enum halyard_reply_type {
     HALYARD_REPLY_STRING, /* bulk string; also RESP3 verbatim strings */
@@ -161,6 +183,37 @@ typedef struct halyard_config {
      * are per member: after a move to another member, its events count from the move. 0 (the
      * default): no polling. */
     uint32_t events_poll_ms;
+    /* Read routing (docs/client.md "Read routing"): read_from is a halyard_read_from,
+     * load_balancer a halyard_balancer. A read on a replica stays on its connection while that
+     * member stays eligible (after a failure, the next member takes over); the balancer picks
+     * again at every topology refresh (topology_refresh_ms), the first one included. Defaults
+     * LEADER and ROUND_ROBIN. */
+    int read_from;
+    int load_balancer;
+    /* Asynchronous API (halyard_command_async): async_threads I/O threads, each with its own
+     * connection and exactly-once session, run requests in parallel; at most max_outstanding
+     * requests may be queued or running (beyond: HALYARD_BUSY at once). A queued request's
+     * deadline (request_timeout_ms) counts from its submission. Defaults 4 and 1024. */
+    uint32_t async_threads;
+    uint32_t max_outstanding;
+    /* Each I/O thread sends up to this many queued requests back to back on its connection
+     * (pipelining), when the connection is in its steady state; 1: one at a time. Not with
+     * hedge_reads. Default 32. */
+    uint32_t pipeline_max;
+    /* Hedged reads (asynchronous API, reads only): a read not answered after hedge_after_ms
+     * (0: the p95 of the client's recent reads, at least 1 ms) is sent a second time by another
+     * I/O thread, to another member; the first answer wins and the other copy is cancelled.
+     * Default 0 (off). */
+    int hedge_reads;
+    uint32_t hedge_after_ms;
+    /* Heartbeats (Hazelcast's heartbeat-interval/-timeout), on a connection of their own per
+     * member of `addrs` (a thread of the client's): PING every heartbeat_interval_ms; a member
+     * with no answer for heartbeat_timeout_ms is dead: its breaker opens in every connection
+     * of the client (requests go around it) and the asynchronous requests running on it leave
+     * it at once (re-sent elsewhere, a write under its session); an answer closes the breaker
+     * again. Not over TLS yet. Defaults 0 (off) and 2000. */
+    uint32_t heartbeat_interval_ms;
+    uint32_t heartbeat_timeout_ms;
     void *loaded_; /* halyard_config_load's strings (halyard_config_release frees them) */
 } halyard_config;
 
@@ -200,15 +253,58 @@ typedef struct halyard_stats {
     uint64_t moved;   /* -MOVED followed */
     uint64_t sessions_opened;
     uint64_t cluster_changes;
-    uint64_t topology_reads; /* CLUSTER SLOTS answered */
-    uint64_t routed;         /* requests sent to their slot's member by the map */
-    uint64_t breaker_opens;  /* a member's breaker opened (or opened again after a probe) */
-    uint64_t breaker_skips;  /* a member skipped because its breaker was open */
-    uint64_t failbacks;      /* moved back to the first cluster */
+    uint64_t topology_reads;  /* CLUSTER SLOTS answered */
+    uint64_t routed;          /* requests sent to their slot's member by the map */
+    uint64_t breaker_opens;   /* a member's breaker opened (or opened again after a probe) */
+    uint64_t breaker_skips;   /* a member skipped because its breaker was open */
+    uint64_t failbacks;       /* moved back to the first cluster */
+    uint64_t server_backoffs; /* -TRYAGAIN/-LOADING/-BUSY/-NOQUORUM answered: backed off */
+    uint64_t replica_reads;   /* reads sent on a READONLY connection (read_from) */
+    uint64_t shed;            /* asynchronous requests refused HALYARD_BUSY */
+    uint64_t hedges;          /* hedged copies sent */
+    uint64_t hedge_wins;      /* reads answered first by their hedged copy */
+    uint64_t cancelled;       /* requests ended by halyard_close or by losing a hedge race */
+    uint64_t heartbeat_downs; /* members found dead by heartbeats (each time one stops answering) */
+    uint64_t pipelined;       /* asynchronous requests sent back to back on a connection */
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);
 HALYARD_API void halyard_get_stats(halyard_client *c, halyard_stats *out);
+
+/*
+ * Asynchronous API (docs/client.md "Asynchronous API"). The same core as halyard_command runs
+ * each request on one of the client's async_threads I/O threads, so every guarantee holds
+ * (retries, failover, exactly-once writes, statuses); up to async_threads requests are in
+ * flight at once, the rest wait in a queue bounded by max_outstanding.
+ *
+ * The callback gets the outcome halyard_command would have returned; it owns the reply (free it
+ * with halyard_reply_free; NULL only with HALYARD_NO_MEMORY) and is called exactly once for
+ * every request that halyard_command_async accepted, never under the client's locks: on an I/O
+ * thread, or on the caller's libuv loop after halyard_attach_loop. It may call
+ * halyard_command_async again, but not halyard_close.
+ */
+typedef void (*halyard_reply_fn)(void *ctx, halyard_status st, halyard_reply *reply);
+
+/*
+ * Queues one command (argv and argvlen as in halyard_command; copied, so they are borrowed for
+ * the call only) and returns at once: HALYARD_OK when it was accepted (the callback will run),
+ * HALYARD_BUSY when max_outstanding requests are outstanding (load shedding: the callback does
+ * not run, nothing was sent), HALYARD_INVALID for bad arguments or once halyard_close has
+ * begun, HALYARD_NO_MEMORY. Any thread may call it, a callback included.
+ */
+HALYARD_API halyard_status halyard_command_async(halyard_client *c, int argc,
+                                                 const char *const *argv, const size_t *argvlen,
+                                                 halyard_reply_fn cb, void *ctx);
+
+/*
+ * Runs the asynchronous callbacks on `uv_loop` (a uv_loop_t * the caller owns and runs) rather
+ * than on the I/O threads. Call it once, before the first halyard_command_async, on the loop's
+ * thread. The loop must keep running while requests are outstanding, and halyard_close must then
+ * be called on the loop's thread: it runs the callbacks still due itself, before returning, and
+ * the handle it added to the loop closes at the loop's next turn. 0, or -1 (already attached,
+ * or requests already submitted).
+ */
+HALYARD_API int halyard_attach_loop(halyard_client *c, void *uv_loop);
 
 #ifdef __cplusplus
 }

@@ -103,6 +103,22 @@ static int get_bool(struct ctx *x, const yaml_node_t *n, const char *key, int *o
     return 0;
 }
 
+/* One of `names` (its index in *out). */
+static int get_choice(struct ctx *x, const yaml_node_t *n, const char *key,
+                      const char *const *names, int count, int *out)
+{
+    const char *s = scalar(n);
+    for (int i = 0; s != NULL && i < count; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return fail(
+        x, n, count == 3 ? "expected leader, replica or nearest" : "expected round-robin or random",
+        key);
+}
+
 static int get_str(struct ctx *x, const yaml_node_t *n, const char *key, const char **out)
 {
     const char *s = scalar(n);
@@ -272,6 +288,12 @@ static int top_key(struct ctx *x, const char *key, const yaml_node_t *v)
         {"session-ttl-ms", offsetof(halyard_config, session_ttl_ms)},
         {"failback-after-ms", offsetof(halyard_config, failback_after_ms)},
         {"events-poll-ms", offsetof(halyard_config, events_poll_ms)},
+        {"async-threads", offsetof(halyard_config, async_threads)},
+        {"max-outstanding", offsetof(halyard_config, max_outstanding)},
+        {"pipeline-max", offsetof(halyard_config, pipeline_max)},
+        {"hedge-after-ms", offsetof(halyard_config, hedge_after_ms)},
+        {"heartbeat-interval-ms", offsetof(halyard_config, heartbeat_interval_ms)},
+        {"heartbeat-timeout-ms", offsetof(halyard_config, heartbeat_timeout_ms)},
     };
     for (size_t i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++) {
         if (strcmp(key, u32s[i].name) == 0) {
@@ -289,6 +311,17 @@ static int top_key(struct ctx *x, const char *key, const yaml_node_t *v)
     }
     if (strcmp(key, "smart-routing") == 0) {
         return get_bool(x, v, key, &c->smart_routing);
+    }
+    if (strcmp(key, "hedge-reads") == 0) {
+        return get_bool(x, v, key, &c->hedge_reads);
+    }
+    if (strcmp(key, "read-from") == 0) {
+        static const char *const names[] = {"leader", "replica", "nearest"};
+        return get_choice(x, v, key, names, 3, &c->read_from);
+    }
+    if (strcmp(key, "load-balancer") == 0) {
+        static const char *const names[] = {"round-robin", "random"};
+        return get_choice(x, v, key, names, 2, &c->load_balancer);
     }
     if (strcmp(key, "username") == 0) {
         return get_str(x, v, key, &c->username);

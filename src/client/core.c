@@ -32,16 +32,29 @@
 #define NAME_MAX_LEN 31
 #define NOWRAP_MAX   32
 
-enum frame { FRAME_NONE, FRAME_AUTH, FRAME_TOPO, FRAME_EVENTS, FRAME_PARTS, FRAME_OPEN, FRAME_REQ };
+enum frame {
+    FRAME_NONE,
+    FRAME_AUTH,
+    FRAME_TOPO,
+    FRAME_EVENTS,
+    FRAME_PARTS,
+    FRAME_OPEN,
+    FRAME_RO,
+    FRAME_REQ
+};
 
 /* Raft groups a cluster may have: the metadata group and up to 64 partitions. */
 #define GROUPS_MAX 65
 
 #define RANGES_MAX 128
 
+#define REPLICAS_MAX 8
+
 struct slot_range {
     uint16_t start, end;
-    size_t member; /* index in members[] */
+    size_t member;                 /* the leader: index in members[] */
+    size_t replicas[REPLICAS_MAX]; /* every replica the map names, the leader first */
+    size_t n_replicas;
 };
 
 /* A member's circuit breaker (halyard.h): closed while failures < breaker_failures; open
@@ -90,6 +103,16 @@ struct hyc_core {
     uint64_t topo_read_ms;
     struct slot_range ranges[RANGES_MAX];
     size_t n_ranges;
+    /* Read routing (read_from): per member a round-trip average (x8, in ms) of its answers;
+     * the balancer's next pick; READONLY asked on this connection (or refused: ro_off). */
+    uint32_t rtt_x8[HYC_MEMBERS_MAX];
+    uint8_t rtt_known[HYC_MEMBERS_MAX];
+    size_t rr;
+    int repick;
+    int ro_on, ro_off;
+    int abandon;   /* a heartbeat found the member dead: leave it as after attempt_timeout_ms */
+    int has_avoid; /* this request should not go to `avoid` (a hedged copy) */
+    struct hyc_member avoid;
     int has_slot; /* the request names a key: `slot` is its slot */
     uint16_t slot;
     int up, connecting, authed, must_close;
@@ -243,6 +266,12 @@ const char *hyc_config_check(const halyard_config *cfg)
     if (cfg->sessions && cfg->session_ttl_ms == 0) {
         return "session_ttl_ms must be above 0";
     }
+    if (cfg->read_from < HALYARD_READ_LEADER || cfg->read_from > HALYARD_READ_NEAREST) {
+        return "read_from: LEADER, REPLICA or NEAREST";
+    }
+    if (cfg->load_balancer < HALYARD_LB_ROUND_ROBIN || cfg->load_balancer > HALYARD_LB_RANDOM) {
+        return "load_balancer: ROUND_ROBIN or RANDOM";
+    }
     return NULL;
 }
 
@@ -277,6 +306,7 @@ struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
     k->backoff_ms = cfg->backoff_initial_ms;
     k->routing = cfg->smart_routing && !cfg->tls;
     k->topo_stale = 1;
+    k->rr = (size_t)(seed % HYC_MEMBERS_MAX); /* clients (and I/O threads) start apart */
     hy_prng_seed(&k->prng, seed);
     hy_buf_init(&k->args);
     hy_buf_init(&k->out);
@@ -440,6 +470,8 @@ static void use_cluster(struct hyc_core *k, size_t ci, uint64_t now_ms)
     const struct hyc_cluster *cl = &k->clusters[k->ci];
     memcpy(k->members, cl->members, cl->n * sizeof(k->members[0]));
     memset(k->breakers, 0, sizeof(k->breakers));
+    memset(k->rtt_known, 0, sizeof(k->rtt_known));
+    k->ro_off = 0;
     memset(k->ev_cursor, 0, sizeof(k->ev_cursor));
     memset(k->ev_synced, 0, sizeof(k->ev_synced));
     k->ev_off = 0;
@@ -550,6 +582,7 @@ void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size
     k->done = 0;
     k->req_session = k->seq = 0;
     k->maybe_applied = 0;
+    k->has_avoid = 0;
     k->deadline_ms = now_ms + k->cfg.request_timeout_ms;
     k->inflight = FRAME_NONE;
     k->sent = 0;
@@ -668,19 +701,105 @@ static void expire(struct hyc_core *k)
 
 static void lose_connection(struct hyc_core *k, uint64_t now_ms);
 
-/* The member the request should go to: its slot's, by the map (unless its breaker is open:
- * then the current member, which forwards), else the current one. */
-static size_t route(const struct hyc_core *k, uint64_t now_ms)
+/* The key's range in the slot map (even a stale map when `stale_ok`), or NULL. */
+static const struct slot_range *find_range_in(const struct hyc_core *k, int stale_ok)
 {
-    if (!k->routing || k->topo_stale || !k->has_slot) {
-        return k->cur;
+    if (!k->routing || (k->topo_stale && !stale_ok) || !k->has_slot) {
+        return NULL;
     }
     for (size_t i = 0; i < k->n_ranges; i++) {
         if (k->slot >= k->ranges[i].start && k->slot <= k->ranges[i].end) {
-            return breaker_open(k, k->ranges[i].member, now_ms) ? k->cur : k->ranges[i].member;
+            return &k->ranges[i];
         }
     }
-    return k->cur;
+    return NULL;
+}
+
+static const struct slot_range *find_range(const struct hyc_core *k)
+{
+    return find_range_in(k, 0);
+}
+
+static int is_avoided(const struct hyc_core *k, size_t m)
+{
+    return k->has_avoid && k->members[m].port == k->avoid.port &&
+           strcmp(k->members[m].host, k->avoid.host) == 0;
+}
+
+/* Whether this request is a read to send to a replica (read_from REPLICA or NEAREST). */
+static int replica_read(const struct hyc_core *k)
+{
+    return !k->is_write && k->cfg.read_from != HALYARD_READ_LEADER && !k->ro_off;
+}
+
+/* A read to a replica: the current member while it stays eligible (a replica of the key's
+ * partition, breaker closed, not avoided; after a failure the core has moved on to the next
+ * member) until the next topology refresh, else one picked by the balancer (NEAREST: the lowest
+ * round trip, unmeasured members first so that each gets measured). SIZE_MAX when none is
+ * eligible, or while the slot map is being read. */
+static size_t route_read(struct hyc_core *k, uint64_t now_ms)
+{
+    size_t cand[HYC_MEMBERS_MAX], n = 0;
+    /* A stale map still names the replicas (stale reads are allowed here); none read yet: the
+     * first connection reads it. */
+    const struct slot_range *r = find_range_in(k, 1);
+    if (r == NULL && k->routing && k->has_slot && k->n_ranges == 0) {
+        return SIZE_MAX;
+    }
+    size_t total = r != NULL ? r->n_replicas : k->n_members;
+    for (size_t i = 0; i < total; i++) {
+        size_t m = r != NULL ? r->replicas[i] : i;
+        if (!breaker_open(k, m, now_ms) && !is_avoided(k, m)) {
+            cand[n++] = m;
+        }
+    }
+    if (n == 0) {
+        return SIZE_MAX;
+    }
+    for (size_t i = 0; i < n && !k->repick; i++) { /* connected, or about to connect */
+        if (cand[i] == k->cur) {
+            return k->cur;
+        }
+    }
+    k->repick = 0;
+    if (k->cfg.read_from == HALYARD_READ_NEAREST) {
+        size_t best = cand[0];
+        for (size_t i = 1; i < n; i++) {
+            uint64_t a = k->rtt_known[cand[i]] ? k->rtt_x8[cand[i]] + 1 : 0;
+            uint64_t b = k->rtt_known[best] ? k->rtt_x8[best] + 1 : 0;
+            if (a < b) {
+                best = cand[i];
+            }
+        }
+        return best;
+    }
+    if (k->cfg.load_balancer == HALYARD_LB_RANDOM) {
+        return cand[hy_prng_range(&k->prng, 0, n - 1)];
+    }
+    return cand[k->rr++ % n];
+}
+
+/* The member the request should go to: its slot's, by the map (unless its breaker is open:
+ * then the current member, which forwards), else the current one; a read to a replica by
+ * route_read. A hedged copy avoids the member its first copy went to: then the next member
+ * (which forwards to the leader). */
+static size_t route(struct hyc_core *k, uint64_t now_ms)
+{
+    if (replica_read(k)) {
+        size_t m = route_read(k, now_ms);
+        if (m != SIZE_MAX) {
+            return m;
+        }
+    }
+    size_t target = k->cur;
+    const struct slot_range *r = find_range(k);
+    if (r != NULL && !breaker_open(k, r->member, now_ms)) {
+        target = r->member;
+    }
+    for (size_t i = 0; i < k->n_members && is_avoided(k, target); i++) {
+        target = (target + 1) % k->n_members;
+    }
+    return target;
 }
 
 /* A member named in the slot map: its index, learned if new (SIZE_MAX when full). */
@@ -723,14 +842,26 @@ static void read_topology(struct hyc_core *k, const struct resp_value *v, uint64
             continue;
         }
         size_t m = learn_member(k, &r->elems[2]);
-        if (m != SIZE_MAX) {
-            k->ranges[k->n_ranges++] = (struct slot_range){(uint16_t)r->elems[0].integer,
-                                                           (uint16_t)r->elems[1].integer, m};
+        if (m == SIZE_MAX) {
+            continue;
+        }
+        struct slot_range *sr = &k->ranges[k->n_ranges++];
+        *sr = (struct slot_range){.start = (uint16_t)r->elems[0].integer,
+                                  .end = (uint16_t)r->elems[1].integer,
+                                  .member = m};
+        for (size_t j = 2; j < r->count && sr->n_replicas < REPLICAS_MAX; j++) {
+            size_t rm = learn_member(k, &r->elems[j]);
+            if (rm != SIZE_MAX) {
+                sr->replicas[sr->n_replicas++] = rm;
+            }
         }
     }
     /* An empty map (no leader right now): requests stay where they are, and the map is read
      * again in a second rather than at once. */
     k->topo_stale = 0;
+    /* Replica reads choose again with the new map: the balancer spreads clients that all
+     * started on the first address, and NEAREST may have measured a nearer member. */
+    k->repick = k->cfg.read_from != HALYARD_READ_LEADER;
     k->topo_read_ms = k->n_ranges > 0 || k->cfg.topology_refresh_ms <= 1000
                           ? now_ms
                           : now_ms - k->cfg.topology_refresh_ms + 1000;
@@ -766,6 +897,11 @@ static void build_frame(struct hyc_core *k)
                               "*4\r\n$7\r\nHALYARD\r\n$6\r\nEVENTS\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n");
         }
         k->inflight = FRAME_EVENTS;
+        return;
+    }
+    if (replica_read(k) && !k->ro_on) {
+        hy_buf_append_str(&k->out, "*1\r\n$8\r\nREADONLY\r\n");
+        k->inflight = FRAME_RO;
         return;
     }
     int wrap = wrappable(k);
@@ -806,6 +942,9 @@ static void build_frame(struct hyc_core *k)
     }
     hy_buf_append(&k->out, k->args.data, k->args.len);
     k->inflight = FRAME_REQ;
+    if (!k->is_write && k->ro_on) {
+        k->stats.replica_reads++;
+    }
 }
 
 void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
@@ -817,10 +956,12 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
             k->must_close = 1; /* a late answer would be taken for the next request's */
         }
     }
-    if (!k->done && k->up && k->sent && now_ms >= k->sent_ms + k->cfg.attempt_timeout_ms) {
+    if (!k->done && k->up &&
+        (k->abandon || (k->sent && now_ms >= k->sent_ms + k->cfg.attempt_timeout_ms))) {
         const struct hyc_member *m = &k->members[k->cur];
-        snprintf(k->last_err, sizeof(k->last_err), "%s:%d did not answer within attempt_timeout_ms",
-                 m->host, m->port);
+        snprintf(k->last_err, sizeof(k->last_err), "%s:%d did not answer within %s", m->host,
+                 m->port, k->abandon ? "heartbeat_timeout_ms" : "attempt_timeout_ms");
+        k->abandon = 0;
         lose_connection(k, now_ms); /* closes: a late answer must not be read as the next */
         k->must_close = 1;
     }
@@ -922,6 +1063,7 @@ void hyc_connected(struct hyc_core *k, uint64_t now_ms)
     k->connecting = 0;
     k->up = 1;
     k->authed = 0;
+    k->ro_on = 0;
     k->inflight = FRAME_NONE;
     k->sent = 0;
     hy_buf_reset(&k->in);
@@ -1046,9 +1188,12 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
         return;
     }
     if (starts(v, "TRYAGAIN") || starts(v, "NOQUORUM") || starts(v, "LOADING") ||
-        starts(v, "CLUSTERDOWN")) {
-        /* Not applied: an election, or a minority (then try another member). */
+        starts(v, "CLUSTERDOWN") || (starts(v, "BUSY") && !k->maybe_applied)) {
+        /* Not applied: an election, a minority (then try another member), a member still
+         * loading, or one shedding load (-BUSY: its queue is full): wait and send again, the
+         * waits growing, so that a loaded cluster is not hit harder. */
         k->stats.resends++;
+        k->stats.server_backoffs++;
         back_off(k, now_ms);
         if (starts(v, "NOQUORUM")) {
             k->must_close = 1;
@@ -1105,10 +1250,25 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
 static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
 {
     enum frame f = k->inflight;
+    if (f != FRAME_NONE && k->sent) {
+        /* A round trip of this member: the average NEAREST reads by. */
+        uint32_t sample_x8 =
+            (uint32_t)(now_ms - k->sent_ms > 60000 ? 60000 : now_ms - k->sent_ms) * 8;
+        uint32_t *avg = &k->rtt_x8[k->cur];
+        *avg = k->rtt_known[k->cur] ? *avg - *avg / 8 + sample_x8 / 8 : sample_x8;
+        k->rtt_known[k->cur] = 1;
+    }
     k->inflight = FRAME_NONE;
     k->sent = 0;
     int err = v->type == RESP_ERROR || v->type == RESP_BULK_ERROR;
     switch (f) {
+    case FRAME_RO:
+        if (err) {
+            k->ro_off = 1; /* a server without READONLY: reads go to the leader */
+        } else {
+            k->ro_on = 1;
+        }
+        return;
     case FRAME_AUTH:
         if (err) {
             answered(k);
@@ -1192,4 +1352,293 @@ halyard_status hyc_take_result(struct hyc_core *k, halyard_reply **reply)
     *reply = k->reply;
     k->reply = NULL;
     return k->status;
+}
+
+void hyc_avoid(struct hyc_core *k, const struct hyc_member *m)
+{
+    k->has_avoid = 1;
+    k->avoid = *m;
+}
+
+const struct hyc_member *hyc_current(const struct hyc_core *k)
+{
+    return k->up ? &k->members[k->cur] : NULL;
+}
+
+void hyc_cancel(struct hyc_core *k, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (k->done) {
+        return;
+    }
+    int in_flight = k->inflight == FRAME_REQ && k->sent;
+    if (k->up && k->inflight != FRAME_NONE && k->sent) {
+        k->must_close = 1; /* its answer must not be read as the next request's */
+    }
+    k->stats.cancelled++;
+    if (k->is_write && (k->maybe_applied || in_flight)) {
+        finish(k, HALYARD_UNKNOWN, NULL,
+               "UNKNOWN outcome: the request was cancelled after the write was sent; it may or "
+               "may not be applied");
+    } else {
+        finish(k, HALYARD_CANCELLED, NULL, "CANCELLED the request was cancelled before it ran");
+    }
+}
+
+void hyc_latency_add(struct hyc_latency *l, uint64_t ms)
+{
+    l->ms[l->head] = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+    l->head = (l->head + 1) % HYC_LATENCY_RING;
+    if (l->count < HYC_LATENCY_RING) {
+        l->count++;
+    }
+}
+
+uint64_t hyc_hedge_delay(const struct hyc_latency *l, uint32_t hedge_after_ms)
+{
+    if (hedge_after_ms > 0) {
+        return hedge_after_ms;
+    }
+    if (l->count < 20) {
+        return 50; /* too few reads to know their p95: a guess that hedges only slow ones */
+    }
+    uint32_t sorted[HYC_LATENCY_RING];
+    memcpy(sorted, l->ms, l->count * sizeof(sorted[0]));
+    for (size_t i = 1; i < l->count; i++) { /* insertion sort: 256 values at most */
+        uint32_t v = sorted[i];
+        size_t j = i;
+        while (j > 0 && sorted[j - 1] > v) {
+            sorted[j] = sorted[j - 1];
+            j--;
+        }
+        sorted[j] = v;
+    }
+    uint32_t p95 = sorted[(l->count * 95 + 99) / 100 - 1];
+    return p95 > 0 ? p95 : 1;
+}
+
+int hyc_is_read(const char *name, size_t len)
+{
+    char low[NAME_MAX_LEN + 1];
+    if (len > NAME_MAX_LEN) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        low[i] = (char)tolower((unsigned char)name[i]);
+    }
+    low[len] = '\0';
+    return is_read(low);
+}
+
+/* The member at m's address, or SIZE_MAX. */
+static size_t member_index(const struct hyc_core *k, const struct hyc_member *m)
+{
+    for (size_t i = 0; i < k->n_members; i++) {
+        if (k->members[i].port == m->port && strcmp(k->members[i].host, m->host) == 0) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+void hyc_member_down(struct hyc_core *k, const struct hyc_member *m, uint64_t now_ms)
+{
+    size_t i = member_index(k, m);
+    if (i == SIZE_MAX || k->cfg.breaker_failures == 0) {
+        return;
+    }
+    if (!breaker_open(k, i, now_ms)) {
+        k->stats.breaker_opens++;
+    }
+    k->breakers[i].failures = k->cfg.breaker_failures;
+    k->breakers[i].open_until_ms = now_ms + k->cfg.breaker_cooldown_ms;
+    if (k->up && k->cur == i && k->inflight == FRAME_NONE && !k->sent) {
+        k->must_close = 1; /* between requests: leave it now, for the next member */
+        next_member(k, now_ms);
+    }
+}
+
+void hyc_member_up(struct hyc_core *k, const struct hyc_member *m)
+{
+    size_t i = member_index(k, m);
+    if (i != SIZE_MAX) {
+        breaker_ok(k, i);
+    }
+}
+
+void hyc_abandon(struct hyc_core *k)
+{
+    k->abandon = k->up && !k->done;
+}
+
+/* Whether the connected member may serve the request set up in k as it is (see hyc_pipe_add). */
+static int pipe_route_ok(struct hyc_core *k, uint64_t now_ms)
+{
+    if (breaker_open(k, k->cur, now_ms)) {
+        return 0;
+    }
+    if (replica_read(k)) {
+        if (!k->ro_on || k->repick) {
+            return 0;
+        }
+        const struct slot_range *r = find_range_in(k, 1);
+        for (size_t i = 0; r != NULL && i < r->n_replicas; i++) {
+            if (r->replicas[i] == k->cur) {
+                return 1;
+            }
+        }
+        return r == NULL && (!k->routing || !k->has_slot);
+    }
+    const struct slot_range *r = find_range(k);
+    return r == NULL || r->member == k->cur;
+}
+
+int hyc_pipe_add(struct hyc_core *k, int argc, const char *const *argv, const size_t *argvlen,
+                 uint64_t now_ms, struct hy_buf *out, struct hyc_pipe_slot *slot)
+{
+    if (!k->up || k->must_close || k->inflight != FRAME_NONE || k->sent || k->abandon ||
+        (k->password != NULL && !k->authed) || !k->done) {
+        return 0;
+    }
+    if (k->routing && (k->topo_stale || now_ms >= k->topo_read_ms + k->cfg.topology_refresh_ms)) {
+        return 0;
+    }
+    if (k->cfg.events_poll_ms > 0 && !k->ev_off && now_ms >= k->ev_next_ms) {
+        return 0;
+    }
+    /* The request's own fields are free between requests: set them as hyc_begin would. */
+    size_t n0 = argvlen ? argvlen[0] : strlen(argv[0]);
+    size_t n = n0 < NAME_MAX_LEN ? n0 : NAME_MAX_LEN;
+    for (size_t i = 0; i < n; i++) {
+        k->name[i] = (char)tolower((unsigned char)argv[0][i]);
+    }
+    k->name[n] = '\0';
+    k->is_write = !is_read(k->name);
+    k->has_slot = argc >= 2 && !no_key(k->name);
+    k->slot = k->has_slot
+                  ? hy_key_slot((const uint8_t *)argv[1], argvlen ? argvlen[1] : strlen(argv[1]))
+                  : 0;
+    k->has_avoid = 0;
+    if (!pipe_route_ok(k, now_ms)) {
+        return 0;
+    }
+    *slot = (struct hyc_pipe_slot){0, 0, k->is_write};
+    if (wrappable(k)) {
+        int g = request_group(k);
+        if (k->parts_query || k->sess[g].id == 0) {
+            return 0; /* its session is to be opened: the normal path does it */
+        }
+        slot->session = k->sess[g].id;
+        slot->seq = k->sess[g].next_seq++;
+        char a[24], b[24];
+        int la = snprintf(a, sizeof(a), "%llu", (unsigned long long)slot->session);
+        int lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)slot->seq);
+        hy_buf_printf(out, "*%d\r\n$6\r\nHY.REQ\r\n", argc + 3);
+        put_bulk(out, a, (size_t)la);
+        put_bulk(out, b, (size_t)lb);
+    } else {
+        hy_buf_printf(out, "*%d\r\n", argc);
+    }
+    for (int i = 0; i < argc; i++) {
+        put_bulk(out, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    }
+    if (!k->is_write && k->ro_on) {
+        k->stats.replica_reads++;
+    }
+    k->stats.pipelined++;
+    return 1;
+}
+
+/* Error answers that the normal path handles (anything else is the command's own answer). */
+static int needs_core(const struct resp_value *v)
+{
+    static const char *const prefixes[] = {
+        "MOVED ",         "TRYAGAIN",
+        "NOQUORUM",       "LOADING",
+        "CLUSTERDOWN",    "BUSY",
+        "READONLY",       "OOM",
+        "UNKNOWN",        "NOAUTH",
+        "ERR unknown or", "ERR session ",
+        "ERR HY.REQ",     "ERR unknown command",
+    };
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (v->str != NULL && starts(v, prefixes[i])) {
+            return 1;
+        }
+    }
+    return v->str == NULL;
+}
+
+/* A plain write (no session) is sent again only after an answer that says it did not run. */
+static int not_run(const struct resp_value *v)
+{
+    static const char *const prefixes[] = {"MOVED ",  "TRYAGAIN",    "NOQUORUM",
+                                           "LOADING", "CLUSTERDOWN", "BUSY"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (v->str != NULL && starts(v, prefixes[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const uint8_t *buf,
+                    size_t len, size_t *used, halyard_status *st, halyard_reply **reply)
+{
+    struct resp_value v;
+    char err[128];
+    *used = 0;
+    int rc = resp_value_parse(NULL, buf, len, &v, used, err);
+    if (rc == HY_EAGAIN) {
+        return 0;
+    }
+    if (rc != HY_OK) {
+        snprintf(k->last_err, sizeof(k->last_err), "protocol error from the server: %s", err);
+        return -1;
+    }
+    *reply = NULL;
+    if (v.type == RESP_PUSH || v.type == RESP_ATTRIBUTE) {
+        resp_value_free(&v); /* not an answer: consumed, the caller parses on */
+        return 3;
+    }
+    breaker_ok(k, k->cur);
+    int is_err = v.type == RESP_ERROR || v.type == RESP_BULK_ERROR;
+    int plain_write = slot->is_write && slot->session == 0;
+    if (is_err && (plain_write ? not_run(&v) : needs_core(&v))) {
+        resp_value_free(&v);
+        return 2;
+    }
+    answered(k);
+    *st = is_err ? HALYARD_REPLY_ERROR : HALYARD_OK;
+    *reply = hyc_reply_of(&v);
+    if (*reply == NULL) {
+        *st = HALYARD_NO_MEMORY;
+    }
+    resp_value_free(&v);
+    return 1;
+}
+
+void hyc_pipe_lost(struct hyc_core *k, const char *why, size_t unanswered, uint64_t now_ms)
+{
+    k->stats.resends += unanswered; /* the shell sends them again (or settles plain writes) */
+    const struct hyc_member *m = &k->members[k->cur];
+    snprintf(k->last_err, sizeof(k->last_err), "%s:%d: %s", m->host, m->port, why);
+    k->done = 1;
+    lose_connection(k, now_ms); /* no request of the core's own runs: bookkeeping only */
+    k->must_close = 1;
+}
+
+halyard_reply *hyc_pipe_unknown(void)
+{
+    return hyc_reply_error("UNKNOWN outcome: the connection was lost after the write was sent "
+                           "(no session): it may or may not be applied");
+}
+
+void hyc_resume(struct hyc_core *k, const struct hyc_pipe_slot *slot, int maybe_applied)
+{
+    if (slot->session != 0) {
+        k->req_session = slot->session;
+        k->seq = slot->seq;
+        k->maybe_applied = maybe_applied;
+    }
 }

@@ -73,6 +73,55 @@ halyard_status hyc_take_result(struct hyc_core *k, halyard_reply **reply);
 
 void hyc_stats(const struct hyc_core *k, halyard_stats *out);
 
+/* After hyc_begin: this request should not go to member m (copied) while another is eligible
+ * (a hedged read's second copy avoids the member of its first). */
+void hyc_avoid(struct hyc_core *k, const struct hyc_member *m);
+/* A heartbeat found member m dead (no answer within heartbeat_timeout_ms): its breaker opens
+ * now, for breaker_cooldown_ms, as after breaker_failures failures; requests go around it, and a
+ * connection to it is left (call it between requests; hyc_abandon is for one running).
+ * hyc_member_up: it answers heartbeats again: its breaker closes. Unknown members are ignored. */
+void hyc_member_down(struct hyc_core *k, const struct hyc_member *m, uint64_t now_ms);
+void hyc_member_up(struct hyc_core *k, const struct hyc_member *m);
+/* The connected member is dead (its heartbeats went unanswered): the running request leaves it
+ * at the next hyc_next as if attempt_timeout_ms had passed (re-sent elsewhere, a write under
+ * its session slot). Nothing when not connected or done. */
+void hyc_abandon(struct hyc_core *k);
+/*
+ * Pipelining (the asynchronous shell): between requests, on a connection in its steady state
+ * (connected, authenticated, slot map fresh, no poll due, the key served here, its session
+ * open), more requests may go back to back. hyc_pipe_add appends request argv's frame to out
+ * and fills *slot (its session slot when wrapped), or returns 0: then it takes the normal path
+ * (hyc_begin). Each answer, in order, goes to hyc_pipe_answer: 1 with the outcome (the reply is
+ * the caller's), 0 when the request must take the normal path after all (an error the core
+ * handles: -MOVED, -TRYAGAIN, -UNKNOWN, a session error, ...): hyc_begin, then hyc_resume with
+ * its slot, so a write keeps its (session, seq). When the connection fails mid-pipeline,
+ * hyc_pipe_lost, then each unanswered request: a read or a wrapped write takes the normal path
+ * (a write with maybe_applied: it was sent), a plain write is UNKNOWN (hyc_pipe_unknown).
+ */
+struct hyc_pipe_slot {
+    uint64_t session, seq; /* 0, 0: sent plain */
+    int is_write;
+};
+int hyc_pipe_add(struct hyc_core *k, int argc, const char *const *argv, const size_t *argvlen,
+                 uint64_t now_ms, struct hy_buf *out, struct hyc_pipe_slot *slot);
+/* Parses the answer to the pipelined request of `slot` from buf: -1 protocol error, 0
+ * incomplete; else *used bytes were consumed and: 1 the outcome (*st, *reply), 2 the request
+ * takes the normal path, 3 not an answer (a push): parse on. A plain write goes the normal way
+ * only after an answer that says it did not run (-MOVED, -TRYAGAIN, ...): never blindly. */
+int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const uint8_t *buf,
+                    size_t len, size_t *used, halyard_status *st, halyard_reply **reply);
+void hyc_pipe_lost(struct hyc_core *k, const char *why, size_t unanswered, uint64_t now_ms);
+halyard_reply *hyc_pipe_unknown(void);
+/* After hyc_begin: continue a pipelined request under its slot. */
+void hyc_resume(struct hyc_core *k, const struct hyc_pipe_slot *slot, int maybe_applied);
+
+/* The member the core is connected to, or NULL. */
+const struct hyc_member *hyc_current(const struct hyc_core *k);
+/* Ends the running request now (halyard_close, or a hedged copy that lost): CANCELLED when
+ * nothing of it can have run, UNKNOWN for a write already sent; the connection is closed at
+ * the next hyc_next if an answer is pending on it. Then hyc_next says DONE. */
+void hyc_cancel(struct hyc_core *k, uint64_t now_ms);
+
 /* Events the core raised, oldest first; 0 when none is left. The shell hands them to the
  * program's callback once it has released its lock. */
 struct hyc_event {
@@ -86,6 +135,19 @@ void hyc_push_event(struct hyc_core *k, halyard_event ev);
 /* The name of the cluster in use. */
 const char *hyc_cluster_name(const struct hyc_core *k);
 uint64_t hyc_session(const struct hyc_core *k); /* 0 = none open */
+
+/* The latencies of recent reads, for hedged reads' delay: a ring of the last 256. */
+#define HYC_LATENCY_RING 256
+struct hyc_latency {
+    uint32_t ms[HYC_LATENCY_RING];
+    size_t count, head;
+};
+void hyc_latency_add(struct hyc_latency *l, uint64_t ms);
+/* The delay before a read's hedged copy: hedge_after_ms when set, else the p95 of the ring
+ * (at least 1 ms; 50 ms until 20 reads are known). */
+uint64_t hyc_hedge_delay(const struct hyc_latency *l, uint32_t hedge_after_ms);
+/* Whether a command (argv[0], any case) is a read: hedged, re-sent freely. */
+int hyc_is_read(const char *name, size_t len);
 
 /* reply.c: a RESP value as a reply tree, and an ERRORMSG reply of a message. */
 struct resp_value;

@@ -118,6 +118,8 @@ const char *halyard_status_str(halyard_status s)
     case HALYARD_AUTH: return "authentication refused";
     case HALYARD_INVALID: return "invalid argument";
     case HALYARD_NO_MEMORY: return "out of memory";
+    case HALYARD_BUSY: return "busy (load shed by the client)";
+    case HALYARD_CANCELLED: return "cancelled";
     }
     return "?";
 }

@@ -24,19 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "client/core.h"
-
-struct halyard_client {
-    pthread_mutex_t lock;
-    struct hyc_core *core;
-    int fd;
-    halyard_event_fn on_event;
-    void *event_ctx;
-    SSL_CTX *tls;      /* NULL without TLS */
-    SSL *ssl;          /* the connection's, over fd */
-    char *server_name; /* tls_server_name, or NULL: each member's host */
-    int verify;
-};
+#include "client/shell.h"
 
 /* Takes the core's events under the lock (the caller holds it), to be delivered after it is
  * released: callbacks never run under the client's lock. */
@@ -102,11 +90,27 @@ void halyard_config_init(halyard_config *cfg)
     cfg->topology_refresh_ms = 10000;
     cfg->breaker_failures = 3;
     cfg->breaker_cooldown_ms = 5000;
+    cfg->async_threads = 4;
+    cfg->max_outstanding = 1024;
+    cfg->pipeline_max = 32;
+    cfg->heartbeat_timeout_ms = 2000;
 }
 
 halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen)
 {
     const char *why = hyc_config_check(cfg);
+    if (why == NULL && (cfg->async_threads == 0 || cfg->async_threads > 64)) {
+        why = "async_threads must be 1 to 64";
+    }
+    if (why == NULL && cfg->pipeline_max == 0) {
+        why = "pipeline_max must be above 0 (1: no pipelining)";
+    }
+    if (why == NULL && cfg->max_outstanding == 0) {
+        why = "max_outstanding must be above 0";
+    }
+    if (why == NULL && cfg->heartbeat_interval_ms > 0 && cfg->heartbeat_timeout_ms == 0) {
+        why = "heartbeat_timeout_ms must be above 0 with heartbeats on";
+    }
     if (why != NULL) {
         if (err != NULL && errlen > 0) {
             snprintf(err, errlen, "%s", why);
@@ -156,14 +160,21 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     c->tls = tls;
     c->verify = cfg->tls && !cfg->tls_insecure_no_verify;
     c->server_name = cfg->tls_server_name ? strdup(cfg->tls_server_name) : NULL;
+    c->cfg = *cfg;
     uint64_t seed = cfg->seed;
     if (seed == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
     }
+    c->seed = seed;
     c->core = hyc_core_new(cfg, seed);
-    c->fd = -1;
+    c->conn = (struct hys_conn){.core = c->core,
+                                .fd = -1,
+                                .tls = c->tls,
+                                .server_name = c->server_name,
+                                .verify = c->verify,
+                                .wake_fd = -1};
     c->on_event = cfg->on_event;
     c->event_ctx = cfg->event_ctx;
     pthread_mutex_init(&c->lock, NULL);
@@ -171,10 +182,11 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     hyc_push_event(c->core, HALYARD_EV_STARTING);
     hyc_push_event(c->core, HALYARD_EV_STARTED); /* it connects lazily, at the first command */
     deliver(c, evs, take_events(c, evs, 2));
+    hys_heartbeat_start(c); /* when configured; without it the client works the same */
     return c;
 }
 
-static void drop_fd(halyard_client *c)
+void hys_drop_fd(struct hys_conn *c)
 {
     if (c->ssl != NULL) {
         SSL_free(c->ssl); /* no close_notify: the peer sees the connection end either way */
@@ -197,7 +209,9 @@ void halyard_close(halyard_client *c)
     size_t n = take_events(c, evs, 33);
     pthread_mutex_unlock(&c->lock);
     deliver(c, evs, n);
-    drop_fd(c);
+    hys_heartbeat_stop(c);
+    hys_async_close(c); /* cancels what is queued, cuts short what runs, joins the threads */
+    hys_drop_fd(&c->conn);
     hyc_push_event(c->core, HALYARD_EV_SHUTDOWN);
     deliver(c, evs, take_events(c, evs, 1));
     hyc_core_free(c->core);
@@ -207,22 +221,31 @@ void halyard_close(halyard_client *c)
     free(c);
 }
 
-static int wait_fd(int fd, short events, uint64_t until_ms)
+/* 1 ready, 0 timed out (or woken by wake_fd: the caller looks at its cancel flag), -1 error. */
+static int wait_fd2(int fd, short events, uint64_t until_ms, int wake_fd)
 {
     for (;;) {
         uint64_t now = mono_ms();
         int ms = until_ms > now ? (int)(until_ms - now) : 0;
-        struct pollfd p = {.fd = fd, .events = events};
-        int rc = poll(&p, 1, ms);
+        struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = wake_fd, .events = POLLIN}};
+        int rc = poll(p, wake_fd >= 0 ? 2 : 1, ms);
         if (rc < 0 && errno == EINTR) {
             continue;
         }
-        return rc; /* 1 ready, 0 timed out, -1 error */
+        if (rc > 0 && !(p[0].revents & (events | POLLERR | POLLHUP))) {
+            return 0; /* only the wake */
+        }
+        return rc > 0 ? 1 : rc;
     }
 }
 
+static int wait_fd(int fd, short events, uint64_t until_ms)
+{
+    return wait_fd2(fd, events, until_ms, -1);
+}
+
 /* A non-blocking connect bounded by until_ms; -1 when it failed or timed out. */
-static int connect_to(const struct hyc_member *m, uint64_t until_ms)
+int hys_connect(const struct hyc_member *m, uint64_t until_ms)
 {
     char port[8];
     snprintf(port, sizeof(port), "%d", m->port);
@@ -256,7 +279,7 @@ static int connect_to(const struct hyc_member *m, uint64_t until_ms)
 }
 
 /* Waits for what OpenSSL asked for (rc from an SSL call); 0 to go on, -1 to give up. */
-static int tls_wait(halyard_client *c, int rc, uint64_t until_ms)
+static int tls_wait(struct hys_conn *c, int rc, uint64_t until_ms)
 {
     int e = SSL_get_error(c->ssl, rc);
     short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
@@ -264,12 +287,12 @@ static int tls_wait(halyard_client *c, int rc, uint64_t until_ms)
         ERR_clear_error();
         return -1;
     }
-    return wait_fd(c->fd, ev, until_ms) == 1 ? 0 : -1;
+    return wait_fd2(c->fd, ev, until_ms, c->wake_fd) == 1 ? 0 : -1;
 }
 
 /* The TLS handshake on c->fd, bounded by until_ms; the member's host is checked against the
  * certificate (or tls_server_name). */
-static int tls_start(halyard_client *c, const struct hyc_member *m, uint64_t until_ms)
+static int tls_start(struct hys_conn *c, const struct hyc_member *m, uint64_t until_ms)
 {
     const char *name = c->server_name ? c->server_name : m->host;
     c->ssl = SSL_new(c->tls);
@@ -314,7 +337,7 @@ static int send_all(int fd, const uint8_t *p, size_t len, uint64_t until_ms)
     return 0;
 }
 
-static int tls_send_all(halyard_client *c, const uint8_t *p, size_t len, uint64_t until_ms)
+static int tls_send_all(struct hys_conn *c, const uint8_t *p, size_t len, uint64_t until_ms)
 {
     while (len > 0) {
         int n = SSL_write(c->ssl, p, (int)(len > (1u << 30) ? 1u << 30 : len));
@@ -329,7 +352,7 @@ static int tls_send_all(halyard_client *c, const uint8_t *p, size_t len, uint64_
 }
 
 /* Plaintext bytes read (> 0), 0 when the time ran out, -1 when the connection is gone. */
-static int tls_recv(halyard_client *c, uint8_t *buf, size_t cap, uint64_t until_ms)
+static int tls_recv(struct hys_conn *c, uint8_t *buf, size_t cap, uint64_t until_ms)
 {
     for (;;) {
         int n = SSL_read(c->ssl, buf, (int)cap);
@@ -341,7 +364,7 @@ static int tls_recv(halyard_client *c, uint8_t *buf, size_t cap, uint64_t until_
             ERR_clear_error();
             return -1;
         }
-        int rc = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, until_ms);
+        int rc = wait_fd2(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, until_ms, c->wake_fd);
         if (rc == 0) {
             return 0;
         }
@@ -351,10 +374,13 @@ static int tls_recv(halyard_client *c, uint8_t *buf, size_t cap, uint64_t until_
     }
 }
 
-static void sleep_until(uint64_t until_ms)
+static void sleep_until(uint64_t until_ms, int wake_fd)
 {
     uint64_t now = mono_ms();
-    if (until_ms > now) {
+    if (until_ms > now && wake_fd >= 0) {
+        struct pollfd p = {.fd = wake_fd, .events = POLLIN};
+        (void)poll(&p, 1, (int)(until_ms - now)); /* woken early: the caller looks at cancel */
+    } else if (until_ms > now) {
         struct timespec ts = {(time_t)((until_ms - now) / 1000),
                               (long)((until_ms - now) % 1000) * 1000000};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -362,20 +388,59 @@ static void sleep_until(uint64_t until_ms)
     }
 }
 
-/* Runs the core's request to its outcome. */
-static void drive(halyard_client *c)
+uint64_t hys_now_ms(void)
+{
+    return mono_ms();
+}
+
+int hys_conn_send(struct hys_conn *c, const uint8_t *p, size_t len, uint64_t until_ms)
+{
+    if (c->fd < 0) {
+        return -1;
+    }
+    return c->ssl ? tls_send_all(c, p, len, until_ms) : send_all(c->fd, p, len, until_ms);
+}
+
+int hys_conn_recv(struct hys_conn *c, uint8_t *buf, size_t cap, uint64_t until_ms)
+{
+    if (c->fd < 0) {
+        return -1;
+    }
+    if (c->ssl != NULL) {
+        return tls_recv(c, buf, cap, until_ms);
+    }
+    int rc = wait_fd2(c->fd, POLLIN, until_ms, c->wake_fd);
+    if (rc == 0) {
+        return 0;
+    }
+    ssize_t n = rc > 0 ? recv(c->fd, buf, cap, 0) : -1;
+    if (n > 0) {
+        return (int)n;
+    }
+    return n < 0 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
+}
+
+/* Runs the core's request to its outcome; a set *cancel ends it (hyc_cancel) at the next
+ * step, and wake_fd cuts the waits short. */
+void hys_drive(struct hys_conn *c)
 {
     struct hyc_core *k = c->core;
     uint8_t buf[16384];
     for (;;) {
         struct hyc_action a;
+        if (c->cancel != NULL && atomic_load(c->cancel)) {
+            hyc_cancel(k, mono_ms());
+        }
+        if (c->abandon != NULL && atomic_exchange(c->abandon, 0)) {
+            hyc_abandon(k);
+        }
         hyc_next(k, mono_ms(), &a);
         switch (a.what) {
         case HYC_DO_DONE: return;
-        case HYC_DO_CLOSE: drop_fd(c); break;
-        case HYC_DO_SLEEP: sleep_until(a.until_ms); break;
+        case HYC_DO_CLOSE: hys_drop_fd(c); break;
+        case HYC_DO_SLEEP: sleep_until(a.until_ms, c->wake_fd); break;
         case HYC_DO_PROBE: { /* fail-back: does the first cluster accept connections? */
-            int fd = connect_to(a.probe, a.until_ms);
+            int fd = hys_connect(a.probe, a.until_ms);
             if (fd >= 0) {
                 close(fd);
             }
@@ -383,11 +448,17 @@ static void drive(halyard_client *c)
             break;
         }
         case HYC_DO_CONNECT:
-            drop_fd(c);
-            c->fd = connect_to(hyc_member(k, a.member), a.until_ms);
+            hys_drop_fd(c);
+            c->fd = hys_connect(hyc_member(k, a.member), a.until_ms);
             if (c->fd >= 0 && c->tls != NULL &&
                 tls_start(c, hyc_member(k, a.member), a.until_ms) != 0) {
-                drop_fd(c);
+                hys_drop_fd(c);
+            }
+            if (c->fd >= 0 && c->at_lock != NULL) {
+                pthread_mutex_lock(c->at_lock);
+                c->at = *hyc_member(k, a.member);
+                c->at_valid = 1;
+                pthread_mutex_unlock(c->at_lock);
             }
             if (c->fd >= 0) {
                 hyc_connected(k, mono_ms());
@@ -400,7 +471,7 @@ static void drive(halyard_client *c)
                         : send_all(c->fd, a.data, a.len, mono_ms() + 10000)) == 0) {
                 hyc_sent(k, mono_ms());
             } else {
-                drop_fd(c);
+                hys_drop_fd(c);
                 hyc_closed(k, mono_ms());
             }
             break;
@@ -410,12 +481,12 @@ static void drive(halyard_client *c)
                 if (n > 0) {
                     hyc_received(k, buf, (size_t)n, mono_ms());
                 } else if (n < 0) {
-                    drop_fd(c);
+                    hys_drop_fd(c);
                     hyc_closed(k, mono_ms());
                 }
                 break;
             }
-            int rc = wait_fd(c->fd, POLLIN, a.until_ms);
+            int rc = wait_fd2(c->fd, POLLIN, a.until_ms, c->wake_fd);
             if (rc == 0) {
                 break; /* the core decides what the time means */
             }
@@ -425,7 +496,7 @@ static void drive(halyard_client *c)
             } else if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
                 break;
             } else {
-                drop_fd(c);
+                hys_drop_fd(c);
                 hyc_closed(k, mono_ms());
             }
             break;
@@ -476,8 +547,9 @@ halyard_status halyard_command(halyard_client *c, int argc, const char *const *a
     if (c->tls != NULL) {
         sigpipe_block(&old);
     }
+    hys_heartbeat_apply(c, c->core, &c->hb_gen);
     hyc_begin(c->core, argc, argv, argvlen, mono_ms());
-    drive(c);
+    hys_drive(&c->conn);
     if (c->tls != NULL) {
         sigpipe_restore(&old);
     }
@@ -497,4 +569,6 @@ void halyard_get_stats(halyard_client *c, halyard_stats *out)
     pthread_mutex_lock(&c->lock);
     hyc_stats(c->core, out);
     pthread_mutex_unlock(&c->lock);
+    hys_async_stats(c, out); /* the I/O threads' cores, and the asynchronous counters */
+    hys_heartbeat_stats(c, out);
 }

@@ -5,8 +5,9 @@
  *
  * Input: a sequence of steps. Byte 0 of each: low 2 bits pick the event (0: the server's next
  * chunk of bytes follows, its length in the next byte; 1: the connection closes; 2: time
- * advances by the next byte × 10 ms; 3: a new request begins, a write when bit 2 is set), and
- * bit 3 whether connecting fails next.
+ * advances by the next byte × 10 ms; 3: a new request begins, a write when bit 2 is set, or,
+ * when bit 4 is set and the connection can take them, a write and a read pipelined, whose
+ * answers the next chunks carry), and bit 3 whether connecting fails next.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +25,67 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *addrs[] = {"127.0.0.1:1", "127.0.0.1:2"};
+static const char *wr[] = {"INCR", "k"}, *rd[] = {"GET", "k"};
+
+static int settle(struct hyc_core *k, uint64_t *now, int refuse);
+
+/* Pipelined requests waiting for their answers (in order), and the bytes received for them. */
+struct pipe {
+    struct hyc_pipe_slot slots[2];
+    size_t n, next;
+    struct hy_buf in;
+};
+
+/* A pipelined request given back, or left unanswered on a lost connection, runs the normal
+ * way to its outcome (under its slot when it has one); a plain write lost is UNKNOWN. */
+static void run_back(struct hyc_core *k, const struct hyc_pipe_slot *slot, int lost, uint64_t *now)
+{
+    if (lost && slot->is_write && slot->session == 0) {
+        halyard_reply *r = hyc_pipe_unknown();
+        FUZZ_CHECK(r != NULL);
+        halyard_reply_free(r);
+        return;
+    }
+    hyc_begin(k, 2, slot->is_write ? wr : rd, NULL, *now);
+    hyc_resume(k, slot, lost && slot->is_write);
+    while (settle(k, now, 0)) {
+        *now += 100; /* no server answers it here: it ends by its deadline */
+    }
+}
+
+/* Feeds received bytes to the pipelined requests' answers. */
+static void pipe_feed(struct hyc_core *k, struct pipe *p, const uint8_t *data, size_t n,
+                      uint64_t *now)
+{
+    hy_buf_append(&p->in, data, n);
+    while (p->next < p->n) {
+        size_t used = 0;
+        halyard_status st;
+        halyard_reply *r = NULL;
+        int rc = hyc_pipe_answer(k, &p->slots[p->next], p->in.data, p->in.len, &used, &st, &r);
+        if (rc == 0) {
+            return;
+        }
+        if (rc < 0) {
+            hyc_pipe_lost(k, "a protocol error", p->n - p->next, *now);
+            for (; p->next < p->n; p->next++) {
+                run_back(k, &p->slots[p->next], 1, now);
+            }
+            break;
+        }
+        FUZZ_CHECK(used > 0 && used <= p->in.len);
+        hy_buf_consume(&p->in, used);
+        if (rc == 1) {
+            FUZZ_CHECK(r != NULL);
+            halyard_reply_free(r);
+        } else if (rc == 2) {
+            run_back(k, &p->slots[p->next], 0, now);
+        }
+        p->next += rc != 3;
+    }
+    p->n = p->next = 0;
+    hy_buf_reset(&p->in);
+}
 
 /* Drives the core until it waits for the server or is done; 1 when it waits. */
 static int settle(struct hyc_core *k, uint64_t *now, int refuse)
@@ -57,6 +119,7 @@ static int settle(struct hyc_core *k, uint64_t *now, int refuse)
             hyc_sent(k, *now);
             break;
         case HYC_DO_RECV: FUZZ_CHECK(a.until_ms > *now); return 1;
+        case HYC_DO_PROBE: hyc_probed(k, 0, *now); break; /* no failover clusters here */
         }
     }
     __builtin_trap(); /* it must settle */
@@ -78,6 +141,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.sessions = 1;
     cfg.session_ttl_ms = 60000;
     struct hyc_core *k = hyc_core_new(&cfg, 1);
+    struct pipe p = {.n = 0};
+    hy_buf_init(&p.in);
     uint64_t now = 1000;
     int waiting = 0, refuse = 0;
     size_t i = 0;
@@ -88,7 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 0: {
             size_t n = i < size ? data[i++] : 0;
             n = n < size - i ? n : size - i;
-            if (waiting) {
+            if (p.n > 0) {
+                pipe_feed(k, &p, data + i, n, &now);
+            } else if (waiting) {
                 hyc_received(k, data + i, n, now);
                 waiting = settle(k, &now, refuse);
             }
@@ -96,7 +163,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 1:
-            if (waiting) {
+            if (p.n > 0) {
+                hyc_pipe_lost(k, "closed", p.n - p.next, now);
+                for (; p.next < p.n; p.next++) {
+                    run_back(k, &p.slots[p.next], 1, &now);
+                }
+                p.n = p.next = 0;
+                hy_buf_reset(&p.in);
+            } else if (waiting) {
                 hyc_closed(k, now);
                 waiting = settle(k, &now, refuse);
             }
@@ -108,9 +182,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         case 3:
-            if (!waiting) {
-                const char *w[] = {"INCR", "k"}, *r[] = {"GET", "k"};
-                hyc_begin(k, 2, (op & 4) ? w : r, NULL, now);
+            if (!waiting && p.n == 0 && (op & 16)) {
+                struct hy_buf out;
+                hy_buf_init(&out);
+                p.n += (size_t)hyc_pipe_add(k, 2, wr, NULL, now, &out, &p.slots[p.n]);
+                p.n += (size_t)hyc_pipe_add(k, 2, rd, NULL, now, &out, &p.slots[p.n]);
+                FUZZ_CHECK((p.n > 0) == (out.len > 0));
+                hy_buf_free(&out);
+            } else if (!waiting && p.n == 0) {
+                hyc_begin(k, 2, (op & 4) ? wr : rd, NULL, now);
                 waiting = settle(k, &now, refuse);
             }
             break;
@@ -121,6 +201,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         now += 100;
         waiting = settle(k, &now, 1);
     }
+    if (p.n > 0) {
+        hyc_pipe_lost(k, "closed", p.n - p.next, now);
+    }
+    hy_buf_free(&p.in);
     hyc_core_free(k);
     return 0;
 }

@@ -804,6 +804,15 @@ static void test_config_load(void **state)
               "  cluster-connect-timeout-ms: 2500\n"
               "circuit-breaker: {failures: 5, cooldown-ms: 700}\n"
               "tls: {enabled: true, ca-file: /etc/ca.crt, server-name: halyard.local}\n"
+              "read-from: nearest\n"
+              "load-balancer: random\n"
+              "async-threads: 8\n"
+              "max-outstanding: 100\n"
+              "pipeline-max: 8\n"
+              "hedge-reads: true\n"
+              "hedge-after-ms: 15\n"
+              "heartbeat-interval-ms: 500\n"
+              "heartbeat-timeout-ms: 1500\n"
               "failover:\n"
               "  try-count: 3\n"
               "  clusters:\n"
@@ -827,6 +836,15 @@ static void test_config_load(void **state)
     assert_int_equal(cfg.breaker_cooldown_ms, 700);
     assert_int_equal(cfg.tls, 1);
     assert_string_equal(cfg.tls_server_name, "halyard.local");
+    assert_int_equal(cfg.read_from, HALYARD_READ_NEAREST);
+    assert_int_equal(cfg.load_balancer, HALYARD_LB_RANDOM);
+    assert_int_equal(cfg.async_threads, 8);
+    assert_int_equal(cfg.max_outstanding, 100);
+    assert_int_equal(cfg.pipeline_max, 8);
+    assert_int_equal(cfg.hedge_reads, 1);
+    assert_int_equal(cfg.hedge_after_ms, 15);
+    assert_int_equal(cfg.heartbeat_interval_ms, 500);
+    assert_int_equal(cfg.heartbeat_timeout_ms, 1500);
     assert_int_equal(cfg.failover_try_count, 3);
     assert_int_equal(cfg.n_failover, 1);
     assert_string_equal(cfg.failover[0].name, "green");
@@ -843,6 +861,7 @@ static void test_config_load(void **state)
         {"tls: {enabled: maybe}\n", "expected true or false: enabled"},
         {"failover: {clusters: [{name: x, adresses: [b:2]}]}\n", "unknown key in a failover"},
         {"addresses: [a:1\n", "line 2"},
+        {"read-from: followers\n", "line 1: expected leader, replica or nearest: read-from"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         temp_file(bad[i].text, path, sizeof(path));
@@ -869,6 +888,421 @@ static void test_config_check(void **state)
     assert_non_null(hyc_config_check(&cfg));
 }
 
+/* -BUSY (the server shed the request: not applied) and -LOADING are waited out with backoff and
+ * the request sent again, the waits growing; the read then gets its answer. */
+static void test_busy_and_loading_back_off(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    uint64_t t0 = t.now;
+    answer(&t, "-BUSY queue full\r\n");
+    assert_true(run(&t));
+    uint64_t first_wait = t.now - t0;
+    assert_in_range(first_wait, 20, 40); /* backoff_initial 40, jitter 0.5 */
+    assert_string_equal(t.sent[t.n_sent - 1], "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    t0 = t.now;
+    answer(&t, "-LOADING loading the dataset\r\n");
+    assert_true(run(&t));
+    assert_in_range(t.now - t0, 40, 80); /* the next step, doubled */
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_string_equal(text, "v");
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.server_backoffs, 2);
+    assert_int_equal(t.n_sent, 3);
+    hyc_core_free(t.k);
+}
+
+/* Cancelling: a read (or a write not yet sent) ends CANCELLED; a write already sent ends
+ * UNKNOWN, and its connection is closed so that its late answer is never read as another's. */
+static void test_cancel(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 0, 5000);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    hyc_cancel(t.k, t.now);
+    struct hyc_action a;
+    hyc_next(t.k, t.now, &a);
+    assert_int_equal(a.what, HYC_DO_CLOSE);
+    assert_false(run(&t));
+    char text[128];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_CANCELLED);
+    begin(&t, "SET", "k");
+    hyc_cancel(t.k, t.now); /* before anything was sent */
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_CANCELLED);
+    begin(&t, "SET", "k");
+    assert_true(run(&t)); /* sent */
+    hyc_cancel(t.k, t.now);
+    hyc_next(t.k, t.now, &a);
+    assert_int_equal(a.what, HYC_DO_CLOSE);
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNKNOWN);
+    assert_non_null(strstr(text, "cancelled after the write was sent"));
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.cancelled, 3);
+    hyc_core_free(t.k);
+}
+
+static void setup_reads(struct script *t, int read_from, int balancer, uint64_t seed)
+{
+    memset(t, 0, sizeof(*t));
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 5000;
+    cfg.attempt_timeout_ms = 500;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 1000;
+    cfg.backoff_multiplier = 2.0;
+    cfg.smart_routing = 1;
+    cfg.topology_refresh_ms = 1000;
+    cfg.read_from = read_from;
+    cfg.load_balancer = balancer;
+    assert_null(hyc_config_check(&cfg));
+    t->k = hyc_core_new(&cfg, seed);
+    t->now = 1000;
+}
+
+/* One partition led by 7001, replicated on 7002 and 7003. */
+#define SLOTS_MAP                                                                             \
+    "*1\r\n*5\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:7001\r\n*2\r\n$9\r\n127.0.0.1\r\n" \
+    ":7002\r\n*2\r\n$9\r\n127.0.0.1\r\n:7003\r\n"
+#define SLOTS_FRAME    "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n"
+#define READONLY_FRAME "*1\r\n$8\r\nREADONLY\r\n"
+#define GET_K          "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+
+/* Runs a read on a replica connection to its answer: READONLY first on a new connection. */
+static void read_on_replica(struct script *t, int new_connection)
+{
+    assert_true(run(t));
+    if (strcmp(t->sent[t->n_sent - 1], SLOTS_FRAME) == 0) { /* re-read after a loss */
+        answer(t, SLOTS_MAP);
+        assert_true(run(t));
+    }
+    if (new_connection) {
+        assert_string_equal(t->sent[t->n_sent - 1], READONLY_FRAME);
+        answer(t, "+OK\r\n");
+        assert_true(run(t));
+    }
+    assert_string_equal(t->sent[t->n_sent - 1], GET_K);
+    answer(t, "$1\r\nv\r\n");
+    assert_false(run(t));
+    char text[16];
+    assert_int_equal(result(t, text, sizeof(text)), HALYARD_OK);
+    t->n_sent = 0;
+}
+
+/* read_from REPLICA: reads go over READONLY connections to a replica of the key's partition
+ * that the round robin picks once the slot map is known (7003, not 7001 where the client began),
+ * staying on it while it is eligible; after a lost connection the next member takes over. A
+ * write goes to the leader, and the next read stays there (the leader is a replica too). */
+static void test_read_replica_round_robin(void **state)
+{
+    (void)state;
+    struct script t;
+    setup_reads(&t, HALYARD_READ_REPLICA, HALYARD_LB_ROUND_ROBIN, 8); /* rr starts at 8 */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], SLOTS_FRAME);
+    answer(&t, SLOTS_MAP);
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 2); /* cand[8 % 3] */
+    begin(&t, "GET", "k");
+    read_on_replica(&t, 0); /* it stays */
+    assert_int_equal(t.member, 2);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    t.now += 1;
+    hyc_closed(t.k, t.now); /* the connection is lost with the read */
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 0); /* the next after 7003 */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    hyc_closed(t.k, t.now);
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 1);
+    begin(&t, "SET", "k");
+    assert_true(run(&t));
+    answer(&t, "+OK\r\n");
+    assert_false(run(&t));
+    char text[16];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_int_equal(t.member, 0); /* the leader */
+    begin(&t, "GET", "k");
+    read_on_replica(&t, 1); /* a new connection: READONLY again; the leader is eligible */
+    assert_int_equal(t.member, 0);
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.replica_reads, 7); /* 5 reads, 2 of them sent twice */
+    hyc_core_free(t.k);
+}
+
+/* Answers the frame in flight after `ms` of simulated time (a member's round trip). */
+static void answer_after(struct script *t, uint64_t ms, const char *resp)
+{
+    t->now += ms;
+    answer(t, resp);
+}
+
+/* read_from NEAREST: each member's round trip is measured on the client's own requests (7001:
+ * 5 ms, 7002: 30 ms, 7003: 10 ms); unmeasured members are tried first, and at each topology
+ * refresh the read moves to the lowest average: 7001. */
+static void test_read_nearest(void **state)
+{
+    (void)state;
+    struct script t;
+    setup_reads(&t, HALYARD_READ_NEAREST, HALYARD_LB_ROUND_ROBIN, 1);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer_after(&t, 5, SLOTS_MAP); /* 7001: 5 ms */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1); /* unmeasured 7002 before 7001's 5 ms */
+    answer_after(&t, 30, "+OK\r\n");
+    assert_true(run(&t));
+    answer_after(&t, 30, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    char text[16];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    t.n_sent = 0;
+    t.now += 1000; /* the map is read again: a new pick */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], SLOTS_FRAME);
+    answer_after(&t, 30, SLOTS_MAP);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 2); /* unmeasured 7003 */
+    answer_after(&t, 10, "+OK\r\n");
+    assert_true(run(&t));
+    answer_after(&t, 10, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    t.n_sent = 0;
+    t.now += 1000;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer_after(&t, 10, SLOTS_MAP);
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 0); /* 5 ms: the nearest */
+    hyc_core_free(t.k);
+}
+
+/* A hedged copy avoids the member of its first copy: with the leader preferred and no map, it
+ * goes to the next member (which forwards); with replicas, to another replica. */
+static void test_avoid(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    begin(&t, "GET", "k");
+    struct hyc_member m0 = *hyc_member(t.k, 0);
+    hyc_avoid(t.k, &m0);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1);
+    assert_int_equal(t.connects[0], 0);
+    hyc_core_free(t.k);
+    setup_reads(&t, HALYARD_READ_REPLICA, HALYARD_LB_ROUND_ROBIN, 0);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, SLOTS_MAP);
+    read_on_replica(&t, 1);
+    assert_int_equal(t.member, 0);
+    begin(&t, "GET", "k");
+    hyc_avoid(t.k, &m0);
+    read_on_replica(&t, 1);
+    assert_true(t.member == 1 || t.member == 2);
+    hyc_core_free(t.k);
+}
+
+/* The hedge delay: a fixed one when set; else 50 ms until 20 reads are known, then their p95
+ * (never 0), over the last 256 reads only. */
+static void test_hedge_delay(void **state)
+{
+    (void)state;
+    struct hyc_latency l;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(hyc_hedge_delay(&l, 7), 7);
+    assert_int_equal(hyc_hedge_delay(&l, 0), 50);
+    for (uint64_t i = 1; i <= 100; i++) {
+        hyc_latency_add(&l, i);
+    }
+    assert_int_equal(hyc_hedge_delay(&l, 0), 95);
+    for (int i = 0; i < 256; i++) {
+        hyc_latency_add(&l, 0);
+    }
+    assert_int_equal(hyc_hedge_delay(&l, 0), 1);
+    for (int i = 0; i < 20; i++) {
+        hyc_latency_add(&l, 400); /* 20 of 256 slow: above the 95th percentile */
+    }
+    assert_int_equal(hyc_hedge_delay(&l, 0), 400);
+    assert_true(hyc_is_read("GeT", 3));
+    assert_false(hyc_is_read("INCR", 4));
+}
+
+/* Heartbeat verdicts: a request running on a member found dead leaves it at once, re-sent to
+ * the next member, as after attempt_timeout_ms but without waiting for it; a member found dead
+ * has its connection left and its breaker opened (requests go around it); one answering again
+ * has it closed. */
+static void test_heartbeat_verdicts(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    hyc_core_free(t.k);
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 5000;
+    cfg.attempt_timeout_ms = 3000;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 1000;
+    cfg.backoff_multiplier = 2.0;
+    cfg.breaker_failures = 3;
+    cfg.breaker_cooldown_ms = 10000;
+    t.k = hyc_core_new(&cfg, 7);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    uint64_t t0 = t.now;
+    hyc_abandon(t.k); /* 7001 stopped answering heartbeats */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1); /* re-sent to 7002 at once */
+    assert_int_equal(t.now, t0);
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    char text[16];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    struct hyc_member m1 = *hyc_member(t.k, 1);
+    hyc_member_down(t.k, &m1, t.now); /* 7002 dead: its breaker opens, its connection is left */
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.breaker_opens, 1);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 2); /* 7003 */
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    hyc_closed(t.k, t.now); /* from 7001: 7002 is skipped (open), 7003 next */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 2);
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.breaker_skips, 1);
+    hyc_member_up(t.k, &m1); /* answers heartbeats again: closed */
+    hyc_closed(t.k, t.now);  /* from 7003: 7001, then 7002 is not skipped */
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    hyc_closed(t.k, t.now);
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1);
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.breaker_skips, 1);
+    hyc_core_free(t.k);
+}
+
+/* Pipelining: once the connection is in its steady state (session open), requests go back to
+ * back; each answer settles its own request, in order; one the core must handle (-TRYAGAIN)
+ * goes the normal way under the same session slot (the same seq: applied once); a plain write
+ * answered -UNKNOWN is its outcome, never sent again; nothing is pipelined before the first
+ * request has set the connection up, nor after the connection was lost. */
+static void test_pipeline(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 1, 5000);
+    struct hyc_pipe_slot slot[4];
+    struct hy_buf out;
+    hy_buf_init(&out);
+    const char *get[] = {"GET", "k"}, *incr[] = {"INCR", "c"}, *set[] = {"SET", "x", "1"};
+    assert_false(hyc_pipe_add(t.k, 2, get, NULL, t.now, &out, &slot[0])); /* not connected */
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n"); /* the session */
+    assert_true(run(&t));
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    char text[64];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_true(hyc_pipe_add(t.k, 2, get, NULL, t.now, &out, &slot[0]));
+    assert_true(hyc_pipe_add(t.k, 2, incr, NULL, t.now, &out, &slot[1]));
+    assert_true(hyc_pipe_add(t.k, 3, set, NULL, t.now, &out, &slot[2]));
+    assert_int_equal(slot[0].session, 0);
+    assert_int_equal(slot[1].session, 9);
+    assert_int_equal(slot[1].seq, 2);
+    assert_int_equal(slot[2].seq, 3);
+    char want[256];
+    snprintf(want, sizeof(want), "%s%s%s", "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+             "*5\r\n$6\r\nHY.REQ\r\n$1\r\n9\r\n$1\r\n2\r\n$4\r\nINCR\r\n$1\r\nc\r\n",
+             "*6\r\n$6\r\nHY.REQ\r\n$1\r\n9\r\n$1\r\n3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n");
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.data, want, out.len);
+    const char *answers = "$1\r\nv\r\n-TRYAGAIN election\r\n+OK\r\n";
+    size_t at = 0, used = 0, total = strlen(answers);
+    halyard_status st;
+    halyard_reply *r = NULL;
+    int want_rc[] = {1, 2, 1};
+    for (int i = 0; i < 3; i++) {
+        int rc = hyc_pipe_answer(t.k, &slot[i], (const uint8_t *)answers + at, total - at, &used,
+                                 &st, &r);
+        assert_int_equal(rc, want_rc[i]);
+        at += used;
+        if (rc == 1) {
+            assert_int_equal(st, HALYARD_OK);
+            halyard_reply_free(r);
+        }
+    }
+    assert_int_equal(at, total);
+    /* The INCR the normal way, under its slot: the same seq 2. */
+    begin(&t, "INCR", "c");
+    hyc_resume(t.k, &slot[1], 0);
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1],
+                        "*5\r\n$6\r\nHY.REQ\r\n$1\r\n9\r\n$1\r\n2\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+    answer(&t, ":2\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    /* The connection fails mid-pipeline: nothing more is pipelined until it is set up again. */
+    assert_true(hyc_pipe_add(t.k, 2, get, NULL, t.now, &out, &slot[3]));
+    hyc_pipe_lost(t.k, "the connection was lost", 1, t.now);
+    assert_false(hyc_pipe_add(t.k, 2, get, NULL, t.now, &out, &slot[3]));
+    hy_buf_free(&out);
+    hyc_core_free(t.k);
+
+    /* Sessions off: a plain write answered -UNKNOWN ends with that answer; -MOVED goes back. */
+    setup(&t, 0, 5000);
+    hy_buf_init(&out);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_true(hyc_pipe_add(t.k, 2, incr, NULL, t.now, &out, &slot[0]));
+    assert_int_equal(slot[0].session, 0);
+    const char *unk = "-UNKNOWN outcome: leader changed\r\n";
+    assert_int_equal(
+        hyc_pipe_answer(t.k, &slot[0], (const uint8_t *)unk, strlen(unk), &used, &st, &r), 1);
+    assert_int_equal(st, HALYARD_REPLY_ERROR);
+    halyard_reply_free(r);
+    const char *moved = "-MOVED 7365 127.0.0.1:7002\r\n";
+    assert_int_equal(
+        hyc_pipe_answer(t.k, &slot[0], (const uint8_t *)moved, strlen(moved), &used, &st, &r), 2);
+    hy_buf_free(&out);
+    hyc_core_free(t.k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -889,6 +1323,14 @@ int main(void)
         cmocka_unit_test(test_failback_after_hysteresis),
         cmocka_unit_test(test_membership_events),
         cmocka_unit_test(test_sessions_per_partition),
+        cmocka_unit_test(test_busy_and_loading_back_off),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_read_replica_round_robin),
+        cmocka_unit_test(test_read_nearest),
+        cmocka_unit_test(test_avoid),
+        cmocka_unit_test(test_hedge_delay),
+        cmocka_unit_test(test_heartbeat_verdicts),
+        cmocka_unit_test(test_pipeline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,764 @@
+/*
+ * async.c - libhalyard's asynchronous shell (halyard_command_async, halyard_attach_loop).
+ *
+ * async_threads I/O threads ("lanes") each own a connection and a core of their own (core.h:
+ * the same pure core as the blocking API, driven by the same hys_drive), so every guarantee of
+ * halyard_command holds for each request: retries, failover, and exactly-once writes under the
+ * lane's own session. Requests wait in one FIFO queue; a free lane takes the oldest. The queue
+ * and the running requests together are bounded by max_outstanding: beyond it a request is
+ * refused HALYARD_BUSY at once (load shedding), never queued without limit; a queued request's
+ * deadline counts from its submission, so a long queue ends in NOT_APPLIED, not in a hang.
+ *
+ * Hedged reads: a read still running after its hedge delay (hyc_hedge_delay) is taken by a free
+ * lane a second time, told to avoid the member of its first copy; the first outcome is
+ * delivered and the other copy is cancelled (hyc_cancel, its waits cut short by the lane's
+ * eventfd). Writes are never hedged.
+ *
+ * Invariants (under a->lock): every accepted request is delivered exactly once (its callback
+ * runs once); `outstanding` counts accepted requests not yet delivered; a request is freed by
+ * the last lane running a copy of it, after its delivery was decided.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "client/shell.h"
+
+struct areq {
+    struct areq *next; /* in the queue */
+    int argc;
+    char **argv; /* one allocation with argvlen and the bytes */
+    size_t *argvlen;
+    halyard_reply_fn cb;
+    void *ctx;
+    uint64_t submit_ms, hedge_at_ms; /* hedge_at_ms 0: not hedged */
+    int copies;                      /* lanes running it */
+    int hedged, delivered;
+};
+
+struct lane {
+    struct hys_async *a;
+    pthread_t thread;
+    struct hyc_core *core;
+    struct hys_conn conn;
+    atomic_int cancel;
+    atomic_int abandon; /* a heartbeat found its member dead */
+    uint64_t hb_gen;    /* the heartbeats' verdicts its core has seen */
+    struct areq *req;   /* running, or NULL */
+    int is_hedge;
+    int in_batch;        /* req is only a busy mark then (it may be freed): never read through it */
+    halyard_stats stats; /* the core's, copied after each request (read by get_stats) */
+};
+
+/* An outcome waiting for the attached loop to run its callback. */
+struct done {
+    struct done *next;
+    halyard_reply_fn cb;
+    void *ctx;
+    halyard_status st;
+    halyard_reply *reply;
+};
+
+struct hys_async {
+    halyard_client *c;
+    pthread_mutex_t lock;
+    pthread_cond_t work; /* a request was queued, a hedge may be due, or closing */
+    struct areq *head, *tail;
+    size_t queued; /* in the queue */
+    size_t outstanding;
+    int closing;
+    struct lane *lanes;
+    size_t n_lanes;
+    struct hyc_latency lat;
+    uint64_t hedge_delay_ms;
+    size_t lat_added; /* since hedge_delay_ms was computed */
+    uint64_t shed, hedges, hedge_wins;
+    /* halyard_attach_loop */
+    uv_async_t *wakeup; /* NULL: callbacks run on the lanes */
+    struct done *done_head, *done_tail;
+};
+
+static void deliver_or_queue(struct hys_async *a, struct areq *r, halyard_status st,
+                             halyard_reply *reply);
+
+static void free_req(struct areq *r)
+{
+    free(r->argv);
+    free(r);
+}
+
+/* The lane's next work, under the lock: the oldest queued request, else a running read whose
+ * hedge is due (then *hedge is set), else NULL with *wait_ms how long to wait (0: no limit). */
+static struct areq *pick(struct hys_async *a, uint64_t now_ms, int *hedge, uint64_t *wait_ms)
+{
+    *hedge = 0;
+    *wait_ms = 0;
+    if (a->head != NULL) {
+        struct areq *r = a->head;
+        a->head = r->next;
+        a->queued--;
+        if (a->head == NULL) {
+            a->tail = NULL;
+        }
+        return r;
+    }
+    for (size_t i = 0; i < a->n_lanes; i++) {
+        struct areq *r = a->lanes[i].req;
+        if (r == NULL || a->lanes[i].in_batch || a->lanes[i].is_hedge || r->hedge_at_ms == 0 ||
+            r->hedged || r->delivered) {
+            continue;
+        }
+        if (now_ms >= r->hedge_at_ms) {
+            *hedge = 1;
+            return r;
+        }
+        uint64_t w = r->hedge_at_ms - now_ms;
+        *wait_ms = *wait_ms == 0 || w < *wait_ms ? w : *wait_ms;
+    }
+    return NULL;
+}
+
+static void timed_wait(struct hys_async *a, uint64_t wait_ms)
+{
+    if (wait_ms == 0) {
+        pthread_cond_wait(&a->work, &a->lock);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(wait_ms / 1000);
+    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&a->work, &a->lock, &ts);
+}
+
+/* The lane that runs the other copy of r (not `self`), or NULL. */
+static struct lane *other_copy(struct hys_async *a, const struct areq *r, const struct lane *self)
+{
+    for (size_t i = 0; i < a->n_lanes; i++) {
+        if (&a->lanes[i] != self && a->lanes[i].req == r) {
+            return &a->lanes[i];
+        }
+    }
+    return NULL;
+}
+
+static void wake_lane(struct lane *l)
+{
+    atomic_store(&l->cancel, 1);
+    uint64_t one = 1;
+    ssize_t w = write(l->conn.wake_fd, &one, sizeof(one));
+    (void)w; /* an eventfd at its maximum is readable anyway */
+}
+
+/* Runs one copy of r on lane l (without the lock) and settles its outcome (with it). */
+static void run_copy(struct lane *l, struct areq *r, int hedge)
+{
+    struct hys_async *a = l->a;
+    struct hyc_member avoid = {0};
+    struct lane *first = hedge ? other_copy(a, r, l) : NULL;
+    int has_avoid = first != NULL && first->conn.at_valid;
+    if (has_avoid) {
+        avoid = first->conn.at;
+    }
+    l->req = r;
+    l->is_hedge = hedge;
+    r->copies++;
+    if (hedge) {
+        r->hedged = 1;
+        a->hedges++;
+    }
+    atomic_store(&l->cancel, 0);
+    pthread_mutex_unlock(&a->lock);
+
+    uint64_t drained;
+    while (read(l->conn.wake_fd, &drained, sizeof(drained)) > 0) {
+    }
+    hys_heartbeat_apply(a->c, l->core, &l->hb_gen);
+    atomic_store(&l->abandon, 0);
+    hyc_begin(l->core, r->argc, (const char *const *)r->argv, r->argvlen, r->submit_ms);
+    if (has_avoid) {
+        hyc_avoid(l->core, &avoid);
+    }
+    hys_drive(&l->conn);
+    halyard_reply *reply = NULL;
+    halyard_status st = hyc_take_result(l->core, &reply);
+    struct hyc_event ev;
+    while (hyc_take_event(l->core, &ev)) {
+        /* Lifecycle and membership events come from the blocking API's connection (docs). */
+    }
+    uint64_t now = hys_now_ms();
+
+    pthread_mutex_lock(&a->lock);
+    hyc_stats(l->core, &l->stats);
+    l->req = NULL;
+    if (r->delivered) { /* the other copy won */
+        halyard_reply_free(reply);
+    } else {
+        r->delivered = 1;
+        a->outstanding--;
+        if (hedge) {
+            a->hedge_wins++;
+        }
+        if (r->hedge_at_ms != 0 && st == HALYARD_OK) {
+            hyc_latency_add(&a->lat, now - r->submit_ms);
+            a->lat_added++;
+        }
+        struct lane *other = other_copy(a, r, l);
+        if (other != NULL) {
+            wake_lane(other);
+        }
+        /* Unlocks and locks again around the callback: this copy still counts meanwhile, so
+         * the other copy, ending then, does not free r under it. */
+        deliver_or_queue(a, r, st, reply);
+    }
+    if (--r->copies == 0) {
+        free_req(r);
+    }
+}
+
+/* Delivers the outcome of a request this lane alone ran (a batch's: never hedged), and frees
+ * it. Called without the lock. */
+static void settle_alone(struct lane *l, struct areq *r, halyard_status st, halyard_reply *reply)
+{
+    struct hys_async *a = l->a;
+    pthread_mutex_lock(&a->lock);
+    r->delivered = 1;
+    a->outstanding--;
+    deliver_or_queue(a, r, st, reply);
+    pthread_mutex_unlock(&a->lock);
+    free_req(r);
+}
+
+/* One request of a batch the normal way (the pipeline could not take it, or gave it back). */
+static void run_normal(struct lane *l, struct areq *r, const struct hyc_pipe_slot *slot,
+                       int maybe_applied)
+{
+    hyc_begin(l->core, r->argc, (const char *const *)r->argv, r->argvlen, r->submit_ms);
+    if (slot != NULL) {
+        hyc_resume(l->core, slot, maybe_applied);
+    }
+    hys_drive(&l->conn);
+    halyard_reply *reply = NULL;
+    halyard_status st = hyc_take_result(l->core, &reply);
+    struct hyc_event ev;
+    while (hyc_take_event(l->core, &ev)) {
+    }
+    settle_alone(l, r, st, reply);
+}
+
+#define PIPE_MAX 256
+
+struct batch {
+    struct areq *reqs[PIPE_MAX];
+    struct hyc_pipe_slot slots[PIPE_MAX];
+    uint8_t piped[PIPE_MAX], back[PIPE_MAX], maybe[PIPE_MAX]; /* back: to the normal path */
+    size_t n;
+};
+
+/* Reads the answers of the piped requests in order, settling each; what is left unanswered
+ * when the connection fails (or the client closes) is marked for the normal path or settled.
+ * Without the lock. */
+static void read_answers(struct lane *l, struct batch *b)
+{
+    struct hyc_core *k = l->core;
+    struct hy_buf in;
+    hy_buf_init(&in);
+    uint8_t chunk[16384];
+    uint64_t deadline = hys_now_ms() + l->a->c->cfg.attempt_timeout_ms;
+    const char *lost = NULL;
+    size_t i = 0;
+    while (i < b->n && lost == NULL) {
+        if (!b->piped[i]) {
+            i++;
+            continue;
+        }
+        size_t used = 0;
+        halyard_status st = HALYARD_OK;
+        halyard_reply *reply = NULL;
+        int rc = hyc_pipe_answer(k, &b->slots[i], in.data, in.len, &used, &st, &reply);
+        if (rc > 0) {
+            hy_buf_consume(&in, used);
+            if (rc == 1) {
+                settle_alone(l, b->reqs[i], st, reply);
+                b->reqs[i] = NULL;
+            } else if (rc == 2) {
+                b->back[i] = 1;
+            }
+            i += rc != 3;
+            continue;
+        }
+        if (rc < 0) {
+            lost = "a protocol error";
+            break;
+        }
+        int n = hys_conn_recv(&l->conn, chunk, sizeof(chunk), deadline);
+        if (n > 0) {
+            hy_buf_append(&in, chunk, (size_t)n);
+        } else if (n < 0) {
+            lost = "the connection was lost";
+        } else if (atomic_load(&l->cancel)) {
+            lost = "the client was closed";
+        } else if (atomic_exchange(&l->abandon, 0)) {
+            lost = "no answer to heartbeats";
+        } else if (hys_now_ms() >= deadline) {
+            lost = "no answer within attempt_timeout_ms";
+        }
+    }
+    hy_buf_free(&in);
+    if (lost == NULL) {
+        return;
+    }
+    size_t unanswered = 0;
+    for (size_t j = i; j < b->n; j++) {
+        unanswered += b->piped[j] && !b->back[j];
+    }
+    hyc_pipe_lost(k, lost, unanswered, hys_now_ms());
+    hys_drop_fd(&l->conn);
+    for (; i < b->n; i++) {
+        if (!b->piped[i] || b->back[i]) {
+            continue;
+        }
+        if (b->slots[i].is_write && b->slots[i].session == 0) {
+            settle_alone(l, b->reqs[i], HALYARD_UNKNOWN, hyc_pipe_unknown());
+            b->reqs[i] = NULL;
+        } else {
+            b->back[i] = 1; /* a read, or a write under its slot: sent again, applied once */
+            b->maybe[i] = b->slots[i].is_write;
+        }
+    }
+}
+
+/* Runs a batch of queued requests: those the connection can take as it is go back to back
+ * (pipelined), the others (and those given back) one at a time the normal way. Called with
+ * the lock, returns with it. */
+static void run_batch(struct lane *l, struct batch *b)
+{
+    struct hys_async *a = l->a;
+    l->req = b->reqs[0]; /* busy: lanes_stop and heartbeats wake it */
+    l->in_batch = 1;
+    l->is_hedge = 0;
+    atomic_store(&l->cancel, 0);
+    pthread_mutex_unlock(&a->lock);
+    uint64_t drained;
+    while (read(l->conn.wake_fd, &drained, sizeof(drained)) > 0) {
+    }
+    hys_heartbeat_apply(a->c, l->core, &l->hb_gen);
+    atomic_store(&l->abandon, 0);
+    struct hy_buf out;
+    hy_buf_init(&out);
+    size_t n_piped = 0;
+    uint64_t now = hys_now_ms();
+    for (size_t i = 0; i < b->n; i++) {
+        struct areq *r = b->reqs[i];
+        b->piped[i] = b->back[i] = b->maybe[i] = 0;
+        if (now < r->submit_ms + a->c->cfg.request_timeout_ms &&
+            hyc_pipe_add(l->core, r->argc, (const char *const *)r->argv, r->argvlen, now, &out,
+                         &b->slots[i])) {
+            b->piped[i] = 1;
+            n_piped++;
+        }
+    }
+    if (n_piped > 0) {
+        if (hys_conn_send(&l->conn, out.data, out.len, now + a->c->cfg.attempt_timeout_ms) != 0) {
+            /* Part may have gone out: read_answers finds the connection gone and settles. */
+            hys_drop_fd(&l->conn);
+        }
+        read_answers(l, b);
+    }
+    hy_buf_free(&out);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->reqs[i] != NULL && (!b->piped[i] || b->back[i])) {
+            run_normal(l, b->reqs[i], b->piped[i] ? &b->slots[i] : NULL, b->maybe[i]);
+        }
+    }
+    struct hyc_event ev;
+    while (hyc_take_event(l->core, &ev)) {
+    }
+    pthread_mutex_lock(&a->lock);
+    hyc_stats(l->core, &l->stats);
+    l->req = NULL;
+    l->in_batch = 0;
+}
+
+static void *lane_main(void *arg)
+{
+    struct lane *l = arg;
+    struct hys_async *a = l->a;
+    size_t batch_max = a->c->cfg.pipeline_max < PIPE_MAX ? a->c->cfg.pipeline_max : PIPE_MAX;
+    struct batch *b = batch_max > 1 && !a->c->cfg.hedge_reads ? calloc(1, sizeof(*b)) : NULL;
+    pthread_mutex_lock(&a->lock);
+    while (!a->closing) {
+        int hedge;
+        uint64_t wait_ms;
+        struct areq *r = pick(a, hys_now_ms(), &hedge, &wait_ms);
+        if (r == NULL) {
+            timed_wait(a, wait_ms);
+            continue;
+        }
+        if (b == NULL || hedge) {
+            run_copy(l, r, hedge);
+            continue;
+        }
+        /* Take the queue's next ones too, up to pipeline_max, and up to a fair share of the
+         * queue (its length over the lanes), so that the other lanes and their members get
+         * work as well. */
+        size_t share = (a->queued + 1 + a->n_lanes - 1) / a->n_lanes;
+        size_t want = share < batch_max ? share : batch_max;
+        b->reqs[0] = r;
+        b->n = 1;
+        while (b->n < want && a->head != NULL) {
+            b->reqs[b->n++] = a->head;
+            a->head = a->head->next;
+            a->queued--;
+            if (a->head == NULL) {
+                a->tail = NULL;
+            }
+        }
+        run_batch(l, b);
+    }
+    pthread_mutex_unlock(&a->lock);
+    free(b);
+    return NULL;
+}
+
+/* Called with the lock held; returns with it held. On the lanes the callback runs without the
+ * lock; with a loop attached the outcome is queued and the loop woken. */
+static void deliver_or_queue(struct hys_async *a, struct areq *r, halyard_status st,
+                             halyard_reply *reply)
+{
+    if (a->wakeup == NULL) {
+        pthread_mutex_unlock(&a->lock);
+        r->cb(r->ctx, st, reply);
+        pthread_mutex_lock(&a->lock);
+        return;
+    }
+    struct done *d = malloc(sizeof(*d));
+    if (d == NULL) { /* cannot queue it: run it here rather than lose it */
+        pthread_mutex_unlock(&a->lock);
+        r->cb(r->ctx, st, reply);
+        pthread_mutex_lock(&a->lock);
+        return;
+    }
+    *d = (struct done){NULL, r->cb, r->ctx, st, reply};
+    if (a->done_tail != NULL) {
+        a->done_tail->next = d;
+    } else {
+        a->done_head = d;
+    }
+    a->done_tail = d;
+    uv_async_send(a->wakeup);
+}
+
+/* On the loop's thread: runs the callbacks due. */
+static void run_done(struct hys_async *a)
+{
+    pthread_mutex_lock(&a->lock);
+    struct done *d = a->done_head;
+    a->done_head = a->done_tail = NULL;
+    pthread_mutex_unlock(&a->lock);
+    while (d != NULL) {
+        struct done *next = d->next;
+        d->cb(d->ctx, d->st, d->reply);
+        free(d);
+        d = next;
+    }
+}
+
+static void on_wakeup_cb(uv_async_t *h)
+{
+    if (h->data != NULL) {
+        run_done(h->data);
+    }
+}
+
+static void free_handle_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void lanes_stop(struct hys_async *a, size_t n);
+static void async_free(struct hys_async *a);
+
+/* Creates the lanes (the first asynchronous call, or attach). NULL when out of resources. */
+static struct hys_async *async_start(halyard_client *c)
+{
+    struct hys_async *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return NULL;
+    }
+    a->c = c;
+    a->n_lanes = c->cfg.async_threads;
+    a->lanes = calloc(a->n_lanes, sizeof(*a->lanes));
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->work, &ca);
+    pthread_condattr_destroy(&ca);
+    if (a->lanes == NULL) {
+        lanes_stop(a, 0);
+        async_free(a);
+        return NULL;
+    }
+    for (size_t i = 0; i < a->n_lanes; i++) {
+        struct lane *l = &a->lanes[i];
+        l->a = a;
+        l->core = hyc_core_new(&c->cfg, c->seed + 1 + i); /* each its own jitter and balance */
+        l->conn = (struct hys_conn){.core = l->core,
+                                    .fd = -1,
+                                    .tls = c->tls,
+                                    .server_name = c->server_name,
+                                    .verify = c->verify,
+                                    .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+                                    .cancel = &l->cancel,
+                                    .abandon = &l->abandon,
+                                    .at_lock = &a->lock};
+        if (l->conn.wake_fd < 0 || pthread_create(&l->thread, NULL, lane_main, l) != 0) {
+            if (l->conn.wake_fd >= 0) {
+                close(l->conn.wake_fd);
+            }
+            hyc_core_free(l->core);
+            lanes_stop(a, i);
+            async_free(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* Stops the first n lanes (what runs is cancelled and delivered) and frees them. */
+static void lanes_stop(struct hys_async *a, size_t n)
+{
+    pthread_mutex_lock(&a->lock);
+    a->closing = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (a->lanes[i].req != NULL) {
+            wake_lane(&a->lanes[i]);
+        }
+    }
+    pthread_cond_broadcast(&a->work);
+    pthread_mutex_unlock(&a->lock);
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(a->lanes[i].thread, NULL);
+        hys_drop_fd(&a->lanes[i].conn);
+        close(a->lanes[i].conn.wake_fd);
+        hyc_core_free(a->lanes[i].core);
+    }
+}
+
+static void async_free(struct hys_async *a)
+{
+    pthread_cond_destroy(&a->work);
+    pthread_mutex_destroy(&a->lock);
+    free(a->lanes);
+    free(a);
+}
+
+static struct hys_async *async_get(halyard_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->async == NULL) {
+        /* Published with release: the heartbeat thread reads it without the lock. */
+        __atomic_store_n(&c->async, async_start(c), __ATOMIC_RELEASE);
+    }
+    struct hys_async *a = c->async;
+    pthread_mutex_unlock(&c->lock);
+    return a;
+}
+
+int halyard_attach_loop(halyard_client *c, void *uv_loop)
+{
+    if (c == NULL || uv_loop == NULL) {
+        return -1;
+    }
+    struct hys_async *a = async_get(c);
+    if (a == NULL) {
+        return -1;
+    }
+    uv_async_t *h = malloc(sizeof(*h));
+    pthread_mutex_lock(&a->lock);
+    int ok = h != NULL && a->wakeup == NULL && a->outstanding == 0 &&
+             uv_async_init(uv_loop, h, on_wakeup_cb) == 0;
+    if (ok) {
+        h->data = a;
+        a->wakeup = h;
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (!ok) {
+        free(h);
+        return -1;
+    }
+    return 0;
+}
+
+/* A copy of argv in one allocation: pointers, lengths, then the bytes (each NUL-ended). */
+static struct areq *req_new(int argc, const char *const *argv, const size_t *argvlen)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++) {
+        bytes += (argvlen ? argvlen[i] : strlen(argv[i])) + 1;
+    }
+    struct areq *r = calloc(1, sizeof(*r));
+    char *mem = malloc((size_t)argc * (sizeof(char *) + sizeof(size_t)) + bytes);
+    if (r == NULL || mem == NULL) {
+        free(r);
+        free(mem);
+        return NULL;
+    }
+    r->argc = argc;
+    r->argv = (char **)mem;
+    r->argvlen = (size_t *)(mem + (size_t)argc * sizeof(char *));
+    char *p = mem + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    for (int i = 0; i < argc; i++) {
+        size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
+        memcpy(p, argv[i], n);
+        p[n] = '\0';
+        r->argv[i] = p;
+        r->argvlen[i] = n;
+        p += n + 1;
+    }
+    return r;
+}
+
+halyard_status halyard_command_async(halyard_client *c, int argc, const char *const *argv,
+                                     const size_t *argvlen, halyard_reply_fn cb, void *ctx)
+{
+    if (c == NULL || argc < 1 || argv == NULL || cb == NULL) {
+        return HALYARD_INVALID;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (argv[i] == NULL) {
+            return HALYARD_INVALID;
+        }
+    }
+    struct hys_async *a = async_get(c);
+    if (a == NULL) {
+        return HALYARD_NO_MEMORY;
+    }
+    uint64_t now = hys_now_ms();
+    pthread_mutex_lock(&a->lock);
+    if (a->closing) {
+        pthread_mutex_unlock(&a->lock);
+        return HALYARD_INVALID;
+    }
+    if (a->outstanding >= c->cfg.max_outstanding) {
+        a->shed++;
+        pthread_mutex_unlock(&a->lock);
+        return HALYARD_BUSY;
+    }
+    a->outstanding++; /* reserved before the copy, released if the copy fails */
+    pthread_mutex_unlock(&a->lock);
+    struct areq *r = req_new(argc, argv, argvlen);
+    pthread_mutex_lock(&a->lock);
+    if (r == NULL) {
+        a->outstanding--;
+        pthread_mutex_unlock(&a->lock);
+        return HALYARD_NO_MEMORY;
+    }
+    r->cb = cb;
+    r->ctx = ctx;
+    r->submit_ms = now;
+    if (c->cfg.hedge_reads && a->n_lanes > 1 && hyc_is_read(argv[0], r->argvlen[0])) {
+        if (a->hedge_delay_ms == 0 || a->lat_added >= 32) {
+            a->hedge_delay_ms = hyc_hedge_delay(&a->lat, c->cfg.hedge_after_ms);
+            a->lat_added = 0;
+        }
+        r->hedge_at_ms = now + a->hedge_delay_ms;
+    }
+    if (a->tail != NULL) {
+        a->tail->next = r;
+    } else {
+        a->head = r;
+    }
+    a->tail = r;
+    a->queued++;
+    pthread_cond_signal(&a->work); /* one lane takes it (the others keep their hedge timers) */
+    pthread_mutex_unlock(&a->lock);
+    return HALYARD_OK;
+}
+
+void hys_async_close(halyard_client *c)
+{
+    struct hys_async *a = c->async;
+    if (a == NULL) {
+        return;
+    }
+    /* What no lane has taken ends CANCELLED: nothing of it was sent. */
+    pthread_mutex_lock(&a->lock);
+    a->closing = 1;
+    struct areq *q = a->head;
+    a->head = a->tail = NULL;
+    a->queued = 0;
+    while (q != NULL) {
+        struct areq *next = q->next;
+        q->delivered = 1;
+        a->outstanding--;
+        halyard_reply *rep = hyc_reply_error("CANCELLED the client was closed before it ran");
+        deliver_or_queue(a, q, rep ? HALYARD_CANCELLED : HALYARD_NO_MEMORY, rep);
+        free_req(q);
+        q = next;
+    }
+    pthread_mutex_unlock(&a->lock);
+    lanes_stop(a, a->n_lanes); /* what runs is cancelled (hyc_cancel) and delivered */
+    c->async = NULL;
+    if (a->wakeup != NULL) {
+        /* On the loop's thread (halyard_attach_loop's rule): the callbacks still due run now;
+         * a closing handle's callback is not called again, and the handle is freed by libuv's
+         * close callback at the loop's next turn. */
+        run_done(a);
+        a->wakeup->data = NULL;
+        uv_close((uv_handle_t *)a->wakeup, free_handle_cb);
+    }
+    async_free(a);
+}
+
+void hys_async_stats(halyard_client *c, halyard_stats *out)
+{
+    pthread_mutex_lock(&c->lock);
+    struct hys_async *a = c->async;
+    if (a != NULL) {
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < a->n_lanes; i++) {
+            const uint64_t *from = (const uint64_t *)&a->lanes[i].stats;
+            uint64_t *to = (uint64_t *)out;
+            for (size_t f = 0; f < sizeof(halyard_stats) / sizeof(uint64_t); f++) {
+                to[f] += from[f];
+            }
+        }
+        out->shed += a->shed;
+        out->hedges += a->hedges;
+        out->hedge_wins += a->hedge_wins;
+        pthread_mutex_unlock(&a->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void hys_async_member_down(halyard_client *c, const struct hyc_member *m)
+{
+    /* Not under c->lock: a blocking call holds it for its whole request, and a heartbeat must
+     * not wait for that. c->async is set once and freed only after the heartbeats stop. */
+    struct hys_async *a = __atomic_load_n(&c->async, __ATOMIC_ACQUIRE);
+    if (a != NULL) {
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < a->n_lanes; i++) {
+            struct lane *l = &a->lanes[i];
+            if (l->req != NULL && l->conn.at_valid && l->conn.at.port == m->port &&
+                strcmp(l->conn.at.host, m->host) == 0) {
+                atomic_store(&l->abandon, 1);
+                uint64_t one = 1;
+                ssize_t w = write(l->conn.wake_fd, &one, sizeof(one));
+                (void)w;
+            }
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
+}

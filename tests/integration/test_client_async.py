@@ -1,0 +1,233 @@
+"""libhalyard's asynchronous API against real clusters (issue 15): a C program
+(tests/tools/hy_client_async.c) keeps a window of requests in flight through
+halyard_command_async while members are killed with kill -9 or stopped with SIGSTOP. Every
+accepted request gets exactly one callback with a status (the program exits 3 otherwise); with
+exactly-once sessions the counter equals the acknowledged increments. Reads to replicas go over
+READONLY connections; hedged reads keep answering while the member a read went to is stopped;
+load shedding refuses what is beyond max_outstanding at once; halyard_close cancels."""
+
+import os
+import signal
+import subprocess
+import threading
+
+import pytest
+import redis
+
+from cluster import Cluster, info
+from conftest import wait_for
+
+
+def tool():
+    return os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "tools", "hy_client_async")
+
+
+@pytest.fixture
+def make_cluster(tmp_path_factory):
+    made = []
+
+    def make(n, extra=None):
+        c = Cluster(tmp_path_factory, n, extra or {})
+        made.append(c)
+        c.start_all()
+        return c
+
+    yield make
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+class Async:
+    """hy_client_async in the background; `progress` counts the callbacks so far."""
+
+    def __init__(self, ports, mode, key, n, *flags):
+        addrs = ",".join("127.0.0.1:%d" % p for p in ports)
+        self.proc = subprocess.Popen([tool(), addrs, mode, key, str(n)] + list(flags),
+                                     stdout=subprocess.PIPE, text=True)
+        self.progress, self.lines, self.done, self.hb_downs = 0, [], None, 0
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            self.lines.append(line)
+            if line.startswith("progress "):
+                f = line.split()
+                self.progress = int(f[1])
+                self.hb_downs = int(f[2].split("=")[1])
+            elif line.startswith("done "):
+                self.done = dict(kv.split("=") for kv in line.split()[1:])
+
+    def wait_progress(self, more, what, deadline_s=60):
+        mark = self.progress
+        wait_for(lambda: self.progress >= mark + more or self.proc.poll() is not None,
+                 deadline_s, what)
+
+    def finish(self, deadline_s=120):
+        try:
+            rc = self.proc.wait(timeout=deadline_s)
+        finally:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.reader.join(10)
+        assert rc == 0, (rc, self.lines[-10:])
+        assert self.done is not None, self.lines[-10:]
+        d = {}
+        for k, v in self.done.items():
+            d[k] = float(v) if "." in v else int(v)
+        return d
+
+
+def leader_first(c):
+    li = c.leader()
+    return [c.ports[li]] + [p for i, p in enumerate(c.ports) if i != li]
+
+
+def counter(c, key):
+    return int(redis.Redis("127.0.0.1", c.ports[c.leader()], socket_timeout=10).get(key) or 0)
+
+
+@pytest.mark.parametrize("loop,pipeline", [(False, 32), (True, 32), (False, 1)],
+                         ids=["io-threads", "libuv-loop", "no-pipelining"])
+def test_async_exactly_once_across_leader_kills(make_cluster, loop, pipeline):
+    """kill -9 of the leader twice (restarting it) under 64 asynchronous INCRs in flight: every
+    request gets its callback, every one is acknowledged, and the counter equals their number
+    (no loss, no double apply), whether callbacks run on the I/O threads or a libuv loop, with
+    requests pipelined on each I/O thread's connection or sent one at a time."""
+    n = 3000
+    c = make_cluster(3)
+    flags = ["--window", "64", "--pipeline", str(pipeline)] + (["--loop"] if loop else [])
+    load = Async(leader_first(c), "incr", "async:ctr", n, *flags)
+    for _ in range(2):
+        load.wait_progress(400, "increments before the kill")
+        li = c.leader()
+        c.kill(li)
+        load.wait_progress(200, "increments after the kill")
+        c.start(li)
+        wait_for(lambda: info(c.ports[li])["raft_role"] == "follower", 30,
+                 "the killed leader to follow again")
+    done = load.finish()
+    assert done["callbacks"] == done["submitted"] == n, done
+    assert done["ok"] == n, (done, load.lines[-10:])
+    assert done["last"] == n
+    assert counter(c, "async:ctr") == n
+    assert (done["pipelined"] > 0) == (pipeline > 1), done
+    caught = done["resends"] + sum(int(info(p, "stats")["forwards_resent"]) +
+                                   int(info(p, "stats")["forwards_rerun"]) for p in c.ports)
+    assert caught > 0, "no request was caught by a kill: the test proved nothing"
+
+
+def test_async_without_sessions_every_request_has_a_status(make_cluster):
+    """Sessions off, kill -9 of the leader under async load: no request is lost; each ends ok,
+    unknown or not applied, and the counter lies between the acknowledged increments and those
+    plus the unknown ones."""
+    n = 2000
+    c = make_cluster(3)
+    load = Async(leader_first(c), "incr", "async:plain", n, "--no-sessions", "--window", "32")
+    load.wait_progress(400, "increments before the kill")
+    li = c.leader()
+    c.kill(li)
+    load.wait_progress(200, "increments after the kill")
+    c.start(li)
+    done = load.finish()
+    assert done["callbacks"] == n
+    assert done["ok"] + done["unknown"] + done["not_applied"] == n, done
+    final = counter(c, "async:plain")
+    assert done["ok"] <= final <= done["ok"] + done["unknown"], (done, final)
+
+
+def test_replica_reads_go_readonly_to_every_member(make_cluster):
+    """read_from REPLICA with four I/O threads: the reads are spread over the members (each
+    thread's round robin starts elsewhere) on READONLY connections, and every one answers."""
+    c = make_cluster(3)
+    r = redis.Redis("127.0.0.1", c.ports[c.leader()], socket_timeout=10)
+    r.set("rr:k", "v")
+    before = [int(info(p, "stats")["total_commands_processed"]) for p in c.ports]
+    done = Async(c.ports, "get", "rr:k", 2000, "--read-from", "replica", "--threads",
+                 "4", "--window", "8").finish()
+    assert done["ok"] == 2000, done
+    assert done["replica_reads"] >= 2000, done
+    after = [int(info(p, "stats")["total_commands_processed"]) for p in c.ports]
+    served = [a - b for a, b in zip(after, before)]
+    assert sum(1 for s in served if s >= 100) >= 2, served
+
+
+def test_hedged_reads_keep_answering_with_a_stopped_member(make_cluster):
+    """Replica reads hedged after 20 ms, one member SIGSTOPped mid-run: the reads that went to
+    it are answered by their hedged copies from another member long before attempt_timeout_ms
+    (5 s here) would have moved them, so no read fails and hedges won."""
+    c = make_cluster(3)
+    r = redis.Redis("127.0.0.1", c.ports[c.leader()], socket_timeout=10)
+    r.set("hedge:k", "v")
+    li = c.leader()
+    victim = [i for i in range(3) if i != li][0]
+    load = Async(c.ports, "get", "hedge:k", 3000, "--read-from", "replica", "--hedge-ms",
+                 "20", "--threads", "4", "--window", "2", "--attempt-timeout-ms", "5000",
+                 "--timeout-ms", "20000")
+    load.wait_progress(300, "reads before the stop")
+    c.kill(victim, signal.SIGSTOP)
+    try:
+        load.wait_progress(1000, "reads while a member is stopped", deadline_s=60)
+    finally:
+        c.kill(victim, signal.SIGCONT)
+    done = load.finish()
+    assert done["ok"] == 3000, (done, load.lines[-10:])
+    assert done["hedges"] >= 1 and done["hedge_wins"] >= 1, done
+    assert done["max_ms"] < 5000, done  # none waited for the attempt timeout
+
+
+def test_load_shedding_answers_busy_at_once(make_cluster):
+    """max_outstanding 16 and 400 INCRs submitted at once: all beyond the first 16 are refused
+    HALYARD_BUSY at the call (nothing sent), the 16 accepted complete, and the counter is 16."""
+    c = make_cluster(1)
+    done = Async(c.ports, "shed", "shed:ctr", 400, "--max-outstanding", "16").finish()
+    assert done["submitted"] == 16 and done["busy"] == 384 and done["shed"] == 384, done
+    assert done["ok"] == 16 and done["callbacks"] == 16, done
+    assert counter(c, "shed:ctr") == 16
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["io-threads", "libuv-loop"])
+def test_close_cancels_what_did_not_run(make_cluster, loop):
+    """halyard_close right after 500 submissions: every accepted request gets its callback;
+    what never ran is CANCELLED, and the counter equals the acknowledged plus at most the
+    unknown increments (a cancelled one was never applied)."""
+    c = make_cluster(1)
+    flags = ["--loop"] if loop else []
+    done = Async(c.ports, "close", "close:ctr", 500, *flags).finish()
+    assert done["callbacks"] == done["submitted"] == 500, done
+    assert done["cancelled"] >= 1, done
+    assert done["ok"] + done["unknown"] + done["cancelled"] + done["not_applied"] == 500, done
+    final = counter(c, "close:ctr")
+    assert done["ok"] <= final <= done["ok"] + done["unknown"], (done, final)
+
+
+def test_heartbeats_find_a_stopped_member_and_route_around_it(make_cluster):
+    """Heartbeats every 100 ms, dead after 500 ms, attempt timeout 5 s, no hedging: a member
+    SIGSTOPped under replica reads is found dead by its heartbeats; the reads running on it
+    leave it at once and the others go around it (its breaker is open), so no read waits for
+    the 5 s attempt timeout, and every read answers."""
+    c = make_cluster(3)
+    r = redis.Redis("127.0.0.1", c.ports[c.leader()], socket_timeout=10)
+    r.set("hb:k", "v")
+    li = c.leader()
+    victim = [i for i in range(3) if i != li][0]
+    load = Async(c.ports, "get", "hb:k", 40000, "--read-from", "replica", "--threads", "4",
+                 "--window", "8", "--attempt-timeout-ms", "5000", "--timeout-ms", "20000",
+                 "--heartbeat-ms", "100,500")
+    load.wait_progress(300, "reads before the stop")
+    c.kill(victim, signal.SIGSTOP)
+    try:
+        wait_for(lambda: load.hb_downs >= 1 or load.proc.poll() is not None, 30,
+                 "the heartbeats to find the stopped member dead")
+        load.wait_progress(1000, "reads after it was found dead", deadline_s=60)
+    finally:
+        c.kill(victim, signal.SIGCONT)
+    done = load.finish()
+    assert done["ok"] == 40000, (done, load.lines[-10:])
+    assert done["heartbeat_downs"] >= 1 and done["breaker_opens"] >= 1, done
+    assert done["resends"] >= 1, done  # a read was caught on the stopped member and moved
+    assert done["max_ms"] < 5000, done  # none waited for the attempt timeout
