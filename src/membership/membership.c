@@ -33,7 +33,9 @@ void membership_config_default(struct membership_config *cfg)
     *cfg = (struct membership_config){.probe_interval_ms = 200,
                                       .probe_timeout_ms = 100,
                                       .indirect_probes = 3,
-                                      .suspicion_mult = 2,
+                                      .suspicion_mult = 3,
+                                      .gossip_interval_ms = 100,
+                                      .gossip_fanout = 3,
                                       .suspicion_max_mult = 6,
                                       .retransmit_mult = 4,
                                       .lhm_max = 8,
@@ -52,7 +54,7 @@ int membership_config_check(const struct membership_config *c)
         c->suspicion_max_mult == 0 || c->retransmit_mult == 0 || c->phi_window < 2 ||
         c->phi_window > MEMBERSHIP_PHI_WINDOW_MAX || !(c->phi_threshold > 0.0) ||
         c->phi_min_samples < 2 || c->members_max < 1 || c->members_max > (1u << 20) ||
-        c->indirect_probes > 16 || c->mutation < 0 || c->mutation >= MEMBERSHIP_MUT_COUNT) {
+        c->indirect_probes > 16 || c->gossip_interval_ms == 0 || c->gossip_fanout > 16 || c->mutation < 0 || c->mutation >= MEMBERSHIP_MUT_COUNT) {
         return HY_EINVAL;
     }
     return HY_OK;
@@ -319,7 +321,15 @@ static void lhm_add(struct membership *m, int delta)
 static void apply_self(struct membership *m, const struct membership_update *u, uint64_t now_ms)
 {
     struct membership_member *self = &m->members[0];
-    if (m->left || u->incarnation < self->incarnation) {
+    if (m->left) {
+        return;
+    }
+    if (u->incarnation < self->incarnation) {
+        if (u->state != MEMBERSHIP_ALIVE) {
+            /* Someone still holds an older suspicion or death of ours (it missed the
+             * refutation): spread the current incarnation again. */
+            broadcast(m, 0);
+        }
         return;
     }
     if (u->state == MEMBERSHIP_ALIVE) {
@@ -333,9 +343,12 @@ static void apply_self(struct membership *m, const struct membership_update *u, 
         return;
     }
     m->stats.refutations++;
+    if (u->state == MEMBERSHIP_DEAD) {
+        m->sync_left = 1; /* held dead: this view missed news too; ask for the whole view */
+    }
     lhm_add(m, 1); /* Lifeguard: being suspected hints that this node is the slow one */
     if (m->cfg.mutation == MEMBERSHIP_MUT_INC_RESET) {
-        self->incarnation = 1; /* the bug: an incarnation that can go back */
+        self->incarnation = 0; /* the bug: a refutation that resets, not raises */
         broadcast(m, 0);
         return;
     }
@@ -374,21 +387,26 @@ static void apply_known(struct membership *m, size_t idx, const struct membershi
     }
 }
 
-static void apply_update(struct membership *m, const struct membership_update *u, uint64_t now_ms)
+/* Returns the index of the member when the update is older than this view (its sender missed
+ * news), else -1. */
+static int apply_update(struct membership *m, const struct membership_update *u, uint64_t now_ms)
 {
     if (strcmp(u->name, m->members[0].name) == 0) {
         apply_self(m, u, now_ms);
-        return;
+        return -1;
     }
     int idx = find_idx(m, u->name);
+    if (idx > 0 && u->incarnation < m->members[idx].incarnation) {
+        return idx;
+    }
     if (idx < 0) {
         /* Gossip teaches us of members we did not know; the dead are not worth learning. */
         if (u->state != MEMBERSHIP_ALIVE && u->state != MEMBERSHIP_SUSPECT) {
-            return;
+            return -1;
         }
         idx = insert_member(m, u->name, u->incarnation, now_ms);
         if (idx < 0) {
-            return;
+            return -1;
         }
         m->members[idx].meta = u->meta;
         if (m->cbs.state_cb != NULL) {
@@ -398,9 +416,10 @@ static void apply_update(struct membership *m, const struct membership_update *u
         if (u->state == MEMBERSHIP_SUSPECT) {
             suspect(m, (size_t)idx, u->incarnation, u->origin, now_ms);
         }
-        return;
+        return -1;
     }
     apply_known(m, (size_t)idx, u, now_ms);
+    return -1;
 }
 
 /* ---- phi accrual --------------------------------------------------------------------------- */
@@ -542,6 +561,13 @@ static void probe_start(struct membership *m, uint64_t now_ms)
     if (target < 0) {
         return;
     }
+    if (m->sync_left > 0) {
+        m->sync_left--;
+        int helper = (int)hy_prng_range(&m->prng, 1, m->count - 1);
+        if (probeable(&m->members[helper])) {
+            send_simple(m, helper, MEMBERSHIP_SYNC, 0, NULL);
+        }
+    }
     m->probing = 1;
     m->probe_seq = ++m->seq;
     m->probe_target = (uint32_t)target;
@@ -658,11 +684,37 @@ static void tick_phi(struct membership *m, uint64_t now_ms)
     }
 }
 
+/* memberlist's gossip timer: what is news goes to a few random live members now, not only
+ * on the next probes. */
+static void tick_gossip(struct membership *m, uint64_t now_ms)
+{
+    if (now_ms < m->next_gossip_ms) {
+        return;
+    }
+    m->next_gossip_ms = now_ms + m->cfg.gossip_interval_ms;
+    int sent[16];
+    uint32_t n = 0;
+    for (uint32_t tries = 0; n < m->cfg.gossip_fanout && tries < 4 * m->cfg.gossip_fanout + 8 &&
+                             m->bcast_count > 0 && m->count > 1;
+         tries++) {
+        int idx = (int)hy_prng_range(&m->prng, 1, m->count - 1);
+        int skip = !probeable(&m->members[idx]);
+        for (uint32_t k = 0; k < n && !skip; k++) {
+            skip = sent[k] == idx;
+        }
+        if (!skip) {
+            sent[n++] = idx;
+            send_simple(m, idx, MEMBERSHIP_GOSSIP, 0, NULL);
+        }
+    }
+}
+
 void membership_tick(struct membership *m, uint64_t now_ms)
 {
     if (m->left) {
         return;
     }
+    tick_gossip(m, now_ms);
     tick_relays(m, now_ms);
     tick_phi(m, now_ms);
     tick_probe(m, now_ms);
@@ -672,6 +724,9 @@ void membership_tick(struct membership *m, uint64_t now_ms)
 uint64_t membership_next_ms(const struct membership *m)
 {
     uint64_t t = m->next_probe_ms;
+    if (m->bcast_count > 0) {
+        t = HY_MIN(t, m->next_gossip_ms);
+    }
     if (m->probing) {
         t = HY_MIN(t, m->probe_indirect_sent ? m->probe_end_at : m->probe_timeout_at);
     }
@@ -733,6 +788,35 @@ static void on_ack(struct membership *m, const struct membership_msg *msg)
     }
 }
 
+/* GOSSIP messages to `to` carrying the current state of the members idx[0..n), bypassing
+ * the piggyback queue (the corrections and the SYNC answer). */
+static void send_states(struct membership *m, int to, const uint32_t *idx, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        struct membership_msg msg = {.type = MEMBERSHIP_GOSSIP};
+        while (i < n && msg.update_count < MEMBERSHIP_PIGGYBACK_MAX) {
+            make_update(m, idx[i++], NULL, &msg.updates[msg.update_count++]);
+        }
+        m->stats.msgs_sent++;
+        if (m->cbs.send_cb != NULL) {
+            m->cbs.send_cb(m->cbs.ctx, m->members[to].name, &msg);
+        }
+    }
+}
+
+static void on_sync(struct membership *m, int from)
+{
+    uint32_t chunk[MEMBERSHIP_PIGGYBACK_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < m->count; i++) {
+        chunk[n++] = (uint32_t)i;
+        if (n == MEMBERSHIP_PIGGYBACK_MAX || i + 1 == m->count) {
+            send_states(m, from, chunk, n);
+            n = 0;
+        }
+    }
+}
+
 void membership_receive(struct membership *m, const char *from, const struct membership_msg *msg,
                         uint64_t now_ms)
 {
@@ -748,9 +832,15 @@ void membership_receive(struct membership *m, const char *from, const struct mem
         m->stats.msgs_refused++;
         return;
     }
+    uint32_t stale[MEMBERSHIP_PIGGYBACK_MAX];
+    size_t stale_count = 0;
     for (uint32_t i = 0; i < msg->update_count && i < MEMBERSHIP_PIGGYBACK_MAX; i++) {
-        apply_update(m, &msg->updates[i], now_ms);
+        int idx = apply_update(m, &msg->updates[i], now_ms);
+        if (idx > 0) {
+            stale[stale_count++] = (uint32_t)idx;
+        }
     }
+    send_states(m, src, stale, stale_count);
     switch (msg->type) {
     case MEMBERSHIP_PING:
         if (strcmp(msg->target, m->members[0].name) != 0) {
@@ -765,6 +855,11 @@ void membership_receive(struct membership *m, const char *from, const struct mem
         if (m->probing && msg->seq == m->probe_seq) {
             m->probe_nacks++;
         }
+        break;
+    case MEMBERSHIP_GOSSIP:
+        break; /* its updates were the message */
+    case MEMBERSHIP_SYNC:
+        on_sync(m, src);
         break;
     default: m->stats.msgs_refused++; break;
     }
@@ -818,6 +913,7 @@ int membership_init(struct membership *m, const struct membership_config *cfg, c
     /* The first probe waits a random part of a period, so that nodes started together do
      * not probe in lockstep. */
     m->next_probe_ms = now_ms + hy_prng_below(&m->prng, m->cfg.probe_interval_ms);
+    m->sync_left = 3;
     return HY_OK;
 }
 

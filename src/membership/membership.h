@@ -13,12 +13,18 @@
  *  - a SUSPECT member that does not refute (an ALIVE of a higher incarnation, which only it
  *    may issue) before its suspicion timeout becomes DEAD; the timeout starts at its maximum
  *    and shrinks towards its minimum as independent suspicions of the same incarnation arrive;
- *  - updates (ALIVE with the member's metadata, SUSPECT, DEAD, LEFT) ride on probes and acks,
- *    each sent at most retransmit_mult * ceil(log10(n + 1)) times;
+ *  - updates (ALIVE with the member's metadata, SUSPECT, DEAD, LEFT) ride on probes and acks
+ *    and, every gossip period, go to gossip_fanout random members (memberlist's gossip timer:
+ *    a refutation must outrun the suspicion it answers); each is sent at most
+ *    retransmit_mult * ceil(log10(n + 1)) times;
  *  - local health (the Lifeguard multiplier, 0..lhm_max): a probe that failed without the
  *    helpers' NACKs, or a suspicion of this node that it had to refute, raises it; a
  *    successful probe lowers it; the probe period and timeout are scaled by (1 + lhm), so a
  *    node that is itself slow stops accusing healthy ones;
+ *  - a starting node asks three members for their whole view (SYNC, memberlist's push-pull on
+ *    join), and a node that hears a stale update (an older incarnation than its view holds)
+ *    answers its sender with the current state, so an old suspicion cannot outlive its
+ *    refutation in a view that missed it;
  *  - buddy system: a ping to a member this node holds SUSPECT carries that suspicion first,
  *    and so does an answer to a member this node holds SUSPECT or DEAD, so the member learns
  *    of it in one hop and can refute;
@@ -83,7 +89,9 @@ enum membership_msg_type {
     MEMBERSHIP_ACK,      /* seq of the ping (or ping-req) it answers, updates */
     MEMBERSHIP_PING_REQ, /* seq, target: ping target for me and relay its ack */
     MEMBERSHIP_NACK,     /* seq: the relay's ping to the target went unanswered */
-    MEMBERSHIP_MSG_TYPE_MAX = MEMBERSHIP_NACK
+    MEMBERSHIP_GOSSIP,   /* updates only, to a few random members each gossip period */
+    MEMBERSHIP_SYNC,     /* a starting node asks for the whole view (answered in GOSSIPs) */
+    MEMBERSHIP_MSG_TYPE_MAX = MEMBERSHIP_SYNC
 };
 
 struct membership_msg {
@@ -106,7 +114,7 @@ enum membership_mutation {
     MEMBERSHIP_MUT_NONE,
     MEMBERSHIP_MUT_NO_REFUTE,  /* a suspected member does not refute */
     MEMBERSHIP_MUT_NO_SUSPECT, /* a failed probe suspects nobody */
-    MEMBERSHIP_MUT_INC_RESET,  /* a refutation takes incarnation 1, not the next one */
+    MEMBERSHIP_MUT_INC_RESET,  /* a refutation resets the incarnation to 0 */
     MEMBERSHIP_MUT_COUNT
 };
 
@@ -114,8 +122,11 @@ struct membership_config {
     uint32_t probe_interval_ms;  /* one probe per period (default 200) */
     uint32_t probe_timeout_ms;   /* direct ack deadline, < probe_interval_ms (default 100) */
     uint32_t indirect_probes;    /* k helpers asked with PING_REQ (default 3) */
-    uint32_t suspicion_mult;     /* min timeout = mult * max(1, log10 n) * interval (2) */
+    uint32_t suspicion_mult;     /* min timeout = mult * max(1, log10 n) * interval (3) */
     uint32_t suspicion_max_mult; /* max timeout = this * min timeout (default 6) */
+    uint32_t gossip_interval_ms; /* pending updates go to gossip_fanout members this often
+                                    (memberlist's gossip timer; default 100) */
+    uint32_t gossip_fanout;      /* default 3 */
     uint32_t retransmit_mult;    /* sends per update = mult * ceil(log10(n + 1)) (default 4) */
     uint32_t lhm_max;            /* the local health multiplier's ceiling (default 8) */
     double phi_threshold;        /* suspect a watched peer above this phi (default 8) */
@@ -187,6 +198,7 @@ struct membership {
     uint32_t lhm; /* Lifeguard's local health multiplier */
     uint32_t seq;
     uint64_t periods; /* probe periods started */
+    uint32_t sync_left; /* SYNC requests still to send (a starting node learns the view) */
     /* The probe in progress. */
     int probing;
     uint32_t probe_seq;
@@ -195,6 +207,7 @@ struct membership {
     uint32_t probe_nacks, probe_nacks_expected;
     uint64_t probe_start_ms, probe_timeout_at, probe_end_at;
     uint64_t next_probe_ms;
+    uint64_t next_gossip_ms;
     struct membership_relay relays[MEMBERSHIP_RELAYS_MAX];
     int left;
     struct membership_stats stats;

@@ -363,7 +363,7 @@ static void test_suspicion_timeout_shrinks_with_confirmations(void **state)
     }
     uint64_t lo, hi;
     membership_suspicion_bounds(&m, &lo, &hi);
-    assert_true(lo == 400 && hi == 2400); /* 2 * max(1, log10 7) * 200, then * 6 */
+    assert_true(lo == 600 && hi == 3600); /* 3 * max(1, log10 7) * 200, then * 6 */
     struct membership_msg msg = {.type = MEMBERSHIP_NACK, .update_count = 1};
     memset(&msg.updates[0], 0, sizeof(msg.updates[0]));
     msg.updates[0].state = MEMBERSHIP_SUSPECT;
