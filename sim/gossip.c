@@ -103,8 +103,8 @@ static void push(struct gs_world *w, uint64_t at, uint32_t kind, uint32_t node, 
         w->heap = hy_xrealloc(w->heap, w->heap_cap * sizeof(*w->heap));
     }
     size_t i = w->heap_len++;
-    w->heap[i] = (struct gs_event){.at = at, .order = w->order++, .kind = kind, .node = node,
-                                   .arg = arg};
+    w->heap[i] =
+        (struct gs_event){.at = at, .order = w->order++, .kind = kind, .node = node, .arg = arg};
     while (i > 0 && ev_less(&w->heap[i], &w->heap[(i - 1) / 2])) {
         struct gs_event t = w->heap[i];
         w->heap[i] = w->heap[(i - 1) / 2];
@@ -413,9 +413,7 @@ static void on_event(struct gs_world *w, const struct gs_event *ev)
 {
     struct gs_node *n = &w->nodes[ev->node];
     switch (ev->kind) {
-    case EV_MSG:
-        on_msg(w, ev);
-        break;
+    case EV_MSG: on_msg(w, ev); break;
     case EV_TICK:
         if (ev->at == n->tick_at && n->up && !n->frozen) {
             w->sender = (int)ev->node;
@@ -429,15 +427,13 @@ static void on_event(struct gs_world *w, const struct gs_event *ev)
         if (n->up && !n->frozen && w->o.nodes > 1) {
             deliver_later(w, (int)ev->node, (int)((ev->node + 1) % (uint32_t)w->o.nodes), NULL, 1);
             if (w->o.nodes > 2) {
-                deliver_later(w, (int)ev->node, (int)((ev->node + 2) % (uint32_t)w->o.nodes),
-                              NULL, 1);
+                deliver_later(w, (int)ev->node, (int)((ev->node + 2) % (uint32_t)w->o.nodes), NULL,
+                              1);
             }
         }
         push(w, w->now_ms + GS_HB_MS, EV_HB, ev->node, 0);
         break;
-    default:
-        run_fault(w, &w->faults[ev->arg]);
-        break;
+    default: run_fault(w, &w->faults[ev->arg]); break;
     }
 }
 
@@ -583,8 +579,8 @@ static uint64_t pct(uint64_t *v, size_t n, int p)
     return v[i == 0 ? 0 : i - 1];
 }
 
-static const char *const mutation_names[MEMBERSHIP_MUT_COUNT] = {"none", "no-refute",
-                                                                  "no-suspect", "inc-reset"};
+static const char *const mutation_names[MEMBERSHIP_MUT_COUNT] = {"none", "no-refute", "no-suspect",
+                                                                 "inc-reset"};
 
 int gossip_sim_main(int argc, char **argv)
 {
@@ -658,7 +654,8 @@ int gossip_sim_main(int argc, char **argv)
     }
     double hours = (double)r.node_ms / 3600000.0;
     if (!quiet || count > 1) {
-        uint64_t s50 = pct(r.suspect_lat, r.lat_count, 50), s99 = pct(r.suspect_lat, r.lat_count, 99);
+        uint64_t s50 = pct(r.suspect_lat, r.lat_count, 50),
+                 s99 = pct(r.suspect_lat, r.lat_count, 99);
         uint64_t d50 = pct(r.dead_lat, r.lat_count, 50), d99 = pct(r.dead_lat, r.lat_count, 99);
         printf("membership: %llu kills seen by %zu observers: SUSPECT p50 %llu ms p99 %llu ms, "
                "DEAD p50 %llu ms p99 %llu ms; false suspicions %llu (%.1f per node-hour), "

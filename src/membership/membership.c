@@ -54,7 +54,8 @@ int membership_config_check(const struct membership_config *c)
         c->suspicion_max_mult == 0 || c->retransmit_mult == 0 || c->phi_window < 2 ||
         c->phi_window > MEMBERSHIP_PHI_WINDOW_MAX || !(c->phi_threshold > 0.0) ||
         c->phi_min_samples < 2 || c->members_max < 1 || c->members_max > (1u << 20) ||
-        c->indirect_probes > 16 || c->gossip_interval_ms == 0 || c->gossip_fanout > 16 || c->mutation < 0 || c->mutation >= MEMBERSHIP_MUT_COUNT) {
+        c->indirect_probes > 16 || c->gossip_interval_ms == 0 || c->gossip_fanout > 16 ||
+        c->mutation < 0 || c->mutation >= MEMBERSHIP_MUT_COUNT) {
         return HY_EINVAL;
     }
     return HY_OK;
@@ -856,11 +857,8 @@ void membership_receive(struct membership *m, const char *from, const struct mem
             m->probe_nacks++;
         }
         break;
-    case MEMBERSHIP_GOSSIP:
-        break; /* its updates were the message */
-    case MEMBERSHIP_SYNC:
-        on_sync(m, src);
-        break;
+    case MEMBERSHIP_GOSSIP: break; /* its updates were the message */
+    case MEMBERSHIP_SYNC: on_sync(m, src); break;
     default: m->stats.msgs_refused++; break;
     }
 }

@@ -61,7 +61,7 @@
 /* One probe period in this many pings a DEAD member instead (see dead_target). */
 #define MEMBERSHIP_DEAD_PROBE_EVERY 5
 /* The largest encoded message: header + target + piggybacked updates at their largest. */
-#define MEMBERSHIP_MSG_BYTES_MAX    2048
+#define MEMBERSHIP_MSG_BYTES_MAX    2304
 
 enum membership_state { MEMBERSHIP_ALIVE, MEMBERSHIP_SUSPECT, MEMBERSHIP_DEAD, MEMBERSHIP_LEFT };
 
@@ -197,7 +197,7 @@ struct membership {
     size_t suspect_count;
     uint32_t lhm; /* Lifeguard's local health multiplier */
     uint32_t seq;
-    uint64_t periods; /* probe periods started */
+    uint64_t periods;   /* probe periods started */
     uint32_t sync_left; /* SYNC requests still to send (a starting node learns the view) */
     /* The probe in progress. */
     int probing;
