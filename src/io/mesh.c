@@ -23,6 +23,7 @@ struct io_mesh {
     uv_loop_t *loop;
     uv_timer_t gossip_timer;
     int gossip_timer_on;
+    int closing; /* handles still to close (transport, gossip timer) */
     struct mesh_heard heard[PEER_MAX + 1];
     size_t heard_count;
     const char *cfg_node_id; /* borrowed from the settings */
@@ -324,9 +325,12 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
     }
 }
 
-static void mesh_closed_cb(void *arg)
+/* The mesh goes once the transport and the gossip timer are both closed. */
+static void mesh_close_done(struct io_mesh *m)
 {
-    struct io_mesh *m = arg;
+    if (--m->closing > 0) {
+        return;
+    }
     void (*done)(void *) = m->done_cb;
     void *done_arg = m->done_arg;
     io_tls_ctx_free(m->tls);
@@ -336,10 +340,14 @@ static void mesh_closed_cb(void *arg)
     }
 }
 
+static void mesh_closed_cb(void *arg)
+{
+    mesh_close_done(arg);
+}
+
 static void mesh_timer_closed_cb(uv_handle_t *h)
 {
-    struct io_mesh *m = h->data;
-    peer_transport_close(m->transport, mesh_closed_cb, m);
+    mesh_close_done(h->data);
 }
 
 void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg)
@@ -352,11 +360,12 @@ void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg)
     }
     m->done_cb = done_cb;
     m->done_arg = arg;
+    m->closing = 1 + m->gossip_timer_on;
     if (m->gossip_timer_on) {
         uv_timer_stop(&m->gossip_timer);
         uv_close((uv_handle_t *)&m->gossip_timer, mesh_timer_closed_cb);
-        return;
     }
+    /* At once: nothing may reach the engine once the shell started stopping it. */
     peer_transport_close(m->transport, mesh_closed_cb, m);
 }
 

@@ -90,14 +90,13 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
         }
     }
     /* A link that broke: its node is suspected (node_peer_liveness also records the event).
-     * With gossip on, the broken link is gossip's own suspicion and gossip decides the rest
-     * (a member reachable through others stays alive; one that restarts refutes). */
-    if (node_gossip_on(n)) {
-        if (!up) {
-            node_gossip_link_down(n, name, now_ms);
-        }
-    } else {
+     * With gossip on, the broken link is also gossip's own suspicion and gossip decides the
+     * rest: it says ALIVE again (a member that restarts refutes), or DEAD. */
+    if (!node_gossip_on(n)) {
         node_peer_liveness(n, name, up, now_ms);
+    } else if (!up) {
+        node_peer_liveness(n, name, 0, now_ms); /* a fact: its Raft groups hear of it now */
+        node_gossip_link_down(n, name, now_ms);
     }
     proxy_check(n, now_ms);
     if (up) {
