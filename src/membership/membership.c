@@ -1082,7 +1082,7 @@ static void get_update(struct reader *r, struct membership_update *u)
     u->state = (uint8_t)get_uint(r, 1);
     u->incarnation = get_uint(r, 8);
     get_str(r, u->name, MEMBERSHIP_NAME_MAX, 0);
-    if (u->state > MEMBERSHIP_LEFT) {
+    if (u->state > MEMBERSHIP_LEFT || u->incarnation > MEMBERSHIP_INCARNATION_MAX) {
         r->bad = 1;
     } else if (u->state == MEMBERSHIP_SUSPECT) {
         get_str(r, u->origin, MEMBERSHIP_NAME_MAX, 0);

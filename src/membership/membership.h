@@ -60,6 +60,9 @@
 #define MEMBERSHIP_SUSPECTORS_MAX   8
 /* One probe period in this many pings a DEAD member instead (see dead_target). */
 #define MEMBERSHIP_DEAD_PROBE_EVERY 5
+/* Incarnations above this are refused by the decoder: a member would need 2^48 refutations to
+ * reach it, and room above keeps incarnation + 1 from wrapping (a fuzzer-found crash). */
+#define MEMBERSHIP_INCARNATION_MAX  (1ull << 48)
 /* The largest encoded message: header + target + piggybacked updates at their largest. */
 #define MEMBERSHIP_MSG_BYTES_MAX    2304
 
