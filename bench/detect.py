@@ -127,13 +127,15 @@ def detection(c, rounds):
     return results
 
 
-def suspect_events(c):
-    n = 0
+def member_events(c):
+    """(MEMBER_SUSPECT, MEMBER_FAILED) events recorded by all nodes so far."""
+    s = f = 0
     for p in c.ports:
         with RawConn(p, timeout=2.0) as conn:
             evs = [json.loads(e) for e in conn.cmd("HALYARD", "EVENTS", "COUNT", "1000")]
-        n += sum(1 for e in evs if e["type"] == "MEMBER_SUSPECT")
-    return n
+        s += sum(1 for e in evs if e["type"] == "MEMBER_SUSPECT")
+        f += sum(1 for e in evs if e["type"] == "MEMBER_FAILED")
+    return s, f
 
 
 def hog(seconds, port):
@@ -159,7 +161,7 @@ def hog(seconds, port):
 
 def false_suspicions(c, seconds):
     wait_all_alive(c)
-    before = suspect_events(c)
+    before = member_events(c)
     li = 0
     procs, what = hog(seconds, c.ports[li])
     try:
@@ -173,11 +175,14 @@ def false_suspicions(c, seconds):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-    after = suspect_events(c)
-    n = after - before
+    after = member_events(c)
+    n, dead = after[0] - before[0], after[1] - before[1]
     node_hours = len(c.ports) * seconds / 3600.0
     print("false suspicions under %s for %d s: %d MEMBER_SUSPECT events on %d nodes = %.2f per "
-          "node-hour (target 0)" % (what, seconds, n, len(c.ports), n / node_hours), flush=True)
+          "node-hour (target 0); false deaths (MEMBER_FAILED): %d" % (what, seconds, n,
+                                                                       len(c.ports),
+                                                                       n / node_hours, dead),
+          flush=True)
 
 
 def main():
@@ -192,7 +197,7 @@ def main():
     c.start_all()
     try:
         c.leader()
-        res = detection(c, a.rounds)
+        res = detection(c, a.rounds) if a.rounds > 0 else {}
         for fault, (s, d) in res.items():
             print("%-8s (%d rounds): SUSPECT p50 %.0f ms p99 %.0f ms; DEAD p50 %.0f ms p99 %.0f ms"
                   % (fault, len(s), percentile(s, 50), percentile(s, 99), percentile(d, 50),
