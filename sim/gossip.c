@@ -229,7 +229,7 @@ static void gs_state_cb(void *ctx, const char *name, int from, int to, uint64_t 
     if (to == MEMBERSHIP_DEAD && !in_window(w->now_ms, n->ok_dead_from, n->ok_dead_to)) {
         w->false_deads++;
         if (w->o.loss_pct <= GOSSIP_SIM_LOSS_SAFE_PCT) {
-            char obs[16];
+            char obs[32];
             snprintf(obs, sizeof(obs), "n%d", observer);
             fail(w, "false DEAD: %s declared %s dead while it was alive and not frozen", obs, name,
                  w->now_ms);
@@ -267,7 +267,7 @@ static void check_self(struct gs_world *w, int i)
 static void node_start(struct gs_world *w, int i)
 {
     struct gs_node *n = &w->nodes[i];
-    char name[16];
+    char name[32];
     snprintf(name, sizeof(name), "n%d", i);
     struct membership_callbacks cbs = {.ctx = w, .send_cb = gs_send_cb, .state_cb = gs_state_cb};
     w->sender = i;
@@ -275,7 +275,7 @@ static void node_start(struct gs_world *w, int i)
                               w->o.seed * 1000003u + (uint64_t)i * 7919u + (uint64_t)n->life,
                               w->now_ms) == HY_OK);
     for (int j = 0; j < w->o.nodes; j++) {
-        char other[16];
+        char other[32];
         snprintf(other, sizeof(other), "n%d", j);
         HY_ASSERT(membership_add(&n->mb, other, w->now_ms) == HY_OK);
     }
@@ -395,7 +395,7 @@ static void on_msg(struct gs_world *w, const struct gs_event *ev)
         return;
     }
     if (n->up) {
-        char from[16];
+        char from[32];
         snprintf(from, sizeof(from), "n%d", m->from);
         w->sender = (int)ev->node;
         if (m->heartbeat) {
@@ -451,7 +451,7 @@ static void final_checks(struct gs_world *w)
                 continue;
             }
             uint64_t d = w->dead_ms[(size_t)k * (size_t)n + (size_t)i];
-            char a[16], b[16];
+            char a[32], b[32];
             snprintf(a, sizeof(a), "n%d", i);
             snprintf(b, sizeof(b), "n%d", w->kill_nodes[k]);
             uint64_t since = HY_MAX(w->kill_at[k], w->nodes[i].started_at);
@@ -466,7 +466,7 @@ static void final_checks(struct gs_world *w)
             if (!w->nodes[j].up || i == j) {
                 continue;
             }
-            char name[16], obs[16];
+            char name[32], obs[32];
             snprintf(name, sizeof(name), "n%d", j);
             snprintf(obs, sizeof(obs), "n%d", i);
             const struct membership_member *mm = membership_find(&w->nodes[i].mb, name);

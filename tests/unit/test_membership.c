@@ -90,7 +90,7 @@ static struct net *net_new(size_t n, const struct membership_config *cfg)
     net->delay_ms = 2;
     net->now_ms = 1000;
     for (size_t i = 0; i < n; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "n%zu", i);
         ctxs[i] = (struct cb_ctx){.net = net, .self = (int)i};
         struct membership_callbacks cbs = {
@@ -100,7 +100,7 @@ static struct net *net_new(size_t n, const struct membership_config *cfg)
     }
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < n; j++) {
-            char name[16];
+            char name[32];
             snprintf(name, sizeof(name), "n%zu", j);
             assert_int_equal(membership_add(&net->nodes[i], name, 1000), HY_OK);
         }
@@ -129,7 +129,7 @@ static void net_run(struct net *net, uint64_t ms)
                 continue;
             }
             if (!net->dead[q.to]) {
-                char from[16];
+                char from[32];
                 snprintf(from, sizeof(from), "n%d", q.from);
                 membership_receive(&net->nodes[q.to], from, &q.msg, net->now_ms);
             }
@@ -146,7 +146,7 @@ static void net_run(struct net *net, uint64_t ms)
 
 static int view_state(struct net *net, size_t viewer, size_t who)
 {
-    char name[16];
+    char name[32];
     snprintf(name, sizeof(name), "n%zu", who);
     const struct membership_member *mm = membership_find(&net->nodes[viewer], name);
     assert_non_null(mm);
