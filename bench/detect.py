@@ -59,8 +59,8 @@ def views(conn):
     text = conn.cmd("INFO", "cluster").decode()
     out = {}
     for line in text.splitlines():
-        if line.startswith("gossip_member:"):
-            name, rest = line[len("gossip_member:"):].split(",", 1)
+        if line.startswith("gossip_member_"):
+            name, rest = line[len("gossip_member_"):].split(":", 1)
             out[name] = dict(p.split("=", 1) for p in rest.split(","))["state"]
     return out
 

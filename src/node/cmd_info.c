@@ -153,8 +153,9 @@ static void info_cluster(struct cmd_ctx *x, struct hy_buf *b)
         for (size_t i = 0; i < n->member_count; i++) {
             struct node_gossip_view gv;
             const char *name = n->members[i].name;
+            /* One line per member, as Redis's slaveN lines: key:k=v,... (clients parse it). */
             if (strcmp(name, n->cfg->node_id) != 0 && node_gossip_member(n, name, &gv)) {
-                hy_buf_printf(b, "gossip_member:%s,state=%s,incarnation=%llu,phi=%.2f\r\n", name,
+                hy_buf_printf(b, "gossip_member_%s:state=%s,incarnation=%llu,phi=%.2f\r\n", name,
                               gv.state, (unsigned long long)gv.incarnation, gv.phi);
             }
         }

@@ -39,8 +39,8 @@ def gossip_view(port, member):
         text = c.cmd("INFO", "cluster")
     text = text.decode() if isinstance(text, bytes) else text
     for line in text.splitlines():
-        if line.startswith("gossip_member:%s," % member):
-            kv = dict(p.split("=", 1) for p in line.split(",")[1:])
+        if line.startswith("gossip_member_%s:" % member):
+            kv = dict(p.split("=", 1) for p in line.split(":", 1)[1].split(","))
             return kv["state"], int(kv["incarnation"])
     return None, None
 
@@ -142,6 +142,10 @@ def test_sigstop_is_suspect_then_failed_and_sigcont_refutes(tmp_path_factory, cl
 
 def test_status_and_runtime_settings(tmp_path_factory, clusters):
     c = start(tmp_path_factory, clusters, 3)
+    # INFO's per-member lines keep Redis's key:k=v,... shape, which redis-py parses.
+    import redis
+    r = redis.Redis(port=c.ports[0]).info("cluster")
+    assert r["gossip_member_%s" % c.names[1]]["state"] == "alive", r
     with RawConn(c.ports[0], timeout=2.0) as conn:
         st = json.loads(conn.cmd("HALYARD", "STATUS", "JSON"))
         peers = [m for m in st["members"] if m["name"] != c.names[0]]
