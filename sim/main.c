@@ -15,6 +15,10 @@
  *   [--quiet-ms MS] [--moved] [--no-faults] [--mutation NAME] [--first-failure] [--trace]
  *   [--quiet]: whole nodes (engine, store, WAL on disk_mem, RESP clients; whole.h,
  *   docs/simulator.md). Each seed prints its trace digest when run alone.
+ *
+ *   halyard-sim --membership [--seed S | --seeds N --from S] [--nodes N] [--loss PCT]
+ *   [--fault-ms MS] [--mutation no-refute|no-suspect|inc-reset] [--first-failure] [--quiet]:
+ *   the membership core alone (gossip.h).
  * Ends with "N passed, M failed"; each failure prints its seed and the replay command.
  * Exit status: 0 when every seed passed, 1 otherwise, 2 on bad usage.
  */
@@ -22,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gossip.h"
 #include "sim.h"
 #include "whole.h"
 
@@ -366,6 +371,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--whole") == 0) {
             return whole_main(argc, argv);
+        }
+        if (strcmp(argv[i], "--membership") == 0) {
+            return gossip_sim_main(argc, argv);
         }
     }
     struct cli c;

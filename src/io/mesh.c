@@ -9,8 +9,23 @@
 #include "io/server.h"
 #include "io/tls.h"
 
+/* How often the shell turns gossip's crank: samples the links' heartbeats for phi, runs the
+ * core's timers when due and sends what it queued. */
+#define MESH_GOSSIP_POLL_MS 10
+
+struct mesh_heard {
+    char name[WIRE_NAME_MAX + 1];
+    uint64_t last_uv_ms; /* peer_last_heard_ms last passed on */
+};
+
 struct io_mesh {
     struct hy_node *node;
+    uv_loop_t *loop;
+    uv_timer_t gossip_timer;
+    int gossip_timer_on;
+    int closing; /* handles still to close (transport, gossip timer) */
+    struct mesh_heard heard[PEER_MAX + 1];
+    size_t heard_count;
     const char *cfg_node_id; /* borrowed from the settings */
     const struct hy_log *log;
     io_mesh_progress_cb progress_cb;
@@ -68,6 +83,71 @@ static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
            reason ? ": " : "", reason ? reason : "");
     node_peer_state(mesh->node, id, up, io_clock_ms());
     mesh->progress_cb(mesh->ctx); /* clients it answered or woke */
+}
+
+/* Sends what gossip queued. */
+static void mesh_gossip_flush(struct io_mesh *m)
+{
+    char to[WIRE_NAME_MAX + 1];
+    const uint8_t *data;
+    size_t len;
+    while (node_gossip_take(m->node, to, sizeof(to), &data, &len)) {
+        (void)peer_send_gossip(m->transport, to, data, len); /* gossip is lossy by design */
+    }
+}
+
+static void mesh_gossip_cb(void *ctx, const char *from, const uint8_t *data, size_t len)
+{
+    struct io_mesh *mesh = ctx;
+    node_gossip_receive(mesh->node, from, data, len, io_clock_ms());
+    mesh_gossip_flush(mesh);
+    mesh->progress_cb(mesh->ctx);
+}
+
+/* Anything that arrived on a peer's link since the last poll is one heartbeat for its phi
+ * detector, dated when it arrived (the loop's clock, moved to the engine's). */
+static void mesh_gossip_heard(struct io_mesh *m, uint64_t now_ms)
+{
+    size_t count;
+    const struct node_member *members = node_members(m->node, &count);
+    uint64_t uv = uv_now(m->loop);
+    for (size_t i = 0; i < count; i++) {
+        if (!node_member_is_peer(m->node, &members[i]) ||
+            strcmp(members[i].name, m->cfg_node_id) == 0) {
+            continue;
+        }
+        uint64_t heard = peer_last_heard_ms(m->transport, members[i].name);
+        struct mesh_heard *h = NULL;
+        for (size_t k = 0; k < m->heard_count && h == NULL; k++) {
+            if (strcmp(m->heard[k].name, members[i].name) == 0) {
+                h = &m->heard[k];
+            }
+        }
+        if (h == NULL && m->heard_count < HY_ARRAY_LEN(m->heard)) {
+            h = &m->heard[m->heard_count++];
+            snprintf(h->name, sizeof(h->name), "%s", members[i].name);
+            h->last_uv_ms = 0;
+        }
+        if (h == NULL || heard == 0 || heard <= h->last_uv_ms) {
+            continue;
+        }
+        h->last_uv_ms = heard;
+        node_gossip_heartbeat(m->node, members[i].name, now_ms - HY_MIN(uv - heard, now_ms));
+    }
+}
+
+static void mesh_gossip_timer_cb(uv_timer_t *t)
+{
+    struct io_mesh *m = t->data;
+    uint64_t now = io_clock_ms();
+    mesh_gossip_heard(m, now);
+    if (node_gossip_next_ms(m->node) > now) {
+        mesh_gossip_flush(m);
+        return;
+    }
+    node_gossip_tick(m->node, now);
+    mesh_gossip_flush(m);
+    m->progress_cb(m->ctx); /* its verdicts moved the engine (events, liveness) */
 }
 
 static void mesh_liveness_cb(void *ctx, const char *id, int alive)
@@ -133,6 +213,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     }
     struct io_mesh *m = hy_xcalloc(1, sizeof(*m));
     *m = (struct io_mesh){.node = node,
+                          .loop = loop,
                           .tls = tls,
                           .members_epoch = node_members_epoch(node),
                           .cfg_node_id = cfg->node_id,
@@ -155,6 +236,11 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
      * wakes the quiesced groups it leads (their followers campaign) or follows. */
     pc.beacon_ms = (uint32_t)cfg->heartbeat_ms;
     pc.suspect_ms = (uint32_t)cfg->election_timeout_ms;
+    /* With gossip on, the beacons are the phi detector's heartbeats and gossip replaces the
+     * fixed silence detector (docs/operations.md "Failure detection"). */
+    if (cfg->gossip) {
+        pc.suspect_ms = 0;
+    }
     pc.log = log;
     pc.tls = tls;
     struct peer_callbacks cbs = {.ctx = m,
@@ -163,12 +249,22 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                                  .forward_reply_cb = mesh_forward_reply_cb,
                                  .publish_cb = mesh_publish_cb,
                                  .state_cb = mesh_state_cb,
-                                 .liveness_cb = mesh_liveness_cb};
+                                 .liveness_cb = mesh_liveness_cb,
+                                 .gossip_cb = mesh_gossip_cb};
     int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
     if (rc != HY_OK) {
         io_tls_ctx_free(tls);
         hy_free(m);
         return rc;
+    }
+    if (node_gossip_start(node, pc.seed * 31 + 7, io_clock_ms()) != HY_OK) {
+        hy_log(log, HY_LOG_ERROR, "gossip: invalid settings (gossip-*)");
+    } else if (node_gossip_on(node)) {
+        uv_timer_init(loop, &m->gossip_timer);
+        m->gossip_timer.data = m;
+        uv_timer_start(&m->gossip_timer, mesh_gossip_timer_cb, MESH_GOSSIP_POLL_MS,
+                       MESH_GOSSIP_POLL_MS);
+        m->gossip_timer_on = 1;
     }
     *out = m;
     return HY_OK;
@@ -229,9 +325,12 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
     }
 }
 
-static void mesh_closed_cb(void *arg)
+/* The mesh goes once the transport and the gossip timer are both closed. */
+static void mesh_close_done(struct io_mesh *m)
 {
-    struct io_mesh *m = arg;
+    if (--m->closing > 0) {
+        return;
+    }
     void (*done)(void *) = m->done_cb;
     void *done_arg = m->done_arg;
     io_tls_ctx_free(m->tls);
@@ -239,6 +338,16 @@ static void mesh_closed_cb(void *arg)
     if (done != NULL) {
         done(done_arg);
     }
+}
+
+static void mesh_closed_cb(void *arg)
+{
+    mesh_close_done(arg);
+}
+
+static void mesh_timer_closed_cb(uv_handle_t *h)
+{
+    mesh_close_done(h->data);
 }
 
 void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg)
@@ -251,6 +360,12 @@ void io_mesh_close(struct io_mesh *m, void (*done_cb)(void *arg), void *arg)
     }
     m->done_cb = done_cb;
     m->done_arg = arg;
+    m->closing = 1 + m->gossip_timer_on;
+    if (m->gossip_timer_on) {
+        uv_timer_stop(&m->gossip_timer);
+        uv_close((uv_handle_t *)&m->gossip_timer, mesh_timer_closed_cb);
+    }
+    /* At once: nothing may reach the engine once the shell started stopping it. */
     peer_transport_close(m->transport, mesh_closed_cb, m);
 }
 

@@ -496,6 +496,11 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
             t->cbs.publish_cb(t->cbs.ctx, from, f->forward.data, f->forward.len);
         }
         break;
+    case WIRE_GOSSIP:
+        if (t->cbs.gossip_cb != NULL) {
+            t->cbs.gossip_cb(t->cbs.ctx, from, f->forward.data, f->forward.len);
+        }
+        break;
     case WIRE_PING:
         /* Answered on the connection it came in on, bounded like any queue. */
         if (conn_queued(c) < t->cfg.queue_bytes_max) {
@@ -1376,6 +1381,27 @@ int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
 int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *data, size_t len)
 {
     return send_forward(t, WIRE_PUBLISH, to, 0, data, len);
+}
+
+int peer_send_gossip(struct peer_transport *t, const char *to, const uint8_t *data, size_t len)
+{
+    return send_forward(t, WIRE_GOSSIP, to, 0, data, len);
+}
+
+uint64_t peer_last_heard_ms(const struct peer_transport *t, const char *id)
+{
+    const struct peer *p = peer_find(t, id);
+    if (p == NULL) {
+        return 0;
+    }
+    uint64_t heard = 0;
+    if (p->out != NULL && p->out->state == CONN_UP) {
+        heard = p->out->last_recv_ms;
+    }
+    if (p->in != NULL && p->in->last_recv_ms > heard) {
+        heard = p->in->last_recv_ms;
+    }
+    return heard;
 }
 
 int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,

@@ -97,6 +97,8 @@ struct peer_callbacks {
     /* Node-level failure detection (suspect_ms): `id` is suspected down (alive = 0) or heard
      * again (1), while its link stays up. May be NULL. */
     void (*liveness_cb)(void *ctx, const char *id, int alive);
+    /* A GOSSIP frame: one membership message for src/membership (payload borrowed). */
+    void (*gossip_cb)(void *ctx, const char *from, const uint8_t *data, size_t len);
 };
 
 struct peer_stats {
@@ -151,6 +153,11 @@ int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
 /* A PUBLISH frame (pubsub.c's payload) to `to`: dropped, not queued for later, when the
  * link is down or full (at most once). */
 int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *data, size_t len);
+/* A GOSSIP frame (membership message bytes); dropped like any frame when the peer is down. */
+int peer_send_gossip(struct peer_transport *t, const char *to, const uint8_t *data, size_t len);
+/* When anything last arrived from `id` on either connection (the loop's clock, uv_now), or 0
+ * when nothing ever did or the peer is unknown: the phi-accrual detector's heartbeats. */
+uint64_t peer_last_heard_ms(const struct peer_transport *t, const char *id);
 int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,
                             const uint8_t *data, size_t len);
 

@@ -115,10 +115,19 @@ static void cluster_nodes(struct cmd_ctx *x)
         }
         int is_master = ranges.len > 0;
         int myself = m->id == n->meta->raft.cfg.id;
-        hy_buf_printf(&b, "%s %s:%u@%u %s%s %s 0 0 %llu connected%.*s\n", id, m->host,
-                      m->client_port, m->peer_port, myself ? "myself," : "",
-                      is_master ? "master" : "slave", is_master ? "-" : master_id,
-                      (unsigned long long)raft_term(&n->meta->raft), (int)ranges.len,
+        /* Redis's flags for a failing node: fail? while gossip suspects it (PFAIL), fail once
+         * gossip declared it dead (FAIL). */
+        const char *gs = myself ? NULL : node_gossip_state(n, m->name);
+        const char *fail = gs == NULL                   ? ""
+                           : strcmp(gs, "suspect") == 0 ? ",fail?"
+                           : strcmp(gs, "dead") == 0    ? ",fail"
+                                                        : "";
+        size_t idx = (size_t)(m - n->members);
+        int linked = myself || n->member_up[idx];
+        hy_buf_printf(&b, "%s %s:%u@%u %s%s%s %s 0 0 %llu %s%.*s\n", id, m->host, m->client_port,
+                      m->peer_port, myself ? "myself," : "", is_master ? "master" : "slave", fail,
+                      is_master ? "-" : master_id, (unsigned long long)raft_term(&n->meta->raft),
+                      linked ? "connected" : "disconnected", (int)ranges.len,
                       (const char *)ranges.data);
         hy_buf_free(&ranges);
     }

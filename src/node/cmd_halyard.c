@@ -162,6 +162,11 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
                       first ? "" : ",", m->name, m->host, m->client_port, m->host, m->peer_port,
                       member_role_name(n, m));
         first = 0;
+        struct node_gossip_view gv;
+        if (node_gossip_member(n, m->name, &gv)) {
+            hy_buf_printf(b, ",\"state\":\"%s\",\"incarnation\":%llu", gv.state,
+                          (unsigned long long)gv.incarnation);
+        }
         member_lag_json(n, m, b);
         hy_buf_append_str(b, "}");
     }
@@ -225,6 +230,10 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
         }
         hy_buf_printf(b, "  %-12s %s:%u  %s%s", m->name, m->host, m->client_port,
                       member_role_name(n, m), m->id == n->meta->raft.cfg.id ? " (this node)" : "");
+        struct node_gossip_view gv;
+        if (m->id != n->meta->raft.cfg.id && node_gossip_member(n, m->name, &gv)) {
+            hy_buf_printf(b, "  %s", gv.state); /* gossip's view: alive, suspect, dead */
+        }
         member_lag_text(n, m, b);
         hy_buf_append_str(b, "\n");
     }

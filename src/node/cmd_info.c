@@ -135,6 +135,31 @@ static void info_cluster(struct cmd_ctx *x, struct hy_buf *b)
     const struct hy_node *n = x->node;
     hy_buf_printf(b, "health_score:%d\r\ncluster_health_score:%d\r\nhealth_reasons:%s\r\n",
                   n->health_score, n->cluster_health_score, n->health_reasons);
+    struct node_gossip_stats gs;
+    node_gossip_stats(n, &gs);
+    hy_buf_printf(b, "gossip_enabled:%d\r\n", gs.on);
+    if (gs.on) {
+        hy_buf_printf(b,
+                      "gossip_members_alive:%llu\r\ngossip_members_suspect:%llu\r\n"
+                      "gossip_members_dead:%llu\r\ngossip_incarnation:%llu\r\n"
+                      "gossip_local_health:%u\r\ngossip_probes:%llu\r\n"
+                      "gossip_probes_failed:%llu\r\ngossip_suspicions:%llu\r\n"
+                      "gossip_refutations:%llu\r\n",
+                      (unsigned long long)gs.alive, (unsigned long long)gs.suspect,
+                      (unsigned long long)gs.dead, (unsigned long long)gs.incarnation,
+                      gs.local_health, (unsigned long long)gs.probes,
+                      (unsigned long long)gs.probes_failed, (unsigned long long)gs.suspicions,
+                      (unsigned long long)gs.refutations);
+        for (size_t i = 0; i < n->member_count; i++) {
+            struct node_gossip_view gv;
+            const char *name = n->members[i].name;
+            /* One line per member, as Redis's slaveN lines: key:k=v,... (clients parse it). */
+            if (strcmp(name, n->cfg->node_id) != 0 && node_gossip_member(n, name, &gv)) {
+                hy_buf_printf(b, "gossip_member_%s:state=%s,incarnation=%llu,phi=%.2f\r\n", name,
+                              gv.state, (unsigned long long)gv.incarnation, gv.phi);
+            }
+        }
+    }
 }
 
 typedef void (*info_section_fn)(struct cmd_ctx *x, struct hy_buf *b);

@@ -229,6 +229,14 @@ int config_check(const struct hy_config *cfg, char *err, size_t cap, int *blame_
         *blame_out = config_index("heartbeat-ms");
         return HY_ECONFIG;
     }
+    if (cfg->gossip_probe_timeout_ms >= cfg->gossip_probe_interval_ms) {
+        snprintf(err, cap,
+                 "gossip-probe-timeout-ms (%lld) must be below gossip-probe-interval-ms (%lld): "
+                 "the indirect probes run in what is left of the period",
+                 (long long)cfg->gossip_probe_timeout_ms, (long long)cfg->gossip_probe_interval_ms);
+        *blame_out = config_index("gossip-probe-timeout-ms");
+        return HY_ECONFIG;
+    }
     if (cfg->port == 0 && cfg->tls_port == 0) {
         snprintf(err, cap,
                  "port 0 turns the plain client port off: set tls-port, or clients "

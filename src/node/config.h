@@ -91,7 +91,14 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("tls-session-cache-size", tls_session_cache_size, CONFIG_INT, "20480", 0, INT32_MAX, 1,      \
       NULL)                                                                                        \
     X("tls-session-cache-timeout", tls_session_cache_timeout, CONFIG_INT, "300", 1, INT32_MAX, 1,  \
-      NULL)
+      NULL)                                                                                        \
+    X("gossip", gossip, CONFIG_ENUM, "yes", 0, 0, 0, "no|yes")                                     \
+    X("gossip-phi-threshold", gossip_phi_threshold, CONFIG_INT, "8", 1, 100, 1, NULL)              \
+    X("gossip-probe-interval-ms", gossip_probe_interval_ms, CONFIG_INT, "200", 10, 60000, 1, NULL) \
+    X("gossip-probe-timeout-ms", gossip_probe_timeout_ms, CONFIG_INT, "100", 5, 60000, 1, NULL)    \
+    X("gossip-suspicion-mult", gossip_suspicion_mult, CONFIG_INT, "3", 1, 100, 1, NULL)            \
+    X("gossip-suspicion-max-mult", gossip_suspicion_max_mult, CONFIG_INT, "6", 1, 100, 1, NULL)    \
+    X("gossip-indirect-probes", gossip_indirect_probes, CONFIG_INT, "3", 0, 16, 1, NULL)
 
 /* Values of "log-format": text lines, or one JSON object per line. */
 enum config_log_format { CONFIG_LOG_TEXT = 0, CONFIG_LOG_JSON = 1 };
@@ -99,7 +106,7 @@ enum config_log_format { CONFIG_LOG_TEXT = 0, CONFIG_LOG_JSON = 1 };
 /* Values of "role" (a joining node's): auto = the role the member was added with, else voter. */
 enum config_role { CONFIG_ROLE_AUTO = 0, CONFIG_ROLE_VOTER = 1, CONFIG_ROLE_OBSERVER = 2 };
 
-#define CONFIG_SETTINGS_MAX 64 /* room in per-setting arrays; config.c asserts the table fits */
+#define CONFIG_SETTINGS_MAX 96 /* room in per-setting arrays; config.c asserts the table fits */
 
 #define HY__CONFIG_CTYPE_CONFIG_INT    int64_t
 #define HY__CONFIG_CTYPE_CONFIG_MEMORY int64_t

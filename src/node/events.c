@@ -93,6 +93,22 @@ void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_
     }
 }
 
+void node_events_failed(struct hy_node *n, const char *name, uint64_t now_ms)
+{
+    struct node_events *ev = &n->events;
+    for (size_t i = 0; i < n->member_count; i++) {
+        if (strcmp(n->members[i].name, name) != 0 || ev->failed[i]) {
+            continue;
+        }
+        if (ev->down_since_ms[i] == 0) {
+            ev->down_since_ms[i] = now_ms;
+        }
+        ev->failed[i] = 1;
+        event_push(n, now_ms, "MEMBER_FAILED", "\"member\":\"%s\",\"downMs\":%llu", name,
+                   (unsigned long long)(now_ms - ev->down_since_ms[i]));
+    }
+}
+
 /* The address book: members that appeared, and those that went (or were marked removed). */
 static void events_members(struct hy_node *n, uint64_t now_ms)
 {
@@ -194,7 +210,8 @@ void node_events_cron(struct hy_node *n, uint64_t now_ms)
         }
     }
     for (size_t i = 0; i < n->member_count; i++) {
-        if (ev->down_since_ms[i] != 0 && !ev->failed[i] &&
+        /* Without gossip, a member down this long is failed; with it, gossip says (DEAD). */
+        if (n->gossip == NULL && ev->down_since_ms[i] != 0 && !ev->failed[i] &&
             now_ms >= ev->down_since_ms[i] + EVENTS_FAILED_AFTER_ELECTIONS * election) {
             ev->failed[i] = 1;
             event_push(n, now_ms, "MEMBER_FAILED", "\"member\":\"%s\",\"downMs\":%llu",

@@ -89,8 +89,15 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
             n->member_up[i] = (uint8_t)(up != 0);
         }
     }
-    /* A link that broke: its node is suspected (node_peer_liveness also records the event). */
-    node_peer_liveness(n, name, up, now_ms);
+    /* A link that broke: its node is suspected (node_peer_liveness also records the event).
+     * With gossip on, the broken link is also gossip's own suspicion and gossip decides the
+     * rest: it says ALIVE again (a member that restarts refutes), or DEAD. */
+    if (!node_gossip_on(n)) {
+        node_peer_liveness(n, name, up, now_ms);
+    } else if (!up) {
+        node_peer_liveness(n, name, 0, now_ms); /* a fact: its Raft groups hear of it now */
+        node_gossip_link_down(n, name, now_ms);
+    }
     proxy_check(n, now_ms);
     if (up) {
         replica_wake(n, now_ms); /* clients waiting for this leader's link go on */
@@ -174,6 +181,7 @@ void node_destroy(struct hy_node *n)
     while (n->clients != NULL) {
         node_client_free(n, n->clients);
     }
+    node_gossip_free(n);
     replica_free(n);
     proxy_free(n);
     acl_free(n);

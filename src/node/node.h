@@ -322,6 +322,46 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
  * by node_peer_state. */
 void node_peer_liveness(struct hy_node *n, const char *name, int alive, uint64_t now_ms);
 
+/*
+ * Gossip (src/membership; node/gossip.c): the node's view of who is alive, over the peer
+ * transport's GOSSIP frames. The shell starts it once it can carry the messages (without it,
+ * e.g. in the whole-node simulator, the links alone say who is up). With it on, gossip's
+ * states drive node_peer_liveness and the member events; a broken link is gossip's own
+ * suspicion (node_peer_state hands it over) rather than a verdict.
+ *
+ * start: HY_OK (also when the gossip setting is no: then nothing runs). receive: a GOSSIP
+ * frame's payload (borrowed; malformed ones are dropped and logged). heartbeat: anything
+ * arrived from `from` at heard_ms (the phi detector's samples; non-decreasing per member).
+ * tick: runs the timers, the member list and the runtime settings; call by next_ms. take:
+ * the next message to send (*data_out valid until the next gossip call), 0 when none.
+ */
+int node_gossip_start(struct hy_node *n, uint64_t seed, uint64_t now_ms) HY_MUST_CHECK;
+int node_gossip_on(const struct hy_node *n);
+void node_gossip_receive(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                         uint64_t now_ms);
+void node_gossip_heartbeat(struct hy_node *n, const char *from, uint64_t heard_ms);
+void node_gossip_link_down(struct hy_node *n, const char *name, uint64_t now_ms);
+void node_gossip_tick(struct hy_node *n, uint64_t now_ms);
+uint64_t node_gossip_next_ms(const struct hy_node *n);
+int node_gossip_take(struct hy_node *n, char *to_out, size_t to_cap, const uint8_t **data_out,
+                     size_t *len_out);
+/* "alive", "suspect", "dead", "left", or NULL (gossip off or member unknown). Static text. */
+const char *node_gossip_state(const struct hy_node *n, const char *name);
+struct node_gossip_view {
+    const char *state; /* static */
+    uint64_t incarnation;
+    double phi; /* of the heartbeats on its link now (0: too few yet) */
+};
+int node_gossip_member(const struct hy_node *n, const char *name, struct node_gossip_view *out);
+struct node_gossip_stats {
+    int on;
+    uint32_t local_health;         /* Lifeguard's multiplier: 0 healthy .. 8 */
+    uint64_t incarnation;          /* this node's */
+    uint64_t alive, suspect, dead; /* other members, as this node sees them */
+    uint64_t probes, probes_failed, suspicions, refutations, deaths, msgs_dropped;
+};
+void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out);
+
 /* The ids of the Raft groups this node holds (ascending), up to cap; returns their count. */
 size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap);
 

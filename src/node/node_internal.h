@@ -221,6 +221,9 @@ struct node_events {
     uint64_t lagging[NODE_GROUPS_EVENTS_MAX];
 };
 void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms);
+/* Gossip declared member `name` DEAD: MEMBER_FAILED once (until it is ALIVE again). */
+void node_events_failed(struct hy_node *n, const char *name, uint64_t now_ms);
+void node_gossip_free(struct hy_node *n);
 void node_events_cron(struct hy_node *n, uint64_t now_ms);
 void cmd_halyard_events(struct cmd_ctx *x);
 
@@ -277,6 +280,7 @@ struct hy_node {
     size_t member_count;
     uint8_t member_up[NODE_MEMBERS_MAX];    /* the transport's view; this node counts as up */
     struct node_events events;              /* events.c */
+    struct node_gossip *gossip;             /* gossip.c; NULL until the shell starts it */
     int health_score, cluster_health_score; /* node_set_health; -1 until set */
     char health_reasons[512];
     uint64_t members_epoch;        /* grows when members (or the Raft config) change */

