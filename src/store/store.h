@@ -304,6 +304,9 @@ enum store_op {
     /* [name, rule count, rules..., name, rule count, rules...]: every user replaced at once
      * (ACL LOAD) -> +OK | -ERR (nothing changed) */
     STORE_OP_ACL_LOAD,
+    /* DUMP/RESTORE (store_codec.c "DUMP payloads"): [key, payload]; expire_at (-1: none);
+     * REPLACE; incr = IDLETIME in ms (-1: none) -> +OK | -BUSYKEY | -ERR (payload) */
+    STORE_OP_RESTORE,
     STORE_OP_COUNT
 };
 
@@ -572,6 +575,27 @@ int store_exec_cmd_decode(const uint8_t *buf, size_t len, struct store_arg **arg
  * adds the bytes it used to *off_inout. */
 int store_exec_cmd_decode_prefix(const uint8_t *buf, size_t len, struct store_arg **argv_out,
                                  size_t *argc_out, size_t *off_inout);
+
+/* ---- DUMP payloads ---------------------------------------------------------------------------
+ *
+ * DUMP serializes one value as: its type byte (enum store_type), the value as the snapshot
+ * encodes it (a string as varint length + bytes), a 2-byte little-endian format version
+ * (STORE_DUMP_VERSION) and a 4-byte little-endian CRC32C of everything before it
+ * (docs/disk-format.md "DUMP payload"). The expiry and the key are not in it, as in Redis. */
+#define STORE_DUMP_VERSION 1
+
+/* Appends the DUMP payload of value o to out. */
+void store_dump(const struct store_obj *o, struct hy_buf *out);
+enum store_dump_status {
+    STORE_DUMP_OK = 0,
+    STORE_DUMP_BAD_CHECKSUM = 1, /* too short, unknown version or checksum mismatch */
+    STORE_DUMP_BAD_DATA = 2,     /* the checksum holds but the value does not decode */
+};
+/* Checks a payload completely (the decoder RESTORE runs, the value then freed); returns an
+ * enum store_dump_status. Never reads outside buf[0..len). */
+int store_dump_check(const uint8_t *buf, size_t len);
+/* The reply RESTORE gives for a status (Redis's texts), NULL for STORE_DUMP_OK. */
+const char *store_dump_error(int status);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

@@ -340,6 +340,11 @@ struct store_obj *store__string_resize(struct store *s, struct store_obj *o, siz
  * codec's own encoding of it (store_codec.c). */
 void *store__object_clone(const struct store_obj *e, uint64_t seed);
 
+/* Decodes a DUMP payload into a new detached entry for key k (expiry at, -1: none); returns
+ * an enum store_dump_status, *e_out set only on STORE_DUMP_OK (store_codec.c). */
+int store__dump_load(const uint8_t *buf, size_t len, uint64_t seed, const uint8_t *k, size_t klen,
+                     int64_t at, struct store_obj **e_out);
+
 /* ---- bit ops (store_bits.c), called by store_apply ------------------------------------- */
 
 void store__op_setbit(struct store *s, const struct store_entry *e, struct resp_writer *w);

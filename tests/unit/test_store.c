@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/buf.h"
+#include "common/crc.h"
 #include "common/prng.h"
 #include "store/htab.h"
 #include "store/store.h"
@@ -2189,6 +2190,114 @@ static void test_memory_per_key(void **state)
     store_destroy(s);
 }
 
+/* RESTORE of a payload (binary: not a C string) into s; returns the RESP2 reply text. */
+static const char *restore_raw(struct store *s, const char *key, const uint8_t *p, size_t len,
+                               uint32_t flags, uint64_t t, int64_t exp, int64_t idle_ms)
+{
+    static char text[256];
+    struct store_arg argv[2] = {{S(key)}, {p, len}};
+    struct store_entry e = {STORE_OP_RESTORE, flags, t, exp, idle_ms, 2, argv};
+    struct hy_buf entry, out;
+    hy_buf_init(&entry);
+    hy_buf_init(&out);
+    store_entry_encode(&e, &entry);
+    struct resp_writer w = {&out, 2};
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    HY_ASSERT(out.len < sizeof(text));
+    memcpy(text, out.data, out.len);
+    text[out.len] = '\0';
+    hy_buf_free(&entry);
+    hy_buf_free(&out);
+    return text;
+}
+
+static void dump_of(struct store *s, const char *key, struct hy_buf *out)
+{
+    const struct store_obj *o = store_peek(s, S(key), 1);
+    assert_non_null(o);
+    hy_buf_reset(out);
+    store_dump(o, out);
+}
+
+/* DUMP then RESTORE gives back every type's value (the same payload again), BUSYKEY without
+ * REPLACE, the TTL and idle time given, no key for an expiry already past, and every corrupt or
+ * truncated payload is refused with the key space unchanged. */
+static void test_dump_restore(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "hello", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "empty", "", NULL);
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f1", "v1", "f2", "v2", NULL);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", "b", "a", NULL);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "set", "x", "y", "1", NULL);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1.5", "m1", "-inf", "m2", NULL);
+    run(s, STORE_OP_PFADD, 0, 1, -1, 0, "hll", "a", "b", "c", NULL);
+    const char *keys[] = {"str", "empty", "h", "l", "set", "z", "hll"};
+    struct hy_buf d, d2, k2;
+    hy_buf_init(&d);
+    hy_buf_init(&d2);
+    hy_buf_init(&k2);
+    for (size_t i = 0; i < HY_ARRAY_LEN(keys); i++) {
+        dump_of(s, keys[i], &d);
+        assert_int_equal(store_dump_check(d.data, d.len), STORE_DUMP_OK);
+        assert_string_equal(restore_raw(s, keys[i], d.data, d.len, 0, 2, -1, -1),
+                            "-BUSYKEY Target key name already exists.\r\n");
+        hy_buf_reset(&k2);
+        hy_buf_append(&k2, keys[i], strlen(keys[i]));
+        hy_buf_append(&k2, "2", 2); /* with its NUL: a C string */
+        assert_string_equal(restore_raw(s, (const char *)k2.data, d.data, d.len, 0, 2, -1, -1),
+                            "+OK\r\n");
+        dump_of(s, (const char *)k2.data, &d2);
+        assert_int_equal(d.len, d2.len);
+        assert_memory_equal(d.data, d2.data, d.len);
+        assert_int_equal(store_obj_type(store_peek(s, S((const char *)k2.data), 2)),
+                         store_obj_type(store_peek(s, S(keys[i]), 2)));
+    }
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 3, -1, 0, "hll2", NULL), ":3\r\n");
+    /* REPLACE of another type, with a TTL and an idle time. */
+    dump_of(s, "z", &d);
+    assert_string_equal(restore_raw(s, "str", d.data, d.len, STORE_F_REPLACE, 10000, 15000, 5000),
+                        "+OK\r\n");
+    const struct store_obj *o = store_peek(s, S("str"), 10000);
+    assert_int_equal(store_obj_type(o), STORE_ZSET);
+    assert_int_equal(store_obj_expire_at(o), 15000);
+    assert_true(store_obj_idle_ms(o, 10000) >= 4500);
+    /* An expiry already past: REPLACE deletes, no key is created. */
+    assert_string_equal(restore_raw(s, "str", d.data, d.len, STORE_F_REPLACE, 20000, 20000, -1),
+                        "+OK\r\n");
+    assert_null(store_peek(s, S("str"), 20000));
+    /* Every truncation and every single-byte change is refused; nothing changes. */
+    size_t keys_before = store_key_count(s), used = store_used_bytes(s);
+    dump_of(s, "h", &d);
+    for (size_t len = 0; len < d.len; len++) {
+        assert_int_equal(store_dump_check(d.data, len), STORE_DUMP_BAD_CHECKSUM);
+        assert_string_equal(restore_raw(s, "new", d.data, len, 0, 30000, -1, -1),
+                            "-ERR DUMP payload version or checksum are wrong\r\n");
+    }
+    for (size_t i = 0; i < d.len; i++) {
+        d.data[i] ^= 0x20;
+        assert_int_not_equal(store_dump_check(d.data, d.len), STORE_DUMP_OK);
+        assert_string_equal(restore_raw(s, "new", d.data, d.len, 0, 30000, -1, -1),
+                            "-ERR DUMP payload version or checksum are wrong\r\n");
+        d.data[i] ^= 0x20;
+    }
+    /* A valid checksum over a value that does not decode: Redis's "Bad data format". */
+    uint8_t bad[] = {STORE_HASH, 5, 'x', 1, 0, 0, 0, 0, 0};
+    bad[3] = 1; /* version */
+    hy_store_u32le(bad + 5, hy_crc32c(0, bad, 5));
+    assert_int_equal(store_dump_check(bad, sizeof(bad)), STORE_DUMP_BAD_DATA);
+    assert_string_equal(restore_raw(s, "new", bad, sizeof(bad), 0, 30000, -1, -1),
+                        "-ERR Bad data format\r\n");
+    assert_int_equal(store_key_count(s), keys_before);
+    assert_int_equal(store_used_bytes(s), used);
+    store_check_invariants(s);
+    hy_buf_free(&d);
+    hy_buf_free(&d2);
+    hy_buf_free(&k2);
+    store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2207,6 +2316,7 @@ int main(void)
         cmocka_unit_test(test_setbit_bitop),
         cmocka_unit_test(test_bitfield),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_dump_restore),
         cmocka_unit_test(test_exec_watch),
         cmocka_unit_test(test_exec_versions_snapshot),
         cmocka_unit_test(test_flat_pops),

@@ -1,0 +1,178 @@
+"""DUMP/RESTORE, keyspace notifications, sharded pub/sub, COMMAND introspection and GEO, as
+Redis 7.0 answers them: on one node with redis-py and redis-cli, and on a partitioned 3-node
+cluster through a follower (proxy and moved modes), where every replica must end with the
+same values."""
+
+import subprocess
+import time
+
+import pytest
+import redis
+
+from cluster import Cluster
+from conftest import RawConn, wait_for
+
+CHECKSUM = "DUMP payload version or checksum are wrong"
+
+
+def _fill_every_type(c):
+    c.set("str", "hello")
+    c.set("int", "12345")
+    c.hset("h", mapping={"f1": "v1", "f2": "v2"})
+    c.rpush("l", "a", "b", "a")
+    c.sadd("s", "x", "y", "1")
+    c.zadd("z", {"m1": 1.5, "m2": -2})
+    c.pfadd("hll", "a", "b", "c")
+
+
+def test_dump_restore_every_type(rb):
+    """DUMP then RESTORE recreates strings, hashes, lists, sets, sorted sets and HLLs with the
+    same value (and the same payload when dumped again); DUMP of a missing key is nil."""
+    _fill_every_type(rb)
+    for k in ("str", "int", "h", "l", "s", "z", "hll"):
+        d = rb.dump(k)
+        assert rb.restore(k + "2", 0, d) == b"OK"
+        assert rb.dump(k + "2") == d
+        assert rb.type(k + "2") == rb.type(k)
+        assert rb.ttl(k + "2") == -1
+    assert rb.get("str2") == b"hello"
+    assert rb.hgetall("h2") == {b"f1": b"v1", b"f2": b"v2"}
+    assert rb.lrange("l2", 0, -1) == [b"a", b"b", b"a"]
+    assert rb.smembers("s2") == {b"x", b"y", b"1"}
+    assert rb.zrange("z2", 0, -1, withscores=True) == [(b"m2", -2.0), (b"m1", 1.5)]
+    assert rb.pfcount("hll2") == 3
+    assert rb.object("encoding", "int2") == b"int"
+    assert rb.dump("missing") is None
+
+
+def test_restore_options_and_errors(rb):
+    """REPLACE, ABSTTL, IDLETIME and FREQ as Redis 7.0 takes them, with its error texts:
+    BUSYKEY, bad TTL, bad IDLETIME/FREQ, syntax error, corrupt and truncated payloads."""
+    rb.set("a", "1")
+    d = rb.dump("a")
+    with pytest.raises(redis.ResponseError, match="BUSYKEY Target key name already exists."):
+        rb.restore("a", 0, d)
+    rb.rpush("a2", "x")
+    assert rb.restore("a2", 0, d, replace=True) == b"OK"
+    assert rb.get("a2") == b"1"
+    assert rb.restore("t", 5000, d) == b"OK"
+    assert 4000 < rb.pttl("t") <= 5000
+    now_ms = int(time.time() * 1000)  # the server runs on this machine's clock
+    assert rb.restore("abs", now_ms + 100000, d, absttl=True) == b"OK"
+    assert 90000 < rb.pttl("abs") <= 100000
+    assert rb.restore("past", 1000, d, absttl=True) == b"OK"
+    assert rb.exists("past") == 0
+    assert rb.restore("idle", 0, d, idletime=1000) == b"OK"
+    assert rb.object("idletime", "idle") >= 999
+    assert rb.execute_command("RESTORE", "freq", 0, d, "FREQ", 100) == b"OK"
+    errors = [
+        (("RESTORE", "x", -1, d), "Invalid TTL value, must be >= 0"),
+        (("RESTORE", "x", "abc", d), "value is not an integer or out of range"),
+        (("RESTORE", "x", 0, d, "IDLETIME", -1), "Invalid IDLETIME value, must be >= 0"),
+        (("RESTORE", "x", 0, d, "FREQ", 256), "Invalid FREQ value, must be >= 0 and <= 255"),
+        (("RESTORE", "x", 0, d, "IDLETIME", 1, "FREQ", 1), "syntax error"),
+        (("RESTORE", "x", 0, d, "BOGUS"), "syntax error"),
+        (("RESTORE", "x", 0, b"garbage"), CHECKSUM),
+        (("RESTORE", "x", 0, b""), CHECKSUM),
+        (("RESTORE", "x", 0, d[:-1]), CHECKSUM),
+        (("RESTORE", "x", 0, d[:1] + b"\xff" + d[2:]), CHECKSUM),
+    ]
+    for args, msg in errors:
+        with pytest.raises(redis.ResponseError, match=msg):
+            rb.execute_command(*args)
+    assert rb.exists("x") == 0
+
+
+def test_restore_through_redis_cli(srv, tmp_path):
+    """redis-cli -x sends a payload read from a file as RESTORE's last argument."""
+    rb = srv.client(decode_responses=False)
+    rb.zadd("z", {"a": 1, "b": 2})
+    payload = tmp_path / "payload"
+    payload.write_bytes(rb.dump("z"))
+    with open(payload, "rb") as f:
+        out = subprocess.run(["redis-cli", "-p", str(srv.port), "-x", "RESTORE", "z2", "0"],
+                             stdin=f, stdout=subprocess.PIPE, timeout=30, text=True).stdout
+    assert out.strip() == "OK"
+    assert rb.zrange("z2", 0, -1, withscores=True) == [(b"a", 1.0), (b"b", 2.0)]
+    rb.close()
+
+
+def test_object_subcommands(srv, rb):
+    """OBJECT ENCODING for each type, REFCOUNT, IDLETIME, FREQ's error without an LFU policy,
+    HELP, and nil for a missing key."""
+    _fill_every_type(rb)
+    want = {"str": b"embstr", "int": b"int", "h": b"listpack", "l": b"quicklist",
+            "s": b"hashtable", "z": b"listpack", "hll": b"raw"}
+    for k, enc in want.items():
+        assert rb.object("encoding", k) == enc, k
+        assert rb.object("refcount", k) == 1
+        assert rb.object("idletime", k) >= 0
+    with pytest.raises(redis.ResponseError, match="An LFU maxmemory policy is not selected"):
+        rb.object("freq", "str")
+    assert rb.object("encoding", "missing") is None
+    with srv.raw() as c:
+        help_lines = c.cmd("OBJECT", "HELP")
+    assert any("ENCODING" in h for h in help_lines)
+
+
+# ---- a partitioned cluster ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory, 3, {"partitions": 2})
+    c.start_all()
+    yield c
+    errors = c.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+def leader_port_of(port, key):
+    """The client port of the node leading key's partition, as CLUSTER SLOTS on port tells."""
+    with RawConn(port) as c:
+        slot = c.cmd("CLUSTER", "KEYSLOT", key)
+        for lo, hi, master, *_ in c.cmd("CLUSTER", "SLOTS"):
+            if lo <= slot <= hi:
+                return master[1]
+    return None
+
+
+def follower_of(cluster, key):
+    wait_for(lambda: leader_port_of(cluster.ports[0], key) in cluster.ports, 30,
+             "a leader for the key's partition")
+    lead = leader_port_of(cluster.ports[0], key)
+    return lead, next(p for p in cluster.ports if p != lead)
+
+
+def replica_dump(port, key):
+    with RawConn(port) as c:
+        assert c.cmd("READONLY") == "OK"
+        return c.cmd("DUMP", key)
+
+
+def test_restore_through_a_follower_reaches_every_replica(cluster):
+    """RESTORE sent to a follower (proxy mode) is applied on every replica, which then DUMP
+    the same payload; in moved mode the follower answers -MOVED with the leader's address; a
+    corrupt payload is refused on the follower, nothing proposed."""
+    key = "{dr}k"
+    lead, fol = follower_of(cluster, key)
+    with RawConn(lead) as c:
+        c.cmd("DEL", key, "{dr}src")
+        assert c.cmd("ZADD", "{dr}src", 1, "a", 2, "b") == 2
+        d = c.cmd("DUMP", "{dr}src")
+    with RawConn(fol) as f:
+        assert f.cmd("RESTORE", key, 0, d) == "OK"
+        assert f.cmd("RESTORE", key, 0, d) == "BUSYKEY Target key name already exists."
+        assert f.cmd("RESTORE", "{dr}bad", 0, d[:-2]) == "ERR " + CHECKSUM
+        assert f.cmd("ZRANGE", key, 0, -1, "WITHSCORES") == [b"a", b"1", b"b", b"2"]
+    for p in cluster.ports:
+        wait_for(lambda: replica_dump(p, key) == d, 10, "replica %d to apply RESTORE" % p)
+    with RawConn(fol) as f:
+        assert f.cmd("CONFIG", "SET", "redirect", "moved") == "OK"
+        try:
+            reply = f.cmd("RESTORE", key, 0, d, "REPLACE")
+            slot = f.cmd("CLUSTER", "KEYSLOT", key)
+            assert reply == "MOVED %d 127.0.0.1:%d" % (slot, lead)
+        finally:
+            assert f.cmd("CONFIG", "SET", "redirect", "proxy") == "OK"
+    with RawConn(lead) as c:
+        assert c.cmd("RESTORE", key, 0, d, "REPLACE") == "OK"
