@@ -388,3 +388,45 @@ int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d)
            d->handler == cmd_psubscribe || d->handler == cmd_punsubscribe ||
            d->handler == cmd_ping || d->handler == cmd_quit || d->handler == cmd_reset;
 }
+
+/* ---- keyspace notifications ------------------------------------------------------------------
+ *
+ * Each replica reports the events of the entries it applies (store.h "keyspace
+ * notifications") to this callback, which publishes them to this node's subscribers only:
+ * every node holding a replica of the key's partition applies the same entry, so a subscriber
+ * on any such node hears of every change, once, without a PUBLISH frame between nodes. */
+
+void node_notify_keyspace_cb(void *ctx, unsigned cls, const char *event, const uint8_t *key,
+                             size_t klen)
+{
+    struct hy_node *n = ctx;
+    unsigned flags;
+    if (!config_notify_parse(n->cfg->notify_keyspace_events, &flags) || !(flags & cls)) {
+        return;
+    }
+    struct hy_buf ch;
+    hy_buf_init(&ch);
+    size_t elen = strlen(event);
+    if (flags & CONFIG_NOTIFY_KEYSPACE) {
+        hy_buf_append(&ch, "__keyspace@0__:", 15);
+        hy_buf_append(&ch, key, klen);
+        deliver(n, ch.data, ch.len, (const uint8_t *)event, elen);
+    }
+    if (flags & CONFIG_NOTIFY_KEYEVENT) {
+        hy_buf_reset(&ch);
+        hy_buf_append(&ch, "__keyevent@0__:", 15);
+        hy_buf_append(&ch, event, elen);
+        deliver(n, ch.data, ch.len, key, klen);
+    }
+    hy_buf_free(&ch);
+}
+
+unsigned node_notify_classes(const struct hy_config *cfg)
+{
+    unsigned flags;
+    if (!config_notify_parse(cfg->notify_keyspace_events, &flags) ||
+        !(flags & (CONFIG_NOTIFY_KEYSPACE | CONFIG_NOTIFY_KEYEVENT))) {
+        return 0; /* no channel to publish on: apply need not look */
+    }
+    return flags & ~(CONFIG_NOTIFY_KEYSPACE | CONFIG_NOTIFY_KEYEVENT);
+}

@@ -46,6 +46,9 @@ struct store_config {
     /* Session ids this store hands out are above it: every replica of one Raft group must be
      * given the same (the node uses the group id << 48, so that an id names its partition). */
     uint64_t session_id_base;
+    /* Keyspace notification classes to report (enum store_notify_class bits; 0: none, and
+     * apply does no work for them). Node-local: it changes what is reported, never the data. */
+    unsigned notify_classes;
 };
 
 struct store;
@@ -575,6 +578,31 @@ int store_exec_cmd_decode(const uint8_t *buf, size_t len, struct store_arg **arg
  * adds the bytes it used to *off_inout. */
 int store_exec_cmd_decode_prefix(const uint8_t *buf, size_t len, struct store_arg **argv_out,
                                  size_t *argc_out, size_t *off_inout);
+
+/* ---- keyspace notifications ------------------------------------------------------------------
+ *
+ * Apply reports what each entry did to which key, as Redis's notifyKeyspaceEvent calls do
+ * ("set", "lpush", "del", "expired", "evicted", "new"...), through the callback the node
+ * registers, for the classes store_config.notify_classes asks for. Every replica applies every
+ * entry, so each reports to its own node (docs/protocol.md "Keyspace notifications"). The
+ * bits are Redis's NOTIFY_* values. */
+enum store_notify_class {
+    STORE_NOTIFY_GENERIC = 1u << 2, /* g */
+    STORE_NOTIFY_STRING = 1u << 3,  /* $ */
+    STORE_NOTIFY_LIST = 1u << 4,    /* l */
+    STORE_NOTIFY_SET = 1u << 5,     /* s */
+    STORE_NOTIFY_HASH = 1u << 6,    /* h */
+    STORE_NOTIFY_ZSET = 1u << 7,    /* z */
+    STORE_NOTIFY_EXPIRED = 1u << 8, /* x */
+    STORE_NOTIFY_EVICTED = 1u << 9, /* e */
+    STORE_NOTIFY_STREAM = 1u << 10, /* t: none yet (streams are another helper's) */
+    STORE_NOTIFY_NEW = 1u << 14,    /* n */
+};
+/* Called during store_apply for each event of a class asked for; event is a static string,
+ * key borrowed for the call. The callback must not change the store. */
+typedef void (*store_notify_fn)(void *ctx, unsigned cls, const char *event, const uint8_t *key,
+                                size_t klen);
+void store_set_notify(struct store *s, store_notify_fn fn, void *ctx);
 
 /* ---- DUMP payloads ---------------------------------------------------------------------------
  *

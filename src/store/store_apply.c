@@ -571,6 +571,7 @@ static void op_evict(struct store *s, const struct store_entry *e, struct resp_w
         struct store_obj *o = (struct store_obj *)htab_find(&s->keys, ARG(e, i));
         if (o != NULL) {
             store__delete(s, o);
+            store__notify(s, STORE_NOTIFY_EVICTED, "evicted", ARG(e, i));
         }
     }
 }
@@ -796,6 +797,23 @@ void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)
     s->mutation_now_ms = now_ms;
 }
 
+/* Runs one op with keyspace notifications: the keys' state before, then the events its
+ * reply and the keys' state after call for. A replica that answers nobody still needs the
+ * reply, so it gets a scratch one (only while notifications are on). */
+static void apply_notifying(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct store_notify_pre pre;
+    store__notify_before(s, e, &pre);
+    struct hy_buf scratch;
+    hy_buf_init(&scratch);
+    struct resp_writer sw = {&scratch, 2};
+    struct resp_writer *out = w != NULL ? w : &sw;
+    size_t mark = out->out->len;
+    op_table[e->op](s, e, out);
+    store__notify_after(s, e, &pre, out->out->data + mark, out->out->len - mark);
+    hy_buf_free(&scratch);
+}
+
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)
 {
     struct store_entry e;
@@ -808,7 +826,11 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_w
         e.time_ms = s->mutation_now_ms; /* the bug under test: apply reads a clock */
     }
     store__watch_before(s, &e);
-    op_table[e.op](s, &e, reply);
+    if (store__notify_wanted(s, &e)) {
+        apply_notifying(s, &e, reply);
+    } else {
+        op_table[e.op](s, &e, reply);
+    }
     store__watch_after(s, &e);
     store_entry_release(&e);
     return HY_OK;

@@ -80,7 +80,9 @@ struct store {
     void *exec_read_ctx;
     unsigned exec_depth; /* EXEC entries being applied (one: they do not nest) */
     uint64_t watch_skip; /* set by an op: bit i = its key argument i is unchanged (not touched) */
-    unsigned mutation;   /* enum store_mutation: test only */
+    store_notify_fn notify_fn; /* store_notify.c; NULL: nobody listens */
+    void *notify_ctx;
+    unsigned mutation;        /* enum store_mutation: test only */
     uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
 
@@ -131,6 +133,21 @@ void store__watch_encode(const struct store *s, struct hy_buf *out);
 int store__watch_decode(const uint8_t *buf, size_t len, size_t *used_out, uint64_t *seq_out,
                         uint64_t **ver_out);
 void store__watch_free(struct store *s);
+
+/* store_notify.c: keyspace notifications around one op (store_apply). notify_pre holds what
+ * the keys looked like before it. */
+#define STORE_NOTIFY_KEYS_MAX 64
+struct store_notify_pre {
+    uint8_t existed[STORE_NOTIFY_KEYS_MAX];
+};
+int store__notify_wanted(const struct store *s, const struct store_entry *e);
+void store__notify_before(const struct store *s, const struct store_entry *e,
+                          struct store_notify_pre *pre);
+/* reply[0..len): the op's reply (RESP2 or RESP3), which says whether it did anything. */
+void store__notify_after(struct store *s, const struct store_entry *e,
+                         const struct store_notify_pre *pre, const uint8_t *reply, size_t len);
+/* One event now, when its class is wanted (expiry and eviction deletions report this way). */
+void store__notify(struct store *s, unsigned cls, const char *event, const uint8_t *k, size_t klen);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 

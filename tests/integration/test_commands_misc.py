@@ -176,3 +176,80 @@ def test_restore_through_a_follower_reaches_every_replica(cluster):
             assert f.cmd("CONFIG", "SET", "redirect", "proxy") == "OK"
     with RawConn(lead) as c:
         assert c.cmd("RESTORE", key, 0, d, "REPLACE") == "OK"
+
+
+# ---- keyspace notifications --------------------------------------------------------------------
+
+def test_keyspace_notifications_single_node(srv, r):
+    """notify-keyspace-events as Redis 7.0: CONFIG GET answers the canonical form, a bad letter
+    is refused, and a pattern subscriber receives __keyspace@0__ and __keyevent@0__ messages
+    for the classes set, "expired" when a key's TTL passes, and nothing once it is emptied."""
+    try:
+        assert r.config_set("notify-keyspace-events", "KA") is True
+        assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "AK"}
+        with pytest.raises(redis.ResponseError, match="Invalid event class character"):
+            r.config_set("notify-keyspace-events", "KQ")
+        assert r.config_set("notify-keyspace-events", "KEl$x") is True
+        assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "$lxKE"}
+        p = r.pubsub()
+        p.psubscribe("__key*")
+        assert p.get_message(timeout=5)["type"] == "psubscribe"
+        r.set("a", "1")
+        r.hset("h", "f", "v")  # class h is off: nothing
+        r.rpush("l", "x")
+        r.psetex("t", 50, "v")
+        want = [("__keyspace@0__:a", "set"), ("__keyevent@0__:set", "a"),
+                ("__keyspace@0__:l", "rpush"), ("__keyevent@0__:rpush", "l"),
+                ("__keyspace@0__:t", "set"), ("__keyevent@0__:set", "t"),
+                ("__keyspace@0__:t", "expired"), ("__keyevent@0__:expired", "t")]
+        got = []
+        wait_for(lambda: _collect(p, got, len(want)), 10, "the notifications")
+        assert got == want
+        assert r.config_set("notify-keyspace-events", "") is True
+        r.set("b", "1")
+        assert p.get_message(timeout=0.3) is None
+        p.close()
+    finally:
+        r.config_set("notify-keyspace-events", "")
+
+
+def _collect(p, got, n):
+    m = p.get_message(timeout=0.2)
+    if m is not None and m["type"] == "pmessage":
+        got.append((m["channel"], m["data"]))
+    return len(got) >= n
+
+
+def test_keyspace_notifications_on_every_replica(cluster):
+    """A write made through one node is announced to the subscribers of every node: each
+    replica of the key's partition applies the entry and publishes to its own subscribers."""
+    key = "{kn}k"
+    subs = []
+    try:
+        for port in cluster.ports:
+            c = redis.Redis(port=port, decode_responses=True)
+            assert c.config_set("notify-keyspace-events", "E$") is True
+            p = c.pubsub()
+            p.subscribe("__keyevent@0__:set")
+            assert p.get_message(timeout=5)["type"] == "subscribe"
+            subs.append((c, p))
+        lead, fol = follower_of(cluster, key)
+        w = redis.Redis(port=fol, decode_responses=True)
+        w.set(key, "v")
+        for c, p in subs:
+            got = []
+            wait_for(lambda: _collect_msg(p, got), 10, "the notification on every node")
+            assert got == [("__keyevent@0__:set", key)]
+        w.close()
+    finally:
+        for c, p in subs:
+            p.close()
+            c.config_set("notify-keyspace-events", "")
+            c.close()
+
+
+def _collect_msg(p, got):
+    m = p.get_message(timeout=0.2)
+    if m is not None and m["type"] == "message":
+        got.append((m["channel"], m["data"]))
+    return len(got) >= 1

@@ -1463,7 +1463,7 @@ static void test_evict_volatile_lru(void **state)
     fill(s, 200, 1000, -1, "p");
     fill(s, 200, 1000, 1000000, "v");
     size_t used = store_used_bytes(s);
-    struct store_config cfg = {2, used / 4, STORE_VOLATILE_LRU, 5, 0};
+    struct store_config cfg = {2, used / 4, STORE_VOLATILE_LRU, 5, 0, 0};
     store_configure(s, &cfg);
     evict_until_under(s, 5000);
     char k[32];
@@ -1488,7 +1488,7 @@ static void test_evict_allkeys_lru(void **state)
         snprintf(k, sizeof(k), "new%d", i);
         assert_non_null(get(s, k, 600000)); /* touched ten minutes later */
     }
-    struct store_config cfg = {3, store_used_bytes(s) * 6 / 10, STORE_ALLKEYS_LRU, 5, 0};
+    struct store_config cfg = {3, store_used_bytes(s) * 6 / 10, STORE_ALLKEYS_LRU, 5, 0, 0};
     store_configure(s, &cfg);
     size_t evicted = evict_until_under(s, 700000);
     assert_false(store_over_maxmemory(s));
@@ -2298,6 +2298,66 @@ static void test_dump_restore(void **state)
     store_destroy(s);
 }
 
+struct events {
+    char text[2048];
+};
+
+static void event_cb(void *ctx, unsigned cls, const char *event, const uint8_t *key, size_t klen)
+{
+    struct events *ev = ctx;
+    size_t n = strlen(ev->text);
+    snprintf(ev->text + n, sizeof(ev->text) - n, "%s%u:%s:%.*s", n ? " " : "", cls, event,
+             (int)klen, (const char *)key);
+}
+
+/* Keyspace notifications: each op reports Redis's event on the right key only when it did
+ * something (an SREM of a missing member reports nothing), "new" before the event of a key it
+ * created, "del" after it emptied a collection, "expired" and "evicted" for those deletions,
+ * and nothing for classes not asked for; replicas without a reply writer report the same. */
+static void test_keyspace_notifications(void **state)
+{
+    (void)state;
+    struct store_config cfg = {1, 0, STORE_NOEVICTION, 5, 0, ~0u};
+    struct store *s = store_create(&cfg, NULL);
+    struct events ev = {""};
+    store_set_notify(s, event_cb, &ev);
+    run(s, STORE_OP_SET, 0, 1, 5000, 0, "k", "v", NULL);
+    assert_string_equal(ev.text, "16384:new:k 8:set:k 4:expire:k");
+    ev.text[0] = '\0';
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", NULL);
+    run(s, STORE_OP_SREM, 0, 1, -1, 0, "nos", "x", NULL);
+    run(s, STORE_OP_POP, 0, 1, -1, -1, "l", NULL);
+    assert_string_equal(ev.text, "16384:new:l 16:rpush:l 16:lpop:l 4:del:l");
+    ev.text[0] = '\0';
+    /* A replica (no reply writer) reports the same. */
+    struct hy_buf e;
+    hy_buf_init(&e);
+    struct store_arg argv[3] = {{S("h")}, {S("f")}, {S("1")}};
+    struct store_entry he = {STORE_OP_HSET, 0, 1, -1, 0, 3, argv};
+    store_entry_encode(&he, &e);
+    assert_int_equal(store_apply(s, e.data, e.len, NULL), HY_OK);
+    assert_string_equal(ev.text, "16384:new:h 64:hset:h");
+    ev.text[0] = '\0';
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "h", "x", NULL); /* WRONGTYPE: nothing */
+    run(s, STORE_OP_RENAME, 0, 1, -1, 0, "h", "h2", NULL);
+    run(s, STORE_OP_DEL, 0, 1, -1, 0, "h2", "missing", NULL);
+    assert_string_equal(ev.text, "16384:new:h2 4:rename_from:h 4:rename_to:h2 4:del:h2");
+    ev.text[0] = '\0';
+    run(s, STORE_OP_EXPIRED, 0, 6000, -1, 0, "k", NULL);
+    run(s, STORE_OP_SET, 0, 6000, -1, 0, "k2", "v", NULL);
+    run(s, STORE_OP_EVICT, 0, 6000, -1, 0, "k2", NULL);
+    assert_string_equal(ev.text, "256:expired:k 16384:new:k2 8:set:k2 512:evicted:k2");
+    ev.text[0] = '\0';
+    /* Only the classes asked for. */
+    cfg.notify_classes = STORE_NOTIFY_LIST;
+    store_configure(s, &cfg);
+    run(s, STORE_OP_SET, 0, 7000, -1, 0, "k3", "v", NULL);
+    run(s, STORE_OP_PUSH, 0, 7000, -1, 0, "l2", "a", NULL);
+    assert_string_equal(ev.text, "16:lpush:l2");
+    hy_buf_free(&e);
+    store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2317,6 +2377,7 @@ int main(void)
         cmocka_unit_test(test_bitfield),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_dump_restore),
+        cmocka_unit_test(test_keyspace_notifications),
         cmocka_unit_test(test_exec_watch),
         cmocka_unit_test(test_exec_versions_snapshot),
         cmocka_unit_test(test_flat_pops),
