@@ -253,3 +253,70 @@ def _collect_msg(p, got):
     if m is not None and m["type"] == "message":
         got.append((m["channel"], m["data"]))
     return len(got) >= 1
+
+
+# ---- sharded pub/sub ---------------------------------------------------------------------------
+
+def test_sharded_pubsub_single_node(srv):
+    """SSUBSCRIBE/SUNSUBSCRIBE/SPUBLISH and PUBSUB SHARDCHANNELS/SHARDNUMSUB as Redis 7.0:
+    notices count shard channels only, channels of two slots are -CROSSSLOT, smessage pushes,
+    the RESP2 subscriber context, and plain subscribers do not see shard messages."""
+    with srv.raw() as sub, srv.raw() as pub, srv.raw() as plain:
+        assert sub.cmd("SSUBSCRIBE", "{a}x", "{a}y") == [b"ssubscribe", b"{a}x", 1]
+        assert sub.read() == [b"ssubscribe", b"{a}y", 2]
+        assert plain.cmd("SUBSCRIBE", "{a}x") == [b"subscribe", b"{a}x", 1]
+        assert pub.cmd("SSUBSCRIBE", "a", "b") == \
+            "CROSSSLOT Keys in request don't hash to the same slot"
+        assert pub.cmd("PUBSUB", "SHARDCHANNELS") in ([b"{a}x", b"{a}y"], [b"{a}y", b"{a}x"])
+        assert pub.cmd("PUBSUB", "SHARDCHANNELS", "*x") == [b"{a}x"]
+        assert pub.cmd("PUBSUB", "SHARDNUMSUB", "{a}x", "nope") == [b"{a}x", 1, b"nope", 0]
+        assert pub.cmd("PUBSUB", "NUMSUB", "{a}x") == [b"{a}x", 1]
+        assert pub.cmd("SPUBLISH", "{a}x", "hi") == 1
+        assert sub.read() == [b"smessage", b"{a}x", b"hi"]
+        assert pub.cmd("PUBLISH", "{a}x", "plain") == 1
+        assert plain.read() == [b"message", b"{a}x", b"plain"]
+        assert sub.cmd("GET", "k").startswith("ERR Can't execute 'get'")
+        assert sub.cmd("SUNSUBSCRIBE", "{a}x") == [b"sunsubscribe", b"{a}x", 1]
+        assert sub.cmd("SUNSUBSCRIBE") == [b"sunsubscribe", b"{a}y", 0]
+        assert sub.cmd("SUNSUBSCRIBE") == [b"sunsubscribe", None, 0]
+        assert pub.cmd("SPUBLISH", "{a}x", "gone") == 0
+        assert sub.cmd("PING") == "PONG"  # no subscription left: the plain reply
+
+
+def test_sharded_pubsub_reaches_every_node(cluster):
+    """SPUBLISH on one node reaches the shard subscribers of every node (each holds a replica
+    of the channel's partition), and only them; it counts this node's receivers."""
+    conns = [RawConn(p) for p in cluster.ports]
+    try:
+        for c in conns:
+            assert c.cmd("SSUBSCRIBE", "{sh}news") == [b"ssubscribe", b"{sh}news", 1]
+
+        def probe():
+            with RawConn(cluster.ports[0]) as pub:
+                pub.cmd("SPUBLISH", "{sh}news", "probe")
+            ok = True
+            for c in conns:
+                try:
+                    c.sock.settimeout(0.3)
+                    m = c.read()
+                    ok = ok and m == [b"smessage", b"{sh}news", b"probe"]
+                except (OSError, TimeoutError):
+                    ok = False
+            return ok
+
+        wait_for(probe, 20, "every node's shard subscriber to get a message")
+        for c in conns:  # leftovers of repeated probes
+            try:
+                c.sock.settimeout(0.3)
+                while True:
+                    c.read()
+            except (OSError, TimeoutError):
+                pass
+            c.sock.settimeout(10)
+        with RawConn(cluster.ports[1]) as pub:
+            assert pub.cmd("SPUBLISH", "{sh}news", "m1") == 1
+        for c in conns:
+            assert c.read() == [b"smessage", b"{sh}news", b"m1"]
+    finally:
+        for c in conns:
+            c.close()
