@@ -513,6 +513,8 @@ void scatter_client_gone(struct hy_node *n, struct node_client *c);
 void node_notify_keyspace_cb(void *ctx, unsigned cls, const char *event, const uint8_t *key,
                              size_t klen);
 unsigned node_notify_classes(const struct hy_config *cfg);
+/* cmd_command.c: COMMAND GETKEYS, GETKEYSANDFLAGS, LIST, HELP; 0 when argv[1] is none. */
+int node_command_more(struct cmd_ctx *x);
 /* Whether d's "keys" are shard channels (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH). */
 int node_cmd_shard_channels(const struct cmd_def *d);
 

@@ -320,3 +320,45 @@ def test_sharded_pubsub_reaches_every_node(cluster):
     finally:
         for c in conns:
             c.close()
+
+
+# ---- COMMAND introspection ---------------------------------------------------------------------
+
+def test_command_getkeys_and_list(srv):
+    """COMMAND GETKEYS / GETKEYSANDFLAGS find keys as routing does (numkeys commands, SORT
+    STORE), with Redis 7.0's errors and key flags; COMMAND LIST FILTERBY, COUNT, INFO, DOCS."""
+    with srv.raw() as c:
+        assert c.cmd("COMMAND", "GETKEYS", "GET", "key") == [b"key"]
+        assert c.cmd("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
+        keys = ["key%d" % i for i in range(260)]
+        assert c.cmd("COMMAND", "GETKEYS", "ZUNIONSTORE", "t", 260, *keys) == \
+            [b"t"] + [k.encode() for k in keys]
+        assert c.cmd("COMMAND", "GETKEYS", "MEMORY", "USAGE", "k") == [b"k"]
+        assert c.cmd("COMMAND", "GETKEYS", "LCS", "k1", "k2") == [b"k1", b"k2"]
+        assert c.cmd("COMMAND", "GETKEYSANDFLAGS", "SET", "k1", "v1") == [[b"k1", ["OW", "update"]]]
+        assert c.cmd("COMMAND", "GETKEYSANDFLAGS", "LMOVE", "k1", "k2", "left", "right") == \
+            [[b"k1", ["RW", "access", "delete"]], [b"k2", ["RW", "insert"]]]
+        assert c.cmd("COMMAND", "GETKEYSANDFLAGS", "SORT", "k1", "STORE", "k2") == \
+            [[b"k1", ["RO", "access"]], [b"k2", ["OW", "update"]]]
+        assert c.cmd("COMMAND", "GETKEYS", "NOSUCH", "k") == "ERR Invalid command specified"
+        assert c.cmd("COMMAND", "GETKEYS", "PING") == "ERR The command has no key arguments"
+        assert c.cmd("COMMAND", "GETKEYS", "GET") == \
+            "ERR Invalid number of arguments specified for command"
+        assert c.cmd("COMMAND", "GETKEYS", "ZUNIONSTORE", "t", 0, "a") == \
+            "ERR Invalid arguments specified for command"
+        listed = c.cmd("COMMAND", "LIST")
+        assert b"set" in listed and b"acl|setuser" in listed and b"dump" in listed
+        assert c.cmd("COMMAND", "LIST", "FILTERBY", "PATTERN", "get") == [b"get"]
+        assert b"config" in c.cmd("COMMAND", "LIST", "FILTERBY", "PATTERN", "conf*")
+        assert c.cmd("COMMAND", "LIST", "FILTERBY", "ACLCAT", "nope") == []
+        assert b"get" in c.cmd("COMMAND", "LIST", "FILTERBY", "ACLCAT", "read")
+        assert c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE", "m") == []
+        assert c.cmd("COMMAND", "LIST", "BAD").startswith("ERR syntax error")
+        assert c.cmd("COMMAND", "COUNT") == len(c.cmd("COMMAND"))
+        assert c.cmd("COMMAND", "INFO", "get|key") == [None]
+        info = c.cmd("COMMAND", "INFO", "RESTORE")[0]
+        assert info[0] == b"restore" and info[1] == -4 and info[3:6] == [1, 1, 1]
+        assert any("GETKEYS" in line for line in c.cmd("COMMAND", "HELP"))
+    out = subprocess.run(["redis-cli", "-p", str(srv.port), "COMMAND", "GETKEYS", "COPY", "a",
+                          "b"], stdout=subprocess.PIPE, timeout=30, text=True).stdout
+    assert out.split() == ["a", "b"]
