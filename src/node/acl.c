@@ -101,6 +101,7 @@ static uint32_t group_categories(const char *group)
         {"transactions", BIT(CAT_TRANSACTION)},
         {"bitmap", BIT(CAT_BITMAP)},
         {"hyperloglog", BIT(CAT_HYPERLOGLOG)},
+        {"geo", BIT(CAT_GEO)},
     };
     for (size_t i = 0; i < HY_ARRAY_LEN(groups); i++) {
         if (strcmp(groups[i].group, group) == 0) {

@@ -310,6 +310,9 @@ enum store_op {
     /* DUMP/RESTORE (store_codec.c "DUMP payloads"): [key, payload]; expire_at (-1: none);
      * REPLACE; incr = IDLETIME in ms (-1: none) -> +OK | -BUSYKEY | -ERR (payload) */
     STORE_OP_RESTORE,
+    /* GEORADIUS[BYMEMBER] and GEOSEARCHSTORE (store_geo.c): [dst ("" without STORE), src,
+     * query (STORE_GEO_BLOB_BYTES), member (FROMMEMBER)] -> the results | stored count */
+    STORE_OP_GEOSEARCH,
     STORE_OP_COUNT
 };
 
@@ -578,6 +581,50 @@ int store_exec_cmd_decode(const uint8_t *buf, size_t len, struct store_arg **arg
  * adds the bytes it used to *off_inout. */
 int store_exec_cmd_decode_prefix(const uint8_t *buf, size_t len, struct store_arg **argv_out,
                                  size_t *argc_out, size_t *off_inout);
+
+/* ---- GEO (store_geo.c) -------------------------------------------------------------------------
+ *
+ * Redis's 52-bit geohashes as sorted-set scores, its haversine distance and its searches. */
+int store_geo_valid(double lon, double lat);
+/* The score of a point; 0 when outside [-180, 180] x [-85.05112878, 85.05112878]. */
+int store_geo_encode(double lon, double lat, uint64_t *bits_out);
+/* The centre of the cell a score names. */
+void store_geo_decode(uint64_t bits, double *lon_out, double *lat_out);
+/* Metres between two points (Redis's EARTH_RADIUS_IN_METERS sphere). */
+double store_geo_distance(double lon1, double lat1, double lon2, double lat2);
+/* GEOHASH's 11-letter standard geohash of a score. */
+void store_geo_hash_string(uint64_t bits, char out[12]);
+
+struct store_geo_query {
+    const uint8_t *member; /* FROMMEMBER (borrowed), or NULL: FROMLONLAT lon, lat */
+    size_t mlen;
+    double lon, lat;
+    int by_box; /* BYBOX width_m x height_m, else BYRADIUS radius_m */
+    double radius_m, width_m, height_m;
+    double unit_m;  /* metres per unit of the reply's (or STOREDIST's) distances */
+    uint64_t count; /* 0: no COUNT */
+    int any;
+    int sort;  /* 0 none, 1 ASC, 2 DESC */
+    int store; /* 0 reply, 1 STORE (geohash scores), 2 STOREDIST (distances) */
+    int withdist, withhash, withcoord;
+};
+struct store_geo_hit {
+    size_t rank; /* in the sorted set */
+    double dist_m, score, lon, lat;
+};
+/* The members of sorted set o (NULL: none) inside q's shape, in q's order and COUNT, as a new
+ * array (hy_free it) in *hits_out; returns how many, or -1 when FROMMEMBER's member is absent. */
+long store_geo_search(const struct store_obj *o, const struct store_geo_query *q,
+                      struct store_geo_hit **hits_out);
+/* GEOSEARCH's reply for the hits (names, or arrays with WITHDIST / WITHHASH / WITHCOORD). */
+void store_geo_reply(struct resp_writer *w, const struct store_obj *o,
+                     const struct store_geo_query *q, const struct store_geo_hit *hits, size_t n);
+/* GEOPOS's [lon, lat] and GEODIST's "%.4f" distance, as Redis writes them. */
+void store_geo_write_point(struct resp_writer *w, double lon, double lat);
+void store_geo_write_distance(struct resp_writer *w, double dist);
+/* The query as STORE_OP_GEOSEARCH's third argument. */
+#define STORE_GEO_BLOB_BYTES 64
+void store_geo_query_encode(const struct store_geo_query *q, uint8_t out[STORE_GEO_BLOB_BYTES]);
 
 /* ---- keyspace notifications ------------------------------------------------------------------
  *

@@ -789,6 +789,7 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_EXEC] = store__op_exec,
     [STORE_OP_ACL_LOAD] = store__op_acl_load,
     [STORE_OP_RESTORE] = op_restore,
+    [STORE_OP_GEOSEARCH] = store__op_geosearch,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)

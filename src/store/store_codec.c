@@ -48,7 +48,7 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
                    STORE_OP_PFMERGE == 52 && STORE_OP_ACL_SETUSER == 53 &&
                    STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 && STORE_OP_ACL_LOAD == 56 &&
-                   STORE_OP_RESTORE == 57,
+                   STORE_OP_RESTORE == 57 && STORE_OP_GEOSEARCH == 58,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -78,6 +78,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_SESSION_OPEN] = {0, 0, 0, 0},
     [STORE_OP_SESSION_REQ] = {2, 2, 0, STORE_F_RESP3},
     [STORE_OP_RESTORE] = {2, 2, 0, STORE_F_REPLACE},
+    [STORE_OP_GEOSEARCH] = {3, 4, 0, 0},
     [STORE_OP_MEMBER_SET] = {3, 3, 0, STORE_F_NX},
     [STORE_OP_PUSH] = {2, ANY, 0, STORE_F_RIGHT | STORE_F_XX},
     [STORE_OP_POP] = {1, 1, 0, STORE_F_RIGHT},

@@ -362,6 +362,8 @@ void *store__object_clone(const struct store_obj *e, uint64_t seed);
 int store__dump_load(const uint8_t *buf, size_t len, uint64_t seed, const uint8_t *k, size_t klen,
                      int64_t at, struct store_obj **e_out);
 
+void store__op_geosearch(struct store *s, const struct store_entry *e, struct resp_writer *w);
+
 /* ---- bit ops (store_bits.c), called by store_apply ------------------------------------- */
 
 void store__op_setbit(struct store *s, const struct store_entry *e, struct resp_writer *w);

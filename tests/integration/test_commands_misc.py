@@ -362,3 +362,83 @@ def test_command_getkeys_and_list(srv):
     out = subprocess.run(["redis-cli", "-p", str(srv.port), "COMMAND", "GETKEYS", "COPY", "a",
                           "b"], stdout=subprocess.PIPE, timeout=30, text=True).stdout
     assert out.split() == ["a", "b"]
+
+
+# ---- GEO ---------------------------------------------------------------------------------------
+
+def test_geo_commands(srv):
+    """GEOADD/GEODIST/GEOHASH/GEOPOS give Redis's documented figures (Palermo, Catania);
+    GEOSEARCH and GEORADIUS with their options, STORE/STOREDIST, and Redis's errors."""
+    r = srv.client()
+    assert r.geoadd("Sicily", [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"]) == 2
+    assert r.geodist("Sicily", "Palermo", "Catania") == 166274.1516
+    assert r.geodist("Sicily", "Palermo", "Catania", "km") == 166.2742
+    assert r.geodist("Sicily", "Palermo", "nobody") is None
+    assert r.geohash("Sicily", "Palermo", "Catania", "x") == ["sqc8b49rny0", "sqdtr74hyu0", None]
+    with srv.raw() as c:
+        assert c.cmd("GEOPOS", "Sicily", "Palermo", "x") == \
+            [[b"13.36138933897018433", b"38.11555639549629859"], None]
+        assert c.cmd("GEORADIUS", "Sicily", 15, 37, 200, "km", "WITHDIST", "ASC") == \
+            [[b"Catania", b"56.4413"], [b"Palermo", b"190.4424"]]
+        assert c.cmd("GEOSEARCH", "Sicily", "FROMLONLAT", 15, 37, "BYBOX", 400, 400, "km",
+                     "DESC", "WITHHASH") == [[b"Palermo", 3479099956230698],
+                                             [b"Catania", 3479447370796909]]
+        assert c.cmd("GEOSEARCH", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", 100, "km") == \
+            [b"Palermo"]
+        assert c.cmd("GEORADIUS", "Sicily", 15, 37, 200, "km", "STORE", "near") == 2
+        assert c.cmd("ZRANGE", "near", 0, -1) == [b"Palermo", b"Catania"]
+        assert c.cmd("GEOSEARCHSTORE", "d", "Sicily", "FROMLONLAT", 15, 37, "BYRADIUS", 200,
+                     "km", "STOREDIST", "COUNT", 1) == 1
+        assert c.cmd("ZRANGE", "d", 0, -1, "WITHSCORES") == [b"Catania", b"56.441257870158204"]
+        assert c.cmd("GEORADIUSBYMEMBER_RO", "Sicily", "Palermo", 1, "m") == [b"Palermo"]
+        errors = [
+            (("GEOADD", "g", 181, 0, "m"), "ERR invalid longitude,latitude pair 181.000000,0.000000"),
+            (("GEOADD", "g", "NX", "XX", 1, 1, "m"), "ERR syntax error"),
+            (("GEOADD", "g", 1, 1), "ERR wrong number of arguments for 'geoadd' command"),
+            (("GEODIST", "Sicily", "a", "b", "parsecs"),
+             "ERR unsupported unit provided. please use M, KM, FT, MI"),
+            (("GEORADIUS", "Sicily", 15, 37, -1, "km"), "ERR radius cannot be negative"),
+            (("GEOSEARCH", "Sicily", "BYRADIUS", 1, "km", "ASC", "WITHDIST"),
+             "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for GEOSEARCH"),
+            (("GEOSEARCH", "Sicily", "FROMMEMBER", "x", "BYRADIUS", 1, "km"),
+             "ERR could not decode requested zset member"),
+            (("GEOSEARCH", "Sicily", "FROMLONLAT", 1, 1, "BYRADIUS", 1, "km", "ANY"),
+             "ERR the ANY argument requires COUNT argument"),
+            (("GEORADIUS", "Sicily", 15, 37, 1, "km", "WITHDIST", "STORE", "x"),
+             "ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and "
+             "WITHCOORD options"),
+        ]
+        for args, msg in errors:
+            assert c.cmd(*args) == msg, args
+        c.cmd("SET", "str", "x")
+        assert c.cmd("GEOPOS", "str", "a").startswith("WRONGTYPE")
+    r.close()
+
+
+def test_geo_through_a_follower(cluster):
+    """GEOADD and GEORADIUS ... STORE sent to a follower are applied on every replica (the
+    search runs at apply), GEOSEARCH reads the follower's replica with READONLY, and a STORE
+    destination in another partition is -CROSSSLOT."""
+    key = "{geo}pts"
+    lead, fol = follower_of(cluster, key)
+    with RawConn(fol) as f:
+        f.cmd("DEL", key, "{geo}near")
+        assert f.cmd("GEOADD", key, "13.361389", "38.115556", "Palermo", "15.087269", "37.502669",
+                     "Catania") == 2
+        assert f.cmd("GEORADIUS", key, 15, 37, 200, "km", "STOREDIST", "{geo}near") == 2
+        slot = f.cmd("CLUSTER", "KEYSLOT", key)
+        other = next(k for k in ("k%d" % i for i in range(1000))
+                     if abs(f.cmd("CLUSTER", "KEYSLOT", k) - slot) > 16384 // 2 - 100)
+        assert f.cmd("GEOSEARCHSTORE", other, key, "FROMMEMBER", "Palermo", "BYRADIUS", 1,
+                     "km") == "CROSSSLOT Keys in request don't hash to the same slot"
+    want = [b"Catania", b"56.441257870158204", b"Palermo", b"190.44242984775784"]
+    for p in cluster.ports:
+        def applied():
+            with RawConn(p) as c:
+                c.cmd("READONLY")
+                return c.cmd("ZRANGE", "{geo}near", 0, -1, "WITHSCORES") == want
+        wait_for(applied, 10, "replica %d to apply the GEO writes" % p)
+        with RawConn(p) as c:
+            c.cmd("READONLY")
+            assert c.cmd("GEOSEARCH", key, "FROMLONLAT", 15, 37, "BYRADIUS", 100, "km") == \
+                [b"Catania"]

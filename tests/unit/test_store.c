@@ -2358,6 +2358,76 @@ static void test_keyspace_notifications(void **state)
     store_destroy(s);
 }
 
+/* GEO: Redis's published figures (its GEOADD/GEODIST/GEOHASH/GEOPOS documentation example:
+ * Palermo and Catania), a point outside the Mercator limits refused, and STORE_OP_GEOSEARCH
+ * storing members with their distances at apply, deleting the destination when none match. */
+static void test_geo(void **state)
+{
+    (void)state;
+    uint64_t pa, ca;
+    assert_true(store_geo_encode(13.361389, 38.115556, &pa));
+    assert_true(store_geo_encode(15.087269, 37.502669, &ca));
+    assert_int_equal(pa, 3479099956230698ull);
+    assert_int_equal(ca, 3479447370796909ull);
+    assert_false(store_geo_encode(10, 86, &pa) || store_geo_encode(181, 0, &pa));
+    assert_true(store_geo_encode(13.361389, 38.115556, &pa));
+    double lon1, lat1, lon2, lat2;
+    store_geo_decode(pa, &lon1, &lat1);
+    store_geo_decode(ca, &lon2, &lat2);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%.4f", store_geo_distance(lon1, lat1, lon2, lat2));
+    assert_string_equal(buf, "166274.1516");
+    snprintf(buf, sizeof(buf), "%.17Lf", (long double)lon1);
+    assert_string_equal(buf, "13.36138933897018433");
+    char h[12];
+    store_geo_hash_string(pa, h);
+    assert_string_equal(h, "sqc8b49rny0");
+    store_geo_hash_string(ca, h);
+    assert_string_equal(h, "sqdtr74hyu0");
+
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "Sicily", "3479099956230698", "Palermo", "3479447370796909",
+        "Catania", NULL);
+    struct store_geo_query q = {
+        .lon = 15, .lat = 37, .radius_m = 200000, .unit_m = 1000, .sort = 1, .store = 2};
+    uint8_t blob[STORE_GEO_BLOB_BYTES];
+    store_geo_query_encode(&q, blob);
+    struct store_arg argv[3] = {{S("dst")}, {S("Sicily")}, {blob, sizeof(blob)}};
+    struct store_entry e = {STORE_OP_GEOSEARCH, 0, 2, -1, 0, 3, argv};
+    struct hy_buf entry, out;
+    hy_buf_init(&entry);
+    hy_buf_init(&out);
+    store_entry_encode(&e, &entry);
+    struct resp_writer w = {&out, 2};
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    assert_memory_equal(out.data, ":2\r\n", 4);
+    const struct store_obj *o = store_peek(s, S("dst"), 2);
+    double score;
+    assert_true(store_zset_score(o, S("Catania"), &score));
+    snprintf(buf, sizeof(buf), "%.4f", score);
+    assert_string_equal(buf, "56.4413");
+    /* Nothing within 1 m: the destination goes. */
+    q.radius_m = 1;
+    store_geo_query_encode(&q, blob);
+    hy_buf_reset(&entry);
+    hy_buf_reset(&out);
+    store_entry_encode(&e, &entry);
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    assert_memory_equal(out.data, ":0\r\n", 4);
+    assert_null(store_peek(s, S("dst"), 2));
+    /* A malformed query (NaN) is refused, nothing changes. */
+    memset(blob + 8, 0xff, 8);
+    hy_buf_reset(&entry);
+    hy_buf_reset(&out);
+    store_entry_encode(&e, &entry);
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    assert_memory_equal(out.data, "-ERR syntax error", 17);
+    store_check_invariants(s);
+    hy_buf_free(&entry);
+    hy_buf_free(&out);
+    store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2378,6 +2448,7 @@ int main(void)
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_dump_restore),
         cmocka_unit_test(test_keyspace_notifications),
+        cmocka_unit_test(test_geo),
         cmocka_unit_test(test_exec_watch),
         cmocka_unit_test(test_exec_versions_snapshot),
         cmocka_unit_test(test_flat_pops),
