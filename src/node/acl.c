@@ -101,6 +101,7 @@ static uint32_t group_categories(const char *group)
         {"transactions", BIT(CAT_TRANSACTION)},
         {"bitmap", BIT(CAT_BITMAP)},
         {"hyperloglog", BIT(CAT_HYPERLOGLOG)},
+        {"geo", BIT(CAT_GEO)},
     };
     for (size_t i = 0; i < HY_ARRAY_LEN(groups); i++) {
         if (strcmp(groups[i].group, group) == 0) {
@@ -219,8 +220,8 @@ int acl_rules_allow(char *const *rules, size_t count, const struct cmd_def *d, s
 static enum acl_result check_keys(const struct store_acl_user *u, const struct cmd_def *d,
                                   size_t argc, const struct resp_arg *argv, size_t *key_out)
 {
-    if (d->first_key <= 0 || (size_t)d->first_key >= argc) {
-        return ACL_OK;
+    if (d->first_key <= 0 || (size_t)d->first_key >= argc || node_cmd_shard_channels(d)) {
+        return ACL_OK; /* SSUBSCRIBE's "keys" are channels, checked as channels below */
     }
     size_t last = d->last_key < 0 ? (size_t)((int64_t)argc + d->last_key) : (size_t)d->last_key;
     size_t step = d->key_step > 0 ? (size_t)d->key_step : 1;
@@ -253,8 +254,9 @@ enum acl_result acl_user_check(const struct store_acl_user *u, const struct cmd_
     /* Channels (&pattern): SUBSCRIBE's and PUBLISH's channels must match one, PSUBSCRIBE's
      * patterns must be one, literally (Redis 7). */
     int literal = d->handler == cmd_psubscribe;
-    size_t last = d->handler == cmd_publish ? 1 : argc - 1;
-    if (d->handler == cmd_subscribe || d->handler == cmd_publish || literal) {
+    size_t last = d->handler == cmd_publish || d->handler == cmd_spublish ? 1 : argc - 1;
+    if (d->handler == cmd_subscribe || d->handler == cmd_publish || literal ||
+        d->handler == cmd_ssubscribe || d->handler == cmd_spublish) {
         for (size_t i = 1; i <= last && i < argc; i++) {
             if (!store_acl_channel_ok(u, argv[i].ptr, argv[i].len, literal)) {
                 *key_index_out = i;

@@ -140,6 +140,11 @@ static const char *encoding_name(struct hy_node *n, const struct store_obj *o)
         if (len <= 20 && hy_parse_i64(p, len, &v)) {
             return "int";
         }
+        /* Redis creates a HyperLogLog as a raw string whatever its size: a value with the
+         * HLL header (magic "HYLL", 16 bytes) is taken for one. */
+        if (len >= 16 && memcmp(p, "HYLL", 4) == 0) {
+            return "raw";
+        }
         return len <= 44 ? "embstr" : "raw";
     }
     case STORE_HASH: return store_obj_compact(o) ? "listpack" : "hashtable";

@@ -474,11 +474,8 @@ void cmd_command(struct cmd_ctx *x)
         }
     } else if (node_arg_is(sub, "COUNT") && x->argc == 2) {
         resp_write_int(&x->w, (int64_t)command_top_count());
-    } else if (node_arg_is(sub, "LIST") && x->argc == 2) {
-        resp_write_array(&x->w, node_command_count);
-        for (size_t i = 0; i < node_command_count; i++) {
-            resp_write_bulk_str(&x->w, node_commands[i].name);
-        }
+    } else if (node_command_more(x)) {
+        /* GETKEYS, GETKEYSANDFLAGS, LIST [FILTERBY], HELP: cmd_command.c */
     } else if (node_arg_is(sub, "DOCS") && x->argc == 2) {
         resp_write_map(&x->w, command_top_count());
         for (size_t i = 0; i < node_command_count; i++) {

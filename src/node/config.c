@@ -99,6 +99,53 @@ int config_parse_memory(const char *s, int64_t *out)
     return 0;
 }
 
+/* Redis's letters and NOTIFY_* bits, in the order its canonical form lists them. */
+static const struct {
+    char letter;
+    unsigned bit;
+} notify_letters[] = {
+    {'g', 1u << 2},  {'$', 1u << 3}, {'l', 1u << 4}, {'s', 1u << 5},  {'h', 1u << 6},
+    {'z', 1u << 7},  {'x', 1u << 8}, {'e', 1u << 9}, {'t', 1u << 10}, {'d', 1u << 13},
+    {'n', 1u << 14}, {'K', 1u << 0}, {'E', 1u << 1}, {'m', 1u << 11},
+};
+#define NOTIFY_ALL (4u | 8u | 16u | 32u | 64u | 128u | 256u | 512u | 1024u | 8192u)
+
+int config_notify_parse(const char *text, unsigned *flags_out)
+{
+    unsigned flags = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        unsigned bit = 0;
+        for (size_t i = 0; i < HY_ARRAY_LEN(notify_letters) && bit == 0; i++) {
+            bit = notify_letters[i].letter == *p ? notify_letters[i].bit : 0;
+        }
+        if (*p == 'A') {
+            bit = NOTIFY_ALL;
+        }
+        if (bit == 0) {
+            return 0;
+        }
+        flags |= bit;
+    }
+    *flags_out = flags;
+    return 1;
+}
+
+void config_notify_format(unsigned flags, char *out, size_t cap)
+{
+    size_t n = 0;
+    HY_ASSERT(cap > HY_ARRAY_LEN(notify_letters) + 1);
+    if ((flags & NOTIFY_ALL) == NOTIFY_ALL) {
+        out[n++] = 'A';
+    }
+    for (size_t i = 0; i < HY_ARRAY_LEN(notify_letters); i++) {
+        int in_all = (notify_letters[i].bit & NOTIFY_ALL) != 0;
+        if ((flags & notify_letters[i].bit) && !(in_all && (flags & NOTIFY_ALL) == NOTIFY_ALL)) {
+            out[n++] = notify_letters[i].letter;
+        }
+    }
+    out[n] = '\0';
+}
+
 /* Index of `value` in the '|'-separated list, or -1. */
 static int config_enum_index(const char *values, const char *value)
 {
@@ -163,6 +210,16 @@ int config_set(struct hy_config *cfg, const char *name, const char *value, int r
     }
     case CONFIG_STRING: {
         char **s = field;
+        char canon[32];
+        if (strcmp(d->name, "notify-keyspace-events") == 0) {
+            unsigned flags;
+            if (!config_notify_parse(value, &flags)) {
+                snprintf(err, 160, "Invalid event class character. Use 'Ag$lshzxeKEtmd'.");
+                return HY_EINVAL;
+            }
+            config_notify_format(flags, canon, sizeof(canon));
+            value = canon;
+        }
         hy_free(*s);
         *s = hy_xstrdup(value);
         return HY_OK;

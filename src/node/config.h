@@ -45,6 +45,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("maxmemory", maxmemory, CONFIG_MEMORY, "0", 0, INT64_MAX, 1, NULL)                           \
     X("maxmemory-policy", maxmemory_policy, CONFIG_ENUM, "noeviction", 0, 0, 1,                    \
       "noeviction|allkeys-lru|volatile-lru")                                                       \
+    X("notify-keyspace-events", notify_keyspace_events, CONFIG_STRING, "", 0, 0, 1, NULL)          \
     X("maxmemory-samples", maxmemory_samples, CONFIG_INT, "5", 1, 64, 1, NULL)                     \
     X("proto-max-bulk-len", proto_max_bulk_len, CONFIG_MEMORY, "512mb", 1024, 512 * 1024 * 1024LL, \
       1, NULL)                                                                                     \
@@ -144,6 +145,14 @@ int config_set(struct hy_config *cfg, const char *name, const char *value, int r
 /* Writes the current value of setting number i (0 <= i < config_count()) as text. */
 void config_get(const struct hy_config *cfg, size_t i, char *out, size_t cap);
 size_t config_count(void);
+
+/* notify-keyspace-events: Redis's class letters (K E g $ l s h z x e t m d n, A for
+ * g$lshzxetd) as its NOTIFY_* bits; 0 when a letter is unknown. Format writes Redis's
+ * canonical form ("AKE", "gKE"), which CONFIG GET answers. */
+#define CONFIG_NOTIFY_KEYSPACE 1u
+#define CONFIG_NOTIFY_KEYEVENT 2u
+int config_notify_parse(const char *text, unsigned *flags_out);
+void config_notify_format(unsigned flags, char *out, size_t cap);
 const char *config_name(size_t i);
 /* 1 when setting number i is a secret (cluster-secret, requirepass): CONFIG GET, INFO and
  * the logs never show its value. */

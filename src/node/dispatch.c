@@ -633,7 +633,8 @@ static void node_silence(struct node_client *c, const struct cmd_def *d,
                          const struct node_waiter *pending, size_t mark)
 {
     if (d != NULL && (d->handler == cmd_subscribe || d->handler == cmd_psubscribe ||
-                      d->handler == cmd_unsubscribe || d->handler == cmd_punsubscribe)) {
+                      d->handler == cmd_unsubscribe || d->handler == cmd_punsubscribe ||
+                      d->handler == cmd_ssubscribe || d->handler == cmd_sunsubscribe)) {
         return;
     }
     if (c->out.len > mark) {

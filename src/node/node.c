@@ -80,6 +80,7 @@ static void node_store_config(const struct hy_config *cfg, uint64_t seed, uint32
     sc->maxmemory_bytes = (size_t)cfg->maxmemory;
     sc->policy = (enum store_evict_policy)cfg->maxmemory_policy;
     sc->maxmemory_samples = (unsigned)cfg->maxmemory_samples;
+    sc->notify_classes = node_notify_classes(cfg);
 }
 
 void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_ms)

@@ -517,6 +517,16 @@ int scatter_maybe_finish(struct hy_node *n, struct node_client *c);
 /* A client went away: its internal parts finish without it. */
 void scatter_client_gone(struct hy_node *n, struct node_client *c);
 
+/* pubsub.c: keyspace notifications. The store's callback (ctx: the node), and the classes
+ * the stores are asked to report under the node's notify-keyspace-events. */
+void node_notify_keyspace_cb(void *ctx, unsigned cls, const char *event, const uint8_t *key,
+                             size_t klen);
+unsigned node_notify_classes(const struct hy_config *cfg);
+/* cmd_command.c: COMMAND GETKEYS, GETKEYSANDFLAGS, LIST, HELP; 0 when argv[1] is none. */
+int node_command_more(struct cmd_ctx *x);
+/* Whether d's "keys" are shard channels (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH). */
+int node_cmd_shard_channels(const struct cmd_def *d);
+
 /* Reply helpers with Redis's exact texts. */
 void node_reply_syntax_error(struct cmd_ctx *x);
 void node_reply_not_integer(struct cmd_ctx *x);

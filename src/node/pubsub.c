@@ -18,6 +18,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/log.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
@@ -28,8 +29,8 @@ struct sub_name {
 };
 
 struct node_subs {
-    struct sub_name *ch, *pat;
-    size_t nch, npat, cap_ch, cap_pat;
+    struct sub_name *ch, *pat, *sch; /* channels, patterns, shard channels */
+    size_t nch, npat, nsch, cap_ch, cap_pat, cap_sch;
 };
 
 static struct node_subs *subs_of(struct node_client *c)
@@ -42,7 +43,7 @@ static struct node_subs *subs_of(struct node_client *c)
 
 size_t node_pubsub_count(const struct node_client *c)
 {
-    return c->subs == NULL ? 0 : c->subs->nch + c->subs->npat;
+    return c->subs == NULL ? 0 : c->subs->nch + c->subs->npat + c->subs->nsch;
 }
 
 #define NOT_FOUND SIZE_MAX
@@ -98,8 +99,12 @@ void node_pubsub_free(struct node_client *c)
     for (size_t i = 0; i < s->npat; i++) {
         hy_free(s->pat[i].p);
     }
+    for (size_t i = 0; i < s->nsch; i++) {
+        hy_free(s->sch[i].p);
+    }
     hy_free(s->ch);
     hy_free(s->pat);
+    hy_free(s->sch);
     hy_free(s);
     c->subs = NULL;
 }
@@ -176,6 +181,118 @@ void cmd_unsubscribe(struct cmd_ctx *x)
 void cmd_punsubscribe(struct cmd_ctx *x)
 {
     unsubscribe(x, 1);
+}
+
+/* ---- sharded pub/sub (Redis 7) ------------------------------------------------------------------
+ *
+ * A shard channel lives in its slot, as a key: SSUBSCRIBE's channels must share one slot
+ * (-CROSSSLOT otherwise). Every replica of the slot's partition serves them, as Redis 7
+ * Cluster lets a shard's replicas do, and every node holds a replica of every partition today
+ * (docs/partitioning.md), so every node serves every shard channel: SPUBLISH delivers to this
+ * node's shard subscribers and sends the PUBLISH frame, flagged as sharded, to every other
+ * member. When placement gives a partition to fewer nodes, -MOVED for the others goes here. */
+
+static void encode_publish(struct hy_buf *out, const struct resp_arg *ch, const struct resp_arg *m);
+static size_t deliver(struct hy_node *n, const uint8_t *ch, size_t chlen, const uint8_t *msg,
+                      size_t mlen);
+
+#define SHARD_FLAG 0x80000000u /* in the PUBLISH frame's channel length: a shard channel */
+
+int node_cmd_shard_channels(const struct cmd_def *d)
+{
+    return d != NULL && (d->handler == cmd_ssubscribe || d->handler == cmd_sunsubscribe ||
+                         d->handler == cmd_spublish);
+}
+
+/* Whether argv[1..] share one slot; replies -CROSSSLOT otherwise. */
+static int one_slot(struct cmd_ctx *x)
+{
+    for (size_t i = 2; i < x->argc; i++) {
+        if (hy_key_slot(x->argv[i].ptr, x->argv[i].len) !=
+            hy_key_slot(x->argv[1].ptr, x->argv[1].len)) {
+            resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void cmd_ssubscribe(struct cmd_ctx *x)
+{
+    if (!one_slot(x)) {
+        return;
+    }
+    struct node_subs *s = subs_of(x->client);
+    for (size_t i = 1; i < x->argc; i++) {
+        const struct resp_arg *a = &x->argv[i];
+        add(&s->sch, &s->nsch, &s->cap_sch, a->ptr, a->len);
+        write_notice(&x->w, "ssubscribe", a->ptr, a->len, s->nsch);
+    }
+}
+
+void cmd_sunsubscribe(struct cmd_ctx *x)
+{
+    if (x->argc > 1 && !one_slot(x)) {
+        return;
+    }
+    struct node_subs *s = subs_of(x->client);
+    if (x->argc > 1) {
+        for (size_t i = 1; i < x->argc; i++) {
+            del(s->sch, &s->nsch, x->argv[i].ptr, x->argv[i].len);
+            write_notice(&x->w, "sunsubscribe", x->argv[i].ptr, x->argv[i].len, s->nsch);
+        }
+        return;
+    }
+    if (s->nsch == 0) {
+        write_notice(&x->w, "sunsubscribe", NULL, 0, 0);
+        return;
+    }
+    while (s->nsch > 0) {
+        struct sub_name last = s->sch[--s->nsch];
+        write_notice(&x->w, "sunsubscribe", last.p, last.len, s->nsch);
+        hy_free(last.p);
+    }
+}
+
+/* Delivers ["smessage", channel, message] to this node's subscribers of the shard channel. */
+static size_t deliver_shard(struct hy_node *n, const uint8_t *ch, size_t chlen, const uint8_t *msg,
+                            size_t mlen)
+{
+    size_t receivers = 0;
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        struct node_subs *s = c->subs;
+        if (s == NULL || (c->flags & NODE_CLIENT_CLOSE_ASAP) ||
+            find(s->sch, s->nsch, ch, chlen) == NOT_FOUND) {
+            continue;
+        }
+        struct resp_writer w = {&c->out, c->proto};
+        resp_write_push(&w, 3);
+        resp_write_bulk_str(&w, "smessage");
+        resp_write_bulk(&w, ch, chlen);
+        resp_write_bulk(&w, msg, mlen);
+        replica_mark_ready(n, c);
+        receivers++;
+    }
+    return receivers;
+}
+
+void cmd_spublish(struct cmd_ctx *x)
+{
+    struct hy_node *n = x->node;
+    size_t count = 0;
+    const struct node_member *members = node_members(n, &count);
+    struct hy_buf frame;
+    hy_buf_init(&frame);
+    encode_publish(&frame, &x->argv[1], &x->argv[2]);
+    hy_store_u32le(frame.data, (uint32_t)x->argv[1].len | SHARD_FLAG);
+    for (size_t i = 0; i < count; i++) {
+        if (node_member_is_peer(n, &members[i])) {
+            node_outbox_push(n, NODE_PUBLISH, members[i].name, 0, frame.data, frame.len);
+        }
+    }
+    hy_buf_free(&frame);
+    resp_write_int(&x->w, (int64_t)deliver_shard(n, x->argv[1].ptr, x->argv[1].len, x->argv[2].ptr,
+                                                 x->argv[2].len));
 }
 
 /* RESET and friends: drop every subscription without a word. */
@@ -268,12 +385,17 @@ void node_publish_received(struct hy_node *n, const char *from, const uint8_t *d
                            uint64_t now_ms)
 {
     (void)now_ms;
-    if (len < 4 || hy_load_u32le(data) > len - 4) {
+    uint32_t word = len >= 4 ? hy_load_u32le(data) : 0;
+    size_t chlen = word & ~SHARD_FLAG;
+    if (len < 4 || chlen > len - 4) {
         hy_log(n->log, HY_LOG_WARN, "peer %s: dropped a malformed PUBLISH", from);
         return;
     }
-    size_t chlen = hy_load_u32le(data);
-    deliver(n, data + 4, chlen, data + 4 + chlen, len - 4 - chlen);
+    if (!(word & SHARD_FLAG)) {
+        deliver(n, data + 4, chlen, data + 4 + chlen, len - 4 - chlen);
+        return;
+    }
+    deliver_shard(n, data + 4, chlen, data + 4 + chlen, len - 4 - chlen);
 }
 
 /* ---- PUBSUB ------------------------------------------------------------------------------------
@@ -292,16 +414,18 @@ static void unique_add(struct sub_name **out, size_t *n, size_t *cap, const stru
     (*out)[(*n)++] = *s; /* borrowed */
 }
 
-static void pubsub_channels(struct cmd_ctx *x, int patterns)
+/* kind: 0 channels (CHANNELS), 1 patterns (NUMPAT), 2 shard channels (SHARDCHANNELS). */
+static void pubsub_channels(struct cmd_ctx *x, int kind)
 {
     struct sub_name *all = NULL;
     size_t n = 0, cap = 0;
+    int patterns = kind == 1;
     for (struct node_client *c = x->node->clients; c != NULL; c = c->next) {
         if (c->subs == NULL) {
             continue;
         }
-        size_t cnt = patterns ? c->subs->npat : c->subs->nch;
-        const struct sub_name *v = patterns ? c->subs->pat : c->subs->ch;
+        size_t cnt = patterns ? c->subs->npat : kind == 2 ? c->subs->nsch : c->subs->nch;
+        const struct sub_name *v = patterns ? c->subs->pat : kind == 2 ? c->subs->sch : c->subs->ch;
         for (size_t i = 0; i < cnt; i++) {
             if (!patterns && x->argc == 3 &&
                 !hy_glob_match(x->argv[2].ptr, x->argv[2].len, v[i].p, v[i].len, 0)) {
@@ -321,14 +445,15 @@ static void pubsub_channels(struct cmd_ctx *x, int patterns)
     hy_free(all);
 }
 
-static void pubsub_numsub(struct cmd_ctx *x)
+static void pubsub_numsub(struct cmd_ctx *x, int shard)
 {
     resp_write_map(&x->w, x->argc - 2);
     for (size_t i = 2; i < x->argc; i++) {
         size_t count = 0;
         for (struct node_client *c = x->node->clients; c != NULL; c = c->next) {
             if (c->subs != NULL &&
-                find(c->subs->ch, c->subs->nch, x->argv[i].ptr, x->argv[i].len) != NOT_FOUND) {
+                find(shard ? c->subs->sch : c->subs->ch, shard ? c->subs->nsch : c->subs->nch,
+                     x->argv[i].ptr, x->argv[i].len) != NOT_FOUND) {
                 count++;
             }
         }
@@ -345,15 +470,11 @@ void cmd_pubsub(struct cmd_ctx *x)
     } else if (node_arg_is(sub, "NUMPAT") && x->argc == 2) {
         pubsub_channels(x, 1);
     } else if (node_arg_is(sub, "NUMSUB")) {
-        pubsub_numsub(x);
+        pubsub_numsub(x, 0);
     } else if (node_arg_is(sub, "SHARDCHANNELS") && x->argc <= 3) {
-        resp_write_array(&x->w, 0); /* no shard channels yet (SSUBSCRIBE) */
+        pubsub_channels(x, 2);
     } else if (node_arg_is(sub, "SHARDNUMSUB")) {
-        resp_write_map(&x->w, x->argc - 2);
-        for (size_t i = 2; i < x->argc; i++) {
-            resp_write_bulk(&x->w, x->argv[i].ptr, x->argv[i].len);
-            resp_write_int(&x->w, 0);
-        }
+        pubsub_numsub(x, 1);
     } else if (node_arg_is(sub, "HELP") && x->argc == 2) {
         static const char *const lines[] = {
             "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -386,5 +507,48 @@ int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d)
     }
     return d->handler == cmd_subscribe || d->handler == cmd_unsubscribe ||
            d->handler == cmd_psubscribe || d->handler == cmd_punsubscribe ||
+           d->handler == cmd_ssubscribe || d->handler == cmd_sunsubscribe ||
            d->handler == cmd_ping || d->handler == cmd_quit || d->handler == cmd_reset;
+}
+
+/* ---- keyspace notifications ------------------------------------------------------------------
+ *
+ * Each replica reports the events of the entries it applies (store.h "keyspace
+ * notifications") to this callback, which publishes them to this node's subscribers only:
+ * every node holding a replica of the key's partition applies the same entry, so a subscriber
+ * on any such node hears of every change, once, without a PUBLISH frame between nodes. */
+
+void node_notify_keyspace_cb(void *ctx, unsigned cls, const char *event, const uint8_t *key,
+                             size_t klen)
+{
+    struct hy_node *n = ctx;
+    unsigned flags;
+    if (!config_notify_parse(n->cfg->notify_keyspace_events, &flags) || !(flags & cls)) {
+        return;
+    }
+    struct hy_buf ch;
+    hy_buf_init(&ch);
+    size_t elen = strlen(event);
+    if (flags & CONFIG_NOTIFY_KEYSPACE) {
+        hy_buf_append(&ch, "__keyspace@0__:", 15);
+        hy_buf_append(&ch, key, klen);
+        deliver(n, ch.data, ch.len, (const uint8_t *)event, elen);
+    }
+    if (flags & CONFIG_NOTIFY_KEYEVENT) {
+        hy_buf_reset(&ch);
+        hy_buf_append(&ch, "__keyevent@0__:", 15);
+        hy_buf_append(&ch, event, elen);
+        deliver(n, ch.data, ch.len, key, klen);
+    }
+    hy_buf_free(&ch);
+}
+
+unsigned node_notify_classes(const struct hy_config *cfg)
+{
+    unsigned flags;
+    if (!config_notify_parse(cfg->notify_keyspace_events, &flags) ||
+        !(flags & (CONFIG_NOTIFY_KEYSPACE | CONFIG_NOTIFY_KEYEVENT))) {
+        return 0; /* no channel to publish on: apply need not look */
+    }
+    return flags & ~(CONFIG_NOTIFY_KEYSPACE | CONFIG_NOTIFY_KEYEVENT);
 }

@@ -263,6 +263,7 @@ struct store_obj *store__lookup_write(struct store *s, const uint8_t *k, size_t 
     if (e != NULL && expired_at(e, time_ms)) {
         store__delete(s, e);
         s->expired_deleted++;
+        store__notify(s, STORE_NOTIFY_EXPIRED, "expired", k, klen);
         return NULL;
     }
     return e;

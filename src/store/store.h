@@ -46,6 +46,9 @@ struct store_config {
     /* Session ids this store hands out are above it: every replica of one Raft group must be
      * given the same (the node uses the group id << 48, so that an id names its partition). */
     uint64_t session_id_base;
+    /* Keyspace notification classes to report (enum store_notify_class bits; 0: none, and
+     * apply does no work for them). Node-local: it changes what is reported, never the data. */
+    unsigned notify_classes;
 };
 
 struct store;
@@ -304,6 +307,12 @@ enum store_op {
     /* [name, rule count, rules..., name, rule count, rules...]: every user replaced at once
      * (ACL LOAD) -> +OK | -ERR (nothing changed) */
     STORE_OP_ACL_LOAD,
+    /* DUMP/RESTORE (store_codec.c "DUMP payloads"): [key, payload]; expire_at (-1: none);
+     * REPLACE; incr = IDLETIME in ms (-1: none) -> +OK | -BUSYKEY | -ERR (payload) */
+    STORE_OP_RESTORE,
+    /* GEORADIUS[BYMEMBER] and GEOSEARCHSTORE (store_geo.c): [dst ("" without STORE), src,
+     * query (STORE_GEO_BLOB_BYTES), member (FROMMEMBER)] -> the results | stored count */
+    STORE_OP_GEOSEARCH,
     STORE_OP_COUNT
 };
 
@@ -572,6 +581,96 @@ int store_exec_cmd_decode(const uint8_t *buf, size_t len, struct store_arg **arg
  * adds the bytes it used to *off_inout. */
 int store_exec_cmd_decode_prefix(const uint8_t *buf, size_t len, struct store_arg **argv_out,
                                  size_t *argc_out, size_t *off_inout);
+
+/* ---- GEO (store_geo.c) -------------------------------------------------------------------------
+ *
+ * Redis's 52-bit geohashes as sorted-set scores, its haversine distance and its searches. */
+int store_geo_valid(double lon, double lat);
+/* The score of a point; 0 when outside [-180, 180] x [-85.05112878, 85.05112878]. */
+int store_geo_encode(double lon, double lat, uint64_t *bits_out);
+/* The centre of the cell a score names. */
+void store_geo_decode(uint64_t bits, double *lon_out, double *lat_out);
+/* Metres between two points (Redis's EARTH_RADIUS_IN_METERS sphere). */
+double store_geo_distance(double lon1, double lat1, double lon2, double lat2);
+/* GEOHASH's 11-letter standard geohash of a score. */
+void store_geo_hash_string(uint64_t bits, char out[12]);
+
+struct store_geo_query {
+    const uint8_t *member; /* FROMMEMBER (borrowed), or NULL: FROMLONLAT lon, lat */
+    size_t mlen;
+    double lon, lat;
+    int by_box; /* BYBOX width_m x height_m, else BYRADIUS radius_m */
+    double radius_m, width_m, height_m;
+    double unit_m;  /* metres per unit of the reply's (or STOREDIST's) distances */
+    uint64_t count; /* 0: no COUNT */
+    int any;
+    int sort;  /* 0 none, 1 ASC, 2 DESC */
+    int store; /* 0 reply, 1 STORE (geohash scores), 2 STOREDIST (distances) */
+    int withdist, withhash, withcoord;
+};
+struct store_geo_hit {
+    size_t rank; /* in the sorted set */
+    double dist_m, score, lon, lat;
+};
+/* The members of sorted set o (NULL: none) inside q's shape, in q's order and COUNT, as a new
+ * array (hy_free it) in *hits_out; returns how many, or -1 when FROMMEMBER's member is absent. */
+long store_geo_search(const struct store_obj *o, const struct store_geo_query *q,
+                      struct store_geo_hit **hits_out);
+/* GEOSEARCH's reply for the hits (names, or arrays with WITHDIST / WITHHASH / WITHCOORD). */
+void store_geo_reply(struct resp_writer *w, const struct store_obj *o,
+                     const struct store_geo_query *q, const struct store_geo_hit *hits, size_t n);
+/* GEOPOS's [lon, lat] and GEODIST's "%.4f" distance, as Redis writes them. */
+void store_geo_write_point(struct resp_writer *w, double lon, double lat);
+void store_geo_write_distance(struct resp_writer *w, double dist);
+/* The query as STORE_OP_GEOSEARCH's third argument. */
+#define STORE_GEO_BLOB_BYTES 64
+void store_geo_query_encode(const struct store_geo_query *q, uint8_t out[STORE_GEO_BLOB_BYTES]);
+
+/* ---- keyspace notifications ------------------------------------------------------------------
+ *
+ * Apply reports what each entry did to which key, as Redis's notifyKeyspaceEvent calls do
+ * ("set", "lpush", "del", "expired", "evicted", "new"...), through the callback the node
+ * registers, for the classes store_config.notify_classes asks for. Every replica applies every
+ * entry, so each reports to its own node (docs/protocol.md "Keyspace notifications"). The
+ * bits are Redis's NOTIFY_* values. */
+enum store_notify_class {
+    STORE_NOTIFY_GENERIC = 1u << 2, /* g */
+    STORE_NOTIFY_STRING = 1u << 3,  /* $ */
+    STORE_NOTIFY_LIST = 1u << 4,    /* l */
+    STORE_NOTIFY_SET = 1u << 5,     /* s */
+    STORE_NOTIFY_HASH = 1u << 6,    /* h */
+    STORE_NOTIFY_ZSET = 1u << 7,    /* z */
+    STORE_NOTIFY_EXPIRED = 1u << 8, /* x */
+    STORE_NOTIFY_EVICTED = 1u << 9, /* e */
+    STORE_NOTIFY_STREAM = 1u << 10, /* t: none yet (streams are another helper's) */
+    STORE_NOTIFY_NEW = 1u << 14,    /* n */
+};
+/* Called during store_apply for each event of a class asked for; event is a static string,
+ * key borrowed for the call. The callback must not change the store. */
+typedef void (*store_notify_fn)(void *ctx, unsigned cls, const char *event, const uint8_t *key,
+                                size_t klen);
+void store_set_notify(struct store *s, store_notify_fn fn, void *ctx);
+
+/* ---- DUMP payloads ---------------------------------------------------------------------------
+ *
+ * DUMP serializes one value as: its type byte (enum store_type), the value as the snapshot
+ * encodes it (a string as varint length + bytes), a 2-byte little-endian format version
+ * (STORE_DUMP_VERSION) and a 4-byte little-endian CRC32C of everything before it
+ * (docs/disk-format.md "DUMP payload"). The expiry and the key are not in it, as in Redis. */
+#define STORE_DUMP_VERSION 1
+
+/* Appends the DUMP payload of value o to out. */
+void store_dump(const struct store_obj *o, struct hy_buf *out);
+enum store_dump_status {
+    STORE_DUMP_OK = 0,
+    STORE_DUMP_BAD_CHECKSUM = 1, /* too short, unknown version or checksum mismatch */
+    STORE_DUMP_BAD_DATA = 2,     /* the checksum holds but the value does not decode */
+};
+/* Checks a payload completely (the decoder RESTORE runs, the value then freed); returns an
+ * enum store_dump_status. Never reads outside buf[0..len). */
+int store_dump_check(const uint8_t *buf, size_t len);
+/* The reply RESTORE gives for a status (Redis's texts), NULL for STORE_DUMP_OK. */
+const char *store_dump_error(int status);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

@@ -515,6 +515,39 @@ static void op_copy(struct store *s, const struct store_entry *e, struct resp_wr
     r_int(w, 1);
 }
 
+/* RESTORE: the key gets the payload's value (REPLACE: whatever it held goes), as Redis 7.0's
+ * restoreCommand: BUSYKEY is checked before the payload, and an expiry already past at the
+ * entry's time leaves no key (only REPLACE's deletion happens). The proposer checked the
+ * payload already; apply checks it again, for a log entry is untrusted bytes too. */
+static void op_restore(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct store_obj *old = store__lookup_write(s, ARG(e, 0), e->time_ms);
+    if (old != NULL && !(e->flags & STORE_F_REPLACE)) {
+        r_err(w, "BUSYKEY Target key name already exists.");
+        return;
+    }
+    struct store_obj *n = NULL;
+    int at_past = e->expire_at_ms >= 0 && (uint64_t)e->expire_at_ms <= e->time_ms;
+    int rc = store__dump_load(e->argv[1].ptr, e->argv[1].len, s->hash_seed, ARG(e, 0),
+                              at_past ? -1 : e->expire_at_ms, &n);
+    if (rc != STORE_DUMP_OK) {
+        r_err(w, store_dump_error(rc));
+        return;
+    }
+    if (old != NULL) {
+        store__delete(s, old);
+    }
+    if (at_past) {
+        store__entry_free(n);
+        r_ok(w);
+        return;
+    }
+    uint64_t idle_ms = e->incr > 0 ? HY_MIN((uint64_t)e->incr, e->time_ms) : 0;
+    n->lru = (uint32_t)((e->time_ms - idle_ms) >> SE_LRU_SHIFT);
+    store__link(s, n);
+    r_ok(w);
+}
+
 static void op_flushall(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     (void)e;
@@ -538,6 +571,7 @@ static void op_evict(struct store *s, const struct store_entry *e, struct resp_w
         struct store_obj *o = (struct store_obj *)htab_find(&s->keys, ARG(e, i));
         if (o != NULL) {
             store__delete(s, o);
+            store__notify(s, STORE_NOTIFY_EVICTED, "evicted", ARG(e, i));
         }
     }
 }
@@ -754,12 +788,31 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_ACL_DELUSER] = store__op_acl_deluser,
     [STORE_OP_EXEC] = store__op_exec,
     [STORE_OP_ACL_LOAD] = store__op_acl_load,
+    [STORE_OP_RESTORE] = op_restore,
+    [STORE_OP_GEOSEARCH] = store__op_geosearch,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)
 {
     s->mutation = mutation;
     s->mutation_now_ms = now_ms;
+}
+
+/* Runs one op with keyspace notifications: the keys' state before, then the events its
+ * reply and the keys' state after call for. A replica that answers nobody still needs the
+ * reply, so it gets a scratch one (only while notifications are on). */
+static void apply_notifying(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct store_notify_pre pre;
+    store__notify_before(s, e, &pre);
+    struct hy_buf scratch;
+    hy_buf_init(&scratch);
+    struct resp_writer sw = {&scratch, 2};
+    struct resp_writer *out = w != NULL ? w : &sw;
+    size_t mark = out->out->len;
+    op_table[e->op](s, e, out);
+    store__notify_after(s, e, &pre, out->out->data + mark, out->out->len - mark);
+    hy_buf_free(&scratch);
 }
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)
@@ -774,7 +827,11 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_w
         e.time_ms = s->mutation_now_ms; /* the bug under test: apply reads a clock */
     }
     store__watch_before(s, &e);
-    op_table[e.op](s, &e, reply);
+    if (store__notify_wanted(s, &e)) {
+        apply_notifying(s, &e, reply);
+    } else {
+        op_table[e.op](s, &e, reply);
+    }
     store__watch_after(s, &e);
     store_entry_release(&e);
     return HY_OK;

@@ -47,7 +47,8 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_SESSION_REQW == 44 && STORE_OP_SETBIT == 45 &&
                    STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
                    STORE_OP_PFMERGE == 52 && STORE_OP_ACL_SETUSER == 53 &&
-                   STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 && STORE_OP_ACL_LOAD == 56,
+                   STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 && STORE_OP_ACL_LOAD == 56 &&
+                   STORE_OP_RESTORE == 57 && STORE_OP_GEOSEARCH == 58,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -76,6 +77,8 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_EVICT] = {1, ANY, 0, 0},
     [STORE_OP_SESSION_OPEN] = {0, 0, 0, 0},
     [STORE_OP_SESSION_REQ] = {2, 2, 0, STORE_F_RESP3},
+    [STORE_OP_RESTORE] = {2, 2, 0, STORE_F_REPLACE},
+    [STORE_OP_GEOSEARCH] = {3, 4, 0, 0},
     [STORE_OP_MEMBER_SET] = {3, 3, 0, STORE_F_NX},
     [STORE_OP_PUSH] = {2, ANY, 0, STORE_F_RIGHT | STORE_F_XX},
     [STORE_OP_POP] = {1, 1, 0, STORE_F_RIGHT},
@@ -658,4 +661,136 @@ uint64_t store_digest(const struct store *s)
     }
     hy_buf_free(&b);
     return h;
+}
+
+/* ---- DUMP payloads ---------------------------------------------------------------------------
+ *
+ * A value travels in the snapshot's own encoding (snap_put_entry's value part), framed by its
+ * type byte in front and the format version and CRC32C behind, the shape of Redis's DUMP
+ * (type, value, RDB version, CRC64). A new type (streams) needs only its snapshot encoder and
+ * decoder (snap_put_entry and snap_get_object): DUMP and RESTORE then carry it unchanged, with
+ * dump_type_ok below widened to accept its type byte. */
+
+#define DUMP_TRAILER_SIZE 6 /* version 2, CRC32C 4 */
+
+/* The type bytes a payload may hold. Streams: add STORE_STREAM here with its codec. */
+static int dump_type_ok(uint8_t type)
+{
+    return type >= STORE_STRING && type <= STORE_ZSET;
+}
+
+/* A small hash keeps its fields in insertion order (as Redis's listpack, whose order HGETALL
+ * shows): its payload keeps that order, so a restored copy answers HGETALL alike. Built in
+ * that order again, it is small again: the payload of a restored copy is the same bytes. */
+static void dump_put_hash_ordered(const struct hobj *h, struct hy_buf *out)
+{
+    size_t n = store__hobj_count(h);
+    struct field_list l = {hy_xmalloc(HY_MAX(n, 1) * sizeof(*l.v)), 0};
+    store__hobj_foreach(h, field_collect_cb, &l);
+    HY_ASSERT(l.n == n);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        put_bytes(out, l.v[i].f, l.v[i].flen);
+        put_bytes(out, l.v[i].v, l.v[i].vlen);
+    }
+    hy_free(l.v);
+}
+
+void store_dump(const struct store_obj *o, struct hy_buf *out)
+{
+    size_t start = out->len;
+    hy_buf_append_u8(out, (uint8_t)se_type(o));
+    if (se_type(o) == STORE_STRING) {
+        const uint8_t *v;
+        size_t vlen;
+        store_obj_string(o, &v, &vlen);
+        put_bytes(out, v, vlen);
+    } else if (se_type(o) == STORE_HASH && store__hobj_compact(store__hobj(o))) {
+        dump_put_hash_ordered(store__hobj(o), out);
+    } else if (se_type(o) == STORE_HASH) {
+        snap_put_hash(store__hobj(o), out);
+    } else if (se_type(o) == STORE_LIST) {
+        snap_put_list(store__lobj(o), out);
+    } else if (se_type(o) == STORE_ZSET) {
+        snap_put_zset(store__zobj(o), out);
+    } else {
+        snap_put_set(store__hobj(o), out);
+    }
+    uint8_t version[2] = {STORE_DUMP_VERSION & 0xff, STORE_DUMP_VERSION >> 8};
+    hy_buf_append(out, version, sizeof(version));
+    hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
+}
+
+/* Checks the frame: length, version and checksum. Returns the body's length (type byte and
+ * value), or 0 when the frame is wrong. */
+static size_t dump_frame(const uint8_t *buf, size_t len)
+{
+    if (buf == NULL || len < 1 + 1 + DUMP_TRAILER_SIZE) { /* type and a length byte at least */
+        return 0;
+    }
+    size_t body = len - DUMP_TRAILER_SIZE;
+    unsigned version = (unsigned)buf[body] | (unsigned)buf[body + 1] << 8;
+    if (version < 1 || version > STORE_DUMP_VERSION) {
+        return 0;
+    }
+    if (hy_crc32c(0, buf, body + 2) != hy_load_u32le(buf + body + 2)) {
+        return 0;
+    }
+    return body;
+}
+
+int store__dump_load(const uint8_t *buf, size_t len, uint64_t seed, const uint8_t *k, size_t klen,
+                     int64_t at, struct store_obj **e_out)
+{
+    size_t body = dump_frame(buf, len);
+    if (body == 0) {
+        return STORE_DUMP_BAD_CHECKSUM;
+    }
+    struct rd r = {buf, body, 1, 0};
+    uint8_t type = buf[0];
+    if (!dump_type_ok(type)) {
+        return STORE_DUMP_BAD_DATA;
+    }
+    const uint8_t *v = NULL;
+    size_t vlen = 0;
+    void *obj = NULL;
+    if (type == STORE_STRING) {
+        v = rd_bytes(&r, &vlen);
+        if (r.bad || vlen > STORE_STRING_BYTES_MAX || r.off != r.len) {
+            return STORE_DUMP_BAD_DATA;
+        }
+    } else if ((obj = snap_get_object(&r, type, seed)) == NULL) {
+        return STORE_DUMP_BAD_DATA;
+    }
+    struct store_obj *e = store__entry_new((enum store_type)type, at, k, klen, vlen);
+    if (obj != NULL) {
+        store__set_vobj(e, obj);
+    } else if (vlen > 0) {
+        memcpy(store__value_ptr(e), v, vlen);
+    }
+    if (r.off != r.len) { /* bytes after the value */
+        store__entry_free(e);
+        return STORE_DUMP_BAD_DATA;
+    }
+    *e_out = e;
+    return STORE_DUMP_OK;
+}
+
+int store_dump_check(const uint8_t *buf, size_t len)
+{
+    struct store_obj *e = NULL;
+    int rc = store__dump_load(buf, len, 0, (const uint8_t *)"", 0, -1, &e);
+    if (rc == STORE_DUMP_OK) {
+        store__entry_free(e);
+    }
+    return rc;
+}
+
+const char *store_dump_error(int status)
+{
+    switch (status) {
+    case STORE_DUMP_OK: return NULL;
+    case STORE_DUMP_BAD_CHECKSUM: return "ERR DUMP payload version or checksum are wrong";
+    default: return "ERR Bad data format";
+    }
 }

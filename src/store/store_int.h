@@ -80,7 +80,9 @@ struct store {
     void *exec_read_ctx;
     unsigned exec_depth; /* EXEC entries being applied (one: they do not nest) */
     uint64_t watch_skip; /* set by an op: bit i = its key argument i is unchanged (not touched) */
-    unsigned mutation;   /* enum store_mutation: test only */
+    store_notify_fn notify_fn; /* store_notify.c; NULL: nobody listens */
+    void *notify_ctx;
+    unsigned mutation;        /* enum store_mutation: test only */
     uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
 
@@ -131,6 +133,21 @@ void store__watch_encode(const struct store *s, struct hy_buf *out);
 int store__watch_decode(const uint8_t *buf, size_t len, size_t *used_out, uint64_t *seq_out,
                         uint64_t **ver_out);
 void store__watch_free(struct store *s);
+
+/* store_notify.c: keyspace notifications around one op (store_apply). notify_pre holds what
+ * the keys looked like before it. */
+#define STORE_NOTIFY_KEYS_MAX 64
+struct store_notify_pre {
+    uint8_t existed[STORE_NOTIFY_KEYS_MAX];
+};
+int store__notify_wanted(const struct store *s, const struct store_entry *e);
+void store__notify_before(const struct store *s, const struct store_entry *e,
+                          struct store_notify_pre *pre);
+/* reply[0..len): the op's reply (RESP2 or RESP3), which says whether it did anything. */
+void store__notify_after(struct store *s, const struct store_entry *e,
+                         const struct store_notify_pre *pre, const uint8_t *reply, size_t len);
+/* One event now, when its class is wanted (expiry and eviction deletions report this way). */
+void store__notify(struct store *s, unsigned cls, const char *event, const uint8_t *k, size_t klen);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 
@@ -339,6 +356,13 @@ struct store_obj *store__string_resize(struct store *s, struct store_obj *o, siz
 /* A deep copy of a hash, list, set or sorted set entry's object (COPY), through the snapshot
  * codec's own encoding of it (store_codec.c). */
 void *store__object_clone(const struct store_obj *e, uint64_t seed);
+
+/* Decodes a DUMP payload into a new detached entry for key k (expiry at, -1: none); returns
+ * an enum store_dump_status, *e_out set only on STORE_DUMP_OK (store_codec.c). */
+int store__dump_load(const uint8_t *buf, size_t len, uint64_t seed, const uint8_t *k, size_t klen,
+                     int64_t at, struct store_obj **e_out);
+
+void store__op_geosearch(struct store *s, const struct store_entry *e, struct resp_writer *w);
 
 /* ---- bit ops (store_bits.c), called by store_apply ------------------------------------- */
 

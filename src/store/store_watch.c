@@ -93,6 +93,8 @@ static const struct key_span key_spans[STORE_OP_COUNT] = {
     [STORE_OP_PFADD] = {0, 0, 1},
     [STORE_OP_PFCOUNT] = {0, -1, 1},
     [STORE_OP_PFMERGE] = {0, 0, 1},
+    [STORE_OP_RESTORE] = {0, 0, 1},
+    [STORE_OP_GEOSEARCH] = {0, 1, 1},
 };
 
 static int has_keys(enum store_op op)

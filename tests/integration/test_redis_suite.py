@@ -26,8 +26,11 @@ SUITE = os.environ.get("HY_REDIS_TESTS") or next(
 
 # unit: (tests passed at least, tests failed at most). Where each unit stops today:
 #   multi       CONFIG SET lua-time-limit (scripting not implemented)
-#   pubsub      CONFIG SET notify-keyspace-events (keyspace notifications not implemented)
-#   type/list   DUMP (DUMP/RESTORE not implemented); fails "Linked LMOVEs": a blocked
+#   pubsub      XGROUP (streams not implemented), in the stream events test
+#   geo         runs to the end, every test passes (as the reference)
+#   dump        runs to the end; fails "MIGRATE cached connections are released after some
+#               time" (MIGRATE is not implemented: it reads INFO's migrate_cached_sockets)
+#   type/list   runs to the end; fails "Linked LMOVEs": a blocked
 #               client's pop is a log entry after the push that fed it, so a read right after
 #               the push may still see the element (docs/protocol.md). That test then leaves
 #               its two clients open; on a loaded machine their pops lose the race with the
@@ -36,18 +39,22 @@ SUITE = os.environ.get("HY_REDIS_TESTS") or next(
 #               machine under load (two make test at once), hence the margin below.
 #   type/set    runs to the end
 #   type/zset   runs to the end
-#   type/hash   DUMP (DUMP/RESTORE not implemented)
+#   type/hash   runs to the end; fails "Hash ziplist of various encodings" (and its sanitize
+#               twin): a hash of 65535-byte values is a table in halyard (fixed layouts,
+#               docs/protocol.md), so HGETALL does not answer in insertion order
 #   type/string passes all it runs (its jemalloc-only test is skipped: INFO has no jemalloc)
 #   bitops      INFO rdb_changes_since_last_save (no dirty counter; 3 fuzz tests after it)
-#   introspection-2  COMMAND GETKEYS (not implemented)
+#   introspection-2  COMMAND GETKEYS XGROUP (streams not implemented)
 #   hyperloglog passes all it runs (its PFDEBUG/PFSELFTEST tests are skipped: needs:pfdebug)
 BASELINE = {
     "bitops": (41, 1),
+    "dump": (8, 2),
+    "geo": (59, 0),
     "hyperloglog": (16, 0),
-    "introspection-2": (3, 1),
-    "type/hash": (69, 1),
+    "introspection-2": (6, 1),
+    "type/hash": (70, 4),
     "multi": (22, 1),
-    "pubsub": (15, 1),
+    "pubsub": (24, 1),
     "type/list": (190, 30),
     "type/list-2": (2, 0),
     "type/set": (95, 0),

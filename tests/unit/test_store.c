@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/buf.h"
+#include "common/crc.h"
 #include "common/prng.h"
 #include "store/htab.h"
 #include "store/store.h"
@@ -67,7 +68,9 @@ static const char *run(struct store *s, enum store_op op, uint32_t flags, uint64
     struct resp_writer w = {&out, 2};
     assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
     HY_ASSERT(out.len < sizeof(text));
-    memcpy(text, out.data, out.len);
+    if (out.len > 0) { /* an op with no reply (EXPIRED, EVICT) leaves out.data NULL */
+        memcpy(text, out.data, out.len);
+    }
     text[out.len] = '\0';
     hy_buf_free(&entry);
     hy_buf_free(&out);
@@ -1462,7 +1465,7 @@ static void test_evict_volatile_lru(void **state)
     fill(s, 200, 1000, -1, "p");
     fill(s, 200, 1000, 1000000, "v");
     size_t used = store_used_bytes(s);
-    struct store_config cfg = {2, used / 4, STORE_VOLATILE_LRU, 5, 0};
+    struct store_config cfg = {2, used / 4, STORE_VOLATILE_LRU, 5, 0, 0};
     store_configure(s, &cfg);
     evict_until_under(s, 5000);
     char k[32];
@@ -1487,7 +1490,7 @@ static void test_evict_allkeys_lru(void **state)
         snprintf(k, sizeof(k), "new%d", i);
         assert_non_null(get(s, k, 600000)); /* touched ten minutes later */
     }
-    struct store_config cfg = {3, store_used_bytes(s) * 6 / 10, STORE_ALLKEYS_LRU, 5, 0};
+    struct store_config cfg = {3, store_used_bytes(s) * 6 / 10, STORE_ALLKEYS_LRU, 5, 0, 0};
     store_configure(s, &cfg);
     size_t evicted = evict_until_under(s, 700000);
     assert_false(store_over_maxmemory(s));
@@ -2189,6 +2192,244 @@ static void test_memory_per_key(void **state)
     store_destroy(s);
 }
 
+/* RESTORE of a payload (binary: not a C string) into s; returns the RESP2 reply text. */
+static const char *restore_raw(struct store *s, const char *key, const uint8_t *p, size_t len,
+                               uint32_t flags, uint64_t t, int64_t exp, int64_t idle_ms)
+{
+    static char text[256];
+    struct store_arg argv[2] = {{S(key)}, {p, len}};
+    struct store_entry e = {STORE_OP_RESTORE, flags, t, exp, idle_ms, 2, argv};
+    struct hy_buf entry, out;
+    hy_buf_init(&entry);
+    hy_buf_init(&out);
+    store_entry_encode(&e, &entry);
+    struct resp_writer w = {&out, 2};
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    HY_ASSERT(out.len < sizeof(text));
+    memcpy(text, out.data, out.len);
+    text[out.len] = '\0';
+    hy_buf_free(&entry);
+    hy_buf_free(&out);
+    return text;
+}
+
+static void dump_of(struct store *s, const char *key, struct hy_buf *out)
+{
+    const struct store_obj *o = store_peek(s, S(key), 1);
+    assert_non_null(o);
+    hy_buf_reset(out);
+    store_dump(o, out);
+}
+
+/* DUMP then RESTORE gives back every type's value (the same payload again), BUSYKEY without
+ * REPLACE, the TTL and idle time given, no key for an expiry already past, and every corrupt or
+ * truncated payload is refused with the key space unchanged. */
+static void test_dump_restore(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "hello", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "empty", "", NULL);
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f1", "v1", "f2", "v2", NULL);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", "b", "a", NULL);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "set", "x", "y", "1", NULL);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1.5", "m1", "-inf", "m2", NULL);
+    run(s, STORE_OP_PFADD, 0, 1, -1, 0, "hll", "a", "b", "c", NULL);
+    const char *keys[] = {"str", "empty", "h", "l", "set", "z", "hll"};
+    struct hy_buf d, d2, k2;
+    hy_buf_init(&d);
+    hy_buf_init(&d2);
+    hy_buf_init(&k2);
+    for (size_t i = 0; i < HY_ARRAY_LEN(keys); i++) {
+        dump_of(s, keys[i], &d);
+        assert_int_equal(store_dump_check(d.data, d.len), STORE_DUMP_OK);
+        assert_string_equal(restore_raw(s, keys[i], d.data, d.len, 0, 2, -1, -1),
+                            "-BUSYKEY Target key name already exists.\r\n");
+        hy_buf_reset(&k2);
+        hy_buf_append(&k2, keys[i], strlen(keys[i]));
+        hy_buf_append(&k2, "2", 2); /* with its NUL: a C string */
+        assert_string_equal(restore_raw(s, (const char *)k2.data, d.data, d.len, 0, 2, -1, -1),
+                            "+OK\r\n");
+        dump_of(s, (const char *)k2.data, &d2);
+        assert_int_equal(d.len, d2.len);
+        assert_memory_equal(d.data, d2.data, d.len);
+        assert_int_equal(store_obj_type(store_peek(s, S((const char *)k2.data), 2)),
+                         store_obj_type(store_peek(s, S(keys[i]), 2)));
+    }
+    assert_string_equal(run(s, STORE_OP_PFCOUNT, 0, 3, -1, 0, "hll2", NULL), ":3\r\n");
+    /* REPLACE of another type, with a TTL and an idle time. */
+    dump_of(s, "z", &d);
+    assert_string_equal(restore_raw(s, "str", d.data, d.len, STORE_F_REPLACE, 10000, 15000, 5000),
+                        "+OK\r\n");
+    const struct store_obj *o = store_peek(s, S("str"), 10000);
+    assert_int_equal(store_obj_type(o), STORE_ZSET);
+    assert_int_equal(store_obj_expire_at(o), 15000);
+    assert_true(store_obj_idle_ms(o, 10000) >= 4500);
+    /* An expiry already past: REPLACE deletes, no key is created. */
+    assert_string_equal(restore_raw(s, "str", d.data, d.len, STORE_F_REPLACE, 20000, 20000, -1),
+                        "+OK\r\n");
+    assert_null(store_peek(s, S("str"), 20000));
+    /* Every truncation and every single-byte change is refused; nothing changes. */
+    size_t keys_before = store_key_count(s), used = store_used_bytes(s);
+    dump_of(s, "h", &d);
+    for (size_t len = 0; len < d.len; len++) {
+        assert_int_equal(store_dump_check(d.data, len), STORE_DUMP_BAD_CHECKSUM);
+        assert_string_equal(restore_raw(s, "new", d.data, len, 0, 30000, -1, -1),
+                            "-ERR DUMP payload version or checksum are wrong\r\n");
+    }
+    for (size_t i = 0; i < d.len; i++) {
+        d.data[i] ^= 0x20;
+        assert_int_not_equal(store_dump_check(d.data, d.len), STORE_DUMP_OK);
+        assert_string_equal(restore_raw(s, "new", d.data, d.len, 0, 30000, -1, -1),
+                            "-ERR DUMP payload version or checksum are wrong\r\n");
+        d.data[i] ^= 0x20;
+    }
+    /* A valid checksum over a value that does not decode: Redis's "Bad data format". */
+    uint8_t bad[] = {STORE_HASH, 5, 'x', 1, 0, 0, 0, 0, 0};
+    bad[3] = 1; /* version */
+    hy_store_u32le(bad + 5, hy_crc32c(0, bad, 5));
+    assert_int_equal(store_dump_check(bad, sizeof(bad)), STORE_DUMP_BAD_DATA);
+    assert_string_equal(restore_raw(s, "new", bad, sizeof(bad), 0, 30000, -1, -1),
+                        "-ERR Bad data format\r\n");
+    assert_int_equal(store_key_count(s), keys_before);
+    assert_int_equal(store_used_bytes(s), used);
+    store_check_invariants(s);
+    hy_buf_free(&d);
+    hy_buf_free(&d2);
+    hy_buf_free(&k2);
+    store_destroy(s);
+}
+
+struct events {
+    char text[2048];
+};
+
+static void event_cb(void *ctx, unsigned cls, const char *event, const uint8_t *key, size_t klen)
+{
+    struct events *ev = ctx;
+    size_t n = strlen(ev->text);
+    snprintf(ev->text + n, sizeof(ev->text) - n, "%s%u:%s:%.*s", n ? " " : "", cls, event,
+             (int)klen, (const char *)key);
+}
+
+/* Keyspace notifications: each op reports Redis's event on the right key only when it did
+ * something (an SREM of a missing member reports nothing), "new" before the event of a key it
+ * created, "del" after it emptied a collection, "expired" and "evicted" for those deletions,
+ * and nothing for classes not asked for; replicas without a reply writer report the same. */
+static void test_keyspace_notifications(void **state)
+{
+    (void)state;
+    struct store_config cfg = {1, 0, STORE_NOEVICTION, 5, 0, ~0u};
+    struct store *s = store_create(&cfg, NULL);
+    struct events ev = {""};
+    store_set_notify(s, event_cb, &ev);
+    run(s, STORE_OP_SET, 0, 1, 5000, 0, "k", "v", NULL);
+    assert_string_equal(ev.text, "16384:new:k 8:set:k 4:expire:k");
+    ev.text[0] = '\0';
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", NULL);
+    run(s, STORE_OP_SREM, 0, 1, -1, 0, "nos", "x", NULL);
+    run(s, STORE_OP_POP, 0, 1, -1, -1, "l", NULL);
+    assert_string_equal(ev.text, "16384:new:l 16:rpush:l 16:lpop:l 4:del:l");
+    ev.text[0] = '\0';
+    /* A replica (no reply writer) reports the same. */
+    struct hy_buf e;
+    hy_buf_init(&e);
+    struct store_arg argv[3] = {{S("h")}, {S("f")}, {S("1")}};
+    struct store_entry he = {STORE_OP_HSET, 0, 1, -1, 0, 3, argv};
+    store_entry_encode(&he, &e);
+    assert_int_equal(store_apply(s, e.data, e.len, NULL), HY_OK);
+    assert_string_equal(ev.text, "16384:new:h 64:hset:h");
+    ev.text[0] = '\0';
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "h", "x", NULL); /* WRONGTYPE: nothing */
+    run(s, STORE_OP_RENAME, 0, 1, -1, 0, "h", "h2", NULL);
+    run(s, STORE_OP_DEL, 0, 1, -1, 0, "h2", "missing", NULL);
+    assert_string_equal(ev.text, "16384:new:h2 4:rename_from:h 4:rename_to:h2 4:del:h2");
+    ev.text[0] = '\0';
+    run(s, STORE_OP_EXPIRED, 0, 6000, -1, 0, "k", NULL);
+    run(s, STORE_OP_SET, 0, 6000, -1, 0, "k2", "v", NULL);
+    run(s, STORE_OP_EVICT, 0, 6000, -1, 0, "k2", NULL);
+    assert_string_equal(ev.text, "256:expired:k 16384:new:k2 8:set:k2 512:evicted:k2");
+    ev.text[0] = '\0';
+    /* Only the classes asked for. */
+    cfg.notify_classes = STORE_NOTIFY_LIST;
+    store_configure(s, &cfg);
+    run(s, STORE_OP_SET, 0, 7000, -1, 0, "k3", "v", NULL);
+    run(s, STORE_OP_PUSH, 0, 7000, -1, 0, "l2", "a", NULL);
+    assert_string_equal(ev.text, "16:lpush:l2");
+    hy_buf_free(&e);
+    store_destroy(s);
+}
+
+/* GEO: Redis's published figures (its GEOADD/GEODIST/GEOHASH/GEOPOS documentation example:
+ * Palermo and Catania), a point outside the Mercator limits refused, and STORE_OP_GEOSEARCH
+ * storing members with their distances at apply, deleting the destination when none match. */
+static void test_geo(void **state)
+{
+    (void)state;
+    uint64_t pa, ca;
+    assert_true(store_geo_encode(13.361389, 38.115556, &pa));
+    assert_true(store_geo_encode(15.087269, 37.502669, &ca));
+    assert_int_equal(pa, 3479099956230698ull);
+    assert_int_equal(ca, 3479447370796909ull);
+    assert_false(store_geo_encode(10, 86, &pa) || store_geo_encode(181, 0, &pa));
+    assert_true(store_geo_encode(13.361389, 38.115556, &pa));
+    double lon1, lat1, lon2, lat2;
+    store_geo_decode(pa, &lon1, &lat1);
+    store_geo_decode(ca, &lon2, &lat2);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%.4f", store_geo_distance(lon1, lat1, lon2, lat2));
+    assert_string_equal(buf, "166274.1516");
+    snprintf(buf, sizeof(buf), "%.17Lf", (long double)lon1);
+    assert_string_equal(buf, "13.36138933897018433");
+    char h[12];
+    store_geo_hash_string(pa, h);
+    assert_string_equal(h, "sqc8b49rny0");
+    store_geo_hash_string(ca, h);
+    assert_string_equal(h, "sqdtr74hyu0");
+
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "Sicily", "3479099956230698", "Palermo", "3479447370796909",
+        "Catania", NULL);
+    struct store_geo_query q = {
+        .lon = 15, .lat = 37, .radius_m = 200000, .unit_m = 1000, .sort = 1, .store = 2};
+    uint8_t blob[STORE_GEO_BLOB_BYTES];
+    store_geo_query_encode(&q, blob);
+    struct store_arg argv[3] = {{S("dst")}, {S("Sicily")}, {blob, sizeof(blob)}};
+    struct store_entry e = {STORE_OP_GEOSEARCH, 0, 2, -1, 0, 3, argv};
+    struct hy_buf entry, out;
+    hy_buf_init(&entry);
+    hy_buf_init(&out);
+    store_entry_encode(&e, &entry);
+    struct resp_writer w = {&out, 2};
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    assert_memory_equal(out.data, ":2\r\n", 4);
+    const struct store_obj *o = store_peek(s, S("dst"), 2);
+    double score;
+    assert_true(store_zset_score(o, S("Catania"), &score));
+    snprintf(buf, sizeof(buf), "%.4f", score);
+    assert_string_equal(buf, "56.4413");
+    /* Nothing within 1 m: the destination goes. */
+    q.radius_m = 1;
+    store_geo_query_encode(&q, blob);
+    hy_buf_reset(&entry);
+    hy_buf_reset(&out);
+    store_entry_encode(&e, &entry);
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    assert_memory_equal(out.data, ":0\r\n", 4);
+    assert_null(store_peek(s, S("dst"), 2));
+    /* A malformed query (NaN) is refused, nothing changes. */
+    memset(blob + 8, 0xff, 8);
+    hy_buf_reset(&entry);
+    hy_buf_reset(&out);
+    store_entry_encode(&e, &entry);
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    assert_memory_equal(out.data, "-ERR syntax error", 17);
+    store_check_invariants(s);
+    hy_buf_free(&entry);
+    hy_buf_free(&out);
+    store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2207,6 +2448,9 @@ int main(void)
         cmocka_unit_test(test_setbit_bitop),
         cmocka_unit_test(test_bitfield),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_dump_restore),
+        cmocka_unit_test(test_keyspace_notifications),
+        cmocka_unit_test(test_geo),
         cmocka_unit_test(test_exec_watch),
         cmocka_unit_test(test_exec_versions_snapshot),
         cmocka_unit_test(test_flat_pops),
