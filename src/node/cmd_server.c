@@ -574,8 +574,9 @@ static int config_get_matches(struct cmd_ctx *x, const char *name)
 static void config_get_cmd(struct cmd_ctx *x)
 {
     size_t n = config_count(), matched = 0;
-    char seen[64 + HY_ARRAY_LEN(config_compat) + HY_ARRAY_LEN(encoding_settings)] = {0};
-    HY_ASSERT(n <= 64);
+    char seen[CONFIG_SETTINGS_MAX + HY_ARRAY_LEN(config_compat) + HY_ARRAY_LEN(encoding_settings)] =
+        {0};
+    HY_ASSERT(n <= CONFIG_SETTINGS_MAX);
     size_t enc_base = n + HY_ARRAY_LEN(config_compat);
     for (size_t i = 0; i < n; i++) {
         seen[i] = (char)config_get_matches(x, config_name(i));
