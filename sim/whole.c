@@ -4,9 +4,11 @@
  * One event heap orders everything by (simulated time, sequence number). Each node is driven
  * the way src/io/server.c drives it, one "loop turn" per event: the event's call into the
  * engine, then node_flush (group commit), the engine's io batches, its forwards, the clients'
- * output, and the Raft timer re-armed. The node's storage is the shell part of durable.c done
- * inline: batches queue in order; a disk event (after the disk's latency) writes them with the
- * real WAL on the node's disk_mem, then sends each batch's messages and calls node_io_done.
+ * output, and the Raft timer re-armed. The node's storage is durable.c without its thread, on
+ * the functions durable.c calls (io/wal_node.h): ONE WAL on the node's one disk_mem for all of
+ * its Raft groups; batches are submitted and queued per group; a disk event (after the disk's
+ * latency) writes everything submitted, whatever its groups, as one group commit, then hands
+ * the batches back (messages sent, node_io_done) as durable.c's completion does.
  *
  * Peer links are connections: each pair has a generation, bumped whenever the connection
  * breaks (partition, crash, a frozen peer's ping timeout, a corrupt frame); a frame sent on an
@@ -14,6 +16,8 @@
  * after a detection delay (a reset: at once; silence: the ping timeout). Forwards and their
  * replies keep their order on a connection (TCP); Raft frames may also be dropped, duplicated,
  * reordered or corrupted (the CRC must catch it: the connection is then closed, as peer.c does).
+ * peer.c's tick is modelled too: beacons on idle links, and its silence detector, which reports
+ * a peer silent for election-timeout-ms on an up link with node_peer_liveness (quiescing is on).
  *
  * Everything random comes from one hy_prng seeded by the seed; nothing reads a clock.
  */
