@@ -4,9 +4,11 @@
  * One event heap orders everything by (simulated time, sequence number). Each node is driven
  * the way src/io/server.c drives it, one "loop turn" per event: the event's call into the
  * engine, then node_flush (group commit), the engine's io batches, its forwards, the clients'
- * output, and the Raft timer re-armed. The node's storage is the shell part of durable.c done
- * inline: batches queue in order; a disk event (after the disk's latency) writes them with the
- * real WAL on the node's disk_mem, then sends each batch's messages and calls node_io_done.
+ * output, and the Raft timer re-armed. The node's storage is durable.c without its thread, on
+ * the functions durable.c calls (io/wal_node.h): ONE WAL on the node's one disk_mem for all of
+ * its Raft groups; batches are submitted and queued per group; a disk event (after the disk's
+ * latency) writes everything submitted, whatever its groups, as one group commit, then hands
+ * the batches back (messages sent, node_io_done) as durable.c's completion does.
  *
  * Peer links are connections: each pair has a generation, bumped whenever the connection
  * breaks (partition, crash, a frozen peer's ping timeout, a corrupt frame); a frame sent on an
@@ -14,6 +16,8 @@
  * after a detection delay (a reset: at once; silence: the ping timeout). Forwards and their
  * replies keep their order on a connection (TCP); Raft frames may also be dropped, duplicated,
  * reordered or corrupted (the CRC must catch it: the connection is then closed, as peer.c does).
+ * peer.c's tick is modelled too: beacons on idle links, and its silence detector, which reports
+ * a peer silent for election-timeout-ms on an up link with node_peer_liveness (quiescing is on).
  *
  * Everything random comes from one hy_prng seeded by the seed; nothing reads a clock.
  */
@@ -82,6 +86,8 @@ enum w_kind {
     WK_OPER_STEP,      /* the operator checks on its membership change */
     WK_DRAINED,        /* node a (life gen) drained: it exits */
     WK_FORCE,          /* the operator forces a quorum on the best survivor */
+    WK_PEER_TICK,      /* node: peer.c's tick (beacons, the silence detector) */
+    WK_BEACON,         /* node: an empty HEARTBEAT from peer a arrives (gen) */
 };
 
 struct w_ev {
@@ -107,14 +113,10 @@ struct w_link {
 
 struct world;
 
-/* The log of one Raft group of a node (durable.c's durable_group): its disk, its WAL, and what
- * the shell acknowledged to the engine as durable (the recovery check holds the node to it). */
-struct w_log {
-    uint32_t group;
-    struct disk *disk; /* survives crashes */
-    struct wal *wal;   /* NULL while the node is down */
-    int formed;        /* the log was created once: it must exist from now on */
-    uint64_t ack_term, ack_vote, ack_last, ack_last_term;
+/* What the shell acknowledged to the engine as durable for one Raft group (the recovery check
+ * holds the node to it). */
+struct w_ack {
+    uint64_t term, vote, last, last_term;
 };
 
 struct w_node {
@@ -123,10 +125,11 @@ struct w_node {
     char name[16];
     struct hy_config cfg;
     struct hy_node *node; /* NULL while down */
-    /* One log per Raft group (group 0 first), as durable.c keeps them today; node_logs_open
-     * is the one place that opens them and starts the groups from them. */
-    struct w_log logs[W_GROUPS_MAX];
-    int nlogs;
+    /* The node's one log, shared by all of its Raft groups, as durable.c keeps it. */
+    struct disk *disk;              /* survives crashes */
+    struct wal *wal;                /* NULL while the node is down */
+    int formed;                     /* the log was created once: it must exist from now on */
+    struct w_ack ack[W_GROUPS_MAX]; /* per group id */
     uint32_t inc;
     uint64_t frozen_until;
     struct wire_reader reader;
@@ -134,9 +137,19 @@ struct w_node {
     uint64_t last_freeze_end;
     int view_up[W_NODES_MAX];
     uint64_t view_gen[W_NODES_MAX];
-    /* Batches taken from the engine and not yet done, in order (durable.c's queue). */
-    struct node_io_batch **q;
-    size_t qn, qcap;
+    /* peer.c's liveness per peer, on the world's (monotonic) time: when the node last sent
+     * it a frame and last received one, and whether it reported it suspected (liveness_cb). */
+    uint64_t last_send[W_NODES_MAX];
+    uint64_t last_recv[W_NODES_MAX];
+    int suspected[W_NODES_MAX];
+    uint64_t last_peer_tick;
+    /* Batches submitted to the log and not yet written (the WAL thread's list), their write
+     * requests numbered as wal_thread_submit does, and each group's batches not yet done
+     * (durable.c's queues). */
+    struct node_io_batch **sub;
+    size_t subn, subcap;
+    uint64_t next_seq, durable_seq;
+    struct wal_node_queues *queues;
     int disk_armed;
     uint64_t tick_at;
     uint64_t tick_gen;
@@ -447,41 +460,24 @@ static struct w_link *link_of(struct world *w, int a, int b)
 
 /* ---- the disk shell (durable.c without the thread) ---------------------------------------- */
 
-static int batch_persists(const struct node_io_batch *b)
-{
-    return b->term_vote_changed || b->snapshot != NODE_SNAP_NONE || b->n_entries > 0;
-}
-
-/* The log of group `group` (every group the engine holds has one). */
-static struct w_log *log_of(struct w_node *wn, uint32_t group)
-{
-    for (int k = 0; k < wn->nlogs; k++) {
-        if (wn->logs[k].group == group) {
-            return &wn->logs[k];
-        }
-    }
-    HY_ASSERT(0);
-    return NULL;
-}
-
 /* What the shell now vouches for: the recovery check holds the node to it. */
 static void note_acked(struct w_node *node, const struct node_io_batch *b)
 {
-    struct w_log *wn = log_of(node, b->group);
+    struct w_ack *wn = &node->ack[b->group];
     if (b->term_vote_changed) {
-        wn->ack_term = b->term;
-        wn->ack_vote = b->vote;
+        wn->term = b->term;
+        wn->vote = b->vote;
     }
     if (b->snapshot == NODE_SNAP_INSTALL) {
-        wn->ack_last = b->snap_index;
-        wn->ack_last_term = b->snap_term;
-    } else if (b->snapshot == NODE_SNAP_TAKEN && b->snap_index > wn->ack_last) {
-        wn->ack_last = b->snap_index;
-        wn->ack_last_term = b->snap_term;
+        wn->last = b->snap_index;
+        wn->last_term = b->snap_term;
+    } else if (b->snapshot == NODE_SNAP_TAKEN && b->snap_index > wn->last) {
+        wn->last = b->snap_index;
+        wn->last_term = b->snap_term;
     }
     if (b->n_entries > 0) {
-        wn->ack_last = b->entries_first_index + b->n_entries - 1;
-        wn->ack_last_term = b->entries[b->n_entries - 1].term;
+        wn->last = b->entries_first_index + b->n_entries - 1;
+        wn->last_term = b->entries[b->n_entries - 1].term;
     }
 }
 
@@ -493,12 +489,21 @@ static void admin_collect(struct world *w, struct w_node *wn);
 static void links_update(struct world *w, struct w_node *wn);
 static int link_allowed(const struct world *w, int a, int b);
 
-static void batch_complete(struct world *w, struct w_node *wn, struct node_io_batch *b)
+/* durable.c's send_cb: a durable batch's messages go, and the recovery check holds the node to
+ * what it persisted (wal_node_complete then calls node_io_done). */
+static void batch_send(void *ctx, struct node_io_batch *b)
 {
+    struct w_node *wn = ctx;
     for (uint32_t k = 0; k < b->n_messages; k++) {
-        net_send_raft(w, wn, b->group, &b->messages[k]);
+        net_send_raft(wn->w, wn, b->group, &b->messages[k]);
     }
     note_acked(wn, b);
+}
+
+static void batch_complete(struct world *w, struct w_node *wn, struct node_io_batch *b)
+{
+    (void)w;
+    batch_send(wn, b);
     node_io_done(wn->node, b, clk(wn));
 }
 
@@ -538,9 +543,10 @@ static void clone_free(struct node_io_batch *c)
     hy_free(c);
 }
 
+/* The WAL thread wakes (after the disk's latency) when something was submitted. */
 static void disk_arm(struct world *w, struct w_node *wn)
 {
-    if (!wn->disk_armed && wn->qn > 0) {
+    if (!wn->disk_armed && wn->subn > 0) {
         wn->disk_armed = 1;
         uint64_t us = w_rand(w, 50, w->disk_max_us);
         if (w->faults_on && w->stall_pm > 0 && hy_prng_chance(&w->rng_late, w->stall_pm, 1000)) {
@@ -553,30 +559,45 @@ static void disk_arm(struct world *w, struct w_node *wn)
     }
 }
 
-static void q_push(struct w_node *wn, struct node_io_batch *b)
+/* wal_thread_submit: the batch's write request joins the thread's list. */
+static uint64_t sub_push(struct w_node *wn, struct node_io_batch *b)
 {
-    if (wn->qn == wn->qcap) {
-        wn->qcap = wn->qcap ? wn->qcap * 2 : 16;
-        wn->q = hy_xrealloc(wn->q, wn->qcap * sizeof(*wn->q));
+    if (wn->subn == wn->subcap) {
+        wn->subcap = wn->subcap ? wn->subcap * 2 : 16;
+        wn->sub = hy_xrealloc(wn->sub, wn->subcap * sizeof(*wn->sub));
     }
-    wn->q[wn->qn++] = b;
+    wn->sub[wn->subn++] = b;
+    return ++wn->next_seq;
 }
 
-/* io_durable_pump: batches with nothing to persist and nothing ahead complete at once. */
+static void sub_free_clones(struct world *w, struct w_node *wn)
+{
+    if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
+        for (size_t k = 0; k < wn->subn; k++) {
+            clone_free(wn->sub[k]);
+        }
+    }
+    wn->subn = 0; /* otherwise the engine's batches, freed with it */
+}
+
+/* io_durable_pump: each persisting batch is submitted to the log; a batch completes at once
+ * when it persists nothing and nothing of its group is ahead of it (wal_node_queues_add). */
 static int disk_pump(struct world *w, struct w_node *wn)
 {
     int moved = 0;
     struct node_io_batch *b;
     while (wn->node != NULL && (b = node_io_take(wn->node)) != NULL) {
         moved = 1;
-        int acks_early = w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC; /* q: copies only */
-        if (!batch_persists(b) && (wn->qn == 0 || acks_early)) {
+        if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
+            if (wal_node_batch_persists(b)) {
+                sub_push(wn, batch_clone(b)); /* the bug: acknowledged now, written later */
+            }
             batch_complete(w, wn, b);
-        } else if (acks_early) {
-            q_push(wn, batch_clone(b)); /* the bug: acknowledged now, written later */
+            continue;
+        }
+        uint64_t seq = wal_node_batch_persists(b) ? sub_push(wn, b) : 0;
+        if (wal_node_queues_add(wn->queues, b, seq)) {
             batch_complete(w, wn, b);
-        } else {
-            q_push(wn, b);
         }
     }
     disk_arm(w, wn);
@@ -588,73 +609,80 @@ static int disk_pump(struct world *w, struct w_node *wn)
  * (wal.h). What is vouched for shrinks to what no outcome of the write can remove. */
 static void note_writing(struct w_node *node, const struct node_io_batch *b)
 {
-    struct w_log *wn = log_of(node, b->group);
-    if (b->snapshot == NODE_SNAP_INSTALL && b->snap_index < wn->ack_last) {
-        wn->ack_last = b->snap_index;
-        wn->ack_last_term = 0; /* unknown: not checked */
+    struct w_ack *wn = &node->ack[b->group];
+    if (b->snapshot == NODE_SNAP_INSTALL && b->snap_index < wn->last) {
+        wn->last = b->snap_index;
+        wn->last_term = 0; /* unknown: not checked */
     }
-    if (b->n_entries > 0 && b->entries_first_index <= wn->ack_last) {
-        wn->ack_last = b->entries_first_index - 1;
-        wn->ack_last_term = 0;
+    if (b->n_entries > 0 && b->entries_first_index <= wn->last) {
+        wn->last = b->entries_first_index - 1;
+        wn->last_term = 0;
     }
 }
 
-/* ENOSPC: nothing was lost; the batches from the k-th on are written again in 200 ms, as the
- * WAL thread does, and meanwhile the engine refuses writes (durable.c). */
-static void disk_full_retry(struct world *w, struct w_node *wn, size_t k)
-{
-    memmove(wn->q, wn->q + k, (wn->qn - k) * sizeof(*wn->q));
-    wn->qn -= k;
-    if (!wn->disk_full) {
-        wn->disk_full = 1;
-        w_trace(w, "%s: disk full (ENOSPC)", wn->name);
-        node_set_disk_full(wn->node, 1);
-    }
-    wn->disk_armed = 1;
-    ev_at(w, w->now + 200, WK_DISK, wn->idx, 0, 0, 0);
-}
-
+/* The WAL thread's turn (wal_thread.c wt_main): everything submitted so far, whatever its
+ * groups, is written as ONE group commit (wal_node_write), then reported as durable.c's
+ * completion does it (wal_node_complete). ENOSPC: nothing was lost; the whole list is written
+ * again in 200 ms with what was submitted meanwhile, and the engine refuses writes until then.
+ * EIO: durable.c aborts the process, never retrying a failed fsync. */
 static void ev_disk(struct world *w, struct w_node *wn)
 {
     wn->disk_armed = 0;
-    size_t n = wn->qn;
-    for (size_t k = 0; k < n && wn->node != NULL; k++) {
-        struct node_io_batch *b = wn->q[k];
-        note_writing(wn, b);
-        int rc = batch_persists(b) ? wal_node_write_batch(log_of(wn, b->group)->wal, b) : HY_OK;
-        if (rc == HY_EIO) {
-            /* durable.c aborts the process: never retry a failed fsync. */
-            if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
-                for (size_t j = k; j < n; j++) {
-                    clone_free(wn->q[j]);
-                }
-                wn->qn = 0;
-            }
-            node_crash(w, wn->idx, "the WAL failed (EIO) mid-write: abort");
-            return;
-        }
-        if (rc == HY_ENOSPC) {
-            disk_full_retry(w, wn, k);
-            return;
-        }
-        if (rc != HY_OK) {
-            w_fail(w, "%s: WAL write failed: %s", wn->name, hy_strerror(rc));
-            return;
-        }
-        if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
-            clone_free(b);
-        } else {
-            batch_complete(w, wn, b);
-        }
+    size_t n = wn->subn;
+    if (n == 0) {
+        return;
     }
-    if (wn->node != NULL) {
-        memmove(wn->q, wn->q + n, (wn->qn - n) * sizeof(*wn->q));
-        wn->qn -= n;
-        if (wn->disk_full) {
-            wn->disk_full = 0;
-            w_trace(w, "%s: the WAL writes again", wn->name);
-            node_set_disk_full(wn->node, 0);
+    struct wal_node_req *reqs = hy_xcalloc(n, sizeof(*reqs));
+    const struct wal_node_req **ptrs = hy_xcalloc(n, sizeof(*ptrs));
+    struct wal_snapshot *snaps = hy_xcalloc(n, sizeof(*snaps));
+    struct wal_entry **ents = hy_xcalloc(n, sizeof(*ents));
+    uint8_t(*membership)[WAL_NODE_MEMBERSHIP_MAX] = NULL;
+    for (size_t k = 0; k < n; k++) {
+        struct node_io_batch *b = wn->sub[k];
+        note_writing(wn, b);
+        if (b->snapshot != NODE_SNAP_NONE && membership == NULL) {
+            membership = hy_xcalloc(n, sizeof(*membership));
         }
+        wal_node_req_of(b, &reqs[k], &snaps[k], membership ? membership[k] : NULL, &ents[k]);
+        ptrs[k] = &reqs[k];
+    }
+    int rc = wal_node_write(wn->wal, ptrs, n);
+    for (size_t k = 0; k < n; k++) {
+        hy_free(ents[k]);
+    }
+    hy_free(ents);
+    hy_free(membership);
+    hy_free(snaps);
+    hy_free(ptrs);
+    hy_free(reqs);
+    if (rc == HY_EIO) {
+        node_crash(w, wn->idx, "the WAL failed (EIO) mid-write: abort");
+        return;
+    }
+    if (rc != HY_OK && rc != HY_ENOSPC) {
+        w_fail(w, "%s: WAL write failed: %s", wn->name, hy_strerror(rc));
+        return;
+    }
+    uint32_t wanted[64];
+    size_t n_wanted = 0;
+    if (rc == HY_OK) {
+        wn->durable_seq = wn->next_seq;
+        if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
+            sub_free_clones(w, wn);
+        }
+        wn->subn = 0;
+        n_wanted = wal_pinning_groups(wn->wal, wanted, HY_ARRAY_LEN(wanted));
+    }
+    int was_full = wn->disk_full;
+    wal_node_complete(wn->queues, wn->node, rc, wn->durable_seq, wanted, n_wanted, &wn->disk_full,
+                      batch_send, wn, clk(wn), w->o.trace ? &wn->log : NULL);
+    if (was_full != wn->disk_full) {
+        w_trace(w, "%s: %s", wn->name,
+                wn->disk_full ? "disk full (ENOSPC)" : "the WAL writes again");
+    }
+    if (rc == HY_ENOSPC) {
+        wn->disk_armed = 1;
+        ev_at(w, w->now + 200, WK_DISK, wn->idx, 0, 0, 0);
     }
 }
 
@@ -692,6 +720,7 @@ static void net_send_raft(struct world *w, struct w_node *from, uint32_t group,
     if (to < 0 || to >= w->n || !from->view_up[to]) {
         return; /* mesh.c: a peer that is down drops the message; Raft retransmits */
     }
+    from->last_send[to] = w->now; /* it left the process, whatever the network does to it */
     struct hy_buf f;
     hy_buf_init(&f);
     struct wire_limits lim;
@@ -726,6 +755,7 @@ static void net_send_forward(struct world *w, struct w_node *from, const struct 
         }
         return;
     }
+    from->last_send[to] = w->now;
     struct hy_buf f;
     hy_buf_init(&f);
     struct wire_limits lim;
@@ -804,6 +834,8 @@ static void ev_peer_state(struct world *w, struct w_node *wn, const struct w_ev 
         }
         wn->view_up[p] = 1;
         wn->view_gen[p] = e->gen;
+        wn->last_recv[p] = wn->last_send[p] = w->now; /* peer.c: a connection starts heard */
+        wn->suspected[p] = 0;
         node_peer_state(wn->node, name, 1, clk(wn));
     } else if (wn->view_up[p] && wn->view_gen[p] == e->gen) {
         wn->view_up[p] = 0;
@@ -818,6 +850,7 @@ static void ev_frame(struct world *w, struct w_node *wn, const struct w_ev *e)
     if (!l->connected || l->gen != e->gen || !wn->view_up[e->a] || wn->view_gen[e->a] != e->gen) {
         return; /* sent on a connection that is gone */
     }
+    wn->last_recv[e->a] = w->now; /* peer.c conn_read: anything received counts */
     char from[16];
     snprintf(from, sizeof(from), "n%d", e->a + 1);
     struct wire_frame fr;
@@ -855,6 +888,63 @@ static void ev_frame(struct world *w, struct w_node *wn, const struct w_ev *e)
         node_publish_received(wn->node, from, fr.forward.data, fr.forward.len, clk(wn));
     } else {
         w_fail(w, "%s: unexpected frame type %u", wn->name, fr.type);
+    }
+}
+
+/* peer.c's tick (tick_cb), every min(ping interval, beacon) = heartbeat-ms on the world's
+ * monotonic time: a link that sent nothing for beacon-ms (heartbeat-ms, mesh.c) sends an empty
+ * HEARTBEAT, the node pair's liveness beacon; then the silence detector (peers_suspect): a peer
+ * whose up link delivered nothing (frames, heartbeats, beacons) for suspect-ms (election-ms,
+ * mesh.c) is reported suspected to every group with the call mesh.c's liveness_cb makes
+ * (node_peer_liveness), the link staying up, and cleared once anything arrives. A tick that
+ * comes late (the node itself was frozen) blames no peer: every link is given a fresh start
+ * (tick_was_late). PINGs are not modelled: beacons already cross every idle link. Returns 1
+ * when the engine was called. */
+static int ev_peer_tick(struct world *w, struct w_node *wn)
+{
+    uint64_t every = (uint64_t)wn->cfg.heartbeat_ms;
+    ev_at(w, w->now + every, WK_PEER_TICK, wn->idx, 0, 0, 0);
+    int late = w->now - wn->last_peer_tick > 2 * every;
+    wn->last_peer_tick = w->now;
+    if (late) {
+        for (int p = 0; p < w->n; p++) {
+            wn->last_recv[p] = w->now;
+        }
+        return 0;
+    }
+    for (int p = 0; p < w->n; p++) {
+        if (p == wn->idx || !wn->view_up[p] || w->now - wn->last_send[p] < every) {
+            continue;
+        }
+        wn->last_send[p] = w->now;
+        ev_at(w, w->now + net_delay(w), WK_BEACON, p, wn->idx, 0, wn->view_gen[p]);
+    }
+    int called = 0;
+    uint64_t suspect_ms = (uint64_t)wn->cfg.election_timeout_ms;
+    for (int p = 0; p < w->n && wn->node != NULL; p++) {
+        if (p == wn->idx || !wn->view_up[p]) {
+            wn->suspected[p] = 0; /* a link that is down says so itself (node_peer_state) */
+            continue;
+        }
+        int silent = w->now - wn->last_recv[p] > suspect_ms;
+        if (silent != wn->suspected[p]) {
+            wn->suspected[p] = silent;
+            char name[16];
+            snprintf(name, sizeof(name), "n%d", p + 1);
+            w_trace(w, "%s %s %s", wn->name, silent ? "suspects" : "hears again", name);
+            node_peer_liveness(wn->node, name, !silent, clk(wn));
+            called = 1;
+        }
+    }
+    return called;
+}
+
+/* A beacon arrives: it only tells the receiver that its peer is alive. */
+static void ev_beacon(struct world *w, struct w_node *wn, const struct w_ev *e)
+{
+    struct w_link *l = link_of(w, wn->idx, e->a);
+    if (l->connected && l->gen == e->gen && wn->view_up[e->a] && wn->view_gen[e->a] == e->gen) {
+        wn->last_recv[e->a] = w->now;
     }
 }
 
@@ -1572,13 +1662,7 @@ static void node_config(struct world *w, struct w_node *wn)
                            {"redirect", w->o.moved ? "moved" : "proxy"},
                            {"request-timeout-ms", timeout},
                            {"cluster-secret", "halyard-sim"},
-                           {"partitions", parts},
-                           /* Whole-node runs model node liveness by link breaks only; a
-                            * quiesced follower needs the shell's silence detector to learn its
-                            * leader is gone (seed 26005801 --partitions 0 stalls without it).
-                            * Quiescing is simulated in the Raft-only mode (its quiesce
-                            * feature) until this mode models that detector. */
-                           {"quiesce-ticks", "0"}};
+                           {"partitions", parts}};
     for (size_t k = 0; k < HY_ARRAY_LEN(kv); k++) {
         if (config_set(&wn->cfg, kv[k][0], kv[k][1], 0, err) != HY_OK) {
             fprintf(stderr, "halyard-sim: config %s: %s\n", kv[k][0], err);
@@ -1589,149 +1673,125 @@ static void node_config(struct world *w, struct w_node *wn)
 }
 
 /* What the WAL recovered must cover what the shell acknowledged before the crash. */
-static void check_recovery(struct world *w, struct w_node *node, const struct w_log *wn,
-                           const struct wal_recovered *rec)
+static void check_recovery(struct world *w, struct w_node *node, const struct wal_recovered *rec)
 {
+    const struct w_ack *wn = &node->ack[rec->group];
     uint64_t last = rec->snapshot.index;
     if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
         last = rec->first_index + rec->n_entries - 1;
     }
-    if (rec->term < wn->ack_term ||
-        (rec->term == wn->ack_term && wn->ack_vote != 0 && rec->vote != wn->ack_vote)) {
+    if (rec->term < wn->term || (rec->term == wn->term && wn->vote != 0 && rec->vote != wn->vote)) {
         w_fail(w,
                "%s group %u recovered term %" PRIu64 " vote %" PRIu64 ", acknowledged %" PRIu64
                " vote %" PRIu64,
-               node->name, wn->group, rec->term, rec->vote, wn->ack_term, wn->ack_vote);
+               node->name, rec->group, rec->term, rec->vote, wn->term, wn->vote);
         return;
     }
-    if (last < wn->ack_last) {
+    if (last < wn->last) {
         w_fail(w, "%s group %u recovered its log up to %" PRIu64 ", acknowledged up to %" PRIu64,
-               node->name, wn->group, last, wn->ack_last);
+               node->name, rec->group, last, wn->last);
         return;
     }
-    if (rec->snapshot.index > wn->ack_last) {
+    if (rec->snapshot.index > wn->last) {
         /* A snapshot past everything acknowledged: the install a crash interrupted after its
          * file was durable and before the log's truncation record was (the shared WAL writes
          * that record; recovery rule 6 then drops the older log). It covers ack_last. */
         return;
     }
     uint64_t term = 0;
-    if (wn->ack_last == rec->snapshot.index) {
+    if (wn->last == rec->snapshot.index) {
         term = rec->snapshot.term;
-    } else if (wn->ack_last >= rec->first_index && rec->n_entries > 0) {
-        term = rec->entries[wn->ack_last - rec->first_index].term;
+    } else if (wn->last >= rec->first_index && rec->n_entries > 0) {
+        term = rec->entries[wn->last - rec->first_index].term;
     }
-    if (wn->ack_last > 0 && wn->ack_last_term != 0 && term != wn->ack_last_term) {
+    if (wn->last > 0 && wn->last_term != 0 && term != wn->last_term) {
         w_fail(w,
                "%s group %u recovered entry %" PRIu64 " with term %" PRIu64
                ", acknowledged %" PRIu64,
-               node->name, wn->group, wn->ack_last, term, wn->ack_last_term);
+               node->name, rec->group, wn->last, term, wn->last_term);
     }
 }
 
-/* What it recovered is what its shell vouches for from now on. */
-static void note_recovered(struct w_node *node, struct w_log *wn, const struct wal_recovered *rec)
+/* wal_node_open's report of one group, before the group starts from it: it must cover what
+ * the shell acknowledged, and is what the shell vouches for from now on. */
+static void node_recovered(void *ctx, const struct wal_recovered *rec)
 {
+    struct w_node *node = ctx;
+    struct world *w = node->w;
+    HY_ASSERT(rec->group < W_GROUPS_MAX);
+    check_recovery(w, node, rec);
+    struct w_ack *wn = &node->ack[rec->group];
     uint64_t last = rec->snapshot.index;
     uint64_t last_term = rec->snapshot.term;
     if (rec->n_entries > 0 && rec->first_index + rec->n_entries - 1 > last) {
         last = rec->first_index + rec->n_entries - 1;
         last_term = rec->entries[rec->n_entries - 1].term;
     }
-    wn->ack_term = rec->term;
-    wn->ack_vote = rec->vote;
-    wn->ack_last = last;
-    wn->ack_last_term = last_term;
-    node->checked_commit[wn->group] = rec->snapshot.index;
-    node->checked_applied[wn->group] = 0;
+    *wn = (struct w_ack){rec->term, rec->vote, last, last_term};
+    node->checked_commit[rec->group] = rec->snapshot.index;
+    node->checked_applied[rec->group] = 0;
+    if (rec->group == 0 || w->o.trace) {
+        char what[24] = "";
+        if (rec->group != 0) {
+            snprintf(what, sizeof(what), " (partition %u)", rec->group - 1);
+        }
+        w_trace(w, "%s up%s: term %" PRIu64 ", snapshot %" PRIu64 ", log to %" PRIu64, node->name,
+                what, rec->term, rec->snapshot.index, last);
+    }
 }
 
-/* Opens every group's log and starts the group from it, as io_durable_open does (one WAL per
- * group, each on a disk of its own). The only place that opens a node's WALs: a shell with one
- * WAL for all of a node's groups replaces this function (and log_of, node_logs_close). */
+/* Opens the node's one log and starts every group from it, as io_durable_open does
+ * (wal_node_open: the same function). */
 static int node_logs_open(struct world *w, struct w_node *wn)
 {
-    uint32_t ids[W_GROUPS_MAX];
-    size_t count = node_group_ids(wn->node, ids, HY_ARRAY_LEN(ids));
-    HY_ASSERT((int)count == wn->nlogs);
     struct wal_config cfg;
     wal_config_default(&cfg);
     cfg.segment_size_bytes = 16 * 1024;
     cfg.log = w->o.trace ? &wn->log : NULL;
-    for (size_t k = 0; k < count; k++) {
-        struct w_log *lg = &wn->logs[k];
-        HY_ASSERT(lg->group == ids[k]);
-        cfg.must_exist = lg->formed;
-        struct wal_recovered rec;
-        char err[512] = "";
-        /* The shared log of the shell, opened here for one group per disk: the simulator
-         * keeps a disk per group so that disk faults hit one group's log at a time. */
-        int rc = wal_open(lg->disk, &cfg, &lg->group, 1, &lg->wal, &rec, err, sizeof(err));
-        if (rc != HY_OK) {
-            w_fail(w, "%s does not recover the log of group %u: %s", wn->name, lg->group, err);
-            return rc;
-        }
-        lg->formed = 1;
-        check_recovery(w, wn, lg, &rec);
-        rc = wal_node_start(wn->node, lg->group, &rec, clk(wn), w->o.trace ? &wn->log : NULL);
-        note_recovered(wn, lg, &rec);
-        if (lg->group == 0 || w->o.trace) {
-            char what[24] = "";
-            if (lg->group != 0) {
-                snprintf(what, sizeof(what), " (partition %u)", lg->group - 1);
-            }
-            w_trace(w, "%s up%s: term %" PRIu64 ", snapshot %" PRIu64 ", log to %" PRIu64, wn->name,
-                    what, rec.term, rec.snapshot.index, lg->ack_last);
-        }
-        wal_recovered_free(&rec);
-        if (rc != HY_OK) {
-            w_fail(w, "%s does not start group %u from its log: %s", wn->name, lg->group,
-                   hy_strerror(rc));
-            return rc;
-        }
+    cfg.must_exist = wn->formed;
+    char err[512] = "";
+    int rc = wal_node_open(wn->disk, &cfg, wn->node, clk(wn), w->o.trace ? &wn->log : NULL,
+                           node_recovered, wn, &wn->wal, err, sizeof(err));
+    if (rc != HY_OK) {
+        w_fail(w, "%s does not recover its log: %s", wn->name, err);
+        return rc;
     }
+    wn->formed = 1;
     return HY_OK;
 }
 
-/* The node's process ended: its WALs close (what they had not synced is the disks' to lose). */
+/* The node's process ended: its log closes (what it had not synced is the disk's to lose). */
 static void node_logs_close(struct w_node *wn)
 {
-    for (int k = 0; k < wn->nlogs; k++) {
-        if (wn->logs[k].wal != NULL) {
-            wal_close(wn->logs[k].wal);
-            wn->logs[k].wal = NULL;
-        }
+    if (wn->wal != NULL) {
+        wal_close(wn->wal);
+        wn->wal = NULL;
     }
+    wal_node_queues_free(wn->queues);
+    wn->queues = NULL;
 }
 
-/* A fresh machine's disks, empty: one per group (group 0, then partition p's group p + 1). */
+/* A fresh machine's disk, empty. */
 static void node_disks_new(struct world *w, struct w_node *wn)
 {
-    for (int k = 0; k < wn->nlogs; k++) {
-        if (wn->logs[k].disk != NULL) {
-            disk_destroy(wn->logs[k].disk);
-        }
+    if (wn->disk != NULL) {
+        disk_destroy(wn->disk);
     }
-    wn->nlogs = w->ngroups;
-    for (int k = 0; k < wn->nlogs; k++) {
-        char name[32];
-        snprintf(name, sizeof(name), k == 0 ? "%s" : "%s/group-%d", wn->name, k);
-        wn->logs[k] =
-            (struct w_log){.group = (uint32_t)k, .disk = disk_mem_new(name, hy_prng_next(&w->rng))};
-    }
+    wn->disk = disk_mem_new(wn->name, hy_prng_next(&w->rng));
+    wn->formed = 0;
+    memset(wn->ack, 0, sizeof(wn->ack));
 }
 
-/* The disk a disk fault hits (with one group, its only one). */
+/* The disk a disk fault hits: the node's only one (all of its groups' log). */
 static struct disk *node_disk_pick(struct world *w, struct w_node *wn)
 {
-    return wn->logs[wn->nlogs > 1 ? w_rand(w, 0, (uint64_t)wn->nlogs - 1) : 0].disk;
+    (void)w;
+    return wn->disk;
 }
 
 static void node_disks_fail_clear(struct w_node *wn)
 {
-    for (int k = 0; k < wn->nlogs; k++) {
-        disk_mem_fail_clear(wn->logs[k].disk);
-    }
+    disk_mem_fail_clear(wn->disk);
 }
 
 /* Start (or restart) node i from what its disks hold. */
@@ -1744,6 +1804,7 @@ static void node_up(struct world *w, int i)
     wn->node = node_create(&wn->cfg, w->o.trace ? &wn->log : NULL, hy_prng_next(&w->rng), clk(wn));
     HY_ASSERT(wn->node != NULL);
     node_set_early_sender(wn->node, early_send_cb, wn);
+    wn->queues = wal_node_queues_new(wn->node);
     if (w->o.mutation < WHOLE_MUT_COUNT && node_mutation_of[w->o.mutation] != 0) {
         node_set_mutation(wn->node, node_mutation_of[w->o.mutation]);
     }
@@ -1754,6 +1815,8 @@ static void node_up(struct world *w, int i)
         return;
     }
     ev_at(w, w->now + w_rand(w, 1, 100), WK_CRON, i, 0, 0, 0);
+    wn->last_peer_tick = w->now;
+    ev_at(w, w->now + w_rand(w, 1, (uint64_t)wn->cfg.heartbeat_ms), WK_PEER_TICK, i, 0, 0, 0);
     for (int j = 0; j < w->n; j++) {
         if (j != i) {
             link_try_reconnect(w, i, j);
@@ -1779,19 +1842,12 @@ static void node_down(struct world *w, int i, const char *why, enum disk_mem_cra
             client_drop_conn(w, c, "node crashed");
         }
     }
-    if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
-        for (size_t k = 0; k < wn->qn; k++) {
-            clone_free(wn->q[k]);
-        }
-    }
-    wn->qn = 0; /* the engine's batches are freed with it */
+    sub_free_clones(w, wn);
     node_destroy(wn->node);
     wn->node = NULL;
     node_logs_close(wn);
     node_disks_fail_clear(wn);
-    for (int k = 0; k < wn->nlogs; k++) {
-        disk_mem_crash(wn->logs[k].disk, mode);
-    }
+    disk_mem_crash(wn->disk, mode); /* every group's unsynced records together */
     wn->torn_armed = wn->full_armed = wn->disk_full = 0;
     wn->inc++; /* its pending events die with it */
     wn->tick_at = 0;
@@ -2705,12 +2761,19 @@ static void check_end(struct world *w)
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
-static void ev_node(struct world *w, struct w_node *wn, const struct w_ev *e)
+/* Returns 0 when the engine was not called (nothing for the checks to look at). */
+static int ev_node(struct world *w, struct w_node *wn, const struct w_ev *e)
 {
     switch (e->kind) {
+    case WK_BEACON: ev_beacon(w, wn, e); return 0;
+    case WK_PEER_TICK:
+        if (!ev_peer_tick(w, wn)) {
+            return 0;
+        }
+        break;
     case WK_TICK:
         if (e->gen != wn->tick_gen) {
-            return;
+            return 0;
         }
         wn->tick_at = 0;
         node_tick(wn->node, clk(wn));
@@ -2725,7 +2788,7 @@ static void ev_node(struct world *w, struct w_node *wn, const struct w_ev *e)
     case WK_CONN_REQ: {
         struct w_client *c = &w->clients[e->a];
         if (c->gen != e->gen || c->node != wn->idx || c->nc == NULL || c->cut) {
-            return;
+            return 0;
         }
         hy_buf_append(&c->nc->in, e->data, e->len);
         node_client_process(wn->node, c->nc, clk(wn));
@@ -2735,6 +2798,7 @@ static void ev_node(struct world *w, struct w_node *wn, const struct w_ev *e)
     default: HY_ASSERT(0);
     }
     node_pump(w, wn);
+    return 1;
 }
 
 static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
@@ -2786,7 +2850,8 @@ static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
     }
 }
 
-/* Returns 1 when the event was put back (its node is frozen) instead of run. */
+/* Returns 1 when the event was put back (its node is frozen) instead of run, 2 when it ran
+ * without calling any engine (a beacon, a quiet peer tick: the checks have nothing new). */
 static int ev_run(struct world *w, struct w_ev *e, uint32_t mask)
 {
     w->trace_hash = (w->trace_hash ^ ((uint64_t)e->kind << 48 ^ (uint64_t)(e->node + 1) << 32 ^
@@ -2806,8 +2871,7 @@ static int ev_run(struct world *w, struct w_ev *e, uint32_t mask)
         heap_push(w, e);
         return 1;
     }
-    ev_node(w, wn, e);
-    return 0;
+    return ev_node(w, wn, e) ? 0 : 2;
 }
 
 static uint32_t world_init(struct world *w, const struct whole_opts *o, struct whole_result *res)
@@ -2892,17 +2956,11 @@ static void world_free(struct world *w)
     hy_free(w->heap);
     for (int i = 0; i < w->n; i++) {
         struct w_node *wn = &w->nodes[i];
-        if (w->o.mutation == WHOLE_MUT_ACK_BEFORE_FSYNC) {
-            for (size_t k = 0; k < wn->qn; k++) {
-                clone_free(wn->q[k]);
-            }
-        }
-        hy_free(wn->q);
+        sub_free_clones(w, wn);
+        hy_free(wn->sub);
         node_destroy(wn->node);
         node_logs_close(wn);
-        for (int k = 0; k < wn->nlogs; k++) {
-            disk_destroy(wn->logs[k].disk);
-        }
+        disk_destroy(wn->disk);
         wire_reader_free(&wn->reader);
         config_free(&wn->cfg);
     }
@@ -2932,11 +2990,12 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
         }
         w->now = e->at;
         res->events++;
-        if (ev_run(w, e, mask)) {
+        int ran = ev_run(w, e, mask);
+        if (ran == 1) {
             continue;
         }
         ev_free(e);
-        for (int i = 0; i < w->n && !w->failed; i++) {
+        for (int i = 0; ran == 0 && i < w->n && !w->failed; i++) {
             if (w->nodes[i].node != NULL) {
                 check_node(w, &w->nodes[i]);
             }

@@ -1,4 +1,11 @@
+/*
+ * wal_node.c - the pure part of the node's storage shell (wal_node.h): shared by durable.c and
+ * the whole-node simulator.
+ */
 #include "io/wal_node.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "common/alloc.h"
 #include "common/assert.h"
@@ -39,48 +46,243 @@ int wal_node_start(struct hy_node *n, uint32_t group, const struct wal_recovered
     return rc;
 }
 
-void wal_node_snapshot_of(const struct node_io_batch *b, struct wal_snapshot *out,
-                          uint8_t membership[WAL_NODE_MEMBERSHIP_MAX])
+static int wal_node_id_cmp(const void *a, const void *b)
 {
-    HY_ASSERT(raft_membership_encoded_len(&b->snap_membership) <= WAL_NODE_MEMBERSHIP_MAX);
-    *out = (struct wal_snapshot){
-        .index = b->snap_index,
-        .term = b->snap_term,
-        .membership = membership,
-        .membership_len = (uint32_t)raft_membership_encode(&b->snap_membership, membership),
-        .data = b->snap_data,
-        .data_len = b->snap_len,
-    };
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
-int wal_node_write_batch(struct wal *w, const struct node_io_batch *b)
+/* The node's group ids, ascending (allocated); their count in *count. */
+static uint32_t *wal_node_ids(const struct hy_node *n, size_t *count)
 {
-    int rc = HY_OK;
-    if (b->term_vote_changed) {
-        wal_batch_term_vote(w, b->group, b->term, b->vote);
-    }
-    if (b->snapshot != NODE_SNAP_NONE) {
-        /* The term/vote is durable before the snapshot (node.h's order). */
-        rc = wal_batch_commit(w);
-        uint8_t membership[WAL_NODE_MEMBERSHIP_MAX];
-        struct wal_snapshot snap;
-        wal_node_snapshot_of(b, &snap, membership);
-        if (rc == HY_OK) {
-            rc = wal_snapshot_put(w, b->group, &snap, b->snapshot == NODE_SNAP_INSTALL);
+    uint32_t *ids = hy_xcalloc(NODE_PARTITIONS_MAX + 1, sizeof(*ids));
+    *count = node_group_ids(n, ids, NODE_PARTITIONS_MAX + 1);
+    qsort(ids, *count, sizeof(*ids), wal_node_id_cmp);
+    return ids;
+}
+
+int wal_node_open(struct disk *disk, const struct wal_config *cfg, struct hy_node *n,
+                  uint64_t now_ms, const struct hy_log *log, wal_node_recovered_cb seen, void *ctx,
+                  struct wal **wal_out, char *err, size_t err_len)
+{
+    size_t count;
+    uint32_t *ids = wal_node_ids(n, &count);
+    struct wal_recovered *recs = hy_xcalloc(count, sizeof(*recs));
+    struct wal *w = NULL;
+    int rc = wal_open(disk, cfg, ids, count, &w, recs, err, err_len);
+    if (rc == HY_OK) {
+        for (size_t i = 0; i < count && rc == HY_OK; i++) {
+            if (seen != NULL) {
+                seen(ctx, &recs[i]);
+            }
+            rc = wal_node_start(n, ids[i], &recs[i], now_ms, log);
+            if (rc != HY_OK && err_len > 0) {
+                snprintf(err, err_len, "group %u does not start from what it recovered: %s",
+                         (unsigned)ids[i], hy_strerror(rc));
+            }
+        }
+        for (size_t i = 0; i < count; i++) {
+            wal_recovered_free(&recs[i]);
+        }
+        if (rc != HY_OK) {
+            wal_close(w);
+            w = NULL;
         }
     }
-    if (rc == HY_OK && b->n_entries > 0) {
+    hy_free(recs);
+    hy_free(ids);
+    *wal_out = w;
+    return rc;
+}
+
+int wal_node_batch_persists(const struct node_io_batch *b)
+{
+    return b->term_vote_changed || b->snapshot != NODE_SNAP_NONE || b->n_entries > 0;
+}
+
+void wal_node_req_of(const struct node_io_batch *b, struct wal_node_req *req,
+                     struct wal_snapshot *snap, uint8_t membership[WAL_NODE_MEMBERSHIP_MAX],
+                     struct wal_entry **ents_out)
+{
+    *req = (struct wal_node_req){.group = b->group,
+                                 .term_vote_changed = b->term_vote_changed,
+                                 .term = b->term,
+                                 .vote = b->vote};
+    if (b->snapshot != NODE_SNAP_NONE) {
+        HY_ASSERT(raft_membership_encoded_len(&b->snap_membership) <= WAL_NODE_MEMBERSHIP_MAX);
+        *snap = (struct wal_snapshot){
+            .index = b->snap_index,
+            .term = b->snap_term,
+            .membership = membership,
+            .membership_len = (uint32_t)raft_membership_encode(&b->snap_membership, membership),
+            .data = b->snap_data,
+            .data_len = b->snap_len,
+        };
+        req->snapshot = snap;
+        req->discard_log = b->snapshot == NODE_SNAP_INSTALL;
+    }
+    *ents_out = NULL;
+    if (b->n_entries > 0) {
         struct wal_entry *ents = hy_xcalloc(b->n_entries, sizeof(*ents));
         for (uint32_t i = 0; i < b->n_entries; i++) {
             ents[i] = (struct wal_entry){b->entries[i].term, b->entries[i].type, b->entries[i].len,
                                          b->entries[i].data};
         }
-        wal_batch_append(w, b->group, b->entries_first_index, ents, b->n_entries);
-        rc = wal_batch_commit(w);
-        hy_free(ents);
+        req->first_index = b->entries_first_index;
+        req->entries = ents;
+        req->n_entries = b->n_entries;
+        *ents_out = ents;
     }
-    if (rc == HY_OK) {
-        rc = wal_batch_commit(w); /* a term/vote alone */
+}
+
+/* Stages the entries of r, skipping those a snapshot written since already covers (a retry
+ * after ENOSPC writes the whole list again). */
+static void wal_node_stage_entries(struct wal *w, const struct wal_node_req *r)
+{
+    uint64_t first = r->first_index;
+    size_t n = r->n_entries;
+    const struct wal_entry *ents = r->entries;
+    uint64_t snap = wal_snapshot_index(w, r->group);
+    if (first <= snap) {
+        size_t skip = (size_t)HY_MIN((uint64_t)n, snap + 1 - first);
+        first += skip;
+        ents += skip;
+        n -= skip;
     }
-    return rc;
+    if (n > 0) {
+        wal_batch_append(w, r->group, first, ents, n);
+    }
+}
+
+int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t n)
+{
+    int rc = HY_OK;
+    for (size_t i = 0; i < n && rc == HY_OK; i++) {
+        const struct wal_node_req *r = reqs[i];
+        if (r->term_vote_changed) {
+            wal_batch_term_vote(w, r->group, r->term, r->vote);
+        }
+        if (r->snapshot != NULL) {
+            rc = wal_batch_commit(w);
+            rc = rc == HY_OK ? wal_snapshot_put(w, r->group, r->snapshot, r->discard_log) : rc;
+        }
+        if (rc == HY_OK && r->n_entries > 0) {
+            wal_node_stage_entries(w, r);
+        }
+    }
+    return rc == HY_OK ? wal_batch_commit(w) : rc;
+}
+
+/* ---- completion ---------------------------------------------------------------------------- */
+
+struct wal_node_pending {
+    struct node_io_batch *batch;
+    uint64_t seq; /* write request to wait for; 0 = nothing of its own to persist */
+};
+
+/* One group's batches handed out, in order (a group's batches complete in order; groups never
+ * wait for each other longer than the shared fdatasync). */
+struct wal_node_group {
+    uint32_t id;
+    struct wal_node_pending *ring; /* FIFO */
+    size_t head, count, cap;
+};
+
+struct wal_node_queues {
+    struct wal_node_group *groups; /* ascending by id */
+    size_t count;
+    size_t busy; /* groups with something queued */
+};
+
+struct wal_node_queues *wal_node_queues_new(const struct hy_node *n)
+{
+    struct wal_node_queues *q = hy_xcalloc(1, sizeof(*q));
+    uint32_t *ids = wal_node_ids(n, &q->count);
+    q->groups = hy_xcalloc(q->count ? q->count : 1, sizeof(*q->groups));
+    for (size_t i = 0; i < q->count; i++) {
+        q->groups[i].id = ids[i];
+    }
+    hy_free(ids);
+    return q;
+}
+
+void wal_node_queues_free(struct wal_node_queues *q)
+{
+    if (q == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < q->count; i++) {
+        hy_free(q->groups[i].ring);
+    }
+    hy_free(q->groups);
+    hy_free(q);
+}
+
+static struct wal_node_group *wal_node_group_of(struct wal_node_queues *q, uint32_t id)
+{
+    size_t lo = 0, hi = q->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (q->groups[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < q->count && q->groups[lo].id == id ? &q->groups[lo] : NULL;
+}
+
+int wal_node_queues_add(struct wal_node_queues *q, struct node_io_batch *b, uint64_t seq)
+{
+    struct wal_node_group *g = wal_node_group_of(q, b->group);
+    HY_ASSERT(g != NULL); /* the node's groups were all opened */
+    if (seq == 0 && g->count == 0) {
+        return 1; /* nothing ahead of it and nothing to write: its messages may go at once */
+    }
+    if (g->count == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 16;
+        struct wal_node_pending *r = hy_xcalloc(cap, sizeof(*r));
+        for (size_t i = 0; i < g->count; i++) {
+            r[i] = g->ring[(g->head + i) % g->cap];
+        }
+        hy_free(g->ring);
+        g->ring = r;
+        g->head = 0;
+        g->cap = cap;
+    }
+    g->ring[(g->head + g->count) % g->cap] = (struct wal_node_pending){b, seq};
+    g->count++;
+    q->busy += g->count == 1;
+    return 0;
+}
+
+void wal_node_complete(struct wal_node_queues *q, struct hy_node *n, int status,
+                       uint64_t durable_seq, const uint32_t *wanted, size_t n_wanted,
+                       int *disk_full, wal_node_send_cb send, void *ctx, uint64_t now_ms,
+                       const struct hy_log *log)
+{
+    int full = status == HY_ENOSPC;
+    if (full != *disk_full) {
+        *disk_full = full;
+        node_set_disk_full(n, full);
+        hy_log(log, full ? HY_LOG_ERROR : HY_LOG_INFO, "%s",
+               full ? "disk full: writes are refused until space is freed; reads go on"
+                    : "disk space is back: writes accepted again");
+    }
+    /* Old segments pinned by these groups' entries: snapshots let the log collect them. */
+    for (size_t i = 0; i < n_wanted; i++) {
+        (void)node_snapshot_request(n, wanted[i], now_ms);
+    }
+    /* Requests complete in submission order: every group's batches up to durable_seq. */
+    for (size_t i = 0; i < q->count && q->busy > 0; i++) {
+        struct wal_node_group *g = &q->groups[i];
+        while (g->count > 0 && g->ring[g->head].seq <= durable_seq) {
+            struct node_io_batch *b = g->ring[g->head].batch;
+            g->head = (g->head + 1) % g->cap;
+            g->count--;
+            q->busy -= g->count == 0;
+            send(ctx, b);
+            node_io_done(n, b, now_ms);
+        }
+    }
 }

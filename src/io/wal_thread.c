@@ -20,7 +20,7 @@
 struct wt_req {
     struct wt_req *next;
     uint64_t seq;
-    struct wal_thread_req r;
+    struct wal_node_req r;
     struct wal_snapshot snap;
     struct wal_entry *entries;
 };
@@ -92,7 +92,7 @@ static void wt_list_free(struct wt_list *l)
 
 /* ---- loop side ----------------------------------------------------------------------------- */
 
-static struct wt_req *wt_copy(const struct wal_thread_req *req)
+static struct wt_req *wt_copy(const struct wal_node_req *req)
 {
     size_t size = sizeof(struct wt_req) + req->n_entries * sizeof(struct wal_entry);
     for (size_t i = 0; i < req->n_entries; i++) {
@@ -131,7 +131,7 @@ static struct wt_req *wt_copy(const struct wal_thread_req *req)
     return c;
 }
 
-uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_thread_req *req)
+uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_node_req *req)
 {
     HY_ASSERT(req->n_entries == 0 || req->first_index >= 1);
     struct wt_req *c = wt_copy(req);
@@ -178,48 +178,21 @@ static void wt_async_cb(uv_async_t *h)
 
 /* ---- thread side --------------------------------------------------------------------------- */
 
-/* Stages the entries of r, skipping those a snapshot written since already covers (a retry
- * after ENOSPC writes the whole list again). */
-static void wt_stage_entries(struct wal_thread *t, const struct wt_req *r)
-{
-    uint64_t first = r->r.first_index;
-    size_t n = r->r.n_entries;
-    const struct wal_entry *ents = r->entries;
-    uint64_t snap = wal_snapshot_index(t->w, r->r.group);
-    if (first <= snap) {
-        size_t skip = (size_t)HY_MIN((uint64_t)n, snap + 1 - first);
-        first += skip;
-        ents += skip;
-        n -= skip;
-    }
-    if (n > 0) {
-        wal_batch_append(t->w, r->r.group, first, ents, n);
-    }
-}
-
-/*
- * Writes a list of requests of any groups: every term/vote and entries staged and committed as
- * ONE write and ONE fdatasync; a snapshot (rare) first commits what is staged, so that each
- * group's term/vote stays durable before its snapshot, and is written on its own. A request that
- * replaces a suffix (Raft truncation) is a later record superseding the earlier ones.
- */
+/* Writes a list of requests of any groups as one group commit (wal_node_write). */
 static int wt_write_group(struct wal_thread *t, const struct wt_req *head)
 {
-    int rc = HY_OK;
-    for (const struct wt_req *r = head; r != NULL && rc == HY_OK; r = r->next) {
-        if (r->r.term_vote_changed) {
-            wal_batch_term_vote(t->w, r->r.group, r->r.term, r->r.vote);
-        }
-        if (r->r.snapshot != NULL) {
-            rc = wal_batch_commit(t->w);
-            rc = rc == HY_OK ? wal_snapshot_put(t->w, r->r.group, r->r.snapshot, r->r.discard_log)
-                             : rc;
-        }
-        if (rc == HY_OK && r->r.n_entries > 0) {
-            wt_stage_entries(t, r);
-        }
+    size_t n = 0;
+    for (const struct wt_req *r = head; r != NULL; r = r->next) {
+        n++;
     }
-    return rc == HY_OK ? wal_batch_commit(t->w) : rc;
+    const struct wal_node_req **reqs = hy_xcalloc(n ? n : 1, sizeof(*reqs));
+    n = 0;
+    for (const struct wt_req *r = head; r != NULL; r = r->next) {
+        reqs[n++] = &r->r;
+    }
+    int rc = wal_node_write(t->w, reqs, n);
+    hy_free(reqs);
+    return rc;
 }
 
 /* Publishes the result of a group (under mu) and wakes the loop. */

@@ -5,7 +5,7 @@
  *
  * Everything submitted during one loop turn is handed to the thread together just before the
  * loop sleeps (a uv_prepare handle, like Redis's beforeSleep), and the thread writes all the
- * work it finds queued, whatever its groups, with ONE write and ONE fdatasync (wal_batch_*), so
+ * work it finds queued, whatever its groups, with ONE write and ONE fdatasync (wal_node_write), so
  * the fsync count follows loop turns and disk speed, never the number of clients or of groups.
  * Requests complete in the order they were submitted, so each group's do too. While the thread
  * syncs, the next turns' submissions queue up and share the next fsync.
@@ -25,20 +25,7 @@
 
 #include "common/metrics.h"
 #include "io/wal.h"
-
-/* One unit of work of one group: any of term/vote, a snapshot, entries (applied in that order).
- * Every pointer is borrowed for the call to wal_thread_submit, which copies what it needs. */
-struct wal_thread_req {
-    uint32_t group;
-    int term_vote_changed;
-    uint64_t term;
-    uint64_t vote;
-    const struct wal_snapshot *snapshot; /* NULL = none */
-    int discard_log;                     /* with snapshot: one received from the leader */
-    uint64_t first_index;                /* entries >= first_index are replaced */
-    const struct wal_entry *entries;
-    size_t n_entries;
-};
+#include "io/wal_node.h"
 
 struct wal_thread_done {
     int status;           /* HY_OK, HY_ENOSPC (retrying), HY_EIO (fatal: abort) */
@@ -61,9 +48,9 @@ struct wal_thread;
 int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_cb done_cb,
                      struct wal_thread **thread_out) HY_MUST_CHECK;
 
-/* Queues a request (copied); returns its sequence number (1, 2, ...), reported back in
+/* Queues a request (wal_node.h; copied); returns its sequence number (1, 2, ...), reported back in
  * wal_thread_done.durable_seq once durable. Loop thread only. */
-uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_thread_req *req);
+uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_node_req *req);
 
 /*
  * Writes everything submitted so far, stops and joins the thread, reports a last completion,

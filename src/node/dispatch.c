@@ -839,6 +839,7 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     node_balance_leaders(n, now_ms);
     member_force_step(n, now_ms);
     member_reconcile(n, now_ms);
+    replica_wake_from_removed_leaders(n, now_ms);
     acl_file_startup(n, now_ms);
     node_events_cron(n, now_ms);
     proxy_expire(n, now_ms);

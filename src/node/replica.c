@@ -1011,6 +1011,34 @@ void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms)
     }
 }
 
+void replica_wake_from_removed_leaders(struct hy_node *n, uint64_t now_ms)
+{
+    /* A partition whose leader, as this node knows it, is a member the metadata group removed:
+     * node_receive ignores that member's messages here, so to this group it is as silent as a
+     * dead node, yet its link stays up and it is heard at node level (beacons), so no liveness
+     * report comes. Not knowing it was removed, it may go on leading; a quiesced follower has no
+     * election timer and would wait for it for ever (seed 31000120 --partitions 0: the removal
+     * never finished in the partitions, with quiescing on). Report it down to that group, as the
+     * silence detector would: its followers campaign. */
+    for (size_t i = 0; i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        if (g == n->meta || !g->started || !raft_quiesced(&g->raft)) {
+            continue;
+        }
+        raft_id leader = raft_leader(&g->raft);
+        if (leader == RAFT_NONE || leader == g->raft.cfg.id) {
+            continue;
+        }
+        const struct node_member *mm = node_member_find(n->members, n->member_count, leader);
+        if (mm != NULL && mm->role == STORE_MEMBER_REMOVED) {
+            struct raft_event ev = {.type = RAFT_EV_LIVENESS};
+            ev.liveness.id = leader;
+            ev.liveness.alive = 0;
+            step(g, &ev, now_ms);
+        }
+    }
+}
+
 size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap)
 {
     size_t k = 0;

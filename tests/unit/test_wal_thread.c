@@ -85,8 +85,7 @@ static uint64_t submit_g(struct tfx *f, uint32_t group, uint64_t first, size_t n
     for (size_t i = 0; i < n; i++) {
         e[i] = (struct wal_entry){.term = term, .type = 1, .len = (uint32_t)(i + 1), .data = data};
     }
-    struct wal_thread_req req = {
-        .group = group, .first_index = first, .entries = e, .n_entries = n};
+    struct wal_node_req req = {.group = group, .first_index = first, .entries = e, .n_entries = n};
     return wal_thread_submit(f->t, &req);
 }
 
@@ -106,7 +105,7 @@ static void test_group_commit_per_turn(void **state)
     for (uint64_t i = 1; i <= 10; i++) {
         assert_int_equal(submit_g(&f, groups[i % 3], (i + 2) / 3, 1, 1), i);
     }
-    struct wal_thread_req tv = {.group = 7, .term_vote_changed = 1, .term = 1, .vote = 2};
+    struct wal_node_req tv = {.group = 7, .term_vote_changed = 1, .term = 1, .vote = 2};
     assert_int_equal(wal_thread_submit(f.t, &tv), 11);
     assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0); /* returns once all is durable */
     assert_int_equal(f.last.status, HY_OK);
@@ -200,7 +199,7 @@ static void test_stop_drains(void **state)
     tfx_start(&f);
     submit(&f, 1, 4, 1);
     struct wal_snapshot s = {.index = 2, .term = 1, .data = (const uint8_t *)"s", .data_len = 1};
-    struct wal_thread_req req = {.snapshot = &s};
+    struct wal_node_req req = {.snapshot = &s};
     wal_thread_submit(f.t, &req);
     submit_g(&f, 3, 1, 2, 1);
     tfx_stop(&f);
