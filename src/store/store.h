@@ -304,6 +304,12 @@ enum store_op {
     /* [name, rule count, rules..., name, rule count, rules...]: every user replaced at once
      * (ACL LOAD) -> +OK | -ERR (nothing changed) */
     STORE_OP_ACL_LOAD,
+    /* Lua scripts (store_script.c): the whole script is one entry, run at apply on every
+     * replica through the node's runner. */
+    STORE_OP_EVAL,         /* [seed (8 LE) + step budget (8 LE), body, numkeys (4 LE), keys...,
+                              args...] -> the script's reply; a body that compiles is cached */
+    STORE_OP_SCRIPT_LOAD,  /* [body] -> its SHA-1 (bulk); cached */
+    STORE_OP_SCRIPT_FLUSH, /* no args -> +OK; the cache emptied */
     STORE_OP_COUNT
 };
 
@@ -572,6 +578,35 @@ int store_exec_cmd_decode(const uint8_t *buf, size_t len, struct store_arg **arg
  * adds the bytes it used to *off_inout. */
 int store_exec_cmd_decode_prefix(const uint8_t *buf, size_t len, struct store_arg **argv_out,
                                  size_t *argc_out, size_t *off_inout);
+
+/* ---- Lua scripts --------------------------------------------------------------------------
+ *
+ * The script cache (SHA-1 of the body -> body) is replicated state: STORE_OP_EVAL caches a
+ * body that compiled, STORE_OP_SCRIPT_LOAD caches one, STORE_OP_SCRIPT_FLUSH empties it; it
+ * travels in snapshots (version 7) and FLUSHALL leaves it alone. At most STORE_SCRIPTS_MAX
+ * scripts and STORE_SCRIPT_CACHE_BYTES_MAX bytes of bodies: SCRIPT LOAD then fails, EVAL still
+ * runs (uncached). A STORE_OP_EVAL entry runs its script through the runner the node
+ * registered, which must be deterministic: it reads only the entry and the store. */
+#define STORE_SCRIPTS_MAX            65536
+#define STORE_SCRIPT_CACHE_BYTES_MAX (256u * 1024 * 1024)
+
+/* The body of the cached script named sha (40 lower-case hex digits), or NULL; borrowed until
+ * the next store_apply. */
+const uint8_t *store_script_find(const struct store *s, const char *sha, size_t *len_out);
+size_t store_script_count(const struct store *s);
+size_t store_script_bytes(const struct store *s);
+/* Runs a STORE_OP_EVAL entry e (shape checked: argv[0] seed, argv[1] body, argv[2] numkeys,
+ * then keys and args) against s, writing its reply to w (may be NULL). Nested writes go
+ * through store_apply. Returns 1 when the body compiled (the store then caches it). */
+typedef int (*store_script_run_fn)(void *ctx, struct store *s, const struct store_entry *e,
+                                   struct resp_writer *w);
+/* Registers the runner (ctx borrowed while s lives). With none, EVAL entries answer an
+ * error and change nothing. */
+void store_set_script_runner(struct store *s, store_script_run_fn fn, void *ctx);
+/* The store's sampling PRNG (eviction, RANDOMKEY, HRANDFIELD). Not replicated state: a script
+ * runner seeds it from the entry around a run (and restores it), so a script's random reads
+ * are the same on every replica. */
+struct hy_prng *store_prng(struct store *s);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

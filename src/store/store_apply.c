@@ -754,6 +754,9 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_ACL_DELUSER] = store__op_acl_deluser,
     [STORE_OP_EXEC] = store__op_exec,
     [STORE_OP_ACL_LOAD] = store__op_acl_load,
+    [STORE_OP_EVAL] = store__op_eval,
+    [STORE_OP_SCRIPT_LOAD] = store__op_script_load,
+    [STORE_OP_SCRIPT_FLUSH] = store__op_script_flush,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)

@@ -78,9 +78,13 @@ struct store {
     uint64_t *watch_ver;
     store_exec_read_fn exec_read;
     void *exec_read_ctx;
-    unsigned exec_depth; /* EXEC entries being applied (one: they do not nest) */
-    uint64_t watch_skip; /* set by an op: bit i = its key argument i is unchanged (not touched) */
-    unsigned mutation;   /* enum store_mutation: test only */
+    unsigned exec_depth;           /* EXEC entries being applied (one: they do not nest) */
+    struct store_scripts *scripts; /* store_script.c; never touched by FLUSHALL */
+    store_script_run_fn script_run;
+    void *script_run_ctx;
+    unsigned script_depth; /* EVAL entries being applied (they do not nest) */
+    uint64_t watch_skip;   /* set by an op: bit i = its key argument i is unchanged (not touched) */
+    unsigned mutation;     /* enum store_mutation: test only */
     uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
 
@@ -131,6 +135,21 @@ void store__watch_encode(const struct store *s, struct hy_buf *out);
 int store__watch_decode(const uint8_t *buf, size_t len, size_t *used_out, uint64_t *seq_out,
                         uint64_t **ver_out);
 void store__watch_free(struct store *s);
+
+/* store_script.c: the script cache, its ops and the snapshot section after the WATCH
+ * versions (version 7). */
+struct store_scripts;
+void store__scripts_free(struct store *s);
+int store__eval_shape_ok(const struct store_entry *e);
+void store__op_eval(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_script_load(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_script_flush(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__scripts_encode(const struct store *s, struct hy_buf *out);
+/* Returns 1 with a fresh cache (NULL when empty) in *out and the bytes used, or 0 when
+ * buf[0..len) does not start with one valid section. */
+int store__scripts_decode(const uint8_t *buf, size_t len, size_t *used_out,
+                          struct store_scripts **out);
+void store__scripts_replace(struct store *s, struct store_scripts *fresh);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 
