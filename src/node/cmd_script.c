@@ -51,9 +51,10 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
         "evalsha",      "eval_ro",       "evalsha_ro", "script",  "subscribe", "unsubscribe",
         "psubscribe",   "punsubscribe",  "publish",    "hello",   "auth",      "quit",
         "reset",        "readonly",      "readwrite",  "hy.exec", "hy.req",    "hy.session",
-        "hy.flushpart", "hy.scriptpart", "hy.aclload", "client",  "cluster",   "halyard"};
+        "hy.flushpart", "hy.scriptpart", "hy.aclload", "client",  "cluster",   "halyard",
+        "fcall",        "fcall_ro",      "function"};
     if ((d->flags & CMD_ADMIN) || strncmp(d->name, "script|", 7) == 0 ||
-        strncmp(d->name, "acl|", 4) == 0) {
+        strncmp(d->name, "function|", 9) == 0 || strncmp(d->name, "acl|", 4) == 0) {
         return 1;
     }
     for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
@@ -76,7 +77,9 @@ static int script_op_refused(const uint8_t *entry, size_t len)
     return op == STORE_OP_EXEC || op == STORE_OP_EVAL || op == STORE_OP_SESSION_OPEN ||
            op == STORE_OP_SESSION_REQ || op == STORE_OP_SESSION_REQW || op == STORE_OP_MEMBER_SET ||
            op == STORE_OP_ACL_SETUSER || op == STORE_OP_ACL_DELUSER || op == STORE_OP_ACL_LOAD ||
-           op == STORE_OP_SCRIPT_LOAD || op == STORE_OP_SCRIPT_FLUSH;
+           op == STORE_OP_SCRIPT_LOAD || op == STORE_OP_SCRIPT_FLUSH || op == STORE_OP_FCALL ||
+           op == STORE_OP_FUNCTION_LOAD || op == STORE_OP_FUNCTION_DELETE ||
+           op == STORE_OP_FUNCTION_FLUSH;
 }
 
 /* A write: its handler's proposal captured and applied in place (at apply only). */
@@ -213,12 +216,19 @@ static struct resp_arg *args_of(const struct store_arg *a, size_t n)
     return v;
 }
 
+/* FCALL's library code and function (lower case); NULL for EVAL. */
+struct script_fcall_args {
+    const uint8_t *code;
+    size_t len;
+    const char *fname;
+};
+
 /* Runs body against sc's store, with the node's and the store's PRNGs seeded by seed for the
  * run (restored after), so a replayed entry draws the same numbers everywhere. */
 static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t steps_max,
                              const uint8_t *body, size_t len, const struct resp_arg *keys,
                              size_t nkeys, const struct resp_arg *args, size_t nargs,
-                             struct resp_writer *w)
+                             struct resp_writer *w, const struct script_fcall_args *fa)
 {
     struct hy_node *n = sc->n;
     struct node_client *c = hy_xcalloc(1, sizeof(*c));
@@ -235,7 +245,12 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
                              .steps_max = steps_max,
                              .memory_max = SCRIPT_MEMORY_BYTES_MAX,
                              .log = n->log};
-    int compiled = script_run(&env, body, len, keys, nkeys, args, nargs, w);
+    int compiled = 0;
+    if (fa != NULL) {
+        script_fcall(&env, fa->code, fa->len, fa->fname, keys, nkeys, args, nargs, w);
+    } else {
+        compiled = script_run(&env, body, len, keys, nkeys, args, nargs, w);
+    }
     n->wrap_active = wrap;
     n->prng = saved;
     *sp = saved_store;
@@ -243,10 +258,46 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
     return compiled;
 }
 
+/* An FCALL entry: [head, code, function name, numkeys, keys..., args...]. */
+static void fcall_apply(struct node_group *g, struct store *s, const struct store_entry *e,
+                        struct resp_writer *out)
+{
+    size_t nkeys = hy_load_u32le(e->argv[3].ptr);
+    char fname[STORE_FUNCTION_NAME_MAX + 1];
+    size_t flen = HY_MIN(e->argv[2].len, STORE_FUNCTION_NAME_MAX);
+    for (size_t i = 0; i < flen; i++) {
+        uint8_t ch = e->argv[2].ptr[i];
+        fname[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    fname[flen] = '\0';
+    /* The function's flags as the library in this store has them (the same on every
+     * replica); a library deleted since the proposal runs with none. */
+    const struct store_function *fn = NULL;
+    int no_writes =
+        store_function_find(s, fname, &fn) != NULL && (fn->flags & SCRIPT_FN_NO_WRITES) != 0;
+    struct resp_arg *keys = args_of(e->argv + 4, nkeys);
+    struct resp_arg *args = args_of(e->argv + 4 + nkeys, e->argc - 4 - nkeys);
+    struct script_call sc = {
+        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = no_writes};
+    struct script_fcall_args fa = {e->argv[1].ptr, e->argv[1].len, fname};
+    (void)script_run_seeded(&sc, hy_load_u64le(e->argv[0].ptr), hy_load_u64le(e->argv[0].ptr + 8),
+                            NULL, 0, keys, nkeys, args, e->argc - 4 - nkeys, out, &fa);
+    hy_free(keys);
+    hy_free(args);
+}
+
 int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e,
                          struct resp_writer *w)
 {
     struct node_group *g = ctx;
+    if (e->op == STORE_OP_FCALL) {
+        struct hy_buf scratch;
+        hy_buf_init(&scratch);
+        struct resp_writer out = w != NULL ? *w : (struct resp_writer){&scratch, 2};
+        fcall_apply(g, s, e, &out);
+        hy_buf_free(&scratch);
+        return 0; /* nothing to cache */
+    }
     uint64_t seed = hy_load_u64le(e->argv[0].ptr);
     uint64_t steps = hy_load_u64le(e->argv[0].ptr + 8);
     size_t nkeys = hy_load_u32le(e->argv[2].ptr);
@@ -265,7 +316,7 @@ int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e
     struct script_call sc = {
         .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = f.no_writes};
     int compiled = script_run_seeded(&sc, seed, steps, body, len, keys, nkeys, args,
-                                     e->argc - 3 - nkeys, &out);
+                                     e->argc - 3 - nkeys, &out, NULL);
     hy_free(keys);
     hy_free(args);
     hy_buf_free(&scratch);
@@ -372,7 +423,7 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
     uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
     (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), ms * SCRIPT_STEPS_PER_MS, body, len,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
-                            &x->w);
+                            &x->w, NULL);
 }
 
 void cmd_eval(struct cmd_ctx *x)
@@ -401,13 +452,15 @@ void cmd_evalsha_ro(struct cmd_ctx *x)
 int node_is_script(const struct cmd_def *d)
 {
     return d->handler == cmd_eval || d->handler == cmd_evalsha || d->handler == cmd_eval_ro ||
-           d->handler == cmd_evalsha_ro;
+           d->handler == cmd_evalsha_ro || d->handler == cmd_fcall || d->handler == cmd_fcall_ro;
 }
 
 int node_script_scatters(const struct cmd_def *d)
 {
-    return d != NULL && d->handler == cmd_script &&
-           (strcmp(d->name, "script|load") == 0 || strcmp(d->name, "script|flush") == 0);
+    return d != NULL && (d->handler == cmd_script || d->handler == cmd_function) &&
+           (strcmp(d->name, "script|load") == 0 || strcmp(d->name, "script|flush") == 0 ||
+            strcmp(d->name, "function|load") == 0 || strcmp(d->name, "function|delete") == 0 ||
+            strcmp(d->name, "function|flush") == 0);
 }
 
 static void script_help(struct cmd_ctx *x)
@@ -470,23 +523,318 @@ void cmd_script(struct cmd_ctx *x)
     }
 }
 
-/* HY.SCRIPTPART slot LOAD body | HY.SCRIPTPART slot FLUSH: one partition's part of SCRIPT
- * LOAD / FLUSH (routed to the partition holding the slot, like HY.FLUSHPART). */
+/* The proposer's part of FUNCTION LOAD: the library's functions learnt by running its code,
+ * as one STORE_OP_FUNCTION_LOAD entry. */
+static void function_load_propose(struct cmd_ctx *x, const struct resp_arg *code, int replace)
+{
+    struct script_library lib;
+    if (!script_library_parse(code->ptr, code->len, &lib, &x->w)) {
+        return;
+    }
+    size_t argc = 2 + 2 * lib.count;
+    struct store_arg *args = hy_xmalloc(argc * sizeof(*args));
+    uint8_t *flags = hy_xmalloc(lib.count);
+    args[0] = (struct store_arg){code->ptr, code->len};
+    args[1] = (struct store_arg){(const uint8_t *)lib.name, strlen(lib.name)};
+    for (size_t i = 0; i < lib.count; i++) {
+        flags[i] = (uint8_t)lib.funcs[i].flags;
+        args[2 + 2 * i] =
+            (struct store_arg){(const uint8_t *)lib.funcs[i].name, strlen(lib.funcs[i].name)};
+        args[3 + 2 * i] = (struct store_arg){&flags[i], 1};
+    }
+    struct store_entry e = {.op = STORE_OP_FUNCTION_LOAD,
+                            .flags = replace ? STORE_F_REPLACE : 0,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .argc = (uint32_t)argc,
+                            .argv = args};
+    node_propose(x, &e);
+    hy_free(args);
+    hy_free(flags);
+    script_library_free(&lib);
+}
+
+/* HY.SCRIPTPART slot LOAD body | FLUSH | FLOAD [REPLACE] code | FDELETE lib | FFLUSH: one
+ * partition's part of SCRIPT LOAD/FLUSH and FUNCTION LOAD/DELETE/FLUSH (routed to the
+ * partition holding the slot, like HY.FLUSHPART). */
 void cmd_hy_scriptpart(struct cmd_ctx *x)
 {
     struct store_entry e = {.time_ms = x->now_ms, .expire_at_ms = -1};
-    struct store_arg body;
-    if (x->argc == 4 && node_arg_is(&x->argv[2], "LOAD")) {
-        body = (struct store_arg){x->argv[3].ptr, x->argv[3].len};
-        e.op = STORE_OP_SCRIPT_LOAD;
+    struct store_arg one;
+    const struct resp_arg *sub = &x->argv[2];
+    if (x->argc == 4 && node_arg_is(sub, "FLOAD")) {
+        function_load_propose(x, &x->argv[3], 0);
+        return;
+    }
+    if (x->argc == 5 && node_arg_is(sub, "FLOAD") && node_arg_is(&x->argv[3], "REPLACE")) {
+        function_load_propose(x, &x->argv[4], 1);
+        return;
+    }
+    if (x->argc == 4 && (node_arg_is(sub, "LOAD") || node_arg_is(sub, "FDELETE"))) {
+        one = (struct store_arg){x->argv[3].ptr, x->argv[3].len};
+        e.op = node_arg_is(sub, "LOAD") ? STORE_OP_SCRIPT_LOAD : STORE_OP_FUNCTION_DELETE;
         e.argc = 1;
-        e.argv = &body;
-    } else if (x->argc == 3 && node_arg_is(&x->argv[2], "FLUSH")) {
+        e.argv = &one;
+    } else if (x->argc == 3 && node_arg_is(sub, "FLUSH")) {
         e.op = STORE_OP_SCRIPT_FLUSH;
+    } else if (x->argc == 3 && node_arg_is(sub, "FFLUSH")) {
+        e.op = STORE_OP_FUNCTION_FLUSH;
     } else {
-        resp_write_error(&x->w, "ERR usage: HY.SCRIPTPART slot LOAD body | HY.SCRIPTPART slot "
-                                "FLUSH");
+        resp_write_error(&x->w, "ERR usage: HY.SCRIPTPART slot LOAD body | FLUSH | FLOAD "
+                                "[REPLACE] code | FDELETE library | FFLUSH");
         return;
     }
     node_propose(x, &e);
+}
+
+/* ---- FCALL and FUNCTION ------------------------------------------------------------------------
+ */
+
+/* The library holding fname in this node's stores (x's first). */
+static const struct store_library *function_find(struct cmd_ctx *x, const char *fname,
+                                                 const struct store_function **fn_out)
+{
+    const struct store_library *l = store_function_find(x->store, fname, fn_out);
+    for (size_t i = 0; l == NULL && i < x->node->group_count; i++) {
+        l = store_function_find(x->node->groups[i]->store, fname, fn_out);
+    }
+    return l;
+}
+
+static void fcall_generic(struct cmd_ctx *x, int readonly)
+{
+    int64_t v;
+    if (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &v)) {
+        resp_write_error(&x->w, "ERR Bad number of keys provided");
+        return;
+    }
+    size_t nkeys;
+    if (!eval_numkeys(x, &nkeys)) {
+        return;
+    }
+    char fname[STORE_FUNCTION_NAME_MAX + 1];
+    if (x->argv[1].len > STORE_FUNCTION_NAME_MAX) {
+        resp_write_error(&x->w, "ERR Function not found");
+        return;
+    }
+    for (size_t i = 0; i < x->argv[1].len; i++) {
+        uint8_t ch = x->argv[1].ptr[i];
+        fname[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    fname[x->argv[1].len] = '\0';
+    const struct store_function *fn = NULL;
+    const struct store_library *lib = function_find(x, fname, &fn);
+    if (lib == NULL) {
+        resp_write_error(&x->w, "ERR Function not found");
+        return;
+    }
+    if ((fn->flags & SCRIPT_FN_NO_CLUSTER) && x->node->group_count > 1) {
+        resp_write_error(&x->w, "ERR Can not run script on cluster, 'no-cluster' flag is set.");
+        return;
+    }
+    if (readonly && !(fn->flags & SCRIPT_FN_NO_WRITES)) {
+        resp_write_error(&x->w, "ERR Can not execute a script with write flag using *_ro command.");
+        return;
+    }
+    if (!readonly) {
+        size_t nargs = 4 + (x->argc - 3);
+        struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
+        uint8_t head[16], nk[4];
+        uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
+        hy_store_u64le(head, hy_prng_next(&x->node->prng));
+        hy_store_u64le(head + 8, ms * SCRIPT_STEPS_PER_MS);
+        hy_store_u32le(nk, (uint32_t)nkeys);
+        args[0] = (struct store_arg){head, 16};
+        args[1] = (struct store_arg){lib->code, lib->len};
+        args[2] = (struct store_arg){(const uint8_t *)fname, strlen(fname)};
+        args[3] = (struct store_arg){nk, 4};
+        for (size_t i = 3; i < x->argc; i++) {
+            args[i + 1] = (struct store_arg){x->argv[i].ptr, x->argv[i].len};
+        }
+        struct store_entry e = {.op = STORE_OP_FCALL,
+                                .time_ms = x->now_ms,
+                                .expire_at_ms = -1,
+                                .argc = (uint32_t)nargs,
+                                .argv = args};
+        node_propose(x, &e);
+        hy_free(args);
+        return;
+    }
+    const struct resp_arg *keys = x->argc > 3 ? x->argv + 3 : NULL;
+    struct script_call sc = {
+        .n = x->node, .g = x->group, .s = x->store, .now_ms = x->now_ms, .readonly = 1};
+    struct script_fcall_args fa = {lib->code, lib->len, fname};
+    uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
+    (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), ms * SCRIPT_STEPS_PER_MS, NULL, 0,
+                            keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
+                            &x->w, &fa);
+}
+
+void cmd_fcall(struct cmd_ctx *x)
+{
+    fcall_generic(x, 0);
+}
+
+void cmd_fcall_ro(struct cmd_ctx *x)
+{
+    fcall_generic(x, 1);
+}
+
+/* FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]. */
+static void function_list(struct cmd_ctx *x)
+{
+    int withcode = 0;
+    const struct resp_arg *pattern = NULL;
+    for (size_t i = 2; i < x->argc; i++) {
+        if (node_arg_is(&x->argv[i], "WITHCODE")) {
+            withcode = 1;
+        } else if (node_arg_is(&x->argv[i], "LIBRARYNAME") && i + 1 < x->argc) {
+            pattern = &x->argv[++i];
+        } else {
+            resp_write_error(&x->w, "ERR Unknown argument");
+            return;
+        }
+    }
+    struct node_group *g = node_group_of_slot(x->node, 0);
+    const struct store_library *const *libs;
+    size_t n = store_libraries(g->store, &libs), shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        shown += pattern == NULL ||
+                 hy_glob_match(pattern->ptr, pattern->len, (const uint8_t *)libs[i]->name,
+                               strlen(libs[i]->name), 0);
+    }
+    resp_write_array(&x->w, shown);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_library *l = libs[i];
+        if (pattern != NULL && !hy_glob_match(pattern->ptr, pattern->len, (const uint8_t *)l->name,
+                                              strlen(l->name), 0)) {
+            continue;
+        }
+        resp_write_map(&x->w, withcode ? 4 : 3);
+        resp_write_bulk_str(&x->w, "library_name");
+        resp_write_bulk_str(&x->w, l->name);
+        resp_write_bulk_str(&x->w, "engine");
+        resp_write_bulk_str(&x->w, "LUA");
+        resp_write_bulk_str(&x->w, "functions");
+        resp_write_array(&x->w, l->nfuncs);
+        for (size_t j = 0; j < l->nfuncs; j++) {
+            resp_write_map(&x->w, 3);
+            resp_write_bulk_str(&x->w, "name");
+            resp_write_bulk_str(&x->w, l->funcs[j].name);
+            resp_write_bulk_str(&x->w, "description");
+            resp_write_null(&x->w);
+            resp_write_bulk_str(&x->w, "flags");
+            int nw = (l->funcs[j].flags & SCRIPT_FN_NO_WRITES) != 0;
+            int nc = (l->funcs[j].flags & SCRIPT_FN_NO_CLUSTER) != 0;
+            resp_write_set(&x->w, (size_t)(nw + nc));
+            if (nw) {
+                resp_write_bulk_str(&x->w, "no-writes");
+            }
+            if (nc) {
+                resp_write_bulk_str(&x->w, "no-cluster");
+            }
+        }
+        if (withcode) {
+            resp_write_bulk_str(&x->w, "library_code");
+            resp_write_bulk(&x->w, l->code, l->len);
+        }
+    }
+}
+
+static void function_stats(struct cmd_ctx *x)
+{
+    struct node_group *g = node_group_of_slot(x->node, 0);
+    const struct store_library *const *libs;
+    size_t n = store_libraries(g->store, &libs), funcs = 0;
+    for (size_t i = 0; i < n; i++) {
+        funcs += libs[i]->nfuncs;
+    }
+    resp_write_map(&x->w, 2);
+    resp_write_bulk_str(&x->w, "running_script");
+    resp_write_null(&x->w);
+    resp_write_bulk_str(&x->w, "engines");
+    resp_write_map(&x->w, 1);
+    resp_write_bulk_str(&x->w, "LUA");
+    resp_write_map(&x->w, 2);
+    resp_write_bulk_str(&x->w, "libraries_count");
+    resp_write_int(&x->w, (int64_t)n);
+    resp_write_bulk_str(&x->w, "functions_count");
+    resp_write_int(&x->w, (int64_t)funcs);
+}
+
+static void function_load(struct cmd_ctx *x)
+{
+    int replace = 0;
+    size_t i = 2;
+    for (; i + 1 < x->argc; i++) {
+        if (!node_arg_is(&x->argv[i], "REPLACE")) {
+            resp_write_errorf(&x->w, "ERR Unknown option given: %.*s",
+                              (int)HY_MIN(x->argv[i].len, 128), (const char *)x->argv[i].ptr);
+            return;
+        }
+        replace = 1;
+    }
+    struct script_library lib;
+    if (!script_library_parse(x->argv[i].ptr, x->argv[i].len, &lib, &x->w)) {
+        return;
+    }
+    char ok[160];
+    snprintf(ok, sizeof(ok), "$%zu\r\n%s\r\n", strlen(lib.name), lib.name);
+    script_library_free(&lib);
+    struct resp_arg extra[3] = {
+        {(const uint8_t *)"FLOAD", 5}, {(const uint8_t *)"REPLACE", 7}, x->argv[i]};
+    if (replace) {
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 3, ok);
+    } else {
+        extra[1] = x->argv[i];
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 2, ok);
+    }
+}
+
+void cmd_function(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    if (node_arg_is(sub, "LOAD") && x->argc >= 3) {
+        function_load(x);
+    } else if (node_arg_is(sub, "DELETE") && x->argc == 3) {
+        struct resp_arg extra[2] = {{(const uint8_t *)"FDELETE", 7}, x->argv[2]};
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 2, "");
+    } else if (node_arg_is(sub, "FLUSH") && x->argc <= 3) {
+        if (x->argc == 3 && !node_arg_is(&x->argv[2], "ASYNC") &&
+            !node_arg_is(&x->argv[2], "SYNC")) {
+            resp_write_error(&x->w, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+            return;
+        }
+        struct resp_arg extra[1] = {{(const uint8_t *)"FFLUSH", 6}};
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 1, "");
+    } else if (node_arg_is(sub, "LIST")) {
+        function_list(x);
+    } else if (node_arg_is(sub, "STATS") && x->argc == 2) {
+        function_stats(x);
+    } else if (node_arg_is(sub, "KILL") && x->argc == 2) {
+        resp_write_error(&x->w, "NOTBUSY No scripts in execution right now.");
+    } else if ((node_arg_is(sub, "DUMP") || node_arg_is(sub, "RESTORE")) && x->argc >= 2) {
+        resp_write_error(&x->w, "ERR FUNCTION DUMP and RESTORE are not supported: use FUNCTION "
+                                "LIST WITHCODE and FUNCTION LOAD");
+    } else if (node_arg_is(sub, "HELP") && x->argc == 2) {
+        static const char *const lines[] = {
+            "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "DELETE <LIBRARY NAME>",
+            "LIST [WITHCODE] "
+            "[LIBRARYNAME <PATTERN>]",
+            "FLUSH [ASYNC|SYNC]",
+            "STATS",
+            "KILL",
+            "HELP"};
+        resp_write_array(&x->w, HY_ARRAY_LEN(lines));
+        for (size_t i = 0; i < HY_ARRAY_LEN(lines); i++) {
+            resp_write_simple(&x->w, lines[i]);
+        }
+    } else {
+        resp_write_errorf(&x->w,
+                          "ERR unknown subcommand or wrong number of arguments for "
+                          "'%.*s'. Try FUNCTION HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    }
 }

@@ -505,7 +505,8 @@ static size_t numkeys_position(const struct cmd_def *d)
     } table[] = {{"lmpop", 1},       {"sintercard", 1}, {"zmpop", 1},      {"zunion", 1},
                  {"zinter", 1},      {"zdiff", 1},      {"zintercard", 1}, {"zunionstore", 2},
                  {"zinterstore", 2}, {"zdiffstore", 2}, {"blmpop", 2},     {"bzmpop", 2},
-                 {"eval", 2},        {"evalsha", 2},    {"eval_ro", 2},    {"evalsha_ro", 2}};
+                 {"eval", 2},        {"evalsha", 2},    {"eval_ro", 2},    {"evalsha_ro", 2},
+                 {"fcall", 2},       {"fcall_ro", 2}};
     for (size_t i = 0; i < HY_ARRAY_LEN(table); i++) {
         if (strcmp(d->name, table[i].name) == 0) {
             return table[i].pos;

@@ -504,12 +504,12 @@ void proxy_free(struct hy_node *n);
 int node_scatter_flush(struct cmd_ctx *x);
 /* Runs `cmd slot extra...` once per partition (slot: one of the partition's), each on an
  * internal client routed as any request; the client of x is answered once all are: the first
- * error, else ok_reply (RESP bytes, at most 63; "" = +OK). Works with one group too. */
+ * error, else ok_reply (RESP bytes, at most 159; "" = +OK). Works with one group too. */
 void node_scatter_parts(struct cmd_ctx *x, const char *cmd, const struct resp_arg *extra,
                         size_t nextra, const char *ok_reply);
 /* script: SCRIPT LOAD and SCRIPT FLUSH run in every partition (cmd_script.c). */
 int node_script_scatters(const struct cmd_def *d);
-/* EVAL, EVALSHA, EVAL_RO, EVALSHA_RO: keys after numkeys (argv[2]). */
+/* EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, FCALL, FCALL_RO: keys after numkeys (argv[2]). */
 int node_is_script(const struct cmd_def *d);
 /* The body of the script named sha in any store of this node (borrowed until the next apply),
  * or NULL. */

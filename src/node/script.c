@@ -40,6 +40,7 @@ int luaopen_bit(lua_State *L);
 #define SCRIPT_DEPTH_MAX  64 /* nesting of a table converted to a reply, and back */
 #define SCRIPT_CHUNK_NAME "@user_script"
 #define LRAND48_MAX       INT32_MAX
+#define FUNCTION_CHUNK    "@user_function"
 
 struct script_run {
     const struct script_env *env;
@@ -47,6 +48,8 @@ struct script_run {
     uint64_t steps;
     int killed;
     int proto;     /* redis.setresp */
+    int loading;   /* a library's code runs: register_function yes, redis.call no */
+    int function;  /* FCALL: errors name @user_function */
     uint64_t rand; /* Redis's lrand48 state (48 bits) */
     char sha[HY_SHA1_HEX_LEN + 1];
 };
@@ -397,6 +400,10 @@ static int redis_generic_call(lua_State *L, int raise)
 {
     struct script_run *r = run_of(L);
     int argc = lua_gettop(L);
+    if (r->loading) {
+        return raise_err(L, "ERR redis.call and redis.pcall can not be used while a library "
+                            "loads");
+    }
     if (argc == 0) {
         return raise_err(L, "ERR Please specify at least one argument for this redis lib call");
     }
@@ -710,6 +717,104 @@ static void open_lib(lua_State *L, lua_CFunction open, const char *name)
     }
 }
 
+static int name_valid(const char *p, size_t len)
+{
+    if (len == 0 || len > SCRIPT_NAME_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* flags={...} of register_function into *out; 0 on an unknown flag. */
+static int register_flags(lua_State *L, int idx, unsigned *out)
+{
+    *out = 0;
+    if (lua_isnil(L, idx)) {
+        return 1;
+    }
+    if (!lua_istable(L, idx)) {
+        return 0;
+    }
+    for (int i = 1;; i++) {
+        lua_rawgeti(L, idx, i);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return 1;
+        }
+        const char *f = lua_tostring(L, -1);
+        if (f == NULL) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        if (strcmp(f, "no-writes") == 0) {
+            *out |= SCRIPT_FN_NO_WRITES;
+        } else if (strcmp(f, "no-cluster") == 0) {
+            *out |= SCRIPT_FN_NO_CLUSTER;
+        } else if (strcmp(f, "allow-oom") != 0 && strcmp(f, "allow-stale") != 0 &&
+                   strcmp(f, "allow-cross-slot-keys") != 0) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* redis.register_function(name, fn) or redis.register_function{function_name=, callback=,
+ * flags=, description=}: while a library loads, keeps {fn, flags} under the lower-cased name. */
+static int redis_register_function(lua_State *L)
+{
+    if (!run_of(L)->loading) {
+        return luaL_error(L, "redis.register_function can only be called on FUNCTION LOAD "
+                             "command");
+    }
+    unsigned flags = 0;
+    if (lua_gettop(L) == 1 && lua_istable(L, 1)) {
+        lua_getfield(L, 1, "function_name");
+        lua_getfield(L, 1, "callback");
+        lua_getfield(L, 1, "flags");
+        if (!register_flags(L, 4, &flags)) {
+            return luaL_error(L, "unknown flag given");
+        }
+        lua_pop(L, 1);
+        lua_remove(L, 1);
+    } else if (lua_gettop(L) != 2) {
+        return luaL_error(L, "wrong number of arguments to redis.register_function");
+    }
+    size_t len;
+    const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+    if (name == NULL || !name_valid(name, len)) {
+        return luaL_error(L, "Function names can only contain letters, numbers, or "
+                             "underscores(_) and must be at least one character long");
+    }
+    if (!lua_isfunction(L, 2)) {
+        return luaL_error(L, "second argument to redis.register_function must be a function");
+    }
+    char lower[SCRIPT_NAME_MAX + 1];
+    for (size_t i = 0; i <= len; i++) {
+        lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    lua_getfield(L, -1, lower);
+    if (!lua_isnil(L, -1)) {
+        return luaL_error(L, "Function already exists in the library");
+    }
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "fn");
+    lua_pushinteger(L, (lua_Integer)flags);
+    lua_setfield(L, -2, "flags");
+    lua_setfield(L, -2, lower);
+    return 0;
+}
+
 static void set_fn(lua_State *L, const char *name, lua_CFunction fn)
 {
     lua_pushcfunction(L, fn);
@@ -733,6 +838,7 @@ static void open_redis_lib(lua_State *L)
     set_fn(L, "log", redis_log);
     set_fn(L, "setresp", redis_setresp);
     set_fn(L, "set_repl", redis_set_repl);
+    set_fn(L, "register_function", redis_register_function);
     set_fn(L, "replicate_commands", redis_true);
     set_fn(L, "breakpoint", redis_false);
     set_fn(L, "debug", redis_false);
@@ -763,6 +869,7 @@ static void push_string_array(lua_State *L, const struct resp_arg *a, size_t n)
 struct setup_args {
     const struct resp_arg *keys, *args;
     size_t nkeys, nargs;
+    int functions; /* a library: no KEYS/ARGV globals */
 };
 
 /* Opens the libraries and builds the sandbox (run under lua_cpcall: errors are caught). */
@@ -793,7 +900,9 @@ static int sandbox_setup(lua_State *L)
     set_fn(L, "randomseed", math_randomseed);
     lua_pop(L, 1);
     open_redis_lib(L);
-    if (a != NULL) {
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    if (a != NULL && !a->functions) {
         push_string_array(L, a->keys, a->nkeys);
         lua_setglobal(L, "KEYS");
         push_string_array(L, a->args, a->nargs);
@@ -819,7 +928,7 @@ static int sandbox_setup(lua_State *L)
 }
 
 /* Loads body as the chunk to run (a "#!lua" first line is left out, its line kept). */
-static int load_body(lua_State *L, const uint8_t *body, size_t len)
+static int load_chunk(lua_State *L, const uint8_t *body, size_t len, const char *chunk)
 {
     const char *p = (const char *)body;
     if (len >= 2 && p[0] == '#' && p[1] == '!') {
@@ -829,11 +938,16 @@ static int load_body(lua_State *L, const uint8_t *body, size_t len)
         lua_concat(L, 2);
         size_t blen;
         const char *bp = lua_tolstring(L, -1, &blen);
-        int rc = luaL_loadbuffer(L, bp, blen, SCRIPT_CHUNK_NAME);
+        int rc = luaL_loadbuffer(L, bp, blen, chunk);
         lua_remove(L, -2);
         return rc;
     }
-    return luaL_loadbuffer(L, p, len, SCRIPT_CHUNK_NAME);
+    return luaL_loadbuffer(L, p, len, chunk);
+}
+
+static int load_body(lua_State *L, const uint8_t *body, size_t len)
+{
+    return load_chunk(L, body, len, SCRIPT_CHUNK_NAME);
 }
 
 static lua_State *state_new(struct script_run *r, const struct setup_args *a)
@@ -925,7 +1039,8 @@ static void write_run_error(struct script_run *r, lua_State *L, struct resp_writ
     } else {
         hy_buf_append(&b, err, len);
     }
-    hy_buf_printf(&b, " script: %s, on %s:%d.", r->sha, SCRIPT_CHUNK_NAME, line);
+    hy_buf_printf(&b, " script: %s, on %s:%d.", r->sha,
+                  r->function ? FUNCTION_CHUNK : SCRIPT_CHUNK_NAME, line);
     write_error_text(w, (const char *)b.data, b.len);
     hy_buf_free(&b);
 }
@@ -940,7 +1055,7 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
                            .proto = 2};
     rand48_seed(&r, 0);
     hy_sha1_hex(body, len, r.sha);
-    struct setup_args a = {keys, args, nkeys, nargs};
+    struct setup_args a = {keys, args, nkeys, nargs, 0};
     lua_State *L = state_new(&r, &a);
     if (L == NULL) {
         resp_write_error(w, "ERR the script could not start: out of memory");
@@ -974,4 +1089,198 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
     }
     lua_close(L);
     return 1;
+}
+
+static int push_fcall_args(lua_State *L)
+{
+    const struct setup_args *a = lua_touserdata(L, 1);
+    push_string_array(L, a->keys, a->nkeys);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_keys");
+    push_string_array(L, a->args, a->nargs);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_argv");
+    return 0;
+}
+
+/* ---- functions --------------------------------------------------------------------------------
+ */
+
+/* The "#!<engine> name=<lib>" line of a library. Returns 1 with the name, else 0 with the
+ * error written. */
+static int library_meta(const uint8_t *code, size_t len, char name_out[SCRIPT_NAME_MAX + 1],
+                        struct resp_writer *w)
+{
+    if (len < 2 || code[0] != '#' || code[1] != '!') {
+        resp_write_error(w, "ERR Missing library metadata");
+        return 0;
+    }
+    const uint8_t *nl = memchr(code, '\n', len);
+    size_t end = nl == NULL ? len : (size_t)(nl - code);
+    char line[512];
+    if (end - 2 >= sizeof(line)) {
+        resp_write_error(w, "ERR Invalid metadata: the first line is too long");
+        return 0;
+    }
+    memcpy(line, code + 2, end - 2);
+    line[end - 2] = '\0';
+    char *save = NULL;
+    char *engine = strtok_r(line, " \t\r", &save);
+    if (engine == NULL || strcasecmp(engine, "lua") != 0) {
+        resp_write_errorf(w, "ERR Engine '%s' not found", engine != NULL ? engine : "");
+        return 0;
+    }
+    name_out[0] = '\0';
+    for (char *opt = strtok_r(NULL, " \t\r", &save); opt != NULL;
+         opt = strtok_r(NULL, " \t\r", &save)) {
+        if (strncmp(opt, "name=", 5) != 0) {
+            resp_write_errorf(w, "ERR Invalid metadata value given: %s", opt);
+            return 0;
+        }
+        if (!name_valid(opt + 5, strlen(opt + 5))) {
+            resp_write_error(w, "ERR Library names can only contain letters, numbers, or "
+                                "underscores(_) and must be at least one character long");
+            return 0;
+        }
+        snprintf(name_out, SCRIPT_NAME_MAX + 1, "%s", opt + 5);
+    }
+    if (name_out[0] == '\0') {
+        resp_write_error(w, "ERR Library name was not given");
+        return 0;
+    }
+    return 1;
+}
+
+/* Loads and runs a library's code in a fresh state (its functions registered). Returns L, or
+ * NULL with the error written. */
+static lua_State *library_load(struct script_run *r, const uint8_t *code, size_t len,
+                               struct resp_writer *w)
+{
+    struct setup_args a = {.functions = 1};
+    lua_State *L = state_new(r, &a);
+    if (L == NULL) {
+        resp_write_error(w, "ERR the library could not load: out of memory");
+        return NULL;
+    }
+    lua_pushcfunction(L, error_handler);
+    if (load_chunk(L, code, len, FUNCTION_CHUNK) != 0) {
+        const char *msg = lua_tostring(L, -1);
+        struct hy_buf b;
+        hy_buf_init(&b);
+        hy_buf_printf(&b, "ERR Error compiling function: %s", msg != NULL ? msg : "error");
+        write_error_text(w, (const char *)b.data, b.len);
+        hy_buf_free(&b);
+        lua_close(L);
+        return NULL;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    lua_setfenv(L, -2);
+    r->loading = 1;
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 0, 0, 1);
+    lua_sethook(L, NULL, 0, 0);
+    r->loading = 0;
+    if (rc != 0) {
+        const char *err = NULL;
+        size_t elen = 0;
+        if (lua_istable(L, -1)) {
+            raw_field(L, "err");
+            err = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &elen) : NULL;
+        }
+        struct hy_buf b;
+        hy_buf_init(&b);
+        hy_buf_append_str(&b, "ERR Error registering functions: ");
+        if (err != NULL) {
+            /* The handler's "ERR " prefix is not repeated. */
+            size_t skip = elen >= 4 && memcmp(err, "ERR ", 4) == 0 ? 4 : 0;
+            hy_buf_append(&b, err + skip, elen - skip);
+        }
+        write_error_text(w, (const char *)b.data, b.len);
+        hy_buf_free(&b);
+        lua_close(L);
+        return NULL;
+    }
+    lua_settop(L, 0);
+    return L;
+}
+
+int script_library_parse(const uint8_t *code, size_t len, struct script_library *out,
+                         struct resp_writer *w)
+{
+    memset(out, 0, sizeof(*out));
+    if (!library_meta(code, len, out->name, w)) {
+        return 0;
+    }
+    struct script_env env = {0};
+    struct script_run r = {.env = &env, .mem_max = SCRIPT_MEMORY_BYTES_MAX, .proto = 2};
+    env.steps_max = 100u * 1000 * 1000; /* a library's top level only defines functions */
+    lua_State *L = library_load(&r, code, len, w);
+    if (L == NULL) {
+        return 0;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        out->funcs = hy_xrealloc(out->funcs, (out->count + 1) * sizeof(*out->funcs));
+        struct script_function *f = &out->funcs[out->count++];
+        snprintf(f->name, sizeof(f->name), "%s", lua_tostring(L, -2));
+        raw_field(L, "flags");
+        f->flags = (unsigned)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_close(L);
+    if (out->count == 0) {
+        resp_write_error(w, "ERR No functions registered");
+        return 0;
+    }
+    return 1;
+}
+
+void script_library_free(struct script_library *l)
+{
+    hy_free(l->funcs);
+    l->funcs = NULL;
+    l->count = 0;
+}
+
+void script_fcall(const struct script_env *env, const uint8_t *code, size_t len, const char *fname,
+                  const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args,
+                  size_t nargs, struct resp_writer *w)
+{
+    struct script_run r = {.env = env,
+                           .mem_max =
+                               env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
+                           .proto = 2};
+    rand48_seed(&r, 0);
+    r.function = 1;
+    snprintf(r.sha, sizeof(r.sha), "%s", fname);
+    lua_State *L = library_load(&r, code, len, w);
+    if (L == NULL) {
+        return;
+    }
+    lua_pushcfunction(L, error_handler);
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    lua_getfield(L, -1, fname);
+    if (!lua_istable(L, -1)) {
+        resp_write_error(w, "ERR Function not found");
+        lua_close(L);
+        return;
+    }
+    raw_field(L, "fn");
+    lua_replace(L, 2);
+    lua_settop(L, 2);
+    /* KEYS and ARGV are the function's arguments (a function has no such globals). */
+    if (lua_cpcall(L, push_fcall_args, &(struct setup_args){keys, args, nkeys, nargs, 1}) != 0) {
+        resp_write_error(w, "ERR the function could not start: out of memory");
+        lua_close(L);
+        return;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_keys");
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_argv");
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 2, 1, 1);
+    lua_sethook(L, NULL, 0, 0);
+    if (rc != 0) {
+        write_run_error(&r, L, w);
+    } else {
+        write_reply(L, w);
+    }
+    lua_close(L);
 }

@@ -54,4 +54,37 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
  * and SCRIPT LOAD answer it) written to w. */
 int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w);
 
+/* ---- functions (FUNCTION LOAD, FCALL) ----------------------------------------------------- */
+
+#define SCRIPT_NAME_MAX      128 /* a library's or a function's name */
+#define SCRIPT_FN_NO_WRITES  1u
+#define SCRIPT_FN_NO_CLUSTER 2u
+
+struct script_function {
+    char name[SCRIPT_NAME_MAX + 1]; /* lower case */
+    unsigned flags;                 /* SCRIPT_FN_* */
+};
+
+struct script_library {
+    char name[SCRIPT_NAME_MAX + 1];
+    struct script_function *funcs; /* owned */
+    size_t count;
+};
+
+/*
+ * Reads a library's code as FUNCTION LOAD does: its "#!lua name=<lib>" line, then runs it in
+ * a fresh state where redis.register_function records each function (redis.call refused).
+ * Returns 1 with *out filled (free with script_library_free), or 0 with the error reply
+ * written to w.
+ */
+int script_library_parse(const uint8_t *code, size_t len, struct script_library *out,
+                         struct resp_writer *w);
+void script_library_free(struct script_library *l);
+
+/* FCALL: loads the library code (as above) and calls its function fname (lower case) with
+ * KEYS and ARGV as its two arguments; the reply goes to w. */
+void script_fcall(const struct script_env *env, const uint8_t *code, size_t len, const char *fname,
+                  const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args,
+                  size_t nargs, struct resp_writer *w);
+
 #endif

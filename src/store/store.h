@@ -310,6 +310,12 @@ enum store_op {
                               args...] -> the script's reply; a body that compiles is cached */
     STORE_OP_SCRIPT_LOAD,  /* [body] -> its SHA-1 (bulk); cached */
     STORE_OP_SCRIPT_FLUSH, /* no args -> +OK; the cache emptied */
+    STORE_OP_FCALL,        /* [seed + step budget (16), library code, function name, numkeys (4 LE),
+                              keys..., args...] -> the function's reply */
+    STORE_OP_FUNCTION_LOAD,   /* [code, library name, (function name, flags (1))...]; REPLACE
+                                 -> the library name | -ERR (nothing changed) */
+    STORE_OP_FUNCTION_DELETE, /* [library name] -> +OK | -ERR Library not found */
+    STORE_OP_FUNCTION_FLUSH,  /* no args -> +OK */
     STORE_OP_COUNT
 };
 
@@ -607,6 +613,28 @@ void store_set_script_runner(struct store *s, store_script_run_fn fn, void *ctx)
  * runner seeds it from the entry around a run (and restores it), so a script's random reads
  * are the same on every replica. */
 struct hy_prng *store_prng(struct store *s);
+
+/* Function libraries (FUNCTION LOAD): replicated like the script cache. The proposer runs
+ * the library's code once to learn its functions and carries their names and flags in the
+ * entry, so apply needs no Lua; FCALL entries carry the library's code. */
+#define STORE_FUNCTION_NAME_MAX 128
+#define STORE_LIBRARIES_MAX     4096
+struct store_function {
+    char name[STORE_FUNCTION_NAME_MAX + 1];
+    unsigned flags; /* the node's SCRIPT_FN_* bits, kept as given */
+};
+struct store_library {
+    char name[STORE_FUNCTION_NAME_MAX + 1];
+    uint8_t *code;
+    size_t len;
+    struct store_function *funcs;
+    size_t nfuncs;
+};
+/* The libraries, sorted by name (borrowed until the next store_apply). */
+size_t store_libraries(const struct store *s, const struct store_library *const **out);
+/* The library holding function name (case-insensitive) and the function, or NULL. */
+const struct store_library *store_function_find(const struct store *s, const char *name,
+                                                const struct store_function **fn_out);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

@@ -78,8 +78,9 @@ struct store {
     uint64_t *watch_ver;
     store_exec_read_fn exec_read;
     void *exec_read_ctx;
-    unsigned exec_depth;           /* EXEC entries being applied (one: they do not nest) */
-    struct store_scripts *scripts; /* store_script.c; never touched by FLUSHALL */
+    unsigned exec_depth;               /* EXEC entries being applied (one: they do not nest) */
+    struct store_scripts *scripts;     /* store_script.c; never touched by FLUSHALL */
+    struct store_libraries *libraries; /* store_script.c; never touched by FLUSHALL */
     store_script_run_fn script_run;
     void *script_run_ctx;
     unsigned script_depth; /* EVAL entries being applied (they do not nest) */
@@ -150,6 +151,17 @@ void store__scripts_encode(const struct store *s, struct hy_buf *out);
 int store__scripts_decode(const uint8_t *buf, size_t len, size_t *used_out,
                           struct store_scripts **out);
 void store__scripts_replace(struct store *s, struct store_scripts *fresh);
+struct store_libraries;
+void store__libraries_free(struct store *s);
+int store__fcall_shape_ok(const struct store_entry *e);
+void store__op_fcall(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_function_load(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_function_delete(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_function_flush(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__libraries_encode(const struct store *s, struct hy_buf *out);
+int store__libraries_decode(const uint8_t *buf, size_t len, size_t *used_out,
+                            struct store_libraries **out);
+void store__libraries_replace(struct store *s, struct store_libraries *fresh);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 

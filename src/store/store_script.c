@@ -7,6 +7,7 @@
  * every replica answers EVALSHA and SCRIPT EXISTS alike. A script itself runs through the
  * runner the node registered (store_set_script_runner): the store knows no Lua.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -234,4 +235,304 @@ void store__scripts_replace(struct store *s, struct store_scripts *fresh)
 {
     scripts_free(s->scripts);
     s->scripts = fresh;
+}
+
+/* ---- function libraries -------------------------------------------------------------------------
+ */
+
+struct store_libraries {
+    struct store_library **v; /* sorted by name (byte order of the lower-cased name) */
+    size_t count;
+};
+
+static int name_cmp_nocase(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int ca = (unsigned char)*a, cb = (unsigned char)*b;
+        ca = ca >= 'A' && ca <= 'Z' ? ca + 32 : ca;
+        cb = cb >= 'A' && cb <= 'Z' ? cb + 32 : cb;
+        if (ca != cb || ca == 0) {
+            return ca - cb;
+        }
+    }
+}
+
+static void library_free(struct store_library *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    hy_free(l->code);
+    hy_free(l->funcs);
+    hy_free(l);
+}
+
+static void libraries_free(struct store_libraries *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < t->count; i++) {
+        library_free(t->v[i]);
+    }
+    hy_free(t->v);
+    hy_free(t);
+}
+
+void store__libraries_free(struct store *s)
+{
+    libraries_free(s->libraries);
+    s->libraries = NULL;
+}
+
+size_t store_libraries(const struct store *s, const struct store_library *const **out)
+{
+    *out = s->libraries == NULL ? NULL : (const struct store_library *const *)s->libraries->v;
+    return s->libraries == NULL ? 0 : s->libraries->count;
+}
+
+static long library_index(const struct store_libraries *t, const char *name)
+{
+    for (size_t i = 0; t != NULL && i < t->count; i++) {
+        if (name_cmp_nocase(t->v[i]->name, name) == 0) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+const struct store_library *store_function_find(const struct store *s, const char *name,
+                                                const struct store_function **fn_out)
+{
+    const struct store_libraries *t = s->libraries;
+    for (size_t i = 0; t != NULL && i < t->count; i++) {
+        for (size_t j = 0; j < t->v[i]->nfuncs; j++) {
+            if (name_cmp_nocase(t->v[i]->funcs[j].name, name) == 0) {
+                *fn_out = &t->v[i]->funcs[j];
+                return t->v[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+static int name_ok(const uint8_t *p, size_t len)
+{
+    if (len == 0 || len > STORE_FUNCTION_NAME_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Builds a library from a FUNCTION_LOAD entry's arguments; NULL when malformed. */
+static struct store_library *library_from_args(const struct store_arg *a, size_t argc)
+{
+    if (argc < 4 || argc % 2 != 0 || !name_ok(a[1].ptr, a[1].len)) {
+        return NULL;
+    }
+    struct store_library *l = hy_xcalloc(1, sizeof(*l));
+    memcpy(l->name, a[1].ptr, a[1].len);
+    l->code = hy_xmalloc(a[0].len > 0 ? a[0].len : 1);
+    memcpy(l->code, a[0].ptr, a[0].len);
+    l->len = a[0].len;
+    l->nfuncs = (argc - 2) / 2;
+    l->funcs = hy_xcalloc(l->nfuncs, sizeof(*l->funcs));
+    for (size_t i = 0; i < l->nfuncs; i++) {
+        const struct store_arg *n = &a[2 + 2 * i], *f = &a[3 + 2 * i];
+        if (!name_ok(n->ptr, n->len) || f->len != 1) {
+            library_free(l);
+            return NULL;
+        }
+        memcpy(l->funcs[i].name, n->ptr, n->len);
+        l->funcs[i].flags = f->ptr[0];
+    }
+    return l;
+}
+
+/* Adds l (replacing the library of its name when replace); NULL on success, else the
+ * reason (l is then freed). */
+static const char *libraries_add(struct store_libraries **tp, struct store_library *l, int replace,
+                                 char *err, size_t errlen)
+{
+    if (*tp == NULL) {
+        *tp = hy_xcalloc(1, sizeof(**tp));
+    }
+    struct store_libraries *t = *tp;
+    long at = library_index(t, l->name);
+    if (at >= 0 && !replace) {
+        snprintf(err, errlen, "ERR Library '%s' already exists", l->name);
+        library_free(l);
+        return err;
+    }
+    for (size_t i = 0; i < t->count; i++) {
+        for (size_t j = 0; (long)i != at && j < t->v[i]->nfuncs; j++) {
+            for (size_t k = 0; k < l->nfuncs; k++) {
+                if (name_cmp_nocase(t->v[i]->funcs[j].name, l->funcs[k].name) == 0) {
+                    snprintf(err, errlen, "ERR Function %s already exists", l->funcs[k].name);
+                    library_free(l);
+                    return err;
+                }
+            }
+        }
+    }
+    if (at >= 0) {
+        library_free(t->v[at]);
+        t->v[at] = l;
+        return NULL;
+    }
+    if (t->count >= STORE_LIBRARIES_MAX) {
+        library_free(l);
+        return "ERR too many function libraries";
+    }
+    t->v = hy_xrealloc(t->v, (t->count + 1) * sizeof(*t->v));
+    size_t i = t->count;
+    while (i > 0 && name_cmp_nocase(t->v[i - 1]->name, l->name) > 0) {
+        t->v[i] = t->v[i - 1];
+        i--;
+    }
+    t->v[i] = l;
+    t->count++;
+    return NULL;
+}
+
+void store__op_function_load(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct store_library *l = library_from_args(e->argv, e->argc);
+    char err[STORE_FUNCTION_NAME_MAX + 64];
+    const char *why = l == NULL ? "ERR malformed function library" : NULL;
+    char name[STORE_FUNCTION_NAME_MAX + 1];
+    if (l != NULL) {
+        memcpy(name, l->name, sizeof(name));
+        why = libraries_add(&s->libraries, l, (e->flags & STORE_F_REPLACE) != 0, err, sizeof(err));
+    }
+    if (w == NULL) {
+        return;
+    }
+    if (why != NULL) {
+        resp_write_error(w, why);
+    } else {
+        resp_write_bulk(w, name, strlen(name));
+    }
+}
+
+void store__op_function_delete(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    char name[STORE_FUNCTION_NAME_MAX + 1];
+    long at = -1;
+    if (name_ok(e->argv[0].ptr, e->argv[0].len)) {
+        memcpy(name, e->argv[0].ptr, e->argv[0].len);
+        name[e->argv[0].len] = '\0';
+        at = library_index(s->libraries, name);
+    }
+    if (at < 0) {
+        if (w != NULL) {
+            resp_write_error(w, "ERR Library not found");
+        }
+        return;
+    }
+    struct store_libraries *t = s->libraries;
+    library_free(t->v[at]);
+    memmove(&t->v[at], &t->v[at + 1], (t->count - (size_t)at - 1) * sizeof(*t->v));
+    t->count--;
+    if (w != NULL) {
+        resp_write_ok(w);
+    }
+}
+
+void store__op_function_flush(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    (void)e;
+    store__libraries_free(s);
+    if (w != NULL) {
+        resp_write_ok(w);
+    }
+}
+
+void store__op_fcall(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    store__op_eval(s, e, w); /* the runner tells the two apart by e->op */
+}
+
+int store__fcall_shape_ok(const struct store_entry *e)
+{
+    if (e->argc < 4 || e->argv[0].len != 16 || e->argv[3].len != 4) {
+        return 0;
+    }
+    return hy_load_u32le(e->argv[3].ptr) <= e->argc - 4;
+}
+
+/* Snapshot: count, then per library its code, name, function count and (name, flags). */
+void store__libraries_encode(const struct store *s, struct hy_buf *out)
+{
+    const struct store_libraries *t = s->libraries;
+    size_t n = t == NULL ? 0 : t->count;
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_library *l = t->v[i];
+        put_varint(out, l->len);
+        hy_buf_append(out, l->code, l->len);
+        put_varint(out, strlen(l->name));
+        hy_buf_append(out, l->name, strlen(l->name));
+        put_varint(out, l->nfuncs);
+        for (size_t j = 0; j < l->nfuncs; j++) {
+            put_varint(out, strlen(l->funcs[j].name));
+            hy_buf_append(out, l->funcs[j].name, strlen(l->funcs[j].name));
+            hy_buf_append_u8(out, (uint8_t)l->funcs[j].flags);
+        }
+    }
+}
+
+int store__libraries_decode(const uint8_t *buf, size_t len, size_t *used_out,
+                            struct store_libraries **out)
+{
+    struct rd r = {buf, len, 0, 0};
+    uint64_t n = rd_varint(&r);
+    if (r.bad || n > STORE_LIBRARIES_MAX || n > len) {
+        return 0;
+    }
+    struct store_libraries *t = NULL;
+    for (uint64_t i = 0; i < n && !r.bad; i++) {
+        struct store_arg a[2];
+        a[0].ptr = rd_bytes(&r, &a[0].len);
+        a[1].ptr = rd_bytes(&r, &a[1].len);
+        uint64_t nf = rd_varint(&r);
+        if (r.bad || nf == 0 || nf > len) {
+            r.bad = 1;
+            break;
+        }
+        struct store_arg *all = hy_xmalloc((2 + 2 * nf) * sizeof(*all));
+        uint8_t *flags = hy_xmalloc(nf);
+        all[0] = a[0];
+        all[1] = a[1];
+        for (uint64_t j = 0; j < nf && !r.bad; j++) {
+            all[2 + 2 * j].ptr = rd_bytes(&r, &all[2 + 2 * j].len);
+            flags[j] = rd_u8(&r);
+            all[3 + 2 * j] = (struct store_arg){&flags[j], 1};
+        }
+        struct store_library *l = r.bad ? NULL : library_from_args(all, 2 + 2 * nf);
+        char err[STORE_FUNCTION_NAME_MAX + 64];
+        if (l == NULL || libraries_add(&t, l, 0, err, sizeof(err)) != NULL) {
+            r.bad = 1; /* malformed, or a name given twice */
+        }
+        hy_free(all);
+        hy_free(flags);
+    }
+    if (r.bad) {
+        libraries_free(t);
+        return 0;
+    }
+    *used_out = r.off;
+    *out = t;
+    return 1;
+}
+
+void store__libraries_replace(struct store *s, struct store_libraries *fresh)
+{
+    libraries_free(s->libraries);
+    s->libraries = fresh;
 }
