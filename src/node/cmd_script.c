@@ -53,7 +53,7 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
         "reset",        "readonly",      "readwrite",  "hy.exec", "hy.req",    "hy.session",
         "hy.flushpart", "hy.scriptpart", "hy.aclload", "client",  "cluster",   "halyard",
         "fcall",        "fcall_ro",      "function"};
-    if ((d->flags & CMD_ADMIN) || strncmp(d->name, "script|", 7) == 0 ||
+    if ((d->flags & (CMD_ADMIN | CMD_BLOCKING)) || strncmp(d->name, "script|", 7) == 0 ||
         strncmp(d->name, "function|", 9) == 0 || strncmp(d->name, "acl|", 4) == 0) {
         return 1;
     }
@@ -334,11 +334,10 @@ const uint8_t *node_script_find(const struct hy_node *n, const struct store *fir
         hex[i] = (char)(sha[i] >= 'A' && sha[i] <= 'Z' ? sha[i] + ('a' - 'A') : sha[i]);
     }
     hex[HY_SHA1_HEX_LEN] = '\0';
-    const uint8_t *body = first != NULL ? store_script_find(first, hex, len_out) : NULL;
-    for (size_t i = 0; body == NULL && i < n->group_count; i++) {
-        body = store_script_find(n->groups[i]->store, hex, len_out);
-    }
-    return body;
+    /* Only the partition's own store: SCRIPT LOAD reaches every partition, and another
+     * partition's replica here may lag its leader (a SCRIPT FLUSH not applied yet). */
+    const struct store *s = first != NULL ? first : node_group_of_slot(n, 0)->store;
+    return store_script_find(s, hex, len_out);
 }
 
 /* numkeys (argv[2]) checked as Redis checks it; 0 with the error written. */
@@ -500,8 +499,8 @@ void cmd_script(struct cmd_ctx *x)
         resp_write_array(&x->w, x->argc - 2);
         for (size_t i = 2; i < x->argc; i++) {
             size_t len;
-            resp_write_int(&x->w, node_script_find(x->node, x->store, x->argv[i].ptr,
-                                                   x->argv[i].len, &len) != NULL);
+            resp_write_int(&x->w, node_script_find(x->node, NULL, x->argv[i].ptr, x->argv[i].len,
+                                                   &len) != NULL);
         }
     } else if (node_arg_is(sub, "FLUSH") && x->argc <= 3) {
         if (x->argc == 3 && !node_arg_is(&x->argv[2], "ASYNC") &&
@@ -594,11 +593,7 @@ void cmd_hy_scriptpart(struct cmd_ctx *x)
 static const struct store_library *function_find(struct cmd_ctx *x, const char *fname,
                                                  const struct store_function **fn_out)
 {
-    const struct store_library *l = store_function_find(x->store, fname, fn_out);
-    for (size_t i = 0; l == NULL && i < x->node->group_count; i++) {
-        l = store_function_find(x->node->groups[i]->store, fname, fn_out);
-    }
-    return l;
+    return store_function_find(x->store, fname, fn_out); /* as node_script_find */
 }
 
 static void fcall_generic(struct cmd_ctx *x, int readonly)

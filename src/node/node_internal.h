@@ -511,8 +511,8 @@ void node_scatter_parts(struct cmd_ctx *x, const char *cmd, const struct resp_ar
 int node_script_scatters(const struct cmd_def *d);
 /* EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, FCALL, FCALL_RO: keys after numkeys (argv[2]). */
 int node_is_script(const struct cmd_def *d);
-/* The body of the script named sha in any store of this node (borrowed until the next apply),
- * or NULL. */
+/* The body of the script named sha in store first (NULL: slot 0's partition, for keyless
+ * commands), borrowed until the next apply, or NULL. */
 const uint8_t *node_script_find(const struct hy_node *n, const struct store *first,
                                 const uint8_t *sha, size_t sha_len, size_t *len_out);
 /* The store's runner of STORE_OP_EVAL entries (ctx: the group). */
