@@ -67,10 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t split = HY_MIN((size_t)data[0] * 4, size - 1);
     const uint8_t *body = data + 1;
     struct fuzz_reply r = {data + 1 + split, size - 1 - split, 0};
-    struct script_env env = {.call_cb = fuzz_call,
-                             .ctx = &r,
-                             .steps_max = 200000,
-                             .memory_max = 8u * 1024 * 1024};
+    struct script_env env = {
+        .call_cb = fuzz_call, .ctx = &r, .steps_max = 200000, .memory_max = 8u * 1024 * 1024};
     struct resp_arg keys[1] = {{(const uint8_t *)"k", 1}};
     struct resp_arg args[2] = {{(const uint8_t *)"a", 1}, {(const uint8_t *)"2", 1}};
     for (int proto = 2; proto <= 3; proto++) {

@@ -2222,8 +2222,7 @@ struct fake_runner {
 
 /* A stand-in for the node's Lua runner: records the call, applies its nested entry (as
  * redis.call does) and answers +ran. */
-static int fake_run(void *ctx, struct store *s, const struct store_entry *e,
-                    struct resp_writer *w)
+static int fake_run(void *ctx, struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     struct fake_runner *f = ctx;
     f->calls++;
@@ -2262,8 +2261,7 @@ static void test_script_cache_ops(void **state)
     struct store_arg a[3];
     uint8_t head[16], nk[4];
     eval_args(a, head, nk, "return 1");
-    assert_string_equal(run_args(s, STORE_OP_EVAL, 0, 5, a, 3),
-                        "-ERR scripts need the node\r\n");
+    assert_string_equal(run_args(s, STORE_OP_EVAL, 0, 5, a, 3), "-ERR scripts need the node\r\n");
     assert_int_equal(store_script_count(s), 0);
     struct fake_runner f = {.compiles = 1};
     hy_buf_init(&f.nested);
@@ -2342,8 +2340,8 @@ static void test_function_library_ops(void **state)
     (void)state;
     struct store *s = new_store(1, 0, STORE_NOEVICTION);
     uint8_t nw = 1, none = 0;
-    struct store_arg lib1[6] = {{S("code-1")}, {S("Lib1")}, {S("fa")}, {&nw, 1},
-                                {S("fb")},     {&none, 1}};
+    struct store_arg lib1[6] = {{S("code-1")}, {S("Lib1")}, {S("fa")},
+                                {&nw, 1},      {S("fb")},   {&none, 1}};
     assert_string_equal(run_args(s, STORE_OP_FUNCTION_LOAD, 0, 1, lib1, 6), "$4\r\nLib1\r\n");
     const struct store_function *fn;
     const struct store_library *l = store_function_find(s, "FA", &fn);
