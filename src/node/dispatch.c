@@ -368,7 +368,12 @@ static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
         return;
     }
     uint16_t slot = 0;
-    if (d->first_key > 0 && (size_t)d->first_key < x->argc) {
+    int64_t numkeys = 1;
+    if (node_is_script(d) && (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &numkeys) ||
+                              numkeys <= 0)) {
+        numkeys = 0; /* a script with no key runs in slot 0's partition */
+    }
+    if (numkeys > 0 && d->first_key > 0 && (size_t)d->first_key < x->argc) {
         slot = hy_key_slot(x->argv[d->first_key].ptr, x->argv[d->first_key].len);
     }
     resp_write_errorf(&x->w, "MOVED %u %s:%u", slot, leader->host, leader->client_port);
