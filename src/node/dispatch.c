@@ -369,8 +369,8 @@ static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
     }
     uint16_t slot = 0;
     int64_t numkeys = 1;
-    if (node_is_script(d) && (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &numkeys) ||
-                              numkeys <= 0)) {
+    if (node_is_script(d) &&
+        (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &numkeys) || numkeys <= 0)) {
         numkeys = 0; /* a script with no key runs in slot 0's partition */
     }
     if (numkeys > 0 && d->first_key > 0 && (size_t)d->first_key < x->argc) {
