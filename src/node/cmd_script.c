@@ -22,6 +22,7 @@
  * partition (scatter.c), so EVALSHA finds a loaded script whatever its keys.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -39,20 +40,104 @@ struct script_call {
     struct store *s;
     uint64_t now_ms;
     int readonly; /* EVAL_RO, or a no-writes script: writes are refused */
+    int at_apply; /* run by every replica: results must not depend on the replica */
     struct node_client *client;
 };
+
+/* Commands whose result depends on a replica's own hash table layout (its hashing is seeded
+ * per process) or on a random pick from it: a script run on every replica could write
+ * different things with them, so at apply they are refused. */
+static const char *const script_random[] = {"spop", "srandmember", "hrandfield", "randomkey",
+                                            "scan", "sscan",       "hscan"};
+/* Commands whose reply order depends on the replica's layout: sorted for scripts, as Redis
+ * did before effects replication (HGETALL by field). */
+static const char *const script_sorted[] = {"smembers", "sinter", "sunion",  "sdiff",
+                                            "hkeys",    "hvals",  "hgetall", "keys"};
+
+static int name_in(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(name, list[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int bulk_cmp(const void *a, const void *b)
+{
+    const struct resp_value *x = a, *y = b;
+    size_t n = HY_MIN(x->len, y->len);
+    int c = n > 0 ? memcmp(x->str, y->str, n) : 0;
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    return bulk_cmp(a, b); /* a pair starts with its field */
+}
+
+/* Rewrites the reply at reply[mark..] with its elements (or field/value pairs) sorted. */
+static void sort_reply(struct hy_buf *reply, size_t mark, int pairs, int proto)
+{
+    struct resp_value v;
+    size_t used;
+    if (resp_value_parse(NULL, reply->data + mark, reply->len - mark, &v, &used, NULL) != HY_OK) {
+        return;
+    }
+    int is_map = v.type == RESP_MAP;
+    size_t n = is_map ? 2 * v.count : v.count;
+    int ok = v.type == RESP_ARRAY || v.type == RESP_SET || is_map;
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = v.elems[i].type == RESP_BULK;
+    }
+    if (ok && (is_map || (pairs && n % 2 == 0))) {
+        qsort(v.elems, n / 2, 2 * sizeof(*v.elems), pair_cmp);
+    } else if (ok) {
+        qsort(v.elems, n, sizeof(*v.elems), bulk_cmp);
+    }
+    if (ok) {
+        struct hy_buf out;
+        hy_buf_init(&out);
+        struct resp_writer w = {&out, proto};
+        if (is_map) {
+            resp_write_map(&w, v.count);
+        } else if (v.type == RESP_SET) {
+            resp_write_set(&w, n);
+        } else {
+            resp_write_array(&w, n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            resp_write_bulk(&w, v.elems[i].str, v.elems[i].len);
+        }
+        reply->len = mark;
+        hy_buf_append(reply, out.data, out.len);
+        hy_buf_free(&out);
+    }
+    resp_value_free(&v);
+}
 
 /* Commands a script may not run: they act on the connection, the cluster or the server, or
  * would not run inside the one entry. */
 static int script_refused(const struct hy_node *n, const struct cmd_def *d)
 {
     static const char *const names[] = {
-        "multi",        "exec",          "discard",    "watch",   "unwatch",   "eval",
-        "evalsha",      "eval_ro",       "evalsha_ro", "script",  "subscribe", "unsubscribe",
-        "psubscribe",   "punsubscribe",  "publish",    "hello",   "auth",      "quit",
-        "reset",        "readonly",      "readwrite",  "hy.exec", "hy.req",    "hy.session",
-        "hy.flushpart", "hy.scriptpart", "hy.aclload", "client",  "cluster",   "halyard",
-        "fcall",        "fcall_ro",      "function"};
+        "multi", "exec", "discard", "watch", "unwatch", "eval", "evalsha", "eval_ro", "evalsha_ro",
+        "script", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "hello",
+        "auth", "quit", "reset", "readonly", "readwrite", "hy.exec", "hy.req", "hy.session",
+        "hy.flushpart", "hy.scriptpart", "hy.aclload", "client", "cluster", "halyard", "fcall",
+        "fcall_ro", "function",
+        /* Replies from node-local state (statistics, LRU clocks, subscribers): a script run
+         * at apply would see different values on different replicas. */
+        "info", "object", "memory", "pubsub"};
+    /* With partitions these read (or flush) every partition's local replica. */
+    static const char *const whole[] = {"dbsize",    "keys",     "scan",
+                                        "randomkey", "flushall", "flushdb"};
+    for (size_t i = 0; n->group_count > 1 && i < HY_ARRAY_LEN(whole); i++) {
+        if (strcmp(d->name, whole[i]) == 0) {
+            return 1;
+        }
+    }
     if ((d->flags & (CMD_ADMIN | CMD_BLOCKING)) || strncmp(d->name, "script|", 7) == 0 ||
         strncmp(d->name, "function|", 9) == 0 || strncmp(d->name, "acl|", 4) == 0) {
         return 1;
@@ -62,7 +147,7 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
             return 1;
         }
     }
-    return d->handler == cmd_flushall && n->group_count > 1;
+    return 0;
 }
 
 /* Ops a script's write may not be (they would nest or change the cluster). */
@@ -124,6 +209,11 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         resp_write_error(&w, "ERR Script attempted to access a non local key in a cluster node");
         return;
     }
+    if (sc->at_apply && name_in(d->name, script_random, HY_ARRAY_LEN(script_random))) {
+        resp_write_error(&w, "ERR This Redis command is not allowed from script: its result "
+                             "depends on the replica, and scripts run on every replica");
+        return;
+    }
     int write = (d->flags & CMD_WRITE) != 0;
     if (write && sc->readonly) {
         resp_write_error(&w, "ERR Write commands are not allowed from read-only scripts.");
@@ -147,6 +237,8 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
     }
     if (reply->len == mark) {
         resp_write_null(&w); /* a handler that answered nothing: never leave redis.call empty */
+    } else if (name_in(d->name, script_sorted, HY_ARRAY_LEN(script_sorted))) {
+        sort_reply(reply, mark, strcmp(d->name, "hgetall") == 0, proto);
     }
 }
 
@@ -278,7 +370,7 @@ static void fcall_apply(struct node_group *g, struct store *s, const struct stor
     struct resp_arg *keys = args_of(e->argv + 4, nkeys);
     struct resp_arg *args = args_of(e->argv + 4 + nkeys, e->argc - 4 - nkeys);
     struct script_call sc = {
-        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = no_writes};
+        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = no_writes, .at_apply = 1};
     struct script_fcall_args fa = {e->argv[1].ptr, e->argv[1].len, fname};
     (void)script_run_seeded(&sc, hy_load_u64le(e->argv[0].ptr), hy_load_u64le(e->argv[0].ptr + 8),
                             NULL, 0, keys, nkeys, args, e->argc - 4 - nkeys, out, &fa);
@@ -314,7 +406,7 @@ int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e
     struct resp_arg *keys = args_of(e->argv + 3, nkeys);
     struct resp_arg *args = args_of(e->argv + 3 + nkeys, e->argc - 3 - nkeys);
     struct script_call sc = {
-        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = f.no_writes};
+        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = f.no_writes, .at_apply = 1};
     int compiled = script_run_seeded(&sc, seed, steps, body, len, keys, nkeys, args,
                                      e->argc - 3 - nkeys, &out, NULL);
     hy_free(keys);

@@ -216,16 +216,26 @@ def test_script_memory_is_bounded(raw):
     assert raw.cmd("PING") == "PONG"
 
 
-def test_random_and_time_inside_scripts(raw):
-    """Commands drawing randomness run inside scripts (their values come from the
-    entry, so replicas agree)."""
-    raw.cmd("DEL", "rs")
-    raw.cmd("SADD", "rs", *range(50))
-    got = raw.cmd("EVAL", "local m = redis.call('spop', KEYS[1]) "
-                  "redis.call('set', KEYS[1] .. ':popped', m) return m", 1, "rs")
-    assert raw.cmd("GET", "rs:popped") == got
-    assert raw.cmd("SCARD", "rs") == 49
-    assert raw.cmd("EVAL", "return redis.call('srandmember', KEYS[1])", 1, "rs") is not None
+def test_replica_dependent_commands_inside_scripts(raw):
+    """A script runs on every replica, so commands whose result depends on a replica's own
+    table layout are refused inside (SPOP, SRANDMEMBER, HRANDFIELD, RANDOMKEY, the SCANs) and
+    the ones whose order does are sorted (SMEMBERS, HKEYS, HVALS, HGETALL by field, KEYS...);
+    EVAL_RO, which runs on one node, may use the random ones."""
+    raw.cmd("DEL", "rs", "rh")
+    members = ["m%03d" % i for i in range(300)]
+    raw.cmd("SADD", "rs", *reversed(members))
+    raw.cmd("HSET", "rh", "b", "2", "a", "1", "c", "3")
+    for cmd in ("'spop', KEYS[1]", "'srandmember', KEYS[1]", "'hrandfield', KEYS[2]",
+                "'randomkey'", "'sscan', KEYS[1], 0"):
+        err = raw.cmd("EVAL", "return redis.call(%s)" % cmd, 2, "rs", "rh")
+        assert "depends on the replica" in err, (cmd, err)
+    assert raw.cmd("EVAL", "return redis.call('smembers', KEYS[1])", 1, "rs") == \
+        [m.encode() for m in members]
+    assert raw.cmd("EVAL", "return redis.call('hgetall', KEYS[1])", 1, "rh") == \
+        [b"a", b"1", b"b", b"2", b"c", b"3"]
+    assert raw.cmd("EVAL", "return redis.call('hvals', KEYS[1])", 1, "rh") == [b"1", b"2", b"3"]
+    assert raw.cmd("EVAL_RO", "return redis.call('srandmember', KEYS[1])", 1, "rs") in \
+        [m.encode() for m in members]
 
 
 def test_scripts_in_a_transaction(raw):
@@ -339,22 +349,24 @@ def cluster(tmp_path_factory):
 
 @pytest.mark.halyard_only
 def test_scripts_through_a_follower_apply_identically(cluster):
-    """Scripts sent to a follower run once, as one entry, on every replica: random picks
-    (SPOP, SRANDMEMBER, math.random) and the entry's time give every replica the same values;
+    """Scripts sent to a follower run once, as one entry, on every replica: SMEMBERS's order
+    (sorted for scripts), math.random and the entry's time give every replica the same values;
     SCRIPT LOAD reaches every replica, so EVALSHA works on any node."""
     li = cluster.leader()
     fi = (li + 1) % 3
     wait_for(lambda: info(cluster.ports[fi])["raft_leader"] != "", 10,
              "the follower to learn who leads")
+    # The set outgrows its compact encoding (its order then follows each replica's own
+    # hashing): the list a script builds from SMEMBERS must still be the same everywhere.
     body = ("redis.call('sadd', KEYS[1], unpack(ARGV)) "
-            "local p = redis.call('spop', KEYS[1], 3) "
-            "local r = redis.call('srandmember', KEYS[1]) "
-            "redis.call('rpush', KEYS[2], p[1], p[2], p[3], r, tostring(math.random(1000000))) "
+            "local m = redis.call('smembers', KEYS[1]) "
+            "redis.call('rpush', KEYS[2], m[1], m[#m], tostring(math.random(1000000))) "
             "redis.call('set', KEYS[3], 'v', 'EX', 1000) "
             "return redis.call('llen', KEYS[2])")
     with RawConn(cluster.ports[fi]) as f:
         for i in range(5):
-            assert f.cmd("EVAL", body, 3, "{s}set", "{s}list", "{s}t", *range(i * 10, i * 10 + 10)) == 5 * (i + 1)
+            assert f.cmd("EVAL", body, 3, "{s}set", "{s}list", "{s}t",
+                         *range(i * 100, i * 100 + 100)) == 3 * (i + 1)
         sha = f.cmd("SCRIPT", "LOAD", "return redis.call('incr', KEYS[1])").decode()
         assert f.cmd("EVALSHA", sha, 1, "{s}n") == 1
         want = f.cmd("LRANGE", "{s}list", 0, -1)
