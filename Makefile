@@ -36,11 +36,15 @@ PKGS      := libuv yaml-0.1 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# Lua 5.1, as Redis embeds, with the cjson and bit modules Redis's scripts have (node/script.c).
+LUA_CFLAGS := $(shell pkg-config --cflags lua5.1 2>/dev/null)
+LUA_LIBS  := $(shell pkg-config --libs lua5.1-cjson lua5.1-bitop lua5.1 2>/dev/null)
 
 WARN      := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wimplicit-fallthrough -Werror
-CFLAGS    := $(WARN) $(MODE_CFLAGS) -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(EXTRA_CFLAGS)
-LDLIBS    := -lm -lpthread
+CFLAGS    := $(WARN) $(MODE_CFLAGS) -D_GNU_SOURCE -Iinclude -Isrc $(LUA_CFLAGS) -MMD -MP \
+             $(EXTRA_CFLAGS)
+LDLIBS    := $(LUA_LIBS) -lm -lpthread
 
 # The sans-I/O cores: pure functions of (state, event, now_ms).
 CORE_DIRS := src/common src/proto src/store src/raft src/membership src/node
@@ -195,13 +199,13 @@ integration: $(SERVER) $(CLI)
 
 # ---- fuzzing (clang libFuzzer + ASan + UBSan) ---------------------------------------------
 
-FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -DHY_DEBUG -Iinclude -Isrc \
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -DHY_DEBUG -Iinclude -Isrc $(LUA_CFLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_CORE   := $(CORE_SRC) src/client/core.c src/client/reply.c
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(wildcard src/*/*.h src/*/*.def)
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_CORE) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_CORE) $(LUA_LIBS) -lm
 
 fuzz-build: $(FUZZ_BIN)
 

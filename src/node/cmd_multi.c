@@ -475,6 +475,27 @@ void node_capture_entry(struct cmd_ctx *x, const uint8_t *entry, size_t len)
     hy_buf_append(&cap->entry, entry, len);
 }
 
+int node_capture_run(struct cmd_ctx *x, const struct cmd_def *d, struct hy_buf *entry_out)
+{
+    struct hy_node *n = x->node;
+    struct node_capture cap = {.group = x->group};
+    hy_buf_init(&cap.entry);
+    struct node_capture *outer = n->capture;
+    n->capture = &cap;
+    d->handler(x);
+    n->capture = outer;
+    int rc = 0;
+    if (cap.bad || cap.count > 1) {
+        rc = -1;
+    } else if (cap.count == 1) {
+        HY_ASSERT(cap.entry.len > 1 && cap.entry.data[0] == 'W');
+        hy_buf_append(entry_out, cap.entry.data + 1, cap.entry.len - 1);
+        rc = 1;
+    }
+    hy_buf_free(&cap.entry);
+    return rc;
+}
+
 /* One command of the transaction as an EXEC item (kind byte + payload) into item. */
 static void exec_item(struct cmd_ctx *x, size_t argc, const struct resp_arg *argv,
                       struct hy_buf *item)

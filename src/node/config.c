@@ -41,6 +41,9 @@ const char *config_name(size_t i)
 
 static const struct config_def *config_find(const char *name)
 {
+    if (strcasecmp(name, "lua-time-limit") == 0) {
+        name = "busy-reply-threshold"; /* Redis 7.0's old name for it */
+    }
     for (size_t i = 0; i < HY_ARRAY_LEN(config_defs); i++) {
         if (strcasecmp(config_defs[i].name, name) == 0) {
             return &config_defs[i];

@@ -60,6 +60,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("client-output-buffer-limit-pubsub", client_output_buffer_limit_pubsub, CONFIG_MEMORY,       \
       "32mb", 0, INT64_MAX, 1, NULL)                                                               \
     X("hz", hz, CONFIG_INT, "10", 1, 500, 1, NULL)                                                 \
+    X("busy-reply-threshold", busy_reply_threshold, CONFIG_INT, "5000", 0, 3600000, 1, NULL)       \
     X("request-timeout-ms", request_timeout_ms, CONFIG_INT, "5000", 10, 3600000, 1, NULL)          \
     X("election-timeout-ms", election_timeout_ms, CONFIG_INT, "300", 10, 60000, 0, NULL)           \
     X("heartbeat-ms", heartbeat_ms, CONFIG_INT, "50", 1, 10000, 0, NULL)                           \

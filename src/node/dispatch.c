@@ -256,8 +256,10 @@ static void node_defer_reply(struct node_client *c, struct node_waiter *pending,
 static int node_needs_leader(const struct hy_node *n, const struct node_client *c,
                              const struct cmd_def *d)
 {
-    if (d == NULL || (d->handler == cmd_flushall && n->group_count > 1)) {
-        return 0; /* with partitions FLUSHALL runs here, and its parts go to each leader */
+    if (d == NULL || (d->handler == cmd_flushall && n->group_count > 1) ||
+        node_script_scatters(d)) {
+        return 0; /* FLUSHALL with partitions, SCRIPT LOAD/FLUSH: run here, their parts go to
+                     each partition's leader */
     }
     return (d->flags & CMD_WRITE) || ((d->flags & CMD_READONLY) && !c->readonly_mode);
 }
@@ -281,7 +283,8 @@ static int node_must_wait(struct node_group *g, struct node_client *c, const str
     if (c->scatter_pending > 0) {
         return 1; /* its FLUSHALL's parts are not all answered yet */
     }
-    if (c->waiting > 0 && d != NULL && d->handler == cmd_flushall && n->group_count > 1) {
+    if (c->waiting > 0 && d != NULL &&
+        ((d->handler == cmd_flushall && n->group_count > 1) || node_script_scatters(d))) {
         return 1; /* run in every partition once the client's earlier writes are answered */
     }
     if (c->waiting > 0 && !is_write) {
@@ -365,7 +368,12 @@ static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
         return;
     }
     uint16_t slot = 0;
-    if (d->first_key > 0 && (size_t)d->first_key < x->argc) {
+    int64_t numkeys = 1;
+    if (node_is_script(d) &&
+        (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &numkeys) || numkeys <= 0)) {
+        numkeys = 0; /* a script with no key runs in slot 0's partition */
+    }
+    if (numkeys > 0 && d->first_key > 0 && (size_t)d->first_key < x->argc) {
         slot = hy_key_slot(x->argv[d->first_key].ptr, x->argv[d->first_key].len);
     }
     resp_write_errorf(&x->w, "MOVED %u %s:%u", slot, leader->host, leader->client_port);
@@ -501,7 +509,9 @@ static size_t numkeys_position(const struct cmd_def *d)
         size_t pos;
     } table[] = {{"lmpop", 1},       {"sintercard", 1}, {"zmpop", 1},      {"zunion", 1},
                  {"zinter", 1},      {"zdiff", 1},      {"zintercard", 1}, {"zunionstore", 2},
-                 {"zinterstore", 2}, {"zdiffstore", 2}, {"blmpop", 2},     {"bzmpop", 2}};
+                 {"zinterstore", 2}, {"zdiffstore", 2}, {"blmpop", 2},     {"bzmpop", 2},
+                 {"eval", 2},        {"evalsha", 2},    {"eval_ro", 2},    {"evalsha_ro", 2},
+                 {"fcall", 2},       {"fcall_ro", 2}};
     for (size_t i = 0; i < HY_ARRAY_LEN(table); i++) {
         if (strcmp(d->name, table[i].name) == 0) {
             return table[i].pos;
@@ -533,7 +543,7 @@ int node_keys_in_group(const struct hy_node *n, const struct node_group *g, cons
     size_t pos = numkeys_position(d);
     int64_t numkeys;
     if (pos > 0 && pos < argc && hy_parse_i64(argv[pos].ptr, argv[pos].len, &numkeys) &&
-        numkeys > 0 && (uint64_t)numkeys <= argc - pos - 1) {
+        numkeys >= 0 && (uint64_t)numkeys <= argc - pos - 1) {
         for (size_t i = pos + 1; i <= pos + (size_t)numkeys; i++) {
             if (node_group_of_slot(n, hy_key_slot(argv[i].ptr, argv[i].len)) != g) {
                 return 0;
@@ -568,7 +578,17 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
     if (d != NULL && d->handler == cmd_hy_exec) {
         return node_multi_exec_group(n, argc, argv);
     }
-    if (d != NULL && d->handler == cmd_hy_flushpart && argc == 2) {
+    if (d != NULL && node_is_script(d)) {
+        /* EVAL's keys follow numkeys; a script with none runs in slot 0's partition. */
+        int64_t numkeys;
+        if (argc > 3 && hy_parse_i64(argv[2].ptr, argv[2].len, &numkeys) && numkeys > 0 &&
+            (uint64_t)numkeys <= argc - 3) {
+            return node_group_of_slot(n, hy_key_slot(argv[3].ptr, argv[3].len));
+        }
+        return node_group_of_slot(n, 0);
+    }
+    if (d != NULL && (d->handler == cmd_hy_flushpart || d->handler == cmd_hy_scriptpart) &&
+        argc >= 2) {
         int64_t slot;
         if (hy_parse_i64(argv[1].ptr, argv[1].len, &slot) && slot >= 0 && slot < HY_SLOT_COUNT) {
             return node_group_of_slot(n, (uint16_t)slot);

@@ -74,6 +74,7 @@ struct node_client {
      * once the parent went away: then is_scatter_orphan). */
     uint32_t scatter_pending;
     char scatter_error[128];
+    char scatter_ok[160]; /* the reply once every part succeeded ("" = +OK) */
     struct node_client *scatter_parent;
     int is_scatter_orphan;
     int log_reply; /* an orphan whose reply is logged (the aclfile's load at start) */

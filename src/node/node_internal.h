@@ -514,6 +514,26 @@ void proxy_free(struct hy_node *n);
 /* scatter.c: FLUSHALL/FLUSHDB with partitions runs as one internal request per partition;
  * returns 0 when the node has one group (the caller runs the plain command). */
 int node_scatter_flush(struct cmd_ctx *x);
+/* Runs `cmd slot extra...` once per partition (slot: one of the partition's), each on an
+ * internal client routed as any request; the client of x is answered once all are: the first
+ * error, else ok_reply (RESP bytes, at most 159; "" = +OK). Works with one group too. */
+void node_scatter_parts(struct cmd_ctx *x, const char *cmd, const struct resp_arg *extra,
+                        size_t nextra, const char *ok_reply);
+/* script: SCRIPT LOAD and SCRIPT FLUSH run in every partition (cmd_script.c). */
+int node_script_scatters(const struct cmd_def *d);
+/* EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, FCALL, FCALL_RO: keys after numkeys (argv[2]). */
+int node_is_script(const struct cmd_def *d);
+/* The body of the script named sha in store first (NULL: slot 0's partition, for keyless
+ * commands), borrowed until the next apply, or NULL. */
+const uint8_t *node_script_find(const struct hy_node *n, const struct store *first,
+                                const uint8_t *sha, size_t sha_len, size_t *len_out);
+/* The store's runner of STORE_OP_EVAL entries (ctx: the group). */
+int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e,
+                         struct resp_writer *w);
+/* cmd_multi.c: runs d's handler for x with its proposal captured instead of queued. Returns 1
+ * with the one entry it proposed in entry_out, 0 when it proposed nothing (its reply, if
+ * any, went to x->w), -1 when it proposed more than one or in another group. */
+int node_capture_run(struct cmd_ctx *x, const struct cmd_def *d, struct hy_buf *entry_out);
 /* From node_take_ready: an internal part that answered is collected (and freed); returns 1
  * for every internal part, answered or not. */
 int scatter_maybe_finish(struct hy_node *n, struct node_client *c);

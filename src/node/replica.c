@@ -22,8 +22,9 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     g->node = n;
     g->id = id;
     g->store = store;
-    store_set_exec_reader(store, node_exec_read_cb, g);  /* EXEC's reads (cmd_multi.c) */
-    store_set_notify(store, node_notify_keyspace_cb, n); /* keyspace notifications (pubsub.c) */
+    store_set_exec_reader(store, node_exec_read_cb, g);      /* EXEC's reads (cmd_multi.c) */
+    store_set_notify(store, node_notify_keyspace_cb, n);     /* keyspace notifications (pubsub.c) */
+    store_set_script_runner(store, node_script_apply_cb, g); /* EVAL (cmd_script.c) */
     n->groups = hy_xrealloc(n->groups, (n->group_count + 1) * sizeof(*n->groups));
     n->groups[n->group_count++] = g;
     struct raft_config rc;

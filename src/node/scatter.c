@@ -22,27 +22,38 @@
 
 int node_scatter_flush(struct cmd_ctx *x)
 {
+    if (x->node->group_count == 1) {
+        return 0; /* one group: the plain command */
+    }
+    node_scatter_parts(x, "HY.FLUSHPART", NULL, 0, "");
+    return 1;
+}
+
+void node_scatter_parts(struct cmd_ctx *x, const char *cmd, const struct resp_arg *extra,
+                        size_t nextra, const char *ok_reply)
+{
     struct hy_node *n = x->node;
     struct node_group *const *groups;
     size_t parts = node_data_groups(n, &groups);
-    if (n->group_count == 1) {
-        return 0; /* one group: the plain command */
-    }
-    if (n->wrap_active) {
-        resp_write_error(&x->w, "ERR FLUSHALL runs in every partition: it cannot travel inside "
-                                "HY.REQ");
-        return 1;
+    if (n->wrap_active || n->capture != NULL) {
+        resp_write_errorf(&x->w,
+                          "ERR %s runs in every partition: it cannot travel inside "
+                          "HY.REQ or a transaction",
+                          x->cmd != NULL ? x->cmd->name : cmd);
+        return;
     }
     struct node_client *parent = x->client;
     HY_ASSERT(parent->scatter_pending == 0 && parent->waiting == 0);
+    HY_ASSERT(strlen(ok_reply) < sizeof(parent->scatter_ok));
     parent->scatter_pending = (uint32_t)parts;
     parent->scatter_error[0] = '\0';
+    snprintf(parent->scatter_ok, sizeof(parent->scatter_ok), "%s", ok_reply);
     for (size_t p = 0; p < parts; p++) {
         struct node_client *c = node_client_new(n, "internal:scatter", "", -1, x->now_ms);
         c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY; /* maxclients is for sockets */
         hy_buf_reset(&c->out);
         n->stats.connections_received--;
-        c->authenticated = 1; /* its parent was let in, and allowed FLUSHALL (acl.c) */
+        c->authenticated = 1; /* its parent was let in, and allowed the command (acl.c) */
         c->user[0] = '\0';    /* internal: not a client's rights */
         c->proto = 2;
         c->scatter_parent = parent;
@@ -50,11 +61,16 @@ int node_scatter_flush(struct cmd_ctx *x)
         char slot[8];
         int len = snprintf(slot, sizeof(slot), "%u",
                            (unsigned)(((uint64_t)p * HY_SLOT_COUNT + parts - 1) / parts));
-        hy_buf_printf(&c->in, "*2\r\n$12\r\nHY.FLUSHPART\r\n$%d\r\n%s\r\n", len, slot);
+        hy_buf_printf(&c->in, "*%zu\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n", 2 + nextra, strlen(cmd), cmd,
+                      len, slot);
+        for (size_t i = 0; i < nextra; i++) {
+            hy_buf_printf(&c->in, "$%zu\r\n", extra[i].len);
+            hy_buf_append(&c->in, extra[i].ptr, extra[i].len);
+            hy_buf_append_str(&c->in, "\r\n");
+        }
         node_client_process(n, c, x->now_ms);
         replica_mark_ready(n, c); /* answered at once (an error): collected like the others */
     }
-    return 1;
 }
 
 /* HY.FLUSHPART slot: flushes the partition holding the slot (routed there by
@@ -94,6 +110,8 @@ int scatter_maybe_finish(struct hy_node *n, struct node_client *c)
         if (--parent->scatter_pending == 0) {
             if (parent->scatter_error[0] != '\0') {
                 hy_buf_printf(&parent->out, "%s\r\n", parent->scatter_error);
+            } else if (parent->scatter_ok[0] != '\0') {
+                hy_buf_append_str(&parent->out, parent->scatter_ok);
             } else {
                 hy_buf_append_str(&parent->out, "+OK\r\n");
             }

@@ -362,6 +362,8 @@ void store_destroy(struct store *s)
     store__members_free(s);
     store__acl_free(s);
     store__watch_free(s);
+    store__scripts_free(s);
+    store__libraries_free(s);
     hy_free(s);
 }
 

@@ -313,6 +313,18 @@ enum store_op {
     /* GEORADIUS[BYMEMBER] and GEOSEARCHSTORE (store_geo.c): [dst ("" without STORE), src,
      * query (STORE_GEO_BLOB_BYTES), member (FROMMEMBER)] -> the results | stored count */
     STORE_OP_GEOSEARCH,
+    /* Lua scripts (store_script.c): the whole script is one entry, run at apply on every
+     * replica through the node's runner. */
+    STORE_OP_EVAL,         /* [seed (8 LE) + step budget (8 LE), body, numkeys (4 LE), keys...,
+                              args...] -> the script's reply; a body that compiles is cached */
+    STORE_OP_SCRIPT_LOAD,  /* [body] -> its SHA-1 (bulk); cached */
+    STORE_OP_SCRIPT_FLUSH, /* no args -> +OK; the cache emptied */
+    STORE_OP_FCALL,        /* [seed + step budget (16), library code, function name, numkeys (4 LE),
+                              keys..., args...] -> the function's reply */
+    STORE_OP_FUNCTION_LOAD,   /* [code, library name, (function name, flags (1))...]; REPLACE
+                                 -> the library name | -ERR (nothing changed) */
+    STORE_OP_FUNCTION_DELETE, /* [library name] -> +OK | -ERR Library not found */
+    STORE_OP_FUNCTION_FLUSH,  /* no args -> +OK */
     STORE_OP_COUNT
 };
 
@@ -671,6 +683,56 @@ enum store_dump_status {
 int store_dump_check(const uint8_t *buf, size_t len);
 /* The reply RESTORE gives for a status (Redis's texts), NULL for STORE_DUMP_OK. */
 const char *store_dump_error(int status);
+/* ---- Lua scripts --------------------------------------------------------------------------
+ *
+ * The script cache (SHA-1 of the body -> body) is replicated state: STORE_OP_EVAL caches a
+ * body that compiled, STORE_OP_SCRIPT_LOAD caches one, STORE_OP_SCRIPT_FLUSH empties it; it
+ * travels in snapshots (version 7) and FLUSHALL leaves it alone. At most STORE_SCRIPTS_MAX
+ * scripts and STORE_SCRIPT_CACHE_BYTES_MAX bytes of bodies: SCRIPT LOAD then fails, EVAL still
+ * runs (uncached). A STORE_OP_EVAL entry runs its script through the runner the node
+ * registered, which must be deterministic: it reads only the entry and the store. */
+#define STORE_SCRIPTS_MAX            65536
+#define STORE_SCRIPT_CACHE_BYTES_MAX (256u * 1024 * 1024)
+
+/* The body of the cached script named sha (40 lower-case hex digits), or NULL; borrowed until
+ * the next store_apply. */
+const uint8_t *store_script_find(const struct store *s, const char *sha, size_t *len_out);
+size_t store_script_count(const struct store *s);
+size_t store_script_bytes(const struct store *s);
+/* Runs a STORE_OP_EVAL entry e (shape checked: argv[0] seed, argv[1] body, argv[2] numkeys,
+ * then keys and args) against s, writing its reply to w (may be NULL). Nested writes go
+ * through store_apply. Returns 1 when the body compiled (the store then caches it). */
+typedef int (*store_script_run_fn)(void *ctx, struct store *s, const struct store_entry *e,
+                                   struct resp_writer *w);
+/* Registers the runner (ctx borrowed while s lives). With none, EVAL entries answer an
+ * error and change nothing. */
+void store_set_script_runner(struct store *s, store_script_run_fn fn, void *ctx);
+/* The store's sampling PRNG (eviction, RANDOMKEY, HRANDFIELD). Not replicated state: a script
+ * runner seeds it from the entry around a run (and restores it), so a script's random reads
+ * are the same on every replica. */
+struct hy_prng *store_prng(struct store *s);
+
+/* Function libraries (FUNCTION LOAD): replicated like the script cache. The proposer runs
+ * the library's code once to learn its functions and carries their names and flags in the
+ * entry, so apply needs no Lua; FCALL entries carry the library's code. */
+#define STORE_FUNCTION_NAME_MAX 128
+#define STORE_LIBRARIES_MAX     4096
+struct store_function {
+    char name[STORE_FUNCTION_NAME_MAX + 1];
+    unsigned flags; /* the node's SCRIPT_FN_* bits, kept as given */
+};
+struct store_library {
+    char name[STORE_FUNCTION_NAME_MAX + 1];
+    uint8_t *code;
+    size_t len;
+    struct store_function *funcs;
+    size_t nfuncs;
+};
+/* The libraries, sorted by name (borrowed until the next store_apply). */
+size_t store_libraries(const struct store *s, const struct store_library *const **out);
+/* The library holding function name (case-insensitive) and the function, or NULL. */
+const struct store_library *store_function_find(const struct store *s, const char *name,
+                                                const struct store_function **fn_out);
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 

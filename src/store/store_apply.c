@@ -790,6 +790,13 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_ACL_LOAD] = store__op_acl_load,
     [STORE_OP_RESTORE] = op_restore,
     [STORE_OP_GEOSEARCH] = store__op_geosearch,
+    [STORE_OP_EVAL] = store__op_eval,
+    [STORE_OP_SCRIPT_LOAD] = store__op_script_load,
+    [STORE_OP_SCRIPT_FLUSH] = store__op_script_flush,
+    [STORE_OP_FCALL] = store__op_fcall,
+    [STORE_OP_FUNCTION_LOAD] = store__op_function_load,
+    [STORE_OP_FUNCTION_DELETE] = store__op_function_delete,
+    [STORE_OP_FUNCTION_FLUSH] = store__op_function_flush,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)

@@ -14,9 +14,9 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                       \
-    6 /* 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and session windows; \
-         3: members; 2: sessions */
+#define SNAP_VERSION                                                                             \
+    7 /* 7: Lua scripts and function libraries; 6: WATCH versions; 5: ACL users; 4: lists, sets, \
+         sorted sets and session windows; 3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -48,7 +48,9 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
                    STORE_OP_PFMERGE == 52 && STORE_OP_ACL_SETUSER == 53 &&
                    STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 && STORE_OP_ACL_LOAD == 56 &&
-                   STORE_OP_RESTORE == 57 && STORE_OP_GEOSEARCH == 58,
+                   STORE_OP_RESTORE == 57 && STORE_OP_GEOSEARCH == 58 && STORE_OP_EVAL == 59 &&
+                   STORE_OP_SCRIPT_FLUSH == 61 && STORE_OP_FCALL == 62 &&
+                   STORE_OP_FUNCTION_FLUSH == 65,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -115,6 +117,13 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_ACL_DELUSER] = {1, ANY, 0, 0},
     [STORE_OP_EXEC] = {2, ANY, 0, 0}, /* and store__exec_shape_ok */
     [STORE_OP_ACL_LOAD] = {0, ANY, 0, 0},
+    [STORE_OP_EVAL] = {3, ANY, 0, 0}, /* and store__eval_shape_ok */
+    [STORE_OP_SCRIPT_LOAD] = {1, 1, 0, 0},
+    [STORE_OP_SCRIPT_FLUSH] = {0, 0, 0, 0},
+    [STORE_OP_FCALL] = {4, ANY, 0, 0}, /* and store__fcall_shape_ok */
+    [STORE_OP_FUNCTION_LOAD] = {4, ANY, 2, STORE_F_REPLACE},
+    [STORE_OP_FUNCTION_DELETE] = {1, 1, 0, 0},
+    [STORE_OP_FUNCTION_FLUSH] = {0, 0, 0, 0},
 };
 #undef ANY
 
@@ -128,6 +137,12 @@ static int entry_shape_ok(const struct store_entry *e)
         return 0;
     }
     if (e->op == STORE_OP_EXEC && !store__exec_shape_ok(e)) {
+        return 0;
+    }
+    if (e->op == STORE_OP_EVAL && !store__eval_shape_ok(e)) {
+        return 0;
+    }
+    if (e->op == STORE_OP_FCALL && !store__fcall_shape_ok(e)) {
         return 0;
     }
     /* Only EXPIRE may carry a time in the past (it deletes); elsewhere -1 means "none". */
@@ -405,6 +420,8 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     store__members_encode(s, out);
     store__acl_encode(s, out);
     store__watch_encode(s, out);
+    store__scripts_encode(s, out);
+    store__libraries_encode(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -621,7 +638,23 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
         r.bad = !store__watch_decode(buf + r.off, r.len - r.off, &used, &watch_seq, &watch_ver);
         r.off += used;
     }
+    struct store_scripts *scripts = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 7) {
+        size_t used = 0;
+        r.bad = !store__scripts_decode(buf + r.off, r.len - r.off, &used, &scripts);
+        r.off += used;
+    }
+    struct store_libraries *libraries = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 7) {
+        size_t used = 0;
+        r.bad = !store__libraries_decode(buf + r.off, r.len - r.off, &used, &libraries);
+        r.off += used;
+    }
     if (r.bad || r.off != r.len) {
+        tmp.scripts = scripts;
+        store__scripts_free(&tmp);
+        tmp.libraries = libraries;
+        store__libraries_free(&tmp);
         hy_free(watch_ver);
         tmp.acl = acl;
         store__acl_free(&tmp);
@@ -641,6 +674,8 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     store__watch_free(s);
     s->watch_ver = watch_ver;
     s->watch_seq = watch_seq;
+    store__scripts_replace(s, scripts);
+    store__libraries_replace(s, libraries);
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;

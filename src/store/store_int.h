@@ -82,6 +82,11 @@ struct store {
     uint64_t watch_skip; /* set by an op: bit i = its key argument i is unchanged (not touched) */
     store_notify_fn notify_fn; /* store_notify.c; NULL: nobody listens */
     void *notify_ctx;
+    struct store_scripts *scripts;     /* store_script.c; never touched by FLUSHALL */
+    struct store_libraries *libraries; /* store_script.c; never touched by FLUSHALL */
+    store_script_run_fn script_run;
+    void *script_run_ctx;
+    unsigned script_depth;    /* EVAL entries being applied (they do not nest) */
     unsigned mutation;        /* enum store_mutation: test only */
     uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
@@ -148,6 +153,31 @@ void store__notify_after(struct store *s, const struct store_entry *e,
                          const struct store_notify_pre *pre, const uint8_t *reply, size_t len);
 /* One event now, when its class is wanted (expiry and eviction deletions report this way). */
 void store__notify(struct store *s, unsigned cls, const char *event, const uint8_t *k, size_t klen);
+/* store_script.c: the script cache, its ops and the snapshot section after the WATCH
+ * versions (version 7). */
+struct store_scripts;
+void store__scripts_free(struct store *s);
+int store__eval_shape_ok(const struct store_entry *e);
+void store__op_eval(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_script_load(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_script_flush(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__scripts_encode(const struct store *s, struct hy_buf *out);
+/* Returns 1 with a fresh cache (NULL when empty) in *out and the bytes used, or 0 when
+ * buf[0..len) does not start with one valid section. */
+int store__scripts_decode(const uint8_t *buf, size_t len, size_t *used_out,
+                          struct store_scripts **out);
+void store__scripts_replace(struct store *s, struct store_scripts *fresh);
+struct store_libraries;
+void store__libraries_free(struct store *s);
+int store__fcall_shape_ok(const struct store_entry *e);
+void store__op_fcall(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_function_load(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_function_delete(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_function_flush(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__libraries_encode(const struct store *s, struct hy_buf *out);
+int store__libraries_decode(const uint8_t *buf, size_t len, size_t *used_out,
+                            struct store_libraries **out);
+void store__libraries_replace(struct store *s, struct store_libraries *fresh);
 
 /* ---- varints (LEB128: 7 bits per byte, low group first) ---------------------------------- */
 

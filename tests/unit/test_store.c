@@ -2192,6 +2192,226 @@ static void test_memory_per_key(void **state)
     store_destroy(s);
 }
 
+/* ---- Lua scripts and function libraries (store_script.c) ------------------------------------ */
+
+/* Applies op with args (raw slices) and returns the reply text. */
+static const char *run_args(struct store *s, enum store_op op, uint32_t flags, uint64_t t,
+                            const struct store_arg *args, uint32_t argc)
+{
+    static char text[8192];
+    struct store_entry e = {op, flags, t, -1, 0, argc, args};
+    struct hy_buf entry, out;
+    hy_buf_init(&entry);
+    hy_buf_init(&out);
+    store_entry_encode(&e, &entry);
+    struct resp_writer w = {&out, 2};
+    assert_int_equal(store_apply(s, entry.data, entry.len, &w), HY_OK);
+    HY_ASSERT(out.len < sizeof(text));
+    memcpy(text, out.data, out.len);
+    text[out.len] = '\0';
+    hy_buf_free(&entry);
+    hy_buf_free(&out);
+    return text;
+}
+
+struct fake_runner {
+    int calls;
+    int compiles;
+    uint64_t time_ms;
+    struct hy_buf nested; /* an entry the runner applies from inside, when set */
+    char nested_reply[256];
+};
+
+/* A stand-in for the node's Lua runner: records the call, applies its nested entry (as
+ * redis.call does) and answers +ran. */
+static int fake_run(void *ctx, struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct fake_runner *f = ctx;
+    f->calls++;
+    f->time_ms = e->time_ms;
+    if (f->nested.len > 0) {
+        struct hy_buf out;
+        hy_buf_init(&out);
+        struct resp_writer inner = {&out, 2};
+        assert_int_equal(store_apply(s, f->nested.data, f->nested.len, &inner), HY_OK);
+        snprintf(f->nested_reply, sizeof(f->nested_reply), "%.*s", (int)out.len,
+                 (const char *)out.data);
+        hy_buf_free(&out);
+    }
+    if (w != NULL) {
+        resp_write_simple(w, "ran");
+    }
+    return f->compiles;
+}
+
+static void eval_args(struct store_arg *a, uint8_t *head, uint8_t *nk, const char *body)
+{
+    memset(head, 7, 16);
+    hy_store_u32le(nk, 0);
+    a[0] = (struct store_arg){head, 16};
+    a[1] = (struct store_arg){(const uint8_t *)body, strlen(body)};
+    a[2] = (struct store_arg){nk, 4};
+}
+
+static void test_script_cache_ops(void **state)
+{
+    /* SCRIPT LOAD caches a body under its SHA-1; EVAL runs through the registered runner, with
+     * the entry's time, and caches a body that compiled; nested scripts are refused; FLUSHALL
+     * leaves the cache, SCRIPT FLUSH empties it. */
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    struct store_arg a[3];
+    uint8_t head[16], nk[4];
+    eval_args(a, head, nk, "return 1");
+    assert_string_equal(run_args(s, STORE_OP_EVAL, 0, 5, a, 3), "-ERR scripts need the node\r\n");
+    assert_int_equal(store_script_count(s), 0);
+    struct fake_runner f = {.compiles = 1};
+    hy_buf_init(&f.nested);
+    store_set_script_runner(s, fake_run, &f);
+    assert_string_equal(run_args(s, STORE_OP_EVAL, 0, 9, a, 3), "+ran\r\n");
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(f.time_ms, 9);
+    size_t len;
+    const uint8_t *body = store_script_find(s, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", &len);
+    assert_non_null(body);
+    assert_memory_equal(body, "return 1", len);
+    /* A body that did not compile is not cached. */
+    f.compiles = 0;
+    eval_args(a, head, nk, "bad");
+    run_args(s, STORE_OP_EVAL, 0, 9, a, 3);
+    assert_int_equal(store_script_count(s), 1);
+    /* SCRIPT LOAD: the SHA-1 (of "" here). */
+    struct store_arg empty = {(const uint8_t *)"", 0};
+    assert_string_equal(run_args(s, STORE_OP_SCRIPT_LOAD, 0, 10, &empty, 1),
+                        "$40\r\nda39a3ee5e6b4b0d3255bfef95601890afd80709\r\n");
+    assert_int_equal(store_script_count(s), 2);
+    /* A script inside a script is refused by the store itself. */
+    struct store_entry inner = {STORE_OP_EVAL, 0, 11, -1, 0, 3, a};
+    store_entry_encode(&inner, &f.nested);
+    run_args(s, STORE_OP_EVAL, 0, 11, a, 3);
+    assert_string_equal(f.nested_reply, "-ERR This Redis command is not allowed from script\r\n");
+    assert_int_equal(f.calls, 3); /* the nested one never reached the runner */
+    hy_buf_free(&f.nested);
+    run(s, STORE_OP_FLUSHALL, 0, 12, -1, 0, NULL);
+    assert_int_equal(store_script_count(s), 2);
+    assert_string_equal(run_args(s, STORE_OP_SCRIPT_FLUSH, 0, 13, NULL, 0), "+OK\r\n");
+    assert_int_equal(store_script_count(s), 0);
+    assert_null(store_script_find(s, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", &len));
+    store_destroy(s);
+}
+
+static void test_script_entry_shapes(void **state)
+{
+    /* EVAL and FCALL entries are checked before apply: a head that is not 16 bytes, or more
+     * keys than arguments, is corrupt. */
+    (void)state;
+    struct store_arg a[4];
+    uint8_t head[16], nk[4];
+    eval_args(a, head, nk, "return 1");
+    struct hy_buf b;
+    hy_buf_init(&b);
+    struct store_entry e = {STORE_OP_EVAL, 0, 1, -1, 0, 3, a};
+    store_entry_encode(&e, &b);
+    struct store_entry d;
+    assert_int_equal(store_entry_decode(b.data, b.len, &d), HY_OK);
+    store_entry_release(&d);
+    /* numkeys 1 with no key: corrupt (encode would assert, so patch the bytes). */
+    size_t at = b.len - 4;
+    assert_int_equal(b.data[at], 0);
+    b.data[at] = 1;
+    assert_int_equal(store_entry_decode(b.data, b.len, &d), HY_ECORRUPT);
+    /* A head of 8 bytes: the 16 bytes of 7s and their length byte, rewritten. */
+    b.data[at] = 0;
+    uint8_t sevens[16];
+    memset(sevens, 7, sizeof(sevens));
+    uint8_t *h = memmem(b.data, b.len, sevens, sizeof(sevens));
+    assert_non_null(h);
+    assert_int_equal(h[-1], 16);
+    h[-1] = 8;
+    memmove(h + 8, h + 16, (size_t)(b.data + b.len - (h + 16)));
+    b.len -= 8;
+    assert_int_equal(store_entry_decode(b.data, b.len, &d), HY_ECORRUPT);
+    hy_buf_free(&b);
+}
+
+static void test_function_library_ops(void **state)
+{
+    /* FUNCTION LOAD keeps a library and its functions (found case-insensitively); loading the
+     * same name again needs REPLACE; a function name held by another library is refused and
+     * changes nothing; DELETE and FLUSH remove them; FLUSHALL does not. */
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    uint8_t nw = 1, none = 0;
+    struct store_arg lib1[6] = {{S("code-1")}, {S("Lib1")}, {S("fa")},
+                                {&nw, 1},      {S("fb")},   {&none, 1}};
+    assert_string_equal(run_args(s, STORE_OP_FUNCTION_LOAD, 0, 1, lib1, 6), "$4\r\nLib1\r\n");
+    const struct store_function *fn;
+    const struct store_library *l = store_function_find(s, "FA", &fn);
+    assert_non_null(l);
+    assert_string_equal(l->name, "Lib1");
+    assert_int_equal(fn->flags, 1);
+    assert_memory_equal(l->code, "code-1", 6);
+    assert_string_equal(run_args(s, STORE_OP_FUNCTION_LOAD, 0, 2, lib1, 6),
+                        "-ERR Library 'Lib1' already exists\r\n");
+    struct store_arg lib2[4] = {{S("code-2")}, {S("lib2")}, {S("FB")}, {&none, 1}};
+    assert_string_equal(run_args(s, STORE_OP_FUNCTION_LOAD, 0, 3, lib2, 4),
+                        "-ERR Function FB already exists\r\n");
+    assert_null(store_function_find(s, "nosuch", &fn));
+    /* REPLACE swaps the library whole (case-insensitive name). */
+    struct store_arg lib1b[4] = {{S("code-1b")}, {S("lib1")}, {S("fc")}, {&none, 1}};
+    assert_string_equal(run_args(s, STORE_OP_FUNCTION_LOAD, STORE_F_REPLACE, 4, lib1b, 4),
+                        "$4\r\nlib1\r\n");
+    assert_null(store_function_find(s, "fa", &fn));
+    assert_non_null(store_function_find(s, "fc", &fn));
+    assert_string_equal(run_args(s, STORE_OP_FUNCTION_LOAD, 0, 5, lib2, 4), "$4\r\nlib2\r\n");
+    const struct store_library *const *libs;
+    assert_int_equal(store_libraries(s, &libs), 2);
+    run(s, STORE_OP_FLUSHALL, 0, 6, -1, 0, NULL);
+    assert_int_equal(store_libraries(s, &libs), 2);
+    struct store_arg name = {S("LIB2")};
+    assert_string_equal(run_args(s, STORE_OP_FUNCTION_DELETE, 0, 7, &name, 1), "+OK\r\n");
+    assert_string_equal(run_args(s, STORE_OP_FUNCTION_DELETE, 0, 8, &name, 1),
+                        "-ERR Library not found\r\n");
+    assert_string_equal(run_args(s, STORE_OP_FUNCTION_FLUSH, 0, 9, NULL, 0), "+OK\r\n");
+    assert_int_equal(store_libraries(s, &libs), 0);
+    store_destroy(s);
+}
+
+static void test_script_snapshot(void **state)
+{
+    /* The script cache and the libraries travel in snapshots: a replica restored from one has
+     * the same digest and answers the same lookups; a cut section is corrupt. */
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    struct store_arg body = {S("return 'snap'")};
+    run_args(s, STORE_OP_SCRIPT_LOAD, 0, 1, &body, 1);
+    uint8_t none = 0;
+    struct store_arg lib[4] = {{S("code")}, {S("snaplib")}, {S("sf")}, {&none, 1}};
+    run_args(s, STORE_OP_FUNCTION_LOAD, 0, 2, lib, 4);
+    run(s, STORE_OP_SET, 0, 3, -1, 0, "k", "v", NULL);
+    struct hy_buf snap;
+    snapshot(s, &snap);
+    struct store *t = new_store(2, 0, STORE_NOEVICTION);
+    assert_int_equal(store_snapshot_decode(t, snap.data, snap.len), HY_OK);
+    assert_int_equal(store_digest(t), store_digest(s));
+    assert_int_equal(store_script_count(t), 1);
+    const struct store_function *fn;
+    assert_non_null(store_function_find(t, "SF", &fn));
+    /* Truncating inside the sections (CRC fixed up) is refused, t unchanged. */
+    for (size_t cut = 8; cut < 40; cut += 7) {
+        struct hy_buf bad;
+        hy_buf_init(&bad);
+        hy_buf_append(&bad, snap.data, snap.len - 4 - cut);
+        hy_buf_append_u32le(&bad, hy_crc32c(0, bad.data, bad.len));
+        assert_int_equal(store_snapshot_decode(t, bad.data, bad.len), HY_ECORRUPT);
+        hy_buf_free(&bad);
+    }
+    assert_int_equal(store_digest(t), store_digest(s));
+    hy_buf_free(&snap);
+    store_destroy(t);
+    store_destroy(s);
+}
+
 /* RESTORE of a payload (binary: not a C string) into s; returns the RESP2 reply text. */
 static const char *restore_raw(struct store *s, const char *key, const uint8_t *p, size_t len,
                                uint32_t flags, uint64_t t, int64_t exp, int64_t idle_ms)
@@ -2483,6 +2703,10 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_accounting),
         cmocka_unit_test(test_memory_per_key),
+        cmocka_unit_test(test_script_cache_ops),
+        cmocka_unit_test(test_script_entry_shapes),
+        cmocka_unit_test(test_function_library_ops),
+        cmocka_unit_test(test_script_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

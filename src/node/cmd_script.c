@@ -1,0 +1,927 @@
+/*
+ * cmd_script.c - EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: Lua scripts as replicated log
+ * entries (docs/protocol.md, "Scripting").
+ *
+ * A script that may write is ONE log entry, STORE_OP_EVAL, carrying the whole body, its keys
+ * and arguments, a seed and a step budget drawn by the leader, and the leader's time. Every
+ * replica runs it at apply (node_script_apply_cb) against its own store, in the same state,
+ * so every replica reaches the same keyspace: the script's redis.call runs each command as
+ * a transaction's does (cmd_multi.c): a read through its handler at the entry's time, a write
+ * through its handler with the proposal captured and applied in place. Randomness inside
+ * (SRANDMEMBER, SPOP, RANDOMKEY, math.random) comes from the entry's seed, time from the
+ * entry's time, so nothing differs between replicas.
+ *
+ * EVAL_RO and EVALSHA_RO run where reads run (the leader after its read round, or any replica
+ * for a READONLY connection) and refuse writes. EVALSHA resolves the SHA-1 on the node that
+ * runs it (the leader of the keys' partition) from the replicated script cache; the entry
+ * always carries the body, so apply never depends on a cache.
+ *
+ * Keys named in KEYS must be in one partition (-CROSSSLOT, checked by dispatch); a script
+ * with no key runs in the partition of slot 0. A command inside that names a key of another
+ * partition gets an error, as in Redis Cluster. SCRIPT LOAD and SCRIPT FLUSH run in every
+ * partition (scatter.c), so EVALSHA finds a loaded script whatever its keys.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/crc.h"
+#include "common/sha1.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+#include "node/script.h"
+
+/* What redis.call needs to run a command. */
+struct script_call {
+    struct hy_node *n;
+    struct node_group *g;
+    struct store *s;
+    uint64_t now_ms;
+    int readonly; /* EVAL_RO, or a no-writes script: writes are refused */
+    int at_apply; /* run by every replica: results must not depend on the replica */
+    struct node_client *client;
+};
+
+/* Commands whose result depends on a replica's own hash table layout (its hashing is seeded
+ * per process) or on a random pick from it: a script run on every replica could write
+ * different things with them, so at apply they are refused. */
+static const char *const script_random[] = {"spop", "srandmember", "hrandfield", "randomkey",
+                                            "scan", "sscan",       "hscan"};
+/* Commands whose reply order depends on the replica's layout: sorted for scripts, as Redis
+ * did before effects replication (HGETALL by field). */
+static const char *const script_sorted[] = {"smembers", "sinter", "sunion",  "sdiff",
+                                            "hkeys",    "hvals",  "hgetall", "keys"};
+
+static int name_in(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(name, list[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int bulk_cmp(const void *a, const void *b)
+{
+    const struct resp_value *x = a, *y = b;
+    size_t n = HY_MIN(x->len, y->len);
+    int c = n > 0 ? memcmp(x->str, y->str, n) : 0;
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    return bulk_cmp(a, b); /* a pair starts with its field */
+}
+
+/* Rewrites the reply at reply[mark..] with its elements (or field/value pairs) sorted. */
+static void sort_reply(struct hy_buf *reply, size_t mark, int pairs, int proto)
+{
+    struct resp_value v;
+    size_t used;
+    if (resp_value_parse(NULL, reply->data + mark, reply->len - mark, &v, &used, NULL) != HY_OK) {
+        return;
+    }
+    int is_map = v.type == RESP_MAP;
+    size_t n = is_map ? 2 * v.count : v.count;
+    int ok = v.type == RESP_ARRAY || v.type == RESP_SET || is_map;
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = v.elems[i].type == RESP_BULK;
+    }
+    if (ok && (is_map || (pairs && n % 2 == 0))) {
+        qsort(v.elems, n / 2, 2 * sizeof(*v.elems), pair_cmp);
+    } else if (ok) {
+        qsort(v.elems, n, sizeof(*v.elems), bulk_cmp);
+    }
+    if (ok) {
+        struct hy_buf out;
+        hy_buf_init(&out);
+        struct resp_writer w = {&out, proto};
+        if (is_map) {
+            resp_write_map(&w, v.count);
+        } else if (v.type == RESP_SET) {
+            resp_write_set(&w, n);
+        } else {
+            resp_write_array(&w, n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            resp_write_bulk(&w, v.elems[i].str, v.elems[i].len);
+        }
+        reply->len = mark;
+        hy_buf_append(reply, out.data, out.len);
+        hy_buf_free(&out);
+    }
+    resp_value_free(&v);
+}
+
+/* Commands a script may not run: they act on the connection, the cluster or the server, or
+ * would not run inside the one entry. */
+static int script_refused(const struct hy_node *n, const struct cmd_def *d)
+{
+    static const char *const names[] = {
+        "multi", "exec", "discard", "watch", "unwatch", "eval", "evalsha", "eval_ro", "evalsha_ro",
+        "script", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "hello",
+        "auth", "quit", "reset", "readonly", "readwrite", "hy.exec", "hy.req", "hy.session",
+        "hy.flushpart", "hy.scriptpart", "hy.aclload", "client", "cluster", "halyard", "fcall",
+        "fcall_ro", "function",
+        /* Replies from node-local state (statistics, LRU clocks, subscribers): a script run
+         * at apply would see different values on different replicas. */
+        "info", "object", "memory", "pubsub"};
+    /* With partitions these read (or flush) every partition's local replica. */
+    static const char *const whole[] = {"dbsize",    "keys",     "scan",
+                                        "randomkey", "flushall", "flushdb"};
+    for (size_t i = 0; n->group_count > 1 && i < HY_ARRAY_LEN(whole); i++) {
+        if (strcmp(d->name, whole[i]) == 0) {
+            return 1;
+        }
+    }
+    if ((d->flags & (CMD_ADMIN | CMD_BLOCKING)) || strncmp(d->name, "script|", 7) == 0 ||
+        strncmp(d->name, "function|", 9) == 0 || strncmp(d->name, "acl|", 4) == 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
+        if (strcmp(d->name, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Ops a script's write may not be (they would nest or change the cluster). */
+static int script_op_refused(const uint8_t *entry, size_t len)
+{
+    struct store_entry e;
+    if (store_entry_decode(entry, len, &e) != HY_OK) {
+        return 1;
+    }
+    enum store_op op = e.op;
+    store_entry_release(&e);
+    return op == STORE_OP_EXEC || op == STORE_OP_EVAL || op == STORE_OP_SESSION_OPEN ||
+           op == STORE_OP_SESSION_REQ || op == STORE_OP_SESSION_REQW || op == STORE_OP_MEMBER_SET ||
+           op == STORE_OP_ACL_SETUSER || op == STORE_OP_ACL_DELUSER || op == STORE_OP_ACL_LOAD ||
+           op == STORE_OP_SCRIPT_LOAD || op == STORE_OP_SCRIPT_FLUSH || op == STORE_OP_FCALL ||
+           op == STORE_OP_FUNCTION_LOAD || op == STORE_OP_FUNCTION_DELETE ||
+           op == STORE_OP_FUNCTION_FLUSH;
+}
+
+/* A write: its handler's proposal captured and applied in place (at apply only). */
+static void script_call_write(struct script_call *sc, struct cmd_ctx *x, const struct cmd_def *d)
+{
+    struct hy_buf *reply = x->w.out;
+    size_t mark = reply->len;
+    struct hy_buf entry;
+    hy_buf_init(&entry);
+    int rc = node_capture_run(x, d, &entry);
+    if (rc < 0 || (rc == 1 && (reply->len > mark || script_op_refused(entry.data, entry.len)))) {
+        reply->len = mark;
+        resp_write_error(&x->w, "ERR This Redis command is not allowed from script");
+    } else if (rc == 1) {
+        int ok = store_apply(sc->s, entry.data, entry.len, &x->w);
+        HY_ASSERT(ok == HY_OK); /* the handler encoded it */
+    }
+    hy_buf_free(&entry);
+}
+
+static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, int proto,
+                           struct hy_buf *reply)
+{
+    struct script_call *sc = ctx;
+    struct hy_node *n = sc->n;
+    struct resp_writer w = {reply, proto};
+    const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    d = node_command_sub(n, d, argc, argv);
+    if (d == NULL) {
+        resp_write_error(&w, "ERR Unknown Redis command called from script");
+        return;
+    }
+    if (!(d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity)) {
+        resp_write_error(&w, "ERR Wrong number of args calling Redis command from script");
+        return;
+    }
+    if (script_refused(n, d)) {
+        resp_write_error(&w, "ERR This Redis command is not allowed from script");
+        return;
+    }
+    if (!node_keys_in_group(n, sc->g, d, argc, argv)) {
+        resp_write_error(&w, "ERR Script attempted to access a non local key in a cluster node");
+        return;
+    }
+    if (sc->at_apply && name_in(d->name, script_random, HY_ARRAY_LEN(script_random))) {
+        resp_write_error(&w, "ERR This Redis command is not allowed from script: its result "
+                             "depends on the replica, and scripts run on every replica");
+        return;
+    }
+    int write = (d->flags & CMD_WRITE) != 0;
+    if (write && sc->readonly) {
+        resp_write_error(&w, "ERR Write commands are not allowed from read-only scripts.");
+        return;
+    }
+    sc->client->proto = proto;
+    struct cmd_ctx x = {.node = n,
+                        .group = sc->g,
+                        .store = sc->s,
+                        .client = sc->client,
+                        .cmd = d,
+                        .argc = argc,
+                        .argv = argv,
+                        .now_ms = sc->now_ms,
+                        .w = w};
+    size_t mark = reply->len;
+    if (write) {
+        script_call_write(sc, &x, d);
+    } else {
+        d->handler(&x);
+    }
+    if (reply->len == mark) {
+        resp_write_null(&w); /* a handler that answered nothing: never leave redis.call empty */
+    } else if (name_in(d->name, script_sorted, HY_ARRAY_LEN(script_sorted))) {
+        sort_reply(reply, mark, strcmp(d->name, "hgetall") == 0, proto);
+    }
+}
+
+/* ---- the shebang ("#!lua flags=no-writes,...") --------------------------------------------------
+ */
+
+struct script_flags {
+    int no_writes;
+    int no_cluster;
+};
+
+/* Parses body's shebang line, if any. Returns 1, or 0 with the error written to w. */
+static int script_flags_parse(const uint8_t *body, size_t len, struct script_flags *f,
+                              struct resp_writer *w)
+{
+    memset(f, 0, sizeof(*f));
+    if (len < 2 || body[0] != '#' || body[1] != '!') {
+        return 1;
+    }
+    const uint8_t *nl = memchr(body, '\n', len);
+    size_t end = nl == NULL ? len : (size_t)(nl - body);
+    char line[256];
+    if (end - 2 >= sizeof(line)) {
+        resp_write_error(w, "ERR Unexpected shebang: the line is too long");
+        return 0;
+    }
+    memcpy(line, body + 2, end - 2);
+    line[end - 2] = '\0';
+    char *save = NULL;
+    char *engine = strtok_r(line, " \t\r", &save);
+    if (engine == NULL || strcmp(engine, "lua") != 0) {
+        resp_write_errorf(w, "ERR Could not find engine '%s'", engine != NULL ? engine : "");
+        return 0;
+    }
+    for (char *opt = strtok_r(NULL, " \t\r", &save); opt != NULL;
+         opt = strtok_r(NULL, " \t\r", &save)) {
+        if (strncmp(opt, "flags=", 6) != 0) {
+            resp_write_errorf(w, "ERR Unknown lua shebang option: %s", opt);
+            return 0;
+        }
+        char *save2 = NULL;
+        for (char *fl = strtok_r(opt + 6, ",", &save2); fl != NULL;
+             fl = strtok_r(NULL, ",", &save2)) {
+            if (strcmp(fl, "no-writes") == 0) {
+                f->no_writes = 1;
+            } else if (strcmp(fl, "no-cluster") == 0) {
+                f->no_cluster = 1;
+            } else if (strcmp(fl, "allow-oom") != 0 && strcmp(fl, "allow-stale") != 0 &&
+                       strcmp(fl, "allow-cross-slot-keys") != 0) {
+                resp_write_errorf(w, "ERR Unexpected flag in script shebang: %s", fl);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* ---- running ------------------------------------------------------------------------------------
+ */
+
+static struct resp_arg *args_of(const struct store_arg *a, size_t n)
+{
+    struct resp_arg *v = hy_xmalloc(HY_MAX(n, 1) * sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (struct resp_arg){a[i].ptr, a[i].len};
+    }
+    return v;
+}
+
+/* FCALL's library code and function (lower case); NULL for EVAL. */
+struct script_fcall_args {
+    const uint8_t *code;
+    size_t len;
+    const char *fname;
+};
+
+/* Runs body against sc's store, with the node's and the store's PRNGs seeded by seed for the
+ * run (restored after), so a replayed entry draws the same numbers everywhere. */
+static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t steps_max,
+                             const uint8_t *body, size_t len, const struct resp_arg *keys,
+                             size_t nkeys, const struct resp_arg *args, size_t nargs,
+                             struct resp_writer *w, const struct script_fcall_args *fa)
+{
+    struct hy_node *n = sc->n;
+    struct node_client *c = hy_xcalloc(1, sizeof(*c));
+    c->proto = 2;
+    c->authenticated = 1;
+    sc->client = c;
+    struct hy_prng saved = n->prng, *sp = store_prng(sc->s), saved_store = *sp;
+    hy_prng_seed(&n->prng, seed);
+    hy_prng_seed(sp, seed ^ 0x9e3779b97f4a7c15ULL);
+    int wrap = n->wrap_active;
+    n->wrap_active = 0;
+    struct script_env env = {.call_cb = script_call_cb,
+                             .ctx = sc,
+                             .steps_max = steps_max,
+                             .memory_max = SCRIPT_MEMORY_BYTES_MAX,
+                             .log = n->log};
+    int compiled = 0;
+    if (fa != NULL) {
+        script_fcall(&env, fa->code, fa->len, fa->fname, keys, nkeys, args, nargs, w);
+    } else {
+        compiled = script_run(&env, body, len, keys, nkeys, args, nargs, w);
+    }
+    n->wrap_active = wrap;
+    n->prng = saved;
+    *sp = saved_store;
+    hy_free(c);
+    return compiled;
+}
+
+/* An FCALL entry: [head, code, function name, numkeys, keys..., args...]. */
+static void fcall_apply(struct node_group *g, struct store *s, const struct store_entry *e,
+                        struct resp_writer *out)
+{
+    size_t nkeys = hy_load_u32le(e->argv[3].ptr);
+    char fname[STORE_FUNCTION_NAME_MAX + 1];
+    size_t flen = HY_MIN(e->argv[2].len, STORE_FUNCTION_NAME_MAX);
+    for (size_t i = 0; i < flen; i++) {
+        uint8_t ch = e->argv[2].ptr[i];
+        fname[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    fname[flen] = '\0';
+    /* The function's flags as the library in this store has them (the same on every
+     * replica); a library deleted since the proposal runs with none. */
+    const struct store_function *fn = NULL;
+    int no_writes =
+        store_function_find(s, fname, &fn) != NULL && (fn->flags & SCRIPT_FN_NO_WRITES) != 0;
+    struct resp_arg *keys = args_of(e->argv + 4, nkeys);
+    struct resp_arg *args = args_of(e->argv + 4 + nkeys, e->argc - 4 - nkeys);
+    struct script_call sc = {
+        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = no_writes, .at_apply = 1};
+    struct script_fcall_args fa = {e->argv[1].ptr, e->argv[1].len, fname};
+    (void)script_run_seeded(&sc, hy_load_u64le(e->argv[0].ptr), hy_load_u64le(e->argv[0].ptr + 8),
+                            NULL, 0, keys, nkeys, args, e->argc - 4 - nkeys, out, &fa);
+    hy_free(keys);
+    hy_free(args);
+}
+
+int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e,
+                         struct resp_writer *w)
+{
+    struct node_group *g = ctx;
+    if (e->op == STORE_OP_FCALL) {
+        struct hy_buf scratch;
+        hy_buf_init(&scratch);
+        struct resp_writer out = w != NULL ? *w : (struct resp_writer){&scratch, 2};
+        fcall_apply(g, s, e, &out);
+        hy_buf_free(&scratch);
+        return 0; /* nothing to cache */
+    }
+    uint64_t seed = hy_load_u64le(e->argv[0].ptr);
+    uint64_t steps = hy_load_u64le(e->argv[0].ptr + 8);
+    size_t nkeys = hy_load_u32le(e->argv[2].ptr);
+    const uint8_t *body = e->argv[1].ptr;
+    size_t len = e->argv[1].len;
+    struct hy_buf scratch;
+    hy_buf_init(&scratch);
+    struct resp_writer out = w != NULL ? *w : (struct resp_writer){&scratch, 2};
+    struct script_flags f;
+    if (!script_flags_parse(body, len, &f, &out)) {
+        hy_buf_free(&scratch);
+        return 0;
+    }
+    struct resp_arg *keys = args_of(e->argv + 3, nkeys);
+    struct resp_arg *args = args_of(e->argv + 3 + nkeys, e->argc - 3 - nkeys);
+    struct script_call sc = {
+        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = f.no_writes, .at_apply = 1};
+    int compiled = script_run_seeded(&sc, seed, steps, body, len, keys, nkeys, args,
+                                     e->argc - 3 - nkeys, &out, NULL);
+    hy_free(keys);
+    hy_free(args);
+    hy_buf_free(&scratch);
+    return compiled;
+}
+
+const uint8_t *node_script_find(const struct hy_node *n, const struct store *first,
+                                const uint8_t *sha, size_t sha_len, size_t *len_out)
+{
+    if (sha_len != HY_SHA1_HEX_LEN) {
+        return NULL;
+    }
+    char hex[HY_SHA1_HEX_LEN + 1];
+    for (size_t i = 0; i < HY_SHA1_HEX_LEN; i++) {
+        hex[i] = (char)(sha[i] >= 'A' && sha[i] <= 'Z' ? sha[i] + ('a' - 'A') : sha[i]);
+    }
+    hex[HY_SHA1_HEX_LEN] = '\0';
+    /* Only the partition's own store: SCRIPT LOAD reaches every partition, and another
+     * partition's replica here may lag its leader (a SCRIPT FLUSH not applied yet). */
+    const struct store *s = first != NULL ? first : node_group_of_slot(n, 0)->store;
+    return store_script_find(s, hex, len_out);
+}
+
+/* numkeys (argv[2]) checked as Redis checks it; 0 with the error written. */
+static int eval_numkeys(struct cmd_ctx *x, size_t *out)
+{
+    int64_t v;
+    if (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &v)) {
+        resp_write_error(&x->w, "ERR value is not an integer or out of range");
+        return 0;
+    }
+    if (v < 0) {
+        resp_write_error(&x->w, "ERR Number of keys can't be negative");
+        return 0;
+    }
+    if ((uint64_t)v > x->argc - 3) {
+        resp_write_error(&x->w, "ERR Number of keys can't be greater than number of args");
+        return 0;
+    }
+    *out = (size_t)v;
+    return 1;
+}
+
+/* Proposes the script as one STORE_OP_EVAL entry. */
+static void eval_propose(struct cmd_ctx *x, const uint8_t *body, size_t len, size_t nkeys)
+{
+    struct hy_node *n = x->node;
+    size_t nargs = 3 + (x->argc - 3);
+    struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
+    uint8_t head[16], nk[4];
+    uint64_t ms = (uint64_t)n->cfg->busy_reply_threshold;
+    hy_store_u64le(head, hy_prng_next(&n->prng));
+    hy_store_u64le(head + 8, ms == 0 ? 0 : ms * SCRIPT_STEPS_PER_MS);
+    hy_store_u32le(nk, (uint32_t)nkeys);
+    args[0] = (struct store_arg){head, 16};
+    args[1] = (struct store_arg){body, len};
+    args[2] = (struct store_arg){nk, 4};
+    for (size_t i = 3; i < x->argc; i++) {
+        args[i] = (struct store_arg){x->argv[i].ptr, x->argv[i].len};
+    }
+    struct store_entry e = {.op = STORE_OP_EVAL,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .argc = (uint32_t)nargs,
+                            .argv = args};
+    node_propose(x, &e);
+    hy_free(args);
+}
+
+static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
+{
+    size_t nkeys;
+    if (!eval_numkeys(x, &nkeys)) {
+        return;
+    }
+    const uint8_t *body = x->argv[1].ptr;
+    size_t len = x->argv[1].len;
+    if (by_sha) {
+        body = node_script_find(x->node, x->store, x->argv[1].ptr, x->argv[1].len, &len);
+        if (body == NULL) {
+            resp_write_error(&x->w, "NOSCRIPT No matching script. Please use EVAL.");
+            return;
+        }
+    }
+    struct script_flags f;
+    if (!script_flags_parse(body, len, &f, &x->w)) {
+        return;
+    }
+    if (f.no_cluster && x->node->group_count > 1) {
+        resp_write_error(&x->w, "ERR Can not run script on cluster, 'no-cluster' flag is set.");
+        return;
+    }
+    if (!readonly) {
+        if (script_compile_check(body, len, &x->w)) {
+            eval_propose(x, body, len, nkeys);
+        }
+        return;
+    }
+    /* A read: here, at the read's time, against this replica. */
+    const struct resp_arg *keys = x->argc > 3 ? x->argv + 3 : NULL;
+    struct script_call sc = {
+        .n = x->node, .g = x->group, .s = x->store, .now_ms = x->now_ms, .readonly = 1};
+    uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
+    (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), ms * SCRIPT_STEPS_PER_MS, body, len,
+                            keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
+                            &x->w, NULL);
+}
+
+void cmd_eval(struct cmd_ctx *x)
+{
+    eval_generic(x, 0, 0);
+}
+
+void cmd_evalsha(struct cmd_ctx *x)
+{
+    eval_generic(x, 1, 0);
+}
+
+void cmd_eval_ro(struct cmd_ctx *x)
+{
+    eval_generic(x, 0, 1);
+}
+
+void cmd_evalsha_ro(struct cmd_ctx *x)
+{
+    eval_generic(x, 1, 1);
+}
+
+/* ---- SCRIPT -------------------------------------------------------------------------------------
+ */
+
+int node_is_script(const struct cmd_def *d)
+{
+    return d->handler == cmd_eval || d->handler == cmd_evalsha || d->handler == cmd_eval_ro ||
+           d->handler == cmd_evalsha_ro || d->handler == cmd_fcall || d->handler == cmd_fcall_ro;
+}
+
+int node_script_scatters(const struct cmd_def *d)
+{
+    return d != NULL && (d->handler == cmd_script || d->handler == cmd_function) &&
+           (strcmp(d->name, "script|load") == 0 || strcmp(d->name, "script|flush") == 0 ||
+            strcmp(d->name, "function|load") == 0 || strcmp(d->name, "function|delete") == 0 ||
+            strcmp(d->name, "function|flush") == 0);
+}
+
+static void script_help(struct cmd_ctx *x)
+{
+    static const char *const lines[] = {
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "EXISTS <sha1> [<sha1> ...]",
+        "    Return information about the existence of the scripts in the script cache.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Flush the Lua scripts cache (in every partition).",
+        "KILL",
+        "    Kill the currently executing Lua script (scripts never run concurrently with "
+        "commands here: see docs/protocol.md).",
+        "LOAD <script>",
+        "    Load a script into the scripts cache of every partition without executing it.",
+        "HELP",
+        "    Print this help."};
+    resp_write_array(&x->w, HY_ARRAY_LEN(lines));
+    for (size_t i = 0; i < HY_ARRAY_LEN(lines); i++) {
+        resp_write_simple(&x->w, lines[i]);
+    }
+}
+
+void cmd_script(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    if (node_arg_is(sub, "LOAD") && x->argc == 3) {
+        if (!script_compile_check(x->argv[2].ptr, x->argv[2].len, &x->w)) {
+            return;
+        }
+        char sha[HY_SHA1_HEX_LEN + 1], ok[64];
+        hy_sha1_hex(x->argv[2].ptr, x->argv[2].len, sha);
+        snprintf(ok, sizeof(ok), "$40\r\n%s\r\n", sha);
+        struct resp_arg extra[2] = {{(const uint8_t *)"LOAD", 4}, x->argv[2]};
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 2, ok);
+    } else if (node_arg_is(sub, "EXISTS") && x->argc >= 3) {
+        resp_write_array(&x->w, x->argc - 2);
+        for (size_t i = 2; i < x->argc; i++) {
+            size_t len;
+            resp_write_int(&x->w, node_script_find(x->node, NULL, x->argv[i].ptr, x->argv[i].len,
+                                                   &len) != NULL);
+        }
+    } else if (node_arg_is(sub, "FLUSH") && x->argc <= 3) {
+        if (x->argc == 3 && !node_arg_is(&x->argv[2], "ASYNC") &&
+            !node_arg_is(&x->argv[2], "SYNC")) {
+            resp_write_error(&x->w, "ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+            return;
+        }
+        struct resp_arg extra[1] = {{(const uint8_t *)"FLUSH", 5}};
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 1, "");
+    } else if (node_arg_is(sub, "KILL") && x->argc == 2) {
+        resp_write_error(&x->w, "NOTBUSY No scripts in execution right now.");
+    } else if (node_arg_is(sub, "HELP") && x->argc == 2) {
+        script_help(x);
+    } else {
+        resp_write_errorf(&x->w,
+                          "ERR unknown subcommand or wrong number of arguments for "
+                          "'%.*s'. Try SCRIPT HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    }
+}
+
+/* The proposer's part of FUNCTION LOAD: the library's functions learnt by running its code,
+ * as one STORE_OP_FUNCTION_LOAD entry. */
+static void function_load_propose(struct cmd_ctx *x, const struct resp_arg *code, int replace)
+{
+    struct script_library lib;
+    if (!script_library_parse(code->ptr, code->len, &lib, &x->w)) {
+        return;
+    }
+    size_t argc = 2 + 2 * lib.count;
+    struct store_arg *args = hy_xmalloc(argc * sizeof(*args));
+    uint8_t *flags = hy_xmalloc(lib.count);
+    args[0] = (struct store_arg){code->ptr, code->len};
+    args[1] = (struct store_arg){(const uint8_t *)lib.name, strlen(lib.name)};
+    for (size_t i = 0; i < lib.count; i++) {
+        flags[i] = (uint8_t)lib.funcs[i].flags;
+        args[2 + 2 * i] =
+            (struct store_arg){(const uint8_t *)lib.funcs[i].name, strlen(lib.funcs[i].name)};
+        args[3 + 2 * i] = (struct store_arg){&flags[i], 1};
+    }
+    struct store_entry e = {.op = STORE_OP_FUNCTION_LOAD,
+                            .flags = replace ? STORE_F_REPLACE : 0,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .argc = (uint32_t)argc,
+                            .argv = args};
+    node_propose(x, &e);
+    hy_free(args);
+    hy_free(flags);
+    script_library_free(&lib);
+}
+
+/* HY.SCRIPTPART slot LOAD body | FLUSH | FLOAD [REPLACE] code | FDELETE lib | FFLUSH: one
+ * partition's part of SCRIPT LOAD/FLUSH and FUNCTION LOAD/DELETE/FLUSH (routed to the
+ * partition holding the slot, like HY.FLUSHPART). */
+void cmd_hy_scriptpart(struct cmd_ctx *x)
+{
+    struct store_entry e = {.time_ms = x->now_ms, .expire_at_ms = -1};
+    struct store_arg one;
+    const struct resp_arg *sub = &x->argv[2];
+    if (x->argc == 4 && node_arg_is(sub, "FLOAD")) {
+        function_load_propose(x, &x->argv[3], 0);
+        return;
+    }
+    if (x->argc == 5 && node_arg_is(sub, "FLOAD") && node_arg_is(&x->argv[3], "REPLACE")) {
+        function_load_propose(x, &x->argv[4], 1);
+        return;
+    }
+    if (x->argc == 4 && (node_arg_is(sub, "LOAD") || node_arg_is(sub, "FDELETE"))) {
+        one = (struct store_arg){x->argv[3].ptr, x->argv[3].len};
+        e.op = node_arg_is(sub, "LOAD") ? STORE_OP_SCRIPT_LOAD : STORE_OP_FUNCTION_DELETE;
+        e.argc = 1;
+        e.argv = &one;
+    } else if (x->argc == 3 && node_arg_is(sub, "FLUSH")) {
+        e.op = STORE_OP_SCRIPT_FLUSH;
+    } else if (x->argc == 3 && node_arg_is(sub, "FFLUSH")) {
+        e.op = STORE_OP_FUNCTION_FLUSH;
+    } else {
+        resp_write_error(&x->w, "ERR usage: HY.SCRIPTPART slot LOAD body | FLUSH | FLOAD "
+                                "[REPLACE] code | FDELETE library | FFLUSH");
+        return;
+    }
+    node_propose(x, &e);
+}
+
+/* ---- FCALL and FUNCTION ------------------------------------------------------------------------
+ */
+
+/* The library holding fname in this node's stores (x's first). */
+static const struct store_library *function_find(struct cmd_ctx *x, const char *fname,
+                                                 const struct store_function **fn_out)
+{
+    return store_function_find(x->store, fname, fn_out); /* as node_script_find */
+}
+
+static void fcall_generic(struct cmd_ctx *x, int readonly)
+{
+    int64_t v;
+    if (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &v)) {
+        resp_write_error(&x->w, "ERR Bad number of keys provided");
+        return;
+    }
+    size_t nkeys;
+    if (!eval_numkeys(x, &nkeys)) {
+        return;
+    }
+    char fname[STORE_FUNCTION_NAME_MAX + 1];
+    if (x->argv[1].len > STORE_FUNCTION_NAME_MAX) {
+        resp_write_error(&x->w, "ERR Function not found");
+        return;
+    }
+    for (size_t i = 0; i < x->argv[1].len; i++) {
+        uint8_t ch = x->argv[1].ptr[i];
+        fname[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    fname[x->argv[1].len] = '\0';
+    const struct store_function *fn = NULL;
+    const struct store_library *lib = function_find(x, fname, &fn);
+    if (lib == NULL) {
+        resp_write_error(&x->w, "ERR Function not found");
+        return;
+    }
+    if ((fn->flags & SCRIPT_FN_NO_CLUSTER) && x->node->group_count > 1) {
+        resp_write_error(&x->w, "ERR Can not run script on cluster, 'no-cluster' flag is set.");
+        return;
+    }
+    if (readonly && !(fn->flags & SCRIPT_FN_NO_WRITES)) {
+        resp_write_error(&x->w, "ERR Can not execute a script with write flag using *_ro command.");
+        return;
+    }
+    if (!readonly) {
+        size_t nargs = 4 + (x->argc - 3);
+        struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
+        uint8_t head[16], nk[4];
+        uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
+        hy_store_u64le(head, hy_prng_next(&x->node->prng));
+        hy_store_u64le(head + 8, ms * SCRIPT_STEPS_PER_MS);
+        hy_store_u32le(nk, (uint32_t)nkeys);
+        args[0] = (struct store_arg){head, 16};
+        args[1] = (struct store_arg){lib->code, lib->len};
+        args[2] = (struct store_arg){(const uint8_t *)fname, strlen(fname)};
+        args[3] = (struct store_arg){nk, 4};
+        for (size_t i = 3; i < x->argc; i++) {
+            args[i + 1] = (struct store_arg){x->argv[i].ptr, x->argv[i].len};
+        }
+        struct store_entry e = {.op = STORE_OP_FCALL,
+                                .time_ms = x->now_ms,
+                                .expire_at_ms = -1,
+                                .argc = (uint32_t)nargs,
+                                .argv = args};
+        node_propose(x, &e);
+        hy_free(args);
+        return;
+    }
+    const struct resp_arg *keys = x->argc > 3 ? x->argv + 3 : NULL;
+    struct script_call sc = {
+        .n = x->node, .g = x->group, .s = x->store, .now_ms = x->now_ms, .readonly = 1};
+    struct script_fcall_args fa = {lib->code, lib->len, fname};
+    uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
+    (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), ms * SCRIPT_STEPS_PER_MS, NULL, 0,
+                            keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
+                            &x->w, &fa);
+}
+
+void cmd_fcall(struct cmd_ctx *x)
+{
+    fcall_generic(x, 0);
+}
+
+void cmd_fcall_ro(struct cmd_ctx *x)
+{
+    fcall_generic(x, 1);
+}
+
+/* FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]. */
+static void function_list(struct cmd_ctx *x)
+{
+    int withcode = 0;
+    const struct resp_arg *pattern = NULL;
+    for (size_t i = 2; i < x->argc; i++) {
+        if (node_arg_is(&x->argv[i], "WITHCODE")) {
+            withcode = 1;
+        } else if (node_arg_is(&x->argv[i], "LIBRARYNAME") && i + 1 < x->argc) {
+            pattern = &x->argv[++i];
+        } else {
+            resp_write_error(&x->w, "ERR Unknown argument");
+            return;
+        }
+    }
+    struct node_group *g = node_group_of_slot(x->node, 0);
+    const struct store_library *const *libs;
+    size_t n = store_libraries(g->store, &libs), shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        shown += pattern == NULL ||
+                 hy_glob_match(pattern->ptr, pattern->len, (const uint8_t *)libs[i]->name,
+                               strlen(libs[i]->name), 0);
+    }
+    resp_write_array(&x->w, shown);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_library *l = libs[i];
+        if (pattern != NULL && !hy_glob_match(pattern->ptr, pattern->len, (const uint8_t *)l->name,
+                                              strlen(l->name), 0)) {
+            continue;
+        }
+        resp_write_map(&x->w, withcode ? 4 : 3);
+        resp_write_bulk_str(&x->w, "library_name");
+        resp_write_bulk_str(&x->w, l->name);
+        resp_write_bulk_str(&x->w, "engine");
+        resp_write_bulk_str(&x->w, "LUA");
+        resp_write_bulk_str(&x->w, "functions");
+        resp_write_array(&x->w, l->nfuncs);
+        for (size_t j = 0; j < l->nfuncs; j++) {
+            resp_write_map(&x->w, 3);
+            resp_write_bulk_str(&x->w, "name");
+            resp_write_bulk_str(&x->w, l->funcs[j].name);
+            resp_write_bulk_str(&x->w, "description");
+            resp_write_null(&x->w);
+            resp_write_bulk_str(&x->w, "flags");
+            int nw = (l->funcs[j].flags & SCRIPT_FN_NO_WRITES) != 0;
+            int nc = (l->funcs[j].flags & SCRIPT_FN_NO_CLUSTER) != 0;
+            resp_write_set(&x->w, (size_t)(nw + nc));
+            if (nw) {
+                resp_write_bulk_str(&x->w, "no-writes");
+            }
+            if (nc) {
+                resp_write_bulk_str(&x->w, "no-cluster");
+            }
+        }
+        if (withcode) {
+            resp_write_bulk_str(&x->w, "library_code");
+            resp_write_bulk(&x->w, l->code, l->len);
+        }
+    }
+}
+
+static void function_stats(struct cmd_ctx *x)
+{
+    struct node_group *g = node_group_of_slot(x->node, 0);
+    const struct store_library *const *libs;
+    size_t n = store_libraries(g->store, &libs), funcs = 0;
+    for (size_t i = 0; i < n; i++) {
+        funcs += libs[i]->nfuncs;
+    }
+    resp_write_map(&x->w, 2);
+    resp_write_bulk_str(&x->w, "running_script");
+    resp_write_null(&x->w);
+    resp_write_bulk_str(&x->w, "engines");
+    resp_write_map(&x->w, 1);
+    resp_write_bulk_str(&x->w, "LUA");
+    resp_write_map(&x->w, 2);
+    resp_write_bulk_str(&x->w, "libraries_count");
+    resp_write_int(&x->w, (int64_t)n);
+    resp_write_bulk_str(&x->w, "functions_count");
+    resp_write_int(&x->w, (int64_t)funcs);
+}
+
+static void function_load(struct cmd_ctx *x)
+{
+    int replace = 0;
+    size_t i = 2;
+    for (; i + 1 < x->argc; i++) {
+        if (!node_arg_is(&x->argv[i], "REPLACE")) {
+            resp_write_errorf(&x->w, "ERR Unknown option given: %.*s",
+                              (int)HY_MIN(x->argv[i].len, 128), (const char *)x->argv[i].ptr);
+            return;
+        }
+        replace = 1;
+    }
+    struct script_library lib;
+    if (!script_library_parse(x->argv[i].ptr, x->argv[i].len, &lib, &x->w)) {
+        return;
+    }
+    char ok[160];
+    snprintf(ok, sizeof(ok), "$%zu\r\n%s\r\n", strlen(lib.name), lib.name);
+    script_library_free(&lib);
+    struct resp_arg extra[3] = {
+        {(const uint8_t *)"FLOAD", 5}, {(const uint8_t *)"REPLACE", 7}, x->argv[i]};
+    if (replace) {
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 3, ok);
+    } else {
+        extra[1] = x->argv[i];
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 2, ok);
+    }
+}
+
+void cmd_function(struct cmd_ctx *x)
+{
+    const struct resp_arg *sub = &x->argv[1];
+    if (node_arg_is(sub, "LOAD") && x->argc >= 3) {
+        function_load(x);
+    } else if (node_arg_is(sub, "DELETE") && x->argc == 3) {
+        struct resp_arg extra[2] = {{(const uint8_t *)"FDELETE", 7}, x->argv[2]};
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 2, "");
+    } else if (node_arg_is(sub, "FLUSH") && x->argc <= 3) {
+        if (x->argc == 3 && !node_arg_is(&x->argv[2], "ASYNC") &&
+            !node_arg_is(&x->argv[2], "SYNC")) {
+            resp_write_error(&x->w, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+            return;
+        }
+        struct resp_arg extra[1] = {{(const uint8_t *)"FFLUSH", 6}};
+        node_scatter_parts(x, "HY.SCRIPTPART", extra, 1, "");
+    } else if (node_arg_is(sub, "LIST")) {
+        function_list(x);
+    } else if (node_arg_is(sub, "STATS") && x->argc == 2) {
+        function_stats(x);
+    } else if (node_arg_is(sub, "KILL") && x->argc == 2) {
+        resp_write_error(&x->w, "NOTBUSY No scripts in execution right now.");
+    } else if ((node_arg_is(sub, "DUMP") || node_arg_is(sub, "RESTORE")) && x->argc >= 2) {
+        resp_write_error(&x->w, "ERR FUNCTION DUMP and RESTORE are not supported: use FUNCTION "
+                                "LIST WITHCODE and FUNCTION LOAD");
+    } else if (node_arg_is(sub, "HELP") && x->argc == 2) {
+        static const char *const lines[] = {
+            "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "DELETE <LIBRARY NAME>",
+            "LIST [WITHCODE] "
+            "[LIBRARYNAME <PATTERN>]",
+            "FLUSH [ASYNC|SYNC]",
+            "STATS",
+            "KILL",
+            "HELP"};
+        resp_write_array(&x->w, HY_ARRAY_LEN(lines));
+        for (size_t i = 0; i < HY_ARRAY_LEN(lines); i++) {
+            resp_write_simple(&x->w, lines[i]);
+        }
+    } else {
+        resp_write_errorf(&x->w,
+                          "ERR unknown subcommand or wrong number of arguments for "
+                          "'%.*s'. Try FUNCTION HELP.",
+                          (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    }
+}

@@ -1,0 +1,1286 @@
+/*
+ * script.c - the Lua engine (script.h): one fresh, sandboxed Lua 5.1 state per run.
+ *
+ * The sandbox. The base, table, string and math libraries are opened, with cjson and bit;
+ * loadfile, dofile, print and load are removed and loadstring refuses bytecode (a crafted
+ * chunk can break the VM). Scripts see the globals through an empty proxy whose metatable
+ * reads the real table (a missing name is an error, as Redis's "nonexistent global
+ * variable") and refuses every write; the library tables are proxies of the same kind. Debian's
+ * Lua has no read-only tables (Redis patches its VM for them), so setmetatable and rawset
+ * refuse a proxy themselves and the proxies' metatables are hidden behind read-only ones.
+ *
+ * Errors. A Lua error is turned by the message handler into Redis's error table ({err = "ERR
+ * ..."} with the line it was raised at); the reply is then "<err> script: <sha>, on
+ * @user_script:<line>.", as Redis 7.0 answers. redis.call raises the error reply it got;
+ * redis.pcall returns it as {err = ...}.
+ *
+ * Memory: every allocation goes through script_alloc, which refuses to grow past the run's
+ * limit (Lua then raises "not enough memory"). Steps: a count hook every SCRIPT_HOOK_STEPS
+ * instructions; past the budget it raises an error, and again at every later instruction, so
+ * a pcall in the script cannot swallow it.
+ */
+#include "node/script.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/sha1.h"
+
+int luaopen_cjson(lua_State *L);
+int luaopen_bit(lua_State *L);
+
+#define SCRIPT_HOOK_STEPS 1000
+#define SCRIPT_DEPTH_MAX  64 /* nesting of a table converted to a reply, and back */
+#define SCRIPT_CHUNK_NAME "@user_script"
+#define LRAND48_MAX       INT32_MAX
+#define FUNCTION_CHUNK    "@user_function"
+
+struct script_run {
+    const struct script_env *env;
+    size_t mem_used, mem_max;
+    uint64_t steps;
+    int killed;
+    int proto;     /* redis.setresp */
+    int loading;   /* a library's code runs: register_function yes, redis.call no */
+    int function;  /* FCALL: errors name @user_function */
+    uint64_t rand; /* Redis's lrand48 state (48 bits) */
+    char sha[HY_SHA1_HEX_LEN + 1];
+};
+
+static struct script_run *run_of(lua_State *L)
+{
+    void *ud;
+    (void)lua_getallocf(L, &ud);
+    return ud;
+}
+
+static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct script_run *r = ud;
+    if (nsize == 0) {
+        free(ptr);
+        r->mem_used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && r->mem_used - osize + nsize > r->mem_max) {
+        return NULL; /* Lua raises "not enough memory" */
+    }
+    void *p = realloc(ptr, nsize);
+    if (p != NULL) {
+        r->mem_used = r->mem_used - osize + nsize;
+    }
+    return p;
+}
+
+static void script_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    struct script_run *r = run_of(L);
+    r->steps += r->killed ? 1 : SCRIPT_HOOK_STEPS;
+    if (r->env->steps_max > 0 && r->steps > r->env->steps_max) {
+        if (!r->killed) {
+            r->killed = 1;
+            lua_sethook(L, script_hook, LUA_MASKCOUNT, 1); /* a pcall cannot go on */
+        }
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "Script killed: it ran past busy-reply-threshold's budget of %llu "
+                 "instructions",
+                 (unsigned long long)r->env->steps_max);
+        luaL_error(L, "%s", msg);
+    }
+}
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+
+/* Raises Redis's error table {err = msg}. */
+static int raise_err(lua_State *L, const char *msg)
+{
+    lua_newtable(L);
+    lua_pushstring(L, msg);
+    lua_setfield(L, -2, "err");
+    return lua_error(L);
+}
+
+static int readonly_err(lua_State *L)
+{
+    return luaL_error(L, "Attempt to modify a readonly table");
+}
+
+/* The message handler: any error becomes {err = "ERR ...", source, line}. */
+static int error_handler(lua_State *L)
+{
+    if (!lua_istable(L, 1)) {
+        const char *msg = lua_tostring(L, 1);
+        lua_newtable(L);
+        lua_pushfstring(L, "ERR %s", msg != NULL ? msg : "(error object is not a string)");
+        lua_setfield(L, -2, "err");
+        lua_replace(L, 1);
+    }
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sl", &ar);
+        if (strcmp(ar.what, "C") != 0 && ar.currentline > 0) {
+            lua_pushinteger(L, ar.currentline);
+            lua_setfield(L, 1, "line");
+            break;
+        }
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* ---- RESP -> Lua ----------------------------------------------------------------------------- */
+
+static void push_value(lua_State *L, const struct resp_value *v, int depth);
+
+static void push_aggregate(lua_State *L, const struct resp_value *v, int depth)
+{
+    lua_newtable(L);
+    if (v->type == RESP_MAP) {
+        lua_newtable(L);
+        for (size_t i = 0; i < v->count; i++) {
+            push_value(L, &v->elems[2 * i], depth + 1);
+            push_value(L, &v->elems[2 * i + 1], depth + 1);
+            lua_settable(L, -3);
+        }
+        lua_setfield(L, -2, "map");
+    } else if (v->type == RESP_SET) {
+        lua_newtable(L);
+        for (size_t i = 0; i < v->count; i++) {
+            push_value(L, &v->elems[i], depth + 1);
+            lua_pushboolean(L, 1);
+            lua_settable(L, -3);
+        }
+        lua_setfield(L, -2, "set");
+    } else {
+        for (size_t i = 0; i < v->count; i++) {
+            push_value(L, &v->elems[i], depth + 1);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+    }
+}
+
+static void push_field_table(lua_State *L, const char *field, const uint8_t *p, size_t len)
+{
+    lua_newtable(L);
+    lua_pushlstring(L, (const char *)p, len);
+    lua_setfield(L, -2, field);
+}
+
+static void push_value(lua_State *L, const struct resp_value *v, int depth)
+{
+    luaL_checkstack(L, 4, "reached lua stack limit");
+    if (depth > SCRIPT_DEPTH_MAX) {
+        lua_pushboolean(L, 0);
+        return;
+    }
+    switch (v->type) {
+    case RESP_INTEGER: lua_pushnumber(L, (lua_Number)v->integer); break;
+    case RESP_BULK: lua_pushlstring(L, (const char *)v->str, v->len); break;
+    case RESP_SIMPLE: push_field_table(L, "ok", v->str, v->len); break;
+    case RESP_ERROR:
+    case RESP_BULK_ERROR: push_field_table(L, "err", v->str, v->len); break;
+    case RESP_NULL:
+        /* RESP2's null bulk and null array are false; RESP3's null is nil. */
+        if (run_of(L)->proto == 3) {
+            lua_pushnil(L);
+        } else {
+            lua_pushboolean(L, 0);
+        }
+        break;
+    case RESP_BOOLEAN: lua_pushboolean(L, v->integer != 0); break;
+    case RESP_DOUBLE:
+        lua_newtable(L);
+        lua_pushnumber(L, v->dbl);
+        lua_setfield(L, -2, "double");
+        break;
+    case RESP_BIGNUM: push_field_table(L, "big_number", v->str, v->len); break;
+    case RESP_VERBATIM:
+        lua_newtable(L);
+        lua_newtable(L);
+        lua_pushlstring(L, (const char *)v->str + HY_MIN(v->len, 4), v->len - HY_MIN(v->len, 4));
+        lua_setfield(L, -2, "string");
+        lua_pushlstring(L, (const char *)v->str, HY_MIN(v->len, 3));
+        lua_setfield(L, -2, "format");
+        lua_setfield(L, -2, "verbatim_string");
+        break;
+    default: push_aggregate(L, v, depth); break;
+    }
+}
+
+static int push_reply_protected(lua_State *L)
+{
+    const struct resp_value *v = lua_touserdata(L, 1);
+    push_value(L, v, 0);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_reply");
+    return 0;
+}
+
+/* ---- Lua -> RESP ----------------------------------------------------------------------------- */
+
+/* Writes msg as an error reply, its line breaks turned to spaces (a reply is one line). */
+static void write_error_text(struct resp_writer *w, const char *msg, size_t len)
+{
+    char *copy = hy_xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++) {
+        copy[i] = msg[i] == '\r' || msg[i] == '\n' ? ' ' : msg[i];
+    }
+    copy[len] = '\0';
+    resp_write_error(w, copy);
+    hy_free(copy);
+}
+
+static void write_value(lua_State *L, struct resp_writer *w, int depth);
+
+/* Pushes t[name] of the table at the top without metamethods (no script code runs). */
+static void raw_field(lua_State *L, const char *name)
+{
+    lua_pushstring(L, name);
+    lua_rawget(L, -2);
+}
+
+/* The table at the top: {err}, {ok}, {double}, {map}, {set}, or an array. */
+static void write_table(lua_State *L, struct resp_writer *w, int depth)
+{
+    raw_field(L, "err");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char *msg = lua_tolstring(L, -1, &len);
+        write_error_text(w, msg, len);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    raw_field(L, "ok");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char *msg = lua_tolstring(L, -1, &len);
+        char *copy = hy_xmalloc(len + 1);
+        for (size_t i = 0; i < len; i++) {
+            copy[i] = msg[i] == '\r' || msg[i] == '\n' ? ' ' : msg[i];
+        }
+        copy[len] = '\0';
+        resp_write_simple(w, copy);
+        hy_free(copy);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    raw_field(L, "double");
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+        resp_write_double(w, lua_tonumber(L, -1));
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    raw_field(L, "map");
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        size_t pairs = 0;
+        for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+            pairs++;
+        }
+        resp_write_map(w, pairs);
+        for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+            lua_pushvalue(L, -2);
+            write_value(L, w, depth + 1);
+            lua_pop(L, 1);
+            write_value(L, w, depth + 1);
+        }
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    raw_field(L, "set");
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        size_t n = 0;
+        for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+            n++;
+        }
+        resp_write_set(w, n);
+        for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+            lua_pushvalue(L, -2);
+            write_value(L, w, depth + 1);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    /* An array: elements 1, 2, ... up to the first nil, as Redis reads it. */
+    size_t n = 0;
+    for (;; n++) {
+        lua_rawgeti(L, -1, (int)n + 1);
+        int nil = lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (nil) {
+            break;
+        }
+    }
+    resp_write_array(w, n);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, -1, (int)i + 1);
+        write_value(L, w, depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+/* Writes the value at the top of L's stack (left there) as a reply. */
+static void write_value(lua_State *L, struct resp_writer *w, int depth)
+{
+    if (depth > SCRIPT_DEPTH_MAX || !lua_checkstack(L, 8)) {
+        resp_write_error(w, "ERR reached lua stack limit");
+        return;
+    }
+    switch (lua_type(L, -1)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *p = lua_tolstring(L, -1, &len);
+        resp_write_bulk(w, p, len);
+        break;
+    }
+    case LUA_TBOOLEAN:
+        if (w->proto == 3) {
+            resp_write_bool(w, lua_toboolean(L, -1));
+        } else if (lua_toboolean(L, -1)) {
+            resp_write_int(w, 1);
+        } else {
+            resp_write_null(w);
+        }
+        break;
+    case LUA_TNUMBER: {
+        double d = lua_tonumber(L, -1);
+        /* Redis truncates to an integer (the float is cast). */
+        int64_t v = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
+        resp_write_int(w, d != d ? 0 : v);
+        break;
+    }
+    case LUA_TTABLE: write_table(L, w, depth); break;
+    default: resp_write_null(w); break;
+    }
+}
+
+/* ---- the redis library ----------------------------------------------------------------------- */
+
+/* redis.call's arguments (stack 1..argc) as strings, numbers formatted as Redis does. Returns
+ * 0 (nothing allocated) when one is neither. */
+static int collect_args(lua_State *L, int argc, struct resp_arg *argv)
+{
+    for (int i = 1; i <= argc; i++) {
+        int t = lua_type(L, i);
+        if (t == LUA_TNUMBER) {
+            double d = lua_tonumber(L, i);
+            char buf[64];
+            if (d == (double)(long long)d && fabs(d) < 1e17) {
+                snprintf(buf, sizeof(buf), "%lld", (long long)d);
+            } else {
+                snprintf(buf, sizeof(buf), "%.17g", d);
+            }
+            lua_pushstring(L, buf);
+            lua_replace(L, i);
+        } else if (t != LUA_TSTRING) {
+            return 0;
+        }
+        size_t len;
+        const char *p = lua_tolstring(L, i, &len);
+        argv[i - 1] = (struct resp_arg){(const uint8_t *)p, len};
+    }
+    return 1;
+}
+
+/* redis.call (raise = 1) and redis.pcall (raise = 0). */
+static int redis_generic_call(lua_State *L, int raise)
+{
+    struct script_run *r = run_of(L);
+    int argc = lua_gettop(L);
+    if (r->loading) {
+        return raise_err(L, "ERR redis.call and redis.pcall can not be used while a library "
+                            "loads");
+    }
+    if (argc == 0) {
+        return raise_err(L, "ERR Please specify at least one argument for this redis lib call");
+    }
+    struct resp_arg *argv = lua_newuserdata(L, (size_t)argc * sizeof(*argv)); /* GC'd */
+    if (!collect_args(L, argc, argv)) {
+        return raise_err(L, "ERR Lua redis lib command arguments must be strings or integers");
+    }
+    struct hy_buf reply;
+    hy_buf_init(&reply);
+    if (r->env->call_cb == NULL) {
+        hy_buf_append_str(&reply, "-ERR redis.call is not available here\r\n");
+    } else {
+        r->env->call_cb(r->env->ctx, (size_t)argc, argv, r->proto, &reply);
+    }
+    struct resp_limits limits;
+    resp_limits_default(&limits);
+    limits.nesting_max = 1024;
+    struct resp_value v;
+    size_t used;
+    int rc = resp_value_parse(&limits, reply.data, reply.len, &v, &used, NULL);
+    if (rc != HY_OK) {
+        hy_buf_free(&reply);
+        return raise_err(L, "ERR the command's reply could not be read");
+    }
+    /* Lua errors longjmp: the conversion runs protected (it may run out of memory), the C
+     * memory is freed, and only then may this function raise. */
+    int is_err = v.type == RESP_ERROR || v.type == RESP_BULK_ERROR;
+    rc = lua_cpcall(L, push_reply_protected, &v);
+    resp_value_free(&v);
+    hy_buf_free(&reply);
+    if (rc != 0) {
+        return lua_error(L); /* the message is on the stack */
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_reply");
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_reply");
+    if (is_err && raise) {
+        return lua_error(L);
+    }
+    return 1;
+}
+
+static int redis_call(lua_State *L)
+{
+    return redis_generic_call(L, 1);
+}
+
+static int redis_pcall(lua_State *L)
+{
+    return redis_generic_call(L, 0);
+}
+
+static int redis_field_reply(lua_State *L, const char *field)
+{
+    if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) {
+        return luaL_error(L, "wrong number or type of arguments");
+    }
+    lua_newtable(L);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, field);
+    return 1;
+}
+
+static int redis_error_reply(lua_State *L)
+{
+    return redis_field_reply(L, "err");
+}
+
+static int redis_status_reply(lua_State *L)
+{
+    return redis_field_reply(L, "ok");
+}
+
+static int redis_sha1hex(lua_State *L)
+{
+    if (lua_gettop(L) != 1) {
+        return luaL_error(L, "wrong number of arguments");
+    }
+    size_t len;
+    const char *p = lua_tolstring(L, 1, &len);
+    char hex[HY_SHA1_HEX_LEN + 1];
+    hy_sha1_hex(p != NULL ? p : "", p != NULL ? len : 0, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int redis_log(lua_State *L)
+{
+    int argc = lua_gettop(L);
+    if (argc < 2) {
+        return luaL_error(L, "redis.log() requires two arguments or more.");
+    }
+    if (!lua_isnumber(L, 1)) {
+        return luaL_error(L, "First argument must be a number (log level).");
+    }
+    int level = (int)lua_tointeger(L, 1);
+    if (level < 0 || level > 3) {
+        return luaL_error(L, "Invalid debug level.");
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 2; i <= argc; i++) {
+        size_t len;
+        const char *p = lua_tolstring(L, i, &len);
+        if (p != NULL) {
+            if (i > 2) {
+                luaL_addchar(&b, ' ');
+            }
+            luaL_addlstring(&b, p, len);
+        }
+    }
+    luaL_pushresult(&b);
+    const struct script_run *r = run_of(L);
+    static const enum hy_log_level levels[] = {HY_LOG_DEBUG, HY_LOG_DEBUG, HY_LOG_INFO,
+                                               HY_LOG_WARN};
+    if (r->env->log != NULL) {
+        hy_log(r->env->log, levels[level], "script: %s", lua_tostring(L, -1));
+    }
+    return 0;
+}
+
+static int redis_setresp(lua_State *L)
+{
+    if (lua_gettop(L) != 1) {
+        return luaL_error(L, "redis.setresp() requires one argument.");
+    }
+    int v = (int)lua_tointeger(L, 1);
+    if (v != 2 && v != 3) {
+        return luaL_error(L, "RESP version must be 2 or 3.");
+    }
+    run_of(L)->proto = v;
+    return 0;
+}
+
+static int redis_set_repl(lua_State *L)
+{
+    if (lua_gettop(L) != 1) {
+        return luaL_error(L, "redis.set_repl() requires one argument.");
+    }
+    int v = (int)lua_tointeger(L, 1);
+    if (v < 0 || v > 3) {
+        return luaL_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
+                             "REPL_ALL or REPL_NONE.");
+    }
+    return 0; /* accepted: the whole script is the replicated entry */
+}
+
+static int redis_true(lua_State *L)
+{
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int redis_false(lua_State *L)
+{
+    lua_pushboolean(L, 0);
+    return 1;
+}
+
+/* ---- math.random: Redis's lrand48, seeded with 0 at every run ----------------------------------
+ */
+
+static int32_t rand48_next(struct script_run *r)
+{
+    r->rand = (r->rand * 0x5DEECE66DULL + 0xB) & ((1ULL << 48) - 1);
+    return (int32_t)(r->rand >> 17);
+}
+
+static void rand48_seed(struct script_run *r, int32_t seed)
+{
+    r->rand = ((uint64_t)(uint32_t)seed << 16) | 0x330E;
+}
+
+static int math_random(lua_State *L)
+{
+    struct script_run *r = run_of(L);
+    lua_Number x = (lua_Number)(rand48_next(r) % LRAND48_MAX) / (lua_Number)LRAND48_MAX;
+    switch (lua_gettop(L)) {
+    case 0: lua_pushnumber(L, x); return 1;
+    case 1: {
+        int u = luaL_checkint(L, 1);
+        luaL_argcheck(L, 1 <= u, 1, "interval is empty");
+        lua_pushnumber(L, floor(x * u) + 1);
+        return 1;
+    }
+    case 2: {
+        int l = luaL_checkint(L, 1), u = luaL_checkint(L, 2);
+        luaL_argcheck(L, l <= u, 2, "interval is empty");
+        lua_pushnumber(L, floor(x * (u - l + 1)) + l);
+        return 1;
+    }
+    default: return luaL_error(L, "wrong number of arguments");
+    }
+}
+
+static int math_randomseed(lua_State *L)
+{
+    rand48_seed(run_of(L), (int32_t)luaL_checkint(L, 1));
+    return 0;
+}
+
+/* ---- the sandbox ------------------------------------------------------------------------------
+ */
+
+static int is_protected(lua_State *L, int idx)
+{
+    if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) {
+        return 0;
+    }
+    raw_field(L, "__hy_readonly");
+    int yes = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    return yes;
+}
+
+static int safe_setmetatable(lua_State *L)
+{
+    if (is_protected(L, 1)) {
+        return readonly_err(L);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static int safe_rawset(lua_State *L)
+{
+    if (is_protected(L, 1)) {
+        return readonly_err(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+static int safe_loadstring(lua_State *L)
+{
+    size_t len;
+    const char *p = luaL_checklstring(L, 1, &len);
+    if (len > 0 && p[0] == LUA_SIGNATURE[0]) {
+        lua_pushnil(L);
+        lua_pushstring(L, "bytecode loading is not allowed");
+        return 2;
+    }
+    const char *name = luaL_optstring(L, 2, p);
+    if (luaL_loadbuffer(L, p, len, name) != 0) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    return 1;
+}
+
+/* The global proxy's __index: the real globals' value, or Redis's error. */
+static int global_index(lua_State *L)
+{
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    if (lua_isnil(L, -1)) {
+        const char *name = lua_tostring(L, 2);
+        return luaL_error(L, "Script attempted to access nonexistent global variable '%s'",
+                          name != NULL ? name : "?");
+    }
+    return 1;
+}
+
+/* Pushes a read-only proxy of the table at index real (absolute): reads go to it, writes
+ * fail; its metatable is marked (is_protected) and hidden behind a read-only empty table. */
+static void push_readonly_proxy(lua_State *L, int real, lua_CFunction index)
+{
+    lua_newtable(L); /* the proxy */
+    lua_newtable(L); /* its metatable */
+    if (index != NULL) {
+        lua_pushvalue(L, real);
+        lua_pushcclosure(L, index, 1);
+    } else {
+        lua_pushvalue(L, real);
+    }
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, readonly_err);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "__hy_readonly");
+    /* getmetatable(proxy) answers a read-only empty table. */
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushcfunction(L, readonly_err);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "__hy_readonly");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
+static void open_lib(lua_State *L, lua_CFunction open, const char *name)
+{
+    lua_pushcfunction(L, open);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    if (lua_istable(L, -1) && name[0] != '\0') {
+        lua_setglobal(L, name);
+    } else {
+        lua_pop(L, 1);
+    }
+}
+
+static int name_valid(const char *p, size_t len)
+{
+    if (len == 0 || len > SCRIPT_NAME_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* flags={...} of register_function into *out; 0 on an unknown flag. */
+static int register_flags(lua_State *L, int idx, unsigned *out)
+{
+    *out = 0;
+    if (lua_isnil(L, idx)) {
+        return 1;
+    }
+    if (!lua_istable(L, idx)) {
+        return 0;
+    }
+    for (int i = 1;; i++) {
+        lua_rawgeti(L, idx, i);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return 1;
+        }
+        const char *f = lua_tostring(L, -1);
+        if (f == NULL) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        if (strcmp(f, "no-writes") == 0) {
+            *out |= SCRIPT_FN_NO_WRITES;
+        } else if (strcmp(f, "no-cluster") == 0) {
+            *out |= SCRIPT_FN_NO_CLUSTER;
+        } else if (strcmp(f, "allow-oom") != 0 && strcmp(f, "allow-stale") != 0 &&
+                   strcmp(f, "allow-cross-slot-keys") != 0) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* redis.register_function(name, fn) or redis.register_function{function_name=, callback=,
+ * flags=, description=}: while a library loads, keeps {fn, flags} under the lower-cased name. */
+static int redis_register_function(lua_State *L)
+{
+    if (!run_of(L)->loading) {
+        return luaL_error(L, "redis.register_function can only be called on FUNCTION LOAD "
+                             "command");
+    }
+    unsigned flags = 0;
+    if (lua_gettop(L) == 1 && lua_istable(L, 1)) {
+        lua_getfield(L, 1, "function_name");
+        lua_getfield(L, 1, "callback");
+        lua_getfield(L, 1, "flags");
+        if (!register_flags(L, 4, &flags)) {
+            return luaL_error(L, "unknown flag given");
+        }
+        lua_pop(L, 1);
+        lua_remove(L, 1);
+    } else if (lua_gettop(L) != 2) {
+        return luaL_error(L, "wrong number of arguments to redis.register_function");
+    }
+    size_t len;
+    const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+    if (name == NULL || !name_valid(name, len)) {
+        return luaL_error(L, "Function names can only contain letters, numbers, or "
+                             "underscores(_) and must be at least one character long");
+    }
+    if (!lua_isfunction(L, 2)) {
+        return luaL_error(L, "second argument to redis.register_function must be a function");
+    }
+    char lower[SCRIPT_NAME_MAX + 1];
+    for (size_t i = 0; i <= len; i++) {
+        lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    lua_getfield(L, -1, lower);
+    if (!lua_isnil(L, -1)) {
+        return luaL_error(L, "Function already exists in the library");
+    }
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "fn");
+    lua_pushinteger(L, (lua_Integer)flags);
+    lua_setfield(L, -2, "flags");
+    lua_setfield(L, -2, lower);
+    return 0;
+}
+
+static void set_fn(lua_State *L, const char *name, lua_CFunction fn)
+{
+    lua_pushcfunction(L, fn);
+    lua_setfield(L, -2, name);
+}
+
+static void set_int(lua_State *L, const char *name, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, name);
+}
+
+static void open_redis_lib(lua_State *L)
+{
+    lua_newtable(L);
+    set_fn(L, "call", redis_call);
+    set_fn(L, "pcall", redis_pcall);
+    set_fn(L, "error_reply", redis_error_reply);
+    set_fn(L, "status_reply", redis_status_reply);
+    set_fn(L, "sha1hex", redis_sha1hex);
+    set_fn(L, "log", redis_log);
+    set_fn(L, "setresp", redis_setresp);
+    set_fn(L, "set_repl", redis_set_repl);
+    set_fn(L, "register_function", redis_register_function);
+    set_fn(L, "replicate_commands", redis_true);
+    set_fn(L, "breakpoint", redis_false);
+    set_fn(L, "debug", redis_false);
+    set_int(L, "LOG_DEBUG", 0);
+    set_int(L, "LOG_VERBOSE", 1);
+    set_int(L, "LOG_NOTICE", 2);
+    set_int(L, "LOG_WARNING", 3);
+    set_int(L, "REPL_NONE", 0);
+    set_int(L, "REPL_AOF", 1);
+    set_int(L, "REPL_SLAVE", 2);
+    set_int(L, "REPL_REPLICA", 2);
+    set_int(L, "REPL_ALL", 3);
+    lua_pushstring(L, "7.0.15");
+    lua_setfield(L, -2, "REDIS_VERSION");
+    set_int(L, "REDIS_VERSION_NUM", 0x0007000f);
+    lua_setglobal(L, "redis");
+}
+
+static void push_string_array(lua_State *L, const struct resp_arg *a, size_t n)
+{
+    lua_createtable(L, (int)HY_MIN(n, (size_t)INT32_MAX), 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushlstring(L, (const char *)a[i].ptr, a[i].len);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+struct setup_args {
+    const struct resp_arg *keys, *args;
+    size_t nkeys, nargs;
+    int functions; /* a library: no KEYS/ARGV globals */
+};
+
+/* Opens the libraries and builds the sandbox (run under lua_cpcall: errors are caught). */
+static int sandbox_setup(lua_State *L)
+{
+    const struct setup_args *a = lua_touserdata(L, 1);
+    open_lib(L, luaopen_base, "");
+    open_lib(L, luaopen_table, LUA_TABLIBNAME);
+    open_lib(L, luaopen_string, LUA_STRLIBNAME);
+    open_lib(L, luaopen_math, LUA_MATHLIBNAME);
+    open_lib(L, luaopen_cjson, "cjson");
+    open_lib(L, luaopen_bit, "bit");
+    static const char *const removed[] = {"loadfile", "dofile",  "print",    "load",
+                                          "module",   "require", "newproxy", "gcinfo"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(removed); i++) {
+        lua_pushnil(L);
+        lua_setglobal(L, removed[i]);
+    }
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, safe_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
+    lua_pushcfunction(L, safe_rawset);
+    lua_setglobal(L, "rawset");
+    lua_pushcfunction(L, safe_loadstring);
+    lua_setglobal(L, "loadstring");
+    lua_getglobal(L, LUA_MATHLIBNAME);
+    set_fn(L, "random", math_random);
+    set_fn(L, "randomseed", math_randomseed);
+    lua_pop(L, 1);
+    open_redis_lib(L);
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    if (a != NULL && !a->functions) {
+        push_string_array(L, a->keys, a->nkeys);
+        lua_setglobal(L, "KEYS");
+        push_string_array(L, a->args, a->nargs);
+        lua_setglobal(L, "ARGV");
+    }
+    /* Library tables become read-only proxies. */
+    static const char *const libs[] = {"redis",        "cjson",         "bit",
+                                       LUA_STRLIBNAME, LUA_MATHLIBNAME, LUA_TABLIBNAME};
+    for (size_t i = 0; i < HY_ARRAY_LEN(libs); i++) {
+        lua_getglobal(L, libs[i]);
+        if (lua_istable(L, -1)) {
+            push_readonly_proxy(L, lua_gettop(L), NULL);
+            lua_setglobal(L, libs[i]);
+        }
+        lua_pop(L, 1);
+    }
+    /* The globals' proxy, which the script runs in; _G names it. */
+    push_readonly_proxy(L, LUA_GLOBALSINDEX, global_index);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "_G");
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_env");
+    return 0;
+}
+
+/* Loads body as the chunk to run (a "#!lua" first line is left out, its line kept). */
+static int load_chunk(lua_State *L, const uint8_t *body, size_t len, const char *chunk)
+{
+    const char *p = (const char *)body;
+    if (len >= 2 && p[0] == '#' && p[1] == '!') {
+        /* "--" in place of "#!": the shebang becomes a comment and lines keep their numbers. */
+        lua_pushliteral(L, "--");
+        lua_pushlstring(L, p + 2, len - 2);
+        lua_concat(L, 2);
+        size_t blen;
+        const char *bp = lua_tolstring(L, -1, &blen);
+        int rc = luaL_loadbuffer(L, bp, blen, chunk);
+        lua_remove(L, -2);
+        return rc;
+    }
+    return luaL_loadbuffer(L, p, len, chunk);
+}
+
+static int load_body(lua_State *L, const uint8_t *body, size_t len)
+{
+    return load_chunk(L, body, len, SCRIPT_CHUNK_NAME);
+}
+
+static lua_State *state_new(struct script_run *r, const struct setup_args *a)
+{
+    lua_State *L = lua_newstate(script_alloc, r);
+    if (L == NULL) {
+        return NULL;
+    }
+    if (lua_cpcall(L, sandbox_setup, (void *)a) != 0) {
+        lua_close(L);
+        return NULL;
+    }
+    return L;
+}
+
+static void write_compile_error(struct resp_writer *w, lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    struct hy_buf b;
+    hy_buf_init(&b);
+    hy_buf_printf(&b, "ERR Error compiling script (new function): %s",
+                  msg != NULL ? msg : "unknown error");
+    write_error_text(w, (const char *)b.data, b.len);
+    hy_buf_free(&b);
+}
+
+int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w)
+{
+    struct script_env env = {0};
+    struct script_run r = {.env = &env, .mem_max = SCRIPT_MEMORY_BYTES_MAX, .proto = 2};
+    lua_State *L = state_new(&r, NULL);
+    if (L == NULL) {
+        resp_write_error(w, "ERR Error compiling script: out of memory");
+        return 0;
+    }
+    int ok = load_body(L, body, len) == 0;
+    if (!ok) {
+        write_compile_error(w, L);
+    }
+    lua_close(L);
+    return ok;
+}
+
+struct write_ctx {
+    struct resp_writer w; /* into a scratch buffer: a conversion cut short writes nothing */
+};
+
+static int write_reply_protected(lua_State *L)
+{
+    struct write_ctx *c = lua_touserdata(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_result");
+    write_value(L, &c->w, 0);
+    return 0;
+}
+
+/* Writes the script's result (at the top) as its reply. */
+static void write_reply(lua_State *L, struct resp_writer *w)
+{
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_result");
+    struct hy_buf scratch;
+    hy_buf_init(&scratch);
+    struct write_ctx c = {{&scratch, w->proto}};
+    if (lua_cpcall(L, write_reply_protected, &c) != 0) {
+        resp_write_error(w, "ERR the script's reply could not be converted (out of memory)");
+    } else {
+        hy_buf_append(w->out, scratch.data, scratch.len);
+    }
+    hy_buf_free(&scratch);
+}
+
+/* Writes the error table at the top as Redis 7.0's script error reply. */
+static void write_run_error(struct script_run *r, lua_State *L, struct resp_writer *w)
+{
+    const char *err = NULL;
+    size_t len = 0;
+    int line = 0;
+    if (lua_istable(L, -1)) {
+        raw_field(L, "err");
+        err = lua_tolstring(L, -1, &len);
+        lua_pop(L, 1);
+        raw_field(L, "line");
+        line = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    struct hy_buf b;
+    hy_buf_init(&b);
+    if (err == NULL) {
+        hy_buf_append_str(&b, "ERR unknown error");
+    } else {
+        hy_buf_append(&b, err, len);
+    }
+    hy_buf_printf(&b, " script: %s, on %s:%d.", r->sha,
+                  r->function ? FUNCTION_CHUNK : SCRIPT_CHUNK_NAME, line);
+    write_error_text(w, (const char *)b.data, b.len);
+    hy_buf_free(&b);
+}
+
+int script_run(const struct script_env *env, const uint8_t *body, size_t len,
+               const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args, size_t nargs,
+               struct resp_writer *w)
+{
+    struct script_run r = {.env = env,
+                           .mem_max =
+                               env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
+                           .proto = 2};
+    rand48_seed(&r, 0);
+    hy_sha1_hex(body, len, r.sha);
+    struct setup_args a = {keys, args, nkeys, nargs, 0};
+    lua_State *L = state_new(&r, &a);
+    if (L == NULL) {
+        resp_write_error(w, "ERR the script could not start: out of memory");
+        return 1;
+    }
+    lua_pushcfunction(L, error_handler);
+    if (load_body(L, body, len) != 0) {
+        write_compile_error(w, L);
+        lua_close(L);
+        return 0;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    lua_setfenv(L, -2);
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 0, 1, 1);
+    lua_sethook(L, NULL, 0, 0);
+    if (rc != 0) {
+        if (lua_istable(L, -1)) {
+            write_run_error(&r, L, w);
+        } else {
+            /* The handler itself failed (out of memory, say). */
+            const char *msg = lua_tostring(L, -1);
+            struct hy_buf b;
+            hy_buf_init(&b);
+            hy_buf_printf(&b, "ERR Error running script: %s", msg != NULL ? msg : "error");
+            write_error_text(w, (const char *)b.data, b.len);
+            hy_buf_free(&b);
+        }
+    } else {
+        write_reply(L, w);
+    }
+    lua_close(L);
+    return 1;
+}
+
+static int push_fcall_args(lua_State *L)
+{
+    const struct setup_args *a = lua_touserdata(L, 1);
+    push_string_array(L, a->keys, a->nkeys);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_keys");
+    push_string_array(L, a->args, a->nargs);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_argv");
+    return 0;
+}
+
+/* ---- functions --------------------------------------------------------------------------------
+ */
+
+/* The "#!<engine> name=<lib>" line of a library. Returns 1 with the name, else 0 with the
+ * error written. */
+static int library_meta(const uint8_t *code, size_t len, char name_out[SCRIPT_NAME_MAX + 1],
+                        struct resp_writer *w)
+{
+    if (len < 2 || code[0] != '#' || code[1] != '!') {
+        resp_write_error(w, "ERR Missing library metadata");
+        return 0;
+    }
+    const uint8_t *nl = memchr(code, '\n', len);
+    size_t end = nl == NULL ? len : (size_t)(nl - code);
+    char line[512];
+    if (end - 2 >= sizeof(line)) {
+        resp_write_error(w, "ERR Invalid metadata: the first line is too long");
+        return 0;
+    }
+    memcpy(line, code + 2, end - 2);
+    line[end - 2] = '\0';
+    char *save = NULL;
+    char *engine = strtok_r(line, " \t\r", &save);
+    if (engine == NULL || strcasecmp(engine, "lua") != 0) {
+        resp_write_errorf(w, "ERR Engine '%s' not found", engine != NULL ? engine : "");
+        return 0;
+    }
+    name_out[0] = '\0';
+    for (char *opt = strtok_r(NULL, " \t\r", &save); opt != NULL;
+         opt = strtok_r(NULL, " \t\r", &save)) {
+        if (strncmp(opt, "name=", 5) != 0) {
+            resp_write_errorf(w, "ERR Invalid metadata value given: %s", opt);
+            return 0;
+        }
+        if (!name_valid(opt + 5, strlen(opt + 5))) {
+            resp_write_error(w, "ERR Library names can only contain letters, numbers, or "
+                                "underscores(_) and must be at least one character long");
+            return 0;
+        }
+        snprintf(name_out, SCRIPT_NAME_MAX + 1, "%s", opt + 5);
+    }
+    if (name_out[0] == '\0') {
+        resp_write_error(w, "ERR Library name was not given");
+        return 0;
+    }
+    return 1;
+}
+
+/* Loads and runs a library's code in a fresh state (its functions registered). Returns L, or
+ * NULL with the error written. */
+static lua_State *library_load(struct script_run *r, const uint8_t *code, size_t len,
+                               struct resp_writer *w)
+{
+    struct setup_args a = {.functions = 1};
+    lua_State *L = state_new(r, &a);
+    if (L == NULL) {
+        resp_write_error(w, "ERR the library could not load: out of memory");
+        return NULL;
+    }
+    lua_pushcfunction(L, error_handler);
+    if (load_chunk(L, code, len, FUNCTION_CHUNK) != 0) {
+        const char *msg = lua_tostring(L, -1);
+        struct hy_buf b;
+        hy_buf_init(&b);
+        hy_buf_printf(&b, "ERR Error compiling function: %s", msg != NULL ? msg : "error");
+        write_error_text(w, (const char *)b.data, b.len);
+        hy_buf_free(&b);
+        lua_close(L);
+        return NULL;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    lua_setfenv(L, -2);
+    r->loading = 1;
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 0, 0, 1);
+    lua_sethook(L, NULL, 0, 0);
+    r->loading = 0;
+    if (rc != 0) {
+        const char *err = NULL;
+        size_t elen = 0;
+        if (lua_istable(L, -1)) {
+            raw_field(L, "err");
+            err = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &elen) : NULL;
+        }
+        struct hy_buf b;
+        hy_buf_init(&b);
+        hy_buf_append_str(&b, "ERR Error registering functions: ");
+        if (err != NULL) {
+            /* The handler's "ERR " prefix is not repeated. */
+            size_t skip = elen >= 4 && memcmp(err, "ERR ", 4) == 0 ? 4 : 0;
+            hy_buf_append(&b, err + skip, elen - skip);
+        }
+        write_error_text(w, (const char *)b.data, b.len);
+        hy_buf_free(&b);
+        lua_close(L);
+        return NULL;
+    }
+    lua_settop(L, 0);
+    return L;
+}
+
+int script_library_parse(const uint8_t *code, size_t len, struct script_library *out,
+                         struct resp_writer *w)
+{
+    memset(out, 0, sizeof(*out));
+    if (!library_meta(code, len, out->name, w)) {
+        return 0;
+    }
+    struct script_env env = {0};
+    struct script_run r = {.env = &env, .mem_max = SCRIPT_MEMORY_BYTES_MAX, .proto = 2};
+    env.steps_max = 100u * 1000 * 1000; /* a library's top level only defines functions */
+    lua_State *L = library_load(&r, code, len, w);
+    if (L == NULL) {
+        return 0;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        out->funcs = hy_xrealloc(out->funcs, (out->count + 1) * sizeof(*out->funcs));
+        struct script_function *f = &out->funcs[out->count++];
+        snprintf(f->name, sizeof(f->name), "%s", lua_tostring(L, -2));
+        raw_field(L, "flags");
+        f->flags = (unsigned)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_close(L);
+    if (out->count == 0) {
+        resp_write_error(w, "ERR No functions registered");
+        return 0;
+    }
+    return 1;
+}
+
+void script_library_free(struct script_library *l)
+{
+    hy_free(l->funcs);
+    l->funcs = NULL;
+    l->count = 0;
+}
+
+void script_fcall(const struct script_env *env, const uint8_t *code, size_t len, const char *fname,
+                  const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args,
+                  size_t nargs, struct resp_writer *w)
+{
+    struct script_run r = {.env = env,
+                           .mem_max =
+                               env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
+                           .proto = 2};
+    rand48_seed(&r, 0);
+    r.function = 1;
+    snprintf(r.sha, sizeof(r.sha), "%s", fname);
+    lua_State *L = library_load(&r, code, len, w);
+    if (L == NULL) {
+        return;
+    }
+    lua_pushcfunction(L, error_handler);
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    lua_getfield(L, -1, fname);
+    if (!lua_istable(L, -1)) {
+        resp_write_error(w, "ERR Function not found");
+        lua_close(L);
+        return;
+    }
+    raw_field(L, "fn");
+    lua_replace(L, 2);
+    lua_settop(L, 2);
+    /* KEYS and ARGV are the function's arguments (a function has no such globals). */
+    if (lua_cpcall(L, push_fcall_args, &(struct setup_args){keys, args, nkeys, nargs, 1}) != 0) {
+        resp_write_error(w, "ERR the function could not start: out of memory");
+        lua_close(L);
+        return;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_keys");
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_argv");
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 2, 1, 1);
+    lua_sethook(L, NULL, 0, 0);
+    if (rc != 0) {
+        write_run_error(&r, L, w);
+    } else {
+        write_reply(L, w);
+    }
+    lua_close(L);
+}

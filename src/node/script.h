@@ -1,0 +1,90 @@
+/*
+ * script.h - the Lua 5.1 engine behind EVAL and friends, as Redis 7.0 embeds it: the sandbox
+ * (no io, os, loadfile, dofile, print; globals and library tables read-only; no bytecode
+ * loading), the redis.* library, cjson and bit, and the conversions between RESP replies and
+ * Lua values that Redis documents.
+ *
+ * It knows no node: redis.call reaches the keyspace through the caller's call_cb, which gets a
+ * command and returns its RESP reply. Every run starts from a fresh Lua state, so nothing a
+ * script does survives it but what it wrote through redis.call, and a run is a function of
+ * (body, keys, args, what call_cb answers): math.random is Redis's 48-bit generator seeded
+ * with 0 at every run, and nothing reads a clock. A run is bounded by steps_max VM
+ * instructions (counted, not timed, so every replica stops a runaway script at the same
+ * instruction) and by memory_max bytes of Lua memory.
+ */
+#ifndef HY_SCRIPT_H
+#define HY_SCRIPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "proto/resp.h"
+
+/* Lua memory one run may hold, and VM instructions per millisecond of busy-reply-threshold
+ * (the leader turns the setting into the step budget it carries in the entry). */
+#define SCRIPT_MEMORY_BYTES_MAX (64u * 1024 * 1024)
+#define SCRIPT_STEPS_PER_MS     100000u
+
+/* redis.call / redis.pcall: runs argv (argc >= 1) and appends its complete RESP reply, in
+ * protocol proto (2 or 3: redis.setresp), to reply. */
+typedef void (*script_call_fn)(void *ctx, size_t argc, const struct resp_arg *argv, int proto,
+                               struct hy_buf *reply);
+
+struct script_env {
+    script_call_fn call_cb; /* NULL: every redis.call answers an error */
+    void *ctx;
+    uint64_t steps_max;       /* 0: unbounded */
+    size_t memory_max;        /* 0: SCRIPT_MEMORY_BYTES_MAX */
+    const struct hy_log *log; /* redis.log; may be NULL */
+};
+
+/*
+ * Runs body (Redis's EVAL script) with KEYS = keys[0..nkeys) and ARGV = args[0..nargs) and
+ * writes its reply to w (in w->proto). Returns 1 when the body compiled (whatever the run
+ * did: an error raised by the script is its reply), 0 when it did not (the reply is the
+ * compile error, as Redis words it).
+ */
+int script_run(const struct script_env *env, const uint8_t *body, size_t len,
+               const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args, size_t nargs,
+               struct resp_writer *w);
+
+/* Compiles body without running it: 1 when it compiles, else 0 with the error reply (as EVAL
+ * and SCRIPT LOAD answer it) written to w. */
+int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w);
+
+/* ---- functions (FUNCTION LOAD, FCALL) ----------------------------------------------------- */
+
+#define SCRIPT_NAME_MAX      128 /* a library's or a function's name */
+#define SCRIPT_FN_NO_WRITES  1u
+#define SCRIPT_FN_NO_CLUSTER 2u
+
+struct script_function {
+    char name[SCRIPT_NAME_MAX + 1]; /* lower case */
+    unsigned flags;                 /* SCRIPT_FN_* */
+};
+
+struct script_library {
+    char name[SCRIPT_NAME_MAX + 1];
+    struct script_function *funcs; /* owned */
+    size_t count;
+};
+
+/*
+ * Reads a library's code as FUNCTION LOAD does: its "#!lua name=<lib>" line, then runs it in
+ * a fresh state where redis.register_function records each function (redis.call refused).
+ * Returns 1 with *out filled (free with script_library_free), or 0 with the error reply
+ * written to w.
+ */
+int script_library_parse(const uint8_t *code, size_t len, struct script_library *out,
+                         struct resp_writer *w);
+void script_library_free(struct script_library *l);
+
+/* FCALL: loads the library code (as above) and calls its function fname (lower case) with
+ * KEYS and ARGV as its two arguments; the reply goes to w. */
+void script_fcall(const struct script_env *env, const uint8_t *code, size_t len, const char *fname,
+                  const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args,
+                  size_t nargs, struct resp_writer *w);
+
+#endif

@@ -1,0 +1,515 @@
+"""Lua scripting and functions (EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION, FCALL,
+FCALL_RO): replies, conversions and error texts as Redis 7.0 gives them; the sandbox; the
+step and memory bounds; and scripts replicated as one log entry each: through a follower of a
+3-node cluster, with partitions (-CROSSSLOT, a key of another partition, SCRIPT LOAD reaching
+every partition) and in redirect moved mode, every replica ends with the same values."""
+
+import hashlib
+import os
+import subprocess
+
+import pytest
+import redis
+
+from cluster import Cluster, info
+from conftest import RawConn, Server, wait_for
+
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+
+
+def sha1(body):
+    return hashlib.sha1(body.encode()).hexdigest()
+
+
+# ---- one node ---------------------------------------------------------------------------------
+
+
+def test_lua_to_resp_conversions(raw):
+    """Lua values become the replies Redis documents: numbers truncate to integers, true is 1,
+    false and nil are nil, tables are arrays up to the first nil, {ok=} and {err=} are status
+    and error replies."""
+    assert raw.cmd("EVAL", "return 100.5", 0) == 100
+    assert raw.cmd("EVAL", "return 'hello'", 0) == b"hello"
+    assert raw.cmd("EVAL", "return true", 0) == 1
+    assert raw.cmd("EVAL", "return false", 0) is None
+    assert raw.cmd("EVAL", "return nil", 0) is None
+    assert raw.cmd("EVAL", "return {1,2,3,'ciao',{1,2}}", 0) == [1, 2, 3, b"ciao", [1, 2]]
+    assert raw.cmd("EVAL", "return {1,2,nil,4}", 0) == [1, 2]
+    assert raw.cmd("EVAL", "return {ok='FINE'}", 0) == "FINE"
+    assert raw.cmd("EVAL", "return redis.status_reply('FINE')", 0) == "FINE"
+    assert raw.cmd("EVAL", "return {err='My Error'}", 0) == "My Error"
+    assert raw.cmd("EVAL", "return redis.error_reply('My Error')", 0) == "My Error"
+    assert raw.cmd("EVAL", "return {KEYS[1],KEYS[2],ARGV[1],ARGV[2]}", 2, "a", "b", "c",
+                   "d") == [b"a", b"b", b"c", b"d"]
+
+
+def test_resp_to_lua_conversions(raw):
+    """Replies become Lua values: integers are numbers, bulk strings strings, a missing value
+    false, status replies {ok=}, errors {err=} (redis.pcall), arrays tables."""
+    raw.cmd("DEL", "s", "l")
+    raw.cmd("SET", "s", "val")
+    raw.cmd("RPUSH", "l", "a", "b")
+    assert raw.cmd("EVAL", "return type(redis.call('get', 'nokey'))", 0) == b"boolean"
+    assert raw.cmd("EVAL", "return redis.call('get', 'nokey') == false", 0) == 1
+    assert raw.cmd("EVAL", "return redis.call('set', 'x', '1')['ok']", 0) == b"OK"
+    assert raw.cmd("EVAL", "return redis.call('strlen', 's') + 1", 0) == 4
+    assert raw.cmd("EVAL", "return redis.call('lrange', 'l', 0, -1)", 0) == [b"a", b"b"]
+    assert raw.cmd("EVAL", "return redis.pcall('incr', 's')['err']", 0) == \
+        b"ERR value is not an integer or out of range"
+    # Numbers given to redis.call are formatted as Redis does.
+    assert raw.cmd("EVAL", "redis.call('set', 'n', 3) return redis.call('get', 'n')", 0) == b"3"
+    assert raw.cmd("EVAL", "redis.call('set', 'n', 1.5) return redis.call('get', 'n')",
+                   0) == b"1.5"
+
+
+def test_resp3_conversions(srv):
+    """With redis.setresp(3) replies keep RESP3 types (a map is {map=}, a double {double=}),
+    and a RESP3 client gets true/false as booleans."""
+    with RawConn(srv.port) as c:
+        c.cmd("HELLO", 3)
+        c.cmd("DEL", "h")
+        c.cmd("HSET", "h", "f", "v")
+        assert c.cmd("EVAL", "redis.setresp(3) return redis.call('hgetall', 'h')['map']['f']",
+                     0) == b"v"
+        assert c.cmd("EVAL", "return true", 0) is True
+        assert c.cmd("EVAL", "return {double=3.5}", 0) == 3.5
+        assert c.cmd("EVAL", "redis.setresp(4)", 0).startswith("ERR")
+
+
+def test_eval_argument_errors(raw):
+    """numkeys is checked as Redis checks it; a script that does not compile is refused."""
+    assert raw.cmd("EVAL", "return 1", "x") == "ERR value is not an integer or out of range"
+    assert raw.cmd("EVAL", "return 1", -1) == "ERR Number of keys can't be negative"
+    assert raw.cmd("EVAL", "return 1", 3, "a") == \
+        "ERR Number of keys can't be greater than number of args"
+    err = raw.cmd("EVAL", "this is not lua", 0)
+    assert err.startswith("ERR Error compiling script (new function): user_script:1:")
+    assert raw.cmd("EVAL") == "ERR wrong number of arguments for 'eval' command"
+
+
+def test_runtime_errors_name_the_script(raw):
+    """A script's error reply names the script's SHA-1 and its line; redis.call of an unknown
+    command, with a bad argument type, or of a refused command fails."""
+    body = "local a = 1\nreturn redis.call('nosuchcommand')"
+    err = raw.cmd("EVAL", body, 0)
+    assert err.startswith("ERR Unknown Redis command called from script")
+    assert err.endswith("script: %s, on @user_script:2." % sha1(body))
+    assert "must be strings or integers" in raw.cmd("EVAL", "return redis.call('get', {})", 0)
+    for cmd in ("'multi'", "'eval', 'return 1', 0", "'subscribe', 'c'", "'config', 'get', 'x'",
+                "'blpop', 'l', 0"):
+        assert "not allowed from script" in raw.cmd("EVAL", "return redis.call(%s)" % cmd, 0), cmd
+    assert "(a nil value)" in raw.cmd("EVAL", "local f return f()", 0)
+
+
+def test_sandbox(raw):
+    """Globals cannot be created or replaced, library tables are read-only, there is no
+    loadfile, dofile, print, io or os, and loadstring refuses bytecode."""
+    assert "Script attempted to access nonexistent global variable 'a'" in \
+        raw.cmd("EVAL", "return a", 0)
+    for body in ("a = 10", "redis = 1", "_G = {}", "setmetatable(_G, {})",
+                 "getmetatable(_G).__index = {}", "redis.call = function() end",
+                 "cjson.encode = 1", "bit.band = 1", "string.len = 1", "rawset(_G, 'x', 1)"):
+        assert "Attempt to modify a readonly table" in raw.cmd("EVAL", body, 0), body
+    for name in ("loadfile", "dofile", "print", "io", "os", "require"):
+        assert "nonexistent global variable '%s'" % name in \
+            raw.cmd("EVAL", "return %s" % name, 0), name
+    assert "attempt to call a nil value" in \
+        raw.cmd("EVAL", "return loadstring(string.dump(function() return 1 end))()", 0)
+    assert raw.cmd("EVAL", "local f = loadstring('return 7') return f()", 0) == 7
+    assert raw.cmd("EVAL", "local t = {} t.x = 1 return t.x", 0) == 1
+
+
+def test_libraries(raw):
+    """cjson, bit, redis.sha1hex and Redis's deterministic math.random are there."""
+    assert raw.cmd("EVAL", "return cjson.encode({1,2,{a=3}})", 0) == b'[1,2,{"a":3}]'
+    assert raw.cmd("EVAL", "return cjson.decode('[1,2,3]')[3]", 0) == 3
+    assert raw.cmd("EVAL", "return bit.bxor(5, 3)", 0) == 6
+    assert raw.cmd("EVAL", "return redis.sha1hex('')", 0) == \
+        b"da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    assert raw.cmd("EVAL", "return redis.sha1hex('Pizza & Mandolino')", 0) == \
+        b"74822d82031af7493c20eefa13bd07ec4fada82f"
+    # The same sequence at every call (seeded with 0 each time, as Redis 7 does).
+    body = "local t = {} for i = 1, 5 do t[i] = math.random(1000) end return t"
+    first = raw.cmd("EVAL", body, 0)
+    assert raw.cmd("EVAL", body, 0) == first
+    assert len(set(first)) > 1
+    assert raw.cmd("EVAL", "math.randomseed(7) return math.random(100)", 0) != \
+        raw.cmd("EVAL", "math.randomseed(8) return math.random(100)", 0)
+    assert raw.cmd("EVAL", "redis.log(redis.LOG_WARNING, 'from a script') return 1", 0) == 1
+    assert raw.cmd("EVAL", "redis.set_repl(redis.REPL_ALL) return 1", 0) == 1
+
+
+def test_writes_before_an_error_stay(raw):
+    """As in Redis, a script's writes before its error are kept (no rollback)."""
+    raw.cmd("DEL", "w1", "w2")
+    err = raw.cmd("EVAL", "redis.call('set', KEYS[1], 'x') error('boom') "
+                  "redis.call('set', KEYS[2], 'y')", 2, "w1", "w2")
+    assert "boom" in err
+    assert raw.cmd("GET", "w1") == b"x"
+    assert raw.cmd("GET", "w2") is None
+
+
+def test_script_cache(raw):
+    """SCRIPT LOAD answers the body's SHA-1 (EVALSHA accepts it in any case); EXISTS tells;
+    EVAL caches the scripts it runs; FLUSH empties; an unknown SHA is NOSCRIPT."""
+    body = "return 'cached ' .. ARGV[1]"
+    sha = sha1(body)
+    assert raw.cmd("SCRIPT", "FLUSH") == "OK"
+    assert raw.cmd("EVALSHA", sha, 0, "x") == NOSCRIPT
+    assert raw.cmd("SCRIPT", "LOAD", body) == sha.encode()
+    assert raw.cmd("SCRIPT", "EXISTS", sha, "0" * 40) == [1, 0]
+    assert raw.cmd("EVALSHA", sha, 0, "x") == b"cached x"
+    assert raw.cmd("EVALSHA", sha.upper(), 0, "y") == b"cached y"
+    assert raw.cmd("EVALSHA_RO", sha, 0, "z") == b"cached z"
+    other = "return 42"
+    assert raw.cmd("EVAL", other, 0) == 42
+    assert raw.cmd("SCRIPT", "EXISTS", sha1(other)) == [1]
+    assert raw.cmd("EVAL", "syntax error here", 0).startswith("ERR Error compiling")
+    assert raw.cmd("SCRIPT", "EXISTS", sha1("syntax error here")) == [0]
+    assert raw.cmd("SCRIPT", "LOAD", "syntax error here").startswith("ERR Error compiling")
+    assert raw.cmd("SCRIPT", "FLUSH", "ASYNC") == "OK"
+    assert raw.cmd("SCRIPT", "EXISTS", sha, sha1(other)) == [0, 0]
+    assert raw.cmd("SCRIPT", "KILL") == "NOTBUSY No scripts in execution right now."
+    assert raw.cmd("SCRIPT", "FLUSH", "bad") == "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
+
+
+def test_read_only_scripts(raw):
+    """EVAL_RO and a script declared no-writes read but cannot write."""
+    raw.cmd("SET", "ro", "v")
+    assert raw.cmd("EVAL_RO", "return redis.call('get', KEYS[1])", 1, "ro") == b"v"
+    err = raw.cmd("EVAL_RO", "return redis.call('set', KEYS[1], 'x')", 1, "ro")
+    assert err.startswith("ERR Write commands are not allowed from read-only scripts.")
+    err = raw.cmd("EVAL", "#!lua flags=no-writes\nreturn redis.call('set', KEYS[1], 'x')", 1,
+                  "ro")
+    assert err.startswith("ERR Write commands are not allowed from read-only scripts.")
+    assert raw.cmd("EVAL", "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", 1,
+                   "ro") == b"v"
+    assert raw.cmd("EVAL", "#!lua flags=bogus\nreturn 1", 0) == \
+        "ERR Unexpected flag in script shebang: bogus"
+    assert raw.cmd("EVAL", "#!nolua\nreturn 1", 0) == "ERR Could not find engine 'nolua'"
+    assert raw.cmd("GET", "ro") == b"v"
+
+
+def test_runaway_script_is_stopped_and_server_answers(raw):
+    """A script that never ends is stopped after busy-reply-threshold's step budget (also set
+    as lua-time-limit); its writes before stay; the server answers afterwards."""
+    assert raw.cmd("CONFIG", "SET", "lua-time-limit", "20") == "OK"
+    assert raw.cmd("CONFIG", "GET", "busy-reply-threshold") == [b"busy-reply-threshold", b"20"]
+    raw.cmd("DEL", "before")
+    err = raw.cmd("EVAL", "redis.call('set', 'before', '1') while true do end", 0)
+    assert "Script killed" in err
+    assert raw.cmd("GET", "before") == b"1"
+    # pcall cannot swallow the stop.
+    err = raw.cmd("EVAL", "local ok = pcall(function() while true do end end) "
+                  "while true do end", 0)
+    assert "Script killed" in err
+    assert raw.cmd("PING") == "PONG"
+    assert raw.cmd("CONFIG", "SET", "busy-reply-threshold", "5000") == "OK"
+
+
+def test_script_memory_is_bounded(raw):
+    """A script that grows without bound gets an out-of-memory error; the server goes on."""
+    err = raw.cmd("EVAL", "local t = {} local s = string.rep('x', 1024 * 1024) "
+                  "for i = 1, 1000 do t[i] = s .. i end return #t", 0)
+    assert "not enough memory" in err
+    assert raw.cmd("PING") == "PONG"
+
+
+def test_replica_dependent_commands_inside_scripts(raw):
+    """A script runs on every replica, so commands whose result depends on a replica's own
+    table layout are refused inside (SPOP, SRANDMEMBER, HRANDFIELD, RANDOMKEY, the SCANs) and
+    the ones whose order does are sorted (SMEMBERS, HKEYS, HVALS, HGETALL by field, KEYS...);
+    EVAL_RO, which runs on one node, may use the random ones."""
+    raw.cmd("DEL", "rs", "rh")
+    members = ["m%03d" % i for i in range(300)]
+    raw.cmd("SADD", "rs", *reversed(members))
+    raw.cmd("HSET", "rh", "b", "2", "a", "1", "c", "3")
+    for cmd in ("'spop', KEYS[1]", "'srandmember', KEYS[1]", "'hrandfield', KEYS[2]",
+                "'randomkey'", "'sscan', KEYS[1], 0"):
+        err = raw.cmd("EVAL", "return redis.call(%s)" % cmd, 2, "rs", "rh")
+        assert "depends on the replica" in err, (cmd, err)
+    assert raw.cmd("EVAL", "return redis.call('smembers', KEYS[1])", 1, "rs") == \
+        [m.encode() for m in members]
+    assert raw.cmd("EVAL", "return redis.call('hgetall', KEYS[1])", 1, "rh") == \
+        [b"a", b"1", b"b", b"2", b"c", b"3"]
+    assert raw.cmd("EVAL", "return redis.call('hvals', KEYS[1])", 1, "rh") == [b"1", b"2", b"3"]
+    assert raw.cmd("EVAL_RO", "return redis.call('srandmember', KEYS[1])", 1, "rs") in \
+        [m.encode() for m in members]
+
+
+def test_scripts_in_a_transaction(raw):
+    """EVAL and EVAL_RO queue inside MULTI and run inside its one entry."""
+    raw.cmd("DEL", "tx")
+    assert raw.cmd("MULTI") == "OK"
+    assert raw.cmd("EVAL", "return redis.call('incrby', KEYS[1], 5)", 1, "tx") == "QUEUED"
+    assert raw.cmd("EVAL_RO", "return redis.call('get', KEYS[1])", 1, "tx") == "QUEUED"
+    assert raw.cmd("EXEC") == [5, b"5"]
+
+
+def test_functions(raw):
+    """FUNCTION LOAD [REPLACE], FCALL (case-insensitive names), FCALL_RO of a no-writes
+    function, LIST, STATS, DELETE and FLUSH, with Redis's error texts."""
+    raw.cmd("FUNCTION", "FLUSH")
+    code = ("#!lua name=mylib\n"
+            "local function incr(keys, args) return redis.call('incrby', keys[1], args[1]) end\n"
+            "redis.register_function('myincr', incr)\n"
+            "redis.register_function{function_name='myget', callback=function(keys, args)\n"
+            "  return redis.call('get', keys[1]) end, flags={'no-writes'}}\n")
+    assert raw.cmd("FUNCTION", "LOAD", code) == b"mylib"
+    assert "already exists" in raw.cmd("FUNCTION", "LOAD", code)
+    assert raw.cmd("FUNCTION", "LOAD", "REPLACE", code) == b"mylib"
+    raw.cmd("DEL", "fk")
+    assert raw.cmd("FCALL", "myincr", 1, "fk", 3) == 3
+    assert raw.cmd("FCALL", "MYINCR", 1, "fk", 4) == 7
+    assert raw.cmd("FCALL_RO", "myget", 1, "fk") == b"7"
+    assert raw.cmd("FCALL_RO", "myincr", 1, "fk", 1) == \
+        "ERR Can not execute a script with write flag using *_ro command."
+    assert raw.cmd("FCALL", "nosuch", 0) == "ERR Function not found"
+    assert raw.cmd("FCALL", "myincr", "x") == "ERR Bad number of keys provided"
+    libs = raw.cmd("FUNCTION", "LIST")
+    assert len(libs) == 1 and libs[0][1] == b"mylib"
+    names = sorted(f[1] for f in libs[0][5])
+    assert names == [b"myget", b"myincr"]
+    assert raw.cmd("FUNCTION", "LIST", "WITHCODE")[0][7] == code.encode()
+    assert raw.cmd("FUNCTION", "STATS")[3][1][1] == 1
+    assert raw.cmd("FUNCTION", "LOAD", "#!lua name=other\nredis.register_function('myget', "
+                   "function() return 1 end)") == "ERR Function myget already exists"
+    assert raw.cmd("FUNCTION", "LOAD", "#!lua name=bad\nreturn 1") == \
+        "ERR No functions registered"
+    assert raw.cmd("FUNCTION", "LOAD", "#!lua name=bad\nredis.call('set', 'x', 1)").startswith(
+        "ERR Error registering functions")
+    assert raw.cmd("FUNCTION", "LOAD", "#!nolua name=x\n") == "ERR Engine 'nolua' not found"
+    assert raw.cmd("FUNCTION", "LOAD", "return 1") == "ERR Missing library metadata"
+    assert raw.cmd("FUNCTION", "KILL") == "NOTBUSY No scripts in execution right now."
+    assert raw.cmd("FUNCTION", "DELETE", "nosuch") == "ERR Library not found"
+    assert raw.cmd("FUNCTION", "DELETE", "mylib") == "OK"
+    assert raw.cmd("FCALL", "myincr", 1, "fk", 1) == "ERR Function not found"
+    assert raw.cmd("FUNCTION", "LOAD", code) == b"mylib"
+    assert raw.cmd("FUNCTION", "FLUSH") == "OK"
+    assert raw.cmd("FUNCTION", "LIST") == []
+
+
+def test_redis_py_and_redis_cli(srv, tmp_path):
+    """redis-py's register_script (EVALSHA, falling back to EVAL on NOSCRIPT) and redis-cli
+    --eval both work."""
+    r = redis.Redis(host="127.0.0.1", port=srv.port, decode_responses=True)
+    r.script_flush()
+    add = r.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+    r.delete("py")
+    assert add(keys=["py"], args=[2]) == 2
+    assert add(keys=["py"], args=[3]) == 5
+    assert r.script_exists(add.sha) == [True]
+    r.close()
+    script = tmp_path / "s.lua"
+    script.write_text("return {KEYS[1], ARGV[1]}")
+    out = subprocess.run(["redis-cli", "-p", str(srv.port), "--eval", str(script), "ck", ",",
+                          "cv"], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0 and out.stdout.split() == ["ck", "cv"], out
+
+
+@pytest.mark.halyard_only
+def test_cache_and_libraries_survive_a_restart(servers):
+    """The script cache and the function libraries are replicated state: they come back from
+    the log and from a snapshot after a restart."""
+    s = servers.start()
+    with RawConn(s.port) as c:
+        sha = c.cmd("SCRIPT", "LOAD", "return 'kept'").decode()
+        assert c.cmd("FUNCTION", "LOAD", "#!lua name=keep\nredis.register_function('kf', "
+                     "function() return 'kf' end)") == b"keep"
+    for snapshot in (False, True):
+        s.stop()
+        s = Server(s.argv, s.port, s.workdir)
+        servers.servers.append(s)
+        s.wait_ready()
+        with RawConn(s.port) as c:
+            wait_for(lambda: c.cmd("EVALSHA", sha, 0) == b"kept", 10, "the log to replay")
+            assert c.cmd("FCALL", "kf", 0) == b"kf"
+            if not snapshot:
+                assert c.cmd("HALYARD", "SNAPSHOT").startswith("OK")
+
+
+# ---- a 3-node cluster --------------------------------------------------------------------------
+
+
+def _replica(port, *cmd):
+    with RawConn(port) as c:
+        assert c.cmd("READONLY") == "OK"
+        return c.cmd(*cmd)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory, 3)
+    c.start_all()
+    yield c
+    errors = c.stop_all()
+    assert not errors, errors
+
+
+@pytest.mark.halyard_only
+def test_scripts_through_a_follower_apply_identically(cluster):
+    """Scripts sent to a follower run once, as one entry, on every replica: SMEMBERS's order
+    (sorted for scripts), math.random and the entry's time give every replica the same values;
+    SCRIPT LOAD reaches every replica, so EVALSHA works on any node."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    wait_for(lambda: info(cluster.ports[fi])["raft_leader"] != "", 10,
+             "the follower to learn who leads")
+    # The set outgrows its compact encoding (its order then follows each replica's own
+    # hashing): the list a script builds from SMEMBERS must still be the same everywhere.
+    body = ("redis.call('sadd', KEYS[1], unpack(ARGV)) "
+            "local m = redis.call('smembers', KEYS[1]) "
+            "redis.call('rpush', KEYS[2], m[1], m[#m], tostring(math.random(1000000))) "
+            "redis.call('set', KEYS[3], 'v', 'EX', 1000) "
+            "return redis.call('llen', KEYS[2])")
+    with RawConn(cluster.ports[fi]) as f:
+        for i in range(5):
+            assert f.cmd("EVAL", body, 3, "{s}set", "{s}list", "{s}t",
+                         *range(i * 100, i * 100 + 100)) == 3 * (i + 1)
+        sha = f.cmd("SCRIPT", "LOAD", "return redis.call('incr', KEYS[1])").decode()
+        assert f.cmd("EVALSHA", sha, 1, "{s}n") == 1
+        want = f.cmd("LRANGE", "{s}list", 0, -1)
+        members = sorted(f.cmd("SMEMBERS", "{s}set"))
+        expiry = f.cmd("PEXPIRETIME", "{s}t")
+    for p in cluster.ports:
+        wait_for(lambda: _replica(p, "LRANGE", "{s}list", 0, -1) == want, 10,
+                 "replica %d to apply the scripts" % p)
+        assert sorted(_replica(p, "SMEMBERS", "{s}set")) == members
+        assert _replica(p, "PEXPIRETIME", "{s}t") == expiry
+        assert _replica(p, "SCRIPT", "EXISTS", sha) == [1]
+        with RawConn(p) as c:
+            assert c.cmd("EVALSHA", sha, 1, "{s}n") in range(2, 5)
+    with RawConn(cluster.ports[li]) as c:
+        assert c.cmd("GET", "{s}n") == b"4"
+
+
+@pytest.mark.halyard_only
+def test_evalsha_unknown_and_read_only_on_a_follower(cluster):
+    """An unknown SHA is NOSCRIPT through a follower as on the leader; EVAL_RO on a READONLY
+    connection reads the follower's own replica."""
+    li = cluster.leader()
+    fi = (li + 2) % 3
+    for p in (cluster.ports[li], cluster.ports[fi]):
+        with RawConn(p) as c:
+            assert c.cmd("EVALSHA", "f" * 40, 0) == NOSCRIPT
+            assert c.cmd("EVALSHA_RO", "f" * 40, 0) == NOSCRIPT
+    with RawConn(cluster.ports[li]) as c:
+        assert c.cmd("SET", "rok", "v") == "OK"
+    wait_for(lambda: _replica(cluster.ports[fi], "GET", "rok") == b"v", 10, "the follower")
+    with RawConn(cluster.ports[fi]) as c:
+        assert c.cmd("READONLY") == "OK"
+        assert c.cmd("EVAL_RO", "return redis.call('get', KEYS[1])", 1, "rok") == b"v"
+
+
+@pytest.mark.halyard_only
+def test_functions_through_a_follower(cluster):
+    """FUNCTION LOAD through a follower reaches every replica; FCALL through any node runs
+    once; every replica holds the same result."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    with RawConn(cluster.ports[fi]) as f:
+        f.cmd("FUNCTION", "FLUSH")
+        assert f.cmd("FUNCTION", "LOAD", "#!lua name=cl\nredis.register_function('push', "
+                     "function(keys, args) return redis.call('rpush', keys[1], args[1]) "
+                     "end)") == b"cl"
+    for i, p in enumerate(cluster.ports):
+        with RawConn(p) as c:
+            assert c.cmd("FCALL", "push", 1, "fl", i) == i + 1
+    for p in cluster.ports:
+        wait_for(lambda: _replica(p, "LRANGE", "fl", 0, -1) == [b"0", b"1", b"2"], 10,
+                 "replica %d to apply FCALL" % p)
+        assert _replica(p, "FUNCTION", "LIST")[0][1] == b"cl"
+
+
+@pytest.mark.halyard_only
+def test_moved_mode_redirects_scripts(tmp_path_factory):
+    """With redirect moved a follower answers -MOVED for EVAL and FCALL; the leader runs
+    them."""
+    c = Cluster(tmp_path_factory, 3, extra={"redirect": "moved"})
+    c.start_all()
+    try:
+        li = c.leader()
+        fi = (li + 1) % 3
+        wait_for(lambda: info(c.ports[fi])["raft_leader"] != "", 10, "the follower")
+        with RawConn(c.ports[fi]) as f:
+            moved = f.cmd("EVAL", "return redis.call('set', KEYS[1], 'x')", 1, "mk")
+            assert moved.startswith("MOVED ") and moved.endswith(":%d" % c.ports[li]), moved
+        with RawConn(c.ports[li]) as l:
+            assert l.cmd("EVAL", "return redis.call('set', KEYS[1], 'x')", 1, "mk") == "OK"
+        for p in c.ports:
+            wait_for(lambda: _replica(p, "GET", "mk") == b"x", 10, "replica %d" % p)
+    finally:
+        errors = c.stop_all()
+    assert not errors, errors
+
+
+# ---- a partitioned cluster ---------------------------------------------------------------------
+
+
+def _slots_view(port):
+    with RawConn(port) as r:
+        return sorted((e[0], e[1], e[2][1]) for e in r.cmd("CLUSTER", "SLOTS"))
+
+
+def _leader_port_of(port, key):
+    with RawConn(port) as c:
+        slot = c.cmd("CLUSTER", "KEYSLOT", key)
+    for lo, hi, p in _slots_view(port):
+        if lo <= slot <= hi:
+            return p
+    return None
+
+
+@pytest.mark.halyard_only
+def test_partitioned_cluster_scripts(tmp_path_factory):
+    """With 4 partitions: a script's KEYS must be in one partition (-CROSSSLOT); a command
+    inside on a key of another partition is refused; SCRIPT LOAD and FUNCTION LOAD reach every
+    partition, so EVALSHA and FCALL work for keys of any partition, through any node; every
+    replica holds the same values."""
+    c = Cluster(tmp_path_factory, 3, {"partitions": 4})
+    c.start_all()
+    try:
+        ports = c.ports
+        wait_for(lambda: all(len(_slots_view(p)) >= 4 and _slots_view(p) == _slots_view(ports[0])
+                             for p in ports), 30, "every partition to have a leader")
+        keys = []
+        with RawConn(ports[0]) as r:
+            seen = set()
+            for i in range(2000):
+                k = "pk%d" % i
+                part = r.cmd("CLUSTER", "KEYSLOT", k) * 4 // 16384
+                if part not in seen:
+                    seen.add(part)
+                    keys.append(k)
+                if len(seen) == 4:
+                    break
+        assert len(keys) == 4
+        with RawConn(ports[1]) as r:
+            assert r.cmd("EVAL", "return 1", 2, keys[0], keys[1]) == CROSSSLOT
+            err = r.cmd("EVAL", "return redis.call('set', ARGV[1], 'x')", 1, keys[0], keys[1])
+            assert "non local key" in err, err
+            sha = r.cmd("SCRIPT", "LOAD", "return redis.call('incr', KEYS[1])").decode()
+            assert r.cmd("FUNCTION", "LOAD", "#!lua name=pl\nredis.register_function('pf', "
+                         "function(keys) return redis.call('incrby', keys[1], 10) end)") == b"pl"
+            assert r.cmd("EVAL", "return 'nokeys'", 0) == b"nokeys"
+        for i, k in enumerate(keys):
+            lead = _leader_port_of(ports[0], k)
+            follower = next(p for p in ports if p != lead)
+            for p in (lead, follower):
+                with RawConn(p) as r:
+                    assert r.cmd("EVALSHA", sha, 1, k) in (1, 12)
+                    assert r.cmd("FCALL", "pf", 1, k) in (11, 22)
+        for k in keys:
+            for p in ports:
+                wait_for(lambda: _replica(p, "GET", k) == b"22", 10,
+                         "replica %d of %s's partition" % (p, k))
+        with RawConn(ports[2]) as r:
+            assert r.cmd("SCRIPT", "FLUSH") == "OK"
+            for k in keys:
+                assert r.cmd("EVALSHA", sha, 1, k) == NOSCRIPT
+            assert r.cmd("FUNCTION", "DELETE", "pl") == "OK"
+            assert r.cmd("FCALL", "pf", 1, keys[0]) == "ERR Function not found"
+    finally:
+        errors = c.stop_all()
+    assert not errors, errors

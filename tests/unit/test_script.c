@@ -1,0 +1,167 @@
+/* test_script.c - the Lua engine (node/script.h) alone: conversions both ways, the sandbox,
+ * the step and memory bounds, and library loading, with a fake redis.call. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "node/script.h"
+
+struct fake {
+    const char *reply; /* what every redis.call answers */
+    char last[256];    /* the last command, arguments joined by spaces */
+};
+
+static void fake_call(void *ctx, size_t argc, const struct resp_arg *argv, int proto,
+                      struct hy_buf *reply)
+{
+    struct fake *f = ctx;
+    (void)proto;
+    size_t at = 0;
+    for (size_t i = 0; i < argc && at + argv[i].len + 2 < sizeof(f->last); i++) {
+        memcpy(f->last + at, argv[i].ptr, argv[i].len);
+        at += argv[i].len;
+        f->last[at++] = ' ';
+    }
+    f->last[at > 0 ? at - 1 : 0] = '\0';
+    hy_buf_append_str(reply, f->reply);
+}
+
+/* Runs body with KEYS = {"k"}, ARGV = {"a"} and returns the reply text (static). */
+static const char *eval(struct fake *f, const char *body, uint64_t steps, int proto)
+{
+    static char text[4096];
+    struct script_env env = {.call_cb = fake_call, .ctx = f, .steps_max = steps};
+    struct resp_arg keys[1] = {{(const uint8_t *)"k", 1}};
+    struct resp_arg args[1] = {{(const uint8_t *)"a", 1}};
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct resp_writer w = {&out, proto};
+    (void)script_run(&env, (const uint8_t *)body, strlen(body), keys, 1, args, 1, &w);
+    snprintf(text, sizeof(text), "%.*s", (int)out.len, (const char *)out.data);
+    hy_buf_free(&out);
+    return text;
+}
+
+static void test_lua_to_resp(void **state)
+{
+    /* Lua values become Redis's replies, in RESP2 and RESP3. */
+    (void)state;
+    struct fake f = {.reply = "+OK\r\n"};
+    assert_string_equal(eval(&f, "return 3.99", 0, 2), ":3\r\n");
+    assert_string_equal(eval(&f, "return -2.5", 0, 2), ":-2\r\n");
+    assert_string_equal(eval(&f, "return 'x'", 0, 2), "$1\r\nx\r\n");
+    assert_string_equal(eval(&f, "return true", 0, 2), ":1\r\n");
+    assert_string_equal(eval(&f, "return false", 0, 2), "$-1\r\n");
+    assert_string_equal(eval(&f, "return true", 0, 3), "#t\r\n");
+    assert_string_equal(eval(&f, "return {1,{2},nil,4}", 0, 2), "*2\r\n:1\r\n*1\r\n:2\r\n");
+    assert_string_equal(eval(&f, "return {ok='fine'}", 0, 2), "+fine\r\n");
+    assert_string_equal(eval(&f, "return {err='bad\\r\\nthing'}", 0, 2), "-bad  thing\r\n");
+    assert_string_equal(eval(&f, "return {double=1.5}", 0, 3), ",1.5\r\n");
+    assert_string_equal(eval(&f, "return {KEYS[1], ARGV[1]}", 0, 2),
+                        "*2\r\n$1\r\nk\r\n$1\r\na\r\n");
+    /* A table that holds itself ends in an error element, not a crash. */
+    const char *deep = eval(&f, "local a = {} a[1] = a return a", 0, 2);
+    assert_non_null(strstr(deep, "-ERR reached lua stack limit\r\n"));
+}
+
+static void test_resp_to_lua(void **state)
+{
+    /* redis.call's replies become Lua values; arguments are formatted as Redis does. */
+    (void)state;
+    struct fake f = {.reply = "$-1\r\n"};
+    assert_string_equal(eval(&f, "return type(redis.call('get', KEYS[1]))", 0, 2),
+                        "$7\r\nboolean\r\n");
+    assert_string_equal(f.last, "get k");
+    eval(&f, "return redis.call('set', 'n', 3, 1.5, -7)", 0, 2);
+    assert_string_equal(f.last, "set n 3 1.5 -7");
+    f.reply = "*2\r\n:5\r\n+OK\r\n";
+    assert_string_equal(eval(&f, "local r = redis.call('x') return {r[1] + 1, r[2].ok}", 0, 2),
+                        "*2\r\n:6\r\n$2\r\nOK\r\n");
+    f.reply = "-ERR nope\r\n";
+    assert_string_equal(eval(&f, "return redis.pcall('x').err", 0, 2), "$8\r\nERR nope\r\n");
+    const char *raised = eval(&f, "redis.call('x') return 1", 0, 2);
+    assert_true(strncmp(raised, "-ERR nope script: ", 18) == 0);
+    f.reply = "%1\r\n$1\r\nf\r\n:1\r\n";
+    assert_string_equal(eval(&f, "redis.setresp(3) return redis.call('x').map.f", 0, 2), ":1\r\n");
+    f.reply = "$5\r\nab\r\n"; /* a reply cut short is refused, never read past its end */
+    assert_non_null(strstr(eval(&f, "return redis.call('x')", 0, 2), "could not be read"));
+}
+
+static void test_bounds_are_deterministic(void **state)
+{
+    /* A runaway script stops at the same point every time, and a pcall cannot hide it; a
+     * script that allocates without bound gets a memory error. */
+    (void)state;
+    struct fake f = {.reply = "+OK\r\n"};
+    char first[512];
+    snprintf(first, sizeof(first), "%s",
+             eval(&f, "local n = 0 while true do n = n + 1 end", 100000, 2));
+    assert_non_null(strstr(first, "Script killed"));
+    assert_string_equal(eval(&f, "local n = 0 while true do n = n + 1 end", 100000, 2), first);
+    assert_non_null(strstr(eval(&f, "pcall(function() while true do end end) return 1", 50000, 2),
+                           "Script killed"));
+    assert_non_null(strstr(eval(&f, "local t = {} for i = 1, 1e7 do t[i] = {i} end", 0, 2),
+                           "not enough memory"));
+    /* math.random: the same sequence at every run. */
+    char a[64];
+    snprintf(a, sizeof(a), "%s", eval(&f, "return math.random(1000000)", 0, 2));
+    assert_string_equal(eval(&f, "return math.random(1000000)", 0, 2), a);
+}
+
+static void test_library_parse(void **state)
+{
+    /* A library's shebang names it; its functions and flags are learnt by running it; the
+     * usual mistakes are refused with Redis's texts. */
+    (void)state;
+    struct script_library lib;
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct resp_writer w = {&out, 2};
+    const char *code = "#!lua name=L1\nredis.register_function('F', function() return 1 end)\n"
+                       "redis.register_function{function_name='g', callback=function() end, "
+                       "flags={'no-writes'}}";
+    assert_int_equal(script_library_parse((const uint8_t *)code, strlen(code), &lib, &w), 1);
+    assert_string_equal(lib.name, "L1");
+    assert_int_equal(lib.count, 2);
+    unsigned flags[2] = {0, 0};
+    for (size_t i = 0; i < 2; i++) {
+        flags[strcmp(lib.funcs[i].name, "f") == 0 ? 0 : 1] = lib.funcs[i].flags;
+    }
+    assert_int_equal(flags[0], 0);
+    assert_int_equal(flags[1], SCRIPT_FN_NO_WRITES);
+    script_library_free(&lib);
+    static const struct {
+        const char *code, *err;
+    } bad[] = {
+        {"return 1", "-ERR Missing library metadata\r\n"},
+        {"#!js name=x\n", "-ERR Engine 'js' not found\r\n"},
+        {"#!lua name=a-b\n", "-ERR Library names can only contain letters, numbers, or "
+                             "underscores(_) and must be at least one character long\r\n"},
+        {"#!lua name=x\nreturn 1", "-ERR No functions registered\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        out.len = 0;
+        assert_int_equal(
+            script_library_parse((const uint8_t *)bad[i].code, strlen(bad[i].code), &lib, &w), 0);
+        hy_buf_append_u8(&out, 0);
+        assert_string_equal((const char *)out.data, bad[i].err);
+    }
+    hy_buf_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lua_to_resp),
+        cmocka_unit_test(test_resp_to_lua),
+        cmocka_unit_test(test_bounds_are_deterministic),
+        cmocka_unit_test(test_library_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
