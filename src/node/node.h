@@ -102,6 +102,11 @@ struct node_client {
     size_t block_req_len;       /* the request's bytes at the head of `in` */
     uint64_t block_order;       /* when it blocked, in the node's count: served oldest first */
     int reply_mode;             /* enum node_reply_mode: CLIENT REPLY */
+    /* cmd_stream.c: a blocked XREAD's IDs ("$" resolved when it first ran), and the request a
+     * follower forwards with them in place of "$" (its arguments point into xread_text). */
+    struct hy_buf xread_ids;
+    struct resp_arg *xread_argv;
+    struct hy_buf xread_text;
 };
 
 enum node_reply_mode { NODE_REPLY_ON = 0, NODE_REPLY_OFF, NODE_REPLY_SKIP_NEXT, NODE_REPLY_SKIP };

@@ -754,6 +754,15 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_ACL_DELUSER] = store__op_acl_deluser,
     [STORE_OP_EXEC] = store__op_exec,
     [STORE_OP_ACL_LOAD] = store__op_acl_load,
+    [STORE_OP_XADD] = store__op_xadd,
+    [STORE_OP_XTRIM] = store__op_xtrim,
+    [STORE_OP_XDEL] = store__op_xdel,
+    [STORE_OP_XSETID] = store__op_xsetid,
+    [STORE_OP_XGROUP] = store__op_xgroup,
+    [STORE_OP_XREADGROUP] = store__op_xreadgroup,
+    [STORE_OP_XACK] = store__op_xack,
+    [STORE_OP_XCLAIM] = store__op_xclaim,
+    [STORE_OP_XAUTOCLAIM] = store__op_xautoclaim,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)

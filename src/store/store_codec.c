@@ -15,8 +15,8 @@
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
 #define SNAP_VERSION                                                                       \
-    6 /* 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and session windows; \
-         3: members; 2: sessions */
+    7 /* 7: streams; 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and      \
+         session windows; 3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -47,7 +47,8 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_SESSION_REQW == 44 && STORE_OP_SETBIT == 45 &&
                    STORE_OP_BITFIELD == 47 && STORE_OP_COPY == 48 && STORE_OP_SORT == 49 &&
                    STORE_OP_PFMERGE == 52 && STORE_OP_ACL_SETUSER == 53 &&
-                   STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 && STORE_OP_ACL_LOAD == 56,
+                   STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 && STORE_OP_ACL_LOAD == 56 &&
+                   STORE_OP_XADD == 57 && STORE_OP_XAUTOCLAIM == 65,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -112,6 +113,15 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_ACL_DELUSER] = {1, ANY, 0, 0},
     [STORE_OP_EXEC] = {2, ANY, 0, 0}, /* and store__exec_shape_ok */
     [STORE_OP_ACL_LOAD] = {0, ANY, 0, 0},
+    [STORE_OP_XADD] = {2, ANY, 0, 0},
+    [STORE_OP_XTRIM] = {1, ANY, 0, 0},
+    [STORE_OP_XDEL] = {1, ANY, 0, 0},
+    [STORE_OP_XSETID] = {2, ANY, 0, 0},
+    [STORE_OP_XGROUP] = {2, ANY, 0, 0},
+    [STORE_OP_XREADGROUP] = {4, ANY, 2, 0},
+    [STORE_OP_XACK] = {2, ANY, 0, 0},
+    [STORE_OP_XCLAIM] = {4, ANY, 0, 0},
+    [STORE_OP_XAUTOCLAIM] = {5, ANY, 0, 0},
 };
 #undef ANY
 
@@ -333,6 +343,8 @@ static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
         snap_put_list(store__lobj(e), out);
     } else if (se_type(e) == STORE_ZSET) {
         snap_put_zset(store__zobj(e), out);
+    } else if (se_type(e) == STORE_STREAM) {
+        store__xobj_encode(store__xobj(e), out);
     } else {
         snap_put_set(store__hobj(e), out);
     }
@@ -349,6 +361,8 @@ void *store__object_clone(const struct store_obj *e, uint64_t seed)
         snap_put_list(store__lobj(e), &buf);
     } else if (se_type(e) == STORE_ZSET) {
         snap_put_zset(store__zobj(e), &buf);
+    } else if (se_type(e) == STORE_STREAM) {
+        store__xobj_encode(store__xobj(e), &buf);
     } else {
         snap_put_set(store__hobj(e), &buf);
     }
@@ -520,6 +534,7 @@ static void *snap_get_object(struct rd *r, uint8_t type, uint64_t seed)
     case STORE_LIST: return snap_get_list(r);
     case STORE_SET: return snap_get_set(r, seed);
     case STORE_ZSET: return snap_get_zset(r, seed);
+    case STORE_STREAM: return store__xobj_decode(r, seed);
     default: return NULL;
     }
 }
@@ -532,7 +547,7 @@ static int snap_get_entry(struct rd *r, struct store *tmp, uint32_t version)
     size_t klen, vlen = 0;
     const uint8_t *k = rd_bytes(r, &klen);
     const uint8_t *v = NULL;
-    uint8_t type_max = version >= 4 ? STORE_ZSET : STORE_HASH;
+    uint8_t type_max = version >= 7 ? STORE_STREAM : version >= 4 ? STORE_ZSET : STORE_HASH;
     if (r->bad || type < STORE_STRING || type > type_max || at < -1 ||
         htab_find(&tmp->keys, k, klen) != NULL) {
         return 0;
