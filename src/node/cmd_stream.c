@@ -99,7 +99,11 @@ void cmd_xgroup(struct cmd_ctx *x)
         "    Set the current group ID and entries_read counter.",
         "HELP",
         "    Print this help."};
-    if (x->argc == 2 && node_arg_is(&x->argv[1], "HELP")) {
+    if (node_arg_is(&x->argv[1], "HELP")) {
+        if (x->argc != 2) {
+            resp_write_error(&x->w, "ERR wrong number of arguments for 'xgroup|help' command");
+            return;
+        }
         write_help(x, help, HY_ARRAY_LEN(help));
         return;
     }
@@ -211,7 +215,11 @@ void cmd_xinfo(struct cmd_ctx *x)
         "    Show information about the stream.",
         "HELP",
         "    Print this help."};
-    if (x->argc == 2 && node_arg_is(&x->argv[1], "HELP")) {
+    if (node_arg_is(&x->argv[1], "HELP")) {
+        if (x->argc != 2) {
+            resp_write_error(&x->w, "ERR wrong number of arguments for 'xinfo|help' command");
+            return;
+        }
         write_help(x, help, HY_ARRAY_LEN(help));
         return;
     }
@@ -532,6 +540,28 @@ void cmd_xread(struct cmd_ctx *x)
     node_block_stream(x, (uint64_t)r.block_ms, ready > 0, xread_answer);
 }
 
+/* A blocked XREADGROUP whose stream went away (deleted, replaced, flushed) or lost its group
+ * is answered with Redis 7.0's errors; returns 0 then. */
+static int xreadgroup_still_valid(struct cmd_ctx *x, const struct xread_req *r)
+{
+    for (size_t i = 0; i < r->nkeys; i++) {
+        const struct store_obj *o = store_peek(x->store, x->argv[r->keys_at + i].ptr,
+                                               x->argv[r->keys_at + i].len, x->now_ms);
+        struct store_stream_id last;
+        if (o == NULL || store_obj_type(o) != STORE_STREAM) {
+            resp_write_error(&x->w, "UNBLOCKED the stream key no longer exists");
+            return 0;
+        }
+        if (!store_stream_group_last(o, x->argv[r->group_at].ptr, x->argv[r->group_at].len,
+                                     &last)) {
+            resp_write_error(&x->w, "NOGROUP the consumer group this client was blocked on no "
+                                    "longer exists");
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void cmd_xreadgroup(struct cmd_ctx *x)
 {
     struct xread_req r;
@@ -540,6 +570,10 @@ void cmd_xreadgroup(struct cmd_ctx *x)
     }
     if (!r.block) {
         xreadgroup_propose(x);
+        return;
+    }
+    if (x->client->block_deadline_ms != 0 && !xreadgroup_still_valid(x, &r)) {
+        x->client->block_deadline_ms = 0; /* answered: the request is done */
         return;
     }
     node_block_stream(x, (uint64_t)r.block_ms, xreadgroup_ready(x, &r), xreadgroup_propose);

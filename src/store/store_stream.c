@@ -1088,7 +1088,7 @@ static int group_id_arg(const struct xobj *x, const struct store_arg *a, sid_t *
         *out = x != NULL ? x->last : (sid_t){0, 0};
         return 1;
     }
-    if (!store_stream_id_parse(a->ptr, a->len, 0, 1, out, NULL)) {
+    if (!store_stream_id_parse(a->ptr, a->len, 0, 0, out, NULL)) {
         store__r_err(w, ERR_BAD_ID);
         return 0;
     }
@@ -1633,9 +1633,8 @@ void store__op_xclaim(struct store *s, const struct store_entry *e, struct resp_
 /* [key, group, consumer, min-idle-time, start, options...] */
 void store__op_xautoclaim(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
-    struct store_obj *o = NULL;
-    struct xgroup *g = claim_group(s, e, w, &o);
-    if (g == NULL) {
+    int wrong;
+    if (store__lookup_typed(STORE_STREAM, s, e, 0, w, &wrong) == NULL && wrong) {
         return;
     }
     int64_t minidle, count = 100;
@@ -1665,6 +1664,11 @@ void store__op_xautoclaim(struct store *s, const struct store_entry *e, struct r
             return;
         }
     }
+    struct store_obj *o = NULL;
+    struct xgroup *g = claim_group(s, e, w, &o); /* Redis 7.0 parses everything first */
+    if (g == NULL) {
+        return;
+    }
     struct xobj *x = store__xobj(o);
     size_t before;
     change_begin(o, &before);
@@ -1684,6 +1688,7 @@ void store__op_xautoclaim(struct store *s, const struct store_entry *e, struct r
             r_id(&dw, nk->id);
             ndeleted++;
             pel_remove(x, g, nk);
+            count--; /* Redis 7.0: the count bounds the reply, deleted IDs included */
             continue;
         }
         if (minidle > 0 && (int64_t)e->time_ms - (int64_t)nk->time_ms < minidle) {
@@ -1864,15 +1869,6 @@ static int64_t group_lag(const struct xobj *x, const struct xgroup *g)
     return read == -1 ? -1 : (int64_t)x->entries_added - read;
 }
 
-static int64_t group_entries_read(const struct xobj *x, const struct xgroup *g)
-{
-    if (g->entries_read != -1 && !tombstones_after(x, g->last)) {
-        return g->entries_read;
-    }
-    int64_t read = estimate_read(x, g->last);
-    return read != -1 ? read : g->entries_read;
-}
-
 static void r_lag(struct resp_writer *w, const struct xobj *x, const struct xgroup *g)
 {
     int64_t lag = group_lag(x, g);
@@ -1882,7 +1878,8 @@ static void r_lag(struct resp_writer *w, const struct xobj *x, const struct xgro
 
 static void r_entries_read(struct resp_writer *w, const struct xobj *x, const struct xgroup *g)
 {
-    int64_t er = group_entries_read(x, g);
+    (void)x; /* the counter as kept: Redis 7.0 shows it so, and lag estimates apart */
+    int64_t er = g->entries_read;
     resp_write_bulk_str(w, "entries-read");
     er < 0 ? resp_write_null(w) : resp_write_int(w, er);
 }
