@@ -183,7 +183,7 @@ int node_multi_queue(struct cmd_ctx *x, const struct cmd_def *d)
         return 1;
     }
     if (has_keys(d, x->argc, x->argv) && (!node_keys_in_group(n, x->group, d, x->argc, x->argv) ||
-                                 !multi_same_group(m, x->group->id, 0))) {
+                                          !multi_same_group(m, x->group->id, 0))) {
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
         m->dirty = 1;
         return 1;

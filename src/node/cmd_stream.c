@@ -253,11 +253,11 @@ void cmd_xinfo(struct cmd_ctx *x)
 /* ---- XREAD and XREADGROUP ----------------------------------------------------------------- */
 
 struct xread_req {
-    int group;           /* XREADGROUP */
-    size_t group_at;     /* its group name's index (the consumer follows) */
-    int64_t count;       /* 0: no limit */
-    int block;           /* BLOCK given */
-    int64_t block_ms;    /* 0: forever */
+    int group;        /* XREADGROUP */
+    size_t group_at;  /* its group name's index (the consumer follows) */
+    int64_t count;    /* 0: no limit */
+    int block;        /* BLOCK given */
+    int64_t block_ms; /* 0: forever */
     int noack;
     size_t keys_at, nkeys; /* the keys, then as many IDs */
 };
@@ -412,9 +412,8 @@ static void xread_resolve(struct cmd_ctx *x, const struct xread_req *r, int reru
             if (kept) {
                 memcpy(&ids[i], c->xread_ids.data + i * sizeof(*ids), sizeof(*ids));
             } else {
-                const struct store_obj *o =
-                    store_peek(x->store, x->argv[r->keys_at + i].ptr,
-                               x->argv[r->keys_at + i].len, x->now_ms);
+                const struct store_obj *o = store_peek(x->store, x->argv[r->keys_at + i].ptr,
+                                                       x->argv[r->keys_at + i].len, x->now_ms);
                 ids[i] = o != NULL && store_obj_type(o) == STORE_STREAM
                              ? store_stream_last_id(o)
                              : (struct store_stream_id){0, 0};

@@ -190,8 +190,7 @@ int store_stream_group_last(const struct store_obj *o, const uint8_t *g, size_t 
                             struct store_stream_id *out);
 /* Writes XRANGE's reply: the entries in [start, end], at most count, rev: highest first. */
 void store_stream_range(const struct store_obj *o, struct store_stream_id start,
-                        struct store_stream_id end, uint64_t count, int rev,
-                        struct resp_writer *w);
+                        struct store_stream_id end, uint64_t count, int rev, struct resp_writer *w);
 /* XPENDING key group [[IDLE n] start end count [consumer]] (argv from the key; o may be NULL):
  * writes the reply, idle times measured at now_ms. */
 void store_stream_xpending(const struct store_obj *o, const struct store_arg *argv, size_t argc,

@@ -14,8 +14,8 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                       \
-    7 /* 7: streams; 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and      \
+#define SNAP_VERSION                                                                  \
+    7 /* 7: streams; 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and \
          session windows; 3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4

@@ -32,9 +32,10 @@
 #include "common/strutil.h"
 #include "store/store_int.h"
 
-#define ERR_BAD_ID    "ERR Invalid stream ID specified as stream command argument"
-#define ERR_SYNTAX    "ERR syntax error"
-#define ERR_SMALL_ID  "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+#define ERR_BAD_ID "ERR Invalid stream ID specified as stream command argument"
+#define ERR_SYNTAX "ERR syntax error"
+#define ERR_SMALL_ID \
+    "ERR The ID specified in XADD is equal or smaller than the target stream top item"
 #define ERR_ZERO_ID   "ERR The ID specified in XADD must be greater than 0-0"
 #define ERR_EXHAUSTED "ERR The stream has exhausted the last possible ID, unable to add more items"
 #define ERR_NEED_KEY                                                                     \
@@ -216,8 +217,7 @@ int store_stream_id_parse(const uint8_t *p, size_t len, uint64_t missing_seq, in
     return parse_u64(dash + 1, len - mlen - 1, &out->seq);
 }
 
-int store_stream_interval_parse(const uint8_t *p, size_t len, int end,
-                                struct store_stream_id *out)
+int store_stream_interval_parse(const uint8_t *p, size_t len, int end, struct store_stream_id *out)
 {
     if (len > 1 && p[0] == '(') {
         if (!store_stream_id_parse(p + 1, len - 1, end ? UINT64_MAX : 0, 1, out, NULL)) {
@@ -567,8 +567,8 @@ void store__xobj_check(const struct xobj *x)
     bytes += usable(x->groups);
     for (size_t i = 0; i < x->ngroups; i++) {
         const struct xgroup *g = x->groups[i];
-        HY_ASSERT(i == 0 || name_cmp(x->groups[i - 1]->name, x->groups[i - 1]->nlen, g->name,
-                                     g->nlen) < 0);
+        HY_ASSERT(i == 0 ||
+                  name_cmp(x->groups[i - 1]->name, x->groups[i - 1]->nlen, g->name, g->nlen) < 0);
         bytes += usable(g) + usable(g->name) + usable(g->pel) + usable(g->cons);
         for (size_t j = 0; j < g->ncons; j++) {
             const struct xcons *c = g->cons[j];
@@ -578,8 +578,8 @@ void store__xobj_check(const struct xobj *x)
                 owned += g->pel[k].owner == c;
             }
             HY_ASSERT(owned == c->pending);
-            HY_ASSERT(j == 0 || name_cmp(g->cons[j - 1]->name, g->cons[j - 1]->nlen, c->name,
-                                         c->nlen) < 0);
+            HY_ASSERT(j == 0 ||
+                      name_cmp(g->cons[j - 1]->name, g->cons[j - 1]->nlen, c->name, c->nlen) < 0);
         }
         for (size_t k = 0; k < g->npel; k++) {
             HY_ASSERT(g->pel[k].owner != NULL);
@@ -632,8 +632,7 @@ static void span(const struct xobj *x, sid_t start, sid_t end, size_t *lo, size_
 }
 
 void store_stream_range(const struct store_obj *o, struct store_stream_id start,
-                        struct store_stream_id end, uint64_t count, int rev,
-                        struct resp_writer *w)
+                        struct store_stream_id end, uint64_t count, int rev, struct resp_writer *w)
 {
     const struct xobj *x = store__xobj(o);
     size_t lo, hi;
@@ -1243,8 +1242,11 @@ void store__op_xgroup(struct store *s, const struct store_entry *e, struct resp_
     static const struct {
         const char *name;
         uint32_t argc_min, argc_max;
-    } subs[] = {{"CREATE", 4, 7},        {"SETID", 4, 6},        {"DESTROY", 3, 3},
-                {"CREATECONSUMER", 4, 4}, {"DELCONSUMER", 4, 4}};
+    } subs[] = {{"CREATE", 4, 7},
+                {"SETID", 4, 6},
+                {"DESTROY", 3, 3},
+                {"CREATECONSUMER", 4, 4},
+                {"DELCONSUMER", 4, 4}};
     size_t k = 0;
     while (k < HY_ARRAY_LEN(subs) && !is_word(&e->argv[1], subs[k].name)) {
         k++;
@@ -1735,8 +1737,8 @@ void store_stream_xpending(const struct store_obj *o, const struct store_arg *ar
                            uint64_t now_ms, struct resp_writer *w)
 {
     /* argv: [key, group, [IDLE min] start end count [consumer]] */
-    const struct xgroup *g = o != NULL ? group_find(store__xobj(o), argv[1].ptr, argv[1].len)
-                                       : NULL;
+    const struct xgroup *g =
+        o != NULL ? group_find(store__xobj(o), argv[1].ptr, argv[1].len) : NULL;
     int64_t minidle = 0, count = 0;
     size_t i = 2;
     int extended = argc > 2;
@@ -1804,8 +1806,7 @@ void store_stream_xpending(const struct store_obj *o, const struct store_arg *ar
         }
         return;
     }
-    const struct xcons *only = i + 3 < argc ? cons_find(g, argv[i + 3].ptr, argv[i + 3].len)
-                                            : NULL;
+    const struct xcons *only = i + 3 < argc ? cons_find(g, argv[i + 3].ptr, argv[i + 3].len) : NULL;
     if (i + 3 < argc && only == NULL) {
         resp_write_array(w, 0);
         return;
@@ -2130,8 +2131,8 @@ static int decode_entries(struct rd *r, struct xobj *x)
         size_t len;
         const uint8_t *p = rd_bytes(r, &len);
         if (r->bad || pairs == 0 || pairs > len || len > UINT32_MAX ||
-            (x->count > 0 && id_cmp(x->v[x->count - 1]->id, id) >= 0) ||
-            id_cmp(id, x->last) > 0 || !fields_ok(p, len, pairs)) {
+            (x->count > 0 && id_cmp(x->v[x->count - 1]->id, id) >= 0) || id_cmp(id, x->last) > 0 ||
+            !fields_ok(p, len, pairs)) {
             return 0;
         }
         if (x->count == x->cap) {
