@@ -256,3 +256,24 @@ def test_streams_moved_mode_redirects_to_the_partition_leader(moved_cluster):
                      if l.cmd("CLUSTER", "KEYSLOT", k) * 4 // 16384 != part)
         assert l.cmd("XREAD", "STREAMS", key, other, "0", "0") == (
             "CROSSSLOT Keys in request don't hash to the same slot")
+
+
+def test_acl_key_patterns_cover_xread_keys(srv):
+    """XREAD and XREADGROUP name their keys after STREAMS: a user's key patterns are checked on
+    those, as Redis does."""
+    with srv.raw() as admin:
+        admin.cmd("XADD", "app:s", "1-0", "f", "v")
+        admin.cmd("XADD", "secret", "1-0", "f", "v")
+        admin.cmd("XGROUP", "CREATE", "secret", "g", "0")
+        assert admin.cmd("ACL", "SETUSER", "reader", "on", ">pw", "~app:*", "+@all") == "OK"
+        try:
+            with srv.raw() as u:
+                assert u.cmd("AUTH", "reader", "pw") == "OK"
+                assert u.cmd("XREAD", "STREAMS", "app:s", "0") == [
+                    [b"app:s", [[b"1-0", [b"f", b"v"]]]]]
+                assert u.cmd("XREAD", "COUNT", 1, "STREAMS", "app:s", "secret", "0", "0").startswith(
+                    "NOPERM")
+                assert u.cmd("XREADGROUP", "GROUP", "g", "c", "STREAMS", "secret", ">").startswith(
+                    "NOPERM")
+        finally:
+            admin.cmd("ACL", "DELUSER", "reader")
