@@ -405,7 +405,7 @@ static void xread_resolve(struct cmd_ctx *x, const struct xread_req *r, int reru
                           struct store_stream_id *ids)
 {
     struct node_client *c = x->client;
-    int kept = rerun && c->xread_ids.len == r->nkeys * sizeof(*ids);
+    int kept = rerun && c->xread_resolved && c->xread_ids.len == r->nkeys * sizeof(*ids);
     for (size_t i = 0; i < r->nkeys; i++) {
         const struct resp_arg *id = &x->argv[r->keys_at + r->nkeys + i];
         if (id->len == 1 && id->ptr[0] == '$') {
@@ -424,6 +424,18 @@ static void xread_resolve(struct cmd_ctx *x, const struct xread_req *r, int reru
     }
     c->xread_ids.len = 0;
     hy_buf_append(&c->xread_ids, ids, r->nkeys * sizeof(*ids));
+    c->xread_resolved = 1;
+}
+
+/* A follower resolves "$" only once its replica holds every write acknowledged before the
+ * request came: after a message from the leader received since then (the leader sent it
+ * after acknowledging those writes, and one link carries both, in order), and once it has
+ * applied up to the commit index that message brought. */
+static int follower_caught_up(struct cmd_ctx *x)
+{
+    const struct raft *rf = &x->group->raft;
+    return raft_leader_contact_ms(rf) > x->client->xread_arrival_ms &&
+           x->group->applied >= raft_commit_index(rf);
 }
 
 /* The streams that hold entries after their ID. */
@@ -528,6 +540,9 @@ void cmd_xread(struct cmd_ctx *x)
     if (!xread_parse(x, 0, &r) || (!rerun && !xread_ids_ok(x, &r))) {
         return;
     }
+    if (!rerun) {
+        x->client->xread_resolved = 0;
+    }
     struct store_stream_id *ids = hy_xmalloc(r.nkeys * sizeof(*ids));
     xread_resolve(x, &r, rerun, ids);
     size_t ready = xread_ready(x, &r, ids);
@@ -592,6 +607,20 @@ int node_xread_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
         return 0;
     }
     int rerun = c->block_deadline_ms != 0;
+    uint64_t deadline = r.block_ms == 0 ? UINT64_MAX : x->now_ms + (uint64_t)r.block_ms;
+    if (!rerun) {
+        c->xread_resolved = 0;
+        c->xread_synced = 0;
+        c->xread_arrival_ms = x->now_ms;
+    }
+    /* Judged on a replica that holds what was acknowledged before the request came (else a
+     * stale replica would forward too early, or resolve "$" too low). */
+    if (!c->xread_synced && !follower_caught_up(x)) {
+        node_block_wait_here(x, deadline);
+        c->block_seen = 0; /* look again at the next pass, applied or not */
+        return 1;
+    }
+    c->xread_synced = 1;
     int ready;
     if (group) {
         ready = xreadgroup_ready(x, &r);
@@ -624,6 +653,6 @@ int node_xread_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
         c->block_deadline_ms = 0;
         return 0;
     }
-    node_block_wait_here(x, r.block_ms == 0 ? UINT64_MAX : x->now_ms + (uint64_t)r.block_ms);
+    node_block_wait_here(x, deadline);
     return 1;
 }
