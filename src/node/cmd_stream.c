@@ -434,8 +434,9 @@ static void xread_resolve(struct cmd_ctx *x, const struct xread_req *r, int reru
 static int follower_caught_up(struct cmd_ctx *x)
 {
     const struct raft *rf = &x->group->raft;
-    return raft_leader_contact_ms(rf) > x->client->xread_arrival_ms &&
-           x->group->applied >= raft_commit_index(rf);
+    /* A quiesced follower's leader confirmed everything and has had nothing to send since. */
+    int heard = raft_quiesced(rf) || x->group->leader_msgs > x->client->xread_arrival_msgs;
+    return heard && x->group->applied >= raft_commit_index(rf);
 }
 
 /* The streams that hold entries after their ID. */
@@ -611,7 +612,7 @@ int node_xread_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     if (!rerun) {
         c->xread_resolved = 0;
         c->xread_synced = 0;
-        c->xread_arrival_ms = x->now_ms;
+        c->xread_arrival_msgs = x->group->leader_msgs;
     }
     /* Judged on a replica that holds what was acknowledged before the request came (else a
      * stale replica would forward too early, or resolve "$" too low). */

@@ -105,9 +105,9 @@ struct node_client {
     /* cmd_stream.c: a blocked XREAD's IDs ("$" resolved when it first ran), and the request a
      * follower forwards with them in place of "$" (its arguments point into xread_text). */
     struct hy_buf xread_ids;
-    int xread_resolved;        /* xread_ids hold this request's "$" IDs */
-    int xread_synced;          /* a follower's replica caught up with the request's arrival */
-    uint64_t xread_arrival_ms; /* when this request first ran (a follower's "$" barrier) */
+    int xread_resolved;          /* xread_ids hold this request's "$" IDs */
+    int xread_synced;            /* a follower's replica caught up with the request's arrival */
+    uint64_t xread_arrival_msgs; /* the group's leader_msgs when this request first ran */
     struct resp_arg *xread_argv;
     struct hy_buf xread_text;
 };

@@ -161,7 +161,8 @@ struct node_group {
     struct raft raft;
     struct store *store;
     int started;
-    uint64_t applied; /* last log index applied to the store */
+    uint64_t applied;     /* last log index applied to the store */
+    uint64_t leader_msgs; /* messages received from the group's leader (as this node knew it) */
     uint64_t log_bytes_since_snapshot;
     size_t snapshot_dataset_bytes; /* store_used_bytes when the last snapshot was taken */
     uint64_t timeout_ms;           /* when Raft wants its next tick */
