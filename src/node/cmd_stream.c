@@ -616,6 +616,7 @@ int node_xread_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     }
     /* Judged on a replica that holds what was acknowledged before the request came (else a
      * stale replica would forward too early, or resolve "$" too low). */
+    int was_synced = c->xread_synced; /* it waited for data, not for the barrier */
     if (!c->xread_synced && !follower_caught_up(x)) {
         node_block_wait_here(x, deadline);
         c->block_seen = 0; /* look again at the next pass, applied or not */
@@ -623,10 +624,16 @@ int node_xread_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     }
     c->xread_synced = 1;
     int ready;
+    if (group && rerun && was_synced && !xreadgroup_still_valid(x, &r)) {
+        c->block_deadline_ms = 0; /* answered: the stream or its group went away */
+        return 1;
+    }
     if (group) {
         ready = xreadgroup_ready(x, &r);
     } else {
-        if (!xread_ids_ok(x, &r)) {
+        /* Checked when first judged; once waiting, a key of another type only does not wake
+         * it (as on the leader). */
+        if (!(rerun && was_synced) && !xread_ids_ok(x, &r)) {
             x->w.out->len = mark;
             return 0;
         }
