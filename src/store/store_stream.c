@@ -54,9 +54,14 @@ struct xentry {
     uint8_t data[];
 };
 
-struct xcons {
+/* A group's or a consumer's name: their first member, searched by one binary search. */
+struct xnamed {
     uint8_t *name;
     size_t nlen;
+};
+
+struct xcons {
+    struct xnamed nm;
     uint64_t seen_ms;
     size_t pending;
 };
@@ -69,8 +74,7 @@ struct xnack {
 };
 
 struct xgroup {
-    uint8_t *name;
-    size_t nlen;
+    struct xnamed nm;
     sid_t last;
     int64_t entries_read; /* -1: unknown */
     struct xnack *pel;
@@ -269,12 +273,12 @@ struct xobj *store__xobj_new(void)
 static void group_free(struct xobj *x, struct xgroup *g)
 {
     for (size_t i = 0; i < g->ncons; i++) {
-        acc_free(x, g->cons[i]->name);
+        acc_free(x, g->cons[i]->nm.name);
         acc_free(x, g->cons[i]);
     }
     acc_free(x, g->cons);
     acc_free(x, g->pel);
-    acc_free(x, g->name);
+    acc_free(x, g->nm.name);
     acc_free(x, g);
 }
 
@@ -398,13 +402,17 @@ static int name_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen
     return c != 0 ? c : (alen > blen) - (alen < blen);
 }
 
-/* Index of the group named (n, len), or where it would go (found_out 0). */
-static size_t group_pos(const struct xobj *x, const uint8_t *n, size_t len, int *found_out)
+/* Index of the name (n, len) among count sorted names (at(ctx, i) gives the i-th), or where
+ * it would go (*found_out 0). */
+static size_t name_pos(const void *ctx, size_t count,
+                       const struct xnamed *(*at)(const void *ctx, size_t i), const uint8_t *n,
+                       size_t len, int *found_out)
 {
-    size_t lo = 0, hi = x->ngroups;
+    size_t lo = 0, hi = count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = name_cmp(x->groups[mid]->name, x->groups[mid]->nlen, n, len);
+        const struct xnamed *e = at(ctx, mid);
+        int c = name_cmp(e->name, e->nlen, n, len);
         if (c == 0) {
             *found_out = 1;
             return mid;
@@ -417,6 +425,21 @@ static size_t group_pos(const struct xobj *x, const uint8_t *n, size_t len, int 
     }
     *found_out = 0;
     return lo;
+}
+
+static const struct xnamed *group_name_at(const void *ctx, size_t i)
+{
+    return &((const struct xobj *)ctx)->groups[i]->nm;
+}
+
+static const struct xnamed *cons_name_at(const void *ctx, size_t i)
+{
+    return &((const struct xgroup *)ctx)->cons[i]->nm;
+}
+
+static size_t group_pos(const struct xobj *x, const uint8_t *n, size_t len, int *found_out)
+{
+    return name_pos(x, x->ngroups, group_name_at, n, len, found_out);
 }
 
 static struct xgroup *group_find(const struct xobj *x, const uint8_t *n, size_t len)
@@ -434,8 +457,8 @@ static struct xgroup *group_add(struct xobj *x, const uint8_t *n, size_t len, si
     HY_ASSERT(!found);
     struct xgroup *g = acc_malloc(x, sizeof(*g));
     memset(g, 0, sizeof(*g));
-    g->name = acc_dup(x, n, len);
-    g->nlen = len;
+    g->nm.name = acc_dup(x, n, len);
+    g->nm.nlen = len;
     g->last = last;
     g->entries_read = entries_read;
     x->groups = acc_realloc(x, x->groups, (x->ngroups + 1) * sizeof(*x->groups));
@@ -447,22 +470,7 @@ static struct xgroup *group_add(struct xobj *x, const uint8_t *n, size_t len, si
 
 static size_t cons_pos(const struct xgroup *g, const uint8_t *n, size_t len, int *found_out)
 {
-    size_t lo = 0, hi = g->ncons;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = name_cmp(g->cons[mid]->name, g->cons[mid]->nlen, n, len);
-        if (c == 0) {
-            *found_out = 1;
-            return mid;
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    *found_out = 0;
-    return lo;
+    return name_pos(g, g->ncons, cons_name_at, n, len, found_out);
 }
 
 static struct xcons *cons_find(const struct xgroup *g, const uint8_t *n, size_t len)
@@ -485,8 +493,8 @@ static struct xcons *cons_get(struct xobj *x, struct xgroup *g, const uint8_t *n
         return g->cons[at];
     }
     struct xcons *c = acc_malloc(x, sizeof(*c));
-    c->name = acc_dup(x, n, len);
-    c->nlen = len;
+    c->nm.name = acc_dup(x, n, len);
+    c->nm.nlen = len;
     c->seen_ms = now;
     c->pending = 0;
     g->cons = acc_realloc(x, g->cons, (g->ncons + 1) * sizeof(*g->cons));
@@ -567,19 +575,19 @@ void store__xobj_check(const struct xobj *x)
     bytes += usable(x->groups);
     for (size_t i = 0; i < x->ngroups; i++) {
         const struct xgroup *g = x->groups[i];
-        HY_ASSERT(i == 0 ||
-                  name_cmp(x->groups[i - 1]->name, x->groups[i - 1]->nlen, g->name, g->nlen) < 0);
-        bytes += usable(g) + usable(g->name) + usable(g->pel) + usable(g->cons);
+        HY_ASSERT(i == 0 || name_cmp(x->groups[i - 1]->nm.name, x->groups[i - 1]->nm.nlen,
+                                     g->nm.name, g->nm.nlen) < 0);
+        bytes += usable(g) + usable(g->nm.name) + usable(g->pel) + usable(g->cons);
         for (size_t j = 0; j < g->ncons; j++) {
             const struct xcons *c = g->cons[j];
-            bytes += usable(c) + usable(c->name);
+            bytes += usable(c) + usable(c->nm.name);
             size_t owned = 0;
             for (size_t k = 0; k < g->npel; k++) {
                 owned += g->pel[k].owner == c;
             }
             HY_ASSERT(owned == c->pending);
-            HY_ASSERT(j == 0 ||
-                      name_cmp(g->cons[j - 1]->name, g->cons[j - 1]->nlen, c->name, c->nlen) < 0);
+            HY_ASSERT(j == 0 || name_cmp(g->cons[j - 1]->nm.name, g->cons[j - 1]->nm.nlen,
+                                         c->nm.name, c->nm.nlen) < 0);
         }
         for (size_t k = 0; k < g->npel; k++) {
             HY_ASSERT(g->pel[k].owner != NULL);
@@ -1225,7 +1233,7 @@ static void xgroup_consumer(struct xobj *x, const struct store_entry *e, int cre
             pel_remove(x, g, &g->pel[k]);
         }
     }
-    acc_free(x, c->name);
+    acc_free(x, c->nm.name);
     acc_free(x, c);
     memmove(g->cons + at, g->cons + at + 1, (g->ncons - at - 1) * sizeof(*g->cons));
     g->ncons--;
@@ -1800,7 +1808,7 @@ void store_stream_xpending(const struct store_obj *o, const struct store_arg *ar
         for (size_t c = 0; c < g->ncons; c++) {
             if (g->cons[c]->pending > 0) {
                 resp_write_array(w, 2);
-                resp_write_bulk(w, g->cons[c]->name, g->cons[c]->nlen);
+                resp_write_bulk(w, g->cons[c]->nm.name, g->cons[c]->nm.nlen);
                 resp_write_bulk_i64(w, (int64_t)g->cons[c]->pending);
             }
         }
@@ -1826,7 +1834,7 @@ void store_stream_xpending(const struct store_obj *o, const struct store_arg *ar
         }
         resp_write_array(&bw, 4);
         r_id(&bw, nk->id);
-        resp_write_bulk(&bw, nk->owner->name, nk->owner->nlen);
+        resp_write_bulk(&bw, nk->owner->nm.name, nk->owner->nm.nlen);
         resp_write_int(&bw, (int64_t)idle_of(now_ms, nk->time_ms));
         resp_write_int(&bw, (int64_t)nk->count);
         n++;
@@ -1892,7 +1900,7 @@ static void xinfo_groups(const struct xobj *x, struct resp_writer *w)
         const struct xgroup *g = x->groups[i];
         resp_write_map(w, 6);
         resp_write_bulk_str(w, "name");
-        resp_write_bulk(w, g->name, g->nlen);
+        resp_write_bulk(w, g->nm.name, g->nm.nlen);
         r_kv_int(w, "consumers", (int64_t)g->ncons);
         r_kv_int(w, "pending", (int64_t)g->npel);
         r_kv_id(w, "last-delivered-id", g->last);
@@ -1908,7 +1916,7 @@ static void xinfo_consumers(const struct xgroup *g, uint64_t now, struct resp_wr
         const struct xcons *c = g->cons[i];
         resp_write_map(w, 3);
         resp_write_bulk_str(w, "name");
-        resp_write_bulk(w, c->name, c->nlen);
+        resp_write_bulk(w, c->nm.name, c->nm.nlen);
         r_kv_int(w, "pending", (int64_t)c->pending);
         r_kv_int(w, "idle", (int64_t)idle_of(now, c->seen_ms));
     }
@@ -1930,7 +1938,7 @@ static void xinfo_full_group(const struct xobj *x, const struct xgroup *g, size_
 {
     resp_write_map(w, 7);
     resp_write_bulk_str(w, "name");
-    resp_write_bulk(w, g->name, g->nlen);
+    resp_write_bulk(w, g->nm.name, g->nm.nlen);
     r_kv_id(w, "last-delivered-id", g->last);
     r_entries_read(w, x, g);
     r_lag(w, x, g);
@@ -1941,7 +1949,7 @@ static void xinfo_full_group(const struct xobj *x, const struct xgroup *g, size_
     for (size_t k = 0; k < n; k++) {
         resp_write_array(w, 4);
         r_id(w, g->pel[k].id);
-        resp_write_bulk(w, g->pel[k].owner->name, g->pel[k].owner->nlen);
+        resp_write_bulk(w, g->pel[k].owner->nm.name, g->pel[k].owner->nm.nlen);
         resp_write_int(w, (int64_t)g->pel[k].time_ms);
         resp_write_int(w, (int64_t)g->pel[k].count);
     }
@@ -1951,7 +1959,7 @@ static void xinfo_full_group(const struct xobj *x, const struct xgroup *g, size_
         const struct xcons *c = g->cons[i];
         resp_write_map(w, 4);
         resp_write_bulk_str(w, "name");
-        resp_write_bulk(w, c->name, c->nlen);
+        resp_write_bulk(w, c->nm.name, c->nm.nlen);
         r_kv_int(w, "seen-time", (int64_t)c->seen_ms);
         r_kv_int(w, "pel-count", (int64_t)c->pending);
         resp_write_bulk_str(w, "pending");
@@ -2077,12 +2085,12 @@ void store__xobj_encode(const struct xobj *x, struct hy_buf *out)
     put_varint(out, x->ngroups);
     for (size_t i = 0; i < x->ngroups; i++) {
         const struct xgroup *g = x->groups[i];
-        put_bytes(out, g->name, g->nlen);
+        put_bytes(out, g->nm.name, g->nm.nlen);
         put_id(out, g->last);
         put_varint(out, zigzag(g->entries_read));
         put_varint(out, g->ncons);
         for (size_t c = 0; c < g->ncons; c++) {
-            put_bytes(out, g->cons[c]->name, g->cons[c]->nlen);
+            put_bytes(out, g->cons[c]->nm.name, g->cons[c]->nm.nlen);
             put_varint(out, g->cons[c]->seen_ms);
         }
         put_varint(out, g->npel);
