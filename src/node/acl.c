@@ -220,16 +220,23 @@ int acl_rules_allow(char *const *rules, size_t count, const struct cmd_def *d, s
 static enum acl_result check_keys(const struct store_acl_user *u, const struct cmd_def *d,
                                   size_t argc, const struct resp_arg *argv, size_t *key_out)
 {
-    if (d->first_key <= 0 || (size_t)d->first_key >= argc || node_cmd_shard_channels(d)) {
+    size_t first = node_first_key(d, argc, argv);
+    if (first == 0 || node_cmd_shard_channels(d)) {
         return ACL_OK; /* SSUBSCRIBE's "keys" are channels, checked as channels below */
     }
     size_t last = d->last_key < 0 ? (size_t)((int64_t)argc + d->last_key) : (size_t)d->last_key;
     size_t step = d->key_step > 0 ? (size_t)d->key_step : 1;
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        size_t count;
+        node_xread_keys(argc, argv, &first, &count); /* the keys follow STREAMS */
+        last = first + count - 1;
+        step = 1;
+    }
     /* Per command, not per key spec: a write needs %W~ on each of its keys, a read %R~. */
     unsigned perm = (d->flags & CMD_WRITE)      ? STORE_ACL_WRITE
                     : (d->flags & CMD_READONLY) ? STORE_ACL_READ
                                                 : STORE_ACL_READ | STORE_ACL_WRITE;
-    for (size_t i = (size_t)d->first_key; i <= last && i < argc; i += step) {
+    for (size_t i = first; i <= last && i < argc; i += step) {
         if (!store_acl_key_ok(u, argv[i].ptr, argv[i].len, perm)) {
             *key_out = i;
             return ACL_DENIED_KEY;

@@ -116,12 +116,61 @@ static void block_or_pop(struct cmd_ctx *x, size_t timeout_at, const struct bloc
     c->block_deadline_ms = 0;
 }
 
+void node_block_wait_here(struct cmd_ctx *x, uint64_t deadline_ms)
+{
+    struct node_client *c = x->client;
+    if (c->block_deadline_ms == 0) {
+        c->block_deadline_ms = deadline_ms;
+        c->block_order = ++x->node->block_seq;
+    }
+    c->block_null_bulk = 0;
+    c->block_group = x->group->id;
+    c->block_hold = 1;
+    c->block_state = NODE_BLOCK_WAITING;
+    c->block_seen = x->group->applied;
+    x->node->block_any = 1;
+}
+
+void node_block_stream(struct cmd_ctx *x, uint64_t timeout_ms, int ready,
+                       void (*run)(struct cmd_ctx *x))
+{
+    struct hy_node *n = x->node;
+    struct node_client *c = x->client;
+    if (n->capture != NULL || c->is_proxy) {
+        run(x); /* inside MULTI, or forwarded by a follower that saw data: never blocks */
+        return;
+    }
+    if (!ready) {
+        node_block_wait_here(x, timeout_ms == 0 ? UINT64_MAX : x->now_ms + timeout_ms);
+        return;
+    }
+    c->block_null_bulk = 0;
+    c->block_group = x->group->id;
+    if (c->block_deadline_ms == 0) {
+        c->block_deadline_ms = timeout_ms == 0 ? UINT64_MAX : x->now_ms + timeout_ms;
+        c->block_order = ++n->block_seq;
+    }
+    c->block_hold = 1;
+    struct node_waiter *before = c->last_waiter;
+    run(x);
+    if (c->last_waiter != NULL && c->last_waiter != before) {
+        c->last_waiter->blocking = 1; /* a null at apply (data taken meanwhile): wait again */
+        c->block_state = NODE_BLOCK_POPPING;
+        return;
+    }
+    c->block_hold = 0; /* answered at once (a read, or an error) */
+    c->block_deadline_ms = 0;
+}
+
 /* A follower's client: wait here until this replica shows data (returns 1), then forward. */
 int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct node_client *c = x->client;
     if (!(d->flags & CMD_BLOCKING) || c->is_proxy || x->node->capture != NULL) {
         return 0;
+    }
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        return node_xread_follower_wait(x, d);
     }
     struct block_keys k;
     size_t timeout_at;
@@ -156,7 +205,10 @@ void node_block_shape(const struct cmd_def *d, size_t argc, const struct resp_ar
     *first = 1;
     *count = 0;
     *timeout_at = argc - 1;
-    if (d->handler == cmd_blmpop || d->handler == cmd_bzmpop) {
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        node_xread_keys(argc, argv, first, count);
+        *first = *count > 0 ? *first : 1;
+    } else if (d->handler == cmd_blmpop || d->handler == cmd_bzmpop) {
         int64_t numkeys;
         *timeout_at = 1;
         if (argc > 3 && hy_parse_i64(argv[2].ptr, argv[2].len, &numkeys) && numkeys > 0 &&

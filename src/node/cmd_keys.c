@@ -85,7 +85,7 @@ void cmd_copy(struct cmd_ctx *x)
 
 static const char *const type_names[] = {
     [STORE_STRING] = "string", [STORE_HASH] = "hash", [STORE_LIST] = "list",
-    [STORE_SET] = "set",       [STORE_ZSET] = "zset",
+    [STORE_SET] = "set",       [STORE_ZSET] = "zset", [STORE_STREAM] = "stream",
 };
 
 static const char *type_name(const struct store_obj *o)
@@ -155,6 +155,7 @@ static const char *encoding_name(struct hy_node *n, const struct store_obj *o)
                    ? "intset"
                    : "hashtable";
     case STORE_ZSET: return zset_compact(n, o) ? "listpack" : "skiplist";
+    case STORE_STREAM: return "stream";
     }
     return "unknown";
 }

@@ -142,9 +142,9 @@ static int multi_same_group(struct node_multi *m, uint32_t group, int is_watch)
     return 1;
 }
 
-static int has_keys(const struct cmd_def *d, size_t argc)
+static int has_keys(const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
 {
-    return d->first_key > 0 && (size_t)d->first_key < argc;
+    return node_first_key(d, argc, argv) > 0;
 }
 
 /* Queues one command of an active transaction (or refuses it, making the EXEC abort).
@@ -182,8 +182,8 @@ int node_multi_queue(struct cmd_ctx *x, const struct cmd_def *d)
         m->dirty = 1;
         return 1;
     }
-    if (has_keys(d, x->argc) && (!node_keys_in_group(n, x->group, d, x->argc, x->argv) ||
-                                 !multi_same_group(m, x->group->id, 0))) {
+    if (has_keys(d, x->argc, x->argv) && (!node_keys_in_group(n, x->group, d, x->argc, x->argv) ||
+                                          !multi_same_group(m, x->group->id, 0))) {
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
         m->dirty = 1;
         return 1;
@@ -332,7 +332,7 @@ struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
     while (exec_next(argc, argv, &i, &cargc, &cargv)) {
         const struct cmd_def *d = node_command_lookup(n, cargv[0].ptr, cargv[0].len);
         d = node_command_sub(n, d, cargc, cargv);
-        if (d != NULL && has_keys(d, cargc)) {
+        if (d != NULL && has_keys(d, cargc, cargv)) {
             return node_command_group(n, d, cargc, cargv);
         }
     }
@@ -357,7 +357,7 @@ int node_multi_exec_keys_in_group(const struct hy_node *n, const struct node_gro
     while (exec_next(argc, argv, &i, &cargc, &cargv)) {
         const struct cmd_def *d = node_command_lookup(n, cargv[0].ptr, cargv[0].len);
         d = node_command_sub(n, d, cargc, cargv);
-        if (d != NULL && has_keys(d, cargc) && !node_keys_in_group(n, g, d, cargc, cargv)) {
+        if (d != NULL && has_keys(d, cargc, cargv) && !node_keys_in_group(n, g, d, cargc, cargv)) {
             return 0;
         }
     }

@@ -521,6 +521,8 @@ static const struct {
     {"zset-max-ziplist-entries", NODE_ENC_ZSET_ENTRIES, 128, 0},
     {"zset-max-listpack-value", NODE_ENC_ZSET_VALUE, 64, 0},
     {"zset-max-ziplist-value", NODE_ENC_ZSET_VALUE, 64, 0},
+    {"stream-node-max-entries", NODE_ENC_STREAM_ENTRIES, 100, 0},
+    {"stream-node-max-bytes", NODE_ENC_STREAM_BYTES, 4096, 0},
 };
 
 static void encoding_init(struct hy_node *n)

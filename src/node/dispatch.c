@@ -373,8 +373,9 @@ static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
         (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &numkeys) || numkeys <= 0)) {
         numkeys = 0; /* a script with no key runs in slot 0's partition */
     }
-    if (numkeys > 0 && d->first_key > 0 && (size_t)d->first_key < x->argc) {
-        slot = hy_key_slot(x->argv[d->first_key].ptr, x->argv[d->first_key].len);
+    size_t first = numkeys > 0 ? node_first_key(d, x->argc, x->argv) : 0;
+    if (first > 0) {
+        slot = hy_key_slot(x->argv[first].ptr, x->argv[first].len);
     }
     resp_write_errorf(&x->w, "MOVED %u %s:%u", slot, leader->host, leader->client_port);
 }
@@ -520,6 +521,19 @@ static size_t numkeys_position(const struct cmd_def *d)
     return 0;
 }
 
+size_t node_first_key(const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
+{
+    if (d == NULL) {
+        return 0;
+    }
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        size_t first, count;
+        node_xread_keys(argc, argv, &first, &count);
+        return count > 0 ? first : 0;
+    }
+    return d->first_key > 0 && (size_t)d->first_key < argc ? (size_t)d->first_key : 0;
+}
+
 /* 1 when every key of the request is in g's partition (or the node has one group). */
 int node_keys_in_group(const struct hy_node *n, const struct node_group *g, const struct cmd_def *d,
                        size_t argc, const struct resp_arg *argv)
@@ -534,6 +548,16 @@ int node_keys_in_group(const struct hy_node *n, const struct node_group *g, cons
     }
     if (d->handler == cmd_hy_exec) {
         return node_multi_exec_keys_in_group(n, g, argc, argv);
+    }
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        size_t kfirst, kcount;
+        node_xread_keys(argc, argv, &kfirst, &kcount);
+        for (size_t i = kfirst; i < kfirst + kcount; i++) {
+            if (node_group_of_slot(n, hy_key_slot(argv[i].ptr, argv[i].len)) != g) {
+                return 0;
+            }
+        }
+        return 1;
     }
     if (d->first_key <= 0) {
         return 1;
@@ -607,10 +631,11 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
         }
         return n->meta;
     }
-    if (d == NULL || d->first_key <= 0 || (size_t)d->first_key >= argc) {
+    size_t first = node_first_key(d, argc, argv);
+    if (first == 0) {
         return n->meta;
     }
-    const struct resp_arg *k = &argv[d->first_key];
+    const struct resp_arg *k = &argv[first];
     return node_group_of_slot(n, hy_key_slot(k->ptr, k->len));
 }
 

@@ -259,6 +259,9 @@ void node_client_free(struct hy_node *n, struct node_client *c)
     n->client_count--;
     node_multi_free(c);
     node_pubsub_free(c);
+    hy_buf_free(&c->xread_ids);
+    hy_buf_free(&c->xread_text);
+    hy_free(c->xread_argv);
     resp_request_parser_free(&c->parser);
     hy_buf_free(&c->in);
     hy_buf_free(&c->out);

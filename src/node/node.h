@@ -103,6 +103,14 @@ struct node_client {
     size_t block_req_len;       /* the request's bytes at the head of `in` */
     uint64_t block_order;       /* when it blocked, in the node's count: served oldest first */
     int reply_mode;             /* enum node_reply_mode: CLIENT REPLY */
+    /* cmd_stream.c: a blocked XREAD's IDs ("$" resolved when it first ran), and the request a
+     * follower forwards with them in place of "$" (its arguments point into xread_text). */
+    struct hy_buf xread_ids;
+    int xread_resolved;          /* xread_ids hold this request's "$" IDs */
+    int xread_synced;            /* a follower's replica caught up with the request's arrival */
+    uint64_t xread_arrival_msgs; /* the group's leader_msgs when this request first ran */
+    struct resp_arg *xread_argv;
+    struct hy_buf xread_text;
 };
 
 enum node_reply_mode { NODE_REPLY_ON = 0, NODE_REPLY_OFF, NODE_REPLY_SKIP_NEXT, NODE_REPLY_SKIP };

@@ -105,6 +105,8 @@ enum node_encoding_setting {
     NODE_ENC_SET_VALUE,
     NODE_ENC_ZSET_ENTRIES,
     NODE_ENC_ZSET_VALUE,
+    NODE_ENC_STREAM_ENTRIES, /* carried in XADD/XTRIM entries: apply trims as the leader's */
+    NODE_ENC_STREAM_BYTES,
     NODE_ENC_COUNT
 };
 
@@ -159,7 +161,8 @@ struct node_group {
     struct raft raft;
     struct store *store;
     int started;
-    uint64_t applied; /* last log index applied to the store */
+    uint64_t applied;     /* last log index applied to the store */
+    uint64_t leader_msgs; /* messages received from the group's leader (as this node knew it) */
     uint64_t log_bytes_since_snapshot;
     size_t snapshot_dataset_bytes; /* store_used_bytes when the last snapshot was taken */
     uint64_t timeout_ms;           /* when Raft wants its next tick */
@@ -594,6 +597,8 @@ void node_client_describe(struct hy_node *n, const struct node_client *c, uint64
 
 /* dispatch.c */
 void node_reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv);
+/* The index of the request's first key (XREAD's after STREAMS), or 0 when it has none. */
+size_t node_first_key(const struct cmd_def *d, size_t argc, const struct resp_arg *argv);
 /* 1 when every key of the request is in g's partition (or the node has one group). */
 int node_keys_in_group(const struct hy_node *n, const struct node_group *g, const struct cmd_def *d,
                        size_t argc, const struct resp_arg *argv);
@@ -626,6 +631,16 @@ void node_outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_
 /* blocking.c */
 int node_block_active(const struct node_client *c);
 int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d);
+/* XREAD/XREADGROUP BLOCK (cmd_stream.c): ready says whether the streams hold what the command
+ * waits for; run answers (XREAD) or proposes (XREADGROUP) once they do. timeout_ms 0: none. */
+void node_block_stream(struct cmd_ctx *x, uint64_t timeout_ms, int ready,
+                       void (*run)(struct cmd_ctx *x));
+/* The client of x waits on this replica until its group applies an entry or the deadline. */
+void node_block_wait_here(struct cmd_ctx *x, uint64_t deadline_ms);
+/* cmd_stream.c: a follower's XREAD/XREADGROUP BLOCK (see node_block_follower_wait). */
+int node_xread_follower_wait(struct cmd_ctx *x, const struct cmd_def *d);
+/* cmd_stream.c: the keys of an XREAD/XREADGROUP request (after STREAMS); count 0: none. */
+void node_xread_keys(size_t argc, const struct resp_arg *argv, size_t *first, size_t *count);
 void node_block_shape(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
                       size_t *first, size_t *count, size_t *timeout_at);
 void node_block_done(struct hy_node *n, struct node_client *c);

@@ -1254,6 +1254,9 @@ void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *
     }
     struct raft_event ev = {.type = RAFT_EV_RECEIVE};
     ev.receive.msg = m;
+    if (m->from == raft_leader(&g->raft)) {
+        g->leader_msgs++; /* cmd_stream.c: a follower's barrier for XREAD BLOCK */
+    }
     step(g, &ev, now_ms);
 }
 

@@ -151,6 +151,8 @@ void store__entry_free(struct store_obj *e)
         store__lobj_free(store__lobj(e));
     } else if (se_type(e) == STORE_ZSET) {
         store__zobj_free(store__zobj(e));
+    } else if (se_type(e) == STORE_STREAM) {
+        store__xobj_free(store__xobj(e));
     }
     hy_free(e);
 }
@@ -164,6 +166,8 @@ size_t store__entry_bytes(const struct store_obj *e)
         n += store__lobj_bytes(store__lobj(e));
     } else if (se_type(e) == STORE_ZSET) {
         n += store__zobj_bytes(store__zobj(e));
+    } else if (se_type(e) == STORE_STREAM) {
+        n += store__xobj_bytes(store__xobj(e));
     }
     return n;
 }
@@ -617,7 +621,7 @@ static void check_entry_cb(void *ctx, struct htab_node *n)
 {
     struct check_ctx *c = ctx;
     const struct store_obj *e = (const struct store_obj *)n;
-    HY_ASSERT(se_type(e) >= STORE_STRING && se_type(e) <= STORE_ZSET);
+    HY_ASSERT(se_type(e) >= STORE_STRING && se_type(e) <= STORE_STREAM);
     c->keys++;
     c->bytes += store__entry_bytes(e);
     if (se_volatile(e)) {
@@ -635,6 +639,8 @@ static void check_entry_cb(void *ctx, struct htab_node *n)
     } else if (se_type(e) == STORE_ZSET) {
         HY_ASSERT(store__zobj_count(store__zobj(e)) > 0);
         store__zobj_check(store__zobj(e));
+    } else if (se_type(e) == STORE_STREAM) {
+        store__xobj_check(store__xobj(e)); /* a stream may be empty (XDEL, XTRIM, MKSTREAM) */
     }
 }
 

@@ -34,7 +34,14 @@
 /* Largest string value, as Redis's proto-max-bulk-len default. */
 #define STORE_STRING_BYTES_MAX (512ull * 1024 * 1024)
 
-enum store_type { STORE_STRING = 1, STORE_HASH = 2, STORE_LIST = 3, STORE_SET = 4, STORE_ZSET = 5 };
+enum store_type {
+    STORE_STRING = 1,
+    STORE_HASH = 2,
+    STORE_LIST = 3,
+    STORE_SET = 4,
+    STORE_ZSET = 5,
+    STORE_STREAM = 6
+};
 
 enum store_evict_policy { STORE_NOEVICTION, STORE_ALLKEYS_LRU, STORE_VOLATILE_LRU };
 
@@ -162,6 +169,39 @@ size_t store_ztmp_len(const struct store_ztmp *t);
 void store_ztmp_at(const struct store_ztmp *t, size_t rank, double *score_out,
                    const uint8_t **m_out, size_t *mlen_out);
 void store_ztmp_free(struct store_ztmp *t);
+
+struct store_arg;
+
+/* Streams (store_stream.c). An entry ID is (ms, seq). */
+struct store_stream_id {
+    uint64_t ms, seq;
+};
+/* Parses "ms" (seq = missing_seq) or "ms-seq"; without strict, "-" and "+" are the smallest and
+ * largest IDs. With seq_given_out, "ms-*" parses (*seq_given_out = 0). 1 on success. */
+int store_stream_id_parse(const uint8_t *p, size_t len, uint64_t missing_seq, int strict,
+                          struct store_stream_id *out, int *seq_given_out);
+/* An XRANGE bound: as above, and "(id" excludes id (end: the interval's end). Returns 1, 0 for
+ * a bad ID, -1 when the exclusive bound leaves no ID. */
+int store_stream_interval_parse(const uint8_t *p, size_t len, int end, struct store_stream_id *out);
+size_t store_stream_len(const struct store_obj *o);
+/* The last ID the stream generated (XADD's top), which may be above its last entry. */
+struct store_stream_id store_stream_last_id(const struct store_obj *o);
+/* 1 when the stream holds an entry with an ID above id. */
+int store_stream_has_after(const struct store_obj *o, struct store_stream_id id);
+/* 1 and group g's last delivered ID when the group exists. */
+int store_stream_group_last(const struct store_obj *o, const uint8_t *g, size_t glen,
+                            struct store_stream_id *out);
+/* Writes XRANGE's reply: the entries in [start, end], at most count, rev: highest first. */
+void store_stream_range(const struct store_obj *o, struct store_stream_id start,
+                        struct store_stream_id end, uint64_t count, int rev, struct resp_writer *w);
+/* XPENDING key group [[IDLE n] start end count [consumer]] (argv from the key; o may be NULL):
+ * writes the reply, idle times measured at now_ms. */
+void store_stream_xpending(const struct store_obj *o, const struct store_arg *argv, size_t argc,
+                           uint64_t now_ms, struct resp_writer *w);
+/* XINFO STREAM|GROUPS|CONSUMERS (argv from the subcommand) on the stream o: writes the reply
+ * and returns 1, or 0 for an unknown subcommand or arity (nothing written). */
+int store_stream_xinfo(const struct store_obj *o, const struct store_arg *argv, size_t argc,
+                       uint64_t now_ms, struct resp_writer *w);
 
 /* Bit strings (SETBIT, BITFIELD): a bit offset as Redis parses it ("#N" = N * bits when hash
  * and bits > 0), below STORE_STRING_BYTES_MAX * 8; 1 on success. */
@@ -325,6 +365,18 @@ enum store_op {
                                  -> the library name | -ERR (nothing changed) */
     STORE_OP_FUNCTION_DELETE, /* [library name] -> +OK | -ERR Library not found */
     STORE_OP_FUNCTION_FLUSH,  /* no args -> +OK */
+    /* Streams (store_stream.c): the command's own arguments, parsed at apply as Redis 7.0
+     * does (its errors included); time_ms is the leader's clock (auto IDs, delivery times);
+     * incr = the leader's stream-node-max-entries (XADD, XTRIM). */
+    STORE_OP_XADD,       /* [key, options..., id, field, value...] -> id | null */
+    STORE_OP_XTRIM,      /* [key, MAXLEN|MINID [=|~] n [LIMIT n]] -> removed */
+    STORE_OP_XDEL,       /* [key, ids...] -> removed */
+    STORE_OP_XSETID,     /* [key, id, options...] -> +OK */
+    STORE_OP_XGROUP,     /* [key, subcommand, args...] -> as XGROUP's */
+    STORE_OP_XREADGROUP, /* [group, consumer, keys..., ids...]; incr = COUNT * 2 + NOACK */
+    STORE_OP_XACK,       /* [key, group, ids...] -> acknowledged */
+    STORE_OP_XCLAIM,     /* [key, group, consumer, min-idle, ids..., options...] */
+    STORE_OP_XAUTOCLAIM, /* [key, group, consumer, min-idle, start, options...] */
     STORE_OP_COUNT
 };
 

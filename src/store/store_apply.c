@@ -797,6 +797,15 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_FUNCTION_LOAD] = store__op_function_load,
     [STORE_OP_FUNCTION_DELETE] = store__op_function_delete,
     [STORE_OP_FUNCTION_FLUSH] = store__op_function_flush,
+    [STORE_OP_XADD] = store__op_xadd,
+    [STORE_OP_XTRIM] = store__op_xtrim,
+    [STORE_OP_XDEL] = store__op_xdel,
+    [STORE_OP_XSETID] = store__op_xsetid,
+    [STORE_OP_XGROUP] = store__op_xgroup,
+    [STORE_OP_XREADGROUP] = store__op_xreadgroup,
+    [STORE_OP_XACK] = store__op_xack,
+    [STORE_OP_XCLAIM] = store__op_xclaim,
+    [STORE_OP_XAUTOCLAIM] = store__op_xautoclaim,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)

@@ -14,9 +14,9 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                             \
-    7 /* 7: Lua scripts and function libraries; 6: WATCH versions; 5: ACL users; 4: lists, sets, \
-         sorted sets and session windows; 3: members; 2: sessions */
+#define SNAP_VERSION                                                                      \
+    7 /* 7: streams, Lua scripts and function libraries; 6: WATCH versions; 5: ACL users; \
+         4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -50,7 +50,8 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_ACL_DELUSER == 54 && STORE_OP_EXEC == 55 && STORE_OP_ACL_LOAD == 56 &&
                    STORE_OP_RESTORE == 57 && STORE_OP_GEOSEARCH == 58 && STORE_OP_EVAL == 59 &&
                    STORE_OP_SCRIPT_FLUSH == 61 && STORE_OP_FCALL == 62 &&
-                   STORE_OP_FUNCTION_FLUSH == 65,
+                   STORE_OP_FUNCTION_FLUSH == 65 && STORE_OP_XADD == 66 &&
+                   STORE_OP_XAUTOCLAIM == 74,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -124,6 +125,15 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_FUNCTION_LOAD] = {4, ANY, 2, STORE_F_REPLACE},
     [STORE_OP_FUNCTION_DELETE] = {1, 1, 0, 0},
     [STORE_OP_FUNCTION_FLUSH] = {0, 0, 0, 0},
+    [STORE_OP_XADD] = {2, ANY, 0, 0},
+    [STORE_OP_XTRIM] = {1, ANY, 0, 0},
+    [STORE_OP_XDEL] = {1, ANY, 0, 0},
+    [STORE_OP_XSETID] = {2, ANY, 0, 0},
+    [STORE_OP_XGROUP] = {2, ANY, 0, 0},
+    [STORE_OP_XREADGROUP] = {4, ANY, 2, 0},
+    [STORE_OP_XACK] = {2, ANY, 0, 0},
+    [STORE_OP_XCLAIM] = {4, ANY, 0, 0},
+    [STORE_OP_XAUTOCLAIM] = {5, ANY, 0, 0},
 };
 #undef ANY
 
@@ -351,6 +361,8 @@ static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
         snap_put_list(store__lobj(e), out);
     } else if (se_type(e) == STORE_ZSET) {
         snap_put_zset(store__zobj(e), out);
+    } else if (se_type(e) == STORE_STREAM) {
+        store__xobj_encode(store__xobj(e), out);
     } else {
         snap_put_set(store__hobj(e), out);
     }
@@ -367,6 +379,8 @@ void *store__object_clone(const struct store_obj *e, uint64_t seed)
         snap_put_list(store__lobj(e), &buf);
     } else if (se_type(e) == STORE_ZSET) {
         snap_put_zset(store__zobj(e), &buf);
+    } else if (se_type(e) == STORE_STREAM) {
+        store__xobj_encode(store__xobj(e), &buf);
     } else {
         snap_put_set(store__hobj(e), &buf);
     }
@@ -540,6 +554,7 @@ static void *snap_get_object(struct rd *r, uint8_t type, uint64_t seed)
     case STORE_LIST: return snap_get_list(r);
     case STORE_SET: return snap_get_set(r, seed);
     case STORE_ZSET: return snap_get_zset(r, seed);
+    case STORE_STREAM: return store__xobj_decode(r, seed);
     default: return NULL;
     }
 }
@@ -552,7 +567,7 @@ static int snap_get_entry(struct rd *r, struct store *tmp, uint32_t version)
     size_t klen, vlen = 0;
     const uint8_t *k = rd_bytes(r, &klen);
     const uint8_t *v = NULL;
-    uint8_t type_max = version >= 4 ? STORE_ZSET : STORE_HASH;
+    uint8_t type_max = version >= 7 ? STORE_STREAM : version >= 4 ? STORE_ZSET : STORE_HASH;
     if (r->bad || type < STORE_STRING || type > type_max || at < -1 ||
         htab_find(&tmp->keys, k, klen) != NULL) {
         return 0;
@@ -708,10 +723,10 @@ uint64_t store_digest(const struct store *s)
 
 #define DUMP_TRAILER_SIZE 6 /* version 2, CRC32C 4 */
 
-/* The type bytes a payload may hold. Streams: add STORE_STREAM here with its codec. */
+/* The type bytes a payload may hold. */
 static int dump_type_ok(uint8_t type)
 {
-    return type >= STORE_STRING && type <= STORE_ZSET;
+    return type >= STORE_STRING && type <= STORE_STREAM;
 }
 
 /* A small hash keeps its fields in insertion order (as Redis's listpack, whose order HGETALL
@@ -748,6 +763,8 @@ void store_dump(const struct store_obj *o, struct hy_buf *out)
         snap_put_list(store__lobj(o), out);
     } else if (se_type(o) == STORE_ZSET) {
         snap_put_zset(store__zobj(o), out);
+    } else if (se_type(o) == STORE_STREAM) {
+        store__xobj_encode(store__xobj(o), out);
     } else {
         snap_put_set(store__hobj(o), out);
     }

@@ -441,6 +441,28 @@ void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const 
 void store__zobj_check(const struct zobj *z);
 struct zobj *store__zobj(const struct store_obj *e);
 
+/* ---- stream objects (store_stream.c) ------------------------------------------------------ */
+
+struct xobj;
+struct xobj *store__xobj_new(void);
+void store__xobj_free(struct xobj *x);
+size_t store__xobj_bytes(const struct xobj *x);
+void store__xobj_check(const struct xobj *x);
+struct xobj *store__xobj(const struct store_obj *e);
+/* The snapshot's encoding of a stream (docs/disk-format.md); decode returns NULL (r->bad set)
+ * when malformed. */
+void store__xobj_encode(const struct xobj *x, struct hy_buf *out);
+struct xobj *store__xobj_decode(struct rd *r, uint64_t seed);
+void store__op_xadd(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_xtrim(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_xdel(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_xsetid(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_xgroup(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_xreadgroup(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_xack(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_xclaim(struct store *s, const struct store_entry *e, struct resp_writer *w);
+void store__op_xautoclaim(struct store *s, const struct store_entry *e, struct resp_writer *w);
+
 /* ---- replies: skipped on replicas (w == NULL) ---------------------------------------------- */
 
 #define STORE_ERR_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"

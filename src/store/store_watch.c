@@ -95,6 +95,16 @@ static const struct key_span key_spans[STORE_OP_COUNT] = {
     [STORE_OP_PFMERGE] = {0, 0, 1},
     [STORE_OP_RESTORE] = {0, 0, 1},
     [STORE_OP_GEOSEARCH] = {0, 1, 1},
+    [STORE_OP_XADD] = {0, 0, 1},
+    [STORE_OP_XTRIM] = {0, 0, 1},
+    [STORE_OP_XDEL] = {0, 0, 1},
+    [STORE_OP_XSETID] = {0, 0, 1},
+    [STORE_OP_XGROUP] = {0, 0, 1},
+    /* The keys, and the IDs after them (more conflicts, never fewer). */
+    [STORE_OP_XREADGROUP] = {2, -1, 1},
+    [STORE_OP_XACK] = {0, 0, 1},
+    [STORE_OP_XCLAIM] = {0, 0, 1},
+    [STORE_OP_XAUTOCLAIM] = {0, 0, 1},
 };
 
 static int has_keys(enum store_op op)

@@ -1183,6 +1183,274 @@ static void test_zset_pop_range_store(void **state)
     store_destroy(s);
 }
 
+/* ---- streams ------------------------------------------------------------------------------- */
+
+/* The RESP2 text of XRANGE key - + (or of XPENDING with args) on the replica s. */
+static const char *xrange_text(struct store *s, const char *key)
+{
+    static char text[8192];
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct resp_writer w = {&out, 2};
+    const struct store_obj *o = store_find(s, S(key), 0);
+    if (o == NULL) {
+        hy_buf_free(&out);
+        return "(none)";
+    }
+    assert_int_equal(store_obj_type(o), STORE_STREAM);
+    store_stream_range(o, (struct store_stream_id){0, 0},
+                       (struct store_stream_id){UINT64_MAX, UINT64_MAX}, UINT64_MAX, 0, &w);
+    HY_ASSERT(out.len < sizeof(text));
+    memcpy(text, out.data, out.len);
+    text[out.len] = '\0';
+    hy_buf_free(&out);
+    return text;
+}
+
+static const char *xpending_text(struct store *s, uint64_t now, size_t argc, ...)
+{
+    static char text[8192];
+    struct store_arg argv[16];
+    va_list ap;
+    va_start(ap, argc);
+    for (size_t i = 0; i < argc; i++) {
+        const char *a = va_arg(ap, const char *);
+        argv[i] = (struct store_arg){(const uint8_t *)a, strlen(a)};
+    }
+    va_end(ap);
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct resp_writer w = {&out, 2};
+    store_stream_xpending(store_find(s, argv[0].ptr, argv[0].len, now), argv, argc, now, &w);
+    HY_ASSERT(out.len < sizeof(text));
+    memcpy(text, out.data, out.len);
+    text[out.len] = '\0';
+    hy_buf_free(&out);
+    return text;
+}
+
+/* XADD's IDs come from the entry's time (the leader's clock) and the last ID only, so two
+ * replicas applying the same entries hold the same stream; explicit, ms-* and the errors as
+ * Redis 7.0 words them. */
+static void test_stream_xadd_ids(void **state)
+{
+    (void)state;
+    struct store *a = new_store(1, 0, STORE_NOEVICTION), *b = new_store(2, 0, STORE_NOEVICTION);
+    struct store *both[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        struct store *s = both[i];
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 1000, -1, 100, "x", "*", "f", "v", NULL),
+                            "$6\r\n1000-0\r\n");
+        /* The clock went back (a new leader's): the ID still grows. */
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "x", "*", "f", "w", NULL),
+                            "$6\r\n1000-1\r\n");
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "x", "1000-*", "g", "1", NULL),
+                            "$6\r\n1000-2\r\n");
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "x", "2000-*", "g", "1", NULL),
+                            "$6\r\n2000-0\r\n");
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "x", "2000-0", "g", "1", NULL),
+                            "-ERR The ID specified in XADD is equal or smaller than the target "
+                            "stream top item\r\n");
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "y", "0-0", "g", "1", NULL),
+                            "-ERR The ID specified in XADD must be greater than 0-0\r\n");
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "y", "1-x", "g", "1", NULL),
+                            "-ERR Invalid stream ID specified as stream command argument\r\n");
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "y", "*", "g", NULL),
+                            "-ERR wrong number of arguments for 'xadd' command\r\n");
+        assert_string_equal(
+            run(s, STORE_OP_XADD, 0, 900, -1, 100, "y", "NOMKSTREAM", "*", "g", "1", NULL), NIL);
+        assert_null(store_find(s, S("y"), 0));
+        run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "v", NULL);
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "str", "*", "g", "1", NULL),
+                            WRONGTYPE);
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "z",
+                                "18446744073709551615-"
+                                "18446744073709551615",
+                                "f", "v", NULL),
+                            "$41\r\n18446744073709551615-18446744073709551615\r\n");
+        assert_string_equal(run(s, STORE_OP_XADD, 0, 900, -1, 100, "z", "*", "f", "v", NULL),
+                            "-ERR The stream has exhausted the last possible ID, unable to add "
+                            "more items\r\n");
+        store_check_invariants(s);
+    }
+    assert_string_equal(xrange_text(a, "x"), xrange_text(b, "x"));
+    assert_true(store_digest(a) == store_digest(b));
+    assert_string_equal(xrange_text(a, "x"),
+                        "*4\r\n*2\r\n$6\r\n1000-0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+                        "*2\r\n$6\r\n1000-1\r\n*2\r\n$1\r\nf\r\n$1\r\nw\r\n"
+                        "*2\r\n$6\r\n1000-2\r\n*2\r\n$1\r\ng\r\n$1\r\n1\r\n"
+                        "*2\r\n$6\r\n2000-0\r\n*2\r\n$1\r\ng\r\n$1\r\n1\r\n");
+    store_destroy(a);
+    store_destroy(b);
+}
+
+/* Exact trimming removes what MAXLEN/MINID say; approximate trimming only whole nodes of
+ * stream-node-max-entries (the entry's incr) and at most LIMIT entries; XDEL records the
+ * highest deleted ID; XSETID's checks. */
+static void test_stream_trim_del_setid(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    char id[32];
+    for (int i = 1; i <= 25; i++) {
+        snprintf(id, sizeof(id), "%d-0", i);
+        run(s, STORE_OP_XADD, 0, 1, -1, 10, "x", id, "f", "v", NULL);
+    }
+    /* Nodes of 10: 1..10, 11..20, 21..25. ~ 12 may drop only the first node. */
+    assert_string_equal(run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "x", "MAXLEN", "~", "12", NULL),
+                        ":10\r\n");
+    assert_string_equal(run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "x", "MAXLEN", "~", "12", NULL),
+                        ":0\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "x", "MAXLEN", "~", "0", "LIMIT", "5", NULL),
+        ":0\r\n");
+    assert_string_equal(run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "x", "MAXLEN", "=", "12", NULL),
+                        ":3\r\n");
+    assert_string_equal(run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "x", "MINID", "20", NULL), ":6\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "x", "MAXLEN", "1", "LIMIT", "1", NULL),
+        "-ERR syntax error, LIMIT cannot be used without the special ~ option\r\n");
+    assert_string_equal(run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "x", "MAXLEN", "-1", NULL),
+                        "-ERR The MAXLEN argument must be >= 0.\r\n");
+    assert_string_equal(run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "x", "FOO", NULL),
+                        "-ERR syntax error\r\n");
+    assert_string_equal(run(s, STORE_OP_XTRIM, 0, 1, -1, 10, "none", "MAXLEN", "1", NULL),
+                        ":0\r\n");
+    /* 20..25 left. */
+    assert_string_equal(run(s, STORE_OP_XDEL, 0, 1, -1, 0, "x", "21-0", "22-0", "99-0", NULL),
+                        ":2\r\n");
+    assert_string_equal(run(s, STORE_OP_XDEL, 0, 1, -1, 0, "x", "bad", NULL),
+                        "-ERR Invalid stream ID specified as stream command argument\r\n");
+    assert_string_equal(run(s, STORE_OP_XSETID, 0, 1, -1, 0, "x", "24-0", NULL),
+                        "-ERR The ID specified in XSETID is smaller than the target stream top "
+                        "item\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_XSETID, 0, 1, -1, 0, "x", "30-0", "ENTRIESADDED", "1", NULL),
+        "-ERR The entries_added specified in XSETID is smaller than the target "
+        "stream length\r\n");
+    assert_string_equal(run(s, STORE_OP_XSETID, 0, 1, -1, 0, "x", "30-0", NULL), OK);
+    assert_string_equal(run(s, STORE_OP_XADD, 0, 1, -1, 10, "x", "30-0", "f", "v", NULL),
+                        "-ERR The ID specified in XADD is equal or smaller than the target stream "
+                        "top item\r\n");
+    assert_string_equal(run(s, STORE_OP_XSETID, 0, 1, -1, 0, "none", "1-0", NULL),
+                        "-ERR no such key\r\n");
+    const struct store_obj *o = store_find(s, S("x"), 0);
+    assert_int_equal(store_stream_len(o), 4);
+    assert_true(store_stream_last_id(o).ms == 30);
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* A group delivers each new entry once (">"), keeps it pending with the entry's time and a
+ * count, re-delivers history to its consumer, and XACK, XCLAIM (min idle measured in entry
+ * times), XAUTOCLAIM and DELCONSUMER move or drop pending entries. */
+static void test_stream_groups(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_XGROUP, 0, 1, -1, 0, "x", "CREATE", "g", "$", NULL),
+                        "-ERR The XGROUP subcommand requires the key to exist. Note that for "
+                        "CREATE you may want to use the MKSTREAM option to create an empty stream "
+                        "automatically.\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_XGROUP, 0, 1, -1, 0, "x", "CREATE", "g", "$", "MKSTREAM", NULL), OK);
+    assert_string_equal(run(s, STORE_OP_XGROUP, 0, 1, -1, 0, "x", "CREATE", "g", "$", NULL),
+                        "-BUSYGROUP Consumer Group name already exists\r\n");
+    run(s, STORE_OP_XADD, 0, 1, -1, 100, "x", "1-0", "a", "1", NULL);
+    run(s, STORE_OP_XADD, 0, 1, -1, 100, "x", "2-0", "b", "2", NULL);
+    run(s, STORE_OP_XADD, 0, 1, -1, 100, "x", "3-0", "c", "3", NULL);
+    /* incr = COUNT 1 * 2 */
+    assert_string_equal(run(s, STORE_OP_XREADGROUP, 0, 100, -1, 2, "g", "alice", "x", ">", NULL),
+                        "*1\r\n*2\r\n$1\r\nx\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$1\r\n1"
+                        "\r\n");
+    assert_string_equal(run(s, STORE_OP_XREADGROUP, 0, 200, -1, 0, "g", "bob", "x", ">", NULL),
+                        "*1\r\n*2\r\n$1\r\nx\r\n*2\r\n*2\r\n$3\r\n2-0\r\n*2\r\n$1\r\nb\r\n$1\r\n2"
+                        "\r\n*2\r\n$3\r\n3-0\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n");
+    assert_string_equal(run(s, STORE_OP_XREADGROUP, 0, 200, -1, 0, "g", "bob", "x", ">", NULL),
+                        "*-1\r\n");
+    assert_string_equal(run(s, STORE_OP_XREADGROUP, 0, 200, -1, 0, "nog", "bob", "x", ">", NULL),
+                        "-NOGROUP No such key 'x' or consumer group 'nog' in XREADGROUP with GROUP "
+                        "option\r\n");
+    /* History: alice's pending entry again, its count now 2. */
+    assert_string_equal(run(s, STORE_OP_XREADGROUP, 0, 300, -1, 0, "g", "alice", "x", "0", NULL),
+                        "*1\r\n*2\r\n$1\r\nx\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$1\r\n1"
+                        "\r\n");
+    assert_string_equal(
+        xpending_text(s, 1000, 2, "x", "g"),
+        "*4\r\n:3\r\n$3\r\n1-0\r\n$3\r\n3-0\r\n*2\r\n*2\r\n$5\r\nalice\r\n$1\r\n1\r\n"
+        "*2\r\n$3\r\nbob\r\n$1\r\n2\r\n");
+    assert_string_equal(xpending_text(s, 1000, 5, "x", "g", "-", "+", "1"),
+                        "*1\r\n*4\r\n$3\r\n1-0\r\n$5\r\nalice\r\n:700\r\n:2\r\n");
+    assert_string_equal(xpending_text(s, 1000, 7, "x", "g", "IDLE", "750", "-", "+", "10"),
+                        "*2\r\n*4\r\n$3\r\n2-0\r\n$3\r\nbob\r\n:800\r\n:1\r\n"
+                        "*4\r\n$3\r\n3-0\r\n$3\r\nbob\r\n:800\r\n:1\r\n");
+    /* XCLAIM at time 1000: 2-0 idle 800 >= 500 moves to carol; 1-0 idle 700 too. */
+    assert_string_equal(run(s, STORE_OP_XCLAIM, 0, 1000, -1, 0, "x", "g", "carol", "750", "1-0",
+                            "2-0", "JUSTID", NULL),
+                        "*1\r\n$3\r\n2-0\r\n");
+    assert_string_equal(xpending_text(s, 1000, 6, "x", "g", "-", "+", "10", "carol"),
+                        "*1\r\n*4\r\n$3\r\n2-0\r\n$5\r\ncarol\r\n:0\r\n:1\r\n");
+    assert_string_equal(run(s, STORE_OP_XACK, 0, 1000, -1, 0, "x", "g", "2-0", "9-0", NULL),
+                        ":1\r\n");
+    run(s, STORE_OP_XDEL, 0, 1, -1, 0, "x", "3-0", NULL);
+    /* XAUTOCLAIM drops 3-0 (deleted) and claims 1-0 for dave. */
+    assert_string_equal(
+        run(s, STORE_OP_XAUTOCLAIM, 0, 2000, -1, 0, "x", "g", "dave", "10", "0", "JUSTID", NULL),
+        "*3\r\n$3\r\n0-0\r\n*1\r\n$3\r\n1-0\r\n*1\r\n$3\r\n3-0\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_XGROUP, 0, 2000, -1, 0, "x", "DELCONSUMER", "g", "dave", NULL), ":1\r\n");
+    assert_string_equal(xpending_text(s, 2000, 2, "x", "g"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_XGROUP, 0, 2000, -1, 0, "x", "CREATECONSUMER", "g", "eve", NULL), ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_XGROUP, 0, 2000, -1, 0, "x", "DESTROY", "g", NULL),
+                        ":1\r\n");
+    assert_string_equal(run(s, STORE_OP_XGROUP, 0, 2000, -1, 0, "x", "DESTROY", "g", NULL),
+                        ":0\r\n");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* A stream with groups, consumers, pending entries and emulated nodes survives a snapshot
+ * (same digest, same later trimming), COPY deep-copies it, and a cut snapshot is refused. */
+static void test_stream_snapshot(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    char id[32];
+    for (int i = 1; i <= 12; i++) {
+        snprintf(id, sizeof(id), "%d-0", i);
+        run(s, STORE_OP_XADD, 0, 1, -1, 5, "x", id, "f", "v", "g", "", NULL);
+    }
+    run(s, STORE_OP_XDEL, 0, 1, -1, 0, "x", "2-0", NULL);
+    run(s, STORE_OP_XGROUP, 0, 1, -1, 0, "x", "CREATE", "g", "0", NULL);
+    run(s, STORE_OP_XREADGROUP, 0, 50, -1, 6, "g", "c1", "x", ">", NULL);
+    run(s, STORE_OP_XGROUP, 0, 60, -1, 0, "x", "CREATE", "h", "$", "ENTRIESREAD", "3", NULL);
+    run(s, STORE_OP_XGROUP, 0, 1, -1, 0, "e", "CREATE", "g", "$", "MKSTREAM", NULL);
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "x", "copy", NULL), ":1\r\n");
+    struct hy_buf snap;
+    snapshot(s, &snap);
+    struct store *t = new_store(9, 0, STORE_NOEVICTION);
+    assert_int_equal(store_snapshot_decode(t, snap.data, snap.len), HY_OK);
+    store_check_invariants(t);
+    assert_true(store_digest(s) == store_digest(t));
+    assert_string_equal(xpending_text(t, 100, 2, "x", "g"), xpending_text(s, 100, 2, "x", "g"));
+    /* Both trim the same whole node (1..5 without 2-0) under ~. */
+    assert_string_equal(run(s, STORE_OP_XTRIM, 0, 1, -1, 5, "x", "MAXLEN", "~", "6", NULL),
+                        ":4\r\n");
+    assert_string_equal(run(t, STORE_OP_XTRIM, 0, 1, -1, 5, "x", "MAXLEN", "~", "6", NULL),
+                        ":4\r\n");
+    assert_true(store_digest(s) == store_digest(t));
+    assert_string_equal(xrange_text(t, "copy"), xrange_text(s, "copy"));
+    assert_int_equal(store_stream_len(store_find(t, S("copy"), 0)), 11);
+    assert_int_equal(store_stream_len(store_find(t, S("e"), 0)), 0);
+    for (size_t cut = 1; cut < 40; cut++) {
+        assert_int_equal(store_snapshot_decode(t, snap.data, snap.len - cut), HY_ECORRUPT);
+    }
+    hy_buf_free(&snap);
+    store_destroy(s);
+    store_destroy(t);
+}
+
 /* ---- expiry -------------------------------------------------------------------------------- */
 
 /* COPY deep-copies every type with its expiry (changing the copy leaves the source alone),
@@ -2689,6 +2957,10 @@ int main(void)
         cmocka_unit_test(test_set_spop),
         cmocka_unit_test(test_zset_add),
         cmocka_unit_test(test_zset_pop_range_store),
+        cmocka_unit_test(test_stream_xadd_ids),
+        cmocka_unit_test(test_stream_trim_del_setid),
+        cmocka_unit_test(test_stream_groups),
+        cmocka_unit_test(test_stream_snapshot),
         cmocka_unit_test(test_lazy_expiry),
         cmocka_unit_test(test_active_expiry),
         cmocka_unit_test(test_active_expiry_cycle_names_each_key_once),
