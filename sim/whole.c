@@ -2270,8 +2270,11 @@ static int partitions_done(const struct world *w, int x, int removing, int voter
 
 /* Survivors of a forced quorum that refuse the forced leader's entries: they had committed
  * entries it lacked in some group (raft.c refuses to roll them back; with partitions the
- * forced node cannot have the longest log of every group). operations.md: remove such a member
- * and add it back afresh, as the lost ones. */
+ * forced node cannot have the longest log of every group), or a leader saw them report a match
+ * beyond its log (their snapshot holds such entries: the leader does not count them, raft.c
+ * on_append_resp; seed 31008127 --nodes 5 --partitions 2 on 15ef547). As operations.md says
+ * (the refusal and the leader's report are logged): remove such a member and add it back
+ * afresh, as the lost ones. */
 static uint32_t refusing_survivors(const struct world *w)
 {
     uint32_t mask = 0;
@@ -2280,6 +2283,14 @@ static uint32_t refusing_survivors(const struct world *w)
         for (size_t k = 0; n != NULL && k < n->group_count; k++) {
             if (n->groups[k]->raft.stat_conflicts_refused > 0) {
                 mask |= 1u << i;
+            }
+            for (int x = 0; x < w->n; x++) {
+                char name[16];
+                snprintf(name, sizeof(name), "n%d", x + 1);
+                struct raft_follower f;
+                if (raft_follower_info(&n->groups[k]->raft, node_member_id(name), &f) && f.ahead) {
+                    mask |= 1u << x;
+                }
             }
         }
     }

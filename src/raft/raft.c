@@ -42,6 +42,7 @@ struct raft_progress {
     uint64_t caught_up_ms;     /* when a round last ended within an election timeout; 0 = never */
     uint64_t quiesce_ack_seq;  /* highest quiesce round it answered as quiesced */
     int down;                  /* node-level liveness suspects it (RAFT_EV_LIVENESS) */
+    int ahead;                 /* reported a match beyond this leader's log (on_append_resp) */
 };
 
 struct raft_pending_read {
@@ -885,6 +886,24 @@ static uint64_t backoff_next(const struct raft *r, const struct raft_message *m)
     return m->index;
 }
 
+/* A follower whose AppendEntries fell below its snapshot takes it as matching (append_check:
+ * in Raft its snapshot holds only committed entries, which every later leader holds too) and
+ * answers with its snapshot's index and term (hint_term). After FORCE-QUORUM on a node that
+ * lacked entries the follower committed, that index may be beyond this log, or hold another
+ * term here: counting it would promote the follower and commit entries it never stored (seed
+ * 31008127 --nodes 5 --partitions 2 on 15ef547: n4 was promoted in a partition whose forced
+ * leader n1 then committed alone on its word; n4 never took the forced configuration, and
+ * once n1 led again, n4 refused it and the partition took no write). Not counted: it stays
+ * behind until the operator removes it and adds it back afresh, as one that refuses. */
+static int follower_ahead(const struct raft *r, const struct raft_message *m)
+{
+    if (m->index > last_index(r)) {
+        return 1;
+    }
+    return m->hint_term != 0 && m->index >= r->log.snap_index &&
+           raft_log_term(&r->log, m->index) != m->hint_term;
+}
+
 static void on_append_resp(struct raft *r, const struct raft_message *m)
 {
     struct raft_progress *p = progress_of(r, m->from);
@@ -895,7 +914,23 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
     if (m->success && m->quiesce && m->seq > p->quiesce_ack_seq) {
         p->quiesce_ack_seq = m->seq;
     }
-    if (m->success) {
+    if (m->success && follower_ahead(r, m)) {
+        if (!p->ahead) {
+            p->ahead = 1;
+            r->stat_followers_ahead++;
+            hy_log(r->cfg.log, HY_LOG_ERROR,
+                   "raft %llu: follower %llu holds a snapshot to %llu that this leader's log "
+                   "(to %llu) does not match: it committed entries a forced quorum lacks; not "
+                   "counted; remove it and add it back afresh",
+                   (unsigned long long)r->cfg.id, (unsigned long long)m->from,
+                   (unsigned long long)m->index, (unsigned long long)last_index(r));
+        }
+        if (m->index <= last_index(r) && p->state == PROG_PROBE) {
+            /* Probe there: the follower then sees the conflict itself and says so (on_append). */
+            p->next_index = m->index + 1;
+            p->probe_sent_ms = 0;
+        }
+    } else if (m->success) {
         if (m->index > p->match_index) {
             p->match_index = m->index;
             p->last_progress_ms = r->now_ms;
@@ -981,6 +1016,23 @@ static void heard_from_leader(struct raft *r, raft_id leader)
     reset_election_timer(r);
 }
 
+/* m conflicts with an entry this node committed (append_conflicts_committed): refused, and
+ * logged once per term. */
+static void refuse_conflict(struct raft *r, const struct raft_message *m)
+{
+    r->stat_conflicts_refused++;
+    if (r->conflict_logged_term != r->term) {
+        r->conflict_logged_term = r->term;
+        hy_log(r->cfg.log, HY_LOG_ERROR,
+               "raft %llu: the leader %llu of term %llu sends entries that conflict with "
+               "entries this node committed (a quorum forced on a node that lacked them): "
+               "refused; remove this member and add it back afresh",
+               (unsigned long long)r->cfg.id, (unsigned long long)m->from,
+               (unsigned long long)r->term);
+    }
+    reply_append(r, m, 0, 0, 0);
+}
+
 /* §3.5: "If the follower does not find an entry in its log with the same index and term, then
  * it refuses the new entries." The rejection names where the leader should retry. */
 static int append_check(struct raft *r, const struct raft_message *m)
@@ -993,6 +1045,15 @@ static int append_check(struct raft *r, const struct raft_message *m)
         return 0;
     }
     uint64_t t = raft_log_term(&r->log, m->prev_index);
+    if (t != m->prev_term && m->prev_index <= r->commit_index &&
+        r->cfg.mutation != RAFT_MUT_NO_TRUNCATE) {
+        /* A committed entry (or the snapshot's last) that the leader holds with another term:
+         * in Raft never (Leader Completeness); after FORCE-QUORUM it is on_append's conflict
+         * with committed entries, met at prev_index, e.g. at this node's snapshot index when
+         * the forced log first reaches it. Backing off would find no match either. */
+        refuse_conflict(r, m);
+        return 0;
+    }
     if (t != m->prev_term) {
         uint64_t first = m->prev_index;
         while (first - 1 > r->log.snap_index && raft_log_term(&r->log, first - 1) == t) {
@@ -1018,7 +1079,8 @@ static int append_conflicts_committed(const struct raft *r, const struct raft_me
         if (index > r->commit_index || index > last_index(r)) {
             return 0;
         }
-        if (index > r->log.snap_index && raft_log_term(&r->log, index) != m->entries[k].term) {
+        /* Below the log's base the terms are gone; at the base the snapshot's term stands. */
+        if (index >= r->log.snap_index && raft_log_term(&r->log, index) != m->entries[k].term) {
             return 1;
         }
     }
@@ -1059,17 +1121,7 @@ static void on_append(struct raft *r, const struct raft_message *m)
         return;
     }
     if (r->cfg.mutation != RAFT_MUT_NO_TRUNCATE && append_conflicts_committed(r, m)) {
-        r->stat_conflicts_refused++;
-        if (r->conflict_logged_term != r->term) {
-            r->conflict_logged_term = r->term;
-            hy_log(r->cfg.log, HY_LOG_ERROR,
-                   "raft %llu: the leader %llu of term %llu sends entries that conflict with "
-                   "entries this node committed (a quorum forced on a node that lacked them): "
-                   "refused; remove this member and add it back afresh",
-                   (unsigned long long)r->cfg.id, (unsigned long long)m->from,
-                   (unsigned long long)r->term);
-        }
-        reply_append(r, m, 0, 0, 0);
+        refuse_conflict(r, m);
         return;
     }
     append_entries(r, m);
@@ -1077,7 +1129,9 @@ static void on_append(struct raft *r, const struct raft_message *m)
     if (m->commit > r->commit_index) {
         r->commit_index = HY_MAX(r->commit_index, HY_MIN(m->commit, match));
     }
-    reply_append(r, m, 1, match, 0);
+    /* A match at our snapshot's index beyond what m carried was not checked against the
+     * leader's log: name the snapshot's term so that the leader checks it (follower_ahead). */
+    reply_append(r, m, 1, match, match > m->prev_index + m->n_entries ? r->log.snap_term : 0);
     /* Quiescing: only with nothing left to learn from this leader (raft.c "Quiescing"). */
     if (m->quiesce && r->cfg.quiesce_ticks > 0 && m->n_entries == 0 && match == last_index(r) &&
         r->commit_index == last_index(r)) {
@@ -2002,6 +2056,7 @@ int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *o
     out->last_heard_ms = r->quiesced && !p->down ? UINT64_MAX : p->last_heard_ms;
     out->answered = p->heard;
     out->caught_up = catchup_done(r, p);
+    out->ahead = p->ahead;
     return 1;
 }
 

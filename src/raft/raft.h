@@ -403,6 +403,9 @@ struct raft {
      * a node that lacked it can send one: on_append); the term last logged. */
     uint64_t stat_conflicts_refused;
     uint64_t conflict_logged_term;
+    /* Leader: followers that reported a match beyond this log (after FORCE-QUORUM on a node
+     * lacking entries they committed: on_append_resp), not counted. */
+    uint64_t stat_followers_ahead;
     uint64_t stat_quiesces; /* times this server quiesced a group (leader) or followed */
 };
 
@@ -443,6 +446,8 @@ struct raft_follower {
                                has not reported it down, which is what stands for contact */
     int answered;           /* 1 once it answered this leader at all */
     int caught_up;          /* 1 when RAFT_PROMOTE would accept it now (§4.2.1) */
+    int ahead;              /* 1 when it reported entries beyond this leader's log: it committed
+                               entries a forced quorum lacks (on_append_resp); not counted */
 };
 /* Leader only: fills *out for server `id` and returns 1; returns 0 when this server does not
  * lead or id is itself or not in the configuration. */

@@ -889,6 +889,69 @@ static void test_follower_refuses_conflict_with_committed(void **state)
     tc_free(&c);
 }
 
+/* A leader forced on a node that lacked entries a follower committed and compacted into its
+ * snapshot (seed 31008127 --nodes 5 --partitions 2 on 15ef547): the forced leader's
+ * AppendEntries falls below the follower's snapshot, which the follower takes as matching and
+ * answers with its snapshot's index, beyond the leader's log. The leader must not count that
+ * match (it promoted the follower and committed entries on its word), and once its log reaches
+ * the snapshot's index the follower sees the conflict there and refuses. */
+static void test_forced_leader_ignores_follower_snapshot_ahead(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, c.now + 100);
+    tc_isolate(&c, 2, 1); /* node 3 misses what follows, then is forced */
+    for (int k = 0; k < 6; k++) {
+        tc_submit(&c, 0, "committed");
+    }
+    tc_run_until(&c, c.now + 200);
+    uint64_t snap = raft_commit_index(&c.nd[1].r);
+    assert_true(snap >= 7);
+    assert_true(raft_last_index(&c.nd[2].r) < snap - 3);
+    struct raft_event sev = {.type = RAFT_EV_SNAPSHOT};
+    sev.snapshot.index = snap;
+    sev.snapshot.data = (const uint8_t *)"s";
+    sev.snapshot.len = 1;
+    tc_step(&c, 1, &sev);
+    assert_int_equal(c.nd[1].last_status, HY_OK);
+    assert_null(raft_entry_get(&c.nd[1].r, snap)); /* compacted (no trailing window here) */
+    tc_isolate(&c, 0, 1);                          /* node 1 is lost for good */
+    struct raft_event fev = {.type = RAFT_EV_FORCE};
+    tc_step(&c, 2, &fev);
+    assert_int_equal(c.nd[2].last_status, HY_OK);
+    tc_isolate(&c, 2, 0);
+    tc_isolate(&c, 0, 1);
+    tc_run_until(&c, c.now + 300);
+    assert_int_equal(raft_role(&c.nd[2].r), RAFT_LEADER);
+    uint64_t last = raft_last_index(&c.nd[2].r);
+    assert_true(last < snap);
+    struct raft_follower f;
+    assert_int_equal(raft_follower_info(&c.nd[2].r, 2, &f), 1);
+    assert_true(f.answered);
+    assert_true(f.ahead);
+    assert_true(f.match_index <= last);
+    assert_false(f.caught_up);
+    assert_int_equal(c.nd[2].r.stat_followers_ahead, 1);
+    assert_int_equal(tc_change(&c, 2, RAFT_PROMOTE, 2), HY_EAGAIN);
+    /* The follower never took the forced configuration. */
+    assert_true(raft_membership_is_voter(raft_membership(&c.nd[1].r), 1));
+    assert_int_equal(raft_commit_index(&c.nd[1].r), snap);
+    /* Once the forced log reaches the snapshot's index, the follower sees the conflict. */
+    for (uint64_t k = last; k <= snap; k++) {
+        tc_submit(&c, 2, "forced");
+    }
+    tc_run_until(&c, c.now + 300);
+    assert_true(raft_last_index(&c.nd[2].r) > snap);
+    assert_true(c.nd[1].r.stat_conflicts_refused >= 1);
+    assert_int_equal(raft_commit_index(&c.nd[1].r), snap);
+    assert_int_equal(raft_snapshot_index(&c.nd[1].r), snap);
+    assert_int_equal(tc_change(&c, 2, RAFT_PROMOTE, 2), HY_EAGAIN);
+    tc_free(&c);
+}
+
 /* ---- leadership transfer ----------------------------------------------------------------- */
 
 /* TimeoutNow hands leadership to node 2 within one election timeout (§3.10). */
@@ -1328,6 +1391,7 @@ int main(void)
         cmocka_unit_test(test_node_removed_while_leader),
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
         cmocka_unit_test(test_follower_refuses_conflict_with_committed),
+        cmocka_unit_test(test_forced_leader_ignores_follower_snapshot_ahead),
         cmocka_unit_test(test_server_without_configuration_grants_no_vote),
         cmocka_unit_test(test_transfer_completes),
         cmocka_unit_test(test_transfer_aborts),
