@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from cluster import Cluster
-from conftest import RawConn, wait_for
+from conftest import TARGET, RawConn, wait_for
 
 CHECKSUM = "DUMP payload version or checksum are wrong"
 
@@ -189,6 +189,11 @@ def test_keyspace_notifications_single_node(srv, r):
         assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "AK"}
         with pytest.raises(redis.ResponseError, match="Invalid event class character"):
             r.config_set("notify-keyspace-events", "KQ")
+        if TARGET == "halyard":
+            # Stream events are not published yet: asking for them is refused, not left silent.
+            with pytest.raises(redis.ResponseError, match="stream events"):
+                r.config_set("notify-keyspace-events", "Kt")
+            assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "AK"}
         assert r.config_set("notify-keyspace-events", "KEl$x") is True
         assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "$lxKE"}
         p = r.pubsub()
