@@ -150,7 +150,9 @@ def test_replica_reads_go_readonly_to_every_member(make_cluster):
     done = Async(c.ports, "get", "rr:k", 2000, "--read-from", "replica", "--threads",
                  "4", "--window", "8").finish()
     assert done["ok"] == 2000, done
-    assert done["replica_reads"] >= 2000, done
+    # A read sent before its thread learnt the slot map goes to the member it connected to
+    # first, not through the replica balancer: at most a window per thread (4 x 8).
+    assert done["replica_reads"] >= 2000 - 4 * 8, done
     after = [int(info(p, "stats")["total_commands_processed"]) for p in c.ports]
     served = [a - b for a, b in zip(after, before)]
     assert sum(1 for s in served if s >= 100) >= 2, served
