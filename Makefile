@@ -57,7 +57,10 @@ TOOL_SRC  := $(wildcard tests/tools/*.c)
 
 OBJ       := $(OUT)/obj
 CORE_OBJ  := $(CORE_SRC:%.c=$(OBJ)/%.o)
-IO_OBJ    := $(IO_SRC:%.c=$(OBJ)/%.o)
+# rconn.c is the blocking RESP I/O every client shares: libhalyard, halyctl and the server's
+# --join (src/io/identity.c).
+RCONN_OBJ := $(OBJ)/src/client/rconn.o
+IO_OBJ    := $(IO_SRC:%.c=$(OBJ)/%.o) $(RCONN_OBJ)
 SIM_OBJ   := $(SIM_SRC:%.c=$(OBJ)/%.o)
 # The whole-node simulator runs the real WAL on the simulated disk: the parts of src/io that
 # make no system call (the rest of the shell needs libuv and real files).
@@ -83,7 +86,7 @@ LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
 PREFIX    ?= /usr/local
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-tls bench-detect deps clean sim bench-raft
+        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-many-partitions bench-tls bench-detect bench-memory deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -135,7 +138,7 @@ $(IO_LIB): $(IO_OBJ)
 $(SERVER): $(OBJ)/src/server/main.o $(IO_LIB) $(CORE_LIB)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(OUT)/halyctl: $(CLI_SRC:%.c=$(OBJ)/%.o) $(CORE_LIB)
+$(OUT)/halyctl: $(CLI_SRC:%.c=$(OBJ)/%.o) $(RCONN_OBJ) $(CORE_LIB)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(shell pkg-config --libs openssl 2>/dev/null) $(LDLIBS)
 
 $(OUT)/halyard-sim: $(SIM_OBJ) $(SIM_IO_OBJ) $(CORE_LIB)
@@ -201,11 +204,24 @@ integration: $(SERVER) $(CLI)
 
 FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -DHY_DEBUG -Iinclude -Isrc $(LUA_CFLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_CORE   := $(CORE_SRC) src/client/core.c src/client/reply.c
+FUZZ_CORE   := $(CORE_SRC) src/client/core.c src/client/reply.c src/client/stale.c
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(wildcard src/*/*.h src/*/*.def)
+FUZZ_OBJ    := $(FUZZ_CORE:%.c=build/fuzz/obj/%.o)
+
+# The core is compiled once for every target (it was compiled again per target: about a minute
+# of the 2-core CI each).
+build/fuzz/obj/%.o: %.c $(wildcard src/*/*.h src/*/*.def)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_CORE) $(LUA_LIBS) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(LUA_LIBS) -lm
+
+# The DNS reply reader stands alone: its target compiles it and nothing else.
+build/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c src/proto/dns.c src/proto/dns.h
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< src/proto/dns.c
 
 fuzz-build: $(FUZZ_BIN)
 
@@ -251,9 +267,7 @@ bench-metrics: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/metrics_cost.sh $(abspath $(SERVER))
 
-# Failover time of a 3-node cluster after kill -9 of the leader (median and worst of 10), then
-# the longest gap per client for clients of the followers and of the leader (10 rounds).
-# libhalyard against hiredis on the same node: GET and SET, 1 and 50 threads (issue 15).
+# libhalyard against hiredis on the same node: GET and SET, 1 and 50 threads, async (issue 15).
 .PHONY: bench-client
 bench-client: deps
 	$(MAKE) -j2 MODE=release $(SERVER) $(OUT)/bench/client_bench
@@ -263,22 +277,46 @@ $(OUT)/bench/client_bench: $(OBJ)/bench/client_bench.o $(LIBHY_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ -lhiredis -lssl -lcrypto -lyaml -luv $(LDLIBS)
 
+# Failover time of a 3-node cluster after kill -9 of the leader (median and worst of 10), then
+# the longest gap per client for clients of the followers and of the leader (10 rounds), then
+# the client-seen interruption of libhalyard and hiredis writers (20 kills of the leader, 20 of
+# a follower; bench/failover_client.py).
 bench-failover: deps
-	$(MAKE) -j2 MODE=release $(SERVER)
+	$(MAKE) -j2 MODE=release $(SERVER) $(OUT)/bench/failover_client
 	$(PYTHON) bench/failover.py $(abspath $(SERVER)) 10
 	$(PYTHON) bench/failover_clients.py $(abspath $(SERVER)) 10
+	$(PYTHON) bench/failover_client.py $(abspath $(SERVER)) $(abspath $(OUT)/bench/failover_client) 20
+
+# Only the client-seen part (libhalyard against hiredis with a hand-written reconnect).
+.PHONY: bench-failover-client
+bench-failover-client: deps
+	$(MAKE) -j2 MODE=release $(SERVER) $(OUT)/bench/failover_client
+	$(PYTHON) bench/failover_client.py $(abspath $(SERVER)) $(abspath $(OUT)/bench/failover_client) \
+	    $${BENCH_TRIALS:-20}
+
+$(OUT)/bench/failover_client: $(OBJ)/bench/failover_client.o $(LIBHY_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ -lhiredis -lssl -lcrypto -lyaml -luv $(LDLIBS)
 
 # A 3-node cluster against Redis with appendfsync always (SET throughput, one-client latency),
-# failover p50/p99 over 20 rounds, and a 3-member etcd when its binary is installed
+# failover p50/p99 over 20 rounds, partitions (idle cost of 1,024, SET with 16 against 1, a node
+# killed or stopped: bench/partitions.py) and a 3-member etcd when its binary is installed
 # (BENCH_ETCD=1 installs Debian's etcd-server first). See bench/cluster.sh.
 bench-cluster: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/cluster.sh $(abspath $(SERVER))
 
-# Partitions: throughput and CPU per SET with and without, idle cost, per-partition failover.
+# Partitions alone (rows (d)-(f) of bench-cluster): idle cost, throughput and CPU per SET with 16
+# against 1, per-partition failover after kill -9 and SIGSTOP. See bench/partitions.py.
 bench-partitions: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	/usr/bin/python3 bench/partitions.py $(abspath $(SERVER))
+
+# Many partitions: a 3-node cluster with 4,096 (BENCH_PARTS) starting, electing every leader,
+# balancing, one SET per partition, then idle CPU and RSS per node. See bench/many_partitions.py.
+bench-many-partitions: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	/usr/bin/python3 bench/many_partitions.py $(abspath $(SERVER))
 
 # Failure detection (issue 14): SUSPECT/DEAD time after kill -9 and SIGSTOP of a member of a
 # 3-node cluster, p50/p99 over 20 rounds each; false suspicions per node-hour under a CPU hog
@@ -287,6 +325,13 @@ DETECT_HOG_SECONDS ?= 300
 bench-detect: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	$(PYTHON) bench/detect.py $(abspath $(SERVER)) --rounds 20 --hog-seconds $(DETECT_HOG_SECONDS)
+
+# Memory per small collection (1,000,000 keys of 10 members per type; MEMORY_KEYS sets the
+# count): halyard against redis-server, side by side (bench/memory.py).
+MEMORY_KEYS ?= 1000000
+bench-memory: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	$(PYTHON) bench/memory.py $(abspath $(SERVER)) --keys $(MEMORY_KEYS)
 
 # TLS cost: halyard and redis-server with and without TLS; a 3-node cluster with tls-cluster.
 bench-tls: deps

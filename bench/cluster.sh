@@ -19,15 +19,25 @@
 #     bench/failover_clients.py, FAILOVER_ROUNDS/2 rounds (at least 10): for clients of the
 #     followers and of the leader, each client's longest gap between acknowledged writes
 #     around the kill, p50 and p99, and how many writes were answered -UNKNOWN.
-# (d) etcd, when its `etcd` binary is installed (Debian package etcd-server; BENCH_ETCD=1 installs
+# (d)-(f) Partitions (issue 11), bench/partitions.py, its own clusters (BENCH_PARTITIONS=0 skips
+#     them): (d) idle cost of 1 and 1,024 partitions (CPU % of a core per node over 20 s, RSS;
+#     target <= 2%); (e) SET throughput and server CPU per SET with 16 partitions (`make run`'s
+#     count) against 1, at -P 1 and -P 16, through redis-benchmark --cluster and through one
+#     node (target >= 0.9x); (f) kill -9 and SIGSTOP of a node: per partition it led, the time
+#     until a write of that partition through a survivor is acknowledged, p50/p99 over 10
+#     rounds with 1 and with 16 partitions (target p99 <= 1 s). See that script's header.
+# (g) etcd, when its `etcd` binary is installed (Debian package etcd-server; BENCH_ETCD=1 installs
 #     it first if missing, BENCH_ETCD=0 skips this part): bench/etcd_bench.py measures put
 #     throughput of halyard and a 3-member etcd with the same Python tool, and etcd's failover
 #     timed exactly like (c).
 #
 # Environment: BENCH_N (requests per run at -P 1, default 200000), BENCH_N_PIPE (at -P 16,
 # default 1000000), BENCH_LAT_N (requests per -c 1 run, default 20000), BENCH_ROUNDS (default
-# 3), BENCH_FAILOVER_ROUNDS (default 20), BENCH_ETCD (see above), BENCH_ETCD_THREADS (default
-# 16), BENCH_ETCD_SECONDS (default 5).
+# 3), BENCH_FAILOVER_ROUNDS (default 20), BENCH_PARTITIONS (see above), BENCH_PART_FAILOVER_ROUNDS
+# (rounds of (f) per signal and partition count, default 10), BENCH_ETCD (see above),
+# BENCH_ETCD_THREADS (default 16), BENCH_ETCD_SECONDS (default 5). (e) runs BENCH_ROUNDS rounds
+# of -n 100000 at -P 1 and -n 400000 at -P 16 (bench/partitions.py; an exported BENCH_N or
+# BENCH_N_PIPE sets those as well).
 # Everything listens on 127.0.0.1 and is stopped by PID on exit (trap); all data lives in one
 # mktemp directory, removed on exit. Every step has a time bound.
 set -euo pipefail
@@ -281,7 +291,7 @@ for i in 1 2 3; do # halyard runs at --log-level warn: anything it logged is wor
 done
 stop_servers # the next parts start their own clusters
 
-# ---- (c) failover, (d) etcd --------------------------------------------------------------------
+# ---- (c) failover, (d)-(f) partitions, (g) etcd --------------------------------------------------------------------
 echo "(c) failover: bench/failover.py, $FAILOVER_ROUNDS rounds"
 # failover.py exits 1 when a round failed; the failed rounds are in its file and the summary.
 run_child $((60 + FAILOVER_ROUNDS * 45)) "$PY" "$HERE/failover.py" "$HALYARD_BIN" "$FAILOVER_ROUNDS" \
@@ -292,11 +302,27 @@ run_child $((60 + CLIENT_ROUNDS * 45)) "$PY" "$HERE/failover_clients.py" "$HALYA
     "$CLIENT_ROUNDS" --out "$WORK/failover_clients.txt" || true
 echo
 
+PARTITIONS_NOTE=""
+if [ "${BENCH_PARTITIONS:-1}" = "0" ]; then
+    PARTITIONS_NOTE="BENCH_PARTITIONS=0"
+else
+    echo "(d)-(f) partitions: bench/partitions.py"
+    # The same rounds as (a); an exported BENCH_N or BENCH_N_PIPE reaches its (e) as well.
+    PART_FAILOVER_ROUNDS=${BENCH_PART_FAILOVER_ROUNDS:-10}
+    PARTITIONS_RC=0
+    BENCH_ROUNDS=$ROUNDS BENCH_FAILOVER_ROUNDS=$PART_FAILOVER_ROUNDS \
+        run_child $((600 + ROUNDS * 400 + PART_FAILOVER_ROUNDS * 4 * 40)) \
+        "$PY" "$HERE/partitions.py" "$HALYARD_BIN" --summary "$WORK/partitions.txt" || PARTITIONS_RC=$?
+    [ "$PARTITIONS_RC" -eq 0 ] || PARTITIONS_NOTE="bench/partitions.py FAILED (exit $PARTITIONS_RC$(
+        [ "$PARTITIONS_RC" -eq 124 ] && echo ": out of time")); see above"
+    echo
+fi
+
 ETCD_NOTE=""
 ETCD_BIN=$(command -v etcd || true)
 if [ -z "$ETCD_BIN" ] && [ "${BENCH_ETCD:-}" = "1" ]; then
     if [ "$(id -u)" -eq 0 ]; then
-        echo "(d) BENCH_ETCD=1: installing Debian's etcd-server"
+        echo "(g) BENCH_ETCD=1: installing Debian's etcd-server"
         DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends \
             etcd-server >"$WORK/apt.log" 2>&1 || { tail -5 "$WORK/apt.log" >&2; die "apt-get install etcd-server failed"; }
         ETCD_BIN=$(command -v etcd || true)
@@ -309,7 +335,7 @@ if [ "${BENCH_ETCD:-}" = "0" ]; then
 elif [ -z "$ETCD_BIN" ]; then
     ETCD_NOTE=${ETCD_NOTE:-"no etcd binary (Debian package etcd-server; BENCH_ETCD=1 installs it)"}
 else
-    echo "(d) etcd $("$ETCD_BIN" --version | sed -n 's/^etcd Version: //p'): bench/etcd_bench.py," \
+    echo "(g) etcd $("$ETCD_BIN" --version | sed -n 's/^etcd Version: //p'): bench/etcd_bench.py," \
          "$ETCD_THREADS threads, $ETCD_SECONDS s per run"
     run_child $((120 + ROUNDS * 2 * (ETCD_SECONDS + 30) + FAILOVER_ROUNDS * 45)) \
         "$PY" "$HERE/etcd_bench.py" "$HALYARD_BIN" --etcd "$ETCD_BIN" --threads "$ETCD_THREADS" \
@@ -321,10 +347,10 @@ fi
 
 # ---- summary ---------------------------------------------------------------------------------
 "$PY" - "$RESULTS" "$WORK/failover.txt" "$WORK/etcd.txt" "$ETCD_NOTE" "$ROUNDS" "$ERRORS" \
-    "$LEADER_CHANGES" "$FAILOVER_RC" "$WORK/failover_clients.txt" <<'EOF'
+    "$LEADER_CHANGES" "$FAILOVER_RC" "$WORK/failover_clients.txt" "$WORK/partitions.txt" "$PARTITIONS_NOTE" <<'EOF'
 import math, os, statistics, sys
 results, failover, etcd, etcd_note, rounds, errors, leader_changes, failover_rc = sys.argv[1:9]
-failover_clients = sys.argv[9]
+failover_clients, partitions, partitions_note = sys.argv[9:12]
 rounds = int(rounds)
 data, failed = {}, {}
 for line in open(results):
@@ -384,9 +410,14 @@ if os.path.exists(failover_clients):
         print("(c) " + line.strip())
 else:
     print("(c) failover per client: FAILED (bench/failover_clients.py wrote no summary)")
+if os.path.exists(partitions):
+    for line in open(partitions):
+        print(line.rstrip())
+if partitions_note:
+    print("(d)-(f) partitions: %s" % partitions_note)
 if os.path.exists(etcd):
     e = dict((k, float(v)) for k, v in (l.split() for l in open(etcd)))
-    print("%-30s %20s %20s %8s" % ("(d) vs 3-member etcd", "etcd", "halyard", "hy/etcd"))
+    print("%-30s %20s %20s %8s" % ("(g) vs 3-member etcd", "etcd", "halyard", "hy/etcd"))
     if "put_etcd" in e:
         print("%-30s %20s %20s %8s" % (
             "put/s, same Python tool", "%.0f (%d rounds)" % (e["put_etcd"], e["put_etcd_rounds"]),
@@ -403,9 +434,9 @@ if os.path.exists(etcd):
             "%.0f ms (%d/%d)" % (v, len(ft), len(lines)) if v is not None else "failed",
             ratio(v, ev)))
     if etcd_note:
-        print("(d) note: %s" % etcd_note)
+        print("(g) note: %s" % etcd_note)
 else:
-    print("(d) etcd skipped: %s" % etcd_note)
+    print("(g) etcd skipped: %s" % etcd_note)
 if int(errors):
     print("note: redis-benchmark reported errors in %s run(s); see above" % errors)
 if int(leader_changes):

@@ -138,6 +138,26 @@ def member_events(c):
     return s, f
 
 
+CAUSES = ("gossip_suspect_probe", "gossip_suspect_phi", "gossip_suspect_link", "gossip_stalls",
+          "gossip_grace_saved_probe", "gossip_grace_saved_phi", "gossip_peer_stalls")
+
+
+def causes(c):
+    """This node's own suspicions by cause, the turns it skipped as stalled, the suspicions
+    the loop-lag grace held back and the refuted silences that taught it, summed over the nodes
+    (INFO cluster); the largest stall seen and the largest grace now."""
+    total, stall_max, grace = dict.fromkeys(CAUSES, 0), 0, 0
+    for p in c.ports:
+        with RawConn(p, timeout=2.0) as conn:
+            text = conn.cmd("INFO", "cluster").decode()
+        kv = dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
+        for k in CAUSES:
+            total[k] += int(kv.get(k, 0))
+        stall_max = max(stall_max, int(kv.get("gossip_stall_max_ms", 0)))
+        grace = max(grace, int(kv.get("gossip_lag_grace_ms", 0)))
+    return total, stall_max, grace
+
+
 def hog(seconds, port):
     """Starts the CPU hog and the load; returns the processes (stopped by the caller)."""
     procs = []
@@ -152,9 +172,14 @@ def hog(seconds, port):
         what = "%d busy python loops" % cores
     rb = shutil.which("redis-benchmark")
     if rb:
-        procs.append(subprocess.Popen([rb, "-p", str(port), "-t", "set", "-n", "100000000",
-                                       "-c", "20", "-q", "-r", "100000"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # redis-benchmark stops at the first error reply (an election under the hog answers
+        # UNKNOWN or TRYAGAIN): started again at once, so the load lasts the whole window.
+        out = tempfile.NamedTemporaryFile(prefix="halyard-detect-rb-", delete=False)
+        loop = ("while :; do %s -p %d -t set -n 100000000 -c 20 -q -r 100000; echo RESTART; done"
+                % (rb, port))
+        procs.append(subprocess.Popen(["bash", "-c", loop], stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True))
+        procs[-1].out_path = out.name
         what += " + redis-benchmark SET -c 20"
     return procs, what
 
@@ -162,13 +187,24 @@ def hog(seconds, port):
 def false_suspicions(c, seconds):
     wait_all_alive(c)
     before = member_events(c)
+    causes_before, _, _ = causes(c)
     li = 0
     procs, what = hog(seconds, c.ports[li])
     try:
         time.sleep(seconds)  # the measurement window itself (a benchmark, not a test)
     finally:
         for p in procs:
-            p.send_signal(signal.SIGTERM)
+            if hasattr(p, "out_path"):
+                os.killpg(p.pid, signal.SIGTERM)  # the loop and its redis-benchmark
+                with open(p.out_path, "rb") as f:
+                    text = f.read().decode(errors="replace")
+                os.unlink(p.out_path)
+                errors = sorted({l.strip() for l in text.replace("\r", "\n").splitlines()
+                                 if l.startswith("Error")})
+                print("load: redis-benchmark restarted %d times after errors %s" % (
+                    text.count("RESTART"), errors), flush=True)
+            else:
+                p.send_signal(signal.SIGTERM)
         for p in procs:
             try:
                 p.wait(timeout=10)
@@ -176,6 +212,7 @@ def false_suspicions(c, seconds):
                 p.kill()
                 p.wait()
     after = member_events(c)
+    causes_after, stall_max, grace = causes(c)
     n, dead = after[0] - before[0], after[1] - before[1]
     node_hours = len(c.ports) * seconds / 3600.0
     print("false suspicions under %s for %d s: %d MEMBER_SUSPECT events on %d nodes = %.2f per "
@@ -183,6 +220,9 @@ def false_suspicions(c, seconds):
                                                                        len(c.ports),
                                                                        n / node_hours, dead),
           flush=True)
+    print("  own suspicions by cause: %s; largest stall %d ms; largest loop-lag grace at the end "
+          "%d ms" % (", ".join("%s %d" % (k[len("gossip_"):], causes_after[k] - causes_before[k])
+                               for k in CAUSES), stall_max, grace), flush=True)
 
 
 def main():
@@ -190,10 +230,14 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--hog-seconds", type=int, default=300)
+    ap.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
+                    help="a server setting for every node (e.g. gossip-stall-ms=0)")
     a = ap.parse_args()
     os.environ["HALYARD_BIN"] = a.binary
     root = tempfile.mkdtemp(prefix="halyard-detect-")
-    c = Cluster(_Tmp(root), 3)
+    c = Cluster(_Tmp(root), 3, extra=dict(s.split("=", 1) for s in a.set))
+    if a.set:
+        print("settings: %s" % " ".join(a.set), flush=True)
     c.start_all()
     try:
         c.leader()

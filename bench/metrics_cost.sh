@@ -3,7 +3,8 @@
 #
 #   bench/metrics_cost.sh /abs/path/to/halyard
 #
-# One halyard node; redis-benchmark -t set -c 50 -r 100000 -n BENCH_N (default 200000), in
+# One halyard node (PARTITIONS partitions, default 1: with 1024 a scrape carries the most
+# partition state); redis-benchmark -t set -c 50 -r 100000 -n BENCH_N (default 200000), in
 # BENCH_ROUNDS rounds (default 5) of two runs each: one while a scraper GETs /metrics every
 # second, one without, their order alternating per round. Prints each round and the median
 # throughput of both, and the cost (1 - scraped/quiet); then the server's CPU time per scrape,
@@ -13,6 +14,7 @@ set -euo pipefail
 
 N=${BENCH_N:-200000}
 ROUNDS=${BENCH_ROUNDS:-5}
+PARTITIONS=${PARTITIONS:-1}
 PY=/usr/bin/python3
 die() { echo "bench-metrics: $*" >&2; exit 1; }
 [ $# -eq 1 ] && [ -x "$1" ] || die "usage: bench/metrics_cost.sh /abs/path/to/halyard"
@@ -38,7 +40,7 @@ a, b = socket.socket(), socket.socket()
 a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
 print(a.getsockname()[1], b.getsockname()[1])')
 "$HALYARD_BIN" --bind 127.0.0.1 --port "$PORT" --http-port "$HTTP_PORT" \
-    --data-dir "$WORK/data" --log-level warn >"$WORK/halyard.log" 2>&1 &
+    --data-dir "$WORK/data" --partitions "$PARTITIONS" --log-level warn >"$WORK/halyard.log" 2>&1 &
 HY_PID=$!
 for _ in $(seq 300); do
     [ "$(redis-cli -h 127.0.0.1 -p "$PORT" PING 2>/dev/null)" = "PONG" ] && break
@@ -73,7 +75,14 @@ set_rps() { # one SET run; prints requests per second
 }
 
 echo "halyard /metrics scraping cost — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPU(s)"
-echo "redis-benchmark -t set -c 50 -r 100000 -n $N, $ROUNDS rounds, order alternating"
+echo "partitions $PARTITIONS; redis-benchmark -t set -c 50 -r 100000 -n $N, $ROUNDS rounds, order alternating"
+# Every partition must have its leader before anything is measured.
+for _ in $(seq 600); do
+    led=$("$PY" -c 'import json, sys, urllib.request
+print(json.load(urllib.request.urlopen("http://127.0.0.1:%s/health" % sys.argv[1], timeout=5))["partitionsWithoutLeader"])' "$HTTP_PORT" 2>/dev/null || echo x)
+    [ "$led" = "0" ] && [ "$(redis-cli -h 127.0.0.1 -p "$PORT" SET warm 1 2>/dev/null)" = "OK" ] && break
+    sleep 0.1
+done
 : >"$WORK/results"
 for r in $(seq "$ROUNDS"); do
     order="quiet scraped"
@@ -102,8 +111,11 @@ for _ in range(n):
     c.request("GET", "/metrics")
     c.getresponse().read()
 per_us = (cpu_s() - before) / n * 1e6
-print("server CPU per scrape: %.0f us, i.e. %.4f%% of one core at one scrape a second" % (per_us, per_us / 1e4))
+c.request("GET", "/metrics")
+size = len(c.getresponse().read())
+print("server CPU per scrape: %.0f us, i.e. %.4f%% of one core at one scrape a second (%d bytes)" % (per_us, per_us / 1e4, size))
 PYEOF
+[ "$ROUNDS" -gt 0 ] || exit 0
 read -r SCRAPES BYTES <"$WORK/scrapes" || true
 "$PY" - "$WORK/results" "${BYTES:-0}" <<'PYEOF'
 import statistics, sys

@@ -9,7 +9,9 @@
  * number, to whichever member serves now, and is applied once. So a program's write loop
  * needs no try/catch around failovers; what a status means is written next to it below.
  *
- * Threads: a client may be shared; blocking calls on one client run one at a time (a mutex);
+ * Threads: a client may be shared; blocking calls on one client run one at a time (a mutex, one
+ * connection: a client per thread for parallel blocking calls; beyond max_outstanding waiting
+ * calls, HALYARD_BUSY);
  * asynchronous calls (halyard_command_async) run on the client's own I/O threads, in parallel.
  * halyard_close cancels what is still queued (HALYARD_CANCELLED) and cuts short what runs.
  * Memory: the caller owns what it passes; replies are the caller's to free with
@@ -41,7 +43,9 @@ typedef enum halyard_status {
     HALYARD_INVALID,     /* bad arguments or configuration (message says which) */
     HALYARD_NO_MEMORY,
     HALYARD_BUSY,      /* load shed by the client: max_outstanding requests were already
-                        * outstanding (asynchronous API); nothing was sent: not applied */
+                        * outstanding (asynchronous API), or as many blocking calls were
+                        * already waiting on the client, or the request's member had
+                        * max_inflight_per_member in flight; nothing was sent: not applied */
     HALYARD_CANCELLED, /* halyard_close ran before the request was sent: not applied (a write
                         * already sent when the client closed ends HALYARD_UNKNOWN instead) */
 } halyard_status;
@@ -50,16 +54,21 @@ typedef enum halyard_status {
 typedef enum halyard_read_from {
     HALYARD_READ_LEADER = 0, /* linearizable (the default) */
     HALYARD_READ_REPLICA,    /* any replica of the key's partition, leader included, over a
-                              * READONLY connection: stale reads allowed (the server offers no
-                              * staleness bound yet), picked by load_balancer */
+                              * READONLY connection: stale reads allowed (max_staleness_ms bounds
+                              * how stale), picked by load_balancer */
     HALYARD_READ_NEAREST,    /* as REPLICA, but the replica with the lowest measured round trip
                               * (an average of the client's own requests to it) */
 } halyard_read_from;
 
-/* How a member is picked among those eligible (read_from REPLICA). */
+/* How a member is picked among those eligible (read_from REPLICA: a keyed read's replicas, or
+ * every member for a keyless read). Each skips members whose breaker is open, found dead by
+ * heartbeats, or at max_inflight_per_member (health-aware). */
 typedef enum halyard_balancer {
     HALYARD_LB_ROUND_ROBIN = 0,
     HALYARD_LB_RANDOM,
+    HALYARD_LB_LEAST_OUTSTANDING, /* the fewest requests in flight, counted over the whole client
+                                   * (blocking call and every I/O thread); ties in turn */
+    HALYARD_LB_WEIGHTED,          /* smooth weighted round robin by `weights` */
 } halyard_balancer;
 
 typedef enum halyard_reply_type {
@@ -107,7 +116,8 @@ typedef enum halyard_event {
 } halyard_event;
 
 /* Called with the event, the cluster's name and the member ("host:port", or "" when none);
- * never under the client's lock, on the thread whose call caused the event. */
+ * never under the client's lock, on the thread whose call caused the event, or, for membership
+ * events pushed by the server (server_events), on the client's heartbeat thread. */
 typedef void (*halyard_event_fn)(void *ctx, halyard_event ev, const char *cluster,
                                  const char *member);
 
@@ -211,9 +221,36 @@ typedef struct halyard_config {
      * with no answer for heartbeat_timeout_ms is dead: its breaker opens in every connection
      * of the client (requests go around it) and the asynchronous requests running on it leave
      * it at once (re-sent elsewhere, a write under its session); an answer closes the breaker
-     * again. Not over TLS yet. Defaults 0 (off) and 2000. */
+     * again. Over TLS too (the client's TLS settings). Defaults 1000 and 5000 (on; Hazelcast's
+     * are 5 s and 60 s); heartbeat_interval_ms 0 turns them off. */
     uint32_t heartbeat_interval_ms;
     uint32_t heartbeat_timeout_ms;
+    /* A staleness bound for replica reads (read_from REPLICA or NEAREST; MongoDB's
+     * maxStalenessSeconds): a replica estimated to be more than this far behind its partition's
+     * leader, in time, is not read from; the read goes to a replica within the bound, else to
+     * the leader. The estimate comes from the heartbeats (which then ask CLUSTER SHARDS for each
+     * member's applied index), so it needs heartbeat_interval_ms, and its resolution is one
+     * interval: it must be at least twice heartbeat_interval_ms. A replica not yet measured, or
+     * not in `addrs`, counts as too stale. 0 (the default): no bound. */
+    uint32_t max_staleness_ms;
+    /* HALYARD_LB_WEIGHTED: weights[i] is the share of addrs[i] (n_weights == n_addrs; copied);
+     * members not in addrs (learned from the slot map) weigh 1; weight 0: only when no member
+     * of positive weight is eligible. NULL: every member weighs 1. */
+    const uint32_t *weights;
+    size_t n_weights;
+    /* Load shedding per member: at most this many requests of the client in flight to one
+     * member (sent, not answered; counted over the blocking call and every I/O thread). A
+     * request whose member is full fails fast with HALYARD_BUSY (not applied) instead of
+     * queueing on it; a replica read goes to another eligible replica first. 0: no bound
+     * (the default). */
+    uint32_t max_inflight_per_member;
+    /* Server-pushed cluster events (docs/client.md "Events"): the heartbeat thread keeps a
+     * connection to one member of `addrs` subscribed to its __halyard__:events channel. A
+     * leader change or a member coming or going makes every connection of the client read the
+     * slot map again at its next request; with events_poll_ms 0 the membership listeners
+     * (MEMBER_*, LEADER_CHANGED, QUORUM_*) get the events from it, on the heartbeat thread.
+     * Needs heartbeats (heartbeat_interval_ms). Default 1. */
+    int server_events;
     void *loaded_; /* halyard_config_load's strings (halyard_config_release frees them) */
 } halyard_config;
 
@@ -266,6 +303,9 @@ typedef struct halyard_stats {
     uint64_t cancelled;       /* requests ended by halyard_close or by losing a hedge race */
     uint64_t heartbeat_downs; /* members found dead by heartbeats (each time one stops answering) */
     uint64_t pipelined;       /* asynchronous requests sent back to back on a connection */
+    uint64_t member_sheds;    /* requests refused HALYARD_BUSY: their member was full
+                               * (max_inflight_per_member); also counted in shed */
+    uint64_t events_pushed;   /* cluster events received from the subscription (server_events) */
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);

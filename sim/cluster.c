@@ -615,11 +615,18 @@ void sim_node_event(struct sim *s, struct sim_node *nd, struct raft_event *ev)
     maybe_crash_point(s, nd, was_leader, old_commit);
     int status = nd->last_status;
     /* (applied beyond commit happens only under the apply-uncommitted mutation) */
-    if (up.snapshot_wanted && (s->faults >> SIM_F_SNAPSHOT & 1u) && nd->up &&
-        nd->applied > raft_snapshot_index(&nd->raft) &&
+    /* A snapshot the leader needs (a follower lacks entries released below) is taken even
+     * when the seed's faults leave snapshots out: without it that follower never catches up. */
+    if (up.snapshot_wanted && ((s->faults >> SIM_F_SNAPSHOT & 1u) || up.snapshot_needed) &&
+        nd->up && nd->applied > raft_snapshot_index(&nd->raft) &&
         nd->applied <= raft_commit_index(&nd->raft)) {
+        s->snaps_needed += up.snapshot_needed != 0;
         node_take_snapshot(s, nd);
         nd->last_status = status;
+    }
+    /* Step 3b, after the checkers read this step's committed entries: applied entries go. */
+    if (nd->up) {
+        raft_release_applied(&nd->raft, nd->applied);
     }
 }
 
@@ -1036,6 +1043,8 @@ static void config_pick(struct sim *s)
     c->batch_bytes_max = 64 + (uint32_t)hy_prng_below(&s->rng, 512);
     c->snapshot_threshold = 10 + (uint32_t)hy_prng_below(&s->rng, 60);
     c->snapshot_trailing = (uint32_t)hy_prng_below(&s->rng, 10);
+    c->applied_keep = c->snapshot_trailing;         /* no new draw: seeds keep their schedules */
+    c->applied_keep_bytes = c->batch_bytes_max / 4; /* often fewer than applied_keep */
     c->snapshot_chunk_bytes = 16 + (uint32_t)hy_prng_below(&s->rng, 256);
     c->late_bound_ms = 400;
     c->clock_drift_ppm = 50000;
@@ -1248,6 +1257,7 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
     res->committed = s->commit_max;
     res->faults_used = s->faults;
     res->quiesces = s->quiesces;
+    res->snaps_needed = s->snaps_needed;
     res->liveness_downs = s->liveness_downs;
     sim_teardown(s);
     hy_free(s);

@@ -19,7 +19,7 @@
 #define GS_DELAY_MAX_MS 20
 #define GS_FAULTS_MAX   32
 
-enum { EV_MSG, EV_TICK, EV_HB, EV_FAULT };
+enum { EV_MSG, EV_TICK, EV_HB, EV_FAULT, EV_HOG };
 enum { F_KILL, F_RESTART, F_FREEZE, F_THAW };
 
 struct gs_event {
@@ -40,6 +40,7 @@ struct gs_fault {
 struct gs_node {
     struct membership mb;
     int up, frozen, life;
+    int hogged; /* --hog: starved of CPU right now (runs nothing, like a freeze) */
     uint64_t tick_at, frozen_until;
     uint64_t self_inc; /* highest own incarnation seen in this life */
     /* Windows in which this node may be suspected / declared dead (ms; end 0 = open). */
@@ -51,6 +52,8 @@ struct gs_node {
 struct gs_opts {
     uint64_t seed;
     int nodes, loss_pct, mutation, quiet;
+    int hog;      /* every node starved again and again (below) */
+    int no_grace; /* the core's loop-lag grace off (lag_window_ms 0) */
     uint64_t fault_ms;
 };
 
@@ -76,6 +79,8 @@ struct gs_world {
     int kill_nodes[GS_FAULTS_MAX];
     uint64_t kill_at[GS_FAULTS_MAX];
     uint64_t false_suspicions, false_deads, msgs;
+    uint64_t false_suspicions_warm; /* of them, after the warm-up */
+    uint64_t hog_stalls, hog_stall_max;
 };
 
 static void fail(struct gs_world *w, const char *fmt, const char *a, const char *b, uint64_t t)
@@ -225,6 +230,7 @@ static void gs_state_cb(void *ctx, const char *name, int from, int to, uint64_t 
     }
     if (to == MEMBERSHIP_SUSPECT && !in_window(w->now_ms, n->ok_suspect_from, n->ok_suspect_to)) {
         w->false_suspicions++;
+        w->false_suspicions_warm += w->now_ms >= GS_WARM_MS;
     }
     if (to == MEMBERSHIP_DEAD && !in_window(w->now_ms, n->ok_dead_from, n->ok_dead_to)) {
         w->false_deads++;
@@ -240,7 +246,7 @@ static void gs_state_cb(void *ctx, const char *name, int from, int to, uint64_t 
 static void reschedule(struct gs_world *w, int i)
 {
     struct gs_node *n = &w->nodes[i];
-    if (!n->up || n->frozen) {
+    if (!n->up || n->frozen || n->hogged) {
         return;
     }
     uint64_t t = membership_next_ms(&n->mb);
@@ -383,13 +389,46 @@ static void run_fault(struct gs_world *w, const struct gs_fault *f)
     }
 }
 
+/* ---- the CPU hog (--hog) -------------------------------------------------------------------
+ * A host whose cores a hog saturates: every node, from the start, does not run for a while
+ * again and again, each on its own (a starved process is not scheduled; what is sent to it
+ * waits in its socket buffer, and its first turn after comes before it reads them, as in the
+ * shell). Every 200-2000 ms a stall of 20 ms to the short-freeze bound (500 ms + a third of
+ * the minimum suspicion timeout), heavy-tailed (20 + span * u^3): mostly short, now and then
+ * long. No stall is a failure: every suspicion of a stalled node counts as false. */
+
+static void hog_next(struct gs_world *w, int i)
+{
+    push(w, w->now_ms + hy_prng_range(&w->prng, 200, 2000), EV_HOG, (uint32_t)i, 1);
+}
+
+static void on_hog(struct gs_world *w, int i, int start)
+{
+    struct gs_node *n = &w->nodes[i];
+    if (!start) {
+        n->hogged = 0;
+        n->tick_at = 0;
+        reschedule(w, i);
+        hog_next(w, i);
+        return;
+    }
+    uint64_t lo, hi;
+    membership_suspicion_bounds(&w->nodes[0].mb, &lo, &hi);
+    double u = (double)hy_prng_below(&w->prng, 1000001) / 1000000.0;
+    uint64_t len = 20 + (uint64_t)((double)(500 + lo / 3 - 20) * u * u * u);
+    n->hogged = 1;
+    w->hog_stalls++;
+    w->hog_stall_max = HY_MAX(w->hog_stall_max, len);
+    push(w, w->now_ms + len, EV_HOG, (uint32_t)i, 0);
+}
+
 /* ---- the run ------------------------------------------------------------------------------- */
 
 static void on_msg(struct gs_world *w, const struct gs_event *ev)
 {
     struct gs_node *n = &w->nodes[ev->node];
     struct gs_msg *m = &w->pool[ev->arg];
-    if (n->up && n->frozen) {
+    if (n->up && (n->frozen || n->hogged)) {
         /* Held in the frozen process's socket buffer until it runs again. */
         push(w, w->now_ms + 10, EV_MSG, ev->node, ev->arg);
         return;
@@ -415,7 +454,7 @@ static void on_event(struct gs_world *w, const struct gs_event *ev)
     switch (ev->kind) {
     case EV_MSG: on_msg(w, ev); break;
     case EV_TICK:
-        if (ev->at == n->tick_at && n->up && !n->frozen) {
+        if (ev->at == n->tick_at && n->up && !n->frozen && !n->hogged) {
             w->sender = (int)ev->node;
             membership_tick(&n->mb, w->now_ms);
             check_self(w, (int)ev->node);
@@ -424,7 +463,7 @@ static void on_event(struct gs_world *w, const struct gs_event *ev)
         }
         break;
     case EV_HB:
-        if (n->up && !n->frozen && w->o.nodes > 1) {
+        if (n->up && !n->frozen && !n->hogged && w->o.nodes > 1) {
             deliver_later(w, (int)ev->node, (int)((ev->node + 1) % (uint32_t)w->o.nodes), NULL, 1);
             if (w->o.nodes > 2) {
                 deliver_later(w, (int)ev->node, (int)((ev->node + 2) % (uint32_t)w->o.nodes), NULL,
@@ -433,6 +472,7 @@ static void on_event(struct gs_world *w, const struct gs_event *ev)
         }
         push(w, w->now_ms + GS_HB_MS, EV_HB, ev->node, 0);
         break;
+    case EV_HOG: on_hog(w, (int)ev->node, (int)ev->arg); break;
     default: run_fault(w, &w->faults[ev->arg]); break;
     }
 }
@@ -488,6 +528,10 @@ struct gs_result {
     uint64_t *suspect_lat, *dead_lat; /* appended: detection latencies (ms) */
     size_t lat_count, lat_cap;
     uint64_t false_suspicions, false_deads, node_ms, msgs, kills;
+    uint64_t false_suspicions_warm, hog_stalls, hog_stall_max;
+    /* Summed over the nodes alive at the end: their own suspicions by cause, those the
+     * loop-lag grace held back. */
+    uint64_t own_probe, own_phi, saved_probe, saved_phi;
 };
 
 static void gs_run(const struct gs_opts *o, struct gs_result *res)
@@ -497,6 +541,9 @@ static void gs_run(const struct gs_opts *o, struct gs_result *res)
     hy_prng_seed(&w->prng, o->seed);
     membership_config_default(&w->cfg);
     w->cfg.mutation = o->mutation;
+    if (o->no_grace) {
+        w->cfg.lag_window_ms = 0;
+    }
     w->cfg.members_max = (uint32_t)HY_MAX(o->nodes, 16);
     w->pool_free = -1;
     w->nodes = hy_xcalloc((size_t)o->nodes, sizeof(*w->nodes));
@@ -506,6 +553,9 @@ static void gs_run(const struct gs_opts *o, struct gs_result *res)
     for (int i = 0; i < o->nodes; i++) {
         node_start(w, i);
         push(w, 1 + hy_prng_below(&w->prng, GS_HB_MS), EV_HB, (uint32_t)i, 0);
+        if (o->hog) {
+            hog_next(w, i);
+        }
     }
     uint64_t lo, hi;
     membership_suspicion_bounds(&w->nodes[0].mb, &lo, &hi);
@@ -549,11 +599,19 @@ static void gs_run(const struct gs_opts *o, struct gs_result *res)
         }
     }
     res->false_suspicions += w->false_suspicions;
+    res->false_suspicions_warm += w->false_suspicions_warm;
+    res->hog_stalls += w->hog_stalls;
+    res->hog_stall_max = HY_MAX(res->hog_stall_max, w->hog_stall_max);
     res->false_deads += w->false_deads;
     res->node_ms += (uint64_t)o->nodes * w->end_ms;
     res->msgs += w->msgs;
     for (int i = 0; i < o->nodes; i++) {
         if (w->nodes[i].up) {
+            const struct membership_stats *st = &w->nodes[i].mb.stats;
+            res->own_probe += st->suspect_probe;
+            res->own_phi += st->suspect_phi;
+            res->saved_probe += st->grace_saved_probe;
+            res->saved_phi += st->grace_saved_phi;
             membership_free(&w->nodes[i].mb);
         }
     }
@@ -589,7 +647,7 @@ static const char *const mutation_names[MEMBERSHIP_MUT_COUNT] = {"none", "no-ref
 int gossip_sim_main(int argc, char **argv)
 {
     uint64_t from = 1, count = 1;
-    int nodes = 0, loss = -1, mutation = 0, quiet = 0, first_failure = 0;
+    int nodes = 0, loss = -1, mutation = 0, quiet = 0, first_failure = 0, hog = 0, no_grace = 0;
     uint64_t fault_ms = 20000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -598,6 +656,10 @@ int gossip_sim_main(int argc, char **argv)
             continue;
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
+        } else if (strcmp(a, "--hog") == 0) {
+            hog = 1;
+        } else if (strcmp(a, "--no-grace") == 0) {
+            no_grace = 1;
         } else if (strcmp(a, "--first-failure") == 0) {
             first_failure = 1;
         } else if (v != NULL && strcmp(a, "--seed") == 0) {
@@ -628,13 +690,18 @@ int gossip_sim_main(int argc, char **argv)
         fault_ms < GS_WARM_MS + 1000) {
         fprintf(stderr, "usage: halyard-sim --membership [--seed S | --seeds N --from S] "
                         "[--nodes N>=3] [--loss PCT] [--fault-ms MS] [--mutation "
-                        "no-refute|no-suspect|inc-reset] [--first-failure] [--quiet]\n");
+                        "no-refute|no-suspect|inc-reset] [--hog] [--no-grace] [--first-failure] "
+                        "[--quiet]\n");
         return 2;
     }
     struct gs_result r = {0};
     uint64_t passed = 0, failed = 0;
     for (uint64_t k = 0; k < count; k++) {
-        struct gs_opts o = {.seed = from + k, .mutation = mutation, .fault_ms = fault_ms};
+        struct gs_opts o = {.seed = from + k,
+                            .mutation = mutation,
+                            .fault_ms = fault_ms,
+                            .hog = hog,
+                            .no_grace = no_grace};
         static const int cycle[] = {5, 20, 100};
         o.nodes = nodes ? nodes : cycle[o.seed % 3];
         o.loss_pct = loss >= 0 ? loss : (int)(o.seed % (GOSSIP_SIM_LOSS_SAFE_PCT + 1));
@@ -644,9 +711,10 @@ int gossip_sim_main(int argc, char **argv)
             failed++;
             printf("seed %llu FAILED (%d nodes, loss %d%%): %s\n", (unsigned long long)o.seed,
                    o.nodes, o.loss_pct, r.reason);
-            printf("  replay: halyard-sim --membership --seed %llu --nodes %d --loss %d%s%s\n",
+            printf("  replay: halyard-sim --membership --seed %llu --nodes %d --loss %d%s%s%s%s\n",
                    (unsigned long long)o.seed, o.nodes, o.loss_pct, mutation ? " --mutation " : "",
-                   mutation ? mutation_names[mutation] : "");
+                   mutation ? mutation_names[mutation] : "", hog ? " --hog" : "",
+                   no_grace ? " --no-grace" : "");
             if (first_failure) {
                 printf("first failure after %llu seeds\n", (unsigned long long)(k + 1));
                 break;
@@ -669,6 +737,16 @@ int gossip_sim_main(int argc, char **argv)
                (unsigned long long)r.false_suspicions,
                hours > 0 ? (double)r.false_suspicions / hours : 0.0,
                (unsigned long long)r.false_deads, (unsigned long long)r.msgs);
+        if (hog) {
+            printf("hog: %llu stalls (longest %llu ms); false suspicions after the %d ms warm-up: "
+                   "%llu (%.1f per node-hour); own suspicions: probe %llu, phi %llu; held back by "
+                   "the grace: probe %llu, phi %llu\n",
+                   (unsigned long long)r.hog_stalls, (unsigned long long)r.hog_stall_max,
+                   GS_WARM_MS, (unsigned long long)r.false_suspicions_warm,
+                   hours > 0 ? (double)r.false_suspicions_warm / hours : 0.0,
+                   (unsigned long long)r.own_probe, (unsigned long long)r.own_phi,
+                   (unsigned long long)r.saved_probe, (unsigned long long)r.saved_phi);
+        }
     }
     hy_free(r.suspect_lat);
     hy_free(r.dead_lat);

@@ -44,7 +44,8 @@ static const char *mutation_names[RAFT_MUT_COUNT] = {"none",
                                                      "read-no-heartbeat",
                                                      "read-before-noop",
                                                      "no-truncate",
-                                                     "quiesce-no-wake"};
+                                                     "quiesce-no-wake",
+                                                     "release-unapplied"};
 
 const char *sim_fault_name(int f)
 {
@@ -103,7 +104,8 @@ static void usage(void)
                     "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored|"
                     "resend-bare|stale-reply|apply-clock|session-forget] "
                     "[--tolerate proxy-early-timeout] [--rejoin-early] "
-                    "[--partitions 1|2|4|8|0 (0: the seed picks)] "
+                    "[--partitions 1|2|4|8|0 (0: the seed picks)] [--rf 1..7] [--zones 0..7] "
+                    "[--replace-after MS] "
                     "[--first-failure] [--trace] "
                     "[--quiet]\n");
 }
@@ -277,6 +279,24 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
                 return -1;
             }
             i++;
+        } else if (strcmp(a, "--rf") == 0) {
+            c->o.rf = atoi(v);
+            if (c->o.rf < 1 || c->o.rf > 7) {
+                return -1;
+            }
+            i++;
+        } else if (strcmp(a, "--replace-after") == 0) {
+            c->o.replace_after_ms = atoi(v);
+            if (c->o.replace_after_ms < 0) {
+                return -1;
+            }
+            i++;
+        } else if (strcmp(a, "--zones") == 0) {
+            c->o.zones = atoi(v);
+            if (c->o.zones < 0 || c->o.zones > 7) {
+                return -1;
+            }
+            i++;
         } else if (strcmp(a, "--fault-ms") == 0) {
             c->o.fault_ms = strtoull(v, NULL, 10);
             i++;
@@ -306,11 +326,23 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
 
 static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
 {
-    printf("  replay: halyard-sim --whole --seed %llu --nodes %d --partitions %d --fault-ms %llu "
+    char rf[96] = "";
+    if (o->rf > 0) {
+        snprintf(rf, sizeof(rf), " --rf %d", o->rf);
+    }
+    if (o->zones > 0) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --zones %d", o->zones);
+    }
+    if (o->replace_after_ms > 0) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --replace-after %d",
+                 o->replace_after_ms);
+    }
+    printf("  replay: halyard-sim --whole --seed %llu --nodes %d --partitions %d%s --fault-ms %llu "
            "--quiet-ms %llu%s%s%s%s%s --trace\n",
-           (unsigned long long)o->seed, o->nodes, o->partitions, (unsigned long long)o->fault_ms,
-           (unsigned long long)o->quiet_ms, o->moved ? " --moved" : "",
-           o->no_faults ? " --no-faults" : "", o->mutation ? " --mutation " : "",
+           (unsigned long long)o->seed, o->nodes, o->partitions, rf,
+           (unsigned long long)o->fault_ms, (unsigned long long)o->quiet_ms,
+           o->moved ? " --moved" : "", o->no_faults ? " --no-faults" : "",
+           o->mutation ? " --mutation " : "",
            o->mutation ? whole_mutation_name((int)o->mutation) : "",
            o->rejoin_early ? " --rejoin-early" : "");
     (void)c;
@@ -381,7 +413,8 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    uint64_t passed = 0, failed = 0, gave_up = 0, quiesced_seeds = 0, woken_seeds = 0;
+    uint64_t passed = 0, failed = 0, gave_up = 0, quiesced_seeds = 0, woken_seeds = 0,
+             needed_seeds = 0;
     for (uint64_t k = 0; k < c.count; k++) {
         uint64_t seed = c.from + k;
         struct sim_opts o = c.o;
@@ -391,6 +424,7 @@ int main(int argc, char **argv)
         int ok = sim_run(&o, &r);
         gave_up += (uint64_t)r.lin_gave_up;
         quiesced_seeds += r.quiesces > 0;
+        needed_seeds += r.snaps_needed > 0;
         woken_seeds += r.quiesces > 0 && r.liveness_downs > 0;
         if (ok) {
             passed++;
@@ -420,6 +454,11 @@ int main(int argc, char **argv)
     if (gave_up) {
         printf("note: the linearizability check was inconclusive on %llu seeds (failed)\n",
                (unsigned long long)gave_up);
+    }
+    if (needed_seeds > 0) {
+        printf("note: a leader took a snapshot for a follower lacking released entries in %llu "
+               "seeds\n",
+               (unsigned long long)needed_seeds);
     }
     if (quiesced_seeds > 0) {
         printf("note: groups quiesced in %llu seeds, %llu of them with node-level down reports\n",

@@ -92,6 +92,7 @@ struct sim_result {
     int lin_gave_up;
     uint64_t quiesces;       /* times a leader quiesced its group */
     uint64_t liveness_downs; /* node-level "down" reports delivered */
+    uint64_t snaps_needed;   /* snapshots taken because a follower needed released entries */
 };
 
 /* Runs one seed; returns 1 when every check passed. */

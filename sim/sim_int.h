@@ -193,6 +193,7 @@ struct sim {
     uint64_t wake_deadline[SIM_NODES_MAX]; /* told its leader is down: act before; 0 = none */
     uint64_t wake_term[SIM_NODES_MAX];
     uint64_t quiesces;       /* times a leader quiesced (reported) */
+    uint64_t snaps_needed;   /* snapshots a leader asked for (raft_release_applied) */
     uint64_t liveness_downs; /* node-level "down" reports delivered */
     int healing;
     int draining;

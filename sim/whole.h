@@ -51,16 +51,19 @@ enum whole_known_bug {
 
 struct whole_opts {
     uint64_t seed;
-    int nodes;         /* 3..7 */
-    uint64_t fault_ms; /* simulated time with faults; then they stop */
-    uint64_t quiet_ms; /* simulated time after, for recovery and the liveness check */
-    int moved;         /* redirect: moved instead of proxy */
-    uint32_t mutation; /* enum whole_mutation */
-    int trace;         /* print the timeline */
-    int no_faults;     /* a clean run (the determinism test uses both) */
-    uint32_t tolerate; /* enum whole_known_bug */
-    int rejoin_early;  /* re-add a removed member before every member has its removal */
-    int partitions;    /* 1 (group 0 holds every key), or 2..8: a Raft group per partition */
+    int nodes;            /* 3..7 */
+    uint64_t fault_ms;    /* simulated time with faults; then they stop */
+    uint64_t quiet_ms;    /* simulated time after, for recovery and the liveness check */
+    int moved;            /* redirect: moved instead of proxy */
+    uint32_t mutation;    /* enum whole_mutation */
+    int trace;            /* print the timeline */
+    int no_faults;        /* a clean run (the determinism test uses both) */
+    uint32_t tolerate;    /* enum whole_known_bug */
+    int rejoin_early;     /* re-add a removed member before every member has its removal */
+    int partitions;       /* 1 (group 0 holds every key), or 2..8: a Raft group per partition */
+    int rf;               /* --rf: replication-factor 1..7; 0: every member holds every partition */
+    int zones;            /* --zones K: node i is in zone "z<i mod K>" (0: no zones) */
+    int replace_after_ms; /* --replace-after MS: the nodes' replace-after-ms (0: the default) */
 };
 
 struct whole_result {

@@ -3,6 +3,7 @@
  * "Interfaces").
  *
  *   halyctl [OPTIONS] cluster status
+ *   halyctl [OPTIONS] cluster quorum
  *   halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]
  *   halyctl [OPTIONS] node drain     (hand leadership over, stop the node)
  *   halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]
@@ -17,9 +18,11 @@
  * subcommand prints one JSON object on success), --tls with --cacert/--cacertdir, --cert/--key,
  * --sni and --insecure (to a node's tls-port), --help.
  *
- * It speaks RESP over one blocking TCP (or TLS) connection; replies are decoded with the project's
- * own codec (src/proto/resp.h). Output is line-buffered, so progress shows while a command waits.
- * Exit codes: 0 done, 1 the cluster refused or timed out, 2 usage or connection error.
+ * It speaks RESP over one blocking TCP (or TLS) connection, with the I/O every RESP client of the
+ * code base shares (src/client/rconn.h: connect, TLS, one round trip); replies are decoded with
+ * the project's own codec (src/proto/resp.h). Output is line-buffered, so progress shows while a
+ * command waits. Exit codes: 0 done, 1 the cluster refused or timed out, 2 usage or connection
+ * error.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -37,12 +40,12 @@
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
 
+#include "client/rconn.h"
 #include "common/buf.h"
 #include "proto/resp.h"
 
 struct conn {
-    int fd;
-    SSL *ssl; /* --tls: the session over fd */
+    struct rconn io; /* fd, and with --tls the session over it */
     struct hy_buf in;
 };
 
@@ -99,26 +102,19 @@ static int tls_ctx(void)
     return 0;
 }
 
-/* TLS over c->fd to `host`, whose certificate must name it (or --sni). 0 or -1 (said). */
+/* TLS over c's fd to `host`, whose certificate must name it (or --sni). 0 or -1 (said). */
 static int tls_start(struct conn *c, const char *host)
 {
     if (tls_ctx() != 0) {
         return -1;
     }
     const char *name = opts.sni != NULL ? opts.sni : host;
-    unsigned char ip[16];
-    c->ssl = SSL_new(opts.ssl_ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+    int rc = rconn_tls_start(&c->io, opts.ssl_ctx, name, 1, RCONN_FOREVER);
+    if (rc == -2) {
         return tls_fail("SSL_new");
     }
-    if (inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1) {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name);
-    } else {
-        SSL_set1_host(c->ssl, name);
-        SSL_set_tlsext_host_name(c->ssl, name);
-    }
-    if (SSL_connect(c->ssl) != 1) {
-        long v = SSL_get_verify_result(c->ssl);
+    if (rc != 0) {
+        long v = SSL_get_verify_result(c->io.ssl);
         char what[300];
         snprintf(what, sizeof(what), "handshake with %s failed%s%s", host,
                  v != X509_V_OK ? ": " : "",
@@ -128,47 +124,23 @@ static int tls_start(struct conn *c, const char *host)
     return 0;
 }
 
-static ssize_t conn_write(struct conn *c, const void *p, size_t n)
-{
-    if (c->ssl != NULL) {
-        int w = SSL_write(c->ssl, p, (int)n);
-        return w > 0 ? w : -1;
-    }
-    return write(c->fd, p, n);
-}
-
-static ssize_t conn_read(struct conn *c, void *p, size_t n)
-{
-    if (c->ssl != NULL) {
-        int r = SSL_read(c->ssl, p, (int)n);
-        if (r <= 0 && ERR_peek_error() != 0) {
-            tls_fail("the node ended the session"); /* e.g. it wanted a client certificate */
-        }
-        return r > 0 ? r : -1;
-    }
-    return read(c->fd, p, n);
-}
-
 static int conn_call(struct conn *c, int argc, const char **argv, struct resp_value *out);
 static int conn_auth(struct conn *c);
 static void conn_close(struct conn *c);
 
 static int conn_open(struct conn *c, const char *host, const char *port)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(host, port, &hints, &res) != 0) {
-        fprintf(stderr, "halyctl: cannot resolve %s\n", host);
+    int unresolved;
+    c->io = (struct rconn){.fd = rconn_dial(host, port, RCONN_FOREVER, &unresolved), .wake_fd = -1};
+    if (c->io.fd < 0) {
+        if (unresolved) {
+            fprintf(stderr, "halyctl: cannot resolve %s\n", host);
+        } else {
+            fprintf(stderr, "halyctl: cannot connect to %s:%s: %s\n", host, port, strerror(errno));
+        }
         return -1;
     }
-    c->fd = socket(res->ai_family, SOCK_STREAM, 0);
-    if (c->fd < 0 || connect(c->fd, res->ai_addr, res->ai_addrlen) != 0) {
-        fprintf(stderr, "halyctl: cannot connect to %s:%s: %s\n", host, port, strerror(errno));
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
     hy_buf_init(&c->in);
-    c->ssl = NULL;
     if ((opts.tls && tls_start(c, host) != 0) || conn_auth(c) != 0) {
         conn_close(c);
         return -1;
@@ -197,68 +169,42 @@ static int conn_auth(struct conn *c)
 
 static void conn_close(struct conn *c)
 {
-    if (c->ssl != NULL) {
-        SSL_shutdown(c->ssl);
-        SSL_free(c->ssl);
-        c->ssl = NULL;
+    if (c->io.ssl != NULL) {
+        SSL_shutdown(c->io.ssl);
     }
-    close(c->fd);
+    rconn_close(&c->io);
     hy_buf_free(&c->in);
 }
 
 /* 1 when nothing accepts connections on host:port any more. */
-static int probe_closed(const char *host, const char *port, struct conn *scratch)
+static int probe_closed(const char *host, const char *port)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(host, port, &hints, &res) != 0) {
-        return 0;
+    int unresolved;
+    int fd = rconn_dial(host, port, RCONN_FOREVER, &unresolved);
+    if (fd >= 0) {
+        close(fd);
     }
-    scratch->fd = socket(res->ai_family, SOCK_STREAM, 0);
-    int refused = scratch->fd >= 0 && connect(scratch->fd, res->ai_addr, res->ai_addrlen) != 0;
-    if (scratch->fd >= 0) {
-        close(scratch->fd);
-    }
-    freeaddrinfo(res);
-    return refused;
+    return fd < 0 && !unresolved;
 }
 
 /* Sends argv as a multibulk and reads one reply into *out (its strings borrow c->in until the
  * next call). Returns 0, or -1 on a connection or protocol error. */
 static int conn_call(struct conn *c, int argc, const char **argv, struct resp_value *out)
 {
-    struct hy_buf req;
-    hy_buf_init(&req);
-    hy_buf_printf(&req, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        hy_buf_printf(&req, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
-    }
-    ssize_t w = conn_write(c, req.data, req.len);
-    hy_buf_free(&req);
-    if (w < 0) {
-        return -1;
-    }
-    hy_buf_reset(&c->in);
     struct resp_limits limits;
     resp_limits_default(&limits);
-    for (;;) {
-        size_t used;
-        char err[128];
-        int rc = resp_value_parse(&limits, c->in.data, c->in.len, out, &used, err);
-        if (rc == HY_OK) {
-            return 0;
+    char err[128];
+    int rc =
+        rconn_call(&c->io, argc, argv, NULL, &c->in, &limits, RCONN_FOREVER, out, err, sizeof(err));
+    if (rc == RCONN_EPROTO) {
+        fprintf(stderr, "halyctl: bad reply: %s\n", err);
+    } else if (rc == RCONN_ERECV) {
+        if (c->io.ssl != NULL && ERR_peek_error() != 0) {
+            tls_fail("the node ended the session"); /* e.g. it wanted a client certificate */
         }
-        if (rc != HY_EAGAIN) {
-            fprintf(stderr, "halyctl: bad reply: %s\n", err);
-            return -1;
-        }
-        uint8_t *p = hy_buf_reserve(&c->in, 4096);
-        ssize_t n = conn_read(c, p, 4096);
-        if (n <= 0) {
-            fprintf(stderr, "halyctl: connection closed\n");
-            return -1;
-        }
-        c->in.len += (size_t)n;
+        fprintf(stderr, "halyctl: connection closed\n");
     }
+    return rc == RCONN_OK ? 0 : -1;
 }
 
 /* The last successful reply's text, for --json's "result". */
@@ -521,8 +467,7 @@ static int cmd_drain(struct conn *c, const char *host, const char *port)
         return 1;
     }
     for (int i = 0; i < 200; i++) {
-        struct conn probe;
-        if (probe_closed(host, port, &probe)) {
+        if (probe_closed(host, port)) {
             say("node %s", "stopped");
             json_result("result", last_reply, "node", "stopped", NULL);
             return 0;
@@ -656,12 +601,251 @@ static int cmd_member(struct conn *c, const char *op, const char *spec, int obse
     return 1;
 }
 
+/* ---- cluster rebalance status --------------------------------------------------------- */
+
+/* The names in the JSON array that follows `key` in obj, as "a,b,c" ("" when none or absent). */
+static void json_names_after(const char *obj, const char *key, char *out, size_t cap)
+{
+    const char *p = strstr(obj, key);
+    out[0] = '\0';
+    if (p == NULL) {
+        return;
+    }
+    p += strlen(key);
+    size_t k = 0;
+    for (; *p != '\0' && *p != ']' && k + 1 < cap; p++) {
+        if (*p != '"') {
+            out[k++] = *p;
+        }
+    }
+    out[k] = '\0';
+}
+
+/* Whether the list "a,b,c" holds name. */
+static int list_has(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        if (l == len && strncmp(p, name, len) == 0) {
+            return 1;
+        }
+        p += l + (comma != NULL);
+    }
+    return 0;
+}
+
+/* The names of `a` that `b` lacks, as a list. */
+static void list_minus(const char *a, const char *b, char *out, size_t cap)
+{
+    char name[128];
+    out[0] = '\0';
+    for (const char *p = a; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        snprintf(name, sizeof(name), "%.*s", (int)l, p);
+        if (!list_has(b, name)) {
+            size_t at = strlen(out);
+            snprintf(out + at, cap - at, "%s%s", at ? "," : "", name);
+        }
+        p += l + (comma != NULL);
+    }
+}
+
+#define REBALANCE_PARTS_MAX 4096 /* NODE_PARTITIONS_MAX */
+
+struct part_view {
+    char replicas[512]; /* the partition map's, from any member */
+    char voters[512];   /* the Raft configuration, from the partition's leader */
+    char learners[512];
+    char leader[128];
+};
+
+/* Folds one member's HALYARD PARTITIONS JSON into views: the map's replicas from any member,
+ * the configuration from the member that leads the partition. */
+static void fold_partitions(const char *json, const char *member, struct part_view *views,
+                            int *count)
+{
+    for (const char *at = strstr(json, "\"partition\":"); at != NULL;
+         at = strstr(at + 1, "\"partition\":")) {
+        const char *start = at;
+        while (start > json && *start != '{') {
+            start--;
+        }
+        const char *end = strchr(at, '}');
+        int p = atoi(at + strlen("\"partition\":"));
+        if (end == NULL || p < 0 || p >= REBALANCE_PARTS_MAX) {
+            continue;
+        }
+        char obj[2048], role[32];
+        snprintf(obj, sizeof(obj), "%.*s", (int)(end - start), start);
+        struct part_view *v = &views[p];
+        *count = p + 1 > *count ? p + 1 : *count;
+        if (strstr(obj, "\"replicas\":[") != NULL) {
+            json_names_after(obj, "\"replicas\":[", v->replicas, sizeof(v->replicas));
+        }
+        json_string_after(obj, "\"role\":\"", role, sizeof(role));
+        if (strcmp(role, "leader") == 0) {
+            json_names_after(obj, "\"voters\":[", v->voters, sizeof(v->voters));
+            json_names_after(obj, "\"learners\":[", v->learners, sizeof(v->learners));
+            snprintf(v->leader, sizeof(v->leader), "%s", member);
+        }
+    }
+}
+
+/* Asks every member (their addresses from c's HALYARD MEMBERS JSON) for its partitions. */
+static int gather_partitions(struct conn *c, struct part_view *views, int *count)
+{
+    const char *argv[] = {"HALYARD", "MEMBERS", "JSON"};
+    const char *pargv[] = {"HALYARD", "PARTITIONS", "JSON"};
+    struct resp_value v;
+    if (conn_call(c, 3, argv, &v) != 0 || v.type != RESP_BULK) {
+        fprintf(stderr, "halyctl: HALYARD MEMBERS failed: %s\n", last_reply);
+        return -1;
+    }
+    char *members = malloc(v.len + 1);
+    memcpy(members, v.str, v.len);
+    members[v.len] = '\0';
+    resp_value_free(&v);
+    for (const char *at = strstr(members, "{\"name\":\""); at != NULL;
+         at = strstr(at + 1, "{\"name\":\"")) {
+        char name[128], addr[300];
+        json_string_after(at, "{\"name\":\"", name, sizeof(name));
+        json_string_after(at, "\"address\":\"", addr, sizeof(addr));
+        char *colon = strrchr(addr, ':');
+        struct conn m;
+        if (colon == NULL) {
+            continue;
+        }
+        *colon = '\0';
+        if (conn_open(&m, addr, colon + 1) != 0) {
+            continue; /* a member down: another replica's view serves, or "unknown" */
+        }
+        if (conn_call(&m, 3, pargv, &v) == 0) {
+            if (v.type == RESP_BULK) {
+                char *json = malloc(v.len + 1);
+                memcpy(json, v.str, v.len);
+                json[v.len] = '\0';
+                fold_partitions(json, name, views, count);
+                free(json);
+            }
+            resp_value_free(&v);
+        }
+        conn_close(&m);
+    }
+    free(members);
+    return 0;
+}
+
+/* One partition's move, if any: where the map wants replicas its leader's voters lack
+ * (targets) and the voters the map no longer lists (sources). */
+static const char *move_state(const struct part_view *v, char *targets, char *sources, size_t cap)
+{
+    if (v->leader[0] == '\0') {
+        targets[0] = sources[0] = '\0';
+        return "unknown";
+    }
+    list_minus(v->replicas, v->voters, targets, cap);
+    list_minus(v->voters, v->replicas, sources, cap);
+    if (targets[0] == '\0' && sources[0] == '\0') {
+        return "settled";
+    }
+    char catching[512];
+    list_minus(targets, v->learners, catching, sizeof(catching));
+    if (targets[0] == '\0') {
+        return "removing";
+    }
+    return strcmp(catching, targets) == 0 ? "pending" : "catching-up";
+}
+
+static void progress_bar(int done, int total)
+{
+    int width = 30, fill = total > 0 ? done * width / total : width;
+    printf("[");
+    for (int i = 0; i < width; i++) {
+        putchar(i < fill ? '#' : '.');
+    }
+    printf("] %d/%d partitions settled\n", done, total);
+}
+
+/* cluster rebalance status: every partition's move, from its leader's configuration and the
+ * partition map. Exit 0; 1 when some partition's leader could not be asked. */
+static int cmd_rebalance_status(struct conn *c)
+{
+    struct part_view *views = calloc(REBALANCE_PARTS_MAX, sizeof(*views));
+    int count = 0, settled = 0, pending = 0, moving = 0, unknown = 0;
+    if (gather_partitions(c, views, &count) != 0) {
+        free(views);
+        return 1;
+    }
+    /* Paused or running (HALYARD REBALANCE STATE; "unknown" from a server without it). */
+    const char *state_argv[] = {"HALYARD", "REBALANCE", "STATE"};
+    struct resp_value sv;
+    char state[16] = "unknown";
+    if (conn_call(c, 3, state_argv, &sv) == 0) {
+        if (sv.type == RESP_SIMPLE && sv.len < sizeof(state)) {
+            memcpy(state, sv.str, sv.len);
+            state[sv.len] = '\0';
+        }
+        resp_value_free(&sv);
+    }
+    char targets[512], sources[512];
+    for (int p = 0; p < count; p++) {
+        const char *st = move_state(&views[p], targets, sources, sizeof(targets));
+        settled += strcmp(st, "settled") == 0;
+        pending += strcmp(st, "pending") == 0;
+        unknown += strcmp(st, "unknown") == 0;
+        moving += strcmp(st, "catching-up") == 0 || strcmp(st, "removing") == 0;
+    }
+    if (opts.json) {
+        printf("{\"rebalancing\":\"%s\",\"partitions\":%d,\"settled\":%d,\"pending\":%d,"
+               "\"in_progress\":%d,\"unknown\":%d,\"moves\":[",
+               state, count, settled, pending, moving, unknown);
+    } else {
+        printf("rebalancing: %s\n", state);
+        progress_bar(settled, count);
+        printf("moves: %d pending, %d in progress; %d partitions without a reachable leader\n",
+               pending, moving, unknown);
+    }
+    int first = 1;
+    for (int p = 0; p < count; p++) {
+        const char *st = move_state(&views[p], targets, sources, sizeof(targets));
+        if (strcmp(st, "settled") == 0) {
+            continue;
+        }
+        if (opts.json) {
+            printf("%s{\"partition\":%d,\"state\":\"%s\",\"source\":", first ? "" : ",", p, st);
+            json_string(sources);
+            printf(",\"target\":");
+            json_string(targets);
+            printf(",\"leader\":");
+            json_string(views[p].leader);
+            printf("}");
+        } else {
+            printf("  partition %-4d %-12s %s -> %s\n", p, st, sources[0] ? sources : "-",
+                   targets[0] ? targets : "-");
+        }
+        first = 0;
+    }
+    if (opts.json) {
+        printf("]}\n");
+    }
+    free(views);
+    return unknown > 0 ? 1 : 0;
+}
+
 static const char usage_text[] =
     "usage: halyctl [OPTIONS] cluster status\n"
+    "       halyctl [OPTIONS] cluster quorum (split-brain protection rules; exit 1: one refuses)\n"
     "       halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]\n"
     "       halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]\n"
     "       halyctl [OPTIONS] cluster remove NODE\n"
     "       halyctl [OPTIONS] cluster force-quorum --confirm-data-loss\n"
+    "       halyctl [OPTIONS] cluster rebalance pause|resume (fair-share moves, cluster-wide)\n"
+    "       halyctl [OPTIONS] cluster set replication-factor N (1..7, at run time)\n"
+    "       halyctl [OPTIONS] cluster rebalance status (replica moves; exit 1: a partition "
+    "without a reachable leader)\n"
     "       halyctl [OPTIONS] node drain\n"
     "       halyctl [OPTIONS] snapshot\n"
     "       halyctl [OPTIONS] partitions\n"
@@ -893,8 +1077,71 @@ static int cmd_events(struct conn *c, int follow)
     }
 }
 
+/* halyctl cluster quorum: the split-brain protection rules and their state on this node (INFO
+ * cluster's quorum_ lines); with --json one object {"liveMembers":N,"rules":[...]}. Exit 1
+ * when a rule is not satisfied, so scripts and health checks can use it. */
+static int cmd_quorum(struct conn *c)
+{
+    const char *a[] = {"INFO", "cluster"};
+    struct resp_value v;
+    if (conn_call(c, 2, a, &v) != 0) {
+        return 2;
+    }
+    if (v.type != RESP_BULK) {
+        int rc = print_reply(&v);
+        resp_value_free(&v);
+        return rc ? 1 : 2;
+    }
+    char *text = strndup((const char *)v.str, v.len);
+    resp_value_free(&v);
+    if (text == NULL) {
+        return 2;
+    }
+    long live = 0;
+    int bad = 0, rules = 0;
+    if (opts.json) {
+        fputs("{\"rules\":[", stdout);
+    }
+    for (char *save = NULL, *line = strtok_r(text, "\r\n", &save); line != NULL;
+         line = strtok_r(NULL, "\r\n", &save)) {
+        char name[64], type[16], pattern[160];
+        unsigned req, act;
+        int ok;
+        if (sscanf(line, "quorum_live_members:%ld", &live) == 1) {
+            continue;
+        }
+        if (strncmp(line, "quorum_rule_", 12) != 0 ||
+            sscanf(line + 12, "%63[^:]:type=%15[^,],pattern=%159[^,],required=%u,actual=%u,ok=%d",
+                   name, type, pattern, &req, &act, &ok) != 6) {
+            continue;
+        }
+        bad |= !ok;
+        if (opts.json) {
+            printf("%s{\"name\":", rules > 0 ? "," : "");
+            json_string(name);
+            printf(",\"type\":\"%s\",\"pattern\":", type);
+            json_string(pattern);
+            printf(",\"required\":%u,\"actual\":%u,\"ok\":%s}", req, act, ok ? "true" : "false");
+        } else {
+            printf("%-16s %-10s %-20s required %u, live %u: %s\n", name, type, pattern, req, act,
+                   ok ? "ok" : "REFUSING");
+        }
+        rules++;
+    }
+    if (opts.json) {
+        printf("],\"liveMembers\":%ld}\n", live);
+    } else if (rules == 0) {
+        printf("no quorum rules (quorum-rules is empty); %ld members live\n", live);
+    }
+    free(text);
+    return bad ? 1 : 0;
+}
+
 static int run(struct conn *c, const struct words *w)
 {
+    if (is(w, "cluster", "quorum") && w->n == 2) {
+        return cmd_quorum(c);
+    }
     if (is(w, "events", NULL) && w->n == 1) {
         return cmd_events(c, w->follow);
     }
@@ -910,6 +1157,19 @@ static int run(struct conn *c, const struct words *w)
     }
     if (is(w, "cluster", "remove") && w->n == 3) {
         return cmd_member(c, "REMOVE", w->w[2], 0);
+    }
+    if (is(w, "cluster", "rebalance") && w->n == 3 && strcmp(w->w[2], "status") == 0) {
+        return cmd_rebalance_status(c);
+    }
+    if (is(w, "cluster", "set") && w->n == 4 && strcmp(w->w[2], "replication-factor") == 0) {
+        const char *a[] = {"HALYARD", "REPLICATION-FACTOR", w->w[3]};
+        return simple(c, 3, a);
+    }
+    if (is(w, "cluster", "rebalance") && w->n == 3 &&
+        (strcmp(w->w[2], "pause") == 0 || strcmp(w->w[2], "resume") == 0)) {
+        const char *a[] = {"HALYARD", "REBALANCE",
+                           strcmp(w->w[2], "pause") == 0 ? "PAUSE" : "RESUME"};
+        return simple(c, 3, a);
     }
     if (is(w, "cluster", "force-quorum") && w->n == 2 && w->confirm) {
         const char *a[] = {"HALYARD", "FORCE-QUORUM", "CONFIRM-DATA-LOSS"};
@@ -933,8 +1193,9 @@ static int known(const struct words *w)
 {
     return (is(w, "cluster", NULL) && w->n >= 2 &&
             (strcmp(w->w[1], "status") == 0 || strcmp(w->w[1], "failover") == 0 ||
-             strcmp(w->w[1], "join") == 0 || strcmp(w->w[1], "remove") == 0 ||
-             strcmp(w->w[1], "force-quorum") == 0)) ||
+             strcmp(w->w[1], "quorum") == 0 || strcmp(w->w[1], "join") == 0 ||
+             strcmp(w->w[1], "remove") == 0 || strcmp(w->w[1], "force-quorum") == 0 ||
+             strcmp(w->w[1], "rebalance") == 0 || strcmp(w->w[1], "set") == 0)) ||
            is(w, "node", "drain") || is(w, "snapshot", NULL) || is(w, "partitions", NULL) ||
            is(w, "events", NULL);
 }

@@ -29,6 +29,18 @@
 
 #include "client/shell.h"
 
+struct areq;
+
+/* An outcome waiting for the attached loop to run its callback. */
+struct done {
+    struct done *next;
+    halyard_reply_fn cb;
+    void *ctx;
+    halyard_status st;
+    halyard_reply *reply;
+    struct areq *req; /* non-NULL: this is req->done, freed with req after the callback */
+};
+
 struct areq {
     struct areq *next; /* in the queue */
     int argc;
@@ -39,6 +51,7 @@ struct areq {
     uint64_t submit_ms, hedge_at_ms; /* hedge_at_ms 0: not hedged */
     int copies;                      /* lanes running it */
     int hedged, delivered;
+    struct done done; /* its outcome, when a batch delivers it to the attached loop */
 };
 
 struct lane {
@@ -48,20 +61,12 @@ struct lane {
     struct hys_conn conn;
     atomic_int cancel;
     atomic_int abandon; /* a heartbeat found its member dead */
+    atomic_int woken;   /* its wake_fd was written: drain it before the next wait */
     uint64_t hb_gen;    /* the heartbeats' verdicts its core has seen */
     struct areq *req;   /* running, or NULL */
     int is_hedge;
     int in_batch;        /* req is only a busy mark then (it may be freed): never read through it */
     halyard_stats stats; /* the core's, copied after each request (read by get_stats) */
-};
-
-/* An outcome waiting for the attached loop to run its callback. */
-struct done {
-    struct done *next;
-    halyard_reply_fn cb;
-    void *ctx;
-    halyard_status st;
-    halyard_reply *reply;
 };
 
 struct hys_async {
@@ -70,7 +75,19 @@ struct hys_async {
     pthread_cond_t work; /* a request was queued, a hedge may be due, or closing */
     struct areq *head, *tail;
     size_t queued; /* in the queue */
-    size_t outstanding;
+    /* Changed under the lock, except the reservations of the loop's callbacks (below): atomic. */
+    atomic_size_t outstanding;
+    size_t idle; /* lanes waiting for work */
+    /* The attached loop's thread while it runs callbacks (run_done): requests they submit are
+     * queued without waking a lane, and one lane is woken when they are all in, so the lanes
+     * take them in batches (one wake-up for many requests, not one each). */
+    pthread_t done_thread;
+    atomic_int in_done;
+    /* What those callbacks submitted, not yet in the queue: touched by the loop's thread alone
+     * (no lock per request), spliced into the queue when the callbacks are done. */
+    struct areq *pend_head, *pend_tail;
+    size_t pend_n;
+    uint64_t pend_shed;
     int closing;
     struct lane *lanes;
     size_t n_lanes;
@@ -88,8 +105,7 @@ static void deliver_or_queue(struct hys_async *a, struct areq *r, halyard_status
 
 static void free_req(struct areq *r)
 {
-    free(r->argv);
-    free(r);
+    free(r); /* argv, argvlen and the bytes are in the same allocation */
 }
 
 /* The lane's next work, under the lock: the oldest queued request, else a running read whose
@@ -151,12 +167,31 @@ static struct lane *other_copy(struct hys_async *a, const struct areq *r, const 
     return NULL;
 }
 
+/* Written before the flag is set: a drain that sees the flag finds the bytes (one that misses
+ * it leaves the flag for the next drain). */
+static void poke_lane(struct lane *l)
+{
+    uint64_t one = 1;
+    ssize_t w = write(l->conn.io.wake_fd, &one, sizeof(one));
+    (void)w; /* an eventfd at its maximum is readable anyway */
+    atomic_store(&l->woken, 1);
+}
+
 static void wake_lane(struct lane *l)
 {
     atomic_store(&l->cancel, 1);
-    uint64_t one = 1;
-    ssize_t w = write(l->conn.wake_fd, &one, sizeof(one));
-    (void)w; /* an eventfd at its maximum is readable anyway */
+    poke_lane(l);
+}
+
+/* Before a lane waits on its connection: a wake-up meant for an earlier request is drained (a
+ * readable wake_fd would cut every wait short). The flag saves a read per batch. */
+static void drain_wake(struct lane *l)
+{
+    if (atomic_exchange(&l->woken, 0)) {
+        uint64_t drained;
+        while (read(l->conn.io.wake_fd, &drained, sizeof(drained)) > 0) {
+        }
+    }
 }
 
 /* Runs one copy of r on lane l (without the lock) and settles its outcome (with it). */
@@ -179,9 +214,7 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
     atomic_store(&l->cancel, 0);
     pthread_mutex_unlock(&a->lock);
 
-    uint64_t drained;
-    while (read(l->conn.wake_fd, &drained, sizeof(drained)) > 0) {
-    }
+    drain_wake(l);
     hys_heartbeat_apply(a->c, l->core, &l->hb_gen);
     atomic_store(&l->abandon, 0);
     hyc_begin(l->core, r->argc, (const char *const *)r->argv, r->argvlen, r->submit_ms);
@@ -225,17 +258,68 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
     }
 }
 
-/* Delivers the outcome of a request this lane alone ran (a batch's: never hedged), and frees
- * it. Called without the lock. */
-static void settle_alone(struct lane *l, struct areq *r, halyard_status st, halyard_reply *reply)
+/* An outcome of a request this lane alone ran (a batch's: never hedged), to be delivered. */
+struct settled {
+    struct areq *r;
+    halyard_status st;
+    halyard_reply *reply;
+};
+
+/* Queues r's outcome for the attached loop (with the lock held; the caller wakes the loop). 0
+ * when it could not be queued (no memory): the caller runs the callback itself. */
+static int queue_done(struct hys_async *a, struct areq *r, halyard_status st, halyard_reply *reply,
+                      int embed)
+{
+    /* Embedded (a batch's request, which no other lane holds): no allocation, and the loop
+     * frees the request after its callback. */
+    struct done *d = embed ? &r->done : malloc(sizeof(*d));
+    if (d == NULL) {
+        return 0;
+    }
+    *d = (struct done){NULL, r->cb, r->ctx, st, reply, embed ? r : NULL};
+    if (a->done_tail != NULL) {
+        a->done_tail->next = d;
+    } else {
+        a->done_head = d;
+    }
+    a->done_tail = d;
+    return 1;
+}
+
+/* Delivers n outcomes and frees their requests, under one lock (and with a loop attached, one
+ * wake-up of the loop for them all). Called without the lock. */
+static void settle_many(struct lane *l, struct settled *s, size_t n)
 {
     struct hys_async *a = l->a;
+    if (n == 0) {
+        return;
+    }
     pthread_mutex_lock(&a->lock);
-    r->delivered = 1;
-    a->outstanding--;
-    deliver_or_queue(a, r, st, reply);
+    a->outstanding -= n;
+    size_t queued = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i].r->delivered = 1;
+        if (a->wakeup != NULL && queue_done(a, s[i].r, s[i].st, s[i].reply, 1)) {
+            queued++;
+            s[i].r = NULL; /* the loop's now: it runs the callback and frees it */
+        }
+    }
+    if (queued > 0) {
+        uv_async_send(a->wakeup);
+    }
     pthread_mutex_unlock(&a->lock);
-    free_req(r);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].r != NULL) { /* no loop: run it here */
+            s[i].r->cb(s[i].r->ctx, s[i].st, s[i].reply);
+            free_req(s[i].r);
+        }
+    }
+}
+
+static void settle_alone(struct lane *l, struct areq *r, halyard_status st, halyard_reply *reply)
+{
+    struct settled one = {r, st, reply};
+    settle_many(l, &one, 1);
 }
 
 /* One request of a batch the normal way (the pipeline could not take it, or gave it back). */
@@ -255,27 +339,31 @@ static void run_normal(struct lane *l, struct areq *r, const struct hyc_pipe_slo
     settle_alone(l, r, st, reply);
 }
 
-#define PIPE_MAX 256
+#define PIPE_MAX       256
+#define PIPE_SHARE_MIN 8
 
 struct batch {
     struct areq *reqs[PIPE_MAX];
     struct hyc_pipe_slot slots[PIPE_MAX];
     uint8_t piped[PIPE_MAX], back[PIPE_MAX], maybe[PIPE_MAX]; /* back: to the normal path */
     size_t n;
+    struct settled ready[PIPE_MAX]; /* answered, not yet delivered */
 };
 
-/* Reads the answers of the piped requests in order, settling each; what is left unanswered
- * when the connection fails (or the client closes) is marked for the normal path or settled.
- * Without the lock. */
+/* Reads the answers of the piped requests in order, settling them as they come (those parsed
+ * from what arrived together under one lock); what is left unanswered when the connection fails
+ * (or the client closes) is marked for the normal path or settled. Without the lock. */
 static void read_answers(struct lane *l, struct batch *b)
 {
     struct hyc_core *k = l->core;
     struct hy_buf in;
     hy_buf_init(&in);
+    size_t off = 0; /* parsed up to here */
     uint8_t chunk[16384];
     uint64_t deadline = hys_now_ms() + l->a->c->cfg.attempt_timeout_ms;
     const char *lost = NULL;
-    size_t i = 0;
+    size_t i = 0, n_ready = 0;
+    int got_any = 0;
     while (i < b->n && lost == NULL) {
         if (!b->piped[i]) {
             i++;
@@ -284,11 +372,11 @@ static void read_answers(struct lane *l, struct batch *b)
         size_t used = 0;
         halyard_status st = HALYARD_OK;
         halyard_reply *reply = NULL;
-        int rc = hyc_pipe_answer(k, &b->slots[i], in.data, in.len, &used, &st, &reply);
+        int rc = hyc_pipe_answer(k, &b->slots[i], in.data + off, in.len - off, &used, &st, &reply);
         if (rc > 0) {
-            hy_buf_consume(&in, used);
+            off += used;
             if (rc == 1) {
-                settle_alone(l, b->reqs[i], st, reply);
+                b->ready[n_ready++] = (struct settled){b->reqs[i], st, reply};
                 b->reqs[i] = NULL;
             } else if (rc == 2) {
                 b->back[i] = 1;
@@ -300,8 +388,22 @@ static void read_answers(struct lane *l, struct batch *b)
             lost = "a protocol error";
             break;
         }
-        int n = hys_conn_recv(&l->conn, chunk, sizeof(chunk), deadline);
+        /* More bytes are needed. Once answers flow they often are there already: try without
+         * waiting first, and deliver what is parsed only before a real wait. */
+        int n = got_any ? hys_conn_try_recv(&l->conn, chunk, sizeof(chunk)) : 0;
+        if (n == 0) {
+            settle_many(l, b->ready, n_ready);
+            n_ready = 0;
+            n = hys_conn_recv(&l->conn, chunk, sizeof(chunk), deadline);
+        }
         if (n > 0) {
+            got_any = 1;
+            if (off == in.len) {
+                in.len = off = 0;
+            } else if (off > sizeof(chunk)) {
+                hy_buf_consume(&in, off);
+                off = 0;
+            }
             hy_buf_append(&in, chunk, (size_t)n);
         } else if (n < 0) {
             lost = "the connection was lost";
@@ -313,6 +415,7 @@ static void read_answers(struct lane *l, struct batch *b)
             lost = "no answer within attempt_timeout_ms";
         }
     }
+    settle_many(l, b->ready, n_ready);
     hy_buf_free(&in);
     if (lost == NULL) {
         return;
@@ -348,9 +451,7 @@ static void run_batch(struct lane *l, struct batch *b)
     l->is_hedge = 0;
     atomic_store(&l->cancel, 0);
     pthread_mutex_unlock(&a->lock);
-    uint64_t drained;
-    while (read(l->conn.wake_fd, &drained, sizeof(drained)) > 0) {
-    }
+    drain_wake(l);
     hys_heartbeat_apply(a->c, l->core, &l->hb_gen);
     atomic_store(&l->abandon, 0);
     struct hy_buf out;
@@ -401,7 +502,9 @@ static void *lane_main(void *arg)
         uint64_t wait_ms;
         struct areq *r = pick(a, hys_now_ms(), &hedge, &wait_ms);
         if (r == NULL) {
+            a->idle++;
             timed_wait(a, wait_ms);
+            a->idle--;
             continue;
         }
         if (b == NULL || hedge) {
@@ -409,9 +512,12 @@ static void *lane_main(void *arg)
             continue;
         }
         /* Take the queue's next ones too, up to pipeline_max, and up to a fair share of the
-         * queue (its length over the lanes), so that the other lanes and their members get
-         * work as well. */
-        size_t share = (a->queued + 1 + a->n_lanes - 1) / a->n_lanes;
+         * queue (its length over this lane and the idle ones, at least PIPE_SHARE_MIN), so that
+         * the other lanes and their members get work as well; what is left wakes another
+         * lane. A batch of one costs a wake-up, a send and a receive per request: the share's
+         * floor keeps a short queue on one lane. */
+        size_t share = (a->queued + 1 + a->idle) / (a->idle + 1);
+        share = share > PIPE_SHARE_MIN ? share : PIPE_SHARE_MIN;
         size_t want = share < batch_max ? share : batch_max;
         b->reqs[0] = r;
         b->n = 1;
@@ -422,6 +528,9 @@ static void *lane_main(void *arg)
             if (a->head == NULL) {
                 a->tail = NULL;
             }
+        }
+        if (a->head != NULL && a->idle > 0) {
+            pthread_cond_signal(&a->work);
         }
         run_batch(l, b);
     }
@@ -435,27 +544,14 @@ static void *lane_main(void *arg)
 static void deliver_or_queue(struct hys_async *a, struct areq *r, halyard_status st,
                              halyard_reply *reply)
 {
-    if (a->wakeup == NULL) {
-        pthread_mutex_unlock(&a->lock);
-        r->cb(r->ctx, st, reply);
-        pthread_mutex_lock(&a->lock);
+    if (a->wakeup != NULL && queue_done(a, r, st, reply, 0)) {
+        uv_async_send(a->wakeup);
         return;
     }
-    struct done *d = malloc(sizeof(*d));
-    if (d == NULL) { /* cannot queue it: run it here rather than lose it */
-        pthread_mutex_unlock(&a->lock);
-        r->cb(r->ctx, st, reply);
-        pthread_mutex_lock(&a->lock);
-        return;
-    }
-    *d = (struct done){NULL, r->cb, r->ctx, st, reply};
-    if (a->done_tail != NULL) {
-        a->done_tail->next = d;
-    } else {
-        a->done_head = d;
-    }
-    a->done_tail = d;
-    uv_async_send(a->wakeup);
+    /* No loop, or the outcome could not be queued: run it here rather than lose it. */
+    pthread_mutex_unlock(&a->lock);
+    r->cb(r->ctx, st, reply);
+    pthread_mutex_lock(&a->lock);
 }
 
 /* On the loop's thread: runs the callbacks due. */
@@ -464,13 +560,38 @@ static void run_done(struct hys_async *a)
     pthread_mutex_lock(&a->lock);
     struct done *d = a->done_head;
     a->done_head = a->done_tail = NULL;
+    a->done_thread = pthread_self();
+    atomic_store(&a->in_done, 1);
     pthread_mutex_unlock(&a->lock);
     while (d != NULL) {
         struct done *next = d->next;
         d->cb(d->ctx, d->st, d->reply);
-        free(d);
+        if (d->req != NULL) {
+            free_req(d->req);
+        } else {
+            free(d);
+        }
         d = next;
     }
+    pthread_mutex_lock(&a->lock);
+    atomic_store(&a->in_done, 0);
+    if (a->pend_head != NULL) {
+        if (a->tail != NULL) {
+            a->tail->next = a->pend_head;
+        } else {
+            a->head = a->pend_head;
+        }
+        a->tail = a->pend_tail;
+        a->queued += a->pend_n;
+        a->pend_head = a->pend_tail = NULL;
+        a->pend_n = 0;
+    }
+    a->shed += a->pend_shed;
+    a->pend_shed = 0;
+    if (a->head != NULL) {
+        pthread_cond_signal(&a->work); /* the lane woken wakes more if the queue is long */
+    }
+    pthread_mutex_unlock(&a->lock);
 }
 
 static void on_wakeup_cb(uv_async_t *h)
@@ -513,18 +634,19 @@ static struct hys_async *async_start(halyard_client *c)
         struct lane *l = &a->lanes[i];
         l->a = a;
         l->core = hyc_core_new(&c->cfg, c->seed + 1 + i); /* each its own jitter and balance */
-        l->conn = (struct hys_conn){.core = l->core,
-                                    .fd = -1,
-                                    .tls = c->tls,
-                                    .server_name = c->server_name,
-                                    .verify = c->verify,
-                                    .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
-                                    .cancel = &l->cancel,
-                                    .abandon = &l->abandon,
-                                    .at_lock = &a->lock};
-        if (l->conn.wake_fd < 0 || pthread_create(&l->thread, NULL, lane_main, l) != 0) {
-            if (l->conn.wake_fd >= 0) {
-                close(l->conn.wake_fd);
+        hyc_set_load(l->core, &c->load); /* in-flight counts shared by the whole client */
+        l->conn =
+            (struct hys_conn){.core = l->core,
+                              .io = {.fd = -1, .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)},
+                              .tls = c->tls,
+                              .server_name = c->server_name,
+                              .verify = c->verify,
+                              .cancel = &l->cancel,
+                              .abandon = &l->abandon,
+                              .at_lock = &a->lock};
+        if (l->conn.io.wake_fd < 0 || pthread_create(&l->thread, NULL, lane_main, l) != 0) {
+            if (l->conn.io.wake_fd >= 0) {
+                close(l->conn.io.wake_fd);
             }
             hyc_core_free(l->core);
             lanes_stop(a, i);
@@ -550,7 +672,7 @@ static void lanes_stop(struct hys_async *a, size_t n)
     for (size_t i = 0; i < n; i++) {
         pthread_join(a->lanes[i].thread, NULL);
         hys_drop_fd(&a->lanes[i].conn);
-        close(a->lanes[i].conn.wake_fd);
+        close(a->lanes[i].conn.io.wake_fd);
         hyc_core_free(a->lanes[i].core);
     }
 }
@@ -600,24 +722,24 @@ int halyard_attach_loop(halyard_client *c, void *uv_loop)
     return 0;
 }
 
-/* A copy of argv in one allocation: pointers, lengths, then the bytes (each NUL-ended). */
+/* A request and its copy of argv in one allocation: the request, pointers, lengths, then the
+ * bytes (each NUL-ended). */
 static struct areq *req_new(int argc, const char *const *argv, const size_t *argvlen)
 {
     size_t bytes = 0;
     for (int i = 0; i < argc; i++) {
         bytes += (argvlen ? argvlen[i] : strlen(argv[i])) + 1;
     }
-    struct areq *r = calloc(1, sizeof(*r));
-    char *mem = malloc((size_t)argc * (sizeof(char *) + sizeof(size_t)) + bytes);
-    if (r == NULL || mem == NULL) {
-        free(r);
-        free(mem);
+    size_t head = (sizeof(struct areq) + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+    char *mem = malloc(head + (size_t)argc * (sizeof(char *) + sizeof(size_t)) + bytes);
+    if (mem == NULL) {
         return NULL;
     }
-    r->argc = argc;
-    r->argv = (char **)mem;
-    r->argvlen = (size_t *)(mem + (size_t)argc * sizeof(char *));
-    char *p = mem + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    struct areq *r = (struct areq *)mem;
+    *r = (struct areq){.argc = argc};
+    r->argv = (char **)(mem + head);
+    r->argvlen = (size_t *)(mem + head + (size_t)argc * sizeof(char *));
+    char *p = mem + head + (size_t)argc * (sizeof(char *) + sizeof(size_t));
     for (int i = 0; i < argc; i++) {
         size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
         memcpy(p, argv[i], n);
@@ -627,6 +749,28 @@ static struct areq *req_new(int argc, const char *const *argv, const size_t *arg
         p += n + 1;
     }
     return r;
+}
+
+/* A request submitted by a callback on the attached loop (run_done): the bound is kept with an
+ * atomic reservation and the request waits in the loop thread's own list, so the callbacks of a
+ * turn take no lock and wake no lane; run_done queues them all and wakes one lane. Close
+ * cannot run meanwhile (not from a callback; once attached, only on the loop's thread). */
+static halyard_status submit_in_done(struct hys_async *a, struct areq *r)
+{
+    if (atomic_fetch_add(&a->outstanding, 1) >= a->c->cfg.max_outstanding) {
+        atomic_fetch_sub(&a->outstanding, 1);
+        a->pend_shed++;
+        free_req(r);
+        return HALYARD_BUSY;
+    }
+    if (a->pend_tail != NULL) {
+        a->pend_tail->next = r;
+    } else {
+        a->pend_head = r;
+    }
+    a->pend_tail = r;
+    a->pend_n++;
+    return HALYARD_OK;
 }
 
 halyard_status halyard_command_async(halyard_client *c, int argc, const char *const *argv,
@@ -645,28 +789,27 @@ halyard_status halyard_command_async(halyard_client *c, int argc, const char *co
         return HALYARD_NO_MEMORY;
     }
     uint64_t now = hys_now_ms();
-    pthread_mutex_lock(&a->lock);
-    if (a->closing) {
-        pthread_mutex_unlock(&a->lock);
-        return HALYARD_INVALID;
-    }
-    if (a->outstanding >= c->cfg.max_outstanding) {
-        a->shed++;
-        pthread_mutex_unlock(&a->lock);
-        return HALYARD_BUSY;
-    }
-    a->outstanding++; /* reserved before the copy, released if the copy fails */
-    pthread_mutex_unlock(&a->lock);
+    /* Copied before the lock is taken (once: it is the hot path); freed again when refused. */
     struct areq *r = req_new(argc, argv, argvlen);
-    pthread_mutex_lock(&a->lock);
     if (r == NULL) {
-        a->outstanding--;
-        pthread_mutex_unlock(&a->lock);
         return HALYARD_NO_MEMORY;
     }
     r->cb = cb;
     r->ctx = ctx;
     r->submit_ms = now;
+    if (!c->cfg.hedge_reads && atomic_load(&a->in_done) &&
+        pthread_equal(a->done_thread, pthread_self())) {
+        return submit_in_done(a, r);
+    }
+    pthread_mutex_lock(&a->lock);
+    if (a->closing || a->outstanding >= c->cfg.max_outstanding) {
+        halyard_status refused = a->closing ? HALYARD_INVALID : HALYARD_BUSY;
+        a->shed += refused == HALYARD_BUSY;
+        pthread_mutex_unlock(&a->lock);
+        free_req(r);
+        return refused;
+    }
+    a->outstanding++;
     if (c->cfg.hedge_reads && a->n_lanes > 1 && hyc_is_read(argv[0], r->argvlen[0])) {
         if (a->hedge_delay_ms == 0 || a->lat_added >= 32) {
             a->hedge_delay_ms = hyc_hedge_delay(&a->lat, c->cfg.hedge_after_ms);
@@ -754,9 +897,7 @@ void hys_async_member_down(halyard_client *c, const struct hyc_member *m)
             if (l->req != NULL && l->conn.at_valid && l->conn.at.port == m->port &&
                 strcmp(l->conn.at.host, m->host) == 0) {
                 atomic_store(&l->abandon, 1);
-                uint64_t one = 1;
-                ssize_t w = write(l->conn.wake_fd, &one, sizeof(one));
-                (void)w;
+                poke_lane(l);
             }
         }
         pthread_mutex_unlock(&a->lock);

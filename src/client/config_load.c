@@ -114,9 +114,10 @@ static int get_choice(struct ctx *x, const yaml_node_t *n, const char *key,
             return 0;
         }
     }
-    return fail(
-        x, n, count == 3 ? "expected leader, replica or nearest" : "expected round-robin or random",
-        key);
+    return fail(x, n,
+                count == 3 ? "expected leader, replica or nearest"
+                           : "expected round-robin, random, least-outstanding or weighted",
+                key);
 }
 
 static int get_str(struct ctx *x, const yaml_node_t *n, const char *key, const char **out)
@@ -148,6 +149,29 @@ static int get_addrs(struct ctx *x, const yaml_node_t *n, const char *key, const
     for (size_t i = 0; i < len; i++) {
         const yaml_node_t *e = yaml_document_get_node(x->doc, n->data.sequence.items.start[i]);
         if (get_str(x, e, key, &v[i]) != 0) {
+            return -1;
+        }
+    }
+    *out = v;
+    *count = len;
+    return 0;
+}
+
+/* A sequence of whole numbers (weights). */
+static int get_u32s(struct ctx *x, const yaml_node_t *n, const char *key, const uint32_t **out,
+                    size_t *count)
+{
+    if (n->type != YAML_SEQUENCE_NODE) {
+        return fail(x, n, "expected a list of whole numbers", key);
+    }
+    size_t len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    uint32_t *v = own(x->cfg, calloc(len + 1, sizeof(*v)));
+    if (v == NULL) {
+        return fail(x, n, "out of memory", key);
+    }
+    for (size_t i = 0; i < len; i++) {
+        const yaml_node_t *e = yaml_document_get_node(x->doc, n->data.sequence.items.start[i]);
+        if (get_u32(x, e, key, &v[i]) != 0) {
             return -1;
         }
     }
@@ -294,6 +318,8 @@ static int top_key(struct ctx *x, const char *key, const yaml_node_t *v)
         {"hedge-after-ms", offsetof(halyard_config, hedge_after_ms)},
         {"heartbeat-interval-ms", offsetof(halyard_config, heartbeat_interval_ms)},
         {"heartbeat-timeout-ms", offsetof(halyard_config, heartbeat_timeout_ms)},
+        {"max-staleness-ms", offsetof(halyard_config, max_staleness_ms)},
+        {"max-inflight-per-member", offsetof(halyard_config, max_inflight_per_member)},
     };
     for (size_t i = 0; i < sizeof(u32s) / sizeof(u32s[0]); i++) {
         if (strcmp(key, u32s[i].name) == 0) {
@@ -312,6 +338,9 @@ static int top_key(struct ctx *x, const char *key, const yaml_node_t *v)
     if (strcmp(key, "smart-routing") == 0) {
         return get_bool(x, v, key, &c->smart_routing);
     }
+    if (strcmp(key, "server-events") == 0) {
+        return get_bool(x, v, key, &c->server_events);
+    }
     if (strcmp(key, "hedge-reads") == 0) {
         return get_bool(x, v, key, &c->hedge_reads);
     }
@@ -320,8 +349,12 @@ static int top_key(struct ctx *x, const char *key, const yaml_node_t *v)
         return get_choice(x, v, key, names, 3, &c->read_from);
     }
     if (strcmp(key, "load-balancer") == 0) {
-        static const char *const names[] = {"round-robin", "random"};
-        return get_choice(x, v, key, names, 2, &c->load_balancer);
+        static const char *const names[] = {"round-robin", "random", "least-outstanding",
+                                            "weighted"};
+        return get_choice(x, v, key, names, 4, &c->load_balancer);
+    }
+    if (strcmp(key, "weights") == 0) {
+        return get_u32s(x, v, key, &c->weights, &c->n_weights);
     }
     if (strcmp(key, "username") == 0) {
         return get_str(x, v, key, &c->username);

@@ -40,6 +40,7 @@ enum frame {
     FRAME_PARTS,
     FRAME_OPEN,
     FRAME_RO,
+    FRAME_RW,
     FRAME_REQ
 };
 
@@ -49,6 +50,8 @@ enum frame {
 #define RANGES_MAX 128
 
 #define REPLICAS_MAX 8
+
+#define FRESH_MAX 1024
 
 struct slot_range {
     uint16_t start, end;
@@ -101,6 +104,7 @@ struct hyc_core {
     int routing; /* on, and the cluster answers CLUSTER SLOTS */
     int topo_stale;
     uint64_t topo_read_ms;
+    uint64_t topo_push_gen; /* the server-pushed topology events seen (hyc_topology_changed) */
     struct slot_range ranges[RANGES_MAX];
     size_t n_ranges;
     /* Read routing (read_from): per member a round-trip average (x8, in ms) of its answers;
@@ -109,7 +113,27 @@ struct hyc_core {
     uint8_t rtt_known[HYC_MEMBERS_MAX];
     size_t rr;
     int repick;
+    /* Balancers: the shared in-flight counts (LEAST_OUTSTANDING, max_inflight_per_member) and
+     * the entry this request's attempt is counted in (NULL: none); the weights of the first
+     * cluster's addrs and the smooth weighted round robin's current weights. */
+    struct hyc_load *load;
+    struct hyc_load own_load;
+    atomic_uint *counted;
+    atomic_uint *pipe_entry; /* pipelined requests are counted there, pipe_counted of them */
+    size_t pipe_counted;
+    uint32_t weights0[HYC_MEMBERS_MAX];
+    int64_t wrr_cw[HYC_MEMBERS_MAX];
     int ro_on, ro_off;
+    /* max_staleness_ms: the heartbeats' verdicts per member and partition (hyc_set_fresh); a
+     * read that no replica within the bound can take goes to the leader (linear), its
+     * connection leaving READONLY first (READWRITE) if it was in it. */
+    struct {
+        size_t member;
+        uint16_t lo, hi;
+        uint8_t fresh;
+    } fresh[FRESH_MAX];
+    size_t n_fresh;
+    int linear;
     int abandon;   /* a heartbeat found the member dead: leave it as after attempt_timeout_ms */
     int has_avoid; /* this request should not go to `avoid` (a hedged copy) */
     struct hyc_member avoid;
@@ -269,8 +293,16 @@ const char *hyc_config_check(const halyard_config *cfg)
     if (cfg->read_from < HALYARD_READ_LEADER || cfg->read_from > HALYARD_READ_NEAREST) {
         return "read_from: LEADER, REPLICA or NEAREST";
     }
-    if (cfg->load_balancer < HALYARD_LB_ROUND_ROBIN || cfg->load_balancer > HALYARD_LB_RANDOM) {
-        return "load_balancer: ROUND_ROBIN or RANDOM";
+    if (cfg->load_balancer < HALYARD_LB_ROUND_ROBIN || cfg->load_balancer > HALYARD_LB_WEIGHTED) {
+        return "load_balancer: ROUND_ROBIN, RANDOM, LEAST_OUTSTANDING or WEIGHTED";
+    }
+    if (cfg->weights != NULL && cfg->n_weights != cfg->n_addrs) {
+        return "weights: one per member address (n_weights == n_addrs)";
+    }
+    if (cfg->max_staleness_ms > 0 && (cfg->heartbeat_interval_ms == 0 ||
+                                      cfg->max_staleness_ms / 2 < cfg->heartbeat_interval_ms)) {
+        return "max_staleness_ms needs heartbeats (heartbeat_interval_ms) and must be at least "
+               "twice heartbeat_interval_ms (the estimate's resolution is one interval)";
     }
     return NULL;
 }
@@ -303,6 +335,11 @@ struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
     }
     memcpy(k->members, k->clusters[0].members, k->clusters[0].n * sizeof(k->members[0]));
     k->n_members = k->clusters[0].n;
+    k->load = &k->own_load;
+    for (size_t i = 0; i < HYC_MEMBERS_MAX; i++) {
+        k->weights0[i] = cfg->weights != NULL && i < cfg->n_weights ? cfg->weights[i] : 1;
+    }
+    k->cfg.weights = NULL;
     k->backoff_ms = cfg->backoff_initial_ms;
     k->routing = cfg->smart_routing && !cfg->tls;
     k->topo_stale = 1;
@@ -387,8 +424,7 @@ static size_t json_field(const char *p, size_t len, const char *key, const char 
     return (size_t)(e - v);
 }
 
-/* HALYARD EVENTS' answer: each event after the cursor becomes a listener event. */
-static void read_events(struct hyc_core *k, const struct resp_value *v)
+int hyc_event_parse(const char *p, size_t len, halyard_event *ev, char *member, size_t cap)
 {
     static const struct {
         const char *type;
@@ -401,6 +437,33 @@ static void read_events(struct hyc_core *k, const struct resp_value *v)
                  {"LEADER_CHANGED", HALYARD_EV_LEADER_CHANGED},
                  {"QUORUM_LOST", HALYARD_EV_QUORUM_LOST},
                  {"QUORUM_REGAINED", HALYARD_EV_QUORUM_REGAINED}};
+    const char *f;
+    size_t tl = json_field(p, len, "type", &f);
+    for (size_t t = 0; t < sizeof(known) / sizeof(known[0]); t++) {
+        if (tl != strlen(known[t].type) || memcmp(f, known[t].type, tl) != 0) {
+            continue;
+        }
+        const char *who = "";
+        size_t wl = json_field(p, len, "member", &who);
+        if (wl == 0) {
+            wl = json_field(p, len, "leader", &who);
+        }
+        *ev = known[t].ev;
+        if (known[t].ev == HALYARD_EV_QUORUM_LOST || known[t].ev == HALYARD_EV_QUORUM_REGAINED) {
+            const char *pv = "";
+            size_t pl = json_field(p, len, "partition", &pv);
+            snprintf(member, cap, "partition=%.*s", (int)(pl < 8 ? pl : 8), pv);
+        } else {
+            snprintf(member, cap, "%.*s", (int)(wl < HYC_HOST_MAX ? wl : HYC_HOST_MAX), who);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* HALYARD EVENTS' answer: each event after the cursor becomes a listener event. */
+static void read_events(struct hyc_core *k, const struct resp_value *v)
+{
     size_t m = k->cur;
     int first = !k->ev_synced[m];
     k->ev_synced[m] = 1;
@@ -419,26 +482,20 @@ static void read_events(struct hyc_core *k, const struct resp_value *v)
         if (first) {
             continue; /* the first answer sets the cursor: history is not replayed */
         }
-        size_t tl = json_field(p, e->len, "type", &f);
-        for (size_t t = 0; t < sizeof(known) / sizeof(known[0]); t++) {
-            if (tl != strlen(known[t].type) || memcmp(f, known[t].type, tl) != 0) {
-                continue;
-            }
-            const char *who;
-            size_t wl = json_field(p, e->len, "member", &who);
-            if (wl == 0) {
-                wl = json_field(p, e->len, "leader", &who);
-            }
-            char part[32];
-            if (known[t].ev == HALYARD_EV_QUORUM_LOST ||
-                known[t].ev == HALYARD_EV_QUORUM_REGAINED) {
-                const char *pv = "";
-                size_t pl = json_field(p, e->len, "partition", &pv);
-                int w = snprintf(part, sizeof(part), "partition=%.*s", (int)(pl < 8 ? pl : 8), pv);
-                who = part;
-                wl = w > 0 ? (size_t)w : 0;
-            }
-            push_named_event(k, known[t].ev, who, wl);
+        halyard_event ev;
+        char who[HYC_HOST_MAX + 8];
+        if (hyc_event_parse(p, e->len, &ev, who, sizeof(who))) {
+            push_named_event(k, ev, who, strlen(who));
+        }
+    }
+}
+
+void hyc_topology_changed(struct hyc_core *k, uint64_t gen)
+{
+    if (gen != k->topo_push_gen) {
+        k->topo_push_gen = gen;
+        if (k->routing) {
+            k->topo_stale = 1; /* read at the start of the next request */
         }
     }
 }
@@ -471,6 +528,7 @@ static void use_cluster(struct hyc_core *k, size_t ci, uint64_t now_ms)
     memcpy(k->members, cl->members, cl->n * sizeof(k->members[0]));
     memset(k->breakers, 0, sizeof(k->breakers));
     memset(k->rtt_known, 0, sizeof(k->rtt_known));
+    memset(k->wrr_cw, 0, sizeof(k->wrr_cw));
     k->ro_off = 0;
     memset(k->ev_cursor, 0, sizeof(k->ev_cursor));
     memset(k->ev_synced, 0, sizeof(k->ev_synced));
@@ -553,11 +611,21 @@ static int request_group(const struct hyc_core *k)
     return 1 + (int)(((uint32_t)k->slot * k->parts) / HY_SLOT_COUNT);
 }
 
-static void put_bulk(struct hy_buf *b, const void *p, size_t len)
+/* The start of HY.REQ session seq <command...> for a command of argc arguments. */
+static void put_req_head(struct hy_buf *b, int argc, uint64_t session, uint64_t seq)
 {
-    hy_buf_printf(b, "$%zu\r\n", len);
-    hy_buf_append(b, p, len);
-    hy_buf_append(b, "\r\n", 2);
+    resp_request_header(b, '*', (size_t)argc + 3);
+    hy_buf_append(b, "$6\r\nHY.REQ\r\n", 12);
+    uint64_t v[2] = {session, seq};
+    for (int j = 0; j < 2; j++) {
+        char tmp[24];
+        size_t i = sizeof(tmp);
+        do {
+            tmp[--i] = (char)('0' + v[j] % 10);
+            v[j] /= 10;
+        } while (v[j] > 0);
+        resp_request_arg(b, tmp + i, sizeof(tmp) - i);
+    }
 }
 
 void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size_t *argvlen,
@@ -565,7 +633,7 @@ void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size
 {
     hy_buf_reset(&k->args);
     for (int i = 0; i < argc; i++) {
-        put_bulk(&k->args, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+        resp_request_arg(&k->args, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
     }
     size_t n0 = argvlen ? argvlen[0] : strlen(argv[0]);
     size_t n = n0 < NAME_MAX_LEN ? n0 : NAME_MAX_LEN;
@@ -583,6 +651,7 @@ void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size
     k->req_session = k->seq = 0;
     k->maybe_applied = 0;
     k->has_avoid = 0;
+    k->linear = 0;
     k->deadline_ms = now_ms + k->cfg.request_timeout_ms;
     k->inflight = FRAME_NONE;
     k->sent = 0;
@@ -605,8 +674,11 @@ static int wrappable(const struct hyc_core *k)
     return 1;
 }
 
+static void uncount(struct hyc_core *k);
+
 static void finish(struct hyc_core *k, halyard_status st, halyard_reply *r, const char *msg)
 {
+    uncount(k);
     k->done = 1;
     k->status = st;
     k->reply = r != NULL ? r : hyc_reply_error(msg);
@@ -653,6 +725,89 @@ static void breaker_fail(struct hyc_core *k, size_t m, uint64_t now_ms)
 static void breaker_ok(struct hyc_core *k, size_t m)
 {
     k->breakers[m] = (struct breaker){0, 0};
+}
+
+/* The in-flight table's entry of member m (FNV-1a of its address, linear probing), claimed
+ * when `claim`; NULL when absent (or the table is full: that member is not counted). */
+static atomic_uint *load_entry(struct hyc_load *l, const struct hyc_member *m, int claim)
+{
+    uint64_t key = 14695981039346656037ull;
+    for (const char *p = m->host; *p != '\0'; p++) {
+        key = (key ^ (uint8_t)*p) * 1099511628211ull;
+    }
+    key = ((key ^ (uint64_t)m->port) * 1099511628211ull) | 1; /* never 0: 0 is free */
+    for (size_t j = 0; j < HYC_LOAD_MAX; j++) {
+        size_t i = (size_t)((key + j) % HYC_LOAD_MAX);
+        uint64_t seen = atomic_load(&l->e[i].key);
+        if (seen == 0) {
+            if (!claim) {
+                return NULL;
+            }
+            if (atomic_compare_exchange_strong(&l->e[i].key, &seen, key) || seen == key) {
+                return &l->e[i].n;
+            }
+        }
+        if (seen == key) {
+            return &l->e[i].n;
+        }
+    }
+    return NULL;
+}
+
+uint32_t hyc_load_get(struct hyc_load *l, const struct hyc_member *m)
+{
+    atomic_uint *e = load_entry(l, m, 0);
+    return e != NULL ? atomic_load(e) : 0;
+}
+
+void hyc_set_load(struct hyc_core *k, struct hyc_load *l)
+{
+    k->load = l != NULL ? l : &k->own_load;
+}
+
+static uint32_t load_of(const struct hyc_core *k, size_t m)
+{
+    return hyc_load_get(k->load, &k->members[m]);
+}
+
+/* Whether member m has max_inflight_per_member requests of the client in flight. */
+static int member_full(const struct hyc_core *k, size_t m)
+{
+    return k->cfg.max_inflight_per_member > 0 && load_of(k, m) >= k->cfg.max_inflight_per_member;
+}
+
+/* Counts one request in flight to member m unless it is full (then 0: shed). The increment
+ * comes first, so cores on several threads never pass the bound together. */
+static atomic_uint *claim_slot(struct hyc_core *k, size_t m)
+{
+    atomic_uint *e = load_entry(k->load, &k->members[m], 1);
+    if (e == NULL) {
+        static atomic_uint uncounted; /* a full table: counted nowhere that matters */
+        atomic_fetch_add(&uncounted, 1);
+        return &uncounted;
+    }
+    unsigned before = atomic_fetch_add(e, 1);
+    if (k->cfg.max_inflight_per_member > 0 && before >= k->cfg.max_inflight_per_member) {
+        atomic_fetch_sub(e, 1);
+        return NULL;
+    }
+    return e;
+}
+
+/* The request's attempt is no longer in flight (answered, lost, ended, or moved). */
+static void uncount(struct hyc_core *k)
+{
+    if (k->counted != NULL) {
+        atomic_fetch_sub(k->counted, 1);
+        k->counted = NULL;
+    }
+}
+
+/* The weight of member m for HALYARD_LB_WEIGHTED: the first cluster's addrs as configured,
+ * any other member 1. */
+static uint32_t weight_of(const struct hyc_core *k, size_t m)
+{
+    return k->ci == 0 && m < k->clusters[0].n ? k->weights0[m] : 1;
 }
 
 /* Moves on to the next member whose breaker is not open (the current one again when it is the
@@ -729,14 +884,111 @@ static int is_avoided(const struct hyc_core *k, size_t m)
 /* Whether this request is a read to send to a replica (read_from REPLICA or NEAREST). */
 static int replica_read(const struct hyc_core *k)
 {
-    return !k->is_write && k->cfg.read_from != HALYARD_READ_LEADER && !k->ro_off;
+    return !k->is_write && k->cfg.read_from != HALYARD_READ_LEADER && !k->ro_off && !k->linear;
+}
+
+/* max_staleness_ms: whether member m may serve this read from its own copy (no bound: yes; a
+ * keyed read: its verdict for the key's partition; a keyless one: fresh for every partition it
+ * holds). Unmeasured: no. */
+static int within_bound(const struct hyc_core *k, size_t m)
+{
+    if (k->cfg.max_staleness_ms == 0) {
+        return 1;
+    }
+    int seen = 0;
+    for (size_t i = 0; i < k->n_fresh; i++) {
+        if (k->fresh[i].member != m) {
+            continue;
+        }
+        if (k->has_slot && k->slot >= k->fresh[i].lo && k->slot <= k->fresh[i].hi) {
+            return k->fresh[i].fresh;
+        }
+        if (!k->has_slot && !k->fresh[i].fresh) {
+            return 0;
+        }
+        seen = 1;
+    }
+    return !k->has_slot && seen;
+}
+
+/* LEAST_OUTSTANDING leaves the current member for one with this many fewer requests in flight
+ * (a margin, so that two members with about the same load do not swap the connection at every
+ * request). */
+#define LOR_MARGIN 2
+
+/* The balancer's pick among n candidates (n > 0). */
+static size_t balance(struct hyc_core *k, const size_t *cand, size_t n)
+{
+    switch (k->cfg.load_balancer) {
+    case HALYARD_LB_RANDOM: return cand[hy_prng_range(&k->prng, 0, n - 1)];
+    case HALYARD_LB_LEAST_OUTSTANDING: {
+        uint32_t least = UINT32_MAX;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t l = load_of(k, cand[i]);
+            least = l < least ? l : least;
+        }
+        size_t start = k->rr++;
+        for (size_t j = 0; j < n; j++) { /* ties in turn */
+            size_t m = cand[(start + j) % n];
+            if (load_of(k, m) == least) {
+                return m;
+            }
+        }
+        return cand[start % n]; /* the counts moved meanwhile */
+    }
+    case HALYARD_LB_WEIGHTED: {
+        /* Smooth weighted round robin: each pick adds every candidate's weight to its current
+         * weight, takes the highest and subtracts the total from it, so over sum(weights)
+         * picks each member gets its weight's share, interleaved. Weight 0 counts only when no
+         * candidate weighs more. */
+        int any = 0;
+        for (size_t i = 0; i < n; i++) {
+            any |= weight_of(k, cand[i]) > 0;
+        }
+        int64_t total = 0;
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+            int64_t w = any ? (int64_t)weight_of(k, cand[i]) : 1;
+            if (w == 0) {
+                continue;
+            }
+            total += w;
+            k->wrr_cw[cand[i]] += w;
+            if (best == SIZE_MAX || k->wrr_cw[cand[i]] > k->wrr_cw[best]) {
+                best = cand[i];
+            }
+        }
+        k->wrr_cw[best] -= total;
+        return best;
+    }
+    default: return cand[k->rr++ % n];
+    }
+}
+
+/* Whether the current member, a candidate, should be kept: yes until the next pick is due,
+ * unless LEAST_OUTSTANDING sees another candidate with LOR_MARGIN fewer requests in flight. */
+static int keep_current(const struct hyc_core *k, const size_t *cand, size_t n)
+{
+    if (k->repick) {
+        return 0;
+    }
+    if (k->cfg.load_balancer != HALYARD_LB_LEAST_OUTSTANDING) {
+        return 1;
+    }
+    uint32_t mine = load_of(k, k->cur);
+    for (size_t i = 0; i < n; i++) {
+        if (load_of(k, cand[i]) + LOR_MARGIN <= mine) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* A read to a replica: the current member while it stays eligible (a replica of the key's
- * partition, breaker closed, not avoided; after a failure the core has moved on to the next
- * member) until the next topology refresh, else one picked by the balancer (NEAREST: the lowest
- * round trip, unmeasured members first so that each gets measured). SIZE_MAX when none is
- * eligible, or while the slot map is being read. */
+ * partition, breaker closed, not avoided, not full: max_inflight_per_member; after a failure the
+ * core has moved on to the next member) until the next topology refresh, else one picked by the
+ * balancer (NEAREST: the lowest round trip, unmeasured members first so that each gets
+ * measured). SIZE_MAX when none is eligible, or while the slot map is being read. */
 static size_t route_read(struct hyc_core *k, uint64_t now_ms)
 {
     size_t cand[HYC_MEMBERS_MAX], n = 0;
@@ -749,15 +1001,16 @@ static size_t route_read(struct hyc_core *k, uint64_t now_ms)
     size_t total = r != NULL ? r->n_replicas : k->n_members;
     for (size_t i = 0; i < total; i++) {
         size_t m = r != NULL ? r->replicas[i] : i;
-        if (!breaker_open(k, m, now_ms) && !is_avoided(k, m)) {
+        if (!breaker_open(k, m, now_ms) && !is_avoided(k, m) && within_bound(k, m) &&
+            !member_full(k, m)) {
             cand[n++] = m;
         }
     }
     if (n == 0) {
         return SIZE_MAX;
     }
-    for (size_t i = 0; i < n && !k->repick; i++) { /* connected, or about to connect */
-        if (cand[i] == k->cur) {
+    for (size_t i = 0; i < n; i++) { /* connected, or about to connect */
+        if (cand[i] == k->cur && keep_current(k, cand, n)) {
             return k->cur;
         }
     }
@@ -773,10 +1026,7 @@ static size_t route_read(struct hyc_core *k, uint64_t now_ms)
         }
         return best;
     }
-    if (k->cfg.load_balancer == HALYARD_LB_RANDOM) {
-        return cand[hy_prng_range(&k->prng, 0, n - 1)];
-    }
-    return cand[k->rr++ % n];
+    return balance(k, cand, n);
 }
 
 /* The member the request should go to: its slot's, by the map (unless its breaker is open:
@@ -790,6 +1040,8 @@ static size_t route(struct hyc_core *k, uint64_t now_ms)
         if (m != SIZE_MAX) {
             return m;
         }
+        /* No replica within the bound: a linearizable read, through the leader. */
+        k->linear = k->cfg.max_staleness_ms > 0;
     }
     size_t target = k->cur;
     const struct slot_range *r = find_range(k);
@@ -874,9 +1126,9 @@ static void build_frame(struct hyc_core *k)
     if (!k->authed && k->password != NULL) {
         hy_buf_append_str(&k->out, k->username ? "*3\r\n$4\r\nAUTH\r\n" : "*2\r\n$4\r\nAUTH\r\n");
         if (k->username != NULL) {
-            put_bulk(&k->out, k->username, strlen(k->username));
+            resp_request_arg(&k->out, k->username, strlen(k->username));
         }
-        put_bulk(&k->out, k->password, strlen(k->password));
+        resp_request_arg(&k->out, k->password, strlen(k->password));
         k->inflight = FRAME_AUTH;
         return;
     }
@@ -890,7 +1142,7 @@ static void build_frame(struct hyc_core *k)
         int n = snprintf(since, sizeof(since), "%llu", (unsigned long long)k->ev_cursor[k->cur]);
         if (k->ev_synced[k->cur]) {
             hy_buf_append_str(&k->out, "*6\r\n$7\r\nHALYARD\r\n$6\r\nEVENTS\r\n$5\r\nSINCE\r\n");
-            put_bulk(&k->out, since, (size_t)n);
+            resp_request_arg(&k->out, since, (size_t)n);
             hy_buf_append_str(&k->out, "$5\r\nCOUNT\r\n$4\r\n1000\r\n");
         } else { /* the first time: only where its events stand */
             hy_buf_append_str(&k->out,
@@ -902,6 +1154,11 @@ static void build_frame(struct hyc_core *k)
     if (replica_read(k) && !k->ro_on) {
         hy_buf_append_str(&k->out, "*1\r\n$8\r\nREADONLY\r\n");
         k->inflight = FRAME_RO;
+        return;
+    }
+    if (k->linear && k->ro_on) { /* a read the bound sends to the leader: no local copy */
+        hy_buf_append_str(&k->out, "*1\r\n$9\r\nREADWRITE\r\n");
+        k->inflight = FRAME_RW;
         return;
     }
     int wrap = wrappable(k);
@@ -917,10 +1174,10 @@ static void build_frame(struct hyc_core *k)
         int ns = snprintf(slot, sizeof(slot), "%u", (unsigned)k->slot);
         hy_buf_append_str(&k->out, g == 0 ? "*3\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n"
                                           : "*5\r\n$10\r\nHY.SESSION\r\n$4\r\nOPEN\r\n");
-        put_bulk(&k->out, ttl, (size_t)n);
+        resp_request_arg(&k->out, ttl, (size_t)n);
         if (g != 0) {
-            put_bulk(&k->out, "SLOT", 4); /* opened in the key's partition */
-            put_bulk(&k->out, slot, (size_t)ns);
+            resp_request_arg(&k->out, "SLOT", 4); /* opened in the key's partition */
+            resp_request_arg(&k->out, slot, (size_t)ns);
         }
         k->open_group = g;
         k->inflight = FRAME_OPEN;
@@ -931,14 +1188,9 @@ static void build_frame(struct hyc_core *k)
             k->req_session = k->sess[g].id;
             k->seq = k->sess[g].next_seq++;
         }
-        char a[24], b[24];
-        int la = snprintf(a, sizeof(a), "%llu", (unsigned long long)k->req_session);
-        int lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)k->seq);
-        hy_buf_printf(&k->out, "*%d\r\n$6\r\nHY.REQ\r\n", k->argc + 3);
-        put_bulk(&k->out, a, (size_t)la);
-        put_bulk(&k->out, b, (size_t)lb);
+        put_req_head(&k->out, k->argc, k->req_session, k->seq);
     } else {
-        hy_buf_printf(&k->out, "*%d\r\n", k->argc);
+        resp_request_header(&k->out, '*', (size_t)k->argc);
     }
     hy_buf_append(&k->out, k->args.data, k->args.len);
     k->inflight = FRAME_REQ;
@@ -954,18 +1206,25 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
         expire(k);
         if (k->up && k->inflight != FRAME_NONE && k->sent) {
             k->must_close = 1; /* a late answer would be taken for the next request's */
+            /* The member did not answer within the whole deadline: a failure of it, as after
+             * attempt_timeout_ms (which may be longer), so the next request does not wait on
+             * it again (a stopped member that still accepts connections would otherwise keep
+             * every request of this connection until its deadline). */
+            breaker_fail(k, k->cur, now_ms);
+            k->cur = (k->cur + 1) % k->n_members;
         }
     }
     if (!k->done && k->up &&
         (k->abandon || (k->sent && now_ms >= k->sent_ms + k->cfg.attempt_timeout_ms))) {
         const struct hyc_member *m = &k->members[k->cur];
-        snprintf(k->last_err, sizeof(k->last_err), "%s:%d did not answer within %s", m->host,
+        snprintf(k->last_err, sizeof(k->last_err), "%.160s:%d did not answer within %s", m->host,
                  m->port, k->abandon ? "heartbeat_timeout_ms" : "attempt_timeout_ms");
         k->abandon = 0;
         lose_connection(k, now_ms); /* closes: a late answer must not be read as the next */
         k->must_close = 1;
     }
     if (k->must_close) {
+        uncount(k);
         k->must_close = 0;
         k->up = k->authed = 0;
         k->inflight = FRAME_NONE;
@@ -984,13 +1243,18 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
         a->until_ms = now_ms + k->cfg.connect_timeout_ms;
         return;
     }
-    if (now_ms < k->wait_until_ms) {
+    /* The move to the next cluster is due at its moment: a backoff step does not delay it. */
+    int may_move = !k->up && k->n_clusters > 1 && k->unreachable_since_ms != 0 && !k->done;
+    uint64_t move_ms = k->unreachable_since_ms + k->cfg.cluster_connect_timeout_ms;
+    if (now_ms < k->wait_until_ms && !(may_move && now_ms >= move_ms)) {
         a->what = HYC_DO_SLEEP;
         a->until_ms = k->wait_until_ms < k->deadline_ms ? k->wait_until_ms : k->deadline_ms;
+        if (may_move && move_ms < a->until_ms) {
+            a->until_ms = move_ms;
+        }
         return;
     }
-    if (!k->up && k->n_clusters > 1 && k->unreachable_since_ms != 0 && !k->done &&
-        now_ms >= k->unreachable_since_ms + k->cfg.cluster_connect_timeout_ms) {
+    if (may_move && now_ms >= move_ms) {
         if (k->is_write && k->maybe_applied) {
             char msg[400];
             snprintf(msg, sizeof(msg),
@@ -1020,6 +1284,7 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
     size_t target = route(k, now_ms);
     if (target != k->cur && (k->inflight == FRAME_NONE || !k->sent)) {
         /* The map says another member serves this key: go there (not mid-request). */
+        uncount(k); /* a frame built for the member left, not sent */
         k->cur = target;
         k->stats.routed++;
         if (k->up) {
@@ -1045,6 +1310,31 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
     }
     if (k->inflight == FRAME_NONE) {
         build_frame(k);
+    }
+    if (k->inflight == FRAME_REQ && !k->sent && k->counted == NULL) {
+        /* Counted in flight to its member from now; a member full of the client's requests
+         * sheds it (not applied), except a write re-sent under its session slot, an earlier
+         * copy of which may have run: "not applied" could not be said of it. */
+        k->counted = claim_slot(k, k->cur);
+        if (k->counted == NULL && k->maybe_applied) {
+            k->counted = load_entry(k->load, &k->members[k->cur], 1);
+            if (k->counted != NULL) {
+                atomic_fetch_add(k->counted, 1);
+            }
+        } else if (k->counted == NULL) {
+            const struct hyc_member *m = &k->members[k->cur];
+            char msg[400];
+            snprintf(msg, sizeof(msg),
+                     "BUSY shed by the client: %s:%d already has %u requests of this client in "
+                     "flight (max_inflight_per_member); not applied",
+                     m->host, m->port, k->cfg.max_inflight_per_member);
+            k->inflight = FRAME_NONE; /* built, never sent: the session slot stays unused */
+            k->stats.shed++;
+            k->stats.member_sheds++;
+            finish(k, HALYARD_BUSY, NULL, msg);
+            a->what = HYC_DO_DONE;
+            return;
+        }
     }
     if (!k->sent) {
         a->what = HYC_DO_SEND;
@@ -1103,6 +1393,7 @@ static void lose_connection(struct hyc_core *k, uint64_t now_ms)
     k->connecting = k->up = k->authed = 0;
     k->inflight = FRAME_NONE;
     k->sent = 0;
+    uncount(k);
     hy_buf_reset(&k->in);
     if (lost) {
         if (k->is_write && k->seq == 0) {
@@ -1125,9 +1416,10 @@ void hyc_closed(struct hyc_core *k, uint64_t now_ms)
     const struct hyc_member *m = &k->members[k->cur];
     if (k->connecting) {
         k->stats.connect_failures++;
-        snprintf(k->last_err, sizeof(k->last_err), "could not connect to %s:%d", m->host, m->port);
+        snprintf(k->last_err, sizeof(k->last_err), "could not connect to %.160s:%d", m->host,
+                 m->port);
     } else {
-        snprintf(k->last_err, sizeof(k->last_err), "the connection to %s:%d was lost", m->host,
+        snprintf(k->last_err, sizeof(k->last_err), "the connection to %.160s:%d was lost", m->host,
                  m->port);
     }
     lose_connection(k, now_ms);
@@ -1250,6 +1542,9 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
 static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
 {
     enum frame f = k->inflight;
+    if (f == FRAME_REQ) {
+        uncount(k);
+    }
     if (f != FRAME_NONE && k->sent) {
         /* A round trip of this member: the average NEAREST reads by. */
         uint32_t sample_x8 =
@@ -1267,6 +1562,13 @@ static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t no
             k->ro_off = 1; /* a server without READONLY: reads go to the leader */
         } else {
             k->ro_on = 1;
+        }
+        return;
+    case FRAME_RW:
+        if (err) {
+            k->must_close = 1; /* the connection stays READONLY: a new one is not */
+        } else {
+            k->ro_on = 0;
         }
         return;
     case FRAME_AUTH:
@@ -1458,6 +1760,21 @@ void hyc_member_down(struct hyc_core *k, const struct hyc_member *m, uint64_t no
     }
 }
 
+void hyc_set_fresh(struct hyc_core *k, const struct hyc_fresh *f, size_t n)
+{
+    k->n_fresh = 0;
+    for (size_t i = 0; i < n && k->n_fresh < FRESH_MAX; i++) {
+        size_t m = member_index(k, &f[i].m);
+        if (m != SIZE_MAX) {
+            k->fresh[k->n_fresh].member = m;
+            k->fresh[k->n_fresh].lo = f[i].lo;
+            k->fresh[k->n_fresh].hi = f[i].hi;
+            k->fresh[k->n_fresh].fresh = (uint8_t)(f[i].fresh != 0);
+            k->n_fresh++;
+        }
+    }
+}
+
 void hyc_member_up(struct hyc_core *k, const struct hyc_member *m)
 {
     size_t i = member_index(k, m);
@@ -1478,7 +1795,7 @@ static int pipe_route_ok(struct hyc_core *k, uint64_t now_ms)
         return 0;
     }
     if (replica_read(k)) {
-        if (!k->ro_on || k->repick) {
+        if (!k->ro_on || k->repick || !within_bound(k, k->cur)) {
             return 0;
         }
         const struct slot_range *r = find_range_in(k, 1);
@@ -1519,28 +1836,35 @@ int hyc_pipe_add(struct hyc_core *k, int argc, const char *const *argv, const si
                   ? hy_key_slot((const uint8_t *)argv[1], argvlen ? argvlen[1] : strlen(argv[1]))
                   : 0;
     k->has_avoid = 0;
+    k->linear = 0;
     if (!pipe_route_ok(k, now_ms)) {
         return 0;
     }
     *slot = (struct hyc_pipe_slot){0, 0, k->is_write};
-    if (wrappable(k)) {
+    int wrap = wrappable(k);
+    if (wrap && (k->parts_query || k->sess[request_group(k)].id == 0)) {
+        return 0; /* its session is to be opened: the normal path does it */
+    }
+    atomic_uint *e = claim_slot(k, k->cur);
+    if (e == NULL) {
+        return 0; /* its member is full: the normal path sheds it */
+    }
+    if (k->pipe_counted > 0 && e != k->pipe_entry) {
+        atomic_fetch_sub(e, 1); /* answers still due from another member: not here */
+        return 0;
+    }
+    k->pipe_entry = e;
+    k->pipe_counted++;
+    if (wrap) {
         int g = request_group(k);
-        if (k->parts_query || k->sess[g].id == 0) {
-            return 0; /* its session is to be opened: the normal path does it */
-        }
         slot->session = k->sess[g].id;
         slot->seq = k->sess[g].next_seq++;
-        char a[24], b[24];
-        int la = snprintf(a, sizeof(a), "%llu", (unsigned long long)slot->session);
-        int lb = snprintf(b, sizeof(b), "%llu", (unsigned long long)slot->seq);
-        hy_buf_printf(out, "*%d\r\n$6\r\nHY.REQ\r\n", argc + 3);
-        put_bulk(out, a, (size_t)la);
-        put_bulk(out, b, (size_t)lb);
+        put_req_head(out, argc, slot->session, slot->seq);
     } else {
-        hy_buf_printf(out, "*%d\r\n", argc);
+        resp_request_header(out, '*', (size_t)argc);
     }
     for (int i = 0; i < argc; i++) {
-        put_bulk(out, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+        resp_request_arg(out, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
     }
     if (!k->is_write && k->ro_on) {
         k->stats.replica_reads++;
@@ -1582,6 +1906,17 @@ static int not_run(const struct resp_value *v)
     return 0;
 }
 
+/* n pipelined requests are no longer in flight (counted where they were sent, whatever the
+ * core did since). */
+static void pipe_uncount(struct hyc_core *k, size_t n)
+{
+    n = n < k->pipe_counted ? n : k->pipe_counted;
+    if (n > 0) {
+        atomic_fetch_sub(k->pipe_entry, (unsigned)n);
+        k->pipe_counted -= n;
+    }
+}
+
 int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const uint8_t *buf,
                     size_t len, size_t *used, halyard_status *st, halyard_reply **reply)
 {
@@ -1602,6 +1937,7 @@ int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const 
         return 3;
     }
     breaker_ok(k, k->cur);
+    pipe_uncount(k, 1);
     int is_err = v.type == RESP_ERROR || v.type == RESP_BULK_ERROR;
     int plain_write = slot->is_write && slot->session == 0;
     if (is_err && (plain_write ? not_run(&v) : needs_core(&v))) {
@@ -1621,8 +1957,9 @@ int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const 
 void hyc_pipe_lost(struct hyc_core *k, const char *why, size_t unanswered, uint64_t now_ms)
 {
     k->stats.resends += unanswered; /* the shell sends them again (or settles plain writes) */
+    pipe_uncount(k, unanswered);
     const struct hyc_member *m = &k->members[k->cur];
-    snprintf(k->last_err, sizeof(k->last_err), "%s:%d: %s", m->host, m->port, why);
+    snprintf(k->last_err, sizeof(k->last_err), "%.160s:%d: %s", m->host, m->port, why);
     k->done = 1;
     lose_connection(k, now_ms); /* no request of the core's own runs: bookkeeping only */
     k->must_close = 1;

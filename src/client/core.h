@@ -11,6 +11,7 @@
 #ifndef HY_CLIENT_CORE_H
 #define HY_CLIENT_CORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,27 @@ struct hyc_action {
 
 struct hyc_core;
 
+/*
+ * Requests in flight per member, shared by every core of one client (the blocking API's and
+ * each I/O thread's): HALYARD_LB_LEAST_OUTSTANDING picks by it and max_inflight_per_member
+ * bounds it. An entry is claimed by the member's address (a 64-bit hash) and counted with
+ * atomics, so cores on several threads share the table without a lock. A core counts a
+ * request from the moment its frame is handed to the shell to send until its answer, the loss
+ * of its connection, or its end (deadline, cancel).
+ */
+#define HYC_LOAD_MAX 256
+struct hyc_load {
+    struct {
+        _Atomic uint64_t key; /* 0: free */
+        atomic_uint n;
+    } e[HYC_LOAD_MAX];
+};
+/* Makes k count into l (shared, owned by the caller, outliving k); before its first request.
+ * Until then a core counts into a table of its own. */
+void hyc_set_load(struct hyc_core *k, struct hyc_load *l);
+/* The requests in flight to m in l (0 for a member never counted). */
+uint32_t hyc_load_get(struct hyc_load *l, const struct hyc_member *m);
+
 /* cfg must be valid (hyc_config_check); the core copies what it keeps. */
 struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed);
 void hyc_core_free(struct hyc_core *k);
@@ -82,6 +104,16 @@ void hyc_avoid(struct hyc_core *k, const struct hyc_member *m);
  * hyc_member_up: it answers heartbeats again: its breaker closes. Unknown members are ignored. */
 void hyc_member_down(struct hyc_core *k, const struct hyc_member *m, uint64_t now_ms);
 void hyc_member_up(struct hyc_core *k, const struct hyc_member *m);
+/* max_staleness_ms: whether member m is within the bound for the partition of slots lo..hi (its
+ * leader always is), as the heartbeats last estimated it. hyc_set_fresh replaces the whole
+ * table (n entries, copied); before the first call, and for a member or a partition not in it,
+ * a replica read goes to the leader. Unknown members are ignored. */
+struct hyc_fresh {
+    struct hyc_member m;
+    uint16_t lo, hi;
+    int fresh;
+};
+void hyc_set_fresh(struct hyc_core *k, const struct hyc_fresh *f, size_t n);
 /* The connected member is dead (its heartbeats went unanswered): the running request leaves it
  * at the next hyc_next as if attempt_timeout_ms had passed (re-sent elsewhere, a write under
  * its session slot). Nothing when not connected or done. */
@@ -130,6 +162,15 @@ struct hyc_event {
     char member[HYC_HOST_MAX + 8];
 };
 int hyc_take_event(struct hyc_core *k, struct hyc_event *out);
+/* A cluster event's JSON (docs/operations.md "Cluster events": HALYARD EVENTS' entries, and
+ * what a node publishes on __halyard__:events) as a listener event: 1 with *ev and `member` (the
+ * member's name; for LEADER_CHANGED the new leader's; for QUORUM_* "partition=P"), 0 for a type
+ * listeners do not get (DISK_FULL, FOLLOWER_LAGGING, ...) or not an event. */
+int hyc_event_parse(const char *json, size_t len, halyard_event *ev, char *member, size_t cap);
+/* The server pushed a topology event (a leader changed, a member came or went); gen counts
+ * them: when it differs from the last one seen, the slot map is read again at the start of the
+ * next request instead of waiting for topology_refresh_ms, a -MOVED or a lost connection. */
+void hyc_topology_changed(struct hyc_core *k, uint64_t gen);
 /* The core's own events: the shell raises STARTING/STARTED/SHUTTING_DOWN/SHUTDOWN. */
 void hyc_push_event(struct hyc_core *k, halyard_event ev);
 /* The name of the cluster in use. */

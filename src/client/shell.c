@@ -68,9 +68,7 @@ const char *halyard_event_str(halyard_event ev)
 
 static uint64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return rconn_now_ms();
 }
 
 void halyard_config_init(halyard_config *cfg)
@@ -93,7 +91,85 @@ void halyard_config_init(halyard_config *cfg)
     cfg->async_threads = 4;
     cfg->max_outstanding = 1024;
     cfg->pipeline_max = 32;
-    cfg->heartbeat_timeout_ms = 2000;
+    cfg->heartbeat_interval_ms = 1000;
+    cfg->server_events = 1;
+    cfg->heartbeat_timeout_ms = 5000;
+}
+
+/* Keeps p (a copy halyard_open made) for halyard_close to free; NULL when out of memory. */
+static void *keep(halyard_client *c, void *p)
+{
+    void **grown = p != NULL ? realloc(c->owned, (c->n_owned + 1) * sizeof(*grown)) : NULL;
+    if (grown == NULL) {
+        free(p);
+        return NULL;
+    }
+    c->owned = grown;
+    c->owned[c->n_owned++] = p;
+    return p;
+}
+
+static int keep_str(halyard_client *c, const char **s)
+{
+    return *s == NULL || (*s = keep(c, strdup(*s))) != NULL;
+}
+
+static int keep_addrs(halyard_client *c, const char *const **addrs, size_t n)
+{
+    const char **v = keep(c, calloc(n + 1, sizeof(*v)));
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        v[i] = (*addrs)[i];
+        if (!keep_str(c, &v[i])) {
+            return 0;
+        }
+    }
+    *addrs = v;
+    return v != NULL;
+}
+
+/* c->cfg's strings and lists as copies of the caller's: the asynchronous API's cores are made
+ * from it later (at the first asynchronous call), when the caller may have freed its own
+ * (halyard_config_release right after halyard_open). 0 when out of memory. */
+static int copy_config(halyard_client *c)
+{
+    halyard_config *k = &c->cfg;
+    if (!keep_addrs(c, &k->addrs, k->n_addrs) || !keep_str(c, &k->password) ||
+        !keep_str(c, &k->username) || !keep_str(c, &k->cluster_name) ||
+        !keep_str(c, &k->tls_ca_file) || !keep_str(c, &k->tls_cert_file) ||
+        !keep_str(c, &k->tls_key_file) || !keep_str(c, &k->tls_server_name)) {
+        return 0;
+    }
+    if (k->weights != NULL) {
+        uint32_t *w = keep(c, calloc(k->n_weights + 1, sizeof(*w)));
+        if (w == NULL) {
+            return 0;
+        }
+        memcpy(w, k->weights, k->n_weights * sizeof(*w));
+        k->weights = w;
+    }
+    if (k->n_failover > 0) {
+        halyard_cluster *f = keep(c, calloc(k->n_failover, sizeof(*f)));
+        if (f == NULL) {
+            return 0;
+        }
+        memcpy(f, k->failover, k->n_failover * sizeof(*f));
+        for (size_t i = 0; i < k->n_failover; i++) {
+            if (!keep_str(c, &f[i].name) || !keep_addrs(c, &f[i].addrs, f[i].n_addrs)) {
+                return 0;
+            }
+        }
+        k->failover = f;
+    }
+    k->loaded_ = NULL;
+    return 1;
+}
+
+static void free_owned(halyard_client *c)
+{
+    for (size_t i = 0; i < c->n_owned; i++) {
+        free(c->owned[i]);
+    }
+    free(c->owned);
 }
 
 halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen)
@@ -161,6 +237,16 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     c->verify = cfg->tls && !cfg->tls_insecure_no_verify;
     c->server_name = cfg->tls_server_name ? strdup(cfg->tls_server_name) : NULL;
     c->cfg = *cfg;
+    if (!copy_config(c)) {
+        if (err != NULL && errlen > 0) {
+            snprintf(err, errlen, "out of memory");
+        }
+        free_owned(c);
+        SSL_CTX_free(tls);
+        free(c->server_name);
+        free(c);
+        return NULL;
+    }
     uint64_t seed = cfg->seed;
     if (seed == 0) {
         struct timespec ts;
@@ -169,12 +255,12 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     }
     c->seed = seed;
     c->core = hyc_core_new(cfg, seed);
+    hyc_set_load(c->core, &c->load);
     c->conn = (struct hys_conn){.core = c->core,
-                                .fd = -1,
+                                .io = {.fd = -1, .wake_fd = -1},
                                 .tls = c->tls,
                                 .server_name = c->server_name,
-                                .verify = c->verify,
-                                .wake_fd = -1};
+                                .verify = c->verify};
     c->on_event = cfg->on_event;
     c->event_ctx = cfg->event_ctx;
     pthread_mutex_init(&c->lock, NULL);
@@ -182,20 +268,13 @@ halyard_client *halyard_open(const halyard_config *cfg, char *err, size_t errlen
     hyc_push_event(c->core, HALYARD_EV_STARTING);
     hyc_push_event(c->core, HALYARD_EV_STARTED); /* it connects lazily, at the first command */
     deliver(c, evs, take_events(c, evs, 2));
-    hys_heartbeat_start(c); /* when configured; without it the client works the same */
+    hys_heartbeat_start(c, cfg); /* when configured; without it the client works the same */
     return c;
 }
 
 void hys_drop_fd(struct hys_conn *c)
 {
-    if (c->ssl != NULL) {
-        SSL_free(c->ssl); /* no close_notify: the peer sees the connection end either way */
-        c->ssl = NULL;
-    }
-    if (c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
-    }
+    rconn_close(&c->io);
 }
 
 void halyard_close(halyard_client *c)
@@ -204,174 +283,31 @@ void halyard_close(halyard_client *c)
         return;
     }
     struct hyc_event evs[34];
+    hys_heartbeat_stop(c); /* first: no pushed membership event after SHUTTING_DOWN */
     pthread_mutex_lock(&c->lock);
     hyc_push_event(c->core, HALYARD_EV_SHUTTING_DOWN);
     size_t n = take_events(c, evs, 33);
     pthread_mutex_unlock(&c->lock);
     deliver(c, evs, n);
-    hys_heartbeat_stop(c);
-    hys_async_close(c); /* cancels what is queued, cuts short what runs, joins the threads */
+    hys_async_close(c);    /* cancels what is queued, cuts short what runs, joins the threads */
+    hys_heartbeat_free(c); /* the I/O threads read its verdicts until they were joined */
     hys_drop_fd(&c->conn);
     hyc_push_event(c->core, HALYARD_EV_SHUTDOWN);
     deliver(c, evs, take_events(c, evs, 1));
     hyc_core_free(c->core);
     SSL_CTX_free(c->tls);
     free(c->server_name);
+    free_owned(c);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
-/* 1 ready, 0 timed out (or woken by wake_fd: the caller looks at its cancel flag), -1 error. */
-static int wait_fd2(int fd, short events, uint64_t until_ms, int wake_fd)
-{
-    for (;;) {
-        uint64_t now = mono_ms();
-        int ms = until_ms > now ? (int)(until_ms - now) : 0;
-        struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = wake_fd, .events = POLLIN}};
-        int rc = poll(p, wake_fd >= 0 ? 2 : 1, ms);
-        if (rc < 0 && errno == EINTR) {
-            continue;
-        }
-        if (rc > 0 && !(p[0].revents & (events | POLLERR | POLLHUP))) {
-            return 0; /* only the wake */
-        }
-        return rc > 0 ? 1 : rc;
-    }
-}
-
-static int wait_fd(int fd, short events, uint64_t until_ms)
-{
-    return wait_fd2(fd, events, until_ms, -1);
-}
-
-/* A non-blocking connect bounded by until_ms; -1 when it failed or timed out. */
+/* A connection to m bounded by until_ms (rconn_dial); -1 on failure. */
 int hys_connect(const struct hyc_member *m, uint64_t until_ms)
 {
     char port[8];
     snprintf(port, sizeof(port), "%d", m->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(m->host, port, &hints, &res) != 0) {
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            continue;
-        }
-        int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-        if (rc != 0 && errno == EINPROGRESS && wait_fd(fd, POLLOUT, until_ms) == 1) {
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0 ? 0 : -1;
-        }
-        if (rc != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    return fd;
-}
-
-/* Waits for what OpenSSL asked for (rc from an SSL call); 0 to go on, -1 to give up. */
-static int tls_wait(struct hys_conn *c, int rc, uint64_t until_ms)
-{
-    int e = SSL_get_error(c->ssl, rc);
-    short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
-    if (ev == 0) {
-        ERR_clear_error();
-        return -1;
-    }
-    return wait_fd2(c->fd, ev, until_ms, c->wake_fd) == 1 ? 0 : -1;
-}
-
-/* The TLS handshake on c->fd, bounded by until_ms; the member's host is checked against the
- * certificate (or tls_server_name). */
-static int tls_start(struct hys_conn *c, const struct hyc_member *m, uint64_t until_ms)
-{
-    const char *name = c->server_name ? c->server_name : m->host;
-    c->ssl = SSL_new(c->tls);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
-        return -1;
-    }
-    if (c->verify) {
-        X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-        if (X509_VERIFY_PARAM_set1_ip_asc(vp, name) != 1) {
-            SSL_set_tlsext_host_name(c->ssl, name);
-            SSL_set1_host(c->ssl, name);
-        }
-    }
-    for (;;) {
-        int rc = SSL_connect(c->ssl);
-        if (rc == 1) {
-            return 0;
-        }
-        if (tls_wait(c, rc, until_ms) != 0) {
-            return -1;
-        }
-    }
-}
-
-static int send_all(int fd, const uint8_t *p, size_t len, uint64_t until_ms)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (wait_fd(fd, POLLOUT, until_ms) != 1) {
-                return -1;
-            }
-        } else {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int tls_send_all(struct hys_conn *c, const uint8_t *p, size_t len, uint64_t until_ms)
-{
-    while (len > 0) {
-        int n = SSL_write(c->ssl, p, (int)(len > (1u << 30) ? 1u << 30 : len));
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-        } else if (tls_wait(c, n, until_ms) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Plaintext bytes read (> 0), 0 when the time ran out, -1 when the connection is gone. */
-static int tls_recv(struct hys_conn *c, uint8_t *buf, size_t cap, uint64_t until_ms)
-{
-    for (;;) {
-        int n = SSL_read(c->ssl, buf, (int)cap);
-        if (n > 0) {
-            return n;
-        }
-        int e = SSL_get_error(c->ssl, n);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-            ERR_clear_error();
-            return -1;
-        }
-        int rc = wait_fd2(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, until_ms, c->wake_fd);
-        if (rc == 0) {
-            return 0;
-        }
-        if (rc < 0) {
-            return -1;
-        }
-    }
+    return rconn_dial(m->host, port, until_ms, NULL);
 }
 
 static void sleep_until(uint64_t until_ms, int wake_fd)
@@ -395,29 +331,17 @@ uint64_t hys_now_ms(void)
 
 int hys_conn_send(struct hys_conn *c, const uint8_t *p, size_t len, uint64_t until_ms)
 {
-    if (c->fd < 0) {
-        return -1;
-    }
-    return c->ssl ? tls_send_all(c, p, len, until_ms) : send_all(c->fd, p, len, until_ms);
+    return rconn_send(&c->io, p, len, until_ms);
 }
 
 int hys_conn_recv(struct hys_conn *c, uint8_t *buf, size_t cap, uint64_t until_ms)
 {
-    if (c->fd < 0) {
-        return -1;
-    }
-    if (c->ssl != NULL) {
-        return tls_recv(c, buf, cap, until_ms);
-    }
-    int rc = wait_fd2(c->fd, POLLIN, until_ms, c->wake_fd);
-    if (rc == 0) {
-        return 0;
-    }
-    ssize_t n = rc > 0 ? recv(c->fd, buf, cap, 0) : -1;
-    if (n > 0) {
-        return (int)n;
-    }
-    return n < 0 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
+    return rconn_recv(&c->io, buf, cap, until_ms);
+}
+
+int hys_conn_try_recv(struct hys_conn *c, uint8_t *buf, size_t cap)
+{
+    return rconn_try_recv(&c->io, buf, cap);
 }
 
 /* Runs the core's request to its outcome; a set *cancel ends it (hyc_cancel) at the next
@@ -438,7 +362,7 @@ void hys_drive(struct hys_conn *c)
         switch (a.what) {
         case HYC_DO_DONE: return;
         case HYC_DO_CLOSE: hys_drop_fd(c); break;
-        case HYC_DO_SLEEP: sleep_until(a.until_ms, c->wake_fd); break;
+        case HYC_DO_SLEEP: sleep_until(a.until_ms, c->io.wake_fd); break;
         case HYC_DO_PROBE: { /* fail-back: does the first cluster accept connections? */
             int fd = hys_connect(a.probe, a.until_ms);
             if (fd >= 0) {
@@ -447,28 +371,30 @@ void hys_drive(struct hys_conn *c)
             hyc_probed(k, fd >= 0, mono_ms());
             break;
         }
-        case HYC_DO_CONNECT:
+        case HYC_DO_CONNECT: {
             hys_drop_fd(c);
-            c->fd = hys_connect(hyc_member(k, a.member), a.until_ms);
-            if (c->fd >= 0 && c->tls != NULL &&
-                tls_start(c, hyc_member(k, a.member), a.until_ms) != 0) {
+            const struct hyc_member *m = hyc_member(k, a.member);
+            c->io.fd = hys_connect(m, a.until_ms);
+            if (c->io.fd >= 0 && c->tls != NULL &&
+                rconn_tls_start(&c->io, c->tls, c->server_name ? c->server_name : m->host,
+                                c->verify, a.until_ms) != 0) {
                 hys_drop_fd(c);
             }
-            if (c->fd >= 0 && c->at_lock != NULL) {
+            if (c->io.fd >= 0 && c->at_lock != NULL) {
                 pthread_mutex_lock(c->at_lock);
                 c->at = *hyc_member(k, a.member);
                 c->at_valid = 1;
                 pthread_mutex_unlock(c->at_lock);
             }
-            if (c->fd >= 0) {
+            if (c->io.fd >= 0) {
                 hyc_connected(k, mono_ms());
             } else {
                 hyc_closed(k, mono_ms());
             }
             break;
+        }
         case HYC_DO_SEND:
-            if ((c->ssl ? tls_send_all(c, a.data, a.len, mono_ms() + 10000)
-                        : send_all(c->fd, a.data, a.len, mono_ms() + 10000)) == 0) {
+            if (rconn_send(&c->io, a.data, a.len, mono_ms() + 10000) == 0) {
                 hyc_sent(k, mono_ms());
             } else {
                 hys_drop_fd(c);
@@ -476,26 +402,11 @@ void hys_drive(struct hys_conn *c)
             }
             break;
         case HYC_DO_RECV: {
-            if (c->ssl != NULL) {
-                int n = tls_recv(c, buf, sizeof(buf), a.until_ms);
-                if (n > 0) {
-                    hyc_received(k, buf, (size_t)n, mono_ms());
-                } else if (n < 0) {
-                    hys_drop_fd(c);
-                    hyc_closed(k, mono_ms());
-                }
-                break;
-            }
-            int rc = wait_fd2(c->fd, POLLIN, a.until_ms, c->wake_fd);
-            if (rc == 0) {
-                break; /* the core decides what the time means */
-            }
-            ssize_t n = rc > 0 ? recv(c->fd, buf, sizeof(buf), 0) : -1;
+            /* 0: the time ran out or a wake came; the core decides what that means. */
+            int n = rconn_recv(&c->io, buf, sizeof(buf), a.until_ms);
             if (n > 0) {
                 hyc_received(k, buf, (size_t)n, mono_ms());
-            } else if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-                break;
-            } else {
+            } else if (n < 0) {
                 hys_drop_fd(c);
                 hyc_closed(k, mono_ms());
             }
@@ -542,6 +453,15 @@ halyard_status halyard_command(halyard_client *c, int argc, const char *const *a
             return HALYARD_INVALID;
         }
     }
+    /* Load shedding for the blocking API: its calls run one at a time, so at most
+     * max_outstanding of them may wait for the client; beyond, BUSY at once. */
+    if (atomic_fetch_add(&c->waiting, 1) >= c->cfg.max_outstanding) {
+        atomic_fetch_sub(&c->waiting, 1);
+        atomic_fetch_add(&c->blocking_shed, 1);
+        *reply = hyc_reply_error("BUSY shed by the client: max_outstanding blocking calls are "
+                                 "already waiting on it; not applied");
+        return *reply != NULL ? HALYARD_BUSY : HALYARD_NO_MEMORY;
+    }
     pthread_mutex_lock(&c->lock);
     sigset_t old;
     if (c->tls != NULL) {
@@ -557,6 +477,7 @@ halyard_status halyard_command(halyard_client *c, int argc, const char *const *a
     struct hyc_event evs[32];
     size_t n = take_events(c, evs, 32);
     pthread_mutex_unlock(&c->lock);
+    atomic_fetch_sub(&c->waiting, 1);
     deliver(c, evs, n);
     if (*reply == NULL) {
         return HALYARD_NO_MEMORY;
@@ -569,6 +490,7 @@ void halyard_get_stats(halyard_client *c, halyard_stats *out)
     pthread_mutex_lock(&c->lock);
     hyc_stats(c->core, out);
     pthread_mutex_unlock(&c->lock);
+    out->shed += atomic_load(&c->blocking_shed);
     hys_async_stats(c, out); /* the I/O threads' cores, and the asynchronous counters */
     hys_heartbeat_stats(c, out);
 }

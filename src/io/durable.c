@@ -38,7 +38,9 @@ static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b
     uint8_t membership[WAL_NODE_MEMBERSHIP_MAX];
     struct wal_entry *ents;
     wal_node_req_of(b, &req, &snap, membership, &ents);
-    uint64_t seq = wal_thread_submit(d->thread, &req); /* copies what it needs */
+    /* The thread copies the descriptors and borrows the data, which b holds until it is done:
+     * b stays in d->queues until the thread reports it durable. */
+    uint64_t seq = wal_thread_submit(d->thread, &req);
     hy_free(ents);
     return seq;
 }

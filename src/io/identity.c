@@ -7,7 +7,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/nameser.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +21,15 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/assert.h"
 #include "common/buf.h"
 #include "io/disk.h"
 #include "io/peer_auth.h"
+#include "client/rconn.h"
 #include "io/wal_codec.h"
 #include "io/server.h"
 #include "node/join_auth.h"
+#include "proto/dns.h"
 #include "proto/resp.h"
 
 #define IDENTITY_FILE      "cluster"
@@ -116,69 +122,29 @@ static void set_string(char **field, const char *value)
     *field = hy_xstrdup(value);
 }
 
-/* ---- joining: a tiny blocking RESP client --------------------------------------------------- */
+/* ---- joining: one blocking RESP connection (src/client/rconn.h, shared with the clients) ---- */
 
-static int dial(const char *host, uint16_t port)
+#define JOIN_CONNECT_MS 2000
+#define JOIN_ANSWER_MS  10000 /* a join waits for its entry to commit */
+
+/* A connection to host:port bounded by JOIN_CONNECT_MS, resolved now (a name may have changed
+ * since the last attempt; rconn_dial tries each of its A/AAAA addresses in the resolver's order:
+ * a headless service naming every member); fd -1 when it failed (errno says why). */
+static struct rconn dial(const char *host, uint16_t port)
 {
     char service[8];
     snprintf(service, sizeof(service), "%u", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(host, service, &hints, &res) != 0) {
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct timeval tv = {.tv_sec = 2};
-    if (fd >= 0) {
-        /* On Linux the send timeout bounds connect() too. */
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        tv.tv_sec = 10; /* a join waits for its entry to commit */
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        if (connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    return fd;
+    return (struct rconn){.fd = rconn_dial(host, service, rconn_now_ms() + JOIN_CONNECT_MS, NULL),
+                          .wake_fd = -1};
 }
 
 /* Sends one request and reads one reply into *v (strings borrow from in). 0 or -1. */
-static int roundtrip(int fd, const char *const *argv, size_t argc, struct hy_buf *in,
+static int roundtrip(struct rconn *c, const char *const *argv, size_t argc, struct hy_buf *in,
                      struct resp_value *v)
 {
-    struct hy_buf req;
-    hy_buf_init(&req);
-    hy_buf_printf(&req, "*%zu\r\n", argc);
-    for (size_t i = 0; i < argc; i++) {
-        hy_buf_printf(&req, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
-    }
-    size_t off = 0;
-    while (off < req.len) {
-        ssize_t n = send(fd, req.data + off, req.len - off, MSG_NOSIGNAL);
-        if (n <= 0) {
-            hy_buf_free(&req);
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    hy_buf_free(&req);
-    hy_buf_reset(in);
-    for (;;) {
-        size_t used;
-        int rc = resp_value_parse(NULL, in->data, in->len, v, &used, NULL);
-        if (rc == HY_OK) {
-            return 0;
-        }
-        if (rc != HY_EAGAIN || in->len > (1u << 20)) {
-            return -1;
-        }
-        uint8_t *p = hy_buf_reserve(in, 4096);
-        ssize_t n = recv(fd, p, 4096, 0);
-        if (n <= 0) {
-            return -1;
-        }
-        in->len += (size_t)n;
-    }
+    int rc =
+        rconn_call(c, (int)argc, argv, NULL, in, NULL, rconn_now_ms() + JOIN_ANSWER_MS, v, NULL, 0);
+    return rc == RCONN_OK ? 0 : -1;
 }
 
 /* The members list from HALYARD PEERS, comma-separated; 0 or -1. */
@@ -218,11 +184,11 @@ static int retryable(const struct resp_value *v)
 /* Proves the cluster secret on the member's client port (node/join_auth.h), so a member with
  * requirepass lets us in without the clients' password. 0, 1 = refused (v holds the error
  * reply, to be freed), or -1 = no answer. */
-static int prove_secret(const struct hy_config *cfg, int fd, struct hy_buf *in,
+static int prove_secret(const struct hy_config *cfg, struct rconn *c, struct hy_buf *in,
                         struct resp_value *v)
 {
     const char *challenge[] = {"HALYARD", "CHALLENGE"};
-    if (roundtrip(fd, challenge, 2, in, v) != 0) {
+    if (roundtrip(c, challenge, 2, in, v) != 0) {
         return -1;
     }
     if (v->type != RESP_BULK || v->len > 64) {
@@ -237,7 +203,7 @@ static int prove_secret(const struct hy_config *cfg, int fd, struct hy_buf *in,
                   (const uint8_t *)msg, len, mac);
     join_auth_hex(mac, sizeof(mac), mac_hex);
     const char *auth[] = {"HALYARD", "PEER-AUTH", cfg->node_id, mac_hex};
-    if (roundtrip(fd, auth, 4, in, v) != 0) {
+    if (roundtrip(c, auth, 4, in, v) != 0) {
         return -1;
     }
     if (v->type == RESP_ERROR) {
@@ -247,13 +213,34 @@ static int prove_secret(const struct hy_config *cfg, int fd, struct hy_buf *in,
     return 0;
 }
 
+/* CONFIG GET name on conn: its value as a number in *out, def when the member does not know
+ * the setting (an empty list). 0 on an answer, -1 when there was none. */
+static int config_get_number(struct rconn *conn, const char *name, struct hy_buf *in, int64_t def,
+                             int64_t *out)
+{
+    const char *argv[] = {"CONFIG", "GET", name};
+    struct resp_value v;
+    if (roundtrip(conn, argv, 3, in, &v) != 0) {
+        return -1;
+    }
+    *out = def;
+    if (v.type == RESP_ARRAY && v.count == 2 && v.elems[1].type == RESP_BULK &&
+        v.elems[1].len > 0 && v.elems[1].len < 8) {
+        char num[8];
+        snprintf(num, sizeof(num), "%.*s", (int)v.elems[1].len, (const char *)v.elems[1].str);
+        *out = strtol(num, NULL, 10);
+    }
+    resp_value_free(&v);
+    return 0;
+}
+
 /* Asks the member at host:client_port to add us; fills members. HY_OK, HY_EAGAIN (try
  * again) or HY_ECONFIG (refused: the reason is logged). */
 static int join_once(const struct hy_config *cfg, const struct hy_log *log, const char *host,
-                     uint16_t port, struct hy_buf *members, int64_t *partitions)
+                     uint16_t port, struct hy_buf *members, int64_t *partitions, int64_t *rf)
 {
-    int fd = dial(host, port);
-    if (fd < 0) {
+    struct rconn conn = dial(host, port);
+    if (conn.fd < 0) {
         hy_log(log, HY_LOG_WARN, "join: cannot reach %s:%u: %s; retrying", host, port,
                strerror(errno));
         return HY_EAGAIN;
@@ -270,7 +257,7 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
     struct hy_buf in;
     hy_buf_init(&in);
     struct resp_value v;
-    int rc = HY_EAGAIN, proof = prove_secret(cfg, fd, &in, &v);
+    int rc = HY_EAGAIN, proof = prove_secret(cfg, &conn, &in, &v);
     if (proof < 0) {
         hy_log(log, HY_LOG_WARN, "join: no answer from %s:%u; retrying", host, port);
     } else if (proof > 0) {
@@ -278,7 +265,7 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
                port, (int)v.len, (const char *)v.str);
         rc = HY_ECONFIG;
         resp_value_free(&v);
-    } else if (roundtrip(fd, join, join_argc, &in, &v) != 0) {
+    } else if (roundtrip(&conn, join, join_argc, &in, &v) != 0) {
         hy_log(log, HY_LOG_WARN, "join: no answer from %s:%u; retrying", host, port);
     } else if (v.type == RESP_ERROR) {
         int again = retryable(&v);
@@ -288,34 +275,29 @@ static int join_once(const struct hy_config *cfg, const struct hy_log *log, cons
         resp_value_free(&v);
     } else {
         resp_value_free(&v);
-        if (roundtrip(fd, peers, 2, &in, &v) == 0) {
+        if (roundtrip(&conn, peers, 2, &in, &v) == 0) {
             rc = peers_list(&v, members) == 0 ? HY_OK : HY_EAGAIN;
             resp_value_free(&v);
         }
-        /* The cluster's partition count was fixed when it formed: the joiner takes it (a
-         * member from before partitions answers an empty list: one partition). */
-        const char *parts[] = {"CONFIG", "GET", "partitions"};
-        if (rc == HY_OK && roundtrip(fd, parts, 3, &in, &v) == 0) {
-            *partitions = 1;
-            if (v.type == RESP_ARRAY && v.count == 2 && v.elems[1].type == RESP_BULK &&
-                v.elems[1].len > 0 && v.elems[1].len < 8) {
-                char num[8];
-                snprintf(num, sizeof(num), "%.*s", (int)v.elems[1].len,
-                         (const char *)v.elems[1].str);
-                *partitions = strtol(num, NULL, 10);
-            }
-            resp_value_free(&v);
-            if (*partitions < 1 || *partitions > NODE_PARTITIONS_MAX) {
-                hy_log(log, HY_LOG_ERROR, "join: %s:%u has %lld partitions; at most %d here", host,
-                       port, (long long)*partitions, NODE_PARTITIONS_MAX);
-                rc = HY_ECONFIG;
-            }
-        } else if (rc == HY_OK) {
+        /* The cluster's partition count and replication factor were fixed when it formed:
+         * the joiner takes them (a member from before partitions answers an empty list: one
+         * partition; from before the replication factor: every member holds every one). */
+        if (rc == HY_OK &&
+            (config_get_number(&conn, "partitions", &in, 1, partitions) != 0 ||
+             config_get_number(&conn, "replication-factor", &in, NODE_RF_EVERY_MEMBER, rf) != 0)) {
             rc = HY_EAGAIN;
+        } else if (rc == HY_OK && (*partitions < 1 || *partitions > NODE_PARTITIONS_MAX)) {
+            hy_log(log, HY_LOG_ERROR, "join: %s:%u has %lld partitions; at most %d here", host,
+                   port, (long long)*partitions, NODE_PARTITIONS_MAX);
+            rc = HY_ECONFIG;
+        } else if (rc == HY_OK && (*rf < 1 || (*rf > NODE_RF_MAX && *rf != NODE_RF_EVERY_MEMBER))) {
+            hy_log(log, HY_LOG_ERROR, "join: %s:%u has replication-factor %lld; 1..%d here", host,
+                   port, (long long)*rf, NODE_RF_MAX);
+            rc = HY_ECONFIG;
         }
     }
     hy_buf_free(&in);
-    close(fd);
+    rconn_close(&conn);
     return rc;
 }
 
@@ -329,30 +311,118 @@ static void join_signal_handler(int signum)
     join_stop_signal = signum;
 }
 
-#define JOIN_TARGETS_MAX 64
+#define JOIN_TARGETS_MAX   64
+#define JOIN_SRV_NAMES_MAX 8
 
-/* Rounds over the targets: each is asked in turn (a name resolved anew each time); the first
- * that takes the join ends it, a refusal ends it, and after a round where none answered the
- * next waits a doubling delay, until the deadline. */
+/* The join list split: DNS SRV names (entries starting with '_' and without a port, as
+ * _halyard._tcp.example.com: RFC 2782's _service._proto.name), asked for at every attempt,
+ * and the rest (HOST:PEERPORT, ranges) for node_join_targets_parse. */
+struct join_list {
+    char srv[JOIN_SRV_NAMES_MAX][DNS_NAME_MAX + 1];
+    size_t srv_count;
+    struct hy_buf rest; /* NUL-terminated */
+};
+
+static int join_list_split(const char *list, struct join_list *out, char *err, size_t cap)
+{
+    out->srv_count = 0;
+    hy_buf_init(&out->rest);
+    for (const char *p = list; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len > 0 && p[0] == '_' && memchr(p, ':', len) == NULL) {
+            if (out->srv_count == JOIN_SRV_NAMES_MAX || len > DNS_NAME_MAX) {
+                snprintf(err, cap, "at most %d SRV names of at most %d bytes", JOIN_SRV_NAMES_MAX,
+                         DNS_NAME_MAX);
+                hy_buf_free(&out->rest);
+                return -1;
+            }
+            snprintf(out->srv[out->srv_count++], DNS_NAME_MAX + 1, "%.*s", (int)len, p);
+        } else if (len > 0) {
+            if (out->rest.len > 0) {
+                hy_buf_append(&out->rest, ",", 1);
+            }
+            hy_buf_append(&out->rest, p, len);
+        }
+        p = end != NULL ? end + 1 : p + len;
+    }
+    hy_buf_append(&out->rest, "", 1);
+    return 0;
+}
+
+/* Asks the resolver for name's SRV records now: up to cap targets (host and peer port, the
+ * best first) in out; their count (0 when the name has none or the resolver fails: logged). */
+static size_t srv_targets(const struct hy_log *log, const char *name, struct node_join_target *out,
+                          size_t cap)
+{
+    uint8_t answer[4096];
+    int len = res_query(name, ns_c_in, ns_t_srv, answer, sizeof(answer));
+    if (len < 0) {
+        hy_log(log, HY_LOG_WARN, "join: no SRV records for %s (%s); retrying", name,
+               hstrerror(h_errno));
+        return 0;
+    }
+    struct dns_srv recs[JOIN_TARGETS_MAX];
+    size_t count = 0, n = 0;
+    if (dns_srv_parse(answer, (size_t)HY_MIN((size_t)len, sizeof(answer)), recs,
+                      HY_MIN(cap, (size_t)JOIN_TARGETS_MAX), &count) != HY_OK) {
+        hy_log(log, HY_LOG_WARN, "join: malformed SRV answer for %s; retrying", name);
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (recs[i].port <= 10000 || strlen(recs[i].target) > NODE_MEMBER_HOST_MAX) {
+            hy_log(log, HY_LOG_WARN, "join: SRV %s names %s:%u, not a HOST:PEERPORT; skipped", name,
+                   recs[i].target, recs[i].port);
+            continue;
+        }
+        snprintf(out[n].host, sizeof(out[n].host), "%s", recs[i].target);
+        out[n++].peer_port = recs[i].port;
+    }
+    return n;
+}
+
+/* One join attempt on each target in turn: HY_EAGAIN when none took it. */
+static int join_round(const struct hy_config *cfg, const struct hy_log *log,
+                      const struct node_join_target *targets, size_t n, struct hy_buf *out,
+                      int64_t *partitions, int64_t *rf)
+{
+    for (size_t i = 0; i < n; i++) {
+        hy_buf_reset(out);
+        int rc = join_once(cfg, log, targets[i].host, (uint16_t)(targets[i].peer_port - 10000), out,
+                           partitions, rf);
+        if (join_stop_signal != 0) {
+            hy_log(log, HY_LOG_ERROR, "join: received %s before joining; not joined, exiting",
+                   strsignal(join_stop_signal));
+            return HY_ECLOSED;
+        }
+        if (rc != HY_EAGAIN) {
+            return rc;
+        }
+    }
+    return HY_EAGAIN;
+}
+
+/* Rounds over the targets: each is asked in turn (a name resolved anew each time, SRV names
+ * asked for their targets first); the first that takes the join ends it, a refusal ends it,
+ * and after a round where none answered the next waits a doubling delay, until the deadline. */
 static int join_attempts(const struct hy_config *cfg, const struct hy_log *log,
-                         const struct node_join_target *targets, size_t n, struct hy_buf *out,
-                         int64_t *partitions)
+                         const struct join_list *list, const struct node_join_target *targets,
+                         size_t n, struct hy_buf *out, int64_t *partitions, int64_t *rf)
 {
     uint64_t deadline = io_clock_ms() + JOIN_DEADLINE_MS;
     uint32_t delay_ms = 100;
     for (;;) {
-        for (size_t i = 0; i < n; i++) {
-            hy_buf_reset(out);
-            int rc = join_once(cfg, log, targets[i].host, (uint16_t)(targets[i].peer_port - 10000),
-                               out, partitions);
-            if (join_stop_signal != 0) {
-                hy_log(log, HY_LOG_ERROR, "join: received %s before joining; not joined, exiting",
-                       strsignal(join_stop_signal));
-                return HY_ECLOSED;
-            }
+        for (size_t s = 0; s < list->srv_count; s++) {
+            struct node_join_target found[JOIN_TARGETS_MAX];
+            size_t k = srv_targets(log, list->srv[s], found, JOIN_TARGETS_MAX);
+            int rc = join_round(cfg, log, found, k, out, partitions, rf);
             if (rc != HY_EAGAIN) {
                 return rc;
             }
+        }
+        int rc = join_round(cfg, log, targets, n, out, partitions, rf);
+        if (rc != HY_EAGAIN) {
+            return rc;
         }
         if (io_clock_ms() + delay_ms > deadline) {
             hy_log(log, HY_LOG_ERROR, "join: gave up after %d s", JOIN_DEADLINE_MS / 1000);
@@ -364,13 +434,21 @@ static int join_attempts(const struct hy_config *cfg, const struct hy_log *log,
 }
 
 static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, struct hy_buf *out,
-                        int64_t *partitions)
+                        int64_t *partitions, int64_t *rf)
 {
     struct node_join_target targets[JOIN_TARGETS_MAX];
     size_t n = 0;
     char err[160];
-    if (node_join_targets_parse(cfg->join, targets, JOIN_TARGETS_MAX, &n, err) != 0) {
+    struct join_list list;
+    if (join_list_split(cfg->join, &list, err, sizeof(err)) != 0) {
         hy_log(log, HY_LOG_ERROR, "join: %s", err);
+        return HY_ECONFIG;
+    }
+    const char *rest = (const char *)list.rest.data;
+    if ((rest[0] != '\0' || list.srv_count == 0) &&
+        node_join_targets_parse(rest, targets, JOIN_TARGETS_MAX, &n, err) != 0) {
+        hy_log(log, HY_LOG_ERROR, "join: %s", err);
+        hy_buf_free(&list.rest);
         return HY_ECONFIG;
     }
     for (size_t i = 0; i < n; i++) {
@@ -378,6 +456,7 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
             hy_log(log, HY_LOG_ERROR,
                    "join: %s:%u is not HOST:PEERPORT (the member's client port is 10000 below)",
                    targets[i].host, targets[i].peer_port);
+            hy_buf_free(&list.rest);
             return HY_ECONFIG;
         }
     }
@@ -385,6 +464,7 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
         hy_log(log, HY_LOG_ERROR,
                "join: set bind to the address the other members reach this "
                "node at (it is advertised to them)");
+        hy_buf_free(&list.rest);
         return HY_ECONFIG;
     }
     struct sigaction sa, old_int, old_term;
@@ -394,7 +474,8 @@ static int join_cluster(const struct hy_config *cfg, const struct hy_log *log, s
     join_stop_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    int rc = join_attempts(cfg, log, targets, n, out, partitions);
+    int rc = join_attempts(cfg, log, &list, targets, n, out, partitions, rf);
+    hy_buf_free(&list.rest);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     return rc;
@@ -434,6 +515,22 @@ int io_identity_load(struct hy_config *cfg, const struct hy_log *log)
                        parts, (long long)cfg->partitions);
             }
             cfg->partitions = parts;
+            /* "replication-factor R" on the third line; a file from before it has none: every
+             * member held every partition, and still does. */
+            const char *rf_line = strstr(nl + 1, "\nreplication-factor ");
+            long rf = NODE_RF_EVERY_MEMBER;
+            if (rf_line != NULL && (sscanf(rf_line + 1, "replication-factor %ld", &rf) != 1 ||
+                                    rf < 1 || rf > NODE_RF_MAX)) {
+                hy_log(log, HY_LOG_ERROR, "%s/%s: replication-factor is out of range (1..%d)",
+                       cfg->data_dir, IDENTITY_FILE, NODE_RF_MAX);
+                return HY_ECORRUPT;
+            }
+            if (cfg->replication_factor != NODE_RF_DEFAULT && cfg->replication_factor != rf) {
+                hy_log(log, HY_LOG_WARN,
+                       "the cluster was created with replication-factor %ld; %lld is ignored", rf,
+                       (long long)cfg->replication_factor);
+            }
+            cfg->replication_factor = rf;
         }
         int joined = strncmp(text, "join ", 5) == 0;
         if (!joined && strncmp(text, "bootstrap ", 10) != 0) {
@@ -460,14 +557,15 @@ int io_identity_load(struct hy_config *cfg, const struct hy_log *log)
     if (cfg->join[0] != '\0' && !group_has_log(cfg->data_dir)) {
         struct hy_buf list;
         hy_buf_init(&list);
-        int64_t parts = 1;
-        int rc = join_cluster(cfg, log, &list, &parts);
+        int64_t parts = 1, rf = NODE_RF_EVERY_MEMBER;
+        int rc = join_cluster(cfg, log, &list, &parts, &rf);
         if (rc != HY_OK) {
             hy_buf_free(&list);
             return rc;
         }
         cfg->joined = 1;
         cfg->partitions = parts;
+        cfg->replication_factor = rf;
         set_string(&cfg->bootstrap, (const char *)list.data);
         hy_buf_free(&list);
         hy_log(log, HY_LOG_INFO, "joined: members %s", cfg->bootstrap);
@@ -485,6 +583,9 @@ int io_identity_save(const struct hy_config *cfg, const struct hy_log *log)
     hy_buf_init(&text);
     hy_buf_printf(&text, "%s %s\npartitions %lld\n", cfg->joined ? "join" : "bootstrap",
                   cfg->bootstrap, (long long)cfg->partitions);
+    if (cfg->replication_factor != NODE_RF_EVERY_MEMBER) {
+        hy_buf_printf(&text, "replication-factor %lld\n", (long long)cfg->replication_factor);
+    }
     int rc = disk_posix_write_file(cfg->data_dir, IDENTITY_FILE, text.data, text.len);
     hy_buf_free(&text);
     if (rc != 0) {

@@ -1,10 +1,12 @@
 #include "io/server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +61,7 @@ struct io_server {
     struct io_conn *conns;   /* every open connection */
     struct io_conn *pending; /* connections with output to flush this turn */
     int stopping;
+    uint64_t busy_polled_ms; /* busy_poll_cb's last look at the sockets */
 };
 
 struct io_conn {
@@ -391,6 +394,138 @@ static void conn_flush(struct io_conn *conn)
     }
 }
 
+static void conn_free_unstarted_cb(uv_handle_t *h);
+
+/* Reads what conn's socket holds into its client's input (decrypted over TLS), without the
+ * loop: 1 when bytes arrived. EOF and errors are left for the loop to see. */
+static int busy_read(struct io_conn *conn, int fd)
+{
+    struct node_client *c = conn->client;
+    struct hy_buf *dst = conn->tls != NULL ? &conn->tls_in : &c->in;
+    uint8_t *p = hy_buf_reserve(dst, IO_READ_CHUNK);
+    ssize_t r = recv(fd, p, dst->cap - dst->len, MSG_DONTWAIT);
+    if (r <= 0) {
+        return 0;
+    }
+    dst->len += (size_t)r;
+    size_t before = c->in.len;
+    if (conn->tls != NULL) {
+        char err[300];
+        int rc = io_tls_feed(conn->tls, conn->tls_in.data, conn->tls_in.len, &c->in, &conn->tls_out,
+                             err, sizeof(err));
+        hy_buf_reset(&conn->tls_in);
+        if (rc != 0) {
+            return 0; /* the loop closes it when the script is over */
+        }
+    }
+    node_note_net_io(conn->srv->node, c->in.len - before, 0);
+    return 1;
+}
+
+static void conn_start(struct io_server *srv, struct io_conn *conn);
+
+/* A client connection's handle, before a socket is attached (accepted by the loop, or by
+ * busy_accept while a script runs). */
+static struct io_conn *conn_alloc(struct io_server *srv)
+{
+    struct io_conn *conn = hy_xcalloc(1, sizeof(*conn));
+    conn->srv = srv;
+    hy_buf_init(&conn->inflight);
+    uv_tcp_init(srv->loop, &conn->tcp);
+    conn->tcp.data = conn;
+    return conn;
+}
+
+/* Its socket attached: TLS state for a TLS listener's connection, then served. */
+static void conn_begin(struct io_server *srv, struct io_conn *conn, int tls)
+{
+    if (tls) {
+        conn->tls = io_tls_new(srv->tls);
+        hy_buf_init(&conn->tls_in);
+        hy_buf_init(&conn->tls_out);
+    }
+    conn_start(srv, conn);
+}
+
+/* Accepts the connections waiting on listener without the loop (its own accept is only
+ * possible from its callback), at most a few per call. */
+static void busy_accept(struct io_server *srv, uv_tcp_t *listener, int tls)
+{
+    uv_os_fd_t lfd = -1;
+    if (uv_fileno((uv_handle_t *)listener, &lfd) != 0) {
+        return;
+    }
+    for (int i = 0; i < 16; i++) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            return;
+        }
+        struct io_conn *conn = conn_alloc(srv);
+        if (uv_tcp_open(&conn->tcp, fd) != 0) {
+            close(fd);
+            uv_close((uv_handle_t *)&conn->tcp, conn_free_unstarted_cb);
+            return;
+        }
+        conn_begin(srv, conn, tls);
+    }
+}
+
+/*
+ * A Lua script runs past busy-reply-threshold inside this loop step (node.h "Busy scripts"):
+ * libuv's loop cannot be entered again from here, so this polls the clients' sockets itself,
+ * at most once a millisecond, and has the engine answer the requests that arrived (-BUSY,
+ * SCRIPT KILL). A client the engine cannot answer now is not read; nor are new connections
+ * accepted, nor peers served, until the script ends.
+ */
+static void busy_poll_cb(void *ctx)
+{
+    struct io_server *srv = ctx;
+    uint64_t now = io_clock_ms();
+    if (!node_script_busy(srv->node, now) || now == srv->busy_polled_ms) {
+        return;
+    }
+    srv->busy_polled_ms = now;
+    if (!srv->stopping && srv->listening) {
+        busy_accept(srv, &srv->listener, 0);
+    }
+    if (!srv->stopping && srv->tls_listening) {
+        busy_accept(srv, &srv->tls_listener, 1);
+    }
+    size_t count = 0;
+    for (struct io_conn *conn = srv->conns; conn != NULL; conn = conn->next) {
+        count++;
+    }
+    if (count == 0) {
+        return;
+    }
+    struct pollfd *fds = hy_xmalloc(count * sizeof(*fds));
+    struct io_conn **conns = hy_xmalloc(count * sizeof(*conns));
+    nfds_t k = 0;
+    for (struct io_conn *conn = srv->conns; conn != NULL; conn = conn->next) {
+        uv_os_fd_t fd = -1;
+        if (conn->closing || conn->client == NULL ||
+            !node_busy_can_serve(srv->node, conn->client) ||
+            uv_fileno((uv_handle_t *)&conn->tcp, &fd) != 0) {
+            continue;
+        }
+        fds[k] = (struct pollfd){.fd = fd, .events = POLLIN};
+        conns[k++] = conn;
+    }
+    if (k > 0 && poll(fds, k, 0) > 0) {
+        for (nfds_t i = 0; i < k; i++) {
+            if ((fds[i].revents & POLLIN) && busy_read(conns[i], fds[i].fd)) {
+                node_busy_client(srv->node, conns[i]->client, now);
+                conn_flush(conns[i]);
+                if (conns[i]->client->out.len > 0 || conns[i]->tls_out.len > 0) {
+                    pending_add(conns[i]);
+                }
+            }
+        }
+    }
+    hy_free(fds);
+    hy_free(conns);
+}
+
 static void spin_cb(uv_idle_t *h)
 {
     (void)h; /* its presence alone makes the next poll non-blocking */
@@ -496,21 +631,12 @@ static void accept_on(uv_stream_t *listener, int status, int tls)
         node_note_rejected_connection(srv->node);
         return;
     }
-    struct io_conn *conn = hy_xcalloc(1, sizeof(*conn));
-    conn->srv = srv;
-    hy_buf_init(&conn->inflight);
-    uv_tcp_init(srv->loop, &conn->tcp);
-    conn->tcp.data = conn;
+    struct io_conn *conn = conn_alloc(srv);
     if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0 || srv->stopping) {
         uv_close((uv_handle_t *)&conn->tcp, conn_free_unstarted_cb);
         return;
     }
-    if (tls) {
-        conn->tls = io_tls_new(srv->tls);
-        hy_buf_init(&conn->tls_in);
-        hy_buf_init(&conn->tls_out);
-    }
-    conn_start(srv, conn);
+    conn_begin(srv, conn, tls);
 }
 
 static void server_shutdown(struct io_server *srv, const char *why);
@@ -799,6 +925,7 @@ static void server_start_handles(struct io_server *srv)
     uv_signal_init(srv->loop, &srv->sighup);
     srv->sighup.data = srv;
     srv->cron.data = srv->shutdown_timer.data = srv->flusher.data = srv->raft_timer.data = srv;
+    node_set_busy_poll(srv->node, busy_poll_cb, srv);
     srv->sigint.data = srv->sigterm.data = srv;
     uint64_t period_ms = (uint64_t)(1000 / srv->cfg->hz);
     uv_timer_start(&srv->cron, cron_cb, period_ms, period_ms);

@@ -387,6 +387,8 @@ void wal_batch_truncate(struct wal *w, uint32_t group, uint64_t index)
     wal__stage_truncate(w, (size_t)slot, index);
 }
 
+#define WAL_BATCH_KEEP_BYTES (256 * 1024)
+
 static void wal_stage_reset(struct wal *w)
 {
     for (size_t i = 0; i < w->n_ops; i++) {
@@ -528,6 +530,12 @@ int wal_batch_commit(struct wal *w)
     }
     w->n_ops = 0;
     hy_buf_reset(&w->batch);
+    /* A burst (a pipelined bulk load) grows the staging buffer to megabytes: give a large
+     * one back rather than hold it for good (issue 13; a commit that size amortizes a new
+     * allocation easily). */
+    if (w->batch.cap > WAL_BATCH_KEEP_BYTES) {
+        hy_buf_free(&w->batch);
+    }
     if (rolled) {
         rc = wal__gc(w);
     }

@@ -4,7 +4,8 @@
  * Three queues move requests along: `pending` (loop thread only, filled by submit), `queue`
  * (shared, under the mutex: pending is spliced onto it in the prepare callback, once per loop
  * turn), and the batch the thread took off `queue` and is writing. Results travel back as one
- * struct under the mutex plus uv_async_send, which libuv coalesces.
+ * struct under the mutex plus uv_async_send, which libuv coalesces. Requests hold the caller's
+ * data borrowed, not copied (wal_thread_submit).
  */
 #include "io/wal_thread.h"
 
@@ -16,7 +17,7 @@
 #define WAL_THREAD_RETRY_NS   (200ull * 1000 * 1000)
 #define WAL_THREAD_WANTED_MAX 64 /* groups asked to snapshot per report */
 
-/* A copied request; all of its memory is one allocation after the struct. */
+/* A request's descriptors, copied in one allocation after the struct; the data is borrowed. */
 struct wt_req {
     struct wt_req *next;
     uint64_t seq;
@@ -92,39 +93,31 @@ static void wt_list_free(struct wt_list *l)
 
 /* ---- loop side ----------------------------------------------------------------------------- */
 
+/* Copies the request's descriptors; the bytes they point at (entries' and snapshot data) are
+ * borrowed until the request is reported durable (wal_thread.h): a turn of n writes costs one
+ * allocation and no second copy of its entries. */
 static struct wt_req *wt_copy(const struct wal_node_req *req)
 {
     size_t size = sizeof(struct wt_req) + req->n_entries * sizeof(struct wal_entry);
-    for (size_t i = 0; i < req->n_entries; i++) {
-        size += req->entries[i].len;
-    }
     const struct wal_snapshot *s = req->snapshot;
     if (s != NULL) {
-        size += s->membership_len + (size_t)s->data_len;
+        size += s->membership_len;
     }
-    struct wt_req *c = hy_xcalloc(1, size);
+    struct wt_req *c = hy_xmalloc(size);
+    c->next = NULL;
+    c->seq = 0;
     c->r = *req;
     c->entries = (struct wal_entry *)(c + 1);
-    uint8_t *p = (uint8_t *)(c->entries + req->n_entries);
-    for (size_t i = 0; i < req->n_entries; i++) {
-        c->entries[i] = req->entries[i];
-        c->entries[i].data = p;
-        if (req->entries[i].len > 0) {
-            memcpy(p, req->entries[i].data, req->entries[i].len);
-        }
-        p += req->entries[i].len;
+    if (req->n_entries > 0) {
+        memcpy(c->entries, req->entries, req->n_entries * sizeof(struct wal_entry));
     }
     c->r.entries = c->entries;
     if (s != NULL) {
+        uint8_t *p = (uint8_t *)(c->entries + req->n_entries);
         c->snap = *s;
-        c->snap.membership = p;
+        c->snap.membership = p; /* small, and the caller's buffer for it is on its stack */
         if (s->membership_len > 0) {
             memcpy(p, s->membership, s->membership_len);
-        }
-        p += s->membership_len;
-        c->snap.data = p;
-        if (s->data_len > 0) {
-            memcpy(p, s->data, (size_t)s->data_len);
         }
         c->r.snapshot = &c->snap;
     }

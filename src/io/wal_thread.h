@@ -48,8 +48,12 @@ struct wal_thread;
 int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_cb done_cb,
                      struct wal_thread **thread_out) HY_MUST_CHECK;
 
-/* Queues a request (wal_node.h; copied); returns its sequence number (1, 2, ...), reported back in
- * wal_thread_done.durable_seq once durable. Loop thread only. */
+/* Queues a request (wal_node.h); returns its sequence number (1, 2, ...), reported back in
+ * wal_thread_done.durable_seq once durable. The request and its arrays are copied; the bytes
+ * of its entries and of its snapshot's data are borrowed and must stay unchanged until that
+ * sequence number is reported durable (or wal_thread_stop returned): the node's io batch that
+ * holds them lives that long (durable.c), so the entries are not copied a second time on the
+ * write path. Loop thread only. */
 uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_node_req *req);
 
 /*

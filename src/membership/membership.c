@@ -44,6 +44,9 @@ void membership_config_default(struct membership_config *cfg)
                                       .phi_min_samples = 3,
                                       .phi_min_stddev_ms = 50,
                                       .phi_pause_ms = 100,
+                                      .stall_ms = 100,
+                                      .lag_window_ms = 30000,
+                                      .lag_grace_max_ms = 2000,
                                       .members_max = 1024};
 }
 
@@ -55,7 +58,8 @@ int membership_config_check(const struct membership_config *c)
         c->phi_window > MEMBERSHIP_PHI_WINDOW_MAX || !(c->phi_threshold > 0.0) ||
         c->phi_min_samples < 2 || c->members_max < 1 || c->members_max > (1u << 20) ||
         c->indirect_probes > 16 || c->gossip_interval_ms == 0 || c->gossip_fanout > 16 ||
-        c->mutation < 0 || c->mutation >= MEMBERSHIP_MUT_COUNT) {
+        c->mutation < 0 || c->mutation >= MEMBERSHIP_MUT_COUNT ||
+        (c->lag_window_ms != 0 && c->lag_window_ms < MEMBERSHIP_LAG_BUCKETS)) {
         return HY_EINVAL;
     }
     return HY_OK;
@@ -231,6 +235,44 @@ static void set_state(struct membership *m, size_t idx, int state, uint64_t inc,
     broadcast(m, idx);
 }
 
+/* ---- loop lag ------------------------------------------------------------------------------ */
+
+/* One turn came late_ms after its work was due: the peak of the current bucket, the buckets
+ * older than lag_window_ms dropped. */
+static void lag_record(struct membership *m, uint64_t late_ms, uint64_t now_ms)
+{
+    if (m->cfg.lag_window_ms == 0) {
+        return;
+    }
+    uint64_t span = m->cfg.lag_window_ms / MEMBERSHIP_LAG_BUCKETS;
+    if (now_ms < m->lag_bucket_ms) {
+        m->lag_bucket_ms = now_ms; /* a clock that stepped back: start the bucket again */
+    }
+    for (int moved = 0; now_ms >= m->lag_bucket_ms + span; moved++) {
+        if (moved == MEMBERSHIP_LAG_BUCKETS) {
+            m->lag_bucket_ms = now_ms; /* silent for a whole window: nothing to keep */
+            break;
+        }
+        m->lag_cur = (m->lag_cur + 1) % MEMBERSHIP_LAG_BUCKETS;
+        m->lag_peak[m->lag_cur] = 0;
+        m->lag_bucket_ms += span;
+    }
+    uint32_t late = (uint32_t)HY_MIN(late_ms, (uint64_t)UINT32_MAX);
+    m->lag_peak[m->lag_cur] = HY_MAX(m->lag_peak[m->lag_cur], late);
+}
+
+uint32_t membership_grace(const struct membership *m)
+{
+    if (m->cfg.lag_window_ms == 0) {
+        return 0;
+    }
+    uint64_t peak = 0;
+    for (size_t i = 0; i < MEMBERSHIP_LAG_BUCKETS; i++) {
+        peak = HY_MAX(peak, (uint64_t)m->lag_peak[i]);
+    }
+    return (uint32_t)HY_MIN(2 * peak, (uint64_t)m->cfg.lag_grace_max_ms);
+}
+
 void membership_suspicion_bounds(const struct membership *m, uint64_t *min_ms, uint64_t *max_ms)
 {
     double scale = HY_MAX(1.0, log10((double)HY_MAX(m->count, (size_t)1)));
@@ -256,7 +298,8 @@ static void suspicion_deadline(const struct membership *m, struct membership_mem
         double frac = log((double)mm->confirmations + 1.0) / log((double)k + 1.0);
         t = (double)hi - ((double)hi - (double)lo) * frac;
     }
-    mm->suspect_deadline = mm->suspect_start_ms + (uint64_t)HY_MAX(t, (double)lo);
+    mm->suspect_deadline = mm->suspect_start_ms + (uint64_t)HY_MAX(t, (double)lo) +
+                           (mm->suspect_link ? 0 : membership_grace(m)) + mm->suspect_deferred_ms;
 }
 
 static void suspect(struct membership *m, size_t idx, uint64_t inc, const char *origin,
@@ -264,6 +307,9 @@ static void suspect(struct membership *m, size_t idx, uint64_t inc, const char *
 {
     struct membership_member *mm = &m->members[idx];
     mm->suspect_start_ms = now_ms;
+    mm->suspect_deferred_ms = 0;
+    mm->suspect_gap_ms = 0;
+    mm->suspect_link = 0;
     mm->confirmations = 0;
     memset(mm->suspectors, 0, sizeof(mm->suspectors));
     mm->suspectors[0] = name_hash(origin);
@@ -295,14 +341,16 @@ static void confirm(struct membership *m, size_t idx, const char *origin)
     }
 }
 
-/* This node's own suspicion of member idx (a failed probe, phi, a broken link). */
-static void suspect_local(struct membership *m, size_t idx, uint64_t now_ms)
+/* This node's own suspicion of member idx (a failed probe, phi, a broken link); cause: the
+ * counter of stats to count it in when it starts a suspicion. */
+static void suspect_local(struct membership *m, size_t idx, uint64_t now_ms, uint64_t *cause)
 {
     struct membership_member *mm = &m->members[idx];
     if (mm->is_self || m->cfg.mutation == MEMBERSHIP_MUT_NO_SUSPECT) {
         return;
     }
     if (mm->state == MEMBERSHIP_ALIVE) {
+        (*cause)++;
         suspect(m, idx, mm->incarnation, m->members[0].name, now_ms);
     } else if (mm->state == MEMBERSHIP_SUSPECT) {
         confirm(m, idx, m->members[0].name);
@@ -317,6 +365,27 @@ static void lhm_add(struct membership *m, int delta)
 
 /* ---- updates ------------------------------------------------------------------------------- */
 
+/* Member mm refuted this view's suspicion of it: it was alive all along. When its heartbeats
+ * had been silent (its loop did not run: a starved host, a pause), that silence joins this
+ * node's loop lag (see membership_grace): on this host a loop stalls that long, so for
+ * lag_window_ms this node gives every member that much more before it suspects it. Only a
+ * watched member's silence is known (a suspicion after a lost probe, with the heartbeats
+ * flowing, teaches nothing). */
+static void peer_stall_record(struct membership *m, const struct membership_member *mm,
+                              uint64_t now_ms)
+{
+    if (mm->phi == NULL) {
+        return;
+    }
+    uint64_t silent = HY_MAX(mm->suspect_gap_ms, now_ms - HY_MIN(mm->phi->last_ms, now_ms));
+    if (m->last_stall_ms != 0 && m->last_stall_ms + silent >= now_ms &&
+        2 * m->last_stall_len_ms >= silent) {
+        return; /* this node itself did not run for most of it: the silence was its own */
+    }
+    m->stats.peer_stalls++;
+    lag_record(m, silent, now_ms);
+}
+
 /* An update about this node: anything but ALIVE of our own incarnation is refuted with a
  * higher incarnation (SWIM §4.2); only this node ever raises it. */
 static void apply_self(struct membership *m, const struct membership_update *u, uint64_t now_ms)
@@ -324,6 +393,11 @@ static void apply_self(struct membership *m, const struct membership_update *u, 
     struct membership_member *self = &m->members[0];
     if (m->left) {
         return;
+    }
+    if (u->state == MEMBERSHIP_DEAD) {
+        /* Held dead (now, or at an incarnation it refuted since): its last long stall was a
+         * pause, not the host's lag (membership_tick). */
+        m->held_dead_ms = now_ms;
     }
     if (u->incarnation < self->incarnation) {
         if (u->state != MEMBERSHIP_ALIVE) {
@@ -364,6 +438,11 @@ static void apply_known(struct membership *m, size_t idx, const struct membershi
     switch (u->state) {
     case MEMBERSHIP_ALIVE:
         if (inc > mm->incarnation) {
+            if (mm->state == MEMBERSHIP_SUSPECT && inc == mm->incarnation + 1) {
+                /* The refutation of this very suspicion (not a view that was stale: a
+                 * restarted node suspects at incarnation 0 before it learns the real ones). */
+                peer_stall_record(m, mm, now_ms);
+            }
             mm->meta = u->meta;
             set_state(m, idx, MEMBERSHIP_ALIVE, inc, now_ms);
         }
@@ -428,7 +507,7 @@ static int apply_update(struct membership *m, const struct membership_update *u,
 /* phi = -log10(1 - F(elapsed)), F the normal CDF (mean + acceptable pause, stddev floored),
  * with the logistic approximation of F Akka and Cassandra use (error under 1e-4). */
 static double phi_of(const struct membership_config *cfg, const struct membership_phi *p,
-                     uint64_t now_ms)
+                     uint32_t grace_ms, uint64_t now_ms)
 {
     if (p->count < cfg->phi_min_samples) {
         return 0.0;
@@ -437,7 +516,7 @@ static double phi_of(const struct membership_config *cfg, const struct membershi
     double var = p->sum_sq / p->count - mean * mean;
     double sd = sqrt(HY_MAX(var, 0.0));
     sd = HY_MAX(sd, (double)cfg->phi_min_stddev_ms);
-    mean += cfg->phi_pause_ms;
+    mean += cfg->phi_pause_ms + grace_ms;
     double elapsed = (double)(now_ms - HY_MIN(p->last_ms, now_ms));
     double y = (elapsed - mean) / sd;
     double e = exp(-y * (1.5976 + 0.070566 * y * y));
@@ -462,10 +541,18 @@ void membership_heartbeat(struct membership *m, const char *from, uint64_t now_m
         return;
     }
     struct membership_phi *p = mm->phi;
+    if (mm->phi_graced && mm->state == MEMBERSHIP_ALIVE) {
+        m->stats.grace_saved_phi++; /* phi alone would have suspected it */
+    }
+    mm->phi_graced = 0;
     uint64_t gap = now_ms - HY_MIN(p->last_ms, now_ms);
     p->last_ms = now_ms;
     /* The silence of a suspected or dead member is the failure itself, not a sample of its
-     * heartbeat rhythm: keeping it would blunt the detector for the next failure. */
+     * heartbeat rhythm: keeping it would blunt the detector for the next failure. A suspect's
+     * is kept aside: a stall if it refutes (peer_stall_record). */
+    if (mm->state == MEMBERSHIP_SUSPECT) {
+        mm->suspect_gap_ms = HY_MAX(mm->suspect_gap_ms, gap);
+    }
     if (mm->state != MEMBERSHIP_ALIVE || gap > UINT32_MAX) {
         return;
     }
@@ -489,7 +576,7 @@ double membership_phi(const struct membership *m, const char *name, uint64_t now
     if (idx < 0 || m->members[idx].phi == NULL) {
         return 0.0;
     }
-    return phi_of(&m->cfg, m->members[idx].phi, now_ms);
+    return phi_of(&m->cfg, m->members[idx].phi, membership_grace(m), now_ms);
 }
 
 /* ---- probing ------------------------------------------------------------------------------- */
@@ -549,7 +636,8 @@ static int dead_target(struct membership *m)
 
 static void probe_start(struct membership *m, uint64_t now_ms)
 {
-    m->next_probe_ms = now_ms + scaled(m, m->cfg.probe_interval_ms);
+    uint32_t grace = membership_grace(m);
+    m->next_probe_ms = now_ms + scaled(m, m->cfg.probe_interval_ms) + grace;
     m->periods++;
     if (m->periods % MEMBERSHIP_DEAD_PROBE_EVERY == 0) {
         int dead = dead_target(m);
@@ -577,8 +665,9 @@ static void probe_start(struct membership *m, uint64_t now_ms)
     m->probe_nacks = 0;
     m->probe_nacks_expected = 0;
     m->probe_start_ms = now_ms;
-    m->probe_timeout_at = now_ms + scaled(m, m->cfg.probe_timeout_ms);
+    m->probe_timeout_at = now_ms + scaled(m, m->cfg.probe_timeout_ms) + grace;
     m->probe_end_at = m->next_probe_ms;
+    m->probe_graceless_end_at = m->probe_end_at - grace;
     m->stats.probes++;
     send_simple(m, target, MEMBERSHIP_PING, m->probe_seq, m->members[target].name);
 }
@@ -624,7 +713,7 @@ static void probe_finish(struct membership *m, uint64_t now_ms)
     } else {
         lhm_add(m, 1);
     }
-    suspect_local(m, m->probe_target, now_ms);
+    suspect_local(m, m->probe_target, now_ms, &m->stats.suspect_probe);
 }
 
 static void tick_probe(struct membership *m, uint64_t now_ms)
@@ -676,11 +765,17 @@ static void tick_relays(struct membership *m, uint64_t now_ms)
 
 static void tick_phi(struct membership *m, uint64_t now_ms)
 {
+    uint32_t grace = membership_grace(m);
     for (size_t i = 0; i < m->watched_count; i++) {
         struct membership_member *mm = &m->members[m->watched[i]];
-        if (mm->state == MEMBERSHIP_ALIVE &&
-            phi_of(&m->cfg, mm->phi, now_ms) > m->cfg.phi_threshold) {
-            suspect_local(m, m->watched[i], now_ms);
+        if (mm->state != MEMBERSHIP_ALIVE) {
+            continue;
+        }
+        if (phi_of(&m->cfg, mm->phi, grace, now_ms) > m->cfg.phi_threshold) {
+            suspect_local(m, m->watched[i], now_ms, &m->stats.suspect_phi);
+        } else if (grace > 0 && !mm->phi_graced &&
+                   phi_of(&m->cfg, mm->phi, 0, now_ms) > m->cfg.phi_threshold) {
+            mm->phi_graced = 1; /* counted if its next heartbeat comes before a suspicion */
         }
     }
 }
@@ -710,16 +805,98 @@ static void tick_gossip(struct membership *m, uint64_t now_ms)
     }
 }
 
+/* This node did not run for late_ms: its pending deadlines (the probe's, the relays', the
+ * suspicions') move that much later. Each was meant as time for an answer to reach this node;
+ * an answer that came while it did not run is still unread in its sockets, and the shell reads
+ * them only after this turn (in the simulator, within its next few milliseconds). */
+static void defer_deadlines(struct membership *m, uint64_t late_ms)
+{
+    if (m->probing) {
+        m->probe_timeout_at += late_ms;
+        m->probe_end_at += late_ms;
+        m->probe_graceless_end_at += late_ms;
+        m->next_probe_ms = m->probe_end_at;
+    }
+    for (size_t i = 0; i < MEMBERSHIP_RELAYS_MAX; i++) {
+        if (m->relays[i].used) {
+            m->relays[i].deadline_ms += late_ms;
+        }
+    }
+    for (size_t i = 0; i < m->suspect_count; i++) {
+        struct membership_member *mm = &m->members[m->suspects[i]];
+        if (mm->state == MEMBERSHIP_SUSPECT) {
+            mm->suspect_deferred_ms += late_ms;
+            suspicion_deadline(m, mm);
+        }
+    }
+}
+
+/* 1 when this turn comes stall_ms or more after it was due (and after the previous turn):
+ * this node did not run meanwhile (its loop was stalled, its process starved or stopped). What
+ * it would judge now, a member's silence (phi), a probe without its ack, a suspicion without its
+ * refutation, may be sitting unread in its own socket buffers: the shell reads them only after
+ * this turn. So the turn judges nothing; the next one, after the shell has read what arrived
+ * (it turns the crank every few ms while a deadline is past), judges with the news. Lifeguard
+ * (Dadgar et al., section 4.1) applies: a node that finds itself slow raises its local health
+ * multiplier, so that for a while it probes and suspects more slowly. */
+static int tick_stalled(struct membership *m, uint64_t now_ms)
+{
+    /* The earliest deadline now past (or the previous turn, when it judged nothing and left
+     * them past: the next turn is then measured from it). */
+    uint64_t ref = HY_MAX(membership_next_ms(m), m->last_tick_ms);
+    /* Counted with the guard off too (at the default's 100 ms), to show what it would do. */
+    uint64_t limit = m->cfg.stall_ms != 0 ? m->cfg.stall_ms : 100;
+    if (m->last_tick_ms == 0 || now_ms < ref + limit) {
+        return 0;
+    }
+    m->stats.stalls++;
+    m->stats.stall_max_ms = HY_MAX(m->stats.stall_max_ms, now_ms - ref);
+    m->last_stall_ms = now_ms;
+    m->last_stall_len_ms = now_ms - ref;
+    if (m->cfg.stall_ms == 0) {
+        return 0;
+    }
+    lhm_add(m, 1);
+    defer_deadlines(m, now_ms - ref);
+    return 1;
+}
+
 void membership_tick(struct membership *m, uint64_t now_ms)
 {
     if (m->left) {
         return;
     }
-    tick_gossip(m, now_ms);
-    tick_relays(m, now_ms);
-    tick_phi(m, now_ms);
-    tick_probe(m, now_ms);
-    tick_suspects(m, now_ms);
+    uint64_t lo, hi;
+    membership_suspicion_bounds(m, &lo, &hi);
+    if (m->last_tick_ms != 0) {
+        /* How late this turn came: after the work that was due (or the previous turn). A
+         * turn later than the minimum suspicion timeout may be a pause (SIGSTOP, a suspended
+         * VM) that the others declared dead: no measure of how long a live member may stay
+         * silent here. It waits the longest suspicion timeout: news that this node was held
+         * dead (apply_self) drops it, else it counts. */
+        uint64_t due = HY_MAX(membership_next_ms(m), m->last_tick_ms);
+        uint64_t late = now_ms > due ? now_ms - due : 0;
+        if (late > lo) {
+            m->pause_ms = HY_MAX(m->pause_ms, late);
+            m->pause_at_ms = now_ms;
+            late = 0;
+        }
+        lag_record(m, late, now_ms);
+    }
+    if (m->pause_ms != 0 && now_ms >= m->pause_at_ms + hi) {
+        if (m->held_dead_ms + m->pause_ms < m->pause_at_ms) {
+            lag_record(m, m->pause_ms, now_ms); /* nobody held this node dead: a stall */
+        }
+        m->pause_ms = 0;
+    }
+    if (!tick_stalled(m, now_ms)) {
+        tick_gossip(m, now_ms);
+        tick_relays(m, now_ms);
+        tick_phi(m, now_ms);
+        tick_probe(m, now_ms);
+        tick_suspects(m, now_ms);
+    }
+    m->last_tick_ms = now_ms;
 }
 
 uint64_t membership_next_ms(const struct membership *m)
@@ -770,9 +947,12 @@ static void on_ping_req(struct membership *m, int from, const struct membership_
     /* Every relay slot busy: the requester will count this as a missing NACK. */
 }
 
-static void on_ack(struct membership *m, const struct membership_msg *msg)
+static void on_ack(struct membership *m, const struct membership_msg *msg, uint64_t now_ms)
 {
     if (m->probing && msg->seq == m->probe_seq) {
+        if (!m->probe_acked && now_ms >= m->probe_graceless_end_at && now_ms < m->probe_end_at) {
+            m->stats.grace_saved_probe++; /* without the grace, the probe had failed */
+        }
         m->probe_acked = 1;
         return;
     }
@@ -850,7 +1030,7 @@ void membership_receive(struct membership *m, const char *from, const struct mem
         }
         send_simple(m, src, MEMBERSHIP_ACK, msg->seq, NULL);
         break;
-    case MEMBERSHIP_ACK: on_ack(m, msg); break;
+    case MEMBERSHIP_ACK: on_ack(m, msg, now_ms); break;
     case MEMBERSHIP_PING_REQ: on_ping_req(m, src, msg, now_ms); break;
     case MEMBERSHIP_NACK:
         if (m->probing && msg->seq == m->probe_seq) {
@@ -867,7 +1047,14 @@ void membership_link_down(struct membership *m, const char *name, uint64_t now_m
 {
     int idx = find_idx(m, name);
     if (idx > 0 && !m->left) {
-        suspect_local(m, (size_t)idx, now_ms);
+        suspect_local(m, (size_t)idx, now_ms, &m->stats.suspect_link);
+        struct membership_member *mm = &m->members[idx];
+        if (mm->state == MEMBERSHIP_SUSPECT && !mm->suspect_link) {
+            /* A broken link is no stall (a starved process keeps its connections): the
+             * suspicion times out without the loop-lag grace. */
+            mm->suspect_link = 1;
+            suspicion_deadline(m, mm);
+        }
     }
 }
 

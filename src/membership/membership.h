@@ -28,6 +28,17 @@
  *  - buddy system: a ping to a member this node holds SUSPECT carries that suspicion first,
  *    and so does an answer to a member this node holds SUSPECT or DEAD, so the member learns
  *    of it in one hop and can refute;
+ *  - loop-lag grace: every turn measures how late it came (its loop did not run meanwhile:
+ *    a starved CPU, a long callback); twice the peak over the last lag_window_ms is added to
+ *    every silence this node judges (the probe's deadlines, phi's acceptable pause, the
+ *    suspicion timeout unless this node's link to the suspect broke), because on a host where
+ *    this node's loop stalls that long, its peers' loops (and their acks) stall as long: a
+ *    silence within it is not evidence of a failure. A watched member that refutes a
+ *    suspicion after its heartbeats were silent was such a stall too: its silence joins the
+ *    lag. A turn later than the minimum suspicion timeout counts only when no news that
+ *    this node was declared dead came within the longest timeout (else it was a pause);
+ *  - a turn that comes stall_ms late judges nothing and moves its pending deadlines by the
+ *    time it did not run (the answers it waited for may sit unread in its sockets);
  *  - phi accrual (Hayashibara et al., 2004): for peers whose heartbeats the shell reports
  *    (membership_heartbeat), phi = -log10(1 - F(elapsed)) with F the normal CDF of the
  *    inter-arrival window (mean + acceptable pause, stddev at least the minimum); phi over
@@ -58,6 +69,8 @@
 #define MEMBERSHIP_RELAYS_MAX       32
 #define MEMBERSHIP_PHI_WINDOW_MAX   200
 #define MEMBERSHIP_SUSPECTORS_MAX   8
+/* The loop-lag window's buckets (peak hold over lag_window_ms, see membership_grace). */
+#define MEMBERSHIP_LAG_BUCKETS      6
 /* One probe period in this many pings a DEAD member instead (see dead_target). */
 #define MEMBERSHIP_DEAD_PROBE_EVERY 5
 /* Incarnations above this are refused by the decoder: a member would need 2^48 refutations to
@@ -138,6 +151,12 @@ struct membership_config {
     uint32_t phi_min_stddev_ms;  /* floor of the stddev (default 50) */
     uint32_t phi_pause_ms;       /* acceptable pause added to the mean (default 100) */
     uint32_t members_max;        /* the view's bound (default 1024) */
+    uint32_t stall_ms;           /* a tick this late means this node did not run: it judges
+                                    nothing on that turn (default 100; 0: off) */
+    uint32_t lag_window_ms;      /* this node's loop lag is remembered this long: twice its
+                                    peak is the grace added to every silence it judges
+                                    (default 30000; 0: off) */
+    uint32_t lag_grace_max_ms;   /* the grace's ceiling (default 2000) */
     int mutation;                /* enum membership_mutation; 0 in production */
 };
 
@@ -162,15 +181,29 @@ struct membership_member {
     uint64_t state_since_ms;   /* when the current state was taken */
     uint64_t suspect_deadline; /* SUSPECT: DEAD at this time unless refuted */
     uint64_t suspect_start_ms;
-    uint32_t confirmations;                         /* independent suspicions beyond the first */
+    uint64_t suspect_deferred_ms; /* time this node did not run since (defer_deadlines) */
+    uint64_t suspect_gap_ms;      /* the longest heartbeat gap heard while SUSPECT */
+    uint8_t suspect_link;         /* this node's link to it broke since: no grace */
+    uint32_t confirmations;       /* independent suspicions beyond the first */
     uint64_t suspectors[MEMBERSHIP_SUSPECTORS_MAX]; /* name hashes of who suspected */
     uint8_t listed;                                 /* in the suspects list */
-    uint32_t tx_left;           /* piggyback sends left for this member's current update */
+    uint8_t phi_graced; /* phi is over its threshold only without the grace (counted once) */
+    uint32_t tx_left;   /* piggyback sends left for this member's current update */
     struct membership_phi *phi; /* NULL until heartbeats are reported */
 };
 
 struct membership_stats {
     uint64_t probes, probes_failed, indirect_probes, suspicions, refutations, deaths;
+    /* This node's own suspicions by cause (suspicions also counts those learned from others):
+     * a probe without an ack, phi over its threshold, a broken link. */
+    uint64_t suspect_probe, suspect_phi, suspect_link;
+    /* Turns judged nothing because this node had not run for stall_ms (membership_tick). */
+    uint64_t stalls, stall_max_ms;
+    /* Suspicions the loop-lag grace held back: a probe without its ack, or phi over its
+     * threshold, that would have suspected a member without the grace. */
+    uint64_t grace_saved_probe, grace_saved_phi;
+    /* Suspicions of a member that it refuted: its silence joined the loop lag. */
+    uint64_t peer_stalls;
     uint64_t msgs_sent, msgs_received, msgs_refused;
 };
 
@@ -209,10 +242,21 @@ struct membership {
     int probe_acked, probe_indirect_sent;
     uint32_t probe_nacks, probe_nacks_expected;
     uint64_t probe_start_ms, probe_timeout_at, probe_end_at;
+    uint64_t probe_graceless_end_at; /* when it had ended without the loop-lag grace */
     uint64_t next_probe_ms;
     uint64_t next_gossip_ms;
     struct membership_relay relays[MEMBERSHIP_RELAYS_MAX];
     int left;
+    uint64_t last_tick_ms;          /* the last membership_tick */
+    uint64_t last_stall_ms;         /* the last turn that found this node stalled (0: none) */
+    uint64_t last_stall_len_ms;     /* how late that turn came */
+    uint64_t pause_ms, pause_at_ms; /* a stall past the minimum suspicion timeout, on hold */
+    uint64_t held_dead_ms;          /* when this node last heard it was held dead */
+    /* This node's loop lag (how late its turns came): the peak per bucket of
+     * lag_window_ms / MEMBERSHIP_LAG_BUCKETS, lag_peak[lag_cur] the current one. */
+    uint32_t lag_peak[MEMBERSHIP_LAG_BUCKETS];
+    uint32_t lag_cur;
+    uint64_t lag_bucket_ms; /* when the current bucket started */
     struct membership_stats stats;
 };
 
@@ -257,6 +301,9 @@ uint64_t membership_next_ms(const struct membership *m);
 const struct membership_member *membership_find(const struct membership *m, const char *name);
 /* phi of a watched member now (0 when it has too few samples or is not watched). */
 double membership_phi(const struct membership *m, const char *name, uint64_t now_ms);
+/* The grace added to every silence this node judges now (ms): twice the peak of its own loop
+ * lag over the last lag_window_ms, at most lag_grace_max_ms (0 with lag_window_ms 0). */
+uint32_t membership_grace(const struct membership *m);
 /* The current suspicion timeout bounds for this view's size (Lifeguard). */
 void membership_suspicion_bounds(const struct membership *m, uint64_t *min_ms, uint64_t *max_ms);
 

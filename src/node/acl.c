@@ -443,8 +443,8 @@ int acl_check(struct cmd_ctx *x, const struct cmd_def *d)
          * the cluster secret (HALYARD CHALLENGE/PEER-AUTH): not a client's rights. */
         return 1;
     }
-    if (d->handler == cmd_hy_exec) {
-        return 1; /* each command inside is checked: when queued, and by cmd_hy_exec */
+    if (d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro) {
+        return 1; /* each command inside is checked: when queued, and by exec_run */
     }
     size_t argc = x->argc;
     const struct resp_arg *argv = x->argv;

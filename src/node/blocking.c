@@ -136,8 +136,10 @@ void node_block_stream(struct cmd_ctx *x, uint64_t timeout_ms, int ready,
 {
     struct hy_node *n = x->node;
     struct node_client *c = x->client;
-    if (n->capture != NULL || c->is_proxy) {
-        run(x); /* inside MULTI, or forwarded by a follower that saw data: never blocks */
+    if (n->capture != NULL || c->is_proxy || c->no_block) {
+        /* Inside MULTI or a script, or forwarded by a follower that saw data: never blocks
+         * (an XREAD BLOCK among an EXEC's reads waited for ever). */
+        run(x);
         return;
     }
     if (!ready) {

@@ -2,7 +2,9 @@
  * cmd_cluster.c - CLUSTER INFO|MYID|NODES|SLOTS|SHARDS|KEYSLOT in Redis Cluster's formats, so
  * cluster-aware clients find the leader of each slot range and route to it directly. Each
  * partition is one shard (its slot range, its leader as master, the other members of its
- * group as replicas); with one partition, one shard holds all 16384 slots.
+ * group as replicas); with one partition, one shard holds all 16384 slots. A partition this
+ * node holds no replica of (partmap.c) shows the replicas of the partition map and the leader
+ * this node last learnt of (or a replica, which redirects with -MOVED).
  */
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +42,38 @@ static void partition_slots(uint32_t part, uint32_t parts, uint32_t *lo, uint32_
     *hi = (uint32_t)(((uint64_t)(part + 1) * HY_SLOT_COUNT + parts - 1) / parts) - 1;
 }
 
+/* Whether member id holds a replica of g: in g's configuration where this node holds g, else
+ * in the partition map (partmap.c). */
+static int holds(const struct node_group *g, raft_id id)
+{
+    const struct node_placement *pl = partmap_of(g->node, g);
+    if (pl != NULL && !node_group_raft_view(g)) {
+        return node_placement_has(pl, id);
+    }
+    return node_group_has(g, id);
+}
+
+/* The member shown as g's master: its leader as this node knows it (for a partition it does
+ * not hold: the member it last learnt leads it, or a replica that redirects). On a node
+ * removed from the cluster, which hears no leader of the groups it still has a stale copy of,
+ * a member that remains (it redirects with -MOVED): cluster clients started on the removed
+ * node then find every slot served. NULL when none. */
+static const struct node_member *master_of(const struct node_group *g)
+{
+    const struct node_member *m = partmap_leader_member(g);
+    if (m == NULL && member_removed_here(g->node)) {
+        return member_after_removal(g->node, g);
+    }
+    return m;
+}
+
+/* g's master's id (master_of), RAFT_NONE when none. */
+static raft_id leader_of(const struct node_group *g)
+{
+    const struct node_member *m = master_of(g);
+    return m != NULL ? m->id : RAFT_NONE;
+}
+
 /* Partitions with a leader known here, and slots they hold. */
 static void served(const struct hy_node *n, uint32_t *parts_ok, uint32_t *slots_ok)
 {
@@ -47,7 +81,7 @@ static void served(const struct hy_node *n, uint32_t *parts_ok, uint32_t *slots_
     uint32_t parts = (uint32_t)node_data_groups(n, &groups);
     *parts_ok = *slots_ok = 0;
     for (uint32_t p = 0; p < parts; p++) {
-        if (raft_leader(&groups[p]->raft) != RAFT_NONE) {
+        if (leader_of(groups[p]) != RAFT_NONE) {
             uint32_t lo, hi;
             partition_slots(p, parts, &lo, &hi);
             *parts_ok += 1;
@@ -89,7 +123,7 @@ static void cluster_nodes(struct cmd_ctx *x)
     uint32_t parts = (uint32_t)node_data_groups(n, &groups);
     const struct node_member *first_master = NULL;
     for (uint32_t p = 0; p < parts && first_master == NULL; p++) {
-        first_master = replica_leader_member(groups[p]);
+        first_master = master_of(groups[p]);
     }
     char master_id[41] = "-";
     if (first_master != NULL) {
@@ -107,7 +141,7 @@ static void cluster_nodes(struct cmd_ctx *x)
         struct hy_buf ranges;
         hy_buf_init(&ranges);
         for (uint32_t p = 0; p < parts; p++) {
-            if (raft_leader(&groups[p]->raft) == m->id) {
+            if (leader_of(groups[p]) == m->id) {
                 uint32_t lo, hi;
                 partition_slots(p, parts, &lo, &hi);
                 hy_buf_printf(&ranges, lo == hi ? " %u" : " %u-%u", lo, hi);
@@ -151,7 +185,7 @@ static size_t group_replicas(const struct hy_node *n, const struct node_group *g
 {
     size_t count = 0;
     for (size_t i = 0; i < n->member_count; i++) {
-        count += &n->members[i] != leader && node_group_has(g, n->members[i].id);
+        count += &n->members[i] != leader && holds(g, n->members[i].id);
     }
     return count;
 }
@@ -163,11 +197,11 @@ static void cluster_slots(struct cmd_ctx *x)
     struct node_group *const *groups;
     uint32_t parts = (uint32_t)node_data_groups(n, &groups), with_leader = 0;
     for (uint32_t p = 0; p < parts; p++) {
-        with_leader += replica_leader_member(groups[p]) != NULL;
+        with_leader += master_of(groups[p]) != NULL;
     }
     resp_write_array(&x->w, with_leader); /* no leader: those slots are not served now */
     for (uint32_t p = 0; p < parts; p++) {
-        const struct node_member *leader = replica_leader_member(groups[p]);
+        const struct node_member *leader = master_of(groups[p]);
         if (leader == NULL) {
             continue;
         }
@@ -178,7 +212,7 @@ static void cluster_slots(struct cmd_ctx *x)
         resp_write_int(&x->w, hi);
         write_slot_node(&x->w, leader);
         for (size_t i = 0; i < n->member_count; i++) {
-            if (&n->members[i] != leader && node_group_has(groups[p], n->members[i].id)) {
+            if (&n->members[i] != leader && holds(groups[p], n->members[i].id)) {
                 write_slot_node(&x->w, &n->members[i]);
             }
         }
@@ -201,11 +235,11 @@ static void write_shard_node(struct cmd_ctx *x, const struct node_group *g,
     resp_write_bulk_str(&x->w, "endpoint");
     resp_write_bulk_str(&x->w, m->host);
     resp_write_bulk_str(&x->w, "role");
-    resp_write_bulk_str(&x->w, raft_leader(&g->raft) == m->id ? "master" : "replica");
+    resp_write_bulk_str(&x->w, leader_of(g) == m->id ? "master" : "replica");
     resp_write_bulk_str(&x->w, "replication-offset");
     resp_write_int(&x->w, myself ? (int64_t)g->applied : 0);
     resp_write_bulk_str(&x->w, "health");
-    resp_write_bulk_str(&x->w, raft_leader(&g->raft) != RAFT_NONE ? "online" : "fail");
+    resp_write_bulk_str(&x->w, leader_of(g) != RAFT_NONE ? "online" : "fail");
 }
 
 /* CLUSTER SHARDS: one shard per partition. */
@@ -226,7 +260,7 @@ static void cluster_shards(struct cmd_ctx *x)
         resp_write_bulk_str(&x->w, "nodes");
         resp_write_array(&x->w, group_replicas(n, groups[p], NULL));
         for (size_t i = 0; i < n->member_count; i++) {
-            if (node_group_has(groups[p], n->members[i].id)) {
+            if (holds(groups[p], n->members[i].id)) {
                 write_shard_node(x, groups[p], &n->members[i]);
             }
         }

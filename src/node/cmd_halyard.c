@@ -72,7 +72,142 @@ static void member_lag_json(const struct hy_node *n, const struct node_member *m
     }
 }
 
-/* With partitions: who leads each (as this node sees it), and this node's replica of it. */
+/* ,"voters":[names],"learners":[names]: group g's Raft configuration as this replica has it. */
+static void config_json(const struct hy_node *n, const struct node_group *g, struct hy_buf *b)
+{
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    for (int voters = 1; voters >= 0; voters--) {
+        hy_buf_append_str(b, voters ? ",\"voters\":[" : ",\"learners\":[");
+        int first = 1;
+        for (uint32_t i = 0; i < cm->count; i++) {
+            if ((cm->servers[i].role == RAFT_VOTER) == voters) {
+                const char *name = node_member_name(n, cm->servers[i].id);
+                hy_buf_printf(b, "%s\"%s\"", first ? "" : ",", name ? name : "?");
+                first = 0;
+            }
+        }
+        hy_buf_append_str(b, "]");
+    }
+}
+
+/* One partition as this node can tell it without asking anyone (bounded: no request, no
+ * wait): its replicas (the map's; this replica's voters before any map), how many of them
+ * this node's links see up (it counts itself), and its leader: this replica's view where it
+ * holds one, else the leader its replicas last named (HY.LEADERS, -MOVED) if that node is up,
+ * else unknown (NULL; partmap_leader_member would name a live replica to ask instead). */
+struct part_view {
+    raft_id replicas[NODE_MEMBERS_MAX];
+    uint32_t count, live;
+    const struct node_member *leader;
+    int under_replicated; /* fewer replicas up than the replication factor can give */
+    int no_quorum;        /* fewer replicas up than a majority of them */
+};
+
+static int member_index(const struct hy_node *n, raft_id id)
+{
+    const struct node_member *m = node_member_find(n->members, n->member_count, id);
+    return m != NULL ? (int)(m - n->members) : -1;
+}
+
+static void part_view_of(const struct hy_node *n, const struct node_group *g, uint32_t rf,
+                         struct part_view *v)
+{
+    const struct node_placement *pl = partmap_of(n, g);
+    v->count = v->live = 0;
+    if (pl != NULL) {
+        for (uint32_t k = 0; k < pl->count && v->count < NODE_MEMBERS_MAX; k++) {
+            v->replicas[v->count++] = pl->ids[k];
+        }
+    } else {
+        const struct raft_membership *cm = raft_membership(&g->raft);
+        for (uint32_t k = 0; k < cm->count && v->count < NODE_MEMBERS_MAX; k++) {
+            if (cm->servers[k].role == RAFT_VOTER) {
+                v->replicas[v->count++] = cm->servers[k].id;
+            }
+        }
+    }
+    for (uint32_t k = 0; k < v->count; k++) {
+        int i = member_index(n, v->replicas[k]);
+        v->live += i >= 0 && n->member_up[i];
+    }
+    v->leader = NULL;
+    if (node_group_raft_view(g)) {
+        v->leader = replica_raft_leader_member(g);
+    } else if (g->leader_hint != RAFT_NONE && g->leader_hint != g->raft.cfg.id) {
+        int i = member_index(n, g->leader_hint);
+        v->leader = i >= 0 && n->member_up[i] ? &n->members[i] : NULL;
+    }
+    v->under_replicated = v->live < HY_MIN(rf, v->count) || v->count < rf;
+    v->no_quorum = v->live < v->count / 2 + 1;
+}
+
+/* The replicas the replication factor can give: at most the voters of the metadata group. */
+static uint32_t replicas_wanted(const struct hy_node *n)
+{
+    const struct raft_membership *cm = raft_membership(&n->meta->raft);
+    uint32_t voters = 0;
+    for (uint32_t k = 0; k < cm->count; k++) {
+        voters += cm->servers[k].role == RAFT_VOTER;
+    }
+    return HY_MIN((uint32_t)n->cfg->replication_factor, voters);
+}
+
+static void partition_json(const struct hy_node *n, const struct node_group *g, size_t p,
+                           size_t parts, const struct part_view *v, struct hy_buf *b)
+{
+    int held = node_group_has(g, g->raft.cfg.id);
+    uint32_t lo = (uint32_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
+    uint32_t hi = (uint32_t)(((p + 1) * HY_SLOT_COUNT + parts - 1) / parts) - 1;
+    const struct node_placement *pl = partmap_of(n, g);
+    /* "partition" first: halyctl finds a partition's object by its opening. */
+    hy_buf_printf(b,
+                  "%s{\"partition\":%zu,\"slots\":\"%u-%u\",\"leader\":%s%s%s,"
+                  "\"role\":\"%s\",\"term\":%llu,\"commit_index\":%llu,"
+                  "\"applied_index\":%llu",
+                  p ? "," : "", p, lo, hi, v->leader ? "\"" : "",
+                  v->leader ? v->leader->name : "null", v->leader ? "\"" : "",
+                  held ? raft_role_name(raft_role(&g->raft)) : "none",
+                  (unsigned long long)raft_term(&g->raft),
+                  (unsigned long long)raft_commit_index(&g->raft), (unsigned long long)g->applied);
+    /* The replicas (the map's: what placement asks for; the group moves towards it). */
+    hy_buf_append_str(b, ",\"replicas\":[");
+    for (uint32_t k = 0; k < v->count; k++) {
+        const char *name = node_member_name(n, v->replicas[k]);
+        hy_buf_printf(b, "%s\"%s\"", k ? "," : "", name ? name : "?");
+    }
+    hy_buf_printf(b, "],\"live_replicas\":%u,\"under_replicated\":%s,\"quorum\":%s", v->live,
+                  v->under_replicated ? "true" : "false", v->no_quorum ? "false" : "true");
+    if (pl != NULL) {
+        hy_buf_printf(b, ",\"epoch\":%llu", (unsigned long long)pl->epoch);
+    }
+    if (node_group_raft_view(g)) {
+        config_json(n, g, b); /* as this replica knows it: its leader's is the latest */
+    }
+    hy_buf_append_str(b, "}");
+}
+
+static void partition_text(const struct hy_node *n, const struct node_group *g, size_t p,
+                           size_t parts, const struct part_view *v, struct hy_buf *b)
+{
+    int held = node_group_has(g, g->raft.cfg.id);
+    uint32_t lo = (uint32_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
+    uint32_t hi = (uint32_t)(((p + 1) * HY_SLOT_COUNT + parts - 1) / parts) - 1;
+    hy_buf_printf(b, "  %-4zu slots %5u-%-5u  leader %-12s  replicas ", p, lo, hi,
+                  v->leader ? v->leader->name : "(unknown)");
+    for (uint32_t k = 0; k < v->count; k++) {
+        const char *name = node_member_name(n, v->replicas[k]);
+        hy_buf_printf(b, "%s%s", k ? "," : "", name ? name : "?");
+    }
+    hy_buf_printf(b, " (%u up)  here: %-9s term %llu, applied %llu%s%s\n", v->live,
+                  held ? raft_role_name(raft_role(&g->raft)) : "none",
+                  (unsigned long long)raft_term(&g->raft), (unsigned long long)g->applied,
+                  v->under_replicated ? "  UNDER-REPLICATED" : "",
+                  v->no_quorum ? "  NO QUORUM" : "");
+}
+
+/* With partitions: every partition as this node can tell it (part_view_of: the map, its
+ * links, its replicas, the leaders peers named; no request is sent, so it answers at once
+ * even with partitions down), then the counts per node and the partitions at risk. */
 static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json)
 {
     struct node_group *const *groups;
@@ -80,50 +215,68 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
     if (n->group_count == 1) {
         return;
     }
-    size_t leads[NODE_MEMBERS_MAX] = {0}, leaderless = 0;
+    size_t leads[NODE_MEMBERS_MAX] = {0}, holds[NODE_MEMBERS_MAX] = {0};
+    size_t leaderless = 0, under = 0, no_quorum = 0;
+    uint32_t rf = replicas_wanted(n);
     hy_buf_append_str(b, json ? ",\"partitions\":[" : "partitions:\n");
     for (size_t p = 0; p < parts; p++) {
-        const struct node_group *g = groups[p];
-        const struct node_member *leader = replica_leader_member(g);
-        if (leader == NULL) {
+        struct part_view v;
+        part_view_of(n, groups[p], rf, &v);
+        if (v.leader == NULL) {
             leaderless++;
         } else {
-            leads[leader - n->members]++;
+            leads[v.leader - n->members]++;
         }
-        uint32_t lo = (uint32_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
-        uint32_t hi = (uint32_t)(((p + 1) * HY_SLOT_COUNT + parts - 1) / parts) - 1;
+        for (uint32_t k = 0; k < v.count; k++) {
+            int i = member_index(n, v.replicas[k]);
+            holds[i >= 0 ? i : 0] += i >= 0;
+        }
+        under += v.under_replicated;
+        no_quorum += v.no_quorum;
         if (json) {
-            hy_buf_printf(
-                b,
-                "%s{\"partition\":%zu,\"slots\":\"%u-%u\",\"leader\":%s%s%s,"
-                "\"role\":\"%s\",\"term\":%llu,\"commit_index\":%llu,"
-                "\"applied_index\":%llu}",
-                p ? "," : "", p, lo, hi, leader ? "\"" : "", leader ? leader->name : "null",
-                leader ? "\"" : "", raft_role_name(raft_role(&g->raft)),
-                (unsigned long long)raft_term(&g->raft),
-                (unsigned long long)raft_commit_index(&g->raft), (unsigned long long)g->applied);
+            partition_json(n, groups[p], p, parts, &v, b);
         } else {
-            hy_buf_printf(
-                b, "  %-4zu slots %5u-%-5u  leader %-12s  here: %-9s term %llu, applied %llu\n", p,
-                lo, hi, leader ? leader->name : "(none)", raft_role_name(raft_role(&g->raft)),
-                (unsigned long long)raft_term(&g->raft), (unsigned long long)g->applied);
+            partition_text(n, groups[p], p, parts, &v, b);
         }
     }
+    uint32_t shared_zone, shared_rack;
+    partmap_shared_domains(n, &shared_zone, &shared_rack);
     if (json) {
-        hy_buf_printf(b, "],\"partitions_without_leader\":%zu,\"leaders\":{", leaderless);
+        hy_buf_printf(b,
+                      "],\"partitions_without_leader\":%zu,\"partitions_under_replicated\":%zu,"
+                      "\"partitions_without_quorum\":%zu,\"partitions_sharing_zone\":%u,"
+                      "\"partitions_sharing_rack\":%u,\"leaders\":{",
+                      leaderless, under, no_quorum, shared_zone, shared_rack);
     } else {
-        hy_buf_printf(b, "partitions without a leader: %zu\nleaders per node:", leaderless);
-    }
-    int first = 1;
-    for (size_t i = 0; i < n->member_count; i++) {
-        if (!member_in_config(n, n->members[i].id)) {
-            continue;
+        hy_buf_printf(b,
+                      "partitions: %zu, without a known leader: %zu, under-replicated: %zu, "
+                      "without quorum: %zu\n",
+                      parts, leaderless, under, no_quorum);
+        if (shared_zone > 0 || shared_rack > 0) {
+            hy_buf_printf(b,
+                          "partitions with replicas sharing a zone: %u, a rack: %u (too few "
+                          "zones or racks for the replication factor, or a move under way)\n",
+                          shared_zone, shared_rack);
         }
-        hy_buf_printf(b, json ? "%s\"%s\":%zu" : "%s %s %zu", first ? "" : (json ? "," : ","),
-                      n->members[i].name, leads[i]);
-        first = 0;
     }
-    hy_buf_append_str(b, json ? "}" : "\n");
+    for (int counts = 0; counts < 2; counts++) {
+        const size_t *per = counts == 0 ? leads : holds;
+        if (json) {
+            hy_buf_append_str(b, counts == 0 ? "" : ",\"replicas_per_node\":{");
+        } else {
+            hy_buf_append_str(b, counts == 0 ? "leaders per node:" : "replicas per node:");
+        }
+        int first = 1;
+        for (size_t i = 0; i < n->member_count; i++) {
+            if (!member_in_config(n, n->members[i].id)) {
+                continue;
+            }
+            hy_buf_printf(b, json ? "%s\"%s\":%zu" : "%s %s %zu", first ? "" : ",",
+                          n->members[i].name, per[i]);
+            first = 0;
+        }
+        hy_buf_append_str(b, json ? "}" : "\n");
+    }
 }
 
 static void status_json(struct cmd_ctx *x, struct hy_buf *b)
@@ -162,6 +315,9 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
                       first ? "" : ",", m->name, m->host, m->client_port, m->host, m->peer_port,
                       member_role_name(n, m));
         first = 0;
+        char zone[33], rack[33];
+        partmap_member_domain(n, m->name, zone, rack);
+        hy_buf_printf(b, ",\"zone\":\"%s\",\"rack\":\"%s\"", zone, rack);
         struct node_gossip_view gv;
         if (node_gossip_member(n, m->name, &gv)) {
             hy_buf_printf(b, ",\"state\":\"%s\",\"incarnation\":%llu", gv.state,
@@ -230,6 +386,11 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
         }
         hy_buf_printf(b, "  %-12s %s:%u  %s%s", m->name, m->host, m->client_port,
                       member_role_name(n, m), m->id == n->meta->raft.cfg.id ? " (this node)" : "");
+        char zone[33], rack[33];
+        partmap_member_domain(n, m->name, zone, rack);
+        if (zone[0] != '\0' || rack[0] != '\0') {
+            hy_buf_printf(b, "  zone %s%s%s", zone[0] ? zone : "-", rack[0] ? " rack " : "", rack);
+        }
         struct node_gossip_view gv;
         if (m->id != n->meta->raft.cfg.id && node_gossip_member(n, m->name, &gv)) {
             hy_buf_printf(b, "  %s", gv.state); /* gossip's view: alive, suspect, dead */
@@ -264,8 +425,9 @@ static raft_id other_voter(const struct node_group *g)
     uint64_t best_match = 0;
     for (size_t i = 0; i < n->member_count; i++) {
         raft_id id = n->members[i].id;
-        if (id == g->raft.cfg.id || !raft_membership_is_voter(raft_membership(&g->raft), id)) {
-            continue;
+        if (id == g->raft.cfg.id || !raft_membership_is_voter(raft_membership(&g->raft), id) ||
+            n->members[i].role == STORE_MEMBER_REMOVED) {
+            continue; /* a removed member takes no leadership (member.c) */
         }
         first = first == RAFT_NONE ? id : first;
         struct raft_follower f;
@@ -286,7 +448,7 @@ static size_t drain_left(const struct hy_node *n, size_t *sole_out)
     size_t left = 0, sole = 0;
     for (size_t i = 0; i < n->group_count; i++) {
         if (replica_is_leader(n->groups[i])) {
-            if (replica_voters(n->groups[i]) == 1) {
+            if (replica_voters(n->groups[i]) == 1 || other_voter(n->groups[i]) == RAFT_NONE) {
                 sole++;
             } else {
                 left++;
@@ -319,12 +481,13 @@ const char *node_drain_outcome(const struct hy_node *n)
  * that aborted (the target was not caught up in time) is tried again. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms)
 {
-    for (size_t i = 0; n->draining && i < n->group_count; i++) {
+    /* A node that learned it was removed (member.c) hands its groups over the same way. */
+    for (size_t i = 0; (n->draining || n->self_removed) && i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
         if (!replica_is_leader(g)) {
             continue;
         }
-        n->drain_led = 1;
+        n->drain_led |= n->draining;
         raft_id target = other_voter(g);
         if (target != RAFT_NONE) {
             (void)replica_transfer(g, target, now_ms); /* HY_EBUSY while one is under way */
@@ -426,6 +589,12 @@ void cmd_halyard(struct cmd_ctx *x)
         cmd_halyard_join(x);
     } else if (node_arg_is(sub, "REMOVE")) {
         cmd_halyard_remove(x);
+    } else if (node_arg_is(sub, "DOMAIN")) {
+        cmd_halyard_domain(x);
+    } else if (node_arg_is(sub, "REBALANCE")) {
+        cmd_halyard_rebalance(x);
+    } else if (node_arg_is(sub, "REPLICATION-FACTOR")) {
+        cmd_halyard_replication_factor(x);
     } else if (node_arg_is(sub, "FORCE-QUORUM")) {
         cmd_halyard_force_quorum(x);
     } else if (node_arg_is(sub, "CHALLENGE")) {

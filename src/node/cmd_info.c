@@ -10,6 +10,14 @@
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
+/* What a section is rendered from: when INFO gathered figures from other members' partitions
+ * (scatter.c) it is rendered once they answered, without the client's command at hand. */
+struct info_ctx {
+    struct hy_node *node;
+    uint64_t now_ms;
+    const struct node_info_totals *totals; /* the cluster's keyspace and dataset */
+};
+
 static void human_bytes(char *out, size_t cap, uint64_t n)
 {
     const char *units = "BKMGT";
@@ -26,7 +34,7 @@ static void human_bytes(char *out, size_t cap, uint64_t n)
     }
 }
 
-static void info_server(struct cmd_ctx *x, struct hy_buf *b)
+static void info_server(const struct info_ctx *x, struct hy_buf *b)
 {
     const struct hy_node *n = x->node;
     uint64_t up = (x->now_ms - n->start_ms) / 1000;
@@ -43,7 +51,7 @@ static void info_server(struct cmd_ctx *x, struct hy_buf *b)
                   n->cfg->executable, n->cfg->config_file);
 }
 
-static void info_clients(struct cmd_ctx *x, struct hy_buf *b)
+static void info_clients(const struct info_ctx *x, struct hy_buf *b)
 {
     size_t blocked = 0, pubsub = 0;
     for (const struct node_client *c = x->node->clients; c != NULL; c = c->next) {
@@ -56,11 +64,17 @@ static void info_clients(struct cmd_ctx *x, struct hy_buf *b)
                   x->node->client_count, (long long)x->node->cfg->maxclients, blocked, pubsub);
 }
 
-static void info_memory(struct cmd_ctx *x, struct hy_buf *b)
+/* This node's figures, as Redis gives its own (used_memory is this process's allocations,
+ * used_memory_dataset the stores of every replica it holds); then the cluster's: the dataset of
+ * every partition once (on its leader, or this node's replica when it holds every one). */
+static void info_memory(const struct info_ctx *x, struct hy_buf *b)
 {
     const struct hy_node *n = x->node;
-    size_t used = hy_alloc_used_bytes(), dataset = store_used_bytes(n->meta->store);
-    char used_h[32], max_h[32];
+    size_t used = hy_alloc_used_bytes(), dataset = 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        dataset += store_used_bytes(n->groups[i]->store);
+    }
+    char used_h[32], max_h[32], cluster_h[32];
     human_bytes(used_h, sizeof(used_h), used);
     human_bytes(max_h, sizeof(max_h), (uint64_t)n->cfg->maxmemory);
     char policy[32];
@@ -69,14 +83,33 @@ static void info_memory(struct cmd_ctx *x, struct hy_buf *b)
             config_get(n->cfg, i, policy, sizeof(policy));
         }
     }
+    /* Where the rest of used_memory goes: the Raft logs held in memory (entries not yet
+     * applied everywhere) and the snapshots held for followers, every group summed. */
+    struct raft_memory rm, sum = {0};
+    for (size_t i = 0; i < n->group_count; i++) {
+        raft_memory_get(&n->groups[i]->raft, &rm);
+        sum.log_entries += rm.log_entries;
+        sum.log_bytes += rm.log_bytes;
+        sum.snapshot_bytes += rm.snapshot_bytes;
+    }
     hy_buf_printf(b,
                   "# Memory\r\nused_memory:%zu\r\nused_memory_human:%s\r\n"
-                  "used_memory_dataset:%zu\r\nmaxmemory:%lld\r\nmaxmemory_human:%s\r\n"
+                  "used_memory_dataset:%zu\r\nused_memory_raft_log:%zu\r\n"
+                  "raft_log_entries_in_memory:%zu\r\nused_memory_snapshots:%zu\r\n"
+                  "maxmemory:%lld\r\nmaxmemory_human:%s\r\n"
                   "maxmemory_policy:%s\r\nmem_allocator:libc\r\n",
-                  used, used_h, dataset, (long long)n->cfg->maxmemory, max_h, policy);
+                  used, used_h, dataset, sum.log_bytes, sum.log_entries, sum.snapshot_bytes,
+                  (long long)n->cfg->maxmemory, max_h, policy);
+    const struct node_info_totals *t = x->totals;
+    human_bytes(cluster_h, sizeof(cluster_h), (uint64_t)t->dataset_bytes);
+    hy_buf_printf(b,
+                  "cluster_used_memory_dataset:%lld\r\ncluster_used_memory_dataset_human:%s\r\n"
+                  "cluster_memory_partitions:answered=%lld,total=%lld,from=%s\r\n",
+                  (long long)t->dataset_bytes, cluster_h, (long long)t->answered,
+                  (long long)t->partitions, t->scattered ? "leaders" : "local");
 }
 
-static void info_stats(struct cmd_ctx *x, struct hy_buf *b)
+static void info_stats(const struct info_ctx *x, struct hy_buf *b)
 {
     const struct node_stats *s = &x->node->stats;
     hy_buf_printf(b,
@@ -86,7 +119,7 @@ static void info_stats(struct cmd_ctx *x, struct hy_buf *b)
                   "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
                   "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
                   "forwards_sent:%llu\r\nforwards_rerun:%llu\r\nforwards_resent:%llu\r\n"
-                  "forwards_unknown:%llu\r\n",
+                  "forwards_unknown:%llu\r\ntotal_error_replies:%llu\r\n",
                   (unsigned long long)s->connections_received,
                   (unsigned long long)s->commands_processed, (unsigned long long)s->ops_per_sec,
                   (unsigned long long)s->net_input_bytes, (unsigned long long)s->net_output_bytes,
@@ -94,10 +127,64 @@ static void info_stats(struct cmd_ctx *x, struct hy_buf *b)
                   (unsigned long long)s->evicted_keys, (unsigned long long)s->keyspace_hits,
                   (unsigned long long)s->keyspace_misses, (unsigned long long)s->forwards_sent,
                   (unsigned long long)s->forwards_rerun, (unsigned long long)s->forwards_resent,
-                  (unsigned long long)s->forwards_unknown);
+                  (unsigned long long)s->forwards_unknown,
+                  (unsigned long long)s->total_error_replies);
 }
 
-static void info_replication(struct cmd_ctx *x, struct hy_buf *b)
+void node_note_reply(struct hy_node *n, const uint8_t *reply, size_t len)
+{
+    if (len == 0 || reply[0] != '-') {
+        return;
+    }
+    struct node_stats *s = &n->stats;
+    s->total_error_replies++;
+    size_t clen = 0;
+    while (clen + 1 < len && clen < NODE_ERROR_CODE_SIZE - 1 && reply[1 + clen] != ' ' &&
+           reply[1 + clen] != '\r') {
+        clen++;
+    }
+    for (size_t i = 0; i < s->error_code_count; i++) {
+        if (strlen(s->errors[i].code) == clen && memcmp(s->errors[i].code, reply + 1, clen) == 0) {
+            s->errors[i].count++;
+            return;
+        }
+    }
+    if (s->error_code_count < NODE_ERRORSTATS_MAX) {
+        struct node_error_stat *e = &s->errors[s->error_code_count++];
+        memcpy(e->code, reply + 1, clen);
+        e->code[clen] = '\0';
+        e->count = 1;
+    }
+}
+
+/* Redis's persistence section, for tools and tests that read it: durability is the Raft log
+ * (always on); a snapshot plays the part of an RDB save, so rdb_changes_since_last_save
+ * counts the changes applied (store_dirty) since each group's last snapshot. */
+static void info_persistence(const struct info_ctx *x, struct hy_buf *b)
+{
+    const struct hy_node *n = x->node;
+    uint64_t changes = 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        const struct node_group *g = n->groups[i];
+        changes += store_dirty(g->store) - HY_MIN(g->dirty_at_snapshot, store_dirty(g->store));
+    }
+    hy_buf_printf(b,
+                  "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:%llu\r\n"
+                  "rdb_bgsave_in_progress:0\r\naof_enabled:0\r\n",
+                  (unsigned long long)changes);
+}
+
+static void info_errorstats(const struct info_ctx *x, struct hy_buf *b)
+{
+    const struct node_stats *s = &x->node->stats;
+    hy_buf_append_str(b, "# Errorstats\r\n");
+    for (size_t i = 0; i < s->error_code_count; i++) {
+        hy_buf_printf(b, "errorstat_%s:count=%llu\r\n", s->errors[i].code,
+                      (unsigned long long)s->errors[i].count);
+    }
+}
+
+static void info_replication(const struct info_ctx *x, struct hy_buf *b)
 {
     /* Redis's role names for tools (master = Raft leader); the Raft facts follow. */
     const struct raft *r = &x->node->meta->raft;
@@ -105,29 +192,39 @@ static void info_replication(struct cmd_ctx *x, struct hy_buf *b)
     /* The leader by the name operators gave it (empty while none is known). */
     const char *leader_name =
         raft_leader(r) != RAFT_NONE ? node_member_name(x->node, raft_leader(r)) : NULL;
-    hy_buf_printf(
-        b,
-        "# Replication\r\nrole:%s\r\nconnected_slaves:0\r\nmaster_repl_offset:%llu\r\n"
-        "raft_role:%s\r\nraft_term:%llu\r\nraft_leader:%s\r\n"
-        "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
-        "raft_last_index:%llu\r\nraft_snapshot_index:%llu\r\nraft_read_mode:%s\r\n",
-        leader ? "master" : "slave", (unsigned long long)x->node->meta->applied,
-        raft_role_name(raft_role(r)), (unsigned long long)raft_term(r),
-        leader_name ? leader_name : "", (unsigned long long)raft_commit_index(r),
-        (unsigned long long)x->node->meta->applied, (unsigned long long)raft_last_index(r),
-        (unsigned long long)raft_snapshot_index(r), raft_lease_enabled(r) ? "lease" : "readindex");
+    hy_buf_printf(b,
+                  "# Replication\r\nrole:%s\r\nconnected_slaves:0\r\nmaster_repl_offset:%llu\r\n"
+                  "raft_role:%s\r\nraft_term:%llu\r\nraft_leader:%s\r\n"
+                  "raft_commit_index:%llu\r\nraft_applied_index:%llu\r\n"
+                  "raft_last_index:%llu\r\nraft_snapshot_index:%llu\r\nraft_read_mode:%s\r\n"
+                  "raft_quiesced:%d\r\n",
+                  leader ? "master" : "slave", (unsigned long long)x->node->meta->applied,
+                  raft_role_name(raft_role(r)), (unsigned long long)raft_term(r),
+                  leader_name ? leader_name : "", (unsigned long long)raft_commit_index(r),
+                  (unsigned long long)x->node->meta->applied,
+                  (unsigned long long)raft_last_index(r),
+                  (unsigned long long)raft_snapshot_index(r),
+                  raft_lease_enabled(r) ? "lease" : "readindex", raft_quiesced(r));
 }
 
-static void info_keyspace(struct cmd_ctx *x, struct hy_buf *b)
+/* The whole cluster's keys (x->totals): db0 as Redis prints it (avg_ttl is not tracked: 0),
+ * then how many partitions the figures cover (all of them unless some had no leader). */
+static void info_keyspace(const struct info_ctx *x, struct hy_buf *b)
 {
-    size_t vol, keys = node_key_count(x->node, &vol);
+    const struct node_info_totals *t = x->totals;
     hy_buf_append_str(b, "# Keyspace\r\n");
-    if (keys > 0) {
-        hy_buf_printf(b, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", keys, vol);
+    if (t->keys > 0) {
+        hy_buf_printf(b, "db0:keys=%lld,expires=%lld,avg_ttl=0\r\n", (long long)t->keys,
+                      (long long)t->expires);
+    }
+    if (x->node->group_count > 1) {
+        hy_buf_printf(b, "keyspace_partitions:answered=%lld,total=%lld,from=%s\r\n",
+                      (long long)t->answered, (long long)t->partitions,
+                      t->scattered ? "leaders" : "local");
     }
 }
 
-static void info_cluster(struct cmd_ctx *x, struct hy_buf *b)
+static void info_cluster(const struct info_ctx *x, struct hy_buf *b)
 {
     /* Every halyard node answers CLUSTER SLOTS/SHARDS, so cluster-aware clients may use it. */
     hy_buf_append_str(b, "# Cluster\r\ncluster_enabled:1\r\n");
@@ -135,8 +232,20 @@ static void info_cluster(struct cmd_ctx *x, struct hy_buf *b)
     const struct hy_node *n = x->node;
     hy_buf_printf(b, "health_score:%d\r\ncluster_health_score:%d\r\nhealth_reasons:%s\r\n",
                   n->health_score, n->cluster_health_score, n->health_reasons);
+    if (n->group_count > 1) {
+        /* The zone this node is in, and the partitions one zone's (rack's) loss could hurt
+         * more than it must (docs/partitioning.md "Failure domains"). */
+        uint32_t shared_zone, shared_rack;
+        partmap_shared_domains(n, &shared_zone, &shared_rack);
+        hy_buf_printf(b,
+                      "zone:%s\r\nrack:%s\r\npartitions_sharing_zone:%u\r\n"
+                      "partitions_sharing_rack:%u\r\nrebalance:%s\r\nreplica_load_spread:%u\r\n",
+                      n->cfg->zone, n->cfg->rack, shared_zone, shared_rack,
+                      partmap_rebalance_paused(n) ? "paused" : "running", partmap_load_spread(n));
+    }
     struct node_gossip_stats gs;
     node_gossip_stats(n, &gs);
+    node_quorum_info(n, b);
     hy_buf_printf(b, "gossip_enabled:%d\r\n", gs.on);
     if (gs.on) {
         hy_buf_printf(b,
@@ -150,6 +259,17 @@ static void info_cluster(struct cmd_ctx *x, struct hy_buf *b)
                       gs.local_health, (unsigned long long)gs.probes,
                       (unsigned long long)gs.probes_failed, (unsigned long long)gs.suspicions,
                       (unsigned long long)gs.refutations);
+        hy_buf_printf(b,
+                      "gossip_suspect_probe:%llu\r\ngossip_suspect_phi:%llu\r\n"
+                      "gossip_suspect_link:%llu\r\ngossip_stalls:%llu\r\n"
+                      "gossip_stall_max_ms:%llu\r\ngossip_lag_grace_ms:%u\r\n"
+                      "gossip_grace_saved_probe:%llu\r\ngossip_grace_saved_phi:%llu\r\n"
+                      "gossip_peer_stalls:%llu\r\n",
+                      (unsigned long long)gs.suspect_probe, (unsigned long long)gs.suspect_phi,
+                      (unsigned long long)gs.suspect_link, (unsigned long long)gs.stalls,
+                      (unsigned long long)gs.stall_max_ms, gs.lag_grace_ms,
+                      (unsigned long long)gs.grace_saved_probe,
+                      (unsigned long long)gs.grace_saved_phi, (unsigned long long)gs.peer_stalls);
         for (size_t i = 0; i < n->member_count; i++) {
             struct node_gossip_view gv;
             const char *name = n->members[i].name;
@@ -162,17 +282,18 @@ static void info_cluster(struct cmd_ctx *x, struct hy_buf *b)
     }
 }
 
-typedef void (*info_section_fn)(struct cmd_ctx *x, struct hy_buf *b);
+typedef void (*info_section_fn)(const struct info_ctx *x, struct hy_buf *b);
 
 static const struct {
     const char *name;
     info_section_fn fn;
     int in_default;
 } info_sections[] = {
-    {"server", info_server, 1},           {"clients", info_clients, 1},
-    {"memory", info_memory, 1},           {"stats", info_stats, 1},
-    {"replication", info_replication, 1}, {"cluster", info_cluster, 1},
-    {"keyspace", info_keyspace, 1},
+    {"server", info_server, 1},         {"clients", info_clients, 1},
+    {"memory", info_memory, 1},         {"persistence", info_persistence, 1},
+    {"stats", info_stats, 1},           {"replication", info_replication, 1},
+    {"cluster", info_cluster, 1},       {"keyspace", info_keyspace, 1},
+    {"errorstats", info_errorstats, 1},
 };
 
 static int info_wanted(struct cmd_ctx *x, size_t section)
@@ -190,18 +311,55 @@ static int info_wanted(struct cmd_ctx *x, size_t section)
     return 0;
 }
 
-void cmd_info(struct cmd_ctx *x)
+/* This node's own replicas of every partition (it holds them all, or has one group). */
+static void local_totals(const struct hy_node *n, struct node_info_totals *t)
 {
+    struct node_group *const *groups;
+    size_t parts = node_data_groups(n, &groups), vol;
+    *t = (struct node_info_totals){.partitions = (int64_t)parts, .answered = (int64_t)parts};
+    t->keys = (int64_t)node_key_count(n, &vol);
+    t->expires = (int64_t)vol;
+    for (size_t p = 0; p < parts; p++) {
+        t->dataset_bytes += (int64_t)store_used_bytes(groups[p]->store);
+    }
+}
+
+void node_info_render(struct hy_node *n, uint64_t now_ms, uint32_t sections,
+                      const struct node_info_totals *t, int proto, struct hy_buf *out)
+{
+    struct node_info_totals mine;
+    if (t == NULL) {
+        local_totals(n, &mine);
+        t = &mine;
+    }
+    struct info_ctx x = {.node = n, .now_ms = now_ms, .totals = t};
     struct hy_buf b;
     hy_buf_init(&b);
     for (size_t i = 0; i < HY_ARRAY_LEN(info_sections); i++) {
-        if (info_wanted(x, i)) {
+        if (sections & (1u << i)) {
             if (b.len > 0) {
                 hy_buf_append_str(&b, "\r\n");
             }
-            info_sections[i].fn(x, &b);
+            info_sections[i].fn(&x, &b);
         }
     }
-    resp_write_verbatim(&x->w, "txt", b.data, b.len);
+    struct resp_writer w = {.out = out, .proto = proto};
+    resp_write_verbatim(&w, "txt", b.data, b.len);
     hy_buf_free(&b);
+}
+
+void cmd_info(struct cmd_ctx *x)
+{
+    uint32_t sections = 0, scattering = 0;
+    for (size_t i = 0; i < HY_ARRAY_LEN(info_sections); i++) {
+        if (info_wanted(x, i)) {
+            sections |= 1u << i;
+            scattering |=
+                info_sections[i].fn == info_memory || info_sections[i].fn == info_keyspace;
+        }
+    }
+    if (scattering && node_scatter_info(x, sections)) {
+        return; /* answered by node_info_render once every partition has */
+    }
+    node_info_render(x->node, x->now_ms, sections, NULL, x->w.proto, x->w.out);
 }

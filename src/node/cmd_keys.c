@@ -42,12 +42,48 @@ void cmd_touch(struct cmd_ctx *x)
     resp_write_int(&x->w, count);
 }
 
+/* RANDOMKEY: with partitions, one drawn with weight its key count, then a key of it (the
+ * metadata group holds no user key); partitions held elsewhere are asked (scatter.c). */
 void cmd_randomkey(struct cmd_ctx *x)
 {
-    const uint8_t *k;
+    struct hy_node *n = x->node;
+    struct node_group *const *groups;
+    size_t parts = node_data_groups(n, &groups);
+    if (parts > 1 && node_scatter_randomkey(x)) {
+        return;
+    }
+    uint64_t total = 0;
+    for (size_t p = 0; p < parts; p++) {
+        total += store_key_count(groups[p]->store);
+    }
+    size_t start = 0;
+    if (total > 0) {
+        uint64_t at = hy_prng_below(&n->prng, total);
+        while (start + 1 < parts && at >= store_key_count(groups[start]->store)) {
+            at -= store_key_count(groups[start]->store);
+            start++;
+        }
+    }
+    for (size_t k = 0; k < parts && total > 0; k++) {
+        const uint8_t *key;
+        size_t klen;
+        if (store_random_key(groups[(start + k) % parts]->store, x->now_ms, &key, &klen)) {
+            resp_write_bulk(&x->w, key, klen);
+            return;
+        }
+    }
+    resp_write_null(&x->w);
+}
+
+/* HY.RANDOMKEYPART slot: [key count, a random key or null] of the partition holding the slot. */
+void cmd_hy_randomkeypart(struct cmd_ctx *x)
+{
+    const uint8_t *key;
     size_t klen;
-    if (store_random_key(x->store, x->now_ms, &k, &klen)) {
-        resp_write_bulk(&x->w, k, klen);
+    resp_write_array(&x->w, 2);
+    resp_write_int(&x->w, (int64_t)store_key_count(x->store));
+    if (store_random_key(x->store, x->now_ms, &key, &klen)) {
+        resp_write_bulk(&x->w, key, klen);
     } else {
         resp_write_null(&x->w);
     }
@@ -108,28 +144,9 @@ void cmd_type(struct cmd_ctx *x)
     resp_write_simple(&x->w, type_name(peek(x, 1)));
 }
 
-/* Whether Redis 7.0 would keep this sorted set in a listpack (zset-max-listpack-*). */
-static int zset_compact(struct hy_node *n, const struct store_obj *o)
-{
-    size_t len = store_zset_len(o);
-    if ((int64_t)len > node_encoding_setting(n, NODE_ENC_ZSET_ENTRIES)) {
-        return 0;
-    }
-    for (size_t i = 0; i < len; i++) {
-        double score;
-        const uint8_t *m;
-        size_t mlen;
-        store_zset_at(o, i, &score, &m, &mlen);
-        if ((int64_t)mlen > node_encoding_setting(n, NODE_ENC_ZSET_VALUE)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* What Redis 7.0 would answer for the value (tools and tests read it); halyard's own layout
  * differs (docs/protocol.md), but small and large values map to the names Redis gives them. */
-static const char *encoding_name(struct hy_node *n, const struct store_obj *o)
+static const char *encoding_name(const struct store_obj *o)
 {
     switch (store_obj_type(o)) {
     case STORE_STRING: {
@@ -148,13 +165,9 @@ static const char *encoding_name(struct hy_node *n, const struct store_obj *o)
         return len <= 44 ? "embstr" : "raw";
     }
     case STORE_HASH: return store_obj_compact(o) ? "listpack" : "hashtable";
-    case STORE_LIST: return "quicklist";
-    case STORE_SET:
-        return (int64_t)store_set_len(o) <= node_encoding_setting(n, NODE_ENC_SET_INTSET) &&
-                       store_set_all_int(o)
-                   ? "intset"
-                   : "hashtable";
-    case STORE_ZSET: return zset_compact(n, o) ? "listpack" : "skiplist";
+    case STORE_LIST: return "quicklist"; /* Redis 7.0's only list encoding */
+    case STORE_SET: return store_set_intset(o) ? "intset" : "hashtable";
+    case STORE_ZSET: return store_obj_compact(o) ? "listpack" : "skiplist";
     case STORE_STREAM: return "stream";
     }
     return "unknown";
@@ -198,7 +211,7 @@ void cmd_object(struct cmd_ctx *x)
                                 "not tracked. Please note that when switching between policies "
                                 "at runtime LRU and LFU data will take some time to adjust.");
     } else {
-        resp_write_bulk_str(&x->w, encoding_name(x->node, o));
+        resp_write_bulk_str(&x->w, encoding_name(o));
     }
 }
 
@@ -365,6 +378,9 @@ size_t node_key_count(const struct hy_node *n, size_t *volatile_out)
 
 void cmd_dbsize(struct cmd_ctx *x)
 {
+    if (node_scatter_keyspace(x, 0)) {
+        return; /* partitions held elsewhere: asked of their leaders (scatter.c) */
+    }
     /* With partitions: this node's replicas of every partition (docs/partitioning.md). */
     resp_write_int(&x->w, (int64_t)node_key_count(x->node, NULL));
 }
@@ -419,8 +435,31 @@ static void collect_key_cb(void *ctx, const uint8_t *key, size_t klen, const str
     }
 }
 
+/* HY.KEYSPART slot pattern: KEYS in one partition (its store), for KEYS across partitions
+ * held elsewhere (scatter.c). */
+void cmd_hy_keyspart(struct cmd_ctx *x)
+{
+    struct scan_opts opts = {.match = &x->argv[2], .count = 0, .type = 0};
+    struct key_list l = {.opts = &opts};
+    if (x->argv[2].len == 1 && x->argv[2].ptr[0] == '*') {
+        opts.match = NULL;
+    }
+    uint64_t cursor = 0;
+    do {
+        cursor = store_scan(x->store, cursor, 1024, x->now_ms, collect_key_cb, &l);
+    } while (cursor != 0);
+    resp_write_array(&x->w, l.count);
+    for (size_t i = 0; i < l.count; i++) {
+        resp_write_bulk(&x->w, l.items[i].ptr, l.items[i].len);
+    }
+    hy_free(l.items);
+}
+
 void cmd_keys(struct cmd_ctx *x)
 {
+    if (node_scatter_keyspace(x, 1)) {
+        return; /* partitions held elsewhere: asked of their leaders (scatter.c) */
+    }
     struct scan_opts opts = {.match = &x->argv[1], .count = 0, .type = 0};
     struct key_list l = {.opts = &opts};
     if (x->argv[1].len == 1 && x->argv[1].ptr[0] == '*') {
@@ -499,6 +538,18 @@ int node_parse_scan_opts(struct cmd_ctx *x, size_t first, int allow_type, struct
     return 1;
 }
 
+/* [cursor, keys] and l freed: SCAN's reply. */
+static void scan_reply(struct cmd_ctx *x, uint64_t cursor, struct key_list *l)
+{
+    resp_write_array(&x->w, 2);
+    node_write_cursor(&x->w, cursor);
+    resp_write_array(&x->w, l->count);
+    for (size_t i = 0; i < l->count; i++) {
+        resp_write_bulk(&x->w, l->items[i].ptr, l->items[i].len);
+    }
+    hy_free(l->items);
+}
+
 void cmd_scan(struct cmd_ctx *x)
 {
     uint64_t cursor;
@@ -521,6 +572,16 @@ void cmd_scan(struct cmd_ctx *x)
     /* As Redis: visit about COUNT buckets' worth, up to ten rounds when filters drop keys. */
     int rounds = 0;
     while (part < parts) {
+        if (!node_group_raft_view(groups[part]) && !x->client->is_proxy) {
+            /* Held on other members (a replication factor below the member count): this step
+             * runs there, unless keys were found here already (the next call goes there). */
+            if (l.count > 0) {
+                break;
+            }
+            (void)node_scatter_scan(x, part, inner); /* answers, now or once it is done */
+            hy_free(l.items);
+            return;
+        }
         inner = store_scan(groups[part]->store, inner, (size_t)HY_MIN(opts.count, 1 << 20),
                            x->now_ms, collect_key_cb, &l);
         if (inner == 0) {
@@ -535,13 +596,25 @@ void cmd_scan(struct cmd_ctx *x)
     } else {
         cursor = part >= parts ? 0 : inner * NODE_SCAN_PARTS + part;
     }
-    resp_write_array(&x->w, 2);
-    node_write_cursor(&x->w, cursor);
-    resp_write_array(&x->w, l.count);
-    for (size_t i = 0; i < l.count; i++) {
-        resp_write_bulk(&x->w, l.items[i].ptr, l.items[i].len);
+    scan_reply(x, cursor, &l);
+}
+
+/* HY.SCANPART slot cursor [MATCH m] [COUNT c] [TYPE t]: one SCAN step in the partition that
+ * holds the slot, with that partition's own cursor (SCAN of a partition held elsewhere). */
+void cmd_hy_scanpart(struct cmd_ctx *x)
+{
+    uint64_t cursor;
+    struct scan_opts opts;
+    if (!node_parse_cursor(x, 2, &cursor) || !node_parse_scan_opts(x, 3, 1, &opts)) {
+        return;
     }
-    hy_free(l.items);
+    struct key_list l = {.opts = &opts};
+    int rounds = 0;
+    do {
+        cursor = store_scan(x->store, cursor, (size_t)HY_MIN(opts.count, 1 << 20), x->now_ms,
+                            collect_key_cb, &l);
+    } while (cursor != 0 && l.count < (size_t)opts.count && ++rounds < 10);
+    scan_reply(x, cursor, &l);
 }
 
 /* SORT is proposed whether or not it STOREs: it is a write command, so it must read after

@@ -34,6 +34,7 @@ struct node_multi {
     uint32_t queue_group, watch_group;
     struct hy_buf queue; /* queued commands, store_exec_cmd_encode'd one after another */
     size_t queued;
+    size_t writes;       /* queued commands that are not plain reads */
     struct hy_buf watch; /* watched: klen (4 LE), key, version (8 LE), alive (1) */
     size_t watched;
     /* The HY.EXEC request EXEC runs (its argv borrows from text and the two buffers). */
@@ -65,6 +66,7 @@ static void multi_clear_queue(struct node_multi *m)
     m->active = 0;
     m->dirty = 0;
     m->queued = 0;
+    m->writes = 0;
     m->queue.len = 0;
     m->queue_group = GROUP_NONE;
 }
@@ -107,9 +109,9 @@ int node_multi_active(const struct node_client *c)
  * internal, or would run outside the one entry. */
 static int multi_refused(const struct hy_node *n, const struct cmd_def *d)
 {
-    static const char *const names[] = {"multi",        "watch",    "hy.exec",  "hy.session",
-                                        "hy.flushpart", "halyard",  "acl",      "hello",
-                                        "auth",         "readonly", "readwrite"};
+    static const char *const names[] = {"multi",      "watch",        "hy.exec",  "hy.exec_ro",
+                                        "hy.session", "hy.flushpart", "halyard",  "acl",
+                                        "hello",      "auth",         "readonly", "readwrite"};
     for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
         if (strcmp(d->name, names[i]) == 0) {
             return 1;
@@ -205,6 +207,7 @@ int node_multi_queue(struct cmd_ctx *x, const struct cmd_def *d)
     store_exec_cmd_encode(x->argc, args, &m->queue);
     hy_free(args);
     m->queued++;
+    m->writes += !((d->flags & CMD_READONLY) && !(d->flags & CMD_WRITE));
     resp_write_simple(&x->w, "QUEUED");
     return 1;
 }
@@ -235,6 +238,33 @@ void cmd_exec(struct cmd_ctx *x)
 {
     /* An active transaction's EXEC runs as HY.EXEC (node_multi_exec_request). */
     resp_write_error(&x->w, "ERR EXEC without MULTI");
+}
+
+void node_multi_busy(struct node_client *c, const struct cmd_def *d, struct resp_writer *w,
+                     const char *busy)
+{
+    int active = node_multi_active(c);
+    if (d != NULL && d->handler == cmd_multi) {
+        if (active) {
+            resp_write_error(w, "ERR MULTI calls can not be nested");
+        } else {
+            struct node_multi *m = multi_of(c);
+            m->active = 1;
+            m->dirty = 0;
+            resp_write_ok(w);
+        }
+    } else if (d != NULL && d->handler == cmd_discard && active) {
+        node_multi_reset(c);
+        resp_write_ok(w);
+    } else if (d != NULL && d->handler == cmd_exec && active) {
+        node_multi_reset(c);
+        resp_write_errorf(w, "EXECABORT Transaction discarded because of: %s", busy);
+    } else {
+        resp_write_error(w, busy);
+        if (active) {
+            c->multi->dirty = 1;
+        }
+    }
 }
 
 void cmd_watch(struct cmd_ctx *x)
@@ -393,9 +423,12 @@ static void multi_build_exec(const struct hy_node *n, struct node_multi *m)
         hy_free(cargv);
     }
     struct slice *s = hy_xmalloc(cap * sizeof(*s));
+    /* Nothing but reads: HY.EXEC_RO, run where reads run (no log entry; Redis runs such a
+     * transaction on a read-only replica and with writes refused, so do we). */
+    const char *name = m->writes == 0 ? "HY.EXEC_RO" : "HY.EXEC";
     m->text.len = 0;
-    hy_buf_append(&m->text, "HY.EXEC", 7);
-    s[count++] = (struct slice){1, 0, 7, NULL};
+    hy_buf_append(&m->text, name, strlen(name));
+    s[count++] = (struct slice){1, 0, strlen(name), NULL};
     size_t at = text_num(&m->text, m->watched);
     s[count++] = (struct slice){1, at, m->text.len - at, NULL};
     size_t woff = 0;
@@ -549,7 +582,9 @@ static void exec_item(struct cmd_ctx *x, size_t argc, const struct resp_arg *arg
     hy_buf_free(&reply);
 }
 
-void cmd_hy_exec(struct cmd_ctx *x)
+/* Runs HY.EXEC (readonly 0: proposed as one entry) or HY.EXEC_RO (readonly 1: every item a
+ * read or a reply, run here against this replica, which dispatch brought to the read point). */
+static void exec_run(struct cmd_ctx *x, int readonly)
 {
     struct hy_node *n = x->node;
     struct exec_view v;
@@ -590,20 +625,26 @@ void cmd_hy_exec(struct cmd_ctx *x)
         args[3 + 2 * w] = (struct store_arg){metas + 9 * w, 9};
     }
     i = v.cmds_at;
+    int writes = 0;
     for (size_t j = 0; !bad && exec_next(x->argc, x->argv, &i, &cargc, &cargv); j++) {
         exec_item(x, cargc, cargv, &bufs[j]);
+        writes += bufs[j].len > 0 && bufs[j].data[0] == 'W';
         args[2 + 2 * v.nwatch + j] = (struct store_arg){bufs[j].data, bufs[j].len};
     }
     n->wrap_active = wrap;
+    struct store_entry e = {.op = STORE_OP_EXEC,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .argc = (uint32_t)nargs,
+                            .argv = args};
     if (bad) {
         resp_write_error(&x->w, "ERR HY.EXEC version and alive must be integers");
-    } else {
-        struct store_entry e = {.op = STORE_OP_EXEC,
-                                .time_ms = x->now_ms,
-                                .expire_at_ms = -1,
-                                .argc = (uint32_t)nargs,
-                                .argv = args};
+    } else if (!readonly) {
         node_propose(x, &e);
+    } else if (writes > 0) {
+        resp_write_error(&x->w, "ERR HY.EXEC_RO holds a write");
+    } else {
+        store_exec_read_only(x->store, &e, &x->w);
     }
     for (size_t j = 0; j < nitems; j++) {
         hy_buf_free(&bufs[j]);
@@ -611,6 +652,16 @@ void cmd_hy_exec(struct cmd_ctx *x)
     hy_free(bufs);
     hy_free(metas);
     hy_free(args);
+}
+
+void cmd_hy_exec(struct cmd_ctx *x)
+{
+    exec_run(x, 0);
+}
+
+void cmd_hy_exec_ro(struct cmd_ctx *x)
+{
+    exec_run(x, 1);
 }
 
 /* ---- apply: the reads of a transaction ------------------------------------------------------ */
@@ -645,6 +696,7 @@ void node_exec_read_cb(void *ctx, struct store *s, const uint8_t *cmd, size_t le
     struct node_client *c = hy_xcalloc(1, sizeof(*c));
     c->proto = w->proto;
     c->authenticated = 1;
+    c->no_block = 1;
     struct cmd_ctx x = {.node = n,
                         .group = g,
                         .store = s,
@@ -658,6 +710,9 @@ void node_exec_read_cb(void *ctx, struct store *s, const uint8_t *cmd, size_t le
     hy_prng_seed(&n->prng, seed);
     d->handler(&x);
     n->prng = saved;
+    hy_buf_free(&c->xread_ids); /* what an XREAD kept on the client */
+    hy_buf_free(&c->xread_text);
+    hy_free(c->xread_argv);
     hy_free(c);
     hy_free(argv);
 }

@@ -39,8 +39,13 @@ struct script_call {
     struct node_group *g;
     struct store *s;
     uint64_t now_ms;
-    int readonly; /* EVAL_RO, or a no-writes script: writes are refused */
-    int at_apply; /* run by every replica: results must not depend on the replica */
+    int readonly;         /* EVAL_RO, or a no-writes script: writes are refused */
+    int at_apply;         /* run by every replica: results must not depend on the replica */
+    int probe;            /* the leader's run before proposing: stops at the first write */
+    int wrote;            /* the probe reached a write */
+    int stopped;          /* the run was stopped: SCRIPT KILL, the probe's write or the budget */
+    int killed;           /* by SCRIPT KILL / FUNCTION KILL */
+    const char *cmd_name; /* "eval", "fcall", ... (FUNCTION STATS) */
     struct node_client *client;
 };
 
@@ -124,9 +129,9 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
     static const char *const names[] = {
         "multi", "exec", "discard", "watch", "unwatch", "eval", "evalsha", "eval_ro", "evalsha_ro",
         "script", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "hello",
-        "auth", "quit", "reset", "readonly", "readwrite", "hy.exec", "hy.req", "hy.session",
-        "hy.flushpart", "hy.scriptpart", "hy.aclload", "client", "cluster", "halyard", "fcall",
-        "fcall_ro", "function",
+        "auth", "quit", "reset", "readonly", "readwrite", "hy.exec", "hy.exec_ro", "hy.req",
+        "hy.session", "hy.flushpart", "hy.scriptpart", "hy.aclload", "client", "cluster", "halyard",
+        "fcall", "fcall_ro", "function",
         /* Replies from node-local state (statistics, LRU clocks, subscribers): a script run
          * at apply would see different values on different replicas. */
         "info", "object", "memory", "pubsub"};
@@ -201,7 +206,21 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         resp_write_error(&w, "ERR Wrong number of args calling Redis command from script");
         return;
     }
-    if (script_refused(n, d)) {
+    int xread = strcmp(d->name, "xread") == 0 || strcmp(d->name, "xreadgroup") == 0;
+    if (xread) {
+        /* Redis runs XREAD and XREADGROUP in scripts, but never blocking. */
+        for (size_t i = 1; i < argc; i++) {
+            if (node_arg_is(&argv[i], "STREAMS")) {
+                break;
+            }
+            if (node_arg_is(&argv[i], "BLOCK")) {
+                resp_write_errorf(
+                    &w, "ERR %s command is not allowed with BLOCK option from scripts", d->name);
+                return;
+            }
+        }
+    }
+    if (!xread && script_refused(n, d)) {
         resp_write_error(&w, "ERR This Redis command is not allowed from script");
         return;
     }
@@ -218,6 +237,14 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
     if (write && sc->readonly) {
         resp_write_error(&w, "ERR Write commands are not allowed from read-only scripts.");
         return;
+    }
+    if (write && sc->probe) {
+        sc->wrote = 1; /* the poll that follows stops the probe: the script runs at apply */
+        resp_write_null(&w);
+        return;
+    }
+    if (write) {
+        n->script_busy.wrote = 1;
     }
     sc->client->proto = proto;
     struct cmd_ctx x = {.node = n,
@@ -315,6 +342,42 @@ struct script_fcall_args {
     const char *fname;
 };
 
+/* The run's poll (script.h): lets the shell answer other clients once the script is past
+ * busy-reply-threshold, and stops a probe that reached a write or a run SCRIPT KILL asked
+ * to stop (only a run that is not at apply can be asked: node_script_kill). */
+static const char *script_poll_cb(void *ctx)
+{
+    struct script_call *sc = ctx;
+    struct hy_node *n = sc->n;
+    if (sc->probe && sc->wrote) {
+        sc->stopped = 1;
+        return "the script writes: it runs at apply";
+    }
+    if (n->busy_poll != NULL) {
+        n->busy_poll(n->busy_poll_ctx);
+    }
+    if (n->script_busy.kill) {
+        sc->stopped = 1;
+        sc->killed = 1;
+        return "Script killed by user with SCRIPT KILL...";
+    }
+    return NULL;
+}
+
+/* FUNCTION STATS's "command": the call as it was made, cut to fit. */
+static void script_busy_command(struct node_script_busy *b, const char *cmd_name,
+                                const struct script_fcall_args *fa, const struct resp_arg *keys,
+                                size_t nkeys, const struct resp_arg *args, size_t nargs)
+{
+    int len = snprintf(b->command, sizeof(b->command), "%s %s %zu", cmd_name,
+                       fa != NULL ? fa->fname : "", nkeys);
+    for (size_t i = 0; i < nkeys + nargs && len >= 0 && (size_t)len < sizeof(b->command); i++) {
+        const struct resp_arg *a = i < nkeys ? &keys[i] : &args[i - nkeys];
+        len += snprintf(b->command + len, sizeof(b->command) - (size_t)len, " %.*s",
+                        (int)HY_MIN(a->len, 64), (const char *)a->ptr);
+    }
+}
+
 /* Runs body against sc's store, with the node's and the store's PRNGs seeded by seed for the
  * run (restored after), so a replayed entry draws the same numbers everywhere. */
 static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t steps_max,
@@ -326,6 +389,7 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
     struct node_client *c = hy_xcalloc(1, sizeof(*c));
     c->proto = 2;
     c->authenticated = 1;
+    c->no_block = 1;
     sc->client = c;
     struct hy_prng saved = n->prng, *sp = store_prng(sc->s), saved_store = *sp;
     hy_prng_seed(&n->prng, seed);
@@ -336,16 +400,29 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
                              .ctx = sc,
                              .steps_max = steps_max,
                              .memory_max = SCRIPT_MEMORY_BYTES_MAX,
-                             .log = n->log};
+                             .log = n->log,
+                             .poll_cb = script_poll_cb};
+    struct node_script_busy *b = &n->script_busy;
+    memset(b, 0, sizeof(*b));
+    b->active = 1;
+    b->is_eval = fa == NULL;
+    b->killable = !sc->at_apply || sc->probe;
+    snprintf(b->name, sizeof(b->name), "%s", fa != NULL ? fa->fname : "");
+    script_busy_command(b, sc->cmd_name != NULL ? sc->cmd_name : (fa != NULL ? "fcall" : "eval"),
+                        fa, keys, nkeys, args, nargs);
     int compiled = 0;
     if (fa != NULL) {
         script_fcall(&env, fa->code, fa->len, fa->fname, keys, nkeys, args, nargs, w);
     } else {
         compiled = script_run(&env, body, len, keys, nkeys, args, nargs, w);
     }
+    memset(b, 0, sizeof(*b));
     n->wrap_active = wrap;
     n->prng = saved;
     *sp = saved_store;
+    hy_buf_free(&c->xread_ids); /* what an XREAD inside kept on the client */
+    hy_buf_free(&c->xread_text);
+    hy_free(c->xread_argv);
     hy_free(c);
     return compiled;
 }
@@ -452,16 +529,60 @@ static int eval_numkeys(struct cmd_ctx *x, size_t *out)
     return 1;
 }
 
+/* The budget of a run, in Lua instructions (script-max-instructions). */
+static uint64_t script_steps_max(const struct hy_node *n)
+{
+    return (uint64_t)n->cfg->script_max_instructions;
+}
+
+/*
+ * The leader's probe of a script that may write, before anything is proposed: the script
+ * runs here against this replica's store, with the entry's seed and the refusals of a run at
+ * apply, until its first write. Only a probe can be killed (SCRIPT KILL / FUNCTION KILL) or
+ * stopped by its budget before it wrote, and then nothing is proposed: the error is the
+ * reply (written to x->w) and 0 returned. Otherwise (it reached a write, or ended without
+ * one) 1: the script is proposed and every replica runs it at apply, where it cannot be
+ * killed. Inside a transaction being built there is no probe (its EXEC is one entry).
+ */
+static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, size_t len,
+                        size_t nkeys, const struct script_fcall_args *fa, int no_writes)
+{
+    struct hy_node *n = x->node;
+    if (n->capture != NULL) {
+        return 1;
+    }
+    const struct resp_arg *keys = x->argc > 3 ? x->argv + 3 : NULL;
+    struct script_call sc = {.n = n,
+                             .g = x->group,
+                             .s = x->store,
+                             .now_ms = x->now_ms,
+                             .readonly = no_writes,
+                             .at_apply = 1,
+                             .probe = 1,
+                             .cmd_name = fa != NULL ? "fcall" : "eval"};
+    struct hy_buf scratch;
+    hy_buf_init(&scratch);
+    struct resp_writer w = {&scratch, x->w.proto};
+    (void)script_run_seeded(&sc, seed, script_steps_max(n), body, len, keys, nkeys,
+                            keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys, &w, fa);
+    int propose = sc.wrote || !sc.stopped;
+    if (!propose) {
+        hy_buf_append(x->w.out, scratch.data, scratch.len);
+    }
+    hy_buf_free(&scratch);
+    return propose;
+}
+
 /* Proposes the script as one STORE_OP_EVAL entry. */
-static void eval_propose(struct cmd_ctx *x, const uint8_t *body, size_t len, size_t nkeys)
+static void eval_propose(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, size_t len,
+                         size_t nkeys)
 {
     struct hy_node *n = x->node;
     size_t nargs = 3 + (x->argc - 3);
     struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
     uint8_t head[16], nk[4];
-    uint64_t ms = (uint64_t)n->cfg->busy_reply_threshold;
-    hy_store_u64le(head, hy_prng_next(&n->prng));
-    hy_store_u64le(head + 8, ms == 0 ? 0 : ms * SCRIPT_STEPS_PER_MS);
+    hy_store_u64le(head, seed);
+    hy_store_u64le(head + 8, script_steps_max(n));
     hy_store_u32le(nk, (uint32_t)nkeys);
     args[0] = (struct store_arg){head, 16};
     args[1] = (struct store_arg){body, len};
@@ -502,17 +623,22 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
         return;
     }
     if (!readonly) {
-        if (script_compile_check(body, len, &x->w)) {
-            eval_propose(x, body, len, nkeys);
+        uint64_t seed = hy_prng_next(&x->node->prng);
+        if (script_compile_check(body, len, &x->w) &&
+            script_probe(x, seed, body, len, nkeys, NULL, f.no_writes)) {
+            eval_propose(x, seed, body, len, nkeys);
         }
         return;
     }
     /* A read: here, at the read's time, against this replica. */
     const struct resp_arg *keys = x->argc > 3 ? x->argv + 3 : NULL;
-    struct script_call sc = {
-        .n = x->node, .g = x->group, .s = x->store, .now_ms = x->now_ms, .readonly = 1};
-    uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
-    (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), ms * SCRIPT_STEPS_PER_MS, body, len,
+    struct script_call sc = {.n = x->node,
+                             .g = x->group,
+                             .s = x->store,
+                             .now_ms = x->now_ms,
+                             .readonly = 1,
+                             .cmd_name = "eval_ro"};
+    (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), script_steps_max(x->node), body, len,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
                             &x->w, NULL);
 }
@@ -645,6 +771,170 @@ static void function_load_propose(struct cmd_ctx *x, const struct resp_arg *code
     script_library_free(&lib);
 }
 
+/* ---- FUNCTION DUMP and RESTORE -----------------------------------------------------------------
+ *
+ * The payload (halyard's own, docs/protocol.md): varint count, then each library's code as a
+ * varint length and its bytes, then the format version (2 bytes LE) and a CRC32C (4 bytes LE)
+ * of everything before it, the frame of a key's DUMP. */
+
+#define FUNCTION_DUMP_VERSION 1
+
+static void put_varint_buf(struct hy_buf *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        hy_buf_append_u8(b, (uint8_t)(v | 0x80));
+        v >>= 7;
+    }
+    hy_buf_append_u8(b, (uint8_t)v);
+}
+
+static void function_dump(struct cmd_ctx *x)
+{
+    /* Libraries live in every data partition alike (FUNCTION LIST reads slot 0's too). */
+    struct node_group *g = node_group_of_slot(x->node, 0);
+    const struct store_library *const *libs;
+    size_t n = g != NULL ? store_libraries(g->store, &libs) : 0;
+    struct hy_buf b;
+    hy_buf_init(&b);
+    put_varint_buf(&b, n);
+    for (size_t i = 0; i < n; i++) {
+        put_varint_buf(&b, libs[i]->len);
+        hy_buf_append(&b, libs[i]->code, libs[i]->len);
+    }
+    hy_buf_append_u8(&b, FUNCTION_DUMP_VERSION & 0xff);
+    hy_buf_append_u8(&b, FUNCTION_DUMP_VERSION >> 8);
+    hy_buf_append_u32le(&b, hy_crc32c(0, b.data, b.len));
+    resp_write_bulk(&x->w, b.data, b.len);
+    hy_buf_free(&b);
+}
+
+/* Reads a varint from p[*off..len); 0 when truncated or too long. */
+static int get_varint_buf(const uint8_t *p, size_t len, size_t *off, uint64_t *v_out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *off < len && shift < 64; shift += 7) {
+        uint8_t byte = p[(*off)++];
+        v |= (uint64_t)(byte & 0x7f) << shift;
+        if ((byte & 0x80) == 0) {
+            *v_out = v;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The libraries' code in a payload: fills codes[] (borrowed from p) and returns the count, or
+ * -1 when the frame, version or checksum is wrong or the body malformed. */
+static long function_payload_read(const uint8_t *p, size_t len, struct resp_arg *codes, size_t max)
+{
+    if (len < 6) {
+        return -1;
+    }
+    size_t body = len - 6, off = 0;
+    unsigned version = (unsigned)p[body] | (unsigned)p[body + 1] << 8;
+    if (version != FUNCTION_DUMP_VERSION ||
+        hy_crc32c(0, p, body + 2) != hy_load_u32le(p + body + 2)) {
+        return -1;
+    }
+    uint64_t n;
+    if (!get_varint_buf(p, body, &off, &n) || n > max) {
+        return -1;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t clen;
+        if (!get_varint_buf(p, body, &off, &clen) || clen > body - off) {
+            return -1;
+        }
+        codes[i] = (struct resp_arg){p + off, (size_t)clen};
+        off += (size_t)clen;
+    }
+    return off == body ? (long)n : -1;
+}
+
+/* HY.SCRIPTPART's FRESTORE: parses every library of the payload and proposes them as one
+ * FUNCTION_RESTORE entry (applied all or nothing). */
+static void function_restore_propose(struct cmd_ctx *x, int64_t policy, const struct resp_arg *pl)
+{
+    struct resp_arg codes[STORE_LIBRARIES_MAX];
+    long n = function_payload_read(pl->ptr, pl->len, codes, STORE_LIBRARIES_MAX);
+    if (n < 0) {
+        resp_write_error(&x->w, "ERR payload version or checksum are wrong");
+        return;
+    }
+    struct script_library *libs = hy_xcalloc((size_t)HY_MAX(n, 1), sizeof(*libs));
+    size_t argc = 0, parsed = 0;
+    for (; parsed < (size_t)n; parsed++) {
+        if (!script_library_parse(codes[parsed].ptr, codes[parsed].len, &libs[parsed], &x->w)) {
+            goto out;
+        }
+        argc += 3 + 2 * libs[parsed].count;
+    }
+    struct store_arg *args = hy_xmalloc(HY_MAX(argc, 1) * sizeof(*args));
+    uint8_t *meta = hy_xmalloc(HY_MAX(argc, 1) * 4); /* counts (4) and flags (1) */
+    size_t a = 0, m = 0;
+    for (size_t i = 0; i < (size_t)n; i++) {
+        const struct script_library *l = &libs[i];
+        uint32_t nargs = (uint32_t)(2 + 2 * l->count);
+        uint8_t *cnt = meta + m;
+        m += 4;
+        for (int b = 0; b < 4; b++) {
+            cnt[b] = (uint8_t)(nargs >> (8 * b));
+        }
+        args[a++] = (struct store_arg){cnt, 4};
+        args[a++] = (struct store_arg){codes[i].ptr, codes[i].len};
+        args[a++] = (struct store_arg){(const uint8_t *)l->name, strlen(l->name)};
+        for (size_t f = 0; f < l->count; f++) {
+            meta[m] = (uint8_t)l->funcs[f].flags;
+            args[a++] =
+                (struct store_arg){(const uint8_t *)l->funcs[f].name, strlen(l->funcs[f].name)};
+            args[a++] = (struct store_arg){&meta[m++], 1};
+        }
+    }
+    struct store_entry e = {.op = STORE_OP_FUNCTION_RESTORE,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .incr = policy,
+                            .argc = (uint32_t)argc,
+                            .argv = args};
+    node_propose(x, &e);
+    hy_free(args);
+    hy_free(meta);
+out:
+    for (size_t i = 0; i < parsed; i++) {
+        script_library_free(&libs[i]);
+    }
+    hy_free(libs);
+}
+
+/* FUNCTION RESTORE payload [APPEND|REPLACE|FLUSH]: checked here, then one entry per
+ * partition, as FUNCTION LOAD. */
+static void function_restore(struct cmd_ctx *x)
+{
+    int64_t policy = 0;
+    if (x->argc == 4) {
+        if (node_arg_is(&x->argv[3], "APPEND")) {
+            policy = 0;
+        } else if (node_arg_is(&x->argv[3], "REPLACE")) {
+            policy = 1;
+        } else if (node_arg_is(&x->argv[3], "FLUSH")) {
+            policy = 2;
+        } else {
+            resp_write_error(&x->w, "ERR Wrong restore policy given, value should be either "
+                                    "FLUSH, APPEND or REPLACE.");
+            return;
+        }
+    }
+    struct resp_arg codes[STORE_LIBRARIES_MAX];
+    if (function_payload_read(x->argv[2].ptr, x->argv[2].len, codes, STORE_LIBRARIES_MAX) < 0) {
+        resp_write_error(&x->w, "ERR payload version or checksum are wrong");
+        return;
+    }
+    char pol[2] = {(char)('0' + policy), 0};
+    struct resp_arg extra[3] = {
+        {(const uint8_t *)"FRESTORE", 8}, {(const uint8_t *)pol, 1}, x->argv[2]};
+    node_scatter_parts(x, "HY.SCRIPTPART", extra, 3, "");
+}
+
 /* HY.SCRIPTPART slot LOAD body | FLUSH | FLOAD [REPLACE] code | FDELETE lib | FFLUSH: one
  * partition's part of SCRIPT LOAD/FLUSH and FUNCTION LOAD/DELETE/FLUSH (routed to the
  * partition holding the slot, like HY.FLUSHPART). */
@@ -659,6 +949,11 @@ void cmd_hy_scriptpart(struct cmd_ctx *x)
     }
     if (x->argc == 5 && node_arg_is(sub, "FLOAD") && node_arg_is(&x->argv[3], "REPLACE")) {
         function_load_propose(x, &x->argv[4], 1);
+        return;
+    }
+    if (x->argc == 5 && node_arg_is(sub, "FRESTORE") && x->argv[3].len == 1 &&
+        x->argv[3].ptr[0] >= '0' && x->argv[3].ptr[0] <= '2') {
+        function_restore_propose(x, x->argv[3].ptr[0] - '0', &x->argv[4]);
         return;
     }
     if (x->argc == 4 && (node_arg_is(sub, "LOAD") || node_arg_is(sub, "FDELETE"))) {
@@ -723,13 +1018,17 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
         resp_write_error(&x->w, "ERR Can not execute a script with write flag using *_ro command.");
         return;
     }
+    struct script_fcall_args fa = {lib->code, lib->len, fname};
     if (!readonly) {
+        uint64_t seed = hy_prng_next(&x->node->prng);
+        if (!script_probe(x, seed, NULL, 0, nkeys, &fa, (fn->flags & SCRIPT_FN_NO_WRITES) != 0)) {
+            return;
+        }
         size_t nargs = 4 + (x->argc - 3);
         struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
         uint8_t head[16], nk[4];
-        uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
-        hy_store_u64le(head, hy_prng_next(&x->node->prng));
-        hy_store_u64le(head + 8, ms * SCRIPT_STEPS_PER_MS);
+        hy_store_u64le(head, seed);
+        hy_store_u64le(head + 8, script_steps_max(x->node));
         hy_store_u32le(nk, (uint32_t)nkeys);
         args[0] = (struct store_arg){head, 16};
         args[1] = (struct store_arg){lib->code, lib->len};
@@ -748,11 +1047,13 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
         return;
     }
     const struct resp_arg *keys = x->argc > 3 ? x->argv + 3 : NULL;
-    struct script_call sc = {
-        .n = x->node, .g = x->group, .s = x->store, .now_ms = x->now_ms, .readonly = 1};
-    struct script_fcall_args fa = {lib->code, lib->len, fname};
-    uint64_t ms = (uint64_t)x->node->cfg->busy_reply_threshold;
-    (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), ms * SCRIPT_STEPS_PER_MS, NULL, 0,
+    struct script_call sc = {.n = x->node,
+                             .g = x->group,
+                             .s = x->store,
+                             .now_ms = x->now_ms,
+                             .readonly = 1,
+                             .cmd_name = "fcall_ro"};
+    (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), script_steps_max(x->node), NULL, 0,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
                             &x->w, &fa);
 }
@@ -900,9 +1201,10 @@ void cmd_function(struct cmd_ctx *x)
         function_stats(x);
     } else if (node_arg_is(sub, "KILL") && x->argc == 2) {
         resp_write_error(&x->w, "NOTBUSY No scripts in execution right now.");
-    } else if ((node_arg_is(sub, "DUMP") || node_arg_is(sub, "RESTORE")) && x->argc >= 2) {
-        resp_write_error(&x->w, "ERR FUNCTION DUMP and RESTORE are not supported: use FUNCTION "
-                                "LIST WITHCODE and FUNCTION LOAD");
+    } else if (node_arg_is(sub, "DUMP") && x->argc == 2) {
+        function_dump(x);
+    } else if (node_arg_is(sub, "RESTORE") && (x->argc == 3 || x->argc == 4)) {
+        function_restore(x);
     } else if (node_arg_is(sub, "HELP") && x->argc == 2) {
         static const char *const lines[] = {
             "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -912,6 +1214,8 @@ void cmd_function(struct cmd_ctx *x)
             "[LIBRARYNAME <PATTERN>]",
             "FLUSH [ASYNC|SYNC]",
             "STATS",
+            "DUMP",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
             "KILL",
             "HELP"};
         resp_write_array(&x->w, HY_ARRAY_LEN(lines));
@@ -924,4 +1228,180 @@ void cmd_function(struct cmd_ctx *x)
                           "'%.*s'. Try FUNCTION HELP.",
                           (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
     }
+}
+
+/* ---- busy scripts -------------------------------------------------------------------------------
+ */
+
+void node_set_busy_poll(struct hy_node *n, node_busy_poll_fn fn, void *ctx)
+{
+    n->busy_poll = fn;
+    n->busy_poll_ctx = ctx;
+}
+
+int node_script_busy(struct hy_node *n, uint64_t now_ms)
+{
+    struct node_script_busy *b = &n->script_busy;
+    if (!b->active) {
+        return 0;
+    }
+    if (b->started_ms == 0) {
+        b->started_ms = HY_MAX(now_ms, 1);
+    }
+    return now_ms >= b->started_ms &&
+           now_ms - b->started_ms >= (uint64_t)n->cfg->busy_reply_threshold;
+}
+
+int node_busy_can_serve(const struct hy_node *n, const struct node_client *c)
+{
+    /* Only a client with nothing in flight: its reply goes out now and keeps its order. The
+     * client whose request runs the script is in flight (or being processed). */
+    const unsigned closing = NODE_CLIENT_CLOSE_AFTER_REPLY | NODE_CLIENT_CLOSE_ASAP;
+    return c != n->processing && !(c->flags & closing) && c->waiting == 0 &&
+           c->last_waiter == NULL && !c->forwarding && !c->blocked_on_read &&
+           c->block_state == NODE_BLOCK_NONE && node_pubsub_count(c) == 0 &&
+           c->scatter_pending == 0 && !c->is_proxy;
+}
+
+static const char *busy_text(const struct node_script_busy *b)
+{
+    return b->is_eval ? "BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+                        "SHUTDOWN NOSAVE."
+                      : "BUSY Redis is busy running a script. You can only call FUNCTION KILL "
+                        "or SHUTDOWN NOSAVE.";
+}
+
+static void busy_error(const struct node_script_busy *b, struct resp_writer *w)
+{
+    resp_write_error(w, busy_text(b));
+}
+
+/* SCRIPT KILL (is_eval) or FUNCTION KILL while a script is busy, as Redis 7.0 answers. A run
+ * at apply is in the replicated log and runs on every replica: it cannot be killed. */
+static void busy_kill(struct hy_node *n, int is_eval, struct resp_writer *w)
+{
+    struct node_script_busy *b = &n->script_busy;
+    if (!b->killable && b->wrote) {
+        resp_write_error(w, "UNKILLABLE Sorry the script already executed write commands "
+                            "against the dataset. You can either wait the script termination "
+                            "or kill the server in a hard way using the SHUTDOWN NOSAVE "
+                            "command.");
+    } else if (!b->killable) {
+        resp_write_error(w, "UNKILLABLE The busy script writes: it runs at apply on every "
+                            "replica, and ends when it returns or passes "
+                            "script-max-instructions.");
+    } else if (is_eval != b->is_eval) {
+        busy_error(b, w);
+    } else {
+        b->kill = 1;
+        resp_write_simple(w, "OK");
+    }
+}
+
+/* FUNCTION STATS while a script is busy: running_script names it. */
+static void busy_function_stats(struct hy_node *n, struct resp_writer *w, uint64_t now_ms)
+{
+    const struct node_script_busy *b = &n->script_busy;
+    struct node_group *g = node_group_of_slot(n, 0);
+    const struct store_library *const *libs;
+    size_t count = store_libraries(g->store, &libs), funcs = 0;
+    for (size_t i = 0; i < count; i++) {
+        funcs += libs[i]->nfuncs;
+    }
+    resp_write_map(w, 2);
+    resp_write_bulk_str(w, "running_script");
+    if (b->is_eval) {
+        resp_write_null(w); /* Redis shows functions only */
+    } else {
+        resp_write_map(w, 3);
+        resp_write_bulk_str(w, "name");
+        resp_write_bulk_str(w, b->name);
+        resp_write_bulk_str(w, "command");
+        size_t words = 1;
+        for (const char *p = b->command; *p != '\0'; p++) {
+            words += *p == ' ';
+        }
+        resp_write_array(w, words);
+        const char *start = b->command;
+        for (const char *p = b->command;; p++) {
+            if (*p == ' ' || *p == '\0') {
+                resp_write_bulk(w, (const uint8_t *)start, (size_t)(p - start));
+                start = p + 1;
+            }
+            if (*p == '\0') {
+                break;
+            }
+        }
+        resp_write_bulk_str(w, "duration_ms");
+        resp_write_int(w, (int64_t)(now_ms - HY_MIN(now_ms, b->started_ms)));
+    }
+    resp_write_bulk_str(w, "engines");
+    resp_write_map(w, 1);
+    resp_write_bulk_str(w, "LUA");
+    resp_write_map(w, 2);
+    resp_write_bulk_str(w, "libraries_count");
+    resp_write_int(w, (int64_t)count);
+    resp_write_bulk_str(w, "functions_count");
+    resp_write_int(w, (int64_t)funcs);
+}
+
+void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms)
+{
+    size_t off = 0;
+    struct resp_writer w = {&c->out, c->proto};
+    while (off < c->in.len && !(c->flags & NODE_CLIENT_CLOSE_AFTER_REPLY)) {
+        size_t consumed = 0, argc = 0;
+        const struct resp_arg *argv = NULL;
+        int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
+                                    &argv);
+        if (rc == HY_EAGAIN) {
+            break;
+        }
+        if (rc != HY_OK) {
+            resp_write_errorf(&w, "ERR Protocol error: %s", c->parser.error);
+            c->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
+            off = c->in.len;
+            break;
+        }
+        off += consumed;
+        if (argc == 0) {
+            continue;
+        }
+        c->last_ms = now_ms;
+        const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+        int kill = d != NULL && argc == 2 &&
+                   (d->handler == cmd_script || d->handler == cmd_function) &&
+                   node_arg_is(&argv[1], "KILL");
+        int stats =
+            d != NULL && argc == 2 && d->handler == cmd_function && node_arg_is(&argv[1], "STATS");
+        if (!kill && !stats) {
+            node_multi_busy(c, d, &w, busy_text(&n->script_busy));
+            continue;
+        }
+        if (!c->authenticated) {
+            resp_write_error(&w, "NOAUTH Authentication required.");
+            continue;
+        }
+        struct node_group *g = node_group_of_slot(n, 0);
+        struct cmd_ctx x = {.node = n,
+                            .group = g,
+                            .store = g->store,
+                            .client = c,
+                            .cmd = d,
+                            .argc = argc,
+                            .argv = argv,
+                            .now_ms = now_ms,
+                            .w = w};
+        if (!acl_check(&x, d)) {
+            continue; /* NOPERM written */
+        }
+        if (stats) {
+            busy_function_stats(n, &w, now_ms);
+        } else {
+            busy_kill(n, d->handler == cmd_script, &w);
+        }
+    }
+    hy_buf_consume(&c->in, off);
+    c->read_ok_bytes = c->read_ok_bytes > off ? c->read_ok_bytes - off : 0;
+    c->read_reg_bytes = c->read_reg_bytes > off ? c->read_reg_bytes - off : 0;
 }

@@ -541,6 +541,21 @@ int64_t node_encoding_setting(struct hy_node *n, enum node_encoding_setting whic
     return n->encoding[which];
 }
 
+void node_store_encoding(struct hy_node *n, struct store_encoding *out)
+{
+    *out = (struct store_encoding){
+        .set = 1,
+        .hash_entries = node_encoding_setting(n, NODE_ENC_HASH_ENTRIES),
+        .hash_value = node_encoding_setting(n, NODE_ENC_HASH_VALUE),
+        .set_intset_entries = node_encoding_setting(n, NODE_ENC_SET_INTSET),
+        .set_entries = node_encoding_setting(n, NODE_ENC_SET_ENTRIES),
+        .set_value = node_encoding_setting(n, NODE_ENC_SET_VALUE),
+        .zset_entries = node_encoding_setting(n, NODE_ENC_ZSET_ENTRIES),
+        .zset_value = node_encoding_setting(n, NODE_ENC_ZSET_VALUE),
+        .list_size = node_encoding_setting(n, NODE_ENC_LIST_SIZE),
+    };
+}
+
 static int encoding_find(const char *name)
 {
     for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {

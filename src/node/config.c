@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/strutil.h"
+#include "node/quorum.h"
 
 struct config_def {
     const char *name;
@@ -167,6 +168,20 @@ static int config_enum_index(const char *values, const char *value)
     }
 }
 
+int config_domain_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len > NODE_DOMAIN_NAME_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] <= ' ' || name[i] > '~') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int config_set_number(const struct config_def *d, void *field, const char *value, char *err)
 {
     int64_t v;
@@ -220,15 +235,22 @@ int config_set(struct hy_config *cfg, const char *name, const char *value, int r
                 snprintf(err, 160, "Invalid event class character. Use 'Ag$lshzxeKEtmd'.");
                 return HY_EINVAL;
             }
-            if (strchr(value, 't') != NULL) {
-                /* Stream events are not published yet: a subscriber asking for them would
-                 * wait for messages that never come. (A, which Redis's clients use to say
-                 * "everything", is taken; it announces the classes that exist.) */
-                snprintf(err, 160, "stream events (t) are not supported yet by halyard");
-                return HY_EINVAL;
-            }
             config_notify_format(flags, canon, sizeof(canon));
             value = canon;
+        }
+        if ((strcmp(d->name, "zone") == 0 || strcmp(d->name, "rack") == 0) &&
+            !config_domain_name_ok(value)) {
+            snprintf(err, 160, "%s: at most %d printable characters, no spaces", d->name,
+                     NODE_DOMAIN_NAME_MAX);
+            return HY_EINVAL;
+        }
+        if (strcmp(d->name, "quorum-rules") == 0) {
+            struct quorum_rules *rules = hy_xmalloc(sizeof(*rules));
+            int ok = quorum_rules_parse(value, rules, err, 160);
+            hy_free(rules);
+            if (!ok) {
+                return HY_EINVAL;
+            }
         }
         hy_free(*s);
         *s = hy_xstrdup(value);

@@ -19,7 +19,17 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
 /* Partitions (Raft groups holding slots) a cluster may be created with. Every group of a node
  * shares the node's one log and WAL thread (io/wal.h); what a group still costs on its own is
  * its store, its Raft state and its timers and heartbeats (docs/partitioning.md). */
-#define NODE_PARTITIONS_MAX 1024
+#define NODE_PARTITIONS_MAX  4096
+/* Replicas of each partition (its Raft group's voters); fixed at creation like the count. A
+ * cluster with at most this many members holds every partition on every member. */
+#define NODE_RF_MAX          7
+#define NODE_RF_DEFAULT      3
+/* The replication factor of a cluster created before the setting existed (its cluster file
+ * names none): every member holds every partition. Never accepted from a flag or CONFIG. */
+#define NODE_RF_EVERY_MEMBER 16
+/* A zone or rack name (the failure domains placement spreads replicas over): 1..this many
+ * printable characters, no spaces. */
+#define NODE_DOMAIN_NAME_MAX 32
 
 /* X(name, field, kind, default text, min, max, runtime-settable, enum values or NULL).
  * INT, MEMORY and ENUM settings are int64_t fields (ENUM holds the index of the value in the
@@ -61,17 +71,26 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
       "32mb", 0, INT64_MAX, 1, NULL)                                                               \
     X("hz", hz, CONFIG_INT, "10", 1, 500, 1, NULL)                                                 \
     X("busy-reply-threshold", busy_reply_threshold, CONFIG_INT, "5000", 0, 3600000, 1, NULL)       \
+    X("script-max-instructions", script_max_instructions, CONFIG_INT, "1000000000", 1000,          \
+      INT64_MAX, 1, NULL)                                                                          \
     X("request-timeout-ms", request_timeout_ms, CONFIG_INT, "5000", 10, 3600000, 1, NULL)          \
     X("election-timeout-ms", election_timeout_ms, CONFIG_INT, "300", 10, 60000, 0, NULL)           \
     X("heartbeat-ms", heartbeat_ms, CONFIG_INT, "50", 1, 10000, 0, NULL)                           \
     X("lease-ms", lease_ms, CONFIG_INT, "0", 0, 60000, 0, NULL)                                    \
     X("quiesce-ticks", quiesce_ticks, CONFIG_INT, "4", 0, 1000, 0, NULL)                           \
     X("partitions", partitions, CONFIG_INT, "1", 1, NODE_PARTITIONS_MAX, 0, NULL)                  \
+    X("replication-factor", replication_factor, CONFIG_INT, "3", 1, NODE_RF_MAX, 0, NULL)          \
+    X("rebalance-max-moves", rebalance_max_moves, CONFIG_INT, "2", 0, 1000, 1, NULL)               \
+    X("replace-after-ms", replace_after_ms, CONFIG_INT, "300000", 0, INT64_MAX, 1, NULL)           \
+    X("zone", zone, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
+    X("rack", rack, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
     X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \
       NULL)                                                                                        \
+    X("snapshot-log-percent", snapshot_log_percent, CONFIG_INT, "100", 10, 10000, 1, NULL)         \
     X("aclfile", aclfile, CONFIG_STRING, "", 0, 0, 0, NULL)                                        \
     X("alert-webhooks", alert_webhooks, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
     X("alert-lag-entries", alert_lag_entries, CONFIG_INT, "10000", 1, INT64_MAX, 1, NULL)          \
+    X("quorum-rules", quorum_rules, CONFIG_STRING, "", 0, 0, 1, NULL)                              \
     X("tls-port", tls_port, CONFIG_INT, "0", 0, 65535, 0, NULL)                                    \
     X("tls-cert-file", tls_cert_file, CONFIG_STRING, "", 0, 0, 1, NULL)                            \
     X("tls-key-file", tls_key_file, CONFIG_STRING, "", 0, 0, 1, NULL)                              \
@@ -100,7 +119,10 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("gossip-probe-timeout-ms", gossip_probe_timeout_ms, CONFIG_INT, "100", 5, 60000, 1, NULL)    \
     X("gossip-suspicion-mult", gossip_suspicion_mult, CONFIG_INT, "3", 1, 100, 1, NULL)            \
     X("gossip-suspicion-max-mult", gossip_suspicion_max_mult, CONFIG_INT, "6", 1, 100, 1, NULL)    \
-    X("gossip-indirect-probes", gossip_indirect_probes, CONFIG_INT, "3", 0, 16, 1, NULL)
+    X("gossip-indirect-probes", gossip_indirect_probes, CONFIG_INT, "3", 0, 16, 1, NULL)           \
+    X("gossip-stall-ms", gossip_stall_ms, CONFIG_INT, "100", 0, 60000, 1, NULL)                    \
+    X("gossip-lag-window-ms", gossip_lag_window_ms, CONFIG_INT, "30000", 0, 3600000, 1, NULL)      \
+    X("gossip-lag-grace-max-ms", gossip_lag_grace_max_ms, CONFIG_INT, "2000", 0, 60000, 1, NULL)
 
 /* Values of "log-format": text lines, or one JSON object per line. */
 enum config_log_format { CONFIG_LOG_TEXT = 0, CONFIG_LOG_JSON = 1 };
@@ -175,5 +197,10 @@ void config_derive(struct hy_config *cfg);
 /* Parses "100", "10kb", "5mb", "1gb" (case-insensitive; k/m/g = 1000^n, kb/mb/gb = 1024^n, as
  * Redis). Returns 1 on success. */
 int config_parse_memory(const char *s, int64_t *out);
+
+/* Whether `name` may be a zone or rack: empty (none), or up to NODE_DOMAIN_NAME_MAX printable
+ * characters without spaces (they are written into replies, logs and the partition map's
+ * neighbours in the metadata group). */
+int config_domain_name_ok(const char *name);
 
 #endif

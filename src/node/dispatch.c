@@ -253,15 +253,21 @@ static void node_defer_reply(struct node_client *c, struct node_waiter *pending,
 
 /* Whether the command needs this group's leader: writes, and reads unless the connection
  * asked for stale reads (READONLY). */
-static int node_needs_leader(const struct hy_node *n, const struct node_client *c,
-                             const struct cmd_def *d)
+static int node_needs_leader(const struct hy_node *n, const struct node_group *g,
+                             const struct node_client *c, const struct cmd_def *d)
 {
     if (d == NULL || (d->handler == cmd_flushall && n->group_count > 1) ||
-        node_script_scatters(d)) {
+        node_script_scatters(d) ||
+        ((d->handler == cmd_dbsize || d->handler == cmd_keys || d->handler == cmd_scan ||
+          d->handler == cmd_randomkey) &&
+         !partmap_holds_all(n))) {
         return 0; /* FLUSHALL with partitions, SCRIPT LOAD/FLUSH: run here, their parts go to
-                     each partition's leader */
+                     each partition's leader; so do SCAN's steps in partitions held elsewhere */
     }
-    return (d->flags & CMD_WRITE) || ((d->flags & CMD_READONLY) && !c->readonly_mode);
+    /* READONLY reads this node's replica; of a partition it holds none of (partmap.c) it has
+     * nothing to read: the leader answers. */
+    return (d->flags & CMD_WRITE) ||
+           ((d->flags & CMD_READONLY) && (!c->readonly_mode || !node_group_raft_view(g)));
 }
 
 void node_client_block(struct node_group *g, struct node_client *c, uint64_t now_ms)
@@ -275,6 +281,16 @@ void node_client_block(struct node_group *g, struct node_client *c, uint64_t now
 }
 
 /* Whether the command must wait: 0 = run it now, 1 = leave it in the input for later. */
+/* A client's request on a node removed from the cluster, for a group it does not lead: sent to
+ * a member that remains (-MOVED, as Redis Cluster answers for a slot a node does not serve;
+ * cluster clients follow it and refresh their map) rather than waiting request-timeout-ms for
+ * a leader that no longer talks to it and answering -TRYAGAIN. Not a request forwarded here
+ * (its follower picks another member), nor a write whose first copy may have applied. */
+static int node_removed_redirects(const struct hy_node *n, const struct node_client *c)
+{
+    return !c->is_proxy && !c->outcome_unsure && member_removed_here(n);
+}
+
 static int node_must_wait(struct node_group *g, struct node_client *c, const struct cmd_def *d,
                           uint64_t now_ms)
 {
@@ -290,10 +306,13 @@ static int node_must_wait(struct node_group *g, struct node_client *c, const str
     if (c->waiting > 0 && !is_write) {
         return 1; /* reads see the client's own writes; replies stay in order */
     }
-    if (!node_needs_leader(n, c, d) || c->read_timed_out) {
+    if (!node_needs_leader(n, g, c, d) || c->read_timed_out) {
         return 0;
     }
     if (!replica_is_leader(g)) {
+        if (node_removed_redirects(n, c)) {
+            return 0; /* node_run sends it to a member that remains */
+        }
         if (proxy_target(g) != NULL || c->is_proxy) {
             /* node_run forwards it, or answers -MOVED (-TRYAGAIN with no leader known) to a
              * follower's forward: the follower then runs it again elsewhere. A write first
@@ -359,14 +378,28 @@ static void node_reply_no_leader(struct cmd_ctx *x, int why)
                             "request-timeout-ms; it was not applied");
 }
 
+static void node_reply_moved_to(struct cmd_ctx *x, const struct cmd_def *d,
+                                const struct node_member *leader);
+
 /* -MOVED <slot> <host:port>: the leader serves this; cluster-aware clients go there. */
 static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
 {
-    const struct node_member *leader = replica_leader_member(x->group);
+    if (x->client->outcome_unsure && (d->flags & CMD_WRITE)) {
+        /* -MOVED says "not run"; a copy of this write went to a leader that failed. */
+        node_reply_no_leader(x, 1);
+        return;
+    }
+    const struct node_member *leader = partmap_leader_member(x->group);
     if (leader == NULL) {
         resp_write_error(&x->w, "TRYAGAIN no leader is known; the request was not applied");
         return;
     }
+    node_reply_moved_to(x, d, leader);
+}
+
+static void node_reply_moved_to(struct cmd_ctx *x, const struct cmd_def *d,
+                                const struct node_member *leader)
+{
     uint16_t slot = 0;
     int64_t numkeys = 1;
     if (node_is_script(d) &&
@@ -430,19 +463,40 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
-    if (node_needs_leader(n, c, d) && timed_out) {
+    if (!node_quorum_check(x, d)) {
+        return; /* -QUORUM: a split-brain protection rule (quorum.c) */
+    }
+    if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
+        node_removed_redirects(n, c)) {
+        const struct node_member *m = member_after_removal(n, x->group);
+        if (m == NULL) {
+            resp_write_error(&x->w, "CLUSTERDOWN this node was removed from the cluster and "
+                                    "reaches none of its members; the request was not applied");
+        } else {
+            node_reply_moved_to(x, d, m);
+        }
+        return;
+    }
+    if (node_needs_leader(n, x->group, c, d) && timed_out) {
         node_reply_no_leader(x, timed_out);
         return;
     }
-    if (node_needs_leader(n, c, d) && !replica_is_leader(x->group) &&
+    if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
         node_block_follower_wait(x, d)) {
         return; /* a blocking command waits for this replica to show data, then goes on */
     }
-    if (node_needs_leader(n, c, d) && !replica_is_leader(x->group)) {
+    if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
          * ran nothing, and the follower runs it again: proxy.c). */
         if (n->cfg->redirect == NODE_REDIRECT_PROXY && !c->is_proxy && proxy_forward(x)) {
+            return;
+        }
+        if (c->is_proxy && n->partmap != NULL && node_cut_off(n, x->group, x->now_ms)) {
+            /* Forwarded here for a partition that lost its majority (with a replication
+             * factor below the member count the forwarder may not hold it): say so, rather
+             * than -TRYAGAIN until the forwarder's deadline. Nothing was run. */
+            node_reply_no_leader(x, 1);
             return;
         }
         node_reply_moved(x, d);
@@ -546,7 +600,7 @@ int node_keys_in_group(const struct hy_node *n, const struct node_group *g, cons
         return inner == NULL || inner->handler == cmd_hy_req ||
                node_keys_in_group(n, g, inner, argc - 3, argv + 3);
     }
-    if (d->handler == cmd_hy_exec) {
+    if (d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro) {
         return node_multi_exec_keys_in_group(n, g, argc, argv);
     }
     if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
@@ -599,7 +653,7 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
         }
         return n->meta;
     }
-    if (d != NULL && d->handler == cmd_hy_exec) {
+    if (d != NULL && (d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro)) {
         return node_multi_exec_group(n, argc, argv);
     }
     if (d != NULL && node_is_script(d)) {
@@ -611,7 +665,11 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
         }
         return node_group_of_slot(n, 0);
     }
-    if (d != NULL && (d->handler == cmd_hy_flushpart || d->handler == cmd_hy_scriptpart) &&
+    if (d != NULL &&
+        (d->handler == cmd_hy_flushpart || d->handler == cmd_hy_scriptpart ||
+         d->handler == cmd_hy_countpart || d->handler == cmd_hy_keyspart ||
+         d->handler == cmd_hy_infopart || d->handler == cmd_hy_scanpart ||
+         d->handler == cmd_hy_randomkeypart) &&
         argc >= 2) {
         int64_t slot;
         if (hy_parse_i64(argv[1].ptr, argv[1].len, &slot) && slot >= 0 && slot < HY_SLOT_COUNT) {
@@ -660,7 +718,7 @@ static int node_multi_step(struct hy_node *n, struct node_client *c, const struc
     size_t mark = c->out.len;
     if (*d != NULL && (*d)->handler == cmd_exec) {
         if (node_multi_exec_request(n, c, &x.w, argc, argv)) {
-            *d = node_command_lookup(n, (const uint8_t *)"hy.exec", 7);
+            *d = node_command_lookup(n, (*argv)[0].ptr, (*argv)[0].len); /* HY.EXEC[_RO] */
             HY_ASSERT(*d != NULL);
             return -1;
         }
@@ -702,7 +760,7 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
         if (r >= 0) {
             return r; /* queued, or refused, or answered (EXECABORT, an empty EXEC) */
         }
-        from_exec = d != NULL && d->handler == cmd_hy_exec;
+        from_exec = d != NULL && (d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro);
     }
     struct node_group *g = node_command_group(n, d, argc, argv);
     if (node_must_wait(g, c, d, now_ms)) {
@@ -740,6 +798,7 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     } else {
         node_run(&x, d);
     }
+    node_note_reply(n, c->out.data + mark, c->out.len - mark); /* an immediate reply */
     if (d != NULL && d->handler == cmd_client) {
         silent = c->reply_mode != NODE_REPLY_ON; /* CLIENT REPLY ON answers, OFF/SKIP do not */
     }
@@ -763,6 +822,9 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
 {
     size_t off = 0;
     const unsigned stop = NODE_CLIENT_CLOSE_AFTER_REPLY | NODE_CLIENT_CLOSE_ASAP;
+    /* Its input is in use (argv borrows from it): a busy script's poll must not read into it. */
+    struct node_client *outer = n->processing;
+    n->processing = c;
     while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len &&
            c->block_state == NODE_BLOCK_NONE) {
         size_t consumed = 0, argc = 0;
@@ -777,6 +839,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
             size_t mark = c->out.len;
             struct resp_writer w = {&c->out, c->proto};
             resp_write_errorf(&w, "ERR Protocol error: %s", c->parser.error);
+            node_note_reply(n, c->out.data + mark, c->out.len - mark);
             node_defer_reply(c, pending, mark);
             c->flags |= NODE_CLIENT_CLOSE_AFTER_REPLY;
             hy_log(n->log, HY_LOG_INFO, "client %llu (%s): protocol error: %s",
@@ -797,6 +860,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
         }
         off += consumed;
     }
+    n->processing = outer;
     hy_buf_consume(&c->in, off);
     /* Byte counts that describe the input are rebased on what was consumed. */
     c->read_ok_bytes = c->read_ok_bytes > off ? c->read_ok_bytes - off : 0;
@@ -883,6 +947,8 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     node_drain_step(n, now_ms);
     node_balance_leaders(n, now_ms);
     member_force_step(n, now_ms);
+    member_removal_step(n, now_ms);
+    partmap_refresh_hints(n, now_ms);
     member_reconcile(n, now_ms);
     replica_wake_from_removed_leaders(n, now_ms);
     acl_file_startup(n, now_ms);
@@ -892,7 +958,9 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
         node_active_expire(g, now_ms);
-        if (n->cfg->maxmemory > 0) {
+        if (n->cfg->maxmemory > 0 && (g != n->meta || n->group_count == 1)) {
+            /* With partitions the metadata group holds no user key, only the map (partmap.c):
+             * nothing there may be evicted. */
             node_make_room(g, now_ms);
         }
         store_rehash_step(g->store, 100);

@@ -6,15 +6,18 @@
  * (QUORUM_LOST: "partition detected") and its leader back (QUORUM_REGAINED: "partition
  * healed"), the WAL's disk full and writable again (DISK_FULL, DISK_WRITABLE), and, on a
  * group's leader, a follower more than alert-lag-entries behind (FOLLOWER_LAGGING) and back
- * within half of it (FOLLOWER_CAUGHT_UP).
+ * within half of it (FOLLOWER_CAUGHT_UP), and, on a partition's leader, a replica move
+ * started (MOVE_STARTED: a replica the partition map asks for added as a learner) and finished
+ * (MOVE_FINISHED: the group's voters are the map's replicas again; member.c).
  *
  * Each event is one JSON object, numbered from 1 in the order this node saw them, kept in a
- * ring of the last NODE_EVENTS_MAX, logged, and read with HALYARD EVENTS [SINCE id] [COUNT n]
- * (halyctl events polls it; the shell streams them on /events). Detection is level-triggered
- * from cron, so nothing is missed while the loop was busy, and a change that undoes itself
- * between two looks is not reported: events say what this node observed, not every Raft step.
- * Member failure comes from the peer links (PING every 250 ms, down after 2 s without an
- * answer); a phi-accrual detector and gossip are not built yet (docs/operations.md).
+ * ring of the last NODE_EVENTS_MAX, logged, published to this node's subscribers of the pub/sub
+ * channel __halyard__:events (NODE_EVENTS_CHANNEL), and read with HALYARD EVENTS [SINCE id]
+ * [COUNT n] (halyctl events polls it; the shell streams them on /events). Detection is
+ * level-triggered from cron, so nothing is missed while the loop was busy, and a change that
+ * undoes itself between two looks is not reported: events say what this node observed, not
+ * every Raft step. Member verdicts come from gossip (gossip.c: node_events_peer and
+ * node_events_failed); with gossip off, from the peer links' silence.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +60,7 @@ static void event_push(struct hy_node *n, uint64_t now_ms, const char *type, con
     slot[at] = '}';
     slot[at + 1] = '\0';
     hy_log(n->log, HY_LOG_INFO, "event %s", slot);
+    node_pubsub_event(n, slot);
 }
 
 /* A group's name in events: "partition" p for data groups, the metadata group as -1 (with one
@@ -91,6 +95,16 @@ void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_
             ev->down_since_ms[i] = now_ms;
         }
     }
+}
+
+void node_events_move(struct hy_node *n, uint64_t now_ms, const struct node_group *g, int done,
+                      const char *target, const char *source, uint64_t epoch)
+{
+    event_push(n, now_ms, done ? "MOVE_FINISHED" : "MOVE_STARTED",
+               "\"partition\":%u,\"group\":%u,\"target\":\"%s\",\"source\":%s%s%s,"
+               "\"epoch\":%llu",
+               g->id - 1, g->id, target, source ? "\"" : "", source ? source : "null",
+               source ? "\"" : "", (unsigned long long)epoch);
 }
 
 void node_events_failed(struct hy_node *n, const char *name, uint64_t now_ms)
@@ -160,6 +174,9 @@ static void events_lag(struct hy_node *n, uint64_t now_ms)
             ev->lagging[gi] = 0;
             continue;
         }
+        if (raft_quiesced(&g->raft)) {
+            continue; /* no entry and no answer moves a lag while quiesced: nothing to judge */
+        }
         uint64_t last = raft_last_index(&g->raft);
         for (size_t i = 0; i < n->member_count && i < 64; i++) {
             struct raft_follower f;
@@ -220,6 +237,9 @@ void node_events_cron(struct hy_node *n, uint64_t now_ms)
     }
     for (size_t gi = 0; gi < n->group_count && gi < NODE_GROUPS_EVENTS_MAX; gi++) {
         struct node_group *g = n->groups[gi];
+        if (!node_group_has(g, g->raft.cfg.id) && g != n->meta) {
+            continue; /* no replica here (partmap.c): its replicas report on it */
+        }
         raft_id leader = raft_leader(&g->raft);
         uint64_t term = raft_term(&g->raft);
         int p = group_partition(n, g);

@@ -101,6 +101,12 @@ static void gossip_config(const struct hy_config *cfg, struct membership_config 
     mc->suspicion_mult = (uint32_t)cfg->gossip_suspicion_mult;
     mc->suspicion_max_mult = (uint32_t)cfg->gossip_suspicion_max_mult;
     mc->indirect_probes = (uint32_t)cfg->gossip_indirect_probes;
+    mc->stall_ms = (uint32_t)cfg->gossip_stall_ms;
+    /* Below the core's bucket count the window means nothing: off. */
+    mc->lag_window_ms = cfg->gossip_lag_window_ms < MEMBERSHIP_LAG_BUCKETS
+                            ? 0
+                            : (uint32_t)cfg->gossip_lag_window_ms;
+    mc->lag_grace_max_ms = (uint32_t)cfg->gossip_lag_grace_max_ms;
     mc->members_max = NODE_MEMBERS_MAX;
 }
 
@@ -281,6 +287,15 @@ void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out)
     out->refutations = mb->stats.refutations;
     out->deaths = mb->stats.deaths;
     out->msgs_dropped = n->gossip->dropped;
+    out->suspect_probe = mb->stats.suspect_probe;
+    out->suspect_phi = mb->stats.suspect_phi;
+    out->suspect_link = mb->stats.suspect_link;
+    out->stalls = mb->stats.stalls;
+    out->stall_max_ms = mb->stats.stall_max_ms;
+    out->lag_grace_ms = membership_grace(mb);
+    out->grace_saved_probe = mb->stats.grace_saved_probe;
+    out->grace_saved_phi = mb->stats.grace_saved_phi;
+    out->peer_stalls = mb->stats.peer_stalls;
     for (size_t i = 1; i < mb->count; i++) {
         out->alive += mb->members[i].state == MEMBERSHIP_ALIVE;
         out->suspect += mb->members[i].state == MEMBERSHIP_SUSPECT;

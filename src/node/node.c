@@ -149,12 +149,14 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     n->next_client_id = 1;
     n->start_ms = now_ms;
     n->stats.ops_sample_ms = now_ms;
+    hy_buf_init(&n->partmap_raw);
     cmd_table_build(n);
     observe_init(n);
     acl_init(n);
     node_reconfigure(n);
     struct store_config sc;
     node_store_config(cfg, hy_prng_next(&n->prng), 0, &sc);
+    node_store_encoding(n, &sc.encoding);
     /* Before the members: they look up this node's Raft id. */
     n->meta = replica_group_new(n, 0, store_create(&sc, log));
     /* With one partition, group 0 holds every slot besides the membership (the layout of
@@ -162,6 +164,7 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     if (cfg->partitions > 1) {
         for (uint32_t p = 0; p < (uint32_t)cfg->partitions; p++) {
             node_store_config(cfg, hy_prng_next(&n->prng), p + 1, &sc);
+            node_store_encoding(n, &sc.encoding);
             replica_group_new(n, p + 1, store_create(&sc, log));
         }
     }
@@ -183,6 +186,8 @@ void node_destroy(struct hy_node *n)
         node_client_free(n, n->clients);
     }
     node_gossip_free(n);
+    node_quorum_free(n);
+    partmap_free(n);
     replica_free(n);
     proxy_free(n);
     acl_free(n);
@@ -195,6 +200,7 @@ void node_reconfigure(struct hy_node *n)
     for (size_t i = 0; i < n->group_count; i++) {
         struct store_config sc;
         node_store_config(n->cfg, seed, n->groups[i]->id, &sc);
+        node_store_encoding(n, &sc.encoding);
         store_configure(n->groups[i]->store, &sc);
     }
     resp_limits_default(&n->limits);
@@ -222,6 +228,7 @@ struct node_client *node_client_new(struct hy_node *n, const char *addr, const c
     c->last_cmd = "NULL";
     hy_buf_init(&c->in);
     hy_buf_init(&c->out);
+    hy_buf_init(&c->scatter_acc);
     resp_request_parser_init(&c->parser, &n->limits);
     c->next = n->clients;
     if (n->clients != NULL) {
@@ -265,6 +272,7 @@ void node_client_free(struct hy_node *n, struct node_client *c)
     resp_request_parser_free(&c->parser);
     hy_buf_free(&c->in);
     hy_buf_free(&c->out);
+    hy_buf_free(&c->scatter_acc);
     hy_free(c);
 }
 

@@ -69,12 +69,19 @@ struct node_client {
     uint64_t fwd_session, fwd_seq;
     int outcome_unsure; /* it was sent and lost: it may have been applied already */
     int is_proxy;       /* a request forwarded to us by a follower */
+    int no_block;       /* runs inside an entry (an EXEC's reads, a script): never blocks */
     /* scatter.c: a client whose FLUSHALL runs in every partition waits for this many parts
      * (the first error kept); an internal client running one part names its parent (NULL
      * once the parent went away: then is_scatter_orphan). */
     uint32_t scatter_pending;
     char scatter_error[128];
     char scatter_ok[160]; /* the reply once every part succeeded ("" = +OK) */
+    /* DBSIZE/KEYS across partitions held elsewhere: the parts' integers summed (mode 1) or
+     * their arrays joined (mode 2) into the reply instead of scatter_ok; SCAN (3), RANDOMKEY
+     * (4); INFO (5: scatter_sum the sections asked, scatter_acc a struct node_info_totals). */
+    int scatter_mode;
+    int64_t scatter_sum;
+    struct hy_buf scatter_acc;
     struct node_client *scatter_parent;
     int is_scatter_orphan;
     int log_reply; /* an orphan whose reply is logged (the aclfile's load at start) */
@@ -112,6 +119,21 @@ struct node_client {
     struct resp_arg *xread_argv;
     struct hy_buf xread_text;
 };
+
+/*
+ * Busy scripts (cmd_script.c). A Lua script runs inside one step of the loop; every few
+ * thousand Lua instructions it calls the shell's busy poll (NULL: none, as in the simulator).
+ * Once node_script_busy() says the script is past busy-reply-threshold, the poll reads the
+ * clients that node_busy_can_serve() allows and hands each to node_busy_client(), which
+ * answers its complete requests at once: -BUSY, or SCRIPT KILL / FUNCTION KILL / FUNCTION
+ * STATS. Nothing else runs until the script ends.
+ */
+struct hy_node;
+typedef void (*node_busy_poll_fn)(void *ctx);
+void node_set_busy_poll(struct hy_node *n, node_busy_poll_fn fn, void *ctx);
+int node_script_busy(struct hy_node *n, uint64_t now_ms);
+int node_busy_can_serve(const struct hy_node *n, const struct node_client *c);
+void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms);
 
 enum node_reply_mode { NODE_REPLY_ON = 0, NODE_REPLY_OFF, NODE_REPLY_SKIP_NEXT, NODE_REPLY_SKIP };
 enum node_block_state { NODE_BLOCK_NONE = 0, NODE_BLOCK_WAITING = 1, NODE_BLOCK_POPPING = 2 };
@@ -368,6 +390,11 @@ struct node_gossip_stats {
     uint64_t incarnation;          /* this node's */
     uint64_t alive, suspect, dead; /* other members, as this node sees them */
     uint64_t probes, probes_failed, suspicions, refutations, deaths, msgs_dropped;
+    uint64_t suspect_probe, suspect_phi, suspect_link; /* this node's own, by cause */
+    uint64_t stalls, stall_max_ms; /* turns that judged nothing: this node had not run */
+    uint32_t lag_grace_ms;         /* the loop-lag grace added to every silence now */
+    uint64_t grace_saved_probe, grace_saved_phi; /* suspicions the grace held back */
+    uint64_t peer_stalls;                        /* refuted suspicions that taught the grace */
 };
 void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out);
 

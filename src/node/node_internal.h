@@ -11,6 +11,7 @@
 #include "common/metrics.h"
 #include "common/prng.h"
 #include "node/cluster.h"
+#include "node/placement.h"
 #include "node/node.h"
 #include "proto/resp.h"
 #include "store/store.h"
@@ -41,7 +42,20 @@ struct cmd_def {
     const char *summary;
 };
 
+/* INFO errorstats: error replies by their first word, as Redis's (at most this many codes;
+ * past it new codes are not tracked, as Redis's ERRORSTATS_LIMIT). */
+#define NODE_ERRORSTATS_MAX  128
+#define NODE_ERROR_CODE_SIZE 32
+
+struct node_error_stat {
+    char code[NODE_ERROR_CODE_SIZE];
+    uint64_t count;
+};
+
 struct node_stats {
+    uint64_t total_error_replies; /* every error reply sent, counted or not by code */
+    size_t error_code_count;
+    struct node_error_stat errors[NODE_ERRORSTATS_MAX];
     uint64_t connections_received;
     uint64_t commands_processed;
     uint64_t rejected_connections;
@@ -91,10 +105,11 @@ struct node_metrics {
     size_t lag_head, lag_count;
 };
 
-/* Redis's encoding thresholds (CONFIG SET/GET hash-max-listpack-entries...): accepted and
- * kept per node so that tools and Redis's own tests that set them run; OBJECT ENCODING reads
- * set-max-intset-entries. Storage does not depend on them (apply must not read node-local
- * settings). Each index names one value; aliases (the *-ziplist-* names) share it. */
+/* Redis's encoding thresholds (CONFIG SET/GET hash-max-listpack-entries...), kept per node
+ * and handed to every store the node hosts (node_store_encoding): they decide when a small
+ * collection leaves its compact layout. A layout changes no reply and no snapshot byte, so the
+ * setting need not be the same on every replica. Each index names one value; aliases (the
+ * *-ziplist-* names) share it. */
 enum node_encoding_setting {
     NODE_ENC_HASH_ENTRIES,
     NODE_ENC_HASH_VALUE,
@@ -140,6 +155,14 @@ struct node_forward {
     uint64_t session, seq; /* sent under this follower's session slot (0: as the client wrote it) */
     int resend;            /* under a session (ours or the client's): safe to send again */
     int opens_session;     /* HY.SESSION OPEN for this follower's own session: no client */
+    int probe;             /* enum node_probe: a question of this node's, asked of a peer */
+};
+
+/* A forward without a client: this node asks a peer something for itself. */
+enum node_probe {
+    NODE_PROBE_NONE = 0,
+    NODE_PROBE_ROLE,    /* HY.MEMBERROLE <this node>: was it removed? (member_removal_step) */
+    NODE_PROBE_LEADERS, /* HY.LEADERS: who leads the peer's groups (partmap_refresh_hints) */
 };
 
 struct node_pending_read {
@@ -155,9 +178,25 @@ struct node_turn_entry {
 /* One Raft group this node holds a replica of: its log, its keyspace, and the writes and reads
  * waiting on it (replica.c). A node holds one today (id 0, every slot and the membership); the
  * partitioned grid gives it one per partition it replicates. */
+/* A copy of a partition the committed map does not place here acts on one timeout in this
+ * many (replica.c node_tick). */
+#define NODE_UNPLACED_TIMEOUTS 4
+/* A group FORCE-QUORUM did not force at once (member.c): it still led here (forced once it
+ * steps down, unless a new leader is heard), or this node had heard its leader within an
+ * election timeout (forced once it has not for that long, unless a leader speaks since). */
+enum node_force_pending {
+    NODE_FORCE_NONE = 0,
+    NODE_FORCE_WHEN_STEPPED_DOWN,
+    NODE_FORCE_UNLESS_LEADER_HEARD
+};
+
 struct node_group {
     struct hy_node *node;
     uint32_t id;
+    /* A move this node started as the partition's leader (member.c): its target and source
+     * (RAFT_NONE: none), reported MOVE_FINISHED once the voters are the map's replicas. */
+    raft_id move_target, move_source;
+    uint32_t unplaced_timeouts; /* timeouts of a copy the map does not place here (replica.c) */
     struct raft raft;
     struct store *store;
     int started;
@@ -165,6 +204,7 @@ struct node_group {
     uint64_t leader_msgs; /* messages received from the group's leader (as this node knew it) */
     uint64_t log_bytes_since_snapshot;
     size_t snapshot_dataset_bytes; /* store_used_bytes when the last snapshot was taken */
+    uint64_t dirty_at_snapshot;    /* store_dirty then (INFO rdb_changes_since_last_save) */
     uint64_t timeout_ms;           /* when Raft wants its next tick */
     /* Entries proposed during this loop turn, submitted together by node_flush. */
     struct hy_buf turn_data;
@@ -187,9 +227,18 @@ struct node_group {
     size_t fsession_live_count;
     int fsession_waiters;
     int snap_finishing;      /* a snapshot is being handed to Raft: none may start meanwhile */
-    int force_pending;       /* FORCE-QUORUM found it still led here: forced once it steps down */
+    int force_pending;       /* enum node_force_pending: FORCE-QUORUM left it for later */
+    uint64_t force_asked_ms; /* when */
     uint64_t conflicts_seen; /* raft stat_conflicts_refused when the follower session last saw it */
     uint64_t handover_term;  /* the term whose leadership this node handed over (0 = none) */
+    /* A partition this node holds no replica of (partmap.c): the member believed to lead
+     * it, learnt from -MOVED answers and from its replicas' HY.LEADERS answers (RAFT_NONE:
+     * none yet, ask a replica of the map); the term that answer named (0: from a -MOVED). */
+    raft_id leader_hint;
+    uint64_t leader_hint_term;
+    /* The map epoch whose replicas a replica of this partition last reported as its voters
+     * (HY.LEADERS; 0: none yet): the metadata leader counts the moves under way by it. */
+    uint64_t settled_epoch;
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
     /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
@@ -198,6 +247,7 @@ struct node_group {
     size_t pending_head, pending_count, pending_cap;
     uint64_t *turn_reads;
     size_t turn_read_count, turn_read_cap;
+    int in_flush; /* in its node's flush list: it queued writes or reads this turn */
 };
 
 /* Cluster events (events.c): a ring of the last NODE_EVENTS_MAX, as JSON, and what cron
@@ -226,7 +276,20 @@ struct node_events {
 void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms);
 /* Gossip declared member `name` DEAD: MEMBER_FAILED once (until it is ALIVE again). */
 void node_events_failed(struct hy_node *n, const char *name, uint64_t now_ms);
+/* A partition's leader started (done = 0) or finished (1) moving a replica to `target` (from
+ * `source`, NULL when the partition only gains one), towards map epoch `epoch`. */
+void node_events_move(struct hy_node *n, uint64_t now_ms, const struct node_group *g, int done,
+                      const char *target, const char *source, uint64_t epoch);
 void node_gossip_free(struct hy_node *n);
+/* quorum.c: split-brain protection rules (quorum.h). node_quorum_check: 1 when x's command may
+ * run, else it answers -QUORUM and returns 0. node_live_members: this node and the members
+ * gossip holds alive or suspect (the transport's links with gossip off). */
+void node_quorum_free(struct hy_node *n);
+int node_quorum_check(struct cmd_ctx *x, const struct cmd_def *d);
+uint32_t node_live_members(const struct hy_node *n);
+/* The rules and their state now, as a JSON array (/health) or INFO lines. */
+void node_quorum_json(const struct hy_node *n, struct hy_buf *out);
+void node_quorum_info(const struct hy_node *n, struct hy_buf *out);
 void node_events_cron(struct hy_node *n, uint64_t now_ms);
 void cmd_halyard_events(struct cmd_ctx *x);
 
@@ -262,15 +325,33 @@ struct hy_node {
     void *snap_ctx;
     node_send_fn early_send; /* the shell's sender for what need not wait (raft.h step 2) */
     void *early_ctx;
-    struct node_client *ready; /* clients with output to flush (node_take_ready) */
-    int read_waiters;          /* clients blocked until reads can be served */
-    int disk_full;             /* the log cannot grow: refuse writes (-READONLY) */
-    int draining;              /* HALYARD DRAIN: hand leadership over, then stop */
-    int drain_led;             /* it led while draining (so it had leadership to hand over) */
-    uint64_t timeout_min;      /* replica.c: the earliest of the groups' timeout_ms (0: none) */
-    int timeout_dirty;         /* timeout_min must be walked again */
-    uint64_t balance_next_ms;  /* balance.c: no leadership moved for balance before this */
-    uint64_t force_until_ms;   /* FORCE-QUORUM: groups that step down are forced until then */
+    struct node_client *ready;      /* clients with output to flush (node_take_ready) */
+    int read_waiters;               /* clients blocked until reads can be served */
+    int disk_full;                  /* the log cannot grow: refuse writes (-READONLY) */
+    int draining;                   /* HALYARD DRAIN: hand leadership over, then stop */
+    int drain_led;                  /* it led while draining (so it had leadership to hand over) */
+    int self_removed;               /* a peer's current metadata says this node was removed while
+                                       it missed the change: it leads nothing (member.c) */
+    uint64_t removal_probe_ms;      /* when this node may next ask a peer whether it was removed */
+    size_t removal_probe_next;      /* the member asked next */
+    uint64_t hints_probe_ms;        /* when this node next asks its peers who leads (HY.LEADERS) */
+    uint32_t rebalance_held_spread; /* the load spread last logged as held back (partmap.c) */
+    /* Members seen down while this node leads the metadata group (replace-after-ms). */
+    struct node_down_watch {
+        raft_id id;
+        uint64_t since_ms;
+        int logged;
+    } down_watch[NODE_MEMBERS_MAX];
+    size_t down_watch_count;
+    uint64_t timeout_min; /* replica.c: the earliest of the groups' timeout_ms (0: none) */
+    /* replica.c: the groups that queued writes or reads since node_flush last looked, each
+     * once (in_flush), so that a loop turn costs what it did, not one look per group: with
+     * 4,096 partitions walking every group at every turn was most of an idle node's CPU. */
+    struct node_group **flush_list;
+    size_t flush_count, flush_cap;
+    int timeout_dirty;        /* timeout_min must be walked again */
+    uint64_t balance_next_ms; /* balance.c: no leadership moved for balance before this */
+    uint64_t force_until_ms;  /* FORCE-QUORUM: groups that step down are forced until then */
     /* Every member whose address we know (member.c): the replicated address book, then
      * MEMBER_SET entries found in the log at start, then this node's bootstrap (or join)
      * list, which wins for the names it gives. */
@@ -281,9 +362,19 @@ struct hy_node {
     uint64_t log_members_upto; /* overlay dropped once applied reaches this index */
     struct node_member members[NODE_MEMBERS_MAX];
     size_t member_count;
+    /* The partition map (partmap.c): the committed one, decoded (NULL until the metadata
+     * group holds one), the bytes it came from, and the first configurations a bootstrap
+     * list gives the partitions (NULL: every bootstrap member holds every partition). */
+    struct node_placement *partmap;
+    struct hy_buf partmap_raw;
+    uint64_t partmap_seen_applied;
+    uint64_t partmap_epoch; /* grows at every change of the committed map */
+    struct node_placement *boot_place;
+    uint64_t domain_sent_ms; /* this node's zone and rack last sent to the metadata leader */
     uint8_t member_up[NODE_MEMBERS_MAX];    /* the transport's view; this node counts as up */
     struct node_events events;              /* events.c */
     struct node_gossip *gossip;             /* gossip.c; NULL until the shell starts it */
+    struct node_quorum *quorum;             /* quorum.c: quorum-rules parsed; NULL until used */
     int health_score, cluster_health_score; /* node_set_health; -1 until set */
     char health_reasons[512];
     uint64_t members_epoch;        /* grows when members (or the Raft config) change */
@@ -292,9 +383,24 @@ struct hy_node {
     uint64_t member_warned_ms;
     /* cmd_multi.c: while set, node_propose hands entries to the transaction being built. */
     struct node_capture *capture;
-    uint64_t block_seq; /* blocking.c: numbers clients in the order they blocked */
-    int block_any;      /* blocking.c: a client may be waiting for data (cleared by a pass that
-                           found none) */
+    /* cmd_script.c: the Lua script running now (it runs inside one loop step), and the
+     * shell's poll that answers the other clients while it runs past busy-reply-threshold. */
+    struct node_script_busy {
+        int active;
+        int is_eval;         /* EVAL and friends (SCRIPT KILL), else a function (FUNCTION KILL) */
+        int killable;        /* not at apply: a probe or a read-only run */
+        int wrote;           /* at apply: it has written (UNKILLABLE's wording) */
+        int kill;            /* SCRIPT KILL / FUNCTION KILL asked for it */
+        uint64_t started_ms; /* on the shell's clock, set at its first poll; 0: not yet */
+        char name[64];       /* the function's name (FUNCTION STATS) */
+        char command[128];   /* the command that runs it, as FUNCTION STATS shows it */
+    } script_busy;
+    node_busy_poll_fn busy_poll;
+    void *busy_poll_ctx;
+    struct node_client *processing; /* node_client_process's client: its input is in use */
+    uint64_t block_seq;             /* blocking.c: numbers clients in the order they blocked */
+    int block_any; /* blocking.c: a client may be waiting for data (cleared by a pass that
+                      found none) */
     /* HY.REQ: while set, node_propose wraps the entry in a session request. */
     int wrap_active;
     uint64_t wrap_session, wrap_seq;
@@ -365,7 +471,7 @@ size_t node_key_count(const struct hy_node *n, size_t *volatile_out);
 /* A session id names the group whose store opened it: id >> NODE_SESSION_GROUP_SHIFT. */
 #define NODE_SESSION_GROUP_SHIFT 48
 /* SCAN cursors carry the partition in their low bits (cmd_keys.c): 10 bits. */
-#define NODE_SCAN_PARTS          1024
+#define NODE_SCAN_PARTS          4096
 _Static_assert(NODE_SCAN_PARTS >= NODE_PARTITIONS_MAX, "a SCAN cursor names every partition");
 /* Group `id` on this node, or NULL when it holds no replica of it. */
 struct node_group *node_group_get(const struct hy_node *n, uint32_t id);
@@ -407,6 +513,13 @@ void member_scan_log(struct hy_node *n, const struct raft_entry *entries, uint32
 /* Leader: moves the Raft configuration towards the address book, one change at a time. */
 void member_reconcile(struct hy_node *n, uint64_t now_ms);
 int member_in_config(const struct hy_node *n, raft_id id);
+/* member.c: 1 when this node knows it was removed from the cluster (its address book says so,
+ * or a peer told it: it missed its removal). Its clients are sent to the members that remain
+ * (-MOVED) instead of waiting for a leader that no longer talks to it. */
+int member_removed_here(const struct hy_node *n);
+/* A member that remains, up in this node's links, for g's requests: g's leader as this node
+ * knows it, else any; NULL when none is reachable. */
+const struct node_member *member_after_removal(const struct hy_node *n, const struct node_group *g);
 /* Whether id is in g's Raft configuration (voter or learner). */
 int node_group_has(const struct node_group *g, raft_id id);
 /* "leader", "follower", "learner", "observer", "joining", "removed". */
@@ -429,6 +542,11 @@ const struct hy_log *node_raft_log(struct hy_node *n);
 void cmd_halyard_force_quorum(struct cmd_ctx *x);
 /* From cron, for a while after FORCE-QUORUM: forces the groups that stepped down since. */
 void member_force_step(struct hy_node *n, uint64_t now_ms);
+/* From cron: a node whose metadata replica has heard no leader for long asks a peer whether it
+ * was removed (HY.MEMBERROLE); member_role_answer takes the peer's reply. */
+void member_removal_step(struct hy_node *n, uint64_t now_ms);
+void member_role_answer(struct hy_node *n, const char *from, const uint8_t *data, size_t len);
+void cmd_hy_memberrole(struct cmd_ctx *x);
 int replica_force(struct node_group *g, uint64_t now_ms);
 /* This leader is handing leadership over: writes wait (§3.10). */
 int replica_transferring(const struct node_group *g);
@@ -457,8 +575,12 @@ void observe_note_outcome(struct hy_node *n, struct node_waiter *w, const char *
 /* observe.c: after a Raft step: leader changes, the leader's log-growth samples. */
 void observe_note_step(struct hy_node *n, uint64_t now_ms);
 
-/* The leader's member entry, or NULL when no leader is known (or it is not a member). */
+/* The leader's member entry, or NULL when no leader is known (or it is not a member). For a
+ * partition this node holds no replica of: the one the map and -MOVED answers point to
+ * (partmap_leader_member). */
 const struct node_member *replica_leader_member(const struct node_group *g);
+/* The leader as g's Raft state here knows it (held groups). */
+const struct node_member *replica_raft_leader_member(const struct node_group *g);
 /* Voters in the current configuration. */
 uint32_t replica_voters(const struct node_group *g);
 /* Voters whose link is up, this node included when it votes (the transport's view). */
@@ -468,6 +590,69 @@ uint32_t replica_reachable_voters(const struct node_group *g);
 int replica_transfer(struct node_group *g, raft_id target, uint64_t now_ms);
 /* Takes a snapshot now; HY_EEXIST when nothing was applied since the last one. */
 int replica_snapshot_now(struct node_group *g, uint64_t now_ms);
+
+/* partmap.c: the partition map (docs/partitioning.md "Replicas"). */
+/* Folds a newly committed map into n->partmap (after the metadata group applied). */
+void partmap_refresh(struct hy_node *n);
+/* The metadata group's leader commits the map the members call for, when it differs. */
+void partmap_maintain(struct hy_node *n, uint64_t now_ms);
+/* Partition group g's replicas in the committed map, or NULL (no map yet, or g is the
+ * metadata group, or the node has one group). */
+const struct node_placement *partmap_of(const struct hy_node *n, const struct node_group *g);
+/* Whether g's own Raft state here says who leads and votes: no map, or the map places g here
+ * and this node is in g's configuration. Otherwise (not placed here, or removed from g and
+ * never told, or not added yet) the map's replicas do (partmap.c). */
+int node_group_raft_view(const struct node_group *g);
+/* Whether this node holds every partition (always, without a map). */
+int partmap_holds_all(const struct hy_node *n);
+/* Whether the committed map places every partition on every member (or there is no map): only
+ * then does every node see every partition's leader. */
+int partmap_everyone_holds_all(const struct hy_node *n);
+/* The first configuration of partition group g from the bootstrap list: fills ids, returns
+ * their count; -1 when every bootstrap member holds it. */
+int partmap_boot_servers(struct hy_node *n, const struct node_group *g, raft_id *ids);
+/* The member leading g, as well as this node knows: its Raft view where it holds g, else the
+ * hint (a -MOVED answer), else the first live replica of the map. NULL: none known. */
+const struct node_member *partmap_leader_member(const struct node_group *g);
+/* A forward to a partition not held here was answered -MOVED host:port: the hint. */
+void partmap_note_moved(struct node_group *g, const uint8_t *reply, size_t len);
+/* From cron, where this node does not hold every partition: now and then (an election
+ * timeout) asks every live peer who leads the groups it holds (HY.LEADERS), so that the
+ * leaders of partitions held elsewhere are known without a forward's -MOVED (a node
+ * answering -MOVED to clients forwards nothing, and its CLUSTER SLOTS would name a leader
+ * gone for good). partmap_note_leaders takes an answer; cmd_hy_leaders gives one. */
+void partmap_refresh_hints(struct hy_node *n, uint64_t now_ms);
+void partmap_note_leaders(struct hy_node *n, const uint8_t *reply, size_t len);
+void cmd_hy_leaders(struct cmd_ctx *x);
+/* The metadata group's key saying whether fair-share rebalancing runs ("running", the default
+ * when absent) or is paused ("paused"); HALYARD REBALANCE PAUSE|RESUME|STATE. */
+#define PARTMAP_REBALANCE_KEY "halyard:rebalance"
+int partmap_rebalance_paused(const struct hy_node *n);
+/* The committed map's replicas per placement member: the most held minus the fewest. */
+uint32_t partmap_load_spread(const struct hy_node *n);
+void cmd_halyard_rebalance(struct cmd_ctx *x);
+/* The metadata group's key holding a replication factor set at run time (HALYARD
+ * REPLICATION-FACTOR N); without it, the one the cluster was created with. */
+#define PARTMAP_RF_KEY "halyard:replication-factor"
+uint32_t partmap_replication_factor(const struct hy_node *n);
+void cmd_halyard_replication_factor(struct cmd_ctx *x);
+/* Voters of g, and those reachable, by the map where this node does not hold g. */
+uint32_t partmap_voters(const struct node_group *g, uint32_t *reachable);
+void partmap_free(struct hy_node *n);
+/* A member's zone and rack as the metadata group holds them (each "" when none); for this
+ * node, its own settings. With one partition there are none but this node's own. */
+void partmap_member_domain(const struct hy_node *n, const char *name, char zone[33], char rack[33]);
+/* Sends this node's zone and rack to the metadata group's leader (HALYARD DOMAIN) while the
+ * committed ones differ, now and then (from cron, on a node whose metadata replica is fresh). */
+void partmap_publish_domain(struct hy_node *n, uint64_t now_ms);
+/* Of the committed map's partitions, how many have replicas sharing a zone, and (among the
+ * others) a rack: placement spreads them when enough zones exist, so these are the
+ * partitions one failure domain's loss could take below a majority. */
+void partmap_shared_domains(const struct hy_node *n, uint32_t *zone_out, uint32_t *rack_out);
+/* Whether the placement members' committed zones (racks) span more than one. */
+int partmap_zoned(const struct hy_node *n);
+/* HALYARD DOMAIN name zone rack: writes a member's zone and rack in the metadata group. */
+void cmd_halyard_domain(struct cmd_ctx *x);
 
 /* balance.c: hands one of this node's partitions to the live voter leading fewest, when it
  * leads two more than that one (from cron). */
@@ -482,6 +667,10 @@ const struct node_member *proxy_target(const struct node_group *g);
 /* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot
  * (no reachable leader, or this node leads). */
 int proxy_forward(struct cmd_ctx *x);
+/* Asks member m a question of this node's own (enum node_probe): `HY.MEMBERROLE <this
+ * node's name>` (member_removal_step) or `HY.LEADERS` (partmap_refresh_hints). */
+void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
+                 uint64_t now_ms);
 /* Answers -OOM and returns 1 when d may not run for lack of memory (maxmemory, noeviction). */
 int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d);
 /* Whether a write must wait before it is forwarded: for the follower's own session to open,
@@ -517,6 +706,29 @@ void proxy_free(struct hy_node *n);
 /* scatter.c: FLUSHALL/FLUSHDB with partitions runs as one internal request per partition;
  * returns 0 when the node has one group (the caller runs the plain command). */
 int node_scatter_flush(struct cmd_ctx *x);
+/* DBSIZE (keys 0) and KEYS (keys 1) on a node that does not hold every partition: run in
+ * every partition on its leader and summed or joined; 0 when it holds them all. */
+int node_scatter_keyspace(struct cmd_ctx *x, int keys);
+/* SCAN's step in partition `part` (held on other members) from its own cursor `inner`: run
+ * there as HY.SCANPART, the reply's cursor made the keyspace's. 0 when it cannot (answered). */
+int node_scatter_scan(struct cmd_ctx *x, size_t part, uint64_t inner);
+/* RANDOMKEY where some partitions are held elsewhere: HY.RANDOMKEYPART on each of those, a
+ * key drawn by key count among them and this node's. 0 when every partition is held here. */
+int node_scatter_randomkey(struct cmd_ctx *x);
+/* INFO's cluster-wide figures (keyspace, memory): summed over the partitions that answered
+ * HY.INFOPART on their leaders, or over this node's replicas when it holds every partition. */
+struct node_info_totals {
+    int64_t keys, expires, dataset_bytes;
+    int64_t answered, partitions; /* partitions counted, of how many */
+    int scattered;                /* 1: from the partitions' leaders; 0: this node's replicas */
+};
+/* INFO where some partitions are held elsewhere and the sections asked (bits of
+ * cmd_info.c's table, `sections`) include keyspace or memory: HY.INFOPART in every partition,
+ * then node_info_render. 0 when it is not needed (the caller renders at once). */
+int node_scatter_info(struct cmd_ctx *x, uint32_t sections);
+/* cmd_info.c: INFO's reply for the sections asked, with t's figures (NULL: this node's). */
+void node_info_render(struct hy_node *n, uint64_t now_ms, uint32_t sections,
+                      const struct node_info_totals *t, int proto, struct hy_buf *out);
 /* Runs `cmd slot extra...` once per partition (slot: one of the partition's), each on an
  * internal client routed as any request; the client of x is answered once all are: the first
  * error, else ok_reply (RESP bytes, at most 159; "" = +OK). Works with one group too. */
@@ -591,6 +803,11 @@ int node_scan_match(const struct scan_opts *o, const uint8_t *p, size_t len);
 
 /* cmd_server.c: the value of an encoding threshold (Redis's default until CONFIG SET). */
 int64_t node_encoding_setting(struct hy_node *n, enum node_encoding_setting which);
+/* Counts a reply in INFO errorstats when it is an error (reply[0..len) is one whole reply;
+ * a RESP '-' line: its first word is the code). */
+void node_note_reply(struct hy_node *n, const uint8_t *reply, size_t len);
+/* The thresholds as the stores take them (store_configure). */
+void node_store_encoding(struct hy_node *n, struct store_encoding *out);
 
 void node_client_describe(struct hy_node *n, const struct node_client *c, uint64_t now_ms,
                           struct hy_buf *out);
@@ -614,6 +831,10 @@ int node_multi_exec_request(struct hy_node *n, struct node_client *c, struct res
                             size_t *argc_out, const struct resp_arg **argv_out);
 void node_multi_exec_sent(struct node_client *c);
 void node_multi_reset(struct node_client *c);
+/* A request of c while a script is busy (cmd_script.c): MULTI and DISCARD run, EXEC aborts
+ * the transaction with the busy error, anything else gets it (and dooms a transaction). */
+void node_multi_busy(struct node_client *c, const struct cmd_def *d, struct resp_writer *w,
+                     const char *busy);
 void node_multi_free(struct node_client *c);
 struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
                                          const struct resp_arg *argv);
@@ -656,6 +877,10 @@ void node_pubsub_free(struct node_client *c);
 void node_pubsub_reset(struct node_client *c);
 /* 0 when c is a RESP2 subscriber and d is not one of the commands that context allows. */
 int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d);
+/* The channel every cluster event is published on to this node's subscribers (events.c). */
+#define NODE_EVENTS_CHANNEL "__halyard__:events"
+/* Delivers json (one event) on NODE_EVENTS_CHANNEL to this node's subscribers only. */
+void node_pubsub_event(struct hy_node *n, const char *json);
 
 #define CMD(name, handler, arity, flags, first, last, step, group, summary) \
     void handler(struct cmd_ctx *x);

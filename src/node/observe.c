@@ -178,8 +178,12 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
     o->partitions = (uint32_t)node_data_groups(n, &groups);
     for (uint32_t p = 0; p < o->partitions; p++) {
         o->partitions_led += replica_is_leader(groups[p]);
-        o->partitions_without_leader += raft_leader(&groups[p]->raft) == RAFT_NONE;
+        /* Only the partitions this node holds a replica of: of the others it knows no more
+         * than the map (partmap.c); their own replicas count them. */
+        o->partitions_without_leader += node_group_has(groups[p], groups[p]->raft.cfg.id) &&
+                                        raft_leader(&groups[p]->raft) == RAFT_NONE;
     }
+    partmap_shared_domains(n, &o->partitions_sharing_zone, &o->partitions_sharing_rack);
     o->expired_keys = s->expired_keys;
     o->evicted_keys = s->evicted_keys;
     o->keyspace_hits = s->keyspace_hits;
@@ -194,6 +198,12 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
 {
     memset(o, 0, sizeof(*o));
     node_gossip_stats(n, &o->gossip);
+    struct hy_buf q;
+    hy_buf_init(&q);
+    node_quorum_json(n, &q);
+    snprintf(o->quorum_rules_json, sizeof(o->quorum_rules_json), "%.*s", (int)q.len,
+             (const char *)q.data);
+    hy_buf_free(&q);
     o->now_ms = now_ms;
     copy_name(o->node_id, n->cfg->node_id);
     o->started = n->meta->started;
@@ -368,6 +378,10 @@ void observe_health_score(const struct node_observation *o, struct observe_healt
         health_lower(h, &node, (int)HY_MIN(40u, 10u * o->partitions_without_leader),
                      "%u partitions without a leader", o->partitions_without_leader);
     }
+    if (o->partitions_sharing_zone > 0) {
+        health_lower(h, &node, 10, "%u partitions with replicas sharing a zone",
+                     o->partitions_sharing_zone);
+    }
     if (o->disk_full) {
         health_lower(h, &node, 50, "disk full: writes are refused");
     } else if (o->disk_total_bytes > 0 && o->disk_free_bytes * 10 < o->disk_total_bytes) {
@@ -438,11 +452,13 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
                   ",\"role\":\"%s\",\"term\":%llu,\"commitIndex\":%llu,\"appliedIndex\":%llu,"
                   "\"lastIndex\":%llu,\"snapshotIndex\":%llu,\"voters\":%u,"
                   "\"reachableVoters\":%u,\"partitions\":%u,\"partitionsLed\":%u,"
-                  "\"partitionsWithoutLeader\":%u,",
+                  "\"partitionsWithoutLeader\":%u,\"partitionsSharingZone\":%u,"
+                  "\"partitionsSharingRack\":%u,",
                   o->role, (unsigned long long)o->term, (unsigned long long)o->commit_index,
                   (unsigned long long)o->applied_index, (unsigned long long)o->last_index,
                   (unsigned long long)o->snapshot_index, o->voters, o->reachable_voters,
-                  o->partitions, o->partitions_led, o->partitions_without_leader);
+                  o->partitions, o->partitions_led, o->partitions_without_leader,
+                  o->partitions_sharing_zone, o->partitions_sharing_rack);
     struct observe_health health;
     observe_health_score(o, &health);
     hy_buf_printf(b, "\"healthScore\":%d,\"clusterHealthScore\":%d,\"healthReasons\":[",
@@ -462,6 +478,7 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
                       (unsigned long long)o->gossip.alive, (unsigned long long)o->gossip.suspect,
                       (unsigned long long)o->gossip.dead);
     }
+    hy_buf_printf(b, "\"quorumRules\":%s,", o->quorum_rules_json[0] ? o->quorum_rules_json : "[]");
     hy_buf_append_str(b, "\"members\":[");
     for (size_t i = 0; i < o->member_count; i++) {
         if (i > 0) {
@@ -504,6 +521,8 @@ static void metrics_cluster(const struct node_observation *o, struct hy_buf *b)
     gauge(b, "halyard_partitions", "Partitions (Raft groups holding slots) of the cluster.",
           o->partitions);
     gauge(b, "halyard_partitions_led", "Partitions this node leads.", o->partitions_led);
+    gauge(b, "halyard_partitions_sharing_zone",
+          "Partitions of the map with replicas sharing a zone.", o->partitions_sharing_zone);
     gauge(b, "halyard_partitions_without_leader", "Partitions for which this node knows no leader.",
           o->partitions_without_leader);
     uint64_t up = 0;

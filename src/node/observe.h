@@ -92,8 +92,14 @@ struct node_observation {
     /* Partitions (docs/partitioning.md): how many, led by this node, without a leader known
      * here (1, 1 or 0, and 0 on a cluster of one partition). */
     uint32_t partitions, partitions_led, partitions_without_leader;
+    /* Of the partition map's partitions, those with replicas sharing a zone (a rack). */
+    uint32_t partitions_sharing_zone, partitions_sharing_rack;
     uint64_t uptime_ms;
     struct node_gossip_stats gossip;
+    /* Split-brain protection rules and their state now (node_quorum_json), "[]" when none.
+     * Room for the longest: 16 rules of a 32-byte name and a 128-byte pattern each escaped to
+     * \u00XX, about 900 bytes a rule. */
+    char quorum_rules_json[16384];
     /* Filled by the shell. */
     struct hy_histo wal_fsync;
     uint64_t disk_total_bytes, disk_free_bytes; /* the data dir's file system; 0: unknown */

@@ -95,7 +95,7 @@ static void encode_request(const struct cmd_ctx *x, uint64_t session, uint64_t s
 const struct node_member *proxy_target(const struct node_group *g)
 {
     const struct hy_node *n = g->node;
-    const struct node_member *leader = replica_leader_member(g);
+    const struct node_member *leader = partmap_leader_member(g);
     if (leader == NULL || leader->id == g->raft.cfg.id) {
         return leader;
     }
@@ -294,6 +294,25 @@ int proxy_forward(struct cmd_ctx *x)
     return 1;
 }
 
+void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
+                 uint64_t now_ms)
+{
+    struct node_forward *f = forward_new(n, NULL, m, now_ms);
+    f->probe = what;
+    f->group = n->meta->id;
+    struct hy_buf frame;
+    hy_buf_init(&frame);
+    hy_buf_append_u8(&frame, 2);
+    if (what == NODE_PROBE_ROLE) {
+        hy_buf_printf(&frame, "*2\r\n$13\r\nHY.MEMBERROLE\r\n$%zu\r\n%s\r\n",
+                      strlen(n->cfg->node_id), n->cfg->node_id);
+    } else {
+        hy_buf_printf(&frame, "*1\r\n$10\r\nHY.LEADERS\r\n");
+    }
+    node_outbox_push(n, NODE_FORWARD, m->name, f->req_id, frame.data, frame.len);
+    hy_buf_free(&frame);
+}
+
 /* The group a forward's request runs against (the metadata group if it went away). */
 static struct node_group *forward_group(const struct hy_node *n, const struct node_forward *f)
 {
@@ -415,6 +434,10 @@ void node_forward_dropped(struct hy_node *n, uint64_t req_id, uint64_t now_ms)
         fsession_opened(n, i, NULL, 0, now_ms);
         return;
     }
+    if (n->forwards[i].probe != NODE_PROBE_NONE) {
+        forward_remove(n, i);
+        return;
+    }
     /* The frame never left: nothing ran. It waits for the next change (a link coming up, a
      * Raft message) rather than going straight back into the same full or dead link. */
     forward_rerun(n, i, 1, 0, now_ms);
@@ -443,6 +466,20 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         return;
     }
     struct node_forward *f = &n->forwards[i];
+    if (f->probe == NODE_PROBE_ROLE) {
+        member_role_answer(n, from, data, len);
+    } else if (f->probe == NODE_PROBE_LEADERS) {
+        partmap_note_leaders(n, data, len);
+    }
+    if (f->probe != NODE_PROBE_NONE) {
+        forward_remove(n, i);
+        return;
+    }
+    if (reply_not_run(data, len) && !node_group_raft_view(forward_group(n, f))) {
+        /* A replica of a partition this node does not hold: it names the leader, or has
+         * none; the next attempt goes there, or to the next replica (partmap.c). */
+        partmap_note_moved(forward_group(n, f), data, len);
+    }
     if (f->opens_session) {
         /* -MOVED/-TRYAGAIN: that member no longer leads and opened nothing. Not a refusal
          * (which sends writes without a session for a second): the open is tried again at
@@ -451,7 +488,7 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         fsession_opened(n, i, not_run ? NULL : data, not_run ? 0 : len, now_ms);
         return;
     }
-    const struct node_member *leader = replica_leader_member(forward_group(n, f));
+    const struct node_member *leader = partmap_leader_member(forward_group(n, f));
     int same_leader = leader != NULL && leader->id == f->leader;
     if (reply_not_run(data, len) && !(n->mutation == NODE_MUT_STALE_REPLY && f->client != NULL &&
                                       f->client->outcome_unsure)) { /* the bug under test */
@@ -462,11 +499,14 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
     }
     if (f->client != NULL && f->client->outcome_unsure && f->is_write &&
         (reply_starts(data, len, "-READONLY ") || reply_starts(data, len, "-OOM ") ||
-         reply_starts(data, len, "-LOADING ") || reply_starts(data, len, "-BUSY "))) {
+         reply_starts(data, len, "-LOADING ") || reply_starts(data, len, "-BUSY ") ||
+         reply_starts(data, len, "-NOQUORUM "))) {
         /* A refusal of this copy only: the one sent before may have been applied, so the
          * client may not hear "not applied". It is tried again at the next change, until its
          * deadline, when it is -UNKNOWN (dispatch.c). Found by the whole-node simulator
-         * (seed 88: a resent INCR refused "READONLY disk full" after its first copy applied). */
+         * (seed 88: a resent INCR refused "READONLY disk full" after its first copy applied;
+         * -NOQUORUM from a replica of a partition this node does not hold: seed 8 --nodes 5
+         * --partitions 8 --rf 3). */
         forward_rerun(n, i, 1, 1, now_ms);
         return;
     }
@@ -518,6 +558,12 @@ static const char *forward_lost(const struct hy_node *n, const struct node_forwa
 
 int node_cut_off(const struct hy_node *n, const struct node_group *g, uint64_t now_ms)
 {
+    if (g != n->meta && n->partmap != NULL && replica_voters(g) < replica_voters(n->meta) &&
+        proxy_target(g) == NULL && replica_reachable_voters(g) < replica_voters(g) / 2 + 1) {
+        /* A partition placed on fewer than all members loses its majority on its own (the
+         * metadata group may keep one): no usable leader and too few of its replicas up. */
+        return 1;
+    }
     if (n->leaderless_since_ms == 0 ||
         now_ms < n->leaderless_since_ms + (uint64_t)n->cfg->election_timeout_ms) {
         return 0;
@@ -549,7 +595,8 @@ static void forwards_check(struct hy_node *n, const struct node_group *only, uin
     for (size_t i = 0; i < n->forward_count;) {
         struct node_forward *f = &n->forwards[i];
         const char *why = only != NULL && forward_group(n, f) != only ? NULL : forward_lost(n, f);
-        if (why == NULL) {
+        if (why == NULL ||
+            f->probe != NODE_PROBE_NONE) { /* a probe waits for its answer or expiry */
             i++;
             continue;
         }
@@ -614,6 +661,10 @@ void proxy_expire(struct hy_node *n, uint64_t now_ms)
         }
         if (f->opens_session) {
             fsession_opened(n, i, NULL, 0, now_ms);
+            continue;
+        }
+        if (f->probe != NODE_PROBE_NONE) {
+            forward_remove(n, i); /* unanswered: asked again later */
             continue;
         }
         struct node_client *c = f->client;

@@ -363,9 +363,30 @@ static void encode_publish(struct hy_buf *out, const struct resp_arg *ch, const 
     hy_buf_append(out, m->ptr, m->len);
 }
 
+/* Channels under this prefix are the node's own (cluster events): a client may subscribe to
+ * them but not publish on them, so no client can forge an event another client would act on. */
+#define HALYARD_CHANNEL_PREFIX "__halyard__:"
+
+static int reserved_channel(const struct resp_arg *ch)
+{
+    size_t plen = sizeof(HALYARD_CHANNEL_PREFIX) - 1;
+    return ch->len >= plen && memcmp(ch->ptr, HALYARD_CHANNEL_PREFIX, plen) == 0;
+}
+
+void node_pubsub_event(struct hy_node *n, const char *json)
+{
+    static const char channel[] = NODE_EVENTS_CHANNEL;
+    deliver(n, (const uint8_t *)channel, sizeof(channel) - 1, (const uint8_t *)json, strlen(json));
+}
+
 void cmd_publish(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
+    if (reserved_channel(&x->argv[1])) {
+        resp_write_error(&x->w, "ERR channels under " HALYARD_CHANNEL_PREFIX
+                                " carry this node's cluster events: clients may not publish there");
+        return;
+    }
     size_t count = 0;
     const struct node_member *members = node_members(n, &count);
     struct hy_buf frame;
@@ -524,6 +545,12 @@ void node_notify_keyspace_cb(void *ctx, unsigned cls, const char *event, const u
     struct hy_node *n = ctx;
     unsigned flags;
     if (!config_notify_parse(n->cfg->notify_keyspace_events, &flags) || !(flags & cls)) {
+        return;
+    }
+    /* The partition map is the cluster's own record (partmap.c), written when a leader is
+     * elected: not a user's key, so not announced (a subscriber saw its "set" among its own). */
+    static const char partmap_key[] = "halyard:partition-map";
+    if (klen == sizeof(partmap_key) - 1 && memcmp(key, partmap_key, klen) == 0) {
         return;
     }
     struct hy_buf ch;

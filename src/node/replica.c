@@ -36,6 +36,13 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     /* Entries kept behind a snapshot let a briefly lagging follower catch up without a
      * snapshot transfer; they cost memory as large as the writes, so keep few. */
     rc.snapshot_trailing = 16;
+    /* Applied entries are freed from memory as they apply (raft_release_applied): the log in
+     * memory is then what followers still lack, not every write since the last snapshot
+     * (issue 13: memory per key). The last 1,024 (at most 1 MiB of them) stay, so that a new
+     * leader catches up followers that lagged a little under load from its log: a follower
+     * needing a freed entry is sent a fresh snapshot, O(keys) to encode. */
+    rc.applied_keep = 1024;
+    rc.applied_keep_bytes = 1 << 20;
     /* Leader leases (§6.4.1): reads without a heartbeat round while a majority acknowledged
      * one within lease-ms; the core refuses them unless lease * (1 + drift) stays under the
      * minimum election timeout. */
@@ -82,15 +89,9 @@ struct node_group *node_group_of_slot(const struct hy_node *n, uint16_t slot)
 
 static void batch_free(struct node_io_batch *b)
 {
-    for (uint32_t i = 0; i < b->n_entries; i++) {
-        hy_free((void *)b->entries[i].data);
-    }
-    hy_free(b->entries);
+    hy_free(b->entries); /* one block with their data (entries_copy) */
     for (uint32_t i = 0; i < b->n_messages; i++) {
         struct raft_message *m = &b->messages[i];
-        for (uint32_t k = 0; k < m->n_entries; k++) {
-            hy_free((void *)m->entries[k].data);
-        }
         hy_free((void *)m->entries);
         hy_free((void *)m->data);
     }
@@ -134,6 +135,9 @@ void replica_free(struct hy_node *n)
     }
     hy_free(n->groups);
     n->groups = NULL;
+    hy_free(n->flush_list);
+    n->flush_list = NULL;
+    n->flush_count = n->flush_cap = 0;
     n->group_count = 0;
     n->meta = NULL;
 }
@@ -228,7 +232,9 @@ static void waiter_answer(struct node_group *g, struct node_waiter *w, const cha
     }
     if (error != NULL) {
         struct resp_writer wr = {&c->out, w->proto};
+        size_t mark = c->out.len;
         resp_write_error(&wr, error);
+        node_note_reply(n, c->out.data + mark, c->out.len - mark);
         if (w->blocking) {
             node_block_done(n, c); /* its fate is told: the blocked request is over */
         }
@@ -283,15 +289,27 @@ static void step(struct node_group *g, struct raft_event *ev, uint64_t now_ms)
     handle_update(g, &up, now_ms);
 }
 
+/* Copies count entries and their data into one allocation (freed with one hy_free): a turn
+ * of n writes costs one malloc here, not n + 1. */
 static struct raft_entry *entries_copy(const struct raft_entry *src, uint32_t count)
 {
     if (count == 0) {
         return NULL;
     }
-    struct raft_entry *dst = hy_xcalloc(count, sizeof(*dst));
+    size_t size = (size_t)count * sizeof(struct raft_entry);
+    for (uint32_t i = 0; i < count; i++) {
+        size += src[i].len;
+    }
+    struct raft_entry *dst = hy_xmalloc(size);
+    uint8_t *p = (uint8_t *)(dst + count);
     for (uint32_t i = 0; i < count; i++) {
         dst[i] = src[i];
-        dst[i].data = src[i].len ? hy_xmemdup(src[i].data, src[i].len) : NULL;
+        dst[i].data = NULL;
+        if (src[i].len > 0) {
+            memcpy(p, src[i].data, src[i].len);
+            dst[i].data = p;
+            p += src[i].len;
+        }
     }
     return dst;
 }
@@ -492,14 +510,19 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
         struct resp_writer wr = {c ? (blocking || w->silent ? &scratch : &c->out) : NULL,
                                  w ? w->proto : 2};
         uint64_t expired = store_expired_count(g->store);
+        size_t mark = wr.out != NULL ? wr.out->len : 0;
         if (n->mutation >= NODE_MUT_APPLY_CLOCK) { /* test only: the bug under test */
             store_set_mutation(g->store, n->mutation - NODE_MUT_APPLY_CLOCK + 1, n->raft_now_ms);
         }
+        store_set_term(g->store, e->term);
         int rc = store_apply(g->store, e->data, e->len, c ? &wr : NULL);
         n->stats.expired_keys += store_expired_count(g->store) - expired;
         /* Entries come from our own encoder, through CRC-checked disk and wire: one that
          * does not decode means a bug, and applying on would fork the replicas. */
         HY_ASSERT(rc == HY_OK);
+        if (c != NULL && wr.out == &c->out) {
+            node_note_reply(n, c->out.data + mark, c->out.len - mark); /* a write's reply */
+        }
         if (blocking) {
             node_block_applied(n, c, &scratch, w->silent);
         }
@@ -542,23 +565,27 @@ static void install_snapshot(struct node_group *g, const struct raft_update *up)
     }
 }
 
-/* Our own snapshot. Encoding the keyspace costs O(keys), so it is taken only once at least
- * as many entries as the keyspace holds keys, or log memory worth half the dataset, have gone
- * by since the last: O(1) amortized per write, and the in-memory log stays under half the
- * dataset's size (Redis makes the same kind of trade when it rewrites its AOF). */
+/* Our own snapshot. Encoding the keyspace costs O(keys) (in a forked child for a large one,
+ * whose copy-on-write faults the event loop pays), so it is taken only once the log since the
+ * last holds memory worth snapshot-log-percent of the dataset (100 by default: the point at
+ * which Redis rewrites its AOF, auto-aof-rewrite-percentage), or, when Raft asks, twice that
+ * share of the keyspace's key count in entries: O(1) amortized per write. Half the dataset,
+ * as before, spent about half of a durable SET's CPU on snapshots when a client rewrote
+ * 100,000 keys (docs/performance.md); the price of rarer snapshots is a larger in-memory log. */
 static int snapshot_due(const struct node_group *g, int raft_wants)
 {
     uint64_t since = g->applied - raft_snapshot_index(&g->raft);
     if (g->applied <= raft_snapshot_index(&g->raft)) {
         return 0;
     }
-    size_t dataset = store_used_bytes(g->store);
-    uint64_t bytes_floor = HY_MAX(dataset / 2, (size_t)NODE_SNAPSHOT_BYTES_MIN);
+    uint64_t percent = (uint64_t)g->node->cfg->snapshot_log_percent;
+    uint64_t dataset = store_used_bytes(g->store);
+    uint64_t bytes_floor = HY_MAX(dataset * percent / 100, (uint64_t)NODE_SNAPSHOT_BYTES_MIN);
     /* A keyspace that shrank to under half of the last snapshot: a new one releases the old
      * copy, and the deletions that shrank it paid for it. */
     int shrunk = g->snapshot_dataset_bytes > NODE_SNAPSHOT_BYTES_MIN &&
                  dataset < g->snapshot_dataset_bytes / 2;
-    return (raft_wants && since >= store_key_count(g->store)) ||
+    return (raft_wants && since >= (uint64_t)store_key_count(g->store) * 2 * percent / 100) ||
            g->log_bytes_since_snapshot >= bytes_floor || shrunk;
 }
 
@@ -611,6 +638,7 @@ static void take_snapshot(struct node_group *g, uint64_t now_ms)
     struct hy_buf data;
     hy_buf_init(&data);
     n->metrics.snapshot_started_ms = now_ms;
+    g->dirty_at_snapshot = store_dirty(g->store);
     store_snapshot_encode(g->store, &data);
     g->log_bytes_since_snapshot = 0;
     g->snapshot_dataset_bytes = store_used_bytes(g->store);
@@ -641,6 +669,7 @@ static void start_snapshot(struct node_group *g, uint64_t now_ms)
         return;
     }
     g->snap_pending = g->applied;
+    g->dirty_at_snapshot = store_dirty(g->store);
     n->metrics.snapshot_started_ms = now_ms;
     g->log_bytes_since_snapshot = 0;
     g->snapshot_dataset_bytes = store_used_bytes(g->store);
@@ -708,10 +737,15 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     }
     batch_from_update(g, up);
     apply_committed(g, up->commit_index);
+    /* The batch above holds copies of what it persists and sends: applied entries may go.
+     * A snapshot being encoded at snap_pending must still find its index in the log. */
+    raft_release_applied(&g->raft,
+                         g->snap_pending != 0 ? HY_MIN(g->applied, g->snap_pending) : g->applied);
     member_maybe_rebuild(n);
     handle_reads(g, up);
     group_set_timeout(g, up->timeout_ms);
     int snapshot_wanted = up->snapshot_wanted; /* `up` dies at the next raft_step */
+    int snapshot_needed = up->snapshot_needed;
     /* After a hand-over (§3.10: the target had every entry when it was told to run), the
      * writes this node proposed are committed by the next leader, whose term is ours + 1:
      * they stay waiting and get their real reply when they apply here (or "not applied" if
@@ -723,7 +757,9 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
                        "UNKNOWN outcome: leadership changed after the write was "
                        "proposed; it may or may not be applied");
     }
-    if (g->snap_pending == 0 && !g->snap_finishing && snapshot_due(g, snapshot_wanted)) {
+    if (g->snap_pending == 0 && !g->snap_finishing &&
+        (snapshot_due(g, snapshot_wanted) ||
+         (snapshot_needed && g->applied > raft_snapshot_index(&g->raft)))) {
         start_snapshot(g, now_ms);
     }
     proxy_check_group(g, now_ms); /* forwards to a leader that is gone are resolved at once */
@@ -777,6 +813,10 @@ uint32_t replica_reachable_voters(const struct node_group *g)
 {
     struct hy_node *n = g->node;
     uint32_t have = 0;
+    if (!node_group_raft_view(g)) {
+        (void)partmap_voters(g, &have); /* not held here: the replicas the map names */
+        return have;
+    }
     for (size_t i = 0; i < n->member_count; i++) {
         have += n->member_up[i] &&
                 raft_membership_is_voter(raft_membership(&g->raft), n->members[i].id);
@@ -843,8 +883,24 @@ struct hy_buf *replica_turn_data(struct node_group *g)
     return &g->turn_data;
 }
 
+/* Puts g in its node's flush list (once): node_flush looks at the groups listed only. */
+static void flush_mark(struct node_group *g)
+{
+    struct hy_node *n = g->node;
+    if (g->in_flush) {
+        return;
+    }
+    if (n->flush_count == n->flush_cap) {
+        n->flush_cap = n->flush_cap ? n->flush_cap * 2 : 16;
+        n->flush_list = hy_xrealloc(n->flush_list, n->flush_cap * sizeof(*n->flush_list));
+    }
+    n->flush_list[n->flush_count++] = g;
+    g->in_flush = 1;
+}
+
 void replica_queue_tail(struct node_group *g, size_t offset, struct node_waiter *w)
 {
+    flush_mark(g);
     HY_ASSERT(offset < g->turn_data.len);
     if (g->turn_count == g->turn_cap) {
         g->turn_cap = g->turn_cap ? g->turn_cap * 2 : 64;
@@ -860,10 +916,22 @@ void replica_queue(struct node_group *g, const uint8_t *entry, size_t len, struc
     replica_queue_tail(g, offset, w);
 }
 
+#define NODE_TURN_KEEP_BYTES (256 * 1024)
+
 static void turn_reset(struct node_group *g)
 {
     g->turn_count = 0;
     hy_buf_reset(&g->turn_data);
+    /* A pipelined burst makes a turn of thousands of writes: give its buffers back rather than
+     * hold them for good (issue 13: a bulk load of 100,000 small sets left ~1 MB). */
+    if (g->turn_data.cap > NODE_TURN_KEEP_BYTES) {
+        hy_buf_free(&g->turn_data);
+    }
+    if (g->turn_cap * sizeof(*g->turn) > NODE_TURN_KEEP_BYTES) {
+        hy_free(g->turn);
+        g->turn = NULL;
+        g->turn_cap = 0;
+    }
 }
 
 /* The turn's writes were not proposed (no leader, or Raft refused): safe to retry. */
@@ -923,8 +991,8 @@ static void turn_submit(struct node_group *g, uint64_t now_ms)
 
 int node_has_proposals(const struct hy_node *n)
 {
-    for (size_t i = 0; i < n->group_count; i++) {
-        if (n->groups[i]->turn_count > 0) {
+    for (size_t i = 0; i < n->flush_count; i++) {
+        if (n->flush_list[i]->turn_count > 0) {
             return 1;
         }
     }
@@ -950,9 +1018,24 @@ static void group_flush(struct node_group *g, uint64_t now_ms)
 
 void node_flush(struct hy_node *n, uint64_t now_ms)
 {
-    for (size_t i = 0; i < n->group_count; i++) {
-        group_flush(n->groups[i], now_ms);
+    /* The groups listed when the flush starts, once each (as the walk over every group was):
+     * one that queues again meanwhile is listed anew, for the next flush. */
+    size_t count = n->flush_count;
+    if (count == 0) {
+        return; /* (and the list may be NULL: no memmove of it) */
     }
+    for (size_t i = 0; i < count; i++) {
+        struct node_group *g = n->flush_list[i];
+        g->in_flush = 0;
+        group_flush(g, now_ms);
+        if (g->turn_count > 0 || g->turn_read_count > 0) {
+            flush_mark(g); /* queued again as it flushed (woken clients): the next flush */
+        }
+    }
+    HY_ASSERT(n->flush_count >= count);
+    memmove(n->flush_list, n->flush_list + count,
+            (n->flush_count - count) * sizeof(*n->flush_list));
+    n->flush_count -= count;
 }
 
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms)
@@ -993,6 +1076,34 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
         /* Only the groups whose timer is due: an idle group costs nothing between its own
          * deadlines (node_timeout_ms is the earliest of them). */
         if (g->started && g->timeout_ms != 0 && g->timeout_ms <= now_ms) {
+            const struct node_placement *pl = partmap_of(n, g);
+            if (pl != NULL && !node_placement_has(pl, g->raft.cfg.id) && !replica_is_leader(g) &&
+                g->settled_epoch == pl->epoch) {
+                /* A replica of the partition reported its voters to be the map's replicas
+                 * (HY.LEADERS), this node not among them: this copy was moved away and never
+                 * told, and nothing needs it. It campaigns no more: its pre-votes woke the
+                 * real replicas' quiesced groups again and again, and they changed leader
+                 * every few seconds (seed 72000040 --nodes 7 --partitions 8 --rf 3, where
+                 * rebalancing moved replicas off live members). */
+                g->timeout_ms = now_ms + (uint64_t)n->cfg->election_timeout_ms;
+                continue;
+            }
+            if (pl != NULL && !node_placement_has(pl, g->raft.cfg.id) && !replica_is_leader(g) &&
+                partmap_zoned(n) && ++g->unplaced_timeouts % NODE_UNPLACED_TIMEOUTS != 0) {
+                /* The committed map no longer places a replica of this partition here: this
+                 * copy (a replica moved away and never told, §4.2.3, or the old replica of a
+                 * move not finished) lets all but one in NODE_UNPLACED_TIMEOUTS of its timeouts
+                 * pass. Campaigning at every one, the stale copies left by the moves after a
+                 * start with zones kept the partitions' real replicas changing leader every
+                 * few seconds after the faults stopped (seed 10 --nodes 5 --partitions 8 --rf
+                 * 3 --zones 3; also 12, 15, 37, 57, 72, 84, 91). Not never: an old replica that
+                 * still votes may hold the longest log, and then only it can win (seed 94:
+                 * the partition had no leader for good). Only with zones, for now: without
+                 * them, moves are rare (a member removed) and the throttle cost elections
+                 * the old replica had to win (seed 7 --rf 3, seed 102 --rf 2, no zones). */
+                g->timeout_ms = now_ms + (uint64_t)n->cfg->election_timeout_ms;
+                continue;
+            }
             struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
             step(g, &ev, now_ms);
         }
@@ -1087,7 +1198,22 @@ int node_start(struct hy_node *n, uint32_t group, const struct node_recovered *r
     ev.start.n_entries = rec->n_entries;
     /* The first configuration: the bootstrap voters, or none for a node that joined (the
      * leader's log tells it). Raft uses it only while no snapshot or config entry exists. */
-    if (!n->cfg->joined) {
+    raft_id placed[RAFT_SERVERS_MAX];
+    int n_placed = n->cfg->joined ? -1 : partmap_boot_servers(n, g, placed);
+    if (n_placed >= 0) {
+        /* More bootstrap members than the replication factor: partition groups start on
+         * the members the map places them on (partmap.c); the others start empty, as a
+         * joining node does, until a leader adds them. */
+        int self = 0;
+        for (int i = 0; i < n_placed; i++) {
+            self |= placed[i] == g->raft.cfg.id;
+        }
+        ev.start.bootstrap.count = self ? (uint32_t)n_placed : 0;
+        for (int i = 0; self && i < n_placed; i++) {
+            ev.start.bootstrap.servers[i].id = placed[i];
+            ev.start.bootstrap.servers[i].role = RAFT_VOTER;
+        }
+    } else if (!n->cfg->joined) {
         ev.start.bootstrap.count = (uint32_t)n->boot_count;
         for (size_t i = 0; i < n->boot_count; i++) {
             ev.start.bootstrap.servers[i].id = n->boot[i].id;
@@ -1107,10 +1233,19 @@ int node_start(struct hy_node *n, uint32_t group, const struct node_recovered *r
 
 uint32_t replica_voters(const struct node_group *g)
 {
+    uint32_t reachable;
+    if (!node_group_raft_view(g)) {
+        return partmap_voters(g, &reachable);
+    }
     return voter_count(raft_membership(&g->raft));
 }
 
 const struct node_member *replica_leader_member(const struct node_group *g)
+{
+    return partmap_leader_member(g);
+}
+
+const struct node_member *replica_raft_leader_member(const struct node_group *g)
 {
     struct hy_node *n = g->node;
     raft_id leader = raft_leader(&g->raft);
@@ -1137,6 +1272,7 @@ void replica_read_register(struct node_group *g, struct node_client *c, uint64_t
     c->blocked_since_ms = c->retry_since_ms != 0 ? c->retry_since_ms : now_ms;
     n->read_waiters++;
     g->turn_reads[g->turn_read_count++] = c->read_id;
+    flush_mark(g);
     if (g->pending_count == g->pending_cap) {
         g->pending_cap = g->pending_cap ? g->pending_cap * 2 : 64;
         g->pending_reads =
@@ -1227,13 +1363,31 @@ static void turn_reads_flush(struct node_group *g, uint64_t now_ms)
     step(g, &ev, now_ms); /* a refusal comes back in the update's reads */
 }
 
+/* 1 when the voters of g's configuration that are not removed from the cluster (as this node
+ * knows it) form a majority of them. */
+static int quorum_without_removed(const struct hy_node *n, const struct node_group *g)
+{
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    uint32_t voters = 0, kept = 0;
+    for (uint32_t i = 0; i < cm->count; i++) {
+        if (cm->servers[i].role != RAFT_VOTER) {
+            continue;
+        }
+        voters++;
+        const struct node_member *mm =
+            node_member_find(n->members, n->member_count, cm->servers[i].id);
+        kept += mm == NULL || mm->role != STORE_MEMBER_REMOVED;
+    }
+    return kept * 2 > voters;
+}
+
 void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *m, uint64_t now_ms)
 {
     struct node_group *g = node_group_get(n, group);
     if (g == NULL || !g->started) {
         return; /* a group this node holds no replica of (yet): the sender tries again */
     }
-    if (n->draining && m->type == RAFT_MSG_TIMEOUT_NOW) {
+    if ((n->draining || n->self_removed) && m->type == RAFT_MSG_TIMEOUT_NOW) {
         /* A draining node takes no leadership: its peers do not know it drains, and another
          * node's balancer handed it a partition that it handed back, again and again, so it
          * never drained (seed 22001039 --partitions 8). The transfer aborts at its deadline
@@ -1246,9 +1400,14 @@ void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *
          * (node_member_is_peer: they may be added back while this node misses it, and only
          * the metadata group's entries tell it so); but one that does not know it was removed
          * could otherwise keep leading a partition whose other members then never elect the
-         * leader that takes it out (seed 40 --partitions 4). */
+         * leader that takes it out (seed 40 --partitions 4). Unless the partition cannot
+         * reach a quorum without its removed members: then only they can finish the change
+         * (seed 32001631 --nodes 5 --partitions 4: after FORCE-QUORUM a partition of two
+         * voters was led by the member the operator then removed; it proposed its own
+         * removal, which the other voter never acknowledged, and that voter could not be
+         * elected without it). */
         const struct node_member *mm = node_member_find(n->members, n->member_count, m->from);
-        if (mm != NULL && mm->role == STORE_MEMBER_REMOVED) {
+        if (mm != NULL && mm->role == STORE_MEMBER_REMOVED && quorum_without_removed(n, g)) {
             return;
         }
     }

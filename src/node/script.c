@@ -47,12 +47,15 @@ struct script_run {
     size_t mem_used, mem_max;
     uint64_t steps;
     int killed;
-    int proto;     /* redis.setresp */
-    int loading;   /* a library's code runs: register_function yes, redis.call no */
-    int function;  /* FCALL: errors name @user_function */
-    uint64_t rand; /* Redis's lrand48 state (48 bits) */
+    char stop_msg[160]; /* what a killed run raises */
+    int proto;          /* redis.setresp */
+    int loading;        /* a library's code runs: register_function yes, redis.call no */
+    int function;       /* FCALL: errors name @user_function */
+    uint64_t rand;      /* Redis's lrand48 state (48 bits) */
     char sha[HY_SHA1_HEX_LEN + 1];
 };
+
+static void script_hook(lua_State *L, lua_Debug *ar);
 
 static struct script_run *run_of(lua_State *L)
 {
@@ -79,22 +82,37 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+/* Stops the run with msg: raised now and again at every later instruction, so a pcall in the
+ * script cannot swallow it. */
+static void run_stop(lua_State *L, struct script_run *r, const char *msg)
+{
+    if (!r->killed) {
+        r->killed = 1;
+        snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg);
+        lua_sethook(L, script_hook, LUA_MASKCOUNT, 1);
+    }
+    luaL_error(L, "%s", r->stop_msg);
+}
+
 static void script_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     struct script_run *r = run_of(L);
-    r->steps += r->killed ? 1 : SCRIPT_HOOK_STEPS;
+    if (r->killed) {
+        r->steps++;
+        luaL_error(L, "%s", r->stop_msg);
+    }
+    r->steps += SCRIPT_HOOK_STEPS;
     if (r->env->steps_max > 0 && r->steps > r->env->steps_max) {
-        if (!r->killed) {
-            r->killed = 1;
-            lua_sethook(L, script_hook, LUA_MASKCOUNT, 1); /* a pcall cannot go on */
-        }
         char msg[128];
         snprintf(msg, sizeof(msg),
-                 "Script killed: it ran past busy-reply-threshold's budget of %llu "
-                 "instructions",
+                 "Script killed: it ran past script-max-instructions (%llu Lua instructions)",
                  (unsigned long long)r->env->steps_max);
-        luaL_error(L, "%s", msg);
+        run_stop(L, r, msg);
+    }
+    const char *stop = r->env->poll_cb != NULL ? r->env->poll_cb(r->env->ctx) : NULL;
+    if (stop != NULL) {
+        run_stop(L, r, stop);
     }
 }
 
@@ -417,6 +435,11 @@ static int redis_generic_call(lua_State *L, int raise)
         hy_buf_append_str(&reply, "-ERR redis.call is not available here\r\n");
     } else {
         r->env->call_cb(r->env->ctx, (size_t)argc, argv, r->proto, &reply);
+    }
+    const char *stop = r->env->poll_cb != NULL ? r->env->poll_cb(r->env->ctx) : NULL;
+    if (stop != NULL) {
+        hy_buf_free(&reply);
+        run_stop(L, r, stop);
     }
     struct resp_limits limits;
     resp_limits_default(&limits);

@@ -10,7 +10,8 @@
  * (body, keys, args, what call_cb answers): math.random is Redis's 48-bit generator seeded
  * with 0 at every run, and nothing reads a clock. A run is bounded by steps_max VM
  * instructions (counted, not timed, so every replica stops a runaway script at the same
- * instruction) and by memory_max bytes of Lua memory.
+ * instruction) and by memory_max bytes of Lua memory; the caller's poll_cb may stop it sooner
+ * (SCRIPT KILL).
  */
 #ifndef HY_SCRIPT_H
 #define HY_SCRIPT_H
@@ -22,10 +23,8 @@
 #include "common/log.h"
 #include "proto/resp.h"
 
-/* Lua memory one run may hold, and VM instructions per millisecond of busy-reply-threshold
- * (the leader turns the setting into the step budget it carries in the entry). */
+/* Lua memory one run may hold. */
 #define SCRIPT_MEMORY_BYTES_MAX (64u * 1024 * 1024)
-#define SCRIPT_STEPS_PER_MS     100000u
 
 /* redis.call / redis.pcall: runs argv (argc >= 1) and appends its complete RESP reply, in
  * protocol proto (2 or 3: redis.setresp), to reply. */
@@ -38,6 +37,9 @@ struct script_env {
     uint64_t steps_max;       /* 0: unbounded */
     size_t memory_max;        /* 0: SCRIPT_MEMORY_BYTES_MAX */
     const struct hy_log *log; /* redis.log; may be NULL */
+    /* Called every few thousand instructions and after every redis.call (NULL: never): a
+     * message stops the run with that error, raised again at every later instruction. */
+    const char *(*poll_cb)(void *ctx);
 };
 
 /*

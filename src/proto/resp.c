@@ -930,3 +930,36 @@ void resp_write_verbatim(struct resp_writer *w, const char *fmt3, const void *p,
     b->data[b->len + 5 + len] = '\n';
     b->len += len + 6;
 }
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+/* Without printf: clients frame every argument of every request with it. */
+void resp_request_header(struct hy_buf *out, char type, size_t n)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    tmp[--i] = '\n';
+    tmp[--i] = '\r';
+    do {
+        tmp[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    tmp[--i] = type;
+    hy_buf_append(out, tmp + i, sizeof(tmp) - i);
+}
+
+void resp_request_arg(struct hy_buf *out, const void *p, size_t len)
+{
+    resp_request_header(out, '$', len);
+    hy_buf_append(out, p, len);
+    hy_buf_append(out, "\r\n", 2);
+}
+
+void resp_request_write(struct hy_buf *out, int argc, const char *const *argv,
+                        const size_t *argvlen)
+{
+    resp_request_header(out, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        resp_request_arg(out, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    }
+}

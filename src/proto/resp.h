@@ -167,4 +167,14 @@ void resp_write_double(struct resp_writer *w, double v);   /* RESP2: bulk string
 void resp_write_bool(struct resp_writer *w, int v);        /* RESP2: integer */
 void resp_write_verbatim(struct resp_writer *w, const char *fmt3, const void *p, size_t len);
 
+/* ---- requests (the clients' side: libhalyard, halyctl, the server's --join) ---------------- */
+
+/* "<type><n>\r\n": an array's ('*') or a bulk's ('$') header, for a request framed in pieces. */
+void resp_request_header(struct hy_buf *out, char type, size_t n);
+/* One argument of a request: a bulk string. */
+void resp_request_arg(struct hy_buf *out, const void *p, size_t len);
+/* A whole request: argv as an array of bulk strings (argvlen NULL: NUL-terminated strings). */
+void resp_request_write(struct hy_buf *out, int argc, const char *const *argv,
+                        const size_t *argvlen);
+
 #endif

@@ -628,6 +628,14 @@ static void send_heartbeat(struct raft *r, struct raft_progress *p)
  * was already discarded; chunks go one at a time, each acknowledged before the next. */
 static void send_snapshot_chunk(struct raft *r, struct raft_progress *p)
 {
+    /* The follower needs entries raft_release_applied freed and our snapshot predates them:
+     * after installing it the follower would need them still. Ask for a newer one and send
+     * nothing until it comes (snap_sent_ms stays 0: on_snapshot_taken sends it at once). */
+    if (r->snapshot_index < r->log.snap_index) {
+        r->snapshot_needed = 1;
+        p->snap_sent_ms = 0;
+        return;
+    }
     if (p->snap_index != r->snapshot_index) {
         p->snap_index = r->snapshot_index;
         p->snap_offset = 0;
@@ -1755,8 +1763,9 @@ static void on_force(struct raft *r, struct raft_update *up)
 static void on_snapshot_taken(struct raft *r, const struct raft_event *ev, struct raft_update *up)
 {
     uint64_t index = ev->snapshot.index;
+    /* index == the log's base happens once raft_release_applied moved it there. */
     if (index <= r->snapshot_index || index > r->commit_index || index > last_index(r) ||
-        index <= r->log.snap_index) {
+        index < r->log.snap_index) {
         up->status = HY_EINVAL;
         return;
     }
@@ -1773,6 +1782,56 @@ static void on_snapshot_taken(struct raft *r, const struct raft_event *ev, struc
         membership_at(r, base, &m);
         raft_log_compact(&r->log, base);
         r->snap_membership = m;
+    }
+    if (r->snapshot_needed && r->snapshot_index >= r->log.snap_index) {
+        r->snapshot_needed = 0;
+        if (r->role == RAFT_LEADER) {
+            broadcast_append(r, 0); /* the followers that waited for it (snap_sent_ms 0) */
+        }
+    }
+}
+
+void raft_release_applied(struct raft *r, uint64_t applied)
+{
+    uint64_t upto = HY_MIN(HY_MIN(applied, r->commit_index), r->persisted_index);
+    if (r->cfg.mutation == RAFT_MUT_RELEASE_UNAPPLIED) {
+        upto = r->persisted_index;
+    }
+    if (upto <= r->log.snap_index + r->cfg.applied_keep) {
+        return;
+    }
+    /* Keep the last applied_keep entries, fewer when they exceed applied_keep_bytes. */
+    uint64_t kept = 0, bytes = 0;
+    while (kept < r->cfg.applied_keep) {
+        uint32_t len = raft_log_get(&r->log, upto - kept)->len;
+        if (r->cfg.applied_keep_bytes != 0 && bytes + len > r->cfg.applied_keep_bytes) {
+            break;
+        }
+        bytes += len;
+        kept++;
+    }
+    upto -= kept;
+    if (r->role == RAFT_LEADER) {
+        for (uint32_t i = 0; i < r->membership.count; i++) {
+            const struct raft_progress *p = &r->progress[i];
+            if (p->id != r->cfg.id) {
+                upto = HY_MIN(upto, p->match_index);
+            }
+        }
+    }
+    if (upto > r->log.snap_index && upto <= last_index(r)) {
+        /* snap_membership describes the log base: compute it before the entries go. */
+        struct raft_membership m;
+        membership_at(r, upto, &m);
+        raft_log_compact(&r->log, upto);
+        r->snap_membership = m;
+    }
+    /* A snapshot older than the log's base is never sent (send_snapshot_chunk asks for a newer
+     * one): its bytes, as large as the encoded keyspace, need not stay in memory. */
+    if (r->snap_data != NULL && r->snapshot_index < r->log.snap_index) {
+        hy_free(r->snap_data);
+        r->snap_data = NULL;
+        r->snap_len = 0;
     }
 }
 
@@ -1889,6 +1948,12 @@ static void fill_update(struct raft *r, struct raft_update *up)
     up->reads = r->out_reads;
     up->snapshot_wanted = r->cfg.snapshot_threshold &&
                           r->commit_index >= r->snapshot_index + r->cfg.snapshot_threshold;
+    if (r->role != RAFT_LEADER) {
+        r->snapshot_needed = 0; /* a new leader finds out again */
+    } else if (r->snapshot_needed) {
+        up->snapshot_needed = 1;
+        up->snapshot_wanted = 1;
+    }
     up->timeout_ms = next_timeout(r);
     r->timeout_armed_ms = up->timeout_ms;
 }
@@ -1960,6 +2025,8 @@ void raft_config_default(struct raft_config *cfg, raft_id id)
     cfg->batch_bytes_max = 1024 * 1024;
     cfg->snapshot_threshold = 8192;
     cfg->snapshot_trailing = 1024;
+    cfg->applied_keep = 64;
+    cfg->applied_keep_bytes = 1 << 20;
     cfg->snapshot_chunk_bytes = 64 * 1024;
     cfg->lease_ms = 0;
     cfg->clock_drift_ppm = 50000;
@@ -2015,6 +2082,13 @@ uint64_t raft_commit_index(const struct raft *r)
 uint64_t raft_last_index(const struct raft *r)
 {
     return last_index(r);
+}
+
+void raft_memory_get(const struct raft *r, struct raft_memory *out)
+{
+    out->log_entries = r->log.count;
+    out->log_bytes = r->log.cap * sizeof(struct raft_entry) + r->log.data_bytes;
+    out->snapshot_bytes = r->snap_len + r->recv_cap;
 }
 
 uint64_t raft_snapshot_index(const struct raft *r)

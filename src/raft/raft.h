@@ -41,7 +41,13 @@
  *     but count as applied. commit_index may run ahead of what this server has made durable
  *     (those entries are durable on a majority); applying them is fine. When
  *     snapshot_wanted is set the caller may snapshot its state machine at its applied index
- *     and report it with RAFT_EV_SNAPSHOT (the core then compacts its log).
+ *     and report it with RAFT_EV_SNAPSHOT (the core then compacts its log). When
+ *     snapshot_needed is set it must: a follower waits for it (see raft_release_applied).
+ *  3b. Optionally, once this update's entries and messages are copied where they must go,
+ *     call raft_release_applied(r, applied) with the index the state machine has applied:
+ *     the core then frees the entries nobody needs any more, without waiting for a snapshot.
+ *     While a snapshot of the caller's is being taken at index S (asynchronously), pass at
+ *     most S, so that the log still reaches S when it is reported.
  *  4. Report RAFT_EV_PERSISTED with the index and term of the last entry written once step
  *     1.c is durable. The leader counts its own copy toward a majority only from that report.
  *     The caller may batch several updates' writes into one fsync and report once for the
@@ -168,6 +174,7 @@ enum raft_mutation {
     RAFT_MUT_NO_TRUNCATE,       /* keep conflicting follower entries (append past them) */
     RAFT_MUT_QUIESCE_NO_WAKE,   /* a quiesced follower told its leader's node is down keeps
                                    its election timer off (never campaigns) */
+    RAFT_MUT_RELEASE_UNAPPLIED, /* raft_release_applied drops entries not yet applied */
     RAFT_MUT_COUNT
 };
 
@@ -183,6 +190,11 @@ struct raft_config {
     uint32_t snapshot_threshold; /* entries applied since the last snapshot before one is
                                     wanted; 0 = never */
     uint32_t snapshot_trailing;  /* entries kept in the log behind a snapshot */
+    uint32_t applied_keep;       /* raft_release_applied: entries kept in memory behind the
+                                    applied index, so that a new leader catches up slightly
+                                    lagging followers from its log rather than a snapshot */
+    uint32_t applied_keep_bytes; /* ... and at most this many payload bytes of them (0 = no
+                                    bound): large writes are not kept by the thousand */
     uint32_t snapshot_chunk_bytes;
     uint32_t lease_ms;        /* 0 = no lease reads; every server must share the same
                                  election_timeout_min_ms, which bounds the lease */
@@ -313,6 +325,9 @@ struct raft_update {
     uint32_t n_reads;
     const struct raft_read *reads;
     int snapshot_wanted; /* enough entries applied since the last snapshot */
+    int snapshot_needed; /* leader: a follower needs entries released from memory and the
+                            snapshot held is older than them: take one now (also sets
+                            snapshot_wanted); no snapshot is sent to it until then */
     uint64_t timeout_ms; /* absolute time of the next RAFT_EV_TIMEOUT */
 };
 
@@ -327,6 +342,7 @@ struct raft_log {
     size_t head;
     size_t count;
     size_t cap;
+    size_t data_bytes; /* payload bytes of the entries held */
 };
 
 struct raft {
@@ -375,7 +391,8 @@ struct raft {
     uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
                                       unless node-level liveness says the leader is down */
     /* The latest snapshot (may be ahead of log.snap_index: trailing entries are kept), held
-     * for sending, and the one being received in chunks. */
+     * for sending until raft_release_applied moves the log's base past it (snap_data NULL,
+     * snap_len 0: a follower then waits for a newer one), and the one being received. */
     uint64_t snapshot_index;
     uint64_t snapshot_term;
     uint8_t *snap_data;
@@ -396,6 +413,7 @@ struct raft {
     uint64_t append_first; /* lowest index written this step, 0 = none */
     int term_vote_dirty;
     int snapshot_dirty;
+    int snapshot_needed; /* leader: a follower waits for a snapshot at or past the log base */
     /* Counters (observability and benchmarks). */
     uint64_t stat_msgs_sent;
     uint64_t stat_elections;
@@ -421,6 +439,18 @@ void raft_free(struct raft *r);
  * this server's state (the event is then ignored; up is still valid).
  */
 int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *up);
+
+/*
+ * Frees the in-memory entries (their payloads and slots) that are applied (index <= applied),
+ * committed and durable here, minus the last cfg.applied_keep of them, and, on a leader, that
+ * every other server of the configuration is known to hold (its match index). The log's base
+ * then moves past the latest snapshot: a follower that turns out to need a freed entry (a
+ * leader change, a new learner) is sent a snapshot, and when the one held is older than the
+ * base the core first asks for a newer one (update.snapshot_needed). A leader never frees what
+ * a follower it knows of still lacks, so a follower that is sent a snapshot needs nothing the
+ * log freed after it. Emits nothing; may be called after any step (raft.h step 3b).
+ */
+void raft_release_applied(struct raft *r, uint64_t applied);
 
 /* ---- queries (borrowed pointers valid until the next raft_step) ------------------------ */
 
@@ -461,6 +491,13 @@ int raft_quiesced(const struct raft *r);
  * the server can know: a follower or a learner cut off from everyone keeps the name of its last
  * leader in raft_leader(), and this says how old that knowledge is. */
 uint64_t raft_leader_contact_ms(const struct raft *r);
+/* Memory the core holds (INFO memory): its log and its snapshots. */
+struct raft_memory {
+    size_t log_entries;    /* entries in memory */
+    size_t log_bytes;      /* their slots (the array's capacity) and payloads */
+    size_t snapshot_bytes; /* the snapshot held for followers, and one being received */
+};
+void raft_memory_get(const struct raft *r, struct raft_memory *out);
 /* The configuration in force at the latest snapshot (to store beside its bytes). */
 void raft_snapshot_membership(const struct raft *r, struct raft_membership *m_out);
 /* 1 when id is a voter in m. */

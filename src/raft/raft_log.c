@@ -11,8 +11,9 @@ void raft_log_init(struct raft_log *l)
     memset(l, 0, sizeof(*l));
 }
 
-static void entry_release(struct raft_entry *e)
+static void entry_release(struct raft_log *l, struct raft_entry *e)
 {
+    l->data_bytes -= e->len;
     hy_free((void *)e->data);
     e->data = NULL;
 }
@@ -74,6 +75,7 @@ void raft_log_append(struct raft_log *l, const struct raft_entry *e)
     struct raft_entry *dst = &l->entries[l->head + l->count];
     *dst = *e;
     dst->data = e->len ? hy_xmemdup(e->data, e->len) : NULL;
+    l->data_bytes += e->len;
     l->count++;
 }
 
@@ -81,7 +83,7 @@ void raft_log_truncate(struct raft_log *l, uint64_t from)
 {
     HY_ASSERT(from > l->snap_index);
     while (raft_log_last_index(l) >= from) {
-        entry_release(&l->entries[l->head + l->count - 1]);
+        entry_release(l, &l->entries[l->head + l->count - 1]);
         l->count--;
     }
 }
@@ -92,7 +94,7 @@ void raft_log_compact(struct raft_log *l, uint64_t upto)
     uint64_t term = raft_log_term(l, upto);
     size_t drop = (size_t)(upto - l->snap_index);
     for (size_t i = 0; i < drop; i++) {
-        entry_release(&l->entries[l->head + i]);
+        entry_release(l, &l->entries[l->head + i]);
     }
     l->head += drop;
     l->count -= drop;
@@ -101,12 +103,24 @@ void raft_log_compact(struct raft_log *l, uint64_t upto)
     }
     l->snap_index = upto;
     l->snap_term = term;
+    /* A log that once grew long (a slow follower held it) gives the array back once it is
+     * short again: raft_release_applied keeps it short, and the slots cost 24 bytes each. */
+    if (l->cap > 256 && l->count < l->cap / 8) {
+        size_t cap = l->cap;
+        while (cap > 64 && l->count < cap / 4) {
+            cap /= 2;
+        }
+        memmove(l->entries, l->entries + l->head, l->count * sizeof(*l->entries));
+        l->head = 0;
+        l->cap = cap;
+        l->entries = hy_xrealloc(l->entries, l->cap * sizeof(*l->entries));
+    }
 }
 
 void raft_log_reset(struct raft_log *l, uint64_t index, uint64_t term)
 {
     for (size_t i = 0; i < l->count; i++) {
-        entry_release(&l->entries[l->head + i]);
+        entry_release(l, &l->entries[l->head + i]);
     }
     l->head = 0;
     l->count = 0;

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +145,22 @@ static int check_config(const struct hy_config *cfg)
     return 0;
 }
 
+/* glibc raises its mmap and trim thresholds for good once a large block (a snapshot, a burst's
+ * buffers) is freed, up to 32 MiB and 64 MiB: from then on the heap is never trimmed, and the
+ * pages that a pipelined load's transient copies freed between the keys stay resident. Fixed
+ * at glibc's initial 128 KiB, RSS per small collection fell from 1.4-2.3x Redis's to 1.2-1.4x
+ * (docs/performance.md "Memory per key"; issue 13). */
+static void malloc_tune(void)
+{
+#ifdef __GLIBC__
+    (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    malloc_tune();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);

@@ -382,6 +382,9 @@ void store_configure(struct store *s, const struct store_config *cfg)
     if (s->cfg.maxmemory_samples == 0) {
         s->cfg.maxmemory_samples = 5;
     }
+    if (!s->cfg.encoding.set) {
+        s->cfg.encoding = (struct store_encoding)STORE_ENCODING_DEFAULT;
+    }
 }
 
 /* ---- reads ---------------------------------------------------------------------------------- */
@@ -473,6 +476,8 @@ void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t
     store__hobj_random(store__hobj(o), &s->prng, f_out, flen_out, v_out, vlen_out);
 }
 
+static const struct hobj *set_hobj(const struct store_obj *o);
+
 size_t store_obj_bytes(const struct store_obj *o)
 {
     return store__entry_bytes(o);
@@ -480,7 +485,20 @@ size_t store_obj_bytes(const struct store_obj *o)
 
 int store_obj_compact(const struct store_obj *o)
 {
+    if (se_type(o) == STORE_ZSET) {
+        return store__zobj_compact(store__zobj(o));
+    }
     return store__hobj_compact(store__hobj(o));
+}
+
+int store_set_intset(const struct store_obj *o)
+{
+    return store__hobj_intset(set_hobj(o));
+}
+
+int store_list_compact(const struct store_obj *o)
+{
+    return store__lobj_compact(store__lobj(o));
 }
 
 size_t store_list_len(const struct store_obj *o)
@@ -490,9 +508,7 @@ size_t store_list_len(const struct store_obj *o)
 
 void store_list_at(const struct store_obj *o, size_t index, const uint8_t **p_out, size_t *len_out)
 {
-    const struct lelem *el = store__lobj_at(store__lobj(o), index);
-    *p_out = el->data;
-    *len_out = el->len;
+    store__lobj_get(store__lobj(o), index, p_out, len_out);
 }
 
 static const struct hobj *set_hobj(const struct store_obj *o)

@@ -45,6 +45,23 @@ enum store_type {
 
 enum store_evict_policy { STORE_NOEVICTION, STORE_ALLKEYS_LRU, STORE_VOLATILE_LRU };
 
+/* Redis's encoding thresholds (CONFIG SET hash-max-listpack-entries ...): when a small
+ * collection leaves its compact layout for the full structure (never back, as Redis). A node
+ * setting, not replicated: an encoding is a memory layout, and no reply or snapshot byte
+ * depends on it (store_hash.c). `set` 0 means Redis 7.0's defaults. */
+struct store_encoding {
+    int set;
+    int64_t hash_entries, hash_value; /* hash-max-listpack-entries / -value */
+    int64_t set_intset_entries;       /* set-max-intset-entries */
+    int64_t set_entries, set_value;   /* set-max-listpack-entries / -value (7.2's) */
+    int64_t zset_entries, zset_value; /* zset-max-listpack-entries / -value */
+    int64_t list_size;                /* list-max-listpack-size: > 0 entries, < 0 -1..-5 */
+};
+#define STORE_ENCODING_DEFAULT                \
+    {                                         \
+        1, 128, 64, 512, 128, 64, 128, 64, -2 \
+    }
+
 struct store_config {
     uint64_t seed;          /* PRNG for sampling (eviction, expiry, HRANDFIELD) */
     size_t maxmemory_bytes; /* 0 = no limit */
@@ -56,12 +73,19 @@ struct store_config {
     /* Keyspace notification classes to report (enum store_notify_class bits; 0: none, and
      * apply does no work for them). Node-local: it changes what is reported, never the data. */
     unsigned notify_classes;
+    struct store_encoding encoding;
 };
 
 struct store;
 struct store_obj; /* a value in the keyspace; borrowed, valid until the next store_apply */
 
 struct store *store_create(const struct store_config *cfg, const struct hy_log *log);
+/* Changes applied so far (Redis's dirty counter): one per write entry that changed data, in
+ * general; SETBIT and BITFIELD count as Redis's (only when bits changed or the string was
+ * created or grown; BITFIELD INCRBY always); an entry that only read (SORT, GEOSEARCH,
+ * PFCOUNT without a store, a script or EXEC wrapper itself) or failed with WRONGTYPE counts
+ * none. Node-local bookkeeping, never in snapshots. */
+uint64_t store_dirty(const struct store *s);
 void store_destroy(struct store *s);
 /* Changes maxmemory / policy / samples at run time (CONFIG SET). */
 void store_configure(struct store *s, const struct store_config *cfg);
@@ -105,11 +129,16 @@ void store_hash_random(struct store *s, const struct store_obj *o, const uint8_t
 
 /* Bytes the value holds (its key entry and objects, as counted by store_used_bytes). */
 size_t store_obj_bytes(const struct store_obj *o);
-/* 1 when a hash or set is in its compact encoding (OBJECT ENCODING's listpack). */
+/* 1 when a hash, sorted set or set is in its compact list encoding (OBJECT ENCODING's
+ * listpack for hashes and sorted sets; a set's list has no name in Redis 7.0). */
 int store_obj_compact(const struct store_obj *o);
+/* 1 when a set is an intset (sorted integers). */
+int store_set_intset(const struct store_obj *o);
 
 /* Lists. Indexes are 0-based from the head; precondition: index < store_list_len(o). */
 size_t store_list_len(const struct store_obj *o);
+/* 1 while a list is one compact buffer (Redis 7.0 names every list quicklist). */
+int store_list_compact(const struct store_obj *o);
 void store_list_at(const struct store_obj *o, size_t index, const uint8_t **p_out, size_t *len_out);
 
 /* Sets (members only; the callbacks' value is always empty). */
@@ -377,6 +406,9 @@ enum store_op {
     STORE_OP_XACK,       /* [key, group, ids...] -> acknowledged */
     STORE_OP_XCLAIM,     /* [key, group, consumer, min-idle, ids..., options...] */
     STORE_OP_XAUTOCLAIM, /* [key, group, consumer, min-idle, start, options...] */
+    /* FUNCTION RESTORE: [(nargs (4 LE), code, library name, (function name, flags)...)...];
+     * incr = 0 APPEND, 1 REPLACE, 2 FLUSH -> +OK | -ERR (nothing changed: all or nothing) */
+    STORE_OP_FUNCTION_RESTORE,
     STORE_OP_COUNT
 };
 
@@ -493,6 +525,14 @@ void store_check_invariants(const struct store *s);
 #define STORE_SESSIONS_MAX        65536
 #define STORE_SESSION_WINDOW      256
 #define STORE_SESSION_REPLY_BYTES (1024 * 1024)
+
+/* The Raft term of the entries applied next (0, the default, where there is none: tools,
+ * fuzzers). A session opened in a term takes an id at or above session_id_base +
+ * ((term >> 20) << 32): FORCE-QUORUM starts a term 2^20 above the survivor's (raft.h), so a
+ * forced history never hands out the id of a session a lost history opened (its counter may
+ * be behind theirs), and a follower still holding that id hears "unknown session" instead of
+ * another client's replies (simulator seed 50000155 --nodes 5 --partitions 8 --rf 3). */
+void store_set_term(struct store *s, uint64_t term);
 
 /* Whether session `id` exists and has not expired at now_ms. */
 int store_session_exists(const struct store *s, uint64_t id, uint64_t now_ms);
@@ -636,6 +676,10 @@ typedef void (*store_exec_read_fn)(void *ctx, struct store *s, const uint8_t *cm
 /* Registers the reader EXEC items of kind 'R' run through (ctx borrowed while s lives). With
  * none, such an item answers an error. */
 void store_set_exec_reader(struct store *s, store_exec_read_fn fn, void *ctx);
+/* Runs EXEC entry e (no 'W' item: a transaction of reads, which is not proposed) against s
+ * as its apply would, at e->time_ms, without changing s: the watches are checked and the
+ * replies written to w. */
+void store_exec_read_only(struct store *s, const struct store_entry *e, struct resp_writer *w);
 /* A command as an EXEC item's payload: varint argc, then each argument as varint length and
  * bytes. Decode allocates *argv_out (slices borrow from buf; hy_free it); 0 when malformed. */
 void store_exec_cmd_encode(size_t argc, const struct store_arg *argv, struct hy_buf *out);
@@ -706,7 +750,7 @@ enum store_notify_class {
     STORE_NOTIFY_ZSET = 1u << 7,    /* z */
     STORE_NOTIFY_EXPIRED = 1u << 8, /* x */
     STORE_NOTIFY_EVICTED = 1u << 9, /* e */
-    STORE_NOTIFY_STREAM = 1u << 10, /* t: none yet (streams are another helper's) */
+    STORE_NOTIFY_STREAM = 1u << 10, /* t (store_stream.c) */
     STORE_NOTIFY_NEW = 1u << 14,    /* n */
 };
 /* Called during store_apply for each event of a class asked for; event is a static string,

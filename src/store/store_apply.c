@@ -86,6 +86,7 @@ struct store_obj *store__lookup_typed(enum store_type type, struct store *s,
     *wrong_out = o != NULL && se_type(o) != type;
     if (*wrong_out) {
         store__r_err(w, STORE_ERR_WRONGTYPE);
+        s->dirty_delta = 0;
         return NULL;
     }
     if (o != NULL) {
@@ -601,7 +602,7 @@ static void hash_set(struct store *s, struct hobj *h, const uint8_t *f, size_t f
                      const uint8_t *v, size_t vlen, int *added_out)
 {
     size_t before = store__hobj_bytes(h);
-    int added = store__hobj_set(h, f, flen, v, vlen);
+    int added = store__hobj_put(h, f, flen, v, vlen, &s->cfg.encoding);
     s->obj_bytes = s->obj_bytes - before + store__hobj_bytes(h);
     if (added_out != NULL) {
         *added_out = added;
@@ -806,6 +807,7 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_XACK] = store__op_xack,
     [STORE_OP_XCLAIM] = store__op_xclaim,
     [STORE_OP_XAUTOCLAIM] = store__op_xautoclaim,
+    [STORE_OP_FUNCTION_RESTORE] = store__op_function_restore,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)
@@ -831,6 +833,35 @@ static void apply_notifying(struct store *s, const struct store_entry *e, struct
     hy_buf_free(&scratch);
 }
 
+/* Whether an entry of op counts one change by default (store_dirty). */
+static uint64_t op_counts_dirty(enum store_op op)
+{
+    switch (op) {
+    case STORE_OP_NOOP:
+    case STORE_OP_SESSION_OPEN:
+    case STORE_OP_SESSION_REQ:
+    case STORE_OP_SESSION_REQW:
+    case STORE_OP_MEMBER_SET:
+    case STORE_OP_ACL_SETUSER:
+    case STORE_OP_ACL_DELUSER:
+    case STORE_OP_ACL_LOAD:
+    case STORE_OP_EXEC:
+    case STORE_OP_EVAL:
+    case STORE_OP_FCALL:
+    case STORE_OP_SCRIPT_LOAD:
+    case STORE_OP_FUNCTION_RESTORE:
+    case STORE_OP_SORT:
+    case STORE_OP_GEOSEARCH:
+    case STORE_OP_PFCOUNT: return 0;
+    default: return 1;
+    }
+}
+
+uint64_t store_dirty(const struct store *s)
+{
+    return s->dirty;
+}
+
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)
 {
     struct store_entry e;
@@ -843,11 +874,15 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_w
         e.time_ms = s->mutation_now_ms; /* the bug under test: apply reads a clock */
     }
     store__watch_before(s, &e);
+    uint64_t outer_delta = s->dirty_delta; /* EXEC, EVAL and sessions apply entries inside */
+    s->dirty_delta = op_counts_dirty(e.op);
     if (store__notify_wanted(s, &e)) {
         apply_notifying(s, &e, reply);
     } else {
         op_table[e.op](s, &e, reply);
     }
+    s->dirty += s->dirty_delta;
+    s->dirty_delta = outer_delta;
     store__watch_after(s, &e);
     store_entry_release(&e);
     return HY_OK;

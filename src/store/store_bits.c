@@ -196,7 +196,9 @@ static int bf_overflow_signed(int64_t value, int64_t incr, unsigned bits, int ow
 }
 
 /* Executes a SET or INCRBY on the (large enough) string p and replies its result. */
-static void bf_write(uint8_t *p, const struct store_bf_op *op, struct resp_writer *w)
+/* Writes one SET or INCRBY; returns 1 when it counts as a change (store_dirty): INCRBY
+ * always, SET when the bits changed, neither when OVERFLOW FAIL refused it. */
+static int bf_write(uint8_t *p, const struct store_bf_op *op, struct resp_writer *w)
 {
     int overflow;
     uint64_t newval;
@@ -230,10 +232,12 @@ static void bf_write(uint8_t *p, const struct store_bf_op *op, struct resp_write
     }
     if (overflow && op->overflow == STORE_BF_FAIL) {
         store__r_null(w);
-        return;
+        return 0;
     }
     store__r_int(w, retval);
+    uint64_t before = bf_get_unsigned(p, op->offset, op->bits);
     bf_set(p, op->offset, op->bits, newval);
+    return op->opcode == STORE_BF_INCRBY || bf_get_unsigned(p, op->offset, op->bits) != before;
 }
 
 /* GET reads through a zero-padded copy of the 9 bytes it may touch, so it never reads past
@@ -267,29 +271,35 @@ void store_bitfield_read(const uint8_t *p, size_t len, const struct store_bf_op 
 
 /* The string at argv[0] for a bit write reaching bit `maxbit`: created or grown with zeros
  * (keeping its expiry). NULL after a WRONGTYPE reply. */
+/* The string at argv[0] for a bit write, created or grown to hold maxbit; *grown_out says
+ * whether it was (Redis counts that as a change even when no bit changes). */
 static struct store_obj *string_for_bits(struct store *s, const struct store_entry *e,
-                                         uint64_t maxbit, struct resp_writer *w)
+                                         uint64_t maxbit, struct resp_writer *w, int *grown_out)
 {
     int wrong;
     struct store_obj *o = store__lookup_typed(STORE_STRING, s, e, 0, w, &wrong);
+    *grown_out = 0;
     if (wrong) {
         return NULL;
     }
     size_t need = (size_t)(maxbit >> 3) + 1;
     if (o == NULL) {
         o = store__string_put(s, e, NULL, 0, NULL, 0, -1);
+        *grown_out = 1;
     }
     const uint8_t *v;
     size_t vlen;
     store_obj_string(o, &v, &vlen);
     if (vlen < need) {
         o = store__string_resize(s, o, need);
+        *grown_out = 1;
     }
     return o;
 }
 
 void store__op_bitfield(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
+    s->dirty_delta = 0; /* until a write counts */
     size_t n = e->argc - 1;
     struct store_bf_op stack[16];
     struct store_bf_op *ops = n <= HY_ARRAY_LEN(stack) ? stack : hy_xmalloc(n * sizeof(*ops));
@@ -302,7 +312,9 @@ void store__op_bitfield(struct store *s, const struct store_entry *e, struct res
         goto out;
     }
     struct store_obj *o = NULL;
-    if (writes && (o = string_for_bits(s, e, highest, w)) == NULL) {
+    int grown = 0;
+    uint64_t changes = 0;
+    if (writes && (o = string_for_bits(s, e, highest, w, &grown)) == NULL) {
         goto out;
     }
     if (!writes) {
@@ -324,9 +336,12 @@ void store__op_bitfield(struct store *s, const struct store_entry *e, struct res
             }
             bf_read(v, vlen, &ops[i], w);
         } else {
-            bf_write(store__value_ptr(o), &ops[i], w);
+            /* As Redis: each write counts when it changed bits or the string was created or
+             * grown for it. */
+            changes += (uint64_t)(bf_write(store__value_ptr(o), &ops[i], w) || grown);
         }
     }
+    s->dirty_delta = changes;
 out:
     if (ops != stack) {
         hy_free(ops);
@@ -335,6 +350,7 @@ out:
 
 void store__op_setbit(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
+    s->dirty_delta = 0; /* until a bit changes */
     uint64_t off;
     if (!store_bit_offset_parse(ARG(e, 1), 0, 0, &off)) {
         store__r_err(w, ERR_BIT_OFFSET);
@@ -345,7 +361,8 @@ void store__op_setbit(struct store *s, const struct store_entry *e, struct resp_
         store__r_err(w, ERR_BIT_VALUE);
         return;
     }
-    struct store_obj *o = string_for_bits(s, e, off, w);
+    int grown;
+    struct store_obj *o = string_for_bits(s, e, off, w, &grown);
     if (o == NULL) {
         return;
     }
@@ -353,6 +370,7 @@ void store__op_setbit(struct store *s, const struct store_entry *e, struct resp_
     unsigned bit = 7 - (unsigned)(off & 7);
     int old = (p[off >> 3] >> bit) & 1;
     p[off >> 3] = (uint8_t)((p[off >> 3] & ~(1u << bit)) | ((unsigned)on << bit));
+    s->dirty_delta = (uint64_t)(grown || old != on); /* Redis: only a change counts */
     store__r_int(w, old);
 }
 

@@ -51,7 +51,7 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_RESTORE == 57 && STORE_OP_GEOSEARCH == 58 && STORE_OP_EVAL == 59 &&
                    STORE_OP_SCRIPT_FLUSH == 61 && STORE_OP_FCALL == 62 &&
                    STORE_OP_FUNCTION_FLUSH == 65 && STORE_OP_XADD == 66 &&
-                   STORE_OP_XAUTOCLAIM == 74,
+                   STORE_OP_XAUTOCLAIM == 74 && STORE_OP_FUNCTION_RESTORE == 75,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -134,6 +134,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_XACK] = {2, ANY, 0, 0},
     [STORE_OP_XCLAIM] = {4, ANY, 0, 0},
     [STORE_OP_XAUTOCLAIM] = {5, ANY, 0, 0},
+    [STORE_OP_FUNCTION_RESTORE] = {0, ANY, 0, 0}, /* and store__function_restore_shape_ok */
 };
 #undef ANY
 
@@ -153,6 +154,9 @@ static int entry_shape_ok(const struct store_entry *e)
         return 0;
     }
     if (e->op == STORE_OP_FCALL && !store__fcall_shape_ok(e)) {
+        return 0;
+    }
+    if (e->op == STORE_OP_FUNCTION_RESTORE && !store__function_restore_shape_ok(e)) {
         return 0;
     }
     /* Only EXPIRE may carry a time in the past (it deletes); elsewhere -1 means "none". */
@@ -303,9 +307,32 @@ static void snap_put_list(const struct lobj *l, struct hy_buf *out)
     size_t n = store__lobj_count(l);
     put_varint(out, n);
     for (size_t i = 0; i < n; i++) {
-        const struct lelem *el = store__lobj_at(l, i);
-        put_bytes(out, el->data, el->len);
+        const uint8_t *p;
+        size_t len;
+        store__lobj_get(l, i, &p, &len);
+        put_bytes(out, p, len);
     }
+}
+
+/* An intset's members as text, copied ([u8 len][digits] at off[i]): the view a read builds
+ * stays with the value, and a snapshot encoded in the event loop must not leave one behind
+ * on every intset (it doubled their memory, uncounted). */
+struct text_list {
+    struct hy_buf buf;
+    size_t *off;
+    size_t n;
+};
+
+static void text_collect_cb(void *ctx, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
+{
+    (void)v;
+    (void)vlen;
+    struct text_list *t = ctx;
+    HY_ASSERT(flen < 256);
+    uint8_t len = (uint8_t)flen;
+    t->off[t->n++] = t->buf.len;
+    hy_buf_append(&t->buf, &len, 1);
+    hy_buf_append(&t->buf, f, flen);
 }
 
 /* A set is written as its members in byte order, each once. */
@@ -313,7 +340,19 @@ static void snap_put_set(const struct hobj *h, struct hy_buf *out)
 {
     size_t n = store__hobj_count(h);
     struct field_list l = {hy_xmalloc(HY_MAX(n, 1) * sizeof(*l.v)), 0};
-    store__hobj_foreach(h, field_collect_cb, &l);
+    struct text_list t = {.off = NULL};
+    if (store__hobj_intset(h)) {
+        hy_buf_init(&t.buf);
+        t.off = hy_xmalloc(HY_MAX(n, 1) * sizeof(*t.off));
+        store__hobj_members_each(h, text_collect_cb, &t);
+        HY_ASSERT(t.n == n);
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *p = t.buf.data + t.off[i];
+            l.v[l.n++] = (struct field_ref){p + 1, p[0], (const uint8_t *)"", 0};
+        }
+    } else {
+        store__hobj_foreach(h, field_collect_cb, &l);
+    }
     HY_ASSERT(l.n == n);
     qsort(l.v, n, sizeof(*l.v), field_cmp);
     put_varint(out, n);
@@ -321,6 +360,10 @@ static void snap_put_set(const struct hobj *h, struct hy_buf *out)
         put_bytes(out, l.v[i].f, l.v[i].flen);
     }
     hy_free(l.v);
+    if (t.off != NULL) {
+        hy_free(t.off);
+        hy_buf_free(&t.buf);
+    }
 }
 
 /* A sorted set: its members in rank order, each with its score's 8 bytes (little-endian). */
@@ -480,7 +523,7 @@ static struct lobj *snap_get_list(struct rd *r)
             r->bad = 1;
         }
         if (!r->bad) {
-            store__lobj_insert(l, store__lobj_count(l), store__lelem_new(p, len));
+            store__lobj_insert(l, store__lobj_count(l), store__lelem_new(p, len), NULL);
         }
     }
     if (r->bad) {
@@ -498,7 +541,7 @@ static struct hobj *snap_get_set(struct rd *r, uint64_t seed)
         r->bad = 1;
         return NULL;
     }
-    struct hobj *h = store__hobj_new(seed);
+    struct hobj *h = store__hobj_new_set(seed, 1); /* an intset while its members allow */
     for (uint64_t i = 0; i < n && !r->bad; i++) {
         size_t mlen;
         const uint8_t *m = rd_bytes(r, &mlen);

@@ -11,21 +11,59 @@
  * Invariants: list encoding iff tab == NULL; in list encoding count is the number of records
  * and list_len their total size; in table encoding field_bytes is the usable size of every node.
  */
+/*
+ * store_hash.c - hash and set values (the grid's named maps and sets), in three encodings.
+ *
+ * Small hashes (at most hash-max-listpack-entries fields, no field or value longer than
+ * hash-max-listpack-value bytes) live in one compact buffer of [varint flen][varint vlen]
+ * [field][value] records, like Redis's listpack: a 2-field hash costs one small allocation
+ * instead of a table, bucket array and one node per field. Lookups are linear, which is cheaper
+ * than hashing at these sizes. A hash that outgrows either bound converts once, for good, to a
+ * table of struct hfield nodes (an htab), as Redis does.
+ *
+ * A set is the same object with every value empty, and has one more encoding: a set created
+ * with an integer member (and the results of SINTERSTORE and its kin) starts as an intset, a
+ * sorted array of 2-, 4- or 8-byte little-endian integers, as Redis's. Adding a member that is
+ * not a canonical 64-bit integer, or more than set-max-intset-entries members, converts it to
+ * the compact list (set-max-listpack-entries/-value, as Redis 7.2) or the table. Callers see
+ * members as bytes: the first read that walks an intset formats its members once into a view
+ * buffer, kept (not counted in obj_bytes: a cache) until the next change, so that the pointers
+ * it hands out stay valid as the other encodings' do.
+ *
+ * The thresholds are the node's settings (struct store_encoding): an encoding is a memory
+ * layout only. No reply and no snapshot byte depends on it, so replicas with different
+ * settings still hold the same state; apply converts at the thresholds it is given.
+ *
+ * Invariants: the encoding is enc; list and intset keep count members in len bytes of list;
+ * an intset is strictly increasing, len = count * width; in table encoding len is the usable
+ * size of every node; aux.view is only set for an intset.
+ */
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/strutil.h"
 #include "store/store_int.h"
 
-#define HLIST_ENTRIES_MAX 128
-#define HLIST_BYTES_MAX   64
+enum { HENC_LIST = 0, HENC_INTSET = 1, HENC_TABLE = 2 };
+
+/* The compact list never grows past this (bytes or records), whatever the settings say. */
+#define HLIST_LEN_CAP   ((size_t)1 << 30)
+#define HLIST_COUNT_CAP ((uint32_t)1 << 30)
+#define INT_TEXT_MAX    20 /* "-9223372036854775808" */
 
 struct hobj {
-    uint8_t *list; /* compact records; NULL when empty or converted */
-    size_t list_len;
-    uint32_t count; /* list encoding only */
-    struct htab *tab;
-    size_t field_bytes; /* table encoding only */
+    uint8_t *list; /* compact records or intset integers; NULL when empty or converted */
+    union {
+        struct htab *tab; /* HENC_TABLE */
+        uint8_t *view;    /* HENC_INTSET: the members as text ([u8 len][digits]...), or NULL */
+    } aux;
+    size_t len; /* list/intset: bytes of list; table: usable bytes of every field node */
     uint64_t seed;
+    uint32_t count; /* list/intset */
+    uint8_t enc;
+    uint8_t is_set;
 };
+
+static const struct store_encoding enc_default = STORE_ENCODING_DEFAULT;
 
 /* One record of the compact list. */
 struct hrec {
@@ -42,8 +80,8 @@ static size_t rec_read(const struct hobj *h, size_t off, struct hrec *r)
     /* The list was written by this file, so its varints are well formed. */
     uint64_t flen = 0, vlen = 0;
     size_t p = off;
-    p += varint_get(h->list + p, h->list_len - p, &flen);
-    p += varint_get(h->list + p, h->list_len - p, &vlen);
+    p += varint_get(h->list + p, h->len - p, &flen);
+    p += varint_get(h->list + p, h->len - p, &vlen);
     r->off = off;
     r->f = h->list + p;
     r->flen = (size_t)flen;
@@ -55,7 +93,7 @@ static size_t rec_read(const struct hobj *h, size_t off, struct hrec *r)
 
 static int list_find(const struct hobj *h, const uint8_t *f, size_t flen, struct hrec *r)
 {
-    for (size_t off = 0; off < h->list_len;) {
+    for (size_t off = 0; off < h->len;) {
         off = rec_read(h, off, r);
         if (r->flen == flen && (flen == 0 || memcmp(r->f, f, flen) == 0)) {
             return 1;
@@ -80,6 +118,115 @@ static size_t rec_write(uint8_t *p, const uint8_t *f, size_t flen, const uint8_t
 static size_t rec_size(size_t flen, size_t vlen)
 {
     return varint_len(flen) + varint_len(vlen) + flen + vlen;
+}
+
+/* ---- intset encoding ------------------------------------------------------------------------ */
+
+static size_t is_width(const struct hobj *h)
+{
+    return h->count == 0 ? 2 : h->len / h->count;
+}
+
+static int64_t is_get(const struct hobj *h, size_t width, size_t i)
+{
+    const uint8_t *p = h->list + i * width;
+    if (width == 2) {
+        return (int16_t)(uint16_t)(p[0] | p[1] << 8);
+    }
+    if (width == 4) {
+        return (int32_t)hy_load_u32le(p);
+    }
+    return (int64_t)hy_load_u64le(p);
+}
+
+static void is_put(uint8_t *p, size_t width, int64_t v)
+{
+    for (size_t b = 0; b < width; b++) {
+        p[b] = (uint8_t)((uint64_t)v >> (8 * b));
+    }
+}
+
+static size_t width_for(int64_t v)
+{
+    if (v >= INT16_MIN && v <= INT16_MAX) {
+        return 2;
+    }
+    return v >= INT32_MIN && v <= INT32_MAX ? 4 : 8;
+}
+
+/* The position of v, or where it would go; *found_out says which. */
+static size_t is_search(const struct hobj *h, int64_t v, int *found_out)
+{
+    size_t width = is_width(h), lo = 0, hi = h->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t x = is_get(h, width, mid);
+        if (x == v) {
+            *found_out = 1;
+            return mid;
+        }
+        if (x < v) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *found_out = 0;
+    return lo;
+}
+
+static void view_drop(struct hobj *h)
+{
+    if (h->enc == HENC_INTSET && h->aux.view != NULL) {
+        hy_free(h->aux.view);
+        h->aux.view = NULL;
+    }
+}
+
+/* The intset's members as text, built on first use (a cache: see the file comment). */
+static const uint8_t *view_get(const struct hobj *hc)
+{
+    struct hobj *h = (struct hobj *)(uintptr_t)hc; /* the cache is not part of the value */
+    if (h->aux.view == NULL) {
+        size_t width = is_width(h), off = 0;
+        h->aux.view = hy_xmalloc(HY_MAX((size_t)h->count * (INT_TEXT_MAX + 1), 1));
+        for (size_t i = 0; i < h->count; i++) {
+            char text[32];
+            size_t n = hy_format_i64(text, is_get(h, width, i));
+            h->aux.view[off] = (uint8_t)n;
+            memcpy(h->aux.view + off + 1, text, n);
+            off += 1 + n;
+        }
+    }
+    return h->aux.view;
+}
+
+/* Adds v (absent) at position at, widening every integer first when v needs it. */
+static void is_insert(struct hobj *h, size_t at, int64_t v)
+{
+    size_t width = is_width(h), need = HY_MAX(width, width_for(v));
+    uint8_t *list = hy_xmalloc((h->count + 1) * need);
+    for (size_t i = 0, j = 0; i <= h->count; i++) {
+        is_put(list + i * need, need, i == at ? v : is_get(h, width, j++));
+    }
+    hy_free(h->list);
+    h->list = list;
+    h->count++;
+    h->len = h->count * need;
+}
+
+static void is_remove(struct hobj *h, size_t at)
+{
+    size_t width = is_width(h);
+    memmove(h->list + at * width, h->list + (at + 1) * width, (h->count - at - 1) * width);
+    h->count--;
+    h->len -= width;
+    if (h->count == 0) {
+        hy_free(h->list);
+        h->list = NULL;
+    } else {
+        h->list = hy_xrealloc(h->list, h->len);
+    }
 }
 
 /* ---- table encoding ------------------------------------------------------------------------- */
@@ -114,34 +261,59 @@ static struct hfield *field_new(const uint8_t *f, size_t flen, const uint8_t *v,
 static int tab_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
 {
     struct hfield *n = field_new(f, flen, v, vlen);
-    struct htab_node *old = htab_find(h->tab, f, flen);
-    h->field_bytes += hy_alloc_size(n);
+    struct htab_node *old = htab_find(h->aux.tab, f, flen);
+    h->len += hy_alloc_size(n);
     if (old != NULL) {
-        htab_replace(h->tab, old, &n->node);
-        h->field_bytes -= hy_alloc_size(old);
+        htab_replace(h->aux.tab, old, &n->node);
+        h->len -= hy_alloc_size(old);
         hy_free(old);
         return 0;
     }
-    htab_insert(h->tab, &n->node);
+    htab_insert(h->aux.tab, &n->node);
     return 1;
 }
 
-/* Moves every record of the list into a new table; the list encoding ends for good. */
-static void convert_to_table(struct hobj *h)
+/* Hands every member to cb; valid pointers only during the call (conversions). */
+static void members_each(const struct hobj *h, store_field_cb cb, void *ctx);
+
+struct convert {
+    struct hobj *to;
+};
+
+static void convert_cb(void *ctx, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
 {
-    HY_ASSERT(h->tab == NULL);
-    h->tab = hy_xmalloc(sizeof(*h->tab));
-    htab_init(h->tab, field_key_fn, h->seed);
-    h->field_bytes = 0;
-    struct hrec r;
-    for (size_t off = 0; off < h->list_len;) {
-        off = rec_read(h, off, &r);
-        HY_ASSERT(tab_set(h, r.f, r.flen, r.v, r.vlen) == 1);
+    struct convert *c = ctx;
+    if (c->to->enc == HENC_TABLE) {
+        HY_ASSERT(tab_set(c->to, f, flen, v, vlen) == 1);
+        return;
     }
+    size_t size = rec_size(flen, vlen);
+    c->to->list = hy_xrealloc(c->to->list, c->to->len + size);
+    rec_write(c->to->list + c->to->len, f, flen, v, vlen);
+    c->to->len += size;
+    c->to->count++;
+}
+
+/* Moves every member into the encoding `to` (list or table); never back to an intset. */
+static void convert(struct hobj *h, uint8_t to)
+{
+    HY_ASSERT(to != HENC_INTSET && h->enc != HENC_TABLE && to != h->enc);
+    struct hobj fresh = {0};
+    fresh.enc = to;
+    fresh.seed = h->seed;
+    if (to == HENC_TABLE) {
+        fresh.aux.tab = hy_xmalloc(sizeof(*fresh.aux.tab));
+        htab_init(fresh.aux.tab, field_key_fn, h->seed);
+    }
+    struct convert c = {&fresh};
+    members_each(h, convert_cb, &c);
+    view_drop(h);
     hy_free(h->list);
-    h->list = NULL;
-    h->list_len = 0;
-    h->count = 0;
+    h->list = fresh.list;
+    h->aux = fresh.aux;
+    h->len = fresh.len;
+    h->count = to == HENC_TABLE ? 0 : fresh.count;
+    h->enc = to;
 }
 
 /* ---- the object ----------------------------------------------------------------------------- */
@@ -150,6 +322,14 @@ struct hobj *store__hobj_new(uint64_t seed)
 {
     struct hobj *h = hy_xcalloc(1, sizeof(*h));
     h->seed = seed;
+    return h;
+}
+
+struct hobj *store__hobj_new_set(uint64_t seed, int intset)
+{
+    struct hobj *h = store__hobj_new(seed);
+    h->is_set = 1;
+    h->enc = intset ? HENC_INTSET : HENC_LIST;
     return h;
 }
 
@@ -164,10 +344,11 @@ void store__hobj_free(struct hobj *h)
     if (h == NULL) {
         return;
     }
-    if (h->tab != NULL) {
-        htab_clear(h->tab, field_free_cb, NULL);
-        hy_free(h->tab);
+    if (h->enc == HENC_TABLE) {
+        htab_clear(h->aux.tab, field_free_cb, NULL);
+        hy_free(h->aux.tab);
     }
+    view_drop(h);
     hy_free(h->list);
     hy_free(h);
 }
@@ -175,8 +356,8 @@ void store__hobj_free(struct hobj *h)
 size_t store__hobj_bytes(const struct hobj *h)
 {
     size_t n = hy_alloc_size(h);
-    if (h->tab != NULL) {
-        n += hy_alloc_size(h->tab) + h->tab->table_bytes + h->field_bytes;
+    if (h->enc == HENC_TABLE) {
+        n += hy_alloc_size(h->aux.tab) + h->aux.tab->table_bytes + h->len;
     } else if (h->list != NULL) {
         n += hy_alloc_size(h->list);
     }
@@ -185,47 +366,118 @@ size_t store__hobj_bytes(const struct hobj *h)
 
 int store__hobj_compact(const struct hobj *h)
 {
-    return h->tab == NULL;
+    return h->enc == HENC_LIST;
+}
+
+int store__hobj_intset(const struct hobj *h)
+{
+    return h->enc == HENC_INTSET;
 }
 
 size_t store__hobj_count(const struct hobj *h)
 {
-    return h->tab != NULL ? htab_count(h->tab) : h->count;
+    return h->enc == HENC_TABLE ? htab_count(h->aux.tab) : h->count;
 }
 
 /* Rewrites the list with record r (NULL: none) replaced by new_size bytes of room; returns
  * the room's offset. */
 static size_t list_splice(struct hobj *h, const struct hrec *r, size_t new_size)
 {
-    size_t off = r != NULL ? r->off : h->list_len;
+    size_t off = r != NULL ? r->off : h->len;
     size_t old_size = r != NULL ? r->size : 0;
-    size_t tail = h->list_len - off - old_size;
-    size_t len = h->list_len - old_size + new_size;
-    if (len > h->list_len) {
+    size_t tail = h->len - off - old_size;
+    size_t len = h->len - old_size + new_size;
+    if (len > h->len) {
         h->list = hy_xrealloc(h->list, len);
     }
     memmove(h->list + off + new_size, h->list + off + old_size, tail);
     if (len == 0) {
         hy_free(h->list);
         h->list = NULL;
-    } else if (len < h->list_len) {
+    } else if (len < h->len) {
         h->list = hy_xrealloc(h->list, len);
     }
-    h->list_len = len;
+    h->len = len;
     return off;
 }
 
-int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
+/* The list bounds that apply to h. */
+static void list_bounds(const struct hobj *h, const struct store_encoding *enc, size_t *entries,
+                        size_t *value)
 {
-    if (h->tab == NULL &&
-        (flen > HLIST_BYTES_MAX || vlen > HLIST_BYTES_MAX || h->count >= HLIST_ENTRIES_MAX)) {
-        struct hrec r;
-        if (!(h->count >= HLIST_ENTRIES_MAX && flen <= HLIST_BYTES_MAX && vlen <= HLIST_BYTES_MAX &&
-              list_find(h, f, flen, &r))) {
-            convert_to_table(h); /* an overwrite of an existing field does not grow the list */
-        }
+    int64_t e = h->is_set ? enc->set_entries : enc->hash_entries;
+    int64_t v = h->is_set ? enc->set_value : enc->hash_value;
+    *entries = (size_t)HY_MIN(HY_MAX(e, 0), (int64_t)HLIST_COUNT_CAP);
+    *value = (size_t)HY_MIN(HY_MAX(v, 0), (int64_t)HLIST_LEN_CAP);
+}
+
+/* Whether an intset's members (plus one of nlen bytes) fit the list's bounds: the longest
+ * text is the smallest or the largest integer's. */
+static int intset_fits_list(const struct hobj *h, const struct store_encoding *enc, size_t extra,
+                            size_t nlen)
+{
+    size_t entries, value;
+    list_bounds(h, enc, &entries, &value);
+    if (h->count + extra > entries || nlen > value) {
+        return 0;
     }
-    if (h->tab != NULL) {
+    if (h->count == 0) {
+        return 1;
+    }
+    char text[32];
+    size_t width = is_width(h);
+    return hy_format_i64(text, is_get(h, width, 0)) <= value &&
+           hy_format_i64(text, is_get(h, width, h->count - 1)) <= value;
+}
+
+/* Adds integer member v to an intset; converts first when it would break a bound. */
+static int intset_add(struct hobj *h, int64_t v, const struct store_encoding *enc)
+{
+    int found;
+    size_t at = is_search(h, v, &found);
+    if (found) {
+        return 0;
+    }
+    view_drop(h);
+    is_insert(h, at, v);
+    if ((int64_t)h->count > enc->set_intset_entries) {
+        /* Redis converts past the bound; the list takes the set while its own bounds allow. */
+        convert(h, intset_fits_list(h, enc, 0, 0) ? HENC_LIST : HENC_TABLE);
+    }
+    return 1;
+}
+
+/* Whether a list that holds count records should turn into a table before taking field f. */
+static int list_outgrown(struct hobj *h, const uint8_t *f, size_t flen, size_t vlen,
+                         const struct store_encoding *enc)
+{
+    size_t entries, value;
+    list_bounds(h, enc, &entries, &value);
+    if (flen > value || vlen > value || h->len + rec_size(flen, vlen) > HLIST_LEN_CAP) {
+        return 1;
+    }
+    struct hrec r;
+    return h->count >= entries && !list_find(h, f, flen, &r); /* an overwrite does not grow */
+}
+
+int store__hobj_put(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen,
+                    const struct store_encoding *enc)
+{
+    if (enc == NULL) {
+        enc = &enc_default;
+    }
+    if (h->enc == HENC_INTSET) {
+        int64_t x;
+        HY_ASSERT(vlen == 0);
+        if (hy_parse_i64(f, flen, &x)) {
+            return intset_add(h, x, enc);
+        }
+        convert(h, intset_fits_list(h, enc, 1, flen) ? HENC_LIST : HENC_TABLE);
+    }
+    if (h->enc == HENC_LIST && list_outgrown(h, f, flen, vlen, enc)) {
+        convert(h, HENC_TABLE);
+    }
+    if (h->enc == HENC_TABLE) {
         return tab_set(h, f, flen, v, vlen);
     }
     struct hrec r;
@@ -237,11 +489,16 @@ int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t
     return !found;
 }
 
+int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen)
+{
+    return store__hobj_put(h, f, flen, v, vlen, NULL);
+}
+
 int store__hobj_get(const struct hobj *h, const uint8_t *f, size_t flen, const uint8_t **v_out,
                     size_t *vlen_out)
 {
-    if (h->tab != NULL) {
-        const struct htab_node *n = htab_find(h->tab, f, flen);
+    if (h->enc == HENC_TABLE) {
+        const struct htab_node *n = htab_find(h->aux.tab, f, flen);
         if (n == NULL) {
             return 0;
         }
@@ -249,6 +506,16 @@ int store__hobj_get(const struct hobj *h, const uint8_t *f, size_t flen, const u
         size_t fl;
         store__field_kv((const struct hfield *)n, &ff, &fl, v_out, vlen_out);
         return 1;
+    }
+    if (h->enc == HENC_INTSET) {
+        int64_t x;
+        int found = 0;
+        if (hy_parse_i64(f, flen, &x)) {
+            is_search(h, x, &found);
+        }
+        *v_out = (const uint8_t *)"";
+        *vlen_out = 0;
+        return found;
     }
     struct hrec r;
     if (!list_find(h, f, flen, &r)) {
@@ -261,14 +528,24 @@ int store__hobj_get(const struct hobj *h, const uint8_t *f, size_t flen, const u
 
 int store__hobj_del(struct hobj *h, const uint8_t *f, size_t flen)
 {
-    if (h->tab != NULL) {
-        struct htab_node *n = htab_remove(h->tab, f, flen);
+    if (h->enc == HENC_TABLE) {
+        struct htab_node *n = htab_remove(h->aux.tab, f, flen);
         if (n == NULL) {
             return 0;
         }
-        h->field_bytes -= hy_alloc_size(n);
+        h->len -= hy_alloc_size(n);
         hy_free(n);
         return 1;
+    }
+    if (h->enc == HENC_INTSET) {
+        int64_t x;
+        int found = 0;
+        size_t at = hy_parse_i64(f, flen, &x) ? is_search(h, x, &found) : 0;
+        if (found) {
+            view_drop(h);
+            is_remove(h, at);
+        }
+        return found;
     }
     struct hrec r;
     if (!list_find(h, f, flen, &r)) {
@@ -298,33 +575,65 @@ static void field_visit_cb(void *ctx, struct htab_node *n)
 static void list_foreach(const struct hobj *h, store_field_cb cb, void *ctx)
 {
     struct hrec r;
-    for (size_t off = 0; off < h->list_len;) {
+    for (size_t off = 0; off < h->len;) {
         off = rec_read(h, off, &r);
         cb(ctx, r.f, r.flen, r.v, r.vlen);
     }
 }
 
+static void intset_foreach(const struct hobj *h, store_field_cb cb, void *ctx)
+{
+    const uint8_t *p = view_get(h);
+    for (size_t i = 0; i < h->count; i++) {
+        cb(ctx, p + 1, p[0], (const uint8_t *)"", 0);
+        p += 1 + p[0];
+    }
+}
+
+static void members_each(const struct hobj *h, store_field_cb cb, void *ctx)
+{
+    if (h->enc != HENC_INTSET) {
+        store__hobj_foreach(h, cb, ctx);
+        return;
+    }
+    size_t width = is_width(h);
+    for (size_t i = 0; i < h->count; i++) {
+        char text[32];
+        size_t n = hy_format_i64(text, is_get(h, width, i));
+        cb(ctx, (const uint8_t *)text, n, (const uint8_t *)"", 0);
+    }
+}
+
+void store__hobj_members_each(const struct hobj *h, store_field_cb cb, void *ctx)
+{
+    members_each(h, cb, ctx);
+}
+
 void store__hobj_foreach(const struct hobj *h, store_field_cb cb, void *ctx)
 {
-    if (h->tab == NULL) {
+    if (h->enc == HENC_LIST) {
         list_foreach(h, cb, ctx);
         return;
     }
+    if (h->enc == HENC_INTSET) {
+        intset_foreach(h, cb, ctx);
+        return;
+    }
     struct field_visit fv = {cb, ctx};
-    htab_foreach(h->tab, field_visit_cb, &fv);
+    htab_foreach(h->aux.tab, field_visit_cb, &fv);
 }
 
 uint64_t store__hobj_scan(const struct hobj *h, uint64_t cursor, size_t count_hint,
                           store_field_cb cb, void *ctx)
 {
-    if (h->tab == NULL) {
-        list_foreach(h, cb, ctx); /* small: all of it in one step, as Redis does */
+    if (h->enc != HENC_TABLE) {
+        store__hobj_foreach(h, cb, ctx); /* small: all of it in one step, as Redis does */
         return 0;
     }
     struct field_visit fv = {cb, ctx};
     size_t steps = HY_MAX(count_hint, 1);
     do {
-        cursor = htab_scan(h->tab, cursor, field_visit_cb, &fv);
+        cursor = htab_scan(h->aux.tab, cursor, field_visit_cb, &fv);
     } while (cursor != 0 && --steps > 0);
     return cursor;
 }
@@ -333,12 +642,23 @@ void store__hobj_random(const struct hobj *h, struct hy_prng *prng, const uint8_
                         size_t *flen_out, const uint8_t **v_out, size_t *vlen_out)
 {
     HY_ASSERT(store__hobj_count(h) > 0);
-    if (h->tab != NULL) {
-        const struct htab_node *n = htab_random(h->tab, prng);
+    if (h->enc == HENC_TABLE) {
+        const struct htab_node *n = htab_random(h->aux.tab, prng);
         store__field_kv((const struct hfield *)n, f_out, flen_out, v_out, vlen_out);
         return;
     }
     uint64_t skip = hy_prng_below(prng, h->count);
+    if (h->enc == HENC_INTSET) {
+        const uint8_t *p = view_get(h);
+        for (; skip > 0; skip--) {
+            p += 1 + p[0];
+        }
+        *f_out = p + 1;
+        *flen_out = p[0];
+        *v_out = (const uint8_t *)"";
+        *vlen_out = 0;
+        return;
+    }
     struct hrec r;
     size_t off = rec_read(h, 0, &r);
     for (; skip > 0; skip--) {
@@ -373,21 +693,31 @@ static void check_set_cb(void *ctx, const uint8_t *f, size_t flen, const uint8_t
 
 void store__hobj_check(const struct hobj *h, int is_set)
 {
+    HY_ASSERT(h->enc <= HENC_TABLE && (h->enc != HENC_INTSET || h->is_set));
     if (is_set) {
-        store__hobj_foreach(h, check_set_cb, NULL);
+        members_each(h, check_set_cb, NULL);
     }
     struct hcheck c = {0, 0};
-    if (h->tab != NULL) {
+    if (h->enc == HENC_TABLE) {
         HY_ASSERT(h->list == NULL && h->count == 0);
-        htab_foreach(h->tab, check_node_cb, &c);
-        HY_ASSERT(c.count == htab_count(h->tab) && c.bytes == h->field_bytes);
+        htab_foreach(h->aux.tab, check_node_cb, &c);
+        HY_ASSERT(c.count == htab_count(h->aux.tab) && c.bytes == h->len);
         return;
     }
-    HY_ASSERT((h->list == NULL) == (h->list_len == 0) && h->count <= HLIST_ENTRIES_MAX);
+    HY_ASSERT((h->list == NULL) == (h->len == 0));
+    if (h->enc == HENC_INTSET) {
+        size_t width = is_width(h);
+        HY_ASSERT(h->len == h->count * width && (width == 2 || width == 4 || width == 8));
+        for (size_t i = 1; i < h->count; i++) {
+            HY_ASSERT(is_get(h, width, i - 1) < is_get(h, width, i));
+        }
+        return;
+    }
+    HY_ASSERT(h->count <= HLIST_COUNT_CAP);
     struct hrec r;
-    for (size_t off = 0; off < h->list_len; c.count++) {
+    for (size_t off = 0; off < h->len; c.count++) {
         off = rec_read(h, off, &r);
-        HY_ASSERT(off <= h->list_len && r.flen <= HLIST_BYTES_MAX && r.vlen <= HLIST_BYTES_MAX);
+        HY_ASSERT(off <= h->len);
     }
     HY_ASSERT(c.count == h->count);
 }

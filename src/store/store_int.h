@@ -86,7 +86,13 @@ struct store {
     struct store_libraries *libraries; /* store_script.c; never touched by FLUSHALL */
     store_script_run_fn script_run;
     void *script_run_ctx;
-    unsigned script_depth;    /* EVAL entries being applied (they do not nest) */
+    unsigned script_depth; /* EVAL entries being applied (they do not nest) */
+    /* Redis's dirty counter (INFO rdb_changes_since_last_save): changes applied, one per
+     * write entry by default; an op sets dirty_delta when it knows better (SETBIT, BITFIELD:
+     * only bits that changed, as Redis; WRONGTYPE: none). */
+    uint64_t dirty;
+    uint64_t dirty_delta;
+    uint64_t term;            /* store_set_term: the term of the entries being applied */
     unsigned mutation;        /* enum store_mutation: test only */
     uint64_t mutation_now_ms; /* the clock STORE_MUT_APPLY_CLOCK reads */
 };
@@ -174,6 +180,9 @@ void store__op_fcall(struct store *s, const struct store_entry *e, struct resp_w
 void store__op_function_load(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_function_delete(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__op_function_flush(struct store *s, const struct store_entry *e, struct resp_writer *w);
+int store__function_restore_shape_ok(const struct store_entry *e);
+void store__op_function_restore(struct store *s, const struct store_entry *e,
+                                struct resp_writer *w);
 void store__libraries_encode(const struct store *s, struct hy_buf *out);
 int store__libraries_decode(const uint8_t *buf, size_t len, size_t *used_out,
                             struct store_libraries **out);
@@ -364,15 +373,20 @@ struct lobj *store__lobj_new(void);
 void store__lobj_free(struct lobj *l);
 size_t store__lobj_bytes(const struct lobj *l);
 size_t store__lobj_count(const struct lobj *l);
-/* The element at index (< count), borrowed. */
-const struct lelem *store__lobj_at(const struct lobj *l, size_t index);
+/* 1 while the list is in the compact encoding. */
+int store__lobj_compact(const struct lobj *l);
+/* The element at index (< count): its bytes, borrowed until the next change. */
+void store__lobj_get(const struct lobj *l, size_t index, const uint8_t **p_out, size_t *len_out);
 struct lelem *store__lelem_new(const uint8_t *p, size_t len);
-/* Inserts el (ownership transferred) before position index (0..count). */
-void store__lobj_insert(struct lobj *l, size_t index, struct lelem *el);
+/* Inserts el (ownership transferred) before position index (0..count), converting the list
+ * at enc's list-max-listpack-size (NULL: the default). */
+void store__lobj_insert(struct lobj *l, size_t index, struct lelem *el,
+                        const struct store_encoding *enc);
 /* Detaches the element at index (< count); the caller owns and frees it (hy_free). */
 struct lelem *store__lobj_take(struct lobj *l, size_t index);
 /* Replaces the element at index by el (ownership transferred); the old one is freed. */
-void store__lobj_replace(struct lobj *l, size_t index, struct lelem *el);
+void store__lobj_replace(struct lobj *l, size_t index, struct lelem *el,
+                         const struct store_encoding *enc);
 void store__lobj_check(const struct lobj *l);
 
 /* Creates a string key argv[ki] (replacing old, of any type) holding v with expiry at. */
@@ -434,8 +448,12 @@ void store__zobj_free(struct zobj *z);
 size_t store__zobj_bytes(const struct zobj *z);
 size_t store__zobj_count(const struct zobj *z);
 int store__zobj_has(const struct zobj *z, const uint8_t *m, size_t mlen);
-/* Adds a member that is not in z. */
+/* Adds a member that is not in z, converting at enc's thresholds (NULL: the defaults). */
+void store__zobj_put(struct zobj *z, double score, const uint8_t *m, size_t mlen,
+                     const struct store_encoding *enc);
 void store__zobj_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen);
+/* 1 while z is in the compact encoding. */
+int store__zobj_compact(const struct zobj *z);
 void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const uint8_t **m_out,
                     size_t *mlen_out);
 void store__zobj_check(const struct zobj *z);
@@ -499,19 +517,28 @@ static inline void store__r_bulk(struct resp_writer *w, const void *p, size_t le
 /* ---- hash objects (store_hash.c) ---------------------------------------------------------- */
 
 struct hobj *store__hobj_new(uint64_t seed);
+/* A new empty set object: an intset when `intset` (its first member is an integer). */
+struct hobj *store__hobj_new_set(uint64_t seed, int intset);
 void store__hobj_free(struct hobj *h);
 /* Usable bytes of everything the object holds. */
 size_t store__hobj_bytes(const struct hobj *h);
 size_t store__hobj_count(const struct hobj *h);
-/* 1 while the object is in the compact list encoding. */
+/* 1 while the object is in the compact list encoding; 1 while a set is an intset. */
 int store__hobj_compact(const struct hobj *h);
-/* Sets field f to v; returns 1 when the field is new. */
+int store__hobj_intset(const struct hobj *h);
+/* Sets field f to v, converting the encoding at enc's thresholds (NULL: the defaults);
+ * returns 1 when the field is new. */
+int store__hobj_put(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen,
+                    const struct store_encoding *enc);
 int store__hobj_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t *v, size_t vlen);
 /* Returns 1 and the value (borrowed until the next change) when present. */
 int store__hobj_get(const struct hobj *h, const uint8_t *f, size_t flen, const uint8_t **v_out,
                     size_t *vlen_out);
 int store__hobj_del(struct hobj *h, const uint8_t *f, size_t flen);
 void store__hobj_foreach(const struct hobj *h, store_field_cb cb, void *ctx);
+/* As store__hobj_foreach for a set's members, but an intset's are formatted on the fly: the
+ * pointers live only for the call, and no text view is built and kept (snapshot encoding). */
+void store__hobj_members_each(const struct hobj *h, store_field_cb cb, void *ctx);
 uint64_t store__hobj_scan(const struct hobj *h, uint64_t cursor, size_t count_hint,
                           store_field_cb cb, void *ctx);
 void store__hobj_random(const struct hobj *h, struct hy_prng *prng, const uint8_t **f_out,

@@ -27,6 +27,7 @@ enum shape {
     SH_STORE,    /* the event on argv[0] when it exists after, else "del" if it existed */
     SH_MPOP,     /* the event on the first key that existed (the one LMPOP/ZMPOP popped) */
     SH_GETEX,    /* "expire" or "persist", by the entry's expiry and flags */
+    SH_SELF,     /* the op announces its own events (streams); here only "new" */
 };
 
 struct rule {
@@ -88,6 +89,8 @@ static const struct rule rules[STORE_OP_COUNT] = {
     [STORE_OP_PFADD] = {STR, SH_KEY, W_TRUE, "pfadd", NULL, NULL, NULL},
     [STORE_OP_PFMERGE] = {STR, SH_KEY, W_OK, "pfadd", NULL, NULL, NULL},
     [STORE_OP_RESTORE] = {G, SH_KEY, W_OK, "restore", NULL, NULL, NULL},
+    [STORE_OP_XADD] = {G, SH_SELF, W_OK, NULL, NULL, NULL, NULL},
+    [STORE_OP_XGROUP] = {G, SH_SELF, W_OK, NULL, NULL, NULL, NULL},
 };
 
 /* The event names of ops whose kind is in entry.incr. */
@@ -190,7 +193,8 @@ void store__notify_after(struct store *s, const struct store_entry *e,
     const char *ev = kind_event(e, r);
     int gone0 = e->argc > 0 && pre->existed[0] && !alive(s, &e->argv[0], e->time_ms);
     switch (sh) {
-    case SH_NONE: return;
+    case SH_NONE:
+    case SH_SELF: return;
     case SH_KEY:
         if (!(e->op == STORE_OP_EXPIRE && gone0)) { /* a past time deletes: "del" only */
             ev_key(s, r->cls, ev, e, 0);

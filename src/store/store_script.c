@@ -453,6 +453,77 @@ void store__op_function_flush(struct store *s, const struct store_entry *e, stru
     }
 }
 
+/* FUNCTION RESTORE's groups: each is nargs (4 LE) then that many FUNCTION_LOAD arguments. */
+int store__function_restore_shape_ok(const struct store_entry *e)
+{
+    if (e->incr < 0 || e->incr > 2) {
+        return 0;
+    }
+    for (size_t i = 0; i < e->argc;) {
+        if (e->argv[i].len != 4) {
+            return 0;
+        }
+        uint32_t n = hy_load_u32le(e->argv[i].ptr);
+        if (n < 4 || n % 2 != 0 || n > e->argc - i - 1) {
+            return 0;
+        }
+        i += 1 + n;
+    }
+    return 1;
+}
+
+static struct store_library *library_clone(const struct store_library *l)
+{
+    struct store_library *c = hy_xmalloc(sizeof(*c));
+    *c = *l;
+    c->code = hy_xmalloc(l->len > 0 ? l->len : 1);
+    memcpy(c->code, l->code, l->len);
+    c->funcs = hy_xmalloc(HY_MAX(l->nfuncs, 1) * sizeof(*c->funcs));
+    memcpy(c->funcs, l->funcs, l->nfuncs * sizeof(*c->funcs));
+    return c;
+}
+
+/* Applies FUNCTION RESTORE to a copy of the libraries and installs it only when every library
+ * went in: all or nothing, as Redis's (its errors name the library or function, unquoted). */
+void store__op_function_restore(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    struct store_libraries *tmp = hy_xcalloc(1, sizeof(*tmp));
+    const struct store_libraries *cur = s->libraries;
+    for (size_t i = 0; e->incr != 2 && cur != NULL && i < cur->count; i++) {
+        tmp->v = hy_xrealloc(tmp->v, (tmp->count + 1) * sizeof(*tmp->v));
+        tmp->v[tmp->count++] = library_clone(cur->v[i]);
+    }
+    char err[STORE_FUNCTION_NAME_MAX + 64];
+    const char *why = NULL;
+    for (size_t i = 0; i < e->argc && why == NULL;) {
+        uint32_t n = hy_load_u32le(e->argv[i].ptr);
+        struct store_library *l = library_from_args(e->argv + i + 1, n);
+        i += 1 + n;
+        if (l == NULL) {
+            why = "ERR malformed function library";
+        } else if (e->incr == 0 && library_index(tmp, l->name) >= 0) {
+            snprintf(err, sizeof(err), "ERR Library %s already exists", l->name);
+            library_free(l);
+            why = err;
+        } else {
+            why = libraries_add(&tmp, l, e->incr == 1, err, sizeof(err));
+        }
+    }
+    if (why != NULL) {
+        libraries_free(tmp);
+        store__r_err(w, why);
+        return;
+    }
+    libraries_free(s->libraries);
+    s->libraries = tmp->count > 0 ? tmp : NULL;
+    if (tmp->count == 0) {
+        libraries_free(tmp);
+    }
+    if (w != NULL) {
+        resp_write_ok(w);
+    }
+}
+
 void store__op_fcall(struct store *s, const struct store_entry *e, struct resp_writer *w)
 {
     store__op_eval(s, e, w); /* the runner tells the two apart by e->op */

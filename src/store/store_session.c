@@ -128,8 +128,11 @@ void store__op_session_open(struct store *s, const struct store_entry *e, struct
     }
     struct session *ss = &t->v[t->count++];
     memset(ss, 0, sizeof(*ss));
-    if (t->next_id < s->cfg.session_id_base) {
-        t->next_id = s->cfg.session_id_base; /* the first session of a partition's store */
+    /* Ids start at the partition's base, and at each forced history's own range (store.h). */
+    uint64_t epoch = HY_MIN(s->term >> 20, (uint64_t)0xFFFF);
+    uint64_t floor = s->cfg.session_id_base + (epoch << 32);
+    if (t->next_id < floor) {
+        t->next_id = floor;
     }
     ss->id = ++t->next_id;
     ss->ttl_ms = e->incr > 0 ? (uint64_t)e->incr : 1;
@@ -403,4 +406,9 @@ void store__sessions_replace(struct store *s, struct store_sessions *fresh)
 {
     table_free(s->sessions);
     s->sessions = fresh;
+}
+
+void store_set_term(struct store *s, uint64_t term)
+{
+    s->term = term;
 }

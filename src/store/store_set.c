@@ -45,11 +45,18 @@ static struct store_obj *set_link(struct store *s, const struct store_entry *e, 
     return o;
 }
 
+/* A new set for first member m: an intset when m is an integer, as Redis's setTypeCreate. */
+static struct hobj *set_new(const struct store *s, const uint8_t *m, size_t mlen)
+{
+    int64_t v;
+    return store__hobj_new_set(s->hash_seed, hy_parse_i64(m, mlen, &v));
+}
+
 /* Adds or removes one member, keeping obj_bytes in step; returns 1 when it changed the set. */
 static int member_add(struct store *s, struct hobj *h, const uint8_t *m, size_t mlen)
 {
     size_t before = store__hobj_bytes(h);
-    int added = store__hobj_set(h, m, mlen, NULL, 0);
+    int added = store__hobj_put(h, m, mlen, NULL, 0, &s->cfg.encoding);
     s->obj_bytes = s->obj_bytes - before + store__hobj_bytes(h);
     return added;
 }
@@ -78,7 +85,7 @@ void store__op_sadd(struct store *s, const struct store_entry *e, struct resp_wr
         return;
     }
     if (o == NULL) {
-        o = set_link(s, e, ARG(e, 0), store__hobj_new(s->hash_seed));
+        o = set_link(s, e, ARG(e, 0), set_new(s, e->argv[1].ptr, e->argv[1].len));
     }
     int64_t added = 0;
     for (uint32_t i = 1; i < e->argc; i++) {
@@ -131,7 +138,7 @@ void store__op_smove(struct store *s, const struct store_entry *e, struct resp_w
     member_del(s, store__hobj(src), ARG(e, 2));
     drop_if_empty(s, src);
     if (dst == NULL) {
-        dst = set_link(s, e, ARG(e, 1), store__hobj_new(s->hash_seed));
+        dst = set_link(s, e, ARG(e, 1), set_new(s, ARG(e, 2)));
     }
     if (!member_add(s, store__hobj(dst), ARG(e, 2))) {
         s->watch_skip = 2;
@@ -257,6 +264,7 @@ struct setop_ctx {
     const struct hobj *const *others; /* sets a member must be in (INTER) or not be in (DIFF) */
     size_t nothers;
     int want_in;
+    const struct store_encoding *enc;
 };
 
 static void setop_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v, size_t vlen)
@@ -271,15 +279,15 @@ static void setop_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v,
             return;
         }
     }
-    store__hobj_set(c->out, m, mlen, NULL, 0);
+    store__hobj_put(c->out, m, mlen, NULL, 0, c->enc);
 }
 
 /* Computes the kind's result over sets (NULL = missing, an empty set) into out. */
 static void setop_compute(enum store_setop kind, const struct hobj **sets, size_t n,
-                          struct hobj *out)
+                          struct hobj *out, const struct store_encoding *enc)
 {
     if (kind == STORE_SUNION) {
-        struct setop_ctx c = {out, NULL, 0, 1};
+        struct setop_ctx c = {out, NULL, 0, 1, enc};
         for (size_t i = 0; i < n; i++) {
             if (sets[i] != NULL) {
                 store__hobj_foreach(sets[i], setop_cb, &c);
@@ -295,7 +303,7 @@ static void setop_compute(enum store_setop kind, const struct hobj **sets, size_
                 others[m++] = sets[i];
             }
         }
-        struct setop_ctx c = {out, others, m, 0};
+        struct setop_ctx c = {out, others, m, 0, enc};
         if (sets[0] != NULL) {
             store__hobj_foreach(sets[0], setop_cb, &c);
         }
@@ -319,7 +327,7 @@ static void setop_compute(enum store_setop kind, const struct hobj **sets, size_
             others[m++] = sets[i];
         }
     }
-    struct setop_ctx c = {out, others, m, 1};
+    struct setop_ctx c = {out, others, m, 1, enc};
     store__hobj_foreach(sets[smallest], setop_cb, &c);
     hy_free(others);
 }
@@ -341,8 +349,9 @@ void store__op_sstore(struct store *s, const struct store_entry *e, struct resp_
         }
         sets[i] = o != NULL ? store__hobj(o) : NULL;
     }
-    struct hobj *out = store__hobj_new(s->hash_seed);
-    setop_compute((enum store_setop)e->incr, sets, n, out);
+    /* As Redis, a result starts as an intset and converts as members ask. */
+    struct hobj *out = store__hobj_new_set(s->hash_seed, 1);
+    setop_compute((enum store_setop)e->incr, sets, n, out, &s->cfg.encoding);
     hy_free(sets);
     /* The sources are read; now the destination is replaced whatever its type. */
     struct store_obj *dst = store__lookup_write(s, ARG(e, 0), e->time_ms);

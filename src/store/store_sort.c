@@ -340,7 +340,7 @@ static void list_replace(struct store *s, const struct store_entry *e, const uin
     struct lobj *l = store__lobj_new();
     for (size_t i = 0; i < r->n; i++) {
         size_t len = r->len[i] == SIZE_MAX ? 0 : r->len[i];
-        store__lobj_insert(l, i, store__lelem_new(result_at(r, i), len));
+        store__lobj_insert(l, i, store__lelem_new(result_at(r, i), len), &s->cfg.encoding);
     }
     struct store_obj *o = store__entry_new(STORE_LIST, -1, key, klen, 0);
     store__set_vobj(o, l);

@@ -480,6 +480,12 @@ static struct xcons *cons_find(const struct xgroup *g, const uint8_t *n, size_t 
     return found ? g->cons[at] : NULL;
 }
 
+/* A stream event (class t) on the key k, as Redis 7.0 notifies it. */
+static void xev(struct store *s, const struct store_arg *k, const char *ev)
+{
+    store__notify(s, STORE_NOTIFY_STREAM, ev, k->ptr, k->len);
+}
+
 /* The consumer named (n, len), created when absent (*created_out 1). */
 static struct xcons *cons_get(struct xobj *x, struct xgroup *g, const uint8_t *n, size_t len,
                               uint64_t now, int *created_out)
@@ -916,8 +922,12 @@ void store__op_xadd(struct store *s, const struct store_entry *e, struct resp_wr
     x->last = id;
     x->entries_added++;
     r_id(w, id);
-    trim(x, &t);
+    int64_t trimmed = trim(x, &t);
     change_end(s, o, before);
+    xev(s, &e->argv[0], "xadd");
+    if (trimmed > 0) {
+        xev(s, &e->argv[0], "xtrim");
+    }
 }
 
 /* [key, XTRIM's args...]; incr = stream-node-max-entries. */
@@ -938,8 +948,12 @@ void store__op_xtrim(struct store *s, const struct store_entry *e, struct resp_w
     }
     size_t before;
     change_begin(o, &before);
-    store__r_int(w, trim(store__xobj(o), &t));
+    int64_t trimmed = trim(store__xobj(o), &t);
+    store__r_int(w, trimmed);
     change_end(s, o, before);
+    if (trimmed > 0) {
+        xev(s, &e->argv[0], "xtrim");
+    }
 }
 
 /* [key, ids...] */
@@ -979,6 +993,9 @@ void store__op_xdel(struct store *s, const struct store_entry *e, struct resp_wr
     }
     change_end(s, o, before);
     store__r_int(w, n);
+    if (n > 0) {
+        xev(s, &e->argv[0], "xdel");
+    }
 }
 
 /* [key, id, options...] */
@@ -1045,6 +1062,7 @@ void store__op_xsetid(struct store *s, const struct store_entry *e, struct resp_
         x->max_deleted = maxdel;
     }
     r_ok(w);
+    xev(s, &e->argv[0], "xsetid");
 }
 
 /* ---- consumer groups ------------------------------------------------------------------------ */
@@ -1156,6 +1174,7 @@ static void xgroup_create(struct store *s, const struct store_entry *e, struct s
     group_add(x, ARG(e, 2), id, entries_read);
     change_end(s, o, before);
     r_ok(w);
+    xev(s, &e->argv[0], "xgroup-create");
 }
 
 static void r_nogroup(struct resp_writer *w, const struct store_entry *e)
@@ -1170,7 +1189,6 @@ static void r_nogroup(struct resp_writer *w, const struct store_entry *e)
 static void xgroup_setid(struct store *s, const struct store_entry *e, struct store_obj *o,
                          struct resp_writer *w)
 {
-    (void)s;
     int64_t entries_read = -1;
     if (!entriesread_arg(e, 4, 0, NULL, &entries_read, w)) {
         return;
@@ -1188,9 +1206,11 @@ static void xgroup_setid(struct store *s, const struct store_entry *e, struct st
     g->last = id;
     g->entries_read = entries_read;
     r_ok(w);
+    xev(s, &e->argv[0], "xgroup-setid");
 }
 
-static void xgroup_destroy(struct xobj *x, const struct store_entry *e, struct resp_writer *w)
+static void xgroup_destroy(struct store *s, struct xobj *x, const struct store_entry *e,
+                           struct resp_writer *w)
 {
     int found;
     size_t at = group_pos(x, ARG(e, 2), &found);
@@ -1202,12 +1222,13 @@ static void xgroup_destroy(struct xobj *x, const struct store_entry *e, struct r
             acc_free(x, x->groups);
             x->groups = NULL;
         }
+        xev(s, &e->argv[0], "xgroup-destroy");
     }
     store__r_int(w, found);
 }
 
-static void xgroup_consumer(struct xobj *x, const struct store_entry *e, int create,
-                            struct resp_writer *w)
+static void xgroup_consumer(struct store *s, struct xobj *x, const struct store_entry *e,
+                            int create, struct resp_writer *w)
 {
     struct xgroup *g = group_find(x, ARG(e, 2));
     if (g == NULL) {
@@ -1218,6 +1239,9 @@ static void xgroup_consumer(struct xobj *x, const struct store_entry *e, int cre
         int created;
         cons_get(x, g, ARG(e, 3), e->time_ms, &created);
         store__r_int(w, created);
+        if (created) {
+            xev(s, &e->argv[0], "xgroup-createconsumer");
+        }
         return;
     }
     int found;
@@ -1242,6 +1266,7 @@ static void xgroup_consumer(struct xobj *x, const struct store_entry *e, int cre
         g->cons = NULL;
     }
     store__r_int(w, pending);
+    xev(s, &e->argv[0], "xgroup-delconsumer");
 }
 
 /* [key, subcommand, args...] (XGROUP with its key first). */
@@ -1286,9 +1311,9 @@ void store__op_xgroup(struct store *s, const struct store_entry *e, struct resp_
     if (k == 1) {
         xgroup_setid(s, e, o, w);
     } else if (k == 2) {
-        xgroup_destroy(store__xobj(o), e, w);
+        xgroup_destroy(s, store__xobj(o), e, w);
     } else {
-        xgroup_consumer(store__xobj(o), e, k == 3, w);
+        xgroup_consumer(s, store__xobj(o), e, k == 3, w);
     }
     change_end(s, o, before);
 }
@@ -1427,8 +1452,12 @@ void store__op_xreadgroup(struct store *s, const struct store_entry *e, struct r
         store__r_bulk(w, ARG(e, 2 + i));
         size_t before;
         change_begin(o, &before);
-        struct xcons *c = cons_get(x, g, ARG(e, 1), e->time_ms, NULL);
+        int created;
+        struct xcons *c = cons_get(x, g, ARG(e, 1), e->time_ms, &created);
         c->seen_ms = e->time_ms;
+        if (created) {
+            xev(s, &e->argv[2 + i], "xgroup-createconsumer");
+        }
         if (is_new) {
             deliver_new(x, g, c, count, noack, e->time_ms, w);
         } else {
@@ -1617,8 +1646,12 @@ void store__op_xclaim(struct store *s, const struct store_entry *e, struct resp_
             continue;
         }
         if (cons == NULL) {
-            cons = cons_get(x, g, ARG(e, 2), e->time_ms, NULL);
+            int created;
+            cons = cons_get(x, g, ARG(e, 2), e->time_ms, &created);
             cons->seen_ms = e->time_ms;
+            if (created) {
+                xev(s, &e->argv[0], "xgroup-createconsumer");
+            }
         }
         if (k->owner != cons) {
             nack_own(k, cons);
@@ -1706,8 +1739,12 @@ void store__op_xautoclaim(struct store *s, const struct store_entry *e, struct r
             continue;
         }
         if (cons == NULL) {
-            cons = cons_get(x, g, ARG(e, 2), e->time_ms, NULL);
+            int created;
+            cons = cons_get(x, g, ARG(e, 2), e->time_ms, &created);
             cons->seen_ms = e->time_ms;
+            if (created) {
+                xev(s, &e->argv[0], "xgroup-createconsumer");
+            }
         }
         if (nk->owner != cons) {
             nack_own(nk, cons);

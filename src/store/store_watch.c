@@ -272,6 +272,15 @@ void store__op_exec(struct store *s, const struct store_entry *e, struct resp_wr
     s->exec_depth--;
 }
 
+void store_exec_read_only(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    HY_ASSERT(e->op == STORE_OP_EXEC && store__exec_shape_ok(e));
+    for (size_t i = 2 + 2 * (size_t)exec_nwatch(e); i < e->argc; i++) {
+        HY_ASSERT(e->argv[i].len == 0 || e->argv[i].ptr[0] != 'W');
+    }
+    store__op_exec(s, e, w); /* reads and replies only: the store does not change */
+}
+
 static void put_varint(struct hy_buf *out, uint64_t v)
 {
     uint8_t tmp[VARINT_MAX];

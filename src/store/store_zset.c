@@ -25,22 +25,122 @@ struct zelem {
     uint8_t data[];
 };
 
+/* Two encodings. Compact (index == NULL): one buffer of records sorted by (score, member),
+ * each [varint mlen << 1 | int][score][member], the score a zigzag varint when it is an
+ * integer below 2^53 (most scores are: ranks, timestamps, counters), else its 8 bytes; a
+ * 10-member set is one allocation of ~100 bytes, like Redis's listpack. Full: the index and
+ * the array of elements. A set converts for good when it passes zset-max-listpack-entries or
+ * takes a member longer than zset-max-listpack-value, as Redis's. */
 struct zobj {
-    struct hobj *index; /* member -> score */
-    struct zelem **v;
-    size_t count, cap;
-    size_t elem_bytes;
+    struct hobj *index; /* member -> score; NULL in the compact encoding */
+    union {
+        struct zelem **v; /* full */
+        uint8_t *lp;      /* compact */
+    } u;
+    size_t count;
+    size_t cap; /* full: slots of v; compact: bytes of lp */
+    union {
+        size_t elem_bytes; /* full */
+        uint64_t seed;     /* compact: for the index it converts to */
+    } x;
 };
 
-#define ARG(e, i) (e)->argv[(i)].ptr, (e)->argv[(i)].len
+#define ARG(e, i)      (e)->argv[(i)].ptr, (e)->argv[(i)].len
+#define ZSCORE_INT_MAX 9007199254740992.0 /* 2^53: every integer below is exact */
+
+static const struct store_encoding zenc_default = STORE_ENCODING_DEFAULT;
+
+/* ---- compact records ------------------------------------------------------------------------ */
+
+static int score_is_int(double score)
+{
+    return score > -ZSCORE_INT_MAX && score < ZSCORE_INT_MAX && score == (double)(int64_t)score &&
+           !(score == 0 && signbit(score));
+}
+
+static size_t crec_size(double score, size_t mlen)
+{
+    int is_int = score_is_int(score);
+    return varint_len((uint64_t)mlen << 1 | (uint64_t)is_int) +
+           (is_int ? varint_len(zigzag((int64_t)score)) : sizeof(double)) + mlen;
+}
+
+static size_t crec_write(uint8_t *p, double score, const uint8_t *m, size_t mlen)
+{
+    int is_int = score_is_int(score);
+    size_t n = varint_put(p, (uint64_t)mlen << 1 | (uint64_t)is_int);
+    if (is_int) {
+        n += varint_put(p + n, zigzag((int64_t)score));
+    } else {
+        memcpy(p + n, &score, sizeof(score));
+        n += sizeof(score);
+    }
+    if (mlen > 0) {
+        memcpy(p + n, m, mlen);
+    }
+    return n + mlen;
+}
+
+/* Reads the record at off (written by this file: well formed); returns the next offset. */
+static size_t crec_read(const struct zobj *z, size_t off, double *score, const uint8_t **m,
+                        size_t *mlen)
+{
+    uint64_t hdr = 0, zz = 0;
+    size_t p = off + varint_get(z->u.lp + off, z->cap - off, &hdr);
+    if (hdr & 1) {
+        p += varint_get(z->u.lp + p, z->cap - p, &zz);
+        *score = (double)unzigzag(zz);
+    } else {
+        memcpy(score, z->u.lp + p, sizeof(double));
+        p += sizeof(double);
+    }
+    *mlen = (size_t)(hdr >> 1);
+    *m = z->u.lp + p;
+    return p + *mlen;
+}
+
+/* The offset of the record at rank (count: the end). */
+static size_t coff_of(const struct zobj *z, size_t rank)
+{
+    size_t off = 0;
+    double sc;
+    const uint8_t *m;
+    size_t mlen;
+    for (size_t i = 0; i < rank; i++) {
+        off = crec_read(z, off, &sc, &m, &mlen);
+    }
+    return off;
+}
+
+/* Replaces bytes [off, off + old) of lp by room for `size` bytes. */
+static void csplice(struct zobj *z, size_t off, size_t old, size_t size)
+{
+    size_t len = z->cap - old + size;
+    if (len > z->cap) {
+        z->u.lp = hy_xrealloc(z->u.lp, len);
+    }
+    memmove(z->u.lp + off + size, z->u.lp + off + old, z->cap - off - old);
+    if (len == 0) {
+        hy_free(z->u.lp);
+        z->u.lp = NULL;
+    } else if (len < z->cap) {
+        z->u.lp = hy_xrealloc(z->u.lp, len);
+    }
+    z->cap = len;
+}
 
 /* ---- the object ----------------------------------------------------------------------------- */
 
 struct zobj *store__zobj_new(uint64_t seed)
 {
     struct zobj *z = hy_xcalloc(1, sizeof(*z));
-    z->index = store__hobj_new(seed);
+    z->x.seed = seed;
     return z;
+}
+
+int store__zobj_compact(const struct zobj *z)
+{
+    return z->index == NULL;
 }
 
 void store__zobj_free(struct zobj *z)
@@ -48,18 +148,26 @@ void store__zobj_free(struct zobj *z)
     if (z == NULL) {
         return;
     }
-    for (size_t i = 0; i < z->count; i++) {
-        hy_free(z->v[i]);
+    if (z->index == NULL) {
+        hy_free(z->u.lp);
+        hy_free(z);
+        return;
     }
-    hy_free(z->v);
+    for (size_t i = 0; i < z->count; i++) {
+        hy_free(z->u.v[i]);
+    }
+    hy_free(z->u.v);
     store__hobj_free(z->index);
     hy_free(z);
 }
 
 size_t store__zobj_bytes(const struct zobj *z)
 {
+    if (z->index == NULL) {
+        return hy_alloc_size(z) + (z->u.lp != NULL ? hy_alloc_size(z->u.lp) : 0);
+    }
     return hy_alloc_size(z) + store__hobj_bytes(z->index) +
-           (z->v != NULL ? hy_alloc_size(z->v) : 0) + z->elem_bytes;
+           (z->u.v != NULL ? hy_alloc_size(z->u.v) : 0) + z->x.elem_bytes;
 }
 
 size_t store__zobj_count(const struct zobj *z)
@@ -74,21 +182,62 @@ static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
     return c != 0 ? c : (alen > blen) - (alen < blen);
 }
 
+static int key_cmp(double as, const uint8_t *am, size_t alen, double score, const uint8_t *m,
+                   size_t mlen)
+{
+    if (as != score) {
+        return as < score ? -1 : 1;
+    }
+    return bytes_cmp(am, alen, m, mlen);
+}
+
 static int elem_cmp(const struct zelem *el, double score, const uint8_t *m, size_t mlen)
 {
-    if (el->score != score) {
-        return el->score < score ? -1 : 1;
+    return key_cmp(el->score, el->data, el->len, score, m, mlen);
+}
+
+void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const uint8_t **m_out,
+                    size_t *mlen_out)
+{
+    HY_ASSERT(rank < z->count);
+    if (z->index == NULL) {
+        crec_read(z, coff_of(z, rank), score_out, m_out, mlen_out);
+        return;
     }
-    return bytes_cmp(el->data, el->len, m, mlen);
+    *score_out = z->u.v[rank]->score;
+    *m_out = z->u.v[rank]->data;
+    *mlen_out = z->u.v[rank]->len;
+}
+
+static double zscore_at(const struct zobj *z, size_t rank)
+{
+    double sc;
+    const uint8_t *m;
+    size_t mlen;
+    store__zobj_at(z, rank, &sc, &m, &mlen);
+    return sc;
 }
 
 /* The first rank whose element is >= (score, m). */
 static size_t lower_bound(const struct zobj *z, double score, const uint8_t *m, size_t mlen)
 {
+    if (z->index == NULL) {
+        size_t off = 0, rank = 0;
+        for (; rank < z->count; rank++) {
+            double sc;
+            const uint8_t *em;
+            size_t elen;
+            off = crec_read(z, off, &sc, &em, &elen);
+            if (key_cmp(sc, em, elen, score, m, mlen) >= 0) {
+                break;
+            }
+        }
+        return rank;
+    }
     size_t lo = 0, hi = z->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (elem_cmp(z->v[mid], score, m, mlen) < 0) {
+        if (elem_cmp(z->u.v[mid], score, m, mlen) < 0) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -97,8 +246,25 @@ static size_t lower_bound(const struct zobj *z, double score, const uint8_t *m, 
     return lo;
 }
 
-static int index_score(const struct zobj *z, const uint8_t *m, size_t mlen, double *score_out)
+/* The rank and score of member m, or 0 when absent. */
+static int find_member(const struct zobj *z, const uint8_t *m, size_t mlen, double *score_out,
+                       size_t *rank_out)
 {
+    if (z->index == NULL) {
+        size_t off = 0;
+        for (size_t rank = 0; rank < z->count; rank++) {
+            double sc;
+            const uint8_t *em;
+            size_t elen;
+            off = crec_read(z, off, &sc, &em, &elen);
+            if (elen == mlen && (mlen == 0 || memcmp(em, m, mlen) == 0)) {
+                *score_out = sc;
+                *rank_out = rank;
+                return 1;
+            }
+        }
+        return 0;
+    }
     const uint8_t *v;
     size_t vlen;
     if (!store__hobj_get(z->index, m, mlen, &v, &vlen)) {
@@ -106,7 +272,14 @@ static int index_score(const struct zobj *z, const uint8_t *m, size_t mlen, doub
     }
     HY_ASSERT(vlen == sizeof(double));
     memcpy(score_out, v, sizeof(double));
+    *rank_out = lower_bound(z, *score_out, m, mlen);
     return 1;
+}
+
+static int index_score(const struct zobj *z, const uint8_t *m, size_t mlen, double *score_out)
+{
+    size_t rank;
+    return find_member(z, m, mlen, score_out, &rank);
 }
 
 int store__zobj_has(const struct zobj *z, const uint8_t *m, size_t mlen)
@@ -115,79 +288,168 @@ int store__zobj_has(const struct zobj *z, const uint8_t *m, size_t mlen)
     return index_score(z, m, mlen, &score);
 }
 
-void store__zobj_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen)
+static void full_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen)
 {
-    HY_ASSERT(!isnan(score) && mlen <= UINT32_MAX);
     HY_ASSERT(store__hobj_set(z->index, m, mlen, (const uint8_t *)&score, sizeof(score)) == 1);
     if (z->count == z->cap) {
         z->cap = HY_MAX(z->cap * 2, 4);
-        z->v = hy_xrealloc(z->v, z->cap * sizeof(*z->v));
+        z->u.v = hy_xrealloc(z->u.v, z->cap * sizeof(*z->u.v));
     }
     size_t at = lower_bound(z, score, m, mlen);
-    memmove(z->v + at + 1, z->v + at, (z->count - at) * sizeof(*z->v));
+    memmove(z->u.v + at + 1, z->u.v + at, (z->count - at) * sizeof(*z->u.v));
     struct zelem *el = hy_xmalloc(sizeof(*el) + mlen);
     el->score = score;
     el->len = (uint32_t)mlen;
     if (mlen > 0) {
         memcpy(el->data, m, mlen);
     }
-    z->v[at] = el;
+    z->u.v[at] = el;
     z->count++;
-    z->elem_bytes += hy_alloc_size(el);
+    z->x.elem_bytes += hy_alloc_size(el);
+}
+
+/* Moves a compact set into the full encoding, for good. */
+static void convert_full(struct zobj *z)
+{
+    HY_ASSERT(z->index == NULL);
+    struct zobj old = *z;
+    z->index = store__hobj_new(old.x.seed);
+    z->u.v = NULL;
+    z->count = z->cap = 0;
+    z->x.elem_bytes = 0;
+    size_t off = 0;
+    for (size_t i = 0; i < old.count; i++) {
+        double sc;
+        const uint8_t *m;
+        size_t mlen;
+        off = crec_read(&old, off, &sc, &m, &mlen);
+        full_insert(z, sc, m, mlen);
+    }
+    hy_free(old.u.lp);
+}
+
+void store__zobj_put(struct zobj *z, double score, const uint8_t *m, size_t mlen,
+                     const struct store_encoding *enc)
+{
+    HY_ASSERT(!isnan(score) && mlen <= UINT32_MAX);
+    if (enc == NULL) {
+        enc = &zenc_default;
+    }
+    if (z->index == NULL &&
+        ((int64_t)z->count + 1 > enc->zset_entries || (int64_t)mlen > enc->zset_value)) {
+        convert_full(z);
+    }
+    if (z->index != NULL) {
+        full_insert(z, score, m, mlen);
+        return;
+    }
+    size_t off = coff_of(z, lower_bound(z, score, m, mlen));
+    size_t size = crec_size(score, mlen);
+    csplice(z, off, 0, size);
+    crec_write(z->u.lp + off, score, m, mlen);
+    z->count++;
+}
+
+void store__zobj_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen)
+{
+    store__zobj_put(z, score, m, mlen, NULL);
 }
 
 /* Removes the element at rank (its index entry too). */
 static void remove_at(struct zobj *z, size_t rank)
 {
-    struct zelem *el = z->v[rank];
+    if (z->index == NULL) {
+        double sc;
+        const uint8_t *m;
+        size_t mlen;
+        size_t off = coff_of(z, rank);
+        size_t next = crec_read(z, off, &sc, &m, &mlen);
+        csplice(z, off, next - off, 0);
+        z->count--;
+        return;
+    }
+    struct zelem *el = z->u.v[rank];
     HY_ASSERT(store__hobj_del(z->index, el->data, el->len) == 1);
-    memmove(z->v + rank, z->v + rank + 1, (z->count - rank - 1) * sizeof(*z->v));
+    memmove(z->u.v + rank, z->u.v + rank + 1, (z->count - rank - 1) * sizeof(*z->u.v));
     z->count--;
-    z->elem_bytes -= hy_alloc_size(el);
+    z->x.elem_bytes -= hy_alloc_size(el);
     hy_free(el);
     if (z->count == 0) {
-        hy_free(z->v);
-        z->v = NULL;
+        hy_free(z->u.v);
+        z->u.v = NULL;
         z->cap = 0;
     } else if (z->cap > 16 && z->count * 4 < z->cap) {
         z->cap /= 2;
-        z->v = hy_xrealloc(z->v, z->cap * sizeof(*z->v));
+        z->u.v = hy_xrealloc(z->u.v, z->cap * sizeof(*z->u.v));
     }
 }
 
 static int64_t rank_of(const struct zobj *z, const uint8_t *m, size_t mlen)
 {
     double score;
-    if (!index_score(z, m, mlen, &score)) {
+    size_t rank;
+    if (!find_member(z, m, mlen, &score, &rank)) {
         return -1;
     }
-    size_t at = lower_bound(z, score, m, mlen);
-    HY_ASSERT(at < z->count && elem_cmp(z->v[at], score, m, mlen) == 0);
-    return (int64_t)at;
+    HY_ASSERT(rank < z->count);
+    return (int64_t)rank;
 }
 
-void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const uint8_t **m_out,
-                    size_t *mlen_out)
+/* A compact copy of full set z when it fits enc's bounds (Redis's
+ * zsetConvertToListpackIfNeeded, for the results of the STORE commands); else z itself. */
+static struct zobj *shrink_if_small(struct zobj *z, const struct store_encoding *enc, uint64_t seed)
 {
-    HY_ASSERT(rank < z->count);
-    *score_out = z->v[rank]->score;
-    *m_out = z->v[rank]->data;
-    *mlen_out = z->v[rank]->len;
+    if (z->index == NULL || (int64_t)z->count > enc->zset_entries) {
+        return z;
+    }
+    for (size_t i = 0; i < z->count; i++) {
+        if ((int64_t)z->u.v[i]->len > enc->zset_value) {
+            return z;
+        }
+    }
+    struct zobj *c = store__zobj_new(seed);
+    for (size_t i = 0; i < z->count; i++) {
+        store__zobj_put(c, z->u.v[i]->score, z->u.v[i]->data, z->u.v[i]->len, enc);
+    }
+    HY_ASSERT(c->index == NULL);
+    store__zobj_free(z);
+    return c;
 }
 
 void store__zobj_check(const struct zobj *z)
 {
+    if (z->index == NULL) {
+        HY_ASSERT((z->u.lp == NULL) == (z->cap == 0));
+        size_t off = 0;
+        double prev = 0;
+        const uint8_t *pm = NULL;
+        size_t plen = 0;
+        for (size_t i = 0; i < z->count; i++) {
+            double sc;
+            const uint8_t *m;
+            size_t mlen;
+            HY_ASSERT(off < z->cap);
+            off = crec_read(z, off, &sc, &m, &mlen);
+            HY_ASSERT(!isnan(sc) && off <= z->cap);
+            HY_ASSERT(i == 0 || key_cmp(prev, pm, plen, sc, m, mlen) < 0);
+            prev = sc;
+            pm = m;
+            plen = mlen;
+        }
+        HY_ASSERT(off == z->cap);
+        return;
+    }
     HY_ASSERT(z->count <= z->cap && store__hobj_count(z->index) == z->count);
     size_t bytes = 0;
     for (size_t i = 0; i < z->count; i++) {
-        const struct zelem *el = z->v[i];
+        const struct zelem *el = z->u.v[i];
         double score;
         HY_ASSERT(!isnan(el->score) && index_score(z, el->data, el->len, &score));
         HY_ASSERT(score == el->score || (isinf(score) && isinf(el->score)));
-        HY_ASSERT(i == 0 || elem_cmp(z->v[i - 1], el->score, el->data, el->len) < 0);
+        HY_ASSERT(i == 0 || elem_cmp(z->u.v[i - 1], el->score, el->data, el->len) < 0);
         bytes += hy_alloc_size(el);
     }
-    HY_ASSERT(bytes == z->elem_bytes);
+    HY_ASSERT(bytes == z->x.elem_bytes);
 }
 
 /* ---- the read API (store.h) ----------------------------------------------------------------- */
@@ -275,7 +537,7 @@ static size_t score_rank(const struct zobj *z, double bound, int after)
     size_t lo = 0, hi = z->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        double sc = z->v[mid]->score;
+        double sc = zscore_at(z, mid);
         if (after ? sc <= bound : sc < bound) {
             lo = mid + 1;
         } else {
@@ -313,7 +575,11 @@ static size_t lex_rank(const struct zobj *z, const uint8_t *p, size_t len, int k
     size_t lo = 0, hi = z->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = bytes_cmp(z->v[mid]->data, z->v[mid]->len, p, len);
+        double sc;
+        const uint8_t *m;
+        size_t mlen;
+        store__zobj_at(z, mid, &sc, &m, &mlen);
+        int c = bytes_cmp(m, mlen, p, len);
         if (after ? c <= 0 : c < 0) {
             lo = mid + 1;
         } else {
@@ -371,12 +637,12 @@ struct zadd_result {
 
 /* One (score, member) pair of ZADD; returns 0 on a NaN result (nothing changed for it). */
 static int zadd_one(struct zobj *z, uint32_t flags, double score, const uint8_t *m, size_t mlen,
-                    struct zadd_result *r)
+                    struct zadd_result *r, const struct store_encoding *enc)
 {
     double cur;
     if (!index_score(z, m, mlen, &cur)) {
         if (!(flags & STORE_F_XX)) {
-            store__zobj_insert(z, score, m, mlen);
+            store__zobj_put(z, score, m, mlen, enc);
             r->added++;
             r->processed++;
             r->last = score;
@@ -399,7 +665,7 @@ static int zadd_one(struct zobj *z, uint32_t flags, double score, const uint8_t 
     r->last = score;
     if (score != cur) {
         remove_at(z, (size_t)rank_of(z, m, mlen));
-        store__zobj_insert(z, score, m, mlen);
+        store__zobj_put(z, score, m, mlen, enc);
         r->updated++;
     }
     return 1;
@@ -432,7 +698,7 @@ void store__op_zadd(struct store *s, const struct store_entry *e, struct resp_wr
         for (uint32_t i = 1; i + 1 < e->argc && !nan; i += 2) {
             double score;
             HY_ASSERT(store_zscore_parse(ARG(e, i), &score));
-            nan = !zadd_one(store__zobj(o), e->flags, score, ARG(e, i + 1), &r);
+            nan = !zadd_one(store__zobj(o), e->flags, score, ARG(e, i + 1), &r, &s->cfg.encoding);
         }
         change_end(s, o, before);
     }
@@ -479,8 +745,12 @@ static void pop_n(struct store *s, struct store_obj *o, size_t n, int right, int
         if (nested) {
             r_array(w, 2);
         }
-        store__r_bulk(w, z->v[rank]->data, z->v[rank]->len);
-        r_score(w, z->v[rank]->score);
+        double sc;
+        const uint8_t *m;
+        size_t mlen;
+        store__zobj_at(z, rank, &sc, &m, &mlen);
+        store__r_bulk(w, m, mlen);
+        r_score(w, sc);
         remove_at(z, rank);
     }
     change_end(s, o, before);
@@ -732,7 +1002,11 @@ static void combine_walk(struct combine *c, size_t i)
     }
     const struct zobj *z = store__zobj(src);
     for (size_t k = 0; k < z->count; k++) {
-        combine_member(c, z->v[k]->data, z->v[k]->len, z->v[k]->score);
+        double sc;
+        const uint8_t *m;
+        size_t mlen;
+        store__zobj_at(z, k, &sc, &m, &mlen);
+        combine_member(c, m, mlen, sc);
     }
 }
 
@@ -752,8 +1026,8 @@ static void build_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v,
     if (mlen > 0) {
         memcpy(el->data, m, mlen);
     }
-    z->v[z->count++] = el;
-    z->elem_bytes += hy_alloc_size(el);
+    z->u.v[z->count++] = el;
+    z->x.elem_bytes += hy_alloc_size(el);
 }
 
 /* Turns an accumulated member -> score index into a sorted set (the index is kept). */
@@ -762,10 +1036,10 @@ static struct zobj *zobj_from_index(struct hobj *acc)
     struct zobj *z = hy_xcalloc(1, sizeof(*z));
     z->index = acc;
     z->cap = store__hobj_count(acc);
-    z->v = z->cap > 0 ? hy_xmalloc(z->cap * sizeof(*z->v)) : NULL;
+    z->u.v = z->cap > 0 ? hy_xmalloc(z->cap * sizeof(*z->u.v)) : NULL;
     store__hobj_foreach(acc, build_cb, z);
     if (z->count > 1) {
-        qsort(z->v, z->count, sizeof(*z->v), zelem_ptr_cmp);
+        qsort(z->u.v, z->count, sizeof(*z->u.v), zelem_ptr_cmp);
     }
     return z;
 }
@@ -847,6 +1121,7 @@ void store__op_zstore(struct store *s, const struct store_entry *e, struct resp_
     }
     struct zobj *z =
         zcombine(srcs, weights, n, (enum store_zop)op, (enum store_zaggr)aggr, 0, s->hash_seed);
+    z = shrink_if_small(z, &s->cfg.encoding, s->hash_seed);
     /* The sources are read; the destination is replaced whatever its type. */
     struct store_obj *dst = store__lookup_write(s, ARG(e, 0), e->time_ms);
     if (dst != NULL) {
@@ -902,7 +1177,7 @@ static int zrs_parse(const struct store_entry *e, struct zrs_range *q, struct re
 
 /* The members of src selected by the range, in a new sorted set. */
 static struct zobj *zrs_select(const struct zobj *src, const struct zrs_range *q, int rev,
-                               uint64_t seed)
+                               uint64_t seed, const struct store_encoding *enc)
 {
     size_t lo = 0, hi = 0, skip = 0, n;
     if (q->kind == 0) {
@@ -931,8 +1206,11 @@ static struct zobj *zrs_select(const struct zobj *src, const struct zrs_range *q
     }
     struct zobj *z = store__zobj_new(seed);
     for (size_t i = 0; i < n; i++) {
-        const struct zelem *el = src->v[rev ? hi - 1 - skip - i : lo + skip + i];
-        store__zobj_insert(z, el->score, el->data, el->len);
+        double sc;
+        const uint8_t *m;
+        size_t mlen;
+        store__zobj_at(src, rev ? hi - 1 - skip - i : lo + skip + i, &sc, &m, &mlen);
+        store__zobj_put(z, sc, m, mlen, enc);
     }
     return z;
 }
@@ -950,7 +1228,7 @@ void store__op_zrangestore(struct store *s, const struct store_entry *e, struct 
         return;
     }
     struct zobj *z = src != NULL ? zrs_select(store__zobj(src), &q, (e->flags & STORE_F_RIGHT) != 0,
-                                              s->hash_seed)
+                                              s->hash_seed, &s->cfg.encoding)
                                  : store__zobj_new(s->hash_seed);
     struct store_obj *dst = store__lookup_write(s, ARG(e, 0), e->time_ms);
     if (dst != NULL) {

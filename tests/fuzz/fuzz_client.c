@@ -8,6 +8,11 @@
  * advances by the next byte × 10 ms; 3: a new request begins, a write when bit 2 is set, or,
  * when bit 4 is set and the connection can take them, a write and a read pipelined, whose
  * answers the next chunks carry), and bit 3 whether connecting fails next.
+ *
+ * The requests count in flight in a table of their own with a bound of size % 3 per member
+ * (max_inflight_per_member: 0 none, 1 or 2): once everything has ended, nothing may be left
+ * counted. The whole input is also read as a pushed cluster event (hyc_event_parse): what the
+ * subscription hands it is whatever a member published.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -140,7 +145,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.backoff_jitter = 0.5;
     cfg.sessions = 1;
     cfg.session_ttl_ms = 60000;
+    cfg.max_inflight_per_member = (uint32_t)(size % 3);
+    static struct hyc_load load;
+    memset(&load, 0, sizeof(load));
+    halyard_event ev;
+    char who[HYC_HOST_MAX + 8];
+    who[sizeof(who) - 1] = 'x';
+    if (hyc_event_parse((const char *)data, size, &ev, who, sizeof(who) - 1)) {
+        FUZZ_CHECK(memchr(who, '\0', sizeof(who) - 1) != NULL && who[sizeof(who) - 1] == 'x');
+        FUZZ_CHECK(ev >= HALYARD_EV_MEMBER_ADDED && ev <= HALYARD_EV_QUORUM_REGAINED);
+    }
     struct hyc_core *k = hyc_core_new(&cfg, 1);
+    hyc_set_load(k, &load);
     struct pipe p = {.n = 0};
     hy_buf_init(&p.in);
     uint64_t now = 1000;
@@ -203,6 +219,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (p.n > 0) {
         hyc_pipe_lost(k, "closed", p.n - p.next, now);
+    }
+    for (size_t m = 0; hyc_member(k, m) != NULL; m++) { /* every count taken back */
+        FUZZ_CHECK(hyc_load_get(&load, hyc_member(k, m)) == 0);
     }
     hy_buf_free(&p.in);
     hyc_core_free(k);

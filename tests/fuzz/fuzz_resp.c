@@ -8,7 +8,9 @@
  *  - as a sequence of RESP2/RESP3 values, with every string checked to lie inside the input
  *    and every strict prefix of a parsed value reported as incomplete;
  *  - each multibulk request the request parser accepts must read the same through the value
- *    parser (two independent readings of one grammar).
+ *    parser (two independent readings of one grammar);
+ *  - each value is also read as a CLUSTER SHARDS answer by libhalyard's staleness estimate
+ *    (src/client/stale.c), which must take or refuse it without reading outside it.
  * Every buffer handed to a parser is a fresh allocation of exactly the bytes "received", so a
  * read past them or a pointer kept into a moved buffer shows up under ASan.
  */
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/stale.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/status.h"
@@ -198,6 +201,9 @@ static void fuzz_values(const struct resp_limits *l, const uint8_t *data, size_t
         }
         FUZZ_CHECK(consumed > 0 && consumed <= size - off);
         value_check(&v, data + off, consumed);
+        struct stale_report reports[4];
+        int n_reports = stale_parse_shards(&v, reports, 4);
+        FUZZ_CHECK(n_reports >= -1 && n_reports <= 4);
         resp_value_free(&v);
         /* A strict prefix of a complete value is incomplete, never an error or a value. */
         size_t cut = (consumed * 7 + data[off]) % consumed;

@@ -38,6 +38,11 @@ static struct store *fuzz_store(uint64_t seed, uint8_t cfg_byte)
         .policy = (enum store_evict_policy)((cfg_byte & 3) % 3),
         .maxmemory_samples = 1 + ((cfg_byte >> 2) & 3),
     };
+    if ((cfg_byte & 0x30) == 0x30) {
+        /* Tiny encoding thresholds: small inputs then cross every conversion (hash, set,
+         * intset and sorted set lists into their full structures). */
+        cfg.encoding = (struct store_encoding){1, 2, 4, 2, 3, 4, 2, 4, 2};
+    }
     return store_create(&cfg, NULL);
 }
 

@@ -21,6 +21,11 @@ user bob on #%s ~* +@all
 """ % hashlib.sha256(b"builder").hexdigest()
 
 
+def log_text(path):
+    with open(path, "rb") as f:
+        return f.read().decode(errors="replace")
+
+
 def users(port):
     with RawConn(port, timeout=2.0) as c:
         return sorted(u.decode() for u in c.cmd("ACL", "USERS"))
@@ -109,6 +114,11 @@ def test_aclfile_on_one_member_reaches_every_member(tmp_path_factory, tmp_path):
     b.write_text(FILE)  # n3 loads its file at start too: the same users to begin with
     try:
         c.start_all()
+        # Both start-up loads must have been applied before ACL LOAD: one still in flight (a
+        # leader change retries it) would land after it and put alice and bob back.
+        for i in (1, 2):
+            wait_for(lambda i=i: "aclfile: done: " in log_text(c.nodes[i].log_path), 15,
+                     "%s's start-up load to be answered" % c.names[i])
         for i in range(3):
             wait_for(lambda i=i: users(c.ports[i]) == ["alice", "bob", "default"], 15,
                      "%s to hold the aclfile's users" % c.names[i])

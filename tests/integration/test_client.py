@@ -316,23 +316,32 @@ def test_failover_client_fails_back_to_the_primary(tmp_path, servers):
     assert int(redis.Redis("127.0.0.1", back.port, socket_timeout=10).dbsize()) > 0
 
 
-def test_membership_listener_sees_a_member_fail(tmp_path, make_cluster):
-    """--events-ms: the seed-002 program's listener gets MEMBER_SUSPECT and MEMBER_FAILED for a
-    killed member of the cluster it writes to, named as the cluster names it, while its
-    writes go on."""
+@pytest.mark.parametrize("events_ms", [100, 0], ids=["polled", "pushed"])
+def test_membership_listener_sees_a_member_fail(tmp_path, make_cluster, events_ms):
+    """The seed-002 program's listener gets MEMBER_SUSPECT and MEMBER_FAILED for a killed member
+    of the cluster it writes to, named as the cluster names it, while its writes go on: polled
+    (--events-ms 100: HALYARD EVENTS at the start of requests), or pushed (--events-ms 0, no
+    polling at all: the events come from the client's subscription to __halyard__:events on a
+    member of its list, server_events, on by default)."""
     exe, run_env, _ = install_and_build(tmp_path, "failover_client")
     c = make_cluster(3)
     li = c.leader()
     victim = (li + 1) % 3
     addrs = ",".join("127.0.0.1:%d" % c.ports[i] for i in range(3) if i != victim)
     proc = subprocess.Popen([exe, "--primary", addrs, "--secondary", "127.0.0.1:1", "--writes",
-                             "1200", "--interval-ms", "5", "--events-ms", "100"], env=run_env,
-                            stdout=subprocess.PIPE, text=True)
+                             "1200", "--interval-ms", "5", "--events-ms", str(events_ms)],
+                            env=run_env, stdout=subprocess.PIPE, text=True)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
                               daemon=True)
     reader.start()
     wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 30, "100 writes")
+    if events_ms == 0:  # pub/sub keeps nothing for later: the subscription first
+        def subscribers():
+            return sum(dict(redis.Redis("127.0.0.1", c.ports[i], socket_timeout=10)
+                            .pubsub_numsub("__halyard__:events")).get(b"__halyard__:events", 0)
+                       for i in range(3) if i != victim)
+        wait_for(lambda: subscribers() >= 1, 30, "the client's subscription to the events")
     c.kill(victim)
     name = c.names[victim]
     wait_for(lambda: any(l.startswith("MEMBER_FAILED") and "member=" + name in l

@@ -189,11 +189,6 @@ def test_keyspace_notifications_single_node(srv, r):
         assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "AK"}
         with pytest.raises(redis.ResponseError, match="Invalid event class character"):
             r.config_set("notify-keyspace-events", "KQ")
-        if TARGET == "halyard":
-            # Stream events are not published yet: asking for them is refused, not left silent.
-            with pytest.raises(redis.ResponseError, match="stream events"):
-                r.config_set("notify-keyspace-events", "Kt")
-            assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "AK"}
         assert r.config_set("notify-keyspace-events", "KEl$x") is True
         assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "$lxKE"}
         p = r.pubsub()
@@ -213,6 +208,47 @@ def test_keyspace_notifications_single_node(srv, r):
         assert r.config_set("notify-keyspace-events", "") is True
         r.set("b", "1")
         assert p.get_message(timeout=0.3) is None
+        p.close()
+    finally:
+        r.config_set("notify-keyspace-events", "")
+
+
+def test_keyspace_notifications_streams(srv, r):
+    """Class t as Redis 7.0 announces it: xadd (then xtrim when its MAXLEN removed entries),
+    xtrim and xdel when they removed some, xsetid, the xgroup-* events, and
+    xgroup-createconsumer when XREADGROUP or XCLAIM created the consumer (not when it
+    existed); nothing for an XDEL of a missing ID or an XGROUP DELCONSUMER of a missing one."""
+    try:
+        assert r.config_set("notify-keyspace-events", "Kt") is True
+        assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "tK"}
+        p = r.pubsub()
+        p.psubscribe("__key*")
+        assert p.get_message(timeout=5)["type"] == "psubscribe"
+        r.xgroup_create("s", "g", "$", mkstream=True)
+        assert r.xgroup_createconsumer("s", "g", "Bob") == 1
+        assert r.xgroup_createconsumer("s", "g", "Bob") == 0
+        sid = r.xadd("s", {"f": "1"}, id="1-0")
+        r.xreadgroup("g", "Alice", {"s": ">"})
+        r.xclaim("s", "g", "Mike", 0, [sid], force=True)
+        assert r.xgroup_delconsumer("s", "g", "Lee") == 0
+        r.xautoclaim("s", "g", "Bob", 0, sid)
+        r.xgroup_delconsumer("s", "g", "Bob")
+        r.xadd("s", {"f": "2"}, id="2-0")
+        r.xadd("s", {"f": "3"}, id="3-0", maxlen=2, approximate=False)
+        assert r.xdel("s", "9-0") == 0
+        assert r.xdel("s", "2-0") == 1
+        assert r.xtrim("s", maxlen=0, approximate=False) == 1
+        assert r.execute_command("XSETID", "s", "5-0") == "OK"
+        assert r.xgroup_setid("s", "g", "0") is True
+        assert r.xgroup_destroy("s", "g") == 1
+        assert r.xgroup_destroy("s", "g") == 0
+        events = ["xgroup-create", "xgroup-createconsumer", "xadd", "xgroup-createconsumer",
+                  "xgroup-createconsumer", "xgroup-delconsumer", "xadd", "xadd", "xtrim",
+                  "xdel", "xtrim", "xsetid", "xgroup-setid", "xgroup-destroy"]
+        want = [("__keyspace@0__:s", ev) for ev in events]
+        got = []
+        wait_for(lambda: _collect(p, got, len(want)), 20, "the stream notifications")
+        assert got == want
         p.close()
     finally:
         r.config_set("notify-keyspace-events", "")

@@ -192,20 +192,126 @@ def test_read_only_scripts(raw):
 
 
 def test_runaway_script_is_stopped_and_server_answers(raw):
-    """A script that never ends is stopped after busy-reply-threshold's step budget (also set
-    as lua-time-limit); its writes before stay; the server answers afterwards."""
+    """A script that never ends is stopped after script-max-instructions Lua instructions; its
+    writes before stay; the server answers afterwards. lua-time-limit is busy-reply-threshold's
+    old name."""
     assert raw.cmd("CONFIG", "SET", "lua-time-limit", "20") == "OK"
     assert raw.cmd("CONFIG", "GET", "busy-reply-threshold") == [b"busy-reply-threshold", b"20"]
-    raw.cmd("DEL", "before")
-    err = raw.cmd("EVAL", "redis.call('set', 'before', '1') while true do end", 0)
-    assert "Script killed" in err
-    assert raw.cmd("GET", "before") == b"1"
-    # pcall cannot swallow the stop.
-    err = raw.cmd("EVAL", "local ok = pcall(function() while true do end end) "
-                  "while true do end", 0)
-    assert "Script killed" in err
-    assert raw.cmd("PING") == "PONG"
-    assert raw.cmd("CONFIG", "SET", "busy-reply-threshold", "5000") == "OK"
+    assert raw.cmd("CONFIG", "SET", "script-max-instructions", "2000000") == "OK"
+    try:
+        raw.cmd("DEL", "before")
+        err = raw.cmd("EVAL", "redis.call('set', 'before', '1') while true do end", 0)
+        assert "Script killed: it ran past script-max-instructions" in err
+        assert raw.cmd("GET", "before") == b"1"
+        # pcall cannot swallow the stop.
+        err = raw.cmd("EVAL", "local ok = pcall(function() while true do end end) "
+                      "while true do end", 0)
+        assert "Script killed: it ran past script-max-instructions" in err
+        assert raw.cmd("PING") == "PONG"
+    finally:
+        assert raw.cmd("CONFIG", "SET", "busy-reply-threshold", "5000") == "OK"
+        assert raw.cmd("CONFIG", "SET", "script-max-instructions", "1000000000") == "OK"
+
+
+BUSY_EVAL = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+BUSY_FUNCTION = ("BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
+                 "SHUTDOWN NOSAVE.")
+
+
+def wait_busy(port, expected):
+    """Waits until a new connection's PING is answered `expected` (the script runs past
+    busy-reply-threshold): new connections are accepted while a script is busy."""
+    def busy():
+        with RawConn(port) as c:
+            reply = c.cmd("PING")
+        assert reply in ("PONG", expected), reply
+        return reply == expected
+    wait_for(busy, 30, "the script to be busy")
+
+
+def test_busy_script_killed_before_it_writes(srv):
+    """Past busy-reply-threshold other clients get -BUSY; SCRIPT KILL stops a script that has
+    not written (FUNCTION KILL refuses an EVAL, and the reverse); its client gets the error
+    and its pipelined PING afterwards; FUNCTION STATS names a running function. The script
+    stopped on the leader before any write, so nothing was proposed: were it in the log, it
+    would run at apply, unkillable, and end by its budget instead."""
+    with srv.raw() as cfg:
+        assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "10") == "OK"
+        assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "100000000000000") == "OK"
+        try:
+            with srv.raw(timeout=60) as a, srv.raw(timeout=60) as b:
+                body = ("if redis.call('exists', KEYS[1]) == 0 then while true do end end "
+                        "redis.call('set', KEYS[1], 'v')")
+                a.send(a.encode("EVAL", body, 1, "busykey") + a.encode("PING"))
+                wait_busy(srv.port, BUSY_EVAL)
+                assert b.cmd("GET", "busykey") == BUSY_EVAL
+                assert b.cmd("FUNCTION", "KILL") == BUSY_EVAL
+                assert b.cmd("SCRIPT", "KILL") == "OK"
+                err = a.read()
+                assert isinstance(err, str) and "Script killed by user with SCRIPT KILL" in err
+                assert a.read() == "PONG"
+                assert b.cmd("PING") == "PONG"
+                assert b.cmd("EXISTS", "busykey") == 0
+                assert b.cmd("SCRIPT", "KILL") == "NOTBUSY No scripts in execution right now."
+
+                lib = ("#!lua name=busylib\nredis.register_function('spin', function(keys, args) "
+                       "local a = 1 while true do a = a + 1 end end)")
+                assert b.cmd("FUNCTION", "LOAD", "REPLACE", lib) == b"busylib"
+                a.send(a.encode("FCALL", "spin", 0))
+                wait_busy(srv.port, BUSY_FUNCTION)
+                stats = b.cmd("FUNCTION", "STATS")
+                running = dict(zip(stats[1][0::2], stats[1][1::2]))
+                assert running[b"name"] == b"spin"
+                assert running[b"command"] == [b"fcall", b"spin", b"0"]
+                assert b.cmd("SCRIPT", "KILL") == BUSY_FUNCTION
+                assert b.cmd("FUNCTION", "KILL") == "OK"
+                assert "Script killed by user" in a.read()
+                assert b.cmd("PING") == "PONG"
+                assert b.cmd("FUNCTION", "DELETE", "busylib") == "OK"
+        finally:
+            assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "5000") == "OK"
+            assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "1000000000") == "OK"
+
+
+def test_busy_script_that_wrote_is_unkillable(srv):
+    """A script that reached a write runs at apply (it is in the log): SCRIPT KILL answers
+    -UNKILLABLE, other clients get -BUSY until its budget stops it, and its write stays."""
+    with srv.raw() as cfg:
+        assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "10") == "OK"
+        # Long enough (seconds) for the test to see it busy, short enough to wait for.
+        assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "600000000") == "OK"
+        try:
+            with srv.raw(timeout=60) as a, srv.raw(timeout=60) as b:
+                a.send(a.encode("EVAL", "redis.call('set', KEYS[1], 'y') while true do end",
+                                1, "wrote"))
+                wait_busy(srv.port, BUSY_EVAL)
+                assert b.cmd("SCRIPT", "KILL").startswith(
+                    "UNKILLABLE Sorry the script already executed write commands")
+                err = a.read()
+                assert "Script killed: it ran past script-max-instructions" in err
+                assert b.cmd("GET", "wrote") == b"y"
+        finally:
+            assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "5000") == "OK"
+            assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "1000000000") == "OK"
+
+
+def test_xread_in_scripts_never_blocks(raw):
+    """XREAD and XREADGROUP run inside scripts (XREADGROUP's delivery is a write applied with
+    the script), but never with BLOCK, as Redis."""
+    raw.cmd("DEL", "xs")
+    assert raw.cmd("XGROUP", "CREATE", "xs", "g", "$", "MKSTREAM") == "OK"
+    assert raw.cmd("EVAL", "return redis.pcall('xread', 'STREAMS', KEYS[1], '$')", 1,
+                   "xs") is None
+    err = raw.cmd("EVAL", "return redis.pcall('xread', 'BLOCK', 0, 'STREAMS', KEYS[1], '$')",
+                  1, "xs")
+    assert err == "ERR xread command is not allowed with BLOCK option from scripts"
+    assert raw.cmd("XADD", "xs", "1-1", "a", "b") == b"1-1"
+    assert raw.cmd("EVAL", "return redis.call('xreadgroup', 'GROUP', 'g', 'c', 'STREAMS', "
+                   "KEYS[1], '>')", 1, "xs") == [[b"xs", [[b"1-1", [b"a", b"b"]]]]]
+    assert raw.cmd("XPENDING", "xs", "g")[0] == 1
+    err = raw.cmd("EVAL", "return redis.pcall('xreadgroup', 'GROUP', 'g', 'c', 'BLOCK', 0, "
+                  "'STREAMS', KEYS[1], '>')", 1, "xs")
+    assert err == "ERR xreadgroup command is not allowed with BLOCK option from scripts"
 
 
 def test_script_memory_is_bounded(raw):
@@ -290,6 +396,41 @@ def test_functions(raw):
     assert raw.cmd("FUNCTION", "LIST") == []
 
 
+def test_function_dump_and_restore(raw):
+    """FUNCTION DUMP's payload restores the libraries with Redis's policies, all or nothing:
+    APPEND refuses a library or function that exists (and changes nothing), REPLACE swaps
+    libraries of the same name, FLUSH drops the others first; a damaged payload and a wrong
+    policy are refused with Redis's errors."""
+    raw.cmd("FUNCTION", "FLUSH")
+    lib1 = ("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)\n"
+            "redis.register_function('f3', function() return 3 end)")
+    assert raw.cmd("FUNCTION", "LOAD", lib1) == b"lib1"
+    dump = raw.cmd("FUNCTION", "DUMP")
+    assert isinstance(dump, bytes)
+    assert raw.cmd("FUNCTION", "FLUSH") == "OK"
+    assert raw.cmd("FUNCTION", "RESTORE", dump) == "OK"
+    assert raw.cmd("FCALL", "f3", 0) == 3
+    assert raw.cmd("FUNCTION", "RESTORE", dump, "APPEND") == "ERR Library lib1 already exists"
+    assert raw.cmd("FUNCTION", "FLUSH") == "OK"
+    assert raw.cmd("FUNCTION", "LOAD", "#!lua name=lib1\nredis.register_function('f6', "
+                   "function() return 6 end)") == b"lib1"
+    assert raw.cmd("FUNCTION", "LOAD", "#!lua name=lib2\nredis.register_function('f3', "
+                   "function() return 33 end)") == b"lib2"
+    assert raw.cmd("FUNCTION", "RESTORE", dump, "REPLACE") == "ERR Function f3 already exists"
+    assert raw.cmd("FCALL", "f6", 0) == 6 and raw.cmd("FCALL", "f3", 0) == 33  # nothing changed
+    assert raw.cmd("FUNCTION", "RESTORE", dump, "FLUSH") == "OK"
+    assert [lib[1] for lib in raw.cmd("FUNCTION", "LIST")] == [b"lib1"]
+    assert raw.cmd("FCALL", "f3", 0) == 3 and raw.cmd("FCALL", "f6", 0) == "ERR Function not found"
+    assert raw.cmd("FUNCTION", "RESTORE", dump[:-1] + bytes([dump[-1] ^ 1])) == \
+        "ERR payload version or checksum are wrong"
+    assert raw.cmd("FUNCTION", "RESTORE", dump, "MERGE").startswith("ERR Wrong restore policy")
+    assert raw.cmd("FUNCTION", "RESTORE", "a", "b", "c").startswith(
+        "ERR unknown subcommand or wrong number of arguments for 'RESTORE'")
+    assert raw.cmd("FUNCTION", "FLUSH") == "OK"
+    assert raw.cmd("FUNCTION", "RESTORE", raw.cmd("FUNCTION", "DUMP")) == "OK"  # empty payload
+    assert raw.cmd("FUNCTION", "LIST") == []
+
+
 def test_redis_py_and_redis_cli(srv, tmp_path):
     """redis-py's register_script (EVALSHA, falling back to EVAL on NOSCRIPT) and redis-cli
     --eval both work."""
@@ -345,6 +486,40 @@ def cluster(tmp_path_factory):
     yield c
     errors = c.stop_all()
     assert not errors, errors
+
+
+@pytest.mark.halyard_only
+def test_script_killed_on_the_leader_is_never_replicated(cluster):
+    """A script killed on the leader before it wrote (the probe) produces no log entry: were it
+    proposed, every replica would run it at apply, where it loops on (its budget is huge and a
+    run at apply cannot be killed), and no later write could apply anywhere. So a write after
+    the kill reaches every replica, and the script's key is absent on all of them."""
+    li = cluster.leader()
+    lport = cluster.ports[li]
+    with RawConn(lport, timeout=60) as cfg:
+        assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "10") == "OK"
+        assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "100000000000000") == "OK"
+        try:
+            with RawConn(lport, timeout=60) as a, RawConn(lport, timeout=60) as b:
+                body = ("if redis.call('get', KEYS[1]) == false then while true do end end "
+                        "return redis.call('incr', KEYS[1])")
+                a.send(a.encode("EVAL", body, 1, "{k}never"))
+                wait_busy(lport, BUSY_EVAL)
+                assert b.cmd("SCRIPT", "KILL") == "OK"
+                err = a.read()
+                assert isinstance(err, str) and "Script killed by user with SCRIPT KILL" in err
+        finally:
+            assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "5000") == "OK"
+            assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "1000000000") == "OK"
+    # Through any node (the leader may have changed while it was busy): a plain write after.
+    def marker_set():
+        with RawConn(cluster.ports[(li + 1) % 3], timeout=10) as c:
+            return c.cmd("SET", "{k}marker", "1") == "OK"  # an error (TRYAGAIN): again
+    wait_for(marker_set, 30, "a write after the kill")
+    for p in cluster.ports:
+        wait_for(lambda: _replica(p, "GET", "{k}marker") == b"1", 30,
+                 "replica %d to apply the write after the kill" % p)
+        assert _replica(p, "GET", "{k}never") is None
 
 
 @pytest.mark.halyard_only
@@ -508,8 +683,13 @@ def test_partitioned_cluster_scripts(tmp_path_factory):
             assert r.cmd("SCRIPT", "FLUSH") == "OK"
             for k in keys:
                 assert r.cmd("EVALSHA", sha, 1, k) == NOSCRIPT
+            dump = r.cmd("FUNCTION", "DUMP")
             assert r.cmd("FUNCTION", "DELETE", "pl") == "OK"
             assert r.cmd("FCALL", "pf", 1, keys[0]) == "ERR Function not found"
+            assert r.cmd("FUNCTION", "RESTORE", dump) == "OK"  # every partition again
+        for k in keys:
+            with RawConn(_leader_port_of(ports[0], k)) as r:
+                assert r.cmd("FCALL", "pf", 1, k) == 32
     finally:
         errors = c.stop_all()
     assert not errors, errors

@@ -463,3 +463,46 @@ def test_info_multiple_sections_and_all(raw):
         text = raw.cmd("INFO", arg).decode()
         for section in ("# Server", "# Clients", "# Memory", "# Stats", "# Replication", "# Keyspace"):
             assert section in text, (arg, section)
+
+
+def test_errorstats_and_total_error_replies(raw):
+    """Every error reply is counted by its first word (INFO errorstats) and in
+    total_error_replies, whether it was answered at once or when its write applied; CONFIG
+    RESETSTAT clears both, as Redis's."""
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+    assert raw.cmd("SET", "s", "v") == "OK"
+    assert raw.cmd("LPUSH", "s", "a").startswith("WRONGTYPE")  # a write: replied at apply
+    assert raw.cmd("HGET", "s", "f").startswith("WRONGTYPE")  # a read: replied at once
+    assert raw.cmd("NOSUCHCOMMAND").startswith("ERR unknown command")
+    assert raw.cmd("INCR", "a", "b").startswith("ERR wrong number of arguments")
+    stats = info_dict(raw, "errorstats")
+    assert stats["errorstat_WRONGTYPE"] == "count=2"
+    assert stats["errorstat_ERR"] == "count=2"
+    assert info_dict(raw, "stats")["total_error_replies"] == "4"
+    assert "errorstat_ERR" in info_dict(raw)  # in the default sections, as Redis's
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+    assert "errorstat_ERR" not in info_dict(raw, "errorstats")
+    assert info_dict(raw, "stats")["total_error_replies"] == "0"
+
+
+def test_dirty_counter_counts_bit_changes_as_redis(raw):
+    """rdb_changes_since_last_save grows by one per write, and SETBIT/BITFIELD count only when
+    bits changed or the string was created or grown (Redis's bitops test)."""
+    def dirty():
+        return int(info_dict(raw, "persistence")["rdb_changes_since_last_save"])
+    d0 = dirty()
+    raw.cmd("SETBIT", "foo", 0, 0)
+    raw.cmd("BITFIELD", "foo2", "SET", "i5", 0, 0)
+    assert dirty() == d0 + 2  # created
+    raw.cmd("SETBIT", "foo", 0, 0)
+    raw.cmd("BITFIELD", "foo2", "SET", "i5", 0, 0)
+    assert dirty() == d0 + 2  # no change
+    raw.cmd("SETBIT", "foo", 0, 1)
+    raw.cmd("SETBIT", "foo", 0, 1)
+    raw.cmd("BITFIELD", "foo2", "SET", "i5", 0, 1)
+    raw.cmd("BITFIELD", "foo2", "INCRBY", "i5", 0, 0)  # INCRBY always counts
+    raw.cmd("SETBIT", "foo", 90, 0)  # grown
+    assert dirty() == d0 + 6
+    raw.cmd("SET", "k", "v")
+    assert raw.cmd("LPUSH", "k", "x").startswith("WRONGTYPE")  # counts nothing
+    assert dirty() == d0 + 7

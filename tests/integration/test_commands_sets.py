@@ -139,7 +139,10 @@ def test_sscan_and_encoding(raw):
     assert raw.cmd("OBJECT", "ENCODING", "ints") == b"intset"
     assert raw.cmd("OBJECT", "ENCODING", "big") == b"hashtable"
     assert raw.cmd("CONFIG", "SET", "set-max-intset-entries", 2) == "OK"
+    assert raw.cmd("OBJECT", "ENCODING", "ints") == b"intset"  # converted by a write, as Redis
+    assert raw.cmd("SADD", "ints", 4) == 1
     assert raw.cmd("OBJECT", "ENCODING", "ints") == b"hashtable"
+    assert sorted(raw.cmd("SMEMBERS", "ints")) == [b"1", b"2", b"3", b"4"]
     assert raw.cmd("CONFIG", "GET", "set-max-intset-entries") == [b"set-max-intset-entries", b"2"]
     assert raw.cmd("CONFIG", "SET", "set-max-intset-entries", 512) == "OK"
     assert raw.cmd("CONFIG", "SET", "set-max-intset-entries", "x").startswith("ERR CONFIG SET failed")
@@ -156,6 +159,36 @@ def test_encoding_settings_are_accepted(raw):
     assert raw.cmd("CONFIG", "GET", "hash-max-listpack-entries") == [b"hash-max-listpack-entries", b"16"]
     assert raw.cmd("CONFIG", "SET", "save", "") == "OK"
     assert raw.cmd("CONFIG", "SET", "list-max-listpack-size", -2, "hash-max-listpack-entries", 128) == "OK"
+
+
+def test_encoding_thresholds_apply(raw):
+    """CONFIG SET's thresholds decide when a small hash, set or sorted set leaves its compact
+    encoding (listpack, intset), as Redis 7.0's do: at the next write past them, for good; the
+    values read back unchanged."""
+    assert raw.cmd("CONFIG", "SET", "hash-max-ziplist-entries", 2, "hash-max-listpack-value", 4,
+                   "zset-max-listpack-entries", 2, "zset-max-ziplist-value", 4) == "OK"
+    raw.cmd("HSET", "h", "a", "1", "b", "2")
+    assert raw.cmd("OBJECT", "ENCODING", "h") == b"listpack"
+    raw.cmd("HSET", "h", "c", "3")
+    assert raw.cmd("OBJECT", "ENCODING", "h") == b"hashtable"
+    raw.cmd("HSET", "h2", "a", "12345")
+    assert raw.cmd("OBJECT", "ENCODING", "h2") == b"hashtable"
+    raw.cmd("HDEL", "h", "c", "b")
+    assert raw.cmd("OBJECT", "ENCODING", "h") == b"hashtable"  # never back
+    assert raw.cmd("HGETALL", "h") == [b"a", b"1"]
+    raw.cmd("ZADD", "z", 1, "a", "2.5", "b")
+    assert raw.cmd("OBJECT", "ENCODING", "z") == b"listpack"
+    raw.cmd("ZADD", "z", -3, "c")
+    assert raw.cmd("OBJECT", "ENCODING", "z") == b"skiplist"
+    assert raw.cmd("ZRANGE", "z", 0, -1, "WITHSCORES") == [b"c", b"-3", b"a", b"1", b"b", b"2.5"]
+    raw.cmd("SADD", "s", 7, -70000, 9999999999)
+    assert raw.cmd("OBJECT", "ENCODING", "s") == b"intset"
+    assert raw.cmd("SMEMBERS", "s") == [b"-70000", b"7", b"9999999999"]
+    raw.cmd("SADD", "s", "x")
+    assert raw.cmd("OBJECT", "ENCODING", "s") == b"hashtable"
+    assert raw.cmd("SISMEMBER", "s", "9999999999") == 1
+    assert raw.cmd("CONFIG", "SET", "hash-max-listpack-entries", 128, "hash-max-listpack-value", 64,
+                   "zset-max-listpack-entries", 128, "zset-max-listpack-value", 64) == "OK"
 
 
 @pytest.fixture

@@ -259,6 +259,12 @@ def test_full_disk_turns_read_only_then_recovers(servers, tmp_path):
             wait_for(lambda: str(c.cmd("SET", "probe", "x")).startswith("READONLY"), 10,
                      "writes to be refused with -READONLY")
             assert c.cmd("GET", "f:%d" % acked[-1]) == b"z" * 1024  # reads go on
+            # A transaction of reads is no write either (HY.EXEC_RO).
+            assert c.cmd("MULTI") == "OK" and c.cmd("GET", "f:%d" % acked[-1]) == "QUEUED"
+            assert c.cmd("EXEC") == [b"z" * 1024]
+            # A forced configuration that cannot be written is refused, not pretended.
+            assert str(c.cmd("HALYARD", "FORCE-QUORUM", "CONFIRM-DATA-LOSS")).startswith(
+                "ERR disk full"), "FORCE-QUORUM on a full disk"
             os.unlink(filler)
             wait_for(lambda: c.cmd("SET", "after", "ok") == "OK", 15,
                      "writes to resume once space is freed")

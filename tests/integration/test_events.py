@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from cluster import Cluster
+from cluster import Cluster, info
 from conftest import RawConn, wait_for
 from fault_proxy import ProxiedCluster
 
@@ -41,6 +41,11 @@ def test_kill9_of_the_leader_is_suspect_then_a_new_leader_then_failed(tmp_path_f
     for i in range(3):
         wait_for(lambda i=i: "LEADER_CHANGED" in types_after(events(c.ports[i]), 0, leader=leader),
                  10, "%s to report %s's leadership" % (c.names[i], leader))
+    # Start-up's suspicions of members not yet connected are over before anything is counted.
+    for i in range(3):
+        wait_for(lambda i=i: (lambda kv: kv.get("gossip_members_alive") == "2" and
+                              kv.get("gossip_members_suspect") == "0")(info(c.ports[i], "cluster")),
+                 10, "%s to hold every member alive" % c.names[i])
     marks = {i: last_id(c.ports[i]) for i in range(3) if i != li}
     c.kill(li)
     for i, mark in marks.items():
@@ -52,7 +57,9 @@ def test_kill9_of_the_leader_is_suspect_then_a_new_leader_then_failed(tmp_path_f
         assert mine[0] == "MEMBER_SUSPECT" and mine[-1] == "MEMBER_FAILED", got
         assert "LEADER_CHANGED" in mine, got
         evs = [e for e in events(c.ports[i]) if e["id"] > mark]
-        assert all(e.get("member") == leader for e in evs if e["type"].startswith("MEMBER_"))
+        # The survivor may be suspected a moment on a loaded machine (and refute: the known
+        # limit in docs/operations.md), but only the killed leader is ever failed.
+        assert all(e.get("member") == leader for e in evs if e["type"] == "MEMBER_FAILED")
         assert [e for e in evs if e["type"] == "LEADER_CHANGED"][0]["leader"] != leader
     # halyctl events prints the same events, --json one object a line.
     exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
@@ -175,3 +182,62 @@ def test_events_stream_over_http_sse(tmp_path_factory, clusters):
         first += resp.read1(4096)
     assert first.decode().startswith("id: %d\n" % (ids[0] + 1)), first
     conn.close()
+
+
+def test_events_pushed_to_pubsub_subscribers(tmp_path_factory, clusters):
+    """A client SUBSCRIBEd to __halyard__:events receives every cluster event of its node as the
+    JSON of HALYARD EVENTS: a member killed (SUSPECT, then FAILED) and restarted (ALIVE), in
+    that order; a pattern subscriber gets them too; clients may not publish there."""
+    import redis
+
+    c = Cluster(tmp_path_factory, 3)
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    victim = (li + 1) % 3
+    watcher = (li + 2) % 3
+    # Start-up's suspicions of members not yet connected are over before anything is counted.
+    wait_for(lambda: (lambda kv: kv.get("gossip_members_alive") == "2" and
+                      kv.get("gossip_members_suspect") == "0")(info(c.ports[watcher], "cluster")),
+             10, "the watcher to hold every member alive")
+    r = redis.Redis(port=c.ports[watcher], socket_timeout=5)
+    p = r.pubsub()
+    p.subscribe("__halyard__:events")
+    pp = r.pubsub()
+    pp.psubscribe("__halyard__:*")
+    for sub in (p, pp):
+        wait_for(lambda sub=sub: sub.get_message(timeout=0.1) is not None, 5, "the subscribe notice")
+    got, pgot = [], []
+
+    def drain():
+        for sub, into in ((p, got), (pp, pgot)):
+            while True:
+                m = sub.get_message(timeout=0.05)
+                if m is None:
+                    break
+                if m["type"] in ("message", "pmessage"):
+                    assert m["channel"] == b"__halyard__:events", m
+                    into.append(json.loads(m["data"]))
+
+    def member_types():
+        drain()
+        return [e["type"] for e in got if e.get("member") == c.names[victim]]
+
+    c.kill(victim)
+    wait_for(lambda: "MEMBER_FAILED" in member_types(), 20, "MEMBER_FAILED pushed")
+    c.start(victim)
+    wait_for(lambda: member_types()[-1:] == ["MEMBER_ALIVE"], 20, "MEMBER_ALIVE pushed")
+    seen = member_types()
+    assert seen[0] == "MEMBER_SUSPECT" and seen.index("MEMBER_FAILED") < seen.index("MEMBER_ALIVE"), seen
+    # The pushed events are exactly the node's events, in its order, with nothing missed.
+    ids = [e["id"] for e in got]
+    assert ids == list(range(ids[0], ids[0] + len(ids))), ids
+    kept = {e["id"]: e for e in events(c.ports[watcher])}
+    assert all(kept[e["id"]] == e for e in got)
+    wait_for(lambda: (drain(), [e["id"] for e in pgot][:len(ids)] == ids)[1], 5,
+             "the pattern subscriber to have the same events")
+    with pytest.raises(redis.ResponseError, match="cluster events"):
+        r.publish("__halyard__:events", '{"type":"MEMBER_FAILED","member":"n1"}')
+    p.close()
+    pp.close()
+    r.close()

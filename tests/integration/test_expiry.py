@@ -47,10 +47,10 @@ def test_lazy_expiry_hash(raw):
 
 def test_expired_keys_hidden_from_listing(raw):
     """Expired keys are not returned by KEYS, SCAN, MGET or EXISTS even before being reclaimed."""
-    t0 = time.monotonic()
     for i in range(50):
         raw.cmd("SET", "tmp:%d" % i, "v", "PX", "50")
     raw.cmd("SET", "keep", "v")
+    t0 = time.monotonic()  # every deadline was set before this reply (a loaded machine: late)
     wait_past(t0 + 0.3)
     assert raw.cmd("KEYS", "*") == [b"keep"]
     cursor, seen = b"0", []
@@ -66,10 +66,10 @@ def test_expired_keys_hidden_from_listing(raw):
 
 def test_write_after_expiry_starts_fresh(raw):
     """SETNX, INCR and APPEND on an expired key behave as if the key were absent."""
-    t0 = time.monotonic()
     raw.cmd("SET", "a", "x", "PX", "50")
     raw.cmd("SET", "n", "41", "PX", "50")
     raw.cmd("SET", "s", "old", "PX", "50")
+    t0 = time.monotonic()  # after the deadlines were set
     wait_past(t0 + 0.3)
     assert raw.cmd("SETNX", "a", "new") == 1
     assert raw.cmd("INCR", "n") == 1
@@ -81,12 +81,14 @@ def before_expiry(raw, steps):
     """Runs steps(px) (commands on keys that expire px ms after the first of them) with px =
     100 ms, and again with a longer px each time the round trips did not all finish within
     px (a loaded machine): only then is what they answered defined (the keys had not
-    expired yet). Returns (px, t0, the replies)."""
+    expired yet). Returns (px, the time the last reply came, the replies)."""
     for px in (100, 1000, 10000):
         t0 = time.monotonic()
         replies = steps(px)
-        if time.monotonic() - t0 < px / 1000.0:
-            return px, t0, replies
+        done = time.monotonic()
+        if done - t0 < px / 1000.0:
+            # Every deadline was set before the last reply came: px after it they have passed.
+            return px, done, replies
     raise AssertionError("round trips took longer than 10 s: the machine is too loaded to test this")
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from cluster import SECRET, Cluster, free_port_pair, info
 from conftest import ProtocolError, RawConn, RespError, Server, wait_for
-from workload import Workload, verify
+import lincheck
+from workload import Workload, final_reads, verify
 
 pytestmark = pytest.mark.halyard_only
 
@@ -70,8 +71,8 @@ class GrowingCluster(Cluster):
 def grow(tmp_path_factory):
     made = []
 
-    def make(n=3):
-        c = GrowingCluster(tmp_path_factory, n, dict(EXTRA))
+    def make(n=3, extra=None):
+        c = GrowingCluster(tmp_path_factory, n, dict(EXTRA, **(extra or {})))
         made.append(c)
         c.start_all()
         c.leader()
@@ -514,3 +515,246 @@ def test_force_quorum_after_losing_a_majority(grow):
     wait_roles(c, {c.names[j]: "follower", c.names[lost[0]]: None, c.names[lost[1]]: None})
     assert cmd(c.ports[j], "GET", "after-force") == b"1"
     c.nodes[lost[0]] = c.nodes[lost[1]] = None  # gone for good
+
+
+def placement(port, parts):
+    """{partition: set of client ports of its replicas} and {partition: leader port or None}
+    from CLUSTER SHARDS."""
+    with RawConn(port, timeout=5) as c:
+        got = c.cmd("CLUSTER", "SHARDS")
+    reps, leaders = {}, {}
+    for sh in got:
+        p = sh[1][0] * parts // 16384
+        nodes = [dict(zip(nd[0::2], nd[1::2])) for nd in sh[3]]
+        reps[p] = {nd[b"port"] for nd in nodes}
+        leaders[p] = next((nd[b"port"] for nd in nodes if nd[b"role"] == b"master"), None)
+    return reps, leaders
+
+
+def test_a_joined_node_gets_its_fair_share(grow):
+    """4 nodes, 8 partitions, RF 3 (24 replicas, 6 per node); a 5th node joins. The metadata
+    leader moves replicas onto it (rebalance-max-moves at a time, each partition never below
+    3 voters) until every member holds 4 or 5; every partition keeps its data and serves it,
+    and the newcomer's replicas are real copies (READONLY reads there return the data)."""
+    parts = 8
+    c = grow(4, {"partitions": parts, "replication-factor": 3})
+    keys = {}
+    with RawConn(c.ports[0]) as conn:
+        for i in range(2000):
+            k = "fair%d" % i
+            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
+            if p not in keys:
+                keys[p] = k
+                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
+            if len(keys) == parts:
+                break
+    j = c.add(0)
+
+    def fair():
+        views = [placement(c.ports[i], parts) for i in range(5)]
+        reps = views[0][0]
+        if len(reps) != parts or any(v[0] != reps for v in views):
+            return False
+        load = [sum(1 for r in reps.values() if port in r) for port in c.ports]
+        return all(len(r) == 3 for r in reps.values()) and all(l in (4, 5) for l in load)
+
+    wait_for(fair, 90, "every member to hold 4 or 5 replicas")
+    reps, _ = placement(c.ports[j], parts)
+    mine = [p for p, r in reps.items() if c.ports[j] in r]
+    assert len(mine) >= 4, mine
+    for p, k in keys.items():
+        def served(k=k, p=p):
+            with RawConn(c.ports[j]) as conn:
+                return conn.cmd("GET", k) == ("v%d" % p).encode()
+
+        wait_for(served, 30, "partition %d's key through the newcomer" % p)
+    for p in mine:
+        def local(p=p):
+            with RawConn(c.ports[j]) as conn:
+                conn.cmd("READONLY")
+                return conn.cmd("GET", keys[p]) == ("v%d" % p).encode()
+
+        wait_for(local, 30, "the newcomer's own replica of partition %d to hold its key" % p)
+
+
+def test_rebalance_pause_holds_moves_and_resume_starts_them(grow):
+    """halyctl cluster rebalance pause (kept in the metadata group, so every node reports it
+    and a new metadata leader keeps it): a node that joins gets nothing while paused (the
+    metadata leader logs that it holds the moves back); halyctl cluster rebalance resume, and
+    it gets its fair share; status shows the state."""
+    parts = 8
+    c = grow(4, {"partitions": parts, "replication-factor": 3})
+    # Right after the start a metadata leader may not be known yet: -TRYAGAIN, nothing done.
+    wait_for(lambda: halyctl(c.ports[1], "cluster", "rebalance", "pause").returncode == 0, 30,
+             "halyctl cluster rebalance pause to succeed")
+    wait_for(lambda: all(info(p, "cluster")["rebalance"] == "paused" for p in c.ports), 30,
+             "every node to report rebalancing paused")
+    j = c.add(0)
+
+    def held_back():  # in the log of the metadata leader, whichever node it is
+        for s in c.nodes[:4]:
+            with open(s.log_path) as f:
+                if "rebalance: paused while member loads differ by" in f.read():
+                    return True
+        return False
+
+    wait_for(held_back, 30, "the metadata leader to hold the moves back")
+    reps, _ = placement(c.ports[0], parts)
+    assert not any(c.ports[j] in r for r in reps.values()), reps
+    out = halyctl(c.ports[2], "--json", "cluster", "rebalance", "status")
+    assert json.loads(out.stdout)["rebalancing"] == "paused", out.stdout
+    wait_for(lambda: halyctl(c.ports[3], "cluster", "rebalance", "resume").returncode == 0, 30,
+             "halyctl cluster rebalance resume to succeed")
+
+    def fair():
+        reps, _ = placement(c.ports[0], parts)
+        load = [sum(1 for r in reps.values() if port in r) for port in c.ports]
+        return all(len(r) == 3 for r in reps.values()) and all(l in (4, 5) for l in load)
+
+    wait_for(fair, 90, "every member to hold 4 or 5 replicas after resume")
+    assert info(c.ports[j], "cluster")["rebalance"] == "running"
+
+
+def test_a_member_down_past_replace_after_is_replaced_and_gets_a_share_back(grow):
+    """5 nodes, 8 partitions, RF 3, replace-after-ms 3000: a member killed (kill -9) for longer
+    has its replicas placed on the other four (each partition back to 3 replicas that serve
+    its key); started again, it is an empty member to the partitions and gets its fair share
+    back by rebalancing."""
+    parts = 8
+    c = grow(5, {"partitions": parts, "replication-factor": 3, "replace-after-ms": 3000})
+    keys = {}
+    with RawConn(c.ports[0]) as conn:
+        for i in range(2000):
+            k = "repl%d" % i
+            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
+            if p not in keys:
+                keys[p] = k
+                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
+            if len(keys) == parts:
+                break
+    meta = c.leader()
+    x = (meta + 1) % 5
+    c.kill(x)
+    live = [i for i in range(5) if i != x]
+    via = live[0]
+
+    def replaced():
+        reps, _ = placement(c.ports[via], parts)
+        return len(reps) == parts and all(len(r) == 3 and c.ports[x] not in r
+                                          for r in reps.values())
+
+    wait_for(replaced, 60, "every partition on 3 replicas without the killed member")
+    for p, k in keys.items():
+        def served(k=k, p=p):
+            with RawConn(c.ports[via]) as conn:
+                return conn.cmd("GET", k) == ("v%d" % p).encode()
+
+        wait_for(served, 30, "partition %d's key served" % p)
+    c.start(x)
+
+    def fair():
+        reps, _ = placement(c.ports[via], parts)
+        load = [sum(1 for r in reps.values() if port in r) for port in c.ports]
+        return all(len(r) == 3 for r in reps.values()) and all(l in (4, 5) for l in load)
+
+    wait_for(fair, 90, "the returned member to get its share back (4 or 5 replicas each)")
+
+
+def test_replication_factor_changes_at_run_time(grow):
+    """halyctl cluster set replication-factor: 5 nodes with 8 partitions at RF 3 -> 5 (every
+    partition gains two replicas, on every node) -> 2 (each loses three, spread evenly);
+    every partition keeps its key throughout, readable through every node, and the new RF is
+    reported by HALYARD REPLICATION-FACTOR on every node."""
+    parts = 8
+    c = grow(5, {"partitions": parts, "replication-factor": 3})
+    keys = {}
+    with RawConn(c.ports[0]) as conn:
+        for i in range(2000):
+            k = "rf%d" % i
+            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
+            if p not in keys:
+                keys[p] = k
+                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
+            if len(keys) == parts:
+                break
+    for rf, loads in ((5, (8,)), (2, (3, 4))):
+        wait_for(lambda: halyctl(c.ports[rf % 5], "cluster", "set", "replication-factor",
+                                 str(rf)).returncode == 0, 30,
+                 "halyctl cluster set replication-factor %d to succeed" % rf)
+
+        def placed(rf=rf, loads=loads):
+            if any(cmd(p, "HALYARD", "REPLICATION-FACTOR") != rf for p in c.ports):
+                return False
+            reps, leaders = placement(c.ports[0], parts)
+            load = [sum(1 for r in reps.values() if port in r) for port in c.ports]
+            return (all(len(r) == rf for r in reps.values()) and all(l in loads for l in load)
+                    and all(leaders[p] is not None for p in reps))
+
+        wait_for(placed, 90, "every partition on %d replicas, %s per node" % (rf, loads))
+        for i in range(5):
+            with RawConn(c.ports[i]) as conn:
+                for p, k in keys.items():
+                    assert conn.cmd("GET", k) == ("v%d" % p).encode(), (rf, i, p)
+    out = halyctl(c.ports[0], "cluster", "set", "replication-factor", "9")
+    assert out.returncode != 0 and "1 to 7" in out.stdout + out.stderr, out
+
+
+def test_grow_3_to_5_and_shrink_back_under_checked_history(grow):
+    """8 partitions at RF 3 on 3 nodes under a concurrent workload: two nodes join and get
+    their fair share (moves under way while the metadata leader is killed with kill -9 and
+    started again), then both are removed and stopped once their partitions moved back. No
+    acknowledged write is lost, every partition ends on the 3 nodes, and the history is
+    linearizable."""
+    parts = 8
+    c = grow(3, {"partitions": parts, "replication-factor": 3})
+    wl = Workload(c.ports[:3], keys=8, seed=SEED).start()
+
+    def loads_in(allowed, members):
+        def check():
+            reps, leaders = placement(c.ports[0], parts)
+            load = [sum(1 for r in reps.values() if c.ports[i] in r) for i in members]
+            return (len(reps) == parts and all(len(r) == 3 for r in reps.values()) and
+                    all(l in allowed for l in load) and all(v is not None for v in leaders.values()))
+        return check
+
+    try:
+        wl.wait_progress(200, 20)
+        c.add(0)
+        c.add(1)
+        meta = c.leader()
+        c.kill(meta)
+        wl.wait_progress(100, 30, "writes acknowledged with the metadata leader down")
+        c.start(meta)
+        wait_for(loads_in((4, 5), range(5)), 120, "5 members holding 4 or 5 replicas each")
+        wl.wait_progress(100, 20)
+        for x in (4, 3):
+            wait_for(lambda: cmd(c.ports[0], "HALYARD", "REMOVE", c.names[x]) in ("OK", b"OK"), 30,
+                     "HALYARD REMOVE %s" % c.names[x])
+            def mapped_off(x=x):
+                reps, _ = placement(c.ports[0], parts)
+                return (loads_in(range(9), range(x))() and
+                        not any(c.ports[x] in r for r in reps.values()))
+
+            wait_for(mapped_off, 120, "%s's replicas placed on the others" % c.names[x])
+
+            def off(x=x):  # every partition's own configuration, not only the map
+                return all(c.ports[x] not in placement(c.ports[i], parts)[0].get(p, set())
+                           for i in range(3) for p in range(parts))
+
+            wait_for(off, 60, "%s out of every partition" % c.names[x])
+            c.kill(x, signal.SIGTERM)
+        wait_for(loads_in((8,), range(3)), 60, "the 3 nodes holding every partition")
+        wl.wait_progress(100, 20)
+    finally:
+        wl.stop()
+    wl.check_protocol()
+    values = final_reads(c, wl)
+    for port in c.ports[:3]:
+        def same(port=port):
+            with RawConn(port) as conn:
+                conn.cmd("READONLY")
+                got = {k: conn.cmd("GET", k) for k in wl.keys}
+            return {k: (None if v is None else int(v)) for k, v in got.items()} == values
+        wait_for(same, 30, "port %d's view to converge" % port)
+    result = lincheck.check(wl.history)
+    assert result.ok is True, result

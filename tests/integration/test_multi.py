@@ -43,6 +43,52 @@ def test_queued_replies_and_reads_see_own_writes(raw):
     assert raw.cmd("EXISTS", "myset") == 0
 
 
+def commit_index(raw):
+    info = raw.cmd("INFO", "replication").decode()
+    return int(next(l.split(":")[1] for l in info.split("\r\n")
+                    if l.startswith("raft_commit_index:")))
+
+
+def test_blocking_reads_in_a_transaction_never_block(raw):
+    """XREAD BLOCK and XREADGROUP BLOCK inside MULTI answer at once, as Redis (an EXEC holding
+    an XREAD BLOCK on an empty stream waited for ever)."""
+    raw.cmd("DEL", "xs")
+    assert raw.cmd("XGROUP", "CREATE", "xs", "g", "$", "MKSTREAM") == "OK"
+    raw.sock.settimeout(20)
+    assert raw.cmd("MULTI") == "OK"
+    assert raw.cmd("XREAD", "BLOCK", 0, "STREAMS", "xs", "$") == "QUEUED"
+    assert raw.cmd("XREADGROUP", "GROUP", "g", "c", "BLOCK", 0, "STREAMS", "xs", ">") == "QUEUED"
+    assert raw.cmd("EXEC") == [None, None]
+
+
+def test_transaction_of_reads_is_not_a_log_entry(raw):
+    """A transaction of reads only runs where reads run (HY.EXEC_RO): no log entry, the same
+    replies and watch checks; one write in it makes it an entry again. HY.EXEC_RO sent by hand
+    with a write in it is refused."""
+    raw.cmd("SET", "x", "1")
+    raw.cmd("HSET", "h", "f", "v")
+    before = commit_index(raw)
+    raw.cmd("WATCH", "x")
+    raw.cmd("MULTI")
+    for cmd in (("GET", "x"), ("HGET", "h", "f"), ("EXISTS", "x", "h"), ("TTL", "x")):
+        assert raw.cmd(*cmd) == "QUEUED"
+    assert raw.cmd("EXEC") == [b"1", b"v", 2, -1]
+    assert commit_index(raw) == before
+    raw.cmd("WATCH", "x")
+    raw.cmd("SET", "x", "2")  # the watched key changes: the reads do not run
+    raw.cmd("MULTI")
+    raw.cmd("GET", "x")
+    assert raw.cmd("EXEC") is None
+    after_set = commit_index(raw)
+    raw.cmd("MULTI")
+    raw.cmd("GET", "x")
+    raw.cmd("INCR", "x")
+    assert raw.cmd("EXEC") == [b"2", 3]
+    assert commit_index(raw) > after_set
+    assert raw.cmd("HY.EXEC_RO", "0", "3", "SET", "x", "9") == "ERR HY.EXEC_RO holds a write"
+    assert raw.cmd("GET", "x") == b"3"
+
+
 def test_errors_and_execabort(raw):
     """Queuing errors make EXEC answer EXECABORT with nothing applied; Redis's texts for EXEC and
     DISCARD without MULTI, nested MULTI and WATCH inside MULTI; DISCARD drops the queue."""

@@ -168,6 +168,23 @@ def test_libhalyard_over_mutual_tls(servers, certs):
     assert s.client().get("tls:ctr") == "200"
 
 
+def test_libhalyard_heartbeats_over_tls(servers, certs):
+    """Heartbeats over TLS: during a warm-up the heartbeat thread PINGs the member over its own
+    TLS connection; the server reads them (its command count grows by more than the INCRs and
+    the session's opening) and answers them (no member was found dead)."""
+    port = free_port()
+    s = servers.start(tls_flags(certs, port))
+    before = int(s.client().info("stats")["total_commands_processed"])
+    done = load(certs, port, 20, "--tls-cert", os.path.join(certs, "client.crt"), "--tls-key",
+                os.path.join(certs, "client.key"), "--heartbeat-ms", "50,2000",
+                "--warmup-ms", "800")
+    after = int(s.client().info("stats")["total_commands_processed"])
+    assert done["ok"] == 20 and done["heartbeat_downs"] == 0, done
+    # 800 ms at one PING per 50 ms: about 16 before the first INCR; counted with a wide margin
+    # (the commands of the two INFO calls, the session's opening).
+    assert after - before >= 20 + 8, (before, after)
+
+
 def served_by(certs, port, ca):
     """Whether a TLS client trusting only `ca` gets PONG from the port."""
     r = subprocess.run(["redis-cli", "--tls", "--cacert", os.path.join(certs, ca), "-p",

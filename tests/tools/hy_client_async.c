@@ -6,7 +6,9 @@
  *                   [--max-outstanding M] [--read-from leader|replica|nearest]
  *                   [--hedge-ms MS | --hedge] [--timeout-ms MS] [--no-sessions]
  *                   [--attempt-timeout-ms MS] [--heartbeat-ms INTERVAL,TIMEOUT]
- *                   [--pipeline MAX]
+ *                   [--pipeline MAX] [--max-staleness-ms MS] [--expect VALUE]
+ *                   [--no-routing] [--warmup-ms MS] [--password PASS]
+ *                   [--max-inflight N] [--balancer round-robin|random|least-outstanding]
  *
  * MODE incr: N INCRs of KEY, W outstanding at a time (each callback submits the next).
  * MODE get:  N GETs of KEY the same way; reports read latencies.
@@ -14,8 +16,13 @@
  *            refused HALYARD_BUSY at the call; the accepted ones all complete.
  * MODE close: N INCRs submitted at once, then halyard_close at once: every accepted request gets
  *            its callback (CANCELLED if it never ran).
+ * --no-routing: smart_routing 0. --warmup-ms MS: wait MS after halyard_open before the first
+ * request (the heartbeats run meanwhile).
+ * --expect VALUE (MODE get): GET answers other than VALUE are counted as `mismatch` (a stale
+ * read, for the staleness bound's test).
  * --loop: callbacks on a libuv loop the program owns (halyard_attach_loop), else on the
- * client's I/O threads. Prints "progress K heartbeat_downs=H" as callbacks arrive, then one line
+ * client's I/O threads. Prints "progress K heartbeat_downs=H timeouts=T hedge_wins=W" as
+ * callbacks arrive, then one line
  * "done submitted=S busy=B callbacks=C ok=.. unknown=.. not_applied=.. timeout=.. error=..
  *  cancelled=.. last=V p50_ms=.. p99_ms=.. max_ms=.. hedges=.. hedge_wins=.. replica_reads=..
  *  shed=.. server_backoffs=.. resends=.. heartbeat_downs=.. breaker_opens=.. pipelined=.."
@@ -37,6 +44,9 @@ struct run {
     long n, window, submitted, busy, callbacks, progress_at;
     long counts[HALYARD_CANCELLED + 1];
     long long last;
+    const char *expect;
+    long mismatch;
+    long warmup_ms;
     double *lat_ms;
     struct one *ones; /* one per attempt, kept to the end: a second callback is caught */
     long slots, slots_max;
@@ -76,17 +86,22 @@ static void done_cb(void *ctx, halyard_status st, halyard_reply *reply)
     if (r->lat_ms != NULL && st == HALYARD_OK) {
         r->lat_ms[r->counts[HALYARD_OK] - 1] = ms;
     }
+    if (st == HALYARD_OK && r->expect != NULL &&
+        (reply->type != HALYARD_REPLY_STRING || strcmp(reply->str, r->expect) != 0)) {
+        r->mismatch++;
+    }
     if (st == HALYARD_OK && reply->type == HALYARD_REPLY_INTEGER && reply->integer > r->last) {
         r->last = reply->integer;
-    } else if (st != HALYARD_OK && st != HALYARD_CANCELLED) {
+    } else if (st != HALYARD_OK && st != HALYARD_CANCELLED && st != HALYARD_BUSY) {
         printf("status %s: %s\n", halyard_status_str(st), reply && reply->str ? reply->str : "");
     }
     long done = ++r->callbacks;
     if (done >= r->progress_at) {
         halyard_stats now;
         halyard_get_stats(r->c, &now);
-        printf("progress %ld heartbeat_downs=%llu\n", done,
-               (unsigned long long)now.heartbeat_downs);
+        printf("progress %ld heartbeat_downs=%llu timeouts=%ld hedge_wins=%llu\n", done,
+               (unsigned long long)now.heartbeat_downs, r->counts[HALYARD_TIMEOUT],
+               (unsigned long long)now.hedge_wins);
         fflush(stdout);
         r->progress_at += 50;
     }
@@ -145,6 +160,8 @@ static int parse_args(int argc, char **argv, halyard_config *cfg, struct run *r)
             cfg->sessions = 0;
         } else if (strcmp(a, "--hedge") == 0) {
             cfg->hedge_reads = 1;
+        } else if (strcmp(a, "--no-routing") == 0) {
+            cfg->smart_routing = 0;
         } else if (v == NULL) {
             return -1;
         } else if (strcmp(a, "--window") == 0) {
@@ -167,6 +184,22 @@ static int parse_args(int argc, char **argv, halyard_config *cfg, struct run *r)
         } else if (strcmp(a, "--hedge-ms") == 0) {
             cfg->hedge_reads = 1;
             cfg->hedge_after_ms = (uint32_t)atoi(v), i++;
+        } else if (strcmp(a, "--max-inflight") == 0) {
+            cfg->max_inflight_per_member = (uint32_t)atoi(v), i++;
+        } else if (strcmp(a, "--balancer") == 0) {
+            cfg->load_balancer = strcmp(v, "random") == 0 ? HALYARD_LB_RANDOM
+                                 : strcmp(v, "least-outstanding") == 0
+                                     ? HALYARD_LB_LEAST_OUTSTANDING
+                                     : HALYARD_LB_ROUND_ROBIN;
+            i++;
+        } else if (strcmp(a, "--max-staleness-ms") == 0) {
+            cfg->max_staleness_ms = (uint32_t)atoi(v), i++;
+        } else if (strcmp(a, "--password") == 0) {
+            cfg->password = v, i++;
+        } else if (strcmp(a, "--warmup-ms") == 0) {
+            r->warmup_ms = atol(v), i++;
+        } else if (strcmp(a, "--expect") == 0) {
+            r->expect = v, i++;
         } else if (strcmp(a, "--read-from") == 0) {
             cfg->read_from = strcmp(v, "replica") == 0   ? HALYARD_READ_REPLICA
                              : strcmp(v, "nearest") == 0 ? HALYARD_READ_NEAREST
@@ -223,6 +256,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (r.warmup_ms > 0) {
+        struct timespec ts = {r.warmup_ms / 1000, (r.warmup_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     int burst = strcmp(r.mode, "shed") == 0 || strcmp(r.mode, "close") == 0;
     long first = burst ? total : (r.window < total ? r.window : total);
     for (long i = 0; i < first; i++) {
@@ -258,14 +295,16 @@ int main(int argc, char **argv)
     printf("done submitted=%ld busy=%ld callbacks=%ld ok=%ld unknown=%ld not_applied=%ld "
            "timeout=%ld error=%ld cancelled=%ld last=%lld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
            "hedges=%llu hedge_wins=%llu replica_reads=%llu shed=%llu server_backoffs=%llu "
-           "resends=%llu heartbeat_downs=%llu breaker_opens=%llu pipelined=%llu\n",
+           "resends=%llu heartbeat_downs=%llu breaker_opens=%llu pipelined=%llu mismatch=%ld "
+           "busy_outcomes=%ld member_sheds=%llu\n",
            r.submitted, r.busy, r.callbacks, ok, r.counts[HALYARD_UNKNOWN],
            r.counts[HALYARD_NOT_APPLIED], r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR],
            r.counts[HALYARD_CANCELLED], r.last, p50, p99, mx, (unsigned long long)st.hedges,
            (unsigned long long)st.hedge_wins, (unsigned long long)st.replica_reads,
            (unsigned long long)st.shed, (unsigned long long)st.server_backoffs,
            (unsigned long long)st.resends, (unsigned long long)st.heartbeat_downs,
-           (unsigned long long)st.breaker_opens, (unsigned long long)st.pipelined);
+           (unsigned long long)st.breaker_opens, (unsigned long long)st.pipelined, r.mismatch,
+           r.counts[HALYARD_BUSY], (unsigned long long)st.member_sheds);
     free(r.lat_ms);
     free(r.ones);
     return r.callbacks == r.submitted ? 0 : 3;

@@ -5,15 +5,18 @@
  *   hy_client_load HOST:PORT[,HOST:PORT...] KEY N [--no-sessions] [--timeout-ms MS]
  *                  [--no-routing] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]
  *                  [--tls-name NAME]] [--user USER] [--password PASS]
+ *                  [--heartbeat-ms INTERVAL,TIMEOUT] [--warmup-ms MS]
  *
  * Prints "progress K" after every 50 increments (flushed), then one line
  * "done ok=A unknown=B not_applied=C timeout=D error=E last=V resends=R sessions=S routed=T
- * topology=M" where V is the last value an INCR returned. Exit 0 when it ran to the end, 2 on bad
- * arguments.
+ * topology=M heartbeat_downs=H" where V is the last value an INCR returned. --warmup-ms waits
+ * that long after halyard_open before the first INCR (the heartbeats run meanwhile). Exit 0 when it
+ * ran to the end, 2 on bad arguments.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "halyard.h"
 
@@ -30,6 +33,7 @@ int main(int argc, char **argv)
     for (char *tok = strtok(list, ","); tok != NULL && n_addrs < 64; tok = strtok(NULL, ",")) {
         addrs[n_addrs++] = tok;
     }
+    long warmup_ms = 0;
     halyard_config cfg;
     halyard_config_init(&cfg);
     cfg.addrs = addrs;
@@ -54,6 +58,12 @@ int main(int argc, char **argv)
             cfg.password = argv[++i];
         } else if (strcmp(argv[i], "--tls-name") == 0 && i + 1 < argc) {
             cfg.tls_server_name = argv[++i];
+        } else if (strcmp(argv[i], "--heartbeat-ms") == 0 && i + 1 < argc) {
+            const char *v = argv[++i], *comma = strchr(v, ',');
+            cfg.heartbeat_interval_ms = (uint32_t)atoi(v);
+            cfg.heartbeat_timeout_ms = comma ? (uint32_t)atoi(comma + 1) : 2000;
+        } else if (strcmp(argv[i], "--warmup-ms") == 0 && i + 1 < argc) {
+            warmup_ms = atol(argv[++i]);
         } else {
             fprintf(stderr, "unknown argument %s\n", argv[i]);
             return 2;
@@ -64,6 +74,10 @@ int main(int argc, char **argv)
     if (c == NULL) {
         fprintf(stderr, "halyard_open: %s\n", err);
         return 2;
+    }
+    if (warmup_ms > 0) {
+        struct timespec ts = {warmup_ms / 1000, (warmup_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
     }
     long n = atol(argv[3]);
     long counts[HALYARD_NO_MEMORY + 1] = {0};
@@ -87,11 +101,12 @@ int main(int argc, char **argv)
     halyard_stats s;
     halyard_get_stats(c, &s);
     printf("done ok=%ld unknown=%ld not_applied=%ld timeout=%ld error=%ld last=%lld resends=%llu "
-           "sessions=%llu routed=%llu topology=%llu\n",
+           "sessions=%llu routed=%llu topology=%llu heartbeat_downs=%llu\n",
            counts[HALYARD_OK], counts[HALYARD_UNKNOWN], counts[HALYARD_NOT_APPLIED],
            counts[HALYARD_TIMEOUT], counts[HALYARD_REPLY_ERROR], last,
            (unsigned long long)s.resends, (unsigned long long)s.sessions_opened,
-           (unsigned long long)s.routed, (unsigned long long)s.topology_reads);
+           (unsigned long long)s.routed, (unsigned long long)s.topology_reads,
+           (unsigned long long)s.heartbeat_downs);
     halyard_close(c);
     free(list);
     return 0;

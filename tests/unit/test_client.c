@@ -3,6 +3,7 @@
  * -NOQUORUM, replies lost after sending (re-sent under the same session slot, or UNKNOWN
  * without a session), expired sessions, commands the server will not wrap, unresponsive
  * members (attempt timeout) and the request deadline. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "client/core.h"
+#include "client/rconn.h"
+#include "client/stale.h"
 
 /* The script: for each member, whether connecting works; the frames the client sent; the
  * answer the test gives next. */
@@ -500,7 +508,9 @@ static void test_failover_to_the_next_cluster(void **state)
     char text[256];
     assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNKNOWN);
     assert_non_null(strstr(text, "cluster primary"));
-    assert_true(t.now >= 2000); /* it waited the cluster connect timeout */
+    /* It waited the cluster connect timeout, and no more: a backoff step (up to 200 ms here)
+     * does not delay the move past it (the first failure came at 1000 or 1001). */
+    assert_true(t.now >= 2000 && t.now <= 2001);
     assert_true(hyc_take_event(t.k, &ev));
     assert_int_equal(ev.ev, HALYARD_EV_CLIENT_DISCONNECTED);
     assert_false(hyc_take_event(t.k, &ev));
@@ -805,7 +815,10 @@ static void test_config_load(void **state)
               "circuit-breaker: {failures: 5, cooldown-ms: 700}\n"
               "tls: {enabled: true, ca-file: /etc/ca.crt, server-name: halyard.local}\n"
               "read-from: nearest\n"
-              "load-balancer: random\n"
+              "load-balancer: weighted\n"
+              "weights: [3, 1]\n"
+              "max-inflight-per-member: 40\n"
+              "server-events: false\n"
               "async-threads: 8\n"
               "max-outstanding: 100\n"
               "pipeline-max: 8\n"
@@ -837,7 +850,12 @@ static void test_config_load(void **state)
     assert_int_equal(cfg.tls, 1);
     assert_string_equal(cfg.tls_server_name, "halyard.local");
     assert_int_equal(cfg.read_from, HALYARD_READ_NEAREST);
-    assert_int_equal(cfg.load_balancer, HALYARD_LB_RANDOM);
+    assert_int_equal(cfg.load_balancer, HALYARD_LB_WEIGHTED);
+    assert_int_equal(cfg.n_weights, 2);
+    assert_int_equal(cfg.weights[0], 3);
+    assert_int_equal(cfg.weights[1], 1);
+    assert_int_equal(cfg.max_inflight_per_member, 40);
+    assert_int_equal(cfg.server_events, 0);
     assert_int_equal(cfg.async_threads, 8);
     assert_int_equal(cfg.max_outstanding, 100);
     assert_int_equal(cfg.pipeline_max, 8);
@@ -862,6 +880,8 @@ static void test_config_load(void **state)
         {"failover: {clusters: [{name: x, adresses: [b:2]}]}\n", "unknown key in a failover"},
         {"addresses: [a:1\n", "line 2"},
         {"read-from: followers\n", "line 1: expected leader, replica or nearest: read-from"},
+        {"load-balancer: fastest\n", "expected round-robin, random, least-outstanding or"},
+        {"weights: [1, -2]\n", "line 1: expected a whole number: weights"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         temp_file(bad[i].text, path, sizeof(path));
@@ -885,6 +905,18 @@ static void test_config_check(void **state)
     const char *bad[] = {"nohostport"};
     cfg.addrs = bad;
     cfg.n_addrs = 1;
+    assert_non_null(hyc_config_check(&cfg));
+    halyard_config_init(&cfg);
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    assert_null(hyc_config_check(&cfg));
+    static const uint32_t w2[] = {1, 2};
+    cfg.weights = w2;
+    cfg.n_weights = 2; /* one per address */
+    assert_non_null(strstr(hyc_config_check(&cfg), "weights"));
+    cfg.weights = NULL;
+    cfg.n_weights = 0;
+    cfg.load_balancer = HALYARD_LB_WEIGHTED + 1;
     assert_non_null(hyc_config_check(&cfg));
 }
 
@@ -1098,6 +1130,350 @@ static void test_read_nearest(void **state)
     hyc_core_free(t.k);
 }
 
+/* A core for the balancer tests: read_from and balancer as given, a bound on in-flight
+ * requests per member, weights (NULL: none), counting into the shared table `load`. */
+static void setup_lb(struct script *t, int read_from, int balancer, uint64_t seed, uint32_t bound,
+                     const uint32_t *weights, struct hyc_load *load)
+{
+    memset(t, 0, sizeof(*t));
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 5000;
+    cfg.attempt_timeout_ms = 500;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 1000;
+    cfg.backoff_multiplier = 2.0;
+    cfg.sessions = 1;
+    cfg.session_ttl_ms = 60000;
+    cfg.smart_routing = 1;
+    cfg.topology_refresh_ms = 1000;
+    cfg.read_from = read_from;
+    cfg.load_balancer = balancer;
+    cfg.max_inflight_per_member = bound;
+    cfg.breaker_failures = 3;
+    cfg.breaker_cooldown_ms = 5000;
+    cfg.weights = weights;
+    cfg.n_weights = weights != NULL ? 3 : 0;
+    assert_null(hyc_config_check(&cfg));
+    t->k = hyc_core_new(&cfg, seed);
+    hyc_set_load(t->k, load);
+    t->now = 1000;
+}
+
+/* Runs a GET k on a replica up to the moment it is in flight (the slot map and READONLY
+ * answered on the way when asked for): its member is t->member. */
+static void read_in_flight(struct script *t)
+{
+    begin(t, "GET", "k");
+    assert_true(run(t));
+    if (strcmp(t->sent[t->n_sent - 1], SLOTS_FRAME) == 0) {
+        answer(t, SLOTS_MAP);
+        assert_true(run(t));
+    }
+    if (strcmp(t->sent[t->n_sent - 1], READONLY_FRAME) == 0) {
+        answer(t, "+OK\r\n");
+        assert_true(run(t));
+    }
+    assert_string_equal(t->sent[t->n_sent - 1], GET_K);
+}
+
+static void finish_read(struct script *t)
+{
+    answer(t, "$1\r\nv\r\n");
+    assert_false(run(t));
+    char text[16];
+    assert_int_equal(result(t, text, sizeof(text)), HALYARD_OK);
+    t->n_sent = 0;
+}
+
+static uint32_t load_at(struct hyc_load *l, struct script *t, size_t m)
+{
+    return hyc_load_get(l, hyc_member(t->k, m));
+}
+
+/* LEAST_OUTSTANDING: cores sharing one client's in-flight counts spread over the members with
+ * the fewest requests in flight (ties in turn): three reads held in flight land on 7001, 7002,
+ * 7003; an answer takes its count back. A core whose member has LOR_MARGIN (2) more in flight
+ * than another eligible one moves there at its next request; with one more, it stays. */
+static void test_balancer_least_outstanding(void **state)
+{
+    (void)state;
+    struct hyc_load *load = calloc(1, sizeof(*load));
+    struct script t[5];
+    for (size_t i = 0; i < 3; i++) {
+        setup_lb(&t[i], HALYARD_READ_REPLICA, HALYARD_LB_LEAST_OUTSTANDING, 0, 0, NULL, load);
+        read_in_flight(&t[i]);
+        assert_int_equal(t[i].member, i);
+    }
+    for (size_t m = 0; m < 3; m++) {
+        assert_int_equal(load_at(load, &t[0], m), 1);
+    }
+    finish_read(&t[0]);
+    assert_int_equal(load_at(load, &t[0], 0), 0);
+    finish_read(&t[1]);
+    finish_read(&t[2]);
+    /* Two round-robin cores (seed 0: 7001 first) hold two reads in flight on 7001; t[0], on
+     * 7001 too, sees 7002 and 7003 with two fewer: it leaves for the least loaded. */
+    for (size_t i = 3; i < 5; i++) {
+        setup_lb(&t[i], HALYARD_READ_REPLICA, HALYARD_LB_ROUND_ROBIN, 0, 0, NULL, load);
+        read_in_flight(&t[i]);
+        assert_int_equal(t[i].member, 0);
+    }
+    assert_int_equal(load_at(load, &t[0], 0), 2);
+    read_in_flight(&t[1]); /* 7002: one in flight there now; it stays (no margin over 7003) */
+    assert_int_equal(t[1].member, 1);
+    read_in_flight(&t[0]);
+    assert_int_equal(t[0].member, 2); /* 7003: none in flight (7002 has one) */
+    assert_int_equal(load_at(load, &t[0], 2), 1);
+    hyc_closed(t[0].k, t[0].now); /* a lost connection takes its count back too */
+    assert_int_equal(load_at(load, &t[0], 2), 0);
+    finish_read(&t[1]);
+    finish_read(&t[3]);
+    finish_read(&t[4]);
+    for (size_t m = 0; m < 3; m++) {
+        assert_int_equal(load_at(load, &t[1], m), 0);
+    }
+    for (size_t i = 0; i < 5; i++) {
+        hyc_core_free(t[i].k);
+    }
+    free(load);
+}
+
+/* WEIGHTED: smooth weighted round robin over the replicas, 3:1:0 — over 8 picks (one per
+ * topology refresh) 7001 six times, 7002 twice, interleaved (never three 7001 in a row), and
+ * 7003 (weight 0) never while another is eligible; with 7001 and 7002 out (their breakers
+ * open after failures), 7003 takes the reads. */
+static void test_balancer_weighted(void **state)
+{
+    (void)state;
+    static const uint32_t w[3] = {3, 1, 0};
+    struct hyc_load *load = calloc(1, sizeof(*load));
+    struct script t;
+    setup_lb(&t, HALYARD_READ_REPLICA, HALYARD_LB_WEIGHTED, 0, 0, w, load);
+    size_t picks[3] = {0, 0, 0}, run_of_first = 0, longest = 0;
+    for (int i = 0; i < 8; i++) {
+        read_in_flight(&t);
+        picks[t.member]++;
+        run_of_first = t.member == 0 ? run_of_first + 1 : 0;
+        longest = run_of_first > longest ? run_of_first : longest;
+        finish_read(&t);
+        t.now += 1000; /* the next request reads the map again: a new pick */
+    }
+    assert_int_equal(picks[0], 6);
+    assert_int_equal(picks[1], 2);
+    assert_int_equal(picks[2], 0);
+    assert_true(longest <= 3);
+    hyc_core_free(t.k);
+    /* Weight 0 is still a replica: the only one left eligible takes the read. */
+    setup_lb(&t, HALYARD_READ_REPLICA, HALYARD_LB_WEIGHTED, 0, 0, w, load);
+    read_in_flight(&t);
+    finish_read(&t);
+    struct hyc_member m0 = *hyc_member(t.k, 0), m1 = *hyc_member(t.k, 1);
+    hyc_member_down(t.k, &m0, t.now); /* as the heartbeats report it: breaker open */
+    hyc_member_down(t.k, &m1, t.now);
+    read_in_flight(&t);
+    assert_int_equal(t.member, 2);
+    finish_read(&t);
+    hyc_core_free(t.k);
+    free(load);
+}
+
+/* max_inflight_per_member: with one request of the client in flight on 7001 (the leader), a
+ * second core's read of a key 7001 leads fails fast BUSY, nothing sent (not applied), counted;
+ * a replica read goes to another replica instead; once the first is answered the bound has
+ * room again. A write re-sent under its session slot is never shed (an earlier copy may have
+ * run), and the pipelined path counts too. */
+static void test_member_inflight_bound(void **state)
+{
+    (void)state;
+    struct hyc_load *load = calloc(1, sizeof(*load));
+    struct script a, b, r;
+    setup_lb(&a, HALYARD_READ_REPLICA, HALYARD_LB_ROUND_ROBIN, 0, 1, NULL, load);
+    read_in_flight(&a);
+    assert_int_equal(a.member, 0);
+    setup_lb(&b, HALYARD_READ_LEADER, HALYARD_LB_ROUND_ROBIN, 0, 1, NULL, load);
+    begin(&b, "GET", "k");
+    assert_true(run(&b));
+    assert_string_equal(b.sent[0], SLOTS_FRAME);
+    answer(&b, SLOTS_MAP);
+    assert_false(run(&b)); /* done at once: shed */
+    char text[200];
+    assert_int_equal(result(&b, text, sizeof(text)), HALYARD_BUSY);
+    assert_non_null(strstr(text, "max_inflight_per_member"));
+    assert_int_equal(b.n_sent, 1); /* the GET never went out */
+    halyard_stats st;
+    hyc_stats(b.k, &st);
+    assert_int_equal(st.member_sheds, 1);
+    assert_int_equal(st.shed, 1);
+    assert_int_equal(load_at(load, &a, 0), 1);
+    setup_lb(&r, HALYARD_READ_REPLICA, HALYARD_LB_ROUND_ROBIN, 0, 1, NULL, load);
+    read_in_flight(&r); /* 7001 is full: the round robin's next eligible replica */
+    assert_int_equal(r.member, 1);
+    finish_read(&r);
+    finish_read(&a);
+    assert_int_equal(load_at(load, &a, 0), 0);
+    begin(&b, "GET", "k");
+    assert_true(run(&b));
+    assert_string_equal(b.sent[b.n_sent - 1], GET_K);
+    assert_int_equal(load_at(load, &a, 0), 1);
+    answer(&b, "$1\r\nv\r\n");
+    assert_false(run(&b));
+    assert_int_equal(result(&b, text, sizeof(text)), HALYARD_OK);
+    assert_int_equal(load_at(load, &a, 0), 0);
+    /* A write whose first copy was lost after sending goes again even to a full member. */
+    begin(&b, "INCR", "c");
+    assert_true(run(&b));
+    answer(&b, ":9\r\n"); /* the session */
+    assert_true(run(&b));
+    assert_int_equal(load_at(load, &a, 0), 1); /* the INCR, in flight on 7001 */
+    b.now += 1;
+    hyc_closed(b.k, b.now); /* lost after sending: maybe applied */
+    assert_int_equal(load_at(load, &a, 0), 0);
+    assert_true(run(&b)); /* 7002, reading the map again */
+    assert_string_equal(b.sent[b.n_sent - 1], SLOTS_FRAME);
+    read_in_flight(&a); /* 7001 full again: a's read */
+    assert_int_equal(a.member, 0);
+    answer(&b, SLOTS_MAP); /* 7001 leads: the write goes back there, full or not */
+    assert_true(run(&b));
+    assert_int_equal(b.member, 0);
+    assert_non_null(strstr(b.sent[b.n_sent - 1], "INCR"));
+    assert_int_equal(load_at(load, &a, 0), 2);
+    answer(&b, ":1\r\n");
+    assert_false(run(&b));
+    assert_int_equal(result(&b, text, sizeof(text)), HALYARD_OK);
+    finish_read(&a);
+    assert_int_equal(load_at(load, &a, 0), 0);
+    /* Pipelined: each request counts until its answer; the bound stops the pipeline. */
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct hyc_pipe_slot slot[2];
+    const char *get[] = {"GET", "k"};
+    assert_true(hyc_pipe_add(b.k, 2, get, NULL, b.now, &out, &slot[0]));
+    assert_int_equal(load_at(load, &a, b.member), 1);
+    assert_false(hyc_pipe_add(b.k, 2, get, NULL, b.now, &out, &slot[1])); /* full */
+    size_t used = 0;
+    halyard_status pst;
+    halyard_reply *rep = NULL;
+    assert_int_equal(
+        hyc_pipe_answer(b.k, &slot[0], (const uint8_t *)"$1\r\nv\r\n", 7, &used, &pst, &rep), 1);
+    halyard_reply_free(rep);
+    assert_int_equal(load_at(load, &a, b.member), 0);
+    assert_true(hyc_pipe_add(b.k, 2, get, NULL, b.now, &out, &slot[1]));
+    hyc_pipe_lost(b.k, "the connection was lost", 1, b.now);
+    assert_int_equal(load_at(load, &a, 0), 0);
+    assert_int_equal(load_at(load, &a, 1), 0);
+    hy_buf_free(&out);
+    hyc_core_free(a.k);
+    hyc_core_free(b.k);
+    hyc_core_free(r.k);
+    free(load);
+}
+
+/* Pushed cluster events: their JSON (as a node publishes it on __halyard__:events) becomes a
+ * listener event, named as the issue's listeners name them; types listeners do not get are
+ * not events. A topology push makes the next request read the slot map first (not waiting
+ * for topology_refresh_ms); the same generation again does nothing. */
+static void test_pushed_events(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        int known;
+        halyard_event ev;
+        const char *member;
+    } cases[] = {
+        {"{\"id\":7,\"time\":1,\"type\":\"LEADER_CHANGED\",\"partition\":0,\"group\":1,"
+         "\"leader\":\"n3\",\"term\":7}",
+         1, HALYARD_EV_LEADER_CHANGED, "n3"},
+        {"{\"id\":8,\"time\":2,\"type\":\"MEMBER_SUSPECT\",\"member\":\"n1\"}", 1,
+         HALYARD_EV_MEMBER_SUSPECT, "n1"},
+        {"{\"id\":9,\"time\":3,\"type\":\"MEMBER_FAILED\",\"member\":\"n1\",\"downMs\":3009}", 1,
+         HALYARD_EV_MEMBER_FAILED, "n1"},
+        {"{\"id\":10,\"time\":4,\"type\":\"QUORUM_LOST\",\"partition\":2,\"group\":3,\"term\":4}",
+         1, HALYARD_EV_QUORUM_LOST, "partition=2"},
+        {"{\"id\":11,\"time\":5,\"type\":\"QUORUM_REGAINED\",\"partition\":-1,\"group\":0,"
+         "\"leader\":\"n2\",\"term\":5}",
+         1, HALYARD_EV_QUORUM_REGAINED, "partition=-1"},
+        {"{\"id\":12,\"time\":6,\"type\":\"DISK_FULL\"}", 0, HALYARD_EV_STARTING, ""},
+        {"not json at all", 0, HALYARD_EV_STARTING, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        halyard_event ev = HALYARD_EV_STARTING;
+        char who[64] = "";
+        int known = hyc_event_parse(cases[i].json, strlen(cases[i].json), &ev, who, sizeof(who));
+        assert_int_equal(known, cases[i].known);
+        if (known) {
+            assert_int_equal(ev, cases[i].ev);
+            assert_string_equal(who, cases[i].member);
+        }
+    }
+    struct script t;
+    setup_reads(&t, HALYARD_READ_LEADER, HALYARD_LB_ROUND_ROBIN, 0);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], SLOTS_FRAME);
+    answer(&t, SLOTS_MAP);
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    char text[16];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    t.n_sent = 0;
+    begin(&t, "GET", "k"); /* the map is fresh: straight to the read */
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], GET_K);
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    t.n_sent = 0;
+    hyc_topology_changed(t.k, 1); /* a leader changed: pushed */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], SLOTS_FRAME);
+    answer(&t, SLOTS_MAP);
+    assert_true(run(&t));
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    t.n_sent = 0;
+    hyc_topology_changed(t.k, 1); /* seen already */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], GET_K);
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.topology_reads, 2);
+    hyc_core_free(t.k);
+}
+
+/* A member that accepts but does not answer before the request's deadline (shorter than
+ * attempt_timeout_ms here) is a failure of it: the read ends TIMEOUT and the next request goes
+ * to the next member instead of waiting on the same one again; after breaker_failures such
+ * deadlines its breaker is open. */
+static void test_deadline_leaves_a_silent_member(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 0, 300); /* deadline 300 ms, attempt timeout 500 ms */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    t.now += 300; /* member 0 is silent until the deadline */
+    assert_false(run(&t));
+    char text[128];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_TIMEOUT);
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 1);
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    hyc_core_free(t.k);
+}
+
 /* A hedged copy avoids the member of its first copy: with the leader preferred and no map, it
  * goes to the next member (which forwards); with replicas, to another replica. */
 static void test_avoid(void **state)
@@ -1303,6 +1679,344 @@ static void test_pipeline(void **state)
     hyc_core_free(t.k);
 }
 
+/* rconn_call (the round trip halyctl and the server's --join share with the library) frames the
+ * request as RESP, reads a reply that arrives in pieces, and tells a closed connection, a
+ * protocol error and a deadline apart. Over a socketpair: the "server" side is written and read
+ * by the test. */
+struct blocking_call {
+    halyard_client *c;
+    halyard_status st;
+};
+
+static void *blocking_ping(void *arg)
+{
+    struct blocking_call *b = arg;
+    const char *argv[] = {"PING"};
+    halyard_reply *r = NULL;
+    b->st = halyard_command(b->c, 1, argv, NULL, &r);
+    halyard_reply_free(r);
+    return NULL;
+}
+
+/* The blocking API's load shedding: with max_outstanding 1, while one halyard_command waits for
+ * its answer (the scripted server has its request and holds the answer back), a second call
+ * returns HALYARD_BUSY at once, nothing sent, counted in shed; once the first is answered the
+ * next call goes through. */
+static void test_blocking_calls_bounded(void **state)
+{
+    (void)state;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(ls >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+    const char *addrs[] = {addr};
+    halyard_config cfg;
+    halyard_config_init(&cfg);
+    cfg.addrs = addrs;
+    cfg.n_addrs = 1;
+    cfg.smart_routing = 0;
+    cfg.sessions = 0;
+    cfg.heartbeat_interval_ms = 0;
+    cfg.max_outstanding = 1;
+    cfg.request_timeout_ms = 30000;
+    cfg.attempt_timeout_ms = 30000;
+    char err[200];
+    halyard_client *c = halyard_open(&cfg, err, sizeof(err));
+    assert_non_null(c);
+    struct blocking_call b = {c, HALYARD_INVALID};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, blocking_ping, &b), 0);
+    int fd = accept(ls, NULL, NULL); /* the first call connects ... */
+    assert_true(fd >= 0);
+    char got[64];
+    size_t have = 0;
+    const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    while (have < sizeof(ping) - 1) { /* ... and its request has arrived: it waits inside */
+        ssize_t n = read(fd, got + have, sizeof(got) - have);
+        assert_true(n > 0);
+        have += (size_t)n;
+    }
+    assert_memory_equal(got, ping, sizeof(ping) - 1);
+    const char *argv[] = {"PING"};
+    halyard_reply *r = NULL;
+    assert_int_equal(halyard_command(c, 1, argv, NULL, &r), HALYARD_BUSY);
+    assert_non_null(strstr(r->str, "max_outstanding"));
+    halyard_reply_free(r);
+    assert_int_equal(write(fd, "+PONG\r\n", 7), 7);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(b.st, HALYARD_OK);
+    assert_int_equal(write(fd, "+PONG\r\n", 7), 7); /* answered as soon as it is asked */
+    assert_int_equal(halyard_command(c, 1, argv, NULL, &r), HALYARD_OK);
+    halyard_reply_free(r);
+    halyard_stats st;
+    halyard_get_stats(c, &st);
+    assert_int_equal(st.shed, 1);
+    halyard_close(c);
+    close(fd);
+    close(ls);
+}
+
+static void test_rconn_call(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct rconn c = {.fd = sv[0], .wake_fd = -1};
+    struct hy_buf in;
+    hy_buf_init(&in);
+    struct resp_value v;
+    char err[128];
+    /* The reply is there before the call (buffered); the request goes out framed. */
+    assert_int_equal(write(sv[1], "*2\r\n$1\r\na\r\n:42\r\n", 17), 17);
+    const char *argv[] = {"HALYARD", "STATUS", "JSON"};
+    assert_int_equal(
+        rconn_call(&c, 3, argv, NULL, &in, NULL, rconn_now_ms() + 5000, &v, err, sizeof(err)),
+        RCONN_OK);
+    assert_int_equal(v.type, RESP_ARRAY);
+    assert_int_equal(v.count, 2);
+    assert_memory_equal(v.elems[0].str, "a", 1);
+    assert_int_equal(v.elems[1].integer, 42);
+    resp_value_free(&v);
+    char got[128];
+    const char want[] = "*3\r\n$7\r\nHALYARD\r\n$6\r\nSTATUS\r\n$4\r\nJSON\r\n";
+    assert_int_equal(read(sv[1], got, sizeof(got)), (ssize_t)(sizeof(want) - 1));
+    assert_memory_equal(got, want, sizeof(want) - 1);
+    /* Binary arguments with their lengths. */
+    const char *bin[] = {"SET", "k\0y"};
+    const size_t binlen[] = {3, 3};
+    assert_int_equal(write(sv[1], "+OK\r\n", 5), 5);
+    assert_int_equal(
+        rconn_call(&c, 2, bin, binlen, &in, NULL, rconn_now_ms() + 5000, &v, err, sizeof(err)),
+        RCONN_OK);
+    assert_int_equal(v.type, RESP_SIMPLE);
+    resp_value_free(&v);
+    assert_int_equal(read(sv[1], got, sizeof(got)), 22);
+    assert_memory_equal(got, "*2\r\n$3\r\nSET\r\n$3\r\nk\0y\r\n", 22);
+    /* Half a reply and then nothing: the deadline ends the wait. */
+    assert_int_equal(write(sv[1], "$5\r\nab", 7), 7);
+    assert_int_equal(
+        rconn_call(&c, 1, argv, NULL, &in, NULL, rconn_now_ms() + 50, &v, err, sizeof(err)),
+        RCONN_ETIMEOUT);
+    assert_true(read(sv[1], got, sizeof(got)) > 0); /* the request of that call */
+    /* Not RESP: a protocol error, with the parser's reason. */
+    assert_int_equal(write(sv[1], "?what\r\n", 7), 7);
+    err[0] = '\0';
+    assert_int_equal(
+        rconn_call(&c, 1, argv, NULL, &in, NULL, rconn_now_ms() + 5000, &v, err, sizeof(err)),
+        RCONN_EPROTO);
+    assert_true(err[0] != '\0');
+    assert_true(read(sv[1], got, sizeof(got)) > 0);
+    /* The other side ends mid-reply (it still reads): the connection is gone. */
+    assert_int_equal(write(sv[1], ":1", 2), 2);
+    assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+    assert_int_equal(rconn_call(&c, 1, argv, NULL, &in, NULL, RCONN_FOREVER, &v, err, sizeof(err)),
+                     RCONN_ERECV);
+    hy_buf_free(&in);
+    rconn_close(&c);
+    assert_int_equal(c.fd, -1);
+    close(sv[1]);
+}
+
+/* rconn_dial says whether a name did not resolve or a connection was refused (halyctl prints
+ * "cannot resolve" or the connect's own error). */
+static void test_rconn_dial_errors(void **state)
+{
+    (void)state;
+    int unresolved = -1;
+    assert_int_equal(rconn_dial("no-such-host.invalid", "7379", rconn_now_ms() + 2000, &unresolved),
+                     -1);
+    assert_int_equal(unresolved, 1);
+    /* A port nothing listens on: refused at once on loopback, errno says so. */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    close(ls); /* bound once, now free: nothing listens there */
+    char port[8];
+    snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
+    errno = 0;
+    assert_int_equal(rconn_dial("127.0.0.1", port, rconn_now_ms() + 2000, &unresolved), -1);
+    assert_int_equal(unresolved, 0);
+    assert_int_equal(errno, ECONNREFUSED);
+}
+
+/* The staleness estimate (stale.h): a replica that has what the leader had at a later sample
+ * is not behind; otherwise the latest sample it covers bounds how far behind it is; one that
+ * covers no sample in the history is unknown. */
+static void test_stale_estimate(void **state)
+{
+    (void)state;
+    struct stale_est *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    assert_int_equal(stale_replica_ms(e, 0, 10, 1000), STALE_UNKNOWN); /* no leader heard */
+    stale_leader_sample(e, 0, 10, 1000);
+    stale_leader_sample(e, 0, 20, 2000);
+    stale_leader_sample(e, 0, 30, 3000);
+    stale_leader_sample(e, 8192, 7, 3000);                 /* another partition: its own history */
+    assert_int_equal(stale_replica_ms(e, 0, 30, 2500), 0); /* the leader had 30 at 3000 */
+    assert_int_equal(stale_replica_ms(e, 0, 30, 3000), 0); /* caught up at the same time */
+    assert_int_equal(stale_replica_ms(e, 0, 25, 3000), 1000); /* has 20: the leader's at 2000 */
+    assert_int_equal(stale_replica_ms(e, 0, 10, 3500), 2500);
+    assert_int_equal(stale_replica_ms(e, 0, 5, 3500), STALE_UNKNOWN); /* older than it all */
+    assert_int_equal(stale_replica_ms(e, 8192, 7, 3100), 100);
+    assert_int_equal(stale_replica_ms(e, 100, 7, 3100), STALE_UNKNOWN); /* unknown partition */
+    /* The history is a ring: the oldest samples go. */
+    for (uint64_t i = 0; i < STALE_HIST; i++) {
+        stale_leader_sample(e, 0, 100 + i, 10000 + i * 100);
+    }
+    assert_int_equal(stale_replica_ms(e, 0, 30, 20000), STALE_UNKNOWN);
+    assert_int_equal(stale_replica_ms(e, 0, 100, 20000), 20000 - 10000);
+    free(e);
+}
+
+/* CLUSTER SHARDS as a member answers it (RESP2: maps as arrays of key, value): two partitions,
+ * the member's own offset the only one filled in; it leads the second. */
+#define SHARD_NODE(port, role, off)                                                             \
+    "*14\r\n$2\r\nid\r\n$1\r\nx\r\n$4\r\nport\r\n:" port "\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"  \
+    "$8\r\nendpoint\r\n$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$" role "\r\n$18\r\nreplication-offset" \
+    "\r\n:" off "\r\n$6\r\nhealth\r\n$6\r\nonline\r\n"
+#define SHARDS_ANSWER                                                                     \
+    "*2\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:8191\r\n$5\r\nnodes\r\n*2\r\n" SHARD_NODE(   \
+        "7001", "6\r\nmaster", "0")                                                       \
+        SHARD_NODE("7002", "7\r\nreplica",                                                \
+                   "41") "*4\r\n$5\r\nslots\r\n*2\r\n:8192\r\n:16383\r\n$5\r\nnodes\r\n*" \
+                         "2\r\n" SHARD_NODE("7002", "6\r\nmaster", "57")                  \
+                             SHARD_NODE("7001", "7\r\nreplica", "0")
+
+static void test_stale_parse_shards(void **state)
+{
+    (void)state;
+    struct resp_value v;
+    size_t used;
+    const char *text = SHARDS_ANSWER;
+    assert_int_equal(resp_value_parse(NULL, (const uint8_t *)text, strlen(text), &v, &used, NULL),
+                     HY_OK);
+    assert_int_equal(used, strlen(text));
+    struct stale_report r[4];
+    assert_int_equal(stale_parse_shards(&v, r, 4), 2);
+    assert_int_equal(r[0].slot, 0);
+    assert_int_equal(r[0].end, 8191);
+    assert_int_equal(r[0].applied, 41);
+    assert_false(r[0].leads);
+    assert_int_equal(r[1].slot, 8192);
+    assert_int_equal(r[1].end, 16383);
+    assert_int_equal(r[1].applied, 57);
+    assert_true(r[1].leads);
+    assert_int_equal(stale_parse_shards(&v, r, 1), 1); /* room for one */
+    resp_value_free(&v);
+    const char *err = "-ERR unknown command 'CLUSTER'\r\n";
+    assert_int_equal(resp_value_parse(NULL, (const uint8_t *)err, strlen(err), &v, &used, NULL),
+                     HY_OK);
+    assert_int_equal(stale_parse_shards(&v, r, 4), -1);
+    resp_value_free(&v);
+}
+
+/* max_staleness_ms: a replica read goes only to a member the heartbeats found within the bound
+ * for the key's partition (7003 is not: never read from); before any verdict, or when no
+ * replica is within it, the read is linearizable on the leader: never READONLY, and a
+ * connection in READONLY leaves it (READWRITE) or is replaced by one to the leader. */
+static void test_read_max_staleness(void **state)
+{
+    (void)state;
+    struct script t;
+    memset(&t, 0, sizeof(t));
+    halyard_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.addrs = addrs3;
+    cfg.n_addrs = 3;
+    cfg.connect_timeout_ms = 100;
+    cfg.request_timeout_ms = 5000;
+    cfg.attempt_timeout_ms = 500;
+    cfg.backoff_initial_ms = 40;
+    cfg.backoff_max_ms = 1000;
+    cfg.backoff_multiplier = 2.0;
+    cfg.smart_routing = 1;
+    cfg.topology_refresh_ms = 1000;
+    cfg.read_from = HALYARD_READ_REPLICA;
+    cfg.max_staleness_ms = 2000;
+    cfg.heartbeat_interval_ms = 1001;
+    assert_non_null(hyc_config_check(&cfg)); /* under twice the interval: refused */
+    cfg.heartbeat_interval_ms = 0;
+    assert_non_null(hyc_config_check(&cfg)); /* no heartbeats, no estimate: refused */
+    cfg.heartbeat_interval_ms = 500;
+    assert_null(hyc_config_check(&cfg));
+    t.k = hyc_core_new(&cfg, 8);
+    t.now = 1000;
+    char text[16];
+    /* No verdict yet: the leader, linearizable. */
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[0], SLOTS_FRAME);
+    answer(&t, SLOTS_MAP);
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], GET_K);
+    assert_int_equal(t.n_sent, 2); /* no READONLY */
+    assert_int_equal(t.member, 0);
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    /* 7001 (the leader) and 7002 within the bound, 7003 not. */
+    struct hyc_fresh f[3];
+    memset(f, 0, sizeof(f));
+    for (int i = 0; i < 3; i++) {
+        snprintf(f[i].m.host, sizeof(f[i].m.host), "127.0.0.1");
+        f[i].m.port = 7001 + i;
+        f[i].lo = 0;
+        f[i].hi = 16383;
+        f[i].fresh = i != 2;
+    }
+    hyc_set_fresh(t.k, f, 3);
+    size_t on[3] = {0, 0, 0};
+    for (int i = 0; i < 8; i++) {
+        t.n_sent = 0;
+        t.now += 1001; /* the map is read again: the balancer picks again */
+        begin(&t, "GET", "k");
+        assert_true(run(&t));
+        if (strcmp(t.sent[t.n_sent - 1], SLOTS_FRAME) == 0) {
+            answer(&t, SLOTS_MAP);
+            assert_true(run(&t));
+        }
+        if (strcmp(t.sent[t.n_sent - 1], READONLY_FRAME) == 0) {
+            answer(&t, "+OK\r\n");
+            assert_true(run(&t));
+        }
+        assert_string_equal(t.sent[t.n_sent - 1], GET_K);
+        on[t.member]++;
+        answer(&t, "$1\r\nv\r\n");
+        assert_false(run(&t));
+        assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    }
+    assert_int_equal(on[2], 0);
+    assert_true(on[1] > 0 && on[0] > 0);
+    /* No verdicts any more (nothing measured): the leader again, never READONLY; the client is
+     * on its READONLY connection to the leader (seed 8's last pick), which leaves it. */
+    hyc_set_fresh(t.k, NULL, 0);
+    size_t connects = t.connects[0] + t.connects[1] + t.connects[2];
+    assert_int_equal(t.member, 0);
+    t.n_sent = 0;
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    assert_int_equal(t.connects[0] + t.connects[1] + t.connects[2], connects);
+    assert_string_equal(t.sent[0], "*1\r\n$9\r\nREADWRITE\r\n");
+    answer(&t, "+OK\r\n");
+    assert_true(run(&t));
+    assert_int_equal(t.member, 0);
+    assert_string_equal(t.sent[t.n_sent - 1], GET_K);
+    for (size_t i = 0; i < t.n_sent; i++) {
+        assert_string_not_equal(t.sent[i], READONLY_FRAME);
+    }
+    answer(&t, "$1\r\nv\r\n");
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    hyc_core_free(t.k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1327,10 +2041,21 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_read_replica_round_robin),
         cmocka_unit_test(test_read_nearest),
+        cmocka_unit_test(test_balancer_least_outstanding),
+        cmocka_unit_test(test_balancer_weighted),
+        cmocka_unit_test(test_member_inflight_bound),
+        cmocka_unit_test(test_blocking_calls_bounded),
+        cmocka_unit_test(test_pushed_events),
+        cmocka_unit_test(test_deadline_leaves_a_silent_member),
         cmocka_unit_test(test_avoid),
         cmocka_unit_test(test_hedge_delay),
         cmocka_unit_test(test_heartbeat_verdicts),
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_rconn_call),
+        cmocka_unit_test(test_rconn_dial_errors),
+        cmocka_unit_test(test_stale_estimate),
+        cmocka_unit_test(test_stale_parse_shards),
+        cmocka_unit_test(test_read_max_staleness),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

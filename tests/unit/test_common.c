@@ -77,6 +77,39 @@ static void test_crc(void **state)
     assert_int_equal(hy_crc32c(c, S("6789")), 0xE3069283u);
 }
 
+/* The table-driven CRC16 equals the bitwise definition (polynomial 0x1021, MSB first) on
+ * every single byte and on random strings of every length up to 64. */
+static uint16_t crc16_bitwise(const uint8_t *buf, size_t len)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((uint16_t)buf[i] << 8);
+        for (int b = 0; b < 8; b++) {
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        }
+    }
+    return crc;
+}
+
+static void test_crc16_table(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    for (int b = 0; b < 256; b++) {
+        buf[0] = (uint8_t)b;
+        assert_int_equal(hy_crc16(buf, 1), crc16_bitwise(buf, 1));
+    }
+    struct hy_prng p;
+    hy_prng_seed(&p, 17);
+    for (int round = 0; round < 2000; round++) {
+        size_t len = (size_t)hy_prng_range(&p, 0, sizeof(buf));
+        for (size_t i = 0; i < len; i++) {
+            buf[i] = (uint8_t)hy_prng_range(&p, 0, 255);
+        }
+        assert_int_equal(hy_crc16(buf, len), crc16_bitwise(buf, len));
+    }
+}
+
 /* Integer parsing accepts exactly Redis's canonical forms. */
 static void test_parse_i64(void **state)
 {
@@ -188,11 +221,12 @@ static void test_log_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),  cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_prng),      cmocka_unit_test(test_crc),
-        cmocka_unit_test(test_parse_i64), cmocka_unit_test(test_format_double),
-        cmocka_unit_test(test_glob),      cmocka_unit_test(test_alloc_hook),
-        cmocka_unit_test(test_log),       cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_strerror),      cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_prng),          cmocka_unit_test(test_crc),
+        cmocka_unit_test(test_crc16_table),   cmocka_unit_test(test_parse_i64),
+        cmocka_unit_test(test_format_double), cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_alloc_hook),    cmocka_unit_test(test_log),
+        cmocka_unit_test(test_log_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

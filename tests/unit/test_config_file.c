@@ -178,6 +178,26 @@ static void test_impossible_combinations(void **state)
     config_free(&cfg);
 }
 
+/* zone and rack: from the file, up to 32 printable characters without spaces, or empty. */
+static void test_zone_and_rack(void **state)
+{
+    (void)state;
+    struct hy_config cfg;
+    char err[256];
+    config_init(&cfg);
+    assert_int_equal(load(&cfg, "zone: eu-west-1a\nrack: r12\n", err, sizeof(err)), HY_OK);
+    assert_string_equal(cfg.zone, "eu-west-1a");
+    assert_string_equal(cfg.rack, "r12");
+    assert_int_equal(config_set(&cfg, "zone", "eu west", 0, err), HY_EINVAL);
+    assert_int_equal(config_set(&cfg, "rack", "r\x01", 0, err), HY_EINVAL);
+    assert_int_equal(config_set(&cfg, "zone", "abcdefghijabcdefghijabcdefghijabc", 0, err),
+                     HY_EINVAL);
+    assert_string_equal(cfg.zone, "eu-west-1a"); /* a refused value changes nothing */
+    assert_int_equal(config_set(&cfg, "zone", "abcdefghijabcdefghijabcdefghijab", 0, err), HY_OK);
+    assert_int_equal(config_set(&cfg, "rack", "", 0, err), HY_OK);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_misindented_line_reported_at_its_line),
         cmocka_unit_test(test_impossible_combinations),
+        cmocka_unit_test(test_zone_and_rack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@ struct net {
     size_t n;
     struct membership nodes[NET_NODES_MAX];
     int dead[NET_NODES_MAX];
+    int frozen[NET_NODES_MAX]; /* runs nothing; what is sent to it waits (a stalled loop) */
     int cut[NET_NODES_MAX][NET_NODES_MAX];
     struct net_msg *queue;
     size_t queued;
@@ -124,7 +125,7 @@ static void net_run(struct net *net, uint64_t ms)
         size_t keep = 0;
         for (size_t i = 0; i < net->queued; i++) {
             struct net_msg q = net->queue[i];
-            if (q.at_ms > net->now_ms) {
+            if (q.at_ms > net->now_ms || net->frozen[q.to]) {
                 net->queue[keep++] = q;
                 continue;
             }
@@ -137,7 +138,7 @@ static void net_run(struct net *net, uint64_t ms)
         /* What receiving queued (after `keep`, due later) was moved down with the rest. */
         net->queued = keep;
         for (size_t i = 0; i < net->n; i++) {
-            if (!net->dead[i]) {
+            if (!net->dead[i] && !net->frozen[i]) {
                 membership_tick(&net->nodes[i], net->now_ms);
             }
         }
@@ -193,6 +194,9 @@ static void test_phi_suspects_silent_peer(void **state)
     membership_config_default(&cfg);
     cfg.probe_interval_ms = 100000;
     cfg.probe_timeout_ms = 50000;
+    /* n1 runs and refutes; with the loop-lag grace, its refuted silence would buy it time
+     * (test_refuted_silence_teaches_the_grace): phi alone here. */
+    cfg.lag_window_ms = 0;
     struct net *net = net_new(2, &cfg);
     for (int i = 0; i < 20; i++) {
         membership_heartbeat(&net->nodes[0], "n1", net->now_ms);
@@ -202,6 +206,179 @@ static void test_phi_suspects_silent_peer(void **state)
     net_run(net, 800); /* no heartbeat */
     assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_SUSPECT);
     net_free(net);
+}
+
+/* A node whose own loop stalled (600 ms without a turn, while its peer's heartbeats waited
+ * unread) judges nothing on the first turn after (the shell reads its sockets only after that
+ * turn), instead of suspecting the peer it has not read; it counts the stall and raises its
+ * local health multiplier. With stall_ms 0 (the guard off) the same turn suspects the peer. */
+static void test_stalled_node_judges_nothing_before_reading(void **state)
+{
+    (void)state;
+    for (int guard = 0; guard <= 1; guard++) {
+        struct membership_config cfg;
+        membership_config_default(&cfg);
+        cfg.stall_ms = guard ? 100 : 0;
+        cfg.lag_window_ms = 0; /* the stall alone (its lag would give the peer a grace) */
+        struct net *net = net_new(2, &cfg);
+        for (int i = 0; i < 20; i++) {
+            membership_heartbeat(&net->nodes[0], "n1", net->now_ms);
+            net_run(net, 50);
+        }
+        assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+        net->now_ms += 600; /* n0 did not run: no turn, nothing read */
+        membership_tick(&net->nodes[0], net->now_ms);
+        assert_int_equal(view_state(net, 0, 1), guard ? MEMBERSHIP_ALIVE : MEMBERSHIP_SUSPECT);
+        assert_int_equal(net->nodes[0].stats.stalls, 1); /* counted either way */
+        assert_int_equal(net->nodes[0].stats.suspect_phi, guard ? 0 : 1);
+        if (guard) {
+            assert_true(net->nodes[0].lhm >= 1);
+            /* The shell reads what arrived (a heartbeat), then the next turns judge as usual. */
+            membership_heartbeat(&net->nodes[0], "n1", net->now_ms);
+            for (int i = 0; i < 10; i++) {
+                net_run(net, 50);
+                membership_heartbeat(&net->nodes[0], "n1", net->now_ms);
+            }
+            assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+            assert_int_equal(net->nodes[0].stats.stalls, 1);
+        }
+        net_free(net);
+    }
+}
+
+/* n1's heartbeats to n0 (the shell's beacons) for ms, n1 running unless it is frozen. */
+static void net_beat(struct net *net, uint64_t ms)
+{
+    for (uint64_t t = 0; t < ms; t += 50) {
+        if (!net->frozen[1] && !net->dead[1]) {
+            membership_heartbeat(&net->nodes[0], "n1", net->now_ms);
+        }
+        net_run(net, 50);
+    }
+}
+
+/* The loop-lag grace: a node whose own loop stalled 300 ms (a starved host) gives its peers
+ * twice that before it judges their silence, so a peer frozen 500 ms (starved as well) is not
+ * suspected, by phi or by a probe; without the grace (lag_window_ms 0) the same freeze is. The
+ * grace lasts lag_window_ms: after that, without lag, a dead peer is suspected as fast as
+ * before. */
+static void test_loop_lag_grace_spares_a_starved_peer(void **state)
+{
+    (void)state;
+    for (int on = 0; on <= 1; on++) {
+        struct membership_config cfg;
+        membership_config_default(&cfg);
+        cfg.lag_window_ms = on ? 30000 : 0;
+        struct net *net = net_new(2, &cfg);
+        net_beat(net, 2000);
+        assert_true(membership_grace(&net->nodes[0]) <= 10); /* 1 ms steps */
+        net->frozen[0] = 1; /* n0's own loop does not run for 300 ms */
+        net_beat(net, 300);
+        net->frozen[0] = 0;
+        net_beat(net, 1500);
+        assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+        assert_int_equal(view_state(net, 1, 0), MEMBERSHIP_ALIVE);
+        uint32_t grace = membership_grace(&net->nodes[0]);
+        if (on) {
+            assert_true(grace >= 600 && grace <= 700);
+        } else {
+            assert_int_equal(grace, 0);
+        }
+        net->frozen[1] = 1; /* n1 starved for 500 ms: no beacon, no ack */
+        net_beat(net, 500);
+        net->frozen[1] = 0;
+        net_beat(net, 1000);
+        const struct membership_stats *st = &net->nodes[0].stats;
+        if (on) {
+            assert_int_equal(st->suspect_phi + st->suspect_probe, 0);
+            assert_int_equal(net->transitions[0][MEMBERSHIP_SUSPECT], 0);
+            assert_true(st->grace_saved_phi >= 1);
+            assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+            /* A broken link is no stall: that suspicion times out without the grace. */
+            membership_link_down(&net->nodes[0], "n1", net->now_ms);
+            const struct membership_member *mm = membership_find(&net->nodes[0], "n1");
+            uint64_t lo, hi;
+            membership_suspicion_bounds(&net->nodes[0], &lo, &hi);
+            assert_int_equal(mm->state, MEMBERSHIP_SUSPECT);
+            assert_true(mm->suspect_deadline == net->now_ms + lo);
+            net_beat(net, 500); /* n1 runs: it hears of it and refutes */
+            assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+        } else {
+            assert_true(st->suspect_phi + st->suspect_probe >= 1);
+            assert_true(net->transitions[0][MEMBERSHIP_SUSPECT] >= 1);
+        }
+        /* The lag is forgotten after the window: a dead n1 is suspected within 500 ms of
+         * silence (phi's ~450 ms, or a failed probe) and declared dead. */
+        net_beat(net, 31000);
+        assert_true(membership_grace(&net->nodes[0]) <= 20);
+        assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+        net->dead[1] = 1;
+        net_beat(net, 500);
+        assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_SUSPECT);
+        net_beat(net, 3000);
+        assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_DEAD);
+        net_free(net);
+    }
+}
+
+/* A watched member that refutes a suspicion after its heartbeats were silent was stalled, not
+ * dead: its silence joins the observer's loop lag (peer_stalls), so the next silence as long
+ * is within the grace. n1 keeps running (it refutes) but its beacons stop for 700 ms twice: the
+ * first time n0 suspects it by phi, the second time not. */
+static void test_refuted_silence_teaches_the_grace(void **state)
+{
+    (void)state;
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    cfg.probe_interval_ms = 100000; /* phi alone judges */
+    cfg.probe_timeout_ms = 50000;
+    struct net *net = net_new(2, &cfg);
+    net_beat(net, 2000);
+    assert_true(membership_grace(&net->nodes[0]) <= 10);
+    net_run(net, 700); /* beacons silent; n1 still gossips and refutes */
+    assert_int_equal(net->nodes[0].stats.suspect_phi, 1);
+    net_beat(net, 1000);
+    assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+    assert_int_equal(net->nodes[0].stats.peer_stalls, 1);
+    uint32_t grace = membership_grace(&net->nodes[0]);
+    assert_true(grace >= 900 && grace <= 1400); /* twice a 450-700 ms silence */
+    net_run(net, 700);
+    net_beat(net, 1000);
+    assert_int_equal(net->nodes[0].stats.suspect_phi, 1);
+    assert_int_equal(net->transitions[0][MEMBERSHIP_SUSPECT], 1);
+    assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+    net_free(net);
+}
+
+/* A stall of this node's own longer than the minimum suspicion timeout waits the longest
+ * timeout before it joins the lag: held dead meanwhile (a SIGSTOP, a suspended VM: a pause),
+ * it does not; suspected and refuted only (a starved host), it does. */
+static void test_long_stall_counts_unless_declared_dead(void **state)
+{
+    (void)state;
+    for (int dies = 0; dies <= 1; dies++) {
+        struct membership_config cfg;
+        membership_config_default(&cfg);
+        struct net *net = net_new(2, &cfg);
+        net_beat(net, 2000);
+        uint64_t lo, hi;
+        membership_suspicion_bounds(&net->nodes[0], &lo, &hi);
+        net->frozen[0] = 1; /* n1 probes n0 in vain: suspect, then dead after lo (+ lag) */
+        net_beat(net, dies ? 3000 : 700);
+        net->frozen[0] = 0;
+        net_beat(net, 300);
+        assert_true(membership_grace(&net->nodes[0]) <= 20); /* on hold */
+        assert_int_equal(net->nodes[1].stats.deaths, dies ? 1 : 0);
+        net_beat(net, hi + 500);
+        assert_int_equal(view_state(net, 1, 0), MEMBERSHIP_ALIVE);
+        uint32_t grace = membership_grace(&net->nodes[0]);
+        if (dies) {
+            assert_true(grace <= 20);
+        } else {
+            assert_true(grace >= 2 * 650 && grace <= 2 * 750);
+        }
+        net_free(net);
+    }
 }
 
 /* ---- codec ---------------------------------------------------------------------------------- */
@@ -475,6 +652,10 @@ static void test_config_checked(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stalled_node_judges_nothing_before_reading),
+        cmocka_unit_test(test_loop_lag_grace_spares_a_starved_peer),
+        cmocka_unit_test(test_refuted_silence_teaches_the_grace),
+        cmocka_unit_test(test_long_stall_counts_unless_declared_dead),
         cmocka_unit_test(test_phi_grows_with_silence),
         cmocka_unit_test(test_phi_suspects_silent_peer),
         cmocka_unit_test(test_codec_round_trip_and_refusals),

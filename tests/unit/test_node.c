@@ -131,7 +131,7 @@ static void test_forked_snapshot_then_another_is_due(void **state)
     }
     hy_buf_append(&cmds, "", 1);
     feed(f, (const char *)cmds.data);
-    assert_int_equal(fs.started, 1); /* due once the log outgrew the dataset's half */
+    assert_int_equal(fs.started, 1); /* due once the log outgrew the dataset */
     uint64_t pending = f->node->meta->snap_pending;
     assert_true(pending > 0);
     assert_string_equal(feed(f, "FLUSHALL\r\n"), "+OK\r\n"); /* now another is due */
@@ -144,6 +144,31 @@ static void test_forked_snapshot_then_another_is_due(void **state)
     assert_true(f->last_snap_written > pending);
     node_set_snapshotter(f->node, NULL, NULL);
     hy_buf_free(&fs.image);
+    hy_buf_free(&cmds);
+}
+
+/* snapshot-log-percent decides when a snapshot is due: at 10000 (the log may grow to 100 times
+ * the dataset) 20,000 writes take none; set to 10 at run time, the next write takes one. */
+static void test_snapshot_log_percent(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(feed(f, "CONFIG SET snapshot-log-percent 10000\r\n"), "+OK\r\n");
+    struct hy_buf cmds;
+    hy_buf_init(&cmds);
+    for (int i = 0; i < 20000; i++) {
+        hy_buf_printf(&cmds, "SET key:%d value-%d\r\n", i, i);
+    }
+    hy_buf_append(&cmds, "", 1);
+    feed(f, (const char *)cmds.data);
+    assert_string_equal(feed(f, "DBSIZE\r\n"), ":20000\r\n");
+    assert_int_equal(raft_snapshot_index(&f->node->meta->raft), 0);
+    assert_string_equal(feed(f, "CONFIG SET snapshot-log-percent 10\r\n"), "+OK\r\n");
+    assert_string_equal(feed(f, "SET one more\r\n"), "+OK\r\n");
+    assert_true(raft_snapshot_index(&f->node->meta->raft) > 20000); /* the log's 1.7 MB > 1 MiB */
+    assert_string_equal(feed(f, "CONFIG SET snapshot-log-percent 9\r\n"),
+                        "-ERR CONFIG SET failed (possibly related to argument "
+                        "'snapshot-log-percent') - argument must be between 10 and 10000 "
+                        "inclusive\r\n");
     hy_buf_free(&cmds);
 }
 
@@ -479,6 +504,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_counts_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maxmemory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forked_snapshot_then_another_is_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_log_percent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test(test_config_values),
         cmocka_unit_test(test_join_targets),

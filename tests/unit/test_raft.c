@@ -41,6 +41,7 @@ struct tnode {
     int nreads;
     int last_status;
     uint64_t last_index;
+    int snap_needed; /* an update asked for a snapshot now (snapshot_needed) */
 };
 
 /* Drops a message when it returns 1 (a targeted loss). */
@@ -108,6 +109,7 @@ static void tc_handle(struct tc *c, int i, const struct raft_update *up)
     struct tnode *nd = &c->nd[i];
     nd->last_status = up->status;
     nd->last_index = up->submit_index;
+    nd->snap_needed |= up->snapshot_needed;
     if (up->snapshot_install) {
         nd->installs++;
         nd->install_index = up->snap_index;
@@ -150,6 +152,7 @@ static void tc_config(struct raft_config *cfg, raft_id id)
     cfg->batch_entries_max = 4;
     cfg->snapshot_threshold = 0;
     cfg->snapshot_trailing = 0;
+    cfg->applied_keep = 0;
     cfg->snapshot_chunk_bytes = 16;
 }
 
@@ -537,6 +540,169 @@ static void test_snapshot_installed_on_lagging_follower(void **state)
     assert_true(c.sent - sent >= 7); /* 100 bytes in 16-byte chunks */
     assert_int_equal(raft_commit_index(&c.nd[2].r), 22);
     assert_int_equal(raft_term_at(&c.nd[2].r, 22), raft_term(&c.nd[0].r));
+    tc_free(&c);
+}
+
+/* ---- releasing applied entries (raft_release_applied) -------------------------------------- */
+
+static int count_snapshot_msgs(const struct raft_message *m, void *ctx)
+{
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        (*(int *)ctx)++;
+    }
+    return 0;
+}
+
+/* A leader frees applied entries only up to what every follower holds: a cut-off follower
+ * pins them, catches up from the log once back (no snapshot), and then they go. A follower
+ * frees all it applied; so does the leader's snapshot copy once the base passes it. */
+static void test_release_keeps_what_a_follower_lacks(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 120); /* the no-op (index 1) is on everyone */
+    tc_isolate(&c, 2, 1);
+    for (int k = 0; k < 10; k++) {
+        tc_submit(&c, 0, "entry");
+    }
+    tc_run_until(&c, 200);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), 11);
+    assert_int_equal(raft_commit_index(&c.nd[1].r), 11);
+    struct raft_memory before, after;
+    raft_memory_get(&c.nd[0].r, &before);
+    assert_int_equal(before.log_entries, 11);
+    raft_release_applied(&c.nd[0].r, 11);
+    assert_null(raft_entry_get(&c.nd[0].r, 1));     /* everyone holds it */
+    assert_non_null(raft_entry_get(&c.nd[0].r, 2)); /* node 3 lacks 2..11 */
+    raft_memory_get(&c.nd[0].r, &after);
+    assert_int_equal(after.log_entries, 10);
+    /* A follower keeps nothing it applied; applied below commit bounds it. */
+    raft_release_applied(&c.nd[1].r, 7);
+    assert_null(raft_entry_get(&c.nd[1].r, 7));
+    assert_non_null(raft_entry_get(&c.nd[1].r, 8));
+    assert_int_equal(raft_term_at(&c.nd[1].r, 7), raft_term(&c.nd[0].r));
+    /* Back, node 3 catches up from the leader's log. */
+    int snaps = 0;
+    c.filter = count_snapshot_msgs;
+    c.fctx = &snaps;
+    tc_isolate(&c, 2, 0);
+    tc_run_until(&c, 400);
+    assert_int_equal(snaps, 0);
+    assert_int_equal(c.nd[2].installs, 0);
+    assert_int_equal(raft_commit_index(&c.nd[2].r), 11);
+    assert_true(logs_equal(&c.nd[1].r, &c.nd[2].r, 0));
+    raft_release_applied(&c.nd[0].r, 11);
+    assert_null(raft_entry_get(&c.nd[0].r, 11));
+    raft_memory_get(&c.nd[0].r, &after);
+    assert_int_equal(after.log_entries, 0);
+    /* A snapshot the base has passed is freed: no follower can be sent it. */
+    tc_submit(&c, 0, "more");
+    tc_run_until(&c, 500);
+    uint8_t snap[40] = {1, 2, 3};
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = 12;
+    ev.snapshot.data = snap;
+    ev.snapshot.len = sizeof(snap);
+    tc_step(&c, 0, &ev);
+    assert_int_equal(c.nd[0].last_status, HY_OK);
+    raft_memory_get(&c.nd[0].r, &after);
+    assert_int_equal(after.snapshot_bytes, sizeof(snap));
+    tc_submit(&c, 0, "after");
+    tc_run_until(&c, 600);
+    raft_release_applied(&c.nd[0].r, 13);
+    raft_memory_get(&c.nd[0].r, &after);
+    assert_int_equal(after.snapshot_bytes, 0);
+    assert_int_equal(raft_snapshot_index(&c.nd[0].r), 12);
+    tc_free(&c);
+}
+
+/* The last applied_keep entries stay, fewer when their payloads pass applied_keep_bytes. */
+static void test_release_keeps_a_bounded_tail(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 1, 1);
+    c.nd[0].r.cfg.applied_keep = 3;
+    c.nd[0].r.cfg.applied_keep_bytes = 10;
+    tc_start(&c, 1);
+    tc_run_until_leader(&c, 0, 1000);
+    for (int k = 0; k < 6; k++) {
+        tc_submit(&c, 0, "entry"); /* 5 bytes each */
+    }
+    tc_run_until(&c, c.now + 10);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), 7);
+    raft_release_applied(&c.nd[0].r, 7);
+    assert_null(raft_entry_get(&c.nd[0].r, 5));
+    assert_non_null(raft_entry_get(&c.nd[0].r, 6)); /* 2 kept: a third passes 10 bytes */
+    c.nd[0].r.cfg.applied_keep_bytes = 0;
+    tc_submit(&c, 0, "entry");
+    tc_run_until(&c, c.now + 10);
+    raft_release_applied(&c.nd[0].r, 8);
+    assert_null(raft_entry_get(&c.nd[0].r, 5));
+    assert_non_null(raft_entry_get(&c.nd[0].r, 6)); /* 3 kept, no byte bound */
+    raft_release_applied(&c.nd[0].r, 6);            /* nothing below the base moves */
+    assert_non_null(raft_entry_get(&c.nd[0].r, 6));
+    tc_free(&c);
+}
+
+/* A new leader that freed what a follower lacks (it did not lead when it freed them) sends no
+ * stale snapshot: it asks for one (snapshot_needed), and the follower installs the one taken
+ * then and goes on from the log. */
+static void test_follower_lacking_released_entries_gets_a_fresh_snapshot(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 120);
+    tc_isolate(&c, 2, 1);
+    for (int k = 0; k < 10; k++) {
+        tc_submit(&c, 0, "entry");
+    }
+    tc_run_until(&c, 200);
+    assert_int_equal(raft_commit_index(&c.nd[1].r), 11);
+    raft_release_applied(&c.nd[1].r, 11);
+    assert_null(raft_entry_get(&c.nd[1].r, 11));
+    /* Node 1 goes; node 2 leads with node 3's vote (its log is longer). */
+    tc_isolate(&c, 2, 0);
+    tc_isolate(&c, 0, 1);
+    int snaps = 0;
+    c.filter = count_snapshot_msgs;
+    c.fctx = &snaps;
+    tc_run_until_leader(&c, 1, 1500);
+    assert_int_equal(raft_role(&c.nd[1].r), RAFT_LEADER);
+    tc_run_until(&c, c.now + 200);
+    assert_true(c.nd[1].snap_needed);
+    assert_int_equal(snaps, 0); /* nothing older than its log's base was sent */
+    assert_int_equal(c.nd[2].installs, 0);
+    /* Its no-op cannot commit without node 3: the snapshot is at what it applied. */
+    uint64_t at = raft_commit_index(&c.nd[1].r);
+    assert_int_equal(at, 11);
+    uint8_t snap[50];
+    for (size_t k = 0; k < sizeof(snap); k++) {
+        snap[k] = (uint8_t)(k * 3);
+    }
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = at;
+    ev.snapshot.data = snap;
+    ev.snapshot.len = sizeof(snap);
+    tc_step(&c, 1, &ev);
+    assert_int_equal(c.nd[1].last_status, HY_OK);
+    tc_submit(&c, 1, "after");
+    tc_run_until(&c, c.now + 300);
+    assert_true(snaps > 0);
+    assert_int_equal(c.nd[2].installs, 1);
+    assert_int_equal(c.nd[2].install_index, at);
+    assert_memory_equal(c.nd[2].install_bytes, snap, sizeof(snap));
+    assert_int_equal(raft_commit_index(&c.nd[2].r), at + 2); /* the no-op and "after" */
+    assert_int_equal(raft_term_at(&c.nd[2].r, at + 1), raft_term(&c.nd[1].r));
+    c.nd[1].snap_needed = 0;
+    tc_run_until(&c, c.now + 300);
+    assert_false(c.nd[1].snap_needed); /* asked no more once served */
     tc_free(&c);
 }
 
@@ -1383,6 +1549,9 @@ int main(void)
         cmocka_unit_test(test_conflicting_follower_log_is_repaired),
         cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
         cmocka_unit_test(test_snapshot_installed_on_lagging_follower),
+        cmocka_unit_test(test_release_keeps_what_a_follower_lacks),
+        cmocka_unit_test(test_release_keeps_a_bounded_tail),
+        cmocka_unit_test(test_follower_lacking_released_entries_gets_a_fresh_snapshot),
         cmocka_unit_test(test_snapshot_keeps_entries_the_follower_already_has),
         cmocka_unit_test(test_membership_encoding_round_trips),
         cmocka_unit_test(test_learner_catches_up_then_is_promoted),

@@ -1119,6 +1119,220 @@ static void test_zset_add(void **state)
     store_destroy(s);
 }
 
+struct text_list {
+    char v[16][32];
+    size_t n;
+};
+
+static void text_collect_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v, size_t vlen)
+{
+    (void)v;
+    assert_int_equal(vlen, 0);
+    struct text_list *l = ctx;
+    assert_true(l->n < 16 && mlen < 32);
+    snprintf(l->v[l->n++], 32, "%.*s", (int)mlen, (const char *)m);
+}
+
+static int text_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The members of set key (any length), in byte order, space separated. */
+static const char *members_text(struct store *s, const char *key)
+{
+    static char text[1024];
+    struct text_list l = {.n = 0};
+    const struct store_obj *o = store_find(s, S(key), 1);
+    assert_non_null(o);
+    store_set_foreach(o, text_collect_cb, &l);
+    assert_int_equal(l.n, store_set_len(o));
+    qsort(l.v, l.n, sizeof(l.v[0]), text_cmp);
+    size_t off = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < l.n; i++) {
+        off += (size_t)snprintf(text + off, sizeof(text) - off, "%s%s", i ? " " : "", l.v[i]);
+    }
+    return text;
+}
+
+/* The encoding of key's value: 'i' intset, 'l' compact list, 'f' full structure, '-' none. */
+static char enc_of(struct store *s, const char *key)
+{
+    const struct store_obj *o = store_peek(s, S(key), 1);
+    if (o == NULL) {
+        return '-';
+    }
+    if (store_obj_type(o) == STORE_LIST) {
+        return store_list_compact(o) ? 'l' : 'f';
+    }
+    if (store_obj_type(o) == STORE_SET && store_set_intset(o)) {
+        return 'i';
+    }
+    return store_obj_compact(o) ? 'l' : 'f';
+}
+
+/* Each compact encoding turns into the full structure at the thresholds it is given (count,
+ * member size, a non-integer member for an intset), as Redis's do, and never back. */
+static void test_encoding_thresholds(void **state)
+{
+    (void)state;
+    struct store_config cfg = {.seed = 3, .maxmemory_samples = 5};
+    cfg.encoding = (struct store_encoding){1, 3, 4, 2, 3, 4, 2, 4, -2};
+    struct store *s = store_create(&cfg, NULL);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "is", "5", "-7", NULL);
+    assert_int_equal(enc_of(s, "is"), 'i');
+    assert_string_equal(members_text(s, "is"), "-7 5");
+    assert_string_equal(run(s, STORE_OP_SADD, 0, 1, -1, 0, "is", "5", "01", NULL), ":1\r\n");
+    assert_int_equal(enc_of(s, "is"), 'l'); /* "01" is no integer: the list takes it */
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "big", "1", "70000", NULL); /* widened to 4 bytes */
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "big", "-9223372036854775808", NULL);
+    assert_int_equal(enc_of(s, "big"), 'f'); /* 3 > set-max-intset-entries 2; 20 > value 4 */
+    assert_string_equal(members_text(s, "big"), "-9223372036854775808 1 70000");
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "ls", "a", "bb", "ccc", NULL);
+    assert_int_equal(enc_of(s, "ls"), 'l');
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "ls", "ddddd", NULL); /* longer than value 4 */
+    assert_int_equal(enc_of(s, "ls"), 'f');
+    run(s, STORE_OP_SREM, 0, 1, -1, 0, "ls", "ddddd", "ccc", NULL);
+    assert_int_equal(enc_of(s, "ls"), 'f'); /* never back */
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "a", "1", "b", "2", "c", "3", NULL);
+    assert_int_equal(enc_of(s, "h"), 'l');
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "a", "4", NULL); /* an overwrite does not grow */
+    assert_int_equal(enc_of(s, "h"), 'l');
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "d", "4", NULL);
+    assert_int_equal(enc_of(s, "h"), 'f');
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1.5", "a", "-0", "b", NULL);
+    assert_int_equal(enc_of(s, "z"), 'l');
+    assert_string_equal(zset_text(s, "z"), "b:-0 a:1.5");
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "3", "c", NULL);
+    assert_int_equal(enc_of(s, "z"), 'f');
+    assert_string_equal(zset_text(s, "z"), "b:-0 a:1.5 c:3");
+    /* A STORE result small enough is compact again, as Redis's zsetConvertToListpackIfNeeded. */
+    run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZINTER, "zi", "z", "z", "1", "1", NULL);
+    assert_int_equal(enc_of(s, "zi"), 'f');
+    run(s, STORE_OP_ZREM, 0, 1, -1, 0, "z", "c", NULL);
+    run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZINTER, "zi", "z", "z", "1", "1", NULL);
+    assert_int_equal(enc_of(s, "zi"), 'l');
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", "b", NULL);
+    assert_int_equal(enc_of(s, "l"), 'l');
+    assert_string_equal(run(s, STORE_OP_PUSH, 0, 1, -1, 0, "l", "c", NULL), ":3\r\n");
+    assert_int_equal(enc_of(s, "l"), 'l'); /* -2: up to 8 KiB of records */
+    char big[9000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", big, NULL);
+    assert_int_equal(enc_of(s, "l"), 'f');
+    assert_string_equal(run(s, STORE_OP_POP, 0, 1, -1, -1, "l", NULL), "$1\r\nc\r\n");
+    assert_string_equal(zset_text(s, "zi"), "b:-0 a:3");
+    run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SUNION, "u", "is", "big", NULL);
+    assert_int_equal(enc_of(s, "u"), 'f');
+    run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SINTER, "u", "big", "big", "big", NULL);
+    assert_int_equal(enc_of(s, "u"), 'f');
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
+/* Encodings are a node's memory layout only: two stores with opposite thresholds (and hash
+ * seeds) applying the same random entries give the same replies and the same snapshot bytes,
+ * and keep their invariants, whatever conversions happen in between. */
+/* Encoding a snapshot allocates nothing that stays: an intset's members were formatted into a
+ * text view kept on the value (uncounted, twice the intset's size) when the snapshot was
+ * encoded in the event loop. The snapshot still lists them in byte order. */
+static void test_snapshot_encode_leaves_no_memory_behind(void **state)
+{
+    (void)state;
+    struct store *s = new_store(5, 0, STORE_NOEVICTION);
+    char key[16];
+    for (int k = 0; k < 50; k++) {
+        snprintf(key, sizeof(key), "is%d", k);
+        run(s, STORE_OP_SADD, 0, 1, -1, 0, key, "10", "9", "-3", "100000", NULL);
+        snprintf(key, sizeof(key), "ls%d", k);
+        run(s, STORE_OP_SADD, 0, 1, -1, 0, key, "b", "a", NULL);
+    }
+    assert_int_equal(enc_of(s, "is0"), 'i');
+    size_t used = hy_alloc_used_bytes(), dataset = store_used_bytes(s);
+    struct hy_buf b;
+    snapshot(s, &b);
+    hy_buf_free(&b);
+    assert_int_equal(hy_alloc_used_bytes(), used);
+    assert_int_equal(store_used_bytes(s), dataset);
+    snapshot(s, &b);
+    struct store *t = new_store(6, 0, STORE_NOEVICTION);
+    assert_int_equal(store_snapshot_decode(t, b.data, b.len), HY_OK);
+    hy_buf_free(&b);
+    assert_string_equal(members_text(t, "is7"), "-3 10 100000 9");
+    assert_int_equal(enc_of(t, "is7"), 'i');
+    store_destroy(t);
+    store_destroy(s);
+}
+
+static void test_encoding_never_changes_state(void **state)
+{
+    (void)state;
+    struct store_config tiny = {.seed = 11, .maxmemory_samples = 5};
+    tiny.encoding = (struct store_encoding){1, 1, 2, 1, 1, 2, 1, 2, 1};
+    struct store_config big = {.seed = 12, .maxmemory_samples = 5};
+    big.encoding = (struct store_encoding){1, 1000, 1000, 1000, 1000, 1000, 1000, 1000, -5};
+    struct store *a = store_create(&tiny, NULL), *b = store_create(&big, NULL);
+    struct hy_prng p;
+    hy_prng_seed(&p, 99);
+    static const char *const members[] = {"1", "-2", "300", "70000",         "-9223372036854775808",
+                                          "x", "yy", "zzz", "a-long-member", "0"};
+    static const char *const scores[] = {"0", "-0", "1.5", "3", "1e300", "-inf", "7"};
+    static const char *const keys[] = {"k0", "k1", "k2"};
+    char reply[256];
+    for (int i = 0; i < 3000; i++) {
+        const char *k = keys[hy_prng_below(&p, 3)], *k2 = keys[hy_prng_below(&p, 3)];
+        const char *m = members[hy_prng_below(&p, 10)], *m2 = members[hy_prng_below(&p, 10)];
+        const char *sc = scores[hy_prng_below(&p, 7)];
+        for (int side = 0; side < 2; side++) {
+            struct store *s = side == 0 ? a : b;
+            const char *r = NULL;
+            switch (i % 12) {
+            case 0: r = run(s, STORE_OP_SADD, 0, 1, -1, 0, k, m, m2, NULL); break;
+            case 1: r = run(s, STORE_OP_SREM, 0, 1, -1, 0, k, m, NULL); break;
+            case 2: r = run(s, STORE_OP_ZADD, 0, 1, -1, 0, k, sc, m, NULL); break;
+            case 3: r = run(s, STORE_OP_ZREM, 0, 1, -1, 0, k, m, NULL); break;
+            case 4: r = run(s, STORE_OP_HSET, 0, 1, -1, 0, k, m, m2, NULL); break;
+            case 5: r = run(s, STORE_OP_HDEL, 0, 1, -1, 0, k, m, NULL); break;
+            case 6:
+                r = run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SUNION + (int)(i % 3), k, k2, k, NULL);
+                break;
+            case 7:
+                r = run(s, STORE_OP_ZSTORE, 0, 1, -1, STORE_ZUNION, k, k2, k, "1", "2", NULL);
+                break;
+            case 8: r = run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, k, m, m2, NULL); break;
+            case 9: r = run(s, STORE_OP_PUSH, 0, 1, -1, 0, k, m, NULL); break;
+            case 10: r = run(s, STORE_OP_LSET, 0, 1, -1, (int)(i % 3) - 1, k, m2, NULL); break;
+            default:
+                r = i % 3 ? run(s, STORE_OP_POP, (i % 2) ? STORE_F_RIGHT : 0, 1, -1, -1, k, NULL)
+                          : run(s, STORE_OP_LINSERT, 0, 1, -1, 0, k, m, m2, NULL);
+                break;
+            }
+            if (side == 0) {
+                snprintf(reply, sizeof(reply), "%s", r);
+            } else {
+                assert_string_equal(r, reply);
+            }
+        }
+        if (i % 100 == 0) {
+            store_check_invariants(a);
+            store_check_invariants(b);
+        }
+    }
+    struct hy_buf sa, sb;
+    snapshot(a, &sa);
+    snapshot(b, &sb);
+    assert_int_equal(sa.len, sb.len);
+    assert_memory_equal(sa.data, sb.data, sa.len);
+    hy_buf_free(&sa);
+    hy_buf_free(&sb);
+    store_check_invariants(a);
+    store_check_invariants(b);
+    store_destroy(a);
+    store_destroy(b);
+}
+
 /* ZPOP (flat in RESP2), ZMPOP (nested), ZREMRANGE by rank, score and lex, ZSTORE (weights,
  * aggregates, a plain set as input) and ZRANGESTORE (REV, LIMIT). */
 static void test_zset_pop_range_store(void **state)
@@ -1733,7 +1947,7 @@ static void test_evict_volatile_lru(void **state)
     fill(s, 200, 1000, -1, "p");
     fill(s, 200, 1000, 1000000, "v");
     size_t used = store_used_bytes(s);
-    struct store_config cfg = {2, used / 4, STORE_VOLATILE_LRU, 5, 0, 0};
+    struct store_config cfg = {2, used / 4, STORE_VOLATILE_LRU, 5, 0, 0, {0}};
     store_configure(s, &cfg);
     evict_until_under(s, 5000);
     char k[32];
@@ -1758,7 +1972,7 @@ static void test_evict_allkeys_lru(void **state)
         snprintf(k, sizeof(k), "new%d", i);
         assert_non_null(get(s, k, 600000)); /* touched ten minutes later */
     }
-    struct store_config cfg = {3, store_used_bytes(s) * 6 / 10, STORE_ALLKEYS_LRU, 5, 0, 0};
+    struct store_config cfg = {3, store_used_bytes(s) * 6 / 10, STORE_ALLKEYS_LRU, 5, 0, 0, {0}};
     store_configure(s, &cfg);
     size_t evicted = evict_until_under(s, 700000);
     assert_false(store_over_maxmemory(s));
@@ -2807,7 +3021,7 @@ static void event_cb(void *ctx, unsigned cls, const char *event, const uint8_t *
 static void test_keyspace_notifications(void **state)
 {
     (void)state;
-    struct store_config cfg = {1, 0, STORE_NOEVICTION, 5, 0, ~0u};
+    struct store_config cfg = {1, 0, STORE_NOEVICTION, 5, 0, ~0u, {0}};
     struct store *s = store_create(&cfg, NULL);
     struct events ev = {""};
     store_set_notify(s, event_cb, &ev);
@@ -2956,6 +3170,9 @@ int main(void)
         cmocka_unit_test(test_set_store),
         cmocka_unit_test(test_set_spop),
         cmocka_unit_test(test_zset_add),
+        cmocka_unit_test(test_encoding_thresholds),
+        cmocka_unit_test(test_encoding_never_changes_state),
+        cmocka_unit_test(test_snapshot_encode_leaves_no_memory_behind),
         cmocka_unit_test(test_zset_pop_range_store),
         cmocka_unit_test(test_stream_xadd_ids),
         cmocka_unit_test(test_stream_trim_del_setid),

@@ -377,6 +377,28 @@ static void test_append_recover_with_rolls(void **state)
     fx_free(&f);
 }
 
+/* Proves a large group commit gives its staging buffer back once written: a pipelined burst
+ * of writes (a bulk load) left megabytes allocated for good (issue 13). */
+static void test_large_batch_buffer_is_released(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, 1, 8 << 20);
+    fx_reopen(&f);
+    struct model m;
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(append(f.w, &m, 1, 1, 1), HY_OK);
+    size_t before = hy_alloc_used_bytes();
+    size_t len = 2 << 20;
+    uint8_t *big = hy_xcalloc(1, len);
+    struct wal_entry e = {.term = 1, .type = 1, .len = (uint32_t)len, .data = big};
+    assert_int_equal(wal_append(f.w, 0, 2, &e, 1), HY_OK);
+    hy_free(big);
+    assert_int_equal(wal_last_index(f.w, 0), 2);
+    assert_true(hy_alloc_used_bytes() < before + 64 * 1024);
+    fx_free(&f);
+}
+
 /* Proves term and vote survive reopening and crashes (records in the shared log). */
 static void test_term_vote(void **state)
 {
@@ -1545,6 +1567,7 @@ int main(void)
         cmocka_unit_test(test_gc_with_lagging_group),
         cmocka_unit_test(test_recovery_per_group_snapshots),
         cmocka_unit_test(test_append_recover_with_rolls),
+        cmocka_unit_test(test_large_batch_buffer_is_released),
         cmocka_unit_test(test_term_vote),
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_torn_tail_is_cut),

@@ -81,7 +81,8 @@ static void tfx_free(struct tfx *f)
 static uint64_t submit_g(struct tfx *f, uint32_t group, uint64_t first, size_t n, uint64_t term)
 {
     struct wal_entry e[16];
-    uint8_t data[16] = "0123456789abcdef";
+    /* Borrowed until durable (wal_thread_submit): static, not on this stack frame. */
+    static const uint8_t data[16] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
         e[i] = (struct wal_entry){.term = term, .type = 1, .len = (uint32_t)(i + 1), .data = data};
     }

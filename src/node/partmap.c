@@ -1,0 +1,708 @@
+/*
+ * partmap.c - the partition map: which members hold a replica of which partition
+ * (docs/partitioning.md "Replicas").
+ *
+ * The map lives in the metadata group (group 0), replicated like the address book: its
+ * leader computes it with placement.c from the committed map and the members (the voters of
+ * the address book and of the metadata group's configuration, less those marked removed) and
+ * commits it when it differs. It is stored as one value, under PARTMAP_KEY, in the metadata
+ * group's keyspace, which holds no user key once there is more than one partition (no slot
+ * maps to group 0): it travels in the group's log and snapshots like any write. Every
+ * partition's leader then moves its group's configuration towards the map (member.c); every
+ * node routes the partitions it holds no replica of to the replicas the map names.
+ *
+ * With one partition there is no map: the metadata group holds every key, on every member.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+
+#define PARTMAP_KEY       "halyard:partition-map"
+/* One key per member, "halyard:zone:<name>" = "<zone> <rack>" (either may be empty): written
+ * by HALYARD DOMAIN, which every node sends for itself (partmap_publish_domain). One key per
+ * member, not one value for all, so that two nodes publishing at once never overwrite each
+ * other. */
+#define DOMAIN_KEY_PREFIX "halyard:zone:"
+
+_Static_assert(NODE_RF_EVERY_MEMBER == RAFT_SERVERS_MAX,
+               "a cluster file without replication-factor: every member holds every partition");
+
+static uint32_t parts_of(const struct hy_node *n)
+{
+    return n->group_count > 1 ? (uint32_t)(n->group_count - 1) : 0;
+}
+
+void partmap_free(struct hy_node *n)
+{
+    hy_free(n->partmap);
+    n->partmap = NULL;
+    hy_free(n->boot_place);
+    n->boot_place = NULL;
+    hy_buf_free(&n->partmap_raw);
+}
+
+void partmap_refresh(struct hy_node *n)
+{
+    uint32_t parts = parts_of(n);
+    if (parts == 0 || n->meta->applied == n->partmap_seen_applied) {
+        return;
+    }
+    n->partmap_seen_applied = n->meta->applied;
+    const struct store_obj *o = store_peek(n->meta->store, (const uint8_t *)PARTMAP_KEY,
+                                           strlen(PARTMAP_KEY), n->raft_now_ms);
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    if (o != NULL && store_obj_type(o) == STORE_STRING) {
+        store_obj_string(o, &p, &len);
+    }
+    if (len == n->partmap_raw.len && (len == 0 || memcmp(p, n->partmap_raw.data, len) == 0)) {
+        return;
+    }
+    hy_buf_reset(&n->partmap_raw);
+    hy_buf_append(&n->partmap_raw, p, len);
+    struct node_placement *map = hy_xcalloc(parts, sizeof(*map));
+    if (len > 0 && !node_placement_decode(p, len, map, parts)) {
+        hy_log(n->log, HY_LOG_ERROR,
+               "the committed partition map does not decode; partitions keep their replicas");
+        hy_free(map);
+        map = NULL;
+    } else if (len == 0) {
+        hy_free(map);
+        map = NULL;
+    }
+    hy_free(n->partmap);
+    n->partmap = map;
+    n->partmap_epoch++;
+}
+
+/* The members that hold replicas: voters of the address book and of the metadata group's
+ * configuration, less those the book marks removed. Observers hold none (they learn every
+ * partition). */
+static size_t placement_members(const struct hy_node *n, raft_id *out)
+{
+    size_t k = 0;
+    const struct store_member *book;
+    size_t n_book = store_members(n->meta->store, &book);
+    for (size_t i = 0; i < n_book && k < RAFT_SERVERS_MAX; i++) {
+        if (book[i].role == STORE_MEMBER_VOTER) {
+            out[k++] = node_member_id(book[i].name);
+        }
+    }
+    const struct raft_membership *cm = raft_membership(&n->meta->raft);
+    for (uint32_t i = 0; i < cm->count && k < RAFT_SERVERS_MAX; i++) {
+        raft_id id = cm->servers[i].id;
+        const struct node_member *m = node_member_find(n->members, n->member_count, id);
+        int removed = m != NULL && m->role == STORE_MEMBER_REMOVED;
+        int known = 0;
+        for (size_t j = 0; j < k; j++) {
+            known |= out[j] == id;
+        }
+        if (cm->servers[i].role == RAFT_VOTER && !removed && !known &&
+            (m == NULL || m->role != STORE_MEMBER_OBSERVER)) {
+            out[k++] = id;
+        }
+    }
+    return k;
+}
+
+/* The committed "<zone> <rack>" of member `name`, split; 0 when there is none. */
+static int committed_domain(const struct hy_node *n, const char *name, char zone[33], char rack[33])
+{
+    char key[sizeof(DOMAIN_KEY_PREFIX) + NODE_MEMBER_NAME_MAX];
+    int klen = snprintf(key, sizeof(key), DOMAIN_KEY_PREFIX "%s", name);
+    const struct store_obj *o =
+        store_peek(n->meta->store, (const uint8_t *)key, (size_t)klen, n->raft_now_ms);
+    zone[0] = rack[0] = '\0';
+    if (o == NULL || store_obj_type(o) != STORE_STRING) {
+        return 0;
+    }
+    const uint8_t *p;
+    size_t len;
+    store_obj_string(o, &p, &len);
+    const uint8_t *sp = memchr(p, ' ', len);
+    size_t zl = sp ? (size_t)(sp - p) : len, rl = sp ? len - zl - 1 : 0;
+    if (zl > NODE_DOMAIN_NAME_MAX || rl > NODE_DOMAIN_NAME_MAX) {
+        return 0; /* HALYARD DOMAIN never writes one */
+    }
+    memcpy(zone, p, zl);
+    zone[zl] = '\0';
+    memcpy(rack, sp ? sp + 1 : p, rl);
+    rack[rl] = '\0';
+    return 1;
+}
+
+void partmap_member_domain(const struct hy_node *n, const char *name, char zone[33], char rack[33])
+{
+    if (strcmp(name, n->cfg->node_id) == 0) {
+        snprintf(zone, 33, "%s", n->cfg->zone);
+        snprintf(rack, 33, "%s", n->cfg->rack);
+        return;
+    }
+    if (parts_of(n) == 0) {
+        zone[0] = rack[0] = '\0'; /* the metadata group holds user keys: nothing kept there */
+        return;
+    }
+    (void)committed_domain(n, name, zone, rack);
+}
+
+/* The members' zones and racks as numbers for placement: equal names, equal numbers (a rack
+ * is named within its zone). Members without a zone share the zone "". Only what is committed
+ * counts, this node's own settings too: every leader computes from the same facts. */
+static void members_domains(const struct hy_node *n, const raft_id *members, size_t count,
+                            struct node_domain *dom)
+{
+    char zones[RAFT_SERVERS_MAX][33], racks[RAFT_SERVERS_MAX][33];
+    for (size_t i = 0; i < count; i++) {
+        const char *name = node_member_name(n, members[i]);
+        if (name == NULL || !committed_domain(n, name, zones[i], racks[i])) {
+            zones[i][0] = racks[i][0] = '\0';
+        }
+        dom[i].zone = dom[i].rack = (uint32_t)i;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(zones[i], zones[j]) == 0) {
+                dom[i].zone = dom[j].zone;
+                if (strcmp(racks[i], racks[j]) == 0) {
+                    dom[i].rack = dom[j].rack;
+                }
+            }
+        }
+    }
+}
+
+int partmap_zoned(const struct hy_node *n)
+{
+    if (parts_of(n) == 0 || n->partmap == NULL) {
+        return 0;
+    }
+    raft_id members[RAFT_SERVERS_MAX];
+    size_t count = placement_members(n, members);
+    struct node_domain dom[RAFT_SERVERS_MAX];
+    members_domains(n, members, count, dom);
+    for (size_t i = 1; i < count; i++) {
+        if (dom[i].zone != dom[0].zone || dom[i].rack != dom[0].rack) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void partmap_shared_domains(const struct hy_node *n, uint32_t *zone_out, uint32_t *rack_out)
+{
+    *zone_out = *rack_out = 0;
+    uint32_t parts = parts_of(n);
+    if (parts == 0 || n->partmap == NULL) {
+        return;
+    }
+    raft_id members[RAFT_SERVERS_MAX];
+    size_t count = placement_members(n, members);
+    struct node_domain dom[RAFT_SERVERS_MAX];
+    members_domains(n, members, count, dom);
+    for (uint32_t p = 0; p < parts; p++) {
+        uint32_t z, r;
+        node_placement_shared(&n->partmap[p], members, dom, count, &z, &r);
+        *zone_out += z > 0;
+        *rack_out += z == 0 && r > 0;
+    }
+}
+
+void partmap_publish_domain(struct hy_node *n, uint64_t now_ms)
+{
+    char zone[33], rack[33];
+    int have = parts_of(n) > 0 && committed_domain(n, n->cfg->node_id, zone, rack);
+    if (parts_of(n) == 0 || (!have && n->cfg->zone[0] == '\0' && n->cfg->rack[0] == '\0') ||
+        (have && strcmp(zone, n->cfg->zone) == 0 && strcmp(rack, n->cfg->rack) == 0) ||
+        now_ms < n->domain_sent_ms + 4 * (uint64_t)n->cfg->election_timeout_ms) {
+        return;
+    }
+    n->domain_sent_ms = now_ms;
+    hy_log(n->log, HY_LOG_INFO, "zone '%s', rack '%s': sent to the metadata group", n->cfg->zone,
+           n->cfg->rack);
+    struct node_client *c = node_client_new(n, "internal:domain", "", -1, now_ms);
+    c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY;
+    hy_buf_reset(&c->out);
+    n->stats.connections_received--;
+    c->authenticated = 1; /* this node's own settings */
+    c->user[0] = '\0';
+    c->proto = 2;
+    c->is_scatter_orphan = 1; /* freed once answered; sent again while it differs */
+    snprintf(c->name, sizeof(c->name), "domain");
+    hy_buf_printf(
+        &c->in, "*5\r\n$7\r\nHALYARD\r\n$6\r\nDOMAIN\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+        strlen(n->cfg->node_id), n->cfg->node_id, strlen(n->cfg->zone), n->cfg->zone,
+        strlen(n->cfg->rack), n->cfg->rack);
+    node_client_process(n, c, now_ms);
+    replica_mark_ready(n, c);
+}
+
+/* Whether g's configuration, as this node's replica of it has it, is the map's: every
+ * replica pl names votes, and nothing else does (the last change of pl carried out). */
+static int group_settled(const struct node_group *g, const struct node_placement *pl)
+{
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    uint32_t voters = 0;
+    for (uint32_t i = 0; i < cm->count; i++) {
+        voters += cm->servers[i].role == RAFT_VOTER;
+    }
+    for (uint32_t k = 0; k < pl->count; k++) {
+        if (!raft_membership_is_voter(cm, pl->ids[k])) {
+            return 0;
+        }
+    }
+    return voters == pl->count;
+}
+
+uint32_t partmap_load_spread(const struct hy_node *n)
+{
+    uint32_t parts = parts_of(n);
+    if (parts == 0 || n->partmap == NULL) {
+        return 0;
+    }
+    raft_id members[RAFT_SERVERS_MAX];
+    size_t count = placement_members(n, members);
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t load = 0;
+        for (uint32_t p = 0; p < parts; p++) {
+            load += (uint32_t)node_placement_has(&n->partmap[p], members[i]);
+        }
+        lo = HY_MIN(lo, load);
+        hi = HY_MAX(hi, load);
+    }
+    return count > 0 ? hi - lo : 0;
+}
+
+uint32_t partmap_replication_factor(const struct hy_node *n)
+{
+    uint32_t rf = (uint32_t)n->cfg->replication_factor;
+    const struct store_obj *o = store_peek(n->meta->store, (const uint8_t *)PARTMAP_RF_KEY,
+                                           strlen(PARTMAP_RF_KEY), n->raft_now_ms);
+    const uint8_t *p;
+    size_t len;
+    if (o != NULL && store_obj_type(o) == STORE_STRING) {
+        store_obj_string(o, &p, &len);
+        if (len == 1 && p[0] >= '1' && p[0] <= '0' + NODE_RF_MAX) {
+            rf = (uint32_t)(p[0] - '0'); /* HALYARD REPLICATION-FACTOR writes nothing else */
+        }
+    }
+    return rf;
+}
+
+int partmap_rebalance_paused(const struct hy_node *n)
+{
+    const struct store_obj *o = store_peek(n->meta->store, (const uint8_t *)PARTMAP_REBALANCE_KEY,
+                                           strlen(PARTMAP_REBALANCE_KEY), n->raft_now_ms);
+    const uint8_t *p;
+    size_t len;
+    if (o == NULL || store_obj_type(o) != STORE_STRING) {
+        return 0;
+    }
+    store_obj_string(o, &p, &len);
+    return len == 6 && memcmp(p, "paused", 6) == 0;
+}
+
+/* Fair share (issue 12): with nothing else to change, one replica moves from the member
+ * holding most to one holding two fewer (a member that joined), while fewer than
+ * rebalance-max-moves partitions are not yet what the map says (moves under way, as this
+ * node's replicas show them or as the others report them: HY.LEADERS). Returns the partition
+ * changed in next, or -1. */
+static int rebalance_step(struct hy_node *n, struct node_placement *next, const raft_id *members,
+                          const struct node_domain *dom, size_t count, const raft_id *down,
+                          size_t n_down)
+{
+    uint32_t parts = parts_of(n);
+    uint64_t max = (uint64_t)n->cfg->rebalance_max_moves;
+    if (max == 0 || partmap_rebalance_paused(n)) {
+        uint32_t spread = partmap_load_spread(n);
+        if (spread >= 2 && spread != n->rebalance_held_spread) {
+            hy_log(n->log, HY_LOG_INFO, "rebalance: %s while member loads differ by %u replicas",
+                   max == 0 ? "off (rebalance-max-moves 0)" : "paused", spread);
+        }
+        n->rebalance_held_spread = spread;
+        return -1;
+    }
+    n->rebalance_held_spread = 0;
+    struct node_group *const *groups;
+    size_t held = node_data_groups(n, &groups);
+    uint8_t *busy = hy_xcalloc(parts, 1);
+    uint64_t under_way = 0;
+    for (uint32_t p = 0; p < parts && p < held; p++) {
+        const struct node_group *g = groups[p];
+        busy[p] = node_group_raft_view(g) ? !group_settled(g, &next[p])
+                                          : g->settled_epoch != next[p].epoch;
+        under_way += busy[p];
+    }
+    int moved = -1;
+    if (under_way < max) {
+        moved = node_place_rebalance(next, parts, members, dom, count, down, n_down, busy);
+    }
+    if (moved >= 0) {
+        hy_log(n->log, HY_LOG_INFO,
+               "rebalance: partition %d gets a replica on a member holding fewer (map epoch "
+               "%llu; %llu other move(s) under way, rebalance-max-moves %llu)",
+               moved, (unsigned long long)next[moved].epoch, (unsigned long long)under_way,
+               (unsigned long long)max);
+    }
+    hy_free(busy);
+    return moved;
+}
+
+/* Replacing failed nodes (issue 12): a member this node, as metadata leader, has seen down
+ * for replace-after-ms (0: never) holds no replica in the next map; its replicas are placed
+ * on the others, and it gets its share back by rebalancing once it is up again (an empty
+ * member to the partitions: each adds it as a learner and catches it up). Never this node.
+ * Down is the transport's (or gossip's) view, timed from when this node first saw it while
+ * leading: a new metadata leader waits the whole time again. */
+static size_t drop_replaced(struct hy_node *n, raft_id *members, size_t count, uint64_t now_ms)
+{
+    uint64_t after = (uint64_t)n->cfg->replace_after_ms;
+    struct node_down_watch *dw = n->down_watch;
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct node_member *m = node_member_find(n->members, n->member_count, members[i]);
+        int up = m == NULL || members[i] == n->meta->raft.cfg.id || n->member_up[m - n->members];
+        size_t w = 0;
+        while (w < n->down_watch_count && dw[w].id != members[i]) {
+            w++;
+        }
+        if (up) {
+            if (w < n->down_watch_count) {
+                dw[w] = dw[--n->down_watch_count];
+            }
+            members[k++] = members[i];
+            continue;
+        }
+        if (w == n->down_watch_count && w < NODE_MEMBERS_MAX) {
+            dw[n->down_watch_count++] = (struct node_down_watch){members[i], now_ms, 0};
+        }
+        if (w == n->down_watch_count || after == 0 || now_ms < dw[w].since_ms + after) {
+            members[k++] = members[i];
+            continue;
+        }
+        if (!dw[w].logged) {
+            dw[w].logged = 1;
+            hy_log(n->log, HY_LOG_WARN,
+                   "partition map: %s has been down for %llu ms (replace-after-ms %llu): its "
+                   "replicas go to the other members",
+                   m->name, (unsigned long long)(now_ms - dw[w].since_ms),
+                   (unsigned long long)after);
+        }
+    }
+    return k;
+}
+
+void partmap_maintain(struct hy_node *n, uint64_t now_ms)
+{
+    uint32_t parts = parts_of(n);
+    struct node_group *meta = n->meta;
+    /* The leader, once everything committed before its term is applied (the map it starts
+     * from is the committed one) and its own last proposal is. */
+    if (!replica_is_leader(meta)) {
+        n->down_watch_count = 0; /* timed again from scratch by the next term it leads */
+    }
+    if (parts == 0 || !replica_is_leader(meta) || meta->applied < meta->raft.term_start_index ||
+        meta->applied < meta->internal_index) {
+        return;
+    }
+    partmap_refresh(n);
+    if (n->partmap == NULL && n->partmap_raw.len > 0) {
+        return; /* one that does not decode: said in the log; never overwritten blindly */
+    }
+    raft_id members[RAFT_SERVERS_MAX];
+    size_t count = placement_members(n, members);
+    count = drop_replaced(n, members, count, now_ms);
+    if (count == 0) {
+        return;
+    }
+    struct node_placement *next = hy_xcalloc(parts, sizeof(*next));
+    if (n->partmap != NULL) {
+        memcpy(next, n->partmap, parts * sizeof(*next));
+    }
+    /* New replicas go to members this node sees up before those it sees down: a replica
+     * placed on a dead member never catches up, and the one it replaces stays meanwhile. Not
+     * for the first map: it is the bootstrap's placement (the links are still coming up). */
+    raft_id down[RAFT_SERVERS_MAX];
+    size_t n_down = 0;
+    for (size_t i = 0; i < count && n->partmap != NULL; i++) {
+        const struct node_member *m = node_member_find(n->members, n->member_count, members[i]);
+        if (m != NULL && !n->member_up[m - n->members]) {
+            down[n_down++] = members[i];
+        }
+    }
+    /* Zones and racks from the first change on: the first map is the bootstrap's placement,
+     * made before any zone was known (the groups were started on it). */
+    struct node_domain dom[RAFT_SERVERS_MAX];
+    members_domains(n, members, count, dom);
+    size_t changed = node_place_domains(next, parts, members, n->partmap != NULL ? dom : NULL,
+                                        count, partmap_replication_factor(n), down, n_down);
+    if (changed == 0 && n->partmap != NULL) {
+        changed = rebalance_step(n, next, members, dom, count, down, n_down) >= 0;
+    }
+    if (changed > 0 || n->partmap == NULL) {
+        struct hy_buf value, entry;
+        hy_buf_init(&value);
+        hy_buf_init(&entry);
+        node_placement_encode(next, parts, &value);
+        struct store_arg args[2] = {{(const uint8_t *)PARTMAP_KEY, strlen(PARTMAP_KEY)},
+                                    {value.data, value.len}};
+        struct store_entry e = {
+            .op = STORE_OP_SET, .time_ms = now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+        store_entry_encode(&e, &entry);
+        node_propose_internal(meta, &entry);
+        hy_log(n->log, HY_LOG_INFO,
+               "partition map: %zu partition(s) change, %zu member(s), replication-factor %lld",
+               changed, count, (long long)partmap_replication_factor(n));
+        hy_buf_free(&value);
+        hy_buf_free(&entry);
+    }
+    hy_free(next);
+}
+
+const struct node_placement *partmap_of(const struct hy_node *n, const struct node_group *g)
+{
+    if (n->partmap == NULL || g == n->meta || g->id == 0 || g->id > parts_of(n)) {
+        return NULL;
+    }
+    return &n->partmap[g->id - 1];
+}
+
+int node_group_raft_view(const struct node_group *g)
+{
+    const struct hy_node *n = g->node;
+    const struct node_placement *pl = partmap_of(n, g);
+    return pl == NULL ? node_group_has(g, g->raft.cfg.id) || g == n->meta || n->group_count == 1
+                      : node_placement_has(pl, g->raft.cfg.id) && node_group_has(g, g->raft.cfg.id);
+}
+
+int partmap_holds_all(const struct hy_node *n)
+{
+    struct node_group *const *groups;
+    size_t parts = node_data_groups(n, &groups);
+    for (size_t p = 0; n->partmap != NULL && p < parts; p++) {
+        if (!node_group_raft_view(groups[p])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int partmap_everyone_holds_all(const struct hy_node *n)
+{
+    uint32_t parts = parts_of(n);
+    if (n->partmap == NULL) {
+        return 1;
+    }
+    raft_id members[RAFT_SERVERS_MAX];
+    size_t count = placement_members(n, members);
+    for (uint32_t p = 0; p < parts; p++) {
+        for (size_t i = 0; i < count; i++) {
+            if (!node_placement_has(&n->partmap[p], members[i])) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+int partmap_boot_servers(struct hy_node *n, const struct node_group *g, raft_id *ids)
+{
+    uint32_t parts = parts_of(n);
+    if (parts == 0 || g == n->meta || n->boot_count <= (size_t)n->cfg->replication_factor) {
+        return -1;
+    }
+    if (n->boot_place == NULL) {
+        /* What the metadata group's first leader commits too: the same members, no map. */
+        raft_id members[RAFT_SERVERS_MAX];
+        for (size_t i = 0; i < n->boot_count; i++) {
+            members[i] = n->boot[i].id;
+        }
+        n->boot_place = hy_xcalloc(parts, sizeof(*n->boot_place));
+        node_place(n->boot_place, parts, members, n->boot_count,
+                   (uint32_t)n->cfg->replication_factor, NULL, 0);
+    }
+    const struct node_placement *pl = &n->boot_place[g->id - 1];
+    memcpy(ids, pl->ids, pl->count * sizeof(*ids));
+    return (int)pl->count;
+}
+
+static int member_index_of(const struct hy_node *n, raft_id id)
+{
+    const struct node_member *m = node_member_find(n->members, n->member_count, id);
+    return m != NULL ? (int)(m - n->members) : -1;
+}
+
+const struct node_member *partmap_leader_member(const struct node_group *g)
+{
+    const struct hy_node *n = g->node;
+    const struct node_placement *pl = partmap_of(n, g);
+    if (node_group_raft_view(g) || pl == NULL) {
+        return replica_raft_leader_member(g);
+    }
+    /* This node is never the answer: the map may name it a replica before it holds the
+     * group (it is being added), and a request it "forwarded" to itself would be answered
+     * -MOVED to itself, even one whose first copy went to a leader that then died (seed
+     * 1873 --nodes 5 --partitions 8 --rf 3: a SET applied, its client told MOVED). */
+    raft_id self = g->raft.cfg.id;
+    if (g->leader_hint != RAFT_NONE && g->leader_hint != self &&
+        node_placement_has(pl, g->leader_hint)) {
+        int i = member_index_of(n, g->leader_hint);
+        if (i >= 0 && n->member_up[i]) {
+            return &n->members[i];
+        }
+    }
+    /* No hint, or its node is down: a live replica; one that does not lead answers -MOVED
+     * to the leader. */
+    for (uint32_t k = 0; k < pl->count; k++) {
+        int i = member_index_of(n, pl->ids[k]);
+        if (pl->ids[k] != self && i >= 0 && n->member_up[i]) {
+            return &n->members[i];
+        }
+    }
+    return NULL;
+}
+
+void partmap_note_moved(struct node_group *g, const uint8_t *reply, size_t len)
+{
+    struct hy_node *n = g->node;
+    /* "-MOVED <slot> <host>:<port>\r\n" */
+    char text[NODE_MEMBER_HOST_MAX + 40];
+    size_t k = 0;
+    while (k < len && k + 1 < sizeof(text) && reply[k] != '\r') {
+        text[k] = (char)reply[k];
+        k++;
+    }
+    text[k] = '\0';
+    const char *sp = strrchr(text, ' ');
+    const char *colon = strrchr(text, ':');
+    raft_id hint = RAFT_NONE;
+    if (sp != NULL && colon != NULL && colon > sp) {
+        long port = strtol(colon + 1, NULL, 10);
+        for (size_t i = 0; i < n->member_count; i++) {
+            const struct node_member *m = &n->members[i];
+            if (m->client_port == port && strlen(m->host) == (size_t)(colon - sp - 1) &&
+                memcmp(m->host, sp + 1, (size_t)(colon - sp - 1)) == 0) {
+                hint = m->id;
+            }
+        }
+    }
+    /* Unknown or no leader (-TRYAGAIN): the next replica is asked next time. */
+    const struct node_placement *pl = partmap_of(n, g);
+    if (hint == RAFT_NONE && pl != NULL && pl->count > 1) {
+        uint32_t at = 0;
+        while (at < pl->count && pl->ids[at] != g->leader_hint) {
+            at++;
+        }
+        hint = pl->ids[at < pl->count ? (at + 1) % pl->count : 1];
+    }
+    g->leader_hint = hint;
+}
+
+void cmd_hy_leaders(struct cmd_ctx *x)
+{
+    struct hy_node *n = x->node;
+    struct hy_buf lines;
+    hy_buf_init(&lines);
+    for (size_t i = 0; i < n->group_count; i++) {
+        const struct node_group *g = n->groups[i];
+        const struct node_member *m =
+            node_group_raft_view(g) ? replica_raft_leader_member(g) : NULL;
+        if (m != NULL && g != n->meta) {
+            const struct node_placement *pl = partmap_of(n, g);
+            hy_buf_printf(&lines, "%u %llu %s %llu\n", g->id,
+                          (unsigned long long)raft_term(&g->raft), m->name,
+                          pl != NULL && group_settled(g, pl) ? (unsigned long long)pl->epoch : 0);
+        }
+    }
+    resp_write_bulk(&x->w, lines.data, lines.len);
+    hy_buf_free(&lines);
+}
+
+/* One "group term name" line of an HY.LEADERS answer at *p (advanced past it); 0 at the end
+ * or on a line that does not parse (the rest is ignored: a hint, never a fact). */
+static int leaders_line(const char **p, const char *end, uint32_t *group, uint64_t *term,
+                        char name[NODE_MEMBER_NAME_MAX + 1], uint64_t *settled)
+{
+    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+    if (nl == NULL) {
+        return 0;
+    }
+    char line[NODE_MEMBER_NAME_MAX + 48];
+    size_t len = (size_t)(nl - *p);
+    if (len >= sizeof(line)) {
+        return 0;
+    }
+    memcpy(line, *p, len);
+    line[len] = '\0';
+    *p = nl + 1;
+    unsigned long long t = 0, e = 0;
+    unsigned int id = 0;
+    char fmt[40];
+    snprintf(fmt, sizeof(fmt), "%%u %%llu %%%ds %%llu", NODE_MEMBER_NAME_MAX);
+    int got = sscanf(line, fmt, &id, &t, name, &e);
+    *group = id;
+    *term = t;
+    *settled = got == 4 ? e : 0;
+    return got >= 3;
+}
+
+void partmap_note_leaders(struct hy_node *n, const uint8_t *reply, size_t len)
+{
+    /* "$<len>\r\n<lines>\r\n"; anything else (an error from an older node) is ignored. */
+    const char *s = (const char *)reply, *end = s + len;
+    const char *body = len > 1 && s[0] == '$' ? memchr(s, '\n', len) : NULL;
+    if (body == NULL) {
+        return;
+    }
+    body++;
+    uint32_t id;
+    uint64_t term, settled;
+    char name[NODE_MEMBER_NAME_MAX + 1];
+    while (leaders_line(&body, end, &id, &term, name, &settled)) {
+        struct node_group *g = node_group_get(n, id);
+        if (g == NULL || g == n->meta || node_group_raft_view(g) || term < g->leader_hint_term) {
+            continue;
+        }
+        g->settled_epoch = settled;
+        for (size_t i = 0; i < n->member_count; i++) {
+            if (strcmp(n->members[i].name, name) == 0) {
+                g->leader_hint = n->members[i].id;
+                g->leader_hint_term = term;
+            }
+        }
+    }
+}
+
+void partmap_refresh_hints(struct hy_node *n, uint64_t now_ms)
+{
+    if (n->group_count == 1 || now_ms < n->hints_probe_ms) {
+        return;
+    }
+    n->hints_probe_ms = now_ms + (uint64_t)n->cfg->election_timeout_ms;
+    if (partmap_holds_all(n)) {
+        return; /* looked at once per election timeout too: it walks every partition */
+    }
+    for (size_t i = 0; i < n->member_count; i++) {
+        const struct node_member *m = &n->members[i];
+        if (m->id != n->meta->raft.cfg.id && n->member_up[i] && m->peer_port != 0 &&
+            m->role != STORE_MEMBER_REMOVED) {
+            proxy_probe(n, m, NODE_PROBE_LEADERS, now_ms);
+        }
+    }
+}
+
+uint32_t partmap_voters(const struct node_group *g, uint32_t *reachable)
+{
+    const struct hy_node *n = g->node;
+    const struct node_placement *pl = partmap_of(n, g);
+    uint32_t have = 0;
+    for (uint32_t k = 0; pl != NULL && k < pl->count; k++) {
+        int i = member_index_of(n, pl->ids[k]);
+        have += i >= 0 && n->member_up[i];
+    }
+    *reachable = have;
+    return pl != NULL ? pl->count : 0;
+}
