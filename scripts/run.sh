@@ -116,6 +116,22 @@ if [ -z "$leader" ]; then
     stop
 fi
 parts=$("${CLI[@]}" -h "$HOST" -p "$leader" CONFIG GET partitions 2>/dev/null | tail -n 1)
+# The metadata group has a leader; each partition elects its own. "Up" means every node knows a
+# leader for every partition (what /health/ready also asks), so the first commands are served.
+settled=0
+for _ in $(seq 300); do
+    settled=1
+    for port in "${PORTS[@]}"; do
+        "${CLI[@]}" -h "$HOST" -p "$port" HALYARD STATUS 2>/dev/null |
+            grep -q 'without a known leader: 0,' || settled=0
+    done
+    [ "$settled" = 1 ] && break
+    sleep 0.1
+done
+if [ "$settled" = 0 ]; then
+    echo "run: some partitions have no leader after 30 s (elections go on; see halyctl" \
+         "cluster status and data/n*.log)" >&2
+fi
 echo "halyard cluster is up: nodes on $HOST:7379-7381, $parts partitions (keys of one" \
      "multi-key command share a {hash tag}); metadata leader on $HOST:$leader"
 if [ "$TLS" = 1 ]; then

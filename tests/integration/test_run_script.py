@@ -60,7 +60,7 @@ def test_run_script_starts_a_cluster_and_stops_cleanly(tmp_path, tls):
         assert run(cli + ["GET", "run:k"], cwd).stdout.strip() == "v"
         halyctl = [os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl"), "-p",
                    "7381", "cluster", "status"]
-        curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}"]
+        curl = ["curl", "-sS", "-w", "\n%{http_code}"]
         if tls:
             halyctl += ["--tls", "--cacert", "data/tls/ca.crt", "--cert", "data/tls/client.crt",
                         "--key", "data/tls/client.key"]
@@ -78,7 +78,19 @@ def test_run_script_starts_a_cluster_and_stops_cleanly(tmp_path, tls):
         assert "16 partitions" in rs.text(), rs.text()
         assert run(cli + ["CONFIG", "GET", "partitions"], cwd).stdout.split() == ["partitions", "16"]
         assert "leaders per node" in r.stdout, r.stdout
-        assert run(curl, cwd).stdout == "200"
+        # Readiness follows elections (a partition's leader may change just after the start):
+        # wait for it, with a deadline, and show the node's reason if it never comes.
+        last = []
+
+        def ready():
+            last[:] = [run(curl, cwd).stdout]
+            return last[0].endswith("\n200")
+
+        try:
+            wait_for(ready, 30, "node 1 to be ready")
+        except BaseException:
+            print("last /health/ready answer:", last)
+            raise
     finally:
         rc = rs.stop()
     assert rc == 0, rs.text()
