@@ -2153,6 +2153,16 @@ void raft_memory_get(const struct raft *r, struct raft_memory *out)
     out->snapshot_bytes = (r->snap_data != NULL ? r->snap_len : 0) + r->recv_cap;
 }
 
+uint8_t *raft_snapshot_data_take(struct raft *r)
+{
+    if (!r->cfg.snapshot_on_disk) {
+        return NULL;
+    }
+    uint8_t *data = r->snap_data;
+    r->snap_data = NULL;
+    return data;
+}
+
 int raft_membership_committed(const struct raft *r)
 {
     return r->membership_index <= r->commit_index;
