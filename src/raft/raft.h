@@ -496,6 +496,10 @@ int raft_membership_committed(const struct raft *r);
  * its bytes (up->snap_data, still valid) to the caller, who frees them with hy_free; NULL
  * otherwise (the caller copies what it keeps). */
 uint8_t *raft_snapshot_data_take(struct raft *r);
+/* On a leader: 1 when follower id is being sent a snapshot, with the bytes it acknowledged, the
+ * snapshot's size and when its transfer began (this server's clock); 0 otherwise. */
+int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, uint64_t *total,
+                           uint64_t *since_ms);
 /* 1 when lease reads are configured and allowed: lease_ms * (1 + drift) is below the minimum
  * election timeout (else every read takes a ReadIndex round). */
 int raft_lease_enabled(const struct raft *r);

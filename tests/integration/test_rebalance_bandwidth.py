@@ -5,6 +5,7 @@ processes: a node joins a cluster whose partitions hold more than their logs kee
 move streams a snapshot; every node's INFO counter of snapshot bytes sent stays within its
 budget while the moves run; CONFIG SET rebalance-bandwidth 0 lifts the limit and the moves
 finish."""
+import json
 import signal
 import time
 
@@ -12,7 +13,7 @@ import pytest
 
 from cluster import info
 from conftest import RawConn, wait_for
-from test_membership import grow, placement  # noqa: F401 (grow is a fixture)
+from test_membership import grow, halyctl, placement  # noqa: F401 (grow is a fixture)
 
 pytestmark = pytest.mark.halyard_only
 
@@ -81,6 +82,19 @@ def test_moves_stream_snapshots_within_rebalance_bandwidth(grow):  # noqa: F811
             assert d <= CHUNK + RATE * (before - t0) + 4096, (p, d, before - t0)
         time.sleep(0.2)
     assert peak > 0, "no snapshot was sent: the moves did not stream one (test set-up)"
+    # halyctl cluster rebalance status shows the snapshot of a move under way: bytes
+    # acknowledged of its size, the rate so far and the time left (paced: a move takes ~9 s).
+    def shown():
+        out = halyctl(c.ports[0], "--json", "cluster", "rebalance", "status")
+        st = json.loads(out.stdout)
+        snaps = [m["snapshot"] for m in st["moves"] if "snapshot" in m]
+        return snaps and all(0 < s["bytes_total"] and s["bytes_sent"] <= s["bytes_total"]
+                             for s in snaps) and st["snapshot_bytes_total"] > 0 and snaps
+
+    snaps = wait_for(shown, 10, "rebalance status to show a snapshot under way")
+    assert any(s["to"] == c.names[j] for s in snaps), snaps
+    text = halyctl(c.ports[0], "cluster", "rebalance", "status").stdout
+    assert "snapshot to %s" % c.names[j] in text or "settled" in text, text
     reps, _ = placement(c.ports[0], parts)
     load_j = sum(1 for r in reps.values() if c.ports[j] in r)
     assert load_j < 3, "the newcomer got its whole share within the budget's time: %r" % reps
