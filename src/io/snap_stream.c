@@ -224,29 +224,17 @@ int snap_stream_load(struct disk *d, uint32_t group, uint64_t index, struct hy_b
 {
     char name[WAL_NAME_MAX];
     wal__name_snapshot(name, group, index, 0);
-    int fd;
-    int rc = d->ops->open(d, name, 0, &fd);
+    uint8_t *file = NULL;
+    size_t len = 0;
+    int rc = wal__read_file(d, name, &file, &len);
     if (rc != HY_OK) {
         return rc;
     }
-    uint64_t size = 0;
-    rc = d->ops->size(d, fd, &size);
-    uint8_t *file = NULL;
-    if (rc == HY_OK && size > SIZE_MAX / 2) {
-        rc = HY_ECORRUPT;
-    }
-    if (rc == HY_OK) {
-        file = hy_xmalloc(size ? (size_t)size : 1);
-        rc = read_exact(d, fd, 0, file, (size_t)size);
-    }
-    d->ops->close(d, fd);
     struct wal_snapshot s;
     const char *why = NULL;
-    if (rc == HY_OK &&
-        (wal_snapshot_decode(file, (size_t)size, &s, &why) != HY_OK || s.index != index)) {
+    if (wal_snapshot_decode(file, len, &s, &why) != HY_OK || s.index != index) {
         rc = HY_ECORRUPT;
-    }
-    if (rc == HY_OK) {
+    } else {
         hy_buf_append(out, s.data, (size_t)s.data_len);
     }
     hy_free(file);

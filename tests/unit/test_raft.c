@@ -506,28 +506,35 @@ static void test_previous_term_entry_not_committed_by_counting(void **state)
 
 /* A follower that missed entries the leader has compacted receives the snapshot in 16-byte
  * chunks and restores from it; then it catches up from the log. */
+/* Node 1 leads 3 (tc_start done); node 3, cut off, misses 20 entries, which node 1 then
+ * snapshots (100 bytes, snap[k] = k * mult) and drops from its log; node 3 is still cut off. */
+static void leader_snapshot_past_cut_off_follower(struct tc *c, uint8_t snap[100], unsigned mult)
+{
+    tc_run_until_leader(c, 0, 1000);
+    tc_isolate(c, 2, 1);
+    for (int k = 0; k < 20; k++) {
+        tc_submit(c, 0, "entry");
+    }
+    tc_run_until(c, 200);
+    assert_int_equal(raft_commit_index(&c->nd[0].r), 21);
+    for (size_t k = 0; k < 100; k++) {
+        snap[k] = (uint8_t)(k * mult);
+    }
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = 21;
+    ev.snapshot.data = snap;
+    ev.snapshot.len = 100;
+    tc_step(c, 0, &ev);
+}
+
 static void test_snapshot_installed_on_lagging_follower(void **state)
 {
     (void)state;
     struct tc c;
     tc_init(&c, 3, 3);
     tc_start(&c, 3);
-    tc_run_until_leader(&c, 0, 1000);
-    tc_isolate(&c, 2, 1);
-    for (int k = 0; k < 20; k++) {
-        tc_submit(&c, 0, "entry");
-    }
-    tc_run_until(&c, 200);
-    assert_int_equal(raft_commit_index(&c.nd[0].r), 21);
     uint8_t snap[100];
-    for (size_t k = 0; k < sizeof(snap); k++) {
-        snap[k] = (uint8_t)(k * 7);
-    }
-    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
-    ev.snapshot.index = 21;
-    ev.snapshot.data = snap;
-    ev.snapshot.len = sizeof(snap);
-    tc_step(&c, 0, &ev);
+    leader_snapshot_past_cut_off_follower(&c, snap, 7);
     assert_null(raft_entry_get(&c.nd[0].r, 21));
     tc_submit(&c, 0, "after");
     tc_isolate(&c, 2, 0);
@@ -572,21 +579,8 @@ static void test_snapshot_sent_within_the_pacer_budget(void **state)
     struct raft_pacer pacer = {.rate = 20};
     c.nd[0].r.cfg.snapshot_pacer = &pacer;
     tc_start(&c, 3);
-    tc_run_until_leader(&c, 0, 1000);
-    tc_isolate(&c, 2, 1);
-    for (int k = 0; k < 20; k++) {
-        tc_submit(&c, 0, "entry");
-    }
-    tc_run_until(&c, 200);
     uint8_t snap[100];
-    for (size_t k = 0; k < sizeof(snap); k++) {
-        snap[k] = (uint8_t)(k * 13);
-    }
-    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
-    ev.snapshot.index = 21;
-    ev.snapshot.data = snap;
-    ev.snapshot.len = sizeof(snap);
-    tc_step(&c, 0, &ev);
+    leader_snapshot_past_cut_off_follower(&c, snap, 13);
     struct pace_count pc = {0};
     c.filter = count_paced;
     c.fctx = &pc;
