@@ -96,8 +96,8 @@ static void check_stream(const uint8_t *buf, size_t len, int valid, const struct
 {
     struct wal_snapshot_head head;
     const char *why = NULL;
-    int head_ok = len >= WAL_SNAP_HEADER_SIZE &&
-                  wal_snapshot_head_check(buf, len, &head, &why) == HY_OK;
+    int head_ok =
+        len >= WAL_SNAP_HEADER_SIZE && wal_snapshot_head_check(buf, len, &head, &why) == HY_OK;
     FUZZ_CHECK(!valid || head_ok); /* a whole file that decodes has a sound header */
     if (!head_ok) {
         return;
