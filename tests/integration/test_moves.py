@@ -252,6 +252,13 @@ def test_kill_during_a_move(grow, victim):
             return all(per_key.get(k, 0) >= 3 for k in wl.keys)
 
         wait_for(served, 30, "writes acknowledged on every key with %s (%s) down" % (c.names[x], victim))
+        if victim == "target" and after is not None and target in after[2]:
+            # The target went down a learner: its move cannot end until it is back, and its
+            # source keeps voting meanwhile; halyctl shows the move under way, source and all.
+            st = rebalance_status(c.ports[(j + 1) % 4])
+            shown = [m for m in st["moves"] if m["partition"] == p]
+            assert shown and shown[0]["state"] == "catching-up" and shown[0]["target"] == target and \
+                set(shown[0]["source"].split(",")) == set(sources), (p, st)
         print("\n%s: killed %s during partition %d's move %s -> %s (right after the kill: %s); "
               "every key written again within %.2fs" % (
                   victim, c.names[x], p, sources, target,
