@@ -19,7 +19,8 @@ from cluster import info
 from conftest import RawConn, RespError, wait_for
 import lincheck
 from lincheck import INFO, OK
-from test_membership import SEED, grow, halyctl, placement  # noqa: F401 - grow is a fixture
+from test_http import scrape
+from test_membership import SEED, cmd, grow, halyctl, placement  # noqa: F401 - grow is a fixture
 from test_zones import ZONES, ZonedCluster, key_in, shard_view
 from workload import Workload, _pipeline, final_reads
 
@@ -209,8 +210,8 @@ def wait_move_under_way(c, rf=RF, deadline_s=30):
 
 @pytest.mark.parametrize("victim", ["target", "source", "metadata-leader"])
 def test_kill_during_a_move(grow, victim):
-    """3 nodes, 8 partitions at RF 3, each partition holding 2 MiB (more than the 1 MiB of
-    entries a leader keeps in memory: a new replica is sent a snapshot), under a checked
+    """3 nodes, 8 partitions at RF 3, each partition holding 2 MiB and its log compacted by a
+    snapshot (a new replica is sent a snapshot), under a checked
     workload on two keys of every partition; a fourth node joins and gets its fair share by
     moves, one at a time (rebalance-max-moves 1). While a move's target is still a learner, kill -9
     the target, the move's source, or the metadata leader; the partitions keep serving, and
@@ -218,10 +219,15 @@ def test_kill_during_a_move(grow, victim):
     members. No partition ever has fewer than RF voters, no acknowledged write is lost, and
     the history is linearizable."""
     c = grow(3, {"partitions": PARTS, "replication-factor": RF, "rebalance-max-moves": 1})
-    big = keys_per_partition(c.ports[0], 16, "bulk")
+    big = keys_per_partition(c.ports[0], 64, "bulk")
     t_load = time.monotonic()
-    load(c.ports[0], big, 128 * 1024)
+    load(c.ports[0], big, 32 * 1024)
     t_load = time.monotonic() - t_load
+    # Every node snapshots the partitions it holds, and each leader's log then keeps only a
+    # few entries behind its snapshot: a new replica is sent the snapshot whatever the leader
+    # still holds of its log in memory (checked on the newcomer at the end).
+    for port in c.ports:
+        assert cmd(port, "HALYARD", "SNAPSHOT") == "OK snapshot taken"
     wl = Workload(c.ports[:3], seed=SEED)
     # Two checked keys of every partition, so that every move carries keys of the history.
     wl.keys = [k for ks in keys_per_partition(c.ports[0], 2, "k").values() for k in ks]
@@ -267,11 +273,15 @@ def test_kill_during_a_move(grow, victim):
         restart(c, x)
         wait_for(settled_everywhere(c, range(4)), 60, "every partition settled at RF on its fair share")
         wl.wait_progress(100, 20)
+        # The newcomer was sent snapshots (counted since its last start: in the target's case
+        # the moves after its restart).
+        installed = scrape(c.http_port(j))[0][("halyard_snapshots_total", '{kind="installed"}')]
+        assert installed >= 1, installed
     finally:
         wl.stop()
     summary = checked_history(c, wl, c.ports)
-    print("kill the %s during a move, seed=%d (16 MiB loaded in %.1fs): %s\n  logs: %s" % (
-        victim, SEED, t_load, summary, c.dir))
+    print("kill the %s during a move, seed=%d (16 MiB loaded in %.1fs, %d snapshots installed on %s): "
+          "%s\n  logs: %s" % (victim, SEED, t_load, installed, c.names[j], summary, c.dir))
 
 
 @pytest.fixture
