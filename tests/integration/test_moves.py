@@ -208,7 +208,7 @@ def wait_move_under_way(c, rf=RF, deadline_s=30):
         raise AssertionError("%s; moves last seen %r" % (e, seen.get("moves"))) from None
 
 
-@pytest.mark.parametrize("victim", ["target", "source", "metadata-leader"])
+@pytest.mark.parametrize("victim", ["target", "source", "metadata-leader", "target-replaced"])
 def test_kill_during_a_move(grow, victim):
     """3 nodes, 8 partitions at RF 3, each partition holding 2 MiB and its log compacted by a
     snapshot (a new replica is sent a snapshot), under a checked
@@ -216,9 +216,14 @@ def test_kill_during_a_move(grow, victim):
     moves, one at a time (rebalance-max-moves 1). While a move's target is still a learner, kill -9
     the target, the move's source, or the metadata leader; the partitions keep serving, and
     once the victim is back every partition settles at RF on its fair share of the four
-    members. No partition ever has fewer than RF voters, no acknowledged write is lost, and
+    members. target-replaced: the target stays down past replace-after-ms (3 s), so its
+    replicas are placed on the three others and every partition settles there first (the
+    source voted until then). No partition ever has fewer than RF voters, no acknowledged write is lost, and
     the history is linearizable."""
-    c = grow(3, {"partitions": PARTS, "replication-factor": RF, "rebalance-max-moves": 1})
+    flags = {"partitions": PARTS, "replication-factor": RF, "rebalance-max-moves": 1}
+    if victim == "target-replaced":
+        flags["replace-after-ms"] = 3000
+    c = grow(3, flags)
     big = keys_per_partition(c.ports[0], 64, "bulk")
     t_load = time.monotonic()
     load(c.ports[0], big, 32 * 1024)
@@ -238,7 +243,7 @@ def test_kill_during_a_move(grow, victim):
         wl.ports.append(c.ports[j])
         p, target, sources = wait_move_under_way(c)
         assert target == c.names[j], (p, target, sources)
-        if victim == "target":
+        if victim.startswith("target"):
             x = j
         elif victim == "source":
             x = c.names.index(sources[0])
@@ -270,6 +275,10 @@ def test_kill_during_a_move(grow, victim):
                   victim, c.names[x], p, sources, target,
                   "targets %s, sources %s, learners %s" % after if after else "settled or no leader",
                   time.monotonic() - t_kill))
+        if victim == "target-replaced":
+            # Its replicas go to the members left, the one it was taking included; n4 holds
+            # nothing in the map (the three hold all 24 replicas).
+            wait_for(settled_everywhere(c, range(3)), 60, "every partition settled at RF without %s" % target)
         restart(c, x)
         wait_for(settled_everywhere(c, range(4)), 60, "every partition settled at RF on its fair share")
         wl.wait_progress(100, 20)
