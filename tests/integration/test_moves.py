@@ -47,6 +47,9 @@ def partition_views(c):
         for obj in json.loads(r)["partitions"]:
             if obj["role"] != "leader":
                 continue
+            # Every leader names its configuration and itself as the leader, a move's source
+            # that still leads too.
+            assert "voters" in obj and "learners" in obj and obj["leader"] == c.names[i], (c.names[i], obj)
             p = obj["partition"]
             if p not in out or obj["term"] > out[p]["term"]:
                 out[p] = obj
