@@ -162,6 +162,12 @@ struct w_node {
     /* Per group id: what the checks already looked at. */
     uint64_t checked_applied[W_GROUPS_MAX];
     uint64_t checked_commit[W_GROUPS_MAX];
+    /* Per group id: the voters of its configuration when this incarnation of the node last
+     * led it, and in which term (0: not leading), for check_voter_removal. */
+    uint64_t led_term[W_GROUPS_MAX];
+    uint32_t led_inc[W_GROUPS_MAX];
+    raft_id led_voters[W_GROUPS_MAX][RAFT_SERVERS_MAX];
+    uint32_t led_voter_count[W_GROUPS_MAX];
     int torn_armed;      /* a disk fault waits to crash the node mid-write */
     int full_armed;      /* the disk refuses to grow (ENOSPC) until WK_DISK_ROOM */
     int disk_full;       /* what the engine was told (node_set_disk_full) */
@@ -3154,10 +3160,69 @@ static void check_group(struct world *w, struct w_node *wn, const struct node_gr
     }
 }
 
+/* Whether id is a voter of node n's address book (not removed, not an observer). */
+static int book_voter(const struct hy_node *n, raft_id id)
+{
+    const struct store_member *book;
+    size_t count = store_members(n->meta->store, &book);
+    for (size_t i = 0; i < count; i++) {
+        if (node_member_id(book[i].name) == id) {
+            return book[i].role == STORE_MEMBER_VOTER;
+        }
+    }
+    return 0;
+}
+
+/* Issue 12: a partition never drops below its replication factor during a move. Each time a
+ * partition's leader drops a voter from its configuration (seen between two checks of the
+ * same leader, term and incarnation) while some replica the map names does not vote yet, the
+ * voter dropped must have left the address book (the operator removed it, and may stop it;
+ * member.c voter_may_go): a member that stays keeps voting until its replacement does, even
+ * while that replacement's node is down (a kill -9 of a move's target once removed the
+ * source at once: tests/integration/test_moves.py). A forced quorum keeps no such promise. */
+static void check_voter_removal(struct world *w, struct w_node *wn, const struct node_group *g)
+{
+    uint32_t gid = g->id;
+    if (w->o.rf == 0 || gid == 0 || raft_role(&g->raft) != RAFT_LEADER) {
+        wn->led_term[gid] = 0;
+        return;
+    }
+    const struct raft_membership *m = raft_membership(&g->raft);
+    const struct node_placement *pl = partmap_of(wn->node, g);
+    uint64_t term = raft_term(&g->raft);
+    if (wn->led_term[gid] == term && wn->led_inc[gid] == wn->inc && pl != NULL && !w->forced) {
+        uint32_t wanted_voting = 0;
+        for (uint32_t k = 0; k < pl->count; k++) {
+            wanted_voting += raft_membership_is_voter(m, pl->ids[k]);
+        }
+        for (uint32_t i = 0; i < wn->led_voter_count[gid] && wanted_voting < pl->count; i++) {
+            raft_id id = wn->led_voters[gid][i];
+            if (!raft_membership_is_voter(m, id) && !node_placement_has(pl, id) &&
+                book_voter(wn->node, id)) {
+                const char *name = node_member_name(wn->node, id);
+                w_fail(w,
+                       "%s, leading partition %u, dropped voter %s (a member that stays) while "
+                       "only %u of the map's %u replicas vote",
+                       wn->name, gid - 1, name ? name : "?", wanted_voting, pl->count);
+                return;
+            }
+        }
+    }
+    wn->led_term[gid] = term;
+    wn->led_inc[gid] = wn->inc;
+    wn->led_voter_count[gid] = 0;
+    for (uint32_t i = 0; i < m->count && i < RAFT_SERVERS_MAX; i++) {
+        if (m->servers[i].role == RAFT_VOTER) {
+            wn->led_voters[gid][wn->led_voter_count[gid]++] = m->servers[i].id;
+        }
+    }
+}
+
 static void check_node(struct world *w, struct w_node *wn)
 {
     for (size_t k = 0; k < wn->node->group_count && !w->failed; k++) {
         check_group(w, wn, wn->node->groups[k]);
+        check_voter_removal(w, wn, wn->node->groups[k]);
     }
 }
 

@@ -134,6 +134,13 @@ static int member_index(const struct hy_node *n, raft_id id)
     return m != NULL ? (int)(m - n->members) : -1;
 }
 
+/* Whether this node's replica of g leads. A move's source may lead although the map no longer
+ * places it here (until it removes itself): its Raft view is then still the group's latest. */
+static int leads_here(const struct node_group *g)
+{
+    return node_group_has(g, g->raft.cfg.id) && raft_role(&g->raft) == RAFT_LEADER;
+}
+
 static void part_view_of(const struct hy_node *n, const struct node_group *g, uint32_t rf,
                          struct part_view *v)
 {
@@ -156,7 +163,7 @@ static void part_view_of(const struct hy_node *n, const struct node_group *g, ui
         v->live += i >= 0 && n->member_up[i];
     }
     v->leader = NULL;
-    if (node_group_raft_view(g)) {
+    if (node_group_raft_view(g) || leads_here(g)) {
         v->leader = replica_raft_leader_member(g);
     } else if (g->leader_hint != RAFT_NONE && g->leader_hint != g->raft.cfg.id) {
         int i = member_index(n, g->leader_hint);
@@ -205,8 +212,12 @@ static void partition_json(const struct hy_node *n, const struct node_group *g, 
     if (pl != NULL) {
         hy_buf_printf(b, ",\"epoch\":%llu", (unsigned long long)pl->epoch);
     }
-    if (node_group_raft_view(g)) {
-        config_json(n, g, b); /* as this replica knows it: its leader's is the latest */
+    /* As this replica knows it: its leader's is the latest. A leader the map no longer places
+     * here (a move's source that leads until it removes itself) names it too: halyctl cluster
+     * rebalance status reads each move from its partition's leader, and without it showed such
+     * a move with every replica as a target and no source (and this node no leader). */
+    if (node_group_raft_view(g) || leads_here(g)) {
+        config_json(n, g, b);
         transfers_json(n, g, b);
     }
     hy_buf_append_str(b, "}");

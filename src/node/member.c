@@ -409,6 +409,39 @@ static int member_up_id(const struct hy_node *n, raft_id id)
     return 0;
 }
 
+/* Whether id is a voter of the address book: a member that stays in the cluster, as a
+ * move's source does (not one the operator removed, nor one never added). */
+static int member_stays(const struct hy_node *n, raft_id id)
+{
+    const struct store_member *book;
+    size_t n_book = store_members(n->meta->store, &book);
+    for (size_t i = 0; i < n_book; i++) {
+        if (node_member_id(book[i].name) == id) {
+            return book[i].role == STORE_MEMBER_VOTER;
+        }
+    }
+    return 0;
+}
+
+/* Whether voter id, which the map no longer lists, may leave the partition's configuration
+ * now, given how many of the map's `wanted` replicas vote and how many vote or are down. It
+ * goes once every replica the map wants votes, so that the partition stays at its replication
+ * factor during a move (§4.2.1: add and catch up first). A wanted replica whose node is down
+ * cannot catch up until it is back: it holds back a voter that stays a member, since removing
+ * that one would leave the partition a voter short for as long as the target is down (a
+ * kill -9 of a fair-share move's target removed the source at once: test_moves.py), but not
+ * one that left the address book, which the operator may stop (waiting for the down replica
+ * would keep a removed member voting for ever, seed 52003851 --nodes 5 --partitions 8 --rf 3).
+ * A target down for good is replaced in the map after replace-after-ms. */
+static int voter_may_go(const struct hy_node *n, raft_id id, uint32_t wanted,
+                        uint32_t wanted_voting, uint32_t wanted_voting_or_down)
+{
+    if (wanted_voting >= wanted) {
+        return 1;
+    }
+    return wanted_voting_or_down >= wanted && !member_stays(n, id);
+}
+
 static void reconcile_partition(struct hy_node *n, struct node_group *g,
                                 const struct node_placement *pl, uint64_t now_ms)
 {
@@ -421,12 +454,13 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
         raft_id id;
     } todo[2 * RAFT_SERVERS_MAX + STORE_MEMBERS_MAX];
     size_t count = 0;
-    /* Replicas the map wants that vote, or that cannot come now (their node is down: a lost
-     * member the map still lists until the operator removes it; waiting for it would keep a
-     * removed member voting for ever, seed 52003851 --nodes 5 --partitions 8 --rf 3). */
-    uint32_t wanted_voting = 0;
+    /* Replicas the map wants that vote, and those that vote or cannot come now (their node
+     * is down: a lost member the map still lists until the operator removes it). */
+    uint32_t wanted_voting = 0, wanted_voting_or_down = 0;
     for (uint32_t k = 0; k < pl->count; k++) {
-        wanted_voting += raft_membership_is_voter(cm, pl->ids[k]) || !member_up_id(n, pl->ids[k]);
+        int voter = raft_membership_is_voter(cm, pl->ids[k]);
+        wanted_voting += voter;
+        wanted_voting_or_down += voter || !member_up_id(n, pl->ids[k]);
     }
     for (uint32_t k = 0; k < pl->count; k++) {
         if (!node_group_has(g, pl->ids[k])) {
@@ -457,7 +491,8 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
         if (node_placement_has(pl, id) || (observer && cm->servers[i].role == RAFT_LEARNER)) {
             continue;
         }
-        if (cm->servers[i].role == RAFT_VOTER && wanted_voting < pl->count) {
+        if (cm->servers[i].role == RAFT_VOTER &&
+            !voter_may_go(n, id, pl->count, wanted_voting, wanted_voting_or_down)) {
             continue; /* it votes until every replica the map wants does */
         }
         todo[count].op = RAFT_REMOVE;
