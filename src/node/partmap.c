@@ -582,7 +582,7 @@ void partmap_maintain(struct hy_node *n, uint64_t now_ms)
             held = node_place_limit(cur, next, parts, moving,
                                     under_way < limit ? (size_t)(limit - under_way) : 0);
             changed -= held;
-            if (held != n->rebalance_held_moves) {
+            if (held > 0 && held != n->rebalance_held_moves) {
                 hy_log(n->log, HY_LOG_INFO,
                        "partition map: %zu partition(s) wait to change: %llu move(s) under "
                        "way, rebalance-max-moves %lld",

@@ -758,3 +758,102 @@ def test_grow_3_to_5_and_shrink_back_under_checked_history(grow):
         wait_for(same, 30, "port %d's view to converge" % port)
     result = lincheck.check(wl.history)
     assert result.ok is True, result
+
+
+def partitions_json(port):
+    """HALYARD PARTITIONS JSON of one node: its list of partitions."""
+    with RawConn(port, timeout=5) as conn:
+        r = conn.cmd("HALYARD", "PARTITIONS", "JSON")
+    assert not isinstance(r, RespError), r
+    return json.loads(r)["partitions"]
+
+
+def leader_views(c, ports):
+    """{partition: its entry in the PARTITIONS JSON of the node leading it} (the leader's own
+    configuration: voters and learners), for the partitions whose leader answers."""
+    out = {}
+    for port in ports:
+        try:
+            for part in partitions_json(port):
+                if part["role"] == "leader" and "voters" in part:  # its own view
+                    out[part["partition"]] = part
+        except OSError:
+            pass
+    return out
+
+
+def test_rebalance_cancel_puts_a_move_under_way_back(grow):
+    """A move made slow (4 MB per partition sent in 1 KiB snapshot chunks) and held under way
+    (its target stopped while it catches up): halyctl cluster rebalance cancel puts the
+    partition back on the replicas it started from (the map's replicas and its leader's
+    voters; the target is no learner of it), the metadata leader logs and reports the
+    cancelled move (MOVE_CANCELLED), rebalancing is paused, every key reads back; resume, and
+    the moves finish (every member holds its fair share)."""
+    parts = 4
+    c = grow(4, {"partitions": parts, "replication-factor": 3, "snapshot-chunk-bytes": 1024,
+                 "rebalance-max-moves": 1})
+    value = "x" * 4096
+    names = []
+    with RawConn(c.ports[0], timeout=30) as conn:
+        for batch in range(40):
+            keys = ["cancel%d" % (batch * 100 + i) for i in range(100)]
+            conn.send(b"".join(conn.encode("SET", k, value) for k in keys))
+            for _ in keys:
+                assert conn.read() in ("OK", b"OK")
+            names += keys
+    j = c.add(0)
+    name_j = c.names[j]
+    old = {}
+
+    def learner_on_target():
+        for p, part in leader_views(c, c.ports[:4]).items():
+            if name_j in part.get("learners", []):
+                old["p"], old["voters"] = p, sorted(part["voters"])
+                return True
+        return False
+
+    wait_for(learner_on_target, 60, "a move to the new node to start (a learner there)")
+    c.kill(j, signal.SIGSTOP)  # it never catches up now: the move stays under way
+    p, voters = old["p"], old["voters"]
+    assert name_j not in voters, old
+    live = c.ports[:4]
+    wait_for(lambda: halyctl(live[1], "cluster", "rebalance", "cancel").returncode == 0, 30,
+             "halyctl cluster rebalance cancel to succeed")
+
+    def back():
+        views = leader_views(c, live)
+        part = views.get(p)
+        if part is None:
+            return False
+        maps = [next(x for x in partitions_json(port) if x["partition"] == p) for port in live]
+        return (all(sorted(m["replicas"]) == voters for m in maps) and
+                sorted(part["voters"]) == voters and part["learners"] == [])
+
+    wait_for(back, 60, "partition %d back on %r, without a learner on %s" % (p, voters, name_j))
+    wait_for(lambda: all(info(port, "cluster")["rebalance"] == "paused" for port in live), 30,
+             "every live node to report rebalancing paused")
+    logs = "".join(open(s.log_path).read() for s in c.nodes[:4])
+    assert "rebalance: cancelled the move of partition %d: back on" % p in logs
+    assert '"type":"MOVE_CANCELLED","partition":%d,' % p in logs
+    # Nothing moves while paused: the map places nothing on the new node.
+    assert not any(name_j in x["replicas"] for x in partitions_json(live[2]))
+    with RawConn(live[3], timeout=30) as conn:
+        for k in names[::7]:
+            assert conn.cmd("GET", k) == value.encode(), k
+    c.kill(j, signal.SIGCONT)
+    wait_for(lambda: halyctl(live[0], "cluster", "rebalance", "resume").returncode == 0, 30,
+             "halyctl cluster rebalance resume to succeed")
+
+    def fair():
+        reps, _ = placement(c.ports[0], parts)
+        load = [sum(1 for r in reps.values() if port in r) for port in c.ports]
+        settled = leader_views(c, c.ports)
+        return (all(len(r) == 3 for r in reps.values()) and all(l in (2, 3) for l in load) and
+                len(settled) == parts and
+                all(not v["learners"] and len(v["voters"]) == 3 for v in settled.values()))
+
+    wait_for(fair, 180, "every member to hold 2 or 3 replicas after resume, moves settled")
+    assert info(c.ports[j], "cluster")["rebalance"] == "running"
+    with RawConn(c.ports[j], timeout=30) as conn:
+        for k in names[::7]:
+            assert conn.cmd("GET", k) == value.encode(), k
