@@ -577,6 +577,7 @@ static void test_moves_note_and_cancel(void **state)
 
     /* A member removed: the moves the map must make are kept by a cancel. */
     memset(origin, 0, sizeof(origin));
+    memset(cur, 0, sizeof(cur));
     node_place(cur, P, m, 5, 3, NULL, 0);
     memcpy(next, cur, sizeof(next));
     size_t changed = node_place_domains(next, P, m, NULL, 4, 3, NULL, 0);
