@@ -837,10 +837,15 @@ def test_rebalance_cancel_puts_a_move_under_way_back(grow):
     assert '"type":"MOVE_CANCELLED","partition":%d,' % p in logs
     # Nothing moves while paused: the map places on the new node only what a move that had
     # finished put there (the cancelled one not among them).
-    views = leader_views(c, live)
-    for x in partitions_json(live[2]):
-        if name_j in x["replicas"]:
-            assert x["partition"] != p and name_j in views[x["partition"]]["voters"], (x, views)
+    def only_finished_moves_there():
+        views = leader_views(c, live)
+        for x in partitions_json(live[2]):
+            if name_j in x["replicas"]:
+                # A leader not answering right now (KeyError) is "not yet".
+                assert x["partition"] != p and name_j in views[x["partition"]]["voters"], (x, views)
+        return True
+
+    wait_for(only_finished_moves_there, 30, "the map to place on %s only what finished" % name_j)
     with RawConn(live[3], timeout=30) as conn:
         for k in names[::7]:
             assert conn.cmd("GET", k) == value.encode(), k
