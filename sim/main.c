@@ -105,7 +105,7 @@ static void usage(void)
                     "resend-bare|stale-reply|apply-clock|session-forget] "
                     "[--tolerate proxy-early-timeout] [--rejoin-early] "
                     "[--partitions 1|2|4|8|0 (0: the seed picks)] [--rf 1..7] [--zones 0..7] "
-                    "[--replace-after MS] "
+                    "[--replace-after MS] [--snapshot-bandwidth BYTES_PER_S] "
                     "[--first-failure] [--trace] "
                     "[--quiet]\n");
 }
@@ -291,6 +291,12 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
                 return -1;
             }
             i++;
+        } else if (strcmp(a, "--snapshot-bandwidth") == 0) {
+            c->o.snapshot_bandwidth = atoi(v);
+            if (c->o.snapshot_bandwidth < 0) {
+                return -1;
+            }
+            i++;
         } else if (strcmp(a, "--zones") == 0) {
             c->o.zones = atoi(v);
             if (c->o.zones < 0 || c->o.zones > 7) {
@@ -336,6 +342,10 @@ static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
     if (o->replace_after_ms > 0) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --replace-after %d",
                  o->replace_after_ms);
+    }
+    if (o->snapshot_bandwidth > 0) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --snapshot-bandwidth %d",
+                 o->snapshot_bandwidth);
     }
     printf("  replay: halyard-sim --whole --seed %llu --nodes %d --partitions %d%s --fault-ms %llu "
            "--quiet-ms %llu%s%s%s%s%s --trace\n",

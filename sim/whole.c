@@ -1910,6 +1910,9 @@ static void node_config(struct world *w, struct w_node *wn)
     if (w->o.replace_after_ms > 0) {
         wn->cfg.replace_after_ms = w->o.replace_after_ms;
     }
+    /* The simulator's default leaves snapshots unpaced (as every seed before the pacer ran);
+     * --snapshot-bandwidth paces them, keepalives and all. */
+    wn->cfg.rebalance_bandwidth = w->o.snapshot_bandwidth;
     if (w->o.rf == 0) {
         wn->cfg.replication_factor = NODE_RF_EVERY_MEMBER; /* as a cluster file without it */
     }

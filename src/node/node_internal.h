@@ -93,6 +93,7 @@ struct node_metrics {
     uint64_t proposals_rejected;  /* answered -TRYAGAIN: never applied */
     struct hy_histo commit_latency;
     uint64_t snapshots_taken, snapshots_installed, snapshot_last_bytes, snapshot_bytes_total;
+    uint64_t snapshot_sent_bytes; /* snapshot chunk bytes this node's leaders sent followers */
     uint64_t snapshot_started_ms; /* when the snapshot being encoded was started */
     struct hy_histo snapshot_duration;
     uint64_t cmd_calls[NODE_COMMANDS_MAX]; /* by index in node_commands */
@@ -344,6 +345,9 @@ struct hy_node {
     uint64_t hints_probe_ms;        /* when this node next asks its peers who leads (HY.LEADERS) */
     uint32_t rebalance_held_spread; /* the load spread last logged as held back (partmap.c) */
     size_t rebalance_held_moves;    /* the map changes last logged as waiting for room */
+    /* rebalance-bandwidth: the snapshot bytes per second this node's leaders send, shared by
+     * every group (raft.h struct raft_pacer); its rate follows the setting at each tick. */
+    struct raft_pacer snap_pacer;
     /* Members seen down while this node leads the metadata group (replace-after-ms). */
     struct node_down_watch {
         raft_id id;

@@ -164,6 +164,7 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
     o->snapshots_installed = m->snapshots_installed;
     o->snapshot_last_bytes = m->snapshot_last_bytes;
     o->snapshot_bytes_total = m->snapshot_bytes_total;
+    o->snapshot_sent_bytes = m->snapshot_sent_bytes;
     o->snapshot_duration = m->snapshot_duration;
     o->clients = n->client_count;
     o->connections_received = s->connections_received;
@@ -636,6 +637,10 @@ static void metrics_snapshots(const struct node_observation *o, struct hy_buf *b
           o->snapshot_last_bytes);
     counter(b, "halyard_snapshot_written_bytes_total", "Bytes of every snapshot taken.",
             o->snapshot_bytes_total);
+    counter(b, "halyard_snapshot_sent_bytes_total",
+            "Snapshot bytes sent to followers (new replicas, lagging ones), every group; "
+            "paced by rebalance-bandwidth.",
+            o->snapshot_sent_bytes);
     prom_family(b, "halyard_snapshot_duration_seconds", "histogram",
                 "From the start of a snapshot to its hand-over to the log (ms resolution).");
     prom_histo(b, "halyard_snapshot_duration_seconds", NULL, &o->snapshot_duration);

@@ -77,6 +77,7 @@ struct node_observation {
     uint64_t proposals_committed, proposals_unknown, proposals_rejected;
     struct hy_histo commit_latency;
     uint64_t snapshots_taken, snapshots_installed, snapshot_last_bytes, snapshot_bytes_total;
+    uint64_t snapshot_sent_bytes;
     struct hy_histo snapshot_duration;
     /* Members as this node knows them. */
     size_t member_count;

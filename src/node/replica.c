@@ -54,6 +54,10 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
      * (raft.c "Quiescing"); the node-level link (node_peer_liveness) watches its peers. */
     rc.quiesce_ticks = (uint32_t)n->cfg->quiesce_ticks;
     rc.log = node_raft_log(n); /* names members instead of their Raft ids */
+    /* Snapshots sent to followers (a move's new replica, a follower too far behind) share the
+     * node's rebalance-bandwidth, so that moves leave the clients' traffic its room. */
+    n->snap_pacer.rate = (uint64_t)n->cfg->rebalance_bandwidth;
+    rc.snapshot_pacer = &n->snap_pacer;
     raft_init(&g->raft, &rc);
     if (rc.lease_ms > 0 && !raft_lease_enabled(&g->raft)) {
         hy_log(n->log, HY_LOG_WARN,
@@ -334,6 +338,9 @@ static void batch_copy_messages(struct node_group *g, struct node_io_batch *b,
     struct hy_node *n = g->node;
     uint32_t late = 0;
     for (uint32_t i = 0; i < up->n_messages; i++) {
+        if (up->messages[i].type == RAFT_MSG_SNAPSHOT) {
+            n->metrics.snapshot_sent_bytes += up->messages[i].len;
+        }
         if (send_early(g, up, &up->messages[i])) {
             n->early_send(n->early_ctx, g->id, &up->messages[i]);
         } else {
@@ -1073,6 +1080,7 @@ uint64_t node_timeout_ms(struct hy_node *n)
 
 void node_tick(struct hy_node *n, uint64_t now_ms)
 {
+    n->snap_pacer.rate = (uint64_t)n->cfg->rebalance_bandwidth; /* CONFIG SET takes effect */
     n->timeout_dirty = 1; /* walked anyway here; and a group gone since is forgotten */
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];

@@ -36,6 +36,7 @@ struct raft_progress {
     uint64_t snap_index;       /* SNAPSHOT: which snapshot, and the next byte to send */
     uint64_t snap_offset;
     uint64_t snap_sent_ms;
+    uint64_t snap_retry_ms;    /* the pacer refused the next chunk: when it may go (0: not) */
     int heard;                 /* answered at least once since this leader's term began */
     uint64_t catchup_index;    /* §4.2.1 catch-up round: the leader's last index at its start */
     uint64_t catchup_start_ms; /* and when it started */
@@ -624,10 +625,38 @@ static void send_heartbeat(struct raft *r, struct raft_progress *p)
     m->quiesce = (uint8_t)(r->quiesce_seq != 0 && r->quiesce_seq == r->read_seq);
 }
 
-/* §5.1 / Figure 5.3: the leader sends the snapshot "in chunks" to a follower whose next entry
- * was already discarded; chunks go one at a time, each acknowledged before the next. */
-static void send_snapshot_chunk(struct raft *r, struct raft_progress *p)
+/* Takes len bytes from the pacer's budget: returns 0 when they may go now, else how many ms
+ * until they may (nothing taken). Credit is kept in byte-milliseconds, so that a refill after
+ * any interval adds exactly interval * rate whatever the rate. */
+static uint64_t pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len)
 {
+    if (pc == NULL || pc->rate == 0 || len == 0) {
+        return 0;
+    }
+    uint64_t cap = HY_MAX(len, pc->rate / 10) * 1000;
+    if (pc->last_ms == 0) {
+        pc->credit = cap; /* a first transfer starts at once */
+        pc->last_ms = now_ms;
+    } else if (now_ms > pc->last_ms) {
+        uint64_t elapsed = HY_MIN(now_ms - pc->last_ms, 10000u); /* the cap is reached anyway */
+        pc->credit = HY_MIN(cap, pc->credit + elapsed * pc->rate);
+        pc->last_ms = now_ms;
+    }
+    if (pc->credit >= len * 1000) {
+        pc->credit -= len * 1000;
+        return 0;
+    }
+    return HY_MAX((len * 1000 - pc->credit + pc->rate - 1) / pc->rate, 1u);
+}
+
+/* §5.1 / Figure 5.3: the leader sends the snapshot "in chunks" to a follower whose next entry
+ * was already discarded; chunks go one at a time, each acknowledged before the next. A chunk
+ * the pacer refuses waits for p->snap_retry_ms (leader_tick); a heartbeat (keepalive) then
+ * sends an empty chunk at the same offset, which the follower answers with the bytes it holds:
+ * it keeps hearing its leader, and the leader keeps hearing it (check-quorum). */
+static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int keepalive)
+{
+    p->snap_retry_ms = 0;
     /* The follower needs entries raft_release_applied freed and our snapshot predates them:
      * after installing it the follower would need them still. Ask for a newer one and send
      * nothing until it comes (snap_sent_ms stays 0: on_snapshot_taken sends it at once). */
@@ -641,14 +670,22 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p)
         p->snap_offset = 0;
     }
     uint32_t chunk = r->cfg.snapshot_chunk_bytes ? r->cfg.snapshot_chunk_bytes : 65536;
+    uint64_t len = HY_MIN((uint64_t)chunk, r->snap_len - HY_MIN(p->snap_offset, r->snap_len));
+    uint64_t wait = pacer_take(r->cfg.snapshot_pacer, r->now_ms, len);
+    if (wait != 0) {
+        p->snap_retry_ms = r->now_ms + wait;
+    }
+    if (wait && !keepalive) {
+        return;
+    }
     struct raft_message *m = leader_msg(r, RAFT_MSG_SNAPSHOT, p->id);
     m->snap_index = r->snapshot_index;
     m->snap_term = r->snapshot_term;
     membership_at(r, r->snapshot_index, &m->snap_membership);
     m->total = r->snap_len;
     m->offset = p->snap_offset;
-    m->len = (uint32_t)HY_MIN((uint64_t)chunk, r->snap_len - p->snap_offset);
-    m->data = r->snap_data ? r->snap_data + p->snap_offset : NULL;
+    m->len = wait ? 0 : (uint32_t)len;
+    m->data = r->snap_data && m->len ? r->snap_data + p->snap_offset : NULL;
     p->snap_sent_ms = r->now_ms;
 }
 
@@ -664,7 +701,7 @@ static void send_append(struct raft *r, struct raft_progress *p, int heartbeat)
     }
     if (p->state == PROG_SNAPSHOT) {
         if (heartbeat || p->snap_sent_ms == 0) {
-            send_snapshot_chunk(r, p);
+            send_snapshot_chunk(r, p, heartbeat);
         }
         return;
     }
@@ -995,7 +1032,7 @@ static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
     release_reads(r);
     if (p->state == PROG_SNAPSHOT && m->index == p->snap_index && m->offset <= r->snap_len) {
         p->snap_offset = m->offset;
-        send_snapshot_chunk(r, p);
+        send_snapshot_chunk(r, p, 0);
     }
 }
 
@@ -1198,7 +1235,9 @@ static void on_snapshot(struct raft *r, const struct raft_message *m)
         reply_snapshot(r, m, 1, 0);
         return;
     }
-    if (m->offset == 0) {
+    /* A new transfer starts at offset 0 with data; an empty chunk at 0 is the leader's
+     * keepalive while its pacer holds the first one back, and must not drop what came. */
+    if (m->offset == 0 && (m->len > 0 || r->recv_index != m->snap_index)) {
         r->recv_index = m->snap_index;
         r->recv_term = m->snap_term;
         r->recv_len = 0;
@@ -1534,6 +1573,13 @@ static void leader_tick(struct raft *r)
         /* §3.10: "If leadership transfer does not complete after about an election timeout,
          * the prior leader aborts the transfer and resumes accepting client requests." */
         r->transfer_target = RAFT_NONE;
+    }
+    /* Chunks the snapshot pacer held back (send_snapshot_chunk) whose time has come. */
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        struct raft_progress *p = &r->progress[i];
+        if (p->state == PROG_SNAPSHOT && p->snap_retry_ms != 0 && p->snap_retry_ms <= r->now_ms) {
+            send_snapshot_chunk(r, p, 0);
+        }
     }
     if (r->now_ms < r->heartbeat_deadline_ms) {
         return;
@@ -1910,6 +1956,12 @@ static uint64_t next_timeout(const struct raft *r)
     uint64_t t = r->heartbeat_deadline_ms;
     if (r->transfer_target != RAFT_NONE) {
         t = HY_MIN(t, r->transfer_deadline_ms);
+    }
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_progress *p = &r->progress[i];
+        if (p->state == PROG_SNAPSHOT && p->snap_retry_ms != 0) {
+            t = HY_MIN(t, p->snap_retry_ms);
+        }
     }
     return t;
 }

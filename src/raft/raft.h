@@ -178,6 +178,19 @@ enum raft_mutation {
     RAFT_MUT_COUNT
 };
 
+/* A node's budget for the snapshot bytes its leaders send (rebalance-bandwidth), shared by
+ * every group of the node: a token bucket refilled at `rate` bytes per second that holds at
+ * most a tenth of a second's worth (never less than the chunk asking). rate 0: no limit. The
+ * caller owns it and may change `rate` between steps; the groups sharing it must step with a
+ * now_ms that never goes backwards across them (a node's one Raft clock). A chunk the budget
+ * refuses waits (the group's timer fires when it may go); meanwhile each heartbeat sends the
+ * follower an empty chunk, so that it keeps hearing its leader. */
+struct raft_pacer {
+    uint64_t rate;
+    uint64_t credit;  /* bytes that may go now, times 1000 (exact refills at any rate) */
+    uint64_t last_ms; /* when credit was last refilled */
+};
+
 struct raft_config {
     raft_id id;
     uint64_t seed; /* randomized election timeouts */
@@ -205,6 +218,9 @@ struct raft_config {
                                  intervals (raft.c "Quiescing"); 0 = never */
     uint32_t mutation;        /* enum raft_mutation, tests only */
     const struct hy_log *log; /* borrowed; outlives the struct raft; may be NULL */
+    /* Snapshot chunks to followers take from this budget; borrowed, may be shared by groups.
+     * NULL: no limit. */
+    struct raft_pacer *snapshot_pacer;
 };
 
 /* Fills cfg with defaults (150-300 ms elections, 50 ms heartbeats, ...) for server `id`. */

@@ -184,6 +184,16 @@ pair "$((2 * mseeds2))" "--whole --nodes 5 --partitions 8 --rf 3 --replace-after
 echo "sim: whole-node seeds 1..$mseeds2 with --replace-after 1500 and with 7 nodes (8 partitions, RF 3):" \
      "$passed passed, $failed failed"
 
+# Snapshots paced by rebalance-bandwidth (issue 12): followers catching up and new replicas
+# of moves get their snapshots in chunks held back by the node's budget, with empty chunks as
+# keepalives meanwhile (raft.h struct raft_pacer); 4096 bytes/s for the single group of up to
+# thousands of entries, 512 for the 8 partitions' small ones.
+bseeds=${WHOLE_PACED_SEEDS:-40}
+pair "$((2 * bseeds))" "--whole --snapshot-bandwidth 4096 --seeds $bseeds --from 1" \
+    "--whole --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --seeds $bseeds --from 1" || fail=1
+echo "sim: whole-node seeds 1..$bseeds with paced snapshots (one group at 4 KiB/s; 8 partitions," \
+     "RF 3, --replace-after 1500 at 512 B/s): $passed passed, $failed failed"
+
 # The operator re-adds a removed member under its name without waiting for every member to
 # have each step (--rejoin-early): what exposed the refused re-added member and the two leaders
 # of a wiped member's old vote, both fixed.

@@ -543,6 +543,71 @@ static void test_snapshot_installed_on_lagging_follower(void **state)
     tc_free(&c);
 }
 
+struct pace_count {
+    uint64_t data_bytes; /* snapshot bytes the leader sent node 3 */
+    int empty;           /* keepalives: empty chunks */
+    int votes_from_3;    /* pre-votes or votes node 3 asked for */
+};
+
+static int count_paced(const struct raft_message *m, void *ctx)
+{
+    struct pace_count *pc = ctx;
+    if (m->type == RAFT_MSG_SNAPSHOT && m->to == 3) {
+        pc->data_bytes += m->len;
+        pc->empty += m->len == 0;
+    }
+    pc->votes_from_3 += m->type == RAFT_MSG_VOTE && m->from == 3;
+    return 0;
+}
+
+/* rebalance-bandwidth: a leader sends snapshot bytes no faster than its pacer allows (20
+ * bytes a second here: a 16-byte chunk every 800 ms), keeps the follower hearing it meanwhile
+ * (empty chunks on heartbeats: the follower, whose election timeout is 400 ms, never asks for a
+ * vote), and the snapshot arrives whole once the budget allowed it all. */
+static void test_snapshot_sent_within_the_pacer_budget(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    struct raft_pacer pacer = {.rate = 20};
+    c.nd[0].r.cfg.snapshot_pacer = &pacer;
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_isolate(&c, 2, 1);
+    for (int k = 0; k < 20; k++) {
+        tc_submit(&c, 0, "entry");
+    }
+    tc_run_until(&c, 200);
+    uint8_t snap[100];
+    for (size_t k = 0; k < sizeof(snap); k++) {
+        snap[k] = (uint8_t)(k * 13);
+    }
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = 21;
+    ev.snapshot.data = snap;
+    ev.snapshot.len = sizeof(snap);
+    tc_step(&c, 0, &ev);
+    struct pace_count pc = {0};
+    c.filter = count_paced;
+    c.fctx = &pc;
+    tc_isolate(&c, 2, 0);
+    uint64_t start = c.now;
+    tc_run_until(&c, start + 500);
+    /* At most a full bucket (one chunk) plus 500 ms at 20 bytes/s. */
+    assert_true(pc.data_bytes <= 16 + 10);
+    assert_true(pc.data_bytes >= 16);
+    assert_int_equal(c.nd[2].installs, 0);
+    assert_true(pc.empty >= 3);
+    tc_run_until(&c, start + 6000);
+    assert_int_equal(c.nd[2].installs, 1);
+    assert_int_equal(c.nd[2].install_len, sizeof(snap));
+    assert_memory_equal(c.nd[2].install_bytes, snap, sizeof(snap));
+    assert_true(pc.data_bytes <= 16 + 120); /* what 6 s allow */
+    assert_int_equal(pc.votes_from_3, 0);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_free(&c);
+}
+
 /* ---- releasing applied entries (raft_release_applied) -------------------------------------- */
 
 static int count_snapshot_msgs(const struct raft_message *m, void *ctx)
@@ -1549,6 +1614,7 @@ int main(void)
         cmocka_unit_test(test_conflicting_follower_log_is_repaired),
         cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
         cmocka_unit_test(test_snapshot_installed_on_lagging_follower),
+        cmocka_unit_test(test_snapshot_sent_within_the_pacer_budget),
         cmocka_unit_test(test_release_keeps_what_a_follower_lacks),
         cmocka_unit_test(test_release_keeps_a_bounded_tail),
         cmocka_unit_test(test_follower_lacking_released_entries_gets_a_fresh_snapshot),
