@@ -2880,6 +2880,12 @@ static void fault_operator(struct world *w, int i)
 {
     int leader = leader_node(w);
     int to = leader >= 0 && w_chance_pm(w, 700) ? leader : i;
+    if (w->o.cancel && w->parts > 1 && w_chance_pm(w, 300)) {
+        /* --cancel: moves under way go back to where they started and rebalancing pauses,
+         * or it resumes. Drawn only with --cancel, so that other runs draw as before. */
+        oper_admin(w, to, "REBALANCE", w_chance_pm(w, 600) ? "CANCEL" : "RESUME", NULL, NULL, NULL);
+        return;
+    }
     uint64_t pick = w_rand(w, 0, 99);
     if (pick < 30) {
         char target[16];
