@@ -86,6 +86,7 @@ enum w_kind {
     WK_OPER_STEP,      /* the operator checks on its membership change */
     WK_DRAINED,        /* node a (life gen) drained: it exits */
     WK_FORCE,          /* the operator forces a quorum on the best survivor */
+    WK_OPER_REBALANCE, /* --cancel: the operator cancels moves (a = 1) or resumes them (0) */
     WK_PEER_TICK,      /* node: peer.c's tick (beacons, the silence detector) */
     WK_BEACON,         /* node: an empty HEARTBEAT from peer a arrives (gen) */
     WK_GOSSIP_TICK,    /* node: gossip's timers (mesh.c's gossip timer; gen) */
@@ -2605,6 +2606,13 @@ static void ev_oper_step(struct world *w)
                 ch->as_observer ? "an observer" : "a voter");
         w->nodes[ch->x].observer = ch->as_observer;
         ch->phase = WC_IDLE;
+        if (w->o.cancel && w->parts > 1) {
+            /* The re-added member gets its fair share now: cancel those moves while they run,
+             * and resume them a while later. */
+            uint64_t at = w->now + w_rand(w, 1, 400);
+            ev_at(w, at, WK_OPER_REBALANCE, -1, 1, 0, 0);
+            ev_at(w, at + w_rand(w, 500, 4000), WK_OPER_REBALANCE, -1, 0, 0, 0);
+        }
         w->rejoin_mask |= refusing_survivors(w);
         for (int x = 0; x < w->n; x++) {
             if (w->rejoin_mask >> x & 1u) {
@@ -3333,6 +3341,10 @@ static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
     case WK_OPER_STEP: ev_oper_step(w); break;
     case WK_DRAINED: ev_drained(w, e->a, e->gen); break;
     case WK_FORCE: ev_force(w); break;
+    case WK_OPER_REBALANCE:
+        oper_admin(w, leader_node(w) >= 0 ? leader_node(w) : live_node(w, -1), "REBALANCE",
+                   e->a ? "CANCEL" : "RESUME", NULL, NULL, NULL);
+        break;
     case WK_DISK_ROOM:
         if (w->nodes[e->a].inc == e->gen && w->nodes[e->a].full_armed) {
             w->nodes[e->a].full_armed = 0;

@@ -196,7 +196,8 @@ echo "sim: whole-node seeds 1..$bseeds with paced snapshots (one group at 4 KiB/
 
 # Cancelled moves (--cancel, issue 12): the operator also sends HALYARD REBALANCE CANCEL (moves
 # under way go back to where they started, rebalancing pauses) or RESUME in three of ten of its
-# turns, amid the removes, re-adds and forced quorums that start moves; the end checks hold.
+# turns, and CANCEL right after each re-add (then RESUME), amid the removes, re-adds and forced
+# quorums that start moves; the end checks hold.
 cseeds=${WHOLE_CANCEL_SEEDS:-40}
 pair "$((2 * cseeds))" "--whole --nodes 5 --partitions 8 --rf 3 --cancel --seeds $cseeds --from 1" \
     "--whole --nodes 5 --partitions 8 --rf 2 --cancel --seeds $cseeds --from 1" || fail=1
