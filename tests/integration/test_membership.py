@@ -866,3 +866,42 @@ def test_rebalance_cancel_puts_a_move_under_way_back(grow):
     with RawConn(c.ports[j], timeout=30) as conn:
         for k in names[::7]:
             assert conn.cmd("GET", k) == value.encode(), k
+
+
+def test_remove_moves_go_rebalance_max_moves_at_a_time(grow):
+    """rebalance-max-moves bounds the moves of a removal too: 4 nodes, 8 partitions, RF 3,
+    rebalance-max-moves 1; removing a member moves its 6 replicas onto the other three one
+    partition at a time (the metadata leader logs that the others wait), and the removal
+    still ends: every partition on the three that remain, voters and map alike, its key
+    served."""
+    parts = 8
+    c = grow(4, {"partitions": parts, "replication-factor": 3, "rebalance-max-moves": 1})
+    keys = {}
+    with RawConn(c.ports[0]) as conn:
+        for i in range(2000):
+            k = "bound%d" % i
+            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
+            if p not in keys:
+                keys[p] = k
+                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
+            if len(keys) == parts:
+                break
+    gone = c.names[3]
+    wait_for(lambda: halyctl(c.ports[0], "cluster", "remove", gone).returncode == 0, 30,
+             "halyctl cluster remove to succeed")
+    live = c.ports[:3]
+
+    def moved_off():
+        maps = partitions_json(live[0])
+        views = leader_views(c, live)
+        return (len(maps) == parts and all(gone not in m["replicas"] for m in maps) and
+                len(views) == parts and
+                all(gone not in v["voters"] + v["learners"] and len(v["voters"]) == 3
+                    for v in views.values()))
+
+    wait_for(moved_off, 120, "every partition moved off %s" % gone)
+    logs = "".join(open(s.log_path).read() for s in c.nodes[:3])
+    assert "partition(s) wait to change: " in logs
+    for p, k in keys.items():
+        with RawConn(live[p % 3]) as conn:
+            assert conn.cmd("GET", k) == ("v%d" % p).encode(), (p, k)
