@@ -34,6 +34,7 @@
 #include "common/crc.h"
 #include "common/prng.h"
 #include "io/disk_mem.h"
+#include "io/snap_stream.h"
 #include "io/wal.h"
 #include "io/wal_node.h"
 #include "node/node.h"
@@ -130,6 +131,7 @@ struct w_node {
     /* The node's one log, shared by all of its Raft groups, as durable.c keeps it. */
     struct disk *disk;              /* survives crashes */
     struct wal *wal;                /* NULL while the node is down */
+    struct snap_stream *snaps;      /* snapshots to followers, read from disk (mesh.c does too) */
     int formed;                     /* the log was created once: it must exist from now on */
     struct w_ack ack[W_GROUPS_MAX]; /* per group id */
     uint32_t inc;
@@ -801,12 +803,33 @@ static void net_send_raft(struct world *w, struct w_node *from, uint32_t group,
     if (to < 0 || to >= w->n || !from->view_up[to]) {
         return; /* mesh.c: a peer that is down drops the message; Raft retransmits */
     }
+    /* A snapshot chunk is read from the sender's disk now, as mesh.c does; one that cannot be
+     * is dropped (Raft sends it again). The simulated disk never damages a synced file. */
+    struct raft_message chunk;
+    uint8_t *buf = NULL;
+    if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 && m->data == NULL) {
+        chunk = *m;
+        buf = hy_xmalloc(m->len);
+        int rc =
+            from->snaps != NULL ? snap_stream_fill(from->snaps, group, &chunk, buf) : HY_ENOTFOUND;
+        if (rc == HY_ECORRUPT) {
+            w_fail(w, "%s: its snapshot of group %u at %" PRIu64 " does not read back whole",
+                   from->name, group, m->snap_index);
+        }
+        if (rc != HY_OK) {
+            hy_free(buf);
+            return;
+        }
+        m = &chunk;
+    }
     from->last_send[to] = w->now; /* it left the process, whatever the network does to it */
     struct hy_buf f;
     hy_buf_init(&f);
     struct wire_limits lim;
     wire_limits_default(&lim);
-    if (wire_encode_raft(&f, (uint16_t)group, m, &lim) != HY_OK) {
+    int enc = wire_encode_raft(&f, (uint16_t)group, m, &lim);
+    hy_free(buf);
+    if (enc != HY_OK) {
         w_fail(w, "%s: a Raft message to %s does not encode", from->name, to_name);
         hy_buf_free(&f);
         return;
@@ -1988,6 +2011,13 @@ static void node_recovered(void *ctx, const struct wal_recovered *rec)
     }
 }
 
+/* A parked copy's keyspace, read back from the node's disk as mesh.c does. */
+static int sim_snapshot_load(void *ctx, uint32_t group, uint64_t index, struct hy_buf *out)
+{
+    struct w_node *wn = ctx;
+    return snap_stream_load(wn->disk, group, index, out);
+}
+
 /* Opens the node's one log and starts every group from it, as io_durable_open does
  * (wal_node_open: the same function). */
 static int node_logs_open(struct world *w, struct w_node *wn)
@@ -2008,12 +2038,17 @@ static int node_logs_open(struct world *w, struct w_node *wn)
         return rc;
     }
     wn->formed = 1;
+    wn->snaps = snap_stream_new(wn->disk, w->o.trace ? &wn->log : NULL);
+    node_set_snapshots_on_disk(wn->node, 1);
+    node_set_snapshot_loader(wn->node, sim_snapshot_load, wn);
     return HY_OK;
 }
 
 /* The node's process ended: its log closes (what it had not synced is the disk's to lose). */
 static void node_logs_close(struct w_node *wn)
 {
+    snap_stream_free(wn->snaps); /* its open files die with the process */
+    wn->snaps = NULL;
     if (wn->wal != NULL) {
         wal_close(wn->wal);
         wn->wal = NULL;

@@ -7,6 +7,7 @@
 #include "common/assert.h"
 #include "io/peer.h"
 #include "io/server.h"
+#include "io/snap_stream.h"
 #include "io/tls.h"
 
 /* How often the shell turns gossip's crank: samples the links' heartbeats for phi, runs the
@@ -33,6 +34,13 @@ struct io_mesh {
     struct peer_transport *transport;
     struct io_tls_ctx *tls; /* tls-cluster yes: the peer port's contexts; NULL: clear text */
     uint64_t members_epoch; /* the node's member list the peers were taken from */
+    /* Snapshots go to followers from the log's files (snap_stream.h), read through a disk of
+     * the mesh's own on the log directory; a group whose file was damaged is asked for a new
+     * snapshot at the next flush (not from inside the engine's step that sent the chunk). */
+    struct disk *snap_disk;
+    struct snap_stream *snaps;
+    uint32_t snap_redo[16];
+    size_t snap_redo_count;
     void (*done_cb)(void *arg);
     void *done_arg;
 };
@@ -188,6 +196,13 @@ static uint16_t mesh_listen_port(const struct hy_node *node, const struct hy_con
     return (uint16_t)cfg->peer_port;
 }
 
+/* A parked copy's keyspace, read back from the log's snapshot file (replica.c). */
+static int mesh_snapshot_load(void *ctx, uint32_t group, uint64_t index, struct hy_buf *out)
+{
+    struct io_mesh *m = ctx;
+    return snap_stream_load(m->snap_disk, group, index, out);
+}
+
 int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *cfg,
                  const struct hy_log *log, io_mesh_progress_cb progress_cb, void *ctx,
                  struct io_mesh **out)
@@ -266,6 +281,18 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                        MESH_GOSSIP_POLL_MS);
         m->gossip_timer_on = 1;
     }
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/wal", cfg->data_dir);
+    if (disk_posix_open(path, &m->snap_disk) == HY_OK) {
+        m->snaps = snap_stream_new(m->snap_disk, log);
+        node_set_snapshots_on_disk(node, 1);
+        node_set_snapshot_loader(node, mesh_snapshot_load, m);
+    } else {
+        hy_log(log, HY_LOG_WARN,
+               "cannot open %s to stream snapshots from: they are sent from "
+               "memory",
+               path);
+    }
     *out = m;
     return HY_OK;
 }
@@ -281,11 +308,29 @@ void io_mesh_update(struct io_mesh *m)
     (void)peer_transport_set_peers(m->transport, peers, n); /* failures are logged */
 }
 
+/* A snapshot chunk whose bytes are read from the log's file now (snap_stream.h). One that
+ * cannot be read is dropped, as a lost message: Raft sends it again. */
+static void mesh_send_chunk(struct io_mesh *m, const char *to, uint32_t group,
+                            const struct raft_message *msg)
+{
+    struct raft_message c = *msg;
+    uint8_t *buf = hy_xmalloc(c.len);
+    int rc = m->snaps != NULL ? snap_stream_fill(m->snaps, group, &c, buf) : HY_ENOTFOUND;
+    if (rc == HY_OK) {
+        (void)peer_send_raft(m->transport, to, (uint16_t)group, &c);
+    } else if (rc == HY_ECORRUPT && m->snap_redo_count < HY_ARRAY_LEN(m->snap_redo)) {
+        m->snap_redo[m->snap_redo_count++] = group;
+    }
+    hy_free(buf);
+}
+
 void io_mesh_send_one(void *ctx, uint32_t group, const struct raft_message *msg)
 {
     struct io_mesh *m = ctx;
     const char *to = node_member_name(m->node, msg->to);
-    if (to != NULL) {
+    if (to != NULL && msg->type == RAFT_MSG_SNAPSHOT && msg->len > 0 && msg->data == NULL) {
+        mesh_send_chunk(m, to, group, msg);
+    } else if (to != NULL) {
         /* A peer that is down or slow drops the message; Raft retransmits. */
         (void)peer_send_raft(m->transport, to, (uint16_t)group, msg);
     }
@@ -303,6 +348,12 @@ void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b)
 
 void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
 {
+    for (size_t i = 0; m != NULL && i < m->snap_redo_count; i++) {
+        (void)node_snapshot_request(node, m->snap_redo[i], io_clock_ms());
+    }
+    if (m != NULL) {
+        m->snap_redo_count = 0;
+    }
     struct node_peer_msg *msg;
     while ((msg = node_take_peer_msg(node)) != NULL) {
         if (m != NULL) {
@@ -334,6 +385,10 @@ static void mesh_close_done(struct io_mesh *m)
     void (*done)(void *) = m->done_cb;
     void *done_arg = m->done_arg;
     io_tls_ctx_free(m->tls);
+    snap_stream_free(m->snaps);
+    if (m->snap_disk != NULL) {
+        disk_destroy(m->snap_disk);
+    }
     hy_free(m);
     if (done != NULL) {
         done(done_arg);

@@ -725,6 +725,7 @@ static void server_maybe_finish(struct io_server *srv)
     if (srv->conns == NULL && srv->stopping == 1) {
         srv->stopping = 2;
         node_set_early_sender(srv->node, NULL, NULL); /* the mesh goes away below */
+        node_set_snapshot_loader(srv->node, NULL, NULL);
         io_snapshotter_close(srv->snapshotter, NULL, NULL);
         srv->snapshotter = NULL;
         io_durable_stop(srv->durable);

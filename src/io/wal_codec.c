@@ -350,6 +350,23 @@ static const char *snap_header_check(const uint8_t *buf, size_t len)
     return NULL;
 }
 
+int wal_snapshot_head_check(const uint8_t header[WAL_SNAP_HEADER_SIZE], uint64_t file_len,
+                            struct wal_snapshot_head *out, const char **why_out)
+{
+    /* snap_header_check reads the header's bytes only, and compares its sizes with len. */
+    const char *why = snap_header_check(header, file_len > SIZE_MAX ? SIZE_MAX : file_len);
+    if (why != NULL) {
+        *why_out = why;
+        return HY_ECORRUPT;
+    }
+    uint32_t mlen = hy_load_u32le(header + SNAP_MLEN);
+    *out = (struct wal_snapshot_head){.index = hy_load_u64le(header + SNAP_INDEX),
+                                      .data_offset = WAL_SNAP_HEADER_SIZE + (uint64_t)mlen,
+                                      .data_len = hy_load_u64le(header + SNAP_DLEN),
+                                      .data_crc = hy_load_u32le(header + SNAP_DCRC)};
+    return HY_OK;
+}
+
 int wal_snapshot_decode(const uint8_t *buf, size_t len, struct wal_snapshot *s_out,
                         const char **why_out)
 {

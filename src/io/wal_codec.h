@@ -130,6 +130,19 @@ void wal_seg_parse_free(struct wal_seg_parse *p);
 /* Encodes the header of the snapshot file for s (its CRCs cover s->membership
  * and s->data). */
 void wal_snapshot_header_encode(const struct wal_snapshot *s, uint8_t out[WAL_SNAP_HEADER_SIZE]);
+/* Where a snapshot file's data lies, from its header alone (snap_stream.c reads the data
+ * piecewise from there). */
+struct wal_snapshot_head {
+    uint64_t index;
+    uint64_t data_offset; /* in the file */
+    uint64_t data_len;
+    uint32_t data_crc; /* CRC32C of the data, which the reader checks as it goes */
+};
+
+/* Checks a snapshot file's header against the file's size; on HY_OK fills *out. HY_ECORRUPT
+ * with *why_out. */
+int wal_snapshot_head_check(const uint8_t header[WAL_SNAP_HEADER_SIZE], uint64_t file_len,
+                            struct wal_snapshot_head *out, const char **why_out) HY_MUST_CHECK;
 /* Checks a whole snapshot file; on HY_OK *s_out points into buf. HY_ECORRUPT
  * with *why_out. */
 int wal_snapshot_decode(const uint8_t *buf, size_t len, struct wal_snapshot *s_out,

@@ -206,9 +206,10 @@ static void info_replication(const struct info_ctx *x, struct hy_buf *b)
                   (unsigned long long)raft_snapshot_index(r),
                   raft_lease_enabled(r) ? "lease" : "readindex", raft_quiesced(r));
     /* Snapshot chunks this node's leaders sent, every group, and their budget. */
-    hy_buf_printf(b, "snapshot_sent_bytes:%llu\r\nrebalance_bandwidth:%lld\r\n",
-                  (unsigned long long)x->node->metrics.snapshot_sent_bytes,
-                  (long long)x->node->cfg->rebalance_bandwidth);
+    hy_buf_printf(
+        b, "snapshot_sent_bytes:%llu\r\nrebalance_bandwidth:%lld\r\npartitions_parked:%u\r\n",
+        (unsigned long long)x->node->metrics.snapshot_sent_bytes,
+        (long long)x->node->cfg->rebalance_bandwidth, node_parked_count(x->node));
 }
 
 /* The whole cluster's keys (x->totals): db0 as Redis prints it (avg_ttl is not tracked: 0),

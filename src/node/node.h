@@ -238,6 +238,21 @@ int node_has_proposals(const struct hy_node *n);
 typedef void (*node_send_fn)(void *ctx, uint32_t group, const struct raft_message *m);
 void node_set_early_sender(struct hy_node *n, node_send_fn send, void *ctx);
 
+/* on: the shell sends snapshots to followers from the files its log keeps (io/snap_stream.h):
+ * the groups' Raft cores keep no copy of their snapshots, and the SNAPSHOT messages they send
+ * carry no data (data NULL, len > 0) until the shell fills them. Every group, now and later. */
+void node_set_snapshots_on_disk(struct hy_node *n, int on);
+
+/* Reads the data of group's snapshot at index from the log's disk, appending it to out
+ * (io/snap_stream.h snap_stream_load): HY_OK or why not. With a loader set, a copy of a
+ * partition that moved away for good leaves memory ("parked", replica.c) and comes back from
+ * its snapshot if the partition needs it again. */
+struct hy_buf;
+typedef int (*node_snapshot_load_fn)(void *ctx, uint32_t group, uint64_t index, struct hy_buf *out);
+void node_set_snapshot_loader(struct hy_node *n, node_snapshot_load_fn load, void *ctx);
+/* Copies of partitions parked on this node now (INFO). */
+uint32_t node_parked_count(const struct hy_node *n);
+
 /* The crypto a joining node's proof of the cluster secret needs (join_auth.h), lent by the
  * shell: an HMAC-SHA256 into mac_out (32 bytes) and a cryptographic random source. Without
  * them HALYARD CHALLENGE refuses. */

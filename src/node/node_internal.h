@@ -249,6 +249,11 @@ struct node_group {
     uint64_t *turn_reads;
     size_t turn_read_count, turn_read_cap;
     int in_flush; /* in its node's flush list: it queued writes or reads this turn */
+    /* A copy the map moved away for good, its keyspace out of memory (replica.c "Parked
+     * copies"); unpark_failed: its snapshot could not be read back (said once). */
+    int parked;
+    int unpark_failed;
+    uint64_t parked_digest; /* store_digest when it parked: what reading it back must give */
 };
 
 /* Cluster events (events.c): a ring of the last NODE_EVENTS_MAX, as JSON, and what cron
@@ -333,6 +338,9 @@ struct hy_node {
     void *snap_ctx;
     node_send_fn early_send; /* the shell's sender for what need not wait (raft.h step 2) */
     void *early_ctx;
+    int snapshots_on_disk;               /* node_set_snapshots_on_disk */
+    node_snapshot_load_fn snapshot_load; /* node_set_snapshot_loader; NULL: nothing parks */
+    void *snapshot_load_ctx;
     struct node_client *ready;      /* clients with output to flush (node_take_ready) */
     int read_waiters;               /* clients blocked until reads can be served */
     int disk_full;                  /* the log cannot grow: refuse writes (-READONLY) */

@@ -165,6 +165,7 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
     o->snapshot_last_bytes = m->snapshot_last_bytes;
     o->snapshot_bytes_total = m->snapshot_bytes_total;
     o->snapshot_sent_bytes = m->snapshot_sent_bytes;
+    o->partitions_parked = node_parked_count(n);
     o->snapshot_duration = m->snapshot_duration;
     o->clients = n->client_count;
     o->connections_received = s->connections_received;
@@ -637,6 +638,9 @@ static void metrics_snapshots(const struct node_observation *o, struct hy_buf *b
           o->snapshot_last_bytes);
     counter(b, "halyard_snapshot_written_bytes_total", "Bytes of every snapshot taken.",
             o->snapshot_bytes_total);
+    gauge(b, "halyard_partitions_parked",
+          "Copies of partitions moved away for good whose keyspace left memory (snapshot kept).",
+          o->partitions_parked);
     counter(b, "halyard_snapshot_sent_bytes_total",
             "Snapshot bytes sent to followers (new replicas, lagging ones), every group; "
             "paced by rebalance-bandwidth.",

@@ -78,6 +78,7 @@ struct node_observation {
     struct hy_histo commit_latency;
     uint64_t snapshots_taken, snapshots_installed, snapshot_last_bytes, snapshot_bytes_total;
     uint64_t snapshot_sent_bytes;
+    uint32_t partitions_parked;
     struct hy_histo snapshot_duration;
     /* Members as this node knows them. */
     size_t member_count;

@@ -240,7 +240,8 @@ void partmap_publish_domain(struct hy_node *n, uint64_t now_ms)
 }
 
 /* Whether g's configuration, as this node's replica of it has it, is the map's: every
- * replica pl names votes, and nothing else does (the last change of pl carried out). */
+ * replica pl names votes, and nothing else is in it, learner or voter (the last change of pl
+ * carried out; a copy left out receives nothing more and may park, replica.c). */
 static int group_settled(const struct node_group *g, const struct node_placement *pl)
 {
     const struct raft_membership *cm = raft_membership(&g->raft);
@@ -253,7 +254,7 @@ static int group_settled(const struct node_group *g, const struct node_placement
             return 0;
         }
     }
-    return voters == pl->count;
+    return voters == pl->count && cm->count == pl->count;
 }
 
 uint32_t partmap_load_spread(const struct hy_node *n)
@@ -801,9 +802,12 @@ void cmd_hy_leaders(struct cmd_ctx *x)
             node_group_raft_view(g) ? replica_raft_leader_member(g) : NULL;
         if (m != NULL && g != n->meta) {
             const struct node_placement *pl = partmap_of(n, g);
+            /* Settled only once that configuration is committed: a later leader holds it, so
+             * a copy it leaves out may drop its keyspace (replica.c "Parked copies"). */
+            int settled = pl != NULL && group_settled(g, pl) && raft_membership_committed(&g->raft);
             hy_buf_printf(&lines, "%u %llu %s %llu\n", g->id,
                           (unsigned long long)raft_term(&g->raft), m->name,
-                          pl != NULL && group_settled(g, pl) ? (unsigned long long)pl->epoch : 0);
+                          settled ? (unsigned long long)pl->epoch : 0);
         }
     }
     resp_write_bulk(&x->w, lines.data, lines.len);

@@ -58,6 +58,7 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
      * node's rebalance-bandwidth, so that moves leave the clients' traffic its room. */
     n->snap_pacer.rate = (uint64_t)n->cfg->rebalance_bandwidth;
     rc.snapshot_pacer = &n->snap_pacer;
+    rc.snapshot_on_disk = n->snapshots_on_disk;
     raft_init(&g->raft, &rc);
     if (rc.lease_ms > 0 && !raft_lease_enabled(&g->raft)) {
         hy_log(n->log, HY_LOG_WARN,
@@ -284,6 +285,99 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
 static void unblock(struct hy_node *n, struct node_client *c);
 static void turn_reads_flush(struct node_group *g, uint64_t now_ms);
 
+/* ---- parked copies ---------------------------------------------------------------------------
+ *
+ * A copy of a partition that the committed map no longer places here, whose group a replica of
+ * the map reports settled on the map's replicas with that configuration committed (HY.LEADERS),
+ * serves nothing and takes no part in the group unless a leader adds this node back (then as a
+ * learner, caught up from where this copy is). Its keyspace would stay in memory for ever: every
+ * move leaves one on its source. So once its latest snapshot covers all it applied (it asks for
+ * one) and is durable, the keyspace leaves memory and the copy is "parked": Raft's state (a few
+ * entries behind the snapshot, the configuration) and the snapshot file stay, and Raft runs on
+ * as before (a vote asked of it needs no keyspace). The first time it has entries to apply (a
+ * leader added this node back), the keyspace is read back from that snapshot first (the
+ * shell's loader), so the copy goes on exactly where it stopped; a snapshot installed from a
+ * leader replaces it anyway. A parked copy that cannot be read back (the file damaged) applies
+ * nothing: said once in the log; the partition's other replicas carry on without it. */
+
+static void start_snapshot(struct node_group *g, uint64_t now_ms);
+
+/* One step towards parking g (node_tick, for a copy moved away for good). */
+static void replica_park_step(struct node_group *g, uint64_t now_ms)
+{
+    struct hy_node *n = g->node;
+    if (g->parked || n->snapshot_load == NULL || g->applied == 0 || g->snap_pending != 0 ||
+        g->snap_finishing || g->waiters_head != NULL || g->pending_count != 0 ||
+        g->turn_count != 0 || replica_is_leader(g) || raft_commit_index(&g->raft) != g->applied) {
+        return;
+    }
+    if (raft_snapshot_index(&g->raft) < g->applied) {
+        start_snapshot(g, now_ms); /* parked on the next tick once it is durable */
+        return;
+    }
+    if (g->io_done != g->io_pushed) {
+        return; /* the snapshot (or other writes) not durable yet */
+    }
+    size_t bytes = store_used_bytes(g->store);
+    g->parked_digest = store_digest(g->store);
+    store_clear(g->store);
+    g->parked = 1;
+    hy_log(n->log, HY_LOG_INFO,
+           "partition %u: this copy moved away for good (the map places it on other members "
+           "and its group settled there): its keyspace (%zu bytes) leaves memory; the snapshot "
+           "at %llu stays on disk",
+           g->id - 1, bytes, (unsigned long long)g->applied);
+}
+
+/* Reads a parked copy's keyspace back; 0 when it cannot be (the group must not step). */
+static int replica_unpark(struct node_group *g)
+{
+    struct hy_node *n = g->node;
+    if (g->unpark_failed) {
+        return 0;
+    }
+    struct hy_buf data;
+    hy_buf_init(&data);
+    uint64_t index = raft_snapshot_index(&g->raft);
+    int rc = n->snapshot_load != NULL ? n->snapshot_load(n->snapshot_load_ctx, g->id, index, &data)
+                                      : HY_ENOTFOUND; /* the shell is stopping */
+    if (rc == HY_OK) {
+        rc = store_snapshot_decode(g->store, data.data, data.len);
+    }
+    hy_buf_free(&data);
+    if (rc == HY_OK && store_digest(g->store) != g->parked_digest) {
+        store_clear(g->store);
+        rc = HY_ECORRUPT; /* not the keyspace it parked with */
+    }
+    if (rc != HY_OK) {
+        g->unpark_failed = 1;
+        hy_log(n->log, HY_LOG_ERROR,
+               "partition %u: the parked copy's snapshot at %llu cannot be read back (%s): "
+               "this node takes no part in the partition until it restarts",
+               g->id - 1, (unsigned long long)index, hy_strerror(rc));
+        return 0;
+    }
+    g->parked = 0;
+    hy_log(n->log, HY_LOG_INFO, "partition %u: the parked copy is back in memory (snapshot %llu)",
+           g->id - 1, (unsigned long long)index);
+    return 1;
+}
+
+uint32_t node_parked_count(const struct hy_node *n)
+{
+    uint32_t count = 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        count += n->groups[i]->parked != 0;
+    }
+    return count;
+}
+
+void node_set_snapshot_loader(struct hy_node *n, node_snapshot_load_fn load, void *ctx)
+{
+    n->snapshot_load = load;
+    n->snapshot_load_ctx = ctx;
+}
+
 static void step(struct node_group *g, struct raft_event *ev, uint64_t now_ms)
 {
     struct hy_node *n = g->node;
@@ -356,7 +450,16 @@ static void batch_copy_messages(struct node_group *g, struct node_io_batch *b,
         struct raft_message *m = &b->messages[k++];
         *m = up->messages[i];
         m->entries = entries_copy(up->messages[i].entries, up->messages[i].n_entries);
-        m->data = m->len ? hy_xmemdup(up->messages[i].data, m->len) : NULL;
+        /* A chunk of a snapshot on disk has no data yet: the shell reads it when sending. */
+        m->data = m->len && m->data != NULL ? hy_xmemdup(up->messages[i].data, m->len) : NULL;
+    }
+}
+
+void node_set_snapshots_on_disk(struct hy_node *n, int on)
+{
+    n->snapshots_on_disk = on;
+    for (size_t i = 0; i < n->group_count; i++) {
+        n->groups[i]->raft.cfg.snapshot_on_disk = on; /* a copy held now goes at its next step */
     }
 }
 
@@ -665,6 +768,9 @@ static void take_snapshot(struct node_group *g, uint64_t now_ms)
  * longer than an election timeout. */
 static void start_snapshot(struct node_group *g, uint64_t now_ms)
 {
+    if (g->parked) {
+        return; /* its keyspace is not in memory: its snapshot on disk covers it all */
+    }
     struct hy_node *n = g->node;
     /* A small keyspace encodes in a few ms: inline is cheaper than a fork, and keeps memory
      * tight (no log piling up meanwhile, no second copy in flight). */
@@ -744,9 +850,12 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     n->metrics.now_ms = now_ms;
     if (up->snapshot_install) {
         install_snapshot(g, up);
+        g->parked = 0; /* the whole keyspace came with it */
     }
     batch_from_update(g, up);
-    apply_committed(g, up->commit_index);
+    if (!g->parked || (up->commit_index > g->applied && replica_unpark(g))) {
+        apply_committed(g, up->commit_index);
+    }
     /* The batch above holds copies of what it persists and sends: applied entries may go.
      * A snapshot being encoded at snap_pending must still find its index in the log. */
     raft_release_applied(&g->raft,
@@ -1095,8 +1204,10 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
                  * told, and nothing needs it. It campaigns no more: its pre-votes woke the
                  * real replicas' quiesced groups again and again, and they changed leader
                  * every few seconds (seed 72000040 --nodes 7 --partitions 8 --rf 3, where
-                 * rebalancing moved replicas off live members). */
+                 * rebalancing moved replicas off live members). Its keyspace leaves memory
+                 * ("Parked copies" above). */
                 g->timeout_ms = now_ms + (uint64_t)n->cfg->election_timeout_ms;
+                replica_park_step(g, now_ms);
                 continue;
             }
             if (pl != NULL && !node_placement_has(pl, g->raft.cfg.id) && !replica_is_leader(g) &&

@@ -1818,7 +1818,9 @@ static void on_snapshot_taken(struct raft *r, const struct raft_event *ev, struc
     r->snapshot_index = index;
     r->snapshot_term = raft_log_term(&r->log, index);
     hy_free(r->snap_data);
-    r->snap_data = ev->snapshot.len ? hy_xmemdup(ev->snapshot.data, ev->snapshot.len) : NULL;
+    r->snap_data = ev->snapshot.len && !r->cfg.snapshot_on_disk
+                       ? hy_xmemdup(ev->snapshot.data, ev->snapshot.len)
+                       : NULL;
     r->snap_len = ev->snapshot.len;
     uint64_t trailing = r->cfg.snapshot_trailing;
     if (index > r->log.snap_index + trailing) {
@@ -1889,7 +1891,9 @@ static void on_start(struct raft *r, const struct raft_event *ev)
     r->snapshot_index = ev->start.snap_index;
     r->snapshot_term = ev->start.snap_term;
     hy_free(r->snap_data);
-    r->snap_data = ev->start.snap_len ? hy_xmemdup(ev->start.snap_data, ev->start.snap_len) : NULL;
+    r->snap_data = ev->start.snap_len && !r->cfg.snapshot_on_disk
+                       ? hy_xmemdup(ev->start.snap_data, ev->start.snap_len)
+                       : NULL;
     r->snap_len = ev->start.snap_len;
     r->snap_membership = ev->start.snap_index ? ev->start.snap_membership : ev->start.bootstrap;
     for (uint32_t i = 0; i < ev->start.n_entries; i++) {
@@ -2034,6 +2038,12 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     r->append_first = 0;
     r->term_vote_dirty = 0;
     r->snapshot_dirty = 0;
+    if (r->cfg.snapshot_on_disk && r->snap_data != NULL) {
+        /* An installed snapshot's bytes were the last update's, for the caller to apply and
+         * persist; from its disk it streams them to followers. */
+        hy_free(r->snap_data);
+        r->snap_data = NULL;
+    }
     if (ev->now_ms > r->now_ms) {
         r->now_ms = ev->now_ms;
     }
@@ -2140,7 +2150,12 @@ void raft_memory_get(const struct raft *r, struct raft_memory *out)
 {
     out->log_entries = r->log.count;
     out->log_bytes = r->log.cap * sizeof(struct raft_entry) + r->log.data_bytes;
-    out->snapshot_bytes = r->snap_len + r->recv_cap;
+    out->snapshot_bytes = (r->snap_data != NULL ? r->snap_len : 0) + r->recv_cap;
+}
+
+int raft_membership_committed(const struct raft *r)
+{
+    return r->membership_index <= r->commit_index;
 }
 
 uint64_t raft_snapshot_index(const struct raft *r)

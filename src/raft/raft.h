@@ -221,6 +221,13 @@ struct raft_config {
     /* Snapshot chunks to followers take from this budget; borrowed, may be shared by groups.
      * NULL: no limit. */
     struct raft_pacer *snapshot_pacer;
+    /* 1: the caller streams snapshots to followers from its disk, where it persisted them; the
+     * core keeps no copy (a snapshot as large as the keyspace, per group). A SNAPSHOT message
+     * then carries data NULL with len > 0: the caller reads bytes [offset, offset + len) of the
+     * data of this group's snapshot at snap_index before it sends the message, and drops the
+     * message when it cannot (not durable yet, or replaced by a newer one: the core sends the
+     * chunk again on a heartbeat, from the newer one). */
+    int snapshot_on_disk;
 };
 
 /* Fills cfg with defaults (150-300 ms elections, 50 ms heartbeats, ...) for server `id`. */
@@ -408,7 +415,9 @@ struct raft {
                                       unless node-level liveness says the leader is down */
     /* The latest snapshot (may be ahead of log.snap_index: trailing entries are kept), held
      * for sending until raft_release_applied moves the log's base past it (snap_data NULL,
-     * snap_len 0: a follower then waits for a newer one), and the one being received. */
+     * snap_len 0: a follower then waits for a newer one), and the one being received. With
+     * cfg.snapshot_on_disk, snap_data is NULL but for the one step that installs a received
+     * snapshot, and snap_len is the size of the one on the caller's disk. */
     uint64_t snapshot_index;
     uint64_t snapshot_term;
     uint8_t *snap_data;
@@ -481,6 +490,8 @@ const struct raft_entry *raft_entry_get(const struct raft *r, uint64_t index);
 /* Term of the entry at index (snapshot index included), 0 when unknown. */
 uint64_t raft_term_at(const struct raft *r, uint64_t index);
 const struct raft_membership *raft_membership(const struct raft *r);
+/* 1 when that configuration is committed (a later leader must hold it, §4.1). */
+int raft_membership_committed(const struct raft *r);
 /* 1 when lease reads are configured and allowed: lease_ms * (1 + drift) is below the minimum
  * election timeout (else every read takes a ReadIndex round). */
 int raft_lease_enabled(const struct raft *r);

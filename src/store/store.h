@@ -839,6 +839,8 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out);
  * version, checksum, truncation, lengths) with the keyspace unchanged.
  */
 int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len) HY_MUST_CHECK;
+/* Empties the store as a snapshot of nothing would: keys, sessions, members, users, scripts. */
+void store_clear(struct store *s);
 
 /*
  * A 64-bit digest of the replicated state: keys (sorted), values, expiry times, sessions and
