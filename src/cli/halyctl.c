@@ -660,7 +660,18 @@ struct part_view {
     char voters[512];   /* the Raft configuration, from the partition's leader */
     char learners[512];
     char leader[128];
+    /* The snapshot its leader is sending (the first it reports): to whom, bytes acknowledged
+     * of the total, and for how long. */
+    char xfer_to[128];
+    unsigned long long xfer_sent, xfer_total, xfer_ms;
 };
+
+/* The unsigned number after key in obj, or 0. */
+static unsigned long long json_u64_after(const char *obj, const char *key)
+{
+    const char *p = strstr(obj, key);
+    return p != NULL ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
 
 /* Folds one member's HALYARD PARTITIONS JSON into views: the map's replicas from any member,
  * the configuration from the member that leads the partition. */
@@ -690,6 +701,15 @@ static void fold_partitions(const char *json, const char *member, struct part_vi
             json_names_after(obj, "\"voters\":[", v->voters, sizeof(v->voters));
             json_names_after(obj, "\"learners\":[", v->learners, sizeof(v->learners));
             snprintf(v->leader, sizeof(v->leader), "%s", member);
+            /* obj ends at the first transfer's closing brace: its fields are all in it. */
+            const char *x = strstr(obj, "\"transfers\":[{");
+            v->xfer_to[0] = '\0';
+            if (x != NULL) {
+                json_string_after(x, "\"to\":\"", v->xfer_to, sizeof(v->xfer_to));
+                v->xfer_sent = json_u64_after(x, "\"sent\":");
+                v->xfer_total = json_u64_after(x, "\"total\":");
+                v->xfer_ms = json_u64_after(x, "\"elapsed_ms\":");
+            }
         }
     }
 }
@@ -759,6 +779,27 @@ static const char *move_state(const struct part_view *v, char *targets, char *so
     return strcmp(catching, targets) == 0 ? "pending" : "catching-up";
 }
 
+/* "[####......] 312/600 KiB (52%)" */
+static void progress_bytes(unsigned long long done, unsigned long long total)
+{
+    int width = 10, fill = total > 0 ? (int)(done * (unsigned long long)width / total) : 0;
+    printf("[");
+    for (int i = 0; i < width; i++) {
+        putchar(i < fill ? '#' : '.');
+    }
+    printf("] %llu/%llu KiB (%d%%)", done / 1024, total / 1024,
+           total > 0 ? (int)(done * 100 / total) : 0);
+}
+
+/* A snapshot transfer's rate (bytes a second since it began) and time left, -1 when unknown. */
+static void xfer_rate(const struct part_view *v, double *rate, double *eta)
+{
+    *rate = v->xfer_ms > 0 ? (double)v->xfer_sent * 1000.0 / (double)v->xfer_ms : -1;
+    *eta = *rate > 0 && v->xfer_total >= v->xfer_sent
+               ? (double)(v->xfer_total - v->xfer_sent) / *rate
+               : -1;
+}
+
 static void progress_bar(int done, int total)
 {
     int width = 30, fill = total > 0 ? done * width / total : width;
@@ -774,7 +815,8 @@ static void progress_bar(int done, int total)
 static int cmd_rebalance_status(struct conn *c)
 {
     struct part_view *views = calloc(REBALANCE_PARTS_MAX, sizeof(*views));
-    int count = 0, settled = 0, pending = 0, moving = 0, unknown = 0;
+    int count = 0, settled = 0, pending = 0, moving = 0, unknown = 0, xfers = 0;
+    unsigned long long xfer_sent = 0, xfer_total = 0;
     if (gather_partitions(c, views, &count) != 0) {
         free(views);
         return 1;
@@ -797,16 +839,27 @@ static int cmd_rebalance_status(struct conn *c)
         pending += strcmp(st, "pending") == 0;
         unknown += strcmp(st, "unknown") == 0;
         moving += strcmp(st, "catching-up") == 0 || strcmp(st, "removing") == 0;
+        if (views[p].xfer_to[0] != '\0') {
+            xfers++;
+            xfer_sent += views[p].xfer_sent;
+            xfer_total += views[p].xfer_total;
+        }
     }
     if (opts.json) {
         printf("{\"rebalancing\":\"%s\",\"partitions\":%d,\"settled\":%d,\"pending\":%d,"
-               "\"in_progress\":%d,\"unknown\":%d,\"moves\":[",
-               state, count, settled, pending, moving, unknown);
+               "\"in_progress\":%d,\"unknown\":%d,\"snapshots\":%d,\"snapshot_bytes_sent\":%llu,"
+               "\"snapshot_bytes_total\":%llu,\"moves\":[",
+               state, count, settled, pending, moving, unknown, xfers, xfer_sent, xfer_total);
     } else {
         printf("rebalancing: %s\n", state);
         progress_bar(settled, count);
         printf("moves: %d pending, %d in progress; %d partitions without a reachable leader\n",
                pending, moving, unknown);
+        if (xfers > 0) {
+            printf("snapshots: %d being sent, ", xfers);
+            progress_bytes(xfer_sent, xfer_total);
+            printf("\n");
+        }
     }
     int first = 1;
     for (int p = 0; p < count; p++) {
@@ -814,17 +867,35 @@ static int cmd_rebalance_status(struct conn *c)
         if (strcmp(st, "settled") == 0) {
             continue;
         }
+        const struct part_view *v = &views[p];
+        double rate, eta;
+        xfer_rate(v, &rate, &eta);
         if (opts.json) {
             printf("%s{\"partition\":%d,\"state\":\"%s\",\"source\":", first ? "" : ",", p, st);
             json_string(sources);
             printf(",\"target\":");
             json_string(targets);
             printf(",\"leader\":");
-            json_string(views[p].leader);
+            json_string(v->leader);
+            if (v->xfer_to[0] != '\0') {
+                printf(",\"snapshot\":{\"to\":");
+                json_string(v->xfer_to);
+                printf(",\"bytes_sent\":%llu,\"bytes_total\":%llu,\"elapsed_ms\":%llu,"
+                       "\"rate_bytes_per_s\":%.0f,\"eta_s\":%.1f}",
+                       v->xfer_sent, v->xfer_total, v->xfer_ms, rate, eta);
+            }
             printf("}");
         } else {
-            printf("  partition %-4d %-12s %s -> %s\n", p, st, sources[0] ? sources : "-",
+            printf("  partition %-4d %-12s %s -> %s", p, st, sources[0] ? sources : "-",
                    targets[0] ? targets : "-");
+            if (v->xfer_to[0] != '\0') {
+                printf("  snapshot to %s ", v->xfer_to);
+                progress_bytes(v->xfer_sent, v->xfer_total);
+                if (rate > 0) {
+                    printf(", %.0f KiB/s, ETA %.0f s", rate / 1024, eta);
+                }
+            }
+            printf("\n");
         }
         first = 0;
     }

@@ -90,6 +90,31 @@ static void config_json(const struct hy_node *n, const struct node_group *g, str
     }
 }
 
+/* ,"transfers":[{"to","sent","total","elapsed_ms"}]: on the partition's leader, the snapshots
+ * being sent to members of its configuration (a move's new replica; a follower too far
+ * behind): bytes the follower acknowledged of the snapshot's size, and for how long
+ * (halyctl cluster rebalance status draws the rate and ETA from them). */
+static void transfers_json(const struct hy_node *n, const struct node_group *g, struct hy_buf *b)
+{
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    int first = 1;
+    for (uint32_t i = 0; i < cm->count; i++) {
+        uint64_t acked, total, since;
+        if (!raft_snapshot_transfer(&g->raft, cm->servers[i].id, &acked, &total, &since)) {
+            continue;
+        }
+        const char *name = node_member_name(n, cm->servers[i].id);
+        hy_buf_printf(b, "%s{\"to\":\"%s\",\"sent\":%llu,\"total\":%llu,\"elapsed_ms\":%llu}",
+                      first ? ",\"transfers\":[" : ",", name ? name : "?",
+                      (unsigned long long)acked, (unsigned long long)total,
+                      (unsigned long long)(n->raft_now_ms - HY_MIN(since, n->raft_now_ms)));
+        first = 0;
+    }
+    if (!first) {
+        hy_buf_append_str(b, "]");
+    }
+}
+
 /* One partition as this node can tell it without asking anyone (bounded: no request, no
  * wait): its replicas (the map's; this replica's voters before any map), how many of them
  * this node's links see up (it counts itself), and its leader: this replica's view where it
@@ -182,6 +207,7 @@ static void partition_json(const struct hy_node *n, const struct node_group *g, 
     }
     if (node_group_raft_view(g)) {
         config_json(n, g, b); /* as this replica knows it: its leader's is the latest */
+        transfers_json(n, g, b);
     }
     hy_buf_append_str(b, "}");
 }

@@ -512,7 +512,13 @@ static void batch_from_update(struct node_group *g, const struct raft_update *up
         b->snap_index = up->snap_index;
         b->snap_term = up->snap_term;
         b->snap_membership = up->snap_membership;
-        b->snap_data = up->snap_len ? hy_xmemdup(up->snap_data, up->snap_len) : NULL;
+        /* With snapshots on disk the core gives the received bytes up (it would free them at
+         * its next step): the batch takes them for the log instead of a second copy, as
+         * large as the partition. */
+        uint8_t *taken = raft_snapshot_data_take(&g->raft);
+        b->snap_data = taken != NULL  ? taken
+                       : up->snap_len ? hy_xmemdup(up->snap_data, up->snap_len)
+                                      : NULL;
         b->snap_len = up->snap_len;
     }
     b->entries_first_index = up->entries_first_index;

@@ -37,6 +37,7 @@ struct raft_progress {
     uint64_t snap_offset;
     uint64_t snap_sent_ms;
     uint64_t snap_retry_ms;    /* the pacer refused the next chunk: when it may go (0: not) */
+    uint64_t snap_started_ms;  /* when the transfer of snap_index began (progress reports) */
     int heard;                 /* answered at least once since this leader's term began */
     uint64_t catchup_index;    /* §4.2.1 catch-up round: the leader's last index at its start */
     uint64_t catchup_start_ms; /* and when it started */
@@ -668,6 +669,7 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
     if (p->snap_index != r->snapshot_index) {
         p->snap_index = r->snapshot_index;
         p->snap_offset = 0;
+        p->snap_started_ms = r->now_ms;
     }
     uint32_t chunk = r->cfg.snapshot_chunk_bytes ? r->cfg.snapshot_chunk_bytes : 65536;
     uint64_t len = HY_MIN((uint64_t)chunk, r->snap_len - HY_MIN(p->snap_offset, r->snap_len));
@@ -2151,6 +2153,35 @@ void raft_memory_get(const struct raft *r, struct raft_memory *out)
     out->log_entries = r->log.count;
     out->log_bytes = r->log.cap * sizeof(struct raft_entry) + r->log.data_bytes;
     out->snapshot_bytes = (r->snap_data != NULL ? r->snap_len : 0) + r->recv_cap;
+}
+
+int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, uint64_t *total,
+                           uint64_t *since_ms)
+{
+    if (r->role != RAFT_LEADER) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_progress *p = &r->progress[i];
+        if (p->id == id && p->id != r->cfg.id && p->state == PROG_SNAPSHOT &&
+            p->snap_index == r->snapshot_index && p->snap_index != 0) {
+            *acked = p->snap_offset;
+            *total = r->snap_len;
+            *since_ms = p->snap_started_ms;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+uint8_t *raft_snapshot_data_take(struct raft *r)
+{
+    if (!r->cfg.snapshot_on_disk) {
+        return NULL;
+    }
+    uint8_t *data = r->snap_data;
+    r->snap_data = NULL;
+    return data;
 }
 
 int raft_membership_committed(const struct raft *r)

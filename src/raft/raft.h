@@ -492,6 +492,14 @@ uint64_t raft_term_at(const struct raft *r, uint64_t index);
 const struct raft_membership *raft_membership(const struct raft *r);
 /* 1 when that configuration is committed (a later leader must hold it, §4.1). */
 int raft_membership_committed(const struct raft *r);
+/* With cfg.snapshot_on_disk, right after the update that installs a received snapshot: hands
+ * its bytes (up->snap_data, still valid) to the caller, who frees them with hy_free; NULL
+ * otherwise (the caller copies what it keeps). */
+uint8_t *raft_snapshot_data_take(struct raft *r);
+/* On a leader: 1 when follower id is being sent a snapshot, with the bytes it acknowledged, the
+ * snapshot's size and when its transfer began (this server's clock); 0 otherwise. */
+int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, uint64_t *total,
+                           uint64_t *since_ms);
 /* 1 when lease reads are configured and allowed: lease_ms * (1 + drift) is below the minimum
  * election timeout (else every read takes a ReadIndex round). */
 int raft_lease_enabled(const struct raft *r);
