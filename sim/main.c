@@ -105,7 +105,7 @@ static void usage(void)
                     "resend-bare|stale-reply|apply-clock|session-forget] "
                     "[--tolerate proxy-early-timeout] [--rejoin-early] "
                     "[--partitions 1|2|4|8|0 (0: the seed picks)] [--rf 1..7] [--zones 0..7] "
-                    "[--replace-after MS] [--snapshot-bandwidth BYTES_PER_S] "
+                    "[--replace-after MS] [--snapshot-bandwidth BYTES_PER_S] [--cancel] "
                     "[--first-failure] [--trace] "
                     "[--quiet]\n");
 }
@@ -262,6 +262,8 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
             c->o.no_faults = 1;
         } else if (strcmp(a, "--rejoin-early") == 0) {
             c->o.rejoin_early = 1;
+        } else if (strcmp(a, "--cancel") == 0) {
+            c->o.cancel = 1;
         } else if (v == NULL) {
             return -1;
         } else if (strcmp(a, "--seed") == 0 || strcmp(a, "--from") == 0) {
@@ -346,6 +348,9 @@ static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
     if (o->snapshot_bandwidth > 0) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --snapshot-bandwidth %d",
                  o->snapshot_bandwidth);
+    }
+    if (o->cancel) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --cancel");
     }
     printf("  replay: halyard-sim --whole --seed %llu --nodes %d --partitions %d%s --fault-ms %llu "
            "--quiet-ms %llu%s%s%s%s%s --trace\n",

@@ -87,6 +87,7 @@ enum w_kind {
     WK_OPER_STEP,      /* the operator checks on its membership change */
     WK_DRAINED,        /* node a (life gen) drained: it exits */
     WK_FORCE,          /* the operator forces a quorum on the best survivor */
+    WK_OPER_REBALANCE, /* --cancel: the operator cancels moves (a = 1) or resumes them (0) */
     WK_PEER_TICK,      /* node: peer.c's tick (beacons, the silence detector) */
     WK_BEACON,         /* node: an empty HEARTBEAT from peer a arrives (gen) */
     WK_GOSSIP_TICK,    /* node: gossip's timers (mesh.c's gossip timer; gen) */
@@ -2646,6 +2647,16 @@ static void ev_oper_step(struct world *w)
                 ch->as_observer ? "an observer" : "a voter");
         w->nodes[ch->x].observer = ch->as_observer;
         ch->phase = WC_IDLE;
+        if (w->o.cancel && w->parts > 1 && w->now + 5000 < w->o.fault_ms) {
+            /* The re-added member gets its fair share now: cancel those moves while they run,
+             * and resume them a while later. Not near the end of the faults: a move resumed
+             * late in the quiet time may not finish before the end checks (seed 80 --nodes 5
+             * --partitions 8 --rf 3 --snapshot-bandwidth 512 --cancel: resumed 3 s before the
+             * end at 512 bytes a second, its new replica had not caught up). */
+            uint64_t at = w->now + w_rand(w, 1, 400);
+            ev_at(w, at, WK_OPER_REBALANCE, -1, 1, 0, 0);
+            ev_at(w, at + w_rand(w, 500, 4000), WK_OPER_REBALANCE, -1, 0, 0, 0);
+        }
         w->rejoin_mask |= refusing_survivors(w);
         for (int x = 0; x < w->n; x++) {
             if (w->rejoin_mask >> x & 1u) {
@@ -2921,6 +2932,12 @@ static void fault_operator(struct world *w, int i)
 {
     int leader = leader_node(w);
     int to = leader >= 0 && w_chance_pm(w, 700) ? leader : i;
+    if (w->o.cancel && w->parts > 1 && w_chance_pm(w, 300)) {
+        /* --cancel: moves under way go back to where they started and rebalancing pauses,
+         * or it resumes. Drawn only with --cancel, so that other runs draw as before. */
+        oper_admin(w, to, "REBALANCE", w_chance_pm(w, 600) ? "CANCEL" : "RESUME", NULL, NULL, NULL);
+        return;
+    }
     uint64_t pick = w_rand(w, 0, 99);
     if (pick < 30) {
         char target[16];
@@ -3427,6 +3444,10 @@ static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
     case WK_OPER_STEP: ev_oper_step(w); break;
     case WK_DRAINED: ev_drained(w, e->a, e->gen); break;
     case WK_FORCE: ev_force(w); break;
+    case WK_OPER_REBALANCE:
+        oper_admin(w, leader_node(w) >= 0 ? leader_node(w) : live_node(w, -1), "REBALANCE",
+                   e->a ? "CANCEL" : "RESUME", NULL, NULL, NULL);
+        break;
     case WK_DISK_ROOM:
         if (w->nodes[e->a].inc == e->gen && w->nodes[e->a].full_armed) {
             w->nodes[e->a].full_armed = 0;

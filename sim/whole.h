@@ -66,6 +66,9 @@ struct whole_opts {
     int replace_after_ms; /* --replace-after MS: the nodes' replace-after-ms (0: the default) */
     int snapshot_bandwidth; /* --snapshot-bandwidth B: the nodes' rebalance-bandwidth, bytes a
                                second (0: unlimited, the simulator's default) */
+    int cancel;             /* --cancel: the operator also cancels moves under way and resumes them
+                               (HALYARD REBALANCE CANCEL|RESUME); off by default, so that the seeds of the
+                               other runs draw as before */
 };
 
 struct whole_result {

@@ -914,6 +914,8 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] cluster remove NODE\n"
     "       halyctl [OPTIONS] cluster force-quorum --confirm-data-loss\n"
     "       halyctl [OPTIONS] cluster rebalance pause|resume (fair-share moves, cluster-wide)\n"
+    "       halyctl [OPTIONS] cluster rebalance cancel (moves not finished go back; then "
+    "paused)\n"
     "       halyctl [OPTIONS] cluster set replication-factor N (1..7, at run time)\n"
     "       halyctl [OPTIONS] cluster rebalance status (replica moves; exit 1: a partition "
     "without a reachable leader)\n"
@@ -1237,9 +1239,12 @@ static int run(struct conn *c, const struct words *w)
         return simple(c, 3, a);
     }
     if (is(w, "cluster", "rebalance") && w->n == 3 &&
-        (strcmp(w->w[2], "pause") == 0 || strcmp(w->w[2], "resume") == 0)) {
+        (strcmp(w->w[2], "pause") == 0 || strcmp(w->w[2], "resume") == 0 ||
+         strcmp(w->w[2], "cancel") == 0)) {
         const char *a[] = {"HALYARD", "REBALANCE",
-                           strcmp(w->w[2], "pause") == 0 ? "PAUSE" : "RESUME"};
+                           strcmp(w->w[2], "pause") == 0    ? "PAUSE"
+                           : strcmp(w->w[2], "cancel") == 0 ? "CANCEL"
+                                                            : "RESUME"};
         return simple(c, 3, a);
     }
     if (is(w, "cluster", "force-quorum") && w->n == 2 && w->confirm) {

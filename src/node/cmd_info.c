@@ -244,9 +244,11 @@ static void info_cluster(const struct info_ctx *x, struct hy_buf *b)
         partmap_shared_domains(n, &shared_zone, &shared_rack);
         hy_buf_printf(b,
                       "zone:%s\r\nrack:%s\r\npartitions_sharing_zone:%u\r\n"
-                      "partitions_sharing_rack:%u\r\nrebalance:%s\r\nreplica_load_spread:%u\r\n",
+                      "partitions_sharing_rack:%u\r\nrebalance:%s\r\nreplica_load_spread:%u\r\n"
+                      "rebalance_moves_recorded:%u\r\n",
                       n->cfg->zone, n->cfg->rack, shared_zone, shared_rack,
-                      partmap_rebalance_paused(n) ? "paused" : "running", partmap_load_spread(n));
+                      partmap_rebalance_paused(n) ? "paused" : "running", partmap_load_spread(n),
+                      partmap_moves_recorded(n));
     }
     struct node_gossip_stats gs;
     node_gossip_stats(n, &gs);

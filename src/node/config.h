@@ -88,6 +88,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \
       NULL)                                                                                        \
     X("snapshot-log-percent", snapshot_log_percent, CONFIG_INT, "100", 10, 10000, 1, NULL)         \
+    X("snapshot-chunk-bytes", snapshot_chunk_bytes, CONFIG_MEMORY, "64kb", 512, 1024 * 1024, 0,    \
+      NULL)                                                                                        \
     X("aclfile", aclfile, CONFIG_STRING, "", 0, 0, 0, NULL)                                        \
     X("alert-webhooks", alert_webhooks, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
     X("alert-lag-entries", alert_lag_entries, CONFIG_INT, "10000", 1, INT64_MAX, 1, NULL)          \

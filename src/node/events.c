@@ -8,7 +8,9 @@
  * group's leader, a follower more than alert-lag-entries behind (FOLLOWER_LAGGING) and back
  * within half of it (FOLLOWER_CAUGHT_UP), and, on a partition's leader, a replica move
  * started (MOVE_STARTED: a replica the partition map asks for added as a learner) and finished
- * (MOVE_FINISHED: the group's voters are the map's replicas again; member.c).
+ * (MOVE_FINISHED: the group's voters are the map's replicas again; member.c) or ended without
+ * its target (MOVE_ABANDONED: the map no longer lists it), and, on the metadata leader, a move
+ * cancelled (MOVE_CANCELLED: HALYARD REBALANCE CANCEL put the partition back; partmap.c).
  *
  * Each event is one JSON object, numbered from 1 in the order this node saw them, kept in a
  * ring of the last NODE_EVENTS_MAX, logged, published to this node's subscribers of the pub/sub
@@ -100,11 +102,23 @@ void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_
 void node_events_move(struct hy_node *n, uint64_t now_ms, const struct node_group *g, int done,
                       const char *target, const char *source, uint64_t epoch)
 {
-    event_push(n, now_ms, done ? "MOVE_FINISHED" : "MOVE_STARTED",
+    event_push(n, now_ms,
+               done == 2   ? "MOVE_ABANDONED"
+               : done == 1 ? "MOVE_FINISHED"
+                           : "MOVE_STARTED",
                "\"partition\":%u,\"group\":%u,\"target\":\"%s\",\"source\":%s%s%s,"
                "\"epoch\":%llu",
                g->id - 1, g->id, target, source ? "\"" : "", source ? source : "null",
                source ? "\"" : "", (unsigned long long)epoch);
+}
+
+void node_events_move_cancelled(struct hy_node *n, uint64_t now_ms, uint32_t partition,
+                                const char *targets, const char *sources, uint64_t epoch)
+{
+    event_push(n, now_ms, "MOVE_CANCELLED",
+               "\"partition\":%u,\"group\":%u,\"targets\":\"%s\",\"sources\":\"%s\","
+               "\"epoch\":%llu",
+               partition, partition + 1, targets, sources, (unsigned long long)epoch);
 }
 
 void node_events_failed(struct hy_node *n, const char *name, uint64_t now_ms)

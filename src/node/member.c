@@ -512,10 +512,19 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
         }
     }
     if (count == 0 && g->move_target != RAFT_NONE) {
-        /* Settled: every voter is a replica the map names, and every one of them votes. */
+        /* Settled: every voter is a replica the map names, and every one of them votes. A
+         * target the map no longer lists was called off (a cancel put the partition back, or
+         * a later change sent the move elsewhere): that is no move finished. */
         const char *target = node_member_name(n, g->move_target);
         const char *source = node_member_name(n, g->move_source);
-        node_events_move(n, now_ms, g, 1, target ? target : "?",
+        int reached = node_placement_has(pl, g->move_target);
+        if (!reached) {
+            hy_log(n->log, HY_LOG_INFO,
+                   "partition %u (group %u): the move to %s ended without it: the map (epoch "
+                   "%llu) no longer lists it",
+                   g->id - 1, g->id, target ? target : "?", (unsigned long long)pl->epoch);
+        }
+        node_events_move(n, now_ms, g, reached ? 1 : 2, target ? target : "?",
                          g->move_source != RAFT_NONE ? (source ? source : "?") : NULL, pl->epoch);
         g->move_target = g->move_source = RAFT_NONE;
     }
@@ -804,10 +813,14 @@ void cmd_halyard_domain(struct cmd_ctx *x)
     node_propose(x, &e);
 }
 
-/* HALYARD REBALANCE PAUSE|RESUME|STATE: fair-share rebalancing (partmap.c) paused or running
- * for the whole cluster, kept in the metadata group ("halyard:rebalance"), so that it holds
- * across metadata leader changes; STATE reads this node's committed copy. A move under way
- * finishes; no new one starts while paused. Only with partitions. */
+/* HALYARD REBALANCE PAUSE|RESUME|CANCEL|STATE: fair-share rebalancing (partmap.c) paused or
+ * running for the whole cluster, kept in the metadata group ("halyard:rebalance"), so that it
+ * holds across metadata leader changes; STATE reads this node's committed copy. PAUSE lets a
+ * move under way finish; no new one starts while paused. CANCEL writes "cancel": the
+ * metadata leader then puts every partition whose move has not finished back on the replicas
+ * it started from and writes "paused", in one entry (a new metadata leader finds a cancel
+ * not carried out and carries it out). STATE says "paused" for a cancel not carried out yet:
+ * no move starts either way. Only with partitions. */
 void cmd_halyard_rebalance(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
@@ -824,14 +837,16 @@ void cmd_halyard_rebalance(struct cmd_ctx *x)
         resp_write_simple(&x->w, partmap_rebalance_paused(n) ? "paused" : "running");
         return;
     }
-    if (!node_arg_is(sub, "PAUSE") && !node_arg_is(sub, "RESUME")) {
-        resp_write_error(&x->w, "ERR HALYARD REBALANCE PAUSE|RESUME|STATE");
+    if (!node_arg_is(sub, "PAUSE") && !node_arg_is(sub, "RESUME") && !node_arg_is(sub, "CANCEL")) {
+        resp_write_error(&x->w, "ERR HALYARD REBALANCE PAUSE|RESUME|CANCEL|STATE");
         return;
     }
     if (route_to_leader(x)) {
         return;
     }
-    const char *value = node_arg_is(sub, "PAUSE") ? "paused" : "running";
+    const char *value = node_arg_is(sub, "PAUSE")    ? "paused"
+                        : node_arg_is(sub, "CANCEL") ? "cancel"
+                                                     : "running";
     struct store_arg args[2] = {
         {(const uint8_t *)PARTMAP_REBALANCE_KEY, strlen(PARTMAP_REBALANCE_KEY)},
         {(const uint8_t *)value, strlen(value)}};

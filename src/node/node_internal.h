@@ -282,8 +282,15 @@ struct node_events {
 void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms);
 /* Gossip declared member `name` DEAD: MEMBER_FAILED once (until it is ALIVE again). */
 void node_events_failed(struct hy_node *n, const char *name, uint64_t now_ms);
-/* A partition's leader started (done = 0) or finished (1) moving a replica to `target` (from
- * `source`, NULL when the partition only gains one), towards map epoch `epoch`. */
+/* A move the metadata leader cancelled (HALYARD REBALANCE CANCEL): MOVE_CANCELLED, with the
+ * replicas the partition goes back to (sources) and those it no longer gets (targets), names
+ * joined by commas. */
+void node_events_move_cancelled(struct hy_node *n, uint64_t now_ms, uint32_t partition,
+                                const char *targets, const char *sources, uint64_t epoch);
+/* A partition's leader started (done = 0: MOVE_STARTED) or finished (1: MOVE_FINISHED) moving
+ * a replica to `target` (from `source`, NULL when the partition only gains one), towards map
+ * epoch `epoch`, or saw it end without `target` (2: MOVE_ABANDONED: the map no longer lists
+ * it, the move was cancelled or redirected). */
 void node_events_move(struct hy_node *n, uint64_t now_ms, const struct node_group *g, int done,
                       const char *target, const char *source, uint64_t epoch);
 void node_gossip_free(struct hy_node *n);
@@ -345,6 +352,7 @@ struct hy_node {
     size_t removal_probe_next;      /* the member asked next */
     uint64_t hints_probe_ms;        /* when this node next asks its peers who leads (HY.LEADERS) */
     uint32_t rebalance_held_spread; /* the load spread last logged as held back (partmap.c) */
+    size_t rebalance_held_moves;    /* the map changes last logged as waiting for room */
     /* rebalance-bandwidth: the snapshot bytes per second this node's leaders send, shared by
      * every group (raft.h struct raft_pacer); its rate follows the setting at each tick. */
     struct raft_pacer snap_pacer;
@@ -637,9 +645,18 @@ void partmap_refresh_hints(struct hy_node *n, uint64_t now_ms);
 void partmap_note_leaders(struct hy_node *n, const uint8_t *reply, size_t len);
 void cmd_hy_leaders(struct cmd_ctx *x);
 /* The metadata group's key saying whether fair-share rebalancing runs ("running", the default
- * when absent) or is paused ("paused"); HALYARD REBALANCE PAUSE|RESUME|STATE. */
+ * when absent), is paused ("paused"), or is to cancel the moves under way and pause
+ * ("cancel": the metadata leader carries it out and writes "paused"); HALYARD REBALANCE
+ * PAUSE|RESUME|CANCEL|STATE. */
 #define PARTMAP_REBALANCE_KEY "halyard:rebalance"
+/* The metadata group's key recording the moves under way: where each started (placement.h
+ * node_moves_note), in the partition map's text form; written with the map. */
+#define PARTMAP_MOVES_KEY     "halyard:rebalance-moves"
+/* Paused, or a cancel not carried out yet (no move starts either way). */
 int partmap_rebalance_paused(const struct hy_node *n);
+/* How many moves the committed record says are under way (the metadata leader's count of
+ * them may be lower: it also knows which have finished). */
+uint32_t partmap_moves_recorded(const struct hy_node *n);
 /* The committed map's replicas per placement member: the most held minus the fewest. */
 uint32_t partmap_load_spread(const struct hy_node *n);
 void cmd_halyard_rebalance(struct cmd_ctx *x);

@@ -293,27 +293,87 @@ uint32_t partmap_replication_factor(const struct hy_node *n)
     return rf;
 }
 
-int partmap_rebalance_paused(const struct hy_node *n)
+enum { REBALANCE_RUNNING, REBALANCE_PAUSED, REBALANCE_CANCEL };
+
+/* The committed value of PARTMAP_REBALANCE_KEY (HALYARD REBALANCE writes nothing else). */
+static int rebalance_state(const struct hy_node *n)
 {
     const struct store_obj *o = store_peek(n->meta->store, (const uint8_t *)PARTMAP_REBALANCE_KEY,
                                            strlen(PARTMAP_REBALANCE_KEY), n->raft_now_ms);
     const uint8_t *p;
     size_t len;
     if (o == NULL || store_obj_type(o) != STORE_STRING) {
-        return 0;
+        return REBALANCE_RUNNING;
     }
     store_obj_string(o, &p, &len);
-    return len == 6 && memcmp(p, "paused", 6) == 0;
+    if (len == 6 && memcmp(p, "paused", 6) == 0) {
+        return REBALANCE_PAUSED;
+    }
+    return len == 6 && memcmp(p, "cancel", 6) == 0 ? REBALANCE_CANCEL : REBALANCE_RUNNING;
+}
+
+int partmap_rebalance_paused(const struct hy_node *n)
+{
+    return rebalance_state(n) != REBALANCE_RUNNING;
+}
+
+/* The committed record of the moves under way (PARTMAP_MOVES_KEY) into origin[0..parts): all
+ * empty when there is none, or one that does not decode (a record from before a change of
+ * the partition count cannot exist: the count is fixed at bootstrap). */
+static void moves_load(const struct hy_node *n, struct node_placement *origin, uint32_t parts)
+{
+    const struct store_obj *o = store_peek(n->meta->store, (const uint8_t *)PARTMAP_MOVES_KEY,
+                                           strlen(PARTMAP_MOVES_KEY), n->raft_now_ms);
+    const uint8_t *p;
+    size_t len;
+    if (o != NULL && store_obj_type(o) == STORE_STRING) {
+        store_obj_string(o, &p, &len);
+        if (node_placement_decode(p, len, origin, parts)) {
+            return;
+        }
+    }
+    memset(origin, 0, parts * sizeof(*origin));
+}
+
+uint32_t partmap_moves_recorded(const struct hy_node *n)
+{
+    uint32_t parts = parts_of(n), count = 0;
+    if (parts == 0) {
+        return 0;
+    }
+    struct node_placement *origin = hy_xcalloc(parts, sizeof(*origin));
+    moves_load(n, origin, parts);
+    for (uint32_t p = 0; p < parts; p++) {
+        count += origin[p].count > 0;
+    }
+    hy_free(origin);
+    return count;
+}
+
+/* Which partitions' voters are the map's replicas (settled[p]), as this node knows: from its
+ * own replica's configuration where it holds one, else from what the partition's replicas
+ * last reported (HY.LEADERS: the map epoch their voters match). Not known counts as not
+ * settled. */
+static void partitions_settled(const struct hy_node *n, const struct node_placement *map,
+                               uint32_t parts, uint8_t *settled)
+{
+    struct node_group *const *groups;
+    size_t held = node_data_groups(n, &groups);
+    for (uint32_t p = 0; p < parts; p++) {
+        const struct node_group *g = p < held ? groups[p] : NULL;
+        settled[p] = g != NULL && (node_group_raft_view(g) ? group_settled(g, &map[p])
+                                                           : g->settled_epoch == map[p].epoch);
+    }
 }
 
 /* Fair share (issue 12): with nothing else to change, one replica moves from the member
  * holding most to one holding two fewer (a member that joined), while fewer than
- * rebalance-max-moves partitions are not yet what the map says (moves under way, as this
- * node's replicas show them or as the others report them: HY.LEADERS). Returns the partition
- * changed in next, or -1. */
+ * rebalance-max-moves moves are under way (`under_way`: recorded, not yet settled), in a
+ * partition whose configuration is what the map says (as this node's replicas show it or as
+ * the others report it: HY.LEADERS). Returns the partition changed in next, or -1. */
 static int rebalance_step(struct hy_node *n, struct node_placement *next, const raft_id *members,
                           const struct node_domain *dom, size_t count, const raft_id *down,
-                          size_t n_down)
+                          size_t n_down, uint64_t under_way)
 {
     uint32_t parts = parts_of(n);
     uint64_t max = (uint64_t)n->cfg->rebalance_max_moves;
@@ -330,12 +390,10 @@ static int rebalance_step(struct hy_node *n, struct node_placement *next, const 
     struct node_group *const *groups;
     size_t held = node_data_groups(n, &groups);
     uint8_t *busy = hy_xcalloc(parts, 1);
-    uint64_t under_way = 0;
-    for (uint32_t p = 0; p < parts && p < held; p++) {
-        const struct node_group *g = groups[p];
-        busy[p] = node_group_raft_view(g) ? !group_settled(g, &next[p])
-                                          : g->settled_epoch != next[p].epoch;
-        under_way += busy[p];
+    for (uint32_t p = 0; p < parts; p++) {
+        const struct node_group *g = p < held ? groups[p] : NULL;
+        busy[p] = g == NULL || (node_group_raft_view(g) ? !group_settled(g, &next[p])
+                                                        : g->settled_epoch != next[p].epoch);
     }
     int moved = -1;
     if (under_way < max) {
@@ -396,6 +454,62 @@ static size_t drop_replaced(struct hy_node *n, raft_id *members, size_t count, u
     return k;
 }
 
+/* Names of the ids of a that b lacks, joined by commas ("" when none), into out. */
+static void names_missing(const struct hy_node *n, const struct node_placement *a,
+                          const struct node_placement *b, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (uint32_t k = 0; k < a->count; k++) {
+        if (!node_placement_has(b, a->ids[k]) && at < cap) {
+            const char *name = node_member_name(n, a->ids[k]);
+            int w = snprintf(out + at, cap - at, "%s%s", at > 0 ? "," : "", name ? name : "?");
+            at = w > 0 ? HY_MIN(at + (size_t)w, cap - 1) : at;
+        }
+    }
+}
+
+/* HALYARD REBALANCE CANCEL, carried out (the metadata leader, once "cancel" is committed):
+ * every partition whose recorded move has not settled goes back to where it started, each
+ * logged and reported (MOVE_CANCELLED); a move the map must make stays (placement.h
+ * node_moves_cancel). Returns how many partitions next changes. */
+static size_t cancel_moves(struct hy_node *n, struct node_placement *next,
+                           struct node_placement *origin, const uint8_t *settled,
+                           const raft_id *members, const struct node_domain *dom, size_t count,
+                           uint32_t rf, const raft_id *down, size_t n_down, uint64_t now_ms)
+{
+    uint32_t parts = parts_of(n);
+    uint8_t *cancelled = hy_xcalloc(parts, 1);
+    struct node_placement *before = hy_xcalloc(parts, sizeof(*before));
+    memcpy(before, next, parts * sizeof(*before));
+    size_t under_way = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        under_way += origin[p].count > 0 && !settled[p];
+    }
+    size_t done = node_moves_cancel(next, origin, parts, settled, members, dom, count, rf, down,
+                                    n_down, cancelled);
+    for (uint32_t p = 0; p < parts; p++) {
+        if (!cancelled[p]) {
+            continue;
+        }
+        char targets[256], sources[256];
+        names_missing(n, &before[p], &next[p], targets, sizeof(targets));
+        names_missing(n, &next[p], &before[p], sources, sizeof(sources));
+        hy_log(n->log, HY_LOG_INFO,
+               "rebalance: cancelled the move of partition %u: back on %s (not on %s), map epoch "
+               "%llu",
+               p, sources, targets, (unsigned long long)next[p].epoch);
+        node_events_move_cancelled(n, now_ms, p, targets, sources, next[p].epoch);
+    }
+    hy_log(n->log, HY_LOG_INFO,
+           "rebalance: cancel: %zu move(s) cancelled, %zu the map must make kept; rebalancing "
+           "is paused until resumed",
+           done, under_way - done);
+    hy_free(before);
+    hy_free(cancelled);
+    return done;
+}
+
 void partmap_maintain(struct hy_node *n, uint64_t now_ms)
 {
     uint32_t parts = parts_of(n);
@@ -438,28 +552,103 @@ void partmap_maintain(struct hy_node *n, uint64_t now_ms)
      * made before any zone was known (the groups were started on it). */
     struct node_domain dom[RAFT_SERVERS_MAX];
     members_domains(n, members, count, dom);
-    size_t changed = node_place_domains(next, parts, members, n->partmap != NULL ? dom : NULL,
-                                        count, partmap_replication_factor(n), down, n_down);
-    if (changed == 0 && n->partmap != NULL) {
-        changed = rebalance_step(n, next, members, dom, count, down, n_down) >= 0;
+    const struct node_placement *cur = n->partmap;
+    uint32_t rf = partmap_replication_factor(n);
+    /* The moves under way: recorded (where each started) and not settled yet. Those of a
+     * partition the map places on a member seen down take no room: such a move may wait for
+     * that member for long (it never settles while a replica cannot vote), and counting it
+     * held every other move back, a removed member's too, for good (simulator seed 39 --nodes
+     * 5 --partitions 8 --rf 3: two members lost, the partitions listing one of them never
+     * settled, and the other's replicas never moved off it). */
+    struct node_placement *origin = hy_xcalloc(parts, sizeof(*origin));
+    uint8_t *settled = hy_xcalloc(parts, 1), *moving = hy_xcalloc(parts, 1);
+    uint64_t under_way = 0;
+    if (cur != NULL) {
+        moves_load(n, origin, parts);
+        partitions_settled(n, cur, parts, settled);
+        for (uint32_t p = 0; p < parts; p++) {
+            moving[p] = origin[p].count > 0 && !settled[p];
+            int waits_for_down = 0;
+            for (size_t d = 0; d < n_down; d++) {
+                waits_for_down |= node_placement_has(&cur[p], down[d]);
+            }
+            under_way += moving[p] && !waits_for_down;
+        }
     }
-    if (changed > 0 || n->partmap == NULL) {
-        struct hy_buf value, entry;
+    size_t changed = 0;
+    int origin_changed = 0, cancel = cur != NULL && rebalance_state(n) == REBALANCE_CANCEL;
+    if (cancel) {
+        changed =
+            cancel_moves(n, next, origin, settled, members, dom, count, rf, down, n_down, now_ms);
+        origin_changed = 1;
+    } else {
+        changed = node_place_domains(next, parts, members, cur != NULL ? dom : NULL, count, rf,
+                                     down, n_down);
+        size_t held = 0;
+        if (changed > 0 && cur != NULL) {
+            /* rebalance-max-moves bounds every move a map change starts (0 as 1: a member
+             * removed or replaced must not wait for ever); a move redirected takes no room. */
+            uint64_t limit = HY_MAX((uint64_t)n->cfg->rebalance_max_moves, 1);
+            held = node_place_limit(cur, next, parts, moving,
+                                    under_way < limit ? (size_t)(limit - under_way) : 0);
+            changed -= held;
+            if (held > 0 && held != n->rebalance_held_moves) {
+                hy_log(n->log, HY_LOG_INFO,
+                       "partition map: %zu partition(s) wait to change: %llu move(s) under "
+                       "way, rebalance-max-moves %lld",
+                       held, (unsigned long long)under_way, (long long)n->cfg->rebalance_max_moves);
+            }
+        }
+        n->rebalance_held_moves = held;
+        if (changed == 0 && held == 0 && cur != NULL) {
+            changed = rebalance_step(n, next, members, dom, count, down, n_down, under_way) >= 0;
+        }
+        if (cur != NULL) {
+            origin_changed = node_moves_note(origin, cur, next, parts, settled);
+        }
+    }
+    if (changed > 0 || cur == NULL || origin_changed) {
+        struct hy_buf value, moves, entry;
         hy_buf_init(&value);
+        hy_buf_init(&moves);
         hy_buf_init(&entry);
         node_placement_encode(next, parts, &value);
-        struct store_arg args[2] = {{(const uint8_t *)PARTMAP_KEY, strlen(PARTMAP_KEY)},
-                                    {value.data, value.len}};
+        node_placement_encode(origin, parts, &moves);
+        /* The map, the record of moves and (a cancel carried out) the paused state, in one
+         * entry: a new metadata leader finds them consistent. */
+        struct store_arg args[6];
+        uint32_t argc = 0;
+        if (changed > 0 || cur == NULL) {
+            args[argc++] = (struct store_arg){(const uint8_t *)PARTMAP_KEY, strlen(PARTMAP_KEY)};
+            args[argc++] = (struct store_arg){value.data, value.len};
+        }
+        if (origin_changed) {
+            args[argc++] =
+                (struct store_arg){(const uint8_t *)PARTMAP_MOVES_KEY, strlen(PARTMAP_MOVES_KEY)};
+            args[argc++] = (struct store_arg){moves.data, moves.len};
+        }
+        if (cancel) {
+            args[argc++] = (struct store_arg){(const uint8_t *)PARTMAP_REBALANCE_KEY,
+                                              strlen(PARTMAP_REBALANCE_KEY)};
+            args[argc++] = (struct store_arg){(const uint8_t *)"paused", 6};
+        }
         struct store_entry e = {
-            .op = STORE_OP_SET, .time_ms = now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+            .op = STORE_OP_MSET, .time_ms = now_ms, .expire_at_ms = -1, .argc = argc, .argv = args};
         store_entry_encode(&e, &entry);
         node_propose_internal(meta, &entry);
-        hy_log(n->log, HY_LOG_INFO,
-               "partition map: %zu partition(s) change, %zu member(s), replication-factor %lld",
-               changed, count, (long long)partmap_replication_factor(n));
+        if (changed > 0 || cur == NULL) {
+            hy_log(n->log, HY_LOG_INFO,
+                   "partition map: %zu partition(s) change, %zu member(s), replication-factor "
+                   "%lld",
+                   changed, count, (long long)rf);
+        }
         hy_buf_free(&value);
+        hy_buf_free(&moves);
         hy_buf_free(&entry);
     }
+    hy_free(origin);
+    hy_free(settled);
+    hy_free(moving);
     hy_free(next);
 }
 

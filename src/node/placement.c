@@ -407,6 +407,97 @@ void node_placement_shared(const struct node_placement *pl, const raft_id *membe
     shared_pairs(&c, pl, zone_out, rack_out);
 }
 
+int node_placement_same(const struct node_placement *a, const struct node_placement *b)
+{
+    if (a->count != b->count) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < a->count; i++) {
+        if (!node_placement_has(b, a->ids[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int node_moves_note(struct node_placement *origin, const struct node_placement *cur,
+                    const struct node_placement *next, uint32_t parts, const uint8_t *settled)
+{
+    int changed = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        struct node_placement *o = &origin[p];
+        if (next[p].epoch != cur[p].epoch) {
+            /* A move redirected before it finished is still where it started: its voters
+             * have not left the origin yet, whatever the map said in between. */
+            if (o->count == 0 || settled[p]) {
+                changed |= o->count != cur[p].count || o->epoch != cur[p].epoch ||
+                           !node_placement_same(o, &cur[p]);
+                *o = cur[p];
+            }
+        } else if (o->count > 0 && settled[p]) {
+            memset(o, 0, sizeof(*o)); /* its voters are the map's: the move is over */
+            changed = 1;
+        }
+    }
+    return changed;
+}
+
+size_t node_place_limit(const struct node_placement *cur, struct node_placement *next,
+                        uint32_t parts, const uint8_t *moving, size_t room)
+{
+    size_t held = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        if (next[p].epoch == cur[p].epoch || moving[p]) {
+            continue;
+        }
+        if (room > 0) {
+            room--;
+        } else {
+            next[p] = cur[p];
+            held++;
+        }
+    }
+    return held;
+}
+
+size_t node_moves_cancel(struct node_placement *map, struct node_placement *origin, uint32_t parts,
+                         const uint8_t *settled, const raft_id *members,
+                         const struct node_domain *dom, size_t n_members, uint32_t rf,
+                         const raft_id *avoid, size_t n_avoid, uint8_t *cancelled)
+{
+    struct node_placement *back = hy_xcalloc(parts ? parts : 1, sizeof(*back));
+    memcpy(back, map, parts * sizeof(*map));
+    for (uint32_t p = 0; p < parts; p++) {
+        cancelled[p] =
+            origin[p].count > 0 && !settled[p] && !node_placement_same(&origin[p], &map[p]);
+        if (cancelled[p]) {
+            memcpy(back[p].ids, origin[p].ids, sizeof(back[p].ids));
+            back[p].count = origin[p].count;
+        }
+    }
+    /* The map placement would make of the cancelled one: a partition it changes again is one
+     * whose move the map must make, and cancelling it would only start it over. */
+    struct node_placement *again = hy_xcalloc(parts ? parts : 1, sizeof(*again));
+    memcpy(again, back, parts * sizeof(*back));
+    node_place_domains(again, parts, members, dom, n_members, rf, avoid, n_avoid);
+    size_t count = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        if (cancelled[p] && again[p].epoch != back[p].epoch) {
+            cancelled[p] = 0;
+        }
+        if (cancelled[p]) {
+            map[p].count = back[p].count;
+            memcpy(map[p].ids, back[p].ids, sizeof(map[p].ids));
+            map[p].epoch++;
+            memset(&origin[p], 0, sizeof(origin[p]));
+            count++;
+        }
+    }
+    hy_free(again);
+    hy_free(back);
+    return count;
+}
+
 void node_placement_encode(const struct node_placement *map, uint32_t parts, struct hy_buf *out)
 {
     hy_buf_printf(out, MAP_MAGIC "%u\n", parts);

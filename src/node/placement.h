@@ -71,6 +71,40 @@ void node_placement_shared(const struct node_placement *pl, const raft_id *membe
                            const struct node_domain *dom, size_t n_members, uint32_t *zone_out,
                            uint32_t *rack_out);
 
+/* Whether a and b list the same replicas, in any order. */
+int node_placement_same(const struct node_placement *a, const struct node_placement *b);
+
+/* Moves under way (issue 12: rebalance-max-moves, cancel). origin[p] is where partition p's
+ * unfinished move started: the replicas its map listed, at that epoch, when the move's first
+ * change was made while its voters were those replicas; count 0 when no move of p is under
+ * way. The metadata leader keeps them in the metadata group with the map (partmap.c). */
+
+/* Notes the changes from cur to next in origin: a partition next changes that was settled
+ * (settled[p]: its voters are cur[p]'s replicas), or had no move recorded, starts a move from
+ * cur[p]; one changed again mid-move keeps the origin it had (the move is redirected, its
+ * voters are still where it started); one unchanged and settled has finished (its origin
+ * goes). Returns 1 when origin changed. */
+int node_moves_note(struct node_placement *origin, const struct node_placement *cur,
+                    const struct node_placement *next, uint32_t parts, const uint8_t *settled);
+
+/* Bounds the moves next starts: of the partitions next changes (their epochs differ from
+ * cur's) that are not `moving[p]` already (a move redirected takes no new room), at most
+ * `room` keep their change, the lowest first; the others get cur's back, to change once moves
+ * finish. Returns how many were held back. */
+size_t node_place_limit(const struct node_placement *cur, struct node_placement *next,
+                        uint32_t parts, const uint8_t *moving, size_t room);
+
+/* Cancels the moves under way in map: every partition with an origin that is not settled
+ * (settled[p]) goes back to its origin's replicas (its epoch grows; cancelled[p] = 1; its
+ * origin goes), unless placement on members (as node_place_domains with dom, rf and avoid)
+ * would change it again at once (the move is one the map must make: its source is no longer
+ * a member, the partition lacks replicas, a zone rule), which stays. Returns how many were
+ * cancelled. */
+size_t node_moves_cancel(struct node_placement *map, struct node_placement *origin, uint32_t parts,
+                         const uint8_t *settled, const raft_id *members,
+                         const struct node_domain *dom, size_t n_members, uint32_t rf,
+                         const raft_id *avoid, size_t n_avoid, uint8_t *cancelled);
+
 /* Whether partition pl lists id. */
 int node_placement_has(const struct node_placement *pl, raft_id id);
 

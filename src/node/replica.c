@@ -36,6 +36,9 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     /* Entries kept behind a snapshot let a briefly lagging follower catch up without a
      * snapshot transfer; they cost memory as large as the writes, so keep few. */
     rc.snapshot_trailing = 16;
+    /* A snapshot goes to a follower in chunks of this size, each acknowledged before the
+     * next: smaller chunks make a move's catch-up slower (tests cancel moves under way). */
+    rc.snapshot_chunk_bytes = (uint32_t)n->cfg->snapshot_chunk_bytes;
     /* Applied entries are freed from memory as they apply (raft_release_applied): the log in
      * memory is then what followers still lack, not every write since the last snapshot
      * (issue 13: memory per key). The last 1,024 (at most 1 MiB of them) stay, so that a new

@@ -758,3 +758,150 @@ def test_grow_3_to_5_and_shrink_back_under_checked_history(grow):
         wait_for(same, 30, "port %d's view to converge" % port)
     result = lincheck.check(wl.history)
     assert result.ok is True, result
+
+
+def partitions_json(port):
+    """HALYARD PARTITIONS JSON of one node: its list of partitions."""
+    with RawConn(port, timeout=5) as conn:
+        r = conn.cmd("HALYARD", "PARTITIONS", "JSON")
+    assert not isinstance(r, RespError), r
+    return json.loads(r)["partitions"]
+
+
+def leader_views(c, ports):
+    """{partition: its entry in the PARTITIONS JSON of the node leading it} (the leader's own
+    configuration: voters and learners), for the partitions whose leader answers."""
+    out = {}
+    for port in ports:
+        try:
+            for part in partitions_json(port):
+                if part["role"] == "leader" and "voters" in part:  # its own view
+                    out[part["partition"]] = part
+        except OSError:
+            pass
+    return out
+
+
+def test_rebalance_cancel_puts_a_move_under_way_back(grow):
+    """A move made slow (4 MB per partition sent in 1 KiB snapshot chunks) and held under way
+    (its target stopped while it catches up): halyctl cluster rebalance cancel puts the
+    partition back on the replicas it started from (the map's replicas and its leader's
+    voters; the target is no learner of it), the metadata leader logs and reports the
+    cancelled move (MOVE_CANCELLED), rebalancing is paused, every key reads back; resume, and
+    the moves finish (every member holds its fair share)."""
+    parts = 4
+    c = grow(4, {"partitions": parts, "replication-factor": 3, "snapshot-chunk-bytes": 1024,
+                 "rebalance-max-moves": 1})
+    value = "x" * 4096
+    names = []
+    with RawConn(c.ports[0], timeout=30) as conn:
+        for batch in range(40):
+            keys = ["cancel%d" % (batch * 100 + i) for i in range(100)]
+            conn.send(b"".join(conn.encode("SET", k, value) for k in keys))
+            for _ in keys:
+                assert conn.read() in ("OK", b"OK")
+            names += keys
+    j = c.add(0)
+    name_j = c.names[j]
+    old = {}
+
+    def learner_on_target():
+        for p, part in leader_views(c, c.ports[:4]).items():
+            if name_j in part.get("learners", []):
+                old["p"], old["voters"] = p, sorted(part["voters"])
+                return True
+        return False
+
+    wait_for(learner_on_target, 60, "a move to the new node to start (a learner there)")
+    c.kill(j, signal.SIGSTOP)  # it never catches up now: the move stays under way
+    p, voters = old["p"], old["voters"]
+    assert name_j not in voters, old
+    live = c.ports[:4]
+    wait_for(lambda: halyctl(live[1], "cluster", "rebalance", "cancel").returncode == 0, 30,
+             "halyctl cluster rebalance cancel to succeed")
+
+    def back():
+        views = leader_views(c, live)
+        part = views.get(p)
+        if part is None:
+            return False
+        maps = [next(x for x in partitions_json(port) if x["partition"] == p) for port in live]
+        return (all(sorted(m["replicas"]) == voters for m in maps) and
+                sorted(part["voters"]) == voters and part["learners"] == [])
+
+    wait_for(back, 60, "partition %d back on %r, without a learner on %s" % (p, voters, name_j))
+    wait_for(lambda: all(info(port, "cluster")["rebalance"] == "paused" for port in live), 30,
+             "every live node to report rebalancing paused")
+    logs = "".join(open(s.log_path).read() for s in c.nodes[:4])
+    assert "rebalance: cancelled the move of partition %d: back on" % p in logs
+    assert '"type":"MOVE_CANCELLED","partition":%d,' % p in logs
+    # Nothing moves while paused: the map places on the new node only what a move that had
+    # finished put there (the cancelled one not among them).
+    def only_finished_moves_there():
+        views = leader_views(c, live)
+        for x in partitions_json(live[2]):
+            if name_j in x["replicas"]:
+                # A leader not answering right now (KeyError) is "not yet".
+                assert x["partition"] != p and name_j in views[x["partition"]]["voters"], (x, views)
+        return True
+
+    wait_for(only_finished_moves_there, 30, "the map to place on %s only what finished" % name_j)
+    with RawConn(live[3], timeout=30) as conn:
+        for k in names[::7]:
+            assert conn.cmd("GET", k) == value.encode(), k
+    c.kill(j, signal.SIGCONT)
+    wait_for(lambda: halyctl(live[0], "cluster", "rebalance", "resume").returncode == 0, 30,
+             "halyctl cluster rebalance resume to succeed")
+
+    def fair():
+        reps, _ = placement(c.ports[0], parts)
+        load = [sum(1 for r in reps.values() if port in r) for port in c.ports]
+        settled = leader_views(c, c.ports)
+        return (all(len(r) == 3 for r in reps.values()) and all(l in (2, 3) for l in load) and
+                len(settled) == parts and
+                all(not v["learners"] and len(v["voters"]) == 3 for v in settled.values()))
+
+    wait_for(fair, 180, "every member to hold 2 or 3 replicas after resume, moves settled")
+    assert info(c.ports[j], "cluster")["rebalance"] == "running"
+    with RawConn(c.ports[j], timeout=30) as conn:
+        for k in names[::7]:
+            assert conn.cmd("GET", k) == value.encode(), k
+
+
+def test_remove_moves_go_rebalance_max_moves_at_a_time(grow):
+    """rebalance-max-moves bounds the moves of a removal too: 4 nodes, 8 partitions, RF 3,
+    rebalance-max-moves 1; removing a member moves its 6 replicas onto the other three one
+    partition at a time (the metadata leader logs that the others wait), and the removal
+    still ends: every partition on the three that remain, voters and map alike, its key
+    served."""
+    parts = 8
+    c = grow(4, {"partitions": parts, "replication-factor": 3, "rebalance-max-moves": 1})
+    keys = {}
+    with RawConn(c.ports[0]) as conn:
+        for i in range(2000):
+            k = "bound%d" % i
+            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
+            if p not in keys:
+                keys[p] = k
+                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
+            if len(keys) == parts:
+                break
+    gone = c.names[3]
+    wait_for(lambda: halyctl(c.ports[0], "cluster", "remove", gone).returncode == 0, 30,
+             "halyctl cluster remove to succeed")
+    live = c.ports[:3]
+
+    def moved_off():
+        maps = partitions_json(live[0])
+        views = leader_views(c, live)
+        return (len(maps) == parts and all(gone not in m["replicas"] for m in maps) and
+                len(views) == parts and
+                all(gone not in v["voters"] + v["learners"] and len(v["voters"]) == 3
+                    for v in views.values()))
+
+    wait_for(moved_off, 120, "every partition moved off %s" % gone)
+    logs = "".join(open(s.log_path).read() for s in c.nodes[:3])
+    assert "partition(s) wait to change: " in logs
+    for p, k in keys.items():
+        with RawConn(live[p % 3]) as conn:
+            assert conn.cmd("GET", k) == ("v%d" % p).encode(), (p, k)

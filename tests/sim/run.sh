@@ -194,6 +194,16 @@ pair "$((2 * bseeds))" "--whole --snapshot-bandwidth 4096 --seeds $bseeds --from
 echo "sim: whole-node seeds 1..$bseeds with paced snapshots (one group at 4 KiB/s; 8 partitions," \
      "RF 3, --replace-after 1500 at 512 B/s): $passed passed, $failed failed"
 
+# Cancelled moves (--cancel, issue 12): the operator also sends HALYARD REBALANCE CANCEL (moves
+# under way go back to where they started, rebalancing pauses) or RESUME in three of ten of its
+# turns, and CANCEL right after each re-add (then RESUME), amid the removes, re-adds and forced
+# quorums that start moves; the end checks hold.
+cseeds=${WHOLE_CANCEL_SEEDS:-40}
+pair "$((2 * cseeds))" "--whole --nodes 5 --partitions 8 --rf 3 --cancel --seeds $cseeds --from 1" \
+    "--whole --nodes 5 --partitions 8 --rf 2 --cancel --seeds $cseeds --from 1" || fail=1
+echo "sim: whole-node seeds 1..$cseeds with --cancel (5 nodes, 8 partitions, RF 3 and RF 2):" \
+     "$passed passed, $failed failed"
+
 # The operator re-adds a removed member under its name without waiting for every member to
 # have each step (--rejoin-early): what exposed the refused re-added member and the two leaders
 # of a wiped member's old vote, both fixed.

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/assert.h"
 #include "node/placement.h"
 
 #define PARTS 271
@@ -420,6 +421,176 @@ static void test_zones_repair_and_stay_stable(void **state)
     }
 }
 
+/* A partition's replicas are r distinct members of m[0..n). */
+static void check_valid(const struct node_placement *map, uint32_t parts, const raft_id *m,
+                        size_t n, uint32_t r)
+{
+    for (uint32_t p = 0; p < parts; p++) {
+        assert_int_equal(map[p].count, r);
+        for (uint32_t i = 0; i < map[p].count; i++) {
+            int found = 0;
+            for (size_t k = 0; k < n; k++) {
+                found |= map[p].ids[i] == m[k];
+            }
+            assert_true(found);
+            for (uint32_t j = i + 1; j < map[p].count; j++) {
+                assert_true(map[p].ids[i] != map[p].ids[j]);
+            }
+        }
+    }
+}
+
+/* rebalance-max-moves bounds the moves of one map change: a member removed from 5 (16
+ * partitions, RF 3) moves its replicas at most `limit` partitions at a time, the others as
+ * those finish, and ends where every partition has 3 replicas on the 4 left; a move under
+ * way that changes again (redirected) takes no new room. With limit 1 (what 0 means for the
+ * moves the map must make) it still ends. */
+static void test_moves_bounded(void **state)
+{
+    (void)state;
+    enum { P = 16 };
+    raft_id m[5] = {0x10, 0x20, 0x30, 0x40, 0x50};
+    for (size_t limit = 1; limit <= 3; limit++) {
+        struct node_placement cur[P] = {{0}}, next[P], origin[P] = {{0}};
+        node_place(cur, P, m, 5, 3, NULL, 0);
+        size_t owed = load_of(cur, P, m[4]), rounds = 0, moved = 0;
+        assert_true(owed > limit);
+        for (;;) {
+            uint8_t settled[P], moving[P];
+            memset(settled, 1, sizeof(settled)); /* every move started last round finished */
+            memset(moving, 0, sizeof(moving));
+            memcpy(next, cur, sizeof(next));
+            size_t changed = node_place_domains(next, P, m, NULL, 4, 3, NULL, 0);
+            size_t held = node_place_limit(cur, next, P, moving, limit);
+            if (changed == 0) {
+                break;
+            }
+            assert_int_equal(changed - held, HY_MIN(changed, limit));
+            assert_int_equal(held, changed > limit ? changed - limit : 0);
+            node_moves_note(origin, cur, next, P, settled);
+            for (uint32_t p = 0; p < P; p++) {
+                if (next[p].epoch != cur[p].epoch) {
+                    /* Where the move started: the replicas before it, the removed one among
+                     * them. */
+                    assert_true(node_placement_same(&origin[p], &cur[p]));
+                    assert_true(node_placement_has(&origin[p], m[4]));
+                    moved++;
+                }
+            }
+            memcpy(cur, next, sizeof(cur));
+            rounds++;
+            assert_true(rounds <= P);
+        }
+        assert_int_equal(moved, owed);
+        assert_int_equal(rounds, (owed + limit - 1) / limit);
+        check_valid(cur, P, m, 4, 3);
+    }
+    /* Room 0: nothing new starts, but a move under way that the map changes again does. */
+    struct node_placement cur[P] = {{0}}, next[P];
+    node_place(cur, P, m, 5, 3, NULL, 0);
+    memcpy(next, cur, sizeof(next));
+    size_t changed = node_place_domains(next, P, m, NULL, 4, 3, NULL, 0);
+    uint8_t moving[P] = {0};
+    int redirected = -1;
+    for (uint32_t p = 0; p < P && redirected < 0; p++) {
+        if (next[p].epoch != cur[p].epoch) {
+            redirected = (int)p;
+            moving[p] = 1;
+        }
+    }
+    assert_true(redirected >= 0);
+    assert_int_equal(node_place_limit(cur, next, P, moving, 0), changed - 1);
+    for (uint32_t p = 0; p < P; p++) {
+        assert_int_equal(next[p].epoch != cur[p].epoch, (int)p == redirected);
+    }
+}
+
+/* Where moves start, and cancelling them: a fair-share move under way goes back to its
+ * origin (a new epoch, the origin dropped); a finished one stays; a move the map must make
+ * (its source removed) stays; a move redirected keeps its first origin; a settled partition
+ * loses its record. */
+static void test_moves_note_and_cancel(void **state)
+{
+    (void)state;
+    enum { P = 8 };
+    raft_id m[5] = {0x10, 0x20, 0x30, 0x40, 0x50};
+    struct node_placement cur[P] = {{0}}, next[P], origin[P] = {{0}};
+    node_place(cur, P, m, 4, 3, NULL, 0); /* m[4] joins next */
+    memcpy(next, cur, sizeof(next));
+    int p = node_place_rebalance(next, P, m, NULL, 5, NULL, 0, NULL);
+    assert_true(p >= 0);
+    assert_true(node_placement_has(&next[p], m[4]));
+    uint8_t settled[P], cancelled[P];
+    memset(settled, 1, sizeof(settled));
+    assert_int_equal(node_moves_note(origin, cur, next, P, settled), 1);
+    for (uint32_t q = 0; q < P; q++) {
+        assert_int_equal(origin[q].count, (uint32_t)q == (uint32_t)p ? 3 : 0);
+    }
+    assert_true(node_placement_same(&origin[p], &cur[p]));
+    assert_int_equal(origin[p].epoch, cur[p].epoch);
+    /* Nothing new noted while nothing changes and the move is not settled. */
+    settled[p] = 0;
+    assert_int_equal(node_moves_note(origin, next, next, P, settled), 0);
+    /* Settled at the new epoch: finished, nothing to cancel. */
+    struct node_placement map[P], keep[P];
+    memcpy(map, next, sizeof(map));
+    settled[p] = 1;
+    assert_int_equal(node_moves_cancel(map, origin, P, settled, m, NULL, 5, 3, NULL, 0, cancelled),
+                     0);
+    assert_memory_equal(map, next, sizeof(map));
+    /* Under way: back on its origin, one epoch further. */
+    settled[p] = 0;
+    memcpy(keep, origin, sizeof(keep));
+    assert_int_equal(node_moves_cancel(map, origin, P, settled, m, NULL, 5, 3, NULL, 0, cancelled),
+                     1);
+    assert_int_equal(cancelled[p], 1);
+    assert_true(node_placement_same(&map[p], &cur[p]));
+    assert_false(node_placement_has(&map[p], m[4]));
+    assert_int_equal(map[p].epoch, next[p].epoch + 1);
+    assert_int_equal(origin[p].count, 0);
+    for (uint32_t q = 0; q < P; q++) {
+        if ((int)q != p) {
+            assert_memory_equal(&map[q], &next[q], sizeof(map[q]));
+        }
+    }
+    /* Redirected mid-move (its target changes again): the origin stays the first one. */
+    memcpy(origin, keep, sizeof(origin));
+    struct node_placement again[P];
+    memcpy(again, next, sizeof(again));
+    for (uint32_t k = 0; k < again[p].count; k++) {
+        if (again[p].ids[k] == m[4]) {
+            for (size_t c = 0; c < 5; c++) {
+                if (!node_placement_has(&again[p], m[c])) {
+                    again[p].ids[k] = m[c];
+                    break;
+                }
+            }
+        }
+    }
+    again[p].epoch++;
+    assert_int_equal(node_moves_note(origin, next, again, P, settled), 0);
+    assert_memory_equal(origin, keep, sizeof(origin));
+    /* Settled and unchanged: the record goes. */
+    settled[p] = 1;
+    assert_int_equal(node_moves_note(origin, again, again, P, settled), 1);
+    assert_int_equal(origin[p].count, 0);
+
+    /* A member removed: the moves the map must make are kept by a cancel. */
+    memset(origin, 0, sizeof(origin));
+    memset(cur, 0, sizeof(cur));
+    node_place(cur, P, m, 5, 3, NULL, 0);
+    memcpy(next, cur, sizeof(next));
+    size_t changed = node_place_domains(next, P, m, NULL, 4, 3, NULL, 0);
+    assert_true(changed > 0);
+    memset(settled, 1, sizeof(settled));
+    node_moves_note(origin, cur, next, P, settled);
+    memset(settled, 0, sizeof(settled));
+    memcpy(map, next, sizeof(map));
+    assert_int_equal(node_moves_cancel(map, origin, P, settled, m, NULL, 4, 3, NULL, 0, cancelled),
+                     0);
+    assert_memory_equal(map, next, sizeof(map));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +604,8 @@ int main(void)
         cmocka_unit_test(test_zones_random_layouts),
         cmocka_unit_test(test_racks_in_one_zone),
         cmocka_unit_test(test_zones_repair_and_stay_stable),
+        cmocka_unit_test(test_moves_bounded),
+        cmocka_unit_test(test_moves_note_and_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
