@@ -531,6 +531,32 @@ def placement(port, parts):
     return reps, leaders
 
 
+def write_key_per_partition(port, parts, prefix):
+    """{partition: key}: one key PREFIX<i> of every partition, set to "v<partition>" through
+    node `port`. Right after a start a partition may have no leader yet (-TRYAGAIN,
+    -NOQUORUM), and on a loaded machine a leadership may change under a write (-UNKNOWN):
+    the SET is sent again until acknowledged (it is idempotent)."""
+    keys = {}
+    with RawConn(port) as conn:
+        for i in range(2000):
+            k = "%s%d" % (prefix, i)
+            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
+            if p in keys:
+                continue
+            keys[p] = k
+
+            def written(k=k, p=p):
+                r = conn.cmd("SET", k, "v%d" % p)
+                assert r in ("OK", b"OK") or str(r).startswith(
+                    ("TRYAGAIN", "NOQUORUM", "UNKNOWN", "CLUSTERDOWN")), r
+                return r in ("OK", b"OK")
+
+            wait_for(written, 30, "SET %s acknowledged" % k)
+            if len(keys) == parts:
+                break
+    return keys
+
+
 def test_a_joined_node_gets_its_fair_share(grow):
     """4 nodes, 8 partitions, RF 3 (24 replicas, 6 per node); a 5th node joins. The metadata
     leader moves replicas onto it (rebalance-max-moves at a time, each partition never below
@@ -538,16 +564,7 @@ def test_a_joined_node_gets_its_fair_share(grow):
     and the newcomer's replicas are real copies (READONLY reads there return the data)."""
     parts = 8
     c = grow(4, {"partitions": parts, "replication-factor": 3})
-    keys = {}
-    with RawConn(c.ports[0]) as conn:
-        for i in range(2000):
-            k = "fair%d" % i
-            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
-            if p not in keys:
-                keys[p] = k
-                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
-            if len(keys) == parts:
-                break
+    keys = write_key_per_partition(c.ports[0], parts, "fair")
     j = c.add(0)
 
     def fair():
@@ -622,16 +639,7 @@ def test_a_member_down_past_replace_after_is_replaced_and_gets_a_share_back(grow
     back by rebalancing."""
     parts = 8
     c = grow(5, {"partitions": parts, "replication-factor": 3, "replace-after-ms": 3000})
-    keys = {}
-    with RawConn(c.ports[0]) as conn:
-        for i in range(2000):
-            k = "repl%d" % i
-            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
-            if p not in keys:
-                keys[p] = k
-                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
-            if len(keys) == parts:
-                break
+    keys = write_key_per_partition(c.ports[0], parts, "repl")
     meta = c.leader()
     x = (meta + 1) % 5
     c.kill(x)
@@ -667,16 +675,7 @@ def test_replication_factor_changes_at_run_time(grow):
     reported by HALYARD REPLICATION-FACTOR on every node."""
     parts = 8
     c = grow(5, {"partitions": parts, "replication-factor": 3})
-    keys = {}
-    with RawConn(c.ports[0]) as conn:
-        for i in range(2000):
-            k = "rf%d" % i
-            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
-            if p not in keys:
-                keys[p] = k
-                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
-            if len(keys) == parts:
-                break
+    keys = write_key_per_partition(c.ports[0], parts, "rf")
     for rf, loads in ((5, (8,)), (2, (3, 4))):
         wait_for(lambda: halyctl(c.ports[rf % 5], "cluster", "set", "replication-factor",
                                  str(rf)).returncode == 0, 30,
@@ -876,16 +875,7 @@ def test_remove_moves_go_rebalance_max_moves_at_a_time(grow):
     served."""
     parts = 8
     c = grow(4, {"partitions": parts, "replication-factor": 3, "rebalance-max-moves": 1})
-    keys = {}
-    with RawConn(c.ports[0]) as conn:
-        for i in range(2000):
-            k = "bound%d" % i
-            p = conn.cmd("CLUSTER", "KEYSLOT", k) * parts // 16384
-            if p not in keys:
-                keys[p] = k
-                assert conn.cmd("SET", k, "v%d" % p) in ("OK", b"OK")
-            if len(keys) == parts:
-                break
+    keys = write_key_per_partition(c.ports[0], parts, "bound")
     gone = c.names[3]
     wait_for(lambda: halyctl(c.ports[0], "cluster", "remove", gone).returncode == 0, 30,
              "halyctl cluster remove to succeed")
