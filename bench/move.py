@@ -66,6 +66,7 @@ from many_partitions import tags_for_partitions  # noqa: E402
 P99_TARGET = 2.0
 POLL_S = 0.5
 LOAD_BATCH = 64  # commands per pipelined batch of the bulk load
+LOAD_WINDOW = 2  # batches in flight per connection
 LOAD_CONNS_PER_NODE = 2
 MIB = 1 << 20
 
@@ -200,18 +201,23 @@ def load_worker(port, keys, indexes, failed, deadline, abort):
     """Sends SET of every key of `indexes` through port in pipelined batches; adds to failed
     the keys answered anything but +OK (or left when the connection broke, time ran out or
     `abort` was set)."""
-    at = 0
+    at = sent = 0  # indexes[:at] answered, indexes[:sent] sent
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
             buf = b""
             while at < len(indexes) and time.monotonic() < deadline and not abort.is_set():
+                # Up to LOAD_WINDOW batches in flight, so that the server always has the next
+                # one to put in the same fsync as this one.
+                while sent < len(indexes) and sent - at < LOAD_BATCH * LOAD_WINDOW:
+                    batch = indexes[sent:sent + LOAD_BATCH]
+                    s.sendall(b"".join(keys.set_cmd(i) for i in batch))
+                    sent += len(batch)
                 batch = indexes[at:at + LOAD_BATCH]
-                s.sendall(b"".join(keys.set_cmd(i) for i in batch))
                 lines, buf = read_lines(s, buf, len(batch))
                 failed.extend(i for i, line in zip(batch, lines) if line != b"+OK")
                 at += len(batch)
     except OSError:
-        pass  # the batch under way is sent again with the rest (a SET twice is the same SET)
+        pass  # the batches under way are sent again with the rest (a SET twice is the same SET)
     failed.extend(indexes[at:])
 
 
@@ -295,9 +301,9 @@ class SteadyLoad:
                     sock, buf = socket.create_connection(("127.0.0.1", port), timeout=30), b""
                 sock.sendall(self.keys.set_cmd(rng.randrange(self.keys.count), salt))
                 lines, buf = read_lines(sock, buf, 1)
-                out.append((due, sent, time.monotonic(), lines[0] == b"+OK"))
-            except OSError:
-                out.append((due, sent, time.monotonic(), False))
+                out.append((due, sent, time.monotonic(), lines[0] == b"+OK", port, lines[0][:80]))
+            except OSError as e:
+                out.append((due, sent, time.monotonic(), False, port, str(e)[:80].encode()))
                 if sock is not None:
                     sock.close()
                 sock = None
@@ -312,8 +318,11 @@ class SteadyLoad:
         recs = [r for rs in self.records for r in list(rs) if a <= r[0] < b]
         lat = sorted((r[2] - r[0]) * 1000 for r in recs)
         svc = sorted((r[2] - r[1]) * 1000 for r in recs)
+        errs = sorted(set(r[5].decode(errors="replace") for r in recs if not r[3]))
+        # The slowest replies, as (seconds after a, service ms, node port): where a stall was.
+        slow = sorted(((r[1] - a, (r[2] - r[1]) * 1000, r[4]) for r in recs), key=lambda x: -x[1])[:5]
         return {"count": len(recs), "errors": sum(1 for r in recs if not r[3]), "lat": lat,
-                "svc": svc, "seconds": b - a}
+                "svc": svc, "seconds": b - a, "error_texts": errs[:5], "slow": sorted(slow)}
 
 
 def pct(xs, p):
@@ -487,6 +496,7 @@ def run_once(binary, work, args, keys, r):
         res["base"] = load.window(b0, b0 + args.baseline)
         res["move"] = load.window(t_join, t_stop)
         res["moves"] = move_events(c, seen)
+        res["ports"] = list(c.ports)
         new = c.procs[3]
         st = json_reply(c.ports[0], "HALYARD", "STATUS", "JSON")
         res["n4_replicas"] = st.get("replicas_per_node", {}).get("n4", 0)
@@ -539,6 +549,12 @@ def report_run(res):
                 w["errors"], fmt_ms(pct(w["lat"], 50)), fmt_ms(pct(w["lat"], 99)),
                 fmt_ms(w["lat"][-1] if w["lat"] else float("nan")),
                 fmt_ms(pct(w["svc"], 50)), fmt_ms(pct(w["svc"], 99))))
+    for name in ("base", "move"):
+        w = res[name]
+        say("    run %d: %-8s slowest replies (s from the window's start, ms, node): %s%s" % (
+            r, "baseline" if name == "base" else "move", ", ".join(
+                "%.1f s %.0f ms n%d" % (t, ms, res["ports"].index(port) + 1) for t, ms, port in w["slow"]),
+            "; errors: " + " | ".join(w["error_texts"]) if w["error_texts"] else ""))
     say("    run %d: CPU s during the move %s (%% of a core: %s; baseline %s)" % (
         r, " ".join("n%d %.1f" % (i + 1, x) for i, x in enumerate(res["cpu_move"])),
         " ".join("%.0f%%" % x for x in res["cpu_move_pct"]),
