@@ -433,7 +433,8 @@ def run_once(binary, work, args, keys, r):
     load = None
     try:
         c.wait_led([0, 1, 2], deadline_s=120)
-        res["load_s"] = bulk_load(c, keys, args.load_deadline, Sampler(c, args.mem_floor))
+        res["load_s"] = bulk_load(c, keys, min(args.load_deadline, args.end_at - time.monotonic()),
+                                  Sampler(c, args.mem_floor))
         c.wait_led([0, 1, 2], deadline_s=120)
         res["dataset"] = int(info(c.ports[0], "memory", timeout=10)["cluster_used_memory_dataset"])
         say("    run %d: loaded %d keys (%.0f MiB of values) in %.1f s (%.1f MiB/s); the cluster counts "
@@ -458,33 +459,41 @@ def run_once(binary, work, args, keys, r):
         cpu_j = cpu_s(c) + [0.0]
         t_join = c.join()
         names = ["n%d" % (i + 1) for i in range(4)]
-        deadline = t_join + args.move_deadline
+        deadline = min(t_join + args.move_deadline, args.end_at)
         t_fair = t_end = streak = None
         next_say = t_join + 10
         rb = {}
-        while time.monotonic() < deadline:
-            c.check_alive()
-            sampler.sample()
-            fair, done, got = settled(c, names)
-            now = time.monotonic()
-            rb = got or rb
-            if fair and t_fair is None:
-                t_fair = now
-            if fair and done:
-                if streak is not None:
-                    t_end = streak
-                    break
-                streak = now
-            else:
-                streak = None
-            if now >= next_say:
-                next_say += 10
-                say("      %5.0f s after the join: %s/%s partitions settled, %s in progress, %s pending; "
-                    "RSS %s MiB; MemAvailable %d MiB" % (
-                        now - t_join, rb.get("settled", "?"), rb.get("partitions", "?"), rb.get("in_progress", "?"),
-                        rb.get("pending", "?"), "/".join("%d" % (pt.proc_rss_kb(pr.pid) // 1024) for pr in c.procs),
-                        mem_available_mib()))
-            time.sleep(POLL_S)
+        try:
+            while time.monotonic() < deadline:
+                c.check_alive()
+                sampler.sample()
+                fair, done, got = settled(c, names)
+                now = time.monotonic()
+                rb = got or rb
+                if fair and t_fair is None:
+                    t_fair = now
+                if fair and done:
+                    if streak is not None:
+                        t_end = streak
+                        break
+                    streak = now
+                else:
+                    streak = None
+                if now >= next_say:
+                    next_say = now + 10
+                    say("      %5.0f s after the join: %s/%s partitions settled, %s in progress, %s pending; "
+                        "%d moves finished; RSS %s MiB; MemAvailable %d MiB" % (
+                            now - t_join, rb.get("settled", "?"), rb.get("partitions", "?"),
+                            rb.get("in_progress", "?"), rb.get("pending", "?"), move_events(c, seen)[1],
+                            "/".join("%d" % (pt.proc_rss_kb(pr.pid) // 1024) for pr in c.procs),
+                            mem_available_mib()))
+                time.sleep(POLL_S)
+        except SystemExit:
+            # Stopped from outside (SIGTERM) while moving: what was measured so far is still
+            # reported, as an unfinished move, and no further run starts.
+            res["interrupted"] = True
+            say("    run %d: stopped from outside %.0f s after the join; the figures so far follow" % (
+                r, time.monotonic() - t_join))
         t_stop = t_end if t_end is not None else time.monotonic()
         cpu_e = cpu_s(c)
         load.stop()
@@ -616,12 +625,16 @@ def main():
     ap.add_argument("--baseline", type=float, default=30.0)
     ap.add_argument("--load-deadline", type=float, default=None)
     ap.add_argument("--move-deadline", type=float, default=1800.0)
+    ap.add_argument("--time-limit", type=float, default=None,
+                    help="seconds for everything: the load and the move end by then (a move cut short is "
+                    "reported as not settled)")
     ap.add_argument("--mem-floor", type=int, default=2048, help="MiB of MemAvailable below which a run stops")
     ap.add_argument("--logs", help="keep each run's server logs in this directory")
     args = ap.parse_args()
     if not os.access(args.halyard, os.X_OK):
         raise SystemExit("usage: bench/move.py /abs/path/to/halyard [--size 1G] [--runs N]")
     size = parse_size(args.size)
+    args.end_at = time.monotonic() + args.time_limit if args.time_limit else float("inf")
     if args.load_deadline is None:
         args.load_deadline = 120.0 + 2.0 * size / MIB
     keys = Keys(args.partitions, max(args.partitions, size // args.value_bytes), args.value_bytes)
@@ -638,6 +651,8 @@ def main():
             res = run_once(args.halyard, work, args, keys, r)
             report_run(res)
             results.append(res)
+            if res.get("interrupted") or time.monotonic() >= args.end_at:
+                break
     finally:
         shutil.rmtree(work, ignore_errors=True)
         summary(results, args, size)
