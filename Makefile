@@ -86,7 +86,7 @@ LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
 PREFIX    ?= /usr/local
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-many-partitions bench-tls bench-detect bench-memory deps clean sim bench-raft
+        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-many-partitions bench-move bench-tls bench-detect bench-memory deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -317,6 +317,16 @@ bench-partitions: deps
 bench-many-partitions: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	/usr/bin/python3 bench/many_partitions.py $(abspath $(SERVER))
+
+# Moving a node's share (issue 12): 3 nodes with 16 partitions loaded with MOVE_SIZE of values
+# (default 1G), a steady SET load, then a 4th node joins; time until every partition is settled
+# and the load's p99 during the move against before it, MOVE_RUNS runs (default 3), medians.
+# See bench/move.py and docs/partitioning.md "Moving a node's share".
+MOVE_SIZE ?= 1G
+MOVE_RUNS ?= 3
+bench-move: deps
+	$(MAKE) -j2 MODE=release $(SERVER) $(CLI)
+	$(PYTHON) bench/move.py $(abspath $(SERVER)) --size $(MOVE_SIZE) --runs $(MOVE_RUNS)
 
 # Failure detection (issue 14): SUSPECT/DEAD time after kill -9 and SIGSTOP of a member of a
 # 3-node cluster, p50/p99 over 20 rounds each; false suspicions per node-hour under a CPU hog

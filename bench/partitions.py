@@ -158,8 +158,13 @@ def proc_rss_kb(pid):
 
 
 class Cluster:
-    def __init__(self, binary, workdir, parts):
+    """Three bootstrapped nodes on 127.0.0.1 (bench/move.py adds a joiner through argv)."""
+
+    NAME = "bench-partitions"  # how errors name the benchmark
+
+    def __init__(self, binary, workdir, parts, extra=()):
         self.bin, self.parts = binary, parts
+        self.extra = EXTRA + list(extra)
         self.dir = tempfile.mkdtemp(dir=workdir)
         self.ports = []
         while len(self.ports) < 3:
@@ -171,22 +176,23 @@ class Cluster:
         for i in range(3):
             self.start(i)
 
-    def start(self, i):
+    def argv(self, i):
         p = self.ports[i]
+        return [self.bin, "--node-id", "n%d" % (i + 1), "--bind", "127.0.0.1", "--port", str(p),
+                "--peer-port", str(p + 10000), "--http-port", "0", "--data-dir",
+                os.path.join(self.dir, "n%d" % (i + 1)), "--bootstrap", self.boot, "--cluster-secret", "bench",
+                "--partitions", str(self.parts), "--log-level", "warn"] + self.extra
+
+    def start(self, i):
         log = open(os.path.join(self.dir, "n%d.log" % (i + 1)), "a")
-        self.procs[i] = subprocess.Popen(
-            [self.bin, "--node-id", "n%d" % (i + 1), "--bind", "127.0.0.1", "--port", str(p),
-             "--peer-port", str(p + 10000), "--http-port", "0", "--data-dir",
-             os.path.join(self.dir, "n%d" % (i + 1)), "--bootstrap", self.boot, "--cluster-secret", "bench",
-             "--partitions", str(self.parts), "--log-level", "warn"] + EXTRA,
-            stdout=log, stderr=subprocess.STDOUT)
+        self.procs[i] = subprocess.Popen(self.argv(i), stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
     def check_alive(self):
         for i, pr in enumerate(self.procs):
             if pr.poll() is not None:
-                raise SystemExit("bench-partitions: node n%d exited (status %s); its log is %s" % (
-                    i + 1, pr.returncode, os.path.join(self.dir, "n%d.log" % (i + 1))))
+                raise SystemExit("%s: node n%d exited (status %s); its log is %s" % (
+                    self.NAME, i + 1, pr.returncode, os.path.join(self.dir, "n%d.log" % (i + 1))))
 
     def leaders(self, via):
         """{partition: index of its leader} from CLUSTER NODES on node `via`."""
@@ -218,8 +224,8 @@ class Cluster:
             except (OSError, ValueError):
                 pass
             time.sleep(0.05)
-        raise SystemExit("bench-partitions: %d partitions not all led and balanced within %d s" % (
-            self.parts, deadline_s))
+        raise SystemExit("%s: %d partitions not all led and balanced within %d s" % (
+            self.NAME, self.parts, deadline_s))
 
     def cpu_ticks(self):
         return sum(proc_ticks(pr.pid) for pr in self.procs)
