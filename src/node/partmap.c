@@ -510,6 +510,32 @@ static size_t cancel_moves(struct hy_node *n, struct node_placement *next,
     return done;
 }
 
+/* The first map is the bootstrap's placement, the one the partition groups started on
+ * (partmap_boot_servers): over the bootstrap members still members, not over a node that
+ * joined before it was written. Placed over the joiner too, it moved every partition at once,
+ * past rebalance-max-moves and a pause (test_rebalance_pause_holds_moves_and_resume_starts_them:
+ * n5 joined 90 ms after the metadata group's first leader, before its first map). A node that
+ * joined has no bootstrap list and places over the members it knows. */
+static size_t first_map_members(const struct hy_node *n, raft_id *members, size_t count)
+{
+    raft_id boot[RAFT_SERVERS_MAX];
+    size_t k = 0;
+    for (size_t b = 0; b < n->boot_count; b++) { /* in the bootstrap's order, as placed */
+        int member = 0;
+        for (size_t i = 0; i < count; i++) {
+            member |= members[i] == n->boot[b].id;
+        }
+        if (member) {
+            boot[k++] = n->boot[b].id;
+        }
+    }
+    if (k == 0) {
+        return count;
+    }
+    memcpy(members, boot, k * sizeof(*boot));
+    return k;
+}
+
 void partmap_maintain(struct hy_node *n, uint64_t now_ms)
 {
     uint32_t parts = parts_of(n);
@@ -529,6 +555,9 @@ void partmap_maintain(struct hy_node *n, uint64_t now_ms)
     }
     raft_id members[RAFT_SERVERS_MAX];
     size_t count = placement_members(n, members);
+    if (n->partmap == NULL) {
+        count = first_map_members(n, members, count);
+    }
     count = drop_replaced(n, members, count, now_ms);
     if (count == 0) {
         return;
