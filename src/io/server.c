@@ -61,7 +61,8 @@ struct io_server {
     struct io_conn *conns;   /* every open connection */
     struct io_conn *pending; /* connections with output to flush this turn */
     int stopping;
-    uint64_t busy_polled_ms; /* busy_poll_cb's last look at the sockets */
+    uint64_t busy_polled_ms;        /* busy_poll_cb's last look at the sockets */
+    uint64_t turn_ns, turn_idle_ns; /* note_turn: the last flush, and the loop's idle time then */
 };
 
 struct io_conn {
@@ -531,9 +532,24 @@ static void spin_cb(uv_idle_t *h)
     (void)h; /* its presence alone makes the next poll non-blocking */
 }
 
+/* The time the loop worked since the previous turn's flush: wall time less the time it
+ * waited in poll (libuv's idle-time metric). */
+static void note_turn(struct io_server *srv)
+{
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop);
+    if (srv->turn_ns != 0) {
+        uint64_t wall = now - srv->turn_ns;
+        uint64_t waited = HY_MIN(idle - srv->turn_idle_ns, wall);
+        node_note_loop_turn(srv->node, (wall - waited) / 1000, io_clock_ms());
+    }
+    srv->turn_ns = now;
+    srv->turn_idle_ns = idle;
+}
+
 static void flush_cb(uv_prepare_t *h)
 {
     struct io_server *srv = h->data;
+    note_turn(srv);
     /* End of the loop turn: everything proposed during it goes to Raft as one batch. A
      * batch that commits at once can wake clients whose next requests propose again; go
      * round a bounded number of times, then let the loop turn (without blocking in poll). */
@@ -969,6 +985,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     struct io_server srv;
     memset(&srv, 0, sizeof(srv));
     srv.loop = uv_default_loop();
+    uv_loop_configure(srv.loop, UV_METRICS_IDLE_TIME); /* note_turn */
     srv.cfg = cfg;
     srv.log = log;
     signal(SIGPIPE, SIG_IGN);

@@ -129,6 +129,10 @@ static void info_stats(const struct info_ctx *x, struct hy_buf *b)
                   (unsigned long long)s->forwards_rerun, (unsigned long long)s->forwards_resent,
                   (unsigned long long)s->forwards_unknown,
                   (unsigned long long)s->total_error_replies);
+    const struct node_metrics *m = &x->node->metrics;
+    hy_buf_printf(b, "loop_slow_turns:%llu\r\nloop_turn_max_ms:%llu\r\n",
+                  (unsigned long long)m->loop_slow_turns,
+                  (unsigned long long)(m->loop_turn_max_us / 1000));
 }
 
 void node_note_reply(struct hy_node *n, const uint8_t *reply, size_t len)

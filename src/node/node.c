@@ -292,6 +292,35 @@ void node_note_net_io(struct hy_node *n, size_t in_bytes, size_t out_bytes)
     n->stats.net_output_bytes += out_bytes;
 }
 
+void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms)
+{
+    struct node_metrics *m = &n->metrics;
+    hy_histo_record_us(&m->loop_turn, busy_us);
+    m->loop_turn_max_us = HY_MAX(m->loop_turn_max_us, busy_us);
+    if (busy_us >= (uint64_t)NODE_SLOW_TURN_MS * 1000) {
+        m->loop_slow_turns++;
+        if (m->slow_logged_ms == 0 || now_ms >= m->slow_logged_ms + 1000) {
+            hy_log(n->log, HY_LOG_WARN,
+                   "slow event loop turn: %llu ms of work (%llu more slow turns not logged); "
+                   "since the previous turn: %llu entries applied, %llu snapshots installed, "
+                   "%llu taken, %llu snapshot bytes sent",
+                   (unsigned long long)(busy_us / 1000), (unsigned long long)m->slow_unlogged,
+                   (unsigned long long)(m->entries_applied - m->mark_applied),
+                   (unsigned long long)(m->snapshots_installed - m->mark_installed),
+                   (unsigned long long)(m->snapshots_taken - m->mark_taken),
+                   (unsigned long long)(m->snapshot_sent_bytes - m->mark_sent));
+            m->slow_logged_ms = now_ms;
+            m->slow_unlogged = 0;
+        } else {
+            m->slow_unlogged++;
+        }
+    }
+    m->mark_applied = m->entries_applied;
+    m->mark_installed = m->snapshots_installed;
+    m->mark_taken = m->snapshots_taken;
+    m->mark_sent = m->snapshot_sent_bytes;
+}
+
 size_t node_take_kills(struct hy_node *n)
 {
     size_t k = n->kills;

@@ -78,6 +78,7 @@ struct node_stats {
 #define NODE_CMD_SLOTS          512
 #define NODE_COMMANDS_MAX       256  /* room for per-command counters (asserted at create) */
 #define NODE_LAG_SAMPLES        1024 /* (log end, time) samples for followers' lag in ms */
+#define NODE_SLOW_TURN_MS       100  /* an event loop turn this long is logged and counted */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
 #define NODE_SNAPSHOT_FORK_KEYS 20000 /* below this many keys, snapshots are encoded inline */
@@ -104,6 +105,14 @@ struct node_metrics {
         uint64_t index, ms;
     } lag_samples[NODE_LAG_SAMPLES];
     size_t lag_head, lag_count;
+    /* The event loop's turns (node_note_loop_turn): the time each spent working, how many
+     * took NODE_SLOW_TURN_MS or more, and what the node did since the previous turn, which
+     * a slow turn's log line gives (entries applied, snapshots installed and taken). */
+    struct hy_histo loop_turn;
+    uint64_t loop_slow_turns, loop_turn_max_us;
+    uint64_t entries_applied;
+    uint64_t mark_applied, mark_installed, mark_taken, mark_sent;
+    uint64_t slow_logged_ms, slow_unlogged;
 };
 
 /* Redis's encoding thresholds (CONFIG SET/GET hash-max-listpack-entries...), kept per node

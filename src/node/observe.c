@@ -24,6 +24,7 @@ void observe_init(struct hy_node *n)
     struct node_metrics *m = &n->metrics;
     hy_histo_init_ms(&m->commit_latency);
     hy_histo_init_ms(&m->snapshot_duration);
+    hy_histo_init_us(&m->loop_turn);
     for (size_t i = 0; i < NODE_COMMANDS_MAX; i++) {
         hy_histo_init_ms(&m->cmd_latency[i]);
     }
@@ -167,6 +168,8 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
     o->snapshot_sent_bytes = m->snapshot_sent_bytes;
     o->partitions_parked = node_parked_count(n);
     o->snapshot_duration = m->snapshot_duration;
+    o->loop_turn = m->loop_turn;
+    o->loop_slow_turns = m->loop_slow_turns;
     o->clients = n->client_count;
     o->connections_received = s->connections_received;
     o->rejected_connections = s->rejected_connections;
@@ -650,6 +653,17 @@ static void metrics_snapshots(const struct node_observation *o, struct hy_buf *b
     prom_histo(b, "halyard_snapshot_duration_seconds", NULL, &o->snapshot_duration);
 }
 
+static void metrics_loop(const struct node_observation *o, struct hy_buf *b)
+{
+    prom_family(b, "halyard_loop_turn_duration_seconds", "histogram",
+                "Time the event loop worked per turn (waiting for I/O excluded): a long turn "
+                "delays every client and peer of this node.");
+    prom_histo(b, "halyard_loop_turn_duration_seconds", NULL, &o->loop_turn);
+    counter(b, "halyard_loop_slow_turns_total",
+            "Event loop turns that worked 100 ms or more (each is logged, at most once a second).",
+            o->loop_slow_turns);
+}
+
 static void metrics_commands(const struct node_observation *o, struct hy_buf *b)
 {
     struct prom_labels l;
@@ -736,6 +750,7 @@ void observe_metrics(const struct node_observation *o, struct hy_buf *b)
     metrics_cluster(o, b);
     metrics_replication(o, b);
     metrics_snapshots(o, b);
+    metrics_loop(o, b);
     metrics_commands(o, b);
     metrics_clients(o, b);
     metrics_peers(o, b);

@@ -80,6 +80,8 @@ struct node_observation {
     uint64_t snapshot_sent_bytes;
     uint32_t partitions_parked;
     struct hy_histo snapshot_duration;
+    struct hy_histo loop_turn; /* time the event loop worked per turn */
+    uint64_t loop_slow_turns;  /* turns of NODE_SLOW_TURN_MS or more */
     /* Members as this node knows them. */
     size_t member_count;
     struct observe_member members[OBSERVE_MEMBERS_MAX];

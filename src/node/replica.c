@@ -663,6 +663,7 @@ static void apply_committed(struct node_group *g, uint64_t commit)
         const struct raft_entry *e = raft_entry_get(&g->raft, i);
         HY_ASSERT(e != NULL);
         apply_one(g, i, e);
+        g->node->metrics.entries_applied++;
     }
 }
 
@@ -708,9 +709,6 @@ static int snapshot_due(const struct node_group *g, int raft_wants)
            g->log_bytes_since_snapshot >= bytes_floor || shrunk;
 }
 
-/* Hands a snapshot of the state machine at `index` (ownership of data moves here) to Raft
- * and queues it for the disk. A snapshot that Raft no longer wants (one installed from the
- * leader, or taken inline, went past it meanwhile) is dropped. */
 static int admin_step(struct node_group *g, struct raft_event *ev, uint64_t now_ms);
 
 /* Hands a snapshot of the state machine at `index` (ownership of data moves here) to Raft

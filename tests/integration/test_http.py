@@ -97,6 +97,35 @@ def test_single_node_routes_methods_and_health(servers):
     assert health(hp)["commitIndex"] >= health(hp)["appliedIndex"] >= applied
 
 
+def test_a_slow_loop_turn_is_counted_and_logged(servers):
+    """A turn of the event loop that works 100 ms or more (here a Lua script that counts for
+    a while: it holds the loop, as any long piece of work would) is counted in INFO and
+    /metrics and logged with what the node did; ordinary turns only feed the histogram."""
+    s = servers.start()
+    hp = s.port + 1000
+    m, _ = scrape(hp)
+    assert m[("halyard_loop_slow_turns_total", "")] == 0
+    with s.raw(timeout=120) as c:
+        assert c.cmd("SET", "k", "v") == "OK"
+        assert c.cmd("EVAL", "local x = 0 for i = 1, 100000000 do x = x + i end return 1", "0") == 1
+    assert int(info(s.port, "stats")["loop_slow_turns"]) >= 1
+    assert int(info(s.port, "stats")["loop_turn_max_ms"]) >= 100
+
+    def counted():
+        m, text = scrape(hp)
+        return m[("halyard_loop_slow_turns_total", "")] >= 1 and (m, text)
+
+    m, text = wait_for(counted, 10, "/metrics to count the slow turn")
+    promtool_check(text)
+    assert m[("halyard_loop_turn_duration_seconds_bucket", '{le="0.1"}')] < m[("halyard_loop_turn_duration_seconds_count", "")]
+
+    def logged():
+        with open(s.log_path) as f:
+            return re.search(r"slow event loop turn: \d+ ms of work .* entries applied", f.read())
+
+    wait_for(logged, 10, "the slow turn's log line")
+
+
 def test_http_port_taken_stops_the_start(servers):
     """A node whose HTTP port is taken does not start half-way: it exits non-zero and says why."""
     blocker = socket.socket()
@@ -262,6 +291,8 @@ def _metrics_round(cluster):
     assert after[("halyard_raft_commit_latency_seconds_bucket", '{le="+Inf"}')] == after[("halyard_raft_commit_latency_seconds_count", "")]
     assert after[("halyard_command_duration_seconds_count", '{cmd="set"}')] >= n
     assert after[("halyard_keys", "")] >= n
+    turns = ("halyard_loop_turn_duration_seconds_count", "")
+    assert after[turns] > before[turns]
     assert after[("halyard_raft_is_leader", "")] == 1
     assert after[("halyard_cluster_size", "")] == 3
     assert after[("halyard_raft_leader", '{leader="%s"}' % cluster.names[li])] == 1
