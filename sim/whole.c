@@ -3142,6 +3142,17 @@ static void check_group(struct world *w, struct w_node *wn, const struct node_gr
                    g->id, rc->leader_of_term[term], wn->name);
         }
     }
+    /* Without a forced quorum no leader holds less than a follower committed (Leader
+     * Completeness): a refusal, or a follower reported ahead, is a bug in what the leader
+     * sent (its heartbeats named term 0 for a match its snapshot had compacted, until
+     * test_heartbeat_below_the_leaders_log_is_no_conflict). */
+    if (!w->forced && (r->stat_conflicts_refused > 0 || r->stat_followers_ahead > 0)) {
+        w_fail(w,
+               "%s refused a leader's entries as conflicting with committed ones (%" PRIu64
+               "), or saw a follower ahead (%" PRIu64 "), in group %u with no quorum forced",
+               wn->name, (uint64_t)r->stat_conflicts_refused, (uint64_t)r->stat_followers_ahead,
+               g->id);
+    }
     uint64_t commit = raft_commit_index(r);
     grow(&rc->commit_term, &rc->cap_commit, commit);
     for (uint64_t i = wn->checked_commit[g->id] + 1; i <= commit; i++) {

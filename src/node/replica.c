@@ -59,6 +59,7 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     n->snap_pacer.rate = (uint64_t)n->cfg->rebalance_bandwidth;
     rc.snapshot_pacer = &n->snap_pacer;
     rc.snapshot_on_disk = n->snapshots_on_disk;
+    rc.group = id;
     raft_init(&g->raft, &rc);
     if (rc.lease_ms > 0 && !raft_lease_enabled(&g->raft)) {
         hy_log(n->log, HY_LOG_WARN,

@@ -620,9 +620,16 @@ static uint64_t send_entries(struct raft *r, struct raft_progress *p)
 static void send_heartbeat(struct raft *r, struct raft_progress *p)
 {
     struct raft_message *m = leader_msg(r, RAFT_MSG_APPEND, p->id);
-    m->prev_index = p->match_index;
-    m->prev_term = raft_log_term(&r->log, p->match_index);
-    m->commit = HY_MIN(r->commit_index, p->match_index);
+    /* The follower's match may lie below this leader's log: a snapshot compacted it while the
+     * follower's acknowledgements were in flight, and the term there is not known any more.
+     * Naming term 0 for it read as a conflict with entries the follower committed (refused
+     * and logged as a forced quorum's, at every bench-move start with 16 partitions). Such a
+     * heartbeat names no entry (index 0, which every log holds) and so commits nothing. */
+    if (p->match_index >= r->log.snap_index) {
+        m->prev_index = p->match_index;
+        m->prev_term = raft_log_term(&r->log, p->match_index);
+        m->commit = HY_MIN(r->commit_index, p->match_index);
+    }
     m->quiesce = (uint8_t)(r->quiesce_seq != 0 && r->quiesce_seq == r->read_seq);
 }
 
@@ -1064,18 +1071,38 @@ static void heard_from_leader(struct raft *r, raft_id leader)
 }
 
 /* m conflicts with an entry this node committed (append_conflicts_committed): refused, and
- * logged once per term. */
+ * logged once per term, with what conflicts (where m's entries start, the terms there on both
+ * sides, this node's commit index and snapshot). */
 static void refuse_conflict(struct raft *r, const struct raft_message *m)
 {
     r->stat_conflicts_refused++;
     if (r->conflict_logged_term != r->term) {
         r->conflict_logged_term = r->term;
+        uint64_t at = m->prev_index;
+        uint64_t theirs = m->prev_term;
+        if (at < r->log.snap_index) {
+            at = r->log.snap_index; /* append_check: nothing to compare below the snapshot */
+        }
+        for (uint32_t k = 0; k < m->n_entries; k++) { /* the first entry that differs */
+            uint64_t index = m->prev_index + 1 + k;
+            if (index >= r->log.snap_index && index <= last_index(r) &&
+                raft_log_term(&r->log, index) != m->entries[k].term) {
+                at = index;
+                theirs = m->entries[k].term;
+                break;
+            }
+        }
         hy_log(r->cfg.log, HY_LOG_ERROR,
                "raft %llu: the leader %llu of term %llu sends entries that conflict with "
                "entries this node committed (a quorum forced on a node that lacked them): "
-               "refused; remove this member and add it back afresh",
+               "refused; remove this member and add it back afresh (group %u: index %llu has "
+               "term %llu here, %llu at the leader; commit index %llu, snapshot %llu, last "
+               "index %llu)",
                (unsigned long long)r->cfg.id, (unsigned long long)m->from,
-               (unsigned long long)r->term);
+               (unsigned long long)r->term, r->cfg.group, (unsigned long long)at,
+               (unsigned long long)raft_log_term(&r->log, at), (unsigned long long)theirs,
+               (unsigned long long)r->commit_index, (unsigned long long)r->log.snap_index,
+               (unsigned long long)last_index(r));
     }
     reply_append(r, m, 0, 0, 0);
 }

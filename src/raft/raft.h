@@ -217,6 +217,7 @@ struct raft_config {
     uint32_t quiesce_ticks;   /* an idle group quiesces after this many idle heartbeat
                                  intervals (raft.c "Quiescing"); 0 = never */
     uint32_t mutation;        /* enum raft_mutation, tests only */
+    uint32_t group;           /* the group's number, named in log lines only */
     const struct hy_log *log; /* borrowed; outlives the struct raft; may be NULL */
     /* Snapshot chunks to followers take from this budget; borrowed, may be shared by groups.
      * NULL: no limit. */

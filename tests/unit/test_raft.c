@@ -1114,6 +1114,52 @@ static void test_follower_refuses_conflict_with_committed(void **state)
     tc_free(&c);
 }
 
+/* A follower whose acknowledgements are lost keeps receiving (and committing) entries while
+ * its match index on the leader stays behind; the leader's snapshot then compacts its log past
+ * that match. Its heartbeats must not name a term for an index it no longer holds: it sent
+ * term 0 there, which the follower took for a conflict with entries it committed (refused,
+ * logged as a forced quorum's; seen on every bench-move start with 16 partitions). */
+static void test_heartbeat_below_the_leaders_log_is_no_conflict(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, c.now + 100);
+    tc_submit(&c, 0, "acked"); /* node 3's last progress is recent: the leader pipelines */
+    tc_run_until(&c, c.now + 5);
+    uint64_t acked = raft_commit_index(&c.nd[0].r);
+    c.block[2][0] = 1; /* node 3 hears the leader; the leader no longer hears it */
+    for (int k = 0; k < 6; k++) {
+        tc_submit(&c, 0, "x");
+    }
+    tc_run_until(&c, c.now + 10); /* delivered and committed, between two heartbeats */
+    tc_submit(&c, 0, "y");        /* carries the commit index to node 3 */
+    tc_run_until(&c, c.now + 10);
+    uint64_t snap = raft_commit_index(&c.nd[0].r);
+    assert_true(snap >= acked + 6);
+    assert_true(raft_commit_index(&c.nd[2].r) > acked + 1); /* it committed past its match */
+    struct raft_follower f;
+    assert_int_equal(raft_follower_info(&c.nd[0].r, 3, &f), 1);
+    assert_true(f.match_index <= acked);
+    struct raft_event sev = {.type = RAFT_EV_SNAPSHOT};
+    sev.snapshot.index = snap;
+    sev.snapshot.data = (const uint8_t *)"s";
+    sev.snapshot.len = 1;
+    tc_step(&c, 0, &sev);
+    assert_int_equal(c.nd[0].last_status, HY_OK);
+    assert_null(raft_entry_get(&c.nd[0].r, acked + 1)); /* below the leader's log now */
+    tc_run_until(&c, c.now + 300);                      /* heartbeats */
+    assert_int_equal(c.nd[2].r.stat_conflicts_refused, 0);
+    c.block[2][0] = 0;
+    tc_run_until(&c, c.now + 500);
+    assert_int_equal(c.nd[2].r.stat_conflicts_refused, 0);
+    assert_int_equal(raft_commit_index(&c.nd[2].r), raft_commit_index(&c.nd[0].r));
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_free(&c);
+}
+
 /* A leader forced on a node that lacked entries a follower committed and compacted into its
  * snapshot (seed 31008127 --nodes 5 --partitions 2 on 15ef547): the forced leader's
  * AppendEntries falls below the follower's snapshot, which the follower takes as matching and
@@ -1621,6 +1667,7 @@ int main(void)
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
         cmocka_unit_test(test_follower_refuses_conflict_with_committed),
         cmocka_unit_test(test_forced_leader_ignores_follower_snapshot_ahead),
+        cmocka_unit_test(test_heartbeat_below_the_leaders_log_is_no_conflict),
         cmocka_unit_test(test_server_without_configuration_grants_no_vote),
         cmocka_unit_test(test_transfer_completes),
         cmocka_unit_test(test_transfer_aborts),
