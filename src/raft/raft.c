@@ -316,14 +316,18 @@ static void fail_pending_reads(struct raft *r)
     r->n_reads = 0;
 }
 
-static void become_follower(struct raft *r, uint64_t term, raft_id leader)
+static void become_follower(struct raft *r, uint64_t term, raft_id leader, const char *why)
 {
+    if (r->role == RAFT_LEADER) {
+        /* Which group, and why: a higher term met, or the caller's reason. */
+        hy_log(r->cfg.log, HY_LOG_INFO, "raft %llu: leader steps down in term %llu (group %u: %s)",
+               (unsigned long long)r->cfg.id, (unsigned long long)r->term, r->cfg.group,
+               term > r->term ? "a higher term"
+               : why != NULL  ? why
+                              : "?");
+    }
     if (term > r->term) {
         set_term_vote(r, term, RAFT_NONE);
-    }
-    if (r->role == RAFT_LEADER) {
-        hy_log(r->cfg.log, HY_LOG_INFO, "raft %llu: leader steps down in term %llu",
-               (unsigned long long)r->cfg.id, (unsigned long long)r->term);
     }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
@@ -332,6 +336,7 @@ static void become_follower(struct raft *r, uint64_t term, raft_id leader)
     r->quiesce_seq = 0;
     r->transfer_target = RAFT_NONE;
     r->step_down_removed = 0;
+    r->removed_handover_ms = 0;
     r->unpersisted_since_ms = 0;
     fail_pending_reads(r);
     reset_election_timer(r);
@@ -345,8 +350,8 @@ static void broadcast_append(struct raft *r, int heartbeat);
  * earlier entries are committed (§3.6.2). */
 static void become_leader(struct raft *r)
 {
-    hy_log(r->cfg.log, HY_LOG_INFO, "raft %llu: leader of term %llu", (unsigned long long)r->cfg.id,
-           (unsigned long long)r->term);
+    hy_log(r->cfg.log, HY_LOG_INFO, "raft %llu: leader of term %llu (group %u)",
+           (unsigned long long)r->cfg.id, (unsigned long long)r->term, r->cfg.group);
     r->role = RAFT_LEADER;
     r->leader = r->cfg.id;
     r->leader_since_ms = r->now_ms;
@@ -356,6 +361,7 @@ static void become_leader(struct raft *r)
     r->quiesce_seq = 0;
     r->transfer_target = RAFT_NONE;
     r->timeout_now_sent = 0;
+    r->removed_handover_ms = 0;
     memset(r->progress, 0, sizeof(struct raft_progress) * RAFT_SERVERS_MAX);
     progress_sync(r);
     struct raft_entry noop = {.term = r->term, .type = RAFT_ENTRY_NOOP};
@@ -499,7 +505,7 @@ static void on_vote(struct raft *r, const struct raft_message *m)
          * removed, still votes: a voter whose promotion entry it has not received yet may be
          * needed for a quorum, which the Raft-only simulator's membership faults showed.) */
         if (m->term > r->term && !m->pre_vote) {
-            become_follower(r, m->term, RAFT_NONE);
+            become_follower(r, m->term, RAFT_NONE, NULL);
         }
         reply_vote(r, m, r->term, 0);
         return;
@@ -511,7 +517,7 @@ static void on_vote(struct raft *r, const struct raft_message *m)
         return;
     }
     if (m->term > r->term) {
-        become_follower(r, m->term, RAFT_NONE);
+        become_follower(r, m->term, RAFT_NONE, NULL);
     }
     int grant = (r->vote == RAFT_NONE || r->vote == m->from) && candidate_log_ok(r, m) &&
                 r->role == RAFT_FOLLOWER;
@@ -536,7 +542,7 @@ static void on_vote_resp(struct raft *r, const struct raft_message *m)
         if (count_votes(r, r->votes_granted) >= quorum(r)) {
             start_election(r, 0);
         } else if (count_votes(r, r->votes_denied) >= quorum(r)) {
-            become_follower(r, r->term, RAFT_NONE);
+            become_follower(r, r->term, RAFT_NONE, NULL);
         }
         return;
     }
@@ -547,7 +553,7 @@ static void on_vote_resp(struct raft *r, const struct raft_message *m)
     if (count_votes(r, r->votes_granted) >= quorum(r)) {
         become_leader(r);
     } else if (count_votes(r, r->votes_denied) >= quorum(r)) {
-        become_follower(r, r->term, RAFT_NONE);
+        become_follower(r, r->term, RAFT_NONE, NULL);
     }
 }
 
@@ -777,9 +783,35 @@ static void release_reads(struct raft *r);
 static void leader_maybe_step_down_removed(struct raft *r)
 {
     /* §4.2.2: a leader removed from the configuration "steps down once the Cnew entry is
-     * committed", managing the cluster until then without counting itself. */
-    if (r->step_down_removed && r->commit_index >= r->step_down_removed) {
-        become_follower(r, r->term, RAFT_NONE);
+     * committed", managing the cluster until then without counting itself. Stepping down
+     * alone left the others an election timeout without a leader (the 150-300 ms pause at
+     * the end of every move whose source led its partition). §3.10 names this case for
+     * leadership transfer: the leader hands over to a voter holding its whole log with
+     * TimeoutNow, and steps down as it does. Until one holds it (entries proposed since Cnew
+     * may still be on their way), it goes on leading Cnew, which is safe as before the
+     * commit, for at most a minimum election timeout; then it steps down as before. */
+    if (!r->step_down_removed || r->commit_index < r->step_down_removed) {
+        return;
+    }
+    if (r->removed_handover_ms == 0) {
+        r->removed_handover_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    }
+    const struct raft_progress *best = NULL;
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_progress *p = &r->progress[i];
+        if (p->id != r->cfg.id && r->membership.servers[i].role == RAFT_VOTER &&
+            p->match_index == last_index(r) &&
+            (best == NULL || p->last_heard_ms > best->last_heard_ms)) {
+            best = p;
+        }
+    }
+    if (best != NULL) {
+        leader_msg(r, RAFT_MSG_TIMEOUT_NOW, best->id);
+        r->timeout_now_sent = 1;
+        become_follower(r, r->term, RAFT_NONE, "removed from the configuration; handed over");
+    } else if (r->now_ms >= r->removed_handover_ms) {
+        become_follower(r, r->term, RAFT_NONE,
+                        "removed from the configuration; no voter caught up to hand over to");
     }
 }
 
@@ -1000,6 +1032,7 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
         }
         catchup_note(r, p);
         leader_maybe_commit(r);
+        leader_maybe_step_down_removed(r); /* a voter may hold the whole log now */
         if (r->role != RAFT_LEADER) {
             return;
         }
@@ -1031,6 +1064,7 @@ static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
         p->last_progress_ms = r->now_ms;
         catchup_note(r, p);
         leader_maybe_commit(r);
+        leader_maybe_step_down_removed(r); /* a voter may hold the whole log now */
         if (r->role != RAFT_LEADER) {
             return;
         }
@@ -1062,7 +1096,7 @@ static void reply_append(struct raft *r, const struct raft_message *m, int succe
 static void heard_from_leader(struct raft *r, raft_id leader)
 {
     if (r->role != RAFT_FOLLOWER) {
-        become_follower(r, r->term, leader);
+        become_follower(r, r->term, leader, NULL);
     }
     r->leader = leader;
     r->leader_contact_ms = r->now_ms;
@@ -1513,7 +1547,7 @@ static void on_receive(struct raft *r, const struct raft_message *m)
     if (m->term > r->term && !(pre_vote_answer && m->granted)) {
         int from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT ||
                           m->type == RAFT_MSG_TIMEOUT_NOW;
-        become_follower(r, m->term, from_leader ? m->from : RAFT_NONE);
+        become_follower(r, m->term, from_leader ? m->from : RAFT_NONE, NULL);
     }
     switch (m->type) {
     case RAFT_MSG_VOTE_RESP: on_vote_resp(r, m); break;
@@ -1595,7 +1629,11 @@ static void leader_tick(struct raft *r)
     if (leader_running_late(r)) {
         hy_log(r->cfg.log, HY_LOG_WARN, "raft %llu: running late, stepping down",
                (unsigned long long)r->cfg.id);
-        become_follower(r, r->term, RAFT_NONE);
+        become_follower(r, r->term, RAFT_NONE, "running late");
+        return;
+    }
+    leader_maybe_step_down_removed(r); /* the hand-over's deadline */
+    if (r->role != RAFT_LEADER) {
         return;
     }
     if (r->transfer_target != RAFT_NONE && r->now_ms >= r->transfer_deadline_ms) {
@@ -1614,7 +1652,7 @@ static void leader_tick(struct raft *r)
         return;
     }
     if (!leader_has_quorum(r)) {
-        become_follower(r, r->term, RAFT_NONE);
+        become_follower(r, r->term, RAFT_NONE, "check-quorum: no majority heard");
         return;
     }
     r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
@@ -1955,7 +1993,7 @@ static void on_persisted(struct raft *r, const struct raft_event *ev)
         return;
     }
     if (leader_running_late(r)) {
-        become_follower(r, r->term, RAFT_NONE);
+        become_follower(r, r->term, RAFT_NONE, "running late");
         return;
     }
     r->unpersisted_since_ms = r->persisted_index < last_index(r) ? r->now_ms : 0;

@@ -407,6 +407,7 @@ struct raft {
     uint64_t transfer_deadline_ms;
     uint64_t unpersisted_since_ms; /* gray failure: oldest write not yet reported durable */
     uint64_t step_down_removed;    /* leader removed from config: step down when committed */
+    uint64_t removed_handover_ms;  /* ... once committed: hand over by then at the latest */
     /* Quiescing (raft.c "Quiescing"): no timer and no messages while set. */
     int quiesced;
     uint32_t idle_ticks;           /* leader: consecutive idle heartbeat intervals */

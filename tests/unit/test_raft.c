@@ -1014,6 +1014,33 @@ static void test_node_removed_while_leader(void **state)
     tc_free(&c);
 }
 
+/* A leader that removes itself hands over as it steps down (§3.10): a voter holding its whole
+ * log is told to campaign at once, so a new leader comes within a round trip, not after an
+ * election timeout (300 ms here) of no leader at all, which is what every move whose source
+ * led its partition cost its clients. */
+static void test_removed_leader_hands_over(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 150);
+    uint64_t term = raft_term(&c.nd[0].r);
+    assert_int_equal(tc_change(&c, 0, RAFT_REMOVE, 1), HY_OK);
+    tc_run_until(&c, 170);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
+    int leaders = (raft_role(&c.nd[1].r) == RAFT_LEADER) + (raft_role(&c.nd[2].r) == RAFT_LEADER);
+    assert_int_equal(leaders, 1);
+    int l = raft_role(&c.nd[1].r) == RAFT_LEADER ? 1 : 2;
+    assert_int_equal(raft_term(&c.nd[l].r), term + 1);
+    assert_int_equal(raft_membership(&c.nd[l].r)->count, 2);
+    tc_submit(&c, l, "after");
+    tc_run_until(&c, 260); /* the commit reaches the follower with the next heartbeat */
+    assert_int_equal(raft_commit_index(&c.nd[3 - l].r), raft_last_index(&c.nd[l].r));
+    tc_free(&c);
+}
+
 /* Three of five voters are lost for good: nobody can be elected. FORCE on a survivor makes it
  * the only voter (the others learners) and it commits alone; the other survivor follows,
  * and once promoted the two form the cluster. The lost servers never count again. */
@@ -1664,6 +1691,7 @@ int main(void)
         cmocka_unit_test(test_learner_that_never_answers_is_not_promoted),
         cmocka_unit_test(test_learner_that_went_silent_is_not_promoted),
         cmocka_unit_test(test_node_removed_while_leader),
+        cmocka_unit_test(test_removed_leader_hands_over),
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
         cmocka_unit_test(test_follower_refuses_conflict_with_committed),
         cmocka_unit_test(test_forced_leader_ignores_follower_snapshot_ahead),
