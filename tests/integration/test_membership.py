@@ -594,6 +594,35 @@ def test_a_joined_node_gets_its_fair_share(grow):
         wait_for(local, 30, "the newcomer's own replica of partition %d to hold its key" % p)
 
 
+def test_a_node_joining_at_the_first_start_gets_nothing_from_the_first_map(tmp_path_factory):
+    """The first partition map is the bootstrap's placement, over the bootstrap members: a
+    node that joins while it is being written (started right after the three, here) gets
+    replicas only by rebalancing, which rebalance-max-moves 0 turns off. Placed over the joiner
+    too, the first map moved every partition at once past a pause and rebalance-max-moves (a
+    CI failure of the test below)."""
+    parts = 8
+    c = GrowingCluster(tmp_path_factory, 3, dict(EXTRA, **{"partitions": parts, "replication-factor": 3,
+                                                           "rebalance-max-moves": 0}))
+    try:
+        c.start_all()  # returns once they answer: their first election is still to come
+        j = c.add(0)
+
+        def held_back():
+            reps, _ = placement(c.ports[0], parts)
+            assert not any(c.ports[j] in r for r in reps.values()), "the newcomer got replicas: %r" % reps
+            # Said once the newcomer counts as a member (a voter of the metadata group).
+            return "rebalance: off (rebalance-max-moves 0) while member loads differ by" in \
+                "".join(open(s.log_path).read() for s in c.nodes[:3])
+
+        wait_for(held_back, 30, "the metadata leader to see the newcomer's empty share and hold it back")
+        reps, _ = placement(c.ports[0], parts)
+        assert len(reps) == parts and all(len(r) == 3 for r in reps.values()), reps
+        assert not any(c.ports[j] in r for r in reps.values()), reps
+    finally:
+        errors = c.stop_all()
+    assert not errors, errors
+
+
 def test_rebalance_pause_holds_moves_and_resume_starts_them(grow):
     """halyctl cluster rebalance pause (kept in the metadata group, so every node reports it
     and a new metadata leader keeps it): a node that joins gets nothing while paused (the
