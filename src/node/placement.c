@@ -498,6 +498,47 @@ size_t node_moves_cancel(struct node_placement *map, struct node_placement *orig
     return count;
 }
 
+size_t node_moves_keep_live(struct node_placement *map, const struct node_placement *origin,
+                            uint32_t parts, const uint8_t *settled, const raft_id *members,
+                            const struct node_domain *dom, size_t n_members, const raft_id *down,
+                            size_t n_down, uint8_t *swapped)
+{
+    struct place_ctx c;
+    ctx_init(&c, members, dom, n_members, down, n_down);
+    size_t count = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        swapped[p] = 0;
+        struct node_placement *pl = &map[p];
+        const struct node_placement *o = &origin[p];
+        if (o->count == 0 || settled[p]) {
+            continue;
+        }
+        for (uint32_t k = 0; k < pl->count; k++) {
+            int d = member_index(&c, pl->ids[k]);
+            if (d < 0 || !c.avoided[d] || !node_placement_has(o, pl->ids[k])) {
+                continue; /* up, or a replica the move adds (placed up first anyway) */
+            }
+            uint32_t dz, dr;
+            domain_conflicts(&c, pl, (size_t)d, k, &dz, &dr);
+            for (uint32_t j = 0; j < o->count; j++) {
+                int s = member_index(&c, o->ids[j]);
+                if (s < 0 || c.avoided[s] || node_placement_has(pl, o->ids[j])) {
+                    continue;
+                }
+                uint32_t sz, sr;
+                domain_conflicts(&c, pl, (size_t)s, k, &sz, &sr);
+                if (sz < dz || (sz == dz && sr <= dr)) {
+                    pl->ids[k] = o->ids[j];
+                    swapped[p] = 1;
+                    count++;
+                    break;
+                }
+            }
+        }
+    }
+    return count;
+}
+
 void node_placement_encode(const struct node_placement *map, uint32_t parts, struct hy_buf *out)
 {
     hy_buf_printf(out, MAP_MAGIC "%u\n", parts);

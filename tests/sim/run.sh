@@ -330,6 +330,10 @@ LIST
 # first 40): a partition's leader removed a move's source, a member that stays, while the
 # target's node was down, leaving the partition a voter short (check_voter_removal; member.c
 # voter_may_go keeps such a source voting until the target votes).
+# 73000035 --rf 2 --zones 2: a zone move kept the replica of a member that then died and
+# dropped the live one, which FORCE-QUORUM then left alone as not named by the map (partmap.c
+# keep_live_copies); and a survivor asked right after its restart, with no map applied yet,
+# forced the metadata group from a reachable majority (member.c).
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -394,6 +398,7 @@ done <<'LIST'
 94 --nodes 5 --partitions 8 --rf 3 --zones 3
 130 --nodes 5 --partitions 8 --rf 3 --zones 3
 6 --nodes 5 --partitions 8 --rf 2 --zones 2
+73000035 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
