@@ -59,7 +59,7 @@
 #define W_ADMIN_WAIT_MS    5000 /* an operator's command left unanswered this long is dropped */
 #define W_OPER_STEP_MS     300  /* the operator looks at a membership change this often */
 #define W_OPER_RESEND_MS   3000
-#define W_PARTS_MAX        8 /* --partitions: at most this many (groups 1..8, plus group 0) */
+#define W_PARTS_MAX        16 /* --partitions: at most this many (groups 1..16, plus group 0) */
 #define W_GROUPS_MAX       (W_PARTS_MAX + 1)
 #define W_REGS             (2 * W_KEYS) /* registers the checker sees: k0..k2, h0..h2 */
 
