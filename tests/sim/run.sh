@@ -333,7 +333,10 @@ LIST
 # 73000035 --rf 2 --zones 2: a zone move kept the replica of a member that then died and
 # dropped the live one, which FORCE-QUORUM then left alone as not named by the map (partmap.c
 # keep_live_copies); and a survivor asked right after its restart, with no map applied yet,
-# forced the metadata group from a reachable majority (member.c).
+# forced the metadata group from a reachable majority (member.c). 76000504 --rf 3 --zones 3
+# --cancel: a list of log writes retried after ENOSPC wrote a term/vote already durable after a
+# newer one, and the node's log was refused at its restart ("group 7's term goes down";
+# wal_node.c skips term/votes not newer than the log's).
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -399,6 +402,7 @@ done <<'LIST'
 130 --nodes 5 --partitions 8 --rf 3 --zones 3
 6 --nodes 5 --partitions 8 --rf 2 --zones 2
 73000035 --nodes 5 --partitions 8 --rf 2 --zones 2
+76000504 --nodes 5 --partitions 8 --rf 3 --zones 3 --cancel
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
