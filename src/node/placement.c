@@ -498,6 +498,58 @@ size_t node_moves_cancel(struct node_placement *map, struct node_placement *orig
     return count;
 }
 
+/* Whether pl's replicas share no more zones (then racks) than before's. */
+static int spread_no_worse(const struct place_ctx *c, const struct node_placement *pl,
+                           const struct node_placement *before)
+{
+    uint32_t z, r, bz, br;
+    shared_pairs(c, pl, &z, &r);
+    shared_pairs(c, before, &bz, &br);
+    return z < bz || (z == bz && r <= br);
+}
+
+/* pl with its replica at k (seen down) replaced by source s of the move; when that shares more
+ * zones or racks than pl did, also one of the move's targets (not in origin o) replaced by the
+ * member seen up that spreads it best (then the least loaded, the lowest number). 1 and *out
+ * when the result is no worse spread than pl. */
+static int keep_live_one(const struct place_ctx *c, const struct node_placement *pl,
+                         const struct node_placement *o, uint32_t k, raft_id s,
+                         struct node_placement *out)
+{
+    *out = *pl;
+    out->ids[k] = s;
+    if (spread_no_worse(c, out, pl)) {
+        return 1;
+    }
+    struct node_placement best = {0}, tmp;
+    uint64_t best_key[4] = {0};
+    int found = 0;
+    for (uint32_t t = 0; t < out->count; t++) {
+        if (t == k || node_placement_has(o, out->ids[t])) {
+            continue; /* only a target the move adds is redirected */
+        }
+        for (size_t i = 0; i < c->n; i++) {
+            if (c->avoided[i] || node_placement_has(out, c->id[i])) {
+                continue;
+            }
+            tmp = *out;
+            tmp.ids[t] = c->id[i];
+            uint32_t z, r;
+            shared_pairs(c, &tmp, &z, &r);
+            uint64_t key[4] = {z, r, c->load[i], i};
+            if (spread_no_worse(c, &tmp, pl) && (!found || tuple_cmp(key, best_key, 4) < 0)) {
+                memcpy(best_key, key, sizeof(key));
+                best = tmp;
+                found = 1;
+            }
+        }
+    }
+    if (found) {
+        *out = best;
+    }
+    return found;
+}
+
 size_t node_moves_keep_live(struct node_placement *map, const struct node_placement *origin,
                             uint32_t parts, const uint8_t *settled, const raft_id *members,
                             const struct node_domain *dom, size_t n_members, const raft_id *down,
@@ -505,6 +557,14 @@ size_t node_moves_keep_live(struct node_placement *map, const struct node_placem
 {
     struct place_ctx c;
     ctx_init(&c, members, dom, n_members, down, n_down);
+    for (uint32_t p = 0; p < parts; p++) {
+        for (uint32_t i = 0; i < map[p].count; i++) {
+            int mi = member_index(&c, map[p].ids[i]);
+            if (mi >= 0) {
+                c.load[mi]++;
+            }
+        }
+    }
     size_t count = 0;
     for (uint32_t p = 0; p < parts; p++) {
         swapped[p] = 0;
@@ -518,21 +578,29 @@ size_t node_moves_keep_live(struct node_placement *map, const struct node_placem
             if (d < 0 || !c.avoided[d] || !node_placement_has(o, pl->ids[k])) {
                 continue; /* up, or a replica the move adds (placed up first anyway) */
             }
-            uint32_t dz, dr;
-            domain_conflicts(&c, pl, (size_t)d, k, &dz, &dr);
             for (uint32_t j = 0; j < o->count; j++) {
                 int s = member_index(&c, o->ids[j]);
-                if (s < 0 || c.avoided[s] || node_placement_has(pl, o->ids[j])) {
+                struct node_placement next;
+                if (s < 0 || c.avoided[s] || node_placement_has(pl, o->ids[j]) ||
+                    !keep_live_one(&c, pl, o, k, o->ids[j], &next)) {
                     continue;
                 }
-                uint32_t sz, sr;
-                domain_conflicts(&c, pl, (size_t)s, k, &sz, &sr);
-                if (sz < dz || (sz == dz && sr <= dr)) {
-                    pl->ids[k] = o->ids[j];
-                    swapped[p] = 1;
-                    count++;
-                    break;
+                for (uint32_t i = 0; i < pl->count; i++) {
+                    int mi = member_index(&c, pl->ids[i]);
+                    if (mi >= 0) {
+                        c.load[mi]--;
+                    }
                 }
+                *pl = next;
+                for (uint32_t i = 0; i < pl->count; i++) {
+                    int mi = member_index(&c, pl->ids[i]);
+                    if (mi >= 0) {
+                        c.load[mi]++;
+                    }
+                }
+                swapped[p] = 1;
+                count++;
+                break;
             }
         }
     }

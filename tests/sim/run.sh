@@ -336,7 +336,9 @@ LIST
 # forced the metadata group from a reachable majority (member.c). 76000504 --rf 3 --zones 3
 # --cancel: a list of log writes retried after ENOSPC wrote a term/vote already durable after a
 # newer one, and the node's log was refused at its restart ("group 7's term goes down";
-# wal_node.c skips term/votes not newer than the log's).
+# wal_node.c skips term/votes not newer than the log's). 75001993 --rf 2 --zones 2: as 73000035
+# for a fair-share move whose source and target share a zone: the move's target is redirected
+# too.
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -403,6 +405,7 @@ done <<'LIST'
 6 --nodes 5 --partitions 8 --rf 2 --zones 2
 73000035 --nodes 5 --partitions 8 --rf 2 --zones 2
 76000504 --nodes 5 --partitions 8 --rf 3 --zones 3 --cancel
+75001993 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
