@@ -198,6 +198,10 @@ struct node_group {
      * (RAFT_NONE: none), reported MOVE_FINISHED once the voters are the map's replicas. */
     raft_id move_target, move_source;
     uint32_t unplaced_timeouts; /* timeouts of a copy the map does not place here (replica.c) */
+    /* A member the metadata group removed that this node voted for, and the term: followed in
+     * that term only (node_receive). */
+    raft_id removed_leader;
+    uint64_t removed_leader_term;
     struct raft raft;
     struct store *store;
     int started;

@@ -338,7 +338,9 @@ LIST
 # newer one, and the node's log was refused at its restart ("group 7's term goes down";
 # wal_node.c skips term/votes not newer than the log's). 75001993 --rf 2 --zones 2: as 73000035
 # for a fair-share move whose source and target share a zone: the move's target is redirected
-# too.
+# too. 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
+# stopped), the other voter was removed from the cluster and its messages were ignored, so the
+# partition never led again (replica.c removed_sender_needed).
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -406,6 +408,7 @@ done <<'LIST'
 73000035 --nodes 5 --partitions 8 --rf 2 --zones 2
 76000504 --nodes 5 --partitions 8 --rf 3 --zones 3 --cancel
 75001993 --nodes 5 --partitions 8 --rf 2 --zones 2
+75004513 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
