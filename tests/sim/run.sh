@@ -340,7 +340,9 @@ LIST
 # for a fair-share move whose source and target share a zone: the move's target is redirected
 # too. 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
 # stopped), the other voter was removed from the cluster and its messages were ignored, so the
-# partition never led again (replica.c removed_sender_needed).
+# partition never led again (replica.c removed_sender_needed). 75004646 --rf 2 --zones 2:
+# FORCE-QUORUM marked a group led with a working majority, forced later once the node, cut
+# off, saw it step down (member.c).
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -409,6 +411,7 @@ done <<'LIST'
 76000504 --nodes 5 --partitions 8 --rf 3 --zones 3 --cancel
 75001993 --nodes 5 --partitions 8 --rf 2 --zones 2
 75004513 --nodes 5 --partitions 8 --rf 2 --zones 2
+75004646 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
