@@ -335,6 +335,19 @@ static void moves_load(const struct hy_node *n, struct node_placement *origin, u
     memset(origin, 0, parts * sizeof(*origin));
 }
 
+int partmap_move_from_here(const struct hy_node *n, const struct node_group *g)
+{
+    uint32_t parts = parts_of(n);
+    if (parts == 0 || g == n->meta || g->id == 0 || g->id > parts) {
+        return 0;
+    }
+    struct node_placement *origin = hy_xcalloc(parts, sizeof(*origin));
+    moves_load(n, origin, parts);
+    int from = node_placement_has(&origin[g->id - 1], g->raft.cfg.id);
+    hy_free(origin);
+    return from;
+}
+
 uint32_t partmap_moves_recorded(const struct hy_node *n)
 {
     uint32_t parts = parts_of(n), count = 0;
@@ -510,45 +523,6 @@ static size_t cancel_moves(struct hy_node *n, struct node_placement *next,
     return done;
 }
 
-/* A move under way keeps the live copies (placement.h node_moves_keep_live): a replica the
- * map kept from where the move started, on a member seen down, goes instead of the live
- * replica the move takes away. The partition may have no leader until the down member is back
- * (its voters are still the origin's), and if it never is, the operator's FORCE-QUORUM on the
- * live copy must find it named by the map: a copy the map does not name is left alone there,
- * as a removed member's stale one. Returns how many partitions next changes (their epochs
- * grown, once each). */
-static size_t keep_live_copies(struct hy_node *n, struct node_placement *next,
-                               const struct node_placement *origin, const uint8_t *settled,
-                               const raft_id *members, const struct node_domain *dom, size_t count,
-                               const raft_id *down, size_t n_down)
-{
-    uint32_t parts = parts_of(n);
-    uint8_t *swapped = hy_xcalloc(parts, 1);
-    struct node_placement *before = hy_xcalloc(parts, sizeof(*before));
-    memcpy(before, next, parts * sizeof(*before));
-    size_t changed = 0;
-    if (node_moves_keep_live(next, origin, parts, settled, members, dom, count, down, n_down,
-                             swapped) > 0) {
-        for (uint32_t p = 0; p < parts; p++) {
-            if (!swapped[p]) {
-                continue;
-            }
-            next[p].epoch++;
-            changed++;
-            char kept[256], gone[256];
-            names_missing(n, &next[p], &before[p], kept, sizeof(kept));
-            names_missing(n, &before[p], &next[p], gone, sizeof(gone));
-            hy_log(n->log, HY_LOG_INFO,
-                   "partition map: partition %u's move keeps its replica on %s and drops the one "
-                   "on %s instead, seen down (map epoch %llu)",
-                   p, kept, gone, (unsigned long long)next[p].epoch);
-        }
-    }
-    hy_free(before);
-    hy_free(swapped);
-    return changed;
-}
-
 /* The first map is the bootstrap's placement, the one the partition groups started on
  * (partmap_boot_servers): over the bootstrap members still members, not over a node that
  * joined before it was written. Placed over the joiner too, it moved every partition at once,
@@ -650,11 +624,8 @@ void partmap_maintain(struct hy_node *n, uint64_t now_ms)
             cancel_moves(n, next, origin, settled, members, dom, count, rf, down, n_down, now_ms);
         origin_changed = 1;
     } else {
-        if (cur != NULL) {
-            changed = keep_live_copies(n, next, origin, settled, members, dom, count, down, n_down);
-        }
-        changed += node_place_domains(next, parts, members, cur != NULL ? dom : NULL, count, rf,
-                                      down, n_down);
+        changed = node_place_domains(next, parts, members, cur != NULL ? dom : NULL, count, rf,
+                                     down, n_down);
         size_t held = 0;
         if (changed > 0 && cur != NULL) {
             /* rebalance-max-moves bounds every move a map change starts (0 as 1: a member

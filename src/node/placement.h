@@ -105,22 +105,6 @@ size_t node_moves_cancel(struct node_placement *map, struct node_placement *orig
                          const struct node_domain *dom, size_t n_members, uint32_t rf,
                          const raft_id *avoid, size_t n_avoid, uint8_t *cancelled);
 
-/* A move under way whose partition may be left with no live copy the map names: for each
- * partition with an origin that is not settled (settled[p]), a replica map[p] keeps from the
- * origin on a member in `down` is replaced by a replica the move takes off the origin, on a
- * member (of members) not in `down`, where the partition's zones and racks stay as spread;
- * where they would not, one of the move's targets is also redirected to the member seen up
- * that spreads them best (the least loaded first), if one can. The down member goes instead
- * of the live one; swapped[p] = 1 (epochs are not grown: the
- * caller grows those of the partitions that end up changed). Without it, a move started just
- * before the member it kept died left the partition's only surviving copy on a member the
- * map no longer named, which FORCE-QUORUM leaves alone (simulator seed 73000035 --nodes 5
- * --partitions 8 --rf 2 --zones 2). Returns how many replicas were swapped. */
-size_t node_moves_keep_live(struct node_placement *map, const struct node_placement *origin,
-                            uint32_t parts, const uint8_t *settled, const raft_id *members,
-                            const struct node_domain *dom, size_t n_members, const raft_id *down,
-                            size_t n_down, uint8_t *swapped);
-
 /* Whether partition pl lists id. */
 int node_placement_has(const struct node_placement *pl, raft_id id);
 

@@ -331,14 +331,14 @@ LIST
 # target's node was down, leaving the partition a voter short (check_voter_removal; member.c
 # voter_may_go keeps such a source voting until the target votes).
 # 73000035 --rf 2 --zones 2: a zone move kept the replica of a member that then died and
-# dropped the live one, which FORCE-QUORUM then left alone as not named by the map (partmap.c
-# keep_live_copies); and a survivor asked right after its restart, with no map applied yet,
+# dropped the live one, which FORCE-QUORUM then left alone as not named by the map (member.c
+# force_candidate: a move's source still voting is forced too); and a survivor asked right after its restart, with no map applied yet,
 # forced the metadata group from a reachable majority (member.c). 76000504 --rf 3 --zones 3
 # --cancel: a list of log writes retried after ENOSPC wrote a term/vote already durable after a
 # newer one, and the node's log was refused at its restart ("group 7's term goes down";
 # wal_node.c skips term/votes not newer than the log's). 75001993 --rf 2 --zones 2: as 73000035
-# for a fair-share move whose source and target share a zone: the move's target is redirected
-# too. 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
+# for a fair-share move. 75010203 --rf 2 --zones 2: the first fix of 73000035 (the map named
+# the move's source again) raced with a move that had finished. 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
 # stopped), the other voter was removed from the cluster and its messages were ignored, so the
 # partition never led again (replica.c removed_sender_needed). 75004646 --rf 2 --zones 2:
 # FORCE-QUORUM marked a group led with a working majority, forced later once the node, cut
@@ -412,6 +412,7 @@ done <<'LIST'
 75001993 --nodes 5 --partitions 8 --rf 2 --zones 2
 75004513 --nodes 5 --partitions 8 --rf 2 --zones 2
 75004646 --nodes 5 --partitions 8 --rf 2 --zones 2
+75010203 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST

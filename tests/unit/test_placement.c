@@ -591,90 +591,6 @@ static void test_moves_note_and_cancel(void **state)
     assert_memory_equal(map, next, sizeof(map));
 }
 
-/* A move under way keeps its live copies: a replica it kept from the origin on a member seen
- * down goes instead of the live one it takes away (seed 73000035 --nodes 5 --partitions 8
- * --rf 2 --zones 2); where that would worsen the zones the move's target is redirected too
- * (seed 75001993), if some member seen up allows it; a settled partition, a move without a
- * live source and a down target are left as they are. */
-static void test_moves_keep_live(void **state)
-{
-    (void)state;
-    enum { P = 4 };
-    raft_id m[5] = {0x10, 0x20, 0x30, 0x40, 0x50};
-    /* z0: 0x10, 0x30, 0x50; z1: 0x20, 0x40. */
-    struct node_domain dom[5] = {{0, 0}, {1, 1}, {0, 2}, {1, 3}, {0, 4}};
-    struct node_placement origin[P] = {{0}}, map[P] = {{0}};
-    uint8_t settled[P] = {0}, swapped[P];
-    /* 0: {10,30} -> {40,30} for the zones, 30 down: {40,10}. */
-    origin[0] = (struct node_placement){.epoch = 1, .count = 2, .ids = {0x10, 0x30}};
-    map[0] = (struct node_placement){.epoch = 2, .count = 2, .ids = {0x40, 0x30}};
-    /* 1: the same, settled: left alone. */
-    origin[1] = origin[0];
-    map[1] = map[0];
-    settled[1] = 1;
-    /* 2: {20,30} -> {20,40} (30 leaves for 40): with 20 down, 30 stays in its place; {30,40}
-     * spans both zones, as {20,40} did not. */
-    origin[2] = (struct node_placement){.epoch = 1, .count = 2, .ids = {0x20, 0x30}};
-    map[2] = (struct node_placement){.epoch = 2, .count = 2, .ids = {0x20, 0x40}};
-    /* 3: {10,20} -> {10,40} (20 to 40, both z1), 10 down: 20 back would share z1 with 40,
-     * so the move's target is redirected to a z0 member seen up, the least loaded. */
-    origin[3] = (struct node_placement){.epoch = 1, .count = 2, .ids = {0x10, 0x20}};
-    map[3] = (struct node_placement){.epoch = 2, .count = 2, .ids = {0x10, 0x40}};
-    struct node_placement before[P];
-    memcpy(before, map, sizeof(map));
-    raft_id down[3] = {0x30, 0x20, 0x10};
-    /* Only 0x30 down: partition 0 swaps; 2 keeps 20 (up), 30 down is the leaver anyway. */
-    assert_int_equal(node_moves_keep_live(map, origin, P, settled, m, dom, 5, down, 1, swapped), 1);
-    assert_int_equal(swapped[0], 1);
-    assert_true(node_placement_has(&map[0], 0x10) && node_placement_has(&map[0], 0x40));
-    assert_false(node_placement_has(&map[0], 0x30));
-    assert_int_equal(map[0].epoch, 2); /* the caller grows it */
-    for (uint32_t p = 1; p < P; p++) {
-        assert_int_equal(swapped[p], 0);
-        assert_memory_equal(&map[p], &before[p], sizeof(map[p]));
-    }
-    /* 0x20 down (and 0x30): partition 2's kept 20 is down but its source 30 too: left. */
-    memcpy(map, before, sizeof(map));
-    assert_int_equal(node_moves_keep_live(map, origin, P, settled, m, dom, 5, down, 2, swapped), 1);
-    assert_int_equal(swapped[0], 1);
-    assert_int_equal(swapped[2], 0);
-    /* 0x20 down alone: partition 2 swaps to {30,40}. */
-    memcpy(map, before, sizeof(map));
-    assert_int_equal(node_moves_keep_live(map, origin, P, settled, m, dom, 5, &down[1], 1, swapped),
-                     1);
-    assert_int_equal(swapped[2], 1);
-    assert_true(node_placement_has(&map[2], 0x30) && node_placement_has(&map[2], 0x40));
-    /* 0x10 down alone: partition 3 keeps 20 and its target goes to 50 (30 holds two);
-     * partition 0's down 10 is its source, not a replica kept: left. */
-    memcpy(map, before, sizeof(map));
-    assert_int_equal(node_moves_keep_live(map, origin, P, settled, m, dom, 5, &down[2], 1, swapped),
-                     1);
-    assert_int_equal(swapped[3], 1);
-    assert_int_equal(map[3].count, 2);
-    assert_true(node_placement_has(&map[3], 0x20) && node_placement_has(&map[3], 0x50));
-    for (uint32_t p = 0; p < 3; p++) {
-        assert_memory_equal(&map[p], &before[p], sizeof(map[p]));
-    }
-    /* With 0x50 down too, 30 is the only z0 member left to redirect to: {20,30}. */
-    memcpy(map, before, sizeof(map));
-    raft_id down2[2] = {0x10, 0x50};
-    assert_int_equal(node_moves_keep_live(map, origin, P, settled, m, dom, 5, down2, 2, swapped),
-                     1);
-    assert_true(node_placement_has(&map[3], 0x20) && node_placement_has(&map[3], 0x30));
-    /* And with 0x30 down as well no z0 member is up: partition 3 is left as it is (and
-     * partition 0's source 10 is down: left too). */
-    memcpy(map, before, sizeof(map));
-    raft_id down3[3] = {0x10, 0x50, 0x30};
-    assert_int_equal(node_moves_keep_live(map, origin, P, settled, m, dom, 5, down3, 3, swapped),
-                     0);
-    assert_memory_equal(map, before, sizeof(map));
-    /* A target seen down (0x40) is not this function's: left. */
-    raft_id target = 0x40;
-    assert_int_equal(node_moves_keep_live(map, origin, P, settled, m, dom, 5, &target, 1, swapped),
-                     0);
-    assert_memory_equal(map, before, sizeof(map));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,7 +606,6 @@ int main(void)
         cmocka_unit_test(test_zones_repair_and_stay_stable),
         cmocka_unit_test(test_moves_bounded),
         cmocka_unit_test(test_moves_note_and_cancel),
-        cmocka_unit_test(test_moves_keep_live),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
