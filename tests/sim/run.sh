@@ -338,7 +338,9 @@ LIST
 # newer one, and the node's log was refused at its restart ("group 7's term goes down";
 # wal_node.c skips term/votes not newer than the log's). 75001993 --rf 2 --zones 2: as 73000035
 # for a fair-share move. 75010203 --rf 2 --zones 2: the first fix of 73000035 (the map named
-# the move's source again) raced with a move that had finished. 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
+# the move's source again) raced with a move that had finished. 75010117 --rf 2 --zones 2: the
+# simulated operator took a FORCE-QUORUM answered "disk full ... run it again" at once for
+# asked (its own bug). 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
 # stopped), the other voter was removed from the cluster and its messages were ignored, so the
 # partition never led again (replica.c removed_sender_needed). 75004646 --rf 2 --zones 2:
 # FORCE-QUORUM marked a group led with a working majority, forced later once the node, cut
@@ -413,6 +415,7 @@ done <<'LIST'
 75004513 --nodes 5 --partitions 8 --rf 2 --zones 2
 75004646 --nodes 5 --partitions 8 --rf 2 --zones 2
 75010203 --nodes 5 --partitions 8 --rf 2 --zones 2
+75010117 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
