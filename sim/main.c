@@ -94,20 +94,21 @@ static int parse_mutation(const char *s)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: halyard-sim [--seed S | --seeds N --from S] [--nodes 3|5|7] "
-                    "[--steps M] [--faults LIST] [--mutation NAME] [--first-failure] [--trace] "
-                    "[--quiet]\n"
-                    "       halyard-sim --scenario join-absent|join-refused|force-phantom "
-                    "[--seed S | --seeds N --from S] [--steps M] [--faults LIST] [--trace]\n"
-                    "       halyard-sim --whole [--seed S | --seeds N --from S] [--nodes 3|5] "
-                    "[--fault-ms MS] [--quiet-ms MS] [--moved] [--no-faults] "
-                    "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored|"
-                    "resend-bare|stale-reply|apply-clock|session-forget] "
-                    "[--tolerate proxy-early-timeout] [--rejoin-early] "
-                    "[--partitions 1|2|4|8|0 (0: the seed picks)] [--rf 1..7] [--zones 0..7] "
-                    "[--replace-after MS] [--snapshot-bandwidth BYTES_PER_S] [--cancel] "
-                    "[--first-failure] [--trace] "
-                    "[--quiet]\n");
+    fprintf(stderr,
+            "usage: halyard-sim [--seed S | --seeds N --from S] [--nodes 3|5|7] "
+            "[--steps M] [--faults LIST] [--mutation NAME] [--first-failure] [--trace] "
+            "[--quiet]\n"
+            "       halyard-sim --scenario join-absent|join-refused|force-phantom "
+            "[--seed S | --seeds N --from S] [--steps M] [--faults LIST] [--trace]\n"
+            "       halyard-sim --whole [--seed S | --seeds N --from S] [--nodes 3|5] "
+            "[--fault-ms MS] [--quiet-ms MS] [--moved] [--no-faults] "
+            "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored|"
+            "resend-bare|stale-reply|apply-clock|session-forget] "
+            "[--tolerate proxy-early-timeout] [--rejoin-early] "
+            "[--partitions 1..16|0 (0: the seed picks 1, 2, 4 or 8)] [--rf 1..7] [--zones 0..7] "
+            "[--replace-after MS] [--snapshot-bandwidth BYTES_PER_S] [--cancel] "
+            "[--first-failure] [--trace] "
+            "[--quiet]\n");
 }
 
 struct cli {
@@ -277,7 +278,7 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
             i++;
         } else if (strcmp(a, "--partitions") == 0) {
             c->parts = atoi(v);
-            if (c->parts < 0 || c->parts > 8) {
+            if (c->parts < 0 || c->parts > 16) {
                 return -1;
             }
             i++;

@@ -741,6 +741,13 @@ uint64_t wal_last_index(const struct wal *w, uint32_t group)
     return wal_group_of(w, group)->last_index;
 }
 
+void wal_term_vote(const struct wal *w, uint32_t group, uint64_t *term, uint64_t *vote)
+{
+    const struct wal_group *g = wal_group_of(w, group);
+    *term = g->term;
+    *vote = g->vote;
+}
+
 uint64_t wal_last_term(const struct wal *w, uint32_t group)
 {
     return wal_group_of(w, group)->last_term;

@@ -141,6 +141,8 @@ int wal_snapshot_wanted(const struct wal *w, uint32_t group);
  * collected): up to cap ids into out; returns how many. */
 size_t wal_pinning_groups(const struct wal *w, uint32_t *out, size_t cap);
 
+/* The group's durable term and vote: what its last committed term/vote record says. */
+void wal_term_vote(const struct wal *w, uint32_t group, uint64_t *term, uint64_t *vote);
 uint64_t wal_last_index(const struct wal *w, uint32_t group); /* snapshot index when empty */
 uint64_t wal_last_term(const struct wal *w, uint32_t group);
 uint64_t wal_first_index(const struct wal *w, uint32_t group); /* 0 when the log is empty */

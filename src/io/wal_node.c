@@ -154,12 +154,27 @@ static void wal_node_stage_entries(struct wal *w, const struct wal_node_req *r)
     }
 }
 
+/* Whether r's term/vote is newer than the one its group's log holds durably. A retry after
+ * ENOSPC writes the whole list again, and a list with a snapshot commits what precedes the
+ * snapshot first: a list that then ran out of space is written again with term/votes that are
+ * durable already, and an older one among them (term 2 after term 3 in one list, or a term's
+ * first record, without its vote, after the vote) written after a newer one would put the
+ * group's term back (recovery refuses such a log: "group 7's term goes down", simulator seed
+ * 76000504 --nodes 5 --partitions 8 --rf 3 --zones 3 --cancel) or forget a vote cast. Raft
+ * never asks for an older term/vote than it had, so one not newer is such a copy: skipped. */
+static int term_vote_is_new(const struct wal *w, const struct wal_node_req *r)
+{
+    uint64_t term, vote;
+    wal_term_vote(w, r->group, &term, &vote);
+    return r->term > term || (r->term == term && r->vote != vote && vote == RAFT_NONE);
+}
+
 int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t n)
 {
     int rc = HY_OK;
     for (size_t i = 0; i < n && rc == HY_OK; i++) {
         const struct wal_node_req *r = reqs[i];
-        if (r->term_vote_changed) {
+        if (r->term_vote_changed && term_vote_is_new(w, r)) {
             wal_batch_term_vote(w, r->group, r->term, r->vote);
         }
         if (r->snapshot != NULL) {

@@ -78,10 +78,11 @@ void wal_node_req_of(const struct node_io_batch *b, struct wal_node_req *req,
  * Writes the n requests reqs[0..n) (of any groups, in submission order) as one group commit:
  * every term/vote and entries staged and committed with ONE write and ONE fdatasync; a snapshot
  * (rare) first commits what is staged, so that its group's term/vote is durable before it, and
- * is written on its own. Entries a snapshot already covers are skipped (a retry after ENOSPC
- * writes the whole list again). Nothing may be staged. Returns HY_OK (all durable), HY_ENOSPC
- * (write the same list again later: what was written is superseded by the same records) or
- * HY_EIO (fatal: the caller aborts).
+ * is written on its own. Entries a snapshot already covers are skipped, and so is a term/vote
+ * not newer than the one its group's log holds (a retry after ENOSPC writes the whole list
+ * again, part of which may be durable). Nothing may be staged. Returns HY_OK (all durable),
+ * HY_ENOSPC (write the same list again later: what was written is superseded by the same
+ * records) or HY_EIO (fatal: the caller aborts).
  */
 int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t n) HY_MUST_CHECK;
 

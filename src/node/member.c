@@ -895,6 +895,60 @@ void cmd_halyard_replication_factor(struct cmd_ctx *x)
     node_propose(x, &e);
 }
 
+/* Whether FORCE-QUORUM may force this node's copy of g: a replica the map names and this node
+ * holds (its Raft view), or the source of a move under way (the metadata group's record of
+ * moves says it started here) that is still a voter of its own configuration. The map names
+ * a move's target from the move's first step; when the leader the move kept was lost before
+ * the move could go on, the source held the partition's only live copy and, skipped as a copy
+ * the map does not name, stayed leaderless for good (simulator seeds 73000035 and 75001993
+ * --nodes 5 --partitions 8 --rf 2 --zones 2). A copy of one the node was removed from by a
+ * finished move is not a voter of its own configuration when it took part in the removal,
+ * and the record goes once the move settles. */
+static int force_candidate(const struct hy_node *n, const struct node_group *g)
+{
+    if (node_group_raft_view(g)) {
+        return 1;
+    }
+    return g != n->meta && raft_membership_is_voter(raft_membership(&g->raft), g->raft.cfg.id) &&
+           partmap_move_from_here(n, g);
+}
+
+/* Whether a majority of g's voters is reachable, and (force_left_alone) whether g also or
+ * instead has a leader this node can reach, as FORCE-QUORUM judges them. A move's source that
+ * the map no longer names judges by its own configuration: the map's view (partmap_leader_member's
+ * guess of a live replica, the map's replicas as voters) describes the move's end, not the
+ * group it holds. */
+static int force_majority_reachable(const struct hy_node *n, const struct node_group *g)
+{
+    if (node_group_raft_view(g)) {
+        return replica_reachable_voters(g) >= replica_voters(g) / 2 + 1;
+    }
+    raft_id self = g->raft.cfg.id;
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    uint32_t voters = 0, reachable = 0;
+    for (uint32_t i = 0; i < cm->count; i++) {
+        if (cm->servers[i].role != RAFT_VOTER) {
+            continue;
+        }
+        voters++;
+        const struct node_member *m =
+            node_member_find(n->members, n->member_count, cm->servers[i].id);
+        reachable += cm->servers[i].id == self || (m != NULL && n->member_up[m - n->members]);
+    }
+    return reachable >= voters / 2 + 1;
+}
+
+static int force_left_alone(const struct hy_node *n, const struct node_group *g)
+{
+    if (node_group_raft_view(g)) {
+        return proxy_target(g) != NULL || force_majority_reachable(n, g);
+    }
+    raft_id self = g->raft.cfg.id;
+    const struct node_member *leader = replica_raft_leader_member(g);
+    int leader_up = leader != NULL && leader->id != self && n->member_up[leader - n->members];
+    return leader_up || force_majority_reachable(n, g);
+}
+
 /* HALYARD FORCE-QUORUM CONFIRM-DATA-LOSS: unsafe recovery when a majority is lost for good
  * (raft.h, RAFT_EV_FORCE). This node becomes the only voter; the reconciler then promotes the
  * members that catch up from it. */
@@ -922,17 +976,20 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
     int rc = HY_EEXIST;
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
-        if (!node_group_raft_view(g)) {
+        if (!force_candidate(n, g)) {
             /* A partition with no replica here (partmap.c), or a stale copy of one this node
              * was removed from: forced on one of its own replicas. */
             continue;
         }
-        if (n->partmap != NULL && !replica_is_leader(g) &&
-            (proxy_target(g) != NULL || replica_reachable_voters(g) >= replica_voters(g) / 2 + 1)) {
+        if (n->group_count > 1 && !replica_is_leader(g) && force_left_alone(n, g)) {
             /* With partitions placed on fewer than all members, each group (the metadata
              * group too) keeps or loses its majority on its own: one that has a reachable
              * leader (forced on another survivor already, or never without one) or a
-             * reachable majority is left alone. */
+             * reachable majority is left alone. With partitions, not only once the map is
+             * applied here: a node just restarted has none until its metadata replica hears
+             * a leader, and took every group for forceable (seed 73000035 --nodes 5
+             * --partitions 8 --rf 2 --zones 2: it forced the metadata group from a reachable
+             * majority electing its next leader). */
             continue;
         }
         if (!replica_is_leader(g) && !force_may_judge(n, g, x->now_ms)) {
@@ -947,7 +1004,14 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
         }
         uint64_t last = raft_last_index(&g->raft);
         int grc = replica_force(g, x->now_ms);
-        g->force_pending = grc == HY_EEXIST ? NODE_FORCE_WHEN_STEPPED_DOWN : 0;
+        /* Only a group led here without a reachable majority waits to be forced: one whose
+         * majority answers is left alone, as a follower's is above. Marked all the same, it
+         * was forced once another group's force armed the watch and this node, cut off a
+         * moment later, saw it step down: taken from the majority that had elected another
+         * leader meanwhile (seed 75004646 --nodes 5 --partitions 8 --rf 2 --zones 2: the
+         * metadata group's committed entry 19 replaced). */
+        int no_majority = !force_majority_reachable(n, g);
+        g->force_pending = grc == HY_EEXIST && no_majority ? NODE_FORCE_WHEN_STEPPED_DOWN : 0;
         g->force_asked_ms = x->now_ms;
         if (grc == HY_OK) {
             forced++;
@@ -955,7 +1019,7 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
                    "FORCE-QUORUM: this node is now the only voter of group %u, from its log "
                    "ending at %llu",
                    g->id, (unsigned long long)last);
-        } else if (grc == HY_EEXIST && replica_reachable_voters(g) < replica_voters(g) / 2 + 1) {
+        } else if (grc == HY_EEXIST && no_majority) {
             /* It still leads, without a reachable majority (its leadership lasts until
              * check-quorum steps it down): forced once it has. Counted, so that the watch
              * below runs even when no other group was forced (seed 73000035 --nodes 5
@@ -1019,12 +1083,21 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
             g->force_pending = 0;
             continue;
         }
-        if (was_leader && replica_reachable_voters(g) >= replica_voters(g) / 2 + 1) {
+        if (was_leader && force_majority_reachable(n, g)) {
             g->force_pending = 0; /* its majority answers: it will elect a leader */
             continue;
         }
         if (!force_may_judge(n, g, now_ms)) {
             continue; /* not yet waited an election timeout without a leader */
+        }
+        if (n->group_count > 1 && force_left_alone(n, g)) {
+            /* Left alone, as FORCE-QUORUM leaves a group with a reachable leader or majority
+             * at once: a node asked right after its restart sees its peers down until their
+             * links come up, and forcing then took the metadata group from a majority that
+             * was electing its next leader, dropping what it had committed (seed 73000035
+             * --nodes 5 --partitions 8 --rf 2 --zones 2). Still pending: forced if the
+             * majority goes again before the operator's request lapses. */
+            continue;
         }
         if (replica_force(g, now_ms) == HY_OK) {
             g->force_pending = 0;

@@ -207,6 +207,10 @@ struct node_group {
      * (RAFT_NONE: none), reported MOVE_FINISHED once the voters are the map's replicas. */
     raft_id move_target, move_source;
     uint32_t unplaced_timeouts; /* timeouts of a copy the map does not place here (replica.c) */
+    /* A member the metadata group removed that this node voted for, and the term: followed in
+     * that term only (node_receive). */
+    raft_id removed_leader;
+    uint64_t removed_leader_term;
     struct raft raft;
     struct store *store;
     int started;
@@ -666,6 +670,10 @@ int partmap_rebalance_paused(const struct hy_node *n);
 /* How many moves the committed record says are under way (the metadata leader's count of
  * them may be lower: it also knows which have finished). */
 uint32_t partmap_moves_recorded(const struct hy_node *n);
+/* Whether the metadata group's record of moves under way (halyard:rebalance-moves) has one of
+ * partition group g that started on this node: a move's source, which may still be a voter
+ * (and hold the partition's only live copy) while the map names other members. */
+int partmap_move_from_here(const struct hy_node *n, const struct node_group *g);
 /* The committed map's replicas per placement member: the most held minus the fewest. */
 uint32_t partmap_load_spread(const struct hy_node *n);
 void cmd_halyard_rebalance(struct cmd_ctx *x);

@@ -335,6 +335,19 @@ static void moves_load(const struct hy_node *n, struct node_placement *origin, u
     memset(origin, 0, parts * sizeof(*origin));
 }
 
+int partmap_move_from_here(const struct hy_node *n, const struct node_group *g)
+{
+    uint32_t parts = parts_of(n);
+    if (parts == 0 || g == n->meta || g->id == 0 || g->id > parts) {
+        return 0;
+    }
+    struct node_placement *origin = hy_xcalloc(parts, sizeof(*origin));
+    moves_load(n, origin, parts);
+    int from = node_placement_has(&origin[g->id - 1], g->raft.cfg.id);
+    hy_free(origin);
+    return from;
+}
+
 uint32_t partmap_moves_recorded(const struct hy_node *n)
 {
     uint32_t parts = parts_of(n), count = 0;

@@ -1508,6 +1508,21 @@ static int quorum_without_removed(const struct hy_node *n, const struct node_gro
     return kept * 2 > voters;
 }
 
+/* Whether a removed member's message m must reach g's Raft all the same: a vote request whose
+ * log is more up-to-date than this node's (its log holds entries this one lacks, perhaps the
+ * configuration change that left this node's view of the voters stale), or a message of the
+ * leader it then elected, in that term. */
+static int removed_sender_needed(const struct node_group *g, const struct raft_message *m)
+{
+    if (m->type == RAFT_MSG_VOTE) {
+        uint64_t last = raft_last_index(&g->raft);
+        uint64_t last_term = raft_term_at(&g->raft, last);
+        return m->last_log_term > last_term ||
+               (m->last_log_term == last_term && m->last_log_index > last);
+    }
+    return m->from == g->removed_leader && m->term == g->removed_leader_term;
+}
+
 void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *m, uint64_t now_ms)
 {
     struct node_group *g = node_group_get(n, group);
@@ -1533,8 +1548,18 @@ void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *
          * voters was led by the member the operator then removed; it proposed its own
          * removal, which the other voter never acknowledged, and that voter could not be
          * elected without it). */
+        /* Nor when the removed member is needed after all: this node's configuration may be
+         * stale (it missed the change that made the removed member one of two voters, and
+         * the member removed from the group since, which still counts here, refuses its vote
+         * to this node's shorter log), and then only the removed member, whose log is ahead,
+         * can be elected and bring this node up to date (seed 75004513 --nodes 5 --partitions
+         * 8 --rf 2 --zones 2: a move's target drained and stopped before it heard the move's
+         * last step, the other voter removed from the cluster, the partition leaderless for
+         * good). Such a vote is granted only to a log ahead of this one, which a leader the
+         * others elected meanwhile has not let it be. */
         const struct node_member *mm = node_member_find(n->members, n->member_count, m->from);
-        if (mm != NULL && mm->role == STORE_MEMBER_REMOVED && quorum_without_removed(n, g)) {
+        if (mm != NULL && mm->role == STORE_MEMBER_REMOVED && quorum_without_removed(n, g) &&
+            !removed_sender_needed(g, m)) {
             return;
         }
     }
@@ -1544,6 +1569,14 @@ void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *
         g->leader_msgs++; /* cmd_stream.c: a follower's barrier for XREAD BLOCK */
     }
     step(g, &ev, now_ms);
+    if (g != n->meta && m->type == RAFT_MSG_VOTE && !m->pre_vote &&
+        raft_term(&g->raft) == m->term && g->raft.vote == m->from) {
+        const struct node_member *mm = node_member_find(n->members, n->member_count, m->from);
+        if (mm != NULL && mm->role == STORE_MEMBER_REMOVED) {
+            g->removed_leader = m->from;
+            g->removed_leader_term = m->term;
+        }
+    }
 }
 
 /* ---- administration -------------------------------------------------------------------------- */

@@ -330,6 +330,21 @@ LIST
 # first 40): a partition's leader removed a move's source, a member that stays, while the
 # target's node was down, leaving the partition a voter short (check_voter_removal; member.c
 # voter_may_go keeps such a source voting until the target votes).
+# 73000035 --rf 2 --zones 2: a zone move kept the replica of a member that then died and
+# dropped the live one, which FORCE-QUORUM then left alone as not named by the map (member.c
+# force_candidate: a move's source still voting is forced too); and a survivor asked right after its restart, with no map applied yet,
+# forced the metadata group from a reachable majority (member.c). 76000504 --rf 3 --zones 3
+# --cancel: a list of log writes retried after ENOSPC wrote a term/vote already durable after a
+# newer one, and the node's log was refused at its restart ("group 7's term goes down";
+# wal_node.c skips term/votes not newer than the log's). 75001993 --rf 2 --zones 2: as 73000035
+# for a fair-share move. 75010203 --rf 2 --zones 2: the first fix of 73000035 (the map named
+# the move's source again) raced with a move that had finished. 75010117 --rf 2 --zones 2: the
+# simulated operator took a FORCE-QUORUM answered "disk full ... run it again" at once for
+# asked (its own bug). 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
+# stopped), the other voter was removed from the cluster and its messages were ignored, so the
+# partition never led again (replica.c removed_sender_needed). 75004646 --rf 2 --zones 2:
+# FORCE-QUORUM marked a group led with a working majority, forced later once the node, cut
+# off, saw it step down (member.c).
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -394,6 +409,13 @@ done <<'LIST'
 94 --nodes 5 --partitions 8 --rf 3 --zones 3
 130 --nodes 5 --partitions 8 --rf 3 --zones 3
 6 --nodes 5 --partitions 8 --rf 2 --zones 2
+73000035 --nodes 5 --partitions 8 --rf 2 --zones 2
+76000504 --nodes 5 --partitions 8 --rf 3 --zones 3 --cancel
+75001993 --nodes 5 --partitions 8 --rf 2 --zones 2
+75004513 --nodes 5 --partitions 8 --rf 2 --zones 2
+75004646 --nodes 5 --partitions 8 --rf 2 --zones 2
+75010203 --nodes 5 --partitions 8 --rf 2 --zones 2
+75010117 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
