@@ -1,9 +1,9 @@
 /*
  * script.c - the Lua engine (script.h): one fresh, sandboxed Lua 5.1 state per run.
  *
- * The sandbox. The base, table, string and math libraries are opened, with cjson and bit;
- * loadfile, dofile, print and load are removed and loadstring refuses bytecode (a crafted
- * chunk can break the VM). Scripts see the globals through an empty proxy whose metatable
+ * The sandbox. The base, table, string and math libraries are opened, with cjson and bit (the
+ * Debian packages) and cmsgpack and struct (script_libs.c); loadfile, dofile, print and load
+ * are removed and loadstring refuses bytecode (a crafted chunk can break the VM). Scripts see the globals through an empty proxy whose metatable
  * reads the real table (a missing name is an error, as Redis's "nonexistent global
  * variable") and refuses every write; the library tables are proxies of the same kind. Debian's
  * Lua has no read-only tables (Redis patches its VM for them), so setmetatable and rawset
@@ -32,6 +32,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/sha1.h"
+#include "node/script_libs.h"
 
 int luaopen_cjson(lua_State *L);
 int luaopen_bit(lua_State *L);
@@ -905,6 +906,8 @@ static int sandbox_setup(lua_State *L)
     open_lib(L, luaopen_math, LUA_MATHLIBNAME);
     open_lib(L, luaopen_cjson, "cjson");
     open_lib(L, luaopen_bit, "bit");
+    open_lib(L, script_luaopen_cmsgpack, "cmsgpack");
+    open_lib(L, script_luaopen_struct, "struct");
     static const char *const removed[] = {"loadfile", "dofile",  "print",    "load",
                                           "module",   "require", "newproxy", "gcinfo"};
     for (size_t i = 0; i < HY_ARRAY_LEN(removed); i++) {
@@ -932,8 +935,8 @@ static int sandbox_setup(lua_State *L)
         lua_setglobal(L, "ARGV");
     }
     /* Library tables become read-only proxies. */
-    static const char *const libs[] = {"redis",        "cjson",         "bit",
-                                       LUA_STRLIBNAME, LUA_MATHLIBNAME, LUA_TABLIBNAME};
+    static const char *const libs[] = {"redis",  "cjson",        "bit",           "cmsgpack",
+                                       "struct", LUA_STRLIBNAME, LUA_MATHLIBNAME, LUA_TABLIBNAME};
     for (size_t i = 0; i < HY_ARRAY_LEN(libs); i++) {
         lua_getglobal(L, libs[i]);
         if (lua_istable(L, -1)) {

@@ -1,8 +1,8 @@
 /*
  * script.h - the Lua 5.1 engine behind EVAL and friends, as Redis 7.0 embeds it: the sandbox
  * (no io, os, loadfile, dofile, print; globals and library tables read-only; no bytecode
- * loading), the redis.* library, cjson and bit, and the conversions between RESP replies and
- * Lua values that Redis documents.
+ * loading), the redis.* library, cjson, bit, cmsgpack and struct, and the conversions between
+ * RESP replies and Lua values that Redis documents.
  *
  * It knows no node: redis.call reaches the keyspace through the caller's call_cb, which gets a
  * command and returns its RESP reply. Every run starts from a fresh Lua state, so nothing a

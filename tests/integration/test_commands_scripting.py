@@ -109,7 +109,8 @@ def test_sandbox(raw):
         raw.cmd("EVAL", "return a", 0)
     for body in ("a = 10", "redis = 1", "_G = {}", "setmetatable(_G, {})",
                  "getmetatable(_G).__index = {}", "redis.call = function() end",
-                 "cjson.encode = 1", "bit.band = 1", "string.len = 1", "rawset(_G, 'x', 1)"):
+                 "cjson.encode = 1", "bit.band = 1", "cmsgpack.pack = 1", "struct.size = 1",
+                 "string.len = 1", "rawset(_G, 'x', 1)"):
         assert "Attempt to modify a readonly table" in raw.cmd("EVAL", body, 0), body
     for name in ("loadfile", "dofile", "print", "io", "os", "require"):
         assert "nonexistent global variable '%s'" % name in \
@@ -138,6 +139,58 @@ def test_libraries(raw):
         raw.cmd("EVAL", "math.randomseed(8) return math.random(100)", 0)
     assert raw.cmd("EVAL", "redis.log(redis.LOG_WARNING, 'from a script') return 1", 0) == 1
     assert raw.cmd("EVAL", "redis.set_repl(redis.REPL_ALL) return 1", 0) == 1
+
+
+HEX = "local function hex(e) return (e:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end "
+
+
+def test_cmsgpack(raw):
+    """cmsgpack packs as Redis's lua-cmsgpack 0.4.0, byte for byte (the smallest integer
+    form, float32 where it loses nothing, arrays for keys 1..n, str8 headers, nesting cut at
+    16 levels), unpacks back, and unpack_one / unpack_limit step through packed values."""
+    def packed(expr):
+        return raw.cmd("EVAL", HEX + "return hex(cmsgpack.pack(%s))" % expr, 0).decode()
+    assert packed("0.1") == "cb3fb999999999999a"
+    assert packed("-1099511627776") == "d3ffffff0000000000"
+    assert packed("1, 127, 128, -32, -33, 65536, 0.5, true, nil") == \
+        "017fcc80e0d0dfce00010000ca3f000000c3c0"
+    assert packed("{}, {1, 2}, {a = 1}") == "909201028" "1a16101"
+    assert packed("string.rep('x', 32)").startswith("d920")
+    # A table that holds itself packs as a copy cut 16 levels down.
+    assert packed("(function() local a = {} a.x = a return a end)()") == "81a178" * 16 + "c0"
+    assert raw.cmd("EVAL", "local t = cmsgpack.unpack(cmsgpack.pack({1, {k = 'v'}, -2.5})) "
+                   "return {t[1], t[2].k, tostring(t[3])}", 0) == [1, b"v", b"-2.5"]
+    assert raw.cmd("EVAL", "local s = cmsgpack.pack('a', 'b', 'c') "
+                   "local o1, v1 = cmsgpack.unpack_one(s) "
+                   "local o2, v2, v3 = cmsgpack.unpack_limit(s, 2, o1) "
+                   "return {o1, v1, o2, v2, v3}", 0) == [2, b"a", -1, b"b", b"c"]
+    assert "Missing bytes in input." in raw.cmd("EVAL", "return cmsgpack.unpack('\\220')", 0)
+    assert "Bad data format in input." in \
+        raw.cmd("EVAL", "return cmsgpack.unpack(string.char(0xc1))", 0)
+    assert "MessagePack pack needs input." in raw.cmd("EVAL", "return cmsgpack.pack()", 0)
+    # What a script packs is what every replica stores: the value is written as is.
+    raw.cmd("DEL", "mp")
+    raw.cmd("EVAL", "redis.call('set', KEYS[1], cmsgpack.pack({1, 'two', 3.25})) return 1",
+            1, "mp")
+    assert raw.cmd("GET", "mp") == bytes.fromhex("9301a374776fca40500000")
+
+
+def test_struct(raw):
+    """struct packs, unpacks and sizes binary records as the library Redis embeds: byte order,
+    alignment with '!', sized integers, c0 taking its length from the item before, and its
+    error texts."""
+    def ev(body):
+        return raw.cmd("EVAL", HEX + body, 0)
+    assert ev("return hex(struct.pack('>I2i4bh', 258, -2, -1, -300))") == b"0102fffffffeff" b"fed4"
+    assert ev("return hex(struct.pack('<!4bi4', 1, 2))") == b"0100000002000000"
+    assert ev("return hex(struct.pack('c0sc3', 'abc', 'de', 'fghij'))") == b"6162636465006667" b"68"
+    assert ev("return {struct.unpack('>bc0s', string.char(3) .. 'abcxy' .. string.char(0))}") == \
+        [b"abc", b"xy", 8]
+    assert ev("return {struct.unpack('<i2d', struct.pack('<i2d', -7, 0.25))}") == [-7, 0, 11]
+    assert ev("return struct.size('!8bd')") == 16
+    assert "option 's' has no fixed size" in ev("return struct.size('s')")
+    assert "invalid format option 'z'" in ev("return struct.pack('z')")
+    assert "data string too short" in ev("return struct.unpack('i4', 'abc')")
 
 
 def test_writes_before_an_error_stay(raw):
