@@ -1,6 +1,7 @@
 /*
  * cmd_info.c - INFO, in Redis's "field:value" sections so existing tools parse it.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -157,6 +158,125 @@ void node_note_reply(struct hy_node *n, const uint8_t *reply, size_t len)
     }
 }
 
+/* Redis 7.0's container commands: their subcommands are counted apart ("config|get"). */
+static int cmdstat_is_container(const char *name)
+{
+    static const char *const names[] = {
+        "acl",    "client", "cluster", "command", "config", "debug",   "function", "latency",
+        "memory", "module", "object",  "pubsub",  "script", "slowlog", "xgroup",   "xinfo"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
+        if (strcmp(name, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int node_cmdstat_slot(struct hy_node *n, const struct cmd_def *d, size_t argc,
+                      const struct resp_arg *argv)
+{
+    if (d == NULL) {
+        return -1;
+    }
+    size_t cmd = (size_t)(d - node_commands);
+    HY_ASSERT(cmd < NODE_COMMANDS_MAX);
+    if (argc < 2 || argv[1].len == 0 || argv[1].len >= NODE_CMDSTAT_SUB_SIZE ||
+        !cmdstat_is_container(d->name)) {
+        return (int)cmd;
+    }
+    /* Only a word can name a subcommand: anything else a client sends (binary, spaces) would
+     * end up in INFO's text as a name. */
+    char name[NODE_CMDSTAT_SUB_SIZE];
+    for (size_t i = 0; i < argv[1].len; i++) {
+        int ch = tolower(argv[1].ptr[i]);
+        if (!islower(ch) && ch != '-') {
+            return (int)cmd;
+        }
+        name[i] = (char)ch;
+    }
+    name[argv[1].len] = '\0';
+    struct node_stats *s = &n->stats;
+    for (size_t i = 0; i < s->sub_count; i++) {
+        if (s->subs[i].cmd == cmd && strcmp(s->subs[i].name, name) == 0) {
+            return NODE_COMMANDS_MAX + (int)i;
+        }
+    }
+    if (s->sub_count == NODE_CMDSTAT_SUBS_MAX) {
+        return (int)cmd;
+    }
+    struct node_cmd_sub_stat *sub = &s->subs[s->sub_count];
+    sub->cmd = (uint16_t)cmd;
+    memcpy(sub->name, name, argv[1].len + 1);
+    sub->st = (struct node_cmd_stat){0};
+    return NODE_COMMANDS_MAX + (int)s->sub_count++;
+}
+
+static struct node_cmd_stat *cmdstat_at(struct hy_node *n, int slot)
+{
+    struct node_stats *s = &n->stats;
+    if (slot >= 0 && slot < NODE_COMMANDS_MAX) {
+        return &s->cmds[slot];
+    }
+    if (slot >= NODE_COMMANDS_MAX && (size_t)(slot - NODE_COMMANDS_MAX) < s->sub_count) {
+        return &s->subs[slot - NODE_COMMANDS_MAX].st;
+    }
+    return NULL;
+}
+
+void node_cmdstat_call(struct hy_node *n, int slot, uint64_t usec)
+{
+    struct node_cmd_stat *st = cmdstat_at(n, slot);
+    if (st != NULL) {
+        st->calls++;
+        st->usec += usec;
+    }
+}
+
+void node_cmdstat_rejected(struct hy_node *n, int slot)
+{
+    struct node_cmd_stat *st = cmdstat_at(n, slot);
+    if (st != NULL) {
+        st->rejected_calls++;
+    }
+}
+
+void node_cmdstat_failed(struct hy_node *n, int slot)
+{
+    struct node_cmd_stat *st = cmdstat_at(n, slot);
+    if (st != NULL) {
+        st->failed_calls++;
+    }
+}
+
+static void cmdstat_line(struct hy_buf *b, const char *name, const char *sub,
+                         const struct node_cmd_stat *st)
+{
+    if (st->calls == 0 && st->rejected_calls == 0 && st->failed_calls == 0) {
+        return; /* as Redis: only commands that were called */
+    }
+    hy_buf_printf(b,
+                  "cmdstat_%s%s%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+                  "failed_calls=%llu\r\n",
+                  name, sub != NULL ? "|" : "", sub != NULL ? sub : "",
+                  (unsigned long long)st->calls, (unsigned long long)st->usec,
+                  st->calls > 0 ? (double)st->usec / (double)st->calls : 0.0,
+                  (unsigned long long)st->rejected_calls, (unsigned long long)st->failed_calls);
+}
+
+static void info_commandstats(const struct info_ctx *x, struct hy_buf *b)
+{
+    const struct node_stats *s = &x->node->stats;
+    hy_buf_append_str(b, "# Commandstats\r\n");
+    for (size_t i = 0; i < node_command_count; i++) {
+        cmdstat_line(b, node_commands[i].name, NULL, &s->cmds[i]);
+        for (size_t j = 0; j < s->sub_count; j++) {
+            if (s->subs[j].cmd == i) {
+                cmdstat_line(b, node_commands[i].name, s->subs[j].name, &s->subs[j].st);
+            }
+        }
+    }
+}
+
 /* Redis's persistence section, for tools and tests that read it: durability is the Raft log
  * (always on); a snapshot plays the part of an RDB save, so rdb_changes_since_last_save
  * counts the changes applied (store_dirty) since each group's last snapshot. */
@@ -300,7 +420,7 @@ static const struct {
     {"memory", info_memory, 1},         {"persistence", info_persistence, 1},
     {"stats", info_stats, 1},           {"replication", info_replication, 1},
     {"cluster", info_cluster, 1},       {"keyspace", info_keyspace, 1},
-    {"errorstats", info_errorstats, 1},
+    {"errorstats", info_errorstats, 1}, {"commandstats", info_commandstats, 0},
 };
 
 static int info_wanted(struct cmd_ctx *x, size_t section)
@@ -310,8 +430,11 @@ static int info_wanted(struct cmd_ctx *x, size_t section)
     }
     for (size_t i = 1; i < x->argc; i++) {
         if (node_arg_is(&x->argv[i], "all") || node_arg_is(&x->argv[i], "everything") ||
-            node_arg_is(&x->argv[i], "default") ||
             node_arg_is(&x->argv[i], info_sections[section].name)) {
+            return 1;
+        }
+        /* "default" is the sections plain INFO gives: commandstats only when asked for. */
+        if (node_arg_is(&x->argv[i], "default") && info_sections[section].in_default) {
             return 1;
         }
     }

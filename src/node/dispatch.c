@@ -427,7 +427,9 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
     return 0;
 }
 
-static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
+/* Runs d's handler, unless the request is refused, redirected, forwarded or made to wait
+ * first. Returns 1 when the handler ran. */
+static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
     struct node_client *c = x->client;
@@ -441,30 +443,30 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
     c->last_cmd = d->name;
     if (!node_check_arity(d, x->argc)) {
         node_reply_arity(&x->w, d->name);
-        return;
+        return 0;
     }
     if (!c->authenticated && !(d->flags & CMD_NOAUTH) && !join_auth_open_before_auth(x)) {
         resp_write_error(&x->w, "NOAUTH Authentication required.");
-        return;
+        return 0;
     }
     if (!node_pubsub_allowed(c, d)) {
         resp_write_errorf(&x->w,
                           "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                           "QUIT / RESET are allowed in this context",
                           d->name);
-        return;
+        return 0;
     }
     if (!acl_check(x, d)) {
-        return; /* NOPERM (acl.c) */
+        return 0; /* NOPERM (acl.c) */
     }
     if (!node_keys_in_group(n, x->group, d, x->argc, x->argv)) {
         /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys
          * of different slots in one partition are fine, and {hash tags} keep keys together. */
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
-        return;
+        return 0;
     }
     if (!node_quorum_check(x, d)) {
-        return; /* -QUORUM: a split-brain protection rule (quorum.c) */
+        return 0; /* -QUORUM: a split-brain protection rule (quorum.c) */
     }
     if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
         node_removed_redirects(n, c)) {
@@ -475,32 +477,32 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         } else {
             node_reply_moved_to(x, d, m);
         }
-        return;
+        return 0;
     }
     if (node_needs_leader(n, x->group, c, d) && timed_out) {
         node_reply_no_leader(x, timed_out);
-        return;
+        return 0;
     }
     if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
         node_block_follower_wait(x, d)) {
-        return; /* a blocking command waits for this replica to show data, then goes on */
+        return 0; /* a blocking command waits for this replica to show data, then goes on */
     }
     if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
          * ran nothing, and the follower runs it again: proxy.c). */
         if (n->cfg->redirect == NODE_REDIRECT_PROXY && !c->is_proxy && proxy_forward(x)) {
-            return;
+            return 0;
         }
         if (c->is_proxy && n->partmap != NULL && node_cut_off(n, x->group, x->now_ms)) {
             /* Forwarded here for a partition that lost its majority (with a replication
              * factor below the member count the forwarder may not hold it): say so, rather
              * than -TRYAGAIN until the forwarder's deadline. Nothing was run. */
             node_reply_no_leader(x, 1);
-            return;
+            return 0;
         }
         node_reply_moved(x, d);
-        return;
+        return 0;
     }
     if ((d->flags & CMD_WRITE) && n->disk_full) {
         if (c->outcome_unsure) {
@@ -509,14 +511,14 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
                                     "failed before answering, and this node, leading now, "
                                     "cannot take it again (disk full); it may or may not be "
                                     "applied");
-            return;
+            return 0;
         }
         resp_write_error(&x->w, "READONLY disk full: writes are refused until space is freed; "
                                 "reads go on");
-        return;
+        return 0;
     }
     if (node_refuse_oom(x, d)) {
-        return;
+        return 0;
     }
     n->stats.commands_processed++;
     if (c->fwd_seq != 0 && proxy_wrappable(d)) {
@@ -528,9 +530,10 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         n->wrap_seq = c->fwd_seq;
         d->handler(x);
         n->wrap_active = 0;
-        return;
+        return 1;
     }
     d->handler(x);
+    return 1;
 }
 
 /* Counts a call of d and its latency: now for a reply given at once; when its entry applies
@@ -748,6 +751,38 @@ static void node_silence(struct node_client *c, const struct cmd_def *d,
     }
 }
 
+/* Counts a request in INFO commandstats once its fate is known here: refused before it ran,
+ * answered (an error reply is a failed call), or proposed (its waiter counts a failure at
+ * apply). Nothing while it waits blocked (counted once, when it is answered, as Redis counts
+ * a blocked command) or when forwarded (the leader counts it). */
+static void note_cmdstat(struct hy_node *n, struct node_client *c, int slot, int ran,
+                         const struct node_waiter *pending, size_t mark, uint64_t took_ms)
+{
+    if (slot < 0 || c->forwarding) {
+        return;
+    }
+    int replied = c->out.len > mark;
+    int error = replied && c->out.data[mark] == '-';
+    struct node_waiter *w = c->last_waiter != pending ? c->last_waiter : NULL;
+    if (!ran) {
+        if (error) {
+            node_cmdstat_rejected(n, slot);
+        }
+        return;
+    }
+    if (c->block_hold && w == NULL && !replied) {
+        return;
+    }
+    /* The core reads no clock of its own: the time is the node's millisecond clock from the
+     * request's arrival, so a command answered within the same millisecond counts 0. */
+    node_cmdstat_call(n, slot, took_ms * 1000);
+    if (w != NULL) {
+        w->stat_slot = slot;
+    } else if (error) {
+        node_cmdstat_failed(n, slot);
+    }
+}
+
 /* Runs one request. Returns 0 when it must wait (it stays in the input), 1 when done. */
 static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
@@ -793,12 +828,18 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     if (c->reply_mode == NODE_REPLY_SKIP) {
         c->reply_mode = NODE_REPLY_ON; /* one command only */
     }
+    int ran = 0;
     if (d == NULL) {
         node_reply_unknown_command(&x.w, argc, argv);
     } else {
-        node_run(&x, d);
+        ran = node_run(&x, d);
     }
     node_note_reply(n, c->out.data + mark, c->out.len - mark); /* an immediate reply */
+    /* The client sent EXEC: its stats are EXEC's, not those of the HY.EXEC it became. */
+    int slot = from_exec ? node_cmdstat_slot(n, node_command_lookup(n, (const uint8_t *)"exec", 4),
+                                             1, argv)
+                         : node_cmdstat_slot(n, d, argc, argv);
+    note_cmdstat(n, c, slot, ran, pending, mark, now_ms - HY_MIN(started_ms, now_ms));
     if (d != NULL && d->handler == cmd_client) {
         silent = c->reply_mode != NODE_REPLY_ON; /* CLIENT REPLY ON answers, OFF/SKIP do not */
     }

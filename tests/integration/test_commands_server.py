@@ -485,6 +485,48 @@ def test_errorstats_and_total_error_replies(raw):
     assert info_dict(raw, "stats")["total_error_replies"] == "0"
 
 
+def test_commandstats(srv, raw):
+    """INFO commandstats counts as Redis 7.0: calls; rejected_calls, refused before running
+    (arity); failed_calls, run and answered an error, at once or when the write applied; EXEC
+    under its own name; a container's subcommands apart (config|get); a blocked command once,
+    when answered. It is not in plain INFO, and CONFIG RESETSTAT clears it."""
+    def stat(name):
+        return info_dict(raw, "commandstats").get("cmdstat_" + name)
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+    assert stat("set") is None
+    assert raw.cmd("SET", "cs", "v") == "OK"
+    assert raw.cmd("LPUSH", "cs", "a").startswith("WRONGTYPE")  # a write: failed at apply
+    assert raw.cmd("HGET", "cs", "f").startswith("WRONGTYPE")  # a read: failed at once
+    assert raw.cmd("GET").startswith("ERR wrong number of arguments")  # rejected
+    assert raw.cmd("GET", "cs") == b"v"
+    raw.cmd("CONFIG", "GET", "maxmemory")
+    assert raw.cmd("MULTI") == "OK"
+    assert raw.cmd("INCR", "csn") == "QUEUED"
+    assert raw.cmd("EXEC") == [1]
+    raw.cmd("DEL", "csl")
+    with srv.raw() as b:
+        b.send(RawConn.encode("BLPOP", "csl", 0))
+        wait_for(lambda: b"blocked_clients:1" in raw.cmd("INFO", "clients"), 10,
+                 "BLPOP to block")
+        assert raw.cmd("RPUSH", "csl", "x") == 1
+        assert b.read() == [b"csl", b"x"]
+    assert stat("set").startswith("calls=1,usec=")
+    assert stat("set").endswith(",rejected_calls=0,failed_calls=0")
+    assert stat("lpush").endswith(",rejected_calls=0,failed_calls=1")
+    assert stat("hget").endswith(",rejected_calls=0,failed_calls=1")
+    assert stat("get").startswith("calls=1,")
+    assert stat("get").endswith(",rejected_calls=1,failed_calls=0")
+    assert stat("config|get").startswith("calls=1,")
+    assert stat("exec").startswith("calls=1,") and stat("multi").startswith("calls=1,")
+    assert stat("blpop").startswith("calls=1,")
+    assert all(k.startswith("cmdstat_") and v.startswith("calls=")
+               for k, v in info_dict(raw, "commandstats").items())
+    assert "cmdstat_set" not in info_dict(raw)  # asked for by name, "all" or "everything"
+    assert "cmdstat_set" in info_dict(raw, "everything")
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+    assert stat("set") is None
+
+
 def test_dirty_counter_counts_bit_changes_as_redis(raw):
     """rdb_changes_since_last_save grows by one per write, and SETBIT/BITFIELD count only when
     bits changed or the string was created or grown (Redis's bitops test)."""
