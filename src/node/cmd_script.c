@@ -985,15 +985,6 @@ static const struct store_library *function_find(struct cmd_ctx *x, const char *
 
 static void fcall_generic(struct cmd_ctx *x, int readonly)
 {
-    int64_t v;
-    if (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &v)) {
-        resp_write_error(&x->w, "ERR Bad number of keys provided");
-        return;
-    }
-    size_t nkeys;
-    if (!eval_numkeys(x, &nkeys)) {
-        return;
-    }
     char fname[STORE_FUNCTION_NAME_MAX + 1];
     if (x->argv[1].len > STORE_FUNCTION_NAME_MAX) {
         resp_write_error(&x->w, "ERR Function not found");
@@ -1008,6 +999,16 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
     const struct store_library *lib = function_find(x, fname, &fn);
     if (lib == NULL) {
         resp_write_error(&x->w, "ERR Function not found");
+        return;
+    }
+    /* The function is looked up before its key count is read, as Redis 7.0 does. */
+    int64_t v;
+    if (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &v)) {
+        resp_write_error(&x->w, "ERR Bad number of keys provided");
+        return;
+    }
+    size_t nkeys;
+    if (!eval_numkeys(x, &nkeys)) {
         return;
     }
     if ((fn->flags & SCRIPT_FN_NO_CLUSTER) && x->node->group_count > 1) {
@@ -1073,13 +1074,19 @@ static void function_list(struct cmd_ctx *x)
 {
     int withcode = 0;
     const struct resp_arg *pattern = NULL;
+    /* Each option once; a second one is an unknown argument, as Redis 7.0 says. */
     for (size_t i = 2; i < x->argc; i++) {
-        if (node_arg_is(&x->argv[i], "WITHCODE")) {
+        if (!withcode && node_arg_is(&x->argv[i], "WITHCODE")) {
             withcode = 1;
-        } else if (node_arg_is(&x->argv[i], "LIBRARYNAME") && i + 1 < x->argc) {
+        } else if (pattern == NULL && node_arg_is(&x->argv[i], "LIBRARYNAME")) {
+            if (i + 1 >= x->argc) {
+                resp_write_error(&x->w, "ERR library name argument was not given");
+                return;
+            }
             pattern = &x->argv[++i];
         } else {
-            resp_write_error(&x->w, "ERR Unknown argument");
+            resp_write_errorf(&x->w, "ERR Unknown argument %.*s", (int)HY_MIN(x->argv[i].len, 128),
+                              (const char *)x->argv[i].ptr);
             return;
         }
     }
@@ -1179,9 +1186,39 @@ static void function_load(struct cmd_ctx *x)
     }
 }
 
+/* FUNCTION's subcommands and their arities (negative: at least), as Redis 7.0's command table
+ * has them: an unknown one and a wrong count are refused with its texts. */
+static int function_sub_check(struct cmd_ctx *x)
+{
+    static const struct {
+        const char *name;
+        int arity;
+    } subs[] = {{"load", -3}, {"delete", 3}, {"flush", -2},   {"list", -2}, {"stats", 2},
+                {"kill", 2},  {"dump", 2},   {"restore", -3}, {"help", 2}};
+    const struct resp_arg *sub = &x->argv[1];
+    for (size_t i = 0; i < HY_ARRAY_LEN(subs); i++) {
+        if (node_arg_is(sub, subs[i].name)) {
+            int a = subs[i].arity;
+            if ((a > 0 && x->argc != (size_t)a) || (a < 0 && x->argc < (size_t)-a)) {
+                char full[32];
+                snprintf(full, sizeof(full), "function|%s", subs[i].name);
+                node_reply_arity(&x->w, full);
+                return 0;
+            }
+            return 1;
+        }
+    }
+    resp_write_errorf(&x->w, "ERR unknown subcommand '%.*s'. Try FUNCTION HELP.",
+                      (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    return 0;
+}
+
 void cmd_function(struct cmd_ctx *x)
 {
     const struct resp_arg *sub = &x->argv[1];
+    if (!function_sub_check(x)) {
+        return;
+    }
     if (node_arg_is(sub, "LOAD") && x->argc >= 3) {
         function_load(x);
     } else if (node_arg_is(sub, "DELETE") && x->argc == 3) {

@@ -449,6 +449,60 @@ def test_functions(raw):
     assert raw.cmd("FUNCTION", "LIST") == []
 
 
+def test_function_load_and_list_errors_as_redis(raw):
+    """A library's code sees at load only what Redis 7.0 gives it (redis.register_function,
+    redis.log, the versions): anything else is a nonexistent global; register_function's and
+    the metadata line's errors, FUNCTION LIST's arguments and FUNCTION's subcommand errors are
+    Redis's texts, word for word."""
+    def load(body):
+        return raw.cmd("FUNCTION", "LOAD", "REPLACE", "#!lua name=lib\n" + body)
+    prefix = "ERR Error registering functions: "
+    assert load("redis.register_function()") == \
+        prefix + "ERR wrong number of arguments to redis.register_function"
+    assert load("redis.register_function('f1')") == prefix + (
+        "ERR calling redis.register_function with a single argument is only applicable to Lua "
+        "table (representing named arguments).")
+    assert load("redis.register_function(nil, function() end)") == \
+        prefix + "ERR first argument to redis.register_function must be a string"
+    assert load("redis.register_function('', function() end)") == prefix + (
+        "ERR Library names can only contain letters, numbers, or underscores(_) and must be at "
+        "least one character long")
+    assert load("redis.register_function{function_name='f1', callback=function() end, "
+                "description=1.5, flags={'no-writes'}}") == b"lib"
+    assert load("redis.register_function{callback=function() end}") == \
+        prefix + "ERR redis.register_function must get a function name argument"
+    assert load("redis.register_function{function_name='f1', bad=1}") == \
+        prefix + "ERR unknown argument given to redis.register_function"
+    assert load("redis.register_function{function_name='f1', callback=function() end, "
+                "flags='no-writes'}") == prefix + ("ERR flags argument to "
+                "redis.register_function must be a table representing function flags")
+    assert load("redis.register_function{function_name='f1', callback=function() end, "
+                "flags={'bad'}}") == prefix + "ERR unknown flag given"
+    for body, name in (("return math.random()", "math"), ("return redis.call('ping')", "call"),
+                       ("redis.setresp(3)", "setresp"), ("redis.redis.call('ping')", "redis")):
+        assert load(body) == prefix + "ERR user_function:2: Script attempted to access " \
+            "nonexistent global variable '%s'" % name, body
+    assert load("a = 1") == prefix + "ERR user_function:2: Attempt to modify a readonly table"
+    # At run time the function sees every global, and register_function is not one of them.
+    assert load("redis.register_function('f1', function() return redis.call('ping') end)\n"
+                "redis.register_function('f2', function() return redis.register_function end)"
+                ) == b"lib"
+    assert raw.cmd("FCALL", "f1", 0) == "PONG" and raw.cmd("FCALL", "f2", 0) is None
+    assert raw.cmd("FUNCTION", "LOAD", "#!lua name=a name=b\n") == \
+        "ERR Invalid metadata value, name argument was given multiple times"
+    assert raw.cmd("FUNCTION", "LOAD", "#!lua name=x\0\n") == "ERR Invalid library metadata"
+    assert raw.cmd("FUNCTION", "LOAD", "REPLACE", '#!lua name="q"\nredis.register_function('
+                   "'fq', function() return 1 end)") == b"q"
+    assert raw.cmd("FUNCTION", "LIST", "bad") == "ERR Unknown argument bad"
+    assert raw.cmd("FUNCTION", "LIST", "LIBRARYNAME") == "ERR library name argument was not given"
+    assert raw.cmd("FUNCTION", "LIST", "WITHCODE", "WITHCODE") == "ERR Unknown argument WITHCODE"
+    assert raw.cmd("FUNCTION", "BAD") == "ERR unknown subcommand 'BAD'. Try FUNCTION HELP."
+    assert raw.cmd("FUNCTION", "STATS", "x") == \
+        "ERR wrong number of arguments for 'function|stats' command"
+    assert raw.cmd("FCALL", "nosuch", "x") == "ERR Function not found"
+    raw.cmd("FUNCTION", "FLUSH")
+
+
 def test_function_dump_and_restore(raw):
     """FUNCTION DUMP's payload restores the libraries with Redis's policies, all or nothing:
     APPEND refuses a library or function that exists (and changes nothing), REPLACE swaps
