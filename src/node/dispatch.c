@@ -866,6 +866,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
     /* Its input is in use (argv borrows from it): a busy script's poll must not read into it. */
     struct node_client *outer = n->processing;
     n->processing = c;
+    c->in_peak = HY_MAX(c->in_peak, c->in.len);
     while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len &&
            c->block_state == NODE_BLOCK_NONE) {
         size_t consumed = 0, argc = 0;
@@ -945,6 +946,30 @@ static void node_active_expire(struct node_group *g, uint64_t now_ms)
     hy_buf_free(&buf);
 }
 
+/* Redis's query buffer resizing (clientsCronResizeQueryBuffer), so an idle client or one
+ * past a large request does not keep its largest buffer: a buffer wasting more than 4 KiB is
+ * freed once its client has been idle over 2 s with nothing unparsed, or cut to the most it
+ * held since the last look when it is over 32 KiB and twice that. Only a client whose input
+ * nothing points into (not running, waiting or blocked) is touched. */
+static void node_resize_inputs(struct hy_node *n, uint64_t now_ms)
+{
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        struct hy_buf *in = &c->in;
+        int quiet = c != n->processing && c->waiting == 0 && !c->blocked_on_read &&
+                    !c->forwarding && c->block_state == NODE_BLOCK_NONE;
+        if (quiet && in->cap - in->len > 4096) {
+            size_t want = HY_MAX(in->len, c->in_peak);
+            if (now_ms > c->last_ms + 2000 && in->len == 0) {
+                hy_buf_free(in);
+            } else if (in->cap > 32 * 1024 && in->cap / 2 > c->in_peak && want > 0) {
+                in->data = hy_xrealloc(in->data, want);
+                in->cap = want;
+            }
+        }
+        c->in_peak = in->len;
+    }
+}
+
 static size_t node_close_idle(struct hy_node *n, uint64_t now_ms)
 {
     size_t marked = 0;
@@ -1013,5 +1038,6 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
         st->ops_sample_cmds = st->commands_processed;
         st->ops_sample_ms = now_ms;
     }
+    node_resize_inputs(n, now_ms);
     return node_close_idle(n, now_ms) + node_take_kills(n);
 }

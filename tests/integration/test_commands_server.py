@@ -319,6 +319,31 @@ def test_client_list_and_info(srv):
         assert info["addr"] == "127.0.0.1:%d" % a.sock.getsockname()[1]
 
 
+@pytest.mark.halyard_only
+def test_query_buffer_is_resized(srv):
+    """A client's query buffer (CLIENT LIST qbuf + qbuf-free) is freed once the client is idle
+    over 2 s, and cut back after a large request once smaller ones follow, as Redis resizes it
+    (Redis's querybuf unit)."""
+    with srv.raw() as admin, srv.raw() as c:
+        c.cmd("CLIENT", "SETNAME", "qb")
+
+        def qbuf():
+            for line in admin.cmd("CLIENT", "LIST").decode().splitlines():
+                f = parse_client_line(line)
+                if f["name"] == "qb":
+                    return int(f["qbuf"]) + int(f["qbuf-free"])
+        assert 0 < qbuf() < 32768
+        wait_for(lambda: qbuf() == 0, 10, "the idle client's query buffer to be freed")
+        assert c.cmd("SET", "qbx", "A" * 400000) == "OK"
+        big = qbuf()
+        assert big > 400000
+
+        def shrunk():
+            assert c.cmd("SET", "qbx", "A") == "OK"
+            return 0 < qbuf() < big
+        wait_for(shrunk, 10, "the query buffer to shrink after smaller requests")
+
+
 def test_client_kill(srv):
     """CLIENT KILL by ID, by ADDR and by old-style addr disconnects exactly that client."""
     with srv.raw() as admin:
