@@ -137,6 +137,12 @@ static void command_getkeys(struct cmd_ctx *x, int with_flags)
     size_t cap = argc;
     size_t *pos = hy_xmalloc(HY_MAX(cap, 1) * sizeof(*pos));
     long n = command_keys(d, argc, argv, pos, cap);
+    if (n == 0 && node_is_script(d)) {
+        /* Scripts may take no key (Redis 7.0's no_mandatory_keys flag): an empty list. */
+        resp_write_array(&x->w, 0);
+        hy_free(pos);
+        return;
+    }
     if (n <= 0) {
         resp_write_error(&x->w, "ERR Invalid arguments specified for command");
         hy_free(pos);

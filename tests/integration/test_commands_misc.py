@@ -376,6 +376,10 @@ def test_command_getkeys_and_list(srv):
             [b"t"] + [k.encode() for k in keys]
         assert c.cmd("COMMAND", "GETKEYS", "MEMORY", "USAGE", "k") == [b"k"]
         assert c.cmd("COMMAND", "GETKEYS", "LCS", "k1", "k2") == [b"k1", b"k2"]
+        # A script may have no key (Redis 7.0's no_mandatory_keys): an empty list, no error.
+        assert c.cmd("COMMAND", "GETKEYS", "EVAL", "return 1", 1, "key") == [b"key"]
+        assert c.cmd("COMMAND", "GETKEYS", "EVAL", "return 1", 0) == []
+        assert c.cmd("COMMAND", "GETKEYS", "FCALL", "f", 0) == []
         assert c.cmd("COMMAND", "GETKEYSANDFLAGS", "SET", "k1", "v1") == [[b"k1", ["OW", "update"]]]
         assert c.cmd("COMMAND", "GETKEYSANDFLAGS", "LMOVE", "k1", "k2", "left", "right") == \
             [[b"k1", ["RW", "access", "delete"]], [b"k2", ["RW", "insert"]]]
