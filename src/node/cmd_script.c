@@ -400,6 +400,8 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
                              .ctx = sc,
                              .steps_max = steps_max,
                              .memory_max = SCRIPT_MEMORY_BYTES_MAX,
+                             /* The entry's seed, so every replica draws the same numbers. */
+                             .rand_seed = (uint32_t)(seed >> 32),
                              .log = n->log,
                              .poll_cb = script_poll_cb};
     struct node_script_busy *b = &n->script_busy;

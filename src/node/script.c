@@ -600,7 +600,7 @@ static int redis_false(lua_State *L)
     return 1;
 }
 
-/* ---- math.random: Redis's lrand48, seeded with 0 at every run ----------------------------------
+/* ---- math.random: Redis's lrand48, seeded with the run's rand_seed ---------------------------
  */
 
 static int32_t rand48_next(struct script_run *r)
@@ -1212,7 +1212,7 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
                            .mem_max =
                                env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
                            .proto = 2};
-    rand48_seed(&r, 0);
+    rand48_seed(&r, (int32_t)env->rand_seed);
     hy_sha1_hex(body, len, r.sha);
     struct setup_args a = {keys, args, nkeys, nargs, 0};
     lua_State *L = state_new(&r, &a);
@@ -1483,7 +1483,7 @@ void script_fcall(const struct script_env *env, const uint8_t *code, size_t len,
                            .mem_max =
                                env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
                            .proto = 2};
-    rand48_seed(&r, 0);
+    rand48_seed(&r, (int32_t)env->rand_seed);
     r.function = 1;
     snprintf(r.sha, sizeof(r.sha), "%s", fname);
     lua_State *L = library_load(&r, code, len, w);

@@ -7,10 +7,10 @@
  * It knows no node: redis.call reaches the keyspace through the caller's call_cb, which gets a
  * command and returns its RESP reply. Every run starts from a fresh Lua state, so nothing a
  * script does survives it but what it wrote through redis.call, and a run is a function of
- * (body, keys, args, what call_cb answers): math.random is Redis's 48-bit generator seeded
- * with 0 at every run, and nothing reads a clock. A run is bounded by steps_max VM
- * instructions (counted, not timed, so every replica stops a runaway script at the same
- * instruction) and by memory_max bytes of Lua memory; the caller's poll_cb may stop it sooner
+ * (body, keys, args, rand_seed, what call_cb answers): math.random is Redis's 48-bit generator
+ * seeded with rand_seed at the start of the run, and nothing reads a clock. A run is bounded by
+ * steps_max VM instructions (counted, not timed, so every replica stops a runaway script at the
+ * same instruction) and by memory_max bytes of Lua memory; the caller's poll_cb may stop it sooner
  * (SCRIPT KILL).
  */
 #ifndef HY_SCRIPT_H
@@ -34,8 +34,12 @@ typedef void (*script_call_fn)(void *ctx, size_t argc, const struct resp_arg *ar
 struct script_env {
     script_call_fn call_cb; /* NULL: every redis.call answers an error */
     void *ctx;
-    uint64_t steps_max;       /* 0: unbounded */
-    size_t memory_max;        /* 0: SCRIPT_MEMORY_BYTES_MAX */
+    uint64_t steps_max; /* 0: unbounded */
+    size_t memory_max;  /* 0: SCRIPT_MEMORY_BYTES_MAX */
+    /* math.random's seed at the start of the run. Redis 7.0 no longer reseeds between
+     * scripts, so each run draws other numbers: the caller gives each run a fresh seed (the
+     * one the leader put in the entry, so every replica draws the same). */
+    uint32_t rand_seed;
     const struct hy_log *log; /* redis.log; may be NULL */
     /* Called every few thousand instructions and after every redis.call (NULL: never): a
      * message stops the run with that error, raised again at every later instruction. */
