@@ -748,3 +748,62 @@ void cmd_config(struct cmd_ctx *x)
                           (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
     }
 }
+
+/* ---- SAVE and SHUTDOWN ------------------------------------------------------------------------
+ */
+
+/* SAVE: Redis writes its dataset to disk; here the log already is on disk (fsync'd), and the
+ * counterpart of an RDB save is a snapshot of each partition this node holds, taken now. */
+void cmd_save(struct cmd_ctx *x)
+{
+    for (size_t i = 0; i < x->node->group_count; i++) {
+        (void)replica_snapshot_now(x->node->groups[i], x->now_ms); /* nothing new: kept */
+    }
+    resp_write_ok(&x->w);
+}
+
+/* SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the node stops as HALYARD DRAIN stops it
+ * (leadership handed to another voter first, then every reply flushed and the process exits
+ * 0), so a cluster loses no acknowledged write and no more availability than it must. As in
+ * Redis, a shutdown under way answers nothing (the connection closes); SAVE takes the
+ * snapshots first; NOW and FORCE are accepted (nothing here waits for replicas to catch up
+ * or can fail to save); ABORT calls off a shutdown still handing leadership over. */
+void cmd_shutdown(struct cmd_ctx *x)
+{
+    int save = 0, nosave = 0, abort_it = 0;
+    for (size_t i = 1; i < x->argc; i++) {
+        if (node_arg_is(&x->argv[i], "NOSAVE")) {
+            nosave = 1;
+        } else if (node_arg_is(&x->argv[i], "SAVE")) {
+            save = 1;
+        } else if (node_arg_is(&x->argv[i], "ABORT")) {
+            abort_it = 1;
+        } else if (!node_arg_is(&x->argv[i], "NOW") && !node_arg_is(&x->argv[i], "FORCE")) {
+            node_reply_syntax_error(x);
+            return;
+        }
+    }
+    if ((save && nosave) || (abort_it && x->argc != 2)) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (abort_it) {
+        if (!x->node->draining) {
+            resp_write_error(&x->w, "ERR No shutdown in progress.");
+            return;
+        }
+        x->node->draining = 0;
+        resp_write_ok(&x->w);
+        return;
+    }
+    if (save) {
+        for (size_t i = 0; i < x->node->group_count; i++) {
+            (void)replica_snapshot_now(x->node->groups[i], x->now_ms);
+        }
+    }
+    hy_log(x->node->log, HY_LOG_WARN,
+           "SHUTDOWN from client %llu: handing leadership over, then stopping",
+           (unsigned long long)x->client->id);
+    x->node->draining = 1;
+    node_drain_step(x->node, x->now_ms);
+}

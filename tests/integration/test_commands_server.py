@@ -552,6 +552,30 @@ def test_commandstats(srv, raw):
     assert stat("set") is None
 
 
+@pytest.mark.halyard_only
+def test_save_and_shutdown(servers):
+    """SAVE snapshots the node's partitions and answers OK; SAVE and SHUTDOWN are refused
+    inside MULTI (the transaction then aborts) and from scripts, as Redis's no-multi and
+    no-script commands; SHUTDOWN ABORT without a shutdown is an error; SHUTDOWN NOSAVE closes
+    the connection without a reply and the node exits 0, as HALYARD DRAIN."""
+    s = servers.start()
+    with s.raw() as c:
+        assert c.cmd("SET", "k", "v") == "OK"
+        assert c.cmd("SAVE") == "OK"
+        for cmd in ("SAVE", "SHUTDOWN"):
+            assert c.cmd("MULTI") == "OK"
+            assert c.cmd("SET", "k", "w") == "QUEUED"
+            assert c.cmd(cmd) == "ERR Command not allowed inside a transaction"
+            assert c.cmd("EXEC").startswith("EXECABORT")
+        assert c.cmd("GET", "k") == b"v"
+        assert "not allowed from script" in c.cmd("EVAL", "return redis.call('shutdown')", 0)
+        assert c.cmd("SHUTDOWN", "ABORT") == "ERR No shutdown in progress."
+        assert c.cmd("SHUTDOWN", "NOSAVE", "BAD") == "ERR syntax error"
+        c.send(RawConn.encode("SHUTDOWN", "NOSAVE"))
+        assert c.recv_until_closed() == b""
+    assert s.wait_exit() == 0, s.log_tail()
+
+
 def test_dirty_counter_counts_bit_changes_as_redis(raw):
     """rdb_changes_since_last_save grows by one per write, and SETBIT/BITFIELD count only when
     bits changed or the string was created or grown (Redis's bitops test)."""
