@@ -807,3 +807,16 @@ void cmd_shutdown(struct cmd_ctx *x)
     x->node->draining = 1;
     node_drain_step(x->node, x->now_ms);
 }
+
+/* TIME: the node's clock, which has millisecond resolution (the shell reads it once per loop
+ * turn), so the microseconds are whole milliseconds. Inside a script it is the entry's time,
+ * the same on every replica, so a script may write what TIME answered. */
+void cmd_time(struct cmd_ctx *x)
+{
+    char sec[24], usec[24];
+    int ls = snprintf(sec, sizeof(sec), "%llu", (unsigned long long)(x->now_ms / 1000));
+    int lu = snprintf(usec, sizeof(usec), "%llu", (unsigned long long)(x->now_ms % 1000 * 1000));
+    resp_write_array(&x->w, 2);
+    resp_write_bulk(&x->w, sec, (size_t)ls);
+    resp_write_bulk(&x->w, usec, (size_t)lu);
+}

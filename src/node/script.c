@@ -496,7 +496,11 @@ static int redis_pcall(lua_State *L)
 static int redis_field_reply(lua_State *L, const char *field)
 {
     if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) {
-        return luaL_error(L, "wrong number or type of arguments");
+        /* Redis returns this error as the value (the script goes on), it does not raise it. */
+        lua_newtable(L);
+        lua_pushliteral(L, "ERR wrong number or type of arguments");
+        lua_setfield(L, -2, "err");
+        return 1;
     }
     lua_newtable(L);
     lua_pushvalue(L, 1);
@@ -517,7 +521,7 @@ static int redis_status_reply(lua_State *L)
 static int redis_sha1hex(lua_State *L)
 {
     if (lua_gettop(L) != 1) {
-        return luaL_error(L, "wrong number of arguments");
+        return raise_err(L, "ERR wrong number of arguments");
     }
     size_t len;
     const char *p = lua_tolstring(L, 1, &len);
@@ -531,14 +535,14 @@ static int redis_log(lua_State *L)
 {
     int argc = lua_gettop(L);
     if (argc < 2) {
-        return luaL_error(L, "redis.log() requires two arguments or more.");
+        return raise_err(L, "ERR redis.log() requires two arguments or more.");
     }
     if (!lua_isnumber(L, 1)) {
-        return luaL_error(L, "First argument must be a number (log level).");
+        return raise_err(L, "ERR First argument must be a number (log level).");
     }
     int level = (int)lua_tointeger(L, 1);
     if (level < 0 || level > 3) {
-        return luaL_error(L, "Invalid debug level.");
+        return raise_err(L, "ERR Invalid debug level.");
     }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -565,11 +569,11 @@ static int redis_log(lua_State *L)
 static int redis_setresp(lua_State *L)
 {
     if (lua_gettop(L) != 1) {
-        return luaL_error(L, "redis.setresp() requires one argument.");
+        return raise_err(L, "ERR redis.setresp() requires one argument.");
     }
     int v = (int)lua_tointeger(L, 1);
     if (v != 2 && v != 3) {
-        return luaL_error(L, "RESP version must be 2 or 3.");
+        return raise_err(L, "ERR RESP version must be 2 or 3.");
     }
     run_of(L)->proto = v;
     return 0;
@@ -578,12 +582,13 @@ static int redis_setresp(lua_State *L)
 static int redis_set_repl(lua_State *L)
 {
     if (lua_gettop(L) != 1) {
-        return luaL_error(L, "redis.set_repl() requires one argument.");
+        /* Redis 7.0's text, though the function takes one argument. */
+        return raise_err(L, "ERR redis.set_repl() requires two arguments.");
     }
     int v = (int)lua_tointeger(L, 1);
     if (v < 0 || v > 3) {
-        return luaL_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
-                             "REPL_ALL or REPL_NONE.");
+        return raise_err(L, "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
+                            "REPL_ALL or REPL_NONE.");
     }
     return 0; /* accepted: the whole script is the replicated entry */
 }
@@ -656,10 +661,17 @@ static int is_protected(lua_State *L, int idx)
     return yes;
 }
 
+/* Redis's VM refuses setmetatable and rawset on a read-only table without naming a line (an
+ * assignment to one names it: readonly_err). */
+static int readonly_call_err(lua_State *L)
+{
+    return raise_err(L, "ERR Attempt to modify a readonly table");
+}
+
 static int safe_setmetatable(lua_State *L)
 {
     if (is_protected(L, 1)) {
-        return readonly_err(L);
+        return readonly_call_err(L);
     }
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -670,7 +682,7 @@ static int safe_setmetatable(lua_State *L)
 static int safe_rawset(lua_State *L)
 {
     if (is_protected(L, 1)) {
-        return readonly_err(L);
+        return readonly_call_err(L);
     }
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkany(L, 2);

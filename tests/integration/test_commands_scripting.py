@@ -196,6 +196,25 @@ def test_struct(raw):
     assert "data string too short" in ev("return struct.unpack('i4', 'abc')")
 
 
+def test_api_errors_and_time_as_redis(raw):
+    """The redis.* API's argument errors are Redis 7.0's, without a line (error_reply and
+    status_reply return theirs as a value); setmetatable and rawset on a protected table fail
+    the same way; TIME answers seconds and microseconds, in a script too."""
+    def err(body):
+        return raw.cmd("EVAL", body, 0).split(" script: ")[0]
+    assert raw.cmd("EVAL", "return redis.error_reply()", 0) == \
+        "ERR wrong number or type of arguments"
+    assert err("return redis.sha1hex()") == "ERR wrong number of arguments"
+    assert err("redis.log()") == "ERR redis.log() requires two arguments or more."
+    assert err("redis.setresp(4)") == "ERR RESP version must be 2 or 3."
+    assert err("redis.set_repl()") == "ERR redis.set_repl() requires two arguments."
+    assert err("setmetatable(_G, {})") == "ERR Attempt to modify a readonly table"
+    assert err("a = 1") == "ERR user_script:1: Attempt to modify a readonly table"
+    sec, usec = raw.cmd("TIME")
+    assert int(sec) > 1600000000 and 0 <= int(usec) < 1000000
+    assert int(raw.cmd("EVAL", "return redis.call('time')[1]", 0)) >= int(sec)
+
+
 def test_writes_before_an_error_stay(raw):
     """As in Redis, a script's writes before its error are kept (no rollback)."""
     raw.cmd("DEL", "w1", "w2")
