@@ -525,6 +525,23 @@ def test_function_load_and_list_errors_as_redis(raw):
     raw.cmd("FUNCTION", "FLUSH")
 
 
+def test_pipelined_function_loads_are_all_answered(srv):
+    """Requests pipelined behind FUNCTION LOAD (run in every partition, then answered) run as
+    soon as it is answered: 100 LOAD + FCALL pairs sent at once are all answered, in order,
+    with no further byte from the client (they used to wait for one, Redis's scripting unit
+    stalled on its 10,000 pairs)."""
+    code = ("#!lua name=pipe\nredis.register_function('pipe', function(keys, args) "
+            "return redis.call('incr', keys[1]) end)")
+    with srv.raw() as c:
+        c.cmd("DEL", "pipe_n")
+        c.send(b"".join(RawConn.encode("FUNCTION", "LOAD", "REPLACE", code) +
+                        RawConn.encode("FCALL", "pipe", 1, "pipe_n") for _ in range(100)))
+        for i in range(100):
+            assert c.read() == b"pipe"
+            assert c.read() == i + 1
+        c.cmd("FUNCTION", "DELETE", "pipe")
+
+
 def test_function_dump_and_restore(raw):
     """FUNCTION DUMP's payload restores the libraries with Redis's policies, all or nothing:
     APPEND refuses a library or function that exists (and changes nothing), REPLACE swaps
