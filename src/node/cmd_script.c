@@ -1114,22 +1114,44 @@ static void function_list(struct cmd_ctx *x)
         resp_write_bulk_str(&x->w, "LUA");
         resp_write_bulk_str(&x->w, "functions");
         resp_write_array(&x->w, l->nfuncs);
+        /* Descriptions are not kept in the replicated state: the library's code gives them
+         * again (it loaded before, so it loads now; if not, none is shown). */
+        struct script_library parsed;
+        struct hy_buf scratch;
+        hy_buf_init(&scratch);
+        struct resp_writer sw = {&scratch, 2};
+        int have = script_library_parse(l->code, l->len, &parsed, &sw);
+        hy_buf_free(&scratch);
         for (size_t j = 0; j < l->nfuncs; j++) {
             resp_write_map(&x->w, 3);
             resp_write_bulk_str(&x->w, "name");
             resp_write_bulk_str(&x->w, l->funcs[j].name);
             resp_write_bulk_str(&x->w, "description");
-            resp_write_null(&x->w);
+            const char *desc = NULL;
+            for (size_t k = 0; have && k < parsed.count; k++) {
+                if (strcmp(parsed.funcs[k].name, l->funcs[j].name) == 0) {
+                    desc = parsed.funcs[k].description;
+                }
+            }
+            if (desc != NULL) {
+                resp_write_bulk_str(&x->w, desc);
+            } else {
+                resp_write_null(&x->w);
+            }
             resp_write_bulk_str(&x->w, "flags");
             int nw = (l->funcs[j].flags & SCRIPT_FN_NO_WRITES) != 0;
             int nc = (l->funcs[j].flags & SCRIPT_FN_NO_CLUSTER) != 0;
             resp_write_set(&x->w, (size_t)(nw + nc));
+            /* Status replies, as Redis 7.0 gives the flags. */
             if (nw) {
-                resp_write_bulk_str(&x->w, "no-writes");
+                resp_write_simple(&x->w, "no-writes");
             }
             if (nc) {
-                resp_write_bulk_str(&x->w, "no-cluster");
+                resp_write_simple(&x->w, "no-cluster");
             }
+        }
+        if (have) {
+            script_library_free(&parsed);
         }
         if (withcode) {
             resp_write_bulk_str(&x->w, "library_code");

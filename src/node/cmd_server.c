@@ -374,15 +374,35 @@ void cmd_client(struct cmd_ctx *x)
 
 /* ---- COMMAND ------------------------------------------------------------------------------- */
 
-static void command_write_flags(struct resp_writer *w, unsigned flags)
+/* Commands whose keys cannot be found from first/last/step alone (a numkeys argument, STORE,
+ * STREAMS...): Redis 7.0's COMMAND INFO flags them movablekeys. */
+static int command_movablekeys(const struct cmd_def *d)
 {
+    static const char *const names[] = {
+        "zunionstore", "zinterstore", "zdiffstore", "zunion",  "zinter",    "zdiff",
+        "zintercard",  "sintercard",  "lmpop",      "blmpop",  "zmpop",     "bzmpop",
+        "xread",       "xreadgroup",  "eval",       "evalsha", "eval_ro",   "evalsha_ro",
+        "fcall",       "fcall_ro",    "sort",       "sort_ro", "georadius", "georadiusbymember",
+        "migrate"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
+        if (strcmp(d->name, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void command_write_flags(struct resp_writer *w, const struct cmd_def *d)
+{
+    unsigned flags = d->flags;
+    int movable = command_movablekeys(d);
     static const struct {
         unsigned bit;
         const char *name;
     } names[] = {{CMD_WRITE, "write"}, {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
                  {CMD_ADMIN, "admin"}, {CMD_NOAUTH, "no_auth"},    {CMD_STALE, "stale"},
                  {CMD_FAST, "fast"}};
-    size_t count = 0;
+    size_t count = (size_t)movable;
     for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
         count += (flags & names[i].bit) != 0;
     }
@@ -392,6 +412,9 @@ static void command_write_flags(struct resp_writer *w, unsigned flags)
             resp_write_simple(w, names[i].name);
         }
     }
+    if (movable) {
+        resp_write_simple(w, "movablekeys");
+    }
 }
 
 static void command_write_info(struct resp_writer *w, const struct cmd_def *d)
@@ -399,7 +422,7 @@ static void command_write_info(struct resp_writer *w, const struct cmd_def *d)
     resp_write_array(w, 10);
     resp_write_bulk_str(w, d->name);
     resp_write_int(w, d->arity);
-    command_write_flags(w, d->flags);
+    command_write_flags(w, d);
     resp_write_int(w, d->first_key);
     resp_write_int(w, d->last_key);
     resp_write_int(w, d->key_step);

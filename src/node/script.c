@@ -832,6 +832,7 @@ static int register_flags(lua_State *L, int idx, unsigned *out)
 /* register_function's arguments, read from its named form or its positional one. */
 struct register_args {
     int name_idx, fn_idx; /* stack indexes of the name and the callback */
+    int desc_idx;         /* of the description; 0: none */
     unsigned flags;
 };
 
@@ -863,6 +864,8 @@ static const char *register_named_args(lua_State *L, struct register_args *a)
             if (!lua_isstring(L, -1)) {
                 return "description argument given to redis.register_function must be a string";
             }
+            lua_pushvalue(L, -1);
+            lua_setfield(L, 2, "desc");
         } else if (strcasecmp(key, "callback") == 0) {
             if (!lua_isfunction(L, -1)) {
                 return "callback argument given to redis.register_function must be a function";
@@ -892,6 +895,8 @@ static const char *register_named_args(lua_State *L, struct register_args *a)
     }
     a->name_idx = 3;
     a->fn_idx = 4;
+    lua_getfield(L, 2, "desc"); /* 5, nil when not given */
+    a->desc_idx = lua_isnil(L, 5) ? 0 : 5;
     return NULL;
 }
 
@@ -954,6 +959,10 @@ static int redis_register_function(lua_State *L)
     lua_setfield(L, -2, "fn");
     lua_pushinteger(L, (lua_Integer)a.flags);
     lua_setfield(L, -2, "flags");
+    if (a.desc_idx != 0) {
+        lua_pushvalue(L, a.desc_idx);
+        lua_setfield(L, -2, "desc");
+    }
     lua_setfield(L, -2, lower);
     return 0;
 }
@@ -1471,6 +1480,11 @@ int script_library_parse(const uint8_t *code, size_t len, struct script_library 
         raw_field(L, "flags");
         f->flags = (unsigned)lua_tointeger(L, -1);
         lua_pop(L, 1);
+        raw_field(L, "desc");
+        size_t dlen;
+        const char *desc = lua_isstring(L, -1) ? lua_tolstring(L, -1, &dlen) : NULL;
+        f->description = desc != NULL ? hy_xmemdup(desc, dlen + 1) : NULL;
+        lua_pop(L, 1);
     }
     lua_close(L);
     if (out->count == 0) {
@@ -1482,6 +1496,9 @@ int script_library_parse(const uint8_t *code, size_t len, struct script_library 
 
 void script_library_free(struct script_library *l)
 {
+    for (size_t i = 0; i < l->count; i++) {
+        hy_free(l->funcs[i].description);
+    }
     hy_free(l->funcs);
     l->funcs = NULL;
     l->count = 0;

@@ -69,6 +69,7 @@ int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w)
 struct script_function {
     char name[SCRIPT_NAME_MAX + 1]; /* lower case */
     unsigned flags;                 /* SCRIPT_FN_* */
+    char *description;              /* register_function's description, owned; NULL: none */
 };
 
 struct script_library {

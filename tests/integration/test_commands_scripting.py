@@ -490,7 +490,9 @@ def test_function_load_and_list_errors_as_redis(raw):
         "ERR Library names can only contain letters, numbers, or underscores(_) and must be at "
         "least one character long")
     assert load("redis.register_function{function_name='f1', callback=function() end, "
-                "description=1.5, flags={'no-writes'}}") == b"lib"
+                "description='some desc', flags={'no-writes'}}") == b"lib"
+    lib = raw.cmd("FUNCTION", "LIST", "LIBRARYNAME", "lib")[0]
+    assert lib[5] == [[b"name", b"f1", b"description", b"some desc", b"flags", ["no-writes"]]]
     assert load("redis.register_function{callback=function() end}") == \
         prefix + "ERR redis.register_function must get a function name argument"
     assert load("redis.register_function{function_name='f1', bad=1}") == \
