@@ -30,6 +30,7 @@
 #include "common/crc.h"
 #include "common/sha1.h"
 #include "common/strutil.h"
+#include "node/acl.h"
 #include "node/node_internal.h"
 #include "node/script.h"
 
@@ -47,6 +48,11 @@ struct script_call {
     int killed;           /* by SCRIPT KILL / FUNCTION KILL */
     const char *cmd_name; /* "eval", "fcall", ... (FUNCTION STATS) */
     struct node_client *client;
+    /* The calling client's user, for redis.acl_check_cmd: carried in the entry after the
+     * seed and the budget, so every replica answers for the same user ("" for an entry
+     * without one: the default user). Borrowed for the run. */
+    const uint8_t *user;
+    size_t user_len;
 };
 
 /* Commands whose result depends on a replica's own hash table layout (its hashing is seeded
@@ -378,6 +384,43 @@ static void script_busy_command(struct node_script_busy *b, const char *cmd_name
     }
 }
 
+/* An EVAL / FCALL entry's head: the seed, the instruction budget, then the calling client's
+ * user (what redis.acl_check_cmd answers for, on every replica). Returns its length. */
+#define SCRIPT_HEAD_MAX (16 + sizeof(((struct node_client *)0)->user))
+static size_t script_head(uint8_t *head, uint64_t seed, uint64_t steps, const struct node_client *c)
+{
+    hy_store_u64le(head, seed);
+    hy_store_u64le(head + 8, steps);
+    size_t ulen = strnlen(c->user, sizeof(c->user));
+    memcpy(head + 16, c->user, ulen);
+    return 16 + ulen;
+}
+
+/* redis.acl_check_cmd: whether the run's user may run argv (1 / 0), -1 for an unknown
+ * command. No user (an internal client, an entry without one) is the default user. */
+static int script_acl_cb(void *ctx, size_t argc, const struct resp_arg *argv)
+{
+    struct script_call *sc = ctx;
+    struct hy_node *n = sc->n;
+    const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    d = node_command_sub(n, d, argc, argv);
+    if (d == NULL) {
+        return -1;
+    }
+    const uint8_t *user = sc->user_len > 0 ? sc->user : (const uint8_t *)"default";
+    size_t len = sc->user_len > 0 ? sc->user_len : 7;
+    struct store_acl_user *tmp;
+    const struct store_acl_user *u = acl__resolve(n, n->meta->store, user, len, &tmp);
+    if (u == NULL) {
+        /* The implicit default user, or one deleted since: as dispatch treats them. */
+        return len == 7 && memcmp(user, "default", 7) == 0;
+    }
+    size_t key = 0;
+    enum acl_result r = acl_user_check(u, d, argc, argv, &key);
+    store_acl_user_free(tmp);
+    return r == ACL_OK;
+}
+
 /* Runs body against sc's store, with the node's and the store's PRNGs seeded by seed for the
  * run (restored after), so a replayed entry draws the same numbers everywhere. */
 static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t steps_max,
@@ -402,6 +445,7 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
                              .memory_max = SCRIPT_MEMORY_BYTES_MAX,
                              /* The entry's seed, so every replica draws the same numbers. */
                              .rand_seed = (uint32_t)(seed >> 32),
+                             .acl_cb = script_acl_cb,
                              .log = n->log,
                              .poll_cb = script_poll_cb};
     struct node_script_busy *b = &n->script_busy;
@@ -448,8 +492,14 @@ static void fcall_apply(struct node_group *g, struct store *s, const struct stor
         store_function_find(s, fname, &fn) != NULL && (fn->flags & SCRIPT_FN_NO_WRITES) != 0;
     struct resp_arg *keys = args_of(e->argv + 4, nkeys);
     struct resp_arg *args = args_of(e->argv + 4 + nkeys, e->argc - 4 - nkeys);
-    struct script_call sc = {
-        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = no_writes, .at_apply = 1};
+    struct script_call sc = {.n = g->node,
+                             .g = g,
+                             .s = s,
+                             .now_ms = e->time_ms,
+                             .readonly = no_writes,
+                             .at_apply = 1,
+                             .user = e->argv[0].ptr + 16,
+                             .user_len = e->argv[0].len - 16};
     struct script_fcall_args fa = {e->argv[1].ptr, e->argv[1].len, fname};
     (void)script_run_seeded(&sc, hy_load_u64le(e->argv[0].ptr), hy_load_u64le(e->argv[0].ptr + 8),
                             NULL, 0, keys, nkeys, args, e->argc - 4 - nkeys, out, &fa);
@@ -484,8 +534,14 @@ int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e
     }
     struct resp_arg *keys = args_of(e->argv + 3, nkeys);
     struct resp_arg *args = args_of(e->argv + 3 + nkeys, e->argc - 3 - nkeys);
-    struct script_call sc = {
-        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = f.no_writes, .at_apply = 1};
+    struct script_call sc = {.n = g->node,
+                             .g = g,
+                             .s = s,
+                             .now_ms = e->time_ms,
+                             .readonly = f.no_writes,
+                             .at_apply = 1,
+                             .user = e->argv[0].ptr + 16,
+                             .user_len = e->argv[0].len - 16};
     int compiled = script_run_seeded(&sc, seed, steps, body, len, keys, nkeys, args,
                                      e->argc - 3 - nkeys, &out, NULL);
     hy_free(keys);
@@ -561,7 +617,9 @@ static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, s
                              .readonly = no_writes,
                              .at_apply = 1,
                              .probe = 1,
-                             .cmd_name = fa != NULL ? "fcall" : "eval"};
+                             .cmd_name = fa != NULL ? "fcall" : "eval",
+                             .user = (const uint8_t *)x->client->user,
+                             .user_len = strlen(x->client->user)};
     struct hy_buf scratch;
     hy_buf_init(&scratch);
     struct resp_writer w = {&scratch, x->w.proto};
@@ -582,11 +640,10 @@ static void eval_propose(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, 
     struct hy_node *n = x->node;
     size_t nargs = 3 + (x->argc - 3);
     struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
-    uint8_t head[16], nk[4];
-    hy_store_u64le(head, seed);
-    hy_store_u64le(head + 8, script_steps_max(n));
+    uint8_t head[SCRIPT_HEAD_MAX], nk[4];
+    size_t head_len = script_head(head, seed, script_steps_max(n), x->client);
     hy_store_u32le(nk, (uint32_t)nkeys);
-    args[0] = (struct store_arg){head, 16};
+    args[0] = (struct store_arg){head, head_len};
     args[1] = (struct store_arg){body, len};
     args[2] = (struct store_arg){nk, 4};
     for (size_t i = 3; i < x->argc; i++) {
@@ -639,7 +696,9 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
                              .s = x->store,
                              .now_ms = x->now_ms,
                              .readonly = 1,
-                             .cmd_name = "eval_ro"};
+                             .cmd_name = "eval_ro",
+                             .user = (const uint8_t *)x->client->user,
+                             .user_len = strlen(x->client->user)};
     (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), script_steps_max(x->node), body, len,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
                             &x->w, NULL);
@@ -1029,11 +1088,10 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
         }
         size_t nargs = 4 + (x->argc - 3);
         struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
-        uint8_t head[16], nk[4];
-        hy_store_u64le(head, seed);
-        hy_store_u64le(head + 8, script_steps_max(x->node));
+        uint8_t head[SCRIPT_HEAD_MAX], nk[4];
+        size_t head_len = script_head(head, seed, script_steps_max(x->node), x->client);
         hy_store_u32le(nk, (uint32_t)nkeys);
-        args[0] = (struct store_arg){head, 16};
+        args[0] = (struct store_arg){head, head_len};
         args[1] = (struct store_arg){lib->code, lib->len};
         args[2] = (struct store_arg){(const uint8_t *)fname, strlen(fname)};
         args[3] = (struct store_arg){nk, 4};
@@ -1055,7 +1113,9 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
                              .s = x->store,
                              .now_ms = x->now_ms,
                              .readonly = 1,
-                             .cmd_name = "fcall_ro"};
+                             .cmd_name = "fcall_ro",
+                             .user = (const uint8_t *)x->client->user,
+                             .user_len = strlen(x->client->user)};
     (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), script_steps_max(x->node), NULL, 0,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
                             &x->w, &fa);

@@ -493,6 +493,27 @@ static int redis_pcall(lua_State *L)
     return redis_generic_call(L, 0);
 }
 
+/* redis.acl_check_cmd(command, args...): whether the script's caller may run it, as Redis
+ * 7.0 answers (false for a command or key it may not use; an unknown command raises). */
+static int redis_acl_check_cmd(lua_State *L)
+{
+    struct script_run *r = run_of(L);
+    int argc = lua_gettop(L);
+    if (argc == 0) {
+        return raise_err(L, "ERR Please specify at least one argument for this redis lib call");
+    }
+    struct resp_arg *argv = lua_newuserdata(L, (size_t)argc * sizeof(*argv)); /* GC'd */
+    if (!collect_args(L, argc, argv)) {
+        return raise_err(L, "ERR Lua redis lib command arguments must be strings or integers");
+    }
+    int ok = r->env->acl_cb != NULL ? r->env->acl_cb(r->env->ctx, (size_t)argc, argv) : 1;
+    if (ok < 0) {
+        return raise_err(L, "ERR Invalid command passed to redis.acl_check_cmd()");
+    }
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
 static int redis_field_reply(lua_State *L, const char *field)
 {
     if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) {
@@ -990,6 +1011,7 @@ static void open_redis_lib(lua_State *L)
     set_fn(L, "log", redis_log);
     set_fn(L, "setresp", redis_setresp);
     set_fn(L, "set_repl", redis_set_repl);
+    set_fn(L, "acl_check_cmd", redis_acl_check_cmd);
     set_fn(L, "replicate_commands", redis_true);
     set_fn(L, "breakpoint", redis_false);
     set_fn(L, "debug", redis_false);

@@ -40,6 +40,9 @@ struct script_env {
      * scripts, so each run draws other numbers: the caller gives each run a fresh seed (the
      * one the leader put in the entry, so every replica draws the same). */
     uint32_t rand_seed;
+    /* redis.acl_check_cmd: 1 when the run's user may run argv[0..argc), 0 when not, -1 for
+     * an unknown command. NULL: every check answers 1. */
+    int (*acl_cb)(void *ctx, size_t argc, const struct resp_arg *argv);
     const struct hy_log *log; /* redis.log; may be NULL */
     /* Called every few thousand instructions and after every redis.call (NULL: never): a
      * message stops the run with that error, raised again at every later instruction. */

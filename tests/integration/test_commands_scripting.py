@@ -215,6 +215,30 @@ def test_api_errors_and_time_as_redis(raw):
     assert int(raw.cmd("EVAL", "return redis.call('time')[1]", 0)) >= int(sec)
 
 
+def test_acl_check_cmd(srv):
+    """redis.acl_check_cmd answers for the script's caller as Redis 7.0 does (Redis's scripting
+    unit): true for what its user may run, false for a command or a key it may not, an error
+    for an unknown command; a script that writes gets the same answer at apply, where the
+    caller is not (its user travels in the entry)."""
+    with srv.raw() as admin, srv.raw() as c:
+        assert admin.cmd("ACL", "SETUSER", "bob", "on", ">123", "+@scripting", "+set",
+                         "~x*") == "OK"
+        try:
+            assert c.cmd("AUTH", "bob", "123") == "OK"
+            assert c.cmd("EVAL", "return redis.acl_check_cmd('set','xx',1)", 1, "xx") == 1
+            assert c.cmd("EVAL", "return redis.acl_check_cmd('hset','xx','f',1)", 1,
+                         "xx") is None
+            assert c.cmd("EVAL", "return redis.acl_check_cmd('set','yy',1)", 0) is None
+            assert "ERR Invalid command passed to redis.acl_check_cmd()" in \
+                c.cmd("EVAL", "return redis.acl_check_cmd('invalid-cmd','arg')", 0)
+            assert c.cmd("EVAL", "redis.call('set', KEYS[1], tostring(redis.acl_check_cmd("
+                         "'set', 'xx', 1)) .. tostring(redis.acl_check_cmd('get', 'xx'))) "
+                         "return 1", 1, "xa") == 1
+            assert admin.cmd("GET", "xa") == b"truefalse"
+        finally:
+            assert admin.cmd("ACL", "DELUSER", "bob") == 1
+
+
 def test_writes_before_an_error_stay(raw):
     """As in Redis, a script's writes before its error are kept (no rollback)."""
     raw.cmd("DEL", "w1", "w2")
