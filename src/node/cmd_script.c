@@ -244,6 +244,13 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         resp_write_error(&w, "ERR Write commands are not allowed from read-only scripts.");
         return;
     }
+    if (write && sc->probe && node_replicas_short(sc->g)) {
+        /* A script without flags reaches a write while too few replicas are good: the write
+         * is refused, and nothing is proposed (the replicas' own counts could differ). */
+        sc->stopped = 1;
+        resp_write_error(&w, "NOREPLICAS Not enough good replicas to write.");
+        return;
+    }
     if (write && sc->probe) {
         sc->wrote = 1; /* the poll that follows stops the probe: the script runs at apply */
         resp_write_null(&w);
@@ -279,6 +286,7 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
  */
 
 struct script_flags {
+    int shebang; /* the body declares its flags ("#!lua"): Redis judges it before it runs */
     int no_writes;
     int no_cluster;
 };
@@ -291,6 +299,7 @@ static int script_flags_parse(const uint8_t *body, size_t len, struct script_fla
     if (len < 2 || body[0] != '#' || body[1] != '!') {
         return 1;
     }
+    f->shebang = 1;
     const uint8_t *nl = memchr(body, '\n', len);
     size_t end = nl == NULL ? len : (size_t)(nl - body);
     char line[256];
@@ -679,6 +688,11 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
     }
     if (f.no_cluster && x->node->group_count > 1) {
         resp_write_error(&x->w, "ERR Can not run script on cluster, 'no-cluster' flag is set.");
+        return;
+    }
+    if (!readonly && f.shebang && !f.no_writes && node_replicas_short(x->group)) {
+        /* A script that declares it may write is refused before it runs, as Redis does. */
+        resp_write_error(&x->w, "NOREPLICAS Not enough good replicas to write.");
         return;
     }
     if (!readonly) {

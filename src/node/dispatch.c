@@ -413,6 +413,26 @@ static void node_reply_moved_to(struct cmd_ctx *x, const struct cmd_def *d,
     resp_write_errorf(&x->w, "MOVED %u %s:%u", slot, leader->host, leader->client_port);
 }
 
+int node_replicas_short(const struct node_group *g)
+{
+    const struct hy_node *n = g->node;
+    int64_t want = n->cfg->min_replicas_to_write;
+    if (want <= 0) {
+        return 0;
+    }
+    uint64_t lag_ms = (uint64_t)n->cfg->min_replicas_max_lag * 1000;
+    int64_t good = 0;
+    for (size_t i = 0; i < n->member_count; i++) {
+        raft_id id = n->members[i].id;
+        struct raft_follower f;
+        if (id != g->raft.cfg.id && raft_follower_info(&g->raft, id, &f) && f.answered &&
+            n->raft_now_ms - HY_MIN(f.last_heard_ms, n->raft_now_ms) <= lag_ms) {
+            good++;
+        }
+    }
+    return good < want;
+}
+
 int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
@@ -515,6 +535,10 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
         }
         resp_write_error(&x->w, "READONLY disk full: writes are refused until space is freed; "
                                 "reads go on");
+        return 0;
+    }
+    if ((d->flags & CMD_WRITE) && !node_is_script(d) && node_replicas_short(x->group)) {
+        resp_write_error(&x->w, "NOREPLICAS Not enough good replicas to write.");
         return 0;
     }
     if (node_refuse_oom(x, d)) {

@@ -724,6 +724,10 @@ int proxy_forward(struct cmd_ctx *x);
  * node's name>` (member_removal_step) or `HY.LEADERS` (partmap_refresh_hints). */
 void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
                  uint64_t now_ms);
+/* Redis's min-replicas-to-write: 1 when fewer replicas of g than it asks for (followers this
+ * leader heard from within min-replicas-max-lag seconds) are good, so writes are refused
+ * with -NOREPLICAS. 0 when the setting is 0 (the default). */
+int node_replicas_short(const struct node_group *g);
 /* Answers -OOM and returns 1 when d may not run for lack of memory (maxmemory, noeviction). */
 int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d);
 /* Whether a write must wait before it is forwarded: for the follower's own session to open,

@@ -576,6 +576,29 @@ def test_save_and_shutdown(servers):
     assert s.wait_exit() == 0, s.log_tail()
 
 
+@pytest.mark.halyard_only
+def test_min_replicas_to_write(servers):
+    """min-replicas-to-write refuses writes with Redis's -NOREPLICAS while too few replicas
+    answer the leader (a single node has none): reads go on, a no-writes script runs, a
+    script declaring it may write is refused before it runs, one without a shebang when it
+    writes; 0 lets writes in again."""
+    s = servers.start()
+    with s.raw() as c:
+        assert c.cmd("SET", "x", "v") == "OK"
+        assert c.cmd("CONFIG", "SET", "min-replicas-to-write", 1) == "OK"
+        assert c.cmd("CONFIG", "GET", "min-replicas-to-write") == [b"min-replicas-to-write", b"1"]
+        assert c.cmd("SET", "x", "w") == "NOREPLICAS Not enough good replicas to write."
+        assert c.cmd("GET", "x") == b"v"
+        assert c.cmd("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','x')", 1, "x") == b"v"
+        assert c.cmd("EVAL", "return redis.call('get','x')", 1, "x") == b"v"
+        assert c.cmd("EVAL", "#!lua\nreturn redis.call('get','x')", 1, "x") == \
+            "NOREPLICAS Not enough good replicas to write."
+        assert c.cmd("EVAL", "return redis.call('set','x', 1)", 1, "x").startswith(
+            "NOREPLICAS Not enough good replicas to write.")
+        assert c.cmd("CONFIG", "SET", "min-replicas-to-write", 0) == "OK"
+        assert c.cmd("SET", "x", "w") == "OK"
+
+
 def test_dirty_counter_counts_bit_changes_as_redis(raw):
     """rdb_changes_since_last_save grows by one per write, and SETBIT/BITFIELD count only when
     bits changed or the string was created or grown (Redis's bitops test)."""
