@@ -101,6 +101,13 @@ static void info_memory(const struct info_ctx *x, struct hy_buf *b)
                   "maxmemory_policy:%s\r\nmem_allocator:libc\r\n",
                   used, used_h, dataset, sum.log_bytes, sum.log_entries, sum.snapshot_bytes,
                   (long long)n->cfg->maxmemory, max_h, policy);
+    /* Redis's count of cached scripts: SCRIPT LOAD reaches every partition, so the largest
+     * cache among this node's replicas is the node's. */
+    size_t scripts = 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        scripts = HY_MAX(scripts, store_script_count(n->groups[i]->store));
+    }
+    hy_buf_printf(b, "number_of_cached_scripts:%zu\r\n", scripts);
     const struct node_info_totals *t = x->totals;
     human_bytes(cluster_h, sizeof(cluster_h), (uint64_t)t->dataset_bytes);
     hy_buf_printf(b,

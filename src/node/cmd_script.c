@@ -312,7 +312,9 @@ static int script_flags_parse(const uint8_t *body, size_t len, struct script_fla
     char *save = NULL;
     char *engine = strtok_r(line, " \t\r", &save);
     if (engine == NULL || strcmp(engine, "lua") != 0) {
-        resp_write_errorf(w, "ERR Could not find engine '%s'", engine != NULL ? engine : "");
+        /* Redis 7.0's text names the first word as written, "#!" included. */
+        resp_write_errorf(w, "ERR Unexpected engine in script shebang: #!%s",
+                          engine != NULL ? engine : "");
         return 0;
     }
     for (char *opt = strtok_r(NULL, " \t\r", &save); opt != NULL;

@@ -529,9 +529,32 @@ static int redis_field_reply(lua_State *L, const char *field)
     return 1;
 }
 
+/* redis.error_reply(s): Redis 7.0 reads s (a leading '-' added if missing) as "-CODE msg"
+ * when it has a space, else gives it the code ERR; a trailing newline is dropped. */
 static int redis_error_reply(lua_State *L)
 {
-    return redis_field_reply(L, "err");
+    if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) {
+        return redis_field_reply(L, "err");
+    }
+    size_t len;
+    const char *s = lua_tolstring(L, 1, &len);
+    if (len > 0 && s[0] == '-') {
+        s++;
+        len--;
+    }
+    while (len > 0 && (s[len - 1] == '\r' || s[len - 1] == '\n')) {
+        len--;
+    }
+    lua_newtable(L);
+    if (memchr(s, ' ', len) != NULL) {
+        lua_pushlstring(L, s, len);
+    } else {
+        lua_pushliteral(L, "ERR ");
+        lua_pushlstring(L, s, len);
+        lua_concat(L, 2);
+    }
+    lua_setfield(L, -2, "err");
+    return 1;
 }
 
 static int redis_status_reply(lua_State *L)

@@ -210,6 +210,10 @@ def test_api_errors_and_time_as_redis(raw):
     assert err("redis.set_repl()") == "ERR redis.set_repl() requires two arguments."
     assert err("setmetatable(_G, {})") == "ERR Attempt to modify a readonly table"
     assert err("a = 1") == "ERR user_script:1: Attempt to modify a readonly table"
+    raw.cmd("SCRIPT", "FLUSH")
+    raw.cmd("SCRIPT", "LOAD", "return 'cached'")
+    info = raw.cmd("INFO", "memory").decode()
+    assert "number_of_cached_scripts:1\r\n" in info
     sec, usec = raw.cmd("TIME")
     assert int(sec) > 1600000000 and 0 <= int(usec) < 1000000
     assert int(raw.cmd("EVAL", "return redis.call('time')[1]", 0)) >= int(sec)
@@ -286,7 +290,8 @@ def test_read_only_scripts(raw):
                    "ro") == b"v"
     assert raw.cmd("EVAL", "#!lua flags=bogus\nreturn 1", 0) == \
         "ERR Unexpected flag in script shebang: bogus"
-    assert raw.cmd("EVAL", "#!nolua\nreturn 1", 0) == "ERR Could not find engine 'nolua'"
+    assert raw.cmd("EVAL", "#!nolua\nreturn 1", 0) == \
+        "ERR Unexpected engine in script shebang: #!nolua"
     assert raw.cmd("GET", "ro") == b"v"
 
 
