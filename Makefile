@@ -36,7 +36,8 @@ PKGS      := libuv yaml-0.1 openssl libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
-# Lua 5.1, as Redis embeds, with the cjson and bit modules Redis's scripts have (node/script.c).
+# Lua 5.1, as Redis embeds, with the cjson and bit modules Redis's scripts have (node/script.c;
+# cmsgpack and struct are halyard's own, node/script_libs.c).
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.1 2>/dev/null)
 LUA_LIBS  := $(shell pkg-config --libs lua5.1-cjson lua5.1-bitop lua5.1 2>/dev/null)
 

@@ -234,6 +234,10 @@ static void server_do_io(struct io_server *srv)
     io_mesh_flush(srv->mesh, srv->node);
     io_mesh_update(srv->mesh);
     server_drain_ready(srv);
+    /* Draining may have run clients' pipelined requests (a scatter that completed): what they
+     * proposed is handed to the WAL and the peers now, not at the next event. */
+    io_durable_pump(srv->durable);
+    io_mesh_flush(srv->mesh, srv->node);
     server_arm_raft_timer(srv);
 }
 

@@ -95,6 +95,9 @@ static uint32_t group_categories(const char *group)
         {"list", BIT(CAT_LIST)},
         {"set", BIT(CAT_SET)},
         {"sorted-set", BIT(CAT_SORTEDSET)},
+        {"sorted_set", BIT(CAT_SORTEDSET)}, /* the blocking pops' group name */
+        {"stream", BIT(CAT_STREAM)},
+        {"scripting", BIT(CAT_SCRIPTING)},
         {"generic", BIT(CAT_KEYSPACE)},
         {"connection", BIT(CAT_CONNECTION)},
         {"pubsub", BIT(CAT_PUBSUB)},

@@ -3,6 +3,7 @@
  * command table (commands.def): which arguments of a request are keys, as routing finds
  * them, and Redis 7.0's key flags for the commands whose flags clients ask about.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -137,6 +138,12 @@ static void command_getkeys(struct cmd_ctx *x, int with_flags)
     size_t cap = argc;
     size_t *pos = hy_xmalloc(HY_MAX(cap, 1) * sizeof(*pos));
     long n = command_keys(d, argc, argv, pos, cap);
+    if (n == 0 && node_is_script(d)) {
+        /* Scripts may take no key (Redis 7.0's no_mandatory_keys flag): an empty list. */
+        resp_write_array(&x->w, 0);
+        hy_free(pos);
+        return;
+    }
     if (n <= 0) {
         resp_write_error(&x->w, "ERR Invalid arguments specified for command");
         hy_free(pos);
@@ -160,6 +167,44 @@ static void command_getkeys(struct cmd_ctx *x, int with_flags)
     hy_free(pos);
 }
 
+/* The subcommands halyard implements of Redis 7.0's container commands, which COMMAND LIST
+ * names "parent|sub" after their parent, as Redis does (those with an entry of their own in
+ * the command table, acl|setuser, script|load..., are listed from it). */
+static const struct {
+    const char *parent;
+    const char *subs;
+} command_subs[] = {
+    {"acl", "cat deluser dryrun getuser genpass help list log setuser users whoami"},
+    {"client", "getname id info kill list reply setname unblock"},
+    {"cluster", "info keyslot myid nodes shards slots"},
+    {"command", "count docs getkeys getkeysandflags help info list"},
+    {"config", "get resetstat set"},
+    {"function", "delete dump flush help kill list load restore stats"},
+    {"memory", "usage"},
+    {"object", "encoding freq help idletime refcount"},
+    {"pubsub", "channels help numpat numsub shardchannels shardnumsub"},
+    {"script", "exists flush help kill load"},
+    {"xgroup", "create createconsumer delconsumer destroy help setid"},
+    {"xinfo", "consumers groups help stream"},
+};
+
+/* Whether COMMAND LIST shows name ("parent|sub" for a subcommand of d) under the filter. */
+static int command_listed(struct cmd_ctx *x, int kind, int cat, const struct cmd_def *d,
+                          const char *name, const char *sub)
+{
+    if (kind == 2) {
+        struct resp_arg argv[2] = {
+            {(const uint8_t *)d->name, strlen(d->name)},
+            {(const uint8_t *)(sub != NULL ? sub : ""), sub != NULL ? strlen(sub) : 0}};
+        uint32_t cats = acl_command_categories(d, sub != NULL ? 2 : 1, argv);
+        if (cat < 0 || !(cats & (1u << cat))) {
+            return 0;
+        }
+    }
+    return kind != 3 ||
+           hy_glob_match(x->argv[4].ptr, x->argv[4].len, (const uint8_t *)name, strlen(name), 1);
+}
+
 /* COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]. */
 static void command_list(struct cmd_ctx *x)
 {
@@ -181,24 +226,37 @@ static void command_list(struct cmd_ctx *x)
         return;
     }
     int cat = kind == 2 ? acl_category_find(x->argv[4].ptr, x->argv[4].len) : 0;
-    const char **names = hy_xmalloc(node_command_count * sizeof(*names));
+    struct hy_buf names; /* the names shown, as RESP bulk strings */
+    hy_buf_init(&names);
+    struct resp_writer nw = {&names, x->w.proto};
     size_t n = 0;
     for (size_t i = 0; i < node_command_count; i++) {
         const struct cmd_def *d = &node_commands[i];
-        if (kind == 2 && (cat < 0 || !(acl_command_categories(d, 1, NULL) & (1u << cat)))) {
-            continue;
+        if (command_listed(x, kind, cat, d, d->name, NULL)) {
+            resp_write_bulk_str(&nw, d->name);
+            n++;
         }
-        if (kind == 3 && !hy_glob_match(x->argv[4].ptr, x->argv[4].len, (const uint8_t *)d->name,
-                                        strlen(d->name), 1)) {
-            continue;
+        for (size_t j = 0; j < HY_ARRAY_LEN(command_subs); j++) {
+            if (strcmp(command_subs[j].parent, d->name) != 0) {
+                continue;
+            }
+            for (const char *p = command_subs[j].subs; *p != '\0';) {
+                size_t len = strcspn(p, " ");
+                char sub[32], full[64];
+                snprintf(sub, sizeof(sub), "%.*s", (int)len, p);
+                snprintf(full, sizeof(full), "%s|%s", d->name, sub);
+                if (node_command_lookup(x->node, (const uint8_t *)full, strlen(full)) == NULL &&
+                    command_listed(x, kind, cat, d, full, sub)) {
+                    resp_write_bulk_str(&nw, full);
+                    n++;
+                }
+                p += len + (p[len] == ' ');
+            }
         }
-        names[n++] = d->name;
     }
     resp_write_array(&x->w, n);
-    for (size_t i = 0; i < n; i++) {
-        resp_write_bulk_str(&x->w, names[i]);
-    }
-    hy_free(names);
+    hy_buf_append(x->w.out, names.data, names.len);
+    hy_buf_free(&names);
 }
 
 static void command_help(struct cmd_ctx *x)

@@ -1,6 +1,7 @@
 /*
  * cmd_info.c - INFO, in Redis's "field:value" sections so existing tools parse it.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,6 +101,13 @@ static void info_memory(const struct info_ctx *x, struct hy_buf *b)
                   "maxmemory_policy:%s\r\nmem_allocator:libc\r\n",
                   used, used_h, dataset, sum.log_bytes, sum.log_entries, sum.snapshot_bytes,
                   (long long)n->cfg->maxmemory, max_h, policy);
+    /* Redis's count of cached scripts: SCRIPT LOAD reaches every partition, so the largest
+     * cache among this node's replicas is the node's. */
+    size_t scripts = 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        scripts = HY_MAX(scripts, store_script_count(n->groups[i]->store));
+    }
+    hy_buf_printf(b, "number_of_cached_scripts:%zu\r\n", scripts);
     const struct node_info_totals *t = x->totals;
     human_bytes(cluster_h, sizeof(cluster_h), (uint64_t)t->dataset_bytes);
     hy_buf_printf(b,
@@ -119,7 +127,9 @@ static void info_stats(const struct info_ctx *x, struct hy_buf *b)
                   "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
                   "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
                   "forwards_sent:%llu\r\nforwards_rerun:%llu\r\nforwards_resent:%llu\r\n"
-                  "forwards_unknown:%llu\r\ntotal_error_replies:%llu\r\n",
+                  "forwards_unknown:%llu\r\ntotal_error_replies:%llu\r\n"
+                  /* Redis's MIGRATE connection cache: halyard has no MIGRATE, so none. */
+                  "migrate_cached_sockets:0\r\n",
                   (unsigned long long)s->connections_received,
                   (unsigned long long)s->commands_processed, (unsigned long long)s->ops_per_sec,
                   (unsigned long long)s->net_input_bytes, (unsigned long long)s->net_output_bytes,
@@ -158,6 +168,125 @@ void node_note_reply(struct hy_node *n, const uint8_t *reply, size_t len)
         memcpy(e->code, reply + 1, clen);
         e->code[clen] = '\0';
         e->count = 1;
+    }
+}
+
+/* Redis 7.0's container commands: their subcommands are counted apart ("config|get"). */
+static int cmdstat_is_container(const char *name)
+{
+    static const char *const names[] = {
+        "acl",    "client", "cluster", "command", "config", "debug",   "function", "latency",
+        "memory", "module", "object",  "pubsub",  "script", "slowlog", "xgroup",   "xinfo"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
+        if (strcmp(name, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int node_cmdstat_slot(struct hy_node *n, const struct cmd_def *d, size_t argc,
+                      const struct resp_arg *argv)
+{
+    if (d == NULL) {
+        return -1;
+    }
+    size_t cmd = (size_t)(d - node_commands);
+    HY_ASSERT(cmd < NODE_COMMANDS_MAX);
+    if (argc < 2 || argv[1].len == 0 || argv[1].len >= NODE_CMDSTAT_SUB_SIZE ||
+        !cmdstat_is_container(d->name)) {
+        return (int)cmd;
+    }
+    /* Only a word can name a subcommand: anything else a client sends (binary, spaces) would
+     * end up in INFO's text as a name. */
+    char name[NODE_CMDSTAT_SUB_SIZE];
+    for (size_t i = 0; i < argv[1].len; i++) {
+        int ch = tolower(argv[1].ptr[i]);
+        if (!islower(ch) && ch != '-') {
+            return (int)cmd;
+        }
+        name[i] = (char)ch;
+    }
+    name[argv[1].len] = '\0';
+    struct node_stats *s = &n->stats;
+    for (size_t i = 0; i < s->sub_count; i++) {
+        if (s->subs[i].cmd == cmd && strcmp(s->subs[i].name, name) == 0) {
+            return NODE_COMMANDS_MAX + (int)i;
+        }
+    }
+    if (s->sub_count == NODE_CMDSTAT_SUBS_MAX) {
+        return (int)cmd;
+    }
+    struct node_cmd_sub_stat *sub = &s->subs[s->sub_count];
+    sub->cmd = (uint16_t)cmd;
+    memcpy(sub->name, name, argv[1].len + 1);
+    sub->st = (struct node_cmd_stat){0};
+    return NODE_COMMANDS_MAX + (int)s->sub_count++;
+}
+
+static struct node_cmd_stat *cmdstat_at(struct hy_node *n, int slot)
+{
+    struct node_stats *s = &n->stats;
+    if (slot >= 0 && slot < NODE_COMMANDS_MAX) {
+        return &s->cmds[slot];
+    }
+    if (slot >= NODE_COMMANDS_MAX && (size_t)(slot - NODE_COMMANDS_MAX) < s->sub_count) {
+        return &s->subs[slot - NODE_COMMANDS_MAX].st;
+    }
+    return NULL;
+}
+
+void node_cmdstat_call(struct hy_node *n, int slot, uint64_t usec)
+{
+    struct node_cmd_stat *st = cmdstat_at(n, slot);
+    if (st != NULL) {
+        st->calls++;
+        st->usec += usec;
+    }
+}
+
+void node_cmdstat_rejected(struct hy_node *n, int slot)
+{
+    struct node_cmd_stat *st = cmdstat_at(n, slot);
+    if (st != NULL) {
+        st->rejected_calls++;
+    }
+}
+
+void node_cmdstat_failed(struct hy_node *n, int slot)
+{
+    struct node_cmd_stat *st = cmdstat_at(n, slot);
+    if (st != NULL) {
+        st->failed_calls++;
+    }
+}
+
+static void cmdstat_line(struct hy_buf *b, const char *name, const char *sub,
+                         const struct node_cmd_stat *st)
+{
+    if (st->calls == 0 && st->rejected_calls == 0 && st->failed_calls == 0) {
+        return; /* as Redis: only commands that were called */
+    }
+    hy_buf_printf(b,
+                  "cmdstat_%s%s%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+                  "failed_calls=%llu\r\n",
+                  name, sub != NULL ? "|" : "", sub != NULL ? sub : "",
+                  (unsigned long long)st->calls, (unsigned long long)st->usec,
+                  st->calls > 0 ? (double)st->usec / (double)st->calls : 0.0,
+                  (unsigned long long)st->rejected_calls, (unsigned long long)st->failed_calls);
+}
+
+static void info_commandstats(const struct info_ctx *x, struct hy_buf *b)
+{
+    const struct node_stats *s = &x->node->stats;
+    hy_buf_append_str(b, "# Commandstats\r\n");
+    for (size_t i = 0; i < node_command_count; i++) {
+        cmdstat_line(b, node_commands[i].name, NULL, &s->cmds[i]);
+        for (size_t j = 0; j < s->sub_count; j++) {
+            if (s->subs[j].cmd == i) {
+                cmdstat_line(b, node_commands[i].name, s->subs[j].name, &s->subs[j].st);
+            }
+        }
     }
 }
 
@@ -304,7 +433,7 @@ static const struct {
     {"memory", info_memory, 1},         {"persistence", info_persistence, 1},
     {"stats", info_stats, 1},           {"replication", info_replication, 1},
     {"cluster", info_cluster, 1},       {"keyspace", info_keyspace, 1},
-    {"errorstats", info_errorstats, 1},
+    {"errorstats", info_errorstats, 1}, {"commandstats", info_commandstats, 0},
 };
 
 static int info_wanted(struct cmd_ctx *x, size_t section)
@@ -314,8 +443,11 @@ static int info_wanted(struct cmd_ctx *x, size_t section)
     }
     for (size_t i = 1; i < x->argc; i++) {
         if (node_arg_is(&x->argv[i], "all") || node_arg_is(&x->argv[i], "everything") ||
-            node_arg_is(&x->argv[i], "default") ||
             node_arg_is(&x->argv[i], info_sections[section].name)) {
+            return 1;
+        }
+        /* "default" is the sections plain INFO gives: commandstats only when asked for. */
+        if (node_arg_is(&x->argv[i], "default") && info_sections[section].in_default) {
             return 1;
         }
     }

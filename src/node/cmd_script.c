@@ -30,6 +30,7 @@
 #include "common/crc.h"
 #include "common/sha1.h"
 #include "common/strutil.h"
+#include "node/acl.h"
 #include "node/node_internal.h"
 #include "node/script.h"
 
@@ -47,6 +48,11 @@ struct script_call {
     int killed;           /* by SCRIPT KILL / FUNCTION KILL */
     const char *cmd_name; /* "eval", "fcall", ... (FUNCTION STATS) */
     struct node_client *client;
+    /* The calling client's user, for redis.acl_check_cmd: carried in the entry after the
+     * seed and the budget, so every replica answers for the same user ("" for an entry
+     * without one: the default user). Borrowed for the run. */
+    const uint8_t *user;
+    size_t user_len;
 };
 
 /* Commands whose result depends on a replica's own hash table layout (its hashing is seeded
@@ -238,6 +244,13 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         resp_write_error(&w, "ERR Write commands are not allowed from read-only scripts.");
         return;
     }
+    if (write && sc->probe && node_replicas_short(sc->g)) {
+        /* A script without flags reaches a write while too few replicas are good: the write
+         * is refused, and nothing is proposed (the replicas' own counts could differ). */
+        sc->stopped = 1;
+        resp_write_error(&w, "NOREPLICAS Not enough good replicas to write.");
+        return;
+    }
     if (write && sc->probe) {
         sc->wrote = 1; /* the poll that follows stops the probe: the script runs at apply */
         resp_write_null(&w);
@@ -273,6 +286,7 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
  */
 
 struct script_flags {
+    int shebang; /* the body declares its flags ("#!lua"): Redis judges it before it runs */
     int no_writes;
     int no_cluster;
 };
@@ -285,6 +299,7 @@ static int script_flags_parse(const uint8_t *body, size_t len, struct script_fla
     if (len < 2 || body[0] != '#' || body[1] != '!') {
         return 1;
     }
+    f->shebang = 1;
     const uint8_t *nl = memchr(body, '\n', len);
     size_t end = nl == NULL ? len : (size_t)(nl - body);
     char line[256];
@@ -297,7 +312,9 @@ static int script_flags_parse(const uint8_t *body, size_t len, struct script_fla
     char *save = NULL;
     char *engine = strtok_r(line, " \t\r", &save);
     if (engine == NULL || strcmp(engine, "lua") != 0) {
-        resp_write_errorf(w, "ERR Could not find engine '%s'", engine != NULL ? engine : "");
+        /* Redis 7.0's text names the first word as written, "#!" included. */
+        resp_write_errorf(w, "ERR Unexpected engine in script shebang: #!%s",
+                          engine != NULL ? engine : "");
         return 0;
     }
     for (char *opt = strtok_r(NULL, " \t\r", &save); opt != NULL;
@@ -378,6 +395,43 @@ static void script_busy_command(struct node_script_busy *b, const char *cmd_name
     }
 }
 
+/* An EVAL / FCALL entry's head: the seed, the instruction budget, then the calling client's
+ * user (what redis.acl_check_cmd answers for, on every replica). Returns its length. */
+#define SCRIPT_HEAD_MAX (16 + sizeof(((struct node_client *)0)->user))
+static size_t script_head(uint8_t *head, uint64_t seed, uint64_t steps, const struct node_client *c)
+{
+    hy_store_u64le(head, seed);
+    hy_store_u64le(head + 8, steps);
+    size_t ulen = strnlen(c->user, sizeof(c->user));
+    memcpy(head + 16, c->user, ulen);
+    return 16 + ulen;
+}
+
+/* redis.acl_check_cmd: whether the run's user may run argv (1 / 0), -1 for an unknown
+ * command. No user (an internal client, an entry without one) is the default user. */
+static int script_acl_cb(void *ctx, size_t argc, const struct resp_arg *argv)
+{
+    struct script_call *sc = ctx;
+    struct hy_node *n = sc->n;
+    const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    d = node_command_sub(n, d, argc, argv);
+    if (d == NULL) {
+        return -1;
+    }
+    const uint8_t *user = sc->user_len > 0 ? sc->user : (const uint8_t *)"default";
+    size_t len = sc->user_len > 0 ? sc->user_len : 7;
+    struct store_acl_user *tmp;
+    const struct store_acl_user *u = acl__resolve(n, n->meta->store, user, len, &tmp);
+    if (u == NULL) {
+        /* The implicit default user, or one deleted since: as dispatch treats them. */
+        return len == 7 && memcmp(user, "default", 7) == 0;
+    }
+    size_t key = 0;
+    enum acl_result r = acl_user_check(u, d, argc, argv, &key);
+    store_acl_user_free(tmp);
+    return r == ACL_OK;
+}
+
 /* Runs body against sc's store, with the node's and the store's PRNGs seeded by seed for the
  * run (restored after), so a replayed entry draws the same numbers everywhere. */
 static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t steps_max,
@@ -400,6 +454,9 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
                              .ctx = sc,
                              .steps_max = steps_max,
                              .memory_max = SCRIPT_MEMORY_BYTES_MAX,
+                             /* The entry's seed, so every replica draws the same numbers. */
+                             .rand_seed = (uint32_t)(seed >> 32),
+                             .acl_cb = script_acl_cb,
                              .log = n->log,
                              .poll_cb = script_poll_cb};
     struct node_script_busy *b = &n->script_busy;
@@ -446,8 +503,14 @@ static void fcall_apply(struct node_group *g, struct store *s, const struct stor
         store_function_find(s, fname, &fn) != NULL && (fn->flags & SCRIPT_FN_NO_WRITES) != 0;
     struct resp_arg *keys = args_of(e->argv + 4, nkeys);
     struct resp_arg *args = args_of(e->argv + 4 + nkeys, e->argc - 4 - nkeys);
-    struct script_call sc = {
-        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = no_writes, .at_apply = 1};
+    struct script_call sc = {.n = g->node,
+                             .g = g,
+                             .s = s,
+                             .now_ms = e->time_ms,
+                             .readonly = no_writes,
+                             .at_apply = 1,
+                             .user = e->argv[0].ptr + 16,
+                             .user_len = e->argv[0].len - 16};
     struct script_fcall_args fa = {e->argv[1].ptr, e->argv[1].len, fname};
     (void)script_run_seeded(&sc, hy_load_u64le(e->argv[0].ptr), hy_load_u64le(e->argv[0].ptr + 8),
                             NULL, 0, keys, nkeys, args, e->argc - 4 - nkeys, out, &fa);
@@ -482,8 +545,14 @@ int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e
     }
     struct resp_arg *keys = args_of(e->argv + 3, nkeys);
     struct resp_arg *args = args_of(e->argv + 3 + nkeys, e->argc - 3 - nkeys);
-    struct script_call sc = {
-        .n = g->node, .g = g, .s = s, .now_ms = e->time_ms, .readonly = f.no_writes, .at_apply = 1};
+    struct script_call sc = {.n = g->node,
+                             .g = g,
+                             .s = s,
+                             .now_ms = e->time_ms,
+                             .readonly = f.no_writes,
+                             .at_apply = 1,
+                             .user = e->argv[0].ptr + 16,
+                             .user_len = e->argv[0].len - 16};
     int compiled = script_run_seeded(&sc, seed, steps, body, len, keys, nkeys, args,
                                      e->argc - 3 - nkeys, &out, NULL);
     hy_free(keys);
@@ -559,7 +628,9 @@ static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, s
                              .readonly = no_writes,
                              .at_apply = 1,
                              .probe = 1,
-                             .cmd_name = fa != NULL ? "fcall" : "eval"};
+                             .cmd_name = fa != NULL ? "fcall" : "eval",
+                             .user = (const uint8_t *)x->client->user,
+                             .user_len = strlen(x->client->user)};
     struct hy_buf scratch;
     hy_buf_init(&scratch);
     struct resp_writer w = {&scratch, x->w.proto};
@@ -580,11 +651,10 @@ static void eval_propose(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, 
     struct hy_node *n = x->node;
     size_t nargs = 3 + (x->argc - 3);
     struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
-    uint8_t head[16], nk[4];
-    hy_store_u64le(head, seed);
-    hy_store_u64le(head + 8, script_steps_max(n));
+    uint8_t head[SCRIPT_HEAD_MAX], nk[4];
+    size_t head_len = script_head(head, seed, script_steps_max(n), x->client);
     hy_store_u32le(nk, (uint32_t)nkeys);
-    args[0] = (struct store_arg){head, 16};
+    args[0] = (struct store_arg){head, head_len};
     args[1] = (struct store_arg){body, len};
     args[2] = (struct store_arg){nk, 4};
     for (size_t i = 3; i < x->argc; i++) {
@@ -622,6 +692,11 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
         resp_write_error(&x->w, "ERR Can not run script on cluster, 'no-cluster' flag is set.");
         return;
     }
+    if (!readonly && f.shebang && !f.no_writes && node_replicas_short(x->group)) {
+        /* A script that declares it may write is refused before it runs, as Redis does. */
+        resp_write_error(&x->w, "NOREPLICAS Not enough good replicas to write.");
+        return;
+    }
     if (!readonly) {
         uint64_t seed = hy_prng_next(&x->node->prng);
         if (script_compile_check(body, len, &x->w) &&
@@ -637,7 +712,9 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
                              .s = x->store,
                              .now_ms = x->now_ms,
                              .readonly = 1,
-                             .cmd_name = "eval_ro"};
+                             .cmd_name = "eval_ro",
+                             .user = (const uint8_t *)x->client->user,
+                             .user_len = strlen(x->client->user)};
     (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), script_steps_max(x->node), body, len,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
                             &x->w, NULL);
@@ -985,15 +1062,6 @@ static const struct store_library *function_find(struct cmd_ctx *x, const char *
 
 static void fcall_generic(struct cmd_ctx *x, int readonly)
 {
-    int64_t v;
-    if (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &v)) {
-        resp_write_error(&x->w, "ERR Bad number of keys provided");
-        return;
-    }
-    size_t nkeys;
-    if (!eval_numkeys(x, &nkeys)) {
-        return;
-    }
     char fname[STORE_FUNCTION_NAME_MAX + 1];
     if (x->argv[1].len > STORE_FUNCTION_NAME_MAX) {
         resp_write_error(&x->w, "ERR Function not found");
@@ -1008,6 +1076,16 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
     const struct store_library *lib = function_find(x, fname, &fn);
     if (lib == NULL) {
         resp_write_error(&x->w, "ERR Function not found");
+        return;
+    }
+    /* The function is looked up before its key count is read, as Redis 7.0 does. */
+    int64_t v;
+    if (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &v)) {
+        resp_write_error(&x->w, "ERR Bad number of keys provided");
+        return;
+    }
+    size_t nkeys;
+    if (!eval_numkeys(x, &nkeys)) {
         return;
     }
     if ((fn->flags & SCRIPT_FN_NO_CLUSTER) && x->node->group_count > 1) {
@@ -1026,11 +1104,10 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
         }
         size_t nargs = 4 + (x->argc - 3);
         struct store_arg *args = hy_xmalloc(nargs * sizeof(*args));
-        uint8_t head[16], nk[4];
-        hy_store_u64le(head, seed);
-        hy_store_u64le(head + 8, script_steps_max(x->node));
+        uint8_t head[SCRIPT_HEAD_MAX], nk[4];
+        size_t head_len = script_head(head, seed, script_steps_max(x->node), x->client);
         hy_store_u32le(nk, (uint32_t)nkeys);
-        args[0] = (struct store_arg){head, 16};
+        args[0] = (struct store_arg){head, head_len};
         args[1] = (struct store_arg){lib->code, lib->len};
         args[2] = (struct store_arg){(const uint8_t *)fname, strlen(fname)};
         args[3] = (struct store_arg){nk, 4};
@@ -1052,7 +1129,9 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
                              .s = x->store,
                              .now_ms = x->now_ms,
                              .readonly = 1,
-                             .cmd_name = "fcall_ro"};
+                             .cmd_name = "fcall_ro",
+                             .user = (const uint8_t *)x->client->user,
+                             .user_len = strlen(x->client->user)};
     (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), script_steps_max(x->node), NULL, 0,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
                             &x->w, &fa);
@@ -1073,13 +1152,19 @@ static void function_list(struct cmd_ctx *x)
 {
     int withcode = 0;
     const struct resp_arg *pattern = NULL;
+    /* Each option once; a second one is an unknown argument, as Redis 7.0 says. */
     for (size_t i = 2; i < x->argc; i++) {
-        if (node_arg_is(&x->argv[i], "WITHCODE")) {
+        if (!withcode && node_arg_is(&x->argv[i], "WITHCODE")) {
             withcode = 1;
-        } else if (node_arg_is(&x->argv[i], "LIBRARYNAME") && i + 1 < x->argc) {
+        } else if (pattern == NULL && node_arg_is(&x->argv[i], "LIBRARYNAME")) {
+            if (i + 1 >= x->argc) {
+                resp_write_error(&x->w, "ERR library name argument was not given");
+                return;
+            }
             pattern = &x->argv[++i];
         } else {
-            resp_write_error(&x->w, "ERR Unknown argument");
+            resp_write_errorf(&x->w, "ERR Unknown argument %.*s", (int)HY_MIN(x->argv[i].len, 128),
+                              (const char *)x->argv[i].ptr);
             return;
         }
     }
@@ -1105,22 +1190,44 @@ static void function_list(struct cmd_ctx *x)
         resp_write_bulk_str(&x->w, "LUA");
         resp_write_bulk_str(&x->w, "functions");
         resp_write_array(&x->w, l->nfuncs);
+        /* Descriptions are not kept in the replicated state: the library's code gives them
+         * again (it loaded before, so it loads now; if not, none is shown). */
+        struct script_library parsed;
+        struct hy_buf scratch;
+        hy_buf_init(&scratch);
+        struct resp_writer sw = {&scratch, 2};
+        int have = script_library_parse(l->code, l->len, &parsed, &sw);
+        hy_buf_free(&scratch);
         for (size_t j = 0; j < l->nfuncs; j++) {
             resp_write_map(&x->w, 3);
             resp_write_bulk_str(&x->w, "name");
             resp_write_bulk_str(&x->w, l->funcs[j].name);
             resp_write_bulk_str(&x->w, "description");
-            resp_write_null(&x->w);
+            const char *desc = NULL;
+            for (size_t k = 0; have && k < parsed.count; k++) {
+                if (strcmp(parsed.funcs[k].name, l->funcs[j].name) == 0) {
+                    desc = parsed.funcs[k].description;
+                }
+            }
+            if (desc != NULL) {
+                resp_write_bulk_str(&x->w, desc);
+            } else {
+                resp_write_null(&x->w);
+            }
             resp_write_bulk_str(&x->w, "flags");
             int nw = (l->funcs[j].flags & SCRIPT_FN_NO_WRITES) != 0;
             int nc = (l->funcs[j].flags & SCRIPT_FN_NO_CLUSTER) != 0;
             resp_write_set(&x->w, (size_t)(nw + nc));
+            /* Status replies, as Redis 7.0 gives the flags. */
             if (nw) {
-                resp_write_bulk_str(&x->w, "no-writes");
+                resp_write_simple(&x->w, "no-writes");
             }
             if (nc) {
-                resp_write_bulk_str(&x->w, "no-cluster");
+                resp_write_simple(&x->w, "no-cluster");
             }
+        }
+        if (have) {
+            script_library_free(&parsed);
         }
         if (withcode) {
             resp_write_bulk_str(&x->w, "library_code");
@@ -1179,9 +1286,39 @@ static void function_load(struct cmd_ctx *x)
     }
 }
 
+/* FUNCTION's subcommands and their arities (negative: at least), as Redis 7.0's command table
+ * has them: an unknown one and a wrong count are refused with its texts. */
+static int function_sub_check(struct cmd_ctx *x)
+{
+    static const struct {
+        const char *name;
+        int arity;
+    } subs[] = {{"load", -3}, {"delete", 3}, {"flush", -2},   {"list", -2}, {"stats", 2},
+                {"kill", 2},  {"dump", 2},   {"restore", -3}, {"help", 2}};
+    const struct resp_arg *sub = &x->argv[1];
+    for (size_t i = 0; i < HY_ARRAY_LEN(subs); i++) {
+        if (node_arg_is(sub, subs[i].name)) {
+            int a = subs[i].arity;
+            if ((a > 0 && x->argc != (size_t)a) || (a < 0 && x->argc < (size_t)-a)) {
+                char full[32];
+                snprintf(full, sizeof(full), "function|%s", subs[i].name);
+                node_reply_arity(&x->w, full);
+                return 0;
+            }
+            return 1;
+        }
+    }
+    resp_write_errorf(&x->w, "ERR unknown subcommand '%.*s'. Try FUNCTION HELP.",
+                      (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
+    return 0;
+}
+
 void cmd_function(struct cmd_ctx *x)
 {
     const struct resp_arg *sub = &x->argv[1];
+    if (!function_sub_check(x)) {
+        return;
+    }
     if (node_arg_is(sub, "LOAD") && x->argc >= 3) {
         function_load(x);
     } else if (node_arg_is(sub, "DELETE") && x->argc == 3) {

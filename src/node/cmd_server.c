@@ -374,15 +374,35 @@ void cmd_client(struct cmd_ctx *x)
 
 /* ---- COMMAND ------------------------------------------------------------------------------- */
 
-static void command_write_flags(struct resp_writer *w, unsigned flags)
+/* Commands whose keys cannot be found from first/last/step alone (a numkeys argument, STORE,
+ * STREAMS...): Redis 7.0's COMMAND INFO flags them movablekeys. */
+static int command_movablekeys(const struct cmd_def *d)
 {
+    static const char *const names[] = {
+        "zunionstore", "zinterstore", "zdiffstore", "zunion",  "zinter",    "zdiff",
+        "zintercard",  "sintercard",  "lmpop",      "blmpop",  "zmpop",     "bzmpop",
+        "xread",       "xreadgroup",  "eval",       "evalsha", "eval_ro",   "evalsha_ro",
+        "fcall",       "fcall_ro",    "sort",       "sort_ro", "georadius", "georadiusbymember",
+        "migrate"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
+        if (strcmp(d->name, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void command_write_flags(struct resp_writer *w, const struct cmd_def *d)
+{
+    unsigned flags = d->flags;
+    int movable = command_movablekeys(d);
     static const struct {
         unsigned bit;
         const char *name;
     } names[] = {{CMD_WRITE, "write"}, {CMD_READONLY, "readonly"}, {CMD_DENYOOM, "denyoom"},
                  {CMD_ADMIN, "admin"}, {CMD_NOAUTH, "no_auth"},    {CMD_STALE, "stale"},
                  {CMD_FAST, "fast"}};
-    size_t count = 0;
+    size_t count = (size_t)movable;
     for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
         count += (flags & names[i].bit) != 0;
     }
@@ -392,6 +412,9 @@ static void command_write_flags(struct resp_writer *w, unsigned flags)
             resp_write_simple(w, names[i].name);
         }
     }
+    if (movable) {
+        resp_write_simple(w, "movablekeys");
+    }
 }
 
 static void command_write_info(struct resp_writer *w, const struct cmd_def *d)
@@ -399,7 +422,7 @@ static void command_write_info(struct resp_writer *w, const struct cmd_def *d)
     resp_write_array(w, 10);
     resp_write_bulk_str(w, d->name);
     resp_write_int(w, d->arity);
-    command_write_flags(w, d->flags);
+    command_write_flags(w, d);
     resp_write_int(w, d->first_key);
     resp_write_int(w, d->last_key);
     resp_write_int(w, d->key_step);
@@ -747,4 +770,76 @@ void cmd_config(struct cmd_ctx *x)
         resp_write_errorf(&x->w, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
                           (int)HY_MIN(sub->len, 128), (const char *)sub->ptr);
     }
+}
+
+/* ---- SAVE and SHUTDOWN ------------------------------------------------------------------------
+ */
+
+/* SAVE: Redis writes its dataset to disk; here the log already is on disk (fsync'd), and the
+ * counterpart of an RDB save is a snapshot of each partition this node holds, taken now. */
+void cmd_save(struct cmd_ctx *x)
+{
+    for (size_t i = 0; i < x->node->group_count; i++) {
+        (void)replica_snapshot_now(x->node->groups[i], x->now_ms); /* nothing new: kept */
+    }
+    resp_write_ok(&x->w);
+}
+
+/* SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the node stops as HALYARD DRAIN stops it
+ * (leadership handed to another voter first, then every reply flushed and the process exits
+ * 0), so a cluster loses no acknowledged write and no more availability than it must. As in
+ * Redis, a shutdown under way answers nothing (the connection closes); SAVE takes the
+ * snapshots first; NOW and FORCE are accepted (nothing here waits for replicas to catch up
+ * or can fail to save); ABORT calls off a shutdown still handing leadership over. */
+void cmd_shutdown(struct cmd_ctx *x)
+{
+    int save = 0, nosave = 0, abort_it = 0;
+    for (size_t i = 1; i < x->argc; i++) {
+        if (node_arg_is(&x->argv[i], "NOSAVE")) {
+            nosave = 1;
+        } else if (node_arg_is(&x->argv[i], "SAVE")) {
+            save = 1;
+        } else if (node_arg_is(&x->argv[i], "ABORT")) {
+            abort_it = 1;
+        } else if (!node_arg_is(&x->argv[i], "NOW") && !node_arg_is(&x->argv[i], "FORCE")) {
+            node_reply_syntax_error(x);
+            return;
+        }
+    }
+    if ((save && nosave) || (abort_it && x->argc != 2)) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (abort_it) {
+        if (!x->node->draining) {
+            resp_write_error(&x->w, "ERR No shutdown in progress.");
+            return;
+        }
+        x->node->draining = 0;
+        resp_write_ok(&x->w);
+        return;
+    }
+    if (save) {
+        for (size_t i = 0; i < x->node->group_count; i++) {
+            (void)replica_snapshot_now(x->node->groups[i], x->now_ms);
+        }
+    }
+    hy_log(x->node->log, HY_LOG_WARN,
+           "SHUTDOWN from client %llu: handing leadership over, then stopping",
+           (unsigned long long)x->client->id);
+    x->node->draining = 1;
+    node_drain_step(x->node, x->now_ms);
+}
+
+/* TIME: the node's clock, which has millisecond resolution (the shell reads it once per loop
+ * turn), so the microseconds are whole milliseconds. Inside a script it is the entry's time,
+ * the same on every replica, so a script may write what TIME answered. */
+void cmd_time(struct cmd_ctx *x)
+{
+    char sec[24], usec[24];
+    int ls = snprintf(sec, sizeof(sec), "%llu", (unsigned long long)(x->now_ms / 1000));
+    int lu = snprintf(usec, sizeof(usec), "%llu", (unsigned long long)(x->now_ms % 1000 * 1000));
+    resp_write_array(&x->w, 2);
+    resp_write_bulk(&x->w, sec, (size_t)ls);
+    resp_write_bulk(&x->w, usec, (size_t)lu);
 }

@@ -71,6 +71,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
       "32mb", 0, INT64_MAX, 1, NULL)                                                               \
     X("hz", hz, CONFIG_INT, "10", 1, 500, 1, NULL)                                                 \
     X("busy-reply-threshold", busy_reply_threshold, CONFIG_INT, "5000", 0, 3600000, 1, NULL)       \
+    X("min-replicas-to-write", min_replicas_to_write, CONFIG_INT, "0", 0, 1000, 1, NULL)           \
+    X("min-replicas-max-lag", min_replicas_max_lag, CONFIG_INT, "10", 0, 3600, 1, NULL)            \
     X("script-max-instructions", script_max_instructions, CONFIG_INT, "1000000000", 1000,          \
       INT64_MAX, 1, NULL)                                                                          \
     X("request-timeout-ms", request_timeout_ms, CONFIG_INT, "5000", 10, 3600000, 1, NULL)          \

@@ -413,6 +413,26 @@ static void node_reply_moved_to(struct cmd_ctx *x, const struct cmd_def *d,
     resp_write_errorf(&x->w, "MOVED %u %s:%u", slot, leader->host, leader->client_port);
 }
 
+int node_replicas_short(const struct node_group *g)
+{
+    const struct hy_node *n = g->node;
+    int64_t want = n->cfg->min_replicas_to_write;
+    if (want <= 0) {
+        return 0;
+    }
+    uint64_t lag_ms = (uint64_t)n->cfg->min_replicas_max_lag * 1000;
+    int64_t good = 0;
+    for (size_t i = 0; i < n->member_count; i++) {
+        raft_id id = n->members[i].id;
+        struct raft_follower f;
+        if (id != g->raft.cfg.id && raft_follower_info(&g->raft, id, &f) && f.answered &&
+            n->raft_now_ms - HY_MIN(f.last_heard_ms, n->raft_now_ms) <= lag_ms) {
+            good++;
+        }
+    }
+    return good < want;
+}
+
 int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
@@ -427,7 +447,9 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
     return 0;
 }
 
-static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
+/* Runs d's handler, unless the request is refused, redirected, forwarded or made to wait
+ * first. Returns 1 when the handler ran. */
+static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
     struct node_client *c = x->client;
@@ -441,30 +463,30 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
     c->last_cmd = d->name;
     if (!node_check_arity(d, x->argc)) {
         node_reply_arity(&x->w, d->name);
-        return;
+        return 0;
     }
     if (!c->authenticated && !(d->flags & CMD_NOAUTH) && !join_auth_open_before_auth(x)) {
         resp_write_error(&x->w, "NOAUTH Authentication required.");
-        return;
+        return 0;
     }
     if (!node_pubsub_allowed(c, d)) {
         resp_write_errorf(&x->w,
                           "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                           "QUIT / RESET are allowed in this context",
                           d->name);
-        return;
+        return 0;
     }
     if (!acl_check(x, d)) {
-        return; /* NOPERM (acl.c) */
+        return 0; /* NOPERM (acl.c) */
     }
     if (!node_keys_in_group(n, x->group, d, x->argc, x->argv)) {
         /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys
          * of different slots in one partition are fine, and {hash tags} keep keys together. */
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
-        return;
+        return 0;
     }
     if (!node_quorum_check(x, d)) {
-        return; /* -QUORUM: a split-brain protection rule (quorum.c) */
+        return 0; /* -QUORUM: a split-brain protection rule (quorum.c) */
     }
     if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
         node_removed_redirects(n, c)) {
@@ -475,32 +497,32 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         } else {
             node_reply_moved_to(x, d, m);
         }
-        return;
+        return 0;
     }
     if (node_needs_leader(n, x->group, c, d) && timed_out) {
         node_reply_no_leader(x, timed_out);
-        return;
+        return 0;
     }
     if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
         node_block_follower_wait(x, d)) {
-        return; /* a blocking command waits for this replica to show data, then goes on */
+        return 0; /* a blocking command waits for this replica to show data, then goes on */
     }
     if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
          * ran nothing, and the follower runs it again: proxy.c). */
         if (n->cfg->redirect == NODE_REDIRECT_PROXY && !c->is_proxy && proxy_forward(x)) {
-            return;
+            return 0;
         }
         if (c->is_proxy && n->partmap != NULL && node_cut_off(n, x->group, x->now_ms)) {
             /* Forwarded here for a partition that lost its majority (with a replication
              * factor below the member count the forwarder may not hold it): say so, rather
              * than -TRYAGAIN until the forwarder's deadline. Nothing was run. */
             node_reply_no_leader(x, 1);
-            return;
+            return 0;
         }
         node_reply_moved(x, d);
-        return;
+        return 0;
     }
     if ((d->flags & CMD_WRITE) && n->disk_full) {
         if (c->outcome_unsure) {
@@ -509,14 +531,18 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
                                     "failed before answering, and this node, leading now, "
                                     "cannot take it again (disk full); it may or may not be "
                                     "applied");
-            return;
+            return 0;
         }
         resp_write_error(&x->w, "READONLY disk full: writes are refused until space is freed; "
                                 "reads go on");
-        return;
+        return 0;
+    }
+    if ((d->flags & CMD_WRITE) && !node_is_script(d) && node_replicas_short(x->group)) {
+        resp_write_error(&x->w, "NOREPLICAS Not enough good replicas to write.");
+        return 0;
     }
     if (node_refuse_oom(x, d)) {
-        return;
+        return 0;
     }
     n->stats.commands_processed++;
     if (c->fwd_seq != 0 && proxy_wrappable(d)) {
@@ -528,9 +554,10 @@ static void node_run(struct cmd_ctx *x, const struct cmd_def *d)
         n->wrap_seq = c->fwd_seq;
         d->handler(x);
         n->wrap_active = 0;
-        return;
+        return 1;
     }
     d->handler(x);
+    return 1;
 }
 
 /* Counts a call of d and its latency: now for a reply given at once; when its entry applies
@@ -748,6 +775,38 @@ static void node_silence(struct node_client *c, const struct cmd_def *d,
     }
 }
 
+/* Counts a request in INFO commandstats once its fate is known here: refused before it ran,
+ * answered (an error reply is a failed call), or proposed (its waiter counts a failure at
+ * apply). Nothing while it waits blocked (counted once, when it is answered, as Redis counts
+ * a blocked command) or when forwarded (the leader counts it). */
+static void note_cmdstat(struct hy_node *n, struct node_client *c, int slot, int ran,
+                         const struct node_waiter *pending, size_t mark, uint64_t took_ms)
+{
+    if (slot < 0 || c->forwarding) {
+        return;
+    }
+    int replied = c->out.len > mark;
+    int error = replied && c->out.data[mark] == '-';
+    struct node_waiter *w = c->last_waiter != pending ? c->last_waiter : NULL;
+    if (!ran) {
+        if (error) {
+            node_cmdstat_rejected(n, slot);
+        }
+        return;
+    }
+    if (c->block_hold && w == NULL && !replied) {
+        return;
+    }
+    /* The core reads no clock of its own: the time is the node's millisecond clock from the
+     * request's arrival, so a command answered within the same millisecond counts 0. */
+    node_cmdstat_call(n, slot, took_ms * 1000);
+    if (w != NULL) {
+        w->stat_slot = slot;
+    } else if (error) {
+        node_cmdstat_failed(n, slot);
+    }
+}
+
 /* Runs one request. Returns 0 when it must wait (it stays in the input), 1 when done. */
 static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
                         const struct resp_arg *argv, uint64_t now_ms)
@@ -793,12 +852,18 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     if (c->reply_mode == NODE_REPLY_SKIP) {
         c->reply_mode = NODE_REPLY_ON; /* one command only */
     }
+    int ran = 0;
     if (d == NULL) {
         node_reply_unknown_command(&x.w, argc, argv);
     } else {
-        node_run(&x, d);
+        ran = node_run(&x, d);
     }
     node_note_reply(n, c->out.data + mark, c->out.len - mark); /* an immediate reply */
+    /* The client sent EXEC: its stats are EXEC's, not those of the HY.EXEC it became. */
+    int slot = from_exec ? node_cmdstat_slot(n, node_command_lookup(n, (const uint8_t *)"exec", 4),
+                                             1, argv)
+                         : node_cmdstat_slot(n, d, argc, argv);
+    note_cmdstat(n, c, slot, ran, pending, mark, now_ms - HY_MIN(started_ms, now_ms));
     if (d != NULL && d->handler == cmd_client) {
         silent = c->reply_mode != NODE_REPLY_ON; /* CLIENT REPLY ON answers, OFF/SKIP do not */
     }
@@ -825,6 +890,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
     /* Its input is in use (argv borrows from it): a busy script's poll must not read into it. */
     struct node_client *outer = n->processing;
     n->processing = c;
+    c->in_peak = HY_MAX(c->in_peak, c->in.len);
     while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len &&
            c->block_state == NODE_BLOCK_NONE) {
         size_t consumed = 0, argc = 0;
@@ -904,6 +970,30 @@ static void node_active_expire(struct node_group *g, uint64_t now_ms)
     hy_buf_free(&buf);
 }
 
+/* Redis's query buffer resizing (clientsCronResizeQueryBuffer), so an idle client or one
+ * past a large request does not keep its largest buffer: a buffer wasting more than 4 KiB is
+ * freed once its client has been idle over 2 s with nothing unparsed, or cut to the most it
+ * held since the last look when it is over 32 KiB and twice that. Only a client whose input
+ * nothing points into (not running, waiting or blocked) is touched. */
+static void node_resize_inputs(struct hy_node *n, uint64_t now_ms)
+{
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        struct hy_buf *in = &c->in;
+        int quiet = c != n->processing && c->waiting == 0 && !c->blocked_on_read &&
+                    !c->forwarding && c->block_state == NODE_BLOCK_NONE;
+        if (quiet && in->cap - in->len > 4096) {
+            size_t want = HY_MAX(in->len, c->in_peak);
+            if (now_ms > c->last_ms + 2000 && in->len == 0) {
+                hy_buf_free(in);
+            } else if (in->cap > 32 * 1024 && in->cap / 2 > c->in_peak && want > 0) {
+                in->data = hy_xrealloc(in->data, want);
+                in->cap = want;
+            }
+        }
+        c->in_peak = in->len;
+    }
+}
+
 static size_t node_close_idle(struct hy_node *n, uint64_t now_ms)
 {
     size_t marked = 0;
@@ -972,5 +1062,6 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
         st->ops_sample_cmds = st->commands_processed;
         st->ops_sample_ms = now_ms;
     }
+    node_resize_inputs(n, now_ms);
     return node_close_idle(n, now_ms) + node_take_kills(n);
 }

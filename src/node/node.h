@@ -46,6 +46,7 @@ struct node_client {
     uint64_t last_ms; /* last command */
     const char *last_cmd;
     struct hy_buf in;    /* bytes read, not yet parsed; owned by the client */
+    size_t in_peak;      /* the most `in` held since the last resize look (node_cron) */
     struct hy_buf out;   /* replies not yet handed to the socket; owned by the client */
     size_t out_inflight; /* bytes the shell is still writing (for omem/limits) */
     struct resp_request_parser parser;

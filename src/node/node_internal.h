@@ -52,6 +52,26 @@ struct node_error_stat {
     uint64_t count;
 };
 
+#define NODE_COMMANDS_MAX 256 /* room for per-command counters (asserted at create) */
+
+/* INFO commandstats: one command's counters, as Redis 7.0's (calls answered or proposed;
+ * rejected_calls refused before running: arity, NOAUTH, NOPERM, -CROSSSLOT, -MOVED, OOM;
+ * failed_calls that ran and answered an error). */
+struct node_cmd_stat {
+    uint64_t calls, usec, rejected_calls, failed_calls;
+};
+
+/* A container command's subcommand counted apart, named "config|get" as Redis 7.0 names it
+ * (at most NODE_CMDSTAT_SUBS_MAX names between resets; past it, the command's own counters). */
+#define NODE_CMDSTAT_SUBS_MAX 128
+#define NODE_CMDSTAT_SUB_SIZE 32
+
+struct node_cmd_sub_stat {
+    uint16_t cmd; /* index in node_commands */
+    char name[NODE_CMDSTAT_SUB_SIZE];
+    struct node_cmd_stat st;
+};
+
 struct node_stats {
     uint64_t total_error_replies; /* every error reply sent, counted or not by code */
     size_t error_code_count;
@@ -73,10 +93,13 @@ struct node_stats {
     uint64_t ops_sample_cmds;
     uint64_t ops_sample_ms;
     uint64_t ops_per_sec;
+    /* INFO commandstats by slot: NODE_COMMANDS_MAX + i is subs[i] (node_cmdstat_slot). */
+    struct node_cmd_stat cmds[NODE_COMMANDS_MAX];
+    size_t sub_count;
+    struct node_cmd_sub_stat subs[NODE_CMDSTAT_SUBS_MAX];
 };
 
 #define NODE_CMD_SLOTS          512
-#define NODE_COMMANDS_MAX       256  /* room for per-command counters (asserted at create) */
 #define NODE_LAG_SAMPLES        1024 /* (log end, time) samples for followers' lag in ms */
 #define NODE_SLOW_TURN_MS       100  /* an event loop turn this long is logged and counted */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
@@ -146,6 +169,7 @@ struct node_waiter {
     uint64_t proposed_ms;
     uint64_t started_ms; /* when its command first arrived (it may have waited before) */
     int cmd_index;       /* in node_commands, -1 = none; for per-command latency */
+    int stat_slot;       /* node_cmdstat_slot of its command, -1 = none: failures at apply */
     int outcome_noted;   /* counted in node_metrics (a waiter may be answered twice) */
     int proto;
     int blocking;       /* a blocking command's pop: a null reply makes it wait again */
@@ -717,6 +741,10 @@ int proxy_forward(struct cmd_ctx *x);
  * node's name>` (member_removal_step) or `HY.LEADERS` (partmap_refresh_hints). */
 void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
                  uint64_t now_ms);
+/* Redis's min-replicas-to-write: 1 when fewer replicas of g than it asks for (followers this
+ * leader heard from within min-replicas-max-lag seconds) are good, so writes are refused
+ * with -NOREPLICAS. 0 when the setting is 0 (the default). */
+int node_replicas_short(const struct node_group *g);
 /* Answers -OOM and returns 1 when d may not run for lack of memory (maxmemory, noeviction). */
 int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d);
 /* Whether a write must wait before it is forwarded: for the follower's own session to open,
@@ -852,6 +880,15 @@ int64_t node_encoding_setting(struct hy_node *n, enum node_encoding_setting whic
 /* Counts a reply in INFO errorstats when it is an error (reply[0..len) is one whole reply;
  * a RESP '-' line: its first word is the code). */
 void node_note_reply(struct hy_node *n, const uint8_t *reply, size_t len);
+/* INFO commandstats: the counters a request of d (argv[0..argc)) counts in: d's own, or for a
+ * container command its subcommand's; -1 for none (d NULL). */
+int node_cmdstat_slot(struct hy_node *n, const struct cmd_def *d, size_t argc,
+                      const struct resp_arg *argv);
+/* A call of slot answered or proposed, taking usec; a call refused before it ran; a call that
+ * ran and answered an error. A slot from before CONFIG RESETSTAT may be gone: ignored. */
+void node_cmdstat_call(struct hy_node *n, int slot, uint64_t usec);
+void node_cmdstat_rejected(struct hy_node *n, int slot);
+void node_cmdstat_failed(struct hy_node *n, int slot);
 /* The thresholds as the stores take them (store_configure). */
 void node_store_encoding(struct hy_node *n, struct store_encoding *out);
 

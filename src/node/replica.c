@@ -192,6 +192,7 @@ struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client 
     w->proposed_ms = c->retry_since_ms != 0 && c->retry_since_ms < now ? c->retry_since_ms : now;
     w->started_ms = now;
     w->cmd_index = -1;
+    w->stat_slot = -1;
     w->proto = c->proto;
     hy_buf_init(&w->tail);
     if (g->waiters_tail != NULL) {
@@ -244,6 +245,7 @@ static void waiter_answer(struct node_group *g, struct node_waiter *w, const cha
         size_t mark = c->out.len;
         resp_write_error(&wr, error);
         node_note_reply(n, c->out.data + mark, c->out.len - mark);
+        node_cmdstat_failed(n, w->stat_slot);
         if (w->blocking) {
             node_block_done(n, c); /* its fate is told: the blocked request is over */
         }
@@ -642,6 +644,9 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
         HY_ASSERT(rc == HY_OK);
         if (c != NULL && wr.out == &c->out) {
             node_note_reply(n, c->out.data + mark, c->out.len - mark); /* a write's reply */
+        }
+        if (c != NULL && w->stat_slot >= 0 && wr.out->len > mark && wr.out->data[mark] == '-') {
+            node_cmdstat_failed(n, w->stat_slot); /* it ran and answered an error */
         }
         if (blocking) {
             node_block_applied(n, c, &scratch, w->silent);

@@ -431,7 +431,13 @@ int scatter_maybe_finish(struct hy_node *n, struct node_client *c)
             }
             parent->scatter_mode = 0;
             hy_buf_free(&parent->scatter_acc);
-            replica_mark_ready(n, parent); /* its later requests run from wake_clients */
+            replica_mark_ready(n, parent);
+            /* Its later requests, already read (a pipeline of FUNCTION LOADs), run now: the
+             * wake after applies has passed for this turn, and no new byte may come to wake
+             * the client, which then stalled with its requests unread. */
+            if (parent->in.len > 0 && n->processing == NULL) {
+                node_client_process(n, parent, n->raft_now_ms);
+            }
         }
     }
     node_client_free(n, c);

@@ -1,13 +1,14 @@
 /*
  * script.c - the Lua engine (script.h): one fresh, sandboxed Lua 5.1 state per run.
  *
- * The sandbox. The base, table, string and math libraries are opened, with cjson and bit;
- * loadfile, dofile, print and load are removed and loadstring refuses bytecode (a crafted
- * chunk can break the VM). Scripts see the globals through an empty proxy whose metatable
- * reads the real table (a missing name is an error, as Redis's "nonexistent global
- * variable") and refuses every write; the library tables are proxies of the same kind. Debian's
- * Lua has no read-only tables (Redis patches its VM for them), so setmetatable and rawset
- * refuse a proxy themselves and the proxies' metatables are hidden behind read-only ones.
+ * The sandbox. The base, table, string and math libraries are opened, with cjson and bit (the
+ * Debian packages) and cmsgpack and struct (script_libs.c); loadfile, dofile, print and load
+ * are removed and loadstring refuses bytecode (a crafted chunk can break the VM). Scripts see the
+ * globals through an empty proxy whose metatable reads the real table (a missing name is an error,
+ * as Redis's "nonexistent global variable") and refuses every write; the library tables are proxies
+ * of the same kind. Debian's Lua has no read-only tables (Redis patches its VM for them), so
+ * setmetatable and rawset refuse a proxy themselves and the proxies' metatables are hidden behind
+ * read-only ones.
  *
  * Errors. A Lua error is turned by the message handler into Redis's error table ({err = "ERR
  * ..."} with the line it was raised at); the reply is then "<err> script: <sha>, on
@@ -21,6 +22,7 @@
  */
 #include "node/script.h"
 
+#include <ctype.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -32,6 +34,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/sha1.h"
+#include "node/script_libs.h"
 
 int luaopen_cjson(lua_State *L);
 int luaopen_bit(lua_State *L);
@@ -56,6 +59,7 @@ struct script_run {
 };
 
 static void script_hook(lua_State *L, lua_Debug *ar);
+static int raise_err(lua_State *L, const char *msg);
 
 static struct script_run *run_of(lua_State *L)
 {
@@ -82,6 +86,16 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+/* Raises the stop message: a library's load stopped by its budget says "FUNCTION LOAD
+ * timeout" with no line, as Redis 7.0's load timeout; a script's stop names its line. */
+static void raise_stop(lua_State *L, const struct script_run *r)
+{
+    if (r->loading) {
+        raise_err(L, "ERR FUNCTION LOAD timeout");
+    }
+    luaL_error(L, "%s", r->stop_msg);
+}
+
 /* Stops the run with msg: raised now and again at every later instruction, so a pcall in the
  * script cannot swallow it. */
 static void run_stop(lua_State *L, struct script_run *r, const char *msg)
@@ -91,7 +105,7 @@ static void run_stop(lua_State *L, struct script_run *r, const char *msg)
         snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg);
         lua_sethook(L, script_hook, LUA_MASKCOUNT, 1);
     }
-    luaL_error(L, "%s", r->stop_msg);
+    raise_stop(L, r);
 }
 
 static void script_hook(lua_State *L, lua_Debug *ar)
@@ -100,7 +114,7 @@ static void script_hook(lua_State *L, lua_Debug *ar)
     struct script_run *r = run_of(L);
     if (r->killed) {
         r->steps++;
-        luaL_error(L, "%s", r->stop_msg);
+        raise_stop(L, r);
     }
     r->steps += SCRIPT_HOOK_STEPS;
     if (r->env->steps_max > 0 && r->steps > r->env->steps_max) {
@@ -479,10 +493,35 @@ static int redis_pcall(lua_State *L)
     return redis_generic_call(L, 0);
 }
 
+/* redis.acl_check_cmd(command, args...): whether the script's caller may run it, as Redis
+ * 7.0 answers (false for a command or key it may not use; an unknown command raises). */
+static int redis_acl_check_cmd(lua_State *L)
+{
+    struct script_run *r = run_of(L);
+    int argc = lua_gettop(L);
+    if (argc == 0) {
+        return raise_err(L, "ERR Please specify at least one argument for this redis lib call");
+    }
+    struct resp_arg *argv = lua_newuserdata(L, (size_t)argc * sizeof(*argv)); /* GC'd */
+    if (!collect_args(L, argc, argv)) {
+        return raise_err(L, "ERR Lua redis lib command arguments must be strings or integers");
+    }
+    int ok = r->env->acl_cb != NULL ? r->env->acl_cb(r->env->ctx, (size_t)argc, argv) : 1;
+    if (ok < 0) {
+        return raise_err(L, "ERR Invalid command passed to redis.acl_check_cmd()");
+    }
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
 static int redis_field_reply(lua_State *L, const char *field)
 {
     if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) {
-        return luaL_error(L, "wrong number or type of arguments");
+        /* Redis returns this error as the value (the script goes on), it does not raise it. */
+        lua_newtable(L);
+        lua_pushliteral(L, "ERR wrong number or type of arguments");
+        lua_setfield(L, -2, "err");
+        return 1;
     }
     lua_newtable(L);
     lua_pushvalue(L, 1);
@@ -490,9 +529,32 @@ static int redis_field_reply(lua_State *L, const char *field)
     return 1;
 }
 
+/* redis.error_reply(s): Redis 7.0 reads s (a leading '-' added if missing) as "-CODE msg"
+ * when it has a space, else gives it the code ERR; a trailing newline is dropped. */
 static int redis_error_reply(lua_State *L)
 {
-    return redis_field_reply(L, "err");
+    if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) {
+        return redis_field_reply(L, "err");
+    }
+    size_t len;
+    const char *s = lua_tolstring(L, 1, &len);
+    if (len > 0 && s[0] == '-') {
+        s++;
+        len--;
+    }
+    while (len > 0 && (s[len - 1] == '\r' || s[len - 1] == '\n')) {
+        len--;
+    }
+    lua_newtable(L);
+    if (memchr(s, ' ', len) != NULL) {
+        lua_pushlstring(L, s, len);
+    } else {
+        lua_pushliteral(L, "ERR ");
+        lua_pushlstring(L, s, len);
+        lua_concat(L, 2);
+    }
+    lua_setfield(L, -2, "err");
+    return 1;
 }
 
 static int redis_status_reply(lua_State *L)
@@ -503,7 +565,7 @@ static int redis_status_reply(lua_State *L)
 static int redis_sha1hex(lua_State *L)
 {
     if (lua_gettop(L) != 1) {
-        return luaL_error(L, "wrong number of arguments");
+        return raise_err(L, "ERR wrong number of arguments");
     }
     size_t len;
     const char *p = lua_tolstring(L, 1, &len);
@@ -517,14 +579,14 @@ static int redis_log(lua_State *L)
 {
     int argc = lua_gettop(L);
     if (argc < 2) {
-        return luaL_error(L, "redis.log() requires two arguments or more.");
+        return raise_err(L, "ERR redis.log() requires two arguments or more.");
     }
     if (!lua_isnumber(L, 1)) {
-        return luaL_error(L, "First argument must be a number (log level).");
+        return raise_err(L, "ERR First argument must be a number (log level).");
     }
     int level = (int)lua_tointeger(L, 1);
     if (level < 0 || level > 3) {
-        return luaL_error(L, "Invalid debug level.");
+        return raise_err(L, "ERR Invalid debug level.");
     }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -551,11 +613,11 @@ static int redis_log(lua_State *L)
 static int redis_setresp(lua_State *L)
 {
     if (lua_gettop(L) != 1) {
-        return luaL_error(L, "redis.setresp() requires one argument.");
+        return raise_err(L, "ERR redis.setresp() requires one argument.");
     }
     int v = (int)lua_tointeger(L, 1);
     if (v != 2 && v != 3) {
-        return luaL_error(L, "RESP version must be 2 or 3.");
+        return raise_err(L, "ERR RESP version must be 2 or 3.");
     }
     run_of(L)->proto = v;
     return 0;
@@ -564,12 +626,13 @@ static int redis_setresp(lua_State *L)
 static int redis_set_repl(lua_State *L)
 {
     if (lua_gettop(L) != 1) {
-        return luaL_error(L, "redis.set_repl() requires one argument.");
+        /* Redis 7.0's text, though the function takes one argument. */
+        return raise_err(L, "ERR redis.set_repl() requires two arguments.");
     }
     int v = (int)lua_tointeger(L, 1);
     if (v < 0 || v > 3) {
-        return luaL_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
-                             "REPL_ALL or REPL_NONE.");
+        return raise_err(L, "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, "
+                            "REPL_ALL or REPL_NONE.");
     }
     return 0; /* accepted: the whole script is the replicated entry */
 }
@@ -586,7 +649,7 @@ static int redis_false(lua_State *L)
     return 1;
 }
 
-/* ---- math.random: Redis's lrand48, seeded with 0 at every run ----------------------------------
+/* ---- math.random: Redis's lrand48, seeded with the run's rand_seed ---------------------------
  */
 
 static int32_t rand48_next(struct script_run *r)
@@ -642,10 +705,17 @@ static int is_protected(lua_State *L, int idx)
     return yes;
 }
 
+/* Redis's VM refuses setmetatable and rawset on a read-only table without naming a line (an
+ * assignment to one names it: readonly_err). */
+static int readonly_call_err(lua_State *L)
+{
+    return raise_err(L, "ERR Attempt to modify a readonly table");
+}
+
 static int safe_setmetatable(lua_State *L)
 {
     if (is_protected(L, 1)) {
-        return readonly_err(L);
+        return readonly_call_err(L);
     }
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -656,7 +726,7 @@ static int safe_setmetatable(lua_State *L)
 static int safe_rawset(lua_State *L)
 {
     if (is_protected(L, 1)) {
-        return readonly_err(L);
+        return readonly_call_err(L);
     }
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkany(L, 2);
@@ -685,16 +755,35 @@ static int safe_loadstring(lua_State *L)
 }
 
 /* The global proxy's __index: the real globals' value, or Redis's error. */
-static int global_index(lua_State *L)
+/* __index reading the table at index t (absolute or an upvalue): a missing name raises
+ * Redis's "nonexistent global variable" error. */
+static int index_or_raise(lua_State *L, int t)
 {
     lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(1));
+    lua_rawget(L, t);
     if (lua_isnil(L, -1)) {
         const char *name = lua_tostring(L, 2);
         return luaL_error(L, "Script attempted to access nonexistent global variable '%s'",
                           name != NULL ? name : "?");
     }
     return 1;
+}
+
+static int global_index(lua_State *L)
+{
+    return index_or_raise(L, lua_upvalueindex(1));
+}
+
+/* The globals' __index: the real globals, or while a library's code loads only what Redis 7.0
+ * gives that code (hy_load_globals: redis with register_function, log and the versions), so a
+ * library cannot call commands or use math, string... at load, as in Redis. */
+static int env_index(lua_State *L)
+{
+    if (run_of(L)->loading) {
+        lua_getfield(L, LUA_REGISTRYINDEX, "hy_load_globals");
+        return index_or_raise(L, lua_gettop(L));
+    }
+    return index_or_raise(L, lua_upvalueindex(1));
 }
 
 /* Pushes a read-only proxy of the table at index real (absolute): reads go to it, writes
@@ -755,23 +844,18 @@ static int name_valid(const char *p, size_t len)
     return 1;
 }
 
-/* flags={...} of register_function into *out; 0 on an unknown flag. */
+/* The flags table of register_function into *out; 0 on an unknown flag (or one that is not a
+ * string). */
 static int register_flags(lua_State *L, int idx, unsigned *out)
 {
     *out = 0;
-    if (lua_isnil(L, idx)) {
-        return 1;
-    }
-    if (!lua_istable(L, idx)) {
-        return 0;
-    }
     for (int i = 1;; i++) {
         lua_rawgeti(L, idx, i);
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
             return 1;
         }
-        const char *f = lua_tostring(L, -1);
+        const char *f = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
         if (f == NULL) {
             lua_pop(L, 1);
             return 0;
@@ -789,51 +873,140 @@ static int register_flags(lua_State *L, int idx, unsigned *out)
     }
 }
 
-/* redis.register_function(name, fn) or redis.register_function{function_name=, callback=,
- * flags=, description=}: while a library loads, keeps {fn, flags} under the lower-cased name. */
+/* register_function's arguments, read from its named form or its positional one. */
+struct register_args {
+    int name_idx, fn_idx; /* stack indexes of the name and the callback */
+    int desc_idx;         /* of the description; 0: none */
+    unsigned flags;
+};
+
+/* redis.register_function{function_name=, callback=, flags=, description=}: the table at 1,
+ * read in its own order, the first wrong argument reported, as Redis 7.0 does. On success the
+ * name and the callback are at a->name_idx and a->fn_idx. Returns NULL or the error. */
+static const char *register_named_args(lua_State *L, struct register_args *a)
+{
+    if (!lua_istable(L, 1)) {
+        return "calling redis.register_function with a single argument is only applicable to "
+               "Lua table (representing named arguments).";
+    }
+    luaL_checkstack(L, 8, "in redis.register_function");
+    lua_newtable(L); /* 2: the name and the callback found so far */
+    lua_pushnil(L);
+    while (lua_next(L, 1) != 0) {
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        if (key == NULL) {
+            return "named argument key given to redis.register_function is not a string";
+        }
+        if (strcasecmp(key, "function_name") == 0) {
+            if (!lua_isstring(L, -1)) {
+                return "function_name argument given to redis.register_function must be a "
+                       "string";
+            }
+            lua_pushvalue(L, -1);
+            lua_setfield(L, 2, "name");
+        } else if (strcasecmp(key, "description") == 0) {
+            if (!lua_isstring(L, -1)) {
+                return "description argument given to redis.register_function must be a string";
+            }
+            lua_pushvalue(L, -1);
+            lua_setfield(L, 2, "desc");
+        } else if (strcasecmp(key, "callback") == 0) {
+            if (!lua_isfunction(L, -1)) {
+                return "callback argument given to redis.register_function must be a function";
+            }
+            lua_pushvalue(L, -1);
+            lua_setfield(L, 2, "fn");
+        } else if (strcasecmp(key, "flags") == 0) {
+            if (!lua_istable(L, -1)) {
+                return "flags argument to redis.register_function must be a table representing "
+                       "function flags";
+            }
+            if (!register_flags(L, lua_gettop(L), &a->flags)) {
+                return "unknown flag given";
+            }
+        } else {
+            return "unknown argument given to redis.register_function";
+        }
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 2, "name"); /* 3 */
+    lua_getfield(L, 2, "fn");   /* 4 */
+    if (lua_isnil(L, 3)) {
+        return "redis.register_function must get a function name argument";
+    }
+    if (lua_isnil(L, 4)) {
+        return "redis.register_function must get a callback argument";
+    }
+    a->name_idx = 3;
+    a->fn_idx = 4;
+    lua_getfield(L, 2, "desc"); /* 5, nil when not given */
+    a->desc_idx = lua_isnil(L, 5) ? 0 : 5;
+    return NULL;
+}
+
+/* The arguments of redis.register_function, in either form; NULL or the error. */
+static const char *register_args_read(lua_State *L, struct register_args *a)
+{
+    int argc = lua_gettop(L);
+    if (argc < 1 || argc > 2) {
+        return "wrong number of arguments to redis.register_function";
+    }
+    if (argc == 1) {
+        return register_named_args(L, a);
+    }
+    if (!lua_isstring(L, 1)) {
+        return "first argument to redis.register_function must be a string";
+    }
+    if (!lua_isfunction(L, 2)) {
+        return "second argument to redis.register_function must be a function";
+    }
+    a->name_idx = 1;
+    a->fn_idx = 2;
+    return NULL;
+}
+
+/* redis.register_function(name, fn) or redis.register_function{...}: while a library loads,
+ * keeps {fn, flags} under the lower-cased name. Its errors carry no line, as Redis's. */
 static int redis_register_function(lua_State *L)
 {
     if (!run_of(L)->loading) {
-        return luaL_error(L, "redis.register_function can only be called on FUNCTION LOAD "
-                             "command");
+        return raise_err(L, "ERR redis.register_function can only be called on FUNCTION LOAD "
+                            "command");
     }
-    unsigned flags = 0;
-    if (lua_gettop(L) == 1 && lua_istable(L, 1)) {
-        lua_getfield(L, 1, "function_name");
-        lua_getfield(L, 1, "callback");
-        lua_getfield(L, 1, "flags");
-        if (!register_flags(L, 4, &flags)) {
-            return luaL_error(L, "unknown flag given");
-        }
-        lua_pop(L, 1);
-        lua_remove(L, 1);
-    } else if (lua_gettop(L) != 2) {
-        return luaL_error(L, "wrong number of arguments to redis.register_function");
-    }
-    size_t len;
-    const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
-    if (name == NULL || !name_valid(name, len)) {
-        return luaL_error(L, "Function names can only contain letters, numbers, or "
-                             "underscores(_) and must be at least one character long");
-    }
-    if (!lua_isfunction(L, 2)) {
-        return luaL_error(L, "second argument to redis.register_function must be a function");
+    struct register_args a = {0};
+    const char *err = register_args_read(L, &a);
+    size_t len = 0;
+    const char *name = err == NULL ? lua_tolstring(L, a.name_idx, &len) : NULL;
+    if (err == NULL && !name_valid(name, len)) {
+        /* Redis 7.0 says "Library" for a function's name too; scripts match the text. */
+        err = "Library names can only contain letters, numbers, or underscores(_) and must be at "
+              "least one character long";
     }
     char lower[SCRIPT_NAME_MAX + 1];
-    for (size_t i = 0; i <= len; i++) {
-        lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    if (err == NULL) {
+        for (size_t i = 0; i <= len; i++) {
+            lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+        }
+        lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+        lua_getfield(L, -1, lower);
+        if (!lua_isnil(L, -1)) {
+            err = "Function already exists in the library";
+        }
+        lua_pop(L, 1);
     }
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
-    lua_getfield(L, -1, lower);
-    if (!lua_isnil(L, -1)) {
-        return luaL_error(L, "Function already exists in the library");
+    if (err != NULL) {
+        lua_pushfstring(L, "ERR %s", err);
+        return raise_err(L, lua_tostring(L, -1));
     }
-    lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushvalue(L, 2);
+    lua_pushvalue(L, a.fn_idx);
     lua_setfield(L, -2, "fn");
-    lua_pushinteger(L, (lua_Integer)flags);
+    lua_pushinteger(L, (lua_Integer)a.flags);
     lua_setfield(L, -2, "flags");
+    if (a.desc_idx != 0) {
+        lua_pushvalue(L, a.desc_idx);
+        lua_setfield(L, -2, "desc");
+    }
     lua_setfield(L, -2, lower);
     return 0;
 }
@@ -861,7 +1034,7 @@ static void open_redis_lib(lua_State *L)
     set_fn(L, "log", redis_log);
     set_fn(L, "setresp", redis_setresp);
     set_fn(L, "set_repl", redis_set_repl);
-    set_fn(L, "register_function", redis_register_function);
+    set_fn(L, "acl_check_cmd", redis_acl_check_cmd);
     set_fn(L, "replicate_commands", redis_true);
     set_fn(L, "breakpoint", redis_false);
     set_fn(L, "debug", redis_false);
@@ -895,6 +1068,30 @@ struct setup_args {
     int functions; /* a library: no KEYS/ARGV globals */
 };
 
+/* Builds what a library's code sees while it loads (env_index), as Redis 7.0's library API:
+ * redis with register_function, log, the log levels and the versions, all read-only, a
+ * missing name (redis.call, math) being a "nonexistent global variable". */
+static void push_load_globals(lua_State *L)
+{
+    lua_newtable(L);
+    int api = lua_gettop(L);
+    set_fn(L, "register_function", redis_register_function);
+    set_fn(L, "log", redis_log);
+    set_int(L, "LOG_DEBUG", 0);
+    set_int(L, "LOG_VERBOSE", 1);
+    set_int(L, "LOG_NOTICE", 2);
+    set_int(L, "LOG_WARNING", 3);
+    lua_pushstring(L, "7.0.15");
+    lua_setfield(L, -2, "REDIS_VERSION");
+    set_int(L, "REDIS_VERSION_NUM", 0x0007000f);
+    lua_newtable(L);
+    int globals = lua_gettop(L);
+    push_readonly_proxy(L, api, global_index);
+    lua_setfield(L, globals, "redis");
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_load_globals");
+    lua_pop(L, 1);
+}
+
 /* Opens the libraries and builds the sandbox (run under lua_cpcall: errors are caught). */
 static int sandbox_setup(lua_State *L)
 {
@@ -905,6 +1102,8 @@ static int sandbox_setup(lua_State *L)
     open_lib(L, luaopen_math, LUA_MATHLIBNAME);
     open_lib(L, luaopen_cjson, "cjson");
     open_lib(L, luaopen_bit, "bit");
+    open_lib(L, script_luaopen_cmsgpack, "cmsgpack");
+    open_lib(L, script_luaopen_struct, "struct");
     static const char *const removed[] = {"loadfile", "dofile",  "print",    "load",
                                           "module",   "require", "newproxy", "gcinfo"};
     for (size_t i = 0; i < HY_ARRAY_LEN(removed); i++) {
@@ -932,8 +1131,8 @@ static int sandbox_setup(lua_State *L)
         lua_setglobal(L, "ARGV");
     }
     /* Library tables become read-only proxies. */
-    static const char *const libs[] = {"redis",        "cjson",         "bit",
-                                       LUA_STRLIBNAME, LUA_MATHLIBNAME, LUA_TABLIBNAME};
+    static const char *const libs[] = {"redis",  "cjson",        "bit",           "cmsgpack",
+                                       "struct", LUA_STRLIBNAME, LUA_MATHLIBNAME, LUA_TABLIBNAME};
     for (size_t i = 0; i < HY_ARRAY_LEN(libs); i++) {
         lua_getglobal(L, libs[i]);
         if (lua_istable(L, -1)) {
@@ -942,8 +1141,11 @@ static int sandbox_setup(lua_State *L)
         }
         lua_pop(L, 1);
     }
+    if (a != NULL && a->functions) {
+        push_load_globals(L);
+    }
     /* The globals' proxy, which the script runs in; _G names it. */
-    push_readonly_proxy(L, LUA_GLOBALSINDEX, global_index);
+    push_readonly_proxy(L, LUA_GLOBALSINDEX, env_index);
     lua_pushvalue(L, -1);
     lua_setglobal(L, "_G");
     lua_setfield(L, LUA_REGISTRYINDEX, "hy_env");
@@ -1076,7 +1278,7 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
                            .mem_max =
                                env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
                            .proto = 2};
-    rand48_seed(&r, 0);
+    rand48_seed(&r, (int32_t)env->rand_seed);
     hy_sha1_hex(body, len, r.sha);
     struct setup_args a = {keys, args, nkeys, nargs, 0};
     lua_State *L = state_new(&r, &a);
@@ -1127,7 +1329,66 @@ static int push_fcall_args(lua_State *L)
 /* ---- functions --------------------------------------------------------------------------------
  */
 
-/* The "#!<engine> name=<lib>" line of a library. Returns 1 with the name, else 0 with the
+/* Splits line into words as Redis's sdssplitargs does: blanks separate words; "double
+ * quotes" take the escapes \xHH, \n, \r, \t, \b, \a and \<char>; 'single quotes' take \';
+ * a closing quote must end its word. The words are written NUL-terminated into out (as large
+ * as line), words[i] pointing at each. Returns their count, or -1 when a quote is not closed
+ * or not followed by a blank, or past max words. */
+static int split_args(const char *p, char *out, char **words, int max)
+{
+    int n = 0;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\v' || *p == '\f') {
+            p++;
+        }
+        if (*p == '\0') {
+            return n;
+        }
+        if (n == max) {
+            return -1;
+        }
+        words[n++] = out;
+        int quote = 0; /* '"', '\'' or 0 */
+        for (int done = 0; !done; p += *p != '\0') {
+            if (quote == 0) {
+                if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' || *p == '\0') {
+                    done = 1;
+                } else if (*p == '"' || *p == '\'') {
+                    quote = *p;
+                } else {
+                    *out++ = *p;
+                }
+                continue;
+            }
+            if (*p == '\0') {
+                return -1; /* the quote is never closed */
+            }
+            if (*p == quote) {
+                if (p[1] != '\0' && !isspace((unsigned char)p[1])) {
+                    return -1;
+                }
+                done = 1;
+            } else if (quote == '\'' && p[0] == '\\' && p[1] == '\'') {
+                *out++ = *++p;
+            } else if (quote == '"' && p[0] == '\\' && p[1] == 'x' &&
+                       isxdigit((unsigned char)p[2]) && isxdigit((unsigned char)p[3])) {
+                char hex[3] = {p[2], p[3], '\0'};
+                *out++ = (char)strtol(hex, NULL, 16);
+                p += 3;
+            } else if (quote == '"' && p[0] == '\\' && p[1] != '\0') {
+                static const char from[] = "nrtba", to[] = "\n\r\t\b\a";
+                const char *e = strchr(from, *++p);
+                *out++ = e != NULL ? to[e - from] : *p;
+            } else {
+                *out++ = *p;
+            }
+        }
+        *out++ = '\0';
+    }
+}
+
+/* The "#!<engine> name=<lib>" line of a library, read as Redis 7.0 reads it (its words split
+ * as sdssplitargs splits them, so name="x" is x). Returns 1 with the name, else 0 with the
  * error written. */
 static int library_meta(const uint8_t *code, size_t len, char name_out[SCRIPT_NAME_MAX + 1],
                         struct resp_writer *w)
@@ -1136,39 +1397,56 @@ static int library_meta(const uint8_t *code, size_t len, char name_out[SCRIPT_NA
         resp_write_error(w, "ERR Missing library metadata");
         return 0;
     }
-    const uint8_t *nl = memchr(code, '\n', len);
-    size_t end = nl == NULL ? len : (size_t)(nl - code);
-    char line[512];
-    if (end - 2 >= sizeof(line)) {
+    /* Redis looks for the newline in the code as a C string: a NUL before it hides it. */
+    size_t end = 0;
+    while (end < len && code[end] != '\n' && code[end] != '\0') {
+        end++;
+    }
+    if (end == len || code[end] != '\n') {
+        resp_write_error(w, "ERR Invalid library metadata");
+        return 0;
+    }
+    char line[1024], words_buf[1024];
+    char *words[32];
+    if (end >= sizeof(line)) {
         resp_write_error(w, "ERR Invalid metadata: the first line is too long");
         return 0;
     }
-    memcpy(line, code + 2, end - 2);
-    line[end - 2] = '\0';
-    char *save = NULL;
-    char *engine = strtok_r(line, " \t\r", &save);
-    if (engine == NULL || strcasecmp(engine, "lua") != 0) {
-        resp_write_errorf(w, "ERR Engine '%s' not found", engine != NULL ? engine : "");
+    memcpy(line, code, end);
+    line[end] = '\0';
+    int n = split_args(line, words_buf, words, (int)HY_ARRAY_LEN(words));
+    if (n <= 0) {
+        resp_write_error(w, "ERR Invalid library metadata");
         return 0;
     }
-    name_out[0] = '\0';
-    for (char *opt = strtok_r(NULL, " \t\r", &save); opt != NULL;
-         opt = strtok_r(NULL, " \t\r", &save)) {
-        if (strncmp(opt, "name=", 5) != 0) {
-            resp_write_errorf(w, "ERR Invalid metadata value given: %s", opt);
+    const char *name = NULL;
+    for (int i = 1; i < n; i++) {
+        if (strncasecmp(words[i], "name=", 5) != 0) {
+            resp_write_errorf(w, "ERR Invalid metadata value given: %s", words[i]);
             return 0;
         }
-        if (!name_valid(opt + 5, strlen(opt + 5))) {
-            resp_write_error(w, "ERR Library names can only contain letters, numbers, or "
-                                "underscores(_) and must be at least one character long");
+        if (name != NULL) {
+            resp_write_error(w, "ERR Invalid metadata value, name argument was given multiple "
+                                "times");
             return 0;
         }
-        snprintf(name_out, SCRIPT_NAME_MAX + 1, "%s", opt + 5);
+        name = words[i] + 5;
     }
-    if (name_out[0] == '\0') {
+    if (name == NULL) {
         resp_write_error(w, "ERR Library name was not given");
         return 0;
     }
+    if (!name_valid(name, strlen(name))) {
+        resp_write_error(w, "ERR Library names can only contain letters, numbers, or "
+                            "underscores(_) and must be at least one character long");
+        return 0;
+    }
+    /* words[0] is "#!<engine>" (the shebang has no blank after "#!" in a valid library). */
+    if (strcasecmp(words[0] + 2, "lua") != 0) {
+        resp_write_errorf(w, "ERR Engine '%s' not found", words[0] + 2);
+        return 0;
+    }
+    snprintf(name_out, SCRIPT_NAME_MAX + 1, "%s", name);
     return 1;
 }
 
@@ -1212,9 +1490,9 @@ static lua_State *library_load(struct script_run *r, const uint8_t *code, size_t
         hy_buf_init(&b);
         hy_buf_append_str(&b, "ERR Error registering functions: ");
         if (err != NULL) {
-            /* The handler's "ERR " prefix is not repeated. */
-            size_t skip = elen >= 4 && memcmp(err, "ERR ", 4) == 0 ? 4 : 0;
-            hy_buf_append(&b, err + skip, elen - skip);
+            /* The error keeps its own code: "... functions: ERR user_function:2: ...", as
+             * Redis 7.0 words it. */
+            hy_buf_append(&b, err, elen);
         }
         write_error_text(w, (const char *)b.data, b.len);
         hy_buf_free(&b);
@@ -1247,6 +1525,11 @@ int script_library_parse(const uint8_t *code, size_t len, struct script_library 
         raw_field(L, "flags");
         f->flags = (unsigned)lua_tointeger(L, -1);
         lua_pop(L, 1);
+        raw_field(L, "desc");
+        size_t dlen;
+        const char *desc = lua_isstring(L, -1) ? lua_tolstring(L, -1, &dlen) : NULL;
+        f->description = desc != NULL ? hy_xmemdup(desc, dlen + 1) : NULL;
+        lua_pop(L, 1);
     }
     lua_close(L);
     if (out->count == 0) {
@@ -1258,6 +1541,9 @@ int script_library_parse(const uint8_t *code, size_t len, struct script_library 
 
 void script_library_free(struct script_library *l)
 {
+    for (size_t i = 0; i < l->count; i++) {
+        hy_free(l->funcs[i].description);
+    }
     hy_free(l->funcs);
     l->funcs = NULL;
     l->count = 0;
@@ -1271,7 +1557,7 @@ void script_fcall(const struct script_env *env, const uint8_t *code, size_t len,
                            .mem_max =
                                env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
                            .proto = 2};
-    rand48_seed(&r, 0);
+    rand48_seed(&r, (int32_t)env->rand_seed);
     r.function = 1;
     snprintf(r.sha, sizeof(r.sha), "%s", fname);
     lua_State *L = library_load(&r, code, len, w);

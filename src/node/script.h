@@ -1,16 +1,16 @@
 /*
  * script.h - the Lua 5.1 engine behind EVAL and friends, as Redis 7.0 embeds it: the sandbox
  * (no io, os, loadfile, dofile, print; globals and library tables read-only; no bytecode
- * loading), the redis.* library, cjson and bit, and the conversions between RESP replies and
- * Lua values that Redis documents.
+ * loading), the redis.* library, cjson, bit, cmsgpack and struct, and the conversions between
+ * RESP replies and Lua values that Redis documents.
  *
  * It knows no node: redis.call reaches the keyspace through the caller's call_cb, which gets a
  * command and returns its RESP reply. Every run starts from a fresh Lua state, so nothing a
  * script does survives it but what it wrote through redis.call, and a run is a function of
- * (body, keys, args, what call_cb answers): math.random is Redis's 48-bit generator seeded
- * with 0 at every run, and nothing reads a clock. A run is bounded by steps_max VM
- * instructions (counted, not timed, so every replica stops a runaway script at the same
- * instruction) and by memory_max bytes of Lua memory; the caller's poll_cb may stop it sooner
+ * (body, keys, args, rand_seed, what call_cb answers): math.random is Redis's 48-bit generator
+ * seeded with rand_seed at the start of the run, and nothing reads a clock. A run is bounded by
+ * steps_max VM instructions (counted, not timed, so every replica stops a runaway script at the
+ * same instruction) and by memory_max bytes of Lua memory; the caller's poll_cb may stop it sooner
  * (SCRIPT KILL).
  */
 #ifndef HY_SCRIPT_H
@@ -34,8 +34,15 @@ typedef void (*script_call_fn)(void *ctx, size_t argc, const struct resp_arg *ar
 struct script_env {
     script_call_fn call_cb; /* NULL: every redis.call answers an error */
     void *ctx;
-    uint64_t steps_max;       /* 0: unbounded */
-    size_t memory_max;        /* 0: SCRIPT_MEMORY_BYTES_MAX */
+    uint64_t steps_max; /* 0: unbounded */
+    size_t memory_max;  /* 0: SCRIPT_MEMORY_BYTES_MAX */
+    /* math.random's seed at the start of the run. Redis 7.0 no longer reseeds between
+     * scripts, so each run draws other numbers: the caller gives each run a fresh seed (the
+     * one the leader put in the entry, so every replica draws the same). */
+    uint32_t rand_seed;
+    /* redis.acl_check_cmd: 1 when the run's user may run argv[0..argc), 0 when not, -1 for
+     * an unknown command. NULL: every check answers 1. */
+    int (*acl_cb)(void *ctx, size_t argc, const struct resp_arg *argv);
     const struct hy_log *log; /* redis.log; may be NULL */
     /* Called every few thousand instructions and after every redis.call (NULL: never): a
      * message stops the run with that error, raised again at every later instruction. */
@@ -65,6 +72,7 @@ int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w)
 struct script_function {
     char name[SCRIPT_NAME_MAX + 1]; /* lower case */
     unsigned flags;                 /* SCRIPT_FN_* */
+    char *description;              /* register_function's description, owned; NULL: none */
 };
 
 struct script_library {

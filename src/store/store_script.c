@@ -135,7 +135,8 @@ void store_set_script_runner(struct store *s, store_script_run_fn fn, void *ctx)
 
 int store__eval_shape_ok(const struct store_entry *e)
 {
-    if (e->argc < 3 || e->argv[0].len != 16 || e->argv[2].len != 4) {
+    /* The head: seed, budget, then the caller's user (older entries end after the budget). */
+    if (e->argc < 3 || e->argv[0].len < 16 || e->argv[2].len != 4) {
         return 0;
     }
     return hy_load_u32le(e->argv[2].ptr) <= e->argc - 3;
@@ -531,7 +532,7 @@ void store__op_fcall(struct store *s, const struct store_entry *e, struct resp_w
 
 int store__fcall_shape_ok(const struct store_entry *e)
 {
-    if (e->argc < 4 || e->argv[0].len != 16 || e->argv[3].len != 4) {
+    if (e->argc < 4 || e->argv[0].len < 16 || e->argv[3].len != 4) {
         return 0;
     }
     return hy_load_u32le(e->argv[3].ptr) <= e->argc - 4;

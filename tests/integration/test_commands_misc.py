@@ -376,6 +376,10 @@ def test_command_getkeys_and_list(srv):
             [b"t"] + [k.encode() for k in keys]
         assert c.cmd("COMMAND", "GETKEYS", "MEMORY", "USAGE", "k") == [b"k"]
         assert c.cmd("COMMAND", "GETKEYS", "LCS", "k1", "k2") == [b"k1", b"k2"]
+        # A script may have no key (Redis 7.0's no_mandatory_keys): an empty list, no error.
+        assert c.cmd("COMMAND", "GETKEYS", "EVAL", "return 1", 1, "key") == [b"key"]
+        assert c.cmd("COMMAND", "GETKEYS", "EVAL", "return 1", 0) == []
+        assert c.cmd("COMMAND", "GETKEYS", "FCALL", "f", 0) == []
         assert c.cmd("COMMAND", "GETKEYSANDFLAGS", "SET", "k1", "v1") == [[b"k1", ["OW", "update"]]]
         assert c.cmd("COMMAND", "GETKEYSANDFLAGS", "LMOVE", "k1", "k2", "left", "right") == \
             [[b"k1", ["RW", "access", "delete"]], [b"k2", ["RW", "insert"]]]
@@ -395,6 +399,14 @@ def test_command_getkeys_and_list(srv):
         assert b"get" in c.cmd("COMMAND", "LIST", "FILTERBY", "ACLCAT", "read")
         assert c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE", "m") == []
         assert c.cmd("COMMAND", "LIST", "BAD").startswith("ERR syntax error")
+        # Container commands' subcommands are listed as Redis 7.0 lists them, and filtered.
+        assert b"client|list" in listed and b"config|get" in listed
+        scripting = c.cmd("COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting")
+        assert b"eval" in scripting and b"script|kill" in scripting and b"set" not in scripting
+        assert b"config|resetstat" in c.cmd("COMMAND", "LIST", "FILTERBY", "PATTERN", "config|*re*")
+        for name, movable in (("zunionstore", True), ("eval", True), ("sort", True),
+                              ("xread", True), ("set", False), ("lmove", False)):
+            assert ("movablekeys" in c.cmd("COMMAND", "INFO", name)[0][2]) == movable, name
         assert c.cmd("COMMAND", "COUNT") == len(c.cmd("COMMAND"))
         assert c.cmd("COMMAND", "INFO", "get|key") == [None]
         info = c.cmd("COMMAND", "INFO", "RESTORE")[0]

@@ -319,6 +319,31 @@ def test_client_list_and_info(srv):
         assert info["addr"] == "127.0.0.1:%d" % a.sock.getsockname()[1]
 
 
+@pytest.mark.halyard_only
+def test_query_buffer_is_resized(srv):
+    """A client's query buffer (CLIENT LIST qbuf + qbuf-free) is freed once the client is idle
+    over 2 s, and cut back after a large request once smaller ones follow, as Redis resizes it
+    (Redis's querybuf unit)."""
+    with srv.raw() as admin, srv.raw() as c:
+        c.cmd("CLIENT", "SETNAME", "qb")
+
+        def qbuf():
+            for line in admin.cmd("CLIENT", "LIST").decode().splitlines():
+                f = parse_client_line(line)
+                if f["name"] == "qb":
+                    return int(f["qbuf"]) + int(f["qbuf-free"])
+        assert 0 < qbuf() < 32768
+        wait_for(lambda: qbuf() == 0, 10, "the idle client's query buffer to be freed")
+        assert c.cmd("SET", "qbx", "A" * 400000) == "OK"
+        big = qbuf()
+        assert big > 400000
+
+        def shrunk():
+            assert c.cmd("SET", "qbx", "A") == "OK"
+            return 0 < qbuf() < big
+        wait_for(shrunk, 10, "the query buffer to shrink after smaller requests")
+
+
 def test_client_kill(srv):
     """CLIENT KILL by ID, by ADDR and by old-style addr disconnects exactly that client."""
     with srv.raw() as admin:
@@ -483,6 +508,95 @@ def test_errorstats_and_total_error_replies(raw):
     assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
     assert "errorstat_ERR" not in info_dict(raw, "errorstats")
     assert info_dict(raw, "stats")["total_error_replies"] == "0"
+
+
+def test_commandstats(srv, raw):
+    """INFO commandstats counts as Redis 7.0: calls; rejected_calls, refused before running
+    (arity); failed_calls, run and answered an error, at once or when the write applied; EXEC
+    under its own name; a container's subcommands apart (config|get); a blocked command once,
+    when answered. It is not in plain INFO, and CONFIG RESETSTAT clears it."""
+    def stat(name):
+        return info_dict(raw, "commandstats").get("cmdstat_" + name)
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+    assert stat("set") is None
+    assert raw.cmd("SET", "cs", "v") == "OK"
+    assert raw.cmd("LPUSH", "cs", "a").startswith("WRONGTYPE")  # a write: failed at apply
+    assert raw.cmd("HGET", "cs", "f").startswith("WRONGTYPE")  # a read: failed at once
+    assert raw.cmd("GET").startswith("ERR wrong number of arguments")  # rejected
+    assert raw.cmd("GET", "cs") == b"v"
+    raw.cmd("CONFIG", "GET", "maxmemory")
+    assert raw.cmd("MULTI") == "OK"
+    assert raw.cmd("INCR", "csn") == "QUEUED"
+    assert raw.cmd("EXEC") == [1]
+    raw.cmd("DEL", "csl")
+    with srv.raw() as b:
+        b.send(RawConn.encode("BLPOP", "csl", 0))
+        wait_for(lambda: b"blocked_clients:1" in raw.cmd("INFO", "clients"), 10,
+                 "BLPOP to block")
+        assert raw.cmd("RPUSH", "csl", "x") == 1
+        assert b.read() == [b"csl", b"x"]
+    assert stat("set").startswith("calls=1,usec=")
+    assert stat("set").endswith(",rejected_calls=0,failed_calls=0")
+    assert stat("lpush").endswith(",rejected_calls=0,failed_calls=1")
+    assert stat("hget").endswith(",rejected_calls=0,failed_calls=1")
+    assert stat("get").startswith("calls=1,")
+    assert stat("get").endswith(",rejected_calls=1,failed_calls=0")
+    assert stat("config|get").startswith("calls=1,")
+    assert stat("exec").startswith("calls=1,") and stat("multi").startswith("calls=1,")
+    assert stat("blpop").startswith("calls=1,")
+    assert all(k.startswith("cmdstat_") and v.startswith("calls=")
+               for k, v in info_dict(raw, "commandstats").items())
+    assert "cmdstat_set" not in info_dict(raw)  # asked for by name, "all" or "everything"
+    assert "cmdstat_set" in info_dict(raw, "everything")
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+    assert stat("set") is None
+
+
+@pytest.mark.halyard_only
+def test_save_and_shutdown(servers):
+    """SAVE snapshots the node's partitions and answers OK; SAVE and SHUTDOWN are refused
+    inside MULTI (the transaction then aborts) and from scripts, as Redis's no-multi and
+    no-script commands; SHUTDOWN ABORT without a shutdown is an error; SHUTDOWN NOSAVE closes
+    the connection without a reply and the node exits 0, as HALYARD DRAIN."""
+    s = servers.start()
+    with s.raw() as c:
+        assert c.cmd("SET", "k", "v") == "OK"
+        assert c.cmd("SAVE") == "OK"
+        for cmd in ("SAVE", "SHUTDOWN"):
+            assert c.cmd("MULTI") == "OK"
+            assert c.cmd("SET", "k", "w") == "QUEUED"
+            assert c.cmd(cmd) == "ERR Command not allowed inside a transaction"
+            assert c.cmd("EXEC").startswith("EXECABORT")
+        assert c.cmd("GET", "k") == b"v"
+        assert "not allowed from script" in c.cmd("EVAL", "return redis.call('shutdown')", 0)
+        assert c.cmd("SHUTDOWN", "ABORT") == "ERR No shutdown in progress."
+        assert c.cmd("SHUTDOWN", "NOSAVE", "BAD") == "ERR syntax error"
+        c.send(RawConn.encode("SHUTDOWN", "NOSAVE"))
+        assert c.recv_until_closed() == b""
+    assert s.wait_exit() == 0, s.log_tail()
+
+
+@pytest.mark.halyard_only
+def test_min_replicas_to_write(servers):
+    """min-replicas-to-write refuses writes with Redis's -NOREPLICAS while too few replicas
+    answer the leader (a single node has none): reads go on, a no-writes script runs, a
+    script declaring it may write is refused before it runs, one without a shebang when it
+    writes; 0 lets writes in again."""
+    s = servers.start()
+    with s.raw() as c:
+        assert c.cmd("SET", "x", "v") == "OK"
+        assert c.cmd("CONFIG", "SET", "min-replicas-to-write", 1) == "OK"
+        assert c.cmd("CONFIG", "GET", "min-replicas-to-write") == [b"min-replicas-to-write", b"1"]
+        assert c.cmd("SET", "x", "w") == "NOREPLICAS Not enough good replicas to write."
+        assert c.cmd("GET", "x") == b"v"
+        assert c.cmd("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','x')", 1, "x") == b"v"
+        assert c.cmd("EVAL", "return redis.call('get','x')", 1, "x") == b"v"
+        assert c.cmd("EVAL", "#!lua\nreturn redis.call('get','x')", 1, "x") == \
+            "NOREPLICAS Not enough good replicas to write."
+        assert c.cmd("EVAL", "return redis.call('set','x', 1)", 1, "x").startswith(
+            "NOREPLICAS Not enough good replicas to write.")
+        assert c.cmd("CONFIG", "SET", "min-replicas-to-write", 0) == "OK"
+        assert c.cmd("SET", "x", "w") == "OK"
 
 
 def test_dirty_counter_counts_bit_changes_as_redis(raw):

@@ -114,6 +114,44 @@ static void test_bounds_are_deterministic(void **state)
     assert_string_equal(eval(&f, "return math.random(1000000)", 0, 2), a);
 }
 
+static void test_cmsgpack_and_struct_inputs(void **state)
+{
+    /* cmsgpack and struct refuse bad input with an error, never read past it or crash: cut
+     * and malformed MessagePack, nesting deeper than the Lua stack, a packing buffer that
+     * meets the memory limit (freed at the state's close: ASan checks), short records. */
+    (void)state;
+    struct fake f = {.reply = "+OK\r\n"};
+    assert_non_null(strstr(eval(&f, "return cmsgpack.unpack(string.char(0xdb, 0, 1))", 0, 2),
+                           "Missing bytes in input."));
+    assert_non_null(
+        strstr(eval(&f, "return cmsgpack.unpack(string.char(0xdd, 255, 255, 255, 255))", 0, 2),
+               "Missing bytes in input."));
+    assert_non_null(strstr(eval(&f, "return cmsgpack.unpack(string.char(0xc7))", 0, 2),
+                           "Bad data format in input."));
+    assert_non_null(
+        strstr(eval(&f, "return cmsgpack.unpack(string.rep(string.char(0x91), 100000))", 0, 2),
+               "stack overflow"));
+    /* Every prefix of a packed value is refused or decoded, whatever byte it stops at. */
+    assert_string_equal(eval(&f,
+                             "local s = cmsgpack.pack({1, -300, 'abc', {x = 2.5}, 1e300, true}) "
+                             "local bad = 0 for i = 0, #s - 1 do "
+                             "if not pcall(cmsgpack.unpack, s:sub(1, i)) then bad = bad + 1 end "
+                             "end return bad",
+                             0, 2),
+                        ":26\r\n");
+    assert_non_null(strstr(eval(&f,
+                                "local t = {} for i = 1, 100 do "
+                                "t[i] = cmsgpack.pack(string.rep('x', 1048576 + i)) end",
+                                0, 2),
+                           "not enough memory"));
+    assert_non_null(strstr(eval(&f, "return struct.unpack('c0', 'abc')", 0, 2),
+                           "format 'c0' needs a previous size"));
+    assert_non_null(
+        strstr(eval(&f, "return struct.unpack('bs', 'ab')", 0, 2), "unfinished string in data"));
+    assert_non_null(
+        strstr(eval(&f, "return struct.pack('i99999999999', 1)", 0, 2), "integral size overflow"));
+}
+
 static void test_library_parse(void **state)
 {
     /* A library's shebang names it; its functions and flags are learnt by running it; the
@@ -162,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_resp_to_lua),
         cmocka_unit_test(test_bounds_are_deterministic),
         cmocka_unit_test(test_library_parse),
+        cmocka_unit_test(test_cmsgpack_and_struct_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
