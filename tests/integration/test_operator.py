@@ -72,6 +72,9 @@ def test_peer_port_in_use_exits_with_the_reason(tmp_path):
     """A peer port taken by another process stops the start (exit 1) instead of serving on."""
     port = free_port_pair()
     taken = socket.socket()
+    # As free_port_pair checked it (and as halyard binds): a connection of an earlier test in
+    # TIME_WAIT on this port made a bind without SO_REUSEADDR fail (EADDRINUSE, a CI failure).
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     taken.bind(("127.0.0.1", port + 10000))
     taken.listen()
     try:
@@ -87,6 +90,7 @@ def test_client_port_in_use_exits_with_the_reason(tmp_path):
     """A client port taken by another process stops the start (exit 1), the log says why."""
     port = free_port_pair()
     taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as above
     taken.bind(("127.0.0.1", port))
     taken.listen()
     try:
