@@ -137,6 +137,9 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
     if (rc == HY_OK) {
         rc = wal_thread_start(loop, d->wal, d, durable_done_cb, &d->thread);
     }
+    if (rc == HY_OK) {
+        io_durable_configure(d, cfg);
+    }
     if (rc != HY_OK) {
         io_durable_stop(d);
         uv_run(loop, UV_RUN_NOWAIT); /* the stopped thread's handles close */
@@ -235,4 +238,22 @@ void io_durable_sync_times(struct io_durable *d, struct hy_histo *out)
         return;
     }
     wal_thread_sync_times(d->thread, out);
+}
+
+void io_durable_configure(struct io_durable *d, const struct hy_config *cfg)
+{
+    if (d->thread == NULL) {
+        return;
+    }
+    enum wal_node_durability mode =
+        cfg->durability == CONFIG_DURABILITY_REPLICATED ? WAL_NODE_REPLICATED : WAL_NODE_FSYNC;
+    wal_thread_set_durability(d->thread, mode, (uint32_t)cfg->fsync_interval_ms);
+}
+
+int64_t io_durable_last_sync_age_ms(struct io_durable *d)
+{
+    if (d->thread == NULL) {
+        return -1;
+    }
+    return (int64_t)((uv_hrtime() - wal_thread_last_sync_ns(d->thread)) / (1000 * 1000));
 }

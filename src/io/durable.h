@@ -51,6 +51,13 @@ void io_durable_stop(struct io_durable *d);
  * histogram once the thread stopped. */
 void io_durable_sync_times(struct io_durable *d, struct hy_histo *out);
 
+/* Applies the settings `durability` and `fsync-interval-ms` of cfg (borrowed for the call)
+ * to the WAL thread: at open, and after a CONFIG SET. */
+void io_durable_configure(struct io_durable *d, const struct hy_config *cfg);
+
+/* Milliseconds since the log's last fdatasync (-1 once the thread stopped). */
+int64_t io_durable_last_sync_age_ms(struct io_durable *d);
+
 /* After the loop ended: closes the log and frees everything. */
 void io_durable_close(struct io_durable *d);
 

@@ -672,6 +672,11 @@ static void server_publish(struct io_server *srv)
     node_observe(srv->node, io_clock_ms(), o);
     o->stopping = srv->stopping != 0;
     io_durable_sync_times(srv->durable, &o->wal_fsync);
+    o->wal_fsync_age_ms = io_durable_last_sync_age_ms(srv->durable);
+    if (o->wal_fsync_age_ms >= 0) {
+        uint64_t now = io_clock_ms();
+        node_set_wal_last_sync(srv->node, now - HY_MIN((uint64_t)o->wal_fsync_age_ms, now - 1));
+    }
     struct statvfs fs;
     if (statvfs(srv->cfg->data_dir, &fs) == 0) {
         o->disk_total_bytes = (uint64_t)fs.f_blocks * fs.f_frsize;
@@ -881,7 +886,12 @@ static int tls_reload(struct io_server *srv, const struct hy_config *cfg, int fo
 
 static int config_hook(void *ctx, const struct hy_config *cfg, char *err, size_t cap)
 {
-    return tls_reload(ctx, cfg, 0, err, cap);
+    struct io_server *srv = ctx;
+    int rc = tls_reload(srv, cfg, 0, err, cap);
+    if (rc == 0 && srv->durable != NULL) {
+        io_durable_configure(srv->durable, cfg); /* durability, fsync-interval-ms */
+    }
+    return rc;
 }
 
 static void sighup_cb(uv_signal_t *s, int signum)

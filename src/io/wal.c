@@ -478,7 +478,8 @@ static void wal_encode_head(struct wal *w, struct hy_buf *out)
     }
 }
 
-int wal_batch_commit(struct wal *w)
+/* The group commit: ONE write, and ONE fdatasync unless `sync` is 0 (wal_batch_write). */
+static int wal_commit(struct wal *w, int sync)
 {
     if (w->failed) {
         wal_stage_reset(w);
@@ -509,8 +510,14 @@ int wal_batch_commit(struct wal *w)
         len = head.len;
     }
     rc = w->disk->ops->write(w->disk, w->fd, w->open_used, data, len);
-    if (rc == HY_OK) {
+    if (rc == HY_OK && (sync || rolled)) {
+        /* A roll is followed by a collection of segments that the records just written may
+         * make obsolete (a group's entries replaced, a truncation): they are synced first, so
+         * that no power cut can leave the old records deleted and their successors lost. */
         rc = wal__sync(w->disk, w->fd);
+        w->unsynced = 0;
+    } else if (rc == HY_OK) {
+        w->unsynced = 1;
     } else {
         /* Bytes past open_used may have changed: the next write goes to a new segment, and
          * closing this one cuts them off. */
@@ -540,6 +547,37 @@ int wal_batch_commit(struct wal *w)
         rc = wal__gc(w);
     }
     return rc == HY_OK ? HY_OK : wal_fail(w, HY_EIO);
+}
+
+int wal_batch_commit(struct wal *w)
+{
+    return wal_commit(w, 1);
+}
+
+int wal_batch_write(struct wal *w)
+{
+    return wal_commit(w, 0);
+}
+
+int wal_sync(struct wal *w)
+{
+    if (w->failed) {
+        return HY_EIO;
+    }
+    if (!w->unsynced) {
+        return HY_OK;
+    }
+    /* Only the open segment can hold unsynced records: closing a segment syncs it. */
+    if (wal__sync(w->disk, w->fd) != HY_OK) {
+        return wal_fail(w, HY_EIO);
+    }
+    w->unsynced = 0;
+    return HY_OK;
+}
+
+int wal_unsynced(const struct wal *w)
+{
+    return w->unsynced;
 }
 
 int wal_append(struct wal *w, uint32_t group, uint64_t first_index, const struct wal_entry *entries,
@@ -661,6 +699,13 @@ int wal_snapshot_put(struct wal *w, uint32_t group, const struct wal_snapshot *s
     HY_ASSERT(slot >= 0 && w->batch.len == 0);
     struct wal_group *g = &w->groups[slot];
     HY_ASSERT(s->index >= 1 && s->term >= 1 && s->index >= g->snap_index);
+    /* Records written without their fdatasync (wal_batch_write) are synced before a snapshot
+     * lands: the collection after it deletes segments on the strength of the log's state in
+     * memory, which must then be the state on disk. */
+    int synced = wal_sync(w);
+    if (synced != HY_OK) {
+        return synced;
+    }
     char tmp[WAL_NAME_MAX];
     char name[WAL_NAME_MAX];
     wal__name_snapshot(tmp, group, s->index, 1);

@@ -116,6 +116,21 @@ void wal_batch_append(struct wal *w, uint32_t group, uint64_t first_index,
 void wal_batch_truncate(struct wal *w, uint32_t group, uint64_t index);
 int wal_batch_commit(struct wal *w) HY_MUST_CHECK;
 
+/*
+ * `durability: replicated` (docs/operations.md "Data directory and durability"): the commit's
+ * write without its fdatasync, so the records are in the page cache (a crash of the process
+ * loses none of them) but not on the disk (a power cut may lose any of them, and may leave a
+ * later one on disk behind an earlier one lost, which recovery then calls damaged). The wal's
+ * state moves on as after wal_batch_commit. Same results; a segment roll still syncs (the
+ * collection of old segments that follows must not outrun the records that obsolete them).
+ * wal_sync fdatasyncs what was written so (HY_OK at once when nothing is unsynced, HY_EIO is
+ * fatal as for a commit); wal_unsynced says whether anything is. Every other call that
+ * returns HY_OK is durable as before, and wal_snapshot_put syncs the log before it.
+ */
+int wal_batch_write(struct wal *w) HY_MUST_CHECK;
+int wal_sync(struct wal *w) HY_MUST_CHECK;
+int wal_unsynced(const struct wal *w);
+
 /* One-group shorthands: stage one thing and commit. */
 int wal_append(struct wal *w, uint32_t group, uint64_t first_index, const struct wal_entry *entries,
                size_t n) HY_MUST_CHECK;

@@ -75,7 +75,8 @@ struct wal {
     struct wal_stage_op *ops;
     size_t n_ops;
     size_t cap_ops;
-    int failed; /* sticky after HY_EIO: the caller must abort */
+    int failed;   /* sticky after HY_EIO: the caller must abort */
+    int unsynced; /* the open segment holds records written without fdatasync (wal_sync) */
 };
 
 void wal__name_closed(char out[WAL_NAME_MAX], uint64_t counter);

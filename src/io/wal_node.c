@@ -169,14 +169,41 @@ static int term_vote_is_new(const struct wal *w, const struct wal_node_req *r)
     return r->term > term || (r->term == term && r->vote != vote && vote == RAFT_NONE);
 }
 
+/* Whether r holds a configuration entry (a membership change). */
+static int wal_node_has_config(const struct wal_node_req *r)
+{
+    for (size_t i = 0; i < r->n_entries; i++) {
+        if (r->entries[i].type == RAFT_ENTRY_CONFIG) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t n)
 {
+    return wal_node_write_as(w, reqs, n, WAL_NODE_FSYNC);
+}
+
+int wal_node_write_as(struct wal *w, const struct wal_node_req *const *reqs, size_t n,
+                      enum wal_node_durability mode)
+{
     int rc = HY_OK;
+    int sync = mode == WAL_NODE_FSYNC;
     for (size_t i = 0; i < n && rc == HY_OK; i++) {
         const struct wal_node_req *r = reqs[i];
         if (r->term_vote_changed && term_vote_is_new(w, r)) {
+            /* A vote (and the term it was cast in) is fsync'd before Raft acts on it in
+             * every mode: a node that forgot a vote after a power cut could vote again in the
+             * same term, two leaders could be elected for it, and they could commit different
+             * entries at one index, which breaks every replica, not only the write in flight. */
             wal_batch_term_vote(w, r->group, r->term, r->vote);
+            sync = 1;
         }
+        /* A configuration entry decides which nodes count towards a majority; one lost after
+         * it was counted could let two majorities of different configurations disagree. They
+         * are rare, so syncing them costs nothing measurable. */
+        sync |= wal_node_has_config(r);
         if (r->snapshot != NULL) {
             rc = wal_batch_commit(w);
             rc = rc == HY_OK ? wal_snapshot_put(w, r->group, r->snapshot, r->discard_log) : rc;
@@ -185,7 +212,10 @@ int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t
             wal_node_stage_entries(w, r);
         }
     }
-    return rc == HY_OK ? wal_batch_commit(w) : rc;
+    if (rc != HY_OK) {
+        return rc;
+    }
+    return sync ? wal_batch_commit(w) : wal_batch_write(w);
 }
 
 /* ---- completion ---------------------------------------------------------------------------- */

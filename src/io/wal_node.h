@@ -86,6 +86,21 @@ void wal_node_req_of(const struct node_io_batch *b, struct wal_node_req *req,
  */
 int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t n) HY_MUST_CHECK;
 
+/* The node's `durability` setting (docs/operations.md "Data directory and durability"). */
+enum wal_node_durability {
+    WAL_NODE_FSYNC = 0,      /* every group commit is fdatasync'd before it is reported */
+    WAL_NODE_REPLICATED = 1, /* written to the page cache; fdatasync'd by the caller later */
+};
+
+/*
+ * wal_node_write in either mode. WAL_NODE_REPLICATED writes without the fdatasync
+ * (wal_batch_write) unless the list holds a term/vote to record, a snapshot or a configuration
+ * entry, which are synced as in WAL_NODE_FSYNC (with everything written before them);
+ * wal_unsynced(w) then says whether the caller owes an fdatasync (wal_sync).
+ */
+int wal_node_write_as(struct wal *w, const struct wal_node_req *const *reqs, size_t n,
+                      enum wal_node_durability mode) HY_MUST_CHECK;
+
 /* Each group's batches handed out and not yet given back, in order, with the write request
  * (seq) each waits for. */
 struct wal_node_queues;

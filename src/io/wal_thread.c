@@ -51,7 +51,14 @@ struct wal_thread {
     int state_dirty;
     uint32_t wanted[WAL_THREAD_WANTED_MAX];      /* state.snapshot_wanted (under mu) */
     uint32_t wanted_loop[WAL_THREAD_WANTED_MAX]; /* the loop's copy */
-    struct hy_histo sync_time; /* one sample per list of requests written (write + fdatasync) */
+    struct hy_histo sync_time; /* one sample per fdatasync (with its group's write, if any) */
+    /* `durability` (wal_thread_set_durability), under mu. In replicated mode a group is
+     * reported durable once written, and the log is fdatasync'd at most interval_ns after the
+     * first unsynced write, and before the thread ends. */
+    enum wal_node_durability mode;
+    uint64_t interval_ns;
+    int unsynced;          /* the log holds writes not fdatasync'd yet (wal_unsynced) */
+    uint64_t last_sync_ns; /* uv_hrtime of the last fdatasync (the start: recovery synced) */
 };
 
 static void wt_list_push(struct wt_list *l, struct wt_req *r)
@@ -171,8 +178,9 @@ static void wt_async_cb(uv_async_t *h)
 
 /* ---- thread side --------------------------------------------------------------------------- */
 
-/* Writes a list of requests of any groups as one group commit (wal_node_write). */
-static int wt_write_group(struct wal_thread *t, const struct wt_req *head)
+/* Writes a list of requests of any groups as one group commit (wal_node_write_as). */
+static int wt_write_group(struct wal_thread *t, const struct wt_req *head,
+                          enum wal_node_durability mode)
 {
     size_t n = 0;
     for (const struct wt_req *r = head; r != NULL; r = r->next) {
@@ -183,7 +191,7 @@ static int wt_write_group(struct wal_thread *t, const struct wt_req *head)
     for (const struct wt_req *r = head; r != NULL; r = r->next) {
         reqs[n++] = &r->r;
     }
-    int rc = wal_node_write(t->w, reqs, n);
+    int rc = wal_node_write_as(t->w, reqs, n, mode);
     hy_free(reqs);
     return rc;
 }
@@ -202,31 +210,92 @@ static void wt_publish(struct wal_thread *t, int rc, uint64_t seq)
     }
 }
 
+/* Whether the unsynced writes must be fdatasync'd now (under mu): their interval ran out, the
+ * mode turned back to fsync, or the thread is stopping (a clean shutdown leaves nothing
+ * unsynced). */
+static int wt_sync_due(const struct wal_thread *t, uint64_t now_ns)
+{
+    return t->unsynced &&
+           (t->stopping || t->mode == WAL_NODE_FSYNC || now_ns - t->last_sync_ns >= t->interval_ns);
+}
+
+/* Sleeps (under mu) until there is work: a group to retry once its pause is over, requests,
+ * the stop, or an fdatasync that falls due. */
+static void wt_wait(struct wal_thread *t, const struct wt_list *retry)
+{
+    if (retry->head != NULL && !t->stopping) {
+        (void)uv_cond_timedwait(&t->cond, &t->mu, WAL_THREAD_RETRY_NS);
+    }
+    while (retry->head == NULL && t->queue.head == NULL && !t->stopping) {
+        if (!t->unsynced) {
+            uv_cond_wait(&t->cond, &t->mu);
+            continue;
+        }
+        uint64_t now = uv_hrtime();
+        if (wt_sync_due(t, now)) {
+            return;
+        }
+        (void)uv_cond_timedwait(&t->cond, &t->mu, t->last_sync_ns + t->interval_ns - now);
+    }
+}
+
+/* fdatasyncs what was written without it (mu is held on entry and exit). A failure is fatal
+ * and reported like a failed group commit. */
+static int wt_sync(struct wal_thread *t)
+{
+    uv_mutex_unlock(&t->mu);
+    uint64_t began_ns = uv_hrtime();
+    int rc = wal_sync(t->w);
+    uint64_t now = uv_hrtime();
+    uv_mutex_lock(&t->mu);
+    if (rc != HY_OK) {
+        wt_publish(t, rc, t->state.durable_seq);
+        return rc;
+    }
+    hy_histo_record_us(&t->sync_time, (now - began_ns) / 1000);
+    t->unsynced = 0;
+    t->last_sync_ns = now;
+    return HY_OK;
+}
+
 static void wt_main(void *arg)
 {
     struct wal_thread *t = arg;
     struct wt_list retry = {NULL, NULL}; /* a group that hit ENOSPC, to write again */
+    int failed = 0;
     uv_mutex_lock(&t->mu);
     for (;;) {
-        if (retry.head != NULL && !t->stopping) {
-            (void)uv_cond_timedwait(&t->cond, &t->mu, WAL_THREAD_RETRY_NS);
-        }
-        while (retry.head == NULL && t->queue.head == NULL && !t->stopping) {
-            uv_cond_wait(&t->cond, &t->mu);
+        wt_wait(t, &retry);
+        /* Checked before the next group too, so that a steady stream of writes, which never
+         * lets the thread sleep, still syncs once an interval. */
+        if (wt_sync_due(t, uv_hrtime()) && wt_sync(t) != HY_OK) {
+            failed = 1;
+            break;
         }
         if (retry.head == NULL && t->queue.head == NULL) {
-            break; /* stopping, and everything is written */
+            if (t->stopping) {
+                break; /* everything is written and synced */
+            }
+            continue;
         }
         struct wt_list group = retry;
         retry.head = retry.tail = NULL;
         wt_list_splice(&group, &t->queue);
+        enum wal_node_durability mode = t->mode;
         uv_mutex_unlock(&t->mu);
         uint64_t began_ns = uv_hrtime();
-        int rc = wt_write_group(t, group.head);
-        uint64_t took_us = (uv_hrtime() - began_ns) / 1000;
+        int rc = wt_write_group(t, group.head, mode);
+        int unsynced = rc == HY_OK && wal_unsynced(t->w);
+        uint64_t now = uv_hrtime();
         uv_mutex_lock(&t->mu);
+        if (rc == HY_OK && !unsynced) {
+            hy_histo_record_us(&t->sync_time, (now - began_ns) / 1000);
+            t->last_sync_ns = now;
+        }
         if (rc == HY_OK) {
-            hy_histo_record_us(&t->sync_time, took_us);
+            /* The interval counts from the last fdatasync, so the oldest unsynced write is
+             * never older than it. */
+            t->unsynced = unsynced;
         }
         wt_publish(t, rc, group.tail->seq);
         if (rc == HY_ENOSPC && !t->stopping) {
@@ -235,12 +304,15 @@ static void wt_main(void *arg)
         }
         wt_list_free(&group);
         if (rc != HY_OK && rc != HY_ENOSPC) {
-            wt_list_free(&t->queue); /* fatal: the process is about to abort */
-            break;
+            failed = 1;
+            break; /* fatal: the process is about to abort */
         }
         if (rc == HY_ENOSPC) {
             break; /* stopping on a full disk: what is not durable was never acknowledged */
         }
+    }
+    if (!failed && t->unsynced) {
+        (void)wt_sync(t); /* stopping on a full disk: what was written is still synced */
     }
     wt_list_free(&t->queue);
     uv_mutex_unlock(&t->mu);
@@ -257,6 +329,9 @@ int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_
     t->ctx = ctx;
     t->done_cb = done_cb;
     hy_histo_init_us(&t->sync_time);
+    t->mode = WAL_NODE_FSYNC;
+    t->interval_ns = 1000ull * 1000 * 1000;
+    t->last_sync_ns = uv_hrtime();
     if (uv_mutex_init(&t->mu) != 0 || uv_cond_init(&t->cond) != 0) {
         HY_UNREACHABLE(); /* only fails on resource exhaustion at start */
     }
@@ -310,4 +385,23 @@ void wal_thread_sync_times(struct wal_thread *t, struct hy_histo *out)
     uv_mutex_lock(&t->mu);
     *out = t->sync_time;
     uv_mutex_unlock(&t->mu);
+}
+
+void wal_thread_set_durability(struct wal_thread *t, enum wal_node_durability mode,
+                               uint32_t interval_ms)
+{
+    HY_ASSERT(interval_ms >= 1);
+    uv_mutex_lock(&t->mu);
+    t->mode = mode;
+    t->interval_ns = (uint64_t)interval_ms * 1000 * 1000;
+    uv_cond_signal(&t->cond); /* a shorter interval, or fsync mode, may make a sync due now */
+    uv_mutex_unlock(&t->mu);
+}
+
+uint64_t wal_thread_last_sync_ns(struct wal_thread *t)
+{
+    uv_mutex_lock(&t->mu);
+    uint64_t at = t->last_sync_ns;
+    uv_mutex_unlock(&t->mu);
+    return at;
 }

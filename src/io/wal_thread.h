@@ -63,8 +63,22 @@ uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_node_req *req)
  */
 void wal_thread_stop(struct wal_thread *t);
 
-/* A copy of the histogram of the time each group commit took to write and fdatasync (since
- * start). Loop thread only. */
+/* A copy of the histogram of the time each fdatasync took (with the write of its group commit,
+ * if any), since start. Loop thread only. */
 void wal_thread_sync_times(struct wal_thread *t, struct hy_histo *out);
+
+/*
+ * `durability` and `fsync-interval-ms` (>= 1), from the next group commit on: WAL_NODE_FSYNC
+ * (the default) reports a request durable once fdatasync'd; WAL_NODE_REPLICATED once written
+ * (the page cache holds it: a crash of the process loses nothing, a power cut may), and
+ * fdatasyncs at most interval_ms after the last fdatasync, whenever writes are unsynced, and
+ * before the thread stops. Term/votes, snapshots and configuration entries are synced before
+ * they are reported in both modes (wal_node_write_as). Loop thread only.
+ */
+void wal_thread_set_durability(struct wal_thread *t, enum wal_node_durability mode,
+                               uint32_t interval_ms);
+
+/* uv_hrtime() of the last fdatasync of the log (the thread's start when none yet). */
+uint64_t wal_thread_last_sync_ns(struct wal_thread *t);
 
 #endif

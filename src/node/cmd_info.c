@@ -292,7 +292,9 @@ static void info_commandstats(const struct info_ctx *x, struct hy_buf *b)
 
 /* Redis's persistence section, for tools and tests that read it: durability is the Raft log
  * (always on); a snapshot plays the part of an RDB save, so rdb_changes_since_last_save
- * counts the changes applied (store_dirty) since each group's last snapshot. */
+ * counts the changes applied (store_dirty) since each group's last snapshot. Then the
+ * `durability` setting and the age of the log's last fdatasync as the shell last reported it
+ * (each cron tick; -1 before the first report). */
 static void info_persistence(const struct info_ctx *x, struct hy_buf *b)
 {
     const struct hy_node *n = x->node;
@@ -305,6 +307,13 @@ static void info_persistence(const struct info_ctx *x, struct hy_buf *b)
                   "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:%llu\r\n"
                   "rdb_bgsave_in_progress:0\r\naof_enabled:0\r\n",
                   (unsigned long long)changes);
+    long long age = -1;
+    if (n->wal_last_sync_ms != 0) {
+        age = (long long)(x->now_ms - HY_MIN(n->wal_last_sync_ms, x->now_ms));
+    }
+    hy_buf_printf(b, "durability:%s\r\nfsync_interval_ms:%lld\r\nwal_last_fsync_age_ms:%lld\r\n",
+                  n->cfg->durability == CONFIG_DURABILITY_REPLICATED ? "replicated" : "fsync",
+                  (long long)n->cfg->fsync_interval_ms, age);
 }
 
 static void info_errorstats(const struct info_ctx *x, struct hy_buf *b)

@@ -89,6 +89,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("rack", rack, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
     X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \
       NULL)                                                                                        \
+    X("durability", durability, CONFIG_ENUM, "fsync", 0, 0, 1, "fsync|replicated")                 \
+    X("fsync-interval-ms", fsync_interval_ms, CONFIG_INT, "1000", 1, 10000, 1, NULL)               \
     X("snapshot-log-percent", snapshot_log_percent, CONFIG_INT, "100", 10, 10000, 1, NULL)         \
     X("snapshot-chunk-bytes", snapshot_chunk_bytes, CONFIG_MEMORY, "64kb", 512, 1024 * 1024, 0,    \
       NULL)                                                                                        \
@@ -131,6 +133,11 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
 
 /* Values of "log-format": text lines, or one JSON object per line. */
 enum config_log_format { CONFIG_LOG_TEXT = 0, CONFIG_LOG_JSON = 1 };
+
+/* Values of "durability" (docs/operations.md "Data directory and durability"): a write is
+ * acknowledged once a majority fdatasync'd it, or once a majority wrote it (each node then
+ * fdatasyncs at most fsync-interval-ms later). */
+enum config_durability { CONFIG_DURABILITY_FSYNC = 0, CONFIG_DURABILITY_REPLICATED = 1 };
 
 /* Values of "role" (a joining node's): auto = the role the member was added with, else voter. */
 enum config_role { CONFIG_ROLE_AUTO = 0, CONFIG_ROLE_VOTER = 1, CONFIG_ROLE_OBSERVER = 2 };

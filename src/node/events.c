@@ -296,6 +296,11 @@ void node_set_health(struct hy_node *n, int node_score, int cluster_score, const
     snprintf(n->health_reasons, sizeof(n->health_reasons), "%s", reasons);
 }
 
+void node_set_wal_last_sync(struct hy_node *n, uint64_t at_ms)
+{
+    n->wal_last_sync_ms = at_ms;
+}
+
 uint64_t node_events_last_id(const struct hy_node *n)
 {
     return n->events.last_id;

@@ -284,6 +284,8 @@ void node_set_files(struct hy_node *n, node_read_file_fn read, node_write_file_f
 /* The health score the shell computed from the last observation (observe.h), for INFO:
  * scores 0-100 and the reasons, "; "-separated ("" when none). */
 void node_set_health(struct hy_node *n, int node_score, int cluster_score, const char *reasons);
+/* When the shell's log was last fdatasync'd (now_ms clock), for INFO persistence. */
+void node_set_wal_last_sync(struct hy_node *n, uint64_t at_ms);
 
 /* Cluster events (events.c): the last id given (0: none yet), and event `id` as one JSON
  * object, or NULL when it is not (or no longer) kept. */

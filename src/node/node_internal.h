@@ -434,6 +434,7 @@ struct hy_node {
     struct node_quorum *quorum;             /* quorum.c: quorum-rules parsed; NULL until used */
     int health_score, cluster_health_score; /* node_set_health; -1 until set */
     char health_reasons[512];
+    uint64_t wal_last_sync_ms;     /* node_set_wal_last_sync; 0 until set */
     uint64_t members_epoch;        /* grows when members (or the Raft config) change */
     uint64_t members_seen_version; /* store_members_version last folded in */
     uint64_t members_seen_config;  /* Raft membership index last folded in */

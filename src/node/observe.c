@@ -240,6 +240,8 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
     observe_commands(n, o);
     observe_counters(n, now_ms, o);
     hy_histo_init_us(&o->wal_fsync);
+    o->wal_fsync_age_ms = -1;
+    o->durability_replicated = n->cfg->durability == CONFIG_DURABILITY_REPLICATED;
 }
 
 /* ---- /health and /health/ready (pure) ------------------------------------------------------ */
@@ -606,6 +608,16 @@ static void metrics_replication(const struct node_observation *o, struct hy_buf 
     prom_family(b, "halyard_wal_fsync_duration_seconds", "histogram",
                 "Writing and fdatasyncing one group commit of the log.");
     prom_histo(b, "halyard_wal_fsync_duration_seconds", NULL, &o->wal_fsync);
+    gauge(b, "halyard_durability_replicated",
+          "1 when the durability setting is replicated (acknowledged once written on a majority, "
+          "fdatasync'd within fsync-interval-ms), 0 when fsync.",
+          (uint64_t)o->durability_replicated);
+    if (o->wal_fsync_age_ms >= 0) {
+        prom_family(b, "halyard_wal_last_fsync_age_seconds", "gauge",
+                    "Time since the log's last fdatasync.");
+        prom_seconds(b, "halyard_wal_last_fsync_age_seconds", NULL,
+                     (uint64_t)o->wal_fsync_age_ms * 1000);
+    }
     prom_family(b, "halyard_raft_follower_lag_entries", "gauge",
                 "Leader only: entries each member lacks from the leader's log.");
     for (size_t i = 0; i < o->member_count; i++) {

@@ -106,6 +106,8 @@ struct node_observation {
     char quorum_rules_json[16384];
     /* Filled by the shell. */
     struct hy_histo wal_fsync;
+    int64_t wal_fsync_age_ms;  /* since the log's last fdatasync; -1: unknown */
+    int durability_replicated; /* the `durability` setting is replicated (else fsync) */
     uint64_t disk_total_bytes, disk_free_bytes; /* the data dir's file system; 0: unknown */
 };
 

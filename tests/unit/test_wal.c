@@ -1551,9 +1551,56 @@ static void test_recovery_per_group_snapshots(void **state)
     mfx_free(&f);
 }
 
+/* Proves wal_batch_write leaves its records out of the durable state until wal_sync (a power
+ * cut loses them, and only them), that wal_sync and a later synced commit make them durable,
+ * and that a process crash without power loss (every pending write kept) loses nothing. */
+static void test_write_without_sync(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, 11, 1 << 16);
+    fx_reopen(&f);
+    uint64_t syncs = disk_mem_op_calls(f.disk, DISK_OP_SYNC);
+    assert_int_equal(wal_append(f.w, 0, 1, make_batch(1, 3, 1), 3), HY_OK);
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_SYNC) - syncs, 1);
+    assert_false(wal_unsynced(f.w));
+    wal_batch_append(f.w, 0, 4, make_batch(4, 3, 1), 3);
+    assert_int_equal(wal_batch_write(f.w), HY_OK);
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_SYNC) - syncs, 1); /* no fdatasync */
+    assert_true(wal_unsynced(f.w));
+    assert_int_equal(wal_last_index(f.w, 0), 6); /* the state moved on */
+    fx_crash(&f, DISK_CRASH_DROP);               /* power cut: the unsynced write is lost */
+    fx_reopen(&f);
+    assert_int_equal(f.rec.first_index + f.rec.n_entries - 1, 3);
+
+    wal_batch_append(f.w, 0, 4, make_batch(4, 3, 2), 3);
+    assert_int_equal(wal_batch_write(f.w), HY_OK);
+    assert_int_equal(wal_sync(f.w), HY_OK);
+    assert_false(wal_unsynced(f.w));
+    assert_int_equal(wal_sync(f.w), HY_OK); /* nothing left: no second fdatasync */
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    assert_int_equal(f.rec.n_entries, 6);
+    check_entry(&f.rec.entries[5], 6, 2);
+
+    wal_batch_append(f.w, 0, 7, make_batch(7, 2, 2), 2);
+    assert_int_equal(wal_batch_write(f.w), HY_OK);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 3, 2), HY_OK); /* synced: takes 7..8 along */
+    assert_false(wal_unsynced(f.w));
+    wal_batch_append(f.w, 0, 9, make_batch(9, 1, 3), 1);
+    assert_int_equal(wal_batch_write(f.w), HY_OK);
+    fx_crash(&f, DISK_CRASH_KEEP); /* the process died, the machine did not */
+    fx_reopen(&f);
+    assert_int_equal(f.rec.n_entries, 9);
+    assert_int_equal(f.rec.term, 3);
+    assert_int_equal(f.rec.vote, 2);
+    fx_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_without_sync),
         cmocka_unit_test(test_disk_mem_crash_semantics),
         cmocka_unit_test(test_disk_mem_faults),
         cmocka_unit_test(test_disk_mem_new_directory_vanishes),
