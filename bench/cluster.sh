@@ -7,6 +7,13 @@
 # (a) Throughput: a 3-node halyard cluster (every write a Raft entry fsync'd by a majority before
 #     the reply) against one Debian redis-server with appendonly yes, appendfsync always.
 #     redis-benchmark -t set -c 50 -r 100000 at -P 1 and -P 16, sent to halyard's leader.
+#     Beside them, the `durability: replicated` pair (issue 17 item 3): a second 3-node halyard
+#     cluster started with --durability replicated (a write acknowledged once a majority wrote
+#     it, each node fdatasyncing within fsync-interval-ms) against a second redis-server with
+#     appendfsync everysec, measured in the same rounds. Every run also reads the server side's
+#     CPU time (user + sys from /proc/PID/stat, every thread and reaped child): per SET, the
+#     leader's and the three nodes' together for halyard, the one process's for Redis.
+#     BENCH_REPLICATED=0 leaves the pair out.
 # (b) Latency: the same, one client (-c 1 -P 1): p50 and p99 from redis-benchmark --csv.
 #     (a) and (b) run ROUNDS rounds, the order of the two servers alternating per round;
 #     the summary shows medians and halyard/redis ratios. Both servers get the same
@@ -31,7 +38,7 @@
 #     throughput of halyard and a 3-member etcd with the same Python tool, and etcd's failover
 #     timed exactly like (c).
 #
-# Environment: BENCH_N (requests per run at -P 1, default 200000), BENCH_N_PIPE (at -P 16,
+# Environment: BENCH_FAILOVER=0 skips (c); BENCH_N (requests per run at -P 1, default 200000), BENCH_N_PIPE (at -P 16,
 # default 1000000), BENCH_LAT_N (requests per -c 1 run, default 20000), BENCH_ROUNDS (default
 # 3), BENCH_FAILOVER_ROUNDS (default 20), BENCH_PARTITIONS (see above), BENCH_PART_FAILOVER_ROUNDS
 # (rounds of (f) per signal and partition count, default 10), BENCH_ETCD (see above),
@@ -68,6 +75,8 @@ WORK=$(mktemp -d /tmp/halyard-bench-cluster.XXXXXX)
 export TMPDIR=$WORK # the Python parts keep their clusters' data here too
 HY_PIDS=()
 REDIS_PID=""
+EVERYSEC_PID=""
+REPLICATED=${BENCH_REPLICATED:-1}
 CHILD_PID=""
 
 stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s for exit, SIGKILL as a last resort
@@ -88,7 +97,9 @@ stop_servers() {
     for pid in "${HY_PIDS[@]}"; do stop_pid "$pid" halyard; done
     HY_PIDS=()
     stop_pid "$REDIS_PID" redis-server
+    stop_pid "$EVERYSEC_PID" redis-server
     REDIS_PID=""
+    EVERYSEC_PID=""
 }
 
 cleanup() {
@@ -127,43 +138,50 @@ wait_ready() { # wait_ready PORT PID NAME LOG: poll PING until PONG, for at most
     die "$name did not answer PING on port $port within 15 s"
 }
 
-# Three client ports P whose peer ports P + 10000 are free as well (tests/integration/cluster.py
-# picks them below the ephemeral range), all six distinct, and a port for redis-server.
+# Six client ports P whose peer ports P + 10000 are free as well (tests/integration/cluster.py
+# picks them below the ephemeral range), all twelve distinct (two clusters), and two ports for
+# redis-server.
 read -r -a PORTS <<<"$("$PY" - "$ROOT/tests/integration" <<'EOF'
 import socket, sys
 sys.path.insert(0, sys.argv[1])
 from cluster import free_port_pair
 taken = set()
-while len(taken) < 6:
+while len(taken) < 12:
     p = free_port_pair()
-    if p not in taken and p + 10000 not in taken:
+    if not {p, p + 10000} & taken:
         taken |= {p, p + 10000}
         print(p, end=" ")
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 )"
-[ ${#PORTS[@]} -eq 4 ] || die "could not pick ports"
+[ ${#PORTS[@]} -eq 8 ] || die "could not pick ports"
 HY_PORTS=("${PORTS[@]:0:3}")
-REDIS_PORT=${PORTS[3]}
+HR_PORTS=("${PORTS[@]:3:3}") # the replicated cluster's
+REDIS_PORT=${PORTS[6]}
+EVERYSEC_PORT=${PORTS[7]}
 
-start_cluster() {
-    local secret boot i port dir
+start_cluster() { # start_cluster PREFIX DURABILITY PORT PORT PORT: nodes PREFIX1..3 in WORK
+    local prefix=$1 durability=$2 secret boot i port dir first=${#HY_PIDS[@]}
+    shift 2
+    local ports=("$@")
     secret=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
-    boot="n1@127.0.0.1:$((HY_PORTS[0] + 10000)),n2@127.0.0.1:$((HY_PORTS[1] + 10000))"
-    boot="$boot,n3@127.0.0.1:$((HY_PORTS[2] + 10000))"
+    boot="n1@127.0.0.1:$((ports[0] + 10000)),n2@127.0.0.1:$((ports[1] + 10000))"
+    boot="$boot,n3@127.0.0.1:$((ports[2] + 10000))"
     for i in 1 2 3; do
-        port=${HY_PORTS[$((i - 1))]}
-        dir="$WORK/n$i"
+        port=${ports[$((i - 1))]}
+        dir="$WORK/$prefix$i"
         mkdir -p "$dir"
         (cd "$dir" && exec "$HALYARD_BIN" --node-id "n$i" --bind 127.0.0.1 --port "$port" \
             --peer-port $((port + 10000)) --data-dir "$dir/data" --bootstrap "$boot" \
-            --cluster-secret "$secret" --log-level warn >"$dir/log" 2>&1) &
+            --cluster-secret "$secret" --durability "$durability" --log-level warn >"$dir/log" 2>&1) &
         HY_PIDS+=($!)
     done
     for i in 0 1 2; do
-        wait_ready "${HY_PORTS[$i]}" "${HY_PIDS[$i]}" "halyard n$((i + 1))" "$WORK/n$((i + 1))/log"
+        wait_ready "${ports[$i]}" "${HY_PIDS[$((first + i))]}" "halyard $prefix$((i + 1))" \
+            "$WORK/$prefix$((i + 1))/log"
     done
 }
 
@@ -175,10 +193,12 @@ raft_term() { # raft_term PORT
     redis-cli -h 127.0.0.1 -p "$1" INFO replication 2>/dev/null | tr -d '\r' | sed -n 's/^raft_term://p'
 }
 
-find_leader() { # prints the client port of the node that says it leads (waits up to 15 s)
+find_leader() { # find_leader [PORTS...]: the client port of the node that says it leads (15 s)
     local i p
+    local ports=("$@")
+    [ ${#ports[@]} -gt 0 ] || ports=("${HY_PORTS[@]}")
     for i in $(seq 300); do
-        for p in "${HY_PORTS[@]}"; do
+        for p in "${ports[@]}"; do
             if is_leader "$p"; then echo "$p"; return 0; fi
         done
         sleep 0.05
@@ -188,7 +208,7 @@ find_leader() { # prints the client port of the node that says it leads (waits u
 
 check_alive() {
     local pid
-    for pid in "${HY_PIDS[@]}" "$REDIS_PID"; do
+    for pid in "${HY_PIDS[@]}" "$REDIS_PID" ${EVERYSEC_PID:+"$EVERYSEC_PID"}; do
         kill -0 "$pid" 2>/dev/null || die "a server (pid $pid) died during the benchmark"
     done
 }
@@ -199,8 +219,17 @@ mkdir -p "$WORK/redis"
     --appendfsync always --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
 wait_ready "$REDIS_PORT" "$REDIS_PID" redis-server "$WORK/redis.log"
-start_cluster
-LEADER=$(find_leader)
+start_cluster n fsync "${HY_PORTS[@]}"
+LEADER=$(find_leader "${HY_PORTS[@]}")
+if [ "$REPLICATED" = "1" ]; then
+    mkdir -p "$WORK/everysec"
+    "$REDIS_BIN" --port "$EVERYSEC_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+        --appendfsync everysec --dir "$WORK/everysec" >"$WORK/everysec.log" 2>&1 &
+    EVERYSEC_PID=$!
+    wait_ready "$EVERYSEC_PORT" "$EVERYSEC_PID" "redis-server (everysec)" "$WORK/everysec.log"
+    start_cluster r replicated "${HR_PORTS[@]}"
+    LEADER_R=$(find_leader "${HR_PORTS[@]}")
+fi
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
 echo "halyard bench-cluster — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPU(s): ${cpu:-unknown} — $(uname -sr)"
@@ -208,19 +237,57 @@ echo "halyard: 3 nodes on ports ${HY_PORTS[*]} (pids ${HY_PIDS[*]}), leader on $
      "(term $(raft_term "$LEADER"));" \
      "redis-server $("$REDIS_BIN" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') appendfsync always" \
      "on port $REDIS_PORT (pid $REDIS_PID)"
+if [ "$REPLICATED" = "1" ]; then
+    echo "halyard-r: 3 nodes --durability replicated on ports ${HR_PORTS[*]}, leader on $LEADER_R;" \
+         "redis-server appendfsync everysec on port $EVERYSEC_PORT (pid $EVERYSEC_PID)"
+fi
 echo "(a) redis-benchmark -t set -c $CLIENTS -r $RANGE, -n $N at -P 1 and -n $N_PIPE at -P 16;" \
      "(b) -c 1 -P 1 -n $LAT_N; $ROUNDS rounds, server order alternating"
 echo
 
-RESULTS="$WORK/results.txt" # lines: server clients pipeline rps p50_ms p99_ms, or ... FAILED
+# lines: server clients pipeline rps p50_ms p99_ms cpu_us_per_set(leader or redis)
+# cpu_us_per_set(every node), or ... FAILED
+RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 ERRORS=0
 LEADER_CHANGES=0
 FAILOVER_RC=0
 ETCD_RC=0
 
+cpu_ticks() { # cpu_ticks PID...: user + system clock ticks of the processes (every thread) and
+    # of the children they reaped (halyard's forked snapshot encoders, Redis's AOF rewrites)
+    local pid
+    for pid in "$@"; do
+        awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pid/stat"
+    done | awk '{ t += $1 } END { print t + 0 }'
+}
+
+pid_of_port() { # pid_of_port PORT: the PID of the server on that port (halyard or redis)
+    local i
+    [ "$1" = "$REDIS_PORT" ] && { echo "$REDIS_PID"; return; }
+    [ "$1" = "$EVERYSEC_PORT" ] && { echo "$EVERYSEC_PID"; return; }
+    for i in 0 1 2; do
+        [ "$1" = "${HY_PORTS[$i]}" ] && { echo "${HY_PIDS[$i]}"; return; }
+        [ "$1" = "${HR_PORTS[$i]:-}" ] && { echo "${HY_PIDS[$((3 + i))]}"; return; }
+    done
+}
+
+group_pids() { # group_pids PORT: the PIDs of every server of the side on that port
+    local i
+    for i in 0 1 2; do
+        [ "$1" = "${HY_PORTS[$i]}" ] && { echo "${HY_PIDS[*]:0:3}"; return; }
+        [ "$1" = "${HR_PORTS[$i]:-}" ] && { echo "${HY_PIDS[*]:3:3}"; return; }
+    done
+    pid_of_port "$1"
+}
+
 run_bench() { # run_bench NAME PORT CLIENTS PIPELINE REQUESTS; returns 1 if redis-benchmark failed
-    local name=$1 port=$2 clients=$3 pipe=$4 n=$5 out row rc=0
+    local name=$1 port=$2 clients=$3 pipe=$4 n=$5 out row rc=0 c0 a0 c1 a1 own all
+    own=$(pid_of_port "$port")
+    all=$(group_pids "$port")
+    c0=$(cpu_ticks "$own")
+    # shellcheck disable=SC2086 # $all is a list of PIDs
+    a0=$(cpu_ticks $all)
     out=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -t set -c "$clients" -r $RANGE \
               -n "$n" -P "$pipe" -q --csv 2>"$WORK/bench.err") || rc=$?
     if [ $rc -ne 0 ]; then
@@ -236,19 +303,24 @@ run_bench() { # run_bench NAME PORT CLIENTS PIPELINE REQUESTS; returns 1 if redi
         echo "bench-cluster: redis-benchmark against $name -c $clients -P $pipe reported:" >&2
         sort "$WORK/bench.err" | uniq -c | sort -rn | head -5 >&2
     fi
+    c1=$(cpu_ticks "$own")
+    # shellcheck disable=SC2086
+    a1=$(cpu_ticks $all)
     # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
     # "p99_latency_ms","max_latency_ms" with a header line.
-    row=$(echo "$out" | awk -F, -v s="$name" -v c="$clients" -v p="$pipe" '
+    row=$(echo "$out" | awk -F, -v s="$name" -v c="$clients" -v p="$pipe" -v n="$n" \
+        -v d="$((c1 - c0))" -v da="$((a1 - a0))" -v hz="$(getconf CLK_TCK)" '
         { gsub(/"/, "") }
-        $1 == "SET" { print s, c, p, $2, $5, $7 }')
+        $1 == "SET" { printf "%s %s %s %s %s %s %.3f %.3f\n", s, c, p, $2, $5, $7,
+                             d / hz * 1e6 / n, da / hz * 1e6 / n }')
     if [ -z "$row" ]; then
         echo "bench-cluster: no SET result from redis-benchmark against $name: $out; reported as failed" >&2
         echo "$name $clients $pipe FAILED" >>"$RESULTS"
         return 1
     fi
     echo "$row" >>"$RESULTS"
-    echo "$row" | awk '{ printf "  %-7s -c %-2s -P %-2s %9.0f SET/s  p50 %6.0f us  p99 %6.0f us\n",
-                                $1, $2, $3, $4, $5 * 1000, $6 * 1000 }'
+    echo "$row" | awk '{ printf "  %-9s -c %-2s -P %-2s %9.0f SET/s  p50 %6.0f us  p99 %6.0f us  CPU %6.1f us/SET (all %6.1f)\n",
+                                $1, $2, $3, $4, $5 * 1000, $6 * 1000, $7, $8 }'
 }
 
 # run_halyard CLIENTS PIPELINE REQUESTS: once, against the leader, like redis (no retries: a
@@ -262,20 +334,39 @@ run_halyard() {
     run_bench halyard "$LEADER" "$@" || rc=$?
     if ! is_leader "$LEADER" || [ "$(raft_term "$LEADER")" != "$term0" ]; then
         [ $rc -eq 0 ] && LEADER_CHANGES=$((LEADER_CHANGES + 1))
-        LEADER=$(find_leader)
+        LEADER=$(find_leader "${HY_PORTS[@]}")
         echo "bench-cluster: leadership changed during that run (term $term0 ->" \
              "$(raft_term "$LEADER")); the leader is now on port $LEADER" >&2
     fi
     return $rc
 }
 
+# The same against the replicated cluster's leader (row name halyard-r).
+run_halyard_r() {
+    local term0 rc=0
+    term0=$(raft_term "$LEADER_R")
+    run_bench halyard-r "$LEADER_R" "$@" || rc=$?
+    if ! is_leader "$LEADER_R" || [ "$(raft_term "$LEADER_R")" != "$term0" ]; then
+        [ $rc -eq 0 ] && LEADER_CHANGES=$((LEADER_CHANGES + 1))
+        LEADER_R=$(find_leader "${HR_PORTS[@]}")
+        echo "bench-cluster: leadership changed during that run (term $term0 ->" \
+             "$(raft_term "$LEADER_R")); the replicated leader is now on port $LEADER_R" >&2
+    fi
+    return $rc
+}
+
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) -eq 1 ]; then order="redis halyard"; else order="halyard redis"; fi
+    if [ "$REPLICATED" = "1" ]; then
+        if [ $((round % 2)) -eq 1 ]; then order="$order everysec halyard-r"; else order="$order halyard-r everysec"; fi
+    fi
     for step in "$CLIENTS 1 $N" "$CLIENTS 16 $N_PIPE" "1 1 $LAT_N"; do
         for who in $order; do
             # shellcheck disable=SC2086 # $step is three words on purpose
             case $who in
             redis) run_bench redis "$REDIS_PORT" $step || true ;;
+            everysec) run_bench everysec "$EVERYSEC_PORT" $step || true ;;
+            halyard-r) run_halyard_r $step || true ;;
             *) run_halyard $step || true ;;
             esac
             check_alive
@@ -283,24 +374,28 @@ for round in $(seq "$ROUNDS"); do
     done
     echo "round $round/$ROUNDS done ($order)"
 done
-for i in 1 2 3; do # halyard runs at --log-level warn: anything it logged is worth seeing
-    if [ -s "$WORK/n$i/log" ]; then
-        echo "bench-cluster: halyard n$i logged $(wc -l <"$WORK/n$i/log") line(s); the first:" >&2
-        head -3 "$WORK/n$i/log" >&2
+for d in n1 n2 n3 r1 r2 r3; do # halyard runs at --log-level warn: anything it logged is worth seeing
+    if [ -s "$WORK/$d/log" ]; then
+        echo "bench-cluster: halyard $d logged $(wc -l <"$WORK/$d/log") line(s); the first:" >&2
+        head -3 "$WORK/$d/log" >&2
     fi
 done
 stop_servers # the next parts start their own clusters
 
 # ---- (c) failover, (d)-(f) partitions, (g) etcd --------------------------------------------------------------------
-echo "(c) failover: bench/failover.py, $FAILOVER_ROUNDS rounds"
-# failover.py exits 1 when a round failed; the failed rounds are in its file and the summary.
-run_child $((60 + FAILOVER_ROUNDS * 45)) "$PY" "$HERE/failover.py" "$HALYARD_BIN" "$FAILOVER_ROUNDS" \
-    --out "$WORK/failover.txt" || FAILOVER_RC=$?
-CLIENT_ROUNDS=$((FAILOVER_ROUNDS / 2 < 10 ? 10 : FAILOVER_ROUNDS / 2))
-echo "(c) failover per client: bench/failover_clients.py, $CLIENT_ROUNDS rounds"
-run_child $((60 + CLIENT_ROUNDS * 45)) "$PY" "$HERE/failover_clients.py" "$HALYARD_BIN" \
-    "$CLIENT_ROUNDS" --out "$WORK/failover_clients.txt" || true
-echo
+if [ "${BENCH_FAILOVER:-1}" = "0" ]; then
+    FAILOVER_RC=skipped
+else
+    echo "(c) failover: bench/failover.py, $FAILOVER_ROUNDS rounds"
+    # failover.py exits 1 when a round failed; the failed rounds are in its file and the summary.
+    run_child $((60 + FAILOVER_ROUNDS * 45)) "$PY" "$HERE/failover.py" "$HALYARD_BIN" "$FAILOVER_ROUNDS" \
+        --out "$WORK/failover.txt" || FAILOVER_RC=$?
+    CLIENT_ROUNDS=$((FAILOVER_ROUNDS / 2 < 10 ? 10 : FAILOVER_ROUNDS / 2))
+    echo "(c) failover per client: bench/failover_clients.py, $CLIENT_ROUNDS rounds"
+    run_child $((60 + CLIENT_ROUNDS * 45)) "$PY" "$HERE/failover_clients.py" "$HALYARD_BIN" \
+        "$CLIENT_ROUNDS" --out "$WORK/failover_clients.txt" || true
+    echo
+fi
 
 PARTITIONS_NOTE=""
 if [ "${BENCH_PARTITIONS:-1}" = "0" ]; then
@@ -359,7 +454,7 @@ for line in open(results):
     if f[3] == "FAILED":
         failed[key] = failed.get(key, 0) + 1
     else:
-        data.setdefault(key, []).append(tuple(float(x) for x in f[3:6]))
+        data.setdefault(key, []).append(tuple(float(x) for x in f[3:8]))
 
 
 def med(server, clients, pipe, field):
@@ -396,16 +491,51 @@ for field, name, target in ((1, "p50", "halyard <= 250 us"), (2, "p99", "")):
     r, h = med("redis", 1, 1, field), med("halyard", 1, 1, field)
     print(("%-30s %20s %20s %8s  %s" % ("(b) SET latency -c 1 %s" % name, fig(*r, unit=" us", scale=1000),
                                          fig(*h, unit=" us", scale=1000), ratio(h[0], r[0]), target)).rstrip())
+
+
+def cpu_fig(v, runs, attempted):
+    return "%.1f us (%d/%d)" % (v, runs, attempted) if v is not None else fig(v, runs, attempted)
+
+
+def cpu_rows(hy, peer):
+    """CPU per SET: the leader's against the peer's one process, then every node's."""
+    for pipe in (1, 16):
+        r, h, ha = med(peer, 50, pipe, 3), med(hy, 50, pipe, 3), med(hy, 50, pipe, 4)
+        print("%-30s %20s %20s %8s  3 nodes: %s, %s" % (
+            "(a) CPU/SET leader -P %d" % pipe, cpu_fig(*r), cpu_fig(*h), ratio(h[0], r[0]),
+            cpu_fig(*ha), ratio(ha[0], r[0])))
+
+
+cpu_rows("halyard", "redis")
+if ("halyard-r", 50, 1) in data or ("halyard-r", 50, 1) in failed:
+    print()
+    print("durability: replicated (issue 17 item 3): halyard-r = 3 nodes --durability replicated")
+    print("         (acknowledged once a majority wrote it; fdatasync within fsync-interval-ms, 1000);")
+    print("         everysec = one redis-server, appendonly yes, appendfsync everysec")
+    print("%-30s %20s %20s %8s  %s" % ("measure", "everysec", "halyard-r", "hy/redis", "target"))
+    for pipe in (1, 16):
+        r, h = med("everysec", 50, pipe, 0), med("halyard-r", 50, pipe, 0)
+        print("%-30s %20s %20s %8s  %s" % ("(a) SET/s -c 50 -P %d" % pipe, fig(*r), fig(*h), ratio(h[0], r[0]),
+                                            ">= 1.0x"))
+    for field, name in ((1, "p50"), (2, "p99")):
+        r, h = med("everysec", 1, 1, field), med("halyard-r", 1, 1, field)
+        print(("%-30s %20s %20s %8s" % ("(b) SET latency -c 1 %s" % name, fig(*r, unit=" us", scale=1000),
+                                         fig(*h, unit=" us", scale=1000), ratio(h[0], r[0]))).rstrip())
+    cpu_rows("halyard-r", "everysec")
 lines = [l.strip() for l in open(failover)] if os.path.exists(failover) else []
 ft = [float(x) for x in lines if x != "failed"]
 fo_failed = sum(1 for x in lines if x == "failed")
 if ft:
     print("(c) failover, kill -9 of the leader: p50 %.0f ms, p99 %.0f ms over %d of %d rounds%s" % (
         statistics.median(ft), p99(ft), len(ft), len(lines), "" if not fo_failed else " (%d FAILED)" % fo_failed))
+elif failover_rc == "skipped":
+    print("(c) failover: skipped (BENCH_FAILOVER=0)")
 else:
     print("(c) failover: FAILED (%d rounds recorded, none completed; bench/failover.py exit %s)"
           % (len(lines), failover_rc))
-if os.path.exists(failover_clients):
+if failover_rc == "skipped":
+    pass
+elif os.path.exists(failover_clients):
     for line in open(failover_clients):
         print("(c) " + line.strip())
 else:
