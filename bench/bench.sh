@@ -8,7 +8,11 @@
 # server reaped, such as forked snapshot encoders; one test per run):
 # redis-benchmark -t set, then -t get, -c 50 -r 100000 at -P 1 and -P 16, 3 rounds, the order
 # of the two servers alternating per round; the table shows medians and halyard/redis ratios.
-# Memory (measured first, on fresh processes): FLUSHALL, then exactly 1,000,000 distinct small keys (SET key:N xxx) loaded with
+# `durability: replicated` (issue 17 item 3): a second halyard started with --durability
+# replicated (a write acknowledged once written to the log, fdatasync'd within
+# fsync-interval-ms) against a redis-server with appendfsync everysec, SET only, in the same
+# rounds, with their own table (BENCH_REPLICATED=0 leaves them out).
+# Memory (measured first, on fresh processes; BENCH_MEMORY=0 skips it): FLUSHALL, then exactly 1,000,000 distinct small keys (SET key:N xxx) loaded with
 # redis-cli --pipe; bytes per key from INFO used_memory (and from process RSS) before/after.
 #
 # Environment: BENCH_N (requests per test at -P 1, default 200000), BENCH_N_PIPE (at -P 16,
@@ -43,6 +47,9 @@ WORK=$(mktemp -d /tmp/halyard-bench.XXXXXX)
 REDIS_PID=""
 AOF_PID=""
 HY_PID=""
+ES_PID=""
+HR_PID=""
+REPLICATED=${BENCH_REPLICATED:-1}
 
 stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s for exit, SIGKILL as a last resort
     local pid=$1 name=$2 i
@@ -61,6 +68,8 @@ cleanup() {
     stop_pid "$HY_PID" halyard
     stop_pid "$REDIS_PID" redis-server
     if [ -n "${AOF_PID:-}" ]; then stop_pid "$AOF_PID" redis-server; fi
+    stop_pid "$ES_PID" redis-server
+    stop_pid "$HR_PID" halyard
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -121,6 +130,34 @@ mkdir -p "$WORK/redis-aof"
 AOF_PID=$!
 wait_ready "$AOF_PORT" "$AOF_PID" redis-server "$WORK/redis-aof.log"
 
+# The replicated pair: Redis with appendfsync everysec, halyard with durability replicated.
+ES_PORT=""
+HR_PORT=""
+if [ "$REPLICATED" = "1" ]; then
+    ES_PORT=$(free_port)
+    while [ "$ES_PORT" = "$REDIS_PORT" ] || [ "$ES_PORT" = "$HY_PORT" ] || [ "$ES_PORT" = "$AOF_PORT" ]; do
+        ES_PORT=$(free_port)
+    done
+    mkdir -p "$WORK/redis-everysec" "$WORK/halyard-r"
+    "$REDIS_BIN" --port "$ES_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+        --appendfsync everysec --dir "$WORK/redis-everysec" >"$WORK/redis-everysec.log" 2>&1 &
+    ES_PID=$!
+    wait_ready "$ES_PORT" "$ES_PID" "redis-server (everysec)" "$WORK/redis-everysec.log"
+    HR_PORT=$(free_port)
+    while [ "$HR_PORT" = "$REDIS_PORT" ] || [ "$HR_PORT" = "$HY_PORT" ] || [ "$HR_PORT" = "$AOF_PORT" ] ||
+        [ "$HR_PORT" = "$ES_PORT" ]; do
+        HR_PORT=$(free_port)
+    done
+    if [ $SELF_TEST -eq 1 ]; then
+        start_redis_like "$HR_PORT" "$WORK/halyard-r.log" "$WORK/halyard-r"
+    else
+        "$HALYARD_BIN" --bind 127.0.0.1 --port "$HR_PORT" --data-dir "$WORK/halyard-r/data" \
+            --durability replicated --log-level warn >"$WORK/halyard-r.log" 2>&1 &
+    fi
+    HR_PID=$!
+    wait_ready "$HR_PORT" "$HR_PID" "halyard (replicated)" "$WORK/halyard-r.log"
+fi
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
 echo "halyard bench — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPU(s): ${cpu:-unknown} — $(uname -sr)"
 echo "redis-server $("$REDIS_BIN" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on port $REDIS_PORT (pid $REDIS_PID);" \
@@ -160,6 +197,9 @@ measure_memory() { # measure_memory NAME PORT PID -> prints "name used_before us
 }
 
 MEM="$WORK/mem.txt"
+if [ "${BENCH_MEMORY:-1}" = "0" ]; then
+    echo "memory: skipped (BENCH_MEMORY=0)"
+else
 {
     measure_memory redis "$REDIS_PORT" "$REDIS_PID"
     measure_memory halyard "$HY_PORT" "$HY_PID"
@@ -177,6 +217,7 @@ print("%-22s %14s %14s %16s" % ("measure", "redis", sys.argv[3], "ratio hy/redis
 print("%-22s %14.1f %14.1f %16.2f" % ("used_memory delta", ru, hu, hu / ru if ru else float("nan")))
 print("%-22s %14.1f %14.1f %16.2f" % ("process RSS delta", rr, hr, hr / rr if rr else float("nan")))
 EOF
+fi
 echo
 for port in "$REDIS_PORT" "$HY_PORT"; do
     [ "$(redis-cli -h 127.0.0.1 -p "$port" FLUSHALL)" = "OK" ] || die "FLUSHALL failed on port $port"
@@ -192,13 +233,13 @@ cpu_ticks() { # cpu_ticks PID: user + system clock ticks of the process (all its
     awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"
 }
 
-run_bench() { # run_bench NAME PORT PIPELINE REQUESTS PID
-    local name=$1 port=$2 pipe=$3 n=$4 pid=$5 out test c0 c1
+run_bench() { # run_bench NAME PORT PIPELINE REQUESTS PID [TESTS]
+    local name=$1 port=$2 pipe=$3 n=$4 pid=$5 tests=${6:-set get} out test c0 c1
     # One test per run, so that the server's CPU time (from /proc, every thread) is that
     # test's: CPU per request moves far less with the machine's noise than throughput.
-    for test in set get; do
+    for test in $tests; do
         c0=$(cpu_ticks "$pid")
-        if ! out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t $test -c $CLIENTS -r $RANGE \
+        if ! out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -c $CLIENTS -r $RANGE \
                        -n "$n" -P "$pipe" -q --csv 2>"$WORK/bench.err"); then
             echo "bench: redis-benchmark against $name failed:" >&2
             cat "$WORK/bench.err" >&2
@@ -216,6 +257,9 @@ run_bench() { # run_bench NAME PORT PIPELINE REQUESTS PID
 
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) -eq 1 ]; then order="redis aof halyard"; else order="halyard aof redis"; fi
+    if [ "$REPLICATED" = "1" ]; then
+        if [ $((round % 2)) -eq 1 ]; then order="$order everysec halyard-r"; else order="$order halyard-r everysec"; fi
+    fi
     for pipe in 1 16; do
         n=$N
         [ "$pipe" -gt 1 ] && n=$N_PIPE
@@ -223,9 +267,11 @@ for round in $(seq "$ROUNDS"); do
             case $who in
             redis) run_bench redis "$REDIS_PORT" "$pipe" "$n" "$REDIS_PID" ;;
             aof) run_bench aof "$AOF_PORT" "$pipe" "$n" "$AOF_PID" ;;
+            everysec) run_bench everysec "$ES_PORT" "$pipe" "$n" "$ES_PID" set ;;
+            halyard-r) run_bench halyard-r "$HR_PORT" "$pipe" "$n" "$HR_PID" set ;;
             *) run_bench halyard "$HY_PORT" "$pipe" "$n" "$HY_PID" ;;
             esac
-            for pid in "$REDIS_PID" "$HY_PID" "$AOF_PID"; do
+            for pid in "$REDIS_PID" "$HY_PID" "$AOF_PID" $ES_PID $HR_PID; do
                 kill -0 "$pid" 2>/dev/null || die "a server (pid $pid) died during the benchmark"
             done
         done
@@ -265,5 +311,20 @@ for test in ("SET", "GET"):
         print("%-5s %8d %12.2f %14.2f %14.2f %15.2f %16.2f" % (test, pipe, rm, am, hm,
               hm / rm if rm else float("nan"), hm / am if am else float("nan")))
 print("redis-aof = redis-server --appendonly yes --appendfsync always (durable like halyard)")
+e, h = data.get(("SET", 1, "everysec")), data.get(("SET", 1, "halyard-r"))
+if e and h:
+    print()
+    print("durability: replicated (issue 17 item 3): SET, medians")
+    print("%-5s %8s %14s %14s %9s %16s %16s %9s" % ("test", "pipeline", "everysec rps", "halyard-r rps",
+          "ratio", "everysec CPU us", "halyard-r CPU us", "ratio"))
+    for pipe in (1, 16):
+        e, h = data.get(("SET", pipe, "everysec"), []), data.get(("SET", pipe, "halyard-r"), [])
+        ec, hc = cpu.get(("SET", pipe, "everysec"), []), cpu.get(("SET", pipe, "halyard-r"), [])
+        if not e or not h:
+            continue
+        em, hm, ecm, hcm = (statistics.median(x) for x in (e, h, ec, hc))
+        print("%-5s %8d %14.0f %14.0f %9.2f %16.2f %16.2f %9.2f" % ("SET", pipe, em, hm, hm / em, ecm, hcm,
+              hcm / ecm if ecm else float("nan")))
+    print("everysec = redis-server --appendonly yes --appendfsync everysec; halyard-r = halyard --durability replicated")
 EOF
 echo
