@@ -38,7 +38,8 @@
 #     throughput of halyard and a 3-member etcd with the same Python tool, and etcd's failover
 #     timed exactly like (c).
 #
-# Environment: BENCH_FAILOVER=0 skips (c); BENCH_N (requests per run at -P 1, default 200000), BENCH_N_PIPE (at -P 16,
+# Environment: BENCH_FAILOVER=0 skips (c); BENCH_HALYARD_ARGS adds flags to every node of (a)/(b)
+# (e.g. "--election-timeout-ms 1000" where a loaded machine starves followers into elections); BENCH_N (requests per run at -P 1, default 200000), BENCH_N_PIPE (at -P 16,
 # default 1000000), BENCH_LAT_N (requests per -c 1 run, default 20000), BENCH_ROUNDS (default
 # 3), BENCH_FAILOVER_ROUNDS (default 20), BENCH_PARTITIONS (see above), BENCH_PART_FAILOVER_ROUNDS
 # (rounds of (f) per signal and partition count, default 10), BENCH_ETCD (see above),
@@ -174,9 +175,11 @@ start_cluster() { # start_cluster PREFIX DURABILITY PORT PORT PORT: nodes PREFIX
         port=${ports[$((i - 1))]}
         dir="$WORK/$prefix$i"
         mkdir -p "$dir"
+        # shellcheck disable=SC2086 # BENCH_HALYARD_ARGS is a list of flags
         (cd "$dir" && exec "$HALYARD_BIN" --node-id "n$i" --bind 127.0.0.1 --port "$port" \
             --peer-port $((port + 10000)) --data-dir "$dir/data" --bootstrap "$boot" \
-            --cluster-secret "$secret" --durability "$durability" --log-level warn >"$dir/log" 2>&1) &
+            --cluster-secret "$secret" --durability "$durability" --log-level warn \
+            ${BENCH_HALYARD_ARGS:-} >"$dir/log" 2>&1) &
         HY_PIDS+=($!)
     done
     for i in 0 1 2; do

@@ -314,6 +314,7 @@ static void wt_main(void *arg)
     if (!failed && t->unsynced) {
         (void)wt_sync(t); /* stopping on a full disk: what was written is still synced */
     }
+    wt_list_free(&retry); /* only after a fatal error: the process is about to abort */
     wt_list_free(&t->queue);
     uv_mutex_unlock(&t->mu);
 }

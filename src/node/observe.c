@@ -606,7 +606,9 @@ static void metrics_replication(const struct node_observation *o, struct hy_buf 
                 "From proposal to applied and answered, on the leader (ms resolution).");
     prom_histo(b, "halyard_raft_commit_latency_seconds", NULL, &o->commit_latency);
     prom_family(b, "halyard_wal_fsync_duration_seconds", "histogram",
-                "Writing and fdatasyncing one group commit of the log.");
+                "One fdatasync of the log: with durability fsync, each group commit's write "
+                "and fdatasync; with replicated, each fdatasync (at most every "
+                "fsync-interval-ms).");
     prom_histo(b, "halyard_wal_fsync_duration_seconds", NULL, &o->wal_fsync);
     gauge(b, "halyard_durability_replicated",
           "1 when the durability setting is replicated (acknowledged once written on a majority, "
