@@ -10,7 +10,7 @@
  * disk in the simulator and tests. It is single-threaded: one caller at a time
  * (the server's WAL thread, wal_thread.h, or the simulator's loop). Every call
  * that returns HY_OK has made its effect durable (fdatasync'd, and the
- * directory fsync'd where names changed).
+ * directory fsync'd where names changed), except wal_batch_write (below).
  *
  * Invariants kept on disk at every instant, for every group, so that a crash at
  * any point recovers:
