@@ -110,7 +110,7 @@ int node_multi_active(const struct node_client *c)
 static int multi_refused(const struct hy_node *n, const struct cmd_def *d)
 {
     static const char *const names[] = {
-        "multi", "watch", "hy.exec", "hy.exec_ro", "hy.session", "hy.flushpart", "halyard",
+        "multi", "watch", "hy.exec", "hy.exec_ro", "hy.session", "hy.flushpart", "hy.wanapply", "halyard",
         "acl",   "hello", "auth",    "readonly",   "readwrite",  "save",         "shutdown"};
     for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
         if (strcmp(d->name, names[i]) == 0) {
