@@ -512,6 +512,7 @@ struct node_wan_lag_view {
     uint64_t batches, entries, failures, skipped;
     int gap, backing_off;
 };
-size_t node_wan_lags(struct hy_node *n, struct node_wan_lag_view *out, size_t cap, uint64_t now_ms);
+size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
+                     uint64_t now_ms);
 
 #endif

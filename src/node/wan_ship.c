@@ -504,7 +504,8 @@ static struct wan_lag part_lag(const struct node_wan_outbox *ob, const struct no
     return lag;
 }
 
-size_t node_wan_lags(struct hy_node *n, struct node_wan_lag_view *out, size_t cap, uint64_t now_ms)
+size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
+                     uint64_t now_ms)
 {
     size_t k = 0;
     if (n->wan == NULL) {
