@@ -142,6 +142,13 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
         return;
     }
     uint64_t seq = seq_of(ob->cur_index, ++ob->cur_sub);
+    const struct node_wan *w = g->node->wan;
+    if (w != NULL && w->count == 0) {
+        /* No link is known: nothing is kept (a cluster without links pays no copy), and the
+         * outbox claims only what comes after this change. */
+        ob->from_seq = seq_of(ob->cur_index + 1, 0);
+        return;
+    }
     if (ob->overflow) {
         return;
     }
@@ -164,10 +171,30 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
     ob->last_seq = seq;
 }
 
+static void refresh_links(struct hy_node *n);
+
+/* The metadata group's tap: a link added or removed is taken into account as soon as this node
+ * applies it, so that every change a partition replica applies after that is kept for it
+ * (with the cron's periodic look alone, changes of the next WAN_REFRESH_MS were lost). */
+static void meta_tap(void *ctx, const struct store_entry *e, const uint8_t *entry, size_t len)
+{
+    (void)entry;
+    (void)len;
+    struct node_group *g = ctx;
+    size_t plen = strlen(WAN_KEY_PREFIX);
+    if (g->node->group_count > 1 && (e->op == STORE_OP_SET || e->op == STORE_OP_DEL) &&
+        e->argc > 0 && e->argv[0].len > plen && memcmp(e->argv[0].ptr, WAN_KEY_PREFIX, plen) == 0) {
+        refresh_links(g->node);
+    }
+}
+
 void node_wan_group_init(struct node_group *g)
 {
     if (g->id == 0) {
-        return; /* the metadata group holds no user key once there are partitions */
+        /* The metadata group holds no user key once there are partitions: only its link
+         * definitions are watched. */
+        store_set_tap(g->store, meta_tap, g);
+        return;
     }
     outbox_of(g);
     store_set_tap(g->store, tap, g);
