@@ -568,6 +568,9 @@ static void flush_cb(uv_prepare_t *h)
     }
     /* Proposals enter a turn only while this node leads (node_flush refuses them otherwise),
      * so a non-empty turn here always has somewhere to go: keep the loop turning. */
+    if (node_wan_pending(srv->node)) {
+        io_wan_pump(srv->wan, srv->node, io_clock_ms());
+    }
     if (node_has_proposals(srv->node)) {
         uv_idle_start(&srv->spinner, spin_cb);
     } else {
@@ -1024,7 +1027,8 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         rc = io_alerts_open(cfg->alert_webhooks, log, &srv.alerts);
     }
     if (rc == HY_OK) {
-        rc = io_wan_open(log, &srv.wan); /* idle until a WAN link has something to ship */
+        /* Idle until a WAN link has something to ship. */
+        rc = io_wan_open(srv.loop, srv.node, log, &srv.wan);
     }
     if (rc == HY_OK && srv.tls_loaded == NULL && (cfg->tls_http || cfg->tls_cluster)) {
         srv.tls_loaded = tls_settings(cfg); /* what HTTPS and the peer port are built from */
@@ -1068,6 +1072,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     io_http_close(srv.http);
     io_alerts_close(srv.alerts);
     io_wan_close(srv.wan);
+    uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAN sender's wakeup handle close */
     hy_free(srv.obs);
     io_durable_close(srv.durable);
     node_destroy(srv.node);

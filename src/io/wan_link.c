@@ -26,6 +26,7 @@
 #include "common/assert.h"
 #include "common/crc.h"
 #include "common/strutil.h"
+#include "io/server.h"
 #include "store/store.h"
 #include "store/store_wan.h"
 
@@ -53,6 +54,8 @@ struct wan_conn {
 
 struct io_wan {
     const struct hy_log *log;
+    struct hy_node *node; /* borrowed: pumped from the loop's thread only */
+    uv_async_t wakeup;    /* sent by the thread when an outcome is ready */
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cond;
@@ -307,6 +310,7 @@ static void wan_thread(void *arg)
         }
         w->results[w->result_count++] = res;
         uv_mutex_unlock(&w->mu);
+        uv_async_send(&w->wakeup);
     }
     for (size_t i = 0; i < WAN_CONNS_MAX; i++) {
         conn_drop(&w->conns[i]);
@@ -314,10 +318,23 @@ static void wan_thread(void *arg)
     }
 }
 
-int io_wan_open(const struct hy_log *log, struct io_wan **out)
+static void wakeup_cb(uv_async_t *h)
+{
+    struct io_wan *w = h->data;
+    io_wan_pump(w, w->node, io_clock_ms());
+}
+
+static void wakeup_closed_cb(uv_handle_t *h)
+{
+    hy_free(h->data);
+}
+
+int io_wan_open(uv_loop_t *loop, struct hy_node *node, const struct hy_log *log,
+                struct io_wan **out)
 {
     struct io_wan *w = hy_xcalloc(1, sizeof(*w));
     w->log = log;
+    w->node = node;
     if (pipe(w->wake) != 0) {
         hy_log(log, HY_LOG_ERROR, "WAN links: pipe: %s", strerror(errno));
         hy_free(w);
@@ -325,6 +342,11 @@ int io_wan_open(const struct hy_log *log, struct io_wan **out)
         return HY_EIO;
     }
     HY_ASSERT(uv_mutex_init(&w->mu) == 0 && uv_cond_init(&w->cond) == 0);
+    HY_ASSERT(uv_async_init(loop, &w->wakeup, wakeup_cb) == 0);
+    w->wakeup.data = w;
+    /* The loop's own liveness must not depend on this handle (a stopping loop ends when
+     * its other handles are closed). */
+    uv_unref((uv_handle_t *)&w->wakeup);
     HY_ASSERT(uv_thread_create(&w->thread, wan_thread, w) == 0);
     *out = w;
     return HY_OK;
@@ -385,5 +407,6 @@ void io_wan_close(struct io_wan *w)
     close(w->wake[1]);
     uv_cond_destroy(&w->cond);
     uv_mutex_destroy(&w->mu);
-    hy_free(w);
+    /* Freed once the loop has closed the handle. */
+    uv_close((uv_handle_t *)&w->wakeup, wakeup_closed_cb);
 }

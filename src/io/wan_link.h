@@ -8,15 +8,21 @@
 #ifndef HY_IO_WAN_LINK_H
 #define HY_IO_WAN_LINK_H
 
+#include <uv.h>
+
 #include "common/log.h"
 #include "node/node.h"
 
 struct io_wan;
 
-int io_wan_open(const struct hy_log *log, struct io_wan **out);
+/* The thread wakes the loop (an async handle on `loop`) whenever an outcome comes back, and
+ * the loop then pumps `node` at once: a partition's next batch does not wait for the cron. */
+int io_wan_open(uv_loop_t *loop, struct hy_node *node, const struct hy_log *log,
+                struct io_wan **out);
 /* From the loop (cron): hands the engine the outcomes that came back, then queues the batches
  * now due. */
 void io_wan_pump(struct io_wan *w, struct hy_node *n, uint64_t now_ms);
+/* Stops the thread and closes the async handle (the loop must run once more to finish it). */
 void io_wan_close(struct io_wan *w);
 
 #endif

@@ -499,6 +499,9 @@ struct node_wan_job {
  * node_wan_jobs_free. */
 size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **out);
 void node_wan_jobs_free(struct node_wan_job *jobs, size_t count);
+/* Whether changes were collected since node_wan_take last looked: the shell then takes at the
+ * end of the loop turn instead of waiting for its cron. */
+int node_wan_pending(const struct hy_node *n);
 /* The target applied the batch (ok), or it failed (why). */
 void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint64_t term,
                    uint64_t last_seq, uint64_t entries, int ok, const char *why, uint64_t now_ms);

@@ -61,6 +61,7 @@ struct node_wan {
     struct node_wan_link links[WAN_LINKS_MAX];
     size_t count;
     uint64_t refresh_ms;
+    int collected; /* a change was collected since node_wan_take last looked */
 };
 
 static uint64_t seq_of(uint64_t index, uint32_t sub)
@@ -142,7 +143,7 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
         return;
     }
     uint64_t seq = seq_of(ob->cur_index, ++ob->cur_sub);
-    const struct node_wan *w = g->node->wan;
+    struct node_wan *w = g->node->wan;
     if (w != NULL && w->count == 0) {
         /* No link is known: nothing is kept (a cluster without links pays no copy), and the
          * outbox claims only what comes after this change. */
@@ -169,6 +170,14 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
     ob->recs.len += REC_HEADER + len;
     ob->count++;
     ob->last_seq = seq;
+    if (w != NULL) {
+        w->collected = 1;
+    }
+}
+
+int node_wan_pending(const struct hy_node *n)
+{
+    return n->wan != NULL && n->wan->collected;
 }
 
 static void refresh_links(struct hy_node *n);
@@ -426,6 +435,7 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
         return 0;
     }
     struct node_wan *w = n->wan;
+    w->collected = 0;
     size_t count = 0, cap = 0;
     struct node_wan_job *jobs = NULL;
     for (size_t i = 0; i < w->count; i++) {
