@@ -414,10 +414,23 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
                 wan_shipper_acked(&sp->sh, pos, 0, ob->last_seq, now_ms);
             }
             /* A gap: the changes right after acked are neither here nor trimmed by an ack. */
+            int was_gap = sp->gap;
             sp->gap =
                 sp->sh.acked + 1 < ob->from_seq || (ob->overflow && sp->sh.acked >= ob->last_seq);
+            if (sp->gap && !was_gap) {
+                hy_log(n->log, HY_LOG_WARN,
+                       "WAN link '%s', partition %u: changes after seq %llu are not here (kept "
+                       "from seq %llu%s): the target needs a resync",
+                       l->def.name, p, (unsigned long long)sp->sh.acked,
+                       (unsigned long long)ob->from_seq, ob->overflow ? ", outbox full" : "");
+            }
             wan_shipper_committed(&sp->sh, ob->last_seq, now_ms);
-            if (sp->sh.acked > pos && now_ms >= sp->pos_sent_ms + WAN_POS_EVERY_MS) {
+            /* Only a position the target acknowledged is written: the starting point of a link
+             * nothing was shipped on yet is this replica's own (where its outbox begins), and
+             * written down it would make a later leader whose outbox begins after it see a gap
+             * that holds no change. */
+            if (sp->sh.entries > 0 && sp->sh.acked > pos &&
+                now_ms >= sp->pos_sent_ms + WAN_POS_EVERY_MS) {
                 sp->pos_sent_ms = now_ms;
                 send_pos(n, l->def.name, p, sp->sh.acked, now_ms);
             }
