@@ -206,10 +206,10 @@ static void wan_status(struct cmd_ctx *x, int json)
             hy_buf_printf(&b, ",\"mode\":\"%s\",\"targets\":", wan_mode_name(l->mode));
             hy_buf_append_json_str(&b, l->targets);
             hy_buf_printf(&b, ",\"secret\":%s,\"partitions\":[",
-                          l->secret[0] ? "\"given\"" : "\"this cluster's\"");
+                          l->secret[0] ? "\"given\"" : "\"none\"");
         } else {
             hy_buf_printf(&b, "link %s: %s to %s (secret: %s)\n", l->name, wan_mode_name(l->mode),
-                          l->targets, l->secret[0] ? "given" : "this cluster's");
+                          l->targets, l->secret[0] ? "given" : "none");
         }
         node_wan_status_partitions(n, l->name, &b, json, x->now_ms);
         if (json) {

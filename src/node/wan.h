@@ -33,7 +33,7 @@ struct wan_link {
     char name[WAN_NAME_MAX + 1];
     enum wan_mode mode;
     char targets[WAN_TARGETS_MAX + 1]; /* "host:peerport[,host:peerport...]" */
-    char secret[WAN_SECRET_MAX + 1];   /* the target's cluster secret; empty: this cluster's */
+    char secret[WAN_SECRET_MAX + 1];   /* the target's password (requirepass); empty: none */
 };
 
 /* A link name: 1..64 of [A-Za-z0-9_.-]. */
