@@ -185,6 +185,14 @@ uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partiti
 void store__op_wan_apply(struct store *s, const struct store_entry *e, struct resp_writer *reply)
 {
     struct wan_batch_reader r;
+    if (s->wan_depth > 0) {
+        /* A batch inside a batch: never shipped (the tap is off inside one), so only crafted
+         * bytes hold it; refused rather than recursed into without bound. */
+        if (reply != NULL) {
+            resp_write_error(reply, "ERR nested WAN batch");
+        }
+        return;
+    }
     if (wan_batch_open(&r, e->argv[0].ptr, e->argv[0].len) != HY_OK) {
         if (reply != NULL) {
             resp_write_error(reply, "ERR corrupt WAN batch");

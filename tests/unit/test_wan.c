@@ -333,6 +333,35 @@ static void test_tap(void **state)
     store_destroy(s);
 }
 
+/* A batch holding a batch (only crafted bytes can) is not recursed into: its inner changes are
+ * not applied, and the outer position still moves past it on every replica alike. */
+static void test_nested_batch_refused(void **state)
+{
+    (void)state;
+    struct store_config cfg = {.seed = 4, .maxmemory_samples = 5};
+    struct store *s = store_create(&cfg, NULL);
+    struct hy_buf set, inner_entry;
+    hy_buf_init(&set);
+    hy_buf_init(&inner_entry);
+    encode_set(&set, "k", "v");
+    struct wan_batch inner, outer;
+    wan_batch_init(&inner, "east", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&inner, 1, set.data, set.len), HY_OK);
+    struct store_arg a[1] = {{inner.buf.data, inner.buf.len}};
+    struct store_entry e = {.op = STORE_OP_WAN_APPLY, .expire_at_ms = -1, .argc = 1, .argv = a};
+    store_entry_encode(&e, &inner_entry);
+    wan_batch_init(&outer, "north", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&outer, 7, inner_entry.data, inner_entry.len), HY_OK);
+    assert_string_equal(apply_batch(s, &outer), ":7\r\n");
+    assert_null(get(s, "k"));
+    assert_int_equal(store_wan_applied(s, "east", 0), 0);
+    wan_batch_free(&inner);
+    wan_batch_free(&outer);
+    hy_buf_free(&set);
+    hy_buf_free(&inner_entry);
+    store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
