@@ -371,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_shipper),
         cmocka_unit_test(test_store_applies_once),
         cmocka_unit_test(test_tap),
+        cmocka_unit_test(test_nested_batch_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
