@@ -295,6 +295,13 @@ def test_link_survives_target_restart(pair):
         for i in range(100):
             c.cmd("SET", "a%d" % i, i)
     wait_converged(src, dst)
+    # The target restarts from a snapshot (its positions per source are in it, version 8) and
+    # the log after it.
+    assert text(cmd(dst.ports[0], "HALYARD", "SNAPSHOT", password="dst-pass")).startswith("OK")
+    with RawConn(src.ports[0], timeout=5.0) as c:
+        for i in range(20):
+            c.cmd("INCR", "n")
+    wait_converged(src, dst)
     dst.kill(0, signal.SIGKILL)
     # Writes while the target is down queue at the source.
     with RawConn(src.ports[0], timeout=5.0) as c:
@@ -309,4 +316,4 @@ def test_link_survives_target_restart(pair):
     wait_for(lagging, 10, "the source to see the target gone")
     dst.start(0)
     wait_converged(src, dst, deadline_s=60)
-    assert cmd(dst.ports[0], "GET", "n", password="dst-pass") == b"100"
+    assert cmd(dst.ports[0], "GET", "n", password="dst-pass") == b"120"
