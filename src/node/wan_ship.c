@@ -42,7 +42,9 @@ struct node_wan_outbox {
     uint64_t cur_ms;
     uint64_t last_seq; /* the last change collected */
     uint64_t skipped;  /* writes this slice cannot ship (docs/wan.md) */
-    int overflow;      /* WAN_OUTBOX_MAX_BYTES was reached: changes were dropped */
+    /* WAN_OUTBOX_MAX_BYTES was reached: changes were dropped, for good (until no link is
+     * left); the leader reports resync-needed once it has shipped what was kept. */
+    int overflow;
 };
 
 struct node_wan_part {
@@ -253,9 +255,6 @@ static void outbox_trim(struct node_wan_outbox *ob, uint64_t upto)
     if (upto + 1 > ob->from_seq) {
         ob->from_seq = upto + 1;
     }
-    if (ob->overflow && ob->count == 0 && ob->last_seq <= upto) {
-        ob->overflow = 0; /* nothing was dropped after what the targets hold */
-    }
 }
 
 /* ---- links and positions ------------------------------------------------------------------ */
@@ -409,8 +408,8 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
                        (unsigned long long)(start >> 16));
             }
             if (have && pos > sp->sh.acked) {
-                /* An earlier leader of this term's predecessors had the target apply more
-                 * than this one knew when it started: nothing up to pos is sent again. */
+                /* An earlier leader had the target apply more than this one started from (its
+                 * position committed since): nothing up to pos is sent again. */
                 wan_shipper_acked(&sp->sh, pos, 0, ob->last_seq, now_ms);
             }
             /* A gap: the changes right after acked are neither here nor trimmed by an ack. */
