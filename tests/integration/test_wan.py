@@ -317,3 +317,43 @@ def test_link_survives_target_restart(pair):
     dst.start(0)
     wait_converged(src, dst, deadline_s=60)
     assert cmd(dst.ports[0], "GET", "n", password="dst-pass") == b"120"
+
+
+def test_outbox_overflow_reports_resync_needed(pair):
+    """Changes beyond a partition's 16 MiB outbox, while the target is down, are lost to the
+    link: its leader ships what it kept, then says resync-needed (in WAN STATUS and /metrics)
+    instead of shipping on past the hole."""
+    src, dst = pair()
+    add_link(src, dst)
+    dst.kill(0, signal.SIGKILL)
+    big = "x" * (1 << 20)
+    for i in range(20):  # one partition ({t}): 20 MiB
+
+        def written():
+            with RawConn(src.ports[0], timeout=10.0) as c:
+                r = c.cmd("SET", "{t}big%d" % i, big)
+            assert r == "OK" or is_error(r, "UNKNOWN") or is_error(r, "TRYAGAIN"), r
+            return r == "OK"  # a failover of the leadership: the SET is sent again
+
+        wait_for(written, 20, "SET {t}big%d" % i)
+    dst.start(0)
+
+    def stuck():
+        parts = [part for p in src.ports for part in status_json(p)["links"][0]["partitions"]]
+        return any(part["state"] == "resync-needed" for part in parts)
+
+    wait_for(stuck, 30, "the partition of {t} to report resync-needed")
+    # What it kept went through (the first changes, in order), and nothing after the hole.
+    with RawConn(dst.ports[0], timeout=10.0) as c:
+        c.cmd("AUTH", "dst-pass")
+        held = [i for i in range(20) if c.cmd("EXISTS", "{t}big%d" % i) == 1]
+    assert held == list(range(len(held))) and 0 < len(held) < 20, held
+    import urllib.request
+
+    def metric_says_so():
+        text = "".join(urllib.request.urlopen("http://127.0.0.1:%d/metrics" % src.http_port(i),
+                                              timeout=5).read().decode() for i in range(3))
+        return any(line.startswith("halyard_wan_resync_needed{") and line.endswith(" 1")
+                   for line in text.splitlines())
+
+    wait_for(metric_says_so, 10, "halyard_wan_resync_needed 1 in /metrics")
