@@ -923,6 +923,10 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] snapshot\n"
     "       halyctl [OPTIONS] partitions\n"
     "       halyctl [OPTIONS] events [--follow]\n"
+    "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive] "
+    "[--secret S]\n"
+    "       halyctl [OPTIONS] wan remove NAME\n"
+    "       halyctl [OPTIONS] wan status (the links; lag per partition this node leads)\n"
     "options (before or after the subcommand):\n"
     "  -h HOST            the member to ask (default 127.0.0.1)\n"
     "  -p PORT            its client port (default 7379)\n"
@@ -948,7 +952,7 @@ static int usage(void)
 struct words {
     const char *w[8];
     int n;
-    const char *host, *port, *to, *partition;
+    const char *host, *port, *to, *partition, *mode, *secret;
     int observer, confirm, help, follow;
 };
 
@@ -964,6 +968,8 @@ static int parse_args(int argc, char **argv, struct words *out)
                              : strcmp(a, "--user") == 0      ? &opts.user
                              : strcmp(a, "--to") == 0        ? &out->to
                              : strcmp(a, "--partition") == 0 ? &out->partition
+                             : strcmp(a, "--mode") == 0      ? &out->mode
+                             : strcmp(a, "--secret") == 0    ? &out->secret
                              : strcmp(a, "--cacert") == 0    ? &opts.cacert
                              : strcmp(a, "--cacertdir") == 0 ? &opts.cacertdir
                              : strcmp(a, "--cert") == 0      ? &opts.cert
@@ -1011,7 +1017,13 @@ static int is(const struct words *w, const char *a, const char *b)
 /* Options that belong to one subcommand only are refused elsewhere. */
 static int options_fit(const struct words *w)
 {
-    if ((w->to != NULL || w->partition != NULL) && !is(w, "cluster", "failover")) {
+    if (w->partition != NULL && !is(w, "cluster", "failover")) {
+        return 0;
+    }
+    if (w->to != NULL && !is(w, "cluster", "failover") && !is(w, "wan", "add")) {
+        return 0;
+    }
+    if ((w->mode != NULL || w->secret != NULL) && !is(w, "wan", "add")) {
         return 0;
     }
     if (w->observer && !is(w, "cluster", "join")) {
@@ -1257,6 +1269,36 @@ static int run(struct conn *c, const struct words *w)
     if (is(w, "partitions", NULL) && w->n == 1) {
         return halyard_view(c, "PARTITIONS");
     }
+    if (is(w, "wan", "add") && ((w->n == 3 && w->to != NULL) || (w->n == 4 && w->to == NULL))) {
+        const char *a[8] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
+        int argc = 5;
+        if (w->mode != NULL) {
+            a[argc++] = "MODE";
+            a[argc++] = w->mode;
+        }
+        if (w->secret != NULL) {
+            a[argc++] = "SECRET";
+            a[argc++] = w->secret;
+        }
+        return simple(c, argc, a);
+    }
+    if (is(w, "wan", "remove") && w->n == 3) {
+        const char *a[] = {"HALYARD", "WAN", "REMOVE", w->w[2]};
+        return simple(c, 4, a);
+    }
+    if (is(w, "wan", "status") && w->n == 2) {
+        const char *a[] = {"HALYARD", "WAN", "STATUS", "JSON"};
+        struct resp_value v;
+        if (conn_call(c, opts.json ? 4 : 3, a, &v) != 0) {
+            return 2;
+        }
+        int json = opts.json;
+        opts.json = 0; /* the server's JSON is the answer: print it as it comes */
+        int rc = print_reply(&v);
+        opts.json = json;
+        resp_value_free(&v);
+        return rc;
+    }
     if (is(w, "snapshot", NULL) && w->n == 1) {
         const char *a[] = {"HALYARD", "SNAPSHOT"};
         return simple(c, 2, a);
@@ -1273,7 +1315,8 @@ static int known(const struct words *w)
              strcmp(w->w[1], "remove") == 0 || strcmp(w->w[1], "force-quorum") == 0 ||
              strcmp(w->w[1], "rebalance") == 0 || strcmp(w->w[1], "set") == 0)) ||
            is(w, "node", "drain") || is(w, "snapshot", NULL) || is(w, "partitions", NULL) ||
-           is(w, "events", NULL);
+           is(w, "events", NULL) || is(w, "wan", "add") || is(w, "wan", "remove") ||
+           is(w, "wan", "status");
 }
 
 int main(int argc, char **argv)

@@ -16,6 +16,7 @@
 #include "common/assert.h"
 #include "io/durable.h"
 #include "io/alerts.h"
+#include "io/wan_link.h"
 #include "io/files.h"
 #include "io/http.h"
 #include "io/identity.h"
@@ -54,6 +55,7 @@ struct io_server {
     struct io_snapshotter *snapshotter;
     struct io_http *http;         /* NULL with http-port 0 */
     struct io_alerts *alerts;     /* NULL without alert-webhooks */
+    struct io_wan *wan;           /* WAN links' sender (wan_link.c) */
     uint64_t alerts_last_event;   /* the last event id looked at for alerts */
     struct node_observation *obs; /* scratch for what is published to the HTTP thread */
     struct hy_config *cfg;
@@ -566,6 +568,9 @@ static void flush_cb(uv_prepare_t *h)
     }
     /* Proposals enter a turn only while this node leads (node_flush refuses them otherwise),
      * so a non-empty turn here always has somewhere to go: keep the loop turning. */
+    if (node_wan_pending(srv->node)) {
+        io_wan_pump(srv->wan, srv->node, io_clock_ms());
+    }
     if (node_has_proposals(srv->node)) {
         uv_idle_start(&srv->spinner, spin_cb);
     } else {
@@ -727,6 +732,7 @@ static void cron_cb(uv_timer_t *t)
     if (node_cron(srv->node, io_clock_ms()) > 0) {
         server_sweep(srv);
     }
+    io_wan_pump(srv->wan, srv->node, io_clock_ms());
     server_do_io(srv);
     if (node_drained(srv->node)) {
         server_shutdown(srv, node_drain_outcome(srv->node));
@@ -982,6 +988,8 @@ static void server_abort_start(struct io_server *srv, int listening)
     io_http_close(srv->http);
     io_alerts_close(srv->alerts);
     srv->alerts = NULL;
+    io_wan_close(srv->wan);
+    srv->wan = NULL;
     srv->http = NULL;
     io_tls_ctx_free(srv->tls);
     srv->tls = NULL;
@@ -1028,6 +1036,10 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     if (rc == HY_OK) {
         rc = io_alerts_open(cfg->alert_webhooks, log, &srv.alerts);
     }
+    if (rc == HY_OK) {
+        /* Idle until a WAN link has something to ship. */
+        rc = io_wan_open(srv.loop, srv.node, log, &srv.wan);
+    }
     if (rc == HY_OK && srv.tls_loaded == NULL && (cfg->tls_http || cfg->tls_cluster)) {
         srv.tls_loaded = tls_settings(cfg); /* what HTTPS and the peer port are built from */
     }
@@ -1069,6 +1081,8 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     uv_run(srv.loop, UV_RUN_DEFAULT);
     io_http_close(srv.http);
     io_alerts_close(srv.alerts);
+    io_wan_close(srv.wan);
+    uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAN sender's wakeup handle close */
     hy_free(srv.obs);
     io_durable_close(srv.durable);
     node_destroy(srv.node);

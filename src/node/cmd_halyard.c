@@ -626,6 +626,8 @@ void cmd_halyard(struct cmd_ctx *x)
         cmd_halyard_join(x);
     } else if (node_arg_is(sub, "REMOVE")) {
         cmd_halyard_remove(x);
+    } else if (node_arg_is(sub, "WAN")) {
+        cmd_halyard_wan(x);
     } else if (node_arg_is(sub, "DOMAIN")) {
         cmd_halyard_domain(x);
     } else if (node_arg_is(sub, "REBALANCE")) {

@@ -109,9 +109,10 @@ int node_multi_active(const struct node_client *c)
  * internal, or would run outside the one entry. */
 static int multi_refused(const struct hy_node *n, const struct cmd_def *d)
 {
-    static const char *const names[] = {
-        "multi", "watch", "hy.exec", "hy.exec_ro", "hy.session", "hy.flushpart", "halyard",
-        "acl",   "hello", "auth",    "readonly",   "readwrite",  "save",         "shutdown"};
+    static const char *const names[] = {"multi",      "watch",        "hy.exec",     "hy.exec_ro",
+                                        "hy.session", "hy.flushpart", "hy.wanapply", "halyard",
+                                        "acl",        "hello",        "auth",        "readonly",
+                                        "readwrite",  "save",         "shutdown"};
     for (size_t i = 0; i < HY_ARRAY_LEN(names); i++) {
         if (strcmp(d->name, names[i]) == 0) {
             return 1;

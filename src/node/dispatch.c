@@ -696,7 +696,7 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
         (d->handler == cmd_hy_flushpart || d->handler == cmd_hy_scriptpart ||
          d->handler == cmd_hy_countpart || d->handler == cmd_hy_keyspart ||
          d->handler == cmd_hy_infopart || d->handler == cmd_hy_scanpart ||
-         d->handler == cmd_hy_randomkeypart) &&
+         d->handler == cmd_hy_randomkeypart || d->handler == cmd_hy_wanapply) &&
         argc >= 2) {
         int64_t slot;
         if (hy_parse_i64(argv[1].ptr, argv[1].len, &slot) && slot >= 0 && slot < HY_SLOT_COUNT) {
@@ -1062,6 +1062,7 @@ size_t node_cron(struct hy_node *n, uint64_t now_ms)
         st->ops_sample_cmds = st->commands_processed;
         st->ops_sample_ms = now_ms;
     }
+    node_wan_cron(n, now_ms);
     node_resize_inputs(n, now_ms);
     return node_close_idle(n, now_ms) + node_take_kills(n);
 }

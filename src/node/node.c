@@ -188,6 +188,7 @@ void node_destroy(struct hy_node *n)
     node_gossip_free(n);
     node_quorum_free(n);
     partmap_free(n);
+    node_wan_free(n);
     replica_free(n);
     proxy_free(n);
     acl_free(n);

@@ -483,4 +483,41 @@ enum node_mutation {
 };
 void node_set_mutation(struct hy_node *n, unsigned mutation);
 
+/* ---- links between clusters (wan_ship.c, docs/wan.md) ---- */
+
+/* One batch a partition leader ships to a link's target. The shell sends it (split per target
+ * partition, as HY.WANAPPLY) and reports the outcome with node_wan_done. */
+struct node_wan_job {
+    char link[65];
+    char targets[513]; /* host:port[,host:port...]: the target's client ports */
+    char secret[257];  /* the target's password; empty: none */
+    uint32_t partition;
+    uint64_t term;     /* handed back to node_wan_done */
+    uint64_t last_seq; /* the batch's last sequence number */
+    uint64_t entries;
+    struct hy_buf batch; /* store_wan.h's batch */
+};
+/* The batches due now, at most one in flight per (link, partition); free with
+ * node_wan_jobs_free. */
+size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **out);
+void node_wan_jobs_free(struct node_wan_job *jobs, size_t count);
+/* Whether changes were collected since node_wan_take last looked: the shell then takes at the
+ * end of the loop turn instead of waiting for its cron. */
+int node_wan_pending(const struct hy_node *n);
+/* The target applied the batch (ok), or it failed (why). */
+void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint64_t term,
+                   uint64_t last_seq, uint64_t entries, int ok, const char *why, uint64_t now_ms);
+
+/* Where each (link, partition) this node leads stands, for /metrics. */
+struct node_wan_lag_view {
+    char link[65];
+    uint32_t partition;
+    uint64_t acked_seq, shipped_seq, last_seq;
+    uint64_t lag_entries, lag_ms;
+    uint64_t batches, entries, failures, skipped;
+    int gap, backing_off;
+};
+size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
+                     uint64_t now_ms);
+
 #endif

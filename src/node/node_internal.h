@@ -277,6 +277,7 @@ struct node_group {
     /* The map epoch whose replicas a replica of this partition last reported as its voters
      * (HY.LEADERS; 0: none yet): the metadata leader counts the moves under way by it. */
     uint64_t settled_epoch;
+    struct node_wan_outbox *wan_out; /* wan_ship.c: changes to ship (NULL: group 0) */
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
     /* Registered reads awaiting their round, in id order (ids only grow): a result finds its
@@ -423,6 +424,7 @@ struct hy_node {
      * group holds one), the bytes it came from, and the first configurations a bootstrap
      * list gives the partitions (NULL: every bootstrap member holds every partition). */
     struct node_placement *partmap;
+    struct node_wan *wan; /* wan_ship.c: the links and their shippers (NULL until the first look) */
     struct hy_buf partmap_raw;
     uint64_t partmap_seen_applied;
     uint64_t partmap_epoch; /* grows at every change of the committed map */
@@ -724,6 +726,19 @@ void partmap_shared_domains(const struct hy_node *n, uint32_t *zone_out, uint32_
 int partmap_zoned(const struct hy_node *n);
 /* HALYARD DOMAIN name zone rack: writes a member's zone and rack in the metadata group. */
 void cmd_halyard_domain(struct cmd_ctx *x);
+/* cmd_wan.c and wan_ship.c (docs/wan.md) */
+struct wan_link;
+void cmd_halyard_wan(struct cmd_ctx *x);
+void cmd_hy_wanapply(struct cmd_ctx *x);
+size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap);
+void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_buf *b, int json,
+                                uint64_t now_ms);
+void node_wan_group_init(struct node_group *g);
+void node_wan_group_free(struct node_group *g);
+/* The group is about to apply the entry at index (every entry, before store_apply). */
+void node_wan_applying(struct node_group *g, uint64_t index, uint64_t now_ms);
+void node_wan_cron(struct hy_node *n, uint64_t now_ms);
+void node_wan_free(struct hy_node *n);
 
 /* balance.c: hands one of this node's partitions to the live voter leading fewest, when it
  * leads two more than that one (from cron). */

@@ -209,6 +209,7 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
     snprintf(o->quorum_rules_json, sizeof(o->quorum_rules_json), "%.*s", (int)q.len,
              (const char *)q.data);
     hy_buf_free(&q);
+    o->wan_count = node_wan_lags(n, o->wan, OBSERVE_WAN_MAX, now_ms);
     o->now_ms = now_ms;
     copy_name(o->node_id, n->cfg->node_id);
     o->started = n->meta->started;
@@ -759,9 +760,52 @@ static void metrics_peers(const struct node_observation *o, struct hy_buf *b)
     }
 }
 
+/* Per (link, partition) this node leads: the changes the target has not acknowledged, how long
+ * the oldest waited, what was shipped (docs/wan.md). Families are written even with no link,
+ * so that dashboards find them. */
+static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"halyard_wan_lag_entries", "gauge",
+         "Changes of a partition this node leads not yet acknowledged by a WAN link's target."},
+        {"halyard_wan_lag_ms", "gauge",
+         "How long the oldest change not yet acknowledged by the link's target has waited."},
+        {"halyard_wan_acked_seq", "gauge",
+         "The sequence number (log index * 65536 + place) the link's target applied up to."},
+        {"halyard_wan_shipped_entries_total", "counter",
+         "Changes the link's target acknowledged since this node led the partition."},
+        {"halyard_wan_failures_total", "counter",
+         "Batches not applied (refused, timed out, connection lost) and sent again."},
+        {"halyard_wan_resync_needed", "gauge",
+         "1 when the partition's outbox lacks changes the target needs (resync not built)."},
+    };
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        prom_family(b, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < o->wan_count; i++) {
+            const struct node_wan_lag_view *v = &o->wan[i];
+            char part[16];
+            snprintf(part, sizeof(part), "%u", v->partition);
+            struct prom_labels l;
+            prom_labels_init(&l);
+            prom_label(&l, "link", v->link);
+            prom_label(&l, "partition", part);
+            uint64_t x = f == 0   ? v->lag_entries
+                         : f == 1 ? v->lag_ms
+                         : f == 2 ? v->acked_seq
+                         : f == 3 ? v->entries
+                         : f == 4 ? v->failures
+                                  : (uint64_t)v->gap;
+            prom_u64(b, fam[f].name, &l, x);
+        }
+    }
+}
+
 void observe_metrics(const struct node_observation *o, struct hy_buf *b)
 {
     metrics_cluster(o, b);
+    metrics_wan(o, b);
     metrics_replication(o, b);
     metrics_snapshots(o, b);
     metrics_loop(o, b);

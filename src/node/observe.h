@@ -27,6 +27,7 @@
 
 #define OBSERVE_MEMBERS_MAX          48  /* >= NODE_MEMBERS_MAX (asserted in observe.c) */
 #define OBSERVE_COMMANDS_MAX         256 /* >= the command table's size (asserted) */
+#define OBSERVE_WAN_MAX              256 /* (link, partition) pairs shown; beyond, left out */
 /* A follower or observer is ready while it has applied all but this many committed entries. */
 #define OBSERVE_READY_APPLY_LAG_MAX  1000
 /* The health score counts fsyncs slower than this at p99 as slow. */
@@ -104,6 +105,9 @@ struct node_observation {
      * Room for the longest: 16 rules of a 32-byte name and a 128-byte pattern each escaped to
      * \u00XX, about 900 bytes a rule. */
     char quorum_rules_json[16384];
+    /* WAN links (docs/wan.md): each (link, partition) this node leads. */
+    size_t wan_count;
+    struct node_wan_lag_view wan[OBSERVE_WAN_MAX];
     /* Filled by the shell. */
     struct hy_histo wal_fsync;
     int64_t wal_fsync_age_ms;  /* since the log's last fdatasync; -1: unknown */

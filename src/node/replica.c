@@ -25,6 +25,7 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     store_set_exec_reader(store, node_exec_read_cb, g);      /* EXEC's reads (cmd_multi.c) */
     store_set_notify(store, node_notify_keyspace_cb, n);     /* keyspace notifications (pubsub.c) */
     store_set_script_runner(store, node_script_apply_cb, g); /* EVAL (cmd_script.c) */
+    node_wan_group_init(g); /* the data changes links ship (wan_ship.c) */
     n->groups = hy_xrealloc(n->groups, (n->group_count + 1) * sizeof(*n->groups));
     n->groups[n->group_count++] = g;
     struct raft_config rc;
@@ -127,6 +128,7 @@ static void group_free(struct node_group *g)
     hy_free(g->pending_reads);
     hy_free(g->fsession_live);
     hy_buf_free(&g->turn_data);
+    node_wan_group_free(g);
     raft_free(&g->raft);
     store_destroy(g->store);
     hy_free(g);
@@ -624,6 +626,7 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
 {
     struct hy_node *n = g->node;
     struct node_waiter *w = waiter_for(g, index, e->term);
+    node_wan_applying(g, index, n->raft_now_ms); /* every entry: a jump means a snapshot */
     if (e->type == RAFT_ENTRY_COMMAND) {
         struct node_client *c = w ? w->client : NULL;
         struct hy_buf scratch; /* a blocking pop's reply: delivered unless null (blocking.c) */

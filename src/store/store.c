@@ -368,6 +368,7 @@ void store_destroy(struct store *s)
     store__watch_free(s);
     store__scripts_free(s);
     store__libraries_free(s);
+    store__wans_free(s);
     hy_free(s);
 }
 

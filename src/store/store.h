@@ -409,6 +409,9 @@ enum store_op {
     /* FUNCTION RESTORE: [(nargs (4 LE), code, library name, (function name, flags)...)...];
      * incr = 0 APPEND, 1 REPLACE, 2 FLUSH -> +OK | -ERR (nothing changed: all or nothing) */
     STORE_OP_FUNCTION_RESTORE,
+    /* [batch] (store_wan.h): entries shipped by another cluster's partition leader, each
+     * applied once by its source index -> the highest source index applied from that source */
+    STORE_OP_WAN_APPLY,
     STORE_OP_COUNT
 };
 
@@ -466,6 +469,18 @@ void store_entry_release(struct store_entry *e);
  * (whatever its reply, errors such as WRONGTYPE included) and HY_ECORRUPT when the bytes do not
  * decode; then the keyspace is unchanged.
  */
+/* Called after every entry applied, nested ones included (a session request's inner write,
+ * a transaction's and a script's writes each come once, the wrapper too), except those of a
+ * WAN batch: links between clusters collect the data changes to ship through it (node/wan.c).
+ * The tap reads e and the entry's bytes; it must not apply anything. */
+typedef void (*store_tap_fn)(void *ctx, const struct store_entry *e, const uint8_t *entry,
+                             size_t len);
+void store_set_tap(struct store *s, store_tap_fn fn, void *ctx);
+
+/* The highest source index applied from (origin cluster, source partition) by
+ * STORE_OP_WAN_APPLY (store_wan.h); 0 when none was. */
+uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partition);
+
 int store_apply(struct store *s, const uint8_t *entry, size_t len,
                 struct resp_writer *reply) HY_MUST_CHECK;
 

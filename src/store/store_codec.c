@@ -14,9 +14,9 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                      \
-    7 /* 7: streams, Lua scripts and function libraries; 6: WATCH versions; 5: ACL users; \
-         4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
+#define SNAP_VERSION                                                                             \
+    8 /* 8: WAN positions; 7: streams, Lua scripts and function libraries; 6: WATCH versions; 5: \
+         ACL users; 4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -51,7 +51,8 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_RESTORE == 57 && STORE_OP_GEOSEARCH == 58 && STORE_OP_EVAL == 59 &&
                    STORE_OP_SCRIPT_FLUSH == 61 && STORE_OP_FCALL == 62 &&
                    STORE_OP_FUNCTION_FLUSH == 65 && STORE_OP_XADD == 66 &&
-                   STORE_OP_XAUTOCLAIM == 74 && STORE_OP_FUNCTION_RESTORE == 75,
+                   STORE_OP_XAUTOCLAIM == 74 && STORE_OP_FUNCTION_RESTORE == 75 &&
+                   STORE_OP_WAN_APPLY == 76,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -135,6 +136,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_XCLAIM] = {4, ANY, 0, 0},
     [STORE_OP_XAUTOCLAIM] = {5, ANY, 0, 0},
     [STORE_OP_FUNCTION_RESTORE] = {0, ANY, 0, 0}, /* and store__function_restore_shape_ok */
+    [STORE_OP_WAN_APPLY] = {1, 1, 0, 0},
 };
 #undef ANY
 
@@ -479,6 +481,7 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     store__watch_encode(s, out);
     store__scripts_encode(s, out);
     store__libraries_encode(s, out);
+    store__wans_encode(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -721,7 +724,15 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
         r.bad = !store__libraries_decode(buf + r.off, r.len - r.off, &used, &libraries);
         r.off += used;
     }
+    struct store_wans *wans = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 8) {
+        size_t used = 0;
+        r.bad = !store__wans_decode(buf + r.off, r.len - r.off, &used, &wans);
+        r.off += used;
+    }
     if (r.bad || r.off != r.len) {
+        tmp.wans = wans;
+        store__wans_free(&tmp);
         tmp.scripts = scripts;
         store__scripts_free(&tmp);
         tmp.libraries = libraries;
@@ -747,6 +758,7 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     s->watch_seq = watch_seq;
     store__scripts_replace(s, scripts);
     store__libraries_replace(s, libraries);
+    store__wans_replace(s, wans);
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;

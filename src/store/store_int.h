@@ -87,6 +87,12 @@ struct store {
     store_script_run_fn script_run;
     void *script_run_ctx;
     unsigned script_depth; /* EVAL entries being applied (they do not nest) */
+    struct store_wans
+        *wans;              /* store_wan.c: applied positions per source; not touched by FLUSHALL */
+    unsigned wan_depth;     /* WAN batches being applied: their entries are not tapped */
+    uint64_t wan_undecoded; /* shipped entries this version could not decode (skipped) */
+    store_tap_fn tap_fn;    /* store_set_tap; NULL: none */
+    void *tap_ctx;
     /* Redis's dirty counter (INFO rdb_changes_since_last_save): changes applied, one per
      * write entry by default; an op sets dirty_delta when it knows better (SETBIT, BITFIELD:
      * only bits that changed, as Redis; WRONGTYPE: none). */
@@ -137,6 +143,14 @@ void store__acl_replace(struct store *s, struct store_acl *fresh);
 void store__watch_before(struct store *s, const struct store_entry *e);
 void store__watch_after(struct store *s, const struct store_entry *e);
 void store__op_exec(struct store *s, const struct store_entry *e, struct resp_writer *w);
+
+/* store_wan.c */
+struct store_wans;
+void store__op_wan_apply(struct store *s, const struct store_entry *e, struct resp_writer *reply);
+void store__wans_free(struct store *s);
+void store__wans_encode(const struct store *s, struct hy_buf *out);
+int store__wans_decode(const uint8_t *buf, size_t len, size_t *used_out, struct store_wans **out);
+void store__wans_replace(struct store *s, struct store_wans *fresh);
 int store__exec_shape_ok(const struct store_entry *e);
 void store__watch_encode(const struct store *s, struct hy_buf *out);
 /* Returns 1 and sets *seq_out and *ver_out (a fresh array, or NULL when all 0) and the bytes

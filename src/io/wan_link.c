@@ -1,0 +1,412 @@
+/*
+ * wan_link.c - sends WAN batches to the links' targets (wan_link.h, docs/wan.md).
+ *
+ * One connection per link, to the first target address that answers. On connecting, the thread
+ * authenticates with the link's secret (the target's requirepass) when one was given and asks
+ * the target's partition count (CONFIG GET partitions), then splits each batch by target
+ * partition, by the slot of each change's key, and sends one HY.WANAPPLY per target
+ * partition: the target node routes it to that partition's leader (proxied or run there). A
+ * batch succeeds when every part was applied (the target answers the highest sequence number
+ * it holds from the batch's source, at least the part's last); anything else fails the whole
+ * batch, which the engine sends again from its acknowledged position (the target skips what it
+ * already has).
+ */
+#include "io/wan_link.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "client/rconn.h"
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/crc.h"
+#include "common/strutil.h"
+#include "io/server.h"
+#include "store/store.h"
+#include "store/store_wan.h"
+
+#define WAN_CONNECT_MS 2000u
+#define WAN_CALL_MS    5000u
+#define WAN_CONNS_MAX  16
+#define WAN_PARTS_MAX  4096
+
+struct wan_result {
+    char link[65];
+    uint32_t partition;
+    uint64_t term, last_seq, entries;
+    int ok;
+    char why[160];
+};
+
+struct wan_conn {
+    char link[65];
+    char targets[513];
+    char secret[257];
+    struct rconn c;
+    long parts; /* the target's partition count */
+    struct hy_buf in;
+};
+
+struct io_wan {
+    const struct hy_log *log;
+    struct hy_node *node; /* borrowed: pumped from the loop's thread only */
+    uv_async_t wakeup;    /* sent by the thread when an outcome is ready */
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int wake[2]; /* written on close: cuts the thread's waits short */
+    /* Under mu. */
+    struct node_wan_job *jobs;
+    size_t job_count, job_cap;
+    struct wan_result *results;
+    size_t result_count, result_cap;
+    int stopping;
+    /* The thread's own. */
+    struct wan_conn conns[WAN_CONNS_MAX];
+};
+
+static void conn_drop(struct wan_conn *k)
+{
+    if (k->c.fd >= 0) {
+        rconn_close(&k->c);
+    }
+    k->c.fd = -1;
+    k->c.ssl = NULL;
+    k->parts = 0;
+}
+
+/* One round trip; the reply in *v (free it). 0, or -1 with why filled. */
+static int call(struct io_wan *w, struct wan_conn *k, int argc, const char *const *argv,
+                const size_t *lens, struct resp_value *v, char *why, size_t cap)
+{
+    char err[128] = "";
+    int rc = rconn_call(&k->c, argc, argv, lens, &k->in, NULL, rconn_now_ms() + WAN_CALL_MS, v, err,
+                        sizeof(err));
+    (void)w;
+    if (rc != RCONN_OK) {
+        snprintf(why, cap, "no reply from the target (%s)",
+                 rc == RCONN_ETIMEOUT ? "timed out"
+                 : err[0]             ? err
+                                      : "connection lost");
+        conn_drop(k);
+        return -1;
+    }
+    return 0;
+}
+
+static int conn_ready(struct io_wan *w, struct wan_conn *k, char *why, size_t cap)
+{
+    if (k->c.fd >= 0 && k->parts > 0) {
+        return 0;
+    }
+    conn_drop(k);
+    char list[513];
+    snprintf(list, sizeof(list), "%s", k->targets);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(t, ':');
+        if (colon == NULL) {
+            continue;
+        }
+        *colon = '\0';
+        int fd = rconn_dial(t, colon + 1, rconn_now_ms() + WAN_CONNECT_MS, NULL);
+        if (fd >= 0) {
+            k->c.fd = fd;
+            k->c.ssl = NULL;
+            k->c.wake_fd = w->wake[0];
+            break;
+        }
+        snprintf(why, cap, "cannot connect to %s:%s (%s)", t, colon + 1, strerror(errno));
+    }
+    if (k->c.fd < 0) {
+        return -1;
+    }
+    struct resp_value v;
+    if (k->secret[0] != '\0') {
+        const char *a[] = {"AUTH", k->secret};
+        if (call(w, k, 2, a, NULL, &v, why, cap) != 0) {
+            return -1;
+        }
+        int bad = v.type == RESP_ERROR;
+        if (bad) {
+            snprintf(why, cap, "the target refused the secret: %.*s", (int)HY_MIN(v.len, 100),
+                     (const char *)v.str);
+        }
+        resp_value_free(&v);
+        if (bad) {
+            conn_drop(k);
+            return -1;
+        }
+    }
+    const char *a[] = {"CONFIG", "GET", "partitions"};
+    if (call(w, k, 3, a, NULL, &v, why, cap) != 0) {
+        return -1;
+    }
+    int64_t parts = 0;
+    if (v.type == RESP_ARRAY && v.count == 2 && v.elems[1].type == RESP_BULK) {
+        if (!hy_parse_i64(v.elems[1].str, v.elems[1].len, &parts)) {
+            parts = 0;
+        }
+    }
+    resp_value_free(&v);
+    if (parts < 1 || parts > WAN_PARTS_MAX) {
+        snprintf(why, cap, "the target did not say its partition count");
+        conn_drop(k);
+        return -1;
+    }
+    k->parts = (long)parts;
+    return 0;
+}
+
+static struct wan_conn *conn_for(struct io_wan *w, const struct node_wan_job *j)
+{
+    struct wan_conn *free_slot = NULL;
+    for (size_t i = 0; i < WAN_CONNS_MAX; i++) {
+        struct wan_conn *k = &w->conns[i];
+        if (strcmp(k->link, j->link) == 0) {
+            if (strcmp(k->targets, j->targets) != 0 || strcmp(k->secret, j->secret) != 0) {
+                conn_drop(k); /* the link was redefined: connect again */
+                snprintf(k->targets, sizeof(k->targets), "%s", j->targets);
+                snprintf(k->secret, sizeof(k->secret), "%s", j->secret);
+            }
+            return k;
+        }
+        if (k->link[0] == '\0' && free_slot == NULL) {
+            free_slot = k;
+        }
+    }
+    if (free_slot == NULL) {
+        free_slot = &w->conns[0]; /* more links than slots: reuse (links are few) */
+        conn_drop(free_slot);
+    }
+    snprintf(free_slot->link, sizeof(free_slot->link), "%s", j->link);
+    snprintf(free_slot->targets, sizeof(free_slot->targets), "%s", j->targets);
+    snprintf(free_slot->secret, sizeof(free_slot->secret), "%s", j->secret);
+    return free_slot;
+}
+
+/* The slot of an encoded change's key (its first argument). */
+static int entry_slot(const uint8_t *entry, size_t len, uint16_t *slot)
+{
+    struct store_entry e;
+    if (store_entry_decode(entry, len, &e) != HY_OK) {
+        return 0;
+    }
+    int ok = e.argc > 0;
+    if (ok) {
+        *slot = hy_key_slot(e.argv[0].ptr, e.argv[0].len);
+    }
+    store_entry_release(&e);
+    return ok;
+}
+
+/* Sends one batch, split by target partition. 1 applied, 0 not (why says why). */
+static int ship(struct io_wan *w, const struct node_wan_job *j, char *why, size_t cap)
+{
+    struct wan_conn *k = conn_for(w, j);
+    if (conn_ready(w, k, why, cap) != 0) {
+        return 0;
+    }
+    struct wan_batch_reader r;
+    if (wan_batch_open(&r, j->batch.data, j->batch.len) != HY_OK) {
+        snprintf(why, cap, "a batch that does not decode (a bug)");
+        return 0;
+    }
+    /* Each target partition's part, in order; parts[tp].count == 0: none. */
+    long parts = k->parts;
+    struct wan_batch *sub = hy_xcalloc((size_t)parts, sizeof(*sub));
+    uint16_t *first_slot = hy_xcalloc((size_t)parts, sizeof(*first_slot));
+    uint64_t index;
+    const uint8_t *entry;
+    size_t len;
+    int ok = 1;
+    while (ok && wan_batch_next(&r, &index, &entry, &len) == HY_OK) {
+        uint16_t slot;
+        if (!entry_slot(entry, len, &slot)) {
+            continue; /* the engine ships only changes with a key: cannot happen */
+        }
+        long tp = (long)slot * parts / HY_SLOT_COUNT;
+        if (sub[tp].buf.data == NULL && sub[tp].count == 0) {
+            wan_batch_init(&sub[tp], r.origin, r.src_partition, SIZE_MAX, UINT32_MAX);
+            first_slot[tp] = slot;
+        }
+        ok = wan_batch_add(&sub[tp], index, entry, len) == HY_OK;
+    }
+    for (long tp = 0; tp < parts && ok; tp++) {
+        if (sub[tp].count == 0) {
+            continue;
+        }
+        char slot_text[8];
+        snprintf(slot_text, sizeof(slot_text), "%u", (unsigned)first_slot[tp]);
+        const char *a[] = {"HY.WANAPPLY", slot_text, (const char *)sub[tp].buf.data};
+        size_t lens[] = {11, strlen(slot_text), sub[tp].buf.len};
+        struct resp_value v;
+        if (call(w, k, 3, a, lens, &v, why, cap) != 0) {
+            ok = 0;
+            break;
+        }
+        if (v.type != RESP_INTEGER || (uint64_t)v.integer < sub[tp].last_index) {
+            snprintf(why, cap, "target partition %ld answered %.*s", tp,
+                     v.type == RESP_INTEGER ? 5 : (int)HY_MIN(v.len, 100),
+                     v.type == RESP_INTEGER ? "short" : (const char *)v.str);
+            ok = 0;
+            /* A -MOVED or -TRYAGAIN (a failover there) is worth a new connection, whose
+             * target may know the new leader. */
+            if (v.type == RESP_ERROR) {
+                conn_drop(k);
+            }
+        }
+        resp_value_free(&v);
+    }
+    for (long tp = 0; tp < parts; tp++) {
+        if (sub[tp].buf.data != NULL || sub[tp].count > 0) {
+            wan_batch_free(&sub[tp]);
+        }
+    }
+    hy_free(sub);
+    hy_free(first_slot);
+    return ok;
+}
+
+static void wan_thread(void *arg)
+{
+    struct io_wan *w = arg;
+    for (size_t i = 0; i < WAN_CONNS_MAX; i++) {
+        w->conns[i].c.fd = -1;
+        w->conns[i].c.wake_fd = w->wake[0];
+        hy_buf_init(&w->conns[i].in);
+    }
+    for (;;) {
+        uv_mutex_lock(&w->mu);
+        while (w->job_count == 0 && !w->stopping) {
+            uv_cond_wait(&w->cond, &w->mu);
+        }
+        if (w->stopping) {
+            uv_mutex_unlock(&w->mu);
+            break;
+        }
+        struct node_wan_job job = w->jobs[0];
+        memmove(&w->jobs[0], &w->jobs[1], (w->job_count - 1) * sizeof(*w->jobs));
+        w->job_count--;
+        uv_mutex_unlock(&w->mu);
+        struct wan_result res;
+        memset(&res, 0, sizeof(res));
+        snprintf(res.link, sizeof(res.link), "%s", job.link);
+        res.partition = job.partition;
+        res.term = job.term;
+        res.last_seq = job.last_seq;
+        res.entries = job.entries;
+        res.ok = ship(w, &job, res.why, sizeof(res.why));
+        hy_buf_free(&job.batch);
+        uv_mutex_lock(&w->mu);
+        if (w->result_count == w->result_cap) {
+            w->result_cap = w->result_cap ? 2 * w->result_cap : 8;
+            w->results = hy_xrealloc(w->results, w->result_cap * sizeof(*w->results));
+        }
+        w->results[w->result_count++] = res;
+        uv_mutex_unlock(&w->mu);
+        uv_async_send(&w->wakeup);
+    }
+    for (size_t i = 0; i < WAN_CONNS_MAX; i++) {
+        conn_drop(&w->conns[i]);
+        hy_buf_free(&w->conns[i].in);
+    }
+}
+
+static void wakeup_cb(uv_async_t *h)
+{
+    struct io_wan *w = h->data;
+    io_wan_pump(w, w->node, io_clock_ms());
+}
+
+static void wakeup_closed_cb(uv_handle_t *h)
+{
+    hy_free(h->data);
+}
+
+int io_wan_open(uv_loop_t *loop, struct hy_node *node, const struct hy_log *log,
+                struct io_wan **out)
+{
+    struct io_wan *w = hy_xcalloc(1, sizeof(*w));
+    w->log = log;
+    w->node = node;
+    if (pipe(w->wake) != 0) {
+        hy_log(log, HY_LOG_ERROR, "WAN links: pipe: %s", strerror(errno));
+        hy_free(w);
+        *out = NULL;
+        return HY_EIO;
+    }
+    HY_ASSERT(uv_mutex_init(&w->mu) == 0 && uv_cond_init(&w->cond) == 0);
+    HY_ASSERT(uv_async_init(loop, &w->wakeup, wakeup_cb) == 0);
+    w->wakeup.data = w;
+    /* The loop's own liveness must not depend on this handle (a stopping loop ends when
+     * its other handles are closed). */
+    uv_unref((uv_handle_t *)&w->wakeup);
+    HY_ASSERT(uv_thread_create(&w->thread, wan_thread, w) == 0);
+    *out = w;
+    return HY_OK;
+}
+
+void io_wan_pump(struct io_wan *w, struct hy_node *n, uint64_t now_ms)
+{
+    if (w == NULL) {
+        return;
+    }
+    uv_mutex_lock(&w->mu);
+    struct wan_result *results = w->results;
+    size_t count = w->result_count;
+    w->results = NULL;
+    w->result_count = w->result_cap = 0;
+    uv_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < count; i++) {
+        const struct wan_result *r = &results[i];
+        node_wan_done(n, r->link, r->partition, r->term, r->last_seq, r->entries, r->ok, r->why,
+                      now_ms);
+    }
+    hy_free(results);
+    struct node_wan_job *jobs;
+    size_t jc = node_wan_take(n, now_ms, &jobs);
+    if (jc == 0) {
+        return;
+    }
+    uv_mutex_lock(&w->mu);
+    if (w->job_count + jc > w->job_cap) {
+        w->job_cap = w->job_count + jc;
+        w->jobs = hy_xrealloc(w->jobs, w->job_cap * sizeof(*w->jobs));
+    }
+    memcpy(&w->jobs[w->job_count], jobs, jc * sizeof(*jobs));
+    w->job_count += jc;
+    uv_cond_signal(&w->cond);
+    uv_mutex_unlock(&w->mu);
+    hy_free(jobs); /* the batches' bytes now belong to the queued copies */
+}
+
+void io_wan_close(struct io_wan *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    uv_mutex_lock(&w->mu);
+    w->stopping = 1;
+    uv_cond_broadcast(&w->cond);
+    uv_mutex_unlock(&w->mu);
+    ssize_t wr = write(w->wake[1], "x", 1);
+    (void)wr;
+    uv_thread_join(&w->thread);
+    for (size_t i = 0; i < w->job_count; i++) {
+        hy_buf_free(&w->jobs[i].batch);
+    }
+    hy_free(w->jobs);
+    hy_free(w->results);
+    close(w->wake[0]);
+    close(w->wake[1]);
+    uv_cond_destroy(&w->cond);
+    uv_mutex_destroy(&w->mu);
+    /* Freed once the loop has closed the handle. */
+    uv_close((uv_handle_t *)&w->wakeup, wakeup_closed_cb);
+}

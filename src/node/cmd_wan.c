@@ -1,0 +1,321 @@
+/*
+ * cmd_wan.c - HALYARD WAN ADD|REMOVE|STATUS (docs/wan.md): links from this cluster to another
+ * one, kept in the metadata group as "halyard:wan:<name>" keys so that every member knows them
+ * and they survive restarts (they travel in that group's log and snapshots).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+
+#include "node/node_internal.h"
+#include "node/wan.h"
+
+static int route_to_meta_leader(struct cmd_ctx *x)
+{
+    if (replica_is_leader(x->node->meta)) {
+        return 0;
+    }
+    if (!x->client->is_proxy && proxy_forward(x)) {
+        return 1;
+    }
+    resp_write_error(&x->w, "TRYAGAIN no leader is known to make the change; nothing was "
+                            "changed");
+    return 1;
+}
+
+struct link_list {
+    struct wan_link links[WAN_LINKS_MAX];
+    size_t count;
+};
+
+static void collect_link(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
+{
+    struct link_list *l = ctx;
+    size_t plen = strlen(WAN_KEY_PREFIX);
+    if (klen <= plen || memcmp(key, WAN_KEY_PREFIX, plen) != 0 ||
+        store_obj_type(o) != STORE_STRING || l->count == WAN_LINKS_MAX) {
+        return;
+    }
+    const uint8_t *p;
+    size_t len;
+    store_obj_string(o, &p, &len);
+    if (wan_link_decode(key + plen, klen - plen, p, len, &l->links[l->count])) {
+        l->count++;
+    }
+}
+
+static int link_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct wan_link *)a)->name, ((const struct wan_link *)b)->name);
+}
+
+size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap)
+{
+    struct link_list *l = hy_calloc(1, sizeof(*l));
+    uint64_t cursor = 0;
+    do {
+        cursor = store_scan(n->meta->store, cursor, 64, n->raft_now_ms, collect_link, l);
+    } while (cursor != 0);
+    qsort(l->links, l->count, sizeof(l->links[0]), link_cmp);
+    size_t k = HY_MIN(l->count, cap);
+    memcpy(out, l->links, k * sizeof(*out));
+    hy_free(l);
+    return k;
+}
+
+/* HALYARD WAN ADD name host:peerport[,...] [MODE active-passive] [SECRET s] */
+static void wan_add(struct cmd_ctx *x)
+{
+    struct wan_link l;
+    memset(&l, 0, sizeof(l));
+    if (x->argc < 5 || x->argc % 2 == 0) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    const struct resp_arg *name = &x->argv[3], *to = &x->argv[4];
+    if (!wan_name_ok(name->ptr, name->len)) {
+        resp_write_error(&x->w, "ERR invalid link name (1 to 64 of A-Z a-z 0-9 _ - .)");
+        return;
+    }
+    if (!wan_targets_ok(to->ptr, to->len)) {
+        resp_write_error(&x->w, "ERR invalid target list (host:peerport[,host:peerport...])");
+        return;
+    }
+    for (size_t i = 5; i + 1 < x->argc; i += 2) {
+        const struct resp_arg *v = &x->argv[i + 1];
+        if (node_arg_is(&x->argv[i], "MODE")) {
+            if (!node_arg_is(v, "active-passive")) {
+                resp_write_error(&x->w, "ERR only MODE active-passive is supported "
+                                        "(active-active is not built yet)");
+                return;
+            }
+        } else if (node_arg_is(&x->argv[i], "SECRET")) {
+            if (!wan_secret_ok(v->ptr, v->len)) {
+                resp_write_error(&x->w, "ERR invalid secret (printable, no spaces, up to 256)");
+                return;
+            }
+            memcpy(l.secret, v->ptr, v->len);
+        } else {
+            node_reply_syntax_error(x);
+            return;
+        }
+    }
+    if (x->node->group_count == 1) {
+        /* With one partition group 0's keyspace is the users': the link's key would be a
+         * user key, seen by KEYS and shipped with the data. */
+        resp_write_error(&x->w, "ERR WAN links need a partitioned cluster (partitions > 1)");
+        return;
+    }
+    if (route_to_meta_leader(x)) {
+        return;
+    }
+    struct wan_link have[WAN_LINKS_MAX];
+    size_t count = node_wan_links(x->node, have, WAN_LINKS_MAX);
+    int exists = 0;
+    for (size_t i = 0; i < count; i++) {
+        exists |=
+            strlen(have[i].name) == name->len && memcmp(have[i].name, name->ptr, name->len) == 0;
+    }
+    if (!exists && count >= WAN_LINKS_MAX) {
+        resp_write_errorf(&x->w, "ERR at most %d WAN links", WAN_LINKS_MAX);
+        return;
+    }
+    memcpy(l.name, name->ptr, name->len);
+    memcpy(l.targets, to->ptr, to->len);
+    l.mode = WAN_ACTIVE_PASSIVE;
+    char key[sizeof(WAN_KEY_PREFIX) + WAN_NAME_MAX];
+    int klen = snprintf(key, sizeof(key), WAN_KEY_PREFIX "%s", l.name);
+    struct hy_buf v;
+    hy_buf_init(&v);
+    wan_link_encode(&l, &v);
+    struct store_arg args[2] = {{(const uint8_t *)key, (size_t)klen}, {v.data, v.len}};
+    struct store_entry e = {
+        .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+    node_propose(x, &e);
+    hy_buf_free(&v);
+}
+
+/* HALYARD WAN REMOVE name: the keys deleted (the link's and its positions'; 0: no such link).
+ * The positions ("halyard:wanpos:" keys) go with it, so that a link added again under the name
+ * starts over from what comes after it. */
+static void wan_remove(struct cmd_ctx *x)
+{
+    if (x->argc != 4) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    const struct resp_arg *name = &x->argv[3];
+    if (!wan_name_ok(name->ptr, name->len)) {
+        resp_write_error(&x->w, "ERR invalid link name (1 to 64 of A-Z a-z 0-9 _ - .)");
+        return;
+    }
+    if (x->node->group_count == 1) {
+        resp_write_error(&x->w, "ERR WAN links need a partitioned cluster (partitions > 1)");
+        return;
+    }
+    if (route_to_meta_leader(x)) {
+        return;
+    }
+    /* One DEL of the link's key and of its positions, so both go in the same entry. */
+    size_t parts = x->node->group_count - 1;
+    size_t keymax = sizeof(WAN_POS_KEY_PREFIX) + WAN_NAME_MAX + 12;
+    char *keys = hy_xcalloc(parts + 1, keymax);
+    struct store_arg *args = hy_xcalloc(parts + 1, sizeof(*args));
+    for (size_t i = 0; i <= parts; i++) {
+        int klen = i == 0 ? snprintf(keys, keymax, WAN_KEY_PREFIX "%.*s", (int)name->len,
+                                     (const char *)name->ptr)
+                          : snprintf(keys + i * keymax, keymax, WAN_POS_KEY_PREFIX "%.*s:%zu",
+                                     (int)name->len, (const char *)name->ptr, i - 1);
+        args[i].ptr = (const uint8_t *)keys + i * keymax;
+        args[i].len = (size_t)klen;
+    }
+    struct store_entry e = {.op = STORE_OP_DEL,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .argc = (uint32_t)(parts + 1),
+                            .argv = args};
+    node_propose(x, &e);
+    hy_free(args);
+    hy_free(keys);
+}
+
+/* HALYARD WAN STATUS [JSON]: every link this node knows (its committed copy of the metadata
+ * group), with, for the partitions this node leads, where shipping stands. The secret is
+ * never shown, only whether one was given. */
+static void wan_status(struct cmd_ctx *x, int json)
+{
+    struct hy_node *n = x->node;
+    struct wan_link links[WAN_LINKS_MAX];
+    size_t count = n->group_count > 1 ? node_wan_links(n, links, WAN_LINKS_MAX) : 0;
+    struct hy_buf b;
+    hy_buf_init(&b);
+    if (json) {
+        hy_buf_append_str(&b, "{\"links\":[");
+    } else if (count == 0) {
+        hy_buf_append_str(&b, "no WAN links\n");
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct wan_link *l = &links[i];
+        if (json) {
+            hy_buf_append_str(&b, i > 0 ? ",{\"name\":" : "{\"name\":");
+            hy_buf_append_json_str(&b, l->name);
+            hy_buf_printf(&b, ",\"mode\":\"%s\",\"targets\":", wan_mode_name(l->mode));
+            hy_buf_append_json_str(&b, l->targets);
+            hy_buf_printf(&b, ",\"secret\":%s,\"partitions\":[",
+                          l->secret[0] ? "\"given\"" : "\"none\"");
+        } else {
+            hy_buf_printf(&b, "link %s: %s to %s (secret: %s)\n", l->name, wan_mode_name(l->mode),
+                          l->targets, l->secret[0] ? "given" : "none");
+        }
+        node_wan_status_partitions(n, l->name, &b, json, x->now_ms);
+        if (json) {
+            hy_buf_append_str(&b, "]}");
+        }
+    }
+    if (json) {
+        hy_buf_append_str(&b, "]}");
+        resp_write_bulk(&x->w, b.data, b.len);
+    } else {
+        resp_write_verbatim(&x->w, "txt", b.data, b.len);
+    }
+    hy_buf_free(&b);
+}
+
+/* HALYARD WAN POS link partition seq (internal: a partition leader's wan_ship.c sends it): the
+ * link's target applied partition's changes up to seq. Written only forward; 1 when it moved. */
+static void wan_pos(struct cmd_ctx *x)
+{
+    struct hy_node *n = x->node;
+    int64_t p, seq;
+    if (x->argc != 6 || !hy_parse_i64(x->argv[4].ptr, x->argv[4].len, &p) ||
+        !hy_parse_i64(x->argv[5].ptr, x->argv[5].len, &seq) || p < 0 || seq < 0 ||
+        n->group_count == 1 || (uint64_t)p >= n->group_count - 1 ||
+        !wan_name_ok(x->argv[3].ptr, x->argv[3].len)) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (route_to_meta_leader(x)) {
+        return;
+    }
+    char name[WAN_NAME_MAX + 1];
+    memcpy(name, x->argv[3].ptr, x->argv[3].len);
+    name[x->argv[3].len] = '\0';
+    char lkey[sizeof(WAN_KEY_PREFIX) + WAN_NAME_MAX];
+    int lklen = snprintf(lkey, sizeof(lkey), WAN_KEY_PREFIX "%s", name);
+    if (store_peek(n->meta->store, (const uint8_t *)lkey, (size_t)lklen, n->raft_now_ms) == NULL) {
+        resp_write_error(&x->w, "ERR no such WAN link");
+        return;
+    }
+    char key[sizeof(WAN_POS_KEY_PREFIX) + WAN_NAME_MAX + 12], value[24];
+    int klen = snprintf(key, sizeof(key), WAN_POS_KEY_PREFIX "%s:%lld", name, (long long)p);
+    const struct store_obj *o =
+        store_peek(n->meta->store, (const uint8_t *)key, (size_t)klen, n->raft_now_ms);
+    if (o != NULL && store_obj_type(o) == STORE_STRING) {
+        const uint8_t *v;
+        size_t len;
+        int64_t have;
+        store_obj_string(o, &v, &len);
+        if (hy_parse_i64(v, len, &have) && have >= seq) {
+            resp_write_int(&x->w, 0);
+            return;
+        }
+    }
+    int vlen = snprintf(value, sizeof(value), "%lld", (long long)seq);
+    struct store_arg args[2] = {{(const uint8_t *)key, (size_t)klen},
+                                {(const uint8_t *)value, (size_t)vlen}};
+    struct store_entry e = {
+        .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+    node_propose(x, &e);
+}
+
+/* HY.WANAPPLY slot batch: run in the partition holding slot (dispatch.c routes it there, to its
+ * leader), as one entry; the reply is the highest source sequence number applied from the
+ * batch's source. The batch is checked here, so that every replica applies a well-formed one. */
+void cmd_hy_wanapply(struct cmd_ctx *x)
+{
+    const struct resp_arg *b = &x->argv[2];
+    struct wan_batch_reader r;
+    enum hy_status rc = wan_batch_open(&r, b->ptr, b->len);
+    uint64_t index;
+    const uint8_t *entry;
+    size_t len;
+    while (rc == HY_OK) {
+        rc = wan_batch_next(&r, &index, &entry, &len);
+    }
+    if (rc != HY_ENOTFOUND) {
+        resp_write_error(&x->w, "ERR corrupt WAN batch");
+        return;
+    }
+    struct store_arg args[1] = {{b->ptr, b->len}};
+    struct store_entry e = {.op = STORE_OP_WAN_APPLY,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .argc = 1,
+                            .argv = args};
+    node_propose(x, &e);
+}
+
+void cmd_halyard_wan(struct cmd_ctx *x)
+{
+    if (x->argc < 3) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    const struct resp_arg *sub = &x->argv[2];
+    if (node_arg_is(sub, "ADD")) {
+        wan_add(x);
+    } else if (node_arg_is(sub, "POS")) {
+        wan_pos(x);
+    } else if (node_arg_is(sub, "REMOVE")) {
+        wan_remove(x);
+    } else if (node_arg_is(sub, "STATUS") &&
+               (x->argc == 3 || (x->argc == 4 && node_arg_is(&x->argv[3], "JSON")))) {
+        wan_status(x, x->argc == 4);
+    } else {
+        node_reply_syntax_error(x);
+    }
+}

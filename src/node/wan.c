@@ -1,0 +1,209 @@
+/*
+ * wan.c - the pure parts of links between clusters (wan.h, docs/wan.md): link definitions as
+ * stored in the metadata group, the batch codec, the dedup rule and the shipper's state.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "node/wan.h"
+
+int wan_name_ok(const uint8_t *p, size_t len)
+{
+    if (len == 0 || len > WAN_NAME_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One "host:port": a host of printable bytes without ',' ':' or spaces, a port 1..65535. */
+static int target_ok(const uint8_t *p, size_t len)
+{
+    const uint8_t *colon = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == ':') {
+            colon = p + i;
+        } else if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == ',') {
+            return 0;
+        }
+    }
+    if (colon == NULL || colon == p) {
+        return 0;
+    }
+    size_t plen = len - (size_t)(colon + 1 - p);
+    if (plen == 0 || plen > 5) {
+        return 0;
+    }
+    uint32_t port = 0;
+    for (size_t i = 0; i < plen; i++) {
+        uint8_t c = colon[1 + i];
+        if (c < '0' || c > '9') {
+            return 0;
+        }
+        port = port * 10 + (uint32_t)(c - '0');
+    }
+    /* Only the last colon separates the port, so a host may not hold one (no bare IPv6). */
+    return port >= 1 && port <= 65535 && memchr(p, ':', (size_t)(colon - p)) == NULL;
+}
+
+int wan_targets_ok(const uint8_t *p, size_t len)
+{
+    if (len == 0 || len > WAN_TARGETS_MAX) {
+        return 0;
+    }
+    size_t start = 0, n = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || p[i] == ',') {
+            if (!target_ok(p + start, i - start) || ++n > 16) {
+                return 0;
+            }
+            start = i + 1;
+        }
+    }
+    return 1;
+}
+
+int wan_secret_ok(const uint8_t *p, size_t len)
+{
+    if (len > WAN_SECRET_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] >= 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+const char *wan_mode_name(enum wan_mode m)
+{
+    switch (m) {
+    case WAN_ACTIVE_PASSIVE: return "active-passive";
+    }
+    return "?";
+}
+
+void wan_link_encode(const struct wan_link *l, struct hy_buf *out)
+{
+    hy_buf_printf(out, "%s %s %s", wan_mode_name(l->mode), l->targets, l->secret);
+}
+
+int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size_t len,
+                    struct wan_link *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!wan_name_ok(name, name_len)) {
+        return 0;
+    }
+    memcpy(out->name, name, name_len);
+    const uint8_t *sp1 = memchr(p, ' ', len);
+    if (sp1 == NULL) {
+        return 0;
+    }
+    size_t mlen = (size_t)(sp1 - p);
+    if (mlen != strlen("active-passive") || memcmp(p, "active-passive", mlen) != 0) {
+        return 0;
+    }
+    out->mode = WAN_ACTIVE_PASSIVE;
+    const uint8_t *t = sp1 + 1, *end = p + len;
+    const uint8_t *sp2 = memchr(t, ' ', (size_t)(end - t));
+    if (sp2 == NULL || !wan_targets_ok(t, (size_t)(sp2 - t)) ||
+        !wan_secret_ok(sp2 + 1, (size_t)(end - sp2 - 1))) {
+        return 0;
+    }
+    memcpy(out->targets, t, (size_t)(sp2 - t));
+    memcpy(out->secret, sp2 + 1, (size_t)(end - sp2 - 1));
+    return 1;
+}
+
+/* ---- the shipper ----------------------------------------------------------------------------- */
+
+void wan_shipper_init(struct wan_shipper *s, uint64_t acked, uint64_t timeout_ms,
+                      uint64_t backoff_min_ms, uint64_t backoff_max_ms)
+{
+    memset(s, 0, sizeof(*s));
+    s->acked = s->shipped = acked;
+    s->timeout_ms = timeout_ms;
+    s->backoff_min_ms = backoff_min_ms;
+    s->backoff_max_ms = backoff_max_ms;
+    s->backoff_ms = backoff_min_ms;
+}
+
+void wan_shipper_committed(struct wan_shipper *s, uint64_t commit_index, uint64_t now_ms)
+{
+    if (commit_index > s->acked && s->oldest_unacked_ms == 0) {
+        s->oldest_unacked_ms = now_ms;
+    }
+}
+
+int wan_shipper_due(struct wan_shipper *s, uint64_t commit_index, uint64_t now_ms, uint64_t *from)
+{
+    if (s->shipped > s->acked) {
+        if (now_ms < s->sent_ms + s->timeout_ms) {
+            return 0;
+        }
+        /* No answer in time: the batch may or may not have been applied; the target's dedup
+         * makes sending it again safe, so it goes again from the durable position. */
+        s->failures++;
+        s->shipped = s->acked;
+    }
+    if (now_ms < s->retry_at_ms || commit_index <= s->acked) {
+        return 0;
+    }
+    *from = s->acked;
+    return 1;
+}
+
+void wan_shipper_sent(struct wan_shipper *s, uint64_t last, uint64_t now_ms)
+{
+    HY_ASSERT(last > s->acked);
+    s->shipped = last;
+    s->sent_ms = now_ms;
+    s->batches++;
+}
+
+void wan_shipper_acked(struct wan_shipper *s, uint64_t upto, uint64_t entries,
+                       uint64_t commit_index, uint64_t now_ms)
+{
+    if (upto <= s->acked) {
+        return;
+    }
+    s->acked = upto;
+    s->entries += entries;
+    if (s->shipped <= upto) {
+        s->shipped = upto;
+    }
+    s->backoff_ms = s->backoff_min_ms;
+    s->retry_at_ms = 0;
+    /* What remains was committed no later than now: the lag of the rest starts here, an
+     * estimate on the short side (the exact commit times are not kept per entry). */
+    s->oldest_unacked_ms = commit_index > upto ? now_ms : 0;
+}
+
+void wan_shipper_failed(struct wan_shipper *s, uint64_t now_ms)
+{
+    s->failures++;
+    s->shipped = s->acked;
+    s->retry_at_ms = now_ms + s->backoff_ms;
+    s->backoff_ms = s->backoff_ms * 2 > s->backoff_max_ms ? s->backoff_max_ms : s->backoff_ms * 2;
+}
+
+struct wan_lag wan_shipper_lag(const struct wan_shipper *s, uint64_t commit_index, uint64_t now_ms)
+{
+    struct wan_lag l = {0, 0};
+    if (commit_index > s->acked) {
+        l.entries = commit_index - s->acked;
+        if (s->oldest_unacked_ms != 0 && now_ms > s->oldest_unacked_ms) {
+            l.ms = now_ms - s->oldest_unacked_ms;
+        }
+    }
+    return l;
+}

@@ -1,0 +1,94 @@
+/*
+ * wan.h - links between clusters (issue 18, first slice; docs/wan.md): the pure parts.
+ *
+ * A link's definition lives in the metadata group's keyspace, one key per link
+ * ("halyard:wan:<name>"), so that every member knows it and it travels in that group's log and
+ * snapshots like the partition map. The rest of this header is what a partition leader and a
+ * target need to ship committed entries in order and apply them once: the batch format, the
+ * dedup rule by source index, and one (link, partition) shipper's state machine with its lag.
+ * Nothing here does I/O or reads a clock: time comes in as now_ms.
+ */
+#ifndef HY_NODE_WAN_H
+#define HY_NODE_WAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/status.h"
+#include "store/store_wan.h"
+
+#define WAN_KEY_PREFIX     "halyard:wan:"
+#define WAN_POS_KEY_PREFIX "halyard:wanpos:" /* + "<link>:<partition>" = seq */
+#define WAN_NAME_MAX       64
+#define WAN_TARGETS_MAX    512
+#define WAN_SECRET_MAX     256
+#define WAN_LINKS_MAX      16
+
+enum wan_mode {
+    WAN_ACTIVE_PASSIVE = 0,
+};
+
+struct wan_link {
+    char name[WAN_NAME_MAX + 1];
+    enum wan_mode mode;
+    char targets[WAN_TARGETS_MAX + 1]; /* "host:peerport[,host:peerport...]" */
+    char secret[WAN_SECRET_MAX + 1];   /* the target's password (requirepass); empty: none */
+};
+
+/* A link name: 1..64 of [A-Za-z0-9_.-]. */
+int wan_name_ok(const uint8_t *p, size_t len);
+/* A target list: 1..16 comma-separated host:port, each port 1..65535, no spaces. */
+int wan_targets_ok(const uint8_t *p, size_t len);
+/* A secret: 0..256 printable ASCII bytes without spaces (it is stored space-separated). */
+int wan_secret_ok(const uint8_t *p, size_t len);
+const char *wan_mode_name(enum wan_mode m);
+/* The stored value, "<mode> <targets> <secret>" (the secret may be empty), and back. decode
+ * returns 0 on a value HALYARD WAN ADD never writes. */
+void wan_link_encode(const struct wan_link *l, struct hy_buf *out);
+int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size_t len,
+                    struct wan_link *out);
+
+/*
+ * One (link, partition) shipper on the source partition's leader. acked is the durable
+ * position (kept in the partition's replicated state and read back at every new leader);
+ * shipped is what is on the wire beyond it. A batch is resent from acked + 1 when its answer
+ * does not come within timeout_ms (at least once on the wire); failures back off, doubling
+ * from backoff_min_ms up to backoff_max_ms.
+ */
+struct wan_shipper {
+    uint64_t acked;             /* the target applied every shipped entry up to here */
+    uint64_t shipped;           /* the last index sent and not yet answered (== acked: none) */
+    uint64_t sent_ms;           /* when that batch left */
+    uint64_t retry_at_ms;       /* no batch before this (after a failure) */
+    uint64_t backoff_ms;        /* the next failure's wait */
+    uint64_t oldest_unacked_ms; /* when the first entry beyond acked was committed (0: none) */
+    uint64_t batches, entries, failures;
+    uint64_t timeout_ms, backoff_min_ms, backoff_max_ms;
+};
+
+void wan_shipper_init(struct wan_shipper *s, uint64_t acked, uint64_t timeout_ms,
+                      uint64_t backoff_min_ms, uint64_t backoff_max_ms);
+/* The source committed entries up to commit_index at now_ms (called as they commit, so that
+ * the lag in ms counts from the first one the target lacks). */
+void wan_shipper_committed(struct wan_shipper *s, uint64_t commit_index, uint64_t now_ms);
+/* Whether a batch starting after *from should leave now: 1 with *from set (acked, or the last
+ * index of a batch timed out: it restarts from acked), 0 while one is in flight or the
+ * backoff holds, or nothing is committed beyond acked. */
+int wan_shipper_due(struct wan_shipper *s, uint64_t commit_index, uint64_t now_ms, uint64_t *from);
+/* A batch whose last index is `last` left at now_ms. */
+void wan_shipper_sent(struct wan_shipper *s, uint64_t last, uint64_t now_ms);
+/* The target applied everything up to `upto`. An answer for less than acked (a late answer
+ * to a resend) changes nothing. commit_index says whether entries remain unacked. */
+void wan_shipper_acked(struct wan_shipper *s, uint64_t upto, uint64_t entries,
+                       uint64_t commit_index, uint64_t now_ms);
+/* The batch in flight failed (refused, connection lost): resent from acked after backoff. */
+void wan_shipper_failed(struct wan_shipper *s, uint64_t now_ms);
+
+struct wan_lag {
+    uint64_t entries; /* committed at the source, not yet acknowledged by the target */
+    uint64_t ms;      /* how long the oldest of them has waited (0 when none) */
+};
+struct wan_lag wan_shipper_lag(const struct wan_shipper *s, uint64_t commit_index, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,646 @@
+/*
+ * wan_ship.c - the source side of links between clusters (docs/wan.md): every replica of a
+ * partition collects the data changes it applies (the store's tap) in an outbox; the
+ * partition's leader ships them in batches to each link's target (through the shell, which
+ * owns the sockets: node_wan_take / node_wan_done) and records how far the target applied
+ * them in the metadata group ("halyard:wanpos:<link>:<partition>"), which every replica
+ * trims its outbox by. A new leader starts from that committed position: a change is sent at
+ * least once, and the target applies it once (STORE_OP_WAN_APPLY, by sequence number).
+ *
+ * A change's sequence number is its log index times 65536 plus its place among the writes of
+ * that entry (a transaction or a script writes several), so it grows with the log.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/assert.h"
+#include "common/strutil.h"
+#include "node/node_internal.h"
+#include "node/wan.h"
+
+#define WAN_OUTBOX_MAX_BYTES  (16u << 20) /* per partition: beyond it the link needs a resync */
+#define WAN_BATCH_MAX_BYTES   (256u << 10)
+#define WAN_BATCH_MAX_ENTRIES 1024u
+#define WAN_TIMEOUT_MS        5000u
+#define WAN_BACKOFF_MIN_MS    100u
+#define WAN_BACKOFF_MAX_MS    5000u
+#define WAN_REFRESH_MS        200u /* how often the links are read back from the metadata group */
+#define WAN_POS_EVERY_MS      200u /* the least time between two position writes of a partition */
+#define REC_HEADER            20u  /* seq 8, captured at (ms) 8, length 4 */
+
+/* One partition's changes not yet known applied by every link's target, in order. */
+struct node_wan_outbox {
+    struct hy_buf recs; /* REC_HEADER + entry, repeated; the first kept at `head` */
+    size_t head;
+    size_t count;
+    uint64_t from_seq;   /* every change from this sequence number on is here (or trimmed) */
+    uint64_t next_apply; /* the log index the next apply should have: a jump means a snapshot */
+    uint64_t cur_index;  /* the entry being applied, and its changes so far */
+    uint32_t cur_sub;
+    uint64_t cur_ms;
+    uint64_t last_seq; /* the last change collected */
+    uint64_t skipped;  /* writes this slice cannot ship (docs/wan.md) */
+    /* WAN_OUTBOX_MAX_BYTES was reached: changes were dropped, for good (until no link is
+     * left); the leader reports resync-needed once it has shipped what was kept. */
+    int overflow;
+};
+
+struct node_wan_part {
+    struct wan_shipper sh;
+    uint64_t term; /* the leader term this shipper was set up in; 0: not leading */
+    int gap;       /* the outbox lacks changes after acked: a resync is needed (not built) */
+    uint64_t pos_sent_ms;
+};
+
+struct node_wan_link {
+    struct wan_link def;
+    struct node_wan_part *parts; /* one per partition (group p + 1) */
+};
+
+struct node_wan {
+    struct node_wan_link links[WAN_LINKS_MAX];
+    size_t count;
+    uint64_t refresh_ms;
+    int collected; /* a change was collected since node_wan_take last looked */
+};
+
+static uint64_t seq_of(uint64_t index, uint32_t sub)
+{
+    return (index << 16) | sub;
+}
+
+/* ---- collecting --------------------------------------------------------------------------- */
+
+static struct node_wan_outbox *outbox_of(struct node_group *g)
+{
+    if (g->wan_out == NULL) {
+        g->wan_out = hy_xcalloc(1, sizeof(*g->wan_out));
+        hy_buf_init(&g->wan_out->recs);
+    }
+    return g->wan_out;
+}
+
+static void outbox_clear(struct node_wan_outbox *ob, uint64_t from_seq)
+{
+    hy_buf_reset(&ob->recs);
+    ob->head = 0;
+    ob->count = 0;
+    ob->from_seq = from_seq;
+    ob->overflow = 0;
+}
+
+/* Whether a write is shipped: the ops whose first argument is the key they change. The rest
+ * are either not data (no-ops, sessions, members, WAN batches, ACL users) or not shipped by
+ * this slice (FLUSHALL, script and function caches, stream consumer groups read by
+ * XREADGROUP): counted in `skipped`. A transaction, a script and a session request are not
+ * shipped as such: the writes they apply come through the tap one by one. */
+static int shippable(const struct store_entry *e, int *skip)
+{
+    *skip = 0;
+    switch (e->op) {
+    case STORE_OP_NOOP:
+    case STORE_OP_SESSION_OPEN:
+    case STORE_OP_SESSION_REQ:
+    case STORE_OP_SESSION_REQW:
+    case STORE_OP_MEMBER_SET:
+    case STORE_OP_EXEC:
+    case STORE_OP_EVAL:
+    case STORE_OP_FCALL:
+    case STORE_OP_WAN_APPLY:
+    case STORE_OP_ACL_SETUSER:
+    case STORE_OP_ACL_DELUSER:
+    case STORE_OP_ACL_LOAD: return 0;
+    case STORE_OP_FLUSHALL:
+    case STORE_OP_SCRIPT_LOAD:
+    case STORE_OP_SCRIPT_FLUSH:
+    case STORE_OP_FUNCTION_LOAD:
+    case STORE_OP_FUNCTION_DELETE:
+    case STORE_OP_FUNCTION_FLUSH:
+    case STORE_OP_FUNCTION_RESTORE:
+    case STORE_OP_XREADGROUP: *skip = 1; return 0;
+    default:
+        if (e->argc == 0 || e->argv[0].len == 0) {
+            *skip = 1;
+            return 0;
+        }
+        return 1;
+    }
+}
+
+static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, size_t len)
+{
+    struct node_group *g = ctx;
+    struct node_wan_outbox *ob = g->wan_out;
+    int skip;
+    if (ob == NULL || ob->cur_index == 0 || !shippable(e, &skip)) {
+        if (ob != NULL && skip) {
+            ob->skipped++;
+        }
+        return;
+    }
+    if (ob->cur_sub == 0xffff) {
+        ob->skipped++; /* more writes in one entry than a sequence number can tell apart */
+        return;
+    }
+    uint64_t seq = seq_of(ob->cur_index, ++ob->cur_sub);
+    struct node_wan *w = g->node->wan;
+    if (w != NULL && w->count == 0) {
+        /* No link is known: nothing is kept (a cluster without links pays no copy), and the
+         * outbox claims only what comes after this change. */
+        ob->from_seq = seq_of(ob->cur_index + 1, 0);
+        return;
+    }
+    if (ob->overflow) {
+        return;
+    }
+    if (ob->recs.len - ob->head + REC_HEADER + len > WAN_OUTBOX_MAX_BYTES) {
+        /* The targets are too far behind: keep no more; the leader reports the gap. */
+        hy_log(g->node->log, HY_LOG_WARN,
+               "WAN: partition %u's outbox is full (%u bytes): changes from seq %llu on are "
+               "not kept; its links need a resync",
+               g->id - 1, WAN_OUTBOX_MAX_BYTES, (unsigned long long)seq);
+        ob->overflow = 1;
+        return;
+    }
+    uint8_t *p = hy_buf_reserve(&ob->recs, REC_HEADER + len);
+    hy_store_u64le(p, seq);
+    hy_store_u64le(p + 8, ob->cur_ms);
+    hy_store_u32le(p + 16, (uint32_t)len);
+    memcpy(p + REC_HEADER, entry, len);
+    ob->recs.len += REC_HEADER + len;
+    ob->count++;
+    ob->last_seq = seq;
+    if (w != NULL) {
+        w->collected = 1;
+    }
+}
+
+int node_wan_pending(const struct hy_node *n)
+{
+    return n->wan != NULL && n->wan->collected;
+}
+
+static void refresh_links(struct hy_node *n);
+
+/* The metadata group's tap: a link added or removed is taken into account as soon as this node
+ * applies it, so that every change a partition replica applies after that is kept for it
+ * (with the cron's periodic look alone, changes of the next WAN_REFRESH_MS were lost). */
+static void meta_tap(void *ctx, const struct store_entry *e, const uint8_t *entry, size_t len)
+{
+    (void)entry;
+    (void)len;
+    struct node_group *g = ctx;
+    size_t plen = strlen(WAN_KEY_PREFIX);
+    if (g->node->group_count > 1 && (e->op == STORE_OP_SET || e->op == STORE_OP_DEL) &&
+        e->argc > 0 && e->argv[0].len > plen && memcmp(e->argv[0].ptr, WAN_KEY_PREFIX, plen) == 0) {
+        refresh_links(g->node);
+    }
+}
+
+void node_wan_group_init(struct node_group *g)
+{
+    if (g->id == 0) {
+        /* The metadata group holds no user key once there are partitions: only its link
+         * definitions are watched. */
+        store_set_tap(g->store, meta_tap, g);
+        return;
+    }
+    outbox_of(g);
+    store_set_tap(g->store, tap, g);
+}
+
+void node_wan_group_free(struct node_group *g)
+{
+    if (g->wan_out != NULL) {
+        hy_buf_free(&g->wan_out->recs);
+        hy_free(g->wan_out);
+        g->wan_out = NULL;
+    }
+}
+
+void node_wan_applying(struct node_group *g, uint64_t index, uint64_t now_ms)
+{
+    struct node_wan_outbox *ob = g->wan_out;
+    if (ob == NULL) {
+        return;
+    }
+    if (index != ob->next_apply) {
+        /* The first entry applied, or the first after a snapshot was loaded: what came before
+         * was never seen here. */
+        outbox_clear(ob, seq_of(index, 0));
+    }
+    ob->next_apply = index + 1;
+    ob->cur_index = index;
+    ob->cur_sub = 0;
+    ob->cur_ms = now_ms;
+}
+
+/* Drops the changes every link's target applied (seq <= upto). */
+static void outbox_trim(struct node_wan_outbox *ob, uint64_t upto)
+{
+    while (ob->count > 0) {
+        const uint8_t *p = ob->recs.data + ob->head;
+        if (hy_load_u64le(p) > upto) {
+            break;
+        }
+        ob->head += REC_HEADER + hy_load_u32le(p + 16);
+        ob->count--;
+    }
+    if (ob->count == 0 || ob->head > ob->recs.len / 2) {
+        hy_buf_consume(&ob->recs, ob->head);
+        ob->head = 0;
+    }
+    if (upto + 1 > ob->from_seq) {
+        ob->from_seq = upto + 1;
+    }
+}
+
+/* ---- links and positions ------------------------------------------------------------------ */
+
+static uint64_t committed_pos(struct hy_node *n, const char *link, uint32_t p, int *have)
+{
+    char key[sizeof(WAN_POS_KEY_PREFIX) + WAN_NAME_MAX + 12];
+    int klen = snprintf(key, sizeof(key), WAN_POS_KEY_PREFIX "%s:%u", link, p);
+    const struct store_obj *o =
+        store_peek(n->meta->store, (const uint8_t *)key, (size_t)klen, n->raft_now_ms);
+    *have = 0;
+    if (o == NULL || store_obj_type(o) != STORE_STRING) {
+        return 0;
+    }
+    const uint8_t *v;
+    size_t len;
+    store_obj_string(o, &v, &len);
+    int64_t x;
+    if (!hy_parse_i64(v, len, &x) || x < 0) {
+        return 0;
+    }
+    *have = 1;
+    return (uint64_t)x;
+}
+
+static size_t parts_of(const struct hy_node *n)
+{
+    return n->group_count > 1 ? n->group_count - 1 : 0;
+}
+
+static struct node_wan_link *find_link(struct hy_node *n, const char *name)
+{
+    if (n->wan == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n->wan->count; i++) {
+        if (strcmp(n->wan->links[i].def.name, name) == 0) {
+            return &n->wan->links[i];
+        }
+    }
+    return NULL;
+}
+
+/* Reads the links back from the metadata group: new ones get shippers, gone ones lose theirs. */
+static void refresh_links(struct hy_node *n)
+{
+    struct wan_link defs[WAN_LINKS_MAX];
+    size_t count = node_wan_links(n, defs, WAN_LINKS_MAX);
+    if (n->wan == NULL) {
+        n->wan = hy_xcalloc(1, sizeof(*n->wan));
+    }
+    struct node_wan *w = n->wan;
+    struct node_wan_link fresh[WAN_LINKS_MAX];
+    memset(fresh, 0, sizeof(fresh));
+    for (size_t i = 0; i < count; i++) {
+        struct node_wan_link *old = find_link(n, defs[i].name);
+        fresh[i].def = defs[i];
+        if (old != NULL) {
+            fresh[i].parts = old->parts;
+            old->parts = NULL;
+        } else {
+            fresh[i].parts = hy_xcalloc(parts_of(n), sizeof(struct node_wan_part));
+            hy_log(n->log, HY_LOG_INFO, "WAN link '%s' (%s to %s): known here", defs[i].name,
+                   wan_mode_name(defs[i].mode), defs[i].targets);
+        }
+    }
+    for (size_t i = 0; i < w->count; i++) {
+        if (w->links[i].parts != NULL) {
+            hy_log(n->log, HY_LOG_INFO, "WAN link '%s': removed", w->links[i].def.name);
+            hy_free(w->links[i].parts);
+        }
+    }
+    memcpy(w->links, fresh, sizeof(fresh));
+    w->count = count;
+}
+
+/* Sends this node's HALYARD WAN POS for (link, partition) to the metadata leader through an
+ * internal client, as partmap_publish_domain does; nobody waits for the answer (the
+ * position is read back from the metadata group, and written again while it is behind). */
+static void send_pos(struct hy_node *n, const char *link, uint32_t p, uint64_t seq, uint64_t now_ms)
+{
+    struct node_client *c = node_client_new(n, "internal:wan", "", -1, now_ms);
+    c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY;
+    hy_buf_reset(&c->out);
+    n->stats.connections_received--;
+    c->authenticated = 1;
+    c->user[0] = '\0';
+    c->proto = 2;
+    c->is_scatter_orphan = 1;
+    snprintf(c->name, sizeof(c->name), "wan");
+    char ps[16], ss[24];
+    snprintf(ps, sizeof(ps), "%u", p);
+    snprintf(ss, sizeof(ss), "%llu", (unsigned long long)seq);
+    hy_buf_printf(&c->in,
+                  "*6\r\n$7\r\nHALYARD\r\n$3\r\nWAN\r\n$3\r\nPOS\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n"
+                  "$%zu\r\n%s\r\n",
+                  strlen(link), link, strlen(ps), ps, strlen(ss), ss);
+    node_client_process(n, c, now_ms);
+    replica_mark_ready(n, c);
+}
+
+void node_wan_cron(struct hy_node *n, uint64_t now_ms)
+{
+    if (parts_of(n) == 0) {
+        return;
+    }
+    if (n->wan == NULL || now_ms >= n->wan->refresh_ms) {
+        refresh_links(n);
+        n->wan->refresh_ms = now_ms + WAN_REFRESH_MS;
+    }
+    struct node_wan *w = n->wan;
+    for (uint32_t p = 0; p < parts_of(n); p++) {
+        struct node_group *g = n->groups[p + 1];
+        struct node_wan_outbox *ob = g->wan_out;
+        if (ob == NULL) {
+            continue;
+        }
+        if (w->count == 0) {
+            /* No link: nothing is kept, and a link added later ships what comes after it. */
+            outbox_clear(ob, seq_of(ob->next_apply, 0));
+            continue;
+        }
+        uint64_t low = UINT64_MAX;
+        int leading = replica_is_leader(g) && g->applied >= g->raft.term_start_index;
+        for (size_t i = 0; i < w->count; i++) {
+            struct node_wan_link *l = &w->links[i];
+            struct node_wan_part *sp = &l->parts[p];
+            int have;
+            uint64_t pos = committed_pos(n, l->def.name, p, &have);
+            if (!have) {
+                /* Never acknowledged: its target gets what this replica holds from now on. */
+                low = 0;
+            } else if (pos < low) {
+                low = pos;
+            }
+            if (!leading) {
+                sp->term = 0;
+                continue;
+            }
+            if (sp->term != g->raft.term) {
+                /* Leader (again) in a new term: start from the committed position, whatever
+                 * the last leader had on the wire (the target drops what it has). */
+                uint64_t start = have ? pos : ob->from_seq > 0 ? ob->from_seq - 1 : 0;
+                wan_shipper_init(&sp->sh, start, WAN_TIMEOUT_MS, WAN_BACKOFF_MIN_MS,
+                                 WAN_BACKOFF_MAX_MS);
+                sp->term = g->raft.term;
+                sp->gap = 0;
+                hy_log(n->log, HY_LOG_INFO,
+                       "WAN link '%s', partition %u: shipping from seq %llu (log index %llu)",
+                       l->def.name, p, (unsigned long long)start,
+                       (unsigned long long)(start >> 16));
+            }
+            if (have && pos > sp->sh.acked) {
+                /* An earlier leader had the target apply more than this one started from (its
+                 * position committed since): nothing up to pos is sent again. */
+                wan_shipper_acked(&sp->sh, pos, 0, ob->last_seq, now_ms);
+            }
+            /* A gap: the changes right after acked are neither here nor trimmed by an ack. */
+            int was_gap = sp->gap;
+            sp->gap =
+                sp->sh.acked + 1 < ob->from_seq || (ob->overflow && sp->sh.acked >= ob->last_seq);
+            if (sp->gap && !was_gap) {
+                hy_log(n->log, HY_LOG_WARN,
+                       "WAN link '%s', partition %u: changes after seq %llu are not here (kept "
+                       "from seq %llu%s): the target needs a resync",
+                       l->def.name, p, (unsigned long long)sp->sh.acked,
+                       (unsigned long long)ob->from_seq, ob->overflow ? ", outbox full" : "");
+            }
+            wan_shipper_committed(&sp->sh, ob->last_seq, now_ms);
+            /* Only a position the target acknowledged is written: the starting point of a link
+             * nothing was shipped on yet is this replica's own (where its outbox begins), and
+             * written down it would make a later leader whose outbox begins after it see a gap
+             * that holds no change. */
+            if (sp->sh.entries > 0 && sp->sh.acked > pos &&
+                now_ms >= sp->pos_sent_ms + WAN_POS_EVERY_MS) {
+                sp->pos_sent_ms = now_ms;
+                send_pos(n, l->def.name, p, sp->sh.acked, now_ms);
+            }
+        }
+        if (low != 0 && low != UINT64_MAX) {
+            outbox_trim(ob, low);
+        }
+    }
+}
+
+size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **out)
+{
+    *out = NULL;
+    if (n->wan == NULL || n->wan->count == 0) {
+        return 0;
+    }
+    struct node_wan *w = n->wan;
+    w->collected = 0;
+    size_t count = 0, cap = 0;
+    struct node_wan_job *jobs = NULL;
+    for (size_t i = 0; i < w->count; i++) {
+        struct node_wan_link *l = &w->links[i];
+        for (uint32_t p = 0; p < parts_of(n); p++) {
+            struct node_wan_part *sp = &l->parts[p];
+            struct node_group *g = n->groups[p + 1];
+            struct node_wan_outbox *ob = g->wan_out;
+            uint64_t from;
+            if (sp->term == 0 || sp->term != g->raft.term || sp->gap || ob == NULL ||
+                !wan_shipper_due(&sp->sh, ob->last_seq, now_ms, &from)) {
+                continue;
+            }
+            struct wan_batch b;
+            wan_batch_init(&b, n->cfg->cluster_name, p, WAN_BATCH_MAX_BYTES, WAN_BATCH_MAX_ENTRIES);
+            size_t off = ob->head;
+            for (size_t k = 0; k < ob->count; k++) {
+                const uint8_t *r = ob->recs.data + off;
+                uint64_t seq = hy_load_u64le(r);
+                uint32_t len = hy_load_u32le(r + 16);
+                off += REC_HEADER + len;
+                if (seq <= from) {
+                    continue;
+                }
+                if (wan_batch_add(&b, seq, r + REC_HEADER, len) != HY_OK) {
+                    break;
+                }
+            }
+            if (b.count == 0) {
+                wan_batch_free(&b);
+                continue;
+            }
+            if (count == cap) {
+                cap = cap ? 2 * cap : 4;
+                jobs = hy_xrealloc(jobs, cap * sizeof(*jobs));
+            }
+            struct node_wan_job *j = &jobs[count++];
+            memset(j, 0, sizeof(*j));
+            snprintf(j->link, sizeof(j->link), "%s", l->def.name);
+            snprintf(j->targets, sizeof(j->targets), "%s", l->def.targets);
+            snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
+            j->partition = p;
+            j->term = sp->term;
+            j->last_seq = b.last_index;
+            j->entries = b.count;
+            j->batch = b.buf; /* the job owns the bytes now */
+            wan_shipper_sent(&sp->sh, b.last_index, now_ms);
+        }
+    }
+    *out = jobs;
+    return count;
+}
+
+void node_wan_jobs_free(struct node_wan_job *jobs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        hy_buf_free(&jobs[i].batch);
+    }
+    hy_free(jobs);
+}
+
+void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint64_t term,
+                   uint64_t last_seq, uint64_t entries, int ok, const char *why, uint64_t now_ms)
+{
+    struct node_wan_link *l = find_link(n, link);
+    if (l == NULL || partition >= parts_of(n)) {
+        return; /* the link went meanwhile */
+    }
+    struct node_wan_part *sp = &l->parts[partition];
+    struct node_group *g = n->groups[partition + 1];
+    if (sp->term != term || sp->sh.shipped != last_seq) {
+        return; /* a batch of an earlier term, or one the shipper already gave up on */
+    }
+    if (ok) {
+        wan_shipper_acked(&sp->sh, last_seq, entries, g->wan_out ? g->wan_out->last_seq : 0,
+                          now_ms);
+    } else {
+        if (sp->sh.failures == 0 || sp->sh.backoff_ms >= WAN_BACKOFF_MAX_MS) {
+            hy_log(n->log, HY_LOG_WARN, "WAN link '%s', partition %u: batch not applied: %s", link,
+                   partition, why ? why : "?");
+        }
+        wan_shipper_failed(&sp->sh, now_ms);
+    }
+}
+
+/* The changes of partition p not yet acknowledged on link l, and how long the oldest waited. */
+static struct wan_lag part_lag(const struct node_wan_outbox *ob, const struct node_wan_part *sp,
+                               uint64_t now_ms)
+{
+    struct wan_lag lag = {0, 0};
+    size_t off = ob->head;
+    for (size_t k = 0; k < ob->count; k++) {
+        const uint8_t *r = ob->recs.data + off;
+        off += REC_HEADER + hy_load_u32le(r + 16);
+        if (hy_load_u64le(r) > sp->sh.acked) {
+            if (lag.entries == 0) {
+                uint64_t at = hy_load_u64le(r + 8);
+                lag.ms = now_ms > at ? now_ms - at : 0;
+            }
+            lag.entries++;
+        }
+    }
+    return lag;
+}
+
+size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
+                     uint64_t now_ms)
+{
+    size_t k = 0;
+    if (n->wan == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < n->wan->count; i++) {
+        const struct node_wan_link *l = &n->wan->links[i];
+        for (uint32_t p = 0; p < parts_of(n) && k < cap; p++) {
+            const struct node_wan_part *sp = &l->parts[p];
+            const struct node_group *g = n->groups[p + 1];
+            if (sp->term == 0 || sp->term != g->raft.term || g->wan_out == NULL) {
+                continue;
+            }
+            struct node_wan_lag_view *v = &out[k++];
+            memset(v, 0, sizeof(*v));
+            snprintf(v->link, sizeof(v->link), "%s", l->def.name);
+            v->partition = p;
+            v->acked_seq = sp->sh.acked;
+            v->shipped_seq = sp->sh.shipped;
+            v->last_seq = g->wan_out->last_seq;
+            struct wan_lag lag = part_lag(g->wan_out, sp, now_ms);
+            v->lag_entries = lag.entries;
+            v->lag_ms = lag.ms;
+            v->batches = sp->sh.batches;
+            v->entries = sp->sh.entries;
+            v->failures = sp->sh.failures;
+            v->skipped = g->wan_out->skipped;
+            v->gap = sp->gap;
+            v->backing_off = now_ms < sp->sh.retry_at_ms;
+        }
+    }
+    return k;
+}
+
+void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_buf *b, int json,
+                                uint64_t now_ms)
+{
+    size_t count = 0;
+    struct node_wan_link *l = find_link(n, link);
+    for (uint32_t p = 0; l != NULL && p < parts_of(n); p++) {
+        const struct node_wan_part *sp = &l->parts[p];
+        const struct node_group *g = n->groups[p + 1];
+        if (sp->term == 0 || sp->term != g->raft.term || g->wan_out == NULL) {
+            continue;
+        }
+        struct wan_lag lag = part_lag(g->wan_out, sp, now_ms);
+        const char *state = sp->gap                         ? "resync-needed"
+                            : now_ms < sp->sh.retry_at_ms   ? "backing-off"
+                            : sp->sh.shipped > sp->sh.acked ? "shipping"
+                                                            : "idle";
+        if (json) {
+            hy_buf_printf(b,
+                          "%s{\"partition\":%u,\"state\":\"%s\",\"acked_index\":%llu,"
+                          "\"acked_seq\":%llu,\"shipped_seq\":%llu,\"last_seq\":%llu,"
+                          "\"lag_entries\":%llu,\"lag_ms\":%llu,\"batches\":%llu,"
+                          "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu}",
+                          count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
+                          (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
+                          (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
+                          (unsigned long long)lag.ms, (unsigned long long)sp->sh.batches,
+                          (unsigned long long)sp->sh.entries, (unsigned long long)sp->sh.failures,
+                          (unsigned long long)g->wan_out->skipped);
+        } else {
+            hy_buf_printf(b,
+                          "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "
+                          "%llu batches, %llu changes shipped, %llu failures, %llu skipped\n",
+                          p, state, (unsigned long long)(sp->sh.acked >> 16),
+                          (unsigned long long)lag.entries, (unsigned long long)lag.ms,
+                          (unsigned long long)sp->sh.batches, (unsigned long long)sp->sh.entries,
+                          (unsigned long long)sp->sh.failures,
+                          (unsigned long long)g->wan_out->skipped);
+        }
+        count++;
+    }
+    if (!json && count == 0) {
+        hy_buf_append_str(b, "  (this node leads none of the partitions: ask their leaders)\n");
+    }
+}
+
+void node_wan_free(struct hy_node *n)
+{
+    if (n->wan != NULL) {
+        for (size_t i = 0; i < n->wan->count; i++) {
+            hy_free(n->wan->links[i].parts);
+        }
+        hy_free(n->wan);
+        n->wan = NULL;
+    }
+}
