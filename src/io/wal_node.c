@@ -179,7 +179,11 @@ int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t
         }
         if (r->snapshot != NULL) {
             rc = wal_batch_commit(w);
-            rc = rc == HY_OK ? wal_snapshot_put(w, r->group, r->snapshot, r->discard_log) : rc;
+            if (rc == HY_OK) {
+                rc = r->snapshot_file_written
+                         ? wal_snapshot_install(w, r->group, r->snapshot, r->discard_log)
+                         : wal_snapshot_put(w, r->group, r->snapshot, r->discard_log);
+            }
         }
         if (rc == HY_OK && r->n_entries > 0) {
             wal_node_stage_entries(w, r);
@@ -269,6 +273,21 @@ int wal_node_queues_add(struct wal_node_queues *q, struct node_io_batch *b, uint
     g->count++;
     q->busy += g->count == 1;
     return 0;
+}
+
+void wal_node_queues_set_seq(struct wal_node_queues *q, const struct node_io_batch *b, uint64_t seq)
+{
+    struct wal_node_group *g = wal_node_group_of(q, b->group);
+    HY_ASSERT(g != NULL);
+    for (size_t i = 0; i < g->count; i++) {
+        struct wal_node_pending *p = &g->ring[(g->head + i) % g->cap];
+        if (p->batch == b) {
+            HY_ASSERT(p->seq == WAL_NODE_SEQ_HELD);
+            p->seq = seq;
+            return;
+        }
+    }
+    HY_UNREACHABLE(); /* a held batch stays queued until its request is durable */
 }
 
 void wal_node_complete(struct wal_node_queues *q, struct hy_node *n, int status,
