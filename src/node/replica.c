@@ -642,6 +642,10 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
         /* Entries come from our own encoder, through CRC-checked disk and wire: one that
          * does not decode means a bug, and applying on would fork the replicas. */
         HY_ASSERT(rc == HY_OK);
+        if (c != NULL && w->answer_integer && wr.out->len > mark && wr.out->data[mark] == '+') {
+            wr.out->len = mark;
+            resp_write_int(&wr, w->answer);
+        }
         if (c != NULL && wr.out == &c->out) {
             node_note_reply(n, c->out.data + mark, c->out.len - mark); /* a write's reply */
         }
