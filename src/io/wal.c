@@ -742,6 +742,41 @@ int wal_snapshot_install(struct wal *w, uint32_t group, const struct wal_snapsho
     return wal_snapshot_adopt(w, (size_t)slot, s, discard_log, 1);
 }
 
+int wal_group_forget(struct wal *w, uint32_t group)
+{
+    if (w->failed) {
+        return HY_EIO;
+    }
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0 && w->batch.len == 0);
+    struct wal_group *g = &w->groups[slot];
+    if (g->snap_index == 0 && g->last_index == 0) {
+        return HY_OK;
+    }
+    /* The log first, durably: a crash before the snapshot file goes leaves the snapshot with
+     * no log, which recovers; the other order would leave entries after a missing snapshot
+     * (a gap: recovery refuses). */
+    wal__stage_truncate(w, (size_t)slot, 1);
+    int rc = wal_batch_commit(w);
+    if (rc != HY_OK) {
+        return rc;
+    }
+    uint64_t old = g->snap_index;
+    g->snap_index = g->snap_term = 0;
+    g->first_index = 0;
+    g->n_runs = 0;
+    g->last_index = g->last_term = 0;
+    g->st_last_index = g->st_last_term = 0;
+    if (old != 0) {
+        char name[WAL_NAME_MAX];
+        wal__name_snapshot(name, group, old, 0);
+        if (wal__remove_synced(w->disk, name) != HY_OK) {
+            return wal_fail(w, HY_EIO);
+        }
+    }
+    return wal__gc(w) == HY_OK ? HY_OK : wal_fail(w, HY_EIO);
+}
+
 int wal_snapshot_wanted(const struct wal *w, uint32_t group)
 {
     int slot = wal__slot(w, group);

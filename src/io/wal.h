@@ -150,6 +150,15 @@ int wal_snapshot_file_write(struct disk *d, uint32_t group,
 int wal_snapshot_install(struct wal *w, uint32_t group, const struct wal_snapshot *s,
                          int discard_log) HY_MUST_CHECK;
 
+/*
+ * Drops everything group holds but its term/vote: its log (a truncation record at 1, committed
+ * first) and then its snapshot file (removed, directory fsync'd); segments no group needs any
+ * more are collected. The group is then as a new one that voted (a parked copy's files, no
+ * longer needed: node.h NODE_SNAP_FORGET). Nothing may be staged. HY_OK, HY_ENOSPC (nothing
+ * changed), HY_EIO (fatal).
+ */
+int wal_group_forget(struct wal *w, uint32_t group) HY_MUST_CHECK;
+
 /* 1 when the configuration asks for a snapshot of the group now (interval reached, log too
  * long, or its entries pin the oldest segment while there are too many). */
 int wal_snapshot_wanted(const struct wal *w, uint32_t group);

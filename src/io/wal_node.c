@@ -108,7 +108,8 @@ void wal_node_req_of(const struct node_io_batch *b, struct wal_node_req *req,
                                  .term_vote_changed = b->term_vote_changed,
                                  .term = b->term,
                                  .vote = b->vote};
-    if (b->snapshot != NODE_SNAP_NONE) {
+    req->forget = b->snapshot == NODE_SNAP_FORGET;
+    if (b->snapshot != NODE_SNAP_NONE && !req->forget) {
         HY_ASSERT(raft_membership_encoded_len(&b->snap_membership) <= WAL_NODE_MEMBERSHIP_MAX);
         *snap = (struct wal_snapshot){
             .index = b->snap_index,
@@ -177,7 +178,11 @@ int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t
         if (r->term_vote_changed && term_vote_is_new(w, r)) {
             wal_batch_term_vote(w, r->group, r->term, r->vote);
         }
-        if (r->snapshot != NULL) {
+        if (r->forget) {
+            rc = wal_batch_commit(w);
+            rc = rc == HY_OK ? wal_group_forget(w, r->group) : rc;
+        }
+        if (rc == HY_OK && r->snapshot != NULL) {
             rc = wal_batch_commit(w);
             if (rc == HY_OK) {
                 rc = r->snapshot_file_written

@@ -57,6 +57,7 @@ struct wal_node_req {
     uint64_t vote;
     const struct wal_snapshot *snapshot; /* NULL = none */
     int discard_log;                     /* with snapshot: one received from the leader */
+    int forget;                /* the group's log and snapshot go (wal_group_forget), first */
     int snapshot_file_written; /* with snapshot: its file is durable already (io/snap_writer.h):
                                   wal_snapshot_install instead of wal_snapshot_put */
     uint64_t first_index;      /* entries >= first_index are replaced */

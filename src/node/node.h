@@ -152,7 +152,9 @@ struct node_waiter;
  * A batch with nothing to persist still waits for the batches before it. Everything a batch
  * points to is owned by the engine until node_io_done().
  */
-enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN };
+/* NODE_SNAP_FORGET: the group's log and snapshot are dropped, its term/vote kept (a parked
+ * copy's files, no longer needed: replica.c "Parked copies"); nothing else in the batch. */
+enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN, NODE_SNAP_FORGET };
 
 struct node_io_batch {
     struct node_io_batch *next;

@@ -293,6 +293,7 @@ struct node_group {
     int parked;
     int unpark_failed;
     uint64_t parked_digest; /* store_digest when it parked: what reading it back must give */
+    uint64_t parked_ms;     /* when it parked: its files go parked-keep-ms later */
 };
 
 /* Cluster events (events.c): a ring of the last NODE_EVENTS_MAX, as JSON, and what cron

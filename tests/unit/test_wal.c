@@ -780,6 +780,51 @@ static void test_snapshot_file_then_install(void **state)
     fx_free(&f);
 }
 
+/* Proves wal_group_forget leaves the group as a new one that voted (no log, no snapshot file,
+ * its term/vote kept), across a crash, and that appends start again at 1; and that a crash
+ * after its truncation record but before the file's removal recovers the snapshot alone. */
+static void test_group_forget(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct model m;
+    memset(&m, 0, sizeof(m));
+    fx_init(&f, 29, 1024);
+    fx_reopen(&f);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 3, 2), HY_OK);
+    for (uint64_t i = 1; i <= 40; i += 5) {
+        assert_int_equal(append(f.w, &m, i, 5, 3), HY_OK);
+    }
+    struct wal_snapshot s = snap_at(30, 3, (const uint8_t *)"kv", 2);
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 0), HY_OK);
+    /* The file's removal fails (a full disk refuses nothing else here): the log is void and
+     * the snapshot alone recovers. */
+    disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_REMOVE), 1, HY_EIO, 1);
+    assert_int_equal(wal_group_forget(f.w, 0), HY_EIO);
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    assert_int_equal(f.rec.snapshot.index, 30);
+    assert_int_equal(f.rec.n_entries, 0);
+    assert_int_equal(f.rec.term, 3);
+    assert_int_equal(f.rec.vote, 2);
+    assert_int_equal(wal_group_forget(f.w, 0), HY_OK);
+    assert_int_equal(wal_snapshot_index(f.w, 0), 0);
+    assert_int_equal(wal_last_index(f.w, 0), 0);
+    assert_int_equal(count_files(f.disk, "snapshot-"), 0);
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    assert_int_equal(f.rec.snapshot.index, 0);
+    assert_int_equal(f.rec.n_entries, 0);
+    assert_int_equal(f.rec.term, 3);
+    assert_int_equal(f.rec.vote, 2);
+    assert_int_equal(count_files(f.disk, "snapshot-"), 0);
+    assert_int_equal(wal_append(f.w, 0, 1, make_batch(1, 2, 4), 2), HY_OK);
+    fx_reopen(&f);
+    assert_int_equal(f.rec.first_index, 1);
+    assert_int_equal(f.rec.n_entries, 2);
+    fx_free(&f);
+}
+
 /* Rule 3: a damaged snapshot refuses to open (and repair leaves it alone,
  * saying so). */
 static void test_snapshot_damage_refuses(void **state)
@@ -1633,6 +1678,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_compaction),
         cmocka_unit_test(test_snapshot_install),
         cmocka_unit_test(test_snapshot_file_then_install),
+        cmocka_unit_test(test_group_forget),
         cmocka_unit_test(test_snapshot_damage_refuses),
         cmocka_unit_test(test_log_older_than_snapshot),
         cmocka_unit_test(test_snapshot_huge_index_refused),
