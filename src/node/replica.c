@@ -355,8 +355,8 @@ static void replica_park_step(struct node_group *g, uint64_t now_ms)
 {
     struct hy_node *n = g->node;
     if (g->parked && g->io_done == g->io_pushed && g->waiters_head == NULL &&
-        g->pending_count == 0 && g->turn_count == 0 && !replica_is_leader(g) &&
-        now_ms >= g->parked_ms + (uint64_t)n->cfg->parked_keep_ms) {
+        g->pending_count == 0 && g->turn_count == 0 && g->snap_pending == 0 && !g->snap_finishing &&
+        !replica_is_leader(g) && now_ms >= g->parked_ms + (uint64_t)n->cfg->parked_keep_ms) {
         replica_forget(g, now_ms);
         return;
     }
