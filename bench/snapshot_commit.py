@@ -13,7 +13,8 @@ what it does not lead) while, --rounds times, every partition gets 100 new keys 
 HALYARD SNAPSHOT on every node (each node writes one snapshot file per partition), a second
 apart. Reported: each node's WAL group commits from /metrics (halyard_wal_fsync_duration_seconds:
 how many took over 10, 25, 50 and 100 ms, and the mean) counted over the rounds only, and the
-steady load's p50 / p99 / max during the rounds. Servers are stopped by PID and the directory is
+steady load's p50 / p99 / max during the rounds, and the snapshot files each node wrote off the
+WAL thread (halyard_snapshot_file_write_seconds: count and mean, since start). Servers are stopped by PID and the directory is
 removed at the end.
 """
 
@@ -42,17 +43,18 @@ class Cluster(bp.Cluster):
         return a
 
 
-def fsync_buckets(port):
-    """{upper bound in seconds: cumulative count} and (count, sum) of the WAL's group commits."""
+def fsync_buckets(port, name="halyard_wal_fsync_duration_seconds"):
+    """{upper bound in seconds: cumulative count} and (count, sum) of a histogram of /metrics:
+    by default the WAL's group commits."""
     text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
     b, count, total = {}, 0, 0.0
     for line in text.splitlines():
-        if line.startswith("halyard_wal_fsync_duration_seconds_bucket"):
+        if line.startswith(name + "_bucket"):
             le = line.split('le="')[1].split('"')[0]
             b[float("inf") if le == "+Inf" else float(le)] = int(line.split()[-1])
-        elif line.startswith("halyard_wal_fsync_duration_seconds_count"):
+        elif line.startswith(name + "_count"):
             count = int(line.split()[-1])
-        elif line.startswith("halyard_wal_fsync_duration_seconds_sum"):
+        elif line.startswith(name + "_sum"):
             total = float(line.split()[-1])
     return b, count, total
 
@@ -137,6 +139,10 @@ def main():
             over = {lim: (n1 - b1.get(lim, 0)) - (n0 - b0.get(lim, 0)) for lim in (0.01, 0.025, 0.05, 0.1)}
             print("n%d: %d group commits, mean %.2f ms; over 10 ms %d, 25 ms %d, 50 ms %d, 100 ms %d" % (
                 i + 1, n, (s1 - s0) * 1000.0 / max(n, 1), over[0.01], over[0.025], over[0.05], over[0.1]))
+        for i, p in enumerate(c.ports):  # absent before the snapshot writer (0 files)
+            _, n, total = fsync_buckets(p + 1000, "halyard_snapshot_file_write_seconds")
+            print("n%d: %d snapshot files written off the WAL thread, mean %.1f ms" % (
+                i + 1, n, total * 1000.0 / max(n, 1)))
         lat.sort()
         if lat:
             print("steady SETs: %d, p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (

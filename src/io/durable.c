@@ -370,3 +370,12 @@ void io_durable_sync_times(struct io_durable *d, struct hy_histo *out)
     }
     wal_thread_sync_times(d->thread, out);
 }
+
+void io_durable_snapshot_file_times(struct io_durable *d, struct hy_histo *out)
+{
+    if (d->writer == NULL) {
+        hy_histo_init_us(out);
+        return;
+    }
+    snap_writer_times(d->writer, out);
+}

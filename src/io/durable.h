@@ -51,6 +51,10 @@ void io_durable_stop(struct io_durable *d);
  * histogram once the thread stopped. */
 void io_durable_sync_times(struct io_durable *d, struct hy_histo *out);
 
+/* The snapshot writer's times (writing and fsyncing one snapshot file the node took, off the
+ * WAL thread), copied into *out; an empty histogram once it stopped. */
+void io_durable_snapshot_file_times(struct io_durable *d, struct hy_histo *out);
+
 /* After the loop ended: closes the log and frees everything. */
 void io_durable_close(struct io_durable *d);
 

@@ -672,6 +672,7 @@ static void server_publish(struct io_server *srv)
     node_observe(srv->node, io_clock_ms(), o);
     o->stopping = srv->stopping != 0;
     io_durable_sync_times(srv->durable, &o->wal_fsync);
+    io_durable_snapshot_file_times(srv->durable, &o->snapshot_file);
     struct statvfs fs;
     if (statvfs(srv->cfg->data_dir, &fs) == 0) {
         o->disk_total_bytes = (uint64_t)fs.f_blocks * fs.f_frsize;

@@ -240,6 +240,7 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
     observe_commands(n, o);
     observe_counters(n, now_ms, o);
     hy_histo_init_us(&o->wal_fsync);
+    hy_histo_init_us(&o->snapshot_file);
 }
 
 /* ---- /health and /health/ready (pure) ------------------------------------------------------ */
@@ -606,6 +607,9 @@ static void metrics_replication(const struct node_observation *o, struct hy_buf 
     prom_family(b, "halyard_wal_fsync_duration_seconds", "histogram",
                 "Writing and fdatasyncing one group commit of the log.");
     prom_histo(b, "halyard_wal_fsync_duration_seconds", NULL, &o->wal_fsync);
+    prom_family(b, "halyard_snapshot_file_write_seconds", "histogram",
+                "Writing and fsyncing one snapshot file this node took, off the WAL thread.");
+    prom_histo(b, "halyard_snapshot_file_write_seconds", NULL, &o->snapshot_file);
     prom_family(b, "halyard_raft_follower_lag_entries", "gauge",
                 "Leader only: entries each member lacks from the leader's log.");
     for (size_t i = 0; i < o->member_count; i++) {

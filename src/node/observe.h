@@ -106,6 +106,7 @@ struct node_observation {
     char quorum_rules_json[16384];
     /* Filled by the shell. */
     struct hy_histo wal_fsync;
+    struct hy_histo snapshot_file; /* writing and fsyncing a snapshot file (io/snap_writer.h) */
     uint64_t disk_total_bytes, disk_free_bytes; /* the data dir's file system; 0: unknown */
 };
 
