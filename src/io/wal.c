@@ -753,11 +753,27 @@ int wal_group_forget(struct wal *w, uint32_t group)
     if (g->snap_index == 0 && g->last_index == 0) {
         return HY_OK;
     }
-    /* The log first, durably: a crash before the snapshot file goes leaves the snapshot with
-     * no log, which recovers; the other order would leave entries after a missing snapshot
-     * (a gap: recovery refuses). */
+    /* First the marker, durably: the group, restarted with nothing, must not take the
+     * bootstrap configuration again (node.h node_recovered.forgotten). Then the log: a crash
+     * before the snapshot file goes leaves the snapshot with no log, which recovers; the other
+     * order would leave entries after a missing snapshot (a gap: recovery refuses). */
+    char marker[WAL_NAME_MAX];
+    snprintf(marker, sizeof(marker), "forgotten-%010" PRIu32, group);
+    int fd;
+    int rc = w->disk->ops->open(w->disk, marker, DISK_CREATE, &fd);
+    if (rc == HY_OK) {
+        rc = wal__sync(w->disk, fd);
+        w->disk->ops->close(w->disk, fd);
+    }
+    rc = rc == HY_OK ? wal__sync_dir(w->disk) : rc;
+    if (rc == HY_ENOSPC) {
+        return HY_ENOSPC;
+    }
+    if (rc != HY_OK) {
+        return wal_fail(w, HY_EIO);
+    }
     wal__stage_truncate(w, (size_t)slot, 1);
-    int rc = wal_batch_commit(w);
+    rc = wal_batch_commit(w);
     if (rc != HY_OK) {
         return rc;
     }

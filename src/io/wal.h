@@ -71,8 +71,9 @@ struct wal_recovered {
                                      (trailing) */
     struct wal_entry *entries;
     size_t n_entries;
-    int created; /* the log held nothing of this group: this open made it (term 0, no vote) */
-    void *priv;  /* the buffers the pointers above point into */
+    int created;   /* the log held nothing of this group: this open made it (term 0, no vote) */
+    int forgotten; /* wal_group_forget's marker is there: its log was dropped on purpose */
+    void *priv;    /* the buffers the pointers above point into */
 };
 
 void wal_recovered_free(struct wal_recovered *rec);
@@ -154,8 +155,9 @@ int wal_snapshot_install(struct wal *w, uint32_t group, const struct wal_snapsho
  * Drops everything group holds but its term/vote: its log (a truncation record at 1, committed
  * first) and then its snapshot file (removed, directory fsync'd); segments no group needs any
  * more are collected. The group is then as a new one that voted (a parked copy's files, no
- * longer needed: node.h NODE_SNAP_FORGET). Nothing may be staged. HY_OK, HY_ENOSPC (nothing
- * changed), HY_EIO (fatal).
+ * longer needed: node.h NODE_SNAP_FORGET), and a marker file (forgotten-G, kept) makes every
+ * later open report it as forgotten (wal_recovered.forgotten). Nothing may be staged. HY_OK,
+ * HY_ENOSPC (nothing changed), HY_EIO (fatal).
  */
 int wal_group_forget(struct wal *w, uint32_t group) HY_MUST_CHECK;
 

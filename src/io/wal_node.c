@@ -13,7 +13,7 @@
 int wal_node_start(struct hy_node *n, uint32_t group, const struct wal_recovered *rec,
                    uint64_t now_ms, const struct hy_log *log)
 {
-    struct node_recovered nr = {.term = rec->term, .vote = rec->vote};
+    struct node_recovered nr = {.term = rec->term, .vote = rec->vote, .forgotten = rec->forgotten};
     if (rec->snapshot.index > 0) {
         nr.snap_index = rec->snapshot.index;
         nr.snap_term = rec->snapshot.term;

@@ -223,6 +223,10 @@ struct node_recovered {
     size_t snap_len;
     const struct raft_entry *entries; /* snap_index + 1 ... */
     uint32_t n_entries;
+    /* Its log and snapshot were dropped on purpose (a parked copy's files: NODE_SNAP_FORGET):
+     * it starts without the bootstrap configuration, which would bring back a membership the
+     * group has long left, as a replica of a node that joined does. */
+    int forgotten;
 };
 
 /* Starts the node's Raft group from what was recovered; a node with nothing recovered

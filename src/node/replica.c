@@ -1387,8 +1387,10 @@ int node_start(struct hy_node *n, uint32_t group, const struct node_recovered *r
     /* The first configuration: the bootstrap voters, or none for a node that joined (the
      * leader's log tells it). Raft uses it only while no snapshot or config entry exists. */
     raft_id placed[RAFT_SERVERS_MAX];
-    int n_placed = n->cfg->joined ? -1 : partmap_boot_servers(n, g, placed);
-    if (n_placed >= 0) {
+    int n_placed = n->cfg->joined || rec->forgotten ? -1 : partmap_boot_servers(n, g, placed);
+    if (rec->forgotten) {
+        /* No bootstrap: a leader that adds this node back tells it ("Parked copies"). */
+    } else if (n_placed >= 0) {
         /* More bootstrap members than the replication factor: partition groups start on
          * the members the map places them on (partmap.c); the others start empty, as a
          * joining node does, until a leader adds them. */

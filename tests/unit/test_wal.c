@@ -781,8 +781,9 @@ static void test_snapshot_file_then_install(void **state)
 }
 
 /* Proves wal_group_forget leaves the group as a new one that voted (no log, no snapshot file,
- * its term/vote kept), across a crash, and that appends start again at 1; and that a crash
- * after its truncation record but before the file's removal recovers the snapshot alone. */
+ * its term/vote kept, reported forgotten by every later open), across a crash, and that
+ * appends start again at 1; and that a crash after its truncation record but before the
+ * file's removal recovers the snapshot alone. */
 static void test_group_forget(void **state)
 {
     (void)state;
@@ -800,9 +801,11 @@ static void test_group_forget(void **state)
     /* The file's removal fails (a full disk refuses nothing else here): the log is void and
      * the snapshot alone recovers. */
     disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_REMOVE), 1, HY_EIO, 1);
+    assert_false(f.rec.forgotten);
     assert_int_equal(wal_group_forget(f.w, 0), HY_EIO);
     fx_crash(&f, DISK_CRASH_DROP);
     fx_reopen(&f);
+    assert_true(f.rec.forgotten); /* the marker went first */
     assert_int_equal(f.rec.snapshot.index, 30);
     assert_int_equal(f.rec.n_entries, 0);
     assert_int_equal(f.rec.term, 3);
@@ -818,6 +821,8 @@ static void test_group_forget(void **state)
     assert_int_equal(f.rec.term, 3);
     assert_int_equal(f.rec.vote, 2);
     assert_int_equal(count_files(f.disk, "snapshot-"), 0);
+    assert_true(f.rec.forgotten); /* it starts without the bootstrap configuration */
+    assert_int_equal(count_files(f.disk, "forgotten-"), 1);
     assert_int_equal(wal_append(f.w, 0, 1, make_batch(1, 2, 4), 2), HY_OK);
     fx_reopen(&f);
     assert_int_equal(f.rec.first_index, 1);
