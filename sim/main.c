@@ -106,7 +106,7 @@ static void usage(void)
             "resend-bare|stale-reply|apply-clock|session-forget] "
             "[--tolerate proxy-early-timeout] [--rejoin-early] "
             "[--partitions 1..16|0 (0: the seed picks 1, 2, 4 or 8)] [--rf 1..7] [--zones 0..7] "
-            "[--replace-after MS] [--snapshot-bandwidth BYTES_PER_S] [--cancel] "
+            "[--replace-after MS] [--parked-keep MS] [--snapshot-bandwidth BYTES_PER_S] [--cancel] "
             "[--first-failure] [--trace] "
             "[--quiet]\n");
 }
@@ -245,6 +245,7 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
     c->count = 1;
     c->o.fault_ms = 20000;
     c->o.quiet_ms = 12000;
+    c->o.parked_keep_ms = -1;
     c->parts = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -291,6 +292,12 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
         } else if (strcmp(a, "--replace-after") == 0) {
             c->o.replace_after_ms = atoi(v);
             if (c->o.replace_after_ms < 0) {
+                return -1;
+            }
+            i++;
+        } else if (strcmp(a, "--parked-keep") == 0) {
+            c->o.parked_keep_ms = atoi(v);
+            if (c->o.parked_keep_ms < 0) {
                 return -1;
             }
             i++;
@@ -345,6 +352,9 @@ static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
     if (o->replace_after_ms > 0) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --replace-after %d",
                  o->replace_after_ms);
+    }
+    if (o->parked_keep_ms >= 0) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --parked-keep %d", o->parked_keep_ms);
     }
     if (o->snapshot_bandwidth > 0) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --snapshot-bandwidth %d",

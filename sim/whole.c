@@ -533,7 +533,10 @@ static void note_acked(struct w_node *node, const struct node_io_batch *b)
         wn->term = b->term;
         wn->vote = b->vote;
     }
-    if (b->snapshot == NODE_SNAP_INSTALL) {
+    if (b->snapshot == NODE_SNAP_FORGET) {
+        wn->last = 0; /* a parked copy's log and snapshot dropped: nothing vouched for */
+        wn->last_term = 0;
+    } else if (b->snapshot == NODE_SNAP_INSTALL) {
         wn->last = b->snap_index;
         wn->last_term = b->snap_term;
     } else if (b->snapshot == NODE_SNAP_TAKEN && b->snap_index > wn->last) {
@@ -679,6 +682,10 @@ static void note_writing(struct w_node *node, const struct node_io_batch *b)
     if (b->snapshot == NODE_SNAP_INSTALL && b->snap_index < wn->last) {
         wn->last = b->snap_index;
         wn->last_term = 0; /* unknown: not checked */
+    }
+    if (b->snapshot == NODE_SNAP_FORGET) {
+        wn->last = 0;
+        wn->last_term = 0;
     }
     if (b->n_entries > 0 && b->entries_first_index <= wn->last) {
         wn->last = b->entries_first_index - 1;
@@ -1936,6 +1943,9 @@ static void node_config(struct world *w, struct w_node *wn)
         if (config_set(&wn->cfg, "zone", zone, 0, err) != HY_OK) {
             abort();
         }
+    }
+    if (w->o.parked_keep_ms >= 0) {
+        wn->cfg.parked_keep_ms = w->o.parked_keep_ms;
     }
     if (w->o.replace_after_ms > 0) {
         wn->cfg.replace_after_ms = w->o.replace_after_ms;

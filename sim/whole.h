@@ -64,6 +64,7 @@ struct whole_opts {
     int rf;               /* --rf: replication-factor 1..7; 0: every member holds every partition */
     int zones;            /* --zones K: node i is in zone "z<i mod K>" (0: no zones) */
     int replace_after_ms; /* --replace-after MS: the nodes' replace-after-ms (0: the default) */
+    int parked_keep_ms;   /* --parked-keep MS: the nodes' parked-keep-ms (-1: the default) */
     int snapshot_bandwidth; /* --snapshot-bandwidth B: the nodes' rebalance-bandwidth, bytes a
                                second (0: unlimited, the simulator's default) */
     int cancel;             /* --cancel: the operator also cancels moves under way and resumes them

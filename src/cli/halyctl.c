@@ -1050,6 +1050,32 @@ static int simple(struct conn *c, int argc, const char **argv)
     return rc;
 }
 
+/* HALYARD REBALANCE CANCEL: the server answers how many moves under way it puts back. */
+static int cmd_rebalance_cancel(struct conn *c)
+{
+    const char *a[] = {"HALYARD", "REBALANCE", "CANCEL"};
+    struct resp_value v;
+    if (conn_call(c, 3, a, &v) != 0) {
+        return 2;
+    }
+    if (v.type != RESP_INTEGER) {
+        int rc = print_reply(&v); /* an error, or a server older than the count */
+        resp_value_free(&v);
+        return rc;
+    }
+    char n[32];
+    snprintf(n, sizeof(n), "%lld", (long long)v.integer);
+    resp_value_free(&v);
+    if (opts.json) {
+        printf("{\"cancelled\":%s,\"rebalance\":\"paused\"}\n", n);
+    } else {
+        printf("%s move(s) cancelled; rebalancing is paused until `halyctl cluster rebalance "
+               "resume`\n",
+               n);
+    }
+    return 0;
+}
+
 /* HALYARD <sub> [JSON]: the server's text, or with --json its JSON printed as it comes. */
 static int halyard_view(struct conn *c, const char *sub)
 {
@@ -1250,13 +1276,13 @@ static int run(struct conn *c, const struct words *w)
         const char *a[] = {"HALYARD", "REPLICATION-FACTOR", w->w[3]};
         return simple(c, 3, a);
     }
+    if (is(w, "cluster", "rebalance") && w->n == 3 && strcmp(w->w[2], "cancel") == 0) {
+        return cmd_rebalance_cancel(c);
+    }
     if (is(w, "cluster", "rebalance") && w->n == 3 &&
-        (strcmp(w->w[2], "pause") == 0 || strcmp(w->w[2], "resume") == 0 ||
-         strcmp(w->w[2], "cancel") == 0)) {
+        (strcmp(w->w[2], "pause") == 0 || strcmp(w->w[2], "resume") == 0)) {
         const char *a[] = {"HALYARD", "REBALANCE",
-                           strcmp(w->w[2], "pause") == 0    ? "PAUSE"
-                           : strcmp(w->w[2], "cancel") == 0 ? "CANCEL"
-                                                            : "RESUME"};
+                           strcmp(w->w[2], "pause") == 0 ? "PAUSE" : "RESUME"};
         return simple(c, 3, a);
     }
     if (is(w, "cluster", "force-quorum") && w->n == 2 && w->confirm) {

@@ -10,6 +10,7 @@
 #include "common/assert.h"
 #include "io/disk.h"
 #include "io/server.h"
+#include "io/snap_writer.h"
 #include "io/wal.h"
 #include "io/wal_node.h"
 #include "io/wal_thread.h"
@@ -28,16 +29,31 @@ struct io_durable {
     struct wal_thread *thread;
     struct wal_node_queues *queues; /* each group's batches handed out, in order */
     int disk_full;
+    /* Snapshot files taken here are written off the WAL thread (snap_writer.h); meanwhile
+     * their group's later writes wait in a hold, in order (durable_hold_take). */
+    struct snap_writer *writer;
+    struct durable_hold *holds;
+    size_t n_holds;
 };
 
-/* Submits the batch's writes: term/vote, snapshot, entries, in that order (raft.h). */
-static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b)
+/* A group whose snapshot file is being written: v[0] is that snapshot's batch, then the
+ * group's later batches with something to persist, none submitted yet. */
+struct durable_hold {
+    uint32_t group;
+    struct node_io_batch **v;
+    size_t n, cap;
+};
+
+/* Submits the batch's writes: term/vote, snapshot, entries, in that order (raft.h).
+ * file_written: its snapshot's file is durable already (the snapshot writer's). */
+static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b, int file_written)
 {
     struct wal_node_req req;
     struct wal_snapshot snap;
     uint8_t membership[WAL_NODE_MEMBERSHIP_MAX];
     struct wal_entry *ents;
     wal_node_req_of(b, &req, &snap, membership, &ents);
+    req.snapshot_file_written = file_written;
     /* The thread copies the descriptors and borrows the data, which b holds until it is done:
      * b stays in d->queues until the thread reports it durable. */
     uint64_t seq = wal_thread_submit(d->thread, &req);
@@ -51,11 +67,117 @@ static void durable_send(void *ctx, struct node_io_batch *b)
     d->send_cb(d->ctx, b);
 }
 
+static struct durable_hold *hold_find(struct io_durable *d, uint32_t group)
+{
+    for (size_t i = 0; i < d->n_holds; i++) {
+        if (d->holds[i].group == group) {
+            return &d->holds[i];
+        }
+    }
+    return NULL; /* a handful at most: one per snapshot being written */
+}
+
+/* Hands the snapshot of b (the first batch of its hold) to the writer. */
+static void hold_write_file(struct io_durable *d, const struct node_io_batch *b)
+{
+    struct wal_node_req req;
+    struct wal_snapshot snap;
+    uint8_t membership[WAL_NODE_MEMBERSHIP_MAX];
+    struct wal_entry *ents;
+    wal_node_req_of(b, &req, &snap, membership, &ents);
+    hy_free(ents);
+    snap_writer_submit(d->writer, b->group, &snap);
+}
+
+/*
+ * A snapshot this node took goes to the writer first, and its batch with every later batch of
+ * its group that persists something waits here, queued with WAL_NODE_SEQ_HELD, until the file
+ * is durable (hold_released); batches with nothing to persist queue behind them as usual.
+ * Other groups' batches go on to the WAL thread meanwhile.
+ *
+ * Why the order is safe, step by step, on a crash: the file is written under a temporary name
+ * (start-up removes it) and renamed only once fsync'd, so before the rename the group has its
+ * old snapshot and log; after it, recovery finds two snapshot files and keeps the newest, whose
+ * data is applied state, hence committed, so it may replace whatever of the group's log is not
+ * durable yet (earlier batches of the group may still be on the WAL thread: a log ending before
+ * the snapshot or disagreeing with it there is dropped by recovery, rule 6). The WAL thread cuts
+ * the log (segments the snapshot makes unneeded, or the whole log when the snapshot passes its
+ * end) only in wal_snapshot_install, after the file is durable. The group's term/vote needs no
+ * care: a group that took a snapshot has applied entries, so its log holds a term/vote record
+ * already; the term/vote of the snapshot's own batch is written with it on the WAL thread and
+ * is never older than the snapshot's term. A snapshot received from a leader (NODE_SNAP_INSTALL)
+ * stays on the WAL thread for now: it voids the group's log, and wal_node_write makes the
+ * term/vote of its batch (the leader's term, often new to this node) durable before its file,
+ * which a crash between the two would otherwise see in the other order.
+ */
+static int hold_take(struct io_durable *d, struct node_io_batch *b)
+{
+    struct durable_hold *h = hold_find(d, b->group);
+    if (h == NULL && (b->snapshot != NODE_SNAP_TAKEN || d->writer == NULL)) {
+        return 0;
+    }
+    if (!wal_node_batch_persists(b)) {
+        return 0; /* queued behind the held batches by the usual path */
+    }
+    if (h == NULL) {
+        d->holds = hy_xrealloc(d->holds, (d->n_holds + 1) * sizeof(*d->holds));
+        h = &d->holds[d->n_holds++];
+        *h = (struct durable_hold){.group = b->group};
+    }
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 8;
+        h->v = hy_xrealloc(h->v, h->cap * sizeof(*h->v));
+    }
+    h->v[h->n++] = b;
+    int at_once = wal_node_queues_add(d->queues, b, WAL_NODE_SEQ_HELD);
+    HY_ASSERT(!at_once); /* a held batch waits for its request */
+    if (h->n == 1) {
+        hold_write_file(d, b);
+    }
+    return 1;
+}
+
+/* The writer is done with the file of the group's first held batch: it and the group's
+ * batches after it go to the WAL thread, up to the next snapshot this node took, whose file
+ * is written next. */
+static void hold_released(void *ctx, uint32_t group, uint64_t index, int status)
+{
+    struct io_durable *d = ctx;
+    if (status != HY_OK && status != HY_ENOSPC) {
+        hy_log(d->log, HY_LOG_ERROR,
+               "FATAL: write or fsync of group %u's snapshot file %llu failed; stopping so "
+               "that nothing unsafe is acknowledged",
+               (unsigned)group, (unsigned long long)index);
+        abort();
+    }
+    struct durable_hold *h = hold_find(d, group);
+    HY_ASSERT(h != NULL && h->n > 0 && h->v[0]->snap_index == index);
+    /* On a full disk the WAL thread writes the file itself, retrying until there is room. */
+    uint64_t seq = submit_batch(d, h->v[0], status == HY_OK);
+    wal_node_queues_set_seq(d->queues, h->v[0], seq);
+    size_t i = 1;
+    for (; i < h->n && h->v[i]->snapshot != NODE_SNAP_TAKEN; i++) {
+        seq = submit_batch(d, h->v[i], 0);
+        wal_node_queues_set_seq(d->queues, h->v[i], seq);
+    }
+    memmove(h->v, h->v + i, (h->n - i) * sizeof(*h->v));
+    h->n -= i;
+    if (h->n > 0) {
+        hold_write_file(d, h->v[0]);
+        return;
+    }
+    hy_free(h->v);
+    *h = d->holds[--d->n_holds];
+}
+
 void io_durable_pump(struct io_durable *d)
 {
     struct node_io_batch *b;
     while ((b = node_io_take(d->node)) != NULL) {
-        uint64_t seq = wal_node_batch_persists(b) ? submit_batch(d, b) : 0;
+        if (hold_take(d, b)) {
+            continue;
+        }
+        uint64_t seq = wal_node_batch_persists(b) ? submit_batch(d, b, 0) : 0;
         if (wal_node_queues_add(d->queues, b, seq)) {
             d->send_cb(d->ctx, b);
             node_io_done(d->node, b, io_clock_ms());
@@ -139,6 +261,7 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
     }
     if (rc == HY_OK) {
         io_durable_configure(d, cfg);
+        rc = snap_writer_start(loop, path, d->log, d, hold_released, &d->writer);
     }
     if (rc != HY_OK) {
         io_durable_stop(d);
@@ -156,6 +279,11 @@ void io_durable_stop(struct io_durable *d)
         wal_thread_stop(d->thread);
         d->thread = NULL;
     }
+    /* After the WAL thread: held batches were never submitted, and are never acknowledged. */
+    if (d->writer != NULL) {
+        snap_writer_stop(d->writer);
+        d->writer = NULL;
+    }
 }
 
 void io_durable_close(struct io_durable *d)
@@ -168,6 +296,10 @@ void io_durable_close(struct io_durable *d)
         disk_destroy(d->disk);
     }
     wal_node_queues_free(d->queues); /* any batch still queued belongs to the node */
+    for (size_t i = 0; i < d->n_holds; i++) {
+        hy_free(d->holds[i].v); /* the batches themselves belong to the node */
+    }
+    hy_free(d->holds);
     hy_free(d);
 }
 
@@ -256,4 +388,13 @@ int64_t io_durable_last_sync_age_ms(struct io_durable *d)
         return -1;
     }
     return (int64_t)((uv_hrtime() - wal_thread_last_sync_ns(d->thread)) / (1000 * 1000));
+}
+
+void io_durable_snapshot_file_times(struct io_durable *d, struct hy_histo *out)
+{
+    if (d->writer == NULL) {
+        hy_histo_init_us(out);
+        return;
+    }
+    snap_writer_times(d->writer, out);
 }

@@ -57,6 +57,9 @@ void io_durable_configure(struct io_durable *d, const struct hy_config *cfg);
 
 /* Milliseconds since the log's last fdatasync (-1 once the thread stopped). */
 int64_t io_durable_last_sync_age_ms(struct io_durable *d);
+/* The snapshot writer's times (writing and fsyncing one snapshot file the node took, off the
+ * WAL thread), copied into *out; an empty histogram once it stopped. */
+void io_durable_snapshot_file_times(struct io_durable *d, struct hy_histo *out);
 
 /* After the loop ended: closes the log and frees everything. */
 void io_durable_close(struct io_durable *d);

@@ -682,6 +682,7 @@ static void server_publish(struct io_server *srv)
         uint64_t now = io_clock_ms();
         node_set_wal_last_sync(srv->node, now - HY_MIN((uint64_t)o->wal_fsync_age_ms, now - 1));
     }
+    io_durable_snapshot_file_times(srv->durable, &o->snapshot_file);
     struct statvfs fs;
     if (statvfs(srv->cfg->data_dir, &fs) == 0) {
         o->disk_total_bytes = (uint64_t)fs.f_blocks * fs.f_frsize;

@@ -690,6 +690,73 @@ static int wal_snapshot_write(struct disk *d, const struct wal_snapshot *s, cons
     return rc;
 }
 
+int wal_snapshot_file_write(struct disk *d, uint32_t group, const struct wal_snapshot *s)
+{
+    HY_ASSERT(s->index >= 1 && s->term >= 1);
+    char tmp[WAL_NAME_MAX];
+    char name[WAL_NAME_MAX];
+    wal__name_snapshot(tmp, group, s->index, 1);
+    wal__name_snapshot(name, group, s->index, 0);
+    int rc = wal_snapshot_write(d, s, tmp);
+    if (rc == HY_OK) {
+        rc = d->ops->rename(d, tmp, name);
+    }
+    if (rc == HY_OK) {
+        rc = wal__sync_dir(d);
+    }
+    if (rc == HY_ENOSPC) {
+        (void)d->ops->remove(d, tmp);
+        return HY_ENOSPC;
+    }
+    return rc == HY_OK ? HY_OK : HY_EIO;
+}
+
+/* The second half of wal_snapshot_put, once the file is durable under its name: the group's
+ * log now starts from it. The old snapshot's file is removed without a directory fsync when
+ * file_written (the caller wrote the file elsewhere, to keep fsyncs off the group commit): a
+ * crash that brings the name back leaves two snapshot files of the group, and recovery keeps
+ * the newest and removes the others (docs/disk-format.md, rule 2). */
+static int wal_snapshot_adopt(struct wal *w, size_t slot, const struct wal_snapshot *s,
+                              int discard_log, int file_written)
+{
+    /* Records written without their fdatasync (wal_batch_write, durability replicated) are
+     * synced before a snapshot lands: the collection below deletes segments on the strength of
+     * the log's state in memory, which must then be the state on disk. */
+    int synced = wal_sync(w);
+    if (synced != HY_OK) {
+        return synced;
+    }
+    struct wal_group *g = &w->groups[slot];
+    uint64_t old = g->snap_index;
+    g->snap_index = s->index;
+    g->snap_term = s->term;
+    if (old != 0 && old != s->index) {
+        char old_name[WAL_NAME_MAX];
+        wal__name_snapshot(old_name, g->id, old, 0);
+        int rc;
+        if (file_written) {
+            rc = w->disk->ops->remove(w->disk, old_name);
+            rc = rc == HY_ENOTFOUND ? HY_OK : rc;
+        } else {
+            rc = wal__remove_synced(w->disk, old_name);
+        }
+        if (rc != HY_OK) {
+            return wal_fail(w, HY_EIO);
+        }
+    }
+    if (discard_log || s->index > g->last_index) {
+        /* In memory the log is void from now on, whatever the record's fate: recovery drops
+         * a log that ends before the snapshot, and later appends supersede the rest. */
+        wal__stage_truncate(w, slot, 1);
+        wal_apply_op(w, &w->ops[w->n_ops - 1]); /* applied again, harmlessly, at the commit */
+        int rc = wal_batch_commit(w);
+        if (rc != HY_OK) {
+            return rc;
+        }
+    }
+    return wal__gc(w) == HY_OK ? HY_OK : wal_fail(w, HY_EIO);
+}
+
 int wal_snapshot_put(struct wal *w, uint32_t group, const struct wal_snapshot *s, int discard_log)
 {
     if (w->failed) {
@@ -697,51 +764,75 @@ int wal_snapshot_put(struct wal *w, uint32_t group, const struct wal_snapshot *s
     }
     int slot = wal__slot(w, group);
     HY_ASSERT(slot >= 0 && w->batch.len == 0);
-    struct wal_group *g = &w->groups[slot];
-    HY_ASSERT(s->index >= 1 && s->term >= 1 && s->index >= g->snap_index);
-    /* Records written without their fdatasync (wal_batch_write) are synced before a snapshot
-     * lands: the collection after it deletes segments on the strength of the log's state in
-     * memory, which must then be the state on disk. */
-    int synced = wal_sync(w);
-    if (synced != HY_OK) {
-        return synced;
-    }
-    char tmp[WAL_NAME_MAX];
-    char name[WAL_NAME_MAX];
-    wal__name_snapshot(tmp, group, s->index, 1);
-    wal__name_snapshot(name, group, s->index, 0);
-    int rc = wal_snapshot_write(w->disk, s, tmp);
-    if (rc == HY_OK) {
-        rc = w->disk->ops->rename(w->disk, tmp, name);
-    }
-    if (rc == HY_OK) {
-        rc = wal__sync_dir(w->disk);
-    }
+    HY_ASSERT(s->index >= 1 && s->term >= 1 && s->index >= w->groups[slot].snap_index);
+    int rc = wal_snapshot_file_write(w->disk, group, s);
     if (rc == HY_ENOSPC) {
-        (void)w->disk->ops->remove(w->disk, tmp);
         return HY_ENOSPC;
     }
     if (rc != HY_OK) {
         return wal_fail(w, HY_EIO);
     }
-    uint64_t old = g->snap_index;
-    g->snap_index = s->index;
-    g->snap_term = s->term;
-    if (old != 0 && old != s->index) {
-        char old_name[WAL_NAME_MAX];
-        wal__name_snapshot(old_name, group, old, 0);
-        if (wal__remove_synced(w->disk, old_name) != HY_OK) {
-            return wal_fail(w, HY_EIO);
-        }
+    return wal_snapshot_adopt(w, (size_t)slot, s, discard_log, 0);
+}
+
+int wal_snapshot_install(struct wal *w, uint32_t group, const struct wal_snapshot *s,
+                         int discard_log)
+{
+    if (w->failed) {
+        return HY_EIO;
     }
-    if (discard_log || s->index > g->last_index) {
-        /* In memory the log is void from now on, whatever the record's fate: recovery drops
-         * a log that ends before the snapshot, and later appends supersede the rest. */
-        wal__stage_truncate(w, (size_t)slot, 1);
-        wal_apply_op(w, &w->ops[w->n_ops - 1]); /* applied again, harmlessly, at the commit */
-        rc = wal_batch_commit(w);
-        if (rc != HY_OK) {
-            return rc;
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0 && w->batch.len == 0);
+    HY_ASSERT(s->index >= 1 && s->term >= 1 && s->index >= w->groups[slot].snap_index);
+    return wal_snapshot_adopt(w, (size_t)slot, s, discard_log, 1);
+}
+
+int wal_group_forget(struct wal *w, uint32_t group)
+{
+    if (w->failed) {
+        return HY_EIO;
+    }
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0 && w->batch.len == 0);
+    struct wal_group *g = &w->groups[slot];
+    if (g->snap_index == 0 && g->last_index == 0) {
+        return HY_OK;
+    }
+    /* First the marker, durably: the group, restarted with nothing, must not take the
+     * bootstrap configuration again (node.h node_recovered.forgotten). Then the log: a crash
+     * before the snapshot file goes leaves the snapshot with no log, which recovers; the other
+     * order would leave entries after a missing snapshot (a gap: recovery refuses). */
+    char marker[WAL_NAME_MAX];
+    snprintf(marker, sizeof(marker), "forgotten-%010" PRIu32, group);
+    int fd;
+    int rc = w->disk->ops->open(w->disk, marker, DISK_CREATE, &fd);
+    if (rc == HY_OK) {
+        rc = wal__sync(w->disk, fd);
+        w->disk->ops->close(w->disk, fd);
+    }
+    rc = rc == HY_OK ? wal__sync_dir(w->disk) : rc;
+    if (rc == HY_ENOSPC) {
+        return HY_ENOSPC;
+    }
+    if (rc != HY_OK) {
+        return wal_fail(w, HY_EIO);
+    }
+    wal__stage_truncate(w, (size_t)slot, 1);
+    rc = wal_batch_commit(w);
+    if (rc != HY_OK) {
+        return rc;
+    }
+    uint64_t old = g->snap_index;
+    g->snap_index = g->snap_term = 0;
+    g->first_index = 0;
+    g->n_runs = 0;
+    g->last_index = g->last_term = 0;
+    g->st_last_index = g->st_last_term = 0;
+    if (old != 0) {
+        char name[WAL_NAME_MAX];
+        wal__name_snapshot(name, group, old, 0);
+        if (wal__remove_synced(w->disk, name) != HY_OK) {
+            return wal_fail(w, HY_EIO);
         }
     }
     return wal__gc(w) == HY_OK ? HY_OK : wal_fail(w, HY_EIO);

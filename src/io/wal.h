@@ -71,8 +71,9 @@ struct wal_recovered {
                                      (trailing) */
     struct wal_entry *entries;
     size_t n_entries;
-    int created; /* the log held nothing of this group: this open made it (term 0, no vote) */
-    void *priv;  /* the buffers the pointers above point into */
+    int created;   /* the log held nothing of this group: this open made it (term 0, no vote) */
+    int forgotten; /* wal_group_forget's marker is there: its log was dropped on purpose */
+    void *priv;    /* the buffers the pointers above point into */
 };
 
 void wal_recovered_free(struct wal_recovered *rec);
@@ -146,6 +147,34 @@ int wal_set_term_vote(struct wal *w, uint32_t group, uint64_t term, uint64_t vot
  */
 int wal_snapshot_put(struct wal *w, uint32_t group, const struct wal_snapshot *s,
                      int discard_log) HY_MUST_CHECK;
+
+/*
+ * wal_snapshot_put in two halves, so that the file's fsyncs need not hold up the group commit
+ * of every other group (io/snap_writer.h): wal_snapshot_file_write stores s as group's snapshot
+ * file on d (temp file, fdatasync, rename, directory fsync) and touches no wal: it may run on
+ * another thread, with a struct disk of its own on the same directory, while the wal's thread
+ * goes on. HY_OK (durable), HY_ENOSPC (the temp file is removed), HY_EIO. Then
+ * wal_snapshot_install, on the wal's thread, makes that durable file the group's snapshot as
+ * wal_snapshot_put would have after writing it (the old snapshot file goes, the log is voided
+ * when asked or when the snapshot is past its end, unneeded segments are removed). Until the
+ * install the wal knows nothing of the file; a crash in between recovers from it (recovery
+ * takes each group's newest snapshot file), which is safe because it holds applied, hence
+ * committed, state and no log is cut before it is durable.
+ */
+int wal_snapshot_file_write(struct disk *d, uint32_t group,
+                            const struct wal_snapshot *s) HY_MUST_CHECK;
+int wal_snapshot_install(struct wal *w, uint32_t group, const struct wal_snapshot *s,
+                         int discard_log) HY_MUST_CHECK;
+
+/*
+ * Drops everything group holds but its term/vote: its log (a truncation record at 1, committed
+ * first) and then its snapshot file (removed, directory fsync'd); segments no group needs any
+ * more are collected. The group is then as a new one that voted (a parked copy's files, no
+ * longer needed: node.h NODE_SNAP_FORGET), and a marker file (forgotten-G, kept) makes every
+ * later open report it as forgotten (wal_recovered.forgotten). Nothing may be staged. HY_OK,
+ * HY_ENOSPC (nothing changed), HY_EIO (fatal).
+ */
+int wal_group_forget(struct wal *w, uint32_t group) HY_MUST_CHECK;
 
 /* 1 when the configuration asks for a snapshot of the group now (interval reached, log too
  * long, or its entries pin the oldest segment while there are too many). */

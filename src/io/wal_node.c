@@ -13,7 +13,7 @@
 int wal_node_start(struct hy_node *n, uint32_t group, const struct wal_recovered *rec,
                    uint64_t now_ms, const struct hy_log *log)
 {
-    struct node_recovered nr = {.term = rec->term, .vote = rec->vote};
+    struct node_recovered nr = {.term = rec->term, .vote = rec->vote, .forgotten = rec->forgotten};
     if (rec->snapshot.index > 0) {
         nr.snap_index = rec->snapshot.index;
         nr.snap_term = rec->snapshot.term;
@@ -108,7 +108,8 @@ void wal_node_req_of(const struct node_io_batch *b, struct wal_node_req *req,
                                  .term_vote_changed = b->term_vote_changed,
                                  .term = b->term,
                                  .vote = b->vote};
-    if (b->snapshot != NODE_SNAP_NONE) {
+    req->forget = b->snapshot == NODE_SNAP_FORGET;
+    if (b->snapshot != NODE_SNAP_NONE && !req->forget) {
         HY_ASSERT(raft_membership_encoded_len(&b->snap_membership) <= WAL_NODE_MEMBERSHIP_MAX);
         *snap = (struct wal_snapshot){
             .index = b->snap_index,
@@ -204,9 +205,17 @@ int wal_node_write_as(struct wal *w, const struct wal_node_req *const *reqs, siz
          * it was counted could let two majorities of different configurations disagree. They
          * are rare, so syncing them costs nothing measurable. */
         sync |= wal_node_has_config(r);
-        if (r->snapshot != NULL) {
+        if (r->forget) {
             rc = wal_batch_commit(w);
-            rc = rc == HY_OK ? wal_snapshot_put(w, r->group, r->snapshot, r->discard_log) : rc;
+            rc = rc == HY_OK ? wal_group_forget(w, r->group) : rc;
+        }
+        if (rc == HY_OK && r->snapshot != NULL) {
+            rc = wal_batch_commit(w);
+            if (rc == HY_OK) {
+                rc = r->snapshot_file_written
+                         ? wal_snapshot_install(w, r->group, r->snapshot, r->discard_log)
+                         : wal_snapshot_put(w, r->group, r->snapshot, r->discard_log);
+            }
         }
         if (rc == HY_OK && r->n_entries > 0) {
             wal_node_stage_entries(w, r);
@@ -299,6 +308,21 @@ int wal_node_queues_add(struct wal_node_queues *q, struct node_io_batch *b, uint
     g->count++;
     q->busy += g->count == 1;
     return 0;
+}
+
+void wal_node_queues_set_seq(struct wal_node_queues *q, const struct node_io_batch *b, uint64_t seq)
+{
+    struct wal_node_group *g = wal_node_group_of(q, b->group);
+    HY_ASSERT(g != NULL);
+    for (size_t i = 0; i < g->count; i++) {
+        struct wal_node_pending *p = &g->ring[(g->head + i) % g->cap];
+        if (p->batch == b) {
+            HY_ASSERT(p->seq == WAL_NODE_SEQ_HELD);
+            p->seq = seq;
+            return;
+        }
+    }
+    HY_UNREACHABLE(); /* a held batch stays queued until its request is durable */
 }
 
 void wal_node_complete(struct wal_node_queues *q, struct hy_node *n, int status,

@@ -57,7 +57,10 @@ struct wal_node_req {
     uint64_t vote;
     const struct wal_snapshot *snapshot; /* NULL = none */
     int discard_log;                     /* with snapshot: one received from the leader */
-    uint64_t first_index;                /* entries >= first_index are replaced */
+    int forget;                /* the group's log and snapshot go (wal_group_forget), first */
+    int snapshot_file_written; /* with snapshot: its file is durable already (io/snap_writer.h):
+                                  wal_snapshot_install instead of wal_snapshot_put */
+    uint64_t first_index;      /* entries >= first_index are replaced */
     const struct wal_entry *entries;
     size_t n_entries;
 };
@@ -114,6 +117,13 @@ void wal_node_queues_free(struct wal_node_queues *q);
  * 1 when it may complete at once (nothing to persist, nothing of its group ahead: send its
  * messages and call node_io_done), else queues it and returns 0. */
 int wal_node_queues_add(struct wal_node_queues *q, struct node_io_batch *b, uint64_t seq);
+
+/* The write request of batch b, queued with WAL_NODE_SEQ_HELD because it was not submitted
+ * yet (its group waits for a snapshot file written off the WAL thread: durable.c), once it is.
+ * b must be queued and still held. */
+#define WAL_NODE_SEQ_HELD UINT64_MAX
+void wal_node_queues_set_seq(struct wal_node_queues *q, const struct node_io_batch *b,
+                             uint64_t seq);
 
 /* Called with each batch as it completes, before the engine is told (node_io_done follows):
  * its messages go now (raft.h step 2: only once step 1 is durable). */

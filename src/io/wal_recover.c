@@ -42,6 +42,7 @@ struct rec_dir {
     struct rec_list closed;
     struct rec_list open;
     struct rec_list snaps;
+    struct rec_list forgot; /* wal_group_forget's markers (a = group) */
 };
 
 /* One group as the replay rebuilds it. Entries point into the segment buffers. */
@@ -55,7 +56,8 @@ struct rec_group {
     int has_tv;
     uint8_t *snap_buf; /* the snapshot file, owned */
     struct wal_snapshot snap;
-    int drop_log; /* rule 6: the log is older than the snapshot */
+    int drop_log;  /* rule 6: the log is older than the snapshot */
+    int forgotten; /* wal_group_forget's marker */
 };
 
 struct rec_ctx {
@@ -120,6 +122,8 @@ static int rec_classify(struct rec_dir *dir, const char *name)
     } else if (len == 40 && strncmp(name, "snapshot-", 9) == 0 && name[19] == '-' &&
                rec_digits(name + 9, 10, &a) && a <= UINT32_MAX && rec_digits(name + 20, 20, &b)) {
         rec_list_push(&dir->snaps, name, a, b);
+    } else if (len == 20 && strncmp(name, "forgotten-", 10) == 0 && rec_digits(name + 10, 10, &a)) {
+        rec_list_push(&dir->forgot, name, a, 0);
     }
     return 0;
 }
@@ -143,7 +147,7 @@ static int rec_scan_dir(struct disk *d, struct rec_dir *dir)
     if (rc == HY_OK && removed) {
         rc = d->ops->sync_dir(d);
     }
-    struct rec_list *lists[] = {&dir->closed, &dir->open, &dir->snaps};
+    struct rec_list *lists[] = {&dir->closed, &dir->open, &dir->snaps, &dir->forgot};
     for (size_t i = 0; i < HY_ARRAY_LEN(lists); i++) {
         if (lists[i]->n > 1) {
             qsort(lists[i]->v, lists[i]->n, sizeof(*lists[i]->v), rec_file_cmp);
@@ -527,6 +531,7 @@ static void rec_fill_group(struct rec_ctx *c, size_t slot, struct wal_recovered 
     /* A copy the caller owns: the entries and their bytes, and the snapshot file. */
     memset(out, 0, sizeof(*out));
     out->group = wg->id;
+    out->forgotten = g->forgotten;
     out->term = g->term;
     out->vote = g->vote;
     out->created = !g->has_tv;
@@ -582,6 +587,12 @@ static int rec_run(struct rec_ctx *c, struct wal_recovered *recs)
     }
     if (rc != HY_OK) {
         rc = rec_io_error(c, ".", rc);
+    }
+    for (size_t i = 0; rc == HY_OK && i < dir.forgot.n; i++) {
+        int slot = wal__slot(w, (uint32_t)dir.forgot.v[i].a);
+        if (slot >= 0) {
+            c->g[slot].forgotten = 1; /* a group the node no longer has: the marker is moot */
+        }
     }
     if (rc == HY_OK) {
         rc = rec_load_snapshots(c, &dir);

@@ -85,6 +85,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("rebalance-max-moves", rebalance_max_moves, CONFIG_INT, "2", 0, 1000, 1, NULL)               \
     X("rebalance-bandwidth", rebalance_bandwidth, CONFIG_MEMORY, "64mb", 0, 1LL << 40, 1, NULL)    \
     X("replace-after-ms", replace_after_ms, CONFIG_INT, "300000", 0, INT64_MAX, 1, NULL)           \
+    X("parked-keep-ms", parked_keep_ms, CONFIG_INT, "600000", 0, INT64_MAX, 1, NULL)               \
     X("zone", zone, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
     X("rack", rack, CONFIG_STRING, "", 0, 0, 0, NULL)                                              \
     X("wal-segment-size", wal_segment_size, CONFIG_MEMORY, "8mb", 4096, 1024 * 1024 * 1024LL, 0,   \

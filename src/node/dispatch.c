@@ -175,6 +175,17 @@ void node_propose(struct cmd_ctx *x, const struct store_entry *e)
     replica_queue_tail(x->group, offset, w);
 }
 
+void node_propose_answer_integer(struct cmd_ctx *x, const struct store_entry *e, long long value)
+{
+    node_propose(x, e);
+    /* Inside MULTI the transaction's reply carries the write's own. */
+    if (x->node->capture == NULL) {
+        struct node_waiter *w = x->group->waiters_tail;
+        w->answer_integer = 1;
+        w->answer = value;
+    }
+}
+
 void node_propose_argv(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr,
                        int64_t expire_at, size_t nargs)
 {

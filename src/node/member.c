@@ -852,6 +852,13 @@ void cmd_halyard_rebalance(struct cmd_ctx *x)
         {(const uint8_t *)value, strlen(value)}};
     struct store_entry e = {
         .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+    if (node_arg_is(sub, "CANCEL")) {
+        /* The answer is how many moves the cancel puts back, counted here on the metadata
+         * leader as its next map change will carry it out (a move that finishes in between is
+         * not cancelled, nor counted by the log line that change writes). */
+        node_propose_answer_integer(x, &e, (long long)partmap_cancellable(n));
+        return;
+    }
     node_propose(x, &e);
 }
 

@@ -152,7 +152,9 @@ struct node_waiter;
  * A batch with nothing to persist still waits for the batches before it. Everything a batch
  * points to is owned by the engine until node_io_done().
  */
-enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN };
+/* NODE_SNAP_FORGET: the group's log and snapshot are dropped, its term/vote kept (a parked
+ * copy's files, no longer needed: replica.c "Parked copies"); nothing else in the batch. */
+enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN, NODE_SNAP_FORGET };
 
 struct node_io_batch {
     struct node_io_batch *next;
@@ -221,6 +223,10 @@ struct node_recovered {
     size_t snap_len;
     const struct raft_entry *entries; /* snap_index + 1 ... */
     uint32_t n_entries;
+    /* Its log and snapshot were dropped on purpose (a parked copy's files: NODE_SNAP_FORGET):
+     * it starts without the bootstrap configuration, which would bring back a membership the
+     * group has long left, as a replica of a node that joined does. */
+    int forgotten;
 };
 
 /* Starts the node's Raft group from what was recovered; a node with nothing recovered

@@ -175,6 +175,8 @@ struct node_waiter {
     int blocking;       /* a blocking command's pop: a null reply makes it wait again */
     int silent;         /* CLIENT REPLY OFF/SKIP: its reply is dropped */
     struct hy_buf tail; /* immediate replies that must follow this one */
+    int answer_integer; /* node_propose_answer_integer: +OK is replaced by answer */
+    long long answer;
 };
 
 struct node_forward {
@@ -292,6 +294,7 @@ struct node_group {
     int parked;
     int unpark_failed;
     uint64_t parked_digest; /* store_digest when it parked: what reading it back must give */
+    uint64_t parked_ms;     /* when it parked: its files go parked-keep-ms later */
 };
 
 /* Cluster events (events.c): a ring of the last NODE_EVENTS_MAX, as JSON, and what cron
@@ -508,6 +511,9 @@ const struct cmd_def *node_command_sub(const struct hy_node *n, const struct cmd
 /* Proposes a write for the client of x: queued for this turn's Raft batch; the client waits
  * and gets the reply when the entry applies. */
 void node_propose(struct cmd_ctx *x, const struct store_entry *e);
+/* node_propose, and the client gets the integer `value` instead of the write's +OK once the
+ * entry applies (an error the write answers is kept). */
+void node_propose_answer_integer(struct cmd_ctx *x, const struct store_entry *e, long long value);
 /* Proposes op with argv[1..nargs] as the entry's arguments. */
 void node_propose_argv(struct cmd_ctx *x, enum store_op op, uint32_t flags, int64_t incr,
                        int64_t expire_at, size_t nargs);
@@ -694,6 +700,9 @@ void cmd_hy_leaders(struct cmd_ctx *x);
 #define PARTMAP_MOVES_KEY     "halyard:rebalance-moves"
 /* Paused, or a cancel not carried out yet (no move starts either way). */
 int partmap_rebalance_paused(const struct hy_node *n);
+/* The metadata leader: how many moves under way a cancel carried out now would put back
+ * (partmap_maintain's cancel, counted on copies; HALYARD REBALANCE CANCEL's answer). */
+size_t partmap_cancellable(struct hy_node *n);
 /* How many moves the committed record says are under way (the metadata leader's count of
  * them may be lower: it also knows which have finished). */
 uint32_t partmap_moves_recorded(const struct hy_node *n);

@@ -243,6 +243,7 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
     hy_histo_init_us(&o->wal_fsync);
     o->wal_fsync_age_ms = -1;
     o->durability_replicated = n->cfg->durability == CONFIG_DURABILITY_REPLICATED;
+    hy_histo_init_us(&o->snapshot_file);
 }
 
 /* ---- /health and /health/ready (pure) ------------------------------------------------------ */
@@ -621,6 +622,9 @@ static void metrics_replication(const struct node_observation *o, struct hy_buf 
         prom_seconds(b, "halyard_wal_last_fsync_age_seconds", NULL,
                      (uint64_t)o->wal_fsync_age_ms * 1000);
     }
+    prom_family(b, "halyard_snapshot_file_write_seconds", "histogram",
+                "Writing and fsyncing one snapshot file this node took, off the WAL thread.");
+    prom_histo(b, "halyard_snapshot_file_write_seconds", NULL, &o->snapshot_file);
     prom_family(b, "halyard_raft_follower_lag_entries", "gauge",
                 "Leader only: entries each member lacks from the leader's log.");
     for (size_t i = 0; i < o->member_count; i++) {

@@ -110,8 +110,9 @@ struct node_observation {
     struct node_wan_lag_view wan[OBSERVE_WAN_MAX];
     /* Filled by the shell. */
     struct hy_histo wal_fsync;
-    int64_t wal_fsync_age_ms;  /* since the log's last fdatasync; -1: unknown */
-    int durability_replicated; /* the `durability` setting is replicated (else fsync) */
+    int64_t wal_fsync_age_ms;      /* since the log's last fdatasync; -1: unknown */
+    int durability_replicated;     /* the `durability` setting is replicated (else fsync) */
+    struct hy_histo snapshot_file; /* writing and fsyncing a snapshot file (io/snap_writer.h) */
     uint64_t disk_total_bytes, disk_free_bytes; /* the data dir's file system; 0: unknown */
 };
 

@@ -523,6 +523,41 @@ static size_t cancel_moves(struct hy_node *n, struct node_placement *next,
     return done;
 }
 
+size_t partmap_cancellable(struct hy_node *n)
+{
+    uint32_t parts = parts_of(n);
+    partmap_refresh(n);
+    const struct node_placement *cur = n->partmap;
+    if (parts == 0 || cur == NULL) {
+        return 0;
+    }
+    /* partmap_maintain's inputs as it will see them, without its side effects (members down
+     * past replace-after-ms stay members here: such a member's moves are the map's own). */
+    raft_id members[RAFT_SERVERS_MAX], down[RAFT_SERVERS_MAX];
+    size_t count = placement_members(n, members), n_down = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct node_member *m = node_member_find(n->members, n->member_count, members[i]);
+        if (m != NULL && !n->member_up[m - n->members]) {
+            down[n_down++] = members[i];
+        }
+    }
+    struct node_domain dom[RAFT_SERVERS_MAX];
+    members_domains(n, members, count, dom);
+    struct node_placement *next = hy_xcalloc(parts, sizeof(*next));
+    struct node_placement *origin = hy_xcalloc(parts, sizeof(*origin));
+    uint8_t *settled = hy_xcalloc(parts, 1), *cancelled = hy_xcalloc(parts, 1);
+    memcpy(next, cur, parts * sizeof(*next));
+    moves_load(n, origin, parts);
+    partitions_settled(n, cur, parts, settled);
+    size_t done = node_moves_cancel(next, origin, parts, settled, members, dom, count,
+                                    partmap_replication_factor(n), down, n_down, cancelled);
+    hy_free(next);
+    hy_free(origin);
+    hy_free(settled);
+    hy_free(cancelled);
+    return done;
+}
+
 /* The first map is the bootstrap's placement, the one the partition groups started on
  * (partmap_boot_servers): over the bootstrap members still members, not over a node that
  * joined before it was written. Placed over the joiner too, it moved every partition at once,

@@ -303,14 +303,65 @@ static void turn_reads_flush(struct node_group *g, uint64_t now_ms);
  * leader added this node back), the keyspace is read back from that snapshot first (the
  * shell's loader), so the copy goes on exactly where it stopped; a snapshot installed from a
  * leader replaces it anyway. A parked copy that cannot be read back (the file damaged) applies
- * nothing: said once in the log; the partition's other replicas carry on without it. */
+ * nothing: said once in the log; the partition's other replicas carry on without it.
+ *
+ * The snapshot file and the log stay for parked-keep-ms (runtime, default 10 minutes): a move
+ * back within that time (a newcomer removed, a rebalance undone) catches up from where the copy
+ * stopped. After it they are no longer needed, and they go (replica_forget): the group's log
+ * and snapshot are dropped on disk (NODE_SNAP_FORGET, after everything the group wrote before)
+ * and its Raft core starts again empty with its term and vote, as a replica of a node that
+ * joined; a move back then catches up as any new replica does, from the leader's log or its
+ * snapshot. Safe because nothing counts this copy: the map places the partition elsewhere and
+ * its group's committed configuration, which a replica of the map reported, holds no replica
+ * here; a Raft member out of the configuration may lose its log, never its term and vote,
+ * which stay. */
 
 static void start_snapshot(struct node_group *g, uint64_t now_ms);
 
-/* One step towards parking g (node_tick, for a copy moved away for good). */
+static void step(struct node_group *g, struct raft_event *ev, uint64_t now_ms);
+static void batch_push(struct hy_node *n, struct node_io_batch *b);
+
+/* Drops a parked copy's files and restarts its Raft core empty ("Parked copies" above). */
+static void replica_forget(struct node_group *g, uint64_t now_ms)
+{
+    struct hy_node *n = g->node;
+    uint64_t index = raft_snapshot_index(&g->raft);
+    uint64_t term = g->raft.term;
+    raft_id vote = g->raft.vote;
+    struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
+    b->group = g->id;
+    b->snapshot = NODE_SNAP_FORGET;
+    batch_push(n, b); /* before anything the new core writes */
+    struct raft_config rc = g->raft.cfg;
+    raft_free(&g->raft);
+    raft_init(&g->raft, &rc);
+    struct raft_event ev = {.type = RAFT_EV_START};
+    ev.start.term = term;
+    ev.start.vote = vote; /* no bootstrap: a leader that adds this node back tells it */
+    g->applied = 0;
+    g->parked = 0;
+    g->unpark_failed = 0;
+    g->parked_digest = 0;
+    g->log_bytes_since_snapshot = 0;
+    g->snapshot_dataset_bytes = 0;
+    step(g, &ev, now_ms);
+    hy_log(n->log, HY_LOG_INFO,
+           "partition %u: the parked copy's snapshot at %llu and its log leave the disk "
+           "(parked-keep-ms %lld passed); a move back catches up from the leader",
+           g->id - 1, (unsigned long long)index, (long long)n->cfg->parked_keep_ms);
+}
+
+/* One step towards parking g (node_tick, for a copy moved away for good), and once parked
+ * for parked-keep-ms, towards dropping its files. */
 static void replica_park_step(struct node_group *g, uint64_t now_ms)
 {
     struct hy_node *n = g->node;
+    if (g->parked && g->io_done == g->io_pushed && g->waiters_head == NULL &&
+        g->pending_count == 0 && g->turn_count == 0 && g->snap_pending == 0 && !g->snap_finishing &&
+        !replica_is_leader(g) && now_ms >= g->parked_ms + (uint64_t)n->cfg->parked_keep_ms) {
+        replica_forget(g, now_ms);
+        return;
+    }
     if (g->parked || n->snapshot_load == NULL || g->applied == 0 || g->snap_pending != 0 ||
         g->snap_finishing || g->waiters_head != NULL || g->pending_count != 0 ||
         g->turn_count != 0 || replica_is_leader(g) || raft_commit_index(&g->raft) != g->applied) {
@@ -327,6 +378,7 @@ static void replica_park_step(struct node_group *g, uint64_t now_ms)
     g->parked_digest = store_digest(g->store);
     store_clear(g->store);
     g->parked = 1;
+    g->parked_ms = now_ms;
     hy_log(n->log, HY_LOG_INFO,
            "partition %u: this copy moved away for good (the map places it on other members "
            "and its group settled there): its keyspace (%zu bytes) leaves memory; the snapshot "
@@ -645,6 +697,10 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
         /* Entries come from our own encoder, through CRC-checked disk and wire: one that
          * does not decode means a bug, and applying on would fork the replicas. */
         HY_ASSERT(rc == HY_OK);
+        if (c != NULL && w->answer_integer && wr.out->len > mark && wr.out->data[mark] == '+') {
+            wr.out->len = mark;
+            resp_write_int(&wr, w->answer);
+        }
         if (c != NULL && wr.out == &c->out) {
             node_note_reply(n, c->out.data + mark, c->out.len - mark); /* a write's reply */
         }
@@ -1334,8 +1390,10 @@ int node_start(struct hy_node *n, uint32_t group, const struct node_recovered *r
     /* The first configuration: the bootstrap voters, or none for a node that joined (the
      * leader's log tells it). Raft uses it only while no snapshot or config entry exists. */
     raft_id placed[RAFT_SERVERS_MAX];
-    int n_placed = n->cfg->joined ? -1 : partmap_boot_servers(n, g, placed);
-    if (n_placed >= 0) {
+    int n_placed = n->cfg->joined || rec->forgotten ? -1 : partmap_boot_servers(n, g, placed);
+    if (rec->forgotten) {
+        /* No bootstrap: a leader that adds this node back tells it ("Parked copies"). */
+    } else if (n_placed >= 0) {
         /* More bootstrap members than the replication factor: partition groups start on
          * the members the map places them on (partmap.c); the others start empty, as a
          * joining node does, until a leader adds them. */

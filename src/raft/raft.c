@@ -679,14 +679,23 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
         p->snap_sent_ms = 0;
         return;
     }
+    /* The first message of a transfer carries no data: it asks the follower how much of this
+     * snapshot it holds already, and the transfer goes on from there (on_snapshot_resp). A
+     * follower keeps what it received of a snapshot across leaders (on_snapshot), so a leader
+     * elected again, or another one holding the same snapshot, resumes a transfer cut short
+     * by the change of leader instead of sending it all again: the same index and term are
+     * the same committed state, whose encoding is a function of the keyspace alone
+     * (docs/disk-format.md "Store snapshot"), and the size must match too. */
+    int probe = 0;
     if (p->snap_index != r->snapshot_index) {
         p->snap_index = r->snapshot_index;
         p->snap_offset = 0;
         p->snap_started_ms = r->now_ms;
+        probe = 1;
     }
     uint32_t chunk = r->cfg.snapshot_chunk_bytes ? r->cfg.snapshot_chunk_bytes : 65536;
     uint64_t len = HY_MIN((uint64_t)chunk, r->snap_len - HY_MIN(p->snap_offset, r->snap_len));
-    uint64_t wait = pacer_take(r->cfg.snapshot_pacer, r->now_ms, len);
+    uint64_t wait = probe ? 0 : pacer_take(r->cfg.snapshot_pacer, r->now_ms, len);
     if (wait != 0) {
         p->snap_retry_ms = r->now_ms + wait;
     }
@@ -699,7 +708,7 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
     membership_at(r, r->snapshot_index, &m->snap_membership);
     m->total = r->snap_len;
     m->offset = p->snap_offset;
-    m->len = wait ? 0 : (uint32_t)len;
+    m->len = wait || probe ? 0 : (uint32_t)len;
     m->data = r->snap_data && m->len ? r->snap_data + p->snap_offset : NULL;
     p->snap_sent_ms = r->now_ms;
 }
@@ -1298,11 +1307,17 @@ static void on_snapshot(struct raft *r, const struct raft_message *m)
         reply_snapshot(r, m, 1, 0);
         return;
     }
-    /* A new transfer starts at offset 0 with data; an empty chunk at 0 is the leader's
-     * keepalive while its pacer holds the first one back, and must not drop what came. */
-    if (m->offset == 0 && (m->len > 0 || r->recv_index != m->snap_index)) {
+    /* A transfer starts again at offset 0 with data, or with a snapshot other than the one
+     * received so far (index, term and size). An empty chunk at 0 is a leader's first message
+     * of a transfer or its keepalive while its pacer holds a chunk back: it must not drop what
+     * came, and the answer names the offset to go on from, to this leader or to a new one
+     * sending the same snapshot (send_snapshot_chunk). */
+    int same =
+        r->recv_index == m->snap_index && r->recv_term == m->snap_term && r->recv_total == m->total;
+    if (!same || (m->offset == 0 && m->len > 0)) {
         r->recv_index = m->snap_index;
         r->recv_term = m->snap_term;
+        r->recv_total = m->total;
         r->recv_len = 0;
     }
     if (r->recv_index != m->snap_index || m->offset != r->recv_len ||

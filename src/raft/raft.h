@@ -429,6 +429,7 @@ struct raft {
     size_t recv_cap;
     uint64_t recv_index;
     uint64_t recv_term;
+    uint64_t recv_total;   /* the size the leader named: with index and term, which snapshot */
     uint64_t applied_hint; /* highest commit reported: snapshot_wanted bookkeeping */
     /* Update under construction (owned; reused across steps). */
     struct raft_message *msgs;

@@ -845,8 +845,16 @@ def test_rebalance_cancel_puts_a_move_under_way_back(grow):
     p, voters = old["p"], old["voters"]
     assert name_j not in voters, old
     live = c.ports[:4]
-    wait_for(lambda: halyctl(live[1], "cluster", "rebalance", "cancel").returncode == 0, 30,
-             "halyctl cluster rebalance cancel to succeed")
+    answers = []
+
+    def cancel():
+        r = halyctl(live[1], "cluster", "rebalance", "cancel")
+        answers.append(r.stdout.strip() or r.stderr.strip())
+        return r.returncode == 0
+
+    wait_for(cancel, 30, "halyctl cluster rebalance cancel to succeed")
+    # It answers how many moves it put back: the one held under way (rebalance-max-moves 1).
+    assert answers[-1].startswith("1 move(s) cancelled;"), answers
 
     def back():
         views = leader_views(c, live)
@@ -877,6 +885,9 @@ def test_rebalance_cancel_puts_a_move_under_way_back(grow):
     with RawConn(live[3], timeout=30) as conn:
         for k in names[::7]:
             assert conn.cmd("GET", k) == value.encode(), k
+    # Nothing is under way any more: a second cancel puts nothing back.
+    r = halyctl(live[0], "--json", "cluster", "rebalance", "cancel")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"cancelled": 0, "rebalance": "paused"}, r
     c.kill(j, signal.SIGCONT)
     wait_for(lambda: halyctl(live[0], "cluster", "rebalance", "resume").returncode == 0, 30,
              "halyctl cluster rebalance resume to succeed")

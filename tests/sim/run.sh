@@ -11,9 +11,10 @@
 #    3 and 5 nodes, proxy and moved modes, the seed's own faults, the operator among them) in
 #    two parallel halves, WHOLE_MOVED_SEEDS (200) in moved mode, WHOLE_SEVEN_SEEDS (60) with
 #    7 nodes, WHOLE_PART_SEEDS (300) with several Raft groups per node (--partitions 0: each seed
-#    picks 1, 2, 4 or 8 partitions) and WHOLE_EARLY_SEEDS (100) with --rejoin-early; seeds run
-#    twice must give the same trace digest; each node-level mutation must be caught within its
-#    bound (five of them with 4 partitions too); the regression seeds of fixed bugs must pass.
+#    picks 1, 2, 4 or 8 partitions), WHOLE_EARLY_SEEDS (100) with --rejoin-early and
+#    WHOLE_PARKED_SEEDS (20) with --parked-keep; seeds run twice must give the same trace
+#    digest; each node-level mutation must be caught within its bound (five of them with 4
+#    partitions too); the regression seeds of fixed bugs must pass.
 # 5. The membership core alone (halyard-sim --membership, sim/gossip.c; issue 14): MEMBERSHIP_SEEDS
 #    seeds (default 18) and one 1,000-node seed; each gossip mutation must be caught.
 # Exits non-zero on any failing clean seed or any mutation left undetected.
@@ -202,6 +203,15 @@ cseeds=${WHOLE_CANCEL_SEEDS:-40}
 pair "$((2 * cseeds))" "--whole --nodes 5 --partitions 8 --rf 3 --cancel --seeds $cseeds --from 1" \
     "--whole --nodes 5 --partitions 8 --rf 2 --cancel --seeds $cseeds --from 1" || fail=1
 echo "sim: whole-node seeds 1..$cseeds with --cancel (5 nodes, 8 partitions, RF 3 and RF 2):" \
+     "$passed passed, $failed failed"
+
+# Parked copies' files dropped (--parked-keep, issue 11): a copy moved away and parked for the
+# given time drops its snapshot file and log and starts again empty; a move back catches it up
+# from the leader.
+kseeds=${WHOLE_PARKED_SEEDS:-20}
+pair "$((2 * kseeds))" "--whole --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --seeds $kseeds --from 1" \
+    "--whole --nodes 7 --partitions 8 --rf 3 --parked-keep 0 --seeds $kseeds --from 1" || fail=1
+echo "sim: whole-node seeds 1..$kseeds with --parked-keep (5 nodes RF 3 at 500 ms, 7 nodes at 0):" \
      "$passed passed, $failed failed"
 
 # The operator re-adds a removed member under its name without waiting for every member to

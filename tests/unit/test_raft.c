@@ -602,6 +602,58 @@ static void test_snapshot_sent_within_the_pacer_budget(void **state)
     tc_free(&c);
 }
 
+struct resume_count {
+    uint64_t bytes_from[3]; /* snapshot data bytes each node sent node 3 */
+};
+
+static int count_resumed(const struct raft_message *m, void *ctx)
+{
+    struct resume_count *rc = ctx;
+    if (m->type == RAFT_MSG_SNAPSHOT && m->to == 3 && m->from >= 1 && m->from <= 3) {
+        rc->bytes_from[m->from - 1] += m->len;
+    }
+    return 0;
+}
+
+/* A transfer cut short by a change of leader goes on where it stopped when the new leader
+ * holds the same snapshot (same index, term and size): node 1, paced, sends node 3 part of
+ * its snapshot and is cut off; node 2, holding the same snapshot, is elected and sends only
+ * the rest, which node 3 installs whole. (Before, a new leader started again from byte 0.) */
+static void test_new_leader_resumes_a_snapshot_transfer(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    struct raft_pacer pacer = {.rate = 20};
+    c.nd[0].r.cfg.snapshot_pacer = &pacer;
+    tc_start(&c, 3);
+    uint8_t snap[100];
+    leader_snapshot_past_cut_off_follower(&c, snap, 11);
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = 21;
+    ev.snapshot.data = snap;
+    ev.snapshot.len = sizeof(snap);
+    tc_step(&c, 1, &ev); /* the same state at the same index: the same bytes */
+    struct resume_count rc = {{0}};
+    c.filter = count_resumed;
+    c.fctx = &rc;
+    tc_isolate(&c, 2, 0);
+    uint64_t start = c.now;
+    tc_run_until(&c, start + 2500);
+    assert_int_equal(c.nd[2].installs, 0);
+    uint64_t first = rc.bytes_from[0];
+    assert_true(first >= 32 && first < sizeof(snap)); /* a few paced chunks went */
+    tc_isolate(&c, 0, 1);
+    tc_run_until(&c, c.now + 3000);
+    assert_int_equal(raft_role(&c.nd[1].r), RAFT_LEADER);
+    assert_int_equal(c.nd[2].installs, 1);
+    assert_int_equal(c.nd[2].install_index, 21);
+    assert_int_equal(c.nd[2].install_len, sizeof(snap));
+    assert_memory_equal(c.nd[2].install_bytes, snap, sizeof(snap));
+    assert_int_equal(rc.bytes_from[1], sizeof(snap) - first); /* only the rest */
+    tc_free(&c);
+}
+
 /* ---- releasing applied entries (raft_release_applied) -------------------------------------- */
 
 static int count_snapshot_msgs(const struct raft_message *m, void *ctx)
@@ -1682,6 +1734,7 @@ int main(void)
         cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
         cmocka_unit_test(test_snapshot_installed_on_lagging_follower),
         cmocka_unit_test(test_snapshot_sent_within_the_pacer_budget),
+        cmocka_unit_test(test_new_leader_resumes_a_snapshot_transfer),
         cmocka_unit_test(test_release_keeps_what_a_follower_lacks),
         cmocka_unit_test(test_release_keeps_a_bounded_tail),
         cmocka_unit_test(test_follower_lacking_released_entries_gets_a_fresh_snapshot),

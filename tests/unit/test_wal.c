@@ -725,6 +725,111 @@ static void test_snapshot_install(void **state)
     fx_free(&f);
 }
 
+/* Proves the two halves of wal_snapshot_put (the file written off the log's thread, then
+ * installed) recover at each crash point: before the install the newest snapshot file wins
+ * with the log kept; after it, with the old file's removal not made durable, the old file may
+ * come back and recovery removes it; a snapshot past the log's end voids the log once
+ * installed. */
+static void test_snapshot_file_then_install(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct model m;
+    memset(&m, 0, sizeof(m));
+    fx_init(&f, 23, 1024);
+    f.cfg.retention_logs = 1000; /* keeps the log whole: check_exact compares all of it */
+    fx_reopen(&f);
+    for (uint64_t i = 1; i <= 60; i += 5) {
+        assert_int_equal(append(f.w, &m, i, 5, 1), HY_OK);
+    }
+    const uint8_t data[] = "state at 20";
+    struct wal_snapshot s = snap_at(20, 1, data, sizeof(data));
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 0), HY_OK);
+    m.snap = 20;
+    /* Crash after the file of 40 is durable, before the log installed it. */
+    s = snap_at(40, 1, data, sizeof(data));
+    assert_int_equal(wal_snapshot_file_write(f.disk, 0, &s), HY_OK);
+    assert_int_equal(wal_snapshot_index(f.w, 0), 20); /* the log knows nothing of it yet */
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    m.snap = 40;
+    check_exact(&f.rec, &m);
+    assert_int_equal(count_files(f.disk, "snapshot-"), 1);
+    /* Written, then installed; the crash drops the unsynced removal of the old file. */
+    s = snap_at(55, 1, data, sizeof(data));
+    assert_int_equal(wal_snapshot_file_write(f.disk, 0, &s), HY_OK);
+    assert_int_equal(wal_snapshot_install(f.w, 0, &s, 0), HY_OK);
+    assert_int_equal(wal_snapshot_index(f.w, 0), 55);
+    assert_int_equal(wal_last_index(f.w, 0), 60);
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    m.snap = 55;
+    check_exact(&f.rec, &m);
+    assert_int_equal(count_files(f.disk, "snapshot-"), 1);
+    /* Past the log's end: installing it voids the log; appends go on after it. */
+    s = snap_at(90, 2, data, sizeof(data));
+    assert_int_equal(wal_snapshot_file_write(f.disk, 0, &s), HY_OK);
+    assert_int_equal(wal_snapshot_install(f.w, 0, &s, 0), HY_OK);
+    assert_int_equal(wal_last_index(f.w, 0), 90);
+    assert_int_equal(append(f.w, &m, 91, 2, 2), HY_OK);
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    assert_int_equal(f.rec.snapshot.index, 90);
+    assert_int_equal(f.rec.first_index, 91);
+    assert_int_equal(f.rec.n_entries, 2);
+    fx_free(&f);
+}
+
+/* Proves wal_group_forget leaves the group as a new one that voted (no log, no snapshot file,
+ * its term/vote kept, reported forgotten by every later open), across a crash, and that
+ * appends start again at 1; and that a crash after its truncation record but before the
+ * file's removal recovers the snapshot alone. */
+static void test_group_forget(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct model m;
+    memset(&m, 0, sizeof(m));
+    fx_init(&f, 29, 1024);
+    fx_reopen(&f);
+    assert_int_equal(wal_set_term_vote(f.w, 0, 3, 2), HY_OK);
+    for (uint64_t i = 1; i <= 40; i += 5) {
+        assert_int_equal(append(f.w, &m, i, 5, 3), HY_OK);
+    }
+    struct wal_snapshot s = snap_at(30, 3, (const uint8_t *)"kv", 2);
+    assert_int_equal(wal_snapshot_put(f.w, 0, &s, 0), HY_OK);
+    /* The file's removal fails (a full disk refuses nothing else here): the log is void and
+     * the snapshot alone recovers. */
+    disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_REMOVE), 1, HY_EIO, 1);
+    assert_false(f.rec.forgotten);
+    assert_int_equal(wal_group_forget(f.w, 0), HY_EIO);
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    assert_true(f.rec.forgotten); /* the marker went first */
+    assert_int_equal(f.rec.snapshot.index, 30);
+    assert_int_equal(f.rec.n_entries, 0);
+    assert_int_equal(f.rec.term, 3);
+    assert_int_equal(f.rec.vote, 2);
+    assert_int_equal(wal_group_forget(f.w, 0), HY_OK);
+    assert_int_equal(wal_snapshot_index(f.w, 0), 0);
+    assert_int_equal(wal_last_index(f.w, 0), 0);
+    assert_int_equal(count_files(f.disk, "snapshot-"), 0);
+    fx_crash(&f, DISK_CRASH_DROP);
+    fx_reopen(&f);
+    assert_int_equal(f.rec.snapshot.index, 0);
+    assert_int_equal(f.rec.n_entries, 0);
+    assert_int_equal(f.rec.term, 3);
+    assert_int_equal(f.rec.vote, 2);
+    assert_int_equal(count_files(f.disk, "snapshot-"), 0);
+    assert_true(f.rec.forgotten); /* it starts without the bootstrap configuration */
+    assert_int_equal(count_files(f.disk, "forgotten-"), 1);
+    assert_int_equal(wal_append(f.w, 0, 1, make_batch(1, 2, 4), 2), HY_OK);
+    fx_reopen(&f);
+    assert_int_equal(f.rec.first_index, 1);
+    assert_int_equal(f.rec.n_entries, 2);
+    fx_free(&f);
+}
+
 /* Rule 3: a damaged snapshot refuses to open (and repair leaves it alone,
  * saying so). */
 static void test_snapshot_damage_refuses(void **state)
@@ -1624,6 +1729,8 @@ int main(void)
         cmocka_unit_test(test_leftovers_removed),
         cmocka_unit_test(test_snapshot_compaction),
         cmocka_unit_test(test_snapshot_install),
+        cmocka_unit_test(test_snapshot_file_then_install),
+        cmocka_unit_test(test_group_forget),
         cmocka_unit_test(test_snapshot_damage_refuses),
         cmocka_unit_test(test_log_older_than_snapshot),
         cmocka_unit_test(test_snapshot_huge_index_refused),
