@@ -8,6 +8,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 import redis
@@ -471,6 +472,33 @@ def test_sigterm_or_shutdown_nosave_stop_a_script_that_wrote(servers):
         b.send(b.encode("SHUTDOWN", "NOSAVE"))
         assert s.wait_exit(30) == 0, s.log_tail()
     assert "SHUTDOWN NOSAVE while a script runs: exiting now" in s.log_tail()
+
+
+def test_reply_made_before_a_busy_script_is_sent_while_it_runs(servers):
+    """A reply made in the loop step that then starts an endless script (a PING read just
+    before the EVAL) goes out while the script runs, as Redis sends it from its busy hook. On
+    the merged code it stayed in its buffer until the script ended: its client waited for it
+    and sent nothing more, which is how Redis's scripting unit got stuck ("Timedout script
+    does not cause a false dead client" waiting for -BUSY, its SCRIPT KILL never sent). The
+    server is stopped so that both requests are read in one step, the PING first."""
+    s = servers.start({"busy-reply-threshold": 10, "script-max-instructions": 10 ** 15})
+    with s.raw(timeout=20) as r, s.raw(timeout=60) as a:
+        assert r.cmd("PING") == "PONG" and a.cmd("PING") == "PONG"
+        s.send_signal(signal.SIGSTOP)
+        try:
+            r.send(r.encode("PING"))
+            time.sleep(0.2)  # not a wait for a condition: the order the stopped server reads
+            a.send(a.encode("EVAL", "while 1 do redis.call('ping') end", 0))
+        finally:
+            s.send_signal(signal.SIGCONT)
+        # PONG when the PING came first (the case this test is for), -BUSY otherwise; either
+        # way before the script ends, which it never does by itself.
+        first = r.read()
+        assert first in ("PONG", BUSY_EVAL)
+        wait_busy(s.port, BUSY_EVAL)
+        assert r.cmd("SCRIPT", "KILL") == "OK"
+        assert "Script killed by user" in a.read()
+        assert r.cmd("PING") == "PONG"
 
 
 def test_xread_in_scripts_never_blocks(raw):
