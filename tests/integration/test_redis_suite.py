@@ -2,6 +2,8 @@
 scored unit by unit against the committed baseline below: a unit that passes fewer tests, or
 fails more, than it did when the baseline was recorded fails this test, so a regression in the
 data model fails `make test`. Nothing is fetched: the suite is a sibling of the repository.
+One test per unit (so `-k scripting` runs one), against one node, and FOLLOWER_BASELINE's units
+again through a follower of a 3-node cluster; docs/protocol.md has the scores of both.
 
 The baseline counts what halyard passes today: a unit stops at its first command halyard lacks
 (an `exception`, counted in err), so raising a number here is how new work is locked in.
@@ -93,8 +95,23 @@ BASELINE = {
 
 # Through a follower of a 3-node cluster (proxy mode, the default): the same units, sent to a
 # node that leads nothing, so every write, script, transaction and blocking pop is forwarded
-# to the leader. unit: (passed at least, failed at most), as BASELINE.
-FOLLOWER_BASELINE = {}
+# to the leader. unit: (passed at least, failed at most), as BASELINE. Only units that pass
+# every test through a follower and take little time are here (docs/protocol.md, "Redis's
+# own test suite", has every unit's score and why the others fail). Left out: the units with
+# busy-script tests (scripting, functions, multi): the script runs on the leader, so the
+# follower answers PING with PONG where -BUSY is expected and SCRIPT KILL with NOTBUSY; the
+# test then never kills it, the leader, busy, serves no peer and loses its leadership, and the
+# units after it meet NOQUORUM / UNKNOWN outcome. Also type/hash and type/stream (CONFIG SET
+# of an encoding threshold is per node: set on the follower, the leader's store does not use
+# it) and type/zset (307 pass, but it takes minutes).
+FOLLOWER_BASELINE = {
+    "dump": (9, 0),
+    "geo": (59, 0),
+    "hyperloglog": (16, 0),
+    "protocol": (19, 0),
+    "querybuf": (2, 0),
+    "type/set": (95, 0),
+}
 
 
 def run_unit(port, unit, tmp_path):
