@@ -587,6 +587,9 @@ static void busy_poll_cb(void *ctx)
              * client with a request in flight is not served here: its buffer may be in use
              * further up (a reply built at apply). */
             conn_flush(conn);
+            if (conn->closing) {
+                continue; /* the write failed: closed (its memory stays until the loop runs) */
+            }
             if (conn->client->out.len > 0 || conn->tls_out.len > 0) {
                 pending_add(conn);
             }
