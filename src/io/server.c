@@ -64,6 +64,7 @@ struct io_server {
     struct io_conn *pending; /* connections with output to flush this turn */
     int stopping;
     uint64_t busy_polled_ms;        /* busy_poll_cb's last look at the sockets */
+    int busy_stop_seen;             /* busy_stop_check acted on the stop signal */
     uint64_t turn_ns, turn_idle_ns; /* note_turn: the last flush, and the loop's idle time then */
 };
 
@@ -478,6 +479,70 @@ static void busy_accept(struct io_server *srv, uv_tcp_t *listener, int tls)
 }
 
 /*
+ * SIGINT and SIGTERM while a Lua script runs. libuv's handler only writes to a pipe that the
+ * loop reads in a later step, and a busy script holds the loop in this one: an endless script
+ * kept the server from ever stopping. This handler, put in front of libuv's, also raises a
+ * flag that the busy poll reads; libuv's handler then runs as before, so the loop shuts down
+ * as for any signal once the script has stopped.
+ */
+static volatile sig_atomic_t busy_stop_signal;
+static struct sigaction busy_prev_int, busy_prev_term;
+
+static void busy_signal_handler(int signum)
+{
+    busy_stop_signal = signum;
+    const struct sigaction *prev = signum == SIGINT ? &busy_prev_int : &busy_prev_term;
+    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(signum);
+    }
+}
+
+/* Called once libuv has installed its handler for signum (uv_signal_start). */
+static void busy_signal_chain(int signum, struct sigaction *prev)
+{
+    struct sigaction sa;
+    if (sigaction(signum, NULL, prev) != 0 || (prev->sa_flags & SA_SIGINFO)) {
+        return; /* not libuv's plain handler: leave it alone */
+    }
+    sa = *prev;
+    sa.sa_handler = busy_signal_handler;
+    (void)sigaction(signum, &sa, NULL);
+}
+
+/*
+ * The process must stop while a script is busy. A run that can be killed is stopped here and
+ * the loop goes on (a signal then shuts down cleanly, by libuv's callback). A run at apply
+ * cannot be stopped part-way (this replica's store would then differ from the others'), and
+ * SHUTDOWN NOSAVE asks for a stop at once: the process exits now, as after a crash. Nothing
+ * is lost: what was acknowledged is in the fsync'd log, and a run at apply is itself a log
+ * entry, run again at restart within script-max-instructions.
+ */
+static void busy_stop_check(struct io_server *srv)
+{
+    int nosave = node_busy_shutdown_asked(srv->node);
+    int signum = busy_stop_signal;
+    if (!nosave && (signum == 0 || srv->busy_stop_seen)) {
+        return;
+    }
+    srv->busy_stop_seen = 1;
+    if (!nosave && node_busy_stop(srv->node)) {
+        hy_log(srv->log, HY_LOG_WARN, "received %s while a script runs: the script is stopped",
+               strsignal(signum));
+        return;
+    }
+    if (nosave) {
+        hy_log(srv->log, HY_LOG_WARN, "SHUTDOWN NOSAVE while a script runs: exiting now");
+    } else {
+        hy_log(srv->log, HY_LOG_ERROR,
+               "received %s while a script runs at apply, which cannot be stopped part-way: "
+               "exiting now without a clean shutdown (its entry runs again at restart)",
+               strsignal(signum));
+    }
+    fflush(stderr); /* _exit skips stdio: the line above must be out */
+    _exit(nosave ? 0 : 1);
+}
+
+/*
  * A Lua script runs past busy-reply-threshold inside this loop step (node.h "Busy scripts"):
  * libuv's loop cannot be entered again from here, so this polls the clients' sockets itself,
  * at most once a millisecond, and has the engine answer the requests that arrived (-BUSY,
@@ -488,6 +553,7 @@ static void busy_poll_cb(void *ctx)
 {
     struct io_server *srv = ctx;
     uint64_t now = io_clock_ms();
+    busy_stop_check(srv);
     if (!node_script_busy(srv->node, now) || now == srv->busy_polled_ms) {
         return;
     }
@@ -515,6 +581,21 @@ static void busy_poll_cb(void *ctx)
             uv_fileno((uv_handle_t *)&conn->tcp, &fd) != 0) {
             continue;
         }
+        if (conn->client->out.len > 0 || conn->tls_out.len > 0) {
+            /* Replies made earlier in this loop step, before the script started (a PING
+             * read in the same step), are due now, as Redis sends them from its busy hook:
+             * held until the script ended, their client waited for them and sent nothing
+             * more, and a test that waits for -BUSY got its PONG only after the script. A
+             * client with a request in flight is not served here: its buffer may be in use
+             * further up (a reply built at apply). */
+            conn_flush(conn);
+            if (conn->closing) {
+                continue; /* the write failed: closed (its memory stays until the loop runs) */
+            }
+            if (conn->client->out.len > 0 || conn->tls_out.len > 0) {
+                pending_add(conn);
+            }
+        }
         fds[k] = (struct pollfd){.fd = fd, .events = POLLIN};
         conns[k++] = conn;
     }
@@ -531,6 +612,7 @@ static void busy_poll_cb(void *ctx)
     }
     hy_free(fds);
     hy_free(conns);
+    busy_stop_check(srv); /* SHUTDOWN NOSAVE may have been among the requests */
 }
 
 static void spin_cb(uv_idle_t *h)
@@ -971,6 +1053,8 @@ static void server_start_handles(struct io_server *srv)
     uv_prepare_start(&srv->flusher, flush_cb);
     uv_signal_start(&srv->sigint, signal_cb, SIGINT);
     uv_signal_start(&srv->sigterm, signal_cb, SIGTERM);
+    busy_signal_chain(SIGINT, &busy_prev_int);
+    busy_signal_chain(SIGTERM, &busy_prev_term);
     uv_signal_start(&srv->sighup, sighup_cb, SIGHUP);
     uv_unref((uv_handle_t *)&srv->sighup);
 }

@@ -376,7 +376,9 @@ static const char *script_poll_cb(void *ctx)
     if (n->script_busy.kill) {
         sc->stopped = 1;
         sc->killed = 1;
-        return "Script killed by user with SCRIPT KILL...";
+        return n->script_busy.kill == NODE_BUSY_KILL_SHUTDOWN
+                   ? "Script killed: the server is shutting down"
+                   : "Script killed by user with SCRIPT KILL...";
     }
     return NULL;
 }
@@ -458,7 +460,10 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
                              .rand_seed = (uint32_t)(seed >> 32),
                              .acl_cb = script_acl_cb,
                              .log = n->log,
-                             .poll_cb = script_poll_cb};
+                             .poll_cb = script_poll_cb,
+                             /* A probe stopped by its budget must know it was stopped: it
+                              * wrote nothing, and is then not proposed (script_probe). */
+                             .stopped_out = &sc->stopped};
     struct node_script_busy *b = &n->script_busy;
     memset(b, 0, sizeof(*b));
     b->active = 1;
@@ -1435,6 +1440,24 @@ static void busy_kill(struct hy_node *n, int is_eval, struct resp_writer *w)
     }
 }
 
+int node_busy_stop(struct hy_node *n)
+{
+    struct node_script_busy *b = &n->script_busy;
+    if (!b->active) {
+        return 1;
+    }
+    if (!b->killable) {
+        return 0;
+    }
+    b->kill = NODE_BUSY_KILL_SHUTDOWN;
+    return 1;
+}
+
+int node_busy_shutdown_asked(const struct hy_node *n)
+{
+    return n->script_busy.active && n->script_busy.shutdown;
+}
+
 /* FUNCTION STATS while a script is busy: running_script names it. */
 static void busy_function_stats(struct hy_node *n, struct resp_writer *w, uint64_t now_ms)
 {
@@ -1511,7 +1534,11 @@ void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms)
                    node_arg_is(&argv[1], "KILL");
         int stats =
             d != NULL && argc == 2 && d->handler == cmd_function && node_arg_is(&argv[1], "STATS");
-        if (!kill && !stats) {
+        /* SHUTDOWN NOSAVE is the one way to stop a script that cannot be killed, as in Redis
+         * (plain SHUTDOWN would wait for the script). */
+        int shutdown =
+            d != NULL && argc == 2 && d->handler == cmd_shutdown && node_arg_is(&argv[1], "NOSAVE");
+        if (!kill && !stats && !shutdown) {
             node_multi_busy(c, d, &w, busy_text(&n->script_busy));
             continue;
         }
@@ -1532,7 +1559,12 @@ void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms)
         if (!acl_check(&x, d)) {
             continue; /* NOPERM written */
         }
-        if (stats) {
+        if (shutdown) {
+            hy_log(n->log, HY_LOG_WARN,
+                   "SHUTDOWN NOSAVE from client %llu while a script is busy: stopping now",
+                   (unsigned long long)c->id);
+            n->script_busy.shutdown = 1;
+        } else if (stats) {
             busy_function_stats(n, &w, now_ms);
         } else {
             busy_kill(n, d->handler == cmd_script, &w);

@@ -135,6 +135,14 @@ void node_set_busy_poll(struct hy_node *n, node_busy_poll_fn fn, void *ctx);
 int node_script_busy(struct hy_node *n, uint64_t now_ms);
 int node_busy_can_serve(const struct hy_node *n, const struct node_client *c);
 void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms);
+/* The server must stop (SIGTERM, SIGINT) while a script runs: a run that can be killed (a
+ * probe before its first write, a read-only run) is stopped as SCRIPT KILL stops it, and 1 is
+ * returned: nothing of it was written, and the loop goes on to a clean shutdown. 0: the run is
+ * at apply, where stopping it part-way would leave this replica's store unlike the others'. */
+int node_busy_stop(struct hy_node *n);
+/* SHUTDOWN NOSAVE arrived while the script was busy (node_busy_client answered nothing): the
+ * shell stops the process at once, as Redis's SHUTDOWN NOSAVE kills a busy server. */
+int node_busy_shutdown_asked(const struct hy_node *n);
 
 enum node_reply_mode { NODE_REPLY_ON = 0, NODE_REPLY_OFF, NODE_REPLY_SKIP_NEXT, NODE_REPLY_SKIP };
 enum node_block_state { NODE_BLOCK_NONE = 0, NODE_BLOCK_WAITING = 1, NODE_BLOCK_POPPING = 2 };

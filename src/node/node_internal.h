@@ -448,12 +448,14 @@ struct hy_node {
     struct node_capture *capture;
     /* cmd_script.c: the Lua script running now (it runs inside one loop step), and the
      * shell's poll that answers the other clients while it runs past busy-reply-threshold. */
+#define NODE_BUSY_KILL_SHUTDOWN 2 /* script_busy.kill: the server stops (node_busy_stop) */
     struct node_script_busy {
         int active;
         int is_eval;         /* EVAL and friends (SCRIPT KILL), else a function (FUNCTION KILL) */
         int killable;        /* not at apply: a probe or a read-only run */
         int wrote;           /* at apply: it has written (UNKILLABLE's wording) */
-        int kill;            /* SCRIPT KILL / FUNCTION KILL asked for it */
+        int kill;            /* SCRIPT KILL / FUNCTION KILL (1) or a stopping server asked */
+        int shutdown;        /* SHUTDOWN NOSAVE asked for the process to stop */
         uint64_t started_ms; /* on the shell's clock, set at its first poll; 0: not yet */
         char name[64];       /* the function's name (FUNCTION STATS) */
         char command[128];   /* the command that runs it, as FUNCTION STATS shows it */

@@ -102,6 +102,9 @@ static void run_stop(lua_State *L, struct script_run *r, const char *msg)
 {
     if (!r->killed) {
         r->killed = 1;
+        if (r->env->stopped_out != NULL) {
+            *r->env->stopped_out = 1;
+        }
         snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg);
         lua_sethook(L, script_hook, LUA_MASKCOUNT, 1);
     }

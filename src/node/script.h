@@ -47,6 +47,9 @@ struct script_env {
     /* Called every few thousand instructions and after every redis.call (NULL: never): a
      * message stops the run with that error, raised again at every later instruction. */
     const char *(*poll_cb)(void *ctx);
+    /* When not NULL, set to 1 if the run was stopped (by steps_max or by poll_cb) rather than
+     * ended by itself: its reply is then the stop error, whatever the script did before. */
+    int *stopped_out;
 };
 
 /*

@@ -6,13 +6,15 @@ every partition) and in redirect moved mode, every replica ends with the same va
 
 import hashlib
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 import redis
 
 from cluster import Cluster, info
-from conftest import RawConn, Server, wait_for
+from conftest import RawConn, Server, info_dict, wait_for
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
@@ -397,6 +399,106 @@ def test_busy_script_that_wrote_is_unkillable(srv):
         finally:
             assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "5000") == "OK"
             assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "1000000000") == "OK"
+
+
+def test_endless_read_only_script_stopped_by_its_budget_is_not_proposed(srv):
+    """A script that never writes and runs past script-max-instructions is stopped on the
+    leader, and nothing is proposed: on the merged code it went into the log anyway and ran
+    a second time at apply, busy and unkillable (SCRIPT KILL answered UNKILLABLE "runs at
+    apply") for as long again; in Redis's scripting unit, a test whose SCRIPT KILL came late
+    met that second run, and the unit stopped with the endless script running. FCALL too."""
+    with srv.raw() as cfg:
+        assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "20000000") == "OK"
+        try:
+            assert cfg.cmd("FUNCTION", "LOAD", "REPLACE",
+                           "#!lua name=endless\nredis.register_function('endless', "
+                           "function(keys, args) while true do end end)") == b"endless"
+            before = info_dict(cfg, "replication")["raft_last_index"]
+            err = cfg.cmd("EVAL", "while true do end", 0)
+            assert "Script killed: it ran past script-max-instructions" in err
+            err = cfg.cmd("EVAL", "local f = function() while 1 do redis.call('ping') end end "
+                          "while 1 do pcall(f) end", 0)
+            assert "Script killed: it ran past script-max-instructions" in err
+            err = cfg.cmd("FCALL", "endless", 0)
+            assert "Script killed: it ran past script-max-instructions" in err
+            assert info_dict(cfg, "replication")["raft_last_index"] == before
+            assert cfg.cmd("SCRIPT", "KILL") == "NOTBUSY No scripts in execution right now."
+            assert cfg.cmd("FUNCTION", "DELETE", "endless") == "OK"
+        finally:
+            assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "1000000000") == "OK"
+
+
+def start_endless(servers, body, numkeys=0, *keys):
+    """A server of its own running `body` past busy-reply-threshold with no budget to speak
+    of; returns (server, the script's connection)."""
+    s = servers.start({"busy-reply-threshold": 10, "script-max-instructions": 10 ** 15})
+    a = s.raw(timeout=60)
+    a.send(a.encode("EVAL", body, numkeys, *keys))
+    wait_busy(s.port, BUSY_EVAL)
+    return s, a
+
+
+def test_sigterm_stops_a_server_running_an_endless_script(servers):
+    """SIGTERM ends a server whose script never ends (on the merged code, libuv's signal pipe
+    was never read while the script held the loop: the server ignored SIGTERM). A script that
+    has not written is stopped, and the server shuts down cleanly (exit 0); its client is told
+    why."""
+    s, a = start_endless(servers, "while true do end")
+    with a:
+        s.send_signal(signal.SIGTERM)
+        assert s.wait_exit(30) == 0, s.log_tail()
+        err = a.read()
+        assert isinstance(err, str) and "Script killed: the server is shutting down" in err
+    assert "while a script runs: the script is stopped" in s.log_tail()
+
+
+def test_sigterm_or_shutdown_nosave_stop_a_script_that_wrote(servers):
+    """A script that wrote runs at apply and cannot be stopped part-way (this replica's store
+    would differ from the others'). SIGTERM then exits at once without a clean shutdown (exit
+    1, said in the log); SHUTDOWN NOSAVE, Redis's answer to an unkillable script, exits 0."""
+    body = "redis.call('set', KEYS[1], 'y') while true do end"
+    s, a = start_endless(servers, body, 1, "wrote")
+    with a, s.raw() as b:
+        assert b.cmd("SCRIPT", "KILL").startswith("UNKILLABLE")
+        s.send_signal(signal.SIGTERM)
+        rc = s.wait_exit(30)
+        s._stopped = rc is not None  # an exit other than 0 is this test's to judge
+        assert rc == 1, s.log_tail()
+    assert "runs at apply, which cannot be stopped part-way" in s.log_tail()
+
+    s, a = start_endless(servers, body, 1, "wrote")
+    with a, s.raw() as b:
+        assert b.cmd("PING") == BUSY_EVAL
+        b.send(b.encode("SHUTDOWN", "NOSAVE"))
+        assert s.wait_exit(30) == 0, s.log_tail()
+    assert "SHUTDOWN NOSAVE while a script runs: exiting now" in s.log_tail()
+
+
+def test_reply_made_before_a_busy_script_is_sent_while_it_runs(servers):
+    """A reply made in the loop step that then starts an endless script (a PING read just
+    before the EVAL) goes out while the script runs, as Redis sends it from its busy hook. On
+    the merged code it stayed in its buffer until the script ended: its client waited for it
+    and sent nothing more, which is how Redis's scripting unit got stuck ("Timedout script
+    does not cause a false dead client" waiting for -BUSY, its SCRIPT KILL never sent). The
+    server is stopped so that both requests are read in one step, the PING first."""
+    s = servers.start({"busy-reply-threshold": 10, "script-max-instructions": 10 ** 15})
+    with s.raw(timeout=20) as r, s.raw(timeout=60) as a:
+        assert r.cmd("PING") == "PONG" and a.cmd("PING") == "PONG"
+        s.send_signal(signal.SIGSTOP)
+        try:
+            r.send(r.encode("PING"))
+            time.sleep(0.2)  # not a wait for a condition: the order the stopped server reads
+            a.send(a.encode("EVAL", "while 1 do redis.call('ping') end", 0))
+        finally:
+            s.send_signal(signal.SIGCONT)
+        # PONG when the PING came first (the case this test is for), -BUSY otherwise; either
+        # way before the script ends, which it never does by itself.
+        first = r.read()
+        assert first in ("PONG", BUSY_EVAL)
+        wait_busy(s.port, BUSY_EVAL)
+        assert r.cmd("SCRIPT", "KILL") == "OK"
+        assert "Script killed by user" in a.read()
+        assert r.cmd("PING") == "PONG"
 
 
 def test_xread_in_scripts_never_blocks(raw):
