@@ -1547,14 +1547,14 @@ static void test_quiesced_group_wakes_on_submit(void **state)
     tc_free(&c);
 }
 
-/* A read round between the quiesce round and the leader's quiescing: its heartbeats (which do
- * not ask to quiesce) wake the followers that had quiesced on that round, so the leader must
- * not quiesce on their old answers. It did, and the awake followers, hearing nothing, campaigned
- * an election timeout later (simulator seeds 78000034 and 78000330 with 16 partitions; here
- * their pre-votes wake the leader again, which keeps its term). */
-static void test_read_round_after_quiesce_round_keeps_leader_awake(void **state)
+/* Something the leader sends between its quiesce round and its quiescing (a read round's
+ * heartbeats, which do not ask to quiesce, or an entry) wakes the followers that had quiesced
+ * on that round, so the leader must not quiesce on their old answers. It did, and the awake
+ * followers, hearing nothing, campaigned an election timeout later (simulator seeds 78000034
+ * and 78000330 with 16 partitions; here their pre-votes wake the leader again, which keeps its
+ * term). */
+static void quiesce_round_then(int entry)
 {
-    (void)state;
     struct tc c;
     tc_quiet_cluster(&c, RAFT_MUT_NONE);
     /* Until both followers quiesced on the leader's quiesce round, the leader not yet. */
@@ -1566,7 +1566,11 @@ static void test_read_round_after_quiesce_round_keeps_leader_awake(void **state)
     }
     assert_true(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r));
     assert_false(raft_quiesced(&c.nd[0].r));
-    tc_read(&c, 0, 7);
+    if (entry) {
+        tc_submit(&c, 0, "b");
+    } else {
+        tc_read(&c, 0, 7);
+    }
     /* raft.c "Quiescing": a quiesced leader leaves no follower awake (one would campaign). */
     for (uint64_t end = c.now + 2000; c.now < end;) {
         if (!tc_deliver_due(&c)) {
@@ -1580,6 +1584,18 @@ static void test_read_round_after_quiesce_round_keeps_leader_awake(void **state)
     assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
     assert_true(tc_all_quiesced(&c));
     tc_free(&c);
+}
+
+static void test_read_round_after_quiesce_round_keeps_leader_awake(void **state)
+{
+    (void)state;
+    quiesce_round_then(0);
+}
+
+static void test_entry_after_quiesce_round_keeps_leader_awake(void **state)
+{
+    (void)state;
+    quiesce_round_then(1);
 }
 
 /* Liveness: with the leader's node gone, quiesced followers hear of it from the node level
@@ -1740,6 +1756,7 @@ int main(void)
         cmocka_unit_test(test_leader_steps_down_when_its_disk_runs_late),
         cmocka_unit_test(test_idle_group_quiesces_and_sends_nothing),
         cmocka_unit_test(test_read_round_after_quiesce_round_keeps_leader_awake),
+        cmocka_unit_test(test_entry_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_quiesced_group_wakes_on_submit),
         cmocka_unit_test(test_quiesced_followers_campaign_when_leader_node_is_down),
         cmocka_unit_test(test_quiesce_no_wake_mutation_never_elects),
