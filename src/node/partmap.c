@@ -555,7 +555,7 @@ static size_t first_map_members(const struct hy_node *n, raft_id *members, size_
             boot[k++] = n->boot[b].id;
         }
     }
-    if (k == 0) {
+    if (k == 0 || n->mutation == NODE_MUT_FIRST_MAP_JOINER) {
         return count;
     }
     memcpy(members, boot, k * sizeof(*boot));
