@@ -365,7 +365,11 @@ LIST
 # cluster no partition counted as settled (the observers' learners), finished moves stayed under
 # way, and the moves behind them (two partitions sharing zone z0) never started (partmap.c
 # group_settled); 78000034 --partitions 16 --rf 3: with that fixed, an observer's copy was
-# parked as moved away (replica.c node_observes). 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
+# parked as moved away (replica.c node_observes). 950000197 --rf 3 --replace-after 1500 (found
+# by this session's campaign): FORCE-QUORUM forced a move's source (n2) after the map's replica
+# n5 had been forced and had removed it: two histories of one partition (member.c
+# force_candidate leaves such a source alone while a voter the map names is up).
+# 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
 # stopped), the other voter was removed from the cluster and its messages were ignored, so the
 # partition never led again (replica.c removed_sender_needed). 75004646 --rf 2 --zones 2:
 # FORCE-QUORUM marked a group led with a working majority, forced later once the node, cut
@@ -445,6 +449,7 @@ done <<'LIST'
 75010117 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+950000197 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
 
 if [ "$fail" -ne 0 ]; then
