@@ -103,10 +103,11 @@ static void usage(void)
             "       halyard-sim --whole [--seed S | --seeds N --from S] [--nodes 3|5] "
             "[--fault-ms MS] [--quiet-ms MS] [--moved] [--no-faults] "
             "[--mutation none|ack-before-fsync|snapshot-ahead|session-ignored|"
-            "resend-bare|stale-reply|apply-clock|session-forget] "
+            "resend-bare|stale-reply|apply-clock|session-forget|first-map-joiner] "
             "[--tolerate proxy-early-timeout] [--rejoin-early] "
             "[--partitions 1..16|0 (0: the seed picks 1, 2, 4 or 8)] [--rf 1..7] [--zones 0..7] "
             "[--replace-after MS] [--parked-keep MS] [--snapshot-bandwidth BYTES_PER_S] [--cancel] "
+            "[--early-join] "
             "[--first-failure] [--trace] "
             "[--quiet]\n");
 }
@@ -266,6 +267,8 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
             c->o.rejoin_early = 1;
         } else if (strcmp(a, "--cancel") == 0) {
             c->o.cancel = 1;
+        } else if (strcmp(a, "--early-join") == 0) {
+            c->o.early_join = 1;
         } else if (v == NULL) {
             return -1;
         } else if (strcmp(a, "--seed") == 0 || strcmp(a, "--from") == 0) {
@@ -362,6 +365,9 @@ static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
     }
     if (o->cancel) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --cancel");
+    }
+    if (o->early_join) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --early-join");
     }
     printf("  replay: halyard-sim --whole --seed %llu --nodes %d --partitions %d%s --fault-ms %llu "
            "--quiet-ms %llu%s%s%s%s%s --trace\n",

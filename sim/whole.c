@@ -59,6 +59,7 @@
 #define W_ADMIN_WAIT_MS    5000 /* an operator's command left unanswered this long is dropped */
 #define W_OPER_STEP_MS     300  /* the operator looks at a membership change this often */
 #define W_OPER_RESEND_MS   3000
+#define W_EARLY_JOIN_MS    10 /* --early-join: the first JOIN is re-sent this often */
 #define W_PARTS_MAX        16 /* --partitions: at most this many (groups 1..16, plus group 0) */
 #define W_GROUPS_MAX       (W_PARTS_MAX + 1)
 #define W_REGS             (2 * W_KEYS) /* registers the checker sees: k0..k2, h0..h2 */
@@ -250,6 +251,7 @@ struct w_change {
     int x;
     int as_observer;
     uint64_t sent_at; /* the last REMOVE/JOIN sent: re-sent after a while */
+    int early;        /* --early-join's JOIN at the first start: looked at and re-sent often */
 };
 
 struct world {
@@ -309,13 +311,14 @@ struct world {
     char labels[W_REGS][24]; /* each register's key (hash tags spread them over partitions) */
     uint64_t trace_hash;
     struct hy_buf digest_buf; /* w_digest's */
+    int first_map_checked;    /* --early-join: the first partition map was seen and checked */
     int failed;
     struct resp_limits limits;
 };
 
 static const char *mutation_names[WHOLE_MUT_COUNT] = {
-    "none",        "ack-before-fsync", "snapshot-ahead", "session-ignored",
-    "resend-bare", "stale-reply",      "apply-clock",    "session-forget"};
+    "none",        "ack-before-fsync", "snapshot-ahead", "session-ignored", "resend-bare",
+    "stale-reply", "apply-clock",      "session-forget", "first-map-joiner"};
 
 /* The engine's mutation for each of the simulator's (0: a bug of the shell, or none). */
 static const unsigned node_mutation_of[WHOLE_MUT_COUNT] = {
@@ -325,6 +328,7 @@ static const unsigned node_mutation_of[WHOLE_MUT_COUNT] = {
     [WHOLE_MUT_STALE_REPLY] = NODE_MUT_STALE_REPLY,
     [WHOLE_MUT_APPLY_CLOCK] = NODE_MUT_APPLY_CLOCK,
     [WHOLE_MUT_SESSION_FORGET] = NODE_MUT_SESSION_FORGET,
+    [WHOLE_MUT_FIRST_MAP_JOINER] = NODE_MUT_FIRST_MAP_JOINER,
 };
 
 const char *whole_mutation_name(int m)
@@ -1912,7 +1916,13 @@ static void node_config(struct world *w, struct w_node *wn)
     config_init(&wn->cfg);
     snprintf(port, sizeof(port), "%d", W_PORT0 + wn->idx);
     snprintf(peer_port, sizeof(peer_port), "%d", W_PORT0 + 10000 + wn->idx);
-    for (int i = 0; i < w->n; i++) {
+    /* --early-join: the last node is no bootstrap member; it joins at the first start. A
+     * machine the operator installs afresh later (w->now > 0) is started with every member's
+     * address, as operations.md has it join: one told only of the bootstrap members would
+     * refuse the joiner's connections, for good if that one leads (peer.c admits members
+     * only), and never be caught up. */
+    int listed = w->n - (w->o.early_join && w->now == 0 ? 1 : 0);
+    for (int i = 0; i < listed; i++) {
         size_t len = strlen(boot);
         snprintf(boot + len, sizeof(boot) - len, "%sn%d@127.0.0.1:%d", i ? "," : "", i + 1,
                  W_PORT0 + 10000 + i);
@@ -2637,9 +2647,14 @@ static void ev_oper_step(struct world *w)
     if (ch->phase == WC_IDLE) {
         return;
     }
-    ev_at(w, w->now + W_OPER_STEP_MS, WK_OPER_STEP, -1, 0, 0, 0);
+    /* The early JOIN is sent again every few milliseconds until a leader takes it, so that
+     * it comes in while the first map is still to be written. */
     int l = leader_node(w);
     const struct hy_node *leader = l >= 0 ? w->nodes[l].node : NULL;
+    if (ch->early && leader != NULL && in_config(leader, ch->x, 0)) {
+        ch->early = 0; /* taken: the rest of the change goes at the operator's usual pace */
+    }
+    ev_at(w, w->now + (ch->early ? W_EARLY_JOIN_MS : W_OPER_STEP_MS), WK_OPER_STEP, -1, 0, 0, 0);
     if (ch->phase == WC_REMOVING && leader != NULL && l != ch->x && !in_config(leader, ch->x, 0) &&
         (w->o.rejoin_early || config_everywhere(w, leader)) && partitions_done(w, ch->x, 1, 0)) {
         w_trace(w, "operator: n%d is out of the configuration", ch->x + 1);
@@ -2678,7 +2693,7 @@ static void ev_oper_step(struct world *w)
         }
         return;
     }
-    if (w->now >= ch->sent_at + W_OPER_RESEND_MS) {
+    if (w->now >= ch->sent_at + (ch->early ? W_EARLY_JOIN_MS : W_OPER_RESEND_MS)) {
         oper_send_change(w);
     }
 }
@@ -3507,6 +3522,58 @@ static int ev_run(struct world *w, struct w_ev *e, uint32_t mask)
     return ev_node(w, wn, e) ? 0 : 2;
 }
 
+/* --early-join: the first partition map any node applies (every partition at epoch 1: each
+ * later change bumps the partitions it changes) must be the bootstrap's placement, over the
+ * bootstrap members only, whenever the joiner became a member before it was written: the
+ * partition groups were started on that placement (partmap_boot_servers). Placed over the
+ * joiner too (partmap.c before first_map_members; --mutation first-map-joiner), it moved
+ * partitions at once, past rebalance-max-moves and a pause. */
+static void check_first_map(struct world *w)
+{
+    for (int i = 0; i < w->n && !w->first_map_checked; i++) {
+        const struct hy_node *n = w->nodes[i].node;
+        if (n == NULL || n->partmap == NULL) {
+            continue;
+        }
+        uint32_t parts = (uint32_t)w->parts;
+        int first = 1;
+        for (uint32_t p = 0; p < parts; p++) {
+            first &= n->partmap[p].epoch == 1;
+        }
+        w->first_map_checked = 1;
+        if (!first) {
+            w_trace(w, "%s applied a later map first: the first one is not checked",
+                    w->nodes[i].name);
+            return;
+        }
+        raft_id boot[W_NODES_MAX];
+        size_t n_boot = 0;
+        for (int b = 0; b < w->n - 1; b++) {
+            boot[n_boot++] = node_member_id(w->nodes[b].name);
+        }
+        struct node_placement want[W_PARTS_MAX];
+        memset(want, 0, sizeof(want));
+        node_place(want, parts, boot, n_boot, partmap_replication_factor(n), NULL, 0);
+        for (uint32_t p = 0; p < parts; p++) {
+            if (!node_placement_same(&want[p], &n->partmap[p])) {
+                char got[64] = "";
+                for (uint32_t k = 0; k < n->partmap[p].count; k++) {
+                    const char *name = node_member_name(n, n->partmap[p].ids[k]);
+                    size_t len = strlen(got);
+                    snprintf(got + len, sizeof(got) - len, "%s%s", k ? "," : "", name ? name : "?");
+                }
+                w_fail(w,
+                       "the first partition map (applied by %s) is not the bootstrap's placement: "
+                       "partition %u on %s",
+                       w->nodes[i].name, p, got);
+                return;
+            }
+        }
+        w_trace(w, "the first partition map is the bootstrap's placement (seen on %s)",
+                w->nodes[i].name);
+    }
+}
+
 static uint32_t world_init(struct world *w, const struct whole_opts *o, struct whole_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -3553,6 +3620,7 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
         node_disks_new(w, wn);
         wire_reader_init(&wn->reader, NULL);
         wn->log = (struct hy_log){.level = HY_LOG_INFO, .ctx = wn, .write_cb = node_log_cb};
+        wn->joined = o->early_join && i == w->n - 1; /* started with join, as a new machine */
         node_config(w, wn);
         for (int j = i + 1; j < w->n; j++) {
             w->links[i][j].gen = 1;
@@ -3583,6 +3651,14 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
             w->dup_pm, w->corrupt_pm, w->delay_max_ms, w->disk_max_us, w->stall_pm);
     for (int i = 0; i < w->n; i++) {
         node_up(w, i);
+    }
+    if (o->early_join) {
+        /* The operator adds the new node right away: its JOIN waits for the metadata group's
+         * first leader and comes in before, or just after, that leader writes the first map
+         * (check_first_map). One change at a time: the operator's others wait for it. */
+        w->change = (struct w_change){.phase = WC_JOINING, .x = w->n - 1, .early = 1};
+        oper_send_change(w);
+        ev_at(w, w->now + W_EARLY_JOIN_MS, WK_OPER_STEP, -1, 0, 0, 0);
     }
     return mask;
 }
@@ -3638,6 +3714,9 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
             if (w->nodes[i].node != NULL) {
                 check_node(w, &w->nodes[i]);
             }
+        }
+        if (ran == 0 && w->o.early_join && w->parts > 1 && !w->first_map_checked && !w->failed) {
+            check_first_map(w);
         }
     }
     w->now = end;

@@ -37,6 +37,7 @@ enum whole_mutation {
     WHOLE_MUT_STALE_REPLY,      /* NODE_MUT_STALE_REPLY: a re-sent write's refusal as "not run" */
     WHOLE_MUT_APPLY_CLOCK,      /* NODE_MUT_APPLY_CLOCK: apply reads the node's clock */
     WHOLE_MUT_SESSION_FORGET,   /* NODE_MUT_SESSION_FORGET: the session table forgets a seq */
+    WHOLE_MUT_FIRST_MAP_JOINER, /* NODE_MUT_FIRST_MAP_JOINER: the first map over a joiner too */
     WHOLE_MUT_COUNT
 };
 
@@ -70,6 +71,9 @@ struct whole_opts {
     int cancel;             /* --cancel: the operator also cancels moves under way and resumes them
                                (HALYARD REBALANCE CANCEL|RESUME); off by default, so that the seeds of the
                                other runs draw as before */
+    int early_join;         /* --early-join: the last node is left out of the bootstrap list and
+                               joins at the cluster's first start, before the first partition
+                               map; that map must be the bootstrap members' placement */
 };
 
 struct whole_result {

@@ -910,14 +910,32 @@ void cmd_halyard_replication_factor(struct cmd_ctx *x)
  * the map does not name, stayed leaderless for good (simulator seeds 73000035 and 75001993
  * --nodes 5 --partitions 8 --rf 2 --zones 2). A copy of one the node was removed from by a
  * finished move is not a voter of its own configuration when it took part in the removal,
- * and the record goes once the move settles. */
+ * and the record goes once the move settles. Such a source is left alone while another voter
+ * of its configuration that the map names is up: that replica holds a copy as well and is the
+ * one to force (the operator asks every survivor). Forcing both made two histories: n5, the
+ * map's replica, was forced and removed n2, the move's source, which then, asked a second
+ * later and no longer hearing the group, forced it again and replaced entries n5 had
+ * committed (simulator seed 950000197 --nodes 5 --partitions 8 --rf 3 --replace-after 1500). */
 static int force_candidate(const struct hy_node *n, const struct node_group *g)
 {
     if (node_group_raft_view(g)) {
         return 1;
     }
-    return g != n->meta && raft_membership_is_voter(raft_membership(&g->raft), g->raft.cfg.id) &&
-           partmap_move_from_here(n, g);
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    if (g == n->meta || !raft_membership_is_voter(cm, g->raft.cfg.id) ||
+        !partmap_move_from_here(n, g)) {
+        return 0;
+    }
+    const struct node_placement *pl = partmap_of(n, g);
+    for (uint32_t i = 0; i < cm->count && pl != NULL; i++) {
+        raft_id id = cm->servers[i].id;
+        const struct node_member *m = node_member_find(n->members, n->member_count, id);
+        if (id != g->raft.cfg.id && cm->servers[i].role == RAFT_VOTER &&
+            node_placement_has(pl, id) && m != NULL && n->member_up[m - n->members]) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* Whether a majority of g's voters is reachable, and (force_left_alone) whether g also or

@@ -485,15 +485,18 @@ int node_is_leader(const struct hy_node *n);
  * NODE_MUT_RESEND_BARE re-forwards a write whose first copy may have been applied without the
  * follower's session; NODE_MUT_STALE_REPLY hands a client the "not run" refusal (-TRYAGAIN,
  * -MOVED) of a leader it re-sent a possibly applied write to, as if nothing had run;
- * NODE_MUT_APPLY_CLOCK and NODE_MUT_SESSION_FORGET are the store's (store_set_mutation). */
+ * NODE_MUT_APPLY_CLOCK and NODE_MUT_SESSION_FORGET are the store's (store_set_mutation).
+ * NODE_MUT_FIRST_MAP_JOINER places the first partition map over every member, a node that
+ * joined before it was written too, instead of the bootstrap's members (partmap.c's old bug). */
 enum node_mutation {
     NODE_MUT_NONE = 0,
     NODE_MUT_SNAPSHOT_AHEAD = 1,
     NODE_MUT_SESSION_IGNORED = 2,
     NODE_MUT_RESEND_BARE = 3,
     NODE_MUT_STALE_REPLY = 4,
-    NODE_MUT_APPLY_CLOCK = 5,   /* STORE_MUT_APPLY_CLOCK */
-    NODE_MUT_SESSION_FORGET = 6 /* STORE_MUT_SESSION_FORGET */
+    NODE_MUT_APPLY_CLOCK = 5,    /* STORE_MUT_APPLY_CLOCK */
+    NODE_MUT_SESSION_FORGET = 6, /* STORE_MUT_SESSION_FORGET */
+    NODE_MUT_FIRST_MAP_JOINER = 7
 };
 void node_set_mutation(struct hy_node *n, unsigned mutation);
 

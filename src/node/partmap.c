@@ -240,21 +240,34 @@ void partmap_publish_domain(struct hy_node *n, uint64_t now_ms)
 }
 
 /* Whether g's configuration, as this node's replica of it has it, is the map's: every
- * replica pl names votes, and nothing else is in it, learner or voter (the last change of pl
- * carried out; a copy left out receives nothing more and may park, replica.c). */
-static int group_settled(const struct node_group *g, const struct node_placement *pl)
+ * replica pl names votes, and nothing else is in it but the observers' learners (the last
+ * change of pl carried out; a copy left out receives nothing more and may park, replica.c).
+ * Observers are learners of every partition for good (member.c adds them), so counting them
+ * made no partition settle while the cluster had one: the record of moves kept finished moves
+ * under way, they filled rebalance-max-moves, and the moves waiting behind them (a zone to
+ * mend, a fair share) never started (simulator seed 76020079 --rf 3 --zones 3 --cancel: n5
+ * re-added as an observer, two partitions left with two replicas in zone z0 for good). */
+static int group_settled(const struct hy_node *n, const struct node_group *g,
+                         const struct node_placement *pl)
 {
     const struct raft_membership *cm = raft_membership(&g->raft);
     uint32_t voters = 0;
     for (uint32_t i = 0; i < cm->count; i++) {
-        voters += cm->servers[i].role == RAFT_VOTER;
+        const struct node_member *m =
+            node_member_find(n->members, n->member_count, cm->servers[i].id);
+        if (cm->servers[i].role == RAFT_VOTER) {
+            voters++;
+        } else if (node_placement_has(pl, cm->servers[i].id) || m == NULL ||
+                   m->role != STORE_MEMBER_OBSERVER) {
+            return 0; /* a move's target still catching up, or a learner that should go */
+        }
     }
     for (uint32_t k = 0; k < pl->count; k++) {
         if (!raft_membership_is_voter(cm, pl->ids[k])) {
             return 0;
         }
     }
-    return voters == pl->count && cm->count == pl->count;
+    return voters == pl->count;
 }
 
 uint32_t partmap_load_spread(const struct hy_node *n)
@@ -374,7 +387,7 @@ static void partitions_settled(const struct hy_node *n, const struct node_placem
     size_t held = node_data_groups(n, &groups);
     for (uint32_t p = 0; p < parts; p++) {
         const struct node_group *g = p < held ? groups[p] : NULL;
-        settled[p] = g != NULL && (node_group_raft_view(g) ? group_settled(g, &map[p])
+        settled[p] = g != NULL && (node_group_raft_view(g) ? group_settled(n, g, &map[p])
                                                            : g->settled_epoch == map[p].epoch);
     }
 }
@@ -405,7 +418,7 @@ static int rebalance_step(struct hy_node *n, struct node_placement *next, const 
     uint8_t *busy = hy_xcalloc(parts, 1);
     for (uint32_t p = 0; p < parts; p++) {
         const struct node_group *g = p < held ? groups[p] : NULL;
-        busy[p] = g == NULL || (node_group_raft_view(g) ? !group_settled(g, &next[p])
+        busy[p] = g == NULL || (node_group_raft_view(g) ? !group_settled(n, g, &next[p])
                                                         : g->settled_epoch != next[p].epoch);
     }
     int moved = -1;
@@ -577,7 +590,7 @@ static size_t first_map_members(const struct hy_node *n, raft_id *members, size_
             boot[k++] = n->boot[b].id;
         }
     }
-    if (k == 0) {
+    if (k == 0 || n->mutation == NODE_MUT_FIRST_MAP_JOINER) {
         return count;
     }
     memcpy(members, boot, k * sizeof(*boot));
@@ -881,7 +894,8 @@ void cmd_hy_leaders(struct cmd_ctx *x)
             const struct node_placement *pl = partmap_of(n, g);
             /* Settled only once that configuration is committed: a later leader holds it, so
              * a copy it leaves out may drop its keyspace (replica.c "Parked copies"). */
-            int settled = pl != NULL && group_settled(g, pl) && raft_membership_committed(&g->raft);
+            int settled =
+                pl != NULL && group_settled(n, g, pl) && raft_membership_committed(&g->raft);
             hy_buf_printf(&lines, "%u %llu %s %llu\n", g->id,
                           (unsigned long long)raft_term(&g->raft), m->name,
                           settled ? (unsigned long long)pl->epoch : 0);

@@ -1256,6 +1256,16 @@ uint64_t node_timeout_ms(struct hy_node *n)
     return n->timeout_min;
 }
 
+/* Whether this node is an observer, as its address book says: a learner of every partition
+ * that no map places, so a copy of its own is never one that moved away (partmap.c counts a
+ * group settled with the observers' learners in it, and such a copy must not park). */
+static int node_observes(const struct hy_node *n)
+{
+    const struct node_member *m =
+        node_member_find(n->members, n->member_count, n->meta->raft.cfg.id);
+    return m != NULL && m->role == STORE_MEMBER_OBSERVER;
+}
+
 void node_tick(struct hy_node *n, uint64_t now_ms)
 {
     n->snap_pacer.rate = (uint64_t)n->cfg->rebalance_bandwidth; /* CONFIG SET takes effect */
@@ -1267,7 +1277,7 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
         if (g->started && g->timeout_ms != 0 && g->timeout_ms <= now_ms) {
             const struct node_placement *pl = partmap_of(n, g);
             if (pl != NULL && !node_placement_has(pl, g->raft.cfg.id) && !replica_is_leader(g) &&
-                g->settled_epoch == pl->epoch) {
+                g->settled_epoch == pl->epoch && !node_observes(n)) {
                 /* A replica of the partition reported its voters to be the map's replicas
                  * (HY.LEADERS), this node not among them: this copy was moved away and never
                  * told, and nothing needs it. It campaigns no more: its pre-votes woke the

@@ -579,6 +579,19 @@ static uint32_t inflight_limit(const struct raft *r)
     return n > INFLIGHT_MAX ? INFLIGHT_MAX : n;
 }
 
+/* Anything a leader sends but its quiesce round's heartbeats (entries, a snapshot, another
+ * round's heartbeats) wakes the followers that quiesced on that round, so their answers to it
+ * no longer count: the leader must ask again. Quiescing on them left those followers awake
+ * with nothing more to hear, and they campaigned an election timeout later (simulator seeds
+ * 78000034, 78000330 and 78000001 --nodes 5 --partitions 16 --rf 3: leaders changed all
+ * through the quiet time after an entry or a client's read came between the round and the
+ * leader's next heartbeat interval). */
+static void quiesce_round_void(struct raft *r)
+{
+    r->idle_ticks = 0;
+    r->quiesce_seq = 0;
+}
+
 /* Stamps the heartbeat round on every message to a follower: the reply echoes it, which is
  * how ReadIndex (§6.4) and leases (§6.4.1) learn that a majority still follows us. */
 static struct raft_message *leader_msg(struct raft *r, uint32_t type, raft_id to)
@@ -613,6 +626,9 @@ static uint32_t batch_count(const struct raft *r, uint64_t from)
 static uint64_t send_entries(struct raft *r, struct raft_progress *p)
 {
     uint64_t prev = p->next_index - 1;
+    if (!p->down) {
+        quiesce_round_void(r); /* one reported down counts for nothing in the round */
+    }
     struct raft_message *m = leader_msg(r, RAFT_MSG_APPEND, p->id);
     m->prev_index = prev;
     m->prev_term = raft_log_term(&r->log, prev);
@@ -701,6 +717,9 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
     }
     if (wait && !keepalive) {
         return;
+    }
+    if (!p->down) {
+        quiesce_round_void(r);
     }
     struct raft_message *m = leader_msg(r, RAFT_MSG_SNAPSHOT, p->id);
     m->snap_index = r->snapshot_index;
@@ -1492,7 +1511,9 @@ static int leader_quiesce_step(struct raft *r)
         r->quiesce_seq = 0;
         return 0;
     }
-    if (r->quiesce_seq != 0 && quiesce_acked(r)) {
+    /* The quiesce round must be the last round sent: the followers quiesced on it and heard
+     * nothing since that would have woken them. */
+    if (r->quiesce_seq != 0 && r->quiesce_seq == r->read_seq && quiesce_acked(r)) {
         r->quiesced = 1;
         r->stat_quiesces++;
         hy_log(r->cfg.log, HY_LOG_DEBUG, "raft %llu: quiesced at %llu in term %llu",
@@ -2105,6 +2126,7 @@ static void flush_read_round(struct raft *r)
     if (r->role != RAFT_LEADER) {
         return;
     }
+    quiesce_round_void(r); /* its heartbeats do not ask to quiesce */
     r->read_seq++;
     release_reads(r);
     if (r->n_reads > 0) {

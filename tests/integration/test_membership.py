@@ -594,6 +594,44 @@ def test_a_joined_node_gets_its_fair_share(grow):
         wait_for(local, 30, "the newcomer's own replica of partition %d to hold its key" % p)
 
 
+def test_a_joined_node_gets_its_fair_share_with_an_observer_in_the_cluster(grow):
+    """3 nodes, 8 partitions, RF 3, and an observer (a learner of every partition for good);
+    a 4th voter joins and must get its fair share (6 of the 24 replicas). The observer's
+    learners once kept every partition from counting as settled: each finished move stayed
+    "under way", filled rebalance-max-moves, and nothing more moved (simulator seed 76020079
+    --rf 3 --zones 3 --cancel, where a zone left shared for good showed it)."""
+    parts = 8
+    c = grow(3, {"partitions": parts, "replication-factor": 3})
+    keys = write_key_per_partition(c.ports[0], parts, "obs")
+    o = c.add(0, role="observer")
+    wait_roles(c, {c.names[o]: "observer"})
+    j = c.add(0)
+    voters = [c.ports[i] for i in range(len(c.ports)) if i != o]
+    seen = {}
+
+    def fair():
+        reps, _ = placement(c.ports[0], parts)
+        held = {p: r - {c.ports[o]} for p, r in reps.items()}
+        seen["load"] = load = [sum(1 for r in held.values() if port in r) for port in voters]
+        return len(held) == parts and all(len(r) == 3 for r in held.values()) and load == [6, 6, 6, 6]
+
+    wait_for(fair, 90, "every voter to hold 6 replicas (last loads %r)" % (seen,))
+    assert any(c.ports[j] in r for r in placement(c.ports[j], parts)[0].values())
+    # The observer's copies are not moved away: they stay in memory and serve READONLY reads.
+    # Waited for past the time the copies that did move away (2 from each of the first three
+    # voters) park: an observer's copy taken for moved away parks at the same ticks and drops
+    # its keys from memory.
+    def parked(i):
+        return int(info(c.ports[i]).get("partitions_parked", 0))
+
+    wait_for(lambda: sum(parked(i) for i in range(3)) >= 6, 60, "the moved-away copies to park")
+    assert parked(o) == 0
+    for p, k in keys.items():
+        with RawConn(c.ports[o]) as conn:
+            conn.cmd("READONLY")
+            assert conn.cmd("GET", k) == ("v%d" % p).encode(), "partition %d's key gone from the observer" % p
+
+
 def test_a_node_joining_at_the_first_start_gets_nothing_from_the_first_map(tmp_path_factory):
     """The first partition map is the bootstrap's placement, over the bootstrap members: a
     node that joins while it is being written (started right after the three, here) gets

@@ -12,9 +12,10 @@
 #    two parallel halves, WHOLE_MOVED_SEEDS (200) in moved mode, WHOLE_SEVEN_SEEDS (60) with
 #    7 nodes, WHOLE_PART_SEEDS (300) with several Raft groups per node (--partitions 0: each seed
 #    picks 1, 2, 4 or 8 partitions), WHOLE_EARLY_SEEDS (100) with --rejoin-early and
-#    WHOLE_PARKED_SEEDS (20) with --parked-keep; seeds run twice must give the same trace
-#    digest; each node-level mutation must be caught within its bound (five of them with 4
-#    partitions too); the regression seeds of fixed bugs must pass.
+#    WHOLE_PARKED_SEEDS (20) with --parked-keep and WHOLE_JOIN_SEEDS (40) with --early-join (a
+#    join before the first partition map); seeds run twice must give the same trace digest;
+#    each node-level mutation must be caught within its bound (five of them with 4 partitions
+#    too); the regression seeds of fixed bugs must pass.
 # 5. The membership core alone (halyard-sim --membership, sim/gossip.c; issue 14): MEMBERSHIP_SEEDS
 #    seeds (default 18) and one 1,000-node seed; each gossip mutation must be caught.
 # Exits non-zero on any failing clean seed or any mutation left undetected.
@@ -224,6 +225,26 @@ grep -v ' passed, ' <<<"$res" || true
 echo "sim: whole-node seeds 2000600.. with --rejoin-early: $(grep ' passed, ' <<<"$res")"
 [ "$rc" -ne 0 ] && fail=1
 
+# A node joins at the cluster's first start, before the metadata leader writes the first
+# partition map (--early-join): that map must be the bootstrap's placement (partmap.c
+# first_map_members; --mutation first-map-joiner brings the old map back and is caught by 17
+# of the first 20 seeds).
+jseeds=${WHOLE_JOIN_SEEDS:-40}
+res=$("$sim" --whole --early-join --nodes 5 --partitions 8 --rf 3 --seeds "$jseeds" --from 1 \
+      --quiet 2>&1)
+rc=$?
+grep -v ' passed, ' <<<"$res" || true
+echo "sim: whole-node seeds 1.. with --early-join (5 nodes, 8 partitions, RF 3): $(grep ' passed, ' <<<"$res")"
+[ "$rc" -ne 0 ] && fail=1
+res=$("$sim" --whole --early-join --nodes 5 --partitions 8 --rf 3 --seeds 10 --from 1 \
+      --mutation first-map-joiner --first-failure --quiet 2>&1)
+if n=$(grep -o 'first failure after [0-9]*' <<<"$res"); then
+    echo "sim: whole-node mutation first-map-joiner caught (${n#first failure after } seeds)"
+else
+    echo "sim: whole-node mutation first-map-joiner NOT caught within 10 seeds"
+    fail=1
+fi
+
 # Seeds twice: the same trace digest (a seed replays bit for bit). 57 has the operator,
 # clock steps, disk stalls and hash fields; 3 with 4 partitions writes every group's records to
 # each node's one shared WAL.
@@ -350,7 +371,15 @@ LIST
 # for a fair-share move. 75010203 --rf 2 --zones 2: the first fix of 73000035 (the map named
 # the move's source again) raced with a move that had finished. 75010117 --rf 2 --zones 2: the
 # simulated operator took a FORCE-QUORUM answered "disk full ... run it again" at once for
-# asked (its own bug). 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
+# asked (its own bug). 76020079 --rf 3 --zones 3 --cancel (on d2c1db7): with an observer in the
+# cluster no partition counted as settled (the observers' learners), finished moves stayed under
+# way, and the moves behind them (two partitions sharing zone z0) never started (partmap.c
+# group_settled); 78000034 --partitions 16 --rf 3: with that fixed, an observer's copy was
+# parked as moved away (replica.c node_observes). 950000197 --rf 3 --replace-after 1500 (found
+# by this session's campaign): FORCE-QUORUM forced a move's source (n2) after the map's replica
+# n5 had been forced and had removed it: two histories of one partition (member.c
+# force_candidate leaves such a source alone while a voter the map names is up).
+# 75004513 --rf 2 --zones 2: a partition's voter missed the move's last step (drained and
 # stopped), the other voter was removed from the cluster and its messages were ignored, so the
 # partition never led again (replica.c removed_sender_needed). 75004646 --rf 2 --zones 2:
 # FORCE-QUORUM marked a group led with a working majority, forced later once the node, cut
@@ -421,6 +450,8 @@ done <<'LIST'
 6 --nodes 5 --partitions 8 --rf 2 --zones 2
 73000035 --nodes 5 --partitions 8 --rf 2 --zones 2
 76000504 --nodes 5 --partitions 8 --rf 3 --zones 3 --cancel
+76020079 --nodes 5 --partitions 8 --rf 3 --zones 3 --cancel
+78000034 --nodes 5 --partitions 16 --rf 3
 75001993 --nodes 5 --partitions 8 --rf 2 --zones 2
 75004513 --nodes 5 --partitions 8 --rf 2 --zones 2
 75004646 --nodes 5 --partitions 8 --rf 2 --zones 2
@@ -428,6 +459,7 @@ done <<'LIST'
 75010117 --nodes 5 --partitions 8 --rf 2 --zones 2
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+950000197 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 LIST
 
 if [ "$fail" -ne 0 ]; then

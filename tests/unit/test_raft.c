@@ -1599,6 +1599,57 @@ static void test_quiesced_group_wakes_on_submit(void **state)
     tc_free(&c);
 }
 
+/* Something the leader sends between its quiesce round and its quiescing (a read round's
+ * heartbeats, which do not ask to quiesce, or an entry) wakes the followers that had quiesced
+ * on that round, so the leader must not quiesce on their old answers. It did, and the awake
+ * followers, hearing nothing, campaigned an election timeout later (simulator seeds 78000034
+ * and 78000330 with 16 partitions; here their pre-votes wake the leader again, which keeps its
+ * term). */
+static void quiesce_round_then(int entry)
+{
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    /* Until both followers quiesced on the leader's quiesce round, the leader not yet. */
+    while (c.now < 2000 && !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r) &&
+                             !raft_quiesced(&c.nd[0].r))) {
+        if (!tc_deliver_due(&c)) {
+            c.now++;
+        }
+    }
+    assert_true(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r));
+    assert_false(raft_quiesced(&c.nd[0].r));
+    if (entry) {
+        tc_submit(&c, 0, "b");
+    } else {
+        tc_read(&c, 0, 7);
+    }
+    /* raft.c "Quiescing": a quiesced leader leaves no follower awake (one would campaign). */
+    for (uint64_t end = c.now + 2000; c.now < end;) {
+        if (!tc_deliver_due(&c)) {
+            c.now++;
+        }
+        assert_false(raft_quiesced(&c.nd[0].r) &&
+                     !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r)));
+    }
+    tc_run_until(&c, c.now + 5000);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_true(tc_all_quiesced(&c));
+    tc_free(&c);
+}
+
+static void test_read_round_after_quiesce_round_keeps_leader_awake(void **state)
+{
+    (void)state;
+    quiesce_round_then(0);
+}
+
+static void test_entry_after_quiesce_round_keeps_leader_awake(void **state)
+{
+    (void)state;
+    quiesce_round_then(1);
+}
+
 /* Liveness: with the leader's node gone, quiesced followers hear of it from the node level
  * only; told, they campaign as after an election timeout, within its random spread (node 3's
  * is 0 here: at once, leading 4 ms later; node 2's is 100 ms). Not told, nothing would ever
@@ -1757,6 +1808,8 @@ int main(void)
         cmocka_unit_test(test_lease_reads_off_under_excessive_drift),
         cmocka_unit_test(test_leader_steps_down_when_its_disk_runs_late),
         cmocka_unit_test(test_idle_group_quiesces_and_sends_nothing),
+        cmocka_unit_test(test_read_round_after_quiesce_round_keeps_leader_awake),
+        cmocka_unit_test(test_entry_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_quiesced_group_wakes_on_submit),
         cmocka_unit_test(test_quiesced_followers_campaign_when_leader_node_is_down),
         cmocka_unit_test(test_quiesce_no_wake_mutation_never_elects),
