@@ -1076,12 +1076,12 @@ static int cmd_rebalance_cancel(struct conn *c)
     return 0;
 }
 
-/* HALYARD <sub> [JSON]: the server's text, or with --json its JSON printed as it comes. */
-static int halyard_view(struct conn *c, const char *sub)
+/* a[0..n-1] followed by a[n] = "JSON": the server's text, or with --json its JSON printed as
+ * it comes. */
+static int view_call(struct conn *c, const char **a, int n)
 {
-    const char *a[] = {"HALYARD", sub, "JSON"};
     struct resp_value v;
-    if (conn_call(c, opts.json ? 3 : 2, a, &v) != 0) {
+    if (conn_call(c, opts.json ? n + 1 : n, a, &v) != 0) {
         return 2;
     }
     int json = opts.json;
@@ -1090,6 +1090,13 @@ static int halyard_view(struct conn *c, const char *sub)
     opts.json = json;
     resp_value_free(&v);
     return rc;
+}
+
+/* HALYARD <sub> [JSON]. */
+static int halyard_view(struct conn *c, const char *sub)
+{
+    const char *a[] = {"HALYARD", sub, "JSON"};
+    return view_call(c, a, 2);
 }
 
 /* Prints one event (a JSON object) as a line: with --json as it is, else "time TYPE k=v ...". */
@@ -1314,16 +1321,7 @@ static int run(struct conn *c, const struct words *w)
     }
     if (is(w, "wan", "status") && w->n == 2) {
         const char *a[] = {"HALYARD", "WAN", "STATUS", "JSON"};
-        struct resp_value v;
-        if (conn_call(c, opts.json ? 4 : 3, a, &v) != 0) {
-            return 2;
-        }
-        int json = opts.json;
-        opts.json = 0; /* the server's JSON is the answer: print it as it comes */
-        int rc = print_reply(&v);
-        opts.json = json;
-        resp_value_free(&v);
-        return rc;
+        return view_call(c, a, 3);
     }
     if (is(w, "snapshot", NULL) && w->n == 1) {
         const char *a[] = {"HALYARD", "SNAPSHOT"};

@@ -14,19 +14,6 @@
 #include "node/node_internal.h"
 #include "node/wan.h"
 
-static int route_to_meta_leader(struct cmd_ctx *x)
-{
-    if (replica_is_leader(x->node->meta)) {
-        return 0;
-    }
-    if (!x->client->is_proxy && proxy_forward(x)) {
-        return 1;
-    }
-    resp_write_error(&x->w, "TRYAGAIN no leader is known to make the change; nothing was "
-                            "changed");
-    return 1;
-}
-
 struct link_list {
     struct wan_link links[WAN_LINKS_MAX];
     size_t count;
@@ -67,7 +54,20 @@ size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap)
     return k;
 }
 
-/* HALYARD WAN ADD name host:peerport[,...] [MODE active-passive] [SECRET s] */
+/* A link change runs on the metadata group's leader (forwarded there, or -TRYAGAIN), and only
+ * with partitions: with one, group 0's keyspace is the users', so a link's key would be a user
+ * key, seen by KEYS and shipped with the data. Returns 1 when x was answered here. */
+static int wan_route_change(struct cmd_ctx *x)
+{
+    if (x->node->group_count == 1) {
+        resp_write_error(&x->w, "ERR WAN links need a partitioned cluster (partitions > 1)");
+        return 1;
+    }
+    return node_route_to_meta_leader(x);
+}
+
+/* HALYARD WAN ADD name host:port[,...] [MODE active-passive] [SECRET s]: the targets' client
+ * ports (docs/wan.md "Transport: a deviation from the issue"). */
 static void wan_add(struct cmd_ctx *x)
 {
     struct wan_link l;
@@ -104,13 +104,7 @@ static void wan_add(struct cmd_ctx *x)
             return;
         }
     }
-    if (x->node->group_count == 1) {
-        /* With one partition group 0's keyspace is the users': the link's key would be a
-         * user key, seen by KEYS and shipped with the data. */
-        resp_write_error(&x->w, "ERR WAN links need a partitioned cluster (partitions > 1)");
-        return;
-    }
-    if (route_to_meta_leader(x)) {
+    if (wan_route_change(x)) {
         return;
     }
     struct wan_link have[WAN_LINKS_MAX];
@@ -153,11 +147,7 @@ static void wan_remove(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR invalid link name (1 to 64 of A-Z a-z 0-9 _ - .)");
         return;
     }
-    if (x->node->group_count == 1) {
-        resp_write_error(&x->w, "ERR WAN links need a partitioned cluster (partitions > 1)");
-        return;
-    }
-    if (route_to_meta_leader(x)) {
+    if (wan_route_change(x)) {
         return;
     }
     /* One DEL of the link's key and of its positions, so both go in the same entry. */
@@ -238,7 +228,7 @@ static void wan_pos(struct cmd_ctx *x)
         node_reply_syntax_error(x);
         return;
     }
-    if (route_to_meta_leader(x)) {
+    if (node_route_to_meta_leader(x)) {
         return;
     }
     char name[WAN_NAME_MAX + 1];

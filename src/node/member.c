@@ -591,9 +591,7 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
 
 /* ---- HALYARD JOIN / REMOVE / PEERS ------------------------------------------------------- */
 
-/* Changes run on the leader: forwarded there once, or refused when none is known. Returns
- * 1 when the request was handled here (forwarded or refused). */
-static int route_to_leader(struct cmd_ctx *x)
+int node_route_to_meta_leader(struct cmd_ctx *x)
 {
     if (replica_is_leader(x->node->meta)) {
         return 0;
@@ -655,7 +653,7 @@ void cmd_halyard_join(struct cmd_ctx *x)
         node_reply_syntax_error(x);
         return;
     }
-    if (route_to_leader(x)) {
+    if (node_route_to_meta_leader(x)) {
         return;
     }
     char name[NODE_MEMBER_NAME_MAX + 1], host[NODE_MEMBER_HOST_MAX + 1];
@@ -708,7 +706,7 @@ void cmd_halyard_remove(struct cmd_ctx *x)
         node_reply_syntax_error(x);
         return;
     }
-    if (route_to_leader(x)) {
+    if (node_route_to_meta_leader(x)) {
         return;
     }
     char name[NODE_MEMBER_NAME_MAX + 1];
@@ -780,7 +778,7 @@ void cmd_halyard_domain(struct cmd_ctx *x)
                                 "1): with one partition every member holds every key");
         return;
     }
-    if (route_to_leader(x)) {
+    if (node_route_to_meta_leader(x)) {
         return;
     }
     char name[NODE_MEMBER_NAME_MAX + 1], zone[NODE_DOMAIN_NAME_MAX + 1],
@@ -841,7 +839,7 @@ void cmd_halyard_rebalance(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR HALYARD REBALANCE PAUSE|RESUME|CANCEL|STATE");
         return;
     }
-    if (route_to_leader(x)) {
+    if (node_route_to_meta_leader(x)) {
         return;
     }
     const char *value = node_arg_is(sub, "PAUSE")    ? "paused"
@@ -890,7 +888,7 @@ void cmd_halyard_replication_factor(struct cmd_ctx *x)
         resp_write_errorf(&x->w, "ERR the replication factor is 1 to %d", NODE_RF_MAX);
         return;
     }
-    if (route_to_leader(x)) {
+    if (node_route_to_meta_leader(x)) {
         return;
     }
     char value[8];

@@ -570,6 +570,10 @@ void replica_expire_waiters(struct hy_node *n, uint64_t now_ms);
 /* Registers a linearizable read for c (ReadIndex); the client waits for its confirmation. */
 void replica_read_register(struct node_group *g, struct node_client *c, uint64_t now_ms);
 /* member.c */
+/* member.c: membership and metadata changes run on the metadata group's leader: forwarded there
+ * once, or refused with -TRYAGAIN when none is known. Returns 1 when the request was handled here
+ * (forwarded or refused), 0 when this node leads and makes the change itself. */
+int node_route_to_meta_leader(struct cmd_ctx *x);
 int member_load_boot(struct hy_node *n);
 /* Rebuilds members from the lists; bumps members_epoch when anything changed. */
 void member_rebuild(struct hy_node *n);
