@@ -161,6 +161,7 @@ static void rec_dir_free(struct rec_dir *dir)
     hy_free(dir->closed.v);
     hy_free(dir->open.v);
     hy_free(dir->snaps.v);
+    hy_free(dir->forgot.v);
 }
 
 /* ---- errors --------------------------------------------------------------------------------- */
