@@ -203,8 +203,11 @@ int wal_node_write_as(struct wal *w, const struct wal_node_req *const *reqs, siz
         }
         /* A configuration entry decides which nodes count towards a majority; one lost after
          * it was counted could let two majorities of different configurations disagree. They
-         * are rare, so syncing them costs nothing measurable. */
-        sync |= wal_node_has_config(r);
+         * are rare, so syncing them costs nothing measurable. (Looked for only when the
+         * commit would otherwise go unsynced: in fsync mode the scan is wasted work.) */
+        if (!sync && wal_node_has_config(r)) {
+            sync = 1;
+        }
         if (r->forget) {
             rc = wal_batch_commit(w);
             rc = rc == HY_OK ? wal_group_forget(w, r->group) : rc;
