@@ -198,8 +198,15 @@ FROM  ?= 1
 sim: $(SIM)
 	$(SIM) --seeds $(SEEDS) --from $(FROM)
 
+# The integration tests spend most of their time waiting (elections, failure detection, servers
+# starting), so they run on INTEGRATION_JOBS pytest-xdist workers, a file at a time per worker;
+# the files that need the whole machine run one after another (tests/integration/conftest.py).
+# The slowest tests are listed at the end. INTEGRATION_JOBS=0 runs everything in this process.
+INTEGRATION_JOBS ?= 2
 integration: $(SERVER) $(CLI)
-	HALYARD_BIN=$(abspath $(SERVER)) $(PYTHON) -m pytest -q tests/integration
+	HALYARD_BIN=$(abspath $(SERVER)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  $(if $(filter 0,$(INTEGRATION_JOBS)),,-n $(INTEGRATION_JOBS) --dist loadgroup) \
+	  --durations=15 tests/integration
 
 # ---- fuzzing (clang libFuzzer + ASan + UBSan) ---------------------------------------------
 

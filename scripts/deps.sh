@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config clang clang-format libclang-rt-14-dev
       libuv1-dev libssl-dev libyaml-dev libmicrohttpd-dev libcmocka-dev
-      python3 python3-pytest python3-redis redis-tools redis-server iproute2 procps
+      python3 python3-pytest python3-pytest-xdist python3-redis redis-tools redis-server iproute2 procps
       prometheus libhiredis-dev tcl libcurl4-openssl-dev stress-ng
       liblua5.1-0-dev lua-cjson-dev lua-bitop-dev)
 

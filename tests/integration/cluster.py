@@ -26,10 +26,21 @@ def _bindable(port):
 def free_port_pair():
     """A client port P whose peer port P + 10000 and HTTP port P + 1000 (the default) are free
     too. All stay below the kernel's ephemeral range (32768 and up by default), where outgoing
-    connections could take them."""
+    connections could take them, and below 21079, where Redis's test suite (test_redis_suite.py)
+    looks for ports of its own."""
     lo, _hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    first, last = 12000, min(20000, lo - 10001)
+    # Under pytest-xdist each worker draws from a slice of its own, so that two workers never
+    # pick the same port between one's check and its server's bind.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+    span = (last - first) // workers
+    first += worker * span
+    last = first + span - 1
     for _ in range(200):
-        p = random.randint(12000, min(22700, lo - 10001))
+        p = random.randint(first, last)
+        if any(17379 <= q <= 17381 for q in (p, p + 1000)):  # `make run`'s peer ports
+            continue  # (test_run_script.py starts it)
         if _bindable(p) and _bindable(p + 10000) and _bindable(p + 1000):
             return p
     raise RuntimeError("no free port pair")

@@ -42,7 +42,22 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
+# make test runs the files on two workers (pytest-xdist, --dist loadgroup). A file is one group:
+# its module-scoped clusters start once, on one worker. The two files of network-namespace tests
+# share one group, since both take the 10.213.0.0/24 subnet and its bridge; they run one after
+# the other. Other tests pick their ports in their worker's own range (cluster.free_port_pair).
+# The longest file, Redis's own suite, goes first so that the other worker runs everything else
+# meanwhile.
+GROUPS = {"test_discovery.py": "netns", "test_gossip_netns.py": "netns"}
+FIRST = "test_redis_suite.py"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group marker
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = os.path.basename(str(item.fspath))
+        item.add_marker(pytest.mark.xdist_group(GROUPS.get(name, name)))
+    items.sort(key=lambda item: os.path.basename(str(item.fspath)) != FIRST)  # stable
     if not IS_REDIS:
         return
     skip = pytest.mark.skip(reason="halyard-only behaviour")
