@@ -288,11 +288,19 @@ def test_heartbeats_find_a_stopped_member_and_route_around_it(make_cluster):
     r = redis.Redis("127.0.0.1", c.ports[c.leader()], socket_timeout=10)
     r.set("hb:k", "v")
     li = c.leader()
-    victim = [i for i in range(3) if i != li][0]
     load = Async(c.ports, "get", "hb:k", 40000, "--read-from", "replica", "--threads", "4",
                  "--window", "8", "--attempt-timeout-ms", "5000", "--timeout-ms", "20000",
                  "--heartbeat-ms", "100,500")
     load.wait_progress(300, "reads before the stop")
+
+    # The victim is the replica that holds more of the client's connections: each I/O thread
+    # keeps reading from the replica it is on, and if all four happened to be on the other one
+    # no read would be caught on the stopped member (it happened once in a loaded run). Both
+    # replicas hold one heartbeat connection each.
+    def clients(i):
+        return redis.Redis("127.0.0.1", c.ports[i], socket_timeout=10).info("clients")["connected_clients"]
+
+    victim = max((i for i in range(3) if i != li), key=clients)
     c.kill(victim, signal.SIGSTOP)
     try:
         wait_for(lambda: load.hb_downs >= 1 or load.proc.poll() is not None, 30,

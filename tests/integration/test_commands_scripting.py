@@ -406,8 +406,10 @@ def test_endless_read_only_script_stopped_by_its_budget_is_not_proposed(srv):
     leader, and nothing is proposed: on the merged code it went into the log anyway and ran
     a second time at apply, busy and unkillable (SCRIPT KILL answered UNKILLABLE "runs at
     apply") for as long again; in Redis's scripting unit, a test whose SCRIPT KILL came late
-    met that second run, and the unit stopped with the endless script running. FCALL too."""
-    with srv.raw() as cfg:
+    met that second run, and the unit stopped with the endless script running. FCALL too.
+    (20 million instructions take a fraction of a second on an idle machine, many seconds on
+    a loaded one: the connection waits up to a minute for each answer.)"""
+    with srv.raw(timeout=60.0) as cfg:
         assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "20000000") == "OK"
         try:
             assert cfg.cmd("FUNCTION", "LOAD", "REPLACE",

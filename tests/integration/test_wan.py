@@ -335,7 +335,7 @@ def test_outbox_overflow_reports_resync_needed(pair):
             assert r == "OK" or is_error(r, "UNKNOWN") or is_error(r, "TRYAGAIN"), r
             return r == "OK"  # a failover of the leadership: the SET is sent again
 
-        wait_for(written, 20, "SET {t}big%d" % i)
+        wait_for(written, 60, "SET {t}big%d" % i)
     dst.start(0)
 
     def stuck():
