@@ -14,13 +14,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "node/placement.h"
-
-#define FUZZ_CHECK(cond)      \
-    do {                      \
-        if (!(cond)) {        \
-            __builtin_trap(); \
-        }                     \
-    } while (0)
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,13 +16,7 @@
 #include "common/buf.h"
 #include "common/status.h"
 #include "store/store.h"
-
-#define FUZZ_CHECK(cond)      \
-    do {                      \
-        if (!(cond)) {        \
-            __builtin_trap(); \
-        }                     \
-    } while (0)
+#include "fuzz.h"
 
 /* Keeps each run small: SETRANGE, SETBIT and BITFIELD could otherwise ask for a 512 MiB
  * string. */

@@ -22,13 +22,7 @@
 #include "../../src/io/wal.c"
 #include "../../src/io/wal_codec.c"
 #include "../../src/io/wal_recover.c"
-
-#define FUZZ_CHECK(cond)      \
-    do {                      \
-        if (!(cond)) {        \
-            __builtin_trap(); \
-        }                     \
-    } while (0)
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
