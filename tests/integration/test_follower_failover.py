@@ -196,7 +196,9 @@ def test_moved_mode_never_redirects_to_a_dead_leader(make_cluster):
             assert dead not in text, "redirected to the dead leader: %s" % text
             if text.startswith("MOVED"):
                 break
-            assert text.startswith("TRYAGAIN"), text
+            # NOQUORUM: on a machine loaded enough for gossip to find the third member dead
+            # for a moment, the follower counts itself cut off; it redirects nowhere either.
+            assert text.startswith(("TRYAGAIN", "NOQUORUM")), text
     assert seen == [] or seen[-1].startswith("MOVED"), seen
 
 

@@ -147,10 +147,12 @@ def test_placement_routing_and_quorum_loss_per_partition(make_cluster):
             st = status(c.ports[via])
             ps = st["partitions"]
             assert [sorted(x["replicas"]) for x in ps] == [sorted(names[i] for i in placed[p]) for p in range(PARTS)]
-            assert st["partitions_under_replicated"] == 0 and st["partitions_without_quorum"] == 0, st
-            assert all(x["quorum"] and not x["under_replicated"] and x["live_replicas"] == RF for x in ps)
             assert st["replicas_per_node"] == {names[i]: held[i] for i in range(5)}, st["replicas_per_node"]
-            return all(x["leader"] in x["replicas"] for x in ps) and st["partitions_without_leader"] == 0
+            # Waited for, not asserted on every look: on a loaded machine gossip may find a
+            # member dead for a moment (issue 14), and its partitions count under-replicated.
+            healthy = st["partitions_under_replicated"] == 0 and st["partitions_without_quorum"] == 0 and \
+                all(x["quorum"] and not x["under_replicated"] and x["live_replicas"] == RF for x in ps)
+            return healthy and all(x["leader"] in x["replicas"] for x in ps) and st["partitions_without_leader"] == 0
 
         wait_for(described, 20, "HALYARD STATUS on n%d to name a leader of every partition" % (via + 1))
     for via in range(5):
