@@ -382,6 +382,9 @@ struct hy_node {
     int snapshots_on_disk;               /* node_set_snapshots_on_disk */
     node_snapshot_load_fn snapshot_load; /* node_set_snapshot_loader; NULL: nothing parks */
     void *snapshot_load_ctx;
+    node_snapshot_chunk_fn snapshot_chunk; /* node_set_snapshot_receiver; NULL: in memory */
+    node_snapshot_load_fn snapshot_recv_load;
+    void *snapshot_recv_ctx;
     struct node_client *ready;      /* clients with output to flush (node_take_ready) */
     int read_waiters;               /* clients blocked until reads can be served */
     int disk_full;                  /* the log cannot grow: refuse writes (-READONLY) */

@@ -456,12 +456,12 @@ struct raft {
     size_t recv_cap;
     uint64_t recv_index;
     uint64_t recv_term;
-    uint64_t recv_total;   /* the size the leader named: with index and term, which snapshot */
-    uint32_t recv_crc;     /* CRC32C of the recv_len bytes received */
-    uint32_t recv_want;    /* the whole data's CRC32C the leader named (0: not known) */
+    uint64_t recv_total; /* the size the leader named: with index and term, which snapshot */
+    uint32_t recv_crc;   /* CRC32C of the recv_len bytes received */
+    uint32_t recv_want;  /* the whole data's CRC32C the leader named (0: not known) */
     uint64_t stat_snapshot_crc_mismatches; /* transfers dropped: data and checksum disagree */
-    uint32_t snap_crc;       /* CRC32C of snap_data (in memory), for snap_crc_index */
-    uint64_t snap_crc_index; /* 0: not computed */
+    uint32_t snap_crc;                     /* CRC32C of snap_data (in memory), for snap_crc_index */
+    uint64_t snap_crc_index;               /* 0: not computed */
     /* cfg.snapshot_recv_external: the chunk this step accepted (recv_data holds it). */
     int chunk_dirty;
     uint64_t chunk_offset;

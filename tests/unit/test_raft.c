@@ -46,9 +46,9 @@ struct tnode {
     /* cfg.snapshot_recv_external: the caller's store of the snapshot being received. */
     uint8_t ext[256];
     uint64_t ext_len;
-    uint32_t ext_chunk_max;      /* the largest chunk handed over */
-    size_t ext_core_max;         /* the most snapshot bytes the core held meanwhile */
-    uint32_t install_crc;        /* the checksum the installing update named */
+    uint32_t ext_chunk_max; /* the largest chunk handed over */
+    size_t ext_core_max;    /* the most snapshot bytes the core held meanwhile */
+    uint32_t install_crc;   /* the checksum the installing update named */
 };
 
 /* Drops a message when it returns 1 (a targeted loss). */
@@ -127,8 +127,8 @@ static void tc_handle(struct tc *c, int i, const struct raft_update *up)
         nd->ext_chunk_max = up->chunk_len > nd->ext_chunk_max ? up->chunk_len : nd->ext_chunk_max;
         struct raft_memory mem;
         raft_memory_get(&nd->r, &mem);
-        nd->ext_core_max = mem.snapshot_bytes > nd->ext_core_max ? mem.snapshot_bytes
-                                                                 : nd->ext_core_max;
+        nd->ext_core_max =
+            mem.snapshot_bytes > nd->ext_core_max ? mem.snapshot_bytes : nd->ext_core_max;
     }
     if (up->snapshot_install) {
         nd->installs++;
