@@ -533,7 +533,8 @@ def run_once(binary, work, args, keys, r):
 
 
 def fmt_ms(x):
-    return "%.1f" % x if x == x else "-"
+    # None: no request completed in the window (a median of nothing), as NaN.
+    return "%.1f" % x if x is not None and x == x else "-"
 
 
 def report_run(res):
