@@ -769,6 +769,7 @@ static void store_chunk(struct node_group *g, const struct raft_update *up)
     int rc = n->snapshot_chunk != NULL ? n->snapshot_chunk(n->snapshot_recv_ctx, g->id, up)
                                        : HY_ENOTFOUND; /* the shell is stopping */
     if (rc == HY_OK) {
+        n->metrics.snapshot_received_bytes += up->chunk_len;
         return;
     }
     if (up->snapshot_install) {

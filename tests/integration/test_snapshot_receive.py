@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from cluster import info
 from conftest import RawConn, wait_for
 from test_membership import grow  # noqa: F401 - grow is a fixture
 from test_moves import keys_per_partition, restart, settled_everywhere
@@ -160,6 +161,9 @@ def test_a_target_holds_a_chunk_not_the_partition_while_receiving(grow):
     assert receiving(c, j) == []
     installed = scrape(c.http_port(j))[0][("halyard_snapshots_total", '{kind="installed"}')]
     assert installed >= 1, installed
+    repl = info(c.ports[j], "replication")
+    assert int(repl["snapshot_received_bytes"]) >= total - 4096, repl  # the file less its header
+    assert repl["snapshot_crc_mismatches"] == "0", repl
     all_keys_read_back(c.ports[j], keys)
 
 
