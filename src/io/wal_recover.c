@@ -141,8 +141,8 @@ static int rec_scan_dir(struct disk *d, struct rec_dir *dir, const struct hy_log
         if (rec_classify(dir, names[i])) {
             /* A snapshot being written or received when the node stopped: said, since a
              * received one means that transfer starts again from its leader. */
-            hy_log(log, HY_LOG_INFO, "recovery: removing %s/%s (left by a stop mid-write)",
-                   d->path, names[i]);
+            hy_log(log, HY_LOG_INFO, "recovery: removing %s/%s (left by a stop mid-write)", d->path,
+                   names[i]);
             rc = d->ops->remove(d, names[i]);
             removed = 1;
         }
