@@ -66,7 +66,7 @@ SIM_OBJ   := $(SIM_SRC:%.c=$(OBJ)/%.o)
 # The whole-node simulator runs the real WAL on the simulated disk: the parts of src/io that
 # make no system call (the rest of the shell needs libuv and real files).
 SIM_IO_OBJ := $(addprefix $(OBJ)/src/io/,wal.o wal_codec.o wal_recover.o wal_node.o \
-                                             disk_mem.o snap_stream.o)
+                                             disk_mem.o snap_stream.o snap_recv.o)
 CORE_LIB  := $(OUT)/libhycore.a
 IO_LIB    := $(OUT)/libhyio.a
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)

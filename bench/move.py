@@ -454,7 +454,9 @@ def run_once(binary, work, args, keys, r):
         res["cpu_base_pct"] = [100.0 * (y - x) / (b1 - b0) for x, y in zip(cpu_b0, cpu_b1)]
         seen = {}
         for i, port in enumerate(c.ports):
-            seen[i] = max([json.loads(e).get("id", 0) for e in pt.events(port)] or [0])
+            # A generous timeout: right after the baseline a loaded server on a busy shared
+            # machine took over 5 s (pt.events' default) to answer, which ended the run.
+            seen[i] = max([json.loads(e).get("id", 0) for e in pt.events(port, timeout=60.0)] or [0])
         sampler = Sampler(c, args.mem_floor)  # the move's own peaks
         cpu_j = cpu_s(c) + [0.0]
         t_join = c.join()
@@ -533,7 +535,8 @@ def run_once(binary, work, args, keys, r):
 
 
 def fmt_ms(x):
-    return "%.1f" % x if x == x else "-"
+    # None: no request completed in the window (a median of nothing), as NaN.
+    return "%.1f" % x if x is not None and x == x else "-"
 
 
 def report_run(res):

@@ -7,6 +7,7 @@
 #include "common/assert.h"
 #include "io/peer.h"
 #include "io/server.h"
+#include "io/snap_recv.h"
 #include "io/snap_stream.h"
 #include "io/tls.h"
 
@@ -39,6 +40,9 @@ struct io_mesh {
      * snapshot at the next flush (not from inside the engine's step that sent the chunk). */
     struct disk *snap_disk;
     struct snap_stream *snaps;
+    /* Snapshots received from leaders are written through the same disk as they arrive
+     * (snap_recv.h): a follower holds a chunk of one, not the partition. */
+    struct snap_recv *recv;
     uint32_t snap_redo[16];
     size_t snap_redo_count;
     void (*done_cb)(void *arg);
@@ -196,6 +200,20 @@ static uint16_t mesh_listen_port(const struct hy_node *node, const struct hy_con
     return (uint16_t)cfg->peer_port;
 }
 
+/* A chunk of a snapshot this node receives, to its file in the log's directory. */
+static int mesh_snapshot_chunk(void *ctx, uint32_t group, const struct raft_update *up)
+{
+    struct io_mesh *m = ctx;
+    return snap_recv_chunk(m->recv, group, up);
+}
+
+/* A received snapshot read back for its install (replica.c install_snapshot). */
+static int mesh_snapshot_recv_load(void *ctx, uint32_t group, uint64_t index, struct hy_buf *out)
+{
+    struct io_mesh *m = ctx;
+    return snap_recv_load(m->snap_disk, group, index, out);
+}
+
 /* A parked copy's keyspace, read back from the log's snapshot file (replica.c). */
 static int mesh_snapshot_load(void *ctx, uint32_t group, uint64_t index, struct hy_buf *out)
 {
@@ -285,6 +303,8 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     snprintf(path, sizeof(path), "%s/wal", cfg->data_dir);
     if (disk_posix_open(path, &m->snap_disk) == HY_OK) {
         m->snaps = snap_stream_new(m->snap_disk, log);
+        m->recv = snap_recv_new(m->snap_disk, log);
+        node_set_snapshot_receiver(node, mesh_snapshot_chunk, mesh_snapshot_recv_load, m);
         node_set_snapshots_on_disk(node, 1);
         node_set_snapshot_loader(node, mesh_snapshot_load, m);
     } else {
@@ -386,6 +406,7 @@ static void mesh_close_done(struct io_mesh *m)
     void *done_arg = m->done_arg;
     io_tls_ctx_free(m->tls);
     snap_stream_free(m->snaps);
+    snap_recv_free(m->recv);
     if (m->snap_disk != NULL) {
         disk_destroy(m->snap_disk);
     }

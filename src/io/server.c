@@ -840,6 +840,7 @@ static void server_maybe_finish(struct io_server *srv)
         srv->stopping = 2;
         node_set_early_sender(srv->node, NULL, NULL); /* the mesh goes away below */
         node_set_snapshot_loader(srv->node, NULL, NULL);
+        node_set_snapshot_receiver(srv->node, NULL, NULL, NULL);
         io_snapshotter_close(srv->snapshotter, NULL, NULL);
         srv->snapshotter = NULL;
         io_durable_stop(srv->durable);

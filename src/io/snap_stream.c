@@ -217,6 +217,8 @@ int snap_stream_fill(struct snap_stream *s, uint32_t group, struct raft_message 
         x->verified = 1;
     }
     m->data = buf;
+    /* The follower checks what it assembles against the checksum the file's header holds. */
+    m->snap_crc = x->head.data_crc;
     return HY_OK;
 }
 

@@ -44,6 +44,11 @@ void wal__name_snapshot(char out[WAL_NAME_MAX], uint32_t group, uint64_t index, 
              tmp ? ".tmp" : "");
 }
 
+void wal__name_snapshot_recv(char out[WAL_NAME_MAX], uint32_t group, uint64_t index)
+{
+    snprintf(out, WAL_NAME_MAX, "snapshot-%010" PRIu32 "-%020" PRIu64 ".recv.tmp", group, index);
+}
+
 int wal__read_file(struct disk *d, const char *name, uint8_t **buf_out, size_t *len_out)
 {
     int fd;
@@ -785,6 +790,42 @@ int wal_snapshot_install(struct wal *w, uint32_t group, const struct wal_snapsho
     HY_ASSERT(slot >= 0 && w->batch.len == 0);
     HY_ASSERT(s->index >= 1 && s->term >= 1 && s->index >= w->groups[slot].snap_index);
     return wal_snapshot_adopt(w, (size_t)slot, s, discard_log, 1);
+}
+
+int wal_snapshot_install_received(struct wal *w, uint32_t group, const struct wal_snapshot *s)
+{
+    if (w->failed) {
+        return HY_EIO;
+    }
+    int slot = wal__slot(w, group);
+    HY_ASSERT(slot >= 0 && w->batch.len == 0);
+    HY_ASSERT(s->index >= 1 && s->term >= 1 && s->index >= w->groups[slot].snap_index);
+    char recv[WAL_NAME_MAX];
+    char name[WAL_NAME_MAX];
+    wal__name_snapshot_recv(recv, group, s->index);
+    wal__name_snapshot(name, group, s->index, 0);
+    struct disk *d = w->disk;
+    int fd;
+    int rc = d->ops->open(d, recv, 0, &fd);
+    if (rc == HY_OK) {
+        /* The data first, under the temporary name; the name only then, so that no crash
+         * leaves `snapshot-G-INDEX` naming bytes that are not on the disk. */
+        rc = wal__sync(d, fd);
+        d->ops->close(d, fd);
+        rc = rc == HY_OK ? d->ops->rename(d, recv, name) : rc;
+        rc = rc == HY_OK ? wal__sync_dir(d) : rc;
+    } else if (rc == HY_ENOTFOUND) {
+        /* Written again after a full disk stopped the list: the rename happened already. */
+        rc = d->ops->open(d, name, 0, &fd);
+        if (rc == HY_OK) {
+            d->ops->close(d, fd);
+            rc = wal__sync_dir(d);
+        }
+    }
+    if (rc != HY_OK) {
+        return wal_fail(w, HY_EIO);
+    }
+    return wal_snapshot_adopt(w, (size_t)slot, s, 1, 1);
 }
 
 int wal_group_forget(struct wal *w, uint32_t group)

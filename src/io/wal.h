@@ -167,6 +167,17 @@ int wal_snapshot_install(struct wal *w, uint32_t group, const struct wal_snapsho
                          int discard_log) HY_MUST_CHECK;
 
 /*
+ * A snapshot received from the leader whose file io/snap_recv.c wrote whole under the name
+ * snapshot-G-INDEX.recv.tmp (its data never held in memory at once): fdatasync'd, renamed to
+ * snapshot-G-INDEX, the directory fsync'd, then installed as wal_snapshot_install with
+ * discard_log. A crash before the rename leaves a .tmp that recovery removes (the group as
+ * before); after it, recovery takes the new file. s describes it (s->data is not read). HY_OK
+ * or HY_EIO (fatal).
+ */
+int wal_snapshot_install_received(struct wal *w, uint32_t group,
+                                  const struct wal_snapshot *s) HY_MUST_CHECK;
+
+/*
  * Drops everything group holds but its term/vote: its log (a truncation record at 1, committed
  * first) and then its snapshot file (removed, directory fsync'd); segments no group needs any
  * more are collected. The group is then as a new one that voted (a parked copy's files, no

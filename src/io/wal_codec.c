@@ -309,6 +309,12 @@ void wal_seg_parse_free(struct wal_seg_parse *p)
 
 void wal_snapshot_header_encode(const struct wal_snapshot *s, uint8_t out[WAL_SNAP_HEADER_SIZE])
 {
+    wal_snapshot_header_encode_crc(s, hy_crc32c(0, s->data, (size_t)s->data_len), out);
+}
+
+void wal_snapshot_header_encode_crc(const struct wal_snapshot *s, uint32_t data_crc,
+                                    uint8_t out[WAL_SNAP_HEADER_SIZE])
+{
     HY_ASSERT(s->index >= 1 && s->index < WAL_INDEX_LIMIT && s->term >= 1 &&
               s->membership_len <= WAL_MEMBERSHIP_MAX);
     memset(out, 0, WAL_SNAP_HEADER_SIZE);
@@ -319,7 +325,7 @@ void wal_snapshot_header_encode(const struct wal_snapshot *s, uint8_t out[WAL_SN
     hy_store_u64le(out + SNAP_TERM, s->term);
     hy_store_u64le(out + SNAP_DLEN, s->data_len);
     hy_store_u32le(out + SNAP_MCRC, hy_crc32c(0, s->membership, s->membership_len));
-    hy_store_u32le(out + SNAP_DCRC, hy_crc32c(0, s->data, (size_t)s->data_len));
+    hy_store_u32le(out + SNAP_DCRC, data_crc);
     hy_store_u32le(out + SNAP_HCRC, hy_crc32c(0, out, SNAP_HCRC));
 }
 

@@ -130,6 +130,10 @@ void wal_seg_parse_free(struct wal_seg_parse *p);
 /* Encodes the header of the snapshot file for s (its CRCs cover s->membership
  * and s->data). */
 void wal_snapshot_header_encode(const struct wal_snapshot *s, uint8_t out[WAL_SNAP_HEADER_SIZE]);
+/* The same with the data's CRC32C given (s->data is not read): the header of a file whose
+ * data was written piece by piece (io/snap_recv.h). */
+void wal_snapshot_header_encode_crc(const struct wal_snapshot *s, uint32_t data_crc,
+                                    uint8_t out[WAL_SNAP_HEADER_SIZE]);
 /* Where a snapshot file's data lies, from its header alone (snap_stream.c reads the data
  * piecewise from there). */
 struct wal_snapshot_head {

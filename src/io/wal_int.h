@@ -82,6 +82,9 @@ struct wal {
 void wal__name_closed(char out[WAL_NAME_MAX], uint64_t counter);
 void wal__name_open(char out[WAL_NAME_MAX], uint64_t counter);
 void wal__name_snapshot(char out[WAL_NAME_MAX], uint32_t group, uint64_t index, int tmp);
+/* snapshot-G-INDEX.recv.tmp: a snapshot being received (io/snap_recv.h); a .tmp name, so that
+ * recovery removes one a crash left (rule 1). */
+void wal__name_snapshot_recv(char out[WAL_NAME_MAX], uint32_t group, uint64_t index);
 /* Reads a whole file into a new buffer (hy_free). HY_OK, HY_ENOTFOUND, HY_EIO.
  */
 int wal__read_file(struct disk *d, const char *name, uint8_t **buf_out, size_t *len_out);

@@ -120,7 +120,8 @@ void wal_node_req_of(const struct node_io_batch *b, struct wal_node_req *req,
             .data_len = b->snap_len,
         };
         req->snapshot = snap;
-        req->discard_log = b->snapshot == NODE_SNAP_INSTALL;
+        req->discard_log = b->snapshot == NODE_SNAP_INSTALL || b->snapshot == NODE_SNAP_RECEIVED;
+        req->snapshot_received = b->snapshot == NODE_SNAP_RECEIVED;
     }
     *ents_out = NULL;
     if (b->n_entries > 0) {
@@ -215,7 +216,8 @@ int wal_node_write_as(struct wal *w, const struct wal_node_req *const *reqs, siz
         if (rc == HY_OK && r->snapshot != NULL) {
             rc = wal_batch_commit(w);
             if (rc == HY_OK) {
-                rc = r->snapshot_file_written
+                rc = r->snapshot_received ? wal_snapshot_install_received(w, r->group, r->snapshot)
+                     : r->snapshot_file_written
                          ? wal_snapshot_install(w, r->group, r->snapshot, r->discard_log)
                          : wal_snapshot_put(w, r->group, r->snapshot, r->discard_log);
             }

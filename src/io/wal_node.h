@@ -60,6 +60,9 @@ struct wal_node_req {
     int forget;                /* the group's log and snapshot go (wal_group_forget), first */
     int snapshot_file_written; /* with snapshot: its file is durable already (io/snap_writer.h):
                                   wal_snapshot_install instead of wal_snapshot_put */
+    int snapshot_received;     /* with snapshot: received, its file written whole under a
+                                  temporary name (io/snap_recv.h):
+                                  wal_snapshot_install_received */
     uint64_t first_index;      /* entries >= first_index are replaced */
     const struct wal_entry *entries;
     size_t n_entries;

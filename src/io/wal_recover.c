@@ -128,7 +128,7 @@ static int rec_classify(struct rec_dir *dir, const char *name)
     return 0;
 }
 
-static int rec_scan_dir(struct disk *d, struct rec_dir *dir)
+static int rec_scan_dir(struct disk *d, struct rec_dir *dir, const struct hy_log *log)
 {
     char **names;
     size_t count;
@@ -139,6 +139,10 @@ static int rec_scan_dir(struct disk *d, struct rec_dir *dir)
     int removed = 0;
     for (size_t i = 0; i < count && rc == HY_OK; i++) {
         if (rec_classify(dir, names[i])) {
+            /* A snapshot being written or received when the node stopped: said, since a
+             * received one means that transfer starts again from its leader. */
+            hy_log(log, HY_LOG_INFO, "recovery: removing %s/%s (left by a stop mid-write)", d->path,
+                   names[i]);
             rc = d->ops->remove(d, names[i]);
             removed = 1;
         }
@@ -584,7 +588,7 @@ static int rec_run(struct rec_ctx *c, struct wal_recovered *recs)
      * is only durable once its own name is. */
     int rc = w->disk->ops->sync_parent(w->disk);
     if (rc == HY_OK) {
-        rc = rec_scan_dir(w->disk, &dir);
+        rc = rec_scan_dir(w->disk, &dir, w->cfg.log);
     }
     if (rc != HY_OK) {
         rc = rec_io_error(c, ".", rc);
@@ -808,7 +812,7 @@ int wal_repair(struct disk *disk, const struct wal_config *cfg, char *report, si
     }
     struct rec_dir dir;
     memset(&dir, 0, sizeof(dir));
-    int rc = rec_scan_dir(disk, &dir);
+    int rc = rec_scan_dir(disk, &dir, NULL);
     int state = rc == HY_OK ? rep_check_snapshots(&r, &dir) : HY_OK;
     for (size_t i = 0; rc == HY_OK && i < dir.closed.n; i++) {
         rc = rep_segment(&r, &dir.closed.v[i], 1);

@@ -347,11 +347,19 @@ static void info_replication(const struct info_ctx *x, struct hy_buf *b)
                   (unsigned long long)raft_last_index(r),
                   (unsigned long long)raft_snapshot_index(r),
                   raft_lease_enabled(r) ? "lease" : "readindex", raft_quiesced(r));
-    /* Snapshot chunks this node's leaders sent, every group, and their budget. */
+    /* Snapshot chunks this node's leaders sent, every group, and their budget; chunks its
+     * followers received to disk, and transfers they dropped on a checksum mismatch. */
+    uint64_t mismatches = 0;
+    for (size_t i = 0; i < x->node->group_count; i++) {
+        mismatches += raft_snapshot_crc_mismatches(&x->node->groups[i]->raft);
+    }
     hy_buf_printf(
         b, "snapshot_sent_bytes:%llu\r\nrebalance_bandwidth:%lld\r\npartitions_parked:%u\r\n",
         (unsigned long long)x->node->metrics.snapshot_sent_bytes,
         (long long)x->node->cfg->rebalance_bandwidth, node_parked_count(x->node));
+    hy_buf_printf(b, "snapshot_received_bytes:%llu\r\nsnapshot_crc_mismatches:%llu\r\n",
+                  (unsigned long long)x->node->metrics.snapshot_received_bytes,
+                  (unsigned long long)mismatches);
 }
 
 /* The whole cluster's keys (x->totals): db0 as Redis prints it (avg_ttl is not tracked: 0),

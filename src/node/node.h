@@ -162,7 +162,16 @@ struct node_waiter;
  */
 /* NODE_SNAP_FORGET: the group's log and snapshot are dropped, its term/vote kept (a parked
  * copy's files, no longer needed: replica.c "Parked copies"); nothing else in the batch. */
-enum node_snapshot_kind { NODE_SNAP_NONE, NODE_SNAP_INSTALL, NODE_SNAP_TAKEN, NODE_SNAP_FORGET };
+/* INSTALL: received from the leader, its bytes in snap_data; RECEIVED: received, its bytes
+ * written to disk as they came by the shell's receiver (node_set_snapshot_receiver), snap_data
+ * NULL; TAKEN: this node's own; FORGET: a parked copy's files go. */
+enum node_snapshot_kind {
+    NODE_SNAP_NONE,
+    NODE_SNAP_INSTALL,
+    NODE_SNAP_TAKEN,
+    NODE_SNAP_FORGET,
+    NODE_SNAP_RECEIVED
+};
 
 struct node_io_batch {
     struct node_io_batch *next;
@@ -269,6 +278,16 @@ void node_set_snapshots_on_disk(struct hy_node *n, int on);
 struct hy_buf;
 typedef int (*node_snapshot_load_fn)(void *ctx, uint32_t group, uint64_t index, struct hy_buf *out);
 void node_set_snapshot_loader(struct hy_node *n, node_snapshot_load_fn load, void *ctx);
+/* The shell's store of the snapshots this node receives from leaders (io/snap_recv.h). With
+ * one set (and snapshots on disk), every group's Raft core hands each chunk it receives over
+ * (raft_config.snapshot_recv_external) instead of assembling the snapshot in memory: `chunk`
+ * writes it (HY_OK or why not: the transfer then starts again from 0), and the install reads
+ * the completed snapshot back with `load`, then the log makes its file durable and adopts it
+ * (NODE_SNAP_RECEIVED). NULL, NULL: snapshots are received in memory. */
+struct raft_update;
+typedef int (*node_snapshot_chunk_fn)(void *ctx, uint32_t group, const struct raft_update *up);
+void node_set_snapshot_receiver(struct hy_node *n, node_snapshot_chunk_fn chunk,
+                                node_snapshot_load_fn load, void *ctx);
 /* Copies of partitions parked on this node now (INFO). */
 uint32_t node_parked_count(const struct hy_node *n);
 

@@ -117,8 +117,9 @@ struct node_metrics {
     uint64_t proposals_rejected;  /* answered -TRYAGAIN: never applied */
     struct hy_histo commit_latency;
     uint64_t snapshots_taken, snapshots_installed, snapshot_last_bytes, snapshot_bytes_total;
-    uint64_t snapshot_sent_bytes; /* snapshot chunk bytes this node's leaders sent followers */
-    uint64_t snapshot_started_ms; /* when the snapshot being encoded was started */
+    uint64_t snapshot_sent_bytes;     /* snapshot chunk bytes this node's leaders sent followers */
+    uint64_t snapshot_received_bytes; /* chunk bytes its followers wrote to disk as they came */
+    uint64_t snapshot_started_ms;     /* when the snapshot being encoded was started */
     struct hy_histo snapshot_duration;
     uint64_t cmd_calls[NODE_COMMANDS_MAX]; /* by index in node_commands */
     struct hy_histo cmd_latency[NODE_COMMANDS_MAX];
@@ -382,6 +383,9 @@ struct hy_node {
     int snapshots_on_disk;               /* node_set_snapshots_on_disk */
     node_snapshot_load_fn snapshot_load; /* node_set_snapshot_loader; NULL: nothing parks */
     void *snapshot_load_ctx;
+    node_snapshot_chunk_fn snapshot_chunk; /* node_set_snapshot_receiver; NULL: in memory */
+    node_snapshot_load_fn snapshot_recv_load;
+    void *snapshot_recv_ctx;
     struct node_client *ready;      /* clients with output to flush (node_take_ready) */
     int read_waiters;               /* clients blocked until reads can be served */
     int disk_full;                  /* the log cannot grow: refuse writes (-READONLY) */

@@ -9,6 +9,7 @@
  * bootstraps a one-member group of itself: a single node is a Raft cluster of one.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -60,6 +61,7 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     n->snap_pacer.rate = (uint64_t)n->cfg->rebalance_bandwidth;
     rc.snapshot_pacer = &n->snap_pacer;
     rc.snapshot_on_disk = n->snapshots_on_disk;
+    rc.snapshot_recv_external = n->snapshots_on_disk && n->snapshot_chunk != NULL;
     rc.group = id;
     raft_init(&g->raft, &rc);
     if (rc.lease_ms > 0 && !raft_lease_enabled(&g->raft)) {
@@ -517,6 +519,21 @@ void node_set_snapshots_on_disk(struct hy_node *n, int on)
     n->snapshots_on_disk = on;
     for (size_t i = 0; i < n->group_count; i++) {
         n->groups[i]->raft.cfg.snapshot_on_disk = on; /* a copy held now goes at its next step */
+        n->groups[i]->raft.cfg.snapshot_recv_external = on && n->snapshot_chunk != NULL;
+    }
+}
+
+void node_set_snapshot_receiver(struct hy_node *n, node_snapshot_chunk_fn chunk,
+                                node_snapshot_load_fn load, void *ctx)
+{
+    n->snapshot_chunk = chunk;
+    n->snapshot_recv_load = load;
+    n->snapshot_recv_ctx = ctx;
+    /* A transfer under way when this changes goes on in the other mode: what the new mode
+     * lacks of its start (the file, or the bytes in memory) fails the chunks' order or the
+     * data's checksum, and the leader sends it again from 0. */
+    for (size_t i = 0; i < n->group_count; i++) {
+        n->groups[i]->raft.cfg.snapshot_recv_external = n->snapshots_on_disk && chunk != NULL;
     }
 }
 
@@ -564,7 +581,15 @@ static void batch_from_update(struct node_group *g, const struct raft_update *up
     b->group = g->id;
     b->term = up->term;
     b->vote = up->vote;
-    if (up->snapshot_install) {
+    if (up->snapshot_install && up->snap_data == NULL && up->chunk) {
+        /* Its bytes are on disk already, in the receiver's file: the log makes that durable
+         * and adopts it, with nothing in memory. */
+        b->snapshot = NODE_SNAP_RECEIVED;
+        b->snap_index = up->snap_index;
+        b->snap_term = up->snap_term;
+        b->snap_membership = up->snap_membership;
+        b->snap_len = up->snap_len;
+    } else if (up->snapshot_install) {
         b->snapshot = NODE_SNAP_INSTALL;
         b->snap_index = up->snap_index;
         b->snap_term = up->snap_term;
@@ -732,10 +757,56 @@ static void apply_committed(struct node_group *g, uint64_t commit)
     }
 }
 
+/* A chunk of a snapshot being received goes to the shell's receiver before anything of the
+ * update is sent (its answer acknowledges the chunk). A chunk the receiver cannot write drops
+ * the transfer: the core answers the next chunk with offset 0 and the leader starts again. The
+ * last chunk cannot be dropped so: the core installed the snapshot with it, and only the
+ * receiver's file holds the bytes; a node that cannot write them stops, as it does when its
+ * log cannot be written. */
+static void store_chunk(struct node_group *g, const struct raft_update *up)
+{
+    struct hy_node *n = g->node;
+    int rc = n->snapshot_chunk != NULL ? n->snapshot_chunk(n->snapshot_recv_ctx, g->id, up)
+                                       : HY_ENOTFOUND; /* the shell is stopping */
+    if (rc == HY_OK) {
+        n->metrics.snapshot_received_bytes += up->chunk_len;
+        return;
+    }
+    if (up->snapshot_install) {
+        hy_log(n->log, HY_LOG_ERROR,
+               "FATAL: group %u: the last chunk of snapshot %llu cannot be written (%s); "
+               "stopping so that a restart receives it again",
+               g->id, (unsigned long long)up->snap_index, hy_status_name(rc));
+        abort();
+    }
+    raft_snapshot_recv_reset(&g->raft);
+}
+
 static void install_snapshot(struct node_group *g, const struct raft_update *up)
 {
     struct hy_node *n = g->node;
-    int rc = store_snapshot_decode(g->store, up->snap_data, up->snap_len);
+    int rc;
+    if (up->snap_data == NULL && up->chunk) {
+        /* Received to disk: read back from the receiver's file, whole and checked. The one
+         * copy in memory is the buffer the keyspace is decoded from, freed at once. */
+        struct hy_buf data;
+        hy_buf_init(&data);
+        rc = n->snapshot_recv_load != NULL
+                 ? n->snapshot_recv_load(n->snapshot_recv_ctx, g->id, up->snap_index, &data)
+                 : HY_ENOTFOUND;
+        if (rc != HY_OK || data.len != up->snap_len) {
+            hy_log(n->log, HY_LOG_ERROR,
+                   "FATAL: group %u: received snapshot %llu does not read back (%s, %zu of %zu "
+                   "bytes); stopping",
+                   g->id, (unsigned long long)up->snap_index, hy_status_name(rc), data.len,
+                   up->snap_len);
+            abort();
+        }
+        rc = store_snapshot_decode(g->store, data.data, data.len);
+        hy_buf_free(&data);
+    } else {
+        rc = store_snapshot_decode(g->store, up->snap_data, up->snap_len);
+    }
     HY_ASSERT(rc == HY_OK); /* CRC-checked on arrival; a bad one is a leader bug */
     g->applied = up->snap_index;
     g->log_bytes_since_snapshot = 0;
@@ -917,6 +988,9 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
 {
     struct hy_node *n = g->node;
     n->metrics.now_ms = now_ms;
+    if (up->chunk) {
+        store_chunk(g, up);
+    }
     if (up->snapshot_install) {
         install_snapshot(g, up);
         g->parked = 0; /* the whole keyspace came with it */

@@ -243,6 +243,10 @@ int wire_raft_check(const struct raft_message *m, const char **reason_out)
         *reason_out = "membership in a message that is not SNAPSHOT";
         return HY_EPROTO;
     }
+    if (m->type != RAFT_MSG_SNAPSHOT && m->snap_crc != 0) {
+        *reason_out = "snapshot checksum in a message that is not SNAPSHOT";
+        return HY_EPROTO;
+    }
     int rc = raft_check_membership(&m->snap_membership, reason_out);
     if (rc != HY_OK) {
         return rc;
@@ -250,10 +254,16 @@ int wire_raft_check(const struct raft_message *m, const char **reason_out)
     return raft_check_entries(m, reason_out);
 }
 
+/* A SNAPSHOT ends with the whole data's checksum, after its chunk (docs/peer-protocol.md). */
+static uint64_t raft_trailer_len(uint32_t type)
+{
+    return type == RAFT_MSG_SNAPSHOT ? 4 : 0;
+}
+
 /* Payload bytes of m, or 0 when the sum overflows (never for a checked message in memory). */
 static uint64_t raft_payload_len(const struct raft_message *m)
 {
-    uint64_t n = WIRE_RAFT_FIXED_BYTES;
+    uint64_t n = WIRE_RAFT_FIXED_BYTES + raft_trailer_len(m->type);
     n += (uint64_t)m->snap_membership.count * WIRE_RAFT_SERVER_BYTES;
     n += (uint64_t)m->n_entries * WIRE_RAFT_ENTRY_HEAD_BYTES;
     for (uint32_t i = 0; i < m->n_entries; i++) {
@@ -324,6 +334,9 @@ int wire_encode_raft(struct hy_buf *out, uint16_t group, const struct raft_messa
         hy_buf_append(out, m->entries[i].data, m->entries[i].len);
     }
     hy_buf_append(out, m->data, m->len);
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        hy_buf_append_u32le(out, m->snap_crc);
+    }
     frame_end(out, start, WIRE_RAFT);
     HY_ASSERT(out->len - start == WIRE_HEADER_BYTES + raft_payload_len(m));
     return HY_OK;
@@ -608,7 +621,7 @@ static int raft_decode_counts(struct wire_reader *r, struct cur *c, struct raft_
                     r->limits.entries_max);
     }
     uint64_t heads = (uint64_t)m->n_entries * WIRE_RAFT_ENTRY_HEAD_BYTES;
-    if (c->bad || heads + m->len > c->left) {
+    if (c->bad || heads + m->len + raft_trailer_len(m->type) > c->left) {
         return fail(r, HY_EPROTO, "RAFT counts (%u entries, chunk %u) exceed the payload",
                     m->n_entries, m->len);
     }
@@ -629,7 +642,7 @@ static int raft_decode_entries(struct wire_reader *r, struct cur *c, struct raft
         data_bytes += r->entries[i].len;
     }
     /* Checked before any data pointer is taken: the lengths must fill the payload exactly. */
-    if (c->bad || data_bytes + m->len != c->left) {
+    if (c->bad || data_bytes + m->len + raft_trailer_len(m->type) != c->left) {
         return fail(r, HY_EPROTO, "RAFT entry lengths do not match the payload");
     }
     for (uint32_t i = 0; i < m->n_entries; i++) {
@@ -637,6 +650,9 @@ static int raft_decode_entries(struct wire_reader *r, struct cur *c, struct raft
     }
     m->entries = m->n_entries > 0 ? r->entries : NULL;
     m->data = cur_take(c, m->len);
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        m->snap_crc = cur_u32(c);
+    }
     HY_ASSERT(!c->bad && c->left == 0);
     return HY_OK;
 }

@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/buf.h"
+#include "common/crc.h"
 #include "raft/raft_log.h"
 
 #define INFLIGHT_MAX 64
@@ -729,6 +730,15 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
     m->offset = p->snap_offset;
     m->len = wait || probe ? 0 : (uint32_t)len;
     m->data = r->snap_data && m->len ? r->snap_data + p->snap_offset : NULL;
+    /* A snapshot on the caller's disk gets its checksum from its file's header when the
+     * caller fills the chunk (snap_stream_fill); one held here is summed once. */
+    if (r->snap_data != NULL && m->len > 0) {
+        if (r->snap_crc_index != r->snapshot_index) {
+            r->snap_crc = hy_crc32c(0, r->snap_data, r->snap_len);
+            r->snap_crc_index = r->snapshot_index;
+        }
+        m->snap_crc = r->snap_crc;
+    }
     p->snap_sent_ms = r->now_ms;
 }
 
@@ -1300,10 +1310,19 @@ static void snapshot_install(struct raft *r, const struct raft_message *m)
     r->snapshot_index = m->snap_index;
     r->snapshot_term = m->snap_term;
     hy_free(r->snap_data);
-    r->snap_data = r->recv_data;
-    r->snap_len = r->recv_len;
-    r->recv_data = NULL;
-    r->recv_len = r->recv_cap = 0;
+    r->snap_crc_index = 0;
+    if (r->cfg.snapshot_recv_external) {
+        /* The data is in the caller's store (this update's last chunk completes it); the
+         * chunk buffer stays until the next step, which the update's chunk_data points into. */
+        r->snap_data = NULL;
+        r->snap_len = r->recv_len;
+        r->recv_len = 0;
+    } else {
+        r->snap_data = r->recv_data;
+        r->snap_len = r->recv_len;
+        r->recv_data = NULL;
+        r->recv_len = r->recv_cap = 0;
+    }
     r->recv_index = 0;
     r->snap_membership = m->snap_membership;
     membership_recompute(r);
@@ -1333,31 +1352,86 @@ static void on_snapshot(struct raft *r, const struct raft_message *m)
      * sending the same snapshot (send_snapshot_chunk). */
     int same =
         r->recv_index == m->snap_index && r->recv_term == m->snap_term && r->recv_total == m->total;
-    if (!same || (m->offset == 0 && m->len > 0)) {
+    /* Index, term and size are not proof that two leaders' snapshots hold the same bytes
+     * (nodes whose encodings differ, during an upgrade, may produce the same size): a chunk
+     * with data names the whole data's checksum, and one naming another checksum than the
+     * chunks received so far belongs to another snapshot, whose bytes must not be appended to
+     * theirs. The transfer then starts again from 0. */
+    int other_crc = same && m->len > 0 && r->recv_len > 0 && m->snap_crc != r->recv_want;
+    if (other_crc) {
+        r->stat_snapshot_crc_mismatches++;
+        hy_log(r->cfg.log, HY_LOG_WARN,
+               "raft %llu: group %u: snapshot %llu from %llu names checksum %08x, the %llu bytes "
+               "received so far were of %08x: starting that transfer again",
+               (unsigned long long)r->cfg.id, r->cfg.group, (unsigned long long)m->snap_index,
+               (unsigned long long)m->from, m->snap_crc, (unsigned long long)r->recv_len,
+               r->recv_want);
+    }
+    if (!same || other_crc || (m->offset == 0 && m->len > 0)) {
         r->recv_index = m->snap_index;
         r->recv_term = m->snap_term;
         r->recv_total = m->total;
         r->recv_len = 0;
+        r->recv_crc = 0;
+        r->recv_want = m->snap_crc;
     }
     if (r->recv_index != m->snap_index || m->offset != r->recv_len ||
         m->offset + m->len > m->total) {
         reply_snapshot(r, m, 0, r->recv_index == m->snap_index ? r->recv_len : 0);
         return;
     }
-    if (r->recv_len + m->len > r->recv_cap) {
-        r->recv_cap = HY_MAX((size_t)m->total, (size_t)64);
-        r->recv_data = hy_xrealloc(r->recv_data, r->recv_cap);
+    if (r->cfg.snapshot_recv_external) {
+        /* One chunk is held, for the update that hands it to the caller's store; an empty
+         * message stores nothing, but for the only chunk of an empty snapshot. */
+        if (m->len > r->recv_cap) {
+            r->recv_cap = m->len;
+            r->recv_data = hy_xrealloc(r->recv_data, r->recv_cap);
+        }
+        if (m->len > 0 || m->total == 0) {
+            r->chunk_dirty = 1;
+            r->chunk_offset = m->offset;
+            r->chunk_len = m->len;
+            r->recv_membership = m->snap_membership;
+        }
+        if (m->len) {
+            memcpy(r->recv_data, m->data, m->len);
+        }
+    } else {
+        if (r->recv_len + m->len > r->recv_cap) {
+            r->recv_cap = HY_MAX((size_t)m->total, (size_t)64);
+            r->recv_data = hy_xrealloc(r->recv_data, r->recv_cap);
+        }
+        if (m->len) {
+            memcpy(r->recv_data + r->recv_len, m->data, m->len);
+        }
     }
     if (m->len) {
-        memcpy(r->recv_data + r->recv_len, m->data, m->len);
+        r->recv_crc = hy_crc32c(r->recv_crc, m->data, m->len);
     }
     r->recv_len += m->len;
     if (r->recv_len < m->total) {
         reply_snapshot(r, m, 0, r->recv_len);
         return;
     }
+    /* Whole: the data must match the checksum its chunks named, or none is installed (a
+     * transfer spliced from two snapshots, or damaged where no frame checksum looked). */
+    if (r->recv_want != 0 && r->recv_crc != r->recv_want) {
+        r->stat_snapshot_crc_mismatches++;
+        hy_log(r->cfg.log, HY_LOG_WARN,
+               "raft %llu: group %u: snapshot %llu from %llu: its %llu bytes sum to %08x, not the "
+               "%08x named: not installed, starting that transfer again",
+               (unsigned long long)r->cfg.id, r->cfg.group, (unsigned long long)m->snap_index,
+               (unsigned long long)m->from, (unsigned long long)r->recv_len, r->recv_crc,
+               r->recv_want);
+        r->recv_index = 0;
+        r->recv_len = 0;
+        r->chunk_dirty = 0;
+        reply_snapshot(r, m, 0, 0);
+        return;
+    }
+    r->chunk_crc = r->recv_want;
     snapshot_install(r, m);
-    reply_snapshot(r, m, 1, r->recv_len);
+    reply_snapshot(r, m, 1, m->total);
 }
 
 static void on_timeout_now(struct raft *r, const struct raft_message *m)
@@ -1925,6 +1999,7 @@ static void on_snapshot_taken(struct raft *r, const struct raft_event *ev, struc
                        ? hy_xmemdup(ev->snapshot.data, ev->snapshot.len)
                        : NULL;
     r->snap_len = ev->snapshot.len;
+    r->snap_crc_index = 0;
     uint64_t trailing = r->cfg.snapshot_trailing;
     if (index > r->log.snap_index + trailing) {
         /* snap_membership describes the log base: compute it before the entries go. */
@@ -1998,6 +2073,7 @@ static void on_start(struct raft *r, const struct raft_event *ev)
                        ? hy_xmemdup(ev->start.snap_data, ev->start.snap_len)
                        : NULL;
     r->snap_len = ev->start.snap_len;
+    r->snap_crc_index = 0;
     r->snap_membership = ev->start.snap_index ? ev->start.snap_membership : ev->start.bootstrap;
     for (uint32_t i = 0; i < ev->start.n_entries; i++) {
         raft_log_append(&r->log, &ev->start.entries[i]);
@@ -2091,6 +2167,17 @@ static void fill_update(struct raft *r, struct raft_update *up)
         up->snap_data = r->snap_data;
         up->snap_len = r->snap_len;
     }
+    if (r->chunk_dirty) {
+        up->chunk = 1;
+        up->chunk_index = up->snapshot_install ? r->snapshot_index : r->recv_index;
+        up->chunk_term = up->snapshot_install ? r->snapshot_term : r->recv_term;
+        up->chunk_membership = r->recv_membership;
+        up->chunk_offset = r->chunk_offset;
+        up->chunk_total = up->snapshot_install ? r->snap_len : r->recv_total;
+        up->chunk_crc = up->snapshot_install ? r->chunk_crc : r->recv_want;
+        up->chunk_len = r->chunk_len;
+        up->chunk_data = r->chunk_len ? r->recv_data : NULL;
+    }
     if (r->append_first) {
         up->entries_first_index = r->append_first;
         up->n_entries = (uint32_t)(last_index(r) + 1 - r->append_first);
@@ -2142,6 +2229,14 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     r->append_first = 0;
     r->term_vote_dirty = 0;
     r->snapshot_dirty = 0;
+    r->chunk_dirty = 0;
+    if (r->cfg.snapshot_recv_external && r->recv_index == 0 && r->recv_data != NULL) {
+        /* The last chunk of a transfer that ended (installed or dropped) went with the last
+         * update: no group keeps a chunk's buffer while it receives nothing. */
+        hy_free(r->recv_data);
+        r->recv_data = NULL;
+        r->recv_cap = 0;
+    }
     if (r->cfg.snapshot_on_disk && r->snap_data != NULL) {
         /* An installed snapshot's bytes were the last update's, for the caller to apply and
          * persist; from its disk it streams them to followers. */
@@ -2274,6 +2369,17 @@ int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, ui
         }
     }
     return 0;
+}
+
+void raft_snapshot_recv_reset(struct raft *r)
+{
+    r->recv_index = 0;
+    r->recv_len = 0;
+}
+
+uint64_t raft_snapshot_crc_mismatches(const struct raft *r)
+{
+    return r->stat_snapshot_crc_mismatches;
 }
 
 uint8_t *raft_snapshot_data_take(struct raft *r)

@@ -157,6 +157,11 @@ struct raft_message {
     uint64_t total;
     uint32_t len;
     const uint8_t *data;
+    /* SNAPSHOT: CRC32C (common/crc.h) of the whole snapshot's data, so that a follower never
+     * assembles one snapshot from the chunks of two that share index, term and size (a
+     * transfer resumed from another leader, nodes whose encodings differ); 0 = not known,
+     * not checked. Chunks without data (a probe, a keepalive) may carry 0. */
+    uint32_t snap_crc;
 };
 
 /*
@@ -229,6 +234,13 @@ struct raft_config {
      * message when it cannot (not durable yet, or replaced by a newer one: the core sends the
      * chunk again on a heartbeat, from the newer one). */
     int snapshot_on_disk;
+    /* 1: the caller stores the snapshots this server receives, chunk by chunk, as they arrive
+     * (io/snap_recv.h); the core keeps one chunk, not the snapshot. Each update that accepted
+     * a chunk carries it (update.chunk_*), to be stored before the update's messages go (the
+     * answer acknowledges it); the update that installs the snapshot carries snap_data NULL
+     * and snap_len its size: the caller reads the data back from what it stored. A caller
+     * that fails to store a chunk calls raft_snapshot_recv_reset. */
+    int snapshot_recv_external;
 };
 
 /* Fills cfg with defaults (150-300 ms elections, 50 ms heartbeats, ...) for server `id`. */
@@ -334,6 +346,21 @@ struct raft_update {
     struct raft_membership snap_membership;
     const uint8_t *snap_data;
     size_t snap_len;
+    /* cfg.snapshot_recv_external: a chunk of a snapshot being received, to store before the
+     * install below (the same update may carry both: the last chunk completes it). Bytes
+     * [chunk_offset, chunk_offset + chunk_len) of the data of the snapshot chunk_index /
+     * chunk_term (chunk_total bytes, configuration chunk_membership, whole-data CRC32C
+     * chunk_crc or 0). A chunk at offset 0 starts a new transfer: what was stored of any other
+     * goes. chunk_len may be 0 (a snapshot of no bytes). */
+    int chunk;
+    uint64_t chunk_index;
+    uint64_t chunk_term;
+    struct raft_membership chunk_membership;
+    uint64_t chunk_offset;
+    uint64_t chunk_total;
+    uint32_t chunk_crc;
+    uint32_t chunk_len;
+    const uint8_t *chunk_data;
     uint64_t entries_first_index;
     uint32_t n_entries;
     const struct raft_entry *entries;
@@ -424,12 +451,23 @@ struct raft {
     uint64_t snapshot_term;
     uint8_t *snap_data;
     size_t snap_len;
-    uint8_t *recv_data;
+    uint8_t *recv_data; /* cfg.snapshot_recv_external: the last chunk only */
     size_t recv_len;
     size_t recv_cap;
     uint64_t recv_index;
     uint64_t recv_term;
-    uint64_t recv_total;   /* the size the leader named: with index and term, which snapshot */
+    uint64_t recv_total; /* the size the leader named: with index and term, which snapshot */
+    uint32_t recv_crc;   /* CRC32C of the recv_len bytes received */
+    uint32_t recv_want;  /* the whole data's CRC32C the leader named (0: not known) */
+    uint64_t stat_snapshot_crc_mismatches; /* transfers dropped: data and checksum disagree */
+    uint32_t snap_crc;                     /* CRC32C of snap_data (in memory), for snap_crc_index */
+    uint64_t snap_crc_index;               /* 0: not computed */
+    /* cfg.snapshot_recv_external: the chunk this step accepted (recv_data holds it). */
+    int chunk_dirty;
+    uint64_t chunk_offset;
+    uint32_t chunk_len;
+    uint32_t chunk_crc; /* the checksum of the snapshot the step installed */
+    struct raft_membership recv_membership;
     uint64_t applied_hint; /* highest commit reported: snapshot_wanted bookkeeping */
     /* Update under construction (owned; reused across steps). */
     struct raft_message *msgs;
@@ -495,6 +533,12 @@ uint64_t raft_term_at(const struct raft *r, uint64_t index);
 const struct raft_membership *raft_membership(const struct raft *r);
 /* 1 when that configuration is committed (a later leader must hold it, §4.1). */
 int raft_membership_committed(const struct raft *r);
+/* With cfg.snapshot_recv_external: the caller could not store the last chunk (its disk): the
+ * transfer under way is forgotten, so that the next chunk from the leader is answered with
+ * offset 0 and the leader starts it again. */
+void raft_snapshot_recv_reset(struct raft *r);
+/* Transfers dropped because the data received did not match the checksum the leader named. */
+uint64_t raft_snapshot_crc_mismatches(const struct raft *r);
 /* With cfg.snapshot_on_disk, right after the update that installs a received snapshot: hands
  * its bytes (up->snap_data, still valid) to the caller, who frees them with hy_free; NULL
  * otherwise (the caller copies what it keeps). */

@@ -228,6 +228,7 @@ static struct raft_message sample_raft(uint32_t type)
         m.total = 20;
         m.len = 4;
         m.data = (const uint8_t *)"snap";
+        m.snap_crc = 0xc0ffee42u;
     }
     return m;
 }
@@ -267,6 +268,7 @@ static void assert_raft_equal(const struct raft_message *a, const struct raft_me
     if (a->len > 0) {
         assert_memory_equal(a->data, b->data, a->len);
     }
+    assert_int_equal(a->snap_crc, b->snap_crc);
 }
 
 /* Every raft message type round-trips, entries and snapshot chunks included, and the decoded
@@ -291,7 +293,8 @@ static void test_raft_roundtrip_every_type(void **state)
         assert_int_equal(f.raft_group, group);
         assert_raft_equal(&m, &f.raft);
         if (f.raft.len > 0) {
-            assert_true(f.raft.data > b.data && f.raft.data + f.raft.len == b.data + b.len);
+            /* A SNAPSHOT's chunk is followed by the whole data's checksum. */
+            assert_true(f.raft.data > b.data && f.raft.data + f.raft.len + 4 == b.data + b.len);
         }
         if (f.raft.n_entries > 0) {
             assert_true(f.raft.entries[0].data > b.data && f.raft.entries[0].data < b.data + b.len);
@@ -595,8 +598,15 @@ static void test_raft_counts_inconsistent(void **state)
     expect_raft_edit_refused(&snap, WIRE_RAFT_FIXED_BYTES, 0, 8, "id 0");
     expect_raft_edit_refused(&snap, 120, 17, 8, "beyond its total");
     expect_raft_edit_refused(&snap, 128, 12, 8, "beyond its total");
-    expect_raft_edit_refused(&snap, 0, RAFT_MSG_APPEND, 1, "not SNAPSHOT");
-    expect_raft_edit_refused(&snap, 0, RAFT_MSG_SNAPSHOT_RESP, 1, "not SNAPSHOT");
+    /* Another type: the checksum after the chunk is a byte run no other type has. */
+    expect_raft_edit_refused(&snap, 0, RAFT_MSG_APPEND, 1, "entry lengths do not match");
+    expect_raft_edit_refused(&snap, 0, RAFT_MSG_SNAPSHOT_RESP, 1, "entry lengths do not match");
+    /* ... and the encoder refuses a checksum outside a SNAPSHOT, as the decoder would. */
+    struct raft_message resp = sample_raft(RAFT_MSG_SNAPSHOT_RESP);
+    resp.snap_crc = 1;
+    const char *reason;
+    assert_int_equal(wire_raft_check(&resp, &reason), HY_EPROTO);
+    assert_non_null(strstr(reason, "not SNAPSHOT"));
     expect_raft_edit_refused(&app, 0, RAFT_MSG_VOTE, 1, "not APPEND");
 }
 
