@@ -27,6 +27,11 @@ enum cmd_flag {
     CMD_CONTAINER =
         1u << 7,            /* has "name|sub" rows for subcommands that differ (node_command_sub) */
     CMD_BLOCKING = 1u << 8, /* may wait for data (blocking.c) */
+    /* Reads the script cache or the function libraries, which every data partition holds
+     * alike: it runs on slot 0's partition where reads run (the leader after ReadIndex, or a
+     * READONLY connection's replica), so a client of a follower sees its own SCRIPT and
+     * FUNCTION writes, as it sees its own key writes (dispatch.c). */
+    CMD_LIBRARY_READ = 1u << 9,
 };
 
 struct cmd_ctx;
