@@ -136,8 +136,8 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
         "multi", "exec", "discard", "watch", "unwatch", "eval", "evalsha", "eval_ro", "evalsha_ro",
         "script", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "hello",
         "auth", "quit", "reset", "readonly", "readwrite", "hy.exec", "hy.exec_ro", "hy.req",
-        "hy.session", "hy.flushpart", "hy.wanapply", "hy.scriptpart", "hy.aclload", "client",
-        "cluster", "halyard", "fcall", "fcall_ro", "function",
+        "hy.session", "hy.flushpart", "hy.configpart", "hy.wanapply", "hy.scriptpart", "hy.aclload",
+        "client", "cluster", "halyard", "fcall", "fcall_ro", "function",
         /* Replies from node-local state (statistics, LRU clocks, subscribers): a script run
          * at apply would see different values on different replicas. */
         "info", "object", "memory", "pubsub"};
@@ -175,7 +175,7 @@ static int script_op_refused(const uint8_t *entry, size_t len)
            op == STORE_OP_ACL_SETUSER || op == STORE_OP_ACL_DELUSER || op == STORE_OP_ACL_LOAD ||
            op == STORE_OP_SCRIPT_LOAD || op == STORE_OP_SCRIPT_FLUSH || op == STORE_OP_FCALL ||
            op == STORE_OP_FUNCTION_LOAD || op == STORE_OP_FUNCTION_DELETE ||
-           op == STORE_OP_FUNCTION_FLUSH;
+           op == STORE_OP_FUNCTION_FLUSH || op == STORE_OP_ENCODING_SET;
 }
 
 /* A write: its handler's proposal captured and applied in place (at apply only). */

@@ -976,7 +976,7 @@ def test_partitioned_cluster_scripts(tmp_path_factory):
 
 @pytest.mark.halyard_only
 def test_library_reads_on_a_follower_see_the_clients_writes(tmp_path_factory):
-    """FUNCTION LIST, FUNCTION DUMP and SCRIPT EXISTS sent to a follower run where reads run
+    """FUNCTION LIST, DUMP and STATS and SCRIPT EXISTS sent to a follower run where reads run
     (the leader, after ReadIndex), so they see every acknowledged FUNCTION/SCRIPT write, as a
     GET sees acknowledged SETs. The follower here hears nothing from its leader (that link is
     cut), so its own replica still holds the library and the script (a READONLY connection shows
@@ -1009,7 +1009,7 @@ def test_library_reads_on_a_follower_see_the_clients_writes(tmp_path_factory):
             before = int(info(fport, "stats")["forwards_sent"])
             with RawConn(fport, timeout=60) as f:
                 f.send(f.encode("FUNCTION", "LIST") + f.encode("FUNCTION", "DUMP") +
-                       f.encode("SCRIPT", "EXISTS", sha))
+                       f.encode("SCRIPT", "EXISTS", sha) + f.encode("FUNCTION", "STATS"))
                 # Until the follower has either answered (from its replica: the fault this
                 # test is for), forwarded the reads, or stopped knowing a leader (then the
                 # reads wait for one), healing could let the replica catch up first and hide
@@ -1023,6 +1023,7 @@ def test_library_reads_on_a_follower_see_the_clients_writes(tmp_path_factory):
                 with RawConn(lport) as l:
                     assert f.read() == l.cmd("FUNCTION", "DUMP")
                 assert f.read() == [0]
+                assert f.read()[3] == [b"LUA", [b"libraries_count", 0, b"functions_count", 0]]
         finally:
             c.net.heal()
     finally:
