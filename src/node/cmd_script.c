@@ -136,8 +136,9 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
         "multi", "exec", "discard", "watch", "unwatch", "eval", "evalsha", "eval_ro", "evalsha_ro",
         "script", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "hello",
         "auth", "quit", "reset", "readonly", "readwrite", "hy.exec", "hy.exec_ro", "hy.req",
-        "hy.session", "hy.flushpart", "hy.configpart", "hy.wanapply", "hy.scriptpart", "hy.aclload",
-        "client", "cluster", "halyard", "fcall", "fcall_ro", "function",
+        "hy.session", "hy.flushpart", "hy.configpart", "hy.watchpart", "hy.wanapply",
+        "hy.scriptpart", "hy.aclload", "client", "cluster", "halyard", "fcall", "fcall_ro",
+        "function",
         /* Replies from node-local state (statistics, LRU clocks, subscribers): a script run
          * at apply would see different values on different replicas. */
         "info", "object", "memory", "pubsub"};

@@ -708,10 +708,10 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
     }
     if (d != NULL &&
         (d->handler == cmd_hy_flushpart || d->handler == cmd_hy_scriptpart ||
-         d->handler == cmd_hy_configpart || d->handler == cmd_hy_countpart ||
-         d->handler == cmd_hy_keyspart || d->handler == cmd_hy_infopart ||
-         d->handler == cmd_hy_scanpart || d->handler == cmd_hy_randomkeypart ||
-         d->handler == cmd_hy_wanapply) &&
+         d->handler == cmd_hy_configpart || d->handler == cmd_hy_watchpart ||
+         d->handler == cmd_hy_countpart || d->handler == cmd_hy_keyspart ||
+         d->handler == cmd_hy_infopart || d->handler == cmd_hy_scanpart ||
+         d->handler == cmd_hy_randomkeypart || d->handler == cmd_hy_wanapply) &&
         argc >= 2) {
         int64_t slot;
         if (hy_parse_i64(argv[1].ptr, argv[1].len, &slot) && slot >= 0 && slot < HY_SLOT_COUNT) {

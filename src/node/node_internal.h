@@ -800,6 +800,12 @@ int node_scatter_keyspace(struct cmd_ctx *x, int keys);
 /* SCAN's step in partition `part` (held on other members) from its own cursor `inner`: run
  * there as HY.SCANPART, the reply's cursor made the keyspace's. 0 when it cannot (answered). */
 int node_scatter_scan(struct cmd_ctx *x, size_t part, uint64_t inner);
+/* WATCH on a node that does not lead the keys' partition: one HY.WATCHPART read on its leader,
+ * whose versions node_multi_watch_fold adds; answered +OK then. 0 when x is no client's own
+ * WATCH (forwarded, in a transaction): read here. */
+int node_scatter_watch(struct cmd_ctx *x);
+/* Adds a HY.WATCHPART reply's keys and versions to c's watched keys; 0 when malformed. */
+int node_multi_watch_fold(struct node_client *c, const uint8_t *p, size_t len);
 /* RANDOMKEY where some partitions are held elsewhere: HY.RANDOMKEYPART on each of those, a
  * key drawn by key count among them and this node's. 0 when every partition is held here. */
 int node_scatter_randomkey(struct cmd_ctx *x);
