@@ -698,6 +698,11 @@ static void exec_run(struct cmd_ctx *x, int readonly)
     i = v.cmds_at;
     int writes = 0;
     for (size_t j = 0; !bad && exec_next(x->argc, x->argv, &i, &cargc, &cargv); j++) {
+        /* INFO commandstats counts each command of the transaction, as Redis 7.0's EXEC
+         * calls each (here where the transaction is built: the leader). */
+        const struct cmd_def *d = node_command_lookup(n, cargv[0].ptr, cargv[0].len);
+        node_cmdstat_call(
+            n, node_cmdstat_slot(n, node_command_sub(n, d, cargc, cargv), cargc, cargv), 0);
         exec_item(x, cargc, cargv, &bufs[j]);
         writes += bufs[j].len > 0 && bufs[j].data[0] == 'W';
         args[2 + 2 * v.nwatch + j] = (struct store_arg){bufs[j].data, bufs[j].len};

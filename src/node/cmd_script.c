@@ -276,6 +276,16 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
     } else {
         d->handler(&x);
     }
+    /* INFO commandstats counts each command a script calls, as Redis 7.0 does, once: where
+     * the script's run is the one that counts (the leader's at apply; a read-only script's
+     * where reads run). A probe is run again at apply; other replicas count nothing. */
+    if (!sc->probe && (!sc->at_apply || replica_is_leader(sc->g))) {
+        int slot = node_cmdstat_slot(n, d, argc, argv);
+        node_cmdstat_call(n, slot, 0);
+        if (reply->len > mark && reply->data[mark] == '-') {
+            node_cmdstat_failed(n, slot);
+        }
+    }
     if (reply->len == mark) {
         resp_write_null(&w); /* a handler that answered nothing: never leave redis.call empty */
     } else if (name_in(d->name, script_sorted, HY_ARRAY_LEN(script_sorted))) {
