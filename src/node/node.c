@@ -163,7 +163,7 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     if (cfg->partitions > 1) {
         for (uint32_t p = 0; p < (uint32_t)cfg->partitions; p++) {
             node_store_config(cfg, hy_prng_next(&n->prng), p + 1, &sc);
-                    replica_group_new(n, p + 1, store_create(&sc, log));
+            replica_group_new(n, p + 1, store_create(&sc, log));
         }
     }
     if (member_load_boot(n) != HY_OK) {
@@ -199,7 +199,7 @@ void node_reconfigure(struct hy_node *n)
     for (size_t i = 0; i < n->group_count; i++) {
         struct store_config sc;
         node_store_config(n->cfg, seed, n->groups[i]->id, &sc);
-            store_configure(n->groups[i]->store, &sc);
+        store_configure(n->groups[i]->store, &sc);
     }
     resp_limits_default(&n->limits);
     n->limits.bulk_bytes_max = (size_t)n->cfg->proto_max_bulk_len;
