@@ -268,6 +268,24 @@ void node_multi_busy(struct node_client *c, const struct cmd_def *d, struct resp
     }
 }
 
+/* One watched key with the version and liveness read for it. */
+static void watch_add(struct node_multi *m, const uint8_t *key, size_t klen, uint64_t version,
+                      int alive)
+{
+    uint8_t meta[9];
+    hy_buf_append_u32le(&m->watch, (uint32_t)klen);
+    hy_buf_append(&m->watch, key, klen);
+    hy_store_u64le(meta, version);
+    meta[8] = (uint8_t)(alive != 0);
+    hy_buf_append(&m->watch, meta, 9);
+    m->watched++;
+}
+
+/* WATCH key...: on the partition's leader, the versions its replica holds (every write
+ * acknowledged so far has applied there); on a follower, whose replica may not have applied
+ * the client's own acknowledged writes yet, the same read is made on the leader (one
+ * HY.WATCHPART, ReadIndex there): a version read from a lagging replica made EXEC abort where
+ * Redis runs it. */
 void cmd_watch(struct cmd_ctx *x)
 {
     struct node_multi *m = multi_of(x->client);
@@ -279,17 +297,69 @@ void cmd_watch(struct cmd_ctx *x)
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
+    if (!replica_is_leader(x->group) && node_scatter_watch(x)) {
+        return; /* the versions come from the leader (node_multi_watch_fold) */
+    }
     for (size_t i = 1; i < x->argc; i++) {
         const struct resp_arg *k = &x->argv[i];
-        uint8_t meta[9];
-        hy_buf_append_u32le(&m->watch, (uint32_t)k->len);
-        hy_buf_append(&m->watch, k->ptr, k->len);
-        hy_store_u64le(meta, store_watch_version(x->store, k->ptr, k->len));
-        meta[8] = store_peek(x->store, k->ptr, k->len, x->now_ms) != NULL;
-        hy_buf_append(&m->watch, meta, 9);
-        m->watched++;
+        watch_add(m, k->ptr, k->len, store_watch_version(x->store, k->ptr, k->len),
+                  store_peek(x->store, k->ptr, k->len, x->now_ms) != NULL);
     }
     resp_write_ok(&x->w);
+}
+
+/* HY.WATCHPART slot key...: [key, version, alive] for each key, read where reads run (the
+ * partition's leader after ReadIndex), for a WATCH on a follower. */
+void cmd_hy_watchpart(struct cmd_ctx *x)
+{
+    resp_write_array(&x->w, 3 * (x->argc - 2));
+    for (size_t i = 2; i < x->argc; i++) {
+        const struct resp_arg *k = &x->argv[i];
+        resp_write_bulk(&x->w, k->ptr, k->len);
+        resp_write_int(&x->w, (int64_t)store_watch_version(x->store, k->ptr, k->len));
+        resp_write_int(&x->w, store_peek(x->store, k->ptr, k->len, x->now_ms) != NULL);
+    }
+}
+
+/* Reads a RESP integer line at p[*off..len); 0 when it is not one. */
+static int fold_int(const uint8_t *p, size_t len, size_t *off, int64_t *v)
+{
+    const uint8_t *eol = *off < len ? memchr(p + *off, '\r', len - *off) : NULL;
+    if (eol == NULL || p[*off] != ':' || (size_t)(eol - p) + 2 > len ||
+        !hy_parse_i64(p + *off + 1, (size_t)(eol - p) - *off - 1, v)) {
+        return 0;
+    }
+    *off = (size_t)(eol - p) + 2;
+    return 1;
+}
+
+int node_multi_watch_fold(struct node_client *c, const uint8_t *p, size_t len)
+{
+    struct node_multi *m = multi_of(c);
+    size_t off = 0;
+    int64_t count;
+    const uint8_t *eol = memchr(p, '\r', len);
+    if (len < 4 || p[0] != '*' || eol == NULL ||
+        !hy_parse_i64(p + 1, (size_t)(eol - p) - 1, &count) || count < 0 || count % 3 != 0) {
+        return 0;
+    }
+    off = (size_t)(eol - p) + 2;
+    for (int64_t i = 0; i < count / 3; i++) {
+        int64_t klen, version, alive;
+        const uint8_t *keol = off < len ? memchr(p + off, '\r', len - off) : NULL;
+        if (keol == NULL || p[off] != '$' ||
+            !hy_parse_i64(p + off + 1, (size_t)(keol - p) - off - 1, &klen) || klen < 0 ||
+            (size_t)(keol - p) + 2 + (size_t)klen + 2 > len) {
+            return 0;
+        }
+        const uint8_t *key = keol + 2;
+        off = (size_t)(keol - p) + 2 + (size_t)klen + 2;
+        if (!fold_int(p, len, &off, &version) || !fold_int(p, len, &off, &alive)) {
+            return 0;
+        }
+        watch_add(m, key, (size_t)klen, (uint64_t)version, alive != 0);
+    }
+    return off == len;
 }
 
 void cmd_unwatch(struct cmd_ctx *x)
@@ -628,6 +698,11 @@ static void exec_run(struct cmd_ctx *x, int readonly)
     i = v.cmds_at;
     int writes = 0;
     for (size_t j = 0; !bad && exec_next(x->argc, x->argv, &i, &cargc, &cargv); j++) {
+        /* INFO commandstats counts each command of the transaction, as Redis 7.0's EXEC
+         * calls each (here where the transaction is built: the leader). */
+        const struct cmd_def *d = node_command_lookup(n, cargv[0].ptr, cargv[0].len);
+        node_cmdstat_call(
+            n, node_cmdstat_slot(n, node_command_sub(n, d, cargc, cargv), cargc, cargv), 0);
         exec_item(x, cargc, cargv, &bufs[j]);
         writes += bufs[j].len > 0 && bufs[j].data[0] == 'W';
         args[2 + 2 * v.nwatch + j] = (struct store_arg){bufs[j].data, bufs[j].len};

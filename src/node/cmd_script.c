@@ -136,8 +136,9 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
         "multi", "exec", "discard", "watch", "unwatch", "eval", "evalsha", "eval_ro", "evalsha_ro",
         "script", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "hello",
         "auth", "quit", "reset", "readonly", "readwrite", "hy.exec", "hy.exec_ro", "hy.req",
-        "hy.session", "hy.flushpart", "hy.wanapply", "hy.scriptpart", "hy.aclload", "client",
-        "cluster", "halyard", "fcall", "fcall_ro", "function",
+        "hy.session", "hy.flushpart", "hy.configpart", "hy.watchpart", "hy.wanapply",
+        "hy.scriptpart", "hy.aclload", "client", "cluster", "halyard", "fcall", "fcall_ro",
+        "function",
         /* Replies from node-local state (statistics, LRU clocks, subscribers): a script run
          * at apply would see different values on different replicas. */
         "info", "object", "memory", "pubsub"};
@@ -175,7 +176,7 @@ static int script_op_refused(const uint8_t *entry, size_t len)
            op == STORE_OP_ACL_SETUSER || op == STORE_OP_ACL_DELUSER || op == STORE_OP_ACL_LOAD ||
            op == STORE_OP_SCRIPT_LOAD || op == STORE_OP_SCRIPT_FLUSH || op == STORE_OP_FCALL ||
            op == STORE_OP_FUNCTION_LOAD || op == STORE_OP_FUNCTION_DELETE ||
-           op == STORE_OP_FUNCTION_FLUSH;
+           op == STORE_OP_FUNCTION_FLUSH || op == STORE_OP_ENCODING_SET;
 }
 
 /* A write: its handler's proposal captured and applied in place (at apply only). */
@@ -274,6 +275,16 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         script_call_write(sc, &x, d);
     } else {
         d->handler(&x);
+    }
+    /* INFO commandstats counts each command a script calls, as Redis 7.0 does, once: where
+     * the script's run is the one that counts (the leader's at apply; a read-only script's
+     * where reads run). A probe is run again at apply; other replicas count nothing. */
+    if (!sc->probe && (!sc->at_apply || replica_is_leader(sc->g))) {
+        int slot = node_cmdstat_slot(n, d, argc, argv);
+        node_cmdstat_call(n, slot, 0);
+        if (reply->len > mark && reply->data[mark] == '-') {
+            node_cmdstat_failed(n, slot);
+        }
     }
     if (reply->len == mark) {
         resp_write_null(&w); /* a handler that answered nothing: never leave redis.call empty */

@@ -524,69 +524,25 @@ static const char *const config_compat[][2] = {
     {"databases", "1"},
 };
 
-/* Redis's encoding thresholds, with Redis 7.0's defaults; both spellings are accepted. */
-static const struct {
-    const char *name;
-    enum node_encoding_setting which;
-    int64_t def, min;
-} encoding_settings[] = {
-    {"hash-max-listpack-entries", NODE_ENC_HASH_ENTRIES, 128, 0},
-    {"hash-max-ziplist-entries", NODE_ENC_HASH_ENTRIES, 128, 0},
-    {"hash-max-listpack-value", NODE_ENC_HASH_VALUE, 64, 0},
-    {"hash-max-ziplist-value", NODE_ENC_HASH_VALUE, 64, 0},
-    {"list-max-listpack-size", NODE_ENC_LIST_SIZE, -2, INT32_MIN},
-    {"list-max-ziplist-size", NODE_ENC_LIST_SIZE, -2, INT32_MIN},
-    {"list-compress-depth", NODE_ENC_LIST_COMPRESS, 0, 0},
-    {"set-max-intset-entries", NODE_ENC_SET_INTSET, 512, 0},
-    {"set-max-listpack-entries", NODE_ENC_SET_ENTRIES, 128, 0},
-    {"set-max-listpack-value", NODE_ENC_SET_VALUE, 64, 0},
-    {"zset-max-listpack-entries", NODE_ENC_ZSET_ENTRIES, 128, 0},
-    {"zset-max-ziplist-entries", NODE_ENC_ZSET_ENTRIES, 128, 0},
-    {"zset-max-listpack-value", NODE_ENC_ZSET_VALUE, 64, 0},
-    {"zset-max-ziplist-value", NODE_ENC_ZSET_VALUE, 64, 0},
-    {"stream-node-max-entries", NODE_ENC_STREAM_ENTRIES, 100, 0},
-    {"stream-node-max-bytes", NODE_ENC_STREAM_BYTES, 4096, 0},
-};
-
-static void encoding_init(struct hy_node *n)
-{
-    if (!n->encoding_set) {
-        for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
-            n->encoding[encoding_settings[i].which] = encoding_settings[i].def;
-        }
-        n->encoding_set = 1;
-    }
-}
-
-int64_t node_encoding_setting(struct hy_node *n, enum node_encoding_setting which)
-{
-    encoding_init(n);
-    return n->encoding[which];
-}
-
-void node_store_encoding(struct hy_node *n, struct store_encoding *out)
-{
-    *out = (struct store_encoding){
-        .set = 1,
-        .hash_entries = node_encoding_setting(n, NODE_ENC_HASH_ENTRIES),
-        .hash_value = node_encoding_setting(n, NODE_ENC_HASH_VALUE),
-        .set_intset_entries = node_encoding_setting(n, NODE_ENC_SET_INTSET),
-        .set_entries = node_encoding_setting(n, NODE_ENC_SET_ENTRIES),
-        .set_value = node_encoding_setting(n, NODE_ENC_SET_VALUE),
-        .zset_entries = node_encoding_setting(n, NODE_ENC_ZSET_ENTRIES),
-        .zset_value = node_encoding_setting(n, NODE_ENC_ZSET_VALUE),
-        .list_size = node_encoding_setting(n, NODE_ENC_LIST_SIZE),
-    };
-}
-
+/* Redis's encoding thresholds (both spellings) are replicated state of every partition
+ * (store_encoding_set): CONFIG GET reads slot 0's replica here, CONFIG SET proposes them. */
 static int encoding_find(const char *name)
 {
-    for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
-        if (strcasecmp(encoding_settings[i].name, name) == 0) {
+    for (size_t i = 0; store_encoding_name(i) != NULL; i++) {
+        if (strcasecmp(store_encoding_name(i), name) == 0) {
             return (int)i;
         }
     }
     return -1;
+}
+
+static size_t encoding_count(void)
+{
+    size_t i = 0;
+    while (store_encoding_name(i) != NULL) {
+        i++;
+    }
+    return i;
 }
 
 /* 1 when name is one of the fixed answers above and value is that answer: tools and Redis's
@@ -614,8 +570,9 @@ static int config_get_matches(struct cmd_ctx *x, const char *name)
 static void config_get_cmd(struct cmd_ctx *x)
 {
     size_t n = config_count(), matched = 0;
-    char seen[CONFIG_SETTINGS_MAX + HY_ARRAY_LEN(config_compat) + HY_ARRAY_LEN(encoding_settings)] =
-        {0};
+    size_t nenc = encoding_count();
+    char seen[CONFIG_SETTINGS_MAX + HY_ARRAY_LEN(config_compat) + 32] = {0};
+    HY_ASSERT(nenc <= 32);
     HY_ASSERT(n <= CONFIG_SETTINGS_MAX);
     size_t enc_base = n + HY_ARRAY_LEN(config_compat);
     for (size_t i = 0; i < n; i++) {
@@ -626,8 +583,8 @@ static void config_get_cmd(struct cmd_ctx *x)
         seen[n + i] = (char)config_get_matches(x, config_compat[i][0]);
         matched += (size_t)seen[n + i];
     }
-    for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
-        seen[enc_base + i] = (char)config_get_matches(x, encoding_settings[i].name);
+    for (size_t i = 0; i < nenc; i++) {
+        seen[enc_base + i] = (char)config_get_matches(x, store_encoding_name(i));
         matched += (size_t)seen[enc_base + i];
     }
     resp_write_map(&x->w, matched);
@@ -650,10 +607,13 @@ static void config_get_cmd(struct cmd_ctx *x)
             resp_write_bulk_str(&x->w, config_compat[i][1]);
         }
     }
-    for (size_t i = 0; i < HY_ARRAY_LEN(encoding_settings); i++) {
+    const struct store_encoding *enc = store_encoding(node_group_of_slot(x->node, 0)->store);
+    for (size_t i = 0; i < nenc; i++) {
         if (seen[enc_base + i]) {
-            resp_write_bulk_str(&x->w, encoding_settings[i].name);
-            resp_write_bulk_i64(&x->w, node_encoding_setting(x->node, encoding_settings[i].which));
+            int64_t v = 0;
+            HY_ASSERT(store_encoding_get(enc, store_encoding_name(i), &v));
+            resp_write_bulk_str(&x->w, store_encoding_name(i));
+            resp_write_bulk_i64(&x->w, v);
         }
     }
 }
@@ -665,25 +625,60 @@ static void arg_text(const struct resp_arg *a, char *out, size_t cap)
 }
 
 /* Puts back the settings changed by a CONFIG SET that failed part way: all or nothing. An
- * index below -1 is encoding setting -2 - index, whose old value is old[k] in decimal. */
+ * index below 0 changed nothing here (a fixed answer, or an encoding threshold, which is
+ * only proposed once every setting passed). */
 static void config_set_rollback(struct hy_node *n, char (*old)[1024], const int *index,
                                 size_t count)
 {
     struct hy_config *cfg = n->cfg;
     char err[160];
     for (size_t k = count; k-- > 0;) {
-        if (index[k] == -1) {
-            continue; /* a fixed answer: nothing was changed */
-        }
-        if (index[k] < -1) {
-            int64_t v = 0;
-            HY_ASSERT(hy_parse_i64((const uint8_t *)old[k], strlen(old[k]), &v));
-            n->encoding[encoding_settings[-2 - index[k]].which] = v;
+        if (index[k] < 0) {
             continue;
         }
         int rc = config_set(cfg, config_name((size_t)index[k]), old[k], 0, err);
         HY_ASSERT(rc == HY_OK); /* the value was valid a moment ago */
     }
+}
+
+/* The encoding thresholds of a CONFIG SET whose every setting passed (index[k] -2), as one
+ * HY.CONFIGPART per partition, each an entry of that partition's log: every replica then lays
+ * collections out alike, and a follower's client changes what the leader uses. Answered +OK
+ * once every partition applied them (the node settings of the same CONFIG SET are already
+ * changed here: a partition without a leader fails the reply, not them). */
+static void config_set_encodings(struct cmd_ctx *x, const int *index, size_t pairs)
+{
+    struct resp_arg *extra = hy_xcalloc(2 * pairs, sizeof(*extra));
+    size_t n = 0;
+    for (size_t k = 0; k < pairs; k++) {
+        if (index[k] == -2) {
+            extra[n++] = x->argv[2 + 2 * k];
+            extra[n++] = x->argv[3 + 2 * k];
+        }
+    }
+    node_scatter_parts(x, "HY.CONFIGPART", extra, n, "");
+    hy_free(extra);
+}
+
+/* HY.CONFIGPART slot name value [name value ...]: one partition's part of a CONFIG SET of
+ * encoding thresholds (routed to the partition holding the slot, like HY.FLUSHPART). */
+void cmd_hy_configpart(struct cmd_ctx *x)
+{
+    if (x->argc % 2 != 0) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    struct store_arg *args = hy_xcalloc(x->argc - 2, sizeof(*args));
+    for (size_t i = 2; i < x->argc; i++) {
+        args[i - 2] = (struct store_arg){x->argv[i].ptr, x->argv[i].len};
+    }
+    struct store_entry e = {.op = STORE_OP_ENCODING_SET,
+                            .time_ms = x->now_ms,
+                            .expire_at_ms = -1,
+                            .argc = (uint32_t)(x->argc - 2),
+                            .argv = args};
+    node_propose(x, &e);
+    hy_free(args);
 }
 
 static void config_set_cmd(struct cmd_ctx *x)
@@ -692,7 +687,9 @@ static void config_set_cmd(struct cmd_ctx *x)
         node_reply_arity(&x->w, "config|set");
         return;
     }
-    size_t pairs = (x->argc - 2) / 2;
+    size_t pairs = (x->argc - 2) / 2, nenc = 0;
+    /* Encoding thresholds are checked on a copy here and proposed to every partition below. */
+    struct store_encoding scratch = *store_encoding(node_group_of_slot(x->node, 0)->store);
     char(*old)[1024] = hy_xcalloc(pairs, sizeof(*old));
     int *index = hy_xcalloc(pairs, sizeof(*index));
     size_t done = 0;
@@ -701,22 +698,18 @@ static void config_set_cmd(struct cmd_ctx *x)
         arg_text(&x->argv[2 + 2 * done], name, sizeof(name));
         arg_text(&x->argv[3 + 2 * done], value, sizeof(value));
         index[done] = config_index(name);
-        int enc = encoding_find(name);
-        if (index[done] < 0 && enc >= 0) {
+        if (index[done] < 0 && encoding_find(name) >= 0) {
             int64_t v;
-            enum node_encoding_setting which = encoding_settings[enc].which;
-            snprintf(old[done], sizeof(old[done]), "%lld",
-                     (long long)node_encoding_setting(x->node, which));
             if (!hy_parse_i64((const uint8_t *)value, strlen(value), &v) ||
-                v < encoding_settings[enc].min || v > INT32_MAX) {
+                !store_encoding_set(&scratch, (const uint8_t *)name, strlen(name), v)) {
                 resp_write_errorf(&x->w,
                                   "ERR CONFIG SET failed (possibly related to argument '%s') - "
                                   "argument couldn't be parsed into an integer",
                                   name);
                 break;
             }
-            x->node->encoding[which] = v;
-            index[done] = -2 - enc;
+            index[done] = -2;
+            nenc++;
             continue;
         }
         if (index[done] < 0 && compat_unchanged(name, value)) {
@@ -745,7 +738,11 @@ static void config_set_cmd(struct cmd_ctx *x)
         config_set_rollback(x->node, old, index, done);
     } else {
         node_reconfigure(x->node);
-        resp_write_ok(&x->w);
+        if (nenc == 0) {
+            resp_write_ok(&x->w);
+        } else {
+            config_set_encodings(x, index, pairs);
+        }
     }
     hy_free(old);
     hy_free(index);

@@ -31,7 +31,7 @@ static int stream_lookup(struct cmd_ctx *x, size_t i, const struct store_obj **o
 
 static int64_t node_max_entries(struct cmd_ctx *x)
 {
-    return node_encoding_setting(x->node, NODE_ENC_STREAM_ENTRIES);
+    return store_encoding(x->store)->stream_entries;
 }
 
 /* ---- writes --------------------------------------------------------------------------------- */

@@ -277,8 +277,8 @@ static int node_needs_leader(const struct hy_node *n, const struct node_group *g
     }
     /* READONLY reads this node's replica; of a partition it holds none of (partmap.c) it has
      * nothing to read: the leader answers. */
-    return (d->flags & CMD_WRITE) ||
-           ((d->flags & CMD_READONLY) && (!c->readonly_mode || !node_group_raft_view(g)));
+    return (d->flags & CMD_WRITE) || ((d->flags & (CMD_READONLY | CMD_LIBRARY_READ)) &&
+                                      (!c->readonly_mode || !node_group_raft_view(g)));
 }
 
 void node_client_block(struct node_group *g, struct node_client *c, uint64_t now_ms)
@@ -694,6 +694,9 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
     if (d != NULL && (d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro)) {
         return node_multi_exec_group(n, argc, argv);
     }
+    if (d != NULL && (d->flags & CMD_LIBRARY_READ)) {
+        return node_group_of_slot(n, 0); /* the libraries read are slot 0's partition's */
+    }
     if (d != NULL && node_is_script(d)) {
         /* EVAL's keys follow numkeys; a script with none runs in slot 0's partition. */
         int64_t numkeys;
@@ -705,6 +708,7 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
     }
     if (d != NULL &&
         (d->handler == cmd_hy_flushpart || d->handler == cmd_hy_scriptpart ||
+         d->handler == cmd_hy_configpart || d->handler == cmd_hy_watchpart ||
          d->handler == cmd_hy_countpart || d->handler == cmd_hy_keyspart ||
          d->handler == cmd_hy_infopart || d->handler == cmd_hy_scanpart ||
          d->handler == cmd_hy_randomkeypart || d->handler == cmd_hy_wanapply) &&

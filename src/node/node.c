@@ -156,7 +156,6 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     node_reconfigure(n);
     struct store_config sc;
     node_store_config(cfg, hy_prng_next(&n->prng), 0, &sc);
-    node_store_encoding(n, &sc.encoding);
     /* Before the members: they look up this node's Raft id. */
     n->meta = replica_group_new(n, 0, store_create(&sc, log));
     /* With one partition, group 0 holds every slot besides the membership (the layout of
@@ -164,7 +163,6 @@ struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uin
     if (cfg->partitions > 1) {
         for (uint32_t p = 0; p < (uint32_t)cfg->partitions; p++) {
             node_store_config(cfg, hy_prng_next(&n->prng), p + 1, &sc);
-            node_store_encoding(n, &sc.encoding);
             replica_group_new(n, p + 1, store_create(&sc, log));
         }
     }
@@ -201,7 +199,6 @@ void node_reconfigure(struct hy_node *n)
     for (size_t i = 0; i < n->group_count; i++) {
         struct store_config sc;
         node_store_config(n->cfg, seed, n->groups[i]->id, &sc);
-        node_store_encoding(n, &sc.encoding);
         store_configure(n->groups[i]->store, &sc);
     }
     resp_limits_default(&n->limits);

@@ -79,7 +79,8 @@ struct node_client {
     char scatter_ok[160]; /* the reply once every part succeeded ("" = +OK) */
     /* DBSIZE/KEYS across partitions held elsewhere: the parts' integers summed (mode 1) or
      * their arrays joined (mode 2) into the reply instead of scatter_ok; SCAN (3), RANDOMKEY
-     * (4); INFO (5: scatter_sum the sections asked, scatter_acc a struct node_info_totals). */
+     * (4); INFO (5: scatter_sum the sections asked, scatter_acc a struct node_info_totals);
+     * WATCH on a follower (6: the leader's versions added to the client's watched keys). */
     int scatter_mode;
     int64_t scatter_sum;
     struct hy_buf scatter_acc;

@@ -27,6 +27,11 @@ enum cmd_flag {
     CMD_CONTAINER =
         1u << 7,            /* has "name|sub" rows for subcommands that differ (node_command_sub) */
     CMD_BLOCKING = 1u << 8, /* may wait for data (blocking.c) */
+    /* Reads the script cache or the function libraries, which every data partition holds
+     * alike: it runs on slot 0's partition where reads run (the leader after ReadIndex, or a
+     * READONLY connection's replica), so a client of a follower sees its own SCRIPT and
+     * FUNCTION writes, as it sees its own key writes (dispatch.c). */
+    CMD_LIBRARY_READ = 1u << 9,
 };
 
 struct cmd_ctx;
@@ -137,26 +142,6 @@ struct node_metrics {
     uint64_t entries_applied;
     uint64_t mark_applied, mark_installed, mark_taken, mark_sent;
     uint64_t slow_logged_ms, slow_unlogged;
-};
-
-/* Redis's encoding thresholds (CONFIG SET/GET hash-max-listpack-entries...), kept per node
- * and handed to every store the node hosts (node_store_encoding): they decide when a small
- * collection leaves its compact layout. A layout changes no reply and no snapshot byte, so the
- * setting need not be the same on every replica. Each index names one value; aliases (the
- * *-ziplist-* names) share it. */
-enum node_encoding_setting {
-    NODE_ENC_HASH_ENTRIES,
-    NODE_ENC_HASH_VALUE,
-    NODE_ENC_LIST_SIZE,
-    NODE_ENC_LIST_COMPRESS,
-    NODE_ENC_SET_INTSET,
-    NODE_ENC_SET_ENTRIES,
-    NODE_ENC_SET_VALUE,
-    NODE_ENC_ZSET_ENTRIES,
-    NODE_ENC_ZSET_VALUE,
-    NODE_ENC_STREAM_ENTRIES, /* carried in XADD/XTRIM entries: apply trims as the leader's */
-    NODE_ENC_STREAM_BYTES,
-    NODE_ENC_COUNT
 };
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
@@ -484,8 +469,6 @@ struct hy_node {
     struct node_metrics metrics;
     unsigned mutation; /* enum node_mutation: test only */
     struct resp_limits limits;
-    int64_t encoding[NODE_ENC_COUNT]; /* cmd_server.c; 0 until the first CONFIG touches them */
-    int encoding_set;
     /* Command lookup: open addressing over lower-cased names, built at create. */
     const struct cmd_def *cmd_slots[NODE_CMD_SLOTS];
 };
@@ -821,6 +804,12 @@ int node_scatter_keyspace(struct cmd_ctx *x, int keys);
 /* SCAN's step in partition `part` (held on other members) from its own cursor `inner`: run
  * there as HY.SCANPART, the reply's cursor made the keyspace's. 0 when it cannot (answered). */
 int node_scatter_scan(struct cmd_ctx *x, size_t part, uint64_t inner);
+/* WATCH on a node that does not lead the keys' partition: one HY.WATCHPART read on its leader,
+ * whose versions node_multi_watch_fold adds; answered +OK then. 0 when x is no client's own
+ * WATCH (forwarded, in a transaction): read here. */
+int node_scatter_watch(struct cmd_ctx *x);
+/* Adds a HY.WATCHPART reply's keys and versions to c's watched keys; 0 when malformed. */
+int node_multi_watch_fold(struct node_client *c, const uint8_t *p, size_t len);
 /* RANDOMKEY where some partitions are held elsewhere: HY.RANDOMKEYPART on each of those, a
  * key drawn by key count among them and this node's. 0 when every partition is held here. */
 int node_scatter_randomkey(struct cmd_ctx *x);
@@ -910,8 +899,6 @@ int node_parse_cursor(struct cmd_ctx *x, size_t i, uint64_t *out);
 void node_write_cursor(struct resp_writer *w, uint64_t cursor);
 int node_scan_match(const struct scan_opts *o, const uint8_t *p, size_t len);
 
-/* cmd_server.c: the value of an encoding threshold (Redis's default until CONFIG SET). */
-int64_t node_encoding_setting(struct hy_node *n, enum node_encoding_setting which);
 /* Counts a reply in INFO errorstats when it is an error (reply[0..len) is one whole reply;
  * a RESP '-' line: its first word is the code). */
 void node_note_reply(struct hy_node *n, const uint8_t *reply, size_t len);
@@ -924,8 +911,6 @@ int node_cmdstat_slot(struct hy_node *n, const struct cmd_def *d, size_t argc,
 void node_cmdstat_call(struct hy_node *n, int slot, uint64_t usec);
 void node_cmdstat_rejected(struct hy_node *n, int slot);
 void node_cmdstat_failed(struct hy_node *n, int slot);
-/* The thresholds as the stores take them (store_configure). */
-void node_store_encoding(struct hy_node *n, struct store_encoding *out);
 
 void node_client_describe(struct hy_node *n, const struct node_client *c, uint64_t now_ms,
                           struct hy_buf *out);

@@ -31,10 +31,10 @@ int node_scatter_flush(struct cmd_ctx *x)
     return 1;
 }
 
-/* One internal client that runs `cmd slot extra...` in partition p of `parts`, answered to
- * the client of x (collected by scatter_maybe_finish). */
-static void scatter_child(struct cmd_ctx *x, size_t p, size_t parts, const char *cmd,
-                          const struct resp_arg *extra, size_t nextra)
+/* One internal client that runs `cmd slot extra...` in the partition holding slot, answered
+ * to the client of x (collected by scatter_maybe_finish). */
+static void scatter_child_slot(struct cmd_ctx *x, unsigned slot_no, const char *cmd,
+                               const struct resp_arg *extra, size_t nextra)
 {
     struct hy_node *n = x->node;
     struct node_client *parent = x->client;
@@ -48,8 +48,7 @@ static void scatter_child(struct cmd_ctx *x, size_t p, size_t parts, const char 
     c->scatter_parent = parent;
     snprintf(c->name, sizeof(c->name), "scatter-%llu", (unsigned long long)parent->id);
     char slot[8];
-    int len = snprintf(slot, sizeof(slot), "%u",
-                       (unsigned)(((uint64_t)p * HY_SLOT_COUNT + parts - 1) / parts));
+    int len = snprintf(slot, sizeof(slot), "%u", slot_no);
     hy_buf_printf(&c->in, "*%zu\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n", 2 + nextra, strlen(cmd), cmd, len,
                   slot);
     for (size_t i = 0; i < nextra; i++) {
@@ -59,6 +58,30 @@ static void scatter_child(struct cmd_ctx *x, size_t p, size_t parts, const char 
     }
     node_client_process(n, c, x->now_ms);
     replica_mark_ready(n, c); /* answered at once (an error): collected like the others */
+}
+
+/* The same, in partition p of `parts`. */
+static void scatter_child(struct cmd_ctx *x, size_t p, size_t parts, const char *cmd,
+                          const struct resp_arg *extra, size_t nextra)
+{
+    scatter_child_slot(x, (unsigned)(((uint64_t)p * HY_SLOT_COUNT + parts - 1) / parts), cmd, extra,
+                       nextra);
+}
+
+int node_scatter_watch(struct cmd_ctx *x)
+{
+    if (x->node->wrap_active || x->node->capture != NULL || x->client->is_proxy) {
+        return 0; /* not a client's own WATCH: read here as before */
+    }
+    struct node_client *parent = x->client;
+    HY_ASSERT(parent->scatter_pending == 0 && parent->waiting == 0);
+    parent->scatter_pending = 1;
+    parent->scatter_error[0] = '\0';
+    parent->scatter_ok[0] = '\0';
+    parent->scatter_mode = 6;
+    scatter_child_slot(x, hy_key_slot(x->argv[1].ptr, x->argv[1].len), "HY.WATCHPART", x->argv + 1,
+                       x->argc - 1);
+    return 1;
 }
 
 /* Whether x's client may wait for internal parts (not inside HY.REQ or a transaction). */
@@ -278,6 +301,9 @@ static int scatter_fold(struct hy_node *n, struct node_client *parent, const uin
 {
     if (parent->scatter_mode == 5) {
         return info_fold(parent, p, len);
+    }
+    if (parent->scatter_mode == 6) {
+        return node_multi_watch_fold(parent, p, len);
     }
     if (parent->scatter_mode == 1 && len > 3 && p[0] == ':') {
         parent->scatter_sum += strtoll((const char *)p + 1, NULL, 10);

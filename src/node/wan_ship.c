@@ -92,7 +92,8 @@ static void outbox_clear(struct node_wan_outbox *ob, uint64_t from_seq)
 }
 
 /* Whether a write is shipped: the ops whose first argument is the key they change. The rest
- * are either not data (no-ops, sessions, members, WAN batches, ACL users) or not shipped by
+ * are either not data (no-ops, sessions, members, WAN batches, ACL users, encoding
+ * thresholds) or not shipped by
  * this slice (FLUSHALL, script and function caches, stream consumer groups read by
  * XREADGROUP): counted in `skipped`. A transaction, a script and a session request are not
  * shipped as such: the writes they apply come through the tap one by one. */
@@ -109,6 +110,7 @@ static int shippable(const struct store_entry *e, int *skip)
     case STORE_OP_EVAL:
     case STORE_OP_FCALL:
     case STORE_OP_WAN_APPLY:
+    case STORE_OP_ENCODING_SET:
     case STORE_OP_ACL_SETUSER:
     case STORE_OP_ACL_DELUSER:
     case STORE_OP_ACL_LOAD: return 0;

@@ -5,6 +5,10 @@
  */
 #include "store/store.h"
 
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/strutil.h"
@@ -376,15 +380,102 @@ void store_configure(struct store *s, const struct store_config *cfg)
 {
     /* The seed is fixed at creation: reseeding would change table hashing under live keys. */
     uint64_t seed = s->cfg.seed;
+    struct store_encoding enc = s->cfg.encoding;
     s->cfg = *cfg;
     if (s->keys.key_fn != NULL) {
         s->cfg.seed = seed;
+        s->cfg.encoding = enc; /* replicated: only entries change it (STORE_OP_ENCODING_SET) */
     }
     if (s->cfg.maxmemory_samples == 0) {
         s->cfg.maxmemory_samples = 5;
     }
     if (!s->cfg.encoding.set) {
         s->cfg.encoding = (struct store_encoding)STORE_ENCODING_DEFAULT;
+    }
+}
+
+const struct store_encoding *store_encoding(const struct store *s)
+{
+    return &s->cfg.encoding;
+}
+
+/* Redis's names of the thresholds, with where each is kept and its least value. */
+static const struct {
+    const char *name;
+    size_t off;
+    int64_t min;
+} encoding_names[] = {
+    {"hash-max-listpack-entries", offsetof(struct store_encoding, hash_entries), 0},
+    {"hash-max-ziplist-entries", offsetof(struct store_encoding, hash_entries), 0},
+    {"hash-max-listpack-value", offsetof(struct store_encoding, hash_value), 0},
+    {"hash-max-ziplist-value", offsetof(struct store_encoding, hash_value), 0},
+    {"list-max-listpack-size", offsetof(struct store_encoding, list_size), INT32_MIN},
+    {"list-max-ziplist-size", offsetof(struct store_encoding, list_size), INT32_MIN},
+    {"list-compress-depth", offsetof(struct store_encoding, list_compress), 0},
+    {"set-max-intset-entries", offsetof(struct store_encoding, set_intset_entries), 0},
+    {"set-max-listpack-entries", offsetof(struct store_encoding, set_entries), 0},
+    {"set-max-listpack-value", offsetof(struct store_encoding, set_value), 0},
+    {"zset-max-listpack-entries", offsetof(struct store_encoding, zset_entries), 0},
+    {"zset-max-ziplist-entries", offsetof(struct store_encoding, zset_entries), 0},
+    {"zset-max-listpack-value", offsetof(struct store_encoding, zset_value), 0},
+    {"zset-max-ziplist-value", offsetof(struct store_encoding, zset_value), 0},
+    {"stream-node-max-entries", offsetof(struct store_encoding, stream_entries), 0},
+    {"stream-node-max-bytes", offsetof(struct store_encoding, stream_bytes), 0},
+};
+
+const char *store_encoding_name(size_t i)
+{
+    return i < HY_ARRAY_LEN(encoding_names) ? encoding_names[i].name : NULL;
+}
+
+static int encoding_find(const uint8_t *name, size_t len)
+{
+    for (size_t i = 0; i < HY_ARRAY_LEN(encoding_names); i++) {
+        if (hy_eq_nocase(name, len, encoding_names[i].name)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+int store_encoding_set(struct store_encoding *enc, const uint8_t *name, size_t len, int64_t v)
+{
+    int i = encoding_find(name, len);
+    if (i < 0 || v < encoding_names[i].min || v > INT32_MAX) {
+        return 0;
+    }
+    memcpy((char *)enc + encoding_names[i].off, &v, sizeof(v));
+    return 1;
+}
+
+int store_encoding_get(const struct store_encoding *enc, const char *name, int64_t *v)
+{
+    int i = encoding_find((const uint8_t *)name, strlen(name));
+    if (i < 0) {
+        return 0;
+    }
+    memcpy(v, (const char *)enc + encoding_names[i].off, sizeof(*v));
+    return 1;
+}
+
+void store__op_encoding_set(struct store *s, const struct store_entry *e, struct resp_writer *w)
+{
+    /* On a copy, so that an entry with one bad pair changes nothing (every replica refuses it
+     * alike: the check depends on the entry only). */
+    struct store_encoding enc = s->cfg.encoding;
+    for (uint32_t i = 0; i + 1 < e->argc; i += 2) {
+        int64_t v;
+        if (!hy_parse_i64(e->argv[i + 1].ptr, e->argv[i + 1].len, &v) ||
+            !store_encoding_set(&enc, e->argv[i].ptr, e->argv[i].len, v)) {
+            if (w != NULL) {
+                resp_write_error(w, "ERR invalid encoding threshold");
+            }
+            return;
+        }
+    }
+    s->cfg.encoding = enc;
+    if (w != NULL) {
+        resp_write_ok(w);
     }
 }
 

@@ -46,9 +46,10 @@ enum store_type {
 enum store_evict_policy { STORE_NOEVICTION, STORE_ALLKEYS_LRU, STORE_VOLATILE_LRU };
 
 /* Redis's encoding thresholds (CONFIG SET hash-max-listpack-entries ...): when a small
- * collection leaves its compact layout for the full structure (never back, as Redis). A node
- * setting, not replicated: an encoding is a memory layout, and no reply or snapshot byte
- * depends on it (store_hash.c). `set` 0 means Redis 7.0's defaults. */
+ * collection leaves its compact layout for the full structure (never back, as Redis), and the
+ * stream node sizes. Replicated state: they change only through STORE_OP_ENCODING_SET entries
+ * and travel in snapshots (version 9), so every replica lays a collection out alike and a
+ * leader's OBJECT ENCODING is every replica's. `set` 0 means Redis 7.0's defaults. */
 struct store_encoding {
     int set;
     int64_t hash_entries, hash_value; /* hash-max-listpack-entries / -value */
@@ -56,11 +57,23 @@ struct store_encoding {
     int64_t set_entries, set_value;   /* set-max-listpack-entries / -value (7.2's) */
     int64_t zset_entries, zset_value; /* zset-max-listpack-entries / -value */
     int64_t list_size;                /* list-max-listpack-size: > 0 entries, < 0 -1..-5 */
+    int64_t list_compress;            /* list-compress-depth (accepted, not used) */
+    int64_t stream_entries;           /* stream-node-max-entries (XADD/XTRIM LIMIT's default) */
+    int64_t stream_bytes;             /* stream-node-max-bytes (accepted, not used) */
 };
-#define STORE_ENCODING_DEFAULT                \
-    {                                         \
-        1, 128, 64, 512, 128, 64, 128, 64, -2 \
+#define STORE_ENCODING_DEFAULT                              \
+    {                                                       \
+        1, 128, 64, 512, 128, 64, 128, 64, -2, 0, 100, 4096 \
     }
+
+/* The thresholds by their Redis names: the i-th name (both spellings, listpack and ziplist,
+ * are names), NULL past the last. */
+const char *store_encoding_name(size_t i);
+/* Sets the threshold named name (any case) to v in *enc. 0 when name is none of them or v is
+ * out of its range (negative, except list-max-listpack-size, or above INT32_MAX). */
+int store_encoding_set(struct store_encoding *enc, const uint8_t *name, size_t len, int64_t v);
+/* The threshold named name (any case) in *enc into *v; 0 when name is none of them. */
+int store_encoding_get(const struct store_encoding *enc, const char *name, int64_t *v);
 
 struct store_config {
     uint64_t seed;          /* PRNG for sampling (eviction, expiry, HRANDFIELD) */
@@ -87,8 +100,11 @@ struct store *store_create(const struct store_config *cfg, const struct hy_log *
  * none. Node-local bookkeeping, never in snapshots. */
 uint64_t store_dirty(const struct store *s);
 void store_destroy(struct store *s);
-/* Changes maxmemory / policy / samples at run time (CONFIG SET). */
+/* Changes maxmemory / policy / samples at run time (CONFIG SET). The encoding thresholds are
+ * taken from cfg at creation only: afterwards they are replicated state (STORE_OP_ENCODING_SET). */
 void store_configure(struct store *s, const struct store_config *cfg);
+/* The thresholds this replica applies. */
+const struct store_encoding *store_encoding(const struct store *s);
 
 /* ---- reads --------------------------------------------------------------------------------- */
 
@@ -412,6 +428,9 @@ enum store_op {
     /* [batch] (store_wan.h): entries shipped by another cluster's partition leader, each
      * applied once by its source index -> the highest source index applied from that source */
     STORE_OP_WAN_APPLY,
+    /* [name, value, ...]: encoding thresholds (store_encoding_set's names, values in decimal)
+     * -> +OK | -ERR (nothing changed: all or nothing) */
+    STORE_OP_ENCODING_SET,
     STORE_OP_COUNT
 };
 

@@ -809,6 +809,7 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_XAUTOCLAIM] = store__op_xautoclaim,
     [STORE_OP_FUNCTION_RESTORE] = store__op_function_restore,
     [STORE_OP_WAN_APPLY] = store__op_wan_apply,
+    [STORE_OP_ENCODING_SET] = store__op_encoding_set,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)
@@ -852,6 +853,7 @@ static uint64_t op_counts_dirty(enum store_op op)
     case STORE_OP_SCRIPT_LOAD:
     case STORE_OP_FUNCTION_RESTORE:
     case STORE_OP_WAN_APPLY:
+    case STORE_OP_ENCODING_SET:
     case STORE_OP_SORT:
     case STORE_OP_GEOSEARCH:
     case STORE_OP_PFCOUNT: return 0;

@@ -14,9 +14,10 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                             \
-    8 /* 8: WAN positions; 7: streams, Lua scripts and function libraries; 6: WATCH versions; 5: \
-         ACL users; 4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
+#define SNAP_VERSION                                                                         \
+    9 /* 9: encoding thresholds; 8: WAN positions; 7: streams, Lua scripts and function      \
+         libraries; 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and session \
+         windows; 3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -52,7 +53,7 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_SCRIPT_FLUSH == 61 && STORE_OP_FCALL == 62 &&
                    STORE_OP_FUNCTION_FLUSH == 65 && STORE_OP_XADD == 66 &&
                    STORE_OP_XAUTOCLAIM == 74 && STORE_OP_FUNCTION_RESTORE == 75 &&
-                   STORE_OP_WAN_APPLY == 76,
+                   STORE_OP_WAN_APPLY == 76 && STORE_OP_ENCODING_SET == 77,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -137,6 +138,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_XAUTOCLAIM] = {5, ANY, 0, 0},
     [STORE_OP_FUNCTION_RESTORE] = {0, ANY, 0, 0}, /* and store__function_restore_shape_ok */
     [STORE_OP_WAN_APPLY] = {1, 1, 0, 0},
+    [STORE_OP_ENCODING_SET] = {2, ANY, 2, 0},
 };
 #undef ANY
 
@@ -463,6 +465,48 @@ static struct key_ref *sorted_keys(const struct store *s, size_t n)
     return refs;
 }
 
+/* The encoding thresholds in a snapshot (version 9): their count, then each as a zigzag
+ * varint, in this order. A later version may add some at the end. */
+#define SNAP_ENCODING_COUNT 11
+
+static int64_t *encoding_field(struct store_encoding *enc, size_t i)
+{
+    int64_t *f[SNAP_ENCODING_COUNT] = {
+        &enc->hash_entries,  &enc->hash_value,     &enc->set_intset_entries, &enc->set_entries,
+        &enc->set_value,     &enc->zset_entries,   &enc->zset_value,         &enc->list_size,
+        &enc->list_compress, &enc->stream_entries, &enc->stream_bytes};
+    return f[i];
+}
+
+static void encoding_put(const struct store *s, struct hy_buf *out)
+{
+    struct store_encoding enc = *store_encoding(s);
+    put_varint(out, SNAP_ENCODING_COUNT);
+    for (size_t i = 0; i < SNAP_ENCODING_COUNT; i++) {
+        int64_t v = *encoding_field(&enc, i);
+        put_varint(out, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+    }
+}
+
+/* Reads the thresholds into *enc (defaults first); 0 when malformed or out of range. */
+static int encoding_get(struct rd *r, struct store_encoding *enc)
+{
+    *enc = (struct store_encoding)STORE_ENCODING_DEFAULT;
+    uint64_t n = rd_varint(r);
+    if (r->bad || n != SNAP_ENCODING_COUNT) {
+        return 0;
+    }
+    for (size_t i = 0; i < SNAP_ENCODING_COUNT && !r->bad; i++) {
+        uint64_t z = rd_varint(r);
+        int64_t v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+        if (v > INT32_MAX || v < (i == 7 ? INT32_MIN : 0)) {
+            return 0;
+        }
+        *encoding_field(enc, i) = v;
+    }
+    return !r->bad;
+}
+
 void store_snapshot_encode(const struct store *s, struct hy_buf *out)
 {
     size_t start = out->len;
@@ -482,6 +526,7 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     store__scripts_encode(s, out);
     store__libraries_encode(s, out);
     store__wans_encode(s, out);
+    encoding_put(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -730,6 +775,11 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
         r.bad = !store__wans_decode(buf + r.off, r.len - r.off, &used, &wans);
         r.off += used;
     }
+    /* Older snapshots: Redis 7.0's defaults (their thresholds were each node's setting). */
+    struct store_encoding enc = STORE_ENCODING_DEFAULT;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 9) {
+        r.bad = !encoding_get(&r, &enc);
+    }
     if (r.bad || r.off != r.len) {
         tmp.wans = wans;
         store__wans_free(&tmp);
@@ -759,6 +809,7 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     store__scripts_replace(s, scripts);
     store__libraries_replace(s, libraries);
     store__wans_replace(s, wans);
+    s->cfg.encoding = enc;
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;

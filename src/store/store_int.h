@@ -147,6 +147,7 @@ void store__op_exec(struct store *s, const struct store_entry *e, struct resp_wr
 /* store_wan.c */
 struct store_wans;
 void store__op_wan_apply(struct store *s, const struct store_entry *e, struct resp_writer *reply);
+void store__op_encoding_set(struct store *s, const struct store_entry *e, struct resp_writer *w);
 void store__wans_free(struct store *s);
 void store__wans_encode(const struct store *s, struct hy_buf *out);
 int store__wans_decode(const uint8_t *buf, size_t len, size_t *used_out, struct store_wans **out);

@@ -35,7 +35,7 @@ static struct store *fuzz_store(uint64_t seed, uint8_t cfg_byte)
     if ((cfg_byte & 0x30) == 0x30) {
         /* Tiny encoding thresholds: small inputs then cross every conversion (hash, set,
          * intset and sorted set lists into their full structures). */
-        cfg.encoding = (struct store_encoding){1, 2, 4, 2, 3, 4, 2, 4, 2};
+        cfg.encoding = (struct store_encoding){1, 2, 4, 2, 3, 4, 2, 4, 2, 0, 100, 4096};
     }
     return store_create(&cfg, NULL);
 }

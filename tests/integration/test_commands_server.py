@@ -552,6 +552,34 @@ def test_commandstats(srv, raw):
     assert stat("set") is None
 
 
+def test_commandstats_count_commands_inside_multi_and_scripts(srv, raw):
+    """As Redis 7.0 (introspection-2's "command stats for MULTI" and "for scripts", which an
+    external run skips): each command a transaction or a script runs counts one call under its
+    own name, besides EXEC's and EVAL's; one a script calls that answers an error is failed."""
+    def stat(name):
+        return info_dict(raw, "commandstats").get("cmdstat_" + name)
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+    assert raw.cmd("MULTI") == "OK"
+    assert raw.cmd("SET", "foo{t}", "bar") == "QUEUED"
+    assert raw.cmd("GEOADD", "foo2{t}", 0, 0, "bar") == "QUEUED"
+    assert raw.cmd("EXPIRE", "foo2{t}", 0) == "QUEUED"
+    assert raw.cmd("EXEC") == ["OK", 1, 1]
+    for name in ("multi", "exec", "set", "expire", "geoadd"):
+        assert (stat(name) or "").startswith("calls=1,"), (name, stat(name))
+    assert stat("zadd") is None and stat("del") is None
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+    assert raw.cmd("SET", "mykey", "myval") == "OK"
+    assert raw.cmd("EVAL", "redis.call('set', KEYS[1], 0) redis.call('expire', KEYS[1], 0) "
+                   "redis.call('geoadd', KEYS[1], 0, 0, 'bar') "
+                   "return redis.pcall('lpush', KEYS[1], 'x')", 1, "mykey").startswith("WRONGTYPE")
+    assert stat("eval").startswith("calls=1,")
+    assert stat("set").startswith("calls=2,")
+    for name in ("expire", "geoadd", "lpush"):
+        assert (stat(name) or "").startswith("calls=1,"), (name, stat(name))
+    assert stat("lpush").endswith(",failed_calls=1")  # the key is a sorted set by then
+    assert raw.cmd("CONFIG", "RESETSTAT") == "OK"
+
+
 @pytest.mark.halyard_only
 def test_save_and_shutdown(servers):
     """SAVE snapshots the node's partitions and answers OK; SAVE and SHUTDOWN are refused

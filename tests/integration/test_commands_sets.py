@@ -230,3 +230,48 @@ def test_spop_through_a_follower_removes_the_same_members_everywhere(cluster):
         # replica whose s is final may not have applied it yet).
         wait_for(lambda: len(_replica_members(cluster.ports[i], "u")) == 60, 10,
                  "replica %d to apply SUNIONSTORE" % i)
+
+
+@pytest.mark.halyard_only
+def test_encoding_thresholds_through_a_follower_reach_every_replica(cluster):
+    """A CONFIG SET of encoding thresholds on a follower is an entry of the partition's log (as
+    Redis's suite sets them, through whatever node it talks to): the leader, whose OBJECT
+    ENCODING a follower's client reads, lays the next collections out by them, and so does every
+    replica, which also answers CONFIG GET with them once it applied the entry."""
+    li = cluster.leader(30)
+    fi = (li + 1) % 3
+    wait_for(lambda: info(cluster.ports[fi])["raft_leader"] != "", 30, "the follower to know its leader")
+    with RawConn(cluster.ports[fi]) as f:
+        assert f.cmd("CONFIG", "SET", "hash-max-ziplist-entries", 2, "set-max-intset-entries", 1,
+                     "stream-node-max-entries", 7) == "OK"
+        assert f.cmd("CONFIG", "SET", "hash-max-listpack-entries", "x") == (
+            "ERR CONFIG SET failed (possibly related to argument 'hash-max-listpack-entries') - "
+            "argument couldn't be parsed into an integer")
+        f.cmd("HSET", "eh", "a", "1", "b", "2", "c", "3")
+        f.cmd("SADD", "es", 1, 2)
+        assert f.cmd("OBJECT", "ENCODING", "eh") == b"hashtable"
+        assert f.cmd("OBJECT", "ENCODING", "es") == b"hashtable"
+    for p in cluster.ports:
+        def applied():
+            with RawConn(p) as c:
+                return (c.cmd("CONFIG", "GET", "hash-max-listpack-entries") ==
+                        [b"hash-max-listpack-entries", b"2"] and
+                        c.cmd("CONFIG", "GET", "stream-node-max-entries") ==
+                        [b"stream-node-max-entries", b"7"])
+        wait_for(applied, 30, "node %d to apply the thresholds" % p)
+        wait_for(lambda: _readonly(p, "HLEN", "eh") == 3 and _readonly(p, "SCARD", "es") == 2, 30,
+                 "node %d to apply the HSET and SADD" % p)
+        assert _readonly(p, "OBJECT", "ENCODING", "eh") == b"hashtable"
+        assert _readonly(p, "OBJECT", "ENCODING", "es") == b"hashtable"
+    with RawConn(cluster.ports[li]) as l:
+        assert l.cmd("CONFIG", "SET", "hash-max-listpack-entries", 128, "set-max-intset-entries",
+                     512, "stream-node-max-entries", 100) == "OK"
+        l.cmd("HSET", "eh2", "a", "1", "b", "2", "c", "3")
+    with RawConn(cluster.ports[fi]) as f:
+        assert f.cmd("OBJECT", "ENCODING", "eh2") == b"listpack"
+
+
+def _readonly(port, *cmd):
+    with RawConn(port) as c:
+        assert c.cmd("READONLY") == "OK"
+        return c.cmd(*cmd)

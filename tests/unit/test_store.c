@@ -1178,7 +1178,7 @@ static void test_encoding_thresholds(void **state)
 {
     (void)state;
     struct store_config cfg = {.seed = 3, .maxmemory_samples = 5};
-    cfg.encoding = (struct store_encoding){1, 3, 4, 2, 3, 4, 2, 4, -2};
+    cfg.encoding = (struct store_encoding){1, 3, 4, 2, 3, 4, 2, 4, -2, 0, 100, 4096};
     struct store *s = store_create(&cfg, NULL);
     run(s, STORE_OP_SADD, 0, 1, -1, 0, "is", "5", "-7", NULL);
     assert_int_equal(enc_of(s, "is"), 'i');
@@ -1232,9 +1232,51 @@ static void test_encoding_thresholds(void **state)
     store_destroy(s);
 }
 
-/* Encodings are a node's memory layout only: two stores with opposite thresholds (and hash
- * seeds) applying the same random entries give the same replies and the same snapshot bytes,
- * and keep their invariants, whatever conversions happen in between. */
+/* The thresholds are replicated state: STORE_OP_ENCODING_SET changes them all or nothing (a
+ * bad pair, an unknown name or a value out of range changes none), new collections follow
+ * them, and a snapshot carries them to a store created with others. */
+static void test_encoding_set_entry_and_snapshot(void **state)
+{
+    (void)state;
+    struct store *s = new_store(5, 0, STORE_NOEVICTION);
+    assert_int_equal(store_encoding(s)->hash_entries, 128);
+    assert_string_equal(run(s, STORE_OP_ENCODING_SET, 0, 1, -1, 0, "hash-max-ziplist-entries", "2",
+                            "stream-node-max-entries", "no", NULL),
+                        "-ERR invalid encoding threshold\r\n");
+    assert_string_equal(
+        run(s, STORE_OP_ENCODING_SET, 0, 1, -1, 0, "set-max-intset-entries", "-1", NULL),
+        "-ERR invalid encoding threshold\r\n");
+    assert_string_equal(run(s, STORE_OP_ENCODING_SET, 0, 1, -1, 0, "maxmemory", "1", NULL),
+                        "-ERR invalid encoding threshold\r\n");
+    assert_int_equal(store_encoding(s)->hash_entries, 128);
+    assert_string_equal(run(s, STORE_OP_ENCODING_SET, 0, 1, -1, 0, "HASH-max-ziplist-entries", "2",
+                            "list-max-listpack-size", "-5", "stream-node-max-entries", "7", NULL),
+                        "+OK\r\n");
+    assert_int_equal(store_encoding(s)->hash_entries, 2);
+    assert_int_equal(store_encoding(s)->list_size, -5);
+    assert_int_equal(store_encoding(s)->stream_entries, 7);
+    assert_int_equal(store_dirty(s), 0); /* no data changed */
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "a", "1", "b", "2", "c", "3", NULL);
+    assert_int_equal(enc_of(s, "h"), 'f');
+    struct hy_buf b;
+    snapshot(s, &b);
+    struct store *t = new_store(6, 0, STORE_NOEVICTION);
+    assert_int_equal(store_snapshot_decode(t, b.data, b.len), HY_OK);
+    hy_buf_free(&b);
+    assert_int_equal(store_encoding(t)->hash_entries, 2);
+    assert_int_equal(store_encoding(t)->list_size, -5);
+    assert_int_equal(store_encoding(t)->stream_entries, 7);
+    run(t, STORE_OP_HSET, 0, 1, -1, 0, "h2", "a", "1", "b", "2", "c", "3", NULL);
+    assert_int_equal(enc_of(t, "h2"), 'f');
+    store_clear(t); /* an empty state has Redis's defaults */
+    assert_int_equal(store_encoding(t)->hash_entries, 128);
+    store_destroy(t);
+    store_destroy(s);
+}
+
+/* Encodings are a memory layout only: two stores with opposite thresholds (and hash seeds)
+ * applying the same random entries give the same replies and the same keyspace in their
+ * snapshots, and keep their invariants, whatever conversions happen in between. */
 /* Encoding a snapshot allocates nothing that stays: an intset's members were formatted into a
  * text view kept on the value (uncounted, twice the intset's size) when the snapshot was
  * encoded in the event loop. The snapshot still lists them in byte order. */
@@ -1270,9 +1312,10 @@ static void test_encoding_never_changes_state(void **state)
 {
     (void)state;
     struct store_config tiny = {.seed = 11, .maxmemory_samples = 5};
-    tiny.encoding = (struct store_encoding){1, 1, 2, 1, 1, 2, 1, 2, 1};
+    tiny.encoding = (struct store_encoding){1, 1, 2, 1, 1, 2, 1, 2, 1, 0, 100, 4096};
     struct store_config big = {.seed = 12, .maxmemory_samples = 5};
-    big.encoding = (struct store_encoding){1, 1000, 1000, 1000, 1000, 1000, 1000, 1000, -5};
+    big.encoding =
+        (struct store_encoding){1, 1000, 1000, 1000, 1000, 1000, 1000, 1000, -5, 0, 100, 4096};
     struct store *a = store_create(&tiny, NULL), *b = store_create(&big, NULL);
     struct hy_prng p;
     hy_prng_seed(&p, 99);
@@ -1319,6 +1362,18 @@ static void test_encoding_never_changes_state(void **state)
             store_check_invariants(a);
             store_check_invariants(b);
         }
+    }
+    /* The thresholds themselves are in the snapshot (replicated state): made equal (by one
+     * entry on each, as every entry counts in the WATCH sequence), the bytes are, whatever
+     * layouts the keys took. */
+    for (int side = 0; side < 2; side++) {
+        assert_string_equal(run(side == 0 ? a : b, STORE_OP_ENCODING_SET, 0, 1, -1, 0,
+                                "hash-max-listpack-entries", "1", "hash-max-listpack-value", "2",
+                                "set-max-intset-entries", "1", "set-max-listpack-entries", "1",
+                                "set-max-listpack-value", "2", "zset-max-listpack-entries", "1",
+                                "zset-max-listpack-value", "2", "list-max-listpack-size", "1",
+                                NULL),
+                            "+OK\r\n");
     }
     struct hy_buf sa, sb;
     snapshot(a, &sa);
@@ -3172,6 +3227,7 @@ int main(void)
         cmocka_unit_test(test_zset_add),
         cmocka_unit_test(test_encoding_thresholds),
         cmocka_unit_test(test_encoding_never_changes_state),
+        cmocka_unit_test(test_encoding_set_entry_and_snapshot),
         cmocka_unit_test(test_snapshot_encode_leaves_no_memory_behind),
         cmocka_unit_test(test_zset_pop_range_store),
         cmocka_unit_test(test_stream_xadd_ids),
