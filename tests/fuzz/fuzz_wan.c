@@ -34,7 +34,7 @@ static void fuzz_batch(const uint8_t *p, size_t len)
     }
     FUZZ_CHECK(strlen(r.origin) >= 1 && strlen(r.origin) <= WAN_ORIGIN_MAX);
     struct wan_batch again;
-    wan_batch_init(&again, r.origin, r.src_partition, SIZE_MAX, UINT32_MAX);
+    wan_batch_init_ext(&again, r.origin, r.src_partition, SIZE_MAX, UINT32_MAX, r.ext, r.ext_len);
     uint64_t last = 0, index;
     const uint8_t *entry;
     size_t elen;
