@@ -642,6 +642,8 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
             continue;
         }
         struct wan_lag lag = part_lag(g->wan_out, sp, now_ms);
+        size_t vbytes;
+        size_t vkept = store_wan_versions(g->store, &vbytes);
         const char *state = sp->gap                         ? "resync-needed"
                             : now_ms < sp->sh.retry_at_ms   ? "backing-off"
                             : sp->sh.shipped > sp->sh.acked ? "shipping"
@@ -651,22 +653,25 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           "%s{\"partition\":%u,\"state\":\"%s\",\"acked_index\":%llu,"
                           "\"acked_seq\":%llu,\"shipped_seq\":%llu,\"last_seq\":%llu,"
                           "\"lag_entries\":%llu,\"lag_ms\":%llu,\"batches\":%llu,"
-                          "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu}",
+                          "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu,"
+                          "\"versions\":%s,\"versions_kept\":%zu,\"versions_bytes\":%zu}",
                           count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
                           (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
                           (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
                           (unsigned long long)lag.ms, (unsigned long long)sp->sh.batches,
                           (unsigned long long)sp->sh.entries, (unsigned long long)sp->sh.failures,
-                          (unsigned long long)g->wan_out->skipped);
+                          (unsigned long long)g->wan_out->skipped,
+                          store_wan_versions_on(g->store) ? "true" : "false", vkept, vbytes);
         } else {
             hy_buf_printf(b,
                           "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "
-                          "%llu batches, %llu changes shipped, %llu failures, %llu skipped\n",
+                          "%llu batches, %llu changes shipped, %llu failures, %llu skipped%s\n",
                           p, state, (unsigned long long)(sp->sh.acked >> 16),
                           (unsigned long long)lag.entries, (unsigned long long)lag.ms,
                           (unsigned long long)sp->sh.batches, (unsigned long long)sp->sh.entries,
                           (unsigned long long)sp->sh.failures,
-                          (unsigned long long)g->wan_out->skipped);
+                          (unsigned long long)g->wan_out->skipped,
+                          store_wan_versions_on(g->store) ? ", versions kept" : "");
         }
         count++;
     }
