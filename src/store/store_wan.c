@@ -469,10 +469,24 @@ struct hlc_key {
     struct htab_node node;
     uint64_t hlc;
     uint32_t origin;
-    uint32_t klen;
-    uint8_t dead;
+    /* The key's length << 1 | dead (deleted: a tombstone). One word for both keeps the header
+     * at 24 bytes, so that a 16-byte key's record fits glibc's 48-byte chunk (with a byte
+     * more it took a 64-byte one). A key is at most 512 MB (proto limit), far below 2^31. */
+    uint32_t klen_dead;
     uint8_t key[];
 };
+
+_Static_assert(sizeof(struct hlc_key) == 24, "a version's header is 24 bytes (docs/wan.md)");
+
+static size_t hk_len(const struct hlc_key *h)
+{
+    return h->klen_dead >> 1;
+}
+
+static int hk_dead(const struct hlc_key *h)
+{
+    return (int)(h->klen_dead & 1u);
+}
 
 struct store_hlc {
     uint32_t origin; /* this cluster's id: the origin of its own writes */
@@ -485,7 +499,7 @@ static void hlc_key_fn(const struct htab_node *n, const uint8_t **k, size_t *kle
 {
     const struct hlc_key *h = (const struct hlc_key *)n;
     *k = h->key;
-    *klen = h->klen;
+    *klen = hk_len(h);
 }
 
 static struct store_hlc *hlc_new(uint64_t seed, uint32_t origin)
@@ -528,16 +542,17 @@ static void hlc_set(struct store_hlc *h, const uint8_t *k, size_t klen, uint64_t
 {
     struct hlc_key *v = (struct hlc_key *)htab_find(&h->keys, k, klen);
     if (v == NULL) {
+        HY_ASSERT(klen < (1u << 31));
         v = hy_xmalloc(sizeof(*v) + klen);
         memset(v, 0, sizeof(*v));
-        v->klen = (uint32_t)klen;
+        v->klen_dead = (uint32_t)klen << 1;
         memcpy(v->key, k, klen);
         htab_insert(&h->keys, &v->node);
         h->bytes += hy_alloc_size(v);
     }
     v->hlc = hlc;
     v->origin = origin;
-    v->dead = (uint8_t)(dead != 0);
+    v->klen_dead = (v->klen_dead & ~1u) | (dead != 0);
 }
 
 int store_wan_versions_on(const struct store *s)
@@ -559,7 +574,7 @@ int store_wan_version(const struct store *s, const uint8_t *k, size_t klen, stru
     if (h == NULL) {
         return 0;
     }
-    v->live = !h->dead;
+    v->live = !hk_dead(h);
     v->hlc = h->hlc;
     v->origin = h->origin;
     return 1;
@@ -821,8 +836,9 @@ static void collect_hlc(void *ctx, struct htab_node *n)
 static int hlc_ref_cmp(const void *pa, const void *pb)
 {
     const struct hlc_key *a = ((const struct hlc_ref *)pa)->v, *b = ((const struct hlc_ref *)pb)->v;
-    int c = memcmp(a->key, b->key, a->klen < b->klen ? a->klen : b->klen);
-    return c != 0 ? c : (a->klen > b->klen) - (a->klen < b->klen);
+    size_t al = hk_len(a), bl = hk_len(b);
+    int c = memcmp(a->key, b->key, al < bl ? al : bl);
+    return c != 0 ? c : (al > bl) - (al < bl);
 }
 
 void store__hlc_encode(const struct store *s, struct hy_buf *out)
@@ -843,13 +859,14 @@ void store__hlc_encode(const struct store *s, struct hy_buf *out)
     qsort(refs, n, sizeof(*refs), hlc_ref_cmp);
     for (size_t i = 0; i < n; i++) {
         const struct hlc_key *v = refs[i].v;
-        p = hy_buf_reserve(out, 3 * VARINT_MAX + v->klen + 1);
-        p += varint_put(p, v->klen);
-        memcpy(p, v->key, v->klen);
-        p += v->klen;
+        size_t klen = hk_len(v);
+        p = hy_buf_reserve(out, 3 * VARINT_MAX + klen + 1);
+        p += varint_put(p, klen);
+        memcpy(p, v->key, klen);
+        p += klen;
         p += varint_put(p, v->hlc);
         p += varint_put(p, v->origin);
-        *p++ = v->dead;
+        *p++ = (uint8_t)hk_dead(v);
         out->len = (size_t)(p - out->data);
     }
     hy_free(refs);
@@ -882,7 +899,7 @@ int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, size_t *use
         const uint8_t *k = rd_bytes(&r, &klen);
         uint64_t hlc = rd_varint(&r), o = rd_varint(&r);
         uint8_t dead = rd_u8(&r);
-        if (r.bad || o > UINT32_MAX || dead > 1 || klen > UINT32_MAX) {
+        if (r.bad || o > UINT32_MAX || dead > 1 || klen >= (1u << 31)) {
             r.bad = 1;
             break;
         }
