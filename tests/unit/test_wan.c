@@ -702,6 +702,8 @@ static void test_active_active_policies(void **state)
     side_init(&west, "west", 32);
     struct wan_policy_rule rules[2] = {{"keep:*", WAN_POLICY_DISCARD},
                                        {"pia:*", WAN_POLICY_PUT_IF_ABSENT}};
+    wan_batch_free(&east.out);
+    wan_batch_free(&west.out);
     side_batch_reset(&east, rules, 2);
     side_batch_reset(&west, rules, 2);
     side_write(&east, 1000, STORE_OP_SET, 2, "keep:1", "east");
