@@ -631,16 +631,41 @@ static void put_state(struct store *s, const uint8_t *k, size_t klen, uint64_t t
     hy_buf_free(&dump);
 }
 
+/* The keys write e changed, as argument indexes into idx (room for e->argc). WATCH's spans
+ * err on the side of more keys; here a key too many would be shipped as a deletion of a key
+ * that is not one, so the two approximate spans are narrowed: SORT writes only its STORE
+ * destination, and XREADGROUP is not shipped at all (its consumer-group state, docs/wan.md). */
+static size_t keys_written(const struct store_entry *e, uint64_t skip, uint32_t *idx)
+{
+    if (e->op == STORE_OP_XREADGROUP) {
+        return 0;
+    }
+    if (e->op == STORE_OP_SORT) {
+        for (size_t i = e->argc; i-- > 1;) {
+            if (i + 1 < e->argc && hy_eq_nocase(e->argv[i].ptr, e->argv[i].len, "STORE")) {
+                idx[0] = (uint32_t)(i + 1);
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return store__written_keys(e, skip, idx, e->argc);
+}
+
 void store__wan_after(struct store *s, const struct store_entry *e, uint64_t skip,
                       const uint8_t *entry, size_t len)
 {
-    uint32_t idx[64];
-    size_t n = store__written_keys(e, skip, idx, 64);
+    uint32_t stack[64];
+    uint32_t *idx = e->argc <= 64 ? stack : hy_xmalloc(e->argc * sizeof(*idx));
+    size_t n = keys_written(e, skip, idx);
     if (n == 0 || e->op == STORE_OP_WAN_PUT) {
         /* No key named (a transaction, a script: their writes come one by one; FLUSHALL and
          * the caches: not shipped), or a state outside a batch (refused by its op). */
         if (s->tap_fn != NULL) {
             s->tap_fn(s->tap_ctx, e, entry, len);
+        }
+        if (idx != stack) {
+            hy_free(idx);
         }
         return;
     }
@@ -666,6 +691,9 @@ void store__wan_after(struct store *s, const struct store_entry *e, uint64_t ski
         }
     }
     hy_buf_free(&put);
+    if (idx != stack) {
+        hy_free(idx);
+    }
 }
 
 /* ---- merge decisions, counted -------------------------------------------------------------- */

@@ -753,6 +753,41 @@ static void test_active_active_policies(void **state)
     side_free(&west);
 }
 
+/* Every key a write names is shipped, beyond 64 too (DEL of 100 keys: 100 states); SORT ... STORE
+ * ships its destination only (its other arguments are options, not keys). */
+static void test_states_of_every_key(void **state)
+{
+    (void)state;
+    struct side east;
+    side_init(&east, "east", 51);
+    char names[100][8];
+    struct store_arg a[100];
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof(names[i]), "d%d", i);
+        a[i].ptr = (const uint8_t *)names[i];
+        a[i].len = strlen(names[i]);
+    }
+    struct store_entry e = {
+        .op = STORE_OP_DEL, .time_ms = 5, .expire_at_ms = -1, .argc = 100, .argv = a};
+    struct hy_buf b;
+    hy_buf_init(&b);
+    store_entry_encode(&e, &b);
+    assert_int_equal(store_apply(east.s, b.data, b.len, NULL), HY_OK);
+    assert_int_equal(east.out.count, 100);
+    struct wan_version v;
+    assert_true(store_wan_version(east.s, S("d99"), &v));
+    assert_false(v.live);
+    side_write(&east, 6, STORE_OP_PUSH, 2, "l", "x");
+    uint32_t before = east.out.count;
+    side_write(&east, 7, STORE_OP_SORT, 4, "l", "ALPHA", "STORE", "dst");
+    assert_int_equal(east.out.count, before + 1);
+    assert_true(store_wan_version(east.s, S("dst"), &v));
+    assert_true(v.live);
+    assert_false(store_wan_version(east.s, S("ALPHA"), &v));
+    hy_buf_free(&b);
+    side_free(&east);
+}
+
 /* An active-passive batch from a source keeping versions applies every state (the source is
  * the only writer) and counts no conflict; a WAN_PUT outside a batch is refused. */
 static void test_passive_states_apply(void **state)
@@ -806,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_active_active_writes_and_deletes),
         cmocka_unit_test(test_active_active_policies),
         cmocka_unit_test(test_passive_states_apply),
+        cmocka_unit_test(test_states_of_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
