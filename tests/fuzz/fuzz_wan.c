@@ -6,8 +6,10 @@
  *
  * The input's first byte picks the decoder; for a link, the next byte is the name's length.
  * Properties: decoding never crashes or reads past the input; a batch that reads to its end
- * has strictly increasing indexes and, built again with wan_batch_add, gives back exactly the
- * input (one encoding per batch); a definition that decodes encodes back to exactly its bytes.
+ * has strictly increasing indexes and, built again with wan_batch_init_ext (its header
+ * extension, an active-active link's name and policies, copied as read) and wan_batch_add,
+ * gives back exactly the input (one encoding per batch); a definition that decodes encodes back to
+ * exactly its bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
