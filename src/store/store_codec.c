@@ -12,12 +12,12 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-#define ENTRY_VERSION 1
-#define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                              \
-    9 /* 9: versions per key (active-active WAN links); 8: WAN positions; 7: streams, Lua scripts \
-         and function libraries; 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and                                                       \
-         session windows; 3: members; 2: sessions */
+#define ENTRY_VERSION    1
+#define SNAP_MAGIC       "HYKS"
+/* 9: versions per key (active-active WAN links); 8: WAN positions; 7: streams, Lua scripts and
+ * function libraries; 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and session
+ * windows; 3: members; 2: sessions. */
+#define SNAP_VERSION     9
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
