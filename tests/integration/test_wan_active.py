@@ -406,3 +406,37 @@ def test_restart_keeps_versions(two):
     wait_same(east, west)
     totals = conflict_totals(west)
     assert sum(totals.values()) > 0, totals
+
+
+def test_passive_target_refuses_client_writes(two):
+    """wan-passive yes on an active-passive link's target: its clients' writes (plain, in a
+    transaction, in a script) get -READONLY, reads go on, and the link's changes still
+    apply; set back to no, the target takes writes again."""
+    east, west, to_west, _ = two()
+    wait_for(lambda: not is_error(cmd(east, "HALYARD", "WAN", "STATUS"), "TRYAGAIN"), 20,
+             "east to answer")
+    got = []
+
+    def added():
+        got[:] = [cmd(east, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % to_west.port,
+                      "SECRET", "pw")]
+        return not is_error(got[0], "TRYAGAIN")
+
+    wait_for(added, 20, "east to take the link")
+    assert got[0] == "OK", got
+    assert cmd(west, "CONFIG", "SET", "wan-passive", "yes") == "OK"
+    assert [text(v) for v in cmd(west, "CONFIG", "GET", "wan-passive")] == ["wan-passive", "yes"]
+    r = cmd(west, "SET", "k", "local")
+    assert is_error(r, "READONLY this cluster is a passive WAN target"), r
+    with RawConn(west.ports[0], timeout=5.0) as c:
+        c.cmd("AUTH", "pw")
+        assert c.cmd("MULTI") == "OK"
+        c.cmd("SET", "k", "in-multi")
+        r = c.cmd("EXEC")
+        assert is_error(r, "READONLY") or is_error(r, "EXECABORT"), r
+    r = cmd(west, "EVAL", "return redis.call('SET', KEYS[1], 'x')", "1", "k")
+    assert is_error(r, "READONLY"), r
+    assert cmd(east, "SET", "k", "from-east") == "OK"
+    wait_for(lambda: text(cmd(west, "GET", "k")) == "from-east", 20, "east's write on west")
+    assert cmd(west, "CONFIG", "SET", "wan-passive", "no") == "OK"
+    assert cmd(west, "SET", "k2", "local") == "OK"
