@@ -760,7 +760,7 @@ static void test_states_of_every_key(void **state)
     (void)state;
     struct side east;
     side_init(&east, "east", 51);
-    char names[100][8];
+    char names[100][16];
     struct store_arg a[100];
     for (int i = 0; i < 100; i++) {
         snprintf(names[i], sizeof(names[i]), "d%d", i);
