@@ -923,10 +923,12 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] snapshot\n"
     "       halyctl [OPTIONS] partitions\n"
     "       halyctl [OPTIONS] events [--follow]\n"
-    "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive] "
-    "[--secret S]\n"
+    "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
+    "active-active] [--secret S] [--policy PATTERN=POLICY]...\n"
     "       halyctl [OPTIONS] wan remove NAME\n"
     "       halyctl [OPTIONS] wan status (the links; lag per partition this node leads)\n"
+    "       halyctl [OPTIONS] wan conflicts NAME [COUNT] (the last merge decisions over a "
+    "link)\n"
     "options (before or after the subcommand):\n"
     "  -h HOST            the member to ask (default 127.0.0.1)\n"
     "  -p PORT            its client port (default 7379)\n"
@@ -953,6 +955,8 @@ struct words {
     const char *w[8];
     int n;
     const char *host, *port, *to, *partition, *mode, *secret;
+    const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
+    int npolicy;
     int observer, confirm, help, follow;
 };
 
@@ -982,6 +986,12 @@ static int parse_args(int argc, char **argv, struct words *out)
                 return -1;
             }
             *value = argv[++i];
+        } else if (strcmp(a, "--policy") == 0) {
+            if (i + 1 >= argc || out->npolicy == 16 || strchr(argv[i + 1], '=') == NULL) {
+                fprintf(stderr, "halyctl: --policy needs PATTERN=POLICY (at most 16)\n");
+                return -1;
+            }
+            out->policy[out->npolicy++] = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
             opts.json = 1;
         } else if (strcmp(a, "--tls") == 0) {
@@ -1023,7 +1033,7 @@ static int options_fit(const struct words *w)
     if (w->to != NULL && !is(w, "cluster", "failover") && !is(w, "wan", "add")) {
         return 0;
     }
-    if ((w->mode != NULL || w->secret != NULL) && !is(w, "wan", "add")) {
+    if ((w->mode != NULL || w->secret != NULL || w->npolicy > 0) && !is(w, "wan", "add")) {
         return 0;
     }
     if (w->observer && !is(w, "cluster", "join")) {
@@ -1303,7 +1313,10 @@ static int run(struct conn *c, const struct words *w)
         return halyard_view(c, "PARTITIONS");
     }
     if (is(w, "wan", "add") && ((w->n == 3 && w->to != NULL) || (w->n == 4 && w->to == NULL))) {
-        const char *a[8] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
+        const char *a[9 + 3 * 16] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
+        /* Each --policy PATTERN=POLICY becomes POLICY PATTERN POLICY; the pattern is what comes
+         * before the last '=' (a pattern may hold one, a policy name never does). */
+        char pats[16][160];
         int argc = 5;
         if (w->mode != NULL) {
             a[argc++] = "MODE";
@@ -1312,6 +1325,13 @@ static int run(struct conn *c, const struct words *w)
         if (w->secret != NULL) {
             a[argc++] = "SECRET";
             a[argc++] = w->secret;
+        }
+        for (int i = 0; i < w->npolicy; i++) {
+            const char *eq = strrchr(w->policy[i], '=');
+            snprintf(pats[i], sizeof(pats[i]), "%.*s", (int)(eq - w->policy[i]), w->policy[i]);
+            a[argc++] = "POLICY";
+            a[argc++] = pats[i];
+            a[argc++] = eq + 1;
         }
         return simple(c, argc, a);
     }
@@ -1322,6 +1342,11 @@ static int run(struct conn *c, const struct words *w)
     if (is(w, "wan", "status") && w->n == 2) {
         const char *a[] = {"HALYARD", "WAN", "STATUS", "JSON"};
         return view_call(c, a, 3);
+    }
+    if (is(w, "wan", "conflicts") && (w->n == 3 || w->n == 4)) {
+        const char *a[] = {"HALYARD", "WAN", "CONFLICTS", w->w[2], w->n == 4 ? w->w[3] : "10",
+                           "JSON"};
+        return view_call(c, a, 5);
     }
     if (is(w, "snapshot", NULL) && w->n == 1) {
         const char *a[] = {"HALYARD", "SNAPSHOT"};
@@ -1340,7 +1365,7 @@ static int known(const struct words *w)
              strcmp(w->w[1], "rebalance") == 0 || strcmp(w->w[1], "set") == 0)) ||
            is(w, "node", "drain") || is(w, "snapshot", NULL) || is(w, "partitions", NULL) ||
            is(w, "events", NULL) || is(w, "wan", "add") || is(w, "wan", "remove") ||
-           is(w, "wan", "status");
+           is(w, "wan", "status") || is(w, "wan", "conflicts");
 }
 
 int main(int argc, char **argv)

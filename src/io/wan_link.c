@@ -232,7 +232,8 @@ static int ship(struct io_wan *w, const struct node_wan_job *j, char *why, size_
         }
         long tp = (long)slot * parts / HY_SLOT_COUNT;
         if (sub[tp].buf.data == NULL && sub[tp].count == 0) {
-            wan_batch_init(&sub[tp], r.origin, r.src_partition, SIZE_MAX, UINT32_MAX);
+            wan_batch_init_ext(&sub[tp], r.origin, r.src_partition, SIZE_MAX, UINT32_MAX, r.ext,
+                               r.ext_len);
             first_slot[tp] = slot;
         }
         ok = wan_batch_add(&sub[tp], index, entry, len) == HY_OK;

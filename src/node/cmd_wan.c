@@ -66,13 +66,15 @@ static int wan_route_change(struct cmd_ctx *x)
     return node_route_to_meta_leader(x);
 }
 
-/* HALYARD WAN ADD name host:port[,...] [MODE active-passive] [SECRET s]: the targets' client
- * ports (docs/wan.md "Transport: a deviation from the issue"). */
+/* HALYARD WAN ADD name host:port[,...] [MODE active-passive|active-active] [SECRET s]
+ * [POLICY pattern policy]...: the targets' client ports (docs/wan.md "Transport: a deviation
+ * from the issue"). POLICY, repeatable up to 16 times, only with active-active: the first rule
+ * whose pattern matches a key decides its conflicts, LATEST_UPDATE where none does. */
 static void wan_add(struct cmd_ctx *x)
 {
     struct wan_link l;
     memset(&l, 0, sizeof(l));
-    if (x->argc < 5 || x->argc % 2 == 0) {
+    if (x->argc < 5) {
         node_reply_syntax_error(x);
         return;
     }
@@ -85,24 +87,63 @@ static void wan_add(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR invalid target list (host:peerport[,host:peerport...])");
         return;
     }
-    for (size_t i = 5; i + 1 < x->argc; i += 2) {
-        const struct resp_arg *v = &x->argv[i + 1];
-        if (node_arg_is(&x->argv[i], "MODE")) {
-            if (!node_arg_is(v, "active-passive")) {
-                resp_write_error(&x->w, "ERR only MODE active-passive is supported "
-                                        "(active-active is not built yet)");
+    l.mode = WAN_ACTIVE_PASSIVE;
+    for (size_t i = 5; i < x->argc;) {
+        if (node_arg_is(&x->argv[i], "MODE") && i + 1 < x->argc) {
+            const struct resp_arg *v = &x->argv[i + 1];
+            if (node_arg_is(v, "active-passive")) {
+                l.mode = WAN_ACTIVE_PASSIVE;
+            } else if (node_arg_is(v, "active-active")) {
+                l.mode = WAN_ACTIVE_ACTIVE;
+            } else {
+                resp_write_error(&x->w, "ERR MODE is active-passive or active-active");
                 return;
             }
-        } else if (node_arg_is(&x->argv[i], "SECRET")) {
+            i += 2;
+        } else if (node_arg_is(&x->argv[i], "SECRET") && i + 1 < x->argc) {
+            const struct resp_arg *v = &x->argv[i + 1];
             if (!wan_secret_ok(v->ptr, v->len)) {
                 resp_write_error(&x->w, "ERR invalid secret (printable, no spaces, up to 256)");
                 return;
             }
             memcpy(l.secret, v->ptr, v->len);
+            i += 2;
+        } else if (node_arg_is(&x->argv[i], "POLICY") && i + 2 < x->argc) {
+            const struct resp_arg *pat = &x->argv[i + 1], *pol = &x->argv[i + 2];
+            struct wan_policy_rule *r = &l.rules[l.nrules];
+            if (l.nrules == WAN_POLICIES_MAX) {
+                resp_write_errorf(&x->w, "ERR at most %d POLICY rules", WAN_POLICIES_MAX);
+                return;
+            }
+            if (!wan_pattern_ok(pat->ptr, pat->len)) {
+                resp_write_error(&x->w, "ERR invalid POLICY pattern (printable, no spaces, "
+                                        "up to 128)");
+                return;
+            }
+            if (node_arg_is(pol, "HIGHER_HITS")) {
+                /* docs/wan.md: reads are not replicated, so no count of them is the same on
+                 * every replica, let alone in both clusters. */
+                resp_write_error(&x->w, "ERR HIGHER_HITS is not supported: halyard keeps no "
+                                        "replicated access count per key");
+                return;
+            }
+            if (!wan_policy_parse(pol->ptr, pol->len, &r->policy)) {
+                resp_write_error(&x->w, "ERR unknown policy (LATEST_UPDATE, PUT_IF_ABSENT, "
+                                        "PASS_THROUGH, DISCARD, EXPIRATION_TIME)");
+                return;
+            }
+            memcpy(r->pattern, pat->ptr, pat->len);
+            l.nrules++;
+            i += 3;
         } else {
             node_reply_syntax_error(x);
             return;
         }
+    }
+    if (l.nrules > 0 && l.mode != WAN_ACTIVE_ACTIVE) {
+        resp_write_error(&x->w, "ERR POLICY needs MODE active-active (an active-passive "
+                                "target takes every change)");
+        return;
     }
     if (wan_route_change(x)) {
         return;
@@ -120,7 +161,6 @@ static void wan_add(struct cmd_ctx *x)
     }
     memcpy(l.name, name->ptr, name->len);
     memcpy(l.targets, to->ptr, to->len);
-    l.mode = WAN_ACTIVE_PASSIVE;
     char key[sizeof(WAN_KEY_PREFIX) + WAN_NAME_MAX];
     int klen = snprintf(key, sizeof(key), WAN_KEY_PREFIX "%s", l.name);
     struct hy_buf v;
@@ -173,6 +213,120 @@ static void wan_remove(struct cmd_ctx *x)
     hy_free(keys);
 }
 
+/* The merge decisions over link counted by the partitions this node leads: JSON objects, or a
+ * text line when there are any. */
+static void status_conflicts(struct hy_node *n, const char *link, struct hy_buf *b, int json)
+{
+    struct node_wan_conflict_view *v = hy_xcalloc(WAN_CONFLICT_COUNTS_MAX, sizeof(*v));
+    size_t count = node_wan_conflict_totals(n, v, WAN_CONFLICT_COUNTS_MAX), shown = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(v[i].link, link) != 0) {
+            continue;
+        }
+        if (json) {
+            hy_buf_printf(b, "%s{\"policy\":\"%s\",\"outcome\":\"%s\",\"count\":%llu}",
+                          shown > 0 ? "," : "", v[i].policy, v[i].outcome,
+                          (unsigned long long)v[i].count);
+        } else {
+            hy_buf_printf(b, "%s %s %s %llu", shown > 0 ? "," : "  conflicts merged:", v[i].policy,
+                          v[i].outcome, (unsigned long long)v[i].count);
+        }
+        shown++;
+    }
+    if (!json && shown > 0) {
+        hy_buf_append_str(b, "\n");
+    }
+    hy_free(v);
+}
+
+/* One version as shown: "value@HLC from ORIGIN" style, the HLC split into its milliseconds
+ * and logical counter. */
+static void put_version(struct hy_buf *b, const struct wan_version *v, uint32_t own, int json)
+{
+    const char *state = v->live ? "value" : "deleted";
+    if (json) {
+        hy_buf_printf(b,
+                      "{\"state\":\"%s\",\"hlc\":%llu,\"hlc_ms\":%llu,\"origin\":\"%08x\","
+                      "\"local_origin\":%s,\"expire_at_ms\":%lld}",
+                      state, (unsigned long long)v->hlc, (unsigned long long)(v->hlc >> 16),
+                      (unsigned)v->origin, v->origin == own ? "true" : "false",
+                      (long long)v->expire_at);
+    } else {
+        hy_buf_printf(b, "%s hlc %llu.%llu origin %08x%s", state,
+                      (unsigned long long)(v->hlc >> 16), (unsigned long long)(v->hlc & 0xffff),
+                      (unsigned)v->origin, v->origin == own ? " (this cluster)" : "");
+    }
+}
+
+/* HALYARD WAN CONFLICTS name [count] [JSON]: the last merge decisions (at most 64; 10 by
+ * default) over link name made by the partitions this node leads, newest first. */
+static void wan_conflicts(struct cmd_ctx *x)
+{
+    struct hy_node *n = x->node;
+    size_t argc = x->argc;
+    int json = argc >= 5 && node_arg_is(&x->argv[argc - 1], "JSON");
+    if (json) {
+        argc--;
+    }
+    int64_t want = 10;
+    if (argc < 4 || argc > 5 || !wan_name_ok(x->argv[3].ptr, x->argv[3].len) ||
+        (argc == 5 && (!hy_parse_i64(x->argv[4].ptr, x->argv[4].len, &want) || want < 1))) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (want > WAN_CONFLICT_LAST_MAX) {
+        want = WAN_CONFLICT_LAST_MAX;
+    }
+    char link[WAN_NAME_MAX + 1];
+    memcpy(link, x->argv[3].ptr, x->argv[3].len);
+    link[x->argv[3].len] = '\0';
+    struct wan_conflict *c = hy_xcalloc((size_t)want, sizeof(*c));
+    size_t count = node_wan_conflicts_last(n, link, c, (size_t)want);
+    uint32_t own = wan_origin_id(n->cfg->cluster_name, strlen(n->cfg->cluster_name));
+    struct hy_buf b;
+    hy_buf_init(&b);
+    if (json) {
+        hy_buf_append_str(&b, "[");
+    } else if (count == 0) {
+        hy_buf_append_str(&b, "no merge decisions over this link on the partitions this node "
+                              "leads\n");
+    }
+    for (size_t i = 0; i < count; i++) {
+        char key[WAN_CONFLICT_KEY_MAX + 1];
+        memcpy(key, c[i].key, c[i].klen);
+        key[c[i].klen] = '\0';
+        if (json) {
+            hy_buf_printf(&b, "%s{\"time_ms\":%llu,\"key\":", i > 0 ? "," : "",
+                          (unsigned long long)c[i].time_ms);
+            hy_buf_append_json_str(&b, key);
+            hy_buf_printf(&b, ",\"from\":");
+            hy_buf_append_json_str(&b, c[i].origin);
+            hy_buf_printf(&b, ",\"policy\":\"%s\",\"outcome\":\"%s\",\"local\":",
+                          wan_policy_name(c[i].policy), c[i].applied ? "applied" : "kept");
+            put_version(&b, &c[i].local, own, 1);
+            hy_buf_append_str(&b, ",\"incoming\":");
+            put_version(&b, &c[i].in, own, 1);
+            hy_buf_append_str(&b, "}");
+        } else {
+            hy_buf_printf(&b, "%llu %s from %s: %s %s; local ", (unsigned long long)c[i].time_ms,
+                          key, c[i].origin, wan_policy_name(c[i].policy),
+                          c[i].applied ? "applied the incoming version" : "kept the local one");
+            put_version(&b, &c[i].local, own, 0);
+            hy_buf_append_str(&b, "; incoming ");
+            put_version(&b, &c[i].in, own, 0);
+            hy_buf_append_str(&b, "\n");
+        }
+    }
+    if (json) {
+        hy_buf_append_str(&b, "]");
+        resp_write_bulk(&x->w, b.data, b.len);
+    } else {
+        resp_write_verbatim(&x->w, "txt", b.data, b.len);
+    }
+    hy_buf_free(&b);
+    hy_free(c);
+}
+
 /* HALYARD WAN STATUS [JSON]: every link this node knows (its committed copy of the metadata
  * group), with, for the partitions this node leads, where shipping stands. The secret is
  * never shown, only whether one was given. */
@@ -195,11 +349,28 @@ static void wan_status(struct cmd_ctx *x, int json)
             hy_buf_append_json_str(&b, l->name);
             hy_buf_printf(&b, ",\"mode\":\"%s\",\"targets\":", wan_mode_name(l->mode));
             hy_buf_append_json_str(&b, l->targets);
-            hy_buf_printf(&b, ",\"secret\":%s,\"partitions\":[",
+            hy_buf_printf(&b, ",\"secret\":%s,\"policies\":[",
                           l->secret[0] ? "\"given\"" : "\"none\"");
+            for (size_t r = 0; r < l->nrules; r++) {
+                hy_buf_append_str(&b, r > 0 ? ",{\"pattern\":" : "{\"pattern\":");
+                hy_buf_append_json_str(&b, l->rules[r].pattern);
+                hy_buf_printf(&b, ",\"policy\":\"%s\"}", wan_policy_name(l->rules[r].policy));
+            }
+            hy_buf_append_str(&b, "],\"conflicts\":[");
+            status_conflicts(n, l->name, &b, 1);
+            hy_buf_append_str(&b, "],\"partitions\":[");
         } else {
             hy_buf_printf(&b, "link %s: %s to %s (secret: %s)\n", l->name, wan_mode_name(l->mode),
                           l->targets, l->secret[0] ? "given" : "none");
+            if (l->mode == WAN_ACTIVE_ACTIVE) {
+                hy_buf_append_str(&b, "  policies:");
+                for (size_t r = 0; r < l->nrules; r++) {
+                    hy_buf_printf(&b, " %s %s,", l->rules[r].pattern,
+                                  wan_policy_name(l->rules[r].policy));
+                }
+                hy_buf_append_str(&b, " otherwise LATEST_UPDATE\n");
+            }
+            status_conflicts(n, l->name, &b, 0);
         }
         node_wan_status_partitions(n, l->name, &b, json, x->now_ms);
         if (json) {
@@ -298,6 +469,8 @@ void cmd_halyard_wan(struct cmd_ctx *x)
     const struct resp_arg *sub = &x->argv[2];
     if (node_arg_is(sub, "ADD")) {
         wan_add(x);
+    } else if (node_arg_is(sub, "CONFLICTS")) {
+        wan_conflicts(x);
     } else if (node_arg_is(sub, "POS")) {
         wan_pos(x);
     } else if (node_arg_is(sub, "REMOVE")) {

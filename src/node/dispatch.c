@@ -460,6 +460,26 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
 
 /* Runs d's handler, unless the request is refused, redirected, forwarded or made to wait
  * first. Returns 1 when the handler ran. */
+/* wan-passive yes (docs/wan.md "Writes at the target"): a client's write is refused, a WAN
+ * batch (HY.WANAPPLY, also when a member forwards it wrapped in HY.REQ) is not. A write
+ * transaction comes here as HY.EXEC; a read-only one (HY.EXEC_RO) and scripts flagged
+ * read-only are not writes. Returns 1 when x was answered. */
+static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    if (d->handler == cmd_hy_req && x->argc > 3) {
+        const struct cmd_def *inner = node_command_lookup(x->node, x->argv[3].ptr, x->argv[3].len);
+        if (inner != NULL) {
+            d = inner;
+        }
+    }
+    if (d->handler == cmd_hy_wanapply || !((d->flags & CMD_WRITE) || d->handler == cmd_hy_exec)) {
+        return 0;
+    }
+    resp_write_error(&x->w, "READONLY this cluster is a passive WAN target (wan-passive yes): "
+                            "it takes writes from its links only");
+    return 1;
+}
+
 static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
 {
     struct hy_node *n = x->node;
@@ -489,6 +509,9 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
     }
     if (!acl_check(x, d)) {
         return 0; /* NOPERM (acl.c) */
+    }
+    if (n->cfg->wan_passive && node_refuse_passive(x, d)) {
+        return 0; /* -READONLY: a passive WAN target takes writes from its links only */
     }
     if (!node_keys_in_group(n, x->group, d, x->argc, x->argv)) {
         /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys

@@ -556,5 +556,16 @@ struct node_wan_lag_view {
 };
 size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
                      uint64_t now_ms);
+/* Active-active merge decisions made by the partitions this node leads, summed per (link the
+ * changes came over, policy, outcome: "applied" when the incoming version won, "kept" when the
+ * local one stayed). */
+struct node_wan_conflict_view {
+    char link[65];
+    char policy[24];
+    const char *outcome;
+    uint64_t count;
+};
+size_t node_wan_conflict_totals(const struct hy_node *n, struct node_wan_conflict_view *out,
+                                size_t cap);
 
 #endif

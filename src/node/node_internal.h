@@ -733,6 +733,10 @@ struct wan_link;
 void cmd_halyard_wan(struct cmd_ctx *x);
 void cmd_hy_wanapply(struct cmd_ctx *x);
 size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap);
+struct wan_conflict;
+/* The last merge decisions over link made by the partitions this node leads, newest first. */
+size_t node_wan_conflicts_last(struct hy_node *n, const char *link, struct wan_conflict *out,
+                               size_t cap);
 void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_buf *b, int json,
                                 uint64_t now_ms);
 void node_wan_group_init(struct node_group *g);

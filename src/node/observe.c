@@ -210,6 +210,7 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
              (const char *)q.data);
     hy_buf_free(&q);
     o->wan_count = node_wan_lags(n, o->wan, OBSERVE_WAN_MAX, now_ms);
+    o->wan_conflict_count = node_wan_conflict_totals(n, o->wan_conflicts, OBSERVE_WAN_MAX);
     o->now_ms = now_ms;
     copy_name(o->node_id, n->cfg->node_id);
     o->started = n->meta->started;
@@ -803,6 +804,20 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
                                   : (uint64_t)v->gap;
             prom_u64(b, fam[f].name, &l, x);
         }
+    }
+    const char *name = "halyard_wan_conflicts_total";
+    prom_family(b, name, "counter",
+                "Active-active merge decisions made by partitions this node leads, by the link "
+                "the change came over, the policy and the outcome (applied: the incoming "
+                "version won; kept: the local one stayed).");
+    for (size_t i = 0; i < o->wan_conflict_count; i++) {
+        const struct node_wan_conflict_view *v = &o->wan_conflicts[i];
+        struct prom_labels l;
+        prom_labels_init(&l);
+        prom_label(&l, "link", v->link);
+        prom_label(&l, "policy", v->policy);
+        prom_label(&l, "outcome", v->outcome);
+        prom_u64(b, name, &l, v->count);
     }
 }
 

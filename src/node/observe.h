@@ -108,6 +108,8 @@ struct node_observation {
     /* WAN links (docs/wan.md): each (link, partition) this node leads. */
     size_t wan_count;
     struct node_wan_lag_view wan[OBSERVE_WAN_MAX];
+    size_t wan_conflict_count;
+    struct node_wan_conflict_view wan_conflicts[OBSERVE_WAN_MAX];
     /* Filled by the shell. */
     struct hy_histo wal_fsync;
     int64_t wal_fsync_age_ms;      /* since the log's last fdatasync; -1: unknown */

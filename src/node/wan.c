@@ -83,10 +83,16 @@ int wan_secret_ok(const uint8_t *p, size_t len)
     return 1;
 }
 
+int wan_pattern_ok(const uint8_t *p, size_t len)
+{
+    return len >= 1 && len <= WAN_PATTERN_MAX && wan_secret_ok(p, len);
+}
+
 const char *wan_mode_name(enum wan_mode m)
 {
     switch (m) {
     case WAN_ACTIVE_PASSIVE: return "active-passive";
+    case WAN_ACTIVE_ACTIVE: return "active-active";
     }
     return "?";
 }
@@ -94,6 +100,28 @@ const char *wan_mode_name(enum wan_mode m)
 void wan_link_encode(const struct wan_link *l, struct hy_buf *out)
 {
     hy_buf_printf(out, "%s %s %s", wan_mode_name(l->mode), l->targets, l->secret);
+    for (size_t i = 0; i < l->nrules; i++) {
+        hy_buf_printf(out, " %s=%s", wan_policy_name(l->rules[i].policy), l->rules[i].pattern);
+    }
+}
+
+/* One " POLICY=pattern" token (without its space) into r; 0 when malformed. */
+static int rule_decode(const uint8_t *p, size_t len, struct wan_policy_rule *r)
+{
+    const uint8_t *eq = memchr(p, '=', len);
+    if (eq == NULL || !wan_policy_parse(p, (size_t)(eq - p), &r->policy)) {
+        return 0;
+    }
+    size_t plen = len - (size_t)(eq + 1 - p);
+    /* One spelling per value (the encoder writes names in capitals), so that a decoded
+     * definition encodes back to its bytes. */
+    if (!wan_pattern_ok(eq + 1, plen) ||
+        memcmp(p, wan_policy_name(r->policy), (size_t)(eq - p)) != 0) {
+        return 0;
+    }
+    memcpy(r->pattern, eq + 1, plen);
+    r->pattern[plen] = '\0';
+    return 1;
 }
 
 int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size_t len,
@@ -109,18 +137,38 @@ int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size
         return 0;
     }
     size_t mlen = (size_t)(sp1 - p);
-    if (mlen != strlen("active-passive") || memcmp(p, "active-passive", mlen) != 0) {
+    if (mlen == strlen("active-passive") && memcmp(p, "active-passive", mlen) == 0) {
+        out->mode = WAN_ACTIVE_PASSIVE;
+    } else if (mlen == strlen("active-active") && memcmp(p, "active-active", mlen) == 0) {
+        out->mode = WAN_ACTIVE_ACTIVE;
+    } else {
         return 0;
     }
-    out->mode = WAN_ACTIVE_PASSIVE;
     const uint8_t *t = sp1 + 1, *end = p + len;
     const uint8_t *sp2 = memchr(t, ' ', (size_t)(end - t));
-    if (sp2 == NULL || !wan_targets_ok(t, (size_t)(sp2 - t)) ||
-        !wan_secret_ok(sp2 + 1, (size_t)(end - sp2 - 1))) {
+    if (sp2 == NULL || !wan_targets_ok(t, (size_t)(sp2 - t))) {
+        return 0;
+    }
+    const uint8_t *sec = sp2 + 1;
+    const uint8_t *sp3 = memchr(sec, ' ', (size_t)(end - sec));
+    const uint8_t *sec_end = sp3 != NULL ? sp3 : end;
+    if (!wan_secret_ok(sec, (size_t)(sec_end - sec))) {
         return 0;
     }
     memcpy(out->targets, t, (size_t)(sp2 - t));
-    memcpy(out->secret, sp2 + 1, (size_t)(end - sp2 - 1));
+    memcpy(out->secret, sec, (size_t)(sec_end - sec));
+    /* The policy rules, one per space-separated token. */
+    for (const uint8_t *q = sec_end; q < end;) {
+        const uint8_t *tok = q + 1;
+        const uint8_t *next = memchr(tok, ' ', (size_t)(end - tok));
+        const uint8_t *tok_end = next != NULL ? next : end;
+        if (out->nrules == WAN_POLICIES_MAX ||
+            !rule_decode(tok, (size_t)(tok_end - tok), &out->rules[out->nrules])) {
+            return 0;
+        }
+        out->nrules++;
+        q = tok_end;
+    }
     return 1;
 }
 

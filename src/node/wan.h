@@ -27,6 +27,7 @@
 
 enum wan_mode {
     WAN_ACTIVE_PASSIVE = 0,
+    WAN_ACTIVE_ACTIVE = 1, /* both clusters write; the receiver merges by the link's policies */
 };
 
 struct wan_link {
@@ -34,6 +35,8 @@ struct wan_link {
     enum wan_mode mode;
     char targets[WAN_TARGETS_MAX + 1]; /* "host:peerport[,host:peerport...]" */
     char secret[WAN_SECRET_MAX + 1];   /* the target's password (requirepass); empty: none */
+    struct wan_policy_rule rules[WAN_POLICIES_MAX]; /* active-active: first match decides */
+    size_t nrules;
 };
 
 /* A link name: 1..64 of [A-Za-z0-9_.-]. */
@@ -42,9 +45,12 @@ int wan_name_ok(const uint8_t *p, size_t len);
 int wan_targets_ok(const uint8_t *p, size_t len);
 /* A secret: 0..256 printable ASCII bytes without spaces (it is stored space-separated). */
 int wan_secret_ok(const uint8_t *p, size_t len);
+/* A POLICY pattern: 1..128 printable ASCII bytes without spaces. */
+int wan_pattern_ok(const uint8_t *p, size_t len);
 const char *wan_mode_name(enum wan_mode m);
-/* The stored value, "<mode> <targets> <secret>" (the secret may be empty), and back. decode
- * returns 0 on a value HALYARD WAN ADD never writes. */
+/* The stored value, "<mode> <targets> <secret>" (the secret may be empty) then, for each
+ * policy rule, " <POLICY>=<pattern>", and back. decode returns 0 on a value HALYARD WAN ADD
+ * never writes. */
 void wan_link_encode(const struct wan_link *l, struct hy_buf *out);
 int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size_t len,
                     struct wan_link *out);

@@ -40,8 +40,9 @@ struct node_wan_outbox {
     uint64_t cur_index;  /* the entry being applied, and its changes so far */
     uint32_t cur_sub;
     uint64_t cur_ms;
-    uint64_t last_seq; /* the last change collected */
-    uint64_t skipped;  /* writes this slice cannot ship (docs/wan.md) */
+    uint64_t last_seq;     /* the last change collected */
+    uint64_t skipped;      /* writes this slice cannot ship (docs/wan.md) */
+    uint64_t hlc_asked_ms; /* when this leader last proposed STORE_OP_WAN_HLC */
     /* WAN_OUTBOX_MAX_BYTES was reached: changes were dropped, for good (until no link is
      * left); the leader reports resync-needed once it has shipped what was kept. */
     int overflow;
@@ -111,6 +112,7 @@ static int shippable(const struct store_entry *e, int *skip)
     case STORE_OP_FCALL:
     case STORE_OP_WAN_APPLY:
     case STORE_OP_ENCODING_SET:
+    case STORE_OP_WAN_HLC:
     case STORE_OP_ACL_SETUSER:
     case STORE_OP_ACL_DELUSER:
     case STORE_OP_ACL_LOAD: return 0;
@@ -358,6 +360,30 @@ static void send_pos(struct hy_node *n, const char *link, uint32_t p, uint64_t s
     replica_mark_ready(n, c);
 }
 
+/* An active-active link needs the partition's versions per key: its leader proposes
+ * STORE_OP_WAN_HLC (once applied, every replica keeps them, and taps states, not ops). Asked
+ * again every WAN_REFRESH_MS until it applies, for a proposal can be lost with leadership. */
+static void ask_versions(struct hy_node *n, struct node_group *g, uint64_t now_ms)
+{
+    struct node_wan_outbox *ob = g->wan_out;
+    if (store_wan_versions_on(g->store) || now_ms < ob->hlc_asked_ms + WAN_REFRESH_MS) {
+        return;
+    }
+    ob->hlc_asked_ms = now_ms;
+    const char *origin = n->cfg->cluster_name;
+    struct store_arg args[1] = {{(const uint8_t *)origin, strlen(origin)}};
+    struct store_entry e = {
+        .op = STORE_OP_WAN_HLC, .time_ms = now_ms, .expire_at_ms = -1, .argc = 1, .argv = args};
+    struct hy_buf buf;
+    hy_buf_init(&buf);
+    store_entry_encode(&e, &buf);
+    node_propose_internal(g, &buf);
+    hy_buf_free(&buf);
+    hy_log(n->log, HY_LOG_INFO,
+           "WAN: partition %u keeps versions per key from now on (an active-active link)",
+           g->id - 1);
+}
+
 void node_wan_cron(struct hy_node *n, uint64_t now_ms)
 {
     if (parts_of(n) == 0) {
@@ -381,6 +407,13 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
         }
         uint64_t low = UINT64_MAX;
         int leading = replica_is_leader(g) && g->applied >= g->raft.term_start_index;
+        int active_active = 0;
+        for (size_t i = 0; i < w->count; i++) {
+            active_active |= w->links[i].def.mode == WAN_ACTIVE_ACTIVE;
+        }
+        if (leading && active_active) {
+            ask_versions(n, g, now_ms);
+        }
         for (size_t i = 0; i < w->count; i++) {
             struct node_wan_link *l = &w->links[i];
             struct node_wan_part *sp = &l->parts[p];
@@ -464,7 +497,15 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 continue;
             }
             struct wan_batch b;
-            wan_batch_init(&b, n->cfg->cluster_name, p, WAN_BATCH_MAX_BYTES, WAN_BATCH_MAX_ENTRIES);
+            struct hy_buf ext;
+            hy_buf_init(&ext);
+            if (l->def.mode == WAN_ACTIVE_ACTIVE) {
+                /* The receiver merges by this link's policies: they travel in every batch. */
+                wan_batch_ext_encode(&ext, l->def.name, l->def.rules, l->def.nrules);
+            }
+            wan_batch_init_ext(&b, n->cfg->cluster_name, p, WAN_BATCH_MAX_BYTES,
+                               WAN_BATCH_MAX_ENTRIES, ext.len > 0 ? ext.data : NULL, ext.len);
+            hy_buf_free(&ext);
             size_t off = ob->head;
             for (size_t k = 0; k < ob->count; k++) {
                 const uint8_t *r = ob->recs.data + off;
@@ -603,6 +644,8 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
             continue;
         }
         struct wan_lag lag = part_lag(g->wan_out, sp, now_ms);
+        size_t vbytes;
+        size_t vkept = store_wan_versions(g->store, &vbytes);
         const char *state = sp->gap                         ? "resync-needed"
                             : now_ms < sp->sh.retry_at_ms   ? "backing-off"
                             : sp->sh.shipped > sp->sh.acked ? "shipping"
@@ -612,22 +655,25 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           "%s{\"partition\":%u,\"state\":\"%s\",\"acked_index\":%llu,"
                           "\"acked_seq\":%llu,\"shipped_seq\":%llu,\"last_seq\":%llu,"
                           "\"lag_entries\":%llu,\"lag_ms\":%llu,\"batches\":%llu,"
-                          "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu}",
+                          "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu,"
+                          "\"versions\":%s,\"versions_kept\":%zu,\"versions_bytes\":%zu}",
                           count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
                           (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
                           (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
                           (unsigned long long)lag.ms, (unsigned long long)sp->sh.batches,
                           (unsigned long long)sp->sh.entries, (unsigned long long)sp->sh.failures,
-                          (unsigned long long)g->wan_out->skipped);
+                          (unsigned long long)g->wan_out->skipped,
+                          store_wan_versions_on(g->store) ? "true" : "false", vkept, vbytes);
         } else {
             hy_buf_printf(b,
                           "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "
-                          "%llu batches, %llu changes shipped, %llu failures, %llu skipped\n",
+                          "%llu batches, %llu changes shipped, %llu failures, %llu skipped%s\n",
                           p, state, (unsigned long long)(sp->sh.acked >> 16),
                           (unsigned long long)lag.entries, (unsigned long long)lag.ms,
                           (unsigned long long)sp->sh.batches, (unsigned long long)sp->sh.entries,
                           (unsigned long long)sp->sh.failures,
-                          (unsigned long long)g->wan_out->skipped);
+                          (unsigned long long)g->wan_out->skipped,
+                          store_wan_versions_on(g->store) ? ", versions kept" : "");
         }
         count++;
     }
@@ -645,4 +691,73 @@ void node_wan_free(struct hy_node *n)
         hy_free(n->wan);
         n->wan = NULL;
     }
+}
+
+size_t node_wan_conflict_totals(const struct hy_node *n, struct node_wan_conflict_view *out,
+                                size_t cap)
+{
+    size_t k = 0;
+    for (uint32_t p = 0; p < parts_of(n); p++) {
+        const struct node_group *g = n->groups[p + 1];
+        if (!replica_is_leader(g)) {
+            continue;
+        }
+        const struct wan_conflict_count *c;
+        size_t m = store_wan_conflict_counts(g->store, &c);
+        for (size_t i = 0; i < m; i++) {
+            const char *outcome = c[i].applied ? "applied" : "kept";
+            const char *policy = wan_policy_name(c[i].policy);
+            size_t j = 0;
+            while (j < k && !(strcmp(out[j].link, c[i].link) == 0 &&
+                              strcmp(out[j].policy, policy) == 0 && out[j].outcome == outcome)) {
+                j++;
+            }
+            if (j == k) {
+                if (k == cap) {
+                    continue;
+                }
+                memset(&out[k], 0, sizeof(out[k]));
+                snprintf(out[k].link, sizeof(out[k].link), "%s", c[i].link);
+                snprintf(out[k].policy, sizeof(out[k].policy), "%s", policy);
+                out[k].outcome = outcome;
+                k++;
+            }
+            out[j].count += c[i].count;
+        }
+    }
+    return k;
+}
+
+static int conflict_newer_first(const void *pa, const void *pb)
+{
+    const struct wan_conflict *a = pa, *b = pb;
+    return (a->time_ms < b->time_ms) - (a->time_ms > b->time_ms);
+}
+
+size_t node_wan_conflicts_last(struct hy_node *n, const char *link, struct wan_conflict *out,
+                               size_t cap)
+{
+    size_t k = 0;
+    struct wan_conflict *all = hy_xcalloc(WAN_CONFLICT_LAST_MAX, sizeof(*all));
+    for (uint32_t p = 0; p < parts_of(n); p++) {
+        struct node_group *g = n->groups[p + 1];
+        if (!replica_is_leader(g)) {
+            continue;
+        }
+        size_t m = store_wan_conflicts_last(g->store, link, all, WAN_CONFLICT_LAST_MAX);
+        for (size_t i = 0; i < m; i++) {
+            if (k < cap) {
+                out[k++] = all[i];
+            } else {
+                /* Full: the oldest kept makes room for a newer one. */
+                qsort(out, k, sizeof(*out), conflict_newer_first);
+                if (all[i].time_ms > out[k - 1].time_ms) {
+                    out[k - 1] = all[i];
+                }
+            }
+        }
+    }
+    hy_free(all);
+    qsort(out, k, sizeof(*out), conflict_newer_first);
+    return k;
 }

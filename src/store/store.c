@@ -373,6 +373,8 @@ void store_destroy(struct store *s)
     store__scripts_free(s);
     store__libraries_free(s);
     store__wans_free(s);
+    store__hlc_free(s);
+    store__wan_stats_free(s);
     hy_free(s);
 }
 

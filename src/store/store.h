@@ -431,6 +431,13 @@ enum store_op {
     /* [name, value, ...]: encoding thresholds (store_encoding_set's names, values in decimal)
      * -> +OK | -ERR (nothing changed: all or nothing) */
     STORE_OP_ENCODING_SET,
+    /* [origin cluster name]: from this entry on the store keeps a version (HLC, origin id) per
+     * key, for active-active links (docs/wan.md "Active-active") -> +OK */
+    STORE_OP_WAN_HLC,
+    /* [key, version (hlc u64 LE, origin u32 LE), DUMP payload, empty for a deletion];
+     * expire_at (-1: none): a key's state shipped by an active-active link, merged by the
+     * batch's policy; only inside STORE_OP_WAN_APPLY -> 1 applied / 0 the local one kept */
+    STORE_OP_WAN_PUT,
     STORE_OP_COUNT
 };
 
@@ -491,7 +498,9 @@ void store_entry_release(struct store_entry *e);
 /* Called after every entry applied, nested ones included (a session request's inner write,
  * a transaction's and a script's writes each come once, the wrapper too), except those of a
  * WAN batch: links between clusters collect the data changes to ship through it (node/wan.c).
- * The tap reads e and the entry's bytes; it must not apply anything. */
+ * The tap reads e and the entry's bytes; it must not apply anything. Once the store keeps
+ * versions (STORE_OP_WAN_HLC), a write that names keys is tapped as one STORE_OP_WAN_PUT per
+ * key it wrote instead: the key's state after it, with its version. */
 typedef void (*store_tap_fn)(void *ctx, const struct store_entry *e, const uint8_t *entry,
                              size_t len);
 void store_set_tap(struct store *s, store_tap_fn fn, void *ctx);
@@ -499,6 +508,23 @@ void store_set_tap(struct store *s, store_tap_fn fn, void *ctx);
 /* The highest source index applied from (origin cluster, source partition) by
  * STORE_OP_WAN_APPLY (store_wan.h); 0 when none was. */
 uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partition);
+
+struct wan_version;
+struct wan_conflict_count;
+struct wan_conflict;
+/* Whether the store keeps versions per key (STORE_OP_WAN_HLC was applied), and its clock: the
+ * last HLC it drew or received. */
+int store_wan_versions_on(const struct store *s);
+uint64_t store_wan_clock(const struct store *s);
+/* Key's version: 1 with *v set when one is kept (a live key or a tombstone), else 0. */
+int store_wan_version(const struct store *s, const uint8_t *k, size_t klen, struct wan_version *v);
+/* How many versions are kept (keys and tombstones) and the bytes they take. */
+size_t store_wan_versions(const struct store *s, size_t *bytes_out);
+/* The merge decisions counted since start (struct wan_conflict_count, store_wan.h). */
+size_t store_wan_conflict_counts(const struct store *s, const struct wan_conflict_count **out);
+/* The last merge decisions over link (NULL: any), newest first, up to cap. */
+size_t store_wan_conflicts_last(const struct store *s, const char *link, struct wan_conflict *out,
+                                size_t cap);
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len,
                 struct resp_writer *reply) HY_MUST_CHECK;

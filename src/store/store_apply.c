@@ -810,6 +810,8 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_FUNCTION_RESTORE] = store__op_function_restore,
     [STORE_OP_WAN_APPLY] = store__op_wan_apply,
     [STORE_OP_ENCODING_SET] = store__op_encoding_set,
+    [STORE_OP_WAN_HLC] = store__op_wan_hlc,
+    [STORE_OP_WAN_PUT] = store__op_wan_put,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)
@@ -854,6 +856,7 @@ static uint64_t op_counts_dirty(enum store_op op)
     case STORE_OP_FUNCTION_RESTORE:
     case STORE_OP_WAN_APPLY:
     case STORE_OP_ENCODING_SET:
+    case STORE_OP_WAN_HLC:
     case STORE_OP_SORT:
     case STORE_OP_GEOSEARCH:
     case STORE_OP_PFCOUNT: return 0;
@@ -887,8 +890,13 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_w
     }
     s->dirty += s->dirty_delta;
     s->dirty_delta = outer_delta;
+    uint64_t skip = s->watch_skip;
     store__watch_after(s, &e);
-    if (s->tap_fn != NULL && s->wan_depth == 0) {
+    if (s->hlc != NULL && s->wan_depth == 0) {
+        /* Versions are kept: the keys this write changed get a new one, and the tap sees their
+         * states instead of the op (store__wan_after). */
+        store__wan_after(s, &e, skip, entry, len);
+    } else if (s->tap_fn != NULL && s->wan_depth == 0) {
         s->tap_fn(s->tap_ctx, &e, entry, len);
     }
     store_entry_release(&e);

@@ -14,10 +14,10 @@
 
 #define ENTRY_VERSION 1
 #define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                         \
-    9 /* 9: encoding thresholds; 8: WAN positions; 7: streams, Lua scripts and function      \
-         libraries; 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and session \
-         windows; 3: members; 2: sessions */
+#define SNAP_VERSION                                                                          \
+    9 /* 9: encoding thresholds and versions per key (active-active WAN links); 8: WAN        \
+         positions; 7: streams, Lua scripts and function libraries; 6: WATCH versions; 5: ACL \
+         users; 4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -53,7 +53,8 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_SCRIPT_FLUSH == 61 && STORE_OP_FCALL == 62 &&
                    STORE_OP_FUNCTION_FLUSH == 65 && STORE_OP_XADD == 66 &&
                    STORE_OP_XAUTOCLAIM == 74 && STORE_OP_FUNCTION_RESTORE == 75 &&
-                   STORE_OP_WAN_APPLY == 76 && STORE_OP_ENCODING_SET == 77,
+                   STORE_OP_WAN_APPLY == 76 && STORE_OP_ENCODING_SET == 77 &&
+                   STORE_OP_WAN_HLC == 78 && STORE_OP_WAN_PUT == 79,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -139,6 +140,8 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_FUNCTION_RESTORE] = {0, ANY, 0, 0}, /* and store__function_restore_shape_ok */
     [STORE_OP_WAN_APPLY] = {1, 1, 0, 0},
     [STORE_OP_ENCODING_SET] = {2, ANY, 2, 0},
+    [STORE_OP_WAN_HLC] = {1, 1, 0, 0},
+    [STORE_OP_WAN_PUT] = {3, 3, 0, 0},
 };
 #undef ANY
 
@@ -527,6 +530,7 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     store__libraries_encode(s, out);
     store__wans_encode(s, out);
     encoding_put(s, out);
+    store__hlc_encode(s, out);
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
 }
 
@@ -780,7 +784,15 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     if (!r.bad && hy_load_u32le(buf + 4) >= 9) {
         r.bad = !encoding_get(&r, &enc);
     }
+    struct store_hlc *hlc = NULL;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 9) {
+        size_t used = 0;
+        r.bad = !store__hlc_decode(buf + r.off, r.len - r.off, s->hash_seed, &used, &hlc);
+        r.off += used;
+    }
     if (r.bad || r.off != r.len) {
+        tmp.hlc = hlc;
+        store__hlc_free(&tmp);
         tmp.wans = wans;
         store__wans_free(&tmp);
         tmp.scripts = scripts;
@@ -810,6 +822,7 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     store__libraries_replace(s, libraries);
     store__wans_replace(s, wans);
     s->cfg.encoding = enc;
+    store__hlc_replace(s, hlc);
     store__flush(s);
     s->keys = tmp.keys;
     s->vol = tmp.vol;

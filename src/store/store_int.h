@@ -88,10 +88,13 @@ struct store {
     void *script_run_ctx;
     unsigned script_depth; /* EVAL entries being applied (they do not nest) */
     struct store_wans
-        *wans;              /* store_wan.c: applied positions per source; not touched by FLUSHALL */
-    unsigned wan_depth;     /* WAN batches being applied: their entries are not tapped */
-    uint64_t wan_undecoded; /* shipped entries this version could not decode (skipped) */
-    store_tap_fn tap_fn;    /* store_set_tap; NULL: none */
+        *wans;          /* store_wan.c: applied positions per source; not touched by FLUSHALL */
+    unsigned wan_depth; /* WAN batches being applied: their entries are not tapped */
+    const struct wan_batch_reader *wan_batch; /* the batch being applied (its link's policies) */
+    struct store_hlc *hlc; /* store_wan.c: versions per key (active-active); NULL: none kept */
+    struct store_wan_stats *wan_stats; /* merge decisions counted (not replicated state) */
+    uint64_t wan_undecoded;            /* shipped entries this version could not decode (skipped) */
+    store_tap_fn tap_fn;               /* store_set_tap; NULL: none */
     void *tap_ctx;
     /* Redis's dirty counter (INFO rdb_changes_since_last_save): changes applied, one per
      * write entry by default; an op sets dirty_delta when it knows better (SETBIT, BITFIELD:
@@ -152,6 +155,24 @@ void store__wans_free(struct store *s);
 void store__wans_encode(const struct store *s, struct hy_buf *out);
 int store__wans_decode(const uint8_t *buf, size_t len, size_t *used_out, struct store_wans **out);
 void store__wans_replace(struct store *s, struct store_wans *fresh);
+/* Versions per key (snapshot version 9): the ops, what store_apply calls after a local write
+ * (the versions of the keys it wrote, and the tap), and the snapshot section after the WAN
+ * positions. */
+struct store_hlc;
+struct wan_batch_reader;
+void store__op_wan_hlc(struct store *s, const struct store_entry *e, struct resp_writer *reply);
+void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp_writer *reply);
+void store__wan_after(struct store *s, const struct store_entry *e, uint64_t skip,
+                      const uint8_t *entry, size_t len);
+void store__hlc_free(struct store *s);
+void store__hlc_encode(const struct store *s, struct hy_buf *out);
+int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, size_t *used_out,
+                      struct store_hlc **out);
+void store__hlc_replace(struct store *s, struct store_hlc *fresh);
+void store__wan_stats_free(struct store *s);
+/* The argument indexes of the keys op e may have written (store_watch.c's spans), leaving out
+ * those the op marked unchanged in skip; returns how many (at most cap). */
+size_t store__written_keys(const struct store_entry *e, uint64_t skip, uint32_t *idx, size_t cap);
 int store__exec_shape_ok(const struct store_entry *e);
 void store__watch_encode(const struct store *s, struct hy_buf *out);
 /* Returns 1 and sets *seq_out and *ver_out (a fresh array, or NULL when all 0) and the bytes

@@ -2,28 +2,179 @@
  * store_wan.c - links between clusters, the target's side (store_wan.h, docs/wan.md): the batch
  * codec, the dedup rule, STORE_OP_WAN_APPLY and the per-source positions in snapshots.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/strutil.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "store/store_wan.h"
 
-#define BATCH_HEADER_FIXED 9  /* origin_len 1, source partition 4, count 4 */
-#define ENTRY_HEADER       12 /* index 8, length 4 */
+#define BATCH_HEADER_FIXED 9    /* origin_len 1, source partition 4, count 4 */
+#define ENTRY_HEADER       12   /* index 8, length 4 */
+#define BATCH_EXT_FLAG     0x80 /* in origin_len: a header extension follows the origin */
+#define BATCH_EXT_MIN      3    /* mode 1, link_len 1, rule count 1 */
+#define WAN_PUT_META       12   /* a WAN_PUT's version: hlc 8, origin 4 */
+
+/* ---- policies and versions ---------------------------------------------------------------- */
+
+static const char *const policy_names[WAN_POLICY_COUNT] = {
+    [WAN_POLICY_LATEST_UPDATE] = "LATEST_UPDATE",     [WAN_POLICY_PUT_IF_ABSENT] = "PUT_IF_ABSENT",
+    [WAN_POLICY_PASS_THROUGH] = "PASS_THROUGH",       [WAN_POLICY_DISCARD] = "DISCARD",
+    [WAN_POLICY_EXPIRATION_TIME] = "EXPIRATION_TIME",
+};
+
+const char *wan_policy_name(enum wan_policy p)
+{
+    return (unsigned)p < WAN_POLICY_COUNT ? policy_names[p] : "?";
+}
+
+int wan_policy_parse(const uint8_t *p, size_t len, enum wan_policy *out)
+{
+    for (unsigned i = 0; i < WAN_POLICY_COUNT; i++) {
+        if (hy_eq_nocase(p, len, policy_names[i])) {
+            *out = (enum wan_policy)i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+enum wan_policy wan_policy_for(const struct wan_policy_rule *rules, size_t n, const uint8_t *key,
+                               size_t klen)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (hy_glob_match((const uint8_t *)rules[i].pattern, strlen(rules[i].pattern), key, klen,
+                          0)) {
+            return rules[i].policy;
+        }
+    }
+    return WAN_POLICY_LATEST_UPDATE;
+}
+
+/* LATEST_UPDATE's order: the HLC, then the origin id, so that two clusters that drew the same
+ * HLC still pick the same winner. */
+static int newer(const struct wan_version *a, const struct wan_version *b)
+{
+    return a->hlc != b->hlc ? a->hlc > b->hlc : a->origin > b->origin;
+}
+
+/* EXPIRATION_TIME's rank: a deletion lasts least, no expiry longest. */
+static uint64_t lasts(const struct wan_version *v)
+{
+    return !v->live ? 0 : v->expire_at < 0 ? UINT64_MAX : (uint64_t)v->expire_at + 1;
+}
+
+int wan_merge_decide(enum wan_policy p, const struct wan_version *local,
+                     const struct wan_version *in)
+{
+    switch (p) {
+    case WAN_POLICY_PUT_IF_ABSENT: return !local->live;
+    case WAN_POLICY_PASS_THROUGH: return 1;
+    case WAN_POLICY_DISCARD: return 0;
+    case WAN_POLICY_EXPIRATION_TIME:
+        if (lasts(in) != lasts(local)) {
+            return lasts(in) > lasts(local);
+        }
+        return newer(in, local);
+    case WAN_POLICY_LATEST_UPDATE:
+    case WAN_POLICY_COUNT: break;
+    }
+    return newer(in, local);
+}
+
+uint32_t wan_origin_id(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (uint8_t)name[i]) * 16777619u;
+    }
+    return h != 0 ? h : 1;
+}
+
+uint64_t wan_hlc_next(uint64_t last, uint64_t now_ms)
+{
+    uint64_t phys = now_ms << 16;
+    return last + 1 > phys ? last + 1 : phys;
+}
+
+void wan_batch_ext_encode(struct hy_buf *out, const char *link, const struct wan_policy_rule *rules,
+                          size_t n)
+{
+    size_t llen = strlen(link);
+    HY_ASSERT(llen <= WAN_ORIGIN_MAX && n <= WAN_POLICIES_MAX);
+    hy_buf_append_u8(out, 1);
+    hy_buf_append_u8(out, (uint8_t)llen);
+    hy_buf_append(out, link, llen);
+    hy_buf_append_u8(out, (uint8_t)n);
+    for (size_t i = 0; i < n; i++) {
+        size_t plen = strlen(rules[i].pattern);
+        HY_ASSERT(plen <= WAN_PATTERN_MAX);
+        hy_buf_append_u8(out, (uint8_t)plen);
+        hy_buf_append(out, rules[i].pattern, plen);
+        hy_buf_append_u8(out, (uint8_t)rules[i].policy);
+    }
+}
+
+/* Reads a header extension into r; returns the bytes it takes, 0 when malformed. */
+static size_t ext_read(struct wan_batch_reader *r, const uint8_t *p, size_t len)
+{
+    if (len < BATCH_EXT_MIN || p[0] != 1) {
+        return 0;
+    }
+    size_t llen = p[1], off = 2;
+    if (llen > WAN_ORIGIN_MAX || len - off < llen + 1 || memchr(p + off, '\0', llen) != NULL) {
+        return 0;
+    }
+    memcpy(r->link, p + off, llen);
+    off += llen;
+    size_t n = p[off++];
+    if (n > WAN_POLICIES_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (len - off < 1) {
+            return 0;
+        }
+        size_t plen = p[off++];
+        if (plen > WAN_PATTERN_MAX || len - off < plen + 1 || memchr(p + off, '\0', plen) != NULL ||
+            p[off + plen] >= WAN_POLICY_COUNT) {
+            return 0;
+        }
+        memcpy(r->rules[i].pattern, p + off, plen);
+        r->rules[i].pattern[plen] = '\0';
+        r->rules[i].policy = (enum wan_policy)p[off + plen];
+        off += plen + 1;
+    }
+    r->nrules = n;
+    r->active_active = 1;
+    return off;
+}
 
 /* ---- batches --------------------------------------------------------------------------------- */
 
 void wan_batch_init(struct wan_batch *b, const char *origin, uint32_t src_partition,
                     size_t max_bytes, uint32_t max_entries)
 {
+    wan_batch_init_ext(b, origin, src_partition, max_bytes, max_entries, NULL, 0);
+}
+
+void wan_batch_init_ext(struct wan_batch *b, const char *origin, uint32_t src_partition,
+                        size_t max_bytes, uint32_t max_entries, const uint8_t *ext, size_t ext_len)
+{
     size_t olen = strlen(origin);
     HY_ASSERT(olen >= 1 && olen <= WAN_ORIGIN_MAX);
     hy_buf_init(&b->buf);
-    hy_buf_append_u8(&b->buf, (uint8_t)olen);
+    hy_buf_append_u8(&b->buf, (uint8_t)(olen | (ext != NULL ? BATCH_EXT_FLAG : 0)));
     hy_buf_append(&b->buf, origin, olen);
+    if (ext != NULL) {
+        hy_buf_append(&b->buf, ext, ext_len);
+    }
     hy_buf_append_u32le(&b->buf, src_partition);
+    b->count_at = b->buf.len;
     hy_buf_append_u32le(&b->buf, 0); /* the count, patched by each add */
     b->count = 0;
     b->last_index = 0;
@@ -50,8 +201,7 @@ enum hy_status wan_batch_add(struct wan_batch *b, uint64_t index, const uint8_t 
     hy_buf_append(&b->buf, entry, len);
     b->count++;
     b->last_index = index;
-    size_t count_at = 1 + (size_t)b->buf.data[0] + 4;
-    hy_store_u32le(b->buf.data + count_at, b->count);
+    hy_store_u32le(b->buf.data + b->count_at, b->count);
     return HY_OK;
 }
 
@@ -61,7 +211,7 @@ enum hy_status wan_batch_open(struct wan_batch_reader *r, const uint8_t *p, size
     if (len < 1) {
         return HY_ECORRUPT;
     }
-    size_t olen = p[0];
+    size_t olen = p[0] & ~BATCH_EXT_FLAG;
     if (olen == 0 || olen > WAN_ORIGIN_MAX || len < BATCH_HEADER_FIXED + olen) {
         return HY_ECORRUPT;
     }
@@ -71,11 +221,24 @@ enum hy_status wan_batch_open(struct wan_batch_reader *r, const uint8_t *p, size
         }
     }
     memcpy(r->origin, p + 1, olen);
-    r->src_partition = hy_load_u32le(p + 1 + olen);
-    r->count = hy_load_u32le(p + 5 + olen);
+    size_t off = 1 + olen;
+    if (p[0] & BATCH_EXT_FLAG) {
+        size_t used = ext_read(r, p + off, len - off);
+        if (used == 0) {
+            return HY_ECORRUPT;
+        }
+        r->ext = p + off;
+        r->ext_len = used;
+        off += used;
+    }
+    if (len - off < BATCH_HEADER_FIXED - 1) {
+        return HY_ECORRUPT;
+    }
+    r->src_partition = hy_load_u32le(p + off);
+    r->count = hy_load_u32le(p + off + 4);
     r->p = p;
     r->len = len;
-    r->off = BATCH_HEADER_FIXED + olen;
+    r->off = off + 8;
     /* Each entry takes at least its header: a count the bytes cannot hold is refused now. */
     if (r->count > (len - r->off) / ENTRY_HEADER) {
         return HY_ECORRUPT;
@@ -207,6 +370,7 @@ void store__op_wan_apply(struct store *s, const struct store_entry *e, struct re
     /* The batch's entries are not tapped: this slice ships a cluster's own writes only, so
      * that two links never send a change back where it came from. */
     s->wan_depth++;
+    s->wan_batch = &r;
     while ((rc = wan_batch_next(&r, &index, &entry, &len)) == HY_OK) {
         if (wan_dedup_admit(&src->last, index)) {
             /* A shipped entry that does not decode here (a newer source's op) is skipped on
@@ -216,6 +380,7 @@ void store__op_wan_apply(struct store *s, const struct store_entry *e, struct re
             }
         }
     }
+    s->wan_batch = NULL;
     s->wan_depth--;
     if (reply != NULL) {
         resp_write_int(reply, (int64_t)src->last);
@@ -293,6 +458,498 @@ void store__wans_replace(struct store *s, struct store_wans *fresh)
 {
     store__wans_free(s);
     s->wans = fresh;
+}
+
+/* ---- versions per key (active-active) ---------------------------------------------------------
+ */
+
+/* One key's version: kept while the key lives and after it is deleted (a tombstone), so that a
+ * deletion and a concurrent write elsewhere are ordered like two writes. */
+struct hlc_key {
+    struct htab_node node;
+    uint64_t hlc;
+    uint32_t origin;
+    /* The key's length << 1 | dead (deleted: a tombstone). One word for both keeps the header
+     * at 24 bytes, so that a 16-byte key's record fits glibc's 48-byte chunk (with a byte
+     * more it took a 64-byte one). A key is at most 512 MB (proto limit), far below 2^31. */
+    uint32_t klen_dead;
+    uint8_t key[];
+};
+
+_Static_assert(sizeof(struct hlc_key) == 24, "a version's header is 24 bytes (docs/wan.md)");
+
+static size_t hk_len(const struct hlc_key *h)
+{
+    return h->klen_dead >> 1;
+}
+
+static int hk_dead(const struct hlc_key *h)
+{
+    return (int)(h->klen_dead & 1u);
+}
+
+struct store_hlc {
+    uint32_t origin; /* this cluster's id: the origin of its own writes */
+    uint64_t clock;  /* the last HLC drawn or received */
+    struct htab keys;
+    size_t bytes; /* the versions' allocations (usable sizes) */
+};
+
+static void hlc_key_fn(const struct htab_node *n, const uint8_t **k, size_t *klen)
+{
+    const struct hlc_key *h = (const struct hlc_key *)n;
+    *k = h->key;
+    *klen = hk_len(h);
+}
+
+static struct store_hlc *hlc_new(uint64_t seed, uint32_t origin)
+{
+    struct store_hlc *h = hy_xcalloc(1, sizeof(*h));
+    htab_init(&h->keys, hlc_key_fn, seed);
+    h->origin = origin;
+    return h;
+}
+
+static void hlc_key_free(void *ctx, struct htab_node *n)
+{
+    (void)ctx;
+    hy_free(n);
+}
+
+static void hlc_free(struct store_hlc *h)
+{
+    if (h != NULL) {
+        htab_clear(&h->keys, hlc_key_free, NULL);
+        hy_free(h);
+    }
+}
+
+void store__hlc_free(struct store *s)
+{
+    hlc_free(s->hlc);
+    s->hlc = NULL;
+}
+
+void store__hlc_replace(struct store *s, struct store_hlc *fresh)
+{
+    store__hlc_free(s);
+    s->hlc = fresh;
+}
+
+/* Sets key's version, making its record when there is none. */
+static void hlc_set(struct store_hlc *h, const uint8_t *k, size_t klen, uint64_t hlc,
+                    uint32_t origin, int dead)
+{
+    struct hlc_key *v = (struct hlc_key *)htab_find(&h->keys, k, klen);
+    if (v == NULL) {
+        HY_ASSERT(klen < (1u << 31));
+        v = hy_xmalloc(sizeof(*v) + klen);
+        memset(v, 0, sizeof(*v));
+        v->klen_dead = (uint32_t)klen << 1;
+        memcpy(v->key, k, klen);
+        htab_insert(&h->keys, &v->node);
+        h->bytes += hy_alloc_size(v);
+    }
+    v->hlc = hlc;
+    v->origin = origin;
+    v->klen_dead = (v->klen_dead & ~1u) | (dead != 0);
+}
+
+int store_wan_versions_on(const struct store *s)
+{
+    return s->hlc != NULL;
+}
+
+uint64_t store_wan_clock(const struct store *s)
+{
+    return s->hlc != NULL ? s->hlc->clock : 0;
+}
+
+int store_wan_version(const struct store *s, const uint8_t *k, size_t klen, struct wan_version *v)
+{
+    const struct hlc_key *h =
+        s->hlc ? (const struct hlc_key *)htab_find(&s->hlc->keys, k, klen) : NULL;
+    memset(v, 0, sizeof(*v));
+    v->expire_at = -1;
+    if (h == NULL) {
+        return 0;
+    }
+    v->live = !hk_dead(h);
+    v->hlc = h->hlc;
+    v->origin = h->origin;
+    return 1;
+}
+
+size_t store_wan_versions(const struct store *s, size_t *bytes_out)
+{
+    *bytes_out = s->hlc ? s->hlc->bytes + s->hlc->keys.table_bytes : 0;
+    return s->hlc ? htab_count(&s->hlc->keys) : 0;
+}
+
+/* [origin name]: versions are kept from here on. Keys written before have none (older than
+ * any kept version); a second one changes nothing but the origin. */
+void store__op_wan_hlc(struct store *s, const struct store_entry *e, struct resp_writer *reply)
+{
+    const struct store_arg *o = &e->argv[0];
+    if (o->len == 0 || o->len > WAN_ORIGIN_MAX) {
+        if (reply != NULL) {
+            resp_write_error(reply, "ERR invalid origin");
+        }
+        return;
+    }
+    uint32_t id = wan_origin_id((const char *)o->ptr, o->len);
+    if (s->hlc == NULL) {
+        s->hlc = hlc_new(s->hash_seed, id);
+    }
+    s->hlc->origin = id;
+    if (reply != NULL) {
+        resp_write_simple(reply, "OK");
+    }
+}
+
+/* Encodes the WAN_PUT of key k's state now (its value and expiry, or its deletion) with
+ * version (hlc, origin) into out. */
+static void put_state(struct store *s, const uint8_t *k, size_t klen, uint64_t time_ms,
+                      uint64_t hlc, uint32_t origin, struct hy_buf *out)
+{
+    const struct store_obj *o = store_peek(s, k, klen, time_ms);
+    uint8_t meta[WAN_PUT_META];
+    hy_store_u64le(meta, hlc);
+    hy_store_u32le(meta + 8, origin);
+    struct hy_buf dump;
+    hy_buf_init(&dump);
+    if (o != NULL) {
+        store_dump(o, &dump);
+    }
+    struct store_arg args[3] = {{k, klen}, {meta, sizeof(meta)}, {dump.data, dump.len}};
+    struct store_entry pe = {.op = STORE_OP_WAN_PUT,
+                             .time_ms = time_ms,
+                             .expire_at_ms = o != NULL ? store_obj_expire_at(o) : -1,
+                             .argc = 3,
+                             .argv = args};
+    store_entry_encode(&pe, out);
+    hy_buf_free(&dump);
+}
+
+/* The keys write e changed, as argument indexes into idx (room for e->argc). WATCH's spans
+ * err on the side of more keys; here a key too many would be shipped as a deletion of a key
+ * that is not one, so the two approximate spans are narrowed: SORT writes only its STORE
+ * destination, and XREADGROUP is not shipped at all (its consumer-group state, docs/wan.md). */
+static size_t keys_written(const struct store_entry *e, uint64_t skip, uint32_t *idx)
+{
+    if (e->op == STORE_OP_XREADGROUP) {
+        return 0;
+    }
+    if (e->op == STORE_OP_SORT) {
+        for (size_t i = e->argc; i-- > 1;) {
+            if (i + 1 < e->argc && hy_eq_nocase(e->argv[i].ptr, e->argv[i].len, "STORE")) {
+                idx[0] = (uint32_t)(i + 1);
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return store__written_keys(e, skip, idx, e->argc);
+}
+
+void store__wan_after(struct store *s, const struct store_entry *e, uint64_t skip,
+                      const uint8_t *entry, size_t len)
+{
+    uint32_t stack[64];
+    uint32_t *idx = e->argc <= 64 ? stack : hy_xmalloc(e->argc * sizeof(*idx));
+    size_t n = keys_written(e, skip, idx);
+    if (n == 0 || e->op == STORE_OP_WAN_PUT) {
+        /* No key named (a transaction, a script: their writes come one by one; FLUSHALL and
+         * the caches: not shipped), or a state outside a batch (refused by its op). */
+        if (s->tap_fn != NULL) {
+            s->tap_fn(s->tap_ctx, e, entry, len);
+        }
+        if (idx != stack) {
+            hy_free(idx);
+        }
+        return;
+    }
+    /* Drawn here, at apply, from the entry's time (the leader's clock at proposal) and the
+     * replicated clock, so that every replica gets the same HLC for the same entry. */
+    uint64_t hlc = wan_hlc_next(s->hlc->clock, e->time_ms);
+    s->hlc->clock = hlc;
+    struct hy_buf put;
+    hy_buf_init(&put);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_arg *k = &e->argv[idx[i]];
+        int live = store_peek(s, k->ptr, k->len, e->time_ms) != NULL;
+        hlc_set(s->hlc, k->ptr, k->len, hlc, s->hlc->origin, !live);
+        if (s->tap_fn == NULL) {
+            continue;
+        }
+        hy_buf_reset(&put);
+        put_state(s, k->ptr, k->len, e->time_ms, hlc, s->hlc->origin, &put);
+        struct store_entry pe;
+        if (store_entry_decode(put.data, put.len, &pe) == HY_OK) {
+            s->tap_fn(s->tap_ctx, &pe, put.data, put.len);
+            store_entry_release(&pe);
+        }
+    }
+    hy_buf_free(&put);
+    if (idx != stack) {
+        hy_free(idx);
+    }
+}
+
+/* ---- merge decisions, counted -------------------------------------------------------------- */
+
+struct store_wan_stats {
+    struct wan_conflict_count counts[WAN_CONFLICT_COUNTS_MAX];
+    size_t ncounts;
+    struct wan_conflict last[WAN_CONFLICT_LAST_MAX]; /* a ring: next is the oldest when full */
+    size_t next, nlast;
+};
+
+void store__wan_stats_free(struct store *s)
+{
+    hy_free(s->wan_stats);
+    s->wan_stats = NULL;
+}
+
+static void count_decision(struct store *s, const char *link, const char *origin, const uint8_t *k,
+                           size_t klen, enum wan_policy p, int applied,
+                           const struct wan_version *local, const struct wan_version *in,
+                           uint64_t time_ms)
+{
+    if (s->wan_stats == NULL) {
+        s->wan_stats = hy_xcalloc(1, sizeof(*s->wan_stats));
+    }
+    struct store_wan_stats *st = s->wan_stats;
+    size_t i = 0;
+    while (i < st->ncounts && !(strcmp(st->counts[i].link, link) == 0 &&
+                                st->counts[i].policy == p && st->counts[i].applied == applied)) {
+        i++;
+    }
+    if (i == st->ncounts && st->ncounts < WAN_CONFLICT_COUNTS_MAX) {
+        snprintf(st->counts[i].link, sizeof(st->counts[i].link), "%s", link);
+        st->counts[i].policy = p;
+        st->counts[i].applied = applied;
+        st->ncounts++;
+    }
+    if (i < st->ncounts) {
+        st->counts[i].count++;
+    }
+    struct wan_conflict *c = &st->last[st->next];
+    snprintf(c->link, sizeof(c->link), "%s", link);
+    snprintf(c->origin, sizeof(c->origin), "%s", origin);
+    c->klen = klen < WAN_CONFLICT_KEY_MAX ? klen : WAN_CONFLICT_KEY_MAX;
+    memcpy(c->key, k, c->klen);
+    c->policy = p;
+    c->applied = applied;
+    c->local = *local;
+    c->in = *in;
+    c->time_ms = time_ms;
+    st->next = (st->next + 1) % WAN_CONFLICT_LAST_MAX;
+    if (st->nlast < WAN_CONFLICT_LAST_MAX) {
+        st->nlast++;
+    }
+}
+
+size_t store_wan_conflict_counts(const struct store *s, const struct wan_conflict_count **out)
+{
+    *out = s->wan_stats ? s->wan_stats->counts : NULL;
+    return s->wan_stats ? s->wan_stats->ncounts : 0;
+}
+
+size_t store_wan_conflicts_last(const struct store *s, const char *link, struct wan_conflict *out,
+                                size_t cap)
+{
+    const struct store_wan_stats *st = s->wan_stats;
+    size_t k = 0;
+    for (size_t i = 0; st != NULL && i < st->nlast && k < cap; i++) {
+        const struct wan_conflict *c =
+            &st->last[(st->next + WAN_CONFLICT_LAST_MAX - 1 - i) % WAN_CONFLICT_LAST_MAX];
+        if (link == NULL || strcmp(c->link, link) == 0) {
+            out[k++] = *c;
+        }
+    }
+    return k;
+}
+
+/*
+ * [key, version, payload]: a key's state from an active-active link (or from any link once its
+ * source keeps versions). A conflict is a change to a key whose current version another
+ * cluster wrote (this one, mostly): the batch's policy for the key decides, and the decision is
+ * counted. A change over a key whose version came from the same cluster is that cluster's next
+ * write: it applies when newer. An active-passive link's changes always apply (the source is
+ * the only writer). The receiving store's clock moves past the incoming HLC, so that its next
+ * write is newer than every version it has seen.
+ */
+void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp_writer *reply)
+{
+    const struct store_arg *k = &e->argv[0], *meta = &e->argv[1], *pl = &e->argv[2];
+    if (s->wan_depth == 0 || meta->len != WAN_PUT_META) {
+        if (reply != NULL) {
+            resp_write_error(reply, "ERR WAN_PUT only comes inside a WAN batch");
+        }
+        return;
+    }
+    struct wan_version in = {.live = pl->len > 0,
+                             .hlc = hy_load_u64le(meta->ptr),
+                             .origin = hy_load_u32le(meta->ptr + 8),
+                             .expire_at = e->expire_at_ms};
+    if (in.live && in.expire_at >= 0 && (uint64_t)in.expire_at <= e->time_ms) {
+        in.live = 0; /* expired already: it arrives as the deletion it has become */
+        in.expire_at = -1;
+    }
+    struct store_obj *obj = store__lookup_write(s, k->ptr, k->len, e->time_ms);
+    struct wan_version local;
+    int tracked = store_wan_version(s, k->ptr, k->len, &local);
+    local.live = obj != NULL;
+    local.expire_at = obj != NULL ? store__expire(obj) : -1;
+    if (s->hlc != NULL && in.hlc > s->hlc->clock) {
+        s->hlc->clock = in.hlc;
+    }
+    const struct wan_batch_reader *b = s->wan_batch;
+    int apply;
+    if (b == NULL || !b->active_active) {
+        apply = 1;
+    } else if (!tracked && obj == NULL) {
+        apply = 1; /* nothing here: no conflict */
+    } else if (tracked && local.origin == in.origin) {
+        apply = in.hlc > local.hlc;
+    } else {
+        enum wan_policy p = wan_policy_for(b->rules, b->nrules, k->ptr, k->len);
+        apply = wan_merge_decide(p, &local, &in);
+        count_decision(s, b->link, b->origin, k->ptr, k->len, p, apply, &local, &in, e->time_ms);
+    }
+    if (apply) {
+        struct store_obj *n = NULL;
+        if (in.live) {
+            int rc =
+                store__dump_load(pl->ptr, pl->len, s->hash_seed, k->ptr, k->len, in.expire_at, &n);
+            if (rc != STORE_DUMP_OK) {
+                /* Checked by nobody on the way: skipped alike on every replica. */
+                s->wan_undecoded++;
+                if (reply != NULL) {
+                    resp_write_error(reply, store_dump_error(rc));
+                }
+                return;
+            }
+        }
+        if (obj != NULL) {
+            store__delete(s, obj);
+        }
+        if (n != NULL) {
+            n->lru = store__lru_of(e);
+            store__link(s, n);
+        }
+        if (s->hlc != NULL) {
+            hlc_set(s->hlc, k->ptr, k->len, in.hlc, in.origin, !in.live);
+        }
+    }
+    if (reply != NULL) {
+        resp_write_int(reply, apply);
+    }
+}
+
+/* The snapshot section (version 9): present u8; when 1, origin, clock and count varints, then
+ * per version in key order: key bytes, hlc and origin varints, dead u8. */
+struct hlc_ref {
+    const struct hlc_key *v;
+};
+
+static void collect_hlc(void *ctx, struct htab_node *n)
+{
+    struct hlc_ref **p = ctx;
+    (*p)->v = (const struct hlc_key *)n;
+    (*p)++;
+}
+
+static int hlc_ref_cmp(const void *pa, const void *pb)
+{
+    const struct hlc_key *a = ((const struct hlc_ref *)pa)->v, *b = ((const struct hlc_ref *)pb)->v;
+    size_t al = hk_len(a), bl = hk_len(b);
+    int c = memcmp(a->key, b->key, al < bl ? al : bl);
+    return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+void store__hlc_encode(const struct store *s, struct hy_buf *out)
+{
+    if (s->hlc == NULL) {
+        hy_buf_append_u8(out, 0);
+        return;
+    }
+    hy_buf_append_u8(out, 1);
+    size_t n = htab_count(&s->hlc->keys);
+    uint8_t *p = hy_buf_reserve(out, 3 * VARINT_MAX);
+    p += varint_put(p, s->hlc->origin);
+    p += varint_put(p, s->hlc->clock);
+    p += varint_put(p, n);
+    out->len = (size_t)(p - out->data);
+    struct hlc_ref *refs = hy_xmalloc((n > 0 ? n : 1) * sizeof(*refs)), *w = refs;
+    htab_foreach(&s->hlc->keys, collect_hlc, &w);
+    qsort(refs, n, sizeof(*refs), hlc_ref_cmp);
+    for (size_t i = 0; i < n; i++) {
+        const struct hlc_key *v = refs[i].v;
+        size_t klen = hk_len(v);
+        p = hy_buf_reserve(out, 3 * VARINT_MAX + klen + 1);
+        p += varint_put(p, klen);
+        memcpy(p, v->key, klen);
+        p += klen;
+        p += varint_put(p, v->hlc);
+        p += varint_put(p, v->origin);
+        *p++ = (uint8_t)hk_dead(v);
+        out->len = (size_t)(p - out->data);
+    }
+    hy_free(refs);
+}
+
+int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, size_t *used_out,
+                      struct store_hlc **out)
+{
+    struct rd r = {buf, len, 0, 0};
+    *out = NULL;
+    uint8_t present = rd_u8(&r);
+    if (r.bad || present > 1) {
+        return 0;
+    }
+    if (present == 0) {
+        *used_out = r.off;
+        return 1;
+    }
+    uint64_t origin = rd_varint(&r), clock = rd_varint(&r), count = rd_varint(&r);
+    /* A version takes at least 4 bytes (key length, hlc, origin, dead). */
+    if (r.bad || origin == 0 || origin > UINT32_MAX || count > (len - r.off) / 4) {
+        return 0;
+    }
+    struct store_hlc *h = hlc_new(seed, (uint32_t)origin);
+    h->clock = clock;
+    const uint8_t *prev = NULL;
+    size_t prev_len = 0;
+    for (uint64_t i = 0; i < count && !r.bad; i++) {
+        size_t klen;
+        const uint8_t *k = rd_bytes(&r, &klen);
+        uint64_t hlc = rd_varint(&r), o = rd_varint(&r);
+        uint8_t dead = rd_u8(&r);
+        if (r.bad || o > UINT32_MAX || dead > 1 || klen >= (1u << 31)) {
+            r.bad = 1;
+            break;
+        }
+        /* Canonical: strictly ascending keys (no duplicate). */
+        if (prev != NULL) {
+            int c = memcmp(prev, k, prev_len < klen ? prev_len : klen);
+            if (c > 0 || (c == 0 && prev_len >= klen)) {
+                r.bad = 1;
+                break;
+            }
+        }
+        prev = k;
+        prev_len = klen;
+        hlc_set(h, k, klen, hlc, (uint32_t)o, dead);
+    }
+    if (r.bad) {
+        hlc_free(h);
+        return 0;
+    }
+    *used_out = r.off;
+    *out = h;
+    return 1;
 }
 
 void store_set_tap(struct store *s, store_tap_fn fn, void *ctx)

@@ -25,6 +25,7 @@
  */
 struct wan_batch {
     struct hy_buf buf;
+    size_t count_at; /* where the count sits (after the header's extension, if any) */
     uint32_t count;
     uint64_t last_index;
     size_t max_bytes;
@@ -33,16 +34,83 @@ struct wan_batch {
 
 void wan_batch_init(struct wan_batch *b, const char *origin, uint32_t src_partition,
                     size_t max_bytes, uint32_t max_entries);
+/* As wan_batch_init with a header extension (wan_batch_ext_encode's bytes; NULL: none). The
+ * extension is flagged by the origin length's top bit, so a batch without one is encoded as
+ * before this slice. */
+void wan_batch_init_ext(struct wan_batch *b, const char *origin, uint32_t src_partition,
+                        size_t max_bytes, uint32_t max_entries, const uint8_t *ext, size_t ext_len);
 void wan_batch_free(struct wan_batch *b);
 /* Appends one entry. Returns HY_OK; HY_EBUSY when the batch is full (the entry is not added;
  * a batch always takes its first entry, however large); HY_EINVAL when index does not follow
  * the last one. */
 enum hy_status wan_batch_add(struct wan_batch *b, uint64_t index, const uint8_t *entry, size_t len);
 
+/* ---- active-active (docs/wan.md "Active-active") -----------------------------------------------
+ */
+
+/* Merge policies, decided by the cluster that receives a change (a pure function of the two
+ * versions, so that both clusters decide alike). Numbers travel in batches: append only. */
+enum wan_policy {
+    WAN_POLICY_LATEST_UPDATE = 0,   /* the higher (HLC, origin id) wins; the default */
+    WAN_POLICY_PUT_IF_ABSENT = 1,   /* the incoming version only where no live value is */
+    WAN_POLICY_PASS_THROUGH = 2,    /* the incoming version always */
+    WAN_POLICY_DISCARD = 3,         /* the local version always */
+    WAN_POLICY_EXPIRATION_TIME = 4, /* the later expiry wins (none: latest), then LATEST_UPDATE */
+    WAN_POLICY_COUNT
+};
+#define WAN_POLICIES_MAX 16
+#define WAN_PATTERN_MAX  128
+
+const char *wan_policy_name(enum wan_policy p);
+/* Case-insensitive; 0 for an unknown name (HIGHER_HITS included: docs/wan.md says why). */
+int wan_policy_parse(const uint8_t *p, size_t len, enum wan_policy *out);
+
+struct wan_policy_rule {
+    char pattern[WAN_PATTERN_MAX + 1]; /* a glob, as KEYS's */
+    enum wan_policy policy;
+};
+/* The policy of key: the first rule whose pattern matches, else LATEST_UPDATE. */
+enum wan_policy wan_policy_for(const struct wan_policy_rule *rules, size_t n, const uint8_t *key,
+                               size_t klen);
+
+/*
+ * A version of one key as the merge sees it. hlc is the hybrid logical clock of the write that
+ * made it (physical milliseconds << 16 | a logical counter); origin the id of the cluster that
+ * wrote it (wan_origin_id of its name). 0 and 0: the key was written before this cluster kept
+ * versions (older than any kept one).
+ */
+struct wan_version {
+    int live; /* a value is there; 0: absent or deleted (a tombstone) */
+    uint64_t hlc;
+    uint32_t origin;
+    int64_t expire_at; /* -1: none */
+};
+/* 1 when the incoming version replaces the local one under policy p, 0 when the local one
+ * stays. Deterministic: both clusters given the same two versions decide alike. */
+int wan_merge_decide(enum wan_policy p, const struct wan_version *local,
+                     const struct wan_version *in);
+/* A cluster's origin id: FNV-1a of its name, never 0 (0 is "unknown"). */
+uint32_t wan_origin_id(const char *name, size_t len);
+/* The next HLC after last at physical time now_ms: max(last + 1, now_ms << 16). */
+uint64_t wan_hlc_next(uint64_t last, uint64_t now_ms);
+
+/* The header extension of an active-active link's batches: the sender's link name and its
+ * policies, which the receiver applies to each change (STORE_OP_WAN_PUT). Layout: mode u8 (1:
+ * active-active), link_len u8, link, rule count u8, then per rule: pattern_len u8, pattern,
+ * policy u8. */
+void wan_batch_ext_encode(struct hy_buf *out, const char *link, const struct wan_policy_rule *rules,
+                          size_t n);
+
 struct wan_batch_reader {
     const uint8_t *p;
     size_t len, off;
     char origin[WAN_ORIGIN_MAX + 1];
+    const uint8_t *ext; /* the header extension's bytes (NULL: none), as wan_batch_init_ext takes */
+    size_t ext_len;
+    int active_active;
+    char link[WAN_ORIGIN_MAX + 1];
+    struct wan_policy_rule rules[WAN_POLICIES_MAX];
+    size_t nrules;
     uint32_t src_partition;
     uint32_t count, read;
     uint64_t last_index;
@@ -60,5 +128,31 @@ enum hy_status wan_batch_next(struct wan_batch_reader *r, uint64_t *index, const
  * the entry at `index` is to be applied (and *last moves to it), 0 when it is a duplicate.
  */
 int wan_dedup_admit(uint64_t *last, uint64_t index);
+
+/*
+ * Merge decisions, counted where they are made (the receiving cluster, every replica alike) by
+ * the name of the link the change came over (the sender's name for it), the policy and the
+ * outcome; the last ones are kept for HALYARD WAN CONFLICTS. Not replicated state: counted
+ * since this replica started.
+ */
+#define WAN_CONFLICT_COUNTS_MAX 64
+#define WAN_CONFLICT_LAST_MAX   64
+#define WAN_CONFLICT_KEY_MAX    128
+struct wan_conflict_count {
+    char link[WAN_ORIGIN_MAX + 1];
+    enum wan_policy policy;
+    int applied; /* 1: the incoming version won; 0: the local one stayed */
+    uint64_t count;
+};
+struct wan_conflict {
+    char link[WAN_ORIGIN_MAX + 1];
+    char origin[WAN_ORIGIN_MAX + 1]; /* the sending cluster's name */
+    uint8_t key[WAN_CONFLICT_KEY_MAX];
+    size_t klen; /* truncated to WAN_CONFLICT_KEY_MAX */
+    enum wan_policy policy;
+    int applied;
+    struct wan_version local, in;
+    uint64_t time_ms; /* the receiving entry's time */
+};
 
 #endif

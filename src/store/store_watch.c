@@ -94,6 +94,7 @@ static const struct key_span key_spans[STORE_OP_COUNT] = {
     [STORE_OP_PFCOUNT] = {0, -1, 1},
     [STORE_OP_PFMERGE] = {0, 0, 1},
     [STORE_OP_RESTORE] = {0, 0, 1},
+    [STORE_OP_WAN_PUT] = {0, 0, 1},
     [STORE_OP_GEOSEARCH] = {0, 1, 1},
     [STORE_OP_XADD] = {0, 0, 1},
     [STORE_OP_XTRIM] = {0, 0, 1},
@@ -146,6 +147,22 @@ void store__watch_after(struct store *s, const struct store_entry *e)
             touch(s, e->argv[i].ptr, e->argv[i].len);
         }
     }
+}
+
+size_t store__written_keys(const struct store_entry *e, uint64_t skip, uint32_t *idx, size_t cap)
+{
+    if (!has_keys(e->op) || e->argc == 0) {
+        return 0;
+    }
+    const struct key_span *k = &key_spans[e->op];
+    size_t last = k->last >= 0 ? (size_t)k->last : e->argc - (size_t)(-k->last);
+    size_t n = 0;
+    for (size_t i = (size_t)k->first; i <= last && i < e->argc && n < cap; i += (size_t)k->step) {
+        if (i >= 64 || !(skip & (1ull << i))) {
+            idx[n++] = (uint32_t)i;
+        }
+    }
+    return n;
 }
 
 void store__watch_free(struct store *s)

@@ -143,8 +143,12 @@ def test_link_definitions_replicated_and_kept_across_restarts(pair):
     assert "dst-pass" not in text(cmd(src.ports[2], "HALYARD", "WAN", "STATUS", "JSON"))
     # Bad definitions are refused.
     assert is_error(cmd(src.ports[0], "HALYARD", "WAN", "ADD", "x", "nohost"), "ERR invalid target")
-    assert is_error(cmd(src.ports[0], "HALYARD", "WAN", "ADD", "x", "h:1", "MODE", "active-active"),
-                    "ERR only MODE active-passive")
+    assert is_error(cmd(src.ports[0], "HALYARD", "WAN", "ADD", "x", "h:1", "MODE", "both"),
+                    "ERR MODE is active-passive or active-active")
+    assert is_error(cmd(src.ports[0], "HALYARD", "WAN", "ADD", "x", "h:1", "POLICY", "*",
+                        "DISCARD"), "ERR POLICY needs MODE active-active")
+    assert is_error(cmd(src.ports[0], "HALYARD", "WAN", "ADD", "x", "h:1", "MODE", "active-active",
+                        "POLICY", "*", "NEWEST"), "ERR unknown policy")
     # The whole source restarts: the link is still there (the metadata group's log/snapshot).
     for i in range(3):
         src.kill(i, signal.SIGTERM)

@@ -54,7 +54,31 @@ static void test_link_definitions(void **state)
     wan_link_encode(&l, &b);
     assert_true(wan_link_decode(S("dr"), b.data, b.len, &back));
     assert_string_equal(back.secret, "");
-    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-other h:1 x"), &back));
+    /* Active-active with policy rules, first match first; a stored value spells the policy in
+     * capitals (one encoding per definition) and a rule is POLICY=pattern. */
+    l.mode = WAN_ACTIVE_ACTIVE;
+    l.nrules = 2;
+    strcpy(l.rules[0].pattern, "session:*");
+    l.rules[0].policy = WAN_POLICY_PUT_IF_ABSENT;
+    strcpy(l.rules[1].pattern, "a=b");
+    l.rules[1].policy = WAN_POLICY_EXPIRATION_TIME;
+    hy_buf_reset(&b);
+    wan_link_encode(&l, &b);
+    assert_int_equal(b.len, strlen("active-active h1:1,h2:2  PUT_IF_ABSENT=session:* "
+                                   "EXPIRATION_TIME=a=b"));
+    assert_memory_equal(b.data, "active-active h1:1,h2:2  PUT_IF_ABSENT=session:*", 48);
+    assert_true(wan_link_decode(S("dr"), b.data, b.len, &back));
+    assert_int_equal(back.mode, WAN_ACTIVE_ACTIVE);
+    assert_int_equal(back.nrules, 2);
+    assert_string_equal(back.rules[0].pattern, "session:*");
+    assert_int_equal(back.rules[0].policy, WAN_POLICY_PUT_IF_ABSENT);
+    assert_string_equal(back.rules[1].pattern, "a=b");
+    assert_int_equal(back.rules[1].policy, WAN_POLICY_EXPIRATION_TIME);
+    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x put_if_absent=*"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x HIGHER_HITS=*"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD="), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD=*  DISCARD=a"), &back));
     assert_false(wan_link_decode(S("dr"), S("active-passive h:1"), &back));
     assert_false(wan_link_decode(S("dr"), S("active-passive bad x"), &back));
     hy_buf_free(&b);
@@ -362,6 +386,446 @@ static void test_nested_batch_refused(void **state)
     store_destroy(s);
 }
 
+/* ---- active-active -------------------------------------------------------------------------- */
+
+static struct wan_version ver(int live, uint64_t hlc, uint32_t origin, int64_t expire_at)
+{
+    struct wan_version v = {.live = live, .hlc = hlc, .origin = origin, .expire_at = expire_at};
+    return v;
+}
+
+/* The pure decision, every policy: writes against writes, deletions against writes, equal
+ * HLCs (the origin decides), and each decision the same seen from either side (the incoming
+ * version wins on one side exactly when it loses on the other, for the ordered policies). */
+static void test_merge_decide(void **state)
+{
+    (void)state;
+    struct wan_version old_a = ver(1, 100, 7, -1), new_b = ver(1, 200, 3, -1);
+    struct wan_version tie_lo = ver(1, 150, 3, -1), tie_hi = ver(1, 150, 9, -1);
+    struct wan_version del_new = ver(0, 300, 3, -1), del_old = ver(0, 50, 3, -1);
+    struct wan_version unknown = ver(1, 0, 0, -1);
+
+    /* LATEST_UPDATE: the higher HLC, then the higher origin id; a deletion is a version. */
+    enum wan_policy p = WAN_POLICY_LATEST_UPDATE;
+    assert_true(wan_merge_decide(p, &old_a, &new_b));
+    assert_false(wan_merge_decide(p, &new_b, &old_a));
+    assert_true(wan_merge_decide(p, &tie_lo, &tie_hi));
+    assert_false(wan_merge_decide(p, &tie_hi, &tie_lo));
+    assert_false(wan_merge_decide(p, &tie_hi, &tie_hi)); /* the same version: nothing to do */
+    assert_true(wan_merge_decide(p, &new_b, &del_new));
+    assert_false(wan_merge_decide(p, &del_new, &new_b));
+    assert_false(wan_merge_decide(p, &new_b, &del_old));
+    assert_true(wan_merge_decide(p, &del_old, &new_b));
+    assert_true(wan_merge_decide(p, &unknown, &old_a)); /* written before versions were kept */
+
+    /* PUT_IF_ABSENT: only where no live value is (absent or deleted), whatever the clocks. */
+    p = WAN_POLICY_PUT_IF_ABSENT;
+    assert_false(wan_merge_decide(p, &old_a, &new_b));
+    assert_false(wan_merge_decide(p, &new_b, &old_a));
+    assert_true(wan_merge_decide(p, &del_new, &old_a));
+    assert_false(wan_merge_decide(p, &old_a, &del_new));
+
+    /* PASS_THROUGH and DISCARD: always the incoming, always the local. */
+    assert_true(wan_merge_decide(WAN_POLICY_PASS_THROUGH, &new_b, &old_a));
+    assert_true(wan_merge_decide(WAN_POLICY_PASS_THROUGH, &new_b, &del_old));
+    assert_false(wan_merge_decide(WAN_POLICY_DISCARD, &old_a, &new_b));
+    assert_false(wan_merge_decide(WAN_POLICY_DISCARD, &del_old, &new_b));
+
+    /* EXPIRATION_TIME: the later expiry (none is latest; a deletion earliest), then
+     * LATEST_UPDATE when they expire alike. */
+    p = WAN_POLICY_EXPIRATION_TIME;
+    struct wan_version exp_late = ver(1, 120, 7, 9000), exp_soon = ver(1, 210, 3, 5000);
+    assert_true(wan_merge_decide(p, &exp_soon, &exp_late));
+    assert_false(wan_merge_decide(p, &exp_late, &exp_soon));
+    assert_true(wan_merge_decide(p, &exp_late, &old_a)); /* no expiry outlasts any */
+    assert_false(wan_merge_decide(p, &exp_soon, &del_new));
+    struct wan_version same_exp_lo = ver(1, 150, 3, 5000), same_exp_hi = ver(1, 150, 9, 5000);
+    assert_true(wan_merge_decide(p, &same_exp_lo, &same_exp_hi));
+    assert_false(wan_merge_decide(p, &same_exp_hi, &same_exp_lo));
+
+    /* The ordered policies decide alike from both sides: exactly one of the two wins. */
+    struct wan_version vs[] = {old_a, new_b, tie_lo, tie_hi, del_new, del_old, exp_late, exp_soon};
+    size_t nv = sizeof(vs) / sizeof(vs[0]);
+    enum wan_policy ordered[] = {WAN_POLICY_LATEST_UPDATE, WAN_POLICY_EXPIRATION_TIME};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < nv; i++) {
+            for (size_t j = 0; j < nv; j++) {
+                if (i != j) {
+                    assert_int_not_equal(wan_merge_decide(ordered[k], &vs[i], &vs[j]),
+                                         wan_merge_decide(ordered[k], &vs[j], &vs[i]));
+                }
+            }
+        }
+    }
+
+    /* Patterns: the first rule that matches, else LATEST_UPDATE. */
+    struct wan_policy_rule rules[2] = {{"s:*", WAN_POLICY_DISCARD}, {"*", WAN_POLICY_PASS_THROUGH}};
+    assert_int_equal(wan_policy_for(rules, 2, S("s:1")), WAN_POLICY_DISCARD);
+    assert_int_equal(wan_policy_for(rules, 2, S("x")), WAN_POLICY_PASS_THROUGH);
+    assert_int_equal(wan_policy_for(rules, 0, S("x")), WAN_POLICY_LATEST_UPDATE);
+    enum wan_policy parsed;
+    assert_true(wan_policy_parse(S("latest_update"), &parsed));
+    assert_int_equal(parsed, WAN_POLICY_LATEST_UPDATE);
+    assert_false(wan_policy_parse(S("HIGHER_HITS"), &parsed));
+    assert_int_equal(wan_hlc_next(5, 0), 6);
+    assert_int_equal(wan_hlc_next(5, 1), 65536);
+    assert_int_equal(wan_hlc_next((7ull << 16) + 3, 7), (7ull << 16) + 4);
+}
+
+/* One cluster's partition in these tests: a store keeping versions, whose tap collects the
+ * states it would ship into an active-active batch. */
+struct side {
+    struct store *s;
+    const char *name;
+    struct wan_batch out;
+    uint64_t seq;
+};
+
+static void side_tap(void *ctx, const struct store_entry *e, const uint8_t *entry, size_t len)
+{
+    struct side *d = ctx;
+    if (e->op == STORE_OP_WAN_PUT) {
+        assert_int_equal(wan_batch_add(&d->out, ++d->seq, entry, len), HY_OK);
+    }
+}
+
+static void side_batch_reset(struct side *d, const struct wan_policy_rule *rules, size_t n)
+{
+    struct hy_buf ext;
+    hy_buf_init(&ext);
+    wan_batch_ext_encode(&ext, "dr", rules, n);
+    wan_batch_init_ext(&d->out, d->name, 0, 1 << 20, 1000, ext.data, ext.len);
+    hy_buf_free(&ext);
+}
+
+static void side_init(struct side *d, const char *name, uint64_t seed)
+{
+    struct store_config cfg = {.seed = seed, .maxmemory_samples = 5};
+    memset(d, 0, sizeof(*d));
+    d->s = store_create(&cfg, NULL);
+    d->name = name;
+    store_set_tap(d->s, side_tap, d);
+    struct store_arg a[1] = {{(const uint8_t *)name, strlen(name)}};
+    struct store_entry e = {.op = STORE_OP_WAN_HLC, .expire_at_ms = -1, .argc = 1, .argv = a};
+    struct hy_buf b;
+    hy_buf_init(&b);
+    store_entry_encode(&e, &b);
+    assert_int_equal(store_apply(d->s, b.data, b.len, NULL), HY_OK);
+    hy_buf_free(&b);
+    assert_true(store_wan_versions_on(d->s));
+    side_batch_reset(d, NULL, 0);
+}
+
+static void side_free(struct side *d)
+{
+    wan_batch_free(&d->out);
+    store_destroy(d->s);
+}
+
+/* A local write at time_ms (op with string arguments, expire_at_ms -1). */
+static void side_write(struct side *d, uint64_t time_ms, enum store_op op, int argc, ...)
+{
+    struct store_arg a[4];
+    va_list ap;
+    va_start(ap, argc);
+    for (int i = 0; i < argc; i++) {
+        const char *x = va_arg(ap, const char *);
+        a[i].ptr = (const uint8_t *)x;
+        a[i].len = strlen(x);
+    }
+    va_end(ap);
+    struct store_entry e = {
+        .op = op, .time_ms = time_ms, .expire_at_ms = -1, .argc = (uint32_t)argc, .argv = a};
+    struct hy_buf b;
+    hy_buf_init(&b);
+    store_entry_encode(&e, &b);
+    assert_int_equal(store_apply(d->s, b.data, b.len, NULL), HY_OK);
+    hy_buf_free(&b);
+}
+
+/* Both sides apply what the other collected (as their links would), with rules, then start
+ * collecting again. */
+static void exchange(struct side *x, struct side *y, const struct wan_policy_rule *rules, size_t n)
+{
+    struct wan_batch bx = x->out, by = y->out;
+    /* The batches are rebuilt with the rules: the sender's link carries its policies. */
+    side_batch_reset(x, rules, n);
+    side_batch_reset(y, rules, n);
+    struct wan_batch_reader r;
+    uint64_t idx;
+    const uint8_t *entry;
+    size_t len;
+    struct wan_batch rx, ry;
+    struct hy_buf ext;
+    hy_buf_init(&ext);
+    wan_batch_ext_encode(&ext, "dr", rules, n);
+    wan_batch_init_ext(&rx, x->name, 0, 1 << 20, 1000, ext.data, ext.len);
+    wan_batch_init_ext(&ry, y->name, 0, 1 << 20, 1000, ext.data, ext.len);
+    assert_int_equal(wan_batch_open(&r, bx.buf.data, bx.buf.len), HY_OK);
+    while (wan_batch_next(&r, &idx, &entry, &len) == HY_OK) {
+        assert_int_equal(wan_batch_add(&rx, idx, entry, len), HY_OK);
+    }
+    assert_int_equal(wan_batch_open(&r, by.buf.data, by.buf.len), HY_OK);
+    while (wan_batch_next(&r, &idx, &entry, &len) == HY_OK) {
+        assert_int_equal(wan_batch_add(&ry, idx, entry, len), HY_OK);
+    }
+    if (rx.count > 0) {
+        apply_batch(y->s, &rx);
+    }
+    if (ry.count > 0) {
+        apply_batch(x->s, &ry);
+    }
+    wan_batch_free(&bx);
+    wan_batch_free(&by);
+    wan_batch_free(&rx);
+    wan_batch_free(&ry);
+    hy_buf_free(&ext);
+}
+
+/* The keyspaces of the two sides, compared by their snapshots' key records: the same content
+ * (keys, values, expiries) gives the same digest once the sections outside keys are alike,
+ * so each side's keys are rebuilt into a fresh store first. */
+static void assert_same_keys(struct side *x, struct side *y, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct store_obj *a = store_peek(x->s, S(keys[i]), 0);
+        const struct store_obj *b = store_peek(y->s, S(keys[i]), 0);
+        assert_true((a == NULL) == (b == NULL));
+        if (a != NULL) {
+            struct hy_buf da, db;
+            hy_buf_init(&da);
+            hy_buf_init(&db);
+            store_dump(a, &da);
+            store_dump(b, &db);
+            assert_int_equal(da.len, db.len);
+            assert_memory_equal(da.data, db.data, da.len);
+            assert_int_equal(store_obj_expire_at(a), store_obj_expire_at(b));
+            hy_buf_free(&da);
+            hy_buf_free(&db);
+        }
+    }
+}
+
+/* Both sides write the same key at the same millisecond from the same clock: the same HLC.
+ * The origin id breaks the tie, alike on both sides, so they converge; a tie-break that kept
+ * the local version (or took the incoming one) on both sides would leave them apart. */
+static void test_active_active_tie_converges(void **state)
+{
+    (void)state;
+    struct side east, west;
+    side_init(&east, "east", 11);
+    side_init(&west, "west", 12);
+    side_write(&east, 1000, STORE_OP_SET, 2, "k", "from-east");
+    side_write(&west, 1000, STORE_OP_SET, 2, "k", "from-west");
+    struct wan_version ve, vw;
+    assert_true(store_wan_version(east.s, S("k"), &ve));
+    assert_true(store_wan_version(west.s, S("k"), &vw));
+    assert_int_equal(ve.hlc, vw.hlc);
+    assert_int_not_equal(ve.origin, vw.origin);
+    exchange(&east, &west, NULL, 0);
+    const char *winner = ve.origin > vw.origin ? "from-east" : "from-west";
+    assert_string_equal(get(east.s, "k"), winner);
+    assert_string_equal(get(west.s, "k"), winner);
+    /* One conflict decided on each side, under LATEST_UPDATE: applied on the loser's side,
+     * kept on the winner's. */
+    const struct wan_conflict_count *c;
+    assert_int_equal(store_wan_conflict_counts(east.s, &c), 1);
+    assert_string_equal(c[0].link, "dr");
+    assert_int_equal(c[0].policy, WAN_POLICY_LATEST_UPDATE);
+    assert_int_equal(c[0].applied, ve.origin < vw.origin);
+    assert_int_equal(store_wan_conflict_counts(west.s, &c), 1);
+    assert_int_equal(c[0].applied, vw.origin < ve.origin);
+    struct wan_conflict last[4];
+    assert_int_equal(store_wan_conflicts_last(east.s, "dr", last, 4), 1);
+    assert_int_equal(last[0].klen, 1);
+    assert_string_equal(last[0].origin, "west");
+    assert_int_equal(store_wan_conflicts_last(east.s, "other", last, 4), 0);
+    side_free(&east);
+    side_free(&west);
+}
+
+/* Concurrent writes and deletions on both sides, several ops (states are shipped, not ops, so
+ * that counters and collections converge too), then the exchange: the same content, and the
+ * receiving clock moved past what it received. */
+static void test_active_active_writes_and_deletes(void **state)
+{
+    (void)state;
+    struct side east, west;
+    side_init(&east, "east", 21);
+    side_init(&west, "west", 22);
+    /* Before the cut: both know "shared" and "gone" from east. */
+    side_write(&east, 1000, STORE_OP_SET, 2, "shared", "v0");
+    side_write(&east, 1000, STORE_OP_SET, 2, "gone", "v0");
+    exchange(&east, &west, NULL, 0);
+    /* The cut: a deletion newer than the other side's write wins; an older one loses. */
+    side_write(&east, 2000, STORE_OP_DEL, 1, "gone");           /* newer than west's write */
+    side_write(&west, 1500, STORE_OP_SET, 2, "gone", "west");   /* loses to the deletion */
+    side_write(&west, 2500, STORE_OP_DEL, 1, "shared");         /* older than east's write */
+    side_write(&east, 3000, STORE_OP_SET, 2, "shared", "east"); /* wins over the deletion */
+    side_write(&east, 2000, STORE_OP_APPEND, 2, "n", "e");
+    side_write(&west, 2100, STORE_OP_APPEND, 2, "n", "w");
+    side_write(&west, 2200, STORE_OP_APPEND, 2, "n", "w");
+    side_write(&east, 2000, STORE_OP_HSET, 3, "h", "f", "1");
+    side_write(&west, 2300, STORE_OP_HSET, 3, "h", "g", "2");
+    side_write(&east, 1000, STORE_OP_SET, 2, "only-east", "e");
+    side_write(&west, 1000, STORE_OP_SET, 2, "only-west", "w");
+    uint64_t east_clock = store_wan_clock(east.s);
+    exchange(&east, &west, NULL, 0);
+    static const char *const keys[] = {"shared", "gone", "n", "h", "only-east", "only-west"};
+    assert_same_keys(&east, &west, keys, 6);
+    assert_null(get(east.s, "gone"));
+    assert_string_equal(get(west.s, "shared"), "east");
+    /* East's clock was at 3000 ms already (its write of "shared"): its append at 2000 ms drew a
+     * later HLC than west's at 2200 ms, and its state wins whole (the ops are not replayed). */
+    assert_string_equal(get(west.s, "n"), "e");
+    assert_string_equal(get(east.s, "only-west"), "w");
+    /* West received east's clock: its next write is newer than anything east wrote. */
+    assert_true(store_wan_clock(west.s) >= east_clock);
+    side_write(&west, 10, STORE_OP_SET, 2, "shared", "late"); /* an old physical clock */
+    struct wan_version v;
+    assert_true(store_wan_version(west.s, S("shared"), &v));
+    assert_true(v.hlc > east_clock);
+    exchange(&east, &west, NULL, 0);
+    assert_string_equal(get(east.s, "shared"), "late");
+    side_free(&east);
+    side_free(&west);
+}
+
+/* Policies by pattern, the same on both sides: DISCARD keeps each side's own value (no
+ * convergence: docs/wan.md), PUT_IF_ABSENT fills only a missing key, and the versions survive a
+ * snapshot of the receiving store. */
+static void test_active_active_policies(void **state)
+{
+    (void)state;
+    struct side east, west;
+    side_init(&east, "east", 31);
+    side_init(&west, "west", 32);
+    struct wan_policy_rule rules[2] = {{"keep:*", WAN_POLICY_DISCARD},
+                                       {"pia:*", WAN_POLICY_PUT_IF_ABSENT}};
+    wan_batch_free(&east.out);
+    wan_batch_free(&west.out);
+    side_batch_reset(&east, rules, 2);
+    side_batch_reset(&west, rules, 2);
+    side_write(&east, 1000, STORE_OP_SET, 2, "keep:1", "east");
+    side_write(&west, 2000, STORE_OP_SET, 2, "keep:1", "west");
+    side_write(&east, 3000, STORE_OP_SET, 2, "pia:1", "east");
+    side_write(&west, 1000, STORE_OP_SET, 2, "pia:2", "west");
+    exchange(&east, &west, rules, 2);
+    assert_string_equal(get(east.s, "keep:1"), "east");
+    assert_string_equal(get(west.s, "keep:1"), "west");
+    assert_string_equal(get(west.s, "pia:1"), "east"); /* absent there: put */
+    assert_string_equal(get(east.s, "pia:2"), "west");
+    /* A later write of the same origin is not a conflict: it applies under any policy. */
+    side_write(&east, 4000, STORE_OP_SET, 2, "pia:1", "east2");
+    exchange(&east, &west, rules, 2);
+    assert_string_equal(get(west.s, "pia:1"), "east2");
+    const struct wan_conflict_count *c;
+    size_t n = store_wan_conflict_counts(west.s, &c);
+    assert_int_equal(n, 1); /* keep:1 only: pia:1 was absent, then east's own next write */
+    assert_int_equal(c[0].policy, WAN_POLICY_DISCARD);
+    assert_int_equal(c[0].applied, 0);
+
+    /* The versions travel in snapshots (version 9) and come back the same. */
+    struct hy_buf snap;
+    hy_buf_init(&snap);
+    store_snapshot_encode(west.s, &snap);
+    struct store_config cfg = {.seed = 99, .maxmemory_samples = 5};
+    struct store *copy = store_create(&cfg, NULL);
+    assert_int_equal(store_snapshot_decode(copy, snap.data, snap.len), HY_OK);
+    assert_true(store_wan_versions_on(copy));
+    assert_int_equal(store_wan_clock(copy), store_wan_clock(west.s));
+    struct wan_version a, b;
+    assert_true(store_wan_version(copy, S("pia:1"), &a));
+    assert_true(store_wan_version(west.s, S("pia:1"), &b));
+    assert_int_equal(a.hlc, b.hlc);
+    assert_int_equal(a.origin, b.origin);
+    assert_int_equal(store_digest(copy), store_digest(west.s));
+    size_t bytes;
+    assert_int_equal(store_wan_versions(copy, &bytes), 3);
+    assert_true(bytes > 0);
+    /* Every truncation of the snapshot is refused. */
+    for (size_t cut = 0; cut < snap.len; cut += 7) {
+        assert_int_not_equal(store_snapshot_decode(copy, snap.data, cut), HY_OK);
+    }
+    store_destroy(copy);
+    hy_buf_free(&snap);
+    side_free(&east);
+    side_free(&west);
+}
+
+/* Every key a write names is shipped, beyond 64 too (DEL of 100 keys: 100 states); SORT ... STORE
+ * ships its destination only (its other arguments are options, not keys). */
+static void test_states_of_every_key(void **state)
+{
+    (void)state;
+    struct side east;
+    side_init(&east, "east", 51);
+    char names[100][16];
+    struct store_arg a[100];
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof(names[i]), "d%d", i);
+        a[i].ptr = (const uint8_t *)names[i];
+        a[i].len = strlen(names[i]);
+    }
+    struct store_entry e = {
+        .op = STORE_OP_DEL, .time_ms = 5, .expire_at_ms = -1, .argc = 100, .argv = a};
+    struct hy_buf b;
+    hy_buf_init(&b);
+    store_entry_encode(&e, &b);
+    assert_int_equal(store_apply(east.s, b.data, b.len, NULL), HY_OK);
+    assert_int_equal(east.out.count, 100);
+    struct wan_version v;
+    assert_true(store_wan_version(east.s, S("d99"), &v));
+    assert_false(v.live);
+    side_write(&east, 6, STORE_OP_PUSH, 2, "l", "x");
+    uint32_t before = east.out.count;
+    side_write(&east, 7, STORE_OP_SORT, 4, "l", "ALPHA", "STORE", "dst");
+    assert_int_equal(east.out.count, before + 1);
+    assert_true(store_wan_version(east.s, S("dst"), &v));
+    assert_true(v.live);
+    assert_false(store_wan_version(east.s, S("ALPHA"), &v));
+    hy_buf_free(&b);
+    side_free(&east);
+}
+
+/* An active-passive batch from a source keeping versions applies every state (the source is
+ * the only writer) and counts no conflict; a WAN_PUT outside a batch is refused. */
+static void test_passive_states_apply(void **state)
+{
+    (void)state;
+    struct side east;
+    side_init(&east, "east", 41);
+    wan_batch_free(&east.out);
+    wan_batch_init(&east.out, "east", 0, 1 << 20, 1000); /* no extension: active-passive */
+    side_write(&east, 1000, STORE_OP_SET, 2, "k", "v");
+    struct store_config cfg = {.seed = 42, .maxmemory_samples = 5};
+    struct store *dst = store_create(&cfg, NULL);
+    struct hy_buf e;
+    hy_buf_init(&e);
+    encode_set(&e, "k", "target's own");
+    assert_int_equal(store_apply(dst, e.data, e.len, NULL), HY_OK);
+    apply_batch(dst, &east.out);
+    assert_string_equal(get(dst, "k"), "v");
+    const struct wan_conflict_count *c;
+    assert_int_equal(store_wan_conflict_counts(dst, &c), 0);
+    /* The state entry alone, outside a batch: an error, nothing changed. */
+    struct wan_batch_reader r;
+    uint64_t idx;
+    const uint8_t *entry;
+    size_t len;
+    assert_int_equal(wan_batch_open(&r, east.out.buf.data, east.out.buf.len), HY_OK);
+    assert_int_equal(wan_batch_next(&r, &idx, &entry, &len), HY_OK);
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct resp_writer w = {&out, 2};
+    assert_int_equal(store_apply(dst, entry, len, &w), HY_OK);
+    assert_true(out.len > 0 && out.data[0] == '-');
+    hy_buf_free(&out);
+    hy_buf_free(&e);
+    store_destroy(dst);
+    side_free(&east);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +836,12 @@ int main(void)
         cmocka_unit_test(test_store_applies_once),
         cmocka_unit_test(test_tap),
         cmocka_unit_test(test_nested_batch_refused),
+        cmocka_unit_test(test_merge_decide),
+        cmocka_unit_test(test_active_active_tie_converges),
+        cmocka_unit_test(test_active_active_writes_and_deletes),
+        cmocka_unit_test(test_active_active_policies),
+        cmocka_unit_test(test_passive_states_apply),
+        cmocka_unit_test(test_states_of_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,442 @@
+"""Active-active links between clusters (issue 18, second slice; docs/wan.md "Active-active"):
+two clusters linked both ways, both written, the links cut and healed, over real processes on
+127.0.0.1.
+
+Each cluster is one node with 2 partitions (a link needs a partitioned cluster): what is tested
+is the links and the merge, not each cluster's own replication, and one node starts and stops
+fast on the shared machine. Each link goes through a small TCP proxy run by the test, so that
+the cut is a network cut in both directions while both clusters stay up and keep taking writes
+(stopping one cluster would stop its writes too).
+"""
+
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import threading
+import urllib.request
+
+import pytest
+
+from cluster import Cluster, is_error
+from conftest import RawConn, wait_for
+
+PARTS = 2
+
+
+class CutProxy:
+    """Forwards 127.0.0.1:port to a target port until cut: then every connection is closed
+    and new ones are closed on arrival, until healed."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.socks = []
+        self.is_cut = False
+        self.done = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.done:
+            try:
+                c, _ = self.lsock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with self.lock:
+                if self.is_cut:
+                    c.close()
+                    continue
+                try:
+                    u = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+                except OSError:
+                    c.close()
+                    continue
+                self.socks += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        with self.lock:
+            self.is_cut = True
+            for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.socks = []
+
+    def heal(self):
+        with self.lock:
+            self.is_cut = False
+
+    def close(self):
+        self.cut()
+        self.done = True
+        self.thread.join(timeout=5)
+        self.lsock.close()
+
+
+@pytest.fixture
+def two(tmp_path_factory):
+    made, proxies = [], []
+
+    def make():
+        east = Cluster(tmp_path_factory, 1,
+                       {"partitions": PARTS, "cluster-name": "east", "requirepass": "pe"})
+        made.append(east)
+        west = Cluster(tmp_path_factory, 1,
+                       {"partitions": PARTS, "cluster-name": "west", "requirepass": "pw"})
+        made.append(west)
+        east.start_all()
+        west.start_all()
+        to_west, to_east = CutProxy(west.ports[0]), CutProxy(east.ports[0])
+        proxies.extend([to_west, to_east])
+        return east, west, to_west, to_east
+
+    yield make
+    for p in proxies:
+        p.close()
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+PASS = {"east": "pe", "west": "pw"}
+
+
+def cmd(c, *args):
+    with RawConn(c.ports[0], timeout=5.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        return r.cmd(*args)
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def status(c):
+    return json.loads(text(cmd(c, "HALYARD", "WAN", "STATUS", "JSON")))
+
+
+def link(src, proxy, policies=()):
+    """Adds the active-active link "dr" from src through proxy, once src's metadata group has a
+    leader; policies: (pattern, policy) pairs."""
+    args = ["HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % proxy.port, "MODE", "active-active",
+            "SECRET", "pw" if src.extra["cluster-name"] == "east" else "pe"]
+    for pat, pol in policies:
+        args += ["POLICY", pat, pol]
+    got = []
+
+    def added():
+        got[:] = [cmd(src, *args)]
+        return not is_error(got[0], "TRYAGAIN")
+
+    wait_for(added, 20, "a metadata leader to take the link")
+    assert got[0] == "OK", got
+
+
+def wait_versions(c):
+    """Every partition of c leads the link and keeps versions per key (STORE_OP_WAN_HLC
+    applied): from there on each write is shipped as the key's state with its version."""
+
+    def on():
+        st = status(c)
+        parts = st["links"][0]["partitions"] if st["links"] else []
+        return len(parts) == PARTS and all(p["versions"] for p in parts)
+
+    wait_for(on, 20, "%s's partitions to keep versions" % c.extra["cluster-name"], interval=0.1)
+
+
+def content(c):
+    """Every key with its type, value and TTL flag."""
+    out = {}
+    with RawConn(c.ports[0], timeout=10.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        for k in r.cmd("KEYS", "*"):
+            t = r.cmd("TYPE", k)
+            if t == "string":
+                v = r.cmd("GET", k)
+            elif t == "hash":
+                flat = r.cmd("HGETALL", k)
+                v = tuple(sorted(zip(flat[0::2], flat[1::2])))
+            elif t == "list":
+                v = tuple(r.cmd("LRANGE", k, 0, -1))
+            else:
+                v = None
+            out[text(k)] = (t, v, r.cmd("PTTL", k) > 0)
+    return out
+
+
+def wait_same(east, west, deadline_s=40):
+    last = {}
+
+    def same():
+        a, b = content(east), content(west)
+        last["diff"] = sorted(set(a.items()) ^ set(b.items()), key=repr)[:6]
+        last["sizes"] = (len(a), len(b))
+        return a == b and all(p["lag_entries"] == 0 for c in (east, west)
+                              for p in status(c)["links"][0]["partitions"])
+
+    try:
+        wait_for(same, deadline_s, "both clusters to hold the same content", interval=0.25)
+    except AssertionError:
+        print("sizes:", last.get("sizes"), "first differences:", last.get("diff"))
+        for c in (east, west):
+            print(json.dumps(status(c)))
+            for nd in c.nodes:
+                print(nd.log_path, open(nd.log_path).read()[-3000:])
+        raise
+    return content(east)
+
+
+def versions_kept(c):
+    return sum(p["versions_kept"] for p in status(c)["links"][0]["partitions"])
+
+
+def halyctl():
+    return os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+
+
+def conflicts(c, count=64):
+    return json.loads(text(cmd(c, "HALYARD", "WAN", "CONFLICTS", "dr", str(count), "JSON")))
+
+
+def conflict_totals(c):
+    """{(policy, outcome): count} from WAN STATUS."""
+    return {(x["policy"], x["outcome"]): x["count"] for x in status(c)["links"][0]["conflicts"]}
+
+
+def writer(c, prefix, n, seed, stop_at=None):
+    """Writes n changes to c: its own keys, and keys both clusters write (strings, counters,
+    hashes, lists, deletions)."""
+    rnd = random.Random(seed)
+    with RawConn(c.ports[0], timeout=10.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        for i in range(n):
+            k = rnd.randrange(20)
+            op = rnd.randrange(6)
+            if op == 0:
+                r.cmd("SET", "%s:own:%d" % (prefix, k), "%s-%d" % (prefix, i))
+            elif op == 1:
+                r.cmd("SET", "both:s:%d" % k, "%s-%d" % (prefix, i))
+            elif op == 2:
+                r.cmd("INCR", "both:n:%d" % (k % 5))
+            elif op == 3:
+                r.cmd("HSET", "both:h:%d" % (k % 5), "f%d" % (i % 3), "%s-%d" % (prefix, i))
+            elif op == 4:
+                r.cmd("RPUSH", "both:l:%d" % (k % 3), "%s-%d" % (prefix, i))
+            else:
+                r.cmd("DEL", "both:s:%d" % k)
+
+
+def run_writers(east, west, n, seed):
+    ts = [threading.Thread(target=writer, args=(east, "e", n, seed)),
+          threading.Thread(target=writer, args=(west, "w", n, seed + 1))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in ts)
+
+
+def test_active_active_cut_and_heal_converges(two):
+    east, west, to_west, to_east = two()
+    link(east, to_west)
+    link(west, to_east)
+    wait_versions(east)
+    wait_versions(west)
+
+    # Linked: both write their own keys and the same keys at once.
+    run_writers(east, west, 300, seed=1)
+    wait_same(east, west)
+
+    # Cut both ways: both keep writing, and the links fall behind.
+    to_west.cut()
+    to_east.cut()
+    run_writers(east, west, 400, seed=2)
+
+    def behind():
+        return all(any(p["lag_entries"] > 0 for p in status(c)["links"][0]["partitions"])
+                   for c in (east, west))
+
+    wait_for(behind, 10, "both links to hold changes they could not ship")
+    assert content(east) != content(west)
+
+    # Healed: once the writes stop, the same content, key for key.
+    to_west.heal()
+    to_east.heal()
+    final = wait_same(east, west)
+    assert any(k.startswith("e:own:") for k in final)
+    assert any(k.startswith("w:own:") for k in final)
+    assert any(k.startswith("both:") for k in final)
+
+    # The conflicts were decided under LATEST_UPDATE and counted on both sides, and each
+    # listed decision follows the rule: the higher (HLC, origin id) wins.
+    for c in (east, west):
+        totals = conflict_totals(c)
+        assert sum(totals.values()) > 0, totals
+        assert set(p for p, _ in totals) == {"LATEST_UPDATE"}, totals
+        listed = conflicts(c)
+        assert listed, "no decision listed"
+        for d in listed:
+            loc, inc = d["local"], d["incoming"]
+            wins = (inc["hlc"], int(inc["origin"], 16)) > (loc["hlc"], int(loc["origin"], 16))
+            assert d["outcome"] == ("applied" if wins else "kept"), d
+            assert d["policy"] == "LATEST_UPDATE"
+            assert d["from"] == ("west" if c is east else "east")
+
+    # /metrics counts them too.
+    for c in (east, west):
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % c.http_port(0),
+                                      timeout=5).read().decode()
+        got = re.findall(r'halyard_wan_conflicts_total\{link="dr",policy="LATEST_UPDATE",'
+                         r'outcome="(applied|kept)"\} (\d+)', body)
+        assert got and sum(int(n) for _, n in got) == sum(conflict_totals(c).values()), got
+
+
+def test_policies_by_pattern(two):
+    """DISCARD on keep:*, PUT_IF_ABSENT on pia:*, LATEST_UPDATE elsewhere, the same on both
+    links: the decisions follow each rule, and the keys under the ordered policy converge
+    while DISCARD leaves each cluster its own value (docs/wan.md says why)."""
+    east, west, to_west, to_east = two()
+    rules = [("keep:*", "DISCARD"), ("pia:*", "PUT_IF_ABSENT")]
+    link(west, to_east, rules)
+    # East's side through halyctl (once its metadata group has a leader).
+    wait_for(lambda: not is_error(cmd(east, "HALYARD", "WAN", "STATUS"), "TRYAGAIN"), 20,
+             "east to answer")
+    args = [halyctl(), "-p", str(east.ports[0]), "-a", "pe", "wan", "add", "dr", "--to",
+            "127.0.0.1:%d" % to_west.port, "--mode", "active-active", "--secret", "pw"]
+    for pat, pol in rules:
+        args += ["--policy", "%s=%s" % (pat, pol)]
+    wait_for(lambda: subprocess.run(args, capture_output=True, text=True,
+                                    timeout=10).returncode == 0, 20, "halyctl wan add")
+    st = status(east)["links"][0]
+    assert st["mode"] == "active-active"
+    assert [(p["pattern"], p["policy"]) for p in st["policies"]] == rules
+    wait_versions(east)
+    wait_versions(west)
+    to_west.cut()
+    to_east.cut()
+    for i in range(10):
+        cmd(east, "SET", "keep:%d" % i, "east")
+        cmd(west, "SET", "keep:%d" % i, "west")
+        cmd(east, "SET", "pia:%d" % i, "east")
+        cmd(west, "SET", "pia:%d" % i, "west")
+        cmd(east, "SET", "lww:%d" % i, "east")
+        cmd(west, "SET", "lww:%d" % i, "west")
+    cmd(east, "SET", "pia:only-east", "east")
+    to_west.heal()
+    to_east.heal()
+
+    def decided():
+        return all(sum(conflict_totals(c).values()) >= 30 for c in (east, west))
+
+    wait_for(decided, 30, "30 decisions on each side", interval=0.2)
+    for c, own in ((east, "east"), (west, "west")):
+        totals = conflict_totals(c)
+        assert totals.get(("DISCARD", "kept")) == 10, totals
+        assert totals.get(("PUT_IF_ABSENT", "kept")) == 10, totals
+        assert sum(n for (p, _), n in totals.items() if p == "LATEST_UPDATE") == 10, totals
+        for i in range(10):
+            assert text(cmd(c, "GET", "keep:%d" % i)) == own
+            assert text(cmd(c, "GET", "pia:%d" % i)) == own
+        assert text(cmd(c, "GET", "pia:only-east")) == "east"  # absent on west: put there
+    for i in range(10):
+        assert text(cmd(east, "GET", "lww:%d" % i)) == text(cmd(west, "GET", "lww:%d" % i))
+    out = subprocess.run([halyctl(), "-p", str(west.ports[0]), "-a", "pw", "wan", "conflicts",
+                          "dr", "5"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0 and len(out.stdout.strip().splitlines()) == 5, out
+    assert "from east" in out.stdout, out
+    # HIGHER_HITS is refused with the reason.
+    r = cmd(east, "HALYARD", "WAN", "ADD", "x", "127.0.0.1:1", "MODE", "active-active",
+            "POLICY", "*", "HIGHER_HITS")
+    assert is_error(r, "ERR HIGHER_HITS"), r
+
+
+def test_restart_keeps_versions(two):
+    """West takes a snapshot (its versions in it, version 9), writes on, and is killed -9 while
+    east writes: restarted from the snapshot and its log, it still knows every key's version,
+    so the merge after the restart converges as before."""
+    import signal
+    east, west, to_west, to_east = two()
+    link(east, to_west)
+    link(west, to_east)
+    wait_versions(east)
+    wait_versions(west)
+    run_writers(east, west, 200, seed=5)
+    wait_same(east, west)
+    assert text(cmd(west, "HALYARD", "SNAPSHOT")).startswith("OK")
+    run_writers(east, west, 100, seed=6)
+    kept = versions_kept(west)
+    assert kept >= len(content(west)), kept
+    west.kill(0, signal.SIGKILL)
+    writer(east, "e", 200, 7)
+    west.start(0)
+    wait_versions(west)
+    # Every version is back (from the snapshot and the log after it), not a fresh table that
+    # STORE_OP_WAN_HLC would start: at least as many as before the kill.
+    assert versions_kept(west) >= kept
+    run_writers(east, west, 200, seed=8)
+    wait_same(east, west)
+    totals = conflict_totals(west)
+    assert sum(totals.values()) > 0, totals
+
+
+def test_passive_target_refuses_client_writes(two):
+    """wan-passive yes on an active-passive link's target: its clients' writes (plain, in a
+    transaction, in a script) get -READONLY, reads go on, and the link's changes still
+    apply; set back to no, the target takes writes again."""
+    east, west, to_west, _ = two()
+    wait_for(lambda: not is_error(cmd(east, "HALYARD", "WAN", "STATUS"), "TRYAGAIN"), 20,
+             "east to answer")
+    got = []
+
+    def added():
+        got[:] = [cmd(east, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % to_west.port,
+                      "SECRET", "pw")]
+        return not is_error(got[0], "TRYAGAIN")
+
+    wait_for(added, 20, "east to take the link")
+    assert got[0] == "OK", got
+    assert cmd(west, "CONFIG", "SET", "wan-passive", "yes") == "OK"
+    assert [text(v) for v in cmd(west, "CONFIG", "GET", "wan-passive")] == ["wan-passive", "yes"]
+    r = cmd(west, "SET", "k", "local")
+    assert is_error(r, "READONLY this cluster is a passive WAN target"), r
+    with RawConn(west.ports[0], timeout=5.0) as c:
+        c.cmd("AUTH", "pw")
+        assert c.cmd("MULTI") == "OK"
+        c.cmd("SET", "k", "in-multi")
+        r = c.cmd("EXEC")
+        assert is_error(r, "READONLY") or is_error(r, "EXECABORT"), r
+    r = cmd(west, "EVAL", "return redis.call('SET', KEYS[1], 'x')", "1", "k")
+    assert is_error(r, "READONLY"), r
+    assert cmd(east, "SET", "k", "from-east") == "OK"
+    wait_for(lambda: text(cmd(west, "GET", "k")) == "from-east", 20, "east's write on west")
+    assert cmd(west, "CONFIG", "SET", "wan-passive", "no") == "OK"
+    assert cmd(west, "SET", "k2", "local") == "OK"
