@@ -293,6 +293,23 @@ void node_note_net_io(struct hy_node *n, size_t in_bytes, size_t out_bytes)
     n->stats.net_output_bytes += out_bytes;
 }
 
+/* Records [from_ms, to_ms) as the node's latest deafness when it lasted a heartbeat interval
+ * or more: shorter, it could not have hidden a leader's heartbeat. */
+static void node_note_deaf(struct hy_node *n, uint64_t from_ms, uint64_t to_ms)
+{
+    if (to_ms >= from_ms + (uint64_t)n->cfg->heartbeat_ms && to_ms > n->deaf_to_ms) {
+        n->deaf_from_ms = from_ms;
+        n->deaf_to_ms = to_ms;
+    }
+}
+
+void node_note_timer_late(struct hy_node *n, uint64_t due_ms, uint64_t now_ms)
+{
+    if (now_ms > due_ms) {
+        node_note_deaf(n, due_ms, now_ms);
+    }
+}
+
 void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms)
 {
     struct node_metrics *m = &n->metrics;
@@ -316,6 +333,7 @@ void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms)
             m->slow_unlogged++;
         }
     }
+    node_note_deaf(n, now_ms - HY_MIN(busy_us / 1000, now_ms), now_ms);
     m->mark_applied = m->entries_applied;
     m->mark_installed = m->snapshots_installed;
     m->mark_taken = m->snapshots_taken;

@@ -405,6 +405,11 @@ struct hy_node {
     } down_watch[NODE_MEMBERS_MAX];
     size_t down_watch_count;
     uint64_t timeout_min; /* replica.c: the earliest of the groups' timeout_ms (0: none) */
+    /* The latest stretch during which the shell read none of this node's input (a long loop
+     * turn, or the Raft timer firing late because the process was not scheduled), handed to
+     * every Raft timeout (raft.c "Deafness"). */
+    uint64_t deaf_from_ms;
+    uint64_t deaf_to_ms;
     /* replica.c: the groups that queued writes or reads since node_flush last looked, each
      * once (in_flush), so that a loop turn costs what it did, not one look per group: with
      * 4,096 partitions walking every group at every turn was most of an idle node's CPU. */

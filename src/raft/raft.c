@@ -356,6 +356,7 @@ static void become_leader(struct raft *r)
     r->leader = r->cfg.id;
     r->leader_since_ms = r->now_ms;
     r->quorum_from_ms = r->now_ms;
+    r->deaf_excused = 0;
     r->quiesced = 0;
     r->idle_ticks = 0;
     r->quiesce_seq = 0;
@@ -1129,6 +1130,7 @@ static void heard_from_leader(struct raft *r, raft_id leader)
     r->leader = leader;
     r->leader_contact_ms = r->now_ms;
     r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    r->deaf_excused = 0;
     reset_election_timer(r);
 }
 
@@ -1626,7 +1628,11 @@ static int leader_has_quorum(struct raft *r)
             active++;
         }
     }
-    return active >= quorum(r);
+    if (active >= quorum(r)) {
+        r->deaf_excused = 0; /* a majority heard: the next deafness may be excused again */
+        return 1;
+    }
+    return 0;
 }
 
 /* Gray failure: a leader whose own disk or event loop runs late serves nobody well; handing
@@ -1660,7 +1666,45 @@ static void detect_stalls(struct raft *r)
     }
 }
 
-static void leader_tick(struct raft *r)
+/* ---- Deafness ----------------------------------------------------------------------------
+ *
+ * A server counts as its peers' silence the time it waited for them: a follower campaigns when
+ * it heard no leader for an election timeout, a leader steps down when it heard no majority for
+ * one (check-quorum, §6.2). Time during which the server itself read nothing (its event loop
+ * was busy with one long turn, or the machine did not schedule it) is not the peers' silence:
+ * they may have been as starved as it was, as when snapshot encoders on every node of one
+ * loaded machine take the CPU at once, and a leader that resumes sends its heartbeats at once.
+ * Counting it, the followers of a loaded machine campaigned after every such stall, and the
+ * leader stepped down for acknowledgements that waited unread in its socket (docs/performance.md
+ * "Leader changes under load").
+ *
+ * So a timeout that reports a stretch of deafness [deaf_from_ms, deaf_to_ms) overlapping the
+ * window in which the server waited gives its peers a fresh window from the end of the
+ * deafness: a follower rearms its election timer from deaf_to_ms, a leader restarts its
+ * check-quorum window there. Once only, until the leader (or a majority) is heard again: a
+ * server deaf at every turn, with its leader gone for good, still campaigns one election
+ * timeout later than it would have, and a deaf leader cut off from its followers still steps
+ * down. This only ever delays an election or a step-down, never brings one forward and never
+ * grants a vote, so it cannot weaken safety; nor leases, whose bound is the followers' minimum
+ * election timeout (raft.c lease_allowed): a follower's election comes, if anything, later. */
+static int deaf_excuse(struct raft *r, const struct raft_event *ev, uint64_t window_start)
+{
+    uint64_t to = ev->timeout.deaf_to_ms;
+    if (r->deaf_excused || to <= ev->timeout.deaf_from_ms || to <= window_start || to > r->now_ms) {
+        return 0;
+    }
+    r->deaf_excused = 1;
+    r->stat_deaf_excused++;
+    hy_log(r->cfg.log, HY_LOG_INFO,
+           "raft %llu: %s in term %llu excused: this server read nothing for %llu ms (group %u)",
+           (unsigned long long)r->cfg.id,
+           r->role == RAFT_LEADER ? "check-quorum" : "election timeout",
+           (unsigned long long)r->term, (unsigned long long)(to - ev->timeout.deaf_from_ms),
+           r->cfg.group);
+    return 1;
+}
+
+static void leader_tick(struct raft *r, const struct raft_event *ev)
 {
     if (leader_running_late(r)) {
         hy_log(r->cfg.log, HY_LOG_WARN, "raft %llu: running late, stepping down",
@@ -1688,8 +1732,12 @@ static void leader_tick(struct raft *r)
         return;
     }
     if (!leader_has_quorum(r)) {
-        become_follower(r, r->term, RAFT_NONE, "check-quorum: no majority heard");
-        return;
+        if (deaf_excuse(r, ev, r->now_ms - HY_MIN(r->now_ms, r->cfg.election_timeout_max_ms))) {
+            r->quorum_from_ms = ev->timeout.deaf_to_ms; /* §6.2's window starts again */
+        } else {
+            become_follower(r, r->term, RAFT_NONE, "check-quorum: no majority heard");
+            return;
+        }
     }
     r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
     detect_stalls(r);
@@ -1699,17 +1747,23 @@ static void leader_tick(struct raft *r)
     broadcast_append(r, 1);
 }
 
-static void on_timeout(struct raft *r)
+static void on_timeout(struct raft *r, const struct raft_event *ev)
 {
     if (r->quiesced) {
         return; /* no timer runs while quiesced: a late one is spurious */
     }
     if (r->role == RAFT_LEADER) {
-        leader_tick(r);
+        leader_tick(r, ev);
         return;
     }
     if (r->now_ms < r->election_deadline_ms) {
         return;
+    }
+    if (r->role == RAFT_FOLLOWER && deaf_excuse(r, ev, r->leader_contact_ms)) {
+        r->election_deadline_ms = ev->timeout.deaf_to_ms + random_election_timeout(r);
+        if (r->now_ms < r->election_deadline_ms) {
+            return;
+        }
     }
     /* §3.4: "Raft uses randomized election timeouts to ensure that split votes are rare". */
     if (self_is_voter(r)) {
@@ -2161,7 +2215,7 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     case RAFT_EV_RECEIVE: on_receive(r, ev->receive.msg); break;
     case RAFT_EV_PERSISTED: on_persisted(r, ev); break;
     case RAFT_EV_SNAPSHOT_DONE: break;
-    case RAFT_EV_TIMEOUT: on_timeout(r); break;
+    case RAFT_EV_TIMEOUT: on_timeout(r, ev); break;
     case RAFT_EV_SUBMIT: on_submit(r, ev, up); break;
     case RAFT_EV_SNAPSHOT: on_snapshot_taken(r, ev, up); break;
     case RAFT_EV_READ: on_read(r, ev); break;

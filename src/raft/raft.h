@@ -302,6 +302,13 @@ struct raft_event {
             raft_id id;
             int alive;
         } liveness;
+        struct {
+            /* The latest stretch [deaf_from_ms, deaf_to_ms) during which this server read
+             * none of its input (its event loop busy, or not scheduled by an overloaded
+             * machine); 0, 0 when it knows of none. See "Deafness" in raft.c. */
+            uint64_t deaf_from_ms;
+            uint64_t deaf_to_ms;
+        } timeout;
     };
 };
 
@@ -413,6 +420,10 @@ struct raft {
     uint32_t idle_ticks;           /* leader: consecutive idle heartbeat intervals */
     uint64_t quiesce_seq;          /* leader: heartbeat round that asked followers to quiesce */
     uint64_t quorum_from_ms;       /* leader: check-quorum window starts here (term or wake) */
+    int deaf_excused;              /* a stretch of our own deafness was excused since the
+                                      leader was last heard (follower) or a majority last
+                                      heard (leader): the next one is not */
+    uint64_t stat_deaf_excused;    /* timeouts excused for our own deafness, ever */
     uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
                                       unless node-level liveness says the leader is down */
     /* The latest snapshot (may be ahead of log.snap_index: trailing entries are kept), held
