@@ -71,6 +71,7 @@ struct io_server {
     uint64_t busy_polled_ms;        /* busy_poll_cb's last look at the sockets */
     int busy_stop_seen;             /* busy_stop_check acted on the stop signal */
     uint64_t turn_ns, turn_idle_ns; /* note_turn: the last flush, and the loop's idle time then */
+    uint64_t turn_cpu_ns;           /* ... and the loop thread's CPU time then */
 };
 
 struct io_conn {
@@ -647,18 +648,28 @@ static void spin_cb(uv_idle_t *h)
     (void)h; /* its presence alone makes the next poll non-blocking */
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* The time the loop worked since the previous turn's flush: wall time less the time it
- * waited in poll (libuv's idle-time metric). */
+ * waited in poll (libuv's idle-time metric); and the CPU time the loop's thread had meanwhile,
+ * which tells a turn slow for its work from one slow for want of a CPU. */
 static void note_turn(struct io_server *srv)
 {
-    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop);
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop), cpu = thread_cpu_ns();
     if (srv->turn_ns != 0) {
         uint64_t wall = now - srv->turn_ns;
         uint64_t waited = HY_MIN(idle - srv->turn_idle_ns, wall);
-        node_note_loop_turn(srv->node, (wall - waited) / 1000, io_clock_ms());
+        node_note_loop_turn(srv->node, (wall - waited) / 1000, (cpu - srv->turn_cpu_ns) / 1000,
+                            io_clock_ms());
     }
     srv->turn_ns = now;
     srv->turn_idle_ns = idle;
+    srv->turn_cpu_ns = cpu;
 }
 
 static void flush_cb(uv_prepare_t *h)

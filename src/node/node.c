@@ -310,7 +310,7 @@ void node_note_timer_late(struct hy_node *n, uint64_t due_ms, uint64_t now_ms)
     }
 }
 
-void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms)
+void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t cpu_us, uint64_t now_ms)
 {
     struct node_metrics *m = &n->metrics;
     hy_histo_record_us(&m->loop_turn, busy_us);
@@ -319,10 +319,11 @@ void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms)
         m->loop_slow_turns++;
         if (m->slow_logged_ms == 0 || now_ms >= m->slow_logged_ms + 1000) {
             hy_log(n->log, HY_LOG_WARN,
-                   "slow event loop turn: %llu ms of work (%llu more slow turns not logged); "
-                   "since the previous turn: %llu entries applied, %llu snapshots installed, "
-                   "%llu taken, %llu snapshot bytes sent",
-                   (unsigned long long)(busy_us / 1000), (unsigned long long)m->slow_unlogged,
+                   "slow event loop turn: %llu ms of work, %llu ms of it on a CPU (%llu more "
+                   "slow turns not logged); since the previous turn: %llu entries applied, %llu "
+                   "snapshots installed, %llu taken, %llu snapshot bytes sent",
+                   (unsigned long long)(busy_us / 1000), (unsigned long long)(cpu_us / 1000),
+                   (unsigned long long)m->slow_unlogged,
                    (unsigned long long)(m->entries_applied - m->mark_applied),
                    (unsigned long long)(m->snapshots_installed - m->mark_installed),
                    (unsigned long long)(m->snapshots_taken - m->mark_taken),
