@@ -356,6 +356,7 @@ static void become_leader(struct raft *r)
     r->leader = r->cfg.id;
     r->leader_since_ms = r->now_ms;
     r->quorum_from_ms = r->now_ms;
+    r->deaf_since_ms = r->now_ms;
     r->deaf_excused = 0;
     r->quiesced = 0;
     r->idle_ticks = 0;
@@ -1130,6 +1131,7 @@ static void heard_from_leader(struct raft *r, raft_id leader)
     r->leader = leader;
     r->leader_contact_ms = r->now_ms;
     r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    r->deaf_since_ms = r->now_ms;
     r->deaf_excused = 0;
     reset_election_timer(r);
 }
@@ -1629,7 +1631,8 @@ static int leader_has_quorum(struct raft *r)
         }
     }
     if (active >= quorum(r)) {
-        r->deaf_excused = 0; /* a majority heard: the next deafness may be excused again */
+        r->deaf_since_ms = r->now_ms; /* a majority heard: deafness may be excused again */
+        r->deaf_excused = 0;
         return 1;
     }
     return 0;
@@ -1681,19 +1684,24 @@ static void detect_stalls(struct raft *r)
  * So a timeout that reports a stretch of deafness [deaf_from_ms, deaf_to_ms) overlapping the
  * window in which the server waited gives its peers a fresh window from the end of the
  * deafness: a follower rearms its election timer from deaf_to_ms, a leader restarts its
- * check-quorum window there. Once only, until the leader (or a majority) is heard again: a
- * server deaf at every turn, with its leader gone for good, still campaigns one election
- * timeout later than it would have, and a deaf leader cut off from its followers still steps
- * down. This only ever delays an election or a step-down, never brings one forward and never
- * grants a vote, so it cannot weaken safety; nor leases, whose bound is the followers' minimum
- * election timeout (raft.c lease_allowed): a follower's election comes, if anything, later. */
+ * check-quorum window there. Within a bound, until the leader (or a majority) is heard again:
+ * the first stretch always, further ones only while the silence so far is under three maximum
+ * election timeouts. So a server deaf at every turn, with its leader gone for good, still
+ * campaigns, at most about three election timeouts after it last heard it, and a deaf leader cut
+ * off from its followers still steps down. This only ever delays an election or a step-down,
+ * never brings one forward and never grants a vote, so it cannot weaken safety; nor leases,
+ * whose bound is the followers' minimum election timeout (raft.c lease_allowed): a follower's
+ * election comes, if anything, later. */
 static int deaf_excuse(struct raft *r, const struct raft_event *ev, uint64_t window_start)
 {
     uint64_t to = ev->timeout.deaf_to_ms;
-    if (r->deaf_excused || to <= ev->timeout.deaf_from_ms || to <= window_start || to > r->now_ms) {
+    uint64_t from = HY_MAX(ev->timeout.deaf_from_ms, HY_MAX(window_start, r->deaf_excused_to_ms));
+    uint64_t bound = r->deaf_since_ms + 3ull * r->cfg.election_timeout_max_ms;
+    if (to <= from || to > r->now_ms || (r->deaf_excused != 0 && r->now_ms >= bound)) {
         return 0;
     }
-    r->deaf_excused = 1;
+    r->deaf_excused++;
+    r->deaf_excused_to_ms = to;
     r->stat_deaf_excused++;
     hy_log(r->cfg.log, HY_LOG_INFO,
            "raft %llu: %s in term %llu excused: this server read nothing for %llu ms (group %u)",

@@ -420,9 +420,10 @@ struct raft {
     uint32_t idle_ticks;           /* leader: consecutive idle heartbeat intervals */
     uint64_t quiesce_seq;          /* leader: heartbeat round that asked followers to quiesce */
     uint64_t quorum_from_ms;       /* leader: check-quorum window starts here (term or wake) */
-    int deaf_excused;              /* a stretch of our own deafness was excused since the
-                                      leader was last heard (follower) or a majority last
-                                      heard (leader): the next one is not */
+    uint64_t deaf_since_ms;        /* the leader was last heard (follower) or a majority
+                                      (leader): deafness is excused for a while after */
+    uint64_t deaf_excused;         /* stretches excused since deaf_since_ms */
+    uint64_t deaf_excused_to_ms;   /* where the last stretch excused ended */
     uint64_t stat_deaf_excused;    /* timeouts excused for our own deafness, ever */
     uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
                                       unless node-level liveness says the leader is down */

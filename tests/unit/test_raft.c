@@ -1817,8 +1817,9 @@ static void test_deaf_servers_do_not_change_leader(void **state)
     assert_false(tc_stall_all(0)); /* the scenario does change leader without the report */
 }
 
-/* A follower deaf at every timeout, whose leader is gone for good, is excused once only: it
- * still campaigns, one election timeout later than it would have. */
+/* A follower deaf at every timeout, whose leader is gone for good, is excused for a bounded
+ * time only (three maximum election timeouts since it last heard the leader): it still
+ * campaigns. */
 static void test_deaf_follower_still_campaigns_without_leader(void **state)
 {
     (void)state;
