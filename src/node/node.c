@@ -293,6 +293,11 @@ void node_note_net_io(struct hy_node *n, size_t in_bytes, size_t out_bytes)
     n->stats.net_output_bytes += out_bytes;
 }
 
+uint64_t node_deaf_recent(const struct hy_node *n, uint64_t now_ms)
+{
+    return now_ms <= n->deaf_recent_at_ms + NODE_DEAF_RECENT_MS ? n->deaf_recent_ms : 0;
+}
+
 /* Records [from_ms, to_ms) as the node's latest deafness when it lasted a heartbeat interval
  * or more: shorter, it could not have hidden a leader's heartbeat. */
 static void node_note_deaf(struct hy_node *n, uint64_t from_ms, uint64_t to_ms)
@@ -300,6 +305,10 @@ static void node_note_deaf(struct hy_node *n, uint64_t from_ms, uint64_t to_ms)
     if (to_ms >= from_ms + (uint64_t)n->cfg->heartbeat_ms && to_ms > n->deaf_to_ms) {
         n->deaf_from_ms = from_ms;
         n->deaf_to_ms = to_ms;
+        if (to_ms - from_ms >= node_deaf_recent(n, to_ms)) {
+            n->deaf_recent_ms = to_ms - from_ms;
+            n->deaf_recent_at_ms = to_ms;
+        }
     }
 }
 

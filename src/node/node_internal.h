@@ -100,8 +100,9 @@ struct node_stats {
 };
 
 #define NODE_CMD_SLOTS          512
-#define NODE_LAG_SAMPLES        1024 /* (log end, time) samples for followers' lag in ms */
-#define NODE_SLOW_TURN_MS       100  /* an event loop turn this long is logged and counted */
+#define NODE_LAG_SAMPLES        1024  /* (log end, time) samples for followers' lag in ms */
+#define NODE_SLOW_TURN_MS       100   /* an event loop turn this long is logged and counted */
+#define NODE_DEAF_RECENT_MS     10000 /* how long a stretch of deafness stretches Raft's timeouts */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
 #define NODE_SNAPSHOT_FORK_KEYS 20000 /* below this many keys, snapshots are encoded inline */
@@ -413,6 +414,9 @@ struct hy_node {
      * every Raft timeout (raft.c "Deafness"). */
     uint64_t deaf_from_ms;
     uint64_t deaf_to_ms;
+    /* The longest stretch since deaf_recent_at_ms, forgotten NODE_DEAF_RECENT_MS after it. */
+    uint64_t deaf_recent_ms;
+    uint64_t deaf_recent_at_ms;
     /* replica.c: the groups that queued writes or reads since node_flush last looked, each
      * once (in_flush), so that a loop turn costs what it did, not one look per group: with
      * 4,096 partitions walking every group at every turn was most of an idle node's CPU. */
@@ -1008,5 +1012,10 @@ void node_pubsub_event(struct hy_node *n, const char *json);
     void handler(struct cmd_ctx *x);
 #include "node/commands.def"
 #undef CMD
+
+/* The longest stretch of deafness (node_note_timer_late, a long loop turn) of the last
+ * NODE_DEAF_RECENT_MS, which Raft's timeouts tolerate on top of their own (raft.c "Deafness");
+ * 0 when there was none. */
+uint64_t node_deaf_recent(const struct hy_node *n, uint64_t now_ms);
 
 #endif

@@ -118,6 +118,7 @@ static uint64_t random_election_timeout(struct raft *r)
 static void reset_election_timer(struct raft *r)
 {
     r->election_deadline_ms = r->now_ms + random_election_timeout(r);
+    r->deadline_stretched = 0;
 }
 
 static struct raft_message *msg_new(struct raft *r, uint32_t type, raft_id to)
@@ -472,7 +473,7 @@ static int candidate_log_ok(const struct raft *r, const struct raft_message *m)
  * counts as hearing from itself. Leadership transfer overrides this (§3.10). */
 static int leader_is_sticky(const struct raft *r)
 {
-    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms ||
+    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms + r->deaf_slack_ms ||
            r->now_ms < r->wake_sticky_until_ms;
 }
 
@@ -1616,7 +1617,7 @@ static int leader_quiesce_step(struct raft *r);
  * of heartbeats to a majority of its cluster". */
 static int leader_has_quorum(struct raft *r)
 {
-    uint64_t window = r->cfg.election_timeout_max_ms;
+    uint64_t window = r->cfg.election_timeout_max_ms + r->deaf_slack_ms;
     if (r->now_ms < r->quorum_from_ms + window) {
         return 1;
     }
@@ -1691,7 +1692,17 @@ static void detect_stalls(struct raft *r)
  * off from its followers still steps down. This only ever delays an election or a step-down,
  * never brings one forward and never grants a vote, so it cannot weaken safety; nor leases,
  * whose bound is the followers' minimum election timeout (raft.c lease_allowed): a follower's
- * election comes, if anything, later. */
+ * election comes, if anything, later.
+ *
+ * A machine that starves its servers starves them all, the leader too: a follower that happens
+ * to run while its leader waits for a CPU hears nothing, without being deaf itself. So the
+ * silence each server tolerates also grows by the longest stretch of its own deafness of the
+ * last seconds (deaf_recent_ms, at most three maximum election timeouts): a follower's election
+ * deadline (once per deadline) and the stickiness that refuses votes to others, and a leader's
+ * check-quorum window. On an idle machine it is 0 and nothing changes; on the loaded 2-vCPU
+ * machine of docs/performance.md, where the nodes' turns waited up to a second for a CPU, the
+ * timeouts stretch as far as the stalls the nodes have been seeing, as an RTO follows the round
+ * trips it measures. Again only a delay, bounded. */
 static int deaf_excuse(struct raft *r, const struct raft_event *ev, uint64_t window_start)
 {
     uint64_t to = ev->timeout.deaf_to_ms;
@@ -1760,6 +1771,7 @@ static void on_timeout(struct raft *r, const struct raft_event *ev)
     if (r->quiesced) {
         return; /* no timer runs while quiesced: a late one is spurious */
     }
+    r->deaf_slack_ms = HY_MIN(ev->timeout.deaf_recent_ms, 3ull * r->cfg.election_timeout_max_ms);
     if (r->role == RAFT_LEADER) {
         leader_tick(r, ev);
         return;
@@ -1767,8 +1779,16 @@ static void on_timeout(struct raft *r, const struct raft_event *ev)
     if (r->now_ms < r->election_deadline_ms) {
         return;
     }
+    if (r->role == RAFT_FOLLOWER && !r->deadline_stretched && r->deaf_slack_ms > 0) {
+        r->deadline_stretched = 1;
+        r->election_deadline_ms += r->deaf_slack_ms;
+        if (r->now_ms < r->election_deadline_ms) {
+            return;
+        }
+    }
     if (r->role == RAFT_FOLLOWER && deaf_excuse(r, ev, r->leader_contact_ms)) {
         r->election_deadline_ms = ev->timeout.deaf_to_ms + random_election_timeout(r);
+        r->deadline_stretched = 0;
         if (r->now_ms < r->election_deadline_ms) {
             return;
         }

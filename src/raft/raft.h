@@ -308,6 +308,9 @@ struct raft_event {
              * machine); 0, 0 when it knows of none. See "Deafness" in raft.c. */
             uint64_t deaf_from_ms;
             uint64_t deaf_to_ms;
+            /* The longest such stretch of the last seconds (the caller's window; 0: none):
+             * how late this machine has been running lately. */
+            uint64_t deaf_recent_ms;
         } timeout;
     };
 };
@@ -424,6 +427,9 @@ struct raft {
                                       (leader): deafness is excused for a while after */
     uint64_t deaf_excused;         /* stretches excused since deaf_since_ms */
     uint64_t deaf_excused_to_ms;   /* where the last stretch excused ended */
+    uint64_t deaf_slack_ms;        /* from the last TIMEOUT's deaf_recent_ms, bounded: added to
+                                      the silence tolerated (raft.c "Deafness") */
+    int deadline_stretched;        /* the current election deadline got the slack already */
     uint64_t stat_deaf_excused;    /* timeouts excused for our own deafness, ever */
     uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
                                       unless node-level liveness says the leader is down */

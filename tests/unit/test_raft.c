@@ -59,6 +59,7 @@ struct tc {
     void *fctx;
     uint64_t sent;
     uint64_t sent_by[TN];
+    uint64_t deaf_recent; /* every timeout reports this as timeout.deaf_recent_ms */
 };
 
 static void tc_step(struct tc *c, int i, struct raft_event *ev);
@@ -223,6 +224,7 @@ static int tc_deliver_due(struct tc *c)
     for (int i = 0; i < c->n; i++) {
         if (c->nd[i].up && c->nd[i].timeout != 0 && c->nd[i].timeout <= c->now) {
             struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+            ev.timeout.deaf_recent_ms = c->deaf_recent;
             tc_step(c, i, &ev);
             return 1;
         }
@@ -1851,6 +1853,42 @@ static void test_deaf_follower_still_campaigns_without_leader(void **state)
     tc_free(&c);
 }
 
+/* The leader alone waits 500 ms for a CPU, longer than the followers' election timeouts,
+ * while they run; its timer then fires 500 ms late. On a machine whose servers have lately
+ * been deaf for up to 600 ms (deaf_recent_ms), the followers wait that much longer for it and
+ * it keeps leading; with that not reported, they elect another although the leader reports
+ * its own deafness. */
+static int tc_leader_starved(uint64_t deaf_recent)
+{
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 400);
+    c.deaf_recent = deaf_recent; /* the load begins */
+    c.nd[0].up = 0;
+    tc_run_until(&c, 900);
+    c.nd[0].up = 1;
+    /* Its timer fires 500 ms late, as the shell reports it. */
+    struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+    ev.timeout.deaf_from_ms = 400;
+    ev.timeout.deaf_to_ms = 900;
+    ev.timeout.deaf_recent_ms = deaf_recent;
+    tc_step(&c, 0, &ev);
+    tc_run_until(&c, 3000);
+    int kept = raft_role(&c.nd[0].r) == RAFT_LEADER && raft_term(&c.nd[1].r) == 1 &&
+               raft_term(&c.nd[2].r) == 1;
+    tc_free(&c);
+    return kept;
+}
+
+static void test_recent_deafness_stretches_timeouts(void **state)
+{
+    (void)state;
+    assert_true(tc_leader_starved(600));
+    assert_false(tc_leader_starved(0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1895,6 +1933,7 @@ int main(void)
         cmocka_unit_test(test_quiesced_leader_without_majority_steps_down),
         cmocka_unit_test(test_deaf_servers_do_not_change_leader),
         cmocka_unit_test(test_deaf_follower_still_campaigns_without_leader),
+        cmocka_unit_test(test_recent_deafness_stretches_timeouts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
