@@ -468,12 +468,23 @@ static int candidate_log_ok(const struct raft *r, const struct raft_message *m)
     return m->last_log_index >= last_index(r);
 }
 
+/* The extra silence tolerated (raft.c "Deafness"): the slack of the last TIMEOUT, while it is
+ * recent. A follower whose leader keeps its election timer from firing hears of no new slack,
+ * so an old one runs out after three maximum election timeouts rather than keep stretching its
+ * stickiness long after the machine calmed down. */
+static uint64_t deaf_slack(const struct raft *r)
+{
+    return r->now_ms <= r->deaf_slack_at_ms + 3ull * r->cfg.election_timeout_max_ms
+               ? r->deaf_slack_ms
+               : 0;
+}
+
 /* §4.2.3: "if a server receives a RequestVote request within the minimum election timeout of
  * hearing from a current leader, it does not update its term or grant its vote." A leader
  * counts as hearing from itself. Leadership transfer overrides this (§3.10). */
 static int leader_is_sticky(const struct raft *r)
 {
-    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms + r->deaf_slack_ms ||
+    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms + deaf_slack(r) ||
            r->now_ms < r->wake_sticky_until_ms;
 }
 
@@ -1617,7 +1628,7 @@ static int leader_quiesce_step(struct raft *r);
  * of heartbeats to a majority of its cluster". */
 static int leader_has_quorum(struct raft *r)
 {
-    uint64_t window = r->cfg.election_timeout_max_ms + r->deaf_slack_ms;
+    uint64_t window = r->cfg.election_timeout_max_ms + deaf_slack(r);
     if (r->now_ms < r->quorum_from_ms + window) {
         return 1;
     }
@@ -1772,6 +1783,7 @@ static void on_timeout(struct raft *r, const struct raft_event *ev)
         return; /* no timer runs while quiesced: a late one is spurious */
     }
     r->deaf_slack_ms = HY_MIN(ev->timeout.deaf_recent_ms, 3ull * r->cfg.election_timeout_max_ms);
+    r->deaf_slack_at_ms = r->now_ms;
     if (r->role == RAFT_LEADER) {
         leader_tick(r, ev);
         return;

@@ -429,6 +429,7 @@ struct raft {
     uint64_t deaf_excused_to_ms;   /* where the last stretch excused ended */
     uint64_t deaf_slack_ms;        /* from the last TIMEOUT's deaf_recent_ms, bounded: added to
                                       the silence tolerated (raft.c "Deafness") */
+    uint64_t deaf_slack_at_ms;     /* when deaf_slack_ms was taken */
     int deadline_stretched;        /* the current election deadline got the slack already */
     uint64_t stat_deaf_excused;    /* timeouts excused for our own deafness, ever */
     uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
