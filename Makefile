@@ -87,7 +87,7 @@ LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
 PREFIX    ?= /usr/local
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-many-partitions bench-move bench-tls bench-detect bench-memory bench-wan bench-wan-converge deps clean sim bench-raft
+        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-churn bench-many-partitions bench-move bench-tls bench-detect bench-memory bench-wan bench-wan-converge deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -313,6 +313,13 @@ $(OUT)/bench/failover_client: $(OBJ)/bench/failover_client.o $(LIBHY_A)
 bench-cluster: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/cluster.sh $(abspath $(SERVER))
+
+# Leader changes of a 3-node cluster under redis-benchmark -P 16, CHURN_RUNS runs (issue 17,
+# docs/performance.md "Leader changes under load"). See bench/churn.sh.
+CHURN_RUNS ?= 4
+bench-churn: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	bench/churn.sh $(abspath $(SERVER)) $(CHURN_RUNS)
 
 # Partitions alone (rows (d)-(f) of bench-cluster): idle cost, throughput and CPU per SET with 16
 # against 1, per-partition failover after kill -9 and SIGSTOP. See bench/partitions.py.

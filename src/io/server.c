@@ -48,6 +48,11 @@ struct io_server {
     uv_timer_t shutdown_timer;
     uv_prepare_t flusher;
     uv_idle_t spinner; /* keeps the loop from blocking while proposals are queued */
+    /* A due Raft tick waits for the next poll: ticker runs it right after, and tick_spinner
+     * keeps that poll from blocking (raft_timer_cb). */
+    uv_check_t ticker;
+    uv_idle_t tick_spinner;
+    int tick_due;
     uv_signal_t sigint, sigterm;
     struct hy_node *node;
     struct io_durable *durable;
@@ -66,6 +71,7 @@ struct io_server {
     uint64_t busy_polled_ms;        /* busy_poll_cb's last look at the sockets */
     int busy_stop_seen;             /* busy_stop_check acted on the stop signal */
     uint64_t turn_ns, turn_idle_ns; /* note_turn: the last flush, and the loop's idle time then */
+    uint64_t turn_cpu_ns;           /* ... and the loop thread's CPU time then */
 };
 
 struct io_conn {
@@ -216,12 +222,14 @@ static void server_drain_ready(struct io_server *srv)
 }
 
 static void raft_timer_cb(uv_timer_t *t);
+static void spin_cb(uv_idle_t *h);
 
-/* Re-arms the Raft timer when the engine wants its next tick at another time. */
+/* Re-arms the Raft timer when the engine wants its next tick at another time (not while a
+ * tick is due: the tick re-arms it). */
 static void server_arm_raft_timer(struct io_server *srv)
 {
     uint64_t at = node_timeout_ms(srv->node);
-    if (at == 0 || at == srv->raft_timer_at || srv->stopping) {
+    if (at == 0 || at == srv->raft_timer_at || srv->stopping || srv->tick_due) {
         return;
     }
     srv->raft_timer_at = at;
@@ -257,10 +265,30 @@ static void durable_send_cb(void *ctx, const struct node_io_batch *b)
     io_mesh_send(srv->mesh, b);
 }
 
+/* libuv runs timers before it polls for input, so a Raft timer that fires after the loop
+ * was busy, or after the process waited for a CPU, would judge the peers' silence before
+ * reading what they sent meanwhile: a follower campaigned with its leader's heartbeats unread
+ * in its socket, a leader stepped down with its followers' acknowledgements unread in its own
+ * (docs/performance.md "Leader changes under load"). So the timer only notes the tick as due,
+ * and how late it fired (raft.c "Deafness"); the tick runs in the check phase, right after a
+ * poll that does not block, once the input that waited is read. */
 static void raft_timer_cb(uv_timer_t *t)
 {
     struct io_server *srv = t->data;
+    node_note_timer_late(srv->node, srv->raft_timer_at, io_clock_ms());
     srv->raft_timer_at = 0;
+    srv->tick_due = 1;
+    uv_idle_start(&srv->tick_spinner, spin_cb);
+}
+
+static void ticker_cb(uv_check_t *h)
+{
+    struct io_server *srv = h->data;
+    if (!srv->tick_due) {
+        return;
+    }
+    srv->tick_due = 0;
+    uv_idle_stop(&srv->tick_spinner);
     node_tick(srv->node, io_clock_ms());
     server_do_io(srv);
 }
@@ -620,18 +648,28 @@ static void spin_cb(uv_idle_t *h)
     (void)h; /* its presence alone makes the next poll non-blocking */
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* The time the loop worked since the previous turn's flush: wall time less the time it
- * waited in poll (libuv's idle-time metric). */
+ * waited in poll (libuv's idle-time metric); and the CPU time the loop's thread had meanwhile,
+ * which tells a turn slow for its work from one slow for want of a CPU. */
 static void note_turn(struct io_server *srv)
 {
-    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop);
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop), cpu = thread_cpu_ns();
     if (srv->turn_ns != 0) {
         uint64_t wall = now - srv->turn_ns;
         uint64_t waited = HY_MIN(idle - srv->turn_idle_ns, wall);
-        node_note_loop_turn(srv->node, (wall - waited) / 1000, io_clock_ms());
+        node_note_loop_turn(srv->node, (wall - waited) / 1000, (cpu - srv->turn_cpu_ns) / 1000,
+                            io_clock_ms());
     }
     srv->turn_ns = now;
     srv->turn_idle_ns = idle;
+    srv->turn_cpu_ns = cpu;
 }
 
 static void flush_cb(uv_prepare_t *h)
@@ -829,6 +867,8 @@ static void server_close_handles(struct io_server *srv)
     uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&srv->flusher, NULL);
     uv_close((uv_handle_t *)&srv->spinner, NULL);
+    uv_close((uv_handle_t *)&srv->ticker, NULL);
+    uv_close((uv_handle_t *)&srv->tick_spinner, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sighup, NULL);
@@ -1041,6 +1081,9 @@ static void server_start_handles(struct io_server *srv)
     uv_prepare_init(srv->loop, &srv->flusher);
     uv_idle_init(srv->loop, &srv->spinner);
     srv->spinner.data = srv;
+    uv_idle_init(srv->loop, &srv->tick_spinner);
+    uv_check_init(srv->loop, &srv->ticker);
+    srv->ticker.data = srv;
     uv_signal_init(srv->loop, &srv->sigint);
     uv_signal_init(srv->loop, &srv->sigterm);
     uv_signal_init(srv->loop, &srv->sighup);
@@ -1052,6 +1095,7 @@ static void server_start_handles(struct io_server *srv)
     uv_timer_start(&srv->cron, cron_cb, period_ms, period_ms);
     uv_unref((uv_handle_t *)&srv->shutdown_timer);
     uv_prepare_start(&srv->flusher, flush_cb);
+    uv_check_start(&srv->ticker, ticker_cb);
     uv_signal_start(&srv->sigint, signal_cb, SIGINT);
     uv_signal_start(&srv->sigterm, signal_cb, SIGTERM);
     busy_signal_chain(SIGINT, &busy_prev_int);

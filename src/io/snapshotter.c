@@ -53,6 +53,14 @@ static void child_main(int wfd, const struct store *store)
         close_range(3, (unsigned)wfd - 1, 0);
     }
     close_range((unsigned)wfd + 1, ~0u, 0);
+    /* Below the event loops in CPU priority: on a loaded machine the encoders of every node
+     * (they snapshot at about the same index) took the CPUs from the loops at once, whose
+     * turns then ran for up to a second and whose followers campaigned (docs/performance.md
+     * "Leader changes under load"). The snapshot is background work; it only pins the log
+     * longer. */
+    if (nice(10) == -1) {
+        /* errno may be set or not; either way the child encodes at the priority it has */
+    }
     struct hy_buf out;
     hy_buf_init(&out);
     store_snapshot_encode(store, &out);

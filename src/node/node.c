@@ -290,7 +290,38 @@ void node_note_net_io(struct hy_node *n, size_t in_bytes, size_t out_bytes)
     n->stats.net_output_bytes += out_bytes;
 }
 
-void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms)
+uint64_t node_deaf_recent(const struct hy_node *n, uint64_t now_ms)
+{
+    return now_ms <= n->deaf_recent_at_ms + NODE_DEAF_RECENT_MS ? n->deaf_recent_ms : 0;
+}
+
+/* Records [from_ms, to_ms) as the node's latest deafness when it lasted a heartbeat interval
+ * or more: shorter, it could not have hidden a leader's heartbeat. */
+static void node_note_deaf(struct hy_node *n, uint64_t from_ms, uint64_t to_ms)
+{
+    if (to_ms >= from_ms + (uint64_t)n->cfg->heartbeat_ms && to_ms > n->deaf_to_ms) {
+        n->deaf_from_ms = from_ms;
+        n->deaf_to_ms = to_ms;
+        if (to_ms - from_ms >= node_deaf_recent(n, to_ms)) {
+            n->deaf_recent_ms = to_ms - from_ms;
+            n->deaf_recent_at_ms = to_ms;
+        }
+    }
+}
+
+void node_note_acks_coalesced(struct hy_node *n, size_t count)
+{
+    n->metrics.acks_coalesced += count;
+}
+
+void node_note_timer_late(struct hy_node *n, uint64_t due_ms, uint64_t now_ms)
+{
+    if (now_ms > due_ms) {
+        node_note_deaf(n, due_ms, now_ms);
+    }
+}
+
+void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t cpu_us, uint64_t now_ms)
 {
     struct node_metrics *m = &n->metrics;
     hy_histo_record_us(&m->loop_turn, busy_us);
@@ -299,10 +330,11 @@ void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms)
         m->loop_slow_turns++;
         if (m->slow_logged_ms == 0 || now_ms >= m->slow_logged_ms + 1000) {
             hy_log(n->log, HY_LOG_WARN,
-                   "slow event loop turn: %llu ms of work (%llu more slow turns not logged); "
-                   "since the previous turn: %llu entries applied, %llu snapshots installed, "
-                   "%llu taken, %llu snapshot bytes sent",
-                   (unsigned long long)(busy_us / 1000), (unsigned long long)m->slow_unlogged,
+                   "slow event loop turn: %llu ms of work, %llu ms of it on a CPU (%llu more "
+                   "slow turns not logged); since the previous turn: %llu entries applied, %llu "
+                   "snapshots installed, %llu taken, %llu snapshot bytes sent",
+                   (unsigned long long)(busy_us / 1000), (unsigned long long)(cpu_us / 1000),
+                   (unsigned long long)m->slow_unlogged,
                    (unsigned long long)(m->entries_applied - m->mark_applied),
                    (unsigned long long)(m->snapshots_installed - m->mark_installed),
                    (unsigned long long)(m->snapshots_taken - m->mark_taken),
@@ -313,6 +345,7 @@ void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms)
             m->slow_unlogged++;
         }
     }
+    node_note_deaf(n, now_ms - HY_MIN(busy_us / 1000, now_ms), now_ms);
     m->mark_applied = m->entries_applied;
     m->mark_installed = m->snapshots_installed;
     m->mark_taken = m->snapshots_taken;

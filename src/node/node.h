@@ -224,10 +224,18 @@ size_t node_take_kills(struct hy_node *n);
 /* Counters the shell reports into (INFO stats). */
 void node_note_rejected_connection(struct hy_node *n);
 void node_note_net_io(struct hy_node *n, size_t in_bytes, size_t out_bytes);
-/* One event loop turn worked busy_us (its callbacks, waiting for I/O excluded): recorded in
- * /metrics and INFO; a turn of NODE_SLOW_TURN_MS or more is counted and logged (at most one
- * line a second) with what the node did since the previous turn. */
-void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t now_ms);
+/* One event loop turn worked busy_us (its callbacks, waiting for I/O excluded), of which its
+ * thread ran on a CPU for cpu_us: recorded in /metrics and INFO; a turn of NODE_SLOW_TURN_MS
+ * or more is counted and logged (at most one line a second) with its CPU time and what the
+ * node did since the previous turn. */
+void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t cpu_us, uint64_t now_ms);
+/* The shell's Raft timer, due at due_ms, fired at now_ms: a timer a heartbeat interval late or
+ * more, like a turn that long, is time the node read nothing (raft.c "Deafness"). The shell
+ * reports a long turn and a late timer before it reads its input, and delivers node_tick only
+ * after it has read the input that waited meanwhile. */
+void node_note_timer_late(struct hy_node *n, uint64_t due_ms, uint64_t now_ms);
+/* AppendEntries responses the storage shell left out (wal_node_coalesce_acks): INFO stats. */
+void node_note_acks_coalesced(struct hy_node *n, size_t count);
 
 /* What the node recovered from its data directory (all empty for a new node). Borrowed for
  * the call. */

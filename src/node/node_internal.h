@@ -105,8 +105,9 @@ struct node_stats {
 };
 
 #define NODE_CMD_SLOTS          512
-#define NODE_LAG_SAMPLES        1024 /* (log end, time) samples for followers' lag in ms */
-#define NODE_SLOW_TURN_MS       100  /* an event loop turn this long is logged and counted */
+#define NODE_LAG_SAMPLES        1024  /* (log end, time) samples for followers' lag in ms */
+#define NODE_SLOW_TURN_MS       100   /* an event loop turn this long is logged and counted */
+#define NODE_DEAF_RECENT_MS     10000 /* how long a stretch of deafness stretches Raft's timeouts */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
 #define NODE_SNAPSHOT_FORK_KEYS 20000 /* below this many keys, snapshots are encoded inline */
@@ -142,6 +143,9 @@ struct node_metrics {
     uint64_t entries_applied;
     uint64_t mark_applied, mark_installed, mark_taken, mark_sent;
     uint64_t slow_logged_ms, slow_unlogged;
+    /* Successful AppendEntries responses left out because a later one of the same group
+     * commit said as much (wal_node_coalesce_acks). */
+    uint64_t acks_coalesced;
 };
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
@@ -394,6 +398,14 @@ struct hy_node {
     } down_watch[NODE_MEMBERS_MAX];
     size_t down_watch_count;
     uint64_t timeout_min; /* replica.c: the earliest of the groups' timeout_ms (0: none) */
+    /* The latest stretch during which the shell read none of this node's input (a long loop
+     * turn, or the Raft timer firing late because the process was not scheduled), handed to
+     * every Raft timeout (raft.c "Deafness"). */
+    uint64_t deaf_from_ms;
+    uint64_t deaf_to_ms;
+    /* The longest stretch since deaf_recent_at_ms, forgotten NODE_DEAF_RECENT_MS after it. */
+    uint64_t deaf_recent_ms;
+    uint64_t deaf_recent_at_ms;
     /* replica.c: the groups that queued writes or reads since node_flush last looked, each
      * once (in_flush), so that a loop turn costs what it did, not one look per group: with
      * 4,096 partitions walking every group at every turn was most of an idle node's CPU. */
@@ -993,5 +1005,10 @@ void node_pubsub_event(struct hy_node *n, const char *json);
     void handler(struct cmd_ctx *x);
 #include "node/commands.def"
 #undef CMD
+
+/* The longest stretch of deafness (node_note_timer_late, a long loop turn) of the last
+ * NODE_DEAF_RECENT_MS, which Raft's timeouts tolerate on top of their own (raft.c "Deafness");
+ * 0 when there was none. */
+uint64_t node_deaf_recent(const struct hy_node *n, uint64_t now_ms);
 
 #endif

@@ -1380,6 +1380,9 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
                 continue;
             }
             struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+            ev.timeout.deaf_from_ms = n->deaf_from_ms;
+            ev.timeout.deaf_to_ms = n->deaf_to_ms;
+            ev.timeout.deaf_recent_ms = node_deaf_recent(n, now_ms);
             step(g, &ev, now_ms);
         }
     }

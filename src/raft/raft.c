@@ -119,6 +119,7 @@ static uint64_t random_election_timeout(struct raft *r)
 static void reset_election_timer(struct raft *r)
 {
     r->election_deadline_ms = r->now_ms + random_election_timeout(r);
+    r->deadline_stretched = 0;
 }
 
 static struct raft_message *msg_new(struct raft *r, uint32_t type, raft_id to)
@@ -357,6 +358,8 @@ static void become_leader(struct raft *r)
     r->leader = r->cfg.id;
     r->leader_since_ms = r->now_ms;
     r->quorum_from_ms = r->now_ms;
+    r->deaf_since_ms = r->now_ms;
+    r->deaf_excused = 0;
     r->quiesced = 0;
     r->idle_ticks = 0;
     r->quiesce_seq = 0;
@@ -466,12 +469,23 @@ static int candidate_log_ok(const struct raft *r, const struct raft_message *m)
     return m->last_log_index >= last_index(r);
 }
 
+/* The extra silence tolerated (raft.c "Deafness"): the slack of the last TIMEOUT, while it is
+ * recent. A follower whose leader keeps its election timer from firing hears of no new slack,
+ * so an old one runs out after three maximum election timeouts rather than keep stretching its
+ * stickiness long after the machine calmed down. */
+static uint64_t deaf_slack(const struct raft *r)
+{
+    return r->now_ms <= r->deaf_slack_at_ms + 3ull * r->cfg.election_timeout_max_ms
+               ? r->deaf_slack_ms
+               : 0;
+}
+
 /* §4.2.3: "if a server receives a RequestVote request within the minimum election timeout of
  * hearing from a current leader, it does not update its term or grant its vote." A leader
  * counts as hearing from itself. Leadership transfer overrides this (§3.10). */
 static int leader_is_sticky(const struct raft *r)
 {
-    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms ||
+    return r->role == RAFT_LEADER || r->now_ms < r->stickiness_until_ms + deaf_slack(r) ||
            r->now_ms < r->wake_sticky_until_ms;
 }
 
@@ -1139,6 +1153,8 @@ static void heard_from_leader(struct raft *r, raft_id leader)
     r->leader = leader;
     r->leader_contact_ms = r->now_ms;
     r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    r->deaf_since_ms = r->now_ms;
+    r->deaf_excused = 0;
     reset_election_timer(r);
 }
 
@@ -1686,7 +1702,7 @@ static int leader_quiesce_step(struct raft *r);
  * of heartbeats to a majority of its cluster". */
 static int leader_has_quorum(struct raft *r)
 {
-    uint64_t window = r->cfg.election_timeout_max_ms;
+    uint64_t window = r->cfg.election_timeout_max_ms + deaf_slack(r);
     if (r->now_ms < r->quorum_from_ms + window) {
         return 1;
     }
@@ -1700,7 +1716,12 @@ static int leader_has_quorum(struct raft *r)
             active++;
         }
     }
-    return active >= quorum(r);
+    if (active >= quorum(r)) {
+        r->deaf_since_ms = r->now_ms; /* a majority heard: deafness may be excused again */
+        r->deaf_excused = 0;
+        return 1;
+    }
+    return 0;
 }
 
 /* Gray failure: a leader whose own disk or event loop runs late serves nobody well; handing
@@ -1734,7 +1755,60 @@ static void detect_stalls(struct raft *r)
     }
 }
 
-static void leader_tick(struct raft *r)
+/* ---- Deafness ----------------------------------------------------------------------------
+ *
+ * A server counts as its peers' silence the time it waited for them: a follower campaigns when
+ * it heard no leader for an election timeout, a leader steps down when it heard no majority for
+ * one (check-quorum, §6.2). Time during which the server itself read nothing (its event loop
+ * was busy with one long turn, or the machine did not schedule it) is not the peers' silence:
+ * they may have been as starved as it was, as when snapshot encoders on every node of one
+ * loaded machine take the CPU at once, and a leader that resumes sends its heartbeats at once.
+ * Counting it, the followers of a loaded machine campaigned after every such stall, and the
+ * leader stepped down for acknowledgements that waited unread in its socket (docs/performance.md
+ * "Leader changes under load").
+ *
+ * So a timeout that reports a stretch of deafness [deaf_from_ms, deaf_to_ms) overlapping the
+ * window in which the server waited gives its peers a fresh window from the end of the
+ * deafness: a follower rearms its election timer from deaf_to_ms, a leader restarts its
+ * check-quorum window there. Within a bound, until the leader (or a majority) is heard again:
+ * the first stretch always, further ones only while the silence so far is under three maximum
+ * election timeouts. So a server deaf at every turn, with its leader gone for good, still
+ * campaigns, at most about three election timeouts after it last heard it, and a deaf leader cut
+ * off from its followers still steps down. This only ever delays an election or a step-down,
+ * never brings one forward and never grants a vote, so it cannot weaken safety; nor leases,
+ * whose bound is the followers' minimum election timeout (raft.c lease_allowed): a follower's
+ * election comes, if anything, later.
+ *
+ * A machine that starves its servers starves them all, the leader too: a follower that happens
+ * to run while its leader waits for a CPU hears nothing, without being deaf itself. So the
+ * silence each server tolerates also grows by the longest stretch of its own deafness of the
+ * last seconds (deaf_recent_ms, at most three maximum election timeouts): a follower's election
+ * deadline (once per deadline) and the stickiness that refuses votes to others, and a leader's
+ * check-quorum window. On an idle machine it is 0 and nothing changes; on the loaded 2-vCPU
+ * machine of docs/performance.md, where the nodes' turns waited up to a second for a CPU, the
+ * timeouts stretch as far as the stalls the nodes have been seeing, as an RTO follows the round
+ * trips it measures. Again only a delay, bounded. */
+static int deaf_excuse(struct raft *r, const struct raft_event *ev, uint64_t window_start)
+{
+    uint64_t to = ev->timeout.deaf_to_ms;
+    uint64_t from = HY_MAX(ev->timeout.deaf_from_ms, HY_MAX(window_start, r->deaf_excused_to_ms));
+    uint64_t bound = r->deaf_since_ms + 3ull * r->cfg.election_timeout_max_ms;
+    if (to <= from || to > r->now_ms || (r->deaf_excused != 0 && r->now_ms >= bound)) {
+        return 0;
+    }
+    r->deaf_excused++;
+    r->deaf_excused_to_ms = to;
+    r->stat_deaf_excused++;
+    hy_log(r->cfg.log, HY_LOG_INFO,
+           "raft %llu: %s in term %llu excused: this server read nothing for %llu ms (group %u)",
+           (unsigned long long)r->cfg.id,
+           r->role == RAFT_LEADER ? "check-quorum" : "election timeout",
+           (unsigned long long)r->term, (unsigned long long)(to - ev->timeout.deaf_from_ms),
+           r->cfg.group);
+    return 1;
+}
+
+static void leader_tick(struct raft *r, const struct raft_event *ev)
 {
     if (leader_running_late(r)) {
         hy_log(r->cfg.log, HY_LOG_WARN, "raft %llu: running late, stepping down",
@@ -1762,8 +1836,12 @@ static void leader_tick(struct raft *r)
         return;
     }
     if (!leader_has_quorum(r)) {
-        become_follower(r, r->term, RAFT_NONE, "check-quorum: no majority heard");
-        return;
+        if (deaf_excuse(r, ev, r->now_ms - HY_MIN(r->now_ms, r->cfg.election_timeout_max_ms))) {
+            r->quorum_from_ms = ev->timeout.deaf_to_ms; /* §6.2's window starts again */
+        } else {
+            become_follower(r, r->term, RAFT_NONE, "check-quorum: no majority heard");
+            return;
+        }
     }
     r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
     detect_stalls(r);
@@ -1773,17 +1851,33 @@ static void leader_tick(struct raft *r)
     broadcast_append(r, 1);
 }
 
-static void on_timeout(struct raft *r)
+static void on_timeout(struct raft *r, const struct raft_event *ev)
 {
     if (r->quiesced) {
         return; /* no timer runs while quiesced: a late one is spurious */
     }
+    r->deaf_slack_ms = HY_MIN(ev->timeout.deaf_recent_ms, 3ull * r->cfg.election_timeout_max_ms);
+    r->deaf_slack_at_ms = r->now_ms;
     if (r->role == RAFT_LEADER) {
-        leader_tick(r);
+        leader_tick(r, ev);
         return;
     }
     if (r->now_ms < r->election_deadline_ms) {
         return;
+    }
+    if (r->role == RAFT_FOLLOWER && !r->deadline_stretched && r->deaf_slack_ms > 0) {
+        r->deadline_stretched = 1;
+        r->election_deadline_ms += r->deaf_slack_ms;
+        if (r->now_ms < r->election_deadline_ms) {
+            return;
+        }
+    }
+    if (r->role == RAFT_FOLLOWER && deaf_excuse(r, ev, r->leader_contact_ms)) {
+        r->election_deadline_ms = ev->timeout.deaf_to_ms + random_election_timeout(r);
+        r->deadline_stretched = 0;
+        if (r->now_ms < r->election_deadline_ms) {
+            return;
+        }
     }
     /* §3.4: "Raft uses randomized election timeouts to ensure that split votes are rare". */
     if (self_is_voter(r)) {
@@ -2256,7 +2350,7 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     case RAFT_EV_RECEIVE: on_receive(r, ev->receive.msg); break;
     case RAFT_EV_PERSISTED: on_persisted(r, ev); break;
     case RAFT_EV_SNAPSHOT_DONE: break;
-    case RAFT_EV_TIMEOUT: on_timeout(r); break;
+    case RAFT_EV_TIMEOUT: on_timeout(r, ev); break;
     case RAFT_EV_SUBMIT: on_submit(r, ev, up); break;
     case RAFT_EV_SNAPSHOT: on_snapshot_taken(r, ev, up); break;
     case RAFT_EV_READ: on_read(r, ev); break;

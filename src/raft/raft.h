@@ -314,6 +314,16 @@ struct raft_event {
             raft_id id;
             int alive;
         } liveness;
+        struct {
+            /* The latest stretch [deaf_from_ms, deaf_to_ms) during which this server read
+             * none of its input (its event loop busy, or not scheduled by an overloaded
+             * machine); 0, 0 when it knows of none. See "Deafness" in raft.c. */
+            uint64_t deaf_from_ms;
+            uint64_t deaf_to_ms;
+            /* The longest such stretch of the last seconds (the caller's window; 0: none):
+             * how late this machine has been running lately. */
+            uint64_t deaf_recent_ms;
+        } timeout;
     };
 };
 
@@ -440,6 +450,15 @@ struct raft {
     uint32_t idle_ticks;           /* leader: consecutive idle heartbeat intervals */
     uint64_t quiesce_seq;          /* leader: heartbeat round that asked followers to quiesce */
     uint64_t quorum_from_ms;       /* leader: check-quorum window starts here (term or wake) */
+    uint64_t deaf_since_ms;        /* the leader was last heard (follower) or a majority
+                                      (leader): deafness is excused for a while after */
+    uint64_t deaf_excused;         /* stretches excused since deaf_since_ms */
+    uint64_t deaf_excused_to_ms;   /* where the last stretch excused ended */
+    uint64_t deaf_slack_ms;        /* from the last TIMEOUT's deaf_recent_ms, bounded: added to
+                                      the silence tolerated (raft.c "Deafness") */
+    uint64_t deaf_slack_at_ms;     /* when deaf_slack_ms was taken */
+    int deadline_stretched;        /* the current election deadline got the slack already */
+    uint64_t stat_deaf_excused;    /* timeouts excused for our own deafness, ever */
     uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
                                       unless node-level liveness says the leader is down */
     /* The latest snapshot (may be ahead of log.snap_index: trailing entries are kept), held

@@ -66,6 +66,7 @@ struct tc {
     void *fctx;
     uint64_t sent;
     uint64_t sent_by[TN];
+    uint64_t deaf_recent; /* every timeout reports this as timeout.deaf_recent_ms */
 };
 
 static void tc_step(struct tc *c, int i, struct raft_event *ev);
@@ -252,6 +253,7 @@ static int tc_deliver_due(struct tc *c)
     for (int i = 0; i < c->n; i++) {
         if (c->nd[i].up && c->nd[i].timeout != 0 && c->nd[i].timeout <= c->now) {
             struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+            ev.timeout.deaf_recent_ms = c->deaf_recent;
             tc_step(c, i, &ev);
             return 1;
         }
@@ -1910,6 +1912,119 @@ static void test_quiesced_leader_without_majority_steps_down(void **state)
     tc_free(&c);
 }
 
+/* ---- deafness ------------------------------------------------------------------------------ */
+
+/* Every server of a loaded machine stops for 500 ms (snapshot encoders took the CPUs), longer
+ * than any election timeout; then each one's timer fires before it has read anything. Told
+ * that it was deaf meanwhile (raft.c "Deafness"), the leader keeps leading and the followers
+ * wait for its next heartbeat; told nothing, as before, the cluster changes leader. */
+static int tc_stall_all(int report)
+{
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_submit(&c, 0, "x");
+    tc_run_until(&c, 400);
+    assert_int_equal(c.nd[1].commit, 2);
+    uint64_t from = c.now;
+    c.now += 500;
+    for (int i = 0; i < 3; i++) {
+        struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+        if (report) {
+            ev.timeout.deaf_from_ms = from;
+            ev.timeout.deaf_to_ms = c.now;
+        }
+        tc_step(&c, i, &ev);
+    }
+    tc_run_until(&c, c.now + 2000);
+    int kept = raft_role(&c.nd[0].r) == RAFT_LEADER && raft_term(&c.nd[0].r) == 1 &&
+               raft_term(&c.nd[1].r) == 1 && raft_term(&c.nd[2].r) == 1;
+    if (report) {
+        assert_int_equal(c.nd[0].r.stat_deaf_excused, 1);
+        assert_true(c.nd[1].r.stat_deaf_excused + c.nd[2].r.stat_deaf_excused >= 1);
+    }
+    tc_free(&c);
+    return kept;
+}
+
+static void test_deaf_servers_do_not_change_leader(void **state)
+{
+    (void)state;
+    assert_true(tc_stall_all(1));
+    assert_false(tc_stall_all(0)); /* the scenario does change leader without the report */
+}
+
+/* A follower deaf at every timeout, whose leader is gone for good, is excused for a bounded
+ * time only (three maximum election timeouts since it last heard the leader): it still
+ * campaigns. */
+static void test_deaf_follower_still_campaigns_without_leader(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 400);
+    c.nd[0].up = 0;
+    int leader = -1;
+    while (c.now < 5000 && leader < 0) {
+        c.now += 10;
+        for (int i = 1; i < 3; i++) {
+            if (c.nd[i].timeout != 0 && c.nd[i].timeout <= c.now) {
+                struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+                ev.timeout.deaf_from_ms = c.now - 10;
+                ev.timeout.deaf_to_ms = c.now;
+                tc_step(&c, i, &ev);
+            }
+        }
+        while (tc_deliver_due(&c)) {
+        }
+        for (int i = 1; i < 3; i++) {
+            leader = raft_role(&c.nd[i].r) == RAFT_LEADER ? i : leader;
+        }
+    }
+    assert_true(leader > 0);
+    assert_true(c.now < 400 + 2 * 500 + 500);
+    tc_free(&c);
+}
+
+/* The leader alone waits 500 ms for a CPU, longer than the followers' election timeouts,
+ * while they run; its timer then fires 500 ms late. On a machine whose servers have lately
+ * been deaf for up to 600 ms (deaf_recent_ms), the followers wait that much longer for it and
+ * it keeps leading; with that not reported, they elect another although the leader reports
+ * its own deafness. */
+static int tc_leader_starved(uint64_t deaf_recent)
+{
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 400);
+    c.deaf_recent = deaf_recent; /* the load begins */
+    c.nd[0].up = 0;
+    tc_run_until(&c, 900);
+    c.nd[0].up = 1;
+    /* Its timer fires 500 ms late, as the shell reports it. */
+    struct raft_event ev = {.type = RAFT_EV_TIMEOUT};
+    ev.timeout.deaf_from_ms = 400;
+    ev.timeout.deaf_to_ms = 900;
+    ev.timeout.deaf_recent_ms = deaf_recent;
+    tc_step(&c, 0, &ev);
+    tc_run_until(&c, 3000);
+    int kept = raft_role(&c.nd[0].r) == RAFT_LEADER && raft_term(&c.nd[1].r) == 1 &&
+               raft_term(&c.nd[2].r) == 1;
+    tc_free(&c);
+    return kept;
+}
+
+static void test_recent_deafness_stretches_timeouts(void **state)
+{
+    (void)state;
+    assert_true(tc_leader_starved(600));
+    assert_false(tc_leader_starved(0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1955,6 +2070,9 @@ int main(void)
         cmocka_unit_test(test_restarted_follower_does_not_depose_quiesced_leader),
         cmocka_unit_test(test_silent_follower_blocks_quiescing_unless_reported_down),
         cmocka_unit_test(test_quiesced_leader_without_majority_steps_down),
+        cmocka_unit_test(test_deaf_servers_do_not_change_leader),
+        cmocka_unit_test(test_deaf_follower_still_campaigns_without_leader),
+        cmocka_unit_test(test_recent_deafness_stretches_timeouts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
