@@ -1276,6 +1276,7 @@ static void on_append(struct raft *r, const struct raft_message *m)
             r->stat_quiesces++;
         }
         r->quiesced = 1;
+        r->quiesced_round = m->seq;
     }
 }
 
@@ -1441,6 +1442,21 @@ static void wake(struct raft *r)
     }
 }
 
+/* A quiesced follower's message from its leader, in its term, stamped with a heartbeat round
+ * older than the one it quiesced on: the leader sent it before that round, so it carries
+ * nothing the follower did not hold when it quiesced (its whole log, all committed), and the
+ * leader counts no answer to it. The network delivered it late (reordered, or a duplicate).
+ * Woken by it, the follower ran its election timer while the leader, which had its quiesced
+ * answer, quiesced too, and it campaigned an election timeout later (simulator seed 960000605
+ * --nodes 5 --partitions 16 --rf 3: a heartbeat of round 256 overtaken by the quiesce round
+ * 257). Dropped: a lost message, which Raft tolerates, and the follower stays quiesced. */
+static int sent_before_quiesce_round(const struct raft *r, const struct raft_message *m)
+{
+    return r->role == RAFT_FOLLOWER && r->leader != RAFT_NONE && m->from == r->leader &&
+           m->term == r->term && (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
+           m->seq < r->quiesced_round;
+}
+
 static void wake_by_message(struct raft *r, const struct raft_message *m)
 {
     wake(r);
@@ -1573,6 +1589,9 @@ static void on_receive(struct raft *r, const struct raft_message *m)
         }
     }
     if (r->quiesced) {
+        if (sent_before_quiesce_round(r, m)) {
+            return;
+        }
         wake_by_message(r, m);
     }
     if (m->type == RAFT_MSG_VOTE) {

@@ -412,6 +412,7 @@ struct raft {
     int quiesced;
     uint32_t idle_ticks;           /* leader: consecutive idle heartbeat intervals */
     uint64_t quiesce_seq;          /* leader: heartbeat round that asked followers to quiesce */
+    uint64_t quiesced_round;       /* follower: the leader's round it quiesced on */
     uint64_t quorum_from_ms;       /* leader: check-quorum window starts here (term or wake) */
     uint64_t wake_sticky_until_ms; /* follower woken by a non-leader message: no votes before,
                                       unless node-level liveness says the leader is down */

@@ -1650,6 +1650,66 @@ static void test_entry_after_quiesce_round_keeps_leader_awake(void **state)
     quiesce_round_then(1);
 }
 
+/* A heartbeat the network delivers after the quiesce round that followed it (reordered on the
+ * link) must not wake a follower quiesced on that round: the leader counts that follower's
+ * quiesced answer and quiesces too, and an awake follower hearing nothing campaigns an
+ * election timeout later (simulator seed 960000605 --nodes 5 --partitions 16 --rf 3). Here
+ * node 2 gets the leader's last plain heartbeat held back and handed over once it quiesced. */
+static void test_heartbeat_overtaken_by_quiesce_round_keeps_follower_quiesced(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    struct tmsg held = {0};
+    int holding = 0, released = 0;
+    for (uint64_t end = c.now + 3000; c.now < end;) {
+        /* Hold back the latest plain heartbeat from node 1 to node 2 (the one before it goes
+         * on its way), until node 2 quiesced on a later round. */
+        for (size_t k = 0; !released && k < c.nq; k++) {
+            struct tmsg *t = &c.q[k];
+            if (t->m.type == RAFT_MSG_APPEND && t->m.from == 1 && t->m.to == 2 &&
+                t->m.n_entries == 0 && !t->m.quiesce && t->at != UINT64_MAX) {
+                if (holding) {
+                    held.at = c.now + 1;
+                    c.q[k].at = UINT64_MAX;
+                    struct tmsg tmp = c.q[k];
+                    c.q[k] = held;
+                    held = tmp;
+                } else {
+                    held = *t;
+                    held.at = UINT64_MAX;
+                    memmove(&c.q[k], &c.q[k + 1], (c.nq - k - 1) * sizeof(*c.q));
+                    c.nq--;
+                    holding = 1;
+                }
+                break;
+            }
+        }
+        if (holding && !released && raft_quiesced(&c.nd[1].r)) {
+            assert_true(held.m.seq < c.nd[1].r.quiesced_round);
+            held.at = c.now + 1;
+            if (c.nq == c.capq) {
+                c.capq *= 2;
+                c.q = hy_xrealloc(c.q, c.capq * sizeof(*c.q));
+            }
+            c.q[c.nq++] = held;
+            holding = 0;
+            released = 1;
+        }
+        if (!tc_deliver_due(&c)) {
+            c.now++;
+        }
+        /* raft.c "Quiescing": a quiesced leader leaves no follower awake. */
+        assert_false(raft_quiesced(&c.nd[0].r) &&
+                     !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r)));
+    }
+    assert_true(released);
+    assert_true(tc_all_quiesced(&c));
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_free(&c);
+}
+
 /* Liveness: with the leader's node gone, quiesced followers hear of it from the node level
  * only; told, they campaign as after an election timeout, within its random spread (node 3's
  * is 0 here: at once, leading 4 ms later; node 2's is 100 ms). Not told, nothing would ever
@@ -1810,6 +1870,7 @@ int main(void)
         cmocka_unit_test(test_idle_group_quiesces_and_sends_nothing),
         cmocka_unit_test(test_read_round_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_entry_after_quiesce_round_keeps_leader_awake),
+        cmocka_unit_test(test_heartbeat_overtaken_by_quiesce_round_keeps_follower_quiesced),
         cmocka_unit_test(test_quiesced_group_wakes_on_submit),
         cmocka_unit_test(test_quiesced_followers_campaign_when_leader_node_is_down),
         cmocka_unit_test(test_quiesce_no_wake_mutation_never_elects),
