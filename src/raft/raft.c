@@ -45,6 +45,7 @@ struct raft_progress {
     uint64_t quiesce_ack_seq;  /* highest quiesce round it answered as quiesced */
     int down;                  /* node-level liveness suspects it (RAFT_EV_LIVENESS) */
     int ahead;                 /* reported a match beyond this leader's log (on_append_resp) */
+    uint64_t match_sent_ms;    /* our clock when we sent what match_index was acknowledged for */
 };
 
 struct raft_pending_read {
@@ -1018,6 +1019,34 @@ static int follower_ahead(const struct raft *r, const struct raft_message *m)
            raft_log_term(&r->log, m->index) != m->hint_term;
 }
 
+/* A refusal at or below the follower's match, of a message sent after the one that match was
+ * acknowledged for (a refusal sent before it is a stale one the network delivered late): the
+ * follower no longer holds entries it acknowledged. In Raft never; with `durability:
+ * replicated` a power cut loses what a node wrote since its last fdatasync (docs/operations.md).
+ * Our heartbeats name the match (send_heartbeat), which it refuses, and refusals below the match
+ * were ignored: the follower was never caught up while this leader led (simulator seed 24
+ * --durability replicated: stuck 14 s at the end). Its match goes back to what it holds, and
+ * it is probed from what it says it holds; what was committed stays committed. */
+static void follower_lost_entries(struct raft *r, struct raft_progress *p,
+                                  const struct raft_message *m)
+{
+    uint64_t next = HY_MIN(backoff_next(r, m), m->index);
+    hy_log(r->cfg.log, HY_LOG_WARN,
+           "raft %llu: follower %llu lacks entries it acknowledged (match %llu, it holds to %llu): "
+           "lost unsynced writes (durability replicated and a power cut?); catching it up again",
+           (unsigned long long)r->cfg.id, (unsigned long long)p->id,
+           (unsigned long long)p->match_index, (unsigned long long)(m->index - 1));
+    r->stat_followers_lost++;
+    /* Unknown until it acknowledges again: nothing of its log counts for commitment meanwhile
+     * (what it holds after the loss was not checked against our log). */
+    p->match_index = 0;
+    p->match_sent_ms = 0;
+    p->next_index = HY_MAX(next, 1);
+    p->state = PROG_PROBE;
+    p->probe_sent_ms = 0;
+    inflight_clear(p);
+}
+
 static void on_append_resp(struct raft *r, const struct raft_message *m)
 {
     struct raft_progress *p = progress_of(r, m->from);
@@ -1049,6 +1078,7 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
             p->match_index = m->index;
             p->last_progress_ms = r->now_ms;
         }
+        p->match_sent_ms = HY_MAX(p->match_sent_ms, m->sent_ms);
         inflight_free_upto(p, m->index);
         if (p->state == PROG_PROBE && m->index + 1 >= p->next_index) {
             p->state = PROG_REPLICATE;
@@ -1072,6 +1102,8 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
         p->state = PROG_PROBE;
         p->probe_sent_ms = 0;
         inflight_clear(p);
+    } else if (m->sent_ms > p->match_sent_ms && p->state != PROG_SNAPSHOT) {
+        follower_lost_entries(r, p, m);
     }
     release_reads(r);
     send_append(r, p, 0);
@@ -1086,6 +1118,7 @@ static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
     note_ack(r, p, m);
     if (m->success) {
         p->match_index = HY_MAX(p->match_index, m->index);
+        p->match_sent_ms = HY_MAX(p->match_sent_ms, m->sent_ms);
         p->next_index = p->match_index + 1;
         p->state = PROG_PROBE;
         p->probe_sent_ms = 0;

@@ -453,7 +453,9 @@ struct raft {
     /* Leader: followers that reported a match beyond this log (after FORCE-QUORUM on a node
      * lacking entries they committed: on_append_resp), not counted. */
     uint64_t stat_followers_ahead;
-    uint64_t stat_quiesces; /* times this server quiesced a group (leader) or followed */
+    uint64_t stat_quiesces;       /* times this server quiesced a group (leader) or followed */
+    uint64_t stat_followers_lost; /* leader: followers found lacking entries they had
+                                     acknowledged (a power cut with durability replicated) */
 };
 
 /* Initializes r from cfg (copied). The server is inert until a RAFT_EV_START event. */

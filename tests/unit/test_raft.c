@@ -1521,11 +1521,20 @@ static void tc_quiet_cluster(struct tc *c, uint32_t mutation)
 }
 
 /* Restarts node i from what it holds (term, vote, log): a fresh process starts unquiesced. */
+static void tc_restart_keep(struct tc *c, int i, uint64_t keep);
+
 static void tc_restart(struct tc *c, int i)
+{
+    tc_restart_keep(c, i, UINT64_MAX);
+}
+
+/* Restarts node i with the first `keep` entries of its log only: what a power cut leaves of
+ * writes not yet fdatasync'd (durability replicated). */
+static void tc_restart_keep(struct tc *c, int i, uint64_t keep)
 {
     struct raft *r = &c->nd[i].r;
     struct raft_config cfg = r->cfg;
-    uint64_t last = raft_last_index(r), term = raft_term(r);
+    uint64_t last = raft_last_index(r) < keep ? raft_last_index(r) : keep, term = raft_term(r);
     raft_id vote = r->vote;
     struct raft_entry *ents = hy_xcalloc(last + 1, sizeof(*ents));
     for (uint64_t k = 1; k <= last; k++) {
@@ -1546,6 +1555,36 @@ static void tc_restart(struct tc *c, int i)
         hy_free((void *)ents[k].data);
     }
     hy_free(ents);
+}
+
+/* A follower that acknowledged entries and then lost them (a power cut with `durability:
+ * replicated` loses what was written since the last fdatasync) refuses the heartbeats that
+ * name its old match; the leader must take it back to what it holds and catch it up. It
+ * ignored refusals below the match, and the follower stayed behind for as long as that leader
+ * led (simulator seed 24 --durability replicated). */
+static void test_follower_that_lost_acknowledged_entries_is_caught_up(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    assert_int_equal(tc_run_until_leader(&c, 0, 1000), 104);
+    for (int k = 0; k < 6; k++) {
+        tc_submit(&c, 0, "x");
+        tc_run_until(&c, c.now + 60);
+    }
+    uint64_t last = raft_last_index(&c.nd[0].r);
+    assert_int_equal(raft_last_index(&c.nd[2].r), last);
+    assert_int_equal(c.nd[0].commit, last);
+    tc_restart_keep(&c, 2, last - 3);
+    assert_int_equal(raft_last_index(&c.nd[2].r), last - 3);
+    tc_run_until(&c, c.now + 1000);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_int_equal(raft_last_index(&c.nd[2].r), last);
+    assert_int_equal(c.nd[2].commit, last);
+    assert_int_equal(c.nd[0].r.stat_followers_lost, 1);
+    tc_free(&c);
 }
 
 /* An idle group stops every timer and message once the leader saw every follower hold and
@@ -1871,6 +1910,7 @@ int main(void)
         cmocka_unit_test(test_read_round_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_entry_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_heartbeat_overtaken_by_quiesce_round_keeps_follower_quiesced),
+        cmocka_unit_test(test_follower_that_lost_acknowledged_entries_is_caught_up),
         cmocka_unit_test(test_quiesced_group_wakes_on_submit),
         cmocka_unit_test(test_quiesced_followers_campaign_when_leader_node_is_down),
         cmocka_unit_test(test_quiesce_no_wake_mutation_never_elects),
