@@ -59,6 +59,12 @@
 #define W_ADMIN_WAIT_MS    5000 /* an operator's command left unanswered this long is dropped */
 #define W_OPER_STEP_MS     300  /* the operator looks at a membership change this often */
 #define W_OPER_RESEND_MS   3000
+/* The operator's work still under way at the end (a majority lost late in the faults: the
+ * forced quorum, then each lost member removed and added back, each re-add waiting for its
+ * partitions) goes on for up to W_END_GRACE_MS more, and the end checks run W_END_SETTLE_MS
+ * after it is done: with 16 partitions, two re-adds can take longer than the quiet time. */
+#define W_END_GRACE_MS     30000
+#define W_END_SETTLE_MS    4000
 #define W_EARLY_JOIN_MS    10 /* --early-join: the first JOIN is re-sent this often */
 #define W_PARTS_MAX        16 /* --partitions: at most this many (groups 1..16, plus group 0) */
 #define W_GROUPS_MAX       (W_PARTS_MAX + 1)
@@ -3114,6 +3120,13 @@ static void ev_quiet(struct world *w)
     }
 }
 
+/* Whether the operator has work under way: a membership change, a force pending, or members
+ * lost to a forced quorum still to remove and add back. */
+static int oper_busy(const struct world *w)
+{
+    return w->change.phase != WC_IDLE || w->force_survivor >= 0 || w->rejoin_mask != 0;
+}
+
 /* ---- checks ------------------------------------------------------------------------------- */
 
 static void grow(uint64_t **arr, size_t *cap, uint64_t index)
@@ -3697,8 +3710,21 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
     struct world *w = hy_xcalloc(1, sizeof(*w));
     uint32_t mask = world_init(w, o, res);
     uint64_t end = o->fault_ms + o->quiet_ms;
+    int late = 0; /* the operator's work outlasted the quiet time */
     while (w->nheap > 0 && !w->failed) {
         struct w_ev *e = heap_pop(w);
+        if (e->at > end && oper_busy(w) && e->at <= o->fault_ms + o->quiet_ms + W_END_GRACE_MS) {
+            if (!late) {
+                w_trace(w, "operator: still at work at the end; the end checks wait for it");
+            }
+            late = 1;
+            end = e->at;
+        }
+        if (late && !oper_busy(w)) {
+            late = 0;
+            end = w->now + W_END_SETTLE_MS;
+            w_trace(w, "operator: done; the end checks run at %" PRIu64 " ms", end);
+        }
         if (e->at > end) {
             ev_free(e);
             break;
@@ -3720,6 +3746,12 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
         }
     }
     w->now = end;
+    if (!w->failed && oper_busy(w)) {
+        w_fail(w,
+               "the operator's work (a membership change or a lost majority's recovery) is "
+               "still under way %d ms after the quiet time",
+               W_END_GRACE_MS);
+    }
     if (!w->failed) {
         check_end(w);
     }

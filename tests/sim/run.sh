@@ -384,6 +384,13 @@ LIST
 # partition never led again (replica.c removed_sender_needed). 75004646 --rf 2 --zones 2:
 # FORCE-QUORUM marked a group led with a working majority, forced later once the node, cut
 # off, saw it step down (member.c).
+# 960000259 --nodes 5 --partitions 16 --rf 3 (campaign of 2026-12-05): the checker's; the
+# operator re-added two members lost to a forced quorum, each re-add waiting for its 16
+# partitions' moves, past the quiet time, and the end check caught the metadata group between
+# a commit and the heartbeat that carries it (the end checks now wait, up to 30 s, for the
+# operator's work to finish). 960000605 --nodes 5 --partitions 16 --rf 3: a quiesced follower
+# woken by a heartbeat the network delivered after the quiesce round campaigned once the
+# leader had quiesced (raft.c sent_before_quiesce_round).
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -460,6 +467,8 @@ done <<'LIST'
 5 --nodes 7 --partitions 8 --rf 3 --zones 3
 22 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
 950000197 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+960000259 --nodes 5 --partitions 16 --rf 3
+960000605 --nodes 5 --partitions 16 --rf 3
 LIST
 
 if [ "$fail" -ne 0 ]; then
