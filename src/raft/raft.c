@@ -45,7 +45,7 @@ struct raft_progress {
     uint64_t quiesce_ack_seq;  /* highest quiesce round it answered as quiesced */
     int down;                  /* node-level liveness suspects it (RAFT_EV_LIVENESS) */
     int ahead;                 /* reported a match beyond this leader's log (on_append_resp) */
-    uint64_t match_sent_ms;    /* our clock when we sent what match_index was acknowledged for */
+    uint64_t match_heard_ms;   /* our clock when it last acknowledged holding match_index */
 };
 
 struct raft_pending_read {
@@ -1019,9 +1019,13 @@ static int follower_ahead(const struct raft *r, const struct raft_message *m)
            raft_log_term(&r->log, m->index) != m->hint_term;
 }
 
-/* A refusal at or below the follower's match, of a message sent after the one that match was
- * acknowledged for (a refusal sent before it is a stale one the network delivered late): the
- * follower no longer holds entries it acknowledged. In Raft never; with `durability:
+/* A refusal at or below the follower's match, of a message we sent after its acknowledgement
+ * of that match reached us: the follower handled our message after it had said it held the
+ * match, and no longer holds it. (Any earlier message may have been handled before: the
+ * network reorders, so a message sent later than the one acknowledged, and refused while the
+ * follower still lacked entries, is no sign of loss; nor is the refusal of a conflict with
+ * committed entries, index 0, after a forced quorum.) The follower lost entries it
+ * acknowledged. In Raft never; with `durability:
  * replicated` a power cut loses what a node wrote since its last fdatasync (docs/operations.md).
  * Our heartbeats name the match (send_heartbeat), which it refuses, and refusals below the match
  * were ignored: the follower was never caught up while this leader led (simulator seed 24
@@ -1040,7 +1044,8 @@ static void follower_lost_entries(struct raft *r, struct raft_progress *p,
     /* Unknown until it acknowledges again: nothing of its log counts for commitment meanwhile
      * (what it holds after the loss was not checked against our log). */
     p->match_index = 0;
-    p->match_sent_ms = 0;
+    p->match_heard_ms = 0;
+    p->caught_up_ms = 0; /* a learner is promoted only on a catch-up round from here */
     p->next_index = HY_MAX(next, 1);
     p->state = PROG_PROBE;
     p->probe_sent_ms = 0;
@@ -1078,7 +1083,9 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
             p->match_index = m->index;
             p->last_progress_ms = r->now_ms;
         }
-        p->match_sent_ms = HY_MAX(p->match_sent_ms, m->sent_ms);
+        if (m->index >= p->match_index) {
+            p->match_heard_ms = r->now_ms; /* it held the match when it answered */
+        }
         inflight_free_upto(p, m->index);
         if (p->state == PROG_PROBE && m->index + 1 >= p->next_index) {
             p->state = PROG_REPLICATE;
@@ -1102,7 +1109,7 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
         p->state = PROG_PROBE;
         p->probe_sent_ms = 0;
         inflight_clear(p);
-    } else if (m->sent_ms > p->match_sent_ms && p->state != PROG_SNAPSHOT) {
+    } else if (m->index > 0 && m->sent_ms > p->match_heard_ms && p->state != PROG_SNAPSHOT) {
         follower_lost_entries(r, p, m);
     }
     release_reads(r);
@@ -1118,7 +1125,9 @@ static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
     note_ack(r, p, m);
     if (m->success) {
         p->match_index = HY_MAX(p->match_index, m->index);
-        p->match_sent_ms = HY_MAX(p->match_sent_ms, m->sent_ms);
+        if (m->index >= p->match_index) {
+            p->match_heard_ms = r->now_ms;
+        }
         p->next_index = p->match_index + 1;
         p->state = PROG_PROBE;
         p->probe_sent_ms = 0;
