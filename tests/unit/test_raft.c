@@ -1587,6 +1587,64 @@ static void test_follower_that_lost_acknowledged_entries_is_caught_up(void **sta
     tc_free(&c);
 }
 
+/* Moves the queued message at k to the front (delivered first of those due). */
+static void tc_queue_front(struct tc *c, size_t k)
+{
+    struct tmsg t = c->q[k];
+    memmove(&c->q[1], &c->q[0], k * sizeof(*c->q));
+    c->q[0] = t;
+}
+
+/* The queue index of the first message of type from -> to (ids), or -1. */
+static int tc_queue_find(const struct tc *c, uint32_t type, raft_id from, raft_id to)
+{
+    for (size_t k = 0; k < c->nq; k++) {
+        if (c->q[k].m.type == type && c->q[k].m.from == from && c->q[k].m.to == to) {
+            return (int)k;
+        }
+    }
+    return -1;
+}
+
+/* The network reorders: a follower refuses the leader's second AppendEntries, which came
+ * first (its entries start past its log), then accepts the first; the leader hears the
+ * acceptance, then the refusal. That refusal, of a message sent after the one acknowledged,
+ * is no sign that the follower lost anything: the leader must not reset it (the first form
+ * of the loss detection did, and with a catch-up round standing promoted a learner with match
+ * 0: Raft-only seeds 1..1000). */
+static void test_reordered_refusal_is_no_lost_entries(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    assert_int_equal(tc_run_until_leader(&c, 0, 1000), 104);
+    tc_run_until(&c, 210); /* clear of the heartbeats (every 50 ms from 104) */
+    tc_submit(&c, 0, "b"); /* M1 to each follower */
+    c.now++;
+    tc_submit(&c, 0, "c"); /* M2, sent a millisecond later */
+    int m2 = -1;
+    for (size_t k = 0; k < c.nq; k++) {
+        if (c.q[k].m.type == RAFT_MSG_APPEND && c.q[k].m.to == 3 && c.q[k].m.n_entries > 0) {
+            m2 = (int)k; /* the last one found is M2 */
+        }
+    }
+    assert_true(m2 >= 0);
+    tc_queue_front(&c, (size_t)m2);
+    c.now++;                         /* every message sent is due */
+    assert_true(tc_deliver_due(&c)); /* node 3 refuses M2: it lacks M1's entry */
+    int refusal = tc_queue_find(&c, RAFT_MSG_APPEND_RESP, 3, 1);
+    assert_true(refusal >= 0);
+    assert_false(c.q[refusal].m.success);
+    c.q[refusal].at = c.now + 5; /* after the acceptance, before the next heartbeat */
+    tc_run_until(&c, c.now + 40);
+    assert_int_equal(raft_last_index(&c.nd[2].r), 2); /* M1's entry; M2's refused */
+    tc_run_until(&c, c.now + 300);
+    assert_int_equal(c.nd[0].r.stat_followers_lost, 0);
+    assert_int_equal(c.nd[2].commit, raft_last_index(&c.nd[0].r));
+    tc_free(&c);
+}
+
 /* An idle group stops every timer and message once the leader saw every follower hold and
  * commit its whole log for its idle intervals; nothing is sent afterwards. */
 static void test_idle_group_quiesces_and_sends_nothing(void **state)
@@ -1911,6 +1969,7 @@ int main(void)
         cmocka_unit_test(test_entry_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_heartbeat_overtaken_by_quiesce_round_keeps_follower_quiesced),
         cmocka_unit_test(test_follower_that_lost_acknowledged_entries_is_caught_up),
+        cmocka_unit_test(test_reordered_refusal_is_no_lost_entries),
         cmocka_unit_test(test_quiesced_group_wakes_on_submit),
         cmocka_unit_test(test_quiesced_followers_campaign_when_leader_node_is_down),
         cmocka_unit_test(test_quiesce_no_wake_mutation_never_elects),
