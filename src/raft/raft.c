@@ -46,6 +46,7 @@ struct raft_progress {
     uint64_t quiesce_ack_seq;  /* highest quiesce round it answered as quiesced */
     int down;                  /* node-level liveness suspects it (RAFT_EV_LIVENESS) */
     int ahead;                 /* reported a match beyond this leader's log (on_append_resp) */
+    uint64_t match_heard_ms;   /* our clock when it last acknowledged holding match_index */
 };
 
 struct raft_pending_read {
@@ -1042,6 +1043,39 @@ static int follower_ahead(const struct raft *r, const struct raft_message *m)
            raft_log_term(&r->log, m->index) != m->hint_term;
 }
 
+/* A refusal at or below the follower's match, of a message we sent after its acknowledgement
+ * of that match reached us: the follower handled our message after it had said it held the
+ * match, and no longer holds it. (Any earlier message may have been handled before: the
+ * network reorders, so a message sent later than the one acknowledged, and refused while the
+ * follower still lacked entries, is no sign of loss; nor is the refusal of a conflict with
+ * committed entries, index 0, after a forced quorum.) The follower lost entries it
+ * acknowledged. In Raft never; with `durability:
+ * replicated` a power cut loses what a node wrote since its last fdatasync (docs/operations.md).
+ * Our heartbeats name the match (send_heartbeat), which it refuses, and refusals below the match
+ * were ignored: the follower was never caught up while this leader led (simulator seed 24
+ * --durability replicated: stuck 14 s at the end). Its match goes back to what it holds, and
+ * it is probed from what it says it holds; what was committed stays committed. */
+static void follower_lost_entries(struct raft *r, struct raft_progress *p,
+                                  const struct raft_message *m)
+{
+    uint64_t next = HY_MIN(backoff_next(r, m), m->index);
+    hy_log(r->cfg.log, HY_LOG_WARN,
+           "raft %llu: follower %llu lacks entries it acknowledged (match %llu, it holds to %llu): "
+           "lost unsynced writes (durability replicated and a power cut?); catching it up again",
+           (unsigned long long)r->cfg.id, (unsigned long long)p->id,
+           (unsigned long long)p->match_index, (unsigned long long)(m->index - 1));
+    r->stat_followers_lost++;
+    /* Unknown until it acknowledges again: nothing of its log counts for commitment meanwhile
+     * (what it holds after the loss was not checked against our log). */
+    p->match_index = 0;
+    p->match_heard_ms = 0;
+    p->caught_up_ms = 0; /* a learner is promoted only on a catch-up round from here */
+    p->next_index = HY_MAX(next, 1);
+    p->state = PROG_PROBE;
+    p->probe_sent_ms = 0;
+    inflight_clear(p);
+}
+
 static void on_append_resp(struct raft *r, const struct raft_message *m)
 {
     struct raft_progress *p = progress_of(r, m->from);
@@ -1073,6 +1107,9 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
             p->match_index = m->index;
             p->last_progress_ms = r->now_ms;
         }
+        if (m->index >= p->match_index) {
+            p->match_heard_ms = r->now_ms; /* it held the match when it answered */
+        }
         inflight_free_upto(p, m->index);
         if (p->state == PROG_PROBE && m->index + 1 >= p->next_index) {
             p->state = PROG_REPLICATE;
@@ -1096,6 +1133,8 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
         p->state = PROG_PROBE;
         p->probe_sent_ms = 0;
         inflight_clear(p);
+    } else if (m->index > 0 && m->sent_ms > p->match_heard_ms && p->state != PROG_SNAPSHOT) {
+        follower_lost_entries(r, p, m);
     }
     release_reads(r);
     send_append(r, p, 0);
@@ -1110,6 +1149,9 @@ static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
     note_ack(r, p, m);
     if (m->success) {
         p->match_index = HY_MAX(p->match_index, m->index);
+        if (m->index >= p->match_index) {
+            p->match_heard_ms = r->now_ms;
+        }
         p->next_index = p->match_index + 1;
         p->state = PROG_PROBE;
         p->probe_sent_ms = 0;
@@ -1302,6 +1344,7 @@ static void on_append(struct raft *r, const struct raft_message *m)
             r->stat_quiesces++;
         }
         r->quiesced = 1;
+        r->quiesced_round = m->seq;
     }
 }
 
@@ -1531,6 +1574,21 @@ static void wake(struct raft *r)
     }
 }
 
+/* A quiesced follower's message from its leader, in its term, stamped with a heartbeat round
+ * older than the one it quiesced on: the leader sent it before that round, so it carries
+ * nothing the follower did not hold when it quiesced (its whole log, all committed), and the
+ * leader counts no answer to it. The network delivered it late (reordered, or a duplicate).
+ * Woken by it, the follower ran its election timer while the leader, which had its quiesced
+ * answer, quiesced too, and it campaigned an election timeout later (simulator seed 960000605
+ * --nodes 5 --partitions 16 --rf 3: a heartbeat of round 256 overtaken by the quiesce round
+ * 257). Dropped: a lost message, which Raft tolerates, and the follower stays quiesced. */
+static int sent_before_quiesce_round(const struct raft *r, const struct raft_message *m)
+{
+    return r->role == RAFT_FOLLOWER && r->leader != RAFT_NONE && m->from == r->leader &&
+           m->term == r->term && (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
+           m->seq < r->quiesced_round;
+}
+
 static void wake_by_message(struct raft *r, const struct raft_message *m)
 {
     wake(r);
@@ -1663,6 +1721,9 @@ static void on_receive(struct raft *r, const struct raft_message *m)
         }
     }
     if (r->quiesced) {
+        if (sent_before_quiesce_round(r, m)) {
+            return;
+        }
         wake_by_message(r, m);
     }
     if (m->type == RAFT_MSG_VOTE) {

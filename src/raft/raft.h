@@ -449,6 +449,7 @@ struct raft {
     int quiesced;
     uint32_t idle_ticks;           /* leader: consecutive idle heartbeat intervals */
     uint64_t quiesce_seq;          /* leader: heartbeat round that asked followers to quiesce */
+    uint64_t quiesced_round;       /* follower: the leader's round it quiesced on */
     uint64_t quorum_from_ms;       /* leader: check-quorum window starts here (term or wake) */
     uint64_t deaf_since_ms;        /* the leader was last heard (follower) or a majority
                                       (leader): deafness is excused for a while after */
@@ -509,7 +510,9 @@ struct raft {
     /* Leader: followers that reported a match beyond this log (after FORCE-QUORUM on a node
      * lacking entries they committed: on_append_resp), not counted. */
     uint64_t stat_followers_ahead;
-    uint64_t stat_quiesces; /* times this server quiesced a group (leader) or followed */
+    uint64_t stat_quiesces;       /* times this server quiesced a group (leader) or followed */
+    uint64_t stat_followers_lost; /* leader: followers found lacking entries they had
+                                     acknowledged (a power cut with durability replicated) */
 };
 
 /* Initializes r from cfg (copied). The server is inert until a RAFT_EV_START event. */

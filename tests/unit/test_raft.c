@@ -1659,11 +1659,20 @@ static void tc_quiet_cluster(struct tc *c, uint32_t mutation)
 }
 
 /* Restarts node i from what it holds (term, vote, log): a fresh process starts unquiesced. */
+static void tc_restart_keep(struct tc *c, int i, uint64_t keep);
+
 static void tc_restart(struct tc *c, int i)
+{
+    tc_restart_keep(c, i, UINT64_MAX);
+}
+
+/* Restarts node i with the first `keep` entries of its log only: what a power cut leaves of
+ * writes not yet fdatasync'd (durability replicated). */
+static void tc_restart_keep(struct tc *c, int i, uint64_t keep)
 {
     struct raft *r = &c->nd[i].r;
     struct raft_config cfg = r->cfg;
-    uint64_t last = raft_last_index(r), term = raft_term(r);
+    uint64_t last = raft_last_index(r) < keep ? raft_last_index(r) : keep, term = raft_term(r);
     raft_id vote = r->vote;
     struct raft_entry *ents = hy_xcalloc(last + 1, sizeof(*ents));
     for (uint64_t k = 1; k <= last; k++) {
@@ -1684,6 +1693,94 @@ static void tc_restart(struct tc *c, int i)
         hy_free((void *)ents[k].data);
     }
     hy_free(ents);
+}
+
+/* A follower that acknowledged entries and then lost them (a power cut with `durability:
+ * replicated` loses what was written since the last fdatasync) refuses the heartbeats that
+ * name its old match; the leader must take it back to what it holds and catch it up. It
+ * ignored refusals below the match, and the follower stayed behind for as long as that leader
+ * led (simulator seed 24 --durability replicated). */
+static void test_follower_that_lost_acknowledged_entries_is_caught_up(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    assert_int_equal(tc_run_until_leader(&c, 0, 1000), 104);
+    for (int k = 0; k < 6; k++) {
+        tc_submit(&c, 0, "x");
+        tc_run_until(&c, c.now + 60);
+    }
+    uint64_t last = raft_last_index(&c.nd[0].r);
+    assert_int_equal(raft_last_index(&c.nd[2].r), last);
+    assert_int_equal(c.nd[0].commit, last);
+    tc_restart_keep(&c, 2, last - 3);
+    assert_int_equal(raft_last_index(&c.nd[2].r), last - 3);
+    tc_run_until(&c, c.now + 1000);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_int_equal(raft_last_index(&c.nd[2].r), last);
+    assert_int_equal(c.nd[2].commit, last);
+    assert_int_equal(c.nd[0].r.stat_followers_lost, 1);
+    tc_free(&c);
+}
+
+/* Moves the queued message at k to the front (delivered first of those due). */
+static void tc_queue_front(struct tc *c, size_t k)
+{
+    struct tmsg t = c->q[k];
+    memmove(&c->q[1], &c->q[0], k * sizeof(*c->q));
+    c->q[0] = t;
+}
+
+/* The queue index of the first message of type from -> to (ids), or -1. */
+static int tc_queue_find(const struct tc *c, uint32_t type, raft_id from, raft_id to)
+{
+    for (size_t k = 0; k < c->nq; k++) {
+        if (c->q[k].m.type == type && c->q[k].m.from == from && c->q[k].m.to == to) {
+            return (int)k;
+        }
+    }
+    return -1;
+}
+
+/* The network reorders: a follower refuses the leader's second AppendEntries, which came
+ * first (its entries start past its log), then accepts the first; the leader hears the
+ * acceptance, then the refusal. That refusal, of a message sent after the one acknowledged,
+ * is no sign that the follower lost anything: the leader must not reset it (the first form
+ * of the loss detection did, and with a catch-up round standing promoted a learner with match
+ * 0: Raft-only seeds 1..1000). */
+static void test_reordered_refusal_is_no_lost_entries(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    assert_int_equal(tc_run_until_leader(&c, 0, 1000), 104);
+    tc_run_until(&c, 210); /* clear of the heartbeats (every 50 ms from 104) */
+    tc_submit(&c, 0, "b"); /* M1 to each follower */
+    c.now++;
+    tc_submit(&c, 0, "c"); /* M2, sent a millisecond later */
+    int m2 = -1;
+    for (size_t k = 0; k < c.nq; k++) {
+        if (c.q[k].m.type == RAFT_MSG_APPEND && c.q[k].m.to == 3 && c.q[k].m.n_entries > 0) {
+            m2 = (int)k; /* the last one found is M2 */
+        }
+    }
+    assert_true(m2 >= 0);
+    tc_queue_front(&c, (size_t)m2);
+    c.now++;                         /* every message sent is due */
+    assert_true(tc_deliver_due(&c)); /* node 3 refuses M2: it lacks M1's entry */
+    int refusal = tc_queue_find(&c, RAFT_MSG_APPEND_RESP, 3, 1);
+    assert_true(refusal >= 0);
+    assert_false(c.q[refusal].m.success);
+    c.q[refusal].at = c.now + 5; /* after the acceptance, before the next heartbeat */
+    tc_run_until(&c, c.now + 40);
+    assert_int_equal(raft_last_index(&c.nd[2].r), 2); /* M1's entry; M2's refused */
+    tc_run_until(&c, c.now + 300);
+    assert_int_equal(c.nd[0].r.stat_followers_lost, 0);
+    assert_int_equal(c.nd[2].commit, raft_last_index(&c.nd[0].r));
+    tc_free(&c);
 }
 
 /* An idle group stops every timer and message once the leader saw every follower hold and
@@ -1786,6 +1883,66 @@ static void test_entry_after_quiesce_round_keeps_leader_awake(void **state)
 {
     (void)state;
     quiesce_round_then(1);
+}
+
+/* A heartbeat the network delivers after the quiesce round that followed it (reordered on the
+ * link) must not wake a follower quiesced on that round: the leader counts that follower's
+ * quiesced answer and quiesces too, and an awake follower hearing nothing campaigns an
+ * election timeout later (simulator seed 960000605 --nodes 5 --partitions 16 --rf 3). Here
+ * node 2 gets the leader's last plain heartbeat held back and handed over once it quiesced. */
+static void test_heartbeat_overtaken_by_quiesce_round_keeps_follower_quiesced(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    struct tmsg held = {0};
+    int holding = 0, released = 0;
+    for (uint64_t end = c.now + 3000; c.now < end;) {
+        /* Hold back the latest plain heartbeat from node 1 to node 2 (the one before it goes
+         * on its way), until node 2 quiesced on a later round. */
+        for (size_t k = 0; !released && k < c.nq; k++) {
+            struct tmsg *t = &c.q[k];
+            if (t->m.type == RAFT_MSG_APPEND && t->m.from == 1 && t->m.to == 2 &&
+                t->m.n_entries == 0 && !t->m.quiesce && t->at != UINT64_MAX) {
+                if (holding) {
+                    held.at = c.now + 1;
+                    c.q[k].at = UINT64_MAX;
+                    struct tmsg tmp = c.q[k];
+                    c.q[k] = held;
+                    held = tmp;
+                } else {
+                    held = *t;
+                    held.at = UINT64_MAX;
+                    memmove(&c.q[k], &c.q[k + 1], (c.nq - k - 1) * sizeof(*c.q));
+                    c.nq--;
+                    holding = 1;
+                }
+                break;
+            }
+        }
+        if (holding && !released && raft_quiesced(&c.nd[1].r)) {
+            assert_true(held.m.seq < c.nd[1].r.quiesced_round);
+            held.at = c.now + 1;
+            if (c.nq == c.capq) {
+                c.capq *= 2;
+                c.q = hy_xrealloc(c.q, c.capq * sizeof(*c.q));
+            }
+            c.q[c.nq++] = held;
+            holding = 0;
+            released = 1;
+        }
+        if (!tc_deliver_due(&c)) {
+            c.now++;
+        }
+        /* raft.c "Quiescing": a quiesced leader leaves no follower awake. */
+        assert_false(raft_quiesced(&c.nd[0].r) &&
+                     !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r)));
+    }
+    assert_true(released);
+    assert_true(tc_all_quiesced(&c));
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_free(&c);
 }
 
 /* Liveness: with the leader's node gone, quiesced followers hear of it from the node level
@@ -2064,6 +2221,9 @@ int main(void)
         cmocka_unit_test(test_idle_group_quiesces_and_sends_nothing),
         cmocka_unit_test(test_read_round_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_entry_after_quiesce_round_keeps_leader_awake),
+        cmocka_unit_test(test_heartbeat_overtaken_by_quiesce_round_keeps_follower_quiesced),
+        cmocka_unit_test(test_follower_that_lost_acknowledged_entries_is_caught_up),
+        cmocka_unit_test(test_reordered_refusal_is_no_lost_entries),
         cmocka_unit_test(test_quiesced_group_wakes_on_submit),
         cmocka_unit_test(test_quiesced_followers_campaign_when_leader_node_is_down),
         cmocka_unit_test(test_quiesce_no_wake_mutation_never_elects),
