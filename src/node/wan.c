@@ -255,3 +255,56 @@ struct wan_lag wan_shipper_lag(const struct wan_shipper *s, uint64_t commit_inde
     }
     return l;
 }
+
+/* ---- the outbox in snapshots ------------------------------------------------------------ */
+
+#define OUTBOX_IMAGE_VERSION 1
+#define OUTBOX_IMAGE_HEADER  42 /* version 1, from 8, next apply 8, last 8, skipped 8, */
+                                /* overflow 1, count 8 */
+
+void wan_outbox_image_encode(const struct wan_outbox_image *im, struct hy_buf *out)
+{
+    uint8_t h[OUTBOX_IMAGE_HEADER];
+    h[0] = OUTBOX_IMAGE_VERSION;
+    hy_store_u64le(h + 1, im->from_seq);
+    hy_store_u64le(h + 9, im->next_apply);
+    hy_store_u64le(h + 17, im->last_seq);
+    hy_store_u64le(h + 25, im->skipped);
+    h[33] = (uint8_t)(im->overflow != 0);
+    hy_store_u64le(h + 34, im->count);
+    hy_buf_append(out, h, sizeof(h));
+    hy_buf_append(out, im->recs, im->recs_len);
+}
+
+int wan_outbox_image_decode(const uint8_t *p, size_t len, struct wan_outbox_image *im)
+{
+    if (len < OUTBOX_IMAGE_HEADER || p[0] != OUTBOX_IMAGE_VERSION || p[33] > 1) {
+        return 0;
+    }
+    im->from_seq = hy_load_u64le(p + 1);
+    im->next_apply = hy_load_u64le(p + 9);
+    im->last_seq = hy_load_u64le(p + 17);
+    im->skipped = hy_load_u64le(p + 25);
+    im->overflow = p[33];
+    im->count = hy_load_u64le(p + 34);
+    size_t off = OUTBOX_IMAGE_HEADER;
+    uint64_t prev = 0;
+    for (uint64_t k = 0; k < im->count; k++) {
+        if (len - off < WAN_OUTBOX_REC_HEADER ||
+            hy_load_u32le(p + off + 16) > len - off - WAN_OUTBOX_REC_HEADER) {
+            return 0;
+        }
+        uint64_t seq = hy_load_u64le(p + off);
+        if (seq < im->from_seq || (k > 0 && seq <= prev)) {
+            return 0;
+        }
+        prev = seq;
+        off += WAN_OUTBOX_REC_HEADER + hy_load_u32le(p + off + 16);
+    }
+    if (off != len) {
+        return 0;
+    }
+    im->recs = p + OUTBOX_IMAGE_HEADER;
+    im->recs_len = len - OUTBOX_IMAGE_HEADER;
+    return 1;
+}

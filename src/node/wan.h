@@ -91,6 +91,24 @@ void wan_shipper_acked(struct wan_shipper *s, uint64_t upto, uint64_t entries,
 /* The batch in flight failed (refused, connection lost): resent from acked after backoff. */
 void wan_shipper_failed(struct wan_shipper *s, uint64_t now_ms);
 
+/*
+ * A partition's outbox as its snapshots keep it (docs/disk-format.md, version 10; node/wan_ship.c
+ * owns the outbox): where it starts and what it has seen, then its records, each a sequence
+ * number (u64 LE), the time it was captured (ms, u64 LE), a length (u32 LE) and that many bytes
+ * of a store entry. decode checks the frame (records whole, sequence numbers strictly
+ * increasing and none below from_seq, overflow 0 or 1) and returns 0 when it is malformed; the
+ * records stay in the input (recs, recs_len).
+ */
+#define WAN_OUTBOX_REC_HEADER 20u
+struct wan_outbox_image {
+    uint64_t from_seq, next_apply, last_seq, skipped, count;
+    int overflow;
+    const uint8_t *recs;
+    size_t recs_len;
+};
+void wan_outbox_image_encode(const struct wan_outbox_image *im, struct hy_buf *out);
+int wan_outbox_image_decode(const uint8_t *p, size_t len, struct wan_outbox_image *im);
+
 struct wan_lag {
     uint64_t entries; /* committed at the source, not yet acknowledged by the target */
     uint64_t ms;      /* how long the oldest of them has waited (0 when none) */

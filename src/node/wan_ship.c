@@ -28,7 +28,7 @@
 #define WAN_BACKOFF_MAX_MS    5000u
 #define WAN_REFRESH_MS        200u /* how often the links are read back from the metadata group */
 #define WAN_POS_EVERY_MS      200u /* the least time between two position writes of a partition */
-#define REC_HEADER            20u  /* seq 8, captured at (ms) 8, length 4 */
+#define REC_HEADER            WAN_OUTBOX_REC_HEADER /* seq 8, captured at (ms) 8, length 4 */
 
 /* One partition's changes not yet known applied by every link's target, in order. */
 struct node_wan_outbox {
@@ -203,6 +203,51 @@ static void meta_tap(void *ctx, const struct store_entry *e, const uint8_t *entr
     }
 }
 
+/* ---- the outbox in the partition's snapshots ------------------------------------------------
+ *
+ * A snapshot holds the outbox as it was at the snapshot's index (docs/disk-format.md, version
+ * 10): without it, a replica restarted from a snapshot taken past its link's committed position
+ * (the position is written lazily, WAN_POS_EVERY_MS, and a snapshot may come at any time) had
+ * lost the changes between the two for good and reported resync-needed. */
+
+static void outbox_snap_encode(void *ctx, struct hy_buf *out)
+{
+    const struct node_group *g = ctx;
+    const struct node_wan_outbox *ob = g->wan_out;
+    if (ob == NULL) {
+        return;
+    }
+    struct wan_outbox_image im = {.from_seq = ob->from_seq,
+                                  .next_apply = ob->next_apply,
+                                  .last_seq = ob->last_seq,
+                                  .skipped = ob->skipped,
+                                  .count = ob->count,
+                                  .overflow = ob->overflow,
+                                  .recs = ob->recs.data + ob->head,
+                                  .recs_len = ob->recs.len - ob->head};
+    wan_outbox_image_encode(&im, out);
+}
+
+static int outbox_snap_load(void *ctx, const uint8_t *p, size_t len)
+{
+    struct node_group *g = ctx;
+    struct wan_outbox_image im;
+    if (!wan_outbox_image_decode(p, len, &im)) {
+        return 0;
+    }
+    struct node_wan_outbox *ob = outbox_of(g);
+    outbox_clear(ob, im.from_seq);
+    hy_buf_append(&ob->recs, im.recs, im.recs_len);
+    ob->count = (size_t)im.count;
+    ob->next_apply = im.next_apply;
+    ob->last_seq = im.last_seq;
+    ob->skipped = im.skipped;
+    ob->overflow = im.overflow;
+    ob->cur_index = 0;
+    ob->cur_sub = 0;
+    return 1;
+}
+
 void node_wan_group_init(struct node_group *g)
 {
     if (g->id == 0) {
@@ -213,6 +258,7 @@ void node_wan_group_init(struct node_group *g)
     }
     outbox_of(g);
     store_set_tap(g->store, tap, g);
+    store_set_snapshot_extra(g->store, outbox_snap_encode, outbox_snap_load, g);
 }
 
 void node_wan_group_free(struct node_group *g)

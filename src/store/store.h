@@ -505,6 +505,19 @@ typedef void (*store_tap_fn)(void *ctx, const struct store_entry *e, const uint8
                              size_t len);
 void store_set_tap(struct store *s, store_tap_fn fn, void *ctx);
 
+/* A section the store's owner keeps in the store's snapshots next to the keyspace (the WAN
+ * outbox, node/wan_ship.c), so that what it held at the snapshot's index survives a restart
+ * and reaches a replica the snapshot is installed on. `encode` appends its bytes (run in the
+ * forked snapshot child too: it may only read). `load` is given them back by
+ * store_snapshot_decode before the keyspace is swapped: it returns 0 when they are malformed
+ * (then nothing changes and the snapshot is corrupt), else takes them. A snapshot without the
+ * section (older than version 10, or an empty one) does not call `load`. The section is not
+ * part of store_digest: replicas may hold different ones. */
+typedef void (*store_extra_encode_fn)(void *ctx, struct hy_buf *out);
+typedef int (*store_extra_load_fn)(void *ctx, const uint8_t *data, size_t len);
+void store_set_snapshot_extra(struct store *s, store_extra_encode_fn encode,
+                              store_extra_load_fn load, void *ctx);
+
 /* The highest source index applied from (origin cluster, source partition) by
  * STORE_OP_WAN_APPLY (store_wan.h); 0 when none was. */
 uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partition);

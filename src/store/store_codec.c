@@ -12,12 +12,13 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
-#define ENTRY_VERSION 1
-#define SNAP_MAGIC    "HYKS"
-#define SNAP_VERSION                                                                          \
-    9 /* 9: encoding thresholds and versions per key (active-active WAN links); 8: WAN        \
-         positions; 7: streams, Lua scripts and function libraries; 6: WATCH versions; 5: ACL \
-         users; 4: lists, sets, sorted sets and session windows; 3: members; 2: sessions */
+#define ENTRY_VERSION    1
+#define SNAP_MAGIC       "HYKS"
+/* 10: the owner's section (the WAN outbox); 9: encoding thresholds and versions per key
+ * (active-active WAN links); 8: WAN positions; 7: streams, Lua scripts and function libraries;
+ * 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and session windows; 3: members;
+ * 2: sessions */
+#define SNAP_VERSION     10
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -510,7 +511,16 @@ static int encoding_get(struct rd *r, struct store_encoding *enc)
     return !r->bad;
 }
 
-void store_snapshot_encode(const struct store *s, struct hy_buf *out)
+void store_set_snapshot_extra(struct store *s, store_extra_encode_fn encode,
+                              store_extra_load_fn load, void *ctx)
+{
+    s->extra_encode = encode;
+    s->extra_load = load;
+    s->extra_ctx = ctx;
+}
+
+/* with_extra 0: the owner's section left empty (store_digest). */
+static void snapshot_encode(const struct store *s, struct hy_buf *out, int with_extra)
 {
     size_t start = out->len;
     size_t n = htab_count(&s->keys);
@@ -531,7 +541,19 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     store__wans_encode(s, out);
     encoding_put(s, out);
     store__hlc_encode(s, out);
+    size_t at = out->len;
+    hy_buf_append_u32le(out, 0);
+    if (with_extra && s->extra_encode != NULL) {
+        s->extra_encode(s->extra_ctx, out);
+        HY_ASSERT(out->len - at - 4 <= UINT32_MAX);
+        hy_store_u32le(out->data + at, (uint32_t)(out->len - at - 4));
+    }
     hy_buf_append_u32le(out, hy_crc32c(0, out->data + start, out->len - start));
+}
+
+void store_snapshot_encode(const struct store *s, struct hy_buf *out)
+{
+    snapshot_encode(s, out, 1);
 }
 
 /* Reads a hash value's fields into a new object; NULL when malformed. */
@@ -790,6 +812,21 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
         r.bad = !store__hlc_decode(buf + r.off, r.len - r.off, s->hash_seed, &used, &hlc);
         r.off += used;
     }
+    const uint8_t *extra = NULL;
+    size_t extra_len = 0;
+    if (!r.bad && hy_load_u32le(buf + 4) >= 10) {
+        if (r.len - r.off < 4 || hy_load_u32le(buf + r.off) > r.len - r.off - 4) {
+            r.bad = 1;
+        } else {
+            extra_len = hy_load_u32le(buf + r.off);
+            extra = buf + r.off + 4;
+            r.off += 4 + extra_len;
+        }
+    }
+    if (!r.bad && r.off == r.len && extra_len > 0 && s->extra_load != NULL &&
+        !s->extra_load(s->extra_ctx, extra, extra_len)) {
+        r.bad = 1;
+    }
     if (r.bad || r.off != r.len) {
         tmp.hlc = hlc;
         store__hlc_free(&tmp);
@@ -836,7 +873,7 @@ uint64_t store_digest(const struct store *s)
 {
     struct hy_buf b;
     hy_buf_init(&b);
-    store_snapshot_encode(s, &b);
+    snapshot_encode(s, &b, 0);
     uint64_t h = 14695981039346656037ull; /* FNV-1a: the encoding is already canonical */
     for (size_t i = 0; i < b.len; i++) {
         h = (h ^ b.data[i]) * 1099511628211ull;

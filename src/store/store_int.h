@@ -96,6 +96,9 @@ struct store {
     uint64_t wan_undecoded;            /* shipped entries this version could not decode (skipped) */
     store_tap_fn tap_fn;               /* store_set_tap; NULL: none */
     void *tap_ctx;
+    store_extra_encode_fn extra_encode; /* store_set_snapshot_extra; NULL: none */
+    store_extra_load_fn extra_load;
+    void *extra_ctx;
     /* Redis's dirty counter (INFO rdb_changes_since_last_save): changes applied, one per
      * write entry by default; an op sets dirty_delta when it knows better (SETBIT, BITFIELD:
      * only bits that changed, as Redis; WRONGTYPE: none). */

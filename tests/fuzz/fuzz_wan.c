@@ -2,14 +2,16 @@
  * fuzz_wan.c - libFuzzer target for the decoders of links between clusters (docs/wan.md): the
  * batch a source partition leader ships (wan_batch_open/next, run by a target on bytes that
  * arrive over its client port in HY.WANAPPLY) and a link's stored definition (wan_link_decode,
- * read from the metadata group's keyspace).
+ * read from the metadata group's keyspace), and a partition's outbox as its snapshots keep it
+ * (wan_outbox_image_decode).
  *
- * The input's first byte picks the decoder; for a link, the next byte is the name's length.
+ * The input's first byte picks the decoder ('O' the outbox, else odd a link, even a batch); for
+ * a link, the next byte is the name's length.
  * Properties: decoding never crashes or reads past the input; a batch that reads to its end
  * has strictly increasing indexes and, built again with wan_batch_init_ext (its header
  * extension, an active-active link's name and policies, copied as read) and wan_batch_add,
  * gives back exactly the input (one encoding per batch); a definition that decodes encodes back to
- * exactly its bytes.
+ * exactly its bytes, and so does an outbox image.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -69,12 +71,28 @@ static void fuzz_link(const uint8_t *p, size_t len)
     hy_buf_free(&out);
 }
 
+static void fuzz_outbox(const uint8_t *p, size_t len)
+{
+    struct wan_outbox_image im;
+    if (!wan_outbox_image_decode(p, len, &im)) {
+        return;
+    }
+    FUZZ_CHECK(im.recs_len <= len && im.count <= len / WAN_OUTBOX_REC_HEADER);
+    struct hy_buf out;
+    hy_buf_init(&out);
+    wan_outbox_image_encode(&im, &out);
+    FUZZ_CHECK(out.len == len && memcmp(out.data, p, len) == 0);
+    hy_buf_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) {
         return 0;
     }
-    if (data[0] & 1) {
+    if (data[0] == 'O') {
+        fuzz_outbox(data + 1, size - 1);
+    } else if (data[0] & 1) {
         fuzz_link(data + 1, size - 1);
     } else {
         fuzz_batch(data + 1, size - 1);

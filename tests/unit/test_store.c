@@ -2394,6 +2394,81 @@ static void test_snapshot_roundtrip(void **state)
     store_destroy(empty);
 }
 
+/* The owner's section (store_set_snapshot_extra): its bytes come back to the loader of the
+ * store it is decoded into, a loader that refuses them makes the snapshot corrupt and changes
+ * nothing, a store without a loader skips them, an empty section calls no loader, and
+ * store_digest does not see them. */
+struct extra_probe {
+    const char *give; /* what encode appends */
+    int accept;
+    int loads;
+    char got[32];
+};
+
+static void extra_encode(void *ctx, struct hy_buf *out)
+{
+    const struct extra_probe *x = ctx;
+    hy_buf_append(out, x->give, strlen(x->give));
+}
+
+static int extra_load(void *ctx, const uint8_t *data, size_t len)
+{
+    struct extra_probe *x = ctx;
+    x->loads++;
+    if (!x->accept) {
+        return 0;
+    }
+    assert_true(len < sizeof(x->got));
+    memcpy(x->got, data, len);
+    x->got[len] = '\0';
+    return 1;
+}
+
+static void test_snapshot_extra(void **state)
+{
+    (void)state;
+    struct store *a = populated(1, 50);
+    uint64_t digest = store_digest(a);
+    struct extra_probe xa = {.give = "outbox-bytes", .accept = 1};
+    store_set_snapshot_extra(a, extra_encode, extra_load, &xa);
+    assert_true(store_digest(a) == digest);
+    struct hy_buf snap, before, after;
+    snapshot(a, &snap);
+    struct store *b = populated(2, 7);
+    struct extra_probe xb = {.give = "", .accept = 1};
+    store_set_snapshot_extra(b, extra_encode, extra_load, &xb);
+    assert_int_equal(store_snapshot_decode(b, snap.data, snap.len), HY_OK);
+    assert_int_equal(xb.loads, 1);
+    assert_string_equal(xb.got, "outbox-bytes");
+    assert_true(store_digest(b) == digest);
+    /* Refused: corrupt, and b is as it was. */
+    struct store *c = populated(3, 9);
+    struct extra_probe xc = {.give = "", .accept = 0};
+    store_set_snapshot_extra(c, extra_encode, extra_load, &xc);
+    snapshot(c, &before);
+    assert_int_equal(store_snapshot_decode(c, snap.data, snap.len), HY_ECORRUPT);
+    assert_int_equal(xc.loads, 1);
+    snapshot(c, &after);
+    assert_int_equal(before.len, after.len);
+    assert_memory_equal(before.data, after.data, before.len);
+    /* No loader: skipped. An empty section: no loader called. */
+    struct store *d = new_store(4, 0, STORE_NOEVICTION);
+    assert_int_equal(store_snapshot_decode(d, snap.data, snap.len), HY_OK);
+    assert_true(store_digest(d) == digest);
+    hy_buf_free(&snap);
+    snapshot(d, &snap);
+    xb.loads = 0;
+    assert_int_equal(store_snapshot_decode(b, snap.data, snap.len), HY_OK);
+    assert_int_equal(xb.loads, 0);
+    hy_buf_free(&snap);
+    hy_buf_free(&before);
+    hy_buf_free(&after);
+    store_destroy(a);
+    store_destroy(b);
+    store_destroy(c);
+    store_destroy(d);
+}
+
 /* Every truncation and every flipped byte of a snapshot is HY_ECORRUPT and leaves the target
  * store exactly as it was. */
 static void test_snapshot_corruption(void **state)
@@ -3243,6 +3318,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_members),
         cmocka_unit_test(test_snapshot_corruption),
+        cmocka_unit_test(test_snapshot_extra),
         cmocka_unit_test(test_entry_corruption),
         cmocka_unit_test(test_entry_roundtrip),
         cmocka_unit_test(test_determinism),
