@@ -257,7 +257,7 @@ struct node_group {
     int force_pending;       /* enum node_force_pending: FORCE-QUORUM left it for later */
     uint64_t force_asked_ms; /* when */
     uint64_t conflicts_seen; /* raft stat_conflicts_refused when the follower session last saw it */
-    uint64_t handover_term;  /* the term whose leadership this node handed over (0 = none) */
+    uint64_t deposed_ms;     /* when this node stopped leading the group (0: leads, or never did) */
     /* A partition this node holds no replica of (partmap.c): the member believed to lead
      * it, learnt from -MOVED answers and from its replicas' HY.LEADERS answers (RAFT_NONE:
      * none yet, ask a replica of the map); the term that answer named (0: from a -MOVED). */

@@ -286,6 +286,24 @@ static void fail_submitted(struct node_group *g, uint64_t older_than_ms, const c
     }
 }
 
+/* Answers the waiters at or after `from` whose entry this node's log no longer holds: a
+ * leader's entries replaced it, or cut the log below it. Such an entry can never commit (a
+ * committed entry is in every later leader's log, and a follower loses only entries that
+ * conflict with its leader's, Log Matching), so the write was not applied and may be sent
+ * again. */
+static void fail_replaced(struct node_group *g, uint64_t from)
+{
+    uint64_t last = raft_last_index(&g->raft), snap = raft_snapshot_index(&g->raft);
+    for (struct node_waiter *w = g->waiters_head; w != NULL; w = w->next) {
+        if (w->index != 0 && w->index >= from && w->index > snap && w->client != NULL &&
+            (w->index > last || raft_term_at(&g->raft, w->index) != w->term)) {
+            waiter_answer(g, w,
+                          "TRYAGAIN the leader changed before this write committed; it was "
+                          "not applied");
+        }
+    }
+}
+
 /* ---- the caller side of raft.h ------------------------------------------------------------- */
 
 static void handle_update(struct node_group *g, const struct raft_update *up, uint64_t now_ms);
@@ -1008,16 +1026,21 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     group_set_timeout(g, up->timeout_ms);
     int snapshot_wanted = up->snapshot_wanted; /* `up` dies at the next raft_step */
     int snapshot_needed = up->snapshot_needed;
-    /* After a hand-over (§3.10: the target had every entry when it was told to run), the
-     * writes this node proposed are committed by the next leader, whose term is ours + 1:
-     * they stay waiting and get their real reply when they apply here (or "not applied" if
-     * another entry took their index, or UNKNOWN at their deadline). Any later term, and
-     * they are failed as after any other change. */
-    if (raft_role(&g->raft) != RAFT_LEADER &&
-        !(g->handover_term != 0 && raft_term(&g->raft) <= g->handover_term + 1)) {
-        fail_submitted(g, UINT64_MAX,
-                       "UNKNOWN outcome: leadership changed after the write was "
-                       "proposed; it may or may not be applied");
+    /* The writes this node proposed as leader and has not answered stay waiting once it is
+     * no longer leader (a hand-over, an election it lost, a step-down for lack of quorum): the
+     * next leader's entries, which reach this node as a follower, decide each one's fate.
+     * Committed, it applies here and gets its real reply; replaced by another entry, it was
+     * never applied (answered at once, below). Only a fate not learnt within
+     * deposed_wait_ms of the step-down (this node cut off from the next leader) ends in
+     * UNKNOWN (replica_expire_waiters). Before, every such write got UNKNOWN at the step-down,
+     * hand-overs aside. */
+    if (up->entries_first_index != 0) {
+        fail_replaced(g, up->entries_first_index);
+    }
+    if (raft_role(&g->raft) == RAFT_LEADER) {
+        g->deposed_ms = 0;
+    } else if (g->deposed_ms == 0) {
+        g->deposed_ms = now_ms;
     }
     if (g->snap_pending == 0 && !g->snap_finishing &&
         (snapshot_due(g, snapshot_wanted) ||
@@ -1300,14 +1323,29 @@ void node_flush(struct hy_node *n, uint64_t now_ms)
     n->flush_count -= count;
 }
 
+/* How long a deposed leader's writes wait to learn their fate: the next leader's election
+ * (up to two election timeouts, a pre-vote round included) and its first entries reaching this
+ * node, with room for one failed round. A node that hears no leader by then is cut off. */
+static uint64_t replica_deposed_wait_ms(const struct hy_node *n)
+{
+    return 4 * (uint64_t)n->cfg->election_timeout_ms + 2 * (uint64_t)n->cfg->heartbeat_ms;
+}
+
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms)
 {
     uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
-    if (now_ms > timeout) {
-        for (size_t i = 0; i < n->group_count; i++) {
-            fail_submitted(n->groups[i], now_ms - timeout,
+    uint64_t deposed_wait = replica_deposed_wait_ms(n);
+    for (size_t i = 0; i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        if (now_ms > timeout) {
+            fail_submitted(g, now_ms - timeout,
                            "UNKNOWN outcome: the write did not commit within "
                            "request-timeout-ms; it may or may not be applied");
+        }
+        if (g->deposed_ms != 0 && now_ms >= g->deposed_ms + deposed_wait) {
+            fail_submitted(g, UINT64_MAX,
+                           "UNKNOWN outcome: leadership changed after the write was "
+                           "proposed; it may or may not be applied");
         }
     }
     node_flush(n, now_ms);
@@ -1751,7 +1789,6 @@ static int admin_step(struct node_group *g, struct raft_event *ev, uint64_t now_
 
 int replica_transfer(struct node_group *g, raft_id target, uint64_t now_ms)
 {
-    g->handover_term = raft_term(&g->raft);
     if (replica_is_leader(g) && g->turn_count > 0) {
         turn_submit(g, now_ms); /* writes of this turn go first: after, they would be refused */
     }
