@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/clock.h"
 #include "io/durable.h"
 #include "io/alerts.h"
 #include "io/wan_link.h"
@@ -87,11 +89,23 @@ struct io_conn {
     struct io_conn *prev, *next;
 };
 
+/* The node's clock (common/clock.h): wall-clock milliseconds that a step of the wall clock
+ * neither moves back nor makes jump (small steps are slewed away). One for the process,
+ * behind a lock: the loop reads it, and so may the shell's other threads. */
+static struct hy_clock g_clock;
+static pthread_mutex_t g_clock_lock = PTHREAD_MUTEX_INITIALIZER;
+
 uint64_t io_clock_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    struct timespec wall, mono;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    clock_gettime(CLOCK_BOOTTIME, &mono); /* counts a suspended system too: leases end */
+    pthread_mutex_lock(&g_clock_lock);
+    uint64_t now =
+        hy_clock_read(&g_clock, (uint64_t)wall.tv_sec * 1000 + (uint64_t)wall.tv_nsec / 1000000,
+                      (uint64_t)mono.tv_sec * 1000 + (uint64_t)mono.tv_nsec / 1000000);
+    pthread_mutex_unlock(&g_clock_lock);
+    return now;
 }
 
 static void conn_close(struct io_conn *conn);

@@ -9,6 +9,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/crc.h"
 #include "common/log.h"
 #include "common/prng.h"
@@ -218,15 +219,84 @@ static void test_log_json(void **state)
     hy_buf_free(&b);
 }
 
+/* The node's clock (clock.h): a wall clock stepped back or forward a little is followed by
+ * slewing at 0.5%, never by going back or jumping; far ahead, it is joined at once; far behind,
+ * the clock still advances at 99.5% of the monotonic clock's pace. */
+static void test_clock_follows_the_wall_clock_by_slewing(void **state)
+{
+    (void)state;
+    struct hy_clock c = {0};
+    uint64_t wall = 1700000000000ull, mono = 5000;
+    assert_int_equal(hy_clock_read(&c, wall, mono), wall);
+    for (int i = 0; i < 100; i++) {
+        wall += 10;
+        mono += 10;
+        assert_int_equal(hy_clock_read(&c, wall, mono), wall);
+    }
+    /* Stepped back 500 ms: never back, 99.5% pace, in step again after 100 s. */
+    wall -= 500;
+    uint64_t last = c.now_ms;
+    uint64_t in_step_at = 0;
+    for (uint64_t t = 1; t <= 120000; t++) {
+        wall++;
+        mono++;
+        uint64_t now = hy_clock_read(&c, wall, mono);
+        assert_true(now >= last && now <= last + 1);
+        last = now;
+        if (in_step_at == 0 && now == wall) {
+            in_step_at = t;
+        }
+    }
+    assert_true(in_step_at >= 99000 && in_step_at <= 101000);
+    assert_int_equal(c.now_ms, wall);
+    /* Stepped forward 500 ms: at most 0.5% faster, in step after 100 s. */
+    wall += 500;
+    last = c.now_ms;
+    in_step_at = 0;
+    for (uint64_t t = 1; t <= 120000; t++) {
+        wall += 2;
+        mono += 2;
+        uint64_t now = hy_clock_read(&c, wall, mono);
+        assert_true(now >= last + 2 && now <= last + 3);
+        last = now;
+        if (in_step_at == 0 && now == wall) {
+            in_step_at = t * 2;
+        }
+    }
+    assert_true(in_step_at >= 99000 && in_step_at <= 101000);
+    /* An hour ahead: joined at once. */
+    wall += 3600000;
+    mono += 1;
+    assert_int_equal(hy_clock_read(&c, wall, mono), wall);
+    /* An hour behind: still advancing, at least 99.5% of the monotonic pace. */
+    wall -= 3600000;
+    last = c.now_ms;
+    for (int i = 0; i < 1000; i++) {
+        wall += 1000;
+        mono += 1000;
+        uint64_t now = hy_clock_read(&c, wall, mono);
+        assert_true(now >= last + 995 && now <= last + 1000);
+        last = now;
+    }
+    /* A monotonic clock read back (another thread's older reading): no time passes. */
+    assert_int_equal(hy_clock_read(&c, wall, mono - 50), last);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),      cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_prng),          cmocka_unit_test(test_crc),
-        cmocka_unit_test(test_crc16_table),   cmocka_unit_test(test_parse_i64),
-        cmocka_unit_test(test_format_double), cmocka_unit_test(test_glob),
-        cmocka_unit_test(test_alloc_hook),    cmocka_unit_test(test_log),
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_prng),
+        cmocka_unit_test(test_crc),
+        cmocka_unit_test(test_crc16_table),
+        cmocka_unit_test(test_parse_i64),
+        cmocka_unit_test(test_format_double),
+        cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_alloc_hook),
+        cmocka_unit_test(test_log),
         cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_clock_follows_the_wall_clock_by_slewing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
