@@ -87,7 +87,15 @@ def test_write_committed_by_the_next_leader_gets_its_reply(tmp_path_factory):
             for f in others:
                 c.net.block(f, li)
             l.send(l.encode("INCRBY", "counter", "5"))
-            wait_for(lambda: all(int(info(c.ports[f])["raft_last_index"]) > last
+            # The write is in the leader's log once its connection ran it (CLIENT LIST's cmd);
+            # the followers hold it once they hold all the leader's log from then (an internal
+            # entry may come first: a count of one more entry would not say it is the write).
+            with RawConn(c.ports[li]) as probe:
+                wait_for(lambda: b"cmd=incrby" in probe.cmd("CLIENT", "LIST"), 30,
+                         "the leader to run the write")
+            target = int(info(c.ports[li])["raft_last_index"])
+            assert target > last
+            wait_for(lambda: all(int(info(c.ports[f])["raft_last_index"]) >= target
                                  for f in others), 30, "the followers to hold the write")
             c.kill(li, signal.SIGSTOP)
             try:
