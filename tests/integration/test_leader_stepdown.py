@@ -26,6 +26,14 @@ def _cluster(tmp_path_factory):
     return c
 
 
+def _leader(c):
+    """The leader's index and the followers', once it has committed a first write."""
+    li = c.leader(30)
+    with RawConn(c.ports[li]) as l:
+        assert l.cmd("SET", "before", "1") == "OK"
+    return li, [i for i in range(3) if i != li]
+
+
 def _stop(c):
     errors = c.stop_all()
     assert not errors, errors
@@ -39,10 +47,7 @@ def test_write_replaced_by_the_next_leader_is_not_applied(tmp_path_factory):
     key was never written."""
     c = _cluster(tmp_path_factory)
     try:
-        li = c.leader(30)
-        others = [i for i in range(3) if i != li]
-        with RawConn(c.ports[li]) as l:
-            assert l.cmd("SET", "before", "1") == "OK"
+        li, others = _leader(c)
         with RawConn(c.ports[li], timeout=60) as l:
             for f in others:
                 c.net.block(li, f)
@@ -76,10 +81,7 @@ def test_write_committed_by_the_next_leader_gets_its_reply(tmp_path_factory):
     (Learning the fate in the same step as the step-down always gave the reply.)"""
     c = _cluster(tmp_path_factory)
     try:
-        li = c.leader(30)
-        others = [i for i in range(3) if i != li]
-        with RawConn(c.ports[li]) as l:
-            assert l.cmd("SET", "before", "1") == "OK"
+        li, others = _leader(c)
         last = int(info(c.ports[li])["raft_last_index"])
         wait_for(lambda: all(int(info(c.ports[f])["raft_commit_index"]) >= last for f in others),
                  30, "the followers to commit what the leader has")
