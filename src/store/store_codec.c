@@ -869,6 +869,11 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     return HY_OK;
 }
 
+void store_digest_encode(const struct store *s, struct hy_buf *out)
+{
+    snapshot_encode(s, out, 0);
+}
+
 uint64_t store_digest(const struct store *s)
 {
     struct hy_buf b;
