@@ -3152,8 +3152,6 @@ static void oper_failover_partition(struct world *w, int i, const char *target)
     }
 }
 
-static int oper_busy(const struct world *w);
-
 /* --rf-change: the replication factor changes at run time (partitioning.md, HALYARD
  * REPLICATION-FACTOR N), to between 2 and one below the member count, so that a partition
  * keeps a replica through a lost majority (oper_lose_majority counts with the lowest factor
@@ -3161,19 +3159,10 @@ static int oper_busy(const struct world *w);
  * mostly, else to any member (which routes it there). */
 static void ev_oper_rf(struct world *w)
 {
-    /* Not while members lost to a forced quorum are still to remove (or any change of the
-     * operator's is under way): a decrease then may drop a live replica and keep the lost
-     * one, leaving the partition without a quorum (seed 998000006 --nodes 5 --partitions 8
-     * --rf 3 --rf-change: RF 2 asked while n1 and n3 were lost; partition 2 kept n3 and n2,
-     * removed n5, and never led again). Not simulated, an open engine question (partmap.c
-     * chooses the replica to drop by load only); a careful operator removes the lost ones
-     * first, as operations.md says. Asked again a second later. */
-    if (oper_busy(w) || w->forced) {
-        if (w->now + 1000 + 6000 < w->o.fault_ms) {
-            ev_at(w, w->now + 1000, WK_OPER_RF, -1, 0, 0, 0);
-        }
-        return;
-    }
+    /* Also while members lost to a forced quorum are still in the cluster: the map then drops
+     * the replicas on members seen down first (placement.c; seed 998000006 --nodes 5
+     * --partitions 8 --rf 3 --rf-change, where a partition once kept a lost member's replica,
+     * dropped a live one and never led again). */
     int leader = leader_node(w);
     int to = leader >= 0 && w_chance_pm(w, 700) ? leader : live_node(w, -1);
     int rf = (int)w_rand(w, 2, (uint64_t)w->n - 1);
@@ -3364,11 +3353,12 @@ static void grow(uint64_t **arr, size_t *cap, uint64_t index)
     *cap = n;
 }
 
-/* store_digest's meaning (the snapshot encoding without its owner's section, the WAN outbox:
- * keys, values, expiry times, sessions, the address book) at a fraction of its cost: the encoding
- * goes into one buffer kept for the run (no regrowth), and its own trailing CRC32C with its length
- * stands for it. The checks run this after every event on every node that applied something: it was
- * two thirds of the run. */
+/* store_digest's meaning (the snapshot encoding: keys, values, expiry times, sessions, the
+ * address book) at a fraction of its cost: the encoding goes into one buffer kept for the run
+ * (no regrowth), and its own trailing CRC32C with its length stands for it. The checks run
+ * this after every event on every node that applied something: it was two thirds of the run.
+ * It is store_digest_encode, not store_snapshot_encode: the snapshot also carries the WAN
+ * outbox, which replicas may hold differently, and with it every run failed this check. */
 static uint64_t w_digest(struct world *w, const struct store *s)
 {
     hy_buf_reset(&w->digest_buf);

@@ -293,17 +293,22 @@ size_t node_place_domains(struct node_placement *map, uint32_t parts, const raft
     }
     for (uint32_t p = 0; p < parts; p++) {
         struct node_placement *pl = &map[p];
-        /* Too many (never from this function; a map written with more members): drop the
-         * replicas that share a zone (a rack) most, then those of the most loaded members. */
+        /* Too many (the replication factor lowered, or a map written with more members):
+         * drop the replicas on members in `avoid` (seen down) first, then those that share a
+         * zone (a rack) most, then those of the most loaded members. A replica on a live
+         * member dropped while one on a dead member stays can cost the partition its quorum:
+         * with RF 3 lowered to 2 while n1 and n3 were lost, a partition on n2, n3 and n5
+         * kept n3 and dropped n5, and never led again (simulator seed 998000006 --nodes 5
+         * --partitions 8 --rf 3 --rf-change). */
         while (pl->count > r) {
             uint32_t worst = 0;
-            uint64_t worst_key[3] = {0};
+            uint64_t worst_key[4] = {0};
             for (uint32_t i = 0; i < pl->count; i++) {
                 int a = member_index(&c, pl->ids[i]);
                 uint32_t zc, rc;
                 domain_conflicts(&c, pl, (size_t)a, i, &zc, &rc);
-                uint64_t key[3] = {zc, rc, c.load[a]};
-                if (i == 0 || tuple_cmp(key, worst_key, 3) >= 0) {
+                uint64_t key[4] = {c.avoided[a], zc, rc, c.load[a]};
+                if (i == 0 || tuple_cmp(key, worst_key, 4) >= 0) {
                     worst = i;
                     memcpy(worst_key, key, sizeof(key));
                 }

@@ -1368,14 +1368,21 @@ uint64_t node_timeout_ms(struct hy_node *n)
     return n->timeout_min;
 }
 
-/* Whether this node is an observer, as its address book says: a learner of every partition
- * that no map places, so a copy of its own is never one that moved away (partmap.c counts a
- * group settled with the observers' learners in it, and such a copy must not park). */
-static int node_observes(const struct hy_node *n)
+/* Whether this node's own address book lists it as a voting member, the only kind of member
+ * whose copies can be moved away for good. An observer is a learner of every partition that
+ * no map places, so a copy of its own is never one that moved away (partmap.c counts a group
+ * settled with the observers' learners in it, and such a copy must not park). Neither is the
+ * copy of a node its book lists as removed, or not at all: that book is behind (a wiped node
+ * joined again replays the metadata group from the start, its old removal before its new
+ * join) or the node is leaving the cluster. Parked on such a stale book, a re-added
+ * observer's copies were learners its leaders had already added and had nothing more to
+ * send, so they were never read back and stayed empty for good (seed 960001017 --nodes 5
+ * --partitions 16 --rf 3). */
+static int node_holds_placed_replicas(const struct hy_node *n)
 {
     const struct node_member *m =
         node_member_find(n->members, n->member_count, n->meta->raft.cfg.id);
-    return m != NULL && m->role == STORE_MEMBER_OBSERVER;
+    return m != NULL && m->role == STORE_MEMBER_VOTER;
 }
 
 void node_tick(struct hy_node *n, uint64_t now_ms)
@@ -1384,12 +1391,25 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
     n->timeout_dirty = 1; /* walked anyway here; and a group gone since is forgotten */
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
+        if (g->parked && n->snapshot_load != NULL) {
+            /* Parked, but perhaps no longer moved away: the map places it here again, or this
+             * node became an observer (a learner of the partition that its leader may have
+             * added before this copy parked, and then has nothing to send that would read it
+             * back). Read back now rather than at the next entry, which may never come: a
+             * caught-up learner with an empty keyspace never converges. Checked whether its
+             * timer is due or not: a learner's or a quiesced follower's Raft has none. */
+            const struct node_placement *pl = partmap_of(n, g);
+            if (pl == NULL || node_placement_has(pl, g->raft.cfg.id) ||
+                !node_holds_placed_replicas(n)) {
+                replica_unpark(g);
+            }
+        }
         /* Only the groups whose timer is due: an idle group costs nothing between its own
          * deadlines (node_timeout_ms is the earliest of them). */
         if (g->started && g->timeout_ms != 0 && g->timeout_ms <= now_ms) {
             const struct node_placement *pl = partmap_of(n, g);
             if (pl != NULL && !node_placement_has(pl, g->raft.cfg.id) && !replica_is_leader(g) &&
-                g->settled_epoch == pl->epoch && !node_observes(n)) {
+                g->settled_epoch == pl->epoch && node_holds_placed_replicas(n)) {
                 /* A replica of the partition reported its voters to be the map's replicas
                  * (HY.LEADERS), this node not among them: this copy was moved away and never
                  * told, and nothing needs it. It campaigns no more: its pre-votes woke the

@@ -102,6 +102,25 @@ static int self_is_voter(const struct raft *r)
     return raft_membership_is_voter(&r->membership, r->cfg.id);
 }
 
+/* Whether this server may stand for election: a voter of its latest configuration, or one
+ * that configuration removed (it is not in it at all: a learner stays a learner) while, as
+ * far as this server knows, it is not committed yet.
+ * §4.2.2 lets a server outside Cnew lead until Cnew commits ("a leader that is removed from
+ * the configuration ... manages the cluster without counting itself"), and the election
+ * counts Cnew's voters only, so this is as safe as any election. It is needed when this
+ * server alone holds Cnew: the others, still on Cold, need its vote and it refuses them
+ * (its log is longer), so without it nobody could win again (seed 960001669 --nodes 5
+ * --partitions 16 --rf 3: the leader of a move's source removed itself, then lost its
+ * majority before Cnew reached anyone; one of Cold's four voters was lost for good, and the
+ * partition had no leader after the faults stopped). Once it leads, it commits Cnew with
+ * its no-op and hands over (leader_maybe_step_down_removed). */
+static int self_may_campaign(const struct raft *r)
+{
+    return self_is_voter(r) ||
+           (r->membership.count > 0 && membership_find(&r->membership, r->cfg.id) < 0 &&
+            r->membership_index > r->commit_index);
+}
+
 static struct raft_progress *progress_of(struct raft *r, raft_id id)
 {
     for (uint32_t i = 0; i < r->membership.count; i++) {
@@ -372,6 +391,9 @@ static void become_leader(struct raft *r)
     struct raft_entry noop = {.term = r->term, .type = RAFT_ENTRY_NOOP};
     log_append_one(r, &noop);
     r->term_start_index = last_index(r);
+    if (!self_is_voter(r)) {
+        r->step_down_removed = last_index(r); /* elected to commit its own removal */
+    }
     for (uint32_t i = 0; i < r->membership.count; i++) {
         catchup_restart(r, &r->progress[i]); /* rounds end at this term's no-op at least */
     }
@@ -1941,7 +1963,7 @@ static void on_timeout(struct raft *r, const struct raft_event *ev)
         }
     }
     /* §3.4: "Raft uses randomized election timeouts to ensure that split votes are rare". */
-    if (self_is_voter(r)) {
+    if (self_may_campaign(r)) {
         start_pre_vote(r);
     } else {
         reset_election_timer(r);

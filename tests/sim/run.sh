@@ -419,6 +419,14 @@ LIST
 # the checker's (a member holding an entry in memory only was counted as holding it). 1294 and
 # 1490 --durability replicated: the simulator's (the operator's change blocked after a
 # documented loss, whose remedy is not simulated).
+# 960001017 --nodes 5 --partitions 16 --rf 3: a wiped node re-added as an observer replayed its
+# old removal first and parked, on that stale address book, copies its leaders had just added
+# as learners; they stayed empty for good (replica.c node_holds_placed_replicas, and a parked
+# copy no longer moved away is read back). 960001669 --nodes 5 --partitions 16 --rf 3: a
+# partition's leader removed itself while cut off and alone held Cnew; with one of Cold's
+# voters lost, nobody could be elected again (raft.c self_may_campaign). 998000006 --rf-change
+# (above) lowers the factor while two members lost to a forced quorum are still in the cluster
+# again: placement.c drops the replicas on members seen down first.
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -502,6 +510,8 @@ done <<'LIST'
 1294 --durability replicated
 1490 --durability replicated
 998000006 --nodes 5 --partitions 8 --rf 3 --rf-change
+960001017 --nodes 5 --partitions 16 --rf 3
+960001669 --nodes 5 --partitions 16 --rf 3
 LIST
 
 if [ "$fail" -ne 0 ]; then

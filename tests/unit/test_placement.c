@@ -238,6 +238,30 @@ static void test_avoid_members_seen_down(void **state)
     assert_int_equal(load_of(map, PARTS, 50), PARTS);
 }
 
+/* The replication factor lowered while a member is down: every partition it held drops its
+ * replica there, none a live one (simulator seed 998000006 --rf-change: RF 3 to 2 kept a
+ * lost member's replica and dropped a live one, and the partition lost its quorum). */
+static void test_lower_rf_drops_replicas_seen_down_first(void **state)
+{
+    (void)state;
+    raft_id m[5] = {10, 20, 30, 40, 50}, down[1] = {30};
+    struct node_placement map[PARTS];
+    memset(map, 0, sizeof(map));
+    node_place(map, PARTS, m, 5, 3, NULL, 0);
+    size_t had = load_of(map, PARTS, 30);
+    assert_true(had > 0);
+    struct node_placement before[PARTS];
+    memcpy(before, map, sizeof(map));
+    node_place(map, PARTS, m, 5, 2, down, 1);
+    assert_int_equal(load_of(map, PARTS, 30), 0);
+    for (uint32_t p = 0; p < PARTS; p++) {
+        assert_int_equal(map[p].count, 2);
+        for (uint32_t k = 0; k < map[p].count; k++) {
+            assert_true(node_placement_has(&before[p], map[p].ids[k])); /* dropped, not moved */
+        }
+    }
+}
+
 static void test_codec(void **state)
 {
     (void)state;
@@ -600,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_rebalance_after_join),
         cmocka_unit_test(test_remove),
         cmocka_unit_test(test_avoid_members_seen_down),
+        cmocka_unit_test(test_lower_rf_drops_replicas_seen_down_first),
         cmocka_unit_test(test_codec),
         cmocka_unit_test(test_zones_random_layouts),
         cmocka_unit_test(test_racks_in_one_zone),

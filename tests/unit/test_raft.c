@@ -1231,6 +1231,45 @@ static void test_removed_leader_hands_over(void **state)
     tc_free(&c);
 }
 
+/* A leader removes itself while cut off, so Cnew reaches nobody, and one of Cold's four voters
+ * is lost for good. The other two need a third vote of Cold, and the old leader refuses them:
+ * its log, with Cnew, is longer. Only it can end this: it campaigns, though Cnew leaves it
+ * out, as Cnew is not committed; Cnew's voters elect it, it commits Cnew and hands over
+ * (seed 960001669 --nodes 5 --partitions 16 --rf 3: a partition without a leader for good). */
+static void test_leader_that_removed_itself_alone_can_still_be_elected(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 4, 4);
+    tc_start(&c, 4);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 150);
+    c.nd[3].up = 0; /* lost for good */
+    tc_isolate(&c, 0, 1);
+    assert_int_equal(tc_change(&c, 0, RAFT_REMOVE, 1), HY_OK);
+    uint64_t cnew = raft_last_index(&c.nd[0].r);
+    tc_run_until(&c, 1000);
+    assert_int_equal(tc_leaders(&c), 0);
+    assert_true(raft_last_index(&c.nd[1].r) < cnew);
+    tc_isolate(&c, 0, 0);
+    int l = -1;
+    for (int k = 0; k < 100 && l < 1; k++) {
+        l = tc_run_until_any_leader(&c, c.now + 100);
+        if (l < 1) {
+            tc_run_until(&c, c.now + 10); /* past the old leader's term, which hands over */
+        }
+    }
+    assert_true(l == 1 || l == 2);
+    const struct raft_membership *m = raft_membership(&c.nd[l].r);
+    assert_int_equal(m->count, 3);
+    assert_false(raft_membership_is_voter(m, 1));
+    tc_submit(&c, l, "after");
+    tc_run_until(&c, c.now + 200);
+    assert_true(raft_commit_index(&c.nd[l].r) > cnew);
+    assert_int_not_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_free(&c);
+}
+
 /* Three of five voters are lost for good: nobody can be elected. FORCE on a survivor makes it
  * the only voter (the others learners) and it commits alone; the other survivor follows,
  * and once promoted the two form the cluster. The lost servers never count again. */
@@ -2207,6 +2246,7 @@ int main(void)
         cmocka_unit_test(test_learner_that_went_silent_is_not_promoted),
         cmocka_unit_test(test_node_removed_while_leader),
         cmocka_unit_test(test_removed_leader_hands_over),
+        cmocka_unit_test(test_leader_that_removed_itself_alone_can_still_be_elected),
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
         cmocka_unit_test(test_follower_refuses_conflict_with_committed),
         cmocka_unit_test(test_forced_leader_ignores_follower_snapshot_ahead),
