@@ -921,6 +921,10 @@ void store_clear(struct store *s);
  * the same digest (the simulator compares them at equal applied indices). Costs O(dataset).
  */
 uint64_t store_digest(const struct store *s);
+/* What store_digest hashes, appended to out: the snapshot encoding with the owner's section
+ * (store_set_snapshot_extra) left empty, since replicas may hold different ones. For a caller
+ * that wants a cheaper stand-in for the hash (the simulator takes the encoding's own CRC). */
+void store_digest_encode(const struct store *s, struct hy_buf *out);
 
 /* Test only (the whole-node simulator's mutation self-test; never set elsewhere):
  * STORE_MUT_APPLY_CLOCK makes apply use now_ms, the applying node's clock, instead of the
