@@ -143,6 +143,9 @@ struct node_metrics {
     uint64_t entries_applied;
     uint64_t mark_applied, mark_installed, mark_taken, mark_sent;
     uint64_t slow_logged_ms, slow_unlogged;
+    /* Successful AppendEntries responses left out because a later one of the same group
+     * commit said as much (wal_node_coalesce_acks). */
+    uint64_t acks_coalesced;
 };
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
