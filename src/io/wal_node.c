@@ -330,6 +330,49 @@ void wal_node_queues_set_seq(struct wal_node_queues *q, const struct node_io_bat
     HY_UNREACHABLE(); /* a held batch stays queued until its request is durable */
 }
 
+/* wal_node.h */
+size_t wal_node_coalesce_acks(struct node_io_batch *const *batches, size_t done)
+{
+    size_t dropped = 0;
+    struct {
+        raft_id to;
+        uint64_t term, index, seq, sent_ms;
+    } later[RAFT_SERVERS_MAX];
+    size_t n_later = 0;
+    for (size_t i = done; i-- > 0;) {
+        struct node_io_batch *b = batches[i];
+        uint32_t kept = 0;
+        for (uint32_t k = 0; k < b->n_messages; k++) {
+            const struct raft_message *m = &b->messages[k];
+            int drop = 0;
+            if (m->type == RAFT_MSG_APPEND_RESP && m->success && !m->quiesce) {
+                size_t j = 0;
+                while (j < n_later && later[j].to != m->to) {
+                    j++;
+                }
+                if (j < n_later && later[j].term == m->term && later[j].index >= m->index &&
+                    later[j].seq >= m->seq && later[j].sent_ms >= m->sent_ms) {
+                    drop = 1;
+                } else if (j < n_later || n_later < RAFT_SERVERS_MAX) {
+                    n_later += j == n_later;
+                    later[j].to = m->to;
+                    later[j].term = m->term;
+                    later[j].index = m->index;
+                    later[j].seq = m->seq;
+                    later[j].sent_ms = m->sent_ms;
+                }
+            }
+            dropped += (size_t)drop;
+            if (!drop) {
+                /* an acknowledgement owns no entries or data: nothing is lost by overwriting */
+                b->messages[kept++] = *m;
+            }
+        }
+        b->n_messages = kept;
+    }
+    return dropped;
+}
+
 void wal_node_complete(struct wal_node_queues *q, struct hy_node *n, int status,
                        uint64_t durable_seq, const uint32_t *wanted, size_t n_wanted,
                        int *disk_full, wal_node_send_cb send, void *ctx, uint64_t now_ms,
@@ -350,6 +393,18 @@ void wal_node_complete(struct wal_node_queues *q, struct hy_node *n, int status,
     /* Requests complete in submission order: every group's batches up to durable_seq. */
     for (size_t i = 0; i < q->count && q->busy > 0; i++) {
         struct wal_node_group *g = &q->groups[i];
+        size_t done = 0;
+        while (done < g->count && g->ring[(g->head + done) % g->cap].seq <= durable_seq) {
+            done++;
+        }
+        if (done > 1) {
+            struct node_io_batch **v = hy_xmalloc(done * sizeof(*v));
+            for (size_t k = 0; k < done; k++) {
+                v[k] = g->ring[(g->head + k) % g->cap].batch;
+            }
+            node_note_acks_coalesced(n, wal_node_coalesce_acks(v, done));
+            hy_free(v);
+        }
         while (g->count > 0 && g->ring[g->head].seq <= durable_seq) {
             struct node_io_batch *b = g->ring[g->head].batch;
             g->head = (g->head + 1) % g->cap;

@@ -132,6 +132,19 @@ void wal_node_queues_set_seq(struct wal_node_queues *q, const struct node_io_bat
  * its messages go now (raft.h step 2: only once step 1 is durable). */
 typedef void (*wal_node_send_cb)(void *ctx, struct node_io_batch *b);
 
+/* Follower acknowledgements batched per group commit: of the batches of one group made durable
+ * by the same write, a successful AppendEntries response is left out when a later one of them
+ * acknowledges, to the same leader in the same term, as much or more. A follower handed one
+ * batch per AppendEntries it received, each with its response, so with pipelined writes it
+ * answered every message of a group commit, and its leader stepped each of those answers,
+ * where the last alone says all they say: the leader takes the highest match index, heartbeat
+ * round (seq) and send time (sent_ms) it is told (raft.c on_append_resp), and a response is
+ * left out only when the later one is as high on all three. Rejections and answers to a
+ * quiesce round (their flag is not a maximum) all go. `batches`: n batches of one group, in
+ * the order they complete; their message arrays are compacted in place. Returns how many
+ * responses were left out. */
+size_t wal_node_coalesce_acks(struct node_io_batch *const *batches, size_t n);
+
 /*
  * The log reported (durable.c's completion, the simulator's disk event): status HY_OK or
  * HY_ENOSPC (HY_EIO is the caller's: it aborts), every request with seq <= durable_seq durable,

@@ -145,9 +145,11 @@ static void info_stats(const struct info_ctx *x, struct hy_buf *b)
         excused += x->node->groups[i]->raft.stat_deaf_excused;
     }
     hy_buf_printf(b,
-                  "loop_slow_turns:%llu\r\nloop_turn_max_ms:%llu\r\nraft_timeouts_excused:%llu\r\n",
+                  "loop_slow_turns:%llu\r\nloop_turn_max_ms:%llu\r\nraft_acks_coalesced:%llu\r\n"
+                  "raft_timeouts_excused:%llu\r\n",
                   (unsigned long long)m->loop_slow_turns,
-                  (unsigned long long)(m->loop_turn_max_us / 1000), (unsigned long long)excused);
+                  (unsigned long long)(m->loop_turn_max_us / 1000),
+                  (unsigned long long)m->acks_coalesced, (unsigned long long)excused);
 }
 
 void node_note_reply(struct hy_node *n, const uint8_t *reply, size_t len)

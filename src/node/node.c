@@ -309,6 +309,11 @@ static void node_note_deaf(struct hy_node *n, uint64_t from_ms, uint64_t to_ms)
     }
 }
 
+void node_note_acks_coalesced(struct hy_node *n, size_t count)
+{
+    n->metrics.acks_coalesced += count;
+}
+
 void node_note_timer_late(struct hy_node *n, uint64_t due_ms, uint64_t now_ms)
 {
     if (now_ms > due_ms) {

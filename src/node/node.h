@@ -234,6 +234,8 @@ void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t cpu_us, u
  * reports a long turn and a late timer before it reads its input, and delivers node_tick only
  * after it has read the input that waited meanwhile. */
 void node_note_timer_late(struct hy_node *n, uint64_t due_ms, uint64_t now_ms);
+/* AppendEntries responses the storage shell left out (wal_node_coalesce_acks): INFO stats. */
+void node_note_acks_coalesced(struct hy_node *n, size_t count);
 
 /* What the node recovered from its data directory (all empty for a new node). Borrowed for
  * the call. */

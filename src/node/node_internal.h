@@ -143,6 +143,9 @@ struct node_metrics {
     uint64_t entries_applied;
     uint64_t mark_applied, mark_installed, mark_taken, mark_sent;
     uint64_t slow_logged_ms, slow_unlogged;
+    /* Successful AppendEntries responses left out because a later one of the same group
+     * commit said as much (wal_node_coalesce_acks). */
+    uint64_t acks_coalesced;
 };
 
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
@@ -260,9 +263,14 @@ struct node_group {
     uint64_t deposed_ms;     /* when this node stopped leading the group (0: leads, or never did) */
     /* A partition this node holds no replica of (partmap.c): the member believed to lead
      * it, learnt from -MOVED answers and from its replicas' HY.LEADERS answers (RAFT_NONE:
-     * none yet, ask a replica of the map); the term that answer named (0: from a -MOVED). */
+     * none yet, ask a replica of the map); the term that answer named (0: from a -MOVED).
+     * Vouched: the hint came from a replica of the map (its -MOVED, or its HY.LEADERS line),
+     * so it is followed even when the map does not place the partition on it (the source
+     * of a move leads until the move ends); a hint from any other member is followed only
+     * if the map places the partition there (partmap_leader_member). */
     raft_id leader_hint;
     uint64_t leader_hint_term;
+    int leader_hint_vouched;
     /* The map epoch whose replicas a replica of this partition last reported as its voters
      * (HY.LEADERS; 0: none yet): the metadata leader counts the moves under way by it. */
     uint64_t settled_epoch;
@@ -682,8 +690,9 @@ int partmap_boot_servers(struct hy_node *n, const struct node_group *g, raft_id 
 /* The member leading g, as well as this node knows: its Raft view where it holds g, else the
  * hint (a -MOVED answer), else the first live replica of the map. NULL: none known. */
 const struct node_member *partmap_leader_member(const struct node_group *g);
-/* A forward to a partition not held here was answered -MOVED host:port: the hint. */
-void partmap_note_moved(struct node_group *g, const uint8_t *reply, size_t len);
+/* A forward to a partition not held here was answered -MOVED host:port by member `from`:
+ * the hint. */
+void partmap_note_moved(struct node_group *g, raft_id from, const uint8_t *reply, size_t len);
 /* From cron, where this node does not hold every partition: now and then (an election
  * timeout) asks every live peer who leads the groups it holds (HY.LEADERS), so that the
  * leaders of partitions held elsewhere are known without a forward's -MOVED (a node

@@ -478,7 +478,7 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
     if (reply_not_run(data, len) && !node_group_raft_view(forward_group(n, f))) {
         /* A replica of a partition this node does not hold: it names the leader, or has
          * none; the next attempt goes there, or to the next replica (partmap.c). */
-        partmap_note_moved(forward_group(n, f), data, len);
+        partmap_note_moved(forward_group(n, f), f->leader, data, len);
     }
     if (f->opens_session) {
         /* -MOVED/-TRYAGAIN: that member no longer leads and opened nothing. Not a refusal

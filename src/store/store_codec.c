@@ -878,7 +878,7 @@ uint64_t store_digest(const struct store *s)
 {
     struct hy_buf b;
     hy_buf_init(&b);
-    snapshot_encode(s, &b, 0);
+    store_digest_encode(s, &b);
     uint64_t h = 14695981039346656037ull; /* FNV-1a: the encoding is already canonical */
     for (size_t i = 0; i < b.len; i++) {
         h = (h ^ b.data[i]) * 1099511628211ull;

@@ -338,6 +338,54 @@ static void test_list_written_again_keeps_term_and_vote(void **state)
     disk_destroy(d);
 }
 
+static struct raft_message ack(raft_id to, uint64_t term, uint64_t index, uint64_t seq, int ok)
+{
+    struct raft_message m = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = to, .term = term};
+    m.index = index;
+    m.seq = seq;
+    m.sent_ms = seq * 10;
+    m.success = (uint8_t)ok;
+    return m;
+}
+
+/* One acknowledgement per leader and group commit: of the responses made durable together,
+ * only the last of each leader's successful ones goes; a rejection, an answer to a quiesce
+ * round, one to another server and one of an older heartbeat round than the last all go. */
+static void test_acks_of_one_group_commit_coalesce(void **state)
+{
+    (void)state;
+    struct raft_message in[4][3] = {
+        {ack(1, 5, 10, 1, 1), ack(3, 5, 10, 1, 1)},
+        {ack(1, 5, 12, 2, 1), ack(1, 5, 0, 2, 0)},
+        {ack(1, 5, 14, 9, 1)},
+        {ack(1, 5, 16, 3, 1), ack(1, 5, 16, 3, 1)},
+    };
+    in[3][1].quiesce = 1;
+    uint32_t counts[4] = {2, 2, 1, 2};
+    struct node_io_batch b[4];
+    struct node_io_batch *v[4];
+    memset(b, 0, sizeof(b));
+    for (int i = 0; i < 4; i++) {
+        b[i].messages = hy_xmemdup(in[i], counts[i] * sizeof(struct raft_message));
+        b[i].n_messages = counts[i];
+        v[i] = &b[i];
+    }
+    assert_int_equal(wal_node_coalesce_acks(v, 4), 2);
+    /* Batch 0: its ack to 1 is covered by batch 2's (index 14, round 9); the one to 3 goes. */
+    assert_int_equal(b[0].n_messages, 1);
+    assert_int_equal(b[0].messages[0].to, 3);
+    /* Batch 1: the success is covered too; the rejection goes. */
+    assert_int_equal(b[1].n_messages, 1);
+    assert_false(b[1].messages[0].success);
+    /* Batch 2: round 9 is newer than batch 3's round 3, so it goes although 16 > 14. */
+    assert_int_equal(b[2].n_messages, 1);
+    assert_int_equal(b[2].messages[0].index, 14);
+    assert_int_equal(b[3].n_messages, 2);
+    for (int i = 0; i < 4; i++) {
+        hy_free(b[i].messages);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_disk_then_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_recovers_every_group, setup, teardown),
         cmocka_unit_test(test_list_written_again_keeps_term_and_vote),
+        cmocka_unit_test(test_acks_of_one_group_commit_coalesce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
