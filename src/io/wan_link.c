@@ -39,7 +39,7 @@ struct wan_result {
     char link[65];
     uint32_t partition;
     uint64_t term, last_seq, entries;
-    int ok;
+    int resync, ok;
     char why[160];
 };
 
@@ -302,6 +302,7 @@ static void wan_thread(void *arg)
         res.term = job.term;
         res.last_seq = job.last_seq;
         res.entries = job.entries;
+        res.resync = job.resync;
         res.ok = ship(w, &job, res.why, sizeof(res.why));
         hy_buf_free(&job.batch);
         uv_mutex_lock(&w->mu);
@@ -366,8 +367,8 @@ void io_wan_pump(struct io_wan *w, struct hy_node *n, uint64_t now_ms)
     uv_mutex_unlock(&w->mu);
     for (size_t i = 0; i < count; i++) {
         const struct wan_result *r = &results[i];
-        node_wan_done(n, r->link, r->partition, r->term, r->last_seq, r->entries, r->ok, r->why,
-                      now_ms);
+        node_wan_done(n, r->link, r->partition, r->term, r->last_seq, r->entries, r->resync, r->ok,
+                      r->why, now_ms);
     }
     hy_free(results);
     struct node_wan_job *jobs;
