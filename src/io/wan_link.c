@@ -238,8 +238,22 @@ static int ship(struct io_wan *w, const struct node_wan_job *j, char *why, size_
         }
         ok = wan_batch_add(&sub[tp], index, entry, len) == HY_OK;
     }
+    if (ok && r.clear) {
+        /* A resync's first batch has every target partition holding some of the source
+         * partition's slots drop what it holds there, even one that gets no key from it. */
+        for (long tp = 0; tp < parts; tp++) {
+            long lo = (tp * HY_SLOT_COUNT + parts - 1) / parts;
+            long hi = ((tp + 1) * HY_SLOT_COUNT + parts - 1) / parts - 1;
+            if (hi < r.clear_lo || lo > r.clear_hi || sub[tp].buf.data != NULL) {
+                continue;
+            }
+            wan_batch_init_ext(&sub[tp], r.origin, r.src_partition, SIZE_MAX, UINT32_MAX, r.ext,
+                               r.ext_len);
+            first_slot[tp] = (uint16_t)(lo > r.clear_lo ? lo : r.clear_lo);
+        }
+    }
     for (long tp = 0; tp < parts && ok; tp++) {
-        if (sub[tp].count == 0) {
+        if (sub[tp].buf.data == NULL) {
             continue;
         }
         char slot_text[8];

@@ -16,6 +16,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
 #include "node/wan.h"
@@ -65,6 +66,7 @@ struct node_wan_part {
     int rs;        /* enum rs_phase */
     int scan_done; /* the cursor came back: the last scan batch is built */
     int restart;   /* the target refused a scan batch as stale: start over */
+    int built;     /* scan batches built in this resync */
     uint64_t base; /* the scan's base: the last sequence number its first step saw applied */
     uint64_t end;  /* the last sequence number the scan's last step saw applied */
     uint64_t cursor;
@@ -508,6 +510,7 @@ static void scan_begin(struct hy_node *n, struct node_group *g, struct node_wan_
     sp->sh.failures = keep.failures;
     resync_reset(sp);
     sp->rs = RS_SCAN;
+    sp->built = 0;
     sp->cursor = 0;
     sp->end = 0;
     sp->keys = sp->bytes = 0;
@@ -597,7 +600,17 @@ static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_li
     if (l->def.mode == WAN_ACTIVE_ACTIVE) {
         wan_batch_ext_encode(&aa, l->def.name, l->def.rules, l->def.nrules);
     }
-    wan_batch_ext_resync_encode(&ext, sp->base, aa.len > 0 ? aa.data : NULL, aa.len);
+    /* An active-passive target is a replica of the source's slots: the first batch has it drop
+     * what it holds in this partition's (docs/wan.md "Resync"), and goes even when empty. An
+     * active-active target keeps its own writes. */
+    int clear = l->def.mode != WAN_ACTIVE_ACTIVE && sp->built == 0;
+    uint64_t parts = parts_of(n);
+    uint16_t lo = 1, hi = 0;
+    if (clear) {
+        lo = (uint16_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
+        hi = (uint16_t)(((p + 1) * HY_SLOT_COUNT + parts - 1) / parts - 1);
+    }
+    wan_batch_ext_resync_encode(&ext, sp->base, lo, hi, aa.len > 0 ? aa.data : NULL, aa.len);
     struct wan_batch b;
     wan_batch_init_ext(&b, n->cfg->cluster_name, p, SIZE_MAX, UINT32_MAX, ext.data, ext.len);
     hy_buf_free(&aa);
@@ -615,10 +628,11 @@ static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_li
         sp->end = seq_of(g->applied, 0xffff);
         tap_states_update(n, p);
     }
-    if (b.count == 0) {
+    if (b.count == 0 && !clear) {
         wan_batch_free(&b);
         return scan_step(n, g, l, sp, p, now_ms);
     }
+    sp->built++;
     sp->batch = b.buf; /* kept until acknowledged, to be sent again as it is */
     sp->batch_last = b.last_index;
     sp->batch_keys = b.count;

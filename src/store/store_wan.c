@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/strutil.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -119,12 +120,19 @@ void wan_batch_ext_encode(struct hy_buf *out, const char *link, const struct wan
     }
 }
 
-void wan_batch_ext_resync_encode(struct hy_buf *out, uint64_t base, const uint8_t *aa_ext,
-                                 size_t aa_len)
+void wan_batch_ext_resync_encode(struct hy_buf *out, uint64_t base, uint16_t clear_lo,
+                                 uint16_t clear_hi, const uint8_t *aa_ext, size_t aa_len)
 {
     HY_ASSERT(aa_ext == NULL || (aa_len >= BATCH_EXT_MIN && aa_ext[0] == 1));
-    hy_buf_append_u8(out, aa_ext != NULL ? 3 : 2);
+    int clear = clear_lo <= clear_hi;
+    HY_ASSERT(!clear || clear_hi < HY_SLOT_COUNT);
+    hy_buf_append_u8(out, (uint8_t)(2 | (aa_ext != NULL ? 1 : 0) | (clear ? 4 : 0)));
     hy_buf_append_u64le(out, base);
+    if (clear) {
+        uint8_t sl[4] = {(uint8_t)clear_lo, (uint8_t)(clear_lo >> 8), (uint8_t)clear_hi,
+                         (uint8_t)(clear_hi >> 8)};
+        hy_buf_append(out, sl, sizeof(sl));
+    }
     if (aa_ext != NULL) {
         hy_buf_append(out, aa_ext + 1, aa_len - 1);
     }
@@ -135,7 +143,8 @@ void wan_batch_ext_resync_encode(struct hy_buf *out, uint64_t base, const uint8_
  * comes first (wan_batch_ext_resync_encode). */
 static size_t ext_read(struct wan_batch_reader *r, const uint8_t *p, size_t len)
 {
-    if (len < BATCH_EXT_MIN || p[0] == 0 || p[0] > 3) {
+    /* Deleting slots (4) comes only with a resync (2). */
+    if (len < BATCH_EXT_MIN || p[0] == 0 || p[0] > 7 || (p[0] & 6) == 4) {
         return 0;
     }
     size_t off = 1;
@@ -146,6 +155,18 @@ static size_t ext_read(struct wan_batch_reader *r, const uint8_t *p, size_t len)
         r->resync = 1;
         r->resync_base = hy_load_u64le(p + off);
         off += 8;
+        if (p[0] & 4) {
+            if (len - off < 4) {
+                return 0;
+            }
+            r->clear = 1;
+            r->clear_lo = (uint16_t)(p[off] | p[off + 1] << 8);
+            r->clear_hi = (uint16_t)(p[off + 2] | p[off + 3] << 8);
+            off += 4;
+            if (r->clear_lo > r->clear_hi || r->clear_hi >= HY_SLOT_COUNT) {
+                return 0;
+            }
+        }
         if (!(p[0] & 1)) {
             return off;
         }
@@ -374,14 +395,59 @@ uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partiti
  * its base: the link's stream resumes from there. It is refused when the position is past the
  * base already: the stream of that resync (or of a later one) has begun, and an earlier state
  * applied now would undo a change applied since. */
-static void apply_resync(struct store *s, struct wan_batch_reader *r, struct store_wan_src *src,
-                         struct resp_writer *reply)
+struct slot_keys {
+    uint16_t lo, hi;
+    struct hy_buf keys; /* u32 LE length + bytes, repeated */
+    size_t count;
+};
+
+static void collect_slot_key(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
+{
+    (void)o;
+    struct slot_keys *c = ctx;
+    uint16_t slot = hy_key_slot(key, klen);
+    if (slot >= c->lo && slot <= c->hi) {
+        hy_buf_append_u32le(&c->keys, (uint32_t)klen);
+        hy_buf_append(&c->keys, key, klen);
+        c->count++;
+    }
+}
+
+/* Deletes every key held in slots lo..hi (expired ones included: they are gone anyway). */
+static void clear_slots(struct store *s, uint16_t lo, uint16_t hi, uint64_t time_ms)
+{
+    struct slot_keys c = {.lo = lo, .hi = hi, .count = 0};
+    hy_buf_init(&c.keys);
+    uint64_t cursor = 0;
+    do {
+        cursor = store_scan(s, cursor, 1024, 0, collect_slot_key, &c);
+    } while (cursor != 0);
+    for (size_t off = 0; off < c.keys.len;) {
+        uint32_t klen = hy_load_u32le(c.keys.data + off);
+        const uint8_t *k = c.keys.data + off + 4;
+        off += 4 + klen;
+        struct store_obj *o = store__lookup_write(s, k, klen, time_ms);
+        if (o != NULL) {
+            store__delete(s, o);
+        }
+    }
+    hy_buf_free(&c.keys);
+}
+
+static void apply_resync(struct store *s, const struct store_entry *e, struct wan_batch_reader *r,
+                         struct store_wan_src *src, struct resp_writer *reply)
 {
     if (r->resync_base < src->last) {
         if (reply != NULL) {
             resp_write_error(reply, "ERR stale WAN resync batch: the stream is past its base");
         }
         return;
+    }
+    if (r->clear && r->resync_base > src->last) {
+        /* An active-passive resync's first batch, applied once (its resends find the position
+         * at the base): the target is a replica of the source's slots, so what it holds there
+         * goes, and the scan's states (this batch's and the next ones') are all that stays. */
+        clear_slots(s, r->clear_lo, r->clear_hi, e->time_ms);
     }
     uint64_t index;
     const uint8_t *entry;
@@ -431,7 +497,7 @@ void store__op_wan_apply(struct store *s, const struct store_entry *e, struct re
     s->wan_depth++;
     s->wan_batch = &r;
     if (r.resync) {
-        apply_resync(s, &r, src, reply);
+        apply_resync(s, e, &r, src, reply);
         s->wan_batch = NULL;
         s->wan_depth--;
         return;

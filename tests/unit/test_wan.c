@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
+#include "common/crc.h"
 #include "node/wan.h"
 #include "store/store.h"
 #include "store/store_wan.h"
@@ -852,7 +853,7 @@ static void test_resync_batches(void **state)
     struct hy_buf ext, put;
     hy_buf_init(&ext);
     hy_buf_init(&put);
-    wan_batch_ext_resync_encode(&ext, 20, NULL, 0);
+    wan_batch_ext_resync_encode(&ext, 20, 1, 0, NULL, 0);
     struct wan_batch rs;
     wan_batch_init_ext(&rs, "east", 0, 1 << 20, 100, ext.data, ext.len);
     const char *keys[] = {"n", "k"};
@@ -886,7 +887,7 @@ static void test_resync_batches(void **state)
     struct wan_policy_rule rule = {.pattern = "*", .policy = WAN_POLICY_DISCARD};
     wan_batch_ext_encode(&aa, "dr", &rule, 1);
     hy_buf_reset(&ext);
-    wan_batch_ext_resync_encode(&ext, 30, aa.data, aa.len);
+    wan_batch_ext_resync_encode(&ext, 30, 1, 0, aa.data, aa.len);
     struct wan_batch bad;
     wan_batch_init_ext(&bad, "east", 0, 1 << 20, 100, ext.data, ext.len);
     assert_int_equal(wan_batch_add(&bad, 1, incr.data, incr.len), HY_OK);
@@ -899,6 +900,24 @@ static void test_resync_batches(void **state)
     for (size_t cut = 1; cut < 1 + 4 + ext.len; cut++) {
         assert_int_not_equal(wan_batch_open(&r, bad.buf.data, cut), HY_OK);
     }
+
+    /* An active-passive resync's first batch has the target drop what it holds in the source
+     * partition's slots first, once: sent again, it deletes nothing the stream wrote since. */
+    uint16_t slot_n = hy_key_slot(S("n")), slot_k = hy_key_slot(S("k"));
+    hy_buf_reset(&ext);
+    wan_batch_ext_resync_encode(&ext, 40, slot_k, slot_k, NULL, 0);
+    struct wan_batch clr;
+    wan_batch_init_ext(&clr, "east", 0, 1 << 20, 100, ext.data, ext.len);
+    assert_int_equal(wan_batch_open(&r, clr.buf.data, clr.buf.len), HY_OK);
+    assert_true(r.resync && r.clear && r.clear_lo == slot_k && r.clear_hi == slot_k);
+    assert_true(slot_n != slot_k);
+    assert_string_equal(apply_batch(dst, &clr), ":40\r\n");
+    assert_null(get(dst, "k"));
+    assert_string_equal(get(dst, "n"), "6");
+    assert_int_equal(store_apply(dst, set.data, set.len, NULL), HY_OK);
+    assert_string_equal(apply_batch(dst, &clr), ":40\r\n");
+    assert_string_equal(get(dst, "k"), "v");
+    wan_batch_free(&clr);
 
     /* The tap: an op as such, a state while states are asked for. */
     struct tapped t = {0};
