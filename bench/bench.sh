@@ -227,11 +227,8 @@ done
 RESULTS="$WORK/results.txt" # lines: server pipeline test rps cpu_us_per_request
 : >"$RESULTS"
 
-cpu_ticks() { # cpu_ticks PID: user + system clock ticks of the process (all its threads)
-    # and of the children it reaped (halyard's forked snapshot encoders, Redis's AOF rewrites):
-    # work the server does for its writes, off its own threads.
-    awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"
-}
+# cpu_ticks PID: work the server does for its writes, its children's included
+. "$(dirname "${BASH_SOURCE[0]}")/cpu.sh"
 
 run_bench() { # run_bench NAME PORT PIPELINE REQUESTS PID [TESTS]
     local name=$1 port=$2 pipe=$3 n=$4 pid=$5 tests=${6:-set get} out test c0 c1

@@ -81,12 +81,10 @@ top_term() {
     local p
     for p in "${PORTS[@]}"; do info "$p" raft_term; done | sort -n | tail -1
 }
-cpu_ticks() { # user + system ticks of the three nodes (the halyard under each timeout)
-    local pid child
-    for pid in "${PIDS[@]}"; do
-        child=$(pgrep -P "$pid" || echo "$pid")
-        awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$child/stat"
-    done | awk '{ t += $1 } END { print t + 0 }'
+. "$(dirname "${BASH_SOURCE[0]}")/cpu.sh"
+node_pids() { # the three nodes' halyard processes (each under its timeout)
+    local pid
+    for pid in "${PIDS[@]}"; do pgrep -P "$pid" || echo "$pid"; done
 }
 
 L=$(leader)
@@ -94,11 +92,11 @@ changed=0
 elections=0
 for r in $(seq "$RUNS"); do
     t0=$(top_term)
-    c0=$(cpu_ticks)
+    c0=$(cpu_ticks $(node_pids))
     load=$(cut -d' ' -f1 /proc/loadavg)
     rps=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$L" -t set -P 16 -c 50 -n "$N" -r 100000 \
         -q --csv 2>/dev/null | awk -F, '/"SET"/ { gsub(/"/, "", $2); print $2 }') || true
-    c1=$(cpu_ticks)
+    c1=$(cpu_ticks $(node_pids))
     t1=$(top_term)
     L2=$(leader)
     [ "$t1" != "$t0" ] && changed=$((changed + 1))

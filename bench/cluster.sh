@@ -257,13 +257,8 @@ LEADER_CHANGES=0
 FAILOVER_RC=0
 ETCD_RC=0
 
-cpu_ticks() { # cpu_ticks PID...: user + system clock ticks of the processes (every thread) and
-    # of the children they reaped (halyard's forked snapshot encoders, Redis's AOF rewrites)
-    local pid
-    for pid in "$@"; do
-        awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pid/stat"
-    done | awk '{ t += $1 } END { print t + 0 }'
-}
+# cpu_ticks PID...
+. "$(dirname "${BASH_SOURCE[0]}")/cpu.sh"
 
 pid_of_port() { # pid_of_port PORT: the PID of the server on that port (halyard or redis)
     local i

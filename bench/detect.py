@@ -19,7 +19,6 @@ A benchmark, not a test: timings depend on the machine (say whether it was share
 
 import argparse
 import json
-import math
 import os
 import shutil
 import signal
@@ -32,26 +31,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from cluster import Cluster  # noqa: E402
 from conftest import RawConn  # noqa: E402
+from failover import _Tmp, percentile  # noqa: E402  (bench/failover.py: same scaffolding)
 
 POLL_S = 0.005
-
-
-class _Tmp:
-    """Enough of pytest's tmp_path_factory for Cluster."""
-
-    def __init__(self, root):
-        self.root, self.n = root, 0
-
-    def mktemp(self, name):
-        self.n += 1
-        path = os.path.join(self.root, "%s%d" % (name, self.n))
-        os.makedirs(path)
-        return path
-
-
-def percentile(values, p):
-    s = sorted(values)
-    return s[max(0, math.ceil(p / 100.0 * len(s)) - 1)]
 
 
 def views(conn):

@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 from cluster import Cluster  # noqa: E402
+from failover import _Tmp  # noqa: E402  (bench/failover.py: same scaffolding)
 from conftest import RawConn, wait_for  # noqa: E402
 from test_wan_active import (CutProxy, conflict_totals, content, link, status,  # noqa: E402
                              wait_versions)
@@ -35,20 +36,6 @@ from test_wan_active import (CutProxy, conflict_totals, content, link, status,  
 CUT_S = float(os.environ.get("BENCH_WAN_CUT_S", "60"))
 KEYS = int(os.environ.get("BENCH_WAN_KEYS", "10000"))
 RATE = int(os.environ.get("BENCH_WAN_RATE", "500"))
-
-
-class Dirs:
-    """What Cluster needs of pytest's tmp_path_factory."""
-
-    def __init__(self, root):
-        self.root = root
-        self.n = 0
-
-    def mktemp(self, name):
-        self.n += 1
-        p = os.path.join(self.root, "%s%d" % (name, self.n))
-        os.makedirs(p)
-        return p
 
 
 def write_for(c, password, seconds, seed, counts, i):
@@ -70,7 +57,7 @@ def write_for(c, password, seconds, seed, counts, i):
 def main():
     os.environ["HALYARD_BIN"] = sys.argv[1]
     root = tempfile.mkdtemp(prefix="bench-wan-converge-")
-    dirs = Dirs(root)
+    dirs = _Tmp(root)
     east = Cluster(dirs, 1, {"partitions": 2, "cluster-name": "east", "requirepass": "pe"})
     west = Cluster(dirs, 1, {"partitions": 2, "cluster-name": "west", "requirepass": "pw"})
     proxies = []

@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 from cluster import Cluster  # noqa: E402
+from failover import _Tmp, percentile  # noqa: E402  (bench/failover.py: same scaffolding)
 from conftest import RawConn, wait_for  # noqa: E402
 
 RATE = int(os.environ.get("BENCH_WAN_RATE", "1000"))
@@ -36,29 +37,10 @@ PROBES = int(os.environ.get("BENCH_WAN_PROBES", "300"))
 LOADERS = 8
 
 
-class Dirs:
-    """What Cluster needs of pytest's tmp_path_factory."""
-
-    def __init__(self, root):
-        self.root = root
-        self.n = 0
-
-    def mktemp(self, name):
-        self.n += 1
-        p = os.path.join(self.root, "%s%d" % (name, self.n))
-        os.makedirs(p)
-        return p
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, int(round(p / 100.0 * len(xs) + 0.5)) - 1))]
-
-
 def main():
     os.environ["HALYARD_BIN"] = sys.argv[1]
     root = tempfile.mkdtemp(prefix="bench-wan-")
-    dirs = Dirs(root)
+    dirs = _Tmp(root)
     dst = Cluster(dirs, 1, {"partitions": 2, "cluster-name": "west", "requirepass": "pw"})
     src = Cluster(dirs, 3, {"partitions": 4, "cluster-name": "east"})
     stop = threading.Event()
@@ -127,10 +109,10 @@ def main():
         print("load: %d SETs in %.1f s (%.0f a second; asked %d) on %d connections"
               % (done["n"], took, done["n"] / took, RATE, LOADERS))
         print("end-to-end lag (source ack -> readable on the target), %d probes: p50 %.1f ms, "
-              "p99 %.1f ms, max %.1f ms" % (len(lags), pct(lags, 50), pct(lags, 99), max(lags)))
+              "p99 %.1f ms, max %.1f ms" % (len(lags), percentile(lags, 50), percentile(lags, 99), max(lags)))
         if src_lag:
             print("source's view (largest halyard_wan_lag_ms of any partition, sampled every "
-                  "100 ms): p50 %d ms, p99 %d ms" % (pct(src_lag, 50), pct(src_lag, 99)))
+                  "100 ms): p50 %d ms, p99 %d ms" % (percentile(src_lag, 50), percentile(src_lag, 99)))
     finally:
         stop.set()
         for c in (src, dst):

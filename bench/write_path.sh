@@ -73,9 +73,8 @@ wait_ready() { # wait_ready PORT PID LOG
     done
     die "no PONG on port $1 within 15 s"
 }
-# user + sys ticks of the process (every thread) and of the children it reaped (halyard's
-# forked snapshot encoders, Redis's AOF rewrites): CPU spent for the writes off its threads.
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ticks PID: CPU spent for the writes, off the server's threads too
+. "$(dirname "${BASH_SOURCE[0]}")/cpu.sh"
 
 HY_PORT=$(free_port)
 mkdir -p "$WORK/hy" "$WORK/aof"

@@ -3364,14 +3364,15 @@ static void grow(uint64_t **arr, size_t *cap, uint64_t index)
     *cap = n;
 }
 
-/* store_digest's meaning (the snapshot encoding: keys, values, expiry times, sessions, the
- * address book) at a fraction of its cost: the encoding goes into one buffer kept for the run
- * (no regrowth), and its own trailing CRC32C with its length stands for it. The checks run
- * this after every event on every node that applied something: it was two thirds of the run. */
+/* store_digest's meaning (the snapshot encoding without its owner's section, the WAN outbox:
+ * keys, values, expiry times, sessions, the address book) at a fraction of its cost: the encoding
+ * goes into one buffer kept for the run (no regrowth), and its own trailing CRC32C with its length
+ * stands for it. The checks run this after every event on every node that applied something: it was
+ * two thirds of the run. */
 static uint64_t w_digest(struct world *w, const struct store *s)
 {
     hy_buf_reset(&w->digest_buf);
-    store_snapshot_encode(s, &w->digest_buf);
+    store_digest_encode(s, &w->digest_buf);
     HY_ASSERT(w->digest_buf.len >= 4);
     uint32_t crc;
     memcpy(&crc, w->digest_buf.data + w->digest_buf.len - 4, 4);

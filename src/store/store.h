@@ -931,6 +931,9 @@ void store_clear(struct store *s);
  * the same digest (the simulator compares them at equal applied indices). Costs O(dataset).
  */
 uint64_t store_digest(const struct store *s);
+/* The bytes store_digest hashes: the snapshot's encoding with the owner's section left empty
+ * (store_set_snapshot_extra), the same on every replica at the same applied index. */
+void store_digest_encode(const struct store *s, struct hy_buf *out);
 
 /* Test only (the whole-node simulator's mutation self-test; never set elsewhere):
  * STORE_MUT_APPLY_CLOCK makes apply use now_ms, the applying node's clock, instead of the

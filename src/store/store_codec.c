@@ -556,6 +556,11 @@ void store_snapshot_encode(const struct store *s, struct hy_buf *out)
     snapshot_encode(s, out, 1);
 }
 
+void store_digest_encode(const struct store *s, struct hy_buf *out)
+{
+    snapshot_encode(s, out, 0);
+}
+
 /* Reads a hash value's fields into a new object; NULL when malformed. */
 static struct hobj *snap_get_hash(struct rd *r, uint64_t seed)
 {

@@ -22,6 +22,7 @@ Each proxy is one accepting thread plus two pump threads per connection; close()
 all and joins them.
 """
 
+import contextlib
 import select
 import socket
 import threading
@@ -246,3 +247,40 @@ class ProxiedCluster(Cluster):
     def stop_all(self):
         errors = super().stop_all()
         return errors + self.net.close()
+
+
+@contextlib.contextmanager
+def leader_and_follower(tmp_path_factory):
+    """A started 3-node ProxiedCluster with its leader li and a follower fi: yields (c, li, fi).
+    Every link is healed when the body ends, and the cluster is stopped (its nodes' errors
+    fail the test). Tests of what a follower decides from its own replica cut the leader's link
+    to it (c.net.block(li, fi)): the writes that commit meanwhile, with the other follower, are
+    acknowledged while its replica lags for sure."""
+    c = ProxiedCluster(tmp_path_factory, 3)
+    c.start_all()
+    try:
+        li = c.leader(30)
+        try:
+            yield c, li, (li + 1) % 3
+        finally:
+            c.net.heal()
+    finally:
+        errors = c.stop_all()
+    assert not errors, errors
+
+
+def send_then_heal(c, conn, fport, *commands):
+    """Sends `commands` (each an argument list) on `conn`, a connection to the cut-off follower
+    on fport, and heals the network only once the follower has taken them: answered (from its
+    replica: the fault such a test is for), forwarded them (INFO forwards_sent moved), or
+    stopped knowing a leader (then they wait for one). Healing sooner could let the replica
+    catch up first and hide an answer from it. The replies are left for the caller to read."""
+    from cluster import info
+    from conftest import wait_for
+
+    before = int(info(fport, "stats")["forwards_sent"])
+    conn.send(b"".join(conn.encode(*args) for args in commands))
+    wait_for(lambda: select.select([conn.sock], [], [], 0)[0] or
+             int(info(fport, "stats")["forwards_sent"]) > before or
+             info(fport)["raft_leader"] == "", 30, "the follower to take the commands")
+    c.net.heal()

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from cluster import Cluster
-from conftest import TARGET, RawConn, wait_for
+from conftest import RawConn, wait_for
 
 CHECKSUM = "DUMP payload version or checksum are wrong"
 
@@ -504,16 +504,9 @@ def test_watch_on_a_follower_reads_the_leaders_versions(tmp_path_factory):
     acknowledged: a version read there is older than the leader's, and EXEC aborted although the
     key did not change after WATCH (Redis runs it). Here the follower hears nothing from its
     leader while another client's SET is acknowledged, so its replica lags for sure."""
-    import select
+    from fault_proxy import leader_and_follower, send_then_heal
 
-    from cluster import info
-    from fault_proxy import ProxiedCluster
-
-    c = ProxiedCluster(tmp_path_factory, 3)
-    c.start_all()
-    try:
-        li = c.leader(30)
-        fi = (li + 1) % 3
+    with leader_and_follower(tmp_path_factory) as (c, li, fi):
         lport, fport = c.ports[li], c.ports[fi]
         with RawConn(lport) as l:
             assert l.cmd("SET", "wk", "v1") == "OK"
@@ -524,32 +517,19 @@ def test_watch_on_a_follower_reads_the_leaders_versions(tmp_path_factory):
                 return r.cmd("GET", "wk")
         wait_for(lambda: replica_get() == b"v1", 30, "the follower to apply the first SET")
         c.net.block(li, fi)
-        try:
+        with RawConn(lport) as l:
+            assert l.cmd("SET", "wk", "v2") == "OK"
+        assert replica_get() == b"v1"  # the follower's replica lags
+        with RawConn(fport, timeout=60) as f:
+            send_then_heal(c, f, fport, ("WATCH", "wk"))
+            assert f.read() == "OK"
+            assert f.cmd("MULTI") == "OK"
+            assert f.cmd("GET", "wk") == "QUEUED"
+            assert f.cmd("EXEC") == [b"v2"]
+            # A write after WATCH still aborts EXEC.
+            assert f.cmd("WATCH", "wk") == "OK"
             with RawConn(lport) as l:
-                assert l.cmd("SET", "wk", "v2") == "OK"
-            assert replica_get() == b"v1"  # the follower's replica lags
-            before = int(info(fport, "stats")["forwards_sent"])
-            with RawConn(fport, timeout=60) as f:
-                f.send(f.encode("WATCH", "wk"))
-                # As in test_library_reads_on_a_follower_see_the_clients_writes: heal only once
-                # the follower answered (from its replica), forwarded, or waits for a leader.
-                wait_for(lambda: select.select([f.sock], [], [], 0)[0] or
-                         int(info(fport, "stats")["forwards_sent"]) > before or
-                         info(fport)["raft_leader"] == "", 30, "the follower to take the WATCH")
-                c.net.heal()
-                assert f.read() == "OK"
-                assert f.cmd("MULTI") == "OK"
-                assert f.cmd("GET", "wk") == "QUEUED"
-                assert f.cmd("EXEC") == [b"v2"]
-                # A write after WATCH still aborts EXEC.
-                assert f.cmd("WATCH", "wk") == "OK"
-                with RawConn(lport) as l:
-                    assert l.cmd("SET", "wk", "v3") == "OK"
-                assert f.cmd("MULTI") == "OK"
-                assert f.cmd("GET", "wk") == "QUEUED"
-                assert f.cmd("EXEC") is None
-        finally:
-            c.net.heal()
-    finally:
-        errors = c.stop_all()
-    assert not errors, errors
+                assert l.cmd("SET", "wk", "v3") == "OK"
+            assert f.cmd("MULTI") == "OK"
+            assert f.cmd("GET", "wk") == "QUEUED"
+            assert f.cmd("EXEC") is None

@@ -5,7 +5,6 @@ step and memory bounds; and scripts replicated as one log entry each: through a 
 every partition) and in redirect moved mode, every replica ends with the same values."""
 
 import hashlib
-import os
 import signal
 import subprocess
 import time
@@ -985,15 +984,9 @@ def test_library_reads_on_a_follower_see_the_clients_writes(tmp_path_factory):
     cut), so its own replica still holds the library and the script (a READONLY connection shows
     it): a read answered from that replica would show them; answered by the leader, it shows the
     flush."""
-    import select
+    from fault_proxy import leader_and_follower, send_then_heal
 
-    from fault_proxy import ProxiedCluster
-
-    c = ProxiedCluster(tmp_path_factory, 3)
-    c.start_all()
-    try:
-        li = c.leader(30)
-        fi = (li + 1) % 3
+    with leader_and_follower(tmp_path_factory) as (c, li, fi):
         lport, fport = c.ports[li], c.ports[fi]
         with RawConn(lport) as l:
             assert l.cmd("FUNCTION", "LOAD", "#!lua name=old\nredis.register_function('f', "
@@ -1004,31 +997,15 @@ def test_library_reads_on_a_follower_see_the_clients_writes(tmp_path_factory):
                  "the follower to apply the library and the script")
         # The follower stops hearing its leader; the flushes commit with the other follower.
         c.net.block(li, fi)
-        try:
+        with RawConn(lport) as l:
+            assert l.cmd("FUNCTION", "FLUSH") == "OK"
+            assert l.cmd("SCRIPT", "FLUSH") == "OK"
+        assert _replica(fport, "FUNCTION", "LIST")[0][1] == b"old"  # the stale replica
+        with RawConn(fport, timeout=60) as f:
+            send_then_heal(c, f, fport, ("FUNCTION", "LIST"), ("FUNCTION", "DUMP"),
+                           ("SCRIPT", "EXISTS", sha), ("FUNCTION", "STATS"))
+            assert f.read() == []
             with RawConn(lport) as l:
-                assert l.cmd("FUNCTION", "FLUSH") == "OK"
-                assert l.cmd("SCRIPT", "FLUSH") == "OK"
-            assert _replica(fport, "FUNCTION", "LIST")[0][1] == b"old"  # the stale replica
-            before = int(info(fport, "stats")["forwards_sent"])
-            with RawConn(fport, timeout=60) as f:
-                f.send(f.encode("FUNCTION", "LIST") + f.encode("FUNCTION", "DUMP") +
-                       f.encode("SCRIPT", "EXISTS", sha) + f.encode("FUNCTION", "STATS"))
-                # Until the follower has either answered (from its replica: the fault this
-                # test is for), forwarded the reads, or stopped knowing a leader (then the
-                # reads wait for one), healing could let the replica catch up first and hide
-                # a local answer.
-                wait_for(lambda: select.select([f.sock], [], [], 0)[0] or
-                         int(info(fport, "stats")["forwards_sent"]) > before or
-                         info(fport)["raft_leader"] == "", 30,
-                         "the follower to take the reads")
-                c.net.heal()
-                assert f.read() == []
-                with RawConn(lport) as l:
-                    assert f.read() == l.cmd("FUNCTION", "DUMP")
-                assert f.read() == [0]
-                assert f.read()[3] == [b"LUA", [b"libraries_count", 0, b"functions_count", 0]]
-        finally:
-            c.net.heal()
-    finally:
-        errors = c.stop_all()
-    assert not errors, errors
+                assert f.read() == l.cmd("FUNCTION", "DUMP")
+            assert f.read() == [0]
+            assert f.read()[3] == [b"LUA", [b"libraries_count", 0, b"functions_count", 0]]
