@@ -27,25 +27,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 from cluster import Cluster  # noqa: E402
+from failover import _Tmp  # noqa: E402  (bench/failover.py: same scaffolding)
 from conftest import RawConn, wait_for  # noqa: E402
 
 KEYS = int(os.environ.get("BENCH_RESYNC_KEYS", "100000"))
 RUNS = int(os.environ.get("BENCH_RESYNC_RUNS", "3"))
 PARTS = 4
-
-
-class Dirs:
-    """What Cluster needs of pytest's tmp_path_factory."""
-
-    def __init__(self, root):
-        self.root = root
-        self.n = 0
-
-    def mktemp(self, name):
-        self.n += 1
-        p = os.path.join(self.root, "%s%d" % (name, self.n))
-        os.makedirs(p)
-        return p
 
 
 def load(port):
@@ -67,7 +54,7 @@ def parts(port):
 
 def one_run(root, binary):
     os.environ["HALYARD_BIN"] = binary
-    dirs = Dirs(tempfile.mkdtemp(dir=root))
+    dirs = _Tmp(tempfile.mkdtemp(dir=root))
     dst = Cluster(dirs, 1, {"partitions": 2, "cluster-name": "west", "requirepass": "pw"})
     src = Cluster(dirs, 1, {"partitions": PARTS, "cluster-name": "east"})
     try:
