@@ -965,6 +965,12 @@ void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp
     struct store_obj *obj = store__lookup_write(s, k->ptr, k->len, e->time_ms);
     struct wan_version local;
     int tracked = store_wan_version(s, k->ptr, k->len, &local);
+    if (!tracked && s->hlc != NULL) {
+        /* A key written here before versions were kept: this cluster's, version 0, as its
+         * resync sends it (store_wan_state), so that two such keys of the same name, one on
+         * each side, are decided alike on both (by the origin id). */
+        local.origin = s->hlc->origin;
+    }
     local.live = obj != NULL;
     local.expire_at = obj != NULL ? store__expire(obj) : -1;
     if (s->hlc != NULL && in.hlc > s->hlc->clock) {
