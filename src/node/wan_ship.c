@@ -762,7 +762,14 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
                     sp->mark_ms = now_ms;
                     send_pos_arg(n, l->def.name, p, "RESYNC", now_ms);
                 }
-            } else if (sp->rs != RS_NONE && (ob->overflow || sp->restart)) {
+            } else if (sp->rs != RS_NONE && have && now_ms >= sp->mark_ms + WAN_POS_EVERY_MS) {
+                /* A position written before the resync began came back after its deletion
+                 * (the two went through the metadata leader in no promised order): taken away
+                 * again, so that a new leader does not ship ops from it over the scan's states. */
+                sp->mark_ms = now_ms;
+                send_pos_arg(n, l->def.name, p, "RESYNC", now_ms);
+            }
+            if (sp->rs != RS_NONE && sp->rs != RS_MARK && (ob->overflow || sp->restart)) {
                 /* The outbox filled up during the resync (or the target refused a scan batch
                  * as older than its stream): the changes after the base are not all here. */
                 hy_log(n->log, HY_LOG_WARN, "WAN link '%s', partition %u: resync starts over (%s)",
