@@ -563,7 +563,7 @@ struct node_wan_lag_view {
     int gap, backing_off;
     int resyncing;                      /* a resync runs (docs/wan.md "Resync") */
     uint64_t resync_keys, resync_bytes; /* its states acknowledged so far (or the last's) */
-    uint64_t resyncs;                   /* resyncs completed since this node led */
+    uint64_t resyncs;                   /* resyncs this node completed as leader */
 };
 size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
                      uint64_t now_ms);

@@ -792,7 +792,7 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
         {"halyard_wan_resync_bytes", "gauge",
          "Bytes of resync batches the target acknowledged in the running resync (or the last)."},
         {"halyard_wan_resyncs_total", "counter",
-         "Resyncs completed since this node led the partition."},
+         "Resyncs this node completed as the partition's leader, since it knew the link."},
     };
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         prom_family(b, fam[f].name, fam[f].type, fam[f].help);

@@ -70,13 +70,14 @@ struct node_wan_part {
     uint64_t base; /* the scan's base: the last sequence number its first step saw applied */
     uint64_t end;  /* the last sequence number the scan's last step saw applied */
     uint64_t cursor;
-    uint64_t next;       /* the number of the next state in a resync batch (per term) */
+    uint64_t next;       /* the number of the next state in a resync batch (never reset: it
+                          * tells the answers of two scan batches apart) */
     struct hy_buf batch; /* the scan batch in flight or to resend; empty: none */
     uint64_t batch_last, batch_keys;
     int in_flight;
     uint64_t retry_at_ms, backoff_ms, mark_ms, started_ms;
     uint64_t keys, bytes; /* the current (or last) resync's states acknowledged, and bytes */
-    uint64_t resyncs;     /* resyncs completed since this node led the partition */
+    uint64_t resyncs;     /* resyncs this node completed as the partition's leader */
 };
 
 struct node_wan_link {

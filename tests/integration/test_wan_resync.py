@@ -353,7 +353,16 @@ def test_source_leader_killed_during_resync_converges(make_pair):
             led = parts_led(src, live)
             return len(led) == SRC_PARTS and all(p["resyncs"] >= 1 for _, p in led.values())
 
-        wait_for(new_leader_done, 90, "a new leader's resync of every partition")
+        try:
+            wait_for(new_leader_done, 90, "a new leader's resync of every partition")
+        except AssertionError:
+            for i in live:
+                print("source node %d:" % i, text(cmd(src.ports[i], "HALYARD", "WAN", "STATUS")))
+            for i in live:
+                log = open(src.nodes[i].log_path).read()
+                print(src.nodes[i].log_path, "\n".join(
+                    ln for ln in log.splitlines() if "WAN" in ln or "leader" in ln)[-6000:])
+            raise
         at = w.done
         wait_for(lambda: w.done > at + 10, 20, "more writes after the resyncs")
     wait_same(src, dst, deadline_s=90, live=live)
