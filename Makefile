@@ -87,7 +87,7 @@ LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
 PREFIX    ?= /usr/local
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-churn bench-many-partitions bench-move bench-tls bench-detect bench-memory bench-wan bench-wan-converge deps clean sim bench-raft
+        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-churn bench-many-partitions bench-move bench-tls bench-detect bench-memory bench-wan bench-wan-converge bench-wan-resync deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -336,6 +336,11 @@ bench-wan: deps
 bench-wan-converge: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	/usr/bin/python3 bench/wan_converge.py $(abspath $(SERVER))
+
+# A WAN link added to a source holding 100,000 keys: the time to copy them (its resync).
+bench-wan-resync: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	/usr/bin/python3 bench/wan_resync.py $(abspath $(SERVER))
 
 # Many partitions: a 3-node cluster with 4,096 (BENCH_PARTS) starting, electing every leader,
 # balancing, one SET per partition, then idle CPU and RSS per node. See bench/many_partitions.py.

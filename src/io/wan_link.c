@@ -39,7 +39,7 @@ struct wan_result {
     char link[65];
     uint32_t partition;
     uint64_t term, last_seq, entries;
-    int ok;
+    int resync, ok;
     char why[160];
 };
 
@@ -238,8 +238,22 @@ static int ship(struct io_wan *w, const struct node_wan_job *j, char *why, size_
         }
         ok = wan_batch_add(&sub[tp], index, entry, len) == HY_OK;
     }
+    if (ok && r.clear) {
+        /* A resync's first batch has every target partition holding some of the source
+         * partition's slots drop what it holds there, even one that gets no key from it. */
+        for (long tp = 0; tp < parts; tp++) {
+            long lo = (tp * HY_SLOT_COUNT + parts - 1) / parts;
+            long hi = ((tp + 1) * HY_SLOT_COUNT + parts - 1) / parts - 1;
+            if (hi < r.clear_lo || lo > r.clear_hi || sub[tp].buf.data != NULL) {
+                continue;
+            }
+            wan_batch_init_ext(&sub[tp], r.origin, r.src_partition, SIZE_MAX, UINT32_MAX, r.ext,
+                               r.ext_len);
+            first_slot[tp] = (uint16_t)(lo > r.clear_lo ? lo : r.clear_lo);
+        }
+    }
     for (long tp = 0; tp < parts && ok; tp++) {
-        if (sub[tp].count == 0) {
+        if (sub[tp].buf.data == NULL) {
             continue;
         }
         char slot_text[8];
@@ -302,6 +316,7 @@ static void wan_thread(void *arg)
         res.term = job.term;
         res.last_seq = job.last_seq;
         res.entries = job.entries;
+        res.resync = job.resync;
         res.ok = ship(w, &job, res.why, sizeof(res.why));
         hy_buf_free(&job.batch);
         uv_mutex_lock(&w->mu);
@@ -366,8 +381,8 @@ void io_wan_pump(struct io_wan *w, struct hy_node *n, uint64_t now_ms)
     uv_mutex_unlock(&w->mu);
     for (size_t i = 0; i < count; i++) {
         const struct wan_result *r = &results[i];
-        node_wan_done(n, r->link, r->partition, r->term, r->last_seq, r->entries, r->ok, r->why,
-                      now_ms);
+        node_wan_done(n, r->link, r->partition, r->term, r->last_seq, r->entries, r->resync, r->ok,
+                      r->why, now_ms);
     }
     hy_free(results);
     struct node_wan_job *jobs;

@@ -386,14 +386,18 @@ static void wan_status(struct cmd_ctx *x, int json)
     hy_buf_free(&b);
 }
 
-/* HALYARD WAN POS link partition seq (internal: a partition leader's wan_ship.c sends it): the
- * link's target applied partition's changes up to seq. Written only forward; 1 when it moved. */
+/* HALYARD WAN POS link partition seq|RESYNC (internal: a partition leader's wan_ship.c sends
+ * it): the link's target applied partition's changes up to seq. Written only forward; 1 when it
+ * moved. RESYNC deletes it (a resync begins). */
 static void wan_pos(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    int64_t p, seq;
+    int64_t p, seq = 0;
+    /* RESYNC (a resync begins, docs/wan.md "Resync") deletes the position: a new leader then
+     * finds none and starts the resync over. */
+    int resync = x->argc == 6 && node_arg_is(&x->argv[5], "RESYNC");
     if (x->argc != 6 || !hy_parse_i64(x->argv[4].ptr, x->argv[4].len, &p) ||
-        !hy_parse_i64(x->argv[5].ptr, x->argv[5].len, &seq) || p < 0 || seq < 0 ||
+        (!resync && !hy_parse_i64(x->argv[5].ptr, x->argv[5].len, &seq)) || p < 0 || seq < 0 ||
         n->group_count == 1 || (uint64_t)p >= n->group_count - 1 ||
         !wan_name_ok(x->argv[3].ptr, x->argv[3].len)) {
         node_reply_syntax_error(x);
@@ -415,6 +419,17 @@ static void wan_pos(struct cmd_ctx *x)
     int klen = snprintf(key, sizeof(key), WAN_POS_KEY_PREFIX "%s:%lld", name, (long long)p);
     const struct store_obj *o =
         store_peek(n->meta->store, (const uint8_t *)key, (size_t)klen, n->raft_now_ms);
+    if (resync) {
+        if (o == NULL) {
+            resp_write_int(&x->w, 0);
+            return;
+        }
+        struct store_arg dargs[1] = {{(const uint8_t *)key, (size_t)klen}};
+        struct store_entry d = {
+            .op = STORE_OP_DEL, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 1, .argv = dargs};
+        node_propose(x, &d);
+        return;
+    }
     if (o != NULL && store_obj_type(o) == STORE_STRING) {
         const uint8_t *v;
         size_t len;

@@ -540,6 +540,7 @@ struct node_wan_job {
     uint64_t term;     /* handed back to node_wan_done */
     uint64_t last_seq; /* the batch's last sequence number */
     uint64_t entries;
+    int resync;          /* a resync's scan batch (last_seq numbers it within the resync) */
     struct hy_buf batch; /* store_wan.h's batch */
 };
 /* The batches due now, at most one in flight per (link, partition); free with
@@ -551,7 +552,8 @@ void node_wan_jobs_free(struct node_wan_job *jobs, size_t count);
 int node_wan_pending(const struct hy_node *n);
 /* The target applied the batch (ok), or it failed (why). */
 void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint64_t term,
-                   uint64_t last_seq, uint64_t entries, int ok, const char *why, uint64_t now_ms);
+                   uint64_t last_seq, uint64_t entries, int resync, int ok, const char *why,
+                   uint64_t now_ms);
 
 /* Where each (link, partition) this node leads stands, for /metrics. */
 struct node_wan_lag_view {
@@ -561,6 +563,9 @@ struct node_wan_lag_view {
     uint64_t lag_entries, lag_ms;
     uint64_t batches, entries, failures, skipped;
     int gap, backing_off;
+    int resyncing;                      /* a resync runs (docs/wan.md "Resync") */
+    uint64_t resync_keys, resync_bytes; /* its states acknowledged so far (or the last's) */
+    uint64_t resyncs;                   /* resyncs this node completed as leader */
 };
 size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
                      uint64_t now_ms);

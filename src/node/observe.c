@@ -784,7 +784,15 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
         {"halyard_wan_failures_total", "counter",
          "Batches not applied (refused, timed out, connection lost) and sent again."},
         {"halyard_wan_resync_needed", "gauge",
-         "1 when the partition's outbox lacks changes the target needs (resync not built)."},
+         "1 when the partition's outbox lacks changes the target needs and no resync runs yet."},
+        {"halyard_wan_resyncing", "gauge",
+         "1 while a resync of the link's target runs (its keys' states, then the changes since)."},
+        {"halyard_wan_resync_keys", "gauge",
+         "Keys' states the target acknowledged in the running resync (or the last one)."},
+        {"halyard_wan_resync_bytes", "gauge",
+         "Bytes of resync batches the target acknowledged in the running resync (or the last)."},
+        {"halyard_wan_resyncs_total", "counter",
+         "Resyncs this node completed as the partition's leader, since it knew the link."},
     };
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         prom_family(b, fam[f].name, fam[f].type, fam[f].help);
@@ -801,7 +809,11 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
                          : f == 2 ? v->acked_seq
                          : f == 3 ? v->entries
                          : f == 4 ? v->failures
-                                  : (uint64_t)v->gap;
+                         : f == 5 ? (uint64_t)v->gap
+                         : f == 6 ? (uint64_t)v->resyncing
+                         : f == 7 ? v->resync_keys
+                         : f == 8 ? v->resync_bytes
+                                  : v->resyncs;
             prom_u64(b, fam[f].name, &l, x);
         }
     }

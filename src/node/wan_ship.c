@@ -16,11 +16,12 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
 #include "node/wan.h"
 
-#define WAN_OUTBOX_MAX_BYTES  (16u << 20) /* per partition: beyond it the link needs a resync */
+#define WAN_RESYNC_KEYS       256u /* a resync batch's keys, about (whole buckets are read) */
 #define WAN_BATCH_MAX_BYTES   (256u << 10)
 #define WAN_BATCH_MAX_ENTRIES 1024u
 #define WAN_TIMEOUT_MS        5000u
@@ -43,16 +44,40 @@ struct node_wan_outbox {
     uint64_t last_seq;     /* the last change collected */
     uint64_t skipped;      /* writes this slice cannot ship (docs/wan.md) */
     uint64_t hlc_asked_ms; /* when this leader last proposed STORE_OP_WAN_HLC */
-    /* WAN_OUTBOX_MAX_BYTES was reached: changes were dropped, for good (until no link is
-     * left); the leader reports resync-needed once it has shipped what was kept. */
+    /* wan-outbox-max-bytes was reached: changes were dropped (until no link is left, or a
+     * resync starts over); the leader resyncs once it has shipped what was kept. */
     int overflow;
 };
+
+/* A (link, partition)'s resync (docs/wan.md "Resync"): the committed position is taken away
+ * (MARK), the keyspace is walked and its states sent (SCAN), then the outbox's changes after
+ * the scan's base are shipped as usual (REPLAY) up to where the scan ended, and the position
+ * is written again. */
+enum rs_phase { RS_NONE = 0, RS_MARK, RS_SCAN, RS_REPLAY };
 
 struct node_wan_part {
     struct wan_shipper sh;
     uint64_t term; /* the leader term this shipper was set up in; 0: not leading */
-    int gap;       /* the outbox lacks changes after acked: a resync is needed (not built) */
+    int gap;       /* the outbox lacks changes after acked: a resync is needed */
     uint64_t pos_sent_ms;
+    int pos_owed;  /* a resync ended: its position is written even with no change shipped */
+    int want;      /* a resync is wanted (it starts when it can: an active-active link waits
+                    * for its partition's versions) */
+    int rs;        /* enum rs_phase */
+    int scan_done; /* the cursor came back: the last scan batch is built */
+    int restart;   /* the target refused a scan batch as stale: start over */
+    int built;     /* scan batches built in this resync */
+    uint64_t base; /* the scan's base: the last sequence number its first step saw applied */
+    uint64_t end;  /* the last sequence number the scan's last step saw applied */
+    uint64_t cursor;
+    uint64_t next;       /* the number of the next state in a resync batch (never reset: it
+                          * tells the answers of two scan batches apart) */
+    struct hy_buf batch; /* the scan batch in flight or to resend; empty: none */
+    uint64_t batch_last, batch_keys;
+    int in_flight;
+    uint64_t retry_at_ms, backoff_ms, mark_ms, started_ms;
+    uint64_t keys, bytes; /* the current (or last) resync's states acknowledged, and bytes */
+    uint64_t resyncs;     /* resyncs this node completed as the partition's leader */
 };
 
 struct node_wan_link {
@@ -70,6 +95,14 @@ struct node_wan {
 static uint64_t seq_of(uint64_t index, uint32_t sub)
 {
     return (index << 16) | sub;
+}
+
+static void parts_free(struct node_wan_part *parts, size_t n)
+{
+    for (size_t i = 0; parts != NULL && i < n; i++) {
+        hy_buf_free(&parts[i].batch);
+    }
+    hy_free(parts);
 }
 
 /* ---- collecting --------------------------------------------------------------------------- */
@@ -159,12 +192,13 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
     if (ob->overflow) {
         return;
     }
-    if (ob->recs.len - ob->head + REC_HEADER + len > WAN_OUTBOX_MAX_BYTES) {
-        /* The targets are too far behind: keep no more; the leader reports the gap. */
+    uint64_t max = (uint64_t)g->node->cfg->wan_outbox_max_bytes;
+    if (ob->recs.len - ob->head + REC_HEADER + len > max) {
+        /* The targets are too far behind: keep no more; the leader resyncs them. */
         hy_log(g->node->log, HY_LOG_WARN,
-               "WAN: partition %u's outbox is full (%u bytes): changes from seq %llu on are "
+               "WAN: partition %u's outbox is full (%llu bytes): changes from seq %llu on are "
                "not kept; its links need a resync",
-               g->id - 1, WAN_OUTBOX_MAX_BYTES, (unsigned long long)seq);
+               g->id - 1, (unsigned long long)max, (unsigned long long)seq);
         ob->overflow = 1;
         return;
     }
@@ -374,7 +408,7 @@ static void refresh_links(struct hy_node *n)
     for (size_t i = 0; i < w->count; i++) {
         if (w->links[i].parts != NULL) {
             hy_log(n->log, HY_LOG_INFO, "WAN link '%s': removed", w->links[i].def.name);
-            hy_free(w->links[i].parts);
+            parts_free(w->links[i].parts, parts_of(n));
         }
     }
     memcpy(w->links, fresh, sizeof(fresh));
@@ -384,7 +418,8 @@ static void refresh_links(struct hy_node *n)
 /* Sends this node's HALYARD WAN POS for (link, partition) to the metadata leader through an
  * internal client, as partmap_publish_domain does; nobody waits for the answer (the
  * position is read back from the metadata group, and written again while it is behind). */
-static void send_pos(struct hy_node *n, const char *link, uint32_t p, uint64_t seq, uint64_t now_ms)
+static void send_pos_arg(struct hy_node *n, const char *link, uint32_t p, const char *ss,
+                         uint64_t now_ms)
 {
     struct node_client *c = node_client_new(n, "internal:wan", "", -1, now_ms);
     c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY;
@@ -395,15 +430,214 @@ static void send_pos(struct hy_node *n, const char *link, uint32_t p, uint64_t s
     c->proto = 2;
     c->is_scatter_orphan = 1;
     snprintf(c->name, sizeof(c->name), "wan");
-    char ps[16], ss[24];
+    char ps[16];
     snprintf(ps, sizeof(ps), "%u", p);
-    snprintf(ss, sizeof(ss), "%llu", (unsigned long long)seq);
     hy_buf_printf(&c->in,
                   "*6\r\n$7\r\nHALYARD\r\n$3\r\nWAN\r\n$3\r\nPOS\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n"
                   "$%zu\r\n%s\r\n",
                   strlen(link), link, strlen(ps), ps, strlen(ss), ss);
     node_client_process(n, c, now_ms);
     replica_mark_ready(n, c);
+}
+
+static void send_pos(struct hy_node *n, const char *link, uint32_t p, uint64_t seq, uint64_t now_ms)
+{
+    char ss[24];
+    snprintf(ss, sizeof(ss), "%llu", (unsigned long long)seq);
+    send_pos_arg(n, link, p, ss, now_ms);
+}
+
+/* ---- resync (docs/wan.md "Resync") -----------------------------------------------------------
+ *
+ * The target of a (link, partition) lacks changes the outbox no longer holds (or never held:
+ * the keys written before the link). The leader walks the partition's keyspace in steps and
+ * sends each key's state (STORE_OP_WAN_PUT) in resync batches, which the target applies
+ * whatever its position and after which it sets the position to the scan's base: the
+ * sequence number of the last change applied here when the scan began. The changes after the
+ * base stay in the outbox (the link has no committed position meanwhile, so nothing trims
+ * them), and once the scan is acknowledged they are shipped as usual, from the base.
+ *
+ * A key the scan read after a later change already holds it, and that change is shipped
+ * again after the scan: an op (INCR, RPUSH) would then count twice. So while the scan runs
+ * the store's tap records states instead of ops (store_set_tap_states): applying a key's
+ * state twice is harmless, and the states up to the scan's end leave the target with exactly
+ * the source's content at that point, from which the ops that follow apply as usual.
+ *
+ * The position is taken away first (HALYARD WAN POS ... RESYNC deletes it, and the scan
+ * waits until that is committed): a new leader then finds none and starts the resync over,
+ * instead of shipping ops from an old position over states the scan already sent. The
+ * position is written again when the changes up to the scan's end are acknowledged. */
+
+/* Whether the tap of partition p records states: while a scan of one of its links runs. */
+static void tap_states_update(struct hy_node *n, uint32_t p)
+{
+    struct node_group *g = n->groups[p + 1];
+    int on = 0;
+    for (size_t i = 0; n->wan != NULL && i < n->wan->count; i++) {
+        const struct node_wan_part *x = &n->wan->links[i].parts[p];
+        on |= x->term == g->raft.term && x->rs == RS_SCAN && !x->scan_done;
+    }
+    store_set_tap_states(g->store, on);
+}
+
+static void resync_reset(struct node_wan_part *sp)
+{
+    sp->rs = RS_NONE;
+    sp->want = 0;
+    sp->scan_done = 0;
+    sp->restart = 0;
+    sp->in_flight = 0;
+    sp->retry_at_ms = 0;
+    sp->backoff_ms = 0;
+    hy_buf_free(&sp->batch);
+    hy_buf_init(&sp->batch);
+}
+
+static void scan_begin(struct hy_node *n, struct node_group *g, struct node_wan_link *l,
+                       struct node_wan_part *sp, uint32_t p, uint64_t now_ms)
+{
+    struct node_wan_outbox *ob = g->wan_out;
+    sp->base = seq_of(g->applied, 0xffff);
+    if (ob->overflow) {
+        /* The outbox starts over from the base: what it held before is covered by the scan
+         * (and the other links of this partition, behind the same hole, resync too). */
+        outbox_clear(ob, seq_of(g->applied + 1, 0));
+    }
+    store_set_tap_states(g->store, 1);
+    struct wan_shipper keep = sp->sh;
+    wan_shipper_init(&sp->sh, sp->base, WAN_TIMEOUT_MS, WAN_BACKOFF_MIN_MS, WAN_BACKOFF_MAX_MS);
+    sp->sh.batches = keep.batches;
+    sp->sh.entries = keep.entries;
+    sp->sh.failures = keep.failures;
+    resync_reset(sp);
+    sp->rs = RS_SCAN;
+    sp->built = 0;
+    sp->cursor = 0;
+    sp->end = 0;
+    sp->keys = sp->bytes = 0;
+    sp->started_ms = now_ms;
+    hy_log(n->log, HY_LOG_INFO,
+           "WAN link '%s', partition %u: resync: sending the %zu keys' states, then the changes "
+           "after seq %llu (log index %llu)",
+           l->def.name, p, store_key_count(g->store), (unsigned long long)sp->base,
+           (unsigned long long)g->applied);
+}
+
+static void resync_begin(struct hy_node *n, struct node_group *g, struct node_wan_link *l,
+                         struct node_wan_part *sp, uint32_t p, int have, uint64_t now_ms)
+{
+    sp->gap = 0;
+    if (!have) {
+        scan_begin(n, g, l, sp, p, now_ms);
+        return;
+    }
+    resync_reset(sp);
+    sp->rs = RS_MARK;
+    sp->mark_ms = now_ms;
+    sp->started_ms = now_ms;
+    sp->keys = sp->bytes = 0;
+    send_pos_arg(n, l->def.name, p, "RESYNC", now_ms);
+    hy_log(n->log, HY_LOG_INFO,
+           "WAN link '%s', partition %u: resync: taking the committed position away first",
+           l->def.name, p);
+}
+
+static void resync_end(struct hy_node *n, struct node_group *g, struct node_wan_link *l,
+                       struct node_wan_part *sp, uint32_t p, uint64_t now_ms)
+{
+    if (sp->end > sp->sh.acked) {
+        /* No change followed the scan's end: the target holds everything up to it. */
+        wan_shipper_acked(&sp->sh, sp->end, 0, g->wan_out->last_seq, now_ms);
+    }
+    resync_reset(sp);
+    sp->resyncs++;
+    sp->pos_owed = 1;
+    sp->pos_sent_ms = 0;
+    hy_log(n->log, HY_LOG_INFO,
+           "WAN link '%s', partition %u: resync done: %llu keys' states (%llu bytes) in %llu ms; "
+           "shipping from seq %llu",
+           l->def.name, p, (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
+           (unsigned long long)(now_ms - sp->started_ms), (unsigned long long)sp->sh.acked);
+}
+
+/* One resync step of (link, partition) for node_wan_take: the scan batch to send (again), or
+ * none. The walk reads about WAN_RESYNC_KEYS keys or WAN_BATCH_MAX_BYTES a step, on the loop. */
+struct scan_ctx {
+    struct store *store;
+    struct wan_batch *b;
+    struct hy_buf put;
+    uint64_t *next, now_ms;
+};
+
+static void scan_key(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
+{
+    struct scan_ctx *c = ctx;
+    hy_buf_reset(&c->put);
+    store_wan_state(c->store, key, klen, o, c->now_ms, &c->put);
+    HY_ASSERT(wan_batch_add(c->b, ++*c->next, c->put.data, c->put.len) == HY_OK);
+}
+
+static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_link *l,
+                     struct node_wan_part *sp, uint32_t p, uint64_t now_ms)
+{
+    if (sp->in_flight || now_ms < sp->retry_at_ms) {
+        return 0;
+    }
+    if (sp->batch.len > 0) {
+        return 1; /* sent again as it was */
+    }
+    if (sp->scan_done) {
+        sp->rs = RS_REPLAY;
+        hy_log(n->log, HY_LOG_INFO,
+               "WAN link '%s', partition %u: resync: %llu keys' states applied; shipping the "
+               "changes from seq %llu to %llu",
+               l->def.name, p, (unsigned long long)sp->keys, (unsigned long long)sp->base,
+               (unsigned long long)sp->end);
+        return 0;
+    }
+    struct hy_buf aa, ext;
+    hy_buf_init(&aa);
+    hy_buf_init(&ext);
+    if (l->def.mode == WAN_ACTIVE_ACTIVE) {
+        wan_batch_ext_encode(&aa, l->def.name, l->def.rules, l->def.nrules);
+    }
+    /* An active-passive target is a replica of the source's slots: the first batch has it drop
+     * what it holds in this partition's (docs/wan.md "Resync"), and goes even when empty. An
+     * active-active target keeps its own writes. */
+    int clear = l->def.mode != WAN_ACTIVE_ACTIVE && sp->built == 0;
+    uint64_t parts = parts_of(n);
+    uint16_t lo = 1, hi = 0;
+    if (clear) {
+        lo = (uint16_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
+        hi = (uint16_t)(((p + 1) * HY_SLOT_COUNT + parts - 1) / parts - 1);
+    }
+    wan_batch_ext_resync_encode(&ext, sp->base, lo, hi, aa.len > 0 ? aa.data : NULL, aa.len);
+    struct wan_batch b;
+    wan_batch_init_ext(&b, n->cfg->cluster_name, p, SIZE_MAX, UINT32_MAX, ext.data, ext.len);
+    hy_buf_free(&aa);
+    hy_buf_free(&ext);
+    struct scan_ctx c = {.store = g->store, .b = &b, .next = &sp->next, .now_ms = n->raft_now_ms};
+    hy_buf_init(&c.put);
+    do {
+        sp->cursor = store_scan(g->store, sp->cursor, 16, n->raft_now_ms, scan_key, &c);
+    } while (sp->cursor != 0 && b.count < WAN_RESYNC_KEYS && b.buf.len < WAN_BATCH_MAX_BYTES);
+    hy_buf_free(&c.put);
+    if (sp->cursor == 0) {
+        /* The last step: the changes applied from here on are no longer seen by the scan, so
+         * the tap may record them as ops again. */
+        sp->scan_done = 1;
+        sp->end = seq_of(g->applied, 0xffff);
+        tap_states_update(n, p);
+    }
+    if (b.count == 0 && !clear) {
+        wan_batch_free(&b);
+        return scan_step(n, g, l, sp, p, now_ms);
+    }
+    sp->built++;
+    sp->batch = b.buf; /* kept until acknowledged, to be sent again as it is */
+    sp->batch_last = b.last_index;
+    sp->batch_keys = b.count;
+    return 1;
 }
 
 /* An active-active link needs the partition's versions per key: its leader proposes
@@ -449,6 +683,7 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
         if (w->count == 0) {
             /* No link: nothing is kept, and a link added later ships what comes after it. */
             outbox_clear(ob, seq_of(ob->next_apply, 0));
+            store_set_tap_states(g->store, 0);
             continue;
         }
         uint64_t low = UINT64_MAX;
@@ -472,6 +707,9 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
                 low = pos;
             }
             if (!leading) {
+                if (sp->term != 0) {
+                    resync_reset(sp);
+                }
                 sp->term = 0;
                 continue;
             }
@@ -483,38 +721,78 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
                                  WAN_BACKOFF_MAX_MS);
                 sp->term = g->raft.term;
                 sp->gap = 0;
+                resync_reset(sp);
+                /* A link without a committed position from a partition that holds keys: its
+                 * target lacks them (a link added to a cluster with data, or a resync that a
+                 * leader change cut short, whose position was taken away): it resyncs. */
+                sp->want = !have && store_key_count(g->store) > 0;
                 hy_log(n->log, HY_LOG_INFO,
-                       "WAN link '%s', partition %u: shipping from seq %llu (log index %llu)",
-                       l->def.name, p, (unsigned long long)start,
-                       (unsigned long long)(start >> 16));
+                       "WAN link '%s', partition %u: shipping from seq %llu (log index %llu)%s",
+                       l->def.name, p, (unsigned long long)start, (unsigned long long)(start >> 16),
+                       sp->want ? " after a resync (no committed position, keys held)" : "");
             }
-            if (have && pos > sp->sh.acked) {
-                /* An earlier leader had the target apply more than this one started from (its
-                 * position committed since): nothing up to pos is sent again. */
-                wan_shipper_acked(&sp->sh, pos, 0, ob->last_seq, now_ms);
+            if (sp->rs == RS_NONE) {
+                if (have && pos > sp->sh.acked) {
+                    /* An earlier leader had the target apply more than this one started from
+                     * (its position committed since): nothing up to pos is sent again. */
+                    wan_shipper_acked(&sp->sh, pos, 0, ob->last_seq, now_ms);
+                }
+                /* A gap: the changes right after acked are neither here nor trimmed by an
+                 * ack. */
+                int was_gap = sp->gap;
+                sp->gap = sp->sh.acked + 1 < ob->from_seq ||
+                          (ob->overflow && sp->sh.acked >= ob->last_seq);
+                if (sp->gap && !was_gap) {
+                    hy_log(n->log, HY_LOG_WARN,
+                           "WAN link '%s', partition %u: changes after seq %llu are not here "
+                           "(kept from seq %llu%s): the target needs a resync",
+                           l->def.name, p, (unsigned long long)sp->sh.acked,
+                           (unsigned long long)ob->from_seq, ob->overflow ? ", outbox full" : "");
+                }
+                sp->want |= sp->gap;
             }
-            /* A gap: the changes right after acked are neither here nor trimmed by an ack. */
-            int was_gap = sp->gap;
-            sp->gap =
-                sp->sh.acked + 1 < ob->from_seq || (ob->overflow && sp->sh.acked >= ob->last_seq);
-            if (sp->gap && !was_gap) {
-                hy_log(n->log, HY_LOG_WARN,
-                       "WAN link '%s', partition %u: changes after seq %llu are not here (kept "
-                       "from seq %llu%s): the target needs a resync",
-                       l->def.name, p, (unsigned long long)sp->sh.acked,
-                       (unsigned long long)ob->from_seq, ob->overflow ? ", outbox full" : "");
+            if (sp->want && sp->rs == RS_NONE &&
+                (l->def.mode != WAN_ACTIVE_ACTIVE || store_wan_versions_on(g->store))) {
+                /* An active-active link's states carry versions: it waits for them. */
+                resync_begin(n, g, l, sp, p, have, now_ms);
+            }
+            if (sp->rs == RS_MARK) {
+                if (!have) {
+                    scan_begin(n, g, l, sp, p, now_ms);
+                } else if (now_ms >= sp->mark_ms + WAN_POS_EVERY_MS) {
+                    sp->mark_ms = now_ms;
+                    send_pos_arg(n, l->def.name, p, "RESYNC", now_ms);
+                }
+            } else if (sp->rs != RS_NONE && have && now_ms >= sp->mark_ms + WAN_POS_EVERY_MS) {
+                /* A position written before the resync began came back after its deletion
+                 * (the two went through the metadata leader in no promised order): taken away
+                 * again, so that a new leader does not ship ops from it over the scan's states. */
+                sp->mark_ms = now_ms;
+                send_pos_arg(n, l->def.name, p, "RESYNC", now_ms);
+            }
+            if (sp->rs != RS_NONE && sp->rs != RS_MARK && (ob->overflow || sp->restart)) {
+                /* The outbox filled up during the resync (or the target refused a scan batch
+                 * as older than its stream): the changes after the base are not all here. */
+                hy_log(n->log, HY_LOG_WARN, "WAN link '%s', partition %u: resync starts over (%s)",
+                       l->def.name, p,
+                       sp->restart ? "the target refused a scan batch" : "outbox full");
+                scan_begin(n, g, l, sp, p, now_ms);
+            }
+            if (sp->rs == RS_REPLAY && (sp->sh.acked >= sp->end || sp->sh.acked >= ob->last_seq)) {
+                resync_end(n, g, l, sp, p, now_ms);
             }
             wan_shipper_committed(&sp->sh, ob->last_seq, now_ms);
             /* Only a position the target acknowledged is written: the starting point of a link
              * nothing was shipped on yet is this replica's own (where its outbox begins), and
              * written down it would make a later leader whose outbox begins after it see a gap
-             * that holds no change. */
-            if (sp->sh.entries > 0 && sp->sh.acked > pos &&
+             * that holds no change. None is written during a resync (above). */
+            if (sp->rs == RS_NONE && (sp->sh.entries > 0 || sp->pos_owed) && sp->sh.acked > pos &&
                 now_ms >= sp->pos_sent_ms + WAN_POS_EVERY_MS) {
                 sp->pos_sent_ms = now_ms;
                 send_pos(n, l->def.name, p, sp->sh.acked, now_ms);
             }
         }
+        tap_states_update(n, p);
         if (low != 0 && low != UINT64_MAX) {
             outbox_trim(ob, low);
         }
@@ -538,7 +816,33 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
             struct node_group *g = n->groups[p + 1];
             struct node_wan_outbox *ob = g->wan_out;
             uint64_t from;
-            if (sp->term == 0 || sp->term != g->raft.term || sp->gap || ob == NULL ||
+            if (sp->term == 0 || sp->term != g->raft.term || ob == NULL) {
+                continue;
+            }
+            if (sp->rs == RS_SCAN) {
+                if (!scan_step(n, g, l, sp, p, now_ms)) {
+                    continue;
+                }
+                if (count == cap) {
+                    cap = cap ? 2 * cap : 4;
+                    jobs = hy_xrealloc(jobs, cap * sizeof(*jobs));
+                }
+                struct node_wan_job *j = &jobs[count++];
+                memset(j, 0, sizeof(*j));
+                snprintf(j->link, sizeof(j->link), "%s", l->def.name);
+                snprintf(j->targets, sizeof(j->targets), "%s", l->def.targets);
+                snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
+                j->partition = p;
+                j->term = sp->term;
+                j->last_seq = sp->batch_last;
+                j->entries = sp->batch_keys;
+                j->resync = 1;
+                hy_buf_init(&j->batch);
+                hy_buf_append(&j->batch, sp->batch.data, sp->batch.len);
+                sp->in_flight = 1;
+                continue;
+            }
+            if (sp->rs == RS_MARK || sp->gap || sp->want ||
                 !wan_shipper_due(&sp->sh, ob->last_seq, now_ms, &from)) {
                 continue;
             }
@@ -598,8 +902,37 @@ void node_wan_jobs_free(struct node_wan_job *jobs, size_t count)
     hy_free(jobs);
 }
 
+/* A scan batch's outcome: the next one may be built, or this one goes again after a backoff. */
+static void scan_done_batch(struct hy_node *n, struct node_wan_part *sp, const char *link,
+                            uint32_t partition, int ok, const char *why, uint64_t now_ms)
+{
+    sp->in_flight = 0;
+    if (ok) {
+        sp->keys += sp->batch_keys;
+        sp->bytes += sp->batch.len;
+        hy_buf_reset(&sp->batch);
+        sp->backoff_ms = 0;
+        n->wan->collected = 1; /* the next step is taken at the end of this loop turn */
+        return;
+    }
+    if (sp->backoff_ms == 0 || sp->backoff_ms >= WAN_BACKOFF_MAX_MS) {
+        hy_log(n->log, HY_LOG_WARN, "WAN link '%s', partition %u: resync batch not applied: %s",
+               link, partition, why ? why : "?");
+    }
+    sp->sh.failures++;
+    sp->backoff_ms = sp->backoff_ms == 0 ? WAN_BACKOFF_MIN_MS : sp->backoff_ms * 2;
+    if (sp->backoff_ms > WAN_BACKOFF_MAX_MS) {
+        sp->backoff_ms = WAN_BACKOFF_MAX_MS;
+    }
+    sp->retry_at_ms = now_ms + sp->backoff_ms;
+    if (why != NULL && strstr(why, "stale WAN resync") != NULL) {
+        sp->restart = 1;
+    }
+}
+
 void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint64_t term,
-                   uint64_t last_seq, uint64_t entries, int ok, const char *why, uint64_t now_ms)
+                   uint64_t last_seq, uint64_t entries, int resync, int ok, const char *why,
+                   uint64_t now_ms)
 {
     struct node_wan_link *l = find_link(n, link);
     if (l == NULL || partition >= parts_of(n)) {
@@ -607,6 +940,12 @@ void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint
     }
     struct node_wan_part *sp = &l->parts[partition];
     struct node_group *g = n->groups[partition + 1];
+    if (resync) {
+        if (sp->term == term && sp->rs == RS_SCAN && sp->in_flight && sp->batch_last == last_seq) {
+            scan_done_batch(n, sp, link, partition, ok, why, now_ms);
+        }
+        return;
+    }
     if (sp->term != term || sp->sh.shipped != last_seq) {
         return; /* a batch of an earlier term, or one the shipper already gave up on */
     }
@@ -671,8 +1010,12 @@ size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, siz
             v->entries = sp->sh.entries;
             v->failures = sp->sh.failures;
             v->skipped = g->wan_out->skipped;
-            v->gap = sp->gap;
+            v->gap = sp->gap || (sp->want && sp->rs == RS_NONE);
             v->backing_off = now_ms < sp->sh.retry_at_ms;
+            v->resyncing = sp->rs != RS_NONE;
+            v->resync_keys = sp->keys;
+            v->resync_bytes = sp->bytes;
+            v->resyncs = sp->resyncs;
         }
     }
     return k;
@@ -692,24 +1035,33 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
         struct wan_lag lag = part_lag(g->wan_out, sp, now_ms);
         size_t vbytes;
         size_t vkept = store_wan_versions(g->store, &vbytes);
-        const char *state = sp->gap                         ? "resync-needed"
+        const char *state = sp->rs != RS_NONE               ? "resyncing"
+                            : sp->gap || sp->want           ? "resync-needed"
                             : now_ms < sp->sh.retry_at_ms   ? "backing-off"
                             : sp->sh.shipped > sp->sh.acked ? "shipping"
                                                             : "idle";
+        const char *phase = sp->rs == RS_MARK     ? "starting"
+                            : sp->rs == RS_SCAN   ? "scan"
+                            : sp->rs == RS_REPLAY ? "catch-up"
+                                                  : "none";
         if (json) {
             hy_buf_printf(b,
                           "%s{\"partition\":%u,\"state\":\"%s\",\"acked_index\":%llu,"
                           "\"acked_seq\":%llu,\"shipped_seq\":%llu,\"last_seq\":%llu,"
                           "\"lag_entries\":%llu,\"lag_ms\":%llu,\"batches\":%llu,"
                           "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu,"
-                          "\"versions\":%s,\"versions_kept\":%zu,\"versions_bytes\":%zu}",
+                          "\"versions\":%s,\"versions_kept\":%zu,\"versions_bytes\":%zu,"
+                          "\"resync_phase\":\"%s\",\"resync_keys\":%llu,\"resync_bytes\":%llu,"
+                          "\"resyncs\":%llu}",
                           count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
                           (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
                           (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
                           (unsigned long long)lag.ms, (unsigned long long)sp->sh.batches,
                           (unsigned long long)sp->sh.entries, (unsigned long long)sp->sh.failures,
                           (unsigned long long)g->wan_out->skipped,
-                          store_wan_versions_on(g->store) ? "true" : "false", vkept, vbytes);
+                          store_wan_versions_on(g->store) ? "true" : "false", vkept, vbytes, phase,
+                          (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
+                          (unsigned long long)sp->resyncs);
         } else {
             hy_buf_printf(b,
                           "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "
@@ -720,6 +1072,14 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           (unsigned long long)sp->sh.failures,
                           (unsigned long long)g->wan_out->skipped,
                           store_wan_versions_on(g->store) ? ", versions kept" : "");
+            if (sp->rs != RS_NONE) {
+                hy_buf_printf(b,
+                              "    resync (%s): %llu keys' states / %llu bytes applied of about "
+                              "%zu keys, for %llu ms\n",
+                              phase, (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
+                              store_key_count(g->store),
+                              (unsigned long long)(now_ms - sp->started_ms));
+            }
         }
         count++;
     }
@@ -732,7 +1092,7 @@ void node_wan_free(struct hy_node *n)
 {
     if (n->wan != NULL) {
         for (size_t i = 0; i < n->wan->count; i++) {
-            hy_free(n->wan->links[i].parts);
+            parts_free(n->wan->links[i].parts, parts_of(n));
         }
         hy_free(n->wan);
         n->wan = NULL;

@@ -504,6 +504,16 @@ void store_entry_release(struct store_entry *e);
 typedef void (*store_tap_fn)(void *ctx, const struct store_entry *e, const uint8_t *entry,
                              size_t len);
 void store_set_tap(struct store *s, store_tap_fn fn, void *ctx);
+/* While on, the tap sees the state of each key a write changed (a STORE_OP_WAN_PUT, version 0
+ * when the store keeps none) instead of the op, as a store keeping versions always does. Not
+ * replicated state: a WAN resync's leader turns it on for the keys its scan may have seen
+ * already (docs/wan.md "Resync"), since a state may be applied twice and an op may not. */
+void store_set_tap_states(struct store *s, int on);
+/* Encodes into out the STORE_OP_WAN_PUT of key k's state (its value o as a DUMP payload and
+ * its expiry) with its kept version, or version 0 (and this store's origin id, when it keeps
+ * versions) for a key written before versions were kept. time_ms is the entry's time. */
+void store_wan_state(struct store *s, const uint8_t *k, size_t klen, const struct store_obj *o,
+                     uint64_t time_ms, struct hy_buf *out);
 
 /* A section the store's owner keeps in the store's snapshots next to the keyspace (the WAN
  * outbox, node/wan_ship.c), so that what it held at the snapshot's index survives a restart

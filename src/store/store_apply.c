@@ -892,9 +892,9 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_w
     s->dirty_delta = outer_delta;
     uint64_t skip = s->watch_skip;
     store__watch_after(s, &e);
-    if (s->hlc != NULL && s->wan_depth == 0) {
-        /* Versions are kept: the keys this write changed get a new one, and the tap sees their
-         * states instead of the op (store__wan_after). */
+    if ((s->hlc != NULL || (s->tap_states && s->tap_fn != NULL)) && s->wan_depth == 0) {
+        /* Versions are kept (or a WAN resync asks for states): the keys this write changed get
+         * a new version, and the tap sees their states instead of the op (store__wan_after). */
         store__wan_after(s, &e, skip, entry, len);
     } else if (s->tap_fn != NULL && s->wan_depth == 0) {
         s->tap_fn(s->tap_ctx, &e, entry, len);

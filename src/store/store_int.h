@@ -95,6 +95,7 @@ struct store {
     struct store_wan_stats *wan_stats; /* merge decisions counted (not replicated state) */
     uint64_t wan_undecoded;            /* shipped entries this version could not decode (skipped) */
     store_tap_fn tap_fn;               /* store_set_tap; NULL: none */
+    int tap_states;                    /* store_set_tap_states */
     void *tap_ctx;
     store_extra_encode_fn extra_encode; /* store_set_snapshot_extra; NULL: none */
     store_extra_load_fn extra_load;

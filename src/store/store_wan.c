@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/strutil.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -119,13 +120,61 @@ void wan_batch_ext_encode(struct hy_buf *out, const char *link, const struct wan
     }
 }
 
-/* Reads a header extension into r; returns the bytes it takes, 0 when malformed. */
+void wan_batch_ext_resync_encode(struct hy_buf *out, uint64_t base, uint16_t clear_lo,
+                                 uint16_t clear_hi, const uint8_t *aa_ext, size_t aa_len)
+{
+    HY_ASSERT(aa_ext == NULL || (aa_len >= BATCH_EXT_MIN && aa_ext[0] == 1));
+    int clear = clear_lo <= clear_hi;
+    HY_ASSERT(!clear || clear_hi < HY_SLOT_COUNT);
+    hy_buf_append_u8(out, (uint8_t)(2 | (aa_ext != NULL ? 1 : 0) | (clear ? 4 : 0)));
+    hy_buf_append_u64le(out, base);
+    if (clear) {
+        uint8_t sl[4] = {(uint8_t)clear_lo, (uint8_t)(clear_lo >> 8), (uint8_t)clear_hi,
+                         (uint8_t)(clear_hi >> 8)};
+        hy_buf_append(out, sl, sizeof(sl));
+    }
+    if (aa_ext != NULL) {
+        hy_buf_append(out, aa_ext + 1, aa_len - 1);
+    }
+}
+
+/* Reads a header extension into r; returns the bytes it takes, 0 when malformed. Its first
+ * byte holds flags: 1 an active-active link's name and policies follow, 2 a resync's base
+ * comes first (wan_batch_ext_resync_encode). */
 static size_t ext_read(struct wan_batch_reader *r, const uint8_t *p, size_t len)
 {
-    if (len < BATCH_EXT_MIN || p[0] != 1) {
+    /* Deleting slots (4) comes only with a resync (2). */
+    if (len < BATCH_EXT_MIN || p[0] == 0 || p[0] > 7 || (p[0] & 6) == 4) {
         return 0;
     }
-    size_t llen = p[1], off = 2;
+    size_t off = 1;
+    if (p[0] & 2) {
+        if (len - off < 8) {
+            return 0;
+        }
+        r->resync = 1;
+        r->resync_base = hy_load_u64le(p + off);
+        off += 8;
+        if (p[0] & 4) {
+            if (len - off < 4) {
+                return 0;
+            }
+            r->clear = 1;
+            r->clear_lo = (uint16_t)(p[off] | p[off + 1] << 8);
+            r->clear_hi = (uint16_t)(p[off + 2] | p[off + 3] << 8);
+            off += 4;
+            if (r->clear_lo > r->clear_hi || r->clear_hi >= HY_SLOT_COUNT) {
+                return 0;
+            }
+        }
+        if (!(p[0] & 1)) {
+            return off;
+        }
+    }
+    if (len - off < 2) {
+        return 0;
+    }
+    size_t llen = p[off++];
     if (llen > WAN_ORIGIN_MAX || len - off < llen + 1 || memchr(p + off, '\0', llen) != NULL) {
         return 0;
     }
@@ -341,6 +390,86 @@ uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partiti
     return e ? e->last : 0;
 }
 
+/* Applies a resync batch (docs/wan.md "Resync"): key states, each applied whatever the
+ * position (a state applied twice is the same state), after which the source's position is
+ * its base: the link's stream resumes from there. It is refused when the position is past the
+ * base already: the stream of that resync (or of a later one) has begun, and an earlier state
+ * applied now would undo a change applied since. */
+struct slot_keys {
+    uint16_t lo, hi;
+    struct hy_buf keys; /* u32 LE length + bytes, repeated */
+    size_t count;
+};
+
+static void collect_slot_key(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
+{
+    (void)o;
+    struct slot_keys *c = ctx;
+    uint16_t slot = hy_key_slot(key, klen);
+    if (slot >= c->lo && slot <= c->hi) {
+        hy_buf_append_u32le(&c->keys, (uint32_t)klen);
+        hy_buf_append(&c->keys, key, klen);
+        c->count++;
+    }
+}
+
+/* Deletes every key held in slots lo..hi (expired ones included: they are gone anyway). */
+static void clear_slots(struct store *s, uint16_t lo, uint16_t hi, uint64_t time_ms)
+{
+    struct slot_keys c = {.lo = lo, .hi = hi, .count = 0};
+    hy_buf_init(&c.keys);
+    uint64_t cursor = 0;
+    do {
+        cursor = store_scan(s, cursor, 1024, 0, collect_slot_key, &c);
+    } while (cursor != 0);
+    for (size_t off = 0; off < c.keys.len;) {
+        uint32_t klen = hy_load_u32le(c.keys.data + off);
+        const uint8_t *k = c.keys.data + off + 4;
+        off += 4 + klen;
+        struct store_obj *o = store__lookup_write(s, k, klen, time_ms);
+        if (o != NULL) {
+            store__delete(s, o);
+        }
+    }
+    hy_buf_free(&c.keys);
+}
+
+static void apply_resync(struct store *s, const struct store_entry *e, struct wan_batch_reader *r,
+                         struct store_wan_src *src, struct resp_writer *reply)
+{
+    if (r->resync_base < src->last) {
+        if (reply != NULL) {
+            resp_write_error(reply, "ERR stale WAN resync batch: the stream is past its base");
+        }
+        return;
+    }
+    if (r->clear && r->resync_base > src->last) {
+        /* An active-passive resync's first batch, applied once (its resends find the position
+         * at the base): the target is a replica of the source's slots, so what it holds there
+         * goes, and the scan's states (this batch's and the next ones') are all that stays. */
+        clear_slots(s, r->clear_lo, r->clear_hi, e->time_ms);
+    }
+    uint64_t index;
+    const uint8_t *entry;
+    size_t len;
+    while (wan_batch_next(r, &index, &entry, &len) == HY_OK) {
+        /* Only states: an op in a resync batch (crafted bytes) could not be applied twice. */
+        struct store_entry pe;
+        int state = store_entry_decode(entry, len, &pe) == HY_OK;
+        if (state) {
+            state = pe.op == STORE_OP_WAN_PUT;
+            store_entry_release(&pe);
+        }
+        if (!state || store_apply(s, entry, len, NULL) != HY_OK) {
+            s->wan_undecoded++;
+        }
+    }
+    src->last = r->resync_base;
+    if (reply != NULL) {
+        resp_write_int(reply, (int64_t)src->last);
+    }
+}
+
 /* [batch]: each entry of the batch whose source index is above what this store applied from
  * its source is applied (its own reply dropped), in order; the others are resends, skipped.
  * Replies the highest source index now applied from that source. A batch that does not decode
@@ -363,14 +492,20 @@ void store__op_wan_apply(struct store *s, const struct store_entry *e, struct re
         return;
     }
     struct store_wan_src *src = src_find(s, r.origin, r.src_partition, 1);
-    uint64_t index;
-    const uint8_t *entry;
-    size_t len;
-    enum hy_status rc;
     /* The batch's entries are not tapped: this slice ships a cluster's own writes only, so
      * that two links never send a change back where it came from. */
     s->wan_depth++;
     s->wan_batch = &r;
+    if (r.resync) {
+        apply_resync(s, e, &r, src, reply);
+        s->wan_batch = NULL;
+        s->wan_depth--;
+        return;
+    }
+    uint64_t index;
+    const uint8_t *entry;
+    size_t len;
+    enum hy_status rc;
     while ((rc = wan_batch_next(&r, &index, &entry, &len)) == HY_OK) {
         if (wan_dedup_admit(&src->last, index)) {
             /* A shipped entry that does not decode here (a newer source's op) is skipped on
@@ -607,12 +742,11 @@ void store__op_wan_hlc(struct store *s, const struct store_entry *e, struct resp
     }
 }
 
-/* Encodes the WAN_PUT of key k's state now (its value and expiry, or its deletion) with
- * version (hlc, origin) into out. */
-static void put_state(struct store *s, const uint8_t *k, size_t klen, uint64_t time_ms,
-                      uint64_t hlc, uint32_t origin, struct hy_buf *out)
+/* Encodes the WAN_PUT of key k's state (o: its value, NULL: deleted) with version (hlc,
+ * origin) into out. */
+static void put_state_of(const uint8_t *k, size_t klen, const struct store_obj *o, uint64_t time_ms,
+                         uint64_t hlc, uint32_t origin, struct hy_buf *out)
 {
-    const struct store_obj *o = store_peek(s, k, klen, time_ms);
     uint8_t meta[WAN_PUT_META];
     hy_store_u64le(meta, hlc);
     hy_store_u32le(meta + 8, origin);
@@ -629,6 +763,29 @@ static void put_state(struct store *s, const uint8_t *k, size_t klen, uint64_t t
                              .argv = args};
     store_entry_encode(&pe, out);
     hy_buf_free(&dump);
+}
+
+/* The same for key k's state now. */
+static void put_state(struct store *s, const uint8_t *k, size_t klen, uint64_t time_ms,
+                      uint64_t hlc, uint32_t origin, struct hy_buf *out)
+{
+    put_state_of(k, klen, store_peek(s, k, klen, time_ms), time_ms, hlc, origin, out);
+}
+
+void store_wan_state(struct store *s, const uint8_t *k, size_t klen, const struct store_obj *o,
+                     uint64_t time_ms, struct hy_buf *out)
+{
+    struct wan_version v;
+    if (!store_wan_version(s, k, klen, &v)) {
+        v.hlc = 0;
+        v.origin = s->hlc != NULL ? s->hlc->origin : 0;
+    }
+    put_state_of(k, klen, o, time_ms, v.hlc, v.origin, out);
+}
+
+void store_set_tap_states(struct store *s, int on)
+{
+    s->tap_states = on;
 }
 
 /* The keys write e changed, as argument indexes into idx (room for e->argc). WATCH's spans
@@ -670,20 +827,28 @@ void store__wan_after(struct store *s, const struct store_entry *e, uint64_t ski
         return;
     }
     /* Drawn here, at apply, from the entry's time (the leader's clock at proposal) and the
-     * replicated clock, so that every replica gets the same HLC for the same entry. */
-    uint64_t hlc = wan_hlc_next(s->hlc->clock, e->time_ms);
-    s->hlc->clock = hlc;
+     * replicated clock, so that every replica gets the same HLC for the same entry. A store
+     * keeping no versions (its tap asked for states: store_set_tap_states) ships version 0. */
+    uint64_t hlc = 0;
+    uint32_t origin = 0;
+    if (s->hlc != NULL) {
+        hlc = wan_hlc_next(s->hlc->clock, e->time_ms);
+        s->hlc->clock = hlc;
+        origin = s->hlc->origin;
+    }
     struct hy_buf put;
     hy_buf_init(&put);
     for (size_t i = 0; i < n; i++) {
         const struct store_arg *k = &e->argv[idx[i]];
-        int live = store_peek(s, k->ptr, k->len, e->time_ms) != NULL;
-        hlc_set(s->hlc, k->ptr, k->len, hlc, s->hlc->origin, !live);
+        if (s->hlc != NULL) {
+            int live = store_peek(s, k->ptr, k->len, e->time_ms) != NULL;
+            hlc_set(s->hlc, k->ptr, k->len, hlc, origin, !live);
+        }
         if (s->tap_fn == NULL) {
             continue;
         }
         hy_buf_reset(&put);
-        put_state(s, k->ptr, k->len, e->time_ms, hlc, s->hlc->origin, &put);
+        put_state(s, k->ptr, k->len, e->time_ms, hlc, origin, &put);
         struct store_entry pe;
         if (store_entry_decode(put.data, put.len, &pe) == HY_OK) {
             s->tap_fn(s->tap_ctx, &pe, put.data, put.len);
@@ -800,6 +965,12 @@ void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp
     struct store_obj *obj = store__lookup_write(s, k->ptr, k->len, e->time_ms);
     struct wan_version local;
     int tracked = store_wan_version(s, k->ptr, k->len, &local);
+    if (!tracked && s->hlc != NULL) {
+        /* A key written here before versions were kept: this cluster's, version 0, as its
+         * resync sends it (store_wan_state), so that two such keys of the same name, one on
+         * each side, are decided alike on both (by the origin id). */
+        local.origin = s->hlc->origin;
+    }
     local.live = obj != NULL;
     local.expire_at = obj != NULL ? store__expire(obj) : -1;
     if (s->hlc != NULL && in.hlc > s->hlc->clock) {

@@ -100,6 +100,15 @@ uint64_t wan_hlc_next(uint64_t last, uint64_t now_ms);
  * policy u8. */
 void wan_batch_ext_encode(struct hy_buf *out, const char *link, const struct wan_policy_rule *rules,
                           size_t n);
+/* The header extension of a resync batch (docs/wan.md "Resync"): flags u8 (2; | 1 when an
+ * active-active extension follows; | 4 when the target is to delete first the keys it holds in
+ * the source partition's slots), the resync's base sequence number (u64 LE), for 4 the slots
+ * (first, last: u16 LE each), then, for 1, the rest of aa_ext (wan_batch_ext_encode's bytes
+ * after its mode byte). A resync batch holds key states only (STORE_OP_WAN_PUT); its entries
+ * are numbered from 1 within the resync, not by the source's log. clear_lo > clear_hi: no
+ * deletion. */
+void wan_batch_ext_resync_encode(struct hy_buf *out, uint64_t base, uint16_t clear_lo,
+                                 uint16_t clear_hi, const uint8_t *aa_ext, size_t aa_len);
 
 struct wan_batch_reader {
     const uint8_t *p;
@@ -108,6 +117,10 @@ struct wan_batch_reader {
     const uint8_t *ext; /* the header extension's bytes (NULL: none), as wan_batch_init_ext takes */
     size_t ext_len;
     int active_active;
+    int resync;           /* a resync batch: resync_base is where the link's stream resumes */
+    uint64_t resync_base; /* the source's sequence number the scan started after */
+    int clear;            /* a resync's first batch: the keys in clear_lo..clear_hi go first */
+    uint16_t clear_lo, clear_hi;
     char link[WAN_ORIGIN_MAX + 1];
     struct wan_policy_rule rules[WAN_POLICIES_MAX];
     size_t nrules;

@@ -9,7 +9,8 @@
  * a link, the next byte is the name's length.
  * Properties: decoding never crashes or reads past the input; a batch that reads to its end
  * has strictly increasing indexes and, built again with wan_batch_init_ext (its header
- * extension, an active-active link's name and policies, copied as read) and wan_batch_add,
+ * extension, an active-active link's name and policies or a resync's base and slots, copied
+ * as read) and wan_batch_add,
  * gives back exactly the input (one encoding per batch); a definition that decodes encodes back to
  * exactly its bytes, and so does an outbox image.
  */
@@ -31,6 +32,7 @@ static void fuzz_batch(const uint8_t *p, size_t len)
         return;
     }
     FUZZ_CHECK(strlen(r.origin) >= 1 && strlen(r.origin) <= WAN_ORIGIN_MAX);
+    FUZZ_CHECK(!r.clear || (r.resync && r.clear_lo <= r.clear_hi && r.clear_hi < 16384));
     struct wan_batch again;
     wan_batch_init_ext(&again, r.origin, r.src_partition, SIZE_MAX, UINT32_MAX, r.ext, r.ext_len);
     uint64_t last = 0, index;

@@ -449,3 +449,33 @@ def test_passive_target_refuses_client_writes(two):
     wait_for(lambda: text(cmd(west, "GET", "k")) == "from-east", 20, "east's write on west")
     assert cmd(west, "CONFIG", "SET", "wan-passive", "no") == "OK"
     assert cmd(west, "SET", "k2", "local") == "OK"
+
+
+def test_keys_written_before_the_links_are_copied_both_ways(two):
+    """Both clusters hold keys before the active-active links are added (their own, and some of
+    the same names with different values): each side's partitions resync the other
+    (docs/wan.md "Resync"), nothing is deleted, a key both wrote before is decided alike on
+    both sides, and both end with the same content. On a build without the resync neither gets
+    the other's earlier keys."""
+    east, west, to_west, to_east = two()
+    for c, name in ((east, "east"), (west, "west")):
+        with RawConn(c.ports[0], timeout=10.0) as r:
+            r.cmd("AUTH", PASS[name])
+            for i in range(300):
+                assert r.cmd("SET", "%s:%d" % (name, i), i) == "OK"
+                if i % 3 == 0:
+                    assert r.cmd("HSET", "h%s:%d" % (name, i), "f", name) == 1
+            for i in range(50):
+                assert r.cmd("SET", "both:%d" % i, name) == "OK"
+    link(east, to_west)
+    link(west, to_east)
+    wait_versions(east)
+    wait_versions(west)
+    got = wait_same(east, west, deadline_s=60)
+    assert len(got) == 2 * 300 + 2 * 100 + 50, len(got)
+    # Every partition resynced once on each side.
+    for c in (east, west):
+        assert all(p["resyncs"] == 1 for p in status(c)["links"][0]["partitions"])
+    # The stream goes on as usual after it.
+    assert cmd(east, "SET", "both:0", "after") == "OK"
+    wait_for(lambda: cmd(west, "GET", "both:0") == b"after", 20, "a write after the resync")

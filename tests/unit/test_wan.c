@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
+#include "common/crc.h"
 #include "node/wan.h"
 #include "store/store.h"
 #include "store/store_wan.h"
@@ -826,6 +827,124 @@ static void test_passive_states_apply(void **state)
     side_free(&east);
 }
 
+/* A resync batch (docs/wan.md "Resync") applies its states whatever the position, then sets the
+ * position to its base; sent again it changes nothing; once the stream has moved past its base
+ * it is refused (a state from before a change applied since would undo it); an op inside one
+ * is not applied. A store whose tap asks for states taps an INCR as the key's state. */
+static void test_resync_batches(void **state)
+{
+    (void)state;
+    struct store_config cfg = {.seed = 61, .maxmemory_samples = 5};
+    struct store *src = store_create(&cfg, NULL), *dst = store_create(&cfg, NULL);
+    struct hy_buf incr, set;
+    hy_buf_init(&incr);
+    hy_buf_init(&set);
+    encode_incr(&incr, "n");
+    encode_set(&set, "k", "v");
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(store_apply(src, incr.data, incr.len, NULL), HY_OK);
+    }
+    assert_int_equal(store_apply(src, set.data, set.len, NULL), HY_OK);
+    struct wan_batch normal;
+    wan_batch_init(&normal, "east", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&normal, 10, incr.data, incr.len), HY_OK);
+    assert_string_equal(apply_batch(dst, &normal), ":10\r\n");
+
+    struct hy_buf ext, put;
+    hy_buf_init(&ext);
+    hy_buf_init(&put);
+    wan_batch_ext_resync_encode(&ext, 20, 1, 0, NULL, 0);
+    struct wan_batch rs;
+    wan_batch_init_ext(&rs, "east", 0, 1 << 20, 100, ext.data, ext.len);
+    const char *keys[] = {"n", "k"};
+    for (int i = 0; i < 2; i++) {
+        const struct store_obj *o = store_peek(src, S(keys[i]), 0);
+        hy_buf_reset(&put);
+        store_wan_state(src, S(keys[i]), o, 0, &put);
+        assert_int_equal(wan_batch_add(&rs, (uint64_t)i + 1, put.data, put.len), HY_OK);
+    }
+    struct wan_batch_reader r;
+    assert_int_equal(wan_batch_open(&r, rs.buf.data, rs.buf.len), HY_OK);
+    assert_true(r.resync && r.resync_base == 20 && !r.active_active);
+    assert_string_equal(apply_batch(dst, &rs), ":20\r\n");
+    assert_string_equal(get(dst, "n"), "5");
+    assert_string_equal(get(dst, "k"), "v");
+    assert_int_equal(store_wan_applied(dst, "east", 0), 20);
+    assert_string_equal(apply_batch(dst, &rs), ":20\r\n"); /* sent again: the same states */
+    assert_string_equal(get(dst, "n"), "5");
+    /* The stream resumes after the base; the old scan batch is then refused. */
+    wan_batch_free(&normal);
+    wan_batch_init(&normal, "east", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&normal, 21, incr.data, incr.len), HY_OK);
+    assert_string_equal(apply_batch(dst, &normal), ":21\r\n");
+    assert_string_equal(get(dst, "n"), "6");
+    assert_true(strncmp(apply_batch(dst, &rs), "-ERR stale WAN resync batch", 27) == 0);
+    assert_string_equal(get(dst, "n"), "6");
+    assert_int_equal(store_wan_applied(dst, "east", 0), 21);
+    /* An op in a resync batch (crafted) is not applied, and an active-active one decodes. */
+    struct hy_buf aa;
+    hy_buf_init(&aa);
+    struct wan_policy_rule rule = {.pattern = "*", .policy = WAN_POLICY_DISCARD};
+    wan_batch_ext_encode(&aa, "dr", &rule, 1);
+    hy_buf_reset(&ext);
+    wan_batch_ext_resync_encode(&ext, 30, 1, 0, aa.data, aa.len);
+    struct wan_batch bad;
+    wan_batch_init_ext(&bad, "east", 0, 1 << 20, 100, ext.data, ext.len);
+    assert_int_equal(wan_batch_add(&bad, 1, incr.data, incr.len), HY_OK);
+    assert_int_equal(wan_batch_open(&r, bad.buf.data, bad.buf.len), HY_OK);
+    assert_true(r.resync && r.resync_base == 30 && r.active_active && r.nrules == 1);
+    assert_string_equal(r.link, "dr");
+    assert_string_equal(apply_batch(dst, &bad), ":30\r\n");
+    assert_string_equal(get(dst, "n"), "6");
+    /* Every truncation of a resync header is refused. */
+    for (size_t cut = 1; cut < 1 + 4 + ext.len; cut++) {
+        assert_int_not_equal(wan_batch_open(&r, bad.buf.data, cut), HY_OK);
+    }
+
+    /* An active-passive resync's first batch has the target drop what it holds in the source
+     * partition's slots first, once: sent again, it deletes nothing the stream wrote since. */
+    uint16_t slot_n = hy_key_slot(S("n")), slot_k = hy_key_slot(S("k"));
+    hy_buf_reset(&ext);
+    wan_batch_ext_resync_encode(&ext, 40, slot_k, slot_k, NULL, 0);
+    struct wan_batch clr;
+    wan_batch_init_ext(&clr, "east", 0, 1 << 20, 100, ext.data, ext.len);
+    assert_int_equal(wan_batch_open(&r, clr.buf.data, clr.buf.len), HY_OK);
+    assert_true(r.resync && r.clear && r.clear_lo == slot_k && r.clear_hi == slot_k);
+    assert_true(slot_n != slot_k);
+    assert_string_equal(apply_batch(dst, &clr), ":40\r\n");
+    assert_null(get(dst, "k"));
+    assert_string_equal(get(dst, "n"), "6");
+    assert_int_equal(store_apply(dst, set.data, set.len, NULL), HY_OK);
+    assert_string_equal(apply_batch(dst, &clr), ":40\r\n");
+    assert_string_equal(get(dst, "k"), "v");
+    wan_batch_free(&clr);
+
+    /* The tap: an op as such, a state while states are asked for. */
+    struct tapped t = {0};
+    store_set_tap(src, tap_cb, &t);
+    assert_int_equal(store_apply(src, incr.data, incr.len, NULL), HY_OK);
+    store_set_tap_states(src, 1);
+    assert_int_equal(store_apply(src, incr.data, incr.len, NULL), HY_OK);
+    store_set_tap_states(src, 0);
+    assert_int_equal(store_apply(src, incr.data, incr.len, NULL), HY_OK);
+    assert_int_equal(t.count, 3);
+    assert_int_equal(t.ops[0], STORE_OP_INCRBY);
+    assert_int_equal(t.ops[1], STORE_OP_WAN_PUT);
+    assert_int_equal(t.ops[2], STORE_OP_INCRBY);
+    assert_false(store_wan_versions_on(src)); /* states without versions kept */
+
+    hy_buf_free(&aa);
+    wan_batch_free(&bad);
+    wan_batch_free(&rs);
+    wan_batch_free(&normal);
+    hy_buf_free(&ext);
+    hy_buf_free(&put);
+    hy_buf_free(&incr);
+    hy_buf_free(&set);
+    store_destroy(src);
+    store_destroy(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -842,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_active_active_policies),
         cmocka_unit_test(test_passive_states_apply),
         cmocka_unit_test(test_states_of_every_key),
+        cmocka_unit_test(test_resync_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
