@@ -69,8 +69,22 @@ struct node_client {
      * forwarded: it keeps it through every re-send, so it is applied once at most. */
     uint64_t fwd_session, fwd_seq;
     int outcome_unsure; /* it was sent and lost: it may have been applied already */
-    int is_proxy;       /* a request forwarded to us by a follower */
-    int no_block;       /* runs inside an entry (an EXEC's reads, a script): never blocks */
+    /* Read-your-writes on a follower (proxy.c, "Acknowledged writes"): the request at the head
+     * of `in` decides from this replica, and waits (blocked_on_read) for group ryw_group to
+     * apply ryw_index, the leader's applied index when a forwarded write was acknowledged.
+     * ryw_next is the next of the node's groups it looks at (an INFO looks at each in turn);
+     * ryw_gave_up: the wait passed request-timeout-ms, the request goes on as it is;
+     * ryw_arrival_msgs: its group's leader_msgs when it was first looked at (ryw_looked), the
+     * arrival XREAD's barrier counts from. All are reset when the request is done. */
+    int ryw_wait;
+    int ryw_gave_up;
+    int ryw_looked;
+    uint64_t ryw_arrival_msgs;
+    uint32_t ryw_group;
+    uint32_t ryw_next;
+    uint64_t ryw_index;
+    int is_proxy; /* a request forwarded to us by a follower */
+    int no_block; /* runs inside an entry (an EXEC's reads, a script): never blocks */
     /* scatter.c: a client whose FLUSHALL runs in every partition waits for this many parts
      * (the first error kept); an internal client running one part names its parent (NULL
      * once the parent went away: then is_scatter_orphan). */
