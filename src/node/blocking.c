@@ -191,6 +191,10 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
         return 1; /* answered */
     }
     if (keys_ready(x, &k, c->block_deadline_ms != 0)) {
+        /* Forwarded: should the leader answer null (the data was taken first), it waits again
+         * with these (proxy.c), as a pop that met a null at apply does here. */
+        c->block_fwd_deadline_ms = c->block_deadline_ms != 0 ? c->block_deadline_ms : deadline;
+        c->block_fwd_order = c->block_deadline_ms != 0 ? c->block_order : ++x->node->block_seq;
         c->block_deadline_ms = 0;
         return 0;
     }

@@ -125,7 +125,11 @@ struct node_client {
     uint64_t block_deadline_ms; /* UINT64_MAX: none; 0: not blocked */
     size_t block_req_len;       /* the request's bytes at the head of `in` */
     uint64_t block_order;       /* when it blocked, in the node's count: served oldest first */
-    int reply_mode;             /* enum node_reply_mode: CLIENT REPLY */
+    /* A follower's pop found data and goes to the leader: its deadline and order, kept with
+     * the forward so that a null from the leader (another client took the data first) sends
+     * it back to waiting, as before (proxy.c). 0: none. */
+    uint64_t block_fwd_deadline_ms, block_fwd_order;
+    int reply_mode; /* enum node_reply_mode: CLIENT REPLY */
     /* cmd_stream.c: a blocked XREAD's IDs ("$" resolved when it first ran), and the request a
      * follower forwards with them in place of "$" (its arguments point into xread_text). */
     struct hy_buf xread_ids;

@@ -179,7 +179,9 @@ struct node_forward {
     int resend;            /* under a session (ours or the client's): safe to send again */
     int opens_session;     /* HY.SESSION OPEN for this follower's own session: no client */
     int asks_applied;      /* HY.APPLIED follows the request: its reply ends with an index */
-    int probe;             /* enum node_probe: a question of this node's, asked of a peer */
+    /* A blocking pop's deadline and order (0: not one): a null answer sends it back to wait. */
+    uint64_t block_deadline_ms, block_order;
+    int probe; /* enum node_probe: a question of this node's, asked of a peer */
 };
 
 /* A forward without a client: this node asks a peer something for itself. */

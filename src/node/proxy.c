@@ -473,6 +473,7 @@ void proxy_ryw_reset(struct node_client *c)
     c->ryw_next = 0;
     c->ryw_gave_up = 0;
     c->ryw_looked = 0;
+    c->block_fwd_deadline_ms = c->block_fwd_order = 0; /* never carried to the next request */
 }
 
 int proxy_forward(struct cmd_ctx *x)
@@ -486,6 +487,9 @@ int proxy_forward(struct cmd_ctx *x)
         n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
     f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
     f->group = x->group->id;
+    f->block_deadline_ms = x->client->block_fwd_deadline_ms;
+    f->block_order = x->client->block_fwd_order;
+    x->client->block_fwd_deadline_ms = x->client->block_fwd_order = 0;
     if (f->is_write) {
         forward_slot(x, f);
     }
@@ -592,6 +596,11 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
             c->retry_since_ms = n->forwards[i].sent_ms;
         }
         c->outcome_unsure |= sent;
+        if (n->forwards[i].block_deadline_ms != 0) {
+            /* A blocking pop keeps its deadline and its place among the waiters. */
+            c->block_deadline_ms = n->forwards[i].block_deadline_ms;
+            c->block_order = n->forwards[i].block_order;
+        }
         if (sent) {
             n->stats.forwards_resent++;
         } else {
@@ -602,6 +611,37 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
         }
     }
     forward_finish(n, i, 0, now_ms);
+}
+
+/* RESP's nulls: a blocking pop's timeout answer (*-1 / $-1, RESP3 _). */
+static int reply_is_null(const uint8_t *data, size_t len)
+{
+    return (len == 5 && (memcmp(data, "*-1\r\n", 5) == 0 || memcmp(data, "$-1\r\n", 5) == 0)) ||
+           (len == 3 && memcmp(data, "_\r\n", 3) == 0);
+}
+
+/* A blocking pop forwarded once this replica showed data was answered null by the leader:
+ * another client took the data first (the follower's replica had not applied that yet). It
+ * is not the client's answer: only its timeout answers null (Redis serves a blocked client
+ * only with data). The request goes back to the front of the client's input with its
+ * deadline and order, and waits again (after its replica applied the pops that took the
+ * data: their index came with the null). Its session slot is resolved (the null pop applied
+ * once); a later forward takes a new one. */
+static void forward_block_again(struct hy_node *n, size_t i, uint64_t now_ms)
+{
+    struct node_forward *f = &n->forwards[i];
+    struct node_client *c = f->client;
+    struct hy_buf in;
+    hy_buf_init(&in);
+    hy_buf_append(&in, f->req.data, f->req.len);
+    hy_buf_append(&in, c->in.data, c->in.len);
+    hy_buf_free(&c->in);
+    c->in = in;
+    c->read_ok_bytes = 0; /* offsets into the input moved */
+    c->read_reg_bytes = 0;
+    c->block_deadline_ms = f->block_deadline_ms;
+    c->block_order = f->block_order;
+    forward_finish(n, i, 1, now_ms);
 }
 
 /* The follower's HY.SESSION OPEN is resolved: its id, or a refusal (the clients that wait
@@ -750,6 +790,11 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         return;
     }
     applied_note(g, applied); /* answered: later decisions here wait until it applied here */
+    if (f->client != NULL && f->block_deadline_ms != 0 && now_ms < f->block_deadline_ms &&
+        reply_is_null(data, len)) {
+        forward_block_again(n, i, now_ms);
+        return;
+    }
     if (f->client != NULL) {
         hy_buf_append(&f->client->out, data, len);
     }

@@ -124,3 +124,20 @@ def test_config_get_sees_its_own_config_set(follower):
             assert r.cmd("CONFIG", "SET", "hash-max-listpack-entries", value) == "OK"
             assert r.cmd("CONFIG", "GET", "hash-max-listpack-entries") == [
                 b"hash-max-listpack-entries", value.encode()], "round %d" % i
+
+
+def test_pop_beaten_on_the_leader_waits_again(follower):
+    """Two clients of the follower wait on one list; one element comes. Both are forwarded when
+    the follower's replica shows it, the leader gives it to the first and answers the second's
+    pop null: that null is not the second client's answer (only a timeout answers null, as in
+    Redis): it waits again and gets the next element."""
+    with RawConn(follower, timeout=20) as a, RawConn(follower, timeout=20) as b, \
+            RawConn(follower) as r:
+        a.send(a.encode("BLPOP", "ryw:race", 0))
+        wait_for(lambda: b"blocked_clients:1" in r.cmd("INFO", "clients"), 10, "a to block")
+        b.send(b.encode("BLPOP", "ryw:race", 0))
+        wait_for(lambda: b"blocked_clients:2" in r.cmd("INFO", "clients"), 10, "b to block")
+        assert r.cmd("RPUSH", "ryw:race", "x1") == 1
+        assert a.read() == [b"ryw:race", b"x1"]
+        r.cmd("RPUSH", "ryw:race", "x2")
+        assert b.read() == [b"ryw:race", b"x2"]
