@@ -850,6 +850,7 @@ static void fsession_check(struct node_group *g)
          * for the next write. */
         g->conflicts_seen = g->raft.stat_conflicts_refused;
         fsession_reset(g);
+        g->acked_index = 0; /* indexes of that other history: nothing to wait for here */
     }
 }
 
