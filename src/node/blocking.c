@@ -164,6 +164,8 @@ void node_block_stream(struct cmd_ctx *x, uint64_t timeout_ms, int ready,
     c->block_deadline_ms = 0;
 }
 
+static int mpop_syntax_ok(struct cmd_ctx *x, const struct block_keys *k);
+
 /* A follower's client: wait here until this replica shows data (returns 1), then forward. */
 int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
 {
@@ -180,11 +182,19 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     if (k.count == 0) {
         return 0; /* malformed: the leader answers the error */
     }
+    if ((d->handler == cmd_blmpop || d->handler == cmd_bzmpop) && !mpop_syntax_ok(x, &k)) {
+        return 1; /* answered at once, as on the leader: Redis checks the syntax before it
+                     blocks (a BZMPOP ... bad_where waited out its timeout and answered null) */
+    }
     uint64_t deadline;
     if (!parse_timeout(x, timeout_at, &deadline)) {
         return 1; /* answered */
     }
     if (keys_ready(x, &k, c->block_deadline_ms != 0)) {
+        /* Forwarded: should the leader answer null (the data was taken first), it waits again
+         * with these (proxy.c), as a pop that met a null at apply does here. */
+        c->block_fwd_deadline_ms = c->block_deadline_ms != 0 ? c->block_deadline_ms : deadline;
+        c->block_fwd_order = c->block_deadline_ms != 0 ? c->block_order : ++x->node->block_seq;
         c->block_deadline_ms = 0;
         return 0;
     }
@@ -418,6 +428,7 @@ void node_block_done(struct hy_node *n, struct node_client *c)
     c->block_state = NODE_BLOCK_NONE;
     c->block_req_len = 0;
     c->block_deadline_ms = 0;
+    proxy_ryw_reset(c);
     replica_mark_ready(n, c);
 }
 

@@ -612,15 +612,25 @@ int node_xread_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     if (!rerun) {
         c->xread_resolved = 0;
         c->xread_synced = 0;
-        c->xread_arrival_msgs = x->group->leader_msgs;
+        /* It arrived before any wait for acknowledged writes (proxy.c). */
+        c->xread_arrival_msgs = c->ryw_looked ? c->ryw_arrival_msgs : x->group->leader_msgs;
     }
     /* Judged on a replica that holds what was acknowledged before the request came (else a
      * stale replica would forward too early, or resolve "$" too low). */
     int was_synced = c->xread_synced; /* it waited for data, not for the barrier */
     if (!c->xread_synced && !follower_caught_up(x)) {
-        node_block_wait_here(x, deadline);
+        /* Catching up is not the command's BLOCK time, which starts once it is judged (as
+         * Redis's starts when it runs): counted, a BLOCK 10 answered null after waiting a
+         * heartbeat for the barrier, before it had looked at any data. Bounded all the same,
+         * by request-timeout-ms more. */
+        node_block_wait_here(x, r.block_ms == 0
+                                    ? UINT64_MAX
+                                    : deadline + (uint64_t)x->node->cfg->request_timeout_ms);
         c->block_seen = 0; /* look again at the next pass, applied or not */
         return 1;
+    }
+    if (!c->xread_synced && rerun) {
+        c->block_deadline_ms = deadline; /* caught up after waiting: its BLOCK time from now */
     }
     c->xread_synced = 1;
     int ready;

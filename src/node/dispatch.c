@@ -303,7 +303,7 @@ static int node_removed_redirects(const struct hy_node *n, const struct node_cli
 }
 
 static int node_must_wait(struct node_group *g, struct node_client *c, const struct cmd_def *d,
-                          uint64_t now_ms)
+                          size_t argc, const struct resp_arg *argv, uint64_t now_ms)
 {
     struct hy_node *n = g->node;
     int is_write = d != NULL && (d->flags & CMD_WRITE);
@@ -316,6 +316,9 @@ static int node_must_wait(struct node_group *g, struct node_client *c, const str
     }
     if (c->waiting > 0 && !is_write) {
         return 1; /* reads see the client's own writes; replies stay in order */
+    }
+    if (!c->read_timed_out && proxy_ryw_hold(g, c, d, argc, argv, now_ms)) {
+        return 1; /* decided from this replica once it applied the acknowledged writes */
     }
     if (!node_needs_leader(n, g, c, d) || c->read_timed_out) {
         return 0;
@@ -539,7 +542,10 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
     }
     if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
         node_block_follower_wait(x, d)) {
-        return 0; /* a blocking command waits for this replica to show data, then goes on */
+        /* A blocking command waits for this replica to show data, then goes on; or it was
+         * answered here (a blocked XREADGROUP whose group was destroyed: -NOGROUP): it ran,
+         * and an error is a failed call, not a rejected one, as Redis counts it. */
+        return 1;
     }
     if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
@@ -860,7 +866,7 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
         from_exec = d != NULL && (d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro);
     }
     struct node_group *g = node_command_group(n, d, argc, argv);
-    if (node_must_wait(g, c, d, now_ms)) {
+    if (node_must_wait(g, c, d, argc, argv, now_ms)) {
         if (c->wait_start_ms == 0) {
             c->wait_start_ms = now_ms; /* its latency counts from here */
         }
@@ -962,6 +968,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
             c->block_req_len = consumed;
             break;
         }
+        proxy_ryw_reset(c); /* the next request looks at the acknowledged writes afresh */
         off += consumed;
     }
     n->processing = outer;
@@ -1058,7 +1065,14 @@ static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
                                     node_cut_off(n, node_group_get(n, c->wait_group), now_ms)))) {
             c->blocked_on_read = 0;
             c->read_id = 0;
-            c->read_timed_out = 1;
+            if (c->ryw_wait) {
+                /* Its replica did not apply the acknowledged writes in time (or cannot: cut
+                 * off): it is decided from the replica as it is, as before the wait. */
+                c->ryw_wait = 0;
+                c->ryw_gave_up = 1;
+            } else {
+                c->read_timed_out = 1;
+            }
             n->read_waiters--;
             node_client_process(n, c, now_ms);
             replica_mark_ready(n, c);

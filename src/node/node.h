@@ -69,8 +69,22 @@ struct node_client {
      * forwarded: it keeps it through every re-send, so it is applied once at most. */
     uint64_t fwd_session, fwd_seq;
     int outcome_unsure; /* it was sent and lost: it may have been applied already */
-    int is_proxy;       /* a request forwarded to us by a follower */
-    int no_block;       /* runs inside an entry (an EXEC's reads, a script): never blocks */
+    /* Read-your-writes on a follower (proxy.c, "Acknowledged writes"): the request at the head
+     * of `in` decides from this replica, and waits (blocked_on_read) for group ryw_group to
+     * apply ryw_index, the leader's applied index when a forwarded write was acknowledged.
+     * ryw_next is the next of the node's groups it looks at (an INFO looks at each in turn);
+     * ryw_gave_up: the wait passed request-timeout-ms, the request goes on as it is;
+     * ryw_arrival_msgs: its group's leader_msgs when it was first looked at (ryw_looked), the
+     * arrival XREAD's barrier counts from. All are reset when the request is done. */
+    int ryw_wait;
+    int ryw_gave_up;
+    int ryw_looked;
+    uint64_t ryw_arrival_msgs;
+    uint32_t ryw_group;
+    uint32_t ryw_next;
+    uint64_t ryw_index;
+    int is_proxy; /* a request forwarded to us by a follower */
+    int no_block; /* runs inside an entry (an EXEC's reads, a script): never blocks */
     /* scatter.c: a client whose FLUSHALL runs in every partition waits for this many parts
      * (the first error kept); an internal client running one part names its parent (NULL
      * once the parent went away: then is_scatter_orphan). */
@@ -111,7 +125,11 @@ struct node_client {
     uint64_t block_deadline_ms; /* UINT64_MAX: none; 0: not blocked */
     size_t block_req_len;       /* the request's bytes at the head of `in` */
     uint64_t block_order;       /* when it blocked, in the node's count: served oldest first */
-    int reply_mode;             /* enum node_reply_mode: CLIENT REPLY */
+    /* A follower's pop found data and goes to the leader: its deadline and order, kept with
+     * the forward so that a null from the leader (another client took the data first) sends
+     * it back to waiting, as before (proxy.c). 0: none. */
+    uint64_t block_fwd_deadline_ms, block_fwd_order;
+    int reply_mode; /* enum node_reply_mode: CLIENT REPLY */
     /* cmd_stream.c: a blocked XREAD's IDs ("$" resolved when it first ran), and the request a
      * follower forwards with them in place of "$" (its arguments point into xread_text). */
     struct hy_buf xread_ids;

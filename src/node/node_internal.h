@@ -181,7 +181,10 @@ struct node_forward {
     uint64_t session, seq; /* sent under this follower's session slot (0: as the client wrote it) */
     int resend;            /* under a session (ours or the client's): safe to send again */
     int opens_session;     /* HY.SESSION OPEN for this follower's own session: no client */
-    int probe;             /* enum node_probe: a question of this node's, asked of a peer */
+    int asks_applied;      /* HY.APPLIED follows the request: its reply ends with an index */
+    /* A blocking pop's deadline and order (0: not one): a null answer sends it back to wait. */
+    uint64_t block_deadline_ms, block_order;
+    int probe; /* enum node_probe: a question of this node's, asked of a peer */
 };
 
 /* A forward without a client: this node asks a peer something for itself. */
@@ -232,6 +235,9 @@ struct node_group {
     int started;
     uint64_t applied;     /* last log index applied to the store */
     uint64_t leader_msgs; /* messages received from the group's leader (as this node knew it) */
+    /* The highest applied index a leader reported with its reply to a write this node
+     * forwarded (proxy.c): a command decided from this replica waits until it applied that. */
+    uint64_t acked_index;
     uint64_t log_bytes_since_snapshot;
     size_t snapshot_dataset_bytes; /* store_used_bytes when the last snapshot was taken */
     uint64_t dirty_at_snapshot;    /* store_dirty then (INFO rdb_changes_since_last_save) */
@@ -482,6 +488,12 @@ struct hy_node {
     struct node_peer_msg *outbox_head, *outbox_tail;
     uint64_t leaderless_since_ms; /* no usable leader (none, or its link down) since; 0 = one */
     int fsession_wake;            /* a group's session changed: its waiting clients look again */
+    /* Members that answered HY.APPLIED as an unknown command (a version before it): forwards
+     * to them go without it until `until_ms` (proxy.c). An empty name is a free row. */
+    struct {
+        char name[NODE_MEMBER_NAME_MAX + 1];
+        uint64_t until_ms;
+    } applied_unknown[NODE_MEMBERS_MAX];
     struct node_stats stats;
     struct node_metrics metrics;
     unsigned mutation; /* enum node_mutation: test only */
@@ -793,6 +805,19 @@ int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def
                uint64_t now_ms);
 /* The client's request is done (answered, or proposed here): its session slot is released. */
 void proxy_request_done(struct hy_node *n, struct node_client *c);
+/* Read-your-writes (proxy.c, "Acknowledged writes"): whether the request (d, argc, argv) of c,
+ * which this node decides from its own replica (a blocking command's first look, XREAD and
+ * XREADGROUP with BLOCK, INFO, CONFIG GET), must first wait for this replica to apply the
+ * writes this node's forwards had acknowledged. Returns 1 when it waits (blocked_on_read). */
+int proxy_ryw_hold(struct node_group *g, struct node_client *c, const struct cmd_def *d,
+                   size_t argc, const struct resp_arg *argv, uint64_t now_ms);
+/* 1 when c's read-your-writes wait is over: its group applied the index (or went away). */
+int proxy_ryw_ready(const struct hy_node *n, const struct node_client *c);
+/* c's request is done: the next one looks at every group again. */
+void proxy_ryw_reset(struct node_client *c);
+/* HY.APPLIED group: this node's last applied index of the group (0 when it holds none). A
+ * follower sends it behind every write it forwards (proxy.c). */
+void cmd_hy_applied(struct cmd_ctx *x);
 /* Wakes the clients waiting for the follower's session, if it changed (from the shell's entry
  * points and cron, never from inside a client's processing). */
 void proxy_wake(struct hy_node *n, uint64_t now_ms);

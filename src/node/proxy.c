@@ -21,6 +21,20 @@
  * in any order within a window (store.h); the follower keeps its unresolved seqs within it.
  * A client's own HY.REQ is re-sent the same way. Only writes that cannot travel in a session
  * (HY.SESSION itself) still end -UNKNOWN when their leader fails.
+ *
+ * Acknowledged writes (read-your-writes). A follower decides a few things from its own
+ * replica: whether a blocking command can be served now, INFO's counters, CONFIG GET's
+ * encoding thresholds. Its replica learns that an entry committed only from the leader's next
+ * message, so right after the leader acknowledged a client's write it may not hold it yet: a
+ * BLPOP after the client's own LPUSH would block, a BZPOPMIN of a key it just SET would not
+ * answer WRONGTYPE. So behind every write it forwards, the follower asks HY.APPLIED: the
+ * leader answers it after the write (a request's replies keep their order), with its applied
+ * index, which is at least the write's entry. The follower strips that answer from the reply,
+ * keeps the highest index per group (acked_index), and a command it decides from its replica
+ * first waits until the replica applied as far as acked_index was when it looked, bounded by
+ * request-timeout-ms (then it goes on as before). The index is the node's, not the client's:
+ * a write acknowledged to any client of this follower is seen by every command after it, as
+ * on one Redis server (a test's BLPOP on one connection after an LPUSH on another).
  */
 #include <stdio.h>
 #include <string.h>
@@ -268,6 +282,200 @@ static void forward_slot(struct cmd_ctx *x, struct node_forward *f)
     f->resend = f->seq != 0 || x->cmd->handler == cmd_hy_req;
 }
 
+/* ---- acknowledged writes (read-your-writes) ------------------------------------------------ */
+
+#define APPLIED_UNKNOWN_MS                                                \
+    60000 /* a member of a version before HY.APPLIED is asked again after \
+           */
+
+/* Whether member `name` may be asked HY.APPLIED: not if it answered it as an unknown command
+ * within APPLIED_UNKNOWN_MS (a version before it, during a rolling upgrade; asked again later,
+ * as it may have been upgraded meanwhile). */
+static int applied_known(struct hy_node *n, const char *name, uint64_t now_ms)
+{
+    for (size_t i = 0; i < HY_ARRAY_LEN(n->applied_unknown); i++) {
+        if (strcmp(n->applied_unknown[i].name, name) == 0) {
+            if (now_ms < n->applied_unknown[i].until_ms) {
+                return 0;
+            }
+            n->applied_unknown[i].name[0] = '\0';
+        }
+    }
+    return 1;
+}
+
+static void applied_unknown_note(struct hy_node *n, const char *name, uint64_t now_ms)
+{
+    size_t free_row = SIZE_MAX;
+    for (size_t i = 0; i < HY_ARRAY_LEN(n->applied_unknown); i++) {
+        if (n->applied_unknown[i].name[0] == '\0' || now_ms >= n->applied_unknown[i].until_ms) {
+            free_row = i;
+            break;
+        }
+    }
+    if (free_row == SIZE_MAX) {
+        return; /* more old members than rows: they are asked, and answer an error, each time */
+    }
+    hy_log(n->log, HY_LOG_INFO,
+           "member %s does not know HY.APPLIED (an earlier version): writes forwarded to it "
+           "for the next %d ms carry no applied index (no read-your-writes wait after them)",
+           name, APPLIED_UNKNOWN_MS);
+    snprintf(n->applied_unknown[free_row].name, sizeof(n->applied_unknown[free_row].name), "%s",
+             name);
+    n->applied_unknown[free_row].until_ms = now_ms + APPLIED_UNKNOWN_MS;
+}
+
+/* The reply to a forward that asked HY.APPLIED ends with that answer, one line: `:index` or
+ * an error (a member of an earlier version: unknown command). Returns the length of the
+ * request's own reply before it and sets *index (0: none). A reply that does not end so (it
+ * cannot, as both requests are always answered in order) is left whole. */
+static size_t applied_strip(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                            uint64_t *index, uint64_t now_ms)
+{
+    *index = 0;
+    if (len < 4 || data[len - 2] != '\r' || data[len - 1] != '\n') {
+        return len;
+    }
+    size_t start = len - 2;
+    while (start > 0 && !(data[start - 1] == '\n' && start >= 2 && data[start - 2] == '\r')) {
+        start--;
+    }
+    if (start == 0) {
+        return len; /* one line: the request's reply alone */
+    }
+    const uint8_t *line = data + start;
+    size_t line_len = len - 2 - start;
+    if (line_len >= 2 && line[0] == ':') {
+        uint64_t v = 0;
+        for (size_t k = 1; k < line_len; k++) {
+            if (line[k] < '0' || line[k] > '9' || v > UINT64_MAX / 10 - 1) {
+                return len;
+            }
+            v = v * 10 + (uint64_t)(line[k] - '0');
+        }
+        *index = v;
+        return start;
+    }
+    if (line_len >= 1 && line[0] == '-') {
+        static const char unknown[] = "-ERR unknown command";
+        if (line_len >= sizeof(unknown) - 1 && memcmp(line, unknown, sizeof(unknown) - 1) == 0) {
+            applied_unknown_note(n, from, now_ms);
+        }
+        return start;
+    }
+    return len;
+}
+
+static void applied_note(struct node_group *g, uint64_t index)
+{
+    if (index > g->acked_index) {
+        g->acked_index = index;
+    }
+}
+
+void cmd_hy_applied(struct cmd_ctx *x)
+{
+    int64_t id;
+    if (!node_arg_i64(x, 1, &id)) {
+        return;
+    }
+    const struct node_group *g =
+        id >= 0 && id <= UINT32_MAX ? node_group_get(x->node, (uint32_t)id) : NULL;
+    resp_write_int(&x->w, g != NULL ? (int64_t)g->applied : 0);
+}
+
+/* Whether this node decides d from its own replica (the follower's view; a leader's replica
+ * holds what it acknowledged): -1 every group (INFO), 1 the command's group, 2 slot 0's group
+ * (CONFIG GET's encoding thresholds), 0 not at all. */
+static int ryw_decides_here(const struct hy_node *n, const struct node_client *c,
+                            const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
+{
+    if (d == NULL || c->is_proxy || n->capture != NULL || c->no_block) {
+        return 0;
+    }
+    if (d->handler == cmd_info) {
+        return -1; /* the keyspace, the dirty counter, ... of every group held here */
+    }
+    if (d->handler == cmd_config) {
+        return argc >= 2 && node_arg_is(&argv[1], "GET") ? 2 : 0; /* slot 0's thresholds */
+    }
+    if (!(d->flags & CMD_BLOCKING)) {
+        return 0;
+    }
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        /* Without BLOCK the leader answers it (a read where reads run). */
+        for (size_t i = 1; i + 1 < argc && !node_arg_is(&argv[i], "STREAMS"); i++) {
+            if (node_arg_is(&argv[i], "BLOCK")) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* Whether g's replica here has yet to apply a write this node's forwards had acknowledged. */
+static int ryw_behind(const struct node_group *g)
+{
+    return g->acked_index > g->applied && !g->parked && node_group_raft_view(g);
+}
+
+int proxy_ryw_hold(struct node_group *g, struct node_client *c, const struct cmd_def *d,
+                   size_t argc, const struct resp_arg *argv, uint64_t now_ms)
+{
+    struct hy_node *n = g->node;
+    if (c->ryw_gave_up || c->ryw_next == UINT32_MAX) {
+        return 0;
+    }
+    int which = ryw_decides_here(n, c, d, argc, argv);
+    if (which != 0 && !c->ryw_looked) {
+        /* Its arrival, for XREAD's barrier (cmd_stream.c): counted from the end of this wait,
+         * the barrier waited for one more message of the leader, and the writes sent after
+         * the request (a DEL of its stream) could apply before it was judged. */
+        c->ryw_looked = 1;
+        c->ryw_arrival_msgs = g->leader_msgs;
+    }
+    struct node_group *lag = NULL;
+    if (which == -1) {
+        /* Each group in turn, each against its index when it is looked at: the wait is
+         * bounded even while writes keep being acknowledged. */
+        for (; c->ryw_next < n->group_count && lag == NULL; c->ryw_next++) {
+            if (ryw_behind(n->groups[c->ryw_next])) {
+                lag = n->groups[c->ryw_next];
+            }
+        }
+    } else if (which != 0) {
+        struct node_group *one = which == 2 ? node_group_of_slot(n, 0) : g;
+        lag = ryw_behind(one) ? one : NULL;
+    }
+    if (lag == NULL) {
+        c->ryw_next = UINT32_MAX; /* looked: the request goes on, and is not held again */
+        return 0;
+    }
+    if (which != -1) {
+        c->ryw_next = UINT32_MAX; /* once satisfied, the one group it needs is not waited again */
+    }
+    c->ryw_wait = 1;
+    c->ryw_group = lag->id;
+    c->ryw_index = lag->acked_index;
+    node_client_block(lag, c, now_ms);
+    return 1;
+}
+
+int proxy_ryw_ready(const struct hy_node *n, const struct node_client *c)
+{
+    const struct node_group *g = node_group_get(n, c->ryw_group);
+    return g == NULL || g->applied >= c->ryw_index || !node_group_raft_view(g) || g->parked;
+}
+
+void proxy_ryw_reset(struct node_client *c)
+{
+    c->ryw_next = 0;
+    c->ryw_gave_up = 0;
+    c->ryw_looked = 0;
+    c->block_fwd_deadline_ms = c->block_fwd_order = 0; /* never carried to the next request */
+}
+
 int proxy_forward(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
@@ -279,6 +487,9 @@ int proxy_forward(struct cmd_ctx *x)
         n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
     f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
     f->group = x->group->id;
+    f->block_deadline_ms = x->client->block_fwd_deadline_ms;
+    f->block_order = x->client->block_fwd_order;
+    x->client->block_fwd_deadline_ms = x->client->block_fwd_order = 0;
     if (f->is_write) {
         forward_slot(x, f);
     }
@@ -287,6 +498,14 @@ int proxy_forward(struct cmd_ctx *x)
     hy_buf_init(&frame);
     hy_buf_append_u8(&frame, (uint8_t)x->w.proto);
     encode_request(x, f->session, f->seq, &frame);
+    if (f->is_write && node_group_raft_view(x->group) &&
+        applied_known(n, leader->name, x->now_ms)) {
+        /* Pipelined behind the write: answered once the write is (see "Acknowledged writes"). */
+        char id[16];
+        int len = snprintf(id, sizeof(id), "%u", x->group->id);
+        hy_buf_printf(&frame, "*2\r\n$10\r\nHY.APPLIED\r\n$%d\r\n%s\r\n", len, id);
+        f->asks_applied = 1;
+    }
     node_outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
     hy_buf_free(&frame);
     n->stats.forwards_sent++;
@@ -377,6 +596,11 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
             c->retry_since_ms = n->forwards[i].sent_ms;
         }
         c->outcome_unsure |= sent;
+        if (n->forwards[i].block_deadline_ms != 0) {
+            /* A blocking pop keeps its deadline and its place among the waiters. */
+            c->block_deadline_ms = n->forwards[i].block_deadline_ms;
+            c->block_order = n->forwards[i].block_order;
+        }
         if (sent) {
             n->stats.forwards_resent++;
         } else {
@@ -387,6 +611,37 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
         }
     }
     forward_finish(n, i, 0, now_ms);
+}
+
+/* RESP's nulls: a blocking pop's timeout answer (*-1 / $-1, RESP3 _). */
+static int reply_is_null(const uint8_t *data, size_t len)
+{
+    return (len == 5 && (memcmp(data, "*-1\r\n", 5) == 0 || memcmp(data, "$-1\r\n", 5) == 0)) ||
+           (len == 3 && memcmp(data, "_\r\n", 3) == 0);
+}
+
+/* A blocking pop forwarded once this replica showed data was answered null by the leader:
+ * another client took the data first (the follower's replica had not applied that yet). It
+ * is not the client's answer: only its timeout answers null (Redis serves a blocked client
+ * only with data). The request goes back to the front of the client's input with its
+ * deadline and order, and waits again (after its replica applied the pops that took the
+ * data: their index came with the null). Its session slot is resolved (the null pop applied
+ * once); a later forward takes a new one. */
+static void forward_block_again(struct hy_node *n, size_t i, uint64_t now_ms)
+{
+    struct node_forward *f = &n->forwards[i];
+    struct node_client *c = f->client;
+    struct hy_buf in;
+    hy_buf_init(&in);
+    hy_buf_append(&in, f->req.data, f->req.len);
+    hy_buf_append(&in, c->in.data, c->in.len);
+    hy_buf_free(&c->in);
+    c->in = in;
+    c->read_ok_bytes = 0; /* offsets into the input moved */
+    c->read_reg_bytes = 0;
+    c->block_deadline_ms = f->block_deadline_ms;
+    c->block_order = f->block_order;
+    forward_finish(n, i, 1, now_ms);
 }
 
 /* The follower's HY.SESSION OPEN is resolved: its id, or a refusal (the clients that wait
@@ -475,6 +730,10 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         forward_remove(n, i);
         return;
     }
+    uint64_t applied = 0;
+    if (f->asks_applied) {
+        len = applied_strip(n, from, data, len, &applied, now_ms);
+    }
     if (reply_not_run(data, len) && !node_group_raft_view(forward_group(n, f))) {
         /* A replica of a partition this node does not hold: it names the leader, or has
          * none; the next attempt goes there, or to the next replica (partmap.c). */
@@ -528,6 +787,12 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
             f->client->fwd_session = f->client->fwd_seq = 0;
         }
         forward_rerun(n, i, 0, 0, now_ms);
+        return;
+    }
+    applied_note(g, applied); /* answered: later decisions here wait until it applied here */
+    if (f->client != NULL && f->block_deadline_ms != 0 && now_ms < f->block_deadline_ms &&
+        reply_is_null(data, len)) {
+        forward_block_again(n, i, now_ms);
         return;
     }
     if (f->client != NULL) {
@@ -585,6 +850,7 @@ static void fsession_check(struct node_group *g)
          * for the next write. */
         g->conflicts_seen = g->raft.stat_conflicts_refused;
         fsession_reset(g);
+        g->acked_index = 0; /* indexes of that other history: nothing to wait for here */
     }
 }
 

@@ -1136,6 +1136,14 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
      * round, or get -MOVED. */
     if (n->read_waiters > 0) {
         for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+            if (c->blocked_on_read && c->ryw_wait) {
+                if (proxy_ryw_ready(n, c)) {
+                    /* Its replica applied the acknowledged writes: it is decided here now. */
+                    c->ryw_wait = 0;
+                    unblock(n, c);
+                }
+                continue;
+            }
             if (c->blocked_on_read && c->read_id == 0 &&
                 group_settled(node_group_get(n, c->wait_group))) {
                 /* Its deadline keeps counting from when it began to wait: forwarded now, the
