@@ -799,6 +799,24 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
     }
 }
 
+/* A new job for (link, partition) at the end of *jobs, zeroed but for its link's address. */
+static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, size_t *cap,
+                                     const struct node_wan_link *l, uint32_t p, uint64_t term)
+{
+    if (*count == *cap) {
+        *cap = *cap ? 2 * *cap : 4;
+        *jobs = hy_xrealloc(*jobs, *cap * sizeof(**jobs));
+    }
+    struct node_wan_job *j = &(*jobs)[(*count)++];
+    memset(j, 0, sizeof(*j));
+    snprintf(j->link, sizeof(j->link), "%s", l->def.name);
+    snprintf(j->targets, sizeof(j->targets), "%s", l->def.targets);
+    snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
+    j->partition = p;
+    j->term = term;
+    return j;
+}
+
 size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **out)
 {
     *out = NULL;
@@ -823,17 +841,7 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 if (!scan_step(n, g, l, sp, p, now_ms)) {
                     continue;
                 }
-                if (count == cap) {
-                    cap = cap ? 2 * cap : 4;
-                    jobs = hy_xrealloc(jobs, cap * sizeof(*jobs));
-                }
-                struct node_wan_job *j = &jobs[count++];
-                memset(j, 0, sizeof(*j));
-                snprintf(j->link, sizeof(j->link), "%s", l->def.name);
-                snprintf(j->targets, sizeof(j->targets), "%s", l->def.targets);
-                snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
-                j->partition = p;
-                j->term = sp->term;
+                struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term);
                 j->last_seq = sp->batch_last;
                 j->entries = sp->batch_keys;
                 j->resync = 1;
@@ -873,17 +881,7 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 wan_batch_free(&b);
                 continue;
             }
-            if (count == cap) {
-                cap = cap ? 2 * cap : 4;
-                jobs = hy_xrealloc(jobs, cap * sizeof(*jobs));
-            }
-            struct node_wan_job *j = &jobs[count++];
-            memset(j, 0, sizeof(*j));
-            snprintf(j->link, sizeof(j->link), "%s", l->def.name);
-            snprintf(j->targets, sizeof(j->targets), "%s", l->def.targets);
-            snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
-            j->partition = p;
-            j->term = sp->term;
+            struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term);
             j->last_seq = b.last_index;
             j->entries = b.count;
             j->batch = b.buf; /* the job owns the bytes now */
