@@ -42,6 +42,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/crc.h"
+#include "common/strutil.h"
 #include "node/node_internal.h"
 
 void node_outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_id,
@@ -387,6 +388,20 @@ void cmd_hy_applied(struct cmd_ctx *x)
 /* Whether this node decides d from its own replica (the follower's view; a leader's replica
  * holds what it acknowledged): -1 every group (INFO), 1 the command's group, 2 slot 0's group
  * (CONFIG GET's encoding thresholds), 0 not at all. */
+/* Whether a CONFIG GET's patterns (argv[2..]) match an encoding threshold's name. */
+static int ryw_gets_encoding(size_t argc, const struct resp_arg *argv)
+{
+    for (size_t i = 2; i < argc; i++) {
+        for (size_t k = 0; store_encoding_name(k) != NULL; k++) {
+            const char *name = store_encoding_name(k);
+            if (hy_glob_match(argv[i].ptr, argv[i].len, (const uint8_t *)name, strlen(name), 1)) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int ryw_decides_here(const struct hy_node *n, const struct node_client *c,
                             const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
 {
@@ -397,7 +412,9 @@ static int ryw_decides_here(const struct hy_node *n, const struct node_client *c
         return -1; /* the keyspace, the dirty counter, ... of every group held here */
     }
     if (d->handler == cmd_config) {
-        return argc >= 2 && node_arg_is(&argv[1], "GET") ? 2 : 0; /* slot 0's thresholds */
+        /* Only the encoding thresholds are replicated state (slot 0's copy answers): a GET of
+         * other settings reads this node's own, and waits for nothing. */
+        return argc >= 2 && node_arg_is(&argv[1], "GET") && ryw_gets_encoding(argc, argv) ? 2 : 0;
     }
     if (!(d->flags & CMD_BLOCKING)) {
         return 0;
