@@ -109,8 +109,10 @@ BASELINE = {
 # of a 20-minute budget; the single-node run covers the commands), type/stream-cgroups (47 / 1
 # as on one node: the RESTORE of a Redis payload) and type/list (211 / 16 as on one node:
 # "Linked LMOVEs" and the blocked-client counts after it; see docs/protocol.md).
-# type/hash and type/stream pass since encoding thresholds are replicated state (a CONFIG SET
-# on the follower reaches the leader), type/set since WATCH reads the leader's versions, bitops
+# type/set (95 of 95 since WATCH reads the leader's versions) left make test in session 13: at
+# 57 s it was the third longest test, and make test stood at 20 minutes; the single-node run
+# covers the commands. type/hash and type/stream pass since encoding thresholds are replicated
+# state (a CONFIG SET on the follower reaches the leader), bitops
 # since INFO on a follower waits for its replica to apply the client's acknowledged writes
 # (its dirty counter counts them: docs/protocol.md "Read-your-writes through a follower").
 FOLLOWER_BASELINE = {
@@ -120,7 +122,6 @@ FOLLOWER_BASELINE = {
     "protocol": (19, 0),
     "querybuf": (2, 0),
     "type/hash": (72, 0),
-    "type/set": (95, 0),
     "type/stream": (63, 0),
 }
 

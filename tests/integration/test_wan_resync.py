@@ -16,6 +16,7 @@ import pytest
 
 from cluster import Cluster, is_error
 from conftest import RawConn, RespError, wait_for
+from test_wan import add_link, text  # the link set-up of the WAN tests
 
 SRC_PARTS = 4
 DST_PARTS = 2
@@ -42,10 +43,6 @@ def make_pair(tmp_path_factory):
     for c in made:
         errors += c.stop_all()
     assert not errors, "\n".join(errors)
-
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def cmd(port, *args, password=None):
@@ -86,18 +83,6 @@ def content(port, password=None):
             v = tuple(v)
         out[k] = (t, v, isinstance(ttl, int) and ttl > 0)
     return out
-
-
-def add_link(src, dst, name="dr"):
-    got = []
-
-    def added():
-        got[:] = [cmd(src.ports[0], "HALYARD", "WAN", "ADD", name, "127.0.0.1:%d" % dst.ports[0],
-                      "MODE", "active-passive", "SECRET", "dst-pass")]
-        return not is_error(got[0], "TRYAGAIN")  # no metadata leader yet
-
-    wait_for(added, 20, "a metadata leader to take the link")
-    assert got[0] == "OK", got
 
 
 def status(port):
@@ -252,11 +237,19 @@ def test_link_added_to_a_cluster_with_keys_copies_them(make_pair):
     led = parts_led(src)
     assert all(p["resyncs"] == 1 and p["resync_keys"] > 0 for _, p in led.values()), led
     assert sum(p["resync_keys"] for _, p in led.values()) >= 3000
-    metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % src.http_port(0),
-                                     timeout=5).read().decode()
-    got = [ln for ln in metrics.splitlines() if ln.startswith("halyard_wan_resyncs_total{")]
-    assert len(got) == SRC_PARTS and all(ln.endswith(" 1") for ln in got), got
-    assert "halyard_wan_resync_keys{" in metrics and "halyard_wan_resyncing{" in metrics
+    # /metrics serves what the loop last published (a copy refreshed every few hundred ms):
+    # it shows the resyncs once the next copy is out.
+    seen = {}
+
+    def published():
+        seen["m"] = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % src.http_port(0),
+                                           timeout=5).read().decode()
+        seen["got"] = [ln for ln in seen["m"].splitlines()
+                       if ln.startswith("halyard_wan_resyncs_total{")]
+        return len(seen["got"]) == SRC_PARTS and all(ln.endswith(" 1") for ln in seen["got"])
+
+    wait_for(published, 20, "/metrics to count one resync per partition")
+    assert "halyard_wan_resync_keys{" in seen["m"] and "halyard_wan_resyncing{" in seen["m"]
     # Changes after the resync ship as before, ops included.
     for i in range(20):
         cmd(src.ports[0], "INCR", "cnt0")
