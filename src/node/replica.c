@@ -1034,7 +1034,9 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
      * deposed_wait_ms of the step-down (this node cut off from the next leader) ends in
      * UNKNOWN (replica_expire_waiters). Before, every such write got UNKNOWN at the step-down,
      * hand-overs aside. */
-    if (up->entries_first_index != 0) {
+    if (up->entries_first_index != 0 && raft_role(&g->raft) != RAFT_LEADER) {
+        /* A leader only appends: nothing of its log is replaced, and its waiters (every
+         * pipelined write) are not walked on each proposal. */
         fail_replaced(g, up->entries_first_index);
     }
     if (raft_role(&g->raft) == RAFT_LEADER) {
