@@ -311,13 +311,16 @@ def test_active_active_cut_and_heal_converges(two):
             assert d["policy"] == "LATEST_UPDATE"
             assert d["from"] == ("west" if c is east else "east")
 
-    # /metrics counts them too.
+    # /metrics counts them too, once its published copy (it lags the loop) is out.
     for c in (east, west):
-        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % c.http_port(0),
-                                      timeout=5).read().decode()
-        got = re.findall(r'halyard_wan_conflicts_total\{link="dr",policy="LATEST_UPDATE",'
-                         r'outcome="(applied|kept)"\} (\d+)', body)
-        assert got and sum(int(n) for _, n in got) == sum(conflict_totals(c).values()), got
+        def agrees():
+            body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % c.http_port(0),
+                                          timeout=5).read().decode()
+            got = re.findall(r'halyard_wan_conflicts_total\{link="dr",policy="LATEST_UPDATE",'
+                             r'outcome="(applied|kept)"\} (\d+)', body)
+            return got and sum(int(n) for _, n in got) == sum(conflict_totals(c).values())
+
+        wait_for(agrees, 20, "/metrics to count the conflicts WAN STATUS shows")
 
 
 def test_policies_by_pattern(two):
