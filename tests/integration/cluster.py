@@ -1,6 +1,7 @@
 """A local halyard cluster for tests: N real processes on 127.0.0.1, each with its own data
 directory, started and stopped by PID (client port P, peer port P + 10000)."""
 
+import contextlib
 import os
 import random
 import signal
@@ -55,6 +56,21 @@ def info(port, section="replication"):
             k, v = line.split(":", 1)
             out[k] = v
     return out
+
+
+@contextlib.contextmanager
+def with_follower(tmp_path_factory, n=3):
+    """A started n-node cluster and the index of a member that does not lead but knows which
+    one does (its INFO names the leader); stopped by PID on the way out."""
+    c = Cluster(tmp_path_factory, n)
+    c.start_all()
+    try:
+        fi = (c.leader(30) + 1) % n
+        wait_for(lambda: info(c.ports[fi])["raft_leader"] != "", 30, "the follower to know its leader")
+        yield c, fi
+    finally:
+        errors = c.stop_all()
+        assert not errors, errors
 
 
 class Cluster:

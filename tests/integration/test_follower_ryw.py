@@ -11,7 +11,7 @@ answer as if the write had not happened."""
 
 import pytest
 
-from cluster import Cluster, info
+from cluster import with_follower
 from conftest import RawConn, wait_for
 
 pytestmark = pytest.mark.halyard_only
@@ -22,18 +22,10 @@ ROUNDS = 6
 @pytest.fixture(scope="module")
 def follower(tmp_path_factory):
     """A 3-node cluster and the client port of a node that does not lead."""
-    c = Cluster(tmp_path_factory, 3)
-    c.start_all()
-    try:
-        li = c.leader(30)
-        fi = (li + 1) % 3
-        wait_for(lambda: info(c.ports[fi])["raft_leader"] != "", 30, "the follower to know its leader")
+    with with_follower(tmp_path_factory) as (c, fi):
         with RawConn(c.ports[fi]) as r:
             r.cmd("SET", "warmup", "1")  # the follower's own session is open from here on
         yield c.ports[fi]
-    finally:
-        errors = c.stop_all()
-        assert not errors, errors
 
 
 def test_blpop_gets_its_own_push(follower):

@@ -16,8 +16,7 @@ import subprocess
 
 import pytest
 
-from cluster import Cluster, info
-from conftest import wait_for
+from cluster import with_follower
 
 pytestmark = pytest.mark.halyard_only
 
@@ -162,16 +161,8 @@ def test_redis_unit_keeps_its_score(shared_server, unit, tmp_path):
 @pytest.fixture(scope="module")
 def follower(tmp_path_factory):
     """A 3-node cluster; yields (cluster, index of a node that is not the leader)."""
-    c = Cluster(tmp_path_factory, 3)
-    c.start_all()
-    try:
-        li = c.leader(30)
-        fi = (li + 1) % 3
-        wait_for(lambda: info(c.ports[fi])["raft_leader"] != "", 30, "the follower to know its leader")
-        yield c, fi
-    finally:
-        errors = c.stop_all()
-        assert not errors, errors
+    with with_follower(tmp_path_factory) as cf:
+        yield cf
 
 
 @pytest.mark.parametrize("unit", sorted(FOLLOWER_BASELINE))

@@ -27,12 +27,14 @@ SLOTS = 16384
 def pair(tmp_path_factory):
     made = []
 
-    def make(src_nodes=3, dst_nodes=1):
+    def make(src_nodes=3, dst_nodes=1, src_extra=None):
         dst = Cluster(tmp_path_factory, dst_nodes,
                       {"partitions": DST_PARTS, "cluster-name": "west", "requirepass": "dst-pass"})
         made.append(dst)
         dst.start_all()
-        src = Cluster(tmp_path_factory, src_nodes, {"partitions": SRC_PARTS, "cluster-name": "east"})
+        extra = {"partitions": SRC_PARTS, "cluster-name": "east"}
+        extra.update(src_extra or {})
+        src = Cluster(tmp_path_factory, src_nodes, extra)
         made.append(src)
         src.start_all()
         return src, dst

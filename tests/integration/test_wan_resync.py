@@ -12,37 +12,10 @@ import signal
 import threading
 import urllib.request
 
-import pytest
-
-from cluster import Cluster, is_error
+from cluster import is_error
 from conftest import RawConn, RespError, wait_for
-from test_wan import add_link, text  # the link set-up of the WAN tests
-
-SRC_PARTS = 4
-DST_PARTS = 2
-
-
-@pytest.fixture
-def make_pair(tmp_path_factory):
-    made = []
-
-    def make(src_nodes=1, src_extra=None):
-        dst = Cluster(tmp_path_factory, 1,
-                      {"partitions": DST_PARTS, "cluster-name": "west", "requirepass": "dst-pass"})
-        made.append(dst)
-        dst.start_all()
-        extra = {"partitions": SRC_PARTS, "cluster-name": "east"}
-        extra.update(src_extra or {})
-        src = Cluster(tmp_path_factory, src_nodes, extra)
-        made.append(src)
-        src.start_all()
-        return src, dst
-
-    yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+# The WAN tests' link set-up, sizes and cluster-pair fixture (`pair`).
+from test_wan import SRC_PARTS, add_link, pair, text  # noqa: F401
 
 
 def cmd(port, *args, password=None):
@@ -222,11 +195,11 @@ class Writers:
         self.t.join(30)
 
 
-def test_link_added_to_a_cluster_with_keys_copies_them(make_pair):
+def test_link_added_to_a_cluster_with_keys_copies_them(pair):
     """A link added to a source that holds keys: the target ends with the same content (each
     partition resyncs: its keys' states, then the changes since), and STATUS and /metrics
     count it. On a build without the resync the target gets none of the keys written before."""
-    src, dst = make_pair()
+    src, dst = pair(src_nodes=1)
     load(src.ports[0], 3000)
     for i in range(50):
         cmd(src.ports[0], "INCR", "cnt%d" % (i % 7))
@@ -257,12 +230,12 @@ def test_link_added_to_a_cluster_with_keys_copies_them(make_pair):
     wait_same(src, dst)
 
 
-def test_writes_during_the_scan_are_neither_lost_nor_doubled(make_pair):
+def test_writes_during_the_scan_are_neither_lost_nor_doubled(pair):
     """Writers run from before the link is added until after every resync ended: INCR counters
     and lists that the scan copies too. Once they stop, the target holds exactly the source's
     content: no write lost, none applied twice (an INCR shipped as an op after a scan that had
     already read its result would count twice)."""
-    src, dst = make_pair()
+    src, dst = pair(src_nodes=1)
     load(src.ports[0], 6000)
     with Writers(src) as w:
         wait_for(lambda: w.done > 20, 20, "the writers to start")
@@ -283,11 +256,11 @@ def test_writes_during_the_scan_are_neither_lost_nor_doubled(make_pair):
     wait_idle(src)
 
 
-def test_outbox_overflow_heals_by_resync(make_pair):
+def test_outbox_overflow_heals_by_resync(pair):
     """The target is down while more than a partition's outbox (wan-outbox-max-bytes, 64 KiB
     here) is written: the hole is healed by a resync once the target is back, and the two
     converge; the setting is runtime (CONFIG SET)."""
-    src, dst = make_pair(src_extra={"wan-outbox-max-bytes": "64kb"})
+    src, dst = pair(src_nodes=1, src_extra={"wan-outbox-max-bytes": "64kb"})
     assert cmd(src.ports[0], "CONFIG", "GET", "wan-outbox-max-bytes") == [b"wan-outbox-max-bytes",
                                                                           b"65536"]
     load(src.ports[0], 200, prefix="pre")
@@ -318,11 +291,11 @@ def test_outbox_overflow_heals_by_resync(make_pair):
     assert cmd(src.ports[0], "CONFIG", "SET", "wan-outbox-max-bytes", "16mb") == "OK"
 
 
-def test_source_leader_killed_during_resync_converges(make_pair):
+def test_source_leader_killed_during_resync_converges(pair):
     """kill -9 of a partition's leader while it resyncs: the new leader finds no committed
     position (a resync takes it away first) and starts the resync over; with writers running
     throughout, the target ends with the survivors' content."""
-    src, dst = make_pair(src_nodes=3, src_extra={"replication-factor": 3})
+    src, dst = pair(src_nodes=3, src_extra={"replication-factor": 3})
     # Enough keys that a partition's resync lasts while the test looks for its leader.
     load(src.ports[0], 24000)
     victim = {}
