@@ -447,7 +447,7 @@ int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy
         return 0;
     }
     if (!silent) { /* CLIENT REPLY OFF drops it */
-        hy_buf_append(&c->out, reply->data, reply->len);
+        hy_buf_append(node_client_out(c), reply->data, reply->len);
     }
     node_block_done(n, c);
     return 1;
@@ -478,9 +478,137 @@ static int by_block_order(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ---- a push and the pops it feeds ------------------------------------------------------------
+ *
+ * Redis serves the clients blocked on a key before it answers the command that pushed to it:
+ * once RPUSH list1 foo is answered, a BLMOVE list1 list2 waiting on list1 has moved foo, and a
+ * BLMOVE list2 list3 waiting on list2 has moved it on (Redis's "Linked LMOVEs"); a WATCH of
+ * list2 sees the change ("PUSH resulting from BRPOPLPUSH affect WATCH"). Here each woken pop is
+ * a log entry of its own, proposed after the push applied, so the pushing client would get its
+ * reply while the pops are still in flight and could read the list before them.
+ *
+ * So the replies written at apply while some client is blocked are noted, and a wake pass that
+ * proposes pops holds back the replies of the entries applied since the previous pass (the
+ * entries that may have fed them; more would be a guess at which keys each touched): they
+ * go out once no pop of that group is pending whose root is at or before the client's write.
+ * A pop's root is the earliest entry of the pass that woke it, or, when a pop's apply woke it,
+ * that pop's root: so a chain of pops keeps the root of the push that started it, while pops
+ * that later writes fed have later roots and never hold an earlier writer. A held client runs
+ * nothing more until it is released (its replies stay in order), and what its pending writes
+ * answer meanwhile joins the held replies. Only a leader's own clients are held: a follower's
+ * forwards are answered as before. */
+
+struct hy_buf *node_client_out(struct node_client *c)
+{
+    return c->held ? &c->held_out : &c->out;
+}
+
+void node_block_note_apply(struct node_group *g, uint64_t index, const struct node_waiter *w,
+                           struct node_client *c, size_t mark)
+{
+    struct hy_node *n = g->node;
+    uint64_t root = w != NULL && w->wake_root != 0 ? w->wake_root : index;
+    if (g->wake_root_pass != n->wake_pass || root < g->wake_root) {
+        g->wake_root = root;
+        g->wake_root_pass = n->wake_pass;
+    }
+    if (c == NULL || c->is_proxy || c->scatter_parent != NULL || c->is_scatter_orphan) {
+        return;
+    }
+    if (c->held) {
+        /* Its reply went behind the held ones; a pop it feeds holds it on (its index). */
+        if (c->held_group == g->id) {
+            c->held_index = HY_MAX(c->held_index, index);
+        }
+        return;
+    }
+    size_t slot = c->replied_slot;
+    if (c->replied_pass == n->wake_pass && slot < n->replied_count &&
+        n->replied[slot].client == c) {
+        n->replied[slot].index = index; /* its first reply's mark, its last write */
+        n->replied[slot].group = g->id;
+        return;
+    }
+    if (n->replied_count == n->replied_cap) {
+        n->replied_cap = n->replied_cap ? n->replied_cap * 2 : 16;
+        n->replied = hy_xrealloc(n->replied, n->replied_cap * sizeof(*n->replied));
+    }
+    c->replied_slot = n->replied_count;
+    c->replied_pass = n->wake_pass;
+    n->replied[n->replied_count++] = (struct node_replied){c, g->id, index, mark};
+}
+
+void node_block_client_gone(struct hy_node *n, struct node_client *c)
+{
+    for (size_t i = 0; i < n->replied_count; i++) {
+        if (n->replied[i].client == c) {
+            n->replied[i].client = NULL;
+        }
+    }
+    if (c->held) {
+        c->held = 0;
+        HY_ASSERT(n->held_count > 0);
+        n->held_count--;
+    }
+}
+
+/* Whether a pop of g fed, directly or through other pops, by entries up to index is pending. */
+static int pops_pending(const struct node_group *g, uint64_t index)
+{
+    for (const struct node_waiter *w = g->waiters_head; w != NULL; w = w->next) {
+        if (w->wake_root != 0 && w->wake_root <= index) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The replies noted in this pass whose group woke pops in it are held back. */
+static void hold_fed(struct hy_node *n)
+{
+    for (size_t i = 0; i < n->replied_count; i++) {
+        struct node_replied *r = &n->replied[i];
+        struct node_client *c = r->client;
+        struct node_group *g = node_group_get(n, r->group);
+        if (c == NULL || c->held || g == NULL || g->wake_popped_pass != n->wake_pass) {
+            continue;
+        }
+        size_t mark = HY_MIN(r->mark, c->out.len);
+        hy_buf_append(&c->held_out, c->out.data + mark, c->out.len - mark);
+        c->out.len = mark;
+        c->held = 1;
+        c->held_group = r->group;
+        c->held_index = r->index;
+        n->held_count++;
+    }
+    n->replied_count = 0;
+}
+
+/* Held clients whose pops have all applied (or failed) get their replies and go on. */
+static void release_held(struct hy_node *n)
+{
+    if (n->held_count == 0) {
+        return;
+    }
+    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (!c->held) {
+            continue;
+        }
+        const struct node_group *g = node_group_get(n, c->held_group);
+        if (g != NULL && pops_pending(g, c->held_index)) {
+            continue;
+        }
+        c->held = 0;
+        n->held_count--;
+        hy_buf_append(&c->out, c->held_out.data, c->held_out.len);
+        hy_buf_reset(&c->held_out);
+        replica_mark_ready(n, c);
+    }
+}
+
 /* Clients waiting on groups that applied entries since they looked run again; those past
  * their deadline get Redis's null. */
-void node_block_wake(struct hy_node *n, uint64_t now_ms)
+static void wake_waiting(struct hy_node *n, uint64_t now_ms)
 {
     if (!n->block_any) {
         return; /* nobody has waited since the last pass found none: no walk of the clients */
@@ -518,8 +646,25 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
         }
         c->block_state = NODE_BLOCK_NONE;
         c->block_seen = g->applied;
+        struct node_waiter *before = c->last_waiter;
         node_client_process(n, c, now_ms);
+        if (c->block_state == NODE_BLOCK_POPPING && c->last_waiter != NULL &&
+            c->last_waiter != before) {
+            /* Its pop is proposed: fed by this pass's entries (or, if none applied here in
+             * it, by what applied before, which is no later). */
+            c->last_waiter->wake_root =
+                g->wake_root_pass == n->wake_pass ? g->wake_root : g->applied;
+            g->wake_popped_pass = n->wake_pass;
+        }
         replica_mark_ready(n, c);
     }
     hy_free(v);
+}
+
+void node_block_wake(struct hy_node *n, uint64_t now_ms)
+{
+    wake_waiting(n, now_ms);
+    hold_fed(n);
+    release_held(n);
+    n->wake_pass++;
 }

@@ -936,7 +936,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
     n->processing = c;
     c->in_peak = HY_MAX(c->in_peak, c->in.len);
     while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len &&
-           c->block_state == NODE_BLOCK_NONE) {
+           c->block_state == NODE_BLOCK_NONE && !c->held) {
         size_t consumed = 0, argc = 0;
         const struct resp_arg *argv = NULL;
         int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,

@@ -226,6 +226,7 @@ struct node_client *node_client_new(struct hy_node *n, const char *addr, const c
     c->last_cmd = "NULL";
     hy_buf_init(&c->in);
     hy_buf_init(&c->out);
+    hy_buf_init(&c->held_out);
     hy_buf_init(&c->scatter_acc);
     resp_request_parser_init(&c->parser, &n->limits);
     c->next = n->clients;
@@ -270,6 +271,7 @@ void node_client_free(struct hy_node *n, struct node_client *c)
     resp_request_parser_free(&c->parser);
     hy_buf_free(&c->in);
     hy_buf_free(&c->out);
+    hy_buf_free(&c->held_out);
     hy_buf_free(&c->scatter_acc);
     hy_free(c);
 }

@@ -129,7 +129,16 @@ struct node_client {
      * the forward so that a null from the leader (another client took the data first) sends
      * it back to waiting, as before (proxy.c). 0: none. */
     uint64_t block_fwd_deadline_ms, block_fwd_order;
-    int reply_mode; /* enum node_reply_mode: CLIENT REPLY */
+    /* blocking.c, "A push and the pops it feeds": replies held back until the blocked
+     * clients' pops that this client's writes woke have applied (held_index: its last write
+     * in held_group), as Redis serves them before it answers the push. */
+    int held;
+    uint32_t held_group;
+    uint64_t held_index;
+    struct hy_buf held_out;
+    uint64_t replied_pass; /* the node's wake_pass in which its first reply was noted, */
+    size_t replied_slot;   /* and where (the node's replied list) */
+    int reply_mode;        /* enum node_reply_mode: CLIENT REPLY */
     /* cmd_stream.c: a blocked XREAD's IDs ("$" resolved when it first ran), and the request a
      * follower forwards with them in place of "$" (its arguments point into xread_text). */
     struct hy_buf xread_ids;

@@ -162,7 +162,10 @@ struct node_waiter {
     int stat_slot;       /* node_cmdstat_slot of its command, -1 = none: failures at apply */
     int outcome_noted;   /* counted in node_metrics (a waiter may be answered twice) */
     int proto;
-    int blocking;       /* a blocking command's pop: a null reply makes it wait again */
+    int blocking; /* a blocking command's pop: a null reply makes it wait again */
+    /* A pop proposed for a blocked client that an apply woke: the earliest index of the
+     * writes that fed it, through every pop between (blocking.c); 0: none. */
+    uint64_t wake_root;
     int silent;         /* CLIENT REPLY OFF/SKIP: its reply is dropped */
     struct hy_buf tail; /* immediate replies that must follow this one */
     int answer_integer; /* node_propose_answer_integer: +OK is replaced by answer */
@@ -233,7 +236,11 @@ struct node_group {
     struct raft raft;
     struct store *store;
     int started;
-    uint64_t applied;     /* last log index applied to the store */
+    uint64_t applied; /* last log index applied to the store */
+    /* blocking.c: the earliest root of the entries applied in the node's wake pass
+     * wake_root_pass (an entry's own index, or its pop's wake_root), and whether pops were
+     * woken here in pass wake_popped_pass. */
+    uint64_t wake_root, wake_root_pass, wake_popped_pass;
     uint64_t leader_msgs; /* messages received from the group's leader (as this node knew it) */
     /* The highest applied index a leader reported with its reply to a write this node
      * forwarded (proxy.c): a command decided from this replica waits until it applied that. */
@@ -478,6 +485,17 @@ struct hy_node {
     uint64_t block_seq;             /* blocking.c: numbers clients in the order they blocked */
     int block_any; /* blocking.c: a client may be waiting for data (cleared by a pass that
                       found none) */
+    /* blocking.c: replies written at apply since the last wake pass (while block_any), which
+     * a pop that the same entries woke holds back; and the clients so held. */
+    uint64_t wake_pass;
+    struct node_replied {
+        struct node_client *client; /* NULL once it went away */
+        uint32_t group;
+        uint64_t index;
+        size_t mark; /* where its reply begins in its out */
+    } * replied;
+    size_t replied_count, replied_cap;
+    uint32_t held_count;
     /* HY.REQ: while set, node_propose wraps the entry in a session request. */
     int wrap_active;
     uint64_t wrap_session, wrap_seq;
@@ -1018,6 +1036,14 @@ void node_block_done(struct hy_node *n, struct node_client *c);
 int node_block_applied(struct hy_node *n, struct node_client *c, const struct hy_buf *reply,
                        int silent);
 void node_block_wake(struct hy_node *n, uint64_t now_ms);
+/* Where a client's replies go: its output, or the replies held back behind pops its writes
+ * fed (blocking.c, "A push and the pops it feeds"). */
+struct hy_buf *node_client_out(struct node_client *c);
+/* An entry applied in g at index, by waiter w (NULL: none) whose client's reply begins at
+ * mark in node_client_out (c NULL: no reply here); noted for the next wake pass. */
+void node_block_note_apply(struct node_group *g, uint64_t index, const struct node_waiter *w,
+                           struct node_client *c, size_t mark);
+void node_block_client_gone(struct hy_node *n, struct node_client *c);
 /* A waiting client answers now: its timeout's null, or -UNBLOCKED (CLIENT UNBLOCK). */
 void node_block_unblock(struct hy_node *n, struct node_client *c, int error, uint64_t now_ms);
 

@@ -150,6 +150,9 @@ void replica_free(struct hy_node *n)
     n->groups = NULL;
     hy_free(n->flush_list);
     n->flush_list = NULL;
+    hy_free(n->replied);
+    n->replied = NULL;
+    n->replied_count = n->replied_cap = 0;
     n->flush_count = n->flush_cap = 0;
     n->group_count = 0;
     n->meta = NULL;
@@ -212,6 +215,7 @@ struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client 
 
 void replica_client_gone(struct hy_node *n, struct node_client *c)
 {
+    node_block_client_gone(n, c);
     for (size_t k = 0; k < n->group_count; k++) {
         struct node_group *g = n->groups[k];
         for (struct node_waiter *w = g->waiters_head; w != NULL; w = w->next) {
@@ -244,17 +248,18 @@ static void waiter_answer(struct node_group *g, struct node_waiter *w, const cha
     if (c == NULL) {
         return;
     }
+    struct hy_buf *out = node_client_out(c);
     if (error != NULL) {
-        struct resp_writer wr = {&c->out, w->proto};
-        size_t mark = c->out.len;
+        struct resp_writer wr = {out, w->proto};
+        size_t mark = out->len;
         resp_write_error(&wr, error);
-        node_note_reply(n, c->out.data + mark, c->out.len - mark);
+        node_note_reply(n, out->data + mark, out->len - mark);
         node_cmdstat_failed(n, w->stat_slot);
         if (w->blocking) {
             node_block_done(n, c); /* its fate is told: the blocked request is over */
         }
     }
-    hy_buf_append(&c->out, w->tail.data, w->tail.len);
+    hy_buf_append(out, w->tail.data, w->tail.len);
     hy_buf_reset(&w->tail);
     w->client = NULL;
     HY_ASSERT(c->waiting > 0);
@@ -727,7 +732,8 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
         struct hy_buf scratch; /* a blocking pop's reply: delivered unless null (blocking.c) */
         hy_buf_init(&scratch);
         int blocking = c != NULL && w->blocking;
-        struct resp_writer wr = {c ? (blocking || w->silent ? &scratch : &c->out) : NULL,
+        struct hy_buf *out = c != NULL ? node_client_out(c) : NULL;
+        struct resp_writer wr = {c ? (blocking || w->silent ? &scratch : out) : NULL,
                                  w ? w->proto : 2};
         uint64_t expired = store_expired_count(g->store);
         size_t mark = wr.out != NULL ? wr.out->len : 0;
@@ -744,8 +750,11 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
             wr.out->len = mark;
             resp_write_int(&wr, w->answer);
         }
-        if (c != NULL && wr.out == &c->out) {
-            node_note_reply(n, c->out.data + mark, c->out.len - mark); /* a write's reply */
+        if (c != NULL && wr.out == out) {
+            node_note_reply(n, out->data + mark, out->len - mark); /* a write's reply */
+        }
+        if (n->block_any) {
+            node_block_note_apply(g, index, w, wr.out == out ? c : NULL, mark);
         }
         if (c != NULL && w->stat_slot >= 0 && wr.out->len > mark && wr.out->data[mark] == '-') {
             node_cmdstat_failed(n, w->stat_slot); /* it ran and answered an error */

@@ -163,3 +163,37 @@ def test_client_unblock(srv):
         assert w.cmd("CLIENT", "UNBLOCK", bid, "ERROR") == 1
         assert b.read() == "UNBLOCKED client unblocked via CLIENT UNBLOCK"
         assert b.cmd("PING") == "PONG"
+
+
+def test_push_is_answered_after_the_pops_it_fed(srv):
+    """Redis serves the clients blocked on a key before it answers the push (its "Linked
+    LMOVEs" and "PUSH resulting from BRPOPLPUSH affect WATCH"): here each woken pop is an entry
+    of its own, so the push's reply waits until they applied. Once RPUSH list1 answers, a chain
+    of two BLMOVEs has moved the element on to list3, read on the same connection and piped
+    right behind the push; and a WATCH of the list a BRPOPLPUSH filled aborts the EXEC sent
+    after the push's reply. Several rounds: a reply sent before the pops (the bug) is caught by
+    most of them, not by all."""
+    with srv.raw() as rd1, srv.raw() as rd2, srv.raw() as wc, srv.raw() as r:
+        for i in range(6):
+            l1, l2, l3 = "{c%d}:1" % i, "{c%d}:2" % i, "{c%d}:3" % i
+            rd1.send(rd1.encode("BLMOVE", l1, l2, "RIGHT", "LEFT", 0))
+            wait_for(lambda: b"blocked_clients:1" in r.cmd("INFO", "clients"), 5, "rd1 to block")
+            rd2.send(rd2.encode("BLMOVE", l2, l3, "LEFT", "RIGHT", 0))
+            wait_for(lambda: b"blocked_clients:2" in r.cmd("INFO", "clients"), 5, "rd2 to block")
+            r.send(r.encode("RPUSH", l1, "foo") + r.encode("LRANGE", l3, 0, -1))
+            assert r.read() == 1
+            assert r.read() == [b"foo"], "round %d: the pops had not applied" % i
+            assert r.cmd("LRANGE", l1, 0, -1) == []
+            assert r.cmd("LRANGE", l2, 0, -1) == []
+            assert rd1.read() == b"foo" and rd2.read() == b"foo"
+
+            src, dst = "{w%d}:src" % i, "{w%d}:dst" % i
+            r.cmd("SET", "{w%d}:key" % i, "v")
+            rd1.send(rd1.encode("BRPOPLPUSH", src, dst, 0))
+            wait_for(lambda: b"blocked_clients:1" in r.cmd("INFO", "clients"), 5, "rd1 to block")
+            assert wc.cmd("WATCH", dst) == "OK"
+            assert wc.cmd("MULTI") == "OK"
+            assert wc.cmd("GET", "{w%d}:key" % i) == "QUEUED"
+            assert r.cmd("LPUSH", src, "element") == 1
+            assert wc.cmd("EXEC") is None, "round %d: the watched list changed" % i
+            assert rd1.read() == b"element"
