@@ -16,4 +16,9 @@
 /* Returns HY_OK, or HY_ECONFIG with "path:line: reason" in err (cap bytes). */
 int config_load_file(struct hy_config *cfg, const char *path, char *err, size_t cap) HY_MUST_CHECK;
 
+/* CONFIG REWRITE: the file cur was loaded from (cur->config_file) gets cur's running values
+ * (config_file.c says how), durably. HY_OK, or HY_ECONFIG with the reason in err (without a
+ * config file: "The server is running without a config file", Redis's words). */
+int config_rewrite_file(const struct hy_config *cur, char *err, size_t cap) HY_MUST_CHECK;
+
 #endif

@@ -16,6 +16,7 @@
 #include "common/alloc.h"
 #include "common/assert.h"
 #include "common/clock.h"
+#include "io/config_file.h"
 #include "io/durable.h"
 #include "io/alerts.h"
 #include "io/wan_link.h"
@@ -1045,6 +1046,12 @@ static int config_hook(void *ctx, const struct hy_config *cfg, char *err, size_t
     return rc;
 }
 
+static int rewrite_hook(void *ctx, const struct hy_config *cfg, char *err, size_t cap)
+{
+    (void)ctx;
+    return config_rewrite_file(cfg, err, cap) == HY_OK ? 0 : -1;
+}
+
 static void sighup_cb(uv_signal_t *s, int signum)
 {
     (void)signum;
@@ -1214,6 +1221,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     node_set_crypto(srv.node, peer_auth_mac, peer_auth_random);
     node_set_hash(srv.node, peer_auth_sha256);
     node_set_config_hook(srv.node, config_hook, &srv);
+    node_set_rewrite_hook(srv.node, rewrite_hook, &srv);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
     server_do_io(&srv);

@@ -422,10 +422,7 @@ static void acl_help(struct cmd_ctx *x)
         "HELP",
         "    Print this help.",
     };
-    resp_write_array(&x->w, HY_ARRAY_LEN(lines));
-    for (size_t i = 0; i < HY_ARRAY_LEN(lines); i++) {
-        resp_write_simple(&x->w, lines[i]);
-    }
+    node_reply_help(x, lines, HY_ARRAY_LEN(lines));
 }
 
 void cmd_acl(struct cmd_ctx *x)

@@ -284,6 +284,27 @@ void cmd_cluster(struct cmd_ctx *x)
         cluster_shards(x);
     } else if (node_arg_is(sub, "KEYSLOT") && x->argc == 3) {
         resp_write_int(&x->w, hy_key_slot(x->argv[2].ptr, x->argv[2].len));
+    } else if (node_arg_is(sub, "HELP") && x->argc == 2) {
+        static const char *const lines[] = {
+            "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "INFO",
+            "    Return information about the cluster.",
+            "KEYSLOT <key>",
+            "    Return the hash slot for <key>.",
+            "MYID",
+            "    Return the node id.",
+            "NODES",
+            "    Return cluster configuration seen by node. Output format:",
+            "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+            "SHARDS",
+            "    Return information about slot range mappings and the nodes associated with them.",
+            "SLOTS",
+            "    Return information about slots range mappings. Each range is made of:",
+            "    start, end, master and replicas IP addresses, ports and ids",
+            "HELP",
+            "    Print this help.",
+            "(Membership and placement are halyard's own: HALYARD MEMBERS, halyctl cluster.)"};
+        node_reply_help(x, lines, HY_ARRAY_LEN(lines));
     } else {
         resp_write_errorf(&x->w,
                           "ERR unknown subcommand or wrong number of arguments for "

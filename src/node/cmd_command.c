@@ -175,10 +175,10 @@ static const struct {
     const char *subs;
 } command_subs[] = {
     {"acl", "cat deluser dryrun getuser genpass help list log setuser users whoami"},
-    {"client", "getname id info kill list reply setname unblock"},
-    {"cluster", "info keyslot myid nodes shards slots"},
+    {"client", "getname help id info kill list reply setname unblock"},
+    {"cluster", "help info keyslot myid nodes shards slots"},
     {"command", "count docs getkeys getkeysandflags help info list"},
-    {"config", "get resetstat set"},
+    {"config", "get help resetstat rewrite set"},
     {"function", "delete dump flush help kill list load restore stats"},
     {"memory", "usage"},
     {"object", "encoding freq help idletime refcount"},
@@ -280,10 +280,7 @@ static void command_help(struct cmd_ctx *x)
         "HELP",
         "    Print this help.",
     };
-    resp_write_array(&x->w, HY_ARRAY_LEN(lines));
-    for (size_t i = 0; i < HY_ARRAY_LEN(lines); i++) {
-        resp_write_simple(&x->w, lines[i]);
-    }
+    node_reply_help(x, lines, HY_ARRAY_LEN(lines));
 }
 
 int node_command_more(struct cmd_ctx *x)

@@ -184,10 +184,7 @@ void cmd_object(struct cmd_ctx *x)
     };
     const struct resp_arg *sub = &x->argv[1];
     if (node_arg_is(sub, "HELP") && x->argc == 2) {
-        resp_write_array(&x->w, HY_ARRAY_LEN(help));
-        for (size_t i = 0; i < HY_ARRAY_LEN(help); i++) {
-            resp_write_simple(&x->w, help[i]);
-        }
+        node_reply_help(x, help, HY_ARRAY_LEN(help));
         return;
     }
     if (x->argc != 3 || !(node_arg_is(sub, "ENCODING") || node_arg_is(sub, "REFCOUNT") ||

@@ -788,10 +788,7 @@ static void script_help(struct cmd_ctx *x)
         "    Load a script into the scripts cache of every partition without executing it.",
         "HELP",
         "    Print this help."};
-    resp_write_array(&x->w, HY_ARRAY_LEN(lines));
-    for (size_t i = 0; i < HY_ARRAY_LEN(lines); i++) {
-        resp_write_simple(&x->w, lines[i]);
-    }
+    node_reply_help(x, lines, HY_ARRAY_LEN(lines));
 }
 
 void cmd_script(struct cmd_ctx *x)
@@ -1371,10 +1368,7 @@ void cmd_function(struct cmd_ctx *x)
             "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
             "KILL",
             "HELP"};
-        resp_write_array(&x->w, HY_ARRAY_LEN(lines));
-        for (size_t i = 0; i < HY_ARRAY_LEN(lines); i++) {
-            resp_write_simple(&x->w, lines[i]);
-        }
+        node_reply_help(x, lines, HY_ARRAY_LEN(lines));
     } else {
         resp_write_errorf(&x->w,
                           "ERR unknown subcommand or wrong number of arguments for "

@@ -340,6 +340,31 @@ void cmd_client(struct cmd_ctx *x)
         hy_buf_free(&b);
     } else if (node_arg_is(sub, "KILL") && x->argc >= 3) {
         client_kill(x);
+    } else if (node_arg_is(sub, "HELP") && x->argc == 2) {
+        static const char *const lines[] = {
+            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
+            "    SKIPME (YES|NO).",
+            "LIST",
+            "    Return information about client connections.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "HELP",
+            "    Print this help."};
+        node_reply_help(x, lines, HY_ARRAY_LEN(lines));
     } else if (node_arg_is(sub, "UNBLOCK") && (x->argc == 3 || x->argc == 4)) {
         client_unblock(x);
     } else if (node_arg_is(sub, "REPLY") && x->argc == 3) {
@@ -759,6 +784,33 @@ void cmd_config(struct cmd_ctx *x)
         config_get_cmd(x);
     } else if (node_arg_is(sub, "SET")) {
         config_set_cmd(x);
+    } else if (node_arg_is(sub, "REWRITE") && x->argc == 2) {
+        /* This node's own file: settings are each node's (the encoding thresholds, replicated
+         * state, are in no file). */
+        char err[600];
+        struct hy_node *n = x->node;
+        if (n->rewrite_hook == NULL || n->cfg->config_file[0] == 0) {
+            resp_write_error(&x->w, "ERR The server is running without a config file");
+        } else if (n->rewrite_hook(n->rewrite_hook_ctx, n->cfg, err, sizeof(err)) != 0) {
+            resp_write_errorf(&x->w, "ERR Rewriting config file: %s", err);
+        } else {
+            hy_log(n->log, HY_LOG_INFO, "CONFIG REWRITE executed with success.");
+            resp_write_ok(&x->w);
+        }
+    } else if (node_arg_is(sub, "HELP") && x->argc == 2) {
+        static const char *const lines[] = {
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+            "HELP",
+            "    Print this help."};
+        node_reply_help(x, lines, HY_ARRAY_LEN(lines));
     } else if (node_arg_is(sub, "RESETSTAT") && x->argc == 2) {
         memset(&x->node->stats, 0, sizeof(x->node->stats));
         x->node->stats.ops_sample_ms = x->now_ms;

@@ -71,14 +71,6 @@ void cmd_xautoclaim(struct cmd_ctx *x)
     node_propose_argv(x, STORE_OP_XAUTOCLAIM, 0, 0, -1, x->argc - 1);
 }
 
-static void write_help(struct cmd_ctx *x, const char *const *lines, size_t n)
-{
-    resp_write_array(&x->w, n);
-    for (size_t i = 0; i < n; i++) {
-        resp_write_simple(&x->w, lines[i]);
-    }
-}
-
 void cmd_xgroup(struct cmd_ctx *x)
 {
     static const char *const help[] = {
@@ -104,7 +96,7 @@ void cmd_xgroup(struct cmd_ctx *x)
             resp_write_error(&x->w, "ERR wrong number of arguments for 'xgroup|help' command");
             return;
         }
-        write_help(x, help, HY_ARRAY_LEN(help));
+        node_reply_help(x, help, HY_ARRAY_LEN(help));
         return;
     }
     if (x->argc < 3) {
@@ -220,7 +212,7 @@ void cmd_xinfo(struct cmd_ctx *x)
             resp_write_error(&x->w, "ERR wrong number of arguments for 'xinfo|help' command");
             return;
         }
-        write_help(x, help, HY_ARRAY_LEN(help));
+        node_reply_help(x, help, HY_ARRAY_LEN(help));
         return;
     }
     int known = node_arg_is(&x->argv[1], "STREAM") || node_arg_is(&x->argv[1], "GROUPS") ||

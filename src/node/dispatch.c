@@ -42,6 +42,14 @@ void node_reply_arity(struct resp_writer *w, const char *name)
     resp_write_errorf(w, "ERR wrong number of arguments for '%s' command", name);
 }
 
+void node_reply_help(struct cmd_ctx *x, const char *const *lines, size_t n)
+{
+    resp_write_array(&x->w, n);
+    for (size_t i = 0; i < n; i++) {
+        resp_write_simple(&x->w, lines[i]);
+    }
+}
+
 void node_reply_syntax_error(struct cmd_ctx *x)
 {
     resp_write_error(&x->w, "ERR syntax error");

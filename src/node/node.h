@@ -379,6 +379,9 @@ void node_set_snapshotter(struct hy_node *n, node_snapshot_fn start, void *ctx);
  * CONFIG SET (rolled back). Applying them is the shell's business too. */
 typedef int (*node_config_hook_fn)(void *ctx, const struct hy_config *cfg, char *err, size_t cap);
 void node_set_config_hook(struct hy_node *n, node_config_hook_fn fn, void *ctx);
+/* CONFIG REWRITE: the shell writes the running settings into the file they came from (same
+ * signature: 0, or non-zero with the reason in err). None set: there is no file to write. */
+void node_set_rewrite_hook(struct hy_node *n, node_config_hook_fn fn, void *ctx);
 void node_snapshot_done(struct hy_node *n, uint32_t group, uint8_t *data, size_t len,
                         uint64_t now_ms);
 

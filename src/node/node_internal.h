@@ -384,6 +384,8 @@ struct hy_node {
     node_snapshot_fn snap_start;     /* the shell's snapshotter (NULL: encode inline) */
     node_config_hook_fn config_hook; /* the shell's check of a CONFIG SET (NULL: none) */
     void *config_hook_ctx;
+    node_config_hook_fn rewrite_hook; /* the shell's CONFIG REWRITE (NULL: no file) */
+    void *rewrite_hook_ctx;
     void *snap_ctx;
     node_send_fn early_send; /* the shell's sender for what need not wait (raft.h step 2) */
     void *early_ctx;
@@ -930,6 +932,8 @@ int node_cmd_shard_channels(const struct cmd_def *d);
 
 /* Reply helpers with Redis's exact texts. */
 void node_reply_syntax_error(struct cmd_ctx *x);
+/* A HELP subcommand's reply: the lines, one simple string each, as Redis answers it. */
+void node_reply_help(struct cmd_ctx *x, const char *const *lines, size_t n);
 void node_reply_not_integer(struct cmd_ctx *x);
 void node_reply_wrongtype(struct cmd_ctx *x);
 void node_reply_arity(struct resp_writer *w, const char *name);

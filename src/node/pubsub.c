@@ -508,10 +508,7 @@ void cmd_pubsub(struct cmd_ctx *x)
             "    pattern subscriptions(default: no channels).",
             "HELP",
             "    Print this help."};
-        resp_write_array(&x->w, HY_ARRAY_LEN(lines));
-        for (size_t i = 0; i < HY_ARRAY_LEN(lines); i++) {
-            resp_write_simple(&x->w, lines[i]);
-        }
+        node_reply_help(x, lines, HY_ARRAY_LEN(lines));
     } else {
         resp_write_errorf(&x->w,
                           "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "

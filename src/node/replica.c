@@ -970,6 +970,12 @@ void node_set_config_hook(struct hy_node *n, node_config_hook_fn fn, void *ctx)
     n->config_hook_ctx = ctx;
 }
 
+void node_set_rewrite_hook(struct hy_node *n, node_config_hook_fn fn, void *ctx)
+{
+    n->rewrite_hook = fn;
+    n->rewrite_hook_ctx = ctx;
+}
+
 void node_snapshot_done(struct hy_node *n, uint32_t group, uint8_t *data, size_t len,
                         uint64_t now_ms)
 {

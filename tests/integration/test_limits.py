@@ -412,6 +412,43 @@ def test_flags_override_config_file(servers, tmp_path):
         assert c.cmd("CONFIG", "GET", "maxclients") == [b"maxclients", b"55"]
 
 
+@pytest.mark.halyard_only
+def test_config_rewrite_keeps_the_file_and_writes_what_runs(servers, tmp_path):
+    """CONFIG REWRITE, as Redis's: comments and untouched lines stay; a setting CONFIG SET or a
+    flag changed gets its running value where the file had it (a list value's lines
+    included), else on a line added at the end; a secret given by flag is not written; and
+    a server started from the rewritten file runs with those values. Without a file: Redis's
+    error."""
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text("# my node\nmaxclients: 77   # clients\ntimeout: 300\n"
+                   "alert-webhooks:\n  - http://127.0.0.1:9/a\n  - http://127.0.0.1:9/b\n"
+                   "maxmemory: 10mb\n# the end\n")
+    s = servers.start({"hz": 15, "requirepass": "s3cret", "alert-webhooks": "http://127.0.0.1:9/c"},
+                      config_file=str(cfg))
+    with s.raw() as c:
+        c.cmd("AUTH", "s3cret")
+        assert c.cmd("CONFIG", "SET", "maxmemory", "5mb", "maxmemory-policy", "allkeys-lru") == "OK"
+        assert c.cmd("CONFIG", "REWRITE") == "OK"
+    text = cfg.read_text()
+    lines = text.splitlines()
+    assert lines[0] == "# my node" and lines[1] == "maxclients: 77   # clients", text
+    assert "timeout: 300" in lines and "# the end" in lines, text
+    assert 'maxmemory: "5242880"' in lines and "maxmemory: 10mb" not in text, text
+    assert 'alert-webhooks: "http://127.0.0.1:9/c"' in lines and "9/a" not in text, text
+    assert 'maxmemory-policy: "allkeys-lru"' in lines and 'hz: "15"' in lines, text
+    assert "s3cret" not in text and "requirepass" not in text, text
+    s.stop()
+    again = servers.start(config_file=str(cfg))
+    with again.raw() as c:
+        for name, value in (("maxmemory", b"5242880"), ("maxmemory-policy", b"allkeys-lru"),
+                            ("hz", b"15"), ("maxclients", b"77"), ("timeout", b"300"),
+                            ("alert-webhooks", b"http://127.0.0.1:9/c")):
+            assert c.cmd("CONFIG", "GET", name) == [name.encode(), value]
+    plain = servers.start()
+    with plain.raw() as c:
+        assert c.cmd("CONFIG", "REWRITE") == "ERR The server is running without a config file"
+
+
 
 
 def test_allkeys_lru_with_hashes_stays_bounded(servers):

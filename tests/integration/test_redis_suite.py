@@ -72,7 +72,7 @@ BASELINE = {
     "dump": (9, 0),
     "geo": (59, 0),
     "hyperloglog": (16, 0),
-    "introspection-2": (35, 4),
+    "introspection-2": (36, 2),
     "type/hash": (72, 0),
     "multi": (31, 0),
     "scripting": (178, 0),
