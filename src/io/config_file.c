@@ -50,10 +50,17 @@ static int check_one_line(struct yaml_reader *r, const yaml_event_t *ev)
     return HY_OK;
 }
 
+/* The line (0-based) a value from start to end ends on: an end at column 0 of a later line
+ * (a block scalar's, which takes its line break) ends on the line before. */
+static size_t mark_line(yaml_mark_t start, yaml_mark_t end)
+{
+    return end.column == 0 && end.line > start.line ? end.line - 1 : end.line;
+}
+
 /* Reads a scalar, or a sequence of scalars joined with ',', into out. */
 static int read_value(struct yaml_reader *r, yaml_event_t *first, struct hy_buf *out)
 {
-    r->value_end = first->end_mark.line;
+    r->value_end = mark_line(first->start_mark, first->end_mark);
     if (first->type == YAML_SCALAR_EVENT) {
         hy_buf_append(out, first->data.scalar.value, first->data.scalar.length);
         return check_one_line(r, first);
@@ -67,7 +74,9 @@ static int read_value(struct yaml_reader *r, yaml_event_t *first, struct hy_buf 
             return HY_ECONFIG;
         }
         if (ev.type == YAML_SEQUENCE_END_EVENT) {
-            r->value_end = ev.end_mark.line;
+            if (first->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE) {
+                r->value_end = mark_line(first->start_mark, ev.end_mark); /* its "]" */
+            } /* a block list's end event sits on the next setting's line: its last item's */
             yaml_event_delete(&ev);
             return HY_OK;
         }
@@ -80,6 +89,7 @@ static int read_value(struct yaml_reader *r, yaml_event_t *first, struct hy_buf 
             hy_buf_append_u8(out, ',');
         }
         hy_buf_append(out, ev.data.scalar.value, ev.data.scalar.length);
+        r->value_end = mark_line(ev.start_mark, ev.end_mark);
         int rc = check_one_line(r, &ev);
         yaml_event_delete(&ev);
         if (rc != HY_OK) {

@@ -198,6 +198,52 @@ static void test_zone_and_rack(void **state)
     config_free(&cfg);
 }
 
+/* CONFIG REWRITE: changed settings in place (a list's lines too), new ones appended, comments
+ * and other lines kept, a value with quotes and a control byte reads back exactly, a secret
+ * is not written; the rewritten file loads to the running values. */
+static void test_rewrite(void **state)
+{
+    (void)state;
+    struct hy_config cfg, back;
+    char err[512] = "";
+    config_init(&cfg);
+    write_file("# halyard\nport: 7400   # clients\nbootstrap:\n  - n1@127.0.0.1:17379\n"
+               "  - n2@127.0.0.1:17380\nmaxmemory: 10mb\n# end\n");
+    assert_int_equal(config_load_file(&cfg, path, err, sizeof(err)), HY_OK);
+    config_derive(&cfg);
+    assert_int_equal(config_set(&cfg, "bootstrap", "n9@127.0.0.1:1", 0, err), HY_OK);
+    assert_int_equal(config_set(&cfg, "maxmemory-policy", "allkeys-lru", 0, err), HY_OK);
+    assert_int_equal(config_set(&cfg, "cluster-name", "a \"b\\c\x01", 0, err), HY_OK);
+    assert_int_equal(config_set(&cfg, "requirepass", "s3cret", 0, err), HY_OK);
+    int rrc = config_rewrite_file(&cfg, err, sizeof(err));
+    if (rrc != HY_OK) {
+        fprintf(stderr, "rewrite: %s\n", err);
+    }
+    assert_int_equal(rrc, HY_OK);
+    FILE *f = fopen(path, "r");
+    char text[2048];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    assert_non_null(strstr(text, "# halyard\nport: 7400   # clients\n"
+                                 "bootstrap: \"n9@127.0.0.1:1\"\nmaxmemory: 10mb\n# end\n"));
+    assert_null(strstr(text, "n2@"));
+    assert_null(strstr(text, "s3cret"));
+    assert_non_null(strstr(text, "maxmemory-policy: \"allkeys-lru\"\n"));
+    config_init(&back);
+    assert_int_equal(config_load_file(&back, path, err, sizeof(err)), HY_OK);
+    assert_string_equal(back.bootstrap, "n9@127.0.0.1:1");
+    assert_string_equal(back.cluster_name, "a \"b\\c\x01");
+    assert_int_equal(back.maxmemory_policy, cfg.maxmemory_policy);
+    config_free(&back);
+    unlink(path);
+    /* No file: Redis's reason. */
+    cfg.config_file[0] = 0;
+    assert_int_not_equal(config_rewrite_file(&cfg, err, sizeof(err)), HY_OK);
+    assert_string_equal(err, "The server is running without a config file");
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_misindented_line_reported_at_its_line),
         cmocka_unit_test(test_impossible_combinations),
         cmocka_unit_test(test_zone_and_rack),
+        cmocka_unit_test(test_rewrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
