@@ -21,8 +21,8 @@
  * --expect VALUE (MODE get): GET answers other than VALUE are counted as `mismatch` (a stale
  * read, for the staleness bound's test).
  * --loop: callbacks on a libuv loop the program owns (halyard_attach_loop), else on the
- * client's I/O threads. Prints "progress K heartbeat_downs=H timeouts=T hedge_wins=W" as
- * callbacks arrive, then one line
+ * client's I/O threads. Prints "progress K heartbeat_downs=H timeouts=T hedge_wins=W
+ * breaker_opens=O" as callbacks arrive, then one line
  * "done submitted=S busy=B callbacks=C ok=.. unknown=.. not_applied=.. timeout=.. error=..
  *  cancelled=.. last=V p50_ms=.. p99_ms=.. max_ms=.. hedges=.. hedge_wins=.. replica_reads=..
  *  shed=.. server_backoffs=.. resends=.. heartbeat_downs=.. breaker_opens=.. pipelined=.."
@@ -99,9 +99,10 @@ static void done_cb(void *ctx, halyard_status st, halyard_reply *reply)
     if (done >= r->progress_at) {
         halyard_stats now;
         halyard_get_stats(r->c, &now);
-        printf("progress %ld heartbeat_downs=%llu timeouts=%ld hedge_wins=%llu\n", done,
-               (unsigned long long)now.heartbeat_downs, r->counts[HALYARD_TIMEOUT],
-               (unsigned long long)now.hedge_wins);
+        printf("progress %ld heartbeat_downs=%llu timeouts=%ld hedge_wins=%llu "
+               "breaker_opens=%llu\n",
+               done, (unsigned long long)now.heartbeat_downs, r->counts[HALYARD_TIMEOUT],
+               (unsigned long long)now.hedge_wins, (unsigned long long)now.breaker_opens);
         fflush(stdout);
         r->progress_at += 50;
     }
