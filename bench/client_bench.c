@@ -39,6 +39,20 @@ static void failed(void)
     pthread_mutex_unlock(&fail_lock);
 }
 
+/* BENCH_SESSIONS=0 and BENCH_HEARTBEATS=0 turn the exactly-once sessions and the heartbeats
+ * off, to measure what each costs apart from the rest of the client. */
+static void tune(halyard_config *cfg)
+{
+    const char *v = getenv("BENCH_SESSIONS");
+    if (v != NULL) {
+        cfg->sessions = atoi(v) != 0;
+    }
+    v = getenv("BENCH_HEARTBEATS");
+    if (v != NULL && atoi(v) == 0) {
+        cfg->heartbeat_interval_ms = 0;
+    }
+}
+
 static void *run_halyard(void *arg)
 {
     (void)arg;
@@ -49,6 +63,7 @@ static void *run_halyard(void *arg)
     halyard_config_init(&cfg);
     cfg.addrs = addrs;
     cfg.n_addrs = 1;
+    tune(&cfg);
     halyard_client *c = halyard_open(&cfg, NULL, 0);
     for (long i = 0; i < per_thread; i++) {
         const char *set[] = {"SET", "bench:key", "xxxxxxxxxxxxxxxx"};
@@ -164,6 +179,7 @@ static void run_async(int halyard, long window)
         halyard_config_init(&cfg);
         cfg.addrs = addrs;
         cfg.n_addrs = 1;
+        tune(&cfg);
         const char *lanes = getenv("BENCH_ASYNC_THREADS");
         if (lanes != NULL) {
             cfg.async_threads = (uint32_t)atoi(lanes);
