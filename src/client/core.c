@@ -846,6 +846,13 @@ static void expire(struct hyc_core *k)
     } else if (in_flight) {
         snprintf(msg, sizeof(msg), "TIMEOUT no answer to the read before the request deadline");
         finish(k, HALYARD_TIMEOUT, NULL, msg);
+    } else if (strncmp(k->last_err, "NOQUORUM ", 9) == 0) {
+        /* The server's words first, so that halyard_quorum_parse reads them. */
+        snprintf(msg, sizeof(msg),
+                 "%s (not applied: no majority of the partition could be reached before the "
+                 "request deadline)",
+                 k->last_err);
+        finish(k, HALYARD_NO_QUORUM, NULL, msg);
     } else {
         snprintf(msg, sizeof(msg),
                  "NOT APPLIED no member could take the request before the deadline (last: %s)",
@@ -1431,6 +1438,13 @@ static int starts(const struct resp_value *v, const char *prefix)
     return v->len >= n && memcmp(v->str, prefix, n) == 0;
 }
 
+/* The status of an error answer the core gives to the program: a quorum rule's refusal has its
+ * own (not applied, and why), any other is the command's error. */
+static halyard_status error_status(const struct resp_value *v)
+{
+    return starts(v, "QUORUM ") ? HALYARD_QUORUM_RULE : HALYARD_REPLY_ERROR;
+}
+
 static void remember(struct hyc_core *k, const struct resp_value *v)
 {
     if (v->str == NULL) { /* not an error text: an answer of the wrong kind */
@@ -1536,7 +1550,7 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
         return;
     }
     answered(k);
-    finish(k, HALYARD_REPLY_ERROR, hyc_reply_of(v), "out of memory");
+    finish(k, error_status(v), hyc_reply_of(v), "out of memory");
 }
 
 static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
@@ -1945,7 +1959,7 @@ int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const 
         return 2;
     }
     answered(k);
-    *st = is_err ? HALYARD_REPLY_ERROR : HALYARD_OK;
+    *st = is_err ? error_status(&v) : HALYARD_OK;
     *reply = hyc_reply_of(&v);
     if (*reply == NULL) {
         *st = HALYARD_NO_MEMORY;

@@ -27,7 +27,9 @@
  *  cancelled=.. last=V p50_ms=.. p99_ms=.. max_ms=.. hedges=.. hedge_wins=.. replica_reads=..
  *  shed=.. server_backoffs=.. resends=.. heartbeat_downs=.. breaker_opens=.. pipelined=.."
  * (last: the largest
- * INCR value seen). Exit 0, or 2 on bad arguments, 3 when a callback ran twice or was missing.
+ * INCR value seen; not_applied counts HALYARD_NOT_APPLIED, HALYARD_NO_QUORUM and
+ * HALYARD_QUORUM_RULE, every outcome that is certainly not applied). Exit 0, or 2 on bad arguments,
+ * 3 when a callback ran twice or was missing.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -42,7 +44,7 @@ struct run {
     halyard_client *c;
     const char *mode, *key;
     long n, window, submitted, busy, callbacks, progress_at;
-    long counts[HALYARD_CANCELLED + 1];
+    long counts[32]; /* by status */
     long long last;
     const char *expect;
     long mismatch;
@@ -299,13 +301,15 @@ int main(int argc, char **argv)
            "resends=%llu heartbeat_downs=%llu breaker_opens=%llu pipelined=%llu mismatch=%ld "
            "busy_outcomes=%ld member_sheds=%llu\n",
            r.submitted, r.busy, r.callbacks, ok, r.counts[HALYARD_UNKNOWN],
-           r.counts[HALYARD_NOT_APPLIED], r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR],
-           r.counts[HALYARD_CANCELLED], r.last, p50, p99, mx, (unsigned long long)st.hedges,
-           (unsigned long long)st.hedge_wins, (unsigned long long)st.replica_reads,
-           (unsigned long long)st.shed, (unsigned long long)st.server_backoffs,
-           (unsigned long long)st.resends, (unsigned long long)st.heartbeat_downs,
-           (unsigned long long)st.breaker_opens, (unsigned long long)st.pipelined, r.mismatch,
-           r.counts[HALYARD_BUSY], (unsigned long long)st.member_sheds);
+           r.counts[HALYARD_NOT_APPLIED] + r.counts[HALYARD_NO_QUORUM] +
+               r.counts[HALYARD_QUORUM_RULE],
+           r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR], r.counts[HALYARD_CANCELLED],
+           r.last, p50, p99, mx, (unsigned long long)st.hedges, (unsigned long long)st.hedge_wins,
+           (unsigned long long)st.replica_reads, (unsigned long long)st.shed,
+           (unsigned long long)st.server_backoffs, (unsigned long long)st.resends,
+           (unsigned long long)st.heartbeat_downs, (unsigned long long)st.breaker_opens,
+           (unsigned long long)st.pipelined, r.mismatch, r.counts[HALYARD_BUSY],
+           (unsigned long long)st.member_sheds);
     free(r.lat_ms);
     free(r.ones);
     return r.callbacks == r.submitted ? 0 : 3;
