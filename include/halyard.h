@@ -54,6 +54,9 @@ typedef enum halyard_status {
     HALYARD_QUORUM_RULE, /* a split-brain protection rule refused the command (-QUORUM: too few
                           * live members for it): not applied; halyard_quorum_parse gives the
                           * rule's name, required, actual */
+    HALYARD_UNREACHABLE, /* no member of the cluster (nor of a failover cluster) could be
+                          * connected before the deadline, or failover_try_count rounds over
+                          * the clusters passed: not applied */
 } halyard_status;
 
 /* Where reads go (read_from). Writes always go to their partition's leader. */

@@ -122,6 +122,7 @@ const char *halyard_status_str(halyard_status s)
     case HALYARD_CANCELLED: return "cancelled";
     case HALYARD_NO_QUORUM: return "no quorum (not applied)";
     case HALYARD_QUORUM_RULE: return "refused by a quorum rule (not applied)";
+    case HALYARD_UNREACHABLE: return "cluster unreachable (not applied)";
     }
     return "?";
 }

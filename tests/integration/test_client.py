@@ -236,12 +236,14 @@ def test_against_plain_redis(tmp_path):
 
 
 def test_unreachable_cluster_is_not_applied_by_the_deadline():
-    """No member listens: every request ends HALYARD_NOT_APPLIED at its deadline (here 300 ms),
-    after reconnect attempts with backoff, never hanging."""
+    """No member listens: every request ends HALYARD_UNREACHABLE (not applied) at its deadline
+    (here 300 ms), after reconnect attempts with backoff, never hanging."""
     ports = [free_port(), free_port()]
     load = Load(ports, "k", 3, "--timeout-ms", "300")
     done = load.finish(deadline_s=30)
     assert done["not_applied"] == 3 and done["ok"] == 0, done
+    unreachable = [x for x in load.lines if x.startswith("status cluster unreachable")]
+    assert len(unreachable) == 3, load.lines
 
 
 def install_and_build(tmp_path, example):

@@ -27,9 +27,9 @@
  *  cancelled=.. last=V p50_ms=.. p99_ms=.. max_ms=.. hedges=.. hedge_wins=.. replica_reads=..
  *  shed=.. server_backoffs=.. resends=.. heartbeat_downs=.. breaker_opens=.. pipelined=.."
  * (last: the largest
- * INCR value seen; not_applied counts HALYARD_NOT_APPLIED, HALYARD_NO_QUORUM and
- * HALYARD_QUORUM_RULE, every outcome that is certainly not applied). Exit 0, or 2 on bad arguments,
- * 3 when a callback ran twice or was missing.
+ * INCR value seen; not_applied counts HALYARD_NOT_APPLIED, HALYARD_NO_QUORUM,
+ * HALYARD_QUORUM_RULE and HALYARD_UNREACHABLE, every outcome that is certainly not applied). Exit
+ * 0, or 2 on bad arguments, 3 when a callback ran twice or was missing.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
            "busy_outcomes=%ld member_sheds=%llu\n",
            r.submitted, r.busy, r.callbacks, ok, r.counts[HALYARD_UNKNOWN],
            r.counts[HALYARD_NOT_APPLIED] + r.counts[HALYARD_NO_QUORUM] +
-               r.counts[HALYARD_QUORUM_RULE],
+               r.counts[HALYARD_QUORUM_RULE] + r.counts[HALYARD_UNREACHABLE],
            r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR], r.counts[HALYARD_CANCELLED],
            r.last, p50, p99, mx, (unsigned long long)st.hedges, (unsigned long long)st.hedge_wins,
            (unsigned long long)st.replica_reads, (unsigned long long)st.shed,

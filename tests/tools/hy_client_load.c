@@ -11,7 +11,8 @@
  * Prints "progress K" after every 50 increments (flushed), then one line
  * "done ok=A unknown=B not_applied=C timeout=D error=E last=V resends=R sessions=S routed=T
  * topology=M heartbeat_downs=H breaker_opens=O breaker_skips=K" where V is the last value an INCR
- * returned (not_applied counts HALYARD_NOT_APPLIED, HALYARD_NO_QUORUM and HALYARD_QUORUM_RULE).
+ * returned (not_applied counts HALYARD_NOT_APPLIED, HALYARD_NO_QUORUM, HALYARD_QUORUM_RULE and
+ * HALYARD_UNREACHABLE).
  * --warmup-ms waits that long after halyard_open before the first INCR (the heartbeats run
  * meanwhile). Exit 0 when it ran to the end, 2 on bad arguments.
  */
@@ -110,7 +111,8 @@ int main(int argc, char **argv)
            "sessions=%llu routed=%llu topology=%llu heartbeat_downs=%llu breaker_opens=%llu "
            "breaker_skips=%llu\n",
            counts[HALYARD_OK], counts[HALYARD_UNKNOWN],
-           counts[HALYARD_NOT_APPLIED] + counts[HALYARD_NO_QUORUM] + counts[HALYARD_QUORUM_RULE],
+           counts[HALYARD_NOT_APPLIED] + counts[HALYARD_NO_QUORUM] + counts[HALYARD_QUORUM_RULE] +
+               counts[HALYARD_UNREACHABLE],
            counts[HALYARD_TIMEOUT], counts[HALYARD_REPLY_ERROR], last,
            (unsigned long long)s.resends, (unsigned long long)s.sessions_opened,
            (unsigned long long)s.routed, (unsigned long long)s.topology_reads,

@@ -323,7 +323,7 @@ static void test_quorum_statuses(void **state)
 }
 
 /* Members that refuse: the next at once, then, after a whole round, backoff steps that grow
- * (with jitter) up to the maximum; at the deadline, NOT_APPLIED. */
+ * (with jitter) up to the maximum; at the deadline, UNREACHABLE (not applied). */
 static void test_unreachable_backs_off_then_not_applied(void **state)
 {
     (void)state;
@@ -333,7 +333,7 @@ static void test_unreachable_backs_off_then_not_applied(void **state)
     begin(&t, "SET", "k");
     assert_false(run(&t));
     char text[256];
-    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNREACHABLE);
     assert_non_null(strstr(text, "could not connect"));
     size_t total = t.connects[0] + t.connects[1] + t.connects[2];
     /* Rounds of 3 attempts separated by waits of 20-40, 40-80, 80-160, ... ms: in 3 s, far
@@ -585,12 +585,12 @@ static void test_failover_to_the_next_cluster(void **state)
     hyc_closed(t.k, t.now);
     begin(&t, "GET", "c");
     assert_false(run(&t));
-    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNREACHABLE);
     assert_non_null(strstr(text, "no cluster could be reached"));
     uint64_t at = t.now;
     begin(&t, "GET", "c");
     assert_false(run(&t));
-    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNREACHABLE);
     assert_int_equal(t.now, at); /* at once */
     hyc_core_free(t.k);
 }
