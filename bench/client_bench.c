@@ -5,6 +5,7 @@
  *
  *   client_bench libhalyard|hiredis PORT SET|GET THREADS OPS
  *   client_bench libhalyard-async|hiredis-async PORT SET|GET WINDOW OPS
+ *   client_bench paired PORT SET|GET 1 OPS
  *
  * The async pair keeps WINDOW requests outstanding from one libuv loop the program owns:
  * hiredis's async context (one connection, its libuv adapter) against halyard_command_async
@@ -18,6 +19,12 @@
  * time to it (the clients' start: threads, connections, for libhalyard the slot map, its
  * heartbeat thread and connections, and for SET the session). The async runs count from the
  * start (setup_ms 0).
+ *
+ * "paired" runs one request of each library in turn, one at a time, OPS pairs (the order
+ * alternating), and prints the median latency of each and the median of the per-pair ratios:
+ * a SET waits for its fsync, whose time on a shared disk swings by 5x between runs, and two
+ * requests sent a few milliseconds apart see the same disk ("paired ... lat_us=L
+ * hiredis_lat_us=H pair_ratio=R", R > 1: libhalyard slower).
  */
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
@@ -238,6 +245,78 @@ static void run_async(int halyard, long window)
     uv_loop_close(&loop);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, long n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* OPS pairs of one libhalyard and one hiredis request, one at a time (see the top). */
+static int run_paired(long ops)
+{
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    const char *addrs[] = {addr};
+    halyard_config cfg;
+    halyard_config_init(&cfg);
+    cfg.addrs = addrs;
+    cfg.n_addrs = 1;
+    tune(&cfg);
+    halyard_client *hc1 = halyard_open(&cfg, NULL, 0);
+    redisContext *rc = redisConnect("127.0.0.1", port);
+    double *lh = calloc((size_t)ops, sizeof(double)), *lr = calloc((size_t)ops, sizeof(double));
+    double *ratio = calloc((size_t)ops, sizeof(double));
+    if (hc1 == NULL || rc == NULL || rc->err || lh == NULL || lr == NULL || ratio == NULL) {
+        fprintf(stderr, "paired: cannot start\n");
+        return 1;
+    }
+    const char *set[] = {"SET", "bench:key", "xxxxxxxxxxxxxxxx"};
+    const char *get[] = {"GET", "bench:key"};
+    for (long i = -1; i < ops; i++) { /* -1: the warm-up of both */
+        for (int k = 0; k < 2; k++) {
+            int hy = (k == 0) == (i % 2 == 0);
+            double t0 = now_s();
+            if (hy) {
+                halyard_reply *r = NULL;
+                if (halyard_command(hc1, is_set ? 3 : 2, is_set ? set : get, NULL, &r) !=
+                    HALYARD_OK) {
+                    failed();
+                }
+                halyard_reply_free(r);
+            } else {
+                redisReply *r = is_set ? redisCommand(rc, "SET bench:key xxxxxxxxxxxxxxxx")
+                                       : redisCommand(rc, "GET bench:key");
+                if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+                    failed();
+                }
+                freeReplyObject(r);
+            }
+            if (i >= 0) {
+                (hy ? lh : lr)[i] = (now_s() - t0) * 1e6;
+            }
+        }
+        if (i >= 0) {
+            ratio[i] = lh[i] / lr[i];
+        }
+    }
+    double mr = median_of(ratio, ops), mh = median_of(lh, ops), mhr = median_of(lr, ops);
+    printf("paired %s threads=1 ops=%ld lat_us=%.0f hiredis_lat_us=%.0f pair_ratio=%.3f "
+           "failures=%ld\n",
+           is_set ? "SET" : "GET", ops, mh, mhr, mr, failures);
+    halyard_close(hc1);
+    redisFree(rc);
+    free(lh);
+    free(lr);
+    free(ratio);
+    return failures ? 1 : 0;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -268,6 +347,9 @@ int main(int argc, char **argv)
     if (threads < 1 || threads > 256 || ops < threads) {
         fprintf(stderr, "threads 1..256, ops >= threads\n");
         return 2;
+    }
+    if (strcmp(argv[1], "paired") == 0) {
+        return run_paired(ops);
     }
     per_thread = ops / threads;
     pthread_t tid[256];
