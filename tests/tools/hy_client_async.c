@@ -9,6 +9,7 @@
  *                   [--pipeline MAX] [--max-staleness-ms MS] [--expect VALUE]
  *                   [--no-routing] [--warmup-ms MS] [--password PASS]
  *                   [--max-inflight N] [--balancer round-robin|random|least-outstanding]
+ *                   [--events]
  *
  * MODE incr: N INCRs of KEY, W outstanding at a time (each callback submits the next).
  * MODE get:  N GETs of KEY the same way; reports read latencies.
@@ -16,6 +17,7 @@
  *            refused HALYARD_BUSY at the call; the accepted ones all complete.
  * MODE close: N INCRs submitted at once, then halyard_close at once: every accepted request gets
  *            its callback (CANCELLED if it never ran).
+ * --events: prints "event NAME cluster=C member=M" (flushed) for every event the client raises.
  * --no-routing: smart_routing 0. --warmup-ms MS: wait MS after halyard_open before the first
  * request (the heartbeats run meanwhile).
  * --expect VALUE (MODE get): GET answers other than VALUE are counted as `mismatch` (a stale
@@ -72,6 +74,15 @@ static double now_ms(void)
 }
 
 static void submit_one(struct run *r);
+
+/* --events: the client's listener (called on any of its threads, never under its locks). */
+static void print_event(void *ctx, halyard_event ev, const char *cluster, const char *member)
+{
+    (void)ctx;
+    printf("event %s cluster=%s member=%s\n", halyard_event_str(ev), cluster ? cluster : "",
+           member ? member : "");
+    fflush(stdout);
+}
 
 static void done_cb(void *ctx, halyard_status st, halyard_reply *reply)
 {
@@ -163,6 +174,8 @@ static int parse_args(int argc, char **argv, halyard_config *cfg, struct run *r)
             cfg->sessions = 0;
         } else if (strcmp(a, "--hedge") == 0) {
             cfg->hedge_reads = 1;
+        } else if (strcmp(a, "--events") == 0) {
+            cfg->on_event = print_event;
         } else if (strcmp(a, "--no-routing") == 0) {
             cfg->smart_routing = 0;
         } else if (v == NULL) {
