@@ -4,8 +4,10 @@
 # APIs with 64 requests outstanding from one libuv loop (hiredis's async context, one pipelined
 # connection, against halyard_command_async on an attached loop); ROUNDS rounds with the clients
 # alternating; prints the median ops/s and client CPU µs per operation of each and the ratios
-# (issue 15's targets: >= 0.95x blocking, >= 0.9x async). Everything listens on 127.0.0.1; the
-# node is stopped by PID on exit.
+# (issue 15's targets: >= 0.95x blocking, >= 0.9x async), and the 1-thread latencies measured
+# in pairs (one request of each library in turn, so both see the same disk: a SET's fsync time
+# swings by 5x between runs on a shared machine). Everything listens on 127.0.0.1; the node is
+# stopped by PID on exit.
 #
 #   bench/client.sh BUILD_DIR            (BENCH_ROUNDS, default 3; BENCH_OPS, default 20000)
 set -euo pipefail
@@ -38,12 +40,17 @@ for r in $(seq "$ROUNDS"); do
             timeout 300 "$OUT/bench/client_bench" "$lib" "$PORT" "$op" 64 "$n" \
                 | tee -a "$WORK/results"
         done
+        # One request of each library in turn: the same disk for both (a SET's fsync).
+        timeout 300 "$OUT/bench/client_bench" paired "$PORT" "$op" 1 $((n / 5)) \
+            | tee -a "$WORK/results"
     done
 done
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
+    if line.startswith("paired "):
+        continue
     f = line.split()
     kv = dict(x.split("=") for x in f[2:])
     rows.setdefault((f[0], f[1], kv["threads"]), []).append(
@@ -62,5 +69,15 @@ for op in ("GET", "SET"):
         label = "%s %s" % (op, "async, 64 out" if t == "async64" else t + " thr")
         print("%-16s %22s %22s %8.2fx %8.2fx" % (label, "%.0f (%.1f)" % (ho, hc),
                                                "%.0f (%.1f)" % (lo, lc), lo / ho, lc / hc))
-print("(medians of %d rounds; cpu = the benchmark process's user+sys per op)" % len(h))
+for op in ("GET", "SET"):
+    p = [dict(x.split("=") for x in line.split()[2:]) for line in open(sys.argv[1])
+         if line.startswith("paired %s " % op)]
+    if p:
+        med = lambda k: statistics.median(float(x[k]) for x in p)
+        print("%-16s %22s %22s %8.2fx %9s" % ("%s 1 thr, paired" % op,
+                                               "%.0f us" % med("hiredis_lat_us"),
+                                               "%.0f us" % med("lat_us"),
+                                               1 / med("pair_ratio"), "-"))
+print("(medians of %d rounds; cpu = the benchmark process's user+sys per op; paired: median "
+      "latency, and 1 / the median of the per-pair latency ratios)" % len(h))
 PY

@@ -9,6 +9,7 @@
  */
 #include <halyard.h>
 #include <stdio.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
@@ -23,23 +24,39 @@ int main(int argc, char **argv)
         fprintf(stderr, "halyard_open: %s\n", err);
         return 1;
     }
-    const char *set[] = {"SET", "greeting", "hello from libhalyard"};
-    const char *get[] = {"GET", "greeting"};
-    const char *incr[] = {"INCR", "quickstart:counter"};
+    /* The typed helpers for the common commands... */
     halyard_reply *r = NULL;
-    halyard_status st = halyard_command(c, 3, set, NULL, &r);
+    const char *hello = "hello from libhalyard";
+    halyard_status st = halyard_set(c, "greeting", hello, strlen(hello), &r);
     printf("SET: %s (%s)\n", halyard_status_str(st), r ? r->str : "");
     halyard_reply_free(r);
-    st = halyard_command(c, 2, get, NULL, &r);
+    st = halyard_get(c, "greeting", &r);
     printf("GET: %s (%s)\n", halyard_status_str(st), r && r->str ? r->str : "");
     halyard_reply_free(r);
-    st = halyard_command(c, 2, incr, NULL, &r);
+    long long value = 0;
+    st = halyard_incrby(c, "quickstart:counter", 1, &value, &r);
     if (st == HALYARD_OK) {
-        printf("INCR: %lld\n", r->integer);
+        printf("INCR: %lld\n", value);
     } else {
         printf("INCR: %s (%s)\n", halyard_status_str(st), r ? r->str : "");
     }
     halyard_reply_free(r);
+    /* ...and any command as an argument vector. */
+    const char *append[] = {"APPEND", "greeting", "!"};
+    halyard_status st2 = halyard_command(c, 3, append, NULL, &r);
+    if (st2 == HALYARD_OK) {
+        printf("APPEND: %lld\n", r->integer);
+    } else {
+        printf("APPEND: %s (%s)\n", halyard_status_str(st2), r ? r->str : "");
+    }
+    halyard_reply_free(r);
+    long long removed = 0;
+    halyard_status st3 = halyard_del(c, "greeting", &removed, &r);
+    printf("DEL: %s (%lld)\n", halyard_status_str(st3), removed);
+    halyard_reply_free(r);
+    if (st == HALYARD_OK) {
+        st = st2 != HALYARD_OK ? st2 : st3;
+    }
     halyard_close(c);
     return st == HALYARD_OK ? 0 : 1;
 }

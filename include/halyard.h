@@ -42,12 +42,21 @@ typedef enum halyard_status {
     HALYARD_AUTH,        /* the password was refused: not applied */
     HALYARD_INVALID,     /* bad arguments or configuration (message says which) */
     HALYARD_NO_MEMORY,
-    HALYARD_BUSY,      /* load shed by the client: max_outstanding requests were already
-                        * outstanding (asynchronous API), or as many blocking calls were
-                        * already waiting on the client, or the request's member had
-                        * max_inflight_per_member in flight; nothing was sent: not applied */
-    HALYARD_CANCELLED, /* halyard_close ran before the request was sent: not applied (a write
-                        * already sent when the client closed ends HALYARD_UNKNOWN instead) */
+    HALYARD_BUSY,        /* load shed by the client: max_outstanding requests were already
+                          * outstanding (asynchronous API), or as many blocking calls were
+                          * already waiting on the client, or the request's member had
+                          * max_inflight_per_member in flight; nothing was sent: not applied */
+    HALYARD_CANCELLED,   /* halyard_close ran before the request was sent: not applied (a write
+                          * already sent when the client closed ends HALYARD_UNKNOWN instead) */
+    HALYARD_NO_QUORUM,   /* the request's deadline passed while the members answered -NOQUORUM
+                          * (a minority: no majority of the key's partition could be reached):
+                          * not applied; halyard_quorum_parse gives partition, have, need */
+    HALYARD_QUORUM_RULE, /* a split-brain protection rule refused the command (-QUORUM: too few
+                          * live members for it): not applied; halyard_quorum_parse gives the
+                          * rule's name, required, actual */
+    HALYARD_UNREACHABLE, /* no member of the cluster (nor of a failover cluster) could be
+                          * connected before the deadline, or failover_try_count rounds over
+                          * the clusters passed: not applied */
 } halyard_status;
 
 /* Where reads go (read_from). Writes always go to their partition's leader. */
@@ -281,6 +290,40 @@ HALYARD_API halyard_status halyard_command(halyard_client *c, int argc, const ch
                                            const size_t *argvlen, halyard_reply **reply);
 HALYARD_API void halyard_reply_free(halyard_reply *r);
 HALYARD_API const char *halyard_status_str(halyard_status s);
+
+/*
+ * Typed helpers for the common commands. Each runs halyard_command with the command shown, so
+ * every guarantee of it holds (retries, routing, a write's session), and returns its status
+ * and *reply the same way (the caller frees *reply, set whatever the status but for
+ * HALYARD_NO_MEMORY and HALYARD_INVALID). `key` is a NUL-terminated string, borrowed for the
+ * call; where the answer is a number, *out (may be NULL) gets it when the status is HALYARD_OK
+ * and is left as it was otherwise.
+ */
+/* GET key: *reply is a STRING, or NIL when the key does not exist. */
+HALYARD_API halyard_status halyard_get(halyard_client *c, const char *key, halyard_reply **reply);
+/* SET key value (len bytes, binary-safe, borrowed for the call): *reply is the STATUS "OK". */
+HALYARD_API halyard_status halyard_set(halyard_client *c, const char *key, const void *value,
+                                       size_t len, halyard_reply **reply);
+/* DEL key: *out is 1 if the key existed, else 0. */
+HALYARD_API halyard_status halyard_del(halyard_client *c, const char *key, long long *out,
+                                       halyard_reply **reply);
+/* INCRBY key by: *out is the value after the increment (applied once: under the session). */
+HALYARD_API halyard_status halyard_incrby(halyard_client *c, const char *key, long long by,
+                                          long long *out, halyard_reply **reply);
+
+/* What a HALYARD_NO_QUORUM or HALYARD_QUORUM_RULE reply says, for a program to act on. */
+typedef struct halyard_quorum_info {
+    int rule; /* 0: no quorum (partition, have, need); 1: a rule (name, required, actual) */
+    unsigned partition; /* no quorum: the key's partition (0 on a cluster of one partition) */
+    unsigned have;      /* the voters of its group the member could reach, itself included */
+    unsigned need;      /* a majority of them */
+    char name[64];      /* rule: the rule's name (quorum-rules) */
+    unsigned required;  /* the live members it requires */
+    unsigned actual;    /* those the member saw */
+} halyard_quorum_info;
+/* Fills *out from r (the reply of a HALYARD_NO_QUORUM or HALYARD_QUORUM_RULE outcome): 0, or -1
+ * when r says neither. */
+HALYARD_API int halyard_quorum_parse(const halyard_reply *r, halyard_quorum_info *out);
 
 /* Counters for tests and monitoring. */
 typedef struct halyard_stats {

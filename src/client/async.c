@@ -19,6 +19,7 @@
  * the last lane running a copy of it, after its delivery was decided.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,8 @@ struct lane {
     halyard_stats stats; /* the core's, copied after each request (read by get_stats) */
 };
 
+#define LANE_EVENTS_MAX 64 /* merged lifecycle events waiting for delivery */
+
 struct hys_async {
     halyard_client *c;
     pthread_mutex_t lock;
@@ -98,10 +101,66 @@ struct hys_async {
     /* halyard_attach_loop */
     uv_async_t *wakeup; /* NULL: callbacks run on the lanes */
     struct done *done_head, *done_tail;
+    /* The lanes' lifecycle events merged into the client's (lane_events), under the lock. */
+    uint64_t lanes_up;                     /* bit i: lane i's core is connected */
+    char lanes_cluster[HYC_NAME_MAX + 1];  /* the cluster announced last */
+    struct hyc_event evq[LANE_EVENTS_MAX]; /* decided, not yet delivered */
+    size_t evq_n;
+    int ev_delivering; /* a lane is delivering evq (one at a time keeps the order) */
+    int ev_off;        /* halyard_close began: no more of them */
 };
 
 static void deliver_or_queue(struct hys_async *a, struct areq *r, halyard_status st,
                              halyard_reply *reply);
+
+/* Lane l's lifecycle events, merged into the client's: CLIENT_CONNECTED when a lane connects
+ * while none is, CLIENT_DISCONNECTED when the last connected lane loses its connection,
+ * CLIENT_CHANGED_CLUSTER once per change of cluster however many lanes make it (a lane's core
+ * raises each for its own connection). A lane learns of a lost connection at its next request:
+ * an idle lane counts as connected until then. Decided under the lock in the order the lanes
+ * report them, queued, and delivered by one lane at a time without the lock (callbacks never
+ * run under the client's locks; one may call halyard_command), so they keep that order. The
+ * lanes' membership events are dropped: the blocking API's connection and the heartbeat
+ * thread raise those. Called without the lock. */
+static void lane_events(struct lane *l)
+{
+    struct hys_async *a = l->a;
+    halyard_client *c = a->c;
+    uint64_t bit = 1ull << (size_t)(l - a->lanes);
+    struct hyc_event ev;
+    pthread_mutex_lock(&a->lock);
+    while (hyc_take_event(l->core, &ev)) {
+        int keep = 0;
+        if (ev.ev == HALYARD_EV_CLIENT_CONNECTED) {
+            keep = a->lanes_up == 0;
+            a->lanes_up |= bit;
+        } else if (ev.ev == HALYARD_EV_CLIENT_DISCONNECTED) {
+            keep = a->lanes_up == bit;
+            a->lanes_up &= ~bit;
+        } else if (ev.ev == HALYARD_EV_CLIENT_CHANGED_CLUSTER) {
+            keep = strcmp(a->lanes_cluster, ev.cluster) != 0;
+            snprintf(a->lanes_cluster, sizeof(a->lanes_cluster), "%s", ev.cluster);
+        }
+        if (keep && !a->ev_off && c->on_event != NULL && a->evq_n < LANE_EVENTS_MAX) {
+            a->evq[a->evq_n++] = ev;
+        }
+    }
+    if (a->ev_delivering) {
+        pthread_mutex_unlock(&a->lock); /* the lane delivering takes these too */
+        return;
+    }
+    a->ev_delivering = 1;
+    while (a->evq_n > 0 && !a->ev_off) {
+        ev = a->evq[0];
+        a->evq_n--;
+        memmove(a->evq, a->evq + 1, a->evq_n * sizeof(ev));
+        pthread_mutex_unlock(&a->lock);
+        c->on_event(c->event_ctx, ev.ev, ev.cluster, ev.member);
+        pthread_mutex_lock(&a->lock);
+    }
+    a->ev_delivering = 0;
+    pthread_mutex_unlock(&a->lock);
+}
 
 static void free_req(struct areq *r)
 {
@@ -224,10 +283,7 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
     hys_drive(&l->conn);
     halyard_reply *reply = NULL;
     halyard_status st = hyc_take_result(l->core, &reply);
-    struct hyc_event ev;
-    while (hyc_take_event(l->core, &ev)) {
-        /* Lifecycle and membership events come from the blocking API's connection (docs). */
-    }
+    lane_events(l);
     uint64_t now = hys_now_ms();
 
     pthread_mutex_lock(&a->lock);
@@ -333,9 +389,7 @@ static void run_normal(struct lane *l, struct areq *r, const struct hyc_pipe_slo
     hys_drive(&l->conn);
     halyard_reply *reply = NULL;
     halyard_status st = hyc_take_result(l->core, &reply);
-    struct hyc_event ev;
-    while (hyc_take_event(l->core, &ev)) {
-    }
+    lane_events(l);
     settle_alone(l, r, st, reply);
 }
 
@@ -481,9 +535,7 @@ static void run_batch(struct lane *l, struct batch *b)
             run_normal(l, b->reqs[i], b->piped[i] ? &b->slots[i] : NULL, b->maybe[i]);
         }
     }
-    struct hyc_event ev;
-    while (hyc_take_event(l->core, &ev)) {
-    }
+    lane_events(l);
     pthread_mutex_lock(&a->lock);
     hyc_stats(l->core, &l->stats);
     l->req = NULL;
@@ -609,6 +661,12 @@ static void free_handle_cb(uv_handle_t *h)
 static void lanes_stop(struct hys_async *a, size_t n);
 static void async_free(struct hys_async *a);
 
+/* hys_drive's hook (on_conn_change): a lane's connection came or went mid-request. */
+static void lane_conn_change(void *arg)
+{
+    lane_events(arg);
+}
+
 /* Creates the lanes (the first asynchronous call, or attach). NULL when out of resources. */
 static struct hys_async *async_start(halyard_client *c)
 {
@@ -617,6 +675,8 @@ static struct hys_async *async_start(halyard_client *c)
         return NULL;
     }
     a->c = c;
+    snprintf(a->lanes_cluster, sizeof(a->lanes_cluster), "%s",
+             c->cfg.cluster_name != NULL ? c->cfg.cluster_name : "primary");
     a->n_lanes = c->cfg.async_threads;
     a->lanes = calloc(a->n_lanes, sizeof(*a->lanes));
     pthread_mutex_init(&a->lock, NULL);
@@ -643,7 +703,9 @@ static struct hys_async *async_start(halyard_client *c)
                               .verify = c->verify,
                               .cancel = &l->cancel,
                               .abandon = &l->abandon,
-                              .at_lock = &a->lock};
+                              .at_lock = &a->lock,
+                              .on_conn_change = lane_conn_change,
+                              .on_conn_arg = l};
         if (l->conn.io.wake_fd < 0 || pthread_create(&l->thread, NULL, lane_main, l) != 0) {
             if (l->conn.io.wake_fd >= 0) {
                 close(l->conn.io.wake_fd);
@@ -827,6 +889,22 @@ halyard_status halyard_command_async(halyard_client *c, int argc, const char *co
     pthread_cond_signal(&a->work); /* one lane takes it (the others keep their hedge timers) */
     pthread_mutex_unlock(&a->lock);
     return HALYARD_OK;
+}
+
+void hys_async_events_off(halyard_client *c)
+{
+    struct hys_async *a = __atomic_load_n(&c->async, __ATOMIC_ACQUIRE);
+    if (a == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->ev_off = 1;
+    while (a->ev_delivering) { /* its callback returns, then it sees ev_off */
+        pthread_mutex_unlock(&a->lock);
+        sched_yield();
+        pthread_mutex_lock(&a->lock);
+    }
+    pthread_mutex_unlock(&a->lock);
 }
 
 void hys_async_close(halyard_client *c)

@@ -135,6 +135,7 @@ struct hyc_core {
     size_t n_fresh;
     int linear;
     int abandon;   /* a heartbeat found the member dead: leave it as after attempt_timeout_ms */
+    int heard;     /* some member sent bytes during this request: the cluster was reachable */
     int has_avoid; /* this request should not go to `avoid` (a hedged copy) */
     struct hyc_member avoid;
     int has_slot; /* the request names a key: `slot` is its slot */
@@ -651,6 +652,7 @@ void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size
     k->req_session = k->seq = 0;
     k->maybe_applied = 0;
     k->has_avoid = 0;
+    k->heard = 0;
     k->linear = 0;
     k->deadline_ms = now_ms + k->cfg.request_timeout_ms;
     k->inflight = FRAME_NONE;
@@ -846,6 +848,22 @@ static void expire(struct hyc_core *k)
     } else if (in_flight) {
         snprintf(msg, sizeof(msg), "TIMEOUT no answer to the read before the request deadline");
         finish(k, HALYARD_TIMEOUT, NULL, msg);
+    } else if (!k->up && k->unreachable_since_ms != 0 && !k->heard) {
+        /* No member answered anything during the request and none is connected (each refused,
+         * timed out or failed its handshake): not applied, and the program may want to know
+         * why. A member that answered (-NOQUORUM, say) was reachable: not this status. */
+        snprintf(msg, sizeof(msg),
+                 "UNREACHABLE no member of the cluster could be connected before the request "
+                 "deadline; not applied (last: %s)",
+                 k->last_err);
+        finish(k, HALYARD_UNREACHABLE, NULL, msg);
+    } else if (strncmp(k->last_err, "NOQUORUM ", 9) == 0) {
+        /* The server's words first, so that halyard_quorum_parse reads them. */
+        snprintf(msg, sizeof(msg),
+                 "%s (not applied: no majority of the partition could be reached before the "
+                 "request deadline)",
+                 k->last_err);
+        finish(k, HALYARD_NO_QUORUM, NULL, msg);
     } else {
         snprintf(msg, sizeof(msg),
                  "NOT APPLIED no member could take the request before the deadline (last: %s)",
@@ -1272,9 +1290,10 @@ void hyc_next(struct hyc_core *k, uint64_t now_ms, struct hyc_action *a)
     if (k->gave_up && !k->done) {
         char msg[300];
         snprintf(msg, sizeof(msg),
-                 "NOT APPLIED no cluster could be reached in %u rounds (failover_try_count)",
+                 "UNREACHABLE no cluster could be reached in %u rounds (failover_try_count); "
+                 "not applied",
                  k->cfg.failover_try_count);
-        finish(k, HALYARD_NOT_APPLIED, NULL, msg);
+        finish(k, HALYARD_UNREACHABLE, NULL, msg);
         a->what = HYC_DO_DONE;
         return;
     }
@@ -1431,6 +1450,13 @@ static int starts(const struct resp_value *v, const char *prefix)
     return v->len >= n && memcmp(v->str, prefix, n) == 0;
 }
 
+/* The status of an error answer the core gives to the program: a quorum rule's refusal has its
+ * own (not applied, and why), any other is the command's error. */
+static halyard_status error_status(const struct resp_value *v)
+{
+    return starts(v, "QUORUM ") ? HALYARD_QUORUM_RULE : HALYARD_REPLY_ERROR;
+}
+
 static void remember(struct hyc_core *k, const struct resp_value *v)
 {
     if (v->str == NULL) { /* not an error text: an answer of the wrong kind */
@@ -1536,7 +1562,7 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
         return;
     }
     answered(k);
-    finish(k, HALYARD_REPLY_ERROR, hyc_reply_of(v), "out of memory");
+    finish(k, error_status(v), hyc_reply_of(v), "out of memory");
 }
 
 static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
@@ -1625,6 +1651,7 @@ static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t no
 
 void hyc_received(struct hyc_core *k, const uint8_t *data, size_t len, uint64_t now_ms)
 {
+    k->heard = 1;
     hy_buf_append(&k->in, data, len);
     while (k->in.len > 0 && !k->must_close && !k->done) {
         struct resp_value v;
@@ -1945,7 +1972,7 @@ int hyc_pipe_answer(struct hyc_core *k, const struct hyc_pipe_slot *slot, const 
         return 2;
     }
     answered(k);
-    *st = is_err ? HALYARD_REPLY_ERROR : HALYARD_OK;
+    *st = is_err ? error_status(&v) : HALYARD_OK;
     *reply = hyc_reply_of(&v);
     if (*reply == NULL) {
         *st = HALYARD_NO_MEMORY;

@@ -60,13 +60,14 @@ struct hys_heartbeat {
     pthread_mutex_t lock; /* guards gen, down, downs, fresh, n_fresh */
     int wake_fd;
     atomic_int stop;
-    struct hb_member mem[HYC_MEMBERS_MAX];
+    struct hb_member *mem; /* n of them, allocated for the members of addrs: a client made per
+                            * thread (the benchmark's 50) should not clear a table for 64 */
     size_t n;
     uint64_t gen; /* bumped when a member's verdict changes */
     uint64_t downs;
     /* max_staleness_ms */
     int shards;
-    struct stale_est est;
+    struct stale_est *est;             /* only with max_staleness_ms (130 KB) */
     struct hyc_fresh *fresh, *scratch; /* n * HB_PARTS_MAX each: published, being made */
     size_t n_fresh;
     struct hy_buf auth; /* AUTH [user] password, sent first on each connection (CLUSTER SHARDS
@@ -291,7 +292,7 @@ static void publish_fresh(struct hys_heartbeat *h)
         for (size_t p = 0; p < m->n_parts && m->parts_at_ms != 0; p++) {
             const struct stale_report *r = &m->parts[p];
             uint64_t st =
-                r->leads ? 0 : stale_replica_ms(&h->est, r->slot, r->applied, m->parts_at_ms);
+                r->leads ? 0 : stale_replica_ms(h->est, r->slot, r->applied, m->parts_at_ms);
             memset(&f[n], 0, sizeof(f[n])); /* padding too: the tables are compared whole */
             f[n].m = m->m;
             f[n].lo = r->slot;
@@ -327,7 +328,7 @@ static void answered(struct hys_heartbeat *h, size_t i, const struct resp_value 
     m->parts_at_ms = now_ms;
     for (size_t p = 0; p < m->n_parts; p++) {
         if (m->parts[p].leads) {
-            stale_leader_sample(&h->est, m->parts[p].slot, m->parts[p].applied, now_ms);
+            stale_leader_sample(h->est, m->parts[p].slot, m->parts[p].applied, now_ms);
         }
     }
     publish_fresh(h);
@@ -471,7 +472,9 @@ void hys_heartbeat_start(halyard_client *c, const halyard_config *given)
             resp_request_write(&h->auth, 2, argv, NULL);
         }
     }
-    for (size_t i = 0; i < cfg->n_addrs && h->n < HYC_MEMBERS_MAX; i++) {
+    size_t cap = cfg->n_addrs < HYC_MEMBERS_MAX ? cfg->n_addrs : HYC_MEMBERS_MAX;
+    h->mem = calloc(cap, sizeof(*h->mem));
+    for (size_t i = 0; h->mem != NULL && i < cfg->n_addrs && h->n < cap; i++) {
         const struct hyc_member *m = hyc_member(c->core, i); /* the core parsed addrs in order */
         if (m != NULL) {
             h->mem[h->n] = (struct hb_member){.m = *m, .io = {.fd = -1, .wake_fd = -1}};
@@ -482,17 +485,21 @@ void hys_heartbeat_start(halyard_client *c, const halyard_config *given)
     if (h->shards) {
         h->fresh = calloc(h->n * HB_PARTS_MAX, sizeof(*h->fresh));
         h->scratch = calloc(h->n * HB_PARTS_MAX, sizeof(*h->scratch));
+        h->est = calloc(1, sizeof(*h->est));
     }
     pthread_mutex_init(&h->lock, NULL);
     h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if ((h->shards && (h->fresh == NULL || h->scratch == NULL)) || h->wake_fd < 0 ||
-        pthread_create(&h->thread, NULL, hb_main, h) != 0) {
+    if (h->mem == NULL ||
+        (h->shards && (h->fresh == NULL || h->scratch == NULL || h->est == NULL)) ||
+        h->wake_fd < 0 || pthread_create(&h->thread, NULL, hb_main, h) != 0) {
         if (h->wake_fd >= 0) {
             close(h->wake_fd);
         }
         pthread_mutex_destroy(&h->lock);
         free(h->fresh);
         free(h->scratch);
+        free(h->est);
+        free(h->mem);
         hy_buf_free(&h->auth);
         hy_buf_free(&h->sub_auth);
         hy_buf_free(&h->sub.in);
@@ -532,6 +539,8 @@ void hys_heartbeat_free(halyard_client *c)
     pthread_mutex_destroy(&h->lock);
     free(h->fresh);
     free(h->scratch);
+    free(h->est);
+    free(h->mem);
     hy_buf_free(&h->auth);
     free(h);
     c->hb = NULL;

@@ -4,6 +4,7 @@
 #include "client/rconn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,7 +141,9 @@ int rconn_tls_start(struct rconn *c, SSL_CTX *ctx, const char *name, int verify,
 static int send_plain(struct rconn *c, const uint8_t *p, size_t len, uint64_t until_ms)
 {
     while (len > 0) {
-        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        /* MSG_DONTWAIT: the fd may have been made blocking for its receives (rconn_recv);
+         * a full send buffer is waited for in poll, bounded by until_ms, either way. */
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             p += n;
             len -= (size_t)n;
@@ -197,6 +201,44 @@ static int recv_tls(struct rconn *c, uint8_t *buf, size_t cap, uint64_t until_ms
     }
 }
 
+/* A plain connection without a wake fd: recv blocks, bounded by a receive timeout that never
+ * runs past until_ms. The timeout is set again only when the one set would pass the deadline
+ * or is less than half the time left (the core then asks again: an early return costs a loop,
+ * never a late one), so a steady stream of requests with the same attempt timeout sets it once.
+ * -2: the socket could not be set up; the caller waits in poll instead. */
+static int recv_blocking(struct rconn *c, uint8_t *buf, size_t cap, uint64_t until_ms)
+{
+    uint64_t now = rconn_now_ms();
+    int flags = MSG_DONTWAIT; /* the deadline has passed: only what is there already */
+    if (until_ms == RCONN_FOREVER || until_ms > now) {
+        if (!c->blocking) {
+            int fl = fcntl(c->fd, F_GETFL);
+            if (fl < 0 || fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+                return -2;
+            }
+            c->blocking = 1;
+        }
+        /* 0: no timeout (the kernel's default, and RCONN_FOREVER's). */
+        uint64_t left = until_ms == RCONN_FOREVER ? 0 : until_ms - now;
+        int reset = left == 0
+                        ? c->rcvtimeo_ms != 0
+                        : c->rcvtimeo_ms == 0 || c->rcvtimeo_ms > left || c->rcvtimeo_ms * 2 < left;
+        if (reset) {
+            struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+            if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+                return -2;
+            }
+            c->rcvtimeo_ms = left;
+        }
+        flags = 0;
+    }
+    ssize_t n = recv(c->fd, buf, cap, flags);
+    if (n > 0) {
+        return (int)n;
+    }
+    return n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+}
+
 int rconn_recv(struct rconn *c, uint8_t *buf, size_t cap, uint64_t until_ms)
 {
     if (c->fd < 0) {
@@ -204,6 +246,12 @@ int rconn_recv(struct rconn *c, uint8_t *buf, size_t cap, uint64_t until_ms)
     }
     if (c->ssl != NULL) {
         return recv_tls(c, buf, cap, until_ms);
+    }
+    if (c->wake_fd < 0) {
+        int n = recv_blocking(c, buf, cap, until_ms);
+        if (n != -2) {
+            return n;
+        }
     }
     int rc = rconn_wait(c->fd, POLLIN, until_ms, c->wake_fd);
     if (rc == 0) {
@@ -241,6 +289,8 @@ void rconn_close(struct rconn *c)
         close(c->fd);
         c->fd = -1;
     }
+    c->blocking = 0;
+    c->rcvtimeo_ms = 0;
     ERR_clear_error();
 }
 

@@ -25,11 +25,18 @@
 #define RCONN_FOREVER UINT64_MAX
 
 /* A connection: fd (-1: none), its TLS session when there is one, and a wake fd (-1: none)
- * that, readable, cuts a wait short (the caller looks at why). */
+ * that, readable, cuts a wait short (the caller looks at why). A plain connection without a
+ * wake fd waits for its answers in recv itself, the socket made blocking with a receive timeout
+ * (SO_RCVTIMEO) no later than the deadline, instead of in poll and then recv: one system call
+ * per answer instead of two (the blocking API's round trip, issue 15's benchmark). `blocking`
+ * and `rcvtimeo_ms` (the timeout set; 0: none yet) belong to that fd and are cleared by
+ * rconn_close; a zeroed struct starts without them. */
 struct rconn {
     int fd;
     SSL *ssl;
     int wake_fd;
+    int blocking;
+    uint64_t rcvtimeo_ms;
 };
 
 uint64_t rconn_now_ms(void);

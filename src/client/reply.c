@@ -120,6 +120,9 @@ const char *halyard_status_str(halyard_status s)
     case HALYARD_NO_MEMORY: return "out of memory";
     case HALYARD_BUSY: return "busy (load shed by the client)";
     case HALYARD_CANCELLED: return "cancelled";
+    case HALYARD_NO_QUORUM: return "no quorum (not applied)";
+    case HALYARD_QUORUM_RULE: return "refused by a quorum rule (not applied)";
+    case HALYARD_UNREACHABLE: return "cluster unreachable (not applied)";
     }
     return "?";
 }

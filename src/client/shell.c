@@ -283,7 +283,8 @@ void halyard_close(halyard_client *c)
         return;
     }
     struct hyc_event evs[34];
-    hys_heartbeat_stop(c); /* first: no pushed membership event after SHUTTING_DOWN */
+    hys_heartbeat_stop(c);   /* first: no pushed membership event after SHUTTING_DOWN */
+    hys_async_events_off(c); /* nor an I/O thread's lifecycle event */
     pthread_mutex_lock(&c->lock);
     hyc_push_event(c->core, HALYARD_EV_SHUTTING_DOWN);
     size_t n = take_events(c, evs, 33);
@@ -346,6 +347,13 @@ int hys_conn_try_recv(struct hys_conn *c, uint8_t *buf, size_t cap)
 
 /* Runs the core's request to its outcome; a set *cancel ends it (hyc_cancel) at the next
  * step, and wake_fd cuts the waits short. */
+static void conn_changed(struct hys_conn *c)
+{
+    if (c->on_conn_change != NULL) {
+        c->on_conn_change(c->on_conn_arg);
+    }
+}
+
 void hys_drive(struct hys_conn *c)
 {
     struct hyc_core *k = c->core;
@@ -361,7 +369,10 @@ void hys_drive(struct hys_conn *c)
         hyc_next(k, mono_ms(), &a);
         switch (a.what) {
         case HYC_DO_DONE: return;
-        case HYC_DO_CLOSE: hys_drop_fd(c); break;
+        case HYC_DO_CLOSE:
+            hys_drop_fd(c);
+            conn_changed(c);
+            break;
         case HYC_DO_SLEEP: sleep_until(a.until_ms, c->io.wake_fd); break;
         case HYC_DO_PROBE: { /* fail-back: does the first cluster accept connections? */
             int fd = hys_connect(a.probe, a.until_ms);
@@ -391,6 +402,7 @@ void hys_drive(struct hys_conn *c)
             } else {
                 hyc_closed(k, mono_ms());
             }
+            conn_changed(c);
             break;
         }
         case HYC_DO_SEND:
@@ -399,6 +411,7 @@ void hys_drive(struct hys_conn *c)
             } else {
                 hys_drop_fd(c);
                 hyc_closed(k, mono_ms());
+                conn_changed(c);
             }
             break;
         case HYC_DO_RECV: {
@@ -409,6 +422,7 @@ void hys_drive(struct hys_conn *c)
             } else if (n < 0) {
                 hys_drop_fd(c);
                 hyc_closed(k, mono_ms());
+                conn_changed(c);
             }
             break;
         }

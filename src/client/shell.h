@@ -29,6 +29,12 @@ struct hys_conn {
     pthread_mutex_t *at_lock;
     struct hyc_member at;
     int at_valid;
+    /* Called by hys_drive, without any lock of the client, after each step that may have
+     * connected or lost the connection (the core's lifecycle events): an I/O thread delivers
+     * them as they happen, not when its request ends. NULL (the blocking API, which holds the
+     * client's lock while it drives): after the call. */
+    void (*on_conn_change)(void *arg);
+    void *on_conn_arg;
 };
 
 struct hys_async;     /* async.c */
@@ -71,6 +77,9 @@ int hys_conn_try_recv(struct hys_conn *c, uint8_t *buf, size_t cap);
 /* async.c: stops the I/O threads (what is queued ends CANCELLED, what runs is cut short) and
  * delivers every callback still due; adds the I/O threads' counters to *out. */
 void hys_async_close(halyard_client *c);
+/* async.c: the I/O threads raise no more lifecycle events (halyard_close, before
+ * SHUTTING_DOWN); returns once none is being delivered. */
+void hys_async_events_off(halyard_client *c);
 void hys_async_stats(halyard_client *c, halyard_stats *out);
 /* async.c: the I/O threads connected to m leave it now (a heartbeat found it dead). */
 void hys_async_member_down(halyard_client *c, const struct hyc_member *m);

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 import redis
@@ -160,6 +161,44 @@ def test_without_sessions_a_lost_write_is_unknown_not_retried(make_cluster):
     assert done["ok"] + done["unknown"] + done["not_applied"] == n, done
 
 
+@pytest.mark.parametrize("cooldown_ms", [60000, 1000], ids=["still-open", "half-open"])
+def test_breaker_opens_and_half_opens(make_cluster, cooldown_ms):
+    """The client's members are the two followers (smart routing off, heartbeats off, so only
+    failures move breakers; a breaker opens at the first failure). kill -9 of the first: its
+    breaker opens and the increments go on through the second. The first restarted, then kill
+    -9 of the second. Once the cool-down has passed the first's breaker is half-open: the client
+    takes it as a member like any other (no skip) and its answer closes it. Before (the 60 s
+    control) it is still open: skipped, and tried only because every breaker is then open.
+    Either way every increment is applied once."""
+    n = 5000
+    c = make_cluster(3)
+    li = c.leader()
+    f1, f2 = [i for i in range(3) if i != li]
+    load = Load([c.ports[f1], c.ports[f2]], "brk:ctr", n, "--no-routing", "--heartbeat-ms", "0",
+                "--breaker", "1,%d" % cooldown_ms)
+    load.wait_progress(100, "increments through the first follower")
+    c.kill(f1)
+    opened = time.monotonic()
+    load.wait_progress(100, "increments through the second follower")
+    c.start(f1)
+    wait_for(lambda: info(c.ports[f1])["raft_role"] == "follower", 30,
+             "the first follower to follow again")
+    # The cool-down is time by definition: wait it out (the short one) before the second kill.
+    if cooldown_ms < 10000:
+        wait_for(lambda: time.monotonic() > opened + cooldown_ms / 1000 + 0.5, 10,
+                 "the first follower's cool-down")
+    c.kill(f2)
+    load.wait_progress(100, "increments through the first follower again")
+    done = load.finish()
+    assert done["ok"] == n and done["unknown"] == done["not_applied"] == 0, (done, load.lines[-5:])
+    assert counter(c, "brk:ctr") == n
+    assert done["breaker_opens"] >= 2, done  # the first's, then the second's
+    if cooldown_ms < 10000:
+        assert done["breaker_skips"] == 0, done  # half-open: taken, not skipped
+    else:
+        assert done["breaker_skips"] >= 1, done  # still open: skipped
+
+
 def test_smart_routing_sends_keys_to_the_leader(make_cluster):
     """Given the followers' addresses first, the client reads the slot map (CLUSTER SLOTS) and
     sends its requests to the member serving the slot, the leader: the followers forward
@@ -197,12 +236,14 @@ def test_against_plain_redis(tmp_path):
 
 
 def test_unreachable_cluster_is_not_applied_by_the_deadline():
-    """No member listens: every request ends HALYARD_NOT_APPLIED at its deadline (here 300 ms),
-    after reconnect attempts with backoff, never hanging."""
+    """No member listens: every request ends HALYARD_UNREACHABLE (not applied) at its deadline
+    (here 300 ms), after reconnect attempts with backoff, never hanging."""
     ports = [free_port(), free_port()]
     load = Load(ports, "k", 3, "--timeout-ms", "300")
     done = load.finish(deadline_s=30)
     assert done["not_applied"] == 3 and done["ok"] == 0, done
+    unreachable = [x for x in load.lines if x.startswith("status cluster unreachable")]
+    assert len(unreachable) == 3, load.lines
 
 
 def install_and_build(tmp_path, example):
@@ -226,13 +267,15 @@ def install_and_build(tmp_path, example):
 def test_installed_library_builds_the_quickstart(tmp_path, servers):
     """make install PREFIX=... installs the header, both libraries and halyard.pc; the
     quickstart example builds with pkg-config against the install (shared library) and runs
-    against a halyard node."""
+    against a halyard node, its typed helpers exported."""
     exe, run_env, prefix = install_and_build(tmp_path, "quickstart")
     s = servers.start()
     r = subprocess.run([exe, "127.0.0.1:%d" % s.port], env=run_env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+    # The typed helpers (SET, GET, INCRBY, DEL) and halyard_command (APPEND) from the install.
     assert "GET: ok (hello from libhalyard)" in r.stdout and "INCR: 1" in r.stdout, r.stdout
+    assert "APPEND: 22" in r.stdout and "DEL: ok (1)" in r.stdout, r.stdout
     # It is the installed shared library that ran, not a copy linked in.
     ldd = subprocess.run(["ldd", exe], env=run_env, capture_output=True, text=True).stdout
     assert os.path.join(prefix, "lib", "libhalyard.so.0") in ldd, ldd

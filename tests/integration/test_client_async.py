@@ -47,7 +47,7 @@ class Async:
         addrs = ",".join("127.0.0.1:%d" % p for p in ports)
         self.proc = subprocess.Popen([tool(), addrs, mode, key, str(n)] + list(flags),
                                      stdout=subprocess.PIPE, text=True)
-        self.progress, self.lines, self.done, self.hb_downs = 0, [], None, 0
+        self.progress, self.lines, self.done, self.hb_downs, self.opens = 0, [], None, 0, 0
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -58,7 +58,9 @@ class Async:
             if line.startswith("progress "):
                 f = line.split()
                 self.progress = int(f[1])
-                self.hb_downs = int(f[2].split("=")[1])
+                kv = dict(x.split("=") for x in f[2:])
+                self.hb_downs = int(kv["heartbeat_downs"])
+                self.opens = int(kv["breaker_opens"])
             elif line.startswith("done "):
                 self.done = dict(kv.split("=") for kv in line.split()[1:])
 
@@ -264,6 +266,34 @@ def test_member_inflight_bound_sheds_busy_and_nothing_of_it_runs(make_cluster):
     assert counter(c, "mshed:ctr") == done["ok"]
 
 
+def test_async_lifecycle_events_merge_the_io_threads(make_cluster):
+    """A program that uses only the asynchronous API gets the lifecycle events of its I/O
+    threads' connections, merged into the client's: kill -9 of a one-node cluster under 16
+    INCRs in flight over 4 I/O threads (no pipelining: each thread always has one running),
+    then its restart: CLIENT_CONNECTED, CLIENT_DISCONNECTED, CLIENT_CONNECTED once each (not
+    once per thread), between STARTED and SHUTTING_DOWN; every increment applied once."""
+    n = 3000
+    c = make_cluster(1)
+    load = Async(c.ports, "incr", "ev:ctr", n, "--events", "--window", "16", "--threads", "4",
+                 "--pipeline", "1", "--timeout-ms", "60000")
+    load.wait_progress(300, "increments before the kill")
+    c.kill(0)
+    wait_for(lambda: any("CLIENT_DISCONNECTED" in x for x in load.lines) or
+             load.proc.poll() is not None, 30, "CLIENT_DISCONNECTED")
+    c.start(0)
+    load.wait_progress(300, "increments after the restart")
+    done = load.finish()
+    assert done["ok"] == n, (done, load.lines[-10:])
+    assert counter(c, "ev:ctr") == n
+    # (The pushed membership events, LEADER_CHANGED at the restart, come from the heartbeat
+    # thread and are left out here.)
+    lifecycle = ("STARTING", "STARTED", "CLIENT_", "SHUTTING_DOWN", "SHUTDOWN")
+    events = [x.split()[1] for x in load.lines
+              if x.startswith("event ") and x.split()[1].startswith(lifecycle)]
+    assert events == ["STARTING", "STARTED", "CLIENT_CONNECTED", "CLIENT_DISCONNECTED",
+                      "CLIENT_CONNECTED", "SHUTTING_DOWN", "SHUTDOWN"], events
+
+
 @pytest.mark.parametrize("loop", [False, True], ids=["io-threads", "libuv-loop"])
 def test_close_cancels_what_did_not_run(make_cluster, loop):
     """halyard_close right after 500 submissions: every accepted request gets its callback;
@@ -305,16 +335,22 @@ def test_heartbeats_find_a_stopped_member_and_route_around_it(make_cluster):
     try:
         wait_for(lambda: load.hb_downs >= 1 or load.proc.poll() is not None, 30,
                  "the heartbeats to find the stopped member dead")
+        # An I/O thread takes the verdict at the start of its next request: the member stays
+        # stopped until one has (its breaker opened), else the test could resume it before any
+        # thread looked, and the thread would rightly find it alive (a CI run saw 0 opens so).
+        wait_for(lambda: load.opens >= 1 or load.proc.poll() is not None, 30,
+                 "an I/O thread to open the stopped member's breaker")
         load.wait_progress(1000, "reads after it was found dead", deadline_s=60)
     finally:
         c.kill(victim, signal.SIGCONT)
     done = load.finish()
     assert done["ok"] == 40000, (done, load.lines[-10:])
-    # The heartbeats found it dead. (That its breaker then opened in some core, breaker_opens,
-    # is not asserted: one fresh-clone CI run in several saw 0 while every read was moved off
-    # the member; open question, see the 2026-12-05 closing note. The unit tests cover
-    # hyc_member_down opening the breaker.)
+    # The heartbeats found it dead, and its breaker opened in the I/O threads that began a
+    # request before it was resumed: one each (4 of 4 in most runs; a thread that was busy or
+    # idle until the member answered again opens none, as it should: it was alive when it
+    # looked).
     assert done["heartbeat_downs"] >= 1, done
+    assert done["breaker_opens"] >= 1, done
     assert done["resends"] >= 1, done  # a read was caught on the stopped member and moved
     assert done["max_ms"] < 5000, done  # none waited for the attempt timeout
 

@@ -9,6 +9,7 @@
  *                   [--pipeline MAX] [--max-staleness-ms MS] [--expect VALUE]
  *                   [--no-routing] [--warmup-ms MS] [--password PASS]
  *                   [--max-inflight N] [--balancer round-robin|random|least-outstanding]
+ *                   [--events]
  *
  * MODE incr: N INCRs of KEY, W outstanding at a time (each callback submits the next).
  * MODE get:  N GETs of KEY the same way; reports read latencies.
@@ -16,18 +17,21 @@
  *            refused HALYARD_BUSY at the call; the accepted ones all complete.
  * MODE close: N INCRs submitted at once, then halyard_close at once: every accepted request gets
  *            its callback (CANCELLED if it never ran).
+ * --events: prints "event NAME cluster=C member=M" (flushed) for every event the client raises.
  * --no-routing: smart_routing 0. --warmup-ms MS: wait MS after halyard_open before the first
  * request (the heartbeats run meanwhile).
  * --expect VALUE (MODE get): GET answers other than VALUE are counted as `mismatch` (a stale
  * read, for the staleness bound's test).
  * --loop: callbacks on a libuv loop the program owns (halyard_attach_loop), else on the
- * client's I/O threads. Prints "progress K heartbeat_downs=H timeouts=T hedge_wins=W" as
- * callbacks arrive, then one line
+ * client's I/O threads. Prints "progress K heartbeat_downs=H timeouts=T hedge_wins=W
+ * breaker_opens=O" as callbacks arrive, then one line
  * "done submitted=S busy=B callbacks=C ok=.. unknown=.. not_applied=.. timeout=.. error=..
  *  cancelled=.. last=V p50_ms=.. p99_ms=.. max_ms=.. hedges=.. hedge_wins=.. replica_reads=..
  *  shed=.. server_backoffs=.. resends=.. heartbeat_downs=.. breaker_opens=.. pipelined=.."
  * (last: the largest
- * INCR value seen). Exit 0, or 2 on bad arguments, 3 when a callback ran twice or was missing.
+ * INCR value seen; not_applied counts HALYARD_NOT_APPLIED, HALYARD_NO_QUORUM,
+ * HALYARD_QUORUM_RULE and HALYARD_UNREACHABLE, every outcome that is certainly not applied). Exit
+ * 0, or 2 on bad arguments, 3 when a callback ran twice or was missing.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -42,7 +46,7 @@ struct run {
     halyard_client *c;
     const char *mode, *key;
     long n, window, submitted, busy, callbacks, progress_at;
-    long counts[HALYARD_CANCELLED + 1];
+    long counts[32]; /* by status */
     long long last;
     const char *expect;
     long mismatch;
@@ -70,6 +74,15 @@ static double now_ms(void)
 }
 
 static void submit_one(struct run *r);
+
+/* --events: the client's listener (called on any of its threads, never under its locks). */
+static void print_event(void *ctx, halyard_event ev, const char *cluster, const char *member)
+{
+    (void)ctx;
+    printf("event %s cluster=%s member=%s\n", halyard_event_str(ev), cluster ? cluster : "",
+           member ? member : "");
+    fflush(stdout);
+}
 
 static void done_cb(void *ctx, halyard_status st, halyard_reply *reply)
 {
@@ -99,9 +112,10 @@ static void done_cb(void *ctx, halyard_status st, halyard_reply *reply)
     if (done >= r->progress_at) {
         halyard_stats now;
         halyard_get_stats(r->c, &now);
-        printf("progress %ld heartbeat_downs=%llu timeouts=%ld hedge_wins=%llu\n", done,
-               (unsigned long long)now.heartbeat_downs, r->counts[HALYARD_TIMEOUT],
-               (unsigned long long)now.hedge_wins);
+        printf("progress %ld heartbeat_downs=%llu timeouts=%ld hedge_wins=%llu "
+               "breaker_opens=%llu\n",
+               done, (unsigned long long)now.heartbeat_downs, r->counts[HALYARD_TIMEOUT],
+               (unsigned long long)now.hedge_wins, (unsigned long long)now.breaker_opens);
         fflush(stdout);
         r->progress_at += 50;
     }
@@ -160,6 +174,8 @@ static int parse_args(int argc, char **argv, halyard_config *cfg, struct run *r)
             cfg->sessions = 0;
         } else if (strcmp(a, "--hedge") == 0) {
             cfg->hedge_reads = 1;
+        } else if (strcmp(a, "--events") == 0) {
+            cfg->on_event = print_event;
         } else if (strcmp(a, "--no-routing") == 0) {
             cfg->smart_routing = 0;
         } else if (v == NULL) {
@@ -298,13 +314,15 @@ int main(int argc, char **argv)
            "resends=%llu heartbeat_downs=%llu breaker_opens=%llu pipelined=%llu mismatch=%ld "
            "busy_outcomes=%ld member_sheds=%llu\n",
            r.submitted, r.busy, r.callbacks, ok, r.counts[HALYARD_UNKNOWN],
-           r.counts[HALYARD_NOT_APPLIED], r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR],
-           r.counts[HALYARD_CANCELLED], r.last, p50, p99, mx, (unsigned long long)st.hedges,
-           (unsigned long long)st.hedge_wins, (unsigned long long)st.replica_reads,
-           (unsigned long long)st.shed, (unsigned long long)st.server_backoffs,
-           (unsigned long long)st.resends, (unsigned long long)st.heartbeat_downs,
-           (unsigned long long)st.breaker_opens, (unsigned long long)st.pipelined, r.mismatch,
-           r.counts[HALYARD_BUSY], (unsigned long long)st.member_sheds);
+           r.counts[HALYARD_NOT_APPLIED] + r.counts[HALYARD_NO_QUORUM] +
+               r.counts[HALYARD_QUORUM_RULE] + r.counts[HALYARD_UNREACHABLE],
+           r.counts[HALYARD_TIMEOUT], r.counts[HALYARD_REPLY_ERROR], r.counts[HALYARD_CANCELLED],
+           r.last, p50, p99, mx, (unsigned long long)st.hedges, (unsigned long long)st.hedge_wins,
+           (unsigned long long)st.replica_reads, (unsigned long long)st.shed,
+           (unsigned long long)st.server_backoffs, (unsigned long long)st.resends,
+           (unsigned long long)st.heartbeat_downs, (unsigned long long)st.breaker_opens,
+           (unsigned long long)st.pipelined, r.mismatch, r.counts[HALYARD_BUSY],
+           (unsigned long long)st.member_sheds);
     free(r.lat_ms);
     free(r.ones);
     return r.callbacks == r.submitted ? 0 : 3;

@@ -6,12 +6,15 @@
  *                  [--no-routing] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]
  *                  [--tls-name NAME]] [--user USER] [--password PASS]
  *                  [--heartbeat-ms INTERVAL,TIMEOUT] [--warmup-ms MS]
+ *                  [--breaker FAILURES,COOLDOWN_MS]
  *
  * Prints "progress K" after every 50 increments (flushed), then one line
  * "done ok=A unknown=B not_applied=C timeout=D error=E last=V resends=R sessions=S routed=T
- * topology=M heartbeat_downs=H" where V is the last value an INCR returned. --warmup-ms waits
- * that long after halyard_open before the first INCR (the heartbeats run meanwhile). Exit 0 when it
- * ran to the end, 2 on bad arguments.
+ * topology=M heartbeat_downs=H breaker_opens=O breaker_skips=K" where V is the last value an INCR
+ * returned (not_applied counts HALYARD_NOT_APPLIED, HALYARD_NO_QUORUM, HALYARD_QUORUM_RULE and
+ * HALYARD_UNREACHABLE).
+ * --warmup-ms waits that long after halyard_open before the first INCR (the heartbeats run
+ * meanwhile). Exit 0 when it ran to the end, 2 on bad arguments.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +65,10 @@ int main(int argc, char **argv)
             const char *v = argv[++i], *comma = strchr(v, ',');
             cfg.heartbeat_interval_ms = (uint32_t)atoi(v);
             cfg.heartbeat_timeout_ms = comma ? (uint32_t)atoi(comma + 1) : 2000;
+        } else if (strcmp(argv[i], "--breaker") == 0 && i + 1 < argc) {
+            const char *v = argv[++i], *comma = strchr(v, ',');
+            cfg.breaker_failures = (uint32_t)atoi(v);
+            cfg.breaker_cooldown_ms = comma ? (uint32_t)atoi(comma + 1) : 5000;
         } else if (strcmp(argv[i], "--warmup-ms") == 0 && i + 1 < argc) {
             warmup_ms = atol(argv[++i]);
         } else {
@@ -80,7 +87,7 @@ int main(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     long n = atol(argv[3]);
-    long counts[HALYARD_NO_MEMORY + 1] = {0};
+    long counts[32] = {0}; /* by status */
     long long last = 0;
     for (long i = 1; i <= n; i++) {
         const char *cmd[] = {"INCR", argv[2]};
@@ -101,12 +108,16 @@ int main(int argc, char **argv)
     halyard_stats s;
     halyard_get_stats(c, &s);
     printf("done ok=%ld unknown=%ld not_applied=%ld timeout=%ld error=%ld last=%lld resends=%llu "
-           "sessions=%llu routed=%llu topology=%llu heartbeat_downs=%llu\n",
-           counts[HALYARD_OK], counts[HALYARD_UNKNOWN], counts[HALYARD_NOT_APPLIED],
+           "sessions=%llu routed=%llu topology=%llu heartbeat_downs=%llu breaker_opens=%llu "
+           "breaker_skips=%llu\n",
+           counts[HALYARD_OK], counts[HALYARD_UNKNOWN],
+           counts[HALYARD_NOT_APPLIED] + counts[HALYARD_NO_QUORUM] + counts[HALYARD_QUORUM_RULE] +
+               counts[HALYARD_UNREACHABLE],
            counts[HALYARD_TIMEOUT], counts[HALYARD_REPLY_ERROR], last,
            (unsigned long long)s.resends, (unsigned long long)s.sessions_opened,
            (unsigned long long)s.routed, (unsigned long long)s.topology_reads,
-           (unsigned long long)s.heartbeat_downs);
+           (unsigned long long)s.heartbeat_downs, (unsigned long long)s.breaker_opens,
+           (unsigned long long)s.breaker_skips);
     halyard_close(c);
     free(list);
     return 0;

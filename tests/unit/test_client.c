@@ -275,8 +275,55 @@ static void test_moved_and_tryagain(void **state)
     hyc_core_free(t.k);
 }
 
+/* Not applied, and why (issue 15, item 8): -NOQUORUM until the deadline is HALYARD_NO_QUORUM
+ * (its partition, have and need parsed from the reply), a quorum rule's -QUORUM is
+ * HALYARD_QUORUM_RULE at once (its name, required and actual), and another error is neither. */
+static void test_quorum_statuses(void **state)
+{
+    (void)state;
+    struct script t;
+    setup(&t, 0, 2000);
+    begin(&t, "GET", "k");
+    int answers = 0;
+    while (run(&t)) {
+        answer(&t, "-NOQUORUM 3 1/2 this side of the partition cannot reach a majority\r\n");
+        answers++;
+    }
+    assert_true(answers >= 3); /* tried again (other members, backoff) until the deadline */
+    halyard_reply *r = NULL;
+    assert_int_equal(hyc_take_result(t.k, &r), HALYARD_NO_QUORUM);
+    halyard_quorum_info q;
+    assert_int_equal(halyard_quorum_parse(r, &q), 0);
+    assert_int_equal(q.rule, 0);
+    assert_int_equal(q.partition, 2); /* group 3 is partition 2 */
+    assert_int_equal(q.have, 1);
+    assert_int_equal(q.need, 2);
+    halyard_reply_free(r);
+
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, "-QUORUM dc-pair required=3 actual=2\r\n");
+    assert_false(run(&t));
+    assert_int_equal(hyc_take_result(t.k, &r), HALYARD_QUORUM_RULE);
+    assert_int_equal(halyard_quorum_parse(r, &q), 0);
+    assert_int_equal(q.rule, 1);
+    assert_string_equal(q.name, "dc-pair");
+    assert_int_equal(q.required, 3);
+    assert_int_equal(q.actual, 2);
+    halyard_reply_free(r);
+
+    begin(&t, "GET", "k");
+    assert_true(run(&t));
+    answer(&t, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    assert_false(run(&t));
+    assert_int_equal(hyc_take_result(t.k, &r), HALYARD_REPLY_ERROR);
+    assert_int_equal(halyard_quorum_parse(r, &q), -1);
+    halyard_reply_free(r);
+    hyc_core_free(t.k);
+}
+
 /* Members that refuse: the next at once, then, after a whole round, backoff steps that grow
- * (with jitter) up to the maximum; at the deadline, NOT_APPLIED. */
+ * (with jitter) up to the maximum; at the deadline, UNREACHABLE (not applied). */
 static void test_unreachable_backs_off_then_not_applied(void **state)
 {
     (void)state;
@@ -286,7 +333,7 @@ static void test_unreachable_backs_off_then_not_applied(void **state)
     begin(&t, "SET", "k");
     assert_false(run(&t));
     char text[256];
-    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNREACHABLE);
     assert_non_null(strstr(text, "could not connect"));
     size_t total = t.connects[0] + t.connects[1] + t.connects[2];
     /* Rounds of 3 attempts separated by waits of 20-40, 40-80, 80-160, ... ms: in 3 s, far
@@ -538,12 +585,12 @@ static void test_failover_to_the_next_cluster(void **state)
     hyc_closed(t.k, t.now);
     begin(&t, "GET", "c");
     assert_false(run(&t));
-    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNREACHABLE);
     assert_non_null(strstr(text, "no cluster could be reached"));
     uint64_t at = t.now;
     begin(&t, "GET", "c");
     assert_false(run(&t));
-    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_UNREACHABLE);
     assert_int_equal(t.now, at); /* at once */
     hyc_core_free(t.k);
 }
@@ -2025,6 +2072,7 @@ int main(void)
         cmocka_unit_test(test_refused_resend_is_not_the_answer),
         cmocka_unit_test(test_without_session_lost_write_is_unknown),
         cmocka_unit_test(test_moved_and_tryagain),
+        cmocka_unit_test(test_quorum_statuses),
         cmocka_unit_test(test_unreachable_backs_off_then_not_applied),
         cmocka_unit_test(test_unresponsive_member_is_left),
         cmocka_unit_test(test_expired_session_and_unwrappable_command),
