@@ -268,7 +268,15 @@ run: deps
 bench: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/bench.sh $(abspath $(SERVER))
+	bench/types.sh $(abspath $(SERVER))
 	bench/metrics_cost.sh $(abspath $(SERVER))
+
+# The data types against redis-server (issue 13: LPUSH ... EVALSHA against halyard's own SET
+# ratio), alone. See bench/types.sh.
+.PHONY: bench-types
+bench-types: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	bench/types.sh $(abspath $(SERVER))
 
 # The cost of scraping /metrics every second on SET throughput (issue 14), alone.
 bench-metrics: deps
