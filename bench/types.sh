@@ -3,8 +3,8 @@
 # `make bench-types`): halyard (default settings: every write fdatasync'd before its reply)
 # and Debian's redis-server (no persistence, the issue's baseline), the same redis-benchmark
 # runs against each, the order of the two servers alternating per round:
-#   SET (the reference), LPUSH, LPOP (of the list LPUSH just filled), SADD, ZADD, HSET, XADD
-#   (redis-benchmark's own tests), ZRANGE of a 100-member sorted set (0 99, loaded first) and
+#   SET (the reference), LPUSH, LPOP (of the list LPUSH just filled), SADD, ZADD, HSET
+#   (redis-benchmark's own tests), XADD, ZRANGE of a 100-member sorted set (0 99, loaded first) and
 #   EVALSHA of a small script that writes (INCR of its key), as redis-benchmark commands;
 # -c 50 -r 100000, at -P 1 (BENCH_TYPES_N requests, default 20000) and -P 16
 # (BENCH_TYPES_N_PIPE, default 100000), BENCH_TYPES_ROUNDS rounds (default 3), medians.
@@ -110,12 +110,14 @@ one() { # one NAME PORT PID PIPE N LABEL ARGS...: one redis-benchmark run, its r
     echo "$out" | awk -F'","' -v s="$name" -v p="$pipe" -v l="$label" -v n="$n" -v d="$((c1 - c0))" \
         -v hz="$(getconf CLK_TCK)" 'NR > 1 { gsub(/"/, "", $2); printf "%s %s %s %s %.3f\n", s, p, l, $2, d / hz * 1e6 / n; exit }' \
         >>"$RESULTS"
+    grep -q "^$name $pipe $label " "$RESULTS" || die "redis-benchmark printed no figure for $label"
 }
 run_all() { # run_all NAME PORT PID PIPE N
     local t
-    for t in set lpush lpop sadd zadd hset xadd; do
+    for t in set lpush lpop sadd zadd hset; do
         one "$@" "$t" -t "$t"
     done
+    one "$@" xadd XADD "bench:s:__rand_int__" "*" field value # (no -t xadd in Debian's 7.0)
     one "$@" zrange100 ZRANGE bench:z100 0 99
     one "$@" evalsha EVALSHA "$SHA" 1 "bench:counter:__rand_int__"
 }
