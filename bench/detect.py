@@ -120,8 +120,31 @@ def member_events(c):
     return s, f
 
 
+def last_ids(c):
+    """The id of the last event each node recorded (0 when none)."""
+    ids = []
+    for p in c.ports:
+        with RawConn(p, timeout=2.0) as conn:
+            evs = [json.loads(e) for e in conn.cmd("HALYARD", "EVENTS", "COUNT", "1000")]
+        ids.append(max([e["id"] for e in evs], default=0))
+    return ids
+
+
+def print_suspicions(c, ids, t0_ms):
+    """Each MEMBER_SUSPECT a node recorded after ids, with its time from the hog's start: a
+    suspicion in the first seconds is one the loop-lag grace had not learned yet."""
+    for i, p in enumerate(c.ports):
+        with RawConn(p, timeout=2.0) as conn:
+            evs = [json.loads(e) for e in conn.cmd("HALYARD", "EVENTS", "SINCE", str(ids[i]),
+                                                    "COUNT", "1000")]
+        for e in evs:
+            if e["type"] == "MEMBER_SUSPECT":
+                print("  %s suspected %s at +%.1f s" % (c.names[i], e["member"],
+                                                         (e["time"] - t0_ms) / 1000.0), flush=True)
+
+
 CAUSES = ("gossip_suspect_probe", "gossip_suspect_phi", "gossip_suspect_link", "gossip_stalls",
-          "gossip_grace_saved_probe", "gossip_grace_saved_phi", "gossip_peer_stalls")
+          "gossip_grace_saved_probe", "gossip_grace_saved_phi", "gossip_peer_stalls", "gossip_peer_gaps")
 
 
 def causes(c):
@@ -170,6 +193,8 @@ def false_suspicions(c, seconds):
     wait_all_alive(c)
     before = member_events(c)
     causes_before, _, _ = causes(c)
+    ids = last_ids(c)
+    t0_ms = time.time() * 1000.0
     li = 0
     procs, what = hog(seconds, c.ports[li])
     try:
@@ -205,6 +230,7 @@ def false_suspicions(c, seconds):
     print("  own suspicions by cause: %s; largest stall %d ms; largest loop-lag grace at the end "
           "%d ms" % (", ".join("%s %d" % (k[len("gossip_"):], causes_after[k] - causes_before[k])
                                for k in CAUSES), stall_max, grace), flush=True)
+    print_suspicions(c, ids, t0_ms)
 
 
 def main():
