@@ -334,6 +334,12 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
     } else {
         hy_buf_append_str(b, "\"leader_contact_ms\":null,");
     }
+    /* The health score (issue 14 asks for it in halyctl too): as INFO cluster has it, -1 until
+     * the shell has scored once; the reasons as one string, "; " between them. */
+    hy_buf_printf(b, "\"health_score\":%d,\"cluster_health_score\":%d,\"health_reasons\":",
+                  n->health_score, n->cluster_health_score);
+    hy_buf_append_json_str(b, n->health_reasons);
+    hy_buf_append_str(b, ",");
     hy_buf_printf(
         b,
         "\"has_quorum\":%s,\"commit_index\":%llu,\"applied_index\":%llu,"
@@ -409,6 +415,8 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
                   raft_role_name(raft_role(&n->meta->raft)),
                   (unsigned long long)raft_term(&n->meta->raft));
     leader_text(&lv, b);
+    hy_buf_printf(b, "health: %d (cluster %d)%s%s\n", n->health_score, n->cluster_health_score,
+                  n->health_reasons[0] ? ": " : "", n->health_reasons);
     hy_buf_printf(b,
                   "has_quorum: %s\ncommit_index: %llu\napplied_index: %llu\nlast_index: %llu\n"
                   "snapshot_index: %llu\nmembers:\n",
