@@ -184,6 +184,15 @@ static uint32_t replicas_wanted(const struct hy_node *n)
     return HY_MIN((uint32_t)n->cfg->replication_factor, voters);
 }
 
+void node_partition_risk(const struct hy_node *n, const struct node_group *g, int *under_replicated,
+                         int *no_quorum)
+{
+    struct part_view v;
+    part_view_of(n, g, replicas_wanted(n), &v);
+    *under_replicated = v.under_replicated;
+    *no_quorum = v.no_quorum;
+}
+
 static void partition_json(const struct hy_node *n, const struct node_group *g, size_t p,
                            size_t parts, const struct part_view *v, struct hy_buf *b)
 {
