@@ -1,16 +1,20 @@
 """Webhook alerts (alert-webhooks): a small HTTP receiver in the test gets the JSON POSTs a
 3-node cluster sends when a member fails (kill -9) and when a cut-off member loses its quorum;
 a receiver that answers 500 at first gets the alert on a retry; a receiver that is down never
-holds up the cluster; a bad URL list stops the start."""
+holds up the cluster; a bad URL list stops the start; a node whose disk fills up (a small tmpfs,
+as root) records DISK_FULL and posts it."""
 
 import http.server
 import json
+import os
+import shutil
+import subprocess
 import threading
 
 import pytest
 
 from cluster import Cluster
-from conftest import free_port, wait_for
+from conftest import RawConn, RespError, free_port, wait_for
 from fault_proxy import ProxiedCluster
 
 pytestmark = pytest.mark.halyard_only
@@ -131,3 +135,39 @@ def test_bad_webhook_list_stops_the_start(servers):
     assert s.wait_exit(20) not in (None, 0)
     assert "alert-webhooks" in s.log_tail(), s.log_tail()
     s._stopped = True
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root to mount a tmpfs")
+def test_disk_full_is_an_event_and_an_alert(tmp_path_factory, receiver):
+    """A single node on a 16 MiB tmpfs takes 64 kB values until its WAL's disk refuses a write:
+    the writes are refused (READONLY disk full), HALYARD EVENTS has DISK_FULL, and the webhook
+    receiver gets it with the node's name."""
+    c = Cluster(tmp_path_factory, 1, {"alert-webhooks": receiver.url()})
+    data = os.path.join(c.dir, c.names[0])
+    os.makedirs(data)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", data], check=True)
+    try:
+        c.start_all()
+        c.leader()
+        value = "x" * 65536
+        refused = None
+        with RawConn(c.ports[0], timeout=10.0) as conn:
+            for k in range(2000):  # 128 MB at most: far past 16 MiB
+                got = conn.cmd("SET", "k%d" % k, value)
+                if isinstance(got, RespError):
+                    refused = got
+                    break
+        assert refused is not None, "the disk never filled"
+        with RawConn(c.ports[0], timeout=10.0) as conn:
+            wait_for(lambda: any(json.loads(e)["type"] == "DISK_FULL"
+                                 for e in conn.cmd("HALYARD", "EVENTS", "COUNT", "100")),
+                     20, "a DISK_FULL event")
+            got = conn.cmd("SET", "after", "1")
+            assert isinstance(got, RespError) and "disk full" in got, got
+        wait_for(lambda: "DISK_FULL" in receiver.types(), 20, "the DISK_FULL alert")
+        body = [b for b in receiver.bodies if b["type"] == "DISK_FULL"][0]
+        assert body["node"] == c.names[0] and body["cluster"] == "halyard", body
+    finally:
+        errors = c.stop_all()
+        subprocess.run(["umount", "-l", data], check=False)
+    assert not errors, errors  # a node with a full disk still stops cleanly
