@@ -1,13 +1,15 @@
 """Webhook alerts (alert-webhooks): a small HTTP receiver in the test gets the JSON POSTs a
 3-node cluster sends when a member fails (kill -9) and when a cut-off member loses its quorum;
 a receiver that answers 500 at first gets the alert on a retry; a receiver that is down never
-holds up the cluster; a bad URL list stops the start; a node whose disk fills up (a small tmpfs,
-as root) records DISK_FULL and posts it."""
+holds up the cluster; a bad URL list stops the start; a follower stopped while the leader writes
+is posted as FOLLOWER_LAGGING and caught up again after SIGCONT; a node whose disk fills up (a
+small tmpfs, as root) records DISK_FULL and posts it."""
 
 import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 
@@ -135,6 +137,37 @@ def test_bad_webhook_list_stops_the_start(servers):
     assert s.wait_exit(20) not in (None, 0)
     assert "alert-webhooks" in s.log_tail(), s.log_tail()
     s._stopped = True
+
+
+def test_a_stopped_follower_is_posted_as_lagging_and_caught_up_after(tmp_path_factory, clusters,
+                                                                      receiver):
+    """alert-lag-entries 100: a follower SIGSTOPped while the leader commits 300 writes is more
+    than 100 entries behind (FOLLOWER_LAGGING, posted by the leader); after SIGCONT it catches up
+    (FOLLOWER_CAUGHT_UP in the leader's events, not an alert)."""
+    c = Cluster(tmp_path_factory, 3, {"alert-webhooks": receiver.url(), "alert-lag-entries": 100})
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    fi = (li + 1) % 3
+    os.kill(c.nodes[fi].pid, signal.SIGSTOP)
+    try:
+        with RawConn(c.ports[li], timeout=10.0) as conn:
+            for k in range(300):
+                assert conn.cmd("SET", "lag%d" % k, "v") in ("OK", b"OK")
+        wait_for(lambda: receiver.types(member=c.names[fi]).count("FOLLOWER_LAGGING") >= 1, 20,
+                 "FOLLOWER_LAGGING for the stopped follower")
+        body = [b for b in receiver.bodies if b["type"] == "FOLLOWER_LAGGING"][0]
+        assert body["node"] == c.names[li] and body["lagEntries"] > 100, body
+    finally:
+        os.kill(c.nodes[fi].pid, signal.SIGCONT)
+
+    def caught_up():
+        with RawConn(c.ports[li], timeout=5.0) as conn:
+            evs = [json.loads(e) for e in conn.cmd("HALYARD", "EVENTS", "COUNT", "200")]
+        return any(e["type"] == "FOLLOWER_CAUGHT_UP" and e["member"] == c.names[fi] for e in evs)
+
+    wait_for(caught_up, 30, "FOLLOWER_CAUGHT_UP after SIGCONT")
+    assert "FOLLOWER_CAUGHT_UP" not in receiver.types()
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root to mount a tmpfs")
