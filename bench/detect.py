@@ -120,8 +120,31 @@ def member_events(c):
     return s, f
 
 
+def last_ids(c):
+    """The id of the last event each node recorded (0 when none)."""
+    ids = []
+    for p in c.ports:
+        with RawConn(p, timeout=2.0) as conn:
+            evs = [json.loads(e) for e in conn.cmd("HALYARD", "EVENTS", "COUNT", "1000")]
+        ids.append(max([e["id"] for e in evs], default=0))
+    return ids
+
+
+def print_suspicions(c, ids, t0_ms):
+    """Each MEMBER_SUSPECT a node recorded after ids, with its time from the hog's start: a
+    suspicion in the first seconds is one the loop-lag grace had not learned yet."""
+    for i, p in enumerate(c.ports):
+        with RawConn(p, timeout=2.0) as conn:
+            evs = [json.loads(e) for e in conn.cmd("HALYARD", "EVENTS", "SINCE", str(ids[i]),
+                                                    "COUNT", "1000")]
+        for e in evs:
+            if e["type"] == "MEMBER_SUSPECT":
+                print("  %s suspected %s at +%.1f s" % (c.names[i], e["member"],
+                                                         (e["time"] - t0_ms) / 1000.0), flush=True)
+
+
 CAUSES = ("gossip_suspect_probe", "gossip_suspect_phi", "gossip_suspect_link", "gossip_stalls",
-          "gossip_grace_saved_probe", "gossip_grace_saved_phi", "gossip_peer_stalls")
+          "gossip_grace_saved_probe", "gossip_grace_saved_phi", "gossip_peer_stalls", "gossip_peer_gaps")
 
 
 def causes(c):
@@ -140,10 +163,11 @@ def causes(c):
     return total, stall_max, grace
 
 
-def hog(seconds, port):
-    """Starts the CPU hog and the load; returns the processes (stopped by the caller)."""
+def hog(seconds, port, workers=0):
+    """Starts the CPU hog (workers busy loops; 0: one per core) and the load; returns the
+    processes (stopped by the caller)."""
     procs = []
-    cores = os.cpu_count() or 2
+    cores = workers or os.cpu_count() or 2
     if shutil.which("stress-ng"):
         procs.append(subprocess.Popen(["stress-ng", "--cpu", str(cores), "--timeout",
                                        "%ds" % (seconds + 5), "--quiet"]))
@@ -166,12 +190,14 @@ def hog(seconds, port):
     return procs, what
 
 
-def false_suspicions(c, seconds):
+def false_suspicions(c, seconds, workers=0):
     wait_all_alive(c)
     before = member_events(c)
     causes_before, _, _ = causes(c)
+    ids = last_ids(c)
+    t0_ms = time.time() * 1000.0
     li = 0
-    procs, what = hog(seconds, c.ports[li])
+    procs, what = hog(seconds, c.ports[li], workers)
     try:
         time.sleep(seconds)  # the measurement window itself (a benchmark, not a test)
     finally:
@@ -205,6 +231,7 @@ def false_suspicions(c, seconds):
     print("  own suspicions by cause: %s; largest stall %d ms; largest loop-lag grace at the end "
           "%d ms" % (", ".join("%s %d" % (k[len("gossip_"):], causes_after[k] - causes_before[k])
                                for k in CAUSES), stall_max, grace), flush=True)
+    print_suspicions(c, ids, t0_ms)
 
 
 def main():
@@ -212,6 +239,8 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--hog-seconds", type=int, default=300)
+    ap.add_argument("--hog-workers", type=int, default=0,
+                    help="busy loops of the hog (default: one per core)")
     ap.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
                     help="a server setting for every node (e.g. gossip-stall-ms=0)")
     a = ap.parse_args()
@@ -229,7 +258,7 @@ def main():
                   % (fault, len(s), percentile(s, 50), percentile(s, 99), percentile(d, 50),
                      percentile(d, 99)), flush=True)
         if a.hog_seconds > 0:
-            false_suspicions(c, a.hog_seconds)
+            false_suspicions(c, a.hog_seconds, a.hog_workers)
     finally:
         c.stop_all()
         shutil.rmtree(root, ignore_errors=True)

@@ -40,7 +40,9 @@ struct gs_fault {
 struct gs_node {
     struct membership mb;
     int up, frozen, life;
-    int hogged; /* --hog: starved of CPU right now (runs nothing, like a freeze) */
+    int hogged;                /* --hog: starved of CPU right now (runs nothing, like a freeze) */
+    uint64_t hog_from, hog_to; /* the last hog stall (GS_WHY) */
+    uint64_t own_seen, own_probe, own_link; /* its own suspicions so far (GS_WHY) */
     uint64_t tick_at, frozen_until;
     uint64_t self_inc; /* highest own incarnation seen in this life */
     /* Windows in which this node may be suspected / declared dead (ms; end 0 = open). */
@@ -212,6 +214,28 @@ static void gs_state_cb(void *ctx, const char *name, int from, int to, uint64_t 
         return;
     }
     struct gs_node *n = &w->nodes[who];
+    /* GS_WHY=1: each false suspicion an observer raised itself, with its cause and the
+     * observer's grace, and the target's and the observer's last hog stalls. */
+    if (getenv("GS_WHY") && to == MEMBERSHIP_SUSPECT) {
+        struct gs_node *o = &w->nodes[observer];
+        const struct membership_stats *st = &o->mb.stats;
+        uint64_t own = st->suspect_probe + st->suspect_phi + st->suspect_link;
+        const char *cause = st->suspect_probe != o->own_probe ? "probe"
+                            : st->suspect_link != o->own_link ? "link"
+                                                              : "phi";
+        o->own_probe = st->suspect_probe;
+        o->own_link = st->suspect_link;
+        if (own != o->own_seen && !in_window(w->now_ms, n->ok_suspect_from, n->ok_suspect_to)) {
+            printf("why %llu n%d suspects n%d: %s grace %u lhm %u probe %llu-%llu; target hog "
+                   "%llu-%llu%s; observer hog %llu-%llu\n",
+                   (unsigned long long)w->now_ms, observer, who, cause, membership_grace(&o->mb),
+                   o->mb.lhm, (unsigned long long)o->mb.probe_start_ms,
+                   (unsigned long long)o->mb.probe_end_at, (unsigned long long)n->hog_from,
+                   (unsigned long long)n->hog_to, n->hogged ? " (now)" : "",
+                   (unsigned long long)o->hog_from, (unsigned long long)o->hog_to);
+        }
+        o->own_seen = own;
+    }
     for (int k = 0; k < w->kill_count; k++) {
         if (w->kill_nodes[k] != who || w->now_ms < w->kill_at[k]) {
             continue;
@@ -407,6 +431,7 @@ static void on_hog(struct gs_world *w, int i, int start)
     struct gs_node *n = &w->nodes[i];
     if (!start) {
         n->hogged = 0;
+        n->hog_to = w->now_ms;
         n->tick_at = 0;
         reschedule(w, i);
         hog_next(w, i);
@@ -417,6 +442,12 @@ static void on_hog(struct gs_world *w, int i, int start)
     double u = (double)hy_prng_below(&w->prng, 1000001) / 1000000.0;
     uint64_t len = 20 + (uint64_t)((double)(500 + lo / 3 - 20) * u * u * u);
     n->hogged = 1;
+    if (getenv("GS_TRACE") && atoi(getenv("GS_TRACE")) == i) {
+        printf("%llu n%d hogged for %llu ms\n", (unsigned long long)w->now_ms, i,
+               (unsigned long long)len);
+    }
+    n->hog_from = w->now_ms;
+    n->hog_to = w->now_ms + len;
     w->hog_stalls++;
     w->hog_stall_max = HY_MAX(w->hog_stall_max, len);
     push(w, w->now_ms + len, EV_HOG, (uint32_t)i, 0);
@@ -429,8 +460,11 @@ static void on_msg(struct gs_world *w, const struct gs_event *ev)
     struct gs_node *n = &w->nodes[ev->node];
     struct gs_msg *m = &w->pool[ev->arg];
     if (n->up && (n->frozen || n->hogged)) {
-        /* Held in the frozen process's socket buffer until it runs again. */
-        push(w, w->now_ms + 10, EV_MSG, ev->node, ev->arg);
+        /* Held in the frozen process's socket buffer until it runs again. A starved one reads
+         * what waited for it in its first loop turn after the stall, before the gossip turn that
+         * judges (the shell polls gossip every 10 ms and reads its sockets between): the
+         * messages go right after the stall's end, which was queued before them. */
+        push(w, n->frozen ? w->now_ms + 10 : n->hog_to, EV_MSG, ev->node, ev->arg);
         return;
     }
     if (n->up) {

@@ -261,6 +261,12 @@ static void lag_record(struct membership *m, uint64_t late_ms, uint64_t now_ms)
     m->lag_peak[m->lag_cur] = HY_MAX(m->lag_peak[m->lag_cur], late);
 }
 
+/* The stall on hold (pause_ms) was no pause: nobody held this node dead since it began. */
+static int pause_counts(const struct membership *m)
+{
+    return m->pause_ms != 0 && m->held_dead_ms + m->pause_ms < m->pause_at_ms;
+}
+
 uint32_t membership_grace(const struct membership *m)
 {
     if (m->cfg.lag_window_ms == 0) {
@@ -269,6 +275,13 @@ uint32_t membership_grace(const struct membership *m)
     uint64_t peak = 0;
     for (size_t i = 0; i < MEMBERSHIP_LAG_BUCKETS; i++) {
         peak = HY_MAX(peak, (uint64_t)m->lag_peak[i]);
+    }
+    if (pause_counts(m)) {
+        /* A stall past the minimum suspicion timeout, on hold (membership_tick): it counts
+         * at once, and stops counting when news comes that this node was held dead. Waiting
+         * the longest suspicion timeout before it counted left the members' stalls as long
+         * as this node's suspected meanwhile. */
+        peak = HY_MAX(peak, m->pause_ms);
     }
     return (uint32_t)HY_MIN(2 * peak, (uint64_t)m->cfg.lag_grace_max_ms);
 }
@@ -298,8 +311,11 @@ static void suspicion_deadline(const struct membership *m, struct membership_mem
         double frac = log((double)mm->confirmations + 1.0) / log((double)k + 1.0);
         t = (double)hi - ((double)hi - (double)lo) * frac;
     }
+    /* The grace only grows within a suspicion: one learned meanwhile (the suspect's own
+     * silence is a stall if it refutes) moves the deadline later, one that lapsed keeps it. */
+    mm->suspect_grace = mm->suspect_link ? 0 : HY_MAX(mm->suspect_grace, membership_grace(m));
     mm->suspect_deadline = mm->suspect_start_ms + (uint64_t)HY_MAX(t, (double)lo) +
-                           (mm->suspect_link ? 0 : membership_grace(m)) + mm->suspect_deferred_ms;
+                           mm->suspect_grace + mm->suspect_deferred_ms;
 }
 
 static void suspect(struct membership *m, size_t idx, uint64_t inc, const char *origin,
@@ -309,6 +325,7 @@ static void suspect(struct membership *m, size_t idx, uint64_t inc, const char *
     mm->suspect_start_ms = now_ms;
     mm->suspect_deferred_ms = 0;
     mm->suspect_gap_ms = 0;
+    mm->suspect_grace = 0;
     mm->suspect_link = 0;
     mm->confirmations = 0;
     memset(mm->suspectors, 0, sizeof(mm->suspectors));
@@ -527,6 +544,33 @@ static double phi_of(const struct membership_config *cfg, const struct membershi
     return -log10(tail);
 }
 
+/* A live member's heartbeat came gap_ms after the previous one. How far it came past its
+ * usual rhythm (the window's mean plus one standard deviation, floored like phi's) is a stall
+ * of that member's loop, or of this node's while the heartbeat sat unread, that nobody
+ * suspected: on this host a loop stalls that long, so it joins the loop lag exactly as this
+ * node's own late turns do (membership_grace). Without it the grace learned only from this
+ * node's own turns and from refuted suspicions, so the first long stall of a member after a
+ * hog started was suspected even when shorter stalls of every member had shown the host
+ * starving; with it, every stall any watched member has shows. A gap longer than the minimum
+ * suspicion timeout is left out: a member silent that long while held alive means this node
+ * did not judge meanwhile (it was paused itself: membership_tick holds those). */
+static void peer_gap_record(struct membership *m, const struct membership_phi *p, uint64_t gap_ms,
+                            uint64_t now_ms)
+{
+    if (p->count < m->cfg.phi_min_samples) {
+        return;
+    }
+    double mean = p->sum / p->count;
+    double sd = sqrt(HY_MAX(p->sum_sq / p->count - mean * mean, 0.0));
+    double late = (double)gap_ms - mean - HY_MAX(sd, (double)m->cfg.phi_min_stddev_ms);
+    uint64_t lo, hi;
+    membership_suspicion_bounds(m, &lo, &hi);
+    if (late >= 1.0 && late <= (double)lo) {
+        m->stats.peer_gaps++;
+        lag_record(m, (uint64_t)late, now_ms);
+    }
+}
+
 void membership_heartbeat(struct membership *m, const char *from, uint64_t now_ms)
 {
     int idx = find_idx(m, from);
@@ -556,6 +600,7 @@ void membership_heartbeat(struct membership *m, const char *from, uint64_t now_m
     if (mm->state != MEMBERSHIP_ALIVE || gap > UINT32_MAX) {
         return;
     }
+    peer_gap_record(m, p, gap, now_ms);
     uint32_t window = m->cfg.phi_window;
     if (p->count == window) {
         uint32_t old = p->samples[p->head];
@@ -668,6 +713,7 @@ static void probe_start(struct membership *m, uint64_t now_ms)
     m->probe_timeout_at = now_ms + scaled(m, m->cfg.probe_timeout_ms) + grace;
     m->probe_end_at = m->next_probe_ms;
     m->probe_graceless_end_at = m->probe_end_at - grace;
+    m->probe_grace = grace;
     m->stats.probes++;
     send_simple(m, target, MEMBERSHIP_PING, m->probe_seq, m->members[target].name);
 }
@@ -831,6 +877,28 @@ static void defer_deadlines(struct membership *m, uint64_t late_ms)
     }
 }
 
+/* The grace grew since the probe in progress and the suspicions took their deadlines (a
+ * member's heartbeat gap, a refuted silence, a stall of this node's own): they move later by
+ * as much before this turn judges them. A stall learned while a probe waits is as much a
+ * reason to wait for that probe's ack as one learned before it started. */
+static void grace_follow(struct membership *m)
+{
+    uint32_t grace = membership_grace(m);
+    if (m->probing && grace > m->probe_grace) {
+        uint64_t more = grace - m->probe_grace;
+        m->probe_timeout_at += more;
+        m->probe_end_at += more;
+        m->next_probe_ms = m->probe_end_at;
+        m->probe_grace = grace;
+    }
+    for (size_t i = 0; i < m->suspect_count; i++) {
+        struct membership_member *mm = &m->members[m->suspects[i]];
+        if (mm->state == MEMBERSHIP_SUSPECT && !mm->suspect_link && grace > mm->suspect_grace) {
+            suspicion_deadline(m, mm);
+        }
+    }
+}
+
 /* 1 when this turn comes stall_ms or more after it was due (and after the previous turn):
  * this node did not run meanwhile (its loop was stalled, its process starved or stopped). What
  * it would judge now, a member's silence (phi), a probe without its ack, a suspicion without its
@@ -884,12 +952,13 @@ void membership_tick(struct membership *m, uint64_t now_ms)
         lag_record(m, late, now_ms);
     }
     if (m->pause_ms != 0 && now_ms >= m->pause_at_ms + hi) {
-        if (m->held_dead_ms + m->pause_ms < m->pause_at_ms) {
+        if (pause_counts(m)) {
             lag_record(m, m->pause_ms, now_ms); /* nobody held this node dead: a stall */
         }
         m->pause_ms = 0;
     }
     if (!tick_stalled(m, now_ms)) {
+        grace_follow(m);
         tick_gossip(m, now_ms);
         tick_relays(m, now_ms);
         tick_phi(m, now_ms);

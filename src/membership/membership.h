@@ -183,6 +183,7 @@ struct membership_member {
     uint64_t suspect_start_ms;
     uint64_t suspect_deferred_ms; /* time this node did not run since (defer_deadlines) */
     uint64_t suspect_gap_ms;      /* the longest heartbeat gap heard while SUSPECT */
+    uint64_t suspect_grace;       /* the loop-lag grace its deadline includes (the largest) */
     uint8_t suspect_link;         /* this node's link to it broke since: no grace */
     uint32_t confirmations;       /* independent suspicions beyond the first */
     uint64_t suspectors[MEMBERSHIP_SUSPECTORS_MAX]; /* name hashes of who suspected */
@@ -204,6 +205,8 @@ struct membership_stats {
     uint64_t grace_saved_probe, grace_saved_phi;
     /* Suspicions of a member that it refuted: its silence joined the loop lag. */
     uint64_t peer_stalls;
+    /* Heartbeat gaps of live members past their rhythm: stalls nobody suspected. */
+    uint64_t peer_gaps;
     uint64_t msgs_sent, msgs_received, msgs_refused;
 };
 
@@ -243,6 +246,7 @@ struct membership {
     uint32_t probe_nacks, probe_nacks_expected;
     uint64_t probe_start_ms, probe_timeout_at, probe_end_at;
     uint64_t probe_graceless_end_at; /* when it had ended without the loop-lag grace */
+    uint32_t probe_grace;            /* the grace its deadlines include (grace_follow) */
     uint64_t next_probe_ms;
     uint64_t next_gossip_ms;
     struct membership_relay relays[MEMBERSHIP_RELAYS_MAX];

@@ -184,6 +184,15 @@ static uint32_t replicas_wanted(const struct hy_node *n)
     return HY_MIN((uint32_t)n->cfg->replication_factor, voters);
 }
 
+void node_partition_risk(const struct hy_node *n, const struct node_group *g, int *under_replicated,
+                         int *no_quorum)
+{
+    struct part_view v;
+    part_view_of(n, g, replicas_wanted(n), &v);
+    *under_replicated = v.under_replicated;
+    *no_quorum = v.no_quorum;
+}
+
 static void partition_json(const struct hy_node *n, const struct node_group *g, size_t p,
                            size_t parts, const struct part_view *v, struct hy_buf *b)
 {
@@ -334,6 +343,12 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
     } else {
         hy_buf_append_str(b, "\"leader_contact_ms\":null,");
     }
+    /* The health score (issue 14 asks for it in halyctl too): as INFO cluster has it, -1 until
+     * the shell has scored once; the reasons as one string, "; " between them. */
+    hy_buf_printf(b, "\"health_score\":%d,\"cluster_health_score\":%d,\"health_reasons\":",
+                  n->health_score, n->cluster_health_score);
+    hy_buf_append_json_str(b, n->health_reasons);
+    hy_buf_append_str(b, ",");
     hy_buf_printf(
         b,
         "\"has_quorum\":%s,\"commit_index\":%llu,\"applied_index\":%llu,"
@@ -409,6 +424,8 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
                   raft_role_name(raft_role(&n->meta->raft)),
                   (unsigned long long)raft_term(&n->meta->raft));
     leader_text(&lv, b);
+    hy_buf_printf(b, "health: %d (cluster %d)%s%s\n", n->health_score, n->cluster_health_score,
+                  n->health_reasons[0] ? ": " : "", n->health_reasons);
     hy_buf_printf(b,
                   "has_quorum: %s\ncommit_index: %llu\napplied_index: %llu\nlast_index: %llu\n"
                   "snapshot_index: %llu\nmembers:\n",

@@ -296,6 +296,7 @@ void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out)
     out->grace_saved_probe = mb->stats.grace_saved_probe;
     out->grace_saved_phi = mb->stats.grace_saved_phi;
     out->peer_stalls = mb->stats.peer_stalls;
+    out->peer_gaps = mb->stats.peer_gaps;
     for (size_t i = 1; i < mb->count; i++) {
         out->alive += mb->members[i].state == MEMBERSHIP_ALIVE;
         out->suspect += mb->members[i].state == MEMBERSHIP_SUSPECT;

@@ -489,6 +489,7 @@ struct node_gossip_stats {
     uint32_t lag_grace_ms;         /* the loop-lag grace added to every silence now */
     uint64_t grace_saved_probe, grace_saved_phi; /* suspicions the grace held back */
     uint64_t peer_stalls;                        /* refuted suspicions that taught the grace */
+    uint64_t peer_gaps; /* live members' heartbeat gaps past their rhythm that taught it */
 };
 void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out);
 

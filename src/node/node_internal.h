@@ -566,6 +566,10 @@ void replica_free(struct hy_node *n);
 struct node_group *node_group_of_slot(const struct hy_node *n, uint16_t slot);
 /* The partition (0-based) holding `slot`: 0 with one partition. */
 uint32_t node_partition_of_slot(const struct hy_node *n, uint16_t slot);
+/* Whether partition g has fewer replicas up (this node's links; it counts itself) than the
+ * replication factor can give, and fewer than a majority of them (cmd_halyard.c). */
+void node_partition_risk(const struct hy_node *n, const struct node_group *g, int *under_replicated,
+                         int *no_quorum);
 /* The groups holding keys on this node (the one group, or every partition's), in partition
  * order; returns their count. */
 size_t node_data_groups(const struct hy_node *n, struct node_group *const **out);

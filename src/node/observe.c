@@ -187,6 +187,12 @@ static void observe_counters(const struct hy_node *n, uint64_t now_ms, struct no
          * than the map (partmap.c); their own replicas count them. */
         o->partitions_without_leader += node_group_has(groups[p], groups[p]->raft.cfg.id) &&
                                         raft_leader(&groups[p]->raft) == RAFT_NONE;
+        /* Every partition, held here or not, as HALYARD STATUS counts them: its replicas
+         * this node's links see up. */
+        int under, no_quorum;
+        node_partition_risk(n, groups[p], &under, &no_quorum);
+        o->partitions_under_replicated += (uint32_t)under;
+        o->partitions_without_quorum += (uint32_t)no_quorum;
     }
     partmap_shared_domains(n, &o->partitions_sharing_zone, &o->partitions_sharing_rack);
     o->expired_keys = s->expired_keys;
@@ -462,12 +468,14 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
                   ",\"role\":\"%s\",\"term\":%llu,\"commitIndex\":%llu,\"appliedIndex\":%llu,"
                   "\"lastIndex\":%llu,\"snapshotIndex\":%llu,\"voters\":%u,"
                   "\"reachableVoters\":%u,\"partitions\":%u,\"partitionsLed\":%u,"
-                  "\"partitionsWithoutLeader\":%u,\"partitionsSharingZone\":%u,"
+                  "\"partitionsWithoutLeader\":%u,\"partitionsUnderReplicated\":%u,"
+                  "\"partitionsWithoutQuorum\":%u,\"partitionsSharingZone\":%u,"
                   "\"partitionsSharingRack\":%u,",
                   o->role, (unsigned long long)o->term, (unsigned long long)o->commit_index,
                   (unsigned long long)o->applied_index, (unsigned long long)o->last_index,
                   (unsigned long long)o->snapshot_index, o->voters, o->reachable_voters,
                   o->partitions, o->partitions_led, o->partitions_without_leader,
+                  o->partitions_under_replicated, o->partitions_without_quorum,
                   o->partitions_sharing_zone, o->partitions_sharing_rack);
     struct observe_health health;
     observe_health_score(o, &health);
@@ -531,6 +539,12 @@ static void metrics_cluster(const struct node_observation *o, struct hy_buf *b)
     gauge(b, "halyard_partitions", "Partitions (Raft groups holding slots) of the cluster.",
           o->partitions);
     gauge(b, "halyard_partitions_led", "Partitions this node leads.", o->partitions_led);
+    gauge(b, "halyard_partitions_under_replicated",
+          "Partitions with fewer replicas up than the replication factor can give.",
+          o->partitions_under_replicated);
+    gauge(b, "halyard_partitions_without_quorum",
+          "Partitions with fewer replicas up than a majority of them.",
+          o->partitions_without_quorum);
     gauge(b, "halyard_partitions_sharing_zone",
           "Partitions of the map with replicas sharing a zone.", o->partitions_sharing_zone);
     gauge(b, "halyard_partitions_without_leader", "Partitions for which this node knows no leader.",

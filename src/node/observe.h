@@ -97,6 +97,9 @@ struct node_observation {
     /* Partitions (docs/partitioning.md): how many, led by this node, without a leader known
      * here (1, 1 or 0, and 0 on a cluster of one partition). */
     uint32_t partitions, partitions_led, partitions_without_leader;
+    /* Partitions with fewer replicas up (this node's links) than the replication factor can
+     * give / than a majority of them (HALYARD STATUS's counts). */
+    uint32_t partitions_under_replicated, partitions_without_quorum;
     /* Of the partition map's partitions, those with replicas sharing a zone (a rack). */
     uint32_t partitions_sharing_zone, partitions_sharing_rack;
     uint64_t uptime_ms;

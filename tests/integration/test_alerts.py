@@ -1,16 +1,22 @@
 """Webhook alerts (alert-webhooks): a small HTTP receiver in the test gets the JSON POSTs a
 3-node cluster sends when a member fails (kill -9) and when a cut-off member loses its quorum;
 a receiver that answers 500 at first gets the alert on a retry; a receiver that is down never
-holds up the cluster; a bad URL list stops the start."""
+holds up the cluster; a bad URL list stops the start; a follower stopped while the leader writes
+is posted as FOLLOWER_LAGGING and caught up again after SIGCONT; a node whose disk fills up (a
+small tmpfs, as root) records DISK_FULL and posts it."""
 
 import http.server
 import json
+import os
+import shutil
+import signal
+import subprocess
 import threading
 
 import pytest
 
 from cluster import Cluster
-from conftest import free_port, wait_for
+from conftest import RawConn, RespError, free_port, wait_for
 from fault_proxy import ProxiedCluster
 
 pytestmark = pytest.mark.halyard_only
@@ -131,3 +137,70 @@ def test_bad_webhook_list_stops_the_start(servers):
     assert s.wait_exit(20) not in (None, 0)
     assert "alert-webhooks" in s.log_tail(), s.log_tail()
     s._stopped = True
+
+
+def test_a_stopped_follower_is_posted_as_lagging_and_caught_up_after(tmp_path_factory, clusters,
+                                                                      receiver):
+    """alert-lag-entries 100: a follower SIGSTOPped while the leader commits 300 writes is more
+    than 100 entries behind (FOLLOWER_LAGGING, posted by the leader); after SIGCONT it catches up
+    (FOLLOWER_CAUGHT_UP in the leader's events, not an alert)."""
+    c = Cluster(tmp_path_factory, 3, {"alert-webhooks": receiver.url(), "alert-lag-entries": 100})
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    fi = (li + 1) % 3
+    os.kill(c.nodes[fi].pid, signal.SIGSTOP)
+    try:
+        with RawConn(c.ports[li], timeout=10.0) as conn:
+            for k in range(300):
+                assert conn.cmd("SET", "lag%d" % k, "v") in ("OK", b"OK")
+        wait_for(lambda: receiver.types(member=c.names[fi]).count("FOLLOWER_LAGGING") >= 1, 20,
+                 "FOLLOWER_LAGGING for the stopped follower")
+        body = [b for b in receiver.bodies if b["type"] == "FOLLOWER_LAGGING"][0]
+        assert body["node"] == c.names[li] and body["lagEntries"] > 100, body
+    finally:
+        os.kill(c.nodes[fi].pid, signal.SIGCONT)
+
+    def caught_up():
+        with RawConn(c.ports[li], timeout=5.0) as conn:
+            evs = [json.loads(e) for e in conn.cmd("HALYARD", "EVENTS", "COUNT", "200")]
+        return any(e["type"] == "FOLLOWER_CAUGHT_UP" and e["member"] == c.names[fi] for e in evs)
+
+    wait_for(caught_up, 30, "FOLLOWER_CAUGHT_UP after SIGCONT")
+    assert "FOLLOWER_CAUGHT_UP" not in receiver.types()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root to mount a tmpfs")
+def test_disk_full_is_an_event_and_an_alert(tmp_path_factory, receiver):
+    """A single node on a 16 MiB tmpfs takes 64 kB values until its WAL's disk refuses a write:
+    the writes are refused (READONLY disk full), HALYARD EVENTS has DISK_FULL, and the webhook
+    receiver gets it with the node's name."""
+    c = Cluster(tmp_path_factory, 1, {"alert-webhooks": receiver.url()})
+    data = os.path.join(c.dir, c.names[0])
+    os.makedirs(data)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", data], check=True)
+    try:
+        c.start_all()
+        c.leader()
+        value = "x" * 65536
+        refused = None
+        with RawConn(c.ports[0], timeout=10.0) as conn:
+            for k in range(2000):  # 128 MB at most: far past 16 MiB
+                got = conn.cmd("SET", "k%d" % k, value)
+                if isinstance(got, RespError):
+                    refused = got
+                    break
+        assert refused is not None, "the disk never filled"
+        with RawConn(c.ports[0], timeout=10.0) as conn:
+            wait_for(lambda: any(json.loads(e)["type"] == "DISK_FULL"
+                                 for e in conn.cmd("HALYARD", "EVENTS", "COUNT", "100")),
+                     20, "a DISK_FULL event")
+            got = conn.cmd("SET", "after", "1")
+            assert isinstance(got, RespError) and "disk full" in got, got
+        wait_for(lambda: "DISK_FULL" in receiver.types(), 20, "the DISK_FULL alert")
+        body = [b for b in receiver.bodies if b["type"] == "DISK_FULL"][0]
+        assert body["node"] == c.names[0] and body["cluster"] == "halyard", body
+    finally:
+        errors = c.stop_all()
+        subprocess.run(["umount", "-l", data], check=False)
+    assert not errors, errors  # a node with a full disk still stops cleanly

@@ -3,6 +3,7 @@ http-port, on a single node and on a 3-node cluster under faults (SIGSTOP, kill 
 
 import http.client
 import json
+import os
 import re
 import shutil
 import signal
@@ -28,6 +29,14 @@ def get(port, path, method="GET", timeout=5.0):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body
     finally:
         conn.close()
+
+
+def halyctl_out(port, *args):
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    r = subprocess.run([exe, "-p", str(port)] + list(args), capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
 
 
 def health(port):
@@ -415,3 +424,11 @@ def test_health_score_drops_with_a_dead_member_and_says_why(cluster):
         promtool_check(text)
         wait_for(lambda i=i: "members unreachable" in info(cluster.ports[i], "cluster")
                  ["health_reasons"], 10, "INFO to carry the reasons")
+        # halyctl cluster status (HALYARD STATUS) shows the same, in text and in JSON.
+        st = wait_for(lambda i=i: (lambda s: s if "members unreachable" in s["health_reasons"]
+                                   else None)(json.loads(halyctl_out(cluster.ports[i], "--json",
+                                                                     "cluster", "status"))),
+                      10, "halyctl to carry the reasons")
+        assert 0 <= st["health_score"] <= 90 and st["cluster_health_score"] <= 67, st
+        text = halyctl_out(cluster.ports[i], "cluster", "status")
+        assert re.search(r"^health: \d+ \(cluster \d+\): .*members unreachable", text, re.M), text

@@ -9,6 +9,7 @@ runs a checked history through kill -9 and restarts.
 Real processes on 127.0.0.1, real clients.
 """
 
+import http.client
 import json
 import os
 import signal
@@ -262,6 +263,21 @@ def test_placement_routing_and_quorum_loss_per_partition(make_cluster):
                     (st["partitions_without_quorum"], st["partitions_under_replicated"]) == (len(lost), len(hit)))
 
         wait_for(at_risk, 20, "HALYARD STATUS on n%d to show partitions %s without quorum" % (i + 1, lost))
+        # /health and /metrics count them the same way (published once per cron tick).
+        def health_counts(i=i):
+            conn = http.client.HTTPConnection("127.0.0.1", c.http_port(i), timeout=5)
+            try:
+                conn.request("GET", "/health")
+                h = json.loads(conn.getresponse().read().decode())
+                conn.request("GET", "/metrics")
+                text = conn.getresponse().read().decode()
+            finally:
+                conn.close()
+            return ((h["partitionsWithoutQuorum"], h["partitionsUnderReplicated"]) == (len(lost), len(hit))
+                    and "halyard_partitions_without_quorum %d" % len(lost) in text
+                    and "halyard_partitions_under_replicated %d" % len(hit) in text)
+
+        wait_for(health_counts, 10, "/health on n%d to count them" % (i + 1))
         halyctl = os.path.join(os.path.dirname(c.bin), "halyctl")
         out = subprocess.run([halyctl, "-p", str(c.ports[i]), "cluster", "status"], capture_output=True,
                              text=True, timeout=10)

@@ -350,9 +350,90 @@ static void test_refuted_silence_teaches_the_grace(void **state)
     net_free(net);
 }
 
-/* A stall of this node's own longer than the minimum suspicion timeout waits the longest
- * timeout before it joins the lag: held dead meanwhile (a SIGSTOP, a suspended VM: a pause),
- * it does not; suspected and refuted only (a starved host), it does. */
+/* A live member's heartbeat gap past its rhythm is a stall nobody suspected: it joins the
+ * observer's loop lag (peer_gaps), so a later, longer silence of the member is within the grace.
+ * n1's beacons (every 50 ms) stop for 300 ms (phi stays under its threshold), then for 600 ms:
+ * without what the first gap taught, phi suspects n1 at about 450 ms of silence. */
+static void test_heartbeat_gap_teaches_the_grace(void **state)
+{
+    (void)state;
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    cfg.probe_interval_ms = 100000; /* phi alone judges */
+    cfg.probe_timeout_ms = 50000;
+    struct net *net = net_new(2, &cfg);
+    net_beat(net, 2000);
+    assert_true(membership_grace(&net->nodes[0]) <= 10);
+    assert_int_equal(net->nodes[0].stats.peer_gaps, 0);
+    net_run(net, 300); /* n1 runs (it gossips) but its beacons stall: a 350 ms gap */
+    net_beat(net, 1000);
+    assert_int_equal(net->nodes[0].stats.suspect_phi, 0);
+    assert_int_equal(net->nodes[0].stats.peer_gaps, 1);
+    uint32_t grace = membership_grace(&net->nodes[0]);
+    assert_true(grace >= 2 * 230 && grace <= 2 * 270); /* a 350 ms gap less 50 and 50 */
+    net_run(net, 600);
+    net_beat(net, 1000);
+    assert_int_equal(net->nodes[0].stats.suspect_phi, 0);
+    assert_int_equal(net->transitions[0][MEMBERSHIP_SUSPECT], 0);
+    assert_int_equal(net->nodes[0].stats.peer_gaps, 2);
+    /* After the window the grace is gone, and a member that stops for good is suspected
+     * within phi's ~450 ms of silence; that silence teaches nothing. */
+    net_beat(net, 31000);
+    assert_true(membership_grace(&net->nodes[0]) <= 20);
+    net->dead[1] = 1;
+    net_run(net, 500);
+    assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_SUSPECT);
+    assert_int_equal(net->nodes[0].stats.suspect_phi, 1);
+    assert_int_equal(net->nodes[0].stats.peer_gaps, 2);
+    net_free(net);
+}
+
+/* A grace learned while a probe waits for its ack moves the probe's deadlines later by as
+ * much: that stall is as much a reason to wait as one learned before the probe started. n0
+ * hears n1's and n2's beacons; n2's stall for 300 ms (no suspicion) and n0 learns of it from
+ * n2's next beacon right after it started a probe. */
+static void test_probe_deadline_follows_the_grace(void **state)
+{
+    (void)state;
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    struct net *net = net_new(3, &cfg);
+    struct membership *m0 = &net->nodes[0];
+    for (int i = 0; i < 40; i++) {
+        membership_heartbeat(m0, "n1", net->now_ms);
+        membership_heartbeat(m0, "n2", net->now_ms);
+        net_run(net, 50);
+    }
+    uint64_t quiet_from = net->now_ms;
+    /* net_run ticks at now_ms, then steps on: a probe started on the last tick began at
+     * now_ms - 1. */
+    for (int i = 0; i < 2000 && !(m0->probing && m0->probe_start_ms + 1 == net->now_ms &&
+                                  net->now_ms >= quiet_from + 300);
+         i++) {
+        if ((net->now_ms - quiet_from) % 50 == 0) {
+            membership_heartbeat(m0, "n1", net->now_ms);
+        }
+        net_run(net, 1);
+    }
+    assert_true(m0->probing && m0->probe_start_ms + 1 == net->now_ms);
+    assert_false(m0->probe_acked);
+    uint64_t end = m0->probe_end_at, timeout = m0->probe_timeout_at;
+    uint32_t before = membership_grace(m0);
+    membership_heartbeat(m0, "n2", net->now_ms);
+    uint32_t after = membership_grace(m0);
+    assert_true(after >= before + 300);
+    net_run(net, 1);
+    assert_false(m0->probe_acked);
+    assert_true(m0->probe_end_at == end + (after - before));
+    assert_true(m0->probe_timeout_at == timeout + (after - before));
+    assert_int_equal(m0->stats.suspect_phi + m0->stats.suspect_probe, 0);
+    net_free(net);
+}
+
+/* A stall of this node's own longer than the minimum suspicion timeout is held for the longest
+ * timeout: held dead meanwhile (a SIGSTOP, a suspended VM: a pause), it stops counting as soon
+ * as the news comes; suspected and refuted only (a starved host), it counts at once (the
+ * members' stalls as long are spared while it is held) and joins the lag after the hold. */
 static void test_long_stall_counts_unless_declared_dead(void **state)
 {
     (void)state;
@@ -367,15 +448,17 @@ static void test_long_stall_counts_unless_declared_dead(void **state)
         net_beat(net, dies ? 3000 : 700);
         net->frozen[0] = 0;
         net_beat(net, 300);
-        assert_true(membership_grace(&net->nodes[0]) <= 20); /* on hold */
         assert_int_equal(net->nodes[1].stats.deaths, dies ? 1 : 0);
-        net_beat(net, hi + 500);
-        assert_int_equal(view_state(net, 1, 0), MEMBERSHIP_ALIVE);
-        uint32_t grace = membership_grace(&net->nodes[0]);
-        if (dies) {
-            assert_true(grace <= 20);
-        } else {
-            assert_true(grace >= 2 * 650 && grace <= 2 * 750);
+        for (int held = 1; held >= 0; held--) {
+            assert_true(held ? net->nodes[0].pause_ms != 0 : net->nodes[0].pause_ms == 0);
+            uint32_t grace = membership_grace(&net->nodes[0]);
+            if (dies) {
+                assert_true(grace <= 20);
+            } else {
+                assert_true(grace >= 2 * 650 && grace <= 2 * 750);
+            }
+            net_beat(net, hi + 500); /* past the hold */
+            assert_int_equal(view_state(net, 1, 0), MEMBERSHIP_ALIVE);
         }
         net_free(net);
     }
@@ -656,6 +739,8 @@ int main(void)
         cmocka_unit_test(test_loop_lag_grace_spares_a_starved_peer),
         cmocka_unit_test(test_refuted_silence_teaches_the_grace),
         cmocka_unit_test(test_long_stall_counts_unless_declared_dead),
+        cmocka_unit_test(test_heartbeat_gap_teaches_the_grace),
+        cmocka_unit_test(test_probe_deadline_follows_the_grace),
         cmocka_unit_test(test_phi_grows_with_silence),
         cmocka_unit_test(test_phi_suspects_silent_peer),
         cmocka_unit_test(test_codec_round_trip_and_refusals),
