@@ -47,6 +47,27 @@ int hy_log_level_parse(const char *name)
     return -1;
 }
 
+/* A cluster event's line is "event {...}", the object events.c built (its own JSON, with a
+ * "type":"NAME" member right after id and time): its type, or 0 when msg is not one. */
+static size_t event_type(const char *msg, const char **type)
+{
+    static const char prefix[] = "event {";
+    if (strncmp(msg, prefix, sizeof(prefix) - 1) != 0) {
+        return 0;
+    }
+    const char *t = strstr(msg, "\"type\":\"");
+    if (t == NULL) {
+        return 0;
+    }
+    t += 8;
+    size_t len = strcspn(t, "\"\\");
+    if (t[len] != '"') {
+        return 0;
+    }
+    *type = t;
+    return len;
+}
+
 void hy_log_format_json(struct hy_buf *out, const char *when, enum hy_log_level level,
                         const char *node, long pid, const char *msg)
 {
@@ -54,6 +75,16 @@ void hy_log_format_json(struct hy_buf *out, const char *when, enum hy_log_level 
     hy_buf_append_json_str(out, when);
     hy_buf_printf(out, ",\"level\":\"%s\",\"node\":", hy_log_level_name(level));
     hy_buf_append_json_str(out, node);
+    /* Every line names its event: a cluster event's type with the event as its fields, else
+     * "log" with none, so that a log shipper can filter on one key. */
+    const char *type = NULL;
+    size_t type_len = event_type(msg, &type);
+    hy_buf_append_str(out, ",\"event\":");
+    if (type_len > 0) {
+        hy_buf_printf(out, "\"%.*s\",\"fields\":%s", (int)type_len, type, msg + 6);
+    } else {
+        hy_buf_append_str(out, "\"log\",\"fields\":{}");
+    }
     hy_buf_printf(out, ",\"pid\":%ld,\"msg\":", pid);
     hy_buf_append_json_str(out, msg);
     hy_buf_append_str(out, "}");

@@ -203,7 +203,8 @@ static void test_log(void **state)
     assert_int_equal(hy_log_level_parse("loud"), -1);
 }
 
-/* A JSON log line carries time, level, node, pid and the message, each string escaped. */
+/* A JSON log line carries time, level, node, event ("log" with no fields, or a cluster
+ * event's type with the event as its fields), pid and the message, each string escaped. */
 static void test_log_json(void **state)
 {
     (void)state;
@@ -214,8 +215,19 @@ static void test_log_json(void **state)
     hy_buf_append_u8(&b, '\0');
     assert_string_equal((const char *)b.data,
                         "{\"time\":\"2026-01-02T03:04:05.678Z\",\"level\":\"warn\","
-                        "\"node\":\"n\\\"1\",\"pid\":42,"
+                        "\"node\":\"n\\\"1\",\"event\":\"log\",\"fields\":{},\"pid\":42,"
                         "\"msg\":\"disk \\\"full\\\"\\u000a\\u0009now\"}");
+    hy_buf_reset(&b);
+    hy_log_format_json(&b, "t", HY_LOG_INFO, "n1", 7,
+                       "event {\"id\":3,\"time\":9,\"type\":\"LEADER_CHANGED\",\"leader\":\"n1\"}");
+    hy_buf_append_u8(&b, '\0');
+    assert_string_equal(
+        (const char *)b.data,
+        "{\"time\":\"t\",\"level\":\"info\",\"node\":\"n1\",\"event\":"
+        "\"LEADER_CHANGED\",\"fields\":{\"id\":3,\"time\":9,\"type\":"
+        "\"LEADER_CHANGED\",\"leader\":\"n1\"},\"pid\":7,\"msg\":\"event "
+        "{\\\"id\\\":3,\\\"time\\\":9,\\\"type\\\":\\\"LEADER_CHANGED\\\",\\\"leader\\\":"
+        "\\\"n1\\\"}\"}");
     hy_buf_free(&b);
 }
 
