@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cluster import SECRET, Cluster, free_port_pair, info
+from cluster import SECRET, Cluster, _bindable, free_port_pair, info
 from conftest import ProtocolError, RawConn, RespError, Server, wait_for
 import lincheck
 from workload import Workload, final_reads, verify
@@ -176,6 +176,34 @@ def test_join_tries_a_list_with_a_range_and_a_name(grow):
     wait_roles(c, {"n4": "follower"})
     log = c.nodes[i].log_tail(1 << 20)
     assert "cannot reach 127.0.0.1:%d" % (dead - 10000) in log, log
+
+
+def test_bootstrap_with_ranges_forms_the_cluster(tmp_path_factory):
+    """--bootstrap n1-3@127.0.0.1:P-P+2 (issue 14 item 5: ranges in the member list; a range of
+    ports comes with a range of names of the same length) is the three members n1, n2, n3 at
+    P, P+1, P+2: the nodes started with it elect a leader, see each other as members, and a
+    write through one is read through another."""
+    for _ in range(200):
+        base = free_port_pair()
+        if all(_bindable(base + i + d) for i in range(3) for d in (0, 1000, 10000)):
+            break
+    else:
+        pytest.skip("no three consecutive free port pairs")
+    c = Cluster(tmp_path_factory, 3)
+    c.ports = [base, base + 1, base + 2]
+    c.bootstrap = "n1-3@127.0.0.1:%d-%d" % (base + 10000, base + 10002)
+    c.start_all()
+    try:
+        c.leader(30)
+        with RawConn(c.ports[0]) as r:
+            members = r.cmd("HALYARD", "MEMBERS")
+            assert all(n in members for n in (b"n1", b"n2", b"n3")), members
+            assert r.cmd("SET", "ranged", "yes") == "OK"
+        with RawConn(c.ports[2]) as r:
+            assert r.cmd("GET", "ranged") == b"yes"
+    finally:
+        errors = c.stop_all()
+        assert not errors, errors
 
 
 def test_join_list_syntax_errors_stop_the_start(grow, tmp_path):

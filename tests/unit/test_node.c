@@ -489,6 +489,48 @@ static void test_join_targets(void **state)
     assert_non_null(strstr(err, "more than 16"));
 }
 
+/* --bootstrap lists with ranges: a range of addresses or ports comes with a range of names of
+ * the same length, expanded pairwise; a name with "-" and a host whose last part has letters
+ * stay as they are; errors say what is wrong. */
+static void test_bootstrap_ranges(void **state)
+{
+    (void)state;
+    struct node_member m[16];
+    size_t n = 0;
+    char err[160];
+    assert_int_equal(node_members_parse("n1-3@127.0.0.1:17379-17381,db-1@a.my-host:17390,"
+                                        "x7-8@10.0.0.254-255:17400",
+                                        m, 16, &n, err),
+                     HY_OK);
+    assert_int_equal(n, 6);
+    assert_string_equal(m[0].name, "n1");
+    assert_string_equal(m[2].name, "n3");
+    assert_string_equal(m[2].host, "127.0.0.1");
+    assert_int_equal(m[2].peer_port, 17381);
+    assert_int_equal(m[2].client_port, 7381);
+    assert_true(m[2].id == node_member_id("n3"));
+    assert_string_equal(m[3].name, "db-1");
+    assert_string_equal(m[3].host, "a.my-host");
+    assert_string_equal(m[4].name, "x7");
+    assert_string_equal(m[4].host, "10.0.0.254");
+    assert_string_equal(m[5].name, "x8");
+    assert_string_equal(m[5].host, "10.0.0.255");
+    assert_int_equal(m[5].peer_port, 17400);
+    /* Name and address ranges of different lengths, no name range, both kinds of range. */
+    assert_int_equal(node_members_parse("n1-2@127.0.0.1:17379-17381", m, 16, &n, err), HY_ECONFIG);
+    assert_non_null(strstr(err, "same length"));
+    assert_int_equal(node_members_parse("node@127.0.0.1:17379-17381", m, 16, &n, err), HY_ECONFIG);
+    assert_int_equal(node_members_parse("n1-4@10.0.0.1-2:17379-17380", m, 16, &n, err), HY_ECONFIG);
+    assert_non_null(strstr(err, "not both"));
+    assert_int_equal(node_members_parse("n1-3@10.0.0.3-1:17379", m, 16, &n, err), HY_ECONFIG);
+    /* A range that repeats a listed name, and one past the cap. */
+    assert_int_equal(node_members_parse("n2@h:17000,n1-3@127.0.0.1:17379-17381", m, 16, &n, err),
+                     HY_ECONFIG);
+    assert_non_null(strstr(err, "twice"));
+    assert_int_equal(node_members_parse("n1-20@127.0.0.1:17379-17398", m, 16, &n, err), HY_ECONFIG);
+    assert_non_null(strstr(err, "too many"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +550,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test(test_config_values),
         cmocka_unit_test(test_join_targets),
+        cmocka_unit_test(test_bootstrap_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
