@@ -65,8 +65,9 @@
  * after it is done: with 16 partitions, two re-adds can take longer than the quiet time. */
 #define W_END_GRACE_MS     30000
 #define W_END_SETTLE_MS    4000
-#define W_EARLY_JOIN_MS    10 /* --early-join: the first JOIN is re-sent this often */
-#define W_PARTS_MAX        16 /* --partitions: at most this many (groups 1..16, plus group 0) */
+#define W_PACED_SLACK_MS   2000 /* past the time the bytes of the paced snapshots need */
+#define W_EARLY_JOIN_MS    10   /* --early-join: the first JOIN is re-sent this often */
+#define W_PARTS_MAX        16   /* --partitions: at most this many (groups 1..16, plus group 0) */
 #define W_GROUPS_MAX       (W_PARTS_MAX + 1)
 #define W_REGS             (2 * W_KEYS) /* registers the checker sees: k0..k2, h0..h2 */
 
@@ -3337,6 +3338,46 @@ static int oper_busy(const struct world *w)
     return w->change.phase != WC_IDLE || w->force_survivor >= 0 || w->rejoin_mask != 0;
 }
 
+/* The time a paced snapshot transfer (--snapshot-bandwidth) under way on a live node's leader
+ * still needs: the bytes left of the transfers each node sends, at its rebalance-bandwidth
+ * (the longest of the nodes, in ms); 0 when none is under way. A move started late in the
+ * faults, or a follower that lost what it had received to a crash, may need more bytes than the
+ * budget lets go within the quiet time (seed 128 --nodes 5 --partitions 8 --rf 3 --replace-after
+ * 1500 --snapshot-bandwidth 512: 9 KB for three transfers at 512 B/s, the last one asked for
+ * 11 s before the end). The end checks wait for them that long, and W_PACED_SLACK_MS more, as
+ * for the operator's work: a transfer that does not go at the node's rate (a starved chunk)
+ * still fails them. */
+static uint64_t paced_need_ms(const struct world *w)
+{
+    if (w->o.snapshot_bandwidth <= 0) {
+        return 0;
+    }
+    uint64_t need = 0;
+    for (int i = 0; i < w->n; i++) {
+        const struct hy_node *n = w->nodes[i].node;
+        uint64_t left = 0;
+        int any = 0;
+        for (size_t k = 0; n != NULL && k < n->group_count; k++) {
+            const struct raft *r = &n->groups[k]->raft;
+            if (raft_role(r) != RAFT_LEADER) {
+                continue;
+            }
+            const struct raft_membership *cm = raft_membership(r);
+            for (uint32_t j = 0; j < cm->count; j++) {
+                uint64_t acked, total, since;
+                if (raft_snapshot_transfer(r, cm->servers[j].id, &acked, &total, &since)) {
+                    left += total > acked ? total - acked : 0;
+                    any = 1;
+                }
+            }
+        }
+        if (any) {
+            need = HY_MAX(need, left * 1000 / (uint64_t)w->o.snapshot_bandwidth + 1);
+        }
+    }
+    return need;
+}
+
 /* ---- checks ------------------------------------------------------------------------------- */
 
 static void grow(uint64_t **arr, size_t *cap, uint64_t index)
@@ -3940,20 +3981,33 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
     struct world *w = hy_xcalloc(1, sizeof(*w));
     uint32_t mask = world_init(w, o, res);
     uint64_t end = o->fault_ms + o->quiet_ms;
-    int late = 0; /* the operator's work outlasted the quiet time */
+    int late = 0; /* the operator's work (1) or a paced snapshot (2) outlasted the quiet time */
+    uint64_t paced_until = 0; /* the paced snapshots under way at the end are given until then */
     while (w->nheap > 0 && !w->failed) {
         struct w_ev *e = heap_pop(w);
-        if (e->at > end && oper_busy(w) && e->at <= o->fault_ms + o->quiet_ms + W_END_GRACE_MS) {
+        uint64_t grace_end = o->fault_ms + o->quiet_ms + W_END_GRACE_MS;
+        int oper = e->at > end && oper_busy(w);
+        if (e->at > end && !oper && paced_until == 0) {
+            /* Once, the first time the end comes with the operator idle: the transfers under
+             * way get the time their bytes need. */
+            uint64_t need = paced_need_ms(w);
+            paced_until = need > 0 ? HY_MIN(e->at + need + W_PACED_SLACK_MS, grace_end) : 1;
+        }
+        if (e->at > end && e->at <= grace_end &&
+            (oper || (e->at <= paced_until && paced_need_ms(w) > 0))) {
             if (!late) {
-                w_trace(w, "operator: still at work at the end; the end checks wait for it");
+                w_trace(w, oper ? "operator: still at work at the end; the end checks wait for it"
+                                : "a paced snapshot is still on its way at the end; the end "
+                                  "checks wait for it");
+                late = oper ? 1 : 2;
             }
-            late = 1;
             end = e->at;
         }
-        if (late && !oper_busy(w)) {
-            late = 0;
+        if (late && !oper_busy(w) && paced_need_ms(w) == 0) {
             end = w->now + W_END_SETTLE_MS;
-            w_trace(w, "operator: done; the end checks run at %" PRIu64 " ms", end);
+            w_trace(w, "%s: done; the end checks run at %" PRIu64 " ms",
+                    late == 1 ? "operator" : "paced snapshots", end);
+            late = 0;
         }
         if (e->at > end) {
             ev_free(e);

@@ -913,11 +913,17 @@ void cmd_halyard_replication_factor(struct cmd_ctx *x)
  * one to force (the operator asks every survivor). Forcing both made two histories: n5, the
  * map's replica, was forced and removed n2, the move's source, which then, asked a second
  * later and no longer hearing the group, forced it again and replaced entries n5 had
- * committed (simulator seed 950000197 --nodes 5 --partitions 8 --rf 3 --replace-after 1500). */
+ * committed (simulator seed 950000197 --nodes 5 --partitions 8 --rf 3 --replace-after 1500).
+ * Likewise a replica the map names only as the target of a move under way is left alone while
+ * a member the move started from is up: the group may have removed this copy before (n2 was
+ * replaced while down, parked its copy, and was named again once the two other members were
+ * lost; forced, its copy from before the removal replaced entries n4, the survivor of the
+ * group's real configuration, had committed: simulator seed 995300138 --nodes 5 --partitions 8
+ * --rf 3 --replace-after 1500). The survivor is forced, and adds the target afresh. */
 static int force_candidate(const struct hy_node *n, const struct node_group *g)
 {
     if (node_group_raft_view(g)) {
-        return 1;
+        return !partmap_move_target_with_origin_up(n, g);
     }
     const struct raft_membership *cm = raft_membership(&g->raft);
     if (g == n->meta || !raft_membership_is_voter(cm, g->raft.cfg.id) ||

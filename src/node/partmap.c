@@ -361,6 +361,35 @@ int partmap_move_from_here(const struct hy_node *n, const struct node_group *g)
     return from;
 }
 
+/* Whether a move under way places g on this node without starting here (the record's origin
+ * does not name it: this copy is the move's target, or a stale copy the map names again), while
+ * a member of that origin which the map still names is up. Such a member holds the group's
+ * history and is forced itself; this copy may hold an old one, from before its group removed
+ * it. An origin member the map no longer names does not count: it is the move's source, which
+ * may have left the group already (seed 1411000321 --nodes 5 --partitions 8 --rf 2 --zones 2:
+ * n5 had removed itself, n1 the target had become a voter with n4, lost; counting n5, nobody
+ * forced the partition). */
+int partmap_move_target_with_origin_up(const struct hy_node *n, const struct node_group *g)
+{
+    uint32_t parts = parts_of(n);
+    const struct node_placement *pl = partmap_of(n, g);
+    if (parts == 0 || g == n->meta || g->id == 0 || g->id > parts || pl == NULL) {
+        return 0;
+    }
+    struct node_placement *origin = hy_xcalloc(parts, sizeof(*origin));
+    moves_load(n, origin, parts);
+    const struct node_placement *o = &origin[g->id - 1];
+    int up = 0;
+    if (o->count > 0 && !node_placement_has(o, g->raft.cfg.id)) {
+        for (uint32_t i = 0; i < o->count && !up; i++) {
+            const struct node_member *m = node_member_find(n->members, n->member_count, o->ids[i]);
+            up = m != NULL && n->member_up[m - n->members] && node_placement_has(pl, o->ids[i]);
+        }
+    }
+    hy_free(origin);
+    return up;
+}
+
 uint32_t partmap_moves_recorded(const struct hy_node *n)
 {
     uint32_t parts = parts_of(n), count = 0;

@@ -38,6 +38,7 @@ struct raft_progress {
     uint64_t snap_offset;
     uint64_t snap_sent_ms;
     uint64_t snap_retry_ms;    /* the pacer refused the next chunk: when it may go (0: not) */
+    uint64_t snap_wait_ms;     /* since when the pacer refuses the next chunk (0: it does not) */
     uint64_t snap_started_ms;  /* when the transfer of snap_index began (progress reports) */
     int heard;                 /* answered at least once since this leader's term began */
     uint64_t catchup_index;    /* §4.2.1 catch-up round: the leader's last index at its start */
@@ -693,28 +694,59 @@ static void send_heartbeat(struct raft *r, struct raft_progress *p)
     m->quiesce = (uint8_t)(r->quiesce_seq != 0 && r->quiesce_seq == r->read_seq);
 }
 
-/* Takes len bytes from the pacer's budget: returns 0 when they may go now, else how many ms
- * until they may (nothing taken). Credit is kept in byte-milliseconds, so that a refill after
- * any interval adds exactly interval * rate whatever the rate. */
-static uint64_t pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len)
+/* A waiting chunk keeps its claim on the pacer this long past the moment it was told to come
+ * back: its group's timer may fire a little late (a loop turn, a tick). A sender that does not
+ * come back (its leader stepped down) holds the others back no longer than this. */
+#define PACER_CLAIM_SLACK_MS 100
+
+/* Credit is kept in byte-milliseconds, so that a refill after any interval adds exactly
+ * interval * rate whatever the rate. A chunk goes whenever nothing is owed, whatever its size,
+ * and leaves its bytes owed (struct raft_pacer); of the chunks that wait, the one waiting
+ * longest goes first. */
+uint64_t raft_pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len, const void *who,
+                         uint64_t since)
 {
     if (pc == NULL || pc->rate == 0 || len == 0) {
         return 0;
     }
-    uint64_t cap = HY_MAX(len, pc->rate / 10) * 1000;
+    int64_t cap = (int64_t)(pc->rate / 10) * 1000;
     if (pc->last_ms == 0) {
         pc->credit = cap; /* a first transfer starts at once */
         pc->last_ms = now_ms;
     } else if (now_ms > pc->last_ms) {
-        uint64_t elapsed = HY_MIN(now_ms - pc->last_ms, 10000u); /* the cap is reached anyway */
-        pc->credit = HY_MIN(cap, pc->credit + elapsed * pc->rate);
+        /* The rate may have come down since the credit was earned. */
+        pc->credit = HY_MIN(pc->credit, cap);
+        uint64_t elapsed = now_ms - pc->last_ms;
+        uint64_t room = (uint64_t)(cap - pc->credit);
+        /* Only an interval shorter than the time to fill the bucket is multiplied by the rate:
+         * no overflow after a long idle time at a high rate. */
+        if (elapsed > room / pc->rate) {
+            pc->credit = cap;
+        } else {
+            pc->credit += (int64_t)(elapsed * pc->rate);
+        }
         pc->last_ms = now_ms;
     }
-    if (pc->credit >= len * 1000) {
-        pc->credit -= len * 1000;
+    int claimed = pc->claim != NULL && now_ms <= pc->claim_until && pc->claim != who &&
+                  pc->claim_since <= since;
+    if (pc->credit >= 0 && !claimed) {
+        pc->credit -= (int64_t)(len * 1000);
+        if (pc->claim == who) {
+            pc->claim = NULL;
+        }
         return 0;
     }
-    return HY_MAX((len * 1000 - pc->credit + pc->rate - 1) / pc->rate, 1u);
+    uint64_t wait =
+        pc->credit >= 0 ? 1 : HY_MAX(((uint64_t)(-pc->credit) + pc->rate - 1) / pc->rate, 1u);
+    if (claimed) {
+        /* Behind the claim: after the time it has to come back for it. */
+        wait = HY_MAX(wait, pc->claim_until - now_ms + 1);
+    } else {
+        pc->claim = who;
+        pc->claim_since = since;
+        pc->claim_until = now_ms + wait + PACER_CLAIM_SLACK_MS;
+    }
+    return wait;
 }
 
 /* §5.1 / Figure 5.3: the leader sends the snapshot "in chunks" to a follower whose next entry
@@ -749,9 +781,15 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
     }
     uint32_t chunk = r->cfg.snapshot_chunk_bytes ? r->cfg.snapshot_chunk_bytes : 65536;
     uint64_t len = HY_MIN((uint64_t)chunk, r->snap_len - HY_MIN(p->snap_offset, r->snap_len));
-    uint64_t wait = probe ? 0 : pacer_take(r->cfg.snapshot_pacer, r->now_ms, len);
+    if (probe || p->snap_wait_ms == 0) {
+        p->snap_wait_ms = r->now_ms;
+    }
+    uint64_t wait =
+        probe ? 0 : raft_pacer_take(r->cfg.snapshot_pacer, r->now_ms, len, p, p->snap_wait_ms);
     if (wait != 0) {
         p->snap_retry_ms = r->now_ms + wait;
+    } else if (!probe) {
+        p->snap_wait_ms = 0; /* the chunk goes: the next one waits from its own first try */
     }
     if (wait && !keepalive) {
         return;

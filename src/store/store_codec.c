@@ -857,9 +857,7 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     /* A snapshot older than version 6 has no versions: every bucket starts at 0 (replicas
      * that replayed those entries instead hold others; mixing the two only changes which
      * EXECs a WATCH aborts during an upgrade). */
-    store__watch_free(s);
-    s->watch_ver = watch_ver;
-    s->watch_seq = watch_seq;
+    store__watch_adopt(s, watch_seq, watch_ver);
     store__scripts_replace(s, scripts);
     store__libraries_replace(s, libraries);
     store__wans_replace(s, wans);

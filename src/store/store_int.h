@@ -76,6 +76,7 @@ struct store {
     /* store_watch.c: the apply sequence and the buckets' versions (NULL = all 0). */
     uint64_t watch_seq;
     uint64_t *watch_ver;
+    size_t watch_used; /* buckets of watch_ver not 0 (each digest and snapshot names them) */
     store_exec_read_fn exec_read;
     void *exec_read_ctx;
     unsigned exec_depth; /* EXEC entries being applied (one: they do not nest) */
@@ -184,6 +185,9 @@ void store__watch_encode(const struct store *s, struct hy_buf *out);
 int store__watch_decode(const uint8_t *buf, size_t len, size_t *used_out, uint64_t *seq_out,
                         uint64_t **ver_out);
 void store__watch_free(struct store *s);
+/* Takes ver (STORE_WATCH_BUCKETS versions, or NULL: all 0) and seq as the store's, as a snapshot
+ * loaded them. */
+void store__watch_adopt(struct store *s, uint64_t seq, uint64_t *ver);
 
 /* store_notify.c: keyspace notifications around one op (store_apply). notify_pre holds what
  * the keys looked like before it. */

@@ -34,7 +34,10 @@ static void touch(struct store *s, const uint8_t *k, size_t klen)
     if (s->watch_ver == NULL) {
         s->watch_ver = hy_xcalloc(STORE_WATCH_BUCKETS, sizeof(*s->watch_ver));
     }
-    s->watch_ver[bucket_of(k, klen)] = s->watch_seq;
+    uint64_t *v = &s->watch_ver[bucket_of(k, klen)];
+    s->watch_used += *v == 0 && s->watch_seq != 0;
+    s->watch_used -= *v != 0 && s->watch_seq == 0;
+    *v = s->watch_seq;
 }
 
 /* The arguments of an op that name keys it may write: [first, last] stepping by step, with
@@ -169,6 +172,17 @@ void store__watch_free(struct store *s)
 {
     hy_free(s->watch_ver);
     s->watch_ver = NULL;
+    s->watch_used = 0;
+}
+
+void store__watch_adopt(struct store *s, uint64_t seq, uint64_t *ver)
+{
+    store__watch_free(s);
+    s->watch_ver = ver;
+    s->watch_seq = seq;
+    for (size_t i = 0; ver != NULL && i < STORE_WATCH_BUCKETS; i++) {
+        s->watch_used += ver[i] != 0;
+    }
 }
 
 void store_set_exec_reader(struct store *s, store_exec_read_fn fn, void *ctx)
@@ -354,15 +368,16 @@ int store_exec_cmd_decode_prefix(const uint8_t *buf, size_t len, struct store_ar
 void store__watch_encode(const struct store *s, struct hy_buf *out)
 {
     put_varint(out, s->watch_seq);
-    size_t nonzero = 0;
-    for (size_t i = 0; s->watch_ver != NULL && i < STORE_WATCH_BUCKETS; i++) {
-        nonzero += s->watch_ver[i] != 0;
-    }
-    put_varint(out, nonzero);
-    for (size_t i = 0; s->watch_ver != NULL && i < STORE_WATCH_BUCKETS; i++) {
+    /* The count is kept as buckets are touched: one scan, which stops at the last bucket used
+     * (the simulator digests every replica's store after each apply: two full scans of the
+     * 4,096 buckets were 7% of its run). */
+    put_varint(out, s->watch_used);
+    size_t left = s->watch_used;
+    for (size_t i = 0; s->watch_ver != NULL && left > 0 && i < STORE_WATCH_BUCKETS; i++) {
         if (s->watch_ver[i] != 0) {
             put_varint(out, i);
             put_varint(out, s->watch_ver[i]);
+            left--;
         }
     }
 }

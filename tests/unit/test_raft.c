@@ -633,6 +633,39 @@ static void test_snapshot_sent_within_the_pacer_budget(void **state)
     tc_free(&c);
 }
 
+/* Two groups of one node share its pacer (512 bytes a second): one sends 1,600-byte chunks
+ * back to back, the other waits with a 2,400-byte chunk, more than the bucket ever holds. The
+ * large chunk must go within about the time the budget needs for both (before, a chunk went
+ * only once the credit held its whole size, and the smaller chunks took the credit first as it
+ * built up, for good: whole-node simulator seed 296 --partitions 16 --snapshot-bandwidth 512),
+ * and the bytes sent stay within the rate, a tenth of a second's worth and one chunk. */
+static void test_pacer_does_not_starve_a_large_chunk(void **state)
+{
+    (void)state;
+    struct raft_pacer pc = {.rate = 512};
+    uint64_t small_at = 1, small_since = 1, large_at = 1, sent = 0, large_sent_ms = 0;
+    for (uint64_t now = 1; now <= 20000 && large_sent_ms == 0; now++) {
+        /* The small chunks' group steps first at every millisecond, as a node's lower group. */
+        if (now >= small_at) {
+            uint64_t wait = raft_pacer_take(&pc, now, 1600, &small_at, small_since);
+            sent += wait == 0 ? 1600 : 0;
+            small_since = wait == 0 ? now + 1 : small_since;
+            small_at = now + (wait == 0 ? 1 : wait);
+        }
+        if (now >= large_at) {
+            uint64_t wait = raft_pacer_take(&pc, now, 2400, &large_at, 1);
+            if (wait == 0) {
+                sent += 2400;
+                large_sent_ms = now;
+            }
+            large_at = now + wait;
+        }
+        assert_true(sent <= 512 * now / 1000 + 51 + 2400);
+    }
+    assert_true(large_sent_ms > 0);
+    assert_true(large_sent_ms <= 1000 * (1600 + 2400) / 512 + 100);
+}
+
 struct resume_count {
     uint64_t bytes_from[3]; /* snapshot data bytes each node sent node 3 */
 };
@@ -2232,6 +2265,7 @@ int main(void)
         cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
         cmocka_unit_test(test_snapshot_installed_on_lagging_follower),
         cmocka_unit_test(test_snapshot_sent_within_the_pacer_budget),
+        cmocka_unit_test(test_pacer_does_not_starve_a_large_chunk),
         cmocka_unit_test(test_new_leader_resumes_a_snapshot_transfer),
         cmocka_unit_test(test_received_snapshot_goes_to_the_caller_chunk_by_chunk),
         cmocka_unit_test(test_resumed_transfer_of_another_snapshot_starts_again),
