@@ -1,8 +1,9 @@
 """A leader that loses its leadership with writes proposed and not yet committed tells each
 client the write's real fate once the next leader's entries reach it, instead of -UNKNOWN at
 the step-down: the reply of a write that committed anyway (the followers had it), and
-"-TRYAGAIN ... not applied" for one the next leader's entries replaced (never applied, safe to
-send again). -UNKNOWN is left for a node that learns nothing within a few election timeouts
+"-TRYAGAIN ... not applied" for one whose index the next leader committed with an entry of its
+own (never applied, safe to send again; an entry merely replaced in the old leader's log may
+still be committed by a later leader that holds it, so that alone decides nothing). -UNKNOWN is left for a node that learns nothing within a few election timeouts
 (cut off from the next leader).
 
 Each test cuts links with the proxies of fault_proxy, so that the write is pending on the
@@ -42,9 +43,9 @@ def _stop(c):
 def test_write_replaced_by_the_next_leader_is_not_applied(tmp_path_factory):
     """The leader's messages to both followers are lost (its outbound links cut): a write sent
     to it right then reaches no follower. The followers elect a leader among themselves, whose
-    first entry takes the write's index; the old leader hears them (its inbound links work),
-    steps down, and its log loses the write: its client gets -TRYAGAIN "not applied" and the
-    key was never written."""
+    first entry takes the write's index and commits; the old leader hears them (its inbound
+    links work), steps down, applies that entry where its write was: its client gets -TRYAGAIN
+    "not applied" and the key was never written."""
     c = _cluster(tmp_path_factory)
     try:
         li, others = _leader(c)
