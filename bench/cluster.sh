@@ -80,18 +80,7 @@ EVERYSEC_PID=""
 REPLICATED=${BENCH_REPLICATED:-1}
 CHILD_PID=""
 
-stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 15 s for exit, SIGKILL as a last resort
-    local pid=$1 name=$2 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    echo "bench-cluster: $name (pid $pid) ignored SIGTERM for 15 s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-}
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh" # stop_pid
 
 stop_servers() {
     local pid

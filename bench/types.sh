@@ -34,16 +34,7 @@ command -v redis-benchmark >/dev/null || die "redis-benchmark not found (package
 WORK=$(mktemp -d /tmp/halyard-types.XXXXXX)
 REDIS_PID=""
 HY_PID=""
-stop_pid() { # stop_pid PID: SIGTERM, up to 15 s, then SIGKILL
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh" # stop_pid
 cleanup() {
     stop_pid "$HY_PID"
     stop_pid "$REDIS_PID"
