@@ -3338,6 +3338,42 @@ static int oper_busy(const struct world *w)
     return w->change.phase != WC_IDLE || w->force_survivor >= 0 || w->rejoin_mask != 0;
 }
 
+/* Whether a move is under way at the end: a partition whose leader's voters are not yet the
+ * replicas its map names (the end checks' placement check, below). The operator's last re-add
+ * may end a moment before the quiet time does, and the balancer then starts the moves that
+ * give the new member its share (seed 960000259 --nodes 5 --partitions 16 --rf 3: a move
+ * started 170 ms before the end, after detection took longer). The end checks wait for them,
+ * up to W_END_GRACE_MS, as for the operator's work: a placement that never converges still
+ * fails them. */
+static int moves_pending(const struct world *w)
+{
+    if (w->o.rf <= 0 || w->nodes[0].node == NULL) {
+        return 0;
+    }
+    for (size_t k = 0; k < w->nodes[0].node->group_count; k++) {
+        uint32_t gid = w->nodes[0].node->groups[k]->id;
+        int l = gid > 0 ? group_leader_node(w, gid) : -1;
+        if (l < 0) {
+            continue;
+        }
+        const struct node_group *lg = node_group_get(w->nodes[l].node, gid);
+        const struct node_placement *pl = lg != NULL ? partmap_of(w->nodes[l].node, lg) : NULL;
+        if (pl == NULL) {
+            continue;
+        }
+        const struct raft_membership *m = raft_membership(&lg->raft);
+        uint32_t voters = 0, placed = 0;
+        for (uint32_t i = 0; i < m->count; i++) {
+            voters += m->servers[i].role == RAFT_VOTER;
+            placed += m->servers[i].role == RAFT_VOTER && node_placement_has(pl, m->servers[i].id);
+        }
+        if (voters != pl->count || placed != pl->count) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The time a paced snapshot transfer (--snapshot-bandwidth) under way on a live node's leader
  * still needs: the bytes left of the transfers each node sends, at its rebalance-bandwidth
  * (the longest of the nodes, in ms); 0 when none is under way. A move started late in the
@@ -3993,20 +4029,26 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
             uint64_t need = paced_need_ms(w);
             paced_until = need > 0 ? HY_MIN(e->at + need + W_PACED_SLACK_MS, grace_end) : 1;
         }
-        if (e->at > end && e->at <= grace_end &&
-            (oper || (e->at <= paced_until && paced_need_ms(w) > 0))) {
+        int paced = e->at > end && e->at <= paced_until && paced_need_ms(w) > 0;
+        int moving = e->at > end && !oper && !paced && moves_pending(w);
+        if (e->at > end && e->at <= grace_end && (oper || paced || moving)) {
             if (!late) {
                 w_trace(w, oper ? "operator: still at work at the end; the end checks wait for it"
-                                : "a paced snapshot is still on its way at the end; the end "
-                                  "checks wait for it");
-                late = oper ? 1 : 2;
+                           : paced ? "a paced snapshot is still on its way at the end; the end "
+                                     "checks wait for it"
+                                   : "a move is still under way at the end; the end checks wait "
+                                     "for it");
+                late = oper ? 1 : paced ? 2 : 3;
             }
             end = e->at;
         }
-        if (late && !oper_busy(w) && paced_need_ms(w) == 0) {
+        if (late && !oper_busy(w) && paced_need_ms(w) == 0 && !moves_pending(w)) {
             end = w->now + W_END_SETTLE_MS;
             w_trace(w, "%s: done; the end checks run at %" PRIu64 " ms",
-                    late == 1 ? "operator" : "paced snapshots", end);
+                    late == 1   ? "operator"
+                    : late == 2 ? "paced snapshots"
+                                : "moves",
+                    end);
             late = 0;
         }
         if (e->at > end) {
