@@ -81,9 +81,10 @@ static void tune(halyard_config *cfg)
     }
 }
 
-static void *run_halyard(void *arg)
+/* A libhalyard client of the node under test, tuned as the environment asks (halyard_open
+ * keeps copies of the address list). */
+static halyard_client *open_halyard(void)
 {
-    (void)arg;
     char addr[32];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     const char *addrs[] = {addr};
@@ -92,7 +93,17 @@ static void *run_halyard(void *arg)
     cfg.addrs = addrs;
     cfg.n_addrs = 1;
     tune(&cfg);
-    halyard_client *c = halyard_open(&cfg, NULL, 0);
+    const char *lanes = getenv("BENCH_ASYNC_THREADS");
+    if (lanes != NULL) {
+        cfg.async_threads = (uint32_t)atoi(lanes);
+    }
+    return halyard_open(&cfg, NULL, 0);
+}
+
+static void *run_halyard(void *arg)
+{
+    (void)arg;
+    halyard_client *c = open_halyard();
     for (long i = -1; i < per_thread; i++) { /* -1: the warm-up */
         const char *set[] = {"SET", "bench:key", "xxxxxxxxxxxxxxxx"};
         const char *get[] = {"GET", "bench:key"};
@@ -208,19 +219,7 @@ static void run_async(int halyard, long window)
 {
     uv_loop_init(&loop);
     if (halyard) {
-        char addr[32];
-        snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-        const char *addrs[] = {addr};
-        halyard_config cfg;
-        halyard_config_init(&cfg);
-        cfg.addrs = addrs;
-        cfg.n_addrs = 1;
-        tune(&cfg);
-        const char *lanes = getenv("BENCH_ASYNC_THREADS");
-        if (lanes != NULL) {
-            cfg.async_threads = (uint32_t)atoi(lanes);
-        }
-        hc = halyard_open(&cfg, NULL, 0);
+        hc = open_halyard();
         if (hc == NULL || halyard_attach_loop(hc, &loop) != 0) {
             failed();
             return;
@@ -260,15 +259,7 @@ static double median_of(double *v, long n)
 /* OPS pairs of one libhalyard and one hiredis request, one at a time (see the top). */
 static int run_paired(long ops)
 {
-    char addr[32];
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-    const char *addrs[] = {addr};
-    halyard_config cfg;
-    halyard_config_init(&cfg);
-    cfg.addrs = addrs;
-    cfg.n_addrs = 1;
-    tune(&cfg);
-    halyard_client *hc1 = halyard_open(&cfg, NULL, 0);
+    halyard_client *hc1 = open_halyard();
     redisContext *rc = redisConnect("127.0.0.1", port);
     double *lh = calloc((size_t)ops, sizeof(double)), *lr = calloc((size_t)ops, sizeof(double));
     double *ratio = calloc((size_t)ops, sizeof(double));
