@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 import redis
@@ -291,6 +292,23 @@ def test_halyctl_help_flags_anywhere_and_json_everywhere(lone):
     r = halyctl("-p", port, "-a", "pw", "node", "drain", "--json")
     assert r.returncode == 0, r
     assert json.loads(r.stdout)["node"] == "stopped"
+
+
+def test_sigterm_during_a_clean_stop_still_exits_0(lone_open):
+    """SIGTERMs sent again and again while a drained node stops never turn its exit 0 into a kill."""
+    p, port, log = lone_open
+    with RawConn(port, timeout=5) as c:
+        c.sock.sendall(b"*2\r\n$7\r\nHALYARD\r\n$5\r\nDRAIN\r\n")
+        deadline = time.monotonic() + 10
+        sent = 0
+        while p.poll() is None and time.monotonic() < deadline:
+            try:
+                p.send_signal(signal.SIGTERM)
+                sent += 1
+            except ProcessLookupError:
+                break
+            time.sleep(0.0005)
+    assert exit_code(p) == 0, (sent, read(log))
 
 
 def test_halyctl_prints_progress_while_it_waits(lone_open):
