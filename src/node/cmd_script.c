@@ -379,7 +379,7 @@ static const char *script_poll_cb(void *ctx)
     struct hy_node *n = sc->n;
     if (sc->probe && sc->wrote) {
         sc->stopped = 1;
-        return "the script writes: it runs at apply";
+        return SCRIPT_STOP_QUIET; /* the script writes: it runs at apply (its reply is unused) */
     }
     if (n->busy_poll != NULL) {
         n->busy_poll(n->busy_poll_ctx);
@@ -627,14 +627,16 @@ static uint64_t script_steps_max(const struct hy_node *n)
  * stopped by its budget before it wrote, and then nothing is proposed: the error is the
  * reply (written to x->w) and 0 returned. Otherwise (it reached a write, or ended without
  * one) 1: the script is proposed and every replica runs it at apply, where it cannot be
- * killed. Inside a transaction being built there is no probe (its EXEC is one entry).
+ * killed. Inside a transaction being built there is no probe (its EXEC is one entry): a
+ * script is only compiled there, so that one that does not compile is refused at once. The
+ * probe compiles the script itself, and one that does not compile is not proposed either.
  */
 static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, size_t len,
                         size_t nkeys, const struct script_fcall_args *fa, int no_writes)
 {
     struct hy_node *n = x->node;
     if (n->capture != NULL) {
-        return 1;
+        return fa != NULL || script_compile_check(body, len, &x->w);
     }
     const struct resp_arg *keys = x->argc > 3 ? x->argv + 3 : NULL;
     struct script_call sc = {.n = n,
@@ -650,9 +652,10 @@ static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, s
     struct hy_buf scratch;
     hy_buf_init(&scratch);
     struct resp_writer w = {&scratch, x->w.proto};
-    (void)script_run_seeded(&sc, seed, script_steps_max(n), body, len, keys, nkeys,
-                            keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys, &w, fa);
-    int propose = sc.wrote || !sc.stopped;
+    int compiled =
+        script_run_seeded(&sc, seed, script_steps_max(n), body, len, keys, nkeys,
+                          keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys, &w, fa);
+    int propose = (fa != NULL || compiled) && (sc.wrote || !sc.stopped);
     if (!propose) {
         hy_buf_append(x->w.out, scratch.data, scratch.len);
     }
@@ -715,8 +718,7 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
     }
     if (!readonly) {
         uint64_t seed = hy_prng_next(&x->node->prng);
-        if (script_compile_check(body, len, &x->w) &&
-            script_probe(x, seed, body, len, nkeys, NULL, f.no_writes)) {
+        if (script_probe(x, seed, body, len, nkeys, NULL, f.no_writes)) {
             eval_propose(x, seed, body, len, nkeys);
         }
         return;

@@ -31,6 +31,8 @@
 typedef void (*script_call_fn)(void *ctx, size_t argc, const struct resp_arg *argv, int proto,
                                struct hy_buf *reply);
 
+extern const char SCRIPT_STOP_QUIET[];
+
 struct script_env {
     script_call_fn call_cb; /* NULL: every redis.call answers an error */
     void *ctx;
@@ -45,7 +47,9 @@ struct script_env {
     int (*acl_cb)(void *ctx, size_t argc, const struct resp_arg *argv);
     const struct hy_log *log; /* redis.log; may be NULL */
     /* Called every few thousand instructions and after every redis.call (NULL: never): a
-     * message stops the run with that error, raised again at every later instruction. */
+     * message stops the run with that error, raised again at every later instruction;
+     * SCRIPT_STOP_QUIET stops it with no message worth making (the caller throws the reply
+     * away: a leader's probe that reached a write), and the reply is "-ERR script stopped". */
     const char *(*poll_cb)(void *ctx);
     /* When not NULL, set to 1 if the run was stopped (by steps_max or by poll_cb) rather than
      * ended by itself: its reply is then the stop error, whatever the script did before. */

@@ -114,6 +114,72 @@ static void test_bounds_are_deterministic(void **state)
     assert_string_equal(eval(&f, "return math.random(1000000)", 0, 2), a);
 }
 
+static void test_memory_reused_across_runs(void **state)
+{
+    /* Blocks of every size grow, shrink and move across the arena's small/large boundary
+     * (tables resized past 1 KiB and back, strings of 1 byte to 64 KiB), are freed in the
+     * middle of the run (the collector) and at its end; run after run on the pooled chunks,
+     * the answer stays the same. */
+    (void)state;
+    struct fake f = {.reply = "+OK\r\n"};
+    const char *body =
+        "local sum = 0 "
+        "for round = 1, 3 do "
+        "  local t, s = {}, {} "
+        "  for i = 1, 3000 do t[i] = i * round; s[#s + 1] = string.rep('x', i % 700) end "
+        "  for i = 1, 3000, 2 do t[i] = nil end "
+        "  local big = table.concat(s, '', 1, 200) .. string.rep('y', 65536) "
+        "  sum = sum + #big + #s "
+        "  for i = 1, 3000 do if t[i] then sum = sum + t[i] end end "
+        "  t, s = nil, nil collectgarbage() "
+        "end "
+        "return sum";
+    char first[64];
+    snprintf(first, sizeof(first), "%s", eval(&f, body, 0, 2));
+    assert_int_equal(first[0], ':');
+    for (int i = 0; i < 20; i++) {
+        assert_string_equal(eval(&f, body, 0, 2), first);
+    }
+    /* The memory bound is still Lua's own count: the same failure, run after run. */
+    char oom[512];
+    snprintf(oom, sizeof(oom), "%s",
+             eval(&f, "local t = {} for i = 1, 1e7 do t[i] = {i} end", 0, 2));
+    assert_non_null(strstr(oom, "not enough memory"));
+    assert_string_equal(eval(&f, "local t = {} for i = 1, 1e7 do t[i] = {i} end", 0, 2), oom);
+}
+
+static void test_libraries_open_on_first_use(void **state)
+{
+    /* table, math, cjson, bit, cmsgpack and struct open when a script first names them: each
+     * works, is read-only, and a name that is no library still raises Redis's error. */
+    (void)state;
+    struct fake f = {.reply = "+OK\r\n"};
+    assert_string_equal(eval(&f, "return table.concat({'a','b'}, '-')", 0, 2), "$3\r\na-b\r\n");
+    assert_string_equal(eval(&f, "return math.floor(2.5) + math.max(1, 7)", 0, 2), ":9\r\n");
+    assert_string_equal(eval(&f, "return cjson.encode({1,2})", 0, 2), "$5\r\n[1,2]\r\n");
+    assert_string_equal(eval(&f, "return bit.band(12, 10)", 0, 2), ":8\r\n");
+    assert_string_equal(eval(&f, "return #cmsgpack.pack(1)", 0, 2), ":1\r\n");
+    assert_string_equal(eval(&f, "return struct.unpack('>I2', struct.pack('>I2', 258))", 0, 2),
+                        ":258\r\n");
+    assert_string_equal(eval(&f, "return ('abc'):upper()", 0, 2), "$3\r\nABC\r\n");
+    assert_non_null(strstr(eval(&f, "math.pi = 3 return 1", 0, 2), "readonly table"));
+    assert_non_null(strstr(eval(&f, "cjson.x = 1 return 1", 0, 2), "readonly table"));
+    assert_non_null(strstr(eval(&f, "return nosuchlib.x", 0, 2), "nonexistent global variable"));
+    /* The base library opens at the first other name; _G stays the read-only proxy. */
+    assert_string_equal(eval(&f, "return tostring(12)", 0, 2), "$2\r\n12\r\n");
+    assert_non_null(
+        strstr(eval(&f, "local x = type(1) _G.y = 1 return 1", 0, 2), "readonly table"));
+    assert_non_null(
+        strstr(eval(&f, "local x = type(1) rawset(_G, 'y', 1) return 1", 0, 2), "readonly"));
+    assert_non_null(strstr(eval(&f, "return print", 0, 2), "nonexistent global variable"));
+    assert_non_null(strstr(eval(&f, "return dofile", 0, 2), "nonexistent global variable"));
+    /* math.random is Redis's, opened lazily or not: the same first number every run. */
+    char a[64];
+    snprintf(a, sizeof(a), "%s", eval(&f, "return math.random(1000000)", 0, 2));
+    assert_string_equal(eval(&f, "local x = table.concat({}) return math.random(1000000)", 0, 2),
+                        a);
+}
+
 static void test_cmsgpack_and_struct_inputs(void **state)
 {
     /* cmsgpack and struct refuse bad input with an error, never read past it or crash: cut
@@ -201,6 +267,8 @@ int main(void)
         cmocka_unit_test(test_bounds_are_deterministic),
         cmocka_unit_test(test_library_parse),
         cmocka_unit_test(test_cmsgpack_and_struct_inputs),
+        cmocka_unit_test(test_memory_reused_across_runs),
+        cmocka_unit_test(test_libraries_open_on_first_use),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
