@@ -10,7 +10,8 @@
  *   halyctl [OPTIONS] cluster remove NODE
  *   halyctl [OPTIONS] cluster force-quorum --confirm-data-loss
  *   halyctl [OPTIONS] snapshot
- *   halyctl [OPTIONS] partitions     (each partition's slots and leader, as this node sees them)
+ *   halyctl [OPTIONS] partitions [--node NODE] (each partition's slots and leader, as this node
+ *                                    sees them; --node: only those placed on NODE)
  *   halyctl [OPTIONS] events [--follow] (the node's cluster events; --json: one object a line)
  *
  * Options, before or after the subcommand, as redis-cli spells them: -h HOST, -p PORT,
@@ -921,7 +922,7 @@ static const char usage_text[] =
     "without a reachable leader)\n"
     "       halyctl [OPTIONS] node drain\n"
     "       halyctl [OPTIONS] snapshot\n"
-    "       halyctl [OPTIONS] partitions\n"
+    "       halyctl [OPTIONS] partitions [--node NODE] (only the partitions placed on NODE)\n"
     "       halyctl [OPTIONS] events [--follow]\n"
     "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
     "active-active] [--secret S] [--policy PATTERN=POLICY]...\n"
@@ -954,7 +955,7 @@ static int usage(void)
 struct words {
     const char *w[8];
     int n;
-    const char *host, *port, *to, *partition, *mode, *secret;
+    const char *host, *port, *to, *partition, *mode, *secret, *node;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
     int observer, confirm, help, follow;
@@ -972,6 +973,7 @@ static int parse_args(int argc, char **argv, struct words *out)
                              : strcmp(a, "--user") == 0      ? &opts.user
                              : strcmp(a, "--to") == 0        ? &out->to
                              : strcmp(a, "--partition") == 0 ? &out->partition
+                             : strcmp(a, "--node") == 0      ? &out->node
                              : strcmp(a, "--mode") == 0      ? &out->mode
                              : strcmp(a, "--secret") == 0    ? &out->secret
                              : strcmp(a, "--cacert") == 0    ? &opts.cacert
@@ -1028,6 +1030,9 @@ static int is(const struct words *w, const char *a, const char *b)
 static int options_fit(const struct words *w)
 {
     if (w->partition != NULL && !is(w, "cluster", "failover")) {
+        return 0;
+    }
+    if (w->node != NULL && !is(w, "partitions", NULL)) {
         return 0;
     }
     if (w->to != NULL && !is(w, "cluster", "failover") && !is(w, "wan", "add")) {
@@ -1308,6 +1313,11 @@ static int run(struct conn *c, const struct words *w)
     }
     if (is(w, "node", "drain") && w->n == 2) {
         return cmd_drain(c, w->host, w->port);
+    }
+    if (is(w, "partitions", NULL) && w->n == 1 && w->node != NULL) {
+        /* The server lists only the partitions the map places on that member. */
+        const char *a[] = {"HALYARD", "PARTITIONS", "NODE", w->node, "JSON"};
+        return view_call(c, a, 4);
     }
     if (is(w, "partitions", NULL) && w->n == 1) {
         return halyard_view(c, "PARTITIONS");

@@ -194,7 +194,7 @@ void node_partition_risk(const struct hy_node *n, const struct node_group *g, in
 }
 
 static void partition_json(const struct hy_node *n, const struct node_group *g, size_t p,
-                           size_t parts, const struct part_view *v, struct hy_buf *b)
+                           size_t parts, const struct part_view *v, int first, struct hy_buf *b)
 {
     int held = node_group_has(g, g->raft.cfg.id);
     uint32_t lo = (uint32_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
@@ -205,7 +205,7 @@ static void partition_json(const struct hy_node *n, const struct node_group *g, 
                   "%s{\"partition\":%zu,\"slots\":\"%u-%u\",\"leader\":%s%s%s,"
                   "\"role\":\"%s\",\"term\":%llu,\"commit_index\":%llu,"
                   "\"applied_index\":%llu",
-                  p ? "," : "", p, lo, hi, v->leader ? "\"" : "",
+                  first ? "" : ",", p, lo, hi, v->leader ? "\"" : "",
                   v->leader ? v->leader->name : "null", v->leader ? "\"" : "",
                   held ? raft_role_name(raft_role(&g->raft)) : "none",
                   (unsigned long long)raft_term(&g->raft),
@@ -253,8 +253,11 @@ static void partition_text(const struct hy_node *n, const struct node_group *g, 
 
 /* With partitions: every partition as this node can tell it (part_view_of: the map, its
  * links, its replicas, the leaders peers named; no request is sent, so it answers at once
- * even with partitions down), then the counts per node and the partitions at risk. */
-static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json)
+ * even with partitions down), then the counts per node and the partitions at risk. With
+ * `only` set (HALYARD PARTITIONS NODE name), the list holds only the partitions placed on that
+ * member; the counts after it stay the whole cluster's, so that one member's list can be read
+ * against the rest. */
+static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json, raft_id only)
 {
     struct node_group *const *groups;
     size_t parts = node_data_groups(n, &groups);
@@ -265,9 +268,14 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
     size_t leaderless = 0, under = 0, no_quorum = 0;
     uint32_t rf = replicas_wanted(n);
     hy_buf_append_str(b, json ? ",\"partitions\":[" : "partitions:\n");
+    size_t listed = 0;
     for (size_t p = 0; p < parts; p++) {
         struct part_view v;
         part_view_of(n, groups[p], rf, &v);
+        int shown = only == RAFT_NONE;
+        for (uint32_t k = 0; k < v.count && !shown; k++) {
+            shown = v.replicas[k] == only;
+        }
         if (v.leader == NULL) {
             leaderless++;
         } else {
@@ -279,17 +287,31 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
         }
         under += v.under_replicated;
         no_quorum += v.no_quorum;
+        if (!shown) {
+            continue;
+        }
         if (json) {
-            partition_json(n, groups[p], p, parts, &v, b);
+            partition_json(n, groups[p], p, parts, &v, listed == 0, b);
         } else {
             partition_text(n, groups[p], p, parts, &v, b);
         }
+        listed++;
+    }
+    if (json) {
+        hy_buf_append_str(b, "]");
+    }
+    if (only != RAFT_NONE) {
+        const char *name = node_member_name(n, only);
+        hy_buf_printf(b,
+                      json ? ",\"node\":\"%s\",\"partitions_listed\":%zu"
+                           : "placed on %s: %zu of the partitions\n",
+                      name ? name : "?", listed);
     }
     uint32_t shared_zone, shared_rack;
     partmap_shared_domains(n, &shared_zone, &shared_rack);
     if (json) {
         hy_buf_printf(b,
-                      "],\"partitions_without_leader\":%zu,\"partitions_under_replicated\":%zu,"
+                      ",\"partitions_without_leader\":%zu,\"partitions_under_replicated\":%zu,"
                       "\"partitions_without_quorum\":%zu,\"partitions_sharing_zone\":%u,"
                       "\"partitions_sharing_rack\":%u,\"leaders\":{",
                       leaderless, under, no_quorum, shared_zone, shared_rack);
@@ -379,7 +401,7 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
         hy_buf_append_str(b, "}");
     }
     hy_buf_append_str(b, "]");
-    partitions_status(n, b, 1);
+    partitions_status(n, b, 1, RAFT_NONE);
     hy_buf_append_str(b, "}");
 }
 
@@ -452,7 +474,7 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
         member_lag_text(n, m, b);
         hy_buf_append_str(b, "\n");
     }
-    partitions_status(n, b, 0);
+    partitions_status(n, b, 0, RAFT_NONE);
 }
 
 static void halyard_status(struct cmd_ctx *x, int json)
@@ -611,8 +633,27 @@ void cmd_halyard(struct cmd_ctx *x)
     int json = x->argc == 3 && node_arg_is(&x->argv[2], "JSON");
     if ((node_arg_is(sub, "STATUS") || node_arg_is(sub, "MEMBERS")) && (x->argc == 2 || json)) {
         halyard_status(x, json);
-    } else if (node_arg_is(sub, "PARTITIONS") && (x->argc == 2 || json)) {
-        /* Each partition: its slots, its leader, this node's replica of it. */
+    } else if (node_arg_is(sub, "PARTITIONS") &&
+               (x->argc == 2 || json || x->argc == 4 || x->argc == 5)) {
+        /* Each partition: its slots, its leader, this node's replica of it; with NODE name,
+         * only those placed on that member (halyctl partitions --node N). */
+        raft_id only = RAFT_NONE;
+        if (x->argc >= 4) {
+            json = x->argc == 5 && node_arg_is(&x->argv[4], "JSON");
+            if (!node_arg_is(&x->argv[2], "NODE") || (x->argc == 5 && !json)) {
+                node_reply_syntax_error(x);
+                return;
+            }
+            char name[NODE_MEMBER_NAME_MAX + 1];
+            snprintf(name, sizeof(name), "%.*s", (int)HY_MIN(x->argv[3].len, NODE_MEMBER_NAME_MAX),
+                     (const char *)x->argv[3].ptr);
+            only = node_member_id(name);
+            if (x->argv[3].len > NODE_MEMBER_NAME_MAX ||
+                node_member_find(x->node->members, x->node->member_count, only) == NULL) {
+                resp_write_errorf(&x->w, "ERR no member named '%s'", name);
+                return;
+            }
+        }
         struct hy_buf b;
         hy_buf_init(&b);
         if (x->node->group_count == 1) {
@@ -622,7 +663,7 @@ void cmd_halyard(struct cmd_ctx *x)
             if (json) {
                 hy_buf_printf(&b, "{\"partitions_count\":%zu", x->node->group_count - 1);
             }
-            partitions_status(x->node, &b, json);
+            partitions_status(x->node, &b, json, only);
             if (json) {
                 hy_buf_append_str(&b, "}");
             }
