@@ -1,11 +1,12 @@
-"""A partitioned cluster (issue 11, first slice): --partitions N makes N Raft groups hold the
-slot ranges, each led and replicated on its own, group 0 holding the membership.
+"""A partitioned cluster (issue 11): --partitions N makes N Raft groups hold the slot ranges,
+each led and replicated on its own, group 0 holding the membership.
 
 Real processes on 127.0.0.1, real clients (redis-py's RedisCluster, plain redis-py, redis-cli),
 kill -9 under a checked history, a whole-cluster restart, a join that takes the cluster's
-partition count. What the slice does not do yet (replication factor below the member count,
-per-partition quorum loss, sessions in partitions) is not tested here: see
-docs/partitioning.md.
+partition count, sessions per partition, FORCE-QUORUM and drain. Elsewhere: a replication
+factor below the member count and per-partition quorum loss in test_replication_factor.py;
+16 partitions paused, killed and cut off under checked histories in test_partition_faults.py;
+moves in test_membership.py, test_moves.py and test_zones.py.
 """
 
 import os
