@@ -793,6 +793,58 @@ def test_replication_factor_changes_at_run_time(grow):
     assert out.returncode != 0 and "1 to 7" in out.stdout + out.stderr, out
 
 
+def test_replication_factor_3_to_5_to_3_under_checked_history(grow):
+    """Issue 12's test of the replication factor at run time, under a checked workload: 5
+    nodes with 8 partitions at RF 3 -> 5 -> 3 while clients run SET/GET/INCR on keys of
+    several partitions and write fresh keys. Each step ends with every partition settled (its
+    own configuration is the map's) on the factor's replicas, spread evenly; writes go on
+    throughout, no acknowledged write is lost, every node's view converges and the history is
+    linearizable."""
+    parts = 8
+    c = grow(5, {"partitions": parts, "replication-factor": 3})
+    wl = Workload(c.ports, keys=16, seed=SEED).start()
+    try:
+        wl.wait_progress(200, 30)
+        for rf, loads in ((5, (8,)), (3, (4, 5))):
+            wait_for(lambda: halyctl(c.ports[rf % 5], "cluster", "set", "replication-factor",
+                                     str(rf)).returncode == 0, 30,
+                     "halyctl cluster set replication-factor %d to succeed" % rf)
+
+            def settled(rf=rf, loads=loads):
+                if any(cmd(p, "HALYARD", "REPLICATION-FACTOR") != rf for p in c.ports):
+                    return False
+                reps, leaders = placement(c.ports[0], parts)
+                load = [sum(1 for r in reps.values() if port in r) for port in c.ports]
+                if not (all(len(r) == rf for r in reps.values()) and all(l in loads for l in load)
+                        and all(leaders[p] is not None for p in reps)):
+                    return False
+                out = halyctl(c.ports[0], "--json", "cluster", "rebalance", "status")
+                return out.returncode == 0 and json.loads(out.stdout)["settled"] == parts
+
+            wait_for(settled, 120, "every partition settled on %d replicas, %s per node" % (rf, loads))
+            wl.wait_progress(100, 30, "writes acknowledged at replication factor %d" % rf)
+    finally:
+        wl.stop()
+    wl.check_protocol()
+    values = final_reads(c, wl)
+    for port in c.ports:
+        def same(port=port):
+            with RawConn(port) as conn:
+                conn.cmd("READONLY")  # its replica where it holds one, the leader elsewhere
+                got = {k: conn.cmd("GET", k) for k in wl.keys}
+            return {k: (None if v is None else int(v)) for k, v in got.items()} == values
+        wait_for(same, 30, "port %d's view to converge" % port)
+    ledger = [o for o in wl.ledger() if o.status != lincheck.INFO]
+    with RawConn(c.ports[0]) as conn:
+        for o in ledger:
+            got = conn.cmd("GET", o.key)
+            want = o.arg if o.status == lincheck.OK else None
+            assert (None if got is None else int(got)) == want, "ledger %s (%r): read %r" % (o.key, o, got)
+    result = lincheck.check(wl.history)
+    assert result.ok is True, result
+    print("\nRF 3 -> 5 -> 3: %s ledger=%d ops=%d" % (dict(wl.stats()), len(ledger), result.ops_checked))
+
+
 def test_grow_3_to_5_and_shrink_back_under_checked_history(grow):
     """8 partitions at RF 3 on 3 nodes under a concurrent workload: two nodes join and get
     their fair share (moves under way while the metadata leader is killed with kill -9 and
