@@ -48,7 +48,17 @@
 struct conn {
     struct rconn io; /* fd, and with --tls the session over it */
     struct hy_buf in;
+    uint64_t until_ms; /* every wait on it ends by then (rconn_now_ms); 0: no bound */
 };
+
+/* How long a member asked on the side (the gathering of every member's partitions) may take to
+ * answer: a member frozen (SIGSTOP) or stalled holds the whole command otherwise. */
+#define MEMBER_ANSWER_MS 5000
+
+static uint64_t conn_until(const struct conn *c)
+{
+    return c->until_ms != 0 ? c->until_ms : RCONN_FOREVER;
+}
 
 /* The command line's options, shared by every connection halyctl opens. */
 static struct {
@@ -110,7 +120,7 @@ static int tls_start(struct conn *c, const char *host)
         return -1;
     }
     const char *name = opts.sni != NULL ? opts.sni : host;
-    int rc = rconn_tls_start(&c->io, opts.ssl_ctx, name, 1, RCONN_FOREVER);
+    int rc = rconn_tls_start(&c->io, opts.ssl_ctx, name, 1, conn_until(c));
     if (rc == -2) {
         return tls_fail("SSL_new");
     }
@@ -132,7 +142,7 @@ static void conn_close(struct conn *c);
 static int conn_open(struct conn *c, const char *host, const char *port)
 {
     int unresolved;
-    c->io = (struct rconn){.fd = rconn_dial(host, port, RCONN_FOREVER, &unresolved), .wake_fd = -1};
+    c->io = (struct rconn){.fd = rconn_dial(host, port, conn_until(c), &unresolved), .wake_fd = -1};
     if (c->io.fd < 0) {
         if (unresolved) {
             fprintf(stderr, "halyctl: cannot resolve %s\n", host);
@@ -196,7 +206,7 @@ static int conn_call(struct conn *c, int argc, const char **argv, struct resp_va
     resp_limits_default(&limits);
     char err[128];
     int rc =
-        rconn_call(&c->io, argc, argv, NULL, &c->in, &limits, RCONN_FOREVER, out, err, sizeof(err));
+        rconn_call(&c->io, argc, argv, NULL, &c->in, &limits, conn_until(c), out, err, sizeof(err));
     if (rc == RCONN_EPROTO) {
         fprintf(stderr, "halyctl: bad reply: %s\n", err);
     } else if (rc == RCONN_ERECV) {
@@ -715,12 +725,28 @@ static void fold_partitions(const char *json, const char *member, struct part_vi
     }
 }
 
-/* Asks every member (their addresses from c's HALYARD MEMBERS JSON) for its partitions. */
-static int gather_partitions(struct conn *c, struct part_view *views, int *count)
+/* What one member's HALYARD PARTITIONS JSON is folded into. */
+typedef void (*member_json_fn)(const char *json, const char *member, void *arg);
+
+struct fold_views {
+    struct part_view *views;
+    int *count;
+};
+
+static void fold_views(const char *json, const char *member, void *arg)
+{
+    struct fold_views *f = arg;
+    fold_partitions(json, member, f->views, f->count);
+}
+
+/* Asks every member (their addresses from c's HALYARD MEMBERS JSON) for its partitions and
+ * hands each answer to fn. Returns the members that did not answer, or -1. */
+static int each_member_partitions(struct conn *c, member_json_fn fn, void *arg)
 {
     const char *argv[] = {"HALYARD", "MEMBERS", "JSON"};
     const char *pargv[] = {"HALYARD", "PARTITIONS", "JSON"};
     struct resp_value v;
+    int missed = 0;
     if (conn_call(c, 3, argv, &v) != 0 || v.type != RESP_BULK) {
         fprintf(stderr, "halyctl: HALYARD MEMBERS failed: %s\n", last_reply);
         return -1;
@@ -736,27 +762,101 @@ static int gather_partitions(struct conn *c, struct part_view *views, int *count
         json_string_after(at, "\"address\":\"", addr, sizeof(addr));
         char *colon = strrchr(addr, ':');
         struct conn m;
+        memset(&m, 0, sizeof(m));
+        m.until_ms = rconn_now_ms() + MEMBER_ANSWER_MS;
         if (colon == NULL) {
             continue;
         }
         *colon = '\0';
         if (conn_open(&m, addr, colon + 1) != 0) {
-            continue; /* a member down: another replica's view serves, or "unknown" */
+            missed++; /* a member down: another replica's view serves, or "unknown" */
+            continue;
         }
         if (conn_call(&m, 3, pargv, &v) == 0) {
             if (v.type == RESP_BULK) {
                 char *json = malloc(v.len + 1);
                 memcpy(json, v.str, v.len);
                 json[v.len] = '\0';
-                fold_partitions(json, name, views, count);
+                fn(json, name, arg);
                 free(json);
+            } else {
+                missed++;
             }
             resp_value_free(&v);
+        } else {
+            missed++;
         }
         conn_close(&m);
     }
     free(members);
-    return 0;
+    return missed;
+}
+
+static int gather_partitions(struct conn *c, struct part_view *views, int *count)
+{
+    struct fold_views f = {views, count};
+    return each_member_partitions(c, fold_views, &f) < 0 ? -1 : 0;
+}
+
+static int halyard_view(struct conn *c, const char *sub);
+
+/* The worst follower lag in the cluster: each member reports the worst of the partitions it
+ * leads (HALYARD PARTITIONS JSON's worst_lag_* fields; absent with one partition). */
+struct cluster_lag {
+    int reported;
+    unsigned long long entries;
+    char partition[16], follower[128], leader[128];
+};
+
+static void fold_lag(const char *json, const char *member, void *arg)
+{
+    struct cluster_lag *l = arg;
+    const char *at = strstr(json, "\"worst_lag_entries\":");
+    if (at == NULL) {
+        return;
+    }
+    l->reported = 1;
+    at += strlen("\"worst_lag_entries\":");
+    if (strncmp(at, "null", 4) == 0) {
+        return; /* it leads no partition with a follower */
+    }
+    unsigned long long entries = strtoull(at, NULL, 10);
+    if (l->leader[0] == '\0' || entries > l->entries) {
+        l->entries = entries;
+        snprintf(l->partition, sizeof(l->partition), "%llu",
+                 json_u64_after(json, "\"worst_lag_partition\":"));
+        json_string_after(json, "\"worst_lag_follower\":\"", l->follower, sizeof(l->follower));
+        snprintf(l->leader, sizeof(l->leader), "%s", member);
+    }
+}
+
+/* cluster status: the node's own view; then, in text with partitions, one line of the worst
+ * follower lag over every member's led partitions (the node asked knows only its own). */
+static int cmd_status(struct conn *c)
+{
+    int rc = halyard_view(c, "STATUS");
+    if (rc != 0 || opts.json) {
+        return rc;
+    }
+    struct cluster_lag l;
+    memset(&l, 0, sizeof(l));
+    int missed = each_member_partitions(c, fold_lag, &l);
+    if (missed < 0 || !l.reported) {
+        return rc;
+    }
+    if (l.leader[0] == '\0') {
+        printf("worst follower lag in the cluster: none");
+    } else {
+        printf(
+            "worst follower lag in the cluster: %llu entries (partition %s, %s behind its leader "
+            "%s)",
+            l.entries, l.partition, l.follower, l.leader);
+    }
+    if (missed > 0) {
+        printf(" (%d member%s not reached)", missed, missed == 1 ? "" : "s");
+    }
+    printf("\n");
+    return rc;
 }
 
 /* One partition's move, if any: where the map wants replicas its leader's voters lack
@@ -1279,7 +1379,7 @@ static int run(struct conn *c, const struct words *w)
         return cmd_events(c, w->follow);
     }
     if (is(w, "cluster", "status") && w->n == 2) {
-        return halyard_view(c, "STATUS");
+        return cmd_status(c);
     }
     if (is(w, "cluster", "failover") && w->n == 2) {
         return w->partition ? cmd_failover_partition(c, w->partition, w->to)
@@ -1403,6 +1503,7 @@ int main(int argc, char **argv)
         return usage();
     }
     struct conn c;
+    memset(&c, 0, sizeof(c));
     if (conn_open(&c, w.host, w.port) != 0) {
         return 2;
     }

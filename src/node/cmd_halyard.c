@@ -257,6 +257,40 @@ static void partition_text(const struct hy_node *n, const struct node_group *g, 
  * `only` set (HALYARD PARTITIONS NODE name), the list holds only the partitions placed on that
  * member; the counts after it stay the whole cluster's, so that one member's list can be read
  * against the rest. */
+/* The worst follower lag of the partitions this node leads. */
+struct worst_lag {
+    int leads;        /* whether this node leads any partition */
+    uint64_t entries; /* entries behind the leader's log */
+    size_t partition; /* where */
+    raft_id follower; /* who */
+};
+
+/* Folds the followers of partition p, if this node leads it, into w: entries of the leader's
+ * log each has not acknowledged (its match index). A quiesced group has nothing in flight, so
+ * its figures stand as they were; a member this node's map does not name (an observer's
+ * learner) counts as well, since it serves reads. */
+static void worst_lag_fold(const struct hy_node *n, const struct node_group *g, size_t p,
+                           struct worst_lag *w)
+{
+    if (!replica_is_leader(g)) {
+        return;
+    }
+    w->leads = 1;
+    uint64_t last = raft_last_index(&g->raft);
+    for (size_t i = 0; i < n->member_count; i++) {
+        struct raft_follower f;
+        if (!raft_follower_info(&g->raft, n->members[i].id, &f)) {
+            continue;
+        }
+        uint64_t lag = last - HY_MIN(f.match_index, last);
+        if (lag > w->entries || w->follower == RAFT_NONE) {
+            w->entries = lag;
+            w->partition = p;
+            w->follower = n->members[i].id;
+        }
+    }
+}
+
 static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json, raft_id only)
 {
     struct node_group *const *groups;
@@ -269,9 +303,11 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
     uint32_t rf = replicas_wanted(n);
     hy_buf_append_str(b, json ? ",\"partitions\":[" : "partitions:\n");
     size_t listed = 0;
+    struct worst_lag worst = {0, 0, 0, RAFT_NONE};
     for (size_t p = 0; p < parts; p++) {
         struct part_view v;
         part_view_of(n, groups[p], rf, &v);
+        worst_lag_fold(n, groups[p], p, &worst);
         int shown = only == RAFT_NONE;
         for (uint32_t k = 0; k < v.count && !shown; k++) {
             shown = v.replicas[k] == only;
@@ -307,6 +343,18 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
                            : "placed on %s: %zu of the partitions\n",
                       name ? name : "?", listed);
     }
+    /* Flat fields, not an object: halyctl cluster status reads them from every member with
+     * its plain key search, as it reads the partitions' fields. */
+    const char *lag_name = node_member_name(n, worst.follower);
+    if (json && worst.follower != RAFT_NONE) {
+        hy_buf_printf(b,
+                      ",\"worst_lag_entries\":%llu,\"worst_lag_partition\":%zu,"
+                      "\"worst_lag_follower\":\"%s\"",
+                      (unsigned long long)worst.entries, worst.partition,
+                      lag_name ? lag_name : "?");
+    } else if (json) {
+        hy_buf_append_str(b, ",\"worst_lag_entries\":null");
+    }
     uint32_t shared_zone, shared_rack;
     partmap_shared_domains(n, &shared_zone, &shared_rack);
     if (json) {
@@ -326,6 +374,18 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
                           "zones or racks for the replication factor, or a move under way)\n",
                           shared_zone, shared_rack);
         }
+    }
+    if (json) {
+        /* the worst lag went before the counts, above */
+    } else if (worst.follower != RAFT_NONE) {
+        hy_buf_printf(b,
+                      "worst follower lag of the partitions led here: %llu entries (partition "
+                      "%zu, %s)\n",
+                      (unsigned long long)worst.entries, worst.partition,
+                      lag_name ? lag_name : "?");
+    } else {
+        hy_buf_printf(b, "worst follower lag of the partitions led here: none (%s)\n",
+                      worst.leads ? "no follower" : "this node leads no partition");
     }
     for (int counts = 0; counts < 2; counts++) {
         const size_t *per = counts == 0 ? leads : holds;

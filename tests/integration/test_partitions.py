@@ -455,6 +455,54 @@ def test_failover_of_one_partition_and_drain(make_cluster):
     assert c.ports[victim] not in after.values()
 
 
+def test_cluster_status_shows_the_worst_follower_lag(make_cluster):
+    """`halyctl cluster status` ends with the worst follower lag over every member's led
+    partitions (issue 11 item 8): a node frozen (SIGSTOP) while keys of every partition are
+    written falls behind in the partitions others lead, and the line names it with the entries
+    it misses; once it runs again and catches up, the worst lag is 0. Each node's HALYARD
+    STATUS JSON carries the worst lag of the partitions it leads."""
+    c = make_cluster(3)
+    wait_all_led(c, [0, 1, 2])
+    wait_balanced(c, [0, 1, 2])
+    halyctl = os.path.join(os.path.dirname(c.bin), "halyctl")
+
+    def status_line(port):
+        out = subprocess.run([halyctl, "-p", str(port), "cluster", "status"], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0, out
+        lines = [x for x in out.stdout.splitlines() if x.startswith("worst follower lag in the cluster:")]
+        assert len(lines) == 1, out.stdout
+        return lines[0]
+
+    def lag_of(line):
+        words = line.split(": ", 1)[1].split()
+        return int(words[0]) if words[0].isdigit() else None
+
+    wait_for(lambda: lag_of(status_line(c.ports[0])) == 0, 20, "no follower behind at the start")
+    with RawConn(c.ports[0]) as conn:
+        doc = __import__("json").loads(conn.cmd("HALYARD", "STATUS", "JSON"))
+    assert "worst_lag_entries" in doc, sorted(doc)
+    frozen = 2
+    c.kill(frozen, signal.SIGSTOP)
+    try:
+        live = [0, 1]
+        wait_all_led(c, live)
+        r = redis.Redis(port=c.ports[0])
+        written = 0
+        for i in range(400):
+            k = "lag:%d" % i
+            wait_for(lambda k=k: r.set(k, "x"), 20, "SET %s" % k)
+            written += 1
+        line = status_line(c.ports[0])
+        assert lag_of(line) is not None and lag_of(line) >= 20, line
+        assert " n3 behind its leader " in line, line
+        assert "(1 member not reached)" in line, line  # the frozen one: its own leaderships moved
+    finally:
+        c.kill(frozen, signal.SIGCONT)
+    wait_all_led(c, [0, 1, 2])
+    wait_for(lambda: lag_of(status_line(c.ports[1])) == 0, 30, "the frozen node caught up: %s" % status_line(c.ports[1]))
+
+
 def test_force_quorum_and_remove_act_on_every_partition(make_cluster):
     """Two of three members lost for good: the survivor cannot write to any partition.
     FORCE-QUORUM makes it the only voter of every group (the metadata group and each
