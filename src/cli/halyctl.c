@@ -7,7 +7,7 @@
  *   halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]
  *   halyctl [OPTIONS] node drain     (hand leadership over, stop the node)
  *   halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]
- *   halyctl [OPTIONS] cluster remove NODE
+ *   halyctl [OPTIONS] cluster remove NODE [--wait] (--wait: until no partition holds it)
  *   halyctl [OPTIONS] cluster force-quorum --confirm-data-loss
  *   halyctl [OPTIONS] snapshot
  *   halyctl [OPTIONS] partitions [--node NODE] (each partition's slots and leader, as this node
@@ -1007,12 +1007,61 @@ static int cmd_rebalance_status(struct conn *c)
     return unknown > 0 ? 1 : 0;
 }
 
+/* cluster remove NAME --wait: once NAME is out of the metadata group, waits until no partition
+ * holds it any more: not in the map's replicas, and not in the voters or learners of the
+ * partition's leader (a partition whose leader nobody reports, such as one NAME still leads
+ * as a move's source, counts as holding it). Then NAME may be stopped without any partition
+ * dropping below its replication factor (docs/partitioning.md "Remove"). */
+#define REMOVE_WAIT_POLL_MS   500
+#define REMOVE_WAIT_MAX_POLLS 7200 /* an hour */
+
+static int cmd_wait_moved_off(struct conn *c, const char *name)
+{
+    struct part_view *views = calloc(REBALANCE_PARTS_MAX, sizeof(*views));
+    int left = -1, said = -1;
+    for (int i = 0; i < REMOVE_WAIT_MAX_POLLS; i++) {
+        int count = 0;
+        memset(views, 0, REBALANCE_PARTS_MAX * sizeof(*views));
+        if (gather_partitions(c, views, &count) != 0) {
+            free(views);
+            return 1;
+        }
+        left = 0;
+        for (int p = 0; p < count; p++) {
+            const struct part_view *v = &views[p];
+            left += v->leader[0] == '\0' || list_has(v->replicas, name) ||
+                    list_has(v->voters, name) || list_has(v->learners, name);
+        }
+        if (left == 0) {
+            break;
+        }
+        if (left != said && !opts.json) {
+            printf("waiting: %d of %d partitions still on %s\n", left, count, name);
+            said = left;
+        }
+        usleep(REMOVE_WAIT_POLL_MS * 1000);
+    }
+    free(views);
+    if (left != 0) {
+        fprintf(stderr,
+                "halyctl: %d partitions still on %s after an hour; see cluster rebalance "
+                "status\n",
+                left, name);
+        return 1;
+    }
+    if (!opts.json) {
+        printf("%s holds no partition: it may be stopped\n", name);
+    }
+    return 0;
+}
+
 static const char usage_text[] =
     "usage: halyctl [OPTIONS] cluster status\n"
     "       halyctl [OPTIONS] cluster quorum (split-brain protection rules; exit 1: one refuses)\n"
     "       halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]\n"
     "       halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]\n"
-    "       halyctl [OPTIONS] cluster remove NODE\n"
+    "       halyctl [OPTIONS] cluster remove NODE [--wait] (--wait: until its partitions moved "
+    "off)\n"
     "       halyctl [OPTIONS] cluster force-quorum --confirm-data-loss\n"
     "       halyctl [OPTIONS] cluster rebalance pause|resume (fair-share moves, cluster-wide)\n"
     "       halyctl [OPTIONS] cluster rebalance cancel (moves not finished go back; then "
@@ -1058,7 +1107,7 @@ struct words {
     const char *host, *port, *to, *partition, *mode, *secret, *node;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
-    int observer, confirm, help, follow;
+    int observer, confirm, help, follow, wait;
 };
 
 /* Returns 0, or -1 for a usage error. */
@@ -1104,6 +1153,8 @@ static int parse_args(int argc, char **argv, struct words *out)
             out->observer = 1;
         } else if (strcmp(a, "--follow") == 0) {
             out->follow = 1;
+        } else if (strcmp(a, "--wait") == 0) {
+            out->wait = 1;
         } else if (strcmp(a, "--confirm-data-loss") == 0) {
             out->confirm = 1;
         } else if (strcmp(a, "--help") == 0) {
@@ -1145,6 +1196,9 @@ static int options_fit(const struct words *w)
         return 0;
     }
     if (w->follow && !is(w, "events", NULL)) {
+        return 0;
+    }
+    if (w->wait && !is(w, "cluster", "remove")) {
         return 0;
     }
     return !w->confirm || is(w, "cluster", "force-quorum");
@@ -1389,7 +1443,8 @@ static int run(struct conn *c, const struct words *w)
         return cmd_member(c, "JOIN", w->w[2], w->observer);
     }
     if (is(w, "cluster", "remove") && w->n == 3) {
-        return cmd_member(c, "REMOVE", w->w[2], 0);
+        int rc = cmd_member(c, "REMOVE", w->w[2], 0);
+        return rc == 0 && w->wait ? cmd_wait_moved_off(c, w->w[2]) : rc;
     }
     if (is(w, "cluster", "rebalance") && w->n == 3 && strcmp(w->w[2], "status") == 0) {
         return cmd_rebalance_status(c);

@@ -622,6 +622,54 @@ def test_a_joined_node_gets_its_fair_share(grow):
         wait_for(local, 30, "the newcomer's own replica of partition %d to hold its key" % p)
 
 
+def test_cluster_remove_wait_returns_once_no_partition_holds_the_member(grow):
+    """`halyctl cluster remove NODE --wait` (issue 12 item 2: a node's replicas move off before
+    it leaves): 4 nodes, 8 partitions of ~250 KB each, RF 3, moves slowed by 1 KiB snapshot
+    chunks. The command returns once no partition holds n4; n4 is then killed at once, and
+    every partition still has its 3 voters, none of them n4, and every key reads back."""
+    import redis
+    parts = 8
+    c = grow(4, {"partitions": parts, "replication-factor": 3, "snapshot-chunk-bytes": 1024})
+    keys = write_key_per_partition(c.ports[0], parts, "rm")
+    r = redis.Redis(port=c.ports[0])
+
+    def load():
+        pipe = r.pipeline(transaction=False)
+        for i in range(1000):
+            pipe.set("bulk:%d" % i, "x" * 2000)
+        try:
+            return all(pipe.execute())
+        except redis.ResponseError as e:  # a leadership moved under a write: SET again
+            if str(e).startswith(("UNKNOWN", "TRYAGAIN")):
+                return False
+            raise
+
+    wait_for(load, 60, "1,000 values of 2 KB written")
+    reps, _ = placement(c.ports[0], parts)
+    assert sum(1 for rr in reps.values() if c.ports[3] in rr) == 6, reps  # 24 replicas over 4
+    t0 = time.monotonic()
+    out = halyctl(c.ports[0], "cluster", "remove", "n4", "--wait")
+    took = time.monotonic() - t0
+    assert out.returncode == 0, out
+    assert "n4 holds no partition: it may be stopped" in out.stdout, out.stdout
+    c.kill(3, signal.SIGKILL)
+
+    def on_three():
+        views = leader_views(c, c.ports[:3])
+        return len(views) == parts and all(
+            len(v["voters"]) == 3 and "n4" not in v["voters"] + v["learners"] for v in views.values())
+
+    # Within a few election timeouts: had the command returned with n4 still voting somewhere,
+    # that partition would keep n4 in its configuration (down) until replace-after-ms.
+    wait_for(on_three, 10, "every partition on 3 voters without n4 after n4 was killed")
+    for i in range(3):
+        with RawConn(c.ports[i]) as conn:
+            for p, k in keys.items():
+                assert conn.cmd("GET", k) == ("v%d" % p).encode(), (i, p)
+            assert conn.cmd("GET", "bulk:999") == b"x" * 2000
+    print("\nremove --wait took %.1f s:\n%s" % (took, out.stdout))
+
+
 def test_a_joined_node_gets_its_fair_share_with_an_observer_in_the_cluster(grow):
     """3 nodes, 8 partitions, RF 3, and an observer (a learner of every partition for good);
     a 4th voter joins and must get its fair share (6 of the 24 replicas). The observer's
