@@ -256,7 +256,9 @@ static void partition_text(const struct hy_node *n, const struct node_group *g, 
  * even with partitions down), then the counts per node and the partitions at risk. With
  * `only` set (HALYARD PARTITIONS NODE name), the list holds only the partitions placed on that
  * member; the counts after it stay the whole cluster's, so that one member's list can be read
- * against the rest. */
+ * against the rest. With `at_risk_only` (HALYARD STATUS's text, halyctl cluster status: a
+ * summary that stays a screen long with thousands of partitions) it holds only the partitions
+ * without a known leader, under-replicated or without quorum. */
 /* The worst follower lag of the partitions this node leads. */
 struct worst_lag {
     int leads;        /* whether this node leads any partition */
@@ -291,7 +293,8 @@ static void worst_lag_fold(const struct hy_node *n, const struct node_group *g, 
     }
 }
 
-static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json, raft_id only)
+static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json, raft_id only,
+                              int at_risk_only)
 {
     struct node_group *const *groups;
     size_t parts = node_data_groups(n, &groups);
@@ -301,7 +304,9 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
     size_t leads[NODE_MEMBERS_MAX] = {0}, holds[NODE_MEMBERS_MAX] = {0};
     size_t leaderless = 0, under = 0, no_quorum = 0;
     uint32_t rf = replicas_wanted(n);
-    hy_buf_append_str(b, json ? ",\"partitions\":[" : "partitions:\n");
+    hy_buf_append_str(b, json           ? ",\"partitions\":["
+                         : at_risk_only ? "partitions at risk (halyctl partitions lists all):\n"
+                                        : "partitions:\n");
     size_t listed = 0;
     struct worst_lag worst = {0, 0, 0, RAFT_NONE};
     for (size_t p = 0; p < parts; p++) {
@@ -312,6 +317,7 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
         for (uint32_t k = 0; k < v.count && !shown; k++) {
             shown = v.replicas[k] == only;
         }
+        shown &= !at_risk_only || v.leader == NULL || v.under_replicated || v.no_quorum;
         if (v.leader == NULL) {
             leaderless++;
         } else {
@@ -335,6 +341,8 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
     }
     if (json) {
         hy_buf_append_str(b, "]");
+    } else if (at_risk_only && listed == 0) {
+        hy_buf_append_str(b, "  none\n");
     }
     if (only != RAFT_NONE) {
         const char *name = node_member_name(n, only);
@@ -461,7 +469,7 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
         hy_buf_append_str(b, "}");
     }
     hy_buf_append_str(b, "]");
-    partitions_status(n, b, 1, RAFT_NONE);
+    partitions_status(n, b, 1, RAFT_NONE, 0);
     hy_buf_append_str(b, "}");
 }
 
@@ -534,7 +542,7 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
         member_lag_text(n, m, b);
         hy_buf_append_str(b, "\n");
     }
-    partitions_status(n, b, 0, RAFT_NONE);
+    partitions_status(n, b, 0, RAFT_NONE, 1);
 }
 
 static void halyard_status(struct cmd_ctx *x, int json)
@@ -723,7 +731,7 @@ void cmd_halyard(struct cmd_ctx *x)
             if (json) {
                 hy_buf_printf(&b, "{\"partitions_count\":%zu", x->node->group_count - 1);
             }
-            partitions_status(x->node, &b, json, only);
+            partitions_status(x->node, &b, json, only, 0);
             if (json) {
                 hy_buf_append_str(&b, "}");
             }

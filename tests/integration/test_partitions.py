@@ -456,8 +456,9 @@ def test_failover_of_one_partition_and_drain(make_cluster):
 
 
 def test_cluster_status_shows_the_worst_follower_lag(make_cluster):
-    """`halyctl cluster status` ends with the worst follower lag over every member's led
-    partitions (issue 11 item 8): a node frozen (SIGSTOP) while keys of every partition are
+    """`halyctl cluster status` is a compact summary (issue 11 item 8): a row only for each
+    partition at risk, the counts, and the worst follower lag over every member's led
+    partitions: a node frozen (SIGSTOP) while keys of every partition are
     written falls behind in the partitions others lead, and the line names it with the entries
     it misses; once it runs again and catches up, the worst lag is 0. Each node's HALYARD
     STATUS JSON carries the worst lag of the partitions it leads."""
@@ -479,6 +480,11 @@ def test_cluster_status_shows_the_worst_follower_lag(make_cluster):
         return int(words[0]) if words[0].isdigit() else None
 
     wait_for(lambda: lag_of(status_line(c.ports[0])) == 0, 20, "no follower behind at the start")
+    # A compact summary: no row per healthy partition (halyctl partitions lists them all).
+    out = subprocess.run([halyctl, "-p", str(c.ports[0]), "cluster", "status"], capture_output=True, text=True,
+                         timeout=30).stdout
+    assert "partitions at risk (halyctl partitions lists all):\n  none\n" in out, out
+    assert " slots " not in out and "partitions: %d, without a known leader: 0," % PARTS in out, out
     with RawConn(c.ports[0]) as conn:
         doc = __import__("json").loads(conn.cmd("HALYARD", "STATUS", "JSON"))
     assert "worst_lag_entries" in doc, sorted(doc)
@@ -497,6 +503,12 @@ def test_cluster_status_shows_the_worst_follower_lag(make_cluster):
         assert lag_of(line) is not None and lag_of(line) >= 20, line
         assert " n3 behind its leader " in line, line
         assert "(1 member not reached)" in line, line  # the frozen one: its own leaderships moved
+        # Every partition is now under-replicated (one of its 3 replicas frozen): each has a row.
+        def at_risk_rows():
+            out = subprocess.run([halyctl, "-p", str(c.ports[0]), "cluster", "status"], capture_output=True,
+                                 text=True, timeout=30).stdout
+            return out.count("UNDER-REPLICATED") == PARTS and out.count(" slots ") == PARTS
+        wait_for(at_risk_rows, 20, "a row for each partition at risk")
     finally:
         c.kill(frozen, signal.SIGCONT)
     wait_all_led(c, [0, 1, 2])
