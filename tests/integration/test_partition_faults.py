@@ -131,8 +131,13 @@ class ClusterClient(threading.Thread):
             while not self.wl.stop_event.is_set():
                 if rc is None:
                     try:
+                        # One attempt per call: redis-py otherwise sends a command again
+                        # after a timeout or a broken connection (cluster_error_retry_attempts),
+                        # when the first may have been applied, and an INCR then counts twice
+                        # while the history holds one. It still follows -MOVED and -TRYAGAIN
+                        # (both: not applied).
                         rc = RedisCluster(startup_nodes=[redis.cluster.ClusterNode("127.0.0.1", p) for p in self.ports],
-                                          socket_timeout=2, socket_connect_timeout=2)
+                                          socket_timeout=2, socket_connect_timeout=2, cluster_error_retry_attempts=1)
                     except CLIENT_ERRORS:
                         self.wl.stop_event.wait(0.1)  # no op sent yet
                         continue
@@ -194,7 +199,16 @@ def converged(c, wl, addr_map=None, deadline_s=30):
             want = o.arg if o.status == OK else None
             assert (None if got is None else int(got)) == want, "ledger %s (%r): read %r" % (o.key, o, got)
     result = lincheck.check(wl.history)
-    assert result.ok is True, result
+    if result.ok is not True:
+        where = ""
+        if result.key is not None:
+            # The failing key's whole history, in invocation order, for the report.
+            path = os.path.join(c.dir, "history-%s.txt" % result.key)
+            with open(path, "w") as f:
+                for o in sorted((o for o in wl.history if o.key == result.key), key=lambda o: o.invoke):
+                    f.write("%r\n" % (o,))
+            where = " (the key's history: %s)" % path
+        raise AssertionError("%r%s" % (result, where))
     assert not wl.errors, "unexpected error replies: %r" % (wl.errors[:10],)
     return dict(wl.stats(), ledger=len(ledger), ops_checked=result.ops_checked)
 
