@@ -329,8 +329,9 @@ bench-churn: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	bench/churn.sh $(abspath $(SERVER)) $(CHURN_RUNS)
 
-# Partitions alone (rows (d)-(f) of bench-cluster): idle cost, throughput and CPU per SET with 16
-# against 1, per-partition failover after kill -9 and SIGSTOP. See bench/partitions.py.
+# Partitions alone (rows (d)-(f) of bench-cluster): one client's latency with 16 partitions
+# against 1 (row (b) so), idle cost, throughput and CPU per SET with 16 against 1,
+# per-partition failover after kill -9 and SIGSTOP. See bench/partitions.py.
 bench-partitions: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	/usr/bin/python3 bench/partitions.py $(abspath $(SERVER))

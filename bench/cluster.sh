@@ -27,7 +27,7 @@
 #     followers and of the leader, each client's longest gap between acknowledged writes
 #     around the kill, p50 and p99, and how many writes were answered -UNKNOWN.
 # (d)-(f) Partitions (issue 11), bench/partitions.py, its own clusters (BENCH_PARTITIONS=0 skips
-#     them): (d) idle cost of 1 and 1,024 partitions (CPU % of a core per node over 20 s, RSS;
+#     them), after its row (b) with partitions (one client's SET latency, 16 against 1): (d) idle cost of 1 and 1,024 partitions (CPU % of a core per node over 20 s, RSS;
 #     target <= 2%); (e) SET throughput and server CPU per SET with 16 partitions (`make run`'s
 #     count) against 1, at -P 1 and -P 16, through redis-benchmark --cluster and through one
 #     node (target >= 0.9x); (f) kill -9 and SIGSTOP of a node: per partition it led, the time

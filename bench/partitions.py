@@ -5,6 +5,13 @@ row prints its figure and its target, and the summary says plainly when a target
 
     bench/partitions.py /abs/path/to/halyard [--summary FILE]
 
+(b) One client's latency, bench-cluster's row (b) with partitions (issue 11 asked for rows
+    (a)-(c) with the default partitions beside the 1-partition figure: (e) is (a) so, (f) is
+    (c)): redis-benchmark -t set -c 1 -P 1 -n BENCH_LAT_N (default 20,000), p50 and p99 from
+    its --csv, PARTS partitions through --cluster (each key to its leader) against 1 partition
+    through its leader, a fresh cluster per count per round, BENCH_ROUNDS rounds, the order
+    alternating; medians. Information (bench-cluster's own (b) has the target).
+
 (d) Idle cost: a 3-node cluster with each count of BENCH_IDLE_PARTS (default 1 and 1,024, the
     most allowed) and no traffic. Once every partition has a leader and leaderships are
     balanced, it waits BENCH_IDLE_SETTLE_S more (default 5: the balancer's last moves, then
@@ -71,7 +78,8 @@ IDLE_RUNS = int(os.environ.get("BENCH_IDLE_RUNS", "2"))
 IDLE_PARTS = [int(x) for x in os.environ.get("BENCH_IDLE_PARTS", "1,1024").split(",")]
 FAILOVER_ROUNDS = int(os.environ.get("BENCH_FAILOVER_ROUNDS", "10"))
 FAILOVER_SIGNALS = os.environ.get("BENCH_FAILOVER_SIGNALS", "kill,stop").split(",")
-ONLY = os.environ.get("BENCH_ONLY", "e,d,f").split(",")  # which of the parts to run
+ONLY = os.environ.get("BENCH_ONLY", "b,e,d,f").split(",")  # which of the parts to run (b, d, e, f)
+LAT_N = int(os.environ.get("BENCH_LAT_N", "20000"))
 EXTRA = os.environ.get("BENCH_SERVER_ARGS", "").split()  # e.g. "--quiesce-ticks 0" for "before"
 SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "1"))
 IDLE_TARGET_PCT = 2.0
@@ -356,6 +364,61 @@ def part_e(binary, work):
                                "; informative: 2/3 of the keys proxied"))
 
 
+# ---- (b) ---------------------------------------------------------------------------------------
+
+def bench_latency(c, mode, n):
+    """(p50, p99) in microseconds of one `redis-benchmark -c 1 -P 1` SET run, or None."""
+    target = ["--cluster", "-p", str(c.ports[0])] if mode == "cluster" else \
+        ["-p", str(c.ports[c.leaders(0)[0]])]
+    try:
+        out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1"] + target + [
+            "-t", "set", "-c", "1", "-r", "100000", "-n", str(n), "-P", "1", "--csv"],
+                             capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        say("    (a run of %s -c 1 FAILED: out of time)" % mode)
+        return None
+    for line in out.stdout.splitlines():
+        # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
+        # "p99_latency_ms","max_latency_ms"
+        if line.startswith('"SET"') and not out.stderr.strip():
+            f = [x.strip('"') for x in line.split(",")]
+            return float(f[4]) * 1000, float(f[6]) * 1000
+    say("    (a run of %s -c 1 FAILED: %s)" % (mode, (out.stderr or out.stdout).strip()[-200:]))
+    return None
+
+
+def part_b(binary, work):
+    """Row (b) of bench-cluster with partitions: one client's SET latency, PARTS partitions
+    (every key to its leader, --cluster) against 1 (to its leader), side by side."""
+    say("(b) SET latency, 3 nodes, redis-benchmark -t set -c 1 -P 1 -n %d; %d rounds, 1 and %d "
+        "partitions alternating" % (LAT_N, ROUNDS, PARTS))
+    rows = {}
+    for r in range(ROUNDS):
+        for parts in ([1, PARTS] if r % 2 == 0 else [PARTS, 1]):
+            mode = "leader" if parts == 1 else "cluster"
+            c = Cluster(binary, work, parts)
+            try:
+                c.wait_led([0, 1, 2])
+                got = bench_latency(c, mode, LAT_N)
+                c.check_alive()
+                if got is not None:
+                    rows.setdefault(parts, []).append(got)
+                    say("    round %d: %4d partition(s) %-7s p50 %6.0f us  p99 %6.0f us" % (
+                        r + 1, parts, mode, got[0], got[1]))
+            finally:
+                c.stop()
+    one, many = rows.get(1, []), rows.get(PARTS, [])
+    if not one or not many:
+        SUMMARY.append("(b) -c 1 SET latency, %d partitions / 1: FAILED (no completed run)" % PARTS)
+        return
+    p50s = (med([x[0] for x in one]), med([x[0] for x in many]))
+    p99s = (med([x[1] for x in one]), med([x[1] for x in many]))
+    SUMMARY.append("(b) -c 1 SET latency, 1 partition / %d partitions --cluster: p50 %.0f / %.0f us "
+                   "(%.2fx), p99 %.0f / %.0f us (%.2fx)  (medians of %d/%d runs; information)" % (
+                       PARTS, p50s[0], p50s[1], p50s[1] / p50s[0], p99s[0], p99s[1],
+                       p99s[1] / p99s[0], len(one), len(many)))
+
+
 # ---- (d) ---------------------------------------------------------------------------------------
 
 def part_d(binary, work):
@@ -537,7 +600,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = tempfile.mkdtemp(prefix="halyard-bench-partitions.")
     try:
-        for name, fn in (("d", part_d), ("e", part_e), ("f", part_f)):
+        for name, fn in (("b", part_b), ("d", part_d), ("e", part_e), ("f", part_f)):
             if name in ONLY:
                 fn(args.halyard, work)
     finally:

@@ -7,10 +7,11 @@
  *   halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]
  *   halyctl [OPTIONS] node drain     (hand leadership over, stop the node)
  *   halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]
- *   halyctl [OPTIONS] cluster remove NODE
+ *   halyctl [OPTIONS] cluster remove NODE [--wait] (--wait: until no partition holds it)
  *   halyctl [OPTIONS] cluster force-quorum --confirm-data-loss
  *   halyctl [OPTIONS] snapshot
- *   halyctl [OPTIONS] partitions     (each partition's slots and leader, as this node sees them)
+ *   halyctl [OPTIONS] partitions [--node NODE] (each partition's slots and leader, as this node
+ *                                    sees them; --node: only those placed on NODE)
  *   halyctl [OPTIONS] events [--follow] (the node's cluster events; --json: one object a line)
  *
  * Options, before or after the subcommand, as redis-cli spells them: -h HOST, -p PORT,
@@ -47,7 +48,17 @@
 struct conn {
     struct rconn io; /* fd, and with --tls the session over it */
     struct hy_buf in;
+    uint64_t until_ms; /* every wait on it ends by then (rconn_now_ms); 0: no bound */
 };
+
+/* How long a member asked on the side (the gathering of every member's partitions) may take to
+ * answer: a member frozen (SIGSTOP) or stalled holds the whole command otherwise. */
+#define MEMBER_ANSWER_MS 5000
+
+static uint64_t conn_until(const struct conn *c)
+{
+    return c->until_ms != 0 ? c->until_ms : RCONN_FOREVER;
+}
 
 /* The command line's options, shared by every connection halyctl opens. */
 static struct {
@@ -109,7 +120,7 @@ static int tls_start(struct conn *c, const char *host)
         return -1;
     }
     const char *name = opts.sni != NULL ? opts.sni : host;
-    int rc = rconn_tls_start(&c->io, opts.ssl_ctx, name, 1, RCONN_FOREVER);
+    int rc = rconn_tls_start(&c->io, opts.ssl_ctx, name, 1, conn_until(c));
     if (rc == -2) {
         return tls_fail("SSL_new");
     }
@@ -131,7 +142,7 @@ static void conn_close(struct conn *c);
 static int conn_open(struct conn *c, const char *host, const char *port)
 {
     int unresolved;
-    c->io = (struct rconn){.fd = rconn_dial(host, port, RCONN_FOREVER, &unresolved), .wake_fd = -1};
+    c->io = (struct rconn){.fd = rconn_dial(host, port, conn_until(c), &unresolved), .wake_fd = -1};
     if (c->io.fd < 0) {
         if (unresolved) {
             fprintf(stderr, "halyctl: cannot resolve %s\n", host);
@@ -195,7 +206,7 @@ static int conn_call(struct conn *c, int argc, const char **argv, struct resp_va
     resp_limits_default(&limits);
     char err[128];
     int rc =
-        rconn_call(&c->io, argc, argv, NULL, &c->in, &limits, RCONN_FOREVER, out, err, sizeof(err));
+        rconn_call(&c->io, argc, argv, NULL, &c->in, &limits, conn_until(c), out, err, sizeof(err));
     if (rc == RCONN_EPROTO) {
         fprintf(stderr, "halyctl: bad reply: %s\n", err);
     } else if (rc == RCONN_ERECV) {
@@ -714,12 +725,28 @@ static void fold_partitions(const char *json, const char *member, struct part_vi
     }
 }
 
-/* Asks every member (their addresses from c's HALYARD MEMBERS JSON) for its partitions. */
-static int gather_partitions(struct conn *c, struct part_view *views, int *count)
+/* What one member's HALYARD PARTITIONS JSON is folded into. */
+typedef void (*member_json_fn)(const char *json, const char *member, void *arg);
+
+struct fold_views {
+    struct part_view *views;
+    int *count;
+};
+
+static void fold_views(const char *json, const char *member, void *arg)
+{
+    struct fold_views *f = arg;
+    fold_partitions(json, member, f->views, f->count);
+}
+
+/* Asks every member (their addresses from c's HALYARD MEMBERS JSON) for its partitions and
+ * hands each answer to fn. Returns the members that did not answer, or -1. */
+static int each_member_partitions(struct conn *c, member_json_fn fn, void *arg)
 {
     const char *argv[] = {"HALYARD", "MEMBERS", "JSON"};
     const char *pargv[] = {"HALYARD", "PARTITIONS", "JSON"};
     struct resp_value v;
+    int missed = 0;
     if (conn_call(c, 3, argv, &v) != 0 || v.type != RESP_BULK) {
         fprintf(stderr, "halyctl: HALYARD MEMBERS failed: %s\n", last_reply);
         return -1;
@@ -735,27 +762,101 @@ static int gather_partitions(struct conn *c, struct part_view *views, int *count
         json_string_after(at, "\"address\":\"", addr, sizeof(addr));
         char *colon = strrchr(addr, ':');
         struct conn m;
+        memset(&m, 0, sizeof(m));
+        m.until_ms = rconn_now_ms() + MEMBER_ANSWER_MS;
         if (colon == NULL) {
             continue;
         }
         *colon = '\0';
         if (conn_open(&m, addr, colon + 1) != 0) {
-            continue; /* a member down: another replica's view serves, or "unknown" */
+            missed++; /* a member down: another replica's view serves, or "unknown" */
+            continue;
         }
         if (conn_call(&m, 3, pargv, &v) == 0) {
             if (v.type == RESP_BULK) {
                 char *json = malloc(v.len + 1);
                 memcpy(json, v.str, v.len);
                 json[v.len] = '\0';
-                fold_partitions(json, name, views, count);
+                fn(json, name, arg);
                 free(json);
+            } else {
+                missed++;
             }
             resp_value_free(&v);
+        } else {
+            missed++;
         }
         conn_close(&m);
     }
     free(members);
-    return 0;
+    return missed;
+}
+
+static int gather_partitions(struct conn *c, struct part_view *views, int *count)
+{
+    struct fold_views f = {views, count};
+    return each_member_partitions(c, fold_views, &f) < 0 ? -1 : 0;
+}
+
+static int halyard_view(struct conn *c, const char *sub);
+
+/* The worst follower lag in the cluster: each member reports the worst of the partitions it
+ * leads (HALYARD PARTITIONS JSON's worst_lag_* fields; absent with one partition). */
+struct cluster_lag {
+    int reported;
+    unsigned long long entries;
+    char partition[16], follower[128], leader[128];
+};
+
+static void fold_lag(const char *json, const char *member, void *arg)
+{
+    struct cluster_lag *l = arg;
+    const char *at = strstr(json, "\"worst_lag_entries\":");
+    if (at == NULL) {
+        return;
+    }
+    l->reported = 1;
+    at += strlen("\"worst_lag_entries\":");
+    if (strncmp(at, "null", 4) == 0) {
+        return; /* it leads no partition with a follower */
+    }
+    unsigned long long entries = strtoull(at, NULL, 10);
+    if (l->leader[0] == '\0' || entries > l->entries) {
+        l->entries = entries;
+        snprintf(l->partition, sizeof(l->partition), "%llu",
+                 json_u64_after(json, "\"worst_lag_partition\":"));
+        json_string_after(json, "\"worst_lag_follower\":\"", l->follower, sizeof(l->follower));
+        snprintf(l->leader, sizeof(l->leader), "%s", member);
+    }
+}
+
+/* cluster status: the node's own view; then, in text with partitions, one line of the worst
+ * follower lag over every member's led partitions (the node asked knows only its own). */
+static int cmd_status(struct conn *c)
+{
+    int rc = halyard_view(c, "STATUS");
+    if (rc != 0 || opts.json) {
+        return rc;
+    }
+    struct cluster_lag l;
+    memset(&l, 0, sizeof(l));
+    int missed = each_member_partitions(c, fold_lag, &l);
+    if (missed < 0 || !l.reported) {
+        return rc;
+    }
+    if (l.leader[0] == '\0') {
+        printf("worst follower lag in the cluster: none");
+    } else {
+        printf(
+            "worst follower lag in the cluster: %llu entries (partition %s, %s behind its leader "
+            "%s)",
+            l.entries, l.partition, l.follower, l.leader);
+    }
+    if (missed > 0) {
+        printf(" (%d member%s not reached)", missed, missed == 1 ? "" : "s");
+    }
+    printf("\n");
+    return rc;
 }
 
 /* One partition's move, if any: where the map wants replicas its leader's voters lack
@@ -906,12 +1007,61 @@ static int cmd_rebalance_status(struct conn *c)
     return unknown > 0 ? 1 : 0;
 }
 
+/* cluster remove NAME --wait: once NAME is out of the metadata group, waits until no partition
+ * holds it any more: not in the map's replicas, and not in the voters or learners of the
+ * partition's leader (a partition whose leader nobody reports, such as one NAME still leads
+ * as a move's source, counts as holding it). Then NAME may be stopped without any partition
+ * dropping below its replication factor (docs/partitioning.md "Remove"). */
+#define REMOVE_WAIT_POLL_MS   500
+#define REMOVE_WAIT_MAX_POLLS 7200 /* an hour */
+
+static int cmd_wait_moved_off(struct conn *c, const char *name)
+{
+    struct part_view *views = calloc(REBALANCE_PARTS_MAX, sizeof(*views));
+    int left = -1, said = -1;
+    for (int i = 0; i < REMOVE_WAIT_MAX_POLLS; i++) {
+        int count = 0;
+        memset(views, 0, REBALANCE_PARTS_MAX * sizeof(*views));
+        if (gather_partitions(c, views, &count) != 0) {
+            free(views);
+            return 1;
+        }
+        left = 0;
+        for (int p = 0; p < count; p++) {
+            const struct part_view *v = &views[p];
+            left += v->leader[0] == '\0' || list_has(v->replicas, name) ||
+                    list_has(v->voters, name) || list_has(v->learners, name);
+        }
+        if (left == 0) {
+            break;
+        }
+        if (left != said && !opts.json) {
+            printf("waiting: %d of %d partitions still on %s\n", left, count, name);
+            said = left;
+        }
+        usleep(REMOVE_WAIT_POLL_MS * 1000);
+    }
+    free(views);
+    if (left != 0) {
+        fprintf(stderr,
+                "halyctl: %d partitions still on %s after an hour; see cluster rebalance "
+                "status\n",
+                left, name);
+        return 1;
+    }
+    if (!opts.json) {
+        printf("%s holds no partition: it may be stopped\n", name);
+    }
+    return 0;
+}
+
 static const char usage_text[] =
     "usage: halyctl [OPTIONS] cluster status\n"
     "       halyctl [OPTIONS] cluster quorum (split-brain protection rules; exit 1: one refuses)\n"
     "       halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]\n"
     "       halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]\n"
-    "       halyctl [OPTIONS] cluster remove NODE\n"
+    "       halyctl [OPTIONS] cluster remove NODE [--wait] (--wait: until its partitions moved "
+    "off)\n"
     "       halyctl [OPTIONS] cluster force-quorum --confirm-data-loss\n"
     "       halyctl [OPTIONS] cluster rebalance pause|resume (fair-share moves, cluster-wide)\n"
     "       halyctl [OPTIONS] cluster rebalance cancel (moves not finished go back; then "
@@ -921,7 +1071,7 @@ static const char usage_text[] =
     "without a reachable leader)\n"
     "       halyctl [OPTIONS] node drain\n"
     "       halyctl [OPTIONS] snapshot\n"
-    "       halyctl [OPTIONS] partitions\n"
+    "       halyctl [OPTIONS] partitions [--node NODE] (only the partitions placed on NODE)\n"
     "       halyctl [OPTIONS] events [--follow]\n"
     "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
     "active-active] [--secret S] [--policy PATTERN=POLICY]...\n"
@@ -954,10 +1104,10 @@ static int usage(void)
 struct words {
     const char *w[8];
     int n;
-    const char *host, *port, *to, *partition, *mode, *secret;
+    const char *host, *port, *to, *partition, *mode, *secret, *node;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
-    int observer, confirm, help, follow;
+    int observer, confirm, help, follow, wait;
 };
 
 /* Returns 0, or -1 for a usage error. */
@@ -972,6 +1122,7 @@ static int parse_args(int argc, char **argv, struct words *out)
                              : strcmp(a, "--user") == 0      ? &opts.user
                              : strcmp(a, "--to") == 0        ? &out->to
                              : strcmp(a, "--partition") == 0 ? &out->partition
+                             : strcmp(a, "--node") == 0      ? &out->node
                              : strcmp(a, "--mode") == 0      ? &out->mode
                              : strcmp(a, "--secret") == 0    ? &out->secret
                              : strcmp(a, "--cacert") == 0    ? &opts.cacert
@@ -1002,6 +1153,8 @@ static int parse_args(int argc, char **argv, struct words *out)
             out->observer = 1;
         } else if (strcmp(a, "--follow") == 0) {
             out->follow = 1;
+        } else if (strcmp(a, "--wait") == 0) {
+            out->wait = 1;
         } else if (strcmp(a, "--confirm-data-loss") == 0) {
             out->confirm = 1;
         } else if (strcmp(a, "--help") == 0) {
@@ -1030,6 +1183,9 @@ static int options_fit(const struct words *w)
     if (w->partition != NULL && !is(w, "cluster", "failover")) {
         return 0;
     }
+    if (w->node != NULL && !is(w, "partitions", NULL)) {
+        return 0;
+    }
     if (w->to != NULL && !is(w, "cluster", "failover") && !is(w, "wan", "add")) {
         return 0;
     }
@@ -1040,6 +1196,9 @@ static int options_fit(const struct words *w)
         return 0;
     }
     if (w->follow && !is(w, "events", NULL)) {
+        return 0;
+    }
+    if (w->wait && !is(w, "cluster", "remove")) {
         return 0;
     }
     return !w->confirm || is(w, "cluster", "force-quorum");
@@ -1274,7 +1433,7 @@ static int run(struct conn *c, const struct words *w)
         return cmd_events(c, w->follow);
     }
     if (is(w, "cluster", "status") && w->n == 2) {
-        return halyard_view(c, "STATUS");
+        return cmd_status(c);
     }
     if (is(w, "cluster", "failover") && w->n == 2) {
         return w->partition ? cmd_failover_partition(c, w->partition, w->to)
@@ -1284,7 +1443,8 @@ static int run(struct conn *c, const struct words *w)
         return cmd_member(c, "JOIN", w->w[2], w->observer);
     }
     if (is(w, "cluster", "remove") && w->n == 3) {
-        return cmd_member(c, "REMOVE", w->w[2], 0);
+        int rc = cmd_member(c, "REMOVE", w->w[2], 0);
+        return rc == 0 && w->wait ? cmd_wait_moved_off(c, w->w[2]) : rc;
     }
     if (is(w, "cluster", "rebalance") && w->n == 3 && strcmp(w->w[2], "status") == 0) {
         return cmd_rebalance_status(c);
@@ -1308,6 +1468,11 @@ static int run(struct conn *c, const struct words *w)
     }
     if (is(w, "node", "drain") && w->n == 2) {
         return cmd_drain(c, w->host, w->port);
+    }
+    if (is(w, "partitions", NULL) && w->n == 1 && w->node != NULL) {
+        /* The server lists only the partitions the map places on that member. */
+        const char *a[] = {"HALYARD", "PARTITIONS", "NODE", w->node, "JSON"};
+        return view_call(c, a, 4);
     }
     if (is(w, "partitions", NULL) && w->n == 1) {
         return halyard_view(c, "PARTITIONS");
@@ -1393,6 +1558,7 @@ int main(int argc, char **argv)
         return usage();
     }
     struct conn c;
+    memset(&c, 0, sizeof(c));
     if (conn_open(&c, w.host, w.port) != 0) {
         return 2;
     }

@@ -194,7 +194,7 @@ void node_partition_risk(const struct hy_node *n, const struct node_group *g, in
 }
 
 static void partition_json(const struct hy_node *n, const struct node_group *g, size_t p,
-                           size_t parts, const struct part_view *v, struct hy_buf *b)
+                           size_t parts, const struct part_view *v, int first, struct hy_buf *b)
 {
     int held = node_group_has(g, g->raft.cfg.id);
     uint32_t lo = (uint32_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
@@ -205,7 +205,7 @@ static void partition_json(const struct hy_node *n, const struct node_group *g, 
                   "%s{\"partition\":%zu,\"slots\":\"%u-%u\",\"leader\":%s%s%s,"
                   "\"role\":\"%s\",\"term\":%llu,\"commit_index\":%llu,"
                   "\"applied_index\":%llu",
-                  p ? "," : "", p, lo, hi, v->leader ? "\"" : "",
+                  first ? "" : ",", p, lo, hi, v->leader ? "\"" : "",
                   v->leader ? v->leader->name : "null", v->leader ? "\"" : "",
                   held ? raft_role_name(raft_role(&g->raft)) : "none",
                   (unsigned long long)raft_term(&g->raft),
@@ -253,8 +253,48 @@ static void partition_text(const struct hy_node *n, const struct node_group *g, 
 
 /* With partitions: every partition as this node can tell it (part_view_of: the map, its
  * links, its replicas, the leaders peers named; no request is sent, so it answers at once
- * even with partitions down), then the counts per node and the partitions at risk. */
-static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json)
+ * even with partitions down), then the counts per node and the partitions at risk. With
+ * `only` set (HALYARD PARTITIONS NODE name), the list holds only the partitions placed on that
+ * member; the counts after it stay the whole cluster's, so that one member's list can be read
+ * against the rest. With `at_risk_only` (HALYARD STATUS's text, halyctl cluster status: a
+ * summary that stays a screen long with thousands of partitions) it holds only the partitions
+ * without a known leader, under-replicated or without quorum. */
+/* The worst follower lag of the partitions this node leads. */
+struct worst_lag {
+    int leads;        /* whether this node leads any partition */
+    uint64_t entries; /* entries behind the leader's log */
+    size_t partition; /* where */
+    raft_id follower; /* who */
+};
+
+/* Folds the followers of partition p, if this node leads it, into w: entries of the leader's
+ * log each has not acknowledged (its match index). A quiesced group has nothing in flight, so
+ * its figures stand as they were; a member this node's map does not name (an observer's
+ * learner) counts as well, since it serves reads. */
+static void worst_lag_fold(const struct hy_node *n, const struct node_group *g, size_t p,
+                           struct worst_lag *w)
+{
+    if (!replica_is_leader(g)) {
+        return;
+    }
+    w->leads = 1;
+    uint64_t last = raft_last_index(&g->raft);
+    for (size_t i = 0; i < n->member_count; i++) {
+        struct raft_follower f;
+        if (!raft_follower_info(&g->raft, n->members[i].id, &f)) {
+            continue;
+        }
+        uint64_t lag = last - HY_MIN(f.match_index, last);
+        if (lag > w->entries || w->follower == RAFT_NONE) {
+            w->entries = lag;
+            w->partition = p;
+            w->follower = n->members[i].id;
+        }
+    }
+}
+
+static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json, raft_id only,
+                              int at_risk_only)
 {
     struct node_group *const *groups;
     size_t parts = node_data_groups(n, &groups);
@@ -264,10 +304,20 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
     size_t leads[NODE_MEMBERS_MAX] = {0}, holds[NODE_MEMBERS_MAX] = {0};
     size_t leaderless = 0, under = 0, no_quorum = 0;
     uint32_t rf = replicas_wanted(n);
-    hy_buf_append_str(b, json ? ",\"partitions\":[" : "partitions:\n");
+    hy_buf_append_str(b, json           ? ",\"partitions\":["
+                         : at_risk_only ? "partitions at risk (halyctl partitions lists all):\n"
+                                        : "partitions:\n");
+    size_t listed = 0;
+    struct worst_lag worst = {0, 0, 0, RAFT_NONE};
     for (size_t p = 0; p < parts; p++) {
         struct part_view v;
         part_view_of(n, groups[p], rf, &v);
+        worst_lag_fold(n, groups[p], p, &worst);
+        int shown = only == RAFT_NONE;
+        for (uint32_t k = 0; k < v.count && !shown; k++) {
+            shown = v.replicas[k] == only;
+        }
+        shown &= !at_risk_only || v.leader == NULL || v.under_replicated || v.no_quorum;
         if (v.leader == NULL) {
             leaderless++;
         } else {
@@ -279,17 +329,45 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
         }
         under += v.under_replicated;
         no_quorum += v.no_quorum;
+        if (!shown) {
+            continue;
+        }
         if (json) {
-            partition_json(n, groups[p], p, parts, &v, b);
+            partition_json(n, groups[p], p, parts, &v, listed == 0, b);
         } else {
             partition_text(n, groups[p], p, parts, &v, b);
         }
+        listed++;
+    }
+    if (json) {
+        hy_buf_append_str(b, "]");
+    } else if (at_risk_only && listed == 0) {
+        hy_buf_append_str(b, "  none\n");
+    }
+    if (only != RAFT_NONE) {
+        const char *name = node_member_name(n, only);
+        hy_buf_printf(b,
+                      json ? ",\"node\":\"%s\",\"partitions_listed\":%zu"
+                           : "placed on %s: %zu of the partitions\n",
+                      name ? name : "?", listed);
+    }
+    /* Flat fields, not an object: halyctl cluster status reads them from every member with
+     * its plain key search, as it reads the partitions' fields. */
+    const char *lag_name = node_member_name(n, worst.follower);
+    if (json && worst.follower != RAFT_NONE) {
+        hy_buf_printf(b,
+                      ",\"worst_lag_entries\":%llu,\"worst_lag_partition\":%zu,"
+                      "\"worst_lag_follower\":\"%s\"",
+                      (unsigned long long)worst.entries, worst.partition,
+                      lag_name ? lag_name : "?");
+    } else if (json) {
+        hy_buf_append_str(b, ",\"worst_lag_entries\":null");
     }
     uint32_t shared_zone, shared_rack;
     partmap_shared_domains(n, &shared_zone, &shared_rack);
     if (json) {
         hy_buf_printf(b,
-                      "],\"partitions_without_leader\":%zu,\"partitions_under_replicated\":%zu,"
+                      ",\"partitions_without_leader\":%zu,\"partitions_under_replicated\":%zu,"
                       "\"partitions_without_quorum\":%zu,\"partitions_sharing_zone\":%u,"
                       "\"partitions_sharing_rack\":%u,\"leaders\":{",
                       leaderless, under, no_quorum, shared_zone, shared_rack);
@@ -304,6 +382,18 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
                           "zones or racks for the replication factor, or a move under way)\n",
                           shared_zone, shared_rack);
         }
+    }
+    if (json) {
+        /* the worst lag went before the counts, above */
+    } else if (worst.follower != RAFT_NONE) {
+        hy_buf_printf(b,
+                      "worst follower lag of the partitions led here: %llu entries (partition "
+                      "%zu, %s)\n",
+                      (unsigned long long)worst.entries, worst.partition,
+                      lag_name ? lag_name : "?");
+    } else {
+        hy_buf_printf(b, "worst follower lag of the partitions led here: none (%s)\n",
+                      worst.leads ? "no follower" : "this node leads no partition");
     }
     for (int counts = 0; counts < 2; counts++) {
         const size_t *per = counts == 0 ? leads : holds;
@@ -379,7 +469,7 @@ static void status_json(struct cmd_ctx *x, struct hy_buf *b)
         hy_buf_append_str(b, "}");
     }
     hy_buf_append_str(b, "]");
-    partitions_status(n, b, 1);
+    partitions_status(n, b, 1, RAFT_NONE, 0);
     hy_buf_append_str(b, "}");
 }
 
@@ -452,7 +542,7 @@ static void status_text(struct cmd_ctx *x, struct hy_buf *b)
         member_lag_text(n, m, b);
         hy_buf_append_str(b, "\n");
     }
-    partitions_status(n, b, 0);
+    partitions_status(n, b, 0, RAFT_NONE, 1);
 }
 
 static void halyard_status(struct cmd_ctx *x, int json)
@@ -611,8 +701,27 @@ void cmd_halyard(struct cmd_ctx *x)
     int json = x->argc == 3 && node_arg_is(&x->argv[2], "JSON");
     if ((node_arg_is(sub, "STATUS") || node_arg_is(sub, "MEMBERS")) && (x->argc == 2 || json)) {
         halyard_status(x, json);
-    } else if (node_arg_is(sub, "PARTITIONS") && (x->argc == 2 || json)) {
-        /* Each partition: its slots, its leader, this node's replica of it. */
+    } else if (node_arg_is(sub, "PARTITIONS") &&
+               (x->argc == 2 || json || x->argc == 4 || x->argc == 5)) {
+        /* Each partition: its slots, its leader, this node's replica of it; with NODE name,
+         * only those placed on that member (halyctl partitions --node N). */
+        raft_id only = RAFT_NONE;
+        if (x->argc >= 4) {
+            json = x->argc == 5 && node_arg_is(&x->argv[4], "JSON");
+            if (!node_arg_is(&x->argv[2], "NODE") || (x->argc == 5 && !json)) {
+                node_reply_syntax_error(x);
+                return;
+            }
+            char name[NODE_MEMBER_NAME_MAX + 1];
+            snprintf(name, sizeof(name), "%.*s", (int)HY_MIN(x->argv[3].len, NODE_MEMBER_NAME_MAX),
+                     (const char *)x->argv[3].ptr);
+            only = node_member_id(name);
+            if (x->argv[3].len > NODE_MEMBER_NAME_MAX ||
+                node_member_find(x->node->members, x->node->member_count, only) == NULL) {
+                resp_write_errorf(&x->w, "ERR no member named '%s'", name);
+                return;
+            }
+        }
         struct hy_buf b;
         hy_buf_init(&b);
         if (x->node->group_count == 1) {
@@ -622,7 +731,7 @@ void cmd_halyard(struct cmd_ctx *x)
             if (json) {
                 hy_buf_printf(&b, "{\"partitions_count\":%zu", x->node->group_count - 1);
             }
-            partitions_status(x->node, &b, json);
+            partitions_status(x->node, &b, json, only, 0);
             if (json) {
                 hy_buf_append_str(&b, "}");
             }

@@ -622,6 +622,54 @@ def test_a_joined_node_gets_its_fair_share(grow):
         wait_for(local, 30, "the newcomer's own replica of partition %d to hold its key" % p)
 
 
+def test_cluster_remove_wait_returns_once_no_partition_holds_the_member(grow):
+    """`halyctl cluster remove NODE --wait` (issue 12 item 2: a node's replicas move off before
+    it leaves): 4 nodes, 8 partitions of ~250 KB each, RF 3, moves slowed by 1 KiB snapshot
+    chunks. The command returns once no partition holds n4; n4 is then killed at once, and
+    every partition still has its 3 voters, none of them n4, and every key reads back."""
+    import redis
+    parts = 8
+    c = grow(4, {"partitions": parts, "replication-factor": 3, "snapshot-chunk-bytes": 1024})
+    keys = write_key_per_partition(c.ports[0], parts, "rm")
+    r = redis.Redis(port=c.ports[0])
+
+    def load():
+        pipe = r.pipeline(transaction=False)
+        for i in range(1000):
+            pipe.set("bulk:%d" % i, "x" * 2000)
+        try:
+            return all(pipe.execute())
+        except redis.ResponseError as e:  # a leadership moved under a write: SET again
+            if str(e).startswith(("UNKNOWN", "TRYAGAIN")):
+                return False
+            raise
+
+    wait_for(load, 60, "1,000 values of 2 KB written")
+    reps, _ = placement(c.ports[0], parts)
+    assert sum(1 for rr in reps.values() if c.ports[3] in rr) == 6, reps  # 24 replicas over 4
+    t0 = time.monotonic()
+    out = halyctl(c.ports[0], "cluster", "remove", "n4", "--wait")
+    took = time.monotonic() - t0
+    assert out.returncode == 0, out
+    assert "n4 holds no partition: it may be stopped" in out.stdout, out.stdout
+    c.kill(3, signal.SIGKILL)
+
+    def on_three():
+        views = leader_views(c, c.ports[:3])
+        return len(views) == parts and all(
+            len(v["voters"]) == 3 and "n4" not in v["voters"] + v["learners"] for v in views.values())
+
+    # Within a few election timeouts: had the command returned with n4 still voting somewhere,
+    # that partition would keep n4 in its configuration (down) until replace-after-ms.
+    wait_for(on_three, 10, "every partition on 3 voters without n4 after n4 was killed")
+    for i in range(3):
+        with RawConn(c.ports[i]) as conn:
+            for p, k in keys.items():
+                assert conn.cmd("GET", k) == ("v%d" % p).encode(), (i, p)
+            assert conn.cmd("GET", "bulk:999") == b"x" * 2000
+    print("\nremove --wait took %.1f s:\n%s" % (took, out.stdout))
+
+
 def test_a_joined_node_gets_its_fair_share_with_an_observer_in_the_cluster(grow):
     """3 nodes, 8 partitions, RF 3, and an observer (a learner of every partition for good);
     a 4th voter joins and must get its fair share (6 of the 24 replicas). The observer's
@@ -791,6 +839,58 @@ def test_replication_factor_changes_at_run_time(grow):
                     assert conn.cmd("GET", k) == ("v%d" % p).encode(), (rf, i, p)
     out = halyctl(c.ports[0], "cluster", "set", "replication-factor", "9")
     assert out.returncode != 0 and "1 to 7" in out.stdout + out.stderr, out
+
+
+def test_replication_factor_3_to_5_to_3_under_checked_history(grow):
+    """Issue 12's test of the replication factor at run time, under a checked workload: 5
+    nodes with 8 partitions at RF 3 -> 5 -> 3 while clients run SET/GET/INCR on keys of
+    several partitions and write fresh keys. Each step ends with every partition settled (its
+    own configuration is the map's) on the factor's replicas, spread evenly; writes go on
+    throughout, no acknowledged write is lost, every node's view converges and the history is
+    linearizable."""
+    parts = 8
+    c = grow(5, {"partitions": parts, "replication-factor": 3})
+    wl = Workload(c.ports, keys=16, seed=SEED).start()
+    try:
+        wl.wait_progress(200, 30)
+        for rf, loads in ((5, (8,)), (3, (4, 5))):
+            wait_for(lambda: halyctl(c.ports[rf % 5], "cluster", "set", "replication-factor",
+                                     str(rf)).returncode == 0, 30,
+                     "halyctl cluster set replication-factor %d to succeed" % rf)
+
+            def settled(rf=rf, loads=loads):
+                if any(cmd(p, "HALYARD", "REPLICATION-FACTOR") != rf for p in c.ports):
+                    return False
+                reps, leaders = placement(c.ports[0], parts)
+                load = [sum(1 for r in reps.values() if port in r) for port in c.ports]
+                if not (all(len(r) == rf for r in reps.values()) and all(l in loads for l in load)
+                        and all(leaders[p] is not None for p in reps)):
+                    return False
+                out = halyctl(c.ports[0], "--json", "cluster", "rebalance", "status")
+                return out.returncode == 0 and json.loads(out.stdout)["settled"] == parts
+
+            wait_for(settled, 120, "every partition settled on %d replicas, %s per node" % (rf, loads))
+            wl.wait_progress(100, 30, "writes acknowledged at replication factor %d" % rf)
+    finally:
+        wl.stop()
+    wl.check_protocol()
+    values = final_reads(c, wl)
+    for port in c.ports:
+        def same(port=port):
+            with RawConn(port) as conn:
+                conn.cmd("READONLY")  # its replica where it holds one, the leader elsewhere
+                got = {k: conn.cmd("GET", k) for k in wl.keys}
+            return {k: (None if v is None else int(v)) for k, v in got.items()} == values
+        wait_for(same, 30, "port %d's view to converge" % port)
+    ledger = [o for o in wl.ledger() if o.status != lincheck.INFO]
+    with RawConn(c.ports[0]) as conn:
+        for o in ledger:
+            got = conn.cmd("GET", o.key)
+            want = o.arg if o.status == lincheck.OK else None
+            assert (None if got is None else int(got)) == want, "ledger %s (%r): read %r" % (o.key, o, got)
+    result = lincheck.check(wl.history)
+    assert result.ok is True, result
+    print("\nRF 3 -> 5 -> 3: %s ledger=%d ops=%d" % (dict(wl.stats()), len(ledger), result.ops_checked))
 
 
 def test_grow_3_to_5_and_shrink_back_under_checked_history(grow):

@@ -1,11 +1,12 @@
-"""A partitioned cluster (issue 11, first slice): --partitions N makes N Raft groups hold the
-slot ranges, each led and replicated on its own, group 0 holding the membership.
+"""A partitioned cluster (issue 11): --partitions N makes N Raft groups hold the slot ranges,
+each led and replicated on its own, group 0 holding the membership.
 
 Real processes on 127.0.0.1, real clients (redis-py's RedisCluster, plain redis-py, redis-cli),
 kill -9 under a checked history, a whole-cluster restart, a join that takes the cluster's
-partition count. What the slice does not do yet (replication factor below the member count,
-per-partition quorum loss, sessions in partitions) is not tested here: see
-docs/partitioning.md.
+partition count, sessions per partition, FORCE-QUORUM and drain. Elsewhere: a replication
+factor below the member count and per-partition quorum loss in test_replication_factor.py;
+16 partitions paused, killed and cut off under checked histories in test_partition_faults.py;
+moves in test_membership.py, test_moves.py and test_zones.py.
 """
 
 import os
@@ -452,6 +453,66 @@ def test_failover_of_one_partition_and_drain(make_cluster):
     live = [i for i in range(3) if i != victim]
     after = wait_all_led(c, live)
     assert c.ports[victim] not in after.values()
+
+
+def test_cluster_status_shows_the_worst_follower_lag(make_cluster):
+    """`halyctl cluster status` is a compact summary (issue 11 item 8): a row only for each
+    partition at risk, the counts, and the worst follower lag over every member's led
+    partitions: a node frozen (SIGSTOP) while keys of every partition are
+    written falls behind in the partitions others lead, and the line names it with the entries
+    it misses; once it runs again and catches up, the worst lag is 0. Each node's HALYARD
+    STATUS JSON carries the worst lag of the partitions it leads."""
+    c = make_cluster(3)
+    wait_all_led(c, [0, 1, 2])
+    wait_balanced(c, [0, 1, 2])
+    halyctl = os.path.join(os.path.dirname(c.bin), "halyctl")
+
+    def status_line(port):
+        out = subprocess.run([halyctl, "-p", str(port), "cluster", "status"], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0, out
+        lines = [x for x in out.stdout.splitlines() if x.startswith("worst follower lag in the cluster:")]
+        assert len(lines) == 1, out.stdout
+        return lines[0]
+
+    def lag_of(line):
+        words = line.split(": ", 1)[1].split()
+        return int(words[0]) if words[0].isdigit() else None
+
+    wait_for(lambda: lag_of(status_line(c.ports[0])) == 0, 20, "no follower behind at the start")
+    # A compact summary: no row per healthy partition (halyctl partitions lists them all).
+    out = subprocess.run([halyctl, "-p", str(c.ports[0]), "cluster", "status"], capture_output=True, text=True,
+                         timeout=30).stdout
+    assert "partitions at risk (halyctl partitions lists all):\n  none\n" in out, out
+    assert " slots " not in out and "partitions: %d, without a known leader: 0," % PARTS in out, out
+    with RawConn(c.ports[0]) as conn:
+        doc = __import__("json").loads(conn.cmd("HALYARD", "STATUS", "JSON"))
+    assert "worst_lag_entries" in doc, sorted(doc)
+    frozen = 2
+    c.kill(frozen, signal.SIGSTOP)
+    try:
+        live = [0, 1]
+        wait_all_led(c, live)
+        r = redis.Redis(port=c.ports[0])
+        written = 0
+        for i in range(400):
+            k = "lag:%d" % i
+            wait_for(lambda k=k: r.set(k, "x"), 20, "SET %s" % k)
+            written += 1
+        line = status_line(c.ports[0])
+        assert lag_of(line) is not None and lag_of(line) >= 20, line
+        assert " n3 behind its leader " in line, line
+        assert "(1 member not reached)" in line, line  # the frozen one: its own leaderships moved
+        # Every partition is now under-replicated (one of its 3 replicas frozen): each has a row.
+        def at_risk_rows():
+            out = subprocess.run([halyctl, "-p", str(c.ports[0]), "cluster", "status"], capture_output=True,
+                                 text=True, timeout=30).stdout
+            return out.count("UNDER-REPLICATED") == PARTS and out.count(" slots ") == PARTS
+        wait_for(at_risk_rows, 20, "a row for each partition at risk")
+    finally:
+        c.kill(frozen, signal.SIGCONT)
+    wait_all_led(c, [0, 1, 2])
+    wait_for(lambda: lag_of(status_line(c.ports[1])) == 0, 30, "the frozen node caught up: %s" % status_line(c.ports[1]))
 
 
 def test_force_quorum_and_remove_act_on_every_partition(make_cluster):

@@ -338,6 +338,41 @@ def test_rf3_on_five_nodes_under_checked_history(make_cluster):
     print("\nrf3 on 5 nodes: %s ledger=%d ops=%d" % (dict(wl.stats()), len(ledger), result.ops_checked))
 
 
+def test_halyctl_partitions_node_lists_what_the_map_places_there(make_cluster):
+    """`halyctl partitions --node N` (issue 11 item 8) lists the partitions the map places on
+    member N, asked through any member, in text and JSON; the counts after the list stay the
+    whole cluster's. An unknown member is refused, and --node belongs to `partitions` only."""
+    c = make_cluster(5)
+    placed = wait_placed(c, range(5))
+    halyctl = os.path.join(os.path.dirname(c.bin), "halyctl")
+
+    def run(*args):
+        return subprocess.run([halyctl, "-p", str(c.ports[0])] + list(args), capture_output=True, text=True,
+                              timeout=10)
+
+    for i in range(5):
+        want = sorted(p for p, reps in placed.items() if i in reps)
+        out = run("partitions", "--node", "n%d" % (i + 1), "--json")
+        assert out.returncode == 0, out
+        doc = json.loads(out.stdout)
+        assert [x["partition"] for x in doc["partitions"]] == want, (i, doc["partitions"], want)
+        assert all("n%d" % (i + 1) in x["replicas"] for x in doc["partitions"])
+        assert doc["node"] == "n%d" % (i + 1) and doc["partitions_listed"] == len(want), doc
+        assert sum(doc["replicas_per_node"].values()) == PARTS * RF, doc["replicas_per_node"]
+        out = run("partitions", "--node", "n%d" % (i + 1))
+        assert out.returncode == 0, out
+        rows = [int(line.split()[0]) for line in out.stdout.splitlines() if " slots " in line]
+        assert rows == want, (i, out.stdout)
+        assert "placed on n%d: %d of the partitions" % (i + 1, len(want)) in out.stdout, out.stdout
+    # Without --node: every partition.
+    doc = json.loads(run("partitions", "--json").stdout)
+    assert [x["partition"] for x in doc["partitions"]] == list(range(PARTS)) and "node" not in doc
+    out = run("partitions", "--node", "n9")
+    assert out.returncode == 1 and "no member named 'n9'" in out.stdout + out.stderr, out
+    out = run("cluster", "status", "--node", "n1")
+    assert out.returncode == 2, out
+
+
 def test_nodes_learn_leaders_of_partitions_they_do_not_hold(make_cluster):
     """In `redirect moved` a node forwards nothing, so no -MOVED ever tells it who leads a
     partition it does not hold: it asks its peers (HY.LEADERS, every election timeout). After
