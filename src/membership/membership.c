@@ -446,7 +446,10 @@ static void apply_self(struct membership *m, const struct membership_update *u, 
     }
     m->stats.refutations++;
     if (u->state == MEMBERSHIP_DEAD) {
-        m->sync_left = 1; /* held dead: this view missed news too; ask for the whole view */
+        /* Held dead: this view missed news too; ask for the whole view (without cutting short
+         * the requests a starting node still has to make: losing them all left a restarted
+         * node blind to a death for a whole probe pass, simulator seed 16 at 100 nodes). */
+        m->sync_left = HY_MAX(m->sync_left, 1u);
     }
     lhm_add(m, 1); /* Lifeguard: being suspected hints that this node is the slow one */
     if (m->cfg.mutation == MEMBERSHIP_MUT_INC_RESET) {
