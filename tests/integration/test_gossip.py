@@ -189,7 +189,8 @@ def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, c
     """Six nodes: each beacons to, and watches with phi, its four ring neighbours only (two
     each way by name); the fifth peer's link carries no beacon, and that member is watched by
     the probes. A member killed with -9 is still declared dead by every other node, the one
-    that does not beacon to it included."""
+    that does not beacon to it included. Once it is removed, the ring of the five left is
+    whole: the links that join it get beacons, and nobody is suspected for the change."""
     n = 6
     c = start(tmp_path_factory, clusters, n)
     for i in range(n):
@@ -224,3 +225,29 @@ def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, c
         if i != victim:
             wait_for(lambda i=i: gossip_view(c.ports[i], name)[0] == "dead", 10,
                      "%s to hold killed %s dead" % (c.names[i], name))
+    # Removed, the dead member leaves the ring: five members are a whole ring, so each
+    # survivor's link to the member opposite it joins it, gets beacons and a fresh phi window,
+    # and that member is not suspected for the time before (no MEMBER_SUSPECT).
+    live = [i for i in range(n) if i != victim]
+    marks = {i: last_id(c.ports[i]) for i in live}
+    wait_for(lambda: RawConn(c.ports[live[0]], timeout=10).cmd("HALYARD", "REMOVE", name)
+             in ("OK", b"OK"), 30, "HALYARD REMOVE %s" % name)
+    for i in live:
+        others = {c.names[j] for j in live if j != i}
+        wait_for(lambda i=i, others=others: set(info(c.ports[i], "cluster").get(
+            "gossip_ring", "").split(",")) == others, 20, "%s's ring to be %s" % (c.names[i], others))
+    before = {i: metric_by_member(c, i, "halyard_peer_beacons_sent_total") for i in live}
+
+    def opposite_beacons_grew():
+        for i in live:
+            now = metric_by_member(c, i, "halyard_peer_beacons_sent_total")
+            for m in set(c.names) - ring_of(c.names, c.names[i]) - {c.names[i], name}:
+                if now[m] < before[i][m] + 20:
+                    return False
+        return True
+
+    wait_for(opposite_beacons_grew, 20, "beacons on the links that joined the ring")
+    for i in live:
+        for e in events(c.ports[i]):
+            assert not (e["id"] > marks[i] and e["type"] == "MEMBER_SUSPECT"
+                        and e.get("member") != name), (c.names[i], e)
