@@ -156,6 +156,8 @@ int node_gossip_start(struct hy_node *n, uint64_t seed, uint64_t now_ms)
     n->gossip = g;
     g->members_epoch = n->members_epoch - 1;
     gossip_members(g, now_ms);
+    /* The ring now, not at the first probe: the shell beacons to it from its first turn. */
+    (void)membership_ring(&g->mb, NULL, 0);
     return HY_OK;
 }
 
