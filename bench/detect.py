@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Failure detection of a 3-node halyard cluster on loopback (`make bench-detect`; issue 14).
+"""Failure detection of a 3-node (--nodes) halyard cluster on loopback (`make bench-detect`;
+issue 14).
 
 1. Detection time: ROUNDS rounds of kill -9 and ROUNDS of SIGSTOP of one member (each member
    in turn). From the signal on, both other nodes are polled (INFO cluster's gossip_member
@@ -11,10 +12,13 @@
    when installed, else one busy python loop per core) while redis-benchmark sends SETs to
    the cluster; no fault is injected, so every MEMBER_SUSPECT event any node records is a
    false suspicion. Prints them per node-hour.
+3. Beacons: before the rounds, the liveness beacons each node sent per second over 5 s of an
+   idle cluster (/metrics halyard_peer_beacons_sent_total; absent before the ring), and the
+   links they went on: with gossip's ring, 4 links per node from 6 nodes on, not n - 1.
 
 A benchmark, not a test: timings depend on the machine (say whether it was shared).
 
-    bench/detect.py /abs/path/to/halyard [--rounds 20] [--hog-seconds 300]
+    bench/detect.py /abs/path/to/halyard [--nodes 3] [--rounds 20] [--hog-seconds 300]
 """
 
 import argparse
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 
@@ -107,6 +112,39 @@ def detection(c, rounds):
             else:
                 os.kill(c.nodes[victim].pid, signal.SIGCONT)
     return results
+
+
+BEACON_BYTES = 20  # an empty HEARTBEAT frame: 16 bytes of header and a 4-byte count
+
+
+def beacons_sent(c, i):
+    """{member: beacons sent} of node i (/metrics), {} when the binary does not count them."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % c.http_port(i), timeout=2) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("halyard_peer_beacons_sent_total{"):
+            labels, value = line.split("{", 1)[1].rsplit("} ", 1)
+            out[labels.split('"')[1]] = float(value)
+    return out
+
+
+def beacon_rate(c, seconds=5.0):
+    """Prints the beacons per second a node sent over `seconds` of an idle cluster (the mean
+    over the nodes), the links that carried them, and their payload in bytes per second."""
+    before = [beacons_sent(c, i) for i in range(len(c.ports))]
+    if not before[0]:
+        print("beacons: not counted by this binary (no halyard_peer_beacons_sent_total)", flush=True)
+        return
+    time.sleep(seconds)  # the measurement window itself
+    after = [beacons_sent(c, i) for i in range(len(c.ports))]
+    rates = [sum(after[i][m] - before[i].get(m, 0) for m in after[i]) / seconds
+             for i in range(len(c.ports))]
+    links = [sum(1 for m in after[i] if after[i][m] > before[i].get(m, 0)) for i in range(len(c.ports))]
+    mean = sum(rates) / len(rates)
+    print("beacons on an idle cluster of %d nodes: %.1f a second per node on %d-%d of its %d links "
+          "(%.0f bytes/s of payload per node)" % (len(c.ports), mean, min(links), max(links),
+                                                  len(c.ports) - 1, mean * BEACON_BYTES), flush=True)
 
 
 def member_events(c):
@@ -237,6 +275,7 @@ def false_suspicions(c, seconds, workers=0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
+    ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--hog-seconds", type=int, default=300)
     ap.add_argument("--hog-workers", type=int, default=0,
@@ -246,12 +285,14 @@ def main():
     a = ap.parse_args()
     os.environ["HALYARD_BIN"] = a.binary
     root = tempfile.mkdtemp(prefix="halyard-detect-")
-    c = Cluster(_Tmp(root), 3, extra=dict(s.split("=", 1) for s in a.set))
+    c = Cluster(_Tmp(root), a.nodes, extra=dict(s.split("=", 1) for s in a.set))
     if a.set:
         print("settings: %s" % " ".join(a.set), flush=True)
     c.start_all()
     try:
         c.leader()
+        wait_all_alive(c)
+        beacon_rate(c)
         res = detection(c, a.rounds) if a.rounds > 0 else {}
         for fault, (s, d) in res.items():
             print("%-8s (%d rounds): SUSPECT p50 %.0f ms p99 %.0f ms; DEAD p50 %.0f ms p99 %.0f ms"

@@ -497,11 +497,13 @@ static void on_event(struct gs_world *w, const struct gs_event *ev)
         }
         break;
     case EV_HB:
-        if (n->up && !n->frozen && !n->hogged && w->o.nodes > 1) {
-            deliver_later(w, (int)ev->node, (int)((ev->node + 1) % (uint32_t)w->o.nodes), NULL, 1);
-            if (w->o.nodes > 2) {
-                deliver_later(w, (int)ev->node, (int)((ev->node + 2) % (uint32_t)w->o.nodes), NULL,
-                              1);
+        if (n->up && !n->frozen && !n->hogged) {
+            /* To the node's ring neighbours in its own view, as the shell beacons (the core
+             * decides who they are for both). */
+            const char *ring[2 * MEMBERSHIP_RING_K_MAX];
+            size_t count = membership_ring(&n->mb, ring, HY_ARRAY_LEN(ring));
+            for (size_t i = 0; i < count; i++) {
+                deliver_later(w, (int)ev->node, node_index(ring[i]), NULL, 1);
             }
         }
         push(w, w->now_ms + GS_HB_MS, EV_HB, ev->node, 0);

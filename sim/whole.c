@@ -1138,8 +1138,8 @@ static void net_send_gossip(struct world *w, struct w_node *from, const char *to
  * mesh.c) is reported suspected to every group with the call mesh.c's liveness_cb makes
  * (node_peer_liveness), the link staying up, and cleared once anything arrives. A tick that
  * comes late (the node itself was frozen) blames no peer: every link is given a fresh start
- * (tick_was_late). PINGs are not modelled: beacons already cross every idle link. Returns 1
- * when the engine was called. */
+ * (tick_was_late). PINGs are not modelled: beacons already cross every idle link (with
+ * gossip, every ring link: the others are the probes'). Returns 1 when the engine was called. */
 static int ev_peer_tick(struct world *w, struct w_node *wn)
 {
     uint64_t every = (uint64_t)wn->cfg.heartbeat_ms;
@@ -1152,8 +1152,25 @@ static int ev_peer_tick(struct world *w, struct w_node *wn)
         }
         return 0;
     }
+    /* With gossip, beacons go to its ring neighbours only (mesh.c's mesh_gossip_ring: every
+     * peer until gossip's first turn named them). */
+    int beacon[W_NODES_MAX];
+    const char *ring[NODE_GOSSIP_RING_MAX];
+    uint64_t epoch = 0;
+    size_t ring_count =
+        wn->node != NULL ? node_gossip_ring(wn->node, ring, HY_ARRAY_LEN(ring), &epoch) : 0;
+    int listed = w->gossip && wn->node != NULL && (ring_count > 0 || epoch > 0);
     for (int p = 0; p < w->n; p++) {
-        if (p == wn->idx || !wn->view_up[p] || w->now - wn->last_send[p] < every) {
+        beacon[p] = !listed;
+    }
+    for (size_t i = 0; listed && i < ring_count && i < HY_ARRAY_LEN(ring); i++) {
+        int p = node_index(ring[i]);
+        if (p >= 0 && p < w->n) {
+            beacon[p] = 1;
+        }
+    }
+    for (int p = 0; p < w->n; p++) {
+        if (p == wn->idx || !wn->view_up[p] || !beacon[p] || w->now - wn->last_send[p] < every) {
             continue;
         }
         wn->last_send[p] = w->now;

@@ -35,6 +35,8 @@ struct io_mesh {
     struct peer_transport *transport;
     struct io_tls_ctx *tls; /* tls-cluster yes: the peer port's contexts; NULL: clear text */
     uint64_t members_epoch; /* the node's member list the peers were taken from */
+    uint64_t ring_epoch;    /* gossip's ring the beacons were last set from */
+    int ring_set;           /* 0: set them again at the next turn (the peers changed) */
     /* Snapshots go to followers from the log's files (snap_stream.h), read through a disk of
      * the mesh's own on the log directory; a group whose file was damaged is asked for a new
      * snapshot at the next flush (not from inside the engine's step that sent the chunk). */
@@ -148,16 +150,33 @@ static void mesh_gossip_heard(struct io_mesh *m, uint64_t now_ms)
     }
 }
 
+/* Beacons to gossip's ring neighbours only (DESIGN.md §7, docs/operations.md "Failure
+ * detection"): a link off the ring carries no beacon, and its peer is watched by the probes. */
+static void mesh_gossip_ring(struct io_mesh *m)
+{
+    const char *ring[NODE_GOSSIP_RING_MAX];
+    uint64_t epoch;
+    size_t count = node_gossip_ring(m->node, ring, HY_ARRAY_LEN(ring), &epoch);
+    if (m->ring_set && epoch == m->ring_epoch) {
+        return;
+    }
+    m->ring_epoch = epoch;
+    m->ring_set = 1;
+    peer_transport_set_beacons(m->transport, ring, HY_MIN(count, HY_ARRAY_LEN(ring)));
+}
+
 static void mesh_gossip_timer_cb(uv_timer_t *t)
 {
     struct io_mesh *m = t->data;
     uint64_t now = io_clock_ms();
     mesh_gossip_heard(m, now);
     if (node_gossip_next_ms(m->node) > now) {
+        mesh_gossip_ring(m);
         mesh_gossip_flush(m);
         return;
     }
     node_gossip_tick(m->node, now);
+    mesh_gossip_ring(m);
     mesh_gossip_flush(m);
     m->progress_cb(m->ctx); /* its verdicts moved the engine (events, liveness) */
 }
@@ -270,7 +289,8 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     pc.beacon_ms = (uint32_t)cfg->heartbeat_ms;
     pc.suspect_ms = (uint32_t)cfg->election_timeout_ms;
     /* With gossip on, the beacons are the phi detector's heartbeats and gossip replaces the
-     * fixed silence detector (docs/operations.md "Failure detection"). */
+     * fixed silence detector (docs/operations.md "Failure detection"); they go to the ring
+     * neighbours only once gossip's first turn named them (mesh_gossip_ring). */
     if (cfg->gossip) {
         pc.suspect_ms = 0;
     }
@@ -326,6 +346,7 @@ void io_mesh_update(struct io_mesh *m)
     struct peer_addr peers[PEER_MAX + 1];
     size_t n = mesh_peers(m->node, peers, HY_ARRAY_LEN(peers));
     (void)peer_transport_set_peers(m->transport, peers, n); /* failures are logged */
+    m->ring_set = 0; /* a peer added now gets its beacons only if the ring names it */
 }
 
 /* A snapshot chunk whose bytes are read from the log's file now (snap_stream.h). One that

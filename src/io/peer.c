@@ -13,7 +13,10 @@
  * first, so a connection's messages keep their order. With beacon_ms set, a connection that
  * sent nothing for beacon_ms sends an empty HEARTBEAT: the node pair's liveness signal, which
  * is all that crosses an idle link once every group is quiesced. A peer from which nothing
- * arrived for suspect_ms is reported suspected (liveness_cb), without closing anything.
+ * arrived for suspect_ms is reported suspected (liveness_cb), without closing anything. Once
+ * peer_transport_set_beacons named the peers to beacon to (gossip's ring neighbours), the
+ * others get none: their links carry PINGs and whatever the node sends, and gossip's probes
+ * watch them.
  */
 #include "io/peer.h"
 
@@ -80,6 +83,7 @@ struct peer {
     struct peer_stats stats;
     int active;    /* 0: left the peer list (its slot and timer wait for reuse) */
     int suspected; /* liveness_cb(0) reported and not yet taken back */
+    int beacon;    /* its idle link gets beacons (peer_transport_set_beacons) */
 };
 
 struct peer_refusal {
@@ -107,6 +111,7 @@ struct peer_transport {
     struct hy_prng prng;
     uint64_t ping_token;
     uint64_t last_tick_ms;
+    int beacons_listed; /* peer_transport_set_beacons was called: a peer added since gets none */
     struct peer_refusal refusals[PEER_REFUSAL_SLOTS]; /* refusal_quiet */
     uint16_t port;
     int closing;
@@ -971,10 +976,12 @@ static void conn_keepalive(struct peer_transport *t, struct peer_conn *c, uint64
         conn_hb_seal(c);
         wire_encode_ping(&c->pending, WIRE_PING, ++t->ping_token);
     }
-    if (t->cfg.beacon_ms != 0 && now - c->last_send_ms >= t->cfg.beacon_ms && c->hb_count == 0) {
+    if (t->cfg.beacon_ms != 0 && c->peer->beacon && now - c->last_send_ms >= t->cfg.beacon_ms &&
+        c->hb_count == 0) {
         int rc = wire_encode_heartbeat(&c->pending, NULL, 0, &t->cfg.limits);
         HY_ASSERT(rc == HY_OK);
         c->last_send_ms = now;
+        c->peer->stats.beacons_sent++;
     }
 }
 
@@ -1077,6 +1084,7 @@ static int config_copy_peers(struct peer_transport *t, const struct peer_config 
         p->addr = *a;
         p->t = t;
         p->active = 1;
+        p->beacon = 1; /* every peer until peer_transport_set_beacons names some */
     }
     return HY_OK;
 }
@@ -1213,6 +1221,7 @@ static struct peer *peer_new_slot(struct peer_transport *t)
         struct peer *p = &t->peers[t->n_peers++];
         memset(p, 0, sizeof(*p));
         p->t = t;
+        p->beacon = !t->beacons_listed;
         HY_ASSERT(uv_timer_init(t->loop, &p->retry) == 0);
         p->retry.data = p;
         t->handles_open++;
@@ -1223,6 +1232,7 @@ static struct peer *peer_new_slot(struct peer_transport *t)
         if (!p->active && p->out == NULL && p->in == NULL) {
             memset(&p->stats, 0, sizeof(p->stats));
             p->attempts = 0;
+            p->beacon = !t->beacons_listed;
             return p;
         }
     }
@@ -1273,6 +1283,18 @@ int peer_transport_set_peers(struct peer_transport *t, const struct peer_addr *p
         }
     }
     return rc;
+}
+
+void peer_transport_set_beacons(struct peer_transport *t, const char *const *ids, size_t n)
+{
+    t->beacons_listed = 1;
+    for (size_t i = 0; i < t->n_peers; i++) {
+        struct peer *p = &t->peers[i];
+        p->beacon = 0;
+        for (size_t k = 0; k < n && !p->beacon; k++) {
+            p->beacon = strcmp(p->addr.id, ids[k]) == 0;
+        }
+    }
 }
 
 /* ---- sending -------------------------------------------------------------------------------- */

@@ -111,6 +111,7 @@ struct peer_stats {
     uint64_t heartbeats_coalesced; /* Raft messages sent as entries of HEARTBEAT frames */
     uint64_t frames_recv;          /* frames received from the peer (both connections) */
     uint64_t handshakes;           /* outbound connections authenticated */
+    uint64_t beacons_sent;         /* empty HEARTBEATs sent on its idle link (beacon_ms) */
 };
 
 struct peer_transport;
@@ -131,6 +132,14 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
  * entry could not be taken (logged; the others are).
  */
 int peer_transport_set_peers(struct peer_transport *t, const struct peer_addr *peers, size_t n);
+
+/*
+ * Beacons (beacon_ms) go only to the peers named in ids (read during the call) from now on; a
+ * peer added later gets none until a call names it. Before the first call every peer gets
+ * them. Gossip names its ring neighbours here (2k of them), so that each node beacons to 4
+ * peers, not to all n - 1.
+ */
+void peer_transport_set_beacons(struct peer_transport *t, const char *const *ids, size_t n);
 
 /* tls-cluster: every connection made or accepted from now on speaks TLS with `tls` (from
  * io_tls_cluster_ctx_new; borrowed, the caller keeps it alive while connections may start;

@@ -837,6 +837,7 @@ static void server_publish(struct io_server *srv)
             m->has_link_stats = 1;
             m->dropped_full = ps.dropped_full;
             m->dropped_down = ps.dropped_down;
+            m->beacons_sent = ps.beacons_sent;
         }
     }
     io_http_publish(srv->http, o);

@@ -42,7 +42,13 @@
  *  - phi accrual (Hayashibara et al., 2004): for peers whose heartbeats the shell reports
  *    (membership_heartbeat), phi = -log10(1 - F(elapsed)) with F the normal CDF of the
  *    inter-arrival window (mean + acceptable pause, stddev at least the minimum); phi over
- *    the threshold is this node's own suspicion, exactly like a failed probe.
+ *    the threshold is this node's own suspicion, exactly like a failed probe;
+ *  - the ring: heartbeats flow, and phi watches, only on the links to this node's ring
+ *    neighbours, the ring_k members after it and the ring_k before it in the order of the
+ *    names of the members not LEFT (membership_ring), so n nodes carry about 2 * ring_k * n
+ *    beaconed links, not n * (n - 1); every other member is watched by the probes alone. A
+ *    change of the ring drops the window of a link that left it and gives a link that joined
+ *    it an empty one, judged only once phi_min_samples heartbeats came on it.
  *
  * Invariants:
  *  - a member's incarnation never decreases in any node's view;
@@ -69,6 +75,8 @@
 #define MEMBERSHIP_RELAYS_MAX       32
 #define MEMBERSHIP_PHI_WINDOW_MAX   200
 #define MEMBERSHIP_SUSPECTORS_MAX   8
+/* The largest ring_k (ring neighbours each way). */
+#define MEMBERSHIP_RING_K_MAX       8
 /* The loop-lag window's buckets (peak hold over lag_window_ms, see membership_grace). */
 #define MEMBERSHIP_LAG_BUCKETS      6
 /* One probe period in this many pings a DEAD member instead (see dead_target). */
@@ -157,6 +165,8 @@ struct membership_config {
                                     peak is the grace added to every silence it judges
                                     (default 30000; 0: off) */
     uint32_t lag_grace_max_ms;   /* the grace's ceiling (default 2000) */
+    uint32_t ring_k;             /* ring neighbours each way whose links carry heartbeats
+                                    (1..MEMBERSHIP_RING_K_MAX; default 2) */
     int mutation;                /* enum membership_mutation; 0 in production */
 };
 
@@ -189,8 +199,9 @@ struct membership_member {
     uint64_t suspectors[MEMBERSHIP_SUSPECTORS_MAX]; /* name hashes of who suspected */
     uint8_t listed;                                 /* in the suspects list */
     uint8_t phi_graced; /* phi is over its threshold only without the grace (counted once) */
+    uint8_t ring;       /* one of this node's ring neighbours (membership_ring) */
     uint32_t tx_left;   /* piggyback sends left for this member's current update */
-    struct membership_phi *phi; /* NULL until heartbeats are reported */
+    struct membership_phi *phi; /* ring neighbours only; NULL for the others */
 };
 
 struct membership_stats {
@@ -230,8 +241,15 @@ struct membership {
     size_t order_len, order_pos;
     uint32_t *bcast; /* members with tx_left > 0 */
     size_t bcast_count;
-    uint32_t *watched; /* members with a phi window */
+    uint32_t *watched; /* members with a phi window: the ring neighbours */
     size_t watched_count;
+    /* The ring neighbours (member indexes, successors then predecessors), computed again
+     * when the set of members not LEFT or ring_k changed (ring_stale); ring_epoch counts the
+     * computations that changed it, so a shell knows when to move its beacons. */
+    uint32_t ring[2 * MEMBERSHIP_RING_K_MAX];
+    size_t ring_count;
+    int ring_stale;
+    uint64_t ring_epoch;
     uint32_t *suspects; /* members that were SUSPECT when listed (checked lazily) */
     size_t suspect_count;
     uint32_t lhm; /* Lifeguard's local health multiplier */
@@ -293,8 +311,19 @@ void membership_tick(struct membership *m, uint64_t now_ms);
 /* A message from member `from` (authenticated by the shell). Unknown senders are added. */
 void membership_receive(struct membership *m, const char *from, const struct membership_msg *msg,
                         uint64_t now_ms);
-/* A heartbeat from `from` (any sign of life on its direct link): one phi sample. */
+/* A heartbeat from `from` (any sign of life on its direct link): one phi sample when `from`
+ * is a ring neighbour; ignored otherwise (its link's traffic has no rhythm to judge). */
 void membership_heartbeat(struct membership *m, const char *from, uint64_t now_ms);
+/*
+ * This node's ring neighbours: the members not LEFT (this node included) in the order of
+ * their names (strcmp), as a circle; the ring_k after this node and the ring_k before it, each
+ * once, this node never (with n <= 2 * ring_k + 1 members: every other member). The shell
+ * beacons to exactly these (and the simulator's heartbeats go to exactly these), so both ends
+ * of a ring link watch each other when their views agree. Computed again first if the members
+ * changed; writes at most cap names (successors nearest first, then predecessors nearest
+ * first; borrowed until the view next changes) and returns how many there are.
+ */
+size_t membership_ring(struct membership *m, const char **out, size_t cap);
 /* The direct link to `name` broke: this node's own suspicion, at once. */
 void membership_link_down(struct membership *m, const char *name, uint64_t now_ms);
 

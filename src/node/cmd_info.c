@@ -435,6 +435,14 @@ static void info_cluster(const struct info_ctx *x, struct hy_buf *b)
                       (unsigned long long)gs.grace_saved_probe,
                       (unsigned long long)gs.grace_saved_phi, (unsigned long long)gs.peer_stalls,
                       (unsigned long long)gs.peer_gaps);
+        /* The ring neighbours: the only members this node beacons to and watches with phi. */
+        const char *ring[NODE_GOSSIP_RING_MAX];
+        size_t ring_count = node_gossip_ring(n, ring, HY_ARRAY_LEN(ring), NULL);
+        hy_buf_printf(b, "gossip_ring_links:%zu\r\ngossip_ring:", ring_count);
+        for (size_t i = 0; i < ring_count && i < HY_ARRAY_LEN(ring); i++) {
+            hy_buf_printf(b, "%s%s", i ? "," : "", ring[i]);
+        }
+        hy_buf_printf(b, "\r\n");
         for (size_t i = 0; i < n->member_count; i++) {
             struct node_gossip_view gv;
             const char *name = n->members[i].name;

@@ -28,6 +28,7 @@ _Static_assert(MEMBERSHIP_MSG_BYTES_MAX >=
                             MEMBERSHIP_ZONE_MAX + MEMBERSHIP_VERSION_MAX + 4 + 1 +
                             MEMBERSHIP_NAME_MAX),
                "an encoded message fits an outbox slot");
+_Static_assert(NODE_GOSSIP_RING_MAX == 2 * MEMBERSHIP_RING_K_MAX, "node.h's ring bound");
 
 struct gossip_out {
     char to[NODE_MEMBER_NAME_MAX + 1];
@@ -155,6 +156,8 @@ int node_gossip_start(struct hy_node *n, uint64_t seed, uint64_t now_ms)
     n->gossip = g;
     g->members_epoch = n->members_epoch - 1;
     gossip_members(g, now_ms);
+    /* The ring now, not at the first probe: the shell beacons to it from its first turn. */
+    (void)membership_ring(&g->mb, NULL, 0);
     return HY_OK;
 }
 
@@ -271,6 +274,21 @@ int node_gossip_member(const struct hy_node *n, const char *name, struct node_go
     return 1;
 }
 
+size_t node_gossip_ring(const struct hy_node *n, const char **out, size_t cap, uint64_t *epoch)
+{
+    if (epoch != NULL) {
+        *epoch = n->gossip != NULL ? n->gossip->mb.ring_epoch : 0;
+    }
+    if (n->gossip == NULL) {
+        return 0;
+    }
+    const struct membership *mb = &n->gossip->mb;
+    for (size_t i = 0; i < mb->ring_count && i < cap; i++) {
+        out[i] = mb->members[mb->ring[i]].name;
+    }
+    return mb->ring_count;
+}
+
 void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -297,6 +315,7 @@ void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out)
     out->grace_saved_phi = mb->stats.grace_saved_phi;
     out->peer_stalls = mb->stats.peer_stalls;
     out->peer_gaps = mb->stats.peer_gaps;
+    out->ring_links = (uint32_t)mb->ring_count;
     for (size_t i = 1; i < mb->count; i++) {
         out->alive += mb->members[i].state == MEMBERSHIP_ALIVE;
         out->suspect += mb->members[i].state == MEMBERSHIP_SUSPECT;

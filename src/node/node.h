@@ -489,9 +489,17 @@ struct node_gossip_stats {
     uint32_t lag_grace_ms;         /* the loop-lag grace added to every silence now */
     uint64_t grace_saved_probe, grace_saved_phi; /* suspicions the grace held back */
     uint64_t peer_stalls;                        /* refuted suspicions that taught the grace */
-    uint64_t peer_gaps; /* live members' heartbeat gaps past their rhythm that taught it */
+    uint64_t peer_gaps;  /* live members' heartbeat gaps past their rhythm that taught it */
+    uint32_t ring_links; /* ring neighbours: the links that carry beacons and phi */
 };
 void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out);
+/* The most ring neighbours a node has (2 * MEMBERSHIP_RING_K_MAX). */
+#define NODE_GOSSIP_RING_MAX 16
+/* Gossip's ring neighbours as its last turn computed them (membership_ring): the members the
+ * shell beacons to and whose links phi watches. Names into out (borrowed until the next gossip
+ * call), at most cap; returns how many, 0 with gossip off. *epoch (may be NULL) changes when
+ * they do. */
+size_t node_gossip_ring(const struct hy_node *n, const char **out, size_t cap, uint64_t *epoch);
 
 /* The ids of the Raft groups this node holds (ascending), up to cap; returns their count. */
 size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap);

@@ -579,6 +579,9 @@ static void metrics_cluster(const struct node_observation *o, struct hy_buf *b)
         counter(b, "halyard_gossip_refutations_total",
                 "Suspicions of this node it refuted with a higher incarnation.",
                 o->gossip.refutations);
+        gauge(b, "halyard_gossip_ring_links",
+              "Ring neighbours: the members this node beacons to and watches with phi.",
+              o->gossip.ring_links);
     }
     gauge(b, "halyard_cluster_voters", "Voters in the Raft configuration.", o->voters);
     gauge(b, "halyard_cluster_reachable_voters",
@@ -775,6 +778,17 @@ static void metrics_peers(const struct node_observation *o, struct hy_buf *b)
             prom_label(&l, "member", m->name);
             prom_label(&l, "reason", "link_down");
             prom_u64(b, "halyard_peer_dropped_messages_total", &l, m->dropped_down);
+        }
+    }
+    prom_family(b, "halyard_peer_beacons_sent_total", "counter",
+                "Liveness beacons sent on the link to a member while it was idle: with gossip on, "
+                "to its ring neighbours only.");
+    for (size_t i = 0; i < o->member_count; i++) {
+        const struct observe_member *m = &o->members[i];
+        if (m->has_link_stats) {
+            prom_labels_init(&l);
+            prom_label(&l, "member", m->name);
+            prom_u64(b, "halyard_peer_beacons_sent_total", &l, m->beacons_sent);
         }
     }
 }

@@ -51,6 +51,7 @@ struct observe_member {
     /* Filled by the shell from its peer link (0 when it has none, e.g. for itself). */
     int has_link_stats;
     uint64_t dropped_full, dropped_down;
+    uint64_t beacons_sent; /* liveness beacons on its link (gossip's ring neighbours only) */
 };
 
 struct observe_command {

@@ -162,3 +162,92 @@ def test_status_and_runtime_settings(tmp_path_factory, clusters):
              "n1 to report n3 failed with the new settings")
     r = info(c.ports[0], "cluster")
     assert r["gossip_enabled"] == "1" and int(r["gossip_members_dead"]) == 1, r
+
+
+def metric_by_member(c, i, family):
+    """{member: value} of a per-member /metrics family of node i."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % c.http_port(i), timeout=2) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(family + "{"):
+            labels, value = line[len(family) + 1:].rsplit("} ", 1)
+            kv = dict(p.split("=", 1) for p in labels.split(","))
+            out[kv["member"].strip('"')] = float(value)
+    return out
+
+
+def ring_of(names, me, k=2):
+    """The ring neighbours of `me`: the k names after it and the k before it, sorted by name
+    (membership_ring)."""
+    circle = sorted(names)
+    at = circle.index(me)
+    return {circle[(at + d) % len(circle)] for d in range(-k, k + 1) if d != 0}
+
+
+def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, clusters):
+    """Six nodes: each beacons to, and watches with phi, its four ring neighbours only (two
+    each way by name); the fifth peer's link carries no beacon, and that member is watched by
+    the probes. A member killed with -9 is still declared dead by every other node, the one
+    that does not beacon to it included. Once it is removed, the ring of the five left is
+    whole: the links that join it get beacons, and nobody is suspected for the change."""
+    n = 6
+    c = start(tmp_path_factory, clusters, n)
+    for i in range(n):
+        r = info(c.ports[i], "cluster")
+        want = ring_of(c.names, c.names[i])
+        assert r.get("gossip_ring_links") == "4", r.get("gossip_ring_links")
+        assert set(r["gossip_ring"].split(",")) == want, (c.names[i], r["gossip_ring"], want)
+    # Over the same interval, the beacons to the ring links grow and the one other link's stay
+    # where they were (links beacon while idle: the groups are quiesced by now).
+    before = [metric_by_member(c, i, "halyard_peer_beacons_sent_total") for i in range(n)]
+    for i in range(n):
+        assert len(before[i]) == n - 1, before[i]
+
+    def ring_beacons_grew():
+        now = [metric_by_member(c, i, "halyard_peer_beacons_sent_total") for i in range(n)]
+        grew = all(now[i][m] >= before[i][m] + 20
+                   for i in range(n) for m in ring_of(c.names, c.names[i]))
+        return grew and now
+
+    after = wait_for(ring_beacons_grew, 20, "beacons on every ring link")
+    for i in range(n):
+        off = set(c.names) - ring_of(c.names, c.names[i]) - {c.names[i]}
+        assert len(off) == 1
+        for m in off:
+            assert after[i][m] == before[i][m], (c.names[i], m, before[i][m], after[i][m])
+    victim = 0
+    name = c.names[victim]
+    off_ring = [i for i in range(n) if i != victim and name not in ring_of(c.names, c.names[i])]
+    assert len(off_ring) == 1
+    c.kill(victim)
+    for i in range(n):
+        if i != victim:
+            wait_for(lambda i=i: gossip_view(c.ports[i], name)[0] == "dead", 10,
+                     "%s to hold killed %s dead" % (c.names[i], name))
+    # Removed, the dead member leaves the ring: five members are a whole ring, so each
+    # survivor's link to the member opposite it joins it, gets beacons and a fresh phi window,
+    # and that member is not suspected for the time before (no MEMBER_SUSPECT).
+    live = [i for i in range(n) if i != victim]
+    marks = {i: last_id(c.ports[i]) for i in live}
+    wait_for(lambda: RawConn(c.ports[live[0]], timeout=10).cmd("HALYARD", "REMOVE", name)
+             in ("OK", b"OK"), 30, "HALYARD REMOVE %s" % name)
+    for i in live:
+        others = {c.names[j] for j in live if j != i}
+        wait_for(lambda i=i, others=others: set(info(c.ports[i], "cluster").get(
+            "gossip_ring", "").split(",")) == others, 20, "%s's ring to be %s" % (c.names[i], others))
+    before = {i: metric_by_member(c, i, "halyard_peer_beacons_sent_total") for i in live}
+
+    def opposite_beacons_grew():
+        for i in live:
+            now = metric_by_member(c, i, "halyard_peer_beacons_sent_total")
+            for m in set(c.names) - ring_of(c.names, c.names[i]) - {c.names[i], name}:
+                if now[m] < before[i][m] + 20:
+                    return False
+        return True
+
+    wait_for(opposite_beacons_grew, 20, "beacons on the links that joined the ring")
+    for i in live:
+        for e in events(c.ports[i]):
+            assert not (e["id"] > marks[i] and e["type"] == "MEMBER_SUSPECT"
+                        and e.get("member") != name), (c.names[i], e)

@@ -154,6 +154,175 @@ static int view_state(struct net *net, size_t viewer, size_t who)
     return mm->state;
 }
 
+/* ---- the ring ------------------------------------------------------------------------------ */
+
+/* The ring neighbours of `self` among `names` (added in the order given) as one string
+ * "a,b,c" (successors nearest first, then predecessors nearest first). */
+static void ring_of(const char *self, const char *const *names, size_t n, uint32_t k, char *out,
+                    size_t cap)
+{
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    cfg.ring_k = k;
+    struct membership m;
+    assert_int_equal(membership_init(&m, &cfg, self, NULL, NULL, 1, 0), HY_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(membership_add(&m, names[i], 0), HY_OK);
+    }
+    const char *ring[2 * MEMBERSHIP_RING_K_MAX];
+    size_t count = membership_ring(&m, ring, HY_ARRAY_LEN(ring));
+    out[0] = '\0';
+    for (size_t i = 0, at = 0; i < count; i++) {
+        at += (size_t)snprintf(out + at, cap - at, "%s%s", i ? "," : "", ring[i]);
+    }
+    membership_free(&m);
+}
+
+/* The ring is the circle of names in strcmp order, whatever order the members came in: k
+ * successors then k predecessors, wrapping at both ends; "n10" sorts between "n1" and "n2". */
+static void test_ring_is_the_sorted_names(void **state)
+{
+    (void)state;
+    /* Added out of order, self included in the list (membership_add of self is a no-op). */
+    const char *ten[] = {"m07", "m02", "m09", "m00", "m05", "m03", "m08", "m01", "m06", "m04"};
+    char got[256];
+    ring_of("m05", ten, 10, 2, got, sizeof(got));
+    assert_string_equal(got, "m06,m07,m04,m03");
+    ring_of("m09", ten, 10, 2, got, sizeof(got)); /* wraps forwards */
+    assert_string_equal(got, "m00,m01,m08,m07");
+    ring_of("m00", ten, 10, 2, got, sizeof(got)); /* wraps backwards */
+    assert_string_equal(got, "m01,m02,m09,m08");
+    ring_of("m05", ten, 10, 1, got, sizeof(got));
+    assert_string_equal(got, "m06,m04");
+    ring_of("m05", ten, 10, 3, got, sizeof(got));
+    assert_string_equal(got, "m06,m07,m08,m04,m03,m02");
+    const char *numbered[] = {"n2", "n10", "n3", "n1", "n11", "n0"};
+    ring_of("n1", numbered, 6, 1, got, sizeof(got));
+    assert_string_equal(got, "n10,n0"); /* n0 < n1 < n10 < n11 < n2 < n3 */
+}
+
+/* With at most 2k + 1 members the ring is every other member, each once: 3 and 5 nodes watch
+ * all their peers as before the ring. One member more leaves out the one opposite. */
+static void test_ring_small_clusters_are_whole(void **state)
+{
+    (void)state;
+    const char *names[] = {"a", "b", "c", "d", "e", "f"};
+    char got[256];
+    ring_of("a", names, 1, 2, got, sizeof(got));
+    assert_string_equal(got, "");
+    ring_of("a", names, 2, 2, got, sizeof(got));
+    assert_string_equal(got, "b");
+    ring_of("b", names, 3, 2, got, sizeof(got));
+    assert_string_equal(got, "c,a");
+    ring_of("a", names, 5, 2, got, sizeof(got));
+    assert_string_equal(got, "b,c,e,d");
+    ring_of("c", names, 5, 2, got, sizeof(got));
+    assert_string_equal(got, "d,e,b,a");
+    ring_of("a", names, 6, 2, got, sizeof(got));
+    assert_string_equal(got, "b,c,f,e"); /* d, opposite, is the probes' */
+}
+
+/* A member removed (LEFT) leaves the ring and the next name takes its place; its heartbeats
+ * are then ignored (no window: the probes watch it). Added back, it is a neighbour again. A
+ * state that is not LEFT (SUSPECT, DEAD) keeps the ring as it is: ring_epoch does not move. */
+static void test_ring_follows_removals(void **state)
+{
+    (void)state;
+    struct membership m;
+    assert_int_equal(membership_init(&m, NULL, "m05", NULL, NULL, 1, 0), HY_OK);
+    for (int i = 0; i < 10; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "m%02d", i);
+        assert_int_equal(membership_add(&m, name, 0), HY_OK);
+    }
+    const char *ring[2 * MEMBERSHIP_RING_K_MAX];
+    assert_int_equal(membership_ring(&m, ring, HY_ARRAY_LEN(ring)), 4);
+    uint64_t epoch = m.ring_epoch;
+    membership_link_down(&m, "m06", 10); /* SUSPECT: still a neighbour */
+    assert_int_equal(membership_ring(&m, ring, HY_ARRAY_LEN(ring)), 4);
+    assert_string_equal(ring[0], "m06");
+    assert_true(m.ring_epoch == epoch);
+    membership_remove(&m, "m06", 20);
+    assert_int_equal(membership_ring(&m, ring, HY_ARRAY_LEN(ring)), 4);
+    assert_string_equal(ring[0], "m07");
+    assert_string_equal(ring[1], "m08");
+    assert_true(m.ring_epoch == epoch + 1);
+    assert_null(membership_find(&m, "m06")->phi);
+    for (uint64_t t = 100; t <= 1000; t += 100) {
+        membership_heartbeat(&m, "m06", t); /* ignored */
+        membership_heartbeat(&m, "m08", t);
+    }
+    assert_null(membership_find(&m, "m06")->phi);
+    assert_true(membership_phi(&m, "m06", 5000) == 0.0);
+    assert_true(membership_phi(&m, "m08", 5000) > m.cfg.phi_threshold);
+    assert_int_equal(membership_add(&m, "m06", 1100), HY_OK);
+    assert_int_equal(membership_ring(&m, ring, HY_ARRAY_LEN(ring)), 4);
+    assert_string_equal(ring[0], "m06");
+    assert_string_equal(ring[1], "m07");
+    assert_true(m.ring_epoch == epoch + 2);
+    assert_null(membership_find(&m, "m08")->phi); /* no longer a neighbour: window dropped */
+    membership_free(&m);
+}
+
+/* A link that joins the ring starts with an empty window: a member that was a neighbour once,
+ * left the ring (its window, whose last heartbeat is long past, dropped) and came back is not
+ * suspected by phi at once, nor until it has sent phi_min_samples heartbeats again; then its
+ * silence is suspected as any neighbour's. The ring's change keeps the loop-lag grace this
+ * node learned. Probes are slowed far beyond the test, so phi alone judges. */
+static void test_ring_change_starts_a_fresh_window(void **state)
+{
+    (void)state;
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    cfg.probe_interval_ms = 1000000;
+    cfg.probe_timeout_ms = 500000;
+    cfg.ring_k = 1;
+    struct membership m;
+    assert_int_equal(membership_init(&m, &cfg, "b", NULL, NULL, 1, 1), HY_OK);
+    assert_int_equal(membership_add(&m, "a", 1), HY_OK);
+    assert_int_equal(membership_add(&m, "c", 1), HY_OK);
+    uint64_t t = 1;
+    for (int i = 0; i < 20; i++, t += 100) {
+        membership_heartbeat(&m, "c", t);
+        membership_tick(&m, t);
+    }
+    /* A heartbeat 200 ms past c's rhythm teaches the grace (test_heartbeat_gap_teaches_the_grace).
+     */
+    t += 200;
+    membership_heartbeat(&m, "c", t);
+    membership_tick(&m, t);
+    t += 100;
+    uint32_t grace = membership_grace(&m);
+    assert_true(grace > 0);
+    /* "bb" sorts between "b" and "c": it takes c's place as the successor, c's window goes. */
+    assert_int_equal(membership_add(&m, "bb", t), HY_OK);
+    membership_tick(&m, t);
+    assert_null(membership_find(&m, "c")->phi);
+    assert_non_null(membership_find(&m, "bb")->phi);
+    assert_true(membership_grace(&m) == grace);
+    /* bb leaves: c is a neighbour again after a silence far past phi's threshold. */
+    membership_remove(&m, "bb", t);
+    for (uint64_t end = t + 3000; t < end; t += 10) {
+        membership_tick(&m, t);
+    }
+    assert_int_equal(membership_find(&m, "c")->state, MEMBERSHIP_ALIVE);
+    assert_true(membership_phi(&m, "c", t) == 0.0);
+    /* Its first heartbeats only fill the window... */
+    for (uint32_t i = 0; i < cfg.phi_min_samples; i++, t += 100) {
+        membership_heartbeat(&m, "c", t);
+        membership_tick(&m, t);
+    }
+    assert_int_equal(membership_find(&m, "c")->state, MEMBERSHIP_ALIVE);
+    membership_heartbeat(&m, "c", t);
+    /* ...and then its silence is judged. */
+    for (uint64_t end = t + 3000; t < end; t += 10) {
+        membership_tick(&m, t);
+    }
+    assert_int_equal(membership_find(&m, "c")->state, MEMBERSHIP_SUSPECT);
+    assert_true(m.stats.suspect_phi == 1);
+    membership_free(&m);
+}
+
 /* ---- phi ------------------------------------------------------------------------------------ */
 
 /* phi stays low while heartbeats keep their rhythm and climbs past the threshold with the
@@ -711,6 +880,50 @@ static void test_metadata_spreads(void **state)
     net_free(net);
 }
 
+static int syncs_sent;
+
+static void count_syncs_cb(void *ctx, const char *to, const struct membership_msg *msg)
+{
+    (void)ctx;
+    (void)to;
+    syncs_sent += msg->type == MEMBERSHIP_SYNC;
+}
+
+/* A starting node asks three members for the whole view. News that it is held dead (a restart
+ * before the others noticed) asks for it again, but must not cut short the requests it still
+ * had to make: with two of three lost, a restarted node of 100 learned a death only when its
+ * probes came round to the dead member, a whole pass later (simulator seed 16 --nodes 100
+ * --loss 4). */
+static void test_held_dead_keeps_the_starting_syncs(void **state)
+{
+    (void)state;
+    struct membership_callbacks cbs = {.send_cb = count_syncs_cb};
+    struct membership m;
+    assert_int_equal(membership_init(&m, NULL, "n0", NULL, &cbs, 1, 1), HY_OK);
+    for (int i = 1; i <= 9; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "n%d", i);
+        assert_int_equal(membership_add(&m, name, 1), HY_OK);
+    }
+    syncs_sent = 0;
+    uint64_t t = 1;
+    while (syncs_sent == 0 && t < 1000) {
+        membership_tick(&m, t);
+        t += 10;
+    }
+    assert_int_equal(syncs_sent, 1);
+    struct membership_msg msg = {.type = MEMBERSHIP_GOSSIP, .update_count = 1};
+    msg.updates[0].state = MEMBERSHIP_DEAD;
+    snprintf(msg.updates[0].name, sizeof(msg.updates[0].name), "n0");
+    membership_receive(&m, "n1", &msg, t);
+    assert_true(m.members[0].incarnation == 1); /* refuted */
+    for (uint64_t end = t + 20000; t < end; t += 10) {
+        membership_tick(&m, t);
+    }
+    assert_int_equal(syncs_sent, 3);
+    membership_free(&m);
+}
+
 /* Bad settings are refused and leave the old ones. */
 static void test_config_checked(void **state)
 {
@@ -726,6 +939,11 @@ static void test_config_checked(void **state)
     cfg = m.cfg;
     cfg.phi_threshold = 12;
     assert_int_equal(membership_set_config(&m, &cfg), HY_OK);
+    cfg.ring_k = 0;
+    assert_int_equal(membership_set_config(&m, &cfg), HY_EINVAL);
+    cfg.ring_k = MEMBERSHIP_RING_K_MAX + 1;
+    assert_int_equal(membership_set_config(&m, &cfg), HY_EINVAL);
+    cfg.ring_k = 2;
     assert_true(m.cfg.phi_threshold == 12);
     assert_int_equal(membership_add(&m, "bad name", 0), HY_EINVAL);
     membership_free(&m);
@@ -753,6 +971,11 @@ int main(void)
         cmocka_unit_test(test_ping_to_a_suspect_carries_its_suspicion),
         cmocka_unit_test(test_metadata_spreads),
         cmocka_unit_test(test_config_checked),
+        cmocka_unit_test(test_held_dead_keeps_the_starting_syncs),
+        cmocka_unit_test(test_ring_is_the_sorted_names),
+        cmocka_unit_test(test_ring_small_clusters_are_whole),
+        cmocka_unit_test(test_ring_follows_removals),
+        cmocka_unit_test(test_ring_change_starts_a_fresh_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

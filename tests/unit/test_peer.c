@@ -523,6 +523,41 @@ static void test_silent_peer_is_suspected_and_beacon_keeps_it_alive(void **state
     pair_tweak = NULL;
 }
 
+/* Once peer_transport_set_beacons names the peers to beacon to (gossip's ring), a peer left
+ * out gets no beacon and is suspected by a silence detector; named again, it gets them (and is
+ * heard again). The counter counts exactly the beacons sent. */
+static void test_beacons_only_to_named_peers(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_tweak = tweak_beacon_b;
+    pair_start(&p);
+    struct peer_stats st;
+    uint64_t end = uv_now(&p.loop) + 200;
+    while (uv_now(&p.loop) < end) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+    }
+    assert_int_equal(peer_get_stats(p.b.t, "n1", &st), HY_OK);
+    assert_true(st.beacons_sent > 0); /* every peer, before any list */
+    assert_int_equal(p.a.suspected, 0);
+    const char *none[1] = {"n3"};
+    peer_transport_set_beacons(p.b.t, none, 1);
+    assert_int_equal(peer_get_stats(p.b.t, "n1", &st), HY_OK);
+    uint64_t stopped_at = st.beacons_sent;
+    run_until(&p.loop, &p.a.suspected);
+    assert_int_equal(peer_get_stats(p.b.t, "n1", &st), HY_OK);
+    assert_true(st.beacons_sent == stopped_at);
+    const char *ring[2] = {"n3", "n1"};
+    peer_transport_set_beacons(p.b.t, ring, 2);
+    run_until(&p.loop, &p.a.cleared);
+    assert_int_equal(peer_get_stats(p.b.t, "n1", &st), HY_OK);
+    assert_true(st.beacons_sent > stopped_at);
+    assert_int_equal(p.a.n_raft, 0);
+    pair_stop(&p);
+    pair_tweak = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -535,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_backoff_bounds),
         cmocka_unit_test(test_heartbeats_of_many_groups_coalesce),
         cmocka_unit_test(test_silent_peer_is_suspected_and_beacon_keeps_it_alive),
+        cmocka_unit_test(test_beacons_only_to_named_peers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
