@@ -251,6 +251,20 @@ def test_load_shedding_answers_busy_at_once(make_cluster):
     assert counter(c, "shed:ctr") == 16
 
 
+def test_a_new_connection_pipelines_all_but_the_first_request(make_cluster):
+    """64 INCRs submitted at once to a new client (default 4 I/O threads, pipeline_max 64): the
+    first I/O thread sends one the normal way (its connection, slot map and session), then
+    pipelines the rest on that connection, and no other thread starts for them (a whole batch
+    does not wait, and a thread's first request does not count as a slow one). Before, the
+    threads shared them out, and each sent its share one at a time, opening a connection and a
+    session of its own: none was pipelined."""
+    c = make_cluster(1)
+    done = Async(c.ports, "shed", "pipe:ctr", 64, "--pipeline", "64").finish()
+    assert done["ok"] == 64 and done["callbacks"] == 64, done
+    assert done["pipelined"] >= 60, done
+    assert counter(c, "pipe:ctr") == 64
+
+
 def test_member_inflight_bound_sheds_busy_and_nothing_of_it_runs(make_cluster):
     """max_inflight_per_member 2 under 3000 INCRs, 64 outstanding over 4 I/O threads (which
     pipeline): requests beyond two in flight on the one member end HALYARD_BUSY without being
