@@ -9,7 +9,9 @@
 # swings by 5x between runs on a shared machine). Everything listens on 127.0.0.1; the node is
 # stopped by PID on exit.
 #
-#   bench/client.sh BUILD_DIR            (BENCH_ROUNDS, default 3; BENCH_OPS, default 20000)
+#   bench/client.sh BUILD_DIR            (BENCH_ROUNDS, default 3; BENCH_OPS, default 20000;
+#                                         BENCH_ASYNC_PAIRS, default 20; BENCH_ASYNC_BURST, 4000
+#                                         SETs; BENCH_ASYNC_BURST_GET, 20000 GETs)
 set -euo pipefail
 OUT=${1:?usage: bench/client.sh BUILD_DIR}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -45,16 +47,21 @@ for r in $(seq "$ROUNDS"); do
             | tee -a "$WORK/results"
     done
 done
-# The asynchronous SET in short bursts, the two libraries in turn (ASYNC_PAIRS pairs of
-# ASYNC_BURST requests, order alternating): a SET's throughput follows the disk's fsync
-# latency, which drifts by 2x within a minute here, so whole runs of each compare badly; the
-# median of the per-pair ratios does not drift with it.
-for i in $(seq "${BENCH_ASYNC_PAIRS:-20}"); do
-    order="libhalyard-async hiredis-async"
-    [ $((i % 2)) -eq 0 ] && order="hiredis-async libhalyard-async"
-    for lib in $order; do
-        timeout 300 "$OUT/bench/client_bench" "$lib" "$PORT" SET 64 "${BENCH_ASYNC_BURST:-4000}" |
-            sed "s/^/burst$i /"
+# The asynchronous SET and GET in short bursts, the two libraries in turn (BENCH_ASYNC_PAIRS
+# pairs of BENCH_ASYNC_BURST SETs, then as many pairs of BENCH_ASYNC_BURST_GET GETs, order
+# alternating): a SET's throughput follows the disk's fsync latency, which drifts by 2x within a
+# minute here, and both follow the other sessions' load, so whole runs of each compare badly;
+# the median of the per-pair ratios does not drift with them.
+for op in SET GET; do
+    n=${BENCH_ASYNC_BURST:-4000}
+    [ "$op" = GET ] && n=${BENCH_ASYNC_BURST_GET:-20000}
+    for i in $(seq "${BENCH_ASYNC_PAIRS:-20}"); do
+        order="libhalyard-async hiredis-async"
+        [ $((i % 2)) -eq 0 ] && order="hiredis-async libhalyard-async"
+        for lib in $order; do
+            timeout 300 "$OUT/bench/client_bench" "$lib" "$PORT" "$op" 64 "$n" |
+                sed "s/^/burst$op$i /"
+        done
     done
 done >>"$WORK/results"
 python3 - "$WORK/results" <<'PY'
@@ -96,17 +103,19 @@ for op in ("GET", "SET"):
                                                "%.0f us" % med("hiredis_lat_us"),
                                                "%.0f us" % med("lat_us"),
                                                1 / med("pair_ratio"), "-"))
-pairs = [b for b in bursts.values() if len(b) == 2]
-if pairs:
+for op in ("SET", "GET"):
+    pairs = [b for k, b in bursts.items() if k.startswith("burst" + op) and len(b) == 2]
+    if not pairs:
+        continue
     r = [b["libhalyard-async"][0] / b["hiredis-async"][0] for b in pairs]
     c = [b["libhalyard-async"][1] / b["hiredis-async"][1] for b in pairs]
-    print("%-16s %22s %22s %8.2fx %8.2fx" % ("SET async, pairs",
-          "%.0f (%.1f)" % (statistics.median(b["hiredis-async"][0] for b in pairs),
+    print("%-16s %22s %22s %8.2fx %8.2fx" % ("%s async, pairs" % op,
+          "%.0f (%.2f)" % (statistics.median(b["hiredis-async"][0] for b in pairs),
                            statistics.median(b["hiredis-async"][1] for b in pairs)),
-          "%.0f (%.1f)" % (statistics.median(b["libhalyard-async"][0] for b in pairs),
+          "%.0f (%.2f)" % (statistics.median(b["libhalyard-async"][0] for b in pairs),
                            statistics.median(b["libhalyard-async"][1] for b in pairs)),
           statistics.median(r), statistics.median(c)))
 print("(medians of %d rounds; cpu = the benchmark process's user+sys per op; paired: median "
-      "latency, and 1 / the median of the per-pair latency ratios; SET async, pairs: the medians "
+      "latency, and 1 / the median of the per-pair latency ratios; async, pairs: the medians "
       "of %d bursts' ratios, each library's burst right after the other's)" % (len(h), len(pairs)))
 PY

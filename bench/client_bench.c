@@ -68,7 +68,8 @@ static void failed(void)
 }
 
 /* BENCH_SESSIONS=0 and BENCH_HEARTBEATS=0 turn the exactly-once sessions and the heartbeats
- * off, to measure what each costs apart from the rest of the client. */
+ * off, to measure what each costs apart from the rest of the client; BENCH_PIPELINE sets
+ * pipeline_max (the asynchronous API's batch bound). */
 static void tune(halyard_config *cfg)
 {
     const char *v = getenv("BENCH_SESSIONS");
@@ -78,6 +79,10 @@ static void tune(halyard_config *cfg)
     v = getenv("BENCH_HEARTBEATS");
     if (v != NULL && atoi(v) == 0) {
         cfg->heartbeat_interval_ms = 0;
+    }
+    v = getenv("BENCH_PIPELINE");
+    if (v != NULL) {
+        cfg->pipeline_max = (uint32_t)atoi(v);
     }
 }
 

@@ -209,15 +209,16 @@ typedef struct halyard_config {
      * LEADER and ROUND_ROBIN. */
     int read_from;
     int load_balancer;
-    /* Asynchronous API (halyard_command_async): async_threads I/O threads, each with its own
-     * connection and exactly-once session, run requests in parallel; at most max_outstanding
-     * requests may be queued or running (beyond: HALYARD_BUSY at once). A queued request's
-     * deadline (request_timeout_ms) counts from its submission. Defaults 4 and 1024. */
+    /* Asynchronous API (halyard_command_async): up to async_threads I/O threads (started as the
+     * queue needs them), each with its own connection and exactly-once session, run requests in
+     * parallel; at most max_outstanding requests may be queued or running (beyond:
+     * HALYARD_BUSY at once). A queued request's deadline (request_timeout_ms) counts from its
+     * submission. Defaults 4 and 1024. */
     uint32_t async_threads;
     uint32_t max_outstanding;
     /* Each I/O thread sends up to this many queued requests back to back on its connection
      * (pipelining), when the connection is in its steady state; 1: one at a time. Not with
-     * hedge_reads. Default 32. */
+     * hedge_reads. Default 64. */
     uint32_t pipeline_max;
     /* Hedged reads (asynchronous API, reads only): a read not answered after hedge_after_ms
      * (0: the p95 of the client's recent reads, at least 1 ms) is sent a second time by another
@@ -356,9 +357,10 @@ HALYARD_API void halyard_get_stats(halyard_client *c, halyard_stats *out);
 
 /*
  * Asynchronous API (docs/client.md "Asynchronous API"). The same core as halyard_command runs
- * each request on one of the client's async_threads I/O threads, so every guarantee holds
- * (retries, failover, exactly-once writes, statuses); up to async_threads requests are in
- * flight at once, the rest wait in a queue bounded by max_outstanding.
+ * each request on one of the client's I/O threads (up to async_threads), so every guarantee
+ * holds (retries, failover, exactly-once writes, statuses); each thread runs one request at a
+ * time or a pipelined batch of up to pipeline_max, the rest wait in a queue bounded by
+ * max_outstanding.
  *
  * The callback gets the outcome halyard_command would have returned; it owns the reply (free it
  * with halyard_reply_free; NULL only with HALYARD_NO_MEMORY) and is called exactly once for

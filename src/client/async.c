@@ -32,6 +32,19 @@
 
 struct areq;
 
+/* The attached loop's wake-up: an eventfd the loop polls, written by a lane only when no
+ * wake-up is pending already (`pending`: written and not yet seen by the loop), so one write and
+ * one loop turn serve every outcome queued meanwhile. Not a uv_async_t: libuv 1.44's
+ * uv_async_send marks the handle busy, writes its fd and then marks it done, and the loop,
+ * woken by that write, spins and then sched_yields until the mark is done; with the writer
+ * preempted in its write (two shared cores), that was 4-5 sched_yield calls per wake-up of the
+ * asynchronous SET. Allocated with the handle, freed by its close callback (which closes fd). */
+struct waker {
+    uv_poll_t poll;
+    int fd;
+    atomic_int pending;
+};
+
 /* An outcome waiting for the attached loop to run its callback. */
 struct done {
     struct done *next;
@@ -63,8 +76,12 @@ struct lane {
     atomic_int cancel;
     atomic_int abandon; /* a heartbeat found its member dead */
     atomic_int woken;   /* its wake_fd was written: drain it before the next wait */
-    uint64_t hb_gen;    /* the heartbeats' verdicts its core has seen */
-    struct areq *req;   /* running, or NULL */
+    /* Running a request the normal way (not a pipelined round): see want_lane. Set under the
+     * lock, cleared without it. */
+    atomic_int normal;
+    int served;       /* it has run a request to its end (under the lock) */
+    uint64_t hb_gen;  /* the heartbeats' verdicts its core has seen */
+    struct areq *req; /* running, or NULL */
     int is_hedge;
     int in_batch;        /* req is only a busy mark then (it may be freed): never read through it */
     halyard_stats stats; /* the core's, copied after each request (read by get_stats) */
@@ -93,13 +110,15 @@ struct hys_async {
     uint64_t pend_shed;
     int closing;
     struct lane *lanes;
-    size_t n_lanes;
+    size_t n_lanes;   /* async_threads: room for that many */
+    size_t batch_max; /* pipeline_max, at most PIPE_MAX (1: every request the normal way) */
+    size_t n_started; /* lanes[0, n_started) have their thread (see want_lane) */
     struct hyc_latency lat;
     uint64_t hedge_delay_ms;
     size_t lat_added; /* since hedge_delay_ms was computed */
     uint64_t shed, hedges, hedge_wins;
     /* halyard_attach_loop */
-    uv_async_t *wakeup; /* NULL: callbacks run on the lanes */
+    struct waker *wakeup; /* NULL: callbacks run on the lanes */
     struct done *done_head, *done_tail;
     /* The lanes' lifecycle events merged into the client's (lane_events), under the lock. */
     uint64_t lanes_up;                     /* bit i: lane i's core is connected */
@@ -112,6 +131,62 @@ struct hys_async {
 
 static void deliver_or_queue(struct hys_async *a, struct areq *r, halyard_status st,
                              halyard_reply *reply);
+static int lane_start(struct hys_async *a);
+
+/* After outcomes were queued for the loop (done_head): wakes it unless a wake-up is pending. The
+ * loop clears `pending` before it takes the queue, so an outcome queued before a lane found it
+ * set is taken by that turn, and one queued after the loop cleared it writes again. */
+static void wake_loop(struct waker *w)
+{
+    if (!atomic_exchange(&w->pending, 1)) {
+        uint64_t one = 1;
+        ssize_t n = write(w->fd, &one, sizeof(one));
+        (void)n; /* an eventfd at its maximum is readable anyway */
+    }
+}
+
+/* Called with the lock held when requests wait in the queue. Another lane (an idle one, else
+ * a new one, up to async_threads) is engaged when no lane is busy, when more than a batch
+ * (pipeline_max) waits, or when a busy lane runs a request the normal way after its first (one
+ * at a time: after a lost connection, -MOVED, a retry's backoff), and always without
+ * pipelining; otherwise the queue waits for a busy lane to end its pipelined round (bounded by
+ * attempt_timeout_ms, like the round's own requests) and take it whole. One lane is what a loop
+ * keeping up to pipeline_max requests outstanding needs: one batch per round, each paying the
+ * same hand-offs whatever its size, on one connection, where the server takes the whole batch
+ * in one turn (a SET batch, one fsync); more lanes, engaged for the requests its callbacks
+ * submit while the lane still reads the round's answers, split the window into small batches
+ * on several connections (measured: half the throughput of one lane for the asynchronous SET,
+ * 1.4x its CPU per request). Lanes also start only then, not all at the first call: each costs
+ * a thread, a core, an eventfd, then a connection, a slot map read and a session (about 1 ms of
+ * CPU here). A lane's first request (its connection, slot map and session) does not count as
+ * slow: another lane would have to make its own. */
+static void want_lane(struct hys_async *a)
+{
+    int need =
+        a->closing || a->batch_max == 1 || a->idle == a->n_started || a->queued > a->batch_max;
+    for (size_t i = 0; i < a->n_started && !need; i++) {
+        need = a->lanes[i].served && atomic_load(&a->lanes[i].normal);
+    }
+    if (!need) {
+        return; /* a busy lane takes the queue when its round ends */
+    }
+    if (a->idle > 0 || a->closing || a->n_started == a->n_lanes || lane_start(a) != 0) {
+        pthread_cond_signal(&a->work);
+    }
+}
+
+/* Before a request the lane runs the normal way: what waits in the queue may need another lane
+ * now (want_lane). */
+static void normal_begin(struct lane *l)
+{
+    struct hys_async *a = l->a;
+    pthread_mutex_lock(&a->lock);
+    atomic_store(&l->normal, 1);
+    if (a->head != NULL && l->served) {
+        want_lane(a);
+    }
+    pthread_mutex_unlock(&a->lock);
+}
 
 /* Lane l's lifecycle events, merged into the client's: CLIENT_CONNECTED when a lane connects
  * while none is, CLIENT_DISCONNECTED when the last connected lane loses its connection,
@@ -280,7 +355,9 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
     if (has_avoid) {
         hyc_avoid(l->core, &avoid);
     }
+    normal_begin(l);
     hys_drive(&l->conn);
+    atomic_store(&l->normal, 0);
     halyard_reply *reply = NULL;
     halyard_status st = hyc_take_result(l->core, &reply);
     lane_events(l);
@@ -289,6 +366,7 @@ static void run_copy(struct lane *l, struct areq *r, int hedge)
     pthread_mutex_lock(&a->lock);
     hyc_stats(l->core, &l->stats);
     l->req = NULL;
+    l->served = 1;
     if (r->delivered) { /* the other copy won */
         halyard_reply_free(reply);
     } else {
@@ -351,6 +429,9 @@ static void settle_many(struct lane *l, struct settled *s, size_t n)
         return;
     }
     pthread_mutex_lock(&a->lock);
+    /* The core's counters as of these outcomes: halyard_get_stats after a callback counts its
+     * request (the batch's end, which copies them too, may come later). */
+    hyc_stats(l->core, &l->stats);
     a->outstanding -= n;
     size_t queued = 0;
     for (size_t i = 0; i < n; i++) {
@@ -361,7 +442,7 @@ static void settle_many(struct lane *l, struct settled *s, size_t n)
         }
     }
     if (queued > 0) {
-        uv_async_send(a->wakeup);
+        wake_loop(a->wakeup);
     }
     pthread_mutex_unlock(&a->lock);
     for (size_t i = 0; i < n; i++) {
@@ -386,15 +467,16 @@ static void run_normal(struct lane *l, struct areq *r, const struct hyc_pipe_slo
     if (slot != NULL) {
         hyc_resume(l->core, slot, maybe_applied);
     }
+    normal_begin(l);
     hys_drive(&l->conn);
+    atomic_store(&l->normal, 0);
     halyard_reply *reply = NULL;
     halyard_status st = hyc_take_result(l->core, &reply);
     lane_events(l);
     settle_alone(l, r, st, reply);
 }
 
-#define PIPE_MAX       256
-#define PIPE_SHARE_MIN 8
+#define PIPE_MAX 256
 
 struct batch {
     struct areq *reqs[PIPE_MAX];
@@ -494,9 +576,14 @@ static void read_answers(struct lane *l, struct batch *b)
     }
 }
 
-/* Runs a batch of queued requests: those the connection can take as it is go back to back
- * (pipelined), the others (and those given back) one at a time the normal way. Called with
- * the lock, returns with it. */
+/* Runs a batch of queued requests, in rounds: those the connection can take as it is go back to
+ * back (pipelined), then those given back (with their slots), then the first of those it could
+ * not take goes the normal way, and the rest are tried again. A batch that meets an unready
+ * connection (the lane's first, or after a lost one: no connection, slot map or session yet)
+ * thus sends one request the normal way and pipelines the others once it has opened them,
+ * instead of sending all of them one at a time (64 SETs, 64 fsyncs in a row). After two rounds
+ * without a pipelined request the rest go the normal way (what pipelining refuses for good, such
+ * as a key another member serves, costs no more rounds). Called with the lock, returns with it. */
 static void run_batch(struct lane *l, struct batch *b)
 {
     struct hys_async *a = l->a;
@@ -510,45 +597,70 @@ static void run_batch(struct lane *l, struct batch *b)
     atomic_store(&l->abandon, 0);
     struct hy_buf out;
     hy_buf_init(&out);
-    size_t n_piped = 0;
-    uint64_t now = hys_now_ms();
-    for (size_t i = 0; i < b->n; i++) {
-        struct areq *r = b->reqs[i];
-        b->piped[i] = b->back[i] = b->maybe[i] = 0;
-        if (now < r->submit_ms + a->c->cfg.request_timeout_ms &&
-            hyc_pipe_add(l->core, r->argc, (const char *const *)r->argv, r->argvlen, now, &out,
-                         &b->slots[i])) {
-            b->piped[i] = 1;
-            n_piped++;
+    int dry_rounds = 0; /* rounds in a row that pipelined nothing */
+    for (;;) {
+        size_t n_piped = 0;
+        uint64_t now = hys_now_ms();
+        hy_buf_reset(&out);
+        for (size_t i = 0; i < b->n; i++) {
+            struct areq *r = b->reqs[i]; /* NULL: settled in an earlier round */
+            b->piped[i] = b->back[i] = b->maybe[i] = 0;
+            if (r != NULL && now < r->submit_ms + a->c->cfg.request_timeout_ms &&
+                hyc_pipe_add(l->core, r->argc, (const char *const *)r->argv, r->argvlen, now, &out,
+                             &b->slots[i])) {
+                b->piped[i] = 1;
+                n_piped++;
+            }
         }
-    }
-    if (n_piped > 0) {
-        if (hys_conn_send(&l->conn, out.data, out.len, now + a->c->cfg.attempt_timeout_ms) != 0) {
-            /* Part may have gone out: read_answers finds the connection gone and settles. */
-            hys_drop_fd(&l->conn);
+        if (n_piped > 0) {
+            dry_rounds = 0;
+            if (hys_conn_send(&l->conn, out.data, out.len, now + a->c->cfg.attempt_timeout_ms) !=
+                0) {
+                /* Part may have gone out: read_answers finds the connection gone and settles. */
+                hys_drop_fd(&l->conn);
+            }
+            read_answers(l, b);
+        } else {
+            dry_rounds++;
         }
-        read_answers(l, b);
+        /* Those given back were sent under their slots: the normal way only, with the same. */
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->reqs[i] != NULL && b->piped[i] && b->back[i]) {
+                run_normal(l, b->reqs[i], &b->slots[i], b->maybe[i]);
+                b->reqs[i] = NULL;
+            }
+        }
+        size_t first = 0;
+        while (first < b->n && b->reqs[first] == NULL) {
+            first++;
+        }
+        if (first == b->n) {
+            break;
+        }
+        for (size_t i = first; i < b->n; i++) {
+            if (b->reqs[i] != NULL && (i == first || dry_rounds >= 2)) {
+                run_normal(l, b->reqs[i], NULL, 0);
+                b->reqs[i] = NULL;
+            }
+        }
     }
     hy_buf_free(&out);
-    for (size_t i = 0; i < b->n; i++) {
-        if (b->reqs[i] != NULL && (!b->piped[i] || b->back[i])) {
-            run_normal(l, b->reqs[i], b->piped[i] ? &b->slots[i] : NULL, b->maybe[i]);
-        }
-    }
     lane_events(l);
     pthread_mutex_lock(&a->lock);
     hyc_stats(l->core, &l->stats);
     l->req = NULL;
     l->in_batch = 0;
+    l->served = 1;
 }
 
 static void *lane_main(void *arg)
 {
     struct lane *l = arg;
     struct hys_async *a = l->a;
-    size_t batch_max = a->c->cfg.pipeline_max < PIPE_MAX ? a->c->cfg.pipeline_max : PIPE_MAX;
+    size_t batch_max = a->batch_max;
     struct batch *b = batch_max > 1 && !a->c->cfg.hedge_reads ? calloc(1, sizeof(*b)) : NULL;
     pthread_mutex_lock(&a->lock);
+    a->idle--; /* lane_start counted it idle until now */
     while (!a->closing) {
         int hedge;
         uint64_t wait_ms;
@@ -563,17 +675,14 @@ static void *lane_main(void *arg)
             run_copy(l, r, hedge);
             continue;
         }
-        /* Take the queue's next ones too, up to pipeline_max, and up to a fair share of the
-         * queue (its length over this lane and the idle ones, at least PIPE_SHARE_MIN), so that
-         * the other lanes and their members get work as well; what is left wakes another
-         * lane. A batch of one costs a wake-up, a send and a receive per request: the share's
-         * floor keeps a short queue on one lane. */
-        size_t share = (a->queued + 1 + a->idle) / (a->idle + 1);
-        share = share > PIPE_SHARE_MIN ? share : PIPE_SHARE_MIN;
-        size_t want = share < batch_max ? share : batch_max;
+        /* Take the queue's next ones too, up to pipeline_max; what is left wakes another lane.
+         * Every batch costs the same hand-offs whatever its size (a wake-up of this lane, a
+         * send, a wait in poll, a receive, a wake-up of the loop): splitting a short queue over
+         * the idle lanes instead (64 outstanding into four batches of 16) makes four times as
+         * many, which cost the asynchronous SET twice hiredis's CPU per request. */
         b->reqs[0] = r;
         b->n = 1;
-        while (b->n < want && a->head != NULL) {
+        while (b->n < batch_max && a->head != NULL) {
             b->reqs[b->n++] = a->head;
             a->head = a->head->next;
             a->queued--;
@@ -581,8 +690,8 @@ static void *lane_main(void *arg)
                 a->tail = NULL;
             }
         }
-        if (a->head != NULL && a->idle > 0) {
-            pthread_cond_signal(&a->work);
+        if (a->head != NULL) {
+            want_lane(a);
         }
         run_batch(l, b);
     }
@@ -597,7 +706,7 @@ static void deliver_or_queue(struct hys_async *a, struct areq *r, halyard_status
                              halyard_reply *reply)
 {
     if (a->wakeup != NULL && queue_done(a, r, st, reply, 0)) {
-        uv_async_send(a->wakeup);
+        wake_loop(a->wakeup);
         return;
     }
     /* No loop, or the outcome could not be queued: run it here rather than lose it. */
@@ -641,24 +750,33 @@ static void run_done(struct hys_async *a)
     a->shed += a->pend_shed;
     a->pend_shed = 0;
     if (a->head != NULL) {
-        pthread_cond_signal(&a->work); /* the lane woken wakes more if the queue is long */
+        want_lane(a); /* the lane woken wakes more if the queue is long */
     }
     pthread_mutex_unlock(&a->lock);
 }
 
-static void on_wakeup_cb(uv_async_t *h)
+static void on_wakeup_cb(uv_poll_t *h, int status, int events)
 {
+    (void)status;
+    (void)events;
+    struct waker *w = (struct waker *)h;
+    uint64_t n;
+    ssize_t got = read(w->fd, &n, sizeof(n)); /* an eventfd's count comes whole: one read */
+    (void)got;
+    atomic_store(&w->pending, 0); /* before the queue is taken: see wake_loop */
     if (h->data != NULL) {
         run_done(h->data);
     }
 }
 
-static void free_handle_cb(uv_handle_t *h)
+static void free_waker_cb(uv_handle_t *h)
 {
-    free(h);
+    struct waker *w = (struct waker *)h;
+    close(w->fd);
+    free(w);
 }
 
-static void lanes_stop(struct hys_async *a, size_t n);
+static void lanes_stop(struct hys_async *a);
 static void async_free(struct hys_async *a);
 
 /* hys_drive's hook (on_conn_change): a lane's connection came or went mid-request. */
@@ -667,7 +785,8 @@ static void lane_conn_change(void *arg)
     lane_events(arg);
 }
 
-/* Creates the lanes (the first asynchronous call, or attach). NULL when out of resources. */
+/* Creates the lanes' state and starts the first lane (every lane with hedged reads) at the
+ * first asynchronous call or attach. NULL when out of resources. */
 static struct hys_async *async_start(halyard_client *c)
 {
     struct hys_async *a = calloc(1, sizeof(*a));
@@ -678,6 +797,10 @@ static struct hys_async *async_start(halyard_client *c)
     snprintf(a->lanes_cluster, sizeof(a->lanes_cluster), "%s",
              c->cfg.cluster_name != NULL ? c->cfg.cluster_name : "primary");
     a->n_lanes = c->cfg.async_threads;
+    a->batch_max = c->cfg.pipeline_max < PIPE_MAX ? c->cfg.pipeline_max : PIPE_MAX;
+    if (c->cfg.hedge_reads) {
+        a->batch_max = 1; /* a hedged read runs alone */
+    }
     a->lanes = calloc(a->n_lanes, sizeof(*a->lanes));
     pthread_mutex_init(&a->lock, NULL);
     pthread_condattr_t ca;
@@ -686,44 +809,66 @@ static struct hys_async *async_start(halyard_client *c)
     pthread_cond_init(&a->work, &ca);
     pthread_condattr_destroy(&ca);
     if (a->lanes == NULL) {
-        lanes_stop(a, 0);
+        lanes_stop(a);
         async_free(a);
         return NULL;
     }
-    for (size_t i = 0; i < a->n_lanes; i++) {
-        struct lane *l = &a->lanes[i];
-        l->a = a;
-        l->core = hyc_core_new(&c->cfg, c->seed + 1 + i); /* each its own jitter and balance */
-        hyc_set_load(l->core, &c->load); /* in-flight counts shared by the whole client */
-        l->conn =
-            (struct hys_conn){.core = l->core,
-                              .io = {.fd = -1, .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)},
-                              .tls = c->tls,
-                              .server_name = c->server_name,
-                              .verify = c->verify,
-                              .cancel = &l->cancel,
-                              .abandon = &l->abandon,
-                              .at_lock = &a->lock,
-                              .on_conn_change = lane_conn_change,
-                              .on_conn_arg = l};
-        if (l->conn.io.wake_fd < 0 || pthread_create(&l->thread, NULL, lane_main, l) != 0) {
-            if (l->conn.io.wake_fd >= 0) {
-                close(l->conn.io.wake_fd);
-            }
-            hyc_core_free(l->core);
-            lanes_stop(a, i);
-            async_free(a);
-            return NULL;
-        }
+    /* Hedged reads need lanes waiting for the hedges' moments: all of them from the start. */
+    size_t first = c->cfg.hedge_reads ? a->n_lanes : 1;
+    pthread_mutex_lock(&a->lock);
+    while (a->n_started < first && lane_start(a) == 0) {
+    }
+    size_t started = a->n_started;
+    pthread_mutex_unlock(&a->lock);
+    if (started < first) {
+        lanes_stop(a);
+        async_free(a);
+        return NULL;
     }
     return a;
 }
 
-/* Stops the first n lanes (what runs is cancelled and delivered) and frees them. */
-static void lanes_stop(struct hys_async *a, size_t n)
+/* Starts lane n_started (with the lock held: the lane takes it before it looks at the queue,
+ * and until then counts as idle, so that requests queued meanwhile do not start more). 0, or -1
+ * when out of resources (nothing started). */
+static int lane_start(struct hys_async *a)
+{
+    halyard_client *c = a->c;
+    size_t i = a->n_started;
+    struct lane *l = &a->lanes[i];
+    l->a = a;
+    l->core = hyc_core_new(&c->cfg, c->seed + 1 + i); /* each its own jitter and balance */
+    hyc_set_load(l->core, &c->load); /* in-flight counts shared by the whole client */
+    l->conn = (struct hys_conn){.core = l->core,
+                                .io = {.fd = -1, .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)},
+                                .tls = c->tls,
+                                .server_name = c->server_name,
+                                .verify = c->verify,
+                                .cancel = &l->cancel,
+                                .abandon = &l->abandon,
+                                .at_lock = &a->lock,
+                                .on_conn_change = lane_conn_change,
+                                .on_conn_arg = l};
+    if (l->conn.io.wake_fd < 0 || pthread_create(&l->thread, NULL, lane_main, l) != 0) {
+        if (l->conn.io.wake_fd >= 0) {
+            close(l->conn.io.wake_fd);
+        }
+        hyc_core_free(l->core);
+        memset(l, 0, sizeof(*l));
+        return -1;
+    }
+    a->idle++;
+    a->n_started++;
+    return 0;
+}
+
+/* Stops the lanes started (what runs is cancelled and delivered) and frees them; none starts
+ * after (closing). */
+static void lanes_stop(struct hys_async *a)
 {
     pthread_mutex_lock(&a->lock);
     a->closing = 1;
+    size_t n = a->n_started;
     for (size_t i = 0; i < n; i++) {
         if (a->lanes[i].req != NULL) {
             wake_lane(&a->lanes[i]);
@@ -768,17 +913,32 @@ int halyard_attach_loop(halyard_client *c, void *uv_loop)
     if (a == NULL) {
         return -1;
     }
-    uv_async_t *h = malloc(sizeof(*h));
+    struct waker *w = malloc(sizeof(*w));
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_lock(&a->lock);
-    int ok = h != NULL && a->wakeup == NULL && a->outstanding == 0 &&
-             uv_async_init(uv_loop, h, on_wakeup_cb) == 0;
+    int ok = w != NULL && fd >= 0 && a->wakeup == NULL && a->outstanding == 0 &&
+             uv_poll_init(uv_loop, &w->poll, fd) == 0;
     if (ok) {
-        h->data = a;
-        a->wakeup = h;
+        w->fd = fd;
+        atomic_init(&w->pending, 0);
+        w->poll.data = a;
+        if (uv_poll_start(&w->poll, UV_READABLE, on_wakeup_cb) == 0) {
+            a->wakeup = w;
+        } else {
+            /* Initialised: only a close frees it (at the loop's next turn). */
+            w->poll.data = NULL;
+            uv_close((uv_handle_t *)&w->poll, free_waker_cb);
+            ok = 0;
+            w = NULL;
+            fd = -1;
+        }
     }
     pthread_mutex_unlock(&a->lock);
     if (!ok) {
-        free(h);
+        free(w);
+        if (fd >= 0) {
+            close(fd);
+        }
         return -1;
     }
     return 0;
@@ -886,7 +1046,7 @@ halyard_status halyard_command_async(halyard_client *c, int argc, const char *co
     }
     a->tail = r;
     a->queued++;
-    pthread_cond_signal(&a->work); /* one lane takes it (the others keep their hedge timers) */
+    want_lane(a); /* one lane takes it (the others keep their hedge timers) */
     pthread_mutex_unlock(&a->lock);
     return HALYARD_OK;
 }
@@ -929,15 +1089,15 @@ void hys_async_close(halyard_client *c)
         q = next;
     }
     pthread_mutex_unlock(&a->lock);
-    lanes_stop(a, a->n_lanes); /* what runs is cancelled (hyc_cancel) and delivered */
+    lanes_stop(a); /* what runs is cancelled (hyc_cancel) and delivered */
     c->async = NULL;
     if (a->wakeup != NULL) {
         /* On the loop's thread (halyard_attach_loop's rule): the callbacks still due run now;
          * a closing handle's callback is not called again, and the handle is freed by libuv's
          * close callback at the loop's next turn. */
         run_done(a);
-        a->wakeup->data = NULL;
-        uv_close((uv_handle_t *)a->wakeup, free_handle_cb);
+        a->wakeup->poll.data = NULL;
+        uv_close((uv_handle_t *)&a->wakeup->poll, free_waker_cb);
     }
     async_free(a);
 }

@@ -69,7 +69,7 @@ struct breaker {
 
 struct hyc_cluster {
     char name[HYC_NAME_MAX + 1];
-    struct hyc_member members[HYC_MEMBERS_MAX];
+    struct hyc_member *members; /* n of them, in the core's own allocation (cl_members) */
     size_t n;
 };
 
@@ -173,6 +173,10 @@ struct hyc_core {
     halyard_reply *reply;
     char last_err[256];
     halyard_stats stats;
+    /* The clusters' member addresses, sized to the configuration: a core is allocated (and
+     * cleared) per client and per I/O thread, and a table for HYC_CLUSTERS_MAX clusters of
+     * HYC_MEMBERS_MAX members each was two thirds of its 200 KB. */
+    struct hyc_member cl_members[];
 };
 
 /* Redis's read-only commands (lower case, sorted): sent plain, re-sent freely. */
@@ -310,7 +314,11 @@ const char *hyc_config_check(const halyard_config *cfg)
 
 struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
 {
-    struct hyc_core *k = hy_xcalloc(1, sizeof(*k));
+    size_t n_addrs = cfg->n_addrs;
+    for (size_t c = 0; c < cfg->n_failover; c++) {
+        n_addrs += cfg->failover[c].n_addrs;
+    }
+    struct hyc_core *k = hy_xcalloc(1, sizeof(*k) + n_addrs * sizeof(k->cl_members[0]));
     k->cfg = *cfg;
     k->cfg.addrs = NULL;
     k->password = cfg->password ? hy_xstrdup(cfg->password) : NULL;
@@ -320,6 +328,7 @@ struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
     k->cfg.cluster_name = NULL;
     k->cfg.failover = NULL;
     k->n_clusters = cfg->n_failover + 1;
+    struct hyc_member *next = k->cl_members;
     for (size_t c = 0; c < k->n_clusters; c++) {
         struct hyc_cluster *cl = &k->clusters[c];
         const char *name = c == 0 ? cfg->cluster_name : cfg->failover[c - 1].name;
@@ -330,6 +339,8 @@ struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
         }
         const char *const *addrs = c == 0 ? cfg->addrs : cfg->failover[c - 1].addrs;
         cl->n = c == 0 ? cfg->n_addrs : cfg->failover[c - 1].n_addrs;
+        cl->members = next;
+        next += cl->n;
         for (size_t i = 0; i < cl->n; i++) {
             (void)parse_addr(addrs[i], strlen(addrs[i]), &cl->members[i]);
         }

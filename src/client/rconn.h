@@ -9,7 +9,7 @@
  *
  * Every wait ends by `until_ms` (CLOCK_MONOTONIC milliseconds, rconn_now_ms; RCONN_FOREVER: no
  * bound). Errors leave errno (connect) and OpenSSL's error queue (TLS) as the failing call left
- * them, for the caller to report; rconn_close clears the queue.
+ * them, for the caller to report; rconn_close clears the queue after TLS.
  */
 #ifndef HY_CLIENT_RCONN_H
 #define HY_CLIENT_RCONN_H
@@ -30,12 +30,14 @@
  * (SO_RCVTIMEO) no later than the deadline, instead of in poll and then recv: one system call
  * per answer instead of two (the blocking API's round trip, issue 15's benchmark). `blocking`
  * and `rcvtimeo_ms` (the timeout set; 0: none yet) belong to that fd and are cleared by
- * rconn_close; a zeroed struct starts without them. */
+ * rconn_close, as is `tls_tried` (rconn_tls_start ran: OpenSSL's error queue may hold this fd's
+ * errors); a zeroed struct starts without them. */
 struct rconn {
     int fd;
     SSL *ssl;
     int wake_fd;
     int blocking;
+    int tls_tried;
     uint64_t rcvtimeo_ms;
 };
 
@@ -60,7 +62,8 @@ int rconn_send(struct rconn *c, const uint8_t *p, size_t len, uint64_t until_ms)
 int rconn_recv(struct rconn *c, uint8_t *buf, size_t cap, uint64_t until_ms);
 /* As rconn_recv without waiting: what is there already (0: nothing yet). */
 int rconn_try_recv(struct rconn *c, uint8_t *buf, size_t cap);
-/* Frees the TLS session (no close_notify), closes the fd, clears OpenSSL's error queue. */
+/* Frees the TLS session (no close_notify), closes the fd, clears OpenSSL's error queue (when
+ * rconn_tls_start ran on it). */
 void rconn_close(struct rconn *c);
 
 enum {

@@ -90,7 +90,7 @@ void halyard_config_init(halyard_config *cfg)
     cfg->breaker_cooldown_ms = 5000;
     cfg->async_threads = 4;
     cfg->max_outstanding = 1024;
-    cfg->pipeline_max = 32;
+    cfg->pipeline_max = 64;
     cfg->heartbeat_interval_ms = 1000;
     cfg->server_events = 1;
     cfg->heartbeat_timeout_ms = 5000;
