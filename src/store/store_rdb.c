@@ -671,6 +671,8 @@ struct zref {
     double score;
     size_t off; /* the member's length-prefixed bytes in the members buffer */
     size_t len;
+    const uint8_t *m; /* the member's bytes, set once the buffer no longer moves */
+    size_t mlen;
 };
 
 struct zacc {
@@ -687,18 +689,8 @@ static void zacc_add(struct zacc *z, const uint8_t *m, size_t mlen, double score
     }
     size_t off = z->members.len;
     out_bytes(&z->members, m, mlen);
-    z->v[z->n++] = (struct zref){score, off, z->members.len - off};
+    z->v[z->n++] = (struct zref){score, off, z->members.len - off, NULL, mlen};
 }
-
-static const uint8_t *zref_member(const struct zacc *z, const struct zref *e, size_t *len)
-{
-    uint64_t mlen = 0;
-    size_t h = varint_get(z->members.data + e->off, e->len, &mlen);
-    *len = (size_t)mlen;
-    return z->members.data + e->off + h;
-}
-
-static const struct zacc *zsort_ctx;
 
 static int zref_cmp(const void *pa, const void *pb)
 {
@@ -706,19 +698,17 @@ static int zref_cmp(const void *pa, const void *pb)
     if (a->score != b->score) {
         return a->score < b->score ? -1 : 1;
     }
-    size_t al, bl;
-    const uint8_t *am = zref_member(zsort_ctx, a, &al), *bm = zref_member(zsort_ctx, b, &bl);
-    return bytes_cmp(am, al, bm, bl);
+    return bytes_cmp(a->m, a->mlen, b->m, b->mlen);
 }
 
 /* The members in rank order (score, then bytes), as halyard's payload lists them: a sorted
- * input inserts in linear time. The comparison reads the buffer through a file-level pointer
- * (qsort has no context argument); the store is used by one thread at a time. */
+ * input inserts in linear time. */
 static void zacc_emit(struct zacc *z, struct hy_buf *body)
 {
-    zsort_ctx = z;
+    for (size_t i = 0; i < z->n; i++) {
+        z->v[i].m = z->members.data + z->v[i].off + (z->v[i].len - z->v[i].mlen);
+    }
     qsort(z->v, z->n, sizeof(*z->v), zref_cmp);
-    zsort_ctx = NULL;
     for (size_t i = 0; i < z->n; i++) {
         hy_buf_append(body, z->members.data + z->v[i].off, z->v[i].len);
         uint64_t bits;
