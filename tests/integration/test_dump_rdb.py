@@ -453,3 +453,43 @@ def test_halyard_own_payloads_still_restore(rb):
     body = b"\x03\x02\x01a\x01b\x01\x00"  # a list of two
     assert rb.restore("oldl", 0, body + struct.pack("<I", crc32c(body))) == b"OK"
     assert rb.lrange("oldl", 0, -1) == [b"a", b"b"]
+
+
+# ---- through a follower of a cluster ---------------------------------------------------
+
+
+@pytest.mark.halyard_only
+def test_redis_payload_through_a_follower_reaches_every_replica(ref, tmp_path_factory):
+    """A Redis payload (a stream with groups, its PEL and a deleted entry; a Redis 6 quicklist
+    of ziplists) RESTOREd through a follower is applied on every replica alike: the node turns
+    it into halyard's own payload before proposing, and every replica then DUMPs the same bytes."""
+    from cluster import Cluster
+    from conftest import RawConn, wait_for
+    from test_commands_misc import follower_of
+
+    _stream_with_groups(ref, "s")
+    payloads = {"{rdb}s": ref.dump("s"), "{rdb}l": OLD_PAYLOADS[0][1]}
+    c = Cluster(tmp_path_factory, 3, {"partitions": 2})
+    c.start_all()
+    try:
+        lead, fol = follower_of(c, "{rdb}s")
+        with RawConn(fol) as f:
+            for k, p in payloads.items():
+                assert f.cmd("RESTORE", k, 0, p) == "OK"
+            assert f.cmd("RESTORE", "{rdb}bad", 0, refresh_crc(payloads["{rdb}s"][:-11]
+                                                                + payloads["{rdb}s"][-10:])) \
+                == "ERR " + BAD
+        with RawConn(lead) as ld:
+            want = {k: ld.cmd("DUMP", k) for k in payloads}
+            assert ld.cmd("XLEN", "{rdb}s") == ref.xlen("s")
+
+        def replica_dumps(port):
+            with RawConn(port) as r:
+                assert r.cmd("READONLY") == "OK"
+                return {k: r.cmd("DUMP", k) for k in payloads}
+
+        for port in c.ports:
+            wait_for(lambda: replica_dumps(port) == want, 10, "replica %d to apply RESTORE" % port)
+    finally:
+        errors = c.stop_all()
+        assert not errors, "\n".join(errors)
