@@ -76,7 +76,8 @@ static void out_bytes(struct hy_buf *out, const uint8_t *p, size_t len)
 
 static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-    int c = memcmp(a, b, HY_MIN(alen, blen));
+    /* An empty name may have no buffer at all (NULL): memcmp must not see it. */
+    int c = HY_MIN(alen, blen) == 0 ? 0 : memcmp(a, b, HY_MIN(alen, blen));
     if (c != 0) {
         return c;
     }
@@ -708,7 +709,9 @@ static void zacc_emit(struct zacc *z, struct hy_buf *body)
     for (size_t i = 0; i < z->n; i++) {
         z->v[i].m = z->members.data + z->v[i].off + (z->v[i].len - z->v[i].mlen);
     }
-    qsort(z->v, z->n, sizeof(*z->v), zref_cmp);
+    if (z->n > 1) {
+        qsort(z->v, z->n, sizeof(*z->v), zref_cmp);
+    }
     for (size_t i = 0; i < z->n; i++) {
         hy_buf_append(body, z->members.data + z->v[i].off, z->v[i].len);
         uint64_t bits;
