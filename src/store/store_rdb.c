@@ -1249,9 +1249,112 @@ static void rdb_put_len(struct hy_buf *out, uint64_t v)
     }
 }
 
-/* An RDB string as Redis's rdbSaveRawString writes it uncompressed: a string of at most 11
- * bytes that is an integer's canonical text within 32 bits as that integer (8, 16 or 32 bits
- * LE behind 0xc0, 0xc1, 0xc2), any other as its length and bytes. */
+/* LZF compression (the format lzf_decode reads): 3-byte prefixes are hashed to their last
+ * position; a prefix seen again within 8 KiB becomes a back reference as long as the bytes
+ * match (at most 264), every other byte a literal in runs of at most 32 behind a control byte.
+ * Returns the compressed size, or 0 when it would not fit in out[0..cap). */
+#define LZF_HLOG    14
+#define LZF_MAX_OFF 8192
+#define LZF_MAX_REF 264
+
+static size_t lzf_encode(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+    uint32_t table[1u << LZF_HLOG];
+    memset(table, 0, sizeof(table));
+    size_t ip = 0, op = 0, lit = 0, ctl;
+    if (cap == 0) {
+        return 0;
+    }
+    ctl = op++; /* the control byte of the literal run being written */
+    while (ip < len) {
+        size_t n = 0, dist = 0;
+        if (len - ip >= 3) {
+            uint32_t key = (uint32_t)in[ip] << 16 | (uint32_t)in[ip + 1] << 8 | in[ip + 2];
+            uint32_t h = (key * 2654435761u) >> (32 - LZF_HLOG);
+            size_t ref = table[h];
+            table[h] = (uint32_t)(ip + 1);
+            if (ref > 0 && ip - (ref - 1) <= LZF_MAX_OFF && memcmp(in + ref - 1, in + ip, 3) == 0) {
+                dist = ip - (ref - 1);
+                size_t max = HY_MIN((size_t)LZF_MAX_REF, len - ip);
+                n = 3;
+                while (n < max && in[ref - 1 + n] == in[ip + n]) {
+                    n++;
+                }
+            }
+        }
+        if (n == 0) {
+            if (op >= cap) {
+                return 0;
+            }
+            out[op++] = in[ip++];
+            if (++lit == 32) {
+                out[ctl] = 31;
+                lit = 0;
+                if (op >= cap) {
+                    return 0;
+                }
+                ctl = op++;
+            }
+            continue;
+        }
+        if (lit > 0) {
+            out[ctl] = (uint8_t)(lit - 1);
+            lit = 0;
+        } else {
+            op--; /* the reserved control byte: no literal came */
+        }
+        size_t l = n - 2, off = dist - 1;
+        if (cap - op < (l < 7 ? 2u : 3u) + 1) {
+            return 0;
+        }
+        out[op++] = (uint8_t)((l < 7 ? l : 7) << 5 | off >> 8);
+        if (l >= 7) {
+            out[op++] = (uint8_t)(l - 7);
+        }
+        out[op++] = (uint8_t)off;
+        /* The positions the reference covers are hashed too: a later repeat then finds its
+         * nearest earlier copy, not only the copies that started a literal. */
+        for (size_t end = ip + n, q = ip + 1; q + 3 <= len && q < end; q++) {
+            uint32_t k = (uint32_t)in[q] << 16 | (uint32_t)in[q + 1] << 8 | in[q + 2];
+            table[(k * 2654435761u) >> (32 - LZF_HLOG)] = (uint32_t)(q + 1);
+        }
+        ip += n;
+        ctl = op++;
+    }
+    if (lit > 0) {
+        out[ctl] = (uint8_t)(lit - 1);
+    } else {
+        op--;
+    }
+    return op;
+}
+
+/* An RDB string's bytes as Redis's rdbSaveRawString writes them: LZF-compressed (0xc3, the
+ * compressed and the original lengths, the data) when longer than 20 bytes and the data
+ * shrinks by more than 4 bytes, else its length and bytes. */
+static void rdb_put_raw(struct hy_buf *out, const uint8_t *p, size_t len)
+{
+    if (len > 20) {
+        uint8_t *z = hy_xmalloc(len - 4);
+        size_t zn = lzf_encode(p, len, z, len - 4);
+        if (zn > 0) {
+            hy_buf_append_u8(out, 0xc3);
+            rdb_put_len(out, zn);
+            rdb_put_len(out, len);
+            hy_buf_append(out, z, zn);
+        }
+        hy_free(z);
+        if (zn > 0) {
+            return;
+        }
+    }
+    rdb_put_len(out, len);
+    hy_buf_append(out, p, len);
+}
+
+/* An RDB string as rdbSaveRawString writes it: a string of at most 11 bytes that is an
+ * integer's canonical text within 32 bits as that integer (8, 16 or 32 bits LE behind 0xc0,
+ * 0xc1, 0xc2), any other as rdb_put_raw does. */
 static void rdb_put_str(struct hy_buf *out, const uint8_t *p, size_t len)
 {
     int64_t v;
@@ -1263,8 +1366,7 @@ static void rdb_put_str(struct hy_buf *out, const uint8_t *p, size_t len)
         }
         return;
     }
-    rdb_put_len(out, len);
-    hy_buf_append(out, p, len);
+    rdb_put_raw(out, p, len);
 }
 
 static void rdb_put_sid_raw(struct hy_buf *out, struct sid id)
@@ -1358,8 +1460,7 @@ static void lp_finish(struct lpb *l, struct hy_buf *out)
     unsigned c = l->count < 65535 ? (unsigned)l->count : 65535;
     l->b.data[4] = (uint8_t)c;
     l->b.data[5] = (uint8_t)(c >> 8);
-    rdb_put_len(out, l->b.len);
-    hy_buf_append(out, l->b.data, l->b.len);
+    rdb_put_raw(out, l->b.data, l->b.len);
     hy_buf_free(&l->b);
 }
 
@@ -1478,8 +1579,7 @@ static void enc_set(struct rd *r, int intset, struct hy_buf *out)
         }
     }
     hy_buf_append_u8(out, RDB_SET_INTSET);
-    rdb_put_len(out, blob.len);
-    hy_buf_append(out, blob.data, blob.len);
+    rdb_put_raw(out, blob.data, blob.len);
     hy_buf_free(&blob);
     hy_free(v);
 }
