@@ -3146,9 +3146,22 @@ static void test_dump_rdb(void **state)
     run(s, STORE_OP_SADD, 0, 1, -1, 0, "set", "x", "y", "1", NULL);
     run(s, STORE_OP_SADD, 0, 1, -1, 0, "iset", "5", "-70000", "9000000000", NULL);
     run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1.5", "m1", "-inf", "m2", "3", "m3", NULL);
+    /* Long strings: one that LZF shrinks (repeats near and far, runs of one byte), one it
+     * cannot (pseudo-random bytes, stored as they are). */
+    static char rep[6000], rnd[300];
+    for (size_t i = 0; i < sizeof(rep) - 1; i++) {
+        rep[i] = i < 1000 ? "abcdefghij"[(i * 7) % 10] : i < 2000 ? 'z' : rep[i % 977];
+    }
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < sizeof(rnd) - 1; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        rnd[i] = (char)('A' + x % 26);
+    }
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "rep", rep, NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "rnd", rnd, NULL);
     static const uint8_t bar[] = {0x00, 0x03, 'b',  'a',  'r',  0x0a, 0x00, 0xe6,
                                   0xbe, 0x49, 0x60, 0xee, 0x66, 0xfd, 0x17};
-    const char *keys[] = {"str", "int", "h", "l", "set", "iset", "z"};
+    const char *keys[] = {"str", "int", "h", "l", "set", "iset", "z", "rep", "rnd"};
     struct hy_buf rdb, own, conv;
     hy_buf_init(&rdb);
     hy_buf_init(&own);
@@ -3163,6 +3176,13 @@ static void test_dump_rdb(void **state)
         if (i == 0) {
             assert_int_equal(rdb.len, sizeof(bar));
             assert_memory_equal(rdb.data, bar, sizeof(bar));
+        }
+        if (strcmp(keys[i], "rep") == 0) {
+            assert_int_equal(rdb.data[1], 0xc3); /* LZF */
+            assert_true(rdb.len < sizeof(rep) / 4);
+        }
+        if (strcmp(keys[i], "rnd") == 0) {
+            assert_int_not_equal(rdb.data[1], 0xc3);
         }
         assert_int_equal(store_restore_payload(rdb.data, rdb.len, &conv), STORE_DUMP_OK);
         assert_int_equal(conv.len, own.len);
