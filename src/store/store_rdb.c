@@ -1259,8 +1259,14 @@ static void rdb_put_len(struct hy_buf *out, uint64_t v)
 
 static size_t lzf_encode(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
+    /* A table no larger than the input needs: zeroing 64 KiB for each short string of a big
+     * hash would cost more than compressing it. */
     uint32_t table[1u << LZF_HLOG];
-    memset(table, 0, sizeof(table));
+    unsigned bits = 6;
+    while (bits < LZF_HLOG && ((size_t)1 << bits) < len) {
+        bits++;
+    }
+    memset(table, 0, sizeof(table[0]) << bits);
     size_t ip = 0, op = 0, lit = 0, ctl;
     if (cap == 0) {
         return 0;
@@ -1270,7 +1276,7 @@ static size_t lzf_encode(const uint8_t *in, size_t len, uint8_t *out, size_t cap
         size_t n = 0, dist = 0;
         if (len - ip >= 3) {
             uint32_t key = (uint32_t)in[ip] << 16 | (uint32_t)in[ip + 1] << 8 | in[ip + 2];
-            uint32_t h = (key * 2654435761u) >> (32 - LZF_HLOG);
+            uint32_t h = (key * 2654435761u) >> (32 - bits);
             size_t ref = table[h];
             table[h] = (uint32_t)(ip + 1);
             if (ref > 0 && ip - (ref - 1) <= LZF_MAX_OFF && memcmp(in + ref - 1, in + ip, 3) == 0) {
@@ -1316,7 +1322,7 @@ static size_t lzf_encode(const uint8_t *in, size_t len, uint8_t *out, size_t cap
          * nearest earlier copy, not only the copies that started a literal. */
         for (size_t end = ip + n, q = ip + 1; q + 3 <= len && q < end; q++) {
             uint32_t k = (uint32_t)in[q] << 16 | (uint32_t)in[q + 1] << 8 | in[q + 2];
-            table[(k * 2654435761u) >> (32 - LZF_HLOG)] = (uint32_t)(q + 1);
+            table[(k * 2654435761u) >> (32 - bits)] = (uint32_t)(q + 1);
         }
         ip += n;
         ctl = op++;
