@@ -106,6 +106,41 @@ def ziplist(items):
     return struct.pack("<IIH", total, tail, len(items)) + body + b"\xff"
 
 
+def _backlen(n):
+    if n <= 127:
+        return bytes([n])
+    size = 2 if n < 16383 else 3 if n < 2097151 else 4 if n < 268435455 else 5
+    return bytes(((n >> (7 * (size - 1 - i))) & 127) | (128 if i else 0) for i in range(size))
+
+
+def listpack(items):
+    """A listpack (Redis 7.0) holding items (bytes or int), in every encoding of each kind."""
+    body = b""
+    for it in items:
+        if isinstance(it, int):
+            if 0 <= it <= 127:
+                e = bytes([it])
+            elif -4096 <= it <= 4095:
+                u = it & 0x1FFF
+                e = bytes([0xC0 | u >> 8, u & 0xFF])
+            elif -32768 <= it <= 32767:
+                e = b"\xf1" + struct.pack("<h", it)
+            elif -(1 << 23) <= it < (1 << 23):
+                e = b"\xf2" + struct.pack("<i", it)[:3]
+            elif -(1 << 31) <= it < (1 << 31):
+                e = b"\xf3" + struct.pack("<i", it)
+            else:
+                e = b"\xf4" + struct.pack("<q", it)
+        elif len(it) < 64:
+            e = bytes([0x80 | len(it)]) + it
+        elif len(it) < 4096:
+            e = bytes([0xE0 | len(it) >> 8, len(it) & 0xFF]) + it
+        else:
+            e = b"\xf0" + struct.pack("<I", len(it)) + it
+        body += e + _backlen(len(e))
+    return struct.pack("<IH", 6 + len(body) + 1, len(items)) + body + b"\xff"
+
+
 # ---- the servers -----------------------------------------------------------------------
 
 
@@ -319,7 +354,7 @@ def test_dump_compresses_as_redis_does(ref, rb):
     assert len(rb.dump("str-lzf-long")) < len(rb.get("str-lzf-long")) // 4
 
 
-# ---- Redis 6.x payloads: ziplists, RDB version 9 ----------------------------------------
+# ---- hand-built payloads: Redis 6.x's ziplists (RDB version 9), Redis 7.0's rarer forms ---
 
 ZL_ITEMS = [b"a", b"", 0, 12, 13, -1, 127, -128, 300, -32768, 70000, -(1 << 23), 1 << 24,
             -(1 << 31), 1 << 40, b"x" * 70, b"y" * 300]
@@ -337,12 +372,23 @@ OLD_PAYLOADS = [
     ("set-plain", frame(bytes([2]) + rdb_len(2) + rdb_str("x") + b"\xc1\x10\x27", 9)),
     ("hash-plain", frame(bytes([4]) + rdb_len(1) + rdb_str("f") + rdb_str("v"), 9)),
     ("str-int-enc", frame(b"\x00\xc2\x00\x00\x00\x80", 9)),
+    # Redis 7.0's own types built by hand: a quicklist with a plain node (Redis writes those
+    # only for elements of 1 GB and more) between listpack nodes, every listpack encoding.
+    ("list-quicklist2-plain", frame(bytes([18]) + rdb_len(3)
+                                    + rdb_len(2) + rdb_str(listpack([b"a", 5, 200, -3000, 30000,
+                                                                     -70000, 1 << 30, -(1 << 40),
+                                                                     b"s" * 70, b"t" * 5000]))
+                                    + rdb_len(1) + rdb_str("a plain node's element")
+                                    + rdb_len(2) + rdb_str(listpack([b"", 0])))),
+    ("hash-listpack", frame(bytes([16]) + rdb_str(listpack([b"f", b"v", b"n", -1, b"big", 1 << 33])))),
+    ("zset-listpack", frame(bytes([17]) + rdb_str(listpack([b"m", -5, b"n", b"0.5", b"o", 4000])))),
 ]
 
 
 @pytest.mark.parametrize("name,payload", OLD_PAYLOADS, ids=[p[0] for p in OLD_PAYLOADS])
-def test_redis6_payloads(ref, rb, name, payload):
-    """Hand-built payloads in the encodings Redis 6.x wrote restore alike on both servers."""
+def test_hand_built_payloads(ref, rb, name, payload):
+    """Hand-built payloads in the encodings Redis 6.x wrote, and in Redis 7.0's listpacks with
+    every entry encoding and a plain quicklist node, restore alike on both servers."""
     assert ref.restore(name, 0, payload) == b"OK"
     assert rb.restore(name, 0, payload) == b"OK"
     assert view(rb, name) == view(ref, name)
