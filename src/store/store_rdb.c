@@ -38,6 +38,7 @@ enum rdb_type {
     RDB_ZSET_2 = 5,
     RDB_MODULE = 6,
     RDB_MODULE_2 = 7,
+    RDB_HASH_ZIPMAP = 9,
     RDB_LIST_ZIPLIST = 10,
     RDB_SET_INTSET = 11,
     RDB_ZSET_ZIPLIST = 12,
@@ -611,6 +612,55 @@ static int dec_packed(struct rd *r, int lp, unsigned k, struct hy_buf *body, uin
     return ok;
 }
 
+/* A zipmap length: one byte below 254, or 254 and 4 bytes LE; 0 when malformed. */
+static int zm_len(const uint8_t *p, size_t end, size_t *off, size_t *len)
+{
+    if (*off >= end || p[*off] == 255) {
+        return 0;
+    }
+    if (p[*off] < 254) {
+        *len = p[(*off)++];
+        return 1;
+    }
+    if (end - *off < 5) {
+        return 0;
+    }
+    *len = hy_load_u32le(p + *off + 1);
+    *off += 5;
+    return 1;
+}
+
+/* HASH_ZIPMAP (Redis before 2.6): a count byte (254: count them), then per field its length,
+ * its bytes, the value's length, a free byte, the value's bytes and that many unused bytes;
+ * 0xff at the end. */
+static int dec_zipmap(struct rd *r, struct hy_buf *body, uint64_t *n)
+{
+    struct rstr s;
+    rdb_str(r, &s);
+    int ok = !r->bad && s.len >= 2 && s.p[s.len - 1] == 0xff;
+    size_t end = ok ? s.len - 1 : 0, off = 1;
+    uint64_t count = 0;
+    while (ok && off < end) {
+        size_t fl, vl;
+        ok = zm_len(s.p, end, &off, &fl) && fl <= end - off;
+        size_t fo = off;
+        off += ok ? fl : 0;
+        ok = ok && zm_len(s.p, end, &off, &vl) && off < end;
+        size_t fr = ok ? s.p[off++] : 0;
+        ok = ok && vl <= end - off && fr <= end - off - vl;
+        if (ok) {
+            out_bytes(body, s.p + fo, fl);
+            out_bytes(body, s.p + off, vl);
+            off += vl + fr;
+            count++;
+        }
+    }
+    ok = ok && off == end && (s.p[0] >= 254 || s.p[0] == count);
+    *n = count;
+    rstr_free(&s);
+    return ok;
+}
+
 /* QUICKLIST (ziplist nodes) and QUICKLIST_2 (a container, then a plain element or a listpack
  * node). Empty nodes are skipped, as Redis does. */
 static int dec_quicklist(struct rd *r, int v2, struct hy_buf *body, uint64_t *n)
@@ -1171,6 +1221,7 @@ static int rdb_convert(const uint8_t *buf, size_t len, struct hy_buf *out)
     case RDB_SET: ok = dec_strings(&r, 1, &body, &n), own = STORE_SET; break;
     case RDB_SET_INTSET: ok = dec_intset(&r, &body, &n), own = STORE_SET; break;
     case RDB_HASH: ok = dec_strings(&r, 2, &body, &n), own = STORE_HASH; break;
+    case RDB_HASH_ZIPMAP: ok = dec_zipmap(&r, &body, &n), own = STORE_HASH; break;
     case RDB_HASH_ZIPLIST: ok = dec_packed(&r, 0, 2, &body, &n), own = STORE_HASH; break;
     case RDB_HASH_LISTPACK: ok = dec_packed(&r, 1, 2, &body, &n), own = STORE_HASH; break;
     case RDB_ZSET: ok = dec_zset(&r, 0, &z), own = STORE_ZSET; break;

@@ -371,6 +371,11 @@ OLD_PAYLOADS = [
                                + b"\xfe" + rdb_str("c") + b"\xff", 9)),
     ("set-plain", frame(bytes([2]) + rdb_len(2) + rdb_str("x") + b"\xc1\x10\x27", 9)),
     ("hash-plain", frame(bytes([4]) + rdb_len(1) + rdb_str("f") + rdb_str("v"), 9)),
+    # A zipmap (Redis < 2.6): count, then field length, field, value length, free, value,
+    # padding; a 300-byte value takes the 5-byte length.
+    ("hash-zipmap", frame(bytes([9]) + rdb_str(b"\x02\x03foo\x03\x02bar\x00\x00\x01k\xfe"
+                                                + struct.pack("<I", 300) + b"\x00" + b"z" * 300
+                                                + b"\xff"), 9)),
     ("str-int-enc", frame(b"\x00\xc2\x00\x00\x00\x80", 9)),
     # Redis 7.0's own types built by hand: a quicklist with a plain node (Redis writes those
     # only for elements of 1 GB and more) between listpack nodes, every listpack encoding.
