@@ -1,5 +1,6 @@
 #include "common/crc.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /* CRC16/XMODEM (polynomial 0x1021, MSB first, initial 0), one byte at a time: entry b is the
@@ -111,4 +112,32 @@ uint32_t hy_crc32c(uint32_t crc, const uint8_t *buf, size_t len)
     }
 #endif
     return ~crc32c_soft(crc, buf, len);
+}
+
+/* CRC-64/Jones as Redis uses it: the polynomial 0xad93d23594c935a9 processed LSB first, so the
+ * register shifts right and XORs the bit-reversed polynomial. Entry b of the table is the
+ * register after byte b's eight bitwise steps; it is built once from that definition. */
+#define CRC64_POLY_REFLECTED 0x95ac9329ac4bc9b5ull
+
+static uint64_t crc64_table[256];
+static pthread_once_t crc64_once = PTHREAD_ONCE_INIT;
+
+static void crc64_init(void)
+{
+    for (unsigned b = 0; b < 256; b++) {
+        uint64_t r = b;
+        for (int i = 0; i < 8; i++) {
+            r = (r & 1) ? (r >> 1) ^ CRC64_POLY_REFLECTED : r >> 1;
+        }
+        crc64_table[b] = r;
+    }
+}
+
+uint64_t hy_crc64(uint64_t crc, const uint8_t *buf, size_t len)
+{
+    pthread_once(&crc64_once, crc64_init);
+    for (size_t i = 0; i < len; i++) {
+        crc = crc64_table[(crc ^ buf[i]) & 0xff] ^ (crc >> 8);
+    }
+    return crc;
 }

@@ -1,8 +1,9 @@
 /*
- * cmd_dump.c - DUMP and RESTORE: one value as a self-checking payload (store.h "DUMP
- * payloads", docs/disk-format.md "DUMP payload"), and back. RESTORE is a log entry
- * (STORE_OP_RESTORE); its options are checked here, in Redis 7.0's order, and the payload
- * is checked here too, so that a corrupt one is refused without a log entry.
+ * cmd_dump.c - DUMP and RESTORE: one value as a self-checking payload in Redis's RDB format
+ * (store.h "DUMP payloads", docs/disk-format.md "DUMP payload"), and back. RESTORE is a log
+ * entry (STORE_OP_RESTORE); its options are checked here, in Redis 7.0's order, and the
+ * payload is checked and turned into halyard's own format here too, so that a corrupt one is
+ * refused without a log entry and the entry carries the format apply has always read.
  */
 #include <string.h>
 
@@ -18,7 +19,7 @@ void cmd_dump(struct cmd_ctx *x)
     }
     struct hy_buf out;
     hy_buf_init(&out);
-    store_dump(o, &out);
+    store_dump_rdb(o, &out);
     resp_write_bulk(&x->w, out.data, out.len);
     hy_buf_free(&out);
 }
@@ -85,8 +86,13 @@ void cmd_restore(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR Invalid TTL value, must be >= 0");
         return;
     }
-    int rc = store_dump_check(x->argv[3].ptr, x->argv[3].len);
+    /* A Redis payload becomes halyard's own here, so that the log entry and its apply on
+     * every replica stay those of halyard's format. */
+    struct hy_buf own;
+    hy_buf_init(&own);
+    int rc = store_restore_payload(x->argv[3].ptr, x->argv[3].len, &own);
     if (rc != STORE_DUMP_OK) {
+        hy_buf_free(&own);
         resp_write_error(&x->w, store_dump_error(rc));
         return;
     }
@@ -98,7 +104,7 @@ void cmd_restore(struct cmd_ctx *x)
     if (o.idle_s >= 0) {
         idle_ms = o.idle_s > INT64_MAX / 1000 ? INT64_MAX : o.idle_s * 1000;
     }
-    struct store_arg args[2] = {{x->argv[1].ptr, x->argv[1].len}, {x->argv[3].ptr, x->argv[3].len}};
+    struct store_arg args[2] = {{x->argv[1].ptr, x->argv[1].len}, {own.data, own.len}};
     struct store_entry e = {.op = STORE_OP_RESTORE,
                             .flags = o.replace ? STORE_F_REPLACE : 0,
                             .time_ms = x->now_ms,
@@ -107,4 +113,5 @@ void cmd_restore(struct cmd_ctx *x)
                             .argc = 2,
                             .argv = args};
     node_propose(x, &e);
+    hy_buf_free(&own);
 }

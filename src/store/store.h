@@ -844,22 +844,33 @@ void store_set_notify(struct store *s, store_notify_fn fn, void *ctx);
 
 /* ---- DUMP payloads ---------------------------------------------------------------------------
  *
- * DUMP serializes one value as: its type byte (enum store_type), the value as the snapshot
- * encodes it (a string as varint length + bytes), a 2-byte little-endian format version
- * (STORE_DUMP_VERSION) and a 4-byte little-endian CRC32C of everything before it
- * (docs/disk-format.md "DUMP payload"). The expiry and the key are not in it, as in Redis. */
+ * Two formats (docs/disk-format.md "DUMP payload"). DUMP answers Redis 7.0's: the RDB type
+ * byte, the value in RDB encodings, RDB version 10 (u16 LE) and a CRC-64/Jones (u64 LE) of
+ * everything before it (store_rdb.c). halyard's own format serializes a value as its type byte
+ * (enum store_type), the value as the snapshot encodes it (a string as varint length +
+ * bytes), a 2-byte little-endian format version (STORE_DUMP_VERSION) and a 4-byte
+ * little-endian CRC32C of everything before it: the RESTORE log entry and the WAN links carry
+ * it, and RESTORE still accepts it. The expiry and the key are in neither, as in Redis. */
 #define STORE_DUMP_VERSION 1
 
-/* Appends the DUMP payload of value o to out. */
+/* Appends halyard's own payload of value o to out. */
 void store_dump(const struct store_obj *o, struct hy_buf *out);
+/* Appends the Redis (RDB version 10) payload of value o to out: what DUMP answers. */
+void store_dump_rdb(const struct store_obj *o, struct hy_buf *out);
 enum store_dump_status {
     STORE_DUMP_OK = 0,
     STORE_DUMP_BAD_CHECKSUM = 1, /* too short, unknown version or checksum mismatch */
     STORE_DUMP_BAD_DATA = 2,     /* the checksum holds but the value does not decode */
+    STORE_DUMP_MODULE = 3,       /* a Redis module's value (RDB types 6 and 7) */
 };
-/* Checks a payload completely (the decoder RESTORE runs, the value then freed); returns an
- * enum store_dump_status. Never reads outside buf[0..len). */
+/* Checks a payload of halyard's own format completely (the decoder RESTORE's apply runs, the
+ * value then freed); returns an enum store_dump_status. Never reads outside buf[0..len). */
 int store_dump_check(const uint8_t *buf, size_t len);
+/* Checks a RESTORE payload, Redis's (told apart by its frame: an RDB version up to 10 and a
+ * CRC-64 that holds) or halyard's own, and appends to out the equivalent payload in halyard's
+ * own format, which the RESTORE log entry carries; returns an enum store_dump_status, out
+ * unchanged unless STORE_DUMP_OK. Never reads outside buf[0..len). */
+int store_restore_payload(const uint8_t *buf, size_t len, struct hy_buf *out);
 /* The reply RESTORE gives for a status (Redis's texts), NULL for STORE_DUMP_OK. */
 const char *store_dump_error(int status);
 /* ---- Lua scripts --------------------------------------------------------------------------

@@ -1015,6 +1015,9 @@ const char *store_dump_error(int status)
     switch (status) {
     case STORE_DUMP_OK: return NULL;
     case STORE_DUMP_BAD_CHECKSUM: return "ERR DUMP payload version or checksum are wrong";
+    case STORE_DUMP_MODULE:
+        return "ERR Bad data format: a Redis module's value (RDB type 6 or 7), and halyard has no "
+               "modules";
     default: return "ERR Bad data format";
     }
 }

@@ -1,6 +1,7 @@
 /*
- * fuzz_dump.c - libFuzzer target for RESTORE's payload decoder (store_dump_check and the
- * STORE_OP_RESTORE op), the one decoder a client feeds arbitrary bytes to on purpose.
+ * fuzz_dump.c - libFuzzer target for the decoder of halyard's own DUMP payloads
+ * (store_dump_check and the STORE_OP_RESTORE op): what the RESTORE log entry carries, and what
+ * RESTORE still accepts from clients (fuzz_rdb.c fuzzes the reader of Redis's payloads).
  *
  * The input is a DUMP payload. It is tried twice: as given, and with its trailing CRC32C
  * recomputed, so that mutations reach the value decoder behind the checksum instead of all

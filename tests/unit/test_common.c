@@ -63,7 +63,8 @@ static void test_prng(void **state)
     }
 }
 
-/* CRC16 and slots match Redis Cluster's published values; CRC32C matches its check value. */
+/* CRC16 and slots match Redis Cluster's published values; CRC32C and CRC-64 match their check
+ * values. */
 static void test_crc(void **state)
 {
     (void)state;
@@ -76,6 +77,9 @@ static void test_crc(void **state)
     /* Incremental use equals one pass, and odd lengths take the byte path. */
     uint32_t c = hy_crc32c(0, S("12345"));
     assert_int_equal(hy_crc32c(c, S("6789")), 0xE3069283u);
+    /* CRC-64/Jones, Redis's DUMP checksum: its check value, in one pass and in two. */
+    assert_true(hy_crc64(0, S("123456789")) == 0xe9c6d914c4b8d9caull);
+    assert_true(hy_crc64(hy_crc64(0, S("1234")), S("56789")) == 0xe9c6d914c4b8d9caull);
 }
 
 /* The table-driven CRC16 equals the bitwise definition (polynomial 0x1021, MSB first) on

@@ -3132,6 +3132,82 @@ static void test_dump_restore(void **state)
     store_destroy(s);
 }
 
+/* DUMP's Redis payload (RDB version 10, CRC-64): "bar" is Redis's own bytes; every type's
+ * payload, read back by RESTORE's conversion, is halyard's own payload of the same value; a
+ * halyard payload passes unchanged; a cut or altered Redis payload gets Redis's errors. */
+static void test_dump_rdb(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "str", "bar", NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "int", "-70000", NULL);
+    run(s, STORE_OP_HSET, 0, 1, -1, 0, "h", "f2", "v2", "f1", "300", NULL);
+    run(s, STORE_OP_PUSH, STORE_F_RIGHT, 1, -1, 0, "l", "a", "127", "-4096", "1e3", NULL);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "set", "x", "y", "1", NULL);
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "iset", "5", "-70000", "9000000000", NULL);
+    run(s, STORE_OP_ZADD, 0, 1, -1, 0, "z", "1.5", "m1", "-inf", "m2", "3", "m3", NULL);
+    /* Long strings: one that LZF shrinks (repeats near and far, runs of one byte), one it
+     * cannot (pseudo-random bytes, stored as they are). */
+    static char rep[6000], rnd[300];
+    for (size_t i = 0; i < sizeof(rep) - 1; i++) {
+        rep[i] = i < 1000 ? "abcdefghij"[(i * 7) % 10] : i < 2000 ? 'z' : rep[i % 977];
+    }
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < sizeof(rnd) - 1; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        rnd[i] = (char)('A' + x % 26);
+    }
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "rep", rep, NULL);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "rnd", rnd, NULL);
+    static const uint8_t bar[] = {0x00, 0x03, 'b',  'a',  'r',  0x0a, 0x00, 0xe6,
+                                  0xbe, 0x49, 0x60, 0xee, 0x66, 0xfd, 0x17};
+    const char *keys[] = {"str", "int", "h", "l", "set", "iset", "z", "rep", "rnd"};
+    struct hy_buf rdb, own, conv;
+    hy_buf_init(&rdb);
+    hy_buf_init(&own);
+    hy_buf_init(&conv);
+    for (size_t i = 0; i < HY_ARRAY_LEN(keys); i++) {
+        const struct store_obj *o = store_peek(s, S(keys[i]), 1);
+        hy_buf_reset(&rdb);
+        hy_buf_reset(&own);
+        hy_buf_reset(&conv);
+        store_dump_rdb(o, &rdb);
+        store_dump(o, &own);
+        if (i == 0) {
+            assert_int_equal(rdb.len, sizeof(bar));
+            assert_memory_equal(rdb.data, bar, sizeof(bar));
+        }
+        if (strcmp(keys[i], "rep") == 0) {
+            assert_int_equal(rdb.data[1], 0xc3); /* LZF */
+            assert_true(rdb.len < sizeof(rep) / 4);
+        }
+        if (strcmp(keys[i], "rnd") == 0) {
+            assert_int_not_equal(rdb.data[1], 0xc3);
+        }
+        assert_int_equal(store_restore_payload(rdb.data, rdb.len, &conv), STORE_DUMP_OK);
+        assert_int_equal(conv.len, own.len);
+        assert_memory_equal(conv.data, own.data, own.len);
+        hy_buf_reset(&conv);
+        assert_int_equal(store_restore_payload(own.data, own.len, &conv), STORE_DUMP_OK);
+        assert_memory_equal(conv.data, own.data, own.len);
+        hy_buf_reset(&conv);
+        assert_int_equal(store_restore_payload(rdb.data, rdb.len - 1, &conv),
+                         STORE_DUMP_BAD_CHECKSUM);
+        rdb.data[1] ^= 0x04;
+        assert_int_equal(store_restore_payload(rdb.data, rdb.len, &conv), STORE_DUMP_BAD_CHECKSUM);
+        assert_int_equal(conv.len, 0);
+    }
+    /* A string whose length runs past the value, behind a valid CRC-64. */
+    uint8_t cut[] = {0x00, 0x05, 'b', 'a', 'r', 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0};
+    hy_store_u64le(cut + 7, hy_crc64(0, cut, 7));
+    assert_int_equal(store_restore_payload(cut, sizeof(cut), &conv), STORE_DUMP_BAD_DATA);
+    assert_string_equal(store_dump_error(STORE_DUMP_BAD_DATA), "ERR Bad data format");
+    hy_buf_free(&rdb);
+    hy_buf_free(&own);
+    hy_buf_free(&conv);
+    store_destroy(s);
+}
+
 struct events {
     char text[2048];
 };
@@ -3281,6 +3357,7 @@ int main(void)
         cmocka_unit_test(test_bitfield),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_dump_restore),
+        cmocka_unit_test(test_dump_rdb),
         cmocka_unit_test(test_keyspace_notifications),
         cmocka_unit_test(test_geo),
         cmocka_unit_test(test_exec_watch),
