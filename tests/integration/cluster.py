@@ -190,3 +190,24 @@ class Cluster:
 
 def is_error(r, prefix):
     return isinstance(r, RespError) and r.startswith(prefix)
+
+
+class ClusterSet:
+    """The clusters one test starts (a fixture's factory), each stopped at the end with every
+    node's exit checked."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp = tmp_path_factory
+        self.made = []
+
+    def start(self, kind, n, flags):
+        c = kind(self.tmp, n, flags)
+        self.made.append(c)
+        c.start_all()
+        return c
+
+    def stop_all(self):
+        errors = []
+        for c in self.made:
+            errors += c.stop_all()
+        assert not errors, "\n".join(errors)

@@ -15,7 +15,7 @@ import time
 import pytest
 import redis
 
-from cluster import Cluster, info
+from cluster import Cluster, ClusterSet, info
 from conftest import RawConn, Server, free_port, wait_for
 
 
@@ -25,19 +25,13 @@ def load_bin():
 
 @pytest.fixture
 def make_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(n, extra=None):
-        c = Cluster(tmp_path_factory, n, extra or {})
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(Cluster, n, extra or {})
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    clusters.stop_all()
 
 
 class Load:

@@ -14,7 +14,7 @@ import threading
 import pytest
 import redis
 
-from cluster import Cluster, info
+from cluster import Cluster, ClusterSet, info
 from conftest import wait_for
 from fault_proxy import ProxiedCluster
 
@@ -25,19 +25,13 @@ def tool():
 
 @pytest.fixture
 def make_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(n, extra=None, proxied=False):
-        c = (ProxiedCluster if proxied else Cluster)(tmp_path_factory, n, extra or {})
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(ProxiedCluster if proxied else Cluster, n, extra or {})
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    clusters.stop_all()
 
 
 class Async:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cluster import Cluster, info
+from cluster import Cluster, ClusterSet, info
 from conftest import RawConn, wait_for
 from fault_proxy import ProxiedCluster
 from lincheck import OK
@@ -26,19 +26,13 @@ SEED = int(os.environ.get("HY_FAULT_SEED", "1"))
 
 @pytest.fixture
 def make_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(n, proxied=False, extra=None):
-        c = (ProxiedCluster if proxied else Cluster)(tmp_path_factory, n, dict(EXTRA, **(extra or {})))
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(ProxiedCluster if proxied else Cluster, n, dict(EXTRA, **(extra or {})))
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, errors
+    clusters.stop_all()
 
 
 def restart(c, i):

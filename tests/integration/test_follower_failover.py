@@ -14,7 +14,7 @@ import threading
 import pytest
 import redis
 
-from cluster import Cluster, info
+from cluster import Cluster, ClusterSet, info
 from conftest import wait_for
 from fault_proxy import ProxiedCluster
 
@@ -23,20 +23,13 @@ EXTRA = {"request-timeout-ms": 60000}
 
 @pytest.fixture
 def make_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(n, extra=None, proxied=False):
-        kind = ProxiedCluster if proxied else Cluster
-        c = kind(tmp_path_factory, n, dict(EXTRA, **(extra or {})))
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(ProxiedCluster if proxied else Cluster, n, dict(EXTRA, **(extra or {})))
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    clusters.stop_all()
 
 
 class FollowerClient(threading.Thread):

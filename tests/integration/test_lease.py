@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from cluster import Cluster, info
+from cluster import Cluster, ClusterSet, info
 from conftest import wait_for
 from fault_proxy import ProxiedCluster
 from test_faults import ELECTION_TIMEOUT_S, SEED, partition_round, report
@@ -19,19 +19,13 @@ LEASE = {"request-timeout-ms": 1000, "lease-ms": 100}
 
 @pytest.fixture
 def lease_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(n, proxied=False, extra=LEASE):
-        c = (ProxiedCluster if proxied else Cluster)(tmp_path_factory, n, dict(extra))
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(ProxiedCluster if proxied else Cluster, n, dict(extra))
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, errors
+    clusters.stop_all()
 
 
 def test_lease_mode_is_reported_and_refused_when_unsafe(lease_cluster):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from cluster import info
+from cluster import ClusterSet, info
 from conftest import RawConn, RespError, wait_for
 import lincheck
 from lincheck import INFO, OK
@@ -303,20 +303,14 @@ def test_kill_during_a_move(grow, victim):
 
 @pytest.fixture
 def zoned_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(extra):
         flags = {"partitions": PARTS, "replication-factor": RF, "request-timeout-ms": 1000}
-        c = ZonedCluster(tmp_path_factory, len(ZONES), dict(flags, **extra))
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(ZonedCluster, len(ZONES), dict(flags, **extra))
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    clusters.stop_all()
 
 
 def zones_spread(c, live):

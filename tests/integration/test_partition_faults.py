@@ -28,7 +28,7 @@ import redis
 from redis.cluster import RedisCluster
 
 import lincheck
-from cluster import Cluster
+from cluster import Cluster, ClusterSet
 from conftest import RawConn, wait_for
 from fault_proxy import ProxiedCluster
 from lincheck import INFO, OK, VALUE_SPAN, Op
@@ -47,19 +47,13 @@ ELECTION_TIMEOUT_S = 0.3  # the default --election-timeout-ms
 
 @pytest.fixture
 def make_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(n, proxied=False, **extra):
-        c = (ProxiedCluster if proxied else Cluster)(tmp_path_factory, n, dict(EXTRA, **extra))
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(ProxiedCluster if proxied else Cluster, n, dict(EXTRA, **extra))
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    clusters.stop_all()
 
 
 def leaders(c, port, addr_map=None):

@@ -20,7 +20,7 @@ import redis
 from redis.cluster import RedisCluster
 
 import lincheck
-from cluster import Cluster, info, is_error
+from cluster import Cluster, ClusterSet, info, is_error
 from conftest import RawConn, RespError, wait_for
 from workload import Workload, final_reads
 
@@ -31,19 +31,13 @@ SEED = int(os.environ.get("HY_FAULT_SEED", "1"))
 
 @pytest.fixture
 def make_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(n, parts=PARTS, **extra):
-        c = Cluster(tmp_path_factory, n, dict(extra, partitions=parts))
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(Cluster, n, dict(extra, partitions=parts))
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    clusters.stop_all()
 
 
 def partition_of(slot, parts=PARTS):

@@ -21,7 +21,7 @@ import redis
 from redis.cluster import RedisCluster
 
 import lincheck
-from cluster import Cluster, info
+from cluster import Cluster, ClusterSet, info
 from conftest import RawConn, RespError, wait_for
 from workload import Workload, final_reads
 
@@ -33,19 +33,13 @@ SEED = int(os.environ.get("HY_FAULT_SEED", "1"))
 
 @pytest.fixture
 def make_cluster(tmp_path_factory):
-    made = []
+    clusters = ClusterSet(tmp_path_factory)
 
     def make(n, **extra):
-        c = Cluster(tmp_path_factory, n, dict({"partitions": PARTS, "replication-factor": RF}, **extra))
-        made.append(c)
-        c.start_all()
-        return c
+        return clusters.start(Cluster, n, dict({"partitions": PARTS, "replication-factor": RF}, **extra))
 
     yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    clusters.stop_all()
 
 
 def shards(port):
