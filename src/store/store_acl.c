@@ -641,25 +641,19 @@ void store__op_acl_load(struct store *s, const struct store_entry *e, struct res
 
 /* ---- snapshot section: count, then per user its name and the rules that rebuild it ---------- */
 
-static void put_varint(struct hy_buf *out, uint64_t v)
-{
-    uint8_t *p = hy_buf_reserve(out, VARINT_MAX);
-    out->len += varint_put(p, v);
-}
-
 void store__acl_encode(const struct store *s, struct hy_buf *out)
 {
     size_t n = s->acl ? s->acl->count : 0;
-    put_varint(out, n);
+    varint_append(out, n);
     struct hy_buf d;
     hy_buf_init(&d);
     for (size_t i = 0; i < n; i++) {
         const struct store_acl_user *u = s->acl->v[i];
-        put_varint(out, strlen(u->name));
+        varint_append(out, strlen(u->name));
         hy_buf_append(out, u->name, strlen(u->name));
         hy_buf_reset(&d);
         store_acl_user_describe(u, &d);
-        put_varint(out, d.len);
+        varint_append(out, d.len);
         hy_buf_append(out, d.data, d.len);
     }
     hy_buf_free(&d);

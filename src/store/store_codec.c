@@ -22,18 +22,6 @@
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
-static void put_varint(struct hy_buf *out, uint64_t v)
-{
-    uint8_t *p = hy_buf_reserve(out, VARINT_MAX);
-    out->len += varint_put(p, v);
-}
-
-static void put_bytes(struct hy_buf *out, const uint8_t *p, size_t len)
-{
-    put_varint(out, len);
-    hy_buf_append(out, p, len);
-}
-
 /* ---- log entries ---------------------------------------------------------------------------- */
 
 struct op_shape {
@@ -179,13 +167,13 @@ void store_entry_encode(const struct store_entry *e, struct hy_buf *out)
     HY_ASSERT(e->op < STORE_OP_COUNT && entry_shape_ok(e));
     hy_buf_append_u8(out, ENTRY_VERSION);
     hy_buf_append_u8(out, (uint8_t)e->op);
-    put_varint(out, e->flags);
-    put_varint(out, e->time_ms);
-    put_varint(out, zigzag(e->expire_at_ms));
-    put_varint(out, zigzag(e->incr));
-    put_varint(out, e->argc);
+    varint_append(out, e->flags);
+    varint_append(out, e->time_ms);
+    varint_append(out, zigzag(e->expire_at_ms));
+    varint_append(out, zigzag(e->incr));
+    varint_append(out, e->argc);
     for (uint32_t i = 0; i < e->argc; i++) {
-        put_bytes(out, e->argv[i].ptr, e->argv[i].len);
+        varint_append_bytes(out, e->argv[i].ptr, e->argv[i].len);
     }
 }
 
@@ -302,10 +290,10 @@ static void snap_put_hash(const struct hobj *h, struct hy_buf *out)
     store__hobj_foreach(h, field_collect_cb, &l);
     HY_ASSERT(l.n == n);
     qsort(l.v, n, sizeof(*l.v), field_cmp);
-    put_varint(out, n);
+    varint_append(out, n);
     for (size_t i = 0; i < n; i++) {
-        put_bytes(out, l.v[i].f, l.v[i].flen);
-        put_bytes(out, l.v[i].v, l.v[i].vlen);
+        varint_append_bytes(out, l.v[i].f, l.v[i].flen);
+        varint_append_bytes(out, l.v[i].v, l.v[i].vlen);
     }
     hy_free(l.v);
 }
@@ -313,12 +301,12 @@ static void snap_put_hash(const struct hobj *h, struct hy_buf *out)
 static void snap_put_list(const struct lobj *l, struct hy_buf *out)
 {
     size_t n = store__lobj_count(l);
-    put_varint(out, n);
+    varint_append(out, n);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p;
         size_t len;
         store__lobj_get(l, i, &p, &len);
-        put_bytes(out, p, len);
+        varint_append_bytes(out, p, len);
     }
 }
 
@@ -363,9 +351,9 @@ static void snap_put_set(const struct hobj *h, struct hy_buf *out)
     }
     HY_ASSERT(l.n == n);
     qsort(l.v, n, sizeof(*l.v), field_cmp);
-    put_varint(out, n);
+    varint_append(out, n);
     for (size_t i = 0; i < n; i++) {
-        put_bytes(out, l.v[i].f, l.v[i].flen);
+        varint_append_bytes(out, l.v[i].f, l.v[i].flen);
     }
     hy_free(l.v);
     if (t.off != NULL) {
@@ -378,13 +366,13 @@ static void snap_put_set(const struct hobj *h, struct hy_buf *out)
 static void snap_put_zset(const struct zobj *z, struct hy_buf *out)
 {
     size_t n = store__zobj_count(z);
-    put_varint(out, n);
+    varint_append(out, n);
     for (size_t i = 0; i < n; i++) {
         double score;
         const uint8_t *m;
         size_t mlen;
         store__zobj_at(z, i, &score, &m, &mlen);
-        put_bytes(out, m, mlen);
+        varint_append_bytes(out, m, mlen);
         uint64_t bits;
         memcpy(&bits, &score, sizeof(bits));
         hy_buf_append_u64le(out, bits);
@@ -399,13 +387,13 @@ static void snap_put_entry(const struct store_obj *e, struct hy_buf *out)
     size_t klen;
     store__key(e, &k, &klen);
     hy_buf_append_u8(out, (uint8_t)se_type(e));
-    put_varint(out, zigzag(store__expire(e)));
-    put_bytes(out, k, klen);
+    varint_append(out, zigzag(store__expire(e)));
+    varint_append_bytes(out, k, klen);
     if (se_type(e) == STORE_STRING) {
         const uint8_t *v;
         size_t vlen;
         store_obj_string(e, &v, &vlen);
-        put_bytes(out, v, vlen);
+        varint_append_bytes(out, v, vlen);
     } else if (se_type(e) == STORE_HASH) {
         snap_put_hash(store__hobj(e), out);
     } else if (se_type(e) == STORE_LIST) {
@@ -485,10 +473,10 @@ static int64_t *encoding_field(struct store_encoding *enc, size_t i)
 static void encoding_put(const struct store *s, struct hy_buf *out)
 {
     struct store_encoding enc = *store_encoding(s);
-    put_varint(out, SNAP_ENCODING_COUNT);
+    varint_append(out, SNAP_ENCODING_COUNT);
     for (size_t i = 0; i < SNAP_ENCODING_COUNT; i++) {
         int64_t v = *encoding_field(&enc, i);
-        put_varint(out, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+        varint_append(out, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
     }
 }
 
@@ -910,10 +898,10 @@ static void dump_put_hash_ordered(const struct hobj *h, struct hy_buf *out)
     struct field_list l = {hy_xmalloc(HY_MAX(n, 1) * sizeof(*l.v)), 0};
     store__hobj_foreach(h, field_collect_cb, &l);
     HY_ASSERT(l.n == n);
-    put_varint(out, n);
+    varint_append(out, n);
     for (size_t i = 0; i < n; i++) {
-        put_bytes(out, l.v[i].f, l.v[i].flen);
-        put_bytes(out, l.v[i].v, l.v[i].vlen);
+        varint_append_bytes(out, l.v[i].f, l.v[i].flen);
+        varint_append_bytes(out, l.v[i].v, l.v[i].vlen);
     }
     hy_free(l.v);
 }
@@ -926,7 +914,7 @@ void store_dump(const struct store_obj *o, struct hy_buf *out)
         const uint8_t *v;
         size_t vlen;
         store_obj_string(o, &v, &vlen);
-        put_bytes(out, v, vlen);
+        varint_append_bytes(out, v, vlen);
     } else if (se_type(o) == STORE_HASH && store__hobj_compact(store__hobj(o))) {
         dump_put_hash_ordered(store__hobj(o), out);
     } else if (se_type(o) == STORE_HASH) {

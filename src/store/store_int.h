@@ -247,6 +247,20 @@ static inline size_t varint_put(uint8_t *p, uint64_t v)
     return n;
 }
 
+/* Appends v as a varint to out. */
+static inline void varint_append(struct hy_buf *out, uint64_t v)
+{
+    uint8_t *p = hy_buf_reserve(out, VARINT_MAX);
+    out->len += varint_put(p, v);
+}
+
+/* Appends p[0..len) to out after its length as a varint. */
+static inline void varint_append_bytes(struct hy_buf *out, const uint8_t *p, size_t len)
+{
+    varint_append(out, len);
+    hy_buf_append(out, p, len);
+}
+
 static inline size_t varint_len(uint64_t v)
 {
     size_t n = 1;

@@ -63,18 +63,6 @@ enum rdb_type {
  * length beyond that cannot be met, and is refused before anything is allocated for it. */
 #define LZF_MAX_RATIO 88
 
-static void out_varint(struct hy_buf *out, uint64_t v)
-{
-    uint8_t *p = hy_buf_reserve(out, VARINT_MAX);
-    out->len += varint_put(p, v);
-}
-
-static void out_bytes(struct hy_buf *out, const uint8_t *p, size_t len)
-{
-    out_varint(out, len);
-    hy_buf_append(out, p, len);
-}
-
 static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     /* An empty name may have no buffer at all (NULL): memcmp must not see it. */
@@ -571,7 +559,7 @@ static void out_elem(struct hy_buf *out, const struct elem *e)
     const uint8_t *p;
     size_t len;
     elem_text(e, buf, &p, &len);
-    out_bytes(out, p, len);
+    varint_append_bytes(out, p, len);
 }
 
 /* ---- Redis values into halyard's payload values ---------------------------------------------- */
@@ -587,7 +575,7 @@ static int dec_strings(struct rd *r, uint64_t k, struct hy_buf *body, uint64_t *
         struct rstr s;
         rdb_str(r, &s);
         if (!r->bad) {
-            out_bytes(body, s.p, s.len);
+            varint_append_bytes(body, s.p, s.len);
         }
         rstr_free(&s);
     }
@@ -649,8 +637,8 @@ static int dec_zipmap(struct rd *r, struct hy_buf *body, uint64_t *n)
         size_t fr = ok ? s.p[off++] : 0;
         ok = ok && vl <= end - off && fr <= end - off - vl;
         if (ok) {
-            out_bytes(body, s.p + fo, fl);
-            out_bytes(body, s.p + off, vl);
+            varint_append_bytes(body, s.p + fo, fl);
+            varint_append_bytes(body, s.p + off, vl);
             off += vl + fr;
             count++;
         }
@@ -676,7 +664,7 @@ static int dec_quicklist(struct rd *r, int v2, struct hy_buf *body, uint64_t *n)
             struct rstr s;
             rdb_str(r, &s);
             if (!r->bad) {
-                out_bytes(body, s.p, s.len);
+                varint_append_bytes(body, s.p, s.len);
                 (*n)++;
             }
             rstr_free(&s);
@@ -709,7 +697,7 @@ static int dec_intset(struct rd *r, struct hy_buf *body, uint64_t *n)
         prev = v;
         char buf[24];
         int len = snprintf(buf, sizeof(buf), "%lld", (long long)v);
-        out_bytes(body, (const uint8_t *)buf, (size_t)len);
+        varint_append_bytes(body, (const uint8_t *)buf, (size_t)len);
     }
     *n = count;
     rstr_free(&s);
@@ -739,7 +727,7 @@ static void zacc_add(struct zacc *z, const uint8_t *m, size_t mlen, double score
         z->v = hy_xrealloc(z->v, z->cap * sizeof(*z->v));
     }
     size_t off = z->members.len;
-    out_bytes(&z->members, m, mlen);
+    varint_append_bytes(&z->members, m, mlen);
     z->v[z->n++] = (struct zref){score, off, z->members.len - off, NULL, mlen};
 }
 
@@ -881,8 +869,8 @@ static struct sid rd_sid_raw(struct rd *r)
 
 static void out_sid(struct hy_buf *out, struct sid id)
 {
-    out_varint(out, id.ms);
-    out_varint(out, id.seq);
+    varint_append(out, id.ms);
+    varint_append(out, id.seq);
 }
 
 /* What a stream decodes to before halyard's encoding is written. */
@@ -977,9 +965,9 @@ static int dec_stream_node(struct rd *r, struct xdec *x)
         x->count++;
         seen_live++;
         out_sid(&x->entries, id);
-        out_varint(&x->entries, x->nodes);
-        out_varint(&x->entries, (uint64_t)pairs);
-        out_bytes(&x->entries, fields.data, fields.len);
+        varint_append(&x->entries, x->nodes);
+        varint_append(&x->entries, (uint64_t)pairs);
+        varint_append_bytes(&x->entries, fields.data, fields.len);
     }
     ok = ok && seen_live == live && seen_deleted == deleted;
     x->tail_fill = (uint64_t)seen_live + (uint64_t)seen_deleted;
@@ -1093,8 +1081,8 @@ static int dec_stream_group(struct rd *r, int v2, const struct xdec *x, uint64_t
         if (!r->bad) {
             hy_buf_reset(&prev_name);
             hy_buf_append(&prev_name, cn.p, cn.len);
-            out_bytes(&cons, cn.p, cn.len);
-            out_varint(&cons, seen);
+            varint_append_bytes(&cons, cn.p, cn.len);
+            varint_append(&cons, seen);
         }
         rstr_free(&cn);
         for (uint64_t k = 0; k < owned && !r->bad; k++) {
@@ -1112,17 +1100,17 @@ static int dec_stream_group(struct rd *r, int v2, const struct xdec *x, uint64_t
         }
     }
     if (!r->bad) {
-        out_bytes(out, name.p, name.len);
+        varint_append_bytes(out, name.p, name.len);
         out_sid(out, glast);
-        out_varint(out, zigzag(er));
-        out_varint(out, ncons);
+        varint_append(out, zigzag(er));
+        varint_append(out, ncons);
         hy_buf_append(out, cons.data, cons.len);
-        out_varint(out, npel);
+        varint_append(out, npel);
         for (uint64_t i = 0; i < npel; i++) {
             out_sid(out, pel[i].id);
-            out_varint(out, pel[i].owner);
-            out_varint(out, pel[i].time_ms);
-            out_varint(out, pel[i].count);
+            varint_append(out, pel[i].owner);
+            varint_append(out, pel[i].time_ms);
+            varint_append(out, pel[i].count);
         }
     }
     hy_buf_free(&cons);
@@ -1161,12 +1149,12 @@ static int dec_stream(struct rd *r, int v2, struct hy_buf *out)
     }
     out_sid(out, last);
     out_sid(out, maxdel);
-    out_varint(out, added);
-    out_varint(out, x.nodes);
-    out_varint(out, x.nodes > 0 ? x.tail_fill : 0);
-    out_varint(out, x.count);
+    varint_append(out, added);
+    varint_append(out, x.nodes);
+    varint_append(out, x.nodes > 0 ? x.tail_fill : 0);
+    varint_append(out, x.count);
     hy_buf_append(out, x.entries.data, x.entries.len);
-    out_varint(out, ngroups);
+    varint_append(out, ngroups);
     for (uint64_t g = 0; g < ngroups && !r->bad; g++) {
         dec_stream_group(r, v2, &x, added, last, maxdel, out);
     }
@@ -1208,7 +1196,7 @@ static int rdb_convert(const uint8_t *buf, size_t len, struct hy_buf *out)
         rdb_str(&r, &s);
         ok = !r.bad;
         if (ok) {
-            out_bytes(&body, s.p, s.len);
+            varint_append_bytes(&body, s.p, s.len);
         }
         rstr_free(&s);
         own = STORE_STRING;
@@ -1247,7 +1235,7 @@ static int rdb_convert(const uint8_t *buf, size_t len, struct hy_buf *out)
     size_t start = out->len;
     hy_buf_append_u8(out, own);
     if (own != STORE_STRING && own != STORE_STREAM) {
-        out_varint(out, n);
+        varint_append(out, n);
     }
     hy_buf_append(out, body.data, body.len);
     hy_buf_free(&body);

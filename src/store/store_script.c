@@ -190,18 +190,12 @@ void store__op_script_flush(struct store *s, const struct store_entry *e, struct
 
 /* ---- snapshot section (version 7): count, then each body ------------------------------------ */
 
-static void put_varint(struct hy_buf *out, uint64_t v)
-{
-    uint8_t tmp[VARINT_MAX];
-    hy_buf_append(out, tmp, varint_put(tmp, v));
-}
-
 void store__scripts_encode(const struct store *s, struct hy_buf *out)
 {
     size_t n = store_script_count(s);
-    put_varint(out, n);
+    varint_append(out, n);
     for (size_t i = 0; i < n; i++) {
-        put_varint(out, s->scripts->v[i].len);
+        varint_append(out, s->scripts->v[i].len);
         hy_buf_append(out, s->scripts->v[i].body, s->scripts->v[i].len);
     }
 }
@@ -543,16 +537,16 @@ void store__libraries_encode(const struct store *s, struct hy_buf *out)
 {
     const struct store_libraries *t = s->libraries;
     size_t n = t == NULL ? 0 : t->count;
-    put_varint(out, n);
+    varint_append(out, n);
     for (size_t i = 0; i < n; i++) {
         const struct store_library *l = t->v[i];
-        put_varint(out, l->len);
+        varint_append(out, l->len);
         hy_buf_append(out, l->code, l->len);
-        put_varint(out, strlen(l->name));
+        varint_append(out, strlen(l->name));
         hy_buf_append(out, l->name, strlen(l->name));
-        put_varint(out, l->nfuncs);
+        varint_append(out, l->nfuncs);
         for (size_t j = 0; j < l->nfuncs; j++) {
-            put_varint(out, strlen(l->funcs[j].name));
+            varint_append(out, strlen(l->funcs[j].name));
             hy_buf_append(out, l->funcs[j].name, strlen(l->funcs[j].name));
             hy_buf_append_u8(out, (uint8_t)l->funcs[j].flags);
         }

@@ -2086,51 +2086,39 @@ int store_stream_xinfo(const struct store_obj *o, const struct store_arg *argv, 
 
 /* ---- snapshots and copies ----------------------------------------------------------------- */
 
-static void put_varint(struct hy_buf *out, uint64_t v)
-{
-    uint8_t *p = hy_buf_reserve(out, VARINT_MAX);
-    out->len += varint_put(p, v);
-}
-
-static void put_bytes(struct hy_buf *out, const uint8_t *p, size_t len)
-{
-    put_varint(out, len);
-    hy_buf_append(out, p, len);
-}
-
 static void put_id(struct hy_buf *out, sid_t id)
 {
-    put_varint(out, id.ms);
-    put_varint(out, id.seq);
+    varint_append(out, id.ms);
+    varint_append(out, id.seq);
 }
 
 void store__xobj_encode(const struct xobj *x, struct hy_buf *out)
 {
     put_id(out, x->last);
     put_id(out, x->max_deleted);
-    put_varint(out, x->entries_added);
-    put_varint(out, x->tail_node);
-    put_varint(out, x->tail_fill);
-    put_varint(out, x->count);
+    varint_append(out, x->entries_added);
+    varint_append(out, x->tail_node);
+    varint_append(out, x->tail_fill);
+    varint_append(out, x->count);
     for (size_t i = 0; i < x->count; i++) {
         const struct xentry *en = x->v[i];
         put_id(out, en->id);
-        put_varint(out, en->node);
-        put_varint(out, en->pairs);
-        put_bytes(out, en->data, en->len);
+        varint_append(out, en->node);
+        varint_append(out, en->pairs);
+        varint_append_bytes(out, en->data, en->len);
     }
-    put_varint(out, x->ngroups);
+    varint_append(out, x->ngroups);
     for (size_t i = 0; i < x->ngroups; i++) {
         const struct xgroup *g = x->groups[i];
-        put_bytes(out, g->nm.name, g->nm.nlen);
+        varint_append_bytes(out, g->nm.name, g->nm.nlen);
         put_id(out, g->last);
-        put_varint(out, zigzag(g->entries_read));
-        put_varint(out, g->ncons);
+        varint_append(out, zigzag(g->entries_read));
+        varint_append(out, g->ncons);
         for (size_t c = 0; c < g->ncons; c++) {
-            put_bytes(out, g->cons[c]->nm.name, g->cons[c]->nm.nlen);
-            put_varint(out, g->cons[c]->seen_ms);
+            varint_append_bytes(out, g->cons[c]->nm.name, g->cons[c]->nm.nlen);
+            varint_append(out, g->cons[c]->seen_ms);
         }
-        put_varint(out, g->npel);
+        varint_append(out, g->npel);
         for (size_t k = 0; k < g->npel; k++) {
             const struct xnack *nk = &g->pel[k];
             size_t owner = 0;
@@ -2138,9 +2126,9 @@ void store__xobj_encode(const struct xobj *x, struct hy_buf *out)
                 owner++;
             }
             put_id(out, nk->id);
-            put_varint(out, owner);
-            put_varint(out, nk->time_ms);
-            put_varint(out, nk->count);
+            varint_append(out, owner);
+            varint_append(out, nk->time_ms);
+            varint_append(out, nk->count);
         }
     }
 }

@@ -312,17 +312,11 @@ void store_exec_read_only(struct store *s, const struct store_entry *e, struct r
     store__op_exec(s, e, w); /* reads and replies only: the store does not change */
 }
 
-static void put_varint(struct hy_buf *out, uint64_t v)
-{
-    uint8_t tmp[VARINT_MAX];
-    hy_buf_append(out, tmp, varint_put(tmp, v));
-}
-
 void store_exec_cmd_encode(size_t argc, const struct store_arg *argv, struct hy_buf *out)
 {
-    put_varint(out, argc);
+    varint_append(out, argc);
     for (size_t i = 0; i < argc; i++) {
-        put_varint(out, argv[i].len);
+        varint_append(out, argv[i].len);
         hy_buf_append(out, argv[i].ptr, argv[i].len);
     }
 }
@@ -367,16 +361,16 @@ int store_exec_cmd_decode_prefix(const uint8_t *buf, size_t len, struct store_ar
 
 void store__watch_encode(const struct store *s, struct hy_buf *out)
 {
-    put_varint(out, s->watch_seq);
+    varint_append(out, s->watch_seq);
     /* The count is kept as buckets are touched: one scan, which stops at the last bucket used
      * (the simulator digests every replica's store after each apply: two full scans of the
      * 4,096 buckets were 7% of its run). */
-    put_varint(out, s->watch_used);
+    varint_append(out, s->watch_used);
     size_t left = s->watch_used;
     for (size_t i = 0; s->watch_ver != NULL && left > 0 && i < STORE_WATCH_BUCKETS; i++) {
         if (s->watch_ver[i] != 0) {
-            put_varint(out, i);
-            put_varint(out, s->watch_ver[i]);
+            varint_append(out, i);
+            varint_append(out, s->watch_ver[i]);
             left--;
         }
     }
