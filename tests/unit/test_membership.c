@@ -231,7 +231,7 @@ static void test_ring_follows_removals(void **state)
     struct membership m;
     assert_int_equal(membership_init(&m, NULL, "m05", NULL, NULL, 1, 0), HY_OK);
     for (int i = 0; i < 10; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "m%02d", i);
         assert_int_equal(membership_add(&m, name, 0), HY_OK);
     }
@@ -901,7 +901,7 @@ static void test_held_dead_keeps_the_starting_syncs(void **state)
     struct membership m;
     assert_int_equal(membership_init(&m, NULL, "n0", NULL, &cbs, 1, 1), HY_OK);
     for (int i = 1; i <= 9; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "n%d", i);
         assert_int_equal(membership_add(&m, name, 1), HY_OK);
     }
