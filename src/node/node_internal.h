@@ -215,7 +215,8 @@ struct node_turn_entry {
 #define NODE_UNPLACED_TIMEOUTS 4
 /* A group FORCE-QUORUM did not force at once (member.c): it still led here (forced once it
  * steps down, unless a new leader is heard), or this node had heard its leader within an
- * election timeout (forced once it has not for that long, unless a leader speaks since). */
+ * election timeout (forced once it has not for that long, unless a leader speaks since with
+ * a majority this node can reach, or in a later term). */
 enum node_force_pending {
     NODE_FORCE_NONE = 0,
     NODE_FORCE_WHEN_STEPPED_DOWN,
@@ -272,6 +273,7 @@ struct node_group {
     int snap_finishing;      /* a snapshot is being handed to Raft: none may start meanwhile */
     int force_pending;       /* enum node_force_pending: FORCE-QUORUM left it for later */
     uint64_t force_asked_ms; /* when */
+    uint64_t force_term;     /* the group's term then */
     uint64_t conflicts_seen; /* raft stat_conflicts_refused when the follower session last saw it */
     uint64_t deposed_ms;     /* when this node stopped leading the group (0: leads, or never did) */
     /* A partition this node holds no replica of (partmap.c): the member believed to lead

@@ -20,27 +20,35 @@
 #include "node/node_internal.h"
 #include "store/store.h"
 
-#define NN 3
+#define NN_MAX 5
 
 struct net {
-    struct hy_config cfg[NN];
-    struct hy_node *node[NN];
-    int up[NN];
-    int replies_lost[NN]; /* forward replies to this member are lost on the way */
+    int nn; /* engines n1..n<nn>: 3 unless a test asks for more */
+    struct hy_config cfg[NN_MAX];
+    struct hy_node *node[NN_MAX];
+    int up[NN_MAX];
+    int replies_lost[NN_MAX]; /* forward replies to this member are lost on the way */
     uint64_t now_ms;
-    uint64_t forwards_to[NN]; /* FORWARD frames handed to the network, by destination */
+    uint64_t forwards_to[NN_MAX]; /* FORWARD frames handed to the network, by destination */
 };
 
 static int net_index(const char *name)
 {
-    return name[1] - '1'; /* "n1".."n3" */
+    return name[1] - '1'; /* "n1".."n5" */
 }
 
-static void net_init_parts(struct net *t, const char *redirect, const char *partitions)
+static void net_init_count(struct net *t, int nn, const char *redirect, const char *partitions)
 {
     memset(t, 0, sizeof(*t));
+    t->nn = nn;
     t->now_ms = 1700000000000ULL;
-    for (int i = 0; i < NN; i++) {
+    char boot[256] = "";
+    for (int i = 0; i < nn; i++) {
+        size_t len = strlen(boot);
+        snprintf(boot + len, sizeof(boot) - len, "%sn%d@127.0.0.1:%d", i ? "," : "", i + 1,
+                 17001 + i);
+    }
+    for (int i = 0; i < nn; i++) {
         char id[16], port[16];
         snprintf(id, sizeof(id), "n%d", i + 1);
         snprintf(port, sizeof(port), "%d", 7001 + i);
@@ -49,11 +57,12 @@ static void net_init_parts(struct net *t, const char *redirect, const char *part
         assert_int_equal(config_set(&t->cfg[i], "node-id", id, 0, err), HY_OK);
         assert_int_equal(config_set(&t->cfg[i], "port", port, 0, err), HY_OK);
         assert_int_equal(config_set(&t->cfg[i], "redirect", redirect, 0, err), HY_OK);
-        assert_int_equal(config_set(&t->cfg[i], "bootstrap",
-                                    "n1@127.0.0.1:17001,n2@127.0.0.1:17002,n3@127.0.0.1:17003", 0,
-                                    err),
-                         HY_OK);
+        assert_int_equal(config_set(&t->cfg[i], "bootstrap", boot, 0, err), HY_OK);
         assert_int_equal(config_set(&t->cfg[i], "partitions", partitions, 0, err), HY_OK);
+        /* Every member holds every partition, whatever the member count. */
+        char rf[8];
+        snprintf(rf, sizeof(rf), "%d", nn);
+        assert_int_equal(config_set(&t->cfg[i], "replication-factor", rf, 0, err), HY_OK);
         t->node[i] = node_create(&t->cfg[i], NULL, 100 + (uint64_t)i, t->now_ms);
         assert_non_null(t->node[i]);
         struct node_recovered nothing = {0};
@@ -64,8 +73,8 @@ static void net_init_parts(struct net *t, const char *redirect, const char *part
         }
         t->up[i] = 1;
     }
-    for (int i = 0; i < NN; i++) {
-        for (int j = 0; j < NN; j++) {
+    for (int i = 0; i < t->nn; i++) {
+        for (int j = 0; j < t->nn; j++) {
             if (i != j) {
                 char name[16];
                 snprintf(name, sizeof(name), "n%d", j + 1);
@@ -75,6 +84,11 @@ static void net_init_parts(struct net *t, const char *redirect, const char *part
     }
 }
 
+static void net_init_parts(struct net *t, const char *redirect, const char *partitions)
+{
+    net_init_count(t, 3, redirect, partitions);
+}
+
 static void net_init(struct net *t, const char *redirect)
 {
     net_init_parts(t, redirect, "1");
@@ -82,7 +96,7 @@ static void net_init(struct net *t, const char *redirect)
 
 static void net_free(struct net *t)
 {
-    for (int i = 0; i < NN; i++) {
+    for (int i = 0; i < t->nn; i++) {
         node_destroy(t->node[i]);
         config_free(&t->cfg[i]);
     }
@@ -135,7 +149,7 @@ static void net_pump(struct net *t)
 {
     for (int round = 0; round < 100; round++) {
         int moved = 0;
-        for (int i = 0; i < NN; i++) {
+        for (int i = 0; i < t->nn; i++) {
             if (t->up[i]) {
                 moved |= net_pump_one(t, i);
             }
@@ -152,14 +166,14 @@ static void net_run(struct net *t, uint64_t ms)
     uint64_t end = t->now_ms + ms;
     while (t->now_ms < end) {
         uint64_t next = end;
-        for (int i = 0; i < NN; i++) {
+        for (int i = 0; i < t->nn; i++) {
             if (t->up[i] && node_timeout_ms(t->node[i]) > t->now_ms) {
                 next = HY_MIN(next, node_timeout_ms(t->node[i]));
             }
         }
         next = HY_MIN(next, t->now_ms + 10);
         t->now_ms = next;
-        for (int i = 0; i < NN; i++) {
+        for (int i = 0; i < t->nn; i++) {
             if (t->up[i]) {
                 if (node_timeout_ms(t->node[i]) <= t->now_ms) {
                     node_tick(t->node[i], t->now_ms);
@@ -175,7 +189,7 @@ static void net_run(struct net *t, uint64_t ms)
 
 static int net_leader(struct net *t)
 {
-    for (int i = 0; i < NN; i++) {
+    for (int i = 0; i < t->nn; i++) {
         if (t->up[i] && node_is_leader(t->node[i])) {
             return i;
         }
@@ -199,7 +213,7 @@ static void net_kill(struct net *t, int i)
     t->up[i] = 0;
     char name[16];
     snprintf(name, sizeof(name), "n%d", i + 1);
-    for (int j = 0; j < NN; j++) {
+    for (int j = 0; j < t->nn; j++) {
         if (t->up[j]) {
             node_peer_state(t->node[j], name, 0, t->now_ms);
         }
@@ -240,7 +254,7 @@ static struct node_client *session_ready(struct net *t, int *li, int *fi)
 {
     net_init(t, "proxy");
     *li = net_settle(t);
-    *fi = (*li + 1) % NN;
+    *fi = (*li + 1) % t->nn;
     struct node_client *c = net_client(t, *fi);
     send_cmd(t, *fi, c, SET_K);
     net_run(t, 100);
@@ -257,7 +271,7 @@ static void test_write_after_leader_death_waits_for_next_leader(void **state)
     struct net t;
     net_init(&t, "proxy");
     int li = net_settle(&t);
-    int fi = (li + 1) % NN;
+    int fi = (li + 1) % t.nn;
     net_kill(&t, li);
     uint64_t sent_before = t.forwards_to[li];
     struct node_client *c = net_client(&t, fi);
@@ -296,7 +310,7 @@ static void test_writes_travel_in_the_followers_session(void **state)
     struct net t;
     net_init(&t, "proxy");
     int li = net_settle(&t);
-    int fi = (li + 1) % NN;
+    int fi = (li + 1) % t.nn;
     struct node_client *a = net_client(&t, fi), *b = net_client(&t, fi);
     send_cmd(&t, fi, a, INCR_C);
     send_cmd(&t, fi, b, INCR_C);
@@ -321,7 +335,7 @@ static void test_lost_write_is_sent_again_under_its_slot(void **state)
     struct net t;
     net_init(&t, "proxy");
     int li = net_settle(&t);
-    int fi = (li + 1) % NN;
+    int fi = (li + 1) % t.nn;
     struct node_client *w = net_client(&t, fi);
     struct node_client *r = net_client(&t, fi);
     send_cmd(&t, fi, w, SET_K);
@@ -448,7 +462,7 @@ static void test_moved_names_only_a_live_leader(void **state)
     struct net t;
     net_init(&t, "moved");
     int li = net_settle(&t);
-    int fi = (li + 1) % NN;
+    int fi = (li + 1) % t.nn;
     struct node_client *c = net_client(&t, fi);
     send_cmd(&t, fi, c, GET_K);
     char want[64];
@@ -477,7 +491,7 @@ static void test_moved_names_only_a_live_leader(void **state)
 /* Node index leading partition p (group p + 1), or -1. */
 static int part_leader(struct net *t, uint32_t p)
 {
-    for (int i = 0; i < NN; i++) {
+    for (int i = 0; i < t->nn; i++) {
         if (t->up[i] && replica_is_leader(node_group_get(t->node[i], p + 1))) {
             return i;
         }
@@ -522,16 +536,16 @@ static void test_partitions_route_keys_to_their_groups(void **state)
     net_init_parts(&t, "proxy", "4");
     parts_settle(&t);
     net_run(&t, 3000); /* the balancer spreads leaderships */
-    int leads[NN] = {0};
+    int leads[NN_MAX] = {0};
     for (uint32_t p = 0; p < PARTS; p++) {
         assert_true(part_leader(&t, p) >= 0);
         leads[part_leader(&t, p)]++;
     }
-    for (int i = 0; i < NN; i++) {
+    for (int i = 0; i < t.nn; i++) {
         assert_true(leads[i] >= 1 && leads[i] <= 2); /* 4 over 3: within one of each other */
     }
     for (uint32_t p = 0; p < PARTS; p++) {
-        for (int via = 0; via < NN; via++) {
+        for (int via = 0; via < t.nn; via++) {
             char key[32], cmd[128];
             snprintf(key, sizeof(key), "%s", key_of(t.node[0], p));
             snprintf(cmd, sizeof(cmd), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\n%d\r\n", strlen(key),
@@ -544,7 +558,7 @@ static void test_partitions_route_keys_to_their_groups(void **state)
         }
         net_run(&t, 200);
         const char *key = key_of(t.node[0], p);
-        for (int i = 0; i < NN; i++) {
+        for (int i = 0; i < t.nn; i++) {
             for (uint32_t g = 0; g <= PARTS; g++) {
                 const struct store_obj *o = store_find(node_group_get(t.node[i], g)->store,
                                                        (const uint8_t *)key, strlen(key), t.now_ms);
@@ -558,7 +572,7 @@ static void test_partitions_route_keys_to_their_groups(void **state)
     send_cmd(&t, 0, f, "*1\r\n$8\r\nFLUSHALL\r\n");
     net_run(&t, 300);
     assert_string_equal(take_out(f), "+OK\r\n");
-    for (int i = 0; i < NN; i++) {
+    for (int i = 0; i < t.nn; i++) {
         for (uint32_t g = 0; g <= PARTS; g++) {
             /* The metadata group holds no user key, only the partition map (partmap.c). */
             assert_int_equal(store_key_count(node_group_get(t.node[i], g)->store), g == 0);
@@ -621,7 +635,7 @@ static void test_partition_failure_is_per_partition(void **state)
         }
     }
     net_run(&t, 2000);
-    int survivor = (victim + 1) % NN;
+    int survivor = (victim + 1) % t.nn;
     for (uint32_t p = 0; p < PARTS; p++) {
         int now = part_leader(&t, p);
         assert_true(now >= 0 && now != victim);
@@ -638,6 +652,56 @@ static void test_partition_failure_is_per_partition(void **state)
     net_free(&t);
 }
 
+/* FORCE-QUORUM on a survivor that still names a leader which has lost its majority (five
+ * members, three of them lost; the leader, the other survivor, steps down by check-quorum
+ * within an election timeout) defers that partition and forces it once no leader has spoken
+ * for an election timeout. Asked while that leader still leads (its heartbeats go on until it
+ * steps down), or right after it stepped down (the survivor has not noticed yet): before,
+ * such a leader counted as reachable, or its heartbeats as a working majority, the partition
+ * was left alone for good, and with the other survivor leaving it to this one (a move's
+ * source defers to the map's replica) it never led again (simulator seed 1463000086 --nodes
+ * 5 --partitions 16 --rf 3, the second case). */
+static void force_quorum_with_a_leader_without_majority(int after_step_down)
+{
+    struct net t;
+    net_init_count(&t, 5, "proxy", "4");
+    parts_settle(&t);
+    net_run(&t, 3000);
+    int leader = part_leader(&t, 0);
+    assert_true(leader >= 0);
+    int survivor = (leader + 1) % t.nn;
+    for (int i = 0; i < t.nn; i++) {
+        if (i != leader && i != survivor) {
+            net_kill(&t, i);
+        }
+    }
+    const struct node_group *g = node_group_get(t.node[survivor], 1);
+    for (int step = 0; step < 100 && after_step_down && part_leader(&t, 0) == leader; step++) {
+        net_run(&t, 5);
+    }
+    assert_int_equal(part_leader(&t, 0), after_step_down ? -1 : leader);
+    /* The survivor still names that leader: it heard it a moment ago, and its link is up. */
+    assert_non_null(proxy_target(g));
+    struct node_client *c = net_client(&t, survivor);
+    send_cmd(&t, survivor, c,
+             "*3\r\n$7\r\nHALYARD\r\n$12\r\nFORCE-QUORUM\r\n$17\r\nCONFIRM-DATA-LOSS\r\n");
+    assert_true(strncmp(take_out(c), "+OK", 3) == 0);
+    node_client_free(t.node[survivor], c);
+    net_run(&t, 3000);
+    assert_int_equal(part_leader(&t, 0), survivor);
+    for (uint32_t p = 0; p < PARTS; p++) {
+        assert_true(part_leader(&t, p) >= 0); /* the others forced, or forced once stepped down */
+    }
+    net_free(&t);
+}
+
+static void test_force_quorum_defers_a_group_whose_leader_lost_its_majority(void **state)
+{
+    (void)state;
+    force_quorum_with_a_leader_without_majority(0);
+    force_quorum_with_a_leader_without_majority(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_moved_names_only_a_live_leader),
         cmocka_unit_test(test_partitions_route_keys_to_their_groups),
         cmocka_unit_test(test_partition_failure_is_per_partition),
+        cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
