@@ -15,7 +15,7 @@ import pytest
 from cluster import SECRET, Cluster, _bindable, free_port_pair, info
 from conftest import ProtocolError, RawConn, RespError, Server, wait_for
 import lincheck
-from workload import Workload, final_reads, verify
+from workload import Workload, final_reads, verify, verify_partitioned
 
 pytestmark = pytest.mark.halyard_only
 
@@ -873,23 +873,7 @@ def test_replication_factor_3_to_5_to_3_under_checked_history(grow):
             wl.wait_progress(100, 30, "writes acknowledged at replication factor %d" % rf)
     finally:
         wl.stop()
-    wl.check_protocol()
-    values = final_reads(c, wl)
-    for port in c.ports:
-        def same(port=port):
-            with RawConn(port) as conn:
-                conn.cmd("READONLY")  # its replica where it holds one, the leader elsewhere
-                got = {k: conn.cmd("GET", k) for k in wl.keys}
-            return {k: (None if v is None else int(v)) for k, v in got.items()} == values
-        wait_for(same, 30, "port %d's view to converge" % port)
-    ledger = [o for o in wl.ledger() if o.status != lincheck.INFO]
-    with RawConn(c.ports[0]) as conn:
-        for o in ledger:
-            got = conn.cmd("GET", o.key)
-            want = o.arg if o.status == lincheck.OK else None
-            assert (None if got is None else int(got)) == want, "ledger %s (%r): read %r" % (o.key, o, got)
-    result = lincheck.check(wl.history)
-    assert result.ok is True, result
+    ledger, result = verify_partitioned(c, wl)
     print("\nRF 3 -> 5 -> 3: %s ledger=%d ops=%d" % (dict(wl.stats()), len(ledger), result.ops_checked))
 
 

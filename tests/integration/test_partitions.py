@@ -19,10 +19,9 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-import lincheck
 from cluster import Cluster, ClusterSet, info, is_error
 from conftest import RawConn, RespError, wait_for
-from workload import Workload, final_reads
+from workload import Workload, verify_partitioned
 
 PARTS = 8
 SLOTS = 16384
@@ -326,23 +325,8 @@ def test_kill9_partition_leaders_under_checked_history(make_cluster):
         wl.stop()
     wl.check_protocol()
     wait_all_led(c, [0, 1, 2])
-    values = final_reads(c, wl)
     # Every replica of every partition converges to the values read through the leaders.
-    for port in c.ports:
-        def same():
-            with RawConn(port) as conn:
-                conn.cmd("READONLY")
-                got = {k: conn.cmd("GET", k) for k in wl.keys}
-            return {k: (None if v is None else int(v)) for k, v in got.items()} == values
-        wait_for(same, 30, "port %d's replicas to converge" % port)
-    ledger = [o for o in wl.ledger() if o.status != lincheck.INFO]
-    with RawConn(c.ports[0]) as conn:
-        for o in ledger:
-            got = conn.cmd("GET", o.key)
-            want = o.arg if o.status == lincheck.OK else None
-            assert (None if got is None else int(got)) == want, "ledger %s: %r" % (o.key, got)
-    result = lincheck.check(wl.history)
-    assert result.ok is True, result
+    ledger, result = verify_partitioned(c, wl)
     print("\npartitions kill9x3: %s ledger=%d ops=%d" % (dict(wl.stats()), len(ledger), result.ops_checked))
 
 

@@ -20,10 +20,9 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-import lincheck
 from cluster import Cluster, ClusterSet, info
 from conftest import RawConn, RespError, wait_for
-from workload import Workload, final_reads
+from workload import Workload, verify_partitioned
 
 PARTS = 8
 RF = 3
@@ -312,23 +311,7 @@ def test_rf3_on_five_nodes_under_checked_history(make_cluster):
         wl.wait_progress(100, 20)
     finally:
         wl.stop()
-    wl.check_protocol()
-    values = final_reads(c, wl)
-    for port in c.ports:
-        def same():
-            with RawConn(port) as conn:
-                conn.cmd("READONLY")  # its replica where it holds one, the leader elsewhere
-                got = {k: conn.cmd("GET", k) for k in wl.keys}
-            return {k: (None if v is None else int(v)) for k, v in got.items()} == values
-        wait_for(same, 30, "port %d's view to converge" % port)
-    ledger = [o for o in wl.ledger() if o.status != lincheck.INFO]
-    with RawConn(c.ports[0]) as conn:
-        for o in ledger:
-            got = conn.cmd("GET", o.key)
-            want = o.arg if o.status == lincheck.OK else None
-            assert (None if got is None else int(got)) == want, "ledger %s: %r" % (o.key, got)
-    result = lincheck.check(wl.history)
-    assert result.ok is True, result
+    ledger, result = verify_partitioned(c, wl)
     print("\nrf3 on 5 nodes: %s ledger=%d ops=%d" % (dict(wl.stats()), len(ledger), result.ops_checked))
 
 
