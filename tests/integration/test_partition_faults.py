@@ -27,12 +27,11 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-import lincheck
 from cluster import Cluster, ClusterSet
 from conftest import RawConn, wait_for
 from fault_proxy import ProxiedCluster
 from lincheck import INFO, OK, VALUE_SPAN, Op
-from workload import Workload, final_reads
+from workload import Workload, verify_partitioned
 
 pytestmark = pytest.mark.halyard_only
 
@@ -173,36 +172,10 @@ class ClusterClient(threading.Thread):
         assert self.failure is None, self.failure
 
 
-def converged(c, wl, addr_map=None, deadline_s=30):
-    """Final reads through the metadata leader (each proxied to its partition's leader), then
-    every node's view (its replica where it holds one, READONLY) equals them; the ledger's
-    acknowledged writes are readable; the history is linearizable. Returns a summary."""
-    wl.check_protocol()
-    values = final_reads(c, wl, deadline_s)
-    for port in c.ports:
-        def same(port=port):
-            with RawConn(port) as conn:
-                conn.cmd("READONLY")
-                got = {k: conn.cmd("GET", k) for k in wl.keys}
-            return {k: (None if v is None else int(v)) for k, v in got.items()} == values
-        wait_for(same, deadline_s, "port %d's view to converge" % port)
-    ledger = [o for o in wl.ledger() if o.status != INFO]
-    with RawConn(c.ports[0]) as conn:
-        for o in ledger:
-            got = conn.cmd("GET", o.key)
-            want = o.arg if o.status == OK else None
-            assert (None if got is None else int(got)) == want, "ledger %s (%r): read %r" % (o.key, o, got)
-    result = lincheck.check(wl.history)
-    if result.ok is not True:
-        where = ""
-        if result.key is not None:
-            # The failing key's whole history, in invocation order, for the report.
-            path = os.path.join(c.dir, "history-%s.txt" % result.key)
-            with open(path, "w") as f:
-                for o in sorted((o for o in wl.history if o.key == result.key), key=lambda o: o.invoke):
-                    f.write("%r\n" % (o,))
-            where = " (the key's history: %s)" % path
-        raise AssertionError("%r%s" % (result, where))
+def converged(c, wl, deadline_s=30):
+    """verify_partitioned (a failing key's history written beside the cluster's logs), and no
+    unexpected error reply. Returns a summary."""
+    ledger, result = verify_partitioned(c, wl, deadline_s)
     assert not wl.errors, "unexpected error replies: %r" % (wl.errors[:10],)
     return dict(wl.stats(), ledger=len(ledger), ops_checked=result.ops_checked)
 
@@ -298,5 +271,5 @@ def test_a_node_cut_off_with_16_partitions_on_5_nodes(make_cluster):
         wl.wait_progress(100, 30, "writes acknowledged after healing")
     finally:
         wl.stop()
-    summary = converged(c, wl, amap)
+    summary = converged(c, wl)
     print("\n16 partitions on 5 nodes, %s cut off (led %s): %s" % (c.names[v], victims, summary))

@@ -24,6 +24,7 @@ readable, and the whole history is linearizable.
 """
 
 import itertools
+import os
 import random
 import socket
 import threading
@@ -335,7 +336,16 @@ def verify_partitioned(cluster, wl, deadline_s=30):
             want = o.arg if o.status == OK else None
             assert (None if got is None else int(got)) == want, "ledger %s (%r): read %r" % (o.key, o, got)
     result = lincheck.check(wl.history)
-    assert result.ok is True, result
+    if result.ok is not True:
+        where = ""
+        if result.key is not None:
+            # The failing key's whole history, in invocation order, for the report.
+            path = os.path.join(cluster.dir, "history-%s.txt" % result.key)
+            with open(path, "w") as f:
+                for o in sorted((o for o in wl.history if o.key == result.key), key=lambda o: o.invoke):
+                    f.write("%r\n" % (o,))
+            where = " (the key's history: %s)" % path
+        raise AssertionError("%r%s" % (result, where))
     return ledger, result
 
 
