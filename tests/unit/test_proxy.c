@@ -60,7 +60,7 @@ static void net_init_count(struct net *t, int nn, const char *redirect, const ch
         assert_int_equal(config_set(&t->cfg[i], "bootstrap", boot, 0, err), HY_OK);
         assert_int_equal(config_set(&t->cfg[i], "partitions", partitions, 0, err), HY_OK);
         /* Every member holds every partition, whatever the member count. */
-        char rf[8];
+        char rf[16];
         snprintf(rf, sizeof(rf), "%d", nn);
         assert_int_equal(config_set(&t->cfg[i], "replication-factor", rf, 0, err), HY_OK);
         t->node[i] = node_create(&t->cfg[i], NULL, 100 + (uint64_t)i, t->now_ms);
