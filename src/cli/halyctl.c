@@ -292,13 +292,25 @@ static void json_result(const char *k, ...)
 /* Copies the JSON string value that follows `key` (e.g. "\"leader\":\"") in json, or "". */
 static void json_string_after(const char *json, const char *key, char *out, size_t cap)
 {
-    const char *p = strstr(json, key);
+    /* key ends with the value's opening quote. The name is found without it, so that a null
+     * value gives "": a search for the whole key skipped a null and read the same name in a
+     * later object (halyctl cluster failover --partition P printed another partition's leader
+     * while P had none for a moment). */
+    char name[64];
+    size_t klen = strlen(key);
     out[0] = '\0';
-    if (p != NULL) {
-        p += strlen(key);
-        const char *q = strchr(p, '"');
-        snprintf(out, cap, "%.*s", q ? (int)(q - p) : 0, p);
+    if (klen < 2 || klen > sizeof(name) || key[klen - 1] != '"') {
+        return;
     }
+    memcpy(name, key, klen - 1);
+    name[klen - 1] = '\0';
+    const char *p = strstr(json, name);
+    if (p == NULL || p[klen - 1] != '"') {
+        return;
+    }
+    p += klen;
+    const char *q = strchr(p, '"');
+    snprintf(out, cap, "%.*s", q ? (int)(q - p) : 0, p);
 }
 
 /* The leader's name and client address from HALYARD STATUS JSON ("" when none is known). */
