@@ -216,6 +216,24 @@ def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, c
         assert len(off) == 1
         for m in off:
             assert after[i][m] == before[i][m], (c.names[i], m, before[i][m], after[i][m])
+    # Keepalive PINGs: every 250 ms on ring links, 4x less often on the link off the ring
+    # (which also stays up: its timeout grows with its interval).
+    pings = [metric_by_member(c, i, "halyard_peer_pings_sent_total") for i in range(n)]
+
+    def ring_pings_grew():
+        now = [metric_by_member(c, i, "halyard_peer_pings_sent_total") for i in range(n)]
+        grew = all(now[i][m] >= pings[i][m] + 16
+                   for i in range(n) for m in ring_of(c.names, c.names[i]))
+        return grew and now
+
+    pinged = wait_for(ring_pings_grew, 30, "PINGs on every ring link")
+    for i in range(n):
+        ring = ring_of(c.names, c.names[i])
+        least = min(pinged[i][m] - pings[i][m] for m in ring)
+        for m in set(c.names) - ring - {c.names[i]}:
+            off = pinged[i][m] - pings[i][m]
+            assert 0 < off and 2 * off <= least, (c.names[i], m, off, least)
+        assert info(c.ports[i], "cluster").get("gossip_ring_links") == "4"
     victim = 0
     name = c.names[victim]
     off_ring = [i for i in range(n) if i != victim and name not in ring_of(c.names, c.names[i])]
