@@ -446,6 +446,10 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
  * it (RAFT_EV_LIVENESS): quiesced groups rely on it instead of their own timers. Also called
  * by node_peer_state. */
 void node_peer_liveness(struct hy_node *n, const char *name, int alive, uint64_t now_ms);
+/* Gossip suspects the member (it may refute it): the MEMBER_SUSPECT event, and the quiesced
+ * followers of the groups it leads wake and nudge it, so that a hung leader is replaced an
+ * election timeout later (raft.c on_liveness), not when the suspicion times out. */
+void node_peer_suspect(struct hy_node *n, const char *name, uint64_t now_ms);
 
 /*
  * Gossip (src/membership; node/gossip.c): the node's view of who is alive, over the peer

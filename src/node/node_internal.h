@@ -599,7 +599,7 @@ void replica_mark_ready(struct hy_node *n, struct node_client *c);
 /* Clients that waited may go on: runs them (after a link came up, say). */
 void replica_wake(struct hy_node *n, uint64_t now_ms);
 /* Node-level liveness of member `id` to every started group (RAFT_EV_LIVENESS). */
-void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms);
+void replica_liveness(struct hy_node *n, raft_id id, int alive, int suspect, uint64_t now_ms);
 /* Cron: a quiesced partition group that follows a member the metadata group removed (whose
  * messages node_receive ignores) is told that member is down, so that it elects another. */
 void replica_wake_from_removed_leaders(struct hy_node *n, uint64_t now_ms);

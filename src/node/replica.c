@@ -1451,7 +1451,7 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
     }
 }
 
-void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms)
+void replica_liveness(struct hy_node *n, raft_id id, int alive, int suspect, uint64_t now_ms)
 {
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
@@ -1459,6 +1459,7 @@ void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms)
             struct raft_event ev = {.type = RAFT_EV_LIVENESS};
             ev.liveness.id = id;
             ev.liveness.alive = alive;
+            ev.liveness.suspect = suspect;
             step(g, &ev, now_ms);
         }
     }
