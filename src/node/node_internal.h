@@ -271,6 +271,7 @@ struct node_group {
     size_t fsession_live_count;
     int fsession_waiters;
     int snap_finishing;      /* a snapshot is being handed to Raft: none may start meanwhile */
+    int unpin_pending;       /* node_log_unpin's batch is not yet durable */
     int force_pending;       /* enum node_force_pending: FORCE-QUORUM left it for later */
     uint64_t force_asked_ms; /* when */
     uint64_t force_term;     /* the group's term then */
