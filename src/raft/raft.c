@@ -1472,7 +1472,8 @@ static void on_snapshot(struct raft *r, const struct raft_message *m)
     int same =
         r->recv_index == m->snap_index && r->recv_term == m->snap_term && r->recv_total == m->total;
     /* Index, term and size are not proof that two leaders' snapshots hold the same bytes
-     * (nodes whose encodings differ, during an upgrade, may produce the same size): a chunk
+     * (a store snapshot lists its keys in the order of the node's hash table, and nodes whose
+     * encodings differ, during an upgrade, may produce the same size): a chunk
      * with data names the whole data's checksum, and one naming another checksum than the
      * chunks received so far belongs to another snapshot, whose bytes must not be appended to
      * theirs. The transfer then starts again from 0. */
