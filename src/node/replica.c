@@ -118,11 +118,29 @@ static void waiter_free(struct node_waiter *w)
     hy_free(w);
 }
 
+/* A waiter done with goes to the group's pool while it has room (replica_waiter_new). */
+static void waiter_recycle(struct node_group *g, struct node_waiter *w)
+{
+    if ((size_t)g->waiter_pool_count + 1 > NODE_WAITER_POOL_MAX) {
+        waiter_free(w);
+        return;
+    }
+    hy_buf_free(&w->tail);
+    w->next = g->waiter_pool;
+    g->waiter_pool = w;
+    g->waiter_pool_count++;
+}
+
 static void group_free(struct node_group *g)
 {
     while (g->waiters_head != NULL) {
         struct node_waiter *w = g->waiters_head;
         g->waiters_head = w->next;
+        waiter_free(w);
+    }
+    while (g->waiter_pool != NULL) {
+        struct node_waiter *w = g->waiter_pool;
+        g->waiter_pool = w->next;
         waiter_free(w);
     }
     hy_free(g->turn);
@@ -191,7 +209,14 @@ struct node_client *node_take_ready(struct hy_node *n)
 
 struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client *c, uint64_t now)
 {
-    struct node_waiter *w = hy_xcalloc(1, sizeof(*w));
+    struct node_waiter *w = g->waiter_pool;
+    if (w != NULL) {
+        g->waiter_pool = w->next;
+        g->waiter_pool_count--;
+        memset(w, 0, sizeof(*w));
+    } else {
+        w = hy_xcalloc(1, sizeof(*w));
+    }
     w->client = c;
     /* A request run again here after its forward was lost keeps the deadline of its first
      * attempt (proxy.c's retry_since_ms), as it would forwarded again: else a follower that
@@ -277,7 +302,7 @@ static void waiter_pop(struct node_group *g)
     if (g->waiters_head == NULL) {
         g->waiters_tail = NULL;
     }
-    waiter_free(w);
+    waiter_recycle(g, w);
 }
 
 /* Submitted writes whose outcome this node can no longer learn (it lost leadership, or the
@@ -668,7 +693,7 @@ static void waiter_remove(struct node_group *g, struct node_waiter *w)
     if (g->waiters_tail == w) {
         g->waiters_tail = prev;
     }
-    waiter_free(w);
+    waiter_recycle(g, w);
 }
 
 /* ---- applying ---------------------------------------------------------------------------------
@@ -751,7 +776,7 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
     g->log_bytes_since_snapshot += sizeof(struct raft_entry) + ((e->len + 8 + 15) & ~(size_t)15);
     if (w != NULL) {
         waiter_answer(g, w, NULL);
-        waiter_free(w);
+        waiter_recycle(g, w);
     }
 }
 
