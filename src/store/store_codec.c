@@ -165,16 +165,29 @@ static int entry_shape_ok(const struct store_entry *e)
 void store_entry_encode(const struct store_entry *e, struct hy_buf *out)
 {
     HY_ASSERT(e->op < STORE_OP_COUNT && entry_shape_ok(e));
-    hy_buf_append_u8(out, ENTRY_VERSION);
-    hy_buf_append_u8(out, (uint8_t)e->op);
-    varint_append(out, e->flags);
-    varint_append(out, e->time_ms);
-    varint_append(out, zigzag(e->expire_at_ms));
-    varint_append(out, zigzag(e->incr));
-    varint_append(out, e->argc);
+    /* Room for the whole entry reserved once: the header's five varints, then each argument's
+     * length varint and bytes. */
+    size_t bound = 2 + 6 * VARINT_MAX;
     for (uint32_t i = 0; i < e->argc; i++) {
-        varint_append_bytes(out, e->argv[i].ptr, e->argv[i].len);
+        bound += VARINT_MAX + e->argv[i].len;
+        HY_ASSERT(bound > e->argv[i].len); /* no overflow */
     }
+    uint8_t *start = hy_buf_reserve(out, bound), *p = start;
+    *p++ = ENTRY_VERSION;
+    *p++ = (uint8_t)e->op;
+    p += varint_put(p, e->flags);
+    p += varint_put(p, e->time_ms);
+    p += varint_put(p, zigzag(e->expire_at_ms));
+    p += varint_put(p, zigzag(e->incr));
+    p += varint_put(p, e->argc);
+    for (uint32_t i = 0; i < e->argc; i++) {
+        p += varint_put(p, e->argv[i].len);
+        if (e->argv[i].len > 0) {
+            memcpy(p, e->argv[i].ptr, e->argv[i].len);
+            p += e->argv[i].len;
+        }
+    }
+    out->len += (size_t)(p - start);
 }
 
 /* The arguments go into stack[] when they fit (nstack of them), else into an allocation. */
