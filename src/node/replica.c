@@ -858,19 +858,25 @@ static void install_snapshot(struct node_group *g, const struct raft_update *up)
 /* Our own snapshot. Encoding the keyspace costs O(keys) (in a forked child for a large one,
  * whose copy-on-write faults the event loop pays), so it is taken only once the log since the
  * last holds memory worth snapshot-log-percent of the dataset (100 by default: the point at
- * which Redis rewrites its AOF, auto-aof-rewrite-percentage), or, when Raft asks, twice that
- * share of the keyspace's key count in entries: O(1) amortized per write. Half the dataset,
- * as before, spent about half of a durable SET's CPU on snapshots when a client rewrote
- * 100,000 keys (docs/performance.md); the price of rarer snapshots is a larger in-memory log. */
+ * which Redis rewrites its AOF, auto-aof-rewrite-percentage) and at least the group's share of
+ * snapshot-log-min (64 MiB over the node's groups by default, 1 MiB at least: Redis's
+ * auto-aof-rewrite-min-size), or, when Raft asks, twice that share of the keyspace's key count
+ * in entries: O(1) amortized per write. Half the dataset, as before, spent about half of a
+ * durable SET's CPU on snapshots when a client rewrote 100,000 keys (docs/performance.md); the
+ * price of rarer snapshots is a longer log on disk (to replay at a restart) and, while a
+ * follower lags, in memory. */
 static int snapshot_due(const struct node_group *g, int raft_wants)
 {
     uint64_t since = g->applied - raft_snapshot_index(&g->raft);
     if (g->applied <= raft_snapshot_index(&g->raft)) {
         return 0;
     }
-    uint64_t percent = (uint64_t)g->node->cfg->snapshot_log_percent;
+    const struct hy_node *n = g->node;
+    uint64_t percent = (uint64_t)n->cfg->snapshot_log_percent;
     uint64_t dataset = store_used_bytes(g->store);
-    uint64_t bytes_floor = HY_MAX(dataset * percent / 100, (uint64_t)NODE_SNAPSHOT_BYTES_MIN);
+    uint64_t share = (uint64_t)n->cfg->snapshot_log_min / HY_MAX(n->group_count, (size_t)1);
+    uint64_t bytes_floor =
+        HY_MAX(dataset * percent / 100, HY_MAX(share, (uint64_t)NODE_SNAPSHOT_BYTES_MIN));
     /* A keyspace that shrank to under half of the last snapshot: a new one releases the old
      * copy, and the deletions that shrank it paid for it. */
     int shrunk = g->snapshot_dataset_bytes > NODE_SNAPSHOT_BYTES_MIN &&
