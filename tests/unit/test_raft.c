@@ -901,21 +901,28 @@ static void test_release_keeps_what_a_follower_lacks(void **state)
     tc_free(&c);
 }
 
+/* A one-server cluster with these applied_keep settings whose leader committed `entries`
+ * 5-byte entries after its own first one. */
+static void one_leader_with_entries(struct tc *c, uint32_t keep, uint32_t keep_bytes, int entries)
+{
+    tc_init(c, 1, 1);
+    c->nd[0].r.cfg.applied_keep = keep;
+    c->nd[0].r.cfg.applied_keep_bytes = keep_bytes;
+    tc_start(c, 1);
+    tc_run_until_leader(c, 0, 1000);
+    for (int k = 0; k < entries; k++) {
+        tc_submit(c, 0, "entry");
+    }
+    tc_run_until(c, c->now + 10);
+}
+
 /* Release waits until a quarter of applied_keep more entries than it keeps have applied (the
  * walk over the kept tail is not paid after every apply), then keeps applied_keep. */
 static void test_release_waits_for_a_quarter_more(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 1, 1);
-    c.nd[0].r.cfg.applied_keep = 8;
-    c.nd[0].r.cfg.applied_keep_bytes = 0;
-    tc_start(&c, 1);
-    tc_run_until_leader(&c, 0, 1000);
-    for (int k = 0; k < 9; k++) {
-        tc_submit(&c, 0, "entry");
-    }
-    tc_run_until(&c, c.now + 10);
+    one_leader_with_entries(&c, 8, 0, 9);
     assert_int_equal(raft_commit_index(&c.nd[0].r), 10);
     raft_release_applied(&c.nd[0].r, 10);
     assert_non_null(raft_entry_get(&c.nd[0].r, 1)); /* 10 <= 8 + 8 / 4: nothing goes yet */
@@ -932,15 +939,7 @@ static void test_release_keeps_a_bounded_tail(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 1, 1);
-    c.nd[0].r.cfg.applied_keep = 3;
-    c.nd[0].r.cfg.applied_keep_bytes = 10;
-    tc_start(&c, 1);
-    tc_run_until_leader(&c, 0, 1000);
-    for (int k = 0; k < 6; k++) {
-        tc_submit(&c, 0, "entry"); /* 5 bytes each */
-    }
-    tc_run_until(&c, c.now + 10);
+    one_leader_with_entries(&c, 3, 10, 6);
     assert_int_equal(raft_commit_index(&c.nd[0].r), 7);
     raft_release_applied(&c.nd[0].r, 7);
     assert_null(raft_entry_get(&c.nd[0].r, 5));
