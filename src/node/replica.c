@@ -43,9 +43,10 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     rc.snapshot_chunk_bytes = (uint32_t)n->cfg->snapshot_chunk_bytes;
     /* Applied entries are freed from memory as they apply (raft_release_applied): the log in
      * memory is then what followers still lack, not every write since the last snapshot
-     * (issue 13: memory per key). The last 1,024 (at most 1 MiB of them) stay, so that a new
-     * leader catches up followers that lagged a little under load from its log: a follower
-     * needing a freed entry is sent a fresh snapshot, O(keys) to encode. */
+     * (issue 13: memory per key). The last 1,024 (at most 1 MiB of them; released in steps of
+     * 256) stay, so that a new leader catches up followers that lagged a little under load
+     * from its log: a follower needing a freed entry is sent a fresh snapshot, O(keys) to
+     * encode. */
     rc.applied_keep = 1024;
     rc.applied_keep_bytes = 1 << 20;
     /* Leader leases (§6.4.1): reads without a heartbeat round while a majority acknowledged
