@@ -8,14 +8,17 @@ the next one's): read INFO used_memory, used_memory_dataset and the process's RS
 each holding a small collection of F members (default 1,000,000 keys of 10 members, loaded
 with `redis-cli --pipe`, one multi-member command per key), check the key count, wait until
 used_memory has settled (writes still on their way to disk, a snapshot being handed over),
-read all three again. The table shows bytes per key (delta / N), medians over the runs, and
+read all three again (and used_memory once right after the load, before it settled: the
+"load" columns; and halyard's once a snapshot it was asked for (HALYARD SNAPSHOT) has landed,
+against Redis's settled used_memory: "h snap"). The table shows bytes per key (delta / N), medians over the runs, and
 the halyard/redis ratios: used_memory is the whole process's allocations (for halyard it
 includes the Raft log entries still held in memory: INFO memory used_memory_raft_log),
 used_memory_dataset the keyspace's own (Redis: used_memory minus its overhead; halyard: the
 bytes its maxmemory counts), RSS the resident memory the kernel counts (VmRSS; allocator
 slack included).
 
-Types: hash (HSET k f0 v0 ...: 2-byte fields, 4-byte values), set (SADD of 6-byte strings),
+Types: string (SET k v: a 4-byte value; --fields does not apply), hash (HSET k f0 v0 ...:
+2-byte fields, 4-byte values), set (SADD of 6-byte strings),
 intset (SADD of integers), zset (ZADD of integer scores and 6-byte members), list (RPUSH of
 6-byte strings). Both servers run with their default encoding thresholds and stop by PID at
 exit. Nothing here is a pass/fail test; the machine may be shared, so only ratios matter.
@@ -97,6 +100,8 @@ def resp(args):
 
 def command(kind, i, fields):
     key = "%s:%d" % (kind, i)
+    if kind == "string":
+        return resp(["SET", key, "v%03d" % (i % 1000)])
     if kind == "hash":
         args = ["HSET", key]
         for f in range(fields):
@@ -120,7 +125,22 @@ def write_load(path, kind, keys, fields):
             f.write(command(kind, i, fields))
 
 
-def measure(port, pid, load, keys):
+def snapshot_landed(port, deadline_s=60):
+    """halyard only: takes a snapshot (HALYARD SNAPSHOT) and waits until every group's log
+    base reached it (INFO replication raft_snapshot_index), then until used_memory settles."""
+    cli(port, "HALYARD", "SNAPSHOT")
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        info = cli(port, "INFO", "replication")
+        if "raft_snapshot_index:" in info and "raft_snapshot_index:0\n" not in info + "\n":
+            break
+        time.sleep(0.2)
+    else:
+        sys.exit("memory: no snapshot landed on port %d within %d s" % (port, deadline_s))
+    return settled(port)[0]
+
+
+def measure(port, pid, load, keys, snapshot=False):
     before = used_memory(port) + (rss(pid),)
     with open(load, "rb") as f:
         # No pipe timeout: on a shared machine a server may stall longer than redis-cli's 30 s.
@@ -129,11 +149,13 @@ def measure(port, pid, load, keys):
     if out.returncode != 0:
         sys.exit("memory: redis-cli --pipe failed on port %d: %s %s" % (port, out.stdout[-500:],
                                                                        out.stderr[-500:]))
+    loaded = used_memory(port)[0]
     n = int(cli(port, "DBSIZE"))
     if n != keys:
         sys.exit("memory: port %d holds %d keys after loading %d" % (port, n, keys))
-    after = settled(port) + (rss(pid),)
-    return tuple((a - b) / keys for a, b in zip(after, before))
+    after = settled(port) + (rss(pid), loaded)
+    after += (snapshot_landed(port) if snapshot else after[0],)
+    return tuple((a - b) / keys for a, b in zip(after, before + (before[0], before[0])))
 
 
 def stop(proc):
@@ -183,9 +205,9 @@ def main():
               "redis-server %s" % (a.keys, a.fields, a.runs, subprocess.run(
                   [redis_bin, "--version"], capture_output=True, text=True).stdout.split(
                       "v=")[1].split()[0]))
-        print("%-7s %7s %7s %6s  %7s %7s %6s  %7s %7s %6s  %s" % (
+        print("%-7s %7s %7s %6s  %7s %7s %6s  %7s %7s %6s  %7s %7s %6s  %7s %6s  %s" % (
             "type", "redis", "halyard", "ratio", "r data", "h data", "ratio", "r RSS", "h RSS",
-            "ratio", "encoding redis/halyard"))
+            "ratio", "r load", "h load", "ratio", "h snap", "ratio", "encoding redis/halyard"))
         for kind in a.types.split(","):
             load = os.path.join(work, kind + ".resp")
             write_load(load, kind, a.keys, a.fields)
@@ -193,17 +215,19 @@ def main():
             for _ in range(a.runs):
                 (rport, rproc), (hport, hproc) = start_servers(a, redis_bin, work, procs)
                 rs.append(measure(rport, rproc.pid, load, a.keys))
-                hs.append(measure(hport, hproc.pid, load, a.keys))
+                hs.append(measure(hport, hproc.pid, load, a.keys, snapshot=True))
                 key = "%s:0" % kind
                 enc = "%s/%s" % (cli(rport, "OBJECT", "ENCODING", key),
                                  cli(hport, "OBJECT", "ENCODING", key))
                 stop(hproc)
                 stop(rproc)
-            r = [statistics.median(x[i] for x in rs) for i in range(3)]
-            h = [statistics.median(x[i] for x in hs) for i in range(3)]
-            print("%-7s %7.1f %7.1f %6.2f  %7.1f %7.1f %6.2f  %7.1f %7.1f %6.2f  %s" % (
-                kind, r[0], h[0], ratio(h[0], r[0]), r[1], h[1], ratio(h[1], r[1]), r[2], h[2],
-                ratio(h[2], r[2]), enc), flush=True)
+            r = [statistics.median(x[i] for x in rs) for i in range(5)]
+            h = [statistics.median(x[i] for x in hs) for i in range(5)]
+            print("%-7s %7.1f %7.1f %6.2f  %7.1f %7.1f %6.2f  %7.1f %7.1f %6.2f  %7.1f %7.1f %6.2f"
+                  "  %7.1f %6.2f  %s" % (
+                      kind, r[0], h[0], ratio(h[0], r[0]), r[1], h[1], ratio(h[1], r[1]), r[2],
+                      h[2], ratio(h[2], r[2]), r[3], h[3], ratio(h[3], r[3]), h[4],
+                      ratio(h[4], r[0]), enc), flush=True)
             os.unlink(load)
     finally:
         for p in reversed(procs):

@@ -2050,7 +2050,10 @@ static void node_config(struct world *w, struct w_node *wn)
                            {"cluster-secret", "halyard-sim"},
                            {"partitions", parts},
                            {"gossip", w->gossip ? "yes" : "no"},
-                           {"replication-factor", rf}};
+                           {"replication-factor", rf},
+                           /* snapshots as often as before the 64 MiB default: the seeds'
+                            * small keyspaces must keep exercising them */
+                           {"snapshot-log-min", "1mb"}};
     for (size_t k = 0; k < HY_ARRAY_LEN(kv); k++) {
         if (config_set(&wn->cfg, kv[k][0], kv[k][1], 0, err) != HY_OK) {
             fprintf(stderr, "halyard-sim: config %s: %s\n", kv[k][0], err);

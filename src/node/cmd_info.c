@@ -200,8 +200,14 @@ int node_cmdstat_slot(struct hy_node *n, const struct cmd_def *d, size_t argc,
     }
     size_t cmd = (size_t)(d - node_commands);
     HY_ASSERT(cmd < NODE_COMMANDS_MAX);
-    if (argc < 2 || argv[1].len == 0 || argv[1].len >= NODE_CMDSTAT_SUB_SIZE ||
-        !cmdstat_is_container(d->name)) {
+    if (argc < 2 || argv[1].len == 0 || argv[1].len >= NODE_CMDSTAT_SUB_SIZE) {
+        return (int)cmd;
+    }
+    int8_t *container = &n->stats.cmd_container[cmd];
+    if (*container == 0) {
+        *container = cmdstat_is_container(d->name) ? 1 : -1;
+    }
+    if (*container < 0) {
         return (int)cmd;
     }
     /* Only a word can name a subcommand: anything else a client sends (binary, spaces) would

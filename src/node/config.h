@@ -97,6 +97,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("durability", durability, CONFIG_ENUM, "fsync", 0, 0, 1, "fsync|replicated")                 \
     X("fsync-interval-ms", fsync_interval_ms, CONFIG_INT, "1000", 1, 10000, 1, NULL)               \
     X("snapshot-log-percent", snapshot_log_percent, CONFIG_INT, "100", 10, 10000, 1, NULL)         \
+    X("snapshot-log-min", snapshot_log_min, CONFIG_MEMORY, "64mb", 1024 * 1024, 1LL << 40, 1,      \
+      NULL)                                                                                        \
     X("snapshot-chunk-bytes", snapshot_chunk_bytes, CONFIG_MEMORY, "64kb", 512, 1024 * 1024, 0,    \
       NULL)                                                                                        \
     X("aclfile", aclfile, CONFIG_STRING, "", 0, 0, 0, NULL)                                        \

@@ -533,8 +533,8 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
     if (!node_quorum_check(x, d)) {
         return 0; /* -QUORUM: a split-brain protection rule (quorum.c) */
     }
-    if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
-        node_removed_redirects(n, c)) {
+    int needs_leader = node_needs_leader(n, x->group, c, d); /* asked once: four uses below */
+    if (needs_leader && !replica_is_leader(x->group) && node_removed_redirects(n, c)) {
         const struct node_member *m = member_after_removal(n, x->group);
         if (m == NULL) {
             resp_write_error(&x->w, "CLUSTERDOWN this node was removed from the cluster and "
@@ -544,18 +544,17 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
         }
         return 0;
     }
-    if (node_needs_leader(n, x->group, c, d) && timed_out) {
+    if (needs_leader && timed_out) {
         node_reply_no_leader(x, timed_out);
         return 0;
     }
-    if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group) &&
-        node_block_follower_wait(x, d)) {
+    if (needs_leader && !replica_is_leader(x->group) && node_block_follower_wait(x, d)) {
         /* A blocking command waits for this replica to show data, then goes on; or it was
          * answered here (a blocked XREADGROUP whose group was destroyed: -NOGROUP): it ran,
          * and an error is a failed call, not a rejected one, as Redis counts it. */
         return 1;
     }
-    if (node_needs_leader(n, x->group, c, d) && !replica_is_leader(x->group)) {
+    if (needs_leader && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
          * ran nothing, and the follower runs it again: proxy.c). */

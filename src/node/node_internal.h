@@ -100,6 +100,9 @@ struct node_stats {
     uint64_t ops_per_sec;
     /* INFO commandstats by slot: NODE_COMMANDS_MAX + i is subs[i] (node_cmdstat_slot). */
     struct node_cmd_stat cmds[NODE_COMMANDS_MAX];
+    /* whether a command counts its subcommands apart: 0 not known yet, 1 yes, -1 no (found
+     * once per command, instead of comparing names on every call) */
+    int8_t cmd_container[NODE_COMMANDS_MAX];
     size_t sub_count;
     struct node_cmd_sub_stat subs[NODE_CMDSTAT_SUBS_MAX];
 };
@@ -151,6 +154,13 @@ struct node_metrics {
 enum node_redirect { NODE_REDIRECT_PROXY = 0, NODE_REDIRECT_MOVED = 1 }; /* config "redirect" */
 
 /* A proposed write whose client waits for the reply (replica.c). */
+/* The ASan build keeps no pool, so that a waiter used after its end is still reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NODE_WAITER_POOL_MAX 0
+#else
+#define NODE_WAITER_POOL_MAX 512
+#endif
+
 struct node_waiter {
     struct node_waiter *next;
     struct node_client *client; /* NULL once the client went away */
@@ -257,6 +267,10 @@ struct node_group {
     uint64_t internal_index; /* index of the last such entry submitted */
     /* Proposals waiting for their entry to apply, in proposal (= log) order. */
     struct node_waiter *waiters_head, *waiters_tail;
+    /* freed waiters kept for reuse (linked by next; at most NODE_WAITER_POOL_MAX): a write
+     * then costs no allocation for its waiter */
+    struct node_waiter *waiter_pool;
+    uint32_t waiter_pool_count;
     int tv_unwritten;      /* batches holding a term/vote change not yet durable */
     uint64_t io_pushed;    /* io batches made for this group ... */
     uint64_t io_done;      /* ... and completed (they complete in that order) */

@@ -43,9 +43,10 @@ struct node_group *replica_group_new(struct hy_node *n, uint32_t id, struct stor
     rc.snapshot_chunk_bytes = (uint32_t)n->cfg->snapshot_chunk_bytes;
     /* Applied entries are freed from memory as they apply (raft_release_applied): the log in
      * memory is then what followers still lack, not every write since the last snapshot
-     * (issue 13: memory per key). The last 1,024 (at most 1 MiB of them) stay, so that a new
-     * leader catches up followers that lagged a little under load from its log: a follower
-     * needing a freed entry is sent a fresh snapshot, O(keys) to encode. */
+     * (issue 13: memory per key). The last 1,024 (at most 1 MiB of them; released in steps of
+     * 256) stay, so that a new leader catches up followers that lagged a little under load
+     * from its log: a follower needing a freed entry is sent a fresh snapshot, O(keys) to
+     * encode. */
     rc.applied_keep = 1024;
     rc.applied_keep_bytes = 1 << 20;
     /* Leader leases (§6.4.1): reads without a heartbeat round while a majority acknowledged
@@ -118,11 +119,29 @@ static void waiter_free(struct node_waiter *w)
     hy_free(w);
 }
 
+/* A waiter done with goes to the group's pool while it has room (replica_waiter_new). */
+static void waiter_recycle(struct node_group *g, struct node_waiter *w)
+{
+    if ((size_t)g->waiter_pool_count + 1 > NODE_WAITER_POOL_MAX) {
+        waiter_free(w);
+        return;
+    }
+    hy_buf_free(&w->tail);
+    w->next = g->waiter_pool;
+    g->waiter_pool = w;
+    g->waiter_pool_count++;
+}
+
 static void group_free(struct node_group *g)
 {
     while (g->waiters_head != NULL) {
         struct node_waiter *w = g->waiters_head;
         g->waiters_head = w->next;
+        waiter_free(w);
+    }
+    while (g->waiter_pool != NULL) {
+        struct node_waiter *w = g->waiter_pool;
+        g->waiter_pool = w->next;
         waiter_free(w);
     }
     hy_free(g->turn);
@@ -191,7 +210,14 @@ struct node_client *node_take_ready(struct hy_node *n)
 
 struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client *c, uint64_t now)
 {
-    struct node_waiter *w = hy_xcalloc(1, sizeof(*w));
+    struct node_waiter *w = g->waiter_pool;
+    if (w != NULL) {
+        g->waiter_pool = w->next;
+        g->waiter_pool_count--;
+        memset(w, 0, sizeof(*w));
+    } else {
+        w = hy_xcalloc(1, sizeof(*w));
+    }
     w->client = c;
     /* A request run again here after its forward was lost keeps the deadline of its first
      * attempt (proxy.c's retry_since_ms), as it would forwarded again: else a follower that
@@ -277,7 +303,7 @@ static void waiter_pop(struct node_group *g)
     if (g->waiters_head == NULL) {
         g->waiters_tail = NULL;
     }
-    waiter_free(w);
+    waiter_recycle(g, w);
 }
 
 /* Submitted writes whose outcome this node can no longer learn (it lost leadership, or the
@@ -671,7 +697,7 @@ static void waiter_remove(struct node_group *g, struct node_waiter *w)
     if (g->waiters_tail == w) {
         g->waiters_tail = prev;
     }
-    waiter_free(w);
+    waiter_recycle(g, w);
 }
 
 /* ---- applying ---------------------------------------------------------------------------------
@@ -754,7 +780,7 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
     g->log_bytes_since_snapshot += sizeof(struct raft_entry) + ((e->len + 8 + 15) & ~(size_t)15);
     if (w != NULL) {
         waiter_answer(g, w, NULL);
-        waiter_free(w);
+        waiter_recycle(g, w);
     }
 }
 
@@ -836,19 +862,25 @@ static void install_snapshot(struct node_group *g, const struct raft_update *up)
 /* Our own snapshot. Encoding the keyspace costs O(keys) (in a forked child for a large one,
  * whose copy-on-write faults the event loop pays), so it is taken only once the log since the
  * last holds memory worth snapshot-log-percent of the dataset (100 by default: the point at
- * which Redis rewrites its AOF, auto-aof-rewrite-percentage), or, when Raft asks, twice that
- * share of the keyspace's key count in entries: O(1) amortized per write. Half the dataset,
- * as before, spent about half of a durable SET's CPU on snapshots when a client rewrote
- * 100,000 keys (docs/performance.md); the price of rarer snapshots is a larger in-memory log. */
+ * which Redis rewrites its AOF, auto-aof-rewrite-percentage) and at least the group's share of
+ * snapshot-log-min (64 MiB over the node's groups by default, 1 MiB at least: Redis's
+ * auto-aof-rewrite-min-size), or, when Raft asks, twice that share of the keyspace's key count
+ * in entries: O(1) amortized per write. Half the dataset, as before, spent about half of a
+ * durable SET's CPU on snapshots when a client rewrote 100,000 keys (docs/performance.md); the
+ * price of rarer snapshots is a longer log on disk (to replay at a restart) and, while a
+ * follower lags, in memory. */
 static int snapshot_due(const struct node_group *g, int raft_wants)
 {
     uint64_t since = g->applied - raft_snapshot_index(&g->raft);
     if (g->applied <= raft_snapshot_index(&g->raft)) {
         return 0;
     }
-    uint64_t percent = (uint64_t)g->node->cfg->snapshot_log_percent;
+    const struct hy_node *n = g->node;
+    uint64_t percent = (uint64_t)n->cfg->snapshot_log_percent;
     uint64_t dataset = store_used_bytes(g->store);
-    uint64_t bytes_floor = HY_MAX(dataset * percent / 100, (uint64_t)NODE_SNAPSHOT_BYTES_MIN);
+    uint64_t share = (uint64_t)n->cfg->snapshot_log_min / HY_MAX(n->group_count, (size_t)1);
+    uint64_t bytes_floor =
+        HY_MAX(dataset * percent / 100, HY_MAX(share, (uint64_t)NODE_SNAPSHOT_BYTES_MIN));
     /* A keyspace that shrank to under half of the last snapshot: a new one releases the old
      * copy, and the deletions that shrank it paid for it. */
     int shrunk = g->snapshot_dataset_bytes > NODE_SNAPSHOT_BYTES_MIN &&

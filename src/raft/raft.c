@@ -770,8 +770,10 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
      * follower keeps what it received of a snapshot across leaders (on_snapshot), so a leader
      * elected again, or another one holding the same snapshot, resumes a transfer cut short
      * by the change of leader instead of sending it all again: the same index and term are
-     * the same committed state, whose encoding is a function of the keyspace alone
-     * (docs/disk-format.md "Store snapshot"), and the size must match too. */
+     * the same committed state, and the size must match too. Another leader's encoding of it
+     * may differ in its bytes (a store snapshot lists keys in its hash table's order,
+     * docs/disk-format.md "Store snapshot"): the checksum each chunk names tells, and the
+     * follower then starts that transfer again from 0 (on_snapshot). */
     int probe = 0;
     if (p->snap_index != r->snapshot_index) {
         p->snap_index = r->snapshot_index;
@@ -1472,7 +1474,8 @@ static void on_snapshot(struct raft *r, const struct raft_message *m)
     int same =
         r->recv_index == m->snap_index && r->recv_term == m->snap_term && r->recv_total == m->total;
     /* Index, term and size are not proof that two leaders' snapshots hold the same bytes
-     * (nodes whose encodings differ, during an upgrade, may produce the same size): a chunk
+     * (a store snapshot lists its keys in the order of the node's hash table, and nodes whose
+     * encodings differ, during an upgrade, may produce the same size): a chunk
      * with data names the whole data's checksum, and one naming another checksum than the
      * chunks received so far belongs to another snapshot, whose bytes must not be appended to
      * theirs. The transfer then starts again from 0. */
@@ -2261,7 +2264,10 @@ void raft_release_applied(struct raft *r, uint64_t applied)
     if (r->cfg.mutation == RAFT_MUT_RELEASE_UNAPPLIED) {
         upto = r->persisted_index;
     }
-    if (upto <= r->log.snap_index + r->cfg.applied_keep) {
+    /* Finding what to keep walks back over up to applied_keep entries: it is done once a
+     * quarter of that many more have applied, not after every apply (at -P 1, where a group
+     * commit applies a few entries, the walk after each was 16% of a SET's instructions). */
+    if (upto <= r->log.snap_index + r->cfg.applied_keep + r->cfg.applied_keep / 4) {
         return;
     }
     /* Keep the last applied_keep entries, fewer when they exceed applied_keep_bytes. */

@@ -552,7 +552,8 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
 
 /*
  * Frees the in-memory entries (their payloads and slots) that are applied (index <= applied),
- * committed and durable here, minus the last cfg.applied_keep of them, and, on a leader, that
+ * committed and durable here, minus the last cfg.applied_keep of them (once a quarter of that
+ * many more have gone by since: up to 1.25 times applied_keep stay between), and, on a leader, that
  * every other server of the configuration is known to hold (its match index). The log's base
  * then moves past the latest snapshot: a follower that turns out to need a freed entry (a
  * leader change, a new learner) is sent a snapshot, and when the one held is older than the

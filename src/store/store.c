@@ -306,6 +306,32 @@ struct store_obj *store__set_expire(struct store *s, struct store_obj *e, int64_
     return n;
 }
 
+int store__string_overwrite(struct store_obj *e, const uint8_t *v, size_t vlen, int64_t at)
+{
+    if (se_type(e) != STORE_STRING || se_volatile(e) != (at >= 0)) {
+        return 0;
+    }
+    struct se_layout l;
+    store__layout(e, &l);
+    if (varint_len(vlen) != varint_len(l.vlen)) {
+        return 0;
+    }
+    size_t size = offsetof(struct store_obj, data) + l.key_off + l.klen + vlen;
+    size_t usable = hy_alloc_size(e);
+    if (size > usable || usable - size > 16 + usable / 8) {
+        return 0;
+    }
+    if (at >= 0) {
+        store__set_expire_inplace(e, at);
+    }
+    /* The length varint sits just before the key (its length unchanged). */
+    varint_put(e->data + l.key_off - varint_len(vlen), vlen);
+    if (vlen > 0) {
+        memmove(e->data + l.key_off + l.klen, v, vlen);
+    }
+    return 1;
+}
+
 struct store_obj *store__set_string(struct store *s, struct store_obj *e, const uint8_t *v,
                                     size_t vlen)
 {

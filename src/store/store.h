@@ -926,7 +926,9 @@ const struct store_library *store_function_find(const struct store *s, const cha
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
 
-/* Appends a snapshot of the whole keyspace (format in docs/disk-format.md, CRC32C-protected). */
+/* Appends a snapshot of the whole keyspace (format in docs/disk-format.md, CRC32C-protected).
+ * The records come in hash-table order: two replicas with the same content may encode different
+ * bytes. Compare contents with store_digest, never snapshot bytes. */
 void store_snapshot_encode(const struct store *s, struct hy_buf *out);
 /*
  * Replaces the keyspace with the snapshot in buf. Returns HY_OK, or HY_ECORRUPT (bad magic,
@@ -942,8 +944,9 @@ void store_clear(struct store *s);
  * the same digest (the simulator compares them at equal applied indices). Costs O(dataset).
  */
 uint64_t store_digest(const struct store *s);
-/* Appends the bytes store_digest hashes: the snapshot encoding with the owner's section
- * (store_set_snapshot_extra) left empty, since replicas may hold different ones. The
+/* Appends the bytes store_digest hashes: the snapshot encoding with the records sorted by key
+ * and the owner's section (store_set_snapshot_extra) left empty, since replicas may hold
+ * different ones; it decodes as a snapshot. The
  * whole-node simulator hashes these itself, more cheaply, after every event. */
 void store_digest_encode(const struct store *s, struct hy_buf *out);
 

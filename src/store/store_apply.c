@@ -105,6 +105,10 @@ struct store_obj *store__string_put(struct store *s, const struct store_entry *e
                                     struct store_obj *old, uint32_t ki, const uint8_t *v,
                                     size_t vlen, int64_t at)
 {
+    if (old != NULL && store__string_overwrite(old, v, vlen, at)) {
+        old->lru = store__lru_of(e);
+        return old; /* the same allocation: no table walk, no free, no malloc */
+    }
     if (old != NULL) {
         store__delete(s, old);
     }
@@ -872,7 +876,8 @@ uint64_t store_dirty(const struct store *s)
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)
 {
     struct store_entry e;
-    int rc = store_entry_decode(entry, len, &e);
+    struct store_arg stack[8]; /* most entries' arguments: no allocation */
+    int rc = store__entry_decode_into(entry, len, &e, stack, HY_ARRAY_LEN(stack));
     if (rc != HY_OK) {
         return rc;
     }
@@ -899,6 +904,8 @@ int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_w
     } else if (s->tap_fn != NULL && s->wan_depth == 0) {
         s->tap_fn(s->tap_ctx, &e, entry, len);
     }
-    store_entry_release(&e);
+    if (e.argv != stack) {
+        store_entry_release(&e);
+    }
     return HY_OK;
 }

@@ -413,6 +413,16 @@ struct store_obj *store__lookup_typed(enum store_type type, struct store *s,
                                       struct resp_writer *w, int *wrong_out);
 /* Sets or clears (at = -1) a live entry's expiry; returns the entry (possibly reallocated). */
 struct store_obj *store__set_expire(struct store *s, struct store_obj *e, int64_t at);
+/* store_entry_decode, with the arguments in stack[] when there are at most nstack of them
+ * (then e_out->argv == stack, not to be released); else allocated as store_entry_decode's. */
+int store__entry_decode_into(const uint8_t *buf, size_t len, struct store_entry *e_out,
+                             struct store_arg *stack, size_t nstack) HY_MUST_CHECK;
+/* Overwrites string entry e's value with v and its expiry with at, in e's own allocation, when
+ * the layout allows it: e is a string, volatile exactly when at >= 0, the new length's varint
+ * as long as the old one's, and the new size in e's allocation without wasting more than an
+ * eighth of it (+16 bytes). Returns 1 when done (e stays linked; store bytes unchanged), else 0
+ * with e untouched. */
+int store__string_overwrite(struct store_obj *e, const uint8_t *v, size_t vlen, int64_t at);
 /* Replaces a string entry's value, keeping its expiry; returns the new entry. */
 struct store_obj *store__set_string(struct store *s, struct store_obj *e, const uint8_t *v,
                                     size_t vlen);

@@ -50,7 +50,11 @@ static void check_fixed_point(struct store *s)
     FUZZ_CHECK(store_snapshot_decode(t, first.data, first.len) == HY_OK);
     FUZZ_CHECK(store_key_count(t) == store_key_count(s));
     FUZZ_CHECK(store_volatile_count(t) == store_volatile_count(s));
-    store_snapshot_encode(t, &second);
+    /* A snapshot's records come in table order, which differs between the two stores: the
+     * canonical encodings (sorted, the owner's section empty) must agree. */
+    hy_buf_reset(&first);
+    store_digest_encode(s, &first);
+    store_digest_encode(t, &second);
     FUZZ_CHECK(first.len == second.len && memcmp(first.data, second.data, first.len) == 0);
     store_destroy(t);
     hy_buf_free(&first);

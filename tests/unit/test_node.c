@@ -131,6 +131,11 @@ static void test_forked_snapshot_then_another_is_due(void **state)
     }
     hy_buf_append(&cmds, "", 1);
     feed(f, (const char *)cmds.data);
+    /* The log (1.8 MB) outgrew the dataset, but not snapshot-log-min's share (64 MiB over
+     * the node's groups); at 1mb, the next write finds one due. */
+    assert_int_equal(fs.started, 0);
+    assert_string_equal(feed(f, "CONFIG SET snapshot-log-min 1mb\r\n"), "+OK\r\n");
+    assert_string_equal(feed(f, "SET one more\r\n"), "+OK\r\n");
     assert_int_equal(fs.started, 1); /* due once the log outgrew the dataset */
     uint64_t pending = f->node->meta->snap_pending;
     assert_true(pending > 0);
@@ -148,7 +153,8 @@ static void test_forked_snapshot_then_another_is_due(void **state)
 }
 
 /* snapshot-log-percent decides when a snapshot is due: at 10000 (the log may grow to 100 times
- * the dataset) 20,000 writes take none; set to 10 at run time, the next write takes one. */
+ * the dataset, and 200 times the key count in entries) 20,000 writes take none; set to 10 at
+ * run time, the next write takes one. */
 static void test_snapshot_log_percent(void **state)
 {
     struct fixture *f = *state;
@@ -164,7 +170,9 @@ static void test_snapshot_log_percent(void **state)
     assert_int_equal(raft_snapshot_index(&f->node->meta->raft), 0);
     assert_string_equal(feed(f, "CONFIG SET snapshot-log-percent 10\r\n"), "+OK\r\n");
     assert_string_equal(feed(f, "SET one more\r\n"), "+OK\r\n");
-    assert_true(raft_snapshot_index(&f->node->meta->raft) > 20000); /* the log's 1.7 MB > 1 MiB */
+    /* 20,001 entries: over 8,192 and twice 10% of the 20,001 keys (the log's 1.7 MB is under
+     * snapshot-log-min's share) */
+    assert_true(raft_snapshot_index(&f->node->meta->raft) > 20000);
     assert_string_equal(feed(f, "CONFIG SET snapshot-log-percent 9\r\n"),
                         "-ERR CONFIG SET failed (possibly related to argument "
                         "'snapshot-log-percent') - argument must be between 10 and 10000 "

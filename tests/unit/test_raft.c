@@ -901,20 +901,45 @@ static void test_release_keeps_what_a_follower_lacks(void **state)
     tc_free(&c);
 }
 
+/* A one-server cluster with these applied_keep settings whose leader committed `entries`
+ * 5-byte entries after its own first one. */
+static void one_leader_with_entries(struct tc *c, uint32_t keep, uint32_t keep_bytes, int entries)
+{
+    tc_init(c, 1, 1);
+    c->nd[0].r.cfg.applied_keep = keep;
+    c->nd[0].r.cfg.applied_keep_bytes = keep_bytes;
+    tc_start(c, 1);
+    tc_run_until_leader(c, 0, 1000);
+    for (int k = 0; k < entries; k++) {
+        tc_submit(c, 0, "entry");
+    }
+    tc_run_until(c, c->now + 10);
+}
+
+/* Release waits until a quarter of applied_keep more entries than it keeps have applied (the
+ * walk over the kept tail is not paid after every apply), then keeps applied_keep. */
+static void test_release_waits_for_a_quarter_more(void **state)
+{
+    (void)state;
+    struct tc c;
+    one_leader_with_entries(&c, 8, 0, 9);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), 10);
+    raft_release_applied(&c.nd[0].r, 10);
+    assert_non_null(raft_entry_get(&c.nd[0].r, 1)); /* 10 <= 8 + 8 / 4: nothing goes yet */
+    tc_submit(&c, 0, "entry");
+    tc_run_until(&c, c.now + 10);
+    raft_release_applied(&c.nd[0].r, 11);
+    assert_null(raft_entry_get(&c.nd[0].r, 3));
+    assert_non_null(raft_entry_get(&c.nd[0].r, 4)); /* the last 8 stay */
+    tc_free(&c);
+}
+
 /* The last applied_keep entries stay, fewer when their payloads pass applied_keep_bytes. */
 static void test_release_keeps_a_bounded_tail(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 1, 1);
-    c.nd[0].r.cfg.applied_keep = 3;
-    c.nd[0].r.cfg.applied_keep_bytes = 10;
-    tc_start(&c, 1);
-    tc_run_until_leader(&c, 0, 1000);
-    for (int k = 0; k < 6; k++) {
-        tc_submit(&c, 0, "entry"); /* 5 bytes each */
-    }
-    tc_run_until(&c, c.now + 10);
+    one_leader_with_entries(&c, 3, 10, 6);
     assert_int_equal(raft_commit_index(&c.nd[0].r), 7);
     raft_release_applied(&c.nd[0].r, 7);
     assert_null(raft_entry_get(&c.nd[0].r, 5));
@@ -2332,6 +2357,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_not_matching_its_checksum_is_not_installed),
         cmocka_unit_test(test_release_keeps_what_a_follower_lacks),
         cmocka_unit_test(test_release_keeps_a_bounded_tail),
+        cmocka_unit_test(test_release_waits_for_a_quarter_more),
         cmocka_unit_test(test_follower_lacking_released_entries_gets_a_fresh_snapshot),
         cmocka_unit_test(test_snapshot_keeps_entries_the_follower_already_has),
         cmocka_unit_test(test_membership_encoding_round_trips),

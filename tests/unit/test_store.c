@@ -107,6 +107,13 @@ static void snapshot(struct store *s, struct hy_buf *out)
     store_snapshot_encode(s, out);
 }
 
+/* The content's canonical bytes (keys sorted): a snapshot's records come in table order. */
+static void canonical(struct store *s, struct hy_buf *out)
+{
+    hy_buf_init(out);
+    store_digest_encode(s, out);
+}
+
 /* ---- hash table ---------------------------------------------------------------------------- */
 
 struct tnode {
@@ -1376,8 +1383,8 @@ static void test_encoding_never_changes_state(void **state)
                             "+OK\r\n");
     }
     struct hy_buf sa, sb;
-    snapshot(a, &sa);
-    snapshot(b, &sb);
+    canonical(a, &sa);
+    canonical(b, &sb);
     assert_int_equal(sa.len, sb.len);
     assert_memory_equal(sa.data, sb.data, sa.len);
     hy_buf_free(&sa);
@@ -2352,6 +2359,81 @@ static void test_members(void **state)
 
 /* A snapshot decodes to an equal keyspace (values, hashes, TTLs) that re-encodes identically,
  * into a store with another seed. */
+/* An overwriting SET whose value fits the entry's allocation rewrites it in place (the same
+ * entry, the same bytes counted); anything else (another size, a change of expiry's presence,
+ * another type) builds a new entry. Each step is checked against the value, the expiry and the
+ * store's invariants (its byte count, the volatile index). */
+static void test_set_overwrites_in_place(void **state)
+{
+    (void)state;
+    struct store *s = new_store(3, 0, STORE_NOEVICTION);
+    assert_string_equal(run(s, STORE_OP_SET, 0, 1, -1, 0, "key:0001", "abc", NULL), "+OK\r\n");
+    const struct store_obj *first = store_find(s, S("key:0001"), 1);
+    size_t used = store_used_bytes(s);
+    /* Applied with every allocation failing (an x-allocation aborts the test): the arguments
+     * are decoded on the stack and the entry rewritten where it is. */
+    struct hy_buf entry;
+    hy_buf_init(&entry);
+    struct store_arg argv[2] = {{S("key:0001")}, {S("xyz")}};
+    store_entry_encode(&(struct store_entry){STORE_OP_SET, 0, 2, -1, 0, 2, argv}, &entry);
+    hy_alloc_fail_after(0);
+    int rc = store_apply(s, entry.data, entry.len, NULL);
+    hy_alloc_fail_after(-1);
+    assert_int_equal(rc, HY_OK);
+    hy_buf_free(&entry);
+    assert_ptr_equal(store_find(s, S("key:0001"), 2), first);
+    assert_string_equal(get(s, "key:0001", 2), "xyz");
+    assert_int_equal(store_used_bytes(s), used);
+    /* One byte shorter still fits the same chunk. */
+    assert_string_equal(run(s, STORE_OP_SET, 0, 3, -1, 0, "key:0001", "xy", NULL), "+OK\r\n");
+    assert_ptr_equal(store_find(s, S("key:0001"), 3), first);
+    assert_string_equal(get(s, "key:0001", 3), "xy");
+    store_check_invariants(s);
+    /* Gaining an expiry changes the layout: a new entry, in the volatile index. */
+    assert_string_equal(run(s, STORE_OP_SET, 0, 4, 9000, 0, "key:0001", "abc", NULL), "+OK\r\n");
+    assert_int_equal(store_volatile_count(s), 1);
+    const struct store_obj *vol = store_find(s, S("key:0001"), 4);
+    assert_int_equal(store_obj_expire_at(vol), 9000);
+    /* Volatile to volatile: in place, the new expiry kept. */
+    assert_string_equal(run(s, STORE_OP_SET, 0, 5, 7000, 0, "key:0001", "def", NULL), "+OK\r\n");
+    assert_ptr_equal(store_find(s, S("key:0001"), 5), vol);
+    assert_int_equal(store_obj_expire_at(vol), 7000);
+    assert_string_equal(get(s, "key:0001", 5), "def");
+    assert_int_equal(ttl_at(s, "key:0001", 5), 7000);
+    store_check_invariants(s);
+    /* KEEPTTL keeps it; a plain SET drops it (a new entry, out of the volatile index). */
+    assert_string_equal(run(s, STORE_OP_SET, STORE_F_KEEPTTL, 6, -1, 0, "key:0001", "ghi", NULL),
+                        "+OK\r\n");
+    assert_int_equal(ttl_at(s, "key:0001", 6), 7000);
+    assert_string_equal(run(s, STORE_OP_SET, 0, 7, -1, 0, "key:0001", "jkl", NULL), "+OK\r\n");
+    assert_int_equal(store_volatile_count(s), 0);
+    assert_int_equal(store_obj_expire_at(store_find(s, S("key:0001"), 7)), -1);
+    store_check_invariants(s);
+    /* A much longer value, then a much shorter one: new entries, bytes counted anew. */
+    char big[300];
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_string_equal(run(s, STORE_OP_SET, 0, 8, -1, 0, "key:0001", big, NULL), "+OK\r\n");
+    assert_string_equal(get(s, "key:0001", 8), big);
+    assert_true(store_used_bytes(s) > used + 200);
+    assert_string_equal(run(s, STORE_OP_SET, 0, 9, -1, 0, "key:0001", "z", NULL), "+OK\r\n");
+    assert_string_equal(get(s, "key:0001", 9), "z");
+    assert_true(store_used_bytes(s) <= used);
+    store_check_invariants(s);
+    /* Over another type: replaced, not overwritten. */
+    run(s, STORE_OP_SADD, 0, 10, -1, 0, "set", "m", NULL);
+    assert_string_equal(run(s, STORE_OP_SET, 0, 11, -1, 0, "set", "v", NULL), "+OK\r\n");
+    assert_string_equal(get(s, "set", 11), "v");
+    /* More arguments than apply's stack array holds (MSET of 6 pairs). */
+    assert_string_equal(run(s, STORE_OP_MSET, 0, 12, -1, 0, "a", "1", "b", "2", "c", "3", "d", "4",
+                            "e", "5", "f", "6", NULL),
+                        "+OK\r\n");
+    assert_string_equal(get(s, "a", 12), "1");
+    assert_string_equal(get(s, "f", 12), "6");
+    store_check_invariants(s);
+    store_destroy(s);
+}
+
 static void test_snapshot_roundtrip(void **state)
 {
     (void)state;
@@ -2378,7 +2460,9 @@ static void test_snapshot_roundtrip(void **state)
     assert_int_equal(ttl_at(b, "key:000003", 1), 100003);
     const struct store_obj *h = store_find(b, S("key:000010"), 1);
     assert_int_equal(store_hash_len(h), 2);
-    snapshot(b, &sb);
+    hy_buf_free(&sa);
+    canonical(a, &sa);
+    canonical(b, &sb);
     assert_int_equal(sa.len, sb.len);
     assert_memory_equal(sa.data, sb.data, sa.len);
     struct store *empty = new_store(5, 0, STORE_NOEVICTION);
@@ -2700,8 +2784,8 @@ static void test_determinism(void **state)
         }
     }
     struct hy_buf sa, sb;
-    snapshot(a, &sa);
-    snapshot(b, &sb);
+    canonical(a, &sa);
+    canonical(b, &sb);
     assert_true(store_key_count(a) > 10);
     assert_int_equal(sa.len, sb.len);
     assert_memory_equal(sa.data, sb.data, sa.len);
@@ -3399,6 +3483,7 @@ int main(void)
         cmocka_unit_test(test_entry_corruption),
         cmocka_unit_test(test_entry_roundtrip),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_set_overwrites_in_place),
         cmocka_unit_test(test_accounting),
         cmocka_unit_test(test_memory_per_key),
         cmocka_unit_test(test_script_cache_ops),
