@@ -787,6 +787,14 @@ int node_group_raft_view(const struct node_group *g)
                       : node_placement_has(pl, g->raft.cfg.id) && node_group_has(g, g->raft.cfg.id);
 }
 
+int partmap_group_settled(const struct node_group *g)
+{
+    const struct hy_node *n = g->node;
+    const struct node_placement *pl = partmap_of(n, g);
+    return pl != NULL &&
+           (node_group_raft_view(g) ? group_settled(n, g, pl) : g->settled_epoch == pl->epoch);
+}
+
 int partmap_holds_all(const struct hy_node *n)
 {
     struct node_group *const *groups;
@@ -941,6 +949,11 @@ void cmd_hy_leaders(struct cmd_ctx *x)
                           settled ? (unsigned long long)pl->epoch : 0);
         }
     }
+    if (n->draining) {
+        /* Last: a node of before stops reading at a line that does not parse, and the
+         * metadata leader's balancer hands no leadership to a node that drains. */
+        hy_buf_append_str(&lines, "draining\n");
+    }
     resp_write_bulk(&x->w, lines.data, lines.len);
     hy_buf_free(&lines);
 }
@@ -973,7 +986,8 @@ static int leaders_line(const char **p, const char *end, uint32_t *group, uint64
     return got >= 3;
 }
 
-void partmap_note_leaders(struct hy_node *n, const uint8_t *reply, size_t len)
+void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *reply, size_t len,
+                          uint64_t now_ms)
 {
     /* "$<len>\r\n<lines>\r\n"; anything else (an error from an older node) is ignored. */
     const char *s = (const char *)reply, *end = s + len;
@@ -985,7 +999,14 @@ void partmap_note_leaders(struct hy_node *n, const uint8_t *reply, size_t len)
     uint32_t id;
     uint64_t term, settled;
     char name[NODE_MEMBER_NAME_MAX + 1];
-    while (leaders_line(&body, end, &id, &term, name, &settled)) {
+    for (;;) {
+        if (end - body >= 9 && memcmp(body, "draining\n", 9) == 0) {
+            node_balance_note_draining(n, node_member_id(from), now_ms);
+            break;
+        }
+        if (!leaders_line(&body, end, &id, &term, name, &settled)) {
+            break;
+        }
         struct node_group *g = node_group_get(n, id);
         if (g == NULL || g == n->meta || node_group_raft_view(g) || term < g->leader_hint_term) {
             continue;
@@ -1007,8 +1028,11 @@ void partmap_refresh_hints(struct hy_node *n, uint64_t now_ms)
         return;
     }
     n->hints_probe_ms = now_ms + (uint64_t)n->cfg->election_timeout_ms;
-    if (partmap_holds_all(n)) {
-        return; /* looked at once per election timeout too: it walks every partition */
+    if (partmap_holds_all(n) && (!replica_is_leader(n->meta) || partmap_everyone_holds_all(n))) {
+        /* Looked at once per election timeout too: it walks every partition. The metadata
+         * leader asks even when it holds every partition (the only member of its zone) while
+         * others do not: its balancer needs to know who drains. */
+        return;
     }
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];
