@@ -83,11 +83,12 @@ def status_shows_balance(c, via):
     r = halyctl(c.ports[via], "cluster", "status")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "leader fair share per node:" in r.stdout, r.stdout
+    text = r.stdout
     r = halyctl(c.ports[via], "--json", "cluster", "status")
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     assert set(doc["leader_fair_share"]) >= {c.names[i] for i in range(len(c.names))}, doc
-    return doc, r
+    return doc, text
 
 
 def test_leaderships_balanced_after_a_restart_and_a_join(grow):
@@ -130,7 +131,7 @@ def test_leaderships_balanced_after_a_restart_and_a_join(grow):
         assert leads[c.names[j]] >= 1, spread(leads, fair)
         report.append("join of %s: replicas placed after %.1f s, first seen %s; balanced %.1f s later: %s" %
                       (c.names[j], time.monotonic() - t0 - took, before, took, spread(leads, fair)))
-        doc, _ = status_shows_balance(c, 0)
+        _, text = status_shows_balance(c, 0)
         wl.wait_progress(50, 30)
     finally:
         wl.stop()
@@ -139,4 +140,5 @@ def test_leaderships_balanced_after_a_restart_and_a_join(grow):
     wait_for(lambda: status_shows_balance(c, 0)[0]["leaders_balanced"] is True, 30,
              "halyctl cluster status --json to report leaders_balanced")
     print("\n".join(report))
+    print(text)
     print("history: %s ledger=%d ops=%d" % (dict(wl.stats()), len(ledger), result.ops_checked))
