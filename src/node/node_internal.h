@@ -755,6 +755,21 @@ void partmap_note_moved(struct node_group *g, raft_id from, const uint8_t *reply
 void partmap_refresh_hints(struct hy_node *n, uint64_t now_ms);
 void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *reply, size_t len,
                           uint64_t now_ms);
+/* Reading an HY.LEADERS answer (bytes from a peer, fuzzed by tests/fuzz/fuzz_leaders.c): its
+ * lines "group term name [settled-epoch]\n", and last, from a node that drains, "draining\n".
+ * partmap_leaders_body: where the lines of a bulk-string reply start, or NULL (an error
+ * reply, or anything else). partmap_leaders_next: the item at *p, advancing *p past it: a line
+ * (*out filled; name NUL-terminated), the draining mark, or the end (also at a line that does
+ * not parse or is too long: what follows is ignored). Never reads at or past end. */
+enum { PARTMAP_LEADERS_END = 0, PARTMAP_LEADERS_LINE, PARTMAP_LEADERS_DRAINING };
+struct partmap_leaders_line {
+    uint32_t group;
+    uint64_t term;
+    uint64_t settled; /* the map epoch the group's voters match (0: not settled, or absent) */
+    char name[NODE_MEMBER_NAME_MAX + 1];
+};
+const char *partmap_leaders_body(const uint8_t *reply, size_t len);
+int partmap_leaders_next(const char **p, const char *end, struct partmap_leaders_line *out);
 void cmd_hy_leaders(struct cmd_ctx *x);
 /* The metadata group's key saying whether fair-share rebalancing runs ("running", the default
  * when absent), is paused ("paused"), or is to cancel the moves under way and pause

@@ -958,64 +958,67 @@ void cmd_hy_leaders(struct cmd_ctx *x)
     hy_buf_free(&lines);
 }
 
-/* One "group term name" line of an HY.LEADERS answer at *p (advanced past it); 0 at the end
- * or on a line that does not parse (the rest is ignored: a hint, never a fact). */
-static int leaders_line(const char **p, const char *end, uint32_t *group, uint64_t *term,
-                        char name[NODE_MEMBER_NAME_MAX + 1], uint64_t *settled)
+const char *partmap_leaders_body(const uint8_t *reply, size_t len)
 {
+    /* "$<len>\r\n<lines>\r\n"; anything else (an error from an older node) has none. */
+    const char *s = (const char *)reply;
+    const char *nl = len > 1 && s[0] == '$' ? memchr(s, '\n', len) : NULL;
+    return nl != NULL ? nl + 1 : NULL;
+}
+
+int partmap_leaders_next(const char **p, const char *end, struct partmap_leaders_line *out)
+{
+    if (*p >= end) {
+        return PARTMAP_LEADERS_END;
+    }
     const char *nl = memchr(*p, '\n', (size_t)(end - *p));
     if (nl == NULL) {
-        return 0;
+        return PARTMAP_LEADERS_END;
     }
     char line[NODE_MEMBER_NAME_MAX + 48];
     size_t len = (size_t)(nl - *p);
     if (len >= sizeof(line)) {
-        return 0;
+        return PARTMAP_LEADERS_END;
     }
     memcpy(line, *p, len);
     line[len] = '\0';
     *p = nl + 1;
+    if (len == 8 && memcmp(line, "draining", 8) == 0) { /* not "draining\0...": fuzz_leaders */
+        return PARTMAP_LEADERS_DRAINING;
+    }
     unsigned long long t = 0, e = 0;
     unsigned int id = 0;
     char fmt[40];
     snprintf(fmt, sizeof(fmt), "%%u %%llu %%%ds %%llu", NODE_MEMBER_NAME_MAX);
-    int got = sscanf(line, fmt, &id, &t, name, &e);
-    *group = id;
-    *term = t;
-    *settled = got == 4 ? e : 0;
-    return got >= 3;
+    out->name[0] = '\0';
+    int got = sscanf(line, fmt, &id, &t, out->name, &e);
+    out->group = id;
+    out->term = t;
+    out->settled = got == 4 ? e : 0;
+    /* A line that does not parse ends the answer: the rest is ignored (a hint, never a fact). */
+    return got >= 3 ? PARTMAP_LEADERS_LINE : PARTMAP_LEADERS_END;
 }
 
 void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *reply, size_t len,
                           uint64_t now_ms)
 {
-    /* "$<len>\r\n<lines>\r\n"; anything else (an error from an older node) is ignored. */
-    const char *s = (const char *)reply, *end = s + len;
-    const char *body = len > 1 && s[0] == '$' ? memchr(s, '\n', len) : NULL;
-    if (body == NULL) {
-        return;
-    }
-    body++;
-    uint32_t id;
-    uint64_t term, settled;
-    char name[NODE_MEMBER_NAME_MAX + 1];
-    for (;;) {
-        if (end - body >= 9 && memcmp(body, "draining\n", 9) == 0) {
+    const char *body = partmap_leaders_body(reply, len), *end = (const char *)reply + len;
+    struct partmap_leaders_line l;
+    int item;
+    while (body != NULL && (item = partmap_leaders_next(&body, end, &l)) != PARTMAP_LEADERS_END) {
+        if (item == PARTMAP_LEADERS_DRAINING) {
             node_balance_note_draining(n, node_member_id(from), now_ms);
             break;
         }
-        if (!leaders_line(&body, end, &id, &term, name, &settled)) {
-            break;
-        }
-        struct node_group *g = node_group_get(n, id);
-        if (g == NULL || g == n->meta || node_group_raft_view(g) || term < g->leader_hint_term) {
+        struct node_group *g = node_group_get(n, l.group);
+        if (g == NULL || g == n->meta || node_group_raft_view(g) || l.term < g->leader_hint_term) {
             continue;
         }
-        g->settled_epoch = settled;
+        g->settled_epoch = l.settled;
         for (size_t i = 0; i < n->member_count; i++) {
-            if (strcmp(n->members[i].name, name) == 0) {
+            if (strcmp(n->members[i].name, l.name) == 0) {
                 g->leader_hint = n->members[i].id;
-                g->leader_hint_term = term;
+                g->leader_hint_term = l.term;
                 g->leader_hint_vouched = 1; /* only replicas answer for a group */
             }
         }
