@@ -197,8 +197,8 @@ static void balance_plan(struct hy_node *n, uint64_t now_ms)
 {
     struct node_group *const *groups;
     size_t parts = node_data_groups(n, &groups);
-    if (partmap_rebalance_paused(n) || n->partmap == NULL) {
-        return; /* paused rebalancing moves no leadership either */
+    if (n->partmap == NULL) {
+        return;
     }
     uint64_t fair[NODE_MEMBERS_MAX];
     size_t leads[NODE_MEMBERS_MAX];
@@ -210,9 +210,18 @@ static void balance_plan(struct hy_node *n, uint64_t now_ms)
         excess[i] = (int64_t)leads[i] * BALANCE_UNIT - (int64_t)fair[i];
         uneven |= excess[i] > one || excess[i] < -one;
     }
-    if (!uneven) {
-        return; /* the steady state: every member within its fair share ± 1 */
+    if (!uneven || partmap_rebalance_paused(n)) {
+        /* The steady state (every member within its fair share ± 1), or rebalancing paused,
+         * which moves no leadership either: said once, as the replica moves say it. */
+        if (uneven && !n->balance_held) {
+            hy_log(n->log, HY_LOG_INFO,
+                   "balance: paused while leaderships are uneven (a member more than one off "
+                   "its fair share): no leadership moves until rebalancing resumes");
+        }
+        n->balance_held = uneven;
+        return;
     }
+    n->balance_held = 0;
     int *leader = hy_xcalloc(parts, sizeof(*leader));
     for (size_t p = 0; p < parts; p++) {
         int elig[RAFT_SERVERS_MAX];

@@ -440,6 +440,7 @@ struct hy_node {
     size_t flush_count, flush_cap;
     int timeout_dirty;        /* timeout_min must be walked again */
     uint64_t balance_next_ms; /* balance.c: no leadership moved for balance before this */
+    int balance_held; /* balance.c: leaderships uneven while rebalancing is paused (logged) */
     /* balance.c: the peers whose last HY.LEADERS answer said they drain, and when (the
      * metadata leader hands them no leadership while that is under 3 election timeouts old). */
     struct {

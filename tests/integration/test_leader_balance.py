@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from cluster import info
 from conftest import wait_for
 from test_membership import SEED, grow, halyctl  # noqa: F401 - grow is a fixture
 from test_moves import partition_views, restart
@@ -142,3 +143,37 @@ def test_leaderships_balanced_after_a_restart_and_a_join(grow):
     print("\n".join(report))
     print(text)
     print("history: %s ledger=%d ops=%d" % (dict(wl.stats()), len(ledger), result.ops_checked))
+
+
+def test_paused_rebalancing_moves_no_leadership(grow):
+    """halyctl cluster rebalance pause holds leaderships where they are too: a node killed
+    (kill -9) and restarted keeps leading nothing (the metadata leader logs that it holds the
+    transfers back) until halyctl cluster rebalance resume, then gets its share."""
+    c = grow(5, FLAGS)
+    wait_balanced(c, "after the start")
+    wait_for(lambda: halyctl(c.ports[1], "cluster", "rebalance", "pause").returncode == 0, 30,
+             "halyctl cluster rebalance pause to succeed")
+    wait_for(lambda: all(info(p, "cluster")["rebalance"] == "paused" for p in c.ports), 30,
+             "every node to report rebalancing paused")
+    leads, _, _ = wait_for(lambda: leader_counts(c), 30, "every partition's leader in view")
+    victim = c.names.index(max(leads, key=lambda m: leads[m]))
+    c.kill(victim, signal.SIGKILL)
+    # Its partitions elect among the others first (restarted at once, it could win them back).
+    wait_for(lambda: leader_counts(c) is not None, 30, "every partition led without %s" % c.names[victim])
+    restart(c, victim)
+
+    def held_back():  # in the log of the metadata leader, whichever node it is
+        for s in c.nodes:
+            with open(s.log_path) as f:
+                if "balance: paused while leaderships are uneven" in f.read():
+                    return True
+        return False
+
+    wait_for(held_back, 30, "the metadata leader to hold the leadership transfers back")
+    got = wait_for(lambda: leader_counts(c), 30, "every partition's leader in view")
+    assert got[0][c.names[victim]] == 0, spread(*got[:2])
+    wait_for(lambda: halyctl(c.ports[2], "cluster", "rebalance", "resume").returncode == 0, 30,
+             "halyctl cluster rebalance resume to succeed")
+    took, (leads, fair, _), first = wait_balanced(c, "after resume")
+    assert leads[c.names[victim]] >= 1, spread(leads, fair)
+    print("\npaused: %s; balanced %.1f s after resume: %s" % (first, took, spread(leads, fair)))
