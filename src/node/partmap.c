@@ -509,6 +509,30 @@ static size_t drop_replaced(struct hy_node *n, raft_id *members, size_t count, u
     return k;
 }
 
+/* Orders down[] (members seen down) by how long this node has seen each down, longest first
+ * (down_watch; one it has no time for counts as down just now): placement drops the replicas
+ * of the first ones first when a partition has too many (node_place_domains). */
+static void down_longest_first(const struct hy_node *n, raft_id *down, size_t n_down)
+{
+    uint64_t since[RAFT_SERVERS_MAX];
+    for (size_t i = 0; i < n_down; i++) {
+        since[i] = UINT64_MAX;
+        for (size_t w = 0; w < n->down_watch_count; w++) {
+            since[i] = n->down_watch[w].id == down[i] ? n->down_watch[w].since_ms : since[i];
+        }
+    }
+    for (size_t i = 1; i < n_down; i++) { /* insertion sort: at most RAFT_SERVERS_MAX */
+        for (size_t j = i; j > 0 && since[j] < since[j - 1]; j--) {
+            uint64_t t = since[j];
+            since[j] = since[j - 1];
+            since[j - 1] = t;
+            raft_id id = down[j];
+            down[j] = down[j - 1];
+            down[j - 1] = id;
+        }
+    }
+}
+
 /* Names of the ids of a that b lacks, joined by commas ("" when none), into out. */
 static void names_missing(const struct hy_node *n, const struct node_placement *a,
                           const struct node_placement *b, char *out, size_t cap)
@@ -667,6 +691,7 @@ void partmap_maintain(struct hy_node *n, uint64_t now_ms)
             down[n_down++] = members[i];
         }
     }
+    down_longest_first(n, down, n_down);
     /* Zones and racks from the first change on: the first map is the bootstrap's placement,
      * made before any zone was known (the groups were started on it). */
     struct node_domain dom[RAFT_SERVERS_MAX];
