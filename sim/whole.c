@@ -66,8 +66,11 @@
 #define W_END_GRACE_MS     30000
 #define W_END_SETTLE_MS    4000
 #define W_PACED_SLACK_MS   2000 /* past the time the bytes of the paced snapshots need */
-#define W_EARLY_JOIN_MS    10   /* --early-join: the first JOIN is re-sent this often */
-#define W_PARTS_MAX        16   /* --partitions: at most this many (groups 1..16, plus group 0) */
+/* Leaderships have settled once no partition changed leader for this long (the metadata
+ * leader's balancer plans a round every 3 election timeouts at most: balance.c). */
+#define W_LEAD_QUIET_MS    6000
+#define W_EARLY_JOIN_MS    10 /* --early-join: the first JOIN is re-sent this often */
+#define W_PARTS_MAX        16 /* --partitions: at most this many (groups 1..16, plus group 0) */
 #define W_GROUPS_MAX       (W_PARTS_MAX + 1)
 #define W_REGS             (2 * W_KEYS) /* registers the checker sees: k0..k2, h0..h2 */
 
@@ -300,6 +303,9 @@ struct world {
     uint32_t drop_pm, dup_pm, corrupt_pm, delay_max_ms, disk_max_us;
     int faults_on;
     uint64_t quiet_at;
+    /* Partitions' leaderships won since the faults stopped (elections and transfers), and
+     * when the last was: after faults stop they must settle (no balancer cycles). */
+    uint64_t lead_changes_quiet, last_lead_change_ms;
     /* Clock steps of all nodes so far: forward steps may cut a deadline short by as much,
      * backward ones stretch it by as much. */
     uint64_t fwd_steps_ms, back_steps_ms;
@@ -3394,6 +3400,13 @@ static int moves_pending(const struct world *w)
     return 0;
 }
 
+/* A partition's leader changed within the last W_LEAD_QUIET_MS since the faults stopped. */
+static int leaders_moving(const struct world *w)
+{
+    return w->parts > 1 && w->last_lead_change_ms != 0 &&
+           w->now < w->last_lead_change_ms + W_LEAD_QUIET_MS;
+}
+
 /* The time a paced snapshot transfer (--snapshot-bandwidth) under way on a live node's leader
  * still needs: the bytes left of the transfers each node sends, at its rebalance-bandwidth
  * (the longest of the nodes, in ms); 0 when none is under way. A move started late in the
@@ -3486,6 +3499,10 @@ static void check_group(struct world *w, struct w_node *wn, const struct node_gr
                 w_trace(w, "%s leads term %" PRIu64, wn->name, term);
             } else {
                 w_trace(w, "%s leads term %" PRIu64 " of partition %u", wn->name, term, g->id - 1);
+                if (w->quiet_at != 0) {
+                    w->lead_changes_quiet++;
+                    w->last_lead_change_ms = w->now;
+                }
             }
         } else if (rc->leader_of_term[term] != (uint64_t)wn->idx + 1) {
             w_fail(w, "two leaders in term %" PRIu64 " of group %u: n%" PRIu64 " and %s", term,
@@ -3621,6 +3638,34 @@ static void check_converged(struct world *w, const struct node_group *a, const c
     }
 }
 
+/* Once leaderships settled, every member leads within its fair share +-1 as the metadata
+ * leader counts them (balance.c), when it knows every partition's leader and rebalancing is
+ * not paused. */
+static void check_leader_balance(struct world *w, const struct hy_node *meta)
+{
+    uint64_t fair[NODE_MEMBERS_MAX];
+    size_t leads[NODE_MEMBERS_MAX];
+    size_t counted = node_balance_shares(meta, meta->raft_now_ms, fair, leads);
+    char line[256] = "";
+    int off = 0;
+    for (size_t i = 0; i < meta->member_count; i++) {
+        size_t len = strlen(line);
+        snprintf(line + len, sizeof(line) - len, " %s %zu/%.2f", meta->members[i].name, leads[i],
+                 (double)fair[i] / BALANCE_UNIT);
+        int64_t excess = (int64_t)leads[i] * BALANCE_UNIT - (int64_t)fair[i];
+        off |= excess > BALANCE_UNIT || excess < -(int64_t)BALANCE_UNIT;
+    }
+    w_trace(w,
+            "leaderships (led/fair share, %zu partitions counted; %" PRIu64
+            " won since the faults stopped):%s",
+            counted, w->lead_changes_quiet, line);
+    /* Paused rebalancing (--cancel's operator cancels moves, which pauses it) holds
+     * leaderships where they are, by design (docs/partitioning.md "Leader balance"). */
+    if (off && counted == (size_t)w->parts && !partmap_rebalance_paused(meta)) {
+        w_fail(w, "leaderships not balanced at the end (led/fair share):%s", line);
+    }
+}
+
 static void check_end(struct world *w)
 {
     for (int k = 0; k < w->nclients && !w->failed; k++) {
@@ -3695,6 +3740,9 @@ static void check_end(struct world *w)
             w_fail(w, "%u partitions have replicas sharing a zone at the end (%d zones, rf %d)",
                    shared_zone, w->o.zones, w->o.rf);
         }
+    }
+    if (!w->failed && meta_l >= 0 && w->parts > 1) {
+        check_leader_balance(w, w->nodes[meta_l].node);
     }
     if (w->failed) {
         return;
@@ -4051,23 +4099,28 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
         }
         int paced = e->at > end && e->at <= paced_until && paced_need_ms(w) > 0;
         int moving = e->at > end && !oper && !paced && moves_pending(w);
-        if (e->at > end && e->at <= grace_end && (oper || paced || moving)) {
+        int leading = e->at > end && !oper && !paced && !moving && leaders_moving(w);
+        if (e->at > end && e->at <= grace_end && (oper || paced || moving || leading)) {
             if (!late) {
                 w_trace(w, oper ? "operator: still at work at the end; the end checks wait for it"
-                           : paced ? "a paced snapshot is still on its way at the end; the end "
-                                     "checks wait for it"
-                                   : "a move is still under way at the end; the end checks wait "
-                                     "for it");
-                late = oper ? 1 : paced ? 2 : 3;
+                           : paced  ? "a paced snapshot is still on its way at the end; the end "
+                                      "checks wait for it"
+                           : moving ? "a move is still under way at the end; the end checks wait "
+                                      "for it"
+                                    : "leaderships still change at the end; the end checks wait "
+                                      "for them to settle");
+                late = oper ? 1 : paced ? 2 : moving ? 3 : 4;
             }
             end = e->at;
         }
-        if (late && !oper_busy(w) && paced_need_ms(w) == 0 && !moves_pending(w)) {
+        if (late && !oper_busy(w) && paced_need_ms(w) == 0 && !moves_pending(w) &&
+            !leaders_moving(w)) {
             end = w->now + W_END_SETTLE_MS;
             w_trace(w, "%s: done; the end checks run at %" PRIu64 " ms",
                     late == 1   ? "operator"
                     : late == 2 ? "paced snapshots"
-                                : "moves",
+                    : late == 3 ? "moves"
+                                : "leaderships",
                     end);
             late = 0;
         }
@@ -4107,6 +4160,14 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
                "the operator's work (a membership change or a lost majority's recovery) is "
                "still under way %d ms after the quiet time",
                W_END_GRACE_MS);
+    }
+    if (!w->failed && !stuck_after_loss && leaders_moving(w)) {
+        /* The balancer must not hand leaderships round for ever (seeds 693 and 71 --rf 3
+         * cycled when every node balanced on its own partial view: balance.c). */
+        w_fail(w,
+               "leaderships never settled: %" PRIu64 " won since the faults stopped, the last "
+               "at %" PRIu64 " ms (%d ms after the quiet time's end)",
+               w->lead_changes_quiet, w->last_lead_change_ms, W_END_GRACE_MS);
     }
     if (!w->failed && !stuck_after_loss) {
         check_end(w);

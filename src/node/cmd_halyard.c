@@ -293,6 +293,37 @@ static void worst_lag_fold(const struct hy_node *n, const struct node_group *g, 
     }
 }
 
+/* Each member's fair share of the leaderships and whether every member leads within it ± 1,
+ * as the metadata leader's balancer counts them (balance.c): over the partitions whose leader
+ * is known here and may keep leading. */
+static void leader_shares(const struct hy_node *n, struct hy_buf *b, int json)
+{
+    uint64_t fair[NODE_MEMBERS_MAX];
+    size_t leads[NODE_MEMBERS_MAX];
+    size_t counted = node_balance_shares(n, n->raft_now_ms, fair, leads);
+    int balanced = 1, first = 1;
+    hy_buf_append_str(b, json ? ",\"leader_fair_share\":{" : "leader fair share per node:");
+    for (size_t i = 0; i < n->member_count; i++) {
+        if (fair[i] == 0 && leads[i] == 0) {
+            continue; /* holds no partition that could be its to lead (an observer, down) */
+        }
+        int64_t excess = (int64_t)leads[i] * BALANCE_UNIT - (int64_t)fair[i];
+        balanced &= excess <= BALANCE_UNIT && excess >= -(int64_t)BALANCE_UNIT;
+        hy_buf_printf(b, json ? "%s\"%s\":%.2f" : "%s %s %.2f", first ? "" : ",",
+                      n->members[i].name, (double)fair[i] / BALANCE_UNIT);
+        first = 0;
+    }
+    if (json) {
+        hy_buf_printf(b, "},\"leaders_balanced\":%s,\"leaders_counted\":%zu",
+                      balanced ? "true" : "false", counted);
+    } else {
+        hy_buf_printf(b,
+                      "\nleaders balanced (each within its fair share +-1): %s (%zu partitions "
+                      "counted)\n",
+                      balanced ? "yes" : "no", counted);
+    }
+}
+
 static void partitions_status(const struct hy_node *n, struct hy_buf *b, int json, raft_id only,
                               int at_risk_only)
 {
@@ -413,6 +444,7 @@ static void partitions_status(const struct hy_node *n, struct hy_buf *b, int jso
         }
         hy_buf_append_str(b, json ? "}" : "\n");
     }
+    leader_shares(n, b, json);
 }
 
 static void status_json(struct cmd_ctx *x, struct hy_buf *b)

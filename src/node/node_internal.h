@@ -203,8 +203,9 @@ struct node_forward {
 /* A forward without a client: this node asks a peer something for itself. */
 enum node_probe {
     NODE_PROBE_NONE = 0,
-    NODE_PROBE_ROLE,    /* HY.MEMBERROLE <this node>: was it removed? (member_removal_step) */
-    NODE_PROBE_LEADERS, /* HY.LEADERS: who leads the peer's groups (partmap_refresh_hints) */
+    NODE_PROBE_ROLE,     /* HY.MEMBERROLE <this node>: was it removed? (member_removal_step) */
+    NODE_PROBE_LEADERS,  /* HY.LEADERS: who leads the peer's groups (partmap_refresh_hints) */
+    NODE_PROBE_TRANSFER, /* HALYARD FAILOVER TO t PARTITION p: the balancer's hand-over */
 };
 
 struct node_pending_read {
@@ -304,6 +305,10 @@ struct node_group {
     /* The map epoch whose replicas a replica of this partition last reported as its voters
      * (HY.LEADERS; 0: none yet): the metadata leader counts the moves under way by it. */
     uint64_t settled_epoch;
+    /* balance.c, on the metadata leader: no leadership transfer of this partition is planned
+     * before this (a cool-down, so that no leadership moves twice within
+     * BALANCE_COOL_TIMEOUTS election timeouts). */
+    uint64_t balance_cool_ms;
     struct node_wan_outbox *wan_out; /* wan_ship.c: changes to ship (NULL: group 0) */
     /* ReadIndex (§6.4): reads registered this turn, confirmed together by one round. */
     uint64_t read_seq;
@@ -450,7 +455,15 @@ struct hy_node {
     size_t flush_count, flush_cap;
     int timeout_dirty;        /* timeout_min must be walked again */
     uint64_t balance_next_ms; /* balance.c: no leadership moved for balance before this */
-    uint64_t force_until_ms;  /* FORCE-QUORUM: groups that step down are forced until then */
+    int balance_held; /* balance.c: leaderships uneven while rebalancing is paused (logged) */
+    /* balance.c: the peers whose last HY.LEADERS answer said they drain, and when (the
+     * metadata leader hands them no leadership while that is under 3 election timeouts old). */
+    struct {
+        raft_id id;
+        uint64_t seen_ms;
+    } drain_seen[NODE_MEMBERS_MAX];
+    size_t drain_seen_count;
+    uint64_t force_until_ms; /* FORCE-QUORUM: groups that step down are forced until then */
     /* Every member whose address we know (member.c): the replicated address book, then
      * MEMBER_SET entries found in the log at start, then this node's bootstrap (or join)
      * list, which wins for the names it gives. */
@@ -732,6 +745,10 @@ const struct node_placement *partmap_of(const struct hy_node *n, const struct no
  * and this node is in g's configuration. Otherwise (not placed here, or removed from g and
  * never told, or not added yet) the map's replicas do (partmap.c). */
 int node_group_raft_view(const struct node_group *g);
+/* Whether partition group g's voters are its replicas in the committed map, as this node
+ * knows: its own replica's configuration where it holds g, else what g's replicas last
+ * reported (HY.LEADERS). 0 without a map, or not known. */
+int partmap_group_settled(const struct node_group *g);
 /* Whether this node holds every partition (always, without a map). */
 int partmap_holds_all(const struct hy_node *n);
 /* Whether the committed map places every partition on every member (or there is no map): only
@@ -752,7 +769,23 @@ void partmap_note_moved(struct node_group *g, raft_id from, const uint8_t *reply
  * answering -MOVED to clients forwards nothing, and its CLUSTER SLOTS would name a leader
  * gone for good). partmap_note_leaders takes an answer; cmd_hy_leaders gives one. */
 void partmap_refresh_hints(struct hy_node *n, uint64_t now_ms);
-void partmap_note_leaders(struct hy_node *n, const uint8_t *reply, size_t len);
+void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *reply, size_t len,
+                          uint64_t now_ms);
+/* Reading an HY.LEADERS answer (bytes from a peer, fuzzed by tests/fuzz/fuzz_leaders.c): its
+ * lines "group term name [settled-epoch]\n", and last, from a node that drains, "draining\n".
+ * partmap_leaders_body: where the lines of a bulk-string reply start, or NULL (an error
+ * reply, or anything else). partmap_leaders_next: the item at *p, advancing *p past it: a line
+ * (*out filled; name NUL-terminated), the draining mark, or the end (also at a line that does
+ * not parse or is too long: what follows is ignored). Never reads at or past end. */
+enum { PARTMAP_LEADERS_END = 0, PARTMAP_LEADERS_LINE, PARTMAP_LEADERS_DRAINING };
+struct partmap_leaders_line {
+    uint32_t group;
+    uint64_t term;
+    uint64_t settled; /* the map epoch the group's voters match (0: not settled, or absent) */
+    char name[NODE_MEMBER_NAME_MAX + 1];
+};
+const char *partmap_leaders_body(const uint8_t *reply, size_t len);
+int partmap_leaders_next(const char **p, const char *end, struct partmap_leaders_line *out);
 void cmd_hy_leaders(struct cmd_ctx *x);
 /* The metadata group's key saying whether fair-share rebalancing runs ("running", the default
  * when absent), is paused ("paused"), or is to cancel the moves under way and pause
@@ -818,9 +851,20 @@ void node_wan_applying(struct node_group *g, uint64_t index, uint64_t now_ms);
 void node_wan_cron(struct hy_node *n, uint64_t now_ms);
 void node_wan_free(struct hy_node *n);
 
-/* balance.c: hands one of this node's partitions to the live voter leading fewest, when it
- * leads two more than that one (from cron). */
+/* balance.c, from cron: spreads leaderships over the members. Where every member holds every
+ * partition, each node hands one of its partitions to the live voter leading fewest when it
+ * leads two more than that one; otherwise the metadata group's leader plans the transfers
+ * from every member's counts (docs/partitioning.md "Leader balance"). */
 void node_balance_leaders(struct hy_node *n, uint64_t now_ms);
+/* balance.c: each member's fair share of the leaderships, in units of 1/BALANCE_UNIT of a
+ * partition (fair_out), and how many it leads (leads_out), both indexed like n->members,
+ * over the partitions whose leader this node knows and may keep leading (what the metadata
+ * leader's balancer acts on; HALYARD STATUS shows it). Returns the partitions counted. */
+#define BALANCE_UNIT 420 /* lcm(1..7): 1/k of a partition is a whole number of units, k <= 7 */
+size_t node_balance_shares(const struct hy_node *n, uint64_t now_ms, uint64_t *fair_out,
+                           size_t *leads_out);
+/* balance.c: a peer's HY.LEADERS answer said it drains (partmap_note_leaders). */
+void node_balance_note_draining(struct hy_node *n, raft_id id, uint64_t now_ms);
 /* cmd_halyard.c: retries the leadership hand-over of a draining node. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms);
 
@@ -835,6 +879,11 @@ int proxy_forward(struct cmd_ctx *x);
  * node's name>` (member_removal_step) or `HY.LEADERS` (partmap_refresh_hints). */
 void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
                  uint64_t now_ms);
+/* Asks member `leader` to hand its leadership of `partition` to member `target` (HALYARD
+ * FAILOVER TO target PARTITION partition, as halyctl cluster failover does): the metadata
+ * leader's balancer (balance.c). Nothing waits for the answer. */
+void proxy_probe_transfer(struct hy_node *n, const struct node_member *leader, size_t partition,
+                          const char *target, uint64_t now_ms);
 /* Redis's min-replicas-to-write: 1 when fewer replicas of g than it asks for (followers this
  * leader heard from within min-replicas-max-lag seconds) are good, so writes are refused
  * with -NOREPLICAS. 0 when the setting is 0 (the default). */

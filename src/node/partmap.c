@@ -509,6 +509,30 @@ static size_t drop_replaced(struct hy_node *n, raft_id *members, size_t count, u
     return k;
 }
 
+/* Orders down[] (members seen down) by how long this node has seen each down, longest first
+ * (down_watch; one it has no time for counts as down just now): placement drops the replicas
+ * of the first ones first when a partition has too many (node_place_domains). */
+static void down_longest_first(const struct hy_node *n, raft_id *down, size_t n_down)
+{
+    uint64_t since[RAFT_SERVERS_MAX];
+    for (size_t i = 0; i < n_down; i++) {
+        since[i] = UINT64_MAX;
+        for (size_t w = 0; w < n->down_watch_count; w++) {
+            since[i] = n->down_watch[w].id == down[i] ? n->down_watch[w].since_ms : since[i];
+        }
+    }
+    for (size_t i = 1; i < n_down; i++) { /* insertion sort: at most RAFT_SERVERS_MAX */
+        for (size_t j = i; j > 0 && since[j] < since[j - 1]; j--) {
+            uint64_t t = since[j];
+            since[j] = since[j - 1];
+            since[j - 1] = t;
+            raft_id id = down[j];
+            down[j] = down[j - 1];
+            down[j - 1] = id;
+        }
+    }
+}
+
 /* Names of the ids of a that b lacks, joined by commas ("" when none), into out. */
 static void names_missing(const struct hy_node *n, const struct node_placement *a,
                           const struct node_placement *b, char *out, size_t cap)
@@ -667,6 +691,7 @@ void partmap_maintain(struct hy_node *n, uint64_t now_ms)
             down[n_down++] = members[i];
         }
     }
+    down_longest_first(n, down, n_down);
     /* Zones and racks from the first change on: the first map is the bootstrap's placement,
      * made before any zone was known (the groups were started on it). */
     struct node_domain dom[RAFT_SERVERS_MAX];
@@ -785,6 +810,14 @@ int node_group_raft_view(const struct node_group *g)
     const struct node_placement *pl = partmap_of(n, g);
     return pl == NULL ? node_group_has(g, g->raft.cfg.id) || g == n->meta || n->group_count == 1
                       : node_placement_has(pl, g->raft.cfg.id) && node_group_has(g, g->raft.cfg.id);
+}
+
+int partmap_group_settled(const struct node_group *g)
+{
+    const struct hy_node *n = g->node;
+    const struct node_placement *pl = partmap_of(n, g);
+    return pl != NULL &&
+           (node_group_raft_view(g) ? group_settled(n, g, pl) : g->settled_epoch == pl->epoch);
 }
 
 int partmap_holds_all(const struct hy_node *n)
@@ -941,60 +974,76 @@ void cmd_hy_leaders(struct cmd_ctx *x)
                           settled ? (unsigned long long)pl->epoch : 0);
         }
     }
+    if (n->draining) {
+        /* Last: a node of before stops reading at a line that does not parse, and the
+         * metadata leader's balancer hands no leadership to a node that drains. */
+        hy_buf_append_str(&lines, "draining\n");
+    }
     resp_write_bulk(&x->w, lines.data, lines.len);
     hy_buf_free(&lines);
 }
 
-/* One "group term name" line of an HY.LEADERS answer at *p (advanced past it); 0 at the end
- * or on a line that does not parse (the rest is ignored: a hint, never a fact). */
-static int leaders_line(const char **p, const char *end, uint32_t *group, uint64_t *term,
-                        char name[NODE_MEMBER_NAME_MAX + 1], uint64_t *settled)
+const char *partmap_leaders_body(const uint8_t *reply, size_t len)
 {
+    /* "$<len>\r\n<lines>\r\n"; anything else (an error from an older node) has none. */
+    const char *s = (const char *)reply;
+    const char *nl = len > 1 && s[0] == '$' ? memchr(s, '\n', len) : NULL;
+    return nl != NULL ? nl + 1 : NULL;
+}
+
+int partmap_leaders_next(const char **p, const char *end, struct partmap_leaders_line *out)
+{
+    if (*p >= end) {
+        return PARTMAP_LEADERS_END;
+    }
     const char *nl = memchr(*p, '\n', (size_t)(end - *p));
     if (nl == NULL) {
-        return 0;
+        return PARTMAP_LEADERS_END;
     }
     char line[NODE_MEMBER_NAME_MAX + 48];
     size_t len = (size_t)(nl - *p);
     if (len >= sizeof(line)) {
-        return 0;
+        return PARTMAP_LEADERS_END;
     }
     memcpy(line, *p, len);
     line[len] = '\0';
     *p = nl + 1;
+    if (len == 8 && memcmp(line, "draining", 8) == 0) { /* not "draining\0...": fuzz_leaders */
+        return PARTMAP_LEADERS_DRAINING;
+    }
     unsigned long long t = 0, e = 0;
     unsigned int id = 0;
     char fmt[40];
     snprintf(fmt, sizeof(fmt), "%%u %%llu %%%ds %%llu", NODE_MEMBER_NAME_MAX);
-    int got = sscanf(line, fmt, &id, &t, name, &e);
-    *group = id;
-    *term = t;
-    *settled = got == 4 ? e : 0;
-    return got >= 3;
+    out->name[0] = '\0';
+    int got = sscanf(line, fmt, &id, &t, out->name, &e);
+    out->group = id;
+    out->term = t;
+    out->settled = got == 4 ? e : 0;
+    /* A line that does not parse ends the answer: the rest is ignored (a hint, never a fact). */
+    return got >= 3 ? PARTMAP_LEADERS_LINE : PARTMAP_LEADERS_END;
 }
 
-void partmap_note_leaders(struct hy_node *n, const uint8_t *reply, size_t len)
+void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *reply, size_t len,
+                          uint64_t now_ms)
 {
-    /* "$<len>\r\n<lines>\r\n"; anything else (an error from an older node) is ignored. */
-    const char *s = (const char *)reply, *end = s + len;
-    const char *body = len > 1 && s[0] == '$' ? memchr(s, '\n', len) : NULL;
-    if (body == NULL) {
-        return;
-    }
-    body++;
-    uint32_t id;
-    uint64_t term, settled;
-    char name[NODE_MEMBER_NAME_MAX + 1];
-    while (leaders_line(&body, end, &id, &term, name, &settled)) {
-        struct node_group *g = node_group_get(n, id);
-        if (g == NULL || g == n->meta || node_group_raft_view(g) || term < g->leader_hint_term) {
+    const char *body = partmap_leaders_body(reply, len), *end = (const char *)reply + len;
+    struct partmap_leaders_line l;
+    int item;
+    while (body != NULL && (item = partmap_leaders_next(&body, end, &l)) != PARTMAP_LEADERS_END) {
+        if (item == PARTMAP_LEADERS_DRAINING) {
+            node_balance_note_draining(n, node_member_id(from), now_ms);
+            break;
+        }
+        struct node_group *g = node_group_get(n, l.group);
+        if (g == NULL || g == n->meta || node_group_raft_view(g) || l.term < g->leader_hint_term) {
             continue;
         }
-        g->settled_epoch = settled;
+        g->settled_epoch = l.settled;
         for (size_t i = 0; i < n->member_count; i++) {
-            if (strcmp(n->members[i].name, name) == 0) {
+            if (strcmp(n->members[i].name, l.name) == 0) {
                 g->leader_hint = n->members[i].id;
-                g->leader_hint_term = term;
+                g->leader_hint_term = l.term;
                 g->leader_hint_vouched = 1; /* only replicas answer for a group */
             }
         }
@@ -1007,8 +1056,11 @@ void partmap_refresh_hints(struct hy_node *n, uint64_t now_ms)
         return;
     }
     n->hints_probe_ms = now_ms + (uint64_t)n->cfg->election_timeout_ms;
-    if (partmap_holds_all(n)) {
-        return; /* looked at once per election timeout too: it walks every partition */
+    if (partmap_holds_all(n) && (!replica_is_leader(n->meta) || partmap_everyone_holds_all(n))) {
+        /* Looked at once per election timeout too: it walks every partition. The metadata
+         * leader asks even when it holds every partition (the only member of its zone) while
+         * others do not: its balancer needs to know who drains. */
+        return;
     }
     for (size_t i = 0; i < n->member_count; i++) {
         const struct node_member *m = &n->members[i];

@@ -111,8 +111,10 @@ static void ctx_init(struct place_ctx *c, const raft_id *members, const struct n
                 c->dom[i] = dom[k];
             }
         }
-        for (size_t k = 0; k < n_avoid; k++) {
-            c->avoided[i] |= c->id[i] == avoid[k];
+        /* Graded: avoid[0] most (the caller lists the members down longest first), so that
+         * of two replicas on members seen down, the one down longer is dropped first. */
+        for (size_t k = 0; k < n_avoid && c->avoided[i] == 0; k++) {
+            c->avoided[i] = c->id[i] == avoid[k] ? (uint8_t)(n_avoid - k) : 0;
         }
         c->zones |= c->dom[i].zone != c->dom[0].zone;
         c->racks |= c->dom[i].rack != c->dom[0].rack;
@@ -299,7 +301,11 @@ size_t node_place_domains(struct node_placement *map, uint32_t parts, const raft
          * member dropped while one on a dead member stays can cost the partition its quorum:
          * with RF 3 lowered to 2 while n1 and n3 were lost, a partition on n2, n3 and n5
          * kept n3 and dropped n5, and never led again (simulator seed 998000006 --nodes 5
-         * --partitions 8 --rf 3 --rf-change). */
+         * --partitions 8 --rf 3 --rf-change). Of two replicas on members in `avoid`, the one
+         * listed first (down longer) goes: with RF 3 lowered to 2 while n1 was lost, a link
+         * from the metadata leader to n2 closed for a moment (a corrupted frame) and a
+         * partition on n1, n2, n3 dropped n2, kept the dead n1, and never led again (seed 7
+         * --nodes 5 --partitions 8 --rf 3 --rf-change, on branch bal16). */
         while (pl->count > r) {
             uint32_t worst = 0;
             uint64_t worst_key[4] = {0};

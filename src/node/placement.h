@@ -49,7 +49,8 @@ struct node_domain {
  * could hold one instead has those replicas replaced, all in one change of its replica set
  * (its leader then moves them one Raft change at a time, never below its replication factor:
  * member.c). Members in `avoid` never receive a replaced one, and a partition with more
- * than rf replicas (the factor lowered) drops theirs first. Balance (floor or ceil) holds
+ * than rf replicas (the factor lowered) drops theirs first, in the order `avoid` lists them
+ * (the caller lists the members down longest first). Balance (floor or ceil) holds
  * where the zones allow it: when every zone has as many members and zones >= rf. */
 size_t node_place_domains(struct node_placement *map, uint32_t parts, const raft_id *members,
                           const struct node_domain *dom, size_t n_members, uint32_t rf,

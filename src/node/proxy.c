@@ -530,12 +530,20 @@ int proxy_forward(struct cmd_ctx *x)
     return 1;
 }
 
-void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
-                 uint64_t now_ms)
+/* Sends `frame` (a RESP request, protocol byte first) to member m as a probe of kind `what`:
+ * no client waits for it, and its answer goes to the probe's handler (forward_reply). */
+static void probe_send(struct hy_node *n, const struct node_member *m, enum node_probe what,
+                       const struct hy_buf *frame, uint64_t now_ms)
 {
     struct node_forward *f = forward_new(n, NULL, m, now_ms);
     f->probe = what;
     f->group = n->meta->id;
+    node_outbox_push(n, NODE_FORWARD, m->name, f->req_id, frame->data, frame->len);
+}
+
+void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
+                 uint64_t now_ms)
+{
     struct hy_buf frame;
     hy_buf_init(&frame);
     hy_buf_append_u8(&frame, 2);
@@ -545,7 +553,23 @@ void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe
     } else {
         hy_buf_printf(&frame, "*1\r\n$10\r\nHY.LEADERS\r\n");
     }
-    node_outbox_push(n, NODE_FORWARD, m->name, f->req_id, frame.data, frame.len);
+    probe_send(n, m, what, &frame, now_ms);
+    hy_buf_free(&frame);
+}
+
+void proxy_probe_transfer(struct hy_node *n, const struct node_member *leader, size_t partition,
+                          const char *target, uint64_t now_ms)
+{
+    char part[24];
+    int len = snprintf(part, sizeof(part), "%zu", partition);
+    struct hy_buf frame;
+    hy_buf_init(&frame);
+    hy_buf_append_u8(&frame, 2);
+    hy_buf_printf(&frame,
+                  "*6\r\n$7\r\nHALYARD\r\n$8\r\nFAILOVER\r\n$2\r\nTO\r\n$%zu\r\n%s\r\n"
+                  "$9\r\nPARTITION\r\n$%d\r\n%s\r\n",
+                  strlen(target), target, len, part);
+    probe_send(n, leader, NODE_PROBE_TRANSFER, &frame, now_ms);
     hy_buf_free(&frame);
 }
 
@@ -741,7 +765,12 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
     if (f->probe == NODE_PROBE_ROLE) {
         member_role_answer(n, from, data, len);
     } else if (f->probe == NODE_PROBE_LEADERS) {
-        partmap_note_leaders(n, data, len);
+        partmap_note_leaders(n, from, data, len, now_ms);
+    } else if (f->probe == NODE_PROBE_TRANSFER && len > 0 && data[0] == '-') {
+        /* Not the leader any more, or a transfer already under way: the balancer looks
+         * again at its next round. */
+        hy_log(n->log, HY_LOG_DEBUG, "balance: %s refused a hand-over: %.*s", from,
+               (int)HY_MIN(len, 120), (const char *)data);
     }
     if (f->probe != NODE_PROBE_NONE) {
         forward_remove(n, i);

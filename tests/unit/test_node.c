@@ -539,6 +539,35 @@ static void test_bootstrap_ranges(void **state)
     assert_non_null(strstr(err, "too many"));
 }
 
+/* An HY.LEADERS answer reads as its lines, then the draining mark only when a whole line says
+ * so (fuzz_leaders found "draining\0..." taken for it); a line that does not parse ends it. */
+static void test_hy_leaders_answer_reading(void **state)
+{
+    (void)state;
+    static const char answer[] = "$33\r\n1 5 n1 7\n2 9 n3\ndraining\n\r\n";
+    const char *end = answer + sizeof(answer) - 1;
+    const char *p = partmap_leaders_body((const uint8_t *)answer, sizeof(answer) - 1);
+    struct partmap_leaders_line l;
+    assert_non_null(p);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_LINE);
+    assert_int_equal(l.group, 1);
+    assert_int_equal(l.term, 5);
+    assert_string_equal(l.name, "n1");
+    assert_int_equal(l.settled, 7);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_LINE);
+    assert_int_equal(l.group, 2);
+    assert_string_equal(l.name, "n3");
+    assert_int_equal(l.settled, 0);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_DRAINING);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_END);
+
+    static const char nul[] = "$12\r\ndraining\0-\n\r\n";
+    end = nul + sizeof(nul) - 1;
+    p = partmap_leaders_body((const uint8_t *)nul, sizeof(nul) - 1);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_END);
+    assert_null(partmap_leaders_body((const uint8_t *)"-ERR x\r\n", 8));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_config_values),
         cmocka_unit_test(test_join_targets),
         cmocka_unit_test(test_bootstrap_ranges),
+        cmocka_unit_test(test_hy_leaders_answer_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,6 +262,26 @@ static void test_lower_rf_drops_replicas_seen_down_first(void **state)
     }
 }
 
+/* Two members seen down, the factor lowered by one: a partition holding both drops the one
+ * listed first in `avoid` (down longest), whatever the order of their ids (simulator seed 7
+ * --rf-change: n1 lost, n2's link closed a moment; the partition kept n1 and never led). */
+static void test_lower_rf_drops_the_member_down_longest(void **state)
+{
+    (void)state;
+    raft_id m[5] = {10, 20, 30, 40, 50};
+    for (int order = 0; order < 2; order++) {
+        raft_id down[2] = {order ? 20 : 10, order ? 10 : 20};
+        struct node_placement map[1];
+        memset(map, 0, sizeof(map));
+        map[0] = (struct node_placement){.epoch = 1, .count = 3, .ids = {10, 20, 30}};
+        node_place(map, 1, m, 5, 2, down, 2);
+        assert_int_equal(map[0].count, 2);
+        assert_false(node_placement_has(&map[0], down[0]));
+        assert_true(node_placement_has(&map[0], down[1]));
+        assert_true(node_placement_has(&map[0], 30));
+    }
+}
+
 static void test_codec(void **state)
 {
     (void)state;
@@ -625,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_remove),
         cmocka_unit_test(test_avoid_members_seen_down),
         cmocka_unit_test(test_lower_rf_drops_replicas_seen_down_first),
+        cmocka_unit_test(test_lower_rf_drops_the_member_down_longest),
         cmocka_unit_test(test_codec),
         cmocka_unit_test(test_zones_random_layouts),
         cmocka_unit_test(test_racks_in_one_zone),
