@@ -1088,6 +1088,8 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
     "active-active] [--secret S] [--policy PATTERN=POLICY]...\n"
     "       halyctl [OPTIONS] wan remove NAME\n"
+    "       halyctl [OPTIONS] wan promote (this cluster becomes the writable primary, on every "
+    "member; its former primary steps down when it comes back)\n"
     "       halyctl [OPTIONS] wan status (the links; lag per partition this node leads)\n"
     "       halyctl [OPTIONS] wan conflicts NAME [COUNT] (the last merge decisions over a "
     "link)\n"
@@ -1512,6 +1514,10 @@ static int run(struct conn *c, const struct words *w)
         }
         return simple(c, argc, a);
     }
+    if (is(w, "wan", "promote") && w->n == 2) {
+        const char *a[] = {"HALYARD", "WAN", "PROMOTE"};
+        return simple(c, 3, a);
+    }
     if (is(w, "wan", "remove") && w->n == 3) {
         const char *a[] = {"HALYARD", "WAN", "REMOVE", w->w[2]};
         return simple(c, 4, a);
@@ -1542,7 +1548,7 @@ static int known(const struct words *w)
              strcmp(w->w[1], "rebalance") == 0 || strcmp(w->w[1], "set") == 0)) ||
            is(w, "node", "drain") || is(w, "snapshot", NULL) || is(w, "partitions", NULL) ||
            is(w, "events", NULL) || is(w, "wan", "add") || is(w, "wan", "remove") ||
-           is(w, "wan", "status") || is(w, "wan", "conflicts");
+           is(w, "wan", "status") || is(w, "wan", "conflicts") || is(w, "wan", "promote");
 }
 
 int main(int argc, char **argv)

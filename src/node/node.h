@@ -581,6 +581,10 @@ struct node_wan_job {
     uint64_t entries;
     int resync;          /* a resync's scan batch (last_seq numbers it within the resync) */
     struct hy_buf batch; /* store_wan.h's batch */
+    /* This cluster was promoted at tell_epoch (0: no) and the link is active-passive: the
+     * thread sends HALYARD WAN DEMOTE tell_epoch tell_by on every new connection. */
+    uint64_t tell_epoch;
+    char tell_by[65];
 };
 /* The batches due now, at most one in flight per (link, partition); free with
  * node_wan_jobs_free. */

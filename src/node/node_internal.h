@@ -790,6 +790,9 @@ struct wan_link;
 void cmd_halyard_wan(struct cmd_ctx *x);
 void cmd_hy_wanapply(struct cmd_ctx *x);
 size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap);
+struct wan_role;
+void node_wan_role(struct hy_node *n, struct wan_role *out);
+int node_wan_passive(struct hy_node *n, struct wan_role *role_out);
 struct wan_conflict;
 /* The last merge decisions over link made by the partitions this node leads, newest first. */
 size_t node_wan_conflicts_last(struct hy_node *n, const char *link, struct wan_conflict *out,

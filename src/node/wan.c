@@ -3,9 +3,11 @@
  * stored in the metadata group, the batch codec, the dedup rule and the shipper's state.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/strutil.h"
 #include "node/wan.h"
 
 int wan_name_ok(const uint8_t *p, size_t len)
@@ -306,5 +308,70 @@ int wan_outbox_image_decode(const uint8_t *p, size_t len, struct wan_outbox_imag
     }
     im->recs = p + OUTBOX_IMAGE_HEADER;
     im->recs_len = len - OUTBOX_IMAGE_HEADER;
+    return 1;
+}
+
+void wan_role_encode(const struct wan_role *r, struct hy_buf *out)
+{
+    HY_ASSERT(r->kind == WAN_ROLE_PRIMARY || r->kind == WAN_ROLE_PASSIVE);
+    hy_buf_printf(out, "%s %llu %s", r->kind == WAN_ROLE_PRIMARY ? "primary" : "passive",
+                  (unsigned long long)r->epoch, r->by);
+}
+
+int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out)
+{
+    memset(out, 0, sizeof(*out));
+    const uint8_t *sp1 = memchr(p, ' ', len);
+    if (sp1 == NULL) {
+        return 0;
+    }
+    size_t klen = (size_t)(sp1 - p);
+    if (klen == 7 && memcmp(p, "primary", 7) == 0) {
+        out->kind = WAN_ROLE_PRIMARY;
+    } else if (klen == 7 && memcmp(p, "passive", 7) == 0) {
+        out->kind = WAN_ROLE_PASSIVE;
+    } else {
+        return 0;
+    }
+    const uint8_t *e = sp1 + 1, *end = p + len;
+    const uint8_t *sp2 = memchr(e, ' ', (size_t)(end - e));
+    int64_t epoch;
+    if (sp2 == NULL || !hy_parse_i64(e, (size_t)(sp2 - e), &epoch) || epoch <= 0 ||
+        !wan_name_ok(sp2 + 1, (size_t)(end - sp2 - 1))) {
+        return 0;
+    }
+    out->epoch = (uint64_t)epoch;
+    memcpy(out->by, sp2 + 1, (size_t)(end - sp2 - 1));
+    return 1;
+}
+
+int wan_role_yields(const struct wan_role *have, uint64_t epoch)
+{
+    return have->kind == WAN_ROLE_NONE || have->epoch < epoch;
+}
+
+int wan_demoted_parse(const char *err, uint64_t *epoch_out, char *by_out, size_t by_cap)
+{
+    const char *d = strstr(err, WAN_DEMOTED_CODE " ");
+    if (d == NULL || by_cap == 0) {
+        return 0;
+    }
+    d += strlen(WAN_DEMOTED_CODE " ");
+    char *endp;
+    unsigned long long epoch = strtoull(d, &endp, 10);
+    if (endp == d || *endp != ' ' || epoch == 0) {
+        return 0;
+    }
+    const char *b = endp + 1;
+    size_t blen = 0;
+    while (b[blen] != '\0' && b[blen] != ' ' && b[blen] != ':') {
+        blen++;
+    }
+    if (!wan_name_ok((const uint8_t *)b, blen) || blen >= by_cap) {
+        return 0;
+    }
+    memcpy(by_out, b, blen);
+    by_out[blen] = '\0';
+    *epoch_out = epoch;
     return 1;
 }

@@ -78,6 +78,7 @@ struct node_wan_part {
     uint64_t retry_at_ms, backoff_ms, mark_ms, started_ms;
     uint64_t keys, bytes; /* the current (or last) resync's states acknowledged, and bytes */
     uint64_t resyncs;     /* resyncs this node completed as the partition's leader */
+    uint64_t unpos_ms;    /* demoted: when the position was last asked away */
 };
 
 struct node_wan_link {
@@ -89,7 +90,8 @@ struct node_wan {
     struct node_wan_link links[WAN_LINKS_MAX];
     size_t count;
     uint64_t refresh_ms;
-    int collected; /* a change was collected since node_wan_take last looked */
+    int collected;           /* a change was collected since node_wan_take last looked */
+    uint64_t demote_sent_ms; /* when a target's -DEMOTED was last passed to the metadata leader */
 };
 
 static uint64_t seq_of(uint64_t index, uint32_t sub)
@@ -415,11 +417,10 @@ static void refresh_links(struct hy_node *n)
     w->count = count;
 }
 
-/* Sends this node's HALYARD WAN POS for (link, partition) to the metadata leader through an
- * internal client, as partmap_publish_domain does; nobody waits for the answer (the
- * position is read back from the metadata group, and written again while it is behind). */
-static void send_pos_arg(struct hy_node *n, const char *link, uint32_t p, const char *ss,
-                         uint64_t now_ms)
+/* Sends this node's HALYARD WAN <args> to the metadata leader through an internal client, as
+ * partmap_publish_domain does; nobody waits for the answer (what it changes is read back from
+ * the metadata group, and sent again while it is not there). */
+static void send_internal(struct hy_node *n, size_t argc, const char *const *argv, uint64_t now_ms)
 {
     struct node_client *c = node_client_new(n, "internal:wan", "", -1, now_ms);
     c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY;
@@ -430,14 +431,22 @@ static void send_pos_arg(struct hy_node *n, const char *link, uint32_t p, const 
     c->proto = 2;
     c->is_scatter_orphan = 1;
     snprintf(c->name, sizeof(c->name), "wan");
-    char ps[16];
-    snprintf(ps, sizeof(ps), "%u", p);
-    hy_buf_printf(&c->in,
-                  "*6\r\n$7\r\nHALYARD\r\n$3\r\nWAN\r\n$3\r\nPOS\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n"
-                  "$%zu\r\n%s\r\n",
-                  strlen(link), link, strlen(ps), ps, strlen(ss), ss);
+    hy_buf_printf(&c->in, "*%zu\r\n$7\r\nHALYARD\r\n$3\r\nWAN\r\n", argc + 2);
+    for (size_t i = 0; i < argc; i++) {
+        hy_buf_printf(&c->in, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+    }
     node_client_process(n, c, now_ms);
     replica_mark_ready(n, c);
+}
+
+/* HALYARD WAN POS link p seq|RESYNC (the position of (link, partition), or its deletion). */
+static void send_pos_arg(struct hy_node *n, const char *link, uint32_t p, const char *ss,
+                         uint64_t now_ms)
+{
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%u", p);
+    const char *argv[] = {"POS", link, ps, ss};
+    send_internal(n, 4, argv, now_ms);
 }
 
 static void send_pos(struct hy_node *n, const char *link, uint32_t p, uint64_t seq, uint64_t now_ms)
@@ -688,6 +697,9 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
         }
         uint64_t low = UINT64_MAX;
         int leading = replica_is_leader(g) && g->applied >= g->raft.term_start_index;
+        struct wan_role role;
+        node_wan_role(n, &role);
+        int demoted = role.kind == WAN_ROLE_PASSIVE;
         int active_active = 0;
         for (size_t i = 0; i < w->count; i++) {
             active_active |= w->links[i].def.mode == WAN_ACTIVE_ACTIVE;
@@ -706,7 +718,15 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
             } else if (pos < low) {
                 low = pos;
             }
-            if (!leading) {
+            int suspended = demoted && l->def.mode == WAN_ACTIVE_PASSIVE;
+            if (leading && suspended && have && now_ms >= sp->unpos_ms + WAN_POS_EVERY_MS) {
+                /* Demoted (docs/wan.md "Region failover"): this cluster's content is now the
+                 * promoted primary's, so what this link shipped before means nothing; without
+                 * a position, a later promotion of this cluster starts the link with a resync. */
+                sp->unpos_ms = now_ms;
+                send_pos_arg(n, l->def.name, p, "RESYNC", now_ms);
+            }
+            if (!leading || suspended) {
                 if (sp->term != 0) {
                     resync_reset(sp);
                 }
@@ -801,7 +821,8 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
 
 /* A new job for (link, partition) at the end of *jobs, zeroed but for its link's address. */
 static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, size_t *cap,
-                                     const struct node_wan_link *l, uint32_t p, uint64_t term)
+                                     const struct node_wan_link *l, uint32_t p, uint64_t term,
+                                     const struct wan_role *role)
 {
     if (*count == *cap) {
         *cap = *cap ? 2 * *cap : 4;
@@ -814,6 +835,12 @@ static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, 
     snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
     j->partition = p;
     j->term = term;
+    if (role->kind == WAN_ROLE_PRIMARY && l->def.mode == WAN_ACTIVE_PASSIVE) {
+        /* A promoted primary tells its active-passive targets to step down (docs/wan.md
+         * "Region failover"): the link's thread sends HALYARD WAN DEMOTE when it connects. */
+        j->tell_epoch = role->epoch;
+        snprintf(j->tell_by, sizeof(j->tell_by), "%s", role->by);
+    }
     return j;
 }
 
@@ -825,6 +852,8 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
     }
     struct node_wan *w = n->wan;
     w->collected = 0;
+    struct wan_role role;
+    node_wan_role(n, &role);
     size_t count = 0, cap = 0;
     struct node_wan_job *jobs = NULL;
     for (size_t i = 0; i < w->count; i++) {
@@ -841,7 +870,7 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 if (!scan_step(n, g, l, sp, p, now_ms)) {
                     continue;
                 }
-                struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term);
+                struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role);
                 j->last_seq = sp->batch_last;
                 j->entries = sp->batch_keys;
                 j->resync = 1;
@@ -881,7 +910,7 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 wan_batch_free(&b);
                 continue;
             }
-            struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term);
+            struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role);
             j->last_seq = b.last_index;
             j->entries = b.count;
             j->batch = b.buf; /* the job owns the bytes now */
@@ -928,10 +957,35 @@ static void scan_done_batch(struct hy_node *n, struct node_wan_part *sp, const c
     }
 }
 
+/* A target refused a batch -DEMOTED (why): it was promoted to primary. Unless this cluster was
+ * promoted later itself, its metadata leader is told to step down (docs/wan.md "Region
+ * failover"); sent again on the next refusal while the role does not say so. */
+static void step_down(struct hy_node *n, const char *why, uint64_t now_ms)
+{
+    uint64_t epoch;
+    char by[WAN_NAME_MAX + 1];
+    struct wan_role have;
+    if (why == NULL || !wan_demoted_parse(why, &epoch, by, sizeof(by))) {
+        return;
+    }
+    node_wan_role(n, &have);
+    if (!wan_role_yields(&have, epoch) || now_ms < n->wan->demote_sent_ms + WAN_POS_EVERY_MS) {
+        return;
+    }
+    n->wan->demote_sent_ms = now_ms;
+    char es[24];
+    snprintf(es, sizeof(es), "%llu", (unsigned long long)epoch);
+    const char *argv[] = {"DEMOTE", es, by};
+    send_internal(n, 3, argv, now_ms);
+}
+
 void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint64_t term,
                    uint64_t last_seq, uint64_t entries, int resync, int ok, const char *why,
                    uint64_t now_ms)
 {
+    if (!ok && n->wan != NULL) {
+        step_down(n, why, now_ms);
+    }
     struct node_wan_link *l = find_link(n, link);
     if (l == NULL || partition >= parts_of(n)) {
         return; /* the link went meanwhile */

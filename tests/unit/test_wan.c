@@ -945,6 +945,58 @@ static void test_resync_batches(void **state)
     store_destroy(dst);
 }
 
+/* A region role survives its encoding, malformed ones are refused, the later promotion wins,
+ * and a target's -DEMOTED refusal is read back by the sender. */
+static void test_region_roles(void **state)
+{
+    (void)state;
+    struct wan_role r = {.kind = WAN_ROLE_PRIMARY, .epoch = 1765000000123ULL}, back;
+    strcpy(r.by, "west-1");
+    struct hy_buf b;
+    hy_buf_init(&b);
+    wan_role_encode(&r, &b);
+    assert_true(wan_role_decode(b.data, b.len, &back));
+    assert_int_equal(back.kind, WAN_ROLE_PRIMARY);
+    assert_int_equal(back.epoch, 1765000000123ULL);
+    assert_string_equal(back.by, "west-1");
+    assert_true(wan_role_decode(S("passive 5 east"), &back));
+    assert_int_equal(back.kind, WAN_ROLE_PASSIVE);
+    assert_false(wan_role_decode(S("primary 5"), &back));
+    assert_false(wan_role_decode(S("primary 0 a"), &back));
+    assert_false(wan_role_decode(S("primary -3 a"), &back));
+    assert_false(wan_role_decode(S("leader 5 a"), &back));
+    assert_false(wan_role_decode(S("primary 5 a b"), &back));
+    assert_false(wan_role_decode(S("primary 5x a"), &back));
+    assert_false(wan_role_decode(S(""), &back));
+    for (size_t cut = 0; cut < b.len; cut++) {
+        /* every truncation of a valid value but those that leave a shorter valid name */
+        int ok = wan_role_decode(b.data, cut, &back);
+        assert_true(!ok || cut > strlen("primary 1765000000123 "));
+    }
+
+    struct wan_role none = {0}, prim = {.kind = WAN_ROLE_PRIMARY, .epoch = 10},
+                    pas = {.kind = WAN_ROLE_PASSIVE, .epoch = 10};
+    assert_true(wan_role_yields(&none, 1));
+    assert_true(wan_role_yields(&prim, 11));  /* a later promotion elsewhere wins */
+    assert_false(wan_role_yields(&prim, 10)); /* not an earlier or equal one */
+    assert_false(wan_role_yields(&prim, 9));
+    assert_true(wan_role_yields(&pas, 11));  /* passive for a newer primary */
+    assert_false(wan_role_yields(&pas, 10)); /* already passive for this one */
+
+    uint64_t epoch;
+    char by[WAN_NAME_MAX + 1];
+    assert_true(wan_demoted_parse("target partition 1 answered DEMOTED 77 west: this cluster",
+                                  &epoch, by, sizeof(by)));
+    assert_int_equal(epoch, 77);
+    assert_string_equal(by, "west");
+    assert_false(wan_demoted_parse("DEMOTED 0 west:", &epoch, by, sizeof(by)));
+    assert_false(wan_demoted_parse("DEMOTED x west:", &epoch, by, sizeof(by)));
+    assert_false(wan_demoted_parse("DEMOTED 5 :", &epoch, by, sizeof(by)));
+    assert_false(wan_demoted_parse("READONLY 5 west", &epoch, by, sizeof(by)));
+    assert_false(wan_demoted_parse("DEMOTED 5 west", &epoch, by, 3)); /* does not fit */
+    hy_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -962,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_passive_states_apply),
         cmocka_unit_test(test_states_of_every_key),
         cmocka_unit_test(test_resync_batches),
+        cmocka_unit_test(test_region_roles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

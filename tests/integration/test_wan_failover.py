@@ -1,0 +1,232 @@
+"""Region failover (issue 18; docs/wan.md "Region failover"): an active-passive link from a
+primary to a passive standby, the link cut, the standby promoted with one command, the old
+primary back, over real processes on 127.0.0.1.
+
+The primary ("east") is one node with 2 partitions; the standby ("west") has 3 nodes, so that
+the promotion is seen to reach every member (each one's wan-passive is yes in its
+configuration). Each link goes through a TCP proxy the test cuts (test_wan_active.CutProxy),
+so that the old primary stays up and keeps taking writes during the cut, as a primary cut off
+from its standby does.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from cluster import Cluster, is_error
+from conftest import RawConn, wait_for
+from test_wan_active import CutProxy
+
+PARTS = 2
+PASS = {"east": "pe", "west": "pw"}
+
+
+@pytest.fixture
+def regions(tmp_path_factory):
+    made, proxies = [], []
+
+    def make():
+        east = Cluster(tmp_path_factory, 1,
+                       {"partitions": PARTS, "cluster-name": "east", "requirepass": "pe"})
+        made.append(east)
+        west = Cluster(tmp_path_factory, 3, {"partitions": PARTS, "cluster-name": "west",
+                                             "requirepass": "pw", "wan-passive": "yes"})
+        made.append(west)
+        east.start_all()
+        west.start_all()
+        to_west, to_east = CutProxy(west.ports[0]), CutProxy(east.ports[0])
+        proxies.extend([to_west, to_east])
+        return east, west, to_west, to_east
+
+    yield make
+    for p in proxies:
+        p.close()
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def cmd(c, *args, node=0):
+    with RawConn(c.ports[node], timeout=5.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        return r.cmd(*args)
+
+
+def status(c, node=0):
+    return json.loads(text(cmd(c, "HALYARD", "WAN", "STATUS", "JSON", node=node)))
+
+
+def add_link(src, proxy, secret):
+    got = []
+
+    def added():
+        got[:] = [cmd(src, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % proxy.port,
+                      "SECRET", secret)]
+        return not is_error(got[0], "TRYAGAIN")
+
+    wait_for(added, 30, "a metadata leader to take the link")
+    assert got[0] == "OK", got
+
+
+def content(c):
+    out = {}
+    with RawConn(c.ports[0], timeout=10.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        for k in r.cmd("KEYS", "*"):
+            t = r.cmd("TYPE", k)
+            if t == "string":
+                v = text(r.cmd("GET", k))
+            elif t == "hash":
+                flat = r.cmd("HGETALL", k)
+                v = tuple(sorted(zip(flat[0::2], flat[1::2])))
+            else:
+                v = None
+            out[text(k)] = (text(t), v)
+    return out
+
+
+def shipped(c):
+    """Every partition c leads on its link is at lag 0."""
+    parts = status(c)["links"][0]["partitions"]
+    return len(parts) == PARTS and all(p["lag_entries"] == 0 and p["state"] == "idle"
+                                       for p in parts)
+
+
+def wait_same(a, b, deadline_s=60):
+    last = {}
+
+    def same():
+        x, y = content(a), content(b)
+        last["diff"] = sorted(set(x.items()) ^ set(y.items()), key=repr)[:6]
+        return x == y
+
+    try:
+        wait_for(same, deadline_s, "both clusters to hold the same content", interval=0.25)
+    except AssertionError:
+        print("first differences:", last.get("diff"))
+        for c in (a, b):
+            print(json.dumps(status(c)))
+            for nd in c.nodes:
+                print(nd.log_path, open(nd.log_path).read()[-3000:])
+        raise
+    return content(a)
+
+
+def halyctl(c, *args, node=0):
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    return subprocess.run([exe, "-p", str(c.ports[node]), "-a", PASS[c.extra["cluster-name"]]] +
+                          list(args), capture_output=True, text=True, timeout=30)
+
+
+def writable_everywhere(c):
+    for i in range(len(c.nodes)):
+        r = cmd(c, "SET", "probe:%d" % i, "x", node=i)
+        if r != "OK":
+            return False
+    return True
+
+
+def test_promote_then_old_primary_steps_down_and_takes_the_new_content(regions):
+    """halyctl wan promote makes every member of the standby writable; the old primary, back,
+    has its batches refused -DEMOTED and steps down (its clients' writes get -READONLY); a link
+    from the new primary then gives it the new primary's content: the writes it took after the
+    cut are gone, on both sides."""
+    east, west, to_west, to_east = regions()
+    add_link(east, to_west, "pw")
+    for i in range(50):
+        assert cmd(east, "SET", "k:%d" % i, "v1") == "OK"
+    wait_for(lambda: shipped(east) and len(content(west)) == 50, 60, "the standby to catch up",
+             interval=0.2)
+    for i in range(3):
+        r = cmd(west, "SET", "k:0", "local", node=i)
+        assert is_error(r, "READONLY this cluster is a passive WAN target"), r
+
+    # The cut: the primary takes writes its standby never sees.
+    to_west.cut()
+    for i in range(10):
+        assert cmd(east, "SET", "k:%d" % i, "after-cut") == "OK"
+        assert cmd(east, "SET", "east-only:%d" % i, "lost") == "OK"
+
+    # Promotion, with one command on one member: every member takes writes.
+    p = halyctl(west, "wan", "promote", node=1)
+    assert p.returncode == 0, p.stdout + p.stderr
+    wait_for(lambda: writable_everywhere(west), 30, "every member of west to take writes")
+    for i in range(3):
+        st = status(west, node=i)
+        assert st["role"] == "primary" and st["role_by"] == "west" and st["writable"], st
+    for i in range(5, 20):
+        assert cmd(west, "SET", "k:%d" % i, "west") == "OK"
+    assert cmd(west, "SET", "west-only", "kept") == "OK"
+
+    # The old primary comes back: its link ships what it took after the cut, west refuses it
+    # and east steps down.
+    to_west.heal()
+
+    def demoted():
+        return is_error(cmd(east, "SET", "k:0", "late"), "READONLY this cluster was demoted")
+
+    wait_for(demoted, 30, "east to step down", interval=0.2)
+    st = status(east)
+    assert st["role"] == "passive" and st["role_by"] == "west" and not st["writable"], st
+    got = content(west)
+    assert not any(k.startswith("east-only") for k in got), got
+    assert all(got["k:%d" % i] == ("string", "v1") for i in range(5)), got
+
+    # The new primary's link back gives east its content: east's writes after the cut are gone.
+    add_link(west, to_east, "pe")
+    final = wait_same(east, west)
+    assert not any(k.startswith("east-only") for k in final)
+    assert final["west-only"] == ("string", "kept")
+    assert final["k:7"] == ("string", "west") and final["k:2"] == ("string", "v1"), final
+    # Still passive: a client write is refused, the link's changes apply.
+    assert is_error(cmd(east, "SET", "k:1", "x"), "READONLY this cluster was demoted")
+    assert cmd(west, "SET", "k:1", "after-promote") == "OK"
+    wait_for(lambda: text(cmd(east, "GET", "k:1")) == "after-promote", 30, "west's write on east")
+
+
+def test_failback_promotes_the_old_primary_again(regions):
+    """After a failover, promoting the old primary again (a later epoch) tells the current
+    primary to step down when its link connects; the old primary's link resyncs it, so both
+    end with the content of the cluster promoted last."""
+    east, west, to_west, to_east = regions()
+    add_link(east, to_west, "pw")
+    for i in range(30):
+        assert cmd(east, "SET", "k:%d" % i, "v1") == "OK"
+    wait_for(lambda: shipped(east) and len(content(west)) == 30, 60, "the standby to catch up",
+             interval=0.2)
+    to_west.cut()
+    assert cmd(east, "SET", "east-only", "lost") == "OK"
+    assert cmd(west, "HALYARD", "WAN", "PROMOTE") == "OK"
+    wait_for(lambda: writable_everywhere(west), 30, "every member of west to take writes")
+    add_link(west, to_east, "pe")
+    to_west.heal()
+    wait_for(lambda: is_error(cmd(east, "SET", "x", "y"), "READONLY this cluster was demoted"),
+             30, "east to step down", interval=0.2)
+    for i in range(10):
+        assert cmd(west, "SET", "k:%d" % i, "west") == "OK"
+    wait_same(east, west)
+
+    # Failback: east promoted again, later. Its link to west has no position any more (it was
+    # taken away when east stepped down): it resyncs west, which it first tells to step down.
+    assert cmd(east, "HALYARD", "WAN", "PROMOTE") == "OK"
+    wait_for(lambda: cmd(east, "SET", "k:0", "east-again") == "OK", 30, "east to take writes")
+
+    # No write on west meanwhile (its batch would be refused and step it down too): the tell
+    # alone does it.
+    wait_for(lambda: all(status(west, node=i)["role"] == "passive" for i in range(3)), 30,
+             "west to step down on every member", interval=0.2)
+    for i in range(3):
+        r = cmd(west, "SET", "k:1", "z", node=i)
+        assert is_error(r, "READONLY this cluster was demoted"), r
+    assert status(west)["role_by"] == "east"
+    assert status(east)["role"] == "primary"
+    final = wait_same(east, west)
+    assert final["k:0"] == ("string", "east-again") and final["k:5"] == ("string", "west")
+    assert "east-only" not in final
