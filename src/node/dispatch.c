@@ -477,7 +477,7 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
  * batch (HY.WANAPPLY, also when a member forwards it wrapped in HY.REQ) is not. A write
  * transaction comes here as HY.EXEC; a read-only one (HY.EXEC_RO) and scripts flagged
  * read-only are not writes. Returns 1 when x was answered. */
-static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
+static int node_client_write(struct cmd_ctx *x, const struct cmd_def *d)
 {
     if (d->handler == cmd_hy_req && x->argc > 3) {
         const struct cmd_def *inner = node_command_lookup(x->node, x->argv[3].ptr, x->argv[3].len);
@@ -485,7 +485,12 @@ static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
             d = inner;
         }
     }
-    if (d->handler == cmd_hy_wanapply || !((d->flags & CMD_WRITE) || d->handler == cmd_hy_exec)) {
+    return d->handler != cmd_hy_wanapply && ((d->flags & CMD_WRITE) || d->handler == cmd_hy_exec);
+}
+
+static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    if (!node_client_write(x, d)) {
         return 0;
     }
     struct wan_role role;
@@ -538,6 +543,16 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
     if (n->group_count > 1 || n->cfg->wan_passive) {
         if (node_refuse_passive(x, d)) {
             return 0; /* -READONLY: a passive WAN target takes writes from its links only */
+        }
+        size_t obytes;
+        if (x->group != NULL && node_wan_blocked(x->group, &obytes) && node_client_write(x, d)) {
+            /* docs/wan.md "Resync": the other choice than dropping changes and resyncing. */
+            resp_write_errorf(&x->w,
+                              "BUSY the WAN outbox of partition %u is full (%zu bytes, "
+                              "wan-queue-full block-writes): writes to it are refused until "
+                              "its links' targets catch up",
+                              x->group->id - 1, obytes);
+            return 0;
         }
     }
     if (!node_keys_in_group(n, x->group, d, x->argc, x->argv)) {

@@ -609,6 +609,8 @@ struct node_wan_lag_view {
     int resyncing;                      /* a resync runs (docs/wan.md "Resync") */
     uint64_t resync_keys, resync_bytes; /* its states acknowledged so far (or the last's) */
     uint64_t resyncs;                   /* resyncs this node completed as leader */
+    uint64_t outbox_bytes;              /* the partition's outbox (every link's changes) */
+    int writes_blocked;                 /* wan-queue-full block-writes and the outbox full */
 };
 size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
                      uint64_t now_ms);

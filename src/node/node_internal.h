@@ -800,6 +800,11 @@ size_t node_wan_conflicts_last(struct hy_node *n, const char *link, struct wan_c
 void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_buf *b, int json,
                                 uint64_t now_ms);
 void node_wan_group_init(struct node_group *g);
+/* wan-queue-full block-writes, a link known and g's outbox at wan-outbox-max-bytes or more:
+ * clients' writes to g are refused until its links' targets catch up (docs/wan.md "Resync").
+ * *bytes_out: the outbox's size. */
+#define WAN_QUEUE_FULL_BLOCK 1
+int node_wan_blocked(const struct node_group *g, size_t *bytes_out);
 void node_wan_group_free(struct node_group *g);
 /* The group is about to apply the entry at index (every entry, before store_apply). */
 void node_wan_applying(struct node_group *g, uint64_t index, uint64_t now_ms);

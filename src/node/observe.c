@@ -821,6 +821,10 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
          "Bytes of resync batches the target acknowledged in the running resync (or the last)."},
         {"halyard_wan_resyncs_total", "counter",
          "Resyncs this node completed as the partition's leader, since it knew the link."},
+        {"halyard_wan_outbox_bytes", "gauge",
+         "Bytes of the partition's outbox: changes some link's target has not acknowledged."},
+        {"halyard_wan_writes_blocked", "gauge",
+         "1 while clients' writes to the partition are refused (wan-queue-full block-writes)."},
     };
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         prom_family(b, fam[f].name, fam[f].type, fam[f].help);
@@ -832,16 +836,18 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
             prom_labels_init(&l);
             prom_label(&l, "link", v->link);
             prom_label(&l, "partition", part);
-            uint64_t x = f == 0   ? v->lag_entries
-                         : f == 1 ? v->lag_ms
-                         : f == 2 ? v->acked_seq
-                         : f == 3 ? v->entries
-                         : f == 4 ? v->failures
-                         : f == 5 ? (uint64_t)v->gap
-                         : f == 6 ? (uint64_t)v->resyncing
-                         : f == 7 ? v->resync_keys
-                         : f == 8 ? v->resync_bytes
-                                  : v->resyncs;
+            uint64_t x = f == 0    ? v->lag_entries
+                         : f == 1  ? v->lag_ms
+                         : f == 2  ? v->acked_seq
+                         : f == 3  ? v->entries
+                         : f == 4  ? v->failures
+                         : f == 5  ? (uint64_t)v->gap
+                         : f == 6  ? (uint64_t)v->resyncing
+                         : f == 7  ? v->resync_keys
+                         : f == 8  ? v->resync_bytes
+                         : f == 9  ? v->resyncs
+                         : f == 10 ? v->outbox_bytes
+                                   : (uint64_t)v->writes_blocked;
             prom_u64(b, fam[f].name, &l, x);
         }
     }

@@ -195,6 +195,12 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
         return;
     }
     uint64_t max = (uint64_t)g->node->cfg->wan_outbox_max_bytes;
+    if (g->node->cfg->wan_queue_full == WAN_QUEUE_FULL_BLOCK) {
+        /* Writes are refused from max on (node_wan_blocked), but those already proposed still
+         * apply: they are kept up to twice max, beyond which even this mode drops and
+         * resyncs (the outbox stays bounded). */
+        max *= 2;
+    }
     if (ob->recs.len - ob->head + REC_HEADER + len > max) {
         /* The targets are too far behind: keep no more; the leader resyncs them. */
         hy_log(g->node->log, HY_LOG_WARN,
@@ -215,6 +221,15 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
     if (w != NULL) {
         w->collected = 1;
     }
+}
+
+int node_wan_blocked(const struct node_group *g, size_t *bytes_out)
+{
+    const struct hy_node *n = g->node;
+    const struct node_wan_outbox *ob = g->wan_out;
+    *bytes_out = ob != NULL ? ob->recs.len - ob->head : 0;
+    return ob != NULL && n->cfg->wan_queue_full == WAN_QUEUE_FULL_BLOCK && n->wan != NULL &&
+           n->wan->count > 0 && *bytes_out >= (uint64_t)n->cfg->wan_outbox_max_bytes;
 }
 
 int node_wan_pending(const struct hy_node *n)
@@ -1068,6 +1083,9 @@ size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, siz
             v->resync_keys = sp->keys;
             v->resync_bytes = sp->bytes;
             v->resyncs = sp->resyncs;
+            size_t obytes;
+            v->writes_blocked = node_wan_blocked(g, &obytes);
+            v->outbox_bytes = obytes;
         }
     }
     return k;
@@ -1085,6 +1103,8 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
             continue;
         }
         struct wan_lag lag = part_lag(g->wan_out, sp, now_ms);
+        size_t obytes;
+        int blocked = node_wan_blocked(g, &obytes);
         size_t vbytes;
         size_t vkept = store_wan_versions(g->store, &vbytes);
         const char *state = sp->rs != RS_NONE               ? "resyncing"
@@ -1104,7 +1124,7 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu,"
                           "\"versions\":%s,\"versions_kept\":%zu,\"versions_bytes\":%zu,"
                           "\"resync_phase\":\"%s\",\"resync_keys\":%llu,\"resync_bytes\":%llu,"
-                          "\"resyncs\":%llu}",
+                          "\"resyncs\":%llu,\"outbox_bytes\":%zu,\"writes_blocked\":%s}",
                           count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
                           (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
                           (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
@@ -1113,7 +1133,7 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           (unsigned long long)g->wan_out->skipped,
                           store_wan_versions_on(g->store) ? "true" : "false", vkept, vbytes, phase,
                           (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
-                          (unsigned long long)sp->resyncs);
+                          (unsigned long long)sp->resyncs, obytes, blocked ? "true" : "false");
         } else {
             hy_buf_printf(b,
                           "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "
@@ -1124,6 +1144,12 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           (unsigned long long)sp->sh.failures,
                           (unsigned long long)g->wan_out->skipped,
                           store_wan_versions_on(g->store) ? ", versions kept" : "");
+            if (blocked) {
+                hy_buf_printf(b,
+                              "    outbox full (%zu bytes, wan-queue-full block-writes): writes "
+                              "to this partition are refused until it drains\n",
+                              obytes);
+            }
             if (sp->rs != RS_NONE) {
                 hy_buf_printf(b,
                               "    resync (%s): %llu keys' states / %llu bytes applied of about "

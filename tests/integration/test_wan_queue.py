@@ -1,0 +1,149 @@
+"""A WAN link's outbox full (issue 18; docs/wan.md "Resync", wan-queue-full): with
+block-writes the source refuses its clients' writes to the partitions whose outbox is full
+until the target catches up, and no resync is needed; with drop-and-resync (the default) the
+writes go on and the target is resynced after. Both on the same pair of clusters, the setting
+changed at runtime, over real processes on 127.0.0.1.
+
+The source has 1 node and 2 partitions with a 64 KiB outbox, the target 1 node and 2
+partitions; the link goes through a TCP proxy the test cuts (test_wan_active.CutProxy).
+"""
+
+import json
+
+import pytest
+
+from cluster import Cluster, is_error
+from conftest import RawConn, wait_for
+from test_wan_active import CutProxy
+
+PARTS = 2
+PASS = {"east": "pe", "west": "pw"}
+VALUE = "v" * 2048
+
+
+@pytest.fixture
+def pair(tmp_path_factory):
+    made, proxies = [], []
+
+    def make():
+        east = Cluster(tmp_path_factory, 1,
+                       {"partitions": PARTS, "cluster-name": "east", "requirepass": "pe",
+                        "wan-outbox-max-bytes": "64kb", "wan-queue-full": "block-writes"})
+        made.append(east)
+        west = Cluster(tmp_path_factory, 1,
+                       {"partitions": PARTS, "cluster-name": "west", "requirepass": "pw"})
+        made.append(west)
+        east.start_all()
+        west.start_all()
+        to_west = CutProxy(west.ports[0])
+        proxies.append(to_west)
+        return east, west, to_west
+
+    yield make
+    for p in proxies:
+        p.close()
+    errors = []
+    for c in made:
+        errors += c.stop_all()
+    assert not errors, "\n".join(errors)
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def cmd(c, *args):
+    with RawConn(c.ports[0], timeout=5.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        return r.cmd(*args)
+
+
+def status(c):
+    return json.loads(text(cmd(c, "HALYARD", "WAN", "STATUS", "JSON")))
+
+
+def parts(c):
+    return status(c)["links"][0]["partitions"]
+
+
+def content(c):
+    with RawConn(c.ports[0], timeout=10.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        return {text(k): text(r.cmd("GET", k)) for k in r.cmd("KEYS", "*")}
+
+
+def wait_same(east, west):
+    def same():
+        ps = parts(east)
+        return (len(ps) == PARTS and all(p["lag_entries"] == 0 and p["state"] == "idle"
+                                         for p in ps) and content(east) == content(west))
+
+    wait_for(same, 60, "the target to hold the source's content", interval=0.25)
+
+
+def test_block_writes_then_drop_and_resync(pair):
+    """block-writes: writes to a partition whose outbox is full get -BUSY (reads go on), and
+    resume once the target is back and has caught up, with no resync; drop-and-resync, set at
+    runtime: every write is taken during the cut and the target is resynced after."""
+    east, west, to_west = pair()
+    got = []
+
+    def added():
+        got[:] = [cmd(east, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % to_west.port,
+                      "SECRET", "pw")]
+        return not is_error(got[0], "TRYAGAIN")
+
+    wait_for(added, 30, "east to take the link")
+    assert got[0] == "OK", got
+    assert cmd(east, "SET", "before", "1") == "OK"
+    wait_for(lambda: text(cmd(west, "GET", "before")) == "1", 30, "the link to ship")
+    wait_for(lambda: len(parts(east)) == PARTS and all(p["state"] == "idle" and
+                                                       p["lag_entries"] == 0
+                                                       for p in parts(east)), 30,
+             "the link to be idle", interval=0.1)
+    # (the link may start with a resync of "before", when it was written before the link was
+    # known to the partition's leader: counted from here)
+    resyncs0 = {p["partition"]: p["resyncs"] for p in parts(east)}
+
+    # block-writes: the link cut, writes fill the outboxes until they are refused.
+    to_west.cut()
+    taken, refused = [], None
+    for i in range(400):
+        r = cmd(east, "SET", "k:%d" % i, VALUE)
+        if is_error(r, "BUSY"):
+            refused = ("k:%d" % i, r)
+            break
+        assert r == "OK", r
+        taken.append("k:%d" % i)
+    assert refused is not None, "no write refused after %d writes of 2 KiB" % len(taken)
+    assert "wan-queue-full block-writes" in refused[1], refused
+    assert len(taken) * len(VALUE) >= 64 * 1024, len(taken)
+    r = cmd(east, "SET", refused[0], "again")
+    assert is_error(r, "BUSY"), r  # still full: the target is away
+    assert text(cmd(east, "GET", "k:0")) == VALUE  # reads go on
+    ps = parts(east)
+    assert any(p["writes_blocked"] for p in ps), ps
+    assert all(p["state"] != "resync-needed" for p in ps), ps  # nothing was dropped
+
+    # The target back: the outbox drains, writes are taken again, and no resync ran.
+    to_west.heal()
+    wait_for(lambda: cmd(east, "SET", refused[0], "after") == "OK", 60, "writes to resume",
+             interval=0.2)
+    wait_same(east, west)
+    got = content(west)
+    assert all(got[k] == VALUE for k in taken)
+    assert got[refused[0]] == "after"
+    ps = parts(east)
+    assert all(p["resyncs"] == resyncs0[p["partition"]] and not p["writes_blocked"]
+               for p in ps), json.dumps(ps)
+
+    # drop-and-resync, at runtime: the same cut, every write is taken, the target resyncs.
+    assert cmd(east, "CONFIG", "SET", "wan-queue-full", "drop-and-resync") == "OK"
+    to_west.cut()
+    for i in range(400):
+        assert cmd(east, "SET", "d:%d" % i, VALUE) == "OK"
+    assert not any(p["writes_blocked"] for p in parts(east))
+    to_west.heal()
+    wait_same(east, west)
+    # 800 KB of changes did not fit in the 64 KiB outboxes: the target got them by a resync.
+    assert sum(p["resyncs"] - resyncs0[p["partition"]] for p in parts(east)) >= 1
