@@ -112,9 +112,10 @@ static int wan_route_change(struct cmd_ctx *x)
 }
 
 /* HALYARD WAN ADD name host:port[,...] [MODE active-passive|active-active] [SECRET s]
- * [POLICY pattern policy]...: the targets' client ports (docs/wan.md "Transport: a deviation
- * from the issue"). POLICY, repeatable up to 16 times, only with active-active: the first rule
- * whose pattern matches a key decides its conflicts, LATEST_UPDATE where none does. */
+ * [KEYS pattern] [POLICY pattern policy]...: KEYS ships only the changes (and a resync only
+ * the keys) whose first key matches the glob; the targets' client ports (docs/wan.md "Transport: a
+ * deviation from the issue"). POLICY, repeatable up to 16 times, only with active-active: the first
+ * rule whose pattern matches a key decides its conflicts, LATEST_UPDATE where none does. */
 static void wan_add(struct cmd_ctx *x)
 {
     struct wan_link l;
@@ -144,6 +145,15 @@ static void wan_add(struct cmd_ctx *x)
                 resp_write_error(&x->w, "ERR MODE is active-passive or active-active");
                 return;
             }
+            i += 2;
+        } else if (node_arg_is(&x->argv[i], "KEYS") && i + 1 < x->argc) {
+            const struct resp_arg *v = &x->argv[i + 1];
+            if (!wan_pattern_ok(v->ptr, v->len)) {
+                resp_write_error(&x->w, "ERR invalid KEYS pattern (printable, no spaces, up to "
+                                        "128)");
+                return;
+            }
+            memcpy(l.keys, v->ptr, v->len);
             i += 2;
         } else if (node_arg_is(&x->argv[i], "SECRET") && i + 1 < x->argc) {
             const struct resp_arg *v = &x->argv[i + 1];
@@ -459,8 +469,9 @@ static void wan_status(struct cmd_ctx *x, int json)
             hy_buf_append_json_str(&b, l->name);
             hy_buf_printf(&b, ",\"mode\":\"%s\",\"targets\":", wan_mode_name(l->mode));
             hy_buf_append_json_str(&b, l->targets);
-            hy_buf_printf(&b, ",\"secret\":%s,\"policies\":[",
-                          l->secret[0] ? "\"given\"" : "\"none\"");
+            hy_buf_printf(&b, ",\"secret\":%s,\"keys\":", l->secret[0] ? "\"given\"" : "\"none\"");
+            hy_buf_append_json_str(&b, l->keys[0] ? l->keys : "*");
+            hy_buf_append_str(&b, ",\"policies\":[");
             for (size_t r = 0; r < l->nrules; r++) {
                 hy_buf_append_str(&b, r > 0 ? ",{\"pattern\":" : "{\"pattern\":");
                 hy_buf_append_json_str(&b, l->rules[r].pattern);
@@ -470,8 +481,9 @@ static void wan_status(struct cmd_ctx *x, int json)
             status_conflicts(n, l->name, &b, 1);
             hy_buf_append_str(&b, "],\"partitions\":[");
         } else {
-            hy_buf_printf(&b, "link %s: %s to %s (secret: %s)\n", l->name, wan_mode_name(l->mode),
-                          l->targets, l->secret[0] ? "given" : "none");
+            hy_buf_printf(&b, "link %s: %s to %s (secret: %s, keys: %s)\n", l->name,
+                          wan_mode_name(l->mode), l->targets, l->secret[0] ? "given" : "none",
+                          l->keys[0] ? l->keys : "*");
             if (l->mode == WAN_ACTIVE_ACTIVE) {
                 hy_buf_append_str(&b, "  policies:");
                 for (size_t r = 0; r < l->nrules; r++) {

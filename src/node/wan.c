@@ -102,6 +102,9 @@ const char *wan_mode_name(enum wan_mode m)
 void wan_link_encode(const struct wan_link *l, struct hy_buf *out)
 {
     hy_buf_printf(out, "%s %s %s", wan_mode_name(l->mode), l->targets, l->secret);
+    if (l->keys[0] != '\0') {
+        hy_buf_printf(out, " KEYS=%s", l->keys);
+    }
     for (size_t i = 0; i < l->nrules; i++) {
         hy_buf_printf(out, " %s=%s", wan_policy_name(l->rules[i].policy), l->rules[i].pattern);
     }
@@ -159,11 +162,21 @@ int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size
     }
     memcpy(out->targets, t, (size_t)(sp2 - t));
     memcpy(out->secret, sec, (size_t)(sec_end - sec));
-    /* The policy rules, one per space-separated token. */
+    /* The key pattern, first when there is one, then the policy rules, one per space-separated
+     * token. */
     for (const uint8_t *q = sec_end; q < end;) {
         const uint8_t *tok = q + 1;
         const uint8_t *next = memchr(tok, ' ', (size_t)(end - tok));
         const uint8_t *tok_end = next != NULL ? next : end;
+        size_t tlen = (size_t)(tok_end - tok);
+        if (q == sec_end && tlen > 5 && memcmp(tok, "KEYS=", 5) == 0) {
+            if (!wan_pattern_ok(tok + 5, tlen - 5)) {
+                return 0;
+            }
+            memcpy(out->keys, tok + 5, tlen - 5);
+            q = tok_end;
+            continue;
+        }
         if (out->nrules == WAN_POLICIES_MAX ||
             !rule_decode(tok, (size_t)(tok_end - tok), &out->rules[out->nrules])) {
             return 0;
@@ -374,4 +387,25 @@ int wan_demoted_parse(const char *err, uint64_t *epoch_out, char *by_out, size_t
     by_out[blen] = '\0';
     *epoch_out = epoch;
     return 1;
+}
+
+unsigned wan_progress_percent(uint64_t done, uint64_t total, int finished)
+{
+    if (finished) {
+        return 100;
+    }
+    if (total == 0 || done >= total) {
+        return 99;
+    }
+    return (unsigned)(done * 100 / total);
+}
+
+void wan_progress_bar(unsigned percent, char *out, size_t cap)
+{
+    HY_ASSERT(cap > WAN_BAR_WIDTH);
+    size_t full = (size_t)(percent > 100 ? 100 : percent) * WAN_BAR_WIDTH / 100;
+    for (size_t i = 0; i < WAN_BAR_WIDTH; i++) {
+        out[i] = i < full ? '#' : '.';
+    }
+    out[WAN_BAR_WIDTH] = '\0';
 }

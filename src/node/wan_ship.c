@@ -591,11 +591,16 @@ struct scan_ctx {
     struct wan_batch *b;
     struct hy_buf put;
     uint64_t *next, now_ms;
+    const char *keys; /* the link's key pattern ("": every key) */
 };
 
 static void scan_key(void *ctx, const uint8_t *key, size_t klen, const struct store_obj *o)
 {
     struct scan_ctx *c = ctx;
+    if (c->keys[0] != '\0' &&
+        !hy_glob_match((const uint8_t *)c->keys, strlen(c->keys), key, klen, 0)) {
+        return; /* --keys: the resync copies only the keys the link ships */
+    }
     hy_buf_reset(&c->put);
     store_wan_state(c->store, key, klen, o, c->now_ms, &c->put);
     HY_ASSERT(wan_batch_add(c->b, ++*c->next, c->put.data, c->put.len) == HY_OK);
@@ -635,12 +640,17 @@ static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_li
         lo = (uint16_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
         hi = (uint16_t)(((p + 1) * HY_SLOT_COUNT + parts - 1) / parts - 1);
     }
-    wan_batch_ext_resync_encode(&ext, sp->base, lo, hi, aa.len > 0 ? aa.data : NULL, aa.len);
+    wan_batch_ext_resync_encode(&ext, sp->base, lo, hi, l->def.keys, aa.len > 0 ? aa.data : NULL,
+                                aa.len);
     struct wan_batch b;
     wan_batch_init_ext(&b, n->cfg->cluster_name, p, SIZE_MAX, UINT32_MAX, ext.data, ext.len);
     hy_buf_free(&aa);
     hy_buf_free(&ext);
-    struct scan_ctx c = {.store = g->store, .b = &b, .next = &sp->next, .now_ms = n->raft_now_ms};
+    struct scan_ctx c = {.store = g->store,
+                         .b = &b,
+                         .next = &sp->next,
+                         .now_ms = n->raft_now_ms,
+                         .keys = l->def.keys};
     hy_buf_init(&c.put);
     do {
         sp->cursor = store_scan(g->store, sp->cursor, 16, n->raft_now_ms, scan_key, &c);
@@ -834,6 +844,18 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
     }
 }
 
+/* Whether link l ships the change `entry`: every change, or with a key pattern (--keys), those
+ * whose first key matches it (as they are routed at the target by their first key). */
+static int change_matches(const struct wan_link *l, const uint8_t *entry, size_t len)
+{
+    struct store_entry e;
+    if (l->keys[0] == '\0' || store_entry_decode(entry, len, &e) != HY_OK || e.argc == 0) {
+        return 1;
+    }
+    return hy_glob_match((const uint8_t *)l->keys, strlen(l->keys), e.argv[0].ptr, e.argv[0].len,
+                         0);
+}
+
 /* A new job for (link, partition) at the end of *jobs, zeroed but for its link's address. */
 static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, size_t *cap,
                                      const struct node_wan_link *l, uint32_t p, uint64_t term,
@@ -909,6 +931,7 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                                WAN_BATCH_MAX_ENTRIES, ext.len > 0 ? ext.data : NULL, ext.len);
             hy_buf_free(&ext);
             size_t off = ob->head;
+            uint64_t passed = 0; /* the last change left out by the link's key pattern */
             for (size_t k = 0; k < ob->count; k++) {
                 const uint8_t *r = ob->recs.data + off;
                 uint64_t seq = hy_load_u64le(r);
@@ -917,12 +940,22 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 if (seq <= from) {
                     continue;
                 }
+                if (!change_matches(&l->def, r + REC_HEADER, len)) {
+                    passed = b.count == 0 ? seq : passed;
+                    continue;
+                }
                 if (wan_batch_add(&b, seq, r + REC_HEADER, len) != HY_OK) {
                     break;
                 }
             }
             if (b.count == 0) {
                 wan_batch_free(&b);
+                if (passed > sp->sh.acked && sp->sh.shipped == sp->sh.acked) {
+                    /* Nothing to send up to there: as if the target had acknowledged it, and
+                     * the position is written so that the outbox is trimmed. */
+                    wan_shipper_acked(&sp->sh, passed, 0, ob->last_seq, now_ms);
+                    sp->pos_owed = 1;
+                }
                 continue;
             }
             struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role);
@@ -1028,6 +1061,23 @@ void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint
     }
 }
 
+/* How far a resync is, 0-100: its scan's keys acknowledged against the partition's keys now
+ * (an estimate: keys come and go during the scan, and a link with --keys copies only some);
+ * 99 at most until the scan's last batch is acknowledged, 100 from there (the catch-up that
+ * follows is short). */
+static unsigned resync_percent(const struct node_wan_part *sp, const struct node_group *g)
+{
+    if (sp->rs == RS_NONE) {
+        return sp->resyncs > 0 ? 100 : 0;
+    }
+    if (sp->rs == RS_REPLAY) {
+        return 100;
+    }
+    /* The scan is done once its last batch is built and acknowledged. */
+    int finished = sp->scan_done && sp->batch.len == 0 && !sp->in_flight;
+    return wan_progress_percent(sp->keys, store_key_count(g->store), finished);
+}
+
 /* The changes of partition p not yet acknowledged on link l, and how long the oldest waited. */
 static struct wan_lag part_lag(const struct node_wan_outbox *ob, const struct node_wan_part *sp,
                                uint64_t now_ms)
@@ -1124,7 +1174,8 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu,"
                           "\"versions\":%s,\"versions_kept\":%zu,\"versions_bytes\":%zu,"
                           "\"resync_phase\":\"%s\",\"resync_keys\":%llu,\"resync_bytes\":%llu,"
-                          "\"resyncs\":%llu,\"outbox_bytes\":%zu,\"writes_blocked\":%s}",
+                          "\"resyncs\":%llu,\"outbox_bytes\":%zu,\"writes_blocked\":%s,"
+                          "\"resync_percent\":%u,\"resync_of_keys\":%zu}",
                           count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
                           (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
                           (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
@@ -1133,7 +1184,8 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           (unsigned long long)g->wan_out->skipped,
                           store_wan_versions_on(g->store) ? "true" : "false", vkept, vbytes, phase,
                           (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
-                          (unsigned long long)sp->resyncs, obytes, blocked ? "true" : "false");
+                          (unsigned long long)sp->resyncs, obytes, blocked ? "true" : "false",
+                          resync_percent(sp, g), store_key_count(g->store));
         } else {
             hy_buf_printf(b,
                           "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "
@@ -1151,11 +1203,14 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                               obytes);
             }
             if (sp->rs != RS_NONE) {
+                char bar[WAN_BAR_WIDTH + 1];
+                unsigned pct = resync_percent(sp, g);
+                wan_progress_bar(pct, bar, sizeof(bar));
                 hy_buf_printf(b,
-                              "    resync (%s): %llu keys' states / %llu bytes applied of about "
-                              "%zu keys, for %llu ms\n",
-                              phase, (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
-                              store_key_count(g->store),
+                              "    resync (%s) [%s] %3u%%: %llu keys' states / %llu bytes "
+                              "applied of about %zu keys, for %llu ms\n",
+                              phase, bar, pct, (unsigned long long)sp->keys,
+                              (unsigned long long)sp->bytes, store_key_count(g->store),
                               (unsigned long long)(now_ms - sp->started_ms));
             }
         }

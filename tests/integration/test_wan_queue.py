@@ -9,6 +9,8 @@ partitions; the link goes through a TCP proxy the test cuts (test_wan_active.Cut
 """
 
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -147,3 +149,44 @@ def test_block_writes_then_drop_and_resync(pair):
     wait_same(east, west)
     # 800 KB of changes did not fit in the 64 KiB outboxes: the target got them by a resync.
     assert sum(p["resyncs"] - resyncs0[p["partition"]] for p in parts(east)) >= 1
+
+
+def test_resync_progress_in_halyctl_status(pair):
+    """A resync held up by a cut link shows in `halyctl wan status` as a bar at 0% with its
+    phase; healed, it ends at 100% (JSON resync_percent) with the target's content the
+    source's."""
+    east, west, to_west = pair()
+    wait_for(lambda: cmd(east, "SET", "k:0", "0") == "OK", 30, "east to take writes")
+    with RawConn(east.ports[0], timeout=10.0) as r:
+        r.cmd("AUTH", "pe")
+        for i in range(1, 300):
+            assert r.cmd("SET", "k:%d" % i, str(i)) == "OK"
+    to_west.cut()
+    got = []
+
+    def added():
+        got[:] = [cmd(east, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % to_west.port,
+                      "SECRET", "pw")]
+        return not is_error(got[0], "TRYAGAIN")
+
+    wait_for(added, 30, "east to take the link")
+    assert got[0] == "OK", got
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    out = {}
+
+    def held():
+        p = subprocess.run([exe, "-p", str(east.ports[0]), "-a", "pe", "wan", "status"],
+                           capture_output=True, text=True, timeout=30)
+        out["text"] = p.stdout
+        return p.stdout.count("resync (scan) [....................]   0%") == PARTS
+
+    try:
+        wait_for(held, 30, "both partitions' resyncs to show at 0%", interval=0.2)
+    except AssertionError:
+        print(out.get("text"))
+        raise
+    assert all(p["state"] == "resyncing" and p["resync_percent"] == 0 and
+               p["resync_of_keys"] > 100 for p in parts(east))
+    to_west.heal()
+    wait_same(east, west)
+    assert all(p["resync_percent"] == 100 and p["resyncs"] == 1 for p in parts(east))
