@@ -10,7 +10,9 @@
  * started (MOVE_STARTED: a replica the partition map asks for added as a learner) and finished
  * (MOVE_FINISHED: the group's voters are the map's replicas again; member.c) or ended without
  * its target (MOVE_ABANDONED: the map no longer lists it), and, on the metadata leader, a move
- * cancelled (MOVE_CANCELLED: HALYARD REBALANCE CANCEL put the partition back; partmap.c).
+ * cancelled (MOVE_CANCELLED: HALYARD REBALANCE CANCEL put the partition back; partmap.c),
+ * and, on a partition's leader, a WAN link's target unreachable and back (WAN_LINK_DOWN,
+ * WAN_LINK_UP) and a resync of it started and done (RESYNC_STARTED, RESYNC_DONE; wan_ship.c).
  *
  * Each event is one JSON object, numbered from 1 in the order this node saw them, kept in a
  * ring of the last NODE_EVENTS_MAX, logged, published to this node's subscribers of the pub/sub
@@ -110,6 +112,11 @@ void node_events_move(struct hy_node *n, uint64_t now_ms, const struct node_grou
                "\"epoch\":%llu",
                g->id - 1, g->id, target, source ? "\"" : "", source ? source : "null",
                source ? "\"" : "", (unsigned long long)epoch);
+}
+
+void node_events_wan(struct hy_node *n, uint64_t now_ms, const char *type, const char *fields)
+{
+    event_push(n, now_ms, type, "%s", fields);
 }
 
 void node_events_move_cancelled(struct hy_node *n, uint64_t now_ms, uint32_t partition,

@@ -611,6 +611,7 @@ struct node_wan_lag_view {
     uint64_t resyncs;                   /* resyncs this node completed as leader */
     uint64_t outbox_bytes;              /* the partition's outbox (every link's changes) */
     int writes_blocked;                 /* wan-queue-full block-writes and the outbox full */
+    int link_down;                      /* the link's last batch from this node failed */
 };
 size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
                      uint64_t now_ms);

@@ -331,6 +331,8 @@ struct node_events {
     uint64_t lagging[NODE_GROUPS_EVENTS_MAX];
 };
 void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms);
+/* A WAN link's event (wan_ship.c): `type` with `fields`, JSON members without braces. */
+void node_events_wan(struct hy_node *n, uint64_t now_ms, const char *type, const char *fields);
 /* Gossip declared member `name` DEAD: MEMBER_FAILED once (until it is ALIVE again). */
 void node_events_failed(struct hy_node *n, const char *name, uint64_t now_ms);
 /* A move the metadata leader cancelled (HALYARD REBALANCE CANCEL): MOVE_CANCELLED, with the

@@ -84,6 +84,7 @@ struct node_wan_part {
 struct node_wan_link {
     struct wan_link def;
     struct node_wan_part *parts; /* one per partition (group p + 1) */
+    int down; /* the last batch of any partition this node leads failed: WAN_LINK_DOWN told */
 };
 
 struct node_wan {
@@ -415,6 +416,7 @@ static void refresh_links(struct hy_node *n)
         fresh[i].def = defs[i];
         if (old != NULL) {
             fresh[i].parts = old->parts;
+            fresh[i].down = old->down;
             old->parts = NULL;
         } else {
             fresh[i].parts = hy_xcalloc(parts_of(n), sizeof(struct node_wan_part));
@@ -547,10 +549,20 @@ static void scan_begin(struct hy_node *n, struct node_group *g, struct node_wan_
            (unsigned long long)g->applied);
 }
 
+/* An event about (link, partition): {"link":..,"partition":..} and `more` (",..." or ""). */
+static void wan_event(struct hy_node *n, const struct node_wan_link *l, uint32_t p,
+                      const char *type, const char *more, uint64_t now_ms)
+{
+    char fields[200];
+    snprintf(fields, sizeof(fields), "\"link\":\"%s\",\"partition\":%u%s", l->def.name, p, more);
+    node_events_wan(n, now_ms, type, fields);
+}
+
 static void resync_begin(struct hy_node *n, struct node_group *g, struct node_wan_link *l,
                          struct node_wan_part *sp, uint32_t p, int have, uint64_t now_ms)
 {
     sp->gap = 0;
+    wan_event(n, l, p, "RESYNC_STARTED", "", now_ms);
     if (!have) {
         scan_begin(n, g, l, sp, p, now_ms);
         return;
@@ -577,6 +589,11 @@ static void resync_end(struct hy_node *n, struct node_group *g, struct node_wan_
     sp->resyncs++;
     sp->pos_owed = 1;
     sp->pos_sent_ms = 0;
+    char more[96];
+    snprintf(more, sizeof(more), ",\"keys\":%llu,\"bytes\":%llu,\"ms\":%llu",
+             (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
+             (unsigned long long)(now_ms - sp->started_ms));
+    wan_event(n, l, p, "RESYNC_DONE", more, now_ms);
     hy_log(n->log, HY_LOG_INFO,
            "WAN link '%s', partition %u: resync done: %llu keys' states (%llu bytes) in %llu ms; "
            "shipping from seq %llu",
@@ -1040,6 +1057,12 @@ void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint
     }
     struct node_wan_part *sp = &l->parts[partition];
     struct node_group *g = n->groups[partition + 1];
+    if (ok == l->down) {
+        /* The link's target unreachable or refusing (first failure), or back (first success):
+         * told once per change, whichever partition saw it. */
+        l->down = !ok;
+        wan_event(n, l, partition, ok ? "WAN_LINK_UP" : "WAN_LINK_DOWN", "", now_ms);
+    }
     if (resync) {
         if (sp->term == term && sp->rs == RS_SCAN && sp->in_flight && sp->batch_last == last_seq) {
             scan_done_batch(n, sp, link, partition, ok, why, now_ms);
@@ -1135,6 +1158,7 @@ size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, siz
             v->resyncs = sp->resyncs;
             size_t obytes;
             v->writes_blocked = node_wan_blocked(g, &obytes);
+            v->link_down = l->down;
             v->outbox_bytes = obytes;
         }
     }

@@ -11,6 +11,7 @@ partitions; the link goes through a TCP proxy the test cuts (test_wan_active.Cut
 import json
 import os
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -187,6 +188,28 @@ def test_resync_progress_in_halyctl_status(pair):
         raise
     assert all(p["state"] == "resyncing" and p["resync_percent"] == 0 and
                p["resync_of_keys"] > 100 for p in parts(east))
+    assert {(e["type"], e["partition"]) for e in wan_events(east)} >= {
+        ("RESYNC_STARTED", 0), ("RESYNC_STARTED", 1)}
+    assert "WAN_LINK_DOWN" in [e["type"] for e in wan_events(east)]
+    wl = health(east)["wanLinks"]
+    assert len(wl) == PARTS and all(x["link"] == "dr" and x["state"] == "down" for x in wl), wl
     to_west.heal()
     wait_same(east, west)
     assert all(p["resync_percent"] == 100 and p["resyncs"] == 1 for p in parts(east))
+    evs = wan_events(east)
+    types = [e["type"] for e in evs]
+    assert types.index("WAN_LINK_UP") > types.index("WAN_LINK_DOWN"), types
+    done = {e["partition"]: e for e in evs if e["type"] == "RESYNC_DONE"}
+    assert sorted(done) == [0, 1] and sum(e["keys"] for e in done.values()) == 300, done
+    wait_for(lambda: all(x["state"] == "up" for x in health(east)["wanLinks"]), 30,
+             "/health to show the link up")
+
+
+def wan_events(c):
+    evs = [json.loads(text(e)) for e in cmd(c, "HALYARD", "EVENTS", "COUNT", "1000")]
+    return [e for e in evs if e["type"].startswith(("WAN_", "RESYNC_"))]
+
+
+def health(c):
+    with urllib.request.urlopen("http://127.0.0.1:%d/health" % c.http_port(0), timeout=10) as r:
+        return json.loads(r.read())
