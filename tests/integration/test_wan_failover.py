@@ -11,12 +11,15 @@ from its standby does.
 
 import json
 import os
+import signal
 import subprocess
+import threading
 
 import pytest
 
 from cluster import Cluster, is_error
 from conftest import RawConn, wait_for
+from test_client import install_and_build
 from test_wan_active import CutProxy
 
 PARTS = 2
@@ -55,7 +58,8 @@ def text(v):
 
 def cmd(c, *args, node=0):
     with RawConn(c.ports[node], timeout=5.0) as r:
-        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        if c.extra.get("requirepass"):
+            r.cmd("AUTH", c.extra["requirepass"])
         return r.cmd(*args)
 
 
@@ -78,7 +82,8 @@ def add_link(src, proxy, secret):
 def content(c):
     out = {}
     with RawConn(c.ports[0], timeout=10.0) as r:
-        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        if c.extra.get("requirepass"):
+            r.cmd("AUTH", c.extra["requirepass"])
         for k in r.cmd("KEYS", "*"):
             t = r.cmd("TYPE", k)
             if t == "string":
@@ -121,8 +126,9 @@ def wait_same(a, b, deadline_s=60):
 
 def halyctl(c, *args, node=0):
     exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
-    return subprocess.run([exe, "-p", str(c.ports[node]), "-a", PASS[c.extra["cluster-name"]]] +
-                          list(args), capture_output=True, text=True, timeout=30)
+    auth = ["-a", c.extra["requirepass"]] if c.extra.get("requirepass") else []
+    return subprocess.run([exe, "-p", str(c.ports[node])] + auth + list(args),
+                          capture_output=True, text=True, timeout=30)
 
 
 def writable_everywhere(c):
@@ -230,3 +236,77 @@ def test_failback_promotes_the_old_primary_again(regions):
     final = wait_same(east, west)
     assert final["k:0"] == ("string", "east-again") and final["k:5"] == ("string", "west")
     assert "east-only" not in final
+
+
+def test_seed_002_flow_with_libhalyard(tmp_path, tmp_path_factory):
+    """Seed 002 end to end: examples/failover_client.c (libhalyard, primary then secondary in
+    its cluster list, no error handling in its loop) writes to the primary, which ships to a
+    passive standby; the primary is killed and the standby promoted: the client moves there and
+    its writes go on; the primary restarted steps down when the promoted cluster's link back
+    reaches it, and ends with the promoted cluster's content, which holds every write the
+    client made after it moved."""
+    exe, run_env, _ = install_and_build(tmp_path, "failover_client")
+    east = Cluster(tmp_path_factory, 1, {"partitions": PARTS, "cluster-name": "east"})
+    west = Cluster(tmp_path_factory, 1, {"partitions": PARTS, "cluster-name": "west",
+                                         "wan-passive": "yes"})
+    proc = None
+    try:
+        east.start_all()
+        west.start_all()
+        got = []
+
+        def added(src, dst):
+            got[:] = [cmd(src, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % dst.ports[0])]
+            return not is_error(got[0], "TRYAGAIN")
+
+        wait_for(lambda: added(east, west), 30, "east to take the link")
+        assert got[0] == "OK", got
+        proc = subprocess.Popen([exe, "--primary", "127.0.0.1:%d" % east.ports[0],
+                                 "--secondary", "127.0.0.1:%d" % west.ports[0], "--writes",
+                                 "600", "--interval-ms", "5"], env=run_env,
+                                stdout=subprocess.PIPE, text=True)
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
+                                  daemon=True)
+        reader.start()
+        wait_for(lambda: "progress 150" in lines or proc.poll() is not None, 60, "150 writes")
+        # The primary region is lost; the operator promotes the standby.
+        east.kill(0)
+        p = halyctl(west, "wan", "promote")
+        assert p.returncode == 0, p.stdout + p.stderr
+        wait_for(lambda: "CLIENT_CHANGED_CLUSTER cluster=secondary" in " ".join(lines), 30,
+                 "the client to be on the secondary cluster")
+        moved_at = len(lines)
+        assert proc.wait(timeout=120) == 0
+        reader.join(10)
+        done = dict(kv.split("=") for kv in
+                    [l for l in lines if l.startswith("done ")][0].split()[1:])
+        refused = [l for l in lines if l.startswith("write ")]
+        print("client:", done, "refused or unknown:", refused)
+        # Only the write in flight at the kill may be unknown, and a write reaching the standby
+        # before its promotion applied is refused -READONLY (none when the promotion is first).
+        assert int(done["unknown"]) <= 1, lines[-5:]
+        assert all("READONLY" in l or "UNKNOWN" in l for l in refused), refused
+        after = [int(l.split()[1]) for l in lines[moved_at:] if l.startswith("progress ")]
+        assert after and after[-1] == 600, lines[-5:]
+        west_keys = content(west)
+        failed = {int(l.split()[1].rstrip(":")) for l in refused}
+        last = 600 - 1
+        assert all("key-%d" % i in west_keys for i in range(last - 50, last + 1)
+                   if i not in failed), "the writes after the move are on the secondary"
+
+        # The primary region comes back: it steps down and takes the new primary's content.
+        east.start(0)
+        wait_for(lambda: added(west, east), 30, "west to take the link back")
+        assert got[0] == "OK", got
+        wait_for(lambda: status(east)["role"] == "passive", 30, "east to step down",
+                 interval=0.2)
+        r = cmd(east, "SET", "key-0", "late")
+        assert is_error(r, "READONLY this cluster was demoted"), r
+        final = wait_same(east, west)
+        assert all(k in final for k in west_keys)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        errors = east.stop_all() + west.stop_all()
+    assert not errors, "\n".join(errors)
