@@ -9,92 +9,34 @@ so that the old primary stays up and keeps taking writes during the cut, as a pr
 from its standby does.
 """
 
-import json
-import os
-import signal
-import subprocess
-import threading
 
 import pytest
 
-from cluster import Cluster, is_error
-from conftest import RawConn, wait_for
-from test_client import install_and_build
-from test_wan_active import CutProxy
+from cluster import is_error
+from conftest import wait_for
+from test_client import install_and_build, start_client
+from wan_pairs import add_link, cmd, content, halyctl, status, text, wait_same  # noqa: F401
+from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 PARTS = 2
-PASS = {"east": "pe", "west": "pw"}
 
 
 @pytest.fixture
-def regions(tmp_path_factory):
-    made, proxies = [], []
+def regions(wan_clusters):
+    """make(keys): the primary east, linked to the standby west through a proxy, after `keys`
+    SETs (k:0 ... = v1) reached west; returns east, west and the proxies to west and to east."""
 
-    def make():
-        east = Cluster(tmp_path_factory, 1,
-                       {"partitions": PARTS, "cluster-name": "east", "requirepass": "pe"})
-        made.append(east)
-        west = Cluster(tmp_path_factory, 3, {"partitions": PARTS, "cluster-name": "west",
-                                             "requirepass": "pw", "wan-passive": "yes"})
-        made.append(west)
-        east.start_all()
-        west.start_all()
-        to_west, to_east = CutProxy(west.ports[0]), CutProxy(east.ports[0])
-        proxies.extend([to_west, to_east])
+    def make(keys):
+        east, west = wan_clusters.two(PARTS, west={"wan-passive": "yes"}, west_nodes=3)
+        to_west, to_east = wan_clusters.proxy(west.ports[0]), wan_clusters.proxy(east.ports[0])
+        add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", "pw")
+        for i in range(keys):
+            assert cmd(east, "SET", "k:%d" % i, "v1") == "OK"
+        wait_for(lambda: shipped(east) and len(content(west)) == keys, 60,
+                 "the standby to catch up", interval=0.2)
         return east, west, to_west, to_east
 
-    yield make
-    for p in proxies:
-        p.close()
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
-
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def cmd(c, *args, node=0):
-    with RawConn(c.ports[node], timeout=5.0) as r:
-        if c.extra.get("requirepass"):
-            r.cmd("AUTH", c.extra["requirepass"])
-        return r.cmd(*args)
-
-
-def status(c, node=0):
-    return json.loads(text(cmd(c, "HALYARD", "WAN", "STATUS", "JSON", node=node)))
-
-
-def add_link(src, proxy, secret):
-    got = []
-
-    def added():
-        got[:] = [cmd(src, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % proxy.port,
-                      "SECRET", secret)]
-        return not is_error(got[0], "TRYAGAIN")
-
-    wait_for(added, 30, "a metadata leader to take the link")
-    assert got[0] == "OK", got
-
-
-def content(c):
-    out = {}
-    with RawConn(c.ports[0], timeout=10.0) as r:
-        if c.extra.get("requirepass"):
-            r.cmd("AUTH", c.extra["requirepass"])
-        for k in r.cmd("KEYS", "*"):
-            t = r.cmd("TYPE", k)
-            if t == "string":
-                v = text(r.cmd("GET", k))
-            elif t == "hash":
-                flat = r.cmd("HGETALL", k)
-                v = tuple(sorted(zip(flat[0::2], flat[1::2])))
-            else:
-                v = None
-            out[text(k)] = (text(t), v)
-    return out
+    return make
 
 
 def shipped(c):
@@ -102,33 +44,6 @@ def shipped(c):
     parts = status(c)["links"][0]["partitions"]
     return len(parts) == PARTS and all(p["lag_entries"] == 0 and p["state"] == "idle"
                                        for p in parts)
-
-
-def wait_same(a, b, deadline_s=60):
-    last = {}
-
-    def same():
-        x, y = content(a), content(b)
-        last["diff"] = sorted(set(x.items()) ^ set(y.items()), key=repr)[:6]
-        return x == y
-
-    try:
-        wait_for(same, deadline_s, "both clusters to hold the same content", interval=0.25)
-    except AssertionError:
-        print("first differences:", last.get("diff"))
-        for c in (a, b):
-            print(json.dumps(status(c)))
-            for nd in c.nodes:
-                print(nd.log_path, open(nd.log_path).read()[-3000:])
-        raise
-    return content(a)
-
-
-def halyctl(c, *args, node=0):
-    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
-    auth = ["-a", c.extra["requirepass"]] if c.extra.get("requirepass") else []
-    return subprocess.run([exe, "-p", str(c.ports[node])] + auth + list(args),
-                          capture_output=True, text=True, timeout=30)
 
 
 def writable_everywhere(c):
@@ -144,12 +59,7 @@ def test_promote_then_old_primary_steps_down_and_takes_the_new_content(regions):
     has its batches refused -DEMOTED and steps down (its clients' writes get -READONLY); a link
     from the new primary then gives it the new primary's content: the writes it took after the
     cut are gone, on both sides."""
-    east, west, to_west, to_east = regions()
-    add_link(east, to_west, "pw")
-    for i in range(50):
-        assert cmd(east, "SET", "k:%d" % i, "v1") == "OK"
-    wait_for(lambda: shipped(east) and len(content(west)) == 50, 60, "the standby to catch up",
-             interval=0.2)
+    east, west, to_west, to_east = regions(keys=50)
     for i in range(3):
         r = cmd(west, "SET", "k:0", "local", node=i)
         assert is_error(r, "READONLY this cluster is a passive WAN target"), r
@@ -186,7 +96,7 @@ def test_promote_then_old_primary_steps_down_and_takes_the_new_content(regions):
     assert all(got["k:%d" % i] == ("string", "v1") for i in range(5)), got
 
     # The new primary's link back gives east its content: east's writes after the cut are gone.
-    add_link(west, to_east, "pe")
+    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", "pe")
     final = wait_same(east, west)
     assert not any(k.startswith("east-only") for k in final)
     assert final["west-only"] == ("string", "kept")
@@ -201,17 +111,12 @@ def test_failback_promotes_the_old_primary_again(regions):
     """After a failover, promoting the old primary again (a later epoch) tells the current
     primary to step down when its link connects; the old primary's link resyncs it, so both
     end with the content of the cluster promoted last."""
-    east, west, to_west, to_east = regions()
-    add_link(east, to_west, "pw")
-    for i in range(30):
-        assert cmd(east, "SET", "k:%d" % i, "v1") == "OK"
-    wait_for(lambda: shipped(east) and len(content(west)) == 30, 60, "the standby to catch up",
-             interval=0.2)
+    east, west, to_west, to_east = regions(keys=30)
     to_west.cut()
     assert cmd(east, "SET", "east-only", "lost") == "OK"
     assert cmd(west, "HALYARD", "WAN", "PROMOTE") == "OK"
     wait_for(lambda: writable_everywhere(west), 30, "every member of west to take writes")
-    add_link(west, to_east, "pe")
+    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", "pe")
     to_west.heal()
     wait_for(lambda: is_error(cmd(east, "SET", "x", "y"), "READONLY this cluster was demoted"),
              30, "east to step down", interval=0.2)
@@ -238,7 +143,7 @@ def test_failback_promotes_the_old_primary_again(regions):
     assert "east-only" not in final
 
 
-def test_seed_002_flow_with_libhalyard(tmp_path, tmp_path_factory):
+def test_seed_002_flow_with_libhalyard(tmp_path, wan_clusters):
     """Seed 002 end to end: examples/failover_client.c (libhalyard, primary then secondary in
     its cluster list, no error handling in its loop) writes to the primary, which ships to a
     passive standby; the primary is killed and the standby promoted: the client moves there and
@@ -246,29 +151,15 @@ def test_seed_002_flow_with_libhalyard(tmp_path, tmp_path_factory):
     reaches it, and ends with the promoted cluster's content, which holds every write the
     client made after it moved."""
     exe, run_env, _ = install_and_build(tmp_path, "failover_client")
-    east = Cluster(tmp_path_factory, 1, {"partitions": PARTS, "cluster-name": "east"})
-    west = Cluster(tmp_path_factory, 1, {"partitions": PARTS, "cluster-name": "west",
-                                         "wan-passive": "yes"})
+    east = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "east"})
+    west = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "west",
+                                    "wan-passive": "yes"})
     proc = None
     try:
-        east.start_all()
-        west.start_all()
-        got = []
-
-        def added(src, dst):
-            got[:] = [cmd(src, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % dst.ports[0])]
-            return not is_error(got[0], "TRYAGAIN")
-
-        wait_for(lambda: added(east, west), 30, "east to take the link")
-        assert got[0] == "OK", got
-        proc = subprocess.Popen([exe, "--primary", "127.0.0.1:%d" % east.ports[0],
-                                 "--secondary", "127.0.0.1:%d" % west.ports[0], "--writes",
-                                 "600", "--interval-ms", "5"], env=run_env,
-                                stdout=subprocess.PIPE, text=True)
-        lines = []
-        reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
-                                  daemon=True)
-        reader.start()
+        add_link(east, "127.0.0.1:%d" % west.ports[0])
+        proc, lines, reader = start_client(exe, run_env, [
+            "--primary", "127.0.0.1:%d" % east.ports[0], "--secondary",
+            "127.0.0.1:%d" % west.ports[0], "--writes", "600", "--interval-ms", "5"])
         wait_for(lambda: "progress 150" in lines or proc.poll() is not None, 60, "150 writes")
         # The primary region is lost; the operator promotes the standby.
         east.kill(0)
@@ -297,8 +188,7 @@ def test_seed_002_flow_with_libhalyard(tmp_path, tmp_path_factory):
 
         # The primary region comes back: it steps down and takes the new primary's content.
         east.start(0)
-        wait_for(lambda: added(west, east), 30, "west to take the link back")
-        assert got[0] == "OK", got
+        add_link(west, "127.0.0.1:%d" % east.ports[0])
         wait_for(lambda: status(east)["role"] == "passive", 30, "east to step down",
                  interval=0.2)
         r = cmd(east, "SET", "key-0", "late")
@@ -308,5 +198,3 @@ def test_seed_002_flow_with_libhalyard(tmp_path, tmp_path_factory):
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
-        errors = east.stop_all() + west.stop_all()
-    assert not errors, "\n".join(errors)

@@ -5,63 +5,22 @@ it holds in the source's slots. Real processes on 127.0.0.1: a source of 1 node 
 partitions, a target of 1 node and 2 partitions.
 """
 
-import json
-import os
-import subprocess
-
 import pytest
 
-from cluster import Cluster
-from conftest import RawConn, wait_for
+from conftest import wait_for
+from wan_pairs import cmd, content, halyctl, parts, status
+from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 PARTS = 2
-PASS = {"east": "pe", "west": "pw"}
 
 
 @pytest.fixture
-def pair(tmp_path_factory):
-    made = []
-
-    def make():
-        east = Cluster(tmp_path_factory, 1,
-                       {"partitions": PARTS, "cluster-name": "east", "requirepass": "pe"})
-        made.append(east)
-        west = Cluster(tmp_path_factory, 1,
-                       {"partitions": PARTS, "cluster-name": "west", "requirepass": "pw"})
-        made.append(west)
-        east.start_all()
-        west.start_all()
-        return east, west
-
-    yield make
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
-
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def cmd(c, *args):
-    with RawConn(c.ports[0], timeout=5.0) as r:
-        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
-        return r.cmd(*args)
-
-
-def status(c):
-    return json.loads(text(cmd(c, "HALYARD", "WAN", "STATUS", "JSON")))
-
-
-def content(c):
-    with RawConn(c.ports[0], timeout=10.0) as r:
-        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
-        return {text(k): text(r.cmd("GET", k)) for k in r.cmd("KEYS", "*")}
+def pair(wan_clusters):
+    return lambda: wan_clusters.two(PARTS)
 
 
 def idle(c):
-    ps = status(c)["links"][0]["partitions"]
+    ps = parts(c)
     return len(ps) == PARTS and all(p["state"] == "idle" and p["lag_entries"] == 0 for p in ps)
 
 
@@ -76,22 +35,20 @@ def test_keys_pattern_ships_and_resyncs_only_matching_keys(pair):
         assert cmd(east, "SET", "tmp:%d" % i, str(i)) == "OK"
     wait_for(lambda: cmd(west, "SET", "tmp:own", "w") == "OK", 30, "west to take writes")
     assert cmd(west, "SET", "user:stale", "w") == "OK"
-    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
-    p = subprocess.run([exe, "-p", str(east.ports[0]), "-a", "pe", "wan", "add", "dr", "--to",
-                        "127.0.0.1:%d" % west.ports[0], "--secret", "pw", "--keys", "user:*"],
-                       capture_output=True, text=True, timeout=30)
+    p = halyctl(east, "wan", "add", "dr", "--to", "127.0.0.1:%d" % west.ports[0], "--secret",
+                "pw", "--keys", "user:*")
     assert p.returncode == 0, p.stdout + p.stderr
     assert status(east)["links"][0]["keys"] == "user:*"
 
     def resynced():
         got = content(west)
         return (idle(east) and "user:stale" not in got and
-                all(got.get("user:%d" % i) == str(i) for i in range(40)))
+                all(got.get("user:%d" % i) == ("string", str(i)) for i in range(40)))
 
     wait_for(resynced, 60, "the resync of the user:* keys", interval=0.2)
-    assert sum(p["resyncs"] for p in status(east)["links"][0]["partitions"]) >= 1
+    assert sum(p["resyncs"] for p in parts(east)) >= 1
     got = content(west)
-    assert got["tmp:own"] == "w", got
+    assert got["tmp:own"] == ("string", "w"), got
     assert not any(k.startswith("tmp:") and k != "tmp:own" for k in got), got
 
     # Changes after the resync: only user:* ones travel.
@@ -103,13 +60,13 @@ def test_keys_pattern_ships_and_resyncs_only_matching_keys(pair):
 
     def shipped():
         got = content(west)
-        return (got.get("user:last") == "1" and "user:1" not in got and
-                got.get("user:c") == "1" and idle(east))
+        return (got.get("user:last") == ("string", "1") and "user:1" not in got and
+                got.get("user:c") == ("string", "1") and idle(east))
 
     wait_for(shipped, 60, "the user:* changes on west", interval=0.2)
     got = content(west)
     assert not any(k.startswith("tmp:") and k != "tmp:own" for k in got), got
     # The changes left out count as shipped: the position moves, every replica trims them.
     wait_for(lambda: all(p["outbox_bytes"] < 2000
-                         for p in status(east)["links"][0]["partitions"]), 30,
+                         for p in parts(east)), 30,
              "the outboxes to be trimmed", interval=0.2)

@@ -9,79 +9,37 @@ partitions; the link goes through a TCP proxy the test cuts (test_wan_active.Cut
 """
 
 import json
-import os
-import subprocess
 import urllib.request
 
 import pytest
 
-from cluster import Cluster, is_error
+from cluster import is_error
 from conftest import RawConn, wait_for
-from test_wan_active import CutProxy
+from wan_pairs import add_link, cmd, content, halyctl, parts, text
+from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
+from wan_pairs import wait_same as wait_same_content
 
 PARTS = 2
-PASS = {"east": "pe", "west": "pw"}
 VALUE = "v" * 2048
 
 
 @pytest.fixture
-def pair(tmp_path_factory):
-    made, proxies = [], []
-
+def pair(wan_clusters):
     def make():
-        east = Cluster(tmp_path_factory, 1,
-                       {"partitions": PARTS, "cluster-name": "east", "requirepass": "pe",
-                        "wan-outbox-max-bytes": "64kb", "wan-queue-full": "block-writes"})
-        made.append(east)
-        west = Cluster(tmp_path_factory, 1,
-                       {"partitions": PARTS, "cluster-name": "west", "requirepass": "pw"})
-        made.append(west)
-        east.start_all()
-        west.start_all()
-        to_west = CutProxy(west.ports[0])
-        proxies.append(to_west)
-        return east, west, to_west
+        east, west = wan_clusters.two(PARTS, east={"wan-outbox-max-bytes": "64kb",
+                                                   "wan-queue-full": "block-writes"})
+        return east, west, wan_clusters.proxy(west.ports[0])
 
-    yield make
-    for p in proxies:
-        p.close()
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    return make
 
 
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def cmd(c, *args):
-    with RawConn(c.ports[0], timeout=5.0) as r:
-        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
-        return r.cmd(*args)
-
-
-def status(c):
-    return json.loads(text(cmd(c, "HALYARD", "WAN", "STATUS", "JSON")))
-
-
-def parts(c):
-    return status(c)["links"][0]["partitions"]
-
-
-def content(c):
-    with RawConn(c.ports[0], timeout=10.0) as r:
-        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
-        return {text(k): text(r.cmd("GET", k)) for k in r.cmd("KEYS", "*")}
+def idle(c):
+    ps = parts(c)
+    return len(ps) == PARTS and all(p["lag_entries"] == 0 and p["state"] == "idle" for p in ps)
 
 
 def wait_same(east, west):
-    def same():
-        ps = parts(east)
-        return (len(ps) == PARTS and all(p["lag_entries"] == 0 and p["state"] == "idle"
-                                         for p in ps) and content(east) == content(west))
-
-    wait_for(same, 60, "the target to hold the source's content", interval=0.25)
+    wait_same_content(east, west, also=lambda: idle(east))
 
 
 def test_block_writes_then_drop_and_resync(pair):
@@ -89,21 +47,10 @@ def test_block_writes_then_drop_and_resync(pair):
     resume once the target is back and has caught up, with no resync; drop-and-resync, set at
     runtime: every write is taken during the cut and the target is resynced after."""
     east, west, to_west = pair()
-    got = []
-
-    def added():
-        got[:] = [cmd(east, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % to_west.port,
-                      "SECRET", "pw")]
-        return not is_error(got[0], "TRYAGAIN")
-
-    wait_for(added, 30, "east to take the link")
-    assert got[0] == "OK", got
+    add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", "pw")
     assert cmd(east, "SET", "before", "1") == "OK"
     wait_for(lambda: text(cmd(west, "GET", "before")) == "1", 30, "the link to ship")
-    wait_for(lambda: len(parts(east)) == PARTS and all(p["state"] == "idle" and
-                                                       p["lag_entries"] == 0
-                                                       for p in parts(east)), 30,
-             "the link to be idle", interval=0.1)
+    wait_for(lambda: idle(east), 30, "the link to be idle", interval=0.1)
     # (the link may start with a resync of "before", when it was written before the link was
     # known to the partition's leader: counted from here)
     resyncs0 = {p["partition"]: p["resyncs"] for p in parts(east)}
@@ -134,8 +81,8 @@ def test_block_writes_then_drop_and_resync(pair):
              interval=0.2)
     wait_same(east, west)
     got = content(west)
-    assert all(got[k] == VALUE for k in taken)
-    assert got[refused[0]] == "after"
+    assert all(got[k] == ("string", VALUE) for k in taken)
+    assert got[refused[0]] == ("string", "after")
     ps = parts(east)
     assert all(p["resyncs"] == resyncs0[p["partition"]] and not p["writes_blocked"]
                for p in ps), json.dumps(ps)
@@ -163,21 +110,11 @@ def test_resync_progress_in_halyctl_status(pair):
         for i in range(1, 300):
             assert r.cmd("SET", "k:%d" % i, str(i)) == "OK"
     to_west.cut()
-    got = []
-
-    def added():
-        got[:] = [cmd(east, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % to_west.port,
-                      "SECRET", "pw")]
-        return not is_error(got[0], "TRYAGAIN")
-
-    wait_for(added, 30, "east to take the link")
-    assert got[0] == "OK", got
-    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", "pw")
     out = {}
 
     def held():
-        p = subprocess.run([exe, "-p", str(east.ports[0]), "-a", "pe", "wan", "status"],
-                           capture_output=True, text=True, timeout=30)
+        p = halyctl(east, "wan", "status")
         out["text"] = p.stdout
         return p.stdout.count("resync (scan) [....................]   0%") == PARTS
 
