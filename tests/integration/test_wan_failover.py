@@ -198,3 +198,34 @@ def test_seed_002_flow_with_libhalyard(tmp_path, wan_clusters):
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
+
+
+def test_role_commands_refuse_what_they_must(wan_clusters):
+    """PROMOTE needs a partitioned cluster; DEMOTE with a promotion older than this cluster's
+    own is refused and changes nothing, a later one demotes it, the same again is a no-op (0);
+    PROMOTE after that makes it primary again with a later epoch; malformed ones are refused."""
+    single = wan_clusters.cluster(1, {"cluster-name": "solo"})
+    wait_for(lambda: cmd(single, "SET", "a", "1") == "OK", 30, "a leader")
+    r = cmd(single, "HALYARD", "WAN", "PROMOTE")
+    assert is_error(r, "ERR WAN links need a partitioned cluster"), r
+    c = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "east"})
+    wait_for(lambda: not is_error(cmd(c, "HALYARD", "WAN", "PROMOTE"), "TRYAGAIN"), 30,
+             "a metadata leader")
+    st = status(c)
+    assert st["role"] == "primary" and st["role_by"] == "east" and st["writable"], st
+    epoch = st["role_epoch"]
+    r = cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch - 1), "west")
+    assert is_error(r, "ERR this cluster was promoted at"), r
+    assert status(c)["role"] == "primary"
+    assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch + 5), "west") == "OK"
+    wait_for(lambda: status(c)["role"] == "passive", 10, "the demotion to apply")
+    assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch + 5), "west") == 0
+    assert is_error(cmd(c, "SET", "a", "1"), "READONLY this cluster was demoted")
+    assert cmd(c, "HALYARD", "WAN", "PROMOTE") == "OK"
+    wait_for(lambda: status(c)["role"] == "primary", 10, "the promotion to apply")
+    assert status(c)["role_epoch"] > epoch + 5
+    assert cmd(c, "SET", "a", "1") == "OK"
+    for bad in (("DEMOTE", "x", "west"), ("DEMOTE", "0", "west"), ("DEMOTE", "5", "a b"),
+                ("DEMOTE", "5"), ("PROMOTE", "now")):
+        r = cmd(c, "HALYARD", "WAN", *bad)
+        assert is_error(r, "ERR"), (bad, r)
