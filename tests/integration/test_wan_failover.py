@@ -4,7 +4,7 @@ primary back, over real processes on 127.0.0.1.
 
 The primary ("east") is one node with 2 partitions; the standby ("west") has 3 nodes, so that
 the promotion is seen to reach every member (each one's wan-passive is yes in its
-configuration). Each link goes through a TCP proxy the test cuts (test_wan_active.CutProxy),
+configuration). Each link goes through a TCP proxy the test cuts (wan_pairs.CutProxy),
 so that the old primary stays up and keeps taking writes during the cut, as a primary cut off
 from its standby does.
 """

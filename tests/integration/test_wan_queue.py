@@ -5,7 +5,7 @@ writes go on and the target is resynced after. Both on the same pair of clusters
 changed at runtime, over real processes on 127.0.0.1.
 
 The source has 1 node and 2 partitions with a 64 KiB outbox, the target 1 node and 2
-partitions; the link goes through a TCP proxy the test cuts (test_wan_active.CutProxy).
+partitions; the link goes through a TCP proxy the test cuts (wan_pairs.CutProxy).
 """
 
 import json
