@@ -326,6 +326,8 @@ struct node_events {
     uint64_t leaderless_since_ms[NODE_GROUPS_EVENTS_MAX];
     uint8_t quorum_lost[NODE_GROUPS_EVENTS_MAX];
     int disk_full;
+    int wan_role; /* enum wan_role_kind last seen (REGION_PROMOTED/DEMOTED) */
+    uint64_t wan_role_epoch;
     uint64_t started_ms; /* the first cron */
     /* Leader of a group: followers reported lagging (bit per member index), per group. */
     uint64_t lagging[NODE_GROUPS_EVENTS_MAX];

@@ -10,6 +10,8 @@ from its standby does.
 """
 
 
+import json
+
 import pytest
 
 from cluster import is_error
@@ -200,10 +202,16 @@ def test_seed_002_flow_with_libhalyard(tmp_path, wan_clusters):
             proc.kill()
 
 
+def region_events(c):
+    evs = [json.loads(text(e)) for e in cmd(c, "HALYARD", "EVENTS", "COUNT", "1000")]
+    return [(e["type"], e["by"]) for e in evs if e["type"].startswith("REGION_")]
+
+
 def test_role_commands_refuse_what_they_must(wan_clusters):
     """PROMOTE needs a partitioned cluster; DEMOTE with a promotion older than this cluster's
     own is refused and changes nothing, a later one demotes it, the same again is a no-op (0);
-    PROMOTE after that makes it primary again with a later epoch; malformed ones are refused."""
+    PROMOTE after that makes it primary again with a later epoch; each role is an event
+    (REGION_PROMOTED, REGION_DEMOTED); malformed ones are refused."""
     single = wan_clusters.cluster(1, {"cluster-name": "solo"})
     wait_for(lambda: cmd(single, "SET", "a", "1") == "OK", 30, "a leader")
     r = cmd(single, "HALYARD", "WAN", "PROMOTE")
@@ -214,17 +222,24 @@ def test_role_commands_refuse_what_they_must(wan_clusters):
     st = status(c)
     assert st["role"] == "primary" and st["role_by"] == "east" and st["writable"], st
     epoch = st["role_epoch"]
+    # (events are level-triggered from cron: each role is waited for before the next)
+    wait_for(lambda: region_events(c) == [("REGION_PROMOTED", "east")], 10, "REGION_PROMOTED")
     r = cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch - 1), "west")
     assert is_error(r, "ERR this cluster was promoted at"), r
     assert status(c)["role"] == "primary"
     assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch + 5), "west") == "OK"
     wait_for(lambda: status(c)["role"] == "passive", 10, "the demotion to apply")
+    wait_for(lambda: len(region_events(c)) == 2, 10, "REGION_DEMOTED")
     assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch + 5), "west") == 0
     assert is_error(cmd(c, "SET", "a", "1"), "READONLY this cluster was demoted")
     assert cmd(c, "HALYARD", "WAN", "PROMOTE") == "OK"
     wait_for(lambda: status(c)["role"] == "primary", 10, "the promotion to apply")
     assert status(c)["role_epoch"] > epoch + 5
     assert cmd(c, "SET", "a", "1") == "OK"
+    wait_for(lambda: region_events(c) == [("REGION_PROMOTED", "east"),
+                                          ("REGION_DEMOTED", "west"),
+                                          ("REGION_PROMOTED", "east")], 10,
+             "the events of each role")
     for bad in (("DEMOTE", "x", "west"), ("DEMOTE", "0", "west"), ("DEMOTE", "5", "a b"),
                 ("DEMOTE", "5"), ("PROMOTE", "now")):
         r = cmd(c, "HALYARD", "WAN", *bad)
