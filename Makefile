@@ -87,7 +87,7 @@ LIBHY_SO  := $(if $(CLIENT_SRC),$(OUT)/libhalyard.so)
 PREFIX    ?= /usr/local
 
 .PHONY: all release debug asan test unit sim-test fuzz-build fuzz fuzz-replay integration \
-        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-churn bench-many-partitions bench-move bench-tls bench-detect bench-memory bench-wan bench-wan-converge bench-wan-resync deps clean sim bench-raft
+        lint format run bench bench-metrics bench-failover bench-cluster bench-partitions bench-churn bench-many-partitions bench-move bench-tls bench-detect bench-memory bench-wan bench-wan-converge bench-wan-resync bench-wan-throughput deps clean sim bench-raft
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -345,6 +345,11 @@ bench-wan: deps
 bench-wan-converge: deps
 	$(MAKE) -j2 MODE=release $(SERVER)
 	/usr/bin/python3 bench/wan_converge.py $(abspath $(SERVER))
+
+# A source's write throughput and CPU per SET with one WAN link against without.
+bench-wan-throughput: deps
+	$(MAKE) -j2 MODE=release $(SERVER)
+	/usr/bin/python3 bench/wan_throughput.py $(abspath $(SERVER))
 
 # A WAN link added to a source holding 100,000 keys: the time to copy them (its resync).
 bench-wan-resync: deps

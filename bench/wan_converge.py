@@ -30,8 +30,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from cluster import Cluster  # noqa: E402
 from failover import _Tmp  # noqa: E402  (bench/failover.py: same scaffolding)
 from conftest import RawConn, wait_for  # noqa: E402
-from test_wan_active import (CutProxy, conflict_totals, content, link, status,  # noqa: E402
-                             wait_versions)
+from test_wan_active import conflict_totals, content, link, status, wait_versions  # noqa: E402
+from wan_pairs import CutProxy  # noqa: E402
 
 CUT_S = float(os.environ.get("BENCH_WAN_CUT_S", "60"))
 KEYS = int(os.environ.get("BENCH_WAN_KEYS", "10000"))

@@ -1086,8 +1086,10 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] partitions [--node NODE] (only the partitions placed on NODE)\n"
     "       halyctl [OPTIONS] events [--follow]\n"
     "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
-    "active-active] [--secret S] [--policy PATTERN=POLICY]...\n"
+    "active-active] [--secret S] [--keys PATTERN] [--policy PATTERN=POLICY]...\n"
     "       halyctl [OPTIONS] wan remove NAME\n"
+    "       halyctl [OPTIONS] wan promote (this cluster becomes the writable primary, on every "
+    "member; its former primary steps down when it comes back)\n"
     "       halyctl [OPTIONS] wan status (the links; lag per partition this node leads)\n"
     "       halyctl [OPTIONS] wan conflicts NAME [COUNT] (the last merge decisions over a "
     "link)\n"
@@ -1116,7 +1118,7 @@ static int usage(void)
 struct words {
     const char *w[8];
     int n;
-    const char *host, *port, *to, *partition, *mode, *secret, *node;
+    const char *host, *port, *to, *partition, *mode, *secret, *keys, *node;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
     int observer, confirm, help, follow, wait;
@@ -1137,6 +1139,7 @@ static int parse_args(int argc, char **argv, struct words *out)
                              : strcmp(a, "--node") == 0      ? &out->node
                              : strcmp(a, "--mode") == 0      ? &out->mode
                              : strcmp(a, "--secret") == 0    ? &out->secret
+                             : strcmp(a, "--keys") == 0      ? &out->keys
                              : strcmp(a, "--cacert") == 0    ? &opts.cacert
                              : strcmp(a, "--cacertdir") == 0 ? &opts.cacertdir
                              : strcmp(a, "--cert") == 0      ? &opts.cert
@@ -1201,7 +1204,8 @@ static int options_fit(const struct words *w)
     if (w->to != NULL && !is(w, "cluster", "failover") && !is(w, "wan", "add")) {
         return 0;
     }
-    if ((w->mode != NULL || w->secret != NULL || w->npolicy > 0) && !is(w, "wan", "add")) {
+    if ((w->mode != NULL || w->secret != NULL || w->keys != NULL || w->npolicy > 0) &&
+        !is(w, "wan", "add")) {
         return 0;
     }
     if (w->observer && !is(w, "cluster", "join")) {
@@ -1490,7 +1494,7 @@ static int run(struct conn *c, const struct words *w)
         return halyard_view(c, "PARTITIONS");
     }
     if (is(w, "wan", "add") && ((w->n == 3 && w->to != NULL) || (w->n == 4 && w->to == NULL))) {
-        const char *a[9 + 3 * 16] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
+        const char *a[11 + 3 * 16] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
         /* Each --policy PATTERN=POLICY becomes POLICY PATTERN POLICY; the pattern is what comes
          * before the last '=' (a pattern may hold one, a policy name never does). */
         char pats[16][160];
@@ -1503,6 +1507,10 @@ static int run(struct conn *c, const struct words *w)
             a[argc++] = "SECRET";
             a[argc++] = w->secret;
         }
+        if (w->keys != NULL) {
+            a[argc++] = "KEYS";
+            a[argc++] = w->keys;
+        }
         for (int i = 0; i < w->npolicy; i++) {
             const char *eq = strrchr(w->policy[i], '=');
             snprintf(pats[i], sizeof(pats[i]), "%.*s", (int)(eq - w->policy[i]), w->policy[i]);
@@ -1511,6 +1519,10 @@ static int run(struct conn *c, const struct words *w)
             a[argc++] = eq + 1;
         }
         return simple(c, argc, a);
+    }
+    if (is(w, "wan", "promote") && w->n == 2) {
+        const char *a[] = {"HALYARD", "WAN", "PROMOTE"};
+        return simple(c, 3, a);
     }
     if (is(w, "wan", "remove") && w->n == 3) {
         const char *a[] = {"HALYARD", "WAN", "REMOVE", w->w[2]};
@@ -1542,7 +1554,7 @@ static int known(const struct words *w)
              strcmp(w->w[1], "rebalance") == 0 || strcmp(w->w[1], "set") == 0)) ||
            is(w, "node", "drain") || is(w, "snapshot", NULL) || is(w, "partitions", NULL) ||
            is(w, "events", NULL) || is(w, "wan", "add") || is(w, "wan", "remove") ||
-           is(w, "wan", "status") || is(w, "wan", "conflicts");
+           is(w, "wan", "status") || is(w, "wan", "conflicts") || is(w, "wan", "promote");
 }
 
 int main(int argc, char **argv)

@@ -48,7 +48,8 @@ struct wan_conn {
     char targets[513];
     char secret[257];
     struct rconn c;
-    long parts; /* the target's partition count */
+    long parts;    /* the target's partition count */
+    uint64_t told; /* the promotion epoch this connection told the target of (0: none) */
     struct hy_buf in;
 };
 
@@ -78,6 +79,7 @@ static void conn_drop(struct wan_conn *k)
     k->c.fd = -1;
     k->c.ssl = NULL;
     k->parts = 0;
+    k->told = 0;
 }
 
 /* One round trip; the reply in *v (free it). 0, or -1 with why filled. */
@@ -205,11 +207,33 @@ static int entry_slot(const uint8_t *entry, size_t len, uint16_t *slot)
     return ok;
 }
 
+/* This cluster was promoted (docs/wan.md "Region failover"): the target of an active-passive
+ * link steps down before it takes the batch, once per connection (the target logs it). Its
+ * answer is not looked at: a target promoted later refuses the batch -DEMOTED, and this
+ * cluster steps down instead. */
+static int tell_promoted(struct io_wan *w, struct wan_conn *k, const struct node_wan_job *j,
+                         char *why, size_t cap)
+{
+    if (j->tell_epoch == 0 || k->told == j->tell_epoch) {
+        return 0;
+    }
+    char es[24];
+    snprintf(es, sizeof(es), "%llu", (unsigned long long)j->tell_epoch);
+    const char *a[] = {"HALYARD", "WAN", "DEMOTE", es, j->tell_by};
+    struct resp_value v;
+    if (call(w, k, 5, a, NULL, &v, why, cap) != 0) {
+        return -1;
+    }
+    resp_value_free(&v);
+    k->told = j->tell_epoch;
+    return 0;
+}
+
 /* Sends one batch, split by target partition. 1 applied, 0 not (why says why). */
 static int ship(struct io_wan *w, const struct node_wan_job *j, char *why, size_t cap)
 {
     struct wan_conn *k = conn_for(w, j);
-    if (conn_ready(w, k, why, cap) != 0) {
+    if (conn_ready(w, k, why, cap) != 0 || tell_promoted(w, k, j, why, cap) != 0) {
         return 0;
     }
     struct wan_batch_reader r;

@@ -54,6 +54,51 @@ size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap)
     return k;
 }
 
+/* This cluster's role in region failover, as this member's copy of the metadata group holds it
+ * (WAN_ROLE_NONE: never promoted nor demoted, or not partitioned). */
+void node_wan_role(struct hy_node *n, struct wan_role *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (n->group_count == 1) {
+        return;
+    }
+    const struct store_obj *o = store_peek(n->meta->store, (const uint8_t *)WAN_ROLE_KEY,
+                                           strlen(WAN_ROLE_KEY), n->raft_now_ms);
+    if (o != NULL && store_obj_type(o) == STORE_STRING) {
+        const uint8_t *p;
+        size_t len;
+        store_obj_string(o, &p, &len);
+        if (!wan_role_decode(p, len, out)) {
+            memset(out, 0, sizeof(*out));
+        }
+    }
+}
+
+/* Whether this member refuses clients' writes as a passive cluster: demoted (whatever its
+ * wan-passive says), or wan-passive yes and not promoted. */
+int node_wan_passive(struct hy_node *n, struct wan_role *role_out)
+{
+    node_wan_role(n, role_out);
+    if (role_out->kind == WAN_ROLE_NONE) {
+        return n->cfg->wan_passive != 0;
+    }
+    return role_out->kind == WAN_ROLE_PASSIVE;
+}
+
+/* Proposes the role r in the metadata group (the caller is its leader). */
+static void role_propose(struct cmd_ctx *x, const struct wan_role *r)
+{
+    struct hy_buf v;
+    hy_buf_init(&v);
+    wan_role_encode(r, &v);
+    struct store_arg args[2] = {{(const uint8_t *)WAN_ROLE_KEY, strlen(WAN_ROLE_KEY)},
+                                {v.data, v.len}};
+    struct store_entry e = {
+        .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+    node_propose(x, &e);
+    hy_buf_free(&v);
+}
+
 /* A link change runs on the metadata group's leader (forwarded there, or -TRYAGAIN), and only
  * with partitions: with one, group 0's keyspace is the users', so a link's key would be a user
  * key, seen by KEYS and shipped with the data. Returns 1 when x was answered here. */
@@ -67,9 +112,10 @@ static int wan_route_change(struct cmd_ctx *x)
 }
 
 /* HALYARD WAN ADD name host:port[,...] [MODE active-passive|active-active] [SECRET s]
- * [POLICY pattern policy]...: the targets' client ports (docs/wan.md "Transport: a deviation
- * from the issue"). POLICY, repeatable up to 16 times, only with active-active: the first rule
- * whose pattern matches a key decides its conflicts, LATEST_UPDATE where none does. */
+ * [KEYS pattern] [POLICY pattern policy]...: KEYS ships only the changes (and a resync only
+ * the keys) whose first key matches the glob; the targets' client ports (docs/wan.md "Transport: a
+ * deviation from the issue"). POLICY, repeatable up to 16 times, only with active-active: the first
+ * rule whose pattern matches a key decides its conflicts, LATEST_UPDATE where none does. */
 static void wan_add(struct cmd_ctx *x)
 {
     struct wan_link l;
@@ -99,6 +145,15 @@ static void wan_add(struct cmd_ctx *x)
                 resp_write_error(&x->w, "ERR MODE is active-passive or active-active");
                 return;
             }
+            i += 2;
+        } else if (node_arg_is(&x->argv[i], "KEYS") && i + 1 < x->argc) {
+            const struct resp_arg *v = &x->argv[i + 1];
+            if (!wan_pattern_ok(v->ptr, v->len)) {
+                resp_write_error(&x->w, "ERR invalid KEYS pattern (printable, no spaces, up to "
+                                        "128)");
+                return;
+            }
+            memcpy(l.keys, v->ptr, v->len);
             i += 2;
         } else if (node_arg_is(&x->argv[i], "SECRET") && i + 1 < x->argc) {
             const struct resp_arg *v = &x->argv[i + 1];
@@ -171,6 +226,71 @@ static void wan_add(struct cmd_ctx *x)
         .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
     node_propose(x, &e);
     hy_buf_free(&v);
+}
+
+/* HALYARD WAN PROMOTE (docs/wan.md "Region failover"): this cluster becomes the primary, on
+ * every member at once (its role is in the metadata group), from now on: client writes are
+ * taken whatever wan-passive says, and active-passive batches are refused with -DEMOTED, which
+ * tells their sender to step down. The epoch is this node's clock: the later promotion wins. */
+static void wan_promote(struct cmd_ctx *x)
+{
+    struct hy_node *n = x->node;
+    if (x->argc != 3) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    const char *me = n->cfg->cluster_name;
+    if (!wan_name_ok((const uint8_t *)me, strlen(me))) {
+        resp_write_error(&x->w, "ERR cluster-name must be 1 to 64 of A-Z a-z 0-9 _ - . for a "
+                                "cluster to be promoted (it names the primary)");
+        return;
+    }
+    if (wan_route_change(x)) {
+        return;
+    }
+    struct wan_role have, r = {.kind = WAN_ROLE_PRIMARY, .epoch = x->now_ms};
+    node_wan_role(n, &have);
+    if (have.epoch >= r.epoch) {
+        r.epoch = have.epoch + 1; /* forward only, whatever this node's clock says */
+    }
+    snprintf(r.by, sizeof(r.by), "%s", me);
+    hy_log(n->log, HY_LOG_WARN, "WAN: this cluster is promoted to primary (epoch %llu)",
+           (unsigned long long)r.epoch);
+    role_propose(x, &r);
+}
+
+/* HALYARD WAN DEMOTE epoch by: a primary promoted at epoch (the cluster named by) tells this
+ * one to step down (a link's thread sends it on connecting; a partition leader whose batch was
+ * refused -DEMOTED sends it to its own metadata leader). 1: demoted now; 0: already passive
+ * for that promotion or a later one; an error when this cluster was promoted later. */
+static void wan_demote(struct cmd_ctx *x)
+{
+    struct hy_node *n = x->node;
+    int64_t epoch;
+    if (x->argc != 5 || !hy_parse_i64(x->argv[3].ptr, x->argv[3].len, &epoch) || epoch <= 0 ||
+        !wan_name_ok(x->argv[4].ptr, x->argv[4].len)) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (wan_route_change(x)) {
+        return;
+    }
+    struct wan_role have, r = {.kind = WAN_ROLE_PASSIVE, .epoch = (uint64_t)epoch};
+    node_wan_role(n, &have);
+    if (have.kind == WAN_ROLE_PRIMARY && !wan_role_yields(&have, r.epoch)) {
+        resp_write_errorf(&x->w, "ERR this cluster was promoted at %llu, after %llu: not demoted",
+                          (unsigned long long)have.epoch, (unsigned long long)r.epoch);
+        return;
+    }
+    if (!wan_role_yields(&have, r.epoch)) {
+        resp_write_int(&x->w, 0);
+        return;
+    }
+    memcpy(r.by, x->argv[4].ptr, x->argv[4].len);
+    hy_log(n->log, HY_LOG_WARN,
+           "WAN: this cluster is demoted to passive: cluster '%s' was promoted (epoch %llu)", r.by,
+           (unsigned long long)r.epoch);
+    role_propose(x, &r);
 }
 
 /* HALYARD WAN REMOVE name: the keys deleted (the link's and its positions'; 0: no such link).
@@ -349,8 +469,9 @@ static void wan_status(struct cmd_ctx *x, int json)
             hy_buf_append_json_str(&b, l->name);
             hy_buf_printf(&b, ",\"mode\":\"%s\",\"targets\":", wan_mode_name(l->mode));
             hy_buf_append_json_str(&b, l->targets);
-            hy_buf_printf(&b, ",\"secret\":%s,\"policies\":[",
-                          l->secret[0] ? "\"given\"" : "\"none\"");
+            hy_buf_printf(&b, ",\"secret\":%s,\"keys\":", l->secret[0] ? "\"given\"" : "\"none\"");
+            hy_buf_append_json_str(&b, l->keys[0] ? l->keys : "*");
+            hy_buf_append_str(&b, ",\"policies\":[");
             for (size_t r = 0; r < l->nrules; r++) {
                 hy_buf_append_str(&b, r > 0 ? ",{\"pattern\":" : "{\"pattern\":");
                 hy_buf_append_json_str(&b, l->rules[r].pattern);
@@ -360,8 +481,9 @@ static void wan_status(struct cmd_ctx *x, int json)
             status_conflicts(n, l->name, &b, 1);
             hy_buf_append_str(&b, "],\"partitions\":[");
         } else {
-            hy_buf_printf(&b, "link %s: %s to %s (secret: %s)\n", l->name, wan_mode_name(l->mode),
-                          l->targets, l->secret[0] ? "given" : "none");
+            hy_buf_printf(&b, "link %s: %s to %s (secret: %s, keys: %s)\n", l->name,
+                          wan_mode_name(l->mode), l->targets, l->secret[0] ? "given" : "none",
+                          l->keys[0] ? l->keys : "*");
             if (l->mode == WAN_ACTIVE_ACTIVE) {
                 hy_buf_append_str(&b, "  policies:");
                 for (size_t r = 0; r < l->nrules; r++) {
@@ -377,10 +499,25 @@ static void wan_status(struct cmd_ctx *x, int json)
             hy_buf_append_str(&b, "]}");
         }
     }
+    struct wan_role role;
+    int passive = node_wan_passive(n, &role);
+    static const char *const kinds[] = {"none", "primary", "passive"};
     if (json) {
-        hy_buf_append_str(&b, "]}");
+        hy_buf_printf(&b, "],\"role\":\"%s\",\"role_epoch\":%llu,\"role_by\":", kinds[role.kind],
+                      (unsigned long long)role.epoch);
+        hy_buf_append_json_str(&b, role.by);
+        hy_buf_printf(&b, ",\"writable\":%s}", passive ? "false" : "true");
         resp_write_bulk(&x->w, b.data, b.len);
     } else {
+        if (role.kind == WAN_ROLE_PRIMARY) {
+            hy_buf_printf(&b, "region role: primary (promoted, epoch %llu)\n",
+                          (unsigned long long)role.epoch);
+        } else if (role.kind == WAN_ROLE_PASSIVE) {
+            hy_buf_printf(&b, "region role: passive (demoted: '%s' was promoted, epoch %llu)\n",
+                          role.by, (unsigned long long)role.epoch);
+        } else if (passive) {
+            hy_buf_append_str(&b, "region role: passive (wan-passive yes on this member)\n");
+        }
         resp_write_verbatim(&x->w, "txt", b.data, b.len);
     }
     hy_buf_free(&b);
@@ -466,6 +603,17 @@ void cmd_hy_wanapply(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR corrupt WAN batch");
         return;
     }
+    struct wan_role role;
+    node_wan_role(x->node, &role);
+    if (role.kind == WAN_ROLE_PRIMARY && !r.active_active) {
+        /* A promoted cluster's content wins over its former primary's (docs/wan.md "Region
+         * failover"): the sender reads the code and steps down. */
+        resp_write_errorf(&x->w,
+                          WAN_DEMOTED_CODE " %llu %s: this cluster was promoted to primary; "
+                                           "the sender is passive from now on",
+                          (unsigned long long)role.epoch, role.by);
+        return;
+    }
     struct store_arg args[1] = {{b->ptr, b->len}};
     struct store_entry e = {.op = STORE_OP_WAN_APPLY,
                             .time_ms = x->now_ms,
@@ -486,6 +634,10 @@ void cmd_halyard_wan(struct cmd_ctx *x)
         wan_add(x);
     } else if (node_arg_is(sub, "CONFLICTS")) {
         wan_conflicts(x);
+    } else if (node_arg_is(sub, "DEMOTE")) {
+        wan_demote(x);
+    } else if (node_arg_is(sub, "PROMOTE")) {
+        wan_promote(x);
     } else if (node_arg_is(sub, "POS")) {
         wan_pos(x);
     } else if (node_arg_is(sub, "REMOVE")) {

@@ -51,6 +51,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("wan-passive", wan_passive, CONFIG_ENUM, "no", 0, 0, 1, "no|yes")                            \
     X("wan-outbox-max-bytes", wan_outbox_max_bytes, CONFIG_MEMORY, "16mb", 1024, 1LL << 30, 1,     \
       NULL)                                                                                        \
+    X("wan-queue-full", wan_queue_full, CONFIG_ENUM, "drop-and-resync", 0, 0, 1,                   \
+      "drop-and-resync|block-writes")                                                              \
     X("log-format", log_format, CONFIG_ENUM, "text", 0, 0, 1, "text|json")                         \
     X("requirepass", requirepass, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
     X("maxclients", maxclients, CONFIG_INT, "10000", 1, 1000000, 1, NULL)                          \

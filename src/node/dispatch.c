@@ -10,6 +10,7 @@
 #include "common/strutil.h"
 #include "node/acl.h"
 #include "node/node_internal.h"
+#include "node/wan.h"
 
 void node_reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv)
 {
@@ -471,11 +472,12 @@ int node_refuse_oom(struct cmd_ctx *x, const struct cmd_def *d)
 
 /* Runs d's handler, unless the request is refused, redirected, forwarded or made to wait
  * first. Returns 1 when the handler ran. */
-/* wan-passive yes (docs/wan.md "Writes at the target"): a client's write is refused, a WAN
+/* wan-passive yes, or demoted by a primary promoted elsewhere (docs/wan.md "Writes at the
+ * target", "Region failover"): a client's write is refused, a WAN
  * batch (HY.WANAPPLY, also when a member forwards it wrapped in HY.REQ) is not. A write
  * transaction comes here as HY.EXEC; a read-only one (HY.EXEC_RO) and scripts flagged
  * read-only are not writes. Returns 1 when x was answered. */
-static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
+static int node_client_write(struct cmd_ctx *x, const struct cmd_def *d)
 {
     if (d->handler == cmd_hy_req && x->argc > 3) {
         const struct cmd_def *inner = node_command_lookup(x->node, x->argv[3].ptr, x->argv[3].len);
@@ -483,11 +485,28 @@ static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
             d = inner;
         }
     }
-    if (d->handler == cmd_hy_wanapply || !((d->flags & CMD_WRITE) || d->handler == cmd_hy_exec)) {
+    return d->handler != cmd_hy_wanapply && ((d->flags & CMD_WRITE) || d->handler == cmd_hy_exec);
+}
+
+static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    if (!node_client_write(x, d)) {
         return 0;
     }
-    resp_write_error(&x->w, "READONLY this cluster is a passive WAN target (wan-passive yes): "
-                            "it takes writes from its links only");
+    struct wan_role role;
+    if (!node_wan_passive(x->node, &role)) {
+        return 0;
+    }
+    if (role.kind == WAN_ROLE_PASSIVE) {
+        resp_write_errorf(&x->w,
+                          "READONLY this cluster was demoted: cluster '%s' was promoted to "
+                          "primary in its place (HALYARD WAN PROMOTE, epoch %llu); it takes "
+                          "writes from its links only",
+                          role.by, (unsigned long long)role.epoch);
+    } else {
+        resp_write_error(&x->w, "READONLY this cluster is a passive WAN target (wan-passive yes): "
+                                "it takes writes from its links only");
+    }
     return 1;
 }
 
@@ -521,8 +540,20 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
     if (!acl_check(x, d)) {
         return 0; /* NOPERM (acl.c) */
     }
-    if (n->cfg->wan_passive && node_refuse_passive(x, d)) {
-        return 0; /* -READONLY: a passive WAN target takes writes from its links only */
+    if (n->group_count > 1 || n->cfg->wan_passive) {
+        if (node_refuse_passive(x, d)) {
+            return 0; /* -READONLY: a passive WAN target takes writes from its links only */
+        }
+        size_t obytes;
+        if (x->group != NULL && node_wan_blocked(x->group, &obytes) && node_client_write(x, d)) {
+            /* docs/wan.md "Resync": the other choice than dropping changes and resyncing. */
+            resp_write_errorf(&x->w,
+                              "BUSY the WAN outbox of partition %u is full (%zu bytes, "
+                              "wan-queue-full block-writes): writes to it are refused until "
+                              "its links' targets catch up",
+                              x->group->id - 1, obytes);
+            return 0;
+        }
     }
     if (!node_keys_in_group(n, x->group, d, x->argc, x->argv)) {
         /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys

@@ -10,7 +10,11 @@
  * started (MOVE_STARTED: a replica the partition map asks for added as a learner) and finished
  * (MOVE_FINISHED: the group's voters are the map's replicas again; member.c) or ended without
  * its target (MOVE_ABANDONED: the map no longer lists it), and, on the metadata leader, a move
- * cancelled (MOVE_CANCELLED: HALYARD REBALANCE CANCEL put the partition back; partmap.c).
+ * cancelled (MOVE_CANCELLED: HALYARD REBALANCE CANCEL put the partition back; partmap.c),
+ * and, on a partition's leader, a WAN link's target unreachable and back (WAN_LINK_DOWN,
+ * WAN_LINK_UP) and a resync of it started and done (RESYNC_STARTED, RESYNC_DONE; wan_ship.c),
+ * and the cluster's region role set (REGION_PROMOTED, REGION_DEMOTED: HALYARD WAN PROMOTE,
+ * or a primary promoted elsewhere; every member reports it as it applies it).
  *
  * Each event is one JSON object, numbered from 1 in the order this node saw them, kept in a
  * ring of the last NODE_EVENTS_MAX, logged, published to this node's subscribers of the pub/sub
@@ -28,6 +32,7 @@
 #include "common/assert.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
+#include "node/wan.h"
 
 /* A member down this long (link lost, not back) is reported FAILED. */
 #define EVENTS_FAILED_AFTER_ELECTIONS 10
@@ -110,6 +115,11 @@ void node_events_move(struct hy_node *n, uint64_t now_ms, const struct node_grou
                "\"epoch\":%llu",
                g->id - 1, g->id, target, source ? "\"" : "", source ? source : "null",
                source ? "\"" : "", (unsigned long long)epoch);
+}
+
+void node_events_wan(struct hy_node *n, uint64_t now_ms, const char *type, const char *fields)
+{
+    event_push(n, now_ms, type, "%s", fields);
 }
 
 void node_events_move_cancelled(struct hy_node *n, uint64_t now_ms, uint32_t partition,
@@ -216,6 +226,24 @@ static void events_lag(struct hy_node *n, uint64_t now_ms)
     }
 }
 
+/* The cluster's region role (docs/wan.md "Region failover") as this member's copy of the
+ * metadata group holds it: a new one is REGION_PROMOTED or REGION_DEMOTED. */
+static void events_region(struct hy_node *n, uint64_t now_ms)
+{
+    struct node_events *ev = &n->events;
+    struct wan_role r;
+    node_wan_role(n, &r);
+    if ((int)r.kind == ev->wan_role && r.epoch == ev->wan_role_epoch) {
+        return;
+    }
+    ev->wan_role = (int)r.kind;
+    ev->wan_role_epoch = r.epoch;
+    if (r.kind != WAN_ROLE_NONE) {
+        event_push(n, now_ms, r.kind == WAN_ROLE_PRIMARY ? "REGION_PROMOTED" : "REGION_DEMOTED",
+                   "\"epoch\":%llu,\"by\":\"%s\"", (unsigned long long)r.epoch, r.by);
+    }
+}
+
 void node_events_cron(struct hy_node *n, uint64_t now_ms)
 {
     struct node_events *ev = &n->events;
@@ -225,6 +253,7 @@ void node_events_cron(struct hy_node *n, uint64_t now_ms)
         ev->disk_full = n->disk_full;
         event_push(n, now_ms, n->disk_full ? "DISK_FULL" : "DISK_WRITABLE", "%s", "");
     }
+    events_region(n, now_ms);
     uint64_t election = (uint64_t)n->cfg->election_timeout_ms;
     if (ev->started_ms == 0) {
         ev->started_ms = now_ms;

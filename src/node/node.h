@@ -594,6 +594,10 @@ struct node_wan_job {
     uint64_t entries;
     int resync;          /* a resync's scan batch (last_seq numbers it within the resync) */
     struct hy_buf batch; /* store_wan.h's batch */
+    /* This cluster was promoted at tell_epoch (0: no) and the link is active-passive: the
+     * thread sends HALYARD WAN DEMOTE tell_epoch tell_by on every new connection. */
+    uint64_t tell_epoch;
+    char tell_by[65];
 };
 /* The batches due now, at most one in flight per (link, partition); free with
  * node_wan_jobs_free. */
@@ -618,6 +622,9 @@ struct node_wan_lag_view {
     int resyncing;                      /* a resync runs (docs/wan.md "Resync") */
     uint64_t resync_keys, resync_bytes; /* its states acknowledged so far (or the last's) */
     uint64_t resyncs;                   /* resyncs this node completed as leader */
+    uint64_t outbox_bytes;              /* the partition's outbox (every link's changes) */
+    int writes_blocked;                 /* wan-queue-full block-writes and the outbox full */
+    int link_down;                      /* the link's last batch from this node failed */
 };
 size_t node_wan_lags(const struct hy_node *n, struct node_wan_lag_view *out, size_t cap,
                      uint64_t now_ms);

@@ -346,11 +346,15 @@ struct node_events {
     uint64_t leaderless_since_ms[NODE_GROUPS_EVENTS_MAX];
     uint8_t quorum_lost[NODE_GROUPS_EVENTS_MAX];
     int disk_full;
+    int wan_role; /* enum wan_role_kind last seen (REGION_PROMOTED/DEMOTED) */
+    uint64_t wan_role_epoch;
     uint64_t started_ms; /* the first cron */
     /* Leader of a group: followers reported lagging (bit per member index), per group. */
     uint64_t lagging[NODE_GROUPS_EVENTS_MAX];
 };
 void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms);
+/* A WAN link's event (wan_ship.c): `type` with `fields`, JSON members without braces. */
+void node_events_wan(struct hy_node *n, uint64_t now_ms, const char *type, const char *fields);
 /* Gossip declared member `name` DEAD: MEMBER_FAILED once (until it is ALIVE again). */
 void node_events_failed(struct hy_node *n, const char *name, uint64_t now_ms);
 /* A move the metadata leader cancelled (HALYARD REBALANCE CANCEL): MOVE_CANCELLED, with the
@@ -838,6 +842,9 @@ struct wan_link;
 void cmd_halyard_wan(struct cmd_ctx *x);
 void cmd_hy_wanapply(struct cmd_ctx *x);
 size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap);
+struct wan_role;
+void node_wan_role(struct hy_node *n, struct wan_role *out);
+int node_wan_passive(struct hy_node *n, struct wan_role *role_out);
 struct wan_conflict;
 /* The last merge decisions over link made by the partitions this node leads, newest first. */
 size_t node_wan_conflicts_last(struct hy_node *n, const char *link, struct wan_conflict *out,
@@ -845,6 +852,11 @@ size_t node_wan_conflicts_last(struct hy_node *n, const char *link, struct wan_c
 void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_buf *b, int json,
                                 uint64_t now_ms);
 void node_wan_group_init(struct node_group *g);
+/* wan-queue-full block-writes, a link known and g's outbox at wan-outbox-max-bytes or more:
+ * clients' writes to g are refused until its links' targets catch up (docs/wan.md "Resync").
+ * *bytes_out: the outbox's size. */
+#define WAN_QUEUE_FULL_BLOCK 1
+int node_wan_blocked(const struct node_group *g, size_t *bytes_out);
 void node_wan_group_free(struct node_group *g);
 /* The group is about to apply the entry at index (every entry, before store_apply). */
 void node_wan_applying(struct node_group *g, uint64_t index, uint64_t now_ms);

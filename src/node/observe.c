@@ -447,6 +447,31 @@ void observe_health_score(const struct node_observation *o, struct observe_healt
     h->cluster_score = cluster < 0 ? 0 : cluster;
 }
 
+/* "wanLinks": each (WAN link, partition) this node leads (docs/wan.md "Lag"), with a state:
+ * down (its last batch failed), resyncing, blocked (writes refused: outbox full), lagging
+ * (changes not yet acknowledged) or up. */
+static void health_wan_json(const struct node_observation *o, struct hy_buf *b)
+{
+    hy_buf_append_str(b, "\"wanLinks\":[");
+    for (size_t i = 0; i < o->wan_count; i++) {
+        const struct node_wan_lag_view *v = &o->wan[i];
+        const char *state = v->link_down        ? "down"
+                            : v->resyncing      ? "resyncing"
+                            : v->writes_blocked ? "blocked"
+                            : v->lag_entries    ? "lagging"
+                                                : "up";
+        hy_buf_append_str(b, i > 0 ? ",{\"link\":" : "{\"link\":");
+        hy_buf_append_json_str(b, v->link);
+        hy_buf_printf(b,
+                      ",\"partition\":%u,\"state\":\"%s\",\"lagEntries\":%llu,\"lagMs\":%llu,"
+                      "\"outboxBytes\":%llu,\"writesBlocked\":%s}",
+                      v->partition, state, (unsigned long long)v->lag_entries,
+                      (unsigned long long)v->lag_ms, (unsigned long long)v->outbox_bytes,
+                      v->writes_blocked ? "true" : "false");
+    }
+    hy_buf_append_str(b, "],");
+}
+
 void observe_health_json(const struct node_observation *o, struct hy_buf *b)
 {
     char reason[160];
@@ -497,6 +522,7 @@ void observe_health_json(const struct node_observation *o, struct hy_buf *b)
                       (unsigned long long)o->gossip.dead);
     }
     hy_buf_printf(b, "\"quorumRules\":%s,", o->quorum_rules_json[0] ? o->quorum_rules_json : "[]");
+    health_wan_json(o, b);
     hy_buf_append_str(b, "\"members\":[");
     for (size_t i = 0; i < o->member_count; i++) {
         if (i > 0) {
@@ -832,6 +858,10 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
          "Bytes of resync batches the target acknowledged in the running resync (or the last)."},
         {"halyard_wan_resyncs_total", "counter",
          "Resyncs this node completed as the partition's leader, since it knew the link."},
+        {"halyard_wan_outbox_bytes", "gauge",
+         "Bytes of the partition's outbox: changes some link's target has not acknowledged."},
+        {"halyard_wan_writes_blocked", "gauge",
+         "1 while clients' writes to the partition are refused (wan-queue-full block-writes)."},
     };
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         prom_family(b, fam[f].name, fam[f].type, fam[f].help);
@@ -843,16 +873,18 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
             prom_labels_init(&l);
             prom_label(&l, "link", v->link);
             prom_label(&l, "partition", part);
-            uint64_t x = f == 0   ? v->lag_entries
-                         : f == 1 ? v->lag_ms
-                         : f == 2 ? v->acked_seq
-                         : f == 3 ? v->entries
-                         : f == 4 ? v->failures
-                         : f == 5 ? (uint64_t)v->gap
-                         : f == 6 ? (uint64_t)v->resyncing
-                         : f == 7 ? v->resync_keys
-                         : f == 8 ? v->resync_bytes
-                                  : v->resyncs;
+            uint64_t x = f == 0    ? v->lag_entries
+                         : f == 1  ? v->lag_ms
+                         : f == 2  ? v->acked_seq
+                         : f == 3  ? v->entries
+                         : f == 4  ? v->failures
+                         : f == 5  ? (uint64_t)v->gap
+                         : f == 6  ? (uint64_t)v->resyncing
+                         : f == 7  ? v->resync_keys
+                         : f == 8  ? v->resync_bytes
+                         : f == 9  ? v->resyncs
+                         : f == 10 ? v->outbox_bytes
+                                   : (uint64_t)v->writes_blocked;
             prom_u64(b, fam[f].name, &l, x);
         }
     }

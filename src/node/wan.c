@@ -3,9 +3,11 @@
  * stored in the metadata group, the batch codec, the dedup rule and the shipper's state.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/strutil.h"
 #include "node/wan.h"
 
 int wan_name_ok(const uint8_t *p, size_t len)
@@ -100,6 +102,9 @@ const char *wan_mode_name(enum wan_mode m)
 void wan_link_encode(const struct wan_link *l, struct hy_buf *out)
 {
     hy_buf_printf(out, "%s %s %s", wan_mode_name(l->mode), l->targets, l->secret);
+    if (l->keys[0] != '\0') {
+        hy_buf_printf(out, " KEYS=%s", l->keys);
+    }
     for (size_t i = 0; i < l->nrules; i++) {
         hy_buf_printf(out, " %s=%s", wan_policy_name(l->rules[i].policy), l->rules[i].pattern);
     }
@@ -157,11 +162,21 @@ int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size
     }
     memcpy(out->targets, t, (size_t)(sp2 - t));
     memcpy(out->secret, sec, (size_t)(sec_end - sec));
-    /* The policy rules, one per space-separated token. */
+    /* The key pattern, first when there is one, then the policy rules, one per space-separated
+     * token. */
     for (const uint8_t *q = sec_end; q < end;) {
         const uint8_t *tok = q + 1;
         const uint8_t *next = memchr(tok, ' ', (size_t)(end - tok));
         const uint8_t *tok_end = next != NULL ? next : end;
+        size_t tlen = (size_t)(tok_end - tok);
+        if (q == sec_end && tlen > 5 && memcmp(tok, "KEYS=", 5) == 0) {
+            if (!wan_pattern_ok(tok + 5, tlen - 5)) {
+                return 0;
+            }
+            memcpy(out->keys, tok + 5, tlen - 5);
+            q = tok_end;
+            continue;
+        }
         if (out->nrules == WAN_POLICIES_MAX ||
             !rule_decode(tok, (size_t)(tok_end - tok), &out->rules[out->nrules])) {
             return 0;
@@ -307,4 +322,90 @@ int wan_outbox_image_decode(const uint8_t *p, size_t len, struct wan_outbox_imag
     im->recs = p + OUTBOX_IMAGE_HEADER;
     im->recs_len = len - OUTBOX_IMAGE_HEADER;
     return 1;
+}
+
+void wan_role_encode(const struct wan_role *r, struct hy_buf *out)
+{
+    HY_ASSERT(r->kind == WAN_ROLE_PRIMARY || r->kind == WAN_ROLE_PASSIVE);
+    hy_buf_printf(out, "%s %llu %s", r->kind == WAN_ROLE_PRIMARY ? "primary" : "passive",
+                  (unsigned long long)r->epoch, r->by);
+}
+
+int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out)
+{
+    memset(out, 0, sizeof(*out));
+    const uint8_t *sp1 = memchr(p, ' ', len);
+    if (sp1 == NULL) {
+        return 0;
+    }
+    size_t klen = (size_t)(sp1 - p);
+    if (klen == 7 && memcmp(p, "primary", 7) == 0) {
+        out->kind = WAN_ROLE_PRIMARY;
+    } else if (klen == 7 && memcmp(p, "passive", 7) == 0) {
+        out->kind = WAN_ROLE_PASSIVE;
+    } else {
+        return 0;
+    }
+    const uint8_t *e = sp1 + 1, *end = p + len;
+    const uint8_t *sp2 = memchr(e, ' ', (size_t)(end - e));
+    int64_t epoch;
+    if (sp2 == NULL || !hy_parse_i64(e, (size_t)(sp2 - e), &epoch) || epoch <= 0 ||
+        !wan_name_ok(sp2 + 1, (size_t)(end - sp2 - 1))) {
+        return 0;
+    }
+    out->epoch = (uint64_t)epoch;
+    memcpy(out->by, sp2 + 1, (size_t)(end - sp2 - 1));
+    return 1;
+}
+
+int wan_role_yields(const struct wan_role *have, uint64_t epoch)
+{
+    return have->kind == WAN_ROLE_NONE || have->epoch < epoch;
+}
+
+int wan_demoted_parse(const char *err, uint64_t *epoch_out, char *by_out, size_t by_cap)
+{
+    const char *d = strstr(err, WAN_DEMOTED_CODE " ");
+    if (d == NULL || by_cap == 0) {
+        return 0;
+    }
+    d += strlen(WAN_DEMOTED_CODE " ");
+    char *endp;
+    unsigned long long epoch = strtoull(d, &endp, 10);
+    if (endp == d || *endp != ' ' || epoch == 0) {
+        return 0;
+    }
+    const char *b = endp + 1;
+    size_t blen = 0;
+    while (b[blen] != '\0' && b[blen] != ' ' && b[blen] != ':') {
+        blen++;
+    }
+    if (!wan_name_ok((const uint8_t *)b, blen) || blen >= by_cap) {
+        return 0;
+    }
+    memcpy(by_out, b, blen);
+    by_out[blen] = '\0';
+    *epoch_out = epoch;
+    return 1;
+}
+
+unsigned wan_progress_percent(uint64_t done, uint64_t total, int finished)
+{
+    if (finished) {
+        return 100;
+    }
+    if (total == 0 || done >= total) {
+        return 99;
+    }
+    return (unsigned)(done * 100 / total);
+}
+
+void wan_progress_bar(unsigned percent, char *out, size_t cap)
+{
+    HY_ASSERT(cap > WAN_BAR_WIDTH);
+    size_t full = (size_t)(percent > 100 ? 100 : percent) * WAN_BAR_WIDTH / 100;
+    for (size_t i = 0; i < WAN_BAR_WIDTH; i++) {
+        out[i] = i < full ? '#' : '.';
+    }
+    out[WAN_BAR_WIDTH] = '\0';
 }

@@ -37,6 +37,7 @@ struct wan_link {
     char secret[WAN_SECRET_MAX + 1];   /* the target's password (requirepass); empty: none */
     struct wan_policy_rule rules[WAN_POLICIES_MAX]; /* active-active: first match decides */
     size_t nrules;
+    char keys[WAN_PATTERN_MAX + 1]; /* only changes whose first key matches ship; "": all */
 };
 
 /* A link name: 1..64 of [A-Za-z0-9_.-]. */
@@ -48,8 +49,9 @@ int wan_secret_ok(const uint8_t *p, size_t len);
 /* A POLICY pattern: 1..128 printable ASCII bytes without spaces. */
 int wan_pattern_ok(const uint8_t *p, size_t len);
 const char *wan_mode_name(enum wan_mode m);
-/* The stored value, "<mode> <targets> <secret>" (the secret may be empty) then, for each
- * policy rule, " <POLICY>=<pattern>", and back. decode returns 0 on a value HALYARD WAN ADD
+/* The stored value, "<mode> <targets> <secret>" (the secret may be empty), then " KEYS=<glob>"
+ * when the link ships only some keys, then, for each policy rule, " <POLICY>=<pattern>", and
+ * back. decode returns 0 on a value HALYARD WAN ADD
  * never writes. */
 void wan_link_encode(const struct wan_link *l, struct hy_buf *out);
 int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size_t len,
@@ -108,6 +110,41 @@ struct wan_outbox_image {
 };
 void wan_outbox_image_encode(const struct wan_outbox_image *im, struct hy_buf *out);
 int wan_outbox_image_decode(const uint8_t *p, size_t len, struct wan_outbox_image *im);
+
+/*
+ * A cluster's role in region failover (docs/wan.md "Region failover"), kept in its metadata
+ * group as WAN_ROLE_KEY so that every member reads the same one and it survives restarts:
+ * none (the members' own wan-passive settings apply), primary (HALYARD WAN PROMOTE: writable
+ * whatever wan-passive says, and it refuses active-passive batches, whose sender it tells to
+ * step down) or passive (demoted by a primary promoted later: client writes are refused and
+ * its active-passive links ship nothing). epoch is the promotion's wall-clock time in ms: of
+ * two primaries the later promotion wins. by is the promoted cluster's name.
+ */
+#define WAN_ROLE_KEY "halyard:wanrole"
+enum wan_role_kind { WAN_ROLE_NONE = 0, WAN_ROLE_PRIMARY = 1, WAN_ROLE_PASSIVE = 2 };
+struct wan_role {
+    enum wan_role_kind kind;
+    uint64_t epoch;
+    char by[WAN_NAME_MAX + 1];
+};
+/* The stored value, "primary <epoch> <by>" or "passive <epoch> <by>", and back; decode returns
+ * 0 on a value HALYARD WAN PROMOTE|DEMOTE never writes. */
+void wan_role_encode(const struct wan_role *r, struct hy_buf *out);
+int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out);
+/* Whether a cluster in role `have` steps down for a primary promoted at `epoch`: no when it is
+ * itself a primary promoted at that time or later, or already passive for that promotion or
+ * a later one. */
+int wan_role_yields(const struct wan_role *have, uint64_t epoch);
+/* The refusal a primary answers an active-passive batch with, and its parse on the sender:
+ * "DEMOTED <epoch> <by> ..." (the error's first word is its code). 1 when err is one. */
+#define WAN_DEMOTED_CODE "DEMOTED"
+int wan_demoted_parse(const char *err, uint64_t *epoch_out, char *by_out, size_t by_cap);
+
+/* A resync's progress for WAN STATUS: done of about total, 0-100 (99 at most until finished),
+ * and its bar, WAN_BAR_WIDTH characters of '#' and '.' (cap > WAN_BAR_WIDTH). */
+#define WAN_BAR_WIDTH 20
+unsigned wan_progress_percent(uint64_t done, uint64_t total, int finished);
+void wan_progress_bar(unsigned percent, char *out, size_t cap);
 
 struct wan_lag {
     uint64_t entries; /* committed at the source, not yet acknowledged by the target */

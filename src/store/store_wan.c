@@ -121,17 +121,25 @@ void wan_batch_ext_encode(struct hy_buf *out, const char *link, const struct wan
 }
 
 void wan_batch_ext_resync_encode(struct hy_buf *out, uint64_t base, uint16_t clear_lo,
-                                 uint16_t clear_hi, const uint8_t *aa_ext, size_t aa_len)
+                                 uint16_t clear_hi, const char *keys, const uint8_t *aa_ext,
+                                 size_t aa_len)
 {
     HY_ASSERT(aa_ext == NULL || (aa_len >= BATCH_EXT_MIN && aa_ext[0] == 1));
     int clear = clear_lo <= clear_hi;
+    int some = clear && keys != NULL && keys[0] != '\0';
     HY_ASSERT(!clear || clear_hi < HY_SLOT_COUNT);
-    hy_buf_append_u8(out, (uint8_t)(2 | (aa_ext != NULL ? 1 : 0) | (clear ? 4 : 0)));
+    HY_ASSERT(!some || strlen(keys) <= WAN_PATTERN_MAX);
+    hy_buf_append_u8(out,
+                     (uint8_t)(2 | (aa_ext != NULL ? 1 : 0) | (clear ? 4 : 0) | (some ? 8 : 0)));
     hy_buf_append_u64le(out, base);
     if (clear) {
         uint8_t sl[4] = {(uint8_t)clear_lo, (uint8_t)(clear_lo >> 8), (uint8_t)clear_hi,
                          (uint8_t)(clear_hi >> 8)};
         hy_buf_append(out, sl, sizeof(sl));
+    }
+    if (some) {
+        hy_buf_append_u8(out, (uint8_t)strlen(keys));
+        hy_buf_append(out, keys, strlen(keys));
     }
     if (aa_ext != NULL) {
         hy_buf_append(out, aa_ext + 1, aa_len - 1);
@@ -143,8 +151,8 @@ void wan_batch_ext_resync_encode(struct hy_buf *out, uint64_t base, uint16_t cle
  * comes first (wan_batch_ext_resync_encode). */
 static size_t ext_read(struct wan_batch_reader *r, const uint8_t *p, size_t len)
 {
-    /* Deleting slots (4) comes only with a resync (2). */
-    if (len < BATCH_EXT_MIN || p[0] == 0 || p[0] > 7 || (p[0] & 6) == 4) {
+    /* Deleting slots (4) comes only with a resync (2), a key pattern (8) only with 4. */
+    if (len < BATCH_EXT_MIN || p[0] == 0 || p[0] > 15 || (p[0] & 6) == 4 || (p[0] & 12) == 8) {
         return 0;
     }
     size_t off = 1;
@@ -166,6 +174,16 @@ static size_t ext_read(struct wan_batch_reader *r, const uint8_t *p, size_t len)
             if (r->clear_lo > r->clear_hi || r->clear_hi >= HY_SLOT_COUNT) {
                 return 0;
             }
+        }
+        if (p[0] & 8) {
+            size_t klen = len - off >= 1 ? p[off] : 0;
+            if (klen == 0 || klen > WAN_PATTERN_MAX || len - off < 1 + klen ||
+                memchr(p + off + 1, '\0', klen) != NULL) {
+                return 0;
+            }
+            memcpy(r->clear_keys, p + off + 1, klen);
+            r->clear_keys[klen] = '\0';
+            off += 1 + klen;
         }
         if (!(p[0] & 1)) {
             return off;
@@ -397,7 +415,8 @@ uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partiti
  * applied now would undo a change applied since. */
 struct slot_keys {
     uint16_t lo, hi;
-    struct hy_buf keys; /* u32 LE length + bytes, repeated */
+    const char *pattern; /* "": every key */
+    struct hy_buf keys;  /* u32 LE length + bytes, repeated */
     size_t count;
 };
 
@@ -406,17 +425,21 @@ static void collect_slot_key(void *ctx, const uint8_t *key, size_t klen, const s
     (void)o;
     struct slot_keys *c = ctx;
     uint16_t slot = hy_key_slot(key, klen);
-    if (slot >= c->lo && slot <= c->hi) {
+    if (slot >= c->lo && slot <= c->hi &&
+        (c->pattern[0] == '\0' ||
+         hy_glob_match((const uint8_t *)c->pattern, strlen(c->pattern), key, klen, 0))) {
         hy_buf_append_u32le(&c->keys, (uint32_t)klen);
         hy_buf_append(&c->keys, key, klen);
         c->count++;
     }
 }
 
-/* Deletes every key held in slots lo..hi (expired ones included: they are gone anyway). */
-static void clear_slots(struct store *s, uint16_t lo, uint16_t hi, uint64_t time_ms)
+/* Deletes every key held in slots lo..hi that matches pattern ("": all; expired ones included:
+ * they are gone anyway). */
+static void clear_slots(struct store *s, uint16_t lo, uint16_t hi, const char *pattern,
+                        uint64_t time_ms)
 {
-    struct slot_keys c = {.lo = lo, .hi = hi, .count = 0};
+    struct slot_keys c = {.lo = lo, .hi = hi, .pattern = pattern, .count = 0};
     hy_buf_init(&c.keys);
     uint64_t cursor = 0;
     do {
@@ -447,7 +470,7 @@ static void apply_resync(struct store *s, const struct store_entry *e, struct wa
         /* An active-passive resync's first batch, applied once (its resends find the position
          * at the base): the target is a replica of the source's slots, so what it holds there
          * goes, and the scan's states (this batch's and the next ones') are all that stays. */
-        clear_slots(s, r->clear_lo, r->clear_hi, e->time_ms);
+        clear_slots(s, r->clear_lo, r->clear_hi, r->clear_keys, e->time_ms);
     }
     uint64_t index;
     const uint8_t *entry;

@@ -103,12 +103,14 @@ void wan_batch_ext_encode(struct hy_buf *out, const char *link, const struct wan
 /* The header extension of a resync batch (docs/wan.md "Resync"): flags u8 (2; | 1 when an
  * active-active extension follows; | 4 when the target is to delete first the keys it holds in
  * the source partition's slots), the resync's base sequence number (u64 LE), for 4 the slots
- * (first, last: u16 LE each), then, for 1, the rest of aa_ext (wan_batch_ext_encode's bytes
- * after its mode byte). A resync batch holds key states only (STORE_OP_WAN_PUT); its entries
- * are numbered from 1 within the resync, not by the source's log. clear_lo > clear_hi: no
- * deletion. */
+ * (first, last: u16 LE each), for 8 (only with 4: a link that ships only some keys) the glob
+ * the deleted keys must match (len u8, bytes), then, for 1, the rest of aa_ext
+ * (wan_batch_ext_encode's bytes after its mode byte). A resync batch holds key states only
+ * (STORE_OP_WAN_PUT); its entries are numbered from 1 within the resync, not by the source's
+ * log. clear_lo > clear_hi: no deletion. keys: NULL or "" for every key. */
 void wan_batch_ext_resync_encode(struct hy_buf *out, uint64_t base, uint16_t clear_lo,
-                                 uint16_t clear_hi, const uint8_t *aa_ext, size_t aa_len);
+                                 uint16_t clear_hi, const char *keys, const uint8_t *aa_ext,
+                                 size_t aa_len);
 
 struct wan_batch_reader {
     const uint8_t *p;
@@ -121,6 +123,7 @@ struct wan_batch_reader {
     uint64_t resync_base; /* the source's sequence number the scan started after */
     int clear;            /* a resync's first batch: the keys in clear_lo..clear_hi go first */
     uint16_t clear_lo, clear_hi;
+    char clear_keys[WAN_PATTERN_MAX + 1]; /* only those matching this glob ("": all) */
     char link[WAN_ORIGIN_MAX + 1];
     struct wan_policy_rule rules[WAN_POLICIES_MAX];
     size_t nrules;

@@ -3,16 +3,19 @@
  * batch a source partition leader ships (wan_batch_open/next, run by a target on bytes that
  * arrive over its client port in HY.WANAPPLY) and a link's stored definition (wan_link_decode,
  * read from the metadata group's keyspace), and a partition's outbox as its snapshots keep it
- * (wan_outbox_image_decode).
+ * (wan_outbox_image_decode); a cluster's region role (wan_role_decode, from the metadata group)
+ * and a target's -DEMOTED refusal as the sender reads it (wan_demoted_parse, bytes from the
+ * target's client port).
  *
- * The input's first byte picks the decoder ('O' the outbox, else odd a link, even a batch); for
- * a link, the next byte is the name's length.
+ * The input's first byte picks the decoder ('O' the outbox, 'R' a role, 'D' a refusal, else odd
+ * a link, even a batch); for a link, the next byte is the name's length.
  * Properties: decoding never crashes or reads past the input; a batch that reads to its end
  * has strictly increasing indexes and, built again with wan_batch_init_ext (its header
  * extension, an active-active link's name and policies or a resync's base and slots, copied
  * as read) and wan_batch_add,
  * gives back exactly the input (one encoding per batch); a definition that decodes encodes back to
- * exactly its bytes, and so does an outbox image.
+ * exactly its bytes, and so does an outbox image; a role that decodes encodes to a value that
+ * decodes to the same role; a refusal read gives an epoch above 0 and a valid name that fits.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +25,36 @@
 #include "node/wan.h"
 #include "store/store_wan.h"
 #include "fuzz.h"
+
+static void fuzz_role(const uint8_t *p, size_t len)
+{
+    struct wan_role r, again;
+    if (!wan_role_decode(p, len, &r)) {
+        return;
+    }
+    FUZZ_CHECK(r.epoch > 0 && wan_name_ok((const uint8_t *)r.by, strlen(r.by)));
+    struct hy_buf out;
+    hy_buf_init(&out);
+    wan_role_encode(&r, &out);
+    FUZZ_CHECK(wan_role_decode(out.data, out.len, &again));
+    FUZZ_CHECK(again.kind == r.kind && again.epoch == r.epoch && strcmp(again.by, r.by) == 0);
+    hy_buf_free(&out);
+}
+
+static void fuzz_demoted(const uint8_t *p, size_t len)
+{
+    char *err = malloc(len + 1);
+    FUZZ_CHECK(err != NULL);
+    memcpy(err, p, len);
+    err[len] = '\0';
+    uint64_t epoch = 0;
+    char by[8];
+    if (wan_demoted_parse(err, &epoch, by, sizeof(by))) {
+        FUZZ_CHECK(epoch > 0 && strlen(by) < sizeof(by) &&
+                   wan_name_ok((const uint8_t *)by, strlen(by)));
+    }
+    free(err);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -94,6 +127,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (data[0] == 'O') {
         fuzz_outbox(data + 1, size - 1);
+    } else if (data[0] == 'R') {
+        fuzz_role(data + 1, size - 1);
+    } else if (data[0] == 'D') {
+        fuzz_demoted(data + 1, size - 1);
     } else if (data[0] & 1) {
         fuzz_link(data + 1, size - 1);
     } else {

@@ -240,6 +240,17 @@ def test_unreachable_cluster_is_not_applied_by_the_deadline():
     assert len(unreachable) == 3, load.lines
 
 
+def start_client(exe, env, args):
+    """Runs the program exe with args; returns the process, the list its output lines go into
+    as they come, and the thread that reads them."""
+    proc = subprocess.Popen([exe] + args, env=env, stdout=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
+                              daemon=True)
+    reader.start()
+    return proc, lines, reader
+
+
 def install_and_build(tmp_path, example):
     """make install PREFIX=tmp, then builds examples/<example>.c with pkg-config against the
     install; returns the program and the environment to run it with."""
@@ -282,14 +293,9 @@ def test_failover_client_moves_to_the_secondary_cluster(tmp_path, servers):
     secondary with no error handling in the loop. At most the write in flight is unknown."""
     exe, run_env, _ = install_and_build(tmp_path, "failover_client")
     primary, secondary = servers.start(), servers.start()
-    proc = subprocess.Popen([exe, "--primary", "127.0.0.1:%d" % primary.port, "--secondary",
-                             "127.0.0.1:%d" % secondary.port, "--writes", "400",
-                             "--interval-ms", "5"], env=run_env, stdout=subprocess.PIPE,
-                            text=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
-                              daemon=True)
-    reader.start()
+    proc, lines, reader = start_client(exe, run_env, [
+        "--primary", "127.0.0.1:%d" % primary.port, "--secondary",
+        "127.0.0.1:%d" % secondary.port, "--writes", "400", "--interval-ms", "5"])
     wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 30, "100 writes")
     primary.send_signal(signal.SIGKILL)
     primary.wait_exit()
@@ -324,14 +330,9 @@ def test_failover_client_fails_back_to_the_primary(tmp_path, servers):
     exe, run_env, _ = install_and_build(tmp_path, "failover_client")
     primary, secondary = servers.start(), servers.start()
     port = primary.port
-    proc = subprocess.Popen([exe, "--primary", "127.0.0.1:%d" % port, "--secondary",
-                             "127.0.0.1:%d" % secondary.port, "--writes", "1500",
-                             "--interval-ms", "5", "--failback-ms", "1500"], env=run_env,
-                            stdout=subprocess.PIPE, text=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
-                              daemon=True)
-    reader.start()
+    proc, lines, reader = start_client(exe, run_env, [
+        "--primary", "127.0.0.1:%d" % port, "--secondary", "127.0.0.1:%d" % secondary.port,
+        "--writes", "1500", "--interval-ms", "5", "--failback-ms", "1500"])
     wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 30, "100 writes")
     primary.send_signal(signal.SIGKILL)
     primary.wait_exit()
@@ -365,13 +366,9 @@ def test_membership_listener_sees_a_member_fail(tmp_path, make_cluster, events_m
     li = c.leader()
     victim = (li + 1) % 3
     addrs = ",".join("127.0.0.1:%d" % c.ports[i] for i in range(3) if i != victim)
-    proc = subprocess.Popen([exe, "--primary", addrs, "--secondary", "127.0.0.1:1", "--writes",
-                             "1200", "--interval-ms", "5", "--events-ms", str(events_ms)],
-                            env=run_env, stdout=subprocess.PIPE, text=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in proc.stdout),
-                              daemon=True)
-    reader.start()
+    proc, lines, reader = start_client(exe, run_env, [
+        "--primary", addrs, "--secondary", "127.0.0.1:1", "--writes", "1200", "--interval-ms",
+        "5", "--events-ms", str(events_ms)])
     wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 30, "100 writes")
     if events_ms == 0:  # pub/sub keeps nothing for later: the subscription first
         def subscribers():

@@ -13,118 +13,26 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import threading
 import urllib.request
 
 import pytest
 
-from cluster import Cluster, is_error
+from cluster import is_error
 from conftest import RawConn, wait_for
+from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 PARTS = 2
 
 
-class CutProxy:
-    """Forwards 127.0.0.1:port to a target port until cut: then every connection is closed
-    and new ones are closed on arrival, until healed."""
-
-    def __init__(self, target_port):
-        self.target = target_port
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.2)
-        self.port = self.lsock.getsockname()[1]
-        self.lock = threading.Lock()
-        self.socks = []
-        self.is_cut = False
-        self.done = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while not self.done:
-            try:
-                c, _ = self.lsock.accept()
-            except (socket.timeout, OSError):
-                continue
-            with self.lock:
-                if self.is_cut:
-                    c.close()
-                    continue
-                try:
-                    u = socket.create_connection(("127.0.0.1", self.target), timeout=2)
-                except OSError:
-                    c.close()
-                    continue
-                self.socks += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, a, b):
-        try:
-            while True:
-                data = a.recv(65536)
-                if not data:
-                    break
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        with self.lock:
-            self.is_cut = True
-            for s in self.socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-            self.socks = []
-
-    def heal(self):
-        with self.lock:
-            self.is_cut = False
-
-    def close(self):
-        self.cut()
-        self.done = True
-        self.thread.join(timeout=5)
-        self.lsock.close()
-
-
 @pytest.fixture
-def two(tmp_path_factory):
-    made, proxies = [], []
-
+def two(wan_clusters):
     def make():
-        east = Cluster(tmp_path_factory, 1,
-                       {"partitions": PARTS, "cluster-name": "east", "requirepass": "pe"})
-        made.append(east)
-        west = Cluster(tmp_path_factory, 1,
-                       {"partitions": PARTS, "cluster-name": "west", "requirepass": "pw"})
-        made.append(west)
-        east.start_all()
-        west.start_all()
-        to_west, to_east = CutProxy(west.ports[0]), CutProxy(east.ports[0])
-        proxies.extend([to_west, to_east])
-        return east, west, to_west, to_east
+        east, west = wan_clusters.two(PARTS)
+        return east, west, wan_clusters.proxy(west.ports[0]), wan_clusters.proxy(east.ports[0])
 
-    yield make
-    for p in proxies:
-        p.close()
-    errors = []
-    for c in made:
-        errors += c.stop_all()
-    assert not errors, "\n".join(errors)
+    return make
 
 
 PASS = {"east": "pe", "west": "pw"}

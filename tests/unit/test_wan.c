@@ -82,6 +82,20 @@ static void test_link_definitions(void **state)
     assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD=*  DISCARD=a"), &back));
     assert_false(wan_link_decode(S("dr"), S("active-passive h:1"), &back));
     assert_false(wan_link_decode(S("dr"), S("active-passive bad x"), &back));
+    /* A key pattern (--keys) comes first, before the rules, and only there. */
+    strcpy(l.keys, "user:*");
+    hy_buf_reset(&b);
+    wan_link_encode(&l, &b);
+    assert_memory_equal(b.data, "active-active h1:1,h2:2  KEYS=user:* PUT_IF_ABSENT=", 51);
+    assert_true(wan_link_decode(S("dr"), b.data, b.len, &back));
+    assert_string_equal(back.keys, "user:*");
+    assert_int_equal(back.nrules, 2);
+    assert_true(wan_link_decode(S("dr"), S("active-passive h:1 x KEYS=a*"), &back));
+    assert_string_equal(back.keys, "a*");
+    assert_int_equal(back.nrules, 0);
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x KEYS="), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD=* KEYS=a"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x KEYS=a KEYS=b"), &back));
     hy_buf_free(&b);
 }
 
@@ -853,7 +867,7 @@ static void test_resync_batches(void **state)
     struct hy_buf ext, put;
     hy_buf_init(&ext);
     hy_buf_init(&put);
-    wan_batch_ext_resync_encode(&ext, 20, 1, 0, NULL, 0);
+    wan_batch_ext_resync_encode(&ext, 20, 1, 0, NULL, NULL, 0);
     struct wan_batch rs;
     wan_batch_init_ext(&rs, "east", 0, 1 << 20, 100, ext.data, ext.len);
     const char *keys[] = {"n", "k"};
@@ -887,7 +901,7 @@ static void test_resync_batches(void **state)
     struct wan_policy_rule rule = {.pattern = "*", .policy = WAN_POLICY_DISCARD};
     wan_batch_ext_encode(&aa, "dr", &rule, 1);
     hy_buf_reset(&ext);
-    wan_batch_ext_resync_encode(&ext, 30, 1, 0, aa.data, aa.len);
+    wan_batch_ext_resync_encode(&ext, 30, 1, 0, NULL, aa.data, aa.len);
     struct wan_batch bad;
     wan_batch_init_ext(&bad, "east", 0, 1 << 20, 100, ext.data, ext.len);
     assert_int_equal(wan_batch_add(&bad, 1, incr.data, incr.len), HY_OK);
@@ -905,7 +919,7 @@ static void test_resync_batches(void **state)
      * partition's slots first, once: sent again, it deletes nothing the stream wrote since. */
     uint16_t slot_n = hy_key_slot(S("n")), slot_k = hy_key_slot(S("k"));
     hy_buf_reset(&ext);
-    wan_batch_ext_resync_encode(&ext, 40, slot_k, slot_k, NULL, 0);
+    wan_batch_ext_resync_encode(&ext, 40, slot_k, slot_k, NULL, NULL, 0);
     struct wan_batch clr;
     wan_batch_init_ext(&clr, "east", 0, 1 << 20, 100, ext.data, ext.len);
     assert_int_equal(wan_batch_open(&r, clr.buf.data, clr.buf.len), HY_OK);
@@ -917,6 +931,22 @@ static void test_resync_batches(void **state)
     assert_int_equal(store_apply(dst, set.data, set.len, NULL), HY_OK);
     assert_string_equal(apply_batch(dst, &clr), ":40\r\n");
     assert_string_equal(get(dst, "k"), "v");
+    wan_batch_free(&clr);
+
+    /* A link shipping only some keys deletes only those: "k" matches "k*", "n" does not (a
+     * resync of a new stream, base 50, over slots holding both). */
+    hy_buf_reset(&ext);
+    uint16_t lo = slot_n < slot_k ? slot_n : slot_k, hi = slot_n < slot_k ? slot_k : slot_n;
+    wan_batch_ext_resync_encode(&ext, 50, lo, hi, "k*", NULL, 0);
+    wan_batch_init_ext(&clr, "east", 0, 1 << 20, 100, ext.data, ext.len);
+    assert_int_equal(wan_batch_open(&r, clr.buf.data, clr.buf.len), HY_OK);
+    assert_true(r.clear && strcmp(r.clear_keys, "k*") == 0);
+    assert_string_equal(apply_batch(dst, &clr), ":50\r\n");
+    assert_null(get(dst, "k"));
+    assert_string_equal(get(dst, "n"), "6");
+    for (size_t cut = 1; cut < 1 + 4 + ext.len; cut++) {
+        assert_int_not_equal(wan_batch_open(&r, clr.buf.data, cut), HY_OK);
+    }
     wan_batch_free(&clr);
 
     /* The tap: an op as such, a state while states are asked for. */
@@ -945,6 +975,79 @@ static void test_resync_batches(void **state)
     store_destroy(dst);
 }
 
+/* A region role survives its encoding, malformed ones are refused, the later promotion wins,
+ * and a target's -DEMOTED refusal is read back by the sender. */
+static void test_region_roles(void **state)
+{
+    (void)state;
+    struct wan_role r = {.kind = WAN_ROLE_PRIMARY, .epoch = 1765000000123ULL}, back;
+    strcpy(r.by, "west-1");
+    struct hy_buf b;
+    hy_buf_init(&b);
+    wan_role_encode(&r, &b);
+    assert_true(wan_role_decode(b.data, b.len, &back));
+    assert_int_equal(back.kind, WAN_ROLE_PRIMARY);
+    assert_int_equal(back.epoch, 1765000000123ULL);
+    assert_string_equal(back.by, "west-1");
+    assert_true(wan_role_decode(S("passive 5 east"), &back));
+    assert_int_equal(back.kind, WAN_ROLE_PASSIVE);
+    assert_false(wan_role_decode(S("primary 5"), &back));
+    assert_false(wan_role_decode(S("primary 0 a"), &back));
+    assert_false(wan_role_decode(S("primary -3 a"), &back));
+    assert_false(wan_role_decode(S("leader 5 a"), &back));
+    assert_false(wan_role_decode(S("primary 5 a b"), &back));
+    assert_false(wan_role_decode(S("primary 5x a"), &back));
+    assert_false(wan_role_decode(S(""), &back));
+    for (size_t cut = 0; cut < b.len; cut++) {
+        /* every truncation of a valid value but those that leave a shorter valid name */
+        int ok = wan_role_decode(b.data, cut, &back);
+        assert_true(!ok || cut > strlen("primary 1765000000123 "));
+    }
+
+    struct wan_role none = {0}, prim = {.kind = WAN_ROLE_PRIMARY, .epoch = 10},
+                    pas = {.kind = WAN_ROLE_PASSIVE, .epoch = 10};
+    assert_true(wan_role_yields(&none, 1));
+    assert_true(wan_role_yields(&prim, 11));  /* a later promotion elsewhere wins */
+    assert_false(wan_role_yields(&prim, 10)); /* not an earlier or equal one */
+    assert_false(wan_role_yields(&prim, 9));
+    assert_true(wan_role_yields(&pas, 11));  /* passive for a newer primary */
+    assert_false(wan_role_yields(&pas, 10)); /* already passive for this one */
+
+    uint64_t epoch;
+    char by[WAN_NAME_MAX + 1];
+    assert_true(wan_demoted_parse("target partition 1 answered DEMOTED 77 west: this cluster",
+                                  &epoch, by, sizeof(by)));
+    assert_int_equal(epoch, 77);
+    assert_string_equal(by, "west");
+    assert_false(wan_demoted_parse("DEMOTED 0 west:", &epoch, by, sizeof(by)));
+    assert_false(wan_demoted_parse("DEMOTED x west:", &epoch, by, sizeof(by)));
+    assert_false(wan_demoted_parse("DEMOTED 5 :", &epoch, by, sizeof(by)));
+    assert_false(wan_demoted_parse("READONLY 5 west", &epoch, by, sizeof(by)));
+    assert_false(wan_demoted_parse("DEMOTED 5 west", &epoch, by, 3)); /* does not fit */
+    hy_buf_free(&b);
+}
+
+/* A resync's progress: a percentage that reaches 100 only when finished, and its bar. */
+static void test_resync_progress(void **state)
+{
+    (void)state;
+    char bar[WAN_BAR_WIDTH + 1];
+    assert_int_equal(wan_progress_percent(0, 1000, 0), 0);
+    assert_int_equal(wan_progress_percent(420, 1000, 0), 42);
+    assert_int_equal(wan_progress_percent(1000, 1000, 0), 99); /* not done until the scan is */
+    assert_int_equal(wan_progress_percent(5000, 1000, 0), 99); /* keys came during the scan */
+    assert_int_equal(wan_progress_percent(0, 0, 0), 99);
+    assert_int_equal(wan_progress_percent(3, 1000, 1), 100);
+    wan_progress_bar(0, bar, sizeof(bar));
+    assert_string_equal(bar, "....................");
+    wan_progress_bar(42, bar, sizeof(bar));
+    assert_string_equal(bar, "########............");
+    wan_progress_bar(100, bar, sizeof(bar));
+    assert_string_equal(bar, "####################");
+    wan_progress_bar(250, bar, sizeof(bar));
+    assert_string_equal(bar, "####################");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -962,6 +1065,8 @@ int main(void)
         cmocka_unit_test(test_passive_states_apply),
         cmocka_unit_test(test_states_of_every_key),
         cmocka_unit_test(test_resync_batches),
+        cmocka_unit_test(test_region_roles),
+        cmocka_unit_test(test_resync_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
