@@ -109,6 +109,8 @@ struct node_stats {
 #define NODE_SLOW_TURN_MS       100   /* an event loop turn this long is logged and counted */
 #define NODE_DEAF_RECENT_MS     10000 /* how long a stretch of deafness stretches Raft's timeouts */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
+/* Peers whose busy notices a node keeps at once (busy_peers.c); more are ignored. */
+#define NODE_PEER_BUSY_MAX      16
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
 #define NODE_SNAPSHOT_FORK_KEYS 20000 /* below this many keys, snapshots are encoded inline */
 
@@ -485,6 +487,14 @@ struct hy_node {
     } script_busy;
     node_busy_poll_fn busy_poll;
     void *busy_poll_ctx;
+    /* busy_peers.c: the peers whose loop a script holds, from their BUSY notices. */
+    struct node_peer_busy {
+        char name[NODE_MEMBER_NAME_MAX + 1];
+        unsigned flags;      /* NODE_BUSY_F_* */
+        uint64_t started_ms; /* on this node's clock: when the script started there */
+        uint64_t until_ms;   /* forgotten then unless a notice renews it */
+    } peer_busy[NODE_PEER_BUSY_MAX];
+    size_t peer_busy_count;
     struct node_client *processing; /* node_client_process's client: its input is in use */
     uint64_t block_seq;             /* blocking.c: numbers clients in the order they blocked */
     int block_any; /* blocking.c: a client may be waiting for data (cleared by a pass that
@@ -600,6 +610,9 @@ void replica_mark_ready(struct hy_node *n, struct node_client *c);
 void replica_wake(struct hy_node *n, uint64_t now_ms);
 /* Node-level liveness of member `id` to every started group (RAFT_EV_LIVENESS). */
 void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms);
+/* Member `leader`'s node is busy and still leads `group` in `term` (RAFT_EV_LEADER_BUSY). */
+void replica_leader_busy(struct hy_node *n, uint32_t group, raft_id leader, uint64_t term,
+                         uint64_t now_ms);
 /* Cron: a quiesced partition group that follows a member the metadata group removed (whose
  * messages node_receive ignores) is told that member is down, so that it elects another. */
 void replica_wake_from_removed_leaders(struct hy_node *n, uint64_t now_ms);
@@ -816,6 +829,8 @@ const struct node_member *proxy_target(const struct node_group *g);
 /* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot
  * (no reachable leader, or this node leads). */
 int proxy_forward(struct cmd_ctx *x);
+/* The same, to member m (up, not this node). */
+int proxy_forward_to(struct cmd_ctx *x, const struct node_member *m);
 /* Asks member m a question of this node's own (enum node_probe): `HY.MEMBERROLE <this
  * node's name>` (member_removal_step) or `HY.LEADERS` (partmap_refresh_hints). */
 void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
@@ -1014,6 +1029,20 @@ void node_multi_reset(struct node_client *c);
  * the transaction with the busy error, anything else gets it (and dooms a transaction). */
 void node_multi_busy(struct node_client *c, const struct cmd_def *d, struct resp_writer *w,
                      const char *busy);
+/* Redis's -BUSY text for a script (is_eval) or a function. */
+const char *node_busy_text(int is_eval);
+/* SCRIPT KILL, FUNCTION KILL (kill = 1) or FUNCTION STATS (0): the requests a busy script
+ * leaves to be answered, also when they come from a peer (1 when d, argv is one). */
+int node_busy_request_kind(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                           int *kill_out);
+/* busy_peers.c: while a peer's script is past this node's busy-reply-threshold, c's request
+ * is answered as the busy node answers it (-BUSY, MULTI/DISCARD/EXEC as node_multi_busy),
+ * or, SCRIPT KILL / FUNCTION KILL / FUNCTION STATS, forwarded to the busy node. Returns 1
+ * when it did either (the request is done or forwarded), 0 to run it as usual. */
+int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct cmd_def *d,
+                        size_t argc, const struct resp_arg *argv, uint64_t now_ms);
+/* The link to `name` went down: its busy notice no longer holds. */
+void node_peer_busy_forget(struct hy_node *n, const char *name);
 void node_multi_free(struct node_client *c);
 struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
                                          const struct resp_arg *argv);

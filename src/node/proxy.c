@@ -411,6 +411,11 @@ static int ryw_decides_here(const struct hy_node *n, const struct node_client *c
     if (d->handler == cmd_info) {
         return -1; /* the keyspace, the dirty counter, ... of every group held here */
     }
+    if (d->handler == cmd_auth || (d->handler == cmd_hello && argc > 2)) {
+        /* The users are the metadata group's: an ACL SETUSER this node's client had
+         * acknowledged must be there before its AUTH is judged. */
+        return 3;
+    }
     if (d->handler == cmd_config) {
         /* Only the encoding thresholds are replicated state (slot 0's copy answers): a GET of
          * other settings reads this node's own, and waits for nothing. */
@@ -462,7 +467,7 @@ int proxy_ryw_hold(struct node_group *g, struct node_client *c, const struct cmd
             }
         }
     } else if (which != 0) {
-        struct node_group *one = which == 2 ? node_group_of_slot(n, 0) : g;
+        struct node_group *one = which == 2 ? node_group_of_slot(n, 0) : which == 3 ? n->meta : g;
         lag = ryw_behind(one) ? one : NULL;
     }
     if (lag == NULL) {
@@ -495,11 +500,16 @@ void proxy_ryw_reset(struct node_client *c)
 
 int proxy_forward(struct cmd_ctx *x)
 {
-    struct hy_node *n = x->node;
     const struct node_member *leader = proxy_target(x->group);
     if (leader == NULL || leader->id == x->group->raft.cfg.id) {
         return 0;
     }
+    return proxy_forward_to(x, leader);
+}
+
+int proxy_forward_to(struct cmd_ctx *x, const struct node_member *leader)
+{
+    struct hy_node *n = x->node;
     struct node_forward *f = forward_new(
         n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
     f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
