@@ -24,14 +24,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/assert.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
-
-#define BUSY_F_ACTIVE   1u /* a script runs there */
-#define BUSY_F_EVAL     2u /* EVAL and friends (SCRIPT KILL), else a function (FUNCTION KILL) */
-#define BUSY_F_KILLABLE 4u /* a probe or a read-only run: SCRIPT KILL stops it */
-#define BUSY_GROUPS_MAX 4096
 
 static void bulk_u64(struct hy_buf *out, uint64_t v)
 {
@@ -40,30 +36,43 @@ static void bulk_u64(struct hy_buf *out, uint64_t v)
     hy_buf_printf(out, "$%d\r\n%s\r\n", len, txt);
 }
 
+void node_busy_notice_encode(struct hy_buf *out, const struct node_busy_notice *b)
+{
+    size_t pairs = b->flags != 0 ? b->count : 0;
+    hy_buf_printf(out, "*%zu\r\n$4\r\nBUSY\r\n", 3 + 2 * pairs);
+    bulk_u64(out, b->flags);
+    bulk_u64(out, b->ran_ms);
+    for (size_t i = 0; i < pairs; i++) {
+        bulk_u64(out, b->group[i]);
+        bulk_u64(out, b->term[i]);
+    }
+}
+
 void node_busy_notice(struct hy_node *n, uint64_t now_ms, struct hy_buf *out)
 {
     const struct node_script_busy *b = &n->script_busy;
-    size_t led = 0;
-    for (size_t i = 0; i < n->group_count; i++) {
-        led += replica_is_leader(n->groups[i]);
-    }
-    unsigned flags = 0;
+    struct node_busy_notice nb = {0};
     if (b->active) {
-        flags =
-            BUSY_F_ACTIVE | (b->is_eval ? BUSY_F_EVAL : 0) | (b->killable ? BUSY_F_KILLABLE : 0);
+        nb.flags = NODE_BUSY_F_ACTIVE | (b->is_eval ? NODE_BUSY_F_EVAL : 0) |
+                   (b->killable ? NODE_BUSY_F_KILLABLE : 0) |
+                   (b->replica ? NODE_BUSY_F_REPLICA : 0);
+        nb.ran_ms = b->started_ms != 0 && now_ms > b->started_ms ? now_ms - b->started_ms : 0;
     }
-    uint64_t ran =
-        b->active && b->started_ms != 0 && now_ms > b->started_ms ? now_ms - b->started_ms : 0;
-    hy_buf_printf(out, "*%zu\r\n$4\r\nBUSY\r\n", 3 + 2 * (flags != 0 ? led : 0));
-    bulk_u64(out, flags);
-    bulk_u64(out, ran);
-    for (size_t i = 0; flags != 0 && i < n->group_count; i++) {
+    for (size_t i = 0; nb.flags != 0 && i < n->group_count; i++) {
+        nb.count += replica_is_leader(n->groups[i]);
+    }
+    nb.group = hy_xcalloc(HY_MAX(nb.count, 1), sizeof(*nb.group));
+    nb.term = hy_xcalloc(HY_MAX(nb.count, 1), sizeof(*nb.term));
+    size_t k = 0;
+    for (size_t i = 0; nb.flags != 0 && i < n->group_count; i++) {
         const struct node_group *g = n->groups[i];
         if (replica_is_leader(g)) {
-            bulk_u64(out, g->id);
-            bulk_u64(out, raft_term(&g->raft));
+            nb.group[k] = g->id;
+            nb.term[k++] = raft_term(&g->raft);
         }
     }
+    node_busy_notice_encode(out, &nb);
+    node_busy_notice_free(&nb);
 }
 
 static int arg_u64(const struct resp_arg *a, uint64_t *out)
@@ -100,17 +109,43 @@ void node_peer_busy_forget(struct hy_node *n, const char *name)
     }
 }
 
-/* The notice's groups: each of this node's groups that `from` leads in that term hears that
- * its leader is alive. */
-static void peer_busy_groups(struct hy_node *n, const struct node_member *m, size_t argc,
-                             const struct resp_arg *argv, uint64_t now_ms)
+void node_busy_notice_free(struct node_busy_notice *b)
 {
-    for (size_t i = 3; i + 1 < argc; i += 2) {
-        uint64_t group, term;
-        if (arg_u64(&argv[i], &group) && arg_u64(&argv[i + 1], &term) && group <= UINT32_MAX) {
-            replica_leader_busy(n, (uint32_t)group, m->id, term, now_ms);
-        }
+    hy_free(b->group);
+    hy_free(b->term);
+    memset(b, 0, sizeof(*b));
+}
+
+int node_busy_notice_parse(const uint8_t *data, size_t len, struct node_busy_notice *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct resp_request_parser p;
+    resp_request_parser_init(&p, NULL);
+    size_t consumed = 0, argc = 0;
+    const struct resp_arg *argv = NULL;
+    uint64_t flags = 0;
+    int ok = resp_request_parse(&p, data, len, &consumed, &argc, &argv) == HY_OK &&
+             consumed == len && argc >= 3 && argc % 2 == 1 &&
+             argc <= 3 + 2 * (size_t)NODE_BUSY_GROUPS_MAX && node_arg_is(&argv[0], "BUSY") &&
+             arg_u64(&argv[1], &flags) && flags <= NODE_BUSY_F_ALL &&
+             arg_u64(&argv[2], &out->ran_ms) && (flags != 0 || argc == 3);
+    if (ok) {
+        out->flags = (unsigned)flags;
+        out->count = (argc - 3) / 2;
+        out->group = hy_xcalloc(HY_MAX(out->count, 1), sizeof(*out->group));
+        out->term = hy_xcalloc(HY_MAX(out->count, 1), sizeof(*out->term));
     }
+    for (size_t i = 0; ok && i < out->count; i++) {
+        uint64_t group = 0;
+        ok = arg_u64(&argv[3 + 2 * i], &group) && group <= UINT32_MAX &&
+             arg_u64(&argv[4 + 2 * i], &out->term[i]);
+        out->group[i] = (uint32_t)group;
+    }
+    resp_request_parser_free(&p);
+    if (!ok) {
+        node_busy_notice_free(out);
+    }
+    return ok;
 }
 
 static const struct node_member *member_named(const struct hy_node *n, const char *name)
@@ -126,32 +161,27 @@ static const struct node_member *member_named(const struct hy_node *n, const cha
 void node_peer_busy(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
                     uint64_t now_ms)
 {
-    struct resp_request_parser p;
-    resp_request_parser_init(&p, NULL);
-    size_t consumed = 0, argc = 0;
-    const struct resp_arg *argv = NULL;
-    uint64_t flags = 0, ran = 0;
+    struct node_busy_notice nb;
     const struct node_member *m = member_named(n, from);
-    if (resp_request_parse(&p, data, len, &consumed, &argc, &argv) != HY_OK || consumed != len ||
-        argc < 3 || argc % 2 == 0 || argc > 3 + 2 * BUSY_GROUPS_MAX ||
-        !node_arg_is(&argv[0], "BUSY") || !arg_u64(&argv[1], &flags) || !arg_u64(&argv[2], &ran) ||
-        m == NULL) {
+    if (m == NULL || !node_busy_notice_parse(data, len, &nb)) {
         hy_log(n->log, HY_LOG_WARN, "peer %s: malformed busy notice dropped", from);
-        resp_request_parser_free(&p);
         return;
     }
-    if (!(flags & BUSY_F_ACTIVE)) {
+    if (!(nb.flags & NODE_BUSY_F_ACTIVE) || (nb.flags & NODE_BUSY_F_REPLICA)) {
         node_peer_busy_forget(n, from);
     } else {
         struct node_peer_busy *b = peer_busy_slot(n, from, 1);
         if (b != NULL) {
-            b->flags = (unsigned)flags;
-            b->started_ms = now_ms - HY_MIN(ran, now_ms);
+            b->flags = nb.flags;
+            b->started_ms = now_ms - HY_MIN(nb.ran_ms, now_ms);
             b->until_ms = now_ms + NODE_BUSY_NOTICE_TTL_MS;
         }
-        peer_busy_groups(n, m, argc, argv, now_ms);
     }
-    resp_request_parser_free(&p);
+    /* Each group here that `from` leads in that term hears that its leader is alive. */
+    for (size_t i = 0; i < nb.count; i++) {
+        replica_leader_busy(n, nb.group[i], m->id, nb.term[i], now_ms);
+    }
+    node_busy_notice_free(&nb);
 }
 
 /* The busy peer a client of this node deals with: one whose script can be killed first (a
@@ -165,7 +195,8 @@ static const struct node_peer_busy *peer_busy_pick(struct hy_node *n, uint64_t n
             n->peer_busy[i] = n->peer_busy[--n->peer_busy_count];
             continue;
         }
-        if (pick == NULL || ((p->flags & BUSY_F_KILLABLE) && !(pick->flags & BUSY_F_KILLABLE))) {
+        if (pick == NULL ||
+            ((p->flags & NODE_BUSY_F_KILLABLE) && !(pick->flags & NODE_BUSY_F_KILLABLE))) {
             pick = p;
         }
         i++;
@@ -207,6 +238,6 @@ int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct c
         return 0; /* not past this node's threshold yet: it waits, as Redis's client would */
     }
     struct resp_writer w = {&c->out, c->proto};
-    node_multi_busy(c, d, &w, node_busy_text((p->flags & BUSY_F_EVAL) != 0));
+    node_multi_busy(c, d, &w, node_busy_text((p->flags & NODE_BUSY_F_EVAL) != 0));
     return 1;
 }

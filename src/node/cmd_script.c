@@ -480,6 +480,7 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
     b->active = 1;
     b->is_eval = fa == NULL;
     b->killable = !sc->at_apply || sc->probe;
+    b->replica = sc->at_apply && !sc->probe && !replica_is_leader(sc->g);
     snprintf(b->name, sizeof(b->name), "%s", fa != NULL ? fa->fname : "");
     script_busy_command(b, sc->cmd_name != NULL ? sc->cmd_name : (fa != NULL ? "fcall" : "eval"),
                         fa, keys, nkeys, args, nargs);
@@ -1451,7 +1452,11 @@ int node_busy_request_kind(const struct cmd_def *d, size_t argc, const struct re
 int node_busy_forward(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
                       uint64_t now_ms, struct hy_buf *reply)
 {
-    if (!n->script_busy.active || len < 2 || (data[0] != 2 && data[0] != 3)) {
+    int proto = 2;
+    const uint8_t *user;
+    size_t ulen;
+    size_t head = proxy_forward_head(data, len, &proto, &user, &ulen);
+    if (!n->script_busy.active || head == 0 || head >= len) {
         return 0;
     }
     struct resp_request_parser p;
@@ -1460,11 +1465,11 @@ int node_busy_forward(struct hy_node *n, const char *from, const uint8_t *data, 
     const struct resp_arg *argv = NULL;
     int kill = 0, answered = 0;
     /* Only a request of its own: a follower forwards these alone, never behind a write. */
-    if (resp_request_parse(&p, data + 1, len - 1, &consumed, &argc, &argv) == HY_OK &&
-        consumed == len - 1 && argc == 2) {
+    if (resp_request_parse(&p, data + head, len - head, &consumed, &argc, &argv) == HY_OK &&
+        consumed == len - head && argc == 2) {
         const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
         if (node_busy_request_kind(d, argc, argv, &kill)) {
-            struct resp_writer w = {reply, data[0]};
+            struct resp_writer w = {reply, proto};
             if (kill) {
                 hy_log(n->log, HY_LOG_INFO, "%.*s KILL from peer %s while a script is busy",
                        (int)HY_MIN(argv[0].len, 16), (const char *)argv[0].ptr, from);

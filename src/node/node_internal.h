@@ -478,6 +478,7 @@ struct hy_node {
         int active;
         int is_eval;         /* EVAL and friends (SCRIPT KILL), else a function (FUNCTION KILL) */
         int killable;        /* not at apply: a probe or a read-only run */
+        int replica;         /* at apply in a group this node follows (NODE_BUSY_F_REPLICA) */
         int wrote;           /* at apply: it has written (UNKILLABLE's wording) */
         int kill;            /* SCRIPT KILL / FUNCTION KILL (1) or a stopping server asked */
         int shutdown;        /* SHUTDOWN NOSAVE asked for the process to stop */
@@ -831,6 +832,10 @@ const struct node_member *proxy_target(const struct node_group *g);
 int proxy_forward(struct cmd_ctx *x);
 /* The same, to member m (up, not this node). */
 int proxy_forward_to(struct cmd_ctx *x, const struct node_member *m);
+/* Reads a FORWARD's head (its RESP version, and the client's ACL user when it names one, then
+ * borrowed from data): returns its length, or 0 when data does not start with one. */
+size_t proxy_forward_head(const uint8_t *data, size_t len, int *proto_out, const uint8_t **user_out,
+                          size_t *user_len_out);
 /* Asks member m a question of this node's own (enum node_probe): `HY.MEMBERROLE <this
  * node's name>` (member_removal_step) or `HY.LEADERS` (partmap_refresh_hints). */
 void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
@@ -1041,6 +1046,30 @@ int node_busy_request_kind(const struct cmd_def *d, size_t argc, const struct re
  * when it did either (the request is done or forwarded), 0 to run it as usual. */
 int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct cmd_def *d,
                         size_t argc, const struct resp_arg *argv, uint64_t now_ms);
+/* A BUSY notice (docs/peer-protocol.md "BUSY (14)"): flags (NODE_BUSY_F_*; 0: the script is
+ * over, and no groups), how long the script has run, and the groups the sender leads with
+ * their terms (owned arrays of count entries). */
+#define NODE_BUSY_F_ACTIVE   1u /* a script runs there */
+#define NODE_BUSY_F_EVAL     2u /* EVAL and friends (SCRIPT KILL), else a function */
+#define NODE_BUSY_F_KILLABLE 4u /* a probe or a read-only run: SCRIPT KILL stops it */
+#define NODE_BUSY_F_REPLICA                                       \
+    8u /* a run at apply in a group the sender follows: no client \
+          waits for it (the leader's run answers), so it makes no \
+          node answer -BUSY; its groups' notices still count */
+#define NODE_BUSY_F_ALL      15u
+#define NODE_BUSY_GROUPS_MAX 4096
+struct node_busy_notice {
+    unsigned flags;
+    uint64_t ran_ms;
+    size_t count;
+    uint32_t *group;
+    uint64_t *term;
+};
+void node_busy_notice_encode(struct hy_buf *out, const struct node_busy_notice *b);
+/* Reads a notice from a peer's bytes: 1 with *out filled (free with node_busy_notice_free),
+ * 0 when they are not one (nothing to free). */
+int node_busy_notice_parse(const uint8_t *data, size_t len, struct node_busy_notice *out);
+void node_busy_notice_free(struct node_busy_notice *b);
 /* The link to `name` went down: its busy notice no longer holds. */
 void node_peer_busy_forget(struct hy_node *n, const char *name);
 void node_multi_free(struct node_client *c);

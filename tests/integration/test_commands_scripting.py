@@ -862,6 +862,27 @@ def test_busy_script_through_a_follower(cluster):
 
 
 @pytest.mark.halyard_only
+def test_acl_check_cmd_through_a_follower_answers_for_the_clients_user(cluster):
+    """A user made through a follower can AUTH there at once (the follower waits for its
+    replica to hold the ACL SETUSER its client had acknowledged), and a script it sends
+    through the follower runs on the leader as that user: redis.acl_check_cmd answers for
+    it, not for the default user (the forward carries the user)."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    wait_for(lambda: info(cluster.ports[fi])["raft_leader"] != "", 10,
+             "the follower to learn who leads")
+    with RawConn(cluster.ports[fi]) as c:
+        assert c.cmd("ACL", "SETUSER", "bob16", "on", ">123", "+@scripting", "+set",
+                     "~x*") == "OK"
+        assert c.cmd("AUTH", "bob16", "123") == "OK"
+        assert c.cmd("EVAL", "return redis.acl_check_cmd('set','xx',1)", 1, "xx") == 1
+        assert c.cmd("EVAL", "return redis.acl_check_cmd('hset','xx','f',1)", 1, "xx") is None
+        assert c.cmd("EVAL", "return redis.acl_check_cmd('set','yy',1)", 1, "xx") is None
+    with RawConn(cluster.ports[fi]) as c:
+        assert c.cmd("ACL", "DELUSER", "bob16") == 1
+
+
+@pytest.mark.halyard_only
 def test_scripts_through_a_follower_apply_identically(cluster):
     """Scripts sent to a follower run once, as one entry, on every replica: SMEMBERS's order
     (sorted for scripts), math.random and the entry's time give every replica the same values;
