@@ -109,10 +109,14 @@ static void mesh_busy_cb(void *ctx, const char *from, const uint8_t *data, size_
     mesh->progress_cb(mesh->ctx); /* what its groups' timers changed */
 }
 
-static int mesh_busy_forward_cb(void *ctx, const char *from, const uint8_t *data, size_t len,
-                                struct hy_buf *reply)
+static int mesh_busy_forward_cb(void *ctx, uint8_t type, const char *from, const uint8_t *data,
+                                size_t len, struct hy_buf *reply)
 {
     struct io_mesh *mesh = ctx;
+    if (type == WIRE_BUSY) {
+        node_peer_busy_note(mesh->node, from, data, len, io_clock_ms());
+        return 0;
+    }
     return node_busy_forward(mesh->node, from, data, len, io_clock_ms(), reply);
 }
 

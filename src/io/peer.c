@@ -1484,10 +1484,11 @@ static void busy_conn_scan(struct peer_conn *c, peer_busy_forward_fn fn, void *c
         if (f.type == WIRE_PING && conn_queued(c) < t->cfg.queue_bytes_max) {
             wire_encode_ping(&c->pending, WIRE_PONG, f.ping_token);
             answered = 1;
-        } else if (f.type == WIRE_FORWARD && fn != NULL) {
+        } else if ((f.type == WIRE_FORWARD || f.type == WIRE_BUSY) && fn != NULL) {
             struct hy_buf reply;
             hy_buf_init(&reply);
-            if (fn(ctx, c->peer->addr.id, f.forward.data, f.forward.len, &reply)) {
+            if (fn(ctx, f.type, c->peer->addr.id, f.forward.data, f.forward.len, &reply) &&
+                f.type == WIRE_FORWARD) {
                 (void)send_forward(t, WIRE_FORWARD_REPLY, c->peer->addr.id, f.forward.req_id,
                                    reply.data, reply.len);
                 answered = 1;

@@ -174,13 +174,14 @@ void peer_send_busy_all(struct peer_transport *t, const uint8_t *data, size_t le
 /*
  * While a Lua script holds the event loop (docs/protocol.md "Busy scripts"), called from the
  * script's poll: queues the BUSY notice (notice, len; NULL: none this time) to every peer,
- * reads what the peers sent, answers PINGs and the FORWARDs fn answers (fn returns 1 with
- * the reply bytes in *reply, or 0 to leave the request for the loop), and writes what was
- * queued without waiting for the loop. Every other frame stays queued, in order, and is
+ * reads what the peers sent, answers PINGs and the FORWARDs fn answers (fn, given the frame's
+ * type, returns 1 with the reply bytes in *reply, or 0 to leave the request for the loop), shows
+ * fn every BUSY frame (which stays for the loop too), and writes what was queued without
+ * waiting for the loop. Every other frame stays queued, in order, and is
  * dispatched once the loop runs again. Nothing here calls a callback of cbs.
  */
-typedef int (*peer_busy_forward_fn)(void *ctx, const char *from, const uint8_t *data, size_t len,
-                                    struct hy_buf *reply);
+typedef int (*peer_busy_forward_fn)(void *ctx, uint8_t type, const char *from, const uint8_t *data,
+                                    size_t len, struct hy_buf *reply);
 void peer_transport_busy_pump(struct peer_transport *t, const uint8_t *notice, size_t len,
                               peer_busy_forward_fn fn, void *ctx);
 

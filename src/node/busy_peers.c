@@ -158,30 +158,55 @@ static const struct node_member *member_named(const struct hy_node *n, const cha
     return NULL;
 }
 
-void node_peer_busy(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
-                    uint64_t now_ms)
+/* Notes what the notice says of from's script; 0 when it is no notice. */
+static int peer_busy_read(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                          uint64_t now_ms, struct node_busy_notice *nb)
 {
-    struct node_busy_notice nb;
-    const struct node_member *m = member_named(n, from);
-    if (m == NULL || !node_busy_notice_parse(data, len, &nb)) {
-        hy_log(n->log, HY_LOG_WARN, "peer %s: malformed busy notice dropped", from);
-        return;
+    if (member_named(n, from) == NULL || !node_busy_notice_parse(data, len, nb)) {
+        return 0;
     }
-    if (!(nb.flags & NODE_BUSY_F_ACTIVE) || (nb.flags & NODE_BUSY_F_REPLICA)) {
+    if (!(nb->flags & NODE_BUSY_F_ACTIVE) || (nb->flags & NODE_BUSY_F_REPLICA)) {
         node_peer_busy_forget(n, from);
     } else {
         struct node_peer_busy *b = peer_busy_slot(n, from, 1);
         if (b != NULL) {
-            b->flags = nb.flags;
-            b->started_ms = now_ms - HY_MIN(nb.ran_ms, now_ms);
+            b->flags = nb->flags;
+            b->started_ms = now_ms - HY_MIN(nb->ran_ms, now_ms);
             b->until_ms = now_ms + NODE_BUSY_NOTICE_TTL_MS;
         }
     }
+    return 1;
+}
+
+void node_peer_busy_note(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                         uint64_t now_ms)
+{
+    struct node_busy_notice nb;
+    if (peer_busy_read(n, from, data, len, now_ms, &nb)) {
+        node_busy_notice_free(&nb);
+    }
+}
+
+void node_peer_busy(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                    uint64_t now_ms)
+{
+    struct node_busy_notice nb;
+    if (!peer_busy_read(n, from, data, len, now_ms, &nb)) {
+        hy_log(n->log, HY_LOG_WARN, "peer %s: malformed busy notice dropped", from);
+        return;
+    }
+    const struct node_member *m = member_named(n, from);
     /* Each group here that `from` leads in that term hears that its leader is alive. */
     for (size_t i = 0; i < nb.count; i++) {
         replica_leader_busy(n, nb.group[i], m->id, nb.term[i], now_ms);
     }
     node_busy_notice_free(&nb);
+}
+
+int node_peer_busy_now(struct hy_node *n, const char *name, uint64_t now_ms)
+{
+    const struct node_peer_busy *p = peer_busy_slot(n, name, 0);
+    return p != NULL && now_ms < p->until_ms;
 }
 
 /* The busy peer a client of this node deals with: one whose script can be killed first (a

@@ -481,6 +481,7 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
     b->is_eval = fa == NULL;
     b->killable = !sc->at_apply || sc->probe;
     b->replica = sc->at_apply && !sc->probe && !replica_is_leader(sc->g);
+    b->group = sc->g->id;
     snprintf(b->name, sizeof(b->name), "%s", fa != NULL ? fa->fname : "");
     script_busy_command(b, sc->cmd_name != NULL ? sc->cmd_name : (fa != NULL ? "fcall" : "eval"),
                         fa, keys, nkeys, args, nargs);
@@ -1408,7 +1409,18 @@ int64_t node_script_running_ms(struct hy_node *n, uint64_t now_ms)
 int node_script_busy(struct hy_node *n, uint64_t now_ms)
 {
     int64_t ran = node_script_running_ms(n, now_ms);
-    return ran >= 0 && ran >= (int64_t)n->cfg->busy_reply_threshold;
+    if (ran < 0 || ran < (int64_t)n->cfg->busy_reply_threshold) {
+        return 0;
+    }
+    if (!n->script_busy.replica) {
+        return 1;
+    }
+    /* A run at apply on a follower: no client waits for it. The clients see the script busy
+     * while its leader is busy with it (its notices); once the leader has answered, a
+     * request here waits for this replica's run instead of getting -BUSY. */
+    const struct node_group *g = node_group_get(n, n->script_busy.group);
+    const char *leader = g != NULL ? node_member_name(n, raft_leader(&g->raft)) : NULL;
+    return leader != NULL && node_peer_busy_now(n, leader, now_ms);
 }
 
 int node_busy_can_serve(const struct hy_node *n, const struct node_client *c)

@@ -198,6 +198,12 @@ int node_busy_forward(struct hy_node *n, const char *from, const uint8_t *data, 
 /* A BUSY notice from peer `from` (payload borrowed); a malformed one is logged and dropped. */
 void node_peer_busy(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
                     uint64_t now_ms);
+/* The same, seen by node_busy's pump while a script holds this node: only which peers are
+ * busy is noted (no Raft group is stepped; the loop hands the notice to node_peer_busy
+ * later), so that a run at apply here answers clients -BUSY only while the script's leader is
+ * busy with it (node_script_busy). */
+void node_peer_busy_note(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                         uint64_t now_ms);
 
 enum node_reply_mode { NODE_REPLY_ON = 0, NODE_REPLY_OFF, NODE_REPLY_SKIP_NEXT, NODE_REPLY_SKIP };
 enum node_block_state { NODE_BLOCK_NONE = 0, NODE_BLOCK_WAITING = 1, NODE_BLOCK_POPPING = 2 };

@@ -479,6 +479,7 @@ struct hy_node {
         int is_eval;         /* EVAL and friends (SCRIPT KILL), else a function (FUNCTION KILL) */
         int killable;        /* not at apply: a probe or a read-only run */
         int replica;         /* at apply in a group this node follows (NODE_BUSY_F_REPLICA) */
+        uint32_t group;      /* the run's group */
         int wrote;           /* at apply: it has written (UNKILLABLE's wording) */
         int kill;            /* SCRIPT KILL / FUNCTION KILL (1) or a stopping server asked */
         int shutdown;        /* SHUTDOWN NOSAVE asked for the process to stop */
@@ -1070,6 +1071,8 @@ void node_busy_notice_encode(struct hy_buf *out, const struct node_busy_notice *
  * 0 when they are not one (nothing to free). */
 int node_busy_notice_parse(const uint8_t *data, size_t len, struct node_busy_notice *out);
 void node_busy_notice_free(struct node_busy_notice *b);
+/* 1 while peer `name`'s notice says a script holds it. */
+int node_peer_busy_now(struct hy_node *n, const char *name, uint64_t now_ms);
 /* The link to `name` went down: its busy notice no longer holds. */
 void node_peer_busy_forget(struct hy_node *n, const char *name);
 void node_multi_free(struct node_client *c);
