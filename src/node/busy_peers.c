@@ -247,16 +247,9 @@ int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct c
         if (m == NULL || !n->member_up[m - n->members]) {
             return 0;
         }
-        struct node_group *g = node_command_group(n, d, argc, argv);
-        struct cmd_ctx x = {.node = n,
-                            .group = g,
-                            .store = g->store,
-                            .client = c,
-                            .cmd = d,
-                            .argc = argc,
-                            .argv = argv,
-                            .now_ms = now_ms,
-                            .w = {.out = &c->out, .proto = c->proto}};
+        struct resp_writer w = {&c->out, c->proto};
+        struct cmd_ctx x =
+            node_busy_ctx(n, node_command_group(n, d, argc, argv), c, d, argc, argv, now_ms, w);
         return proxy_forward_to(&x, m);
     }
     if (now_ms - HY_MIN(p->started_ms, now_ms) < (uint64_t)n->cfg->busy_reply_threshold) {

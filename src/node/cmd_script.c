@@ -1588,6 +1588,21 @@ static void busy_function_stats(struct hy_node *n, struct resp_writer *w, uint64
     resp_write_int(w, (int64_t)funcs);
 }
 
+struct cmd_ctx node_busy_ctx(struct hy_node *n, struct node_group *g, struct node_client *c,
+                             const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                             uint64_t now_ms, struct resp_writer w)
+{
+    return (struct cmd_ctx){.node = n,
+                            .group = g,
+                            .store = g->store,
+                            .client = c,
+                            .cmd = d,
+                            .argc = argc,
+                            .argv = argv,
+                            .now_ms = now_ms,
+                            .w = w};
+}
+
 void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms)
 {
     size_t off = 0;
@@ -1626,16 +1641,7 @@ void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms)
             resp_write_error(&w, "NOAUTH Authentication required.");
             continue;
         }
-        struct node_group *g = node_group_of_slot(n, 0);
-        struct cmd_ctx x = {.node = n,
-                            .group = g,
-                            .store = g->store,
-                            .client = c,
-                            .cmd = d,
-                            .argc = argc,
-                            .argv = argv,
-                            .now_ms = now_ms,
-                            .w = w};
+        struct cmd_ctx x = node_busy_ctx(n, node_group_of_slot(n, 0), c, d, argc, argv, now_ms, w);
         if (!acl_check(&x, d)) {
             continue; /* NOPERM written */
         }

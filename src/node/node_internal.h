@@ -1035,6 +1035,10 @@ void node_multi_reset(struct node_client *c);
  * the transaction with the busy error, anything else gets it (and dooms a transaction). */
 void node_multi_busy(struct node_client *c, const struct cmd_def *d, struct resp_writer *w,
                      const char *busy);
+/* The context a request served while a script is busy runs in (c's request argv, against g). */
+struct cmd_ctx node_busy_ctx(struct hy_node *n, struct node_group *g, struct node_client *c,
+                             const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                             uint64_t now_ms, struct resp_writer w);
 /* Redis's -BUSY text for a script (is_eval) or a function. */
 const char *node_busy_text(int is_eval);
 /* SCRIPT KILL, FUNCTION KILL (kill = 1) or FUNCTION STATS (0): the requests a busy script

@@ -762,6 +762,12 @@ def _replica(port, *cmd):
         return c.cmd(*cmd)
 
 
+# Loops for ever unless KEYS[1] exists: the leader's probe runs it before any write, so
+# SCRIPT KILL can stop it and nothing is proposed.
+ENDLESS_UNTIL_SET = ("if redis.call('get', KEYS[1]) == false then while true do end end "
+                     "return redis.call('incr', KEYS[1])")
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     c = Cluster(tmp_path_factory, 3)
@@ -784,9 +790,7 @@ def test_script_killed_on_the_leader_is_never_replicated(cluster):
         assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "100000000000000") == "OK"
         try:
             with RawConn(lport, timeout=60) as a, RawConn(lport, timeout=60) as b:
-                body = ("if redis.call('get', KEYS[1]) == false then while true do end end "
-                        "return redis.call('incr', KEYS[1])")
-                a.send(a.encode("EVAL", body, 1, "{k}never"))
+                a.send(a.encode("EVAL", ENDLESS_UNTIL_SET, 1, "{k}never"))
                 wait_busy(lport, BUSY_EVAL)
                 assert b.cmd("SCRIPT", "KILL") == "OK"
                 err = a.read()
@@ -830,9 +834,7 @@ def test_busy_script_through_a_follower(cluster):
         assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "10") == "OK"
         try:
             with RawConn(fport, timeout=60) as a, RawConn(fport, timeout=60) as b:
-                body = ("if redis.call('get', KEYS[1]) == false then while true do end end "
-                        "return redis.call('incr', KEYS[1])")
-                a.send(a.encode("EVAL", body, 1, "{b}busy") + a.encode("PING"))
+                a.send(a.encode("EVAL", ENDLESS_UNTIL_SET, 1, "{b}busy") + a.encode("PING"))
                 wait_busy(fport, BUSY_EVAL)
                 assert b.cmd("MULTI") == "OK"
                 assert b.cmd("INCR", "{b}busy") == BUSY_EVAL

@@ -412,6 +412,15 @@ static void test_prevote_stops_rejoining_node_from_deposing_leader(void **state)
     tc_free(&c);
 }
 
+/* Three voters; node 1 leads (from 100 ms), and the clock stands at 200 ms. */
+static void tc_three_led_by_node1(struct tc *c)
+{
+    tc_init(c, 3, 3);
+    tc_start(c, 3);
+    tc_run_until_leader(c, 0, 1000);
+    tc_run_until(c, 200);
+}
+
 /* Check-quorum: a leader cut off at 200 ms last heard its followers at 156 ms (acks of the
  * 154 ms heartbeat); it steps down at the first heartbeat tick (every 50 ms from 104) at
  * least one election timeout (its own: 100 ms) later: 304 ms. */
@@ -419,10 +428,7 @@ static void test_leader_steps_down_without_quorum(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 3, 3);
-    tc_start(&c, 3);
-    tc_run_until_leader(&c, 0, 1000);
-    tc_run_until(&c, 200);
+    tc_three_led_by_node1(&c);
     tc_isolate(&c, 0, 1);
     tc_run_until(&c, 303);
     assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
@@ -455,10 +461,7 @@ static void test_busy_leader_notices_hold_off_elections(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 3, 3);
-    tc_start(&c, 3);
-    tc_run_until_leader(&c, 0, 1000);
-    tc_run_until(&c, 200);
+    tc_three_led_by_node1(&c);
     c.nd[0].up = 0; /* busy: it neither sends, receives nor runs timers */
     tc_busy_notices(&c, 1, 3000);
     for (int i = 1; i < 3; i++) {
