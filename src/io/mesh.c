@@ -425,9 +425,9 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
              * of the failure from the link or the leadership (-UNKNOWN for a write). */
             if (msg->kind == NODE_PUBLISH) {
                 (void)peer_send_publish(m->transport, msg->to, msg->data.data, msg->data.len);
-            } else if (msg->kind == NODE_FORWARD) {
-                if (peer_send_forward(m->transport, msg->to, msg->req_id, msg->data.data,
-                                      msg->data.len) != HY_OK) {
+            } else if (msg->kind == NODE_FORWARD || msg->kind == NODE_FORWARD_BUSY) {
+                if (peer_send_forward_on(m->transport, msg->to, msg->req_id, msg->data.data,
+                                         msg->data.len, msg->kind == NODE_FORWARD_BUSY) != HY_OK) {
                     node_forward_dropped(node, msg->req_id, io_clock_ms());
                 }
             } else {

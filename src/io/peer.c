@@ -73,6 +73,9 @@ struct peer_conn {
     /* peer_transport_busy_pump: the frames in in[0..busy_off) were looked at and left for
      * the loop (they are dispatched in order once the script is over). */
     size_t busy_off;
+    /* conn_process is dispatching this connection's frames (a script may be running inside
+     * one): its input is in use, and the busy pump leaves it alone. */
+    int dispatching;
     char addr[PEER_HOST_MAX + 16];
     struct peer_conn *prev, *next;
 };
@@ -672,6 +675,7 @@ static void conn_process(struct peer_conn *c)
 {
     size_t off = 0;
     c->busy_off = 0; /* frames a busy pump left are dispatched now, in order */
+    c->dispatching = 1;
     while (!c->closing && c->state != CONN_DRAINING) {
         struct wire_frame f;
         size_t consumed;
@@ -680,6 +684,7 @@ static void conn_process(struct peer_conn *c)
             break;
         }
         if (rc != HY_OK) {
+            c->dispatching = 0;
             conn_on_read_error(c);
             return;
         }
@@ -693,6 +698,7 @@ static void conn_process(struct peer_conn *c)
             conn_on_handshake_frame(c, &f);
         }
     }
+    c->dispatching = 0;
     if (!c->closing) {
         hy_buf_consume(&c->in, off);
         if (c->in.len == 0) {
@@ -1412,6 +1418,23 @@ int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
     return send_forward(t, WIRE_FORWARD, to, req_id, data, len);
 }
 
+int peer_send_forward_on(struct peer_transport *t, const char *to, uint64_t req_id,
+                         const uint8_t *data, size_t len, int inbound)
+{
+    struct peer *p = peer_find(t, to);
+    struct peer_conn *c = p != NULL && inbound ? p->in : NULL;
+    if (c == NULL || c->state != CONN_UP || c->closing || t->closing ||
+        len > (size_t)t->cfg.limits.frame_bytes_max - WIRE_HEADER_BYTES - 8 ||
+        conn_queued(c) >= t->cfg.queue_bytes_max) {
+        return send_forward(t, WIRE_FORWARD, to, req_id, data, len);
+    }
+    conn_hb_seal(c);
+    int rc = wire_encode_forward(&c->pending, WIRE_FORWARD, req_id, data, len, &t->cfg.limits);
+    HY_ASSERT(rc == HY_OK);
+    peer_sent(c);
+    return HY_OK;
+}
+
 int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *data, size_t len)
 {
     return send_forward(t, WIRE_PUBLISH, to, 0, data, len);
@@ -1425,8 +1448,21 @@ int peer_send_gossip(struct peer_transport *t, const char *to, const uint8_t *da
 void peer_send_busy_all(struct peer_transport *t, const uint8_t *data, size_t len)
 {
     for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
-        if (t->peers[i].active) {
-            (void)send_forward(t, WIRE_BUSY, t->peers[i].addr.id, 0, data, len);
+        struct peer *p = &t->peers[i];
+        if (!p->active) {
+            continue;
+        }
+        (void)send_forward(t, WIRE_BUSY, p->addr.id, 0, data, len);
+        /* On the link the peer dialled too: a busy pump does not read the link whose frame
+         * started the script, so its PINGs go unanswered; the notices keep the peer hearing
+         * from it there, and it does not time the link out. */
+        struct peer_conn *c = p->in;
+        if (c != NULL && c->state == CONN_UP && !c->closing &&
+            conn_queued(c) < t->cfg.queue_bytes_max &&
+            len <= (size_t)t->cfg.limits.frame_bytes_max - WIRE_HEADER_BYTES - 8) {
+            conn_hb_seal(c);
+            int rc = wire_encode_forward(&c->pending, WIRE_BUSY, 0, data, len, &t->cfg.limits);
+            HY_ASSERT(rc == HY_OK);
         }
     }
 }
@@ -1553,7 +1589,10 @@ void peer_transport_busy_pump(struct peer_transport *t, const uint8_t *notice, s
         peer_send_busy_all(t, notice, len);
     }
     for (struct peer_conn *c = t->conns; c != NULL; c = c->next) {
-        if (c->state != CONN_UP || c->closing || c->peer == NULL) {
+        /* The connection whose frame started the script is in use up the stack: its input
+         * must not move (frames borrow from it), so it is not read until the script is over.
+         * Peers send what a busy node must answer on their other link. */
+        if (c->state != CONN_UP || c->closing || c->peer == NULL || c->dispatching) {
             continue;
         }
         if (busy_conn_read(c) || c->in.len > c->busy_off) {

@@ -162,6 +162,10 @@ int peer_send_raft(struct peer_transport *t, const char *to, uint16_t group,
                    const struct raft_message *m);
 int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
                       const uint8_t *data, size_t len);
+/* The same; with inbound set, on the connection `to` dialled when it is up (a busy peer's
+ * pump reads that one: peer_transport_busy_pump), else on ours. */
+int peer_send_forward_on(struct peer_transport *t, const char *to, uint64_t req_id,
+                         const uint8_t *data, size_t len, int inbound);
 /* A PUBLISH frame (pubsub.c's payload) to `to`: dropped, not queued for later, when the
  * link is down or full (at most once). */
 int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *data, size_t len);

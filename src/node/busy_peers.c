@@ -250,7 +250,10 @@ int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct c
         struct resp_writer w = {&c->out, c->proto};
         struct cmd_ctx x =
             node_busy_ctx(n, node_command_group(n, d, argc, argv), c, d, argc, argv, now_ms, w);
-        return proxy_forward_to(&x, m);
+        c->forward_busy = 1;
+        int sent = proxy_forward_to(&x, m);
+        c->forward_busy = 0;
+        return sent;
     }
     if (now_ms - HY_MIN(p->started_ms, now_ms) < (uint64_t)n->cfg->busy_reply_threshold) {
         return 0; /* not past this node's threshold yet: it waits, as Redis's client would */

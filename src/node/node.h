@@ -111,6 +111,7 @@ struct node_client {
     struct node_client *ready_next;
     uint8_t join_nonce[16]; /* HALYARD CHALLENGE's nonce, until one PEER-AUTH uses it */
     char user[129]; /* the ACL user it runs as (node/acl.h): "default" until AUTH; "" = a member */
+    int forward_busy;       /* busy_peers.c: its forward goes to a busy peer (NODE_FORWARD_BUSY) */
     uint32_t auth_failures; /* failed AUTH in a row on this connection (acl.c rate limit) */
     uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
@@ -440,7 +441,15 @@ size_t node_client_count(const struct hy_node *n);
 
 /* NODE_PUBLISH: a PUBLISH for every other member's subscribers (pubsub.c); at most once: the
  * shell drops it when the link is down. */
-enum node_peer_msg_kind { NODE_FORWARD = 1, NODE_FORWARD_REPLY = 2, NODE_PUBLISH = 3 };
+/* NODE_FORWARD_BUSY: a FORWARD to a peer whose loop a script holds (SCRIPT KILL and its kin),
+ * sent on the link that peer dialled when there is one: the peer's busy pump cannot read the
+ * link whose frame started the script (busy_peers.c). */
+enum node_peer_msg_kind {
+    NODE_FORWARD = 1,
+    NODE_FORWARD_REPLY = 2,
+    NODE_PUBLISH = 3,
+    NODE_FORWARD_BUSY = 4
+};
 
 /* A message for the shell to send to member `to`; owned by the caller after take. */
 struct node_peer_msg {

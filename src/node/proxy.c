@@ -568,7 +568,8 @@ int proxy_forward_to(struct cmd_ctx *x, const struct node_member *leader)
         hy_buf_printf(&frame, "*2\r\n$10\r\nHY.APPLIED\r\n$%d\r\n%s\r\n", len, id);
         f->asks_applied = 1;
     }
-    node_outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
+    node_outbox_push(n, x->client->forward_busy ? NODE_FORWARD_BUSY : NODE_FORWARD, leader->name,
+                     f->req_id, frame.data, frame.len);
     hy_buf_free(&frame);
     n->stats.forwards_sent++;
     x->client->forwarding = 1;
