@@ -232,7 +232,10 @@ static const struct node_peer_busy *peer_busy_pick(struct hy_node *n, uint64_t n
 int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct cmd_def *d,
                         size_t argc, const struct resp_arg *argv, uint64_t now_ms)
 {
-    if (n->peer_busy_count == 0 || c->is_proxy) {
+    if (n->peer_busy_count == 0 || c->is_proxy || c->block_deadline_ms != 0) {
+        /* A forward from a peer is not refused; nor is a blocked command run again because
+         * data came: it was accepted before, and in Redis a busy script leaves blocked
+         * clients blocked, not answered -BUSY. */
         return 0;
     }
     const struct node_peer_busy *p = peer_busy_pick(n, now_ms);
