@@ -943,6 +943,22 @@ static void liveness_deliver(struct sim *s, int a, int b, int alive)
     }
 }
 
+/* A suspicion (gossip's SUSPECT, raft.c on_liveness): a's quiesced followers of b wake and nudge
+ * b. Real detectors suspect before they declare a death, and now and then suspect a node that
+ * is fine (a late heartbeat): `falsely`. */
+static void suspect_deliver(struct sim *s, int a, int b, int falsely)
+{
+    s->suspect_view[a][b] = 1;
+    s->suspicions++;
+    s->false_suspicions += (uint64_t)falsely;
+    sim_trace(s, "n%llu: node-level view: n%llu suspected%s", (unsigned long long)s->nodes[a].id,
+              (unsigned long long)s->nodes[b].id, falsely ? " (falsely)" : "");
+    struct raft_event ev = {.type = RAFT_EV_LIVENESS};
+    ev.liveness.id = s->nodes[b].id;
+    ev.liveness.suspect = 1;
+    sim_node_event(s, &s->nodes[a], &ev);
+}
+
 static void on_liveness_tick(struct sim *s)
 {
     for (int a = 0; a < s->n && !s->failed; a++) {
@@ -963,10 +979,16 @@ static void on_liveness_tick(struct sim *s)
             }
             if (hears) {
                 s->heard_ms[a][b] = s->now;
+                s->suspect_view[a][b] = 0;
             }
             if (hears && !s->alive_view[a][b]) {
                 s->alive_view[a][b] = 1;
                 liveness_deliver(s, a, b, 1);
+            } else if (hears && hy_prng_below(&s->qrng, 2000) == 0) {
+                suspect_deliver(s, a, b, 1);
+            } else if (!hears && s->alive_view[a][b] && !s->suspect_view[a][b] &&
+                       s->now >= s->heard_ms[a][b] + s->suspect_ms / 2) {
+                suspect_deliver(s, a, b, 0);
             } else if (!hears && s->alive_view[a][b] &&
                        s->now >= s->heard_ms[a][b] + s->suspect_ms) {
                 s->alive_view[a][b] = 0;
@@ -1259,6 +1281,8 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
     res->quiesces = s->quiesces;
     res->snaps_needed = s->snaps_needed;
     res->liveness_downs = s->liveness_downs;
+    res->suspicions = s->suspicions;
+    res->false_suspicions = s->false_suspicions;
     sim_teardown(s);
     hy_free(s);
     return res->ok;

@@ -519,8 +519,9 @@ int main(int argc, char **argv)
                    (unsigned long long)r.sim_ms, (unsigned long long)r.committed,
                    (unsigned long long)r.ops_ok, (unsigned long long)r.ops_indeterminate);
             print_faults(r.faults_used);
-            printf("; %llu quiesces, %llu node-level down reports\n",
-                   (unsigned long long)r.quiesces, (unsigned long long)r.liveness_downs);
+            printf("; %llu quiesces, %llu node-level down reports, %llu suspicions (%llu false)\n",
+                   (unsigned long long)r.quiesces, (unsigned long long)r.liveness_downs,
+                   (unsigned long long)r.suspicions, (unsigned long long)r.false_suspicions);
         }
         fflush(stdout);
     }

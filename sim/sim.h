@@ -90,9 +90,10 @@ struct sim_result {
     uint64_t ops_indeterminate;
     uint32_t faults_used;
     int lin_gave_up;
-    uint64_t quiesces;       /* times a leader quiesced its group */
-    uint64_t liveness_downs; /* node-level "down" reports delivered */
-    uint64_t snaps_needed;   /* snapshots taken because a follower needed released entries */
+    uint64_t quiesces;                     /* times a leader quiesced its group */
+    uint64_t liveness_downs;               /* node-level "down" reports delivered */
+    uint64_t suspicions, false_suspicions; /* node-level "suspect" reports; of nodes heard */
+    uint64_t snaps_needed; /* snapshots taken because a follower needed released entries */
 };
 
 /* Runs one seed; returns 1 when every check passed. */

@@ -195,6 +195,9 @@ struct sim {
     uint64_t quiesces;       /* times a leader quiesced (reported) */
     uint64_t snaps_needed;   /* snapshots a leader asked for (raft_release_applied) */
     uint64_t liveness_downs; /* node-level "down" reports delivered */
+    /* [a][b]: a reported b suspected (gossip's SUSPECT) since it last heard it. */
+    uint8_t suspect_view[SIM_NODES_MAX][SIM_NODES_MAX];
+    uint64_t suspicions, false_suspicions; /* suspect reports; those of a node a heard */
     int healing;
     int draining;
     uint64_t heal_ms;

@@ -308,6 +308,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
      * otherwise silent link, and a peer silent for an election timeout is suspected, which
      * wakes the quiesced groups it leads (their followers campaign) or follows. */
     pc.beacon_ms = (uint32_t)cfg->heartbeat_ms;
+    pc.ping_timeout_ms = (uint32_t)cfg->peer_ping_timeout_ms;
     pc.suspect_ms = (uint32_t)cfg->election_timeout_ms;
     /* With gossip on, the beacons are the phi detector's heartbeats and gossip replaces the
      * fixed silence detector (docs/operations.md "Failure detection"); they go to the ring

@@ -39,6 +39,8 @@
 #define PEER_FRAME_BYTES_MIN     4096
 #define PEER_BUF_KEEP_BYTES      (1024 * 1024)
 #define REFUSAL_LOG_MS           10000
+/* A link off gossip's ring PINGs this many times less often (conn_ping_ms). */
+#define PEER_OFF_RING_PINGS      4
 #define PEER_REFUSAL_SLOTS       8
 /* Entries per HEARTBEAT frame before it is sealed (68 bytes each: about 68 KiB). */
 #define PEER_HEARTBEAT_BATCH_MAX 1024
@@ -942,6 +944,41 @@ static void connection_cb(uv_stream_t *server, int status)
 
 /* ---- liveness ------------------------------------------------------------------------------- */
 
+/* How often a connection's dialler PINGs. A link to a peer off gossip's ring
+ * (peer_transport_set_beacons left it out) PINGs PEER_OFF_RING_PINGS times less often: the
+ * failure detector does not watch it, so its PINGs only find a dead connection, and with n
+ * members they are O(n^2) frames a second. Never sparser than half of suspect_ms when a silence
+ * detector runs. */
+static uint32_t off_ring_ping_ms(const struct peer_config *cfg)
+{
+    uint32_t ms = cfg->ping_interval_ms * PEER_OFF_RING_PINGS;
+    if (cfg->suspect_ms != 0 && ms > cfg->suspect_ms / 2) {
+        ms = HY_MAX(cfg->ping_interval_ms, cfg->suspect_ms / 2);
+    }
+    return ms;
+}
+
+static uint32_t conn_ping_ms(const struct peer_conn *c)
+{
+    const struct peer_transport *t = c->t;
+    if (!t->beacons_listed || c->peer == NULL || c->peer->beacon) {
+        return t->cfg.ping_interval_ms;
+    }
+    return off_ring_ping_ms(&t->cfg);
+}
+
+/* How long a connection may hear nothing before it is closed: ping_timeout_ms, plus as much as
+ * its PINGs are sparser, so that a link off the ring tolerates the same stall of its peer as a
+ * ring link (ping_timeout_ms - ping_interval_ms). An inbound connection cannot know whether its
+ * dialler counts this node on its ring (their views of the members may differ for a while), so
+ * it always allows for the sparser PINGs. */
+static uint32_t conn_timeout_ms(const struct peer_conn *c)
+{
+    const struct peer_config *cfg = &c->t->cfg;
+    uint32_t ping = c->outbound ? conn_ping_ms(c) : off_ring_ping_ms(cfg);
+    return cfg->ping_timeout_ms + (ping - cfg->ping_interval_ms);
+}
+
 /* Returns a reason when c has missed its deadline, else NULL. */
 static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *buf, size_t n)
 {
@@ -951,9 +988,10 @@ static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *b
                  c->state == CONN_CONNECTING ? "connect" : "handshake", cfg->handshake_timeout_ms);
         return buf;
     }
-    if (c->state == CONN_UP && now - c->last_recv_ms > cfg->ping_timeout_ms) {
+    uint32_t timeout = conn_timeout_ms(c);
+    if (c->state == CONN_UP && now - c->last_recv_ms > timeout) {
         snprintf(buf, n, "nothing received for %llu ms (ping timeout %u ms)",
-                 (unsigned long long)(now - c->last_recv_ms), cfg->ping_timeout_ms);
+                 (unsigned long long)(now - c->last_recv_ms), timeout);
         return buf;
     }
     return NULL;
@@ -985,13 +1023,14 @@ static int tick_was_late(struct peer_transport *t, uint64_t now)
     return 1;
 }
 
-/* PING every ping_interval_ms; an empty HEARTBEAT when nothing left for beacon_ms. */
+/* PING every conn_ping_ms; an empty HEARTBEAT when nothing left for beacon_ms. */
 static void conn_keepalive(struct peer_transport *t, struct peer_conn *c, uint64_t now)
 {
-    if (now - c->last_ping_ms >= t->cfg.ping_interval_ms) {
+    if (now - c->last_ping_ms >= conn_ping_ms(c)) {
         c->last_ping_ms = now;
         conn_hb_seal(c);
         wire_encode_ping(&c->pending, WIRE_PING, ++t->ping_token);
+        c->peer->stats.pings_sent++;
     }
     if (t->cfg.beacon_ms != 0 && c->peer->beacon && now - c->last_send_ms >= t->cfg.beacon_ms &&
         c->hb_count == 0) {

@@ -115,6 +115,7 @@ struct peer_stats {
     uint64_t frames_recv;          /* frames received from the peer (both connections) */
     uint64_t handshakes;           /* outbound connections authenticated */
     uint64_t beacons_sent;         /* empty HEARTBEATs sent on its idle link (beacon_ms) */
+    uint64_t pings_sent; /* keepalive PINGs sent on the outbound connection (conn_ping_ms) */
 };
 
 struct peer_transport;

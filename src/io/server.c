@@ -840,6 +840,7 @@ static void server_publish(struct io_server *srv)
             m->dropped_full = ps.dropped_full;
             m->dropped_down = ps.dropped_down;
             m->beacons_sent = ps.beacons_sent;
+            m->pings_sent = ps.pings_sent;
         }
     }
     io_http_publish(srv->http, o);

@@ -386,9 +386,10 @@ void wal_node_complete(struct wal_node_queues *q, struct hy_node *n, int status,
                full ? "disk full: writes are refused until space is freed; reads go on"
                     : "disk space is back: writes accepted again");
     }
-    /* Old segments pinned by these groups' entries: snapshots let the log collect them. */
+    /* Old segments pinned by these groups' entries: snapshots let the log collect them, or,
+     * for entries no snapshot can cover yet, writing them again at the log's end. */
     for (size_t i = 0; i < n_wanted; i++) {
-        (void)node_snapshot_request(n, wanted[i], now_ms);
+        (void)node_log_unpin(n, wanted[i], now_ms);
     }
     /* Requests complete in submission order: every group's batches up to durable_seq. */
     for (size_t i = 0; i < q->count && q->busy > 0; i++) {

@@ -80,10 +80,12 @@ static void gossip_state_cb(void *ctx, const char *name, int from, int to, uint6
     switch (to) {
     case MEMBERSHIP_ALIVE: node_peer_liveness(n, name, 1, g->now_ms); break;
     case MEMBERSHIP_SUSPECT:
-        /* An event and the health score only: a suspicion may be refuted, and Raft groups
-         * acting on it would start elections against a healthy leader. They hear of a
-         * broken link at once (node_peer_state) and of a death below. */
-        node_events_peer(n, name, 0, g->now_ms);
+        /* A suspicion may be refuted: Raft groups are not told the member is down (their
+         * followers would campaign against a healthy leader), only that it is suspected, on
+         * which the quiesced followers of the groups it leads wake and nudge it, and campaign
+         * only if it stays silent for an election timeout. They hear of a broken link at once
+         * (node_peer_state) and of a death below. */
+        node_peer_suspect(n, name, g->now_ms);
         break;
     case MEMBERSHIP_DEAD:
         node_peer_liveness(n, name, 0, g->now_ms); /* MEMBER_SUSPECT first, if not yet */

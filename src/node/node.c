@@ -108,14 +108,25 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
     }
 }
 
-void node_peer_liveness(struct hy_node *n, const char *name, int alive, uint64_t now_ms)
+static void peer_liveness(struct hy_node *n, const char *name, int alive, int suspect,
+                          uint64_t now_ms)
 {
     node_events_peer(n, name, alive, now_ms); /* silence reported without a broken link too */
     for (size_t i = 0; i < n->member_count; i++) {
         if (strcmp(n->members[i].name, name) == 0) {
-            replica_liveness(n, n->members[i].id, alive, now_ms);
+            replica_liveness(n, n->members[i].id, alive, suspect, now_ms);
         }
     }
+}
+
+void node_peer_liveness(struct hy_node *n, const char *name, int alive, uint64_t now_ms)
+{
+    peer_liveness(n, name, alive, 0, now_ms);
+}
+
+void node_peer_suspect(struct hy_node *n, const char *name, uint64_t now_ms)
+{
+    peer_liveness(n, name, 0, 1, now_ms);
 }
 
 const struct node_member *node_members(const struct hy_node *n, size_t *count_out)

@@ -252,6 +252,7 @@ struct node_io_batch {
     uint64_t entries_first_index; /* 0 = no entries to write */
     uint32_t n_entries;
     struct raft_entry *entries;
+    int unpin; /* entries already durable, written again at the log's end (node_log_unpin) */
     uint32_t n_messages;
     struct raft_message *messages;
 };
@@ -488,6 +489,10 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
  * it (RAFT_EV_LIVENESS): quiesced groups rely on it instead of their own timers. Also called
  * by node_peer_state. */
 void node_peer_liveness(struct hy_node *n, const char *name, int alive, uint64_t now_ms);
+/* Gossip suspects the member (it may refute it): the MEMBER_SUSPECT event, and the quiesced
+ * followers of the groups it leads wake and nudge it, so that a hung leader is replaced an
+ * election timeout later (raft.c on_liveness), not when the suspicion times out. */
+void node_peer_suspect(struct hy_node *n, const char *name, uint64_t now_ms);
 
 /*
  * Gossip (src/membership; node/gossip.c): the node's view of who is alive, over the peer
@@ -551,6 +556,14 @@ size_t node_group_ids(const struct hy_node *n, uint32_t *ids, size_t cap);
  * unless one is under way or nothing was applied since the last. HY_OK when started,
  * HY_EEXIST when not needed, HY_ENOTFOUND for an unknown group. */
 int node_snapshot_request(struct hy_node *n, uint32_t group, uint64_t now_ms);
+/* The durable log's answer to a group pinning its old segments (wal_pinning_groups): a
+ * snapshot (node_snapshot_request) when one would cover something; otherwise, when the group's
+ * entries after its snapshot are all unapplied (a partition without a leader, or a leader
+ * without its majority, can hold them for hours and no snapshot can cover them), a batch that
+ * writes them again at the log's end, so that their old copies, and the segments they kept,
+ * can go (one at a time per group). HY_OK when either started, HY_EEXIST when neither is
+ * needed or possible now, HY_ENOTFOUND for an unknown group. */
+int node_log_unpin(struct hy_node *n, uint32_t group, uint64_t now_ms);
 
 /* A Raft message from a peer (borrowed for the call). */
 void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *m, uint64_t now_ms);

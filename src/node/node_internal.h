@@ -273,6 +273,7 @@ struct node_group {
     size_t fsession_live_count;
     int fsession_waiters;
     int snap_finishing;      /* a snapshot is being handed to Raft: none may start meanwhile */
+    int unpin_pending;       /* node_log_unpin's batch is not yet durable */
     int force_pending;       /* enum node_force_pending: FORCE-QUORUM left it for later */
     uint64_t force_asked_ms; /* when */
     uint64_t force_term;     /* the group's term then */
@@ -611,7 +612,7 @@ void replica_mark_ready(struct hy_node *n, struct node_client *c);
 /* Clients that waited may go on: runs them (after a link came up, say). */
 void replica_wake(struct hy_node *n, uint64_t now_ms);
 /* Node-level liveness of member `id` to every started group (RAFT_EV_LIVENESS). */
-void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms);
+void replica_liveness(struct hy_node *n, raft_id id, int alive, int suspect, uint64_t now_ms);
 /* Member `leader`'s node is busy and still leads `group` in `term` (RAFT_EV_LEADER_BUSY). */
 void replica_leader_busy(struct hy_node *n, uint32_t group, raft_id leader, uint64_t term,
                          uint64_t now_ms);

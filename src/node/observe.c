@@ -791,6 +791,17 @@ static void metrics_peers(const struct node_observation *o, struct hy_buf *b)
             prom_u64(b, "halyard_peer_beacons_sent_total", &l, m->beacons_sent);
         }
     }
+    prom_family(b, "halyard_peer_pings_sent_total", "counter",
+                "Keepalive PINGs sent on the link to a member (every 250 ms; with gossip on, "
+                "every second to members off this node's ring).");
+    for (size_t i = 0; i < o->member_count; i++) {
+        const struct observe_member *m = &o->members[i];
+        if (m->has_link_stats) {
+            prom_labels_init(&l);
+            prom_label(&l, "member", m->name);
+            prom_u64(b, "halyard_peer_pings_sent_total", &l, m->pings_sent);
+        }
+    }
 }
 
 /* Per (link, partition) this node leads: the changes the target has not acknowledged, how long

@@ -52,6 +52,7 @@ struct observe_member {
     int has_link_stats;
     uint64_t dropped_full, dropped_down;
     uint64_t beacons_sent; /* liveness beacons on its link (gossip's ring neighbours only) */
+    uint64_t pings_sent;   /* keepalive PINGs on its link (4x sparser off gossip's ring) */
 };
 
 struct observe_command {

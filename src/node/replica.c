@@ -647,6 +647,9 @@ void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms)
         n->io_tail = b->prev;
     }
     g->tv_unwritten -= b->term_vote_changed != 0;
+    if (b->unpin) {
+        g->unpin_pending = 0;
+    }
     if (b->n_entries > 0) {
         struct raft_event ev = {.type = RAFT_EV_PERSISTED};
         ev.persisted.index = b->entries_first_index + b->n_entries - 1;
@@ -1062,6 +1065,50 @@ int node_snapshot_request(struct hy_node *n, uint32_t group, uint64_t now_ms)
     return HY_OK;
 }
 
+/* At most this many entries are written again at once (the tail of a group that cannot
+ * commit is short: a leaderless partition's few uncommitted entries). */
+#define UNPIN_ENTRIES_MAX 65536
+
+int node_log_unpin(struct hy_node *n, uint32_t group, uint64_t now_ms)
+{
+    int rc = node_snapshot_request(n, group, now_ms);
+    if (rc != HY_EEXIST) {
+        return rc;
+    }
+    struct node_group *g = node_group_get(n, group);
+    const struct raft *r = &g->raft;
+    uint64_t first = raft_snapshot_index(r) + 1;
+    uint64_t last = raft_last_index(r);
+    if (g->snap_pending != 0 || g->snap_finishing || g->unpin_pending || last < first ||
+        g->applied >= first || last - first >= UNPIN_ENTRIES_MAX) {
+        return HY_EEXIST;
+    }
+    uint32_t count = (uint32_t)(last - first + 1);
+    struct raft_entry *view = hy_xmalloc((size_t)count * sizeof(*view));
+    for (uint32_t i = 0; i < count; i++) {
+        const struct raft_entry *e = raft_entry_get(r, first + i);
+        if (e == NULL) { /* released from memory: not the case this is for */
+            hy_free(view);
+            return HY_EEXIST;
+        }
+        view[i] = *e;
+    }
+    struct node_io_batch *b = hy_xcalloc(1, sizeof(*b));
+    b->group = g->id;
+    b->unpin = 1;
+    b->entries_first_index = first;
+    b->n_entries = count;
+    b->entries = entries_copy(view, count);
+    hy_free(view);
+    g->unpin_pending = 1;
+    batch_push(n, b);
+    hy_log(n->log, HY_LOG_INFO,
+           "group %u: entries %llu..%llu cannot be snapshotted (not applied) and keep old log "
+           "segments: written again at the log's end",
+           g->id, (unsigned long long)first, (unsigned long long)last);
+    return HY_OK;
+}
+
 int replica_is_leader(const struct node_group *g)
 {
     return g->started && raft_role(&g->raft) == RAFT_LEADER;
@@ -1451,7 +1498,7 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
     }
 }
 
-void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms)
+void replica_liveness(struct hy_node *n, raft_id id, int alive, int suspect, uint64_t now_ms)
 {
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
@@ -1459,6 +1506,7 @@ void replica_liveness(struct hy_node *n, raft_id id, int alive, uint64_t now_ms)
             struct raft_event ev = {.type = RAFT_EV_LIVENESS};
             ev.liveness.id = id;
             ev.liveness.alive = alive;
+            ev.liveness.suspect = suspect;
             step(g, &ev, now_ms);
         }
     }

@@ -1634,6 +1634,15 @@ static void wake(struct raft *r)
     }
 }
 
+/* Asks a quiesced leader to wake: a success answer at the commit index, which the leader holds
+ * and counts as nothing new, but which it answers with heartbeats again. */
+static void nudge_leader(struct raft *r)
+{
+    struct raft_message *out = msg_new(r, RAFT_MSG_APPEND_RESP, r->leader);
+    out->success = 1;
+    out->index = r->commit_index; /* committed, so in the leader's log: changes nothing */
+}
+
 /* A quiesced follower's message from its leader, in its term, stamped with a heartbeat round
  * older than the one it quiesced on: the leader sent it before that round, so it carries
  * nothing the follower did not hold when it quiesced (its whole log, all committed), and the
@@ -1660,9 +1669,7 @@ static void wake_by_message(struct raft *r, const struct raft_message *m)
     }
     /* Nothing said the leader is gone: as if just heard (§4.2.3), and nudge it awake. */
     r->wake_sticky_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
-    struct raft_message *out = msg_new(r, RAFT_MSG_APPEND_RESP, r->leader);
-    out->success = 1;
-    out->index = r->commit_index; /* committed, so in the leader's log: changes nothing */
+    nudge_leader(r);
 }
 
 /* Followers not reported down; returns 0 when one of them is not idle. */
@@ -1736,8 +1743,24 @@ static int leader_quiesce_step(struct raft *r)
 }
 
 /* RAFT_EV_LIVENESS: the node-level failure detector's view of server `id`. */
-static void on_liveness(struct raft *r, raft_id id, int alive)
+static void on_liveness(struct raft *r, raft_id id, int alive, int suspect)
 {
+    if (suspect) {
+        /* The leader's node is suspected, not known down. A quiesced follower runs its election
+         * timer again and nudges the leader, as an active follower that stopped hearing it
+         * would be doing: a live leader answers with heartbeats within a heartbeat interval
+         * and the group settles under it again, while a hung one (stopped, stalled) does not,
+         * and the follower campaigns an election timeout later (pre-vote first) instead of
+         * waiting for the suspicion to time out. A leader ignores suspicions of followers. */
+        if (alive || r->role != RAFT_FOLLOWER || id != r->leader || !r->quiesced ||
+            r->cfg.mutation == RAFT_MUT_QUIESCE_NO_WAKE) {
+            return; /* (the mutation: node-level reports wake nothing) */
+        }
+        wake(r);
+        r->wake_sticky_until_ms = 0;
+        nudge_leader(r);
+        return;
+    }
     if (r->role == RAFT_LEADER) {
         struct raft_progress *p = progress_of(r, id);
         if (p == NULL || id == r->cfg.id || p->down == !alive) {
@@ -2506,7 +2529,9 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     case RAFT_EV_CHANGE: on_change(r, ev, up); break;
     case RAFT_EV_TRANSFER: on_transfer(r, ev, up); break;
     case RAFT_EV_FORCE: on_force(r, up); break;
-    case RAFT_EV_LIVENESS: on_liveness(r, ev->liveness.id, ev->liveness.alive); break;
+    case RAFT_EV_LIVENESS:
+        on_liveness(r, ev->liveness.id, ev->liveness.alive, ev->liveness.suspect);
+        break;
     case RAFT_EV_LEADER_BUSY: on_leader_busy(r, ev->busy.leader, ev->busy.term); break;
     default: up->status = HY_EINVAL; break;
     }

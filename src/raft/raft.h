@@ -177,8 +177,8 @@ enum raft_mutation {
     RAFT_MUT_READ_NO_HEARTBEAT, /* serve ReadIndex reads without the heartbeat round */
     RAFT_MUT_READ_BEFORE_NOOP,  /* serve reads before the new leader's no-op commits */
     RAFT_MUT_NO_TRUNCATE,       /* keep conflicting follower entries (append past them) */
-    RAFT_MUT_QUIESCE_NO_WAKE,   /* a quiesced follower told its leader's node is down keeps
-                                   its election timer off (never campaigns) */
+    RAFT_MUT_QUIESCE_NO_WAKE,   /* a quiesced follower told its leader's node is down (or
+                                   suspected) keeps its election timer off (never campaigns) */
     RAFT_MUT_RELEASE_UNAPPLIED, /* raft_release_applied drops entries not yet applied */
     RAFT_MUT_COUNT
 };
@@ -334,6 +334,9 @@ struct raft_event {
         struct {
             raft_id id;
             int alive;
+            /* With alive 0: only suspected (gossip's SUSPECT, which may be refuted), not known
+             * down. A quiesced follower of that leader wakes and nudges it (on_liveness). */
+            int suspect;
         } liveness;
         struct {
             raft_id leader;

@@ -216,6 +216,24 @@ def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, c
         assert len(off) == 1
         for m in off:
             assert after[i][m] == before[i][m], (c.names[i], m, before[i][m], after[i][m])
+    # Keepalive PINGs: every 250 ms on ring links, 4x less often on the link off the ring
+    # (which also stays up: its timeout grows with its interval).
+    pings = [metric_by_member(c, i, "halyard_peer_pings_sent_total") for i in range(n)]
+
+    def ring_pings_grew():
+        now = [metric_by_member(c, i, "halyard_peer_pings_sent_total") for i in range(n)]
+        grew = all(now[i][m] >= pings[i][m] + 16
+                   for i in range(n) for m in ring_of(c.names, c.names[i]))
+        return grew and now
+
+    pinged = wait_for(ring_pings_grew, 30, "PINGs on every ring link")
+    for i in range(n):
+        ring = ring_of(c.names, c.names[i])
+        least = min(pinged[i][m] - pings[i][m] for m in ring)
+        for m in set(c.names) - ring - {c.names[i]}:
+            off = pinged[i][m] - pings[i][m]
+            assert 0 < off and 2 * off <= least, (c.names[i], m, off, least)
+        assert info(c.ports[i], "cluster").get("gossip_ring_links") == "4"
     victim = 0
     name = c.names[victim]
     off_ring = [i for i in range(n) if i != victim and name not in ring_of(c.names, c.names[i])]
@@ -251,3 +269,54 @@ def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, c
         for e in events(c.ports[i]):
             assert not (e["id"] > marks[i] and e["type"] == "MEMBER_SUSPECT"
                         and e.get("member") != name), (c.names[i], e)
+
+
+def test_hung_leaders_are_replaced_on_suspicion_before_death(tmp_path_factory, clusters):
+    """A member stopped with SIGSTOP (its links stay up) is suspected within about half a
+    second; with suspicion timeouts of 20 s or more (gossip-suspicion-mult 100) it is not
+    declared dead for that long. The quiesced groups it led must not wait for the death: their
+    followers wake on the suspicion, nudge it, hear nothing for an election timeout and elect a
+    new leader, while the survivors still hold it only suspect; then every key is writable
+    through a survivor. The peer links' ping timeout is 30 s here, so that the links do not
+    close (which tells the groups the peer is down) before the test's deadline. (Before, a
+    suspicion did not reach the Raft groups: the group waited for the link to close, the death,
+    or a client's write through a follower to wake it.)"""
+    n = 3
+    c = start(tmp_path_factory, clusters, n, **{"gossip-suspicion-mult": 100,
+                                                "gossip-suspicion-max-mult": 100,
+                                                "peer-ping-timeout-ms": 30000})
+    keys = ["hung:%d" % k for k in range(16)]
+    with RawConn(c.ports[0], timeout=5) as conn:
+        for k in keys:
+            wait_for(lambda k=k: conn.cmd("SET", k, "before") == "OK", 10, "SET %s" % k)
+    # Idle, the group quiesces: no heartbeats, no election timers; only the node level
+    # (gossip) can tell its followers that the leader is gone.
+    for i in range(n):
+        wait_for(lambda i=i: info(c.ports[i], "replication").get("raft_quiesced") == "1", 10,
+                 "%s's group to quiesce" % c.names[i])
+    victim = c.leader()
+    name = c.names[victim]
+    others = [i for i in range(n) if i != victim]
+    c.kill(victim, signal.SIGSTOP)
+    try:
+        for i in others:
+            wait_for(lambda i=i: gossip_view(c.ports[i], name)[0] == "suspect", 10,
+                     "%s to suspect stopped %s" % (c.names[i], name))
+
+        # No client writes meanwhile: a write through a follower wakes its group by itself.
+        wait_for(lambda: any(info(c.ports[i], "replication").get("raft_role") == "leader"
+                             for i in others), 15, "a survivor to lead")
+
+        def set_via_survivor(k):
+            with RawConn(c.ports[others[0]], timeout=1.0) as conn:
+                return conn.cmd("SET", k, "after") == "OK"
+
+        for k in keys:
+            wait_for(lambda k=k: set_via_survivor(k), 15, "SET %s through a survivor" % k)
+        for i in others:
+            assert gossip_view(c.ports[i], name)[0] == "suspect", (c.names[i], name)
+    finally:
+        c.kill(victim, signal.SIGCONT)
+    with RawConn(c.ports[others[1]], timeout=5) as conn:
+        for k in keys:
+            assert wait_for(lambda k=k: conn.cmd("GET", k), 10, "GET %s" % k) == b"after"

@@ -291,6 +291,10 @@ def test_silent_peer_times_out_and_is_redialled(nodes):
     elapsed = time.monotonic() - t0
     assert elapsed >= timeout_ms / 2000.0, "n2 declared silent %.2f s after it stopped (timeout %d ms)" % (
         elapsed, timeout_ms)
+    # n1 closes n2's connection to it too, a little later: an inbound connection allows for the
+    # sparser PINGs of a link off the gossip ring (docs/peer-protocol.md).
+    wait_for(lambda: sum("peer n2 (" in line and "nothing received" in line
+                         for line in a.lines(True)) >= 2, 20, "n1 to close n2's connection to it")
     b.signal(signal.SIGCONT)
     wait_for(lambda: (a.stats("n2") or {}).get("handshakes", 0) >= 2 and a.stats("n2")["up"], 10,
              "n1 redialled n2")

@@ -477,6 +477,56 @@ static void test_heartbeats_of_many_groups_coalesce(void **state)
     pair_stop(&p);
 }
 
+static void tweak_fast_pings(struct peer_config *cfg, int i)
+{
+    (void)i;
+    cfg->ping_interval_ms = 20;
+    cfg->ping_timeout_ms = 50; /* shorter than the off-ring interval, 80 ms */
+}
+
+static uint64_t pings_to(struct peer_transport *t, const char *id)
+{
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(t, id, &st), HY_OK);
+    assert_int_equal(st.handshakes, 1); /* the link never closed */
+    return st.pings_sent;
+}
+
+static void run_for(uv_loop_t *loop, uint64_t ms)
+{
+    uint64_t end = uv_now(loop) + ms;
+    while (uv_now(loop) < end) {
+        uv_run(loop, UV_RUN_ONCE);
+        uv_update_time(loop);
+    }
+}
+
+/* A link to a peer off gossip's ring PINGs 4x less often, and both of its ends wait 4x the
+ * interval longer before they call it dead: with a ping timeout (50 ms) shorter than the sparse
+ * interval (80 ms) the link stays up, where it would close at every PING without. */
+static void test_off_ring_links_ping_less_and_stay_up(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_tweak = tweak_fast_pings;
+    pair_start(&p);
+    uint64_t before = pings_to(p.b.t, "n1");
+    run_for(&p.loop, 400);
+    uint64_t ring = pings_to(p.b.t, "n1") - before;
+    const char *others[1] = {"n3"};
+    peer_transport_set_beacons(p.b.t, others, 1);
+    before = pings_to(p.b.t, "n1");
+    run_for(&p.loop, 400);
+    uint64_t off_ring = pings_to(p.b.t, "n1") - before;
+    assert_true(off_ring > 0);
+    assert_true(off_ring * 2 < ring);
+    assert_int_equal(p.a.down, 0);
+    assert_int_equal(p.b.down, 0);
+    pings_to(p.a.t, "n2");
+    pair_stop(&p);
+    pair_tweak = NULL;
+}
+
 static void tweak_silent_b(struct peer_config *cfg, int i)
 {
     cfg->ping_interval_ms = 5000; /* no PING or PONG within the test */
@@ -571,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_heartbeats_of_many_groups_coalesce),
         cmocka_unit_test(test_silent_peer_is_suspected_and_beacon_keeps_it_alive),
         cmocka_unit_test(test_beacons_only_to_named_peers),
+        cmocka_unit_test(test_off_ring_links_ping_less_and_stay_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

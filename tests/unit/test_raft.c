@@ -1759,6 +1759,14 @@ static void tc_liveness(struct tc *c, int i, raft_id id, int alive)
     tc_step(c, i, &ev);
 }
 
+static void tc_suspect(struct tc *c, int i, raft_id id)
+{
+    struct raft_event ev = {.type = RAFT_EV_LIVENESS};
+    ev.liveness.id = id;
+    ev.liveness.suspect = 1;
+    tc_step(c, i, &ev);
+}
+
 /* Three voters quiescing after 2 idle heartbeat intervals; node 1 leads term 1 with "a". */
 static void tc_quiet_cluster(struct tc *c, uint32_t mutation)
 {
@@ -2094,6 +2102,58 @@ static void test_quiesced_followers_campaign_when_leader_node_is_down(void **sta
     tc_free(&c);
 }
 
+/* Gossip suspects a live leader (falsely): its quiesced followers wake and nudge it, it answers
+ * with heartbeats, nobody campaigns, and the group quiesces again under it in term 1. */
+static void test_suspected_live_leader_keeps_its_group(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    tc_run_until(&c, 1000);
+    assert_true(tc_all_quiesced(&c));
+    uint64_t sent = c.sent;
+    tc_suspect(&c, 1, 1);
+    tc_suspect(&c, 2, 1);
+    assert_false(raft_quiesced(&c.nd[1].r));
+    assert_int_equal(raft_leader(&c.nd[1].r), 1); /* only suspected: still its leader */
+    tc_run_until(&c, 1010);
+    assert_false(raft_quiesced(&c.nd[0].r)); /* nudged awake */
+    tc_run_until(&c, 5000);
+    assert_true(c.sent > sent);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(raft_term(&c.nd[i].r), 1);
+    }
+    assert_true(tc_all_quiesced(&c));
+    /* A suspicion of a follower changes nothing on the leader. */
+    tc_suspect(&c, 0, 2);
+    assert_true(raft_quiesced(&c.nd[0].r));
+    tc_free(&c);
+}
+
+/* A hung leader (stopped: its link stays up, nothing comes) suspected by gossip: the woken
+ * followers hear nothing for an election timeout and elect one of them, without waiting for
+ * the suspicion to time out into a death (no liveness-down report here at all). */
+static void test_suspected_hung_leader_is_replaced_after_an_election_timeout(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    tc_run_until(&c, 1000);
+    assert_true(tc_all_quiesced(&c));
+    c.nd[0].up = 0; /* SIGSTOP of the leader */
+    tc_run_until(&c, 5000);
+    assert_int_equal(tc_leaders(&c), 0); /* no living leader, and nobody notices */
+    assert_true(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r));
+    tc_suspect(&c, 1, 1);
+    tc_suspect(&c, 2, 1);
+    c.nd[0].r.role = RAFT_FOLLOWER; /* (so that the search below looks at the living) */
+    int leader = tc_run_until_any_leader(&c, 5000 + 2 * c.nd[1].r.cfg.election_timeout_max_ms);
+    assert_true(leader == 1 || leader == 2);
+    assert_int_equal(raft_term(&c.nd[leader].r), 2);
+    tc_free(&c);
+}
+
 /* The mutation quiesce-no-wake (a follower told its leader is down keeps its election timer
  * off) leaves the group without a leader for good: what the simulator's check catches. */
 static void test_quiesce_no_wake_mutation_never_elects(void **state)
@@ -2343,6 +2403,8 @@ int main(void)
         cmocka_unit_test(test_reordered_refusal_is_no_lost_entries),
         cmocka_unit_test(test_quiesced_group_wakes_on_submit),
         cmocka_unit_test(test_quiesced_followers_campaign_when_leader_node_is_down),
+        cmocka_unit_test(test_suspected_live_leader_keeps_its_group),
+        cmocka_unit_test(test_suspected_hung_leader_is_replaced_after_an_election_timeout),
         cmocka_unit_test(test_quiesce_no_wake_mutation_never_elects),
         cmocka_unit_test(test_restarted_follower_does_not_depose_quiesced_leader),
         cmocka_unit_test(test_silent_follower_blocks_quiescing_unless_reported_down),

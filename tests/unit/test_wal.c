@@ -1557,6 +1557,60 @@ static void test_torn_tail_across_groups(void **state)
     mfx_free(&f);
 }
 
+/* A group whose entries cannot be snapshotted (not committed: a partition without a leader)
+ * pins the oldest segments for as long as it lacks one. Its entries appended again at the
+ * log's end (node_log_unpin does so) void their old copies: no group pins, the backlog is
+ * collected, and recovery finds the group's entries whole, from the new segment. */
+static void test_reappended_tail_unpins_old_segments(void **state)
+{
+    (void)state;
+    struct mfx f;
+    memset(&f, 0, sizeof(f));
+    f.disk = disk_mem_new("/data/wal", 55);
+    wal_config_default(&f.cfg);
+    f.cfg.segment_size_bytes = 1024;
+    f.cfg.retention_logs = 4;
+    f.cfg.snapshot_interval = 0;
+    f.cfg.segments_soft_max = 6;
+    mfx_reopen(&f);
+    mfx_begin(&f);
+    mfx_stage(&f, 1, 1, 3, 1); /* the stuck group: three entries it cannot commit */
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    const uint8_t data[] = "state";
+    for (uint64_t i = 1; i <= 400; i += 5) {
+        mfx_begin(&f);
+        mfx_stage(&f, 0, i, 5, 1);
+        assert_int_equal(mfx_commit(&f), HY_OK);
+        if (i % 50 == 1) {
+            struct wal_snapshot s = snap_at(i + 4, 1, data, sizeof(data));
+            assert_int_equal(wal_snapshot_put(f.w, mg_ids[0], &s, 0), HY_OK);
+            f.m[0].snap = i + 4;
+        }
+    }
+    uint32_t pinning[4];
+    assert_int_equal(wal_pinning_groups(f.w, pinning, 4), 1);
+    assert_int_equal(pinning[0], mg_ids[1]);
+    size_t before = wal_segment_count(f.w);
+    assert_true(before > f.cfg.segments_soft_max);
+    mfx_begin(&f);
+    mfx_stage(&f, 1, 1, 3, 1); /* the same entries again */
+    assert_int_equal(mfx_commit(&f), HY_OK);
+    assert_int_equal(wal_pinning_groups(f.w, pinning, 4), 0);
+    /* The next roll collects (after syncing what replaced the old copies). */
+    for (uint64_t i = 401; wal_segment_count(f.w) >= before && i <= 600; i += 5) {
+        mfx_begin(&f);
+        mfx_stage(&f, 0, i, 5, 1);
+        assert_int_equal(mfx_commit(&f), HY_OK);
+    }
+    assert_true(wal_segment_count(f.w) <= f.cfg.segments_soft_max + 1);
+    assert_int_equal(wal_first_index(f.w, mg_ids[1]), 1);
+    assert_int_equal(wal_last_index(f.w, mg_ids[1]), 3);
+    mfx_reopen(&f);
+    mfx_check(&f);
+    assert_int_equal(f.rec[1].n_entries, 3);
+    mfx_free(&f);
+}
+
 /* Proves segment garbage collection: a segment goes only once no group needs it; a group
  * that lags (entries never snapshotted) pins the oldest segments and, once there are too many,
  * is asked for a snapshot (wal_snapshot_wanted) that lets them go; recovery is whole after. */
@@ -1717,6 +1771,7 @@ int main(void)
         cmocka_unit_test(test_truncate_one_group_between_others),
         cmocka_unit_test(test_torn_tail_across_groups),
         cmocka_unit_test(test_gc_with_lagging_group),
+        cmocka_unit_test(test_reappended_tail_unpins_old_segments),
         cmocka_unit_test(test_recovery_per_group_snapshots),
         cmocka_unit_test(test_append_recover_with_rolls),
         cmocka_unit_test(test_large_batch_buffer_is_released),
