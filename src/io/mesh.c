@@ -22,6 +22,9 @@ struct mesh_heard {
 
 struct io_mesh {
     struct hy_node *node;
+    uint64_t busy_pumped_ms; /* io_mesh_busy: the peers' sockets last looked at */
+    uint64_t busy_notice_ms; /* and the last BUSY notice sent (0: none since the script began) */
+    int busy_told;           /* peers were told a script runs here: tell them when it ends */
     uv_loop_t *loop;
     uv_timer_t gossip_timer;
     int gossip_timer_on;
@@ -97,6 +100,24 @@ static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
            reason ? ": " : "", reason ? reason : "");
     node_peer_state(mesh->node, id, up, io_clock_ms());
     mesh->progress_cb(mesh->ctx); /* clients it answered or woke */
+}
+
+static void mesh_busy_cb(void *ctx, const char *from, const uint8_t *data, size_t len)
+{
+    struct io_mesh *mesh = ctx;
+    node_peer_busy(mesh->node, from, data, len, io_clock_ms());
+    mesh->progress_cb(mesh->ctx); /* what its groups' timers changed */
+}
+
+static int mesh_busy_forward_cb(void *ctx, uint8_t type, const char *from, const uint8_t *data,
+                                size_t len, struct hy_buf *reply)
+{
+    struct io_mesh *mesh = ctx;
+    if (type == WIRE_BUSY) {
+        node_peer_busy_note(mesh->node, from, data, len, io_clock_ms());
+        return 0;
+    }
+    return node_busy_forward(mesh->node, from, data, len, io_clock_ms(), reply);
 }
 
 /* Sends what gossip queued. */
@@ -304,7 +325,8 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                                  .publish_cb = mesh_publish_cb,
                                  .state_cb = mesh_state_cb,
                                  .liveness_cb = mesh_liveness_cb,
-                                 .gossip_cb = mesh_gossip_cb};
+                                 .gossip_cb = mesh_gossip_cb,
+                                 .busy_cb = mesh_busy_cb};
     int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
     if (rc != HY_OK) {
         io_tls_ctx_free(tls);
@@ -404,9 +426,9 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
              * of the failure from the link or the leadership (-UNKNOWN for a write). */
             if (msg->kind == NODE_PUBLISH) {
                 (void)peer_send_publish(m->transport, msg->to, msg->data.data, msg->data.len);
-            } else if (msg->kind == NODE_FORWARD) {
-                if (peer_send_forward(m->transport, msg->to, msg->req_id, msg->data.data,
-                                      msg->data.len) != HY_OK) {
+            } else if (msg->kind == NODE_FORWARD || msg->kind == NODE_FORWARD_BUSY) {
+                if (peer_send_forward_on(m->transport, msg->to, msg->req_id, msg->data.data,
+                                         msg->data.len, msg->kind == NODE_FORWARD_BUSY) != HY_OK) {
                     node_forward_dropped(node, msg->req_id, io_clock_ms());
                 }
             } else {
@@ -416,6 +438,39 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
         }
         node_peer_msg_free(msg);
     }
+}
+
+void io_mesh_busy(struct io_mesh *m, int64_t ran_ms, uint64_t now_ms)
+{
+    if (m == NULL) {
+        return;
+    }
+    if (ran_ms < 0) {
+        if (m->busy_told) { /* over: queued, so it leaves before the replies made after it */
+            struct hy_buf notice;
+            hy_buf_init(&notice);
+            node_busy_notice(m->node, now_ms, &notice);
+            peer_send_busy_all(m->transport, notice.data, notice.len);
+            hy_buf_free(&notice);
+        }
+        m->busy_told = 0;
+        m->busy_notice_ms = 0;
+        return;
+    }
+    if (ran_ms < NODE_BUSY_PEER_MS || now_ms == m->busy_pumped_ms) {
+        return;
+    }
+    m->busy_pumped_ms = now_ms;
+    struct hy_buf notice;
+    hy_buf_init(&notice);
+    if (m->busy_notice_ms == 0 || now_ms >= m->busy_notice_ms + NODE_BUSY_NOTICE_MS) {
+        node_busy_notice(m->node, now_ms, &notice);
+        m->busy_notice_ms = now_ms;
+        m->busy_told = 1;
+    }
+    peer_transport_busy_pump(m->transport, notice.len > 0 ? notice.data : NULL, notice.len,
+                             mesh_busy_forward_cb, m);
+    hy_buf_free(&notice);
 }
 
 /* The mesh goes once the transport and the gossip timer are both closed. */

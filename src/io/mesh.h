@@ -42,6 +42,12 @@ void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b);
  * they are dropped). */
 void io_mesh_flush(struct io_mesh *m, struct hy_node *node);
 
+/* From the poll of a script that holds the loop (node.h "Busy scripts seen from the other
+ * nodes"): ran_ms is node_script_running_ms. Once the script has run NODE_BUSY_PEER_MS, it
+ * sends the peers BUSY notices and serves their links (peer_transport_busy_pump), at most once
+ * a millisecond; once it is over (ran_ms < 0), it tells the peers it told. m may be NULL. */
+void io_mesh_busy(struct io_mesh *m, int64_t ran_ms, uint64_t now_ms);
+
 /* The link to member `name`: fills *out and returns 1, or returns 0 when it has none (m may
  * be NULL: no peers). */
 struct peer_stats;

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/alloc.h"
 #include "common/assert.h"
@@ -71,6 +72,12 @@ struct peer_conn {
     struct io_tls *tls;
     struct hy_buf tls_in, tls_out;
     uint64_t started_ms, last_recv_ms;
+    /* peer_transport_busy_pump: the frames in in[0..busy_off) were looked at and left for
+     * the loop (they are dispatched in order once the script is over). */
+    size_t busy_off;
+    /* conn_process is dispatching this connection's frames (a script may be running inside
+     * one): its input is in use, and the busy pump leaves it alone. */
+    int dispatching;
     char addr[PEER_HOST_MAX + 16];
     struct peer_conn *prev, *next;
 };
@@ -100,6 +107,7 @@ struct peer_transport {
     uv_tcp_t listener;
     uv_timer_t tick;
     uv_prepare_t flusher;
+    uv_timer_t resume;      /* after a busy pump: dispatches the frames it left (busy_off) */
     struct peer_config cfg; /* string fields point at the copies below */
     struct io_tls_ctx *tls; /* borrowed (peer_transport_set_tls); NULL: clear text */
     char self_id[WIRE_NAME_MAX + 1];
@@ -508,6 +516,11 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
             t->cbs.gossip_cb(t->cbs.ctx, from, f->forward.data, f->forward.len);
         }
         break;
+    case WIRE_BUSY:
+        if (t->cbs.busy_cb != NULL) {
+            t->cbs.busy_cb(t->cbs.ctx, from, f->forward.data, f->forward.len);
+        }
+        break;
     case WIRE_PING:
         /* Answered on the connection it came in on, bounded like any queue. */
         if (conn_queued(c) < t->cfg.queue_bytes_max) {
@@ -663,6 +676,8 @@ static void conn_on_read_error(struct peer_conn *c)
 static void conn_process(struct peer_conn *c)
 {
     size_t off = 0;
+    c->busy_off = 0; /* frames a busy pump left are dispatched now, in order */
+    c->dispatching = 1;
     while (!c->closing && c->state != CONN_DRAINING) {
         struct wire_frame f;
         size_t consumed;
@@ -671,6 +686,7 @@ static void conn_process(struct peer_conn *c)
             break;
         }
         if (rc != HY_OK) {
+            c->dispatching = 0;
             conn_on_read_error(c);
             return;
         }
@@ -684,6 +700,7 @@ static void conn_process(struct peer_conn *c)
             conn_on_handshake_frame(c, &f);
         }
     }
+    c->dispatching = 0;
     if (!c->closing) {
         hy_buf_consume(&c->in, off);
         if (c->in.len == 0) {
@@ -1160,8 +1177,9 @@ static void transport_init_handles(struct peer_transport *t)
     HY_ASSERT(uv_tcp_init(t->loop, &t->listener) == 0);
     HY_ASSERT(uv_timer_init(t->loop, &t->tick) == 0);
     HY_ASSERT(uv_prepare_init(t->loop, &t->flusher) == 0);
-    t->listener.data = t->tick.data = t->flusher.data = t;
-    t->handles_open += 3;
+    HY_ASSERT(uv_timer_init(t->loop, &t->resume) == 0);
+    t->listener.data = t->tick.data = t->flusher.data = t->resume.data = t;
+    t->handles_open += 4;
     for (size_t i = 0; i < t->n_peers; i++) {
         HY_ASSERT(uv_timer_init(t->loop, &t->peers[i].retry) == 0);
         t->peers[i].retry.data = &t->peers[i];
@@ -1439,6 +1457,23 @@ int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
     return send_forward(t, WIRE_FORWARD, to, req_id, data, len);
 }
 
+int peer_send_forward_on(struct peer_transport *t, const char *to, uint64_t req_id,
+                         const uint8_t *data, size_t len, int inbound)
+{
+    struct peer *p = peer_find(t, to);
+    struct peer_conn *c = p != NULL && inbound ? p->in : NULL;
+    if (c == NULL || c->state != CONN_UP || c->closing || t->closing ||
+        len > (size_t)t->cfg.limits.frame_bytes_max - WIRE_HEADER_BYTES - 8 ||
+        conn_queued(c) >= t->cfg.queue_bytes_max) {
+        return send_forward(t, WIRE_FORWARD, to, req_id, data, len);
+    }
+    conn_hb_seal(c);
+    int rc = wire_encode_forward(&c->pending, WIRE_FORWARD, req_id, data, len, &t->cfg.limits);
+    HY_ASSERT(rc == HY_OK);
+    peer_sent(c);
+    return HY_OK;
+}
+
 int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *data, size_t len)
 {
     return send_forward(t, WIRE_PUBLISH, to, 0, data, len);
@@ -1447,6 +1482,169 @@ int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *d
 int peer_send_gossip(struct peer_transport *t, const char *to, const uint8_t *data, size_t len)
 {
     return send_forward(t, WIRE_GOSSIP, to, 0, data, len);
+}
+
+void peer_send_busy_all(struct peer_transport *t, const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
+        struct peer *p = &t->peers[i];
+        if (!p->active) {
+            continue;
+        }
+        (void)send_forward(t, WIRE_BUSY, p->addr.id, 0, data, len);
+        /* On the link the peer dialled too: a busy pump does not read the link whose frame
+         * started the script, so its PINGs go unanswered; the notices keep the peer hearing
+         * from it there, and it does not time the link out. */
+        struct peer_conn *c = p->in;
+        if (c != NULL && c->state == CONN_UP && !c->closing &&
+            conn_queued(c) < t->cfg.queue_bytes_max &&
+            len <= (size_t)t->cfg.limits.frame_bytes_max - WIRE_HEADER_BYTES - 8) {
+            conn_hb_seal(c);
+            int rc = wire_encode_forward(&c->pending, WIRE_BUSY, 0, data, len, &t->cfg.limits);
+            HY_ASSERT(rc == HY_OK);
+        }
+    }
+}
+
+/* ---- while a script holds the loop ---------------------------------------------------------
+ *
+ * The loop cannot be entered from inside the script's step, so the pump reads the peers'
+ * sockets itself (as server.c's busy poll reads its clients'), answers what can be answered
+ * without the engine's loop (PING, and the forwards fn takes: SCRIPT KILL and friends), leaves
+ * every other frame where it is for the loop to dispatch once the script is over, in its
+ * order, and writes what it queued with uv_try_write (a uv_write would wait for the loop).
+ * Frames that wait in libuv's own queue go first: then nothing more is written until they
+ * have left. */
+
+/* Reads what the socket holds now into c->in (records decrypted on a TLS link). 0 when
+ * nothing came or the link failed (the loop sees the failure later). */
+static int busy_conn_read(struct peer_conn *c)
+{
+    uv_os_fd_t fd = -1;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
+        return 0;
+    }
+    struct hy_buf *dst = c->tls != NULL ? &c->tls_in : &c->in;
+    uint8_t *p = hy_buf_reserve(dst, PEER_READ_CHUNK);
+    ssize_t r = recv(fd, p, dst->cap - dst->len, MSG_DONTWAIT);
+    if (r <= 0) {
+        return 0;
+    }
+    dst->len += (size_t)r;
+    if (c->tls != NULL) {
+        char err[300];
+        int rc = io_tls_feed(c->tls, c->tls_in.data, c->tls_in.len, &c->in, &c->tls_out, err,
+                             sizeof(err));
+        hy_buf_reset(&c->tls_in);
+        return rc == 0;
+    }
+    return 1;
+}
+
+/* Answers the frames of c->in past busy_off that can be answered now and drops them; the
+ * others stay, in order. A reader of its own: the connection's keeps its place. */
+static void busy_conn_scan(struct peer_conn *c, peer_busy_forward_fn fn, void *ctx)
+{
+    struct peer_transport *t = c->t;
+    struct wire_reader rd;
+    wire_reader_init(&rd, &t->cfg.limits);
+    size_t off = c->busy_off;
+    while (off < c->in.len) {
+        struct wire_frame f;
+        size_t consumed;
+        if (wire_read(&rd, c->in.data + off, c->in.len - off, &consumed, &f) != HY_OK) {
+            break; /* incomplete, or an error the loop reports */
+        }
+        int answered = 0;
+        if (f.type == WIRE_PING && conn_queued(c) < t->cfg.queue_bytes_max) {
+            wire_encode_ping(&c->pending, WIRE_PONG, f.ping_token);
+            answered = 1;
+        } else if ((f.type == WIRE_FORWARD || f.type == WIRE_BUSY) && fn != NULL) {
+            struct hy_buf reply;
+            hy_buf_init(&reply);
+            if (fn(ctx, f.type, c->peer->addr.id, f.forward.data, f.forward.len, &reply) &&
+                f.type == WIRE_FORWARD) {
+                (void)send_forward(t, WIRE_FORWARD_REPLY, c->peer->addr.id, f.forward.req_id,
+                                   reply.data, reply.len);
+                answered = 1;
+            }
+            hy_buf_free(&reply);
+        }
+        if (answered) {
+            memmove(c->in.data + off, c->in.data + off + consumed, c->in.len - off - consumed);
+            c->in.len -= consumed;
+        } else {
+            off += consumed;
+        }
+    }
+    wire_reader_free(&rd);
+    c->busy_off = off;
+    wire_reader_rewind(&c->reader); /* its frame in progress may have moved */
+}
+
+/* Hands what c queued to the socket now, as far as it takes it without blocking. */
+static void busy_conn_write(struct peer_conn *c)
+{
+    conn_hb_seal(c);
+    struct hy_buf *out = &c->pending;
+    if (c->tls != NULL) {
+        if (c->pending.len == 0 || !io_tls_ready(c->tls) ||
+            io_tls_write(c->tls, c->pending.data, c->pending.len, &c->tls_out) != 0) {
+            return;
+        }
+        hy_buf_reset(&c->pending);
+        out = &c->tls_out;
+    }
+    if (out->len == 0) {
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)out->data, (unsigned)out->len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n > 0) {
+        hy_buf_consume(out, (size_t)n);
+    }
+}
+
+static void resume_cb(uv_timer_t *h)
+{
+    struct peer_transport *t = h->data;
+    struct peer_conn *c = t->conns;
+    while (c != NULL) {
+        struct peer_conn *next = c->next; /* dispatching may close c */
+        if (c->state == CONN_UP && !c->closing && c->in.len > 0) {
+            conn_process(c);
+        }
+        c = next;
+    }
+}
+
+void peer_transport_busy_pump(struct peer_transport *t, const uint8_t *notice, size_t len,
+                              peer_busy_forward_fn fn, void *ctx)
+{
+    if (t->closing) {
+        return;
+    }
+    if (notice != NULL) {
+        peer_send_busy_all(t, notice, len);
+    }
+    for (struct peer_conn *c = t->conns; c != NULL; c = c->next) {
+        /* The connection whose frame started the script is in use up the stack: its input
+         * must not move (frames borrow from it), so it is not read until the script is over.
+         * Peers send what a busy node must answer on their other link. */
+        if (c->state != CONN_UP || c->closing || c->peer == NULL || c->dispatching) {
+            continue;
+        }
+        if (busy_conn_read(c) || c->in.len > c->busy_off) {
+            busy_conn_scan(c, fn, ctx);
+        }
+    }
+    for (struct peer_conn *c = t->conns; c != NULL; c = c->next) {
+        if (c->state == CONN_UP && !c->closing) {
+            busy_conn_write(c);
+        }
+    }
+    /* Once the loop runs again: what the pump left is dispatched even if nothing more comes. */
+    uv_timer_start(&t->resume, resume_cb, 0, 0);
 }
 
 uint64_t peer_last_heard_ms(const struct peer_transport *t, const char *id)
@@ -1495,6 +1693,7 @@ void peer_transport_close(struct peer_transport *t, void (*close_cb)(void *arg),
     uv_close((uv_handle_t *)&t->listener, handle_closed_cb);
     uv_close((uv_handle_t *)&t->tick, handle_closed_cb);
     uv_close((uv_handle_t *)&t->flusher, handle_closed_cb);
+    uv_close((uv_handle_t *)&t->resume, handle_closed_cb);
     for (size_t i = 0; i < t->n_peers; i++) {
         uv_close((uv_handle_t *)&t->peers[i].retry, retry_closed_cb);
     }

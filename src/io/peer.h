@@ -99,6 +99,9 @@ struct peer_callbacks {
     void (*liveness_cb)(void *ctx, const char *id, int alive);
     /* A GOSSIP frame: one membership message for src/membership (payload borrowed). */
     void (*gossip_cb)(void *ctx, const char *from, const uint8_t *data, size_t len);
+    /* A BUSY frame: the sender's loop is held by a script, or no longer (payload borrowed).
+     * May be NULL. */
+    void (*busy_cb)(void *ctx, const char *from, const uint8_t *data, size_t len);
 };
 
 struct peer_stats {
@@ -160,11 +163,33 @@ int peer_send_raft(struct peer_transport *t, const char *to, uint16_t group,
                    const struct raft_message *m);
 int peer_send_forward(struct peer_transport *t, const char *to, uint64_t req_id,
                       const uint8_t *data, size_t len);
+/* The same; with inbound set, on the connection `to` dialled when it is up (a busy peer's
+ * pump reads that one: peer_transport_busy_pump), else on ours. */
+int peer_send_forward_on(struct peer_transport *t, const char *to, uint64_t req_id,
+                         const uint8_t *data, size_t len, int inbound);
 /* A PUBLISH frame (pubsub.c's payload) to `to`: dropped, not queued for later, when the
  * link is down or full (at most once). */
 int peer_send_publish(struct peer_transport *t, const char *to, const uint8_t *data, size_t len);
 /* A GOSSIP frame (membership message bytes); dropped like any frame when the peer is down. */
 int peer_send_gossip(struct peer_transport *t, const char *to, const uint8_t *data, size_t len);
+/* A BUSY frame (the engine's busy notice) to every peer; dropped like any frame where the
+ * peer is down. */
+void peer_send_busy_all(struct peer_transport *t, const uint8_t *data, size_t len);
+
+/*
+ * While a Lua script holds the event loop (docs/protocol.md "Busy scripts"), called from the
+ * script's poll: queues the BUSY notice (notice, len; NULL: none this time) to every peer,
+ * reads what the peers sent, answers PINGs and the FORWARDs fn answers (fn, given the frame's
+ * type, returns 1 with the reply bytes in *reply, or 0 to leave the request for the loop), shows
+ * fn every BUSY frame (which stays for the loop too), and writes what was queued without
+ * waiting for the loop. Every other frame stays queued, in order, and is
+ * dispatched once the loop runs again. Nothing here calls a callback of cbs.
+ */
+typedef int (*peer_busy_forward_fn)(void *ctx, uint8_t type, const char *from, const uint8_t *data,
+                                    size_t len, struct hy_buf *reply);
+void peer_transport_busy_pump(struct peer_transport *t, const uint8_t *notice, size_t len,
+                              peer_busy_forward_fn fn, void *ctx);
+
 /* When anything last arrived from `id` on either connection (the loop's clock, uv_now), or 0
  * when nothing ever did or the peer is unknown: the phi-accrual detector's heartbeats. */
 uint64_t peer_last_heard_ms(const struct peer_transport *t, const char *id);

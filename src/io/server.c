@@ -596,6 +596,8 @@ static void busy_poll_cb(void *ctx)
 {
     struct io_server *srv = ctx;
     uint64_t now = io_clock_ms();
+    /* The peers first: they must hear from this node whatever its clients are told. */
+    io_mesh_busy(srv->mesh, node_script_running_ms(srv->node, now), now);
     if (!node_script_busy(srv->node, now)) {
         /* A script not yet past busy-reply-threshold ends soon: a signal waits for libuv's
          * callback and a clean shutdown. (Checked first, a SIGTERM that came while a short

@@ -480,6 +480,8 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
     b->active = 1;
     b->is_eval = fa == NULL;
     b->killable = !sc->at_apply || sc->probe;
+    b->replica = sc->at_apply && !sc->probe && !replica_is_leader(sc->g);
+    b->group = sc->g->id;
     snprintf(b->name, sizeof(b->name), "%s", fa != NULL ? fa->fname : "");
     script_busy_command(b, sc->cmd_name != NULL ? sc->cmd_name : (fa != NULL ? "fcall" : "eval"),
                         fa, keys, nkeys, args, nargs);
@@ -489,7 +491,11 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
     } else {
         compiled = script_run(&env, body, len, keys, nkeys, args, nargs, w);
     }
+    int polled = b->started_ms != 0;
     memset(b, 0, sizeof(*b));
+    if (polled && n->busy_poll != NULL) {
+        n->busy_poll(n->busy_poll_ctx); /* it is over: the shell tells the peers it told */
+    }
     n->wrap_active = wrap;
     n->prng = saved;
     *sp = saved_store;
@@ -1388,17 +1394,33 @@ void node_set_busy_poll(struct hy_node *n, node_busy_poll_fn fn, void *ctx)
     n->busy_poll_ctx = ctx;
 }
 
-int node_script_busy(struct hy_node *n, uint64_t now_ms)
+int64_t node_script_running_ms(struct hy_node *n, uint64_t now_ms)
 {
     struct node_script_busy *b = &n->script_busy;
     if (!b->active) {
-        return 0;
+        return -1;
     }
     if (b->started_ms == 0) {
         b->started_ms = HY_MAX(now_ms, 1);
     }
-    return now_ms >= b->started_ms &&
-           now_ms - b->started_ms >= (uint64_t)n->cfg->busy_reply_threshold;
+    return now_ms >= b->started_ms ? (int64_t)(now_ms - b->started_ms) : 0;
+}
+
+int node_script_busy(struct hy_node *n, uint64_t now_ms)
+{
+    int64_t ran = node_script_running_ms(n, now_ms);
+    if (ran < 0 || ran < (int64_t)n->cfg->busy_reply_threshold) {
+        return 0;
+    }
+    if (!n->script_busy.replica) {
+        return 1;
+    }
+    /* A run at apply on a follower: no client waits for it. The clients see the script busy
+     * while its leader is busy with it (its notices); once the leader has answered, a
+     * request here waits for this replica's run instead of getting -BUSY. */
+    const struct node_group *g = node_group_get(n, n->script_busy.group);
+    const char *leader = g != NULL ? node_member_name(n, raft_leader(&g->raft)) : NULL;
+    return leader != NULL && node_peer_busy_now(n, leader, now_ms);
 }
 
 int node_busy_can_serve(const struct hy_node *n, const struct node_client *c)
@@ -1412,12 +1434,66 @@ int node_busy_can_serve(const struct hy_node *n, const struct node_client *c)
            c->scatter_pending == 0 && !c->is_proxy;
 }
 
+static void busy_kill(struct hy_node *n, int is_eval, struct resp_writer *w);
+static void busy_function_stats(struct hy_node *n, struct resp_writer *w, uint64_t now_ms);
+
+const char *node_busy_text(int is_eval)
+{
+    return is_eval ? "BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+                     "SHUTDOWN NOSAVE."
+                   : "BUSY Redis is busy running a script. You can only call FUNCTION KILL "
+                     "or SHUTDOWN NOSAVE.";
+}
+
 static const char *busy_text(const struct node_script_busy *b)
 {
-    return b->is_eval ? "BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
-                        "SHUTDOWN NOSAVE."
-                      : "BUSY Redis is busy running a script. You can only call FUNCTION KILL "
-                        "or SHUTDOWN NOSAVE.";
+    return node_busy_text(b->is_eval);
+}
+
+int node_busy_request_kind(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                           int *kill_out)
+{
+    if (d == NULL || argc != 2) {
+        return 0;
+    }
+    *kill_out =
+        (d->handler == cmd_script || d->handler == cmd_function) && node_arg_is(&argv[1], "KILL");
+    return *kill_out || (d->handler == cmd_function && node_arg_is(&argv[1], "STATS"));
+}
+
+int node_busy_forward(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                      uint64_t now_ms, struct hy_buf *reply)
+{
+    int proto = 2;
+    const uint8_t *user;
+    size_t ulen;
+    size_t head = proxy_forward_head(data, len, &proto, &user, &ulen);
+    if (!n->script_busy.active || head == 0 || head >= len) {
+        return 0;
+    }
+    struct resp_request_parser p;
+    resp_request_parser_init(&p, NULL);
+    size_t consumed = 0, argc = 0;
+    const struct resp_arg *argv = NULL;
+    int kill = 0, answered = 0;
+    /* Only a request of its own: a follower forwards these alone, never behind a write. */
+    if (resp_request_parse(&p, data + head, len - head, &consumed, &argc, &argv) == HY_OK &&
+        consumed == len - head && argc == 2) {
+        const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+        if (node_busy_request_kind(d, argc, argv, &kill)) {
+            struct resp_writer w = {reply, proto};
+            if (kill) {
+                hy_log(n->log, HY_LOG_INFO, "%.*s KILL from peer %s while a script is busy",
+                       (int)HY_MIN(argv[0].len, 16), (const char *)argv[0].ptr, from);
+                busy_kill(n, d->handler == cmd_script, &w);
+            } else {
+                busy_function_stats(n, &w, now_ms);
+            }
+            answered = 1;
+        }
+    }
+    resp_request_parser_free(&p);
+    return answered;
 }
 
 static void busy_error(const struct node_script_busy *b, struct resp_writer *w)
@@ -1512,6 +1588,21 @@ static void busy_function_stats(struct hy_node *n, struct resp_writer *w, uint64
     resp_write_int(w, (int64_t)funcs);
 }
 
+struct cmd_ctx node_busy_ctx(struct hy_node *n, struct node_group *g, struct node_client *c,
+                             const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                             uint64_t now_ms, struct resp_writer w)
+{
+    return (struct cmd_ctx){.node = n,
+                            .group = g,
+                            .store = g->store,
+                            .client = c,
+                            .cmd = d,
+                            .argc = argc,
+                            .argv = argv,
+                            .now_ms = now_ms,
+                            .w = w};
+}
+
 void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms)
 {
     size_t off = 0;
@@ -1536,11 +1627,8 @@ void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms)
         }
         c->last_ms = now_ms;
         const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
-        int kill = d != NULL && argc == 2 &&
-                   (d->handler == cmd_script || d->handler == cmd_function) &&
-                   node_arg_is(&argv[1], "KILL");
-        int stats =
-            d != NULL && argc == 2 && d->handler == cmd_function && node_arg_is(&argv[1], "STATS");
+        int kill = 0;
+        int stats = node_busy_request_kind(d, argc, argv, &kill) && !kill;
         /* SHUTDOWN NOSAVE is the one way to stop a script that cannot be killed, as in Redis
          * (plain SHUTDOWN would wait for the script). */
         int shutdown =
@@ -1553,16 +1641,7 @@ void node_busy_client(struct hy_node *n, struct node_client *c, uint64_t now_ms)
             resp_write_error(&w, "NOAUTH Authentication required.");
             continue;
         }
-        struct node_group *g = node_group_of_slot(n, 0);
-        struct cmd_ctx x = {.node = n,
-                            .group = g,
-                            .store = g->store,
-                            .client = c,
-                            .cmd = d,
-                            .argc = argc,
-                            .argv = argv,
-                            .now_ms = now_ms,
-                            .w = w};
+        struct cmd_ctx x = node_busy_ctx(n, node_group_of_slot(n, 0), c, d, argc, argv, now_ms, w);
         if (!acl_check(&x, d)) {
             continue; /* NOPERM written */
         }

@@ -896,6 +896,16 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
     d = node_command_sub(n, d, argc, argv); /* ACL SETUSER: a write, unlike ACL WHOAMI */
     int from_exec = 0;
+    if (n->peer_busy_count > 0) {
+        struct node_waiter *pending = c->last_waiter;
+        size_t mark = c->out.len;
+        if (node_busy_elsewhere(n, c, d, argc, argv, now_ms)) {
+            /* A peer's script holds it (busy_peers.c): answered -BUSY, or forwarded there. */
+            c->last_ms = now_ms;
+            node_defer_reply(c, pending, mark);
+            return 1;
+        }
+    }
     if (node_multi_active(c)) {
         int r = node_multi_step(n, c, &d, &argc, &argv, now_ms);
         if (r >= 0) {

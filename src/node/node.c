@@ -90,6 +90,9 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
             n->member_up[i] = (uint8_t)(up != 0);
         }
     }
+    if (!up) {
+        node_peer_busy_forget(n, name); /* no end notice can come on a broken link */
+    }
     /* A link that broke: its node is suspected (node_peer_liveness also records the event).
      * With gossip on, the broken link is also gossip's own suspicion and gossip decides the
      * rest: it says ALIVE again (a member that restarts refutes), or DEAD. */

@@ -111,6 +111,7 @@ struct node_client {
     struct node_client *ready_next;
     uint8_t join_nonce[16]; /* HALYARD CHALLENGE's nonce, until one PEER-AUTH uses it */
     char user[129]; /* the ACL user it runs as (node/acl.h): "default" until AUTH; "" = a member */
+    int forward_busy;       /* busy_peers.c: its forward goes to a busy peer (NODE_FORWARD_BUSY) */
     uint32_t auth_failures; /* failed AUTH in a row on this connection (acl.c rate limit) */
     uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
@@ -171,6 +172,39 @@ int node_busy_stop(struct hy_node *n);
 /* SHUTDOWN NOSAVE arrived while the script was busy (node_busy_client answered nothing): the
  * shell stops the process at once, as Redis's SHUTDOWN NOSAVE kills a busy server. */
 int node_busy_shutdown_asked(const struct hy_node *n);
+
+/*
+ * Busy scripts seen from the other nodes (busy_peers.c, docs/protocol.md "Busy scripts
+ * through a follower"). While a script holds this node's loop, the shell's poll sends every
+ * peer a BUSY notice (node_busy_notice) every NODE_BUSY_NOTICE_MS, once the script has run
+ * NODE_BUSY_PEER_MS, and one saying it is over when it ends; it answers the SCRIPT KILL,
+ * FUNCTION KILL and FUNCTION STATS requests peers forward (node_busy_forward). A node that
+ * receives a notice (node_peer_busy) answers its own clients -BUSY while that script is past
+ * its busy-reply-threshold, forwards their kills to the busy node, and its Raft groups led by
+ * the busy node hold off elections (RAFT_EV_LEADER_BUSY).
+ */
+#define NODE_BUSY_PEER_MS       10
+#define NODE_BUSY_NOTICE_MS     50
+/* A notice holds this long unless renewed (a lost end notice, a peer that died busy). */
+#define NODE_BUSY_NOTICE_TTL_MS 1000
+/* How long the running script has run (from the shell's first poll), or -1 when none runs. */
+int64_t node_script_running_ms(struct hy_node *n, uint64_t now_ms);
+/* This node's notice (its script's state and the groups it leads, with their terms), to
+ * send in a BUSY frame: appended to out. */
+void node_busy_notice(struct hy_node *n, uint64_t now_ms, struct hy_buf *out);
+/* A FORWARD from peer `from` while a script runs here: 1 with the reply in *reply when it is
+ * one of the requests a busy script answers, else 0 (it waits for the loop). */
+int node_busy_forward(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                      uint64_t now_ms, struct hy_buf *reply);
+/* A BUSY notice from peer `from` (payload borrowed); a malformed one is logged and dropped. */
+void node_peer_busy(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                    uint64_t now_ms);
+/* The same, seen by node_busy's pump while a script holds this node: only which peers are
+ * busy is noted (no Raft group is stepped; the loop hands the notice to node_peer_busy
+ * later), so that a run at apply here answers clients -BUSY only while the script's leader is
+ * busy with it (node_script_busy). */
+void node_peer_busy_note(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
+                         uint64_t now_ms);
 
 enum node_reply_mode { NODE_REPLY_ON = 0, NODE_REPLY_OFF, NODE_REPLY_SKIP_NEXT, NODE_REPLY_SKIP };
 enum node_block_state { NODE_BLOCK_NONE = 0, NODE_BLOCK_WAITING = 1, NODE_BLOCK_POPPING = 2 };
@@ -408,7 +442,15 @@ size_t node_client_count(const struct hy_node *n);
 
 /* NODE_PUBLISH: a PUBLISH for every other member's subscribers (pubsub.c); at most once: the
  * shell drops it when the link is down. */
-enum node_peer_msg_kind { NODE_FORWARD = 1, NODE_FORWARD_REPLY = 2, NODE_PUBLISH = 3 };
+/* NODE_FORWARD_BUSY: a FORWARD to a peer whose loop a script holds (SCRIPT KILL and its kin),
+ * sent on the link that peer dialled when there is one: the peer's busy pump cannot read the
+ * link whose frame started the script (busy_peers.c). */
+enum node_peer_msg_kind {
+    NODE_FORWARD = 1,
+    NODE_FORWARD_REPLY = 2,
+    NODE_PUBLISH = 3,
+    NODE_FORWARD_BUSY = 4
+};
 
 /* A message for the shell to send to member `to`; owned by the caller after take. */
 struct node_peer_msg {

@@ -112,6 +112,8 @@ struct node_stats {
 #define NODE_SLOW_TURN_MS       100   /* an event loop turn this long is logged and counted */
 #define NODE_DEAF_RECENT_MS     10000 /* how long a stretch of deafness stretches Raft's timeouts */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
+/* Peers whose busy notices a node keeps at once (busy_peers.c); more are ignored. */
+#define NODE_PEER_BUSY_MAX      16
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
 #define NODE_SNAPSHOT_FORK_KEYS 20000 /* below this many keys, snapshots are encoded inline */
 
@@ -508,6 +510,8 @@ struct hy_node {
         int active;
         int is_eval;         /* EVAL and friends (SCRIPT KILL), else a function (FUNCTION KILL) */
         int killable;        /* not at apply: a probe or a read-only run */
+        int replica;         /* at apply in a group this node follows (NODE_BUSY_F_REPLICA) */
+        uint32_t group;      /* the run's group */
         int wrote;           /* at apply: it has written (UNKILLABLE's wording) */
         int kill;            /* SCRIPT KILL / FUNCTION KILL (1) or a stopping server asked */
         int shutdown;        /* SHUTDOWN NOSAVE asked for the process to stop */
@@ -517,6 +521,14 @@ struct hy_node {
     } script_busy;
     node_busy_poll_fn busy_poll;
     void *busy_poll_ctx;
+    /* busy_peers.c: the peers whose loop a script holds, from their BUSY notices. */
+    struct node_peer_busy {
+        char name[NODE_MEMBER_NAME_MAX + 1];
+        unsigned flags;      /* NODE_BUSY_F_* */
+        uint64_t started_ms; /* on this node's clock: when the script started there */
+        uint64_t until_ms;   /* forgotten then unless a notice renews it */
+    } peer_busy[NODE_PEER_BUSY_MAX];
+    size_t peer_busy_count;
     struct node_client *processing; /* node_client_process's client: its input is in use */
     uint64_t block_seq;             /* blocking.c: numbers clients in the order they blocked */
     int block_any; /* blocking.c: a client may be waiting for data (cleared by a pass that
@@ -632,6 +644,9 @@ void replica_mark_ready(struct hy_node *n, struct node_client *c);
 void replica_wake(struct hy_node *n, uint64_t now_ms);
 /* Node-level liveness of member `id` to every started group (RAFT_EV_LIVENESS). */
 void replica_liveness(struct hy_node *n, raft_id id, int alive, int suspect, uint64_t now_ms);
+/* Member `leader`'s node is busy and still leads `group` in `term` (RAFT_EV_LEADER_BUSY). */
+void replica_leader_busy(struct hy_node *n, uint32_t group, raft_id leader, uint64_t term,
+                         uint64_t now_ms);
 /* Cron: a quiesced partition group that follows a member the metadata group removed (whose
  * messages node_receive ignores) is told that member is down, so that it elects another. */
 void replica_wake_from_removed_leaders(struct hy_node *n, uint64_t now_ms);
@@ -887,6 +902,12 @@ const struct node_member *proxy_target(const struct node_group *g);
 /* Sends x's request to the leader; the client waits for the reply. Returns 0 when it cannot
  * (no reachable leader, or this node leads). */
 int proxy_forward(struct cmd_ctx *x);
+/* The same, to member m (up, not this node). */
+int proxy_forward_to(struct cmd_ctx *x, const struct node_member *m);
+/* Reads a FORWARD's head (its RESP version, and the client's ACL user when it names one, then
+ * borrowed from data): returns its length, or 0 when data does not start with one. */
+size_t proxy_forward_head(const uint8_t *data, size_t len, int *proto_out, const uint8_t **user_out,
+                          size_t *user_len_out);
 /* Asks member m a question of this node's own (enum node_probe): `HY.MEMBERROLE <this
  * node's name>` (member_removal_step) or `HY.LEADERS` (partmap_refresh_hints). */
 void proxy_probe(struct hy_node *n, const struct node_member *m, enum node_probe what,
@@ -1090,6 +1111,50 @@ void node_multi_reset(struct node_client *c);
  * the transaction with the busy error, anything else gets it (and dooms a transaction). */
 void node_multi_busy(struct node_client *c, const struct cmd_def *d, struct resp_writer *w,
                      const char *busy);
+/* The context a request served while a script is busy runs in (c's request argv, against g). */
+struct cmd_ctx node_busy_ctx(struct hy_node *n, struct node_group *g, struct node_client *c,
+                             const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                             uint64_t now_ms, struct resp_writer w);
+/* Redis's -BUSY text for a script (is_eval) or a function. */
+const char *node_busy_text(int is_eval);
+/* SCRIPT KILL, FUNCTION KILL (kill = 1) or FUNCTION STATS (0): the requests a busy script
+ * leaves to be answered, also when they come from a peer (1 when d, argv is one). */
+int node_busy_request_kind(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                           int *kill_out);
+/* busy_peers.c: while a peer's script is past this node's busy-reply-threshold, c's request
+ * is answered as the busy node answers it (-BUSY, MULTI/DISCARD/EXEC as node_multi_busy),
+ * or, SCRIPT KILL / FUNCTION KILL / FUNCTION STATS, forwarded to the busy node. Returns 1
+ * when it did either (the request is done or forwarded), 0 to run it as usual. */
+int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct cmd_def *d,
+                        size_t argc, const struct resp_arg *argv, uint64_t now_ms);
+/* A BUSY notice (docs/peer-protocol.md "BUSY (14)"): flags (NODE_BUSY_F_*; 0: the script is
+ * over, and no groups), how long the script has run, and the groups the sender leads with
+ * their terms (owned arrays of count entries). */
+#define NODE_BUSY_F_ACTIVE   1u /* a script runs there */
+#define NODE_BUSY_F_EVAL     2u /* EVAL and friends (SCRIPT KILL), else a function */
+#define NODE_BUSY_F_KILLABLE 4u /* a probe or a read-only run: SCRIPT KILL stops it */
+#define NODE_BUSY_F_REPLICA                                       \
+    8u /* a run at apply in a group the sender follows: no client \
+          waits for it (the leader's run answers), so it makes no \
+          node answer -BUSY; its groups' notices still count */
+#define NODE_BUSY_F_ALL      15u
+#define NODE_BUSY_GROUPS_MAX 4096
+struct node_busy_notice {
+    unsigned flags;
+    uint64_t ran_ms;
+    size_t count;
+    uint32_t *group;
+    uint64_t *term;
+};
+void node_busy_notice_encode(struct hy_buf *out, const struct node_busy_notice *b);
+/* Reads a notice from a peer's bytes: 1 with *out filled (free with node_busy_notice_free),
+ * 0 when they are not one (nothing to free). */
+int node_busy_notice_parse(const uint8_t *data, size_t len, struct node_busy_notice *out);
+void node_busy_notice_free(struct node_busy_notice *b);
+/* 1 while peer `name`'s notice says a script holds it. */
+int node_peer_busy_now(struct hy_node *n, const char *name, uint64_t now_ms);
+/* The link to `name` went down: its busy notice no longer holds. */
+void node_peer_busy_forget(struct hy_node *n, const char *name);
 void node_multi_free(struct node_client *c);
 struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
                                          const struct resp_arg *argv);

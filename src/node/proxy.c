@@ -24,13 +24,13 @@
  *
  * Acknowledged writes (read-your-writes). A follower decides a few things from its own
  * replica: whether a blocking command can be served now, INFO's counters, CONFIG GET's
- * encoding thresholds. Its replica learns that an entry committed only from the leader's next
- * message, so right after the leader acknowledged a client's write it may not hold it yet: a
- * BLPOP after the client's own LPUSH would block, a BZPOPMIN of a key it just SET would not
- * answer WRONGTYPE. So behind every write it forwards, the follower asks HY.APPLIED: the
- * leader answers it after the write (a request's replies keep their order), with its applied
- * index, which is at least the write's entry. The follower strips that answer from the reply,
- * keeps the highest index per group (acked_index), and a command it decides from its replica
+ * encoding thresholds, AUTH's (and HELLO AUTH's) users. Its replica learns that an entry committed
+ * only from the leader's next message, so right after the leader acknowledged a client's write it
+ * may not hold it yet: a BLPOP after the client's own LPUSH would block, a BZPOPMIN of a key it
+ * just SET would not answer WRONGTYPE. So behind every write it forwards, the follower asks
+ * HY.APPLIED: the leader answers it after the write (a request's replies keep their order), with
+ * its applied index, which is at least the write's entry. The follower strips that answer from the
+ * reply, keeps the highest index per group (acked_index), and a command it decides from its replica
  * first waits until the replica applied as far as acked_index was when it looked, bounded by
  * request-timeout-ms (then it goes on as before). The index is the node's, not the client's:
  * a write acknowledged to any client of this follower is seen by every command after it, as
@@ -411,6 +411,11 @@ static int ryw_decides_here(const struct hy_node *n, const struct node_client *c
     if (d->handler == cmd_info) {
         return -1; /* the keyspace, the dirty counter, ... of every group held here */
     }
+    if (d->handler == cmd_auth || (d->handler == cmd_hello && argc > 2)) {
+        /* The users are the metadata group's: an ACL SETUSER this node's client had
+         * acknowledged must be there before its AUTH is judged. */
+        return 3;
+    }
     if (d->handler == cmd_config) {
         /* Only the encoding thresholds are replicated state (slot 0's copy answers): a GET of
          * other settings reads this node's own, and waits for nothing. */
@@ -462,7 +467,7 @@ int proxy_ryw_hold(struct node_group *g, struct node_client *c, const struct cmd
             }
         }
     } else if (which != 0) {
-        struct node_group *one = which == 2 ? node_group_of_slot(n, 0) : g;
+        struct node_group *one = which == 2 ? node_group_of_slot(n, 0) : which == 3 ? n->meta : g;
         lag = ryw_behind(one) ? one : NULL;
     }
     if (lag == NULL) {
@@ -493,13 +498,53 @@ void proxy_ryw_reset(struct node_client *c)
     c->block_fwd_deadline_ms = c->block_fwd_order = 0; /* never carried to the next request */
 }
 
+/* A FORWARD's head: the client's RESP version, with FORWARD_F_USER and its ACL user after it
+ * when that is not the default user (redis.acl_check_cmd answers for it where the script
+ * runs: docs/peer-protocol.md "FORWARD"). */
+#define FORWARD_F_USER 0x10u
+static void forward_head(struct hy_buf *frame, const struct node_client *c, int proto)
+{
+    size_t ulen = strnlen(c->user, sizeof(c->user));
+    int named = ulen > 0 && ulen <= UINT8_MAX && strcmp(c->user, "default") != 0;
+    hy_buf_append_u8(frame, (uint8_t)((unsigned)proto | (named ? FORWARD_F_USER : 0)));
+    if (named) {
+        hy_buf_append_u8(frame, (uint8_t)ulen);
+        hy_buf_append(frame, c->user, ulen);
+    }
+}
+
+size_t proxy_forward_head(const uint8_t *data, size_t len, int *proto_out, const uint8_t **user_out,
+                          size_t *user_len_out)
+{
+    *user_out = NULL;
+    *user_len_out = 0;
+    if (len < 1 || ((data[0] & ~FORWARD_F_USER) != 2 && (data[0] & ~FORWARD_F_USER) != 3)) {
+        return 0;
+    }
+    *proto_out = data[0] & ~FORWARD_F_USER;
+    if (!(data[0] & FORWARD_F_USER)) {
+        return 1;
+    }
+    if (len < 2 || data[1] == 0 || (size_t)data[1] + 2 > len) {
+        return 0;
+    }
+    *user_out = data + 2;
+    *user_len_out = data[1];
+    return 2 + (size_t)data[1];
+}
+
 int proxy_forward(struct cmd_ctx *x)
 {
-    struct hy_node *n = x->node;
     const struct node_member *leader = proxy_target(x->group);
     if (leader == NULL || leader->id == x->group->raft.cfg.id) {
         return 0;
     }
+    return proxy_forward_to(x, leader);
+}
+
+int proxy_forward_to(struct cmd_ctx *x, const struct node_member *leader)
+{
+    struct hy_node *n = x->node;
     struct node_forward *f = forward_new(
         n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
     f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
@@ -513,7 +558,7 @@ int proxy_forward(struct cmd_ctx *x)
     encode_request(x, 0, 0, &f->req);
     struct hy_buf frame;
     hy_buf_init(&frame);
-    hy_buf_append_u8(&frame, (uint8_t)x->w.proto);
+    forward_head(&frame, x->client, x->w.proto);
     encode_request(x, f->session, f->seq, &frame);
     if (f->is_write && node_group_raft_view(x->group) &&
         applied_known(n, leader->name, x->now_ms)) {
@@ -523,7 +568,8 @@ int proxy_forward(struct cmd_ctx *x)
         hy_buf_printf(&frame, "*2\r\n$10\r\nHY.APPLIED\r\n$%d\r\n%s\r\n", len, id);
         f->asks_applied = 1;
     }
-    node_outbox_push(n, NODE_FORWARD, leader->name, f->req_id, frame.data, frame.len);
+    node_outbox_push(n, x->client->forward_busy ? NODE_FORWARD_BUSY : NODE_FORWARD, leader->name,
+                     f->req_id, frame.data, frame.len);
     hy_buf_free(&frame);
     n->stats.forwards_sent++;
     x->client->forwarding = 1;
@@ -1043,7 +1089,11 @@ int proxy_maybe_finish(struct hy_node *n, struct node_client *c)
 void node_forward_request(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
                           size_t len, uint64_t now_ms)
 {
-    if (len < 2 || (data[0] != 2 && data[0] != 3)) {
+    int proto = 2;
+    const uint8_t *user;
+    size_t ulen;
+    size_t head = proxy_forward_head(data, len, &proto, &user, &ulen);
+    if (head == 0 || head >= len || ulen >= sizeof(((struct node_client *)0)->user)) {
         hy_log(n->log, HY_LOG_WARN, "forward %llu from %s: malformed, dropped",
                (unsigned long long)req_id, from);
         return;
@@ -1055,10 +1105,16 @@ void node_forward_request(struct hy_node *n, const char *from, uint64_t req_id, 
     c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY; /* maxclients is for sockets, not forwards */
     hy_buf_reset(&c->out);
     c->authenticated = 1; /* the follower authenticated its client */
-    c->proto = data[0];
+    c->proto = proto;
+    if (ulen > 0) {
+        /* The follower's client's user: what a script's redis.acl_check_cmd answers for (the
+         * follower checked its rights; acl_check does not check a forward's again). */
+        memcpy(c->user, user, ulen);
+        c->user[ulen] = '\0';
+    }
     c->proxy_req_id = req_id;
     snprintf(c->proxy_from, sizeof(c->proxy_from), "%s", from);
-    hy_buf_append(&c->in, data + 1, len - 1);
+    hy_buf_append(&c->in, data + head, len - head);
     node_client_process(n, c, now_ms);
     proxy_maybe_finish(n, c);
 }

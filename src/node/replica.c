@@ -1544,6 +1544,18 @@ void replica_liveness(struct hy_node *n, raft_id id, int alive, int suspect, uin
     }
 }
 
+void replica_leader_busy(struct hy_node *n, uint32_t group, raft_id leader, uint64_t term,
+                         uint64_t now_ms)
+{
+    struct node_group *g = node_group_get(n, group);
+    if (g != NULL && g->started && leader != g->raft.cfg.id) {
+        struct raft_event ev = {.type = RAFT_EV_LEADER_BUSY};
+        ev.busy.leader = leader;
+        ev.busy.term = term;
+        step(g, &ev, now_ms);
+    }
+}
+
 void replica_wake_from_removed_leaders(struct hy_node *n, uint64_t now_ms)
 {
     /* A partition whose leader, as this node knows it, is a member the metadata group removed:

@@ -53,7 +53,7 @@ const char *wire_type_name(uint8_t type)
         [WIRE_PING] = "PING",       [WIRE_PONG] = "PONG",
         [WIRE_FORWARD] = "FORWARD", [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
         [WIRE_PUBLISH] = "PUBLISH", [WIRE_HEARTBEAT] = "HEARTBEAT",
-        [WIRE_GOSSIP] = "GOSSIP",
+        [WIRE_GOSSIP] = "GOSSIP",   [WIRE_BUSY] = "BUSY",
     };
     return type > 0 && type < WIRE_TYPE_COUNT ? names[type] : "?";
 }
@@ -175,7 +175,7 @@ int wire_encode_forward(struct hy_buf *out, uint8_t type, uint64_t req_id, const
                         size_t len, const struct wire_limits *l)
 {
     HY_ASSERT(type == WIRE_FORWARD || type == WIRE_FORWARD_REPLY || type == WIRE_PUBLISH ||
-              type == WIRE_GOSSIP);
+              type == WIRE_GOSSIP || type == WIRE_BUSY);
     if (len > (size_t)l->frame_bytes_max - WIRE_HEADER_BYTES - 8) {
         return HY_ETOOBIG;
     }
@@ -723,7 +723,8 @@ static int decode_payload(struct wire_reader *r, uint8_t type, const uint8_t *p,
     case WIRE_FORWARD:
     case WIRE_FORWARD_REPLY:
     case WIRE_PUBLISH:
-    case WIRE_GOSSIP: return decode_forward(r, &c, &f->forward);
+    case WIRE_GOSSIP:
+    case WIRE_BUSY: return decode_forward(r, &c, &f->forward);
     case WIRE_HEARTBEAT: return decode_heartbeat(r, &c, &f->heartbeat);
     default: return decode_fixed_size(r, &c, type, f);
     }
@@ -759,6 +760,11 @@ static int check_header(struct wire_reader *r, const uint8_t *buf, size_t len)
     }
     r->frame_len = WIRE_HEADER_BYTES + payload;
     return HY_OK;
+}
+
+void wire_reader_rewind(struct wire_reader *r)
+{
+    r->frame_len = 0;
 }
 
 int wire_read(struct wire_reader *r, const uint8_t *buf, size_t len, size_t *consumed_out,

@@ -57,6 +57,7 @@ enum wire_type {
     WIRE_HEARTBEAT,     /* the node pair's coalesced heartbeat: every group's heartbeats and
                            their answers of one loop turn (none: node liveness only) */
     WIRE_GOSSIP,        /* one membership message (src/membership): id (0) + opaque bytes */
+    WIRE_BUSY,          /* the sender's loop is held by a script: id (0) + opaque bytes */
     WIRE_TYPE_COUNT
 };
 
@@ -116,7 +117,7 @@ struct wire_frame {
         struct wire_reject reject;       /* REJECT */
         struct raft_message raft;        /* RAFT */
         uint64_t ping_token;             /* PING, PONG */
-        struct wire_forward forward;     /* FORWARD, FORWARD_REPLY, PUBLISH, GOSSIP */
+        struct wire_forward forward;     /* FORWARD, FORWARD_REPLY, PUBLISH, GOSSIP, BUSY */
         struct wire_heartbeat heartbeat; /* HEARTBEAT */
     };
 };
@@ -135,6 +136,9 @@ struct wire_reader {
 /* Copies *limits (NULL: defaults). Allocates nothing until a RAFT frame carries entries. */
 void wire_reader_init(struct wire_reader *r, const struct wire_limits *limits);
 void wire_reader_free(struct wire_reader *r);
+/* Forgets the frame in progress: the caller moved its input, and the next call reads a frame
+ * header again at buf[0]. A sticky error stays. */
+void wire_reader_rewind(struct wire_reader *r);
 
 /*
  * Tries to decode one frame from buf[0..len), the connection's unconsumed input.
@@ -163,8 +167,8 @@ void wire_encode_welcome(struct hy_buf *out);
 /* The text is cut at WIRE_REASON_MAX bytes. */
 void wire_encode_reject(struct hy_buf *out, uint16_t code, const char *text);
 void wire_encode_ping(struct hy_buf *out, uint8_t type, uint64_t token);
-/* type is WIRE_FORWARD, WIRE_FORWARD_REPLY, WIRE_PUBLISH or WIRE_GOSSIP. HY_ETOOBIG when over
- * l->frame_bytes_max. */
+/* type is WIRE_FORWARD, WIRE_FORWARD_REPLY, WIRE_PUBLISH, WIRE_GOSSIP or WIRE_BUSY. HY_ETOOBIG when
+ * over l->frame_bytes_max. */
 int wire_encode_forward(struct hy_buf *out, uint8_t type, uint64_t req_id, const uint8_t *data,
                         size_t len, const struct wire_limits *l) HY_MUST_CHECK;
 /* HY_EINVAL for a message wire_raft_check refuses, HY_ETOOBIG when over a limit; out is then

@@ -1795,6 +1795,34 @@ static void on_liveness(struct raft *r, raft_id id, int alive, int suspect)
     }
 }
 
+/* ---- Busy leaders ------------------------------------------------------------------------
+ *
+ * A node's event loop can be held for seconds by one Lua script (docs/protocol.md "Busy
+ * scripts"): it then sends no heartbeats, and its followers would elect a new leader although
+ * the old one is alive and resumes as soon as the script ends. While held, its shell sends
+ * each peer a notice naming the groups it leads and their terms (RAFT_EV_LEADER_BUSY). A
+ * follower of that term whose leader it is counts the notice as hearing from the leader (§3.4:
+ * "followers remain in follower state as long as they receive valid RPCs from a leader"):
+ * its election timer starts again and it refuses votes for a while (leader stickiness,
+ * §4.2.3). Nothing else changes: no log, commit index or answer, so no Raft rule depends on
+ * it. It only ever delays an election, and only while the leader's node keeps sending
+ * notices, which a node does only while a script holds it (bounded by
+ * script-max-instructions); a crashed or partitioned leader sends none. A quiesced follower
+ * runs no timer and needs nothing; a notice from anyone else, or of another term, is
+ * ignored. */
+static void on_leader_busy(struct raft *r, raft_id leader, uint64_t term)
+{
+    if (r->role != RAFT_FOLLOWER || r->quiesced || term != r->term || leader == RAFT_NONE ||
+        r->leader != leader || leader == r->cfg.id) {
+        return;
+    }
+    r->leader_contact_ms = r->now_ms;
+    r->stickiness_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
+    r->deaf_since_ms = r->now_ms;
+    r->deaf_excused = 0;
+    reset_election_timer(r);
+}
+
 static void on_receive(struct raft *r, const struct raft_message *m)
 {
     if (m->to != r->cfg.id || m->type == 0 || m->type >= RAFT_MSG_TYPE_COUNT) {
@@ -2510,6 +2538,7 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
     case RAFT_EV_LIVENESS:
         on_liveness(r, ev->liveness.id, ev->liveness.alive, ev->liveness.suspect);
         break;
+    case RAFT_EV_LEADER_BUSY: on_leader_busy(r, ev->busy.leader, ev->busy.term); break;
     default: up->status = HY_EINVAL; break;
     }
     flush_read_round(r);

@@ -279,6 +279,8 @@ enum raft_event_type {
     RAFT_EV_FORCE,         /* UNSAFE recovery: become the only voter and lead (see below) */
     RAFT_EV_LIVENESS,      /* node-level failure detection: server `id` is suspected down
                               (alive = 0) or reachable again (alive = 1) */
+    RAFT_EV_LEADER_BUSY,   /* server `leader`'s node says it still leads in `term` but its
+                              event loop is held by a long script (raft.c "Busy leaders") */
 };
 
 enum raft_change_op { RAFT_ADD_LEARNER = 1, RAFT_PROMOTE, RAFT_REMOVE };
@@ -336,6 +338,10 @@ struct raft_event {
              * down. A quiesced follower of that leader wakes and nudges it (on_liveness). */
             int suspect;
         } liveness;
+        struct {
+            raft_id leader;
+            uint64_t term;
+        } busy;
         struct {
             /* The latest stretch [deaf_from_ms, deaf_to_ms) during which this server read
              * none of its input (its event loop busy, or not scheduled by an overloaded

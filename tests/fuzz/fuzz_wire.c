@@ -69,6 +69,7 @@ static void reencode(const struct wire_frame *fr, const struct wire_limits *l, s
     case WIRE_FORWARD_REPLY:
     case WIRE_PUBLISH:
     case WIRE_GOSSIP:
+    case WIRE_BUSY:
         FUZZ_CHECK(wire_encode_forward(out, fr->type, fr->forward.req_id, fr->forward.data,
                                        fr->forward.len, l) == HY_OK);
         break;
@@ -102,7 +103,7 @@ static void frame_record(struct hy_buf *d, const struct wire_frame *fr, const st
                           (size_t)fr->heartbeat.count * WIRE_HEARTBEAT_ENTRY_BYTES, f, len));
     }
     if (fr->type == WIRE_FORWARD || fr->type == WIRE_FORWARD_REPLY || fr->type == WIRE_PUBLISH ||
-        fr->type == WIRE_GOSSIP) {
+        fr->type == WIRE_GOSSIP || fr->type == WIRE_BUSY) {
         FUZZ_CHECK(inside(fr->forward.data, fr->forward.len, f, len));
     }
     struct hy_buf again;

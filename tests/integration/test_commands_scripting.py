@@ -5,9 +5,11 @@ step and memory bounds; and scripts replicated as one log entry each: through a 
 every partition) and in redirect moved mode, every replica ends with the same values."""
 
 import hashlib
+import json
 import signal
 import subprocess
 import time
+import urllib.request
 
 import pytest
 import redis
@@ -760,6 +762,12 @@ def _replica(port, *cmd):
         return c.cmd(*cmd)
 
 
+# Loops for ever unless KEYS[1] exists: the leader's probe runs it before any write, so
+# SCRIPT KILL can stop it and nothing is proposed.
+ENDLESS_UNTIL_SET = ("if redis.call('get', KEYS[1]) == false then while true do end end "
+                     "return redis.call('incr', KEYS[1])")
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     c = Cluster(tmp_path_factory, 3)
@@ -782,9 +790,7 @@ def test_script_killed_on_the_leader_is_never_replicated(cluster):
         assert cfg.cmd("CONFIG", "SET", "script-max-instructions", "100000000000000") == "OK"
         try:
             with RawConn(lport, timeout=60) as a, RawConn(lport, timeout=60) as b:
-                body = ("if redis.call('get', KEYS[1]) == false then while true do end end "
-                        "return redis.call('incr', KEYS[1])")
-                a.send(a.encode("EVAL", body, 1, "{k}never"))
+                a.send(a.encode("EVAL", ENDLESS_UNTIL_SET, 1, "{k}never"))
                 wait_busy(lport, BUSY_EVAL)
                 assert b.cmd("SCRIPT", "KILL") == "OK"
                 err = a.read()
@@ -801,6 +807,81 @@ def test_script_killed_on_the_leader_is_never_replicated(cluster):
         wait_for(lambda: _replica(p, "GET", "{k}marker") == b"1", 30,
                  "replica %d to apply the write after the kill" % p)
         assert _replica(p, "GET", "{k}never") is None
+
+
+def _health(c, i):
+    with urllib.request.urlopen("http://127.0.0.1:%d/health" % c.http_port(i), timeout=5) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.halyard_only
+def test_busy_script_through_a_follower(cluster):
+    """A client of a follower sees what a client of one Redis server sees while the leader
+    runs a busy script: -BUSY for other requests once the script ran the follower's
+    busy-reply-threshold (a transaction is doomed), SCRIPT KILL sent to the follower stops it
+    (FUNCTION KILL is refused as for an EVAL), and its client gets the kill. Meanwhile the
+    leader keeps its leadership: it runs for many election timeouts, but its busy notices
+    hold off the followers' elections, so the same node leads the same term after it."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    fport, lport = cluster.ports[fi], cluster.ports[li]
+    wait_for(lambda: info(fport)["raft_leader"] != "", 10, "the follower to learn who leads")
+    term = cluster.term(li)
+    for i in range(3):  # /health serves a snapshot the shell publishes a few times a second
+        wait_for(lambda: _health(cluster, i)["term"] == term, 10, "/health to show the term")
+    with RawConn(lport) as lc, RawConn(fport) as cfg:
+        assert lc.cmd("CONFIG", "SET", "script-max-instructions", "100000000000000") == "OK"
+        assert cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "10") == "OK"
+        try:
+            with RawConn(fport, timeout=60) as a, RawConn(fport, timeout=60) as b:
+                a.send(a.encode("EVAL", ENDLESS_UNTIL_SET, 1, "{b}busy") + a.encode("PING"))
+                wait_busy(fport, BUSY_EVAL)
+                assert b.cmd("MULTI") == "OK"
+                assert b.cmd("INCR", "{b}busy") == BUSY_EVAL
+                # Busy for many election timeouts (300 ms by default): nobody campaigns.
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline:
+                    for i in range(3):
+                        if i != li:
+                            h = _health(cluster, i)
+                            assert h["term"] == term and h["leader"] == cluster.names[li], h
+                    time.sleep(0.1)
+                assert b.cmd("FUNCTION", "KILL") == BUSY_EVAL
+                assert b.cmd("SCRIPT", "KILL") == "OK"
+                err = a.read()
+                assert isinstance(err, str) and "Script killed by user with SCRIPT KILL" in err
+                assert a.read() == "PONG"
+                assert b.cmd("EXEC").startswith("EXECABORT")
+                assert b.cmd("PING") == "PONG"
+                assert b.cmd("SCRIPT", "KILL") == "NOTBUSY No scripts in execution right now."
+                assert b.cmd("GET", "{b}busy") is None
+        finally:
+            cfg.cmd("SCRIPT", "KILL")  # should the test fail while the script runs
+            wait_for(lambda: cfg.cmd("CONFIG", "SET", "busy-reply-threshold", "5000") == "OK", 10,
+                     "the follower to see the script end")
+            assert lc.cmd("CONFIG", "SET", "script-max-instructions", "1000000000") == "OK"
+    assert cluster.leader() == li and cluster.term(li) == term
+
+
+@pytest.mark.halyard_only
+def test_acl_check_cmd_through_a_follower_answers_for_the_clients_user(cluster):
+    """A user made through a follower can AUTH there at once (the follower waits for its
+    replica to hold the ACL SETUSER its client had acknowledged), and a script it sends
+    through the follower runs on the leader as that user: redis.acl_check_cmd answers for
+    it, not for the default user (the forward carries the user)."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    wait_for(lambda: info(cluster.ports[fi])["raft_leader"] != "", 10,
+             "the follower to learn who leads")
+    with RawConn(cluster.ports[fi]) as c:
+        assert c.cmd("ACL", "SETUSER", "bob16", "on", ">123", "+@scripting", "+set",
+                     "~x*") == "OK"
+        assert c.cmd("AUTH", "bob16", "123") == "OK"
+        assert c.cmd("EVAL", "return redis.acl_check_cmd('set','xx',1)", 1, "xx") == 1
+        assert c.cmd("EVAL", "return redis.acl_check_cmd('hset','xx','f',1)", 1, "xx") is None
+        assert c.cmd("EVAL", "return redis.acl_check_cmd('set','yy',1)", 1, "xx") is None
+    with RawConn(cluster.ports[fi]) as c:
+        assert c.cmd("ACL", "DELUSER", "bob16") == 1
 
 
 @pytest.mark.halyard_only

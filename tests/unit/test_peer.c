@@ -150,8 +150,8 @@ static void liveness_cb(void *ctx, const char *id, int alive)
 
 static struct peer_callbacks callbacks(struct seen *s)
 {
-    return (struct peer_callbacks){s,        raft_cb, forward_cb,  forward_reply_cb,
-                                   state_cb, NULL,    liveness_cb, NULL};
+    return (struct peer_callbacks){
+        s, raft_cb, forward_cb, forward_reply_cb, state_cb, NULL, liveness_cb, NULL, NULL};
 }
 
 /* Test knobs applied to node i's configuration by pair_start (NULL: defaults). */

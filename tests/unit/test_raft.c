@@ -412,6 +412,15 @@ static void test_prevote_stops_rejoining_node_from_deposing_leader(void **state)
     tc_free(&c);
 }
 
+/* Three voters; node 1 leads (from 100 ms), and the clock stands at 200 ms. */
+static void tc_three_led_by_node1(struct tc *c)
+{
+    tc_init(c, 3, 3);
+    tc_start(c, 3);
+    tc_run_until_leader(c, 0, 1000);
+    tc_run_until(c, 200);
+}
+
 /* Check-quorum: a leader cut off at 200 ms last heard its followers at 156 ms (acks of the
  * 154 ms heartbeat); it steps down at the first heartbeat tick (every 50 ms from 104) at
  * least one election timeout (its own: 100 ms) later: 304 ms. */
@@ -419,16 +428,49 @@ static void test_leader_steps_down_without_quorum(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 3, 3);
-    tc_start(&c, 3);
-    tc_run_until_leader(&c, 0, 1000);
-    tc_run_until(&c, 200);
+    tc_three_led_by_node1(&c);
     tc_isolate(&c, 0, 1);
     tc_run_until(&c, 303);
     assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
     tc_run_until(&c, 304);
     assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
     assert_int_equal(raft_term(&c.nd[0].r), 1);
+    tc_free(&c);
+}
+
+/* Node 1's busy notices (RAFT_EV_LEADER_BUSY, naming it and `term`) to the other nodes every
+ * 50 ms from c->now until `until`, while node 1 itself runs nothing (its loop is held). */
+static void tc_busy_notices(struct tc *c, uint64_t term, uint64_t until)
+{
+    while (c->now + 50 <= until) {
+        tc_run_until(c, c->now + 50);
+        for (int i = 1; i < c->n; i++) {
+            struct raft_event ev = {.type = RAFT_EV_LEADER_BUSY};
+            ev.busy.leader = 1;
+            ev.busy.term = term;
+            tc_step(c, i, &ev);
+        }
+    }
+}
+
+/* A leader whose loop a script holds sends nothing, but its node's busy notices hold off its
+ * followers' elections for as long as they come (seconds, many election timeouts); once they
+ * stop, a follower campaigns within its election timeout. A notice of another term is no
+ * contact. */
+static void test_busy_leader_notices_hold_off_elections(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_three_led_by_node1(&c);
+    c.nd[0].up = 0; /* busy: it neither sends, receives nor runs timers */
+    tc_busy_notices(&c, 1, 3000);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(raft_term(&c.nd[i].r), 1);
+        assert_int_equal(raft_leader(&c.nd[i].r), 1);
+    }
+    tc_busy_notices(&c, 2, 4000); /* the wrong term: ignored */
+    assert_int_equal(tc_run_until_any_leader(&c, 4000) > 0, 1);
+    assert_true(raft_term(&c.nd[1].r) > 1 || raft_term(&c.nd[2].r) > 1);
     tc_free(&c);
 }
 
@@ -2346,6 +2388,7 @@ int main(void)
         cmocka_unit_test(test_election_in_5_nodes),
         cmocka_unit_test(test_prevote_stops_rejoining_node_from_deposing_leader),
         cmocka_unit_test(test_leader_steps_down_without_quorum),
+        cmocka_unit_test(test_busy_leader_notices_hold_off_elections),
         cmocka_unit_test(test_conflicting_follower_log_is_repaired),
         cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
         cmocka_unit_test(test_snapshot_installed_on_lagging_follower),
