@@ -185,6 +185,19 @@ def ring_of(names, me, k=2):
     return {circle[(at + d) % len(circle)] for d in range(-k, k + 1) if d != 0}
 
 
+def ring_counts_grow(c, n, family, by, deadline_s):
+    """Every node's per-member counter `family` now, then once it grew by `by` on every ring
+    link of every node: (before, after), lists of {member: value}."""
+    before = [metric_by_member(c, i, family) for i in range(n)]
+
+    def grew():
+        now = [metric_by_member(c, i, family) for i in range(n)]
+        return all(now[i][m] >= before[i][m] + by
+                   for i in range(n) for m in ring_of(c.names, c.names[i])) and now
+
+    return before, wait_for(grew, deadline_s, "%s on every ring link" % family)
+
+
 def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, clusters):
     """Six nodes: each beacons to, and watches with phi, its four ring neighbours only (two
     each way by name); the fifth peer's link carries no beacon, and that member is watched by
@@ -200,17 +213,9 @@ def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, c
         assert set(r["gossip_ring"].split(",")) == want, (c.names[i], r["gossip_ring"], want)
     # Over the same interval, the beacons to the ring links grow and the one other link's stay
     # where they were (links beacon while idle: the groups are quiesced by now).
-    before = [metric_by_member(c, i, "halyard_peer_beacons_sent_total") for i in range(n)]
+    before, after = ring_counts_grow(c, n, "halyard_peer_beacons_sent_total", 20, 20)
     for i in range(n):
         assert len(before[i]) == n - 1, before[i]
-
-    def ring_beacons_grew():
-        now = [metric_by_member(c, i, "halyard_peer_beacons_sent_total") for i in range(n)]
-        grew = all(now[i][m] >= before[i][m] + 20
-                   for i in range(n) for m in ring_of(c.names, c.names[i]))
-        return grew and now
-
-    after = wait_for(ring_beacons_grew, 20, "beacons on every ring link")
     for i in range(n):
         off = set(c.names) - ring_of(c.names, c.names[i]) - {c.names[i]}
         assert len(off) == 1
@@ -218,15 +223,7 @@ def test_beacons_only_on_ring_links_and_kill9_still_detected(tmp_path_factory, c
             assert after[i][m] == before[i][m], (c.names[i], m, before[i][m], after[i][m])
     # Keepalive PINGs: every 250 ms on ring links, 4x less often on the link off the ring
     # (which also stays up: its timeout grows with its interval).
-    pings = [metric_by_member(c, i, "halyard_peer_pings_sent_total") for i in range(n)]
-
-    def ring_pings_grew():
-        now = [metric_by_member(c, i, "halyard_peer_pings_sent_total") for i in range(n)]
-        grew = all(now[i][m] >= pings[i][m] + 16
-                   for i in range(n) for m in ring_of(c.names, c.names[i]))
-        return grew and now
-
-    pinged = wait_for(ring_pings_grew, 30, "PINGs on every ring link")
+    pings, pinged = ring_counts_grow(c, n, "halyard_peer_pings_sent_total", 16, 30)
     for i in range(n):
         ring = ring_of(c.names, c.names[i])
         least = min(pinged[i][m] - pings[i][m] for m in ring)

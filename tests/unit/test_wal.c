@@ -1557,6 +1557,35 @@ static void test_torn_tail_across_groups(void **state)
     mfx_free(&f);
 }
 
+/* A log of 1 KiB segments (at most 6 closed before the log asks for snapshots) in which
+ * group slot 1 wrote three entries, then nothing, while slot 0 wrote 400 and snapshotted every
+ * 50: slot 1's entries keep the oldest segments. */
+static void lagging_group_log(struct mfx *f, uint64_t seed)
+{
+    memset(f, 0, sizeof(*f));
+    f->disk = disk_mem_new("/data/wal", seed);
+    wal_config_default(&f->cfg);
+    f->cfg.segment_size_bytes = 1024;
+    f->cfg.retention_logs = 4;
+    f->cfg.snapshot_interval = 0;
+    f->cfg.segments_soft_max = 6;
+    mfx_reopen(f);
+    mfx_begin(f);
+    mfx_stage(f, 1, 1, 3, 1); /* the lagging group: three entries, then nothing */
+    assert_int_equal(mfx_commit(f), HY_OK);
+    const uint8_t data[] = "state";
+    for (uint64_t i = 1; i <= 400; i += 5) {
+        mfx_begin(f);
+        mfx_stage(f, 0, i, 5, 1);
+        assert_int_equal(mfx_commit(f), HY_OK);
+        if (i % 50 == 1) {
+            struct wal_snapshot s = snap_at(i + 4, 1, data, sizeof(data));
+            assert_int_equal(wal_snapshot_put(f->w, mg_ids[0], &s, 0), HY_OK);
+            f->m[0].snap = i + 4;
+        }
+    }
+}
+
 /* A group whose entries cannot be snapshotted (not committed: a partition without a leader)
  * pins the oldest segments for as long as it lacks one. Its entries appended again at the
  * log's end (node_log_unpin does so) void their old copies: no group pins, the backlog is
@@ -1565,28 +1594,7 @@ static void test_reappended_tail_unpins_old_segments(void **state)
 {
     (void)state;
     struct mfx f;
-    memset(&f, 0, sizeof(f));
-    f.disk = disk_mem_new("/data/wal", 55);
-    wal_config_default(&f.cfg);
-    f.cfg.segment_size_bytes = 1024;
-    f.cfg.retention_logs = 4;
-    f.cfg.snapshot_interval = 0;
-    f.cfg.segments_soft_max = 6;
-    mfx_reopen(&f);
-    mfx_begin(&f);
-    mfx_stage(&f, 1, 1, 3, 1); /* the stuck group: three entries it cannot commit */
-    assert_int_equal(mfx_commit(&f), HY_OK);
-    const uint8_t data[] = "state";
-    for (uint64_t i = 1; i <= 400; i += 5) {
-        mfx_begin(&f);
-        mfx_stage(&f, 0, i, 5, 1);
-        assert_int_equal(mfx_commit(&f), HY_OK);
-        if (i % 50 == 1) {
-            struct wal_snapshot s = snap_at(i + 4, 1, data, sizeof(data));
-            assert_int_equal(wal_snapshot_put(f.w, mg_ids[0], &s, 0), HY_OK);
-            f.m[0].snap = i + 4;
-        }
-    }
+    lagging_group_log(&f, 55);
     uint32_t pinning[4];
     assert_int_equal(wal_pinning_groups(f.w, pinning, 4), 1);
     assert_int_equal(pinning[0], mg_ids[1]);
@@ -1618,29 +1626,9 @@ static void test_gc_with_lagging_group(void **state)
 {
     (void)state;
     struct mfx f;
-    memset(&f, 0, sizeof(f));
-    f.disk = disk_mem_new("/data/wal", 54);
-    wal_config_default(&f.cfg);
-    f.cfg.segment_size_bytes = 1024;
-    f.cfg.retention_logs = 4;
-    f.cfg.snapshot_interval = 0;
-    f.cfg.segments_soft_max = 6;
-    mfx_reopen(&f);
-    mfx_begin(&f);
-    mfx_stage(&f, 1, 1, 3, 1); /* the lagging group: three entries, then nothing */
-    assert_int_equal(mfx_commit(&f), HY_OK);
+    lagging_group_log(&f, 54);
     const uint8_t data[] = "state";
-    for (uint64_t i = 1; i <= 400; i += 5) {
-        mfx_begin(&f);
-        mfx_stage(&f, 0, i, 5, 1);
-        assert_int_equal(mfx_commit(&f), HY_OK);
-        if (i % 50 == 1) {
-            struct wal_snapshot s = snap_at(i + 4, 1, data, sizeof(data));
-            assert_int_equal(wal_snapshot_put(f.w, mg_ids[0], &s, 0), HY_OK);
-            f.m[0].snap = i + 4;
-        }
-        assert_false(wal_snapshot_wanted(f.w, mg_ids[2])); /* never wrote: pins nothing */
-    }
+    assert_false(wal_snapshot_wanted(f.w, mg_ids[2])); /* never wrote: pins nothing */
     /* Group 0 snapshotted all along, but group 1's first entries pin the first segment. */
     assert_true(wal_segment_count(f.w) > f.cfg.segments_soft_max);
     assert_true(wal_snapshot_wanted(f.w, mg_ids[1]));
