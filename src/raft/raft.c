@@ -2294,13 +2294,21 @@ void raft_release_applied(struct raft *r, uint64_t applied)
     }
     /* Finding what to keep walks back over up to applied_keep entries: it is done once a
      * quarter of that many more have applied, not after every apply (at -P 1, where a group
-     * commit applies a few entries, the walk after each was 16% of a SET's instructions). */
-    if (upto <= r->log.snap_index + r->cfg.applied_keep + r->cfg.applied_keep / 4) {
+     * commit applies a few entries, the walk after each was 16% of a SET's instructions), or
+     * once the log holds a quarter more bytes than applied_keep_bytes: large entries (50 KiB
+     * hashes) would otherwise stay in memory by the thousand, 64 MiB of them, until a snapshot
+     * (test_allkeys_lru_with_hashes_stays_bounded). */
+    uint64_t keep_bytes = r->cfg.applied_keep_bytes;
+    if (upto <= r->log.snap_index) {
+        return;
+    }
+    if (upto <= r->log.snap_index + r->cfg.applied_keep + r->cfg.applied_keep / 4 &&
+        (keep_bytes == 0 || r->log.data_bytes <= keep_bytes + keep_bytes / 4)) {
         return;
     }
     /* Keep the last applied_keep entries, fewer when they exceed applied_keep_bytes. */
     uint64_t kept = 0, bytes = 0;
-    while (kept < r->cfg.applied_keep) {
+    while (kept < r->cfg.applied_keep && upto - kept > r->log.snap_index) {
         uint32_t len = raft_log_get(&r->log, upto - kept)->len;
         if (r->cfg.applied_keep_bytes != 0 && bytes + len > r->cfg.applied_keep_bytes) {
             break;

@@ -976,6 +976,21 @@ static void test_release_waits_for_a_quarter_more(void **state)
     tc_free(&c);
 }
 
+/* Fewer entries than the quarter more, but more bytes than a quarter over applied_keep_bytes:
+ * release does not wait (large entries would stay in memory by the thousand until a
+ * snapshot), and keeps what fits in applied_keep_bytes. */
+static void test_release_does_not_wait_with_many_bytes(void **state)
+{
+    (void)state;
+    struct tc c;
+    one_leader_with_entries(&c, 100, 10, 6); /* 5-byte entries: 35 bytes > 10 + 10 / 4 */
+    assert_int_equal(raft_commit_index(&c.nd[0].r), 7);
+    raft_release_applied(&c.nd[0].r, 7);
+    assert_null(raft_entry_get(&c.nd[0].r, 5));
+    assert_non_null(raft_entry_get(&c.nd[0].r, 6)); /* 2 kept: a third passes 10 bytes */
+    tc_free(&c);
+}
+
 /* The last applied_keep entries stay, fewer when their payloads pass applied_keep_bytes. */
 static void test_release_keeps_a_bounded_tail(void **state)
 {
@@ -2401,6 +2416,7 @@ int main(void)
         cmocka_unit_test(test_release_keeps_what_a_follower_lacks),
         cmocka_unit_test(test_release_keeps_a_bounded_tail),
         cmocka_unit_test(test_release_waits_for_a_quarter_more),
+        cmocka_unit_test(test_release_does_not_wait_with_many_bytes),
         cmocka_unit_test(test_follower_lacking_released_entries_gets_a_fresh_snapshot),
         cmocka_unit_test(test_snapshot_keeps_entries_the_follower_already_has),
         cmocka_unit_test(test_membership_encoding_round_trips),
