@@ -465,6 +465,16 @@ LIST
 # reachable leader; n5, asked later, left it to n1, the map's replica (member.c: a leader heard
 # within an election timeout without a reachable majority now defers the group, and its
 # heartbeats in the same term do not call the force off).
+# 1562500071 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
+# --fault-ms 20000 --quiet-ms 12000 (the sim15 campaign; session 16): after the faults the
+# metadata group changed leaders 19 times while n3, removed but running as its partitions moved
+# off it, sent pre-votes. Each one, refused, woke the quiesced followers, whose nudge to their
+# leader was ignored when the leader had their answers to its quiesce round and had not yet
+# quiesced: it quiesced, they stayed awake hearing nothing and campaigned (raft.c
+# wake_by_message names the round it woke from, and such an answer no longer counts). 12
+# --nodes 5 --partitions 8 --rf 3: n4 removed, added back under its name, then elected leader
+# of the metadata group (a removed member re-added votes and campaigns again; unit test
+# test_removed_then_readded_server_campaigns_again).
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -557,6 +567,8 @@ done <<'LIST'
 1411000321 --nodes 5 --partitions 8 --rf 2 --zones 2
 1464000047 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
 1463000086 --nodes 5 --partitions 16 --rf 3 --fault-ms 20000 --quiet-ms 12000
+1562500071 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
+12 --nodes 5 --partitions 8 --rf 3
 LIST
 
 if [ "$fail" -ne 0 ]; then
