@@ -282,8 +282,10 @@ for args in "42" "57" "3 --partitions 4"; do
     fi
 done
 
-# Node-level mutations: name, bound in seeds (measured first detection: ack-before-fsync 1,
-# snapshot-ahead 5 (2 before snapshots became rarer, issue 17), session-ignored 1, resend-bare 3, stale-reply 438 (161
+# Node-level mutations: name, bound in seeds (measured first detection: ack-before-fsync 2 (1
+# before session 16's workload: EXPIRE, READONLY, reads in MULTI), snapshot-ahead 3 (5; 2 before
+# snapshots became rarer, issue 17), session-ignored 1, resend-bare 1 (3), stale-reply 97 (438
+# before session 16's workload changed half the seeds' course; 161
 # before the simulator's heartbeats moved to gossip's ring links and changed every seed's course; 63 before a
 # deposed leader stopped answering "not applied" for a write merely replaced in its log, and 3
 # before a deposed leader waited for its writes' fate: each leaves fewer writes re-sent; 25

@@ -1906,6 +1906,32 @@ static void test_quiesced_group_wakes_on_submit(void **state)
     tc_free(&c);
 }
 
+/* Runs until both followers quiesced on the leader's quiesce round, the leader not yet. */
+static void tc_until_followers_quiesced(struct tc *c)
+{
+    while (c->now < 2000 && !(raft_quiesced(&c->nd[1].r) && raft_quiesced(&c->nd[2].r) &&
+                              !raft_quiesced(&c->nd[0].r))) {
+        if (!tc_deliver_due(c)) {
+            c->now++;
+        }
+    }
+    assert_true(raft_quiesced(&c->nd[1].r) && raft_quiesced(&c->nd[2].r));
+    assert_false(raft_quiesced(&c->nd[0].r));
+}
+
+/* Runs ms, checking at every step that node 1, once quiesced, leaves no follower awake (raft.c
+ * "Quiescing": an awake follower with nothing to hear would campaign). */
+static void tc_run_leaving_no_follower_awake(struct tc *c, uint64_t ms)
+{
+    for (uint64_t end = c->now + ms; c->now < end;) {
+        if (!tc_deliver_due(c)) {
+            c->now++;
+        }
+        assert_false(raft_quiesced(&c->nd[0].r) &&
+                     !(raft_quiesced(&c->nd[1].r) && raft_quiesced(&c->nd[2].r)));
+    }
+}
+
 /* Something the leader sends between its quiesce round and its quiescing (a read round's
  * heartbeats, which do not ask to quiesce, or an entry) wakes the followers that had quiesced
  * on that round, so the leader must not quiesce on their old answers. It did, and the awake
@@ -1916,28 +1942,13 @@ static void quiesce_round_then(int entry)
 {
     struct tc c;
     tc_quiet_cluster(&c, RAFT_MUT_NONE);
-    /* Until both followers quiesced on the leader's quiesce round, the leader not yet. */
-    while (c.now < 2000 && !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r) &&
-                             !raft_quiesced(&c.nd[0].r))) {
-        if (!tc_deliver_due(&c)) {
-            c.now++;
-        }
-    }
-    assert_true(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r));
-    assert_false(raft_quiesced(&c.nd[0].r));
+    tc_until_followers_quiesced(&c);
     if (entry) {
         tc_submit(&c, 0, "b");
     } else {
         tc_read(&c, 0, 7);
     }
-    /* raft.c "Quiescing": a quiesced leader leaves no follower awake (one would campaign). */
-    for (uint64_t end = c.now + 2000; c.now < end;) {
-        if (!tc_deliver_due(&c)) {
-            c.now++;
-        }
-        assert_false(raft_quiesced(&c.nd[0].r) &&
-                     !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r)));
-    }
+    tc_run_leaving_no_follower_awake(&c, 2000);
     tc_run_until(&c, c.now + 5000);
     assert_int_equal(raft_term(&c.nd[0].r), 1);
     assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
@@ -1969,14 +1980,7 @@ static void test_removed_servers_pre_vote_leaves_no_follower_awake(void **state)
     (void)state;
     struct tc c;
     tc_quiet_cluster(&c, RAFT_MUT_NONE);
-    while (c.now < 2000 && !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r) &&
-                             !raft_quiesced(&c.nd[0].r))) {
-        if (!tc_deliver_due(&c)) {
-            c.now++;
-        }
-    }
-    assert_true(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r));
-    assert_false(raft_quiesced(&c.nd[0].r));
+    tc_until_followers_quiesced(&c);
     /* Server 4, not in the configuration, running (its answers go nowhere), behind. */
     c.nd[3].up = 1;
     for (raft_id to = 1; to <= 3; to++) {
@@ -1984,14 +1988,7 @@ static void test_removed_servers_pre_vote_leaves_no_follower_awake(void **state)
         m.term = raft_term(&c.nd[0].r) + 1;
         tc_send(&c, &m);
     }
-    for (uint64_t end = c.now + 2000; c.now < end;) {
-        if (!tc_deliver_due(&c)) {
-            c.now++;
-        }
-        /* raft.c "Quiescing": a quiesced leader leaves no follower awake. */
-        assert_false(raft_quiesced(&c.nd[0].r) &&
-                     !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r)));
-    }
+    tc_run_leaving_no_follower_awake(&c, 2000);
     tc_run_until(&c, c.now + 5000);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(raft_term(&c.nd[i].r), 1);
