@@ -3439,7 +3439,16 @@ static void fault_operator(struct world *w, int i)
 static void ev_drained(struct world *w, int i, uint64_t inc)
 {
     struct w_node *wn = &w->nodes[i];
-    if (wn->node == NULL || wn->inc != inc || !node_drained(wn->node)) {
+    if (wn->node == NULL || wn->inc != inc) {
+        return;
+    }
+    if (!node_drained(wn->node)) {
+        /* It leads again (elected meanwhile: a draining node still campaigns): server.c's
+         * cron looks again at every tick, so the next turn that finds it drained arms this
+         * again. It stayed armed, and the node drained for good (campaign seed 1605000176
+         * --rf 2 --zones 2: n3, draining, refused the leadership of two partitions whose
+         * other voter was a removed member handing them over, and they never moved). */
+        wn->drain_armed = 0;
         return;
     }
     w_trace(w, "%s: %s; exits", wn->name, node_drain_outcome(wn->node));
