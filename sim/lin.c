@@ -107,6 +107,7 @@ static int step_model(const struct sim_op *op, const struct lin_state *s, struct
     case SIM_OP_DEL:
         *out = (struct lin_state){LIN_ABSENT, 0};
         return !op->done || op->value < 0 || op->value == (s->kind != LIN_ABSENT);
+    case SIM_OP_TOUCH: return !op->done || op->value == (s->kind != LIN_ABSENT);
     }
     return 0;
 }
@@ -356,6 +357,7 @@ static int64_t incrs_needed(const struct sim_op *d, const struct lin_state *base
     switch (d->kind) {
     case SIM_OP_SET: return 0;
     case SIM_OP_DEL:
+    case SIM_OP_TOUCH: /* as a DEL's count: whether some state, any, was there */
         if (d->value < 0) {
             return 0; /* a count not known (FLUSHALL): any state */
         }
@@ -499,8 +501,9 @@ int sim_lin_check(const struct sim_op *ops, size_t n, uint64_t steps_max, char *
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             const struct sim_op *op = &ops[i];
-            /* Failed ops never ran; an unanswered read has no effect. */
-            if (op->key != key || op->failed || (op->kind == SIM_OP_GET && !op->done)) {
+            /* Failed ops never ran; an unanswered read or TOUCH has no effect. */
+            if (op->key != key || op->failed ||
+                ((op->kind == SIM_OP_GET || op->kind == SIM_OP_TOUCH) && !op->done)) {
                 continue;
             }
             sel[m] = *op;

@@ -101,7 +101,10 @@ int sim_run(const struct sim_opts *o, struct sim_result *res);
 
 /* ---- client history (linearizability) --------------------------------------------------- */
 
-enum sim_op_kind { SIM_OP_GET, SIM_OP_SET, SIM_OP_INCR, SIM_OP_DEL };
+/* SIM_OP_TOUCH: a write that leaves the value as it is and answers whether the key exists
+ * (an EXPIRE to a time beyond the run: 1 when there was a key to set it on); an unanswered one
+ * has no effect on the value, so the check drops it as it drops an unanswered read. */
+enum sim_op_kind { SIM_OP_GET, SIM_OP_SET, SIM_OP_INCR, SIM_OP_DEL, SIM_OP_TOUCH };
 
 struct sim_op {
     int client;
@@ -113,7 +116,8 @@ struct sim_op {
     int done;      /* 1 = completed with result below; 0 = indeterminate */
     int failed;    /* definitely not executed: dropped from the history */
     int has_value; /* GET: 1 when a value was returned; DEL: ignored */
-    int64_t value; /* GET value, INCR result, DEL count (-1: not known, e.g. FLUSHALL's) */
+    int64_t value; /* GET value, INCR result, DEL count (-1: not known, e.g. FLUSHALL's),
+                    * TOUCH: 1 when the key existed, else 0 */
 };
 
 /* Steps the search may take per key before it calls the check inconclusive: a step is one

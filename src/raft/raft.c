@@ -45,6 +45,7 @@ struct raft_progress {
     uint64_t catchup_start_ms; /* and when it started */
     uint64_t caught_up_ms;     /* when a round last ended within an election timeout; 0 = never */
     uint64_t quiesce_ack_seq;  /* highest quiesce round it answered as quiesced */
+    uint64_t awake_seq;        /* highest round it answered as not quiesced (or woke from) */
     int down;                  /* node-level liveness suspects it (RAFT_EV_LIVENESS) */
     int ahead;                 /* reported a match beyond this leader's log (on_append_resp) */
     uint64_t match_heard_ms;   /* our clock when it last acknowledged holding match_index */
@@ -1147,6 +1148,8 @@ static void on_append_resp(struct raft *r, const struct raft_message *m)
     note_ack(r, p, m);
     if (m->success && m->quiesce && m->seq > p->quiesce_ack_seq) {
         p->quiesce_ack_seq = m->seq;
+    } else if (m->success && !m->quiesce && m->seq > p->awake_seq) {
+        p->awake_seq = m->seq; /* not quiesced on that round, or woken since (wake_by_message) */
     }
     if (m->success && follower_ahead(r, m)) {
         if (!p->ahead) {
@@ -1598,8 +1601,10 @@ static void on_timeout_now(struct raft *r, const struct raft_message *m)
  * counts its leader as alive, since nothing said otherwise: it holds off votes for a minimum
  * election timeout as if it had just heard the leader (leader stickiness, §4.2.3) and nudges the
  * leader awake with a harmless success answer at its commit index, so the leader resumes heartbeats
- * and the woken group settles under the same leader. A restarted server starts unquiesced
- * (raft_init), like any other.
+ * and the woken group settles under the same leader. The nudge names the round the follower
+ * quiesced on, not quiesced, so that a leader which has not quiesced yet stops counting its
+ * quiesced answer to that round (awake_seq) and sends another round instead of quiescing. A
+ * restarted server starts unquiesced (raft_init), like any other.
  *
  * Why this is safe. Quiescing only suppresses timers and heartbeats; every rule that makes Raft
  * safe (votes, log matching, commitment, §3.6) runs unchanged on the messages that are sent,
@@ -1638,12 +1643,14 @@ static void wake(struct raft *r)
 }
 
 /* Asks a quiesced leader to wake: a success answer at the commit index, which the leader holds
- * and counts as nothing new, but which it answers with heartbeats again. */
+ * and counts as nothing new, but which it answers with heartbeats again. It names the round
+ * this follower quiesced on as not quiesced (wake_by_message says why). */
 static void nudge_leader(struct raft *r)
 {
     struct raft_message *out = msg_new(r, RAFT_MSG_APPEND_RESP, r->leader);
     out->success = 1;
     out->index = r->commit_index; /* committed, so in the leader's log: changes nothing */
+    out->seq = r->quiesced_round;
 }
 
 /* A quiesced follower's message from its leader, in its term, stamped with a heartbeat round
@@ -1670,7 +1677,12 @@ static void wake_by_message(struct raft *r, const struct raft_message *m)
         raft_msg_may_precede_persist(m)) {
         return;
     }
-    /* Nothing said the leader is gone: as if just heard (§4.2.3), and nudge it awake. */
+    /* Nothing said the leader is gone: as if just heard (§4.2.3), and nudge it awake. The
+     * nudge names the round this follower quiesced on, not quiesced: a leader that has not
+     * quiesced yet would otherwise count this follower's answer to that round and quiesce,
+     * leaving it awake with its election timer running and nothing to hear (simulator seed
+     * 1562500071: a removed member's pre-votes, refused, woke the metadata group's followers
+     * again and again, and they deposed their leader 19 times). */
     r->wake_sticky_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
     nudge_leader(r);
 }
@@ -1714,7 +1726,8 @@ static int quiesce_acked(const struct raft *r)
 {
     for (uint32_t i = 0; i < r->membership.count; i++) {
         const struct raft_progress *p = &r->progress[i];
-        if (p->id != r->cfg.id && !p->down && p->quiesce_ack_seq < r->quiesce_seq) {
+        if (p->id != r->cfg.id && !p->down &&
+            (p->quiesce_ack_seq < r->quiesce_seq || p->awake_seq >= r->quiesce_seq)) {
             return 0;
         }
     }

@@ -1996,6 +1996,32 @@ static void test_quiesced_group_wakes_on_submit(void **state)
     tc_free(&c);
 }
 
+/* Runs until both followers quiesced on the leader's quiesce round, the leader not yet. */
+static void tc_until_followers_quiesced(struct tc *c)
+{
+    while (c->now < 2000 && !(raft_quiesced(&c->nd[1].r) && raft_quiesced(&c->nd[2].r) &&
+                              !raft_quiesced(&c->nd[0].r))) {
+        if (!tc_deliver_due(c)) {
+            c->now++;
+        }
+    }
+    assert_true(raft_quiesced(&c->nd[1].r) && raft_quiesced(&c->nd[2].r));
+    assert_false(raft_quiesced(&c->nd[0].r));
+}
+
+/* Runs ms, checking at every step that node 1, once quiesced, leaves no follower awake (raft.c
+ * "Quiescing": an awake follower with nothing to hear would campaign). */
+static void tc_run_leaving_no_follower_awake(struct tc *c, uint64_t ms)
+{
+    for (uint64_t end = c->now + ms; c->now < end;) {
+        if (!tc_deliver_due(c)) {
+            c->now++;
+        }
+        assert_false(raft_quiesced(&c->nd[0].r) &&
+                     !(raft_quiesced(&c->nd[1].r) && raft_quiesced(&c->nd[2].r)));
+    }
+}
+
 /* Something the leader sends between its quiesce round and its quiescing (a read round's
  * heartbeats, which do not ask to quiesce, or an entry) wakes the followers that had quiesced
  * on that round, so the leader must not quiesce on their old answers. It did, and the awake
@@ -2006,28 +2032,13 @@ static void quiesce_round_then(int entry)
 {
     struct tc c;
     tc_quiet_cluster(&c, RAFT_MUT_NONE);
-    /* Until both followers quiesced on the leader's quiesce round, the leader not yet. */
-    while (c.now < 2000 && !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r) &&
-                             !raft_quiesced(&c.nd[0].r))) {
-        if (!tc_deliver_due(&c)) {
-            c.now++;
-        }
-    }
-    assert_true(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r));
-    assert_false(raft_quiesced(&c.nd[0].r));
+    tc_until_followers_quiesced(&c);
     if (entry) {
         tc_submit(&c, 0, "b");
     } else {
         tc_read(&c, 0, 7);
     }
-    /* raft.c "Quiescing": a quiesced leader leaves no follower awake (one would campaign). */
-    for (uint64_t end = c.now + 2000; c.now < end;) {
-        if (!tc_deliver_due(&c)) {
-            c.now++;
-        }
-        assert_false(raft_quiesced(&c.nd[0].r) &&
-                     !(raft_quiesced(&c.nd[1].r) && raft_quiesced(&c.nd[2].r)));
-    }
+    tc_run_leaving_no_follower_awake(&c, 2000);
     tc_run_until(&c, c.now + 5000);
     assert_int_equal(raft_term(&c.nd[0].r), 1);
     assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
@@ -2045,6 +2056,81 @@ static void test_entry_after_quiesce_round_keeps_leader_awake(void **state)
 {
     (void)state;
     quiesce_round_then(1);
+}
+
+/* A pre-vote from a server outside the configuration (removed, still running) reaches the
+ * followers quiesced on the leader's quiesce round before the leader quiesced on it. Each is
+ * woken, refuses (§4.2.3: it counts its leader as heard) and nudges its leader; the leader
+ * must not then quiesce on their answers to that round. It did: the followers stayed awake
+ * with nothing to hear, and campaigned (simulator seed 1562500071 --nodes 5 --partitions 8
+ * --rf 3 --replace-after 1500 --snapshot-bandwidth 512: the metadata group changed leaders
+ * 19 times after the faults, while the removed member's partitions moved off it). */
+static void test_removed_servers_pre_vote_leaves_no_follower_awake(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_quiet_cluster(&c, RAFT_MUT_NONE);
+    tc_until_followers_quiesced(&c);
+    /* Server 4, not in the configuration, running (its answers go nowhere), behind. */
+    c.nd[3].up = 1;
+    for (raft_id to = 1; to <= 3; to++) {
+        struct raft_message m = {.type = RAFT_MSG_VOTE, .from = 4, .to = to, .pre_vote = 1};
+        m.term = raft_term(&c.nd[0].r) + 1;
+        tc_send(&c, &m);
+    }
+    tc_run_leaving_no_follower_awake(&c, 2000);
+    tc_run_until(&c, c.now + 5000);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(raft_term(&c.nd[i].r), 1);
+    }
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_true(tc_all_quiesced(&c));
+    tc_free(&c);
+}
+
+/* A server removed while it keeps running, then added back under its old id (the operator's
+ * re-add of a member under its name) votes and campaigns again once it is back in the
+ * configuration: here the leader dies and the re-added server, the only one whose timer runs,
+ * must be elected by the other voter, which missed the promotion and still holds it as a
+ * learner (Raft's votes go by the candidate's log, not by the voter's configuration). A fix
+ * of seed 1562500071 tried last session refused pre-votes from servers outside the voter's
+ * configuration; it was never checked against this. */
+static void test_removed_then_readded_server_campaigns_again(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 3, 3);
+    tc_start(&c, 3);
+    assert_int_equal(tc_run_until_leader(&c, 0, 1000), 104);
+    tc_submit(&c, 0, "a");
+    tc_run_until(&c, 200);
+    assert_int_equal(tc_change(&c, 0, RAFT_REMOVE, 3), HY_OK);
+    tc_run_until(&c, 1500); /* server 3 keeps running outside the configuration */
+    assert_false(raft_membership_is_voter(raft_membership(&c.nd[1].r), 3));
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    assert_int_equal(tc_change(&c, 0, RAFT_ADD_LEARNER, 3), HY_OK);
+    tc_run_until(&c, 1700);
+    /* Server 2 misses the promotion, committed by the leader and server 3. */
+    c.block[0][1] = 1;
+    assert_int_equal(tc_change(&c, 0, RAFT_PROMOTE, 3), HY_OK);
+    tc_submit(&c, 0, "b");
+    tc_run_until(&c, 1900);
+    assert_int_equal(raft_commit_index(&c.nd[0].r), raft_last_index(&c.nd[0].r));
+    assert_true(raft_membership_is_voter(raft_membership(&c.nd[2].r), 3));
+    assert_false(raft_membership_is_voter(raft_membership(&c.nd[1].r), 3)); /* a learner there */
+    /* The leader dies; server 2's timer is held off, so server 3 must campaign and win, with
+     * the vote of server 2, which holds it as a learner still. */
+    c.block[0][1] = 0;
+    c.nd[0].up = 0;
+    c.nd[0].r.role = RAFT_FOLLOWER; /* (so that the search below looks at the living) */
+    c.nd[1].r.cfg.election_timeout_min_ms = c.nd[1].r.cfg.election_timeout_max_ms = 60000;
+    assert_int_equal(tc_run_until_any_leader(&c, 5000), 2);
+    assert_int_equal(raft_term(&c.nd[2].r), 2);
+    tc_submit(&c, 2, "c");
+    tc_run_until(&c, c.now + 100);
+    assert_int_equal(raft_leader(&c.nd[1].r), 3);
+    assert_int_equal(c.nd[1].commit, raft_last_index(&c.nd[2].r));
+    tc_free(&c);
 }
 
 /* A heartbeat the network delivers after the quiesce round that followed it (reordered on the
@@ -2441,6 +2527,8 @@ int main(void)
         cmocka_unit_test(test_read_round_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_entry_after_quiesce_round_keeps_leader_awake),
         cmocka_unit_test(test_heartbeat_overtaken_by_quiesce_round_keeps_follower_quiesced),
+        cmocka_unit_test(test_removed_servers_pre_vote_leaves_no_follower_awake),
+        cmocka_unit_test(test_removed_then_readded_server_campaigns_again),
         cmocka_unit_test(test_follower_that_lost_acknowledged_entries_is_caught_up),
         cmocka_unit_test(test_reordered_refusal_is_no_lost_entries),
         cmocka_unit_test(test_quiesced_group_wakes_on_submit),

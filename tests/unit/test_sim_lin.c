@@ -126,6 +126,26 @@ static void test_unread_set_seen_by_del_count(void **state)
     assert_int_equal(check(&h), 0);
 }
 
+/* A TOUCH (an EXPIRE beyond the run) tells whether the key existed and changes nothing: a
+ * read after it still sees the value; one answered 0 between a SET and a read of that SET is
+ * not linearizable, and an unanswered one is dropped. */
+static void test_touch_sees_existence_and_changes_nothing(void **state)
+{
+    (void)state;
+    struct hist h = {0};
+    done(&h, SIM_OP_TOUCH, 0, 1, 2, 0);
+    done(&h, SIM_OP_SET, 4, 3, 4, 0);
+    done(&h, SIM_OP_TOUCH, 0, 5, 6, 1);
+    timed_out(&h, SIM_OP_TOUCH, 0, 7);
+    done(&h, SIM_OP_GET, 0, 8, 9, 4);
+    assert_int_equal(check(&h), 1);
+    h.ops[2].value = 0;
+    assert_int_equal(check(&h), 0);
+    h.ops[2].value = 1;
+    h.ops[0].value = 1;
+    assert_int_equal(check(&h), 0);
+}
+
 /* A SET whose value nobody read cannot explain a read or INCR result it does not lead to. */
 static void test_unread_set_explains_no_value(void **state)
 {
@@ -171,6 +191,7 @@ static int bf_step(const struct sim_op *op, struct bf_state *s)
     case SIM_OP_INCR:
         *s = (struct bf_state){1, s->present ? s->value + 1 : 1};
         return !op->done || s->value == op->value;
+    case SIM_OP_TOUCH: return !op->done || op->value == s->present;
     default: {
         int had = s->present;
         *s = (struct bf_state){0, 0};
@@ -210,7 +231,7 @@ static void random_history(struct hy_prng *rng, struct hist *h)
     h->n = 1 + hy_prng_below(rng, BF_OPS);
     for (size_t i = 0; i < h->n; i++) {
         struct sim_op *op = &h->ops[i];
-        *op = (struct sim_op){.kind = (int)hy_prng_below(rng, 4)};
+        *op = (struct sim_op){.kind = (int)hy_prng_below(rng, 5)};
         op->arg = (int64_t)hy_prng_below(rng, 3) + (hy_prng_chance(rng, 1, 4) ? 500 : 0);
         op->call = (hy_prng_below(rng, 30) * 16 + i) * 4;
         op->done = op->kind == SIM_OP_GET || !hy_prng_chance(rng, 2, 5);
@@ -237,10 +258,10 @@ static void random_history(struct hy_prng *rng, struct hist *h)
         struct bf_state before = s;
         bf_step(op, &s);
         op->has_value = op->kind == SIM_OP_GET && before.present;
-        op->value = op->kind == SIM_OP_GET    ? before.value
-                    : op->kind == SIM_OP_INCR ? s.value
-                    : op->kind == SIM_OP_DEL  ? before.present
-                                              : 0;
+        op->value = op->kind == SIM_OP_GET                               ? before.value
+                    : op->kind == SIM_OP_INCR                            ? s.value
+                    : op->kind == SIM_OP_DEL || op->kind == SIM_OP_TOUCH ? before.present
+                                                                         : 0;
     }
     if (hy_prng_chance(rng, 1, 2)) {
         struct sim_op *op = &h->ops[hy_prng_below(rng, h->n)];
@@ -288,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_unread_set_seen_by_del_count),
         cmocka_unit_test(test_unread_set_explains_no_value),
         cmocka_unit_test(test_out_of_steps_is_inconclusive),
+        cmocka_unit_test(test_touch_sees_existence_and_changes_nothing),
         cmocka_unit_test(test_agrees_with_brute_force),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
