@@ -1643,14 +1643,13 @@ static void wake(struct raft *r)
 }
 
 /* Asks a quiesced leader to wake: a success answer at the commit index, which the leader holds
- * and counts as nothing new, but which it answers with heartbeats again. It names the round
- * this follower quiesced on as not quiesced (wake_by_message says why). */
-static void nudge_leader(struct raft *r)
+ * and counts as nothing new, but which it answers with heartbeats again. */
+static struct raft_message *nudge_leader(struct raft *r)
 {
     struct raft_message *out = msg_new(r, RAFT_MSG_APPEND_RESP, r->leader);
     out->success = 1;
     out->index = r->commit_index; /* committed, so in the leader's log: changes nothing */
-    out->seq = r->quiesced_round;
+    return out;
 }
 
 /* A quiesced follower's message from its leader, in its term, stamped with a heartbeat round
@@ -1684,7 +1683,7 @@ static void wake_by_message(struct raft *r, const struct raft_message *m)
      * 1562500071: a removed member's pre-votes, refused, woke the metadata group's followers
      * again and again, and they deposed their leader 19 times). */
     r->wake_sticky_until_ms = r->now_ms + r->cfg.election_timeout_min_ms;
-    nudge_leader(r);
+    nudge_leader(r)->seq = r->quiesced_round;
 }
 
 /* Followers not reported down; returns 0 when one of them is not idle. */
@@ -1774,6 +1773,11 @@ static void on_liveness(struct raft *r, raft_id id, int alive, int suspect)
         }
         wake(r);
         r->wake_sticky_until_ms = 0;
+        /* (Naming the quiesced round here too, as wake_by_message does, made whole-node seed
+         * 296 --nodes 5 --partitions 16 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
+         * leave a paced learner without its snapshot; not understood yet, so left out: a
+         * follower left awake by it campaigns with pre-votes, whose refusals wake the others,
+         * and their nudges name the round.) */
         nudge_leader(r);
         return;
     }
