@@ -21,8 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *copy = malloc(size ? size : 1);
-    memcpy(copy, data, size);
+    uint8_t *copy = fuzz_copy(data, size);
     struct node_busy_notice nb;
     if (node_busy_notice_parse(copy, size, &nb)) {
         FUZZ_CHECK(nb.flags <= NODE_BUSY_F_ALL);

@@ -19,11 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *copy = malloc(size > 0 ? size : 1);
-    if (copy == NULL) {
-        return 0;
-    }
-    memcpy(copy, data, size);
+    uint8_t *copy = fuzz_copy(data, size);
     struct dns_srv out[4];
     size_t cap = size > 0 ? (size_t)(data[0] & 3) + 1 : 4; /* small caps reach the bound */
     size_t count = 99;

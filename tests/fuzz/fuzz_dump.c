@@ -102,11 +102,7 @@ static void try_one(const uint8_t *buf, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* An exact-size copy, so a read past the input shows up under ASan. */
-    uint8_t *copy = malloc(size ? size : 1);
-    if (size > 0) {
-        memcpy(copy, data, size);
-    }
+    uint8_t *copy = fuzz_copy(data, size);
     try_one(copy, size);
     if (size >= 4) {
         hy_store_u32le(copy + size - 4, hy_crc32c(0, copy, size - 4));

@@ -30,8 +30,7 @@ static void no_send_cb(void *ctx, const char *to, const struct membership_msg *m
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *copy = malloc(size ? size : 1);
-    memcpy(copy, data, size);
+    uint8_t *copy = fuzz_copy(data, size);
     struct membership_msg msg;
     if (membership_msg_decode(copy, size, &msg) == HY_OK) {
         struct hy_buf again;
