@@ -17,7 +17,7 @@ import pytest
 from cluster import is_error
 from conftest import wait_for
 from test_client import install_and_build, start_client
-from wan_pairs import add_link, cmd, content, halyctl, status, text, wait_same  # noqa: F401
+from wan_pairs import add_link, cmd, content, halyctl, halyctl_change, status, text, wait_same  # noqa: F401
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 PARTS = 2
@@ -73,7 +73,7 @@ def test_promote_then_old_primary_steps_down_and_takes_the_new_content(regions):
         assert cmd(east, "SET", "east-only:%d" % i, "lost") == "OK"
 
     # Promotion, with one command on one member: every member takes writes.
-    p = halyctl(west, "wan", "promote", node=1)
+    p = halyctl_change(west, "wan", "promote", node=1)
     assert p.returncode == 0, p.stdout + p.stderr
     wait_for(lambda: writable_everywhere(west), 30, "every member of west to take writes")
     for i in range(3):
@@ -165,7 +165,7 @@ def test_seed_002_flow_with_libhalyard(tmp_path, wan_clusters):
         wait_for(lambda: "progress 150" in lines or proc.poll() is not None, 60, "150 writes")
         # The primary region is lost; the operator promotes the standby.
         east.kill(0)
-        p = halyctl(west, "wan", "promote")
+        p = halyctl_change(west, "wan", "promote")
         assert p.returncode == 0, p.stdout + p.stderr
         wait_for(lambda: "CLIENT_CHANGED_CLUSTER cluster=secondary" in " ".join(lines), 30,
                  "the client to be on the secondary cluster")

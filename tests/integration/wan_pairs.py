@@ -149,6 +149,20 @@ def halyctl(c, *args, node=0):
                           capture_output=True, text=True, timeout=30)
 
 
+def halyctl_change(c, *args, node=0):
+    """halyctl for a change the metadata group makes (wan add, wan promote): tried again while
+    it answers TRYAGAIN (no metadata leader known for a moment, e.g. during an election), for
+    30 s; returns the last run."""
+    last = []
+
+    def done():
+        last[:] = [halyctl(c, *args, node=node)]
+        return last[0].returncode == 0 or "TRYAGAIN" not in last[0].stderr
+
+    wait_for(done, 30, "halyctl %s without TRYAGAIN" % " ".join(args[:2]))
+    return last[0]
+
+
 def wait_same(a, b, deadline_s=60, also=lambda: True):
     """Waits until a and b hold the same content (and `also` holds); returns it. On a timeout,
     prints the first differences, both WAN STATUS and the logs' ends."""
