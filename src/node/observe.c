@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -780,6 +781,25 @@ static void metrics_clients(const struct node_observation *o, struct hy_buf *b)
     prom_seconds(b, "halyard_uptime_seconds", NULL, o->uptime_ms * 1000);
 }
 
+/* One counter family with a sample per member whose link this node has: the uint64_t at
+ * byte `field` of its observe_member. */
+static void observe_link_counter(struct hy_buf *b, const struct node_observation *o,
+                                 const char *family, const char *help, size_t field)
+{
+    prom_family(b, family, "counter", help);
+    for (size_t i = 0; i < o->member_count; i++) {
+        const struct observe_member *m = &o->members[i];
+        if (m->has_link_stats) {
+            uint64_t v;
+            memcpy(&v, (const uint8_t *)m + field, sizeof(v));
+            struct prom_labels l;
+            prom_labels_init(&l);
+            prom_label(&l, "member", m->name);
+            prom_u64(b, family, &l, v);
+        }
+    }
+}
+
 static void metrics_peers(const struct node_observation *o, struct hy_buf *b)
 {
     struct prom_labels l;
@@ -806,28 +826,14 @@ static void metrics_peers(const struct node_observation *o, struct hy_buf *b)
             prom_u64(b, "halyard_peer_dropped_messages_total", &l, m->dropped_down);
         }
     }
-    prom_family(b, "halyard_peer_beacons_sent_total", "counter",
-                "Liveness beacons sent on the link to a member while it was idle: with gossip on, "
-                "to its ring neighbours only.");
-    for (size_t i = 0; i < o->member_count; i++) {
-        const struct observe_member *m = &o->members[i];
-        if (m->has_link_stats) {
-            prom_labels_init(&l);
-            prom_label(&l, "member", m->name);
-            prom_u64(b, "halyard_peer_beacons_sent_total", &l, m->beacons_sent);
-        }
-    }
-    prom_family(b, "halyard_peer_pings_sent_total", "counter",
-                "Keepalive PINGs sent on the link to a member (every 250 ms; with gossip on, "
-                "every second to members off this node's ring).");
-    for (size_t i = 0; i < o->member_count; i++) {
-        const struct observe_member *m = &o->members[i];
-        if (m->has_link_stats) {
-            prom_labels_init(&l);
-            prom_label(&l, "member", m->name);
-            prom_u64(b, "halyard_peer_pings_sent_total", &l, m->pings_sent);
-        }
-    }
+    observe_link_counter(b, o, "halyard_peer_beacons_sent_total",
+                         "Liveness beacons sent on the link to a member while it was idle: with "
+                         "gossip on, to its ring neighbours only.",
+                         offsetof(struct observe_member, beacons_sent));
+    observe_link_counter(b, o, "halyard_peer_pings_sent_total",
+                         "Keepalive PINGs sent on the link to a member (every 250 ms; with gossip "
+                         "on, every second to members off this node's ring).",
+                         offsetof(struct observe_member, pings_sent));
 }
 
 /* Per (link, partition) this node leads: the changes the target has not acknowledged, how long
