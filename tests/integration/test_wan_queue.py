@@ -131,8 +131,11 @@ def test_resync_progress_in_halyctl_status(pair):
     assert {(e["type"], e["partition"]) for e in wan_events(east)} >= {
         ("RESYNC_STARTED", 0), ("RESYNC_STARTED", 1)}
     assert "WAN_LINK_DOWN" in [e["type"] for e in wan_events(east)]
-    wl = health(east)["wanLinks"]
-    assert len(wl) == PARTS and all(x["link"] == "dr" and x["state"] == "down" for x in wl), wl
+    # /health serves the observation the shell publishes each cron tick: wait for one that has
+    # both partitions' links (CI once read one without them).
+    wl = wait_for(lambda: len(health(east)["wanLinks"]) == PARTS and health(east)["wanLinks"],
+                  30, "/health to list both partitions' links")
+    assert all(x["link"] == "dr" and x["state"] == "down" for x in wl), wl
     to_west.heal()
     wait_same(east, west)
     assert all(p["resync_percent"] == 100 and p["resyncs"] == 1 for p in parts(east))
