@@ -34,6 +34,7 @@
 #include "common/crc.h"
 #include "common/prng.h"
 #include "io/disk_mem.h"
+#include "io/snap_recv.h"
 #include "io/snap_stream.h"
 #include "io/wal.h"
 #include "io/wal_node.h"
@@ -145,6 +146,8 @@ struct w_node {
     struct disk *disk;              /* survives crashes */
     struct wal *wal;                /* NULL while the node is down */
     struct snap_stream *snaps;      /* snapshots to followers, read from disk (mesh.c does too) */
+    struct snap_recv *recv;         /* snapshots from leaders, written to disk as they arrive
+                                       (mesh.c too); NULL: assembled in memory (one seed in 8) */
     int formed;                     /* the log was created once: it must exist from now on */
     struct w_ack ack[W_GROUPS_MAX]; /* per group id */
     /* --durability replicated: what of ack[] an fdatasync made durable (all of it in fsync
@@ -2191,9 +2194,14 @@ static void arm_gossip(struct world *w, struct w_node *wn)
     }
 }
 
-/* One loop turn's tail (server.c's flush_cb and server_do_io). */
+/* One loop turn's tail (server.c's flush_cb and server_do_io). A node that failed for good
+ * (node_fatal) aborts there, before anything more leaves it: a crash here. */
 static void node_pump(struct world *w, struct w_node *wn)
 {
+    if (wn->node != NULL && node_fatal(wn->node)) {
+        node_crash(w, wn->idx, "a fatal failure (node_fatal, said in its log): abort");
+        return;
+    }
     for (int guard = 0; guard < 1000 && wn->node != NULL; guard++) {
         int moved = 0;
         for (int round = 0; round < W_FLUSH_ROUNDS_MAX && wn->node != NULL; round++) {
@@ -2377,6 +2385,26 @@ static int sim_snapshot_load(void *ctx, uint32_t group, uint64_t index, struct h
     return snap_stream_load(wn->disk, group, index, out);
 }
 
+/* A snapshot's chunk as it arrives, and the whole snapshot read back for its install, from
+ * the node's disk as mesh.c does (snap_recv.h): the received file is under the disk's faults. */
+static int sim_snapshot_chunk(void *ctx, uint32_t group, const struct raft_update *up)
+{
+    struct w_node *wn = ctx;
+    return snap_recv_chunk(wn->recv, group, up);
+}
+
+static int sim_snapshot_reserve(void *ctx, uint32_t group, const struct raft_message *m)
+{
+    struct w_node *wn = ctx;
+    return snap_recv_reserve(wn->recv, group, m);
+}
+
+static int sim_snapshot_recv_load(void *ctx, uint32_t group, uint64_t index, struct hy_buf *out)
+{
+    struct w_node *wn = ctx;
+    return snap_recv_load(wn->disk, group, index, out);
+}
+
 /* Opens the node's one log and starts every group from it, as io_durable_open does
  * (wal_node_open: the same function). */
 static int node_logs_open(struct world *w, struct w_node *wn)
@@ -2420,6 +2448,11 @@ static int node_logs_open(struct world *w, struct w_node *wn)
     wn->snaps = snap_stream_new(wn->disk, w->o.trace ? &wn->log : NULL);
     node_set_snapshots_on_disk(wn->node, 1);
     node_set_snapshot_loader(wn->node, sim_snapshot_load, wn);
+    if (w->o.seed % 8 != 0) {
+        wn->recv = snap_recv_new(wn->disk, w->o.trace ? &wn->log : NULL);
+        node_set_snapshot_receiver(wn->node, sim_snapshot_chunk, sim_snapshot_recv_load,
+                                   sim_snapshot_reserve, wn);
+    }
     return HY_OK;
 }
 
@@ -2428,6 +2461,8 @@ static void node_logs_close(struct w_node *wn)
 {
     snap_stream_free(wn->snaps); /* its open files die with the process */
     wn->snaps = NULL;
+    snap_recv_free(wn->recv); /* files half received stay: the next start removes them */
+    wn->recv = NULL;
     if (wn->wal != NULL) {
         wal_close(wn->wal);
         wn->wal = NULL;
@@ -3433,7 +3468,9 @@ static void fault_operator(struct world *w, int i)
             oper_admin(w, to, "FAILOVER", "TO", target, NULL, NULL);
         }
     } else if (pick < 50) {
-        oper_admin(w, to, "DRAIN", NULL, NULL, NULL, NULL);
+        /* With partitions and members to spare, a bare DRAIN moves the node's replicas off
+         * first; KEEP stops it with them (a rolling restart). */
+        oper_admin(w, to, "DRAIN", w_chance_pm(w, 300) ? "KEEP" : NULL, NULL, NULL, NULL);
     } else if (pick < 60) {
         oper_admin(w, to, "SNAPSHOT", NULL, NULL, NULL, NULL);
     } else if (pick < 75 || !w->force_allowed) {

@@ -5,7 +5,7 @@
  *   halyctl [OPTIONS] cluster status
  *   halyctl [OPTIONS] cluster quorum
  *   halyctl [OPTIONS] cluster failover [--to NODE] [--partition P]
- *   halyctl [OPTIONS] node drain     (hand leadership over, stop the node)
+ *   halyctl [OPTIONS] node drain [--keep-replicas] (move replicas off, hand leadership over, stop)
  *   halyctl [OPTIONS] cluster join NODE@HOST:PEERPORT [--observer]
  *   halyctl [OPTIONS] cluster remove NODE [--wait] (--wait: until no partition holds it)
  *   halyctl [OPTIONS] cluster force-quorum --confirm-data-loss
@@ -475,13 +475,18 @@ static int cmd_failover(struct conn *c, const char *to)
     return failover_and_wait(c, to ? 4 : 2, argv, NULL, before);
 }
 
-/* node drain: the node hands leadership over and exits; wait (10 s at most) until its port
- * stops answering. */
-static int cmd_drain(struct conn *c, const char *host, const char *port)
+/* node drain [--keep-replicas]: the node moves its replicas off (unless kept, or too few
+ * members would remain), hands leadership over and exits. Waits until its port stops
+ * answering: an hour at most while replicas move (printing how many partitions still hold one
+ * there), 10 s once it hands leadership over. */
+#define DRAIN_POLL_MS   250
+#define DRAIN_MAX_POLLS 14400 /* an hour */
+
+static int cmd_drain(struct conn *c, const char *host, const char *port, int keep)
 {
-    const char *argv[] = {"HALYARD", "DRAIN"};
+    const char *argv[] = {"HALYARD", "DRAIN", "KEEP"};
     struct resp_value v;
-    if (conn_call(c, 2, argv, &v) != 0) {
+    if (conn_call(c, keep ? 3 : 2, argv, &v) != 0) {
         return 2;
     }
     int rc = print_reply(&v);
@@ -489,15 +494,34 @@ static int cmd_drain(struct conn *c, const char *host, const char *port)
     if (rc != 0) {
         return 1;
     }
-    for (int i = 0; i < 200; i++) {
+    char said[128] = "";
+    int stopping_polls = 0;
+    for (int i = 0; i < DRAIN_MAX_POLLS && stopping_polls < 10000 / DRAIN_POLL_MS; i++) {
         if (probe_closed(host, port)) {
             say("node %s", "stopped");
             json_result("result", last_reply, "node", "stopped", NULL);
             return 0;
         }
-        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        const char *status[] = {"HALYARD", "DRAIN", "STATUS"};
+        int leaving = 0;
+        if (conn_call(c, 3, status, &v) == 0) {
+            char line[128];
+            snprintf(line, sizeof(line), "%.*s", (int)v.len, (const char *)v.str);
+            if (v.type == RESP_SIMPLE && strncmp(line, "leaving", 7) == 0) {
+                leaving = 1;
+                if (strcmp(line, said) != 0 && !opts.json) {
+                    printf("%s\n", line);
+                    fflush(stdout);
+                }
+                snprintf(said, sizeof(said), "%s", line);
+            }
+            resp_value_free(&v);
+        }
+        stopping_polls += !leaving;
+        usleep(DRAIN_POLL_MS * 1000);
     }
-    fprintf(stderr, "halyctl: the node did not stop within 10 s\n");
+    fprintf(stderr, "halyctl: the node did not stop in time (%s)\n",
+            said[0] != '\0' ? said : "handing leadership over");
     return 1;
 }
 
@@ -1081,7 +1105,7 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] cluster set replication-factor N (1..7, at run time)\n"
     "       halyctl [OPTIONS] cluster rebalance status (replica moves; exit 1: a partition "
     "without a reachable leader)\n"
-    "       halyctl [OPTIONS] node drain\n"
+    "       halyctl [OPTIONS] node drain [--keep-replicas] (replicas move off first unless kept)\n"
     "       halyctl [OPTIONS] snapshot\n"
     "       halyctl [OPTIONS] partitions [--node NODE] (only the partitions placed on NODE)\n"
     "       halyctl [OPTIONS] events [--follow]\n"
@@ -1121,7 +1145,7 @@ struct words {
     const char *host, *port, *to, *partition, *mode, *secret, *keys, *node;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
-    int observer, confirm, help, follow, wait;
+    int observer, confirm, help, follow, wait, keep;
 };
 
 /* Returns 0, or -1 for a usage error. */
@@ -1170,6 +1194,8 @@ static int parse_args(int argc, char **argv, struct words *out)
             out->follow = 1;
         } else if (strcmp(a, "--wait") == 0) {
             out->wait = 1;
+        } else if (strcmp(a, "--keep-replicas") == 0) {
+            out->keep = 1;
         } else if (strcmp(a, "--confirm-data-loss") == 0) {
             out->confirm = 1;
         } else if (strcmp(a, "--help") == 0) {
@@ -1215,6 +1241,9 @@ static int options_fit(const struct words *w)
         return 0;
     }
     if (w->wait && !is(w, "cluster", "remove")) {
+        return 0;
+    }
+    if (w->keep && !is(w, "node", "drain")) {
         return 0;
     }
     return !w->confirm || is(w, "cluster", "force-quorum");
@@ -1483,7 +1512,7 @@ static int run(struct conn *c, const struct words *w)
         return simple(c, 3, a);
     }
     if (is(w, "node", "drain") && w->n == 2) {
-        return cmd_drain(c, w->host, w->port);
+        return cmd_drain(c, w->host, w->port, w->keep);
     }
     if (is(w, "partitions", NULL) && w->n == 1 && w->node != NULL) {
         /* The server lists only the partitions the map places on that member. */

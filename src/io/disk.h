@@ -39,6 +39,10 @@ struct disk_ops {
      * end, so that a later write + sync inside it is an overwrite. HY_ENOSPC when
      * the space is not there. */
     int (*preallocate)(struct disk *d, int fd, uint64_t size);
+    /* Makes the file's size `size`, with its blocks allocated where the file system can
+     * (nothing is written: cheaper than preallocate, for a file written once whole): HY_ENOSPC
+     * here rather than in a later write inside it. */
+    int (*reserve)(struct disk *d, int fd, uint64_t size);
     int (*write)(struct disk *d, int fd, uint64_t offset, const uint8_t *buf, size_t len);
     /* fdatasync. HY_EIO here is fatal to the caller: never retry a failed sync.
      */

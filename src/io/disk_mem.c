@@ -559,6 +559,7 @@ static const struct disk_ops disk_mem_ops = {
     .open = mem_open,
     .close = mem_close,
     .preallocate = mem_preallocate,
+    .reserve = mem_preallocate, /* the model has no unwritten extents: the same */
     .write = mem_write,
     .sync = mem_sync,
     .read = mem_read,

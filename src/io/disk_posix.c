@@ -103,6 +103,22 @@ static int disk_posix_size(struct disk *d, int fd, uint64_t *size_out)
     return HY_OK;
 }
 
+/* The blocks only (fallocate's unwritten extents; a file system without fallocate reserves
+ * nothing and the writes find out), and the size. */
+static int disk_posix_reserve(struct disk *d, int fd, uint64_t size)
+{
+    uint64_t from;
+    int rc = disk_posix_size(d, fd, &from);
+    if (rc != HY_OK || from >= size) {
+        return rc;
+    }
+    int err = posix_fallocate(fd, (off_t)from, (off_t)(size - from));
+    if (err == EINVAL || err == EOPNOTSUPP) {
+        err = ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+    }
+    return err != 0 ? disk_posix_status(err) : HY_OK;
+}
+
 /* Reserves the blocks (so ENOSPC shows here, not in a later append), then
  * writes real zeros: blocks that fallocate only reserved are "unwritten"
  * extents, and the first write into one makes fdatasync journal an extent
@@ -272,6 +288,7 @@ static const struct disk_ops disk_posix_ops = {
     .open = disk_posix_fopen,
     .close = disk_posix_close,
     .preallocate = disk_posix_preallocate,
+    .reserve = disk_posix_reserve,
     .write = disk_posix_write,
     .sync = disk_posix_sync,
     .read = disk_posix_read,

@@ -247,6 +247,13 @@ static int mesh_snapshot_chunk(void *ctx, uint32_t group, const struct raft_upda
     return snap_recv_chunk(m->recv, group, up);
 }
 
+/* Room for a snapshot before its first chunk reaches the core (snap_recv_reserve). */
+static int mesh_snapshot_reserve(void *ctx, uint32_t group, const struct raft_message *msg)
+{
+    struct io_mesh *m = ctx;
+    return snap_recv_reserve(m->recv, group, msg);
+}
+
 /* A received snapshot read back for its install (replica.c install_snapshot). */
 static int mesh_snapshot_recv_load(void *ctx, uint32_t group, uint64_t index, struct hy_buf *out)
 {
@@ -347,7 +354,8 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     if (disk_posix_open(path, &m->snap_disk) == HY_OK) {
         m->snaps = snap_stream_new(m->snap_disk, log);
         m->recv = snap_recv_new(m->snap_disk, log);
-        node_set_snapshot_receiver(node, mesh_snapshot_chunk, mesh_snapshot_recv_load, m);
+        node_set_snapshot_receiver(node, mesh_snapshot_chunk, mesh_snapshot_recv_load,
+                                   mesh_snapshot_reserve, m);
         node_set_snapshots_on_disk(node, 1);
         node_set_snapshot_loader(node, mesh_snapshot_load, m);
     } else {

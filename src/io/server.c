@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -256,6 +257,9 @@ static void server_arm_raft_timer(struct io_server *srv)
  * answered, and follows Raft's timer. */
 static void server_do_io(struct io_server *srv)
 {
+    if (node_fatal(srv->node)) {
+        abort(); /* said in the log; nothing of what failed has left (node.h node_fatal) */
+    }
     io_durable_pump(srv->durable);
     io_mesh_flush(srv->mesh, srv->node);
     io_mesh_update(srv->mesh);
@@ -912,7 +916,7 @@ static void server_maybe_finish(struct io_server *srv)
         srv->stopping = 2;
         node_set_early_sender(srv->node, NULL, NULL); /* the mesh goes away below */
         node_set_snapshot_loader(srv->node, NULL, NULL);
-        node_set_snapshot_receiver(srv->node, NULL, NULL, NULL);
+        node_set_snapshot_receiver(srv->node, NULL, NULL, NULL, NULL);
         io_snapshotter_close(srv->snapshotter, NULL, NULL);
         srv->snapshotter = NULL;
         io_durable_stop(srv->durable);

@@ -25,11 +25,14 @@ struct snap_rx {
     uint32_t crc;         /* CRC32C of those bytes */
     uint32_t mlen;
     uint8_t membership[8 + RAFT_SERVERS_MAX * 16];
+    int started; /* a chunk came; 0: only reserved (snap_recv_reserve) */
 };
 
 struct snap_recv {
     struct disk *disk;
     const struct hy_log *log;
+    uint32_t refused_group; /* the last reservation refused, logged once (+1; 0: none) */
+    uint64_t refused_index;
     struct snap_rx *rx;
     size_t count;
     size_t cap;
@@ -90,17 +93,18 @@ static struct snap_rx *rx_find(struct snap_recv *s, uint32_t group)
     return NULL;
 }
 
-/* A new file for the snapshot of up at offset 0: the configuration is written now, the header
- * (which needs the data's checksum) once the data is whole. */
-static int rx_start(struct snap_recv *s, uint32_t group, const struct raft_update *up,
-                    struct snap_rx **out)
+/* A new file for snapshot `index` of group (total bytes of data, configuration m), its whole
+ * size allocated: the configuration is written now, the header (which needs the data's
+ * checksum) once the data is whole. */
+static int rx_start(struct snap_recv *s, uint32_t group, uint64_t index, uint64_t total,
+                    const struct raft_membership *m, struct snap_rx **out)
 {
     struct snap_rx *old = rx_find(s, group);
     if (old != NULL) {
         rx_drop(s, old, 1); /* another snapshot, or this one again from 0 */
     }
     char name[WAL_NAME_MAX];
-    wal__name_snapshot_recv(name, group, up->chunk_index);
+    wal__name_snapshot_recv(name, group, index);
     int fd;
     int rc = s->disk->ops->open(s->disk, name, DISK_CREATE, &fd);
     if (rc != HY_OK) {
@@ -113,12 +117,17 @@ static int rx_start(struct snap_recv *s, uint32_t group, const struct raft_updat
     struct snap_rx *rx = &s->rx[s->count++];
     memset(rx, 0, sizeof(*rx));
     rx->group = group;
-    rx->index = up->chunk_index;
+    rx->index = index;
     rx->fd = fd;
-    HY_ASSERT(raft_membership_encoded_len(&up->chunk_membership) <= sizeof(rx->membership));
-    rx->mlen = (uint32_t)raft_membership_encode(&up->chunk_membership, rx->membership);
+    HY_ASSERT(raft_membership_encoded_len(m) <= sizeof(rx->membership));
+    rx->mlen = (uint32_t)raft_membership_encode(m, rx->membership);
     rx->data_offset = WAL_SNAP_HEADER_SIZE + (uint64_t)rx->mlen;
     rc = s->disk->ops->truncate(s->disk, fd, 0);
+    /* The whole file's space now (snap_recv_reserve: before the core sees the first chunk),
+     * so that no later chunk finds the disk full: the last one's failure stops the node. */
+    if (rc == HY_OK) {
+        rc = s->disk->ops->reserve(s->disk, fd, rx->data_offset + total);
+    }
     if (rc == HY_OK) {
         rc = s->disk->ops->write(s->disk, fd, WAL_SNAP_HEADER_SIZE, rx->membership, rx->mlen);
     }
@@ -158,8 +167,14 @@ int snap_recv_chunk(struct snap_recv *s, uint32_t group, const struct raft_updat
     HY_ASSERT(up->chunk);
     struct snap_rx *rx = rx_find(s, group);
     int rc = HY_OK;
-    if (up->chunk_offset == 0) {
-        rc = rx_start(s, group, up, &rx);
+    if (up->chunk_offset == 0 && rx != NULL && rx->index == up->chunk_index && rx->len == 0 &&
+        !rx->started) {
+        rx->started = 1; /* reserved by snap_recv_reserve: the file and its space are there */
+    } else if (up->chunk_offset == 0) {
+        rc = rx_start(s, group, up->chunk_index, up->chunk_total, &up->chunk_membership, &rx);
+        if (rx != NULL && rc == HY_OK) {
+            rx->started = 1;
+        }
     } else if (rx == NULL || rx->index != up->chunk_index || rx->len != up->chunk_offset) {
         /* Not what this file holds (a restart lost it, or a bug): the leader starts again. */
         if (rx != NULL) {
@@ -191,6 +206,29 @@ int snap_recv_chunk(struct snap_recv *s, uint32_t group, const struct raft_updat
                "group %u: cannot write received snapshot %llu in %s (%s): starting that transfer "
                "again",
                group, (unsigned long long)up->chunk_index, s->disk->path, hy_status_name(rc));
+    }
+    return rc;
+}
+
+int snap_recv_reserve(struct snap_recv *s, uint32_t group, const struct raft_message *m)
+{
+    struct snap_rx *rx = rx_find(s, group);
+    if (rx != NULL && rx->index >= m->snap_index) {
+        /* Reserved or under way (a chunk at offset 0 starts it again in place), or a newer
+         * one is: a delayed message of an older snapshot, which the core drops, must not end
+         * it. */
+        return HY_OK;
+    }
+    int rc = rx_start(s, group, m->snap_index, m->total, &m->snap_membership, &rx);
+    int said = s->refused_group == group + 1 && s->refused_index == m->snap_index;
+    s->refused_group = rc != HY_OK ? group + 1 : 0;
+    s->refused_index = m->snap_index;
+    if (rc != HY_OK && !said) {
+        hy_log(s->log, HY_LOG_WARN,
+               "group %u: no room for received snapshot %llu (%llu bytes) in %s (%s): its "
+               "chunk is dropped, and the leader sends it again",
+               group, (unsigned long long)m->snap_index, (unsigned long long)m->total,
+               s->disk->path, hy_status_name(rc));
     }
     return rc;
 }

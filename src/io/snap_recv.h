@@ -47,6 +47,14 @@ void snap_recv_free(struct snap_recv *s);
  */
 int snap_recv_chunk(struct snap_recv *s, uint32_t group, const struct raft_update *up);
 
+/* Before the Raft core sees m, a SNAPSHOT chunk at offset 0: the file of m's snapshot is
+ * created with its whole size allocated (header, configuration, m->total bytes of data), so
+ * that a full disk refuses the transfer here, where the message can be dropped (the leader
+ * sends it again), and not at its last chunk, which the core installs with it. Nothing is done
+ * for a snapshot already reserved or under way. HY_OK, HY_ENOSPC, HY_EIO (logged once per
+ * snapshot). */
+int snap_recv_reserve(struct snap_recv *s, uint32_t group, const struct raft_message *m);
+
 /* Appends the data of group's received snapshot at index (whole, its file completed by
  * snap_recv_chunk and not yet renamed) to out, checked against the file's header and data
  * checksum. HY_OK, HY_ENOTFOUND, HY_ECORRUPT, HY_EIO. */

@@ -90,7 +90,7 @@ static int may_lead(const struct hy_node *n, size_t i, uint64_t now_ms)
 {
     const struct node_member *m = &n->members[i];
     if (m->role != STORE_MEMBER_VOTER || !n->member_up[i] ||
-        (m->id == n->meta->raft.cfg.id && n->draining)) {
+        (m->id == n->meta->raft.cfg.id && (n->draining || n->drain_handoff))) {
         return 0;
     }
     uint64_t keep = BALANCE_DRAIN_TIMEOUTS * (uint64_t)n->cfg->election_timeout_ms;

@@ -657,6 +657,17 @@ const char *node_drain_outcome(const struct hy_node *n)
  * that aborted (the target was not caught up in time) is tried again. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms)
 {
+    if (n->drain_handoff && !n->draining) {
+        int stuck, left = partmap_handoff_left(n, &stuck);
+        if (left != 0) {
+            return; /* its replicas still move off (or the mark is not recorded yet) */
+        }
+        hy_log(n->log, HY_LOG_INFO, "drain: %s; handing leadership over",
+               stuck ? "too few members would remain for the replication factor, the "
+                       "replicas stay"
+                     : "no partition holds a replica here any more");
+        n->draining = 1;
+    }
     /* A node that learned it was removed (member.c) hands its groups over the same way. */
     for (size_t i = 0; (n->draining || n->self_removed) && i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
@@ -671,12 +682,47 @@ void node_drain_step(struct hy_node *n, uint64_t now_ms)
     }
 }
 
-/* DRAIN: hand leadership to another voter, then stop accepting and exit (the shell watches
- * node_drained). A follower simply stops. */
+/* DRAIN [KEEP|STATUS]: with partitions and members enough for the replication factor without
+ * this node, it is first marked leaving and its replicas move off (partmap.c), serving
+ * meanwhile; then (and at once with KEEP, or when they cannot move) it hands leadership to
+ * another voter and stops accepting and exits (the shell watches node_drained). A follower
+ * simply stops. STATUS says where a drain stands. */
 static void halyard_drain(struct cmd_ctx *x)
 {
-    x->node->draining = 1;
-    node_drain_step(x->node, x->now_ms);
+    struct hy_node *n = x->node;
+    const struct resp_arg *how = x->argc == 3 ? &x->argv[2] : NULL;
+    if (how != NULL && node_arg_is(how, "STATUS")) {
+        int stuck, left = partmap_handoff_left(n, &stuck);
+        if (n->draining) {
+            resp_write_simple(&x->w, "draining: handing leadership over, then stopping");
+        } else if (n->drain_handoff && left < 0) {
+            resp_write_simple(&x->w, "leaving: the metadata group has not recorded it yet");
+        } else if (n->drain_handoff) {
+            char line[96];
+            snprintf(line, sizeof(line), "leaving: %d partition(s) still hold a replica here",
+                     left);
+            resp_write_simple(&x->w, line);
+        } else {
+            resp_write_simple(&x->w, "not draining");
+        }
+        return;
+    }
+    if (how != NULL && !node_arg_is(how, "KEEP")) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (how == NULL && !n->draining && partmap_handoff_possible(n)) {
+        if (!n->drain_handoff) {
+            hy_log(n->log, HY_LOG_INFO, "drain: this node's replicas move off before it stops");
+        }
+        n->drain_handoff = 1;
+        partmap_publish_leaving(n, x->now_ms);
+        resp_write_simple(&x->w, "OK draining: replicas move off, then this node stops once it "
+                                 "no longer leads");
+        return;
+    }
+    n->draining = 1;
+    node_drain_step(n, x->now_ms);
     resp_write_simple(&x->w, "OK draining: this node stops once it no longer leads");
 }
 
@@ -778,7 +824,7 @@ void cmd_halyard(struct cmd_ctx *x)
         halyard_failover(x);
     } else if (node_arg_is(sub, "EVENTS")) {
         cmd_halyard_events(x);
-    } else if (node_arg_is(sub, "DRAIN") && x->argc == 2) {
+    } else if (node_arg_is(sub, "DRAIN") && x->argc <= 3) {
         halyard_drain(x);
     } else if (node_arg_is(sub, "JOIN")) {
         cmd_halyard_join(x);
@@ -788,6 +834,8 @@ void cmd_halyard(struct cmd_ctx *x)
         cmd_halyard_wan(x);
     } else if (node_arg_is(sub, "DOMAIN")) {
         cmd_halyard_domain(x);
+    } else if (node_arg_is(sub, "LEAVING")) {
+        cmd_halyard_leaving(x);
     } else if (node_arg_is(sub, "REBALANCE")) {
         cmd_halyard_rebalance(x);
     } else if (node_arg_is(sub, "REPLICATION-FACTOR")) {

@@ -570,6 +570,7 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
         return; /* neither the map nor the partitions follow a stale address book */
     }
     partmap_publish_domain(n, now_ms);
+    partmap_publish_leaving(n, now_ms);
     if (replica_is_leader(n->meta)) {
         partmap_maintain(n, now_ms);
     }
@@ -806,6 +807,42 @@ void cmd_halyard_domain(struct cmd_ctx *x)
     int vlen = snprintf(value, sizeof(value), "%s %s", zone, rack);
     struct store_arg args[2] = {{(const uint8_t *)key, (size_t)klen},
                                 {(const uint8_t *)value, (size_t)vlen}};
+    struct store_entry e = {
+        .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+    node_propose(x, &e);
+}
+
+/* HALYARD LEAVING name 0|1: member `name` leaves (1: placement moves its replicas off when
+ * the other members are enough for the replication factor) or stays (0). Each node sends its
+ * own: set by HALYARD DRAIN, cleared once it runs again (partmap.c). Only with partitions. */
+void cmd_halyard_leaving(struct cmd_ctx *x)
+{
+    struct hy_node *n = x->node;
+    if (x->argc != 4) {
+        node_reply_syntax_error(x);
+        return;
+    }
+    if (n->group_count == 1) {
+        resp_write_error(&x->w, "ERR replicas move only in a partitioned cluster (partitions > "
+                                "1): with one partition every member holds every key");
+        return;
+    }
+    if (node_route_to_meta_leader(x)) {
+        return;
+    }
+    char name[NODE_MEMBER_NAME_MAX + 1];
+    if (!arg_text(&x->argv[2], name, sizeof(name)) ||
+        find_name(n->members, n->member_count, name) == NULL) {
+        resp_write_error(&x->w, "ERR no such member");
+        return;
+    }
+    if (x->argv[3].len != 1 || (x->argv[3].ptr[0] != '0' && x->argv[3].ptr[0] != '1')) {
+        resp_write_error(&x->w, "ERR the leaving mark is 0 or 1");
+        return;
+    }
+    char key[sizeof("halyard:leaving:") + NODE_MEMBER_NAME_MAX];
+    int klen = snprintf(key, sizeof(key), "halyard:leaving:%s", name);
+    struct store_arg args[2] = {{(const uint8_t *)key, (size_t)klen}, {x->argv[3].ptr, 1}};
     struct store_entry e = {
         .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
     node_propose(x, &e);

@@ -355,10 +355,17 @@ void node_set_snapshot_loader(struct hy_node *n, node_snapshot_load_fn load, voi
  * writes it (HY_OK or why not: the transfer then starts again from 0), and the install reads
  * the completed snapshot back with `load`, then the log makes its file durable and adopts it
  * (NODE_SNAP_RECEIVED). NULL, NULL: snapshots are received in memory. */
+/* `reserve` is asked first, before the core sees a snapshot's chunk at offset 0, to make room
+ * for the whole snapshot: refused (a full disk), the message is dropped as lost and the leader
+ * sends it again, so that no later chunk, and above all not the last one, finds the disk full
+ * (io/snap_recv.h snap_recv_reserve). */
 struct raft_update;
+struct raft_message;
 typedef int (*node_snapshot_chunk_fn)(void *ctx, uint32_t group, const struct raft_update *up);
+typedef int (*node_snapshot_reserve_fn)(void *ctx, uint32_t group, const struct raft_message *m);
 void node_set_snapshot_receiver(struct hy_node *n, node_snapshot_chunk_fn chunk,
-                                node_snapshot_load_fn load, void *ctx);
+                                node_snapshot_load_fn load, node_snapshot_reserve_fn reserve,
+                                void *ctx);
 /* Copies of partitions parked on this node now (INFO). */
 uint32_t node_parked_count(const struct hy_node *n);
 
@@ -593,6 +600,12 @@ void node_set_disk_full(struct hy_node *n, int full);
 /* 1 once HALYARD DRAIN was asked and this node no longer leads: the shell then shuts down
  * gracefully (stop accepting, finish replies, exit 0). */
 int node_drained(const struct hy_node *n);
+/* A failure the node cannot go on from (the last chunk of a received snapshot not written, or
+ * not read back for its install): said in the log; nothing of the update it came with was
+ * persisted, sent or applied, and no Raft group moves any more. The shell stops the process
+ * (abort) before sending anything else, as when its log cannot be synced; a restart receives
+ * the snapshot again. */
+int node_fatal(const struct hy_node *n);
 /* Once drained: what happened, for the log ("leadership handed over" only when it led). */
 const char *node_drain_outcome(const struct hy_node *n);
 

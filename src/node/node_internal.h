@@ -421,12 +421,17 @@ struct hy_node {
     node_snapshot_load_fn snapshot_load; /* node_set_snapshot_loader; NULL: nothing parks */
     void *snapshot_load_ctx;
     node_snapshot_chunk_fn snapshot_chunk; /* node_set_snapshot_receiver; NULL: in memory */
+    node_snapshot_reserve_fn snapshot_reserve;
     node_snapshot_load_fn snapshot_recv_load;
     void *snapshot_recv_ctx;
     struct node_client *ready;      /* clients with output to flush (node_take_ready) */
     int read_waiters;               /* clients blocked until reads can be served */
     int disk_full;                  /* the log cannot grow: refuse writes (-READONLY) */
+    int fatal;                      /* node_fatal: the process must stop */
     int draining;                   /* HALYARD DRAIN: hand leadership over, then stop */
+    int drain_handoff;              /* HALYARD DRAIN with partitions to move off first: this
+                                       node is marked leaving until they have (partmap.c) */
+    uint64_t leaving_sent_ms;       /* the leaving mark last sent to the metadata leader */
     int drain_led;                  /* it led while draining (so it had leadership to hand over) */
     int self_removed;               /* a peer's current metadata says this node was removed while
                                        it missed the change: it leads nothing (member.c) */
@@ -844,6 +849,19 @@ void partmap_member_domain(const struct hy_node *n, const char *name, char zone[
 /* Sends this node's zone and rack to the metadata group's leader (HALYARD DOMAIN) while the
  * committed ones differ, now and then (from cron, on a node whose metadata replica is fresh). */
 void partmap_publish_domain(struct hy_node *n, uint64_t now_ms);
+/* Whether member `name` is marked leaving in the committed metadata (HALYARD LEAVING). */
+int partmap_leaving(const struct hy_node *n, const char *name);
+/* Whether placement could leave this node out if it were marked leaving: partitions exist and
+ * the members not leaving, without it, are at least the replication factor. */
+int partmap_handoff_possible(const struct hy_node *n);
+/* A node that drains with a hand-off (drain_handoff): -1 while its leaving mark is not
+ * committed, else how many partitions it still holds a replica of (named by the map, or not
+ * yet settled without it); 0 also when placement cannot leave it out (*stuck set: too few
+ * members would remain). */
+int partmap_handoff_left(const struct hy_node *n, int *stuck);
+/* Sends this node's leaving mark (drain_handoff) to the metadata leader while the committed one
+ * differs: set while it hands off, cleared once it runs again (from cron, as the domain). */
+void partmap_publish_leaving(struct hy_node *n, uint64_t now_ms);
 /* Of the committed map's partitions, how many have replicas sharing a zone, and (among the
  * others) a rack: placement spreads them when enough zones exist, so these are the
  * partitions one failure domain's loss could take below a majority. */
@@ -852,6 +870,8 @@ void partmap_shared_domains(const struct hy_node *n, uint32_t *zone_out, uint32_
 int partmap_zoned(const struct hy_node *n);
 /* HALYARD DOMAIN name zone rack: writes a member's zone and rack in the metadata group. */
 void cmd_halyard_domain(struct cmd_ctx *x);
+/* HALYARD LEAVING name 0|1: marks a member leaving (its replicas move off) or not. */
+void cmd_halyard_leaving(struct cmd_ctx *x);
 /* cmd_wan.c and wan_ship.c (docs/wan.md) */
 struct wan_link;
 void cmd_halyard_wan(struct cmd_ctx *x);

@@ -222,6 +222,7 @@ void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observat
     copy_name(o->node_id, n->cfg->node_id);
     o->started = n->meta->started;
     o->draining = n->draining;
+    o->leaving = n->drain_handoff && !n->draining;
     o->disk_full = n->disk_full;
     const struct raft *r = &n->meta->raft;
     o->role = raft_role_name(raft_role(r));
@@ -265,6 +266,8 @@ int observe_ready(const struct node_observation *o, char *reason, size_t cap)
         snprintf(reason, cap, "shutting down");
     } else if (o->draining) {
         snprintf(reason, cap, "draining: leadership is handed over before this node stops");
+    } else if (o->leaving) {
+        snprintf(reason, cap, "draining: its replicas move to other members before it stops");
     } else if (o->disk_full) {
         snprintf(reason, cap, "disk full: writes are refused until space is freed");
     } else if (strcmp(o->self_role, "joining") == 0 || strcmp(o->self_role, "learner") == 0) {
@@ -297,7 +300,7 @@ static const char *node_state(const struct node_observation *o)
     if (!o->started) {
         return "STARTING";
     }
-    if (o->stopping || o->draining) {
+    if (o->stopping || o->draining || o->leaving) {
         return "SHUTTING_DOWN";
     }
     return o->disk_full ? "PASSIVE" : "ACTIVE";

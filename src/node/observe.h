@@ -65,6 +65,7 @@ struct node_observation {
     uint64_t now_ms; /* the loop's clock when taken */
     char node_id[NODE_MEMBER_NAME_MAX + 1];
     int started, draining, disk_full;
+    int leaving;  /* a drain whose replicas move off first (HALYARD DRAIN) */
     int stopping; /* set by the shell during a graceful shutdown */
     /* Raft. */
     const char *role; /* raft_role_name: "leader", "follower", ... (static) */

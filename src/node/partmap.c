@@ -22,12 +22,17 @@
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
-#define PARTMAP_KEY       "halyard:partition-map"
+#define PARTMAP_KEY        "halyard:partition-map"
 /* One key per member, "halyard:zone:<name>" = "<zone> <rack>" (either may be empty): written
  * by HALYARD DOMAIN, which every node sends for itself (partmap_publish_domain). One key per
  * member, not one value for all, so that two nodes publishing at once never overwrite each
  * other. */
-#define DOMAIN_KEY_PREFIX "halyard:zone:"
+#define DOMAIN_KEY_PREFIX  "halyard:zone:"
+/* One key per member, "halyard:leaving:<name>" = "1" while it drains with a hand-off (HALYARD
+ * LEAVING, which the node sends for itself: partmap_publish_leaving); "0" or none otherwise.
+ * Placement leaves a leaving member out when the others are enough for the replication
+ * factor, so its replicas move off before it stops (docs/operations.md "Draining a node"). */
+#define LEAVING_KEY_PREFIX "halyard:leaving:"
 
 _Static_assert(NODE_RF_EVERY_MEMBER == RAFT_SERVERS_MAX,
                "a cluster file without replication-factor: every member holds every partition");
@@ -80,10 +85,10 @@ void partmap_refresh(struct hy_node *n)
     n->partmap_epoch++;
 }
 
-/* The members that hold replicas: voters of the address book and of the metadata group's
+/* The members that may hold replicas: voters of the address book and of the metadata group's
  * configuration, less those the book marks removed. Observers hold none (they learn every
  * partition). */
-static size_t placement_members(const struct hy_node *n, raft_id *out)
+static size_t replica_members(const struct hy_node *n, raft_id *out)
 {
     size_t k = 0;
     const struct store_member *book;
@@ -105,6 +110,40 @@ static size_t placement_members(const struct hy_node *n, raft_id *out)
         if (cm->servers[i].role == RAFT_VOTER && !removed && !known &&
             (m == NULL || m->role != STORE_MEMBER_OBSERVER)) {
             out[k++] = id;
+        }
+    }
+    return k;
+}
+
+static int id_leaving(const struct hy_node *n, raft_id id)
+{
+    const char *name = node_member_name(n, id);
+    return name != NULL && partmap_leaving(n, name);
+}
+
+/* How many of the `count` members in ids are not marked leaving. */
+static size_t staying(const struct hy_node *n, const raft_id *ids, size_t count)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        k += !id_leaving(n, ids[i]);
+    }
+    return k;
+}
+
+/* The members that hold replicas: replica_members, less those marked leaving when the others
+ * are enough for the replication factor (a drain never takes a partition below it: with too
+ * few, every member keeps its replicas and the drain stops the node with them). */
+static size_t placement_members(const struct hy_node *n, raft_id *out)
+{
+    size_t count = replica_members(n, out), stay = staying(n, out, count);
+    if (stay == count || stay < partmap_replication_factor(n)) {
+        return count;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!id_leaving(n, out[i])) {
+            out[k++] = out[i];
         }
     }
     return k;
@@ -210,6 +249,29 @@ void partmap_shared_domains(const struct hy_node *n, uint32_t *zone_out, uint32_
     }
 }
 
+/* Runs HALYARD <sub> <args...> for this node as an internal client, whose answer nobody waits
+ * for: what it changes is read back from the committed metadata, and it is sent again while
+ * that differs. */
+static void send_internal(struct hy_node *n, const char *label, const char *sub,
+                          const char *const *args, size_t argc, uint64_t now_ms)
+{
+    struct node_client *c = node_client_new(n, label, "", -1, now_ms);
+    c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY;
+    hy_buf_reset(&c->out);
+    n->stats.connections_received--;
+    c->authenticated = 1; /* this node's own settings */
+    c->user[0] = '\0';
+    c->proto = 2;
+    c->is_scatter_orphan = 1; /* freed once answered */
+    snprintf(c->name, sizeof(c->name), "%s", label + strlen("internal:"));
+    hy_buf_printf(&c->in, "*%zu\r\n$7\r\nHALYARD\r\n$%zu\r\n%s\r\n", argc + 2, strlen(sub), sub);
+    for (size_t i = 0; i < argc; i++) {
+        hy_buf_printf(&c->in, "$%zu\r\n%s\r\n", strlen(args[i]), args[i]);
+    }
+    node_client_process(n, c, now_ms);
+    replica_mark_ready(n, c);
+}
+
 void partmap_publish_domain(struct hy_node *n, uint64_t now_ms)
 {
     char zone[33], rack[33];
@@ -222,21 +284,77 @@ void partmap_publish_domain(struct hy_node *n, uint64_t now_ms)
     n->domain_sent_ms = now_ms;
     hy_log(n->log, HY_LOG_INFO, "zone '%s', rack '%s': sent to the metadata group", n->cfg->zone,
            n->cfg->rack);
-    struct node_client *c = node_client_new(n, "internal:domain", "", -1, now_ms);
-    c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY;
-    hy_buf_reset(&c->out);
-    n->stats.connections_received--;
-    c->authenticated = 1; /* this node's own settings */
-    c->user[0] = '\0';
-    c->proto = 2;
-    c->is_scatter_orphan = 1; /* freed once answered; sent again while it differs */
-    snprintf(c->name, sizeof(c->name), "domain");
-    hy_buf_printf(
-        &c->in, "*5\r\n$7\r\nHALYARD\r\n$6\r\nDOMAIN\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
-        strlen(n->cfg->node_id), n->cfg->node_id, strlen(n->cfg->zone), n->cfg->zone,
-        strlen(n->cfg->rack), n->cfg->rack);
-    node_client_process(n, c, now_ms);
-    replica_mark_ready(n, c);
+    const char *args[] = {n->cfg->node_id, n->cfg->zone, n->cfg->rack};
+    send_internal(n, "internal:domain", "DOMAIN", args, 3, now_ms);
+}
+
+int partmap_leaving(const struct hy_node *n, const char *name)
+{
+    char key[sizeof(LEAVING_KEY_PREFIX) + NODE_MEMBER_NAME_MAX];
+    int klen = snprintf(key, sizeof(key), LEAVING_KEY_PREFIX "%s", name);
+    const struct store_obj *o = parts_of(n) == 0 ? NULL
+                                                 : store_peek(n->meta->store, (const uint8_t *)key,
+                                                              (size_t)klen, n->raft_now_ms);
+    const uint8_t *p;
+    size_t len;
+    if (o == NULL || store_obj_type(o) != STORE_STRING) {
+        return 0;
+    }
+    store_obj_string(o, &p, &len);
+    return len == 1 && p[0] == '1';
+}
+
+int partmap_handoff_possible(const struct hy_node *n)
+{
+    if (parts_of(n) == 0) {
+        return 0;
+    }
+    raft_id members[RAFT_SERVERS_MAX];
+    size_t count = replica_members(n, members), others = 0;
+    for (size_t i = 0; i < count; i++) {
+        others += members[i] != n->meta->raft.cfg.id && !id_leaving(n, members[i]);
+    }
+    return others >= partmap_replication_factor(n);
+}
+
+int partmap_handoff_left(const struct hy_node *n, int *stuck)
+{
+    *stuck = 0;
+    if (!partmap_leaving(n, n->cfg->node_id)) {
+        return -1;
+    }
+    raft_id self = n->meta->raft.cfg.id, members[RAFT_SERVERS_MAX];
+    size_t count = placement_members(n, members);
+    int placed = 0;
+    for (size_t i = 0; i < count; i++) {
+        placed |= members[i] == self;
+    }
+    if (placed) {
+        *stuck = 1; /* too few members would remain: placement keeps this node's replicas */
+        return 0;
+    }
+    struct node_group *const *groups;
+    size_t held = node_data_groups(n, &groups);
+    int left = 0;
+    for (uint32_t p = 0; p < parts_of(n); p++) {
+        const struct node_placement *pl = n->partmap != NULL ? &n->partmap[p] : NULL;
+        left += pl == NULL || node_placement_has(pl, self) ||
+                (p < held && !partmap_group_settled(groups[p]));
+    }
+    return left;
+}
+
+void partmap_publish_leaving(struct hy_node *n, uint64_t now_ms)
+{
+    if (parts_of(n) == 0 || partmap_leaving(n, n->cfg->node_id) == n->drain_handoff ||
+        now_ms < n->leaving_sent_ms + 4 * (uint64_t)n->cfg->election_timeout_ms) {
+        return;
+    }
+    n->leaving_sent_ms = now_ms;
+    hy_log(n->log, HY_LOG_INFO, "%s: sent to the metadata group",
+           n->drain_handoff ? "leaving (drain: replicas move off first)" : "not leaving");
+    const char *args[] = {n->cfg->node_id, n->drain_handoff ? "1" : "0"};
+    send_internal(n, "internal:leaving", "LEAVING", args, 2, now_ms);
 }
 
 /* Whether g's configuration, as this node's replica of it has it, is the map's: every
@@ -974,7 +1092,7 @@ void cmd_hy_leaders(struct cmd_ctx *x)
                           settled ? (unsigned long long)pl->epoch : 0);
         }
     }
-    if (n->draining) {
+    if (n->draining || n->drain_handoff) {
         /* Last: a node of before stops reading at a line that does not parse, and the
          * metadata leader's balancer hands no leadership to a node that drains. */
         hy_buf_append_str(&lines, "draining\n");

@@ -11,6 +11,7 @@ checks of a history that spans them.
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -389,3 +390,54 @@ def test_a_zone_lost_and_back_under_checked_history(zoned_cluster, replace_after
     summary = checked_history(c, wl, c.ports)
     print("a zone lost and back (replace-after-ms %d), seed=%d: %s\n  logs: %s" % (
         replace_after_ms, SEED, summary, c.dir))
+
+
+def test_drain_moves_replicas_off_first(grow):
+    """4 nodes, 8 partitions at RF 3, under a checked workload: `halyctl node drain` of n4 marks
+    it leaving, its replicas move to the other three (never a partition below RF), and only then
+    does it hand its leaderships over and exit 0, so that with n4 stopped every partition still
+    has RF voters. Started again, n4 clears the mark and gets its fair share back by moves.
+    Without the hand-off the drain stopped n4 at once, leaving 6 partitions with 2 voters until
+    replace-after-ms."""
+    c = grow(4, {"partitions": PARTS, "replication-factor": RF, "rebalance-max-moves": 2})
+    wait_for(settled_everywhere(c, range(4)), 60, "every partition settled at RF on 4 members")
+    wl = Workload(c.ports[:3], seed=SEED)
+    wl.keys = [k for ks in keys_per_partition(c.ports[0], 2, "k").values() for k in ks]
+    victim = 3
+    wl.start()
+    try:
+        wl.wait_progress(100, 20)
+        exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+        drain = subprocess.Popen([exe, "-p", str(c.ports[victim]), "node", "drain"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        moved_while_up = {}
+
+        def drained():
+            if c.nodes[victim].alive():
+                views = partition_views(c)
+                check_never_below_rf(views)
+                for p, (targets, sources, _) in moves_of(views).items():
+                    if c.names[victim] in sources:
+                        moved_while_up[p] = targets
+            return drain.poll() is not None
+
+        wait_for(drained, 120, "halyctl node drain to return", interval=0.05)
+        out, err = drain.communicate()
+        assert drain.returncode == 0, (out, err)
+        assert "leaving" in out and "node stopped" in out, out
+        assert c.nodes[victim].wait_exit() == 0, "a drained node exits 0"
+        assert moved_while_up, "no move off %s was seen while it drained" % c.names[victim]
+        # With n4 stopped, the three others hold every replica: no partition is short of one.
+        views = partition_views(c)
+        check_never_below_rf(views)
+        assert all(c.names[victim] not in v["voters"] + v["replicas"] for v in views.values()), views
+        wait_for(settled_everywhere(c, range(3)), 30, "every partition settled at RF without n4")
+        wl.wait_progress(100, 20)
+        restart(c, victim)
+        wait_for(settled_everywhere(c, range(4)), 90, "n4 back on its fair share")
+        wl.wait_progress(100, 20)
+    finally:
+        wl.stop()
+    summary = checked_history(c, wl, c.ports)
+    print("drain with hand-off: partitions moved off while n4 was up %r; %s\n  logs: %s" % (
+        sorted(moved_while_up), summary, c.dir))

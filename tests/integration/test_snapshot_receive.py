@@ -82,22 +82,32 @@ def rss_bytes(pid):
     raise AssertionError("no VmRSS for %d" % pid)
 
 
+def received_bytes(conn):
+    """INFO's count of snapshot bytes the node received (stored) since it started."""
+    text = conn.cmd("INFO", "replication").decode()
+    return int(text.split("snapshot_received_bytes:")[1].split()[0])
+
+
 class Sampler(threading.Thread):
-    """Samples node i's RSS and the files it is receiving every 5 ms until stopped."""
+    """Samples node i's RSS, the files it is receiving and the snapshot bytes it received
+    every 5 ms until stopped. The files have their whole size from the first chunk (their
+    space is allocated then): how far a transfer got is INFO's count."""
 
     def __init__(self, c, i):
         super().__init__(daemon=True)
         self.c, self.i, self.pid = c, i, c.nodes[i].pid
-        self.samples = []  # (monotonic, rss, [sizes of files being received])
+        self.samples = []  # (monotonic, rss, [sizes of files being received], bytes received)
         self.halt = threading.Event()
 
     def run(self):
-        while not self.halt.is_set():
-            try:
-                self.samples.append((time.monotonic(), rss_bytes(self.pid), receiving(self.c, self.i)))
-            except (OSError, AssertionError):
-                return  # the process is gone
-            time.sleep(0.005)
+        try:
+            conn = RawConn(self.c.ports[self.i], timeout=5)
+            while not self.halt.is_set():
+                self.samples.append((time.monotonic(), rss_bytes(self.pid), receiving(self.c, self.i),
+                                     received_bytes(conn)))
+                time.sleep(0.005)
+        except (OSError, AssertionError):
+            return  # the process is gone
 
     def stop(self):
         self.halt.set()
@@ -144,12 +154,13 @@ def test_a_target_holds_a_chunk_not_the_partition_while_receiving(grow):
                  "the move onto %s settled" % c.names[j])
     finally:
         s.stop()
-    before = [rss for _, rss, files in s.samples if not files]
-    during = [(rss, files[0]) for _, rss, files in s.samples if files]
+    before = [rss for _, rss, files, _ in s.samples if not files]
+    during = [(rss, files[0], got) for _, rss, files, got in s.samples if files]
     assert before and during, "no sample before or during the transfer (%d samples)" % len(s.samples)
-    total = max(size for _, size in during)
-    assert total >= PART_BYTES, (total, PART_BYTES)  # the file grew to the whole partition
-    early = [rss for rss, size in during if size < 0.9 * total]
+    total = max(size for _, size, _ in during)
+    assert total >= PART_BYTES, (total, PART_BYTES)  # the file holds the whole partition
+    # The first transfer's first nine tenths (the node received nothing before it).
+    early = [rss for rss, _, got in during if got < 0.9 * PART_BYTES]
     assert len(early) >= 20, "only %d samples while the snapshot arrived" % len(early)
     base = before[0] if not s.samples[0][2] else min(before)
     growth = max(early) - base

@@ -496,6 +496,11 @@ LIST
 # drained for good, refusing the leadership of two partitions whose other voter, n2, was a
 # removed member handing them over; they never moved off n2 and the operator's removal never
 # ended.
+# 5124 --nodes 6 --partitions 8 --rf 2 --zones 2 (a drain that moves the node's replicas off
+# first, 2026-12-06): n3, leaving, refused the leadership of a partition whose other voter was
+# removed n6 handing it over, and the partition never moved (replica.c: a leaving node takes
+# leaderships). 66 (default flags): the last chunk of a snapshot received to disk hit ENOSPC,
+# which stops the node (node_fatal): the simulator crashes it there instead of aborting itself.
 while read -r seed flags; do
     res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
     if grep -q '^1 passed, 0 failed' <<<"$res"; then
@@ -595,6 +600,8 @@ done <<'LIST'
 1608000001 --nodes 7
 1612000006 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
 1605000176 --nodes 5 --partitions 8 --rf 2 --zones 2 --fault-ms 20000 --quiet-ms 12000
+5124 --nodes 6 --partitions 8 --rf 2 --zones 2
+66
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -200,12 +200,70 @@ static void test_crash_before_the_rename_leaves_the_group_as_it_was(void **state
     }
 }
 
+/* The message a leader sends first (offset 0) of snapshot `index`, as the node's reserve sees
+ * it before the core does. */
+static struct raft_message first_message(uint64_t index)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_MSG_SNAPSHOT;
+    m.snap_index = index;
+    m.snap_term = 2;
+    m.snap_membership.count = 1;
+    m.snap_membership.servers[0] = (struct raft_server){1, RAFT_VOTER};
+    m.total = DATA_LEN;
+    return m;
+}
+
+/* A disk too full for a whole snapshot refuses it at its reservation, before its first chunk
+ * (the message is dropped and sent again), and leaves no file; with room, the reservation holds
+ * the whole size, so that the last chunk finds the room it needs even if the disk fills up
+ * meanwhile. A delayed message of an older snapshot leaves the transfer under way alone. */
+static void test_reserve_makes_room_for_the_whole_snapshot_first(void **state)
+{
+    (void)state;
+    fill_data(7);
+    struct disk *d = disk_mem_new("/wal", 5);
+    assert_int_equal(d->ops->sync_parent(d), HY_OK);
+    struct snap_recv *r = snap_recv_new(d, NULL);
+    char tmp[WAL_NAME_MAX];
+    wal__name_snapshot_recv(tmp, GROUP, 42);
+    struct raft_message m = first_message(42);
+    disk_mem_set_capacity(d, disk_mem_used_bytes(d) + DATA_LEN / 2);
+    assert_int_equal(snap_recv_reserve(r, GROUP, &m), HY_ENOSPC);
+    assert_false(file_exists(d, tmp));
+    assert_int_equal(snap_recv_open_count(r), 0);
+    disk_mem_set_capacity(d, disk_mem_used_bytes(d) + 2 * DATA_LEN);
+    assert_int_equal(snap_recv_reserve(r, GROUP, &m), HY_OK);
+    assert_true(file_exists(d, tmp));
+    /* The disk fills up to what is used now: every chunk still has its room. */
+    disk_mem_set_capacity(d, disk_mem_used_bytes(d));
+    for (uint64_t off = 0; off < DATA_LEN; off += CHUNK) {
+        struct raft_update up = chunk_update(42, off);
+        assert_int_equal(snap_recv_chunk(r, GROUP, &up), HY_OK);
+        if (off == 0) {
+            struct raft_message old = first_message(41);
+            assert_int_equal(snap_recv_reserve(r, GROUP, &old), HY_OK);
+        }
+    }
+    assert_int_equal(snap_recv_open_count(r), 0);
+    struct hy_buf got;
+    hy_buf_init(&got);
+    assert_int_equal(snap_recv_load(d, GROUP, 42, &got), HY_OK);
+    assert_int_equal(got.len, DATA_LEN);
+    assert_memory_equal(got.data, data, DATA_LEN);
+    hy_buf_free(&got);
+    snap_recv_free(r);
+    disk_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_received_chunks_become_the_groups_snapshot),
         cmocka_unit_test(test_chunks_that_do_not_follow_drop_the_transfer),
         cmocka_unit_test(test_crash_before_the_rename_leaves_the_group_as_it_was),
+        cmocka_unit_test(test_reserve_makes_room_for_the_whole_snapshot_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
