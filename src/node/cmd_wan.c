@@ -231,7 +231,10 @@ static void wan_add(struct cmd_ctx *x)
 /* HALYARD WAN PROMOTE (docs/wan.md "Region failover"): this cluster becomes the primary, on
  * every member at once (its role is in the metadata group), from now on: client writes are
  * taken whatever wan-passive says, and active-passive batches are refused with -DEMOTED, which
- * tells their sender to step down. The epoch is this node's clock: the later promotion wins. */
+ * tells their sender to step down. The epoch counts promotions, not time: it is the epoch of the
+ * role this cluster holds plus one (its own last promotion, or the one it stepped down for), so
+ * it wins over every promotion this cluster has heard of; two of the same epoch are decided by
+ * the clusters' names (wan_promotion_cmp), alike on both sides. No wall clock is read. */
 static void wan_promote(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
@@ -248,11 +251,9 @@ static void wan_promote(struct cmd_ctx *x)
     if (wan_route_change(x)) {
         return;
     }
-    struct wan_role have, r = {.kind = WAN_ROLE_PRIMARY, .epoch = x->now_ms};
+    struct wan_role have, r = {.kind = WAN_ROLE_PRIMARY};
     node_wan_role(n, &have);
-    if (have.epoch >= r.epoch) {
-        r.epoch = have.epoch + 1; /* forward only, whatever this node's clock says */
-    }
+    r.epoch = have.epoch + 1;
     snprintf(r.by, sizeof(r.by), "%s", me);
     hy_log(n->log, HY_LOG_WARN, "WAN: this cluster is promoted to primary (epoch %llu)",
            (unsigned long long)r.epoch);
@@ -276,17 +277,20 @@ static void wan_demote(struct cmd_ctx *x)
         return;
     }
     struct wan_role have, r = {.kind = WAN_ROLE_PASSIVE, .epoch = (uint64_t)epoch};
+    memcpy(r.by, x->argv[4].ptr, x->argv[4].len);
     node_wan_role(n, &have);
-    if (have.kind == WAN_ROLE_PRIMARY && !wan_role_yields(&have, r.epoch)) {
-        resp_write_errorf(&x->w, "ERR this cluster was promoted at %llu, after %llu: not demoted",
-                          (unsigned long long)have.epoch, (unsigned long long)r.epoch);
+    if (have.kind == WAN_ROLE_PRIMARY && !wan_role_yields(&have, r.epoch, r.by)) {
+        resp_write_errorf(&x->w,
+                          "ERR this cluster's promotion (epoch %llu, '%s') wins over '%s''s "
+                          "(epoch %llu): not demoted",
+                          (unsigned long long)have.epoch, have.by, r.by,
+                          (unsigned long long)r.epoch);
         return;
     }
-    if (!wan_role_yields(&have, r.epoch)) {
+    if (!wan_role_yields(&have, r.epoch, r.by)) {
         resp_write_int(&x->w, 0);
         return;
     }
-    memcpy(r.by, x->argv[4].ptr, x->argv[4].len);
     hy_log(n->log, HY_LOG_WARN,
            "WAN: this cluster is demoted to passive: cluster '%s' was promoted (epoch %llu)", r.by,
            (unsigned long long)r.epoch);
@@ -501,15 +505,26 @@ static void wan_status(struct cmd_ctx *x, int json)
     }
     struct wan_role role;
     int passive = node_wan_passive(n, &role);
+    struct hy_buf pending;
+    hy_buf_init(&pending);
+    size_t npending = node_wan_fence_pending(n, &role, &pending);
     static const char *const kinds[] = {"none", "primary", "passive"};
     if (json) {
         hy_buf_printf(&b, "],\"role\":\"%s\",\"role_epoch\":%llu,\"role_by\":", kinds[role.kind],
                       (unsigned long long)role.epoch);
         hy_buf_append_json_str(&b, role.by);
-        hy_buf_printf(&b, ",\"writable\":%s}", passive ? "false" : "true");
+        hy_buf_printf(&b, ",\"promotion_pending\":[%.*s],\"writable\":%s}", (int)pending.len,
+                      pending.len ? (const char *)pending.data : "",
+                      passive || npending ? "false" : "true");
         resp_write_bulk(&x->w, b.data, b.len);
     } else {
-        if (role.kind == WAN_ROLE_PRIMARY) {
+        if (role.kind == WAN_ROLE_PRIMARY && npending > 0) {
+            hy_buf_printf(&b,
+                          "region role: primary (promoted, epoch %llu; not applied yet by "
+                          "partitions %.*s here: their writes wait)\n",
+                          (unsigned long long)role.epoch, (int)pending.len,
+                          (const char *)pending.data);
+        } else if (role.kind == WAN_ROLE_PRIMARY) {
             hy_buf_printf(&b, "region role: primary (promoted, epoch %llu)\n",
                           (unsigned long long)role.epoch);
         } else if (role.kind == WAN_ROLE_PASSIVE) {
@@ -520,6 +535,7 @@ static void wan_status(struct cmd_ctx *x, int json)
         }
         resp_write_verbatim(&x->w, "txt", b.data, b.len);
     }
+    hy_buf_free(&pending);
     hy_buf_free(&b);
 }
 

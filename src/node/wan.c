@@ -358,9 +358,25 @@ int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out)
     return 1;
 }
 
-int wan_role_yields(const struct wan_role *have, uint64_t epoch)
+int wan_promotion_cmp(uint64_t epoch_a, const char *by_a, uint64_t epoch_b, const char *by_b)
 {
-    return have->kind == WAN_ROLE_NONE || have->epoch < epoch;
+    if (epoch_a != epoch_b) {
+        return epoch_a < epoch_b ? -1 : 1;
+    }
+    /* Two promotions of one epoch (each cluster counted from what it knew): the cluster's
+     * origin id decides, its name where two ids collide, so that one of two distinct clusters
+     * always wins, alike wherever it is decided. */
+    uint32_t ia = wan_origin_id(by_a, strlen(by_a)), ib = wan_origin_id(by_b, strlen(by_b));
+    if (ia != ib) {
+        return ia < ib ? -1 : 1;
+    }
+    int c = strcmp(by_a, by_b);
+    return (c > 0) - (c < 0);
+}
+
+int wan_role_yields(const struct wan_role *have, uint64_t epoch, const char *by)
+{
+    return have->kind == WAN_ROLE_NONE || wan_promotion_cmp(have->epoch, have->by, epoch, by) < 0;
 }
 
 int wan_demoted_parse(const char *err, uint64_t *epoch_out, char *by_out, size_t by_cap)
