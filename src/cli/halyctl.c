@@ -1086,7 +1086,8 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] partitions [--node NODE] (only the partitions placed on NODE)\n"
     "       halyctl [OPTIONS] events [--follow]\n"
     "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
-    "active-active] [--secret S] [--keys PATTERN] [--policy PATTERN=POLICY]...\n"
+    "active-active] [--secret S] [--keys PATTERN] [--link-tls] [--link-ca FILE] "
+    "[--policy PATTERN=POLICY]...\n"
     "       halyctl [OPTIONS] wan remove NAME\n"
     "       halyctl [OPTIONS] wan promote (this cluster becomes the writable primary, on every "
     "member; its former primary steps down when it comes back)\n"
@@ -1118,10 +1119,10 @@ static int usage(void)
 struct words {
     const char *w[8];
     int n;
-    const char *host, *port, *to, *partition, *mode, *secret, *keys, *node;
+    const char *host, *port, *to, *partition, *mode, *secret, *keys, *node, *link_ca;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
-    int observer, confirm, help, follow, wait;
+    int observer, confirm, help, follow, wait, link_tls;
 };
 
 /* Returns 0, or -1 for a usage error. */
@@ -1140,6 +1141,7 @@ static int parse_args(int argc, char **argv, struct words *out)
                              : strcmp(a, "--mode") == 0      ? &out->mode
                              : strcmp(a, "--secret") == 0    ? &out->secret
                              : strcmp(a, "--keys") == 0      ? &out->keys
+                             : strcmp(a, "--link-ca") == 0   ? &out->link_ca
                              : strcmp(a, "--cacert") == 0    ? &opts.cacert
                              : strcmp(a, "--cacertdir") == 0 ? &opts.cacertdir
                              : strcmp(a, "--cert") == 0      ? &opts.cert
@@ -1160,6 +1162,8 @@ static int parse_args(int argc, char **argv, struct words *out)
             out->policy[out->npolicy++] = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
             opts.json = 1;
+        } else if (strcmp(a, "--link-tls") == 0) {
+            out->link_tls = 1;
         } else if (strcmp(a, "--tls") == 0) {
             opts.tls = 1;
         } else if (strcmp(a, "--insecure") == 0) {
@@ -1204,7 +1208,8 @@ static int options_fit(const struct words *w)
     if (w->to != NULL && !is(w, "cluster", "failover") && !is(w, "wan", "add")) {
         return 0;
     }
-    if ((w->mode != NULL || w->secret != NULL || w->keys != NULL || w->npolicy > 0) &&
+    if ((w->mode != NULL || w->secret != NULL || w->keys != NULL || w->npolicy > 0 || w->link_tls ||
+         w->link_ca != NULL) &&
         !is(w, "wan", "add")) {
         return 0;
     }
@@ -1494,7 +1499,7 @@ static int run(struct conn *c, const struct words *w)
         return halyard_view(c, "PARTITIONS");
     }
     if (is(w, "wan", "add") && ((w->n == 3 && w->to != NULL) || (w->n == 4 && w->to == NULL))) {
-        const char *a[11 + 3 * 16] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
+        const char *a[14 + 3 * 16] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
         /* Each --policy PATTERN=POLICY becomes POLICY PATTERN POLICY; the pattern is what comes
          * before the last '=' (a pattern may hold one, a policy name never does). */
         char pats[16][160];
@@ -1510,6 +1515,13 @@ static int run(struct conn *c, const struct words *w)
         if (w->keys != NULL) {
             a[argc++] = "KEYS";
             a[argc++] = w->keys;
+        }
+        if (w->link_tls) {
+            a[argc++] = "TLS";
+        }
+        if (w->link_ca != NULL) {
+            a[argc++] = "CA";
+            a[argc++] = w->link_ca;
         }
         for (int i = 0; i < w->npolicy; i++) {
             const char *eq = strrchr(w->policy[i], '=');

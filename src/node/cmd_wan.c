@@ -112,10 +112,12 @@ static int wan_route_change(struct cmd_ctx *x)
 }
 
 /* HALYARD WAN ADD name host:port[,...] [MODE active-passive|active-active] [SECRET s]
- * [KEYS pattern] [POLICY pattern policy]...: KEYS ships only the changes (and a resync only
- * the keys) whose first key matches the glob; the targets' client ports (docs/wan.md "Transport: a
- * deviation from the issue"). POLICY, repeatable up to 16 times, only with active-active: the first
- * rule whose pattern matches a key decides its conflicts, LATEST_UPDATE where none does. */
+ * [KEYS pattern] [TLS] [CA file] [POLICY pattern policy]...: TLS connects to the targets' TLS
+ * client ports (CA: the file their certificates are checked against, else the member's own); KEYS
+ * ships only the changes (and a resync only the keys) whose first key matches the glob; the
+ * targets' client ports (docs/wan.md "Transport: a deviation from the issue"). POLICY, repeatable
+ * up to 16 times, only with active-active: the first rule whose pattern matches a key decides its
+ * conflicts, LATEST_UPDATE where none does. */
 static void wan_add(struct cmd_ctx *x)
 {
     struct wan_link l;
@@ -154,6 +156,19 @@ static void wan_add(struct cmd_ctx *x)
                 return;
             }
             memcpy(l.keys, v->ptr, v->len);
+            i += 2;
+        } else if (node_arg_is(&x->argv[i], "TLS")) {
+            l.tls = 1;
+            i += 1;
+        } else if (node_arg_is(&x->argv[i], "CA") && i + 1 < x->argc) {
+            const struct resp_arg *v = &x->argv[i + 1];
+            if (v->len == 0 || !wan_secret_ok(v->ptr, v->len)) {
+                resp_write_error(&x->w, "ERR invalid CA file path (printable, no spaces, up to "
+                                        "256)");
+                return;
+            }
+            l.tls = 1; /* a CA to check the target against: TLS */
+            memcpy(l.tls_ca, v->ptr, v->len);
             i += 2;
         } else if (node_arg_is(&x->argv[i], "SECRET") && i + 1 < x->argc) {
             const struct resp_arg *v = &x->argv[i + 1];
@@ -475,6 +490,8 @@ static void wan_status(struct cmd_ctx *x, int json)
             hy_buf_append_json_str(&b, l->targets);
             hy_buf_printf(&b, ",\"secret\":%s,\"keys\":", l->secret[0] ? "\"given\"" : "\"none\"");
             hy_buf_append_json_str(&b, l->keys[0] ? l->keys : "*");
+            hy_buf_printf(&b, ",\"tls\":%s,\"tls_ca\":", l->tls ? "true" : "false");
+            hy_buf_append_json_str(&b, l->tls_ca);
             hy_buf_append_str(&b, ",\"policies\":[");
             for (size_t r = 0; r < l->nrules; r++) {
                 hy_buf_append_str(&b, r > 0 ? ",{\"pattern\":" : "{\"pattern\":");
@@ -485,9 +502,10 @@ static void wan_status(struct cmd_ctx *x, int json)
             status_conflicts(n, l->name, &b, 1);
             hy_buf_append_str(&b, "],\"partitions\":[");
         } else {
-            hy_buf_printf(&b, "link %s: %s to %s (secret: %s, keys: %s)\n", l->name,
+            hy_buf_printf(&b, "link %s: %s to %s (secret: %s, keys: %s, tls: %s%s%s)\n", l->name,
                           wan_mode_name(l->mode), l->targets, l->secret[0] ? "given" : "none",
-                          l->keys[0] ? l->keys : "*");
+                          l->keys[0] ? l->keys : "*", l->tls ? "yes" : "no",
+                          l->tls_ca[0] ? ", CA " : "", l->tls_ca);
             if (l->mode == WAN_ACTIVE_ACTIVE) {
                 hy_buf_append_str(&b, "  policies:");
                 for (size_t r = 0; r < l->nrules; r++) {

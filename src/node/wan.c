@@ -105,6 +105,9 @@ void wan_link_encode(const struct wan_link *l, struct hy_buf *out)
     if (l->keys[0] != '\0') {
         hy_buf_printf(out, " KEYS=%s", l->keys);
     }
+    if (l->tls) {
+        hy_buf_printf(out, l->tls_ca[0] ? " TLS=%s" : " TLS", l->tls_ca);
+    }
     for (size_t i = 0; i < l->nrules; i++) {
         hy_buf_printf(out, " %s=%s", wan_policy_name(l->rules[i].policy), l->rules[i].pattern);
     }
@@ -174,6 +177,19 @@ int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size
                 return 0;
             }
             memcpy(out->keys, tok + 5, tlen - 5);
+            q = tok_end;
+            continue;
+        }
+        if (!out->tls && out->nrules == 0 && tlen >= 3 && memcmp(tok, "TLS", 3) == 0 &&
+            (tlen == 3 || tok[3] == '=')) {
+            /* After KEYS, before the rules, once: one spelling per definition. */
+            if (tlen > 3 && (tlen == 4 || !wan_secret_ok(tok + 4, tlen - 4))) {
+                return 0;
+            }
+            out->tls = 1;
+            if (tlen > 3) {
+                memcpy(out->tls_ca, tok + 4, tlen - 4);
+            }
             q = tok_end;
             continue;
         }

@@ -24,6 +24,7 @@
 #define WAN_TARGETS_MAX    512
 #define WAN_SECRET_MAX     256
 #define WAN_LINKS_MAX      16
+#define WAN_CA_MAX         256 /* a link's CA file path */
 
 enum wan_mode {
     WAN_ACTIVE_PASSIVE = 0,
@@ -38,6 +39,9 @@ struct wan_link {
     struct wan_policy_rule rules[WAN_POLICIES_MAX]; /* active-active: first match decides */
     size_t nrules;
     char keys[WAN_PATTERN_MAX + 1]; /* only changes whose first key matches ship; "": all */
+    int tls;                        /* the link speaks TLS to the target's TLS client port */
+    char tls_ca[WAN_CA_MAX + 1];    /* the CA file its certificate is checked against; "": the
+                                     * member's tls-ca-cert-file/-dir (or the system's) */
 };
 
 /* A link name: 1..64 of [A-Za-z0-9_.-]. */
@@ -50,9 +54,9 @@ int wan_secret_ok(const uint8_t *p, size_t len);
 int wan_pattern_ok(const uint8_t *p, size_t len);
 const char *wan_mode_name(enum wan_mode m);
 /* The stored value, "<mode> <targets> <secret>" (the secret may be empty), then " KEYS=<glob>"
- * when the link ships only some keys, then, for each policy rule, " <POLICY>=<pattern>", and
- * back. decode returns 0 on a value HALYARD WAN ADD
- * never writes. */
+ * when the link ships only some keys, then " TLS" or " TLS=<CA file>" when it speaks TLS, then,
+ * for each policy rule, " <POLICY>=<pattern>", and back. decode returns 0 on a value HALYARD WAN
+ * ADD never writes. */
 void wan_link_encode(const struct wan_link *l, struct hy_buf *out);
 int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size_t len,
                     struct wan_link *out);

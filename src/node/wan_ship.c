@@ -922,9 +922,27 @@ static int change_matches(const struct wan_link *l, const uint8_t *entry, size_t
 }
 
 /* A new job for (link, partition) at the end of *jobs, zeroed but for its link's address. */
+/* The TLS files of a job of link l on member cfg (docs/wan.md "Transport"). */
+static void job_tls(struct node_wan_job *j, const struct wan_link *l, const struct hy_config *cfg)
+{
+    j->tls = l->tls;
+    if (!l->tls) {
+        return;
+    }
+    int own_ca = l->tls_ca[0] != '\0', client = cfg->tls_client_cert_file[0] != '\0';
+    snprintf(j->tls_ca, sizeof(j->tls_ca), "%s", own_ca ? l->tls_ca : cfg->tls_ca_cert_file);
+    snprintf(j->tls_ca_dir, sizeof(j->tls_ca_dir), "%s", own_ca ? "" : cfg->tls_ca_cert_dir);
+    snprintf(j->tls_cert, sizeof(j->tls_cert), "%s",
+             client ? cfg->tls_client_cert_file : cfg->tls_cert_file);
+    snprintf(j->tls_key, sizeof(j->tls_key), "%s",
+             client ? cfg->tls_client_key_file : cfg->tls_key_file);
+    snprintf(j->tls_key_pass, sizeof(j->tls_key_pass), "%s",
+             client ? cfg->tls_client_key_file_pass : cfg->tls_key_file_pass);
+}
+
 static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, size_t *cap,
                                      const struct node_wan_link *l, uint32_t p, uint64_t term,
-                                     const struct wan_role *role)
+                                     const struct wan_role *role, const struct hy_config *cfg)
 {
     if (*count == *cap) {
         *cap = *cap ? 2 * *cap : 4;
@@ -937,6 +955,7 @@ static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, 
     snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
     j->partition = p;
     j->term = term;
+    job_tls(j, &l->def, cfg);
     if (role->kind == WAN_ROLE_PRIMARY && l->def.mode == WAN_ACTIVE_PASSIVE) {
         /* A promoted primary tells its active-passive targets to step down (docs/wan.md
          * "Region failover"): the link's thread sends HALYARD WAN DEMOTE when it connects. */
@@ -972,7 +991,8 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 if (!scan_step(n, g, l, sp, p, now_ms)) {
                     continue;
                 }
-                struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role);
+                struct node_wan_job *j =
+                    job_push(&jobs, &count, &cap, l, p, sp->term, &role, n->cfg);
                 j->last_seq = sp->batch_last;
                 j->entries = sp->batch_keys;
                 j->resync = 1;
@@ -1023,7 +1043,7 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 }
                 continue;
             }
-            struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role);
+            struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role, n->cfg);
             j->last_seq = b.last_index;
             j->entries = b.count;
             j->batch = b.buf; /* the job owns the bytes now */

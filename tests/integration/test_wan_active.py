@@ -35,7 +35,7 @@ def two(wan_clusters):
     return make
 
 
-PASS = {"east": "pe", "west": "pw"}
+PASS = {"east": "pe", "west": "pw", "north": "pn"}
 
 
 def cmd(c, *args):
@@ -390,3 +390,74 @@ def test_keys_written_before_the_links_are_copied_both_ways(two):
     # The stream goes on as usual after it.
     assert cmd(east, "SET", "both:0", "after") == "OK"
     wait_for(lambda: cmd(west, "GET", "both:0") == b"after", 20, "a write after the resync")
+
+
+def test_three_clusters_full_mesh_converge(wan_clusters):
+    """Three clusters, each linked active-active to both others (a full mesh: each ships only
+    its own clients' writes, so each needs a link to every other), all three writing the same
+    keys; the third cut off from both others (both directions) while all keep writing, then
+    healed: once writes stop, all three hold the same content, key for key, every link at lag
+    0, and conflicts were decided on every cluster (it fails with a ring of links instead of a
+    mesh: the writes of one cluster never reach the cluster two hops away)."""
+    names = ("east", "west", "north")
+    cs = {nm: wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": nm,
+                                       "requirepass": PASS[nm]}) for nm in names}
+    proxies = {}
+    for src in names:
+        for dst in names:
+            if src == dst:
+                continue
+            p = wan_clusters.proxy(cs[dst].ports[0])
+            proxies[(src, dst)] = p
+            # Both links of a pair have the same name: conflicts are counted under the
+            # sender's name for the link, and WAN STATUS shows them under the receiver's.
+            pair = "-".join(sorted((src, dst)))
+            args = ["HALYARD", "WAN", "ADD", pair, "127.0.0.1:%d" % p.port, "MODE",
+                    "active-active", "SECRET", PASS[dst]]
+            wait_for(lambda: not is_error(cmd(cs[src], *args), "TRYAGAIN"), 20,
+                     "%s's metadata leader to take the link to %s" % (src, dst))
+    for c in cs.values():
+        wait_versions(c)
+
+    def run(n, seed):
+        ts = [threading.Thread(target=writer, args=(cs[nm], nm[0], n, seed + i))
+              for i, nm in enumerate(names)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in ts)
+
+    last = {}
+
+    def all_same():
+        got = [content(cs[nm]) for nm in names]
+        last["sizes"] = [len(g) for g in got]
+        last["diff"] = sorted(set(got[0].items()) ^ set(got[2].items()), key=repr)[:6]
+        lag0 = all(p["lag_entries"] == 0 for c in cs.values() for ln in status(c)["links"]
+                   for p in ln["partitions"])
+        return got[0] == got[1] == got[2] and lag0
+
+    def converge():
+        try:
+            wait_for(all_same, 60, "the three clusters to hold the same content",
+                     interval=0.25)
+        except AssertionError:
+            print("sizes:", last.get("sizes"), "first differences:", last.get("diff"))
+            raise
+
+    run(200, seed=11)
+    converge()
+    for (src, dst), p in proxies.items():
+        if "north" in (src, dst):
+            p.cut()
+    run(300, seed=21)
+    assert content(cs["north"]) != content(cs["east"])
+    for p in proxies.values():
+        p.heal()
+    converge()
+    final = content(cs["east"])
+    assert any(k.startswith("n:own") for k in final) and any(k.startswith("w:own") for k in final)
+    for nm in names:
+        decided = sum(x["count"] for ln in status(cs[nm])["links"] for x in ln["conflicts"])
+        assert decided > 0, (nm, status(cs[nm]))

@@ -96,6 +96,33 @@ static void test_link_definitions(void **state)
     assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x KEYS="), &back));
     assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD=* KEYS=a"), &back));
     assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x KEYS=a KEYS=b"), &back));
+    /* TLS (with the CA file its target is checked against, or the member's), after KEYS and
+     * before the rules, once; a definition encodes back to its bytes. */
+    l.tls = 1;
+    strcpy(l.tls_ca, "/etc/halyard/dr-ca.crt");
+    hy_buf_reset(&b);
+    wan_link_encode(&l, &b);
+    static const char with_tls[] =
+        "active-active h1:1,h2:2  KEYS=user:* TLS=/etc/halyard/dr-ca.crt PUT_IF_ABSENT=";
+    assert_int_equal(b.len, strlen(with_tls) + strlen("session:* EXPIRATION_TIME=a=b"));
+    assert_memory_equal(b.data, with_tls, strlen(with_tls));
+    assert_true(wan_link_decode(S("dr"), b.data, b.len, &back));
+    assert_true(back.tls);
+    assert_string_equal(back.tls_ca, "/etc/halyard/dr-ca.crt");
+    assert_int_equal(back.nrules, 2);
+    assert_true(wan_link_decode(S("dr"), S("active-passive h:1 x TLS"), &back));
+    assert_true(back.tls);
+    assert_string_equal(back.tls_ca, "");
+    struct hy_buf again;
+    hy_buf_init(&again);
+    wan_link_encode(&back, &again);
+    assert_int_equal(again.len, strlen("active-passive h:1 x TLS"));
+    hy_buf_free(&again);
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x TLS="), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x TLS TLS"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x TLSX"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x TLS KEYS=a"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD=* TLS"), &back));
     hy_buf_free(&b);
 }
 
