@@ -1090,7 +1090,8 @@ static const char usage_text[] =
     "[--policy PATTERN=POLICY]...\n"
     "       halyctl [OPTIONS] wan remove NAME\n"
     "       halyctl [OPTIONS] wan promote (this cluster becomes the writable primary, on every "
-    "member; its former primary steps down when it comes back)\n"
+    "member; its former primary steps down when it comes back; waits until this member's "
+    "partitions applied it)\n"
     "       halyctl [OPTIONS] wan status (the links; lag per partition this node leads)\n"
     "       halyctl [OPTIONS] wan conflicts NAME [COUNT] (the last merge decisions over a "
     "link)\n"
@@ -1236,6 +1237,34 @@ static int simple(struct conn *c, int argc, const char **argv)
     resp_value_free(&v);
     if (rc == 0) {
         json_result("result", last_reply, NULL);
+    }
+    return rc;
+}
+
+/* wan promote: HALYARD WAN PROMOTE answers once the role is committed; each partition then
+ * applies it in its own log (docs/wan.md "Region failover"), and the member's WAN STATUS says
+ * writable once every partition it holds has. Waits for that, up to 10 s. */
+static int cmd_wan_promote(struct conn *c)
+{
+    const char *a[] = {"HALYARD", "WAN", "PROMOTE"};
+    int rc = simple(c, 3, a);
+    const char *st[] = {"HALYARD", "WAN", "STATUS", "JSON"};
+    for (int i = 0; rc == 0 && i < 100; i++) {
+        struct resp_value v;
+        if (conn_call(c, 4, st, &v) != 0) {
+            return 2;
+        }
+        int writable = v.type == RESP_BULK && memmem(v.str, v.len, "\"writable\":true", 15);
+        resp_value_free(&v);
+        if (writable) {
+            return 0;
+        }
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    if (rc == 0) {
+        fprintf(stderr, "halyctl: promoted, but this member's partitions have not all applied "
+                        "it after 10 s (halyctl wan status: promotion_pending)\n");
+        return 1;
     }
     return rc;
 }
@@ -1533,8 +1562,7 @@ static int run(struct conn *c, const struct words *w)
         return simple(c, argc, a);
     }
     if (is(w, "wan", "promote") && w->n == 2) {
-        const char *a[] = {"HALYARD", "WAN", "PROMOTE"};
-        return simple(c, 3, a);
+        return cmd_wan_promote(c);
     }
     if (is(w, "wan", "remove") && w->n == 3) {
         const char *a[] = {"HALYARD", "WAN", "REMOVE", w->w[2]};

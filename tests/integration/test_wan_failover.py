@@ -75,6 +75,9 @@ def test_promote_then_old_primary_steps_down_and_takes_the_new_content(regions):
     # Promotion, with one command on one member: every member takes writes.
     p = halyctl_change(west, "wan", "promote", node=1)
     assert p.returncode == 0, p.stdout + p.stderr
+    # halyctl waited until the member it asked had applied the promotion in every partition.
+    st = status(west, node=1)
+    assert st["writable"] and st["promotion_pending"] == [], st
     wait_for(lambda: writable_everywhere(west), 30, "every member of west to take writes")
     for i in range(3):
         wait_for(lambda: status(west, node=i)["writable"], 10, "member %d's partitions" % i)
