@@ -1110,10 +1110,12 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] partitions [--node NODE] (only the partitions placed on NODE)\n"
     "       halyctl [OPTIONS] events [--follow]\n"
     "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
-    "active-active] [--secret S] [--keys PATTERN] [--policy PATTERN=POLICY]...\n"
+    "active-active] [--secret S] [--keys PATTERN] [--link-tls] [--link-ca FILE] "
+    "[--policy PATTERN=POLICY]...\n"
     "       halyctl [OPTIONS] wan remove NAME\n"
     "       halyctl [OPTIONS] wan promote (this cluster becomes the writable primary, on every "
-    "member; its former primary steps down when it comes back)\n"
+    "member; its former primary steps down when it comes back; waits until this member's "
+    "partitions applied it)\n"
     "       halyctl [OPTIONS] wan status (the links; lag per partition this node leads)\n"
     "       halyctl [OPTIONS] wan conflicts NAME [COUNT] (the last merge decisions over a "
     "link)\n"
@@ -1142,10 +1144,10 @@ static int usage(void)
 struct words {
     const char *w[8];
     int n;
-    const char *host, *port, *to, *partition, *mode, *secret, *keys, *node;
+    const char *host, *port, *to, *partition, *mode, *secret, *keys, *node, *link_ca;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
-    int observer, confirm, help, follow, wait, keep;
+    int observer, confirm, help, follow, wait, keep, link_tls;
 };
 
 /* Returns 0, or -1 for a usage error. */
@@ -1164,6 +1166,7 @@ static int parse_args(int argc, char **argv, struct words *out)
                              : strcmp(a, "--mode") == 0      ? &out->mode
                              : strcmp(a, "--secret") == 0    ? &out->secret
                              : strcmp(a, "--keys") == 0      ? &out->keys
+                             : strcmp(a, "--link-ca") == 0   ? &out->link_ca
                              : strcmp(a, "--cacert") == 0    ? &opts.cacert
                              : strcmp(a, "--cacertdir") == 0 ? &opts.cacertdir
                              : strcmp(a, "--cert") == 0      ? &opts.cert
@@ -1184,6 +1187,8 @@ static int parse_args(int argc, char **argv, struct words *out)
             out->policy[out->npolicy++] = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
             opts.json = 1;
+        } else if (strcmp(a, "--link-tls") == 0) {
+            out->link_tls = 1;
         } else if (strcmp(a, "--tls") == 0) {
             opts.tls = 1;
         } else if (strcmp(a, "--insecure") == 0) {
@@ -1230,7 +1235,8 @@ static int options_fit(const struct words *w)
     if (w->to != NULL && !is(w, "cluster", "failover") && !is(w, "wan", "add")) {
         return 0;
     }
-    if ((w->mode != NULL || w->secret != NULL || w->keys != NULL || w->npolicy > 0) &&
+    if ((w->mode != NULL || w->secret != NULL || w->keys != NULL || w->npolicy > 0 || w->link_tls ||
+         w->link_ca != NULL) &&
         !is(w, "wan", "add")) {
         return 0;
     }
@@ -1260,6 +1266,34 @@ static int simple(struct conn *c, int argc, const char **argv)
     resp_value_free(&v);
     if (rc == 0) {
         json_result("result", last_reply, NULL);
+    }
+    return rc;
+}
+
+/* wan promote: HALYARD WAN PROMOTE answers once the role is committed; each partition then
+ * applies it in its own log (docs/wan.md "Region failover"), and the member's WAN STATUS says
+ * writable once every partition it holds has. Waits for that, up to 10 s. */
+static int cmd_wan_promote(struct conn *c)
+{
+    const char *a[] = {"HALYARD", "WAN", "PROMOTE"};
+    int rc = simple(c, 3, a);
+    const char *st[] = {"HALYARD", "WAN", "STATUS", "JSON"};
+    for (int i = 0; rc == 0 && i < 100; i++) {
+        struct resp_value v;
+        if (conn_call(c, 4, st, &v) != 0) {
+            return 2;
+        }
+        int writable = v.type == RESP_BULK && memmem(v.str, v.len, "\"writable\":true", 15);
+        resp_value_free(&v);
+        if (writable) {
+            return 0;
+        }
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    if (rc == 0) {
+        fprintf(stderr, "halyctl: promoted, but this member's partitions have not all applied "
+                        "it after 10 s (halyctl wan status: promotion_pending)\n");
+        return 1;
     }
     return rc;
 }
@@ -1523,7 +1557,7 @@ static int run(struct conn *c, const struct words *w)
         return halyard_view(c, "PARTITIONS");
     }
     if (is(w, "wan", "add") && ((w->n == 3 && w->to != NULL) || (w->n == 4 && w->to == NULL))) {
-        const char *a[11 + 3 * 16] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
+        const char *a[14 + 3 * 16] = {"HALYARD", "WAN", "ADD", w->w[2], w->to ? w->to : w->w[3]};
         /* Each --policy PATTERN=POLICY becomes POLICY PATTERN POLICY; the pattern is what comes
          * before the last '=' (a pattern may hold one, a policy name never does). */
         char pats[16][160];
@@ -1540,6 +1574,13 @@ static int run(struct conn *c, const struct words *w)
             a[argc++] = "KEYS";
             a[argc++] = w->keys;
         }
+        if (w->link_tls) {
+            a[argc++] = "TLS";
+        }
+        if (w->link_ca != NULL) {
+            a[argc++] = "CA";
+            a[argc++] = w->link_ca;
+        }
         for (int i = 0; i < w->npolicy; i++) {
             const char *eq = strrchr(w->policy[i], '=');
             snprintf(pats[i], sizeof(pats[i]), "%.*s", (int)(eq - w->policy[i]), w->policy[i]);
@@ -1550,8 +1591,7 @@ static int run(struct conn *c, const struct words *w)
         return simple(c, argc, a);
     }
     if (is(w, "wan", "promote") && w->n == 2) {
-        const char *a[] = {"HALYARD", "WAN", "PROMOTE"};
-        return simple(c, 3, a);
+        return cmd_wan_promote(c);
     }
     if (is(w, "wan", "remove") && w->n == 3) {
         const char *a[] = {"HALYARD", "WAN", "REMOVE", w->w[2]};

@@ -85,6 +85,7 @@ struct hyc_core {
     int gave_up;                   /* failover_try_count rounds passed: requests fail at once */
     int connected;                 /* as events see it: connected to the cluster */
     int changed_cluster;           /* raise CLIENT_CHANGED_CLUSTER at the next connection */
+    size_t region_moves;           /* this request's moves on a WAN role's -READONLY */
     uint64_t unreachable_since_ms; /* no connection to the cluster since (0: connected) */
     /* Membership listeners (events_poll_ms): per member, the last event id raised (0 with
      * synced 0: not asked yet: the first answer only sets the cursor). */
@@ -662,6 +663,7 @@ void hyc_begin(struct hyc_core *k, int argc, const char *const *argv, const size
     k->done = 0;
     k->req_session = k->seq = 0;
     k->maybe_applied = 0;
+    k->region_moves = 0;
     k->has_avoid = 0;
     k->heard = 0;
     k->linear = 0;
@@ -1499,6 +1501,37 @@ static void follow_moved(struct hyc_core *k, const struct resp_value *v)
     }
 }
 
+/* A refusal that says this cluster takes no client writes in region failover (docs/wan.md
+ * "Region failover"): a passive WAN target not promoted, or an old primary demoted since. The
+ * write did not run. */
+static int region_refusal(const struct resp_value *v)
+{
+    return starts(v, "READONLY this cluster was demoted") ||
+           starts(v, "READONLY this cluster is a passive WAN target");
+}
+
+/* The cluster in use refused the write by its region role: the next cluster of the list
+ * (addrs, failover...: the region priority) is tried at once, on a new connection and a new
+ * session there, each at most once per request; once every other cluster was tried, the
+ * client waits a backoff step and goes on round the list, until a promotion makes one of them
+ * writable or the request's deadline passes (then the refusal is the answer). */
+static void follow_region(struct hyc_core *k, uint64_t now_ms)
+{
+    k->stats.resends++;
+    uint32_t backoff_ms =
+        k->backoff_ms; /* use_cluster starts a fresh one: this request's goes on */
+    k->seq = 0;        /* not applied: a new slot in the next cluster's session */
+    use_cluster(k, (k->ci + 1) % k->n_clusters, now_ms);
+    k->must_close = 1;
+    k->backoff_ms = backoff_ms;
+    if (k->region_moves + 1 >= k->n_clusters) { /* every other cluster refused too */
+        k->region_moves = 0;
+        back_off(k, now_ms);
+    } else {
+        k->region_moves++;
+    }
+}
+
 static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
 {
     int err = v->type == RESP_ERROR || v->type == RESP_BULK_ERROR;
@@ -1528,6 +1561,10 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
             k->must_close = 1;
             k->cur = (k->cur + 1) % k->n_members;
         }
+        return;
+    }
+    if (!k->maybe_applied && k->n_clusters > 1 && region_refusal(v)) {
+        follow_region(k, now_ms);
         return;
     }
     if (k->maybe_applied && (starts(v, "READONLY") || starts(v, "OOM") || starts(v, "BUSY"))) {
@@ -1647,6 +1684,9 @@ static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t no
             k->stats.sessions_opened++;
         } else if (err && starts(v, "ERR unknown command")) {
             k->sessions_off = 1; /* a plain Redis: writes go plain */
+        } else if (err && !k->maybe_applied && k->n_clusters > 1 && region_refusal(v)) {
+            remember(k, v);
+            follow_region(k, now_ms); /* a passive cluster opens no session either */
         } else {
             remember(k, v);
             back_off(k, now_ms);

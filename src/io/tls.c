@@ -232,6 +232,36 @@ struct io_tls_ctx *io_tls_cluster_ctx_new(const struct hy_config *cfg, char *err
     return x;
 }
 
+SSL_CTX *io_tls_link_ctx_new(const char *ca_file, const char *ca_dir, const char *cert,
+                             const char *key, const char *pass, char *err, size_t cap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        ssl_error(err, cap, "SSL_CTX_new");
+        return NULL;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    int ok = ca_file[0] != '\0' || ca_dir[0] != '\0'
+                 ? SSL_CTX_load_verify_locations(ctx, ca_file[0] ? ca_file : NULL,
+                                                 ca_dir[0] ? ca_dir : NULL) == 1
+                 : SSL_CTX_set_default_verify_paths(ctx) == 1;
+    if (!ok) {
+        char what[600];
+        snprintf(what, sizeof(what), "the link's CA %s%s", ca_file[0] ? ca_file : ca_dir,
+                 ca_file[0] || ca_dir[0] ? "" : "(the system's)");
+        ssl_error(err, cap, what);
+    } else if (cert[0] != '\0' && !use_identity(ctx, cert, key, pass, err, cap)) {
+        ok = 0;
+    }
+    if (!ok) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+}
+
 void io_tls_ctx_free(struct io_tls_ctx *x)
 {
     if (x != NULL) {

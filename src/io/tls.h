@@ -27,6 +27,13 @@ void io_tls_ctx_free(struct io_tls_ctx *x);
  * it names the address dialled. NULL with the reason in err. */
 struct io_tls_ctx *io_tls_cluster_ctx_new(const struct hy_config *cfg, char *err, size_t cap);
 
+/* A WAN link's client context (docs/wan.md "Transport"): TLS 1.2 or later; the target's
+ * certificate is checked against ca_file and/or ca_dir (both "": the system's CAs); cert and
+ * key (pass: their passphrase, "" none) are shown when cert is not "" (a target with
+ * tls-auth-clients yes asks for one). NULL with the reason in err. Free with SSL_CTX_free. */
+struct ssl_ctx_st *io_tls_link_ctx_new(const char *ca_file, const char *ca_dir, const char *cert,
+                                       const char *key, const char *pass, char *err, size_t cap);
+
 /* A connection accepted on a TLS port. */
 struct io_tls *io_tls_new(struct io_tls_ctx *x);
 /* A connection dialled to `host` (an address or a name its certificate must carry), with a

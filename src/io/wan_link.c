@@ -27,6 +27,7 @@
 #include "common/crc.h"
 #include "common/strutil.h"
 #include "io/server.h"
+#include "io/tls.h"
 #include "store/store.h"
 #include "store/store_wan.h"
 
@@ -51,6 +52,11 @@ struct wan_conn {
     long parts;    /* the target's partition count */
     uint64_t told; /* the promotion epoch this connection told the target of (0: none) */
     struct hy_buf in;
+    /* TLS (the link says TLS): the job's files, and the context made of them (NULL: not yet,
+     * or no TLS), kept across connections until the files named change. */
+    int tls;
+    char tls_ca[513], tls_ca_dir[513], tls_cert[513], tls_key[513], tls_key_pass[257];
+    SSL_CTX *ctx;
 };
 
 struct io_wan {
@@ -101,6 +107,49 @@ static int call(struct io_wan *w, struct wan_conn *k, int argc, const char *cons
     return 0;
 }
 
+/* The TLS handshake on k's new connection to host:port, whose certificate must name host. 0,
+ * or -1 with why filled. */
+static int conn_tls(struct wan_conn *k, const char *host, const char *port, char *why, size_t cap)
+{
+    char err[256] = "";
+    if (k->ctx == NULL) {
+        k->ctx = io_tls_link_ctx_new(k->tls_ca, k->tls_ca_dir, k->tls_cert, k->tls_key,
+                                     k->tls_key_pass, err, sizeof(err));
+        if (k->ctx == NULL) {
+            snprintf(why, cap, "TLS: %.150s", err); /* why holds 160 */
+            return -1;
+        }
+    }
+    int rc = rconn_tls_start(&k->c, k->ctx, host, 1, rconn_now_ms() + WAN_CONNECT_MS);
+    if (rc == 0) {
+        return 0;
+    }
+    long v = k->c.ssl != NULL ? SSL_get_verify_result(k->c.ssl) : X509_V_OK;
+    snprintf(why, cap, "TLS handshake with %s:%s failed (%s)", host, port,
+             v != X509_V_OK ? X509_verify_cert_error_string(v) : "no TLS on that port?");
+    return -1;
+}
+
+/* Whether job j names other TLS files than k has (its context is then made again). */
+static int tls_changed(const struct wan_conn *k, const struct node_wan_job *j)
+{
+    return k->tls != j->tls || strcmp(k->tls_ca, j->tls_ca) != 0 ||
+           strcmp(k->tls_ca_dir, j->tls_ca_dir) != 0 || strcmp(k->tls_cert, j->tls_cert) != 0 ||
+           strcmp(k->tls_key, j->tls_key) != 0 || strcmp(k->tls_key_pass, j->tls_key_pass) != 0;
+}
+
+static void tls_take(struct wan_conn *k, const struct node_wan_job *j)
+{
+    SSL_CTX_free(k->ctx);
+    k->ctx = NULL;
+    k->tls = j->tls;
+    snprintf(k->tls_ca, sizeof(k->tls_ca), "%s", j->tls_ca);
+    snprintf(k->tls_ca_dir, sizeof(k->tls_ca_dir), "%s", j->tls_ca_dir);
+    snprintf(k->tls_cert, sizeof(k->tls_cert), "%s", j->tls_cert);
+    snprintf(k->tls_key, sizeof(k->tls_key), "%s", j->tls_key);
+    snprintf(k->tls_key_pass, sizeof(k->tls_key_pass), "%s", j->tls_key_pass);
+}
+
 static int conn_ready(struct io_wan *w, struct wan_conn *k, char *why, size_t cap)
 {
     if (k->c.fd >= 0 && k->parts > 0) {
@@ -117,13 +166,17 @@ static int conn_ready(struct io_wan *w, struct wan_conn *k, char *why, size_t ca
         }
         *colon = '\0';
         int fd = rconn_dial(t, colon + 1, rconn_now_ms() + WAN_CONNECT_MS, NULL);
-        if (fd >= 0) {
-            k->c.fd = fd;
-            k->c.ssl = NULL;
-            k->c.wake_fd = w->wake[0];
+        if (fd < 0) {
+            snprintf(why, cap, "cannot connect to %s:%s (%s)", t, colon + 1, strerror(errno));
+            continue;
+        }
+        k->c.fd = fd;
+        k->c.ssl = NULL;
+        k->c.wake_fd = w->wake[0];
+        if (!k->tls || conn_tls(k, t, colon + 1, why, cap) == 0) {
             break;
         }
-        snprintf(why, cap, "cannot connect to %s:%s (%s)", t, colon + 1, strerror(errno));
+        conn_drop(k);
     }
     if (k->c.fd < 0) {
         return -1;
@@ -171,10 +224,12 @@ static struct wan_conn *conn_for(struct io_wan *w, const struct node_wan_job *j)
     for (size_t i = 0; i < WAN_CONNS_MAX; i++) {
         struct wan_conn *k = &w->conns[i];
         if (strcmp(k->link, j->link) == 0) {
-            if (strcmp(k->targets, j->targets) != 0 || strcmp(k->secret, j->secret) != 0) {
+            if (strcmp(k->targets, j->targets) != 0 || strcmp(k->secret, j->secret) != 0 ||
+                tls_changed(k, j)) {
                 conn_drop(k); /* the link was redefined: connect again */
                 snprintf(k->targets, sizeof(k->targets), "%s", j->targets);
                 snprintf(k->secret, sizeof(k->secret), "%s", j->secret);
+                tls_take(k, j);
             }
             return k;
         }
@@ -189,6 +244,7 @@ static struct wan_conn *conn_for(struct io_wan *w, const struct node_wan_job *j)
     snprintf(free_slot->link, sizeof(free_slot->link), "%s", j->link);
     snprintf(free_slot->targets, sizeof(free_slot->targets), "%s", j->targets);
     snprintf(free_slot->secret, sizeof(free_slot->secret), "%s", j->secret);
+    tls_take(free_slot, j);
     return free_slot;
 }
 
@@ -354,6 +410,7 @@ static void wan_thread(void *arg)
     }
     for (size_t i = 0; i < WAN_CONNS_MAX; i++) {
         conn_drop(&w->conns[i]);
+        SSL_CTX_free(w->conns[i].ctx);
         hy_buf_free(&w->conns[i].in);
     }
 }

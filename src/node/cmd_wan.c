@@ -112,10 +112,12 @@ static int wan_route_change(struct cmd_ctx *x)
 }
 
 /* HALYARD WAN ADD name host:port[,...] [MODE active-passive|active-active] [SECRET s]
- * [KEYS pattern] [POLICY pattern policy]...: KEYS ships only the changes (and a resync only
- * the keys) whose first key matches the glob; the targets' client ports (docs/wan.md "Transport: a
- * deviation from the issue"). POLICY, repeatable up to 16 times, only with active-active: the first
- * rule whose pattern matches a key decides its conflicts, LATEST_UPDATE where none does. */
+ * [KEYS pattern] [TLS] [CA file] [POLICY pattern policy]...: TLS connects to the targets' TLS
+ * client ports (CA: the file their certificates are checked against, else the member's own); KEYS
+ * ships only the changes (and a resync only the keys) whose first key matches the glob; the
+ * targets' client ports (docs/wan.md "Transport: a deviation from the issue"). POLICY, repeatable
+ * up to 16 times, only with active-active: the first rule whose pattern matches a key decides its
+ * conflicts, LATEST_UPDATE where none does. */
 static void wan_add(struct cmd_ctx *x)
 {
     struct wan_link l;
@@ -154,6 +156,19 @@ static void wan_add(struct cmd_ctx *x)
                 return;
             }
             memcpy(l.keys, v->ptr, v->len);
+            i += 2;
+        } else if (node_arg_is(&x->argv[i], "TLS")) {
+            l.tls = 1;
+            i += 1;
+        } else if (node_arg_is(&x->argv[i], "CA") && i + 1 < x->argc) {
+            const struct resp_arg *v = &x->argv[i + 1];
+            if (v->len == 0 || !wan_secret_ok(v->ptr, v->len)) {
+                resp_write_error(&x->w, "ERR invalid CA file path (printable, no spaces, up to "
+                                        "256)");
+                return;
+            }
+            l.tls = 1; /* a CA to check the target against: TLS */
+            memcpy(l.tls_ca, v->ptr, v->len);
             i += 2;
         } else if (node_arg_is(&x->argv[i], "SECRET") && i + 1 < x->argc) {
             const struct resp_arg *v = &x->argv[i + 1];
@@ -231,7 +246,10 @@ static void wan_add(struct cmd_ctx *x)
 /* HALYARD WAN PROMOTE (docs/wan.md "Region failover"): this cluster becomes the primary, on
  * every member at once (its role is in the metadata group), from now on: client writes are
  * taken whatever wan-passive says, and active-passive batches are refused with -DEMOTED, which
- * tells their sender to step down. The epoch is this node's clock: the later promotion wins. */
+ * tells their sender to step down. The epoch counts promotions, not time: it is the epoch of the
+ * role this cluster holds plus one (its own last promotion, or the one it stepped down for), so
+ * it wins over every promotion this cluster has heard of; two of the same epoch are decided by
+ * the clusters' names (wan_promotion_cmp), alike on both sides. No wall clock is read. */
 static void wan_promote(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
@@ -248,11 +266,9 @@ static void wan_promote(struct cmd_ctx *x)
     if (wan_route_change(x)) {
         return;
     }
-    struct wan_role have, r = {.kind = WAN_ROLE_PRIMARY, .epoch = x->now_ms};
+    struct wan_role have, r = {.kind = WAN_ROLE_PRIMARY};
     node_wan_role(n, &have);
-    if (have.epoch >= r.epoch) {
-        r.epoch = have.epoch + 1; /* forward only, whatever this node's clock says */
-    }
+    r.epoch = have.epoch + 1;
     snprintf(r.by, sizeof(r.by), "%s", me);
     hy_log(n->log, HY_LOG_WARN, "WAN: this cluster is promoted to primary (epoch %llu)",
            (unsigned long long)r.epoch);
@@ -276,17 +292,20 @@ static void wan_demote(struct cmd_ctx *x)
         return;
     }
     struct wan_role have, r = {.kind = WAN_ROLE_PASSIVE, .epoch = (uint64_t)epoch};
+    memcpy(r.by, x->argv[4].ptr, x->argv[4].len);
     node_wan_role(n, &have);
-    if (have.kind == WAN_ROLE_PRIMARY && !wan_role_yields(&have, r.epoch)) {
-        resp_write_errorf(&x->w, "ERR this cluster was promoted at %llu, after %llu: not demoted",
-                          (unsigned long long)have.epoch, (unsigned long long)r.epoch);
+    if (have.kind == WAN_ROLE_PRIMARY && !wan_role_yields(&have, r.epoch, r.by)) {
+        resp_write_errorf(&x->w,
+                          "ERR this cluster's promotion (epoch %llu, '%s') wins over '%s''s "
+                          "(epoch %llu): not demoted",
+                          (unsigned long long)have.epoch, have.by, r.by,
+                          (unsigned long long)r.epoch);
         return;
     }
-    if (!wan_role_yields(&have, r.epoch)) {
+    if (!wan_role_yields(&have, r.epoch, r.by)) {
         resp_write_int(&x->w, 0);
         return;
     }
-    memcpy(r.by, x->argv[4].ptr, x->argv[4].len);
     hy_log(n->log, HY_LOG_WARN,
            "WAN: this cluster is demoted to passive: cluster '%s' was promoted (epoch %llu)", r.by,
            (unsigned long long)r.epoch);
@@ -471,6 +490,8 @@ static void wan_status(struct cmd_ctx *x, int json)
             hy_buf_append_json_str(&b, l->targets);
             hy_buf_printf(&b, ",\"secret\":%s,\"keys\":", l->secret[0] ? "\"given\"" : "\"none\"");
             hy_buf_append_json_str(&b, l->keys[0] ? l->keys : "*");
+            hy_buf_printf(&b, ",\"tls\":%s,\"tls_ca\":", l->tls ? "true" : "false");
+            hy_buf_append_json_str(&b, l->tls_ca);
             hy_buf_append_str(&b, ",\"policies\":[");
             for (size_t r = 0; r < l->nrules; r++) {
                 hy_buf_append_str(&b, r > 0 ? ",{\"pattern\":" : "{\"pattern\":");
@@ -481,9 +502,10 @@ static void wan_status(struct cmd_ctx *x, int json)
             status_conflicts(n, l->name, &b, 1);
             hy_buf_append_str(&b, "],\"partitions\":[");
         } else {
-            hy_buf_printf(&b, "link %s: %s to %s (secret: %s, keys: %s)\n", l->name,
+            hy_buf_printf(&b, "link %s: %s to %s (secret: %s, keys: %s, tls: %s%s%s)\n", l->name,
                           wan_mode_name(l->mode), l->targets, l->secret[0] ? "given" : "none",
-                          l->keys[0] ? l->keys : "*");
+                          l->keys[0] ? l->keys : "*", l->tls ? "yes" : "no",
+                          l->tls_ca[0] ? ", CA " : "", l->tls_ca);
             if (l->mode == WAN_ACTIVE_ACTIVE) {
                 hy_buf_append_str(&b, "  policies:");
                 for (size_t r = 0; r < l->nrules; r++) {
@@ -501,15 +523,26 @@ static void wan_status(struct cmd_ctx *x, int json)
     }
     struct wan_role role;
     int passive = node_wan_passive(n, &role);
+    struct hy_buf pending;
+    hy_buf_init(&pending);
+    size_t npending = node_wan_fence_pending(n, &role, &pending);
     static const char *const kinds[] = {"none", "primary", "passive"};
     if (json) {
         hy_buf_printf(&b, "],\"role\":\"%s\",\"role_epoch\":%llu,\"role_by\":", kinds[role.kind],
                       (unsigned long long)role.epoch);
         hy_buf_append_json_str(&b, role.by);
-        hy_buf_printf(&b, ",\"writable\":%s}", passive ? "false" : "true");
+        hy_buf_printf(&b, ",\"promotion_pending\":[%.*s],\"writable\":%s}", (int)pending.len,
+                      pending.len ? (const char *)pending.data : "",
+                      passive || npending ? "false" : "true");
         resp_write_bulk(&x->w, b.data, b.len);
     } else {
-        if (role.kind == WAN_ROLE_PRIMARY) {
+        if (role.kind == WAN_ROLE_PRIMARY && npending > 0) {
+            hy_buf_printf(&b,
+                          "region role: primary (promoted, epoch %llu; not applied yet by "
+                          "partitions %.*s here: their writes wait)\n",
+                          (unsigned long long)role.epoch, (int)pending.len,
+                          (const char *)pending.data);
+        } else if (role.kind == WAN_ROLE_PRIMARY) {
             hy_buf_printf(&b, "region role: primary (promoted, epoch %llu)\n",
                           (unsigned long long)role.epoch);
         } else if (role.kind == WAN_ROLE_PASSIVE) {
@@ -520,6 +553,7 @@ static void wan_status(struct cmd_ctx *x, int json)
         }
         resp_write_verbatim(&x->w, "txt", b.data, b.len);
     }
+    hy_buf_free(&pending);
     hy_buf_free(&b);
 }
 

@@ -495,6 +495,16 @@ static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
     }
     struct wan_role role;
     if (!node_wan_passive(x->node, &role)) {
+        if (role.kind == WAN_ROLE_PRIMARY && x->group != NULL && x->group != x->node->meta &&
+            store_wan_fence(x->group->store) != role.epoch) {
+            /* Promoted, and this partition's replica here has not applied it yet (wan_ship.c
+             * fence_partition): a write now could land before batches taken earlier. */
+            resp_write_errorf(&x->w,
+                              "TRYAGAIN this cluster's promotion (epoch %llu) is not applied by "
+                              "partition %u yet: the batches it took before it are applying",
+                              (unsigned long long)role.epoch, x->group->id - 1);
+            return 1;
+        }
         return 0;
     }
     if (role.kind == WAN_ROLE_PASSIVE) {

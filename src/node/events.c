@@ -233,11 +233,13 @@ static void events_region(struct hy_node *n, uint64_t now_ms)
     struct node_events *ev = &n->events;
     struct wan_role r;
     node_wan_role(n, &r);
-    if ((int)r.kind == ev->wan_role && r.epoch == ev->wan_role_epoch) {
+    uint32_t by = wan_origin_id(r.by, strlen(r.by));
+    if ((int)r.kind == ev->wan_role && r.epoch == ev->wan_role_epoch && by == ev->wan_role_by) {
         return;
     }
     ev->wan_role = (int)r.kind;
     ev->wan_role_epoch = r.epoch;
+    ev->wan_role_by = by;
     if (r.kind != WAN_ROLE_NONE) {
         event_push(n, now_ms, r.kind == WAN_ROLE_PRIMARY ? "REGION_PROMOTED" : "REGION_DEMOTED",
                    "\"epoch\":%llu,\"by\":\"%s\"", (unsigned long long)r.epoch, r.by);

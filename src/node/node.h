@@ -653,6 +653,11 @@ struct node_wan_job {
      * thread sends HALYARD WAN DEMOTE tell_epoch tell_by on every new connection. */
     uint64_t tell_epoch;
     char tell_by[65];
+    /* TLS to the target (the link says TLS): the files of the context, from the link (its CA)
+     * and this member's settings (tls-ca-cert-file/-dir when the link names no CA; the
+     * certificate it shows: tls-client-cert-file/-key-file, else tls-cert-file/-key-file). */
+    int tls;
+    char tls_ca[513], tls_ca_dir[513], tls_cert[513], tls_key[513], tls_key_pass[257];
 };
 /* The batches due now, at most one in flight per (link, partition); free with
  * node_wan_jobs_free. */

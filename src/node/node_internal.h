@@ -350,7 +350,8 @@ struct node_events {
     int disk_full;
     int wan_role; /* enum wan_role_kind last seen (REGION_PROMOTED/DEMOTED) */
     uint64_t wan_role_epoch;
-    uint64_t started_ms; /* the first cron */
+    uint32_t wan_role_by; /* the origin id of its promoted cluster's name */
+    uint64_t started_ms;  /* the first cron */
     /* Leader of a group: followers reported lagging (bit per member index), per group. */
     uint64_t lagging[NODE_GROUPS_EVENTS_MAX];
 };
@@ -884,6 +885,10 @@ struct wan_conflict;
 /* The last merge decisions over link made by the partitions this node leads, newest first. */
 size_t node_wan_conflicts_last(struct hy_node *n, const char *link, struct wan_conflict *out,
                                size_t cap);
+/* The partitions this member holds a replica of that have not applied the promotion of role
+ * yet (STORE_OP_WAN_FENCE; none unless role is primary): their numbers, comma-separated, are
+ * appended to out; returns how many. */
+size_t node_wan_fence_pending(struct hy_node *n, const struct wan_role *role, struct hy_buf *out);
 void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_buf *b, int json,
                                 uint64_t now_ms);
 void node_wan_group_init(struct node_group *g);

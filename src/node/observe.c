@@ -387,6 +387,50 @@ static void health_lower(struct observe_health *h, int *score, int by, const cha
     }
 }
 
+/* Links between clusters (docs/wan.md "Lag"), per link over the partitions this node leads: a
+ * link down (its last batch failed) lowers the score by 10, one whose outbox refuses writes
+ * (wan-queue-full block-writes) by 20, one more than a minute behind by 5; at most 30 for
+ * every link together. */
+static void health_wan(const struct node_observation *o, struct observe_health *h, int *score)
+{
+    int lowered = 0;
+    for (size_t i = 0; i < o->wan_count; i++) {
+        const char *link = o->wan[i].link;
+        int first = 1;
+        for (size_t j = 0; j < i && first; j++) {
+            first = strcmp(o->wan[j].link, link) != 0;
+        }
+        if (!first) {
+            continue;
+        }
+        uint32_t down = 0, blocked = 0;
+        uint64_t lag_ms = 0;
+        for (size_t j = i; j < o->wan_count; j++) {
+            const struct node_wan_lag_view *v = &o->wan[j];
+            if (strcmp(v->link, link) == 0) {
+                down += v->link_down != 0;
+                blocked += v->writes_blocked != 0;
+                lag_ms = HY_MAX(lag_ms, v->lag_ms);
+            }
+        }
+        int by = down ? 10 : blocked ? 20 : lag_ms > OBSERVE_HEALTH_WAN_BEHIND_MS ? 5 : 0;
+        by = HY_MIN(by, 30 - lowered);
+        if (by <= 0) {
+            continue;
+        }
+        lowered += by;
+        if (down) {
+            health_lower(h, score, by, "WAN link '%.40s' down (%u partitions)", link, down);
+        } else if (blocked) {
+            health_lower(h, score, by, "WAN link '%.40s' full: writes refused (%u partitions)",
+                         link, blocked);
+        } else {
+            health_lower(h, score, by, "WAN link '%.40s' behind by %llu s", link,
+                         (unsigned long long)(lag_ms / 1000));
+        }
+    }
+}
+
 void observe_health_score(const struct node_observation *o, struct observe_health *h)
 {
     memset(h, 0, sizeof(*h));
@@ -440,6 +484,7 @@ void observe_health_score(const struct node_observation *o, struct observe_healt
     if (lagging > 0) {
         health_lower(h, &node, (int)HY_MIN(30u, 10u * lagging), "%u followers lagging", lagging);
     }
+    health_wan(o, h, &node);
     h->node_score = node < 0 ? 0 : node;
     /* The cluster, from here: the share of members reachable, and whether writes can go on. */
     int cluster = 100;

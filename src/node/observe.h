@@ -126,7 +126,8 @@ struct node_observation {
 
 /* The health score (0-100) of this node and of the cluster as this node sees it, and what
  * lowers them (docs/operations.md "Health score"). */
-#define OBSERVE_HEALTH_REASONS_MAX 8
+#define OBSERVE_HEALTH_REASONS_MAX   8
+#define OBSERVE_HEALTH_WAN_BEHIND_MS 60000u /* a WAN link this far behind lowers the score */
 struct observe_health {
     int node_score, cluster_score;
     size_t reason_count;

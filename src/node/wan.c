@@ -105,6 +105,9 @@ void wan_link_encode(const struct wan_link *l, struct hy_buf *out)
     if (l->keys[0] != '\0') {
         hy_buf_printf(out, " KEYS=%s", l->keys);
     }
+    if (l->tls) {
+        hy_buf_printf(out, l->tls_ca[0] ? " TLS=%s" : " TLS", l->tls_ca);
+    }
     for (size_t i = 0; i < l->nrules; i++) {
         hy_buf_printf(out, " %s=%s", wan_policy_name(l->rules[i].policy), l->rules[i].pattern);
     }
@@ -174,6 +177,19 @@ int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size
                 return 0;
             }
             memcpy(out->keys, tok + 5, tlen - 5);
+            q = tok_end;
+            continue;
+        }
+        if (!out->tls && out->nrules == 0 && tlen >= 3 && memcmp(tok, "TLS", 3) == 0 &&
+            (tlen == 3 || tok[3] == '=')) {
+            /* After KEYS, before the rules, once: one spelling per definition. */
+            if (tlen > 3 && (tlen == 4 || !wan_secret_ok(tok + 4, tlen - 4))) {
+                return 0;
+            }
+            out->tls = 1;
+            if (tlen > 3) {
+                memcpy(out->tls_ca, tok + 4, tlen - 4);
+            }
             q = tok_end;
             continue;
         }
@@ -358,9 +374,25 @@ int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out)
     return 1;
 }
 
-int wan_role_yields(const struct wan_role *have, uint64_t epoch)
+int wan_promotion_cmp(uint64_t epoch_a, const char *by_a, uint64_t epoch_b, const char *by_b)
 {
-    return have->kind == WAN_ROLE_NONE || have->epoch < epoch;
+    if (epoch_a != epoch_b) {
+        return epoch_a < epoch_b ? -1 : 1;
+    }
+    /* Two promotions of one epoch (each cluster counted from what it knew): the cluster's
+     * origin id decides, its name where two ids collide, so that one of two distinct clusters
+     * always wins, alike wherever it is decided. */
+    uint32_t ia = wan_origin_id(by_a, strlen(by_a)), ib = wan_origin_id(by_b, strlen(by_b));
+    if (ia != ib) {
+        return ia < ib ? -1 : 1;
+    }
+    int c = strcmp(by_a, by_b);
+    return (c > 0) - (c < 0);
+}
+
+int wan_role_yields(const struct wan_role *have, uint64_t epoch, const char *by)
+{
+    return have->kind == WAN_ROLE_NONE || wan_promotion_cmp(have->epoch, have->by, epoch, by) < 0;
 }
 
 int wan_demoted_parse(const char *err, uint64_t *epoch_out, char *by_out, size_t by_cap)

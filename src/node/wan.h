@@ -24,6 +24,7 @@
 #define WAN_TARGETS_MAX    512
 #define WAN_SECRET_MAX     256
 #define WAN_LINKS_MAX      16
+#define WAN_CA_MAX         256 /* a link's CA file path */
 
 enum wan_mode {
     WAN_ACTIVE_PASSIVE = 0,
@@ -38,6 +39,9 @@ struct wan_link {
     struct wan_policy_rule rules[WAN_POLICIES_MAX]; /* active-active: first match decides */
     size_t nrules;
     char keys[WAN_PATTERN_MAX + 1]; /* only changes whose first key matches ship; "": all */
+    int tls;                        /* the link speaks TLS to the target's TLS client port */
+    char tls_ca[WAN_CA_MAX + 1];    /* the CA file its certificate is checked against; "": the
+                                     * member's tls-ca-cert-file/-dir (or the system's) */
 };
 
 /* A link name: 1..64 of [A-Za-z0-9_.-]. */
@@ -50,9 +54,9 @@ int wan_secret_ok(const uint8_t *p, size_t len);
 int wan_pattern_ok(const uint8_t *p, size_t len);
 const char *wan_mode_name(enum wan_mode m);
 /* The stored value, "<mode> <targets> <secret>" (the secret may be empty), then " KEYS=<glob>"
- * when the link ships only some keys, then, for each policy rule, " <POLICY>=<pattern>", and
- * back. decode returns 0 on a value HALYARD WAN ADD
- * never writes. */
+ * when the link ships only some keys, then " TLS" or " TLS=<CA file>" when it speaks TLS, then,
+ * for each policy rule, " <POLICY>=<pattern>", and back. decode returns 0 on a value HALYARD WAN
+ * ADD never writes. */
 void wan_link_encode(const struct wan_link *l, struct hy_buf *out);
 int wan_link_decode(const uint8_t *name, size_t name_len, const uint8_t *p, size_t len,
                     struct wan_link *out);
@@ -117,8 +121,11 @@ int wan_outbox_image_decode(const uint8_t *p, size_t len, struct wan_outbox_imag
  * none (the members' own wan-passive settings apply), primary (HALYARD WAN PROMOTE: writable
  * whatever wan-passive says, and it refuses active-passive batches, whose sender it tells to
  * step down) or passive (demoted by a primary promoted later: client writes are refused and
- * its active-passive links ship nothing). epoch is the promotion's wall-clock time in ms: of
- * two primaries the later promotion wins. by is the promoted cluster's name.
+ * its active-passive links ship nothing). epoch is a counter, not a clock: a promotion takes
+ * the epoch of the role this cluster holds plus one (its own last promotion, or the one it
+ * stepped down for, which the links carry: a primary's links tell their targets its epoch), so
+ * it follows every promotion this cluster has heard of. by is the promoted cluster's name; of
+ * two promotions the higher (epoch, origin id of by, by) wins (wan_promotion_cmp).
  */
 #define WAN_ROLE_KEY "halyard:wanrole"
 enum wan_role_kind { WAN_ROLE_NONE = 0, WAN_ROLE_PRIMARY = 1, WAN_ROLE_PASSIVE = 2 };
@@ -131,10 +138,14 @@ struct wan_role {
  * 0 on a value HALYARD WAN PROMOTE|DEMOTE never writes. */
 void wan_role_encode(const struct wan_role *r, struct hy_buf *out);
 int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out);
-/* Whether a cluster in role `have` steps down for a primary promoted at `epoch`: no when it is
- * itself a primary promoted at that time or later, or already passive for that promotion or
- * a later one. */
-int wan_role_yields(const struct wan_role *have, uint64_t epoch);
+/* The order of two promotions (epoch, cluster name): <0, 0 or >0 as a is older than, the same
+ * as or newer than b. A total order on distinct (epoch, name) pairs: the epoch, then the
+ * origin id of the name (wan_origin_id), then the name's bytes. */
+int wan_promotion_cmp(uint64_t epoch_a, const char *by_a, uint64_t epoch_b, const char *by_b);
+/* Whether a cluster in role `have` steps down for the primary `by` promoted at `epoch`: no
+ * when it is itself a primary whose promotion is that one or wins over it, or already passive
+ * for that promotion or one that wins over it. */
+int wan_role_yields(const struct wan_role *have, uint64_t epoch, const char *by);
 /* The refusal a primary answers an active-passive batch with, and its parse on the sender:
  * "DEMOTED <epoch> <by> ..." (the error's first word is its code). 1 when err is one. */
 #define WAN_DEMOTED_CODE "DEMOTED"

@@ -41,9 +41,10 @@ struct node_wan_outbox {
     uint64_t cur_index;  /* the entry being applied, and its changes so far */
     uint32_t cur_sub;
     uint64_t cur_ms;
-    uint64_t last_seq;     /* the last change collected */
-    uint64_t skipped;      /* writes this slice cannot ship (docs/wan.md) */
-    uint64_t hlc_asked_ms; /* when this leader last proposed STORE_OP_WAN_HLC */
+    uint64_t last_seq;       /* the last change collected */
+    uint64_t skipped;        /* writes this slice cannot ship (docs/wan.md) */
+    uint64_t hlc_asked_ms;   /* when this leader last proposed STORE_OP_WAN_HLC */
+    uint64_t fence_asked_ms; /* when this leader last proposed STORE_OP_WAN_FENCE */
     /* wan-outbox-max-bytes was reached: changes were dropped (until no link is left, or a
      * resync starts over); the leader resyncs once it has shipped what was kept. */
     int overflow;
@@ -387,6 +388,18 @@ static size_t parts_of(const struct hy_node *n)
     return n->group_count > 1 ? n->group_count - 1 : 0;
 }
 
+size_t node_wan_fence_pending(struct hy_node *n, const struct wan_role *role, struct hy_buf *out)
+{
+    size_t pending = 0;
+    for (size_t p = 0; role->kind == WAN_ROLE_PRIMARY && p < parts_of(n); p++) {
+        struct node_group *g = n->groups[p + 1];
+        if (g != NULL && g->wan_out != NULL && store_wan_fence(g->store) != role->epoch) {
+            hy_buf_printf(out, "%s%zu", pending++ ? "," : "", p);
+        }
+    }
+    return pending;
+}
+
 static struct node_wan_link *find_link(struct hy_node *n, const char *name)
 {
     if (n->wan == NULL) {
@@ -697,6 +710,18 @@ static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_li
 /* An active-active link needs the partition's versions per key: its leader proposes
  * STORE_OP_WAN_HLC (once applied, every replica keeps them, and taps states, not ops). Asked
  * again every WAN_REFRESH_MS until it applies, for a proposal can be lost with leadership. */
+static void propose_op(struct node_group *g, enum store_op op, const char *arg, uint64_t now_ms)
+{
+    struct store_arg args[1] = {{(const uint8_t *)arg, strlen(arg)}};
+    struct store_entry e = {
+        .op = op, .time_ms = now_ms, .expire_at_ms = -1, .argc = 1, .argv = args};
+    struct hy_buf buf;
+    hy_buf_init(&buf);
+    store_entry_encode(&e, &buf);
+    node_propose_internal(g, &buf);
+    hy_buf_free(&buf);
+}
+
 static void ask_versions(struct hy_node *n, struct node_group *g, uint64_t now_ms)
 {
     struct node_wan_outbox *ob = g->wan_out;
@@ -704,18 +729,33 @@ static void ask_versions(struct hy_node *n, struct node_group *g, uint64_t now_m
         return;
     }
     ob->hlc_asked_ms = now_ms;
-    const char *origin = n->cfg->cluster_name;
-    struct store_arg args[1] = {{(const uint8_t *)origin, strlen(origin)}};
-    struct store_entry e = {
-        .op = STORE_OP_WAN_HLC, .time_ms = now_ms, .expire_at_ms = -1, .argc = 1, .argv = args};
-    struct hy_buf buf;
-    hy_buf_init(&buf);
-    store_entry_encode(&e, &buf);
-    node_propose_internal(g, &buf);
-    hy_buf_free(&buf);
+    propose_op(g, STORE_OP_WAN_HLC, n->cfg->cluster_name, now_ms);
     hy_log(n->log, HY_LOG_INFO,
            "WAN: partition %u keeps versions per key from now on (an active-active link)",
            g->id - 1);
+}
+
+/* A promotion is applied by each partition as an entry of its own log (docs/wan.md "Region
+ * failover"): the active-passive batches proposed before it apply, those after it are refused
+ * on every replica alike, and clients' writes wait for it (dispatch: -TRYAGAIN), so that no
+ * batch taken before the promotion lands on a write made after it. Once the cluster is no
+ * longer primary, the fence goes (0) and its links' batches apply again. Asked again every
+ * WAN_REFRESH_MS until it applies, for a proposal can be lost with leadership. */
+static void fence_partition(struct hy_node *n, struct node_group *g, const struct wan_role *role,
+                            uint64_t now_ms)
+{
+    struct node_wan_outbox *ob = g->wan_out;
+    uint64_t want = role->kind == WAN_ROLE_PRIMARY ? role->epoch : 0;
+    if (store_wan_fence(g->store) == want || now_ms < ob->fence_asked_ms + WAN_REFRESH_MS) {
+        return;
+    }
+    ob->fence_asked_ms = now_ms;
+    char es[24];
+    snprintf(es, sizeof(es), "%llu", (unsigned long long)want);
+    propose_op(g, STORE_OP_WAN_FENCE, es, now_ms);
+    hy_log(n->log, HY_LOG_INFO, "WAN: partition %u applies %s (epoch %llu)", g->id - 1,
+           want ? "this cluster's promotion" : "the end of this cluster's promotion",
+           (unsigned long long)(want ? want : role->epoch));
 }
 
 void node_wan_cron(struct hy_node *n, uint64_t now_ms)
@@ -728,11 +768,17 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
         n->wan->refresh_ms = now_ms + WAN_REFRESH_MS;
     }
     struct node_wan *w = n->wan;
+    struct wan_role role;
+    node_wan_role(n, &role);
     for (uint32_t p = 0; p < parts_of(n); p++) {
         struct node_group *g = n->groups[p + 1];
         struct node_wan_outbox *ob = g->wan_out;
         if (ob == NULL) {
             continue;
+        }
+        int leading = replica_is_leader(g) && g->applied >= g->raft.term_start_index;
+        if (leading) {
+            fence_partition(n, g, &role, now_ms);
         }
         if (w->count == 0) {
             /* No link: nothing is kept, and a link added later ships what comes after it. */
@@ -741,9 +787,6 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
             continue;
         }
         uint64_t low = UINT64_MAX;
-        int leading = replica_is_leader(g) && g->applied >= g->raft.term_start_index;
-        struct wan_role role;
-        node_wan_role(n, &role);
         int demoted = role.kind == WAN_ROLE_PASSIVE;
         int active_active = 0;
         for (size_t i = 0; i < w->count; i++) {
@@ -879,9 +922,27 @@ static int change_matches(const struct wan_link *l, const uint8_t *entry, size_t
 }
 
 /* A new job for (link, partition) at the end of *jobs, zeroed but for its link's address. */
+/* The TLS files of a job of link l on member cfg (docs/wan.md "Transport"). */
+static void job_tls(struct node_wan_job *j, const struct wan_link *l, const struct hy_config *cfg)
+{
+    j->tls = l->tls;
+    if (!l->tls) {
+        return;
+    }
+    int own_ca = l->tls_ca[0] != '\0', client = cfg->tls_client_cert_file[0] != '\0';
+    snprintf(j->tls_ca, sizeof(j->tls_ca), "%s", own_ca ? l->tls_ca : cfg->tls_ca_cert_file);
+    snprintf(j->tls_ca_dir, sizeof(j->tls_ca_dir), "%s", own_ca ? "" : cfg->tls_ca_cert_dir);
+    snprintf(j->tls_cert, sizeof(j->tls_cert), "%s",
+             client ? cfg->tls_client_cert_file : cfg->tls_cert_file);
+    snprintf(j->tls_key, sizeof(j->tls_key), "%s",
+             client ? cfg->tls_client_key_file : cfg->tls_key_file);
+    snprintf(j->tls_key_pass, sizeof(j->tls_key_pass), "%s",
+             client ? cfg->tls_client_key_file_pass : cfg->tls_key_file_pass);
+}
+
 static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, size_t *cap,
                                      const struct node_wan_link *l, uint32_t p, uint64_t term,
-                                     const struct wan_role *role)
+                                     const struct wan_role *role, const struct hy_config *cfg)
 {
     if (*count == *cap) {
         *cap = *cap ? 2 * *cap : 4;
@@ -894,6 +955,7 @@ static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, 
     snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
     j->partition = p;
     j->term = term;
+    job_tls(j, &l->def, cfg);
     if (role->kind == WAN_ROLE_PRIMARY && l->def.mode == WAN_ACTIVE_PASSIVE) {
         /* A promoted primary tells its active-passive targets to step down (docs/wan.md
          * "Region failover"): the link's thread sends HALYARD WAN DEMOTE when it connects. */
@@ -929,7 +991,8 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 if (!scan_step(n, g, l, sp, p, now_ms)) {
                     continue;
                 }
-                struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role);
+                struct node_wan_job *j =
+                    job_push(&jobs, &count, &cap, l, p, sp->term, &role, n->cfg);
                 j->last_seq = sp->batch_last;
                 j->entries = sp->batch_keys;
                 j->resync = 1;
@@ -980,7 +1043,7 @@ size_t node_wan_take(struct hy_node *n, uint64_t now_ms, struct node_wan_job **o
                 }
                 continue;
             }
-            struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role);
+            struct node_wan_job *j = job_push(&jobs, &count, &cap, l, p, sp->term, &role, n->cfg);
             j->last_seq = b.last_index;
             j->entries = b.count;
             j->batch = b.buf; /* the job owns the bytes now */
@@ -1039,7 +1102,7 @@ static void step_down(struct hy_node *n, const char *why, uint64_t now_ms)
         return;
     }
     node_wan_role(n, &have);
-    if (!wan_role_yields(&have, epoch) || now_ms < n->wan->demote_sent_ms + WAN_POS_EVERY_MS) {
+    if (!wan_role_yields(&have, epoch, by) || now_ms < n->wan->demote_sent_ms + WAN_POS_EVERY_MS) {
         return;
     }
     n->wan->demote_sent_ms = now_ms;

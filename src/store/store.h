@@ -438,6 +438,11 @@ enum store_op {
      * expire_at (-1: none): a key's state shipped by an active-active link, merged by the
      * batch's policy; only inside STORE_OP_WAN_APPLY -> 1 applied / 0 the local one kept */
     STORE_OP_WAN_PUT,
+    /* [epoch, decimal]: the region promotion this partition applied (docs/wan.md "Region
+     * failover"): while it is not 0, active-passive WAN batches are refused at apply, so that
+     * every batch proposed before it applies and none after it does; 0 when the cluster is no
+     * longer primary -> +OK */
+    STORE_OP_WAN_FENCE,
     STORE_OP_COUNT
 };
 
@@ -538,6 +543,9 @@ struct wan_conflict;
 /* Whether the store keeps versions per key (STORE_OP_WAN_HLC was applied), and its clock: the
  * last HLC it drew or received. */
 int store_wan_versions_on(const struct store *s);
+/* The region promotion this partition applied (STORE_OP_WAN_FENCE; 0: none): while not 0,
+ * active-passive WAN batches are refused at apply. */
+uint64_t store_wan_fence(struct store *s);
 uint64_t store_wan_clock(const struct store *s);
 /* Key's version: 1 with *v set when one is kept (a live key or a tombstone), else 0. */
 int store_wan_version(const struct store *s, const uint8_t *k, size_t klen, struct wan_version *v);

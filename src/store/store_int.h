@@ -166,6 +166,7 @@ void store__wans_replace(struct store *s, struct store_wans *fresh);
 struct store_hlc;
 struct wan_batch_reader;
 void store__op_wan_hlc(struct store *s, const struct store_entry *e, struct resp_writer *reply);
+void store__op_wan_fence(struct store *s, const struct store_entry *e, struct resp_writer *reply);
 void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp_writer *reply);
 void store__wan_after(struct store *s, const struct store_entry *e, uint64_t skip,
                       const uint8_t *entry, size_t len);

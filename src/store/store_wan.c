@@ -408,6 +408,34 @@ uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partiti
     return e ? e->last : 0;
 }
 
+/* The fence is kept among the positions, under an origin no batch can carry (a batch's origin
+ * has no space: wan_batch_open), so that snapshots hold it as they are (docs/disk-format.md
+ * "WAN positions"). */
+#define FENCE_ORIGIN " promoted"
+
+uint64_t store_wan_fence(struct store *s)
+{
+    return store_wan_applied(s, FENCE_ORIGIN, 0);
+}
+
+void store__op_wan_fence(struct store *s, const struct store_entry *e, struct resp_writer *reply)
+{
+    int64_t epoch;
+    if (!hy_parse_i64(e->argv[0].ptr, e->argv[0].len, &epoch) || epoch < 0) {
+        if (reply != NULL) {
+            resp_write_error(reply, "ERR invalid fence epoch");
+        }
+        return;
+    }
+    struct store_wan_src *f = src_find(s, FENCE_ORIGIN, 0, epoch != 0);
+    if (f != NULL) {
+        f->last = (uint64_t)epoch;
+    }
+    if (reply != NULL) {
+        resp_write_simple(reply, "OK");
+    }
+}
+
 /* Applies a resync batch (docs/wan.md "Resync"): key states, each applied whatever the
  * position (a state applied twice is the same state), after which the source's position is
  * its base: the link's stream resumes from there. It is refused when the position is past the
@@ -511,6 +539,19 @@ void store__op_wan_apply(struct store *s, const struct store_entry *e, struct re
     if (wan_batch_open(&r, e->argv[0].ptr, e->argv[0].len) != HY_OK) {
         if (reply != NULL) {
             resp_write_error(reply, "ERR corrupt WAN batch");
+        }
+        return;
+    }
+    uint64_t fence = store_wan_fence(s);
+    if (fence != 0 && !r.active_active) {
+        /* The cluster was promoted, and this partition applied it (docs/wan.md "Region
+         * failover"): an active-passive batch proposed after that is not applied, on any
+         * replica; its sender tries again and is then told -DEMOTED before it is proposed. */
+        if (reply != NULL) {
+            resp_write_errorf(reply,
+                              "ERR this partition applied its cluster's promotion (epoch %llu): "
+                              "active-passive batches are refused",
+                              (unsigned long long)fence);
         }
         return;
     }

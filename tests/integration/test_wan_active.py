@@ -35,7 +35,7 @@ def two(wan_clusters):
     return make
 
 
-PASS = {"east": "pe", "west": "pw"}
+PASS = {"east": "pe", "west": "pw", "north": "pn"}
 
 
 def cmd(c, *args):
@@ -390,3 +390,179 @@ def test_keys_written_before_the_links_are_copied_both_ways(two):
     # The stream goes on as usual after it.
     assert cmd(east, "SET", "both:0", "after") == "OK"
     wait_for(lambda: cmd(west, "GET", "both:0") == b"after", 20, "a write after the resync")
+
+
+def test_three_clusters_full_mesh_converge(wan_clusters):
+    """Three clusters, each linked active-active to both others (a full mesh: each ships only
+    its own clients' writes, so each needs a link to every other), all three writing the same
+    keys; the third cut off from both others (both directions) while all keep writing, then
+    healed: once writes stop, all three hold the same content, key for key, every link at lag
+    0, and conflicts were decided on every cluster (it fails with a ring of links instead of a
+    mesh: the writes of one cluster never reach the cluster two hops away)."""
+    names = ("east", "west", "north")
+    cs = {nm: wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": nm,
+                                       "requirepass": PASS[nm]}) for nm in names}
+    proxies = {}
+    for src in names:
+        for dst in names:
+            if src == dst:
+                continue
+            p = wan_clusters.proxy(cs[dst].ports[0])
+            proxies[(src, dst)] = p
+            # Both links of a pair have the same name: conflicts are counted under the
+            # sender's name for the link, and WAN STATUS shows them under the receiver's.
+            pair = "-".join(sorted((src, dst)))
+            args = ["HALYARD", "WAN", "ADD", pair, "127.0.0.1:%d" % p.port, "MODE",
+                    "active-active", "SECRET", PASS[dst]]
+            wait_for(lambda: not is_error(cmd(cs[src], *args), "TRYAGAIN"), 20,
+                     "%s's metadata leader to take the link to %s" % (src, dst))
+    for c in cs.values():
+        wait_versions(c)
+
+    def run(n, seed):
+        ts = [threading.Thread(target=writer, args=(cs[nm], nm[0], n, seed + i))
+              for i, nm in enumerate(names)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in ts)
+
+    last = {}
+
+    def all_same():
+        got = [content(cs[nm]) for nm in names]
+        last["sizes"] = [len(g) for g in got]
+        last["diff"] = sorted(set(got[0].items()) ^ set(got[2].items()), key=repr)[:6]
+        lag0 = all(p["lag_entries"] == 0 for c in cs.values() for ln in status(c)["links"]
+                   for p in ln["partitions"])
+        return got[0] == got[1] == got[2] and lag0
+
+    def converge():
+        try:
+            wait_for(all_same, 60, "the three clusters to hold the same content",
+                     interval=0.25)
+        except AssertionError:
+            print("sizes:", last.get("sizes"), "first differences:", last.get("diff"))
+            raise
+
+    run(200, seed=11)
+    converge()
+    for (src, dst), p in proxies.items():
+        if "north" in (src, dst):
+            p.cut()
+    run(300, seed=21)
+    assert content(cs["north"]) != content(cs["east"])
+    for p in proxies.values():
+        p.heal()
+    converge()
+    final = content(cs["east"])
+    assert any(k.startswith("n:own") for k in final) and any(k.startswith("w:own") for k in final)
+    for nm in names:
+        decided = sum(x["count"] for ln in status(cs[nm])["links"] for x in ln["conflicts"])
+        assert decided > 0, (nm, status(cs[nm]))
+
+
+def led_by(c, p, alive):
+    """The index of c's member leading partition p, from CLUSTER SLOTS on a live member."""
+    with RawConn(c.ports[min(alive)], timeout=5.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        slots = r.cmd("CLUSTER", "SLOTS")
+    for entry in slots:
+        if entry[0] * PARTS // 16384 == p and entry[2][1] in c.ports:
+            return c.ports.index(entry[2][1])
+    return None
+
+
+def test_three_node_clusters_leaders_killed_on_both_sides(wan_clusters):
+    """Two clusters of 3 nodes linked active-active both ways, both writing (keys of their own,
+    acknowledged, and keys both write); kill -9 of partition 0's leader on one side and of
+    partition 1's leader on the other while the changes and merges flow, then both back: once
+    writes stop, both hold the same content, every acknowledged key of each side is on both
+    with its value (nothing committed lost), each side's own lists equal on both (an append
+    applied twice would show), and every link of every member is at lag 0."""
+    cs = {}
+    for nm, other in (("east", "west"), ("west", "east")):
+        cs[nm] = wan_clusters.cluster(3, {"partitions": PARTS, "cluster-name": nm,
+                                          "requirepass": PASS[nm]})
+    for nm, other in (("east", "west"), ("west", "east")):
+        to = ",".join("127.0.0.1:%d" % p for p in cs[other].ports)
+        args = ["HALYARD", "WAN", "ADD", "dr", to, "MODE", "active-active", "SECRET",
+                PASS[other]]
+        wait_for(lambda: not is_error(cmd(cs[nm], *args), "TRYAGAIN"), 30,
+                 "%s's metadata leader to take the link" % nm)
+    alive = {nm: {0, 1, 2} for nm in cs}
+
+    def led_parts(c, nm):
+        return [p for i in sorted(alive[nm]) for p in json.loads(text(
+            cmd_on(c, i, "HALYARD", "WAN", "STATUS", "JSON")))["links"][0]["partitions"]]
+
+    for nm, c in cs.items():
+        wait_for(lambda: len(led_parts(c, nm)) == PARTS and
+                 all(p["versions"] for p in led_parts(c, nm)), 30,
+                 "%s's partitions to keep versions" % nm, interval=0.2)
+
+    stop = threading.Event()
+    acked = {nm: {} for nm in cs}
+
+    def writer(nm):
+        c, i, rnd = cs[nm], 0, random.Random(nm)
+        while not stop.is_set():
+            try:
+                with RawConn(c.ports[rnd.choice(sorted(alive[nm]))], timeout=3.0) as r:
+                    r.cmd("AUTH", PASS[nm])
+                    while not stop.is_set():
+                        k, v = "%s:own:%d" % (nm, i), "v%d" % i
+                        if r.cmd("SET", k, v) == "OK":
+                            acked[nm][k] = v
+                        r.cmd("SET", "both:%d" % (i % 40), "%s-%d" % (nm, i))
+                        r.cmd("RPUSH", "%s:list" % nm, i)
+                        i += 1
+            except (OSError, AssertionError):
+                pass  # the member went away: another one, the same write again
+
+    ts = [threading.Thread(target=writer, args=(nm,), daemon=True) for nm in cs]
+    for t in ts:
+        t.start()
+    wait_for(lambda: all(len(a) > 200 for a in acked.values()), 60, "writes under way")
+    victims = {}
+    for nm, p in (("east", 0), ("west", 1)):
+        victims[nm] = led_by(cs[nm], p, alive[nm])
+        assert victims[nm] is not None
+        alive[nm].discard(victims[nm])
+        cs[nm].kill(victims[nm])
+    at = {nm: len(a) for nm, a in acked.items()}
+    wait_for(lambda: all(len(acked[nm]) > at[nm] + 200 for nm in cs), 60,
+             "writes to go on after the kills")
+    for nm, i in victims.items():
+        cs[nm].start(i)
+        alive[nm].add(i)
+    stop.set()
+    for t in ts:
+        t.join(30)
+
+    last = {}
+
+    def same():
+        a, b = content(cs["east"]), content(cs["west"])
+        last["diff"] = sorted(set(a.items()) ^ set(b.items()), key=repr)[:6]
+        lag0 = all(p["lag_entries"] == 0 for nm, c in cs.items() for p in led_parts(c, nm))
+        return a == b and lag0 and all(len(led_parts(c, nm)) == PARTS for nm, c in cs.items())
+
+    try:
+        wait_for(same, 90, "both clusters to hold the same content", interval=0.5)
+    except AssertionError:
+        print("first differences:", last.get("diff"))
+        raise
+    final = content(cs["east"])
+    for nm in cs:
+        for k, v in acked[nm].items():
+            got = final.get(k)
+            assert got is not None and got[0] == "string" and text(got[1]) == v, (k, v, got)
+        assert final["%s:list" % nm][0] == "list" and len(final["%s:list" % nm][1]) > 400
+
+
+def cmd_on(c, i, *args):
+    with RawConn(c.ports[i], timeout=5.0) as r:
+        r.cmd("AUTH", PASS[c.extra["cluster-name"]])
+        return r.cmd(*args)

@@ -75,10 +75,15 @@ def test_promote_then_old_primary_steps_down_and_takes_the_new_content(regions):
     # Promotion, with one command on one member: every member takes writes.
     p = halyctl_change(west, "wan", "promote", node=1)
     assert p.returncode == 0, p.stdout + p.stderr
+    # halyctl waited until the member it asked had applied the promotion in every partition.
+    st = status(west, node=1)
+    assert st["writable"] and st["promotion_pending"] == [], st
     wait_for(lambda: writable_everywhere(west), 30, "every member of west to take writes")
     for i in range(3):
+        wait_for(lambda: status(west, node=i)["writable"], 10, "member %d's partitions" % i)
         st = status(west, node=i)
         assert st["role"] == "primary" and st["role_by"] == "west" and st["writable"], st
+        assert st["promotion_pending"] == [], st
     for i in range(5, 20):
         assert cmd(west, "SET", "k:%d" % i, "west") == "OK"
     assert cmd(west, "SET", "west-only", "kept") == "OK"
@@ -145,6 +150,25 @@ def test_failback_promotes_the_old_primary_again(regions):
     assert "east-only" not in final
 
 
+def seed_002_regions(tmp_path, wan_clusters):
+    """The primary east (1 node) linked to its passive standby west (1 node), and run(writes,
+    interval_ms), which starts examples/failover_client.c (libhalyard) with east first in its
+    cluster list and west second: (process, its output lines, their reader thread)."""
+    exe, run_env, _ = install_and_build(tmp_path, "failover_client")
+    east = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "east"})
+    west = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "west",
+                                    "wan-passive": "yes"})
+    add_link(east, "127.0.0.1:%d" % west.ports[0])
+
+    def run(writes, interval_ms):
+        return start_client(exe, run_env, [
+            "--primary", "127.0.0.1:%d" % east.ports[0], "--secondary",
+            "127.0.0.1:%d" % west.ports[0], "--writes", str(writes), "--interval-ms",
+            str(interval_ms)])
+
+    return east, west, run
+
+
 def test_seed_002_flow_with_libhalyard(tmp_path, wan_clusters):
     """Seed 002 end to end: examples/failover_client.c (libhalyard, primary then secondary in
     its cluster list, no error handling in its loop) writes to the primary, which ships to a
@@ -152,16 +176,10 @@ def test_seed_002_flow_with_libhalyard(tmp_path, wan_clusters):
     its writes go on; the primary restarted steps down when the promoted cluster's link back
     reaches it, and ends with the promoted cluster's content, which holds every write the
     client made after it moved."""
-    exe, run_env, _ = install_and_build(tmp_path, "failover_client")
-    east = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "east"})
-    west = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "west",
-                                    "wan-passive": "yes"})
+    east, west, run = seed_002_regions(tmp_path, wan_clusters)
     proc = None
     try:
-        add_link(east, "127.0.0.1:%d" % west.ports[0])
-        proc, lines, reader = start_client(exe, run_env, [
-            "--primary", "127.0.0.1:%d" % east.ports[0], "--secondary",
-            "127.0.0.1:%d" % west.ports[0], "--writes", "600", "--interval-ms", "5"])
+        proc, lines, reader = run(600, 5)
         wait_for(lambda: "progress 150" in lines or proc.poll() is not None, 60, "150 writes")
         # The primary region is lost; the operator promotes the standby.
         east.kill(0)
@@ -197,6 +215,46 @@ def test_seed_002_flow_with_libhalyard(tmp_path, wan_clusters):
         assert is_error(r, "READONLY this cluster was demoted"), r
         final = wait_same(east, west)
         assert all(k in final for k in west_keys)
+
+        # A client started now with the same list reaches the old primary first: its writes
+        # are refused there by the role, and it moves to the promoted cluster by itself.
+        proc, lines, reader = run(100, 1)
+        assert proc.wait(timeout=120) == 0
+        reader.join(10)
+        assert "done ok=100 unknown=0 other=0" in lines, lines[-5:]
+        assert "CLIENT_CHANGED_CLUSTER cluster=secondary" in " ".join(lines), lines
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+
+def test_planned_switchover_libhalyard_follows_by_itself(tmp_path, wan_clusters):
+    """Seed 002 as a planned switchover, nothing killed and the client told nothing: the
+    primary stops taking writes (wan-passive yes), its link drains, the standby is promoted and
+    the link back makes the old primary step down. libhalyard (examples/failover_client.c, the
+    primary first in its list) moves on the role's -READONLY by itself, waits round its list
+    while neither cluster takes writes, and goes on on the promoted one: every one of its
+    writes succeeds, none is lost, and both clusters end with the same content (it fails when
+    the client does not move on -READONLY: its writes are refused)."""
+    east, west, run = seed_002_regions(tmp_path, wan_clusters)
+    proc = None
+    try:
+        proc, lines, reader = run(400, 5)
+        wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 60, "100 writes")
+        assert cmd(east, "CONFIG", "SET", "wan-passive", "yes") == "OK"
+        wait_for(lambda: shipped(east), 30, "east's link to drain", interval=0.1)
+        p = halyctl_change(west, "wan", "promote")
+        assert p.returncode == 0, p.stdout + p.stderr
+        add_link(west, "127.0.0.1:%d" % east.ports[0])
+        wait_for(lambda: status(east)["role"] == "passive", 30, "east to step down",
+                 interval=0.2)
+        assert proc.wait(timeout=120) == 0
+        reader.join(10)
+        assert "done ok=400 unknown=0 other=0" in lines, [l for l in lines if "write" in l]
+        assert "CLIENT_CHANGED_CLUSTER cluster=secondary" in " ".join(lines), lines
+        final = wait_same(east, west)
+        for i in range(400):
+            assert final["key-%d" % i] == ("string", "value-%d" % i), i
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -207,10 +265,20 @@ def region_events(c):
     return [(e["type"], e["by"]) for e in evs if e["type"].startswith("REGION_")]
 
 
+def origin_id(name):
+    """The server's wan_origin_id: FNV-1a of the name, never 0."""
+    h = 2166136261
+    for ch in name.encode():
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    return h or 1
+
+
 def test_role_commands_refuse_what_they_must(wan_clusters):
-    """PROMOTE needs a partitioned cluster; DEMOTE with a promotion older than this cluster's
-    own is refused and changes nothing, a later one demotes it, the same again is a no-op (0);
-    PROMOTE after that makes it primary again with a later epoch; each role is an event
+    """PROMOTE needs a partitioned cluster; its epoch counts promotions (1, then the epoch of
+    the role held plus one: no clock); DEMOTE with a promotion older than this cluster's own,
+    or of the same epoch by a cluster whose origin id is lower, is refused and changes nothing;
+    a later one, or a tie won by the other name, demotes it; the same again is a no-op (0);
+    PROMOTE after that makes it primary again with the next epoch; each role is an event
     (REGION_PROMOTED, REGION_DEMOTED); malformed ones are refused."""
     single = wan_clusters.cluster(1, {"cluster-name": "solo"})
     wait_for(lambda: cmd(single, "SET", "a", "1") == "OK", 30, "a leader")
@@ -219,25 +287,42 @@ def test_role_commands_refuse_what_they_must(wan_clusters):
     c = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "east"})
     wait_for(lambda: not is_error(cmd(c, "HALYARD", "WAN", "PROMOTE"), "TRYAGAIN"), 30,
              "a metadata leader")
+    # Writable once each partition applied the promotion (its fence): until then its writes
+    # answer -TRYAGAIN and WAN STATUS lists it as pending.
+    wait_for(lambda: status(c)["writable"], 10, "every partition to apply the promotion")
     st = status(c)
     assert st["role"] == "primary" and st["role_by"] == "east" and st["writable"], st
-    epoch = st["role_epoch"]
+    assert st["promotion_pending"] == [] and st["role_epoch"] == 1, st  # a counter, not a clock
     # (events are level-triggered from cron: each role is waited for before the next)
     wait_for(lambda: region_events(c) == [("REGION_PROMOTED", "east")], 10, "REGION_PROMOTED")
-    r = cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch - 1), "west")
-    assert is_error(r, "ERR this cluster was promoted at"), r
+    assert cmd(c, "HALYARD", "WAN", "PROMOTE") == "OK"
+    wait_for(lambda: status(c)["role_epoch"] == 2, 10, "the second promotion to apply")
+    wait_for(lambda: len(region_events(c)) == 2, 10, "the second REGION_PROMOTED")
+    epoch = 2
+    loser, winner = "site-1619", "west"  # origin ids below and above east's
+    assert origin_id(loser) < origin_id("east") < origin_id(winner)
+    for older in ((str(epoch - 1), "west"), (str(epoch), loser)):
+        r = cmd(c, "HALYARD", "WAN", "DEMOTE", *older)
+        assert is_error(r, "ERR this cluster's promotion (epoch 2, 'east') wins over"), (older, r)
     assert status(c)["role"] == "primary"
-    assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch + 5), "west") == "OK"
+    assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch), winner) == "OK"
     wait_for(lambda: status(c)["role"] == "passive", 10, "the demotion to apply")
-    wait_for(lambda: len(region_events(c)) == 2, 10, "REGION_DEMOTED")
-    assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch + 5), "west") == 0
+    wait_for(lambda: len(region_events(c)) == 3, 10, "REGION_DEMOTED")
+    assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch), winner) == 0
+    assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch), loser) == 0
+    assert cmd(c, "HALYARD", "WAN", "DEMOTE", str(epoch + 5), "north") == "OK"
+    wait_for(lambda: status(c)["role_epoch"] == epoch + 5, 10, "the later demotion to apply")
+    assert status(c)["role_by"] == "north"
+    wait_for(lambda: len(region_events(c)) == 4, 10, "REGION_DEMOTED by north")
     assert is_error(cmd(c, "SET", "a", "1"), "READONLY this cluster was demoted")
     assert cmd(c, "HALYARD", "WAN", "PROMOTE") == "OK"
     wait_for(lambda: status(c)["role"] == "primary", 10, "the promotion to apply")
-    assert status(c)["role_epoch"] > epoch + 5
-    assert cmd(c, "SET", "a", "1") == "OK"
+    assert status(c)["role_epoch"] == epoch + 6
+    wait_for(lambda: cmd(c, "SET", "a", "1") == "OK", 10, "the partitions to apply it")
     wait_for(lambda: region_events(c) == [("REGION_PROMOTED", "east"),
+                                          ("REGION_PROMOTED", "east"),
                                           ("REGION_DEMOTED", "west"),
+                                          ("REGION_DEMOTED", "north"),
                                           ("REGION_PROMOTED", "east")], 10,
              "the events of each role")
     for bad in (("DEMOTE", "x", "west"), ("DEMOTE", "0", "west"), ("DEMOTE", "5", "a b"),

@@ -104,8 +104,8 @@ def test_block_writes_then_drop_and_resync(pair):
 
 def test_resync_progress_in_halyctl_status(pair):
     """A resync held up by a cut link shows in `halyctl wan status` as a bar at 0% with its
-    phase; healed, it ends at 100% (JSON resync_percent) with the target's content the
-    source's."""
+    phase, and the link down in /health's score and reasons; healed, it ends at 100% (JSON
+    resync_percent) with the target's content the source's, and the reason is gone."""
     east, west, to_west = pair()
     wait_for(lambda: cmd(east, "SET", "k:0", "0") == "OK", 30, "east to take writes")
     with RawConn(east.ports[0], timeout=10.0) as r:
@@ -136,6 +136,11 @@ def test_resync_progress_in_halyctl_status(pair):
     wl = wait_for(lambda: len(health(east)["wanLinks"]) == PARTS and health(east)["wanLinks"],
                   30, "/health to list both partitions' links")
     assert all(x["link"] == "dr" and x["state"] == "down" for x in wl), wl
+    # The link down lowers the node's health score, with the link named (docs/operations.md
+    # "Health score").
+    h = wait_for(lambda: "WAN link 'dr' down (2 partitions)" in health(east)["healthReasons"]
+                 and health(east), 30, "/health to name the link down")
+    assert h["healthScore"] <= 90, h
     to_west.heal()
     wait_same(east, west)
     assert all(p["resync_percent"] == 100 and p["resyncs"] == 1 for p in parts(east))
@@ -146,6 +151,8 @@ def test_resync_progress_in_halyctl_status(pair):
     assert sorted(done) == [0, 1] and sum(e["keys"] for e in done.values()) == 300, done
     wait_for(lambda: all(x["state"] == "up" for x in health(east)["wanLinks"]), 30,
              "/health to show the link up")
+    wait_for(lambda: not any("WAN link" in r for r in health(east)["healthReasons"]), 30,
+             "the link's reason to leave the health score")
 
 
 def wan_events(c):

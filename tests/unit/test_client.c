@@ -595,6 +595,103 @@ static void test_failover_to_the_next_cluster(void **state)
     hyc_core_free(t.k);
 }
 
+#define DEMOTED_ERR                                                                          \
+    "-READONLY this cluster was demoted: cluster 'dr' was promoted to primary in its place " \
+    "(HALYARD WAN PROMOTE, epoch 3); it takes writes from its links only\r\n"
+#define PASSIVE_ERR                                                                               \
+    "-READONLY this cluster is a passive WAN target (wan-passive yes): it takes writes from its " \
+    "links only\r\n"
+
+static void region_cfg(halyard_config *cfg, halyard_cluster *sec, size_t n_failover)
+{
+    test_cfg(cfg, 2);
+    cfg->sessions = 1;
+    cfg->session_ttl_ms = 60000;
+    cfg->failover = sec;
+    cfg->n_failover = n_failover;
+    cfg->cluster_connect_timeout_ms = 1000;
+    assert_null(hyc_config_check(cfg));
+}
+
+/* A write refused -READONLY by a demoted primary moves the client to the next cluster of its
+ * list by itself (a new session there, CHANGED_CLUSTER) and runs there; when every cluster
+ * refuses by its role (passive standbys, none promoted yet) it goes round the list with
+ * growing waits until the deadline, then says the write was not applied and why. Without a
+ * failover cluster the refusal is the answer, at once. */
+static void test_region_refusal_moves_to_the_next_cluster(void **state)
+{
+    (void)state;
+    struct script t;
+    memset(&t, 0, sizeof(t));
+    halyard_cluster sec = {"dr", secondary_addrs, 1};
+    halyard_config cfg;
+    region_cfg(&cfg, &sec, 1);
+    t.k = hyc_core_new(&cfg, 5);
+    t.now = 1000;
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n"); /* the primary's session */
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], INCR1);
+    answer(&t, DEMOTED_ERR);
+    assert_true(run(&t)); /* at once on the secondary, a session there */
+    assert_string_equal(t.sent[t.n_sent - 1], OPEN_FRAME);
+    assert_string_equal(hyc_member(t.k, t.member)->host, "127.0.0.2");
+    assert_int_equal(t.now, 1000);
+    answer(&t, ":4\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1],
+                        "*5\r\n$6\r\nHY.REQ\r\n$1\r\n4\r\n$1\r\n1\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    char text[400];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    assert_string_equal(hyc_cluster_name(t.k), "dr");
+    struct hyc_event ev;
+    int changed = 0;
+    while (hyc_take_event(t.k, &ev)) {
+        changed += ev.ev == HALYARD_EV_CLIENT_CHANGED_CLUSTER && strcmp(ev.cluster, "dr") == 0;
+    }
+    assert_int_equal(changed, 1);
+
+    /* Both clusters passive: round the list, waiting between rounds, then NOT_APPLIED. */
+    uint64_t start = t.now;
+    size_t on_primary = 0, on_secondary = 0;
+    begin(&t, "INCR", "c");
+    while (run(&t)) {
+        const char *sent = t.sent[t.n_sent - 1];
+        t.n_sent = 0;
+        int primary = strcmp(hyc_member(t.k, t.member)->host, "127.0.0.1") == 0;
+        if (strcmp(sent, OPEN_FRAME) == 0 && primary) {
+            answer(&t, ":6\r\n"); /* an older server: the session opens, the write is refused */
+            continue;
+        }
+        on_primary += primary;
+        on_secondary += !primary;
+        /* A passive cluster refuses the session's opening as a write. */
+        answer(&t, primary ? DEMOTED_ERR : PASSIVE_ERR);
+    }
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_NOT_APPLIED);
+    assert_non_null(strstr(text, "READONLY this cluster"));
+    assert_true(t.now >= start + 10000);
+    assert_true(on_primary >= 3 && on_secondary >= 3);
+    /* Waits between rounds: not one attempt per millisecond (backoff up to 200 ms here). */
+    assert_true(on_primary + on_secondary <= 2 * (10000 / 20 + 2));
+    hyc_core_free(t.k);
+
+    /* One cluster: the refusal is the answer. */
+    setup(&t, 1, 5000);
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, ":9\r\n");
+    assert_true(run(&t));
+    answer(&t, DEMOTED_ERR);
+    assert_false(run(&t));
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_REPLY_ERROR);
+    assert_non_null(strstr(text, "READONLY this cluster was demoted"));
+    hyc_core_free(t.k);
+}
+
 /* On the secondary, the client probes the primary at request starts; once the probes have
  * succeeded for failback_after_ms it moves back (CLIENT_CHANGED_CLUSTER, a new session). A
  * failed probe restarts the hysteresis. */
@@ -2083,6 +2180,7 @@ int main(void)
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_config_load),
         cmocka_unit_test(test_failback_after_hysteresis),
+        cmocka_unit_test(test_region_refusal_moves_to_the_next_cluster),
         cmocka_unit_test(test_membership_events),
         cmocka_unit_test(test_sessions_per_partition),
         cmocka_unit_test(test_busy_and_loading_back_off),

@@ -279,6 +279,49 @@ static void test_health_score(void **state)
     free(o);
 }
 
+/* Links between clusters lower the score per link, with the link named: down by 10, an
+ * outbox refusing writes by 20, a minute behind by 5, all links together by 30 at most; a
+ * link up, or lagging a little, changes nothing. */
+static void test_health_wan_links(void **state)
+{
+    (void)state;
+    struct node_observation *o = calloc(1, sizeof(*o));
+    assert_non_null(o);
+    o->has_quorum = 1;
+    o->member_count = 1;
+    o->members[0].is_self = 1;
+    o->members[0].link_up = 1;
+    hy_histo_init_us(&o->wal_fsync);
+    static const char *const links[] = {"dr", "dr", "eu", "eu", "us", "asia"};
+    o->wan_count = 6;
+    for (size_t i = 0; i < o->wan_count; i++) {
+        snprintf(o->wan[i].link, sizeof(o->wan[i].link), "%s", links[i]);
+        o->wan[i].partition = (uint32_t)(i % 2);
+        o->wan[i].lag_ms = 1500; /* lagging a little: no reason */
+        o->wan[i].lag_entries = 3;
+    }
+    struct observe_health h;
+    observe_health_score(o, &h);
+    assert_int_equal(h.node_score, 100);
+    assert_int_equal(h.reason_count, 0);
+    o->wan[1].link_down = 1;
+    observe_health_score(o, &h);
+    assert_int_equal(h.node_score, 90);
+    assert_int_equal(h.reason_count, 1);
+    assert_string_equal(h.reasons[0], "WAN link 'dr' down (1 partitions)");
+    o->wan[2].writes_blocked = o->wan[3].writes_blocked = 1;
+    o->wan[4].lag_ms = 61000;
+    observe_health_score(o, &h);
+    assert_int_equal(h.node_score, 100 - 10 - 20);
+    assert_int_equal(h.reason_count, 2); /* the cap: 30 for every link */
+    assert_string_equal(h.reasons[1], "WAN link 'eu' full: writes refused (2 partitions)");
+    o->wan[2].writes_blocked = o->wan[3].writes_blocked = 0;
+    observe_health_score(o, &h);
+    assert_int_equal(h.node_score, 100 - 10 - 5);
+    assert_string_equal(h.reasons[1], "WAN link 'us' behind by 61 s");
+    free(o);
+}
+
 static void test_health_json_cut_off_and_lag(void **state)
 {
     (void)state;
@@ -339,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_ready_reasons),
         cmocka_unit_test(test_health_json_cut_off_and_lag),
         cmocka_unit_test(test_health_score),
+        cmocka_unit_test(test_health_wan_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,6 +96,33 @@ static void test_link_definitions(void **state)
     assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x KEYS="), &back));
     assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD=* KEYS=a"), &back));
     assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x KEYS=a KEYS=b"), &back));
+    /* TLS (with the CA file its target is checked against, or the member's), after KEYS and
+     * before the rules, once; a definition encodes back to its bytes. */
+    l.tls = 1;
+    strcpy(l.tls_ca, "/etc/halyard/dr-ca.crt");
+    hy_buf_reset(&b);
+    wan_link_encode(&l, &b);
+    static const char with_tls[] =
+        "active-active h1:1,h2:2  KEYS=user:* TLS=/etc/halyard/dr-ca.crt PUT_IF_ABSENT=";
+    assert_int_equal(b.len, strlen(with_tls) + strlen("session:* EXPIRATION_TIME=a=b"));
+    assert_memory_equal(b.data, with_tls, strlen(with_tls));
+    assert_true(wan_link_decode(S("dr"), b.data, b.len, &back));
+    assert_true(back.tls);
+    assert_string_equal(back.tls_ca, "/etc/halyard/dr-ca.crt");
+    assert_int_equal(back.nrules, 2);
+    assert_true(wan_link_decode(S("dr"), S("active-passive h:1 x TLS"), &back));
+    assert_true(back.tls);
+    assert_string_equal(back.tls_ca, "");
+    struct hy_buf again;
+    hy_buf_init(&again);
+    wan_link_encode(&back, &again);
+    assert_int_equal(again.len, strlen("active-passive h:1 x TLS"));
+    hy_buf_free(&again);
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x TLS="), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x TLS TLS"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x TLSX"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-passive h:1 x TLS KEYS=a"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD=* TLS"), &back));
     hy_buf_free(&b);
 }
 
@@ -231,12 +258,12 @@ static void encode_incr(struct hy_buf *out, const char *k)
     store_entry_encode(&e, out);
 }
 
-/* Applies a WAN_APPLY entry holding batch; returns the reply text. */
-static const char *apply_batch(struct store *s, const struct wan_batch *b)
+/* Applies an entry of op with one argument; returns the reply text. */
+static const char *apply_one(struct store *s, enum store_op op, const uint8_t *arg, size_t len)
 {
     static char text[256];
-    struct store_arg a[1] = {{b->buf.data, b->buf.len}};
-    struct store_entry e = {.op = STORE_OP_WAN_APPLY, .expire_at_ms = -1, .argc = 1, .argv = a};
+    struct store_arg a[1] = {{arg, len}};
+    struct store_entry e = {.op = op, .expire_at_ms = -1, .argc = 1, .argv = a};
     struct hy_buf entry, out;
     hy_buf_init(&entry);
     hy_buf_init(&out);
@@ -247,6 +274,12 @@ static const char *apply_batch(struct store *s, const struct wan_batch *b)
     hy_buf_free(&entry);
     hy_buf_free(&out);
     return text;
+}
+
+/* Applies a WAN_APPLY entry holding batch; returns the reply text. */
+static const char *apply_batch(struct store *s, const struct wan_batch *b)
+{
+    return apply_one(s, STORE_OP_WAN_APPLY, b->buf.data, b->buf.len);
 }
 
 static const char *get(struct store *s, const char *k)
@@ -327,6 +360,75 @@ static void test_store_applies_once(void **state)
     hy_buf_free(&e1);
     hy_buf_free(&e2);
     hy_buf_free(&e3);
+    store_destroy(t);
+    store_destroy(s);
+}
+
+static const char *apply_fence(struct store *s, const char *epoch)
+{
+    return apply_one(s, STORE_OP_WAN_FENCE, (const uint8_t *)epoch, strlen(epoch));
+}
+
+/* A partition that applied its cluster's promotion (STORE_OP_WAN_FENCE) refuses the
+ * active-passive batches after it, whatever their source, and applies those before it; an
+ * active-active batch still applies; the fence survives a snapshot, and once lifted (0, the
+ * cluster demoted) active-passive batches apply again from where they were. */
+static void test_promotion_fence(void **state)
+{
+    (void)state;
+    struct store_config cfg = {.seed = 1, .maxmemory_samples = 5};
+    struct store *s = store_create(&cfg, NULL);
+    struct hy_buf e1, e2;
+    hy_buf_init(&e1);
+    hy_buf_init(&e2);
+    encode_incr(&e1, "n");
+    encode_set(&e2, "k", "from-east");
+    struct wan_batch b1, b2, aa;
+    wan_batch_init(&b1, "east", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&b1, 10, e1.data, e1.len), HY_OK);
+    wan_batch_init(&b2, "east", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&b2, 11, e2.data, e2.len), HY_OK);
+    assert_int_equal(store_wan_fence(s), 0);
+    assert_string_equal(apply_batch(s, &b1), ":10\r\n"); /* taken before the promotion */
+    assert_string_equal(apply_fence(s, "3"), "+OK\r\n");
+    assert_int_equal(store_wan_fence(s), 3);
+    const char *r = apply_batch(s, &b2);
+    assert_non_null(strstr(r, "-ERR this partition applied its cluster's promotion (epoch 3)"));
+    assert_null(get(s, "k"));
+    assert_int_equal(store_wan_applied(s, "east", 0), 10);
+    /* Active-active: no primary in that mode, its batches apply. */
+    struct hy_buf ext;
+    hy_buf_init(&ext);
+    wan_batch_ext_encode(&ext, "dr", NULL, 0);
+    wan_batch_init_ext(&aa, "north", 0, 1 << 20, 100, ext.data, ext.len);
+    assert_int_equal(wan_batch_add(&aa, 4, e1.data, e1.len), HY_OK);
+    assert_string_equal(apply_batch(s, &aa), ":4\r\n");
+    /* Malformed epochs change nothing. */
+    assert_non_null(strstr(apply_fence(s, "x"), "-ERR invalid fence epoch"));
+    assert_non_null(strstr(apply_fence(s, "-1"), "-ERR invalid fence epoch"));
+    assert_int_equal(store_wan_fence(s), 3);
+
+    struct hy_buf snap;
+    hy_buf_init(&snap);
+    store_snapshot_encode(s, &snap);
+    struct store *t = store_create(&cfg, NULL);
+    assert_int_equal(store_snapshot_decode(t, snap.data, snap.len), HY_OK);
+    assert_int_equal(store_digest(s), store_digest(t));
+    assert_int_equal(store_wan_fence(t), 3);
+    assert_non_null(strstr(apply_batch(t, &b2), "-ERR this partition applied"));
+    /* Demoted: the fence goes, and the link's stream resumes after what it had applied. */
+    assert_string_equal(apply_fence(t, "0"), "+OK\r\n");
+    assert_int_equal(store_wan_fence(t), 0);
+    assert_string_equal(apply_batch(t, &b2), ":11\r\n");
+    assert_string_equal(get(t, "k"), "from-east");
+
+    hy_buf_free(&snap);
+    hy_buf_free(&ext);
+    wan_batch_free(&aa);
+    wan_batch_free(&b1);
+    wan_batch_free(&b2);
+    hy_buf_free(&e1);
+    hy_buf_free(&e2);
     store_destroy(t);
     store_destroy(s);
 }
@@ -975,8 +1077,9 @@ static void test_resync_batches(void **state)
     store_destroy(dst);
 }
 
-/* A region role survives its encoding, malformed ones are refused, the later promotion wins,
- * and a target's -DEMOTED refusal is read back by the sender. */
+/* A region role survives its encoding, malformed ones are refused, the later promotion wins
+ * (a tie of epochs goes to one of the two names, alike from both sides), and a target's
+ * -DEMOTED refusal is read back by the sender. */
 static void test_region_roles(void **state)
 {
     (void)state;
@@ -1004,14 +1107,36 @@ static void test_region_roles(void **state)
         assert_true(!ok || cut > strlen("primary 1765000000123 "));
     }
 
-    struct wan_role none = {0}, prim = {.kind = WAN_ROLE_PRIMARY, .epoch = 10},
-                    pas = {.kind = WAN_ROLE_PASSIVE, .epoch = 10};
-    assert_true(wan_role_yields(&none, 1));
-    assert_true(wan_role_yields(&prim, 11));  /* a later promotion elsewhere wins */
-    assert_false(wan_role_yields(&prim, 10)); /* not an earlier or equal one */
-    assert_false(wan_role_yields(&prim, 9));
-    assert_true(wan_role_yields(&pas, 11));  /* passive for a newer primary */
-    assert_false(wan_role_yields(&pas, 10)); /* already passive for this one */
+    struct wan_role none = {0}, prim = {.kind = WAN_ROLE_PRIMARY, .epoch = 10, .by = "east"},
+                    pas = {.kind = WAN_ROLE_PASSIVE, .epoch = 10, .by = "west"};
+    assert_true(wan_role_yields(&none, 1, "west"));
+    assert_true(wan_role_yields(&prim, 11, "west"));  /* a later promotion elsewhere wins */
+    assert_false(wan_role_yields(&prim, 10, "east")); /* not the same one */
+    assert_false(wan_role_yields(&prim, 9, "west"));  /* nor an earlier one */
+    assert_true(wan_role_yields(&pas, 11, "west"));   /* passive for a newer primary */
+    assert_false(wan_role_yields(&pas, 10, "west"));  /* already passive for this one */
+    assert_false(wan_role_yields(&pas, 9, "east"));
+    /* Two promotions of one epoch: exactly one wins, the same one seen from either side, by
+     * the origin ids of the names (it fails when a tie yields, or never yields, both ways). */
+    static const char *const names[] = {"east", "west", "eu-1", "us-2", "a", "b", "dr.site"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        for (size_t j = 0; j < sizeof(names) / sizeof(names[0]); j++) {
+            struct wan_role pi = {.kind = WAN_ROLE_PRIMARY, .epoch = 7};
+            struct wan_role pj = {.kind = WAN_ROLE_PRIMARY, .epoch = 7};
+            strcpy(pi.by, names[i]);
+            strcpy(pj.by, names[j]);
+            int i_yields = wan_role_yields(&pi, 7, names[j]);
+            int j_yields = wan_role_yields(&pj, 7, names[i]);
+            assert_int_equal(i_yields + j_yields, i == j ? 0 : 1);
+            uint32_t oi = wan_origin_id(names[i], strlen(names[i]));
+            uint32_t oj = wan_origin_id(names[j], strlen(names[j]));
+            assert_int_equal(i_yields, oi < oj);
+            assert_int_equal(wan_promotion_cmp(7, names[i], 7, names[j]),
+                             -wan_promotion_cmp(7, names[j], 7, names[i]));
+        }
+    }
+    /* A later epoch wins whatever the names. */
+    assert_true(wan_promotion_cmp(8, "a", 7, "b") > 0 && wan_promotion_cmp(7, "b", 8, "a") < 0);
 
     uint64_t epoch;
     char by[WAN_NAME_MAX + 1];
@@ -1056,6 +1181,7 @@ int main(void)
         cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_shipper),
         cmocka_unit_test(test_store_applies_once),
+        cmocka_unit_test(test_promotion_fence),
         cmocka_unit_test(test_tap),
         cmocka_unit_test(test_nested_batch_refused),
         cmocka_unit_test(test_merge_decide),
