@@ -657,11 +657,8 @@ const char *node_drain_outcome(const struct hy_node *n)
  * that aborted (the target was not caught up in time) is tried again. */
 void node_drain_step(struct hy_node *n, uint64_t now_ms)
 {
-    if (n->drain_handoff && !n->draining) {
-        int stuck, left = partmap_handoff_left(n, &stuck);
-        if (left != 0) {
-            return; /* its replicas still move off (or the mark is not recorded yet) */
-        }
+    int stuck = 0, left = n->drain_handoff && !n->draining ? partmap_handoff_left(n, &stuck) : 1;
+    if (left == 0) { /* else its replicas still move off (or the mark is not recorded yet) */
         hy_log(n->log, HY_LOG_INFO, "drain: %s; handing leadership over",
                stuck ? "too few members would remain for the replication factor, the "
                        "replicas stay"

@@ -311,20 +311,31 @@ int partmap_handoff_possible(const struct hy_node *n)
     }
     raft_id members[RAFT_SERVERS_MAX];
     size_t count = replica_members(n, members), others = 0;
+    int member = 0;
     for (size_t i = 0; i < count; i++) {
+        member |= members[i] == n->meta->raft.cfg.id;
         others += members[i] != n->meta->raft.cfg.id && !id_leaving(n, members[i]);
     }
-    return others >= partmap_replication_factor(n);
+    /* A member removed, or an observer, holds no replica placement could move. */
+    return member && others >= partmap_replication_factor(n);
 }
 
 int partmap_handoff_left(const struct hy_node *n, int *stuck)
 {
     *stuck = 0;
+    raft_id self = n->meta->raft.cfg.id, members[RAFT_SERVERS_MAX];
+    size_t count = replica_members(n, members);
+    int member = 0;
+    for (size_t i = 0; i < count; i++) {
+        member |= members[i] == self;
+    }
+    if (!member) {
+        return 0; /* removed meanwhile (its removal moves its replicas), or an observer */
+    }
     if (!partmap_leaving(n, n->cfg->node_id)) {
         return -1;
     }
-    raft_id self = n->meta->raft.cfg.id, members[RAFT_SERVERS_MAX];
-    size_t count = placement_members(n, members);
+    count = placement_members(n, members);
     int placed = 0;
     for (size_t i = 0; i < count; i++) {
         placed |= members[i] == self;
