@@ -206,6 +206,7 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     c->block_group = x->group->id;
     c->block_hold = 1;
     c->block_state = NODE_BLOCK_WAITING;
+    c->pop_root = 0; /* waiting again: no pop of its own under way */
     c->block_seen = x->group->applied;
     x->node->block_any = 1;
     return 1;
@@ -584,26 +585,108 @@ static void hold_fed(struct hy_node *n)
     n->replied_count = 0;
 }
 
-/* Held clients whose pops have all applied (or failed) get their replies and go on. */
-static void release_held(struct hy_node *n)
+/* ---- a push through a follower -------------------------------------------------------------
+ *
+ * A follower's blocked clients wait on its replica, and their pops are forwarded like any
+ * write (above): the leader answers a push the follower forwarded before this replica even
+ * applied it, let alone woke the clients it feeds. So while some client here waits on the
+ * group, the reply to a forwarded write is held: until this replica applied the leader's
+ * applied index that came with it (the write's entry, at least), the wake pass after it ran,
+ * and the pops that woke here with a root at or before that index are answered. A pop's root
+ * is the earliest entry of the pass that woke it; a pop's own reply is held the same way while
+ * others wait (a chain of BLMOVEs: "Linked LMOVEs"), so a push waits for the whole chain. The
+ * wait is bounded by request-timeout-ms (a pop lost with its leader is run again meanwhile). */
+
+/* Whether a client of this node waits on g (its next forwarded write may feed it). */
+static int follower_interest(const struct hy_node *n, const struct node_group *g)
 {
-    if (n->held_count == 0) {
-        return;
+    if (!n->block_any) {
+        return 0;
     }
-    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
-        if (!c->held) {
-            continue;
+    for (const struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (c->block_state == NODE_BLOCK_WAITING && c->block_group == g->id) {
+            return 1;
         }
-        const struct node_group *g = node_group_get(n, c->held_group);
-        if (g != NULL && pops_pending(g, c->held_index)) {
-            continue;
-        }
-        c->held = 0;
-        n->held_count--;
-        hy_buf_append(&c->out, c->held_out.data, c->held_out.len);
-        hy_buf_reset(&c->held_out);
-        replica_mark_ready(n, c);
     }
+    return 0;
+}
+
+int node_block_hold_forwarded(struct hy_node *n, struct node_client *c, struct node_group *g,
+                              uint64_t index, const uint8_t *data, size_t len, uint64_t now_ms)
+{
+    if (index == 0 || c->is_proxy || c->held || !follower_interest(n, g)) {
+        return 0;
+    }
+    hy_buf_append(&c->held_out, data, len);
+    c->held = 1;
+    c->held_follower = 1;
+    c->held_group = g->id;
+    c->held_index = index;
+    c->held_since_ms = now_ms;
+    n->held_count++;
+    return 1;
+}
+
+/* Whether a pop woken here (other than self's) with a root at or before index is under way. */
+static int follower_pops_pending(const struct hy_node *n, uint32_t group, uint64_t index,
+                                 const struct node_client *self)
+{
+    for (const struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (c != self && c->pop_root != 0 && c->pop_root <= index && c->block_group == group) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether held client c may have its replies now. */
+static int held_done(const struct hy_node *n, const struct node_client *c, uint64_t now_ms)
+{
+    const struct node_group *g = node_group_get(n, c->held_group);
+    if (g == NULL) {
+        return 1;
+    }
+    if (!c->held_follower) {
+        return !pops_pending(g, c->held_index);
+    }
+    if (now_ms >= c->held_since_ms + (uint64_t)n->cfg->request_timeout_ms) {
+        return 1; /* a bound, not an answer: a pop lost with its leader runs again meanwhile */
+    }
+    return g->applied >= c->held_index && !follower_pops_pending(n, g->id, c->held_index, c);
+}
+
+/* Held clients whose pops have all applied (or failed) get their replies and go on; again
+ * while one went (a held pop's release may free the push that fed it). */
+static void release_held(struct hy_node *n, uint64_t now_ms)
+{
+    int again = 1;
+    while (again && n->held_count > 0) {
+        again = 0;
+        for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+            if (!c->held || !held_done(n, c, now_ms)) {
+                continue;
+            }
+            again |= c->pop_root != 0;
+            int follower = c->held_follower;
+            c->held = 0;
+            c->held_follower = 0;
+            c->pop_root = 0;
+            n->held_count--;
+            hy_buf_append(&c->out, c->held_out.data, c->held_out.len);
+            hy_buf_reset(&c->held_out);
+            replica_mark_ready(n, c);
+            if (follower) {
+                /* Its next requests (a forward's reply or a timer got here: no pass of the
+                 * ready clients follows, as one does after an apply). */
+                node_client_process(n, c, now_ms);
+            }
+        }
+    }
+}
+
+void node_block_release(struct hy_node *n, uint64_t now_ms)
+{
+    release_held(n, now_ms);
 }
 
 /* Clients waiting on groups that applied entries since they looked run again; those past
@@ -648,13 +731,15 @@ static void wake_waiting(struct hy_node *n, uint64_t now_ms)
         c->block_seen = g->applied;
         struct node_waiter *before = c->last_waiter;
         node_client_process(n, c, now_ms);
+        /* Fed by this pass's entries (or, if none applied here in it, by what applied
+         * before, which is no later). */
+        uint64_t root = g->wake_root_pass == n->wake_pass ? g->wake_root : g->applied;
         if (c->block_state == NODE_BLOCK_POPPING && c->last_waiter != NULL &&
             c->last_waiter != before) {
-            /* Its pop is proposed: fed by this pass's entries (or, if none applied here in
-             * it, by what applied before, which is no later). */
-            c->last_waiter->wake_root =
-                g->wake_root_pass == n->wake_pass ? g->wake_root : g->applied;
+            c->last_waiter->wake_root = root; /* its pop is proposed */
             g->wake_popped_pass = n->wake_pass;
+        } else if (c->block_state == NODE_BLOCK_NONE && (c->forwarding || c->blocked_on_read)) {
+            c->pop_root = root; /* a follower's pop, on its way to the leader */
         }
         replica_mark_ready(n, c);
     }
@@ -665,6 +750,6 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
 {
     wake_waiting(n, now_ms);
     hold_fed(n);
-    release_held(n);
+    release_held(n, now_ms);
     n->wake_pass++;
 }

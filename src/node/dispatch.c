@@ -585,6 +585,14 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
          * and an error is a failed call, not a rejected one, as Redis counts it. */
         return 1;
     }
+    if (needs_leader && !replica_is_leader(x->group) && !c->is_proxy &&
+        n->cfg->maxmemory_policy == STORE_NOEVICTION && node_group_raft_view(x->group) &&
+        node_refuse_oom(x, d)) {
+        /* maxmemory is each node's own limit, as in Redis Cluster, and this node holds the
+         * partition too: over it, it refuses what it would have to take (with an evicting
+         * policy the leader makes room, and its deletions reach this replica). */
+        return 0;
+    }
     if (needs_leader && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it

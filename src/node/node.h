@@ -137,6 +137,14 @@ struct node_client {
     uint32_t held_group;
     uint64_t held_index;
     struct hy_buf held_out;
+    /* blocking.c, "A push through a follower": held by a follower, its forwarded write's
+     * reply waits for this replica to apply held_index (the leader's applied index that came
+     * with it) and for the pops it woke here; held_since_ms bounds the wait. pop_root: its
+     * blocking pop, woken here, is on its way through the leader (or held so): the earliest
+     * index of the writes that fed it (0: none). */
+    int held_follower;
+    uint64_t held_since_ms;
+    uint64_t pop_root;
     uint64_t replied_pass; /* the node's wake_pass in which its first reply was noted, */
     size_t replied_slot;   /* and where (the node's replied list) */
     int reply_mode;        /* enum node_reply_mode: CLIENT REPLY */

@@ -1196,6 +1196,14 @@ struct hy_buf *node_client_out(struct node_client *c);
 void node_block_note_apply(struct node_group *g, uint64_t index, const struct node_waiter *w,
                            struct node_client *c, size_t mark);
 void node_block_client_gone(struct hy_node *n, struct node_client *c);
+/* A follower got the reply (data, len) to c's write forwarded in g, with the leader's applied
+ * index after it (0: none): returns 1 when the reply is held (blocking.c, "A push through a
+ * follower"), 0 when the caller delivers it. */
+int node_block_hold_forwarded(struct hy_node *n, struct node_client *c, struct node_group *g,
+                              uint64_t index, const uint8_t *data, size_t len, uint64_t now_ms);
+/* Held clients whose pops have all been answered get their replies (node_block_wake does
+ * it too; a forward's reply calls it, as the last pop answered may free them). */
+void node_block_release(struct hy_node *n, uint64_t now_ms);
 /* A waiting client answers now: its timeout's null, or -UNBLOCKED (CLIENT UNBLOCK). */
 void node_block_unblock(struct hy_node *n, struct node_client *c, int error, uint64_t now_ms);
 

@@ -173,7 +173,19 @@ def test_push_is_answered_after_the_pops_it_fed(srv):
     right behind the push; and a WATCH of the list a BRPOPLPUSH filled aborts the EXEC sent
     after the push's reply. Several rounds: a reply sent before the pops (the bug) is caught by
     most of them, not by all."""
-    with srv.raw() as rd1, srv.raw() as rd2, srv.raw() as wc, srv.raw() as r:
+    check_push_answered_after_pops(srv.raw)
+
+
+def test_push_through_a_follower_is_answered_after_the_pops_it_fed(cluster):
+    """The same through a follower, whose blocked clients wait on its replica and whose pops
+    and push all go to the leader: the push's reply, back from the leader, waits on the
+    follower until its replica applied the push and the pops it woke there were answered."""
+    follower = (cluster.leader() + 1) % 3
+    check_push_answered_after_pops(lambda: RawConn(cluster.ports[follower], timeout=20))
+
+
+def check_push_answered_after_pops(connect):
+    with connect() as rd1, connect() as rd2, connect() as wc, connect() as r:
         for i in range(6):
             l1, l2, l3 = "{c%d}:1" % i, "{c%d}:2" % i, "{c%d}:3" % i
             rd1.send(rd1.encode("BLMOVE", l1, l2, "RIGHT", "LEFT", 0))
