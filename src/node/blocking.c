@@ -496,8 +496,9 @@ static int by_block_order(const void *a, const void *b)
  * that pop's root: so a chain of pops keeps the root of the push that started it, while pops
  * that later writes fed have later roots and never hold an earlier writer. A held client runs
  * nothing more until it is released (its replies stay in order), and what its pending writes
- * answer meanwhile joins the held replies. Only a leader's own clients are held: a follower's
- * forwards are answered as before. */
+ * answer meanwhile joins the held replies. A follower's forward is held the same way (its
+ * reply goes back once released, proxy_maybe_finish), so a client of the follower that
+ * pushed reads what the pops on the leader did. */
 
 struct hy_buf *node_client_out(struct node_client *c)
 {
@@ -513,7 +514,7 @@ void node_block_note_apply(struct node_group *g, uint64_t index, const struct no
         g->wake_root = root;
         g->wake_root_pass = n->wake_pass;
     }
-    if (c == NULL || c->is_proxy || c->scatter_parent != NULL || c->is_scatter_orphan) {
+    if (c == NULL || c->scatter_parent != NULL || c->is_scatter_orphan) {
         return;
     }
     if (c->held) {

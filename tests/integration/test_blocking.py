@@ -209,3 +209,26 @@ def check_push_answered_after_pops(connect):
             assert r.cmd("LPUSH", src, "element") == 1
             assert wc.cmd("EXEC") is None, "round %d: the watched list changed" % i
             assert rd1.read() == b"element"
+
+
+def test_push_through_a_follower_waits_for_pops_on_the_leader(cluster):
+    """Clients blocked on the leader, the push sent to a follower: the leader holds its reply
+    to the forward until the pops it fed (a chain of two BLMOVEs) applied, so the follower's
+    client, answered, reads the element at the end of the chain (piped behind the push)."""
+    lead = cluster.leader()
+    follower = (lead + 1) % 3
+    with RawConn(cluster.ports[lead], timeout=20) as rd1, \
+            RawConn(cluster.ports[lead], timeout=20) as rd2, \
+            RawConn(cluster.ports[lead]) as probe, RawConn(cluster.ports[follower]) as r:
+        for i in range(6):
+            l1, l2, l3 = "{f%d}:1" % i, "{f%d}:2" % i, "{f%d}:3" % i
+            rd1.send(rd1.encode("BLMOVE", l1, l2, "RIGHT", "LEFT", 0))
+            wait_for(lambda: b"blocked_clients:1" in probe.cmd("INFO", "clients"), 5,
+                     "rd1 to block")
+            rd2.send(rd2.encode("BLMOVE", l2, l3, "LEFT", "RIGHT", 0))
+            wait_for(lambda: b"blocked_clients:2" in probe.cmd("INFO", "clients"), 5,
+                     "rd2 to block")
+            r.send(r.encode("RPUSH", l1, "foo") + r.encode("LRANGE", l3, 0, -1))
+            assert r.read() == 1
+            assert r.read() == [b"foo"], "round %d: the pops had not applied" % i
+            assert rd1.read() == b"foo" and rd2.read() == b"foo"
