@@ -22,6 +22,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
@@ -166,6 +167,21 @@ void node_block_stream(struct cmd_ctx *x, uint64_t timeout_ms, int ready,
 
 static int mpop_syntax_ok(struct cmd_ctx *x, const struct block_keys *k);
 
+/* Notes the keys c waits on (node_block_feeds_waiter compares a forwarded write's). */
+static void note_waited_keys(struct node_client *c, const struct resp_arg *argv,
+                             const struct block_keys *k)
+{
+    if (k->count > NODE_BLOCK_KEYS_MAX) {
+        c->block_key_count = NODE_BLOCK_KEYS_ANY;
+        return;
+    }
+    for (size_t i = 0; i < k->count; i++) {
+        const struct resp_arg *a = &argv[k->first + i];
+        c->block_key_hash[i] = hy_crc64(0, a->ptr, a->len);
+    }
+    c->block_key_count = (uint32_t)k->count;
+}
+
 /* A follower's client: wait here until this replica shows data (returns 1), then forward. */
 int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
 {
@@ -173,12 +189,13 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     if (!(d->flags & CMD_BLOCKING) || c->is_proxy || x->node->capture != NULL) {
         return 0;
     }
-    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
-        return node_xread_follower_wait(x, d);
-    }
     struct block_keys k;
     size_t timeout_at;
     node_block_shape(d, x->argc, x->argv, &k.first, &k.count, &timeout_at);
+    note_waited_keys(c, x->argv, &k);
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        return node_xread_follower_wait(x, d);
+    }
     if (k.count == 0) {
         return 0; /* malformed: the leader answers the error */
     }
@@ -590,20 +607,57 @@ static void hold_fed(struct hy_node *n)
  *
  * A follower's blocked clients wait on its replica, and their pops are forwarded like any
  * write (above): the leader answers a push the follower forwarded before this replica even
- * applied it, let alone woke the clients it feeds. So while some client here waits on the
- * group, the reply to a forwarded write is held: until this replica applied the leader's
- * applied index that came with it (the write's entry, at least), the wake pass after it ran,
- * and the pops that woke here with a root at or before that index are answered. A pop's root
- * is the earliest entry of the pass that woke it; a pop's own reply is held the same way while
- * others wait (a chain of BLMOVEs: "Linked LMOVEs"), so a push waits for the whole chain. The
- * wait is bounded by request-timeout-ms (a pop lost with its leader is run again meanwhile). */
+ * applied it, let alone woke the clients it feeds. So the reply to a forwarded write of a key
+ * some client here waits on (as it was forwarded: node_block_feeds_waiter) is held until this
+ * replica applied the leader's applied index that came with it (the write's entry, at least),
+ * the wake pass after it ran, and the pops that woke here with a root at or before that index
+ * are answered. A pop's root is the earliest entry of the pass that woke it; a pop's own reply
+ * is held the same way while others wait on its keys (a chain of BLMOVEs: "Linked LMOVEs"),
+ * so a push waits for the whole chain. Writes of other keys are answered at once. The wait is
+ * bounded by request-timeout-ms (a pop lost with its leader is run again meanwhile). */
 
-/* Whether a client of this node waits on g (its next forwarded write may feed it). */
-static int follower_interest(const struct hy_node *n, const struct node_group *g)
+struct feeds_ctx {
+    const struct hy_node *n;
+    uint32_t group;
+};
+
+/* 0 (stop) when a client of this node waits on key in the group (or on more keys than it
+ * noted). A hash collision only holds a reply for nothing. */
+static int key_not_waited_cb(const void *ctx, const struct resp_arg *key)
+{
+    const struct feeds_ctx *f = ctx;
+    uint64_t h = hy_crc64(0, key->ptr, key->len);
+    for (const struct node_client *c = f->n->clients; c != NULL; c = c->next) {
+        if (c->block_state != NODE_BLOCK_WAITING || c->block_group != f->group) {
+            continue;
+        }
+        if (c->block_key_count == NODE_BLOCK_KEYS_ANY) {
+            return 0;
+        }
+        for (uint32_t i = 0; i < c->block_key_count; i++) {
+            if (c->block_key_hash[i] == h) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+int node_block_feeds_waiter(const struct hy_node *n, const struct node_group *g,
+                            const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
 {
     if (!n->block_any) {
-        return 0;
+        return 0; /* nobody waits: the common case costs nothing */
     }
+    struct feeds_ctx f = {n, g->id};
+    if (d->handler != cmd_hy_req) {
+        int rc = node_keys_each(d, argc, argv, key_not_waited_cb, &f);
+        if (rc >= 0) {
+            return rc == 0;
+        }
+    }
+    /* A command without key columns (EXEC, a session's HY.REQ) may write any key: it is held
+     * whenever someone waits in the group. */
     for (const struct node_client *c = n->clients; c != NULL; c = c->next) {
         if (c->block_state == NODE_BLOCK_WAITING && c->block_group == g->id) {
             return 1;
@@ -615,7 +669,7 @@ static int follower_interest(const struct hy_node *n, const struct node_group *g
 int node_block_hold_forwarded(struct hy_node *n, struct node_client *c, struct node_group *g,
                               uint64_t index, const uint8_t *data, size_t len, uint64_t now_ms)
 {
-    if (index == 0 || c->is_proxy || c->held || !follower_interest(n, g)) {
+    if (index == 0 || c->is_proxy || c->held) {
         return 0;
     }
     hy_buf_append(&c->held_out, data, len);
@@ -739,8 +793,12 @@ static void wake_waiting(struct hy_node *n, uint64_t now_ms)
             c->last_waiter != before) {
             c->last_waiter->wake_root = root; /* its pop is proposed */
             g->wake_popped_pass = n->wake_pass;
-        } else if (c->block_state == NODE_BLOCK_NONE && (c->forwarding || c->blocked_on_read)) {
-            c->pop_root = root; /* a follower's pop, on its way to the leader */
+        } else if (c->block_state == NODE_BLOCK_NONE &&
+                   (c->forwarding || (c->blocked_on_read && c->ryw_wait))) {
+            /* A follower's pop, on its way to the leader (or first waiting for this replica
+             * to apply what was acknowledged: then forwarded, or waiting again). Not a read
+             * answered here (a follower's XREAD): nothing would clear its root. */
+            c->pop_root = root;
         }
         replica_mark_ready(n, c);
     }

@@ -554,6 +554,7 @@ int proxy_forward_to(struct cmd_ctx *x, const struct node_member *leader)
     x->client->block_fwd_deadline_ms = x->client->block_fwd_order = 0;
     if (f->is_write) {
         forward_slot(x, f);
+        f->feeds_waiter = node_block_feeds_waiter(n, x->group, x->cmd, x->argc, x->argv);
     }
     encode_request(x, 0, 0, &f->req);
     struct hy_buf frame;
@@ -894,7 +895,7 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         /* Counted where the client got it, as Redis counts the errors it replies (INFO
          * errorstats); the leader counts it too, as its own reply. */
         node_note_reply(n, data, len);
-        if (!f->is_write ||
+        if (!f->feeds_waiter ||
             !node_block_hold_forwarded(n, f->client, g, applied, data, len, now_ms)) {
             hy_buf_append(&f->client->out, data, len);
         }
