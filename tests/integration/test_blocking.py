@@ -232,3 +232,23 @@ def test_push_through_a_follower_waits_for_pops_on_the_leader(cluster):
             assert r.read() == 1
             assert r.read() == [b"foo"], "round %d: the pops had not applied" % i
             assert rd1.read() == b"foo" and rd2.read() == b"foo"
+
+
+def test_exec_through_a_follower_is_answered_after_the_pop_it_fed(cluster):
+    """EXEC names no keys of its own (the command table has no key columns for it), so a
+    follower holds its reply whenever one of its clients waits in the partition: once the
+    transaction that pushed is answered, the follower's blocked BLMOVE has moved the element,
+    read right behind the EXEC."""
+    follower = (cluster.leader() + 1) % 3
+    with RawConn(cluster.ports[follower], timeout=20) as rd, \
+            RawConn(cluster.ports[follower]) as r:
+        for i in range(6):
+            src, dst = "{x%d}:src" % i, "{x%d}:dst" % i
+            rd.send(rd.encode("BLMOVE", src, dst, "LEFT", "RIGHT", 0))
+            wait_for(lambda: b"blocked_clients:1" in r.cmd("INFO", "clients"), 5, "rd to block")
+            assert r.cmd("MULTI") == "OK"
+            assert r.cmd("RPUSH", src, "e") == "QUEUED"
+            r.send(r.encode("EXEC") + r.encode("LRANGE", dst, 0, -1))
+            assert r.read() == [1]
+            assert r.read() == [b"e"], "round %d: the pop had not applied" % i
+            assert rd.read() == b"e"
