@@ -722,7 +722,7 @@ static void release_held(struct hy_node *n, uint64_t now_ms)
                 continue;
             }
             again |= c->pop_root != 0;
-            int follower = c->held_follower;
+            int process = c->held_follower || c->is_proxy;
             c->held = 0;
             c->held_follower = 0;
             c->pop_root = 0;
@@ -730,9 +730,11 @@ static void release_held(struct hy_node *n, uint64_t now_ms)
             hy_buf_append(&c->out, c->held_out.data, c->held_out.len);
             hy_buf_reset(&c->held_out);
             replica_mark_ready(n, c);
-            if (follower) {
-                /* Its next requests (a forward's reply or a timer got here: no pass of the
-                 * ready clients follows, as one does after an apply). */
+            if (process) {
+                /* Its next requests (a forward's reply or a timer may have got here: no pass
+                 * of the ready clients follows, as one does after an apply). A follower's
+                 * forward has its HY.APPLIED behind the held write: answered now, the reply
+                 * can go back (proxy_maybe_finish waits for an empty input). */
                 node_client_process(n, c, now_ms);
             }
         }
