@@ -22,6 +22,7 @@
 
 #include "common/alloc.h"
 #include "common/assert.h"
+#include "common/crc.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
 
@@ -166,6 +167,21 @@ void node_block_stream(struct cmd_ctx *x, uint64_t timeout_ms, int ready,
 
 static int mpop_syntax_ok(struct cmd_ctx *x, const struct block_keys *k);
 
+/* Notes the keys c waits on (node_block_feeds_waiter compares a forwarded write's). */
+static void note_waited_keys(struct node_client *c, const struct resp_arg *argv,
+                             const struct block_keys *k)
+{
+    if (k->count > NODE_BLOCK_KEYS_MAX) {
+        c->block_key_count = NODE_BLOCK_KEYS_ANY;
+        return;
+    }
+    for (size_t i = 0; i < k->count; i++) {
+        const struct resp_arg *a = &argv[k->first + i];
+        c->block_key_hash[i] = hy_crc64(0, a->ptr, a->len);
+    }
+    c->block_key_count = (uint32_t)k->count;
+}
+
 /* A follower's client: wait here until this replica shows data (returns 1), then forward. */
 int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
 {
@@ -173,12 +189,13 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     if (!(d->flags & CMD_BLOCKING) || c->is_proxy || x->node->capture != NULL) {
         return 0;
     }
-    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
-        return node_xread_follower_wait(x, d);
-    }
     struct block_keys k;
     size_t timeout_at;
     node_block_shape(d, x->argc, x->argv, &k.first, &k.count, &timeout_at);
+    note_waited_keys(c, x->argv, &k);
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        return node_xread_follower_wait(x, d);
+    }
     if (k.count == 0) {
         return 0; /* malformed: the leader answers the error */
     }
@@ -206,6 +223,7 @@ int node_block_follower_wait(struct cmd_ctx *x, const struct cmd_def *d)
     c->block_group = x->group->id;
     c->block_hold = 1;
     c->block_state = NODE_BLOCK_WAITING;
+    c->pop_root = 0; /* waiting again: no pop of its own under way */
     c->block_seen = x->group->applied;
     x->node->block_any = 1;
     return 1;
@@ -495,8 +513,9 @@ static int by_block_order(const void *a, const void *b)
  * that pop's root: so a chain of pops keeps the root of the push that started it, while pops
  * that later writes fed have later roots and never hold an earlier writer. A held client runs
  * nothing more until it is released (its replies stay in order), and what its pending writes
- * answer meanwhile joins the held replies. Only a leader's own clients are held: a follower's
- * forwards are answered as before. */
+ * answer meanwhile joins the held replies. A follower's forward is held the same way (its
+ * reply goes back once released, proxy_maybe_finish), so a client of the follower that
+ * pushed reads what the pops on the leader did. */
 
 struct hy_buf *node_client_out(struct node_client *c)
 {
@@ -512,7 +531,7 @@ void node_block_note_apply(struct node_group *g, uint64_t index, const struct no
         g->wake_root = root;
         g->wake_root_pass = n->wake_pass;
     }
-    if (c == NULL || c->is_proxy || c->scatter_parent != NULL || c->is_scatter_orphan) {
+    if (c == NULL || c->scatter_parent != NULL || c->is_scatter_orphan) {
         return;
     }
     if (c->held) {
@@ -584,26 +603,147 @@ static void hold_fed(struct hy_node *n)
     n->replied_count = 0;
 }
 
-/* Held clients whose pops have all applied (or failed) get their replies and go on. */
-static void release_held(struct hy_node *n)
+/* ---- a push through a follower -------------------------------------------------------------
+ *
+ * A follower's blocked clients wait on its replica, and their pops are forwarded like any
+ * write (above): the leader answers a push the follower forwarded before this replica even
+ * applied it, let alone woke the clients it feeds. So the reply to a forwarded write of a key
+ * some client here waits on (as it was forwarded: node_block_feeds_waiter) is held until this
+ * replica applied the leader's applied index that came with it (the write's entry, at least),
+ * the wake pass after it ran, and the pops that woke here with a root at or before that index
+ * are answered. A pop's root is the earliest entry of the pass that woke it; a pop's own reply
+ * is held the same way while others wait on its keys (a chain of BLMOVEs: "Linked LMOVEs"),
+ * so a push waits for the whole chain. Writes of other keys are answered at once. The wait is
+ * bounded by request-timeout-ms (a pop lost with its leader is run again meanwhile). */
+
+struct feeds_ctx {
+    const struct hy_node *n;
+    uint32_t group;
+};
+
+/* 0 (stop) when a client of this node waits on key in the group (or on more keys than it
+ * noted). A hash collision only holds a reply for nothing. */
+static int key_not_waited_cb(const void *ctx, const struct resp_arg *key)
 {
-    if (n->held_count == 0) {
-        return;
-    }
-    for (struct node_client *c = n->clients; c != NULL; c = c->next) {
-        if (!c->held) {
+    const struct feeds_ctx *f = ctx;
+    uint64_t h = hy_crc64(0, key->ptr, key->len);
+    for (const struct node_client *c = f->n->clients; c != NULL; c = c->next) {
+        if (c->block_state != NODE_BLOCK_WAITING || c->block_group != f->group) {
             continue;
         }
-        const struct node_group *g = node_group_get(n, c->held_group);
-        if (g != NULL && pops_pending(g, c->held_index)) {
-            continue;
+        if (c->block_key_count == NODE_BLOCK_KEYS_ANY) {
+            return 0;
         }
-        c->held = 0;
-        n->held_count--;
-        hy_buf_append(&c->out, c->held_out.data, c->held_out.len);
-        hy_buf_reset(&c->held_out);
-        replica_mark_ready(n, c);
+        for (uint32_t i = 0; i < c->block_key_count; i++) {
+            if (c->block_key_hash[i] == h) {
+                return 0;
+            }
+        }
     }
+    return 1;
+}
+
+int node_block_feeds_waiter(const struct hy_node *n, const struct node_group *g,
+                            const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
+{
+    if (!n->block_any) {
+        return 0; /* nobody waits: the common case costs nothing */
+    }
+    struct feeds_ctx f = {n, g->id};
+    if (d->handler != cmd_hy_req) {
+        int rc = node_keys_each(d, argc, argv, key_not_waited_cb, &f);
+        if (rc >= 0) {
+            return rc == 0;
+        }
+    }
+    /* A command without key columns (EXEC, a session's HY.REQ) may write any key: it is held
+     * whenever someone waits in the group. */
+    for (const struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (c->block_state == NODE_BLOCK_WAITING && c->block_group == g->id) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int node_block_hold_forwarded(struct hy_node *n, struct node_client *c, struct node_group *g,
+                              uint64_t index, const uint8_t *data, size_t len, uint64_t now_ms)
+{
+    if (index == 0 || c->is_proxy || c->held) {
+        return 0;
+    }
+    hy_buf_append(&c->held_out, data, len);
+    c->held = 1;
+    c->held_follower = 1;
+    c->held_group = g->id;
+    c->held_index = index;
+    c->held_since_ms = now_ms;
+    n->held_count++;
+    return 1;
+}
+
+/* Whether a pop woken here (other than self's) with a root at or before index is under way. */
+static int follower_pops_pending(const struct hy_node *n, uint32_t group, uint64_t index,
+                                 const struct node_client *self)
+{
+    for (const struct node_client *c = n->clients; c != NULL; c = c->next) {
+        if (c != self && c->pop_root != 0 && c->pop_root <= index && c->block_group == group) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether held client c may have its replies now. */
+static int held_done(const struct hy_node *n, const struct node_client *c, uint64_t now_ms)
+{
+    const struct node_group *g = node_group_get(n, c->held_group);
+    if (g == NULL) {
+        return 1;
+    }
+    if (!c->held_follower) {
+        return !pops_pending(g, c->held_index);
+    }
+    if (now_ms >= c->held_since_ms + (uint64_t)n->cfg->request_timeout_ms) {
+        return 1; /* a bound, not an answer: a pop lost with its leader runs again meanwhile */
+    }
+    return g->applied >= c->held_index && !follower_pops_pending(n, g->id, c->held_index, c);
+}
+
+/* Held clients whose pops have all applied (or failed) get their replies and go on; again
+ * while one went (a held pop's release may free the push that fed it). */
+static void release_held(struct hy_node *n, uint64_t now_ms)
+{
+    int again = 1;
+    while (again && n->held_count > 0) {
+        again = 0;
+        for (struct node_client *c = n->clients; c != NULL; c = c->next) {
+            if (!c->held || !held_done(n, c, now_ms)) {
+                continue;
+            }
+            again |= c->pop_root != 0;
+            int process = c->held_follower || c->is_proxy;
+            c->held = 0;
+            c->held_follower = 0;
+            c->pop_root = 0;
+            n->held_count--;
+            hy_buf_append(&c->out, c->held_out.data, c->held_out.len);
+            hy_buf_reset(&c->held_out);
+            replica_mark_ready(n, c);
+            if (process) {
+                /* Its next requests (a forward's reply or a timer may have got here: no pass
+                 * of the ready clients follows, as one does after an apply). A follower's
+                 * forward has its HY.APPLIED behind the held write: answered now, the reply
+                 * can go back (proxy_maybe_finish waits for an empty input). */
+                node_client_process(n, c, now_ms);
+            }
+        }
+    }
+}
+
+void node_block_release(struct hy_node *n, uint64_t now_ms)
+{
+    release_held(n, now_ms);
 }
 
 /* Clients waiting on groups that applied entries since they looked run again; those past
@@ -648,13 +788,19 @@ static void wake_waiting(struct hy_node *n, uint64_t now_ms)
         c->block_seen = g->applied;
         struct node_waiter *before = c->last_waiter;
         node_client_process(n, c, now_ms);
+        /* Fed by this pass's entries (or, if none applied here in it, by what applied
+         * before, which is no later). */
+        uint64_t root = g->wake_root_pass == n->wake_pass ? g->wake_root : g->applied;
         if (c->block_state == NODE_BLOCK_POPPING && c->last_waiter != NULL &&
             c->last_waiter != before) {
-            /* Its pop is proposed: fed by this pass's entries (or, if none applied here in
-             * it, by what applied before, which is no later). */
-            c->last_waiter->wake_root =
-                g->wake_root_pass == n->wake_pass ? g->wake_root : g->applied;
+            c->last_waiter->wake_root = root; /* its pop is proposed */
             g->wake_popped_pass = n->wake_pass;
+        } else if (c->block_state == NODE_BLOCK_NONE &&
+                   (c->forwarding || (c->blocked_on_read && c->ryw_wait))) {
+            /* A follower's pop, on its way to the leader (or first waiting for this replica
+             * to apply what was acknowledged: then forwarded, or waiting again). Not a read
+             * answered here (a follower's XREAD): nothing would clear its root. */
+            c->pop_root = root;
         }
         replica_mark_ready(n, c);
     }
@@ -665,6 +811,6 @@ void node_block_wake(struct hy_node *n, uint64_t now_ms)
 {
     wake_waiting(n, now_ms);
     hold_fed(n);
-    release_held(n);
+    release_held(n, now_ms);
     n->wake_pass++;
 }

@@ -595,6 +595,14 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
          * and an error is a failed call, not a rejected one, as Redis counts it. */
         return 1;
     }
+    if (needs_leader && !replica_is_leader(x->group) && !c->is_proxy &&
+        n->cfg->maxmemory_policy == STORE_NOEVICTION && node_group_raft_view(x->group) &&
+        node_refuse_oom(x, d)) {
+        /* maxmemory is each node's own limit, as in Redis Cluster, and this node holds the
+         * partition too: over it, it refuses what it would have to take (with an evicting
+         * policy the leader makes room, and its deletions reach this replica). */
+        return 0;
+    }
     if (needs_leader && !replica_is_leader(x->group)) {
         /* Proxy by default, so plain clients work against any member; a forwarded request
          * is never forwarded again (the leader moved meanwhile: -MOVED tells the follower it
@@ -703,6 +711,53 @@ size_t node_first_key(const struct cmd_def *d, size_t argc, const struct resp_ar
     return d->first_key > 0 && (size_t)d->first_key < argc ? (size_t)d->first_key : 0;
 }
 
+int node_keys_each(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                   int (*fn)(const void *ctx, const struct resp_arg *key), const void *ctx)
+{
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+        size_t kfirst, kcount;
+        node_xread_keys(argc, argv, &kfirst, &kcount);
+        for (size_t i = kfirst; i < kfirst + kcount; i++) {
+            if (!fn(ctx, &argv[i])) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (d->first_key <= 0) {
+        return -1;
+    }
+    size_t first = (size_t)d->first_key, step = d->key_step > 0 ? (size_t)d->key_step : 1;
+    size_t last = d->last_key < 0 ? argc - (size_t)(-d->last_key) : (size_t)d->last_key;
+    size_t pos = numkeys_position(d);
+    int64_t numkeys;
+    if (pos > 0 && pos < argc && hy_parse_i64(argv[pos].ptr, argv[pos].len, &numkeys) &&
+        numkeys >= 0 && (uint64_t)numkeys <= argc - pos - 1) {
+        for (size_t i = pos + 1; i <= pos + (size_t)numkeys; i++) {
+            if (!fn(ctx, &argv[i])) {
+                return 0;
+            }
+        }
+        /* Left to visit: a key before numkeys (the *STORE forms' destination). */
+        if (first >= pos) {
+            return 1;
+        }
+        last = first;
+    }
+    for (size_t i = first; i <= last && i < argc; i += step) {
+        if (!fn(ctx, &argv[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int key_in_group_cb(const void *ctx, const struct resp_arg *key)
+{
+    const struct node_group *g = ctx;
+    return node_group_of_slot(g->node, hy_key_slot(key->ptr, key->len)) == g;
+}
+
 /* 1 when every key of the request is in g's partition (or the node has one group). */
 int node_keys_in_group(const struct hy_node *n, const struct node_group *g, const struct cmd_def *d,
                        size_t argc, const struct resp_arg *argv)
@@ -718,42 +773,7 @@ int node_keys_in_group(const struct hy_node *n, const struct node_group *g, cons
     if (d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro) {
         return node_multi_exec_keys_in_group(n, g, argc, argv);
     }
-    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
-        size_t kfirst, kcount;
-        node_xread_keys(argc, argv, &kfirst, &kcount);
-        for (size_t i = kfirst; i < kfirst + kcount; i++) {
-            if (node_group_of_slot(n, hy_key_slot(argv[i].ptr, argv[i].len)) != g) {
-                return 0;
-            }
-        }
-        return 1;
-    }
-    if (d->first_key <= 0) {
-        return 1;
-    }
-    size_t first = (size_t)d->first_key, step = d->key_step > 0 ? (size_t)d->key_step : 1;
-    size_t last = d->last_key < 0 ? argc - (size_t)(-d->last_key) : (size_t)d->last_key;
-    size_t pos = numkeys_position(d);
-    int64_t numkeys;
-    if (pos > 0 && pos < argc && hy_parse_i64(argv[pos].ptr, argv[pos].len, &numkeys) &&
-        numkeys >= 0 && (uint64_t)numkeys <= argc - pos - 1) {
-        for (size_t i = pos + 1; i <= pos + (size_t)numkeys; i++) {
-            if (node_group_of_slot(n, hy_key_slot(argv[i].ptr, argv[i].len)) != g) {
-                return 0;
-            }
-        }
-        /* Left to check: a key before numkeys (the *STORE forms' destination). */
-        if (first >= pos) {
-            return 1;
-        }
-        last = first;
-    }
-    for (size_t i = first; i <= last && i < argc; i += step) {
-        if (node_group_of_slot(n, hy_key_slot(argv[i].ptr, argv[i].len)) != g) {
-            return 0;
-        }
-    }
-    return 1;
+    return node_keys_each(d, argc, argv, key_in_group_cb, g) != 0; /* -1: no keys */
 }
 
 struct node_group *node_command_group(const struct hy_node *n, const struct cmd_def *d, size_t argc,

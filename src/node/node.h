@@ -33,6 +33,10 @@ enum node_client_flag {
     NODE_CLIENT_CLOSE_ASAP = 1u << 1,        /* CLIENT KILL, idle timeout: close now */
 };
 
+/* blocking.c: the keys of a follower's waiting client noted one by one (more: any key). */
+#define NODE_BLOCK_KEYS_MAX 8
+#define NODE_BLOCK_KEYS_ANY UINT32_MAX
+
 struct node_client {
     uint64_t id;
     unsigned flags; /* enum node_client_flag */
@@ -137,6 +141,18 @@ struct node_client {
     uint32_t held_group;
     uint64_t held_index;
     struct hy_buf held_out;
+    /* blocking.c, "A push through a follower": held by a follower, its forwarded write's
+     * reply waits for this replica to apply held_index (the leader's applied index that came
+     * with it) and for the pops it woke here; held_since_ms bounds the wait. pop_root: its
+     * blocking pop, woken here, is on its way through the leader (or held so): the earliest
+     * index of the writes that fed it (0: none). */
+    int held_follower;
+    uint64_t held_since_ms;
+    uint64_t pop_root;
+    /* A follower's waiting client: the keys it waits on, as hy_crc64 of each; count
+     * NODE_BLOCK_KEYS_ANY: more than NODE_BLOCK_KEYS_MAX (any write of its group may feed it). */
+    uint64_t block_key_hash[NODE_BLOCK_KEYS_MAX];
+    uint32_t block_key_count;
     uint64_t replied_pass; /* the node's wake_pass in which its first reply was noted, */
     size_t replied_slot;   /* and where (the node's replied list) */
     int reply_mode;        /* enum node_reply_mode: CLIENT REPLY */

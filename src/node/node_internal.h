@@ -197,6 +197,7 @@ struct node_forward {
     int resend;            /* under a session (ours or the client's): safe to send again */
     int opens_session;     /* HY.SESSION OPEN for this follower's own session: no client */
     int asks_applied;      /* HY.APPLIED follows the request: its reply ends with an index */
+    int feeds_waiter;      /* a write to a key a client of this node waits on (blocking.c) */
     /* A blocking pop's deadline and order (0: not one): a null answer sends it back to wait. */
     uint64_t block_deadline_ms, block_order;
     int probe; /* enum node_probe: a question of this node's, asked of a peer */
@@ -1117,6 +1118,11 @@ void node_client_describe(struct hy_node *n, const struct node_client *c, uint64
 void node_reply_unknown_command(struct resp_writer *w, size_t argc, const struct resp_arg *argv);
 /* The index of the request's first key (XREAD's after STREAMS), or 0 when it has none. */
 size_t node_first_key(const struct cmd_def *d, size_t argc, const struct resp_arg *argv);
+/* Calls fn with each key of the request (as the command table's key columns, numkeys and
+ * XREAD's STREAMS name them) until it returns 0. Returns 0 then, 1 after the last key, -1
+ * when the table names no key columns for d (EXEC, FLUSHALL, HY.*: the caller decides). */
+int node_keys_each(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                   int (*fn)(const void *ctx, const struct resp_arg *key), const void *ctx);
 /* 1 when every key of the request is in g's partition (or the node has one group). */
 int node_keys_in_group(const struct hy_node *n, const struct node_group *g, const struct cmd_def *d,
                        size_t argc, const struct resp_arg *argv);
@@ -1221,6 +1227,18 @@ struct hy_buf *node_client_out(struct node_client *c);
 void node_block_note_apply(struct node_group *g, uint64_t index, const struct node_waiter *w,
                            struct node_client *c, size_t mark);
 void node_block_client_gone(struct hy_node *n, struct node_client *c);
+/* A follower got the reply (data, len) to c's write forwarded in g, with the leader's applied
+ * index after it (0: none): returns 1 when the reply is held (blocking.c, "A push through a
+ * follower"), 0 when the caller delivers it. */
+int node_block_hold_forwarded(struct hy_node *n, struct node_client *c, struct node_group *g,
+                              uint64_t index, const uint8_t *data, size_t len, uint64_t now_ms);
+/* Whether the write (d, argc, argv) in g, about to be forwarded, touches a key a client of
+ * this node waits on (or may: a command without key columns, as EXEC): its reply is held. */
+int node_block_feeds_waiter(const struct hy_node *n, const struct node_group *g,
+                            const struct cmd_def *d, size_t argc, const struct resp_arg *argv);
+/* Held clients whose pops have all been answered get their replies (node_block_wake does
+ * it too; a forward's reply calls it, as the last pop answered may free them). */
+void node_block_release(struct hy_node *n, uint64_t now_ms);
 /* A waiting client answers now: its timeout's null, or -UNBLOCKED (CLIENT UNBLOCK). */
 void node_block_unblock(struct hy_node *n, struct node_client *c, int error, uint64_t now_ms);
 

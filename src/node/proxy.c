@@ -554,6 +554,7 @@ int proxy_forward_to(struct cmd_ctx *x, const struct node_member *leader)
     x->client->block_fwd_deadline_ms = x->client->block_fwd_order = 0;
     if (f->is_write) {
         forward_slot(x, f);
+        f->feeds_waiter = node_block_feeds_waiter(n, x->group, x->cmd, x->argc, x->argv);
     }
     encode_request(x, 0, 0, &f->req);
     struct hy_buf frame;
@@ -657,6 +658,9 @@ static void forward_finish(struct hy_node *n, size_t i, int done, uint64_t now_m
     if (done) {
         c->last_ms = now_ms;
         proxy_request_done(n, c);
+        if (!c->held) {
+            c->pop_root = 0; /* its pop, if it was one, is answered (blocking.c) */
+        }
     }
     replica_mark_ready(n, c);
     node_client_process(n, c, now_ms); /* its next requests, in order */
@@ -888,7 +892,13 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
         return;
     }
     if (f->client != NULL) {
-        hy_buf_append(&f->client->out, data, len);
+        /* Counted where the client got it, as Redis counts the errors it replies (INFO
+         * errorstats); the leader counts it too, as its own reply. */
+        node_note_reply(n, data, len);
+        if (!f->feeds_waiter ||
+            !node_block_hold_forwarded(n, f->client, g, applied, data, len, now_ms)) {
+            hy_buf_append(&f->client->out, data, len);
+        }
     }
     forward_finish(n, i, 1, now_ms);
 }
@@ -897,6 +907,7 @@ void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, co
                         size_t len, uint64_t now_ms)
 {
     forward_reply(n, from, req_id, data, len, now_ms);
+    node_block_release(n, now_ms); /* the last pop a held push waited for may be this one */
     proxy_wake(n, now_ms);
 }
 

@@ -173,7 +173,19 @@ def test_push_is_answered_after_the_pops_it_fed(srv):
     right behind the push; and a WATCH of the list a BRPOPLPUSH filled aborts the EXEC sent
     after the push's reply. Several rounds: a reply sent before the pops (the bug) is caught by
     most of them, not by all."""
-    with srv.raw() as rd1, srv.raw() as rd2, srv.raw() as wc, srv.raw() as r:
+    check_push_answered_after_pops(srv.raw)
+
+
+def test_push_through_a_follower_is_answered_after_the_pops_it_fed(cluster):
+    """The same through a follower, whose blocked clients wait on its replica and whose pops
+    and push all go to the leader: the push's reply, back from the leader, waits on the
+    follower until its replica applied the push and the pops it woke there were answered."""
+    follower = (cluster.leader() + 1) % 3
+    check_push_answered_after_pops(lambda: RawConn(cluster.ports[follower], timeout=20))
+
+
+def check_push_answered_after_pops(connect):
+    with connect() as rd1, connect() as rd2, connect() as wc, connect() as r:
         for i in range(6):
             l1, l2, l3 = "{c%d}:1" % i, "{c%d}:2" % i, "{c%d}:3" % i
             rd1.send(rd1.encode("BLMOVE", l1, l2, "RIGHT", "LEFT", 0))
@@ -197,3 +209,46 @@ def test_push_is_answered_after_the_pops_it_fed(srv):
             assert r.cmd("LPUSH", src, "element") == 1
             assert wc.cmd("EXEC") is None, "round %d: the watched list changed" % i
             assert rd1.read() == b"element"
+
+
+def test_push_through_a_follower_waits_for_pops_on_the_leader(cluster):
+    """Clients blocked on the leader, the push sent to a follower: the leader holds its reply
+    to the forward until the pops it fed (a chain of two BLMOVEs) applied, so the follower's
+    client, answered, reads the element at the end of the chain (piped behind the push)."""
+    lead = cluster.leader()
+    follower = (lead + 1) % 3
+    with RawConn(cluster.ports[lead], timeout=20) as rd1, \
+            RawConn(cluster.ports[lead], timeout=20) as rd2, \
+            RawConn(cluster.ports[lead]) as probe, RawConn(cluster.ports[follower]) as r:
+        for i in range(6):
+            l1, l2, l3 = "{f%d}:1" % i, "{f%d}:2" % i, "{f%d}:3" % i
+            rd1.send(rd1.encode("BLMOVE", l1, l2, "RIGHT", "LEFT", 0))
+            wait_for(lambda: b"blocked_clients:1" in probe.cmd("INFO", "clients"), 5,
+                     "rd1 to block")
+            rd2.send(rd2.encode("BLMOVE", l2, l3, "LEFT", "RIGHT", 0))
+            wait_for(lambda: b"blocked_clients:2" in probe.cmd("INFO", "clients"), 5,
+                     "rd2 to block")
+            r.send(r.encode("RPUSH", l1, "foo") + r.encode("LRANGE", l3, 0, -1))
+            assert r.read() == 1
+            assert r.read() == [b"foo"], "round %d: the pops had not applied" % i
+            assert rd1.read() == b"foo" and rd2.read() == b"foo"
+
+
+def test_exec_through_a_follower_is_answered_after_the_pop_it_fed(cluster):
+    """EXEC names no keys of its own (the command table has no key columns for it), so a
+    follower holds its reply whenever one of its clients waits in the partition: once the
+    transaction that pushed is answered, the follower's blocked BLMOVE has moved the element,
+    read right behind the EXEC."""
+    follower = (cluster.leader() + 1) % 3
+    with RawConn(cluster.ports[follower], timeout=20) as rd, \
+            RawConn(cluster.ports[follower]) as r:
+        for i in range(6):
+            src, dst = "{x%d}:src" % i, "{x%d}:dst" % i
+            rd.send(rd.encode("BLMOVE", src, dst, "LEFT", "RIGHT", 0))
+            wait_for(lambda: b"blocked_clients:1" in r.cmd("INFO", "clients"), 5, "rd to block")
+            assert r.cmd("MULTI") == "OK"
+            assert r.cmd("RPUSH", src, "e") == "QUEUED"
+            r.send(r.encode("EXEC") + r.encode("LRANGE", dst, 0, -1))
+            assert r.read() == [1]
+            assert r.read() == [b"e"], "round %d: the pop had not applied" % i
+            assert rd.read() == b"e"

@@ -12,7 +12,7 @@ answer as if the write had not happened."""
 import pytest
 
 from cluster import with_follower
-from conftest import RawConn, wait_for
+from conftest import RawConn, RespError, wait_for
 
 pytestmark = pytest.mark.halyard_only
 
@@ -133,3 +133,32 @@ def test_pop_beaten_on_the_leader_waits_again(follower):
         assert a.read() == [b"ryw:race", b"x1"]
         r.cmd("RPUSH", "ryw:race", "x2")
         assert b.read() == [b"ryw:race", b"x2"]
+
+
+def test_errorstats_count_the_errors_a_follower_answered(follower):
+    """INFO errorstats counts the error replies the node gave its clients, as Redis's does:
+    a script's error that the leader ran and the follower passed on is counted on the
+    follower too (scripting's "LUA redis.error_reply API" reads it there)."""
+    with RawConn(follower) as r:
+        assert r.cmd("CONFIG", "RESETSTAT") == "OK"
+        for i in range(3):
+            reply = r.cmd("EVAL", "return redis.error_reply('RYW_CODE custom msg')", 0)
+            assert isinstance(reply, RespError) and str(reply) == "RYW_CODE custom msg"
+            stats = r.cmd("INFO", "errorstats").decode()
+            assert "errorstat_RYW_CODE:count=%d" % (i + 1) in stats, stats
+
+
+def test_follower_over_its_own_maxmemory_refuses_writes(follower):
+    """maxmemory is each node's own limit (as in Redis Cluster): a follower over it with
+    noeviction answers -OOM to a write (and to a script that may write) its client sends,
+    rather than forward it; under it again, the same write goes through."""
+    with RawConn(follower) as r:
+        assert r.cmd("CONFIG", "SET", "maxmemory", "1") == "OK"
+        try:
+            for cmd in (("SET", "ryw:oom", "v"), ("EVAL", "#!lua\nreturn 1", 0)):
+                reply = r.cmd(*cmd)
+                assert isinstance(reply, RespError) and str(reply).startswith("OOM "), reply
+        finally:
+            assert r.cmd("CONFIG", "SET", "maxmemory", "0") == "OK"
+        assert r.cmd("SET", "ryw:oom", "v") == "OK"
+        assert r.cmd("EVAL", "#!lua\nreturn 1", 0) == 1

@@ -60,9 +60,9 @@ SUITE = os.environ.get("HY_REDIS_TESTS") or next(
 #               "ziplist of various encodings" hash keeps its insertion order)
 #   type/string passes all it runs (its jemalloc-only test is skipped: INFO has no jemalloc)
 #   bitops      runs to the end, every test passes (the dirty counter counts bits as Redis)
-#   introspection-2  runs to the end; fails "COMMAND LIST FILTERBY PATTERN" (it looks for
-#               config|rewrite: halyard has no CONFIG REWRITE) and "MIGRATE command is marked
-#               with movablekeys" (no MIGRATE), each counted twice with the summary
+#   introspection-2  runs to the end; fails "MIGRATE command is marked with movablekeys" (no
+#               MIGRATE), counted twice with the summary ("COMMAND LIST FILTERBY PATTERN"
+#               passes: config|rewrite is in the command table)
 #   hyperloglog passes all it runs (its PFDEBUG/PFSELFTEST tests are skipped: needs:pfdebug)
 #   type/stream runs to the end (63 of 63, as the reference)
 #   type/stream-cgroups  runs to the end, every test passes (48 of 48): its RESTORE of a
@@ -101,16 +101,23 @@ BASELINE = {
 # joined in session 16 (31 of 31 and 86 of 86, a few seconds each): the busy leader's notices
 # make the follower answer -BUSY and forward SCRIPT KILL / FUNCTION KILL, and keep the
 # leader's leadership (docs/protocol.md "Busy scripts through a follower"; multi 22 / 1
-# before, functions' FUNCTION KILL tests passed only when a race went their way). scripting
-# runs to the end through a follower too (174 / 8 of 178), but 4 of its tests need what a
-# follower does not pass on: CONFIG SET min-replicas-to-write and maxmemory (the leader's
-# settings decide), INFO errorstats (counted where the script runs). Also left out: type/zset
+# before, functions' FUNCTION KILL tests passed only when a race went their way). type/list
+# joined in session 17 (219 of 219, 15-25 s; 211 / 16 before): a follower holds a forwarded
+# push's reply until the pops it woke there are answered ("Linked LMOVEs", docs/protocol.md);
+# its margin is the single-node run's, for its timing-bound tests on a loaded machine.
+# introspection-2 (36 / 2, its one failure MIGRATE, as on one node) and pubsub (29 of 29)
+# joined in session 17 too: a few seconds each, the same score as on one node.
+# scripting passes 177 / 2 of 178 through a follower since session 17 (INFO errorstats count
+# the errors a follower passed on; a follower over its own maxmemory refuses writes), its one
+# test left, "not enough good replicas", expecting NOREPLICAS from a server without replicas
+# for min-replicas-to-write 1 while this cluster's leader has two good ones (a Redis master
+# with two replicas accepts the write too). It stays out for now: run after functions and
+# multi on one cluster of a machine at load 12 it stopped early in 4 of 9 runs (-BUSY to its
+# cmsgpack smoke test's EVAL, or UNKNOWN after a leader change there). Also left out: type/zset
 # (307 of 307 since the follower waits for its replica to apply acknowledged writes, but it
 # takes minutes: 205 s on a loaded machine), hyperloglog (16 of 16, but its thousands of single
 # writes, each forwarded and fsync'd by a majority, made it the longest test of make test: 164 s
-# of a 20-minute budget; the single-node run covers the commands) and type/list (211 / 16: a follower's
-# blocked clients are served through the leader after the push's reply, so "Linked LMOVEs"
-# fails there, and the blocked-client counts after it; see docs/protocol.md).
+# of a 20-minute budget; the single-node run covers the commands).
 # type/set (95 of 95 since WATCH reads the leader's versions) left make test in session 13: at
 # 57 s it was the third longest test, and make test stood at 20 minutes; the single-node run
 # covers the commands. type/stream-cgroups passes 48 of 48 since DUMP/RESTORE speak Redis's
@@ -124,10 +131,13 @@ FOLLOWER_BASELINE = {
     "dump": (9, 0),
     "functions": (86, 0),
     "geo": (59, 0),
+    "introspection-2": (36, 2),
     "multi": (31, 0),
     "protocol": (19, 0),
+    "pubsub": (29, 0),
     "querybuf": (2, 0),
     "type/hash": (72, 0),
+    "type/list": (211, 8),
     "type/stream": (63, 0),
     "type/stream-cgroups": (48, 0),
 }
