@@ -297,6 +297,7 @@ for test in ("SET", "GET"):
         print("%-5s %8d %12.2f %14.2f %14.2f %15.2f %16.2f" % (test, pipe, rm, am, hm,
               hm / rm if rm else float("nan"), hm / am if am else float("nan")))
 print("redis-aof = redis-server --appendonly yes --appendfsync always (durable like halyard)")
+print("issue 17 targets: rps ratio hy/aof >= 1.0 (SET and GET, -P 1 and -P 16); SET CPU ratio hy/aof <= 1.0")
 e, h = data.get(("SET", 1, "everysec")), data.get(("SET", 1, "halyard-r"))
 if e and h:
     print()
@@ -312,5 +313,6 @@ if e and h:
         print("%-5s %8d %14.0f %14.0f %9.2f %16.2f %16.2f %9.2f" % ("SET", pipe, em, hm, hm / em, ecm, hcm,
               hcm / ecm if ecm else float("nan")))
     print("everysec = redis-server --appendonly yes --appendfsync everysec; halyard-r = halyard --durability replicated")
+    print("issue 17 target (3 nodes, make bench-cluster): rps ratio >= 1.0 at -P 1 and -P 16")
 EOF
 echo

@@ -75,7 +75,7 @@ struct io_server {
     uint64_t busy_polled_ms;        /* busy_poll_cb's last look at the sockets */
     int busy_stop_seen;             /* busy_stop_check acted on the stop signal */
     uint64_t turn_ns, turn_idle_ns; /* note_turn: the last flush, and the loop's idle time then */
-    uint64_t turn_cpu_ns;           /* ... and the loop thread's CPU time then */
+    uint64_t turn_cpu_ns, cpu_read_ns; /* the loop thread's CPU time, and when it was read */
 };
 
 struct io_conn {
@@ -685,19 +685,31 @@ static uint64_t thread_cpu_ns(void)
 
 /* The time the loop worked since the previous turn's flush: wall time less the time it
  * waited in poll (libuv's idle-time metric); and the CPU time the loop's thread had meanwhile,
- * which tells a turn slow for its work from one slow for want of a CPU. */
+ * which tells a turn slow for its work from one slow for want of a CPU. Reading a thread's
+ * CPU clock is a system call (the vDSO serves the wall and monotonic clocks only); read at every
+ * turn it was 1.6 system calls per group commit at -P 1 (docs/performance.md). So it is read at
+ * most once a millisecond, which always includes a slow turn's end (NODE_SLOW_TURN_MS); the
+ * figure then counts at most a millisecond of the turns before it. Other turns report 0. */
 static void note_turn(struct io_server *srv)
 {
-    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop), cpu = thread_cpu_ns();
-    if (srv->turn_ns != 0) {
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop);
+    if (srv->turn_ns == 0) {
+        srv->turn_cpu_ns = thread_cpu_ns();
+        srv->cpu_read_ns = now;
+    } else {
         uint64_t wall = now - srv->turn_ns;
         uint64_t waited = HY_MIN(idle - srv->turn_idle_ns, wall);
-        node_note_loop_turn(srv->node, (wall - waited) / 1000, (cpu - srv->turn_cpu_ns) / 1000,
-                            io_clock_ms());
+        uint64_t cpu_us = 0;
+        if (now - srv->cpu_read_ns >= 1000 * 1000) {
+            uint64_t cpu = thread_cpu_ns();
+            cpu_us = (cpu - srv->turn_cpu_ns) / 1000;
+            srv->turn_cpu_ns = cpu;
+            srv->cpu_read_ns = now;
+        }
+        node_note_loop_turn(srv->node, (wall - waited) / 1000, cpu_us, io_clock_ms());
     }
     srv->turn_ns = now;
     srv->turn_idle_ns = idle;
-    srv->turn_cpu_ns = cpu;
 }
 
 static void flush_cb(uv_prepare_t *h)

@@ -303,7 +303,9 @@ size_t node_take_kills(struct hy_node *n);
 void node_note_rejected_connection(struct hy_node *n);
 void node_note_net_io(struct hy_node *n, size_t in_bytes, size_t out_bytes);
 /* One event loop turn worked busy_us (its callbacks, waiting for I/O excluded), of which its
- * thread ran on a CPU for cpu_us: recorded in /metrics and INFO; a turn of NODE_SLOW_TURN_MS
+ * thread ran on a CPU for cpu_us (the shell reads that clock at most once a millisecond: 0 for
+ * most short turns, and up to a millisecond of the turns before included): recorded in /metrics
+ * and INFO; a turn of NODE_SLOW_TURN_MS
  * or more is counted and logged (at most one line a second) with its CPU time and what the
  * node did since the previous turn. */
 void node_note_loop_turn(struct hy_node *n, uint64_t busy_us, uint64_t cpu_us, uint64_t now_ms);

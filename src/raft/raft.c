@@ -2648,7 +2648,7 @@ uint64_t raft_last_index(const struct raft *r)
 void raft_memory_get(const struct raft *r, struct raft_memory *out)
 {
     out->log_entries = r->log.count;
-    out->log_bytes = r->log.cap * sizeof(struct raft_entry) + r->log.data_bytes;
+    out->log_bytes = r->log.cap * sizeof(struct raft_entry) + r->log.alloc_bytes;
     out->snapshot_bytes = (r->snap_data != NULL ? r->snap_len : 0) + r->recv_cap;
 }
 

@@ -432,6 +432,10 @@ struct raft_log {
     size_t count;
     size_t cap;
     size_t data_bytes; /* payload bytes of the entries held */
+    /* Where entries' bytes live (raft_log.c): the block being filled, and every byte
+     * allocated for entries (blocks whole, and the large entries' own allocations). */
+    struct raft_log_block *fill;
+    size_t alloc_bytes;
 };
 
 struct raft {

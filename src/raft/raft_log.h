@@ -1,7 +1,8 @@
 /*
  * raft_log.h - the in-memory Raft log: entries (snap_index, last_index] over a growable array.
  *
- * The log owns a copy of every entry's data. Indexes below the base (snap_index) are gone:
+ * The log owns a copy of every entry's data, carved out of blocks it allocates (raft_log.c), and
+ * never moves it while the entry is held. Indexes below the base (snap_index) are gone:
  * they live in a snapshot. Terms are non-decreasing along the log (asserted on append).
  */
 #ifndef HY_RAFT_LOG_H
