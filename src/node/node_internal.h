@@ -331,9 +331,9 @@ struct node_group {
 };
 
 /* A periodic walk over every group (a cron's) that reads only what moves when a group steps,
- * a link goes up or down, a client command runs, keys expire or are evicted, or the members or
- * the map change: node_walk_due says whether one is due. With 1,024 idle partitions such walks,
- * made at every cron tick, were most of an idle node's CPU. */
+ * a link goes up or down, a write or admin command runs, keys expire or are evicted, or the
+ * members or the map change: node_walk_due says whether one is due. With 1,024 idle partitions such
+ * walks, made at every cron tick, were most of an idle node's CPU. */
 struct node_walk {
     uint64_t seen;    /* the node's activity at the last walk (node_walk_due) */
     uint64_t next_ms; /* a walk is due by then whatever happened: a source of change missed

@@ -1446,8 +1446,8 @@ int node_walk_due(struct hy_node *n, struct node_walk *w, uint64_t now_ms)
 {
     /* Each term only grows: their sum moves whenever one of them does. */
     const struct node_stats *s = &n->stats;
-    uint64_t seen = n->activity + s->commands_processed + s->expired_keys + s->evicted_keys +
-                    n->members_epoch + n->partmap_epoch;
+    uint64_t seen =
+        n->activity + s->expired_keys + s->evicted_keys + n->members_epoch + n->partmap_epoch;
     if (seen == w->seen && now_ms < w->next_ms && w->next_ms != 0) {
         return 0;
     }

@@ -143,6 +143,11 @@ static void test_walks_follow_activity(void **state)
     drain(f);
     node_observe(f->node, f->now_ms, o); /* the same ms: counted again all the same */
     assert_int_equal(o->keys, 1);
+    /* A read changes nothing the walks read: no walk is due for it. */
+    hy_buf_append(&f->client->in, "GET a\r\n", 7);
+    node_client_process(f->node, f->client, f->now_ms);
+    drain(f);
+    assert_false(node_walk_due(f->node, &f->node->part_counts.walk, f->now_ms));
     hy_free(o);
 }
 
