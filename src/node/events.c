@@ -246,11 +246,18 @@ static void events_region(struct hy_node *n, uint64_t now_ms)
     }
 }
 
+static size_t events_groups(struct hy_node *n, uint64_t now_ms);
+
 void node_events_cron(struct hy_node *n, uint64_t now_ms)
 {
     struct node_events *ev = &n->events;
     events_members(n, now_ms);
-    events_lag(n, now_ms);
+    /* The groups' leaders and lags move only when a group steps: walked then, and at every
+     * tick while a group has no leader (its QUORUM_LOST comes with time alone). */
+    int walk = ev->leaderless_groups > 0 || node_walk_due(n, &ev->groups_walk, now_ms);
+    if (walk) {
+        events_lag(n, now_ms);
+    }
     if (n->disk_full != ev->disk_full) {
         ev->disk_full = n->disk_full;
         event_push(n, now_ms, n->disk_full ? "DISK_FULL" : "DISK_WRITABLE", "%s", "");
@@ -280,6 +287,18 @@ void node_events_cron(struct hy_node *n, uint64_t now_ms)
                        n->members[i].name, (unsigned long long)(now_ms - ev->down_since_ms[i]));
         }
     }
+    if (walk) {
+        ev->leaderless_groups = events_groups(n, now_ms);
+    }
+}
+
+/* LEADER_CHANGED, QUORUM_LOST and QUORUM_REGAINED of every group; returns how many groups
+ * have no leader. */
+static size_t events_groups(struct hy_node *n, uint64_t now_ms)
+{
+    struct node_events *ev = &n->events;
+    uint64_t election = (uint64_t)n->cfg->election_timeout_ms;
+    size_t leaderless = 0;
     for (size_t gi = 0; gi < n->group_count && gi < NODE_GROUPS_EVENTS_MAX; gi++) {
         struct node_group *g = n->groups[gi];
         if (!node_group_has(g, g->raft.cfg.id) && g != n->meta) {
@@ -299,6 +318,7 @@ void node_events_cron(struct hy_node *n, uint64_t now_ms)
         }
         /* Quorum: a group that had a leader and has none for longer than elections take. */
         if (leader == RAFT_NONE) {
+            leaderless++;
             if (ev->leaderless_since_ms[gi] == 0) {
                 ev->leaderless_since_ms[gi] = now_ms;
             }
@@ -318,6 +338,7 @@ void node_events_cron(struct hy_node *n, uint64_t now_ms)
             }
         }
     }
+    return leaderless;
 }
 
 void node_set_health(struct hy_node *n, int node_score, int cluster_score, const char *reasons)

@@ -90,6 +90,7 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
             n->member_up[i] = (uint8_t)(up != 0);
         }
     }
+    node_note_activity(n);
     if (!up) {
         node_peer_busy_forget(n, name); /* no end notice can come on a broken link */
     }
@@ -111,6 +112,7 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
 static void peer_liveness(struct hy_node *n, const char *name, int alive, int suspect,
                           uint64_t now_ms)
 {
+    node_note_activity(n);
     node_events_peer(n, name, alive, now_ms); /* silence reported without a broken link too */
     for (size_t i = 0; i < n->member_count; i++) {
         if (strcmp(n->members[i].name, name) == 0) {

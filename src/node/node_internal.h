@@ -13,6 +13,7 @@
 #include "node/cluster.h"
 #include "node/placement.h"
 #include "node/node.h"
+#include "node/observe.h"
 #include "proto/resp.h"
 #include "store/store.h"
 
@@ -330,6 +331,17 @@ struct node_group {
     uint64_t parked_ms;     /* when it parked: its files go parked-keep-ms later */
 };
 
+/* A periodic walk over every group (a cron's) that reads only what moves when a group steps,
+ * a link goes up or down, a write or admin command runs, keys expire or are evicted, or the
+ * members or the map change: node_walk_due says whether one is due. With 1,024 idle partitions such
+ * walks, made at every cron tick, were most of an idle node's CPU. */
+struct node_walk {
+    uint64_t seen;    /* the node's activity at the last walk (node_walk_due) */
+    uint64_t next_ms; /* a walk is due by then whatever happened: a source of change missed
+                         here costs at most NODE_WALK_QUIET_MS, never a walk for good */
+};
+#define NODE_WALK_QUIET_MS 1000
+
 /* Cluster events (events.c): a ring of the last NODE_EVENTS_MAX, as JSON, and what cron
  * compares against to find new ones. */
 #define NODE_EVENTS_MAX        1024
@@ -355,6 +367,10 @@ struct node_events {
     uint64_t started_ms;  /* the first cron */
     /* Leader of a group: followers reported lagging (bit per member index), per group. */
     uint64_t lagging[NODE_GROUPS_EVENTS_MAX];
+    /* The walk over the groups' leaders and lags (node_walk_due), and how many groups it found
+     * without a leader: while any is, the walk runs at every tick (QUORUM_LOST is timed). */
+    struct node_walk groups_walk;
+    size_t leaderless_groups;
 };
 void node_events_peer(struct hy_node *n, const char *name, int up, uint64_t now_ms);
 /* A WAN link's event (wan_ship.c): `type` with `fields`, JSON members without braces. */
@@ -503,8 +519,21 @@ struct hy_node {
     struct node_quorum *quorum;             /* quorum.c: quorum-rules parsed; NULL until used */
     int health_score, cluster_health_score; /* node_set_health; -1 until set */
     char health_reasons[512];
-    uint64_t wal_last_sync_ms;     /* node_set_wal_last_sync; 0 until set */
-    uint64_t members_epoch;        /* grows when members (or the Raft config) change */
+    uint64_t wal_last_sync_ms; /* node_set_wal_last_sync; 0 until set */
+    uint64_t members_epoch;    /* grows when members (or the Raft config) change */
+    /* Grows at every Raft step of any group and every link that goes up or down: what the
+     * periodic walks over every group read moves only then (node_walk_due). */
+    uint64_t activity;
+    /* observe.c: the counts over every partition of the last walk (observe_counters), and
+     * when it was made. */
+    struct node_part_counts {
+        struct node_walk walk;
+        uint32_t led, without_leader, under_replicated, without_quorum;
+        uint32_t sharing_zone, sharing_rack;
+        size_t keys, volatile_keys, parked;
+        size_t wan_conflict_count;
+        struct node_wan_conflict_view wan_conflicts[OBSERVE_WAN_MAX];
+    } part_counts;
     uint64_t members_seen_version; /* store_members_version last folded in */
     uint64_t members_seen_config;  /* Raft membership index last folded in */
     uint64_t member_warned_ms;
@@ -559,8 +588,13 @@ struct hy_node {
     size_t forward_count, forward_cap;
     uint64_t next_forward_id;
     struct node_peer_msg *outbox_head, *outbox_tail;
-    uint64_t leaderless_since_ms; /* no usable leader (none, or its link down) since; 0 = one */
-    int fsession_wake;            /* a group's session changed: its waiting clients look again */
+    uint64_t leaderless_since_ms;    /* no usable leader (none, or its link down) since; 0 = one */
+    int fsession_wake;               /* a group's session changed: its waiting clients look again */
+    struct node_walk fsession_walk;  /* proxy_check's look at every group's session */
+    struct node_walk reconcile_walk; /* member_reconcile's look at every partition it leads */
+    struct node_walk cron_walk;      /* node_cron's expiry, eviction and rehash of every group */
+    size_t cron_volatile_keys;       /* keys with a TTL, every group's, at its last walk */
+    size_t cron_rehashing;           /* groups whose tables were rehashing then */
     /* Members that answered HY.APPLIED as an unknown command (a version before it): forwards
      * to them go without it until `until_ms` (proxy.c). An empty name is a free row. */
     struct {
@@ -663,6 +697,11 @@ void node_client_block(struct node_group *g, struct node_client *c, uint64_t now
 struct node_group *node_command_group(const struct hy_node *n, const struct cmd_def *d, size_t argc,
                                       const struct resp_arg *argv);
 void replica_expire_waiters(struct hy_node *n, uint64_t now_ms);
+/* Whether the walk `w` (struct node_walk) is due at now_ms: the node's activity moved since
+ * the last one, or NODE_WALK_QUIET_MS passed. When due, records it as made now. */
+int node_walk_due(struct hy_node *n, struct node_walk *w, uint64_t now_ms);
+/* Something the periodic walks read changed outside a Raft step (a link, a peer's report). */
+void node_note_activity(struct hy_node *n);
 /* Registers a linearizable read for c (ReadIndex); the client waits for its confirmation. */
 void replica_read_register(struct node_group *g, struct node_client *c, uint64_t now_ms);
 /* member.c */

@@ -137,8 +137,10 @@ void observe_health_score(const struct node_observation *o, struct observe_healt
 
 struct hy_node;
 
-/* Fills *out from the node (borrowed for the call); the shell's fields are zeroed. */
-void node_observe(const struct hy_node *n, uint64_t now_ms, struct node_observation *out);
+/* Fills *out from the node (borrowed for the call); the shell's fields are zeroed. The counts
+ * over every partition are those of the node's last walk over them, made again when anything
+ * they read may have moved and at least once a second (node_walk_due). */
+void node_observe(struct hy_node *n, uint64_t now_ms, struct node_observation *out);
 
 /* /health: one JSON object (Hazelcast's fields, the health score, then Raft's and each
  * member's). */

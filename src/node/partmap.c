@@ -1070,6 +1070,7 @@ void partmap_note_moved(struct node_group *g, raft_id from, const uint8_t *reply
         hint = pl->ids[at < pl->count ? (at + 1) % pl->count : 1];
     }
     g->leader_hint = hint;
+    node_note_activity(n);
     /* A replica of the map names the leader of its own Raft view (or what it was told by
      * one): the leader may be the source of a move under way, outside the map, and is
      * followed there. Found by the whole-node simulator (seed 18 --nodes 5 --partitions 8
@@ -1167,6 +1168,9 @@ void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *re
         struct node_group *g = node_group_get(n, l.group);
         if (g == NULL || g == n->meta || node_group_raft_view(g) || l.term < g->leader_hint_term) {
             continue;
+        }
+        if (g->settled_epoch != l.settled) {
+            node_note_activity(n); /* partmap_maintain reads it */
         }
         g->settled_epoch = l.settled;
         for (size_t i = 0; i < n->member_count; i++) {

@@ -1003,7 +1003,9 @@ static void leaderless_check(struct hy_node *n, uint64_t now_ms)
 void proxy_check(struct hy_node *n, uint64_t now_ms)
 {
     leaderless_check(n, now_ms);
-    for (size_t k = 0; k < n->group_count; k++) {
+    /* A group's forwarding session changes only with its Raft state (a step). */
+    int due = node_walk_due(n, &n->fsession_walk, now_ms);
+    for (size_t k = 0; due && k < n->group_count; k++) {
         fsession_check(n->groups[k]);
     }
     forwards_check(n, NULL, now_ms);

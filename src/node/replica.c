@@ -478,6 +478,7 @@ static void step(struct node_group *g, struct raft_event *ev, uint64_t now_ms)
         n->raft_now_ms = now_ms;
     }
     ev->now_ms = n->raft_now_ms;
+    n->activity++;
     struct raft_update up;
     (void)raft_step(&g->raft, ev, &up);
     handle_update(g, &up, now_ms);
@@ -1453,6 +1454,25 @@ void replica_expire_waiters(struct hy_node *n, uint64_t now_ms)
     }
     node_flush(n, now_ms);
     wake_clients(n, now_ms);
+}
+
+void node_note_activity(struct hy_node *n)
+{
+    n->activity++;
+}
+
+int node_walk_due(struct hy_node *n, struct node_walk *w, uint64_t now_ms)
+{
+    /* Each term only grows: their sum moves whenever one of them does. */
+    const struct node_stats *s = &n->stats;
+    uint64_t seen =
+        n->activity + s->expired_keys + s->evicted_keys + n->members_epoch + n->partmap_epoch;
+    if (seen == w->seen && now_ms < w->next_ms && w->next_ms != 0) {
+        return 0;
+    }
+    w->seen = seen;
+    w->next_ms = now_ms + NODE_WALK_QUIET_MS;
+    return 1;
 }
 
 uint64_t node_timeout_ms(struct hy_node *n)

@@ -94,6 +94,9 @@ struct node_wan {
     uint64_t refresh_ms;
     int collected;           /* a change was collected since node_wan_take last looked */
     uint64_t demote_sent_ms; /* when a target's -DEMOTED was last passed to the metadata leader */
+    /* Without a link, each partition's outbox is only emptied: once per change of the node's
+     * activity (node_walk_due), not at every tick (a walk of every partition). */
+    struct node_walk unlinked;
 };
 
 static uint64_t seq_of(uint64_t index, uint32_t sub)
@@ -770,6 +773,12 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
     struct node_wan *w = n->wan;
     struct wan_role role;
     node_wan_role(n, &role);
+    /* Without links and without a region role there is nothing to ship or fence: the walk
+     * only clears outboxes, when something happened (grid17: an idle node's cron). A role
+     * (a promotion to fence in every partition) walks at every tick. */
+    if (w->count == 0 && role.kind == WAN_ROLE_NONE && !node_walk_due(n, &w->unlinked, now_ms)) {
+        return;
+    }
     for (uint32_t p = 0; p < parts_of(n); p++) {
         struct node_group *g = n->groups[p + 1];
         struct node_wan_outbox *ob = g->wan_out;

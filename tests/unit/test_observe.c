@@ -120,6 +120,37 @@ static void test_write_latency_follows_durability(void **state)
     hy_free(before);
 }
 
+/* The walks over every partition run again only when something they read moved: a write (a
+ * command and a Raft step) or a link's report makes one due at once, an idle node makes none
+ * until NODE_WALK_QUIET_MS passed, and the counts they publish follow a write at once. */
+static void test_walks_follow_activity(void **state)
+{
+    struct one_node *f = *state;
+    struct node_walk w = {0};
+    assert_true(node_walk_due(f->node, &w, f->now_ms)); /* never made */
+    assert_false(node_walk_due(f->node, &w, f->now_ms));
+    assert_false(node_walk_due(f->node, &w, f->now_ms + NODE_WALK_QUIET_MS - 1));
+    node_note_activity(f->node);
+    assert_true(node_walk_due(f->node, &w, f->now_ms));
+    assert_false(node_walk_due(f->node, &w, f->now_ms + 1));
+    assert_true(node_walk_due(f->node, &w, f->now_ms + NODE_WALK_QUIET_MS));
+    struct node_observation *o = hy_xmalloc(sizeof(*o));
+    node_observe(f->node, f->now_ms, o);
+    assert_int_equal(o->keys, 0);
+    assert_false(node_walk_due(f->node, &f->node->part_counts.walk, f->now_ms));
+    hy_buf_append(&f->client->in, "SET a 1\r\n", 9);
+    node_client_process(f->node, f->client, f->now_ms);
+    drain(f);
+    node_observe(f->node, f->now_ms, o); /* the same ms: counted again all the same */
+    assert_int_equal(o->keys, 1);
+    /* A read changes nothing the walks read: no walk is due for it. */
+    hy_buf_append(&f->client->in, "GET a\r\n", 7);
+    node_client_process(f->node, f->client, f->now_ms);
+    drain(f);
+    assert_false(node_walk_due(f->node, &f->node->part_counts.walk, f->now_ms));
+    hy_free(o);
+}
+
 /* A lone leader renders valid-looking texts: every sample follows its family's # TYPE, no
  * family is declared twice, and the write shows in both texts. */
 static void test_texts_from_a_live_node(void **state)
@@ -379,6 +410,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_latency_follows_durability, setup, teardown),
         cmocka_unit_test_setup_teardown(test_texts_from_a_live_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_walks_follow_activity, setup, teardown),
         cmocka_unit_test(test_ready_reasons),
         cmocka_unit_test(test_health_json_cut_off_and_lag),
         cmocka_unit_test(test_health_score),
