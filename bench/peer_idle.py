@@ -4,8 +4,9 @@
 Starts --nodes N nodes on loopback, waits until gossip holds everybody alive and --settle
 seconds more, then reads each node's /metrics twice, --seconds apart, and prints per node and
 second: PINGs sent, beacons sent, the keepalive frames they make (every PING is answered by a
-PONG, so 2 x PINGs + beacons), frames received from peers when the binary counts them, links
-closed for idleness, and the CPU time the node used (/proc/PID/stat). Medians over the nodes.
+PONG, so 2 x PINGs + beacons), the PINGs on links off gossip's ring (those that carried no
+beacon: the O(n^2) part), frames received from peers when the binary counts them, links closed
+for idleness, and the CPU time the node used (/proc/PID/stat). Medians over the nodes.
 
 A benchmark, not a test: the figures depend on the machine (say whether it was shared).
 
@@ -32,15 +33,28 @@ FAMILIES = ("halyard_peer_pings_sent_total", "halyard_peer_beacons_sent_total",
 
 
 def counters(c, i):
-    """{family: sum over the members} of node i's per-member link counters."""
+    """{(family, member): value} of node i's per-member link counters."""
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % c.http_port(i), timeout=5) as r:
         text = r.read().decode()
     out = {}
     for line in text.splitlines():
         for fam in FAMILIES:
             if line.startswith(fam + "{"):
-                out[fam] = out.get(fam, 0.0) + float(line.rsplit(" ", 1)[1])
+                out[(fam, line.split('"')[1])] = float(line.rsplit(" ", 1)[1])
     return out
+
+
+def rates(before, after, dt):
+    """{family: per second summed over the members}, and the PINGs per second on the links
+    that carried no beacon in the window (off gossip's ring)."""
+    total, off = {}, 0.0
+    for (fam, m), v in after.items():
+        r = (v - before.get((fam, m), 0)) / dt
+        total[fam] = total.get(fam, 0.0) + r
+        beacons = after.get((FAMILIES[1], m), 0) - before.get((FAMILIES[1], m), 0)
+        if fam == FAMILIES[0] and beacons == 0:
+            off += r
+    return total, off
 
 
 def cpu_s(pid):
@@ -74,17 +88,20 @@ def main():
         after = [counters(c, i) for i in range(n)]
         cpu1 = [cpu_s(c.nodes[i].pid) for i in range(n)]
         dt = time.monotonic() - t0
-        rate = {fam: [(after[i].get(fam, 0) - before[i].get(fam, 0)) / dt for i in range(n)]
-                for fam in FAMILIES}
+        per = [rates(before[i], after[i], dt) for i in range(n)]
+        rate = {fam: [per[i][0].get(fam, 0.0) for i in range(n)] for fam in FAMILIES}
+        off = [per[i][1] for i in range(n)]
         keep = [2 * p + b for p, b in zip(rate[FAMILIES[0]], rate[FAMILIES[1]])]
         med = statistics.median
-        have_recv = FAMILIES[2] in after[0]
+        have_recv = any(k[0] == FAMILIES[2] for k in after[0])
         print("%d idle nodes, %.0f s (binary %s): per node and second, median [min-max] over the "
               "nodes:" % (n, dt, a.binary))
         print("  PINGs sent %.1f [%.1f-%.1f], beacons %.1f, keepalive frames (2 x PINGs + beacons) "
               "%.1f [%.1f-%.1f]" % (med(rate[FAMILIES[0]]), min(rate[FAMILIES[0]]),
                                      max(rate[FAMILIES[0]]), med(rate[FAMILIES[1]]), med(keep),
                                      min(keep), max(keep)))
+        print("  PINGs on the links off the ring (no beacon in the window) %.2f [%.2f-%.2f]" % (
+            med(off), min(off), max(off)))
         if have_recv:
             print("  frames received %.1f [%.1f-%.1f], idle links closed %.2f" % (
                 med(rate[FAMILIES[2]]), min(rate[FAMILIES[2]]), max(rate[FAMILIES[2]]),

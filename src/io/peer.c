@@ -22,7 +22,7 @@
  * connection (peer_heard), so the gossip and Raft traffic of the pair keeps both of its
  * connections alive and PINGs go out only after a silence; with idle_close_ms its dialler
  * parks it (closes it quietly) once it carried nothing but keepalive for that long, and
- * dials it again on demand (peer_unpark), the frames waiting in `hold` for the handshake.
+ * dials it again on demand (peer_slot), the frames waiting in `hold` for the handshake.
  */
 #include "io/peer.h"
 
@@ -1109,16 +1109,25 @@ static int tick_was_late(struct peer_transport *t, uint64_t now)
     return 1;
 }
 
-/* PING every conn_ping_ms; off the ring only when nothing else went out on the connection
- * for that long (the other end hears it, whatever its version judges the connection on), or
- * nothing came from the peer (its PONG is the news); an empty HEARTBEAT when nothing left for
- * beacon_ms. */
+/* How long an off-ring dialler may send nothing on its connection: the other end may judge
+ * the connection on its own frames (a node of an earlier version does), with the inbound
+ * timeout of conn_timeout_ms, and must hear something an interval before it. */
+static uint32_t off_ring_send_gap_ms(const struct peer_config *cfg)
+{
+    uint32_t ping = off_ring_ping_ms(cfg);
+    uint32_t inbound_timeout = cfg->ping_timeout_ms + (ping - cfg->ping_interval_ms);
+    return HY_MAX(ping, inbound_timeout - ping);
+}
+
+/* PING every conn_ping_ms; off the ring only when nothing came from the peer for that long
+ * (its PONG is the news), or nothing else went out on the connection for
+ * off_ring_send_gap_ms; an empty HEARTBEAT when nothing left for beacon_ms. */
 static void conn_keepalive(struct peer_transport *t, struct peer_conn *c, uint64_t now)
 {
     uint32_t ping_ms = conn_ping_ms(c);
     if (now - c->last_ping_ms >= ping_ms &&
-        (!conn_off_ring(c) || now - c->last_send_ms >= ping_ms ||
-         now - conn_heard_ms(c) >= ping_ms)) {
+        (!conn_off_ring(c) || now - conn_heard_ms(c) >= ping_ms ||
+         now - HY_MAX(c->last_send_ms, c->last_ping_ms) >= off_ring_send_gap_ms(&t->cfg))) {
         c->last_ping_ms = now;
         conn_hb_seal(c);
         wire_encode_ping(&c->pending, WIRE_PING, ++t->ping_token);

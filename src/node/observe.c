@@ -826,24 +826,29 @@ static void metrics_peers(const struct node_observation *o, struct hy_buf *b)
             prom_u64(b, "halyard_peer_dropped_messages_total", &l, m->dropped_down);
         }
     }
-    observe_link_counter(b, o, "halyard_peer_beacons_sent_total",
-                         "Liveness beacons sent on the link to a member while it was idle: with "
-                         "gossip on, to its ring neighbours only.",
-                         offsetof(struct observe_member, beacons_sent));
-    observe_link_counter(b, o, "halyard_peer_pings_sent_total",
-                         "Keepalive PINGs sent on the link to a member (every 250 ms; with gossip "
-                         "on, to members off this node's ring only after a second without news "
-                         "from them).",
-                         offsetof(struct observe_member, pings_sent));
-    observe_link_counter(b, o, "halyard_peer_frames_received_total",
-                         "Frames received from a member, on either of its connections (keepalive "
-                         "included).",
-                         offsetof(struct observe_member, frames_recv));
-    observe_link_counter(b, o, "halyard_peer_idle_closes_total",
-                         "Times the link to a member off this node's gossip ring was closed for "
-                         "idleness (peer-idle-close-ms); it is dialled again on demand and counts "
-                         "as up meanwhile.",
-                         offsetof(struct observe_member, idle_closes));
+    static const struct {
+        const char *family, *help;
+        size_t field;
+    } counters[] = {
+        {"halyard_peer_beacons_sent_total",
+         "Liveness beacons sent on the link to a member while it was idle: with gossip on, to its "
+         "ring neighbours only.",
+         offsetof(struct observe_member, beacons_sent)},
+        {"halyard_peer_pings_sent_total",
+         "Keepalive PINGs sent on the link to a member (every 250 ms; with gossip on, to members "
+         "off this node's ring only after a second without news from them).",
+         offsetof(struct observe_member, pings_sent)},
+        {"halyard_peer_frames_received_total",
+         "Frames received from a member, on either of its connections (keepalive included).",
+         offsetof(struct observe_member, frames_recv)},
+        {"halyard_peer_idle_closes_total",
+         "Times the link to a member off this node's gossip ring was closed for idleness "
+         "(peer-idle-close-ms); it is dialled again on demand and counts as up meanwhile.",
+         offsetof(struct observe_member, idle_closes)},
+    };
+    for (size_t k = 0; k < HY_ARRAY_LEN(counters); k++) {
+        observe_link_counter(b, o, counters[k].family, counters[k].help, counters[k].field);
+    }
     prom_family(b, "halyard_peer_link_idle", "gauge",
                 "1 while the link to the member is closed for idleness (it counts as up).");
     for (size_t i = 0; i < o->member_count; i++) {

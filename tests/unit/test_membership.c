@@ -426,6 +426,18 @@ static void net_beat(struct net *net, uint64_t ms)
     }
 }
 
+/* Two nodes whose probes never come (phi alone judges), after 2 s of n1's heartbeats to n0. */
+static struct net *net_phi_alone(void)
+{
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    cfg.probe_interval_ms = 100000;
+    cfg.probe_timeout_ms = 50000;
+    struct net *net = net_new(2, &cfg);
+    net_beat(net, 2000);
+    return net;
+}
+
 /* The loop-lag grace: a node whose own loop stalled 300 ms (a starved host) gives its peers
  * twice that before it judges their silence, so a peer frozen 500 ms (starved as well) is not
  * suspected, by phi or by a probe; without the grace (lag_window_ms 0) the same freeze is. The
@@ -498,12 +510,7 @@ static void test_loop_lag_grace_spares_a_starved_peer(void **state)
 static void test_refuted_silence_teaches_the_grace(void **state)
 {
     (void)state;
-    struct membership_config cfg;
-    membership_config_default(&cfg);
-    cfg.probe_interval_ms = 100000; /* phi alone judges */
-    cfg.probe_timeout_ms = 50000;
-    struct net *net = net_new(2, &cfg);
-    net_beat(net, 2000);
+    struct net *net = net_phi_alone();
     net_run(net, 200);
     net_beat(net, 1000);
     uint32_t grace = membership_grace(&net->nodes[0]);
@@ -530,12 +537,7 @@ static void test_refuted_silence_teaches_the_grace(void **state)
 static void test_refuted_lone_silence_teaches_nothing(void **state)
 {
     (void)state;
-    struct membership_config cfg;
-    membership_config_default(&cfg);
-    cfg.probe_interval_ms = 100000; /* phi alone judges */
-    cfg.probe_timeout_ms = 50000;
-    struct net *net = net_new(2, &cfg);
-    net_beat(net, 2000);
+    struct net *net = net_phi_alone();
     assert_true(membership_grace(&net->nodes[0]) <= 10);
     net_run(net, 700); /* beacons silent; n1 still gossips and refutes */
     assert_true(net->nodes[0].stats.suspect_phi >= 1);
@@ -556,12 +558,7 @@ static void test_refuted_lone_silence_teaches_nothing(void **state)
 static void test_heartbeat_gap_teaches_the_grace(void **state)
 {
     (void)state;
-    struct membership_config cfg;
-    membership_config_default(&cfg);
-    cfg.probe_interval_ms = 100000; /* phi alone judges */
-    cfg.probe_timeout_ms = 50000;
-    struct net *net = net_new(2, &cfg);
-    net_beat(net, 2000);
+    struct net *net = net_phi_alone();
     assert_true(membership_grace(&net->nodes[0]) <= 10);
     assert_int_equal(net->nodes[0].stats.peer_gaps, 0);
     net_run(net, 300); /* n1 runs (it gossips) but its beacons stall: a 350 ms gap */
