@@ -316,6 +316,9 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
      * wakes the quiesced groups it leads (their followers campaign) or follows. */
     pc.beacon_ms = (uint32_t)cfg->heartbeat_ms;
     pc.ping_timeout_ms = (uint32_t)cfg->peer_ping_timeout_ms;
+    /* Links off gossip's ring that carry nothing but keepalive for this long close, quietly,
+     * and are dialled again on demand (peer.h "Idle links"). */
+    pc.idle_close_ms = (uint32_t)cfg->peer_idle_close_ms;
     pc.suspect_ms = (uint32_t)cfg->election_timeout_ms;
     /* With gossip on, the beacons are the phi detector's heartbeats and gossip replaces the
      * fixed silence detector (docs/operations.md "Failure detection"); they go to the ring

@@ -17,6 +17,12 @@
  * peer_transport_set_beacons named the peers to beacon to (gossip's ring neighbours), the
  * others get none: their links carry PINGs and whatever the node sends, and gossip's probes
  * watch them.
+ *
+ * Idle links (peer.h): a link off the ring is judged by what arrives from its peer on either
+ * connection (peer_heard), so the gossip and Raft traffic of the pair keeps both of its
+ * connections alive and PINGs go out only after a silence; with idle_close_ms its dialler
+ * parks it (closes it quietly) once it carried nothing but keepalive for that long, and
+ * dials it again on demand (peer_slot), the frames waiting in `hold` for the handshake.
  */
 #include "io/peer.h"
 
@@ -63,8 +69,13 @@ struct peer_conn {
     struct hy_buf in;
     struct hy_buf pending; /* frames queued, not yet handed to libuv */
     struct hy_buf hb;      /* heartbeat entries waiting to leave in one HEARTBEAT frame */
+    /* Outbound, dialled on demand for a parked peer: frames waiting for the handshake to end
+     * (then moved behind its output in `pending`). */
+    struct hy_buf hold;
     uint32_t hb_count;
     uint64_t last_send_ms; /* when a frame was last queued (the beacon) */
+    uint64_t last_use_ms;  /* when a frame other than keepalive was last queued (idle_close_ms) */
+    int idle_close;        /* closed for idleness: quietly, the peer stays up (parked) */
     uint64_t last_ping_ms;
     struct hy_buf inflight; /* bytes of the write in progress */
     /* tls-cluster: records in from the socket, records out not yet handed to libuv (frames
@@ -122,6 +133,7 @@ struct peer_transport {
     uint64_t ping_token;
     uint64_t last_tick_ms;
     int beacons_listed; /* peer_transport_set_beacons was called: a peer added since gets none */
+    int dialling_on_demand; /* peer_slot is dialling a parked link (peer_report_down waits) */
     struct peer_refusal refusals[PEER_REFUSAL_SLOTS]; /* refusal_quiet */
     uint16_t port;
     int closing;
@@ -245,6 +257,7 @@ static struct peer_conn *conn_new(struct peer_transport *t, int outbound)
     hy_buf_init(&c->in);
     hy_buf_init(&c->pending);
     hy_buf_init(&c->hb);
+    hy_buf_init(&c->hold);
     hy_buf_init(&c->inflight);
     hy_buf_init(&c->tls_in);
     hy_buf_init(&c->tls_out);
@@ -267,6 +280,7 @@ static void conn_closed_cb(uv_handle_t *h)
     hy_buf_free(&c->in);
     hy_buf_free(&c->pending);
     hy_buf_free(&c->hb);
+    hy_buf_free(&c->hold);
     hy_buf_free(&c->inflight);
     hy_buf_free(&c->tls_in);
     hy_buf_free(&c->tls_out);
@@ -289,7 +303,29 @@ static void conn_unlink(struct peer_conn *c)
     c->prev = c->next = NULL;
 }
 
-/* Detaches c from its peer; an outbound connection that was up reports the peer down. */
+/* The peer is no longer up (its link broke, or a dial on demand of its parked link failed):
+ * logged and reported once. A dial on demand that fails at once does so inside a send, where
+ * no callback may run: the peer stays parked, and retry_cb reports it. */
+static void peer_report_down(struct peer *p, const char *reason)
+{
+    struct peer_transport *t = p->t;
+    if (t->dialling_on_demand) {
+        return;
+    }
+    p->stats.parked = 0;
+    if (p->stats.up && t->closing) {
+        p->stats.up = 0;
+    } else if (p->stats.up) {
+        p->stats.up = 0;
+        hy_log(t->cfg.log, HY_LOG_WARN, "peer %s: down: %s", p->addr.id, reason);
+        if (t->cbs.state_cb != NULL) {
+            t->cbs.state_cb(t->cbs.ctx, p->addr.id, 0, reason);
+        }
+    }
+}
+
+/* Detaches c from its peer; an outbound connection that was up reports the peer down, unless
+ * it was closed for idleness (the peer stays up, parked, and is dialled on demand). */
 static void conn_detach(struct peer_conn *c, const char *reason)
 {
     struct peer *p = c->peer;
@@ -306,15 +342,14 @@ static void conn_detach(struct peer_conn *c, const char *reason)
     p->out = NULL;
     p->stats.queued_bytes = 0;
     struct peer_transport *t = c->t;
-    if (p->stats.up && t->closing) {
-        p->stats.up = 0;
-    } else if (p->stats.up) {
-        p->stats.up = 0;
-        hy_log(t->cfg.log, HY_LOG_WARN, "peer %s: down: %s", p->addr.id, reason);
-        if (t->cbs.state_cb != NULL) {
-            t->cbs.state_cb(t->cbs.ctx, p->addr.id, 0, reason);
-        }
+    if (c->idle_close && !t->closing && p->active) {
+        p->stats.parked = 1;
+        p->stats.idle_closes++;
+        hy_log(t->cfg.log, HY_LOG_DEBUG, "peer %s: idle link closed (dialled again on demand)",
+               p->addr.id);
+        return;
     }
+    peer_report_down(p, reason);
     if (!t->closing && p->active) {
         peer_schedule_dial(p);
     }
@@ -345,7 +380,14 @@ static void buf_release(struct hy_buf *b)
 
 static size_t conn_queued(const struct peer_conn *c)
 {
-    return c->pending.len + c->hb.len + c->tls_out.len + c->inflight.len;
+    return c->pending.len + c->hb.len + c->hold.len + c->tls_out.len + c->inflight.len;
+}
+
+/* Where a frame for the peer is encoded: the queue, or, while a dial on demand of a parked
+ * link has not finished its handshake, the frames held for after it. */
+static struct hy_buf *conn_out(struct peer_conn *c)
+{
+    return c->state == CONN_UP ? &c->pending : &c->hold;
 }
 
 /* Bytes queued and not yet handed to libuv (the heartbeat batch is sealed into pending). */
@@ -360,7 +402,7 @@ static void conn_hb_seal(struct peer_conn *c)
     if (c->hb_count == 0) {
         return;
     }
-    int rc = wire_encode_heartbeat(&c->pending, c->hb.data, c->hb_count, &c->t->cfg.limits);
+    int rc = wire_encode_heartbeat(conn_out(c), c->hb.data, c->hb_count, &c->t->cfg.limits);
     HY_ASSERT(rc == HY_OK); /* batches are sealed well below the frame limit */
     if (c->peer != NULL) {
         c->peer->stats.frames_sent++;
@@ -581,8 +623,19 @@ static void conn_authenticated(struct peer_conn *c)
         return;
     }
     p->attempts = 0;
-    p->stats.up = 1;
     p->stats.handshakes++;
+    c->last_use_ms = uv_now(t->loop);
+    if (c->hold.len > 0) { /* what waited for the handshake goes now, behind its output */
+        hy_buf_append(&c->pending, c->hold.data, c->hold.len);
+        buf_release(&c->hold);
+    }
+    if (p->stats.parked) { /* a dial on demand: the peer never stopped being up */
+        p->stats.parked = 0;
+        hy_log(t->cfg.log, HY_LOG_DEBUG, "peer %s: idle link dialled again (%s)", p->addr.id,
+               c->addr);
+        return;
+    }
+    p->stats.up = 1;
     hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: up (%s)", p->addr.id, c->addr);
     if (t->cbs.state_cb != NULL) {
         t->cbs.state_cb(t->cbs.ctx, p->addr.id, 1, "connected");
@@ -860,6 +913,7 @@ static void peer_dial(struct peer *p)
     if (rc < 0) {
         hy_log(t->cfg.log, HY_LOG_WARN, "peer %s: cannot resolve %s: %s", p->addr.id, p->addr.host,
                uv_strerror(rc));
+        peer_report_down(p, "cannot resolve its address"); /* a parked peer was still up */
         peer_schedule_dial(p);
         return;
     }
@@ -878,6 +932,9 @@ static void retry_cb(uv_timer_t *h)
 {
     struct peer *p = h->data;
     if (!p->t->closing && p->out == NULL) {
+        if (p->stats.parked) { /* its dial on demand failed inside a send (peer_report_down) */
+            peer_report_down(p, "its idle link could not be dialled again");
+        }
         peer_dial(p);
     }
 }
@@ -958,13 +1015,41 @@ static uint32_t off_ring_ping_ms(const struct peer_config *cfg)
     return ms;
 }
 
+/* Whether c is a link off gossip's ring (its dialler's view; see conn_heard_ms for the
+ * other end). */
+static int conn_off_ring(const struct peer_conn *c)
+{
+    return c->t->beacons_listed && c->peer != NULL && !c->peer->beacon;
+}
+
 static uint32_t conn_ping_ms(const struct peer_conn *c)
 {
-    const struct peer_transport *t = c->t;
-    if (!t->beacons_listed || c->peer == NULL || c->peer->beacon) {
-        return t->cfg.ping_interval_ms;
+    return conn_off_ring(c) ? off_ring_ping_ms(&c->t->cfg) : c->t->cfg.ping_interval_ms;
+}
+
+/* When anything last arrived from c's peer, on either of its connections. */
+static uint64_t peer_heard(const struct peer *p)
+{
+    uint64_t heard = p->out != NULL ? p->out->last_recv_ms : 0;
+    if (p->in != NULL && p->in->last_recv_ms > heard) {
+        heard = p->in->last_recv_ms;
     }
-    return off_ring_ping_ms(&t->cfg);
+    return heard;
+}
+
+/* What c's silence is judged on. A ring link's dialler judges its own connection by its
+ * PONGs. Once gossip named its ring, an off-ring link's dialler and every inbound connection
+ * judge the peer by what arrives on either of its connections: the pair's own traffic (gossip,
+ * Raft, forwards in both directions) proves the peer runs, so the off-ring dialler PINGs only
+ * when its connection carried nothing else (conn_keepalive), and gets its peer's news on the
+ * other connection as often as on its own. */
+static uint64_t conn_heard_ms(const struct peer_conn *c)
+{
+    if (c->state != CONN_UP || c->peer == NULL || !c->t->beacons_listed ||
+        (c->outbound && c->peer->beacon)) {
+        return c->last_recv_ms;
+    }
+    return peer_heard(c->peer);
 }
 
 /* How long a connection may hear nothing before it is closed: ping_timeout_ms, plus as much as
@@ -989,9 +1074,10 @@ static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *b
         return buf;
     }
     uint32_t timeout = conn_timeout_ms(c);
-    if (c->state == CONN_UP && now - c->last_recv_ms > timeout) {
+    uint64_t heard = conn_heard_ms(c);
+    if (c->state == CONN_UP && now - heard > timeout) {
         snprintf(buf, n, "nothing received for %llu ms (ping timeout %u ms)",
-                 (unsigned long long)(now - c->last_recv_ms), timeout);
+                 (unsigned long long)(now - heard), timeout);
         return buf;
     }
     return NULL;
@@ -1023,10 +1109,25 @@ static int tick_was_late(struct peer_transport *t, uint64_t now)
     return 1;
 }
 
-/* PING every conn_ping_ms; an empty HEARTBEAT when nothing left for beacon_ms. */
+/* How long an off-ring dialler may send nothing on its connection: the other end may judge
+ * the connection on its own frames (a node of an earlier version does), with the inbound
+ * timeout of conn_timeout_ms, and must hear something an interval before it. */
+static uint32_t off_ring_send_gap_ms(const struct peer_config *cfg)
+{
+    uint32_t ping = off_ring_ping_ms(cfg);
+    uint32_t inbound_timeout = cfg->ping_timeout_ms + (ping - cfg->ping_interval_ms);
+    return HY_MAX(ping, inbound_timeout - ping);
+}
+
+/* PING every conn_ping_ms; off the ring only when nothing came from the peer for that long
+ * (its PONG is the news), or nothing else went out on the connection for
+ * off_ring_send_gap_ms; an empty HEARTBEAT when nothing left for beacon_ms. */
 static void conn_keepalive(struct peer_transport *t, struct peer_conn *c, uint64_t now)
 {
-    if (now - c->last_ping_ms >= conn_ping_ms(c)) {
+    uint32_t ping_ms = conn_ping_ms(c);
+    if (now - c->last_ping_ms >= ping_ms &&
+        (!conn_off_ring(c) || now - conn_heard_ms(c) >= ping_ms ||
+         now - HY_MAX(c->last_send_ms, c->last_ping_ms) >= off_ring_send_gap_ms(&t->cfg))) {
         c->last_ping_ms = now;
         conn_hb_seal(c);
         wire_encode_ping(&c->pending, WIRE_PING, ++t->ping_token);
@@ -1069,6 +1170,15 @@ static void peers_suspect(struct peer_transport *t, uint64_t now)
     }
 }
 
+/* An off-ring link its dialler may park: nothing but keepalive went out on it for
+ * idle_close_ms, and nothing of it waits to be written. */
+static int conn_idle(const struct peer_conn *c, uint64_t now)
+{
+    uint32_t idle_ms = c->t->cfg.idle_close_ms;
+    return idle_ms != 0 && c->outbound && c->state == CONN_UP && conn_off_ring(c) &&
+           now - c->last_use_ms >= idle_ms && conn_queued(c) == 0 && !c->writing;
+}
+
 static void tick_cb(uv_timer_t *h)
 {
     struct peer_transport *t = h->data;
@@ -1085,6 +1195,9 @@ static void tick_cb(uv_timer_t *h)
             hy_log(t->cfg.log, HY_LOG_WARN, "peer %s (%s): %s",
                    c->peer != NULL ? c->peer->addr.id : "?", c->addr, overdue);
             conn_close(c, overdue);
+        } else if (conn_idle(c, now)) {
+            c->idle_close = 1;
+            conn_close(c, "idle");
         } else if (c->outbound && c->state == CONN_UP && conn_queued(c) < t->cfg.queue_bytes_max) {
             conn_keepalive(t, c, now);
         }
@@ -1261,6 +1374,9 @@ static void peer_deactivate(struct peer *p, const char *why)
 {
     p->active = 0;
     uv_timer_stop(&p->retry);
+    if (p->stats.parked && p->out == NULL) {
+        peer_report_down(p, why); /* as its link's close would have */
+    }
     if (p->out != NULL) {
         conn_close(p->out, why);
     }
@@ -1287,7 +1403,7 @@ static struct peer *peer_new_slot(struct peer_transport *t)
     for (size_t i = 0; i < t->n_peers; i++) {
         struct peer *p = &t->peers[i];
         if (!p->active && p->out == NULL && p->in == NULL) {
-            memset(&p->stats, 0, sizeof(p->stats));
+            memset(&p->stats, 0, sizeof(p->stats)); /* up and parked too */
             p->attempts = 0;
             p->beacon = !t->beacons_listed;
             return p;
@@ -1347,9 +1463,19 @@ void peer_transport_set_beacons(struct peer_transport *t, const char *const *ids
     t->beacons_listed = 1;
     for (size_t i = 0; i < t->n_peers; i++) {
         struct peer *p = &t->peers[i];
+        int was = p->beacon;
         p->beacon = 0;
         for (size_t k = 0; k < n && !p->beacon; k++) {
             p->beacon = strcmp(p->addr.id, ids[k]) == 0;
+        }
+        if (p->beacon && !was && p->out != NULL && p->out->state == CONN_UP) {
+            /* Judged by its own PONGs from now on (conn_heard_ms): off the ring its PINGs
+             * were spared while the peer was heard on either connection, and that news
+             * counts until the first PONG. */
+            p->out->last_recv_ms = HY_MAX(p->out->last_recv_ms, peer_heard(p));
+        }
+        if (p->beacon && p->active && p->stats.parked && p->out == NULL && !t->closing) {
+            peer_dial(p); /* a ring link carries the beacons: no longer parked */
         }
     }
 }
@@ -1365,8 +1491,13 @@ static int peer_slot(struct peer_transport *t, const char *to, size_t frame_len,
     if (p == NULL || t->closing) {
         return p == NULL ? HY_ENOTFOUND : HY_ECLOSED;
     }
+    if (p->stats.parked && p->out == NULL) {
+        t->dialling_on_demand = 1; /* on demand: the frame waits for the handshake */
+        peer_dial(p);
+        t->dialling_on_demand = 0;
+    }
     struct peer_conn *c = p->out;
-    if (c == NULL || c->state != CONN_UP) {
+    if (c == NULL || (c->state != CONN_UP && !p->stats.parked)) {
         p->stats.dropped_down++;
         return HY_ECLOSED;
     }
@@ -1383,7 +1514,7 @@ static int peer_slot(struct peer_transport *t, const char *to, size_t frame_len,
 static void peer_sent(struct peer_conn *c)
 {
     c->peer->stats.frames_sent++;
-    c->last_send_ms = uv_now(c->t->loop);
+    c->last_send_ms = c->last_use_ms = uv_now(c->t->loop);
     peer_note_queue(c->peer);
 }
 
@@ -1400,7 +1531,7 @@ static int send_coalesced(struct peer_transport *t, const char *to, uint16_t gro
     HY_ASSERT(rc == HY_OK); /* wire_heartbeat_fits said so */
     c->hb_count++;
     c->peer->stats.heartbeats_coalesced++;
-    c->last_send_ms = uv_now(t->loop);
+    c->last_send_ms = c->last_use_ms = uv_now(t->loop);
     peer_note_queue(c->peer);
     if (c->hb_count >= PEER_HEARTBEAT_BATCH_MAX) {
         conn_hb_seal(c);
@@ -1427,7 +1558,7 @@ int peer_send_raft(struct peer_transport *t, const char *to, uint16_t group,
         return rc;
     }
     conn_hb_seal(c); /* what was batched before goes before */
-    rc = wire_encode_raft(&c->pending, group, m, &t->cfg.limits);
+    rc = wire_encode_raft(conn_out(c), group, m, &t->cfg.limits);
     HY_ASSERT(rc == HY_OK); /* checked above */
     peer_sent(c);
     return HY_OK;
@@ -1445,7 +1576,7 @@ static int send_forward(struct peer_transport *t, uint8_t type, const char *to, 
         return rc;
     }
     conn_hb_seal(c);
-    rc = wire_encode_forward(&c->pending, type, req_id, data, len, &t->cfg.limits);
+    rc = wire_encode_forward(conn_out(c), type, req_id, data, len, &t->cfg.limits);
     HY_ASSERT(rc == HY_OK);
     peer_sent(c);
     return HY_OK;

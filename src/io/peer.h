@@ -13,12 +13,21 @@
  *    authenticated inbound connection (theirs, for what they send);
  *  - a peer's send queue never holds more than queue_bytes_max bytes plus one frame: a frame
  *    that would exceed it is dropped and counted; frames for a peer that is not up are
- *    dropped and counted, never queued for later (Raft retransmits);
+ *    dropped and counted, never queued for later (Raft retransmits), except while its idle
+ *    link is dialled again (below);
  *  - a refused handshake is logged on this side with its reason, and the reason is sent to
  *    the other side in REJECT so that it is logged there too;
  *  - a connection that hears nothing for ping_timeout_ms, or does not finish its handshake in
  *    handshake_timeout_ms, is closed; outbound connections are redialled with exponential
  *    backoff and jitter (backoff_min_ms .. backoff_max_ms).
+ *
+ * Idle links (idle_close_ms, docs/peer-protocol.md "Keepalive and idle links"): once gossip
+ * named its ring, a link to a peer off it is judged by what arrives from the peer on either
+ * connection, and PINGs only after a silence; one that carried nothing but keepalive for
+ * idle_close_ms is closed by its dialler, quietly: the peer stays up for the node (no
+ * state_cb, no log above debug, no redial) and is dialled again when a frame must go out to it,
+ * the frames waiting (bounded like the queue) until the handshake is done. Only a dial on
+ * demand that fails reports the peer down. Gossip, not these links, says who is alive.
  */
 #ifndef HY_IO_PEER_H
 #define HY_IO_PEER_H
@@ -64,7 +73,11 @@ struct peer_config {
     uint32_t handshake_timeout_ms; /* default 2000 */
     uint32_t backoff_min_ms;       /* default 50 */
     uint32_t backoff_max_ms;       /* default 2000 */
-    uint32_t beacon_ms;  /* an empty HEARTBEAT on a link idle this long; 0 = none (default) */
+    uint32_t beacon_ms; /* an empty HEARTBEAT on a link idle this long; 0 = none (default) */
+    /* A link off gossip's ring (peer_transport_set_beacons) on which nothing but keepalive
+     * went out for this long is closed quietly by its dialler and dialled again when a frame
+     * must go out (see "Idle links" below); 0 = never (default). */
+    uint32_t idle_close_ms;
     uint32_t suspect_ms; /* liveness_cb(0) for a peer silent this long; 0 = never (default) */
     int coalesce;        /* heartbeats and their answers travel in HEARTBEAT frames (default 1) */
     uint64_t seed;       /* reconnect jitter */
@@ -115,7 +128,9 @@ struct peer_stats {
     uint64_t frames_recv;          /* frames received from the peer (both connections) */
     uint64_t handshakes;           /* outbound connections authenticated */
     uint64_t beacons_sent;         /* empty HEARTBEATs sent on its idle link (beacon_ms) */
-    uint64_t pings_sent; /* keepalive PINGs sent on the outbound connection (conn_ping_ms) */
+    uint64_t pings_sent;  /* keepalive PINGs sent on the outbound connection (conn_ping_ms) */
+    uint64_t idle_closes; /* outbound connections closed for idleness (idle_close_ms) */
+    int parked;           /* 1 while its link is closed for idleness (up stays 1) */
 };
 
 struct peer_transport;

@@ -857,6 +857,9 @@ static void server_publish(struct io_server *srv)
             m->dropped_down = ps.dropped_down;
             m->beacons_sent = ps.beacons_sent;
             m->pings_sent = ps.pings_sent;
+            m->frames_recv = ps.frames_recv;
+            m->idle_closes = ps.idle_closes;
+            m->link_parked = ps.parked;
         }
     }
     io_http_publish(srv->http, o);

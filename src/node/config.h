@@ -84,6 +84,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("election-timeout-ms", election_timeout_ms, CONFIG_INT, "300", 10, 60000, 0, NULL)           \
     X("heartbeat-ms", heartbeat_ms, CONFIG_INT, "50", 1, 10000, 0, NULL)                           \
     X("peer-ping-timeout-ms", peer_ping_timeout_ms, CONFIG_INT, "2000", 500, 60000, 0, NULL)       \
+    X("peer-idle-close-ms", peer_idle_close_ms, CONFIG_INT, "5000", 0, 3600000, 0, NULL)           \
     X("lease-ms", lease_ms, CONFIG_INT, "0", 0, 60000, 0, NULL)                                    \
     X("quiesce-ticks", quiesce_ticks, CONFIG_INT, "4", 0, 1000, 0, NULL)                           \
     X("partitions", partitions, CONFIG_INT, "1", 1, NODE_PARTITIONS_MAX, 0, NULL)                  \

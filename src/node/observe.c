@@ -900,14 +900,38 @@ static void metrics_peers(const struct node_observation *o, struct hy_buf *b)
             prom_u64(b, "halyard_peer_dropped_messages_total", &l, m->dropped_down);
         }
     }
-    observe_link_counter(b, o, "halyard_peer_beacons_sent_total",
-                         "Liveness beacons sent on the link to a member while it was idle: with "
-                         "gossip on, to its ring neighbours only.",
-                         offsetof(struct observe_member, beacons_sent));
-    observe_link_counter(b, o, "halyard_peer_pings_sent_total",
-                         "Keepalive PINGs sent on the link to a member (every 250 ms; with gossip "
-                         "on, every second to members off this node's ring).",
-                         offsetof(struct observe_member, pings_sent));
+    static const struct {
+        const char *family, *help;
+        size_t field;
+    } counters[] = {
+        {"halyard_peer_beacons_sent_total",
+         "Liveness beacons sent on the link to a member while it was idle: with gossip on, to its "
+         "ring neighbours only.",
+         offsetof(struct observe_member, beacons_sent)},
+        {"halyard_peer_pings_sent_total",
+         "Keepalive PINGs sent on the link to a member (every 250 ms; with gossip on, to members "
+         "off this node's ring only after a second without news from them).",
+         offsetof(struct observe_member, pings_sent)},
+        {"halyard_peer_frames_received_total",
+         "Frames received from a member, on either of its connections (keepalive included).",
+         offsetof(struct observe_member, frames_recv)},
+        {"halyard_peer_idle_closes_total",
+         "Times the link to a member off this node's gossip ring was closed for idleness "
+         "(peer-idle-close-ms); it is dialled again on demand and counts as up meanwhile.",
+         offsetof(struct observe_member, idle_closes)},
+    };
+    for (size_t k = 0; k < HY_ARRAY_LEN(counters); k++) {
+        observe_link_counter(b, o, counters[k].family, counters[k].help, counters[k].field);
+    }
+    prom_family(b, "halyard_peer_link_idle", "gauge",
+                "1 while the link to the member is closed for idleness (it counts as up).");
+    for (size_t i = 0; i < o->member_count; i++) {
+        if (o->members[i].has_link_stats) {
+            prom_labels_init(&l);
+            prom_label(&l, "member", o->members[i].name);
+            prom_u64(b, "halyard_peer_link_idle", &l, (uint64_t)o->members[i].link_parked);
+        }
+    }
 }
 
 /* Per (link, partition) this node leads: the changes the target has not acknowledged, how long

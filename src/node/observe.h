@@ -53,6 +53,9 @@ struct observe_member {
     uint64_t dropped_full, dropped_down;
     uint64_t beacons_sent; /* liveness beacons on its link (gossip's ring neighbours only) */
     uint64_t pings_sent;   /* keepalive PINGs on its link (4x sparser off gossip's ring) */
+    uint64_t frames_recv;  /* frames received from it, on either connection */
+    uint64_t idle_closes;  /* its link off gossip's ring closed for idleness (peer-idle-close-ms) */
+    int link_parked;       /* 1 while that link is closed for idleness (it counts as up) */
 };
 
 struct observe_command {

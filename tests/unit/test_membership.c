@@ -426,6 +426,18 @@ static void net_beat(struct net *net, uint64_t ms)
     }
 }
 
+/* Two nodes whose probes never come (phi alone judges), after 2 s of n1's heartbeats to n0. */
+static struct net *net_phi_alone(void)
+{
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    cfg.probe_interval_ms = 100000;
+    cfg.probe_timeout_ms = 50000;
+    struct net *net = net_new(2, &cfg);
+    net_beat(net, 2000);
+    return net;
+}
+
 /* The loop-lag grace: a node whose own loop stalled 300 ms (a starved host) gives its peers
  * twice that before it judges their silence, so a peer frozen 500 ms (starved as well) is not
  * suspected, by phi or by a probe; without the grace (lag_window_ms 0) the same freeze is. The
@@ -490,32 +502,52 @@ static void test_loop_lag_grace_spares_a_starved_peer(void **state)
     }
 }
 
-/* A watched member that refutes a suspicion after its heartbeats were silent was stalled, not
- * dead: its silence joins the observer's loop lag (peer_stalls), so the next silence as long
- * is within the grace. n1 keeps running (it refutes) but its beacons stop for 700 ms twice: the
- * first time n0 suspects it by phi, the second time not. */
+/* On a host that lags (n1's beacons came 250 ms apart once, unsuspected: a grace of about
+ * 300 ms), a watched member that refutes a suspicion after its heartbeats were silent was
+ * stalled, not dead: its silence joins the observer's loop lag (peer_stalls), so the next
+ * silence as long is within the grace. n1 keeps running (it refutes) but its beacons stop for
+ * 900 ms twice: the first time n0 suspects it by phi, the second time not. */
 static void test_refuted_silence_teaches_the_grace(void **state)
 {
     (void)state;
-    struct membership_config cfg;
-    membership_config_default(&cfg);
-    cfg.probe_interval_ms = 100000; /* phi alone judges */
-    cfg.probe_timeout_ms = 50000;
-    struct net *net = net_new(2, &cfg);
-    net_beat(net, 2000);
-    assert_true(membership_grace(&net->nodes[0]) <= 10);
-    net_run(net, 700); /* beacons silent; n1 still gossips and refutes */
+    struct net *net = net_phi_alone();
+    net_run(net, 200);
+    net_beat(net, 1000);
+    uint32_t grace = membership_grace(&net->nodes[0]);
+    assert_true(grace >= 200 && grace <= 400);
+    net_run(net, 900); /* beacons silent; n1 still gossips and refutes */
     assert_int_equal(net->nodes[0].stats.suspect_phi, 1);
     net_beat(net, 1000);
     assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
     assert_int_equal(net->nodes[0].stats.peer_stalls, 1);
-    uint32_t grace = membership_grace(&net->nodes[0]);
-    assert_true(grace >= 900 && grace <= 1400); /* twice a 450-700 ms silence */
-    net_run(net, 700);
+    grace = membership_grace(&net->nodes[0]);
+    assert_true(grace >= 1400 && grace <= 1800); /* twice a 700-900 ms silence */
+    net_run(net, 900);
     net_beat(net, 1000);
     assert_int_equal(net->nodes[0].stats.suspect_phi, 1);
     assert_int_equal(net->transitions[0][MEMBERSHIP_SUSPECT], 1);
     assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+    net_free(net);
+}
+
+/* On a host that does not lag (punctual turns and heartbeats), a member silent for 700 ms that
+ * refutes was paused on its own (SIGSTOP, a debugger, a suspended VM): its silence teaches the
+ * grace nothing, so the next member that hangs is suspected as fast as ever, not up to the
+ * grace's ceiling later for the next 30 s (issue 11 (f): SIGSTOP rounds measured ~2 s). */
+static void test_refuted_lone_silence_teaches_nothing(void **state)
+{
+    (void)state;
+    struct net *net = net_phi_alone();
+    assert_true(membership_grace(&net->nodes[0]) <= 10);
+    net_run(net, 700); /* beacons silent; n1 still gossips and refutes */
+    assert_true(net->nodes[0].stats.suspect_phi >= 1);
+    net_beat(net, 1000);
+    assert_int_equal(view_state(net, 0, 1), MEMBERSHIP_ALIVE);
+    assert_int_equal(net->nodes[0].stats.peer_stalls, 0);
+    assert_true(membership_grace(&net->nodes[0]) <= 10);
+    uint64_t before = net->nodes[0].stats.suspect_phi;
+    net_run(net, 700); /* as long again: suspected again, about 450 ms into it */
+    assert_true(net->nodes[0].stats.suspect_phi > before);
     net_free(net);
 }
 
@@ -526,12 +558,7 @@ static void test_refuted_silence_teaches_the_grace(void **state)
 static void test_heartbeat_gap_teaches_the_grace(void **state)
 {
     (void)state;
-    struct membership_config cfg;
-    membership_config_default(&cfg);
-    cfg.probe_interval_ms = 100000; /* phi alone judges */
-    cfg.probe_timeout_ms = 50000;
-    struct net *net = net_new(2, &cfg);
-    net_beat(net, 2000);
+    struct net *net = net_phi_alone();
     assert_true(membership_grace(&net->nodes[0]) <= 10);
     assert_int_equal(net->nodes[0].stats.peer_gaps, 0);
     net_run(net, 300); /* n1 runs (it gossips) but its beacons stall: a 350 ms gap */
@@ -956,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_stalled_node_judges_nothing_before_reading),
         cmocka_unit_test(test_loop_lag_grace_spares_a_starved_peer),
         cmocka_unit_test(test_refuted_silence_teaches_the_grace),
+        cmocka_unit_test(test_refuted_lone_silence_teaches_nothing),
         cmocka_unit_test(test_long_stall_counts_unless_declared_dead),
         cmocka_unit_test(test_heartbeat_gap_teaches_the_grace),
         cmocka_unit_test(test_probe_deadline_follows_the_grace),

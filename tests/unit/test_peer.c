@@ -527,6 +527,140 @@ static void test_off_ring_links_ping_less_and_stay_up(void **state)
     pair_tweak = NULL;
 }
 
+static struct peer_stats stats_of(struct peer_transport *t, const char *id)
+{
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(t, id, &st), HY_OK);
+    return st;
+}
+
+/* Runs the loop for ms; every 10 ms n1 sends n2 a FORWARD, which n2 answers: the pair's traffic
+ * in both directions. */
+static void run_with_traffic(struct pair *p, uint64_t ms)
+{
+    uint64_t end = uv_now(&p->loop) + ms, sent = 0;
+    while (uv_now(&p->loop) < end) {
+        if (uv_now(&p->loop) >= sent + 10) {
+            sent = uv_now(&p->loop);
+            assert_int_equal(peer_send_forward(p->a.t, "n2", 7, (const uint8_t *)"hi", 2), HY_OK);
+        }
+        uv_run(&p->loop, UV_RUN_NOWAIT);
+        uv_update_time(&p->loop);
+    }
+}
+
+static void tweak_pings_25(struct peer_config *cfg, int i)
+{
+    (void)i;
+    cfg->ping_interval_ms = 25; /* 100 ms off the ring */
+    cfg->ping_timeout_ms = 100;
+}
+
+/* Off gossip's ring, a link's own traffic proves its peer runs: while the pair exchanges frames
+ * both ways (every 10 ms) no PING goes out on either connection (one is allowed for a loop turn
+ * the loaded machine delays past the 100 ms interval) and neither times out (both judge the peer
+ * by what arrives on either connection), nor when the link joins the ring; once the traffic
+ * stops the PINGs come back, one per 100 ms. Before the change each side PINGed 6 times in the
+ * traffic's 600 ms. */
+static void test_off_ring_traffic_replaces_pings(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_tweak = tweak_pings_25;
+    pair_start(&p);
+    const char *others[1] = {"n3"};
+    peer_transport_set_beacons(p.a.t, others, 1);
+    peer_transport_set_beacons(p.b.t, others, 1);
+    run_for(&p.loop, 100); /* a PING sent before the lists were set has its answer */
+    uint64_t a0 = pings_to(p.a.t, "n2"), b0 = pings_to(p.b.t, "n1");
+    run_with_traffic(&p, 600);
+    assert_true(p.a.n_reply > 10);
+    assert_true(pings_to(p.a.t, "n2") - a0 <= 1);
+    assert_true(pings_to(p.b.t, "n1") - b0 <= 1);
+    /* n2 joins n1's ring: its link is judged by its own PONGs again, the news heard so far
+     * counting until the first; it must not time out for the PINGs it spared (a 6-node
+     * cluster's member removed made the links opposite each other ring links). */
+    const char *n2[1] = {"n2"};
+    peer_transport_set_beacons(p.a.t, n2, 1);
+    run_for(&p.loop, 200);
+    assert_int_equal(p.a.down, 0);
+    peer_transport_set_beacons(p.a.t, others, 1);
+    a0 = pings_to(p.a.t, "n2");
+    b0 = pings_to(p.b.t, "n1");
+    run_for(&p.loop, 600);
+    assert_true(pings_to(p.a.t, "n2") + pings_to(p.b.t, "n1") - a0 - b0 >= 4);
+    assert_int_equal(p.a.down, 0);
+    assert_int_equal(p.b.down, 0);
+    pair_stop(&p);
+    pair_tweak = NULL;
+}
+
+static void tweak_idle_close(struct peer_config *cfg, int i)
+{
+    tweak_fast_pings(cfg, i);
+    cfg->idle_close_ms = 100;
+}
+
+/* Runs the loop until n2's link to n1 is parked (closed for idleness), for at most 5 s. */
+static void run_until_parked(struct pair *p)
+{
+    uint64_t deadline = uv_now(&p->loop) + 5000;
+    while (!stats_of(p->b.t, "n1").parked) {
+        uv_run(&p->loop, UV_RUN_ONCE);
+        uv_update_time(&p->loop);
+        if (uv_now(&p->loop) > deadline) {
+            fail_msg("the idle link was not closed within 5 s");
+        }
+    }
+}
+
+/* A link off the ring that carries nothing but keepalive for idle_close_ms is closed by its
+ * dialler quietly: nobody hears of a peer down, and the peer stays up. A frame to it dials again
+ * and arrives after the handshake; the ring naming the peer dials it too. Only a dial on demand
+ * that fails reports the peer down. */
+static void test_idle_off_ring_link_closes_quietly_and_dials_on_demand(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_tweak = tweak_idle_close;
+    pair_start(&p);
+    const char *others[1] = {"n3"}, *n1[1] = {"n1"};
+    peer_transport_set_beacons(p.b.t, others, 1); /* n1 keeps n2 on its ring: it PINGs on */
+    run_until_parked(&p);
+    struct peer_stats st = stats_of(p.b.t, "n1");
+    assert_int_equal(st.up, 1);
+    assert_int_equal(st.idle_closes, 1);
+    struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1, .term = 3};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 5, &m), HY_OK);
+    run_until(&p.loop, &p.a.n_raft);
+    assert_int_equal(p.a.last.term, 3);
+    assert_int_equal(p.a.last_group, 5);
+    st = stats_of(p.b.t, "n1");
+    assert_int_equal(st.parked, 0);
+    assert_int_equal(st.handshakes, 2);
+    run_until_parked(&p);
+    peer_transport_set_beacons(p.b.t, n1, 1); /* a ring link again: dialled at once */
+    run_for(&p.loop, 200);
+    st = stats_of(p.b.t, "n1");
+    assert_int_equal(st.parked, 0);
+    assert_int_equal(st.handshakes, 3);
+    assert_int_equal(st.idle_closes, 2);
+    assert_int_equal(p.a.down + p.b.down, 0);
+    assert_int_equal(p.b.up, 1); /* "up" was reported once, at the start */
+    peer_transport_set_beacons(p.b.t, others, 1);
+    run_until_parked(&p);
+    peer_transport_close(p.a.t, closed_cb, &p.a); /* n1 is gone: the next dial fails */
+    run_until(&p.loop, &p.a.closed);
+    assert_int_equal(p.b.down, 0);
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 5, &m), HY_OK);
+    run_until(&p.loop, &p.b.down);
+    st = stats_of(p.b.t, "n1");
+    assert_int_equal(st.up, 0);
+    assert_int_equal(st.parked, 0);
+    pair_stop(&p);
+    pair_tweak = NULL;
+}
+
 static void tweak_silent_b(struct peer_config *cfg, int i)
 {
     cfg->ping_interval_ms = 5000; /* no PING or PONG within the test */
@@ -622,6 +756,8 @@ int main(void)
         cmocka_unit_test(test_silent_peer_is_suspected_and_beacon_keeps_it_alive),
         cmocka_unit_test(test_beacons_only_to_named_peers),
         cmocka_unit_test(test_off_ring_links_ping_less_and_stay_up),
+        cmocka_unit_test(test_off_ring_traffic_replaces_pings),
+        cmocka_unit_test(test_idle_off_ring_link_closes_quietly_and_dials_on_demand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
