@@ -190,16 +190,10 @@ static void wan_add(struct cmd_ctx *x)
                                         "up to 128)");
                 return;
             }
-            if (node_arg_is(pol, "HIGHER_HITS")) {
-                /* docs/wan.md: reads are not replicated, so no count of them is the same on
-                 * every replica, let alone in both clusters. */
-                resp_write_error(&x->w, "ERR HIGHER_HITS is not supported: halyard keeps no "
-                                        "replicated access count per key");
-                return;
-            }
             if (!wan_policy_parse(pol->ptr, pol->len, &r->policy)) {
                 resp_write_error(&x->w, "ERR unknown policy (LATEST_UPDATE, PUT_IF_ABSENT, "
-                                        "PASS_THROUGH, DISCARD, EXPIRATION_TIME)");
+                                        "PASS_THROUGH, DISCARD, EXPIRATION_TIME, "
+                                        "HIGHER_HITS)");
                 return;
             }
             memcpy(r->pattern, pat->ptr, pat->len);
@@ -386,14 +380,15 @@ static void put_version(struct hy_buf *b, const struct wan_version *v, uint32_t 
     if (json) {
         hy_buf_printf(b,
                       "{\"state\":\"%s\",\"hlc\":%llu,\"hlc_ms\":%llu,\"origin\":\"%08x\","
-                      "\"local_origin\":%s,\"expire_at_ms\":%lld}",
+                      "\"local_origin\":%s,\"expire_at_ms\":%lld,\"hits\":%llu}",
                       state, (unsigned long long)v->hlc, (unsigned long long)(v->hlc >> 16),
                       (unsigned)v->origin, v->origin == own ? "true" : "false",
-                      (long long)v->expire_at);
+                      (long long)v->expire_at, (unsigned long long)v->hits);
     } else {
-        hy_buf_printf(b, "%s hlc %llu.%llu origin %08x%s", state,
+        hy_buf_printf(b, "%s hlc %llu.%llu origin %08x%s hits %llu", state,
                       (unsigned long long)(v->hlc >> 16), (unsigned long long)(v->hlc & 0xffff),
-                      (unsigned)v->origin, v->origin == own ? " (this cluster)" : "");
+                      (unsigned)v->origin, v->origin == own ? " (this cluster)" : "",
+                      (unsigned long long)v->hits);
     }
 }
 

@@ -53,6 +53,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
       NULL)                                                                                        \
     X("wan-queue-full", wan_queue_full, CONFIG_ENUM, "drop-and-resync", 0, 0, 1,                   \
       "drop-and-resync|block-writes")                                                              \
+    X("wan-resync-bandwidth", wan_resync_bandwidth, CONFIG_MEMORY, "0", 0, 1LL << 40, 1, NULL)     \
     X("log-format", log_format, CONFIG_ENUM, "text", 0, 0, 1, "text|json")                         \
     X("requirepass", requirepass, CONFIG_STRING, "", 0, 0, 1, NULL)                                \
     X("maxclients", maxclients, CONFIG_INT, "10000", 1, 1000000, 1, NULL)                          \

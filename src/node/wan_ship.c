@@ -78,6 +78,8 @@ struct node_wan_part {
     int in_flight;
     uint64_t retry_at_ms, backoff_ms, mark_ms, started_ms;
     uint64_t keys, bytes; /* the current (or last) resync's states acknowledged, and bytes */
+    uint64_t last_ms;     /* how long the last resync took */
+    uint64_t paced;       /* scan batches held back by wan-resync-bandwidth (this node) */
     uint64_t resyncs;     /* resyncs this node completed as the partition's leader */
     uint64_t unpos_ms;    /* demoted: when the position was last asked away */
 };
@@ -97,6 +99,8 @@ struct node_wan {
     /* Without a link, each partition's outbox is only emptied: once per change of the node's
      * activity (node_walk_due), not at every tick (a walk of every partition). */
     struct node_walk unlinked;
+    /* wan-resync-bandwidth: no new scan batch of any resync leaves before this time */
+    uint64_t resync_allow_ms;
 };
 
 static uint64_t seq_of(uint64_t index, uint32_t sub)
@@ -603,6 +607,7 @@ static void resync_end(struct hy_node *n, struct node_group *g, struct node_wan_
     }
     resync_reset(sp);
     sp->resyncs++;
+    sp->last_ms = now_ms - sp->started_ms;
     sp->pos_owed = 1;
     sp->pos_sent_ms = 0;
     char more[96];
@@ -647,6 +652,12 @@ static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_li
     }
     if (sp->batch.len > 0) {
         return 1; /* sent again as it was */
+    }
+    struct node_wan *w = n->wan;
+    uint64_t bw = (uint64_t)n->cfg->wan_resync_bandwidth;
+    if (!sp->scan_done && bw > 0 && now_ms < w->resync_allow_ms) {
+        sp->paced++; /* wan-resync-bandwidth: the node's resyncs sent their share already */
+        return 0;
     }
     if (sp->scan_done) {
         sp->rs = RS_REPLAY;
@@ -701,6 +712,11 @@ static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_li
         return scan_step(n, g, l, sp, p, now_ms);
     }
     sp->built++;
+    if (bw > 0) {
+        /* This batch's bytes at wan-resync-bandwidth delay the next one of any resync. */
+        uint64_t from = w->resync_allow_ms > now_ms ? w->resync_allow_ms : now_ms;
+        w->resync_allow_ms = from + (uint64_t)b.buf.len * 1000 / bw;
+    }
     /* The last batch's buffer, emptied when it was acknowledged (scan_done_batch), goes: an
      * ASan run of test_wan_queue.py found it leaked by the assignment. */
     hy_buf_free(&sp->batch);
@@ -1268,25 +1284,29 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                             : sp->rs == RS_REPLAY ? "catch-up"
                                                   : "none";
         if (json) {
-            hy_buf_printf(b,
-                          "%s{\"partition\":%u,\"state\":\"%s\",\"acked_index\":%llu,"
-                          "\"acked_seq\":%llu,\"shipped_seq\":%llu,\"last_seq\":%llu,"
-                          "\"lag_entries\":%llu,\"lag_ms\":%llu,\"batches\":%llu,"
-                          "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu,"
-                          "\"versions\":%s,\"versions_kept\":%zu,\"versions_bytes\":%zu,"
-                          "\"resync_phase\":\"%s\",\"resync_keys\":%llu,\"resync_bytes\":%llu,"
-                          "\"resyncs\":%llu,\"outbox_bytes\":%zu,\"writes_blocked\":%s,"
-                          "\"resync_percent\":%u,\"resync_of_keys\":%zu}",
-                          count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
-                          (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
-                          (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
-                          (unsigned long long)lag.ms, (unsigned long long)sp->sh.batches,
-                          (unsigned long long)sp->sh.entries, (unsigned long long)sp->sh.failures,
-                          (unsigned long long)g->wan_out->skipped,
-                          store_wan_versions_on(g->store) ? "true" : "false", vkept, vbytes, phase,
-                          (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
-                          (unsigned long long)sp->resyncs, obytes, blocked ? "true" : "false",
-                          resync_percent(sp, g), store_key_count(g->store));
+            hy_buf_printf(
+                b,
+                "%s{\"partition\":%u,\"state\":\"%s\",\"acked_index\":%llu,"
+                "\"acked_seq\":%llu,\"shipped_seq\":%llu,\"last_seq\":%llu,"
+                "\"lag_entries\":%llu,\"lag_ms\":%llu,\"batches\":%llu,"
+                "\"entries_shipped\":%llu,\"failures\":%llu,\"skipped\":%llu,"
+                "\"versions\":%s,\"versions_kept\":%zu,\"versions_bytes\":%zu,"
+                "\"resync_phase\":\"%s\",\"resync_keys\":%llu,\"resync_bytes\":%llu,"
+                "\"resyncs\":%llu,\"outbox_bytes\":%zu,\"writes_blocked\":%s,"
+                "\"resync_percent\":%u,\"resync_of_keys\":%zu,\"resync_ms\":%llu,"
+                "\"resync_paced\":%llu}",
+                count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
+                (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
+                (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
+                (unsigned long long)lag.ms, (unsigned long long)sp->sh.batches,
+                (unsigned long long)sp->sh.entries, (unsigned long long)sp->sh.failures,
+                (unsigned long long)g->wan_out->skipped,
+                store_wan_versions_on(g->store) ? "true" : "false", vkept, vbytes, phase,
+                (unsigned long long)sp->keys, (unsigned long long)sp->bytes,
+                (unsigned long long)sp->resyncs, obytes, blocked ? "true" : "false",
+                resync_percent(sp, g), store_key_count(g->store),
+                (unsigned long long)(sp->rs != RS_NONE ? now_ms - sp->started_ms : sp->last_ms),
+                (unsigned long long)sp->paced);
         } else {
             hy_buf_printf(b,
                           "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "

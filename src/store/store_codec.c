@@ -14,11 +14,11 @@
 
 #define ENTRY_VERSION    1
 #define SNAP_MAGIC       "HYKS"
-/* 10: the owner's section (the WAN outbox); 9: encoding thresholds and versions per key
- * (active-active WAN links); 8: WAN positions; 7: streams, Lua scripts and function libraries;
- * 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets and session windows; 3: members;
- * 2: sessions */
-#define SNAP_VERSION     10
+/* 11: hits in the versions per key (HIGHER_HITS); 10: the owner's section (the WAN outbox); 9:
+ * encoding thresholds and versions per key (active-active WAN links); 8: WAN positions; 7: streams,
+ * Lua scripts and function libraries; 6: WATCH versions; 5: ACL users; 4: lists, sets, sorted sets
+ * and session windows; 3: members; 2: sessions */
+#define SNAP_VERSION     11
 #define SNAP_HEADER_SIZE 16 /* magic 4, version 4, key count 8 */
 #define SNAP_CRC_SIZE    4
 
@@ -838,7 +838,8 @@ int store_snapshot_decode(struct store *s, const uint8_t *buf, size_t len)
     struct store_hlc *hlc = NULL;
     if (!r.bad && hy_load_u32le(buf + 4) >= 9) {
         size_t used = 0;
-        r.bad = !store__hlc_decode(buf + r.off, r.len - r.off, s->hash_seed, &used, &hlc);
+        r.bad = !store__hlc_decode(buf + r.off, r.len - r.off, s->hash_seed,
+                                   hy_load_u32le(buf + 4) >= 11, &used, &hlc);
         r.off += used;
     }
     const uint8_t *extra = NULL;

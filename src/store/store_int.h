@@ -172,8 +172,8 @@ void store__wan_after(struct store *s, const struct store_entry *e, uint64_t ski
                       const uint8_t *entry, size_t len);
 void store__hlc_free(struct store *s);
 void store__hlc_encode(const struct store *s, struct hy_buf *out);
-int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, size_t *used_out,
-                      struct store_hlc **out);
+int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, int with_hits,
+                      size_t *used_out, struct store_hlc **out);
 void store__hlc_replace(struct store *s, struct store_hlc *fresh);
 void store__wan_stats_free(struct store *s);
 /* The argument indexes of the keys op e may have written (store_watch.c's spans), leaving out

@@ -18,14 +18,15 @@
 #define ENTRY_HEADER       12   /* index 8, length 4 */
 #define BATCH_EXT_FLAG     0x80 /* in origin_len: a header extension follows the origin */
 #define BATCH_EXT_MIN      3    /* mode 1, link_len 1, rule count 1 */
-#define WAN_PUT_META       12   /* a WAN_PUT's version: hlc 8, origin 4 */
+#define WAN_PUT_META_V1    12   /* a WAN_PUT's version before hits: hlc 8, origin 4 */
+#define WAN_PUT_META       20   /* a WAN_PUT's version: hlc 8, origin 4, hits 8 */
 
 /* ---- policies and versions ---------------------------------------------------------------- */
 
 static const char *const policy_names[WAN_POLICY_COUNT] = {
     [WAN_POLICY_LATEST_UPDATE] = "LATEST_UPDATE",     [WAN_POLICY_PUT_IF_ABSENT] = "PUT_IF_ABSENT",
     [WAN_POLICY_PASS_THROUGH] = "PASS_THROUGH",       [WAN_POLICY_DISCARD] = "DISCARD",
-    [WAN_POLICY_EXPIRATION_TIME] = "EXPIRATION_TIME",
+    [WAN_POLICY_EXPIRATION_TIME] = "EXPIRATION_TIME", [WAN_POLICY_HIGHER_HITS] = "HIGHER_HITS",
 };
 
 const char *wan_policy_name(enum wan_policy p)
@@ -79,6 +80,11 @@ int wan_merge_decide(enum wan_policy p, const struct wan_version *local,
     case WAN_POLICY_EXPIRATION_TIME:
         if (lasts(in) != lasts(local)) {
             return lasts(in) > lasts(local);
+        }
+        return newer(in, local);
+    case WAN_POLICY_HIGHER_HITS:
+        if (in->hits != local->hits) {
+            return in->hits > local->hits;
         }
         return newer(in, local);
     case WAN_POLICY_LATEST_UPDATE:
@@ -667,15 +673,15 @@ void store__wans_replace(struct store *s, struct store_wans *fresh)
 struct hlc_key {
     struct htab_node node;
     uint64_t hlc;
+    uint64_t hits; /* the writes in this version's history (struct wan_version) */
     uint32_t origin;
     /* The key's length << 1 | dead (deleted: a tombstone). One word for both keeps the header
-     * at 24 bytes, so that a 16-byte key's record fits glibc's 48-byte chunk (with a byte
-     * more it took a 64-byte one). A key is at most 512 MB (proto limit), far below 2^31. */
+     * at 32 bytes. A key is at most 512 MB (proto limit), far below 2^31. */
     uint32_t klen_dead;
     uint8_t key[];
 };
 
-_Static_assert(sizeof(struct hlc_key) == 24, "a version's header is 24 bytes (docs/wan.md)");
+_Static_assert(sizeof(struct hlc_key) == 32, "a version's header is 32 bytes (docs/wan.md)");
 
 static size_t hk_len(const struct hlc_key *h)
 {
@@ -737,7 +743,7 @@ void store__hlc_replace(struct store *s, struct store_hlc *fresh)
 
 /* Sets key's version, making its record when there is none. */
 static void hlc_set(struct store_hlc *h, const uint8_t *k, size_t klen, uint64_t hlc,
-                    uint32_t origin, int dead)
+                    uint32_t origin, uint64_t hits, int dead)
 {
     struct hlc_key *v = (struct hlc_key *)htab_find(&h->keys, k, klen);
     if (v == NULL) {
@@ -750,6 +756,7 @@ static void hlc_set(struct store_hlc *h, const uint8_t *k, size_t klen, uint64_t
         h->bytes += hy_alloc_size(v);
     }
     v->hlc = hlc;
+    v->hits = hits;
     v->origin = origin;
     v->klen_dead = (v->klen_dead & ~1u) | (dead != 0);
 }
@@ -776,6 +783,7 @@ int store_wan_version(const struct store *s, const uint8_t *k, size_t klen, stru
     v->live = !hk_dead(h);
     v->hlc = h->hlc;
     v->origin = h->origin;
+    v->hits = h->hits;
     return 1;
 }
 
@@ -806,14 +814,15 @@ void store__op_wan_hlc(struct store *s, const struct store_entry *e, struct resp
     }
 }
 
-/* Encodes the WAN_PUT of key k's state (o: its value, NULL: deleted) with version (hlc,
- * origin) into out. */
+/* Encodes the WAN_PUT of key k's state (o: its value, NULL: deleted) with version v's hlc,
+ * origin and hits into out. */
 static void put_state_of(const uint8_t *k, size_t klen, const struct store_obj *o, uint64_t time_ms,
-                         uint64_t hlc, uint32_t origin, struct hy_buf *out)
+                         const struct wan_version *v, struct hy_buf *out)
 {
     uint8_t meta[WAN_PUT_META];
-    hy_store_u64le(meta, hlc);
-    hy_store_u32le(meta + 8, origin);
+    hy_store_u64le(meta, v->hlc);
+    hy_store_u32le(meta + 8, v->origin);
+    hy_store_u64le(meta + 12, v->hits);
     struct hy_buf dump;
     hy_buf_init(&dump);
     if (o != NULL) {
@@ -831,9 +840,9 @@ static void put_state_of(const uint8_t *k, size_t klen, const struct store_obj *
 
 /* The same for key k's state now. */
 static void put_state(struct store *s, const uint8_t *k, size_t klen, uint64_t time_ms,
-                      uint64_t hlc, uint32_t origin, struct hy_buf *out)
+                      const struct wan_version *v, struct hy_buf *out)
 {
-    put_state_of(k, klen, store_peek(s, k, klen, time_ms), time_ms, hlc, origin, out);
+    put_state_of(k, klen, store_peek(s, k, klen, time_ms), time_ms, v, out);
 }
 
 void store_wan_state(struct store *s, const uint8_t *k, size_t klen, const struct store_obj *o,
@@ -841,10 +850,9 @@ void store_wan_state(struct store *s, const uint8_t *k, size_t klen, const struc
 {
     struct wan_version v;
     if (!store_wan_version(s, k, klen, &v)) {
-        v.hlc = 0;
-        v.origin = s->hlc != NULL ? s->hlc->origin : 0;
+        v.origin = s->hlc != NULL ? s->hlc->origin : 0; /* version 0: hlc and hits 0 */
     }
-    put_state_of(k, klen, o, time_ms, v.hlc, v.origin, out);
+    put_state_of(k, klen, o, time_ms, &v, out);
 }
 
 void store_set_tap_states(struct store *s, int on)
@@ -904,15 +912,22 @@ void store__wan_after(struct store *s, const struct store_entry *e, uint64_t ski
     hy_buf_init(&put);
     for (size_t i = 0; i < n; i++) {
         const struct store_arg *k = &e->argv[idx[i]];
+        /* This write's version of the key: one hit more than the one it replaces (0 for a
+         * key that had none, written before versions were kept). */
+        struct wan_version v;
+        store_wan_version(s, k->ptr, k->len, &v);
+        v.hlc = hlc;
+        v.origin = origin;
+        v.hits = s->hlc != NULL ? v.hits + 1 : 0;
         if (s->hlc != NULL) {
             int live = store_peek(s, k->ptr, k->len, e->time_ms) != NULL;
-            hlc_set(s->hlc, k->ptr, k->len, hlc, origin, !live);
+            hlc_set(s->hlc, k->ptr, k->len, hlc, origin, v.hits, !live);
         }
         if (s->tap_fn == NULL) {
             continue;
         }
         hy_buf_reset(&put);
-        put_state(s, k->ptr, k->len, e->time_ms, hlc, origin, &put);
+        put_state(s, k->ptr, k->len, e->time_ms, &v, &put);
         struct store_entry pe;
         if (store_entry_decode(put.data, put.len, &pe) == HY_OK) {
             s->tap_fn(s->tap_ctx, &pe, put.data, put.len);
@@ -1012,7 +1027,8 @@ size_t store_wan_conflicts_last(const struct store *s, const char *link, struct 
 void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp_writer *reply)
 {
     const struct store_arg *k = &e->argv[0], *meta = &e->argv[1], *pl = &e->argv[2];
-    if (s->wan_depth == 0 || meta->len != WAN_PUT_META) {
+    /* A version without hits (written before they were kept: a log replayed) counts 0. */
+    if (s->wan_depth == 0 || (meta->len != WAN_PUT_META && meta->len != WAN_PUT_META_V1)) {
         if (reply != NULL) {
             resp_write_error(reply, "ERR WAN_PUT only comes inside a WAN batch");
         }
@@ -1021,7 +1037,8 @@ void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp
     struct wan_version in = {.live = pl->len > 0,
                              .hlc = hy_load_u64le(meta->ptr),
                              .origin = hy_load_u32le(meta->ptr + 8),
-                             .expire_at = e->expire_at_ms};
+                             .expire_at = e->expire_at_ms,
+                             .hits = meta->len == WAN_PUT_META ? hy_load_u64le(meta->ptr + 12) : 0};
     if (in.live && in.expire_at >= 0 && (uint64_t)in.expire_at <= e->time_ms) {
         in.live = 0; /* expired already: it arrives as the deletion it has become */
         in.expire_at = -1;
@@ -1075,7 +1092,7 @@ void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp
             store__link(s, n);
         }
         if (s->hlc != NULL) {
-            hlc_set(s->hlc, k->ptr, k->len, in.hlc, in.origin, !in.live);
+            hlc_set(s->hlc, k->ptr, k->len, in.hlc, in.origin, in.hits, !in.live);
         }
     }
     if (reply != NULL) {
@@ -1084,7 +1101,8 @@ void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp
 }
 
 /* The snapshot section (version 9): present u8; when 1, origin, clock and count varints, then
- * per version in key order: key bytes, hlc and origin varints, dead u8. */
+ * per version in key order: key bytes, hlc and origin varints, (since version 11) hits varint,
+ * dead u8. */
 struct hlc_ref {
     const struct hlc_key *v;
 };
@@ -1123,20 +1141,21 @@ void store__hlc_encode(const struct store *s, struct hy_buf *out)
     for (size_t i = 0; i < n; i++) {
         const struct hlc_key *v = refs[i].v;
         size_t klen = hk_len(v);
-        p = hy_buf_reserve(out, 3 * VARINT_MAX + klen + 1);
+        p = hy_buf_reserve(out, 4 * VARINT_MAX + klen + 1);
         p += varint_put(p, klen);
         memcpy(p, v->key, klen);
         p += klen;
         p += varint_put(p, v->hlc);
         p += varint_put(p, v->origin);
+        p += varint_put(p, v->hits);
         *p++ = (uint8_t)hk_dead(v);
         out->len = (size_t)(p - out->data);
     }
     hy_free(refs);
 }
 
-int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, size_t *used_out,
-                      struct store_hlc **out)
+int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, int with_hits,
+                      size_t *used_out, struct store_hlc **out)
 {
     struct rd r = {buf, len, 0, 0};
     *out = NULL;
@@ -1161,6 +1180,7 @@ int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, size_t *use
         size_t klen;
         const uint8_t *k = rd_bytes(&r, &klen);
         uint64_t hlc = rd_varint(&r), o = rd_varint(&r);
+        uint64_t hits = with_hits ? rd_varint(&r) : 0;
         uint8_t dead = rd_u8(&r);
         if (r.bad || o > UINT32_MAX || dead > 1 || klen >= (1u << 31)) {
             r.bad = 1;
@@ -1176,7 +1196,7 @@ int store__hlc_decode(const uint8_t *buf, size_t len, uint64_t seed, size_t *use
         }
         prev = k;
         prev_len = klen;
-        hlc_set(h, k, klen, hlc, (uint32_t)o, dead);
+        hlc_set(h, k, klen, hlc, (uint32_t)o, hits, dead);
     }
     if (r.bad) {
         hlc_free(h);

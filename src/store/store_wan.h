@@ -56,13 +56,14 @@ enum wan_policy {
     WAN_POLICY_PASS_THROUGH = 2,    /* the incoming version always */
     WAN_POLICY_DISCARD = 3,         /* the local version always */
     WAN_POLICY_EXPIRATION_TIME = 4, /* the later expiry wins (none: latest), then LATEST_UPDATE */
+    WAN_POLICY_HIGHER_HITS = 5,     /* the version with more writes behind it, then LATEST_UPDATE */
     WAN_POLICY_COUNT
 };
 #define WAN_POLICIES_MAX 16
 #define WAN_PATTERN_MAX  128
 
 const char *wan_policy_name(enum wan_policy p);
-/* Case-insensitive; 0 for an unknown name (HIGHER_HITS included: docs/wan.md says why). */
+/* Case-insensitive; 0 for an unknown name. */
 int wan_policy_parse(const uint8_t *p, size_t len, enum wan_policy *out);
 
 struct wan_policy_rule {
@@ -84,6 +85,10 @@ struct wan_version {
     uint64_t hlc;
     uint32_t origin;
     int64_t expire_at; /* -1: none */
+    /* The key's hits: the writes in this version's history (docs/wan.md "HIGHER_HITS"): a
+     * write makes the version it replaces' count + 1, a version taken from a link keeps its
+     * count. 0 for version 0 and for versions received before counts were kept. */
+    uint64_t hits;
 };
 /* 1 when the incoming version replaces the local one under policy p, 0 when the local one
  * stays. Deterministic: both clusters given the same two versions decide alike. */

@@ -77,7 +77,7 @@ static void test_link_definitions(void **state)
     assert_string_equal(back.rules[1].pattern, "a=b");
     assert_int_equal(back.rules[1].policy, WAN_POLICY_EXPIRATION_TIME);
     assert_false(wan_link_decode(S("dr"), S("active-active h:1 x put_if_absent=*"), &back));
-    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x HIGHER_HITS=*"), &back));
+    assert_false(wan_link_decode(S("dr"), S("active-active h:1 x MOST_READ=*"), &back));
     assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD="), &back));
     assert_false(wan_link_decode(S("dr"), S("active-active h:1 x DISCARD=*  DISCARD=a"), &back));
     assert_false(wan_link_decode(S("dr"), S("active-passive h:1"), &back));
@@ -560,11 +560,32 @@ static void test_merge_decide(void **state)
     assert_true(wan_merge_decide(p, &same_exp_lo, &same_exp_hi));
     assert_false(wan_merge_decide(p, &same_exp_hi, &same_exp_lo));
 
+    /* HIGHER_HITS: more writes behind a version win, whatever the clocks or a deletion; the
+     * same count falls back to LATEST_UPDATE. */
+    p = WAN_POLICY_HIGHER_HITS;
+    struct wan_version hits_old = ver(1, 110, 7, -1), hits_del = ver(0, 90, 3, -1);
+    hits_old.hits = 5;
+    hits_del.hits = 6;
+    new_b.hits = 2;
+    assert_false(wan_merge_decide(p, &hits_old, &new_b)); /* newer, fewer hits: stays */
+    assert_true(wan_merge_decide(p, &new_b, &hits_old));
+    assert_true(wan_merge_decide(p, &hits_old, &hits_del)); /* a deletion with more hits wins */
+    assert_false(wan_merge_decide(p, &hits_del, &hits_old));
+    tie_lo.hits = tie_hi.hits = 4;
+    assert_true(wan_merge_decide(p, &tie_lo, &tie_hi)); /* the same hits and HLC: origin id */
+    assert_false(wan_merge_decide(p, &tie_hi, &tie_lo));
+    old_a.hits = 2;
+    assert_true(wan_merge_decide(p, &old_a, &new_b)); /* the same hits: the later HLC */
+    assert_false(wan_merge_decide(p, &new_b, &old_a));
+    assert_true(wan_merge_decide(p, &unknown, &old_a)); /* version 0 has 0 hits */
+
     /* The ordered policies decide alike from both sides: exactly one of the two wins. */
-    struct wan_version vs[] = {old_a, new_b, tie_lo, tie_hi, del_new, del_old, exp_late, exp_soon};
+    struct wan_version vs[] = {old_a,   new_b,    tie_lo,   tie_hi,   del_new,
+                               del_old, exp_late, exp_soon, hits_old, hits_del};
     size_t nv = sizeof(vs) / sizeof(vs[0]);
-    enum wan_policy ordered[] = {WAN_POLICY_LATEST_UPDATE, WAN_POLICY_EXPIRATION_TIME};
-    for (size_t k = 0; k < 2; k++) {
+    enum wan_policy ordered[] = {WAN_POLICY_LATEST_UPDATE, WAN_POLICY_EXPIRATION_TIME,
+                                 WAN_POLICY_HIGHER_HITS};
+    for (size_t k = 0; k < 3; k++) {
         for (size_t i = 0; i < nv; i++) {
             for (size_t j = 0; j < nv; j++) {
                 if (i != j) {
@@ -583,7 +604,9 @@ static void test_merge_decide(void **state)
     enum wan_policy parsed;
     assert_true(wan_policy_parse(S("latest_update"), &parsed));
     assert_int_equal(parsed, WAN_POLICY_LATEST_UPDATE);
-    assert_false(wan_policy_parse(S("HIGHER_HITS"), &parsed));
+    assert_true(wan_policy_parse(S("higher_hits"), &parsed));
+    assert_int_equal(parsed, WAN_POLICY_HIGHER_HITS);
+    assert_false(wan_policy_parse(S("MOST_READ"), &parsed));
     assert_int_equal(wan_hlc_next(5, 0), 6);
     assert_int_equal(wan_hlc_next(5, 1), 65536);
     assert_int_equal(wan_hlc_next((7ull << 16) + 3, 7), (7ull << 16) + 4);
@@ -658,6 +681,29 @@ static void side_write(struct side *d, uint64_t time_ms, enum store_op op, int a
     store_entry_encode(&e, &b);
     assert_int_equal(store_apply(d->s, b.data, b.len, NULL), HY_OK);
     hy_buf_free(&b);
+}
+
+/* A new store decoded from s's snapshot, whose bytes stay in snap (the caller frees both). */
+static struct store *snapshot_copy(struct store *s, struct hy_buf *snap)
+{
+    hy_buf_init(snap);
+    store_snapshot_encode(s, snap);
+    struct store_config cfg = {.seed = 99, .maxmemory_samples = 5};
+    struct store *copy = store_create(&cfg, NULL);
+    assert_int_equal(store_snapshot_decode(copy, snap->data, snap->len), HY_OK);
+    return copy;
+}
+
+/* Two sides (seeds seed and seed + 1) whose batches carry rules. */
+static void sides_with_rules(struct side *east, struct side *west, uint64_t seed,
+                             const struct wan_policy_rule *rules, size_t n)
+{
+    side_init(east, "east", seed);
+    side_init(west, "west", seed + 1);
+    wan_batch_free(&east->out);
+    wan_batch_free(&west->out);
+    side_batch_reset(east, rules, n);
+    side_batch_reset(west, rules, n);
 }
 
 /* Both sides apply what the other collected (as their links would), with rules, then start
@@ -815,14 +861,9 @@ static void test_active_active_policies(void **state)
 {
     (void)state;
     struct side east, west;
-    side_init(&east, "east", 31);
-    side_init(&west, "west", 32);
     struct wan_policy_rule rules[2] = {{"keep:*", WAN_POLICY_DISCARD},
                                        {"pia:*", WAN_POLICY_PUT_IF_ABSENT}};
-    wan_batch_free(&east.out);
-    wan_batch_free(&west.out);
-    side_batch_reset(&east, rules, 2);
-    side_batch_reset(&west, rules, 2);
+    sides_with_rules(&east, &west, 31, rules, 2);
     side_write(&east, 1000, STORE_OP_SET, 2, "keep:1", "east");
     side_write(&west, 2000, STORE_OP_SET, 2, "keep:1", "west");
     side_write(&east, 3000, STORE_OP_SET, 2, "pia:1", "east");
@@ -844,11 +885,7 @@ static void test_active_active_policies(void **state)
 
     /* The versions travel in snapshots (version 9) and come back the same. */
     struct hy_buf snap;
-    hy_buf_init(&snap);
-    store_snapshot_encode(west.s, &snap);
-    struct store_config cfg = {.seed = 99, .maxmemory_samples = 5};
-    struct store *copy = store_create(&cfg, NULL);
-    assert_int_equal(store_snapshot_decode(copy, snap.data, snap.len), HY_OK);
+    struct store *copy = snapshot_copy(west.s, &snap);
     assert_true(store_wan_versions_on(copy));
     assert_int_equal(store_wan_clock(copy), store_wan_clock(west.s));
     struct wan_version a, b;
@@ -856,6 +893,8 @@ static void test_active_active_policies(void **state)
     assert_true(store_wan_version(west.s, S("pia:1"), &b));
     assert_int_equal(a.hlc, b.hlc);
     assert_int_equal(a.origin, b.origin);
+    assert_int_equal(a.hits, b.hits);
+    assert_int_equal(a.hits, 2); /* east's two writes of pia:1 */
     assert_int_equal(store_digest(copy), store_digest(west.s));
     size_t bytes;
     assert_int_equal(store_wan_versions(copy, &bytes), 3);
@@ -864,6 +903,105 @@ static void test_active_active_policies(void **state)
     for (size_t cut = 0; cut < snap.len; cut += 7) {
         assert_int_not_equal(store_snapshot_decode(copy, snap.data, cut), HY_OK);
     }
+    store_destroy(copy);
+    hy_buf_free(&snap);
+    side_free(&east);
+    side_free(&west);
+}
+
+/* HIGHER_HITS (docs/wan.md): a key's hits are the writes in its version's history, counted
+ * alike on both sides (a write adds one to the version it replaces; a version taken from the
+ * link keeps its count). East writes k three times, west once but later: LATEST_UPDATE would
+ * take west's, HIGHER_HITS keeps east's on both sides; then west's next write (hits 4, as it
+ * counts from east's 3) wins on both. Hits survive a snapshot, and a version 10 snapshot
+ * (no hits) still decodes, every version at 0 hits. */
+static void test_active_active_higher_hits(void **state)
+{
+    (void)state;
+    struct side east, west;
+    struct wan_policy_rule rules[1] = {{"*", WAN_POLICY_HIGHER_HITS}};
+    sides_with_rules(&east, &west, 41, rules, 1);
+    side_write(&east, 1000, STORE_OP_SET, 2, "k", "e1");
+    side_write(&east, 1001, STORE_OP_SET, 2, "k", "e2");
+    side_write(&east, 1002, STORE_OP_SET, 2, "k", "e3");
+    side_write(&west, 5000, STORE_OP_SET, 2, "k", "w1");
+    /* A deletion counts as a write: two on west (3 with the SET) beat east's one. */
+    side_write(&east, 1000, STORE_OP_SET, 2, "d", "e1");
+    side_write(&west, 900, STORE_OP_SET, 2, "d", "w1");
+    side_write(&west, 901, STORE_OP_DEL, 1, "d");
+    side_write(&west, 902, STORE_OP_SET, 2, "d", "w2");
+    struct wan_version v;
+    assert_true(store_wan_version(east.s, S("k"), &v));
+    assert_int_equal(v.hits, 3);
+    assert_true(store_wan_version(west.s, S("d"), &v));
+    assert_int_equal(v.hits, 3);
+    exchange(&east, &west, rules, 1);
+    static const char *const keys[] = {"k", "d"};
+    assert_same_keys(&east, &west, keys, 2);
+    assert_string_equal(get(west.s, "k"), "e3");
+    assert_string_equal(get(east.s, "d"), "w2");
+    assert_true(store_wan_version(west.s, S("k"), &v));
+    assert_int_equal(v.hits, 3); /* taken with east's version */
+    const struct wan_conflict_count *c;
+    assert_int_equal(store_wan_conflict_counts(west.s, &c), 2);
+    assert_int_equal(c[0].policy, WAN_POLICY_HIGHER_HITS);
+    struct wan_conflict last[4];
+    /* East's states of k arrive one by one, newest last: e1 (1 hit) ties with w1 and loses
+     * to its later HLC, e2 (2 hits) wins, e3 is then east's next write (no conflict); d: east's
+     * 1 hit against west's 3, kept. */
+    assert_int_equal(store_wan_conflicts_last(west.s, "dr", last, 4), 3);
+    assert_int_equal(last[0].applied, 0);
+    assert_int_equal(last[0].in.hits, 1);
+    assert_int_equal(last[0].local.hits, 3);
+    assert_int_equal(last[1].in.hits, 2);
+    assert_int_equal(last[1].local.hits, 1);
+    assert_int_equal(last[1].applied, 1);
+    assert_int_equal(last[2].in.hits, 1);
+    assert_int_equal(last[2].applied, 0);
+
+    side_write(&west, 6000, STORE_OP_SET, 2, "k", "w2");
+    assert_true(store_wan_version(west.s, S("k"), &v));
+    assert_int_equal(v.hits, 4);
+    exchange(&east, &west, rules, 1);
+    assert_string_equal(get(east.s, "k"), "w2");
+    assert_true(store_wan_version(east.s, S("k"), &v));
+    assert_int_equal(v.hits, 4);
+
+    /* The hits travel in snapshots (version 11). */
+    struct hy_buf snap;
+    struct store *copy = snapshot_copy(east.s, &snap);
+    struct store_config cfg = {.seed = 99, .maxmemory_samples = 5};
+    assert_true(store_wan_version(copy, S("k"), &v));
+    assert_int_equal(v.hits, 4);
+    assert_int_equal(hy_load_u32le(snap.data + 4), 11);
+
+    /* A version 10 snapshot: the same bytes without the hits. A store of one version (k,
+     * written twice: 2 hits, one varint byte before its dead byte, the owner's section's
+     * length 0 and the CRC). */
+    struct side solo;
+    side_init(&solo, "solo", 43);
+    side_write(&solo, 1000, STORE_OP_SET, 2, "k", "s1");
+    side_write(&solo, 1001, STORE_OP_SET, 2, "k", "s2");
+    hy_buf_reset(&snap);
+    store_snapshot_encode(solo.s, &snap);
+    size_t at = snap.len - 4 - 4 - 1 - 1;
+    assert_int_equal(snap.data[at], 2);
+    memmove(snap.data + at, snap.data + at + 1, snap.len - at - 1);
+    snap.len--;
+    hy_store_u32le(snap.data + 4, 10);
+    hy_store_u32le(snap.data + snap.len - 4, hy_crc32c(0, snap.data, snap.len - 4));
+    store_destroy(copy);
+    copy = store_create(&cfg, NULL);
+    assert_int_equal(store_snapshot_decode(copy, snap.data, snap.len), HY_OK);
+    assert_true(store_wan_version(copy, S("k"), &v));
+    assert_int_equal(v.hits, 0);
+    assert_int_equal(v.hlc, store_wan_clock(solo.s));
+    assert_string_equal(get(copy, "k"), "s2");
+    /* Read as version 11 (the hits byte missing), the same bytes are refused. */
+    hy_store_u32le(snap.data + 4, 11);
+    hy_store_u32le(snap.data + snap.len - 4, hy_crc32c(0, snap.data, snap.len - 4));
+    assert_int_not_equal(store_snapshot_decode(copy, snap.data, snap.len), HY_OK);
+    side_free(&solo);
     store_destroy(copy);
     hy_buf_free(&snap);
     side_free(&east);
@@ -1188,6 +1326,7 @@ int main(void)
         cmocka_unit_test(test_active_active_tie_converges),
         cmocka_unit_test(test_active_active_writes_and_deletes),
         cmocka_unit_test(test_active_active_policies),
+        cmocka_unit_test(test_active_active_higher_hits),
         cmocka_unit_test(test_passive_states_apply),
         cmocka_unit_test(test_states_of_every_key),
         cmocka_unit_test(test_resync_batches),
