@@ -501,6 +501,12 @@ LIST
 # drained for good, refusing the leadership of two partitions whose other voter, n2, was a
 # removed member handing them over; they never moved off n2 and the operator's removal never
 # ended.
+# 1662000263 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
+# --fault-ms 20000 --quiet-ms 12000 (the sim16 campaign, on 634359d; it passes on later builds,
+# whose course differs): the class of 296 above. Group 2's leader n3 snapshotted every 1.6 s
+# during the faults, and each new snapshot sent its transfers to n1 and n4 (7.6 to 10.7 KB, one
+# chunk each) to the back of n3's pacer queue; n1's went never, and it ended 1,142 entries
+# behind. 634359d with the pacer fix alone passes it.
 # 1715000010 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
 # (the sim17 campaign): not linearizable. n3 forwarded a client's EXPIRE k0 -1 to the leader n2,
 # which committed it and lost its leadership before answering; n3, elected, proposed the write
@@ -605,6 +611,7 @@ done <<'LIST'
 1608000001 --nodes 7
 1612000006 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
 1605000176 --nodes 5 --partitions 8 --rf 2 --zones 2 --fault-ms 20000 --quiet-ms 12000
+1662000263 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 1715000010 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
 LIST
 
