@@ -2113,6 +2113,21 @@ static void tc_run_leaving_no_follower_awake(struct tc *c, uint64_t ms)
     }
 }
 
+/* The end of a disturbance between node 1's quiesce round and its quiescing: for 2 s node 1,
+ * once quiesced, leaves no follower awake; then the group is quiesced under node 1 in term 1.
+ * Frees c. */
+static void tc_settle_quiesced_under_node1(struct tc *c)
+{
+    tc_run_leaving_no_follower_awake(c, 2000);
+    tc_run_until(c, c->now + 5000);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(raft_term(&c->nd[i].r), 1);
+    }
+    assert_int_equal(raft_role(&c->nd[0].r), RAFT_LEADER);
+    assert_true(tc_all_quiesced(c));
+    tc_free(c);
+}
+
 /* Something the leader sends between its quiesce round and its quiescing (a read round's
  * heartbeats, which do not ask to quiesce, or an entry) wakes the followers that had quiesced
  * on that round, so the leader must not quiesce on their old answers. It did, and the awake
@@ -2169,14 +2184,7 @@ static void test_removed_servers_pre_vote_leaves_no_follower_awake(void **state)
         m.term = raft_term(&c.nd[0].r) + 1;
         tc_send(&c, &m);
     }
-    tc_run_leaving_no_follower_awake(&c, 2000);
-    tc_run_until(&c, c.now + 5000);
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(raft_term(&c.nd[i].r), 1);
-    }
-    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
-    assert_true(tc_all_quiesced(&c));
-    tc_free(&c);
+    tc_settle_quiesced_under_node1(&c);
 }
 
 /* A server removed while it keeps running, then added back under its old id (the operator's
@@ -2362,14 +2370,7 @@ static void test_suspicion_after_quiesce_round_leaves_no_follower_awake(void **s
     tc_until_followers_quiesced(&c);
     tc_suspect(&c, 1, 1);
     tc_suspect(&c, 2, 1);
-    tc_run_leaving_no_follower_awake(&c, 2000);
-    tc_run_until(&c, c.now + 5000);
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(raft_term(&c.nd[i].r), 1);
-    }
-    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
-    assert_true(tc_all_quiesced(&c));
-    tc_free(&c);
+    tc_settle_quiesced_under_node1(&c);
 }
 
 /* A hung leader (stopped: its link stays up, nothing comes) suspected by gossip: the woken
