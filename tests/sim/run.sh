@@ -16,8 +16,8 @@
 #    join before the first partition map); seeds run twice must give the same trace digest;
 #    each node-level mutation must be caught within its bound (five of them with 4 partitions
 #    too); the regression seeds of fixed bugs must pass.
-#    Then WHOLE_REPLICATED_SEEDS (40) with --durability replicated (half of them kill -9s only)
-#    and WHOLE_RF_CHANGE_SEEDS (20) with --rf-change.
+#    Then WHOLE_REPLICATED_SEEDS (40) with --durability replicated (half of them kill -9s only),
+#    WHOLE_RF_CHANGE_SEEDS (20) with --rf-change and WHOLE_TX_SEEDS (40) with --tx.
 # 5. The membership core alone (halyard-sim --membership, sim/gossip.c; issue 14): MEMBERSHIP_SEEDS
 #    seeds (default 18) and one 1,000-node seed; each gossip mutation must be caught.
 # Exits non-zero on any failing clean seed or any mutation left undetected.
@@ -268,10 +268,20 @@ grep -v ' passed, ' <<<"$res" || true
 echo "sim: whole-node seeds 1..$fseeds with --rf-change (5 nodes, 8 partitions, RF 3): $(grep ' passed, ' <<<"$res")"
 [ "$rc" -ne 0 ] && fail=1
 
+# Transactions over several keys and WATCH (--tx, sim/whole.c tx_probe_send): MULTI/EXEC writes
+# three keys of one partition with one value, a transaction reading them must read one value,
+# a WATCH read-modify-write of a counter never loses an update, and a transaction EXEC aborted
+# leaves no trace. One partition and 1, 2, 4 or 8, in parallel.
+tseeds=${WHOLE_TX_SEEDS:-40}
+pair "$tseeds" "--whole --tx --seeds $((tseeds / 2)) --from 1" \
+    "--whole --tx --partitions 0 --seeds $((tseeds - tseeds / 2)) --from 1" || fail=1
+echo "sim: whole-node seeds 1..$((tseeds / 2)) with --tx, one partition and 1-8:" \
+     "$passed passed, $failed failed"
+
 # Seeds twice: the same trace digest (a seed replays bit for bit). 57 has the operator,
 # clock steps, disk stalls and hash fields; 3 with 4 partitions writes every group's records to
 # each node's one shared WAL.
-for args in "42" "57" "3 --partitions 4"; do
+for args in "42" "57" "3 --partitions 4" "7 --tx"; do
     d1=$("$sim" --whole --seed $args | grep -o 'trace digest [0-9a-f]*')
     d2=$("$sim" --whole --seed $args | grep -o 'trace digest [0-9a-f]*')
     if [ -n "$d1" ] && [ "$d1" = "$d2" ]; then
