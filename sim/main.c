@@ -108,7 +108,7 @@ static void usage(void)
             "[--partitions 1..16|0 (0: the seed picks 1, 2, 4 or 8)] [--rf 1..7] [--zones 0..7] "
             "[--replace-after MS] [--parked-keep MS] [--snapshot-bandwidth BYTES_PER_S] [--cancel] "
             "[--durability fsync|replicated] [--fsync-interval MS] [--no-power-cut] [--rf-change] "
-            "[--early-join] "
+            "[--early-join] [--tx] "
             "[--first-failure] [--trace] "
             "[--quiet]\n");
 }
@@ -275,6 +275,8 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
             c->o.no_power_cut = 1;
         } else if (strcmp(a, "--rf-change") == 0) {
             c->o.rf_change = 1;
+        } else if (strcmp(a, "--tx") == 0) {
+            c->o.tx = 1;
         } else if (v == NULL) {
             return -1;
         } else if (strcmp(a, "--durability") == 0) {
@@ -391,6 +393,9 @@ static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
     }
     if (o->rf_change) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --rf-change");
+    }
+    if (o->tx) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --tx");
     }
     if (o->replicated) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --durability replicated%s",

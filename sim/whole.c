@@ -243,6 +243,11 @@ struct w_client {
     int probe;                   /* enum w_probe of the probe in flight */
     char scan_cursor[24];        /* the SCAN under way ("0": none) */
     size_t flush_op;             /* a FLUSHALL's first op (one DEL per register) */
+    int tx_left;                 /* a --tx probe's replies still to come before its last */
+    int tx_stage;     /* WP_TX_WATCH: 1 WATCH and GET sent, 2 the transaction, 3 UNWATCH */
+    int64_t tx_value; /* the value the transaction writes to {x}a, {x}b and {x}c */
+    int64_t tx_count; /* WP_TX_WATCH: the counter's value it writes to {x}n */
+    char tx_err[96];  /* the first refusal among its queued commands */
 };
 
 enum w_wait { W_IDLE = 0, W_OP = 1, W_OPEN = 2, W_PROBE = 3, W_RO = 4 };
@@ -265,7 +270,10 @@ enum w_probe {
     WP_COUNT,
     /* expire_ops seeds (drawn apart, so that the others draw as before): */
     WP_TTL_SET = WP_COUNT, /* SET e v PXAT t: a TTL that runs out within the run */
-    WP_TTL_GET             /* GET e: no value past its absolute expiry by every node's clock */
+    WP_TTL_GET,            /* GET e: no value past its absolute expiry by every node's clock */
+    WP_TX_SET,             /* --tx: MULTI, SET {x}a v, SET {x}b v, SET {x}c v, EXEC */
+    WP_TX_GET,             /* --tx: MULTI, GET of the three, EXEC: all equal (one entry) */
+    WP_TX_WATCH            /* --tx: WATCH {x}n, GET {x}n; then MULTI, SET {x}n n+1 and the three */
 };
 
 /* A value the TTL probes wrote to key e, and the absolute expiry (node clock) it carried. */
@@ -311,6 +319,10 @@ struct world {
     int expire_ops, ro_clients, multi_read;
     struct w_ttl *ttls; /* every value written to key e by a TTL probe */
     size_t nttls, capttls;
+    /* --tx: the values of WATCH transactions EXEC aborted (none may ever be read), and the
+     * counter values of those it ran (no two the same: a lost update). */
+    int64_t *tx_aborted, *tx_counts;
+    size_t ntx_aborted, captx_aborted, ntx_counts, captx_counts;
     char ttl_key[24];
     struct hy_prng rng_script; /* its own draws: older seeds' other draws stay as they were */
     uint32_t pin_segments;     /* wal segments_soft_max (0: the server's default) */
@@ -1510,7 +1522,7 @@ static void probe_send(struct world *w, struct w_client *c)
 {
     static const char *names[WP_COUNT] = {"MGET", "MSET", "MGET", "DBSIZE", "SCAN", "FLUSHALL"};
     c->probe = (int)w_rand(w, 0, WP_COUNT - 1);
-    if (c->probe == WP_FLUSHALL && !w_chance_pm(w, 100)) {
+    if (c->probe == WP_FLUSHALL && (w->o.tx || !w_chance_pm(w, 100))) {
         c->probe = WP_TAG_GET; /* a FLUSHALL wipes the history's state: rarely */
     }
     if (c->scan_cursor[0] == '\0') {
@@ -1623,11 +1635,17 @@ static const char *ttl_get_bad(const struct world *w, const struct w_client *c,
     return "a value never written there";
 }
 
+static void tx_probe_send(struct world *w, struct w_client *c);
+
 static void ev_client_next(struct world *w, struct w_client *c)
 {
     uint64_t end = w->o.fault_ms + w->o.quiet_ms;
     if (c->waiting || c->node < 0 || w->now + 2500 > end || client_resume(w, c)) {
         return; /* new ops stop before the end so replicas can converge */
+    }
+    if (w->o.tx && hy_prng_chance(&w->rng_work, 1, 6)) {
+        tx_probe_send(w, c);
+        return;
     }
     if (w->parts > 1 && w_chance_pm(w, 80)) {
         probe_send(w, c);
@@ -1908,6 +1926,9 @@ static int known_key(const struct world *w, const uint8_t *key, size_t len)
             return 1;
         }
     }
+    if (w->o.tx && len == 4 && memcmp(key, "{x}", 3) == 0 && strchr("abcn", key[3]) != NULL) {
+        return 1;
+    }
     return (len == 4 && memcmp(key, "{m}a", 4) == 0) || (len == 4 && memcmp(key, "{m}b", 4) == 0) ||
            (w->expire_ops && strlen(w->ttl_key) == len && memcmp(w->ttl_key, key, len) == 0);
 }
@@ -1945,7 +1966,8 @@ static void probe_reply(struct world *w, struct w_client *c, const struct resp_v
                   ? "{m}a and {m}b differ: an MSET in one partition was not atomic"
                   : NULL;
     } else if (c->probe == WP_DBSIZE) {
-        bad = v->type == RESP_INTEGER && v->integer >= 0 && v->integer <= W_REGS + 2 + w->expire_ops
+        bad = v->type == RESP_INTEGER && v->integer >= 0 &&
+                      v->integer <= W_REGS + 2 + w->expire_ops + 4 * w->o.tx
                   ? NULL
                   : "not a count of at most the keys written";
     } else if (c->probe == WP_SCAN) {
@@ -1975,6 +1997,208 @@ static void probe_reply(struct world *w, struct w_client *c, const struct resp_v
     if (v->type == RESP_ERROR && err_is(v, "MOVED")) {
         c->want_node = moved_target(w, v);
         client_drop_conn(w, c, "MOVED");
+    }
+}
+
+/* ---- transactions over several keys (--tx) ------------------------------------------------ */
+
+/* MULTI/EXEC runs as one entry in its partition (docs/protocol.md), so a transaction over the
+ * three keys {x}a, {x}b and {x}c (one hash tag: one partition) writes all three or none, and a
+ * transaction reading them reads the same value in each. WATCH: a client reads the counter
+ * {x}n after WATCH, then writes n + 1 (and a new value to the three keys) in a transaction;
+ * EXEC runs it only if {x}n was not written since the WATCH, so no two transactions it ran may
+ * write the same n + 1 (a lost update), and the value of one it aborted (nil) is never read.
+ * READONLY clients, whose GET may be stale, do not take part in WATCH. No FLUSHALL probes run
+ * with --tx (the counter would start again). */
+static void tx_probe_send(struct world *w, struct w_client *c)
+{
+    char val[32];
+    c->tx_value = (int64_t)(++w->next_value) * SIM_VALUE_SPAN;
+    snprintf(val, sizeof(val), "%" PRId64, c->tx_value);
+    c->tx_err[0] = '\0';
+    c->tx_stage = 0;
+    hy_buf_reset(&c->req);
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    if (!c->readonly && hy_prng_chance(&w->rng_work, 1, 3)) {
+        c->probe = WP_TX_WATCH;
+        c->tx_stage = 1;
+        const char *watch[] = {"WATCH", "{x}n"}, *get[] = {"GET", "{x}n"};
+        resp_cmd(&c->req, 2, watch);
+        resp_cmd(&c->req, 2, get);
+        c->tx_left = 1;
+        w_trace(w, "c%d -> n%d: WATCH {x}n, GET {x}n", c->idx + 1, c->node + 1);
+        client_arm(w, c, W_PROBE);
+        return;
+    }
+    c->probe = hy_prng_chance(&w->rng_work, 1, 2) ? WP_TX_SET : WP_TX_GET;
+    resp_cmd(&c->req, 1, multi);
+    static const char *const keys[3] = {"{x}a", "{x}b", "{x}c"};
+    for (int k = 0; k < 3; k++) {
+        const char *set[] = {"SET", keys[k], val}, *get[] = {"GET", keys[k]};
+        resp_cmd(&c->req, c->probe == WP_TX_SET ? 3 : 2, c->probe == WP_TX_SET ? set : get);
+    }
+    resp_cmd(&c->req, 1, exec);
+    c->tx_left = 4;
+    w_trace(w, "c%d -> n%d: MULTI %s {x}a {x}b {x}c%s%s EXEC", c->idx + 1, c->node + 1,
+            c->probe == WP_TX_SET ? "SET" : "GET", c->probe == WP_TX_SET ? " " : "",
+            c->probe == WP_TX_SET ? val : "");
+    client_arm(w, c, W_PROBE);
+}
+
+/* WATCH's second step: the transaction writing the counter read plus one. */
+static void tx_watch_exec(struct world *w, struct w_client *c, int64_t count)
+{
+    char val[32], cnt[32];
+    snprintf(val, sizeof(val), "%" PRId64, c->tx_value);
+    snprintf(cnt, sizeof(cnt), "%" PRId64, count);
+    c->tx_count = count;
+    c->tx_stage = 2;
+    hy_buf_reset(&c->req);
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *setn[] = {"SET", "{x}n", cnt};
+    resp_cmd(&c->req, 1, multi);
+    resp_cmd(&c->req, 3, setn);
+    static const char *const keys[3] = {"{x}a", "{x}b", "{x}c"};
+    for (int k = 0; k < 3; k++) {
+        const char *set[] = {"SET", keys[k], val};
+        resp_cmd(&c->req, 3, set);
+    }
+    resp_cmd(&c->req, 1, exec);
+    c->tx_left = 5;
+    w_trace(w, "c%d -> n%d: MULTI SET {x}n %s, SET {x}a {x}b {x}c %s EXEC", c->idx + 1, c->node + 1,
+            cnt, val);
+    client_arm(w, c, W_PROBE);
+}
+
+static int64_t tx_int(const struct resp_value *v)
+{
+    char tmp[32];
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)HY_MIN(v->len, 31), (const char *)v->str);
+    return strtoll(tmp, NULL, 10);
+}
+
+static void tx_note(int64_t **arr, size_t *n, size_t *cap, int64_t value)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 32;
+        *arr = hy_xrealloc(*arr, *cap * sizeof(**arr));
+    }
+    (*arr)[(*n)++] = value;
+}
+
+static int tx_has(const int64_t *arr, size_t n, int64_t value)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (arr[i] == value) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* What EXEC's array says (NULL: fine). */
+static const char *tx_exec_bad(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    if (c->probe == WP_TX_GET) {
+        if (v->count != 3) {
+            return "not three values";
+        }
+        for (int k = 0; k < 3; k++) {
+            if (v->elems[k].type == RESP_BULK &&
+                tx_has(w->tx_aborted, w->ntx_aborted, tx_int(&v->elems[k]))) {
+                return "a value of a transaction EXEC aborted (WATCH) was read";
+            }
+        }
+        return same_reply(&v->elems[0], &v->elems[1]) && same_reply(&v->elems[1], &v->elems[2])
+                   ? NULL
+                   : "{x}a, {x}b and {x}c differ: a transaction was not atomic";
+    }
+    if (v->count != (c->probe == WP_TX_WATCH ? 4u : 3u)) {
+        return "not one reply per queued SET";
+    }
+    for (size_t k = 0; k < v->count; k++) {
+        if (v->elems[k].type != RESP_SIMPLE) {
+            return "a queued SET not answered +OK";
+        }
+    }
+    if (c->probe == WP_TX_WATCH) {
+        /* A forced quorum may lose committed entries, and so may a power cut with durability
+         * replicated: a counter value may then be written twice without a lost update. */
+        int may_lose = w->forced || (w->o.replicated && !w->o.no_power_cut);
+        if (!may_lose && tx_has(w->tx_counts, w->ntx_counts, c->tx_count)) {
+            return "two transactions EXEC ran wrote the same counter value after WATCH: a lost "
+                   "update";
+        }
+        tx_note(&w->tx_counts, &w->ntx_counts, &w->captx_counts, c->tx_count);
+    }
+    return NULL;
+}
+
+static void tx_reply(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    if (c->tx_left > 0) {
+        /* MULTI and WATCH: +OK; each queued command: +QUEUED, or its refusal (EXEC then
+         * answers -EXECABORT). */
+        c->tx_left--;
+        if (v->type == RESP_ERROR && c->tx_err[0] == '\0') {
+            snprintf(c->tx_err, sizeof(c->tx_err), "%.*s", (int)v->len, (const char *)v->str);
+        } else if (v->type != RESP_SIMPLE && v->type != RESP_ERROR) {
+            w_fail(w, "c%d: probe %d on n%d: not +OK or +QUEUED before EXEC", c->idx + 1, c->probe,
+                   c->node + 1);
+        }
+        return;
+    }
+    w_trace(w, "c%d <- n%d: probe %d%s: %c%.*s", c->idx + 1, c->node + 1, c->probe,
+            c->tx_stage == 1   ? " (GET)"
+            : c->tx_stage == 3 ? " (UNWATCH)"
+                               : " (EXEC)",
+            v->type == RESP_ERROR ? '-' : ' ', (int)HY_MIN(v->len, 60), (const char *)v->str);
+    (void)check_early_timeout(w, c, v);
+    c->waiting = W_IDLE;
+    if (v->type == RESP_ERROR && err_is(v, "MOVED")) {
+        c->want_node = moved_target(w, v);
+        client_drop_conn(w, c, "MOVED");
+        return;
+    }
+    if (c->tx_stage == 3) {
+        return; /* UNWATCH's +OK */
+    }
+    if (c->tx_stage == 1) {
+        if (v->type == RESP_NULL || v->type == RESP_BULK) {
+            tx_watch_exec(w, c, v->type == RESP_NULL ? 1 : tx_int(v) + 1);
+            return;
+        }
+        /* The GET was refused: the WATCH goes. */
+        const char *unwatch[] = {"UNWATCH"};
+        hy_buf_reset(&c->req);
+        resp_cmd(&c->req, 1, unwatch);
+        c->tx_stage = 3;
+        c->tx_left = 0;
+        client_arm(w, c, W_PROBE);
+        return;
+    }
+    const char *bad = NULL;
+    if (v->type == RESP_ERROR) {
+        int refusal = err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "UNKNOWN") ||
+                      err_is(v, "READONLY") || err_is(v, "CLUSTERDOWN") ||
+                      (err_is(v, "EXECABORT") && c->tx_err[0] != '\0');
+        bad = refusal ? NULL : "an unexpected error";
+    } else if (v->type == RESP_NULL) {
+        if (c->probe == WP_TX_WATCH) {
+            w_trace(w, "c%d: the transaction writing %" PRId64 " was aborted (WATCH)", c->idx + 1,
+                    c->tx_value);
+            tx_note(&w->tx_aborted, &w->ntx_aborted, &w->captx_aborted, c->tx_value);
+        } else {
+            bad = "EXEC answered nil without WATCH";
+        }
+    } else if (v->type != RESP_ARRAY) {
+        bad = "not an array";
+    } else {
+        bad = tx_exec_bad(w, c, v);
+    }
+    if (bad != NULL) {
+        w_fail(w, "c%d: probe %d on n%d: %s: (RESP type %d, %zu elements) %.*s", c->idx + 1,
+               c->probe, c->node + 1, bad, (int)v->type, v->count, (int)HY_MIN(v->len, 80),
+               (const char *)v->str);
     }
 }
 
@@ -2092,6 +2316,8 @@ static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev
             }
             c->ro_ok = 1;
             c->waiting = W_IDLE;
+        } else if (c->waiting == W_PROBE && c->probe >= WP_TX_SET) {
+            tx_reply(w, c, &v);
         } else if (c->waiting == W_PROBE) {
             probe_reply(w, c, &v);
         } else if (c->multi_left > 0) {
@@ -4335,6 +4561,8 @@ static void world_free(struct world *w)
     }
     hy_free(w->ops);
     hy_free(w->ttls);
+    hy_free(w->tx_aborted);
+    hy_free(w->tx_counts);
     for (int g = 0; g < W_GROUPS_MAX; g++) {
         hy_free(w->rec[g].leader_of_term);
         hy_free(w->rec[g].commit_term);

@@ -82,6 +82,8 @@ struct whole_opts {
     int early_join;         /* --early-join: the last node is left out of the bootstrap list and
                                joins at the cluster's first start, before the first partition
                                map; that map must be the bootstrap members' placement */
+    int tx;                 /* --tx: transactions over three keys of one partition, and WATCH
+                               read-modify-writes of a counter (whole.c tx_probe_send) */
 };
 
 struct whole_result {

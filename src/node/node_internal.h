@@ -183,6 +183,10 @@ struct node_waiter {
     struct hy_buf tail; /* immediate replies that must follow this one */
     int answer_integer; /* node_propose_answer_integer: +OK is replaced by answer */
     long long answer;
+    /* Proposed here for a client whose write this node had forwarded to a leader that failed
+     * before answering (outcome_unsure, proxy.c): that copy may have been applied, so this
+     * one's loss never tells the client "not applied" (waiter_not_applied). */
+    int unsure;
 };
 
 struct node_forward {

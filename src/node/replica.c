@@ -224,6 +224,7 @@ struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client 
      * becomes leader could answer it twice request-timeout-ms after it came (seed 5001256). */
     w->proposed_ms = c->retry_since_ms != 0 && c->retry_since_ms < now ? c->retry_since_ms : now;
     w->started_ms = now;
+    w->unsure = c->outcome_unsure;
     w->cmd_index = -1;
     w->stat_slot = -1;
     w->proto = c->proto;
@@ -709,6 +710,24 @@ static void waiter_remove(struct node_group *g, struct node_waiter *w)
 /* ---- applying ---------------------------------------------------------------------------------
  */
 
+/* Answers a waiter whose entry will never apply (refused, or replaced by another leader's
+ * entry) with `error`, a "not applied" -TRYAGAIN: true of that entry. But a client's write
+ * this node had first forwarded to a leader that failed before answering (unsure) has another
+ * copy, which may have been applied, or may yet be (proposed under the same session slot, the
+ * two apply once, but either may): its answer is -UNKNOWN. Simulator seed 1715000010
+ * --durability replicated: n3 forwarded an EXPIRE k0 -1 to n2, which committed it and lost
+ * its leadership before answering; n3, elected, proposed the write again, lost its
+ * leadership in turn, and its entry, replaced, answered "not applied" for a deletion that
+ * had happened (a DEL then found k0 gone). */
+static void waiter_not_applied(struct node_group *g, struct node_waiter *w, const char *error)
+{
+    waiter_answer(g, w,
+                  w->unsure ? "UNKNOWN outcome: the write was forwarded to a leader that failed "
+                              "before answering, and this node's own attempt at it did not "
+                              "commit; it may or may not be applied"
+                            : error);
+}
+
 /* The waiter for entry (index, term), popped from the FIFO head; NULL when nobody waits. A
  * waiter whose entry was replaced by another leader's is told its write was not applied. */
 static struct node_waiter *waiter_for(struct node_group *g, uint64_t index, uint64_t term)
@@ -726,9 +745,9 @@ static struct node_waiter *waiter_for(struct node_group *g, uint64_t index, uint
     }
     if (w->term != term) {
         /* Log Matching: another entry is committed at our index, so ours is gone for good. */
-        waiter_answer(g, w,
-                      "TRYAGAIN the leader changed before this write committed; it was "
-                      "not applied");
+        waiter_not_applied(g, w,
+                           "TRYAGAIN the leader changed before this write committed; it was "
+                           "not applied");
         waiter_pop(g);
         return NULL;
     }
@@ -1329,7 +1348,7 @@ static void turn_fail(struct node_group *g, const char *error)
     for (size_t i = 0; i < g->turn_count; i++) {
         struct node_waiter *w = g->turn[i].waiter;
         if (w != NULL) {
-            waiter_answer(g, w, error);
+            waiter_not_applied(g, w, error);
             waiter_remove(g, w);
         }
     }
