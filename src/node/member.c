@@ -783,29 +783,54 @@ static int force_may_judge(const struct hy_node *n, const struct node_group *g, 
     return now_ms >= since + (uint64_t)n->cfg->election_timeout_ms;
 }
 
-/* HALYARD DOMAIN name zone rack: a member's failure domains, as the metadata group keeps them
- * for placement (partmap.c); each node sends its own. Either may be empty (none). Only with
- * partitions: with one, the metadata group's keyspace is the users'. */
-void cmd_halyard_domain(struct cmd_ctx *x)
+/* The start of HALYARD DOMAIN and LEAVING, each a key per member in the metadata group (only
+ * with partitions: with one, that keyspace is the users'): the argument count, the partitions,
+ * the way to the metadata leader, and argv[2] naming a member (into name). 0: answered. */
+static int member_key_command(struct cmd_ctx *x, size_t argc, const char *only_partitioned,
+                              char name[NODE_MEMBER_NAME_MAX + 1])
 {
     struct hy_node *n = x->node;
-    if (x->argc != 5) {
+    if (x->argc != argc) {
         node_reply_syntax_error(x);
-        return;
+        return 0;
     }
     if (n->group_count == 1) {
-        resp_write_error(&x->w, "ERR zones are kept only in a partitioned cluster (partitions > "
-                                "1): with one partition every member holds every key");
-        return;
+        resp_write_error(&x->w, only_partitioned);
+        return 0;
     }
     if (node_route_to_meta_leader(x)) {
-        return;
+        return 0;
     }
-    char name[NODE_MEMBER_NAME_MAX + 1], zone[NODE_DOMAIN_NAME_MAX + 1],
-        rack[NODE_DOMAIN_NAME_MAX + 1];
-    if (!arg_text(&x->argv[2], name, sizeof(name)) ||
+    if (!arg_text(&x->argv[2], name, NODE_MEMBER_NAME_MAX + 1) ||
         find_name(n->members, n->member_count, name) == NULL) {
         resp_write_error(&x->w, "ERR no such member");
+        return 0;
+    }
+    return 1;
+}
+
+/* Proposes "<prefix><name>" = value in the metadata group. */
+static void member_key_set(struct cmd_ctx *x, const char *prefix, const char *name,
+                           const uint8_t *value, size_t vlen)
+{
+    char key[32 + NODE_MEMBER_NAME_MAX];
+    int klen = snprintf(key, sizeof(key), "%s%s", prefix, name);
+    struct store_arg args[2] = {{(const uint8_t *)key, (size_t)klen}, {value, vlen}};
+    struct store_entry e = {
+        .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+    node_propose(x, &e);
+}
+
+/* HALYARD DOMAIN name zone rack: a member's failure domains, as the metadata group keeps them
+ * for placement (partmap.c); each node sends its own. Either may be empty (none). */
+void cmd_halyard_domain(struct cmd_ctx *x)
+{
+    char name[NODE_MEMBER_NAME_MAX + 1], zone[NODE_DOMAIN_NAME_MAX + 1],
+        rack[NODE_DOMAIN_NAME_MAX + 1];
+    if (!member_key_command(x, 5,
+                            "ERR zones are kept only in a partitioned cluster (partitions > 1): "
+                            "with one partition every member holds every key",
+                            name)) {
         return;
     }
     if (x->argv[3].len > NODE_DOMAIN_NAME_MAX || x->argv[4].len > NODE_DOMAIN_NAME_MAX) {
@@ -821,50 +846,28 @@ void cmd_halyard_domain(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR invalid zone or rack");
         return;
     }
-    char key[sizeof("halyard:zone:") + NODE_MEMBER_NAME_MAX], value[2 * NODE_DOMAIN_NAME_MAX + 2];
-    int klen = snprintf(key, sizeof(key), "halyard:zone:%s", name);
+    char value[2 * NODE_DOMAIN_NAME_MAX + 2];
     int vlen = snprintf(value, sizeof(value), "%s %s", zone, rack);
-    struct store_arg args[2] = {{(const uint8_t *)key, (size_t)klen},
-                                {(const uint8_t *)value, (size_t)vlen}};
-    struct store_entry e = {
-        .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
-    node_propose(x, &e);
+    member_key_set(x, "halyard:zone:", name, (const uint8_t *)value, (size_t)vlen);
 }
 
 /* HALYARD LEAVING name 0|1: member `name` leaves (1: placement moves its replicas off when
  * the other members are enough for the replication factor) or stays (0). Each node sends its
- * own: set by HALYARD DRAIN, cleared once it runs again (partmap.c). Only with partitions. */
+ * own: set by HALYARD DRAIN, cleared once it runs again (partmap.c). */
 void cmd_halyard_leaving(struct cmd_ctx *x)
 {
-    struct hy_node *n = x->node;
-    if (x->argc != 4) {
-        node_reply_syntax_error(x);
-        return;
-    }
-    if (n->group_count == 1) {
-        resp_write_error(&x->w, "ERR replicas move only in a partitioned cluster (partitions > "
-                                "1): with one partition every member holds every key");
-        return;
-    }
-    if (node_route_to_meta_leader(x)) {
-        return;
-    }
     char name[NODE_MEMBER_NAME_MAX + 1];
-    if (!arg_text(&x->argv[2], name, sizeof(name)) ||
-        find_name(n->members, n->member_count, name) == NULL) {
-        resp_write_error(&x->w, "ERR no such member");
+    if (!member_key_command(x, 4,
+                            "ERR replicas move only in a partitioned cluster (partitions > 1): "
+                            "with one partition every member holds every key",
+                            name)) {
         return;
     }
     if (x->argv[3].len != 1 || (x->argv[3].ptr[0] != '0' && x->argv[3].ptr[0] != '1')) {
         resp_write_error(&x->w, "ERR the leaving mark is 0 or 1");
         return;
     }
-    char key[sizeof("halyard:leaving:") + NODE_MEMBER_NAME_MAX];
-    int klen = snprintf(key, sizeof(key), "halyard:leaving:%s", name);
-    struct store_arg args[2] = {{(const uint8_t *)key, (size_t)klen}, {x->argv[3].ptr, 1}};
-    struct store_entry e = {
-        .op = STORE_OP_SET, .time_ms = x->now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
-    node_propose(x, &e);
+    member_key_set(x, "halyard:leaving:", name, x->argv[3].ptr, 1);
 }
 
 /* HALYARD REBALANCE PAUSE|RESUME|CANCEL|STATE: fair-share rebalancing (partmap.c) paused or

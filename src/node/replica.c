@@ -1358,6 +1358,9 @@ static void turn_fail(struct node_group *g, const char *error)
 static void turn_submit(struct node_group *g, uint64_t now_ms)
 {
     struct hy_node *n = g->node;
+    if (n->fatal) {
+        return; /* no group steps any more (node_fatal): the turn dies with the process */
+    }
     struct raft_entry stack[64];
     struct raft_entry *ents =
         g->turn_count <= 64 ? stack : hy_xmalloc(g->turn_count * sizeof(*ents));
@@ -1966,6 +1969,9 @@ void node_receive(struct hy_node *n, uint32_t group, const struct raft_message *
 static int admin_step(struct node_group *g, struct raft_event *ev, uint64_t now_ms)
 {
     struct hy_node *n = g->node;
+    if (n->fatal) {
+        return HY_EIO; /* the shell stops the process (node_fatal), as step() */
+    }
     if (now_ms > n->raft_now_ms) {
         n->raft_now_ms = now_ms;
     }
