@@ -540,7 +540,7 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return 0;
     }
-    if (!node_pubsub_allowed(c, d)) {
+    if (!node_pubsub_allowed(c, d, x->argc, x->argv)) {
         resp_write_errorf(&x->w,
                           "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                           "QUIT / RESET are allowed in this context",

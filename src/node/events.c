@@ -18,7 +18,8 @@
  *
  * Each event is one JSON object, numbered from 1 in the order this node saw them, kept in a
  * ring of the last NODE_EVENTS_MAX, logged, published to this node's subscribers of the pub/sub
- * channel __halyard__:events (NODE_EVENTS_CHANNEL), and read with HALYARD EVENTS [SINCE id]
+ * channel __halyard__:events (NODE_EVENTS_CHANNEL; HALYARD EVENTS SUBSCRIBE [SINCE id] names it
+ * for the client and replays the kept ones first), and read with HALYARD EVENTS [SINCE id]
  * [COUNT n] (halyctl events polls it; the shell streams them on /events). Detection is
  * level-triggered from cron, so nothing is missed while the loop was busy, and a change that
  * undoes itself between two looks is not reported: events say what this node observed, not
@@ -269,9 +270,14 @@ void node_events_cron(struct hy_node *n, uint64_t now_ms)
     }
     for (size_t i = 0; i < n->member_count; i++) {
         /* A member whose link never came up (down before this node could reach it) is
-         * suspect too, once the links have had time to form. */
+         * suspect too, once the links have had time to form. Only one never reached: a link
+         * that broke later was reported as it broke, and a member back since was reported
+         * ALIVE by whoever judges it (gossip, or the link), which would not say so again when
+         * this link formed later (a member that restarted while this node's dial to it timed
+         * out was suspected here after gossip's MEMBER_ALIVE, and stayed so). */
         const struct node_member *m = &n->members[i];
-        if (!n->member_up[i] && ev->down_since_ms[i] == 0 && m->role != STORE_MEMBER_REMOVED &&
+        ev->reached[i] |= n->member_up[i];
+        if (!ev->reached[i] && ev->down_since_ms[i] == 0 && m->role != STORE_MEMBER_REMOVED &&
             strcmp(m->name, n->cfg->node_id) != 0 &&
             now_ms >= ev->started_ms + EVENTS_LINK_GRACE_MS) {
             event_push(n, now_ms, "MEMBER_SUSPECT", "\"member\":\"%s\"", m->name);
@@ -367,12 +373,33 @@ const char *node_event_get(const struct hy_node *n, uint64_t id)
     return ev->ring[id % NODE_EVENTS_MAX];
 }
 
+/* HALYARD EVENTS SUBSCRIBE [SINCE id] and HALYARD EVENTS UNSUBSCRIBE (pubsub.c). */
+static void events_subscription(struct cmd_ctx *x)
+{
+    int64_t since = -1;
+    if (node_arg_is(&x->argv[2], "UNSUBSCRIBE") && x->argc == 3) {
+        node_pubsub_events_unsubscribe(x);
+    } else if (node_arg_is(&x->argv[2], "SUBSCRIBE") &&
+               (x->argc == 3 ||
+                (x->argc == 5 && node_arg_is(&x->argv[3], "SINCE") &&
+                 hy_parse_i64(x->argv[4].ptr, x->argv[4].len, &since) && since >= 0))) {
+        node_pubsub_events_subscribe(x, since);
+    } else {
+        resp_write_error(&x->w, "ERR syntax: HALYARD EVENTS SUBSCRIBE [SINCE id] | UNSUBSCRIBE");
+    }
+}
+
 /* HALYARD EVENTS [SINCE id] [COUNT n]: the events after id (default: the last COUNT), oldest
  * first, as JSON strings; COUNT defaults to 100. */
 void cmd_halyard_events(struct cmd_ctx *x)
 {
     const struct hy_node *n = x->node;
     int64_t since = -1, count = 100;
+    if (x->argc >= 3 &&
+        (node_arg_is(&x->argv[2], "SUBSCRIBE") || node_arg_is(&x->argv[2], "UNSUBSCRIBE"))) {
+        events_subscription(x);
+        return;
+    }
     for (size_t i = 2; i < x->argc; i += 2) {
         int64_t v;
         if (i + 1 >= x->argc || !hy_parse_i64(x->argv[i + 1].ptr, x->argv[i + 1].len, &v) ||

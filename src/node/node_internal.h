@@ -360,6 +360,7 @@ struct node_events {
     size_t member_count;
     uint64_t down_since_ms[NODE_MEMBERS_MAX]; /* by index in members[]; 0 = up */
     uint8_t failed[NODE_MEMBERS_MAX];
+    uint8_t reached[NODE_MEMBERS_MAX]; /* by index: its link was up since this node started */
     raft_id leader[NODE_GROUPS_EVENTS_MAX];
     uint64_t leader_term[NODE_GROUPS_EVENTS_MAX];
     uint64_t leaderless_since_ms[NODE_GROUPS_EVENTS_MAX];
@@ -1289,12 +1290,20 @@ void node_block_unblock(struct hy_node *n, struct node_client *c, int error, uin
 size_t node_pubsub_count(const struct node_client *c);
 void node_pubsub_free(struct node_client *c);
 void node_pubsub_reset(struct node_client *c);
-/* 0 when c is a RESP2 subscriber and d is not one of the commands that context allows. */
-int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d);
+/* 0 when c is a RESP2 subscriber and d (with argv[0..argc)) is not one of the commands that
+ * context allows. */
+int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d, size_t argc,
+                        const struct resp_arg *argv);
 /* The channel every cluster event is published on to this node's subscribers (events.c). */
 #define NODE_EVENTS_CHANNEL "__halyard__:events"
 /* Delivers json (one event) on NODE_EVENTS_CHANNEL to this node's subscribers only. */
 void node_pubsub_event(struct hy_node *n, const char *json);
+/* HALYARD EVENTS SUBSCRIBE [SINCE id]: x's client subscribes to NODE_EVENTS_CHANNEL (the
+ * notice SUBSCRIBE gives), then gets the kept events after `since` (none when since < 0) as
+ * that channel's messages, oldest first, before any new one. */
+void node_pubsub_events_subscribe(struct cmd_ctx *x, int64_t since);
+/* HALYARD EVENTS UNSUBSCRIBE: UNSUBSCRIBE from NODE_EVENTS_CHANNEL. */
+void node_pubsub_events_unsubscribe(struct cmd_ctx *x);
 
 #define CMD(name, handler, arity, flags, first, last, step, group, summary) \
     void handler(struct cmd_ctx *x);

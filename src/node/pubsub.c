@@ -303,20 +303,27 @@ void node_pubsub_reset(struct node_client *c)
 
 /* ---- delivery ------------------------------------------------------------------------------ */
 
+/* One message frame: ["message", ch, msg], or ["pmessage", pat, ch, msg] when pat is set. */
+static void write_message(struct resp_writer *w, const uint8_t *pat, size_t plen, const uint8_t *ch,
+                          size_t chlen, const uint8_t *msg, size_t mlen)
+{
+    if (pat != NULL) {
+        resp_write_push(w, 4);
+        resp_write_bulk_str(w, "pmessage");
+        resp_write_bulk(w, pat, plen);
+    } else {
+        resp_write_push(w, 3);
+        resp_write_bulk_str(w, "message");
+    }
+    resp_write_bulk(w, ch, chlen);
+    resp_write_bulk(w, msg, mlen);
+}
+
 static void deliver_to(struct hy_node *n, struct node_client *c, const uint8_t *pat, size_t plen,
                        const uint8_t *ch, size_t chlen, const uint8_t *msg, size_t mlen)
 {
     struct resp_writer w = {&c->out, c->proto};
-    if (pat != NULL) {
-        resp_write_push(&w, 4);
-        resp_write_bulk_str(&w, "pmessage");
-        resp_write_bulk(&w, pat, plen);
-    } else {
-        resp_write_push(&w, 3);
-        resp_write_bulk_str(&w, "message");
-    }
-    resp_write_bulk(&w, ch, chlen);
-    resp_write_bulk(&w, msg, mlen);
+    write_message(&w, pat, plen, ch, chlen, msg, mlen);
     int64_t limit = n->cfg->client_output_buffer_limit_pubsub;
     if (limit > 0 && (int64_t)(c->out.len + c->out_inflight) > limit &&
         !(c->flags & NODE_CLIENT_CLOSE_ASAP)) {
@@ -373,10 +380,48 @@ static int reserved_channel(const struct resp_arg *ch)
     return ch->len >= plen && memcmp(ch->ptr, HALYARD_CHANNEL_PREFIX, plen) == 0;
 }
 
+static const char events_channel[] = NODE_EVENTS_CHANNEL;
+#define EVENTS_CHANNEL_LEN (sizeof(events_channel) - 1)
+
 void node_pubsub_event(struct hy_node *n, const char *json)
 {
-    static const char channel[] = NODE_EVENTS_CHANNEL;
-    deliver(n, (const uint8_t *)channel, sizeof(channel) - 1, (const uint8_t *)json, strlen(json));
+    deliver(n, (const uint8_t *)events_channel, EVENTS_CHANNEL_LEN, (const uint8_t *)json,
+            strlen(json));
+}
+
+/* The subscription is SUBSCRIBE's, so that every client library's pub/sub reader takes its
+ * frames (RESP3 pushes, or RESP2's subscriber context); the replay goes into the reply itself,
+ * after the notice, so nothing published meanwhile can come between (one loop turn). */
+void node_pubsub_events_subscribe(struct cmd_ctx *x, int64_t since)
+{
+    struct node_subs *s = subs_of(x->client);
+    const uint8_t *ch = (const uint8_t *)events_channel;
+    add(&s->ch, &s->nch, &s->cap_ch, ch, EVENTS_CHANNEL_LEN);
+    write_notice(&x->w, "subscribe", ch, EVENTS_CHANNEL_LEN, s->nch + s->npat);
+    uint64_t last = node_events_last_id(x->node);
+    for (uint64_t id = since < 0 ? last + 1 : (uint64_t)since + 1; id <= last; id++) {
+        const char *json = node_event_get(x->node, id);
+        if (json != NULL) { /* NULL: overwritten in the ring; the reader sees the gap */
+            write_message(&x->w, NULL, 0, ch, EVENTS_CHANNEL_LEN, (const uint8_t *)json,
+                          strlen(json));
+        }
+    }
+}
+
+void node_pubsub_events_unsubscribe(struct cmd_ctx *x)
+{
+    struct node_subs *s = subs_of(x->client);
+    const uint8_t *ch = (const uint8_t *)events_channel;
+    del(s->ch, &s->nch, ch, EVENTS_CHANNEL_LEN);
+    write_notice(&x->w, "unsubscribe", ch, EVENTS_CHANNEL_LEN, s->nch + s->npat);
+}
+
+/* HALYARD EVENTS SUBSCRIBE / UNSUBSCRIBE: the subscriber context's own commands. */
+static int events_subscription_cmd(const struct cmd_def *d, size_t argc,
+                                   const struct resp_arg *argv)
+{
+    return d->handler == cmd_halyard && argc >= 3 && node_arg_is(&argv[1], "EVENTS") &&
+           (node_arg_is(&argv[2], "SUBSCRIBE") || node_arg_is(&argv[2], "UNSUBSCRIBE"));
 }
 
 void cmd_publish(struct cmd_ctx *x)
@@ -518,15 +563,17 @@ void cmd_pubsub(struct cmd_ctx *x)
 }
 
 /* RESP2 clients with subscriptions may only run these (Redis's subscriber context). */
-int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d)
+int node_pubsub_allowed(const struct node_client *c, const struct cmd_def *d, size_t argc,
+                        const struct resp_arg *argv)
 {
     if (c->proto >= 3 || node_pubsub_count(c) == 0 || d == NULL) {
         return 1;
     }
-    return d->handler == cmd_subscribe || d->handler == cmd_unsubscribe ||
-           d->handler == cmd_psubscribe || d->handler == cmd_punsubscribe ||
-           d->handler == cmd_ssubscribe || d->handler == cmd_sunsubscribe ||
-           d->handler == cmd_ping || d->handler == cmd_quit || d->handler == cmd_reset;
+    return events_subscription_cmd(d, argc, argv) || d->handler == cmd_subscribe ||
+           d->handler == cmd_unsubscribe || d->handler == cmd_psubscribe ||
+           d->handler == cmd_punsubscribe || d->handler == cmd_ssubscribe ||
+           d->handler == cmd_sunsubscribe || d->handler == cmd_ping || d->handler == cmd_quit ||
+           d->handler == cmd_reset;
 }
 
 /* ---- keyspace notifications ------------------------------------------------------------------
