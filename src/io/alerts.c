@@ -17,7 +17,6 @@
 #define ALERTS_TRIES      4    /* attempts per alert and URL */
 #define ALERTS_BACKOFF_MS 250  /* before the second attempt; doubles */
 #define ALERTS_TIMEOUT_MS 5000 /* one attempt */
-#define ALERTS_RATE_MAX   60   /* alerts per URL per minute; beyond, dropped (and counted) */
 #define ALERTS_URLS_MAX   8
 #define ALERTS_URL_BYTES  512
 
@@ -30,7 +29,10 @@ struct io_alerts {
     char queue[ALERTS_QUEUE_MAX][ALERTS_BYTES];
     size_t head, count;
     int stopping;
-    uint64_t dropped_full;
+    struct io_alerts_stats stats;
+    /* Set at open. */
+    uint32_t rate_max;
+    uint64_t window_ms;
     /* The thread's own. */
     char urls[ALERTS_URLS_MAX][ALERTS_URL_BYTES];
     size_t n_urls;
@@ -77,34 +79,47 @@ static int post(CURL *curl, const char *url, const char *json, char *why, size_t
     return 1;
 }
 
-/* Sleeps up to ms, or less when told to stop. 1 when stopping. */
+/* Sleeps ms, or less when told to stop. 1 when stopping. The condition variable is also
+ * signalled for every alert queued (and may wake spuriously): the wait goes on until the
+ * deadline, or a flood of alerts would cut every backoff short. */
 static int nap(struct io_alerts *a, uint64_t ms)
 {
+    uint64_t until = mono_ms() + ms;
     uv_mutex_lock(&a->mu);
-    if (!a->stopping) {
-        (void)uv_cond_timedwait(&a->cond, &a->mu, ms * 1000000u);
+    for (uint64_t now = mono_ms(); !a->stopping && now < until; now = mono_ms()) {
+        (void)uv_cond_timedwait(&a->cond, &a->mu, (until - now) * 1000000u);
     }
     int stop = a->stopping;
     uv_mutex_unlock(&a->mu);
     return stop;
 }
 
+/* Adds to one of the counts (under mu: io_alerts_stats reads them from the loop). */
+static void count(struct io_alerts *a, uint64_t *field, uint64_t by)
+{
+    uv_mutex_lock(&a->mu);
+    *field += by;
+    uv_mutex_unlock(&a->mu);
+}
+
 static void deliver(struct io_alerts *a, CURL *curl, const char *json)
 {
     for (size_t u = 0; u < a->n_urls; u++) {
         uint64_t now = mono_ms();
-        if (now >= a->window_start_ms[u] + 60000) {
+        if (now >= a->window_start_ms[u] + a->window_ms) {
             a->window_start_ms[u] = now;
             a->in_window[u] = 0;
         }
-        if (++a->in_window[u] > ALERTS_RATE_MAX) {
-            if (a->in_window[u] == ALERTS_RATE_MAX + 1) {
+        if (a->in_window[u] >= a->rate_max) {
+            if (a->in_window[u]++ == a->rate_max) {
                 hy_log(a->log, HY_LOG_WARN,
-                       "alerts: over %d a minute to %s; dropping until the minute ends",
-                       ALERTS_RATE_MAX, a->urls[u]);
+                       "alerts: over %u in %llu ms to %s; dropping until the window ends",
+                       a->rate_max, (unsigned long long)a->window_ms, a->urls[u]);
             }
+            count(a, &a->stats.rate_limited, 1);
             continue;
         }
+        a->in_window[u]++;
         char why[200] = "";
         uint64_t wait = ALERTS_BACKOFF_MS;
         int ok = 0;
@@ -112,9 +127,13 @@ static void deliver(struct io_alerts *a, CURL *curl, const char *json)
             if (t > 0 && nap(a, wait)) {
                 break; /* stopping: what is left is lost, as the process goes */
             }
+            if (t > 0) {
+                count(a, &a->stats.retries, 1);
+            }
             ok = post(curl, a->urls[u], json, why, sizeof(why));
             wait *= 2;
         }
+        count(a, ok ? &a->stats.sent : &a->stats.failed, 1);
         if (!ok) {
             hy_log(a->log, HY_LOG_WARN, "alerts: %s did not take an alert after %d tries: %s",
                    a->urls[u], ALERTS_TRIES, why);
@@ -150,14 +169,18 @@ static void alerts_thread(void *arg)
     curl_easy_cleanup(curl);
 }
 
-int io_alerts_open(const char *urls, const struct hy_log *log, struct io_alerts **out)
+int io_alerts_open(const char *urls, uint32_t rate_max, uint64_t window_ms,
+                   const struct hy_log *log, struct io_alerts **out)
 {
     *out = NULL;
     if (urls == NULL || urls[0] == '\0') {
         return HY_OK;
     }
+    HY_ASSERT(rate_max > 0 && window_ms > 0);
     struct io_alerts *a = hy_xcalloc(1, sizeof(*a));
     a->log = log;
+    a->rate_max = rate_max;
+    a->window_ms = window_ms;
     const char *p = urls;
     while (*p != '\0') {
         const char *end = strchr(p, ',');
@@ -193,7 +216,7 @@ void io_alerts_push(struct io_alerts *a, const char *json)
     if (a->count == ALERTS_QUEUE_MAX) {
         a->head = (a->head + 1) % ALERTS_QUEUE_MAX; /* the oldest goes */
         a->count--;
-        a->dropped_full++;
+        a->stats.queue_full++;
     }
     snprintf(a->queue[(a->head + a->count) % ALERTS_QUEUE_MAX], ALERTS_BYTES, "%s", json);
     a->count++;
@@ -201,11 +224,21 @@ void io_alerts_push(struct io_alerts *a, const char *json)
     uv_mutex_unlock(&a->mu);
 }
 
+void io_alerts_stats(struct io_alerts *a, struct io_alerts_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (a != NULL) {
+        uv_mutex_lock(&a->mu);
+        *out = a->stats;
+        uv_mutex_unlock(&a->mu);
+    }
+}
+
 int io_alerts_wanted(const char *json)
 {
-    static const char *const types[] = {"\"QUORUM_LOST\"", "\"QUORUM_REGAINED\"",
-                                        "\"MEMBER_FAILED\"", "\"DISK_FULL\"",
-                                        "\"FOLLOWER_LAGGING\""};
+    static const char *const types[] = {"\"QUORUM_LOST\"",      "\"QUORUM_REGAINED\"",
+                                        "\"MEMBER_FAILED\"",    "\"DISK_FULL\"",
+                                        "\"FOLLOWER_LAGGING\"", "\"ALERT_TEST\""};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (strstr(json, types[i]) != NULL) {
             return 1;

@@ -837,6 +837,13 @@ static void server_publish(struct io_server *srv)
     node_observe(srv->node, io_clock_ms(), o);
     o->stopping = srv->stopping != 0;
     io_durable_sync_times(srv->durable, &o->wal_fsync);
+    struct io_alerts_stats as;
+    io_alerts_stats(srv->alerts, &as);
+    o->alerts_sent = as.sent;
+    o->alerts_failed = as.failed;
+    o->alerts_rate_limited = as.rate_limited;
+    o->alerts_queue_full = as.queue_full;
+    o->alerts_retries = as.retries;
     o->wal_fsync_age_ms = io_durable_last_sync_age_ms(srv->durable);
     if (o->wal_fsync_age_ms >= 0) {
         uint64_t now = io_clock_ms();
@@ -1221,7 +1228,8 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         rc = io_http_open(cfg, log, &srv.http);
     }
     if (rc == HY_OK) {
-        rc = io_alerts_open(cfg->alert_webhooks, log, &srv.alerts);
+        rc = io_alerts_open(cfg->alert_webhooks, (uint32_t)cfg->alert_rate_max,
+                            (uint64_t)cfg->alert_rate_window_ms, log, &srv.alerts);
     }
     if (rc == HY_OK) {
         /* Idle until a WAN link has something to ship. */

@@ -821,6 +821,8 @@ void cmd_halyard(struct cmd_ctx *x)
         halyard_failover(x);
     } else if (node_arg_is(sub, "EVENTS")) {
         cmd_halyard_events(x);
+    } else if (node_arg_is(sub, "ALERTS")) {
+        cmd_halyard_alerts(x);
     } else if (node_arg_is(sub, "DRAIN") && x->argc <= 3) {
         halyard_drain(x);
     } else if (node_arg_is(sub, "JOIN")) {

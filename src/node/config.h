@@ -108,6 +108,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("aclfile", aclfile, CONFIG_STRING, "", 0, 0, 0, NULL)                                        \
     X("alert-webhooks", alert_webhooks, CONFIG_STRING, "", 0, 0, 0, NULL)                          \
     X("alert-lag-entries", alert_lag_entries, CONFIG_INT, "10000", 1, INT64_MAX, 1, NULL)          \
+    X("alert-rate-max", alert_rate_max, CONFIG_INT, "60", 1, 1000000, 0, NULL)                     \
+    X("alert-rate-window-ms", alert_rate_window_ms, CONFIG_INT, "60000", 100, 86400000, 0, NULL)   \
     X("quorum-rules", quorum_rules, CONFIG_STRING, "", 0, 0, 1, NULL)                              \
     X("tls-port", tls_port, CONFIG_INT, "0", 0, 65535, 0, NULL)                                    \
     X("tls-cert-file", tls_cert_file, CONFIG_STRING, "", 0, 0, 1, NULL)                            \

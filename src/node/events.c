@@ -373,6 +373,16 @@ const char *node_event_get(const struct hy_node *n, uint64_t id)
     return ev->ring[id % NODE_EVENTS_MAX];
 }
 
+void cmd_halyard_alerts(struct cmd_ctx *x)
+{
+    if (x->argc != 3 || !node_arg_is(&x->argv[2], "TEST")) {
+        resp_write_error(&x->w, "ERR syntax: HALYARD ALERTS TEST");
+        return;
+    }
+    event_push(x->node, x->now_ms, "ALERT_TEST", "%s", "");
+    resp_write_int(&x->w, (int64_t)x->node->events.last_id);
+}
+
 /* HALYARD EVENTS SUBSCRIBE [SINCE id] and HALYARD EVENTS UNSUBSCRIBE (pubsub.c). */
 static void events_subscription(struct cmd_ctx *x)
 {

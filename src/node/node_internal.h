@@ -393,6 +393,9 @@ void node_events_move_cancelled(struct hy_node *n, uint64_t now_ms, uint32_t par
  * it, the move was cancelled or redirected). */
 void node_events_move(struct hy_node *n, uint64_t now_ms, const struct node_group *g, int done,
                       const char *target, const char *source, uint64_t epoch);
+/* HALYARD ALERTS TEST: an ALERT_TEST event, which every alert-webhooks URL is sent (to check
+ * the wiring); answers its id. */
+void cmd_halyard_alerts(struct cmd_ctx *x);
 void node_gossip_free(struct hy_node *n);
 /* quorum.c: split-brain protection rules (quorum.h). node_quorum_check: 1 when x's command may
  * run, else it answers -QUORUM and returns 0. node_live_members: this node and the members

@@ -1008,6 +1008,30 @@ static void metrics_wan(const struct node_observation *o, struct hy_buf *b)
     }
 }
 
+static void metrics_alerts(const struct node_observation *o, struct hy_buf *b)
+{
+    static const char name[] = "halyard_alerts_total";
+    const struct {
+        const char *outcome;
+        uint64_t count;
+    } v[] = {{"sent", o->alerts_sent},
+             {"failed", o->alerts_failed},
+             {"rate_limited", o->alerts_rate_limited},
+             {"queue_full", o->alerts_queue_full}};
+    prom_family(b, name, "counter",
+                "Webhook alerts per URL: answered 2xx, failed every attempt, dropped over "
+                "alert-rate-max, dropped from a full queue (docs/operations.md \"Alerts\").");
+    struct prom_labels l;
+    for (size_t i = 0; i < HY_ARRAY_LEN(v); i++) {
+        prom_labels_init(&l);
+        prom_label(&l, "outcome", v[i].outcome);
+        prom_u64(b, name, &l, v[i].count);
+    }
+    prom_family(b, "halyard_alert_retries_total", "counter",
+                "Webhook attempts after an alert's first (a failure, then the backoff).");
+    prom_u64(b, "halyard_alert_retries_total", NULL, o->alerts_retries);
+}
+
 void observe_metrics(const struct node_observation *o, struct hy_buf *b)
 {
     metrics_cluster(o, b);
@@ -1018,4 +1042,5 @@ void observe_metrics(const struct node_observation *o, struct hy_buf *b)
     metrics_commands(o, b);
     metrics_clients(o, b);
     metrics_peers(o, b);
+    metrics_alerts(o, b);
 }

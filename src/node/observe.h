@@ -125,6 +125,9 @@ struct node_observation {
     int durability_replicated;     /* the `durability` setting is replicated (else fsync) */
     struct hy_histo snapshot_file; /* writing and fsyncing a snapshot file (io/snap_writer.h) */
     uint64_t disk_total_bytes, disk_free_bytes; /* the data dir's file system; 0: unknown */
+    /* Webhook alerts (io/alerts.h), per alert and URL: answered 2xx, failed every attempt,
+     * dropped over the rate or from a full queue; and the attempts after the first. */
+    uint64_t alerts_sent, alerts_failed, alerts_rate_limited, alerts_queue_full, alerts_retries;
 };
 
 /* The health score (0-100) of this node and of the cluster as this node sees it, and what

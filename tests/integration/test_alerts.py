@@ -12,6 +12,8 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
+import urllib.request
 
 import pytest
 
@@ -22,20 +24,43 @@ from fault_proxy import ProxiedCluster
 pytestmark = pytest.mark.halyard_only
 
 
-class Receiver:
-    """Records every POST body; answers 500 to the first `fail_first` of them."""
+def metrics(port, family):
+    """The samples of one /metrics family, as {labels text: value}."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(family + "{") or line.startswith(family + " "):
+            name_labels, value = line.rsplit(" ", 1)
+            out[name_labels[len(family):]] = float(value)
+    return out
 
-    def __init__(self, fail_first=0):
+
+class Receiver:
+    """Records every POST body; answers 500 to the first `fail_first` of them. Each attempt's
+    arrival and answer times are kept (`times`); with `hold_first`, the first attempt is
+    answered only once the test sets `release` (a receiver that hangs)."""
+
+    def __init__(self, fail_first=0, hold_first=False):
         self.bodies = []
         self.attempts = 0
+        self.times = []
         self.fail_first = fail_first
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        if not hold_first:
+            self.release.set()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
+                arrived = time.monotonic()
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
                 outer.attempts += 1
+                if outer.attempts == 1:
+                    outer.holding.set()
+                    outer.release.wait(30)
                 if outer.attempts <= outer.fail_first:
                     self.send_response(500)
                 else:
@@ -43,6 +68,7 @@ class Receiver:
                     self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                outer.times.append((arrived, time.monotonic()))
 
             def log_message(self, *args):
                 pass
@@ -115,6 +141,54 @@ def test_a_failing_receiver_gets_the_alert_on_a_retry(tmp_path_factory, clusters
         wait_for(lambda: "MEMBER_FAILED" in r.types(), 25, "the alert after two 500s")
         assert r.attempts >= 3
     finally:
+        r.close()
+
+
+def test_retries_back_off_and_the_rate_limit_holds_while_the_node_serves(tmp_path_factory,
+                                                                         clusters):
+    """alert-rate-max 5 per alert-rate-window-ms 60000, a receiver that hangs on its first POST
+    and answers 500 to its first 3: the node serves 300 writes and reads while the sender waits
+    on it; the first alert (HALYARD ALERTS TEST) arrives on the 4th attempt, each retry at least
+    the doubling backoff (250, 500, 1000 ms) after the answer before, though 40 more alerts are
+    queued meanwhile (each wakes the sender's thread); of the 41, the receiver gets 5 in the
+    window, and /metrics counts 5 sent, 36 rate-limited, 3 retries."""
+    r = Receiver(fail_first=3, hold_first=True)
+    try:
+        c = Cluster(tmp_path_factory, 1, {"alert-webhooks": r.url(), "alert-rate-max": 5,
+                                          "alert-rate-window-ms": 60000})
+        clusters.append(c)
+        c.start_all()
+        c.leader()
+        port, http_port = c.ports[0], c.http_port(0)
+        with RawConn(port, timeout=10.0) as conn:
+            first = conn.cmd("HALYARD", "ALERTS", "TEST")
+            assert isinstance(first, int), first
+            assert r.holding.wait(10), "the first attempt never came"
+            for k in range(300):
+                assert conn.cmd("SET", "a%d" % k, "v%d" % k) == "OK"
+                assert conn.cmd("GET", "a%d" % k) == b"v%d" % k
+            assert r.attempts == 1, "the sender did not wait on the hanging receiver"
+            r.release.set()
+            flood = [conn.cmd("HALYARD", "ALERTS", "TEST") for _ in range(40)]
+            assert flood == sorted(set(flood)) and flood[0] > first, flood
+            assert conn.cmd("PING") == "PONG"
+
+        def settled():
+            m = metrics(http_port, "halyard_alerts_total")
+            return m['{outcome="sent"}'] + m['{outcome="rate_limited"}'] == 41 and m
+        m = wait_for(settled, 30, "every alert sent or dropped")
+        assert m == {'{outcome="sent"}': 5, '{outcome="failed"}': 0,
+                     '{outcome="rate_limited"}': 36, '{outcome="queue_full"}': 0}, m
+        assert metrics(http_port, "halyard_alert_retries_total") == {"": 3}
+        assert [b["id"] for b in r.bodies] == [first] + flood[:4], r.bodies
+        assert all(b["type"] == "ALERT_TEST" and b["node"] == c.names[0] for b in r.bodies)
+        assert r.attempts == 8
+        for k, backoff in enumerate((0.25, 0.5, 1.0)):
+            gap = r.times[k + 1][0] - r.times[k][1]
+            assert gap >= backoff * 0.9, (k, gap, r.times)
+        assert "dropping until the window ends" in c.nodes[0].log_tail(1 << 20)
+    finally:
+        r.release.set()
         r.close()
 
 
