@@ -28,6 +28,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -799,6 +801,9 @@ static void conn_tls_feed(struct peer_conn *c)
     }
 }
 
+static uint32_t inbound_timeout_ms(const struct peer_config *cfg);
+static int conn_on_demand(const struct peer_conn *c);
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -809,6 +814,16 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         char reason[128];
         snprintf(reason, sizeof(reason), "connection lost: %s", uv_strerror((int)nread));
+        /* The peer's end closed a link on demand that has been unused for a while (its node
+         * may judge inbound silence on a shorter deadline than conn_on_demand's dialler keeps:
+         * an earlier version, or a view of the ring that differs for a moment): closed as for
+         * idleness, quietly, and dialled again on demand, whose failure would report the peer
+         * down. A link in use reports at once, as before. */
+        if (nread == UV_EOF && c->state == CONN_UP && conn_on_demand(c) &&
+            uv_now(c->t->loop) - c->last_use_ms >= c->t->cfg.ping_timeout_ms &&
+            conn_queued(c) == 0 && !c->writing) {
+            c->idle_close = 1;
+        }
         if (c->state == CONN_HANDSHAKE) {
             hy_log(c->t->cfg.log, HY_LOG_WARN, "peer %s (%s): handshake failed: %s",
                    c->outbound ? c->hs.expected : "?", c->addr, reason);
@@ -846,11 +861,30 @@ static void conn_set_addr(struct peer_conn *c)
     snprintf(c->addr, sizeof(c->addr), "%s:%d", host, port);
 }
 
+/* An outbound connection that may go on demand (idle_close_ms set) is not PINGed while it is
+ * off the ring (conn_on_demand): the kernel says when what it sent stays unacknowledged
+ * (TCP_USER_TIMEOUT: the path or the peer's host is gone), instead of a PING's answer. Data the
+ * peer's host acknowledges but its process does not read (a stopped peer) is gossip's to judge,
+ * as every other silence of a member off the ring. */
+static void conn_set_user_timeout(struct peer_conn *c)
+{
+    uv_os_fd_t fd;
+    if (!c->outbound || c->t->cfg.idle_close_ms == 0 ||
+        uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+        return;
+    }
+    unsigned int ms = inbound_timeout_ms(&c->t->cfg);
+    if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) != 0) {
+        hy_log(c->t->cfg.log, HY_LOG_DEBUG, "peer %s: TCP_USER_TIMEOUT not set", c->addr);
+    }
+}
+
 static int conn_start_reading(struct peer_conn *c)
 {
     c->state = CONN_HANDSHAKE;
     c->started_ms = c->last_recv_ms = uv_now(c->t->loop);
     uv_tcp_nodelay(&c->tcp, 1);
+    conn_set_user_timeout(c);
     conn_set_addr(c);
     if (c->t->tls != NULL) { /* TLS first; the secret's handshake runs inside it */
         c->tls =
@@ -1027,6 +1061,19 @@ static uint32_t conn_ping_ms(const struct peer_conn *c)
     return conn_off_ring(c) ? off_ring_ping_ms(&c->t->cfg) : c->t->cfg.ping_interval_ms;
 }
 
+/* A dialler's link off gossip's ring, with idle_close_ms set, is a link on demand: it carries
+ * the pair's own traffic (gossip's probes, Raft, forwards) and no keepalive of its own, no PING
+ * and no silence deadline, so that a node's keepalive does not grow with the members off its
+ * ring (issue 14: "a 100-node cluster needs no full mesh of heartbeats"). What it sent and the
+ * kernel could not deliver closes it (TCP_USER_TIMEOUT, conn_set_user_timeout), the peer's
+ * end closing it is seen at once, and nothing but gossip judges the peer's silence: gossip's
+ * probes of it travel on this link and time out on their own. Unused for idle_close_ms, it
+ * closes quietly (conn_idle). */
+static int conn_on_demand(const struct peer_conn *c)
+{
+    return c->t->cfg.idle_close_ms != 0 && c->outbound && conn_off_ring(c);
+}
+
 /* When anything last arrived from c's peer, on either of its connections. */
 static uint64_t peer_heard(const struct peer *p)
 {
@@ -1060,8 +1107,22 @@ static uint64_t conn_heard_ms(const struct peer_conn *c)
 static uint32_t conn_timeout_ms(const struct peer_conn *c)
 {
     const struct peer_config *cfg = &c->t->cfg;
-    uint32_t ping = c->outbound ? conn_ping_ms(c) : off_ring_ping_ms(cfg);
-    return cfg->ping_timeout_ms + (ping - cfg->ping_interval_ms);
+    if (!c->outbound) {
+        return inbound_timeout_ms(cfg);
+    }
+    return cfg->ping_timeout_ms + (conn_ping_ms(c) - cfg->ping_interval_ms);
+}
+
+/* An inbound connection allows for the sparser PINGs of a dialler off the ring, and, with
+ * idle_close_ms, for a dialler on demand (conn_on_demand), which sends nothing but its pair's
+ * traffic and closes the link itself once it has been unused for idle_close_ms. */
+static uint32_t inbound_timeout_ms(const struct peer_config *cfg)
+{
+    uint32_t ms = cfg->ping_timeout_ms + (off_ring_ping_ms(cfg) - cfg->ping_interval_ms);
+    if (cfg->idle_close_ms != 0) {
+        ms = HY_MAX(ms, cfg->idle_close_ms + cfg->ping_timeout_ms);
+    }
+    return ms;
 }
 
 /* Returns a reason when c has missed its deadline, else NULL. */
@@ -1075,7 +1136,7 @@ static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *b
     }
     uint32_t timeout = conn_timeout_ms(c);
     uint64_t heard = conn_heard_ms(c);
-    if (c->state == CONN_UP && now - heard > timeout) {
+    if (c->state == CONN_UP && !conn_on_demand(c) && now - heard > timeout) {
         snprintf(buf, n, "nothing received for %llu ms (ping timeout %u ms)",
                  (unsigned long long)(now - heard), timeout);
         return buf;
@@ -1115,8 +1176,7 @@ static int tick_was_late(struct peer_transport *t, uint64_t now)
 static uint32_t off_ring_send_gap_ms(const struct peer_config *cfg)
 {
     uint32_t ping = off_ring_ping_ms(cfg);
-    uint32_t inbound_timeout = cfg->ping_timeout_ms + (ping - cfg->ping_interval_ms);
-    return HY_MAX(ping, inbound_timeout - ping);
+    return HY_MAX(ping, inbound_timeout_ms(cfg) - ping);
 }
 
 /* PING every conn_ping_ms; off the ring only when nothing came from the peer for that long
@@ -1124,6 +1184,9 @@ static uint32_t off_ring_send_gap_ms(const struct peer_config *cfg)
  * off_ring_send_gap_ms; an empty HEARTBEAT when nothing left for beacon_ms. */
 static void conn_keepalive(struct peer_transport *t, struct peer_conn *c, uint64_t now)
 {
+    if (conn_on_demand(c)) {
+        return; /* no keepalive of its own, and no beacon (off the ring) */
+    }
     uint32_t ping_ms = conn_ping_ms(c);
     if (now - c->last_ping_ms >= ping_ms &&
         (!conn_off_ring(c) || now - conn_heard_ms(c) >= ping_ms ||
@@ -1471,8 +1534,10 @@ void peer_transport_set_beacons(struct peer_transport *t, const char *const *ids
         if (p->beacon && !was && p->out != NULL && p->out->state == CONN_UP) {
             /* Judged by its own PONGs from now on (conn_heard_ms): off the ring its PINGs
              * were spared while the peer was heard on either connection, and that news
-             * counts until the first PONG. */
-            p->out->last_recv_ms = HY_MAX(p->out->last_recv_ms, peer_heard(p));
+             * counts until the first PONG; a link on demand sent none, and its deadline
+             * starts now (its first PING leaves at the next tick). */
+            uint64_t from = t->cfg.idle_close_ms != 0 ? uv_now(t->loop) : peer_heard(p);
+            p->out->last_recv_ms = HY_MAX(p->out->last_recv_ms, from);
         }
         if (p->beacon && p->active && p->stats.parked && p->out == NULL && !t->closing) {
             peer_dial(p); /* a ring link carries the beacons: no longer parked */

@@ -17,17 +17,19 @@
  *    link is dialled again (below);
  *  - a refused handshake is logged on this side with its reason, and the reason is sent to
  *    the other side in REJECT so that it is logged there too;
- *  - a connection that hears nothing for ping_timeout_ms, or does not finish its handshake in
- *    handshake_timeout_ms, is closed; outbound connections are redialled with exponential
- *    backoff and jitter (backoff_min_ms .. backoff_max_ms).
+ *  - a connection that hears nothing for ping_timeout_ms (a link on demand: below), or does
+ *    not finish its handshake in handshake_timeout_ms, is closed; outbound connections are
+ *    redialled with exponential backoff and jitter (backoff_min_ms .. backoff_max_ms).
  *
  * Idle links (idle_close_ms, docs/peer-protocol.md "Keepalive and idle links"): once gossip
- * named its ring, a link to a peer off it is judged by what arrives from the peer on either
- * connection, and PINGs only after a silence; one that carried nothing but keepalive for
- * idle_close_ms is closed by its dialler, quietly: the peer stays up for the node (no
- * state_cb, no log above debug, no redial) and is dialled again when a frame must go out to it,
- * the frames waiting (bounded like the queue) until the handshake is done. Only a dial on
- * demand that fails reports the peer down. Gossip, not these links, says who is alive.
+ * named its ring, a link to a peer off it is a link on demand: no PING and no silence deadline
+ * on its dialler's side (TCP_USER_TIMEOUT closes what cannot deliver), every inbound
+ * connection judged by what arrives from the peer on either connection for idle_close_ms +
+ * ping_timeout_ms (without idle_close_ms: PINGs only after a silence); one that carried
+ * nothing but keepalive for idle_close_ms is closed by its dialler, quietly: the peer stays up for
+ * the node (no state_cb, no log above debug, no redial) and is dialled again when a frame must go
+ * out to it, the frames waiting (bounded like the queue) until the handshake is done. Only a dial
+ * on demand that fails reports the peer down. Gossip, not these links, says who is alive.
  */
 #ifndef HY_IO_PEER_H
 #define HY_IO_PEER_H
@@ -74,9 +76,9 @@ struct peer_config {
     uint32_t backoff_min_ms;       /* default 50 */
     uint32_t backoff_max_ms;       /* default 2000 */
     uint32_t beacon_ms; /* an empty HEARTBEAT on a link idle this long; 0 = none (default) */
-    /* A link off gossip's ring (peer_transport_set_beacons) on which nothing but keepalive
-     * went out for this long is closed quietly by its dialler and dialled again when a frame
-     * must go out (see "Idle links" below); 0 = never (default). */
+    /* A link off gossip's ring (peer_transport_set_beacons) sends no keepalive, and on which
+     * nothing went out for this long is closed quietly by its dialler and dialled again when a
+     * frame must go out (see "Idle links" below); 0 = never, and PINGs (default). */
     uint32_t idle_close_ms;
     uint32_t suspect_ms; /* liveness_cb(0) for a peer silent this long; 0 = never (default) */
     int coalesce;        /* heartbeats and their answers travel in HEARTBEAT frames (default 1) */

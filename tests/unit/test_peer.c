@@ -661,6 +661,52 @@ static void test_idle_off_ring_link_closes_quietly_and_dials_on_demand(void **st
     pair_tweak = NULL;
 }
 
+static void tweak_on_demand(struct peer_config *cfg, int i)
+{
+    tweak_pings_25(cfg, i); /* off the ring: a PING every 100 ms, inbound deadline 175 ms */
+    cfg->idle_close_ms = 400;
+}
+
+/* A link on demand (off both nodes' rings, idle_close_ms set) sends no keepalive: while n1
+ * sends n2 a FORWARD every 250 ms (n2 answering on its own link), longer than the 100 ms off-ring
+ * PING interval and the 175 ms inbound deadline idle_close_ms did not stretch, neither side
+ * PINGs and no connection times out; once the traffic stops both links close quietly, still
+ * without a PING, and nobody hears of a peer down. Before the change each side PINGed about
+ * every 100 ms of silence (15 or more in the 1.5 s). */
+static void test_on_demand_link_sends_no_keepalive(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_tweak = tweak_on_demand;
+    pair_start(&p);
+    const char *others[1] = {"n3"};
+    peer_transport_set_beacons(p.a.t, others, 1);
+    peer_transport_set_beacons(p.b.t, others, 1);
+    run_for(&p.loop, 100); /* a PING sent before the lists were set has its answer */
+    uint64_t a0 = stats_of(p.a.t, "n2").pings_sent, b0 = stats_of(p.b.t, "n1").pings_sent;
+    uint64_t end = uv_now(&p.loop) + 1500, sent = 0;
+    while (uv_now(&p.loop) < end) {
+        if (uv_now(&p.loop) >= sent + 250) {
+            sent = uv_now(&p.loop);
+            assert_int_equal(peer_send_forward(p.a.t, "n2", 7, (const uint8_t *)"hi", 2), HY_OK);
+        }
+        uv_run(&p.loop, UV_RUN_NOWAIT);
+        uv_update_time(&p.loop);
+    }
+    assert_true(p.a.n_reply >= 5);
+    struct peer_stats sa = stats_of(p.a.t, "n2"), sb = stats_of(p.b.t, "n1");
+    assert_int_equal(sa.pings_sent - a0, 0);
+    assert_int_equal(sb.pings_sent - b0, 0);
+    assert_int_equal(sa.handshakes, 1); /* neither link closed */
+    assert_int_equal(sb.handshakes, 1);
+    run_until_parked(&p);
+    assert_int_equal(stats_of(p.b.t, "n1").pings_sent - b0, 0);
+    assert_int_equal(stats_of(p.a.t, "n2").pings_sent - a0, 0);
+    assert_int_equal(p.a.down + p.b.down, 0);
+    pair_stop(&p);
+    pair_tweak = NULL;
+}
+
 static void tweak_silent_b(struct peer_config *cfg, int i)
 {
     cfg->ping_interval_ms = 5000; /* no PING or PONG within the test */
@@ -758,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_off_ring_links_ping_less_and_stay_up),
         cmocka_unit_test(test_off_ring_traffic_replaces_pings),
         cmocka_unit_test(test_idle_off_ring_link_closes_quietly_and_dials_on_demand),
+        cmocka_unit_test(test_on_demand_link_sends_no_keepalive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
