@@ -534,13 +534,13 @@ static struct peer_stats stats_of(struct peer_transport *t, const char *id)
     return st;
 }
 
-/* Runs the loop for ms; every 10 ms n1 sends n2 a FORWARD, which n2 answers: the pair's traffic
- * in both directions. */
-static void run_with_traffic(struct pair *p, uint64_t ms)
+/* Runs the loop for ms; every every_ms n1 sends n2 a FORWARD, which n2 answers: the pair's
+ * traffic in both directions. */
+static void run_with_traffic_every(struct pair *p, uint64_t ms, uint64_t every_ms)
 {
     uint64_t end = uv_now(&p->loop) + ms, sent = 0;
     while (uv_now(&p->loop) < end) {
-        if (uv_now(&p->loop) >= sent + 10) {
+        if (uv_now(&p->loop) >= sent + every_ms) {
             sent = uv_now(&p->loop);
             assert_int_equal(peer_send_forward(p->a.t, "n2", 7, (const uint8_t *)"hi", 2), HY_OK);
         }
@@ -549,11 +549,28 @@ static void run_with_traffic(struct pair *p, uint64_t ms)
     }
 }
 
+static void run_with_traffic(struct pair *p, uint64_t ms)
+{
+    run_with_traffic_every(p, ms, 10);
+}
+
 static void tweak_pings_25(struct peer_config *cfg, int i)
 {
     (void)i;
     cfg->ping_interval_ms = 25; /* 100 ms off the ring */
     cfg->ping_timeout_ms = 100;
+}
+
+/* Starts a pair with `tweak` whose nodes both leave the other off their ring, and lets a PING
+ * sent before the lists were set have its answer. */
+static void pair_start_off_ring(struct pair *p, void (*tweak)(struct peer_config *cfg, int i))
+{
+    pair_tweak = tweak;
+    pair_start(p);
+    const char *others[1] = {"n3"};
+    peer_transport_set_beacons(p->a.t, others, 1);
+    peer_transport_set_beacons(p->b.t, others, 1);
+    run_for(&p->loop, 100);
 }
 
 /* Off gossip's ring, a link's own traffic proves its peer runs: while the pair exchanges frames
@@ -566,12 +583,8 @@ static void test_off_ring_traffic_replaces_pings(void **state)
 {
     (void)state;
     struct pair p;
-    pair_tweak = tweak_pings_25;
-    pair_start(&p);
+    pair_start_off_ring(&p, tweak_pings_25);
     const char *others[1] = {"n3"};
-    peer_transport_set_beacons(p.a.t, others, 1);
-    peer_transport_set_beacons(p.b.t, others, 1);
-    run_for(&p.loop, 100); /* a PING sent before the lists were set has its answer */
     uint64_t a0 = pings_to(p.a.t, "n2"), b0 = pings_to(p.b.t, "n1");
     run_with_traffic(&p, 600);
     assert_true(p.a.n_reply > 10);
@@ -677,22 +690,9 @@ static void test_on_demand_link_sends_no_keepalive(void **state)
 {
     (void)state;
     struct pair p;
-    pair_tweak = tweak_on_demand;
-    pair_start(&p);
-    const char *others[1] = {"n3"};
-    peer_transport_set_beacons(p.a.t, others, 1);
-    peer_transport_set_beacons(p.b.t, others, 1);
-    run_for(&p.loop, 100); /* a PING sent before the lists were set has its answer */
+    pair_start_off_ring(&p, tweak_on_demand);
     uint64_t a0 = stats_of(p.a.t, "n2").pings_sent, b0 = stats_of(p.b.t, "n1").pings_sent;
-    uint64_t end = uv_now(&p.loop) + 1500, sent = 0;
-    while (uv_now(&p.loop) < end) {
-        if (uv_now(&p.loop) >= sent + 250) {
-            sent = uv_now(&p.loop);
-            assert_int_equal(peer_send_forward(p.a.t, "n2", 7, (const uint8_t *)"hi", 2), HY_OK);
-        }
-        uv_run(&p.loop, UV_RUN_NOWAIT);
-        uv_update_time(&p.loop);
-    }
+    run_with_traffic_every(&p, 1500, 250);
     assert_true(p.a.n_reply >= 5);
     struct peer_stats sa = stats_of(p.a.t, "n2"), sb = stats_of(p.b.t, "n1");
     assert_int_equal(sa.pings_sent - a0, 0);
