@@ -405,3 +405,51 @@ def test_events_subscribe_pushes_every_fault_in_order(tmp_path_factory, clusters
         cli.wait()
         resp3.conn.close()
         r2.disconnect()
+
+
+def test_events_subscribe_pushes_a_partition_and_its_heal(tmp_path_factory, clusters):
+    """A member cut off through the fault proxy, subscribed with HALYARD EVENTS SUBSCRIBE over
+    RESP3: it is pushed its suspicion of both others (MEMBER_SUSPECT), then QUORUM_LOST, and
+    after the heal MEMBER_ALIVE for both and QUORUM_REGAINED, in that order; the pushed events
+    are exactly those HALYARD EVENTS keeps."""
+    c = ProxiedCluster(tmp_path_factory, 3)
+    clusters.append(c)
+    c.start_all()
+    li = c.leader()
+    fi = (li + 1) % 3
+    port = c.ports[fi]
+    wait_for(lambda: (lambda kv: kv.get("gossip_members_alive") == "2" and
+                      kv.get("gossip_members_suspect") == "0")(info(port, "cluster")),
+             10, "the member to hold every member alive")
+    wait_for(lambda: "LEADER_CHANGED" in types_after(events(port), 0), 10,
+             "the member to know its leader")
+    sub = PushReader(port)
+    wait_for(lambda: sub.frames, 5, "the RESP3 subscribe notice")
+    others = {c.names[i] for i in range(3) if i != fi}
+
+    def state_of(member):
+        mine = [e["type"] for e in sub.events() if e.get("member") == member]
+        return mine[-1] if mine else None
+    c.net.partition([fi])
+    try:
+        wait_for(lambda: "QUORUM_LOST" in [e["type"] for e in sub.events()] and
+                 all(state_of(m) in ("MEMBER_SUSPECT", "MEMBER_FAILED") for m in others), 30,
+                 "QUORUM_LOST and both others suspected, pushed")
+    finally:
+        c.net.heal()
+    wait_for(lambda: "QUORUM_REGAINED" in [e["type"] for e in sub.events()] and
+             all(state_of(m) == "MEMBER_ALIVE" for m in others), 30,
+             "QUORUM_REGAINED and both others alive again, pushed")
+    order = [(e["type"], e.get("member")) for e in sub.events()]
+    lost = order.index(("QUORUM_LOST", None))
+    regained = order.index(("QUORUM_REGAINED", None))
+    assert lost < regained, order
+    for m in others:
+        assert ("MEMBER_SUSPECT", m) in order[:regained], order
+        assert ("MEMBER_ALIVE", m) in order[lost + 1:], order
+    assert all(k == b">" for k, _ in sub.frames), sub.frames
+    kept = {e["id"]: e for e in events(port)}
+    pushed = sub.events()
+    assert [e["id"] for e in pushed] == list(range(pushed[0]["id"], pushed[-1]["id"] + 1))
+    assert all(kept[e["id"]] == e for e in pushed)
+    sub.conn.close()
