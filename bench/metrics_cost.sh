@@ -6,10 +6,12 @@
 # One halyard node (PARTITIONS partitions, default 1: with 1024 a scrape carries the most
 # partition state); redis-benchmark -t set -c 50 -r 100000 -n BENCH_N (default 200000), in
 # BENCH_ROUNDS rounds (default 5) of two runs each: one while a scraper GETs /metrics every
-# second, one without, their order alternating per round. Prints each round and the median
-# throughput of both, and the cost (1 - scraped/quiet); then the server's CPU time per scrape,
-# which noise does not blur. Not a pass/fail test: on a shared machine the noise between runs
-# can exceed the effect measured.
+# second, one without, their order alternating per round. Prints each round (SET/s and the
+# server's CPU time per SET, all its threads, from /proc/PID/stat), the medians of both, the
+# throughput ratio scraped/quiet and the cost (1 - ratio), the CPU-per-SET ratio, and the
+# medians of each round's own two ratios; then the server's CPU time per scrape, which noise
+# does not blur. Not a pass/fail test: on a shared machine the noise between runs can exceed
+# the effect measured.
 set -euo pipefail
 
 N=${BENCH_N:-200000}
@@ -73,6 +75,9 @@ set_rps() { # one SET run; prints requests per second
     redis-benchmark -h 127.0.0.1 -p "$PORT" -t set -c 50 -r 100000 -n "$N" -q --csv |
         awk -F'","' '{ gsub(/"/, "", $1); gsub(/"/, "", $2) } $1 == "SET" { print $2 }'
 }
+server_cpu_ticks() { # utime + stime of every thread of the server, in clock ticks
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$HY_PID/stat"
+}
 
 echo "halyard /metrics scraping cost — $(date -u '+%Y-%m-%d %H:%M UTC') — $(nproc) CPU(s)"
 echo "partitions $PARTITIONS; redis-benchmark -t set -c 50 -r 100000 -n $N, $ROUNDS rounds, order alternating"
@@ -89,10 +94,14 @@ for r in $(seq "$ROUNDS"); do
     [ $((r % 2)) -eq 0 ] && order="scraped quiet"
     for mode in $order; do
         [ "$mode" = scraped ] && start_scraper
+        t0=$(server_cpu_ticks)
         rps=$(set_rps)
+        t1=$(server_cpu_ticks)
         [ "$mode" = scraped ] && stop_scraper
-        echo "$mode $rps" >>"$WORK/results"
-        printf 'round %d %-8s %10s SET/s\n' "$r" "$mode" "$rps"
+        cpu_us=$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$N" \
+            'BEGIN { printf "%.2f", d / hz / n * 1e6 }')
+        echo "$mode $rps $cpu_us" >>"$WORK/results"
+        printf 'round %d %-8s %10s SET/s %8s us CPU/SET\n' "$r" "$mode" "$rps" "$cpu_us"
     done
 done
 # The A/B above drowns in noise on a shared machine; the server's own CPU per scrape does
@@ -120,8 +129,19 @@ read -r SCRAPES BYTES <"$WORK/scrapes" || true
 "$PY" - "$WORK/results" "${BYTES:-0}" <<'PYEOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-q = statistics.median(float(v) for m, v in rows if m == "quiet")
-s = statistics.median(float(v) for m, v in rows if m == "scraped")
-print("median SET/s: quiet %.0f, scraped every 1 s %.0f; cost %.1f%% (target <= 2%%); "
-      "one scrape is %s bytes" % (q, s, 100.0 * (1 - s / q), sys.argv[2]))
+def med(mode, col):
+    return statistics.median(float(r[col]) for r in rows if r[0] == mode)
+q, s = med("quiet", 1), med("scraped", 1)
+qc, sc = med("quiet", 2), med("scraped", 2)
+print("median SET/s: quiet %.0f, scraped every 1 s %.0f; ratio %.3f, cost %.1f%% (target <= 2%%); "
+      "one scrape is %s bytes" % (q, s, s / q, 100.0 * (1 - s / q), sys.argv[2]))
+print("median server CPU per SET: quiet %.2f us, scraped %.2f us; ratio %.3f" % (qc, sc, sc / qc))
+# Each round's pair ran back to back: the median of the rounds' own ratios drifts less with
+# the machine's load than the ratio of the medians.
+quiet = [r for r in rows if r[0] == "quiet"]
+scraped = [r for r in rows if r[0] == "scraped"]
+pairs = list(zip(quiet, scraped))
+print("median of the rounds' ratios (scraped/quiet): SET/s %.3f, CPU per SET %.3f (%d rounds)" % (
+    statistics.median(float(s[1]) / float(q[1]) for q, s in pairs),
+    statistics.median(float(s[2]) / float(q[2]) for q, s in pairs), len(pairs)))
 PYEOF
