@@ -44,60 +44,34 @@ SLOW_ARGS = ["--election-timeout-ms", "20000", "--heartbeat-ms", "2000", "--peer
              "60000", "--gossip", "no", "--request-timeout-ms", "120000"]
 
 
-class Nodes:
+class Nodes(pb.Cluster):
+    """bench/partitions.py's cluster on fixed ports, of 1 or 3 nodes, optionally under callgrind."""
+
+    NAME = "set_profile"
+
     def __init__(self, args, work):
-        self.a, self.dir = args, work
+        self.a, self.bin, self.parts, self.extra, self.dir = args, args.binary, args.parts, [], work
         # A member's client port is its peer port less 10,000 (docs/operations.md).
         self.peer_ports = [args.port + i for i in range(args.nodes)]
         self.ports = [p - 10000 for p in self.peer_ports]
         self.boot = ",".join("n%d@127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(self.peer_ports))
-        self.procs = []
+        self.procs = [None] * args.nodes
         for i in range(args.nodes):
-            argv = [args.binary, "--node-id", "n%d" % (i + 1), "--bind", "127.0.0.1", "--port",
-                    str(self.ports[i]), "--http-port", str(self.peer_ports[i] + 200), "--data-dir",
-                    os.path.join(work, "n%d" % (i + 1)), "--partitions", str(args.parts),
-                    "--log-level", "warn"]
-            if args.nodes > 1:
-                argv += ["--peer-port", str(self.peer_ports[i]), "--bootstrap", self.boot,
-                         "--cluster-secret", "bench"]
-            if args.wrap == "callgrind":
-                argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                        "--callgrind-out-file=%s/callgrind.n%d.%%p" % (args.out, i + 1)] + argv + SLOW_ARGS
-            log = open(os.path.join(work, "n%d.log" % (i + 1)), "a")
-            self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
-            log.close()
+            self.start(i)
 
-    def leaders(self, via):
-        text = pb.cmd(self.ports[via], "CLUSTER", "NODES", timeout=30).decode(errors="replace")
-        out = {}
-        for line in text.splitlines():
-            f = line.split()
-            if len(f) < 8 or "master" not in f[2]:
-                continue
-            port = int(f[1].split("@")[0].split(":")[1])
-            for r in f[8:]:
-                lo = int(r.split("-")[0])
-                out[lo * self.a.parts // pb.SLOTS] = self.ports.index(port)
-        return out
-
-    def wait_led(self, deadline_s):
-        end = time.monotonic() + deadline_s
-        live = list(range(self.a.nodes))
-        while time.monotonic() < end:
-            for i, pr in enumerate(self.procs):
-                if pr.poll() is not None:
-                    raise SystemExit("set_profile: node n%d exited (%s)" % (i + 1, pr.returncode))
-            try:
-                views = [self.leaders(i) for i in live]
-                led = views[0]
-                counts = [sum(1 for v in led.values() if v == i) for i in live]
-                if all(v == led for v in views) and len(led) == self.a.parts and \
-                        max(counts) - min(counts) <= 1:
-                    return led
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.2)
-        raise SystemExit("set_profile: partitions not led and balanced within %d s" % deadline_s)
+    def argv(self, i):
+        a = self.a
+        argv = [a.binary, "--node-id", "n%d" % (i + 1), "--bind", "127.0.0.1", "--port",
+                str(self.ports[i]), "--http-port", str(self.peer_ports[i] + 200), "--data-dir",
+                os.path.join(self.dir, "n%d" % (i + 1)), "--partitions", str(a.parts),
+                "--log-level", "warn"]
+        if a.nodes > 1:
+            argv += ["--peer-port", str(self.peer_ports[i]), "--bootstrap", self.boot,
+                     "--cluster-secret", "bench"]
+        if a.wrap == "callgrind":
+            argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                    "--callgrind-out-file=%s/callgrind.n%d.%%p" % (a.out, i + 1)] + argv + SLOW_ARGS
+        return argv
 
     def metrics(self, i):
         """The counters of /metrics this profile reads, summed over their labels."""
@@ -121,17 +95,6 @@ class Nodes:
         tot["cpu_ticks"] = sum(pb.proc_ticks(p.pid) for p in self.procs)
         return tot
 
-    def stop(self):
-        for pr in self.procs:
-            if pr.poll() is None:
-                pr.send_signal(signal.SIGTERM)
-        for pr in self.procs:
-            try:
-                pr.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pr.kill()
-                pr.wait()
-
 
 def main():
     ap = argparse.ArgumentParser()
@@ -144,6 +107,8 @@ def main():
     ap.add_argument("--wrap", default="none", choices=("none", "callgrind", "strace", "perf"))
     ap.add_argument("--port", type=int, default=23100)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--via-n1", action="store_true",
+                    help="send every SET to n1 without --cluster (it proxies what it does not lead)")
     a = ap.parse_args()
     a.out = os.path.abspath(a.out or tempfile.mkdtemp(prefix="set_profile."))
     os.makedirs(a.out, exist_ok=True)
@@ -152,8 +117,10 @@ def main():
     tracers = []
     try:
         slow = a.wrap == "callgrind"
-        led = c.wait_led(600 if slow else 90)
-        if a.nodes > 1 and a.parts > 1:
+        led = c.wait_led(list(range(a.nodes)), 600 if slow else 90)
+        if a.via_n1:
+            target = ["-p", str(c.ports[0])]
+        elif a.nodes > 1 and a.parts > 1:
             target = ["--cluster", "-p", str(c.ports[0])]
         else:
             target = ["-p", str(c.ports[led[0]])]
