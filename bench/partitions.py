@@ -20,7 +20,7 @@ row prints its figure and its target, and the summary says plainly when a target
     fresh clusters per count (default 2); medians. Target: <= 2% of a core per node.
 (e) No tax for partitions: SET throughput and server CPU time per SET of a 3-node cluster with
     BENCH_PARTS partitions (default 16, the count `make run` creates; the server's own default
-    is 1) against the same cluster with 1, redis-benchmark -t set -c 50 -r 100000 at -P 1 and
+    is 1) against the same cluster with 1, redis-benchmark -t set -c 50 (-r below) at -P 1 and
     -P 16. With BENCH_PARTS, two ways: `--cluster` (redis-benchmark routes every key to its
     partition's leader, so all three nodes lead) and through one node (like rows (a)-(c):
     node n1, which proxies the keys of the partitions it does not lead to their leaders). With
@@ -29,6 +29,13 @@ row prints its figure and its target, and the summary says plainly when a target
     (default 3), the order alternating; medians. CPU is user + system of the three server
     processes and their reaped children (snapshot encoders), from /proc, per SET. Target:
     throughput with partitions >= 0.9x the 1-partition figure, at -P 1 and -P 16.
+    The same keys in every run: redis-benchmark --cluster names its keys key:{TAG}:NNNNNNNNNNNN
+    with one hash tag per master (one slot, so one partition, per leader), so -r 100000 there
+    draws from 3 x 100,000 keys; the runs without --cluster draw from -r 300000 (E_KEYS times
+    the masters), the same count. Before 2026-12-06 every run had -r 100000, and the 16-partition
+    --cluster runs wrote twice the distinct keys of the 1-partition runs (~204,000 against
+    ~98,000 after 400,000 SETs: more inserts, larger tables, earlier snapshots): two different
+    workloads (docs/partitioning.md "Where a SET's CPU goes").
 (f) A node fails: a 3-node cluster with 1 and with BENCH_PARTS partitions,
     BENCH_FAILOVER_ROUNDS rounds (default 10) each, per signal of BENCH_FAILOVER_SIGNALS
     (default "kill,stop": kill -9, then SIGSTOP). Each round waits until every partition has a
@@ -73,6 +80,7 @@ from cluster import free_port_pair  # noqa: E402
 PARTS = int(os.environ.get("BENCH_PARTS", "16"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 N = int(os.environ.get("BENCH_N", "100000"))
+E_KEYS = int(os.environ.get("BENCH_E_KEYS", "100000"))  # (e)'s -r with --cluster (per master)
 N_PIPE = int(os.environ.get("BENCH_N_PIPE", "400000"))
 IDLE_S = float(os.environ.get("BENCH_IDLE_S", "20"))
 IDLE_SETTLE_S = float(os.environ.get("BENCH_IDLE_SETTLE_S", "5"))
@@ -287,9 +295,11 @@ def bench_set(c, mode, pipeline, n):
     except (OSError, ValueError):
         seen = 0
     t0 = c.cpu_ticks()
+    # One hash tag per master with --cluster: the other modes draw from as many keys.
+    keys = E_KEYS if mode == "cluster" else E_KEYS * len(c.ports)
     try:
         out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1"] + target + [
-            "-t", "set", "-c", "50", "-r", "100000", "-n", str(n), "-P", str(pipeline), "--csv"],
+            "-t", "set", "-c", "50", "-r", str(keys), "-n", str(n), "-P", str(pipeline), "--csv"],
                              capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
         say("    (a run of %s -P %d FAILED: out of time)" % (mode, pipeline))
@@ -318,8 +328,9 @@ def bench_set(c, mode, pipeline, n):
 
 
 def part_e(binary, work):
-    say("(e) SET, 3 nodes, redis-benchmark -t set -c 50 -r 100000, -n %d at -P 1, -n %d at -P 16; "
-        "%d rounds, 1 and %d partitions alternating" % (N, N_PIPE, ROUNDS, PARTS))
+    say("(e) SET, 3 nodes, redis-benchmark -t set -c 50 -r %d (--cluster: per master) or -r %d, -n %d at -P 1, "
+        "-n %d at -P 16; %d rounds, 1 and %d partitions alternating" % (
+            E_KEYS, 3 * E_KEYS, N, N_PIPE, ROUNDS, PARTS))
     rows = {}  # (parts, mode, pipe) -> [(rps, us per SET)]
     attempted = {}
     configs = {1: ["leader"], PARTS: ["cluster", "node"]}

@@ -433,6 +433,9 @@ struct hy_node {
     size_t group_count;
     struct node_group *meta;
     uint64_t raft_now_ms; /* the clock as the Raft groups see it: never goes backwards */
+    /* The sum of every group's log_bytes_since_snapshot (replica.c snapshot_due: the groups
+     * share snapshot-log-min by what each holds, not in equal parts). */
+    uint64_t log_bytes_since_snapshots;
     /* Storage/network batches of every group, in order; io_next is the first not yet taken. */
     struct node_io_batch *io_head, *io_tail, *io_next;
     node_snapshot_fn snap_start;     /* the shell's snapshotter (NULL: encode inline) */

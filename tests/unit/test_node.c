@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "node/config.h"
 #include "node/join_auth.h"
 #include "node/node.h"
@@ -178,6 +179,88 @@ static void test_snapshot_log_percent(void **state)
                         "'snapshot-log-percent') - argument must be between 10 and 10000 "
                         "inclusive\r\n");
     hy_buf_free(&cmds);
+}
+
+/* setup() with 4 partitions: the metadata group and groups 1-4 on one node. */
+static int setup_partitions(void **state)
+{
+    struct fixture *f = hy_xcalloc(1, sizeof(*f));
+    config_init(&f->cfg);
+    f->cfg.partitions = 4;
+    f->now_ms = 1700000000000ULL;
+    f->node = node_create(&f->cfg, NULL, 7, f->now_ms);
+    f->client = node_client_new(f->node, "127.0.0.1:1000", "127.0.0.1:7379", 5, f->now_ms);
+    struct node_recovered nothing = {0};
+    assert_int_equal(f->node->group_count, 5);
+    for (uint32_t g = 0; g < 5; g++) { /* as the shell starts each group it recovered */
+        assert_int_equal(node_start(f->node, g, &nothing, f->now_ms), HY_OK);
+    }
+    settle(f);
+    for (size_t g = 1; g < 5; g++) {
+        for (int i = 0; i < 200 && !replica_can_read(f->node->groups[g]); i++) {
+            f->now_ms += 10;
+            node_tick(f->node, f->now_ms);
+            settle(f);
+        }
+        assert_true(replica_can_read(f->node->groups[g]));
+    }
+    *state = f;
+    return 0;
+}
+
+/* A hash tag whose keys go to partition `part` (written into tag, "{tN}"). */
+static void tag_of_partition(struct fixture *f, uint32_t part, char *tag, size_t cap)
+{
+    for (int i = 0; i < 10000; i++) {
+        snprintf(tag, cap, "{t%d}", i);
+        if (node_partition_of_slot(f->node, hy_key_slot((const uint8_t *)tag, strlen(tag))) ==
+            part) {
+            return;
+        }
+    }
+    fail();
+}
+
+/* `sets` writes of 1 KB to partition part's tag, each DEL'd after: the log grows by about a
+ * megabyte per thousand while the dataset stays empty. */
+static void log_churn(struct fixture *f, uint32_t part, int sets)
+{
+    char tag[32], value[1001];
+    tag_of_partition(f, part, tag, sizeof(tag));
+    memset(value, 'v', 1000);
+    value[1000] = '\0';
+    struct hy_buf cmds;
+    hy_buf_init(&cmds);
+    for (int i = 0; i < sets; i++) {
+        hy_buf_printf(&cmds, "SET %s:k %s\r\nDEL %s:k\r\n", tag, value, tag);
+    }
+    hy_buf_append(&cmds, "", 1);
+    assert_int_equal(strlen(feed(f, (const char *)cmds.data)), (size_t)sets * 9); /* +OK :1 */
+    hy_buf_free(&cmds);
+}
+
+/* The groups of a node share snapshot-log-min by what they hold: the one partition written
+ * takes no snapshot at its equal share (1/5 of 8 MiB here), but once the node's logs since
+ * their snapshots reach snapshot-log-min, the group that grows them takes one. */
+static void test_snapshot_log_min_shared_by_use(void **state)
+{
+    struct fixture *f = *state;
+    struct hy_node *n = f->node;
+    assert_string_equal(feed(f, "CONFIG SET snapshot-log-min 8mb\r\n"), "+OK\r\n");
+    log_churn(f, 0, 2800); /* ~3 MB: over the equal share (1.6 MiB), under 8 MiB */
+    struct node_group *a = n->groups[1], *b = n->groups[2];
+    assert_true(a->log_bytes_since_snapshot > 2 * 1024 * 1024);
+    assert_int_equal(raft_snapshot_index(&a->raft), 0);
+    assert_true(n->log_bytes_since_snapshots - a->log_bytes_since_snapshot < 4096); /* starts */
+    log_churn(f, 1, 6000); /* another ~6.7 MB: partition 1 snapshots within the 8 MiB */
+    assert_true(raft_snapshot_index(&b->raft) > 0);
+    assert_int_equal(raft_snapshot_index(&a->raft), 0);
+    assert_true(n->log_bytes_since_snapshots <= 8 * 1024 * 1024);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n->group_count; i++) {
+        sum += n->groups[i]->log_bytes_since_snapshot;
+    }
+    assert_int_equal(n->log_bytes_since_snapshots, sum);
 }
 
 /* Inline commands, multibulk requests and a pipeline all answer in order. */
@@ -584,6 +667,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maxmemory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forked_snapshot_then_another_is_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_log_percent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_log_min_shared_by_use, setup_partitions,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test(test_config_values),
         cmocka_unit_test(test_join_targets),

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""What one SET costs the servers, counted: the profile behind row (e) of bench-partitions
+("no tax for partitions", docs/partitioning.md "Where a SET's CPU goes").
+
+    bench/set_profile.py /abs/path/to/halyard --parts 16 [--nodes 3] [-P 16] [-n 100000]
+                         [-r 100000] [--wrap none|callgrind|strace|perf] [--port 23100]
+                         [--out DIR]
+
+Starts --nodes nodes (1 or 3, RF = nodes) on 127.0.0.1 with --parts partitions, waits until
+every partition is led and leaderships are balanced, then runs redis-benchmark -t set -c 50
+-r R -n N -P P: with partitions on 3 nodes through --cluster (every key to its leader; note
+that redis-benchmark gives each master one hash tag, so -r R there draws from masters x R
+keys: pass 3 x R to the other runs to write the same keys), otherwise to the leader of
+partition 0. Printed per SET, summed over the servers: CPU time (user + system, /proc), and
+from each node's /metrics the Raft proposals, peer frames received, WAL fdatasyncs and loop
+turns; DBSIZE at the end. With --wrap callgrind every server runs under valgrind's callgrind
+with its instrumentation off until the cluster is led and on during the benchmark only
+(callgrind_control), so the files in --out hold the instructions of the SETs alone
+(callgrind_annotate them; the servers' timers and cron run ~50x more often per SET there);
+with --wrap strace each server is traced (strace -c -f, attached for the benchmark only) and
+its system calls per SET are printed; with --wrap perf, perf record -g of the servers goes to
+--out/perf.data. Servers are stopped by PID; every wait has a deadline. Under a wrap the
+servers run slower, so their turns batch more writes than unwrapped: compare runs of the
+same wrap only. Ports: peer ports from --port (client ports 10,000 below, HTTP 200 above).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import partitions as pb  # noqa: E402
+
+# Under callgrind every timer fires late: long enough timeouts that nothing fails over.
+SLOW_ARGS = ["--election-timeout-ms", "20000", "--heartbeat-ms", "2000", "--peer-ping-timeout-ms",
+             "60000", "--gossip", "no", "--request-timeout-ms", "120000"]
+
+
+class Nodes(pb.Cluster):
+    """bench/partitions.py's cluster on fixed ports, of 1 or 3 nodes, optionally under callgrind."""
+
+    NAME = "set_profile"
+
+    def __init__(self, args, work):
+        self.a, self.bin, self.parts, self.extra, self.dir = args, args.binary, args.parts, [], work
+        # A member's client port is its peer port less 10,000 (docs/operations.md).
+        self.peer_ports = [args.port + i for i in range(args.nodes)]
+        self.ports = [p - 10000 for p in self.peer_ports]
+        self.boot = ",".join("n%d@127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(self.peer_ports))
+        self.procs = [None] * args.nodes
+        for i in range(args.nodes):
+            self.start(i)
+
+    def argv(self, i):
+        a = self.a
+        argv = [a.binary, "--node-id", "n%d" % (i + 1), "--bind", "127.0.0.1", "--port",
+                str(self.ports[i]), "--http-port", str(self.peer_ports[i] + 200), "--data-dir",
+                os.path.join(self.dir, "n%d" % (i + 1)), "--partitions", str(a.parts),
+                "--log-level", "warn"]
+        if a.nodes > 1:
+            argv += ["--peer-port", str(self.peer_ports[i]), "--bootstrap", self.boot,
+                     "--cluster-secret", "bench"]
+        if a.wrap == "callgrind":
+            argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                    "--callgrind-out-file=%s/callgrind.n%d.%%p" % (a.out, i + 1)] + argv + SLOW_ARGS
+        return argv
+
+    def metrics(self, i):
+        """The counters of /metrics this profile reads, summed over their labels."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % (self.peer_ports[i] + 200),
+                                    timeout=30) as r:
+            text = r.read().decode(errors="replace")
+        out = {}
+        for line in text.splitlines():
+            m = re.match(r"(halyard_peer_frames_received_total|halyard_wal_fsync_duration_seconds_count|"
+                         r"halyard_loop_turn_duration_seconds_count|halyard_raft_proposals_total|"
+                         r"halyard_commands_processed_total)(\{[^}]*\})? ([0-9.e+]+)$", line)
+            if m:
+                out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(3))
+        return out
+
+    def counters(self):
+        tot = {}
+        for i in range(self.a.nodes):
+            for k, v in self.metrics(i).items():
+                tot[k] = tot.get(k, 0) + v
+        tot["cpu_ticks"] = sum(pb.proc_ticks(p.pid) for p in self.procs)
+        return tot
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--parts", type=int, default=16)
+    ap.add_argument("--nodes", type=int, default=3, choices=(1, 3))
+    ap.add_argument("-P", type=int, default=16)
+    ap.add_argument("-n", type=int, default=100000)
+    ap.add_argument("-r", type=int, default=100000)
+    ap.add_argument("--wrap", default="none", choices=("none", "callgrind", "strace", "perf"))
+    ap.add_argument("--port", type=int, default=23100)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--via-n1", action="store_true",
+                    help="send every SET to n1 without --cluster (it proxies what it does not lead)")
+    a = ap.parse_args()
+    a.out = os.path.abspath(a.out or tempfile.mkdtemp(prefix="set_profile."))
+    os.makedirs(a.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="set_profile_data.")
+    c = Nodes(a, work)
+    tracers = []
+    try:
+        slow = a.wrap == "callgrind"
+        led = c.wait_led(list(range(a.nodes)), 600 if slow else 90)
+        if a.via_n1:
+            target = ["-p", str(c.ports[0])]
+        elif a.nodes > 1 and a.parts > 1:
+            target = ["--cluster", "-p", str(c.ports[0])]
+        else:
+            target = ["-p", str(c.ports[led[0]])]
+        # A short warm-up (connections, forwarding sessions, woken groups), then the counts.
+        subprocess.run(["redis-benchmark", "-h", "127.0.0.1"] + target + [
+            "-t", "set", "-c", "50", "-r", str(a.r), "-n", "2000", "-P", str(a.P), "-q"],
+                       capture_output=True, timeout=1200)
+        if slow:
+            for p in c.procs:
+                subprocess.run(["callgrind_control", "-z", str(p.pid)], capture_output=True, timeout=120)
+                subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], capture_output=True, timeout=120)
+        if a.wrap == "strace":
+            for i, p in enumerate(c.procs):
+                tracers.append(subprocess.Popen(
+                    ["strace", "-c", "-f", "-p", str(p.pid), "-o", "%s/strace.n%d" % (a.out, i + 1)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(1.0)  # strace attaches to every thread
+        if a.wrap == "perf":
+            tracers.append(subprocess.Popen(
+                ["perf", "record", "-F", "1999", "-g", "-o", "%s/perf.data" % a.out, "-p",
+                 ",".join(str(p.pid) for p in c.procs)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(1.0)
+        before = c.counters()
+        t0 = time.monotonic()
+        out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1"] + target + [
+            "-t", "set", "-c", "50", "-r", str(a.r), "-n", str(a.n), "-P", str(a.P), "--csv"],
+                             capture_output=True, text=True, timeout=3600)
+        wall = time.monotonic() - t0
+        time.sleep(1.5)  # /metrics is published by the nodes' cron (within a second of a change)
+        after = c.counters()
+        if slow:
+            for p in c.procs:
+                subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True, timeout=300)
+                subprocess.run(["callgrind_control", "-i", "off", str(p.pid)], capture_output=True, timeout=120)
+        for t in tracers:
+            t.send_signal(signal.SIGINT)
+            t.wait(timeout=60)
+        if out.stderr.strip():
+            print("redis-benchmark: %s" % out.stderr.strip()[-300:])
+        d = {k: after[k] - before.get(k, 0) for k in after}
+        n = a.n
+        print("parts %d nodes %d -P %d n %d wrap %s: %.0f SET/s (wall %.1f s)" % (
+            a.parts, a.nodes, a.P, n, a.wrap, n / wall, wall))
+        print("  CPU us/SET %.2f" % (d["cpu_ticks"] * 1e6 / pb.HZ / n))
+        print("  keys at the end (DBSIZE) %s" % pb.cmd(c.ports[0], "DBSIZE", timeout=30).decode().strip())
+        for k in sorted(d):
+            if k != "cpu_ticks":
+                print("  %-44s %10d  %.4f per SET" % (k, d[k], d[k] / n))
+        if a.wrap == "strace":
+            for i in range(a.nodes):
+                print("  strace n%d:" % (i + 1))
+                with open("%s/strace.n%d" % (a.out, i + 1)) as f:
+                    for line in f:
+                        m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$", line)
+                        if m and m.group(2) in ("write", "writev", "fdatasync", "fsync", "sendmsg",
+                                                "epoll_wait", "read", "readv", "futex", "pwrite64",
+                                                "recvfrom", "sendto"):
+                            print("    %-12s %8s  %.4f per SET" % (m.group(2), m.group(1), int(m.group(1)) / n))
+        if slow:
+            print("  callgrind files in %s" % a.out)
+    finally:
+        for t in tracers:
+            if t.poll() is None:
+                t.kill()
+        c.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
