@@ -64,29 +64,52 @@ static int newer(const struct wan_version *a, const struct wan_version *b)
     return a->hlc != b->hlc ? a->hlc > b->hlc : a->origin > b->origin;
 }
 
+/* DISCARD's and PUT_IF_ABSENT's order among versions of the same hits: the one written first
+ * stays (the later, concurrent change is the one discarded), the origin id again breaking a
+ * tie of HLCs, alike on both sides. */
+static int earlier(const struct wan_version *a, const struct wan_version *b)
+{
+    return a->hlc != b->hlc ? a->hlc < b->hlc : a->origin > b->origin;
+}
+
 /* EXPIRATION_TIME's rank: a deletion lasts least, no expiry longest. */
 static uint64_t lasts(const struct wan_version *v)
 {
     return !v->live ? 0 : v->expire_at < 0 ? UINT64_MAX : (uint64_t)v->expire_at + 1;
 }
 
+/*
+ * Every policy is a total order on versions, and the incoming version replaces the local one
+ * when it is higher: so each cluster holds the highest version it has seen, provided every local
+ * write makes a version higher than the one it replaces (docs/wan.md "Why every policy
+ * converges"). LATEST_UPDATE's order is the HLC's, which every local write climbs. The others
+ * rank by hits first (a local write has one more than the version it replaces, the highest
+ * seen), so a version written after the other was seen always wins, and the policy decides
+ * only between versions of as many writes since they forked: concurrent ones.
+ */
 int wan_merge_decide(enum wan_policy p, const struct wan_version *local,
                      const struct wan_version *in)
 {
+    if (p == WAN_POLICY_LATEST_UPDATE || (unsigned)p >= WAN_POLICY_COUNT) {
+        return newer(in, local);
+    }
+    if (in->hits != local->hits) {
+        return in->hits > local->hits;
+    }
     switch (p) {
-    case WAN_POLICY_PUT_IF_ABSENT: return !local->live;
-    case WAN_POLICY_PASS_THROUGH: return 1;
-    case WAN_POLICY_DISCARD: return 0;
+    case WAN_POLICY_PUT_IF_ABSENT:
+        if (in->live != local->live) {
+            return in->live; /* put where the key is absent; a deletion removes no put */
+        }
+        return earlier(in, local);
+    case WAN_POLICY_DISCARD: return earlier(in, local);
     case WAN_POLICY_EXPIRATION_TIME:
         if (lasts(in) != lasts(local)) {
             return lasts(in) > lasts(local);
         }
         return newer(in, local);
+    case WAN_POLICY_PASS_THROUGH:
     case WAN_POLICY_HIGHER_HITS:
-        if (in->hits != local->hits) {
-            return in->hits > local->hits;
-        }
-        return newer(in, local);
     case WAN_POLICY_LATEST_UPDATE:
     case WAN_POLICY_COUNT: break;
     }
