@@ -82,6 +82,8 @@ struct node_wan_part {
     uint64_t paced;       /* scan batches held back by wan-resync-bandwidth (this node) */
     uint64_t resyncs;     /* resyncs this node completed as the partition's leader */
     uint64_t unpos_ms;    /* demoted: when the position was last asked away */
+    /* Why the last batch of this partition failed (WAN STATUS), until one is applied. */
+    char last_error[160];
 };
 
 struct node_wan_link {
@@ -978,6 +980,7 @@ static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, 
     snprintf(j->link, sizeof(j->link), "%s", l->def.name);
     snprintf(j->targets, sizeof(j->targets), "%s", l->def.targets);
     snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
+    snprintf(j->source, sizeof(j->source), "%s", cfg->cluster_name);
     j->partition = p;
     j->term = term;
     job_tls(j, &l->def, cfg);
@@ -1156,6 +1159,7 @@ void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint
         l->down = !ok;
         wan_event(n, l, partition, ok ? "WAN_LINK_UP" : "WAN_LINK_DOWN", "", now_ms);
     }
+    snprintf(sp->last_error, sizeof(sp->last_error), "%s", ok ? "" : why ? why : "?");
     if (resync) {
         if (sp->term == term && sp->rs == RS_SCAN && sp->in_flight && sp->batch_last == last_seq) {
             scan_done_batch(n, sp, link, partition, ok, why, now_ms);
@@ -1294,7 +1298,7 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                 "\"resync_phase\":\"%s\",\"resync_keys\":%llu,\"resync_bytes\":%llu,"
                 "\"resyncs\":%llu,\"outbox_bytes\":%zu,\"writes_blocked\":%s,"
                 "\"resync_percent\":%u,\"resync_of_keys\":%zu,\"resync_ms\":%llu,"
-                "\"resync_paced\":%llu}",
+                "\"resync_paced\":%llu,\"last_error\":",
                 count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
                 (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
                 (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
@@ -1307,6 +1311,8 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                 resync_percent(sp, g), store_key_count(g->store),
                 (unsigned long long)(sp->rs != RS_NONE ? now_ms - sp->started_ms : sp->last_ms),
                 (unsigned long long)sp->paced);
+            hy_buf_append_json_str(b, sp->last_error);
+            hy_buf_append_str(b, "}");
         } else {
             hy_buf_printf(b,
                           "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "
@@ -1317,6 +1323,9 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           (unsigned long long)sp->sh.failures,
                           (unsigned long long)g->wan_out->skipped,
                           store_wan_versions_on(g->store) ? ", versions kept" : "");
+            if (sp->last_error[0] != '\0') {
+                hy_buf_printf(b, "    last failure: %s\n", sp->last_error);
+            }
             if (blocked) {
                 hy_buf_printf(b,
                               "    outbox full (%zu bytes, wan-queue-full block-writes): writes "

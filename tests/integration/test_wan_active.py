@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from cluster import is_error
+from cluster import is_error, SECRET
 from conftest import RawConn, wait_for
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
@@ -57,7 +57,7 @@ def link(src, proxy, policies=()):
     """Adds the active-active link "dr" from src through proxy, once src's metadata group has a
     leader; policies: (pattern, policy) pairs."""
     args = ["HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % proxy.port, "MODE", "active-active",
-            "SECRET", "pw" if src.extra["cluster-name"] == "east" else "pe"]
+            "SECRET", SECRET]
     for pat, pol in policies:
         args += ["POLICY", pat, pol]
     got = []
@@ -244,7 +244,7 @@ def test_policies_by_pattern(two):
     wait_for(lambda: not is_error(cmd(east, "HALYARD", "WAN", "STATUS"), "TRYAGAIN"), 20,
              "east to answer")
     args = [halyctl(), "-p", str(east.ports[0]), "-a", "pe", "wan", "add", "dr", "--to",
-            "127.0.0.1:%d" % to_west.port, "--mode", "active-active", "--secret", "pw"]
+            "127.0.0.1:%d" % to_west.port, "--mode", "active-active", "--secret", SECRET]
     for pat, pol in rules:
         args += ["--policy", "%s=%s" % (pat, pol)]
     wait_for(lambda: subprocess.run(args, capture_output=True, text=True,
@@ -489,7 +489,7 @@ def test_passive_target_refuses_client_writes(two):
 
     def added():
         got[:] = [cmd(east, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % to_west.port,
-                      "SECRET", "pw")]
+                      "SECRET", SECRET)]
         return not is_error(got[0], "TRYAGAIN")
 
     wait_for(added, 20, "east to take the link")
@@ -563,7 +563,7 @@ def test_three_clusters_full_mesh_converge(wan_clusters):
             # sender's name for the link, and WAN STATUS shows them under the receiver's.
             pair = "-".join(sorted((src, dst)))
             args = ["HALYARD", "WAN", "ADD", pair, "127.0.0.1:%d" % p.port, "MODE",
-                    "active-active", "SECRET", PASS[dst]]
+                    "active-active", "SECRET", SECRET]
             wait_for(lambda: not is_error(cmd(cs[src], *args), "TRYAGAIN"), 20,
                      "%s's metadata leader to take the link to %s" % (src, dst))
     for c in cs.values():
@@ -638,7 +638,7 @@ def test_three_node_clusters_leaders_killed_on_both_sides(wan_clusters):
     for nm, other in (("east", "west"), ("west", "east")):
         to = ",".join("127.0.0.1:%d" % p for p in cs[other].ports)
         args = ["HALYARD", "WAN", "ADD", "dr", to, "MODE", "active-active", "SECRET",
-                PASS[other]]
+                SECRET]
         wait_for(lambda: not is_error(cmd(cs[nm], *args), "TRYAGAIN"), 30,
                  "%s's metadata leader to take the link" % nm)
     alive = {nm: {0, 1, 2} for nm in cs}

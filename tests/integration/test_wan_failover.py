@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from cluster import is_error
+from cluster import is_error, SECRET
 from conftest import wait_for
 from test_client import install_and_build, start_client
 from wan_pairs import add_link, cmd, content, halyctl, halyctl_change, status, text, wait_same  # noqa: F401
@@ -31,7 +31,7 @@ def regions(wan_clusters):
     def make(keys):
         east, west = wan_clusters.two(PARTS, west={"wan-passive": "yes"}, west_nodes=3)
         to_west, to_east = wan_clusters.proxy(west.ports[0]), wan_clusters.proxy(east.ports[0])
-        add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", "pw")
+        add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", SECRET)
         for i in range(keys):
             assert cmd(east, "SET", "k:%d" % i, "v1") == "OK"
         wait_for(lambda: shipped(east) and len(content(west)) == keys, 60,
@@ -103,7 +103,7 @@ def test_promote_then_old_primary_steps_down_and_takes_the_new_content(regions):
     assert all(got["k:%d" % i] == ("string", "v1") for i in range(5)), got
 
     # The new primary's link back gives east its content: east's writes after the cut are gone.
-    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", "pe")
+    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", SECRET)
     final = wait_same(east, west)
     assert not any(k.startswith("east-only") for k in final)
     assert final["west-only"] == ("string", "kept")
@@ -123,7 +123,7 @@ def test_failback_promotes_the_old_primary_again(regions):
     assert cmd(east, "SET", "east-only", "lost") == "OK"
     assert cmd(west, "HALYARD", "WAN", "PROMOTE") == "OK"
     wait_for(lambda: writable_everywhere(west), 30, "every member of west to take writes")
-    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", "pe")
+    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", SECRET)
     to_west.heal()
     wait_for(lambda: is_error(cmd(east, "SET", "x", "y"), "READONLY this cluster was demoted"),
              30, "east to step down", interval=0.2)
