@@ -98,20 +98,30 @@ static int proof_matches(const struct resp_arg *got, const char *want, size_t wa
     return diff == 0;
 }
 
+/* The start of a proof of argc arguments: the connection's CHALLENGE nonce is spent, right or
+ * wrong (one proof per nonce). 1 to go on and check the proof, 0 when answered already. */
+static int take_nonce(struct cmd_ctx *x, size_t argc)
+{
+    if (x->argc != argc) {
+        node_reply_syntax_error(x);
+        return 0;
+    }
+    if (!x->client->join_nonce_set || x->node->crypto_mac == NULL) {
+        resp_write_error(&x->w, "ERR run HALYARD CHALLENGE first");
+        return 0;
+    }
+    x->client->join_nonce_set = 0;
+    return 1;
+}
+
 /* HALYARD PEER-AUTH name mac */
 void cmd_halyard_peer_auth(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
     struct node_client *c = x->client;
-    if (x->argc != 4) {
-        node_reply_syntax_error(x);
+    if (!take_nonce(x, 4)) {
         return;
     }
-    if (!c->join_nonce_set || n->crypto_mac == NULL) {
-        resp_write_error(&x->w, "ERR run HALYARD CHALLENGE first");
-        return;
-    }
-    c->join_nonce_set = 0; /* one proof per nonce, right or wrong */
     char name[NODE_MEMBER_NAME_MAX + 1], nonce_hex[2 * JOIN_AUTH_NONCE_BYTES + 1];
     char msg[NODE_MEMBER_NAME_MAX + 512], want[2 * JOIN_AUTH_MAC_BYTES + 1];
     snprintf(name, sizeof(name), "%.*s", (int)HY_MIN(x->argv[2].len, NODE_MEMBER_NAME_MAX),
@@ -153,15 +163,9 @@ void cmd_halyard_wan_auth(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
     struct node_client *c = x->client;
-    if (x->argc != 5) {
-        node_reply_syntax_error(x);
+    if (!take_nonce(x, 5)) {
         return;
     }
-    if (!c->join_nonce_set || n->crypto_mac == NULL) {
-        resp_write_error(&x->w, "ERR run HALYARD CHALLENGE first");
-        return;
-    }
-    c->join_nonce_set = 0; /* one proof per nonce, right or wrong */
     const struct resp_arg *src = &x->argv[2], *ns = &x->argv[3];
     if (!wan_name_ok(src->ptr, src->len) || !nonce_hex_ok(ns->ptr, ns->len)) {
         resp_write_error(&x->w, "ERR HALYARD WAN-AUTH needs a cluster name (1 to 64 of A-Z a-z "

@@ -24,21 +24,29 @@ pytestmark = pytest.mark.halyard_only
 PARTS = 2
 
 
+def tls_pair(wan_clusters, certs, west_extra=None):  # noqa: F811
+    """west (password pw, a TLS client port) and east (password pe), both with certificates
+    the test CA signed; returns west, east and west's TLS port."""
+    ca = os.path.join(certs, "ca.crt")
+    tls_port = free_port()
+    west = wan_clusters.cluster(1, dict({
+        "partitions": PARTS, "cluster-name": "west", "requirepass": "pw", "tls-port": tls_port,
+        "tls-cert-file": os.path.join(certs, "node.crt"),
+        "tls-key-file": os.path.join(certs, "node.key"), "tls-ca-cert-file": ca},
+        **(west_extra or {})))
+    east = wan_clusters.cluster(1, {
+        "partitions": PARTS, "cluster-name": "east", "requirepass": "pe",
+        "tls-cert-file": os.path.join(certs, "node2.crt"),
+        "tls-key-file": os.path.join(certs, "node2.key"), "tls-ca-cert-file": ca})
+    return west, east, tls_port
+
+
 def test_link_over_tls_checks_the_target_and_ships(wan_clusters, certs):  # noqa: F811
     """A link whose CA did not sign the target's certificate ships nothing (each batch fails,
     the target stays empty); the same link with TLS against the member's own CA ships every
     change through the target's TLS port only, and halyctl shows it (it fails when the link
     speaks clear text to the TLS port, or does not check the certificate)."""
-    ca = os.path.join(certs, "ca.crt")
-    tls_port = free_port()
-    west = wan_clusters.cluster(1, {
-        "partitions": PARTS, "cluster-name": "west", "requirepass": "pw", "tls-port": tls_port,
-        "tls-cert-file": os.path.join(certs, "node.crt"),
-        "tls-key-file": os.path.join(certs, "node.key"), "tls-ca-cert-file": ca})
-    east = wan_clusters.cluster(1, {
-        "partitions": PARTS, "cluster-name": "east", "requirepass": "pe",
-        "tls-cert-file": os.path.join(certs, "node2.crt"),
-        "tls-key-file": os.path.join(certs, "node2.key"), "tls-ca-cert-file": ca})
+    west, east, tls_port = tls_pair(wan_clusters, certs)
     to = "127.0.0.1:%d" % tls_port
 
     add_link(east, to, "SECRET", SECRET, "CA", os.path.join(certs, "other-ca.crt"))
@@ -76,17 +84,8 @@ def test_link_proves_the_target_cluster_secret(wan_clusters, certs, tmp_path):  
     secret is never shown. On the target, a connection that proved the secret as a link runs
     only what a link sends, and the target's proof back checks out (it fails when the link
     still sends the password with AUTH: the target has another requirepass)."""
-    ca = os.path.join(certs, "ca.crt")
-    tls_port = free_port()
     west_secret = "west-" + secrets.token_hex(12)
-    west = wan_clusters.cluster(1, {
-        "partitions": PARTS, "cluster-name": "west", "requirepass": "pw", "tls-port": tls_port,
-        "tls-cert-file": os.path.join(certs, "node.crt"), "cluster-secret": west_secret,
-        "tls-key-file": os.path.join(certs, "node.key"), "tls-ca-cert-file": ca})
-    east = wan_clusters.cluster(1, {
-        "partitions": PARTS, "cluster-name": "east", "requirepass": "pe",
-        "tls-cert-file": os.path.join(certs, "node2.crt"),
-        "tls-key-file": os.path.join(certs, "node2.key"), "tls-ca-cert-file": ca})
+    west, east, tls_port = tls_pair(wan_clusters, certs, {"cluster-secret": west_secret})
     to = "127.0.0.1:%d" % tls_port
     missing = halyctl(east, "wan", "add", "dr", "--to", to, "--secret-file",
                       str(tmp_path / "none"))

@@ -326,14 +326,20 @@ static void toy_random(uint8_t *buf, size_t len)
     }
 }
 
+/* toy_mac of msg under secret, in hex. */
+static void toy_mac_hex(const char *secret, const char *msg, size_t len, char *hex_out)
+{
+    uint8_t mac[JOIN_AUTH_MAC_BYTES];
+    toy_mac((const uint8_t *)secret, strlen(secret), (const uint8_t *)msg, len, mac);
+    join_auth_hex(mac, sizeof(mac), hex_out);
+}
+
 /* The proof a joining node sends for nonce (hex), as identity.c computes it. */
 static void join_proof(const char *secret, const char *name, const char *nonce, char *hex_out)
 {
     char msg[512];
     size_t len = join_auth_message("halyard", name, nonce, msg, sizeof(msg));
-    uint8_t mac[JOIN_AUTH_MAC_BYTES];
-    toy_mac((const uint8_t *)secret, strlen(secret), (const uint8_t *)msg, len, mac);
-    join_auth_hex(mac, sizeof(mac), hex_out);
+    toy_mac_hex(secret, msg, len, hex_out);
 }
 
 /* With requirepass, a joining node authenticates by proving the cluster secret: the right
@@ -378,9 +384,7 @@ static void wan_proof(const char *secret, const char *role, const char *nonce_t,
     char msg[512];
     size_t len = wan_auth_message(role, "east", nonce_t, nonce_s, msg, sizeof(msg));
     assert_true(len > 0);
-    uint8_t mac[JOIN_AUTH_MAC_BYTES];
-    toy_mac((const uint8_t *)secret, strlen(secret), (const uint8_t *)msg, len, mac);
-    join_auth_hex(mac, sizeof(mac), hex_out);
+    toy_mac_hex(secret, msg, len, hex_out);
 }
 
 /* A WAN link proves the cluster secret with HALYARD WAN-AUTH: a wrong proof, a replayed nonce
