@@ -1114,9 +1114,10 @@ static const char usage_text[] =
     "[--link-tls] [--link-ca FILE] [--policy PATTERN=POLICY]... (the secret: the target's "
     "cluster-secret; a file's first line, or an environment variable, keeps it out of ps)\n"
     "       halyctl [OPTIONS] wan remove NAME\n"
-    "       halyctl [OPTIONS] wan promote (this cluster becomes the writable primary, on every "
-    "member; its former primary steps down when it comes back; waits until this member's "
-    "partitions applied it)\n"
+    "       halyctl [OPTIONS] wan promote [--from CLUSTER] (this cluster becomes the writable "
+    "primary, on every member; its former primary steps down when it comes back; waits until "
+    "this member's partitions applied it; --from: in place of that source cluster only, the "
+    "other sources' active-passive links go on)\n"
     "       halyctl [OPTIONS] wan status (the links; lag per partition this node leads)\n"
     "       halyctl [OPTIONS] wan conflicts NAME [COUNT] (the last merge decisions over a "
     "link)\n"
@@ -1146,7 +1147,7 @@ struct words {
     const char *w[8];
     int n;
     const char *host, *port, *to, *partition, *mode, *secret, *keys, *node, *link_ca;
-    const char *secret_file, *secret_env;
+    const char *secret_file, *secret_env, *from;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
     int observer, confirm, help, follow, wait, keep, link_tls;
@@ -1169,6 +1170,7 @@ static int parse_args(int argc, char **argv, struct words *out)
                              : strcmp(a, "--secret") == 0      ? &out->secret
                              : strcmp(a, "--secret-file") == 0 ? &out->secret_file
                              : strcmp(a, "--secret-env") == 0  ? &out->secret_env
+                             : strcmp(a, "--from") == 0        ? &out->from
                              : strcmp(a, "--keys") == 0        ? &out->keys
                              : strcmp(a, "--link-ca") == 0     ? &out->link_ca
                              : strcmp(a, "--cacert") == 0      ? &opts.cacert
@@ -1292,6 +1294,9 @@ static int options_fit(const struct words *w)
         !is(w, "wan", "add")) {
         return 0;
     }
+    if (w->from != NULL && !is(w, "wan", "promote")) {
+        return 0;
+    }
     if (w->observer && !is(w, "cluster", "join")) {
         return 0;
     }
@@ -1325,10 +1330,10 @@ static int simple(struct conn *c, int argc, const char **argv)
 /* wan promote: HALYARD WAN PROMOTE answers once the role is committed; each partition then
  * applies it in its own log (docs/wan.md "Region failover"), and the member's WAN STATUS says
  * writable once every partition it holds has. Waits for that, up to 10 s. */
-static int cmd_wan_promote(struct conn *c)
+static int cmd_wan_promote(struct conn *c, const char *from)
 {
-    const char *a[] = {"HALYARD", "WAN", "PROMOTE"};
-    int rc = simple(c, 3, a);
+    const char *a[] = {"HALYARD", "WAN", "PROMOTE", "FROM", from};
+    int rc = simple(c, from != NULL ? 5 : 3, a);
     const char *st[] = {"HALYARD", "WAN", "STATUS", "JSON"};
     for (int i = 0; rc == 0 && i < 100; i++) {
         struct resp_value v;
@@ -1648,7 +1653,7 @@ static int run(struct conn *c, const struct words *w)
         return simple(c, argc, a);
     }
     if (is(w, "wan", "promote") && w->n == 2) {
-        return cmd_wan_promote(c);
+        return cmd_wan_promote(c, w->from);
     }
     if (is(w, "wan", "remove") && w->n == 3) {
         const char *a[] = {"HALYARD", "WAN", "REMOVE", w->w[2]};

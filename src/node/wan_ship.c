@@ -731,11 +731,14 @@ static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_li
 /* An active-active link needs the partition's versions per key: its leader proposes
  * STORE_OP_WAN_HLC (once applied, every replica keeps them, and taps states, not ops). Asked
  * again every WAN_REFRESH_MS until it applies, for a proposal can be lost with leadership. */
-static void propose_op(struct node_group *g, enum store_op op, const char *arg, uint64_t now_ms)
+/* Proposes op with one argument, or two when arg2 is not NULL. */
+static void propose_op(struct node_group *g, enum store_op op, const char *arg, const char *arg2,
+                       uint64_t now_ms)
 {
-    struct store_arg args[1] = {{(const uint8_t *)arg, strlen(arg)}};
+    struct store_arg args[2] = {{(const uint8_t *)arg, strlen(arg)},
+                                {(const uint8_t *)arg2, arg2 ? strlen(arg2) : 0}};
     struct store_entry e = {
-        .op = op, .time_ms = now_ms, .expire_at_ms = -1, .argc = 1, .argv = args};
+        .op = op, .time_ms = now_ms, .expire_at_ms = -1, .argc = arg2 ? 2u : 1u, .argv = args};
     struct hy_buf buf;
     hy_buf_init(&buf);
     store_entry_encode(&e, &buf);
@@ -750,7 +753,7 @@ static void ask_versions(struct hy_node *n, struct node_group *g, uint64_t now_m
         return;
     }
     ob->hlc_asked_ms = now_ms;
-    propose_op(g, STORE_OP_WAN_HLC, n->cfg->cluster_name, now_ms);
+    propose_op(g, STORE_OP_WAN_HLC, n->cfg->cluster_name, NULL, now_ms);
     hy_log(n->log, HY_LOG_INFO,
            "WAN: partition %u keeps versions per key from now on (an active-active link)",
            g->id - 1);
@@ -773,7 +776,8 @@ static void fence_partition(struct hy_node *n, struct node_group *g, const struc
     ob->fence_asked_ms = now_ms;
     char es[24];
     snprintf(es, sizeof(es), "%llu", (unsigned long long)want);
-    propose_op(g, STORE_OP_WAN_FENCE, es, now_ms);
+    /* A promotion in place of one source fences that source only (store_wan.c). */
+    propose_op(g, STORE_OP_WAN_FENCE, es, want != 0 && role->from[0] ? role->from : NULL, now_ms);
     hy_log(n->log, HY_LOG_INFO, "WAN: partition %u applies %s (epoch %llu)", g->id - 1,
            want ? "this cluster's promotion" : "the end of this cluster's promotion",
            (unsigned long long)(want ? want : role->epoch));

@@ -439,7 +439,9 @@ uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partiti
 
 /* The fence is kept among the positions, under an origin no batch can carry (a batch's origin
  * has no space: wan_batch_open), so that snapshots hold it as they are (docs/disk-format.md
- * "WAN positions"). */
+ * "WAN positions"): its epoch as partition 0's position, and, when the promotion replaced one
+ * source only (HALYARD WAN PROMOTE FROM), that source's origin id as partition 1's (absent or 0:
+ * every source). */
 #define FENCE_ORIGIN " promoted"
 
 uint64_t store_wan_fence(struct store *s)
@@ -447,18 +449,33 @@ uint64_t store_wan_fence(struct store *s)
     return store_wan_applied(s, FENCE_ORIGIN, 0);
 }
 
+/* Whether the fence refuses an active-passive batch from origin. */
+static int fence_refuses(struct store *s, const char *origin)
+{
+    uint64_t from = store_wan_applied(s, FENCE_ORIGIN, 1);
+    return store_wan_fence(s) != 0 && (from == 0 || from == wan_origin_id(origin, strlen(origin)));
+}
+
 void store__op_wan_fence(struct store *s, const struct store_entry *e, struct resp_writer *reply)
 {
     int64_t epoch;
-    if (!hy_parse_i64(e->argv[0].ptr, e->argv[0].len, &epoch) || epoch < 0) {
+    int from_ok = e->argc < 2 || (e->argv[1].len >= 1 && e->argv[1].len <= WAN_ORIGIN_MAX &&
+                                  memchr(e->argv[1].ptr, ' ', e->argv[1].len) == NULL);
+    if (!hy_parse_i64(e->argv[0].ptr, e->argv[0].len, &epoch) || epoch < 0 || !from_ok ||
+        (epoch == 0 && e->argc > 1)) {
         if (reply != NULL) {
-            resp_write_error(reply, "ERR invalid fence epoch");
+            resp_write_error(reply, "ERR invalid fence epoch or source");
         }
         return;
     }
+    uint32_t from = e->argc > 1 ? wan_origin_id((const char *)e->argv[1].ptr, e->argv[1].len) : 0;
     struct store_wan_src *f = src_find(s, FENCE_ORIGIN, 0, epoch != 0);
     if (f != NULL) {
         f->last = (uint64_t)epoch;
+    }
+    struct store_wan_src *o = src_find(s, FENCE_ORIGIN, 1, from != 0);
+    if (o != NULL) {
+        o->last = from;
     }
     if (reply != NULL) {
         resp_write_simple(reply, "OK");
@@ -572,7 +589,7 @@ void store__op_wan_apply(struct store *s, const struct store_entry *e, struct re
         return;
     }
     uint64_t fence = store_wan_fence(s);
-    if (fence != 0 && !r.active_active) {
+    if (!r.active_active && fence_refuses(s, r.origin)) {
         /* The cluster was promoted, and this partition applied it (docs/wan.md "Region
          * failover"): an active-passive batch proposed after that is not applied, on any
          * replica; its sender tries again and is then told -DEMOTED before it is proposed. */

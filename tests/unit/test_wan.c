@@ -260,11 +260,10 @@ static void encode_incr(struct hy_buf *out, const char *k)
 }
 
 /* Applies an entry of op with one argument; returns the reply text. */
-static const char *apply_one(struct store *s, enum store_op op, const uint8_t *arg, size_t len)
+static const char *apply_args(struct store *s, enum store_op op, uint32_t argc, struct store_arg *a)
 {
     static char text[256];
-    struct store_arg a[1] = {{arg, len}};
-    struct store_entry e = {.op = op, .expire_at_ms = -1, .argc = 1, .argv = a};
+    struct store_entry e = {.op = op, .expire_at_ms = -1, .argc = argc, .argv = a};
     struct hy_buf entry, out;
     hy_buf_init(&entry);
     hy_buf_init(&out);
@@ -275,6 +274,12 @@ static const char *apply_one(struct store *s, enum store_op op, const uint8_t *a
     hy_buf_free(&entry);
     hy_buf_free(&out);
     return text;
+}
+
+static const char *apply_one(struct store *s, enum store_op op, const uint8_t *arg, size_t len)
+{
+    struct store_arg a[1] = {{arg, len}};
+    return apply_args(s, op, 1, a);
 }
 
 /* Applies a WAN_APPLY entry holding batch; returns the reply text. */
@@ -370,10 +375,19 @@ static const char *apply_fence(struct store *s, const char *epoch)
     return apply_one(s, STORE_OP_WAN_FENCE, (const uint8_t *)epoch, strlen(epoch));
 }
 
+/* A fence in place of one source (HALYARD WAN PROMOTE FROM from). */
+static const char *apply_fence_from(struct store *s, const char *epoch, const char *from)
+{
+    struct store_arg a[2] = {{(const uint8_t *)epoch, strlen(epoch)},
+                             {(const uint8_t *)from, strlen(from)}};
+    return apply_args(s, STORE_OP_WAN_FENCE, 2, a);
+}
+
 /* A partition that applied its cluster's promotion (STORE_OP_WAN_FENCE) refuses the
- * active-passive batches after it, whatever their source, and applies those before it; an
- * active-active batch still applies; the fence survives a snapshot, and once lifted (0, the
- * cluster demoted) active-passive batches apply again from where they were. */
+ * active-passive batches after it, whatever their source (or, promoted FROM one source, only
+ * that source's), and applies those before it; an active-active batch still applies; the
+ * fence survives a snapshot, and once lifted (0, the cluster demoted) active-passive batches
+ * apply again from where they were. */
 static void test_promotion_fence(void **state)
 {
     (void)state;
@@ -423,6 +437,38 @@ static void test_promotion_fence(void **state)
     assert_string_equal(apply_batch(t, &b2), ":11\r\n");
     assert_string_equal(get(t, "k"), "from-east");
 
+    /* A promotion in place of east only (FROM east): east's active-passive batches are
+     * refused, north's still apply; kept in a snapshot; a later promotion of every source
+     * refuses north's too; lifted (0) both apply. */
+    struct wan_batch n1, n2, e3;
+    wan_batch_init(&n1, "north", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&n1, 5, e1.data, e1.len), HY_OK);
+    wan_batch_init(&n2, "north", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&n2, 6, e1.data, e1.len), HY_OK);
+    wan_batch_init(&e3, "east", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&e3, 12, e1.data, e1.len), HY_OK);
+    assert_string_equal(apply_fence_from(t, "4", "east"), "+OK\r\n");
+    assert_int_equal(store_wan_fence(t), 4);
+    assert_non_null(strstr(apply_batch(t, &e3), "-ERR this partition applied"));
+    assert_string_equal(apply_batch(t, &n1), ":5\r\n");
+    hy_buf_reset(&snap);
+    store_snapshot_encode(t, &snap);
+    struct store *u = store_create(&cfg, NULL);
+    assert_int_equal(store_snapshot_decode(u, snap.data, snap.len), HY_OK);
+    assert_int_equal(store_digest(t), store_digest(u));
+    assert_non_null(strstr(apply_batch(u, &e3), "-ERR this partition applied"));
+    assert_non_null(strstr(apply_fence_from(u, "0", "east"), "-ERR invalid fence"));
+    assert_non_null(strstr(apply_fence_from(u, "5", "has space"), "-ERR invalid fence"));
+    assert_string_equal(apply_fence(u, "5"), "+OK\r\n");
+    assert_non_null(strstr(apply_batch(u, &n2), "-ERR this partition applied"));
+    assert_string_equal(apply_fence(u, "0"), "+OK\r\n");
+    assert_string_equal(apply_batch(u, &n2), ":6\r\n");
+    assert_string_equal(apply_batch(u, &e3), ":12\r\n");
+
+    store_destroy(u);
+    wan_batch_free(&n1);
+    wan_batch_free(&n2);
+    wan_batch_free(&e3);
     hy_buf_free(&snap);
     hy_buf_free(&ext);
     wan_batch_free(&aa);
@@ -1357,6 +1403,24 @@ static void test_region_roles(void **state)
     assert_false(wan_role_decode(S("primary 5 a b"), &back));
     assert_false(wan_role_decode(S("primary 5x a"), &back));
     assert_false(wan_role_decode(S(""), &back));
+    /* A promotion in place of one source (PROMOTE FROM): " from <name>", a primary's only. */
+    strcpy(r.from, "east");
+    hy_buf_reset(&b);
+    wan_role_encode(&r, &b);
+    assert_int_equal(b.len, strlen("primary 1765000000123 west-1 from east"));
+    assert_true(wan_role_decode(b.data, b.len, &back));
+    assert_string_equal(back.by, "west-1");
+    assert_string_equal(back.from, "east");
+    assert_true(wan_role_decode(S("passive 5 east"), &back));
+    assert_string_equal(back.from, "");
+    assert_false(wan_role_decode(S("passive 5 west from east"), &back));
+    assert_false(wan_role_decode(S("primary 5 west from"), &back));
+    assert_false(wan_role_decode(S("primary 5 west from "), &back));
+    assert_false(wan_role_decode(S("primary 5 west frm east"), &back));
+    assert_false(wan_role_decode(S("primary 5 west from a b"), &back));
+    r.from[0] = '\0';
+    hy_buf_reset(&b);
+    wan_role_encode(&r, &b);
     for (size_t cut = 0; cut < b.len; cut++) {
         /* every truncation of a valid value but those that leave a shorter valid name */
         int ok = wan_role_decode(b.data, cut, &back);
