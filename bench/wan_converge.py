@@ -8,7 +8,8 @@ Two clusters of 1 node and 2 partitions on 127.0.0.1, linked both ways (MODE act
 through the TCP proxies of tests/integration/test_wan_active.py. The links are cut for
 BENCH_WAN_CUT_S seconds (default 60) while a writer on each side sets random keys among
 BENCH_WAN_KEYS (default 10,000; both sides write the same keys) at BENCH_WAN_RATE per second
-each (default 500). Then writes stop and the links heal: the figure is the time from the heal
+each (default 500), every key under the merge policy BENCH_WAN_POLICY (default LATEST_UPDATE)
+on both links. Then writes stop and the links heal: the figure is the time from the heal
 to both clusters holding the same content with both links' lag at 0, and the conflicts the
 merge decided.
 
@@ -36,6 +37,7 @@ from wan_pairs import CutProxy  # noqa: E402
 CUT_S = float(os.environ.get("BENCH_WAN_CUT_S", "60"))
 KEYS = int(os.environ.get("BENCH_WAN_KEYS", "10000"))
 RATE = int(os.environ.get("BENCH_WAN_RATE", "500"))
+POLICY = os.environ.get("BENCH_WAN_POLICY", "LATEST_UPDATE")
 
 
 def write_for(c, password, seconds, seed, counts, i):
@@ -66,8 +68,9 @@ def main():
         west.start_all()
         to_west, to_east = CutProxy(west.ports[0]), CutProxy(east.ports[0])
         proxies += [to_west, to_east]
-        link(east, to_west)
-        link(west, to_east)
+        rules = [("*", POLICY)] if POLICY != "LATEST_UPDATE" else []
+        link(east, to_west, rules)
+        link(west, to_east, rules)
         wait_versions(east)
         wait_versions(west)
         to_west.cut()
@@ -96,8 +99,8 @@ def main():
 
         wait_for(same, 600, "both clusters to converge", interval=0.05)
         took = time.monotonic() - healed
-        print("cut %.0f s, writes east %d west %d (%.0f/s each asked), keys %d" %
-              (CUT_S, counts[0], counts[1], RATE, KEYS))
+        print("cut %.0f s, writes east %d west %d (%.0f/s each asked), keys %d, policy %s" %
+              (CUT_S, counts[0], counts[1], RATE, KEYS, POLICY))
         print("changes held at the heal: east %d, west %d" % (lag[0], lag[1]))
         print("from the heal: both links at lag 0 after %.2f s; same content confirmed "
               "after %.2f s (the full comparison of %d keys included)" %

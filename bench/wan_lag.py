@@ -28,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, SECRET  # noqa: E402
 from failover import _Tmp, percentile  # noqa: E402  (bench/failover.py: same scaffolding)
 from conftest import RawConn, wait_for  # noqa: E402
 
@@ -50,7 +50,7 @@ def main():
 
         def added():
             with RawConn(src.ports[0], timeout=5.0) as c:
-                r = c.cmd("HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % dst.ports[0], "SECRET", "pw")
+                r = c.cmd("HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % dst.ports[0], "SECRET", SECRET)
             return r == "OK"
 
         wait_for(added, 30, "the link to be added")

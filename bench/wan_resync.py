@@ -26,7 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, SECRET  # noqa: E402
 from failover import _Tmp  # noqa: E402  (bench/failover.py: same scaffolding)
 from conftest import RawConn, wait_for  # noqa: E402
 
@@ -63,7 +63,7 @@ def one_run(root, binary):
         load(src.ports[0])
         with RawConn(src.ports[0], timeout=10.0) as c:
             wait_for(lambda: c.cmd("HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % dst.ports[0],
-                                   "SECRET", "pw") == "OK", 20, "the link added")
+                                   "SECRET", SECRET) == "OK", 20, "the link added")
         added = time.monotonic()
 
         def done():

@@ -8,7 +8,7 @@ Two sources of 1 node and 2 partitions, one with an active-passive link to a tar
 and 2 partitions, the other without, on 127.0.0.1 (one source added and removed the link
 would resync the target at each round). Rounds alternate between them (which goes first
 alternates too): each round is one
-redis-benchmark run of BENCH_WAN_N SETs (default 50,000; 16 connections, 10,000 random keys,
+redis-benchmark run of BENCH_WAN_N SETs (default 50,000; BENCH_WAN_CONNS connections, default 16, 10,000 random keys,
 16-byte values) against the source. Reported per round and as medians: requests per second,
 and the source's and the target's CPU time per SET (utime + stime from /proc over the round,
 divided by the SETs; the target's is its share of the link's work: the round with a link ends
@@ -36,6 +36,7 @@ from failover import _Tmp  # noqa: E402  (bench/failover.py: same scaffolding)
 from conftest import RawConn, wait_for  # noqa: E402
 
 N = int(os.environ.get("BENCH_WAN_N", "50000"))
+CONNS = os.environ.get("BENCH_WAN_CONNS", "16")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -60,7 +61,7 @@ def lagging(src):
 def one_round(src, dst, link):
     s0, d0 = cpu_s(src.nodes[0].pid), cpu_s(dst.nodes[0].pid)
     out = subprocess.run(["redis-benchmark", "-p", str(src.ports[0]), "-t", "set", "-n", str(N),
-                          "-c", "16", "-r", "10000", "-d", "16", "-q", "--csv"],
+                          "-c", CONNS, "-r", "10000", "-d", "16", "-q", "--csv"],
                          capture_output=True, text=True, timeout=600).stdout
     if link:
         # The round ends when the target has every change: its CPU counts them all.

@@ -1110,12 +1110,14 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] partitions [--node NODE] (only the partitions placed on NODE)\n"
     "       halyctl [OPTIONS] events [--follow]\n"
     "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
-    "active-active] [--secret S] [--keys PATTERN] [--link-tls] [--link-ca FILE] "
-    "[--policy PATTERN=POLICY]...\n"
+    "active-active] [--secret-file FILE | --secret-env VAR | --secret S] [--keys PATTERN] "
+    "[--link-tls] [--link-ca FILE] [--policy PATTERN=POLICY]... (the secret: the target's "
+    "cluster-secret; a file's first line, or an environment variable, keeps it out of ps)\n"
     "       halyctl [OPTIONS] wan remove NAME\n"
-    "       halyctl [OPTIONS] wan promote (this cluster becomes the writable primary, on every "
-    "member; its former primary steps down when it comes back; waits until this member's "
-    "partitions applied it)\n"
+    "       halyctl [OPTIONS] wan promote [--from CLUSTER] (this cluster becomes the writable "
+    "primary, on every member; its former primary steps down when it comes back; waits until "
+    "this member's partitions applied it; --from: in place of that source cluster only, the "
+    "other sources' active-passive links go on)\n"
     "       halyctl [OPTIONS] wan status (the links; lag per partition this node leads)\n"
     "       halyctl [OPTIONS] wan conflicts NAME [COUNT] (the last merge decisions over a "
     "link)\n"
@@ -1145,6 +1147,7 @@ struct words {
     const char *w[8];
     int n;
     const char *host, *port, *to, *partition, *mode, *secret, *keys, *node, *link_ca;
+    const char *secret_file, *secret_env, *from;
     const char *policy[16]; /* wan add --policy PATTERN=POLICY, in order */
     int npolicy;
     int observer, confirm, help, follow, wait, keep, link_tls;
@@ -1155,24 +1158,27 @@ static int parse_args(int argc, char **argv, struct words *out)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **value = strcmp(a, "-h") == 0            ? &out->host
-                             : strcmp(a, "-p") == 0          ? &out->port
-                             : strcmp(a, "-a") == 0          ? &opts.pass
-                             : strcmp(a, "--pass") == 0      ? &opts.pass
-                             : strcmp(a, "--user") == 0      ? &opts.user
-                             : strcmp(a, "--to") == 0        ? &out->to
-                             : strcmp(a, "--partition") == 0 ? &out->partition
-                             : strcmp(a, "--node") == 0      ? &out->node
-                             : strcmp(a, "--mode") == 0      ? &out->mode
-                             : strcmp(a, "--secret") == 0    ? &out->secret
-                             : strcmp(a, "--keys") == 0      ? &out->keys
-                             : strcmp(a, "--link-ca") == 0   ? &out->link_ca
-                             : strcmp(a, "--cacert") == 0    ? &opts.cacert
-                             : strcmp(a, "--cacertdir") == 0 ? &opts.cacertdir
-                             : strcmp(a, "--cert") == 0      ? &opts.cert
-                             : strcmp(a, "--key") == 0       ? &opts.key
-                             : strcmp(a, "--sni") == 0       ? &opts.sni
-                                                             : NULL;
+        const char **value = strcmp(a, "-h") == 0              ? &out->host
+                             : strcmp(a, "-p") == 0            ? &out->port
+                             : strcmp(a, "-a") == 0            ? &opts.pass
+                             : strcmp(a, "--pass") == 0        ? &opts.pass
+                             : strcmp(a, "--user") == 0        ? &opts.user
+                             : strcmp(a, "--to") == 0          ? &out->to
+                             : strcmp(a, "--partition") == 0   ? &out->partition
+                             : strcmp(a, "--node") == 0        ? &out->node
+                             : strcmp(a, "--mode") == 0        ? &out->mode
+                             : strcmp(a, "--secret") == 0      ? &out->secret
+                             : strcmp(a, "--secret-file") == 0 ? &out->secret_file
+                             : strcmp(a, "--secret-env") == 0  ? &out->secret_env
+                             : strcmp(a, "--from") == 0        ? &out->from
+                             : strcmp(a, "--keys") == 0        ? &out->keys
+                             : strcmp(a, "--link-ca") == 0     ? &out->link_ca
+                             : strcmp(a, "--cacert") == 0      ? &opts.cacert
+                             : strcmp(a, "--cacertdir") == 0   ? &opts.cacertdir
+                             : strcmp(a, "--cert") == 0        ? &opts.cert
+                             : strcmp(a, "--key") == 0         ? &opts.key
+                             : strcmp(a, "--sni") == 0         ? &opts.sni
+                                                               : NULL;
         if (value != NULL) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "halyctl: %s needs a value\n", a);
@@ -1223,6 +1229,54 @@ static int is(const struct words *w, const char *a, const char *b)
            (b == NULL || (w->n >= 2 && strcmp(w->w[1], b) == 0));
 }
 
+#define WAN_LINK_SECRET_MAX 256
+
+/* wan add's secret (the target's cluster-secret): from --secret-file (its first line),
+ * --secret-env (a variable's value) or --secret, at most one of them; *out NULL: none given.
+ * The secret is never printed. 0, or -1 after a message on stderr. */
+static int link_secret(const struct words *w, char *buf, size_t cap, const char **out)
+{
+    *out = NULL;
+    if ((w->secret != NULL) + (w->secret_file != NULL) + (w->secret_env != NULL) > 1) {
+        fprintf(stderr, "halyctl: give the secret once: --secret-file, --secret-env or --secret\n");
+        return -1;
+    }
+    if (w->secret != NULL) {
+        *out = w->secret;
+        return 0;
+    }
+    if (w->secret_env != NULL) {
+        *out = getenv(w->secret_env);
+        if (*out == NULL || (*out)[0] == '\0') {
+            fprintf(stderr, "halyctl: the environment variable %s is not set\n", w->secret_env);
+            return -1;
+        }
+        return 0;
+    }
+    if (w->secret_file == NULL) {
+        return 0;
+    }
+    FILE *f = fopen(w->secret_file, "r");
+    if (f == NULL) {
+        fprintf(stderr, "halyctl: cannot read the secret file %s: %s\n", w->secret_file,
+                strerror(errno));
+        return -1;
+    }
+    int got = fgets(buf, (int)cap, f) != NULL;
+    fclose(f);
+    size_t len = got ? strcspn(buf, "\r\n") : 0;
+    if (len == 0 || len > WAN_LINK_SECRET_MAX) {
+        fprintf(stderr,
+                "halyctl: the secret file %s must hold the secret on its first line (1 "
+                "to %d bytes)\n",
+                w->secret_file, WAN_LINK_SECRET_MAX);
+        return -1;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return 0;
+}
+
 /* Options that belong to one subcommand only are refused elsewhere. */
 static int options_fit(const struct words *w)
 {
@@ -1235,9 +1289,12 @@ static int options_fit(const struct words *w)
     if (w->to != NULL && !is(w, "cluster", "failover") && !is(w, "wan", "add")) {
         return 0;
     }
-    if ((w->mode != NULL || w->secret != NULL || w->keys != NULL || w->npolicy > 0 || w->link_tls ||
-         w->link_ca != NULL) &&
+    if ((w->mode != NULL || w->secret != NULL || w->secret_file != NULL || w->secret_env != NULL ||
+         w->keys != NULL || w->npolicy > 0 || w->link_tls || w->link_ca != NULL) &&
         !is(w, "wan", "add")) {
+        return 0;
+    }
+    if (w->from != NULL && !is(w, "wan", "promote")) {
         return 0;
     }
     if (w->observer && !is(w, "cluster", "join")) {
@@ -1273,10 +1330,10 @@ static int simple(struct conn *c, int argc, const char **argv)
 /* wan promote: HALYARD WAN PROMOTE answers once the role is committed; each partition then
  * applies it in its own log (docs/wan.md "Region failover"), and the member's WAN STATUS says
  * writable once every partition it holds has. Waits for that, up to 10 s. */
-static int cmd_wan_promote(struct conn *c)
+static int cmd_wan_promote(struct conn *c, const char *from)
 {
-    const char *a[] = {"HALYARD", "WAN", "PROMOTE"};
-    int rc = simple(c, 3, a);
+    const char *a[] = {"HALYARD", "WAN", "PROMOTE", "FROM", from};
+    int rc = simple(c, from != NULL ? 5 : 3, a);
     const char *st[] = {"HALYARD", "WAN", "STATUS", "JSON"};
     for (int i = 0; rc == 0 && i < 100; i++) {
         struct resp_value v;
@@ -1566,9 +1623,14 @@ static int run(struct conn *c, const struct words *w)
             a[argc++] = "MODE";
             a[argc++] = w->mode;
         }
-        if (w->secret != NULL) {
+        char secret[WAN_LINK_SECRET_MAX + 2];
+        const char *sec = NULL;
+        if (link_secret(w, secret, sizeof(secret), &sec) != 0) {
+            return 2;
+        }
+        if (sec != NULL) {
             a[argc++] = "SECRET";
-            a[argc++] = w->secret;
+            a[argc++] = sec;
         }
         if (w->keys != NULL) {
             a[argc++] = "KEYS";
@@ -1591,7 +1653,7 @@ static int run(struct conn *c, const struct words *w)
         return simple(c, argc, a);
     }
     if (is(w, "wan", "promote") && w->n == 2) {
-        return cmd_wan_promote(c);
+        return cmd_wan_promote(c, w->from);
     }
     if (is(w, "wan", "remove") && w->n == 3) {
         const char *a[] = {"HALYARD", "WAN", "REMOVE", w->w[2]};

@@ -2,8 +2,9 @@
  * wan_link.c - sends WAN batches to the links' targets (wan_link.h, docs/wan.md).
  *
  * One connection per link, to the first target address that answers. On connecting, the thread
- * authenticates with the link's secret (the target's requirepass) when one was given and asks
- * the target's partition count (CONFIG GET partitions), then splits each batch by target
+ * proves the link's secret (the target's cluster secret) when one was given, by the challenge
+ * of node/join_auth.h, and checks the target's proof back; then it asks the target's partition
+ * count (CONFIG GET partitions), then splits each batch by target
  * partition, by the slot of each change's key, and sends one HY.WANAPPLY per target
  * partition: the target node routes it to that partition's leader (proxied or run there). A
  * batch succeeds when every part was applied (the target answers the highest sequence number
@@ -14,6 +15,7 @@
 #include "io/wan_link.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +28,18 @@
 #include "common/assert.h"
 #include "common/crc.h"
 #include "common/strutil.h"
+#include "io/peer_auth.h"
 #include "io/server.h"
 #include "io/tls.h"
+#include "node/join_auth.h"
 #include "store/store.h"
 #include "store/store_wan.h"
 
-#define WAN_CONNECT_MS 2000u
-#define WAN_CALL_MS    5000u
-#define WAN_CONNS_MAX  16
-#define WAN_PARTS_MAX  4096
+#define WAN_CONNECT_MS     2000u
+#define WAN_CALL_MS        5000u
+#define WAN_CONNS_MAX      16
+#define WAN_PARTS_MAX      4096
+#define WAN_SOURCE_MSG_MAX 256 /* a proof's text: 15 + role + name (64) + two nonces (32) */
 
 struct wan_result {
     char link[65];
@@ -48,6 +53,7 @@ struct wan_conn {
     char link[65];
     char targets[513];
     char secret[257];
+    char source[65]; /* this cluster's name, which the proof binds */
     struct rconn c;
     long parts;    /* the target's partition count */
     uint64_t told; /* the promotion epoch this connection told the target of (0: none) */
@@ -150,6 +156,80 @@ static void tls_take(struct wan_conn *k, const struct node_wan_job *j)
     snprintf(k->tls_key_pass, sizeof(k->tls_key_pass), "%s", j->tls_key_pass);
 }
 
+/* A reply's text for a message (an error's, or a bulk's), at most 100 bytes. */
+static int reply_text_len(const struct resp_value *v)
+{
+    return (int)HY_MIN(v->len, 100);
+}
+
+/* The hex MAC of the proof for role under the link's secret. */
+static void proof_hex(const struct wan_conn *k, const char *role, const char *nonce_t,
+                      const char *nonce_s, char *hex)
+{
+    char msg[WAN_SOURCE_MSG_MAX];
+    size_t len = wan_auth_message(role, k->source, nonce_t, nonce_s, msg, sizeof(msg));
+    HY_ASSERT(len > 0);
+    uint8_t mac[JOIN_AUTH_MAC_BYTES];
+    peer_auth_mac((const uint8_t *)k->secret, strlen(k->secret), (const uint8_t *)msg, len, mac);
+    join_auth_hex(mac, sizeof(mac), hex);
+}
+
+/* Proves the target's cluster secret on k's new connection and checks the target's proof
+ * back (node/join_auth.h): the secret never crosses the wire, and a batch never goes to a
+ * cluster that does not hold it. 0, or -1 (the connection dropped) with why filled. */
+static int conn_prove(struct io_wan *w, struct wan_conn *k, char *why, size_t cap)
+{
+    struct resp_value v;
+    const char *a[] = {"HALYARD", "CHALLENGE"};
+    if (call(w, k, 2, a, NULL, &v, why, cap) != 0) {
+        return -1;
+    }
+    char nonce_t[2 * JOIN_AUTH_NONCE_BYTES + 1];
+    int ok = v.type == RESP_BULK && v.len == sizeof(nonce_t) - 1;
+    if (ok) {
+        memcpy(nonce_t, v.str, v.len);
+        nonce_t[v.len] = '\0';
+    } else {
+        snprintf(why, cap, "the target gave no challenge for the cluster secret: %.*s",
+                 reply_text_len(&v), v.type == RESP_ERROR ? (const char *)v.str : "?");
+    }
+    resp_value_free(&v);
+    if (!ok) {
+        conn_drop(k);
+        return -1;
+    }
+    uint8_t raw[JOIN_AUTH_NONCE_BYTES];
+    char nonce_s[2 * JOIN_AUTH_NONCE_BYTES + 1], mine[2 * JOIN_AUTH_MAC_BYTES + 1];
+    char theirs[2 * JOIN_AUTH_MAC_BYTES + 1];
+    peer_auth_random(raw, sizeof(raw));
+    join_auth_hex(raw, sizeof(raw), nonce_s);
+    proof_hex(k, "source", nonce_t, nonce_s, mine);
+    proof_hex(k, "target", nonce_t, nonce_s, theirs);
+    const char *p[] = {"HALYARD", "WAN-AUTH", k->source, nonce_s, mine};
+    if (call(w, k, 5, p, NULL, &v, why, cap) != 0) {
+        return -1;
+    }
+    if (v.type == RESP_ERROR) {
+        snprintf(why, cap, "the target refused the secret: %.*s", reply_text_len(&v),
+                 (const char *)v.str);
+        ok = 0;
+    } else {
+        ok = v.type == RESP_BULK && v.len == sizeof(theirs) - 1 &&
+             CRYPTO_memcmp(v.str, theirs, v.len) == 0;
+        if (!ok) {
+            snprintf(why, cap,
+                     "the target did not prove the cluster secret: not the cluster "
+                     "the link means?");
+        }
+    }
+    resp_value_free(&v);
+    if (!ok) {
+        conn_drop(k);
+        return -1;
+    }
+    return 0;
+}
+
 static int conn_ready(struct io_wan *w, struct wan_conn *k, char *why, size_t cap)
 {
     if (k->c.fd >= 0 && k->parts > 0) {
@@ -182,21 +262,8 @@ static int conn_ready(struct io_wan *w, struct wan_conn *k, char *why, size_t ca
         return -1;
     }
     struct resp_value v;
-    if (k->secret[0] != '\0') {
-        const char *a[] = {"AUTH", k->secret};
-        if (call(w, k, 2, a, NULL, &v, why, cap) != 0) {
-            return -1;
-        }
-        int bad = v.type == RESP_ERROR;
-        if (bad) {
-            snprintf(why, cap, "the target refused the secret: %.*s", (int)HY_MIN(v.len, 100),
-                     (const char *)v.str);
-        }
-        resp_value_free(&v);
-        if (bad) {
-            conn_drop(k);
-            return -1;
-        }
+    if (k->secret[0] != '\0' && conn_prove(w, k, why, cap) != 0) {
+        return -1;
     }
     const char *a[] = {"CONFIG", "GET", "partitions"};
     if (call(w, k, 3, a, NULL, &v, why, cap) != 0) {
@@ -225,10 +292,11 @@ static struct wan_conn *conn_for(struct io_wan *w, const struct node_wan_job *j)
         struct wan_conn *k = &w->conns[i];
         if (strcmp(k->link, j->link) == 0) {
             if (strcmp(k->targets, j->targets) != 0 || strcmp(k->secret, j->secret) != 0 ||
-                tls_changed(k, j)) {
+                strcmp(k->source, j->source) != 0 || tls_changed(k, j)) {
                 conn_drop(k); /* the link was redefined: connect again */
                 snprintf(k->targets, sizeof(k->targets), "%s", j->targets);
                 snprintf(k->secret, sizeof(k->secret), "%s", j->secret);
+                snprintf(k->source, sizeof(k->source), "%s", j->source);
                 tls_take(k, j);
             }
             return k;
@@ -244,6 +312,7 @@ static struct wan_conn *conn_for(struct io_wan *w, const struct node_wan_job *j)
     snprintf(free_slot->link, sizeof(free_slot->link), "%s", j->link);
     snprintf(free_slot->targets, sizeof(free_slot->targets), "%s", j->targets);
     snprintf(free_slot->secret, sizeof(free_slot->secret), "%s", j->secret);
+    snprintf(free_slot->source, sizeof(free_slot->source), "%s", j->source);
     tls_take(free_slot, j);
     return free_slot;
 }

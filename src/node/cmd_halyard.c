@@ -845,6 +845,8 @@ void cmd_halyard(struct cmd_ctx *x)
         cmd_halyard_challenge(x);
     } else if (node_arg_is(sub, "PEER-AUTH")) {
         cmd_halyard_peer_auth(x);
+    } else if (node_arg_is(sub, "WAN-AUTH")) {
+        cmd_halyard_wan_auth(x);
     } else if (node_arg_is(sub, "PEERS") && x->argc == 2) {
         cmd_halyard_peers(x);
     } else if (node_arg_is(sub, "SNAPSHOT") && x->argc == 2) {

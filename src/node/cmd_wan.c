@@ -247,8 +247,14 @@ static void wan_add(struct cmd_ctx *x)
 static void wan_promote(struct cmd_ctx *x)
 {
     struct hy_node *n = x->node;
-    if (x->argc != 3) {
+    if (x->argc != 3 && !(x->argc == 5 && node_arg_is(&x->argv[3], "FROM"))) {
         node_reply_syntax_error(x);
+        return;
+    }
+    const struct resp_arg *from = x->argc == 5 ? &x->argv[4] : NULL;
+    if (from != NULL && !wan_name_ok(from->ptr, from->len)) {
+        resp_write_error(&x->w, "ERR FROM names the source cluster this one replaces (its "
+                                "cluster-name: 1 to 64 of A-Z a-z 0-9 _ - .)");
         return;
     }
     const char *me = n->cfg->cluster_name;
@@ -264,8 +270,11 @@ static void wan_promote(struct cmd_ctx *x)
     node_wan_role(n, &have);
     r.epoch = have.epoch + 1;
     snprintf(r.by, sizeof(r.by), "%s", me);
-    hy_log(n->log, HY_LOG_WARN, "WAN: this cluster is promoted to primary (epoch %llu)",
-           (unsigned long long)r.epoch);
+    if (from != NULL) {
+        snprintf(r.from, sizeof(r.from), "%.*s", (int)from->len, (const char *)from->ptr);
+    }
+    hy_log(n->log, HY_LOG_WARN, "WAN: this cluster is promoted to primary (epoch %llu%s%s)",
+           (unsigned long long)r.epoch, r.from[0] ? ", in place of " : "", r.from);
     role_propose(x, &r);
 }
 
@@ -526,6 +535,8 @@ static void wan_status(struct cmd_ctx *x, int json)
         hy_buf_printf(&b, "],\"role\":\"%s\",\"role_epoch\":%llu,\"role_by\":", kinds[role.kind],
                       (unsigned long long)role.epoch);
         hy_buf_append_json_str(&b, role.by);
+        hy_buf_append_str(&b, ",\"role_from\":");
+        hy_buf_append_json_str(&b, role.from);
         hy_buf_printf(&b, ",\"promotion_pending\":[%.*s],\"writable\":%s}", (int)pending.len,
                       pending.len ? (const char *)pending.data : "",
                       passive || npending ? "false" : "true");
@@ -538,8 +549,9 @@ static void wan_status(struct cmd_ctx *x, int json)
                           (unsigned long long)role.epoch, (int)pending.len,
                           (const char *)pending.data);
         } else if (role.kind == WAN_ROLE_PRIMARY) {
-            hy_buf_printf(&b, "region role: primary (promoted, epoch %llu)\n",
-                          (unsigned long long)role.epoch);
+            hy_buf_printf(&b, "region role: primary (promoted, epoch %llu%s%s%s)\n",
+                          (unsigned long long)role.epoch, role.from[0] ? "; in place of '" : "",
+                          role.from, role.from[0] ? "' only: other sources' batches apply" : "");
         } else if (role.kind == WAN_ROLE_PASSIVE) {
             hy_buf_printf(&b, "region role: passive (demoted: '%s' was promoted, epoch %llu)\n",
                           role.by, (unsigned long long)role.epoch);
@@ -634,7 +646,8 @@ void cmd_hy_wanapply(struct cmd_ctx *x)
     }
     struct wan_role role;
     node_wan_role(x->node, &role);
-    if (role.kind == WAN_ROLE_PRIMARY && !r.active_active) {
+    if (role.kind == WAN_ROLE_PRIMARY && !r.active_active &&
+        (role.from[0] == '\0' || strcmp(role.from, r.origin) == 0)) {
         /* A promoted cluster's content wins over its former primary's (docs/wan.md "Region
          * failover"): the sender reads the code and steps down. */
         resp_write_errorf(&x->w,

@@ -540,6 +540,12 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
         resp_write_error(&x->w, "NOAUTH Authentication required.");
         return 0;
     }
+    if (c->wan_link && !join_auth_wan_link_may(x)) {
+        resp_write_error(&x->w, "NOPERM this connection is a WAN link's (HALYARD WAN-AUTH): it may "
+                                "send HY.WANAPPLY, HALYARD WAN DEMOTE, CONFIG GET partitions and "
+                                "PING only");
+        return 0;
+    }
     if (!node_pubsub_allowed(c, d, x->argc, x->argv)) {
         resp_write_errorf(&x->w,
                           "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "

@@ -119,6 +119,7 @@ struct node_client {
     uint32_t auth_failures; /* failed AUTH in a row on this connection (acl.c rate limit) */
     uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
+    int wan_link; /* proved the cluster secret as a WAN link: runs only what a link sends */
     struct node_multi *multi; /* cmd_multi.c: MULTI's queue and WATCH's keys (NULL: none) */
     struct node_subs *subs;   /* pubsub.c: its channels and patterns (NULL: none) */
     /* blocking.c: a blocking pop at the head of `in` (left there until answered). */
@@ -660,7 +661,8 @@ void node_set_mutation(struct hy_node *n, unsigned mutation);
 struct node_wan_job {
     char link[65];
     char targets[513]; /* host:port[,host:port...]: the target's client ports */
-    char secret[257];  /* the target's password; empty: none */
+    char secret[257];  /* the target's cluster secret; empty: none */
+    char source[65];   /* this cluster's name (cluster-name), which the link's proof binds */
     uint32_t partition;
     uint64_t term;     /* handed back to node_wan_done */
     uint64_t last_seq; /* the batch's last sequence number */

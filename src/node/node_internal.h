@@ -754,7 +754,11 @@ void acl_free(struct hy_node *n);
 /* join_auth.c: the joining node's proof of the cluster secret, open before AUTH. */
 void cmd_halyard_challenge(struct cmd_ctx *x);
 void cmd_halyard_peer_auth(struct cmd_ctx *x);
+void cmd_halyard_wan_auth(struct cmd_ctx *x);
 int join_auth_open_before_auth(const struct cmd_ctx *x);
+/* Whether a WAN link's connection (HALYARD WAN-AUTH) may run x's command: only what a link
+ * sends (join_auth.h). */
+int join_auth_wan_link_may(const struct cmd_ctx *x);
 /* node_log.c: the log sink for the Raft core (valid while n lives). */
 const struct hy_log *node_raft_log(struct hy_node *n);
 void cmd_halyard_force_quorum(struct cmd_ctx *x);

@@ -345,6 +345,9 @@ void wan_role_encode(const struct wan_role *r, struct hy_buf *out)
     HY_ASSERT(r->kind == WAN_ROLE_PRIMARY || r->kind == WAN_ROLE_PASSIVE);
     hy_buf_printf(out, "%s %llu %s", r->kind == WAN_ROLE_PRIMARY ? "primary" : "passive",
                   (unsigned long long)r->epoch, r->by);
+    if (r->kind == WAN_ROLE_PRIMARY && r->from[0] != '\0') {
+        hy_buf_printf(out, " from %s", r->from);
+    }
 }
 
 int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out)
@@ -365,12 +368,25 @@ int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out)
     const uint8_t *e = sp1 + 1, *end = p + len;
     const uint8_t *sp2 = memchr(e, ' ', (size_t)(end - e));
     int64_t epoch;
-    if (sp2 == NULL || !hy_parse_i64(e, (size_t)(sp2 - e), &epoch) || epoch <= 0 ||
-        !wan_name_ok(sp2 + 1, (size_t)(end - sp2 - 1))) {
+    if (sp2 == NULL || !hy_parse_i64(e, (size_t)(sp2 - e), &epoch) || epoch <= 0) {
         return 0;
     }
+    const uint8_t *by = sp2 + 1, *sp3 = memchr(by, ' ', (size_t)(end - by));
+    const uint8_t *by_end = sp3 != NULL ? sp3 : end;
+    if (!wan_name_ok(by, (size_t)(by_end - by))) {
+        return 0;
+    }
+    if (sp3 != NULL) {
+        /* " from <name>": a primary's only. */
+        const uint8_t *f = sp3 + 1;
+        if (out->kind != WAN_ROLE_PRIMARY || end - f < 6 || memcmp(f, "from ", 5) != 0 ||
+            !wan_name_ok(f + 5, (size_t)(end - f - 5))) {
+            return 0;
+        }
+        memcpy(out->from, f + 5, (size_t)(end - f - 5));
+    }
     out->epoch = (uint64_t)epoch;
-    memcpy(out->by, sp2 + 1, (size_t)(end - sp2 - 1));
+    memcpy(out->by, by, (size_t)(by_end - by));
     return 1;
 }
 

@@ -133,8 +133,12 @@ struct wan_role {
     enum wan_role_kind kind;
     uint64_t epoch;
     char by[WAN_NAME_MAX + 1];
+    /* A primary promoted in place of one source only (HALYARD WAN PROMOTE FROM name): only that
+     * source's active-passive batches are refused; "": every source's. */
+    char from[WAN_NAME_MAX + 1];
 };
-/* The stored value, "primary <epoch> <by>" or "passive <epoch> <by>", and back; decode returns
+/* The stored value, "primary <epoch> <by>[ from <name>]" or "passive <epoch> <by>", and back;
+ * decode returns
  * 0 on a value HALYARD WAN PROMOTE|DEMOTE never writes. */
 void wan_role_encode(const struct wan_role *r, struct hy_buf *out);
 int wan_role_decode(const uint8_t *p, size_t len, struct wan_role *out);

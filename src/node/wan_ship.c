@@ -82,6 +82,8 @@ struct node_wan_part {
     uint64_t paced;       /* scan batches held back by wan-resync-bandwidth (this node) */
     uint64_t resyncs;     /* resyncs this node completed as the partition's leader */
     uint64_t unpos_ms;    /* demoted: when the position was last asked away */
+    /* Why the last batch of this partition failed (WAN STATUS), until one is applied. */
+    char last_error[160];
 };
 
 struct node_wan_link {
@@ -729,11 +731,14 @@ static int scan_step(struct hy_node *n, struct node_group *g, struct node_wan_li
 /* An active-active link needs the partition's versions per key: its leader proposes
  * STORE_OP_WAN_HLC (once applied, every replica keeps them, and taps states, not ops). Asked
  * again every WAN_REFRESH_MS until it applies, for a proposal can be lost with leadership. */
-static void propose_op(struct node_group *g, enum store_op op, const char *arg, uint64_t now_ms)
+/* Proposes op with one argument, or two when arg2 is not NULL. */
+static void propose_op(struct node_group *g, enum store_op op, const char *arg, const char *arg2,
+                       uint64_t now_ms)
 {
-    struct store_arg args[1] = {{(const uint8_t *)arg, strlen(arg)}};
+    struct store_arg args[2] = {{(const uint8_t *)arg, strlen(arg)},
+                                {(const uint8_t *)arg2, arg2 ? strlen(arg2) : 0}};
     struct store_entry e = {
-        .op = op, .time_ms = now_ms, .expire_at_ms = -1, .argc = 1, .argv = args};
+        .op = op, .time_ms = now_ms, .expire_at_ms = -1, .argc = arg2 ? 2u : 1u, .argv = args};
     struct hy_buf buf;
     hy_buf_init(&buf);
     store_entry_encode(&e, &buf);
@@ -748,7 +753,7 @@ static void ask_versions(struct hy_node *n, struct node_group *g, uint64_t now_m
         return;
     }
     ob->hlc_asked_ms = now_ms;
-    propose_op(g, STORE_OP_WAN_HLC, n->cfg->cluster_name, now_ms);
+    propose_op(g, STORE_OP_WAN_HLC, n->cfg->cluster_name, NULL, now_ms);
     hy_log(n->log, HY_LOG_INFO,
            "WAN: partition %u keeps versions per key from now on (an active-active link)",
            g->id - 1);
@@ -771,7 +776,8 @@ static void fence_partition(struct hy_node *n, struct node_group *g, const struc
     ob->fence_asked_ms = now_ms;
     char es[24];
     snprintf(es, sizeof(es), "%llu", (unsigned long long)want);
-    propose_op(g, STORE_OP_WAN_FENCE, es, now_ms);
+    /* A promotion in place of one source fences that source only (store_wan.c). */
+    propose_op(g, STORE_OP_WAN_FENCE, es, want != 0 && role->from[0] ? role->from : NULL, now_ms);
     hy_log(n->log, HY_LOG_INFO, "WAN: partition %u applies %s (epoch %llu)", g->id - 1,
            want ? "this cluster's promotion" : "the end of this cluster's promotion",
            (unsigned long long)(want ? want : role->epoch));
@@ -978,6 +984,7 @@ static struct node_wan_job *job_push(struct node_wan_job **jobs, size_t *count, 
     snprintf(j->link, sizeof(j->link), "%s", l->def.name);
     snprintf(j->targets, sizeof(j->targets), "%s", l->def.targets);
     snprintf(j->secret, sizeof(j->secret), "%s", l->def.secret);
+    snprintf(j->source, sizeof(j->source), "%s", cfg->cluster_name);
     j->partition = p;
     j->term = term;
     job_tls(j, &l->def, cfg);
@@ -1156,6 +1163,7 @@ void node_wan_done(struct hy_node *n, const char *link, uint32_t partition, uint
         l->down = !ok;
         wan_event(n, l, partition, ok ? "WAN_LINK_UP" : "WAN_LINK_DOWN", "", now_ms);
     }
+    snprintf(sp->last_error, sizeof(sp->last_error), "%s", ok ? "" : why ? why : "?");
     if (resync) {
         if (sp->term == term && sp->rs == RS_SCAN && sp->in_flight && sp->batch_last == last_seq) {
             scan_done_batch(n, sp, link, partition, ok, why, now_ms);
@@ -1294,7 +1302,7 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                 "\"resync_phase\":\"%s\",\"resync_keys\":%llu,\"resync_bytes\":%llu,"
                 "\"resyncs\":%llu,\"outbox_bytes\":%zu,\"writes_blocked\":%s,"
                 "\"resync_percent\":%u,\"resync_of_keys\":%zu,\"resync_ms\":%llu,"
-                "\"resync_paced\":%llu}",
+                "\"resync_paced\":%llu,\"last_error\":",
                 count > 0 ? "," : "", p, state, (unsigned long long)(sp->sh.acked >> 16),
                 (unsigned long long)sp->sh.acked, (unsigned long long)sp->sh.shipped,
                 (unsigned long long)g->wan_out->last_seq, (unsigned long long)lag.entries,
@@ -1307,6 +1315,8 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                 resync_percent(sp, g), store_key_count(g->store),
                 (unsigned long long)(sp->rs != RS_NONE ? now_ms - sp->started_ms : sp->last_ms),
                 (unsigned long long)sp->paced);
+            hy_buf_append_json_str(b, sp->last_error);
+            hy_buf_append_str(b, "}");
         } else {
             hy_buf_printf(b,
                           "  partition %u: %s, acked log index %llu, lag %llu changes / %llu ms, "
@@ -1317,6 +1327,9 @@ void node_wan_status_partitions(struct hy_node *n, const char *link, struct hy_b
                           (unsigned long long)sp->sh.failures,
                           (unsigned long long)g->wan_out->skipped,
                           store_wan_versions_on(g->store) ? ", versions kept" : "");
+            if (sp->last_error[0] != '\0') {
+                hy_buf_printf(b, "    last failure: %s\n", sp->last_error);
+            }
             if (blocked) {
                 hy_buf_printf(b,
                               "    outbox full (%zu bytes, wan-queue-full block-writes): writes "

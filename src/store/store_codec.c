@@ -131,7 +131,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_ENCODING_SET] = {2, ANY, 2, 0},
     [STORE_OP_WAN_HLC] = {1, 1, 0, 0},
     [STORE_OP_WAN_PUT] = {3, 3, 0, 0},
-    [STORE_OP_WAN_FENCE] = {1, 1, 0, 0},
+    [STORE_OP_WAN_FENCE] = {1, 2, 0, 0},
 };
 #undef ANY
 

@@ -64,29 +64,52 @@ static int newer(const struct wan_version *a, const struct wan_version *b)
     return a->hlc != b->hlc ? a->hlc > b->hlc : a->origin > b->origin;
 }
 
+/* DISCARD's and PUT_IF_ABSENT's order among versions of the same hits: the one written first
+ * stays (the later, concurrent change is the one discarded), the origin id again breaking a
+ * tie of HLCs, alike on both sides. */
+static int earlier(const struct wan_version *a, const struct wan_version *b)
+{
+    return a->hlc != b->hlc ? a->hlc < b->hlc : a->origin > b->origin;
+}
+
 /* EXPIRATION_TIME's rank: a deletion lasts least, no expiry longest. */
 static uint64_t lasts(const struct wan_version *v)
 {
     return !v->live ? 0 : v->expire_at < 0 ? UINT64_MAX : (uint64_t)v->expire_at + 1;
 }
 
+/*
+ * Every policy is a total order on versions, and the incoming version replaces the local one
+ * when it is higher: so each cluster holds the highest version it has seen, provided every local
+ * write makes a version higher than the one it replaces (docs/wan.md "Why every policy
+ * converges"). LATEST_UPDATE's order is the HLC's, which every local write climbs. The others
+ * rank by hits first (a local write has one more than the version it replaces, the highest
+ * seen), so a version written after the other was seen always wins, and the policy decides
+ * only between versions of as many writes since they forked: concurrent ones.
+ */
 int wan_merge_decide(enum wan_policy p, const struct wan_version *local,
                      const struct wan_version *in)
 {
+    if (p == WAN_POLICY_LATEST_UPDATE || (unsigned)p >= WAN_POLICY_COUNT) {
+        return newer(in, local);
+    }
+    if (in->hits != local->hits) {
+        return in->hits > local->hits;
+    }
     switch (p) {
-    case WAN_POLICY_PUT_IF_ABSENT: return !local->live;
-    case WAN_POLICY_PASS_THROUGH: return 1;
-    case WAN_POLICY_DISCARD: return 0;
+    case WAN_POLICY_PUT_IF_ABSENT:
+        if (in->live != local->live) {
+            return in->live; /* put where the key is absent; a deletion removes no put */
+        }
+        return earlier(in, local);
+    case WAN_POLICY_DISCARD: return earlier(in, local);
     case WAN_POLICY_EXPIRATION_TIME:
         if (lasts(in) != lasts(local)) {
             return lasts(in) > lasts(local);
         }
         return newer(in, local);
+    case WAN_POLICY_PASS_THROUGH:
     case WAN_POLICY_HIGHER_HITS:
-        if (in->hits != local->hits) {
-            return in->hits > local->hits;
-        }
-        return newer(in, local);
     case WAN_POLICY_LATEST_UPDATE:
     case WAN_POLICY_COUNT: break;
     }
@@ -416,7 +439,9 @@ uint64_t store_wan_applied(struct store *s, const char *origin, uint32_t partiti
 
 /* The fence is kept among the positions, under an origin no batch can carry (a batch's origin
  * has no space: wan_batch_open), so that snapshots hold it as they are (docs/disk-format.md
- * "WAN positions"). */
+ * "WAN positions"): its epoch as partition 0's position, and, when the promotion replaced one
+ * source only (HALYARD WAN PROMOTE FROM), that source's origin id as partition 1's (absent or 0:
+ * every source). */
 #define FENCE_ORIGIN " promoted"
 
 uint64_t store_wan_fence(struct store *s)
@@ -424,18 +449,33 @@ uint64_t store_wan_fence(struct store *s)
     return store_wan_applied(s, FENCE_ORIGIN, 0);
 }
 
+/* Whether the fence refuses an active-passive batch from origin. */
+static int fence_refuses(struct store *s, const char *origin)
+{
+    uint64_t from = store_wan_applied(s, FENCE_ORIGIN, 1);
+    return store_wan_fence(s) != 0 && (from == 0 || from == wan_origin_id(origin, strlen(origin)));
+}
+
 void store__op_wan_fence(struct store *s, const struct store_entry *e, struct resp_writer *reply)
 {
     int64_t epoch;
-    if (!hy_parse_i64(e->argv[0].ptr, e->argv[0].len, &epoch) || epoch < 0) {
+    int from_ok = e->argc < 2 || (e->argv[1].len >= 1 && e->argv[1].len <= WAN_ORIGIN_MAX &&
+                                  memchr(e->argv[1].ptr, ' ', e->argv[1].len) == NULL);
+    if (!hy_parse_i64(e->argv[0].ptr, e->argv[0].len, &epoch) || epoch < 0 || !from_ok ||
+        (epoch == 0 && e->argc > 1)) {
         if (reply != NULL) {
-            resp_write_error(reply, "ERR invalid fence epoch");
+            resp_write_error(reply, "ERR invalid fence epoch or source");
         }
         return;
     }
+    uint32_t from = e->argc > 1 ? wan_origin_id((const char *)e->argv[1].ptr, e->argv[1].len) : 0;
     struct store_wan_src *f = src_find(s, FENCE_ORIGIN, 0, epoch != 0);
     if (f != NULL) {
         f->last = (uint64_t)epoch;
+    }
+    struct store_wan_src *o = src_find(s, FENCE_ORIGIN, 1, from != 0);
+    if (o != NULL) {
+        o->last = from;
     }
     if (reply != NULL) {
         resp_write_simple(reply, "OK");
@@ -549,7 +589,7 @@ void store__op_wan_apply(struct store *s, const struct store_entry *e, struct re
         return;
     }
     uint64_t fence = store_wan_fence(s);
-    if (fence != 0 && !r.active_active) {
+    if (!r.active_active && fence_refuses(s, r.origin)) {
         /* The cluster was promoted, and this partition applied it (docs/wan.md "Region
          * failover"): an active-passive batch proposed after that is not applied, on any
          * replica; its sender tries again and is then told -DEMOTED before it is proposed. */

@@ -49,14 +49,18 @@ enum hy_status wan_batch_add(struct wan_batch *b, uint64_t index, const uint8_t 
  */
 
 /* Merge policies, decided by the cluster that receives a change (a pure function of the two
- * versions, so that both clusters decide alike). Numbers travel in batches: append only. */
+ * versions, so that both clusters decide alike). Each is a total order on versions: every one
+ * but LATEST_UPDATE ranks by hits first (more writes behind a version: written after the other
+ * was seen, or on a longer branch), and decides as its comment says only between versions of
+ * the same hits (docs/wan.md "Why every policy converges"). Numbers travel in batches: append
+ * only. */
 enum wan_policy {
     WAN_POLICY_LATEST_UPDATE = 0,   /* the higher (HLC, origin id) wins; the default */
-    WAN_POLICY_PUT_IF_ABSENT = 1,   /* the incoming version only where no live value is */
-    WAN_POLICY_PASS_THROUGH = 2,    /* the incoming version always */
-    WAN_POLICY_DISCARD = 3,         /* the local version always */
+    WAN_POLICY_PUT_IF_ABSENT = 1,   /* a value over a deletion, then the one written first */
+    WAN_POLICY_PASS_THROUGH = 2,    /* the incoming unless behind: decided as HIGHER_HITS */
+    WAN_POLICY_DISCARD = 3,         /* the one written first stays, the later one is discarded */
     WAN_POLICY_EXPIRATION_TIME = 4, /* the later expiry wins (none: latest), then LATEST_UPDATE */
-    WAN_POLICY_HIGHER_HITS = 5,     /* the version with more writes behind it, then LATEST_UPDATE */
+    WAN_POLICY_HIGHER_HITS = 5,     /* the later HLC, then the origin id */
     WAN_POLICY_COUNT
 };
 #define WAN_POLICIES_MAX 16
@@ -91,7 +95,8 @@ struct wan_version {
     uint64_t hits;
 };
 /* 1 when the incoming version replaces the local one under policy p, 0 when the local one
- * stays. Deterministic: both clusters given the same two versions decide alike. */
+ * stays. Deterministic: both clusters given the same two versions decide alike, and exactly
+ * one of two different versions wins from either side. */
 int wan_merge_decide(enum wan_policy p, const struct wan_version *local,
                      const struct wan_version *in);
 /* A cluster's origin id: FNV-1a of its name, never 0 (0 is "unknown"). */

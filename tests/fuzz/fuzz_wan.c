@@ -38,6 +38,9 @@ static void fuzz_role(const uint8_t *p, size_t len)
     wan_role_encode(&r, &out);
     FUZZ_CHECK(wan_role_decode(out.data, out.len, &again));
     FUZZ_CHECK(again.kind == r.kind && again.epoch == r.epoch && strcmp(again.by, r.by) == 0);
+    /* A promotion in place of one source keeps it; only a primary has one. */
+    FUZZ_CHECK(strcmp(again.from, r.from) == 0 &&
+               (r.from[0] == '\0' || r.kind == WAN_ROLE_PRIMARY));
     hy_buf_free(&out);
 }
 

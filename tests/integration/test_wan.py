@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from cluster import Cluster, is_error
+from cluster import Cluster, is_error, SECRET
 from conftest import RawConn, RespError, wait_for
 
 SRC_PARTS = 4
@@ -84,7 +84,7 @@ def add_link(src, dst, name="dr"):
 
     def added():
         got[:] = [cmd(src.ports[0], "HALYARD", "WAN", "ADD", name, "127.0.0.1:%d" % dst.ports[0],
-                      "MODE", "active-passive", "SECRET", "dst-pass")]
+                      "MODE", "active-passive", "SECRET", SECRET)]
         return not is_error(got[0], "TRYAGAIN")  # no metadata leader yet
 
     wait_for(added, 20, "a metadata leader to take the link")
@@ -168,7 +168,7 @@ def test_link_definitions_replicated_and_kept_across_restarts(pair):
     wait_for(lambda: all("no WAN links" in status_text(p) for p in src.ports),
              10, "the link gone everywhere")
     out = subprocess.run([halyctl, "-p", str(src.ports[0]), "wan", "add", "dr2", "--to",
-                          "127.0.0.1:%d" % dst.ports[0], "--secret", "dst-pass"],
+                          "127.0.0.1:%d" % dst.ports[0], "--secret", SECRET],
                          capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out
 

@@ -15,11 +15,12 @@ import random
 import re
 import subprocess
 import threading
+import time
 import urllib.request
 
 import pytest
 
-from cluster import is_error
+from cluster import is_error, SECRET
 from conftest import RawConn, wait_for
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
@@ -56,7 +57,7 @@ def link(src, proxy, policies=()):
     """Adds the active-active link "dr" from src through proxy, once src's metadata group has a
     leader; policies: (pattern, policy) pairs."""
     args = ["HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % proxy.port, "MODE", "active-active",
-            "SECRET", "pw" if src.extra["cluster-name"] == "east" else "pe"]
+            "SECRET", SECRET]
     for pat, pol in policies:
         args += ["POLICY", pat, pol]
     got = []
@@ -233,8 +234,9 @@ def test_active_active_cut_and_heal_converges(two):
 
 def test_policies_by_pattern(two):
     """DISCARD on keep:*, PUT_IF_ABSENT on pia:*, LATEST_UPDATE elsewhere, the same on both
-    links: the decisions follow each rule, and the keys under the ordered policy converge
-    while DISCARD leaves each cluster its own value (docs/wan.md says why)."""
+    links: east writes every key first, west later: the decisions follow each rule (DISCARD and
+    PUT_IF_ABSENT keep the value written first, east's, on both sides; LATEST_UPDATE takes
+    west's), each counted under its policy."""
     east, west, to_west, to_east = two()
     rules = [("keep:*", "DISCARD"), ("pia:*", "PUT_IF_ABSENT")]
     link(west, to_east, rules)
@@ -242,7 +244,7 @@ def test_policies_by_pattern(two):
     wait_for(lambda: not is_error(cmd(east, "HALYARD", "WAN", "STATUS"), "TRYAGAIN"), 20,
              "east to answer")
     args = [halyctl(), "-p", str(east.ports[0]), "-a", "pe", "wan", "add", "dr", "--to",
-            "127.0.0.1:%d" % to_west.port, "--mode", "active-active", "--secret", "pw"]
+            "127.0.0.1:%d" % to_west.port, "--mode", "active-active", "--secret", SECRET]
     for pat, pol in rules:
         args += ["--policy", "%s=%s" % (pat, pol)]
     wait_for(lambda: subprocess.run(args, capture_output=True, text=True,
@@ -255,13 +257,15 @@ def test_policies_by_pattern(two):
     to_west.cut()
     to_east.cut()
     for i in range(10):
-        cmd(east, "SET", "keep:%d" % i, "east")
-        cmd(west, "SET", "keep:%d" % i, "west")
-        cmd(east, "SET", "pia:%d" % i, "east")
-        cmd(west, "SET", "pia:%d" % i, "west")
-        cmd(east, "SET", "lww:%d" % i, "east")
-        cmd(west, "SET", "lww:%d" % i, "west")
+        for prefix in ("keep", "pia", "lww"):
+            cmd(east, "SET", "%s:%d" % (prefix, i), "east")
     cmd(east, "SET", "pia:only-east", "east")
+    # West's writes come later, by the clock both clusters' HLCs are drawn from.
+    t0 = time.time()
+    wait_for(lambda: time.time() > t0 + 0.005, 1, "the clock to move on", interval=0.001)
+    for i in range(10):
+        for prefix in ("keep", "pia", "lww"):
+            cmd(west, "SET", "%s:%d" % (prefix, i), "west")
     to_west.heal()
     to_east.heal()
 
@@ -269,17 +273,17 @@ def test_policies_by_pattern(two):
         return all(sum(conflict_totals(c).values()) >= 30 for c in (east, west))
 
     wait_for(decided, 30, "30 decisions on each side", interval=0.2)
-    for c, own in ((east, "east"), (west, "west")):
+    wait_same(east, west)
+    for c, taken in ((east, "kept"), (west, "applied")):
         totals = conflict_totals(c)
-        assert totals.get(("DISCARD", "kept")) == 10, totals
-        assert totals.get(("PUT_IF_ABSENT", "kept")) == 10, totals
+        assert totals.get(("DISCARD", taken)) == 10, totals
+        assert totals.get(("PUT_IF_ABSENT", taken)) == 10, totals
         assert sum(n for (p, _), n in totals.items() if p == "LATEST_UPDATE") == 10, totals
         for i in range(10):
-            assert text(cmd(c, "GET", "keep:%d" % i)) == own
-            assert text(cmd(c, "GET", "pia:%d" % i)) == own
+            assert text(cmd(c, "GET", "keep:%d" % i)) == "east"
+            assert text(cmd(c, "GET", "pia:%d" % i)) == "east"
+            assert text(cmd(c, "GET", "lww:%d" % i)) == "west"
         assert text(cmd(c, "GET", "pia:only-east")) == "east"  # absent on west: put there
-    for i in range(10):
-        assert text(cmd(east, "GET", "lww:%d" % i)) == text(cmd(west, "GET", "lww:%d" % i))
     out = subprocess.run([halyctl(), "-p", str(west.ports[0]), "-a", "pw", "wan", "conflicts",
                           "dr", "5"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0 and len(out.stdout.strip().splitlines()) == 5, out
@@ -347,6 +351,95 @@ def test_higher_hits_converges(two):
             assert d["outcome"] == ("applied" if rank(inc) > rank(loc) else "kept"), d
 
 
+POLICY_OF = {"dis": "DISCARD", "pia": "PUT_IF_ABSENT", "pas": "PASS_THROUGH",
+             "exp": "EXPIRATION_TIME", "hh": "HIGHER_HITS", "lww": "LATEST_UPDATE"}
+
+
+def rank(v, policy):
+    """A version's place in its policy's order (docs/wan.md "Why every policy converges"): the
+    incoming version is taken when it ranks higher."""
+    origin = int(v["origin"], 16)
+    live = v["state"] == "value"
+    if policy == "LATEST_UPDATE":
+        return (v["hlc"], origin)
+    if policy == "DISCARD":
+        return (v["hits"], -v["hlc"], origin)
+    if policy == "PUT_IF_ABSENT":
+        return (v["hits"], live, -v["hlc"], origin)
+    if policy == "EXPIRATION_TIME":
+        lasts = 0 if not live else float("inf") if v["expire_at_ms"] < 0 else v["expire_at_ms"] + 1
+        return (v["hits"], lasts, v["hlc"], origin)
+    return (v["hits"], v["hlc"], origin)  # HIGHER_HITS, PASS_THROUGH
+
+
+def policy_writer(c, n, seed):
+    """n random writes of keys both clusters write, under every policy's prefix: SETs with and
+    without a TTL, APPENDs, INCRs, HSETs and DELs."""
+    rnd = random.Random(seed)
+    name = c.extra["cluster-name"]
+    with RawConn(c.ports[0], timeout=10.0) as r:
+        r.cmd("AUTH", PASS[name])
+        for i in range(n):
+            k = "%s:%d" % (rnd.choice(sorted(POLICY_OF)), rnd.randrange(6))
+            op = rnd.randrange(6)
+            if op == 0:
+                r.cmd("SET", k, "%s-%d" % (name, i))
+            elif op == 1:
+                r.cmd("SET", k, "%s-%d" % (name, i), "EX", str(3600 * (1 + rnd.randrange(3))))
+            elif op == 2:
+                r.cmd("APPEND", k, name[0])
+            elif op == 3:
+                r.cmd("INCR", k + ":n")
+            elif op == 4:
+                r.cmd("HSET", k + ":h", "f%d" % rnd.randrange(3), "%s-%d" % (name, i))
+            else:
+                r.cmd("DEL", k)
+
+
+def test_every_policy_converges_after_a_cut(two):
+    """Every merge policy converges (docs/wan.md "Why every policy converges"): one prefix of
+    keys per policy, the same rules on both links; concurrent random writes on both sides while
+    linked, then during a cut both ways: after the heal both hold the same content, key for
+    key, and every listed decision follows its policy's order. It fails with DISCARD keeping
+    the local version, PUT_IF_ABSENT any live one or PASS_THROUGH taking the incoming one."""
+    east, west, to_west, to_east = two()
+    rules = [("%s:*" % p, pol) for p, pol in sorted(POLICY_OF.items()) if pol != "LATEST_UPDATE"]
+    link(east, to_west, rules)
+    link(west, to_east, rules)
+    wait_versions(east)
+    wait_versions(west)
+
+    def both_write(n, seed):
+        ts = [threading.Thread(target=policy_writer, args=(east, n, seed)),
+              threading.Thread(target=policy_writer, args=(west, n, seed + 1))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in ts)
+
+    both_write(300, 11)
+    wait_same(east, west)
+    to_west.cut()
+    to_east.cut()
+    both_write(400, 12)
+    assert content(east) != content(west)
+    to_west.heal()
+    to_east.heal()
+    final = wait_same(east, west)
+    for p in POLICY_OF:
+        assert any(k.startswith(p + ":") for k in final), p
+    seen = set()
+    for c in (east, west):
+        for d in conflicts(c):
+            pol = POLICY_OF[d["key"].split(":")[0]]
+            assert d["policy"] == pol, d
+            seen.add(pol)
+            wins = rank(d["incoming"], pol) > rank(d["local"], pol)
+            assert d["outcome"] == ("applied" if wins else "kept"), d
+    assert len(seen) >= 3, seen  # the last 64 listed span several policies
+
+
 def test_restart_keeps_versions(two):
     """West takes a snapshot (its versions in it, version 9), writes on, and is killed -9 while
     east writes: restarted from the snapshot and its log, it still knows every key's version,
@@ -396,7 +489,7 @@ def test_passive_target_refuses_client_writes(two):
 
     def added():
         got[:] = [cmd(east, "HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % to_west.port,
-                      "SECRET", "pw")]
+                      "SECRET", SECRET)]
         return not is_error(got[0], "TRYAGAIN")
 
     wait_for(added, 20, "east to take the link")
@@ -470,7 +563,7 @@ def test_three_clusters_full_mesh_converge(wan_clusters):
             # sender's name for the link, and WAN STATUS shows them under the receiver's.
             pair = "-".join(sorted((src, dst)))
             args = ["HALYARD", "WAN", "ADD", pair, "127.0.0.1:%d" % p.port, "MODE",
-                    "active-active", "SECRET", PASS[dst]]
+                    "active-active", "SECRET", SECRET]
             wait_for(lambda: not is_error(cmd(cs[src], *args), "TRYAGAIN"), 20,
                      "%s's metadata leader to take the link to %s" % (src, dst))
     for c in cs.values():
@@ -545,7 +638,7 @@ def test_three_node_clusters_leaders_killed_on_both_sides(wan_clusters):
     for nm, other in (("east", "west"), ("west", "east")):
         to = ",".join("127.0.0.1:%d" % p for p in cs[other].ports)
         args = ["HALYARD", "WAN", "ADD", "dr", to, "MODE", "active-active", "SECRET",
-                PASS[other]]
+                SECRET]
         wait_for(lambda: not is_error(cmd(cs[nm], *args), "TRYAGAIN"), 30,
                  "%s's metadata leader to take the link" % nm)
     alive = {nm: {0, 1, 2} for nm in cs}

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from cluster import is_error
+from cluster import is_error, SECRET
 from conftest import wait_for
 from test_client import install_and_build, start_client
 from wan_pairs import add_link, cmd, content, halyctl, halyctl_change, status, text, wait_same  # noqa: F401
@@ -31,7 +31,7 @@ def regions(wan_clusters):
     def make(keys):
         east, west = wan_clusters.two(PARTS, west={"wan-passive": "yes"}, west_nodes=3)
         to_west, to_east = wan_clusters.proxy(west.ports[0]), wan_clusters.proxy(east.ports[0])
-        add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", "pw")
+        add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", SECRET)
         for i in range(keys):
             assert cmd(east, "SET", "k:%d" % i, "v1") == "OK"
         wait_for(lambda: shipped(east) and len(content(west)) == keys, 60,
@@ -103,7 +103,7 @@ def test_promote_then_old_primary_steps_down_and_takes_the_new_content(regions):
     assert all(got["k:%d" % i] == ("string", "v1") for i in range(5)), got
 
     # The new primary's link back gives east its content: east's writes after the cut are gone.
-    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", "pe")
+    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", SECRET)
     final = wait_same(east, west)
     assert not any(k.startswith("east-only") for k in final)
     assert final["west-only"] == ("string", "kept")
@@ -123,7 +123,7 @@ def test_failback_promotes_the_old_primary_again(regions):
     assert cmd(east, "SET", "east-only", "lost") == "OK"
     assert cmd(west, "HALYARD", "WAN", "PROMOTE") == "OK"
     wait_for(lambda: writable_everywhere(west), 30, "every member of west to take writes")
-    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", "pe")
+    add_link(west, "127.0.0.1:%d" % to_east.port, "SECRET", SECRET)
     to_west.heal()
     wait_for(lambda: is_error(cmd(east, "SET", "x", "y"), "READONLY this cluster was demoted"),
              30, "east to step down", interval=0.2)
@@ -329,3 +329,55 @@ def test_role_commands_refuse_what_they_must(wan_clusters):
                 ("DEMOTE", "5"), ("PROMOTE", "now")):
         r = cmd(c, "HALYARD", "WAN", *bad)
         assert is_error(r, "ERR"), (bad, r)
+
+
+def test_promotion_in_place_of_one_source_keeps_the_other(wan_clusters):
+    """One standby (west, wan-passive yes) backs up two primaries, east (keys e:*) and north
+    (keys n:*). East is cut off and west promoted FROM east: east's batches are refused and east
+    steps down when it is back, while north's link goes on, north stays writable and its later
+    writes reach west (it fails without FROM: west then refuses north's batches -DEMOTED and
+    north steps down too)."""
+    west = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "west",
+                                    "requirepass": "pw", "wan-passive": "yes"})
+    east = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "east",
+                                    "requirepass": "pe"})
+    north = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "north",
+                                     "requirepass": "pn"})
+    east_to_west = wan_clusters.proxy(west.ports[0])
+    add_link(east, "127.0.0.1:%d" % east_to_west.port, "SECRET", SECRET, "KEYS", "e:*")
+    add_link(north, "127.0.0.1:%d" % west.ports[0], "SECRET", SECRET, "KEYS", "n:*")
+    for i in range(10):
+        assert cmd(east, "SET", "e:%d" % i, "v1") == "OK"
+        assert cmd(north, "SET", "n:%d" % i, "v1") == "OK"
+    wait_for(lambda: len(content(west)) == 20, 60, "west to hold both primaries' keys",
+             interval=0.2)
+
+    east_to_west.cut()
+    assert cmd(east, "SET", "e:lost", "after-cut") == "OK"
+    p = halyctl_change(west, "wan", "promote", "--from", "east")
+    assert p.returncode == 0, p.stdout + p.stderr
+    st = status(west)
+    assert st["role"] == "primary" and st["role_from"] == "east" and st["writable"], st
+    assert "in place of 'east' only" in halyctl(west, "wan", "status").stdout
+
+    # North goes on: its writes reach west, and it is never told to step down.
+    for i in range(10, 20):
+        assert cmd(north, "SET", "n:%d" % i, "v2") == "OK"
+    wait_for(lambda: all(content(west).get("n:%d" % i) == ("string", "v2") for i in range(10, 20)),
+             30, "north's later writes on west", interval=0.2)
+    assert shipped(north)
+    st = status(north)
+    assert st["role"] == "none" and st["writable"], st
+    assert cmd(north, "SET", "n:last", "ok") == "OK"
+
+    # East comes back: its batches are refused and it steps down; west never holds its writes
+    # after the cut.
+    east_to_west.heal()
+    wait_for(lambda: is_error(cmd(east, "SET", "e:late", "x"), "READONLY this cluster was demoted"),
+             30, "east to step down", interval=0.2)
+    st = status(east)
+    assert st["role"] == "passive" and st["role_by"] == "west", st
+    wait_for(lambda: content(west).get("n:last") == ("string", "ok"), 30, "north's last write")
+    assert "e:lost" not in content(west)
+    st = status(north)
+    assert st["role"] == "none" and st["writable"], st

@@ -7,6 +7,7 @@ partitions, a target of 1 node and 2 partitions.
 
 import pytest
 
+from cluster import SECRET
 from conftest import wait_for
 from wan_pairs import cmd, content, halyctl_change, parts, status
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
@@ -36,7 +37,7 @@ def test_keys_pattern_ships_and_resyncs_only_matching_keys(pair):
     wait_for(lambda: cmd(west, "SET", "tmp:own", "w") == "OK", 30, "west to take writes")
     assert cmd(west, "SET", "user:stale", "w") == "OK"
     p = halyctl_change(east, "wan", "add", "dr", "--to", "127.0.0.1:%d" % west.ports[0], "--secret",
-                "pw", "--keys", "user:*")
+                SECRET, "--keys", "user:*")
     assert p.returncode == 0, p.stdout + p.stderr
     assert status(east)["links"][0]["keys"] == "user:*"
 

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from cluster import is_error
+from cluster import is_error, SECRET
 from conftest import RawConn, wait_for
 from wan_pairs import add_link, cmd, content, halyctl, parts, text
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
@@ -47,7 +47,7 @@ def test_block_writes_then_drop_and_resync(pair):
     resume once the target is back and has caught up, with no resync; drop-and-resync, set at
     runtime: every write is taken during the cut and the target is resynced after."""
     east, west, to_west = pair()
-    add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", "pw")
+    add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", SECRET)
     assert cmd(east, "SET", "before", "1") == "OK"
     wait_for(lambda: text(cmd(west, "GET", "before")) == "1", 30, "the link to ship")
     wait_for(lambda: idle(east), 30, "the link to be idle", interval=0.1)
@@ -113,7 +113,7 @@ def test_resync_progress_in_halyctl_status(pair):
         for i in range(1, 300):
             assert r.cmd("SET", "k:%d" % i, str(i)) == "OK"
     to_west.cut()
-    add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", "pw")
+    add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", SECRET)
     out = {}
 
     def held():

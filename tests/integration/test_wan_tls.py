@@ -1,16 +1,22 @@
 """A WAN link over TLS (issue 18; docs/wan.md "Transport"): the source connects to the
 target's TLS client port, checks the target's certificate against a CA (the link's, or the
 member's tls-ca-cert-file) and shows its own certificate (the target has tls-auth-clients
-yes), then authenticates with the target's password, over real processes on 127.0.0.1.
-Certificates are made by the openssl CLI (test_tls_cluster's fixture)."""
+yes), then proves the target's cluster secret (HALYARD CHALLENGE / WAN-AUTH), over real
+processes on 127.0.0.1. Certificates are made by the openssl CLI (test_tls_cluster's
+fixture)."""
 
+import hashlib
+import hmac
 import os
+import secrets
+import subprocess
 
 import pytest
 
-from conftest import free_port, wait_for
+from cluster import SECRET
+from conftest import RawConn, free_port, wait_for
 from test_tls_cluster import certs  # noqa: F401 (a fixture)
-from wan_pairs import add_link, cmd, content, halyctl, status, wait_same
+from wan_pairs import add_link, cmd, content, halyctl, status, text, wait_same
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.halyard_only
@@ -18,24 +24,32 @@ pytestmark = pytest.mark.halyard_only
 PARTS = 2
 
 
+def tls_pair(wan_clusters, certs, west_extra=None):  # noqa: F811
+    """west (password pw, a TLS client port) and east (password pe), both with certificates
+    the test CA signed; returns west, east and west's TLS port."""
+    ca = os.path.join(certs, "ca.crt")
+    tls_port = free_port()
+    west = wan_clusters.cluster(1, dict({
+        "partitions": PARTS, "cluster-name": "west", "requirepass": "pw", "tls-port": tls_port,
+        "tls-cert-file": os.path.join(certs, "node.crt"),
+        "tls-key-file": os.path.join(certs, "node.key"), "tls-ca-cert-file": ca},
+        **(west_extra or {})))
+    east = wan_clusters.cluster(1, {
+        "partitions": PARTS, "cluster-name": "east", "requirepass": "pe",
+        "tls-cert-file": os.path.join(certs, "node2.crt"),
+        "tls-key-file": os.path.join(certs, "node2.key"), "tls-ca-cert-file": ca})
+    return west, east, tls_port
+
+
 def test_link_over_tls_checks_the_target_and_ships(wan_clusters, certs):  # noqa: F811
     """A link whose CA did not sign the target's certificate ships nothing (each batch fails,
     the target stays empty); the same link with TLS against the member's own CA ships every
     change through the target's TLS port only, and halyctl shows it (it fails when the link
     speaks clear text to the TLS port, or does not check the certificate)."""
-    ca = os.path.join(certs, "ca.crt")
-    tls_port = free_port()
-    west = wan_clusters.cluster(1, {
-        "partitions": PARTS, "cluster-name": "west", "requirepass": "pw", "tls-port": tls_port,
-        "tls-cert-file": os.path.join(certs, "node.crt"),
-        "tls-key-file": os.path.join(certs, "node.key"), "tls-ca-cert-file": ca})
-    east = wan_clusters.cluster(1, {
-        "partitions": PARTS, "cluster-name": "east", "requirepass": "pe",
-        "tls-cert-file": os.path.join(certs, "node2.crt"),
-        "tls-key-file": os.path.join(certs, "node2.key"), "tls-ca-cert-file": ca})
+    west, east, tls_port = tls_pair(wan_clusters, certs)
     to = "127.0.0.1:%d" % tls_port
 
-    add_link(east, to, "SECRET", "pw", "CA", os.path.join(certs, "other-ca.crt"))
+    add_link(east, to, "SECRET", SECRET, "CA", os.path.join(certs, "other-ca.crt"))
     for i in range(20):
         assert cmd(east, "SET", "k:%d" % i, "v%d" % i) == "OK"
     wait_for(lambda: any(p["failures"] > 0 for p in status(east)["links"][0]["partitions"]),
@@ -47,7 +61,7 @@ def test_link_over_tls_checks_the_target_and_ships(wan_clusters, certs):  # noqa
     assert "TLS handshake with 127.0.0.1:%d failed" % tls_port in log, log[-2000:]
 
     # The member's CA (tls-ca-cert-file) signed the target's certificate: the link ships.
-    add_link(east, to, "SECRET", "pw", "TLS")
+    add_link(east, to, "SECRET", SECRET, "TLS")
     final = wait_same(east, west)
     assert len(final) == 20 and final["k:3"] == ("string", "v3"), final
     assert cmd(east, "SET", "after", "tls") == "OK"
@@ -56,3 +70,74 @@ def test_link_over_tls_checks_the_target_and_ships(wan_clusters, certs):  # noqa
     assert link["tls"] and link["tls_ca"] == "", link
     out = halyctl(east, "wan", "status").stdout
     assert "tls: yes" in out, out
+
+
+def wan_proof(secret, role, source, nonce_t, nonce_s):
+    msg = "halyard-wan-v1\n%s\n%s\n%s\n%s" % (role, source, nonce_t, nonce_s)
+    return hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+
+
+def test_link_proves_the_target_cluster_secret(wan_clusters, certs, tmp_path):  # noqa: F811
+    """The link proves the target's cluster secret, over TLS: with another secret (given to
+    halyctl by file) every batch is refused, `halyctl wan status` says why and the target
+    applies nothing; with the target's (by environment variable) the two converge. The
+    secret is never shown. On the target, a connection that proved the secret as a link runs
+    only what a link sends, and the target's proof back checks out (it fails when the link
+    still sends the password with AUTH: the target has another requirepass)."""
+    west_secret = "west-" + secrets.token_hex(12)
+    west, east, tls_port = tls_pair(wan_clusters, certs, {"cluster-secret": west_secret})
+    to = "127.0.0.1:%d" % tls_port
+    missing = halyctl(east, "wan", "add", "dr", "--to", to, "--secret-file",
+                      str(tmp_path / "none"))
+    assert missing.returncode == 2 and "cannot read the secret file" in missing.stderr, missing
+    twice = halyctl(east, "wan", "add", "dr", "--to", to, "--secret-file", "x", "--secret", "y")
+    assert twice.returncode == 2 and "give the secret once" in twice.stderr, twice
+    wrong = tmp_path / "wrong-secret"
+    wrong.write_text(SECRET + "\n")  # east's own secret, not west's
+    wait_for(lambda: halyctl(east, "wan", "add", "dr", "--to", to, "--link-tls",
+                             "--secret-file", str(wrong)).returncode == 0, 30, "the link added")
+    for i in range(20):
+        assert cmd(east, "SET", "k:%d" % i, "v%d" % i) == "OK"
+    refused = "the target refused the secret: ERR WAN link refused: its secret is not this " \
+              "cluster's cluster-secret"
+    wait_for(lambda: refused in halyctl(east, "wan", "status").stdout, 30,
+             "halyctl wan status to say the secret was refused", interval=0.2)
+    assert all(refused in p["last_error"] for p in status(east)["links"][0]["partitions"])
+    assert content(west) == {}
+    assert "WAN link from cluster 'east' refused" in open(west.nodes[0].log_path).read()
+    out = halyctl(east, "wan", "status")
+    assert SECRET not in out.stdout and "secret: given" in out.stdout, out.stdout
+    assert west_secret not in str(cmd(east, "CONFIG", "GET", "*"))
+
+    # The target's cluster secret, from the environment: the link ships everything.
+    env_run = dict(os.environ, WEST_SECRET=west_secret)
+    exe = os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl")
+    p = subprocess.run([exe, "-p", str(east.ports[0]), "-a", "pe", "wan", "add", "dr", "--to",
+                        to, "--link-tls", "--secret-env", "WEST_SECRET"], env=env_run,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and west_secret not in p.stdout + p.stderr, p
+    final = wait_same(east, west)
+    assert len(final) == 20, final
+    wait_for(lambda: all(p["last_error"] == "" for p in status(east)["links"][0]["partitions"]),
+             30, "the failure to be cleared")
+    assert "proved the cluster-secret" in open(west.nodes[0].log_path).read()
+
+    # By hand on the target's client port: a wrong proof is refused; the right one is answered
+    # with the target's proof, and the connection then runs only what a link sends.
+    with RawConn(west.ports[0], timeout=5.0) as r:
+        nonce_t = text(r.cmd("HALYARD", "CHALLENGE"))
+        nonce_s = secrets.token_hex(16)
+        bad = r.cmd("HALYARD", "WAN-AUTH", "east", nonce_s,
+                    wan_proof(SECRET, "source", "east", nonce_t, nonce_s))
+        assert "its secret is not this cluster's cluster-secret" in str(bad), bad
+        assert "NOAUTH" in str(r.cmd("GET", "k:1"))
+        nonce_t = text(r.cmd("HALYARD", "CHALLENGE"))
+        back = r.cmd("HALYARD", "WAN-AUTH", "east", nonce_s,
+                     wan_proof(west_secret, "source", "east", nonce_t, nonce_s))
+        assert text(back) == wan_proof(west_secret, "target", "east", nonce_t, nonce_s), back
+        assert r.cmd("PING") == "PONG"
+        assert [text(v) for v in r.cmd("CONFIG", "GET", "partitions")] == ["partitions", str(PARTS)]
+        for refused_cmd in (("GET", "k:1"), ("CONFIG", "GET", "requirepass"), ("AUTH", "pw"),
+                            ("HALYARD", "WAN", "STATUS")):
+            got = r.cmd(*refused_cmd)
+            assert "NOPERM this connection is a WAN link's" in str(got), (refused_cmd, got)

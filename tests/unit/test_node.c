@@ -409,14 +409,20 @@ static void toy_random(uint8_t *buf, size_t len)
     }
 }
 
+/* toy_mac of msg under secret, in hex. */
+static void toy_mac_hex(const char *secret, const char *msg, size_t len, char *hex_out)
+{
+    uint8_t mac[JOIN_AUTH_MAC_BYTES];
+    toy_mac((const uint8_t *)secret, strlen(secret), (const uint8_t *)msg, len, mac);
+    join_auth_hex(mac, sizeof(mac), hex_out);
+}
+
 /* The proof a joining node sends for nonce (hex), as identity.c computes it. */
 static void join_proof(const char *secret, const char *name, const char *nonce, char *hex_out)
 {
     char msg[512];
     size_t len = join_auth_message("halyard", name, nonce, msg, sizeof(msg));
-    uint8_t mac[JOIN_AUTH_MAC_BYTES];
-    toy_mac((const uint8_t *)secret, strlen(secret), (const uint8_t *)msg, len, mac);
-    join_auth_hex(mac, sizeof(mac), hex_out);
+    toy_mac_hex(secret, msg, len, hex_out);
 }
 
 /* With requirepass, a joining node authenticates by proving the cluster secret: the right
@@ -450,6 +456,68 @@ static void test_join_proof_of_the_cluster_secret(void **state)
     snprintf(req, sizeof(req), "HALYARD PEER-AUTH n2 %s\r\n", mac);
     assert_string_equal(feed(f, req), "+OK\r\n");
     assert_string_equal(feed(f, "GET k\r\n"), "$-1\r\n");
+    node_client_free(f->node, f->client);
+    f->client = saved;
+}
+
+/* A WAN link's proof (join_auth.h) for role, as the link's thread computes it. */
+static void wan_proof(const char *secret, const char *role, const char *nonce_t,
+                      const char *nonce_s, char *hex_out)
+{
+    char msg[512];
+    size_t len = wan_auth_message(role, "east", nonce_t, nonce_s, msg, sizeof(msg));
+    assert_true(len > 0);
+    toy_mac_hex(secret, msg, len, hex_out);
+}
+
+/* A WAN link proves the cluster secret with HALYARD WAN-AUTH: a wrong proof, a replayed nonce
+ * or a malformed one is refused; the right one is answered with the target's own proof, and
+ * the connection then runs only what a link sends (not GET, not AUTH, not other HALYARD
+ * commands, not CONFIG GET of anything but partitions). */
+static void test_wan_link_proof_of_the_cluster_secret(void **state)
+{
+    struct fixture *f = *state;
+    char err[160], nonce_t[64], mac[2 * JOIN_AUTH_MAC_BYTES + 1], req[512];
+    const char *nonce_s = "00112233445566778899aabbccddeeff";
+    assert_int_equal(config_set(&f->cfg, "requirepass", "pw", 1, err), HY_OK);
+    assert_int_equal(config_set(&f->cfg, "cluster-secret", "sec", 0, err), HY_OK);
+    node_set_crypto(f->node, toy_mac, toy_random);
+    struct node_client *saved = f->client;
+    f->client = node_client_new(f->node, "a:1", "b:2", 6, f->now_ms);
+    snprintf(req, sizeof(req), "HALYARD WAN-AUTH east %s 00\r\n", nonce_s);
+    assert_string_equal(feed(f, req), "-ERR run HALYARD CHALLENGE first\r\n");
+    assert_int_equal(sscanf(feed(f, "HALYARD CHALLENGE\r\n"), "$32\r\n%32s\r\n", nonce_t), 1);
+    wan_proof("wrong", "source", nonce_t, nonce_s, mac);
+    snprintf(req, sizeof(req), "HALYARD WAN-AUTH east %s %s\r\n", nonce_s, mac);
+    assert_string_equal(feed(f, req), "-ERR WAN link refused: its secret is not this cluster's "
+                                      "cluster-secret\r\n");
+    wan_proof("sec", "source", nonce_t, nonce_s, mac); /* right, but the nonce is spent */
+    snprintf(req, sizeof(req), "HALYARD WAN-AUTH east %s %s\r\n", nonce_s, mac);
+    assert_string_equal(feed(f, req), "-ERR run HALYARD CHALLENGE first\r\n");
+    assert_int_equal(sscanf(feed(f, "HALYARD CHALLENGE\r\n"), "$32\r\n%32s\r\n", nonce_t), 1);
+    snprintf(req, sizeof(req), "HALYARD WAN-AUTH east XYZ %s\r\n", mac);
+    assert_non_null(strstr(feed(f, req), "a nonce of 32 hex digits"));
+    assert_string_equal(feed(f, "GET k\r\n"), "-NOAUTH Authentication required.\r\n");
+    assert_int_equal(sscanf(feed(f, "HALYARD CHALLENGE\r\n"), "$32\r\n%32s\r\n", nonce_t), 1);
+    /* A proof for another source name does not pass as east's. */
+    wan_proof("sec", "source", nonce_t, nonce_s, mac);
+    snprintf(req, sizeof(req), "HALYARD WAN-AUTH west %s %s\r\n", nonce_s, mac);
+    assert_non_null(strstr(feed(f, req), "its secret is not this cluster's"));
+    assert_int_equal(sscanf(feed(f, "HALYARD CHALLENGE\r\n"), "$32\r\n%32s\r\n", nonce_t), 1);
+    wan_proof("sec", "source", nonce_t, nonce_s, mac);
+    snprintf(req, sizeof(req), "HALYARD WAN-AUTH east %s %s\r\n", nonce_s, mac);
+    char want[2 * JOIN_AUTH_MAC_BYTES + 1], reply[256];
+    wan_proof("sec", "target", nonce_t, nonce_s, want);
+    snprintf(reply, sizeof(reply), "$64\r\n%s\r\n", want);
+    assert_string_equal(feed(f, req), reply);
+    assert_string_equal(feed(f, "PING\r\n"), "+PONG\r\n");
+    static const char *const refused[] = {"GET k\r\n",         "AUTH pw\r\n",
+                                          "HALYARD PEERS\r\n", "CONFIG GET requirepass\r\n",
+                                          "SET k v\r\n",       "HALYARD PEER-AUTH n2 00\r\n"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_non_null(strstr(feed(f, refused[i]), "-NOPERM this connection is a WAN link's"));
+    }
+    assert_null(strstr(feed(f, "CONFIG GET partitions\r\n"), "NOPERM"));
     node_client_free(f->node, f->client);
     f->client = saved;
 }
@@ -662,6 +730,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_protocol_limits_are_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requirepass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_proof_of_the_cluster_secret, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wan_link_proof_of_the_cluster_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_lazy_and_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_counts_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maxmemory, setup, teardown),

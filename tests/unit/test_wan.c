@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/crc.h"
+#include "common/prng.h"
 #include "node/wan.h"
 #include "store/store.h"
 #include "store/store_wan.h"
@@ -259,11 +260,10 @@ static void encode_incr(struct hy_buf *out, const char *k)
 }
 
 /* Applies an entry of op with one argument; returns the reply text. */
-static const char *apply_one(struct store *s, enum store_op op, const uint8_t *arg, size_t len)
+static const char *apply_args(struct store *s, enum store_op op, uint32_t argc, struct store_arg *a)
 {
     static char text[256];
-    struct store_arg a[1] = {{arg, len}};
-    struct store_entry e = {.op = op, .expire_at_ms = -1, .argc = 1, .argv = a};
+    struct store_entry e = {.op = op, .expire_at_ms = -1, .argc = argc, .argv = a};
     struct hy_buf entry, out;
     hy_buf_init(&entry);
     hy_buf_init(&out);
@@ -274,6 +274,12 @@ static const char *apply_one(struct store *s, enum store_op op, const uint8_t *a
     hy_buf_free(&entry);
     hy_buf_free(&out);
     return text;
+}
+
+static const char *apply_one(struct store *s, enum store_op op, const uint8_t *arg, size_t len)
+{
+    struct store_arg a[1] = {{arg, len}};
+    return apply_args(s, op, 1, a);
 }
 
 /* Applies a WAN_APPLY entry holding batch; returns the reply text. */
@@ -369,10 +375,19 @@ static const char *apply_fence(struct store *s, const char *epoch)
     return apply_one(s, STORE_OP_WAN_FENCE, (const uint8_t *)epoch, strlen(epoch));
 }
 
+/* A fence in place of one source (HALYARD WAN PROMOTE FROM from). */
+static const char *apply_fence_from(struct store *s, const char *epoch, const char *from)
+{
+    struct store_arg a[2] = {{(const uint8_t *)epoch, strlen(epoch)},
+                             {(const uint8_t *)from, strlen(from)}};
+    return apply_args(s, STORE_OP_WAN_FENCE, 2, a);
+}
+
 /* A partition that applied its cluster's promotion (STORE_OP_WAN_FENCE) refuses the
- * active-passive batches after it, whatever their source, and applies those before it; an
- * active-active batch still applies; the fence survives a snapshot, and once lifted (0, the
- * cluster demoted) active-passive batches apply again from where they were. */
+ * active-passive batches after it, whatever their source (or, promoted FROM one source, only
+ * that source's), and applies those before it; an active-active batch still applies; the
+ * fence survives a snapshot, and once lifted (0, the cluster demoted) active-passive batches
+ * apply again from where they were. */
 static void test_promotion_fence(void **state)
 {
     (void)state;
@@ -422,6 +437,38 @@ static void test_promotion_fence(void **state)
     assert_string_equal(apply_batch(t, &b2), ":11\r\n");
     assert_string_equal(get(t, "k"), "from-east");
 
+    /* A promotion in place of east only (FROM east): east's active-passive batches are
+     * refused, north's still apply; kept in a snapshot; a later promotion of every source
+     * refuses north's too; lifted (0) both apply. */
+    struct wan_batch n1, n2, e3;
+    wan_batch_init(&n1, "north", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&n1, 5, e1.data, e1.len), HY_OK);
+    wan_batch_init(&n2, "north", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&n2, 6, e1.data, e1.len), HY_OK);
+    wan_batch_init(&e3, "east", 0, 1 << 20, 100);
+    assert_int_equal(wan_batch_add(&e3, 12, e1.data, e1.len), HY_OK);
+    assert_string_equal(apply_fence_from(t, "4", "east"), "+OK\r\n");
+    assert_int_equal(store_wan_fence(t), 4);
+    assert_non_null(strstr(apply_batch(t, &e3), "-ERR this partition applied"));
+    assert_string_equal(apply_batch(t, &n1), ":5\r\n");
+    hy_buf_reset(&snap);
+    store_snapshot_encode(t, &snap);
+    struct store *u = store_create(&cfg, NULL);
+    assert_int_equal(store_snapshot_decode(u, snap.data, snap.len), HY_OK);
+    assert_int_equal(store_digest(t), store_digest(u));
+    assert_non_null(strstr(apply_batch(u, &e3), "-ERR this partition applied"));
+    assert_non_null(strstr(apply_fence_from(u, "0", "east"), "-ERR invalid fence"));
+    assert_non_null(strstr(apply_fence_from(u, "5", "has space"), "-ERR invalid fence"));
+    assert_string_equal(apply_fence(u, "5"), "+OK\r\n");
+    assert_non_null(strstr(apply_batch(u, &n2), "-ERR this partition applied"));
+    assert_string_equal(apply_fence(u, "0"), "+OK\r\n");
+    assert_string_equal(apply_batch(u, &n2), ":6\r\n");
+    assert_string_equal(apply_batch(u, &e3), ":12\r\n");
+
+    store_destroy(u);
+    wan_batch_free(&n1);
+    wan_batch_free(&n2);
+    wan_batch_free(&e3);
     hy_buf_free(&snap);
     hy_buf_free(&ext);
     wan_batch_free(&aa);
@@ -535,18 +582,46 @@ static void test_merge_decide(void **state)
     assert_true(wan_merge_decide(p, &del_old, &new_b));
     assert_true(wan_merge_decide(p, &unknown, &old_a)); /* written before versions were kept */
 
-    /* PUT_IF_ABSENT: only where no live value is (absent or deleted), whatever the clocks. */
+    /* PUT_IF_ABSENT, same hits: a value over a deletion (put where the key is absent), then
+     * the value written first (a later put found the key there). */
     p = WAN_POLICY_PUT_IF_ABSENT;
     assert_false(wan_merge_decide(p, &old_a, &new_b));
-    assert_false(wan_merge_decide(p, &new_b, &old_a));
+    assert_true(wan_merge_decide(p, &new_b, &old_a));
     assert_true(wan_merge_decide(p, &del_new, &old_a));
     assert_false(wan_merge_decide(p, &old_a, &del_new));
+    assert_true(wan_merge_decide(p, &del_old, &new_b)); /* even a deletion written before */
+    assert_true(wan_merge_decide(p, &del_new, &del_old));
+    assert_true(wan_merge_decide(p, &tie_lo, &tie_hi)); /* the same HLC: the origin id */
 
-    /* PASS_THROUGH and DISCARD: always the incoming, always the local. */
-    assert_true(wan_merge_decide(WAN_POLICY_PASS_THROUGH, &new_b, &old_a));
-    assert_true(wan_merge_decide(WAN_POLICY_PASS_THROUGH, &new_b, &del_old));
-    assert_false(wan_merge_decide(WAN_POLICY_DISCARD, &old_a, &new_b));
-    assert_false(wan_merge_decide(WAN_POLICY_DISCARD, &del_old, &new_b));
+    /* DISCARD, same hits: the version written first stays, the later one is discarded, a
+     * deletion like a value. */
+    p = WAN_POLICY_DISCARD;
+    assert_false(wan_merge_decide(p, &old_a, &new_b));
+    assert_true(wan_merge_decide(p, &new_b, &old_a));
+    assert_true(wan_merge_decide(p, &new_b, &del_old));
+    assert_false(wan_merge_decide(p, &del_old, &new_b));
+    assert_true(wan_merge_decide(p, &tie_lo, &tie_hi));
+    assert_false(wan_merge_decide(p, &tie_hi, &tie_lo));
+    assert_false(wan_merge_decide(p, &tie_hi, &tie_hi));
+
+    /* PASS_THROUGH, same hits: the later one passes (HIGHER_HITS's rule). */
+    p = WAN_POLICY_PASS_THROUGH;
+    assert_true(wan_merge_decide(p, &old_a, &new_b));
+    assert_false(wan_merge_decide(p, &new_b, &old_a));
+    assert_true(wan_merge_decide(p, &new_b, &del_new));
+
+    /* Every policy but LATEST_UPDATE ranks by hits first: a version with more writes behind it
+     * (written after the other was seen) wins whatever the rule between concurrent ones. */
+    struct wan_version later_write = old_a;
+    later_write.hits = 1;
+    enum wan_policy by_hits[] = {WAN_POLICY_PUT_IF_ABSENT, WAN_POLICY_DISCARD,
+                                 WAN_POLICY_PASS_THROUGH, WAN_POLICY_EXPIRATION_TIME};
+    for (size_t k = 0; k < sizeof(by_hits) / sizeof(by_hits[0]); k++) {
+        assert_true(wan_merge_decide(by_hits[k], &new_b, &later_write));
+        assert_false(wan_merge_decide(by_hits[k], &later_write, &new_b));
+        assert_true(wan_merge_decide(by_hits[k], &del_new, &later_write));
+    }
+    assert_false(wan_merge_decide(WAN_POLICY_LATEST_UPDATE, &new_b, &later_write));
 
     /* EXPIRATION_TIME: the later expiry (none is latest; a deletion earliest), then
      * LATEST_UPDATE when they expire alike. */
@@ -579,18 +654,16 @@ static void test_merge_decide(void **state)
     assert_false(wan_merge_decide(p, &new_b, &old_a));
     assert_true(wan_merge_decide(p, &unknown, &old_a)); /* version 0 has 0 hits */
 
-    /* The ordered policies decide alike from both sides: exactly one of the two wins. */
+    /* Every policy decides alike from both sides: exactly one of the two wins. */
     struct wan_version vs[] = {old_a,   new_b,    tie_lo,   tie_hi,   del_new,
                                del_old, exp_late, exp_soon, hits_old, hits_del};
     size_t nv = sizeof(vs) / sizeof(vs[0]);
-    enum wan_policy ordered[] = {WAN_POLICY_LATEST_UPDATE, WAN_POLICY_EXPIRATION_TIME,
-                                 WAN_POLICY_HIGHER_HITS};
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < WAN_POLICY_COUNT; k++) {
         for (size_t i = 0; i < nv; i++) {
             for (size_t j = 0; j < nv; j++) {
                 if (i != j) {
-                    assert_int_not_equal(wan_merge_decide(ordered[k], &vs[i], &vs[j]),
-                                         wan_merge_decide(ordered[k], &vs[j], &vs[i]));
+                    assert_int_not_equal(wan_merge_decide((enum wan_policy)k, &vs[i], &vs[j]),
+                                         wan_merge_decide((enum wan_policy)k, &vs[j], &vs[i]));
                 }
             }
         }
@@ -706,43 +779,42 @@ static void sides_with_rules(struct side *east, struct side *west, uint64_t seed
     side_batch_reset(west, rules, n);
 }
 
-/* Both sides apply what the other collected (as their links would), with rules, then start
- * collecting again. */
-static void exchange(struct side *x, struct side *y, const struct wan_policy_rule *rules, size_t n)
+/* What from collected reaches to (one direction of a link, as it would ship it, with rules);
+ * from starts collecting again. */
+static void deliver(struct side *from, struct side *to, const struct wan_policy_rule *rules,
+                    size_t n)
 {
-    struct wan_batch bx = x->out, by = y->out;
-    /* The batches are rebuilt with the rules: the sender's link carries its policies. */
-    side_batch_reset(x, rules, n);
-    side_batch_reset(y, rules, n);
+    struct wan_batch b = from->out;
+    side_batch_reset(from, rules, n);
+    /* The batch is rebuilt with the rules: the sender's link carries its policies. */
+    struct hy_buf ext;
+    hy_buf_init(&ext);
+    wan_batch_ext_encode(&ext, "dr", rules, n);
+    struct wan_batch re;
+    wan_batch_init_ext(&re, from->name, 0, 1 << 20, 1000, ext.data, ext.len);
     struct wan_batch_reader r;
     uint64_t idx;
     const uint8_t *entry;
     size_t len;
-    struct wan_batch rx, ry;
-    struct hy_buf ext;
-    hy_buf_init(&ext);
-    wan_batch_ext_encode(&ext, "dr", rules, n);
-    wan_batch_init_ext(&rx, x->name, 0, 1 << 20, 1000, ext.data, ext.len);
-    wan_batch_init_ext(&ry, y->name, 0, 1 << 20, 1000, ext.data, ext.len);
-    assert_int_equal(wan_batch_open(&r, bx.buf.data, bx.buf.len), HY_OK);
+    assert_int_equal(wan_batch_open(&r, b.buf.data, b.buf.len), HY_OK);
     while (wan_batch_next(&r, &idx, &entry, &len) == HY_OK) {
-        assert_int_equal(wan_batch_add(&rx, idx, entry, len), HY_OK);
+        assert_int_equal(wan_batch_add(&re, idx, entry, len), HY_OK);
     }
-    assert_int_equal(wan_batch_open(&r, by.buf.data, by.buf.len), HY_OK);
-    while (wan_batch_next(&r, &idx, &entry, &len) == HY_OK) {
-        assert_int_equal(wan_batch_add(&ry, idx, entry, len), HY_OK);
+    if (re.count > 0) {
+        apply_batch(to->s, &re);
     }
-    if (rx.count > 0) {
-        apply_batch(y->s, &rx);
-    }
-    if (ry.count > 0) {
-        apply_batch(x->s, &ry);
-    }
-    wan_batch_free(&bx);
-    wan_batch_free(&by);
-    wan_batch_free(&rx);
-    wan_batch_free(&ry);
+    wan_batch_free(&b);
+    wan_batch_free(&re);
     hy_buf_free(&ext);
+}
+
+/* Both sides apply what the other collected (as their links would), with rules, then start
+ * collecting again. A batch applied is not collected again (the tap is off inside it), so the
+ * order of the two directions does not matter. */
+static void exchange(struct side *x, struct side *y, const struct wan_policy_rule *rules, size_t n)
+{
+    deliver(x, y, rules, n);
+    deliver(y, x, rules, n);
 }
 
 /* The keyspaces of the two sides, compared by their snapshots' key records: the same content
@@ -854,9 +926,10 @@ static void test_active_active_writes_and_deletes(void **state)
     side_free(&west);
 }
 
-/* Policies by pattern, the same on both sides: DISCARD keeps each side's own value (no
- * convergence: docs/wan.md), PUT_IF_ABSENT fills only a missing key, and the versions survive a
- * snapshot of the receiving store. */
+/* Policies by pattern, the same on both sides: DISCARD keeps the version written first on
+ * both sides (the later, concurrent one is discarded), PUT_IF_ABSENT fills a missing key and
+ * keeps the first of two concurrent puts, and the versions survive a snapshot of the receiving
+ * store. */
 static void test_active_active_policies(void **state)
 {
     (void)state;
@@ -868,20 +941,38 @@ static void test_active_active_policies(void **state)
     side_write(&west, 2000, STORE_OP_SET, 2, "keep:1", "west");
     side_write(&east, 3000, STORE_OP_SET, 2, "pia:1", "east");
     side_write(&west, 1000, STORE_OP_SET, 2, "pia:2", "west");
+    side_write(&west, 2500, STORE_OP_SET, 2, "pia:3", "west");
+    side_write(&east, 2600, STORE_OP_SET, 2, "pia:3", "east");
     exchange(&east, &west, rules, 2);
-    assert_string_equal(get(east.s, "keep:1"), "east");
-    assert_string_equal(get(west.s, "keep:1"), "west");
+    assert_string_equal(get(east.s, "keep:1"), "east"); /* west's later write discarded */
+    assert_string_equal(get(west.s, "keep:1"), "east");
     assert_string_equal(get(west.s, "pia:1"), "east"); /* absent there: put */
     assert_string_equal(get(east.s, "pia:2"), "west");
+    assert_string_equal(get(east.s, "pia:3"), "west"); /* put first */
+    assert_string_equal(get(west.s, "pia:3"), "west");
     /* A later write of the same origin is not a conflict: it applies under any policy. */
     side_write(&east, 4000, STORE_OP_SET, 2, "pia:1", "east2");
     exchange(&east, &west, rules, 2);
     assert_string_equal(get(west.s, "pia:1"), "east2");
+    /* Nor is a write made after the other side's was seen (one hit more): west overwrites
+     * the keep:1 it took from east, and east takes it under DISCARD. */
+    side_write(&west, 5000, STORE_OP_SET, 2, "keep:1", "west2");
+    exchange(&east, &west, rules, 2);
+    assert_string_equal(get(east.s, "keep:1"), "west2");
+    /* A deletion concurrent with a put: the value stays on both sides under PUT_IF_ABSENT. */
+    side_write(&east, 6000, STORE_OP_DEL, 1, "pia:2");
+    side_write(&west, 6100, STORE_OP_SET, 2, "pia:2", "west2");
+    exchange(&east, &west, rules, 2);
+    assert_string_equal(get(east.s, "pia:2"), "west2");
+    assert_string_equal(get(west.s, "pia:2"), "west2");
     const struct wan_conflict_count *c;
     size_t n = store_wan_conflict_counts(west.s, &c);
-    assert_int_equal(n, 1); /* keep:1 only: pia:1 was absent, then east's own next write */
+    /* keep:1 (taken) and pia:3 (kept); pia:1 was absent, then east's own next write. */
+    assert_int_equal(n, 2);
     assert_int_equal(c[0].policy, WAN_POLICY_DISCARD);
-    assert_int_equal(c[0].applied, 0);
+    assert_int_equal(c[0].applied, 1);
+    assert_int_equal(c[1].policy, WAN_POLICY_PUT_IF_ABSENT);
+    assert_int_equal(c[1].applied, 0);
 
     /* The versions travel in snapshots (version 9) and come back the same. */
     struct hy_buf snap;
@@ -897,7 +988,7 @@ static void test_active_active_policies(void **state)
     assert_int_equal(a.hits, 2); /* east's two writes of pia:1 */
     assert_int_equal(store_digest(copy), store_digest(west.s));
     size_t bytes;
-    assert_int_equal(store_wan_versions(copy, &bytes), 3);
+    assert_int_equal(store_wan_versions(copy, &bytes), 4);
     assert_true(bytes > 0);
     /* Every truncation of the snapshot is refused. */
     for (size_t cut = 0; cut < snap.len; cut += 7) {
@@ -907,6 +998,79 @@ static void test_active_active_policies(void **state)
     hy_buf_free(&snap);
     side_free(&east);
     side_free(&west);
+}
+
+/* A local SET of key to value at time_ms, expiring at expire_at (-1: never). */
+static void side_set_ex(struct side *d, uint64_t time_ms, const char *key, const char *value,
+                        int64_t expire_at)
+{
+    struct store_arg a[2] = {{(const uint8_t *)key, strlen(key)},
+                             {(const uint8_t *)value, strlen(value)}};
+    struct store_entry e = {
+        .op = STORE_OP_SET, .time_ms = time_ms, .expire_at_ms = expire_at, .argc = 2, .argv = a};
+    struct hy_buf b;
+    hy_buf_init(&b);
+    store_entry_encode(&e, &b);
+    assert_int_equal(store_apply(d->s, b.data, b.len, NULL), HY_OK);
+    hy_buf_free(&b);
+}
+
+/* Two sides under one policy for every key, written at random (SETs with and without an
+ * expiry, APPENDs, DELs of 4 keys, from clocks that drift apart and sometimes tie) while
+ * their links deliver at random: both ways, one way, or not at all (a cut). Once both have
+ * delivered everything, both hold the same content. */
+static void converge_under(enum wan_policy p, uint64_t seed)
+{
+    struct wan_policy_rule rule = {.pattern = "*", .policy = p};
+    struct side east, west;
+    sides_with_rules(&east, &west, seed, &rule, 1);
+    struct hy_prng r;
+    hy_prng_seed(&r, seed);
+    static const char *const keys[] = {"a", "b", "c", "d"};
+    uint64_t now[2] = {1000, 1000};
+    for (int round = 0; round < 60; round++) {
+        for (int i = 0; i < 2; i++) {
+            struct side *d = i == 0 ? &east : &west;
+            for (uint64_t w = hy_prng_below(&r, 4); w > 0; w--) {
+                now[i] += hy_prng_below(&r, 3);
+                const char *k = keys[hy_prng_below(&r, 4)];
+                char v[32];
+                snprintf(v, sizeof(v), "%s-%d-%u", d->name, round, (unsigned)w);
+                switch (hy_prng_below(&r, 4)) {
+                case 0: side_set_ex(d, now[i], k, v, -1); break;
+                case 1:
+                    side_set_ex(d, now[i], k, v, 1000000000 + 1000 * (int64_t)hy_prng_below(&r, 3));
+                    break;
+                case 2: side_write(d, now[i], STORE_OP_APPEND, 2, k, "+"); break;
+                default: side_write(d, now[i], STORE_OP_DEL, 1, k); break;
+                }
+            }
+        }
+        switch (hy_prng_below(&r, 4)) {
+        case 0: exchange(&east, &west, &rule, 1); break;
+        case 1: deliver(&east, &west, &rule, 1); break;
+        case 2: deliver(&west, &east, &rule, 1); break;
+        default: break; /* cut */
+        }
+    }
+    exchange(&east, &west, &rule, 1);
+    assert_same_keys(&east, &west, keys, 4);
+    side_free(&east);
+    side_free(&west);
+}
+
+/* Every policy converges (docs/wan.md "Why every policy converges"): random concurrent writes
+ * on both sides, links cut and healed at random, 40 seeds a policy. With DISCARD keeping the
+ * local version, PUT_IF_ABSENT keeping any live one or PASS_THROUGH taking the incoming one
+ * (their rules before this slice), the two sides end apart. */
+static void test_every_policy_converges(void **state)
+{
+    (void)state;
+    for (unsigned p = 0; p < WAN_POLICY_COUNT; p++) {
+        for (uint64_t seed = 1; seed <= 40; seed++) {
+            converge_under((enum wan_policy)p, seed * 100 + p);
+        }
+    }
 }
 
 /* HIGHER_HITS (docs/wan.md): a key's hits are the writes in its version's history, counted
@@ -1239,6 +1403,24 @@ static void test_region_roles(void **state)
     assert_false(wan_role_decode(S("primary 5 a b"), &back));
     assert_false(wan_role_decode(S("primary 5x a"), &back));
     assert_false(wan_role_decode(S(""), &back));
+    /* A promotion in place of one source (PROMOTE FROM): " from <name>", a primary's only. */
+    strcpy(r.from, "east");
+    hy_buf_reset(&b);
+    wan_role_encode(&r, &b);
+    assert_int_equal(b.len, strlen("primary 1765000000123 west-1 from east"));
+    assert_true(wan_role_decode(b.data, b.len, &back));
+    assert_string_equal(back.by, "west-1");
+    assert_string_equal(back.from, "east");
+    assert_true(wan_role_decode(S("passive 5 east"), &back));
+    assert_string_equal(back.from, "");
+    assert_false(wan_role_decode(S("passive 5 west from east"), &back));
+    assert_false(wan_role_decode(S("primary 5 west from"), &back));
+    assert_false(wan_role_decode(S("primary 5 west from "), &back));
+    assert_false(wan_role_decode(S("primary 5 west frm east"), &back));
+    assert_false(wan_role_decode(S("primary 5 west from a b"), &back));
+    r.from[0] = '\0';
+    hy_buf_reset(&b);
+    wan_role_encode(&r, &b);
     for (size_t cut = 0; cut < b.len; cut++) {
         /* every truncation of a valid value but those that leave a shorter valid name */
         int ok = wan_role_decode(b.data, cut, &back);
@@ -1327,6 +1509,7 @@ int main(void)
         cmocka_unit_test(test_active_active_writes_and_deletes),
         cmocka_unit_test(test_active_active_policies),
         cmocka_unit_test(test_active_active_higher_hits),
+        cmocka_unit_test(test_every_policy_converges),
         cmocka_unit_test(test_passive_states_apply),
         cmocka_unit_test(test_states_of_every_key),
         cmocka_unit_test(test_resync_batches),
