@@ -797,10 +797,12 @@ void partmap_maintain(struct hy_node *n, uint64_t now_ms)
         return; /* one that does not decode: said in the log; never overwritten blindly */
     }
     raft_id members[RAFT_SERVERS_MAX];
-    size_t count = placement_members(n, members);
-    if (n->partmap == NULL) {
-        count = first_map_members(n, members, count);
-    }
+    /* The first map is the bootstrap's placement even when a member drains already (marked
+     * leaving before it was written): the groups started on that placement, and the drain's
+     * moves follow from the next map like any other (campaign seed 1810000247 --early-join:
+     * n2 drained at 202 ms, the first map left it out, unlike the groups it led). */
+    size_t count = n->partmap == NULL ? first_map_members(n, members, replica_members(n, members))
+                                      : placement_members(n, members);
     count = drop_replaced(n, members, count, now_ms);
     if (count == 0) {
         return;
