@@ -592,6 +592,11 @@ struct hy_node {
     size_t forward_count, forward_cap;
     uint64_t next_forward_id;
     struct node_peer_msg *outbox_head, *outbox_tail;
+    /* MIGRATEs under way (cmd_migrate.c): their jobs until the shell takes them, then their
+     * keys until node_migrate_done. */
+    struct node_migration **migrations;
+    size_t migration_count, migration_cap;
+    uint64_t next_migration_id;
     uint64_t leaderless_since_ms;    /* no usable leader (none, or its link down) since; 0 = one */
     int fsession_wake;               /* a group's session changed: its waiting clients look again */
     struct node_walk fsession_walk;  /* proxy_check's look at every group's session */
@@ -1072,6 +1077,18 @@ void node_info_render(struct hy_node *n, uint64_t now_ms, uint32_t sections,
  * error, else ok_reply (RESP bytes, at most 159; "" = +OK). Works with one group too. */
 void node_scatter_parts(struct cmd_ctx *x, const char *cmd, const struct resp_arg *extra,
                         size_t nextra, const char *ok_reply);
+/* Runs the request req (RESP bytes, borrowed) on an internal client named `name`, routed as
+ * any request, answered to parent as one of its parts (parent->scatter_pending counts it);
+ * parent NULL: an orphan, freed once answered. */
+void node_scatter_request(struct hy_node *n, struct node_client *parent, const char *name,
+                          const uint8_t *req, size_t len, uint64_t now_ms);
+/* c's parts are all answered (its reply is in c->out): it is marked ready, and the requests
+ * it read meanwhile run. */
+void node_scatter_resume(struct hy_node *n, struct node_client *c);
+/* cmd_migrate.c: MIGRATE's keys: argv[3], or those after KEYS when argv[3] is empty. */
+void node_migrate_keys(size_t argc, const struct resp_arg *argv, size_t *first, size_t *count);
+/* Frees the MIGRATEs under way (node_destroy). */
+void node_migrate_free(struct hy_node *n);
 /* script: SCRIPT LOAD and SCRIPT FLUSH run in every partition (cmd_script.c). */
 int node_script_scatters(const struct cmd_def *d);
 /* EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, FCALL, FCALL_RO: keys after numkeys (argv[2]). */

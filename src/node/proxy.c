@@ -124,7 +124,10 @@ const struct node_member *proxy_target(const struct node_group *g)
 
 int proxy_wrappable(const struct cmd_def *d)
 {
-    return (d->flags & CMD_WRITE) && d->handler != cmd_hy_req && d->handler != cmd_hy_session;
+    /* MIGRATE's effects are the target's RESTOREs and a DEL of its own (cmd_migrate.c): it is
+     * forwarded as it is, as HY.SESSION is. */
+    return (d->flags & CMD_WRITE) && d->handler != cmd_hy_req && d->handler != cmd_hy_session &&
+           d->handler != cmd_migrate;
 }
 
 static struct node_forward *forward_new(struct hy_node *n, struct node_client *c,
@@ -1090,7 +1093,7 @@ void proxy_free(struct hy_node *n)
 int proxy_maybe_finish(struct hy_node *n, struct node_client *c)
 {
     if (!c->is_proxy || c->waiting > 0 || c->blocked_on_read || c->forwarding || c->in.len > 0 ||
-        c->out.len == 0) {
+        c->out.len == 0 || c->scatter_pending > 0) {
         return 0;
     }
     node_outbox_push(n, NODE_FORWARD_REPLY, c->proxy_from, c->proxy_req_id, c->out.data,
