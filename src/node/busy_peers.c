@@ -200,6 +200,11 @@ void node_peer_busy(struct hy_node *n, const char *from, const uint8_t *data, si
     for (size_t i = 0; i < nb.count; i++) {
         replica_leader_busy(n, nb.group[i], m->id, nb.term[i], now_ms);
     }
+    /* And each group this node leads hears that `from`, a follower there, is alive: busy at
+     * apply, it reads nothing for as long as the script runs. */
+    if (nb.flags & NODE_BUSY_F_ACTIVE) {
+        replica_follower_busy(n, m->id, now_ms);
+    }
     node_busy_notice_free(&nb);
 }
 
@@ -260,6 +265,16 @@ int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct c
     }
     if (now_ms - HY_MIN(p->started_ms, now_ms) < (uint64_t)n->cfg->busy_reply_threshold) {
         return 0; /* not past this node's threshold yet: it waits, as Redis's client would */
+    }
+    /* A request that came before the script (it waited for a leader, or was forwarded and
+     * is run again because its leader changed) is not refused: Redis refuses only the
+     * commands that arrive while a script runs, and one already sent may have been applied,
+     * so -BUSY ("not run") could be false. The busy script was often that very request: an
+     * FCALL whose leader lost its leadership while it ran, answered -BUSY where it was sent
+     * again under its session (scripting through a follower stopped so). */
+    uint64_t arrived = c->retry_since_ms != 0 ? c->retry_since_ms : c->wait_start_ms;
+    if (c->outcome_unsure || c->fwd_seq != 0 || (arrived != 0 && arrived <= p->started_ms)) {
+        return 0;
     }
     struct resp_writer w = {&c->out, c->proto};
     node_multi_busy(c, d, &w, node_busy_text((p->flags & NODE_BUSY_F_EVAL) != 0));

@@ -697,6 +697,9 @@ void replica_liveness(struct hy_node *n, raft_id id, int alive, int suspect, uin
 /* Member `leader`'s node is busy and still leads `group` in `term` (RAFT_EV_LEADER_BUSY). */
 void replica_leader_busy(struct hy_node *n, uint32_t group, raft_id leader, uint64_t term,
                          uint64_t now_ms);
+/* A busy notice from follower `follower`'s node: each group this node leads hears it is alive
+ * (check-quorum; raft.c on_follower_busy). */
+void replica_follower_busy(struct hy_node *n, raft_id follower, uint64_t now_ms);
 /* Cron: a quiesced partition group that follows a member the metadata group removed (whose
  * messages node_receive ignores) is told that member is down, so that it elects another. */
 void replica_wake_from_removed_leaders(struct hy_node *n, uint64_t now_ms);

@@ -475,6 +475,34 @@ static void test_busy_leader_notices_hold_off_elections(void **state)
     tc_free(&c);
 }
 
+/* Followers whose loops a script holds (the same script at apply on each) send nothing, but
+ * their nodes' busy notices (RAFT_EV_FOLLOWER_BUSY) tell the leader they are alive: it keeps
+ * its leadership for as long as they come, and steps down by check-quorum once they stop. */
+static void test_busy_follower_notices_keep_the_leader(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_three_led_by_node1(&c);
+    c.nd[1].up = 0;
+    c.nd[2].up = 0;
+    while (c.now + 50 <= 3000) {
+        tc_run_until(&c, c.now + 50);
+        for (raft_id id = 2; id <= 3; id++) {
+            struct raft_event ev = {.type = RAFT_EV_FOLLOWER_BUSY};
+            ev.busy.leader = id;
+            tc_step(&c, 0, &ev);
+        }
+        assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    }
+    /* The last notices came at 3000: check-quorum's window (100 ms) ends by the tick of 3104. */
+    tc_run_until(&c, 3103);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_run_until(&c, 3104);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
+    tc_free(&c);
+}
+
 /* ---- replication ----------------------------------------------------------------------------- */
 
 /* A leader isolated with uncommitted entries is replaced; when it rejoins, its conflicting
@@ -2674,6 +2702,7 @@ int main(void)
         cmocka_unit_test(test_prevote_stops_rejoining_node_from_deposing_leader),
         cmocka_unit_test(test_leader_steps_down_without_quorum),
         cmocka_unit_test(test_busy_leader_notices_hold_off_elections),
+        cmocka_unit_test(test_busy_follower_notices_keep_the_leader),
         cmocka_unit_test(test_conflicting_follower_log_is_repaired),
         cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
         cmocka_unit_test(test_snapshot_installed_on_lagging_follower),
