@@ -158,6 +158,23 @@ static const struct node_member *member_named(const struct hy_node *n, const cha
     return NULL;
 }
 
+/* Whether every group the notice says its node leads has a later term here: a leader deposed
+ * while its script ran (it cannot learn it before the script ends). Its run is then one at
+ * apply that no client waits for any more, as a follower's: the next leader answered the
+ * script's client (its follower sent the script again there, under its session), and a
+ * client here must not get -BUSY for it (scripting through a follower stopped so at a
+ * FUNCTION LOAD). A notice naming no group (a script where reads run) is held as before. */
+static int notice_deposed(const struct hy_node *n, const struct node_busy_notice *nb)
+{
+    for (size_t i = 0; i < nb->count; i++) {
+        const struct node_group *g = node_group_get(n, nb->group[i]);
+        if (g == NULL || raft_term(&g->raft) <= nb->term[i]) {
+            return 0;
+        }
+    }
+    return nb->count > 0;
+}
+
 /* Notes what the notice says of from's script; 0 when it is no notice. */
 static int peer_busy_read(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
                           uint64_t now_ms, struct node_busy_notice *nb)
@@ -165,7 +182,8 @@ static int peer_busy_read(struct hy_node *n, const char *from, const uint8_t *da
     if (member_named(n, from) == NULL || !node_busy_notice_parse(data, len, nb)) {
         return 0;
     }
-    if (!(nb->flags & NODE_BUSY_F_ACTIVE) || (nb->flags & NODE_BUSY_F_REPLICA)) {
+    if (!(nb->flags & NODE_BUSY_F_ACTIVE) || (nb->flags & NODE_BUSY_F_REPLICA) ||
+        notice_deposed(n, nb)) {
         node_peer_busy_forget(n, from);
     } else {
         struct node_peer_busy *b = peer_busy_slot(n, from, 1);

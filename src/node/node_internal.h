@@ -206,6 +206,9 @@ struct node_forward {
     /* A blocking pop's deadline and order (0: not one): a null answer sends it back to wait. */
     uint64_t block_deadline_ms, block_order;
     int probe; /* enum node_probe: a question of this node's, asked of a peer */
+    /* When its leader was last seen busy with a script (proxy_expire): request-timeout-ms
+     * counts from then, as a Redis client waits for a long script (0: never). */
+    uint64_t busy_seen_ms;
 };
 
 /* A forward without a client: this node asks a peer something for itself. */

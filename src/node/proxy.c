@@ -1029,7 +1029,14 @@ void proxy_expire(struct hy_node *n, uint64_t now_ms)
     uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
     for (size_t i = 0; i < n->forward_count;) {
         struct node_forward *f = &n->forwards[i];
-        if (now_ms < f->sent_ms + timeout) {
+        if (node_peer_busy_now(n, f->to, now_ms)) {
+            /* Its leader runs a script (its notices): alive and at work, maybe on this very
+             * request, which a Redis client would wait for. Not an unanswered request: its
+             * time counts from the script's end. A script's run is bounded by
+             * script-max-instructions. */
+            f->busy_seen_ms = now_ms;
+        }
+        if (now_ms < HY_MAX(f->sent_ms, f->busy_seen_ms) + timeout) {
             i++;
             continue;
         }
