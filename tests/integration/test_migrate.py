@@ -152,6 +152,37 @@ def test_migrate_to_a_silent_target_times_out_without_holding_the_server(r, srv)
             conn.close()
 
 
+def test_migrate_whose_client_left_still_deletes_what_the_target_took(r, srv):
+    """A client that closes its connection while MIGRATE waits for the target: once the target
+    acknowledges (here a fake target answering SELECT and RESTORE +OK, only after the client
+    left), the key is deleted all the same (the target has it now), and the server goes on."""
+    if IS_REDIS:
+        pytest.skip("redis-server answers MIGRATE within the call: its client cannot leave first")
+    fake = socket.socket()
+    fake.bind(("127.0.0.1", 0))
+    fake.listen(4)
+    fake.settimeout(10)
+    r.set("leaving", "v")
+    c = srv.raw()
+    cid = c.cmd("CLIENT", "ID")
+    c.send(c.encode("MIGRATE", "127.0.0.1", fake.getsockname()[1], "leaving", 0, 10000))
+    conn, _ = fake.accept()
+    try:
+        conn.settimeout(10)
+        got = b""
+        while got.count(b"RESTORE") == 0 or not got.endswith(b"\r\n"):
+            got += conn.recv(65536)  # SELECT and RESTORE, in one write
+        c.close()  # the client leaves before the target answers
+        wait_for(lambda: all(int(x["id"]) != cid for x in r.client_list()), 10,
+                 "the server to notice the client left")
+        conn.sendall(b"+OK\r\n+OK\r\n")
+        wait_for(lambda: r.exists("leaving") == 0, 10, "the DEL after the target's OK")
+        assert r.ping()
+    finally:
+        conn.close()
+        fake.close()
+
+
 @pytest.mark.halyard_only
 def test_migrate_to_another_halyard(r, servers):
     """The target may be another halyard: its RESTORE reads halyard's DUMP payloads."""
