@@ -439,19 +439,28 @@ static void test_leader_steps_down_without_quorum(void **state)
     tc_free(&c);
 }
 
-/* Node 1's busy notices (RAFT_EV_LEADER_BUSY, naming it and `term`) to the other nodes every
- * 50 ms from c->now until `until`, while node 1 itself runs nothing (its loop is held). */
-static void tc_busy_notices(struct tc *c, uint64_t term, uint64_t until)
+/* Busy notices every 50 ms from c->now until `until`. Leader: node 1's (RAFT_EV_LEADER_BUSY,
+ * naming it and `term`) to the other nodes, while node 1 runs nothing (its loop is held); else
+ * the other nodes' (RAFT_EV_FOLLOWER_BUSY, naming each) to node 1, which must stay leader. */
+static void tc_busy_notices_of(struct tc *c, int leader, uint64_t term, uint64_t until)
 {
     while (c->now + 50 <= until) {
         tc_run_until(c, c->now + 50);
         for (int i = 1; i < c->n; i++) {
-            struct raft_event ev = {.type = RAFT_EV_LEADER_BUSY};
-            ev.busy.leader = 1;
+            struct raft_event ev = {.type = leader ? RAFT_EV_LEADER_BUSY : RAFT_EV_FOLLOWER_BUSY};
+            ev.busy.leader = leader ? 1 : (raft_id)(i + 1);
             ev.busy.term = term;
-            tc_step(c, i, &ev);
+            tc_step(c, leader ? i : 0, &ev);
+        }
+        if (!leader) {
+            assert_int_equal(raft_role(&c->nd[0].r), RAFT_LEADER);
         }
     }
+}
+
+static void tc_busy_notices(struct tc *c, uint64_t term, uint64_t until)
+{
+    tc_busy_notices_of(c, 1, term, until);
 }
 
 /* A leader whose loop a script holds sends nothing, but its node's busy notices hold off its
@@ -485,15 +494,7 @@ static void test_busy_follower_notices_keep_the_leader(void **state)
     tc_three_led_by_node1(&c);
     c.nd[1].up = 0;
     c.nd[2].up = 0;
-    while (c.now + 50 <= 3000) {
-        tc_run_until(&c, c.now + 50);
-        for (raft_id id = 2; id <= 3; id++) {
-            struct raft_event ev = {.type = RAFT_EV_FOLLOWER_BUSY};
-            ev.busy.leader = id;
-            tc_step(&c, 0, &ev);
-        }
-        assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
-    }
+    tc_busy_notices_of(&c, 0, 1, 3000);
     /* The last notices came at 3000: check-quorum's window (100 ms) ends by the tick of 3104. */
     tc_run_until(&c, 3103);
     assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
