@@ -20,6 +20,7 @@
 #include "io/config_file.h"
 #include "io/durable.h"
 #include "io/alerts.h"
+#include "io/migrate.h"
 #include "io/wan_link.h"
 #include "io/files.h"
 #include "io/http.h"
@@ -65,6 +66,7 @@ struct io_server {
     struct io_http *http;         /* NULL with http-port 0 */
     struct io_alerts *alerts;     /* NULL without alert-webhooks */
     struct io_wan *wan;           /* WAN links' sender (wan_link.c) */
+    struct io_migrate *migrate;   /* MIGRATE's I/O (migrate.c) */
     uint64_t alerts_last_event;   /* the last event id looked at for alerts */
     struct node_observation *obs; /* scratch for what is published to the HTTP thread */
     struct hy_config *cfg;
@@ -731,6 +733,9 @@ static void flush_cb(uv_prepare_t *h)
     if (node_wan_pending(srv->node)) {
         io_wan_pump(srv->wan, srv->node, io_clock_ms());
     }
+    if (node_migrate_pending(srv->node)) {
+        io_migrate_pump(srv->migrate, srv->node, io_clock_ms());
+    }
     if (node_has_proposals(srv->node)) {
         uv_idle_start(&srv->spinner, spin_cb);
     } else {
@@ -1184,6 +1189,8 @@ static void server_abort_start(struct io_server *srv, int listening)
     srv->alerts = NULL;
     io_wan_close(srv->wan);
     srv->wan = NULL;
+    io_migrate_close(srv->migrate);
+    srv->migrate = NULL;
     srv->http = NULL;
     io_tls_ctx_free(srv->tls);
     srv->tls = NULL;
@@ -1235,6 +1242,9 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         /* Idle until a WAN link has something to ship. */
         rc = io_wan_open(srv.loop, srv.node, log, &srv.wan);
     }
+    if (rc == HY_OK) {
+        rc = io_migrate_open(srv.loop, srv.node, log, &srv.migrate);
+    }
     if (rc == HY_OK && srv.tls_loaded == NULL && (cfg->tls_http || cfg->tls_cluster)) {
         srv.tls_loaded = tls_settings(cfg); /* what HTTPS and the peer port are built from */
     }
@@ -1278,7 +1288,8 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     io_http_close(srv.http);
     io_alerts_close(srv.alerts);
     io_wan_close(srv.wan);
-    uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAN sender's wakeup handle close */
+    io_migrate_close(srv.migrate);
+    uv_run(srv.loop, UV_RUN_DEFAULT); /* lets the WAN sender's and MIGRATE's handles close */
     hy_free(srv.obs);
     io_durable_close(srv.durable);
     node_destroy(srv.node);

@@ -78,6 +78,7 @@ static const struct {
     {"flushdb", BIT(CAT_KEYSPACE) | BIT(CAT_DANGEROUS)},
     {"dbsize", BIT(CAT_KEYSPACE)},
     {"keys", BIT(CAT_DANGEROUS)},
+    {"migrate", BIT(CAT_DANGEROUS)},
     {"info", BIT(CAT_DANGEROUS)},
     {"readonly", BIT(CAT_CONNECTION)},
     {"readwrite", BIT(CAT_CONNECTION)},

@@ -158,6 +158,23 @@ static const struct node_member *member_named(const struct hy_node *n, const cha
     return NULL;
 }
 
+/* Whether every group the notice says its node leads has a later term here: a leader deposed
+ * while its script ran (it cannot learn it before the script ends). Its run is then one at
+ * apply that no client waits for any more, as a follower's: the next leader answered the
+ * script's client (its follower sent the script again there, under its session), and a
+ * client here must not get -BUSY for it (scripting through a follower stopped so at a
+ * FUNCTION LOAD). A notice naming no group (a script where reads run) is held as before. */
+static int notice_deposed(const struct hy_node *n, const struct node_busy_notice *nb)
+{
+    for (size_t i = 0; i < nb->count; i++) {
+        const struct node_group *g = node_group_get(n, nb->group[i]);
+        if (g == NULL || raft_term(&g->raft) <= nb->term[i]) {
+            return 0;
+        }
+    }
+    return nb->count > 0;
+}
+
 /* Notes what the notice says of from's script; 0 when it is no notice. */
 static int peer_busy_read(struct hy_node *n, const char *from, const uint8_t *data, size_t len,
                           uint64_t now_ms, struct node_busy_notice *nb)
@@ -165,7 +182,8 @@ static int peer_busy_read(struct hy_node *n, const char *from, const uint8_t *da
     if (member_named(n, from) == NULL || !node_busy_notice_parse(data, len, nb)) {
         return 0;
     }
-    if (!(nb->flags & NODE_BUSY_F_ACTIVE) || (nb->flags & NODE_BUSY_F_REPLICA)) {
+    if (!(nb->flags & NODE_BUSY_F_ACTIVE) || (nb->flags & NODE_BUSY_F_REPLICA) ||
+        notice_deposed(n, nb)) {
         node_peer_busy_forget(n, from);
     } else {
         struct node_peer_busy *b = peer_busy_slot(n, from, 1);
@@ -199,6 +217,11 @@ void node_peer_busy(struct hy_node *n, const char *from, const uint8_t *data, si
     /* Each group here that `from` leads in that term hears that its leader is alive. */
     for (size_t i = 0; i < nb.count; i++) {
         replica_leader_busy(n, nb.group[i], m->id, nb.term[i], now_ms);
+    }
+    /* And each group this node leads hears that `from`, a follower there, is alive: busy at
+     * apply, it reads nothing for as long as the script runs. */
+    if (nb.flags & NODE_BUSY_F_ACTIVE) {
+        replica_follower_busy(n, m->id, now_ms);
     }
     node_busy_notice_free(&nb);
 }
@@ -260,6 +283,16 @@ int node_busy_elsewhere(struct hy_node *n, struct node_client *c, const struct c
     }
     if (now_ms - HY_MIN(p->started_ms, now_ms) < (uint64_t)n->cfg->busy_reply_threshold) {
         return 0; /* not past this node's threshold yet: it waits, as Redis's client would */
+    }
+    /* A request that came before the script (it waited for a leader, or was forwarded and
+     * is run again because its leader changed) is not refused: Redis refuses only the
+     * commands that arrive while a script runs, and one already sent may have been applied,
+     * so -BUSY ("not run") could be false. The busy script was often that very request: an
+     * FCALL whose leader lost its leadership while it ran, answered -BUSY where it was sent
+     * again under its session (scripting through a follower stopped so). */
+    uint64_t arrived = c->retry_since_ms != 0 ? c->retry_since_ms : c->wait_start_ms;
+    if (c->outcome_unsure || c->fwd_seq != 0 || (arrived != 0 && arrived <= p->started_ms)) {
+        return 0;
     }
     struct resp_writer w = {&c->out, c->proto};
     node_multi_busy(c, d, &w, node_busy_text((p->flags & NODE_BUSY_F_EVAL) != 0));

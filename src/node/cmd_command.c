@@ -53,6 +53,16 @@ static long command_keys(const struct cmd_def *d, size_t argc, const struct resp
     if (d->first_key <= 0 || (size_t)d->first_key >= argc) {
         return 0;
     }
+    if (d->handler == cmd_migrate) {
+        size_t first, count;
+        node_migrate_keys(argc, argv, &first, &count);
+        for (size_t j = 0; j < count; j++) {
+            if (j < cap) {
+                pos[j] = first + j;
+            }
+        }
+        return (long)count;
+    }
     size_t last = d->last_key < 0 ? argc - (size_t)(-d->last_key) : (size_t)d->last_key;
     size_t step = d->key_step > 0 ? (size_t)d->key_step : 1;
     for (size_t i = (size_t)d->first_key; i <= last && i < argc; i += step, n++) {

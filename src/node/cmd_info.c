@@ -128,7 +128,7 @@ static void info_stats(const struct info_ctx *x, struct hy_buf *b)
                   "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
                   "forwards_sent:%llu\r\nforwards_rerun:%llu\r\nforwards_resent:%llu\r\n"
                   "forwards_unknown:%llu\r\ntotal_error_replies:%llu\r\n"
-                  /* Redis's MIGRATE connection cache: halyard has no MIGRATE, so none. */
+                  /* Redis's MIGRATE connection cache: halyard's MIGRATE dials afresh each time. */
                   "migrate_cached_sockets:0\r\n",
                   (unsigned long long)s->connections_received,
                   (unsigned long long)s->commands_processed, (unsigned long long)s->ops_per_sec,

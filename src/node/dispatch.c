@@ -713,14 +713,25 @@ static size_t numkeys_position(const struct cmd_def *d)
     return 0;
 }
 
+/* XREAD's, XREADGROUP's and MIGRATE's keys: where they begin and how many there are. */
+static void node_any_keys(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
+                          size_t *first, size_t *count)
+{
+    if (d->handler == cmd_migrate) {
+        node_migrate_keys(argc, argv, first, count);
+    } else {
+        node_xread_keys(argc, argv, first, count);
+    }
+}
+
 size_t node_first_key(const struct cmd_def *d, size_t argc, const struct resp_arg *argv)
 {
     if (d == NULL) {
         return 0;
     }
-    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup || d->handler == cmd_migrate) {
         size_t first, count;
-        node_xread_keys(argc, argv, &first, &count);
+        node_any_keys(d, argc, argv, &first, &count);
         return count > 0 ? first : 0;
     }
     return d->first_key > 0 && (size_t)d->first_key < argc ? (size_t)d->first_key : 0;
@@ -729,9 +740,9 @@ size_t node_first_key(const struct cmd_def *d, size_t argc, const struct resp_ar
 int node_keys_each(const struct cmd_def *d, size_t argc, const struct resp_arg *argv,
                    int (*fn)(const void *ctx, const struct resp_arg *key), const void *ctx)
 {
-    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup) {
+    if (d->handler == cmd_xread || d->handler == cmd_xreadgroup || d->handler == cmd_migrate) {
         size_t kfirst, kcount;
-        node_xread_keys(argc, argv, &kfirst, &kcount);
+        node_any_keys(d, argc, argv, &kfirst, &kcount);
         for (size_t i = kfirst; i < kfirst + kcount; i++) {
             if (!fn(ctx, &argv[i])) {
                 return 0;

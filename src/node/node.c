@@ -205,6 +205,7 @@ void node_destroy(struct hy_node *n)
     node_wan_free(n);
     replica_free(n);
     proxy_free(n);
+    node_migrate_free(n);
     acl_free(n);
     hy_free(n);
 }

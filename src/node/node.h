@@ -93,7 +93,7 @@ struct node_client {
      * (the first error kept); an internal client running one part names its parent (NULL
      * once the parent went away: then is_scatter_orphan). */
     uint32_t scatter_pending;
-    char scatter_error[128];
+    char scatter_error[320];
     char scatter_ok[160]; /* the reply once every part succeeded ("" = +OK) */
     /* DBSIZE/KEYS across partitions held elsewhere: the parts' integers summed (mode 1) or
      * their arrays joined (mode 2) into the reply instead of scatter_ok; SCAN (3), RANDOMKEY
@@ -653,6 +653,35 @@ enum node_mutation {
     NODE_MUT_FIRST_MAP_JOINER = 7
 };
 void node_set_mutation(struct hy_node *n, unsigned mutation);
+
+/* ---- MIGRATE (cmd_migrate.c, docs/protocol.md "MIGRATE") ---- */
+
+/* One MIGRATE's I/O for the shell: connect to host:port, send req in one write, read
+ * `replies` replies, each step bounded by timeout_ms; the outcome goes to node_migrate_done
+ * with the job's id. */
+struct node_migrate_job {
+    uint64_t id;
+    char host[256];
+    char port[16];
+    uint64_t timeout_ms;
+    struct hy_buf req; /* RESP requests: [AUTH], SELECT, RESTORE... */
+    size_t replies;
+};
+/* Whether a MIGRATE waits for the shell to take its job. */
+int node_migrate_pending(const struct hy_node *n);
+/* The jobs not yet taken (owned by the caller: node_migrate_jobs_free). */
+size_t node_migrate_take(struct hy_node *n, struct node_migrate_job **out);
+void node_migrate_jobs_free(struct node_migrate_job *jobs, size_t count);
+enum {
+    NODE_MIGRATE_OK = 0,   /* every reply was read */
+    NODE_MIGRATE_ECONNECT, /* no connection to the target */
+    NODE_MIGRATE_EWRITE,   /* the requests could not be sent */
+    NODE_MIGRATE_EREAD     /* the connection ended, or timed out, before every reply */
+};
+/* The outcome of job id: io, and the replies read (count of them, in order), each "" when it
+ * was no error, else the error's text without its '-' (borrowed for the call). */
+void node_migrate_done(struct hy_node *n, uint64_t id, int io, const char *const *replies,
+                       size_t count, uint64_t now_ms);
 
 /* ---- links between clusters (wan_ship.c, docs/wan.md) ---- */
 

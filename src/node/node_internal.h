@@ -206,6 +206,9 @@ struct node_forward {
     /* A blocking pop's deadline and order (0: not one): a null answer sends it back to wait. */
     uint64_t block_deadline_ms, block_order;
     int probe; /* enum node_probe: a question of this node's, asked of a peer */
+    /* When its leader was last seen busy with a script (proxy_expire): request-timeout-ms
+     * counts from then, as a Redis client waits for a long script (0: never). */
+    uint64_t busy_seen_ms;
 };
 
 /* A forward without a client: this node asks a peer something for itself. */
@@ -599,6 +602,11 @@ struct hy_node {
     size_t forward_count, forward_cap;
     uint64_t next_forward_id;
     struct node_peer_msg *outbox_head, *outbox_tail;
+    /* MIGRATEs under way (cmd_migrate.c): their jobs until the shell takes them, then their
+     * keys until node_migrate_done. */
+    struct node_migration **migrations;
+    size_t migration_count, migration_cap;
+    uint64_t next_migration_id;
     uint64_t leaderless_since_ms;    /* no usable leader (none, or its link down) since; 0 = one */
     int fsession_wake;               /* a group's session changed: its waiting clients look again */
     struct node_walk fsession_walk;  /* proxy_check's look at every group's session */
@@ -699,6 +707,9 @@ void replica_liveness(struct hy_node *n, raft_id id, int alive, int suspect, uin
 /* Member `leader`'s node is busy and still leads `group` in `term` (RAFT_EV_LEADER_BUSY). */
 void replica_leader_busy(struct hy_node *n, uint32_t group, raft_id leader, uint64_t term,
                          uint64_t now_ms);
+/* A busy notice from follower `follower`'s node: each group this node leads hears it is alive
+ * (check-quorum; raft.c on_follower_busy). */
+void replica_follower_busy(struct hy_node *n, raft_id follower, uint64_t now_ms);
 /* Cron: a quiesced partition group that follows a member the metadata group removed (whose
  * messages node_receive ignores) is told that member is down, so that it elects another. */
 void replica_wake_from_removed_leaders(struct hy_node *n, uint64_t now_ms);
@@ -1083,6 +1094,18 @@ void node_info_render(struct hy_node *n, uint64_t now_ms, uint32_t sections,
  * error, else ok_reply (RESP bytes, at most 159; "" = +OK). Works with one group too. */
 void node_scatter_parts(struct cmd_ctx *x, const char *cmd, const struct resp_arg *extra,
                         size_t nextra, const char *ok_reply);
+/* Runs the request req (RESP bytes, borrowed) on an internal client named `name`, routed as
+ * any request, answered to parent as one of its parts (parent->scatter_pending counts it);
+ * parent NULL: an orphan, freed once answered. */
+void node_scatter_request(struct hy_node *n, struct node_client *parent, const char *name,
+                          const uint8_t *req, size_t len, uint64_t now_ms);
+/* c's parts are all answered (its reply is in c->out): it is marked ready, and the requests
+ * it read meanwhile run. */
+void node_scatter_resume(struct hy_node *n, struct node_client *c);
+/* cmd_migrate.c: MIGRATE's keys: argv[3], or those after KEYS when argv[3] is empty. */
+void node_migrate_keys(size_t argc, const struct resp_arg *argv, size_t *first, size_t *count);
+/* Frees the MIGRATEs under way (node_destroy). */
+void node_migrate_free(struct hy_node *n);
 /* script: SCRIPT LOAD and SCRIPT FLUSH run in every partition (cmd_script.c). */
 int node_script_scatters(const struct cmd_def *d);
 /* EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, FCALL, FCALL_RO: keys after numkeys (argv[2]). */

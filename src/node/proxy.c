@@ -124,7 +124,10 @@ const struct node_member *proxy_target(const struct node_group *g)
 
 int proxy_wrappable(const struct cmd_def *d)
 {
-    return (d->flags & CMD_WRITE) && d->handler != cmd_hy_req && d->handler != cmd_hy_session;
+    /* MIGRATE's effects are the target's RESTOREs and a DEL of its own (cmd_migrate.c): it is
+     * forwarded as it is, as HY.SESSION is. */
+    return (d->flags & CMD_WRITE) && d->handler != cmd_hy_req && d->handler != cmd_hy_session &&
+           d->handler != cmd_migrate;
 }
 
 static struct node_forward *forward_new(struct hy_node *n, struct node_client *c,
@@ -1026,7 +1029,14 @@ void proxy_expire(struct hy_node *n, uint64_t now_ms)
     uint64_t timeout = (uint64_t)n->cfg->request_timeout_ms;
     for (size_t i = 0; i < n->forward_count;) {
         struct node_forward *f = &n->forwards[i];
-        if (now_ms < f->sent_ms + timeout) {
+        if (node_peer_busy_now(n, f->to, now_ms)) {
+            /* Its leader runs a script (its notices): alive and at work, maybe on this very
+             * request, which a Redis client would wait for. Not an unanswered request: its
+             * time counts from the script's end. A script's run is bounded by
+             * script-max-instructions. */
+            f->busy_seen_ms = now_ms;
+        }
+        if (now_ms < HY_MAX(f->sent_ms, f->busy_seen_ms) + timeout) {
             i++;
             continue;
         }
@@ -1090,7 +1100,7 @@ void proxy_free(struct hy_node *n)
 int proxy_maybe_finish(struct hy_node *n, struct node_client *c)
 {
     if (!c->is_proxy || c->waiting > 0 || c->blocked_on_read || c->forwarding || c->in.len > 0 ||
-        c->out.len == 0) {
+        c->out.len == 0 || c->scatter_pending > 0) {
         return 0;
     }
     node_outbox_push(n, NODE_FORWARD_REPLY, c->proxy_from, c->proxy_req_id, c->out.data,

@@ -1639,6 +1639,18 @@ void replica_leader_busy(struct hy_node *n, uint32_t group, raft_id leader, uint
     }
 }
 
+void replica_follower_busy(struct hy_node *n, raft_id follower, uint64_t now_ms)
+{
+    for (size_t i = 0; i < n->group_count; i++) {
+        struct node_group *g = n->groups[i];
+        if (g->started && replica_is_leader(g) && follower != g->raft.cfg.id) {
+            struct raft_event ev = {.type = RAFT_EV_FOLLOWER_BUSY};
+            ev.busy.leader = follower;
+            step(g, &ev, now_ms);
+        }
+    }
+}
+
 void replica_wake_from_removed_leaders(struct hy_node *n, uint64_t now_ms)
 {
     /* A partition whose leader, as this node knows it, is a member the metadata group removed:

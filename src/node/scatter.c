@@ -31,14 +31,10 @@ int node_scatter_flush(struct cmd_ctx *x)
     return 1;
 }
 
-/* One internal client that runs `cmd slot extra...` in the partition holding slot, answered
- * to the client of x (collected by scatter_maybe_finish). */
-static void scatter_child_slot(struct cmd_ctx *x, unsigned slot_no, const char *cmd,
-                               const struct resp_arg *extra, size_t nextra)
+void node_scatter_request(struct hy_node *n, struct node_client *parent, const char *name,
+                          const uint8_t *req, size_t len, uint64_t now_ms)
 {
-    struct hy_node *n = x->node;
-    struct node_client *parent = x->client;
-    struct node_client *c = node_client_new(n, "internal:scatter", "", -1, x->now_ms);
+    struct node_client *c = node_client_new(n, name, "", -1, now_ms);
     c->flags &= ~NODE_CLIENT_CLOSE_AFTER_REPLY; /* maxclients is for sockets */
     hy_buf_reset(&c->out);
     n->stats.connections_received--;
@@ -46,18 +42,32 @@ static void scatter_child_slot(struct cmd_ctx *x, unsigned slot_no, const char *
     c->user[0] = '\0';    /* internal: not a client's rights */
     c->proto = 2;
     c->scatter_parent = parent;
-    snprintf(c->name, sizeof(c->name), "scatter-%llu", (unsigned long long)parent->id);
+    c->is_scatter_orphan = parent == NULL;
+    snprintf(c->name, sizeof(c->name), "scatter-%llu",
+             (unsigned long long)(parent != NULL ? parent->id : 0));
+    hy_buf_append(&c->in, req, len);
+    node_client_process(n, c, now_ms);
+    replica_mark_ready(n, c); /* answered at once (an error): collected like the others */
+}
+
+/* One internal client that runs `cmd slot extra...` in the partition holding slot, answered
+ * to the client of x (collected by scatter_maybe_finish). */
+static void scatter_child_slot(struct cmd_ctx *x, unsigned slot_no, const char *cmd,
+                               const struct resp_arg *extra, size_t nextra)
+{
+    struct hy_buf req;
+    hy_buf_init(&req);
     char slot[8];
     int len = snprintf(slot, sizeof(slot), "%u", slot_no);
-    hy_buf_printf(&c->in, "*%zu\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n", 2 + nextra, strlen(cmd), cmd, len,
+    hy_buf_printf(&req, "*%zu\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n", 2 + nextra, strlen(cmd), cmd, len,
                   slot);
     for (size_t i = 0; i < nextra; i++) {
-        hy_buf_printf(&c->in, "$%zu\r\n", extra[i].len);
-        hy_buf_append(&c->in, extra[i].ptr, extra[i].len);
-        hy_buf_append_str(&c->in, "\r\n");
+        hy_buf_printf(&req, "$%zu\r\n", extra[i].len);
+        hy_buf_append(&req, extra[i].ptr, extra[i].len);
+        hy_buf_append_str(&req, "\r\n");
     }
-    node_client_process(n, c, x->now_ms);
-    replica_mark_ready(n, c); /* answered at once (an error): collected like the others */
+    node_scatter_request(x->node, x->client, "internal:scatter", req.data, req.len, x->now_ms);
+    hy_buf_free(&req);
 }
 
 /* The same, in partition p of `parts`. */
@@ -394,6 +404,17 @@ static int reply_is_transient(const uint8_t *p, size_t len)
     return 0;
 }
 
+void node_scatter_resume(struct hy_node *n, struct node_client *c)
+{
+    replica_mark_ready(n, c);
+    /* Its later requests, already read (a pipeline of FUNCTION LOADs), run now: the wake
+     * after applies has passed for this turn, and no new byte may come to wake the client,
+     * which then stalled with its requests unread. */
+    if (c->in.len > 0 && n->processing == NULL) {
+        node_client_process(n, c, n->raft_now_ms);
+    }
+}
+
 int scatter_maybe_finish(struct hy_node *n, struct node_client *c)
 {
     if (c->scatter_parent == NULL && c->is_scatter_orphan == 0) {
@@ -457,13 +478,7 @@ int scatter_maybe_finish(struct hy_node *n, struct node_client *c)
             }
             parent->scatter_mode = 0;
             hy_buf_free(&parent->scatter_acc);
-            replica_mark_ready(n, parent);
-            /* Its later requests, already read (a pipeline of FUNCTION LOADs), run now: the
-             * wake after applies has passed for this turn, and no new byte may come to wake
-             * the client, which then stalled with its requests unread. */
-            if (parent->in.len > 0 && n->processing == NULL) {
-                node_client_process(n, parent, n->raft_now_ms);
-            }
+            node_scatter_resume(n, parent);
         }
     }
     node_client_free(n, c);

@@ -268,7 +268,8 @@ static void raise_stop(lua_State *L, const struct script_run *r)
 
 /* Stops the run with msg: raised now and again at every later instruction, so a pcall in the
  * script cannot swallow it. */
-static void run_stop(lua_State *L, struct script_run *r, const char *msg)
+/* The run is stopped with msg: raised at its every instruction from now on. */
+static void run_mark_stopped(lua_State *L, struct script_run *r, const char *msg)
 {
     if (!r->killed) {
         r->killed = 1;
@@ -279,6 +280,11 @@ static void run_stop(lua_State *L, struct script_run *r, const char *msg)
         snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg);
         lua_sethook(L, script_hook, LUA_MASKCOUNT, 1);
     }
+}
+
+static void run_stop(lua_State *L, struct script_run *r, const char *msg)
+{
+    run_mark_stopped(L, r, msg);
     raise_stop(L, r);
 }
 
@@ -301,6 +307,22 @@ static void script_hook(lua_State *L, lua_Debug *ar)
     const char *stop = r->env->poll_cb != NULL ? r->env->poll_cb(r->env->ctx) : NULL;
     if (stop != NULL) {
         run_stop(L, r, stop);
+    }
+}
+
+void script_lib_checkpoint(lua_State *L, size_t count)
+{
+    if (count % SCRIPT_LIB_CHECKPOINT_EVERY != 0) {
+        return;
+    }
+    struct script_run *r = run_of(L);
+    if (r->killed || r->env->poll_cb == NULL) {
+        return;
+    }
+    const char *stop = r->env->poll_cb(r->env->ctx);
+    if (stop != NULL) {
+        /* Raised at the next instruction, not here: the library's C function ends first. */
+        run_mark_stopped(L, r, stop);
     }
 }
 

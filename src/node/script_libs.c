@@ -206,6 +206,7 @@ static void mp_pack_table(lua_State *L, struct mp_buf *buf, int level)
         for (size_t i = 1; i <= n; i++) {
             lua_rawgeti(L, t, (int)i);
             mp_pack_value(L, buf, level + 1);
+            script_lib_checkpoint(L, i);
         }
         return;
     }
@@ -223,11 +224,12 @@ static void mp_pack_table(lua_State *L, struct mp_buf *buf, int level)
         mp_add_tagged(L, buf, 0xdf, n, 4);
     }
     lua_pushnil(L);
-    while (lua_next(L, t) != 0) {
+    for (size_t i = 1; lua_next(L, t) != 0; i++) {
         /* A copy of the key is packed (and popped), so lua_next still has the original. */
         lua_pushvalue(L, -2);
         mp_pack_value(L, buf, level + 1);
         mp_pack_value(L, buf, level + 1);
+        script_lib_checkpoint(L, i);
     }
 }
 
@@ -320,6 +322,7 @@ static void mp_unpack_array(lua_State *L, struct mp_cur *c, uint64_t n)
             return;
         }
         lua_rawseti(L, -2, (int)i);
+        script_lib_checkpoint(L, i);
     }
 }
 
@@ -337,6 +340,7 @@ static void mp_unpack_map(lua_State *L, struct mp_cur *c, uint64_t n)
             return;
         }
         lua_settable(L, -3);
+        script_lib_checkpoint(L, i + 1);
     }
 }
 

@@ -12,6 +12,15 @@
 
 #include <lua.h>
 
+/* Provided by script.c for these libraries' long loops: called with a loop's count, every
+ * SCRIPT_LIB_CHECKPOINT_EVERY items it lets the run's poll go on as its instruction hook does
+ * (a C function runs no hook: a pack of a 100,000-item table held the node for hundreds of
+ * ms without its busy notices, and its followers elected another leader). A stop the poll
+ * asks for (SCRIPT KILL) is raised at the run's next instruction, as usual. Counts no
+ * instruction, so no run's outcome changes. */
+#define SCRIPT_LIB_CHECKPOINT_EVERY 1024
+void script_lib_checkpoint(lua_State *L, size_t count);
+
 /* Opens the cmsgpack library: pack, unpack, unpack_one, unpack_limit. Leaves its table on the
  * stack and returns 1 (a lua_CFunction, called as any luaopen_*). */
 int script_luaopen_cmsgpack(lua_State *L);

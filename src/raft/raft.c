@@ -30,6 +30,7 @@ struct raft_progress {
     uint32_t inflight_head;
     uint32_t inflight_count;
     uint64_t last_heard_ms;    /* check-quorum */
+    uint64_t busy_heard_ms;    /* its busy notice (RAFT_EV_FOLLOWER_BUSY): check-quorum only */
     uint64_t last_progress_ms; /* stall detection of the pipeline */
     uint64_t ack_seq;          /* highest heartbeat round acknowledged */
     uint64_t ack_sent_ms;      /* our clock when that round was sent (leases) */
@@ -1855,6 +1856,23 @@ static void on_leader_busy(struct raft *r, raft_id leader, uint64_t term)
     reset_election_timer(r);
 }
 
+/* The other way round: a follower whose node runs a long script (at apply, the same script on
+ * every follower at once) reads nothing meanwhile, and the leader, hearing no majority for an
+ * election timeout, stepped down under the script's own client (UNKNOWN outcome). Its notice,
+ * over its link, proves it alive: it counts for check-quorum (§6.2: is a majority still
+ * reachable?) and for nothing else. No lease, no commit, no quiescing reads it (they read
+ * last_heard_ms and the acknowledgements), and a follower busy at apply casts no vote. */
+static void on_follower_busy(struct raft *r, raft_id id)
+{
+    if (r->role != RAFT_LEADER || id == r->cfg.id) {
+        return;
+    }
+    struct raft_progress *p = progress_of(r, id);
+    if (p != NULL) {
+        p->busy_heard_ms = r->now_ms;
+    }
+}
+
 static void on_receive(struct raft *r, const struct raft_message *m)
 {
     if (m->to != r->cfg.id || m->type == 0 || m->type >= RAFT_MSG_TYPE_COUNT) {
@@ -1919,7 +1937,7 @@ static int leader_has_quorum(struct raft *r)
         if (r->membership.servers[i].role != RAFT_VOTER) {
             continue;
         }
-        if (p->id == r->cfg.id || p->last_heard_ms + window > r->now_ms) {
+        if (p->id == r->cfg.id || HY_MAX(p->last_heard_ms, p->busy_heard_ms) + window > r->now_ms) {
             active++;
         }
     }
@@ -2579,6 +2597,7 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
         on_liveness(r, ev->liveness.id, ev->liveness.alive, ev->liveness.suspect);
         break;
     case RAFT_EV_LEADER_BUSY: on_leader_busy(r, ev->busy.leader, ev->busy.term); break;
+    case RAFT_EV_FOLLOWER_BUSY: on_follower_busy(r, ev->busy.leader); break;
     default: up->status = HY_EINVAL; break;
     }
     flush_read_round(r);

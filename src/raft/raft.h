@@ -281,6 +281,9 @@ enum raft_event_type {
                               (alive = 0) or reachable again (alive = 1) */
     RAFT_EV_LEADER_BUSY,   /* server `leader`'s node says it still leads in `term` but its
                               event loop is held by a long script (raft.c "Busy leaders") */
+    RAFT_EV_FOLLOWER_BUSY, /* server `busy.leader` (here a follower: the busy server) says
+                              its event loop is held by a long script: alive, for this
+                              leader's check-quorum (raft.c "Busy leaders") */
 };
 
 enum raft_change_op { RAFT_ADD_LEARNER = 1, RAFT_PROMOTE, RAFT_REMOVE };

@@ -386,6 +386,17 @@ class Server:
         return RawConn(self.port, timeout=timeout)
 
 
+def start_redis_server(workdir, *extra):
+    """A Debian redis-server on a free port (whatever HY_TARGET is), ready; extra: more of its
+    options. The caller stops it (Server.stop)."""
+    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    s = Server([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                "no", "--dir", str(workdir)] + list(extra), port, str(workdir))
+    s.wait_ready()
+    return s
+
+
 def server_argv(port, workdir, flags=None, config_file=None):
     """The command line for the current target, with options given as {name: value}."""
     flags = dict(flags or {})

@@ -6,7 +6,6 @@ write lost with its connection is reported HALYARD_UNKNOWN, never retried blindl
 library works against a plain Redis (Debian's redis-server), which knows no sessions."""
 
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -16,7 +15,7 @@ import pytest
 import redis
 
 from cluster import Cluster, ClusterSet, info
-from conftest import RawConn, Server, free_port, wait_for
+from conftest import RawConn, free_port, start_redis_server, wait_for
 
 
 def load_bin():
@@ -216,13 +215,9 @@ def test_smart_routing_sends_keys_to_the_leader(make_cluster):
 
 def test_against_plain_redis(tmp_path):
     """Debian's redis-server knows no HY.SESSION: the library notices and sends writes plain."""
-    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
-    s = Server([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                "no", "--dir", str(tmp_path)], port, str(tmp_path))
+    s = start_redis_server(tmp_path)
     try:
-        s.wait_ready()
-        load = Load([port], "lib:redis", 200)
+        load = Load([s.port], "lib:redis", 200)
         done = load.finish()
         assert done["ok"] == 200 and done["last"] == 200 and done["sessions"] == 0, done
     finally:

@@ -10,13 +10,12 @@ Under HY_TARGET=redis both sides are redis-server, which checks the expectations
 stricter than Redis, are then skipped)."""
 
 import random
-import shutil
 import struct
 
 import pytest
 import redis
 
-from conftest import IS_REDIS, Server, free_port
+from conftest import IS_REDIS, start_redis_server
 
 CHECKSUM = "DUMP payload version or checksum are wrong"
 BAD = "Bad data format"
@@ -148,12 +147,7 @@ def listpack(items):
 def redis_ref(tmp_path_factory):
     """A Debian redis-server on a free port, with deep payload checks on, so that a corrupt
     payload is refused rather than trusted."""
-    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
-    workdir = str(tmp_path_factory.mktemp("redis"))
-    s = Server([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                "no", "--dir", workdir, "--sanitize-dump-payload", "yes"], port, workdir)
-    s.wait_ready()
+    s = start_redis_server(tmp_path_factory.mktemp("redis"), "--sanitize-dump-payload", "yes")
     yield s
     s.stop()
 

@@ -439,19 +439,28 @@ static void test_leader_steps_down_without_quorum(void **state)
     tc_free(&c);
 }
 
-/* Node 1's busy notices (RAFT_EV_LEADER_BUSY, naming it and `term`) to the other nodes every
- * 50 ms from c->now until `until`, while node 1 itself runs nothing (its loop is held). */
-static void tc_busy_notices(struct tc *c, uint64_t term, uint64_t until)
+/* Busy notices every 50 ms from c->now until `until`. Leader: node 1's (RAFT_EV_LEADER_BUSY,
+ * naming it and `term`) to the other nodes, while node 1 runs nothing (its loop is held); else
+ * the other nodes' (RAFT_EV_FOLLOWER_BUSY, naming each) to node 1, which must stay leader. */
+static void tc_busy_notices_of(struct tc *c, int leader, uint64_t term, uint64_t until)
 {
     while (c->now + 50 <= until) {
         tc_run_until(c, c->now + 50);
         for (int i = 1; i < c->n; i++) {
-            struct raft_event ev = {.type = RAFT_EV_LEADER_BUSY};
-            ev.busy.leader = 1;
+            struct raft_event ev = {.type = leader ? RAFT_EV_LEADER_BUSY : RAFT_EV_FOLLOWER_BUSY};
+            ev.busy.leader = leader ? 1 : (raft_id)(i + 1);
             ev.busy.term = term;
-            tc_step(c, i, &ev);
+            tc_step(c, leader ? i : 0, &ev);
+        }
+        if (!leader) {
+            assert_int_equal(raft_role(&c->nd[0].r), RAFT_LEADER);
         }
     }
+}
+
+static void tc_busy_notices(struct tc *c, uint64_t term, uint64_t until)
+{
+    tc_busy_notices_of(c, 1, term, until);
 }
 
 /* A leader whose loop a script holds sends nothing, but its node's busy notices hold off its
@@ -472,6 +481,26 @@ static void test_busy_leader_notices_hold_off_elections(void **state)
     tc_busy_notices(&c, 2, 4000); /* the wrong term: ignored */
     assert_int_equal(tc_run_until_any_leader(&c, 4000) > 0, 1);
     assert_true(raft_term(&c.nd[1].r) > 1 || raft_term(&c.nd[2].r) > 1);
+    tc_free(&c);
+}
+
+/* Followers whose loops a script holds (the same script at apply on each) send nothing, but
+ * their nodes' busy notices (RAFT_EV_FOLLOWER_BUSY) tell the leader they are alive: it keeps
+ * its leadership for as long as they come, and steps down by check-quorum once they stop. */
+static void test_busy_follower_notices_keep_the_leader(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_three_led_by_node1(&c);
+    c.nd[1].up = 0;
+    c.nd[2].up = 0;
+    tc_busy_notices_of(&c, 0, 1, 3000);
+    /* The last notices came at 3000: check-quorum's window (100 ms) ends by the tick of 3104. */
+    tc_run_until(&c, 3103);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_run_until(&c, 3104);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_FOLLOWER);
+    assert_int_equal(raft_term(&c.nd[0].r), 1);
     tc_free(&c);
 }
 
@@ -2674,6 +2703,7 @@ int main(void)
         cmocka_unit_test(test_prevote_stops_rejoining_node_from_deposing_leader),
         cmocka_unit_test(test_leader_steps_down_without_quorum),
         cmocka_unit_test(test_busy_leader_notices_hold_off_elections),
+        cmocka_unit_test(test_busy_follower_notices_keep_the_leader),
         cmocka_unit_test(test_conflicting_follower_log_is_repaired),
         cmocka_unit_test(test_previous_term_entry_not_committed_by_counting),
         cmocka_unit_test(test_snapshot_installed_on_lagging_follower),

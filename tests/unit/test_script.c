@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "node/script.h"
+#include "node/script_libs.h"
 
 struct fake {
     const char *reply; /* what every redis.call answers */
@@ -32,20 +33,25 @@ static void fake_call(void *ctx, size_t argc, const struct resp_arg *argv, int p
     hy_buf_append_str(reply, f->reply);
 }
 
-/* Runs body with KEYS = {"k"}, ARGV = {"a"} and returns the reply text (static). */
-static const char *eval(struct fake *f, const char *body, uint64_t steps, int proto)
+/* Runs body in env with KEYS = {"k"}, ARGV = {"a"} and returns the reply text (static). */
+static const char *eval_env(const struct script_env *env, const char *body, int proto)
 {
     static char text[4096];
-    struct script_env env = {.call_cb = fake_call, .ctx = f, .steps_max = steps};
     struct resp_arg keys[1] = {{(const uint8_t *)"k", 1}};
     struct resp_arg args[1] = {{(const uint8_t *)"a", 1}};
     struct hy_buf out;
     hy_buf_init(&out);
     struct resp_writer w = {&out, proto};
-    (void)script_run(&env, (const uint8_t *)body, strlen(body), keys, 1, args, 1, &w);
+    (void)script_run(env, (const uint8_t *)body, strlen(body), keys, 1, args, 1, &w);
     snprintf(text, sizeof(text), "%.*s", (int)out.len, (const char *)out.data);
     hy_buf_free(&out);
     return text;
+}
+
+static const char *eval(struct fake *f, const char *body, uint64_t steps, int proto)
+{
+    struct script_env env = {.call_cb = fake_call, .ctx = f, .steps_max = steps};
+    return eval_env(&env, body, proto);
 }
 
 static void test_lua_to_resp(void **state)
@@ -218,6 +224,61 @@ static void test_cmsgpack_and_struct_inputs(void **state)
         strstr(eval(&f, "return struct.pack('i99999999999', 1)", 0, 2), "integral size overflow"));
 }
 
+/* Counts the run's polls; redis.call answers how many so far; the poll asks for a stop from
+ * poll number stop_at on (0: never). */
+struct polls {
+    long count, stop_at;
+};
+
+static const char *count_poll(void *ctx)
+{
+    struct polls *p = ctx;
+    p->count++;
+    return p->stop_at > 0 && p->count >= p->stop_at ? "ERR stopped by the test" : NULL;
+}
+
+static void count_call(void *ctx, size_t argc, const struct resp_arg *argv, int proto,
+                       struct hy_buf *reply)
+{
+    const struct polls *p = ctx;
+    (void)argc, (void)argv, (void)proto;
+    hy_buf_printf(reply, ":%ld\r\n", p->count);
+}
+
+static const char *run_polled(struct polls *p, const char *body)
+{
+    struct script_env env = {.call_cb = count_call, .poll_cb = count_poll, .ctx = p};
+    return eval_env(&env, body, 2);
+}
+
+static void test_long_library_calls_poll(void **state)
+{
+    /* cmsgpack's pack and unpack of a big table are single C calls that run no instruction
+     * hook: they poll every SCRIPT_LIB_CHECKPOINT_EVERY items themselves, so a node keeps
+     * sending its busy notices (and hears SCRIPT KILL) through them; a stop asked there is
+     * raised once the call returns, and the script goes no further. */
+    (void)state;
+    const char *body = "local t = {} for i = 1, 100000 do t[i] = i end "
+                       "local a = redis.call('polls') local e = cmsgpack.pack(t) "
+                       "local b = redis.call('polls') local u = cmsgpack.unpack(e) "
+                       "local c = redis.call('polls') return {b - a, c - b, #u}";
+    struct polls p = {0, 0};
+    const char *r = run_polled(&p, body);
+    long packed = 0, unpacked = 0, n = 0;
+    assert_int_equal(sscanf(r, "*3\r\n:%ld\r\n:%ld\r\n:%ld", &packed, &unpacked, &n), 3);
+    assert_int_equal(n, 100000);
+    assert_true(packed >= 100000 / SCRIPT_LIB_CHECKPOINT_EVERY);
+    assert_true(unpacked >= 100000 / SCRIPT_LIB_CHECKPOINT_EVERY);
+    /* A stop asked during the pack (the polls before it: a few from the loop's hook). */
+    long before = p.count - packed - unpacked;
+    struct polls q = {0, before + 5};
+    r = run_polled(&q, "local t = {} for i = 1, 100000 do t[i] = i end "
+                       "local a = redis.call('polls') local e = cmsgpack.pack(t) "
+                       "return redis.call('polls')");
+    assert_non_null(strstr(r, "ERR stopped by the test"));
+    assert_true(q.count < p.count);
+}
+
 static void test_library_parse(void **state)
 {
     /* A library's shebang names it; its functions and flags are learnt by running it; the
@@ -269,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_cmsgpack_and_struct_inputs),
         cmocka_unit_test(test_memory_reused_across_runs),
         cmocka_unit_test(test_libraries_open_on_first_use),
+        cmocka_unit_test(test_long_library_calls_poll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
