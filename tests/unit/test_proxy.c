@@ -28,6 +28,7 @@ struct net {
     struct hy_node *node[NN_MAX];
     int up[NN_MAX];
     int replies_lost[NN_MAX]; /* forward replies to this member are lost on the way */
+    int muted[NN_MAX];        /* Raft messages from this member are lost on the way */
     uint64_t now_ms;
     uint64_t forwards_to[NN_MAX]; /* FORWARD frames handed to the network, by destination */
 };
@@ -113,7 +114,7 @@ static int net_pump_one(struct net *t, int i)
         for (uint32_t m = 0; m < b->n_messages; m++) {
             const char *to = node_member_name(n, b->messages[m].to);
             assert_non_null(to);
-            if (t->up[net_index(to)]) {
+            if (t->up[net_index(to)] && !t->muted[i]) {
                 node_receive(t->node[net_index(to)], b->group, &b->messages[m], t->now_ms);
             }
         }
@@ -702,6 +703,70 @@ static void test_force_quorum_defers_a_group_whose_leader_lost_its_majority(void
     force_quorum_with_a_leader_without_majority(1);
 }
 
+/* EVALSHA on a leader elected a moment ago, its no-op not applied yet, of a script whose SCRIPT
+ * LOAD the previous leader committed and acknowledged (its commit index never reached the
+ * others): the new leader waits until it applied its term's start and runs the script; it
+ * answered NOSCRIPT from its store before (dispatch.c node_must_wait). */
+static void test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init(&t, "proxy");
+    int li = net_settle(&t);
+    struct node_client *c = net_client(&t, li);
+    const char *load = "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n$8\r\nreturn 7\r\n";
+    hy_buf_append(&c->in, load, strlen(load));
+    node_client_process(t.node[li], c, t.now_ms);
+    net_pump_one(&t, li); /* the entry goes out */
+    for (int i = 0; i < t.nn; i++) {
+        if (i != li) {
+            net_pump_one(&t, i); /* stored, acknowledged */
+        }
+    }
+    t.muted[li] = 1; /* the commit index that would follow never arrives */
+    for (int k = 0; k < 10 && c->out.len == 0; k++) {
+        net_pump_one(&t, li);
+    }
+    const char *sha = take_out(c);
+    assert_int_equal(strncmp(sha, "$40\r\n", 5), 0);
+    char evalsha[128];
+    snprintf(evalsha, sizeof(evalsha), "*3\r\n$7\r\nEVALSHA\r\n$40\r\n%.40s\r\n$1\r\n0\r\n",
+             sha + 5);
+    net_kill(&t, li);
+    /* Time goes on in small steps, each node pumped on its own, until one of them leads with
+     * its term's start not yet applied: the EVALSHA goes to it then. */
+    struct node_client *e = NULL;
+    int ni = -1;
+    for (int step = 0; step < 2000 && e == NULL; step++) {
+        t.now_ms += 5;
+        for (int i = 0; i < t.nn && e == NULL; i++) {
+            if (!t.up[i]) {
+                continue;
+            }
+            if (node_timeout_ms(t.node[i]) <= t.now_ms) {
+                node_tick(t.node[i], t.now_ms);
+            }
+            net_pump_one(&t, i);
+            for (int j = 0; j < t.nn && e == NULL; j++) {
+                struct node_group *g = t.up[j] ? node_group_of_slot(t.node[j], 0) : NULL;
+                if (g != NULL && replica_is_leader(g) && g->applied < g->raft.term_start_index) {
+                    ni = j;
+                    e = net_client(&t, j);
+                    hy_buf_append(&e->in, evalsha, strlen(evalsha));
+                    node_client_process(t.node[j], e, t.now_ms);
+                }
+            }
+        }
+    }
+    assert_non_null(e);
+    net_run(&t, 300);
+    assert_string_equal(take_out(e), ":7\r\n");
+    assert_true(node_is_leader(t.node[ni]));
+    node_client_free(t.node[li], c);
+    node_client_free(t.node[ni], e);
+    net_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_partitions_route_keys_to_their_groups),
         cmocka_unit_test(test_partition_failure_is_per_partition),
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
+        cmocka_unit_test(test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
