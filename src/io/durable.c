@@ -36,6 +36,14 @@ struct io_durable {
     size_t n_holds;
 };
 
+static void durable_send(void *ctx, struct node_io_batch *b)
+{
+    struct io_durable *d = ctx;
+    d->send_cb(d->ctx, b);
+}
+
+#define DURABLE_PUMP_ROUNDS 4
+
 /* A group whose snapshot file is being written: v[0] is that snapshot's batch, then the
  * group's later batches with something to persist, none submitted yet. */
 struct durable_hold {
@@ -45,8 +53,11 @@ struct durable_hold {
 };
 
 /* Submits the batch's writes: term/vote, snapshot, entries, in that order (raft.h).
- * file_written: its snapshot's file is durable already (the snapshot writer's). */
-static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b, int file_written)
+ * file_written: its snapshot's file is durable already (the snapshot writer's). With
+ * written_now, the loop writes the batch itself when it can (wal_thread_write_now), and
+ * *written_now says whether it did. */
+static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b, int file_written,
+                             int *written_now)
 {
     struct wal_node_req req;
     struct wal_snapshot snap;
@@ -54,17 +65,17 @@ static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b
     struct wal_entry *ents;
     wal_node_req_of(b, &req, &snap, membership, &ents);
     req.snapshot_file_written = file_written;
-    /* The thread copies the descriptors and borrows the data, which b holds until it is done:
-     * b stays in d->queues until the thread reports it durable. */
-    uint64_t seq = wal_thread_submit(d->thread, &req);
+    uint64_t seq = written_now != NULL ? wal_thread_write_now(d->thread, &req) : 0;
+    if (written_now != NULL) {
+        *written_now = seq != 0;
+    }
+    if (seq == 0) {
+        /* The thread copies the descriptors and borrows the data, which b holds until it is
+         * done: b stays in d->queues until the thread reports it durable. */
+        seq = wal_thread_submit(d->thread, &req);
+    }
     hy_free(ents);
     return seq;
-}
-
-static void durable_send(void *ctx, struct node_io_batch *b)
-{
-    struct io_durable *d = ctx;
-    d->send_cb(d->ctx, b);
 }
 
 static struct durable_hold *hold_find(struct io_durable *d, uint32_t group)
@@ -153,11 +164,11 @@ static void hold_released(void *ctx, uint32_t group, uint64_t index, int status)
     struct durable_hold *h = hold_find(d, group);
     HY_ASSERT(h != NULL && h->n > 0 && h->v[0]->snap_index == index);
     /* On a full disk the WAL thread writes the file itself, retrying until there is room. */
-    uint64_t seq = submit_batch(d, h->v[0], status == HY_OK);
+    uint64_t seq = submit_batch(d, h->v[0], status == HY_OK, NULL);
     wal_node_queues_set_seq(d->queues, h->v[0], seq);
     size_t i = 1;
     for (; i < h->n && h->v[i]->snapshot != NODE_SNAP_TAKEN; i++) {
-        seq = submit_batch(d, h->v[i], 0);
+        seq = submit_batch(d, h->v[i], 0, NULL);
         wal_node_queues_set_seq(d->queues, h->v[i], seq);
     }
     memmove(h->v, h->v + i, (h->n - i) * sizeof(*h->v));
@@ -170,19 +181,47 @@ static void hold_released(void *ctx, uint32_t group, uint64_t index, int status)
     *h = d->holds[--d->n_holds];
 }
 
-void io_durable_pump(struct io_durable *d)
+/* Hands the engine's batches on; returns the sequence number of the last one the loop wrote
+ * itself (0: none). */
+static uint64_t durable_take(struct io_durable *d)
 {
+    uint64_t written = 0;
     struct node_io_batch *b;
     while ((b = node_io_take(d->node)) != NULL) {
         if (hold_take(d, b)) {
             continue;
         }
-        uint64_t seq = wal_node_batch_persists(b) ? submit_batch(d, b, 0) : 0;
+        uint64_t seq = 0;
+        if (wal_node_batch_persists(b)) {
+            int now = 0;
+            seq = submit_batch(d, b, 0, &now);
+            written = now ? seq : written;
+        }
         if (wal_node_queues_add(d->queues, b, seq)) {
             d->send_cb(d->ctx, b);
             node_io_done(d->node, b, io_clock_ms());
         }
     }
+    return written;
+}
+
+int io_durable_pump(struct io_durable *d)
+{
+    /* Batches the loop wrote itself (`durability: replicated`) complete here, with every
+     * batch queued before them, as a report of the thread would complete them; completing
+     * them may give the engine new batches (a follower's next acknowledgement), taken in the
+     * next round. Bounded: what is left waits for the next pump. */
+    int completed = 0;
+    for (int round = 0; round < DURABLE_PUMP_ROUNDS; round++) {
+        uint64_t written = durable_take(d);
+        if (written == 0) {
+            break;
+        }
+        wal_node_complete(d->queues, d->node, HY_OK, written, NULL, 0, &d->disk_full, durable_send,
+                          d, io_clock_ms(), d->log);
+        completed = 1;
+    }
+    return completed;
 }
 
 static void durable_done_cb(void *ctx, const struct wal_thread_done *done)

@@ -34,6 +34,8 @@
 #define IO_READ_CHUNK       (16 * 1024)
 #define IO_SHUTDOWN_WAIT_MS 3000
 #define IO_FLUSH_ROUNDS_MAX 64
+/* Pumps of one server_do_io while the loop's own writes complete batches. */
+#define IO_DO_ROUNDS_MAX    4
 
 struct io_conn;
 
@@ -265,9 +267,17 @@ static void server_do_io(struct io_server *srv)
     io_mesh_update(srv->mesh);
     server_drain_ready(srv);
     /* Draining may have run clients' pipelined requests (a scatter that completed): what they
-     * proposed is handed to the WAL and the peers now, not at the next event. */
-    io_durable_pump(srv->durable);
-    io_mesh_flush(srv->mesh, srv->node);
+     * proposed is handed to the WAL and the peers now, not at the next event. Batches the loop
+     * wrote itself complete in the pump (`durability: replicated`) and may answer clients:
+     * they join the flush list now, not at the next event. */
+    for (int round = 0; round < IO_DO_ROUNDS_MAX; round++) {
+        int completed = io_durable_pump(srv->durable);
+        io_mesh_flush(srv->mesh, srv->node);
+        if (!completed) {
+            break;
+        }
+        server_drain_ready(srv);
+    }
     server_arm_raft_timer(srv);
 }
 

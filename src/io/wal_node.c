@@ -182,6 +182,18 @@ static int wal_node_has_config(const struct wal_node_req *r)
     return 0;
 }
 
+int wal_node_req_unsynced(const struct wal *w, const struct wal_node_req *r)
+{
+    if (r->term_vote_changed || r->snapshot != NULL || r->forget || wal_node_has_config(r)) {
+        return 0;
+    }
+    uint64_t len = 0;
+    for (size_t i = 0; i < r->n_entries; i++) {
+        len += wal_record_size(r->entries[i].len);
+    }
+    return len > 0 && wal_fits_open_segment(w, len);
+}
+
 int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t n)
 {
     return wal_node_write_as(w, reqs, n, WAL_NODE_FSYNC);
