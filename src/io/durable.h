@@ -42,10 +42,11 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
 
 /* Hands every batch the engine has ready to the WAL thread (or completes those with nothing
  * to persist when nothing is ahead of them). In `durability: replicated`, batches of entries
- * are written by the loop itself when the thread holds nothing (wal_thread_write_now) and
- * complete at once, in order: returns 1 when some did, so that the caller flushes the clients
- * they answered (the progress callback is not called for them). */
-int io_durable_pump(struct io_durable *d);
+ * wait for the loop turn's end (turn_end: the last pump before the loop polls), where the loop
+ * writes them itself as one group commit when the thread holds nothing (wal_thread_write_now),
+ * and they complete at once, in order: returns 1 when some did, so that the caller flushes the
+ * clients they answered (the progress callback is not called for them). */
+int io_durable_pump(struct io_durable *d, int turn_end);
 
 /* Writes what is queued, stops the thread (the loop must run once more to close its handles). */
 void io_durable_stop(struct io_durable *d);

@@ -256,13 +256,14 @@ static void server_arm_raft_timer(struct io_server *srv)
 }
 
 /* Hands the engine's storage batches to the WAL thread, flushes the clients the engine
- * answered, and follows Raft's timer. */
-static void server_do_io(struct io_server *srv)
+ * answered, and follows Raft's timer. turn_end: the loop polls next (flush_cb), so the batches
+ * the loop writes itself in `durability: replicated` are written now (io_durable_pump). */
+static void server_do_io(struct io_server *srv, int turn_end)
 {
     if (node_fatal(srv->node)) {
         abort(); /* said in the log; nothing of what failed has left (node.h node_fatal) */
     }
-    io_durable_pump(srv->durable);
+    io_durable_pump(srv->durable, turn_end);
     io_mesh_flush(srv->mesh, srv->node);
     io_mesh_update(srv->mesh);
     server_drain_ready(srv);
@@ -271,7 +272,7 @@ static void server_do_io(struct io_server *srv)
      * wrote itself complete in the pump (`durability: replicated`) and may answer clients:
      * they join the flush list now, not at the next event. */
     for (int round = 0; round < IO_DO_ROUNDS_MAX; round++) {
-        int completed = io_durable_pump(srv->durable);
+        int completed = io_durable_pump(srv->durable, turn_end);
         io_mesh_flush(srv->mesh, srv->node);
         if (!completed) {
             break;
@@ -285,7 +286,7 @@ static void server_do_io(struct io_server *srv)
  * messages moved the engine. */
 static void durable_progress_cb(void *ctx)
 {
-    server_do_io(ctx);
+    server_do_io(ctx, 0);
 }
 
 static void durable_send_cb(void *ctx, const struct node_io_batch *b)
@@ -319,7 +320,7 @@ static void ticker_cb(uv_check_t *h)
     srv->tick_due = 0;
     uv_idle_stop(&srv->tick_spinner);
     node_tick(srv->node, io_clock_ms());
-    server_do_io(srv);
+    server_do_io(srv, 0);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -731,7 +732,7 @@ static void flush_cb(uv_prepare_t *h)
      * round a bounded number of times, then let the loop turn (without blocking in poll). */
     for (int round = 0; round < IO_FLUSH_ROUNDS_MAX; round++) {
         node_flush(srv->node, io_clock_ms());
-        server_do_io(srv);
+        server_do_io(srv, 1);
         if (!node_has_proposals(srv->node)) {
             break;
         }
@@ -909,7 +910,7 @@ static void cron_cb(uv_timer_t *t)
         server_sweep(srv);
     }
     io_wan_pump(srv->wan, srv->node, io_clock_ms());
-    server_do_io(srv);
+    server_do_io(srv, 0);
     if (node_drained(srv->node)) {
         server_shutdown(srv, node_drain_outcome(srv->node));
     }
@@ -1263,7 +1264,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     node_set_rewrite_hook(srv.node, rewrite_hook, &srv);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
-    server_do_io(&srv);
+    server_do_io(&srv, 0);
     srv.obs = hy_xmalloc(sizeof(*srv.obs));
     server_publish(&srv);
     hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld%s (data dir %s)", cfg->bind,

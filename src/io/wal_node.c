@@ -182,16 +182,27 @@ static int wal_node_has_config(const struct wal_node_req *r)
     return 0;
 }
 
-int wal_node_req_unsynced(const struct wal *w, const struct wal_node_req *r)
+size_t wal_node_unsynced_prefix(const struct wal *w, const struct wal_node_req *const *reqs,
+                                size_t n)
 {
-    if (r->term_vote_changed || r->snapshot != NULL || r->forget || wal_node_has_config(r)) {
-        return 0;
-    }
     uint64_t len = 0;
-    for (size_t i = 0; i < r->n_entries; i++) {
-        len += wal_record_size(r->entries[i].len);
+    size_t k = 0;
+    for (; k < n; k++) {
+        const struct wal_node_req *r = reqs[k];
+        if (r->term_vote_changed || r->snapshot != NULL || r->forget || r->n_entries == 0 ||
+            wal_node_has_config(r)) {
+            break;
+        }
+        uint64_t more = 0;
+        for (size_t i = 0; i < r->n_entries; i++) {
+            more += wal_record_size(r->entries[i].len);
+        }
+        if (!wal_fits_open_segment(w, len + more)) {
+            break;
+        }
+        len += more;
     }
-    return len > 0 && wal_fits_open_segment(w, len);
+    return k;
 }
 
 int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t n)

@@ -189,8 +189,10 @@ static void wt_async_cb(uv_async_t *h)
     wt_report(h->data);
 }
 
-uint64_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *req)
+size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
+                            uint64_t *first_seq_out)
 {
+    *first_seq_out = 0;
     /* Everything submitted before is written and nothing is queued, so this write keeps the
      * submission order, and reporting it durable reports every earlier request too. */
     uv_mutex_lock(&t->mu);
@@ -203,19 +205,20 @@ uint64_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *r
         return 0;
     }
     /* A failed write (ENOSPC, or EIO, which the wal keeps) is left for the thread to meet
-     * again when the caller submits the request: its reports and retries stay in one place. */
-    const struct wal_node_req *one = req;
-    int written = wal_node_req_unsynced(t->w, req) &&
-                  wal_node_write_as(t->w, &one, 1, WAL_NODE_REPLICATED) == HY_OK;
+     * again when the caller submits the requests: its reports and retries stay in one place. */
+    size_t k = wal_node_unsynced_prefix(t->w, reqs, n);
+    if (k > 0 && wal_node_write_as(t->w, reqs, k, WAL_NODE_REPLICATED) != HY_OK) {
+        k = 0;
+    }
     int unsynced = wal_unsynced(t->w);
-    uint64_t seq = 0;
     uv_mutex_lock(&t->mu);
     t->loop_owns = 0;
     int wake = t->thread_waits;
-    if (written) {
-        seq = ++t->next_seq;
-        t->state.durable_seq = seq;
-        t->loop_writes++;
+    if (k > 0) {
+        *first_seq_out = t->next_seq + 1;
+        t->next_seq += k;
+        t->state.durable_seq = t->next_seq;
+        t->loop_writes += k;
         /* A thread with nothing unsynced sleeps without a deadline: give it one. */
         wake |= unsynced && !t->unsynced;
         t->unsynced |= unsynced;
@@ -224,7 +227,7 @@ uint64_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *r
         uv_cond_signal(&t->cond);
     }
     uv_mutex_unlock(&t->mu);
-    return seq;
+    return k;
 }
 
 uint64_t wal_thread_loop_writes(const struct wal_thread *t)

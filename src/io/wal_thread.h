@@ -59,17 +59,19 @@ int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_
 uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_node_req *req);
 
 /*
- * `durability: replicated`'s short path: writes req (borrowed for the call; its entries' bytes
- * too) from the loop thread itself, with one write() and no hand-off to the thread and back,
- * when it can: replicated mode, everything submitted before is written, nothing waits, the disk
- * is not full, and the request is entries that need no fdatasync and no new segment
- * (wal_node_req_unsynced). Returns its sequence number, durable as replicated mode means it (and
- * so is every earlier one), with no completion to wait for: the caller completes it itself. 0
- * when it did not write (or the write failed: the thread meets the failure again): submit it.
- * The thread fdatasyncs what the loop wrote within the interval, as its own writes. Loop
- * thread only.
+ * `durability: replicated`'s short path: writes requests reqs[0..n) (borrowed for the call,
+ * their entries' bytes too) from the loop thread itself, as one group commit with one write()
+ * and no hand-off to the thread and back, when it can: replicated mode, everything submitted
+ * before is written, nothing waits, the disk is not full; and only the first requests that
+ * are entries needing no fdatasync and no new segment (wal_node_unsynced_prefix). Returns how
+ * many it wrote, k, numbered *first_seq_out .. + k - 1 as wal_thread_submit would have, and
+ * durable as replicated mode means it (so is every earlier request), with no completion to
+ * wait for: the caller completes them itself. 0 when it wrote nothing (or the write failed:
+ * the thread meets the failure again): submit the requests left, in order. The thread
+ * fdatasyncs what the loop wrote within the interval, as its own writes. Loop thread only.
  */
-uint64_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *req);
+size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
+                            uint64_t *first_seq_out);
 
 /* How many requests wal_thread_write_now wrote. Loop thread only. */
 uint64_t wal_thread_loop_writes(const struct wal_thread *t);

@@ -304,6 +304,13 @@ static void test_replicated_syncs_within_interval(void **state)
     tfx_free(&f);
 }
 
+/* wal_thread_write_now of one request: its sequence number, 0 when not written. */
+static uint64_t write_now(struct tfx *f, const struct wal_node_req *req)
+{
+    uint64_t seq;
+    return wal_thread_write_now(f->t, &req, 1, &seq) == 1 ? seq : 0;
+}
+
 /* wal_thread_write_now of n entries of `len` bytes each (static data) at first in group. */
 static uint64_t write_now_g(struct tfx *f, uint32_t group, uint64_t first, size_t n, uint32_t len)
 {
@@ -313,7 +320,7 @@ static uint64_t write_now_g(struct tfx *f, uint32_t group, uint64_t first, size_
         e[i] = (struct wal_entry){.term = 1, .type = 1, .len = len, .data = data};
     }
     struct wal_node_req req = {.group = group, .first_index = first, .entries = e, .n_entries = n};
-    return wal_thread_write_now(f->t, &req);
+    return write_now(f, &req);
 }
 
 /* Proves that in replicated mode the loop writes a request of entries itself (no completion
@@ -339,7 +346,7 @@ static void test_loop_writes_itself_in_replicated_mode(void **state)
     /* A term/vote is synced: submitted; behind it, entries wait their turn too. */
     struct wal_node_req tv = {.group = 3, .term_vote_changed = 1, .term = 2, .vote = 1};
     struct wal_node_req one = tv;
-    assert_int_equal(wal_thread_write_now(f.t, &one), 0);
+    assert_int_equal(write_now(&f, &one), 0);
     assert_int_equal(wal_thread_submit(f.t, &tv), 3);
     assert_int_equal(write_now_g(&f, 0, 3, 1, 10), 0);
     assert_int_equal(submit_g(&f, 0, 3, 1, 1), 4);
@@ -349,7 +356,7 @@ static void test_loop_writes_itself_in_replicated_mode(void **state)
     static const uint8_t cfg_data[4] = "cfg";
     struct wal_entry ce = {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = 3, .data = cfg_data};
     struct wal_node_req creq = {.group = 7, .first_index = 4, .entries = &ce, .n_entries = 1};
-    assert_int_equal(wal_thread_write_now(f.t, &creq), 0);
+    assert_int_equal(write_now(&f, &creq), 0);
     assert_int_equal(write_now_g(&f, 7, 4, 1, 10), 5); /* written once nothing waits */
     assert_int_equal(wal_thread_loop_writes(f.t), 3);
     tfx_stop(&f); /* the stop syncs: a power cut after it loses nothing */
