@@ -366,6 +366,43 @@ static void test_loop_writes_itself_in_replicated_mode(void **state)
     tfx_free(&f);
 }
 
+/* Proves that the loop writes a turn's requests of several groups with one write() and numbers
+ * them in order, and stops at the first one that must be synced (a configuration entry), which
+ * and whose followers go to the thread after it, in order. */
+static void test_loop_writes_a_turn_as_one_group_commit(void **state)
+{
+    (void)state;
+    struct tfx f;
+    tfx_start(&f);
+    wal_thread_set_durability(f.t, WAL_NODE_REPLICATED, 10000);
+    static const uint8_t data[4] = "abc";
+    struct wal_entry e = {.term = 1, .type = 1, .len = 3, .data = data};
+    struct wal_entry ce = {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = 3, .data = data};
+    struct wal_node_req r[5] = {
+        {.group = 0, .first_index = 1, .entries = &e, .n_entries = 1},
+        {.group = 7, .first_index = 1, .entries = &e, .n_entries = 1},
+        {.group = 0, .first_index = 2, .entries = &e, .n_entries = 1},
+        {.group = 3, .first_index = 1, .entries = &ce, .n_entries = 1},
+        {.group = 0, .first_index = 3, .entries = &e, .n_entries = 1},
+    };
+    const struct wal_node_req *p[5] = {&r[0], &r[1], &r[2], &r[3], &r[4]};
+    uint64_t writes = disk_mem_op_calls(f.disk, DISK_OP_WRITE);
+    uint64_t first = 0;
+    assert_int_equal(wal_thread_write_now(f.t, p, 5, &first), 3);
+    assert_int_equal(first, 1);
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_WRITE) - writes, 1);
+    assert_int_equal(wal_thread_submit(f.t, p[3]), 4);
+    assert_int_equal(wal_thread_submit(f.t, p[4]), 5);
+    assert_int_equal(wal_thread_write_now(f.t, p, 1, &first), 0); /* the thread holds some */
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f.last.durable_seq, 5);
+    tfx_stop(&f);
+    assert_int_equal(f.rec[0].n_entries, 3);
+    assert_int_equal(f.rec[1].n_entries, 1);
+    assert_int_equal(f.rec[2].n_entries, 1);
+    tfx_free(&f);
+}
+
 /* Proves that the loop leaves to the thread a write that needs a new segment (whose making
  * syncs), and that the thread's roll keeps every entry in order. */
 static void test_loop_leaves_segment_roll_to_thread(void **state)
@@ -457,6 +494,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_writes_itself_in_replicated_mode),
+        cmocka_unit_test(test_loop_writes_a_turn_as_one_group_commit),
         cmocka_unit_test(test_loop_leaves_segment_roll_to_thread),
         cmocka_unit_test(test_loop_writes_beside_timed_syncs),
         cmocka_unit_test(test_replicated_reports_written),
