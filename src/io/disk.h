@@ -72,6 +72,9 @@ struct disk_ops {
 struct disk {
     const struct disk_ops *ops;
     char path[256];
+    /* 1 when sync may run on one thread while write runs on another on the same open file
+     * (a real file system); 0 for the simulated disk, which is single-threaded. */
+    int sync_concurrent;
 };
 
 /* Frees what disk_ops.list returned. */

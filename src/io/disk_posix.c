@@ -373,6 +373,7 @@ int disk_posix_open(const char *path, struct disk **disk_out)
     }
     struct disk_posix *p = hy_xcalloc(1, sizeof(*p));
     p->base.ops = &disk_posix_ops;
+    p->base.sync_concurrent = 1; /* fdatasync and pwrite on one file are safe together */
     snprintf(p->base.path, sizeof(p->base.path), "%s", path);
     p->dir_fd = fd;
     *disk_out = &p->base;

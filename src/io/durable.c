@@ -34,7 +34,27 @@ struct io_durable {
     struct snap_writer *writer;
     struct durable_hold *holds;
     size_t n_holds;
+    /* `durability: replicated`: the batches of entries taken during this loop turn, in order,
+     * queued with WAL_NODE_SEQ_HELD until the turn's end writes them from the loop as one group
+     * commit (durable_turn_write), as the WAL thread would have, so that a follower given many
+     * AppendEntries in one turn still writes them once and answers them together. */
+    int replicated;
+    struct node_io_batch **turn;
+    size_t n_turn, cap_turn;
+    struct wal_node_req *turn_reqs; /* durable_turn_write's requests, kept for their capacity */
+    const struct wal_node_req **turn_ptrs;
+    size_t cap_reqs;
+    struct wal_entry *turn_ents;
+    size_t cap_ents;
 };
+
+static void durable_send(void *ctx, struct node_io_batch *b)
+{
+    struct io_durable *d = ctx;
+    d->send_cb(d->ctx, b);
+}
+
+#define DURABLE_PUMP_ROUNDS 4
 
 /* A group whose snapshot file is being written: v[0] is that snapshot's batch, then the
  * group's later batches with something to persist, none submitted yet. */
@@ -61,10 +81,73 @@ static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b
     return seq;
 }
 
-static void durable_send(void *ctx, struct node_io_batch *b)
+/* The requests of the turn's batches, built in d's arrays (valid until the next call). */
+static void durable_turn_reqs(struct io_durable *d)
 {
-    struct io_durable *d = ctx;
-    d->send_cb(d->ctx, b);
+    size_t n_ents = 0;
+    for (size_t i = 0; i < d->n_turn; i++) {
+        n_ents += d->turn[i]->n_entries;
+    }
+    if (d->n_turn > d->cap_reqs) {
+        d->cap_reqs = d->n_turn * 2;
+        d->turn_reqs = hy_xrealloc(d->turn_reqs, d->cap_reqs * sizeof(*d->turn_reqs));
+        d->turn_ptrs = hy_xrealloc(d->turn_ptrs, d->cap_reqs * sizeof(*d->turn_ptrs));
+    }
+    if (n_ents > d->cap_ents) {
+        d->cap_ents = n_ents * 2;
+        d->turn_ents = hy_xrealloc(d->turn_ents, d->cap_ents * sizeof(*d->turn_ents));
+    }
+    struct wal_entry *e = d->turn_ents;
+    for (size_t i = 0; i < d->n_turn; i++) {
+        const struct node_io_batch *b = d->turn[i];
+        for (uint32_t k = 0; k < b->n_entries; k++) {
+            e[k] = (struct wal_entry){b->entries[k].term, b->entries[k].type, b->entries[k].len,
+                                      b->entries[k].data};
+        }
+        d->turn_reqs[i] = (struct wal_node_req){.group = b->group,
+                                                .first_index = b->entries_first_index,
+                                                .entries = e,
+                                                .n_entries = b->n_entries};
+        d->turn_ptrs[i] = &d->turn_reqs[i];
+        e += b->n_entries;
+    }
+}
+
+/* Writes the turn's batches from the loop (wal_thread_write_now), those it cannot through the
+ * thread, in order; returns the sequence number of the last one the loop wrote (0: none). */
+static uint64_t durable_turn_write(struct io_durable *d)
+{
+    if (d->n_turn == 0) {
+        return 0;
+    }
+    durable_turn_reqs(d);
+    uint64_t first = 0;
+    size_t k = wal_thread_write_now(d->thread, d->turn_ptrs, d->n_turn, &first);
+    for (size_t i = 0; i < d->n_turn; i++) {
+        uint64_t seq = i < k ? first + i : wal_thread_submit(d->thread, d->turn_ptrs[i]);
+        wal_node_queues_set_seq(d->queues, d->turn[i], seq);
+    }
+    d->n_turn = 0;
+    return k > 0 ? first + k - 1 : 0;
+}
+
+/* A batch the loop may write at the turn's end: entries, and nothing that is synced first
+ * (term/vote, snapshot; a configuration entry is found by wal_node_unsynced_prefix). */
+static int durable_turn_takes(const struct io_durable *d, const struct node_io_batch *b)
+{
+    return d->replicated && !b->term_vote_changed && b->snapshot == NODE_SNAP_NONE &&
+           b->n_entries > 0;
+}
+
+static void durable_turn_add(struct io_durable *d, struct node_io_batch *b)
+{
+    if (d->n_turn == d->cap_turn) {
+        d->cap_turn = d->cap_turn ? d->cap_turn * 2 : 16;
+        d->turn = hy_xrealloc(d->turn, d->cap_turn * sizeof(*d->turn));
+    }
+    d->turn[d->n_turn++] = b;
+    int at_once = wal_node_queues_add(d->queues, b, WAL_NODE_SEQ_HELD);
+    HY_ASSERT(!at_once);
 }
 
 static struct durable_hold *hold_find(struct io_durable *d, uint32_t group)
@@ -170,19 +253,49 @@ static void hold_released(void *ctx, uint32_t group, uint64_t index, int status)
     *h = d->holds[--d->n_holds];
 }
 
-void io_durable_pump(struct io_durable *d)
+/* Hands the engine's batches on: to the turn's list, to a hold, to the thread, or completed
+ * at once when they persist nothing and nothing of their group is ahead of them. */
+static void durable_take(struct io_durable *d)
 {
     struct node_io_batch *b;
     while ((b = node_io_take(d->node)) != NULL) {
         if (hold_take(d, b)) {
             continue;
         }
-        uint64_t seq = wal_node_batch_persists(b) ? submit_batch(d, b, 0) : 0;
+        if (durable_turn_takes(d, b)) {
+            durable_turn_add(d, b);
+            continue;
+        }
+        uint64_t seq = 0;
+        if (wal_node_batch_persists(b)) {
+            (void)durable_turn_write(d); /* the turn's batches go first, in order */
+            seq = submit_batch(d, b, 0);
+        }
         if (wal_node_queues_add(d->queues, b, seq)) {
             d->send_cb(d->ctx, b);
             node_io_done(d->node, b, io_clock_ms());
         }
     }
+}
+
+int io_durable_pump(struct io_durable *d, int turn_end)
+{
+    /* At the turn's end the batches the loop wrote itself complete here, with every batch
+     * queued before them, as a report of the thread would complete them; completing them may
+     * give the engine new batches (a follower's next acknowledgement), taken in the next
+     * round. Bounded: what is left waits for the next pump. */
+    int completed = 0;
+    for (int round = 0; round < DURABLE_PUMP_ROUNDS; round++) {
+        durable_take(d);
+        uint64_t written = turn_end ? durable_turn_write(d) : 0;
+        if (written == 0) {
+            break;
+        }
+        wal_node_complete(d->queues, d->node, HY_OK, written, NULL, 0, &d->disk_full, durable_send,
+                          d, io_clock_ms(), d->log);
+        completed = 1;
+    }
+    return completed;
 }
 
 static void durable_done_cb(void *ctx, const struct wal_thread_done *done)
@@ -276,6 +389,7 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
 void io_durable_stop(struct io_durable *d)
 {
     if (d->thread != NULL) {
+        (void)durable_turn_write(d); /* the thread writes what the turn held, then stops */
         wal_thread_stop(d->thread);
         d->thread = NULL;
     }
@@ -300,6 +414,10 @@ void io_durable_close(struct io_durable *d)
         hy_free(d->holds[i].v); /* the batches themselves belong to the node */
     }
     hy_free(d->holds);
+    hy_free(d->turn);
+    hy_free(d->turn_reqs);
+    hy_free(d->turn_ptrs);
+    hy_free(d->turn_ents);
     hy_free(d);
 }
 
@@ -379,6 +497,7 @@ void io_durable_configure(struct io_durable *d, const struct hy_config *cfg)
     }
     enum wal_node_durability mode =
         cfg->durability == CONFIG_DURABILITY_REPLICATED ? WAL_NODE_REPLICATED : WAL_NODE_FSYNC;
+    d->replicated = mode == WAL_NODE_REPLICATED;
     wal_thread_set_durability(d->thread, mode, (uint32_t)cfg->fsync_interval_ms);
 }
 

@@ -41,8 +41,12 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
                     io_durable_send_cb send_cb, void *ctx, struct io_durable **out) HY_MUST_CHECK;
 
 /* Hands every batch the engine has ready to the WAL thread (or completes those with nothing
- * to persist when nothing is ahead of them). */
-void io_durable_pump(struct io_durable *d);
+ * to persist when nothing is ahead of them). In `durability: replicated`, batches of entries
+ * wait for the loop turn's end (turn_end: the last pump before the loop polls), where the loop
+ * writes them itself as one group commit when the thread holds nothing (wal_thread_write_now),
+ * and they complete at once, in order: returns 1 when some did, so that the caller flushes the
+ * clients they answered (the progress callback is not called for them). */
+int io_durable_pump(struct io_durable *d, int turn_end);
 
 /* Writes what is queued, stops the thread (the loop must run once more to close its handles). */
 void io_durable_stop(struct io_durable *d);

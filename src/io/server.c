@@ -35,6 +35,8 @@
 #define IO_READ_CHUNK       (16 * 1024)
 #define IO_SHUTDOWN_WAIT_MS 3000
 #define IO_FLUSH_ROUNDS_MAX 64
+/* Pumps of one server_do_io while the loop's own writes complete batches. */
+#define IO_DO_ROUNDS_MAX    4
 
 struct io_conn;
 
@@ -256,20 +258,29 @@ static void server_arm_raft_timer(struct io_server *srv)
 }
 
 /* Hands the engine's storage batches to the WAL thread, flushes the clients the engine
- * answered, and follows Raft's timer. */
-static void server_do_io(struct io_server *srv)
+ * answered, and follows Raft's timer. turn_end: the loop polls next (flush_cb), so the batches
+ * the loop writes itself in `durability: replicated` are written now (io_durable_pump). */
+static void server_do_io(struct io_server *srv, int turn_end)
 {
     if (node_fatal(srv->node)) {
         abort(); /* said in the log; nothing of what failed has left (node.h node_fatal) */
     }
-    io_durable_pump(srv->durable);
+    io_durable_pump(srv->durable, turn_end);
     io_mesh_flush(srv->mesh, srv->node);
     io_mesh_update(srv->mesh);
     server_drain_ready(srv);
     /* Draining may have run clients' pipelined requests (a scatter that completed): what they
-     * proposed is handed to the WAL and the peers now, not at the next event. */
-    io_durable_pump(srv->durable);
-    io_mesh_flush(srv->mesh, srv->node);
+     * proposed is handed to the WAL and the peers now, not at the next event. Batches the loop
+     * wrote itself complete in the pump (`durability: replicated`) and may answer clients:
+     * they join the flush list now, not at the next event. */
+    for (int round = 0; round < IO_DO_ROUNDS_MAX; round++) {
+        int completed = io_durable_pump(srv->durable, turn_end);
+        io_mesh_flush(srv->mesh, srv->node);
+        if (!completed) {
+            break;
+        }
+        server_drain_ready(srv);
+    }
     server_arm_raft_timer(srv);
 }
 
@@ -277,7 +288,7 @@ static void server_do_io(struct io_server *srv)
  * messages moved the engine. */
 static void durable_progress_cb(void *ctx)
 {
-    server_do_io(ctx);
+    server_do_io(ctx, 0);
 }
 
 static void durable_send_cb(void *ctx, const struct node_io_batch *b)
@@ -311,7 +322,7 @@ static void ticker_cb(uv_check_t *h)
     srv->tick_due = 0;
     uv_idle_stop(&srv->tick_spinner);
     node_tick(srv->node, io_clock_ms());
-    server_do_io(srv);
+    server_do_io(srv, 0);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -723,7 +734,7 @@ static void flush_cb(uv_prepare_t *h)
      * round a bounded number of times, then let the loop turn (without blocking in poll). */
     for (int round = 0; round < IO_FLUSH_ROUNDS_MAX; round++) {
         node_flush(srv->node, io_clock_ms());
-        server_do_io(srv);
+        server_do_io(srv, 1);
         if (!node_has_proposals(srv->node)) {
             break;
         }
@@ -911,7 +922,7 @@ static void cron_cb(uv_timer_t *t)
         server_sweep(srv);
     }
     io_wan_pump(srv->wan, srv->node, io_clock_ms());
-    server_do_io(srv);
+    server_do_io(srv, 0);
     if (node_drained(srv->node)) {
         server_shutdown(srv, node_drain_outcome(srv->node));
     }
@@ -1271,7 +1282,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     node_set_rewrite_hook(srv.node, rewrite_hook, &srv);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
-    server_do_io(&srv);
+    server_do_io(&srv, 0);
     srv.obs = hy_xmalloc(sizeof(*srv.obs));
     server_publish(&srv);
     hy_log(log, HY_LOG_INFO, "halyard listening on %s:%lld%s (data dir %s)", cfg->bind,

@@ -483,6 +483,19 @@ static void wal_encode_head(struct wal *w, struct hy_buf *out)
     }
 }
 
+/* The bytes of the head of a new segment (wal_encode_head). */
+static uint64_t wal_head_len(const struct wal *w)
+{
+    return (uint64_t)w->n_groups * wal_record_size(0);
+}
+
+/* Whether a write of `len` bytes of records needs a new segment first. */
+static int wal_needs_roll(const struct wal *w, uint64_t len)
+{
+    return w->fd < 0 || w->roll_needed ||
+           w->open_used + (w->open.last_seq == 0 ? wal_head_len(w) : 0) + len > w->open_size;
+}
+
 /* The group commit: ONE write, and ONE fdatasync unless `sync` is 0 (wal_batch_write). */
 static int wal_commit(struct wal *w, int sync)
 {
@@ -493,11 +506,10 @@ static int wal_commit(struct wal *w, int sync)
     if (w->batch.len == 0) {
         return HY_OK;
     }
-    uint64_t head_len = (uint64_t)w->n_groups * wal_record_size(0);
+    uint64_t head_len = wal_head_len(w);
     int rolled = 0;
     int rc;
-    if (w->fd < 0 || w->roll_needed ||
-        w->open_used + (w->open.last_seq == 0 ? head_len : 0) + w->batch.len > w->open_size) {
+    if (wal_needs_roll(w, w->batch.len)) {
         rc = wal_segment_roll(w, head_len + w->batch.len);
         if (rc != HY_OK) {
             wal_stage_reset(w);
@@ -583,6 +595,36 @@ int wal_sync(struct wal *w)
 int wal_unsynced(const struct wal *w)
 {
     return w->unsynced;
+}
+
+int wal_sync_begin(struct wal *w, int *fd_out)
+{
+    *fd_out = -1;
+    if (w->failed) {
+        return HY_EIO;
+    }
+    if (w->unsynced) {
+        /* Cleared before the fdatasync, not after: a write that lands while it runs sets it
+         * again and is synced the next time, whether or not this fdatasync covered it. */
+        w->unsynced = 0;
+        *fd_out = w->fd; /* only the open segment can hold unsynced records (wal_sync) */
+    }
+    return HY_OK;
+}
+
+int wal_sync_fd(struct wal *w, int fd)
+{
+    return wal__sync(w->disk, fd); /* w->disk is set at open and never changes */
+}
+
+int wal_sync_concurrent(const struct wal *w)
+{
+    return w->disk->sync_concurrent;
+}
+
+int wal_fits_open_segment(const struct wal *w, uint64_t len)
+{
+    return !w->failed && !wal_needs_roll(w, len);
 }
 
 int wal_append(struct wal *w, uint32_t group, uint64_t first_index, const struct wal_entry *entries,

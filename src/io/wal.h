@@ -8,7 +8,8 @@
  *
  * It runs on a struct disk (disk.h): real files in the server, the simulated
  * disk in the simulator and tests. It is single-threaded: one caller at a time
- * (the server's WAL thread, wal_thread.h, or the simulator's loop). Every call
+ * (the server's WAL thread or its loop, wal_thread.h, or the simulator's loop),
+ * but for wal_sync_fd (below). Every call
  * that returns HY_OK has made its effect durable (fdatasync'd, and the
  * directory fsync'd where names changed), except wal_batch_write (below).
  *
@@ -131,6 +132,25 @@ int wal_batch_commit(struct wal *w) HY_MUST_CHECK;
 int wal_batch_write(struct wal *w) HY_MUST_CHECK;
 int wal_sync(struct wal *w) HY_MUST_CHECK;
 int wal_unsynced(const struct wal *w);
+
+/*
+ * wal_sync in two halves, for a caller that lets one thread write (wal_batch_write) while
+ * another fdatasyncs, on a disk that allows it (disk.sync_concurrent; io/wal_thread.h):
+ * wal_sync_begin, called with the wal to itself, counts everything written so far as synced
+ * and gives the descriptor to fdatasync in *fd_out (-1: nothing unsynced; HY_EIO when the wal
+ * failed); wal_sync_fd then fdatasyncs that descriptor and reads nothing else of the wal, so the
+ * other thread may write meanwhile, but nothing that can close the segment may run until it returns
+ * (a commit that needs a new segment, a snapshot, a forget, wal_close). Its HY_EIO is fatal
+ * and not recorded in the wal: the caller aborts the process.
+ */
+int wal_sync_begin(struct wal *w, int *fd_out) HY_MUST_CHECK;
+int wal_sync_fd(struct wal *w, int fd) HY_MUST_CHECK;
+/* 1 when the wal's disk allows the two halves above to run beside a write (disk.h). */
+int wal_sync_concurrent(const struct wal *w);
+
+/* 1 when records of `len` bytes (wal_record_size of each) committed now would go into the open
+ * segment, with no new segment made first (whose creation and the old one's closing fsync). */
+int wal_fits_open_segment(const struct wal *w, uint64_t len);
 
 /* One-group shorthands: stage one thing and commit. */
 int wal_append(struct wal *w, uint32_t group, uint64_t first_index, const struct wal_entry *entries,

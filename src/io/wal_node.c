@@ -182,6 +182,29 @@ static int wal_node_has_config(const struct wal_node_req *r)
     return 0;
 }
 
+size_t wal_node_unsynced_prefix(const struct wal *w, const struct wal_node_req *const *reqs,
+                                size_t n)
+{
+    uint64_t len = 0;
+    size_t k = 0;
+    for (; k < n; k++) {
+        const struct wal_node_req *r = reqs[k];
+        if (r->term_vote_changed || r->snapshot != NULL || r->forget || r->n_entries == 0 ||
+            wal_node_has_config(r)) {
+            break;
+        }
+        uint64_t more = 0;
+        for (size_t i = 0; i < r->n_entries; i++) {
+            more += wal_record_size(r->entries[i].len);
+        }
+        if (!wal_fits_open_segment(w, len + more)) {
+            break;
+        }
+        len += more;
+    }
+    return k;
+}
+
 int wal_node_write(struct wal *w, const struct wal_node_req *const *reqs, size_t n)
 {
     return wal_node_write_as(w, reqs, n, WAL_NODE_FSYNC);

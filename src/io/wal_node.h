@@ -107,6 +107,14 @@ enum wal_node_durability {
 int wal_node_write_as(struct wal *w, const struct wal_node_req *const *reqs, size_t n,
                       enum wal_node_durability mode) HY_MUST_CHECK;
 
+/* How many of reqs[0..n), from the first, wal_node_write_as writes in WAL_NODE_REPLICATED with
+ * one write() and nothing else: entries only (no term/vote, snapshot, forget or configuration
+ * entry, which are synced) that fit in the open segment together (no new segment, whose
+ * making syncs). Such a write is quick enough for the event loop itself (io/wal_thread.h
+ * wal_thread_write_now). */
+size_t wal_node_unsynced_prefix(const struct wal *w, const struct wal_node_req *const *reqs,
+                                size_t n);
+
 /* Each group's batches handed out and not yet given back, in order, with the write request
  * (seq) each waits for. */
 struct wal_node_queues;

@@ -6,6 +6,11 @@
  * turn), and the batch the thread took off `queue` and is writing. Results travel back as one
  * struct under the mutex plus uv_async_send, which libuv coalesces. Requests hold the caller's
  * data borrowed, not copied (wal_thread_submit).
+ *
+ * In `durability: replicated` the loop writes a request of entries itself when the thread
+ * holds nothing (wal_thread_write_now): the wal then belongs to whichever of the two claimed
+ * it under the mutex (loop_owns, thread_owns), and the thread's periodic fdatasync runs beside
+ * the loop's writes on a disk that allows it (wal_sync_begin, wal_sync_fd).
  */
 #include "io/wal_thread.h"
 
@@ -59,6 +64,14 @@ struct wal_thread {
     uint64_t interval_ns;
     int unsynced;          /* the log holds writes not fdatasync'd yet (wal_unsynced) */
     uint64_t last_sync_ns; /* uv_hrtime of the last fdatasync (the start: recovery synced) */
+    /* Who is using the wal, under mu: the thread while it writes a group, or syncs on a disk
+     * that cannot sync beside a write; the loop while it writes a request itself
+     * (wal_thread_write_now). Never both. thread_waits: the thread waits for the loop. */
+    int thread_owns;
+    int loop_owns;
+    int thread_waits;
+    int sync_concurrent;  /* the wal's disk may fdatasync beside a write (disk.h) */
+    uint64_t loop_writes; /* requests the loop wrote itself (loop thread only) */
 };
 
 static void wt_list_push(struct wt_list *l, struct wt_req *r)
@@ -176,7 +189,64 @@ static void wt_async_cb(uv_async_t *h)
     wt_report(h->data);
 }
 
+size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
+                            uint64_t *first_seq_out)
+{
+    *first_seq_out = 0;
+    /* Everything submitted before is written and nothing is queued, so this write keeps the
+     * submission order, and reporting it durable reports every earlier request too. */
+    uv_mutex_lock(&t->mu);
+    int may = t->mode == WAL_NODE_REPLICATED && !t->stopping && !t->thread_owns &&
+              t->pending.head == NULL && t->queue.head == NULL && t->state.status == HY_OK &&
+              t->state.durable_seq == t->next_seq;
+    t->loop_owns = may;
+    uv_mutex_unlock(&t->mu);
+    if (!may) {
+        return 0;
+    }
+    /* A failed write (ENOSPC, or EIO, which the wal keeps) is left for the thread to meet
+     * again when the caller submits the requests: its reports and retries stay in one place. */
+    size_t k = wal_node_unsynced_prefix(t->w, reqs, n);
+    if (k > 0 && wal_node_write_as(t->w, reqs, k, WAL_NODE_REPLICATED) != HY_OK) {
+        k = 0;
+    }
+    int unsynced = wal_unsynced(t->w);
+    uv_mutex_lock(&t->mu);
+    t->loop_owns = 0;
+    int wake = t->thread_waits;
+    if (k > 0) {
+        *first_seq_out = t->next_seq + 1;
+        t->next_seq += k;
+        t->state.durable_seq = t->next_seq;
+        t->loop_writes += k;
+        /* A thread with nothing unsynced sleeps without a deadline: give it one. */
+        wake |= unsynced && !t->unsynced;
+        t->unsynced |= unsynced;
+    }
+    if (wake) {
+        uv_cond_signal(&t->cond);
+    }
+    uv_mutex_unlock(&t->mu);
+    return k;
+}
+
+uint64_t wal_thread_loop_writes(const struct wal_thread *t)
+{
+    return t->loop_writes;
+}
+
 /* ---- thread side --------------------------------------------------------------------------- */
+
+/* Takes the wal for the thread (under mu), once the loop is not writing to it. */
+static void wt_claim(struct wal_thread *t)
+{
+    while (t->loop_owns) {
+        t->thread_waits = 1;
+        uv_cond_wait(&t->cond, &t->mu);
+    }
+    t->thread_waits = 0;
+    t->thread_owns = 1;
+}
 
 /* Writes a list of requests of any groups as one group commit (wal_node_write_as). */
 static int wt_write_group(struct wal_thread *t, const struct wt_req *head,
@@ -239,22 +309,40 @@ static void wt_wait(struct wal_thread *t, const struct wt_list *retry)
     }
 }
 
-/* fdatasyncs what was written without it (mu is held on entry and exit). A failure is fatal
- * and reported like a failed group commit. */
+/* fdatasyncs what was written without it (mu is held on entry and exit). On a disk that
+ * allows it the loop may go on writing meanwhile: what it writes then is unsynced again. A
+ * failure is fatal and reported like a failed group commit. */
 static int wt_sync(struct wal_thread *t)
 {
-    uv_mutex_unlock(&t->mu);
+    wt_claim(t);
     uint64_t began_ns = uv_hrtime();
-    int rc = wal_sync(t->w);
+    int fd = -1;
+    int rc = HY_OK;
+    if (t->sync_concurrent) {
+        rc = wal_sync_begin(t->w, &fd);
+        t->unsynced = 0;
+        t->thread_owns = 0;
+    }
+    uv_mutex_unlock(&t->mu);
+    if (!t->sync_concurrent) {
+        rc = wal_sync(t->w);
+    } else if (rc == HY_OK && fd >= 0) {
+        rc = wal_sync_fd(t->w, fd);
+    }
     uint64_t now = uv_hrtime();
     uv_mutex_lock(&t->mu);
+    t->thread_owns = 0;
     if (rc != HY_OK) {
         wt_publish(t, rc, t->state.durable_seq);
         return rc;
     }
     hy_histo_record_us(&t->sync_time, (now - began_ns) / 1000);
-    t->unsynced = 0;
-    t->last_sync_ns = now;
+    if (!t->sync_concurrent) {
+        t->unsynced = 0;
+    }
+    /* From the fdatasync's start: what was written after it may be unsynced, and its
+     * interval counts from there. */
+    t->last_sync_ns = began_ns;
     return HY_OK;
 }
 
@@ -278,6 +366,9 @@ static void wt_main(void *arg)
             }
             continue;
         }
+        /* The loop writes only while nothing is queued, so it does not now; but the claim
+         * keeps the rule in one place. */
+        wt_claim(t);
         struct wt_list group = retry;
         retry.head = retry.tail = NULL;
         wt_list_splice(&group, &t->queue);
@@ -288,6 +379,7 @@ static void wt_main(void *arg)
         int unsynced = rc == HY_OK && wal_unsynced(t->w);
         uint64_t now = uv_hrtime();
         uv_mutex_lock(&t->mu);
+        t->thread_owns = 0;
         if (rc == HY_OK && !unsynced) {
             hy_histo_record_us(&t->sync_time, (now - began_ns) / 1000);
             t->last_sync_ns = now;
@@ -333,6 +425,7 @@ int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_
     t->mode = WAL_NODE_FSYNC;
     t->interval_ns = 1000ull * 1000 * 1000;
     t->last_sync_ns = uv_hrtime();
+    t->sync_concurrent = wal_sync_concurrent(w);
     if (uv_mutex_init(&t->mu) != 0 || uv_cond_init(&t->cond) != 0) {
         HY_UNREACHABLE(); /* only fails on resource exhaustion at start */
     }

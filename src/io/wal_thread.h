@@ -11,7 +11,9 @@
  * syncs, the next turns' submissions queue up and share the next fsync.
  *
  * The wal is owned by the thread between wal_thread_start and wal_thread_stop: the loop must
- * not call it directly meanwhile.
+ * not call it directly meanwhile, but through wal_thread_write_now, which in `durability:
+ * replicated` writes a request from the loop itself when the thread holds nothing (no
+ * hand-off and no wake-up either way), the thread's timed fdatasync running beside it.
  *
  * Errors arrive in the completion: HY_ENOSPC means the submitted work is not durable yet; the
  * thread retries it by itself every 200 ms (and at each new submission) and reports HY_OK once
@@ -55,6 +57,24 @@ int wal_thread_start(uv_loop_t *loop, struct wal *w, void *ctx, wal_thread_done_
  * holds them lives that long (durable.c), so the entries are not copied a second time on the
  * write path. Loop thread only. */
 uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_node_req *req);
+
+/*
+ * `durability: replicated`'s short path: writes requests reqs[0..n) (borrowed for the call,
+ * their entries' bytes too) from the loop thread itself, as one group commit with one write()
+ * and no hand-off to the thread and back, when it can: replicated mode, everything submitted
+ * before is written, nothing waits, the disk is not full; and only the first requests that
+ * are entries needing no fdatasync and no new segment (wal_node_unsynced_prefix). Returns how
+ * many it wrote, k, numbered *first_seq_out .. + k - 1 as wal_thread_submit would have, and
+ * durable as replicated mode means it (so is every earlier request), with no completion to
+ * wait for: the caller completes them itself. 0 when it wrote nothing (or the write failed:
+ * the thread meets the failure again): submit the requests left, in order. The thread
+ * fdatasyncs what the loop wrote within the interval, as its own writes. Loop thread only.
+ */
+size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
+                            uint64_t *first_seq_out);
+
+/* How many requests wal_thread_write_now wrote. Loop thread only. */
+uint64_t wal_thread_loop_writes(const struct wal_thread *t);
 
 /*
  * Writes everything submitted so far, stops and joins the thread, reports a last completion,

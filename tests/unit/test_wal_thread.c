@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -45,16 +46,22 @@ static void tfx_recs_free(struct tfx *f)
     }
 }
 
-static void tfx_start(struct tfx *f)
+/* Starts the fixture on `disk` (owned by the fixture from now on). */
+static void tfx_start_on(struct tfx *f, struct disk *disk)
 {
     memset(f, 0, sizeof(*f));
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    f->disk = disk_mem_new("/t", 1);
+    f->disk = disk;
     wal_config_default(&f->cfg);
     f->cfg.segment_size_bytes = 1 << 16;
     assert_int_equal(wal_open(f->disk, &f->cfg, groups, 3, &f->w, f->rec, NULL, 0), HY_OK);
     tfx_recs_free(f);
     assert_int_equal(wal_thread_start(&f->loop, f->w, f, done_cb, &f->t), HY_OK);
+}
+
+static void tfx_start(struct tfx *f)
+{
+    tfx_start_on(f, disk_mem_new("/t", 1));
 }
 
 /* Stops the thread, checks the log by reopening it, and frees everything. */
@@ -297,9 +304,199 @@ static void test_replicated_syncs_within_interval(void **state)
     tfx_free(&f);
 }
 
+/* wal_thread_write_now of one request: its sequence number, 0 when not written. */
+static uint64_t write_now(struct tfx *f, const struct wal_node_req *req)
+{
+    uint64_t seq;
+    return wal_thread_write_now(f->t, &req, 1, &seq) == 1 ? seq : 0;
+}
+
+/* wal_thread_write_now of n entries of `len` bytes each (static data) at first in group. */
+static uint64_t write_now_g(struct tfx *f, uint32_t group, uint64_t first, size_t n, uint32_t len)
+{
+    static const uint8_t data[4096];
+    struct wal_entry e[16];
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (struct wal_entry){.term = 1, .type = 1, .len = len, .data = data};
+    }
+    struct wal_node_req req = {.group = group, .first_index = first, .entries = e, .n_entries = n};
+    return write_now(f, &req);
+}
+
+/* Proves that in replicated mode the loop writes a request of entries itself (no completion
+ * to wait for, no fdatasync), and that it leaves to the thread the fsync mode, a term/vote, a
+ * configuration entry, and anything while a submitted request is not written yet; and that
+ * what it wrote is synced when the thread stops and recovered. */
+static void test_loop_writes_itself_in_replicated_mode(void **state)
+{
+    (void)state;
+    struct tfx f;
+    tfx_start(&f);
+    assert_int_equal(write_now_g(&f, 0, 1, 2, 10), 0); /* fsync mode: the thread's */
+    wal_thread_set_durability(f.t, WAL_NODE_REPLICATED, 10000);
+    uint64_t syncs = disk_mem_op_calls(f.disk, DISK_OP_SYNC);
+    uint64_t writes = disk_mem_op_calls(f.disk, DISK_OP_WRITE);
+    assert_int_equal(write_now_g(&f, 0, 1, 2, 10), 1);
+    assert_int_equal(write_now_g(&f, 7, 1, 3, 10), 2);
+    /* Written at once, on this thread: one write() each, no fdatasync, nothing reported. */
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_WRITE) - writes, 2);
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_SYNC) - syncs, 0);
+    assert_int_equal(wal_thread_loop_writes(f.t), 2);
+    assert_int_equal(f.calls, 0);
+    /* A term/vote is synced: submitted; behind it, entries wait their turn too. */
+    struct wal_node_req tv = {.group = 3, .term_vote_changed = 1, .term = 2, .vote = 1};
+    struct wal_node_req one = tv;
+    assert_int_equal(write_now(&f, &one), 0);
+    assert_int_equal(wal_thread_submit(f.t, &tv), 3);
+    assert_int_equal(write_now_g(&f, 0, 3, 1, 10), 0);
+    assert_int_equal(submit_g(&f, 0, 3, 1, 1), 4);
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f.last.durable_seq, 4);
+    /* A configuration entry is synced too. */
+    static const uint8_t cfg_data[4] = "cfg";
+    struct wal_entry ce = {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = 3, .data = cfg_data};
+    struct wal_node_req creq = {.group = 7, .first_index = 4, .entries = &ce, .n_entries = 1};
+    assert_int_equal(write_now(&f, &creq), 0);
+    assert_int_equal(write_now_g(&f, 7, 4, 1, 10), 5); /* written once nothing waits */
+    assert_int_equal(wal_thread_loop_writes(f.t), 3);
+    tfx_stop(&f); /* the stop syncs: a power cut after it loses nothing */
+    assert_int_equal(f.rec[0].n_entries, 3);
+    assert_int_equal(f.rec[1].n_entries, 4);
+    assert_int_equal(f.rec[2].term, 2);
+    tfx_free(&f);
+}
+
+/* Proves that the loop writes a turn's requests of several groups with one write() and numbers
+ * them in order, and stops at the first one that must be synced (a configuration entry), which
+ * and whose followers go to the thread after it, in order. */
+static void test_loop_writes_a_turn_as_one_group_commit(void **state)
+{
+    (void)state;
+    struct tfx f;
+    tfx_start(&f);
+    wal_thread_set_durability(f.t, WAL_NODE_REPLICATED, 10000);
+    static const uint8_t data[4] = "abc";
+    struct wal_entry e = {.term = 1, .type = 1, .len = 3, .data = data};
+    struct wal_entry ce = {.term = 1, .type = RAFT_ENTRY_CONFIG, .len = 3, .data = data};
+    struct wal_node_req r[5] = {
+        {.group = 0, .first_index = 1, .entries = &e, .n_entries = 1},
+        {.group = 7, .first_index = 1, .entries = &e, .n_entries = 1},
+        {.group = 0, .first_index = 2, .entries = &e, .n_entries = 1},
+        {.group = 3, .first_index = 1, .entries = &ce, .n_entries = 1},
+        {.group = 0, .first_index = 3, .entries = &e, .n_entries = 1},
+    };
+    const struct wal_node_req *p[5] = {&r[0], &r[1], &r[2], &r[3], &r[4]};
+    uint64_t writes = disk_mem_op_calls(f.disk, DISK_OP_WRITE);
+    uint64_t first = 0;
+    assert_int_equal(wal_thread_write_now(f.t, p, 5, &first), 3);
+    assert_int_equal(first, 1);
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_WRITE) - writes, 1);
+    assert_int_equal(wal_thread_submit(f.t, p[3]), 4);
+    assert_int_equal(wal_thread_submit(f.t, p[4]), 5);
+    assert_int_equal(wal_thread_write_now(f.t, p, 1, &first), 0); /* the thread holds some */
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f.last.durable_seq, 5);
+    tfx_stop(&f);
+    assert_int_equal(f.rec[0].n_entries, 3);
+    assert_int_equal(f.rec[1].n_entries, 1);
+    assert_int_equal(f.rec[2].n_entries, 1);
+    tfx_free(&f);
+}
+
+/* Proves that the loop leaves to the thread a write that needs a new segment (whose making
+ * syncs), and that the thread's roll keeps every entry in order. */
+static void test_loop_leaves_segment_roll_to_thread(void **state)
+{
+    (void)state;
+    struct tfx f;
+    tfx_start(&f); /* 64 KiB segments */
+    wal_thread_set_durability(f.t, WAL_NODE_REPLICATED, 10000);
+    uint64_t next = 1, by_loop = 0;
+    int handed = 0;
+    while (next < 40) {
+        uint64_t seq = write_now_g(&f, 0, next, 4, 4000);
+        if (seq == 0) {
+            handed++;
+            submit_g(&f, 0, next, 4, 1);
+            assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+        } else {
+            by_loop++;
+        }
+        next += 4;
+    }
+    assert_true(handed >= 1 && by_loop >= 5);
+    assert_int_equal(wal_thread_loop_writes(f.t), by_loop);
+    assert_true(wal_segment_count(f.w) >= 2);
+    tfx_stop(&f);
+    assert_int_equal(f.rec[0].first_index, 1);
+    assert_int_equal(f.rec[0].n_entries, next - 1);
+    tfx_free(&f);
+}
+
+/* Proves that, on a real file system, the thread's timed fdatasyncs run while the loop keeps
+ * writing (wal_sync_begin / wal_sync_fd), that one comes by itself after a lone write of the
+ * loop (the thread, asleep with nothing unsynced, is woken for it), and that every entry the
+ * loop wrote is recovered afterwards, in order. */
+static void test_loop_writes_beside_timed_syncs(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hy_wal_thread_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct disk *disk;
+    assert_int_equal(disk_posix_open(dir, &disk), HY_OK);
+    struct tfx f;
+    tfx_start_on(&f, disk);
+    wal_thread_set_durability(f.t, WAL_NODE_REPLICATED, 1);
+    uint64_t next = 1, by_loop = 0;
+    uint64_t deadline = uv_hrtime() + 30ull * 1000 * 1000 * 1000;
+    struct hy_histo h;
+    do {
+        for (int i = 0; i < 200; i++, next++) {
+            if (write_now_g(&f, 0, next, 1, 32) != 0) {
+                by_loop++;
+                continue;
+            }
+            /* The thread holds something (a sync on a disk that could not run beside it
+             * would): hand it over and let it finish. */
+            submit_g(&f, 0, next, 1, 1);
+            assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+        }
+        wal_thread_sync_times(f.t, &h);
+    } while (h.count < 3 && uv_hrtime() < deadline);
+    assert_true(h.count >= 3); /* timed fdatasyncs came while the loop wrote */
+    assert_true(by_loop > 0);
+    /* Once everything is synced, a lone write is synced too, with nothing more to prompt it. */
+    uint64_t before = h.count;
+    do {
+        uv_sleep(5);
+        wal_thread_sync_times(f.t, &h);
+    } while (h.count == before && uv_hrtime() < deadline);
+    for (int lone = 0; lone < 3; lone++, next++) {
+        uv_sleep(5); /* past the 1 ms interval: the thread sleeps with nothing unsynced */
+        before = h.count;
+        assert_int_not_equal(write_now_g(&f, 0, next, 1, 32), 0);
+        do {
+            uv_sleep(1);
+            wal_thread_sync_times(f.t, &h);
+        } while (h.count == before && uv_hrtime() < deadline);
+        assert_true(h.count > before);
+    }
+    tfx_stop(&f);
+    assert_int_equal(f.rec[0].first_index, 1);
+    assert_int_equal(f.rec[0].n_entries, next - 1);
+    tfx_free(&f);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loop_writes_itself_in_replicated_mode),
+        cmocka_unit_test(test_loop_writes_a_turn_as_one_group_commit),
+        cmocka_unit_test(test_loop_leaves_segment_roll_to_thread),
+        cmocka_unit_test(test_loop_writes_beside_timed_syncs),
         cmocka_unit_test(test_replicated_reports_written),
         cmocka_unit_test(test_replicated_syncs_votes),
         cmocka_unit_test(test_replicated_syncs_within_interval),
