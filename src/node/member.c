@@ -1037,6 +1037,27 @@ static int force_left_alone(const struct hy_node *n, const struct node_group *g)
     return leader_up || force_majority_reachable(n, g);
 }
 
+/* Whether this node's partition map is one the metadata group's leader gave it since the node
+ * started (heard that leader since, and applied what it learned committed), or its own as
+ * that leader. A node just restarted judges by the map its log held at the crash, which may
+ * still name it for partitions moved off it meanwhile: forced, it took partitions 2, 3 and 5
+ * from stale copies (applied 0 of its metadata log) and made a second history beside the
+ * groups' real replicas (campaign seed 1857000603 --nodes 5 --partitions 8 --rf 3
+ * --replace-after 1500). While the metadata group has a reachable majority, FORCE-QUORUM
+ * waits for that; without one, the metadata group is itself forced from here and this map
+ * is the best there is. */
+static int meta_map_current(const struct hy_node *n)
+{
+    const struct node_group *m = n->meta;
+    if (replica_is_leader(m)) {
+        return m->applied >= m->raft.term_start_index;
+    }
+    /* A quiesced follower (UINT64_MAX) was quiesced by a leader it heard: a node starts awake. */
+    uint64_t contact = raft_leader_contact_ms(&m->raft);
+    int heard = contact == UINT64_MAX ? raft_leader(&m->raft) != RAFT_NONE : contact >= n->start_ms;
+    return heard && m->applied >= raft_commit_index(&m->raft);
+}
+
 /* HALYARD FORCE-QUORUM CONFIRM-DATA-LOSS: unsafe recovery when a majority is lost for good
  * (raft.h, RAFT_EV_FORCE). This node becomes the only voter; the reconciler then promotes the
  * members that catch up from it. */
@@ -1055,6 +1076,13 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
          * --partitions 8), and the operator would have been told it worked. */
         resp_write_error(&x->w, "ERR disk full: the forced configuration cannot be written; "
                                 "free space on this member and run it again");
+        return;
+    }
+    if (n->group_count > 1 && !meta_map_current(n) && force_majority_reachable(n, n->meta)) {
+        resp_write_error(&x->w, "TRYAGAIN this node's partition map is not current: it has not "
+                                "heard the metadata group's leader since it started (whose "
+                                "majority is reachable); nothing was forced, run it again once "
+                                "it has");
         return;
     }
     /* Every group this node holds a replica of (the metadata group first). With a
