@@ -19,7 +19,8 @@
 #    Then WHOLE_REPLICATED_SEEDS (40) with --durability replicated (half of them kill -9s only),
 #    WHOLE_RF_CHANGE_SEEDS (20) with --rf-change and WHOLE_TX_SEEDS (40) with --tx.
 # 5. The membership core alone (halyard-sim --membership, sim/gossip.c; issue 14): MEMBERSHIP_SEEDS
-#    seeds (default 18) and one 1,000-node seed; each gossip mutation must be caught.
+#    seeds (default 18) and one 1,000-node seed; its regression seeds must pass; each gossip
+#    mutation must be caught.
 # Exits non-zero on any failing clean seed or any mutation left undetected.
 set -uo pipefail
 out=${1:?usage: tests/sim/run.sh <outdir holding halyard-sim>}
@@ -121,6 +122,25 @@ else
     echo "sim: membership under a CPU hog without the grace did NOT fail within 6 seeds"
     fail=1
 fi
+# Regression seeds of the membership core. 29 --nodes 100 --loss 5: n75, frozen 10 s, refuted
+# an old suspicion first, so that the DEADs it read next came at the incarnation it had left and
+# asked for no SYNC; it learned of n81's death (killed during its freeze) only when its probes
+# came round to n81, past the detection bound. A node back from a pause past the minimum
+# suspicion timeout, or told it was held dead at any incarnation, now asks for the whole view.
+# 16 --nodes 100 --loss 4: a restarted node's SYNCs cut short to one (an earlier fix).
+while read -r seed flags; do
+    # shellcheck disable=SC2086
+    res=$("$sim" --membership --seed "$seed" $flags --quiet 2>&1)
+    if grep -q '^1 passed, 0 failed' <<<"$res"; then
+        echo "sim: membership regression seed $seed $flags passes"
+    else
+        echo "sim: membership regression seed $seed $flags FAILED: $(grep -m1 FAILED <<<"$res")"
+        fail=1
+    fi
+done <<'LIST'
+29 --nodes 100 --loss 5
+16 --nodes 100 --loss 4
+LIST
 for mut in no-refute no-suspect inc-reset; do
     res=$("$sim" --membership --seeds 10 --from 1 --mutation "$mut" --first-failure --quiet 2>&1)
     if n=$(grep -o 'first failure after [0-9]*' <<<"$res"); then
