@@ -2525,6 +2525,9 @@ static void node_config(struct world *w, struct w_node *wn)
     /* The simulator's default leaves snapshots unpaced (as every seed before the pacer ran);
      * --snapshot-bandwidth paces them, keepalives and all. */
     wn->cfg.rebalance_bandwidth = w->o.snapshot_bandwidth;
+    if (w->o.snapshot_chunk > 0) {
+        wn->cfg.snapshot_chunk_bytes = w->o.snapshot_chunk; /* snapshots of several chunks */
+    }
     if (w->o.rf == 0) {
         wn->cfg.replication_factor = NODE_RF_EVERY_MEMBER; /* as a cluster file without it */
     }

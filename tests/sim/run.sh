@@ -17,7 +17,8 @@
 #    each node-level mutation must be caught within its bound (five of them with 4 partitions
 #    too); the regression seeds of fixed bugs must pass.
 #    Then WHOLE_REPLICATED_SEEDS (40) with --durability replicated (half of them kill -9s only),
-#    WHOLE_RF_CHANGE_SEEDS (20) with --rf-change and WHOLE_TX_SEEDS (40) with --tx.
+#    WHOLE_RF_CHANGE_SEEDS (20) with --rf-change and WHOLE_TX_SEEDS (40) with --tx; and
+#    WHOLE_CHUNK_SEEDS (10, twice) with snapshots of several chunks (--snapshot-chunk 512).
 # 5. The membership core alone (halyard-sim --membership, sim/gossip.c; issue 14): MEMBERSHIP_SEEDS
 #    seeds (default 18) and one 1,000-node seed; its regression seeds must pass; each gossip
 #    mutation must be caught.
@@ -217,6 +218,15 @@ pair "$((2 * bseeds))" "--whole --snapshot-bandwidth 4096 --seeds $bseeds --from
     "--whole --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --seeds $bseeds --from 1" || fail=1
 echo "sim: whole-node seeds 1..$bseeds with paced snapshots (one group at 4 KiB/s; 8 partitions," \
      "RF 3, --replace-after 1500 at 512 B/s): $passed passed, $failed failed"
+# Snapshots of several chunks (--snapshot-chunk 512: 4 to 20 chunks each) at 512 B/s: a leader
+# snapshots anew more often than a transfer takes, which must keep its snapshot to the end
+# (raft.c "A transfer keeps its snapshot"). Seeds 16..25: 23 of the first failed before (a
+# follower restarted from byte 0 at every newer snapshot ended 870 entries behind).
+cseeds0=${WHOLE_CHUNK_SEEDS:-10}
+pair "$((2 * cseeds0))" "--whole --snapshot-bandwidth 512 --snapshot-chunk 512 --seeds $cseeds0 --from 16" \
+    "--whole --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --snapshot-chunk 512 --seeds $cseeds0 --from 16" || fail=1
+echo "sim: whole-node seeds 16..$((15 + cseeds0)) with snapshots of several 512-byte chunks at 512 B/s" \
+     "(one group; 8 partitions, RF 3, --replace-after 1500): $passed passed, $failed failed"
 
 # Cancelled moves (--cancel, issue 12): the operator also sends HALYARD REBALANCE CANCEL (moves
 # under way go back to where they started, rebalancing pauses) or RESUME in three of ten of its
