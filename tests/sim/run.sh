@@ -52,6 +52,22 @@ pair() {
     [ "$ra" -eq 0 ] && [ "$rb" -eq 0 ] && [ "$failed" = 0 ] && [ "$passed" = "$expected" ]
 }
 
+# regression MODE LABEL: each line of the input, "SEED FLAGS", run once in MODE (--whole or
+# --membership), must pass; fail=1 otherwise.
+regression() {
+    local mode=$1 label=$2 seed flags res
+    while read -r seed flags; do
+        # shellcheck disable=SC2086 # the flags are split on purpose
+        res=$("$sim" "$mode" --seed "$seed" $flags --quiet 2>&1)
+        if grep -q '^1 passed, 0 failed' <<<"$res"; then
+            echo "sim: ${label}regression seed $seed${flags:+ $flags} passes"
+        else
+            echo "sim: ${label}regression seed $seed${flags:+ $flags} FAILED: $(grep -m1 FAILED <<<"$res")"
+            fail=1
+        fi
+    done
+}
+
 half=$((seeds / 2))
 start=$(date +%s)
 pair "$seeds" "--seeds $half --from $from" "--seeds $((seeds - half)) --from $((from + half))" ||
@@ -129,16 +145,7 @@ fi
 # came round to n81, past the detection bound. A node back from a pause past the minimum
 # suspicion timeout, or told it was held dead at any incarnation, now asks for the whole view.
 # 16 --nodes 100 --loss 4: a restarted node's SYNCs cut short to one (an earlier fix).
-while read -r seed flags; do
-    # shellcheck disable=SC2086
-    res=$("$sim" --membership --seed "$seed" $flags --quiet 2>&1)
-    if grep -q '^1 passed, 0 failed' <<<"$res"; then
-        echo "sim: membership regression seed $seed $flags passes"
-    else
-        echo "sim: membership regression seed $seed $flags FAILED: $(grep -m1 FAILED <<<"$res")"
-        fail=1
-    fi
-done <<'LIST'
+regression --membership "membership " <<'LIST'
 29 --nodes 100 --loss 5
 16 --nodes 100 --loss 4
 LIST
@@ -567,15 +574,7 @@ LIST
 # origin, and n2, no longer a voter of its own copy, forced nothing: the partition never led
 # again and the operator's recovery never ended (partmap.c partmap_move_target_with_origin_up:
 # an origin member this copy's configuration no longer holds as a voter does not count).
-while read -r seed flags; do
-    res=$("$sim" --whole --seed "$seed" $flags --quiet 2>&1)
-    if grep -q '^1 passed, 0 failed' <<<"$res"; then
-        echo "sim: regression seed $seed${flags:+ $flags} passes"
-    else
-        echo "sim: regression seed $seed${flags:+ $flags} FAILED: $(grep -m1 FAILED <<<"$res")"
-        fail=1
-    fi
-done <<'LIST'
+regression --whole "" <<'LIST'
 7
 501687
 800348

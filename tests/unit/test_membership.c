@@ -953,6 +953,18 @@ static void test_held_dead_keeps_the_starting_syncs(void **state)
     membership_free(&m);
 }
 
+/* Four nodes run past n0's starting SYNCs (counted) and the longest suspicion timeout. */
+static struct net *net_past_the_start(uint64_t *lo, uint64_t *hi)
+{
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    struct net *net = net_new(4, &cfg);
+    membership_suspicion_bounds(&net->nodes[0], lo, hi);
+    net_run(net, 2 * *hi);
+    assert_int_equal(net->syncs[0], MEMBERSHIP_SYNC_REQUESTS);
+    return net;
+}
+
 /* A node that did not run for longer than the minimum suspicion timeout (a long freeze) missed
  * what the others said meanwhile, deaths among it, whose few retransmits are over: it asks
  * for the whole view as a starting node does (simulator seed 29 --nodes 100 --loss 5: frozen
@@ -961,13 +973,8 @@ static void test_held_dead_keeps_the_starting_syncs(void **state)
 static void test_long_pause_asks_for_the_whole_view(void **state)
 {
     (void)state;
-    struct membership_config cfg;
-    membership_config_default(&cfg);
-    struct net *net = net_new(4, &cfg);
     uint64_t lo, hi;
-    membership_suspicion_bounds(&net->nodes[0], &lo, &hi);
-    net_run(net, 2 * hi);
-    assert_int_equal(net->syncs[0], MEMBERSHIP_SYNC_REQUESTS); /* the start's */
+    struct net *net = net_past_the_start(&lo, &hi);
     /* A stall, not a pause. */
     net->frozen[0] = 1;
     net_run(net, 300);
@@ -989,13 +996,8 @@ static void test_long_pause_asks_for_the_whole_view(void **state)
 static void test_held_dead_at_a_refuted_incarnation_asks_for_the_whole_view(void **state)
 {
     (void)state;
-    struct membership_config cfg;
-    membership_config_default(&cfg);
-    struct net *net = net_new(4, &cfg);
     uint64_t lo, hi;
-    membership_suspicion_bounds(&net->nodes[0], &lo, &hi);
-    net_run(net, 2 * hi);
-    assert_int_equal(net->syncs[0], MEMBERSHIP_SYNC_REQUESTS); /* the start's */
+    struct net *net = net_past_the_start(&lo, &hi);
     struct membership_msg msg = {.type = MEMBERSHIP_GOSSIP, .update_count = 1};
     msg.updates[0].state = MEMBERSHIP_SUSPECT;
     snprintf(msg.updates[0].name, sizeof(msg.updates[0].name), "n0");

@@ -882,10 +882,16 @@ static int count_kept(const struct raft_message *m, void *ctx)
     return kc->drop_kept && m->snap_index == kc->first_index;
 }
 
-/* The leader (paced at 20 bytes a second: 100 bytes take 5 s) snapshots at 21 and starts node
- * 3's transfer; then it commits an entry and snapshots again every second. */
-static void transfer_under_newer_snapshots(struct tc *c, struct kept_count *kc, uint8_t snap[100])
+/* A cluster of three whose leader is paced at 20 bytes a second (100 bytes take 5 s)
+ * snapshots at 21 and starts node 3's transfer; then it commits an entry and snapshots again
+ * every second, five times. */
+static void transfer_under_newer_snapshots(struct tc *c, struct raft_pacer *pacer,
+                                           struct kept_count *kc, uint8_t snap[100])
 {
+    tc_init(c, 3, 3);
+    *pacer = (struct raft_pacer){.rate = 20};
+    c->nd[0].r.cfg.snapshot_pacer = pacer;
+    tc_start(c, 3);
     leader_snapshot_past_cut_off_follower(c, snap, 11);
     c->filter = count_kept;
     c->fctx = kc;
@@ -916,13 +922,10 @@ static void test_transfer_keeps_its_snapshot_through_newer_ones(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 3, 3);
-    struct raft_pacer pacer = {.rate = 20};
-    c.nd[0].r.cfg.snapshot_pacer = &pacer;
-    tc_start(&c, 3);
+    struct raft_pacer pacer;
     uint8_t snap[100];
     struct kept_count kc = {0};
-    transfer_under_newer_snapshots(&c, &kc, snap);
+    transfer_under_newer_snapshots(&c, &pacer, &kc, snap);
     tc_run_until(&c, c.now + 2000);
     assert_int_equal(c.nd[2].installs, 1);
     assert_int_equal(c.nd[2].install_index, 21);
@@ -942,13 +945,10 @@ static void test_kept_snapshot_unanswered_gives_way_to_the_latest(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 3, 3);
-    struct raft_pacer pacer = {.rate = 20};
-    c.nd[0].r.cfg.snapshot_pacer = &pacer;
-    tc_start(&c, 3);
+    struct raft_pacer pacer;
     uint8_t snap[100];
     struct kept_count kc = {.drop_from = 1};
-    transfer_under_newer_snapshots(&c, &kc, snap);
+    transfer_under_newer_snapshots(&c, &pacer, &kc, snap);
     tc_run_until(&c, c.now + 8000);
     assert_int_equal(c.nd[2].installs, 1);
     assert_true(c.nd[2].install_index > 21); /* a later one, kept in turn */
