@@ -308,7 +308,8 @@ echo "sim: whole-node seeds 1..$fseeds with --rf-change (5 nodes, 8 partitions, 
 # Transactions over several keys and WATCH (--tx, sim/whole.c tx_probe_send): MULTI/EXEC writes
 # three keys of one partition with one value, a transaction reading them must read one value,
 # a WATCH read-modify-write of a counter never loses an update, and a transaction EXEC aborted
-# leaves no trace. One partition and 1, 2, 4 or 8, in parallel.
+# leaves no trace; each key a transaction writes or reads is in the per-key linearizability
+# history. One partition and 1, 2, 4 or 8, in parallel.
 tseeds=${WHOLE_TX_SEEDS:-40}
 pair "$tseeds" "--whole --tx --seeds $((tseeds / 2)) --from 1" \
     "--whole --tx --partitions 0 --seeds $((tseeds - tseeds / 2)) --from 1" || fail=1
