@@ -578,7 +578,8 @@ LIST
 # 1810000247 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000 (the
 # sim18 campaign): the simulator's. The operator drained n2 at 202 ms, before the first map,
 # which placed the partitions over n1, n3 and n4, as placement leaves out a member marked
-# leaving; check_first_map expected the bootstrap's placement over all four.
+# leaving; check_first_map expected the bootstrap's placement over all four. 1810000309 (the
+# same flags and --moved): the same class, n1 drained at 207 ms.
 regression --whole "" <<'LIST'
 7
 501687
@@ -677,6 +678,7 @@ regression --whole "" <<'LIST'
 1854000181 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
 1807000263 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --fault-ms 20000 --quiet-ms 12000
 1810000247 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
+1810000309 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000 --moved
 LIST
 
 if [ "$fail" -ne 0 ]; then
