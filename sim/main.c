@@ -106,7 +106,8 @@ static void usage(void)
             "resend-bare|stale-reply|apply-clock|session-forget|first-map-joiner] "
             "[--tolerate proxy-early-timeout] [--rejoin-early] "
             "[--partitions 1..16|0 (0: the seed picks 1, 2, 4 or 8)] [--rf 1..7] [--zones 0..7] "
-            "[--replace-after MS] [--parked-keep MS] [--snapshot-bandwidth BYTES_PER_S] [--cancel] "
+            "[--replace-after MS] [--parked-keep MS] [--snapshot-bandwidth BYTES_PER_S] "
+            "[--snapshot-chunk BYTES] [--cancel] "
             "[--durability fsync|replicated] [--fsync-interval MS] [--no-power-cut] [--rf-change] "
             "[--early-join] [--tx] "
             "[--first-failure] [--trace] "
@@ -326,6 +327,13 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
                 return -1;
             }
             i++;
+        } else if (strcmp(a, "--snapshot-chunk") == 0) {
+            c->o.snapshot_chunk = atoi(v);
+            if (c->o.snapshot_chunk != 0 &&
+                (c->o.snapshot_chunk < 512 || c->o.snapshot_chunk > 1024 * 1024)) {
+                return -1;
+            }
+            i++;
         } else if (strcmp(a, "--snapshot-bandwidth") == 0) {
             c->o.snapshot_bandwidth = atoi(v);
             if (c->o.snapshot_bandwidth < 0) {
@@ -384,6 +392,10 @@ static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
     if (o->snapshot_bandwidth > 0) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --snapshot-bandwidth %d",
                  o->snapshot_bandwidth);
+    }
+    if (o->snapshot_chunk > 0) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --snapshot-chunk %d",
+                 o->snapshot_chunk);
     }
     if (o->cancel) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --cancel");

@@ -19,7 +19,7 @@
 #define SIM_NODES_MAX   7
 #define SIM_CLIENTS_MAX 5
 #define SIM_KEYS        3
-#define SIM_LIN_KEYS    8 /* keys the checker looks at: the whole-node mode uses 6 */
+#define SIM_LIN_KEYS    10 /* keys the checker looks at: the whole-node mode uses 6, 10 with --tx */
 /* SET values are multiples of this (one per op): INCRs on top of one never reach the next. */
 #define SIM_VALUE_SPAN  1000000
 #define SIM_INF         UINT64_MAX

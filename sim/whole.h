@@ -68,6 +68,8 @@ struct whole_opts {
     int parked_keep_ms;   /* --parked-keep MS: the nodes' parked-keep-ms (-1: the default) */
     int snapshot_bandwidth; /* --snapshot-bandwidth B: the nodes' rebalance-bandwidth, bytes a
                                second (0: unlimited, the simulator's default) */
+    int snapshot_chunk;     /* --snapshot-chunk B: the nodes' snapshot-chunk-bytes (512 to 1 MiB; 0:
+                               the default, 64 KiB, which sends every simulated snapshot whole) */
     int cancel;             /* --cancel: the operator also cancels moves under way and resumes them
                                (HALYARD REBALANCE CANCEL|RESUME); off by default, so that the seeds of the
                                other runs draw as before */

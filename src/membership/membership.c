@@ -428,6 +428,25 @@ static void peer_stall_record(struct membership *m, const struct membership_memb
     lag_record(m, silent, now_ms);
 }
 
+/* This node missed news (it starts, it did not run for longer than the minimum suspicion
+ * timeout, or it hears it was held dead): it asks MEMBERSHIP_SYNC_REQUESTS members for the
+ * whole view, on its next probe periods. Deaths spread as a few piggybacked retransmits, over
+ * by the time such a node listens again, and its own probes come round to a dead member only
+ * a whole pass later (past the detection bound at 100 nodes). Once per longest suspicion
+ * timeout: stale reports of its death go on arriving for a while, and each answer to a SYNC
+ * is the whole view. */
+static void ask_whole_view(struct membership *m, uint64_t now_ms)
+{
+    uint64_t lo, hi;
+    membership_suspicion_bounds(m, &lo, &hi);
+    if (m->view_asked_ms != 0 && now_ms < m->view_asked_ms + hi) {
+        return;
+    }
+    m->view_asked_ms = now_ms;
+    /* Never fewer than still to send (a restart held dead: simulator seed 16 --nodes 100). */
+    m->sync_left = HY_MAX(m->sync_left, (uint32_t)MEMBERSHIP_SYNC_REQUESTS);
+}
+
 /* An update about this node: anything but ALIVE of our own incarnation is refuted with a
  * higher incarnation (SWIM §4.2); only this node ever raises it. */
 static void apply_self(struct membership *m, const struct membership_update *u, uint64_t now_ms)
@@ -438,7 +457,13 @@ static void apply_self(struct membership *m, const struct membership_update *u, 
     }
     if (u->state == MEMBERSHIP_DEAD) {
         /* Held dead (now, or at an incarnation it refuted since): its last long stall was a
-         * pause, not the host's lag (membership_tick). */
+         * pause, not the host's lag (membership_tick), and the others went on without it:
+         * it asks for the whole view. At any incarnation: a node thawed after a long pause
+         * that reads an old suspicion first refutes it, and every DEAD after comes at the
+         * incarnation it left; asking only at its current one, it asked for nothing and
+         * learned of a death of its pause only when its probes came round to the dead
+         * member, past the detection bound (simulator seed 29 --nodes 100 --loss 5). */
+        ask_whole_view(m, now_ms);
         m->held_dead_ms = now_ms;
     }
     if (u->incarnation < self->incarnation) {
@@ -460,12 +485,6 @@ static void apply_self(struct membership *m, const struct membership_update *u, 
         return;
     }
     m->stats.refutations++;
-    if (u->state == MEMBERSHIP_DEAD) {
-        /* Held dead: this view missed news too; ask for the whole view (without cutting short
-         * the requests a starting node still has to make: losing them all left a restarted
-         * node blind to a death for a whole probe pass, simulator seed 16 at 100 nodes). */
-        m->sync_left = HY_MAX(m->sync_left, 1u);
-    }
     lhm_add(m, 1); /* Lifeguard: being suspected hints that this node is the slow one */
     if (m->cfg.mutation == MEMBERSHIP_MUT_INC_RESET) {
         self->incarnation = 0; /* the bug: a refutation that resets, not raises */
@@ -1080,6 +1099,7 @@ void membership_tick(struct membership *m, uint64_t now_ms)
             m->pause_ms = HY_MAX(m->pause_ms, late);
             m->pause_at_ms = now_ms;
             late = 0;
+            ask_whole_view(m, now_ms);
         }
         lag_record(m, late, now_ms);
     }
@@ -1299,7 +1319,7 @@ int membership_init(struct membership *m, const struct membership_config *cfg, c
     /* The first probe waits a random part of a period, so that nodes started together do
      * not probe in lockstep. */
     m->next_probe_ms = now_ms + hy_prng_below(&m->prng, m->cfg.probe_interval_ms);
-    m->sync_left = 3;
+    ask_whole_view(m, now_ms);
     return HY_OK;
 }
 

@@ -22,7 +22,9 @@
  *    successful probe lowers it; the probe period and timeout are scaled by (1 + lhm), so a
  *    node that is itself slow stops accusing healthy ones;
  *  - a starting node asks three members for their whole view (SYNC, memberlist's push-pull on
- *    join), and a node that hears a stale update (an older incarnation than its view holds)
+ *    join), and so does a node back from a pause past the minimum suspicion timeout or told
+ *    it was held dead (it missed what the others said meanwhile), once per longest
+ *    suspicion timeout; a node that hears a stale update (an older incarnation than its view holds)
  *    answers its sender with the current state, so an old suspicion cannot outlive its
  *    refutation in a view that missed it;
  *  - buddy system: a ping to a member this node holds SUSPECT carries that suspicion first,
@@ -81,6 +83,10 @@
 #define MEMBERSHIP_LAG_BUCKETS      6
 /* One probe period in this many pings a DEAD member instead (see dead_target). */
 #define MEMBERSHIP_DEAD_PROBE_EVERY 5
+/* SYNC requests a node sends when it sets out to learn the whole view (each to a random
+ * member, one a probe period): a start, a pause past the minimum suspicion timeout, news that
+ * it was held dead. One lost request or answer must not leave a death unknown. */
+#define MEMBERSHIP_SYNC_REQUESTS    3
 /* Incarnations above this are refused by the decoder: a member would need 2^48 refutations to
  * reach it, and room above keeps incarnation + 1 from wrapping (a fuzzer-found crash). */
 #define MEMBERSHIP_INCARNATION_MAX  (1ull << 48)
@@ -254,8 +260,9 @@ struct membership {
     size_t suspect_count;
     uint32_t lhm; /* Lifeguard's local health multiplier */
     uint32_t seq;
-    uint64_t periods;   /* probe periods started */
-    uint32_t sync_left; /* SYNC requests still to send (a starting node learns the view) */
+    uint64_t periods;       /* probe periods started */
+    uint32_t sync_left;     /* SYNC requests still to send (a starting node learns the view) */
+    uint64_t view_asked_ms; /* when this node last set out to learn the whole view */
     /* The probe in progress. */
     int probing;
     uint32_t probe_seq;

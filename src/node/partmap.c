@@ -497,7 +497,12 @@ int partmap_move_from_here(const struct hy_node *n, const struct node_group *g)
  * it. An origin member the map no longer names does not count: it is the move's source, which
  * may have left the group already (seed 1411000321 --nodes 5 --partitions 8 --rf 2 --zones 2:
  * n5 had removed itself, n1 the target had become a voter with n4, lost; counting n5, nobody
- * forced the partition). */
+ * forced the partition). Nor does one this copy's configuration no longer holds as a voter:
+ * it removed itself (the move's last step, which this copy holds), so it forces nothing of the
+ * group (campaign seed 1807000263 --nodes 5 --partitions 8 --rf 3 --replace-after 1500: move
+ * n2 -> n4 of partition 2 ended with n2 removing itself, then n3 and n5 were lost; the map
+ * named n2 again, n4 deferred to it and n2, no longer a voter of its own copy, forced nothing:
+ * the partition never led again). */
 int partmap_move_target_with_origin_up(const struct hy_node *n, const struct node_group *g)
 {
     uint32_t parts = parts_of(n);
@@ -509,10 +514,12 @@ int partmap_move_target_with_origin_up(const struct hy_node *n, const struct nod
     moves_load(n, origin, parts);
     const struct node_placement *o = &origin[g->id - 1];
     int up = 0;
+    const struct raft_membership *cm = raft_membership(&g->raft);
     if (o->count > 0 && !node_placement_has(o, g->raft.cfg.id)) {
         for (uint32_t i = 0; i < o->count && !up; i++) {
             const struct node_member *m = node_member_find(n->members, n->member_count, o->ids[i]);
-            up = m != NULL && n->member_up[m - n->members] && node_placement_has(pl, o->ids[i]);
+            up = m != NULL && n->member_up[m - n->members] && node_placement_has(pl, o->ids[i]) &&
+                 raft_membership_is_voter(cm, o->ids[i]);
         }
     }
     hy_free(origin);

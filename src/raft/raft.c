@@ -42,6 +42,8 @@ struct raft_progress {
     uint64_t snap_wait_ms;     /* since when the next chunk waits (0: none waits), kept across
                                   a newer snapshot restarting the transfer */
     uint64_t snap_started_ms;  /* when the transfer of snap_index began (progress reports) */
+    uint32_t snap_fruitless;   /* chunks of a kept snapshot sent since the follower last
+                                  acknowledged more of it (transfer_keeps) */
     int heard;                 /* answered at least once since this leader's term began */
     uint64_t catchup_index;    /* §4.2.1 catch-up round: the leader's last index at its start */
     uint64_t catchup_start_ms; /* and when it started */
@@ -752,6 +754,94 @@ uint64_t raft_pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len, c
     return wait;
 }
 
+/* ---- A transfer keeps its snapshot ----------------------------------------------------------
+ *
+ * A transfer restarted from byte 0 by every newer snapshot never ends when the leader snapshots
+ * more often than the transfer takes: a partition's leader busy enough to snapshot every few
+ * seconds, a snapshot of several chunks, rebalance-bandwidth low (whole-node simulator seed 23
+ * --snapshot-bandwidth 512 --snapshot-chunk 512: 4 to 10 KB at 512 B/s, the leader snapshotting
+ * every 5 s; the follower restarted at 2,560 of 3,975 bytes, then at 1,536 of 7,791, 1,536 of
+ * 9,230, ... and ended 870 entries behind). So a leader keeps the snapshot a transfer under way
+ * sends (one older snapshot: kept_*) and the log entries after it, and the transfer goes on with
+ * it to the end; the follower then catches up from the log. It gives up, and the transfer starts
+ * again from the latest snapshot, when the log pinned behind the kept snapshot would hold more
+ * than RAFT_KEPT_LOG_FACTOR times its size (and RAFT_KEPT_LOG_BYTES_MIN), or when
+ * RAFT_KEPT_FRUITLESS_MAX chunks of it in a row brought no acknowledgement (its file gone from
+ * the caller's disk: the streamer drops such chunks). */
+#define RAFT_KEPT_LOG_FACTOR    4
+#define RAFT_KEPT_LOG_BYTES_MIN (4u << 20)
+#define RAFT_KEPT_FRUITLESS_MAX 3
+
+/* 1 when, as leader, some follower's transfer of snapshot `index` is under way (`begun`: it
+ * acknowledged bytes of it). */
+static int transfers_of(const struct raft *r, uint64_t index, int begun)
+{
+    if (r->role != RAFT_LEADER || index == 0) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_progress *p = &r->progress[i];
+        if (p->id != r->cfg.id && p->state == PROG_SNAPSHOT && p->snap_index == index &&
+            (!begun || p->snap_offset > 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void kept_free(struct raft *r)
+{
+    hy_free(r->kept_data);
+    r->kept_data = NULL;
+    r->kept_index = 0;
+    r->kept_term = 0;
+    r->kept_len = 0;
+    r->kept_crc = 0;
+}
+
+/* A newer snapshot replaces the latest one: the latest is kept when a transfer of it is under
+ * way and the kept one serves none (one kept snapshot at most; the other transfers restart). */
+static void kept_take_latest(struct raft *r)
+{
+    if (!transfers_of(r, r->snapshot_index, 1) || transfers_of(r, r->kept_index, 0)) {
+        return;
+    }
+    kept_free(r);
+    r->kept_index = r->snapshot_index;
+    r->kept_term = r->snapshot_term;
+    r->kept_data = r->snap_data; /* moved */
+    r->snap_data = NULL;
+    r->kept_len = r->snap_len;
+    r->kept_crc = r->snap_crc_index == r->snapshot_index ? r->snap_crc : 0;
+}
+
+/* Whether p's transfer goes on with the kept snapshot: it began with it, the log still holds
+ * the entries after it, and its chunks are still acknowledged. */
+static int transfer_keeps(const struct raft *r, const struct raft_progress *p)
+{
+    return p->snap_index != 0 && p->snap_index == r->kept_index &&
+           p->snap_index != r->snapshot_index && p->snap_index >= r->log.snap_index &&
+           p->snap_fruitless < RAFT_KEPT_FRUITLESS_MAX;
+}
+
+/* The base a newer snapshot at `index` compacts the log to (`base` without a kept snapshot):
+ * no further than the kept snapshot while a transfer of it is under way and the log it pins
+ * stays within bounds; past them, the kept snapshot goes. */
+static uint64_t kept_pin(struct raft *r, uint64_t base)
+{
+    if (r->kept_index == 0 || r->kept_index >= base) {
+        return base;
+    }
+    uint64_t bound =
+        HY_MAX((uint64_t)RAFT_KEPT_LOG_FACTOR * r->kept_len, (uint64_t)RAFT_KEPT_LOG_BYTES_MIN);
+    if (!transfers_of(r, r->kept_index, 0) || r->kept_index < r->log.snap_index ||
+        r->log.data_bytes > bound) {
+        kept_free(r);
+        return base;
+    }
+    return r->kept_index;
+}
+
 /* §5.1 / Figure 5.3: the leader sends the snapshot "in chunks" to a follower whose next entry
  * was already discarded; chunks go one at a time, each acknowledged before the next. A chunk
  * the pacer refuses waits for p->snap_retry_ms (leader_tick); a heartbeat (keepalive) then
@@ -760,10 +850,11 @@ uint64_t raft_pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len, c
 static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int keepalive)
 {
     p->snap_retry_ms = 0;
+    int keep = transfer_keeps(r, p);
     /* The follower needs entries raft_release_applied freed and our snapshot predates them:
      * after installing it the follower would need them still. Ask for a newer one and send
      * nothing until it comes (snap_sent_ms stays 0: on_snapshot_taken sends it at once). */
-    if (r->snapshot_index < r->log.snap_index) {
+    if (!keep && r->snapshot_index < r->log.snap_index) {
         r->snapshot_needed = 1;
         p->snap_sent_ms = 0;
         return;
@@ -778,14 +869,17 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
      * docs/disk-format.md "Store snapshot"): the checksum each chunk names tells, and the
      * follower then starts that transfer again from 0 (on_snapshot). */
     int probe = 0;
-    if (p->snap_index != r->snapshot_index) {
+    if (!keep && p->snap_index != r->snapshot_index) {
         p->snap_index = r->snapshot_index;
         p->snap_offset = 0;
         p->snap_started_ms = r->now_ms;
+        p->snap_fruitless = 0;
         probe = 1;
     }
+    size_t total = keep ? r->kept_len : r->snap_len;
+    const uint8_t *data = keep ? r->kept_data : r->snap_data;
     uint32_t chunk = r->cfg.snapshot_chunk_bytes ? r->cfg.snapshot_chunk_bytes : 65536;
-    uint64_t len = HY_MIN((uint64_t)chunk, r->snap_len - HY_MIN(p->snap_offset, r->snap_len));
+    uint64_t len = HY_MIN((uint64_t)chunk, total - HY_MIN(p->snap_offset, total));
     /* The follower waits for its next chunk since its first try, and keeps that place at the
      * pacer (the longest waiting goes first) when a newer snapshot restarts the transfer: it
      * still waits for the same catch-up. Counting afresh from each restart sent a transfer
@@ -813,22 +907,28 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
         quiesce_round_void(r);
     }
     struct raft_message *m = leader_msg(r, RAFT_MSG_SNAPSHOT, p->id);
-    m->snap_index = r->snapshot_index;
-    m->snap_term = r->snapshot_term;
-    membership_at(r, r->snapshot_index, &m->snap_membership);
-    m->total = r->snap_len;
+    m->snap_index = p->snap_index;
+    m->snap_term = keep ? r->kept_term : r->snapshot_term;
+    membership_at(r, p->snap_index, &m->snap_membership);
+    m->total = total;
     m->offset = p->snap_offset;
     m->len = wait || probe ? 0 : (uint32_t)len;
-    m->data = r->snap_data && m->len ? r->snap_data + p->snap_offset : NULL;
+    m->data = data && m->len ? data + p->snap_offset : NULL;
     /* A snapshot on the caller's disk gets its checksum from its file's header when the
      * caller fills the chunk (snap_stream_fill); one held here is summed once. */
-    if (r->snap_data != NULL && m->len > 0) {
+    if (keep && data != NULL && m->len > 0) {
+        if (r->kept_crc == 0) {
+            r->kept_crc = hy_crc32c(0, data, total);
+        }
+        m->snap_crc = r->kept_crc;
+    } else if (data != NULL && m->len > 0) {
         if (r->snap_crc_index != r->snapshot_index) {
             r->snap_crc = hy_crc32c(0, r->snap_data, r->snap_len);
             r->snap_crc_index = r->snapshot_index;
         }
         m->snap_crc = r->snap_crc;
     }
+    p->snap_fruitless += keep && m->len > 0;
     p->snap_sent_ms = r->now_ms;
 }
 
@@ -1245,7 +1345,11 @@ static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
         return;
     }
     release_reads(r);
-    if (p->state == PROG_SNAPSHOT && m->index == p->snap_index && m->offset <= r->snap_len) {
+    size_t total = p->snap_index == r->kept_index ? r->kept_len : r->snap_len;
+    if (p->state == PROG_SNAPSHOT && m->index == p->snap_index && m->offset <= total) {
+        if (m->offset > p->snap_offset) {
+            p->snap_fruitless = 0; /* the follower holds more of it */
+        }
         p->snap_offset = m->offset;
         send_snapshot_chunk(r, p, 0);
     }
@@ -2311,6 +2415,7 @@ static void on_snapshot_taken(struct raft *r, const struct raft_event *ev, struc
         up->status = HY_EINVAL;
         return;
     }
+    kept_take_latest(r);
     r->snapshot_index = index;
     r->snapshot_term = raft_log_term(&r->log, index);
     hy_free(r->snap_data);
@@ -2320,9 +2425,9 @@ static void on_snapshot_taken(struct raft *r, const struct raft_event *ev, struc
     r->snap_len = ev->snapshot.len;
     r->snap_crc_index = 0;
     uint64_t trailing = r->cfg.snapshot_trailing;
-    if (index > r->log.snap_index + trailing) {
+    uint64_t base = index > trailing ? kept_pin(r, index - trailing) : 0;
+    if (base > r->log.snap_index) {
         /* snap_membership describes the log base: compute it before the entries go. */
-        uint64_t base = index - trailing;
         struct raft_membership m;
         membership_at(r, base, &m);
         raft_log_compact(&r->log, base);
@@ -2381,6 +2486,9 @@ void raft_release_applied(struct raft *r, uint64_t applied)
         membership_at(r, upto, &m);
         raft_log_compact(&r->log, upto);
         r->snap_membership = m;
+    }
+    if (r->kept_index != 0 && !transfers_of(r, r->kept_index, 0)) {
+        kept_free(r); /* its transfers ended (installed, restarted, or no longer leader) */
     }
     /* A snapshot older than the log's base is never sent (send_snapshot_chunk asks for a newer
      * one): its bytes, as large as the encoded keyspace, need not stay in memory. */
@@ -2650,6 +2758,7 @@ void raft_free(struct raft *r)
     hy_free(r->msgs);
     hy_free(r->out_reads);
     hy_free(r->snap_data);
+    hy_free(r->kept_data);
     hy_free(r->recv_data);
     memset(r, 0, sizeof(*r));
 }
@@ -2683,7 +2792,8 @@ void raft_memory_get(const struct raft *r, struct raft_memory *out)
 {
     out->log_entries = r->log.count;
     out->log_bytes = r->log.cap * sizeof(struct raft_entry) + r->log.alloc_bytes;
-    out->snapshot_bytes = (r->snap_data != NULL ? r->snap_len : 0) + r->recv_cap;
+    out->snapshot_bytes = (r->snap_data != NULL ? r->snap_len : 0) +
+                          (r->kept_data != NULL ? r->kept_len : 0) + r->recv_cap;
 }
 
 int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, uint64_t *total,
@@ -2695,9 +2805,9 @@ int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, ui
     for (uint32_t i = 0; i < r->membership.count; i++) {
         const struct raft_progress *p = &r->progress[i];
         if (p->id == id && p->id != r->cfg.id && p->state == PROG_SNAPSHOT &&
-            p->snap_index == r->snapshot_index && p->snap_index != 0) {
+            (p->snap_index == r->snapshot_index || transfer_keeps(r, p)) && p->snap_index != 0) {
             *acked = p->snap_offset;
-            *total = r->snap_len;
+            *total = p->snap_index == r->snapshot_index ? r->snap_len : r->kept_len;
             *since_ms = p->snap_started_ms;
             return 1;
         }

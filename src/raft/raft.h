@@ -517,6 +517,15 @@ struct raft {
     uint64_t stat_snapshot_crc_mismatches; /* transfers dropped: data and checksum disagree */
     uint32_t snap_crc;                     /* CRC32C of snap_data (in memory), for snap_crc_index */
     uint64_t snap_crc_index;               /* 0: not computed */
+    /* Leader: the snapshot before the latest, kept while transfers of it are under way
+     * (raft.c "A transfer keeps its snapshot"), with the log entries after it: its data
+     * (NULL with cfg.snapshot_on_disk, where the caller's streamer holds its file open), size
+     * and CRC32C (0: not computed). kept_index 0: none. */
+    uint64_t kept_index;
+    uint64_t kept_term;
+    uint8_t *kept_data;
+    size_t kept_len;
+    uint32_t kept_crc;
     /* cfg.snapshot_recv_external: the chunk this step accepted (recv_data holds it). */
     int chunk_dirty;
     uint64_t chunk_offset;

@@ -38,6 +38,7 @@ struct net {
     int sender;
     /* The last PING each node sent (for the buddy test). */
     struct membership_msg last_ping[NET_NODES_MAX];
+    int syncs[NET_NODES_MAX]; /* SYNC requests each node sent */
     int transitions[NET_NODES_MAX][4];
 };
 
@@ -60,6 +61,7 @@ static void net_send_cb(void *ctx, const char *to, const struct membership_msg *
     if (msg->type == MEMBERSHIP_PING) {
         net->last_ping[c->self] = *msg;
     }
+    net->syncs[c->self] += msg->type == MEMBERSHIP_SYNC;
     if (net->dead[c->self] || net->cut[c->self][dst] || net->queued == NET_QUEUE_MAX) {
         return;
     }
@@ -951,6 +953,71 @@ static void test_held_dead_keeps_the_starting_syncs(void **state)
     membership_free(&m);
 }
 
+/* Four nodes run past n0's starting SYNCs (counted) and the longest suspicion timeout. */
+static struct net *net_past_the_start(uint64_t *lo, uint64_t *hi)
+{
+    struct membership_config cfg;
+    membership_config_default(&cfg);
+    struct net *net = net_new(4, &cfg);
+    membership_suspicion_bounds(&net->nodes[0], lo, hi);
+    net_run(net, 2 * *hi);
+    assert_int_equal(net->syncs[0], MEMBERSHIP_SYNC_REQUESTS);
+    return net;
+}
+
+/* A node that did not run for longer than the minimum suspicion timeout (a long freeze) missed
+ * what the others said meanwhile, deaths among it, whose few retransmits are over: it asks
+ * for the whole view as a starting node does (simulator seed 29 --nodes 100 --loss 5: frozen
+ * 10 s, it learned of a death of its freeze only when its probes came round to the dead
+ * member, past the detection bound). A short stall asks for nothing. */
+static void test_long_pause_asks_for_the_whole_view(void **state)
+{
+    (void)state;
+    uint64_t lo, hi;
+    struct net *net = net_past_the_start(&lo, &hi);
+    /* A stall, not a pause. */
+    net->frozen[0] = 1;
+    net_run(net, 300);
+    net->frozen[0] = 0;
+    net_run(net, 2 * hi);
+    assert_int_equal(net->syncs[0], MEMBERSHIP_SYNC_REQUESTS);
+    net->frozen[0] = 1; /* a pause, too short for the others to hold it dead */
+    net_run(net, lo + 200);
+    net->frozen[0] = 0;
+    net_run(net, 2 * hi);
+    assert_int_equal(net->nodes[0].held_dead_ms, 0);
+    assert_int_equal(net->syncs[0], 2 * MEMBERSHIP_SYNC_REQUESTS);
+    net_free(net);
+}
+
+/* News that this node was held dead asks for the whole view at any incarnation: a node back
+ * from a pause that reads an old suspicion first refutes it, and the DEADs that follow come
+ * at the incarnation it left (seed 29 again). Stale reports that keep coming ask once. */
+static void test_held_dead_at_a_refuted_incarnation_asks_for_the_whole_view(void **state)
+{
+    (void)state;
+    uint64_t lo, hi;
+    struct net *net = net_past_the_start(&lo, &hi);
+    struct membership_msg msg = {.type = MEMBERSHIP_GOSSIP, .update_count = 1};
+    msg.updates[0].state = MEMBERSHIP_SUSPECT;
+    snprintf(msg.updates[0].name, sizeof(msg.updates[0].name), "n0");
+    snprintf(msg.updates[0].origin, sizeof(msg.updates[0].origin), "n2");
+    membership_receive(&net->nodes[0], "n1", &msg, net->now_ms);
+    assert_true(net->nodes[0].members[0].incarnation == 1); /* refuted */
+    net_run(net, 2 * hi);
+    assert_int_equal(net->syncs[0], MEMBERSHIP_SYNC_REQUESTS); /* suspected only */
+    msg.updates[0].state = MEMBERSHIP_DEAD;
+    msg.updates[0].origin[0] = '\0';
+    for (int i = 0; i < 5; i++) {
+        membership_receive(&net->nodes[0], "n3", &msg, net->now_ms); /* incarnation 0 */
+        net_run(net, 300);
+    }
+    net_run(net, 2 * hi);
+    assert_true(net->nodes[0].members[0].incarnation == 1);
+    assert_int_equal(net->syncs[0], 2 * MEMBERSHIP_SYNC_REQUESTS);
+    net_free(net);
+}
+
 /* Bad settings are refused and leave the old ones. */
 static void test_config_checked(void **state)
 {
@@ -1000,6 +1067,8 @@ int main(void)
         cmocka_unit_test(test_metadata_spreads),
         cmocka_unit_test(test_config_checked),
         cmocka_unit_test(test_held_dead_keeps_the_starting_syncs),
+        cmocka_unit_test(test_long_pause_asks_for_the_whole_view),
+        cmocka_unit_test(test_held_dead_at_a_refuted_incarnation_asks_for_the_whole_view),
         cmocka_unit_test(test_ring_is_the_sorted_names),
         cmocka_unit_test(test_ring_small_clusters_are_whole),
         cmocka_unit_test(test_ring_follows_removals),

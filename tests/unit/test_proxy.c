@@ -28,7 +28,8 @@ struct net {
     struct hy_node *node[NN_MAX];
     int up[NN_MAX];
     int replies_lost[NN_MAX]; /* forward replies to this member are lost on the way */
-    int muted[NN_MAX];        /* Raft messages from this member are lost on the way */
+    int cut[NN_MAX];          /* everything to and from this member is lost on the way */
+    int cut_when_proposing;   /* 1 + the member cut off once it leads and proposes (0: none) */
     uint64_t now_ms;
     uint64_t forwards_to[NN_MAX]; /* FORWARD frames handed to the network, by destination */
 };
@@ -109,12 +110,16 @@ static int net_pump_one(struct net *t, int i)
     int moved = 0;
     struct hy_node *n = t->node[i];
     node_flush(n, t->now_ms);
+    if (t->cut_when_proposing == i + 1 && node_is_leader(n) && n->meta->waiters_head != NULL) {
+        t->cut[i] = 1; /* before the entry it proposed leaves it */
+        t->cut_when_proposing = 0;
+    }
     struct node_io_batch *b;
     while ((b = node_io_take(n)) != NULL) {
         for (uint32_t m = 0; m < b->n_messages; m++) {
             const char *to = node_member_name(n, b->messages[m].to);
             assert_non_null(to);
-            if (t->up[net_index(to)] && !t->muted[i]) {
+            if (t->up[net_index(to)] && !t->cut[i] && !t->cut[net_index(to)]) {
                 node_receive(t->node[net_index(to)], b->group, &b->messages[m], t->now_ms);
             }
         }
@@ -126,7 +131,9 @@ static int net_pump_one(struct net *t, int i)
         int to = net_index(pm->to);
         char from[16];
         snprintf(from, sizeof(from), "n%d", i + 1);
-        if (pm->kind == NODE_FORWARD) {
+        if (t->cut[i] || t->cut[to]) {
+            /* lost on the way: neither side hears of it */
+        } else if (pm->kind == NODE_FORWARD) {
             t->forwards_to[to]++;
             if (t->up[to]) {
                 node_forward_request(t->node[to], from, pm->req_id, pm->data.data, pm->data.len,
@@ -415,6 +422,46 @@ static void test_lost_write_proposed_here_under_its_slot(void **state)
     send_cmd(&t, fi, w, INCR_C);
     net_run(&t, 100);
     assert_string_equal(take_out(w), ":2\r\n");
+    net_free(&t);
+}
+
+/* A write forwarded to a leader that applied it and lost its leadership before answering, then
+ * proposed again by the follower once it leads (under the same slot: the two apply once), whose
+ * own entry is replaced by another leader's: the client's answer is -UNKNOWN, never "not
+ * applied" (the first copy was). Simulator seed 1715000010 --durability replicated: an EXPIRE
+ * told "not applied" after it had deleted its key (replica.c waiter_not_applied). */
+static void test_replaced_retry_of_an_applied_forward_is_unknown(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *w = session_ready(&t, &li, &fi);
+    incr_reply_lost(&t, fi, w); /* INCR c applied everywhere; the follower never heard */
+    t.cut_when_proposing = fi + 1;
+    struct node_client *op = net_client(&t, li);
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "*4\r\n$7\r\nHALYARD\r\n$8\r\nFAILOVER\r\n$2\r\nTO\r\n$2\r\nn%d\r\n",
+             fi + 1);
+    send_cmd(&t, li, op, cmd);
+    /* fi leads, commits its no-op, proposes the write again and is cut off; the other two
+     * elect a leader of a later term, whose entries will replace fi's. */
+    int other = -1;
+    for (int round = 0; round < 200 && other < 0; round++) {
+        net_run(&t, 20);
+        for (int i = 0; i < t.nn; i++) {
+            other = t.cut[fi] && i != fi && node_is_leader(t.node[i]) ? i : other;
+        }
+    }
+    assert_true(other >= 0);
+    assert_int_equal(w->out.len, 0); /* its own entry neither commits nor is replaced yet */
+    t.cut[fi] = 0;
+    net_run(&t, 2000);
+    assert_int_equal(net_leader(&t), other);
+    const char *got = take_out(w);
+    assert_true(strncmp(got, "-UNKNOWN", 8) == 0);
+    send_cmd(&t, fi, w, INCR_C);
+    net_run(&t, 500);
+    assert_string_equal(take_out(w), ":2\r\n"); /* applied once */
     net_free(&t);
 }
 
@@ -723,7 +770,7 @@ static void test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load(void 
             net_pump_one(&t, i); /* stored, acknowledged */
         }
     }
-    t.muted[li] = 1; /* the commit index that would follow never arrives */
+    t.cut[li] = 1; /* the commit index that would follow never arrives */
     for (int k = 0; k < 10 && c->out.len == 0; k++) {
         net_pump_one(&t, li);
     }
@@ -776,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_lost_write_is_sent_again_under_its_slot),
         cmocka_unit_test(test_applied_write_whose_reply_was_lost_is_not_applied_twice),
         cmocka_unit_test(test_lost_write_proposed_here_under_its_slot),
+        cmocka_unit_test(test_replaced_retry_of_an_applied_forward_is_unknown),
         cmocka_unit_test(test_window_bounds_unresolved_writes),
         cmocka_unit_test(test_moved_names_only_a_live_leader),
         cmocka_unit_test(test_partitions_route_keys_to_their_groups),

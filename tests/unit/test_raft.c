@@ -772,6 +772,12 @@ static void tc_run_both_until(struct tc *a, struct tc *b, uint64_t t)
  * went (whole-node simulator seed 296 --nodes 5 --partitions 16 --rf 3 --replace-after 1500
  * --snapshot-bandwidth 512: five groups' new replicas on one node, their leaders snapshotting
  * every 2 to 3 s, the one waiting since 16 s sent at 41 s, a move's learner left empty 20 s). */
+static int drop_acked_bytes(const struct raft_message *m, void *ctx)
+{
+    (void)ctx;
+    return m->type == RAFT_MSG_SNAPSHOT_RESP && m->from == 3 && m->offset > 0;
+}
+
 static void test_new_snapshot_keeps_its_transfers_place_at_the_pacer(void **state)
 {
     (void)state;
@@ -794,7 +800,11 @@ static void test_new_snapshot_keeps_its_transfers_place_at_the_pacer(void **stat
     }
     tc_run_until(&b, a.now);
     uint64_t start = a.now;
-    tc_isolate(&a, 2, 0); /* A's transfer: its first chunk goes, the next one waits */
+    /* A's transfer: its first chunk goes, the next one waits. Its answer is lost, so that the
+     * follower holds none of the snapshot and the newer one restarts the transfer (one that
+     * holds some keeps its snapshot: test_transfer_keeps_its_snapshot_through_newer_ones). */
+    a.filter = drop_acked_bytes;
+    tc_isolate(&a, 2, 0);
     tc_run_both_until(&a, &b, start + 100);
     memset(snap_b, 5, sizeof(snap_b));
     struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
@@ -878,6 +888,101 @@ static void test_new_leader_resumes_a_snapshot_transfer(void **state)
     assert_int_equal(c.nd[2].install_len, sizeof(snap));
     assert_memory_equal(c.nd[2].install_bytes, snap, sizeof(snap));
     assert_int_equal(rc.bytes_from[1], sizeof(snap) - first); /* only the rest */
+    tc_free(&c);
+}
+
+struct kept_count {
+    uint64_t bytes;       /* snapshot data bytes sent to node 3 */
+    uint64_t first_index; /* the snapshot its first data chunk named */
+    int other_index;      /* a data chunk named another snapshot */
+    int drop_kept;        /* drop data chunks of first_index (its file gone from the disk) */
+    int drop_from;        /* ... from the drop_from-th newer snapshot on (0: never) */
+};
+
+static int count_kept(const struct raft_message *m, void *ctx)
+{
+    struct kept_count *kc = ctx;
+    if (m->type != RAFT_MSG_SNAPSHOT || m->to != 3 || m->len == 0) {
+        return 0;
+    }
+    kc->first_index = kc->first_index ? kc->first_index : m->snap_index;
+    kc->other_index |= m->snap_index != kc->first_index;
+    kc->bytes += m->len;
+    return kc->drop_kept && m->snap_index == kc->first_index;
+}
+
+/* A cluster of three whose leader is paced at 20 bytes a second (100 bytes take 5 s)
+ * snapshots at 21 and starts node 3's transfer; then it commits an entry and snapshots again
+ * every second, five times. */
+static void transfer_under_newer_snapshots(struct tc *c, struct raft_pacer *pacer,
+                                           struct kept_count *kc, uint8_t snap[100])
+{
+    tc_init(c, 3, 3);
+    *pacer = (struct raft_pacer){.rate = 20};
+    c->nd[0].r.cfg.snapshot_pacer = pacer;
+    tc_start(c, 3);
+    leader_snapshot_past_cut_off_follower(c, snap, 11);
+    c->filter = count_kept;
+    c->fctx = kc;
+    tc_isolate(c, 2, 0);
+    uint64_t start = c->now;
+    for (int k = 1; k <= 5; k++) {
+        tc_run_until(c, start + 1000 * (uint64_t)k);
+        tc_submit(c, 0, "newer");
+        tc_run_until(c, c->now + 50);
+        struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+        ev.snapshot.index = raft_commit_index(&c->nd[0].r);
+        assert_int_equal(ev.snapshot.index, 21 + (uint64_t)k);
+        uint8_t newer[100];
+        memset(newer, k, sizeof(newer));
+        ev.snapshot.data = newer;
+        ev.snapshot.len = sizeof(newer);
+        tc_step(c, 0, &ev);
+        kc->drop_kept = kc->drop_from != 0 && k >= kc->drop_from;
+    }
+}
+
+/* A transfer under way keeps its snapshot while the leader takes newer ones: it ends with
+ * the snapshot it began with, sent once, and the follower catches up from the log. Before,
+ * each newer snapshot restarted it from byte 0: a leader snapshotting more often than the
+ * transfer takes never completed it (whole-node simulator seed 23 --snapshot-bandwidth 512
+ * --snapshot-chunk 512: the follower ended 870 entries behind). */
+static void test_transfer_keeps_its_snapshot_through_newer_ones(void **state)
+{
+    (void)state;
+    struct tc c;
+    struct raft_pacer pacer;
+    uint8_t snap[100];
+    struct kept_count kc = {0};
+    transfer_under_newer_snapshots(&c, &pacer, &kc, snap);
+    tc_run_until(&c, c.now + 2000);
+    assert_int_equal(c.nd[2].installs, 1);
+    assert_int_equal(c.nd[2].install_index, 21);
+    assert_memory_equal(c.nd[2].install_bytes, snap, sizeof(snap));
+    assert_false(kc.other_index);
+    assert_true(kc.bytes <= sizeof(snap) + 16); /* once (a chunk may go twice) */
+    assert_int_equal(raft_commit_index(&c.nd[2].r), 26);
+    assert_int_equal(c.nd[0].r.kept_index, 0); /* released once the transfer ended */
+    assert_null(c.nd[0].r.kept_data);
+    tc_free(&c);
+}
+
+/* A kept snapshot whose chunks go unanswered (with snapshots on disk: its file gone, the
+ * streamer drops them) gives way after a few: the transfer starts again from the latest
+ * snapshot (kept in turn through the newer ones) and ends. */
+static void test_kept_snapshot_unanswered_gives_way_to_the_latest(void **state)
+{
+    (void)state;
+    struct tc c;
+    struct raft_pacer pacer;
+    uint8_t snap[100];
+    struct kept_count kc = {.drop_from = 1};
+    transfer_under_newer_snapshots(&c, &pacer, &kc, snap);
+    tc_run_until(&c, c.now + 8000);
+    assert_int_equal(c.nd[2].installs, 1);
+    assert_true(c.nd[2].install_index > 21); /* a later one, kept in turn */
+    assert_true(kc.other_index);
+    assert_int_equal(raft_commit_index(&c.nd[2].r), 26);
     tc_free(&c);
 }
 
@@ -2711,6 +2816,8 @@ int main(void)
         cmocka_unit_test(test_pacer_does_not_starve_a_large_chunk),
         cmocka_unit_test(test_new_leader_resumes_a_snapshot_transfer),
         cmocka_unit_test(test_new_snapshot_keeps_its_transfers_place_at_the_pacer),
+        cmocka_unit_test(test_transfer_keeps_its_snapshot_through_newer_ones),
+        cmocka_unit_test(test_kept_snapshot_unanswered_gives_way_to_the_latest),
         cmocka_unit_test(test_received_snapshot_goes_to_the_caller_chunk_by_chunk),
         cmocka_unit_test(test_resumed_transfer_of_another_snapshot_starts_again),
         cmocka_unit_test(test_snapshot_not_matching_its_checksum_is_not_installed),
