@@ -364,14 +364,13 @@ static int node_must_wait(struct node_group *g, struct node_client *c, const str
         node_client_block(g, c, now_ms);
         return 1;
     }
-    /* EVALSHA, FCALL and MIGRATE read this replica's store before anything is proposed (the
-     * script or function to run, the keys to send). On a leader whose own no-op is not applied
-     * yet, a write the previous leader committed and acknowledged (SCRIPT LOAD, FUNCTION LOAD,
-     * a SET) may be missing from it: answered from there, NOSCRIPT or "Function not found"
-     * would deny an acknowledged write. Such a write waits as a read does (ReadIndex: answered
-     * once this leader applied its term's start). */
+    /* A write that reads the store before proposing (CMD_READS_FIRST: EVALSHA, FCALL,
+     * MIGRATE), on a leader whose own no-op is not applied yet: a write the previous leader
+     * acknowledged (SCRIPT LOAD, FUNCTION LOAD, a SET) may be missing from its store, and
+     * NOSCRIPT or "Function not found" from there would deny it. It waits as a read does
+     * (ReadIndex: answered once this leader applied its term's start). */
     if (is_write && c->read_ok_bytes == 0 && g->applied < g->raft.term_start_index &&
-        (d->handler == cmd_evalsha || d->handler == cmd_fcall || d->handler == cmd_migrate)) {
+        (d->flags & CMD_READS_FIRST)) {
         replica_read_register(g, c, now_ms);
         return 1;
     }

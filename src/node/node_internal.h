@@ -33,6 +33,11 @@ enum cmd_flag {
      * READONLY connection's replica), so a client of a follower sees its own SCRIPT and
      * FUNCTION writes, as it sees its own key writes (dispatch.c). */
     CMD_LIBRARY_READ = 1u << 9,
+    /* A write that reads this replica's store before anything is proposed (EVALSHA's script,
+     * FCALL's function, MIGRATE's keys): on a leader whose term's first entry is not applied
+     * yet it waits as a read does, since a write the previous leader acknowledged may be
+     * missing from that store (dispatch.c node_must_wait). */
+    CMD_READS_FIRST = 1u << 10,
 };
 
 struct cmd_ctx;
