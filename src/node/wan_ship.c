@@ -183,7 +183,8 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
 {
     struct node_group *g = ctx;
     struct node_wan_outbox *ob = g->wan_out;
-    int skip;
+    int skip =
+        0; /* set by shippable() only: a tap before the outbox knows its entry skips nothing */
     if (ob == NULL || ob->cur_index == 0 || !shippable(e, &skip)) {
         if (ob != NULL && skip) {
             ob->skipped++;
