@@ -281,6 +281,10 @@ int config_set(struct hy_config *cfg, const char *name, const char *value, int r
                      NODE_REGION_PRIORITY_MAX);
             return HY_EINVAL;
         }
+        if (strcmp(d->name, "wan-passive-keys") == 0 && strlen(value) > WAN_PATTERN_MAX) {
+            snprintf(err, 160, "wan-passive-keys: a glob of at most %d bytes", WAN_PATTERN_MAX);
+            return HY_EINVAL;
+        }
         if (strcmp(d->name, "quorum-rules") == 0) {
             struct quorum_rules *rules = hy_xmalloc(sizeof(*rules));
             int ok = quorum_rules_parse(value, rules, err, 160);

@@ -49,6 +49,7 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("redirect", redirect, CONFIG_ENUM, "proxy", 0, 0, 1, "proxy|moved")                          \
     X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \
     X("wan-passive", wan_passive, CONFIG_ENUM, "no", 0, 0, 1, "no|yes")                            \
+    X("wan-passive-keys", wan_passive_keys, CONFIG_STRING, "", 0, 0, 1, NULL)                      \
     X("region-failover-priority", region_failover_priority, CONFIG_STRING, "", 0, 0, 1, NULL)      \
     X("wan-outbox-max-bytes", wan_outbox_max_bytes, CONFIG_MEMORY, "16mb", 1024, 1LL << 30, 1,     \
       NULL)                                                                                        \

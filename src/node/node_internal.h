@@ -1271,6 +1271,11 @@ void node_peer_busy_forget(struct hy_node *n, const char *name);
 void node_multi_free(struct node_client *c);
 struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
                                          const struct resp_arg *argv);
+/* HY.EXEC: fn for each key of each command it runs (node_keys_each's walk). 0 when fn returned
+ * 0, -1 when a write among them names no key, else 1. */
+int node_multi_exec_each_key(const struct hy_node *n, size_t argc, const struct resp_arg *argv,
+                             int (*fn)(const void *ctx, const struct resp_arg *key),
+                             const void *ctx);
 int node_multi_exec_keys_in_group(const struct hy_node *n, const struct node_group *g, size_t argc,
                                   const struct resp_arg *argv);
 void node_capture_entry(struct cmd_ctx *x, const uint8_t *entry, size_t len);
