@@ -723,6 +723,9 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
         return 1;
     }
     d->handler(x);
+    if (!(d->flags & CMD_WRITE) && x->group != NULL && x->group->wan_out != NULL) {
+        node_wan_note_read(x->group, d, x->argc, x->argv); /* HIGHER_HITS counts reads */
+    }
     return 1;
 }
 

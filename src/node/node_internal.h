@@ -972,6 +972,10 @@ void node_wan_group_free(struct node_group *g);
 /* The group is about to apply the entry at index (every entry, before store_apply). */
 void node_wan_applying(struct node_group *g, uint64_t index, uint64_t now_ms);
 void node_wan_cron(struct hy_node *n, uint64_t now_ms);
+/* A read d (argv) ran on g's leader: its keys' reads are counted for HIGHER_HITS (docs/wan.md
+ * "HIGHER_HITS"); nothing unless g keeps versions (an active-active link). */
+void node_wan_note_read(struct node_group *g, const struct cmd_def *d, size_t argc,
+                        const struct resp_arg *argv);
 void node_wan_free(struct hy_node *n);
 
 /* balance.c, from cron: spreads leaderships over the members. Where every member holds every
