@@ -895,6 +895,22 @@ void store_wan_state(struct store *s, const uint8_t *k, size_t klen, const struc
     put_state_of(k, klen, o, time_ms, &v, out);
 }
 
+/* Hands the tap key k's state now with version v, as a STORE_OP_WAN_PUT (put: scratch). */
+static void tap_state(struct store *s, const struct store_arg *k, uint64_t time_ms,
+                      const struct wan_version *v, struct hy_buf *put)
+{
+    if (s->tap_fn == NULL) {
+        return;
+    }
+    hy_buf_reset(put);
+    put_state(s, k->ptr, k->len, time_ms, v, put);
+    struct store_entry pe;
+    if (store_entry_decode(put->data, put->len, &pe) == HY_OK) {
+        s->tap_fn(s->tap_ctx, &pe, put->data, put->len);
+        store_entry_release(&pe);
+    }
+}
+
 void store__op_wan_hits(struct store *s, const struct store_entry *e, struct resp_writer *reply)
 {
     uint64_t counts[64];
@@ -934,16 +950,7 @@ void store__op_wan_hits(struct store *s, const struct store_entry *e, struct res
         v.origin = s->hlc->origin;
         v.hits += counts[i];
         hlc_set(s->hlc, k->ptr, k->len, v.hlc, v.origin, v.hits, 0);
-        if (s->tap_fn == NULL) {
-            continue;
-        }
-        hy_buf_reset(&put);
-        put_state(s, k->ptr, k->len, e->time_ms, &v, &put);
-        struct store_entry pe;
-        if (store_entry_decode(put.data, put.len, &pe) == HY_OK) {
-            s->tap_fn(s->tap_ctx, &pe, put.data, put.len);
-            store_entry_release(&pe);
-        }
+        tap_state(s, k, e->time_ms, &v, &put);
     }
     hy_buf_free(&put);
     if (reply != NULL) {
@@ -1019,16 +1026,7 @@ void store__wan_after(struct store *s, const struct store_entry *e, uint64_t ski
             int live = store_peek(s, k->ptr, k->len, e->time_ms) != NULL;
             hlc_set(s->hlc, k->ptr, k->len, hlc, origin, v.hits, !live);
         }
-        if (s->tap_fn == NULL) {
-            continue;
-        }
-        hy_buf_reset(&put);
-        put_state(s, k->ptr, k->len, e->time_ms, &v, &put);
-        struct store_entry pe;
-        if (store_entry_decode(put.data, put.len, &pe) == HY_OK) {
-            s->tap_fn(s->tap_ctx, &pe, put.data, put.len);
-            store_entry_release(&pe);
-        }
+        tap_state(s, k, e->time_ms, &v, &put);
     }
     hy_buf_free(&put);
     if (idx != stack) {

@@ -304,6 +304,20 @@ def test_policies_by_pattern(two):
     assert is_error(r, "ERR unknown policy") and "HIGHER_HITS" in str(r), r
 
 
+def higher_hits_pair(two):
+    """Two clusters linked both ways under POLICY * HIGHER_HITS, keeping versions, both links
+    cut: (east, west, to_west, to_east)."""
+    east, west, to_west, to_east = two()
+    rules = [("*", "HIGHER_HITS")]
+    link(east, to_west, rules)
+    link(west, to_east, rules)
+    wait_versions(east)
+    wait_versions(west)
+    to_west.cut()
+    to_east.cut()
+    return east, west, to_west, to_east
+
+
 def test_higher_hits_converges(two):
     """POLICY * HIGHER_HITS on both links (docs/wan.md "HIGHER_HITS": a key's hits are the
     writes in its version's history). During a cut, each key of hh:* is written several times
@@ -311,16 +325,8 @@ def test_higher_hits_converges(two):
     write, HIGHER_HITS takes the side that wrote more, on both sides. Then random concurrent
     writes on both sides during a second cut: both end identical, and every listed decision
     follows the rule (more hits, then the higher HLC, then the origin id)."""
-    east, west, to_west, to_east = two()
-    rules = [("*", "HIGHER_HITS")]
-    link(east, to_west, rules)
-    link(west, to_east, rules)
-    wait_versions(east)
-    wait_versions(west)
+    east, west, to_west, to_east = higher_hits_pair(two)
     assert [p["policy"] for p in status(east)["links"][0]["policies"]] == ["HIGHER_HITS"]
-
-    to_west.cut()
-    to_east.cut()
     expect = {}
     for i in range(12):
         many, few = (east, west) if i % 2 == 0 else (west, east)
@@ -371,14 +377,7 @@ def test_higher_hits_counts_reads(two):
     and after the heal both sides keep east's value (7 hits against 2; counting writes only,
     west's would win). Nothing reads r:1 on west before both links are at lag 0, so the test's
     own reads do not count there."""
-    east, west, to_west, to_east = two()
-    rules = [("*", "HIGHER_HITS")]
-    link(east, to_west, rules)
-    link(west, to_east, rules)
-    wait_versions(east)
-    wait_versions(west)
-    to_west.cut()
-    to_east.cut()
+    east, west, to_west, to_east = higher_hits_pair(two)
 
     def queued(c):
         return sum(p["lag_entries"] for p in status(c)["links"][0]["partitions"])
