@@ -404,6 +404,8 @@ def test_libhalyard_follows_the_region_failover_priority(tmp_path, wan_clusters)
         r = cmd(primary, "CONFIG", "SET", "region-failover-priority", bad)
         assert is_error(r, "ERR") and "region-failover-priority" in str(r), (bad, r)
     assert text(cmd(primary, "CONFIG", "GET", "region-failover-priority")[1]) == prio
+    assert status(primary)["region_failover_priority"] == prio
+    assert "region failover priority: %s" % prio in text(cmd(primary, "HALYARD", "WAN", "STATUS"))
     proc = None
     try:
         proc, lines, reader = start_client(exe, run_env, [

@@ -5,11 +5,13 @@ it holds in the source's slots. Real processes on 127.0.0.1: a source of 1 node 
 partitions, a target of 1 node and 2 partitions.
 """
 
+import json
+
 import pytest
 
 from cluster import SECRET, is_error
 from conftest import RawConn, wait_for
-from wan_pairs import cmd, content, halyctl_change, parts, status
+from wan_pairs import cmd, content, halyctl_change, parts, status, text
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 PARTS = 2
@@ -138,8 +140,11 @@ def test_role_per_link_standby_of_one_primary_of_another(wan_clusters):
     wait_for(arrived, 60, "east's keys on west and west's on north", interval=0.2)
     n = content(north)
     assert not any(k.startswith("e:") for k in n), n  # no relay: link north to east for them
-    # West's own e:* write is gone: the link's resync made west's e:* keys east's.
-    assert "e:early" not in content(west)
+    # Shown in WAN STATUS (text and JSON).
+    st = json.loads(text(cmd(west, "HALYARD", "WAN", "STATUS", "JSON")))
+    assert st["passive_keys"] == "e:*" and st["writable"] is True, st
+    out = text(cmd(west, "HALYARD", "WAN", "STATUS"))
+    assert "region role: passive for the keys matching 'e:*'" in out, out
     # The whole-cluster setting still refuses every write.
     assert cmd(west, "CONFIG", "SET", "wan-passive", "yes") == "OK"
     assert is_error(cmd(west, "SET", "w:late", "1"), "READONLY this cluster is a passive WAN")
