@@ -365,7 +365,8 @@ def test_promotion_in_place_of_one_source_keeps_the_other(wan_clusters):
         assert cmd(north, "SET", "n:%d" % i, "v2") == "OK"
     wait_for(lambda: all(content(west).get("n:%d" % i) == ("string", "v2") for i in range(10, 20)),
              30, "north's later writes on west", interval=0.2)
-    assert shipped(north)
+    # The target shows a batch before the source hears it acknowledged: waited for.
+    wait_for(lambda: shipped(north), 30, "north's link at lag 0", interval=0.2)
     st = status(north)
     assert st["role"] == "none" and st["writable"], st
     assert cmd(north, "SET", "n:last", "ok") == "OK"
