@@ -5,12 +5,15 @@
  *   cc failover_client.c $(pkg-config --cflags --libs halyard) -o failover_client
  *   ./failover_client --primary 127.0.0.1:7379,127.0.0.1:7380,127.0.0.1:7381 \
  *                     --secondary 127.0.0.1:8379 [--writes N] [--interval-ms MS]
+ *                     [--tertiary 127.0.0.1:9379]
  *
  * Stop the primary while it runs: it prints CLIENT_DISCONNECTED, CLIENT_CONNECTED and
  * CLIENT_CHANGED_CLUSTER, and goes on writing to the secondary. Each write's status is a
  * value, not an exception: the loop needs no try/catch. The write in flight when the primary
  * went away is reported "outcome unknown" (it may have been applied there: sessions do not
- * cross clusters); every other write is applied once.
+ * cross clusters); every other write is applied once. The clusters are named "primary",
+ * "secondary" and "tertiary" in that order; a cluster whose region-failover-priority names
+ * them (the servers' cluster-name) reorders the list (docs/client.md).
  */
 #include <halyard.h>
 #include <stdio.h>
@@ -37,13 +40,15 @@ static size_t split(char *list, const char **addrs, size_t max)
 
 int main(int argc, char **argv)
 {
-    char *primary = NULL, *secondary = NULL;
+    char *primary = NULL, *secondary = NULL, *tertiary = NULL;
     long writes = 1000, interval_ms = 20, failback_ms = 0, events_ms = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--primary") == 0) {
             primary = argv[i + 1];
         } else if (strcmp(argv[i], "--secondary") == 0) {
             secondary = argv[i + 1];
+        } else if (strcmp(argv[i], "--tertiary") == 0) {
+            tertiary = argv[i + 1];
         } else if (strcmp(argv[i], "--writes") == 0) {
             writes = atol(argv[i + 1]);
         } else if (strcmp(argv[i], "--interval-ms") == 0) {
@@ -56,20 +61,25 @@ int main(int argc, char **argv)
     }
     if (primary == NULL || secondary == NULL) {
         fprintf(stderr,
-                "usage: %s --primary A[,B...] --secondary C[,D...] [--writes N] "
+                "usage: %s --primary A[,B...] --secondary C[,D...] [--tertiary E[,F...]] "
+                "[--writes N] "
                 "[--interval-ms MS] [--failback-ms MS] [--events-ms MS]\n",
                 argv[0]);
         return 2;
     }
-    const char *p_addrs[16], *s_addrs[16];
-    halyard_cluster dr = {"secondary", s_addrs, split(secondary, s_addrs, 16)};
+    const char *p_addrs[16], *s_addrs[16], *t_addrs[16];
+    halyard_cluster dr[2] = {{"secondary", s_addrs, split(secondary, s_addrs, 16)},
+                             {"tertiary", t_addrs, 0}};
+    if (tertiary != NULL) {
+        dr[1].n_addrs = split(tertiary, t_addrs, 16);
+    }
     halyard_config cfg;
     halyard_config_init(&cfg);
     cfg.addrs = p_addrs;
     cfg.n_addrs = split(primary, p_addrs, 16);
     cfg.cluster_name = "primary";
-    cfg.failover = &dr;
-    cfg.n_failover = 1;
+    cfg.failover = dr;
+    cfg.n_failover = tertiary != NULL ? 2 : 1;
     cfg.on_event = on_event;
     cfg.failback_after_ms = (uint32_t)failback_ms; /* 0: stay on the secondary */
     cfg.events_poll_ms = (uint32_t)events_ms;      /* 0: no membership events */

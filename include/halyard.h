@@ -350,6 +350,7 @@ typedef struct halyard_stats {
     uint64_t member_sheds;    /* requests refused HALYARD_BUSY: their member was full
                                * (max_inflight_per_member); also counted in shed */
     uint64_t events_pushed;   /* cluster events received from the subscription (server_events) */
+    uint64_t region_reorders; /* the cluster list reordered by a cluster's region priority */
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);

@@ -38,6 +38,7 @@ enum frame {
     FRAME_TOPO,
     FRAME_EVENTS,
     FRAME_PARTS,
+    FRAME_REGION,
     FRAME_OPEN,
     FRAME_RO,
     FRAME_RW,
@@ -86,6 +87,7 @@ struct hyc_core {
     int connected;                 /* as events see it: connected to the cluster */
     int changed_cluster;           /* raise CLIENT_CHANGED_CLUSTER at the next connection */
     size_t region_moves;           /* this request's moves on a WAN role's -READONLY */
+    int region_query;              /* ask the cluster in use its region priority (CLUSTER INFO) */
     uint64_t unreachable_since_ms; /* no connection to the cluster since (0: connected) */
     /* Membership listeners (events_poll_ms): per member, the last event id raised (0 with
      * synced 0: not asked yet: the first answer only sets the cursor). */
@@ -348,6 +350,7 @@ struct hyc_core *hyc_core_new(const halyard_config *cfg, uint64_t seed)
     }
     memcpy(k->members, k->clusters[0].members, k->clusters[0].n * sizeof(k->members[0]));
     k->n_members = k->clusters[0].n;
+    k->region_query = k->n_clusters > 1;
     k->load = &k->own_load;
     for (size_t i = 0; i < HYC_MEMBERS_MAX; i++) {
         k->weights0[i] = cfg->weights != NULL && i < cfg->n_weights ? cfg->weights[i] : 1;
@@ -559,6 +562,7 @@ static void use_cluster(struct hyc_core *k, size_t ci, uint64_t now_ms)
     k->routing = k->cfg.smart_routing && !k->cfg.tls;
     k->topo_stale = 1;
     k->n_ranges = 0;
+    k->region_query = 1;
     k->changed_cluster = 1;
     k->stats.cluster_changes++;
 }
@@ -1163,6 +1167,11 @@ static void build_frame(struct hyc_core *k)
         k->inflight = FRAME_AUTH;
         return;
     }
+    if (k->region_query) {
+        hy_buf_append_str(&k->out, "*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n");
+        k->inflight = FRAME_REGION;
+        return;
+    }
     if (k->routing && k->topo_stale) {
         hy_buf_append_str(&k->out, "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n");
         k->inflight = FRAME_TOPO;
@@ -1613,6 +1622,54 @@ static void on_request_reply(struct hyc_core *k, const struct resp_value *v, uin
     finish(k, error_status(v), hyc_reply_of(v), "out of memory");
 }
 
+/* The region priority of the cluster in use (CLUSTER INFO's halyard_region_failover_priority,
+ * names of clusters in failover order): the clusters of the list it names come first, in its
+ * order, the others after them in theirs. The cluster in use stays in use (a move is
+ * fail-back's, failback_after_ms, or a failover's); cluster 0, the one fail-back returns to,
+ * is now the first of the priority. No priority (none set, an older server): the list as
+ * configured. */
+static void follow_priority(struct hyc_core *k, const char *info, size_t len)
+{
+    static const char key[] = "halyard_region_failover_priority:";
+    const char *at = memmem(info, len, key, sizeof(key) - 1);
+    if (at == NULL) {
+        return;
+    }
+    const char *p = at + sizeof(key) - 1, *end = info + len;
+    const char *eol = memchr(p, '\r', (size_t)(end - p));
+    end = eol != NULL ? eol : end;
+    struct hyc_cluster sorted[HYC_CLUSTERS_MAX];
+    uint8_t taken[HYC_CLUSTERS_MAX] = {0};
+    size_t n = 0, ci = k->ci;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        size_t nl = (size_t)((comma != NULL ? comma : end) - p);
+        for (size_t c = 0; c < k->n_clusters; c++) {
+            if (!taken[c] && strlen(k->clusters[c].name) == nl &&
+                memcmp(k->clusters[c].name, p, nl) == 0) {
+                taken[c] = 1;
+                ci = c == k->ci ? n : ci;
+                sorted[n++] = k->clusters[c];
+                break;
+            }
+        }
+        p += nl + (comma != NULL);
+    }
+    for (size_t c = 0; c < k->n_clusters; c++) {
+        if (!taken[c]) {
+            ci = c == k->ci ? n : ci;
+            sorted[n++] = k->clusters[c];
+        }
+    }
+    if (memcmp(sorted, k->clusters, n * sizeof(sorted[0])) != 0) {
+        memcpy(k->clusters, sorted, n * sizeof(sorted[0]));
+        k->ci = ci;
+        k->fb_member = 0;
+        k->fb_healthy_since_ms = 0;
+        k->stats.region_reorders++;
+    }
+}
+
 static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t now_ms)
 {
     enum frame f = k->inflight;
@@ -1675,6 +1732,12 @@ static void on_reply(struct hyc_core *k, const struct resp_value *v, uint64_t no
         }
         if (k->parts <= 1) {
             k->sessions_off = 1; /* sessions refused, yet no partitions: send plain */
+        }
+        return;
+    case FRAME_REGION:
+        k->region_query = 0;
+        if (!err && (v->type == RESP_BULK || v->type == RESP_VERBATIM)) {
+            follow_priority(k, (const char *)v->str, v->len);
         }
         return;
     case FRAME_OPEN:
@@ -1895,7 +1958,8 @@ int hyc_pipe_add(struct hyc_core *k, int argc, const char *const *argv, const si
         (k->password != NULL && !k->authed) || !k->done) {
         return 0;
     }
-    if (k->routing && (k->topo_stale || now_ms >= k->topo_read_ms + k->cfg.topology_refresh_ms)) {
+    if (k->region_query ||
+        (k->routing && (k->topo_stale || now_ms >= k->topo_read_ms + k->cfg.topology_refresh_ms))) {
         return 0;
     }
     if (k->cfg.events_poll_ms > 0 && !k->ev_off && now_ms >= k->ev_next_ms) {

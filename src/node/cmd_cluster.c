@@ -109,6 +109,10 @@ static void cluster_info(struct cmd_ctx *x)
                   configured_count(n), parts, (unsigned long long)raft_term(&n->meta->raft),
                   (unsigned long long)raft_term(&n->meta->raft), parts, parts_ok,
                   raft_leader(&n->meta->raft) != RAFT_NONE);
+    /* The region (this cluster's name) and the order in which clients fail over between
+     * regions: libhalyard orders its cluster list by it (docs/client.md). */
+    hy_buf_printf(&b, "halyard_region:%s\r\nhalyard_region_failover_priority:%s\r\n",
+                  n->cfg->cluster_name, n->cfg->region_failover_priority);
     resp_write_verbatim(&x->w, "txt", b.data, b.len);
     hy_buf_free(&b);
 }

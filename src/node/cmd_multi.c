@@ -418,6 +418,34 @@ static int exec_next(size_t argc, const struct resp_arg *argv, size_t *i, size_t
     return 1;
 }
 
+int node_multi_exec_each_key(const struct hy_node *n, size_t argc, const struct resp_arg *argv,
+                             int (*fn)(const void *ctx, const struct resp_arg *key),
+                             const void *ctx)
+{
+    struct exec_view v;
+    if (!exec_parse(argc, argv, &v)) {
+        return 1; /* the handler answers the syntax error */
+    }
+    int all = 1;
+    size_t i = v.cmds_at, cargc;
+    const struct resp_arg *cargv;
+    while (exec_next(argc, argv, &i, &cargc, &cargv)) {
+        const struct cmd_def *d = node_command_lookup(n, cargv[0].ptr, cargv[0].len);
+        d = node_command_sub(n, d, cargc, cargv);
+        if (d == NULL) {
+            continue;
+        }
+        int r = node_keys_each(d, cargc, cargv, fn, ctx);
+        if (r == 0) {
+            return 0;
+        }
+        if ((r < 0 || !has_keys(d, cargc, cargv)) && (d->flags & CMD_WRITE)) {
+            all = -1;
+        }
+    }
+    return all;
+}
+
 struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
                                          const struct resp_arg *argv)
 {

@@ -537,9 +537,14 @@ static void wan_status(struct cmd_ctx *x, int json)
         hy_buf_append_json_str(&b, role.by);
         hy_buf_append_str(&b, ",\"role_from\":");
         hy_buf_append_json_str(&b, role.from);
-        hy_buf_printf(&b, ",\"promotion_pending\":[%.*s],\"writable\":%s}", (int)pending.len,
+        hy_buf_printf(&b, ",\"promotion_pending\":[%.*s],\"writable\":%s", (int)pending.len,
                       pending.len ? (const char *)pending.data : "",
                       passive || npending ? "false" : "true");
+        hy_buf_append_str(&b, ",\"passive_keys\":");
+        hy_buf_append_json_str(&b, role.kind == WAN_ROLE_NONE ? n->cfg->wan_passive_keys : "");
+        hy_buf_append_str(&b, ",\"region_failover_priority\":");
+        hy_buf_append_json_str(&b, n->cfg->region_failover_priority);
+        hy_buf_append_str(&b, "}");
         resp_write_bulk(&x->w, b.data, b.len);
     } else {
         if (role.kind == WAN_ROLE_PRIMARY && npending > 0) {
@@ -557,6 +562,14 @@ static void wan_status(struct cmd_ctx *x, int json)
                           role.by, (unsigned long long)role.epoch);
         } else if (passive) {
             hy_buf_append_str(&b, "region role: passive (wan-passive yes on this member)\n");
+        } else if (n->cfg->wan_passive_keys[0] != '\0') {
+            hy_buf_printf(&b,
+                          "region role: passive for the keys matching '%s' (wan-passive-keys on "
+                          "this member), writable for the others\n",
+                          n->cfg->wan_passive_keys);
+        }
+        if (n->cfg->region_failover_priority[0] != '\0') {
+            hy_buf_printf(&b, "region failover priority: %s\n", n->cfg->region_failover_priority);
         }
         resp_write_verbatim(&x->w, "txt", b.data, b.len);
     }

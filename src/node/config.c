@@ -9,6 +9,7 @@
 #include "common/assert.h"
 #include "common/strutil.h"
 #include "node/quorum.h"
+#include "node/wan.h"
 
 struct config_def {
     const char *name;
@@ -182,6 +183,35 @@ int config_domain_name_ok(const char *name)
     return 1;
 }
 
+int config_region_priority_ok(const char *list)
+{
+    const char *names[NODE_REGION_PRIORITY_MAX];
+    size_t lens[NODE_REGION_PRIORITY_MAX], count = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (count == NODE_REGION_PRIORITY_MAX || !wan_name_ok((const uint8_t *)p, len)) {
+            return 0;
+        }
+        for (size_t i = 0; i < count; i++) {
+            if (lens[i] == len && memcmp(names[i], p, len) == 0) {
+                return 0;
+            }
+        }
+        names[count] = p;
+        lens[count++] = len;
+        if (comma == NULL) {
+            break;
+        }
+        p = comma + 1;
+        if (*p == '\0') {
+            return 0; /* a trailing comma */
+        }
+    }
+    return 1;
+}
+
 static int config_set_number(const struct config_def *d, void *field, const char *value, char *err)
 {
     int64_t v;
@@ -242,6 +272,17 @@ int config_set(struct hy_config *cfg, const char *name, const char *value, int r
             !config_domain_name_ok(value)) {
             snprintf(err, 160, "%s: at most %d printable characters, no spaces", d->name,
                      NODE_DOMAIN_NAME_MAX);
+            return HY_EINVAL;
+        }
+        if (strcmp(d->name, "region-failover-priority") == 0 && !config_region_priority_ok(value)) {
+            snprintf(err, 160,
+                     "region-failover-priority: up to %d cluster names (1 to 64 of A-Z a-z 0-9 _ "
+                     "- .), comma-separated, none twice",
+                     NODE_REGION_PRIORITY_MAX);
+            return HY_EINVAL;
+        }
+        if (strcmp(d->name, "wan-passive-keys") == 0 && strlen(value) > WAN_PATTERN_MAX) {
+            snprintf(err, 160, "wan-passive-keys: a glob of at most %d bytes", WAN_PATTERN_MAX);
             return HY_EINVAL;
         }
         if (strcmp(d->name, "quorum-rules") == 0) {

@@ -49,6 +49,8 @@ enum config_kind { CONFIG_INT, CONFIG_MEMORY, CONFIG_STRING, CONFIG_ENUM };
     X("redirect", redirect, CONFIG_ENUM, "proxy", 0, 0, 1, "proxy|moved")                          \
     X("log-level", log_level, CONFIG_ENUM, "info", 0, 0, 1, "debug|info|warn|error")               \
     X("wan-passive", wan_passive, CONFIG_ENUM, "no", 0, 0, 1, "no|yes")                            \
+    X("wan-passive-keys", wan_passive_keys, CONFIG_STRING, "", 0, 0, 1, NULL)                      \
+    X("region-failover-priority", region_failover_priority, CONFIG_STRING, "", 0, 0, 1, NULL)      \
     X("wan-outbox-max-bytes", wan_outbox_max_bytes, CONFIG_MEMORY, "16mb", 1024, 1LL << 30, 1,     \
       NULL)                                                                                        \
     X("wan-queue-full", wan_queue_full, CONFIG_ENUM, "drop-and-resync", 0, 0, 1,                   \
@@ -227,5 +229,10 @@ int config_parse_memory(const char *s, int64_t *out);
  * characters without spaces (they are written into replies, logs and the partition map's
  * neighbours in the metadata group). */
 int config_domain_name_ok(const char *name);
+/* Whether `list` may be region-failover-priority: empty (none), or 1 to
+ * NODE_REGION_PRIORITY_MAX cluster names (1 to 64 of A-Z a-z 0-9 _ - .) separated by commas,
+ * none twice. */
+#define NODE_REGION_PRIORITY_MAX 8
+int config_region_priority_ok(const char *list);
 
 #endif

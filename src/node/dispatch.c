@@ -498,6 +498,41 @@ static int node_client_write(struct cmd_ctx *x, const struct cmd_def *d)
     return d->handler != cmd_hy_wanapply && ((d->flags & CMD_WRITE) || d->handler == cmd_hy_exec);
 }
 
+struct passive_keys {
+    const char *glob;
+    size_t seen; /* keys looked at */
+};
+
+static int passive_key_cb(const void *ctx, const struct resp_arg *key)
+{
+    struct passive_keys *pk = (struct passive_keys *)ctx;
+    pk->seen++;
+    return !hy_glob_match((const uint8_t *)pk->glob, strlen(pk->glob), key->ptr, key->len, 0);
+}
+
+/* wan-passive-keys (docs/multi-region.md "A role per link"): whether the write x runs names a
+ * key matching the glob, or names no key at all (it could touch them: FLUSHALL, a script
+ * declaring none), in a MULTI/EXEC any of its commands. */
+static int passive_for_keys(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    struct passive_keys pk = {x->node->cfg->wan_passive_keys, 0};
+    size_t argc = x->argc;
+    const struct resp_arg *argv = x->argv;
+    if (d->handler == cmd_hy_req && argc > 3) {
+        const struct cmd_def *inner = node_command_lookup(x->node, argv[3].ptr, argv[3].len);
+        if (inner != NULL) {
+            d = node_command_sub(x->node, inner, argc - 3, argv + 3);
+            d = d != NULL ? d : inner;
+            argc -= 3;
+            argv += 3;
+        }
+    }
+    int r = d->handler == cmd_hy_exec
+                ? node_multi_exec_each_key(x->node, argc, argv, passive_key_cb, &pk)
+                : node_keys_each(d, argc, argv, passive_key_cb, &pk);
+    return r <= 0 || pk.seen == 0;
+}
+
 static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
 {
     if (!node_client_write(x, d)) {
@@ -513,6 +548,19 @@ static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
                               "TRYAGAIN this cluster's promotion (epoch %llu) is not applied by "
                               "partition %u yet: the batches it took before it are applying",
                               (unsigned long long)role.epoch, x->group->id - 1);
+            return 1;
+        }
+        /* A session's opening names no key and writes none of them: libhalyard's writes
+         * to the other keys need it. */
+        if (role.kind == WAN_ROLE_NONE && x->node->cfg->wan_passive_keys[0] != '\0' &&
+            d->handler != cmd_hy_session && passive_for_keys(x, d)) {
+            /* Not "READONLY this cluster ...": libhalyard moves to another cluster on those;
+             * here only some keys are another region's. */
+            resp_write_errorf(&x->w,
+                              "READONLY the keys matching '%s' are a passive WAN copy here "
+                              "(wan-passive-keys): this cluster takes writes to them, and "
+                              "writes naming no key, from its links only",
+                              x->node->cfg->wan_passive_keys);
             return 1;
         }
         return 0;
@@ -566,7 +614,7 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
     if (!acl_check(x, d)) {
         return 0; /* NOPERM (acl.c) */
     }
-    if (n->group_count > 1 || n->cfg->wan_passive) {
+    if (n->group_count > 1 || n->cfg->wan_passive || n->cfg->wan_passive_keys[0] != '\0') {
         if (node_refuse_passive(x, d)) {
             return 0; /* -READONLY: a passive WAN target takes writes from its links only */
         }
@@ -675,6 +723,9 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
         return 1;
     }
     d->handler(x);
+    if (!(d->flags & CMD_WRITE) && x->group != NULL && x->group->wan_out != NULL) {
+        node_wan_note_read(x->group, d, x->argc, x->argv); /* HIGHER_HITS counts reads */
+    }
     return 1;
 }
 

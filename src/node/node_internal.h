@@ -972,6 +972,10 @@ void node_wan_group_free(struct node_group *g);
 /* The group is about to apply the entry at index (every entry, before store_apply). */
 void node_wan_applying(struct node_group *g, uint64_t index, uint64_t now_ms);
 void node_wan_cron(struct hy_node *n, uint64_t now_ms);
+/* A read d (argv) ran on g's leader: its keys' reads are counted for HIGHER_HITS (docs/wan.md
+ * "HIGHER_HITS"); nothing unless g keeps versions (an active-active link). */
+void node_wan_note_read(struct node_group *g, const struct cmd_def *d, size_t argc,
+                        const struct resp_arg *argv);
 void node_wan_free(struct hy_node *n);
 
 /* balance.c, from cron: spreads leaderships over the members. Where every member holds every
@@ -1271,6 +1275,11 @@ void node_peer_busy_forget(struct hy_node *n, const char *name);
 void node_multi_free(struct node_client *c);
 struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
                                          const struct resp_arg *argv);
+/* HY.EXEC: fn for each key of each command it runs (node_keys_each's walk). 0 when fn returned
+ * 0, -1 when a write among them names no key, else 1. */
+int node_multi_exec_each_key(const struct hy_node *n, size_t argc, const struct resp_arg *argv,
+                             int (*fn)(const void *ctx, const struct resp_arg *key),
+                             const void *ctx);
 int node_multi_exec_keys_in_group(const struct hy_node *n, const struct node_group *g, size_t argc,
                                   const struct resp_arg *argv);
 void node_capture_entry(struct cmd_ctx *x, const uint8_t *entry, size_t len);

@@ -28,10 +28,21 @@
 #define WAN_BACKOFF_MIN_MS    100u
 #define WAN_BACKOFF_MAX_MS    5000u
 #define WAN_REFRESH_MS        200u /* how often the links are read back from the metadata group */
-#define WAN_POS_EVERY_MS      200u /* the least time between two position writes of a partition */
+#define WAN_READS_MAX         256u /* keys whose reads a partition's leader counts between flushes */
+#define WAN_READS_EVERY_MS    1000u /* how often those counts are proposed (STORE_OP_WAN_HITS) */
+#define WAN_HITS_PER_ENTRY    64u   /* keys per STORE_OP_WAN_HITS entry (store_wan.c's bound) */
+#define WAN_KEY_READ_MAX      1024u /* longer keys' reads are not counted */
+#define WAN_POS_EVERY_MS      200u  /* the least time between two position writes of a partition */
 #define REC_HEADER            WAN_OUTBOX_REC_HEADER /* seq 8, captured at (ms) 8, length 4 */
 
 /* One partition's changes not yet known applied by every link's target, in order. */
+/* Reads of one key a partition's leader served since its last STORE_OP_WAN_HITS. */
+struct wan_read {
+    uint8_t *key;
+    size_t klen;
+    uint32_t hash, count;
+};
+
 struct node_wan_outbox {
     struct hy_buf recs; /* REC_HEADER + entry, repeated; the first kept at `head` */
     size_t head;
@@ -48,6 +59,12 @@ struct node_wan_outbox {
     /* wan-outbox-max-bytes was reached: changes were dropped (until no link is left, or a
      * resync starts over); the leader resyncs once it has shipped what was kept. */
     int overflow;
+    /* HIGHER_HITS counts reads (docs/wan.md "HIGHER_HITS"): the keys this leader served reads
+     * of, proposed every WAN_READS_EVERY_MS; reads of more keys than that are not counted. */
+    struct wan_read reads[WAN_READS_MAX];
+    size_t nreads;
+    uint64_t reads_flushed_ms;
+    uint64_t reads_uncounted;
 };
 
 /* A (link, partition)'s resync (docs/wan.md "Resync"): the committed position is taken away
@@ -159,6 +176,7 @@ static int shippable(const struct store_entry *e, int *skip)
     case STORE_OP_WAN_APPLY:
     case STORE_OP_ENCODING_SET:
     case STORE_OP_WAN_HLC:
+    case STORE_OP_WAN_HITS: /* its keys' states are tapped one by one (store_wan.c) */
     case STORE_OP_ACL_SETUSER:
     case STORE_OP_ACL_DELUSER:
     case STORE_OP_ACL_LOAD: return 0;
@@ -183,7 +201,8 @@ static void tap(void *ctx, const struct store_entry *e, const uint8_t *entry, si
 {
     struct node_group *g = ctx;
     struct node_wan_outbox *ob = g->wan_out;
-    int skip;
+    int skip =
+        0; /* set by shippable() only: a tap before the outbox knows its entry skips nothing */
     if (ob == NULL || ob->cur_index == 0 || !shippable(e, &skip)) {
         if (ob != NULL && skip) {
             ob->skipped++;
@@ -323,9 +342,102 @@ void node_wan_group_init(struct node_group *g)
     store_set_snapshot_extra(g->store, outbox_snap_encode, outbox_snap_load, g);
 }
 
+static void reads_clear(struct node_wan_outbox *ob)
+{
+    for (size_t i = 0; i < ob->nreads; i++) {
+        hy_free(ob->reads[i].key);
+    }
+    ob->nreads = 0;
+}
+
+static int note_read_cb(const void *ctx, const struct resp_arg *key)
+{
+    struct node_wan_outbox *ob = (struct node_wan_outbox *)ctx;
+    uint32_t h = hy_crc32c(0, key->ptr, key->len);
+    for (size_t i = 0; i < ob->nreads; i++) {
+        struct wan_read *r = &ob->reads[i];
+        if (r->hash == h && r->klen == key->len && memcmp(r->key, key->ptr, key->len) == 0) {
+            r->count += r->count < UINT32_MAX;
+            return 1;
+        }
+    }
+    if (ob->nreads == WAN_READS_MAX || key->len > WAN_KEY_READ_MAX) {
+        ob->reads_uncounted++;
+        return 1;
+    }
+    struct wan_read *r = &ob->reads[ob->nreads++];
+    r->key = hy_xmalloc(key->len + 1);
+    memcpy(r->key, key->ptr, key->len);
+    r->klen = key->len;
+    r->hash = h;
+    r->count = 1;
+    return 1;
+}
+
+void node_wan_note_read(struct node_group *g, const struct cmd_def *d, size_t argc,
+                        const struct resp_arg *argv)
+{
+    struct node_wan_outbox *ob = g->wan_out;
+    if (ob == NULL || !store_wan_versions_on(g->store) || !replica_is_leader(g)) {
+        return;
+    }
+    (void)node_keys_each(d, argc, argv, note_read_cb, ob);
+}
+
+/* Proposes the reads counted of the keys a HIGHER_HITS rule of an active-active link covers
+ * (the other policies rank by writes only), at most WAN_HITS_PER_ENTRY keys an entry, and
+ * forgets every count: a proposal lost with leadership loses its reads. */
+static void reads_flush(struct hy_node *n, struct node_group *g, uint64_t now_ms)
+{
+    struct node_wan_outbox *ob = g->wan_out;
+    if (ob->nreads == 0 || now_ms < ob->reads_flushed_ms + WAN_READS_EVERY_MS) {
+        return;
+    }
+    ob->reads_flushed_ms = now_ms;
+    struct store_arg args[2 * WAN_HITS_PER_ENTRY];
+    char counts[WAN_HITS_PER_ENTRY][12];
+    uint32_t argc = 0;
+    struct hy_buf buf;
+    hy_buf_init(&buf);
+    for (size_t i = 0; i <= ob->nreads; i++) {
+        if (argc == 2 * WAN_HITS_PER_ENTRY || (i == ob->nreads && argc > 0)) {
+            struct store_entry e = {.op = STORE_OP_WAN_HITS,
+                                    .time_ms = now_ms,
+                                    .expire_at_ms = -1,
+                                    .argc = argc,
+                                    .argv = args};
+            hy_buf_reset(&buf);
+            store_entry_encode(&e, &buf);
+            node_propose_internal(g, &buf);
+            argc = 0;
+        }
+        if (i == ob->nreads) {
+            break;
+        }
+        const struct wan_read *r = &ob->reads[i];
+        int higher_hits = 0;
+        for (size_t l = 0; l < n->wan->count && !higher_hits; l++) {
+            const struct wan_link *def = &n->wan->links[l].def;
+            higher_hits =
+                def->mode == WAN_ACTIVE_ACTIVE &&
+                wan_policy_for(def->rules, def->nrules, r->key, r->klen) == WAN_POLICY_HIGHER_HITS;
+        }
+        if (higher_hits) {
+            snprintf(counts[argc / 2], sizeof(counts[0]), "%u", r->count);
+            args[argc] = (struct store_arg){r->key, r->klen};
+            args[argc + 1] =
+                (struct store_arg){(const uint8_t *)counts[argc / 2], strlen(counts[argc / 2])};
+            argc += 2;
+        }
+    }
+    hy_buf_free(&buf);
+    reads_clear(ob);
+}
+
 void node_wan_group_free(struct node_group *g)
 {
     if (g->wan_out != NULL) {
+        reads_clear(g->wan_out);
         hy_buf_free(&g->wan_out->recs);
         hy_free(g->wan_out);
         g->wan_out = NULL;
@@ -825,6 +937,9 @@ void node_wan_cron(struct hy_node *n, uint64_t now_ms)
         }
         if (leading && active_active) {
             ask_versions(n, g, now_ms);
+            reads_flush(n, g, now_ms);
+        } else if (ob->nreads > 0) {
+            reads_clear(ob);
         }
         for (size_t i = 0; i < w->count; i++) {
             struct node_wan_link *l = &w->links[i];

@@ -443,6 +443,11 @@ enum store_op {
      * every batch proposed before it applies and none after it does; 0 when the cluster is no
      * longer primary -> +OK */
     STORE_OP_WAN_FENCE,
+    /* [key, count (decimal, 1 or more), ...]: reads of each key its partition's leader served
+     * (docs/wan.md "HIGHER_HITS"): in a store keeping versions, each key that holds a value
+     * gets a new version, its hits grown by its count, and its state is tapped as a write's
+     * (shipped by the active-active links); nothing otherwise -> +OK */
+    STORE_OP_WAN_HITS,
     STORE_OP_COUNT
 };
 

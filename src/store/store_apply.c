@@ -817,6 +817,7 @@ static const op_fn op_table[STORE_OP_COUNT] = {
     [STORE_OP_WAN_HLC] = store__op_wan_hlc,
     [STORE_OP_WAN_PUT] = store__op_wan_put,
     [STORE_OP_WAN_FENCE] = store__op_wan_fence,
+    [STORE_OP_WAN_HITS] = store__op_wan_hits,
 };
 
 void store_set_mutation(struct store *s, unsigned mutation, uint64_t now_ms)
@@ -863,6 +864,7 @@ static uint64_t op_counts_dirty(enum store_op op)
     case STORE_OP_ENCODING_SET:
     case STORE_OP_WAN_HLC:
     case STORE_OP_WAN_FENCE:
+    case STORE_OP_WAN_HITS:
     case STORE_OP_SORT:
     case STORE_OP_GEOSEARCH:
     case STORE_OP_PFCOUNT: return 0;

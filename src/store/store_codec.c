@@ -43,7 +43,8 @@ _Static_assert(STORE_OP_MEMBER_SET == 23 && STORE_OP_PUSH == 24 && STORE_OP_SSTO
                    STORE_OP_FUNCTION_FLUSH == 65 && STORE_OP_XADD == 66 &&
                    STORE_OP_XAUTOCLAIM == 74 && STORE_OP_FUNCTION_RESTORE == 75 &&
                    STORE_OP_WAN_APPLY == 76 && STORE_OP_ENCODING_SET == 77 &&
-                   STORE_OP_WAN_HLC == 78 && STORE_OP_WAN_PUT == 79 && STORE_OP_WAN_FENCE == 80,
+                   STORE_OP_WAN_HLC == 78 && STORE_OP_WAN_PUT == 79 && STORE_OP_WAN_FENCE == 80 &&
+                   STORE_OP_WAN_HITS == 81,
                "store op numbers are part of the log format");
 
 #define ANY UINT32_MAX
@@ -132,6 +133,7 @@ static const struct op_shape op_shapes[STORE_OP_COUNT] = {
     [STORE_OP_WAN_HLC] = {1, 1, 0, 0},
     [STORE_OP_WAN_PUT] = {3, 3, 0, 0},
     [STORE_OP_WAN_FENCE] = {1, 2, 0, 0},
+    [STORE_OP_WAN_HITS] = {2, ANY, 2, 0},
 };
 #undef ANY
 

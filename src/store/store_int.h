@@ -168,6 +168,7 @@ struct wan_batch_reader;
 void store__op_wan_hlc(struct store *s, const struct store_entry *e, struct resp_writer *reply);
 void store__op_wan_fence(struct store *s, const struct store_entry *e, struct resp_writer *reply);
 void store__op_wan_put(struct store *s, const struct store_entry *e, struct resp_writer *reply);
+void store__op_wan_hits(struct store *s, const struct store_entry *e, struct resp_writer *reply);
 void store__wan_after(struct store *s, const struct store_entry *e, uint64_t skip,
                       const uint8_t *entry, size_t len);
 void store__hlc_free(struct store *s);

@@ -895,6 +895,69 @@ void store_wan_state(struct store *s, const uint8_t *k, size_t klen, const struc
     put_state_of(k, klen, o, time_ms, &v, out);
 }
 
+/* Hands the tap key k's state now with version v, as a STORE_OP_WAN_PUT (put: scratch). */
+static void tap_state(struct store *s, const struct store_arg *k, uint64_t time_ms,
+                      const struct wan_version *v, struct hy_buf *put)
+{
+    if (s->tap_fn == NULL) {
+        return;
+    }
+    hy_buf_reset(put);
+    put_state(s, k->ptr, k->len, time_ms, v, put);
+    struct store_entry pe;
+    if (store_entry_decode(put->data, put->len, &pe) == HY_OK) {
+        s->tap_fn(s->tap_ctx, &pe, put->data, put->len);
+        store_entry_release(&pe);
+    }
+}
+
+void store__op_wan_hits(struct store *s, const struct store_entry *e, struct resp_writer *reply)
+{
+    uint64_t counts[64];
+    size_t pairs = e->argc / 2;
+    for (size_t i = 0; i < pairs; i++) {
+        int64_t c;
+        if (!hy_parse_i64(e->argv[2 * i + 1].ptr, e->argv[2 * i + 1].len, &c) || c < 1 ||
+            c > UINT32_MAX) {
+            if (reply != NULL) {
+                resp_write_error(reply, "ERR invalid read count");
+            }
+            return;
+        }
+        if (i < 64) {
+            counts[i] = (uint64_t)c;
+        }
+    }
+    if (pairs > 64) {
+        if (reply != NULL) {
+            resp_write_error(reply, "ERR at most 64 keys per entry");
+        }
+        return;
+    }
+    struct hy_buf put;
+    hy_buf_init(&put);
+    for (size_t i = 0; i < pairs && s->hlc != NULL; i++) {
+        const struct store_arg *k = &e->argv[2 * i];
+        if (store_peek(s, k->ptr, k->len, e->time_ms) == NULL) {
+            continue; /* read while absent, or deleted since: nothing to count on */
+        }
+        /* As a write's version (store__wan_after), with the reads as its hits: drawn at apply
+         * from the entry's time and the replicated clock, alike on every replica. */
+        struct wan_version v;
+        store_wan_version(s, k->ptr, k->len, &v);
+        v.hlc = wan_hlc_next(s->hlc->clock, e->time_ms);
+        s->hlc->clock = v.hlc;
+        v.origin = s->hlc->origin;
+        v.hits += counts[i];
+        hlc_set(s->hlc, k->ptr, k->len, v.hlc, v.origin, v.hits, 0);
+        tap_state(s, k, e->time_ms, &v, &put);
+    }
+    hy_buf_free(&put);
+    if (reply != NULL) {
+        resp_write_simple(reply, "OK");
+    }
+}
+
 void store_set_tap_states(struct store *s, int on)
 {
     s->tap_states = on;
@@ -963,16 +1026,7 @@ void store__wan_after(struct store *s, const struct store_entry *e, uint64_t ski
             int live = store_peek(s, k->ptr, k->len, e->time_ms) != NULL;
             hlc_set(s->hlc, k->ptr, k->len, hlc, origin, v.hits, !live);
         }
-        if (s->tap_fn == NULL) {
-            continue;
-        }
-        hy_buf_reset(&put);
-        put_state(s, k->ptr, k->len, e->time_ms, &v, &put);
-        struct store_entry pe;
-        if (store_entry_decode(put.data, put.len, &pe) == HY_OK) {
-            s->tap_fn(s->tap_ctx, &pe, put.data, put.len);
-            store_entry_release(&pe);
-        }
+        tap_state(s, k, e->time_ms, &v, &put);
     }
     hy_buf_free(&put);
     if (idx != stack) {

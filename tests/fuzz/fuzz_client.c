@@ -9,6 +9,9 @@
  * when bit 4 is set and the connection can take them, a write and a read pipelined, whose
  * answers the next chunks carry), and bit 3 whether connecting fails next.
  *
+ * With size % 5 == 4 the client has two failover clusters (the region priority query and the
+ * reordering of its list run on whatever the server answers).
+ *
  * The requests count in flight in a table of their own with a bound of size % 3 per member
  * (max_inflight_per_member: 0 none, 1 or 2): once everything has ended, nothing may be left
  * counted. The whole input is also read as a pushed cluster event (hyc_event_parse): what the
@@ -140,6 +143,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.sessions = 1;
     cfg.session_ttl_ms = 60000;
     cfg.max_inflight_per_member = (uint32_t)(size % 3);
+    /* size % 5 == 4: two failover clusters, so the core asks each cluster it connects to for
+     * its region priority (CLUSTER INFO) and reorders its list by whatever comes back. */
+    static const char *dr_addrs[] = {"127.0.0.1:3"}, *north_addrs[] = {"127.0.0.1:4"};
+    static const halyard_cluster failover[2] = {{"dr", dr_addrs, 1}, {"north", north_addrs, 1}};
+    if (size % 5 == 4) {
+        cfg.cluster_name = "primary";
+        cfg.failover = failover;
+        cfg.n_failover = 2;
+        cfg.cluster_connect_timeout_ms = 300;
+    }
     static struct hyc_load load;
     memset(&load, 0, sizeof(load));
     halyard_event ev;

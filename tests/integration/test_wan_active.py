@@ -124,6 +124,16 @@ def wait_same(east, west, deadline_s=40):
     return content(east)
 
 
+def wait_lag0(*cs):
+    """Every link of each cluster of cs has shipped and had acknowledged every change (no key
+    read meanwhile)."""
+    def done():
+        return all(p["lag_entries"] == 0 for c in cs for ln in status(c)["links"]
+                   for p in ln["partitions"])
+
+    wait_for(done, 40, "every link at lag 0", interval=0.2)
+
+
 def versions_kept(c):
     return sum(p["versions_kept"] for p in status(c)["links"][0]["partitions"])
 
@@ -294,6 +304,20 @@ def test_policies_by_pattern(two):
     assert is_error(r, "ERR unknown policy") and "HIGHER_HITS" in str(r), r
 
 
+def higher_hits_pair(two):
+    """Two clusters linked both ways under POLICY * HIGHER_HITS, keeping versions, both links
+    cut: (east, west, to_west, to_east)."""
+    east, west, to_west, to_east = two()
+    rules = [("*", "HIGHER_HITS")]
+    link(east, to_west, rules)
+    link(west, to_east, rules)
+    wait_versions(east)
+    wait_versions(west)
+    to_west.cut()
+    to_east.cut()
+    return east, west, to_west, to_east
+
+
 def test_higher_hits_converges(two):
     """POLICY * HIGHER_HITS on both links (docs/wan.md "HIGHER_HITS": a key's hits are the
     writes in its version's history). During a cut, each key of hh:* is written several times
@@ -301,16 +325,8 @@ def test_higher_hits_converges(two):
     write, HIGHER_HITS takes the side that wrote more, on both sides. Then random concurrent
     writes on both sides during a second cut: both end identical, and every listed decision
     follows the rule (more hits, then the higher HLC, then the origin id)."""
-    east, west, to_west, to_east = two()
-    rules = [("*", "HIGHER_HITS")]
-    link(east, to_west, rules)
-    link(west, to_east, rules)
-    wait_versions(east)
-    wait_versions(west)
+    east, west, to_west, to_east = higher_hits_pair(two)
     assert [p["policy"] for p in status(east)["links"][0]["policies"]] == ["HIGHER_HITS"]
-
-    to_west.cut()
-    to_east.cut()
     expect = {}
     for i in range(12):
         many, few = (east, west) if i % 2 == 0 else (west, east)
@@ -322,6 +338,9 @@ def test_higher_hits_converges(two):
         cmd(few, "SET", "hh:%d" % i, "few")  # later than every write of the other side
     to_west.heal()
     to_east.heal()
+    # Reads count under HIGHER_HITS: the keys are read only once both links are at lag 0
+    # (wait_same reads them all), or the polls' reads would decide.
+    wait_lag0(east, west)
     wait_same(east, west)
     for c in (east, west):
         for k, v in expect.items():
@@ -349,6 +368,39 @@ def test_higher_hits_converges(two):
                 return (v["hits"], v["hlc"], int(v["origin"], 16))
 
             assert d["outcome"] == ("applied" if rank(inc) > rank(loc) else "kept"), d
+
+
+def test_higher_hits_counts_reads(two):
+    """HIGHER_HITS counts reads too (docs/wan.md "HIGHER_HITS"): during a cut east writes r:1
+    once and reads it 6 times, west writes it twice, later; east's leader proposes the reads
+    (a new version of r:1 with 7 hits, shipped like a write: east's outbox grows),
+    and after the heal both sides keep east's value (7 hits against 2; counting writes only,
+    west's would win). Nothing reads r:1 on west before both links are at lag 0, so the test's
+    own reads do not count there."""
+    east, west, to_west, to_east = higher_hits_pair(two)
+
+    def queued(c):
+        return sum(p["lag_entries"] for p in status(c)["links"][0]["partitions"])
+
+    assert cmd(east, "SET", "r:1", "e") == "OK"
+    wait_for(lambda: queued(east) >= 1, 20, "east's write queued for the cut link")
+    before = queued(east)
+    for _ in range(6):
+        assert text(cmd(east, "GET", "r:1")) == "e"
+    wait_for(lambda: queued(east) > before, 20, "east's reads proposed as a new version",
+             interval=0.2)
+    assert cmd(west, "SET", "r:1", "w1") == "OK"
+    assert cmd(west, "SET", "r:1", "w2") == "OK"
+    to_west.heal()
+    to_east.heal()
+    wait_lag0(east, west)
+    for c in (east, west):
+        assert text(cmd(c, "GET", "r:1")) == "e", c.extra["cluster-name"]
+    decided = [d for d in conflicts(west) if d["key"] == "r:1"]
+    # East's version with its reads (1 + 6 hits, or 1 + some of them when the reads were
+    # proposed in two rounds) against west's 2 writes: applied on west.
+    assert any(d["incoming"]["hits"] > 2 and d["local"]["hits"] == 2 and
+               d["outcome"] == "applied" for d in decided), decided
 
 
 POLICY_OF = {"dis": "DISCARD", "pia": "PUT_IF_ABSENT", "pas": "PASS_THROUGH",

@@ -365,7 +365,8 @@ def test_promotion_in_place_of_one_source_keeps_the_other(wan_clusters):
         assert cmd(north, "SET", "n:%d" % i, "v2") == "OK"
     wait_for(lambda: all(content(west).get("n:%d" % i) == ("string", "v2") for i in range(10, 20)),
              30, "north's later writes on west", interval=0.2)
-    assert shipped(north)
+    # The target shows a batch before the source hears it acknowledged: waited for.
+    wait_for(lambda: shipped(north), 30, "north's link at lag 0", interval=0.2)
     st = status(north)
     assert st["role"] == "none" and st["writable"], st
     assert cmd(north, "SET", "n:last", "ok") == "OK"
@@ -381,3 +382,48 @@ def test_promotion_in_place_of_one_source_keeps_the_other(wan_clusters):
     assert "e:lost" not in content(west)
     st = status(north)
     assert st["role"] == "none" and st["writable"], st
+
+
+def test_libhalyard_follows_the_region_failover_priority(tmp_path, wan_clusters):
+    """region-failover-priority (issue 18, "libhalyard's cluster list follows region
+    priority"): three clusters named as the client names them (primary, secondary, tertiary:
+    examples/failover_client.c's list, in that order); the primary says the order is primary,
+    tertiary, secondary (CLUSTER INFO). When the primary is lost the client moves to tertiary
+    first, never to secondary (a passive standby here, which would refuse its writes and send
+    it on: without the priority the client goes there first and CLIENT_CHANGED_CLUSTER names
+    it). The setting is checked (a list of cluster names, none twice) and published."""
+    exe, run_env, _ = install_and_build(tmp_path, "failover_client")
+    prio = "primary,tertiary,secondary"
+    primary = wan_clusters.cluster(1, {"cluster-name": "primary",
+                                       "region-failover-priority": prio})
+    secondary = wan_clusters.cluster(1, {"cluster-name": "secondary", "wan-passive": "yes"})
+    tertiary = wan_clusters.cluster(1, {"cluster-name": "tertiary"})
+    info = text(cmd(primary, "CLUSTER", "INFO"))
+    assert "halyard_region:primary\r\n" in info, info
+    assert "halyard_region_failover_priority:%s\r\n" % prio in info, info
+    for bad in ("primary,,secondary", "primary,primary", "a b", "primary,"):
+        r = cmd(primary, "CONFIG", "SET", "region-failover-priority", bad)
+        assert is_error(r, "ERR") and "region-failover-priority" in str(r), (bad, r)
+    assert text(cmd(primary, "CONFIG", "GET", "region-failover-priority")[1]) == prio
+    assert status(primary)["region_failover_priority"] == prio
+    assert "region failover priority: %s" % prio in text(cmd(primary, "HALYARD", "WAN", "STATUS"))
+    proc = None
+    try:
+        proc, lines, reader = start_client(exe, run_env, [
+            "--primary", "127.0.0.1:%d" % primary.ports[0],
+            "--secondary", "127.0.0.1:%d" % secondary.ports[0],
+            "--tertiary", "127.0.0.1:%d" % tertiary.ports[0],
+            "--writes", "300", "--interval-ms", "5"])
+        wait_for(lambda: "progress 100" in lines or proc.poll() is not None, 60, "100 writes")
+        primary.kill(0)
+        assert proc.wait(timeout=120) == 0
+        reader.join(10)
+        changed = [l for l in lines if l.startswith("CLIENT_CHANGED_CLUSTER")]
+        assert changed and all("cluster=tertiary" in l for l in changed), changed
+        done = [l for l in lines if l.startswith("done ")][0]
+        assert int(dict(kv.split("=") for kv in done.split()[1:])["unknown"]) <= 1, done
+        assert int(cmd(tertiary, "DBSIZE")) >= 150
+        assert int(cmd(secondary, "DBSIZE")) == 0
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()

@@ -35,7 +35,12 @@ struct script {
     size_t connects[4];
     size_t probes[4];
     size_t member; /* connected to */
+    /* With failover clusters the core asks each cluster it connects to for its region
+     * priority (CLUSTER INFO) first: run() answers that with region_info when it is set. */
+    const char *region_info;
 };
+
+#define CLUSTER_INFO_FRAME "*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n"
 
 static const char *addrs3[] = {"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"};
 
@@ -102,7 +107,14 @@ static int run(struct script *t)
             snprintf(t->sent[t->n_sent++], 512, "%.*s", (int)a.len, (const char *)a.data);
             hyc_sent(t->k, t->now);
             break;
-        case HYC_DO_RECV: return 1;
+        case HYC_DO_RECV:
+            if (t->region_info != NULL && t->n_sent > 0 &&
+                strcmp(t->sent[t->n_sent - 1], CLUSTER_INFO_FRAME) == 0) {
+                t->n_sent--; /* answered here: the test sees the frames after it */
+                hyc_received(t->k, (const uint8_t *)t->region_info, strlen(t->region_info), t->now);
+                break;
+            }
+            return 1;
         }
     }
     fail_msg("the core did not settle");
@@ -540,6 +552,7 @@ static void test_failover_to_the_next_cluster(void **state)
     assert_null(hyc_config_check(&cfg));
     t.k = hyc_core_new(&cfg, 3);
     t.now = 1000;
+    t.region_info = "$18\r\ncluster_state:ok\r\n\r\n"; /* no priority: the list as given */
     begin(&t, "INCR", "c");
     assert_true(run(&t));
     answer(&t, ":9\r\n"); /* the primary's session */
@@ -628,6 +641,7 @@ static void test_region_refusal_moves_to_the_next_cluster(void **state)
     region_cfg(&cfg, &sec, 1);
     t.k = hyc_core_new(&cfg, 5);
     t.now = 1000;
+    t.region_info = "-ERR unknown subcommand 'INFO'\r\n"; /* an older server: the list as given */
     begin(&t, "INCR", "c");
     assert_true(run(&t));
     answer(&t, ":9\r\n"); /* the primary's session */
@@ -692,6 +706,69 @@ static void test_region_refusal_moves_to_the_next_cluster(void **state)
     hyc_core_free(t.k);
 }
 
+static const char *third_addrs[] = {"127.0.0.3:8002"};
+
+/* The clusters' region priority (region-failover-priority, published in CLUSTER INFO) orders
+ * the client's list: configured [primary, dr, north], the cluster in use says
+ * "primary,north,dr", so a write refused by the primary's role goes to north first, not to
+ * dr. An answer without a priority, or naming clusters the client does not know, changes
+ * nothing else: the named ones first in its order, the others after in the configured one. */
+static void test_region_priority_orders_the_cluster_list(void **state)
+{
+    (void)state;
+    struct script t;
+    memset(&t, 0, sizeof(t));
+    halyard_cluster secs[2] = {{"dr", secondary_addrs, 1}, {"north", third_addrs, 1}};
+    halyard_config cfg;
+    region_cfg(&cfg, secs, 2);
+    t.k = hyc_core_new(&cfg, 5);
+    t.now = 1000;
+    begin(&t, "INCR", "c");
+    assert_true(run(&t)); /* the region query comes first, on the cluster in use */
+    assert_string_equal(t.sent[0], CLUSTER_INFO_FRAME);
+    assert_string_equal(hyc_member(t.k, t.member)->host, "127.0.0.1");
+    static const char info[] = "cluster_state:ok\r\nhalyard_region:primary\r\n"
+                               "halyard_region_failover_priority:primary,elsewhere,north,dr\r\n"
+                               "halyard_leader_known:1\r\n";
+    char reply[256];
+    snprintf(reply, sizeof(reply), "$%zu\r\n%s\r\n", sizeof(info) - 1, info);
+    answer(&t, reply);
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], OPEN_FRAME); /* still on the primary */
+    assert_string_equal(hyc_cluster_name(t.k), "primary");
+    halyard_stats st;
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.region_reorders, 1);
+    answer(&t, ":9\r\n");
+    assert_true(run(&t));
+    answer(&t, DEMOTED_ERR);
+    /* At once to north, the next by priority (dr is next in the configured list). */
+    assert_true(run(&t));
+    assert_string_equal(hyc_member(t.k, t.member)->host, "127.0.0.3");
+    assert_string_equal(hyc_cluster_name(t.k), "north");
+    /* North is asked too; an older server answers without a priority: the order stays. */
+    assert_string_equal(t.sent[t.n_sent - 1], CLUSTER_INFO_FRAME);
+    answer(&t, "$18\r\ncluster_state:ok\r\n\r\n");
+    assert_true(run(&t));
+    assert_string_equal(t.sent[t.n_sent - 1], OPEN_FRAME);
+    answer(&t, ":4\r\n");
+    assert_true(run(&t));
+    answer(&t, ":1\r\n");
+    assert_false(run(&t));
+    char text[256];
+    assert_int_equal(result(&t, text, sizeof(text)), HALYARD_OK);
+    hyc_stats(t.k, &st);
+    assert_int_equal(st.region_reorders, 1);
+    /* North refuses too (demoted in turn): dr, the last of the priority, comes next. */
+    begin(&t, "INCR", "c");
+    assert_true(run(&t));
+    answer(&t, DEMOTED_ERR);
+    assert_true(run(&t));
+    assert_string_equal(hyc_cluster_name(t.k), "dr");
+    assert_string_equal(hyc_member(t.k, t.member)->host, "127.0.0.2");
+    hyc_core_free(t.k);
+}
+
 /* On the secondary, the client probes the primary at request starts; once the probes have
  * succeeded for failback_after_ms it moves back (CLIENT_CHANGED_CLUSTER, a new session). A
  * failed probe restarts the hysteresis. */
@@ -710,6 +787,9 @@ static void test_failback_after_hysteresis(void **state)
     assert_null(hyc_config_check(&cfg));
     t.k = hyc_core_new(&cfg, 3);
     t.now = 1000;
+    /* Each cluster says the priority of the list as configured: nothing moves. */
+    t.region_info = "$82\r\ncluster_state:ok\r\nhalyard_region:dr\r\n"
+                    "halyard_region_failover_priority:primary,dr\r\n\r\n";
     char text[256];
     struct hyc_event ev;
     /* The primary is down from the start: the client ends on the secondary. */
@@ -2176,6 +2256,7 @@ int main(void)
         cmocka_unit_test(test_plain_redis_and_error_replies),
         cmocka_unit_test(test_protocol_error_reconnects),
         cmocka_unit_test(test_failover_to_the_next_cluster),
+        cmocka_unit_test(test_region_priority_orders_the_cluster_list),
         cmocka_unit_test(test_config_check),
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_config_load),

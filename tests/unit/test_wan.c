@@ -1172,6 +1172,56 @@ static void test_active_active_higher_hits(void **state)
     side_free(&west);
 }
 
+/* HIGHER_HITS counts reads (STORE_OP_WAN_HITS, proposed by the partition's leader with the
+ * reads it served): east writes k once and reads it 5 times, west writes it twice; with the
+ * reads east's value wins on both sides (1 + 5 hits against 2), without them west's would. The
+ * reads' entry makes a new version and ships the key's state; a key absent and a bad count
+ * change nothing, nor does the entry in a store keeping no versions. */
+static void test_higher_hits_counts_reads(void **state)
+{
+    (void)state;
+    struct side east, west;
+    struct wan_policy_rule rules[1] = {{"*", WAN_POLICY_HIGHER_HITS}};
+    sides_with_rules(&east, &west, 47, rules, 1);
+    side_write(&east, 1000, STORE_OP_SET, 2, "k", "e1");
+    side_write(&west, 2000, STORE_OP_SET, 2, "k", "w1");
+    side_write(&west, 2001, STORE_OP_SET, 2, "k", "w2");
+    size_t shipped = east.seq;
+    side_write(&east, 1500, STORE_OP_WAN_HITS, 4, "k", "5", "absent", "3");
+    assert_int_equal(east.seq, shipped + 1); /* k's state, not the absent key's */
+    struct wan_version v;
+    assert_true(store_wan_version(east.s, S("k"), &v));
+    assert_int_equal(v.hits, 6);
+    assert_false(store_wan_version(east.s, S("absent"), &v));
+    exchange(&east, &west, rules, 1);
+    static const char *const keys[] = {"k"};
+    assert_same_keys(&east, &west, keys, 1);
+    assert_string_equal(get(west.s, "k"), "e1");
+    assert_true(store_wan_version(west.s, S("k"), &v));
+    assert_int_equal(v.hits, 6);
+    /* Refused whole: a count of 0, one that is not a number. */
+    struct store_arg bad[3] = {{S("k")}, {S("0")}, {S("x")}};
+    assert_string_equal(apply_args(east.s, STORE_OP_WAN_HITS, 2, bad),
+                        "-ERR invalid read count\r\n");
+    bad[1] = (struct store_arg){S("z")};
+    assert_string_equal(apply_args(east.s, STORE_OP_WAN_HITS, 2, bad),
+                        "-ERR invalid read count\r\n");
+    assert_true(store_wan_version(east.s, S("k"), &v));
+    assert_int_equal(v.hits, 6);
+    side_free(&east);
+    side_free(&west);
+
+    /* A store keeping no versions: nothing happens. */
+    struct store_config cfg = {.seed = 5, .maxmemory_samples = 5};
+    struct store *plain = store_create(&cfg, NULL);
+    struct store_arg set[2] = {{S("k")}, {S("v")}};
+    apply_args(plain, STORE_OP_SET, 2, set);
+    struct store_arg hits[2] = {{S("k")}, {S("4")}};
+    assert_string_equal(apply_args(plain, STORE_OP_WAN_HITS, 2, hits), "+OK\r\n");
+    assert_false(store_wan_version(plain, S("k"), &v));
+    store_destroy(plain);
+}
+
 /* Every key a write names is shipped, beyond 64 too (DEL of 100 keys: 100 states); SORT ... STORE
  * ships its destination only (its other arguments are options, not keys). */
 static void test_states_of_every_key(void **state)
@@ -1509,6 +1559,7 @@ int main(void)
         cmocka_unit_test(test_active_active_writes_and_deletes),
         cmocka_unit_test(test_active_active_policies),
         cmocka_unit_test(test_active_active_higher_hits),
+        cmocka_unit_test(test_higher_hits_counts_reads),
         cmocka_unit_test(test_every_policy_converges),
         cmocka_unit_test(test_passive_states_apply),
         cmocka_unit_test(test_states_of_every_key),
