@@ -2219,13 +2219,24 @@ static void tx_reply(struct world *w, struct w_client *c, const struct resp_valu
         return; /* UNWATCH's +OK */
     }
     if (c->tx_stage == 1) {
-        if (v->type == RESP_NULL || v->type == RESP_BULK) {
+        int read = v->type == RESP_NULL || v->type == RESP_BULK;
+        if (read && c->tx_err[0] == '\0') {
             tx_ops_finish(w, c, 1, 0, v);
             tx_watch_exec(w, c, v->type == RESP_NULL ? 1 : tx_int(v) + 1);
             return;
         }
-        tx_ops_finish(w, c, 0, 1, NULL); /* a refused read: no effect */
-        /* The GET was refused: the WATCH goes. */
+        if (read) {
+            /* WATCH itself was refused (-TRYAGAIN: a follower's WATCH reads the versions on
+             * the leader, and that read failed): nothing is watched, and an EXEC now would run
+             * whatever changed, so the client gives up here, as a client library raising
+             * WATCH's error would (campaign seed 2070000034: two such clients both wrote the
+             * counter's next value). The GET was a real read all the same. */
+            w_trace(w, "c%d: WATCH was refused (%s): no transaction", c->idx + 1, c->tx_err);
+            tx_ops_finish(w, c, 1, 0, v);
+        } else {
+            tx_ops_finish(w, c, 0, 1, NULL); /* a refused read: no effect */
+        }
+        /* The GET or the WATCH was refused: the WATCH goes. */
         const char *unwatch[] = {"UNWATCH"};
         hy_buf_reset(&c->req);
         resp_cmd(&c->req, 1, unwatch);

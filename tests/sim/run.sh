@@ -590,6 +590,11 @@ LIST
 # 512 B/s) and the balancer handed its leadership over at 59.9 s; the run ended at the grace's
 # end (62 s) with leaderships "never settled". What a paced snapshot held up gets its time after
 # it lands (whole_run: paced_seen).
+# 2070000034 --nodes 3 --partitions 1 --tx --moved (the session-19 campaign): the simulator's
+# client. Two clients' WATCH on a leader that had just stepped down answered -TRYAGAIN (the
+# versions are read on the leader, and that read failed), their pipelined GETs were answered
+# once a leader was back, and both went on to EXEC with nothing watched: the same counter value
+# written twice. A refused WATCH now ends the client's attempt (tx_reply).
 regression --whole "" <<'LIST'
 7
 501687
@@ -691,6 +696,7 @@ regression --whole "" <<'LIST'
 1810000309 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000 --moved
 1857000603 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --fault-ms 20000 --quiet-ms 12000
 1962000091 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
+2070000034 --nodes 3 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000 --moved
 LIST
 
 if [ "$fail" -ne 0 ]; then
