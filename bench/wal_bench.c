@@ -4,8 +4,10 @@
  *
  *   wal_bench [DIR]     (default build/bench-wal; everything runs in DIR, on one disk)
  *
- * 1. The floor: serial 4 KiB pwrite + fdatasync, appending to a growing file, and overwriting
- *    a preallocated, zero-filled one.
+ * 1. The floor: serial writes, each made durable before the next: 4 KiB and 128 B, appending
+ *    to a growing file (as Redis's AOF) and overwriting a preallocated, zero-filled one (as the
+ *    wal's segments); pwrite + fdatasync, O_DSYNC, pwritev2 RWF_DSYNC; and 2 or 3 processes
+ *    doing it at once on the same disk (three nodes on one machine).
  * 2. The log (wal_append on real files): 1-entry batches (one writer, every append its own
  *    fsync), then batches of 16 and 256 entries (the group commit of a busy loop turn).
  * Prints operations/s, entries/s, MB/s and p50/p99 latency of each call. Never a pass/fail:
@@ -17,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +30,9 @@
 #include "io/disk.h"
 #include "io/wal.h"
 
-#define ENTRY_BYTES 100
+#define ENTRY_BYTES       100
+#define FLOOR_ROUNDS      3
+#define FLOOR_WRITERS_MAX 3
 
 static uint64_t now_ns(void)
 {
@@ -58,21 +65,40 @@ static void die(const char *what)
     exit(1);
 }
 
-/* Serial 4 KiB pwrite + fdatasync at increasing offsets; `prealloc` zero-fills the file first
- * so that every sync is an overwrite. */
-static void bench_floor(const char *dir, int prealloc, size_t n)
+/* How one floor row syncs each write. */
+enum floor_sync {
+    FLOOR_FDATASYNC, /* pwrite, then fdatasync (what the wal does) */
+    FLOOR_O_DSYNC,   /* pwrite on a descriptor opened O_DSYNC: one system call */
+    FLOOR_RWF_DSYNC, /* pwritev2 with RWF_DSYNC: one system call, this write only */
+};
+
+struct floor_row {
+    const char *name;
+    size_t bytes; /* per write */
+    int prealloc; /* zero-filled first (every sync an overwrite) or growing */
+    enum floor_sync sync;
+    int writers; /* processes doing the same at once, each on its own file */
+};
+
+/* One writer's serial writes of r->bytes at increasing offsets, each made durable as r->sync
+ * says; latencies in lat[n]. A growing file changes its size at each write, which fdatasync must
+ * journal (Redis's AOF); a preallocated one only overwrites zeros (the wal's segments). */
+static void floor_writer(const char *dir, const struct floor_row *r, int id, size_t n,
+                         uint64_t *lat, uint64_t *total_ns)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/floor-%s", dir, prealloc ? "overwrite" : "append");
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    snprintf(path, sizeof(path), "%s/floor-%d", dir, id);
+    int flags = O_RDWR | O_CREAT | O_TRUNC | (r->sync == FLOOR_O_DSYNC ? O_DSYNC : 0);
+    int fd = open(path, flags, 0644);
     if (fd < 0) {
         die(path);
     }
     static uint8_t block[4096];
     memset(block, 0xa5, sizeof(block));
-    if (prealloc) {
-        for (size_t i = 0; i < n; i++) {
-            if (pwrite(fd, block, sizeof(block), (off_t)(i * sizeof(block))) < 0) {
+    if (r->prealloc) {
+        static uint8_t zeros[4096];
+        for (size_t off = 0; off < n * r->bytes + sizeof(zeros); off += sizeof(zeros)) {
+            if (pwrite(fd, zeros, sizeof(zeros), (off_t)off) < 0) {
                 die("pwrite");
             }
         }
@@ -80,21 +106,73 @@ static void bench_floor(const char *dir, int prealloc, size_t n)
             die("fsync");
         }
     }
-    uint64_t *lat = hy_xmalloc(n * sizeof(*lat));
     uint64_t t0 = now_ns();
     for (size_t i = 0; i < n; i++) {
         uint64_t s = now_ns();
-        if (pwrite(fd, block, sizeof(block), (off_t)(i * sizeof(block))) != sizeof(block) ||
-            fdatasync(fd) != 0) {
-            die("pwrite/fdatasync");
+        off_t off = (off_t)(i * r->bytes);
+        ssize_t w;
+        if (r->sync == FLOOR_RWF_DSYNC) {
+            struct iovec v = {block, r->bytes};
+            w = pwritev2(fd, &v, 1, off, RWF_DSYNC);
+        } else {
+            w = pwrite(fd, block, r->bytes, off);
+        }
+        if (w != (ssize_t)r->bytes || (r->sync == FLOOR_FDATASYNC && fdatasync(fd) != 0)) {
+            die("write/sync");
         }
         lat[i] = now_ns() - s;
     }
-    report(prealloc ? "floor: 4K pwrite+fdatasync overwrite" : "floor: 4K pwrite+fdatasync append",
-           lat, n, now_ns() - t0, 1, sizeof(block));
-    hy_free(lat);
+    *total_ns = now_ns() - t0;
     close(fd);
     unlink(path);
+}
+
+/* One floor row: r->writers processes doing it at once, each on its own file of the same disk
+ * (three nodes of a cluster on one machine), every writer's latencies pooled (shared pages).
+ * Prints the row; returns its p50 in microseconds. */
+static double bench_floor(const char *dir, const struct floor_row *r, size_t n)
+{
+    size_t writers = (size_t)r->writers;
+    size_t size = writers * n * sizeof(uint64_t);
+    uint64_t *lat = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (lat == MAP_FAILED) {
+        die("mmap");
+    }
+    uint64_t total = 0;
+    pid_t kids[FLOOR_WRITERS_MAX];
+    size_t nk = 0;
+    for (size_t i = 1; i < writers; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            die("fork");
+        }
+        if (pid == 0) {
+            uint64_t t;
+            floor_writer(dir, r, (int)i, n, lat + i * n, &t);
+            _exit(0);
+        }
+        kids[nk++] = pid;
+    }
+    floor_writer(dir, r, 0, n, lat, &total);
+    for (size_t i = 0; i < nk; i++) {
+        int st;
+        if (waitpid(kids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "wal_bench: a writer of '%s' failed\n", r->name);
+            exit(1);
+        }
+    }
+    /* calls/s and MB/s are the first writer's; the latencies every writer's. */
+    report(r->name, lat, writers * n, total * writers, 1, r->bytes);
+    double p50 = (double)lat[writers * n / 2] / 1e3;
+    munmap(lat, size);
+    return p50;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* Removes every file of a directory the bench created (flat: no subdirectories). */
@@ -170,8 +248,32 @@ int main(int argc, char **argv)
     }
     printf("wal_bench in %s (one disk, one run)\n", dir);
     printf("%-34s %10s %12s %8s %9s %9s\n", "", "calls/s", "entries/s", "MB/s", "p50 us", "p99 us");
-    bench_floor(dir, 0, 2000);
-    bench_floor(dir, 1, 2000);
+    static const struct floor_row rows[] = {
+        {"floor: 4K fdatasync append", 4096, 0, FLOOR_FDATASYNC, 1},
+        {"floor: 4K fdatasync overwrite", 4096, 1, FLOOR_FDATASYNC, 1},
+        {"floor: 128B fdatasync append", 128, 0, FLOOR_FDATASYNC, 1},
+        {"floor: 128B fdatasync overwrite", 128, 1, FLOOR_FDATASYNC, 1},
+        {"floor: 128B O_DSYNC overwrite", 128, 1, FLOOR_O_DSYNC, 1},
+        {"floor: 128B RWF_DSYNC overwrite", 128, 1, FLOOR_RWF_DSYNC, 1},
+        {"floor: 128B overwrite, 2 at once", 128, 1, FLOOR_FDATASYNC, 2},
+        {"floor: 128B overwrite, 3 at once", 128, 1, FLOOR_FDATASYNC, 3},
+    };
+    /* The disk's latency drifts from minute to minute on a shared machine: the rows run in
+     * FLOOR_ROUNDS rounds, in the opposite order every other round, and the summary gives each
+     * row's median p50 over the rounds. */
+    enum { N_ROWS = sizeof(rows) / sizeof(rows[0]) };
+    double p50[N_ROWS][FLOOR_ROUNDS];
+    for (int round = 0; round < FLOOR_ROUNDS; round++) {
+        for (size_t k = 0; k < N_ROWS; k++) {
+            size_t i = round % 2 ? N_ROWS - 1 - k : k;
+            p50[i][round] = bench_floor(dir, &rows[i], 1000);
+        }
+    }
+    printf("floor, median of %d rounds' p50 (us):\n", FLOOR_ROUNDS);
+    for (size_t i = 0; i < N_ROWS; i++) {
+        qsort(p50[i], FLOOR_ROUNDS, sizeof(double), cmp_double);
+        printf("  %-34s %9.1f\n", rows[i].name, p50[i][FLOOR_ROUNDS / 2]);
+    }
     bench_log(dir, 1, 2000);
     bench_log(dir, 16, 1000);
     bench_log(dir, 256, 300);
