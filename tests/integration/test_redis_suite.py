@@ -235,8 +235,12 @@ def hold_v6(port):
     suite picks its test server's port as the first from 21079 up where a wildcard listen
     succeeds (find_available_port), and Tcl's succeeds when either the IPv4 or the IPv6 one
     binds: a server on 127.0.0.1:P leaves [::]:P free, so a second run at once picked P again
-    and failed ('address already in use'). Holding [::]:P makes it take the next port."""
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    and failed ('address already in use'). Holding [::]:P makes it take the next port. None
+    also without IPv6, where nothing needs holding."""
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return None  # no IPv6: Tcl's probe binds IPv4 only, and 127.0.0.1:P makes it fail
     try:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         s.bind(("::", port))
