@@ -214,6 +214,12 @@ struct node_forward {
     /* When its leader was last seen busy with a script (proxy_expire): request-timeout-ms
      * counts from then, as a Redis client waits for a long script (0: never). */
     uint64_t busy_seen_ms;
+    /* Sent to a busy peer's poll (SCRIPT KILL and its kin, node_busy_elsewhere), which need
+     * not lead its group: lost only with that peer's link, never with the group's leadership
+     * (forward_lost). Run again on a leadership change it went straight back to the same
+     * peer, the peer's notice still held, and was lost again in the same walk: the loop
+     * never ended (a follower's SCRIPT KILL while the busy leader was stopped). */
+    int to_busy;
 };
 
 /* A forward without a client: this node asks a peer something for itself. */

@@ -552,6 +552,7 @@ int proxy_forward_to(struct cmd_ctx *x, const struct node_member *leader)
         n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
     f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
     f->group = x->group->id;
+    f->to_busy = x->client->forward_busy;
     f->block_deadline_ms = x->client->block_fwd_deadline_ms;
     f->block_order = x->client->block_fwd_order;
     x->client->block_fwd_deadline_ms = x->client->block_fwd_order = 0;
@@ -917,6 +918,14 @@ void node_forward_reply(struct hy_node *n, const char *from, uint64_t req_id, co
 /* Why forward f's leader can no longer answer it, or NULL while it still may. */
 static const char *forward_lost(const struct hy_node *n, const struct node_forward *f)
 {
+    if (f->to_busy) {
+        for (size_t i = 0; i < n->member_count; i++) {
+            if (n->members[i].id == f->leader) {
+                return n->member_up[i] ? NULL : "its link went down";
+            }
+        }
+        return "it left the cluster";
+    }
     const struct node_member *leader = replica_leader_member(forward_group(n, f));
     if (leader == NULL || leader->id != f->leader) {
         return "leadership moved";
@@ -1051,7 +1060,12 @@ void proxy_expire(struct hy_node *n, uint64_t now_ms)
         struct node_client *c = f->client;
         if (c != NULL) {
             struct resp_writer w = {&c->out, c->proto};
-            if (f->is_write && c->outcome_unsure) {
+            if (f->to_busy) {
+                resp_write_errorf(&w,
+                                  "TRYAGAIN %s, which ran a busy script, did not answer within "
+                                  "request-timeout-ms of its last busy notice",
+                                  f->to);
+            } else if (f->is_write && c->outcome_unsure) {
                 resp_write_errorf(&w,
                                   "UNKNOWN outcome: the write was sent again to the leader %s "
                                   "after an earlier leader failed, and got no answer within "

@@ -59,10 +59,11 @@ def info(port, section="replication"):
 
 
 @contextlib.contextmanager
-def with_follower(tmp_path_factory, n=3):
+def with_follower(tmp_path_factory, n=3, extra=None):
     """A started n-node cluster and the index of a member that does not lead but knows which
-    one does (its INFO names the leader); stopped by PID on the way out."""
-    c = Cluster(tmp_path_factory, n)
+    one does (its INFO names the leader); stopped by PID on the way out. `extra`: more
+    --name value flags for every node, as Cluster's."""
+    c = Cluster(tmp_path_factory, n, extra)
     c.start_all()
     try:
         fi = (c.leader(30) + 1) % n

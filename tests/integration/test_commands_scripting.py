@@ -864,6 +864,65 @@ def test_busy_script_through_a_follower(cluster):
 
 
 @pytest.mark.halyard_only
+def test_script_kill_through_a_follower_is_answered_when_the_busy_leader_stops(cluster):
+    """A SCRIPT KILL sent to a follower while the leader runs a busy script is forwarded to the
+    leader; should the leader stop answering (SIGSTOP: no kill reply, no more busy notices),
+    the follower's client still gets an answer within request-timeout-ms of the last notice,
+    not a wait for ever (session 18 saw the client hang: a leader change meanwhile sent the
+    forward back to the stopped node, lost again at once, and the follower's loop spun; the
+    deterministic case is test_proxy's
+    test_script_kill_forwarded_to_a_stopped_busy_leader_is_answered). What the answer is
+    depends on the race with the election: -TRYAGAIN from the stopped node's silence, or OK
+    when the follower had already sent the EVAL again to a new leader (its session makes
+    that safe) and the kill went there."""
+    li = cluster.leader()
+    fi = (li + 1) % 3
+    fport, lport = cluster.ports[fi], cluster.ports[li]
+    wait_for(lambda: info(fport)["raft_leader"] != "", 10, "the follower to learn who leads")
+    leader = cluster.nodes[li]
+    assert _cmd(lport, "CONFIG", "SET", "script-max-instructions", "100000000000000") == "OK"
+    assert _cmd(fport, "CONFIG", "SET", "busy-reply-threshold", "10") == "OK"
+    stopped = False
+    try:
+        with RawConn(fport, timeout=60) as a:
+            a.send(a.encode("EVAL", ENDLESS_UNTIL_SET, 1, "{s}stopped"))
+            wait_busy(fport, BUSY_EVAL)
+            leader.send_signal(signal.SIGSTOP)
+            stopped = True
+            wait_for(lambda: _proc_state(leader.proc.pid) == "T", 10, "the leader to stop")
+            # request-timeout-ms is 5 s; the socket's 30 s is the hang this is about.
+            with RawConn(fport, timeout=30) as b:
+                reply = b.cmd("SCRIPT", "KILL")
+            assert isinstance(reply, str) and reply.split()[0] in (
+                "TRYAGAIN", "OK", "NOTBUSY", "UNKNOWN", "CLUSTERDOWN"), reply
+    finally:
+        if stopped:
+            leader.send_signal(signal.SIGCONT)
+        wait_for(lambda: _no_script_anywhere(cluster), 60, "every node to run no script")
+        assert _cmd(lport, "CONFIG", "SET", "script-max-instructions", "1000000000") == "OK"
+        assert _cmd(fport, "CONFIG", "SET", "busy-reply-threshold", "5000") == "OK"
+
+
+def _no_script_anywhere(cluster):
+    """Kills what script runs on any node (the endless one may run again on a new leader);
+    true once none does."""
+    for p in cluster.ports:
+        if _cmd(p, "SCRIPT", "KILL") not in ("OK", "NOTBUSY No scripts in execution right now."):
+            return False
+    return all(_cmd(p, "PING") == "PONG" for p in cluster.ports)
+
+
+def _proc_state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def _cmd(port, *args):
+    with RawConn(port) as c:
+        return c.cmd(*args)
+
+
+@pytest.mark.halyard_only
 def test_acl_check_cmd_through_a_follower_answers_for_the_clients_user(cluster):
     """A user made through a follower can AUTH there at once (the follower waits for its
     replica to hold the ACL SETUSER its client had acknowledged), and a script it sends

@@ -133,7 +133,7 @@ static int net_pump_one(struct net *t, int i)
         snprintf(from, sizeof(from), "n%d", i + 1);
         if (t->cut[i] || t->cut[to]) {
             /* lost on the way: neither side hears of it */
-        } else if (pm->kind == NODE_FORWARD) {
+        } else if (pm->kind == NODE_FORWARD || pm->kind == NODE_FORWARD_BUSY) {
             t->forwards_to[to]++;
             if (t->up[to]) {
                 node_forward_request(t->node[to], from, pm->req_id, pm->data.data, pm->data.len,
@@ -814,6 +814,48 @@ static void test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load(void 
     net_free(&t);
 }
 
+/* The leader runs a busy script (its notice reached follower fi) and then stops answering
+ * (SIGSTOP: the link stays up, nothing comes back); a client of fi sends SCRIPT KILL, which fi
+ * forwards to the busy leader. The third member, which heard no notice and whose link to the
+ * leader goes down first, is elected while fi still holds the notice. The kill still gets an
+ * answer: before, the leadership change sent the forward back to the same busy node and lost it
+ * again in the same walk, for ever (fi's loop spun; session 18 saw the client hang). */
+static void test_script_kill_forwarded_to_a_stopped_busy_leader_is_answered(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init(&t, "proxy");
+    int li = net_settle(&t);
+    int fi = (li + 1) % t.nn;
+    char leader[16];
+    snprintf(leader, sizeof(leader), "n%d", li + 1);
+    uint32_t group = t.node[li]->meta->id;
+    uint64_t term = raft_term(&t.node[li]->meta->raft);
+    struct node_busy_notice nb = {NODE_BUSY_F_ACTIVE | NODE_BUSY_F_EVAL | NODE_BUSY_F_KILLABLE, 100,
+                                  1, &group, &term};
+    struct hy_buf notice;
+    hy_buf_init(&notice);
+    node_busy_notice_encode(&notice, &nb);
+    node_peer_busy(t.node[fi], leader, notice.data, notice.len, t.now_ms);
+    hy_buf_free(&notice);
+    t.cut[li] = 1;
+    struct node_client *c = net_client(&t, fi);
+    send_cmd(&t, fi, c, "*2\r\n$6\r\nSCRIPT\r\n$4\r\nKILL\r\n");
+    assert_int_equal(c->out.len, 0); /* forwarded to the busy leader: it waits */
+    /* The third member sees the leader's link go down (its transport's pings), fi does not
+     * yet: the idle group has no election timer, a link going down starts one. */
+    node_peer_state(t.node[3 - li - fi], leader, 0, t.now_ms);
+    net_run(&t, (uint64_t)t.cfg[fi].request_timeout_ms + 2 * NODE_BUSY_NOTICE_TTL_MS);
+    const char *out = take_out(c);
+    assert_true(strncmp(out, "-TRYAGAIN ", 10) == 0 || strncmp(out, "-NOTBUSY ", 9) == 0);
+    int moved = 0; /* the leadership did move meanwhile (li, cut off, still thinks it leads) */
+    for (int i = 0; i < t.nn; i++) {
+        moved |= i != li && node_is_leader(t.node[i]);
+    }
+    assert_true(moved);
+    net_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_partition_failure_is_per_partition),
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
         cmocka_unit_test(test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load),
+        cmocka_unit_test(test_script_kill_forwarded_to_a_stopped_busy_leader_is_answered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
