@@ -230,6 +230,9 @@ struct w_client {
     int multi_left;     /* replies before EXEC's still to come */
     char multi_err[96]; /* the command's own error when it was refused at queueing */
     int retry;          /* send req again (same op) */
+    int moved_resend;   /* send moved_req again (same op), where a -MOVED sent it */
+    int op_moved;       /* the op in flight was sent again after a -MOVED once already */
+    struct hy_buf moved_req;
     struct hy_buf req;
     uint64_t op_seq; /* deadline events name the op they were armed for */
     int disturbed;   /* the op's node or link failed while it waited */
@@ -1507,6 +1510,15 @@ static int client_resume(struct world *w, struct w_client *c)
         client_arm(w, c, W_RO);
         return 1;
     }
+    if (c->moved_resend) {
+        /* As a cluster client follows -MOVED: the same request to the node it names. */
+        c->moved_resend = 0;
+        hy_buf_reset(&c->req);
+        hy_buf_append(&c->req, c->moved_req.data, c->moved_req.len);
+        w_trace(w, "c%d -> n%d: the same request again (MOVED)", c->idx + 1, c->node + 1);
+        client_arm(w, c, W_OP);
+        return 1;
+    }
     return 0;
 }
 
@@ -1700,6 +1712,7 @@ static void ev_client_next(struct world *w, struct w_client *c)
     op->call = ++w->hseq;
     op->ret = SIM_INF;
     c->op = w->nops++;
+    c->op_moved = 0;
     c->op_session = c->uses_session && op->kind != SIM_OP_GET && !multi;
     c->op_part = part_of_key(w, key);
     c->multi_left = 0;
@@ -1828,6 +1841,14 @@ static void client_error(struct world *w, struct w_client *c, const struct resp_
         op_finish(w, c, 0, 1, 0, 0);
     } else if (err_is(v, "UNKNOWN")) {
         op_finish(w, c, 0, 0, 0, 0); /* may or may not have been applied */
+    } else if (err_is(v, "MOVED") && !c->op_moved && !c->op_multi && !early) {
+        /* Not applied here: a cluster client sends it again to the node -MOVED names (once:
+         * a second -MOVED ends it, as below). The op stays open across the two. */
+        c->op_moved = 1;
+        c->moved_resend = 1;
+        hy_buf_reset(&c->moved_req);
+        hy_buf_append(&c->moved_req, c->req.data, c->req.len);
+        c->waiting = W_IDLE;
     } else if (err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "MOVED") ||
                err_is(v, "READONLY") || err_is(v, "CLUSTERDOWN") || op->kind == SIM_OP_GET) {
         /* Definitely not applied (a read has no effect). -CLUSTERDOWN: a removed member that
@@ -4648,6 +4669,7 @@ static void world_free(struct world *w)
     for (int k = 0; k < w->nclients; k++) {
         hy_buf_free(&w->clients[k].in);
         hy_buf_free(&w->clients[k].req);
+        hy_buf_free(&w->clients[k].moved_req);
     }
     hy_free(w->ops);
     hy_free(w->ttls);

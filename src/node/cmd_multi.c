@@ -468,6 +468,28 @@ struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
     return n->meta;
 }
 
+int node_multi_exec_slot(const struct hy_node *n, size_t argc, const struct resp_arg *argv)
+{
+    struct exec_view v;
+    if (!exec_parse(argc, argv, &v)) {
+        return -1;
+    }
+    if (v.nwatch > 0) {
+        return hy_key_slot(argv[2].ptr, argv[2].len);
+    }
+    size_t i = v.cmds_at, cargc;
+    const struct resp_arg *cargv;
+    while (exec_next(argc, argv, &i, &cargc, &cargv)) {
+        const struct cmd_def *d = node_command_lookup(n, cargv[0].ptr, cargv[0].len);
+        d = node_command_sub(n, d, cargc, cargv);
+        if (d != NULL && has_keys(d, cargc, cargv)) {
+            const struct resp_arg *k = &cargv[node_first_key(d, cargc, cargv)];
+            return hy_key_slot(k->ptr, k->len);
+        }
+    }
+    return -1;
+}
+
 int node_multi_exec_keys_in_group(const struct hy_node *n, const struct node_group *g, size_t argc,
                                   const struct resp_arg *argv)
 {

@@ -433,14 +433,35 @@ static void node_reply_moved(struct cmd_ctx *x, const struct cmd_def *d)
 static void node_reply_moved_to(struct cmd_ctx *x, const struct cmd_def *d,
                                 const struct node_member *leader)
 {
+    /* The slot of the key that placed the command; for one that names none (a script without
+     * keys, an internal part of a scatter, a WATCH's versions read on the leader) the first
+     * slot of the partition it ran in: "MOVED 0" taught cluster clients that slot 0 lives
+     * with this partition's leader. */
+    const struct hy_node *n = x->node;
     uint16_t slot = 0;
+    if (n->group_count > 1 && x->group != n->meta) {
+        uint64_t p = x->group->id - 1, parts = n->group_count - 1;
+        slot = (uint16_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
+    }
     int64_t numkeys = 1;
     if (node_is_script(d) &&
         (!hy_parse_i64(x->argv[2].ptr, x->argv[2].len, &numkeys) || numkeys <= 0)) {
         numkeys = 0; /* a script with no key runs in slot 0's partition */
     }
     size_t first = numkeys > 0 ? node_first_key(d, x->argc, x->argv) : 0;
-    if (first > 0) {
+    int exec_slot = d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro
+                        ? node_multi_exec_slot(n, x->argc, x->argv)
+                        : -1;
+    int64_t part_slot = -1;
+    if (d->handler == cmd_hy_watchpart &&
+        (!hy_parse_i64(x->argv[1].ptr, x->argv[1].len, &part_slot) || part_slot >= HY_SLOT_COUNT)) {
+        part_slot = -1; /* HY.WATCHPART slot key...: the slot of the client's WATCH */
+    }
+    if (exec_slot >= 0) {
+        slot = (uint16_t)exec_slot;
+    } else if (part_slot >= 0) {
+        slot = (uint16_t)part_slot;
+    } else if (first > 0) {
         slot = hy_key_slot(x->argv[first].ptr, x->argv[first].len);
     }
     resp_write_errorf(&x->w, "MOVED %u %s:%u", slot, leader->host, leader->client_port);

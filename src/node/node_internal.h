@@ -1286,6 +1286,9 @@ struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
 int node_multi_exec_each_key(const struct hy_node *n, size_t argc, const struct resp_arg *argv,
                              int (*fn)(const void *ctx, const struct resp_arg *key),
                              const void *ctx);
+/* HY.EXEC: the slot of the key that places it (node_multi_exec_group's), for -MOVED; -1 when it
+ * names none. */
+int node_multi_exec_slot(const struct hy_node *n, size_t argc, const struct resp_arg *argv);
 int node_multi_exec_keys_in_group(const struct hy_node *n, const struct node_group *g, size_t argc,
                                   const struct resp_arg *argv);
 void node_capture_entry(struct cmd_ctx *x, const uint8_t *entry, size_t len);

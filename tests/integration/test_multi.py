@@ -313,6 +313,37 @@ def test_cluster_follower_crossslot_and_concurrent_watch(cluster):
                      "replica on %d to catch up" % p)
 
 
+def test_moved_mode_names_the_transactions_slot(tmp_path_factory):
+    """With redirect: moved, an EXEC (and a WATCH) on a node that does not lead the keys'
+    partition answers -MOVED with the slot of those keys and the partition's leader, as Redis
+    Cluster does: it answered "MOVED 0", which told a cluster client that slot 0 lives there."""
+    c = Cluster(tmp_path_factory, 3, {"partitions": 4, "redirect": "moved"})
+    c.start_all()
+    try:
+        wait_for(lambda: settled(c), 30, "the partitions' leaderships to settle")
+        seen = 0
+        for key in ("{t%d}k" % i for i in range(40)):
+            # A leader change between finding the leader and asking names the new one: that
+            # key is skipped (it is asked again below if too few were seen).
+            leader = leader_port_of(c.ports[0], key)
+            port = next(p for p in c.ports if p != leader)
+            with RawConn(port) as r:
+                slot = r.cmd("CLUSTER", "KEYSLOT", key)
+                want = "MOVED %d 127.0.0.1:%d" % (slot, leader)
+                assert r.cmd("MULTI") == "OK"
+                assert r.cmd("SET", key, "v") == "QUEUED"
+                got_exec = r.cmd("EXEC")
+                got_watch = r.cmd("WATCH", key)
+            if leader_port_of(c.ports[0], key) != leader:
+                continue
+            assert (got_exec, got_watch) == (want, want), key
+            seen += 1
+        assert seen >= 20, "leaderships moved during most of the rounds"
+    finally:
+        errors = c.stop_all()
+        assert not errors, "\n".join(errors)
+
+
 def test_exec_stream_survives_leader_kill(tmp_path_factory):
     """A stream of EXECs through a follower while the leader is killed with SIGKILL: every
     transaction applies whole or not at all, at most once (the follower re-sends under its
