@@ -33,6 +33,9 @@ struct seen {
     uint16_t groups[128];   /* groups of the first raft messages, in arrival order */
     uint16_t last_group;
     int closed;
+    int admit;    /* admit_cb's answer */
+    int asked;    /* admit_cb(.., 0) calls */
+    int admitted; /* admit_cb(.., 1) calls */
 };
 
 static void copy_str(char *dst, size_t cap, const uint8_t *src, size_t len)
@@ -148,10 +151,20 @@ static void liveness_cb(void *ctx, const char *id, int alive)
     }
 }
 
+static int admit_cb(void *ctx, const char *id, int admitted)
+{
+    struct seen *s = ctx;
+    assert_string_equal(id, "n1");
+    s->asked += !admitted;
+    s->admitted += admitted;
+    return s->admit;
+}
+
 static struct peer_callbacks callbacks(struct seen *s)
 {
-    return (struct peer_callbacks){
-        s, raft_cb, forward_cb, forward_reply_cb, state_cb, NULL, liveness_cb, NULL, NULL};
+    return (struct peer_callbacks){s,        raft_cb, forward_cb,  forward_reply_cb,
+                                   state_cb, NULL,    liveness_cb, NULL,
+                                   NULL,     admit_cb};
 }
 
 /* Test knobs applied to node i's configuration by pair_start (NULL: defaults). */
@@ -346,6 +359,105 @@ static void test_set_peers(void **state)
     assert_int_equal(p.b.last.term, 5);
     struct peer_addr bad = {.id = "bad name", .host = "127.0.0.1", .port = 1};
     assert_int_equal(peer_transport_set_peers(p.a.t, &bad, 1), HY_ECONFIG);
+    pair_stop(&p);
+}
+
+/* Starts n1, which lists n2, and n2, which lists nobody (it missed n1's join): n2's admit_cb
+ * answers `admit`. */
+static void guest_start(struct pair *p, int admit)
+{
+    memset(p, 0, sizeof(*p));
+    assert_int_equal(uv_loop_init(&p->loop), 0);
+    const char *ids[2] = {"n1", "n2"};
+    for (int i = 0; i < 2; i++) {
+        strcpy(p->addrs[i].id, ids[i]);
+        strcpy(p->addrs[i].host, "127.0.0.1");
+        p->addrs[i].port = free_port(&p->loop);
+    }
+    p->b.admit = admit;
+    struct peer_config cfg;
+    struct peer_callbacks cbs = callbacks(&p->a);
+    node_config(&cfg, "n1", p->addrs[0].port, p->addrs, 2);
+    assert_int_equal(peer_transport_create(&p->loop, &cfg, &cbs, &p->a.t), HY_OK);
+    cbs = callbacks(&p->b);
+    node_config(&cfg, "n2", p->addrs[1].port, &p->addrs[1], 1);
+    assert_int_equal(peer_transport_create(&p->loop, &cfg, &cbs, &p->b.t), HY_OK);
+}
+
+/* A node that proves the secret under a name the peer list lacks (it joined while this node
+ * was cut off, simulator seed 1960000267) is admitted as a guest when the engine says so:
+ * it is up, its frames arrive, and what goes to it travels back on the connection it dialled;
+ * listed later it becomes a peer, dialled. Its connection gone, it is down and unknown again. */
+static void test_unknown_node_admitted_as_guest(void **state)
+{
+    (void)state;
+    struct pair p;
+    guest_start(&p, 1);
+    run_until(&p.loop, &p.a.up);
+    run_until(&p.loop, &p.b.up);
+    assert_int_equal(p.b.admitted, 1);
+    struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 3};
+    assert_int_equal(peer_send_raft(p.a.t, "n2", 0, &m), HY_OK);
+    run_until(&p.loop, &p.b.n_raft);
+    assert_string_equal(p.b.from, "n1");
+    struct raft_message r = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 3};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &r), HY_OK); /* on n1's connection */
+    run_until(&p.loop, &p.a.n_raft);
+    assert_string_equal(p.a.from, "n2");
+    assert_int_equal(p.a.last.type, RAFT_MSG_APPEND_RESP);
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(p.b.t, "n1", &st), HY_OK);
+    assert_true(st.up && st.handshakes == 0); /* never dialled: n2 has no address for it */
+
+    /* Listed now (the log named it): dialled, and a peer like any. */
+    assert_int_equal(peer_transport_set_peers(p.b.t, p.addrs, 2), HY_OK);
+    uint64_t deadline = uv_now(&p.loop) + 5000;
+    while (peer_get_stats(p.b.t, "n1", &st) == HY_OK && st.handshakes == 0) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        assert_true(uv_now(&p.loop) < deadline);
+    }
+    assert_int_equal(p.b.up, 1); /* up once: the guest's link and the peer's are one link */
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &r), HY_OK);
+    run_until(&p.loop, &p.a.n_raft); /* already non-zero: wait for the second */
+    while (p.a.n_raft < 2) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        assert_true(uv_now(&p.loop) < deadline);
+    }
+    pair_stop(&p);
+}
+
+/* A guest whose connection closes is down and forgotten: sends to it fail as unknown. */
+static void test_guest_forgotten_when_its_link_closes(void **state)
+{
+    (void)state;
+    struct pair p;
+    guest_start(&p, 1);
+    run_until(&p.loop, &p.b.up);
+    peer_transport_close(p.a.t, closed_cb, &p.a);
+    run_until(&p.loop, &p.b.down);
+    struct raft_message r = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 3};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &r), HY_ENOTFOUND);
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(p.b.t, "n1", &st), HY_ENOTFOUND);
+    pair_stop(&p);
+}
+
+/* One the engine does not admit (it knows the name as removed) is refused, as before: n1
+ * redials, is refused again, and neither side ever sees the other up. */
+static void test_unadmitted_unknown_node_refused(void **state)
+{
+    (void)state;
+    struct pair p;
+    guest_start(&p, 0);
+    uint64_t deadline = uv_now(&p.loop) + 10000;
+    while (p.b.asked < 2) { /* a refusal, then the redial after it */
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        assert_true(uv_now(&p.loop) < deadline);
+    }
+    assert_int_equal(p.a.up + p.b.up + p.b.n_raft + p.b.admitted, 0);
     pair_stop(&p);
 }
 
@@ -795,6 +907,9 @@ int main(void)
         cmocka_unit_test(test_config_refused),
         cmocka_unit_test(test_pair_exchanges_frames),
         cmocka_unit_test(test_set_peers),
+        cmocka_unit_test(test_unknown_node_admitted_as_guest),
+        cmocka_unit_test(test_guest_forgotten_when_its_link_closes),
+        cmocka_unit_test(test_unadmitted_unknown_node_refused),
         cmocka_unit_test(test_send_failures),
         cmocka_unit_test(test_close_from_callback),
         cmocka_unit_test(test_backoff_bounds),
