@@ -39,7 +39,9 @@ static int net_index(const char *name)
     return name[1] - '1'; /* "n1".."n5" */
 }
 
-static void net_init_count(struct net *t, int nn, const char *redirect, const char *partitions)
+/* nn engines; rf replicas of each partition (0: every member holds every partition). */
+static void net_init_rf(struct net *t, int nn, const char *redirect, const char *partitions,
+                        int rf_count)
 {
     memset(t, 0, sizeof(*t));
     t->nn = nn;
@@ -61,9 +63,9 @@ static void net_init_count(struct net *t, int nn, const char *redirect, const ch
         assert_int_equal(config_set(&t->cfg[i], "redirect", redirect, 0, err), HY_OK);
         assert_int_equal(config_set(&t->cfg[i], "bootstrap", boot, 0, err), HY_OK);
         assert_int_equal(config_set(&t->cfg[i], "partitions", partitions, 0, err), HY_OK);
-        /* Every member holds every partition, whatever the member count. */
+        /* By default every member holds every partition, whatever the member count. */
         char rf[16];
-        snprintf(rf, sizeof(rf), "%d", nn);
+        snprintf(rf, sizeof(rf), "%d", rf_count > 0 ? rf_count : nn);
         assert_int_equal(config_set(&t->cfg[i], "replication-factor", rf, 0, err), HY_OK);
         t->node[i] = node_create(&t->cfg[i], NULL, 100 + (uint64_t)i, t->now_ms);
         assert_non_null(t->node[i]);
@@ -84,6 +86,11 @@ static void net_init_count(struct net *t, int nn, const char *redirect, const ch
             }
         }
     }
+}
+
+static void net_init_count(struct net *t, int nn, const char *redirect, const char *partitions)
+{
+    net_init_rf(t, nn, redirect, partitions, 0);
 }
 
 static void net_init_parts(struct net *t, const char *redirect, const char *partitions)
@@ -168,8 +175,9 @@ static void net_pump(struct net *t)
     }
 }
 
-/* Advances simulated time by ms, firing timers and cron (hz 10: every 100 ms) on the way. */
-static void net_run(struct net *t, uint64_t ms)
+/* Advances simulated time by ms, firing timers and, with cron, the cron (hz 10: every 100 ms)
+ * on the way. */
+static void net_advance(struct net *t, uint64_t ms, int cron)
 {
     uint64_t end = t->now_ms + ms;
     while (t->now_ms < end) {
@@ -186,13 +194,18 @@ static void net_run(struct net *t, uint64_t ms)
                 if (node_timeout_ms(t->node[i]) <= t->now_ms) {
                     node_tick(t->node[i], t->now_ms);
                 }
-                if (t->now_ms % 100 < 10) {
+                if (cron && t->now_ms % 100 < 10) {
                     node_cron(t->node[i], t->now_ms);
                 }
             }
         }
         net_pump(t);
     }
+}
+
+static void net_run(struct net *t, uint64_t ms)
+{
+    net_advance(t, ms, 1);
 }
 
 static int net_leader(struct net *t)
@@ -809,6 +822,61 @@ static void test_force_quorum_waits_for_a_current_partition_map(void **state)
     net_free(&t);
 }
 
+static int placement_same(const struct node_placement *a, const struct node_placement *b)
+{
+    if (a->count != b->count) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < a->count; i++) {
+        if (!node_placement_has(b, a->ids[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#define LEAVING_N2 "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\nn2\r\n$1\r\n1\r\n"
+
+/* The first partition map is the bootstrap's placement even when a member was marked leaving
+ * (HALYARD DRAIN) before it was written: the groups started on that placement, and the drain's
+ * moves follow from the next map (campaign seeds 1810000247 and 1810000309 --early-join
+ * --nodes 5 --partitions 8 --rf 3: n2 drained at 202 ms, the first map left it out unlike the
+ * groups it led, and every partition of n2 moved at once; partmap.c partmap_maintain). The
+ * cron, which writes the map, is held until the mark is committed. */
+static void test_first_map_is_the_bootstrap_placement_despite_a_drain(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init_rf(&t, 5, "proxy", "4", 3);
+    int li = -1;
+    for (int i = 0; i < 200 && (li = net_leader(&t)) < 0; i++) {
+        net_advance(&t, 50, 0);
+    }
+    assert_true(li >= 0);
+    net_advance(&t, 200, 0); /* its term's first entry applied */
+    struct hy_node *leader = t.node[li];
+    assert_null(leader->partmap);
+    struct node_client *c = net_client(&t, li);
+    send_cmd(&t, li, c, LEAVING_N2);
+    net_advance(&t, 300, 0);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(leader, c);
+    assert_true(partmap_leaving(leader, "n2"));
+    assert_null(leader->partmap);        /* no map yet: only the cron writes it */
+    assert_non_null(leader->boot_place); /* the placement the groups started on */
+    for (int step = 0; step < 300 && leader->partmap == NULL; step++) {
+        net_advance(&t, 10, 1);
+    }
+    assert_non_null(leader->partmap); /* the first map, as committed */
+    int n2_holds = 0;
+    for (uint32_t p = 0; p < PARTS; p++) {
+        assert_true(placement_same(&leader->partmap[p], &leader->boot_place[p]));
+        n2_holds |= node_placement_has(&leader->partmap[p], node_member_id("n2"));
+    }
+    assert_true(n2_holds); /* the bootstrap placed some on n2: the drain moves them later */
+    net_free(&t);
+}
+
 /* EVALSHA on a leader elected a moment ago, its no-op not applied yet, of a script whose SCRIPT
  * LOAD the previous leader committed and acknowledged (its commit index never reached the
  * others): the new leader waits until it applied its term's start and runs the script; it
@@ -890,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
         cmocka_unit_test(test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load),
         cmocka_unit_test(test_force_quorum_waits_for_a_current_partition_map),
+        cmocka_unit_test(test_first_map_is_the_bootstrap_placement_despite_a_drain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
