@@ -877,6 +877,97 @@ static void test_first_map_is_the_bootstrap_placement_despite_a_drain(void **sta
     net_free(&t);
 }
 
+/* Writes key = value into node n's copy of the metadata store, as if an entry had applied. */
+static void meta_store_set(struct hy_node *n, const char *key, const struct hy_buf *value)
+{
+    struct store_arg args[2] = {{(const uint8_t *)key, strlen(key)}, {value->data, value->len}};
+    struct store_entry e = {
+        .op = STORE_OP_SET, .time_ms = n->raft_now_ms, .expire_at_ms = -1, .argc = 2, .argv = args};
+    struct hy_buf b;
+    hy_buf_init(&b);
+    store_entry_encode(&e, &b);
+    assert_int_equal(store_apply(n->meta->store, b.data, b.len, NULL), HY_OK);
+    hy_buf_free(&b);
+}
+
+/* Node n's committed map and record of moves become map and origin (what its metadata replica
+ * would hold after the entries that wrote them). */
+static void meta_maps_set(struct hy_node *n, const struct node_placement *map,
+                          const struct node_placement *origin)
+{
+    struct hy_buf b;
+    hy_buf_init(&b);
+    node_placement_encode(map, PARTS, &b);
+    meta_store_set(n, "halyard:partition-map", &b);
+    hy_buf_reset(&b);
+    node_placement_encode(origin, PARTS, &b);
+    meta_store_set(n, PARTMAP_MOVES_KEY, &b);
+    hy_buf_free(&b);
+    n->partmap_seen_applied = UINT64_MAX; /* decoded again */
+    partmap_refresh(n);
+}
+
+/* FORCE-QUORUM on a move's target (the map names this copy, the move's record of where it
+ * started does not) defers to a member the move started from while that one is up, the map
+ * names it and it is still a voter of this copy's configuration: it holds the group's copy and
+ * is the one to force (seed 995300138). Not to one that removed itself, the move's last step:
+ * it forces nothing of the group (campaign seed 1807000263 --nodes 5 --partitions 8 --rf 3
+ * --replace-after 1500: move n2 -> n4 of partition 2 ended with n2 removing itself, then n3
+ * and n5 were lost; the map named n2 again, n4 deferred to it, and the partition never led
+ * again; partmap.c partmap_move_target_with_origin_up). The map and the record are written
+ * into the target's metadata replica as they stood. */
+static void test_force_quorum_target_ignores_an_origin_that_removed_itself(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init_rf(&t, 5, "proxy", "4", 3);
+    parts_settle(&t);
+    net_run(&t, 2000);
+    struct hy_node *any = t.node[net_leader(&t)];
+    assert_non_null(any->partmap);
+    const struct node_placement *cur = &any->partmap[0]; /* partition 0, group 1 */
+    assert_int_equal(cur->count, 3);
+    int tgt = -1, b = -1, c = -1, o = -1;
+    for (int i = 0; i < t.nn; i++) {
+        raft_id id = node_member_id(t.node[i]->cfg->node_id);
+        if (!node_placement_has(cur, id)) {
+            o = i; /* not in the group: as the origin is once it removed itself */
+        } else if (tgt < 0) {
+            tgt = i;
+        } else if (b < 0) {
+            b = i;
+        } else {
+            c = i;
+        }
+    }
+    assert_true(tgt >= 0 && b >= 0 && c >= 0 && o >= 0);
+    struct hy_node *n = t.node[tgt];
+    const struct node_group *g = node_group_get(n, 1);
+    assert_true(raft_membership_is_voter(raft_membership(&g->raft), g->raft.cfg.id));
+    assert_false(raft_membership_is_voter(raft_membership(&g->raft),
+                                          node_member_id(t.node[o]->cfg->node_id)));
+    struct node_placement map[PARTS], origin[PARTS];
+    memcpy(map, any->partmap, sizeof(map));
+    memset(origin, 0, sizeof(origin));
+    /* A move whose origin is up, named by the map and a voter here: deferred to it. */
+    origin[0] = *cur;
+    origin[0].ids[0] = node_member_id(t.node[o]->cfg->node_id);
+    origin[0].ids[1] = node_member_id(t.node[b]->cfg->node_id);
+    origin[0].ids[2] = node_member_id(t.node[c]->cfg->node_id);
+    meta_maps_set(n, map, origin);
+    assert_true(partmap_move_target_with_origin_up(n, g));
+    /* b and c lost; the map names the origin o again beside this copy; o is up, but it removed
+     * itself from the group: not deferred to. */
+    net_kill(&t, b);
+    net_kill(&t, c);
+    map[0].ids[0] = node_member_id(n->cfg->node_id);
+    map[0].ids[1] = node_member_id(t.node[o]->cfg->node_id);
+    map[0].ids[2] = node_member_id(t.node[b]->cfg->node_id);
+    meta_maps_set(n, map, origin);
+    assert_false(partmap_move_target_with_origin_up(n, g));
+    net_free(&t);
+}
+
 /* EVALSHA on a leader elected a moment ago, its no-op not applied yet, of a script whose SCRIPT
  * LOAD the previous leader committed and acknowledged (its commit index never reached the
  * others): the new leader waits until it applied its term's start and runs the script; it
@@ -959,6 +1050,7 @@ int main(void)
         cmocka_unit_test(test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load),
         cmocka_unit_test(test_force_quorum_waits_for_a_current_partition_map),
         cmocka_unit_test(test_first_map_is_the_bootstrap_placement_despite_a_drain),
+        cmocka_unit_test(test_force_quorum_target_ignores_an_origin_that_removed_itself),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
