@@ -169,12 +169,7 @@ const char *node_member_name(const struct hy_node *n, raft_id id)
 
 static const struct node_member *member_named(const struct hy_node *n, const char *name)
 {
-    for (size_t i = 0; i < n->member_count; i++) {
-        if (strcmp(n->members[i].name, name) == 0) {
-            return &n->members[i];
-        }
-    }
-    return NULL;
+    return node_member_find(n->members, n->member_count, node_member_id(name));
 }
 
 int node_guest_up(const struct hy_node *n, const char *name)

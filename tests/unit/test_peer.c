@@ -189,16 +189,22 @@ struct pair {
     struct seen a, b; /* n1, n2 */
 };
 
-static void pair_start(struct pair *p)
+/* The pair's loop, and addresses for n1 and n2 on free ports. */
+static void pair_addrs(struct pair *p, const char *const ids[2])
 {
     memset(p, 0, sizeof(*p));
     assert_int_equal(uv_loop_init(&p->loop), 0);
-    const char *ids[2] = {"n1", "n2"};
     for (int i = 0; i < 2; i++) {
         strcpy(p->addrs[i].id, ids[i]);
         strcpy(p->addrs[i].host, "127.0.0.1");
         p->addrs[i].port = free_port(&p->loop);
     }
+}
+
+static void pair_start(struct pair *p)
+{
+    const char *ids[2] = {"n1", "n2"};
+    pair_addrs(p, ids);
     struct seen *s[2] = {&p->a, &p->b};
     for (int i = 0; i < 2; i++) {
         struct peer_config cfg;
@@ -366,14 +372,8 @@ static void test_set_peers(void **state)
  * answers `admit`. */
 static void guest_start(struct pair *p, int admit)
 {
-    memset(p, 0, sizeof(*p));
-    assert_int_equal(uv_loop_init(&p->loop), 0);
     const char *ids[2] = {"n1", "n2"};
-    for (int i = 0; i < 2; i++) {
-        strcpy(p->addrs[i].id, ids[i]);
-        strcpy(p->addrs[i].host, "127.0.0.1");
-        p->addrs[i].port = free_port(&p->loop);
-    }
+    pair_addrs(p, ids);
     p->b.admit = admit;
     struct peer_config cfg;
     struct peer_callbacks cbs = callbacks(&p->a);

@@ -39,6 +39,20 @@ static int net_index(const char *name)
     return name[1] - '1'; /* "n1".."n5" */
 }
 
+/* Engine i created from its configuration and every group it holds started, with nothing
+ * recovered. */
+static void net_start_engine(struct net *t, int i, uint64_t seed)
+{
+    t->node[i] = node_create(&t->cfg[i], NULL, seed, t->now_ms);
+    assert_non_null(t->node[i]);
+    struct node_recovered nothing = {0};
+    uint32_t ids[NODE_PARTITIONS_MAX + 1];
+    size_t groups = node_group_ids(t->node[i], ids, HY_ARRAY_LEN(ids));
+    for (size_t g = 0; g < groups; g++) {
+        assert_int_equal(node_start(t->node[i], ids[g], &nothing, t->now_ms), HY_OK);
+    }
+}
+
 /* nn engines; rf replicas of each partition (0: every member holds every partition). */
 static void net_init_rf(struct net *t, int nn, const char *redirect, const char *partitions,
                         int rf_count)
@@ -67,14 +81,7 @@ static void net_init_rf(struct net *t, int nn, const char *redirect, const char 
         char rf[16];
         snprintf(rf, sizeof(rf), "%d", rf_count > 0 ? rf_count : nn);
         assert_int_equal(config_set(&t->cfg[i], "replication-factor", rf, 0, err), HY_OK);
-        t->node[i] = node_create(&t->cfg[i], NULL, 100 + (uint64_t)i, t->now_ms);
-        assert_non_null(t->node[i]);
-        struct node_recovered nothing = {0};
-        uint32_t ids[NODE_PARTITIONS_MAX + 1];
-        size_t groups = node_group_ids(t->node[i], ids, HY_ARRAY_LEN(ids));
-        for (size_t g = 0; g < groups; g++) {
-            assert_int_equal(node_start(t->node[i], ids[g], &nothing, t->now_ms), HY_OK);
-        }
+        net_start_engine(t, i, 100 + (uint64_t)i);
         t->up[i] = 1;
     }
     for (int i = 0; i < t->nn; i++) {
@@ -768,14 +775,7 @@ static void test_force_quorum_defers_a_group_whose_leader_lost_its_majority(void
 static void net_restart_bare(struct net *t, int i)
 {
     node_destroy(t->node[i]);
-    t->node[i] = node_create(&t->cfg[i], NULL, 200 + (uint64_t)i, t->now_ms);
-    assert_non_null(t->node[i]);
-    struct node_recovered nothing = {0};
-    uint32_t ids[NODE_PARTITIONS_MAX + 1];
-    size_t groups = node_group_ids(t->node[i], ids, HY_ARRAY_LEN(ids));
-    for (size_t g = 0; g < groups; g++) {
-        assert_int_equal(node_start(t->node[i], ids[g], &nothing, t->now_ms), HY_OK);
-    }
+    net_start_engine(t, i, 200 + (uint64_t)i);
     for (int j = 0; j < t->nn; j++) {
         if (j != i && t->up[j]) {
             char name[16];
@@ -822,19 +822,6 @@ static void test_force_quorum_waits_for_a_current_partition_map(void **state)
     net_free(&t);
 }
 
-static int placement_same(const struct node_placement *a, const struct node_placement *b)
-{
-    if (a->count != b->count) {
-        return 0;
-    }
-    for (uint32_t i = 0; i < a->count; i++) {
-        if (!node_placement_has(b, a->ids[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 #define LEAVING_N2 "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\nn2\r\n$1\r\n1\r\n"
 
 /* The first partition map is the bootstrap's placement even when a member was marked leaving
@@ -870,7 +857,7 @@ static void test_first_map_is_the_bootstrap_placement_despite_a_drain(void **sta
     assert_non_null(leader->partmap); /* the first map, as committed */
     int n2_holds = 0;
     for (uint32_t p = 0; p < PARTS; p++) {
-        assert_true(placement_same(&leader->partmap[p], &leader->boot_place[p]));
+        assert_true(node_placement_same(&leader->partmap[p], &leader->boot_place[p]));
         n2_holds |= node_placement_has(&leader->partmap[p], node_member_id("n2"));
     }
     assert_true(n2_holds); /* the bootstrap placed some on n2: the drain moves them later */
