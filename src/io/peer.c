@@ -653,10 +653,11 @@ static void conn_authenticated(struct peer_conn *c)
     c->reader.limits = t->cfg.limits; /* between frames: the next header sees the new limit */
     c->peer = p;
     if (!c->outbound) {
-        if (p->in != NULL) {
-            conn_close(p->in, "replaced by a newer connection from the same node");
+        struct peer_conn *old = p->in;
+        p->in = c; /* first: the old one's close then leaves the peer (a guest's slot) alone */
+        if (old != NULL) {
+            conn_close(old, "replaced by a newer connection from the same node");
         }
-        p->in = c;
         hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: accepted connection from %s%s", p->addr.id,
                c->addr, p->guest ? " (a guest: not a peer this node lists yet)" : "");
         if (p->guest && !p->stats.up) {

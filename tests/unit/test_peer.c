@@ -444,6 +444,31 @@ static void test_guest_forgotten_when_its_link_closes(void **state)
     pair_stop(&p);
 }
 
+/* A guest that connects again (it restarted while its old connection lingers) is still a
+ * guest: the newer connection replaces the old one, and frames to it go there. */
+static void test_guest_replaced_by_newer_connection(void **state)
+{
+    (void)state;
+    struct pair p;
+    guest_start(&p, 1);
+    run_until(&p.loop, &p.b.up);
+    struct seen again = {0};
+    struct peer_config cfg;
+    struct peer_callbacks cbs = callbacks(&again);
+    node_config(&cfg, "n1", free_port(&p.loop), p.addrs, 2); /* n1 again, elsewhere */
+    assert_int_equal(peer_transport_create(&p.loop, &cfg, &cbs, &again.t), HY_OK);
+    run_until(&p.loop, &again.up);     /* n2 took the handshake: its newer connection from n1 */
+    assert_int_equal(p.b.admitted, 1); /* the same guest */
+    struct raft_message r = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 3};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &r), HY_OK);
+    run_until(&p.loop, &again.n_raft);
+    assert_int_equal(p.a.n_raft, 0);
+    assert_int_equal(p.b.down, 0);
+    peer_transport_close(again.t, closed_cb, &again);
+    run_until(&p.loop, &again.closed);
+    pair_stop(&p);
+}
+
 /* One the engine does not admit (it knows the name as removed) is refused, as before: n1
  * redials, is refused again, and neither side ever sees the other up. */
 static void test_unadmitted_unknown_node_refused(void **state)
@@ -934,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_set_peers),
         cmocka_unit_test(test_unknown_node_admitted_as_guest),
         cmocka_unit_test(test_guest_forgotten_when_its_link_closes),
+        cmocka_unit_test(test_guest_replaced_by_newer_connection),
         cmocka_unit_test(test_unadmitted_unknown_node_refused),
         cmocka_unit_test(test_send_failures),
         cmocka_unit_test(test_close_from_callback),
