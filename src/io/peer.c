@@ -600,7 +600,6 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
     }
 }
 
-/* The handshake finished: wire the connection to its peer. */
 static struct peer *peer_new_slot(struct peer_transport *t);
 
 /* An inbound connection from a node the peer list does not name, that the engine admits: a
@@ -625,6 +624,7 @@ static struct peer *peer_guest(struct peer_transport *t, struct peer_conn *c)
     return p;
 }
 
+/* The handshake finished: wire the connection to its peer. */
 static void conn_authenticated(struct peer_conn *c)
 {
     struct peer_transport *t = c->t;
