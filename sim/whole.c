@@ -635,6 +635,7 @@ static void admin_forget(struct world *w, int i);
 static void admin_collect(struct world *w, struct w_node *wn);
 static void links_update(struct world *w, struct w_node *wn);
 static int link_allowed(const struct world *w, int a, int b);
+static int peer_of(const struct world *w, int a, int b);
 
 /* durable.c's send_cb: a durable batch's messages go, and the recovery check holds the node to
  * what it persisted (wal_node_complete then calls node_io_done). */
@@ -1091,6 +1092,9 @@ static void ev_peer_state(struct world *w, struct w_node *wn, const struct w_ev 
         wn->view_gen[p] = e->gen;
         wn->last_recv[p] = wn->last_send[p] = w->now; /* peer.c: a connection starts heard */
         wn->suspected[p] = 0;
+        if (!peer_of(w, wn->idx, p)) {
+            node_guest_add(wn->node, name); /* peer.c: it dialled, and this node admitted it */
+        }
         node_peer_state(wn->node, name, 1, clk(wn));
     } else if (wn->view_up[p] && wn->view_gen[p] == e->gen) {
         wn->view_up[p] = 0;
@@ -3087,9 +3091,19 @@ static int peer_of(const struct world *w, int a, int b)
     return 0;
 }
 
+/* b takes a connection from a (peer.c's handshake): a is its peer, or a guest it admits
+ * (node_guest_admissible: a node it does not know yet, not one it knows as removed). */
+static int link_accepts(const struct world *w, int b, int a)
+{
+    return peer_of(w, b, a) ||
+           (w->nodes[b].node != NULL && node_guest_admissible(w->nodes[b].node, w->nodes[a].name));
+}
+
+/* A link is up when one side dials the other (lists it as a peer) and the other accepts. */
 static int link_allowed(const struct world *w, int a, int b)
 {
-    return peer_of(w, a, b) && peer_of(w, b, a);
+    return (peer_of(w, a, b) && link_accepts(w, b, a)) ||
+           (peer_of(w, b, a) && link_accepts(w, a, b));
 }
 
 /* The node's member list changed (mesh.c's io_mesh_update): connections to members it no

@@ -120,6 +120,16 @@ static int mesh_busy_forward_cb(void *ctx, uint8_t type, const char *from, const
     return node_busy_forward(mesh->node, from, data, len, io_clock_ms(), reply);
 }
 
+/* A node the member list does not name yet proved the cluster secret (peer.h "Guests"). */
+static int mesh_admit_cb(void *ctx, const char *id, int admitted)
+{
+    struct io_mesh *mesh = ctx;
+    if (admitted) {
+        node_guest_add(mesh->node, id);
+    }
+    return node_guest_admissible(mesh->node, id);
+}
+
 /* Sends what gossip queued. */
 static void mesh_gossip_flush(struct io_mesh *m)
 {
@@ -336,7 +346,8 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                                  .state_cb = mesh_state_cb,
                                  .liveness_cb = mesh_liveness_cb,
                                  .gossip_cb = mesh_gossip_cb,
-                                 .busy_cb = mesh_busy_cb};
+                                 .busy_cb = mesh_busy_cb,
+                                 .admit_cb = mesh_admit_cb};
     int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
     if (rc != HY_OK) {
         io_tls_ctx_free(tls);

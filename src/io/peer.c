@@ -104,6 +104,8 @@ struct peer {
     uint32_t attempts; /* consecutive failed dials, for the backoff */
     struct peer_stats stats;
     int active;    /* 0: left the peer list (its slot and timer wait for reuse) */
+    int guest;     /* admitted, not listed (admit_cb): no address, never dialled, its frames
+                      go on the connection it dialled, and the slot goes with that one */
     int suspected; /* liveness_cb(0) reported and not yet taken back */
     int beacon;    /* its idle link gets beacons (peer_transport_set_beacons) */
 };
@@ -213,9 +215,12 @@ static struct peer *peer_find(const struct peer_transport *t, const char *id)
     return NULL;
 }
 
+/* The handshake's question: a peer, or a node the engine admits as a guest. */
 static int peer_known_cb(void *ctx, const char *id)
 {
-    return peer_find(ctx, id) != NULL;
+    struct peer_transport *t = ctx;
+    return peer_find(t, id) != NULL ||
+           (t->cbs.admit_cb != NULL && t->cbs.admit_cb(t->cbs.ctx, id, 0));
 }
 
 /* ---- connection lifetime -------------------------------------------------------------------- */
@@ -337,6 +342,11 @@ static void conn_detach(struct peer_conn *c, const char *reason)
     if (!c->outbound) {
         if (p->in == c) {
             p->in = NULL;
+            if (p->guest) { /* its only link: it is down, and its slot free again */
+                peer_report_down(p, reason);
+                p->guest = 0;
+                p->active = 0;
+            }
         }
         return;
     }
@@ -590,11 +600,38 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
     }
 }
 
+static struct peer *peer_new_slot(struct peer_transport *t);
+
+/* An inbound connection from a node the peer list does not name, that the engine admits: a
+ * guest slot (peer.h "Guests"). NULL when it is not admitted, or there is no room. */
+static struct peer *peer_guest(struct peer_transport *t, struct peer_conn *c)
+{
+    if (t->cbs.admit_cb == NULL || c->tls != NULL || !t->cbs.admit_cb(t->cbs.ctx, c->hs.peer, 0)) {
+        return NULL; /* with tls-cluster, no address for its certificate to name */
+    }
+    size_t guests = 0;
+    for (size_t i = 0; i < t->n_peers; i++) {
+        guests += t->peers[i].active && t->peers[i].guest;
+    }
+    struct peer *p = guests < PEER_GUESTS_MAX ? peer_new_slot(t) : NULL;
+    if (p == NULL) {
+        return NULL;
+    }
+    memset(&p->addr, 0, sizeof(p->addr));
+    snprintf(p->addr.id, sizeof(p->addr.id), "%s", c->hs.peer);
+    p->active = p->guest = 1;
+    (void)t->cbs.admit_cb(t->cbs.ctx, p->addr.id, 1);
+    return p;
+}
+
 /* The handshake finished: wire the connection to its peer. */
 static void conn_authenticated(struct peer_conn *c)
 {
     struct peer_transport *t = c->t;
     struct peer *p = c->outbound ? c->peer : peer_find(t, c->hs.peer);
+    if (p == NULL && !c->outbound) {
+        p = peer_guest(t, c);
+    }
     if (p == NULL || !p->active) {
         /* It left the peer list while the handshake ran. */
         conn_close(c, "no longer a peer");
@@ -616,12 +653,19 @@ static void conn_authenticated(struct peer_conn *c)
     c->reader.limits = t->cfg.limits; /* between frames: the next header sees the new limit */
     c->peer = p;
     if (!c->outbound) {
-        if (p->in != NULL) {
-            conn_close(p->in, "replaced by a newer connection from the same node");
+        struct peer_conn *old = p->in;
+        p->in = c; /* first: the old one's close then leaves the peer (a guest's slot) alone */
+        if (old != NULL) {
+            conn_close(old, "replaced by a newer connection from the same node");
         }
-        p->in = c;
-        hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: accepted connection from %s", p->addr.id,
-               c->addr);
+        hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: accepted connection from %s%s", p->addr.id,
+               c->addr, p->guest ? " (a guest: not a peer this node lists yet)" : "");
+        if (p->guest && !p->stats.up) {
+            p->stats.up = 1;
+            if (t->cbs.state_cb != NULL) {
+                t->cbs.state_cb(t->cbs.ctx, p->addr.id, 1, "connected (a guest)");
+            }
+        }
         return;
     }
     p->attempts = 0;
@@ -637,9 +681,10 @@ static void conn_authenticated(struct peer_conn *c)
                c->addr);
         return;
     }
+    int was_up = p->stats.up; /* a guest's link, when the peer list named it since */
     p->stats.up = 1;
     hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: up (%s)", p->addr.id, c->addr);
-    if (t->cbs.state_cb != NULL) {
+    if (t->cbs.state_cb != NULL && !was_up) {
         t->cbs.state_cb(t->cbs.ctx, p->addr.id, 1, "connected");
     }
 }
@@ -1480,8 +1525,12 @@ int peer_transport_set_peers(struct peer_transport *t, const struct peer_addr *p
     HY_ASSERT(!t->closing);
     int rc = HY_OK;
     for (size_t i = 0; i < t->n_peers; i++) {
-        if (t->peers[i].active && !addr_in(peers, n, t->peers[i].addr.id)) {
-            peer_deactivate(&t->peers[i], "no longer a peer");
+        struct peer *p = &t->peers[i];
+        if (p->active && p->guest && !addr_in(peers, n, p->addr.id) &&
+            !t->cbs.admit_cb(t->cbs.ctx, p->addr.id, 0)) {
+            conn_close(p->in, "no longer admitted"); /* known as removed now; frees the slot */
+        } else if (p->active && !p->guest && !addr_in(peers, n, p->addr.id)) {
+            peer_deactivate(p, "no longer a peer");
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -1494,6 +1543,15 @@ int peer_transport_set_peers(struct peer_transport *t, const struct peer_addr *p
             continue;
         }
         struct peer *p = peer_slot_of(t, a->id);
+        if (p != NULL && p->active && p->guest) {
+            /* Listed now: a peer, dialled; the connection it dialled stays its inbound one. */
+            p->guest = 0;
+            p->addr = *a;
+            hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: added (%s:%u), a guest until now", a->id,
+                   a->host, a->port);
+            peer_dial(p);
+            continue;
+        }
         if (p != NULL && p->active) {
             if (strcmp(p->addr.host, a->host) != 0 || p->addr.port != a->port) {
                 hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: address now %s:%u", a->id, a->host,
@@ -1561,7 +1619,7 @@ static int peer_slot(struct peer_transport *t, const char *to, size_t frame_len,
         peer_dial(p);
         t->dialling_on_demand = 0;
     }
-    struct peer_conn *c = p->out;
+    struct peer_conn *c = p->guest ? p->in : p->out;
     if (c == NULL || (c->state != CONN_UP && !p->stats.parked)) {
         p->stats.dropped_down++;
         return HY_ECLOSED;

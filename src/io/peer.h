@@ -10,7 +10,8 @@
  *
  * Invariants:
  *  - each peer has one outbound connection (ours, for what we send) and at most one
- *    authenticated inbound connection (theirs, for what they send);
+ *    authenticated inbound connection (theirs, for what they send); a guest (admit_cb) has
+ *    only the inbound one, which carries both ways;
  *  - a peer's send queue never holds more than queue_bytes_max bytes plus one frame: a frame
  *    that would exceed it is dropped and counted; frames for a peer that is not up are
  *    dropped and counted, never queued for later (Raft retransmits), except while its idle
@@ -43,8 +44,10 @@
 #include "common/status.h"
 #include "proto/wire.h"
 
-#define PEER_MAX      RAFT_SERVERS_MAX
-#define PEER_HOST_MAX 255
+#define PEER_MAX        RAFT_SERVERS_MAX
+/* Guests admitted at once (peer_callbacks.admit_cb); each takes a peer slot. */
+#define PEER_GUESTS_MAX 4
+#define PEER_HOST_MAX   255
 
 /* One configured peer, "id@host:port". */
 struct peer_addr {
@@ -117,6 +120,18 @@ struct peer_callbacks {
     /* A BUSY frame: the sender's loop is held by a script, or no longer (payload borrowed).
      * May be NULL. */
     void (*busy_cb)(void *ctx, const char *from, const uint8_t *data, size_t len);
+    /*
+     * Guests. A node that proves the cluster secret under a name the peer list does not hold
+     * is refused, unless admit_cb(ctx, id, 0) returns 1: the engine does not know it yet (it
+     * joined while this node was cut off, and only its own messages may bring the log entry
+     * that names it: node.h node_guest_admissible). It is then a guest: up (state_cb) while
+     * the connection it dialled lasts, every frame to it goes on that connection, and it is
+     * down and forgotten when that one closes. admit_cb(ctx, id, 1) tells the engine it was
+     * admitted. At most PEER_GUESTS_MAX at once; none with tls-cluster (its certificate could
+     * not be checked against an address). A guest that peer_transport_set_peers lists becomes
+     * a peer (dialled); one the engine no longer admits is closed there. NULL: no guests.
+     */
+    int (*admit_cb)(void *ctx, const char *id, int admitted);
 };
 
 struct peer_stats {

@@ -129,8 +129,10 @@ void member_rebuild(struct hy_node *n)
     uint8_t up[NODE_MEMBERS_MAX];
     for (size_t i = 0; i < count; i++) {
         const struct node_member *old = find_name(n->members, n->member_count, next[i].name);
+        /* A guest's link that is up carries on as the new member's (node_guest_add). */
         up[i] = next[i].id == n->meta->raft.cfg.id ||
-                (old != NULL && n->member_up[old - n->members] != 0);
+                (old != NULL && n->member_up[old - n->members] != 0) ||
+                (old == NULL && node_guest_up(n, next[i].name));
     }
     memcpy(n->members, next, count * sizeof(next[0]));
     memcpy(n->member_up, up, count);

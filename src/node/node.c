@@ -90,6 +90,11 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
             n->member_up[i] = (uint8_t)(up != 0);
         }
     }
+    for (size_t i = 0; i < NODE_GUESTS_MAX; i++) {
+        if (strcmp(n->guests[i], name) == 0) {
+            n->guest_up[i] = (uint8_t)(up != 0);
+        }
+    }
     node_note_activity(n);
     if (!up) {
         node_peer_busy_forget(n, name); /* no end notice can come on a broken link */
@@ -151,7 +156,55 @@ int node_member_is_peer(const struct hy_node *n, const struct node_member *m)
 const char *node_member_name(const struct hy_node *n, raft_id id)
 {
     const struct node_member *m = node_member_find(n->members, n->member_count, id);
-    return m ? m->name : NULL;
+    if (m != NULL) {
+        return m->name;
+    }
+    for (size_t i = 0; i < NODE_GUESTS_MAX; i++) {
+        if (n->guests[i][0] != '\0' && node_member_id(n->guests[i]) == id) {
+            return n->guests[i];
+        }
+    }
+    return NULL;
+}
+
+static const struct node_member *member_named(const struct hy_node *n, const char *name)
+{
+    return node_member_find(n->members, n->member_count, node_member_id(name));
+}
+
+int node_guest_up(const struct hy_node *n, const char *name)
+{
+    for (size_t i = 0; i < NODE_GUESTS_MAX; i++) {
+        if (strcmp(n->guests[i], name) == 0) {
+            return n->guest_up[i];
+        }
+    }
+    return 0;
+}
+
+int node_guest_admissible(const struct hy_node *n, const char *name)
+{
+    const struct node_member *m = member_named(n, name);
+    return strlen(name) <= NODE_MEMBER_NAME_MAX && strcmp(name, n->cfg->node_id) != 0 &&
+           (m == NULL || m->role != STORE_MEMBER_REMOVED);
+}
+
+void node_guest_add(struct hy_node *n, const char *name)
+{
+    if (!node_guest_admissible(n, name) || member_named(n, name) != NULL) {
+        return;
+    }
+    for (size_t i = 0; i < NODE_GUESTS_MAX; i++) {
+        if (strcmp(n->guests[i], name) == 0) {
+            return;
+        }
+    }
+    hy_log(n->log, HY_LOG_INFO,
+           "node %s: not a member this node knows yet, heard as a guest until its log names it",
+           name);
+    snprintf(n->guests[n->guest_next], sizeof(n->guests[0]), "%s", name);
+    n->guest_up[n->guest_next] = 0; /* node_peer_state says when its link is up */
+    n->guest_next = (n->guest_next + 1) % NODE_GUESTS_MAX;
 }
 
 struct hy_node *node_create(struct hy_config *cfg, const struct hy_log *log, uint64_t seed,

@@ -610,8 +610,26 @@ uint64_t node_members_epoch(const struct hy_node *n);
  * metadata group removed (node_receive). */
 int node_member_is_peer(const struct hy_node *n, const struct node_member *m);
 
-/* Name of the member with Raft id `id` (to address messages), or NULL when unknown. */
+/* Name of the member (or guest) with Raft id `id` (to address messages), or NULL when
+ * unknown. */
 const char *node_member_name(const struct hy_node *n, raft_id id);
+
+/*
+ * Guests: a node that proved the cluster secret in the peer handshake but that this node's
+ * member list does not name yet. It joined while this node was cut off: the entry that names
+ * it is in the metadata group's log, and when the joiner leads that group, only it can send
+ * this node that entry (simulator seed 1960000267). So the transport admits it on the
+ * connection it dialled, answers on that connection, and the engine addresses it by name
+ * until the log makes it a member. Admitting it is safe for the reason removed members stay
+ * peers (node_member_is_peer): an unknown name is at worst a member removed while this node
+ * missed it, and Raft keeps such a one harmless.
+ *
+ * node_guest_admissible: 1 when `name` may be admitted as a guest: not this node, and not a
+ * member this node knows as removed (one it knows is a peer, and not a guest, anyway).
+ * node_guest_add: the transport admitted `name` (a bounded list, the oldest replaced).
+ */
+int node_guest_admissible(const struct hy_node *n, const char *name);
+void node_guest_add(struct hy_node *n, const char *name);
 
 /* The log's disk is full (1) or has room again (0): writes are refused meanwhile. */
 void node_set_disk_full(struct hy_node *n, int full);

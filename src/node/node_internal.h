@@ -118,6 +118,7 @@ struct node_stats {
 #define NODE_SLOW_TURN_MS       100   /* an event loop turn this long is logged and counted */
 #define NODE_DEAF_RECENT_MS     10000 /* how long a stretch of deafness stretches Raft's timeouts */
 #define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
+#define NODE_GUESTS_MAX         4
 /* Peers whose busy notices a node keeps at once (busy_peers.c); more are ignored. */
 #define NODE_PEER_BUSY_MAX      16
 #define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
@@ -528,6 +529,13 @@ struct hy_node {
     uint64_t log_members_upto; /* overlay dropped once applied reaches this index */
     struct node_member members[NODE_MEMBERS_MAX];
     size_t member_count;
+    /* Guests (node_guest_add): nodes that proved the cluster secret on a connection of their
+     * own before this node's member list named them; their names, so that their Raft messages
+     * and the answers to them are addressed. Oldest replaced first. */
+    char guests[NODE_GUESTS_MAX][NODE_MEMBER_NAME_MAX + 1];
+    uint8_t guest_up[NODE_GUESTS_MAX]; /* its link, as node_peer_state said: a member it
+                                          becomes starts up (member_rebuild) */
+    size_t guest_next;
     /* The partition map (partmap.c): the committed one, decoded (NULL until the metadata
      * group holds one), the bytes it came from, and the first configurations a bootstrap
      * list gives the partitions (NULL: every bootstrap member holds every partition). */
@@ -745,6 +753,8 @@ int node_route_to_meta_leader(struct cmd_ctx *x);
 int member_load_boot(struct hy_node *n);
 /* Rebuilds members from the lists; bumps members_epoch when anything changed. */
 void member_rebuild(struct hy_node *n);
+/* node.c: 1 when `name` is a guest whose link is up (node_guest_add). */
+int node_guest_up(const struct hy_node *n, const char *name);
 /* After applying or a Raft step: rebuild when the address book or configuration moved. */
 void member_maybe_rebuild(struct hy_node *n);
 /* Start: MEMBER_SET entries of the recovered log, applied or not, as address hints. */

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from cluster import SECRET, Cluster, _bindable, free_port_pair, info
+from fault_proxy import ProxiedCluster
 from conftest import ProtocolError, RawConn, RespError, Server, wait_for
 import lincheck
 from workload import Workload, final_reads, verify, verify_partitioned
@@ -155,6 +156,45 @@ def test_joined_node_catches_up_is_promoted_and_restarts_bare(grow):
     c.restart_bare(j)
     wait_for(lambda: info(c.ports[j])["raft_role"] in ("follower", "leader"), 20, "n4 to rejoin after restart")
     assert cmd(c.ports[j], "GET", "post") == b"x"  # proxied, linearizable
+
+
+class ProxiedGrowingCluster(GrowingCluster, ProxiedCluster):
+    """The first n nodes reach each other through a ProxyNet; nodes added later join directly."""
+
+
+def test_member_that_missed_a_join_hears_the_new_leader(tmp_path_factory):
+    """n3 is cut off (its links drop) while n4 joins and then leads; healed, n3 does not know
+    n4, and only n4's entries can tell it (n1 and n2 follow and send it none: simulator seed
+    1960000267). It admits n4's authenticated connection as a guest, gets the log and lists
+    n4. (A SIGSTOP would not show it: n1's entries naming n4 wait in n3's socket buffer.)"""
+    c = ProxiedGrowingCluster(tmp_path_factory, 3, dict(EXTRA))
+    c.start_all()
+    try:
+        li = c.leader()
+        if li == 2:  # n3 must not lead when it is cut off
+            assert cmd(c.ports[li], "HALYARD", "FAILOVER", "TO", "n1") == "OK transfer started"
+            wait_for(lambda: info(c.ports[0])["raft_role"] == "leader", 20, "n1 to lead")
+            li = 0
+        c.net.partition([2], mode="drop")
+        j = c.add(via=li)
+        wait_for(lambda: roles(c, c.ports[li]).get("n4") == "follower", 30, "n4 to be a voter")
+        assert cmd(c.ports[li], "HALYARD", "FAILOVER", "TO", "n4") == "OK transfer started"
+        wait_for(lambda: info(c.ports[j])["raft_role"] == "leader", 20, "n4 to lead")
+        assert cmd(c.ports[j], "SET", "after", "n4") == "OK"
+        assert len(cmd(c.ports[2], "CLUSTER", "NODES").decode().strip().splitlines()) == 3
+        c.net.heal()
+        wait_for(lambda: len(cmd(c.ports[2], "CLUSTER", "NODES").decode().strip().splitlines()) == 4,
+                 30, "n3 to list n4 (its log names it)")
+        with open(os.path.join(c.dir, "w2", "server.log")) as f:
+            assert "heard as a guest" in f.read()  # from n4 itself: n1 and n2 only follow
+        wait_for(lambda: info(c.ports[2])["raft_leader"] == "n4", 30, "n3 to follow n4")
+        with RawConn(c.ports[2]) as conn:
+            assert conn.cmd("READONLY") == "OK"
+            wait_for(lambda: conn.cmd("GET", "after") == b"n4", 30, "n3 to apply n4's write")
+    finally:
+        c.net.heal()
+        errors = c.stop_all()
+    assert not errors, errors
 
 
 def test_join_tries_a_list_with_a_range_and_a_name(grow):

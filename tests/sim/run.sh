@@ -590,6 +590,11 @@ LIST
 # 512 B/s) and the balancer handed its leadership over at 59.9 s; the run ended at the grace's
 # end (62 s) with leaderships "never settled". What a paced snapshot held up gets its time after
 # it lands (whole_run: paced_seen).
+# 1960000267 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000 (part
+# 2 of the session-18 campaign): n2, cut off while n5 joined, never heard the join and refused
+# n5's connection; n5 then led the metadata group, the only one that could send n2 the entry
+# naming it, and the join never ended. A node now admits an authenticated name it does not know
+# as a guest (peer.c, node_guest_admissible; the simulator's link_allowed the same).
 # 2070000034 --nodes 3 --partitions 1 --tx --moved (the session-19 campaign): the simulator's
 # client. Two clients' WATCH on a leader that had just stepped down answered -TRYAGAIN (the
 # versions are read on the leader, and that read failed), their pipelined GETs were answered
@@ -701,6 +706,7 @@ regression --whole "" <<'LIST'
 1810000309 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000 --moved
 1857000603 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --fault-ms 20000 --quiet-ms 12000
 1962000091 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
+1960000267 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
 2070000034 --nodes 3 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000 --moved
 2104000569 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000 --moved
 LIST

@@ -33,6 +33,9 @@ struct seen {
     uint16_t groups[128];   /* groups of the first raft messages, in arrival order */
     uint16_t last_group;
     int closed;
+    int admit;    /* admit_cb's answer */
+    int asked;    /* admit_cb(.., 0) calls */
+    int admitted; /* admit_cb(.., 1) calls */
 };
 
 static void copy_str(char *dst, size_t cap, const uint8_t *src, size_t len)
@@ -148,10 +151,20 @@ static void liveness_cb(void *ctx, const char *id, int alive)
     }
 }
 
+static int admit_cb(void *ctx, const char *id, int admitted)
+{
+    struct seen *s = ctx;
+    assert_string_equal(id, "n1");
+    s->asked += !admitted;
+    s->admitted += admitted;
+    return s->admit;
+}
+
 static struct peer_callbacks callbacks(struct seen *s)
 {
-    return (struct peer_callbacks){
-        s, raft_cb, forward_cb, forward_reply_cb, state_cb, NULL, liveness_cb, NULL, NULL};
+    return (struct peer_callbacks){s,        raft_cb, forward_cb,  forward_reply_cb,
+                                   state_cb, NULL,    liveness_cb, NULL,
+                                   NULL,     admit_cb};
 }
 
 /* Test knobs applied to node i's configuration by pair_start (NULL: defaults). */
@@ -176,16 +189,22 @@ struct pair {
     struct seen a, b; /* n1, n2 */
 };
 
-static void pair_start(struct pair *p)
+/* The pair's loop, and addresses for n1 and n2 on free ports. */
+static void pair_addrs(struct pair *p, const char *const ids[2])
 {
     memset(p, 0, sizeof(*p));
     assert_int_equal(uv_loop_init(&p->loop), 0);
-    const char *ids[2] = {"n1", "n2"};
     for (int i = 0; i < 2; i++) {
         strcpy(p->addrs[i].id, ids[i]);
         strcpy(p->addrs[i].host, "127.0.0.1");
         p->addrs[i].port = free_port(&p->loop);
     }
+}
+
+static void pair_start(struct pair *p)
+{
+    const char *ids[2] = {"n1", "n2"};
+    pair_addrs(p, ids);
     struct seen *s[2] = {&p->a, &p->b};
     for (int i = 0; i < 2; i++) {
         struct peer_config cfg;
@@ -346,6 +365,124 @@ static void test_set_peers(void **state)
     assert_int_equal(p.b.last.term, 5);
     struct peer_addr bad = {.id = "bad name", .host = "127.0.0.1", .port = 1};
     assert_int_equal(peer_transport_set_peers(p.a.t, &bad, 1), HY_ECONFIG);
+    pair_stop(&p);
+}
+
+/* Starts n1, which lists n2, and n2, which lists nobody (it missed n1's join): n2's admit_cb
+ * answers `admit`. */
+static void guest_start(struct pair *p, int admit)
+{
+    const char *ids[2] = {"n1", "n2"};
+    pair_addrs(p, ids);
+    p->b.admit = admit;
+    struct peer_config cfg;
+    struct peer_callbacks cbs = callbacks(&p->a);
+    node_config(&cfg, "n1", p->addrs[0].port, p->addrs, 2);
+    assert_int_equal(peer_transport_create(&p->loop, &cfg, &cbs, &p->a.t), HY_OK);
+    cbs = callbacks(&p->b);
+    node_config(&cfg, "n2", p->addrs[1].port, &p->addrs[1], 1);
+    assert_int_equal(peer_transport_create(&p->loop, &cfg, &cbs, &p->b.t), HY_OK);
+}
+
+/* A node that proves the secret under a name the peer list lacks (it joined while this node
+ * was cut off, simulator seed 1960000267) is admitted as a guest when the engine says so:
+ * it is up, its frames arrive, and what goes to it travels back on the connection it dialled;
+ * listed later it becomes a peer, dialled. Its connection gone, it is down and unknown again. */
+static void test_unknown_node_admitted_as_guest(void **state)
+{
+    (void)state;
+    struct pair p;
+    guest_start(&p, 1);
+    run_until(&p.loop, &p.a.up);
+    run_until(&p.loop, &p.b.up);
+    assert_int_equal(p.b.admitted, 1);
+    struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 3};
+    assert_int_equal(peer_send_raft(p.a.t, "n2", 0, &m), HY_OK);
+    run_until(&p.loop, &p.b.n_raft);
+    assert_string_equal(p.b.from, "n1");
+    struct raft_message r = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 3};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &r), HY_OK); /* on n1's connection */
+    run_until(&p.loop, &p.a.n_raft);
+    assert_string_equal(p.a.from, "n2");
+    assert_int_equal(p.a.last.type, RAFT_MSG_APPEND_RESP);
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(p.b.t, "n1", &st), HY_OK);
+    assert_true(st.up && st.handshakes == 0); /* never dialled: n2 has no address for it */
+
+    /* Listed now (the log named it): dialled, and a peer like any. */
+    assert_int_equal(peer_transport_set_peers(p.b.t, p.addrs, 2), HY_OK);
+    uint64_t deadline = uv_now(&p.loop) + 5000;
+    while (peer_get_stats(p.b.t, "n1", &st) == HY_OK && st.handshakes == 0) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        assert_true(uv_now(&p.loop) < deadline);
+    }
+    assert_int_equal(p.b.up, 1); /* up once: the guest's link and the peer's are one link */
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &r), HY_OK);
+    run_until(&p.loop, &p.a.n_raft); /* already non-zero: wait for the second */
+    while (p.a.n_raft < 2) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        assert_true(uv_now(&p.loop) < deadline);
+    }
+    pair_stop(&p);
+}
+
+/* A guest whose connection closes is down and forgotten: sends to it fail as unknown. */
+static void test_guest_forgotten_when_its_link_closes(void **state)
+{
+    (void)state;
+    struct pair p;
+    guest_start(&p, 1);
+    run_until(&p.loop, &p.b.up);
+    peer_transport_close(p.a.t, closed_cb, &p.a);
+    run_until(&p.loop, &p.b.down);
+    struct raft_message r = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 3};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &r), HY_ENOTFOUND);
+    struct peer_stats st;
+    assert_int_equal(peer_get_stats(p.b.t, "n1", &st), HY_ENOTFOUND);
+    pair_stop(&p);
+}
+
+/* A guest that connects again (it restarted while its old connection lingers) is still a
+ * guest: the newer connection replaces the old one, and frames to it go there. */
+static void test_guest_replaced_by_newer_connection(void **state)
+{
+    (void)state;
+    struct pair p;
+    guest_start(&p, 1);
+    run_until(&p.loop, &p.b.up);
+    struct seen again = {0};
+    struct peer_config cfg;
+    struct peer_callbacks cbs = callbacks(&again);
+    node_config(&cfg, "n1", free_port(&p.loop), p.addrs, 2); /* n1 again, elsewhere */
+    assert_int_equal(peer_transport_create(&p.loop, &cfg, &cbs, &again.t), HY_OK);
+    run_until(&p.loop, &again.up);     /* n2 took the handshake: its newer connection from n1 */
+    assert_int_equal(p.b.admitted, 1); /* the same guest */
+    struct raft_message r = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 3};
+    assert_int_equal(peer_send_raft(p.b.t, "n1", 0, &r), HY_OK);
+    run_until(&p.loop, &again.n_raft);
+    assert_int_equal(p.a.n_raft, 0);
+    assert_int_equal(p.b.down, 0);
+    peer_transport_close(again.t, closed_cb, &again);
+    run_until(&p.loop, &again.closed);
+    pair_stop(&p);
+}
+
+/* One the engine does not admit (it knows the name as removed) is refused, as before: n1
+ * redials, is refused again, and neither side ever sees the other up. */
+static void test_unadmitted_unknown_node_refused(void **state)
+{
+    (void)state;
+    struct pair p;
+    guest_start(&p, 0);
+    uint64_t deadline = uv_now(&p.loop) + 10000;
+    while (p.b.asked < 2) { /* a refusal, then the redial after it */
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        assert_true(uv_now(&p.loop) < deadline);
+    }
+    assert_int_equal(p.a.up + p.b.up + p.b.n_raft + p.b.admitted, 0);
     pair_stop(&p);
 }
 
@@ -549,16 +686,36 @@ static void run_with_traffic_every(struct pair *p, uint64_t ms, uint64_t every_m
     }
 }
 
-static void run_with_traffic(struct pair *p, uint64_t ms)
-{
-    run_with_traffic_every(p, ms, 10);
-}
-
 static void tweak_pings_25(struct peer_config *cfg, int i)
 {
     (void)i;
     cfg->ping_interval_ms = 25; /* 100 ms off the ring */
     cfg->ping_timeout_ms = 100;
+}
+
+/* Like run_with_traffic_every (10 ms) for at least ms, and until n1 has had `replies` answers in
+ * all (at most 10 s). Returns the loop turns that came 50 ms or more after the one before: a loaded
+ * machine that did not run this process for that long may let a PING out after it (the traffic it
+ * would have carried did not flow), and the caller allows one per such stall. */
+static int run_with_traffic_counting_stalls(struct pair *p, uint64_t ms, int replies)
+{
+    uint64_t start = uv_now(&p->loop), prev = start, sent = 0;
+    int stalls = 0;
+    while (uv_now(&p->loop) < start + ms || p->a.n_reply < replies) {
+        uint64_t now = uv_now(&p->loop);
+        stalls += now - prev >= 50;
+        prev = now;
+        if (now >= sent + 10) {
+            sent = now;
+            assert_int_equal(peer_send_forward(p->a.t, "n2", 7, (const uint8_t *)"hi", 2), HY_OK);
+        }
+        uv_run(&p->loop, UV_RUN_NOWAIT);
+        uv_update_time(&p->loop);
+        if (uv_now(&p->loop) > start + 10000) {
+            fail_msg("%d answers within 10 s", p->a.n_reply);
+        }
+    }
+    return stalls;
 }
 
 /* Starts a pair with `tweak` whose nodes both leave the other off their ring, and lets a PING
@@ -574,11 +731,13 @@ static void pair_start_off_ring(struct pair *p, void (*tweak)(struct peer_config
 }
 
 /* Off gossip's ring, a link's own traffic proves its peer runs: while the pair exchanges frames
- * both ways (every 10 ms) no PING goes out on either connection (one is allowed for a loop turn
- * the loaded machine delays past the 100 ms interval) and neither times out (both judge the peer
- * by what arrives on either connection), nor when the link joins the ring; once the traffic
- * stops the PINGs come back, one per 100 ms. Before the change each side PINGed 6 times in the
- * traffic's 600 ms. */
+ * both ways (every 10 ms) no PING goes out on either connection (one is allowed, and one more
+ * for each stall of the loop, 50 ms or more, that the loaded machine imposed: the traffic did
+ * not flow meanwhile) and neither times out (both judge the peer by what arrives on either
+ * connection), nor when the link joins the ring; once the traffic stops the PINGs come back
+ * (one per 100 ms: four of them waited for, within a deadline). Before the change each side
+ * PINGed 6 times in the traffic's 600 ms. The test failed once under heavy load (session 18)
+ * when it allowed one PING whatever the stalls, and counted the PINGs of a fixed 600 ms. */
 static void test_off_ring_traffic_replaces_pings(void **state)
 {
     (void)state;
@@ -586,10 +745,9 @@ static void test_off_ring_traffic_replaces_pings(void **state)
     pair_start_off_ring(&p, tweak_pings_25);
     const char *others[1] = {"n3"};
     uint64_t a0 = pings_to(p.a.t, "n2"), b0 = pings_to(p.b.t, "n1");
-    run_with_traffic(&p, 600);
-    assert_true(p.a.n_reply > 10);
-    assert_true(pings_to(p.a.t, "n2") - a0 <= 1);
-    assert_true(pings_to(p.b.t, "n1") - b0 <= 1);
+    int stalls = run_with_traffic_counting_stalls(&p, 600, 30);
+    assert_true(pings_to(p.a.t, "n2") - a0 <= 1 + (uint64_t)stalls);
+    assert_true(pings_to(p.b.t, "n1") - b0 <= 1 + (uint64_t)stalls);
     /* n2 joins n1's ring: its link is judged by its own PONGs again, the news heard so far
      * counting until the first; it must not time out for the PINGs it spared (a 6-node
      * cluster's member removed made the links opposite each other ring links). */
@@ -600,8 +758,12 @@ static void test_off_ring_traffic_replaces_pings(void **state)
     peer_transport_set_beacons(p.a.t, others, 1);
     a0 = pings_to(p.a.t, "n2");
     b0 = pings_to(p.b.t, "n1");
-    run_for(&p.loop, 600);
-    assert_true(pings_to(p.a.t, "n2") + pings_to(p.b.t, "n1") - a0 - b0 >= 4);
+    uint64_t deadline = uv_now(&p.loop) + 5000;
+    while (pings_to(p.a.t, "n2") + pings_to(p.b.t, "n1") - a0 - b0 < 4) {
+        uv_run(&p.loop, UV_RUN_ONCE);
+        uv_update_time(&p.loop);
+        assert_true(uv_now(&p.loop) < deadline);
+    }
     assert_int_equal(p.a.down, 0);
     assert_int_equal(p.b.down, 0);
     pair_stop(&p);
@@ -795,6 +957,10 @@ int main(void)
         cmocka_unit_test(test_config_refused),
         cmocka_unit_test(test_pair_exchanges_frames),
         cmocka_unit_test(test_set_peers),
+        cmocka_unit_test(test_unknown_node_admitted_as_guest),
+        cmocka_unit_test(test_guest_forgotten_when_its_link_closes),
+        cmocka_unit_test(test_guest_replaced_by_newer_connection),
+        cmocka_unit_test(test_unadmitted_unknown_node_refused),
         cmocka_unit_test(test_send_failures),
         cmocka_unit_test(test_close_from_callback),
         cmocka_unit_test(test_backoff_bounds),
