@@ -446,48 +446,53 @@ int node_multi_exec_each_key(const struct hy_node *n, size_t argc, const struct 
     return all;
 }
 
-struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
-                                         const struct resp_arg *argv)
+/* What places an HY.EXEC: its first watched key (1, *key set), else the first command that
+ * names a key (2, *d and its arguments set); 0 when it names none or does not parse. */
+static int exec_placing(const struct hy_node *n, size_t argc, const struct resp_arg *argv,
+                        const struct resp_arg **key, const struct cmd_def **d, size_t *cargc,
+                        const struct resp_arg **cargv)
 {
     struct exec_view v;
     if (!exec_parse(argc, argv, &v)) {
-        return n->meta;
+        return 0;
     }
     if (v.nwatch > 0) {
-        return node_group_of_slot(n, hy_key_slot(argv[2].ptr, argv[2].len));
+        *key = &argv[2];
+        return 1;
     }
-    size_t i = v.cmds_at, cargc;
-    const struct resp_arg *cargv;
-    while (exec_next(argc, argv, &i, &cargc, &cargv)) {
-        const struct cmd_def *d = node_command_lookup(n, cargv[0].ptr, cargv[0].len);
-        d = node_command_sub(n, d, cargc, cargv);
-        if (d != NULL && has_keys(d, cargc, cargv)) {
-            return node_command_group(n, d, cargc, cargv);
+    size_t i = v.cmds_at;
+    while (exec_next(argc, argv, &i, cargc, cargv)) {
+        *d = node_command_sub(n, node_command_lookup(n, (*cargv)[0].ptr, (*cargv)[0].len), *cargc,
+                              *cargv);
+        if (*d != NULL && has_keys(*d, *cargc, *cargv)) {
+            *key = &(*cargv)[node_first_key(*d, *cargc, *cargv)];
+            return 2;
         }
     }
-    return n->meta;
+    return 0;
+}
+
+struct node_group *node_multi_exec_group(const struct hy_node *n, size_t argc,
+                                         const struct resp_arg *argv)
+{
+    const struct resp_arg *key = NULL, *cargv = NULL;
+    const struct cmd_def *d = NULL;
+    size_t cargc = 0;
+    switch (exec_placing(n, argc, argv, &key, &d, &cargc, &cargv)) {
+    case 1: return node_group_of_slot(n, hy_key_slot(key->ptr, key->len));
+    case 2: return node_command_group(n, d, cargc, cargv);
+    default: return n->meta;
+    }
 }
 
 int node_multi_exec_slot(const struct hy_node *n, size_t argc, const struct resp_arg *argv)
 {
-    struct exec_view v;
-    if (!exec_parse(argc, argv, &v)) {
-        return -1;
-    }
-    if (v.nwatch > 0) {
-        return hy_key_slot(argv[2].ptr, argv[2].len);
-    }
-    size_t i = v.cmds_at, cargc;
-    const struct resp_arg *cargv;
-    while (exec_next(argc, argv, &i, &cargc, &cargv)) {
-        const struct cmd_def *d = node_command_lookup(n, cargv[0].ptr, cargv[0].len);
-        d = node_command_sub(n, d, cargc, cargv);
-        if (d != NULL && has_keys(d, cargc, cargv)) {
-            const struct resp_arg *k = &cargv[node_first_key(d, cargc, cargv)];
-            return hy_key_slot(k->ptr, k->len);
-        }
-    }
-    return -1;
+    const struct resp_arg *key = NULL, *cargv = NULL;
+    const struct cmd_def *d = NULL;
+    size_t cargc = 0;
+    return exec_placing(n, argc, argv, &key, &d, &cargc, &cargv) != 0
+               ? hy_key_slot(key->ptr, key->len)
+               : -1;
 }
 
 int node_multi_exec_keys_in_group(const struct hy_node *n, const struct node_group *g, size_t argc,
