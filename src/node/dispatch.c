@@ -1049,8 +1049,10 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
     struct node_client *outer = n->processing;
     n->processing = c;
     c->in_peak = HY_MAX(c->in_peak, c->in.len);
-    while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len &&
-           c->block_state == NODE_BLOCK_NONE && !c->held) {
+    /* While its forward's frame gathers (fwd_open), the client's next pipelined requests may
+     * join it (proxy.c "Batches"); the frame leaves once the loop stops. */
+    while (!(c->flags & stop) && !c->blocked_on_read && (!c->forwarding || c->fwd_open != 0) &&
+           off < c->in.len && c->block_state == NODE_BLOCK_NONE && !c->held) {
         size_t consumed = 0, argc = 0;
         const struct resp_arg *argv = NULL;
         int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
@@ -1071,6 +1073,10 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
             off = c->in.len;
             break;
         }
+        if (c->forwarding && !proxy_batch_joins(n, c, argc, argv, now_ms)) {
+            break; /* it runs once the batch is answered */
+        }
+        proxy_take_held(c); /* the slot it had in a batch that went back to the input */
         /* argv borrows from c->in: execute before the bytes are consumed below. */
         if (argc > 0 && !node_execute(n, c, argc, argv, now_ms)) {
             break; /* it waits for earlier writes or for reads to be possible */
@@ -1086,6 +1092,9 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
         off += consumed;
     }
     n->processing = outer;
+    if (c->fwd_open != 0) {
+        proxy_batch_close(n, c);
+    }
     hy_buf_consume(&c->in, off);
     /* Byte counts that describe the input are rebased on what was consumed. */
     c->read_ok_bytes = c->read_ok_bytes > off ? c->read_ok_bytes - off : 0;
