@@ -256,7 +256,7 @@ static int node_make_room(struct node_group *g, uint64_t now_ms)
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
-static int node_check_arity(const struct cmd_def *d, size_t argc)
+int node_arity_ok(const struct cmd_def *d, size_t argc)
 {
     return d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity;
 }
@@ -542,7 +542,7 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
     c->read_timed_out = 0;
     x->cmd = d;
     c->last_cmd = d->name;
-    if (!node_check_arity(d, x->argc)) {
+    if (!node_arity_ok(d, x->argc)) {
         node_reply_arity(&x->w, d->name);
         return 0;
     }
@@ -988,16 +988,8 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     }
     uint64_t started_ms = c->wait_start_ms != 0 ? c->wait_start_ms : now_ms;
     c->wait_start_ms = 0;
-    struct cmd_ctx x = {
-        .node = n,
-        .group = g,
-        .store = g->store,
-        .client = c,
-        .argc = argc,
-        .argv = argv,
-        .now_ms = now_ms,
-        .w = {.out = &c->out, .proto = c->proto},
-    };
+    struct cmd_ctx x =
+        node_busy_ctx(n, g, c, NULL, argc, argv, now_ms, (struct resp_writer){&c->out, c->proto});
     c->last_ms = now_ms;
     struct node_waiter *pending = c->last_waiter;
     size_t mark = c->out.len;

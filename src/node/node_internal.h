@@ -1052,6 +1052,8 @@ void proxy_request_done(struct hy_node *n, struct node_client *c);
  * frame of its forward still gathering (fwd_open): the same command, partition and leader,
  * and nothing this node would answer itself; the frame leaves at proxy_batch_close. The slot
  * of a request sent before in a batch and back in the input: proxy_take_held. */
+/* dispatch.c: whether argc fits d's arity. */
+int node_arity_ok(const struct cmd_def *d, size_t argc);
 int proxy_batch_joins(struct hy_node *n, struct node_client *c, size_t argc,
                       const struct resp_arg *argv, uint64_t now_ms);
 void proxy_batch_close(struct hy_node *n, struct node_client *c);

@@ -250,6 +250,27 @@ static void fsession_open(struct node_group *g, const struct node_member *leader
     hy_buf_free(&frame);
 }
 
+/* Whether g's session is open with room in its window for one more unresolved seq. */
+static int fsession_room(const struct node_group *g)
+{
+    return g->fsession != 0 && (g->fsession_live_count == 0 ||
+                                g->fsession_next_seq - g->fsession_live[0] < STORE_SESSION_WINDOW);
+}
+
+/* The next seq of g's session, unresolved until released (fsession_room said there is room). */
+static uint64_t fsession_take(struct node_group *g, uint64_t now_ms)
+{
+    /* Live seqs are distinct and within the window of the oldest: never more than it. */
+    HY_ASSERT(g->fsession_live_count < STORE_SESSION_WINDOW);
+    if (g->fsession_live == NULL) {
+        g->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*g->fsession_live));
+    }
+    uint64_t seq = g->fsession_next_seq++;
+    g->fsession_live[g->fsession_live_count++] = seq;
+    g->fsession_used_ms = now_ms;
+    return seq;
+}
+
 int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def *d,
                uint64_t now_ms)
 {
@@ -270,8 +291,7 @@ int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def
         g->fsession_waiters = 1;
         return 1;
     }
-    if (g->fsession_live_count > 0 &&
-        g->fsession_next_seq - g->fsession_live[0] >= STORE_SESSION_WINDOW) {
+    if (!fsession_room(g)) {
         g->fsession_waiters = 1; /* its oldest unresolved seq would fall out of the window */
         return 1;
     }
@@ -284,18 +304,9 @@ static void forward_slot(struct cmd_ctx *x, struct node_forward *f)
 {
     struct node_group *g = x->group;
     struct node_client *c = x->client;
-    if (c->fwd_seq == 0 && g->fsession != 0 && proxy_wrappable(x->cmd) &&
-        (g->fsession_live_count == 0 ||
-         g->fsession_next_seq - g->fsession_live[0] < STORE_SESSION_WINDOW)) {
-        /* Live seqs are distinct and within the window of the oldest: never more than it. */
-        HY_ASSERT(g->fsession_live_count < STORE_SESSION_WINDOW);
-        if (g->fsession_live == NULL) {
-            g->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*g->fsession_live));
-        }
+    if (c->fwd_seq == 0 && proxy_wrappable(x->cmd) && fsession_room(g)) {
         c->fwd_session = g->fsession;
-        c->fwd_seq = g->fsession_next_seq++;
-        g->fsession_live[g->fsession_live_count++] = c->fwd_seq;
-        g->fsession_used_ms = x->now_ms;
+        c->fwd_seq = fsession_take(g, x->now_ms);
     }
     if (c->fwd_seq != 0 && proxy_wrappable(x->cmd) &&
         !(x->node->mutation == NODE_MUT_RESEND_BARE &&
@@ -580,14 +591,9 @@ static struct node_fwd_held batch_slot(struct cmd_ctx *x)
         c->fwd_held_count--;
     }
     if (slot.seq == 0) {
-        HY_ASSERT(g->fsession != 0 && g->fsession_live_count < STORE_SESSION_WINDOW);
-        if (g->fsession_live == NULL) {
-            g->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*g->fsession_live));
-        }
+        HY_ASSERT(fsession_room(g));
         slot.session = g->fsession;
-        slot.seq = g->fsession_next_seq++;
-        g->fsession_live[g->fsession_live_count++] = slot.seq;
-        g->fsession_used_ms = x->now_ms;
+        slot.seq = fsession_take(g, x->now_ms);
     }
     return slot;
 }
@@ -703,7 +709,7 @@ int proxy_batch_joins(struct hy_node *n, struct node_client *c, size_t argc,
     const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
     d = node_command_sub(n, d, argc, argv);
     if (!f->open || f->more_count + 1 >= PROXY_BATCH_MAX || d == NULL || d != f->cmd ||
-        (d->arity > 0 ? argc != (size_t)d->arity : argc < (size_t)-d->arity)) {
+        !node_arity_ok(d, argc)) {
         return 0;
     }
     struct node_group *g = node_command_group(n, d, argc, argv);
@@ -712,25 +718,15 @@ int proxy_batch_joins(struct hy_node *n, struct node_client *c, size_t argc,
         !node_keys_in_group(n, g, d, argc, argv) || node_block_feeds_waiter(n, g, d, argc, argv)) {
         return 0;
     }
-    if (c->fwd_held_count == 0 &&
-        (g->fsession == 0 || g->fsession_live_count >= STORE_SESSION_WINDOW ||
-         (g->fsession_live_count > 0 &&
-          g->fsession_next_seq - g->fsession_live[0] >= STORE_SESSION_WINDOW))) {
+    if (c->fwd_held_count == 0 && !fsession_room(g)) {
         return 0; /* no room for its slot: it waits for the batch's reply, as it would alone */
     }
     /* What node_run checks of the request itself before forwarding it: the rest (the client's
      * state, the node's, the partition's) is as it was for the first request, a moment ago. */
     struct hy_buf scratch;
     hy_buf_init(&scratch);
-    struct cmd_ctx x = {.node = n,
-                        .group = g,
-                        .store = g->store,
-                        .client = c,
-                        .argc = argc,
-                        .argv = argv,
-                        .now_ms = now_ms,
-                        .cmd = d,
-                        .w = {.out = &scratch, .proto = c->proto}};
+    struct cmd_ctx x =
+        node_busy_ctx(n, g, c, d, argc, argv, now_ms, (struct resp_writer){&scratch, c->proto});
     int ok = acl_allows(&x, d) && node_quorum_check(&x, d);
     hy_buf_free(&scratch);
     return ok;
