@@ -199,7 +199,8 @@ struct node_waiter {
  * its bytes end in the forward's req, and its session slot (seq 0: none, a new one is taken). */
 struct node_fwd_held {
     uint64_t session, seq;
-    int unsure; /* sent before and lost: it may have been applied */
+    int unsure;        /* sent before and lost: it may have been applied */
+    uint64_t first_ms; /* when it was first forwarded: its deadline counts from then (0: none) */
 };
 struct node_fwd_member {
     size_t req_end;

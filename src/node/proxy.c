@@ -584,7 +584,7 @@ static struct node_fwd_held batch_slot(struct cmd_ctx *x)
 {
     struct node_client *c = x->client;
     struct node_group *g = x->group;
-    struct node_fwd_held slot = {0, 0, 0};
+    struct node_fwd_held slot = {0, 0, 0, 0};
     if (c->fwd_held_count > 0) {
         slot = c->fwd_held[0];
         memmove(c->fwd_held, c->fwd_held + 1, (c->fwd_held_count - 1) * sizeof(*c->fwd_held));
@@ -694,6 +694,9 @@ void proxy_take_held(struct node_client *c)
         c->fwd_seq = slot.seq;
     }
     c->outcome_unsure |= slot.unsure;
+    if (slot.first_ms != 0 && c->retry_since_ms == 0) {
+        c->retry_since_ms = slot.first_ms; /* sent with the request before it: one deadline */
+    }
 }
 
 int proxy_batch_joins(struct hy_node *n, struct node_client *c, size_t argc,
@@ -866,6 +869,7 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
             for (size_t k = 0; k < f->more_count; k++) {
                 c->fwd_held[k] = f->more[k].slot;
                 c->fwd_held[k].unsure |= sent;
+                c->fwd_held[k].first_ms = c->retry_since_ms; /* the batch's first attempt */
             }
             c->fwd_held_count = need;
             f->more_count = 0;
