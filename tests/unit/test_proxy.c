@@ -656,6 +656,37 @@ static void test_batch_reply_answered_in_part_resends_the_rest(void **state)
     net_free(&t);
 }
 
+/* A batch lost with its leader, on a follower left without a majority: its requests go back to
+ * the input and wait for a leader, each from its first attempt, so they all time out together
+ * (-UNKNOWN: each may have applied), not one request-timeout-ms after another. */
+static void test_batch_lost_keeps_its_first_deadline(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *c = session_ready(&t, &li, &fi);
+    hy_buf_append(&c->in, times(INCR_C, 3), 3 * strlen(INCR_C));
+    node_client_process(t.node[fi], c, t.now_ms);
+    struct node_peer_msg *pm;
+    int taken = 0;
+    while ((pm = node_take_peer_msg(t.node[fi])) != NULL) {
+        taken++;
+        node_peer_msg_free(pm); /* sent, and lost with the leader */
+    }
+    assert_int_equal(taken, 1); /* the three in one frame */
+    net_kill(&t, li);
+    net_kill(&t, 3 - li - fi); /* the third member too: no majority is left */
+    uint64_t timeout = (uint64_t)t.cfg[fi].request_timeout_ms;
+    net_run(&t, timeout + timeout / 2);
+    const char *got = take_out(c);
+    int unknown = 0;
+    for (const char *p = got; (p = strstr(p, "-UNKNOWN")) != NULL; p++) {
+        unknown++;
+    }
+    assert_int_equal(unknown, 3);
+    net_free(&t);
+}
+
 /* Item 5: in moved mode a follower never redirects to the dead leader: the request waits,
  * then -MOVED names the new leader. */
 static void test_moved_names_only_a_live_leader(void **state)
@@ -984,6 +1015,7 @@ int main(void)
         cmocka_unit_test(test_batch_stops_at_another_command),
         cmocka_unit_test(test_batch_whose_reply_was_lost_is_applied_once),
         cmocka_unit_test(test_batch_reply_answered_in_part_resends_the_rest),
+        cmocka_unit_test(test_batch_lost_keeps_its_first_deadline),
         cmocka_unit_test(test_partitions_route_keys_to_their_groups),
         cmocka_unit_test(test_partition_failure_is_per_partition),
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
