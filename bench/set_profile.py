@@ -4,7 +4,7 @@
 
     bench/set_profile.py /abs/path/to/halyard --parts 16 [--nodes 3] [-P 16] [-n 100000]
                          [-r 100000] [--wrap none|callgrind|strace|perf] [--port 23100]
-                         [--out DIR]
+                         [--out DIR] [--via-n1 | --via-follower]
 
 Starts --nodes nodes (1 or 3, RF = nodes) on 127.0.0.1 with --parts partitions, waits until
 every partition is led and leaderships are balanced, then runs redis-benchmark -t set -c 50
@@ -109,6 +109,9 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--via-n1", action="store_true",
                     help="send every SET to n1 without --cluster (it proxies what it does not lead)")
+    ap.add_argument("--via-follower", action="store_true",
+                    help="send every SET to a node that does not lead partition 0, without "
+                         "--cluster (with --parts 1: every SET is proxied to the one leader)")
     a = ap.parse_args()
     a.out = os.path.abspath(a.out or tempfile.mkdtemp(prefix="set_profile."))
     os.makedirs(a.out, exist_ok=True)
@@ -120,6 +123,8 @@ def main():
         led = c.wait_led(list(range(a.nodes)), 600 if slow else 90)
         if a.via_n1:
             target = ["-p", str(c.ports[0])]
+        elif a.via_follower and a.nodes > 1:
+            target = ["-p", str(c.ports[(led[0] + 1) % a.nodes])]
         elif a.nodes > 1 and a.parts > 1:
             target = ["--cluster", "-p", str(c.ports[0])]
         else:

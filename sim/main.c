@@ -109,7 +109,7 @@ static void usage(void)
             "[--replace-after MS] [--parked-keep MS] [--snapshot-bandwidth BYTES_PER_S] "
             "[--snapshot-chunk BYTES] [--cancel] "
             "[--durability fsync|replicated] [--fsync-interval MS] [--no-power-cut] [--rf-change] "
-            "[--early-join] [--tx] "
+            "[--early-join] [--tx] [--pipelined] "
             "[--first-failure] [--trace] "
             "[--quiet]\n");
 }
@@ -278,6 +278,8 @@ static int whole_parse(int argc, char **argv, struct whole_cli *c)
             c->o.rf_change = 1;
         } else if (strcmp(a, "--tx") == 0) {
             c->o.tx = 1;
+        } else if (strcmp(a, "--pipelined") == 0) {
+            c->o.pipe = 1;
         } else if (v == NULL) {
             return -1;
         } else if (strcmp(a, "--durability") == 0) {
@@ -408,6 +410,9 @@ static void whole_replay(const struct whole_cli *c, const struct whole_opts *o)
     }
     if (o->tx) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --tx");
+    }
+    if (o->pipe) {
+        snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --pipelined");
     }
     if (o->replicated) {
         snprintf(rf + strlen(rf), sizeof(rf) - strlen(rf), " --durability replicated%s",

@@ -254,6 +254,8 @@ struct w_client {
     char tx_err[96];  /* the first refusal among its queued commands */
     size_t tx_op;     /* its ops in the history (tx_ops of them from here), one per key */
     int tx_ops;
+    int pipe_left;     /* --pipelined: the pipelined INCRs' replies still to come */
+    int64_t pipe_last; /* its counter's last value it was told (-1: unknown) */
 };
 
 enum w_wait { W_IDLE = 0, W_OP = 1, W_OPEN = 2, W_PROBE = 3, W_RO = 4 };
@@ -279,7 +281,8 @@ enum w_probe {
     WP_TTL_GET,            /* GET e: no value past its absolute expiry by every node's clock */
     WP_TX_SET,             /* --tx: MULTI, SET {x}a v, SET {x}b v, SET {x}c v, EXEC */
     WP_TX_GET,             /* --tx: MULTI, GET of the three, EXEC: all equal (one entry) */
-    WP_TX_WATCH            /* --tx: WATCH {x}n, GET {x}n; then MULTI, SET {x}n n+1 and the three */
+    WP_TX_WATCH,           /* --tx: WATCH {x}n, GET {x}n; then MULTI, SET {x}n n+1 and the three */
+    WP_PIPE                /* --pipelined: 2-6 INCR {p}<client> in one write */
 };
 
 /* A value the TTL probes wrote to key e, and the absolute expiry (node clock) it carried. */
@@ -1393,7 +1396,8 @@ static void client_drop_conn(struct world *w, struct w_client *c, const char *wh
         return;
     }
     w_trace(w, "c%d: connection to n%d lost (%s)", c->idx + 1, c->node + 1, why);
-    c->cut_lost = 0; /* what the cut dropped went with the connection */
+    c->cut_lost = 0;   /* what the cut dropped went with the connection */
+    c->pipe_last = -1; /* pipelined INCRs whose replies went with it may have applied */
     if (c->waiting == W_OP && c->op_session) {
         c->retry = 1; /* its fate is unknown: the same HY.REQ goes again */
     } else if (c->waiting == W_OP) {
@@ -1459,7 +1463,15 @@ static void client_send(struct world *w, struct w_client *c, const uint8_t *p, s
     heap_push(w, e);
 }
 
+static void client_arm_within(struct world *w, struct w_client *c, int wait, uint64_t within_ms);
+
 static void client_arm(struct world *w, struct w_client *c, int wait)
+{
+    client_arm_within(w, c, wait, W_REQ_TIMEOUT_MS);
+}
+
+/* Sends c->req; the reply is due within within_ms (and the client's slack). */
+static void client_arm_within(struct world *w, struct w_client *c, int wait, uint64_t within_ms)
 {
     c->waiting = wait;
     c->sent_at = w->now;
@@ -1471,7 +1483,7 @@ static void client_arm(struct world *w, struct w_client *c, int wait)
     if (!c->cut) {
         client_send(w, c, c->req.data, c->req.len);
     }
-    ev_at(w, w->now + W_REQ_TIMEOUT_MS + W_CLIENT_SLACK_MS, WK_DEADLINE, -1, c->idx, 0, c->op_seq);
+    ev_at(w, w->now + within_ms + W_CLIENT_SLACK_MS, WK_DEADLINE, -1, c->idx, 0, c->op_seq);
 }
 
 /* Sends what a client must send before new ops: its session's opening, or a retry. Returns 1
@@ -1541,7 +1553,7 @@ static void probe_send(struct world *w, struct w_client *c)
 {
     static const char *names[WP_COUNT] = {"MGET", "MSET", "MGET", "DBSIZE", "SCAN", "FLUSHALL"};
     c->probe = (int)w_rand(w, 0, WP_COUNT - 1);
-    if (c->probe == WP_FLUSHALL && (w->o.tx || !w_chance_pm(w, 100))) {
+    if (c->probe == WP_FLUSHALL && (w->o.tx || w->o.pipe || !w_chance_pm(w, 100))) {
         c->probe = WP_TAG_GET; /* a FLUSHALL wipes the history's state: rarely */
     }
     if (c->scan_cursor[0] == '\0') {
@@ -1656,6 +1668,68 @@ static const char *ttl_get_bad(const struct world *w, const struct w_client *c,
 
 static void tx_probe_send(struct world *w, struct w_client *c);
 
+static int err_is(const struct resp_value *v, const char *code);
+static int moved_target(const struct world *w, const struct resp_value *v);
+
+/* --pipelined: 2 to 6 INCRs of the client's own counter {p}<client> in one write, as a
+ * pipelining client sends them. A follower forwards them to the leader together (one frame,
+ * each under its slot of its session: src/node/proxy.c "Batches"), and however leaders fail,
+ * each must apply once and the replies keep their order: every integer answered is the last
+ * one told plus one. A refusal that says nothing ran leaves the counter; -UNKNOWN or a lost
+ * connection makes it unknown until the next answer. No FLUSHALL probe runs with it. */
+static void pipe_probe_send(struct world *w, struct w_client *c)
+{
+    char key[16];
+    snprintf(key, sizeof(key), "{p}%d", c->idx + 1);
+    const char *argv[2] = {"INCR", key};
+    c->probe = WP_PIPE;
+    c->pipe_left = (int)hy_prng_range(&w->rng_work, 2, 6);
+    hy_buf_reset(&c->req);
+    for (int i = 0; i < c->pipe_left; i++) {
+        resp_cmd(&c->req, 2, argv);
+    }
+    w_trace(w, "c%d -> n%d: INCR %s x%d (pipelined)", c->idx + 1, c->node + 1, key, c->pipe_left);
+    /* Each request of a pipeline has request-timeout-ms of its own from when it runs (a batch
+     * shares its first request's: proxy.c), one after the other: in `redirect moved`, or
+     * waiting here for a leader, a pipeline of k waits up to k of them. */
+    client_arm_within(w, c, W_PROBE, (uint64_t)c->pipe_left * W_REQ_TIMEOUT_MS);
+}
+
+static void pipe_reply(struct world *w, struct w_client *c, const struct resp_value *v)
+{
+    w_trace(w, "c%d <- n%d: pipelined INCR: %c%.*s%" PRId64, c->idx + 1, c->node + 1,
+            v->type == RESP_ERROR ? '-' : ' ',
+            v->type == RESP_INTEGER ? 0 : (int)HY_MIN(v->len, 60), (const char *)v->str,
+            v->type == RESP_INTEGER ? v->integer : 0);
+    if (v->type == RESP_INTEGER) {
+        /* A forced quorum, or power cuts under `durability: replicated`, may lose committed
+         * writes: the counter may then go back (as --tx's lost-update check, not held). */
+        int may_lose = w->forced || (w->o.replicated && !w->o.no_power_cut);
+        if (!may_lose && c->pipe_last >= 0 && v->integer != c->pipe_last + 1) {
+            w_fail(w,
+                   "c%d: pipelined INCR {p}%d on n%d answered %" PRId64 " after %" PRId64
+                   ": applied twice, lost or out of order",
+                   c->idx + 1, c->idx + 1, c->node + 1, v->integer, c->pipe_last);
+        }
+        c->pipe_last = v->integer;
+    } else if (v->type == RESP_ERROR && err_is(v, "UNKNOWN")) {
+        c->pipe_last = -1;
+    } else if (!(v->type == RESP_ERROR &&
+                 (err_is(v, "TRYAGAIN") || err_is(v, "NOQUORUM") || err_is(v, "MOVED") ||
+                  err_is(v, "READONLY") || err_is(v, "CLUSTERDOWN")))) {
+        w_fail(w, "c%d: pipelined INCR on n%d: not an integer nor a refusal: %.*s", c->idx + 1,
+               c->node + 1, (int)HY_MIN(v->len, 80), (const char *)v->str);
+    }
+    if (--c->pipe_left > 0) {
+        return; /* the next reply is the next INCR's */
+    }
+    c->waiting = W_IDLE;
+    if (v->type == RESP_ERROR && err_is(v, "MOVED")) {
+        c->want_node = moved_target(w, v);
+        client_drop_conn(w, c, "MOVED");
+    }
+}
+
 static void ev_client_next(struct world *w, struct w_client *c)
 {
     uint64_t end = w->o.fault_ms + w->o.quiet_ms;
@@ -1664,6 +1738,10 @@ static void ev_client_next(struct world *w, struct w_client *c)
     }
     if (w->o.tx && hy_prng_chance(&w->rng_work, 1, 6)) {
         tx_probe_send(w, c);
+        return;
+    }
+    if (w->o.pipe && hy_prng_chance(&w->rng_work, 1, 5)) {
+        pipe_probe_send(w, c);
         return;
     }
     if (w->parts > 1 && w_chance_pm(w, 80)) {
@@ -1957,6 +2035,9 @@ static int known_key(const struct world *w, const uint8_t *key, size_t len)
     if (w->o.tx && len == 4 && memcmp(key, "{x}", 3) == 0 && strchr("abcn", key[3]) != NULL) {
         return 1;
     }
+    if (w->o.pipe && len > 3 && memcmp(key, "{p}", 3) == 0) {
+        return 1;
+    }
     return (len == 4 && memcmp(key, "{m}a", 4) == 0) || (len == 4 && memcmp(key, "{m}b", 4) == 0) ||
            (w->expire_ops && strlen(w->ttl_key) == len && memcmp(w->ttl_key, key, len) == 0);
 }
@@ -1994,10 +2075,11 @@ static void probe_reply(struct world *w, struct w_client *c, const struct resp_v
                   ? "{m}a and {m}b differ: an MSET in one partition was not atomic"
                   : NULL;
     } else if (c->probe == WP_DBSIZE) {
-        bad = v->type == RESP_INTEGER && v->integer >= 0 &&
-                      v->integer <= W_REGS + 2 + w->expire_ops + 4 * w->o.tx
-                  ? NULL
-                  : "not a count of at most the keys written";
+        bad =
+            v->type == RESP_INTEGER && v->integer >= 0 &&
+                    v->integer <= W_REGS + 2 + w->expire_ops + 4 * w->o.tx + w->o.pipe * w->nclients
+                ? NULL
+                : "not a count of at most the keys written";
     } else if (c->probe == WP_SCAN) {
         bad = v->type == RESP_ARRAY && v->count == 2 && v->elems[1].type == RESP_ARRAY
                   ? NULL
@@ -2417,6 +2499,8 @@ static void ev_conn_reply(struct world *w, struct w_client *c, const struct w_ev
             }
             c->ro_ok = 1;
             c->waiting = W_IDLE;
+        } else if (c->waiting == W_PROBE && c->probe == WP_PIPE) {
+            pipe_reply(w, c, &v);
         } else if (c->waiting == W_PROBE && c->probe >= WP_TX_SET) {
             tx_reply(w, c, &v);
         } else if (c->waiting == W_PROBE) {

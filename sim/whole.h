@@ -86,6 +86,8 @@ struct whole_opts {
                                map; that map must be the bootstrap members' placement */
     int tx;                 /* --tx: transactions over three keys of one partition, and WATCH
                                read-modify-writes of a counter (whole.c tx_probe_send) */
+    int pipe;               /* --pipelined: clients also pipeline 2-6 INCRs of a counter of their
+                               own (whole.c pipe_probe_send): followers forward them in batches */
 };
 
 struct whole_result {

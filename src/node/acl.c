@@ -439,7 +439,20 @@ void acl__log_reset(struct hy_node *n)
 
 /* ---- the checks ----------------------------------------------------------------------------- */
 
+static int acl_judge(struct cmd_ctx *x, const struct cmd_def *d, int quiet);
+
 int acl_check(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    return acl_judge(x, d, 0);
+}
+
+int acl_allows(struct cmd_ctx *x, const struct cmd_def *d)
+{
+    return acl_judge(x, d, 1);
+}
+
+/* acl_check, or with `quiet` only the verdict: no reply, no ACL LOG entry, nothing closed. */
+static int acl_judge(struct cmd_ctx *x, const struct cmd_def *d, int quiet)
 {
     struct node_client *c = x->client;
     if (c->is_proxy || c->user[0] == '\0' || join_auth_open_before_auth(x)) {
@@ -470,6 +483,9 @@ int acl_check(struct cmd_ctx *x, const struct cmd_def *d)
     const struct store_acl_user *u = acl__resolve(x->node, x->node->meta->store,
                                                   (const uint8_t *)c->user, strlen(c->user), &tmp);
     if (u == NULL) {
+        if (quiet) {
+            return 0;
+        }
         /* ACL DELUSER removed it: as Redis, its connections are closed. */
         c->flags |= NODE_CLIENT_CLOSE_ASAP;
         x->node->kills++;
@@ -478,6 +494,9 @@ int acl_check(struct cmd_ctx *x, const struct cmd_def *d)
     size_t key = 0;
     enum acl_result r = acl_user_check(u, d, argc, argv, &key);
     store_acl_user_free(tmp);
+    if (quiet) {
+        return r == ACL_OK;
+    }
     if (r == ACL_DENIED_CMD) {
         acl__log(x, "command", (const uint8_t *)d->name, strlen(d->name), c->user);
         resp_write_errorf(&x->w, "NOPERM this user has no permissions to run the '%s' command",

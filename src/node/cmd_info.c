@@ -127,7 +127,8 @@ static void info_stats(const struct info_ctx *x, struct hy_buf *b)
                   "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
                   "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
                   "forwards_sent:%llu\r\nforwards_rerun:%llu\r\nforwards_resent:%llu\r\n"
-                  "forwards_unknown:%llu\r\ntotal_error_replies:%llu\r\n"
+                  "forwards_unknown:%llu\r\nforwards_batched:%llu\r\n"
+                  "total_error_replies:%llu\r\n"
                   /* Redis's MIGRATE connection cache: halyard's MIGRATE dials afresh each time. */
                   "migrate_cached_sockets:0\r\n",
                   (unsigned long long)s->connections_received,
@@ -137,7 +138,7 @@ static void info_stats(const struct info_ctx *x, struct hy_buf *b)
                   (unsigned long long)s->evicted_keys, (unsigned long long)s->keyspace_hits,
                   (unsigned long long)s->keyspace_misses, (unsigned long long)s->forwards_sent,
                   (unsigned long long)s->forwards_rerun, (unsigned long long)s->forwards_resent,
-                  (unsigned long long)s->forwards_unknown,
+                  (unsigned long long)s->forwards_unknown, (unsigned long long)s->forwards_batched,
                   (unsigned long long)s->total_error_replies);
     const struct node_metrics *m = &x->node->metrics;
     uint64_t excused = 0;

@@ -256,7 +256,7 @@ static int node_make_room(struct node_group *g, uint64_t now_ms)
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
-static int node_check_arity(const struct cmd_def *d, size_t argc)
+int node_arity_ok(const struct cmd_def *d, size_t argc)
 {
     return d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity;
 }
@@ -611,7 +611,7 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
     c->read_timed_out = 0;
     x->cmd = d;
     c->last_cmd = d->name;
-    if (!node_check_arity(d, x->argc)) {
+    if (!node_arity_ok(d, x->argc)) {
         node_reply_arity(&x->w, d->name);
         return 0;
     }
@@ -1060,16 +1060,8 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     }
     uint64_t started_ms = c->wait_start_ms != 0 ? c->wait_start_ms : now_ms;
     c->wait_start_ms = 0;
-    struct cmd_ctx x = {
-        .node = n,
-        .group = g,
-        .store = g->store,
-        .client = c,
-        .argc = argc,
-        .argv = argv,
-        .now_ms = now_ms,
-        .w = {.out = &c->out, .proto = c->proto},
-    };
+    struct cmd_ctx x =
+        node_busy_ctx(n, g, c, NULL, argc, argv, now_ms, (struct resp_writer){&c->out, c->proto});
     c->last_ms = now_ms;
     struct node_waiter *pending = c->last_waiter;
     size_t mark = c->out.len;
@@ -1121,8 +1113,10 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
     struct node_client *outer = n->processing;
     n->processing = c;
     c->in_peak = HY_MAX(c->in_peak, c->in.len);
-    while (!(c->flags & stop) && !c->blocked_on_read && !c->forwarding && off < c->in.len &&
-           c->block_state == NODE_BLOCK_NONE && !c->held) {
+    /* While its forward's frame gathers (fwd_open), the client's next pipelined requests may
+     * join it (proxy.c "Batches"); the frame leaves once the loop stops. */
+    while (!(c->flags & stop) && !c->blocked_on_read && (!c->forwarding || c->fwd_open != 0) &&
+           off < c->in.len && c->block_state == NODE_BLOCK_NONE && !c->held) {
         size_t consumed = 0, argc = 0;
         const struct resp_arg *argv = NULL;
         int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
@@ -1143,6 +1137,10 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
             off = c->in.len;
             break;
         }
+        if (c->forwarding && !proxy_batch_joins(n, c, argc, argv, now_ms)) {
+            break; /* it runs once the batch is answered */
+        }
+        proxy_take_held(c); /* the slot it had in a batch that went back to the input */
         /* argv borrows from c->in: execute before the bytes are consumed below. */
         if (argc > 0 && !node_execute(n, c, argc, argv, now_ms)) {
             break; /* it waits for earlier writes or for reads to be possible */
@@ -1158,6 +1156,9 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
         off += consumed;
     }
     n->processing = outer;
+    if (c->fwd_open != 0) {
+        proxy_batch_close(n, c);
+    }
     hy_buf_consume(&c->in, off);
     /* Byte counts that describe the input are rebased on what was consumed. */
     c->read_ok_bytes = c->read_ok_bytes > off ? c->read_ok_bytes - off : 0;

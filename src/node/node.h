@@ -73,6 +73,14 @@ struct node_client {
      * forwarded: it keeps it through every re-send, so it is applied once at most. */
     uint64_t fwd_session, fwd_seq;
     int outcome_unsure; /* it was sent and lost: it may have been applied already */
+    /* Batches (proxy.c): the slots of pipelined writes that went to a leader in one frame with
+     * the request before them and are back in `in` to be sent again, in input order; the
+     * request at the head of `in` takes the first (fwd_took: it did). fwd_open: the req id of
+     * this client's forward whose frame is still gathering its next requests (0: none). */
+    struct node_fwd_held *fwd_held;
+    size_t fwd_held_count, fwd_held_cap;
+    int fwd_took;
+    uint64_t fwd_open;
     /* Read-your-writes on a follower (proxy.c, "Acknowledged writes"): the request at the head
      * of `in` decides from this replica, and waits (blocked_on_read) for group ryw_group to
      * apply ryw_index, the leader's applied index when a forwarded write was acknowledged.

@@ -97,6 +97,7 @@ struct node_stats {
     uint64_t net_input_bytes;
     uint64_t net_output_bytes;
     uint64_t forwards_sent;    /* requests this follower forwarded to the leader */
+    uint64_t forwards_batched; /* of them, sent in the frame of a request before (batches) */
     uint64_t forwards_rerun;   /* forwards run again: they never ran on the leader */
     uint64_t forwards_unknown; /* forwarded writes whose leader failed before answering */
     uint64_t forwards_resent;  /* forwarded writes sent again under their session slot */
@@ -195,6 +196,18 @@ struct node_waiter {
     int unsure;
 };
 
+/* A pipelined write that went in another one's forward, after it (proxy.c "Batches"): where
+ * its bytes end in the forward's req, and its session slot (seq 0: none, a new one is taken). */
+struct node_fwd_held {
+    uint64_t session, seq;
+    int unsure;        /* sent before and lost: it may have been applied */
+    uint64_t first_ms; /* when it was first forwarded: its deadline counts from then (0: none) */
+};
+struct node_fwd_member {
+    size_t req_end;
+    struct node_fwd_held slot;
+};
+
 struct node_forward {
     uint64_t req_id;
     struct node_client *client; /* NULL once the client went away */
@@ -221,6 +234,15 @@ struct node_forward {
      * peer, the peer's notice still held, and was lost again in the same walk: the loop
      * never ended (a follower's SCRIPT KILL while the busy leader was stopped). */
     int to_busy;
+    /* A batch: the client's next pipelined writes of the same command and partition, sent in
+     * the same frame behind this one, each under its own slot (proxy.c "Batches"). `open`
+     * while the frame gathers them (sent when the client's processing stops). */
+    struct node_fwd_member *more;
+    size_t more_count, more_cap;
+    int open;
+    struct hy_buf frame;
+    const struct cmd_def *cmd; /* the first request's command (a batch's requests share it) */
+    size_t head_end;           /* where the first request ends in req */
 };
 
 /* A forward without a client: this node asks a peer something for itself. */
@@ -780,6 +802,8 @@ void cmd_halyard_peers(struct cmd_ctx *x);
 /* acl.c: the dispatch hook (see acl.h). */
 struct store;
 int acl_check(struct cmd_ctx *x, const struct cmd_def *d);
+/* acl_check's verdict alone: no reply, no ACL LOG entry (a look ahead, proxy.c "Batches"). */
+int acl_allows(struct cmd_ctx *x, const struct cmd_def *d);
 int acl_default_open(const struct hy_node *n, const struct store *s);
 void acl_init(struct hy_node *n);
 void acl_free(struct hy_node *n);
@@ -1045,6 +1069,16 @@ int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def
                uint64_t now_ms);
 /* The client's request is done (answered, or proposed here): its session slot is released. */
 void proxy_request_done(struct hy_node *n, struct node_client *c);
+/* Batches (proxy.c): whether the client's next pipelined request (argc, argv) may go in the
+ * frame of its forward still gathering (fwd_open): the same command, partition and leader,
+ * and nothing this node would answer itself; the frame leaves at proxy_batch_close. The slot
+ * of a request sent before in a batch and back in the input: proxy_take_held. */
+/* dispatch.c: whether argc fits d's arity. */
+int node_arity_ok(const struct cmd_def *d, size_t argc);
+int proxy_batch_joins(struct hy_node *n, struct node_client *c, size_t argc,
+                      const struct resp_arg *argv, uint64_t now_ms);
+void proxy_batch_close(struct hy_node *n, struct node_client *c);
+void proxy_take_held(struct node_client *c);
 /* Read-your-writes (proxy.c, "Acknowledged writes"): whether the request (d, argc, argv) of c,
  * which this node decides from its own replica (a blocking command's first look, XREAD and
  * XREADGROUP with BLOCK, INFO, CONFIG GET), must first wait for this replica to apply the

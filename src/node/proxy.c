@@ -35,6 +35,22 @@
  * request-timeout-ms (then it goes on as before). The index is the node's, not the client's:
  * a write acknowledged to any client of this follower is seen by every command after it, as
  * on one Redis server (a test's BLPOP on one connection after an LPUSH on another).
+ *
+ * Batches. A client waits for its forward's reply before its next request runs (replies keep
+ * the order of requests, and each request sees the effects of those before it). A pipelined
+ * client's writes would so cross to the leader one round trip (and one commit) at a time: a
+ * follower's -P 16 clients cost 5-6x the CPU per SET of the leader's own (docs/partitioning.md).
+ * So while a client's forward of a session write is being built, its next pipelined requests
+ * that are the same command, in the same partition, to the same leader, and that this node
+ * would not answer itself (ACL, quorum rules, the window of the session), go in the same frame,
+ * each under its own slot of the follower's session, up to PROXY_BATCH_MAX; the frame leaves
+ * when the client's processing stops (proxy_batch_close). The leader runs them in order on one
+ * internal client, as it runs a pipeline of its own clients: proposed in one turn, answered in
+ * one frame, which the follower splits into the requests' replies. Every reply that is not a
+ * final answer (-MOVED, -TRYAGAIN, -UNKNOWN, an expired session, a refusal of a re-sent copy)
+ * sends that request and every one after it back to the client's input with their slots
+ * (c->fwd_held, taken again in order): the replies before it go out, and those after it are
+ * asked again under the same slots, so each is applied once whatever its first copy did.
  */
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +60,8 @@
 #include "common/crc.h"
 #include "common/strutil.h"
 #include "node/node_internal.h"
+
+#define PROXY_BATCH_MAX 64 /* requests in one forward's frame */
 
 void node_outbox_push(struct hy_node *n, int kind, const char *to, uint64_t req_id,
                       const uint8_t *data, size_t len)
@@ -142,6 +160,7 @@ static struct node_forward *forward_new(struct hy_node *n, struct node_client *c
         .req_id = ++n->next_forward_id, .client = c, .sent_ms = sent_ms, .leader = leader->id};
     snprintf(f->to, sizeof(f->to), "%s", leader->name);
     hy_buf_init(&f->req);
+    hy_buf_init(&f->frame);
     return f;
 }
 
@@ -197,6 +216,7 @@ void proxy_request_done(struct hy_node *n, struct node_client *c)
 {
     fsession_release(n, c->fwd_session, c->fwd_seq);
     c->fwd_session = c->fwd_seq = 0;
+    c->fwd_took = 0;
     c->outcome_unsure = 0;
     c->retry_since_ms = 0;
 }
@@ -230,6 +250,27 @@ static void fsession_open(struct node_group *g, const struct node_member *leader
     hy_buf_free(&frame);
 }
 
+/* Whether g's session is open with room in its window for one more unresolved seq. */
+static int fsession_room(const struct node_group *g)
+{
+    return g->fsession != 0 && (g->fsession_live_count == 0 ||
+                                g->fsession_next_seq - g->fsession_live[0] < STORE_SESSION_WINDOW);
+}
+
+/* The next seq of g's session, unresolved until released (fsession_room said there is room). */
+static uint64_t fsession_take(struct node_group *g, uint64_t now_ms)
+{
+    /* Live seqs are distinct and within the window of the oldest: never more than it. */
+    HY_ASSERT(g->fsession_live_count < STORE_SESSION_WINDOW);
+    if (g->fsession_live == NULL) {
+        g->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*g->fsession_live));
+    }
+    uint64_t seq = g->fsession_next_seq++;
+    g->fsession_live[g->fsession_live_count++] = seq;
+    g->fsession_used_ms = now_ms;
+    return seq;
+}
+
 int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def *d,
                uint64_t now_ms)
 {
@@ -250,8 +291,7 @@ int proxy_hold(struct node_group *g, struct node_client *c, const struct cmd_def
         g->fsession_waiters = 1;
         return 1;
     }
-    if (g->fsession_live_count > 0 &&
-        g->fsession_next_seq - g->fsession_live[0] >= STORE_SESSION_WINDOW) {
+    if (!fsession_room(g)) {
         g->fsession_waiters = 1; /* its oldest unresolved seq would fall out of the window */
         return 1;
     }
@@ -264,18 +304,9 @@ static void forward_slot(struct cmd_ctx *x, struct node_forward *f)
 {
     struct node_group *g = x->group;
     struct node_client *c = x->client;
-    if (c->fwd_seq == 0 && g->fsession != 0 && proxy_wrappable(x->cmd) &&
-        (g->fsession_live_count == 0 ||
-         g->fsession_next_seq - g->fsession_live[0] < STORE_SESSION_WINDOW)) {
-        /* Live seqs are distinct and within the window of the oldest: never more than it. */
-        HY_ASSERT(g->fsession_live_count < STORE_SESSION_WINDOW);
-        if (g->fsession_live == NULL) {
-            g->fsession_live = hy_xcalloc(STORE_SESSION_WINDOW, sizeof(*g->fsession_live));
-        }
+    if (c->fwd_seq == 0 && proxy_wrappable(x->cmd) && fsession_room(g)) {
         c->fwd_session = g->fsession;
-        c->fwd_seq = g->fsession_next_seq++;
-        g->fsession_live[g->fsession_live_count++] = c->fwd_seq;
-        g->fsession_used_ms = x->now_ms;
+        c->fwd_seq = fsession_take(g, x->now_ms);
     }
     if (c->fwd_seq != 0 && proxy_wrappable(x->cmd) &&
         !(x->node->mutation == NODE_MUT_RESEND_BARE &&
@@ -545,9 +576,52 @@ int proxy_forward(struct cmd_ctx *x)
     return proxy_forward_to(x, leader);
 }
 
+static size_t forward_find(const struct hy_node *n, uint64_t req_id);
+
+/* The slot of the next request to join a batch: the one it held (sent before in a batch and
+ * back in the input), or the next of the follower's session (proxy_batch_joins saw room). */
+static struct node_fwd_held batch_slot(struct cmd_ctx *x)
+{
+    struct node_client *c = x->client;
+    struct node_group *g = x->group;
+    struct node_fwd_held slot = {0, 0, 0, 0};
+    if (c->fwd_held_count > 0) {
+        slot = c->fwd_held[0];
+        memmove(c->fwd_held, c->fwd_held + 1, (c->fwd_held_count - 1) * sizeof(*c->fwd_held));
+        c->fwd_held_count--;
+    }
+    if (slot.seq == 0) {
+        HY_ASSERT(fsession_room(g));
+        slot.session = g->fsession;
+        slot.seq = fsession_take(g, x->now_ms);
+    }
+    return slot;
+}
+
+/* x joins its client's batch f (proxy_batch_joins said it may). */
+static void batch_join(struct cmd_ctx *x, struct node_forward *f)
+{
+    struct node_fwd_held slot = batch_slot(x);
+    if (f->more_count == f->more_cap) {
+        f->more_cap = f->more_cap ? f->more_cap * 2 : 8;
+        f->more = hy_xrealloc(f->more, f->more_cap * sizeof(*f->more));
+    }
+    encode_request(x, slot.session, slot.seq, &f->frame);
+    encode_request(x, 0, 0, &f->req);
+    f->more[f->more_count++] = (struct node_fwd_member){.req_end = f->req.len, .slot = slot};
+    x->node->stats.forwards_sent++;
+    x->node->stats.forwards_batched++;
+}
+
 int proxy_forward_to(struct cmd_ctx *x, const struct node_member *leader)
 {
     struct hy_node *n = x->node;
+    if (x->client->fwd_open != 0) {
+        size_t open = forward_find(n, x->client->fwd_open);
+        HY_ASSERT(open != SIZE_MAX && n->forwards[open].leader == leader->id);
+        batch_join(x, &n->forwards[open]);
+        return 1;
+    }
     struct node_forward *f = forward_new(
         n, x->client, leader, x->client->retry_since_ms ? x->client->retry_since_ms : x->now_ms);
     f->is_write = (x->cmd->flags & CMD_WRITE) != 0;
@@ -561,24 +635,105 @@ int proxy_forward_to(struct cmd_ctx *x, const struct node_member *leader)
         f->feeds_waiter = node_block_feeds_waiter(n, x->group, x->cmd, x->argc, x->argv);
     }
     encode_request(x, 0, 0, &f->req);
-    struct hy_buf frame;
-    hy_buf_init(&frame);
-    forward_head(&frame, x->client, x->w.proto);
-    encode_request(x, f->session, f->seq, &frame);
-    if (f->is_write && node_group_raft_view(x->group) &&
-        applied_known(n, leader->name, x->now_ms)) {
-        /* Pipelined behind the write: answered once the write is (see "Acknowledged writes"). */
-        char id[16];
-        int len = snprintf(id, sizeof(id), "%u", x->group->id);
-        hy_buf_printf(&frame, "*2\r\n$10\r\nHY.APPLIED\r\n$%d\r\n%s\r\n", len, id);
-        f->asks_applied = 1;
-    }
-    node_outbox_push(n, x->client->forward_busy ? NODE_FORWARD_BUSY : NODE_FORWARD, leader->name,
-                     f->req_id, frame.data, frame.len);
-    hy_buf_free(&frame);
+    f->cmd = x->cmd;
+    f->head_end = f->req.len;
+    forward_head(&f->frame, x->client, x->w.proto);
+    encode_request(x, f->session, f->seq, &f->frame);
+    f->asks_applied =
+        f->is_write && node_group_raft_view(x->group) && applied_known(n, leader->name, x->now_ms);
     n->stats.forwards_sent++;
     x->client->forwarding = 1;
+    /* A session write run from its client's input may gather the client's next requests
+     * ("Batches"); not one a blocked client waits on, nor under a mutation of the simulator
+     * (each tests the path of one request). */
+    if (n->processing == x->client && f->seq != 0 && !f->feeds_waiter &&
+        f->block_deadline_ms == 0 && !x->client->forward_busy && n->mutation == NODE_MUT_NONE &&
+        !(x->cmd->flags & CMD_BLOCKING) && x->client->reply_mode == NODE_REPLY_ON &&
+        !node_multi_active(x->client)) {
+        f->open = 1;
+        x->client->fwd_open = f->req_id;
+        return 1;
+    }
+    f->open = 1;
+    x->client->fwd_open = f->req_id;
+    proxy_batch_close(n, x->client);
     return 1;
+}
+
+void proxy_batch_close(struct hy_node *n, struct node_client *c)
+{
+    size_t i = c->fwd_open != 0 ? forward_find(n, c->fwd_open) : SIZE_MAX;
+    c->fwd_open = 0;
+    if (i == SIZE_MAX || !n->forwards[i].open) {
+        return;
+    }
+    struct node_forward *f = &n->forwards[i];
+    f->open = 0;
+    if (f->asks_applied) {
+        /* Pipelined behind the writes: answered once they are (see "Acknowledged writes"). */
+        char id[16];
+        int len = snprintf(id, sizeof(id), "%u", f->group);
+        hy_buf_printf(&f->frame, "*2\r\n$10\r\nHY.APPLIED\r\n$%d\r\n%s\r\n", len, id);
+    }
+    node_outbox_push(n, c->forward_busy ? NODE_FORWARD_BUSY : NODE_FORWARD, f->to, f->req_id,
+                     f->frame.data, f->frame.len);
+    hy_buf_free(&f->frame);
+    hy_buf_init(&f->frame);
+}
+
+void proxy_take_held(struct node_client *c)
+{
+    if (c->fwd_took || c->forwarding || c->fwd_held_count == 0) {
+        return;
+    }
+    struct node_fwd_held slot = c->fwd_held[0];
+    memmove(c->fwd_held, c->fwd_held + 1, (c->fwd_held_count - 1) * sizeof(*c->fwd_held));
+    c->fwd_held_count--;
+    c->fwd_took = 1;
+    if (c->fwd_seq == 0 && slot.seq != 0) {
+        c->fwd_session = slot.session;
+        c->fwd_seq = slot.seq;
+    }
+    c->outcome_unsure |= slot.unsure;
+    if (slot.first_ms != 0 && c->retry_since_ms == 0) {
+        c->retry_since_ms = slot.first_ms; /* sent with the request before it: one deadline */
+    }
+}
+
+int proxy_batch_joins(struct hy_node *n, struct node_client *c, size_t argc,
+                      const struct resp_arg *argv, uint64_t now_ms)
+{
+    size_t i = c->fwd_open != 0 ? forward_find(n, c->fwd_open) : SIZE_MAX;
+    if (i == SIZE_MAX || argc == 0 || n->peer_busy_count > 0 || n->cfg->maxmemory > 0 ||
+        c->reply_mode != NODE_REPLY_ON || c->blocked_on_read || c->held ||
+        c->block_state != NODE_BLOCK_NONE || node_multi_active(c)) {
+        return 0;
+    }
+    const struct node_forward *f = &n->forwards[i];
+    const struct cmd_def *d = node_command_lookup(n, argv[0].ptr, argv[0].len);
+    d = node_command_sub(n, d, argc, argv);
+    if (!f->open || f->more_count + 1 >= PROXY_BATCH_MAX || d == NULL || d != f->cmd ||
+        !node_arity_ok(d, argc)) {
+        return 0;
+    }
+    struct node_group *g = node_command_group(n, d, argc, argv);
+    const struct node_member *leader = proxy_target(g);
+    if (g->id != f->group || leader == NULL || leader->id != f->leader ||
+        !node_keys_in_group(n, g, d, argc, argv) || node_block_feeds_waiter(n, g, d, argc, argv)) {
+        return 0;
+    }
+    if (c->fwd_held_count == 0 && !fsession_room(g)) {
+        return 0; /* no room for its slot: it waits for the batch's reply, as it would alone */
+    }
+    /* What node_run checks of the request itself before forwarding it: the rest (the client's
+     * state, the node's, the partition's) is as it was for the first request, a moment ago. */
+    struct hy_buf scratch;
+    hy_buf_init(&scratch);
+    struct cmd_ctx x =
+        node_busy_ctx(n, g, c, d, argc, argv, now_ms, (struct resp_writer){&scratch, c->proto});
+    int ok = acl_allows(&x, d) && node_quorum_check(&x, d);
+    hy_buf_free(&scratch);
+    return ok;
 }
 
 /* Sends `frame` (a RESP request, protocol byte first) to member m as a probe of kind `what`:
@@ -634,6 +789,8 @@ static struct node_group *forward_group(const struct hy_node *n, const struct no
 static void forward_remove(struct hy_node *n, size_t i)
 {
     hy_buf_free(&n->forwards[i].req);
+    hy_buf_free(&n->forwards[i].frame);
+    hy_free(n->forwards[i].more);
     n->forwards[i] = n->forwards[--n->forward_count];
 }
 
@@ -653,6 +810,14 @@ static void forward_finish(struct hy_node *n, size_t i, int done, uint64_t now_m
 {
     struct node_client *c = n->forwards[i].client;
     uint64_t session = n->forwards[i].session, seq = n->forwards[i].seq;
+    /* A batch's later requests: answered too, or nobody waits for them (a re-run moved
+     * their slots to the client first). */
+    for (size_t k = 0; k < n->forwards[i].more_count; k++) {
+        fsession_release(n, n->forwards[i].more[k].slot.session, n->forwards[i].more[k].slot.seq);
+    }
+    if (c != NULL && c->fwd_open == n->forwards[i].req_id) {
+        c->fwd_open = 0;
+    }
     forward_remove(n, i);
     if (c == NULL) {
         fsession_release(n, session, seq); /* nobody waits for it any more */
@@ -691,6 +856,25 @@ static void forward_rerun(struct hy_node *n, size_t i, int block, int sent, uint
             c->retry_since_ms = n->forwards[i].sent_ms;
         }
         c->outcome_unsure |= sent;
+        c->fwd_took = 1; /* its slot stays its own: the held ones are for the requests after */
+        /* A batch's later requests keep their slots, ahead of any the client holds already. */
+        struct node_forward *f = &n->forwards[i];
+        if (f->more_count > 0) {
+            size_t need = c->fwd_held_count + f->more_count;
+            if (need > c->fwd_held_cap) {
+                c->fwd_held_cap = HY_MAX(need, 2 * c->fwd_held_cap);
+                c->fwd_held = hy_xrealloc(c->fwd_held, c->fwd_held_cap * sizeof(*c->fwd_held));
+            }
+            memmove(c->fwd_held + f->more_count, c->fwd_held,
+                    c->fwd_held_count * sizeof(*c->fwd_held));
+            for (size_t k = 0; k < f->more_count; k++) {
+                c->fwd_held[k] = f->more[k].slot;
+                c->fwd_held[k].unsure |= sent;
+                c->fwd_held[k].first_ms = c->retry_since_ms; /* the batch's first attempt */
+            }
+            c->fwd_held_count = need;
+            f->more_count = 0;
+        }
         if (n->forwards[i].block_deadline_ms != 0) {
             /* A blocking pop keeps its deadline and its place among the waiters. */
             c->block_deadline_ms = n->forwards[i].block_deadline_ms;
@@ -807,6 +991,142 @@ static int reply_not_run(const uint8_t *data, size_t len)
     return reply_starts(data, len, "-MOVED ") || reply_starts(data, len, "-TRYAGAIN ");
 }
 
+/* What a batch's request does with its reply (batch_reply). */
+enum batch_verdict {
+    BATCH_ANSWERED = 0, /* the client's answer */
+    BATCH_NOT_RUN,      /* -MOVED, -TRYAGAIN: that member ran nothing */
+    BATCH_SENT,         /* -UNKNOWN: proposed and lost; sent again under its slot */
+    BATCH_REFUSED,      /* a copy sent again was refused: the first may have applied */
+    BATCH_EXPIRED,      /* the follower's session expired: not applied, a new slot */
+};
+
+static enum batch_verdict batch_judge(const struct node_group *g, uint64_t session, int unsure,
+                                      const uint8_t *r, size_t len)
+{
+    if (reply_not_run(r, len)) {
+        return BATCH_NOT_RUN;
+    }
+    if (unsure && (reply_starts(r, len, "-READONLY ") || reply_starts(r, len, "-OOM ") ||
+                   reply_starts(r, len, "-LOADING ") || reply_starts(r, len, "-BUSY ") ||
+                   reply_starts(r, len, "-NOQUORUM "))) {
+        return BATCH_REFUSED;
+    }
+    if (reply_starts(r, len, "-UNKNOWN ")) {
+        return BATCH_SENT;
+    }
+    if (session == g->fsession && reply_starts(r, len, "-ERR unknown or expired session")) {
+        return BATCH_EXPIRED;
+    }
+    return BATCH_ANSWERED;
+}
+
+/* The reply of batch i: its requests' replies one after the other (the leader runs them in
+ * order). Those before the first that is not an answer go to the client; that one and every
+ * one after it go back to the client's input with their slots (forward_rerun), as the one
+ * request of a forward would on that reply: the ones after it may have applied, and asked
+ * again under their slots they apply once and answer their first execution's reply. */
+static void batch_reply(struct hy_node *n, size_t i, const uint8_t *data, size_t len,
+                        uint64_t applied, uint64_t now_ms)
+{
+    struct node_forward *f = &n->forwards[i];
+    struct node_group *g = forward_group(n, f);
+    size_t k = f->more_count + 1;
+    size_t *ends = hy_xcalloc(k, sizeof(*ends));
+    size_t pos = 0, got = 0;
+    while (got < k && pos < len) {
+        struct resp_value v;
+        size_t used = 0;
+        if (resp_value_parse(NULL, data + pos, len - pos, &v, &used, NULL) != HY_OK) {
+            break;
+        }
+        resp_value_free(&v);
+        pos += used;
+        ends[got++] = pos;
+    }
+    if (got != k || pos != len) {
+        /* Not one reply per request (a leader cannot answer so): the client gets it all. */
+        hy_log(n->log, HY_LOG_WARN, "forward %llu from %s: %zu replies for %zu requests",
+               (unsigned long long)f->req_id, f->to, got, k);
+        got = 0;
+    }
+    size_t first = k; /* the first request whose reply is not its answer */
+    enum batch_verdict why = BATCH_ANSWERED;
+    for (size_t r = 0; r < got && first == k; r++) {
+        size_t from = r == 0 ? 0 : ends[r - 1];
+        uint64_t session = r == 0 ? f->session : f->more[r - 1].slot.session;
+        int unsure =
+            r == 0 ? (f->client != NULL && f->client->outcome_unsure) : f->more[r - 1].slot.unsure;
+        why = batch_judge(g, session, unsure, data + from, ends[r] - from);
+        first = why != BATCH_ANSWERED ? r : k;
+    }
+    struct node_client *c = f->client;
+    if (first == k || c == NULL) {
+        applied_note(g, applied);
+        if (c != NULL) {
+            for (size_t r = 0; r < (got ? k : 1); r++) {
+                size_t from = r == 0 ? 0 : ends[r - 1], to = got ? ends[r] : len;
+                node_note_reply(n, data + from, to - from);
+            }
+            hy_buf_append(&c->out, data, len);
+        }
+        hy_free(ends);
+        forward_finish(n, i, 1, now_ms);
+        return;
+    }
+    /* The answered ones go out and give their slots back; the request `first` heads the
+     * forward now, in the client's slot, with the ones after it in `more`. */
+    for (size_t r = 0; r < first; r++) {
+        size_t from = r == 0 ? 0 : ends[r - 1];
+        node_note_reply(n, data + from, ends[r] - from);
+    }
+    hy_buf_append(&c->out, data, first > 0 ? ends[first - 1] : 0);
+    if (first > 0) {
+        proxy_request_done(n, c);
+        for (size_t r = 1; r < first; r++) {
+            fsession_release(n, f->more[r - 1].slot.session, f->more[r - 1].slot.seq);
+        }
+        struct node_fwd_held head = f->more[first - 1].slot;
+        size_t cut = first == 1 ? f->head_end : f->more[first - 2].req_end;
+        c->fwd_session = head.session;
+        c->fwd_seq = head.seq;
+        c->outcome_unsure = head.unsure;
+        f->session = head.session;
+        f->seq = head.seq;
+        f->head_end = f->more[first - 1].req_end - cut;
+        hy_buf_consume(&f->req, cut);
+        memmove(f->more, f->more + first, (f->more_count - first) * sizeof(*f->more));
+        f->more_count -= first;
+        for (size_t m = 0; m < f->more_count; m++) {
+            f->more[m].req_end -= cut;
+        }
+    }
+    /* The requests after `first` may have run (only a reply that says so proves they did not):
+     * each is unsure now, unless its own reply says its session expired (a new slot). */
+    for (size_t m = 0; m < f->more_count; m++) {
+        size_t r = first + 1 + m;
+        struct node_fwd_held *slot = &f->more[m].slot;
+        enum batch_verdict v =
+            batch_judge(g, slot->session, slot->unsure, data + ends[r - 1], ends[r] - ends[r - 1]);
+        if (v == BATCH_EXPIRED) {
+            slot->session = slot->seq = 0;
+        } else if (v != BATCH_NOT_RUN) {
+            slot->unsure = 1;
+        }
+    }
+    hy_free(ends);
+    const struct node_member *leader = partmap_leader_member(g);
+    int same_leader = leader != NULL && leader->id == f->leader;
+    if (why == BATCH_EXPIRED) {
+        hy_log(n->log, HY_LOG_INFO, "this follower's session %llu expired; opening another",
+               (unsigned long long)g->fsession);
+        fsession_reset(g);
+        c->fwd_session = c->fwd_seq = 0;
+        forward_rerun(n, i, 0, 0, now_ms);
+    } else {
+        forward_rerun(n, i, why == BATCH_REFUSED ? 1 : same_leader, why != BATCH_NOT_RUN, now_ms);
+    }
+}
+
 static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, const uint8_t *data,
                           size_t len, uint64_t now_ms)
 {
@@ -845,6 +1165,10 @@ static void forward_reply(struct hy_node *n, const char *from, uint64_t req_id, 
          * the next leader, and the writes wait for it. */
         int not_run = reply_not_run(data, len);
         fsession_opened(n, i, not_run ? NULL : data, not_run ? 0 : len, now_ms);
+        return;
+    }
+    if (f->more_count > 0) {
+        batch_reply(n, i, data, len, applied, now_ms);
         return;
     }
     const struct node_member *leader = partmap_leader_member(forward_group(n, f));
@@ -1058,14 +1382,15 @@ void proxy_expire(struct hy_node *n, uint64_t now_ms)
             continue;
         }
         struct node_client *c = f->client;
-        if (c != NULL) {
+        for (size_t r = 0; c != NULL && r <= f->more_count; r++) { /* each request of a batch */
             struct resp_writer w = {&c->out, c->proto};
+            int unsure = r == 0 ? c->outcome_unsure : f->more[r - 1].slot.unsure;
             if (f->to_busy) {
                 resp_write_errorf(&w,
                                   "TRYAGAIN %s, which ran a busy script, did not answer within "
                                   "request-timeout-ms of its last busy notice",
                                   f->to);
-            } else if (f->is_write && c->outcome_unsure) {
+            } else if (f->is_write && unsure) {
                 resp_write_errorf(&w,
                                   "UNKNOWN outcome: the write was sent again to the leader %s "
                                   "after an earlier leader failed, and got no answer within "
@@ -1088,6 +1413,12 @@ void proxy_expire(struct hy_node *n, uint64_t now_ms)
 
 void proxy_client_gone(struct hy_node *n, struct node_client *c)
 {
+    for (size_t k = 0; k < c->fwd_held_count; k++) {
+        fsession_release(n, c->fwd_held[k].session, c->fwd_held[k].seq);
+    }
+    hy_free(c->fwd_held);
+    c->fwd_held = NULL;
+    c->fwd_held_count = c->fwd_held_cap = 0;
     for (size_t i = 0; i < n->forward_count; i++) {
         if (n->forwards[i].client == c) {
             n->forwards[i].client = NULL; /* the reply, if any, is dropped */
@@ -1105,6 +1436,8 @@ void proxy_free(struct hy_node *n)
     }
     for (size_t i = 0; i < n->forward_count; i++) {
         hy_buf_free(&n->forwards[i].req);
+        hy_buf_free(&n->forwards[i].frame);
+        hy_free(n->forwards[i].more);
     }
     hy_free(n->forwards);
 }

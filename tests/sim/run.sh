@@ -17,7 +17,8 @@
 #    each node-level mutation must be caught within its bound (five of them with 4 partitions
 #    too); the regression seeds of fixed bugs must pass.
 #    Then WHOLE_REPLICATED_SEEDS (40) with --durability replicated (half of them kill -9s only),
-#    WHOLE_RF_CHANGE_SEEDS (20) with --rf-change and WHOLE_TX_SEEDS (40) with --tx; and
+#    WHOLE_RF_CHANGE_SEEDS (20) with --rf-change, WHOLE_TX_SEEDS (40) with --tx and
+#    WHOLE_PIPE_SEEDS (40) with --pipelined; and
 #    WHOLE_CHUNK_SEEDS (10, twice) with snapshots of several chunks (--snapshot-chunk 512).
 # 5. The membership core alone (halyard-sim --membership, sim/gossip.c; issue 14): MEMBERSHIP_SEEDS
 #    seeds (default 18) and one 1,000-node seed; its regression seeds must pass; each gossip
@@ -314,6 +315,16 @@ tseeds=${WHOLE_TX_SEEDS:-40}
 pair "$tseeds" "--whole --tx --seeds $((tseeds / 2)) --from 1" \
     "--whole --tx --partitions 0 --seeds $((tseeds - tseeds / 2)) --from 1" || fail=1
 echo "sim: whole-node seeds 1..$((tseeds / 2)) with --tx, one partition and 1-8:" \
+     "$passed passed, $failed failed"
+
+# Pipelined writes (--pipelined, sim/whole.c pipe_probe_send): clients also send 2-6 INCRs of a
+# counter of their own in one write, which a follower forwards in batches (src/node/proxy.c
+# "Batches"); across every fault each applies once and the replies keep their order. One
+# partition and 1, 2, 4 or 8, in parallel.
+wseeds=${WHOLE_PIPE_SEEDS:-40}
+pair "$wseeds" "--whole --pipelined --seeds $((wseeds / 2)) --from 1" \
+    "--whole --pipelined --partitions 0 --seeds $((wseeds - wseeds / 2)) --from 1" || fail=1
+echo "sim: whole-node seeds 1..$((wseeds / 2)) with --pipelined, one partition and 1-8:" \
      "$passed passed, $failed failed"
 
 # Seeds twice: the same trace digest (a seed replays bit for bit). 57 has the operator,

@@ -18,6 +18,7 @@
 #include "node/config.h"
 #include "node/node.h"
 #include "node/node_internal.h"
+#include "proto/resp.h"
 #include "store/store.h"
 
 #define NN_MAX 5
@@ -33,7 +34,34 @@ struct net {
     uint64_t now_ms;
     uint64_t forwards_to[NN_MAX];     /* FORWARD frames handed to the network, by destination */
     struct node_peer_msg *held_reply; /* a reply to a member with replies_lost 2, kept */
+    /* 1 + the member whose next forward reply of several requests' replies is changed on the
+     * way: every reply after the first becomes -UNKNOWN (as if lost with a leader) */
+    int unknown_after_first;
 };
+
+/* The reply (data, len): its first reply, then -UNKNOWN for each of the others but the last
+ * (HY.APPLIED's answer), which stays. Returns 0 (untouched) for a reply of one request. */
+static int reply_unknown_after_first(const uint8_t *data, size_t len, struct hy_buf *out)
+{
+    size_t ends[256], k = 0, pos = 0;
+    while (pos < len && k < HY_ARRAY_LEN(ends)) {
+        struct resp_value v;
+        size_t used = 0;
+        assert_int_equal(resp_value_parse(NULL, data + pos, len - pos, &v, &used, NULL), HY_OK);
+        resp_value_free(&v);
+        pos += used;
+        ends[k++] = pos;
+    }
+    if (k < 3) {
+        return 0;
+    }
+    hy_buf_append(out, data, ends[0]);
+    for (size_t r = 1; r + 1 < k; r++) {
+        hy_buf_printf(out, "-UNKNOWN outcome: lost with its leader (test)\r\n");
+    }
+    hy_buf_append(out, data + ends[k - 2], len - ends[k - 2]);
+    return 1;
+}
 
 static int net_index(const char *name)
 {
@@ -164,8 +192,18 @@ static int net_pump_one(struct net *t, int i)
             moved = 1;
             continue;
         } else if (t->up[to] && !t->replies_lost[to]) {
-            node_forward_reply(t->node[to], from, pm->req_id, pm->data.data, pm->data.len,
-                               t->now_ms);
+            struct hy_buf changed;
+            hy_buf_init(&changed);
+            if (t->unknown_after_first == to + 1 &&
+                reply_unknown_after_first(pm->data.data, pm->data.len, &changed)) {
+                t->unknown_after_first = 0;
+                node_forward_reply(t->node[to], from, pm->req_id, changed.data, changed.len,
+                                   t->now_ms);
+            } else {
+                node_forward_reply(t->node[to], from, pm->req_id, pm->data.data, pm->data.len,
+                                   t->now_ms);
+            }
+            hy_buf_free(&changed);
         }
         node_peer_msg_free(pm);
         moved = 1;
@@ -527,6 +565,153 @@ static void test_window_bounds_unresolved_writes(void **state)
     }
     int64_t n = STORE_SESSION_WINDOW + EXTRA;
     assert_int_equal(sum, n * (n + 1) / 2); /* replies 1..n, each once */
+    net_free(&t);
+}
+
+/* ---- batches: a client's pipelined writes in one forward ----------------------------------- */
+
+/* The request `req` n times, in one buffer (NUL-terminated, static). */
+static const char *times(const char *req, int n)
+{
+    static char buf[16384];
+    size_t len = strlen(req);
+    assert_true((size_t)n * len < sizeof(buf));
+    for (int i = 0; i < n; i++) {
+        memcpy(buf + (size_t)i * len, req, len);
+    }
+    buf[(size_t)n * len] = '\0';
+    return buf;
+}
+
+/* ":from\r\n" up to ":to\r\n" (static). */
+static const char *counts(int from, int to)
+{
+    static char buf[8192];
+    size_t len = 0;
+    for (int i = from; i <= to; i++) {
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, ":%d\r\n", i);
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/* A pipelined client's writes of one command and partition cross to the leader in one frame
+ * (one round trip, one commit), each under its own slot, and are answered in order. */
+static void test_pipelined_writes_cross_in_one_frame(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *c = session_ready(&t, &li, &fi);
+    uint64_t frames = t.forwards_to[li], sent = t.node[fi]->stats.forwards_sent;
+    send_cmd(&t, fi, c, times(INCR_C, 8));
+    net_run(&t, 100);
+    assert_string_equal(take_out(c), counts(1, 8));
+    assert_int_equal(t.forwards_to[li] - frames, 1);
+    assert_int_equal(t.node[fi]->stats.forwards_sent - sent, 8);
+    assert_int_equal(t.node[fi]->stats.forwards_batched, 7);
+    assert_int_equal(t.node[fi]->meta->fsession_live_count, 0); /* every slot resolved */
+    /* Beyond a batch's bound the rest goes in the next frame, after the first's reply. */
+    frames = t.forwards_to[li];
+    send_cmd(&t, fi, c, times(INCR_C, 100));
+    net_run(&t, 200);
+    assert_string_equal(take_out(c), counts(9, 108));
+    assert_int_equal(t.forwards_to[li] - frames, 2);
+    net_free(&t);
+}
+
+/* Another command stops the batch: a read after two writes sees both and not the one after
+ * it, and the reply order is the request order. */
+static void test_batch_stops_at_another_command(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *c = session_ready(&t, &li, &fi);
+    uint64_t frames = t.forwards_to[li];
+    send_cmd(&t, fi, c, INCR_C INCR_C "*2\r\n$3\r\nGET\r\n$1\r\nc\r\n" INCR_C);
+    net_run(&t, 200);
+    assert_string_equal(take_out(c), ":1\r\n:2\r\n$1\r\n2\r\n:3\r\n");
+    assert_int_equal(t.forwards_to[li] - frames, 3);
+    net_free(&t);
+}
+
+/* A batch applied by a leader that died before its reply reached the follower: sent again
+ * to the next leader under the same slots, each write is applied once and the client gets
+ * the first execution's replies. */
+static void test_batch_whose_reply_was_lost_is_applied_once(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *c = session_ready(&t, &li, &fi);
+    t.replies_lost[fi] = 1;
+    send_cmd(&t, fi, c, times(INCR_C, 5));
+    net_run(&t, 300);
+    assert_int_equal(c->out.len, 0);
+    t.replies_lost[fi] = 0;
+    net_kill(&t, li);
+    net_run(&t, 3000);
+    assert_string_equal(take_out(c), counts(1, 5));
+    send_cmd(&t, fi, c, INCR_C);
+    net_run(&t, 100);
+    assert_string_equal(take_out(c), ":6\r\n");
+    assert_int_equal(t.node[fi]->stats.forwards_unknown, 0);
+    net_free(&t);
+}
+
+/* A batch's reply whose first request is answered and the others are not (-UNKNOWN, as a
+ * leader losing its term answers): the first reply goes out, the others go again under their
+ * slots: applied once (they were, here), in order, with their first execution's replies. */
+static void test_batch_reply_answered_in_part_resends_the_rest(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *c = session_ready(&t, &li, &fi);
+    uint64_t frames = t.forwards_to[li];
+    t.unknown_after_first = fi + 1;
+    send_cmd(&t, fi, c, times(INCR_C, 4));
+    net_run(&t, 300);
+    assert_int_equal(t.unknown_after_first, 0); /* the reply was changed */
+    assert_string_equal(take_out(c), counts(1, 4));
+    assert_int_equal(t.forwards_to[li] - frames, 2); /* the three went again, in one frame */
+    assert_true(t.node[fi]->stats.forwards_resent >= 1);
+    assert_int_equal(t.node[fi]->meta->fsession_live_count, 0);
+    send_cmd(&t, fi, c, INCR_C);
+    net_run(&t, 100);
+    assert_string_equal(take_out(c), ":5\r\n"); /* applied once each */
+    net_free(&t);
+}
+
+/* A batch lost with its leader, on a follower left without a majority: its requests go back to
+ * the input and wait for a leader, each from its first attempt, so they all time out together
+ * (-UNKNOWN: each may have applied), not one request-timeout-ms after another. */
+static void test_batch_lost_keeps_its_first_deadline(void **state)
+{
+    (void)state;
+    struct net t;
+    int li, fi;
+    struct node_client *c = session_ready(&t, &li, &fi);
+    hy_buf_append(&c->in, times(INCR_C, 3), 3 * strlen(INCR_C));
+    node_client_process(t.node[fi], c, t.now_ms);
+    struct node_peer_msg *pm;
+    int taken = 0;
+    while ((pm = node_take_peer_msg(t.node[fi])) != NULL) {
+        taken++;
+        node_peer_msg_free(pm); /* sent, and lost with the leader */
+    }
+    assert_int_equal(taken, 1); /* the three in one frame */
+    net_kill(&t, li);
+    net_kill(&t, 3 - li - fi); /* the third member too: no majority is left */
+    uint64_t timeout = (uint64_t)t.cfg[fi].request_timeout_ms;
+    net_run(&t, timeout + timeout / 2);
+    const char *got = take_out(c);
+    int unknown = 0;
+    for (const char *p = got; (p = strstr(p, "-UNKNOWN")) != NULL; p++) {
+        unknown++;
+    }
+    assert_int_equal(unknown, 3);
     net_free(&t);
 }
 
@@ -1116,6 +1301,11 @@ int main(void)
         cmocka_unit_test(test_replaced_retry_of_an_applied_forward_is_unknown),
         cmocka_unit_test(test_window_bounds_unresolved_writes),
         cmocka_unit_test(test_moved_names_only_a_live_leader),
+        cmocka_unit_test(test_pipelined_writes_cross_in_one_frame),
+        cmocka_unit_test(test_batch_stops_at_another_command),
+        cmocka_unit_test(test_batch_whose_reply_was_lost_is_applied_once),
+        cmocka_unit_test(test_batch_reply_answered_in_part_resends_the_rest),
+        cmocka_unit_test(test_batch_lost_keeps_its_first_deadline),
         cmocka_unit_test(test_partitions_route_keys_to_their_groups),
         cmocka_unit_test(test_partition_failure_is_per_partition),
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
