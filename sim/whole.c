@@ -2181,7 +2181,11 @@ static void tx_probe_send(struct world *w, struct w_client *c)
         c->tx_ops = 0;
         tx_op_add(w, c, SIM_OP_GET, 3, 0);
         w_trace(w, "c%d -> n%d: WATCH {x}n, GET {x}n", c->idx + 1, c->node + 1);
-        client_arm(w, c, W_PROBE);
+        /* Two requests, each with request-timeout-ms of its own from when it runs, one after
+         * the other (a follower's WATCH waits for the leader's versions): up to two of them
+         * (campaign seed 2271000043 --tx --partitions 0: the WATCH and the GET each waited for
+         * a leader). */
+        client_arm_within(w, c, W_PROBE, 2 * W_REQ_TIMEOUT_MS);
         return;
     }
     c->probe = hy_prng_chance(&w->rng_work, 1, 2) ? WP_TX_SET : WP_TX_GET;

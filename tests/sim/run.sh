@@ -616,6 +616,10 @@ LIST
 # random key, to the node named; with 8 partitions on 5 nodes it was sent on for 8 s after the
 # faults stopped and never served. A cluster client sends the same request to the node -MOVED
 # names: so does the simulated one now (once; client_error).
+# 2271000043 --tx --partitions 0 (the same campaign, part 2): the simulator's bound. WATCH and GET
+# sent together to a follower each waited for a leader (request-timeout-ms each, one after the
+# other: a follower's WATCH reads the versions on the leader); the client allowed one. It allows
+# two now (tx_probe_send).
 regression --whole "" <<'LIST'
 7
 501687
@@ -720,6 +724,7 @@ regression --whole "" <<'LIST'
 1960000267 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
 2070000034 --nodes 3 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000 --moved
 2104000569 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000 --moved
+2271000043 --nodes 5 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then
