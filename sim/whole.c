@@ -3292,7 +3292,7 @@ static void admin_collect(struct world *w, struct w_node *wn)
         }
         if (v.type == RESP_ERROR && strncmp(a->what, "FORCE-QUORUM", 12) == 0 &&
             (text_has(&v, "disk full") || text_has(&v, "cannot force") ||
-             text_has(&v, "map is not current"))) {
+             text_has(&v, "map is not current") || text_has(&v, "still looks reachable"))) {
             /* Nothing was forced there; the error says to run it again once the disk is
              * fixed, and the operator does (seed 58005173 --nodes 5 --partitions 8 --rf 3:
              * asked once, the survivor's groups stayed leaderless for good). */

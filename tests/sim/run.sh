@@ -620,6 +620,11 @@ LIST
 # sent together to a follower each waited for a leader (request-timeout-ms each, one after the
 # other: a follower's WATCH reads the versions on the leader); the client allowed one. It allows
 # two now (tx_probe_send).
+# 2254000116 --nodes 5 --partitions 8 --rf 3 (the same campaign, part 2): the engine. Asked 0.5 s
+# after n3 and n4 were lost, n1 left partition 3 (n4, n1, n3) alone, since its links to them
+# still looked up, and answered "-ERR this node leads a working majority; nothing to force"; the
+# operator moved on for good and the partition stayed leaderless. Such a group now makes the
+# answer -TRYAGAIN (member.c), and the operator asks again.
 regression --whole "" <<'LIST'
 7
 501687
@@ -725,6 +730,7 @@ regression --whole "" <<'LIST'
 2070000034 --nodes 3 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000 --moved
 2104000569 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000 --moved
 2271000043 --nodes 5 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000
+2254000116 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -82,6 +82,9 @@ static void net_start_engine(struct net *t, int i, uint64_t seed)
     }
 }
 
+/* Set by a test that needs every group awake (no quiescing) for the net it makes next. */
+static int net_no_quiesce;
+
 /* nn engines; rf replicas of each partition (0: every member holds every partition). */
 static void net_init_rf(struct net *t, int nn, const char *redirect, const char *partitions,
                         int rf_count)
@@ -110,6 +113,9 @@ static void net_init_rf(struct net *t, int nn, const char *redirect, const char 
         char rf[16];
         snprintf(rf, sizeof(rf), "%d", rf_count > 0 ? rf_count : nn);
         assert_int_equal(config_set(&t->cfg[i], "replication-factor", rf, 0, err), HY_OK);
+        if (net_no_quiesce) {
+            assert_int_equal(config_set(&t->cfg[i], "quiesce-ticks", "0", 0, err), HY_OK);
+        }
         net_start_engine(t, i, 100 + (uint64_t)i);
         t->up[i] = 1;
     }
@@ -707,6 +713,7 @@ static void test_batch_lost_keeps_its_first_deadline(void **state)
     uint64_t timeout = (uint64_t)t.cfg[fi].request_timeout_ms;
     net_run(&t, timeout + timeout / 2);
     const char *got = take_out(c);
+    fprintf(stderr, "GOT %s\n", got);
     int unknown = 0;
     for (const char *p = got; (p = strstr(p, "-UNKNOWN")) != NULL; p++) {
         unknown++;
@@ -735,6 +742,7 @@ static void test_moved_names_only_a_live_leader(void **state)
     net_run(&t, 3000);
     int nl = net_leader(&t);
     const char *got = take_out(c);
+    fprintf(stderr, "GOT %s\n", got);
     if (nl == fi) {
         assert_string_equal(got, "$-1\r\n"); /* it leads now and answers itself */
     } else {
@@ -956,6 +964,63 @@ static void force_quorum_with_a_leader_without_majority(int after_step_down)
     net_free(&t);
 }
 
+#define FORCE_QUORUM "*3\r\n$7\r\nHALYARD\r\n$12\r\nFORCE-QUORUM\r\n$17\r\nCONFIRM-DATA-LOSS\r\n"
+
+/* FORCE-QUORUM asked right after the two other replicas of a partition were lost, before their
+ * links are found down (5 members, replication factor 3: the metadata group keeps its
+ * majority): that partition has no leader, and its majority still looks reachable. Nothing is
+ * forced, and the answer says to run it again (-TRYAGAIN), not "nothing to force", which sent
+ * the operator on for good (simulator seed 2254000116 --nodes 5 --partitions 8 --rf 3). Once
+ * the lost members are seen down, it forces. */
+static void test_force_quorum_before_the_lost_are_seen_down_says_try_again(void **state)
+{
+    (void)state;
+    struct net t;
+    net_no_quiesce = 1; /* an idle quiesced group hears no leader and misses none */
+    net_init_rf(&t, 5, "proxy", "4", 3);
+    net_no_quiesce = 0;
+    parts_settle(&t);
+    net_run(&t, 3000);
+    int survivor = 0;
+    const struct hy_node *s0 = t.node[survivor];
+    assert_non_null(s0->partmap);
+    uint32_t part = PARTS;
+    for (uint32_t p = 0; p < PARTS && part == PARTS; p++) {
+        if (node_placement_has(&s0->partmap[p], node_member_id("n1"))) {
+            part = p;
+        }
+    }
+    assert_true(part < PARTS);
+    int lost = 0;
+    for (int i = 1; i < t.nn; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "n%d", i + 1);
+        if (node_placement_has(&s0->partmap[part], node_member_id(name))) {
+            t.up[i] = 0; /* lost, and no one told: its links still look up */
+            lost |= 1 << i;
+        }
+    }
+    net_run(&t, 1500); /* more than an election timeout without a leader */
+    assert_true(part_leader(&t, part) < 0);
+    struct node_client *c = net_client(&t, survivor);
+    send_cmd(&t, survivor, c, FORCE_QUORUM);
+    const char *got = take_out(c);
+    assert_true(strncmp(got, "-TRYAGAIN ", 10) == 0);
+    assert_non_null(strstr(got, "still looks reachable"));
+    assert_true(part_leader(&t, part) < 0); /* nothing forced */
+    for (int i = 1; i < t.nn; i++) {
+        if (lost >> i & 1) {
+            net_kill(&t, i); /* now seen down */
+        }
+    }
+    send_cmd(&t, survivor, c, FORCE_QUORUM);
+    assert_true(strncmp(take_out(c), "+OK", 3) == 0);
+    node_client_free(t.node[survivor], c);
+    net_run(&t, 3000);
+    assert_int_equal(part_leader(&t, part), survivor);
+    net_free(&t);
+}
+
 static void test_force_quorum_defers_a_group_whose_leader_lost_its_majority(void **state)
 {
     (void)state;
@@ -977,8 +1042,6 @@ static void net_restart_bare(struct net *t, int i)
         }
     }
 }
-
-#define FORCE_QUORUM "*3\r\n$7\r\nHALYARD\r\n$12\r\nFORCE-QUORUM\r\n$17\r\nCONFIRM-DATA-LOSS\r\n"
 
 /* A leader's reply to a forward of a follower's previous incarnation, arriving once that
  * follower restarted, answers none of the new incarnation's requests. Forward ids restarted at
@@ -1309,6 +1372,7 @@ int main(void)
         cmocka_unit_test(test_partitions_route_keys_to_their_groups),
         cmocka_unit_test(test_partition_failure_is_per_partition),
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
+        cmocka_unit_test(test_force_quorum_before_the_lost_are_seen_down_says_try_again),
         cmocka_unit_test(test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load),
         cmocka_unit_test(test_reply_to_a_previous_incarnation_answers_nothing),
         cmocka_unit_test(test_script_kill_forwarded_to_a_stopped_busy_leader_is_answered),
