@@ -1207,6 +1207,16 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
      * again (that would drop the members re-added since). */
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
+        if (g->force_pending == NODE_FORCE_UNLESS_LEADER_HEARD && replica_is_leader(g)) {
+            /* Elected here since it was asked: a leader spoke, this node, with a majority of
+             * its configuration behind it. Still pending, the group was forced once this node
+             * stepped down, over what a majority elected meanwhile had committed (simulator
+             * seed 2300000514: forced, drained, restarted and asked again, it led again, the
+             * lost members were re-added, and cut off 3 s later it forced the group a second
+             * time: two histories). */
+            g->force_pending = 0;
+            continue;
+        }
         if (!g->force_pending || replica_is_leader(g)) {
             continue;
         }

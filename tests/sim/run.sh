@@ -625,6 +625,11 @@ LIST
 # still looked up, and answered "-ERR this node leads a working majority; nothing to force"; the
 # operator moved on for good and the partition stayed leaderless. Such a group now makes the
 # answer -TRYAGAIN (member.c), and the operator asks again.
+# 2300000514 --nodes 3 --partitions 1 --moved (part 3 of that campaign): the engine. Forced,
+# drained, restarted and asked FORCE-QUORUM again, n3 deferred its group ("unless its leader is
+# heard"), then won an election itself; the force stayed pending, and when a later network
+# partition cut n3 off, it forced the group over what n1 and n2 had committed: two histories.
+# A deferred force now ends when the node is elected (member_force_step).
 regression --whole "" <<'LIST'
 7
 501687
@@ -731,6 +736,7 @@ regression --whole "" <<'LIST'
 2104000569 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000 --moved
 2271000043 --nodes 5 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000
 2254000116 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
+2300000514 --nodes 3 --partitions 1 --fault-ms 20000 --quiet-ms 12000 --moved
 LIST
 
 if [ "$fail" -ne 0 ]; then
