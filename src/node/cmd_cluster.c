@@ -34,9 +34,7 @@ static size_t configured_count(const struct hy_node *n)
     return count;
 }
 
-/* The slots of partition `part` (0-based) of `parts`: those s with s * parts / 16384 == part,
- * a contiguous range (node_group_of_slot). */
-static void partition_slots(uint32_t part, uint32_t parts, uint32_t *lo, uint32_t *hi)
+void node_partition_slots(uint32_t part, uint32_t parts, uint32_t *lo, uint32_t *hi)
 {
     *lo = (uint32_t)(((uint64_t)part * HY_SLOT_COUNT + parts - 1) / parts);
     *hi = (uint32_t)(((uint64_t)(part + 1) * HY_SLOT_COUNT + parts - 1) / parts) - 1;
@@ -83,7 +81,7 @@ static void served(const struct hy_node *n, uint32_t *parts_ok, uint32_t *slots_
     for (uint32_t p = 0; p < parts; p++) {
         if (leader_of(groups[p]) != RAFT_NONE) {
             uint32_t lo, hi;
-            partition_slots(p, parts, &lo, &hi);
+            node_partition_slots(p, parts, &lo, &hi);
             *parts_ok += 1;
             *slots_ok += hi - lo + 1;
         }
@@ -147,7 +145,7 @@ static void cluster_nodes(struct cmd_ctx *x)
         for (uint32_t p = 0; p < parts; p++) {
             if (leader_of(groups[p]) == m->id) {
                 uint32_t lo, hi;
-                partition_slots(p, parts, &lo, &hi);
+                node_partition_slots(p, parts, &lo, &hi);
                 hy_buf_printf(&ranges, lo == hi ? " %u" : " %u-%u", lo, hi);
             }
         }
@@ -210,7 +208,7 @@ static void cluster_slots(struct cmd_ctx *x)
             continue;
         }
         uint32_t lo, hi;
-        partition_slots(p, parts, &lo, &hi);
+        node_partition_slots(p, parts, &lo, &hi);
         resp_write_array(&x->w, 3 + group_replicas(n, groups[p], leader));
         resp_write_int(&x->w, lo);
         resp_write_int(&x->w, hi);
@@ -255,7 +253,7 @@ static void cluster_shards(struct cmd_ctx *x)
     resp_write_array(&x->w, parts);
     for (uint32_t p = 0; p < parts; p++) {
         uint32_t lo, hi;
-        partition_slots(p, parts, &lo, &hi);
+        node_partition_slots(p, parts, &lo, &hi);
         resp_write_map(&x->w, 2);
         resp_write_bulk_str(&x->w, "slots");
         resp_write_array(&x->w, 2);

@@ -440,8 +440,9 @@ static void node_reply_moved_to(struct cmd_ctx *x, const struct cmd_def *d,
     const struct hy_node *n = x->node;
     uint16_t slot = 0;
     if (n->group_count > 1 && x->group != n->meta) {
-        uint64_t p = x->group->id - 1, parts = n->group_count - 1;
-        slot = (uint16_t)((p * HY_SLOT_COUNT + parts - 1) / parts);
+        uint32_t lo, hi;
+        node_partition_slots(x->group->id - 1, (uint32_t)n->group_count - 1, &lo, &hi);
+        slot = (uint16_t)lo;
     }
     int64_t numkeys = 1;
     if (node_is_script(d) &&

@@ -713,6 +713,9 @@ void replica_free(struct hy_node *n);
 struct node_group *node_group_of_slot(const struct hy_node *n, uint16_t slot);
 /* The partition (0-based) holding `slot`: 0 with one partition. */
 uint32_t node_partition_of_slot(const struct hy_node *n, uint16_t slot);
+/* The slots of partition `part` (0-based) of `parts`: those s with s * parts / 16384 == part,
+ * a contiguous range (node_group_of_slot). */
+void node_partition_slots(uint32_t part, uint32_t parts, uint32_t *lo, uint32_t *hi);
 /* Whether partition g has fewer replicas up (this node's links; it counts itself) than the
  * replication factor can give, and fewer than a majority of them (cmd_halyard.c). */
 void node_partition_risk(const struct hy_node *n, const struct node_group *g, int *under_replicated,

@@ -713,7 +713,6 @@ static void test_batch_lost_keeps_its_first_deadline(void **state)
     uint64_t timeout = (uint64_t)t.cfg[fi].request_timeout_ms;
     net_run(&t, timeout + timeout / 2);
     const char *got = take_out(c);
-    fprintf(stderr, "GOT %s\n", got);
     int unknown = 0;
     for (const char *p = got; (p = strstr(p, "-UNKNOWN")) != NULL; p++) {
         unknown++;
@@ -742,7 +741,6 @@ static void test_moved_names_only_a_live_leader(void **state)
     net_run(&t, 3000);
     int nl = net_leader(&t);
     const char *got = take_out(c);
-    fprintf(stderr, "GOT %s\n", got);
     if (nl == fi) {
         assert_string_equal(got, "$-1\r\n"); /* it leads now and answers itself */
     } else {
