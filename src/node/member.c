@@ -1003,6 +1003,19 @@ static int force_candidate(const struct hy_node *n, const struct node_group *g)
     return 1;
 }
 
+/* Whether g's replica here refused a leader's entries that conflict with entries it committed:
+ * a quorum was forced on another survivor that lacked them, and that survivor's history is the
+ * group's now. Forcing this copy as well makes two committed histories of one group (simulator
+ * seeds 2262000072 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 and 2260000044
+ * --early-join: asked after it had refused n4's (n2's) forced entries, n3 forced the group from
+ * its own log once that leader was cut off). Such a copy is removed and added back afresh
+ * (docs/operations.md). The refusal is known until this process exits: restarted, the node
+ * learns it again from the forced leader's first append. */
+static int force_refused_elsewhere(const struct node_group *g)
+{
+    return g->raft.stat_conflicts_refused > 0;
+}
+
 /* Whether a majority of g's voters is reachable, and (force_left_alone) whether g also or
  * instead has a leader this node can reach, as FORCE-QUORUM judges them. A move's source that
  * the map no longer names judges by its own configuration: the map's view (partmap_leader_member's
@@ -1090,13 +1103,22 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
     /* Every group this node holds a replica of (the metadata group first). With a
      * replication factor below the member count, a partition whose replicas are all lost
      * cannot be forced from here: it has no copy here. */
-    size_t forced = 0, deferred = 0, unled = 0;
+    size_t forced = 0, deferred = 0, unled = 0, refused = 0;
     int rc = HY_EEXIST;
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
         if (!force_candidate(n, g)) {
             /* A partition with no replica here (partmap.c), or a stale copy of one this node
              * was removed from: forced on one of its own replicas. */
+            continue;
+        }
+        if (force_refused_elsewhere(g)) {
+            refused++;
+            hy_log(n->log, HY_LOG_WARN,
+                   "FORCE-QUORUM: group %u is not forced: this replica refused entries of a "
+                   "leader forced elsewhere that conflict with entries it committed; remove "
+                   "this member and add it back afresh",
+                   g->id);
             continue;
         }
         if (n->group_count > 1 && !replica_is_leader(g) && force_left_alone(n, g) &&
@@ -1173,7 +1195,13 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
          * the majority went) refused: forced as soon as it steps down. */
         n->force_until_ms = x->now_ms + 10 * (uint64_t)n->cfg->election_timeout_ms;
     }
-    if (rc == HY_EEXIST && unled > 0) {
+    if (rc == HY_EEXIST && refused > 0 && unled == 0) {
+        resp_write_errorf(&x->w,
+                          "ERR %zu group(s) here refused the entries of a leader forced on "
+                          "another survivor (they conflict with entries this node committed): "
+                          "not forced; remove this member and add it back afresh",
+                          refused);
+    } else if (rc == HY_EEXIST && unled > 0) {
         resp_write_errorf(&x->w,
                           "TRYAGAIN %zu group(s) here have no leader but a majority of their "
                           "voters still looks reachable (their links are up): nothing was "
@@ -1218,6 +1246,14 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
             continue;
         }
         if (!g->force_pending || replica_is_leader(g)) {
+            continue;
+        }
+        if (force_refused_elsewhere(g)) {
+            hy_log(n->log, HY_LOG_WARN,
+                   "FORCE-QUORUM: group %u is not forced: a leader forced elsewhere sent "
+                   "entries that conflict with entries this replica committed",
+                   g->id);
+            g->force_pending = 0;
             continue;
         }
         uint64_t contact = raft_leader_contact_ms(&g->raft);

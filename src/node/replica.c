@@ -1894,7 +1894,13 @@ static void turn_reads_flush(struct node_group *g, uint64_t now_ms)
 }
 
 /* 1 when the voters of g's configuration that are not removed from the cluster (as this node
- * knows it) form a majority of them. */
+ * knows it) and are reachable from here (this node, or a member whose link is up) form a
+ * majority of them. A voter lost for good still counts in the configuration until it is
+ * removed, but cannot help elect anyone: counted as kept, a partition of a removed member, a
+ * lost one and this node ignored the removed member, the only other voter that could elect a
+ * leader, and never moved off it (simulator seed 2260000044 --early-join --nodes 5 --partitions
+ * 8 --rf 3: the operator removed a survivor that refused a forced leader's entries while it
+ * still was one of partition 7's three voters, the third lost). */
 static int quorum_without_removed(const struct hy_node *n, const struct node_group *g)
 {
     const struct raft_membership *cm = raft_membership(&g->raft);
@@ -1904,9 +1910,10 @@ static int quorum_without_removed(const struct hy_node *n, const struct node_gro
             continue;
         }
         voters++;
-        const struct node_member *mm =
-            node_member_find(n->members, n->member_count, cm->servers[i].id);
-        kept += mm == NULL || mm->role != STORE_MEMBER_REMOVED;
+        raft_id id = cm->servers[i].id;
+        const struct node_member *mm = node_member_find(n->members, n->member_count, id);
+        kept += id == g->raft.cfg.id ||
+                (mm != NULL && mm->role != STORE_MEMBER_REMOVED && n->member_up[mm - n->members]);
     }
     return kept * 2 > voters;
 }

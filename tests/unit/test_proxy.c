@@ -1026,6 +1026,80 @@ static void test_force_quorum_defers_a_group_whose_leader_lost_its_majority(void
     force_quorum_with_a_leader_without_majority(1);
 }
 
+/* Member i cut off from (cut = 1) or joined again with (0) every other live member: its
+ * frames are lost on the way, and each side's transport sees the link down (up). */
+static void net_cut_links(struct net *t, int i, int cut)
+{
+    t->cut[i] = cut;
+    char name[16];
+    snprintf(name, sizeof(name), "n%d", i + 1);
+    for (int j = 0; j < t->nn; j++) {
+        if (j != i && t->up[j]) {
+            char other[16];
+            snprintf(other, sizeof(other), "n%d", j + 1);
+            node_peer_state(t->node[j], name, !cut, t->now_ms);
+            node_peer_state(t->node[i], other, !cut, t->now_ms);
+        }
+    }
+    net_pump(t);
+}
+
+/* A survivor that refused a forced leader's entries (they conflict with entries it committed)
+ * does not force that group itself once the forced leader is gone: the forced history is the
+ * group's, and forcing this copy as well made two committed histories of one group (simulator
+ * seeds 2262000072 and 2260000044 --nodes 5 --partitions 8 --rf 3). n1 is cut off while n2 and
+ * n3 commit writes to partition 0; n3 is lost; n1 is forced from its shorter log; n2, joined
+ * again, refuses n1's entries of partition 0; n1 is cut off again and n2 is asked to force. */
+static void test_force_quorum_leaves_a_group_whose_forced_history_it_refused(void **state)
+{
+    (void)state;
+    struct net t;
+    net_no_quiesce = 1;
+    net_init_parts(&t, "proxy", "4");
+    net_no_quiesce = 0;
+    parts_settle(&t);
+    net_run(&t, 2000);
+    net_cut_links(&t, 0, 1);
+    net_run(&t, 1500); /* partition 0 has a leader among n2 and n3 again */
+    assert_true(part_leader(&t, 0) == 1 || part_leader(&t, 0) == 2);
+    struct node_client *c = net_client(&t, 1);
+    for (int k = 0; k < 5; k++) {
+        char key[32], cmd[128];
+        snprintf(key, sizeof(key), "%s", key_of(t.node[1], 0));
+        snprintf(cmd, sizeof(cmd), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\n%d\r\n", strlen(key),
+                 key, k);
+        send_cmd(&t, 1, c, cmd);
+        net_run(&t, 100);
+        assert_string_equal(take_out(c), "+OK\r\n");
+    }
+    net_run(&t, 300);
+    struct node_group *g2 = node_group_get(t.node[1], 1);
+    assert_true(raft_commit_index(&g2->raft) >
+                raft_last_index(&node_group_get(t.node[0], 1)->raft));
+    net_kill(&t, 2);
+    net_run(&t, 1500);
+    struct node_client *c1 = net_client(&t, 0);
+    send_cmd(&t, 0, c1, FORCE_QUORUM);
+    assert_true(strncmp(take_out(c1), "+OK", 3) == 0);
+    node_client_free(t.node[0], c1);
+    net_run(&t, 500);
+    assert_int_equal(part_leader(&t, 0), 0);
+    net_cut_links(&t, 0, 0);
+    net_run(&t, 1000);
+    assert_true(g2->raft.stat_conflicts_refused > 0); /* n2 refused n1's forced entries */
+    net_cut_links(&t, 0, 1);
+    t.up[0] = 0; /* n1 gone as well */
+    net_run(&t, 1500);
+    send_cmd(&t, 1, c, FORCE_QUORUM);
+    /* The groups that follow n1's forced history are n2's to force now (n1 is gone); only
+     * partition 0 is left alone. */
+    assert_true(strncmp(take_out(c), "+OK", 3) == 0);
+    net_run(&t, 3000);
+    assert_false(replica_is_leader(g2)); /* not forced: one history of partition 0 */
+    node_client_free(t.node[1], c);
+    net_free(&t);
+}
+
 /* Node i restarts with nothing recovered (its metadata log not applied yet, as a restart
  * finds it before its replica hears a leader); its links come up at once. */
 static void net_restart_bare(struct net *t, int i)
@@ -1371,6 +1445,7 @@ int main(void)
         cmocka_unit_test(test_partition_failure_is_per_partition),
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
         cmocka_unit_test(test_force_quorum_before_the_lost_are_seen_down_says_try_again),
+        cmocka_unit_test(test_force_quorum_leaves_a_group_whose_forced_history_it_refused),
         cmocka_unit_test(test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load),
         cmocka_unit_test(test_reply_to_a_previous_incarnation_answers_nothing),
         cmocka_unit_test(test_script_kill_forwarded_to_a_stopped_busy_leader_is_answered),
