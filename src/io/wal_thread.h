@@ -101,4 +101,8 @@ void wal_thread_set_durability(struct wal_thread *t, enum wal_node_durability mo
 /* uv_hrtime() of the last fdatasync of the log (the thread's start when none yet). */
 uint64_t wal_thread_last_sync_ns(struct wal_thread *t);
 
+/* Tests: the bound of the wait of a group commit for the writers of the previous one
+ * (wal_thread.c wt_linger) fixed at ns (0: half the previous group's time, at most 250 µs). */
+void wal_thread__set_linger_ns(struct wal_thread *t, uint64_t ns);
+
 #endif
