@@ -173,8 +173,16 @@ def run_unit(port, unit, tmp_path):
     """Runs one unit against 127.0.0.1:port; returns (ok, err, the runner's output)."""
     log = str(tmp_path / "redis-tests.log")
     env = dict(os.environ, REDIS_TESTS_LOG=log, TMPDIR=str(tmp_path))
-    out = subprocess.run([SUITE, str(port), unit], env=env, timeout=700,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+    # Any other run of the suite on this machine (another checkout's tests) has its test
+    # server on a port this run's search would take again (hold_v6): every unit of a CI run
+    # scored 0/0 beside one ("couldn't open socket: address already in use" on 21079).
+    held = [h for h in (hold_v6(p) for p in suite_test_servers()) if h is not None]
+    try:
+        out = subprocess.run([SUITE, str(port), unit], env=env, timeout=700,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+    finally:
+        for h in held:
+            h.close()
     m = re.search(r"^(\S+): ok=(\d+) err=(\d+)$", out, re.M)
     ok, err = (int(m.group(2)), int(m.group(3))) if m else (0, 1 << 30)
     with open(log) as f:
