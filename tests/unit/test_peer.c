@@ -162,9 +162,9 @@ static int admit_cb(void *ctx, const char *id, int admitted)
 
 static struct peer_callbacks callbacks(struct seen *s)
 {
-    return (struct peer_callbacks){s,        raft_cb, forward_cb,  forward_reply_cb,
-                                   state_cb, NULL,    liveness_cb, NULL,
-                                   NULL,     admit_cb};
+    return (struct peer_callbacks){s,        raft_cb,  forward_cb,  forward_reply_cb,
+                                   state_cb, NULL,     liveness_cb, NULL,
+                                   NULL,     admit_cb, NULL};
 }
 
 /* Test knobs applied to node i's configuration by pair_start (NULL: defaults). */
