@@ -90,52 +90,45 @@ static int hs_on_reject(struct peer_hs *hs, const struct wire_reject *rj)
     return HY_EPROTO;
 }
 
-void peer_hs_start_initiator(struct peer_hs *hs, const struct peer_hs_config *cfg,
-                             const char *expected_id, struct hy_buf *out)
+/* Starts an initiator: its nonce drawn, HELLO (node: the id) or WAN_HELLO (node: the link's
+ * name) appended to out. The names were checked by the caller (the transport's config, or
+ * wan_link.c). */
+static void hs_start(struct peer_hs *hs, const struct peer_hs_config *cfg, int wan,
+                     const char *node, struct hy_buf *out)
 {
     memset(hs, 0, sizeof(*hs));
     hs->cfg = cfg;
     hs->initiator = 1;
+    hs->wan = wan;
     hs->state = PEER_HS_WAIT_CHALLENGE;
-    HY_ASSERT(strlen(expected_id) <= WIRE_NAME_MAX);
-    strcpy(hs->expected, expected_id);
     peer_auth_random(hs->nonce_self, sizeof(hs->nonce_self));
     struct wire_hello h = {
         .version = WIRE_VERSION,
         .cluster = (const uint8_t *)cfg->cluster,
         .cluster_len = strlen(cfg->cluster),
-        .node = (const uint8_t *)cfg->self_id,
-        .node_len = strlen(cfg->self_id),
+        .node = (const uint8_t *)node,
+        .node_len = strlen(node),
         .nonce = hs->nonce_self,
         .mac = NULL,
     };
-    /* The config was validated when the transport was created. */
-    int rc = wire_encode_hello(out, &h);
+    int rc = wan ? wire_encode_wan_hello(out, &h) : wire_encode_hello(out, &h);
     HY_ASSERT(rc == HY_OK);
+}
+
+void peer_hs_start_initiator(struct peer_hs *hs, const struct peer_hs_config *cfg,
+                             const char *expected_id, struct hy_buf *out)
+{
+    hs_start(hs, cfg, 0, cfg->self_id, out);
+    HY_ASSERT(strlen(expected_id) <= WIRE_NAME_MAX);
+    strcpy(hs->expected, expected_id);
 }
 
 void peer_hs_start_wan(struct peer_hs *hs, const struct peer_hs_config *cfg, const char *link,
                        struct hy_buf *out)
 {
-    memset(hs, 0, sizeof(*hs));
-    hs->cfg = cfg;
-    hs->initiator = 1;
-    hs->wan = 1;
-    hs->state = PEER_HS_WAIT_CHALLENGE;
+    hs_start(hs, cfg, 1, link, out);
     HY_ASSERT(strlen(link) <= WIRE_NAME_MAX);
     strcpy(hs->link, link);
-    peer_auth_random(hs->nonce_self, sizeof(hs->nonce_self));
-    struct wire_hello h = {
-        .version = WIRE_VERSION,
-        .cluster = (const uint8_t *)cfg->cluster,
-        .cluster_len = strlen(cfg->cluster),
-        .node = (const uint8_t *)link,
-        .node_len = strlen(link),
-        .nonce = hs->nonce_self,
-        .mac = NULL,
-    };
-    int rc = wire_encode_wan_hello(out, &h);
-    HY_ASSERT(rc == HY_OK); /* the caller checked both names */
 }
 
 void peer_hs_start_acceptor(struct peer_hs *hs, const struct peer_hs_config *cfg)

@@ -281,6 +281,12 @@ static int conn_handshake(struct wan_conn *k, const char *addr, char *why, size_
         struct wire_frame f;
         if (frame_recv(k, &f, until, why, cap) != 0) {
             hy_buf_free(&out);
+            if (strncmp(why, "no reply", 8) == 0) { /* a client port waits for a line */
+                snprintf(why, cap,
+                         "no answer to the link's handshake from %.40s: --to must name the "
+                         "target's peer ports%s",
+                         addr, k->tls ? "" : " (TLS peer port? --link-tls)");
+            }
             return -1;
         }
         rc = peer_hs_on_frame(&hs, &f, &out);

@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import socket
+import struct
 import subprocess
 
 import pytest
@@ -69,7 +71,8 @@ def test_link_over_tls_checks_the_target_and_ships(wan_clusters, certs):  # noqa
 
     # Clear text to a TLS peer port: refused, nothing applied.
     add_link(east, to, "SECRET", SECRET)
-    wait_for(lambda: all("no reply from the target" in p["last_error"]
+    wait_for(lambda: all("no answer to the link's handshake" in p["last_error"] and
+                         "--link-tls" in p["last_error"]
                          for p in status(east)["links"][0]["partitions"]), 30,
              "the clear-text link to fail")
     assert content(west) == {}
@@ -159,3 +162,112 @@ def test_link_proves_the_target_cluster_secret(wan_clusters, certs, tmp_path):  
                             ("HALYARD", "WAN", "STATUS")):
             got = r.cmd(*refused_cmd)
             assert "NOPERM this connection is a WAN link's" in str(got), (refused_cmd, got)
+
+
+def test_link_to_a_client_port_says_to_name_the_peer_port(wan_clusters):  # noqa: F811
+    """A link defined as before this release, with the target's client port, ships nothing and
+    `halyctl wan status` says --to must name the peer ports; defined again under the same name
+    with the peer port, it ships everything (docs/multi-region.md "Migrating a link")."""
+    east, west = wan_clusters.two(PARTS)
+    add_link(east, "127.0.0.1:%d" % west.ports[0], "SECRET", SECRET)
+    for i in range(10):
+        assert cmd(east, "SET", "m:%d" % i, "v%d" % i) == "OK"
+    wait_for(lambda: "--to must name the target's peer ports" in halyctl(east, "wan",
+                                                                          "status").stdout,
+             30, "halyctl wan status to say the link needs the peer port", interval=0.2)
+    assert content(west) == {}
+    add_link(east, "127.0.0.1:%d" % peer(west), "SECRET", SECRET)
+    final = wait_same(east, west)
+    assert len(final) == 10, final
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def frame(ftype, payload):
+    """A peer frame (docs/peer-protocol.md "Frame"): magic, version 1, type, flags, length,
+    CRC32C over the header's first 12 bytes and the payload."""
+    head = b"HYPW" + bytes([1, ftype, 0, 0]) + struct.pack("<I", len(payload))
+    return head + struct.pack("<I", crc32c(head + payload)) + payload
+
+
+def read_frame(s):
+    """(type, payload) of the next frame on socket s; (None, b"") once it is closed."""
+    def take(n):
+        got = b""
+        while len(got) < n:
+            chunk = s.recv(n - len(got))
+            if not chunk:
+                return None
+            got += chunk
+        return got
+    head = take(16)
+    if head is None:
+        return None, b""
+    return head[5], take(struct.unpack("<I", head[8:12])[0]) or b""
+
+
+def transcript(label, cluster, initiator, acceptor, nonce_i, nonce_a):
+    out = b""
+    for f in (label.encode(), cluster.encode(), initiator.encode(), acceptor.encode(), nonce_i,
+              nonce_a):
+        out += struct.pack("<I", len(f)) + f
+    return out
+
+
+def wan_handshake(port, secret):
+    """A WAN link's handshake by hand on a peer port (source cluster 'east', link 'dr'):
+    returns the socket, whether the target's proof checked out under `secret`, and the answer
+    to the AUTH sent (its frame type and payload)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    nonce_s = secrets.token_bytes(32)
+    s.sendall(frame(15, struct.pack("<I", 1) + bytes([4]) + b"east" + bytes([2]) + b"dr" + nonce_s))
+    ftype, p = read_frame(s)
+    assert ftype == 2, (ftype, p)  # CHALLENGE
+    clen = p[4]
+    cluster = p[5:5 + clen].decode()
+    nlen = p[5 + clen]
+    node = p[6 + clen:6 + clen + nlen].decode()
+    nonce_t = p[6 + clen + nlen:38 + clen + nlen]
+    mac_t = p[38 + clen + nlen:]
+    key = secret.encode()
+    want = hmac.new(key, transcript("halyard-wan-v1 target proof", cluster, "east", node, nonce_s,
+                                    nonce_t), hashlib.sha256).digest()
+    mac_s = hmac.new(key, transcript("halyard-wan-v1 source proof", cluster, "east", node, nonce_s,
+                                     nonce_t), hashlib.sha256).digest()
+    s.sendall(frame(3, mac_s))
+    return s, hmac.compare_digest(want, mac_t), read_frame(s)
+
+
+def test_link_connection_by_hand_runs_only_wan_frames(wan_clusters):  # noqa: F811
+    """On a target member's peer port, by hand: a link proving another secret is refused by the
+    target (REJECT auth, logged: the real source refuses first, on the target's proof); one
+    proving the target's cluster secret is admitted without being a member, its WAN_PARTS is
+    answered with the partition count, and a member's frame (FORWARD) on it closes it."""
+    east, west = wan_clusters.two(PARTS)
+    s, proved, (ftype, p) = wan_handshake(peer(west), "not-" + SECRET)
+    assert not proved
+    assert ftype == 5 and b"failed to prove the cluster secret" in p, (ftype, p)  # REJECT
+    s.close()
+    wait_for(lambda: "WAN link 'dr' of cluster 'east' failed to prove" in open(
+        west.nodes[0].log_path).read(), 10, "the target to log the refusal")
+
+    s, proved, (ftype, p) = wan_handshake(peer(west), SECRET)
+    assert proved and ftype == 4, (ftype, p)  # WELCOME
+    s.sendall(frame(18, struct.pack("<Q", 77)))  # WAN_PARTS
+    ftype, p = read_frame(s)
+    assert ftype == 19, (ftype, p)  # WAN_REPLY
+    req, status_, value = struct.unpack("<QBq", p[:17])
+    assert (req, status_, value) == (77, 0, PARTS), (req, status_, value)
+    s.sendall(frame(9, struct.pack("<Q", 1) + b"*1\r\n$4\r\nPING\r\n"))  # a member's FORWARD
+    assert read_frame(s)[0] is None  # closed
+    s.close()
+    log = open(west.nodes[0].log_path).read()
+    assert "a WAN link may not send FORWARD" in log, log[-2000:]
+    assert "accepted connection" not in log and "guest" not in log, log[-2000:]  # no peer

@@ -665,10 +665,10 @@ static int deliver(struct side *from, struct side *to)
     return rc;
 }
 
-/* Runs a handshake to its end; returns the initiator's and acceptor's results. */
-static void run_handshake(struct side *i, struct side *a, const char *dial, int *rc_i, int *rc_a)
+/* Runs a started handshake (the initiator's HELLO or WAN_HELLO in i->out) to its end; returns
+ * the initiator's and acceptor's results. */
+static void run_started(struct side *i, struct side *a, int *rc_i, int *rc_a)
 {
-    peer_hs_start_initiator(&i->hs, &i->cfg, dial, &i->out);
     peer_hs_start_acceptor(&a->hs, &a->cfg);
     *rc_a = deliver(i, a); /* HELLO */
     *rc_i = deliver(a, i); /* CHALLENGE or REJECT */
@@ -678,6 +678,13 @@ static void run_handshake(struct side *i, struct side *a, const char *dial, int 
     if (*rc_i == HY_EAGAIN) {
         *rc_i = deliver(a, i); /* WELCOME or REJECT */
     }
+}
+
+/* Runs a handshake to its end; returns the initiator's and acceptor's results. */
+static void run_handshake(struct side *i, struct side *a, const char *dial, int *rc_i, int *rc_a)
+{
+    peer_hs_start_initiator(&i->hs, &i->cfg, dial, &i->out);
+    run_started(i, a, rc_i, rc_a);
 }
 
 /* Both sides with the same cluster and secret authenticate each other. */
@@ -1077,15 +1084,7 @@ static void run_wan_handshake(struct side *i, struct side *a, const char *link, 
                               int *rc_a)
 {
     peer_hs_start_wan(&i->hs, &i->cfg, link, &i->out);
-    peer_hs_start_acceptor(&a->hs, &a->cfg);
-    *rc_a = deliver(i, a); /* WAN_HELLO */
-    *rc_i = deliver(a, i); /* CHALLENGE or REJECT */
-    if (*rc_a == HY_EAGAIN || i->out.len > 0) {
-        *rc_a = deliver(i, a); /* AUTH or REJECT */
-    }
-    if (*rc_i == HY_EAGAIN) {
-        *rc_i = deliver(a, i); /* WELCOME or REJECT */
-    }
+    run_started(i, a, rc_i, rc_a);
 }
 
 /* A link of cluster east that holds west's secret is admitted by a west node that does not
