@@ -28,8 +28,8 @@ PARTS = 2
 
 
 def tls_pair(wan_clusters, certs, west_extra=None):  # noqa: F811
-    """west (password pw, tls-cluster: TLS on its peer port) and east (password pe), both with
-    certificates the test CA signed; returns west, east and west's peer address."""
+    """west (password pw) and east (password pe), both with tls-cluster (TLS on their peer
+    ports) and certificates the test CA signed; returns west, east and west's peer address."""
     ca = os.path.join(certs, "ca.crt")
     west = wan_clusters.cluster(1, dict({
         "partitions": PARTS, "cluster-name": "west", "requirepass": "pw", "tls-cluster": "yes",
@@ -37,7 +37,7 @@ def tls_pair(wan_clusters, certs, west_extra=None):  # noqa: F811
         "tls-key-file": os.path.join(certs, "node.key"), "tls-ca-cert-file": ca},
         **(west_extra or {})))
     east = wan_clusters.cluster(1, {
-        "partitions": PARTS, "cluster-name": "east", "requirepass": "pe",
+        "partitions": PARTS, "cluster-name": "east", "requirepass": "pe", "tls-cluster": "yes",
         "tls-cert-file": os.path.join(certs, "node2.crt"),
         "tls-key-file": os.path.join(certs, "node2.key"), "tls-ca-cert-file": ca})
     return west, east, "127.0.0.1:%d" % peer(west)
