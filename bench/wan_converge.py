@@ -66,7 +66,7 @@ def main():
     try:
         east.start_all()
         west.start_all()
-        to_west, to_east = CutProxy(west.ports[0]), CutProxy(east.ports[0])
+        to_west, to_east = CutProxy(west.ports[0] + 10000), CutProxy(east.ports[0] + 10000)  # peer ports
         proxies += [to_west, to_east]
         rules = [("*", POLICY)] if POLICY != "LATEST_UPDATE" else []
         link(east, to_west, rules)

@@ -50,7 +50,7 @@ def main():
 
         def added():
             with RawConn(src.ports[0], timeout=5.0) as c:
-                r = c.cmd("HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % dst.ports[0], "SECRET", SECRET)
+                r = c.cmd("HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % (dst.ports[0] + 10000), "SECRET", SECRET)
             return r == "OK"
 
         wait_for(added, 30, "the link to be added")

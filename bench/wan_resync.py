@@ -62,7 +62,7 @@ def one_run(root, binary):
         src.start_all()
         load(src.ports[0])
         with RawConn(src.ports[0], timeout=10.0) as c:
-            wait_for(lambda: c.cmd("HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % dst.ports[0],
+            wait_for(lambda: c.cmd("HALYARD", "WAN", "ADD", "dr", "127.0.0.1:%d" % (dst.ports[0] + 10000),
                                    "SECRET", SECRET) == "OK", 20, "the link added")
         added = time.monotonic()
 

@@ -31,7 +31,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, SECRET  # noqa: E402
 from failover import _Tmp  # noqa: E402  (bench/failover.py: same scaffolding)
 from conftest import RawConn, wait_for  # noqa: E402
 
@@ -86,7 +86,8 @@ def main():
             c.start_all()
             wait_for(lambda: call(c.ports[0], "SET", "warm", "1") == "OK", 30, "a leader")
         wait_for(lambda: call(src.ports[0], "HALYARD", "WAN", "ADD", "dr",
-                              "127.0.0.1:%d" % dst.ports[0]) == "OK", 30, "the link")
+                              "127.0.0.1:%d" % (dst.ports[0] + 10000), "SECRET",
+                              SECRET) == "OK", 30, "the link")
         wait_for(lambda: not lagging(src), 60, "the link to be idle", interval=0.05)
         for r in range(rounds):
             for link in ((False, True) if r % 2 == 0 else (True, False)):

@@ -1109,7 +1109,7 @@ static const char usage_text[] =
     "       halyctl [OPTIONS] snapshot\n"
     "       halyctl [OPTIONS] partitions [--node NODE] (only the partitions placed on NODE)\n"
     "       halyctl [OPTIONS] events [--follow]\n"
-    "       halyctl [OPTIONS] wan add NAME --to HOST:PORT[,...] [--mode active-passive|"
+    "       halyctl [OPTIONS] wan add NAME --to HOST:PEERPORT[,...] [--mode active-passive|"
     "active-active] [--secret-file FILE | --secret-env VAR | --secret S] [--keys PATTERN] "
     "[--link-tls] [--link-ca FILE] [--policy PATTERN=POLICY]... (the secret: the target's "
     "cluster-secret; a file's first line, or an environment variable, keeps it out of ps)\n"

@@ -120,6 +120,21 @@ static int mesh_busy_forward_cb(void *ctx, uint8_t type, const char *from, const
     return node_busy_forward(mesh->node, from, data, len, io_clock_ms(), reply);
 }
 
+/* A WAN link's request (peer.h wan_cb): run by the engine, answered by io_mesh_flush. */
+static void mesh_wan_cb(void *ctx, uint64_t conn, const char *source, const char *link,
+                        const struct wire_frame *f)
+{
+    struct io_mesh *mesh = ctx;
+    (void)link;
+    const struct wire_wan *w = &f->wan;
+    int op = f->type == WIRE_WAN_APPLY    ? NODE_WAN_OP_APPLY
+             : f->type == WIRE_WAN_DEMOTE ? NODE_WAN_OP_DEMOTE
+                                          : NODE_WAN_OP_PARTS;
+    node_wan_link_request(mesh->node, conn, source, w->req_id, op, w->slot, w->epoch, w->data,
+                          w->len, io_clock_ms());
+    mesh->progress_cb(mesh->ctx);
+}
+
 /* A node the member list does not name yet proved the cluster secret (peer.h "Guests"). */
 static int mesh_admit_cb(void *ctx, const char *id, int admitted)
 {
@@ -342,6 +357,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                                  .raft_cb = mesh_raft_cb,
                                  .forward_cb = mesh_forward_cb,
                                  .forward_reply_cb = mesh_forward_reply_cb,
+                                 .wan_cb = mesh_wan_cb,
                                  .publish_cb = mesh_publish_cb,
                                  .state_cb = mesh_state_cb,
                                  .liveness_cb = mesh_liveness_cb,
@@ -448,6 +464,15 @@ void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
              * of the failure from the link or the leadership (-UNKNOWN for a write). */
             if (msg->kind == NODE_PUBLISH) {
                 (void)peer_send_publish(m->transport, msg->to, msg->data.data, msg->data.len);
+            } else if (msg->kind == NODE_WAN_REPLY) {
+                /* Lost with its connection, or over its queue: the link asks again. */
+                struct wire_wan w = {.req_id = msg->req_id,
+                                     .status = (uint8_t)msg->wan_status,
+                                     .value = msg->wan_value,
+                                     .data = msg->data.data,
+                                     .len = msg->data.len};
+                int rc = peer_send_wan_reply(m->transport, msg->wan_conn, &w);
+                (void)rc;
             } else if (msg->kind == NODE_FORWARD || msg->kind == NODE_FORWARD_BUSY) {
                 if (peer_send_forward_on(m->transport, msg->to, msg->req_id, msg->data.data,
                                          msg->data.len, msg->kind == NODE_FORWARD_BUSY) != HY_OK) {

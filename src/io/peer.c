@@ -52,6 +52,10 @@
 #define PEER_REFUSAL_SLOTS       8
 /* Entries per HEARTBEAT frame before it is sealed (68 bytes each: about 68 KiB). */
 #define PEER_HEARTBEAT_BATCH_MAX 1024
+/* WAN links (peer.h wan_cb): at most this many at once; one silent this long is closed (its
+ * source dials again before it would: io/wan_link.c). */
+#define PEER_WAN_LINKS_MAX       64
+#define PEER_WAN_IDLE_MS         (5u * 60 * 1000)
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_UP, CONN_DRAINING };
 
@@ -92,6 +96,7 @@ struct peer_conn {
      * one): its input is in use, and the busy pump leaves it alone. */
     int dispatching;
     char addr[PEER_HOST_MAX + 16];
+    uint64_t wan; /* a WAN link's connection (peer.h wan_cb): its id; 0: a member's */
     struct peer_conn *prev, *next;
 };
 
@@ -135,6 +140,7 @@ struct peer_transport {
     struct peer_conn *conns; /* every open connection */
     struct hy_prng prng;
     uint64_t ping_token;
+    uint64_t wan_ids; /* the last WAN link connection's id */
     uint64_t last_tick_ms;
     int beacons_listed; /* peer_transport_set_beacons was called: a peer added since gets none */
     int dialling_on_demand; /* peer_slot is dialling a parked link (peer_report_down waits) */
@@ -538,10 +544,38 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)p, (unsigned)(c->in.cap - c->in.len));
 }
 
+/* A frame on a WAN link's connection: only what a link sends. */
+static void conn_on_wan_frame(struct peer_conn *c, const struct wire_frame *f)
+{
+    struct peer_transport *t = c->t;
+    switch (f->type) {
+    case WIRE_WAN_APPLY:
+    case WIRE_WAN_DEMOTE:
+    case WIRE_WAN_PARTS: t->cbs.wan_cb(t->cbs.ctx, c->wan, c->hs.peer, c->hs.link, f); break;
+    case WIRE_PING:
+        if (conn_queued(c) < t->cfg.queue_bytes_max) {
+            wire_encode_ping(&c->pending, WIRE_PONG, f->ping_token);
+        }
+        break;
+    default: {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "protocol error: a WAN link may not send %s",
+                 wire_type_name(f->type));
+        hy_log(t->cfg.log, HY_LOG_WARN, "WAN link '%s' of cluster '%s' (%s): %s", c->hs.link,
+               c->hs.peer, c->addr, reason);
+        conn_close(c, reason);
+    }
+    }
+}
+
 /* A frame on an authenticated connection. */
 static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
 {
     struct peer_transport *t = c->t;
+    if (c->wan != 0) {
+        conn_on_wan_frame(c, f);
+        return;
+    }
     const char *from = c->peer->addr.id;
     switch (f->type) {
     case WIRE_RAFT:
@@ -624,10 +658,40 @@ static struct peer *peer_guest(struct peer_transport *t, struct peer_conn *c)
     return p;
 }
 
+/* A WAN link proved this cluster's secret: a connection of its own kind (peer.h wan_cb). Its
+ * certificate, with tls-cluster, was checked against this member's CA by the TLS handshake;
+ * it has no address for it to name. */
+static void conn_wan_up(struct peer_conn *c)
+{
+    struct peer_transport *t = c->t;
+    size_t links = 0;
+    for (const struct peer_conn *o = t->conns; o != NULL; o = o->next) {
+        links += o->wan != 0;
+    }
+    if (links >= PEER_WAN_LINKS_MAX) {
+        hy_log(t->cfg.log, HY_LOG_WARN,
+               "WAN link '%s' of cluster '%s' (%s): refused: %d links "
+               "connected already",
+               c->hs.link, c->hs.peer, c->addr, PEER_WAN_LINKS_MAX);
+        conn_close(c, "too many WAN links");
+        return;
+    }
+    c->state = CONN_UP;
+    c->reader.limits = t->cfg.limits;
+    c->wan = ++t->wan_ids;
+    hy_log(t->cfg.log, HY_LOG_INFO,
+           "WAN link '%s' from cluster '%s' (%s) proved the cluster-secret%s: connected",
+           c->hs.link, c->hs.peer, c->addr, c->tls != NULL ? " over TLS" : "");
+}
+
 /* The handshake finished: wire the connection to its peer. */
 static void conn_authenticated(struct peer_conn *c)
 {
     struct peer_transport *t = c->t;
+    if (c->hs.wan && !c->outbound) {
+        conn_wan_up(c);
+        return;
+    }
     struct peer *p = c->outbound ? c->peer : peer_find(t, c->hs.peer);
     if (p == NULL && !c->outbound) {
         p = peer_guest(t, c);
@@ -1179,7 +1243,7 @@ static const char *conn_overdue(const struct peer_conn *c, uint64_t now, char *b
                  c->state == CONN_CONNECTING ? "connect" : "handshake", cfg->handshake_timeout_ms);
         return buf;
     }
-    uint32_t timeout = conn_timeout_ms(c);
+    uint32_t timeout = c->wan != 0 ? PEER_WAN_IDLE_MS : conn_timeout_ms(c);
     uint64_t heard = conn_heard_ms(c);
     if (c->state == CONN_UP && !conn_on_demand(c) && now - heard > timeout) {
         snprintf(buf, n, "nothing received for %llu ms (ping timeout %u ms)",
@@ -1429,8 +1493,8 @@ int peer_transport_create(uv_loop_t *loop, const struct peer_config *cfg,
     t->cfg.secret = t->secret;
     t->cfg.listen_host = NULL; /* only used here */
     t->cfg.peers = NULL;
-    t->hs_cfg = (struct peer_hs_config){t->cluster,      t->self_id,    t->secret,
-                                        cfg->secret_len, peer_known_cb, t};
+    t->hs_cfg = (struct peer_hs_config){
+        t->cluster, t->self_id, t->secret, cfg->secret_len, peer_known_cb, t, cbs->wan_cb != NULL};
     hy_prng_seed(&t->prng, cfg->seed);
     rc = config_copy_peers(t, cfg);
     if (rc != HY_OK) {
@@ -1915,6 +1979,19 @@ uint64_t peer_last_heard_ms(const struct peer_transport *t, const char *id)
         heard = p->in->last_recv_ms;
     }
     return heard;
+}
+
+int peer_send_wan_reply(struct peer_transport *t, uint64_t conn, const struct wire_wan *w)
+{
+    for (struct peer_conn *c = t->conns; c != NULL; c = c->next) {
+        if (c->wan == conn && conn != 0 && !c->closing && c->state == CONN_UP) {
+            if (conn_queued(c) >= t->cfg.queue_bytes_max) {
+                return HY_EBUSY;
+            }
+            return wire_encode_wan(&c->pending, WIRE_WAN_REPLY, w, &t->cfg.limits);
+        }
+    }
+    return HY_ENOTFOUND;
 }
 
 int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,

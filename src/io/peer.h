@@ -132,6 +132,16 @@ struct peer_callbacks {
      * a peer (dialled); one the engine no longer admits is closed there. NULL: no guests.
      */
     int (*admit_cb)(void *ctx, const char *id, int admitted);
+    /*
+     * WAN links (docs/multi-region.md "The link's transport"): another cluster's link that
+     * proved this cluster's secret (WAN_HELLO, peer_auth.h) gets a connection of its own kind:
+     * no peer, no Raft, no guest, no membership effect. Its WAN_APPLY, WAN_DEMOTE and
+     * WAN_PARTS frames come here with the connection's id (`conn`), the source cluster's name
+     * and the link's name; the answers go back by peer_send_wan_reply. PINGs are answered;
+     * any other frame closes it. NULL: no WAN link is taken (WAN_HELLO is refused).
+     */
+    void (*wan_cb)(void *ctx, uint64_t conn, const char *source, const char *link,
+                   const struct wire_frame *f);
 };
 
 struct peer_stats {
@@ -225,6 +235,12 @@ void peer_transport_busy_pump(struct peer_transport *t, const uint8_t *notice, s
 /* When anything last arrived from `id` on either connection (the loop's clock, uv_now), or 0
  * when nothing ever did or the peer is unknown: the phi-accrual detector's heartbeats. */
 uint64_t peer_last_heard_ms(const struct peer_transport *t, const char *id);
+/* A WAN_REPLY on the WAN link connection `conn` (wan_cb); HY_ENOTFOUND when it closed since,
+ * HY_EBUSY when its queue is full (the link sends the request again), else what
+ * wire_encode_wan says. */
+int peer_send_wan_reply(struct peer_transport *t, uint64_t conn,
+                        const struct wire_wan *w) HY_MUST_CHECK;
+
 int peer_send_forward_reply(struct peer_transport *t, const char *to, uint64_t req_id,
                             const uint8_t *data, size_t len);
 

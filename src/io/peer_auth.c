@@ -41,7 +41,9 @@ void peer_auth_random(uint8_t *buf, size_t len)
     HY_ASSERT(ok == 1);
 }
 
-/* MAC of the transcript for `role`, from this handshake's point of view. */
+/* MAC of the transcript for `role` (the initiator's or the acceptor's proof), from this
+ * handshake's point of view. A WAN link's: the WAN labels, the target cluster's name, the
+ * source cluster's name as the initiator's id. */
 static void hs_mac(const struct peer_hs *hs, enum wire_auth_role role,
                    uint8_t mac_out[WIRE_MAC_BYTES])
 {
@@ -49,9 +51,14 @@ static void hs_mac(const struct peer_hs *hs, enum wire_auth_role role,
     const char *acceptor = hs->initiator ? hs->peer : hs->cfg->self_id;
     const uint8_t *nonce_i = hs->initiator ? hs->nonce_self : hs->nonce_peer;
     const uint8_t *nonce_a = hs->initiator ? hs->nonce_peer : hs->nonce_self;
+    const char *cluster = hs->cfg->cluster;
+    if (hs->wan) {
+        role = role == WIRE_AUTH_BY_INITIATOR ? WIRE_AUTH_WAN_BY_SOURCE : WIRE_AUTH_WAN_BY_TARGET;
+        cluster = hs->initiator ? hs->target : hs->cfg->cluster;
+    }
     struct hy_buf t;
     hy_buf_init(&t);
-    wire_auth_transcript(&t, role, hs->cfg->cluster, initiator, acceptor, nonce_i, nonce_a);
+    wire_auth_transcript(&t, role, cluster, initiator, acceptor, nonce_i, nonce_a);
     peer_auth_mac(hs->cfg->secret, hs->cfg->secret_len, t.data, t.len, mac_out);
     hy_buf_free(&t);
 }
@@ -83,28 +90,45 @@ static int hs_on_reject(struct peer_hs *hs, const struct wire_reject *rj)
     return HY_EPROTO;
 }
 
-void peer_hs_start_initiator(struct peer_hs *hs, const struct peer_hs_config *cfg,
-                             const char *expected_id, struct hy_buf *out)
+/* Starts an initiator: its nonce drawn, HELLO (node: the id) or WAN_HELLO (node: the link's
+ * name) appended to out. The names were checked by the caller (the transport's config, or
+ * wan_link.c). */
+static void hs_start(struct peer_hs *hs, const struct peer_hs_config *cfg, int wan,
+                     const char *node, struct hy_buf *out)
 {
     memset(hs, 0, sizeof(*hs));
     hs->cfg = cfg;
     hs->initiator = 1;
+    hs->wan = wan;
     hs->state = PEER_HS_WAIT_CHALLENGE;
-    HY_ASSERT(strlen(expected_id) <= WIRE_NAME_MAX);
-    strcpy(hs->expected, expected_id);
     peer_auth_random(hs->nonce_self, sizeof(hs->nonce_self));
     struct wire_hello h = {
         .version = WIRE_VERSION,
         .cluster = (const uint8_t *)cfg->cluster,
         .cluster_len = strlen(cfg->cluster),
-        .node = (const uint8_t *)cfg->self_id,
-        .node_len = strlen(cfg->self_id),
+        .node = (const uint8_t *)node,
+        .node_len = strlen(node),
         .nonce = hs->nonce_self,
         .mac = NULL,
     };
-    /* The config was validated when the transport was created. */
-    int rc = wire_encode_hello(out, &h);
+    int rc = wan ? wire_encode_wan_hello(out, &h) : wire_encode_hello(out, &h);
     HY_ASSERT(rc == HY_OK);
+}
+
+void peer_hs_start_initiator(struct peer_hs *hs, const struct peer_hs_config *cfg,
+                             const char *expected_id, struct hy_buf *out)
+{
+    hs_start(hs, cfg, 0, cfg->self_id, out);
+    HY_ASSERT(strlen(expected_id) <= WIRE_NAME_MAX);
+    strcpy(hs->expected, expected_id);
+}
+
+void peer_hs_start_wan(struct peer_hs *hs, const struct peer_hs_config *cfg, const char *link,
+                       struct hy_buf *out)
+{
+    hs_start(hs, cfg, 1, link, out);
+    HY_ASSERT(strlen(link) <= WIRE_NAME_MAX);
+    strcpy(hs->link, link);
 }
 
 void peer_hs_start_acceptor(struct peer_hs *hs, const struct peer_hs_config *cfg)
@@ -135,14 +159,36 @@ static int hs_check_hello(struct peer_hs *hs, const struct wire_hello *h, struct
     return HY_OK;
 }
 
-static int hs_on_hello(struct peer_hs *hs, const struct wire_hello *h, struct hy_buf *out)
+/* A WAN link's HELLO: its source cluster's name and link name, its nonce. */
+static int hs_on_wan_hello(struct peer_hs *hs, const struct wire_hello *h, struct hy_buf *out)
 {
-    int rc = hs_check_hello(hs, h, out);
+    hs->wan = 1;
+    memcpy(hs->peer, h->cluster, h->cluster_len);
+    hs->peer[h->cluster_len] = '\0';
+    memcpy(hs->link, h->node, h->node_len);
+    hs->link[h->node_len] = '\0';
+    memcpy(hs->nonce_peer, h->nonce, WIRE_NONCE_BYTES);
+    if (h->version != WIRE_VERSION) {
+        return hs_refuse(hs, out, WIRE_REJECT_VERSION,
+                         "WAN link '%s' of cluster '%s' speaks peer protocol version %u; this "
+                         "node speaks %u",
+                         hs->link, hs->peer, h->version, WIRE_VERSION);
+    }
+    if (!hs->cfg->wan_ok) {
+        return hs_refuse(hs, out, WIRE_REJECT_PROTOCOL, "this node takes no WAN link");
+    }
+    return HY_OK;
+}
+
+static int hs_on_hello(struct peer_hs *hs, const struct wire_frame *f, struct hy_buf *out)
+{
+    const struct wire_hello *h = &f->hello;
+    int rc = f->type == WIRE_WAN_HELLO ? hs_on_wan_hello(hs, h, out) : hs_check_hello(hs, h, out);
     if (rc != HY_OK) {
         return rc;
     }
     const struct peer_hs_config *cfg = hs->cfg;
-    if (strcmp(hs->peer, cfg->self_id) == 0 || !cfg->known_cb(cfg->ctx, hs->peer)) {
+    if (!hs->wan && (strcmp(hs->peer, cfg->self_id) == 0 || !cfg->known_cb(cfg->ctx, hs->peer))) {
         return hs_refuse(hs, out, WIRE_REJECT_UNKNOWN_NODE,
                          "node id '%s' is not a configured peer of '%s'", hs->peer, cfg->self_id);
     }
@@ -164,18 +210,44 @@ static int hs_on_hello(struct peer_hs *hs, const struct wire_hello *h, struct hy
     return HY_EAGAIN;
 }
 
+/* The target's CHALLENGE to a WAN link: any node of the cluster the link names may answer. */
+static void hs_wan_challenge(struct peer_hs *hs, const struct wire_hello *h)
+{
+    memcpy(hs->peer, h->node, h->node_len);
+    hs->peer[h->node_len] = '\0';
+    memcpy(hs->target, h->cluster, h->cluster_len);
+    hs->target[h->cluster_len] = '\0';
+    memcpy(hs->nonce_peer, h->nonce, WIRE_NONCE_BYTES);
+}
+
 static int hs_on_challenge(struct peer_hs *hs, const struct wire_hello *h, struct hy_buf *out)
 {
-    int rc = hs_check_hello(hs, h, out);
-    if (rc != HY_OK) {
-        return rc;
-    }
-    if (strcmp(hs->peer, hs->expected) != 0) {
-        return hs_refuse(hs, out, WIRE_REJECT_UNKNOWN_NODE,
-                         "dialled node '%s' but node '%s' answered", hs->expected, hs->peer);
+    if (hs->wan) {
+        hs_wan_challenge(hs, h);
+        if (h->version != WIRE_VERSION) {
+            return hs_refuse(hs, out, WIRE_REJECT_VERSION,
+                             "node '%s' speaks peer protocol version %u; this node speaks %u",
+                             hs->peer, h->version, WIRE_VERSION);
+        }
+    } else {
+        int rc = hs_check_hello(hs, h, out);
+        if (rc != HY_OK) {
+            return rc;
+        }
+        if (strcmp(hs->peer, hs->expected) != 0) {
+            return hs_refuse(hs, out, WIRE_REJECT_UNKNOWN_NODE,
+                             "dialled node '%s' but node '%s' answered", hs->expected, hs->peer);
+        }
     }
     uint8_t want[WIRE_MAC_BYTES];
     hs_mac(hs, WIRE_AUTH_BY_ACCEPTOR, want);
+    if (CRYPTO_memcmp(want, h->mac, WIRE_MAC_BYTES) != 0 && hs->wan) {
+        return hs_refuse(hs, out, WIRE_REJECT_AUTH,
+                         "node '%s' of cluster '%s' did not prove the link's secret: the link's "
+                         "secret is not that cluster's cluster-secret (or --to names another "
+                         "cluster)",
+                         hs->peer, hs->target);
+    }
     if (CRYPTO_memcmp(want, h->mac, WIRE_MAC_BYTES) != 0) {
         return hs_refuse(hs, out, WIRE_REJECT_AUTH,
                          "node '%s' failed to prove the cluster secret of node '%s' (secrets "
@@ -193,6 +265,12 @@ static int hs_on_auth(struct peer_hs *hs, const uint8_t *mac, struct hy_buf *out
 {
     uint8_t want[WIRE_MAC_BYTES];
     hs_mac(hs, WIRE_AUTH_BY_INITIATOR, want);
+    if (CRYPTO_memcmp(want, mac, WIRE_MAC_BYTES) != 0 && hs->wan) {
+        return hs_refuse(hs, out, WIRE_REJECT_AUTH,
+                         "WAN link '%s' of cluster '%s' failed to prove the cluster secret of "
+                         "cluster '%s' (the link's secret is not this cluster's cluster-secret)",
+                         hs->link, hs->peer, hs->cfg->cluster);
+    }
     if (CRYPTO_memcmp(want, mac, WIRE_MAC_BYTES) != 0) {
         return hs_refuse(hs, out, WIRE_REJECT_AUTH,
                          "node '%s' failed to prove the cluster secret of node '%s' (secrets "
@@ -212,8 +290,8 @@ int peer_hs_on_frame(struct peer_hs *hs, const struct wire_frame *f, struct hy_b
     }
     switch (hs->state) {
     case PEER_HS_WAIT_HELLO:
-        if (f->type == WIRE_HELLO) {
-            return hs_on_hello(hs, &f->hello, out);
+        if (f->type == WIRE_HELLO || f->type == WIRE_WAN_HELLO) {
+            return hs_on_hello(hs, f, out);
         }
         break;
     case PEER_HS_WAIT_CHALLENGE:

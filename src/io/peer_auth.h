@@ -13,6 +13,12 @@
  *                                                        mac_a = HMAC(acceptor transcript))
  *   AUTH(mac_i = HMAC(initiator transcript)) ->
  *                                           <- WELCOME
+ * A WAN link (docs/multi-region.md "The link's transport") runs the same four steps with
+ * WAN_HELLO(version, source cluster, link name, nonce_s) first: the target's node answers
+ * CHALLENGE with its own cluster's name, and both MACs are made under the *target's* cluster
+ * secret (the link's configured secret at the source) over a transcript with the WAN role
+ * labels, the target cluster's name, the source cluster's name and the target node's id. The
+ * link is then no member: peer.c gives it a connection of its own kind.
  * Each side checks what it receives and, when it refuses, sends REJECT(code, reason) before
  * closing, so the reason is logged on both sides. The transcripts (wire_auth_transcript) bind
  * both nonces, both ids and a role label: a recorded proof is useless on a new connection
@@ -36,6 +42,7 @@ struct peer_hs_config {
     /* Acceptor: returns 1 when `id` is a node allowed to connect. */
     int (*known_cb)(void *ctx, const char *id);
     void *ctx;
+    int wan_ok; /* acceptor: WAN links may connect (WAN_HELLO) */
 };
 
 enum peer_hs_state {
@@ -53,6 +60,11 @@ struct peer_hs {
     enum peer_hs_state state;
     char expected[WIRE_NAME_MAX + 1]; /* initiator: the id we dialled */
     char peer[WIRE_NAME_MAX + 1];     /* the id the other side claims (proven when DONE) */
+    /* A WAN link's handshake: at the target, peer is the source cluster's name and link the
+     * link's; at the source, peer is the target node's id and target its cluster's name. */
+    int wan;
+    char link[WIRE_NAME_MAX + 1];
+    char target[WIRE_NAME_MAX + 1];
     uint8_t nonce_self[WIRE_NONCE_BYTES];
     uint8_t nonce_peer[WIRE_NONCE_BYTES];
     /* Set when FAILED: who refused, the code, and a reason for the log. */
@@ -64,7 +76,11 @@ struct peer_hs {
 /* Starts an initiator handshake towards the node `expected_id` and appends HELLO to out. */
 void peer_hs_start_initiator(struct peer_hs *hs, const struct peer_hs_config *cfg,
                              const char *expected_id, struct hy_buf *out);
-/* Starts an acceptor handshake: it waits for HELLO. */
+/* Starts a WAN link's handshake (the source): cfg->cluster and cfg->self_id are the source
+ * cluster's name, cfg->secret the link's (the target's cluster secret); appends WAN_HELLO. */
+void peer_hs_start_wan(struct peer_hs *hs, const struct peer_hs_config *cfg, const char *link,
+                       struct hy_buf *out);
+/* Starts an acceptor handshake: it waits for HELLO (or WAN_HELLO when cfg->wan_ok). */
 void peer_hs_start_acceptor(struct peer_hs *hs, const struct peer_hs_config *cfg);
 
 /*

@@ -1,20 +1,23 @@
 /*
- * wan_link.c - sends WAN batches to the links' targets (wan_link.h, docs/wan.md).
+ * wan_link.c - sends WAN batches to the links' targets (wan_link.h, docs/wan.md,
+ * docs/multi-region.md "The link's transport").
  *
- * One connection per link, to the first target address that answers. On connecting, the thread
- * proves the link's secret (the target's cluster secret) when one was given, by the challenge
- * of node/join_auth.h, and checks the target's proof back; then it asks the target's partition
- * count (CONFIG GET partitions), then splits each batch by target
- * partition, by the slot of each change's key, and sends one HY.WANAPPLY per target
- * partition: the target node routes it to that partition's leader (proxied or run there). A
- * batch succeeds when every part was applied (the target answers the highest sequence number
- * it holds from the batch's source, at least the part's last); anything else fails the whole
- * batch, which the engine sends again from its acknowledged position (the target skips what it
- * already has).
+ * One connection per link, to the first target address (a member's peer port) that answers,
+ * in TLS when the link says so (the target's certificate checked against the link's CA, this
+ * member's certificate shown: the target's tls-cluster asks for one). On connecting, the thread
+ * runs the peer handshake of a WAN link (io/peer_auth.h: WAN_HELLO, the target's CHALLENGE
+ * proving the target's cluster secret, AUTH proving the link's secret, WELCOME); then it asks
+ * the target's partition count (WAN_PARTS), then splits each batch by target partition, by the
+ * slot of each change's key, and sends one WAN_APPLY per target partition: the target node
+ * routes it to that partition's leader (proxied or run there). A batch succeeds when every part
+ * was applied (the target answers the highest sequence number it holds from the batch's
+ * source, at least the part's last); anything else fails the whole batch, which the engine
+ * sends again from its acknowledged position (the target skips what it already has).
  */
 #include "io/wan_link.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,7 +34,7 @@
 #include "io/peer_auth.h"
 #include "io/server.h"
 #include "io/tls.h"
-#include "node/join_auth.h"
+#include "proto/wire.h"
 #include "store/store.h"
 #include "store/store_wan.h"
 
@@ -39,7 +42,9 @@
 #define WAN_CALL_MS        5000u
 #define WAN_CONNS_MAX      16
 #define WAN_PARTS_MAX      4096
-#define WAN_SOURCE_MSG_MAX 256 /* a proof's text: 15 + role + name (64) + two nonces (32) */
+/* A connection unused this long is dialled again before its next request: the target closes
+ * a WAN link silent for 5 minutes (io/peer.c PEER_WAN_IDLE_MS). */
+#define WAN_IDLE_REDIAL_MS (2u * 60 * 1000)
 
 struct wan_result {
     char link[65];
@@ -55,9 +60,13 @@ struct wan_conn {
     char secret[257];
     char source[65]; /* this cluster's name, which the proof binds */
     struct rconn c;
-    long parts;    /* the target's partition count */
-    uint64_t told; /* the promotion epoch this connection told the target of (0: none) */
-    struct hy_buf in;
+    long parts;       /* the target's partition count */
+    uint64_t told;    /* the promotion epoch this connection told the target of (0: none) */
+    struct hy_buf in; /* what arrived; its first `taken` bytes are a frame already read */
+    size_t taken;
+    struct wire_reader rd;
+    uint64_t req_ids; /* the last request's id */
+    uint64_t used_ms; /* when the connection last had an answer */
     /* TLS (the link says TLS): the job's files, and the context made of them (NULL: not yet,
      * or no TLS), kept across connections until the files named change. */
     int tls;
@@ -92,25 +101,112 @@ static void conn_drop(struct wan_conn *k)
     k->c.ssl = NULL;
     k->parts = 0;
     k->told = 0;
+    hy_buf_reset(&k->in);
+    k->taken = 0;
+    wire_reader_free(&k->rd);
+    wire_reader_init(&k->rd, NULL);
 }
 
-/* One round trip; the reply in *v (free it). 0, or -1 with why filled. */
-static int call(struct io_wan *w, struct wan_conn *k, int argc, const char *const *argv,
-                const size_t *lens, struct resp_value *v, char *why, size_t cap)
+/* The answer to one request (WAN_REPLY), its text copied. */
+struct wan_reply {
+    int status; /* enum wire_wan_status */
+    int64_t value;
+    char text[WIRE_REASON_MAX + 1];
+};
+
+/* Fails the connection: why says why, and k is dropped. Always -1. */
+static int conn_fail(struct wan_conn *k, char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int conn_fail(struct wan_conn *k, char *why, size_t cap, const char *fmt, ...)
 {
-    char err[128] = "";
-    int rc = rconn_call(&k->c, argc, argv, lens, &k->in, NULL, rconn_now_ms() + WAN_CALL_MS, v, err,
-                        sizeof(err));
-    (void)w;
-    if (rc != RCONN_OK) {
-        snprintf(why, cap, "no reply from the target (%s)",
-                 rc == RCONN_ETIMEOUT ? "timed out"
-                 : err[0]             ? err
-                                      : "connection lost");
-        conn_drop(k);
-        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+    conn_drop(k);
+    return -1;
+}
+
+static int frame_send(struct wan_conn *k, const struct hy_buf *b, char *why, size_t cap)
+{
+    if (rconn_send(&k->c, b->data, b->len, rconn_now_ms() + WAN_CALL_MS) != 0) {
+        return conn_fail(k, why, cap, "no reply from the target (connection lost)");
     }
     return 0;
+}
+
+/* The next frame from the target into *f (its pointers borrow from k->in until the next
+ * call), by until_ms. 0, or -1 (k dropped) with why filled. */
+static int frame_recv(struct wan_conn *k, struct wire_frame *f, uint64_t until_ms, char *why,
+                      size_t cap)
+{
+    hy_buf_consume(&k->in, k->taken);
+    k->taken = 0;
+    for (;;) {
+        size_t used = 0;
+        int rc = k->in.len > 0 ? wire_read(&k->rd, k->in.data, k->in.len, &used, f) : HY_EAGAIN;
+        if (rc == HY_OK) {
+            k->taken = used;
+            return 0;
+        }
+        if (rc != HY_EAGAIN && strstr(k->rd.error, "bad magic") != NULL) {
+            return conn_fail(k, why, cap,
+                             "the target does not speak the peer protocol: --to must name the "
+                             "target's peer ports (a client port? docs/multi-region.md)");
+        }
+        if (rc != HY_EAGAIN) {
+            return conn_fail(k, why, cap, "protocol error from the target: %.100s", k->rd.error);
+        }
+        uint8_t *p = hy_buf_reserve(&k->in, 64 * 1024);
+        int n = rconn_recv(&k->c, p, k->in.cap - k->in.len, until_ms);
+        if (n <= 0) {
+            return conn_fail(k, why, cap, "no reply from the target (%s)",
+                             n == 0 ? "timed out" : "connection lost");
+        }
+        k->in.len += (size_t)n;
+    }
+}
+
+/* One request (a WAN frame of type `type`) and its answer. 0, or -1 (k dropped) with why
+ * filled. */
+static int request(struct wan_conn *k, uint8_t type, struct wire_wan *q, struct wan_reply *out,
+                   char *why, size_t cap)
+{
+    q->req_id = ++k->req_ids;
+    struct hy_buf b;
+    hy_buf_init(&b);
+    struct wire_limits l;
+    wire_limits_default(&l);
+    int rc = wire_encode_wan(&b, type, q, &l);
+    if (rc != HY_OK) {
+        hy_buf_free(&b);
+        snprintf(why, cap, "a request that does not encode (%s)", hy_status_name(rc));
+        return -1;
+    }
+    rc = frame_send(k, &b, why, cap);
+    hy_buf_free(&b);
+    uint64_t until = rconn_now_ms() + WAN_CALL_MS;
+    while (rc == 0) {
+        struct wire_frame f;
+        if (frame_recv(k, &f, until, why, cap) != 0) {
+            return -1;
+        }
+        if (f.type == WIRE_PONG || f.type == WIRE_PING) {
+            continue;
+        }
+        if (f.type != WIRE_WAN_REPLY || f.wan.req_id != q->req_id) {
+            return conn_fail(k, why, cap, "the target sent %s instead of an answer",
+                             wire_type_name(f.type));
+        }
+        out->status = f.wan.status;
+        out->value = f.wan.value;
+        memcpy(out->text, f.wan.data, f.wan.len);
+        out->text[f.wan.len] = '\0';
+        k->used_ms = rconn_now_ms();
+        return 0;
+    }
+    return -1;
 }
 
 /* The TLS handshake on k's new connection to host:port, whose certificate must name host. 0,
@@ -156,83 +252,67 @@ static void tls_take(struct wan_conn *k, const struct node_wan_job *j)
     snprintf(k->tls_key_pass, sizeof(k->tls_key_pass), "%s", j->tls_key_pass);
 }
 
-/* A reply's text for a message (an error's, or a bulk's), at most 100 bytes. */
-static int reply_text_len(const struct resp_value *v)
+/* The WAN link's handshake on k's new connection (io/peer_auth.h): the target proves its
+ * cluster secret (the link's), and the link proves it back; the secret never crosses the
+ * wire, and a batch never goes to a cluster that does not hold it. 0, or -1 (k dropped) with
+ * why filled. */
+static int conn_handshake(struct wan_conn *k, const char *addr, char *why, size_t cap)
 {
-    return (int)HY_MIN(v->len, 100);
-}
-
-/* The hex MAC of the proof for role under the link's secret. */
-static void proof_hex(const struct wan_conn *k, const char *role, const char *nonce_t,
-                      const char *nonce_s, char *hex)
-{
-    char msg[WAN_SOURCE_MSG_MAX];
-    size_t len = wan_auth_message(role, k->source, nonce_t, nonce_s, msg, sizeof(msg));
-    HY_ASSERT(len > 0);
-    uint8_t mac[JOIN_AUTH_MAC_BYTES];
-    peer_auth_mac((const uint8_t *)k->secret, strlen(k->secret), (const uint8_t *)msg, len, mac);
-    join_auth_hex(mac, sizeof(mac), hex);
-}
-
-/* Proves the target's cluster secret on k's new connection and checks the target's proof
- * back (node/join_auth.h): the secret never crosses the wire, and a batch never goes to a
- * cluster that does not hold it. 0, or -1 (the connection dropped) with why filled. */
-static int conn_prove(struct io_wan *w, struct wan_conn *k, char *why, size_t cap)
-{
-    struct resp_value v;
-    const char *a[] = {"HALYARD", "CHALLENGE"};
-    if (call(w, k, 2, a, NULL, &v, why, cap) != 0) {
-        return -1;
+    const char *link =
+        wire_name_valid((const uint8_t *)k->link, strlen(k->link)) ? k->link : "link";
+    if (!wire_name_valid((const uint8_t *)k->source, strlen(k->source))) {
+        return conn_fail(k, why, cap, "this cluster's cluster-name '%.64s' cannot name a link",
+                         k->source);
     }
-    char nonce_t[2 * JOIN_AUTH_NONCE_BYTES + 1];
-    int ok = v.type == RESP_BULK && v.len == sizeof(nonce_t) - 1;
-    if (ok) {
-        memcpy(nonce_t, v.str, v.len);
-        nonce_t[v.len] = '\0';
-    } else {
-        snprintf(why, cap, "the target gave no challenge for the cluster secret: %.*s",
-                 reply_text_len(&v), v.type == RESP_ERROR ? (const char *)v.str : "?");
-    }
-    resp_value_free(&v);
-    if (!ok) {
-        conn_drop(k);
-        return -1;
-    }
-    uint8_t raw[JOIN_AUTH_NONCE_BYTES];
-    char nonce_s[2 * JOIN_AUTH_NONCE_BYTES + 1], mine[2 * JOIN_AUTH_MAC_BYTES + 1];
-    char theirs[2 * JOIN_AUTH_MAC_BYTES + 1];
-    peer_auth_random(raw, sizeof(raw));
-    join_auth_hex(raw, sizeof(raw), nonce_s);
-    proof_hex(k, "source", nonce_t, nonce_s, mine);
-    proof_hex(k, "target", nonce_t, nonce_s, theirs);
-    const char *p[] = {"HALYARD", "WAN-AUTH", k->source, nonce_s, mine};
-    if (call(w, k, 5, p, NULL, &v, why, cap) != 0) {
-        return -1;
-    }
-    if (v.type == RESP_ERROR) {
-        snprintf(why, cap, "the target refused the secret: %.*s", reply_text_len(&v),
-                 (const char *)v.str);
-        ok = 0;
-    } else {
-        ok = v.type == RESP_BULK && v.len == sizeof(theirs) - 1 &&
-             CRYPTO_memcmp(v.str, theirs, v.len) == 0;
-        if (!ok) {
-            snprintf(why, cap,
-                     "the target did not prove the cluster secret: not the cluster "
-                     "the link means?");
+    struct peer_hs_config cfg = {
+        k->source, k->source, (const uint8_t *)k->secret, strlen(k->secret), NULL, NULL, 0};
+    struct peer_hs hs;
+    struct hy_buf out;
+    hy_buf_init(&out);
+    peer_hs_start_wan(&hs, &cfg, link, &out);
+    uint64_t until = rconn_now_ms() + WAN_CONNECT_MS;
+    int rc = HY_EAGAIN;
+    while (rc == HY_EAGAIN) {
+        if (out.len > 0 && frame_send(k, &out, why, cap) != 0) {
+            hy_buf_free(&out);
+            return -1;
         }
+        hy_buf_reset(&out);
+        struct wire_frame f;
+        if (frame_recv(k, &f, until, why, cap) != 0) {
+            hy_buf_free(&out);
+            if (strncmp(why, "no reply", 8) == 0) { /* a client port waits for a line */
+                snprintf(why, cap,
+                         "no answer to the link's handshake from %.40s: --to must name the "
+                         "target's peer ports%s",
+                         addr, k->tls ? "" : " (TLS peer port? --link-tls)");
+            }
+            return -1;
+        }
+        rc = peer_hs_on_frame(&hs, &f, &out);
     }
-    resp_value_free(&v);
-    if (!ok) {
-        conn_drop(k);
-        return -1;
+    if (rc != HY_OK && out.len > 0) { /* our REJECT, so the target logs it too */
+        (void)rconn_send(&k->c, out.data, out.len, rconn_now_ms() + WAN_CALL_MS);
+    }
+    hy_buf_free(&out);
+    if (rc != HY_OK && hs.reject_code == WIRE_REJECT_AUTH) {
+        /* Either side's proof failed: the secrets differ (why holds 160 bytes). */
+        return conn_fail(k, why, cap,
+                         "the link's secret is not the target's cluster-secret (%.40s at "
+                         "%.40s): refused",
+                         hs.target[0] ? hs.target : "?", addr);
+    }
+    if (rc != HY_OK) {
+        return conn_fail(k, why, cap, "%s %.40s: %.90s",
+                         hs.refused_by_peer ? "refused by the target" : "refused the target", addr,
+                         hs.reason);
     }
     return 0;
 }
 
 static int conn_ready(struct io_wan *w, struct wan_conn *k, char *why, size_t cap)
 {
-    if (k->c.fd >= 0 && k->parts > 0) {
+    if (k->c.fd >= 0 && k->parts > 0 && rconn_now_ms() - k->used_ms < WAN_IDLE_REDIAL_MS) {
         return 0;
     }
     conn_drop(k);
@@ -253,35 +333,28 @@ static int conn_ready(struct io_wan *w, struct wan_conn *k, char *why, size_t ca
         k->c.fd = fd;
         k->c.ssl = NULL;
         k->c.wake_fd = w->wake[0];
-        if (!k->tls || conn_tls(k, t, colon + 1, why, cap) == 0) {
+        char addr[300];
+        snprintf(addr, sizeof(addr), "%s:%s", t, colon + 1);
+        if (k->tls && conn_tls(k, t, colon + 1, why, cap) != 0) {
+            conn_drop(k);
+            continue;
+        }
+        if (conn_handshake(k, addr, why, cap) == 0) {
             break;
         }
-        conn_drop(k);
     }
     if (k->c.fd < 0) {
         return -1;
     }
-    struct resp_value v;
-    if (k->secret[0] != '\0' && conn_prove(w, k, why, cap) != 0) {
+    struct wire_wan q = {0};
+    struct wan_reply r;
+    if (request(k, WIRE_WAN_PARTS, &q, &r, why, cap) != 0) {
         return -1;
     }
-    const char *a[] = {"CONFIG", "GET", "partitions"};
-    if (call(w, k, 3, a, NULL, &v, why, cap) != 0) {
-        return -1;
+    if (r.status != WIRE_WAN_INTEGER || r.value < 1 || r.value > WAN_PARTS_MAX) {
+        return conn_fail(k, why, cap, "the target did not say its partition count: %.100s", r.text);
     }
-    int64_t parts = 0;
-    if (v.type == RESP_ARRAY && v.count == 2 && v.elems[1].type == RESP_BULK) {
-        if (!hy_parse_i64(v.elems[1].str, v.elems[1].len, &parts)) {
-            parts = 0;
-        }
-    }
-    resp_value_free(&v);
-    if (parts < 1 || parts > WAN_PARTS_MAX) {
-        snprintf(why, cap, "the target did not say its partition count");
-        conn_drop(k);
-        return -1;
-    }
-    k->parts = (long)parts;
+    k->parts = (long)r.value;
     return 0;
 }
 
@@ -339,17 +412,16 @@ static int entry_slot(const uint8_t *entry, size_t len, uint16_t *slot)
 static int tell_promoted(struct io_wan *w, struct wan_conn *k, const struct node_wan_job *j,
                          char *why, size_t cap)
 {
+    (void)w;
     if (j->tell_epoch == 0 || k->told == j->tell_epoch) {
         return 0;
     }
-    char es[24];
-    snprintf(es, sizeof(es), "%llu", (unsigned long long)j->tell_epoch);
-    const char *a[] = {"HALYARD", "WAN", "DEMOTE", es, j->tell_by};
-    struct resp_value v;
-    if (call(w, k, 5, a, NULL, &v, why, cap) != 0) {
+    struct wire_wan q = {
+        .epoch = j->tell_epoch, .data = (const uint8_t *)j->tell_by, .len = strlen(j->tell_by)};
+    struct wan_reply r;
+    if (request(k, WIRE_WAN_DEMOTE, &q, &r, why, cap) != 0) {
         return -1;
     }
-    resp_value_free(&v);
     k->told = j->tell_epoch;
     return 0;
 }
@@ -405,27 +477,23 @@ static int ship(struct io_wan *w, const struct node_wan_job *j, char *why, size_
         if (sub[tp].buf.data == NULL) {
             continue;
         }
-        char slot_text[8];
-        snprintf(slot_text, sizeof(slot_text), "%u", (unsigned)first_slot[tp]);
-        const char *a[] = {"HY.WANAPPLY", slot_text, (const char *)sub[tp].buf.data};
-        size_t lens[] = {11, strlen(slot_text), sub[tp].buf.len};
-        struct resp_value v;
-        if (call(w, k, 3, a, lens, &v, why, cap) != 0) {
+        struct wire_wan q = {
+            .slot = first_slot[tp], .data = sub[tp].buf.data, .len = sub[tp].buf.len};
+        struct wan_reply ans;
+        if (request(k, WIRE_WAN_APPLY, &q, &ans, why, cap) != 0) {
             ok = 0;
             break;
         }
-        if (v.type != RESP_INTEGER || (uint64_t)v.integer < sub[tp].last_index) {
-            snprintf(why, cap, "target partition %ld answered %.*s", tp,
-                     v.type == RESP_INTEGER ? 5 : (int)HY_MIN(v.len, 100),
-                     v.type == RESP_INTEGER ? "short" : (const char *)v.str);
+        if (ans.status != WIRE_WAN_INTEGER || (uint64_t)ans.value < sub[tp].last_index) {
+            snprintf(why, cap, "target partition %ld answered %.100s", tp,
+                     ans.status == WIRE_WAN_INTEGER ? "short" : ans.text);
             ok = 0;
             /* A -MOVED or -TRYAGAIN (a failover there) is worth a new connection, whose
              * target may know the new leader. */
-            if (v.type == RESP_ERROR) {
+            if (ans.status == WIRE_WAN_ERROR) {
                 conn_drop(k);
             }
         }
-        resp_value_free(&v);
     }
     for (long tp = 0; tp < parts; tp++) {
         if (sub[tp].buf.data != NULL || sub[tp].count > 0) {
@@ -444,6 +512,7 @@ static void wan_thread(void *arg)
         w->conns[i].c.fd = -1;
         w->conns[i].c.wake_fd = w->wake[0];
         hy_buf_init(&w->conns[i].in);
+        wire_reader_init(&w->conns[i].rd, NULL);
     }
     for (;;) {
         uv_mutex_lock(&w->mu);
@@ -481,6 +550,7 @@ static void wan_thread(void *arg)
         conn_drop(&w->conns[i]);
         SSL_CTX_free(w->conns[i].ctx);
         hy_buf_free(&w->conns[i].in);
+        wire_reader_free(&w->conns[i].rd);
     }
 }
 

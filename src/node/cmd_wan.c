@@ -112,10 +112,10 @@ static int wan_route_change(struct cmd_ctx *x)
 }
 
 /* HALYARD WAN ADD name host:port[,...] [MODE active-passive|active-active] [SECRET s]
- * [KEYS pattern] [TLS] [CA file] [POLICY pattern policy]...: TLS connects to the targets' TLS
- * client ports (CA: the file their certificates are checked against, else the member's own); KEYS
- * ships only the changes (and a resync only the keys) whose first key matches the glob; the
- * targets' client ports (docs/wan.md "Transport: a deviation from the issue"). POLICY, repeatable
+ * [KEYS pattern] [TLS] [CA file] [POLICY pattern policy]...: the targets are members' peer
+ * ports (docs/wan.md "Transport"); TLS runs the link in TLS (CA: the file the targets'
+ * certificates are checked against, else the member's own); KEYS ships only the changes (and a
+ * resync only the keys) whose first key matches the glob. POLICY, repeatable
  * up to 16 times, only with active-active: the first rule whose pattern matches a key decides its
  * conflicts, LATEST_UPDATE where none does. */
 static void wan_add(struct cmd_ctx *x)

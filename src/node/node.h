@@ -128,8 +128,9 @@ struct node_client {
     uint64_t auth_retry_ms; /* no password is checked before this time */
     int join_nonce_set;
     int wan_link; /* proved the cluster secret as a WAN link: runs only what a link sends */
-    struct node_multi *multi; /* cmd_multi.c: MULTI's queue and WATCH's keys (NULL: none) */
-    struct node_subs *subs;   /* pubsub.c: its channels and patterns (NULL: none) */
+    uint64_t wan_conn, wan_req; /* runs a request of a WAN link on the peer port (wan_peer.c) */
+    struct node_multi *multi;   /* cmd_multi.c: MULTI's queue and WATCH's keys (NULL: none) */
+    struct node_subs *subs;     /* pubsub.c: its channels and patterns (NULL: none) */
     /* blocking.c: a blocking pop at the head of `in` (left there until answered). */
     int block_state;            /* enum node_block_state */
     int block_hold;             /* set by a handler: leave the request in the input */
@@ -483,7 +484,8 @@ enum node_peer_msg_kind {
     NODE_FORWARD = 1,
     NODE_FORWARD_REPLY = 2,
     NODE_PUBLISH = 3,
-    NODE_FORWARD_BUSY = 4
+    NODE_FORWARD_BUSY = 4,
+    NODE_WAN_REPLY = 5 /* the answer to a WAN link's request (node_wan_link_request) */
 };
 
 /* A message for the shell to send to member `to`; owned by the caller after take. */
@@ -492,8 +494,23 @@ struct node_peer_msg {
     int kind; /* enum node_peer_msg_kind */
     char to[NODE_MEMBER_NAME_MAX + 1];
     uint64_t req_id;
-    struct hy_buf data;
+    struct hy_buf data; /* NODE_WAN_REPLY: the text (an error's, or an OK's) */
+    /* NODE_WAN_REPLY: the link's connection, and the answer (enum wire_wan_status, value). */
+    uint64_t wan_conn;
+    int wan_status;
+    int64_t wan_value;
 };
+
+/* WAN links on the peer port (docs/multi-region.md "The link's transport"). A request of the
+ * link connection `conn` (the shell's id), source cluster `source`: what it asks runs as it
+ * did for a link on the client port (HY.WANAPPLY slot batch; HALYARD WAN DEMOTE epoch by;
+ * CONFIG GET partitions), by an internal client that may run only those; its answer leaves
+ * through node_take_peer_msg as a NODE_WAN_REPLY. op: NODE_WAN_OP_*; data, len: the batch
+ * (APPLY) or the promoted cluster's name (DEMOTE), borrowed for the call. */
+enum node_wan_op { NODE_WAN_OP_APPLY = 1, NODE_WAN_OP_DEMOTE, NODE_WAN_OP_PARTS };
+void node_wan_link_request(struct hy_node *n, uint64_t conn, const char *source, uint64_t req_id,
+                           int op, uint16_t slot, uint64_t epoch, const uint8_t *data, size_t len,
+                           uint64_t now_ms);
 
 /* The next forward or forward reply to send, or NULL; free with node_peer_msg_free. */
 struct node_peer_msg *node_take_peer_msg(struct hy_node *n);
@@ -715,7 +732,7 @@ void node_migrate_done(struct hy_node *n, uint64_t id, int io, const char *const
  * partition, as HY.WANAPPLY) and reports the outcome with node_wan_done. */
 struct node_wan_job {
     char link[65];
-    char targets[513]; /* host:port[,host:port...]: the target's client ports */
+    char targets[513]; /* host:port[,host:port...]: the target members' peer ports */
     char secret[257];  /* the target's cluster secret; empty: none */
     char source[65];   /* this cluster's name (cluster-name), which the link's proof binds */
     uint32_t partition;

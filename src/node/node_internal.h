@@ -1115,6 +1115,9 @@ int node_cut_off(const struct hy_node *n, const struct node_group *g, uint64_t n
 /* A proxy client that finished: its reply goes back to the follower; the client is freed.
  * Returns 1 when it did. */
 int proxy_maybe_finish(struct hy_node *n, struct node_client *c);
+/* wan_peer.c: a WAN link's request client (wan_conn) with its answer: the answer queued for
+ * the shell, the client freed; 1 when it was. */
+int wan_peer_maybe_finish(struct hy_node *n, struct node_client *c);
 void proxy_client_gone(struct hy_node *n, struct node_client *c);
 void proxy_expire(struct hy_node *n, uint64_t now_ms);
 void proxy_free(struct hy_node *n);

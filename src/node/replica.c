@@ -201,6 +201,10 @@ struct node_client *node_take_ready(struct hy_node *n)
         if (scatter_maybe_finish(n, c)) {
             continue; /* an internal part of a FLUSHALL: collected, never the shell's */
         }
+        if (c->wan_conn != 0) {
+            wan_peer_maybe_finish(n, c); /* a WAN link's request: answers its connection */
+            continue;
+        }
         if (!c->is_proxy) {
             return c;
         }

@@ -47,13 +47,25 @@ void wire_limits_default(struct wire_limits *l)
 const char *wire_type_name(uint8_t type)
 {
     static const char *const names[WIRE_TYPE_COUNT] = {
-        [WIRE_HELLO] = "HELLO",     [WIRE_CHALLENGE] = "CHALLENGE",
-        [WIRE_AUTH] = "AUTH",       [WIRE_WELCOME] = "WELCOME",
-        [WIRE_REJECT] = "REJECT",   [WIRE_RAFT] = "RAFT",
-        [WIRE_PING] = "PING",       [WIRE_PONG] = "PONG",
-        [WIRE_FORWARD] = "FORWARD", [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
-        [WIRE_PUBLISH] = "PUBLISH", [WIRE_HEARTBEAT] = "HEARTBEAT",
-        [WIRE_GOSSIP] = "GOSSIP",   [WIRE_BUSY] = "BUSY",
+        [WIRE_HELLO] = "HELLO",
+        [WIRE_CHALLENGE] = "CHALLENGE",
+        [WIRE_AUTH] = "AUTH",
+        [WIRE_WELCOME] = "WELCOME",
+        [WIRE_REJECT] = "REJECT",
+        [WIRE_RAFT] = "RAFT",
+        [WIRE_PING] = "PING",
+        [WIRE_PONG] = "PONG",
+        [WIRE_FORWARD] = "FORWARD",
+        [WIRE_FORWARD_REPLY] = "FORWARD_REPLY",
+        [WIRE_PUBLISH] = "PUBLISH",
+        [WIRE_HEARTBEAT] = "HEARTBEAT",
+        [WIRE_GOSSIP] = "GOSSIP",
+        [WIRE_BUSY] = "BUSY",
+        [WIRE_WAN_HELLO] = "WAN_HELLO",
+        [WIRE_WAN_APPLY] = "WAN_APPLY",
+        [WIRE_WAN_DEMOTE] = "WAN_DEMOTE",
+        [WIRE_WAN_PARTS] = "WAN_PARTS",
+        [WIRE_WAN_REPLY] = "WAN_REPLY",
     };
     return type > 0 && type < WIRE_TYPE_COUNT ? names[type] : "?";
 }
@@ -117,7 +129,7 @@ static void append_name(struct hy_buf *out, const uint8_t *s, size_t len)
     hy_buf_append(out, s, len);
 }
 
-int wire_encode_hello(struct hy_buf *out, const struct wire_hello *h)
+static int encode_hello(struct hy_buf *out, const struct wire_hello *h, uint8_t type)
 {
     if (!wire_name_valid(h->cluster, h->cluster_len) || !wire_name_valid(h->node, h->node_len)) {
         return HY_EINVAL;
@@ -130,7 +142,81 @@ int wire_encode_hello(struct hy_buf *out, const struct wire_hello *h)
     if (h->mac != NULL) {
         hy_buf_append(out, h->mac, WIRE_MAC_BYTES);
     }
-    frame_end(out, start, h->mac != NULL ? WIRE_CHALLENGE : WIRE_HELLO);
+    frame_end(out, start, type);
+    return HY_OK;
+}
+
+int wire_encode_hello(struct hy_buf *out, const struct wire_hello *h)
+{
+    return encode_hello(out, h, h->mac != NULL ? WIRE_CHALLENGE : WIRE_HELLO);
+}
+
+int wire_encode_wan_hello(struct hy_buf *out, const struct wire_hello *h)
+{
+    return h->mac != NULL ? HY_EINVAL : encode_hello(out, h, WIRE_WAN_HELLO);
+}
+
+static int text_printable(const uint8_t *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] > 0x7e) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The payload's length of a WAN frame, or 0 when its fields are not valid. */
+static size_t wan_payload_len(uint8_t type, const struct wire_wan *w)
+{
+    switch (type) {
+    case WIRE_WAN_APPLY: return 8 + 2 + w->len;
+    case WIRE_WAN_DEMOTE: return wire_name_valid(w->data, w->len) ? 8 + 8 + 1 + w->len : 0;
+    case WIRE_WAN_PARTS: return 8;
+    case WIRE_WAN_REPLY:
+        return w->status <= WIRE_WAN_ERROR && w->len <= WIRE_REASON_MAX &&
+                       text_printable(w->data, w->len)
+                   ? 8 + 1 + 8 + 2 + w->len
+                   : 0;
+    default: HY_UNREACHABLE();
+    }
+}
+
+int wire_encode_wan(struct hy_buf *out, uint8_t type, const struct wire_wan *w,
+                    const struct wire_limits *l)
+{
+    HY_ASSERT(type == WIRE_WAN_APPLY || type == WIRE_WAN_DEMOTE || type == WIRE_WAN_PARTS ||
+              type == WIRE_WAN_REPLY);
+    size_t payload = wan_payload_len(type, w);
+    if (payload == 0) {
+        return HY_EINVAL;
+    }
+    if (w->len > (size_t)l->frame_bytes_max ||
+        payload > (size_t)l->frame_bytes_max - WIRE_HEADER_BYTES) {
+        return HY_ETOOBIG;
+    }
+    size_t start = frame_begin(out);
+    hy_buf_append_u64le(out, w->req_id);
+    switch (type) {
+    case WIRE_WAN_APPLY:
+        hy_buf_append_u8(out, (uint8_t)w->slot);
+        hy_buf_append_u8(out, (uint8_t)(w->slot >> 8));
+        hy_buf_append(out, w->data, w->len);
+        break;
+    case WIRE_WAN_DEMOTE:
+        hy_buf_append_u64le(out, w->epoch);
+        append_name(out, w->data, w->len);
+        break;
+    case WIRE_WAN_REPLY:
+        hy_buf_append_u8(out, w->status);
+        hy_buf_append_u64le(out, (uint64_t)w->value);
+        hy_buf_append_u8(out, (uint8_t)w->len);
+        hy_buf_append_u8(out, (uint8_t)(w->len >> 8));
+        hy_buf_append(out, w->data, w->len);
+        break;
+    default: break;
+    }
+    frame_end(out, start, type);
     return HY_OK;
 }
 
@@ -543,10 +629,47 @@ static int decode_reject(struct wire_reader *r, struct cur *c, struct wire_rejec
     if (rj->code < 1 || rj->code > WIRE_REJECT_CODE_MAX || rj->text_len > WIRE_REASON_MAX) {
         return fail(r, HY_EPROTO, "REJECT with unknown code %u or text too long", rj->code);
     }
-    for (size_t i = 0; i < rj->text_len; i++) {
-        if (rj->text[i] < 0x20 || rj->text[i] > 0x7e) {
-            return fail(r, HY_EPROTO, "REJECT text is not printable ASCII");
-        }
+    if (!text_printable(rj->text, rj->text_len)) {
+        return fail(r, HY_EPROTO, "REJECT text is not printable ASCII");
+    }
+    return HY_OK;
+}
+
+/* WAN_APPLY, WAN_DEMOTE, WAN_PARTS, WAN_REPLY: exactly the bytes wire_encode_wan writes. */
+static int decode_wan(struct wire_reader *r, struct cur *c, uint8_t type, struct wire_wan *w)
+{
+    w->req_id = cur_u64(c);
+    switch (type) {
+    case WIRE_WAN_APPLY:
+        w->slot = cur_u16(c);
+        w->len = c->left;
+        w->data = cur_take(c, c->left);
+        break;
+    case WIRE_WAN_DEMOTE:
+        w->epoch = cur_u64(c);
+        w->len = cur_u8(c);
+        w->data = cur_take(c, w->len);
+        break;
+    case WIRE_WAN_REPLY:
+        w->status = cur_u8(c);
+        w->value = (int64_t)cur_u64(c);
+        w->len = cur_u16(c);
+        w->data = cur_take(c, w->len);
+        break;
+    default: break; /* PARTS: the id only */
+    }
+    if (c->bad || c->left != 0) {
+        return fail(r, HY_EPROTO, "%s payload length does not match its fields",
+                    wire_type_name(type));
+    }
+    if (type == WIRE_WAN_DEMOTE && !wire_name_valid(w->data, w->len)) {
+        return fail(r, HY_EPROTO, "WAN_DEMOTE with an empty or unprintable name");
+    }
+    if (type == WIRE_WAN_REPLY && (w->status > WIRE_WAN_ERROR || w->len > WIRE_REASON_MAX ||
+                                   !text_printable(w->data, w->len))) {
+        return fail(r, HY_EPROTO,
+                    "WAN_REPLY with an unknown status or a text too long or "
+                    "not printable");
     }
     return HY_OK;
 }
@@ -717,7 +840,12 @@ static int decode_payload(struct wire_reader *r, uint8_t type, const uint8_t *p,
     f->type = type;
     switch (type) {
     case WIRE_HELLO:
+    case WIRE_WAN_HELLO:
     case WIRE_CHALLENGE: return decode_hello(r, &c, type, &f->hello);
+    case WIRE_WAN_APPLY:
+    case WIRE_WAN_DEMOTE:
+    case WIRE_WAN_PARTS:
+    case WIRE_WAN_REPLY: return decode_wan(r, &c, type, &f->wan);
     case WIRE_REJECT: return decode_reject(r, &c, &f->reject);
     case WIRE_RAFT: return decode_raft(r, &c, &f->raft, &f->raft_group);
     case WIRE_FORWARD:
@@ -812,8 +940,10 @@ void wire_auth_transcript(struct hy_buf *out, enum wire_auth_role role, const ch
                           const uint8_t initiator_nonce[WIRE_NONCE_BYTES],
                           const uint8_t acceptor_nonce[WIRE_NONCE_BYTES])
 {
-    const char *label = role == WIRE_AUTH_BY_INITIATOR ? "halyard-peer-v1 initiator proof"
-                                                       : "halyard-peer-v1 acceptor proof";
+    const char *label = role == WIRE_AUTH_BY_INITIATOR    ? "halyard-peer-v1 initiator proof"
+                        : role == WIRE_AUTH_BY_ACCEPTOR   ? "halyard-peer-v1 acceptor proof"
+                        : role == WIRE_AUTH_WAN_BY_SOURCE ? "halyard-wan-v1 source proof"
+                                                          : "halyard-wan-v1 target proof";
     transcript_field(out, (const uint8_t *)label, strlen(label));
     transcript_field(out, (const uint8_t *)cluster, strlen(cluster));
     transcript_field(out, (const uint8_t *)initiator, strlen(initiator));

@@ -58,6 +58,13 @@ enum wire_type {
                            their answers of one loop turn (none: node liveness only) */
     WIRE_GOSSIP,        /* one membership message (src/membership): id (0) + opaque bytes */
     WIRE_BUSY,          /* the sender's loop is held by a script: id (0) + opaque bytes */
+    /* A WAN link (docs/multi-region.md "The link's transport"): another cluster's source
+     * connects to this peer port, proves this cluster's secret and sends only these. */
+    WIRE_WAN_HELLO,  /* the link's HELLO: version, source cluster, link name, nonce */
+    WIRE_WAN_APPLY,  /* req id, the slot of the batch's first key, the batch's bytes */
+    WIRE_WAN_DEMOTE, /* req id, the promotion epoch, the promoted cluster's name */
+    WIRE_WAN_PARTS,  /* req id: the target's partition count, please */
+    WIRE_WAN_REPLY,  /* req id, status (enum wire_wan_status), a value, a printable text */
     WIRE_TYPE_COUNT
 };
 
@@ -103,6 +110,21 @@ struct wire_forward {
 };
 
 /* HEARTBEAT: count entries of WIRE_HEARTBEAT_ENTRY_BYTES, read with wire_heartbeat_get. */
+/* The answer of a WAN request: an integer (APPLY: the highest sequence number the target
+ * holds from the source; PARTS: the partition count), a plain OK, or an error's text. */
+enum wire_wan_status { WIRE_WAN_INTEGER = 0, WIRE_WAN_OK = 1, WIRE_WAN_ERROR = 2 };
+
+/* WAN_APPLY, WAN_DEMOTE, WAN_PARTS and WAN_REPLY (the fields each one carries). */
+struct wire_wan {
+    uint64_t req_id;
+    uint16_t slot;       /* APPLY */
+    uint64_t epoch;      /* DEMOTE */
+    uint8_t status;      /* REPLY: enum wire_wan_status */
+    int64_t value;       /* REPLY */
+    const uint8_t *data; /* APPLY: the batch; DEMOTE: the name (wire_name_valid); REPLY: text */
+    size_t len;
+};
+
 struct wire_heartbeat {
     uint32_t count;
     const uint8_t *entries; /* borrowed from the input, checked by the reader */
@@ -119,6 +141,7 @@ struct wire_frame {
         uint64_t ping_token;             /* PING, PONG */
         struct wire_forward forward;     /* FORWARD, FORWARD_REPLY, PUBLISH, GOSSIP, BUSY */
         struct wire_heartbeat heartbeat; /* HEARTBEAT */
+        struct wire_wan wan;             /* WAN_APPLY, WAN_DEMOTE, WAN_PARTS, WAN_REPLY */
     };
 };
 
@@ -159,9 +182,11 @@ size_t wire_reader_bytes_needed(const struct wire_reader *r);
 
 /* ---- encoders: each appends one complete frame to out ---------------------------------------- */
 
-/* HELLO (mac NULL) or CHALLENGE (mac set). Returns HY_EINVAL for a name that is empty, too
- * long or not printable ASCII. */
+/* HELLO (mac NULL) or CHALLENGE (mac set); wire_encode_wan_hello: a WAN link's HELLO (mac
+ * NULL, cluster: the source cluster's name, node: the link's name). Returns HY_EINVAL for a name
+ * that is empty, too long or not printable ASCII. */
 int wire_encode_hello(struct hy_buf *out, const struct wire_hello *h) HY_MUST_CHECK;
+int wire_encode_wan_hello(struct hy_buf *out, const struct wire_hello *h) HY_MUST_CHECK;
 void wire_encode_auth(struct hy_buf *out, const uint8_t mac[WIRE_MAC_BYTES]);
 void wire_encode_welcome(struct hy_buf *out);
 /* The text is cut at WIRE_REASON_MAX bytes. */
@@ -171,6 +196,12 @@ void wire_encode_ping(struct hy_buf *out, uint8_t type, uint64_t token);
  * over l->frame_bytes_max. */
 int wire_encode_forward(struct hy_buf *out, uint8_t type, uint64_t req_id, const uint8_t *data,
                         size_t len, const struct wire_limits *l) HY_MUST_CHECK;
+/* type is WIRE_WAN_APPLY, WIRE_WAN_DEMOTE, WIRE_WAN_PARTS or WIRE_WAN_REPLY, with the fields
+ * struct wire_wan says it carries. HY_EINVAL for a DEMOTE name wire_name_valid refuses, a REPLY
+ * status out of range or a REPLY text over WIRE_REASON_MAX or not printable; HY_ETOOBIG when
+ * over l->frame_bytes_max; out is then unchanged. */
+int wire_encode_wan(struct hy_buf *out, uint8_t type, const struct wire_wan *w,
+                    const struct wire_limits *l) HY_MUST_CHECK;
 /* HY_EINVAL for a message wire_raft_check refuses, HY_ETOOBIG when over a limit; out is then
  * unchanged. */
 int wire_encode_raft(struct hy_buf *out, uint16_t group, const struct raft_message *m,
@@ -210,7 +241,14 @@ size_t wire_raft_frame_len(const struct raft_message *m);
  * ASCII without spaces (names reach logs, so no control bytes). */
 int wire_name_valid(const uint8_t *s, size_t len);
 
-enum wire_auth_role { WIRE_AUTH_BY_INITIATOR = 1, WIRE_AUTH_BY_ACCEPTOR = 2 };
+/* The WAN roles label a link's proofs (the source, the target cluster's node): a member's
+ * proof is no link's, nor the other way round. */
+enum wire_auth_role {
+    WIRE_AUTH_BY_INITIATOR = 1,
+    WIRE_AUTH_BY_ACCEPTOR = 2,
+    WIRE_AUTH_WAN_BY_SOURCE = 3,
+    WIRE_AUTH_WAN_BY_TARGET = 4,
+};
 
 /*
  * Appends to out the bytes a side MACs to prove the cluster secret: a role label, the cluster

@@ -8,6 +8,8 @@
  *  - every frame accepted must re-encode to exactly its own bytes (the encoder and decoder
  *    agree on one layout, and the decoder accepts no frame the encoder could not produce);
  *  - every decoded pointer lies inside the frame it came from.
+ * The WAN link's frames (WAN_HELLO, WAN_APPLY, WAN_DEMOTE, WAN_PARTS, WAN_REPLY) are held to
+ * the same rules: the corpus has one of each (wan-*).
  * Each buffer handed to the reader is a fresh allocation of exactly the bytes "received", so a
  * read past them shows up under ASan.
  */
@@ -53,6 +55,11 @@ static void reencode(const struct wire_frame *fr, const struct wire_limits *l, s
     switch (fr->type) {
     case WIRE_HELLO:
     case WIRE_CHALLENGE: FUZZ_CHECK(wire_encode_hello(out, &fr->hello) == HY_OK); break;
+    case WIRE_WAN_HELLO: FUZZ_CHECK(wire_encode_wan_hello(out, &fr->hello) == HY_OK); break;
+    case WIRE_WAN_APPLY:
+    case WIRE_WAN_DEMOTE:
+    case WIRE_WAN_PARTS:
+    case WIRE_WAN_REPLY: FUZZ_CHECK(wire_encode_wan(out, fr->type, &fr->wan, l) == HY_OK); break;
     case WIRE_AUTH: wire_encode_auth(out, fr->mac); break;
     case WIRE_WELCOME: wire_encode_welcome(out); break;
     case WIRE_REJECT: {
@@ -105,6 +112,9 @@ static void frame_record(struct hy_buf *d, const struct wire_frame *fr, const st
     if (fr->type == WIRE_FORWARD || fr->type == WIRE_FORWARD_REPLY || fr->type == WIRE_PUBLISH ||
         fr->type == WIRE_GOSSIP || fr->type == WIRE_BUSY) {
         FUZZ_CHECK(inside(fr->forward.data, fr->forward.len, f, len));
+    }
+    if (fr->type == WIRE_WAN_APPLY || fr->type == WIRE_WAN_DEMOTE || fr->type == WIRE_WAN_REPLY) {
+        FUZZ_CHECK(inside(fr->wan.data, fr->wan.len, f, len));
     }
     struct hy_buf again;
     hy_buf_init(&again);

@@ -83,7 +83,7 @@ def add_link(src, dst, name="dr"):
     got = []
 
     def added():
-        got[:] = [cmd(src.ports[0], "HALYARD", "WAN", "ADD", name, "127.0.0.1:%d" % dst.ports[0],
+        got[:] = [cmd(src.ports[0], "HALYARD", "WAN", "ADD", name, "127.0.0.1:%d" % (dst.ports[0] + 10000),
                       "MODE", "active-passive", "SECRET", SECRET)]
         return not is_error(got[0], "TRYAGAIN")  # no metadata leader yet
 
@@ -140,7 +140,7 @@ def test_link_definitions_replicated_and_kept_across_restarts(pair):
     assert [l["name"] for l in st["links"]] == ["dr"]
     link = st["links"][0]
     assert link["mode"] == "active-passive"
-    assert link["targets"] == "127.0.0.1:%d" % dst.ports[0]
+    assert link["targets"] == "127.0.0.1:%d" % (dst.ports[0] + 10000)
     assert link["secret"] == "given"  # never shown
     assert "dst-pass" not in text(cmd(src.ports[2], "HALYARD", "WAN", "STATUS", "JSON"))
     # Bad definitions are refused.
@@ -168,7 +168,7 @@ def test_link_definitions_replicated_and_kept_across_restarts(pair):
     wait_for(lambda: all("no WAN links" in status_text(p) for p in src.ports),
              10, "the link gone everywhere")
     out = subprocess.run([halyctl, "-p", str(src.ports[0]), "wan", "add", "dr2", "--to",
-                          "127.0.0.1:%d" % dst.ports[0], "--secret", SECRET],
+                          "127.0.0.1:%d" % (dst.ports[0] + 10000), "--secret", SECRET],
                          capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out
 

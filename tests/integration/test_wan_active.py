@@ -22,6 +22,7 @@ import pytest
 
 from cluster import is_error, SECRET
 from conftest import RawConn, wait_for
+from wan_pairs import peer
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 PARTS = 2
@@ -31,7 +32,7 @@ PARTS = 2
 def two(wan_clusters):
     def make():
         east, west = wan_clusters.two(PARTS)
-        return east, west, wan_clusters.proxy(west.ports[0]), wan_clusters.proxy(east.ports[0])
+        return east, west, wan_clusters.proxy(peer(west)), wan_clusters.proxy(peer(east))
 
     return make
 
@@ -609,7 +610,7 @@ def test_three_clusters_full_mesh_converge(wan_clusters):
         for dst in names:
             if src == dst:
                 continue
-            p = wan_clusters.proxy(cs[dst].ports[0])
+            p = wan_clusters.proxy(peer(cs[dst]))
             proxies[(src, dst)] = p
             # Both links of a pair have the same name: conflicts are counted under the
             # sender's name for the link, and WAN STATUS shows them under the receiver's.
@@ -688,7 +689,7 @@ def test_three_node_clusters_leaders_killed_on_both_sides(wan_clusters):
         cs[nm] = wan_clusters.cluster(3, {"partitions": PARTS, "cluster-name": nm,
                                           "requirepass": PASS[nm]})
     for nm, other in (("east", "west"), ("west", "east")):
-        to = ",".join("127.0.0.1:%d" % p for p in cs[other].ports)
+        to = ",".join("127.0.0.1:%d" % (p + 10000) for p in cs[other].ports)
         args = ["HALYARD", "WAN", "ADD", "dr", to, "MODE", "active-active", "SECRET",
                 SECRET]
         wait_for(lambda: not is_error(cmd(cs[nm], *args), "TRYAGAIN"), 30,

@@ -17,7 +17,7 @@ import pytest
 from cluster import is_error, SECRET
 from conftest import wait_for
 from test_client import install_and_build, start_client
-from wan_pairs import add_link, cmd, content, halyctl, halyctl_change, status, text, wait_same  # noqa: F401
+from wan_pairs import add_link, cmd, peer, content, halyctl, halyctl_change, status, text, wait_same  # noqa: F401
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 PARTS = 2
@@ -30,7 +30,7 @@ def regions(wan_clusters):
 
     def make(keys):
         east, west = wan_clusters.two(PARTS, west={"wan-passive": "yes"}, west_nodes=3)
-        to_west, to_east = wan_clusters.proxy(west.ports[0]), wan_clusters.proxy(east.ports[0])
+        to_west, to_east = wan_clusters.proxy(peer(west)), wan_clusters.proxy(peer(east))
         add_link(east, "127.0.0.1:%d" % to_west.port, "SECRET", SECRET)
         for i in range(keys):
             assert cmd(east, "SET", "k:%d" % i, "v1") == "OK"
@@ -158,7 +158,7 @@ def seed_002_regions(tmp_path, wan_clusters):
     east = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "east"})
     west = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "west",
                                     "wan-passive": "yes"})
-    add_link(east, "127.0.0.1:%d" % west.ports[0])
+    add_link(east, "127.0.0.1:%d" % peer(west), "SECRET", SECRET)
 
     def run(writes, interval_ms):
         return start_client(exe, run_env, [
@@ -208,7 +208,7 @@ def test_seed_002_flow_with_libhalyard(tmp_path, wan_clusters):
 
         # The primary region comes back: it steps down and takes the new primary's content.
         east.start(0)
-        add_link(west, "127.0.0.1:%d" % east.ports[0])
+        add_link(west, "127.0.0.1:%d" % peer(east), "SECRET", SECRET)
         wait_for(lambda: status(east)["role"] == "passive", 30, "east to step down",
                  interval=0.2)
         r = cmd(east, "SET", "key-0", "late")
@@ -245,7 +245,7 @@ def test_planned_switchover_libhalyard_follows_by_itself(tmp_path, wan_clusters)
         wait_for(lambda: shipped(east), 30, "east's link to drain", interval=0.1)
         p = halyctl_change(west, "wan", "promote")
         assert p.returncode == 0, p.stdout + p.stderr
-        add_link(west, "127.0.0.1:%d" % east.ports[0])
+        add_link(west, "127.0.0.1:%d" % peer(east), "SECRET", SECRET)
         wait_for(lambda: status(east)["role"] == "passive", 30, "east to step down",
                  interval=0.2)
         assert proc.wait(timeout=120) == 0
@@ -343,9 +343,9 @@ def test_promotion_in_place_of_one_source_keeps_the_other(wan_clusters):
                                     "requirepass": "pe"})
     north = wan_clusters.cluster(1, {"partitions": PARTS, "cluster-name": "north",
                                      "requirepass": "pn"})
-    east_to_west = wan_clusters.proxy(west.ports[0])
+    east_to_west = wan_clusters.proxy(peer(west))
     add_link(east, "127.0.0.1:%d" % east_to_west.port, "SECRET", SECRET, "KEYS", "e:*")
-    add_link(north, "127.0.0.1:%d" % west.ports[0], "SECRET", SECRET, "KEYS", "n:*")
+    add_link(north, "127.0.0.1:%d" % peer(west), "SECRET", SECRET, "KEYS", "n:*")
     for i in range(10):
         assert cmd(east, "SET", "e:%d" % i, "v1") == "OK"
         assert cmd(north, "SET", "n:%d" % i, "v1") == "OK"

@@ -11,7 +11,7 @@ import pytest
 
 from cluster import SECRET, is_error
 from conftest import RawConn, wait_for
-from wan_pairs import cmd, content, halyctl_change, parts, status, text
+from wan_pairs import cmd, content, peer, halyctl_change, parts, status, text
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 
 PARTS = 2
@@ -38,7 +38,7 @@ def test_keys_pattern_ships_and_resyncs_only_matching_keys(pair):
         assert cmd(east, "SET", "tmp:%d" % i, str(i)) == "OK"
     wait_for(lambda: cmd(west, "SET", "tmp:own", "w") == "OK", 30, "west to take writes")
     assert cmd(west, "SET", "user:stale", "w") == "OK"
-    p = halyctl_change(east, "wan", "add", "dr", "--to", "127.0.0.1:%d" % west.ports[0], "--secret",
+    p = halyctl_change(east, "wan", "add", "dr", "--to", "127.0.0.1:%d" % peer(west), "--secret",
                 SECRET, "--keys", "user:*")
     assert p.returncode == 0, p.stdout + p.stderr
     assert status(east)["links"][0]["keys"] == "user:*"
@@ -97,10 +97,10 @@ def test_role_per_link_standby_of_one_primary_of_another(wan_clusters):
     assert cmd(west, "CONFIG", "GET", "wan-passive-keys") == [b"wan-passive-keys", b"e:*"]
     r = cmd(west, "CONFIG", "SET", "wan-passive-keys", "x" * 129)
     assert is_error(r, "ERR"), r
-    p = halyctl_change(east, "wan", "add", "dr", "--to", "127.0.0.1:%d" % west.ports[0],
+    p = halyctl_change(east, "wan", "add", "dr", "--to", "127.0.0.1:%d" % peer(west),
                        "--secret", SECRET, "--keys", "e:*")
     assert p.returncode == 0, p.stdout + p.stderr
-    p = halyctl_change(west, "wan", "add", "dr", "--to", "127.0.0.1:%d" % north.ports[0],
+    p = halyctl_change(west, "wan", "add", "dr", "--to", "127.0.0.1:%d" % peer(north),
                        "--secret", SECRET, "--keys", "w:*")
     assert p.returncode == 0, p.stdout + p.stderr
     for i in range(30):

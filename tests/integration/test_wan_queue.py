@@ -15,7 +15,7 @@ import pytest
 
 from cluster import is_error, SECRET
 from conftest import RawConn, wait_for
-from wan_pairs import add_link, cmd, content, halyctl, parts, text
+from wan_pairs import add_link, cmd, content, peer, halyctl, parts, text
 from wan_pairs import wan_clusters  # noqa: F401 (a fixture)
 from wan_pairs import wait_same as wait_same_content
 
@@ -28,7 +28,7 @@ def pair(wan_clusters):
     def make():
         east, west = wan_clusters.two(PARTS, east={"wan-outbox-max-bytes": "64kb",
                                                    "wan-queue-full": "block-writes"})
-        return east, west, wan_clusters.proxy(west.ports[0])
+        return east, west, wan_clusters.proxy(peer(west))
 
     return make
 

@@ -130,6 +130,12 @@ def content(c):
     return out
 
 
+def peer(c, i=0):
+    """Member i of c's peer port (Cluster: client port + 10000): what a link's --to names
+    (docs/multi-region.md "The link's transport")."""
+    return c.ports[i] + 10000
+
+
 def add_link(src, to, *more):
     """HALYARD WAN ADD dr <to> <more...> on src, once its metadata group has a leader."""
     got = []

@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <uv.h>
@@ -13,6 +17,7 @@
 #include "common/assert.h"
 #include "common/prng.h"
 #include "io/peer.h"
+#include "io/peer_auth.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -36,6 +41,8 @@ struct seen {
     int admit;    /* admit_cb's answer */
     int asked;    /* admit_cb(.., 0) calls */
     int admitted; /* admit_cb(.., 1) calls */
+    int n_wan;    /* wan_cb calls */
+    char wan_source[WIRE_NAME_MAX + 1], wan_link[WIRE_NAME_MAX + 1];
 };
 
 static void copy_str(char *dst, size_t cap, const uint8_t *src, size_t len)
@@ -160,11 +167,23 @@ static int admit_cb(void *ctx, const char *id, int admitted)
     return s->admit;
 }
 
+/* A WAN link's request: recorded, and answered at once with the integer 4 (a PARTS answer). */
+static void wan_cb(void *ctx, uint64_t conn, const char *source, const char *link,
+                   const struct wire_frame *f)
+{
+    struct seen *s = ctx;
+    s->n_wan++;
+    snprintf(s->wan_source, sizeof(s->wan_source), "%s", source);
+    snprintf(s->wan_link, sizeof(s->wan_link), "%s", link);
+    struct wire_wan w = {.req_id = f->wan.req_id, .status = WIRE_WAN_INTEGER, .value = 4};
+    assert_int_equal(peer_send_wan_reply(s->t, conn, &w), HY_OK);
+}
+
 static struct peer_callbacks callbacks(struct seen *s)
 {
-    return (struct peer_callbacks){s,        raft_cb, forward_cb,  forward_reply_cb,
-                                   state_cb, NULL,    liveness_cb, NULL,
-                                   NULL,     admit_cb};
+    return (struct peer_callbacks){s,        raft_cb,  forward_cb,  forward_reply_cb,
+                                   state_cb, NULL,     liveness_cb, NULL,
+                                   NULL,     admit_cb, wan_cb};
 }
 
 /* Test knobs applied to node i's configuration by pair_start (NULL: defaults). */
@@ -950,6 +969,147 @@ static void test_beacons_only_to_named_peers(void **state)
     pair_tweak = NULL;
 }
 
+/* ---- WAN links ------------------------------------------------------------------------------ */
+
+/* A WAN link's source in a thread of its own (blocking I/O, as io/wan_link.c), against n2. */
+struct wan_client {
+    uint16_t port;
+    const char *secret;
+    atomic_int done;
+    int admitted; /* the handshake ended HY_OK */
+    int answered; /* WAN_PARTS got WAN_REPLY 4 */
+    int closed;   /* a member's FORWARD then closed the connection */
+    int fd;
+    struct wire_reader r;
+    struct hy_buf in;
+    size_t used; /* the bytes of the frame read last */
+};
+
+/* The next frame from the target, or 0 when the connection ended (or 5 s passed). */
+static int wan_client_read(struct wan_client *k, struct wire_frame *f)
+{
+    for (;;) {
+        int rc = k->in.len > 0 ? wire_read(&k->r, k->in.data, k->in.len, &k->used, f) : HY_EAGAIN;
+        if (rc == HY_OK) {
+            return 1; /* the caller drops the frame's bytes (wan_client_drop) */
+        }
+        if (rc != HY_EAGAIN) {
+            return 0;
+        }
+        uint8_t *p = hy_buf_reserve(&k->in, 4096);
+        ssize_t n = recv(k->fd, p, k->in.cap - k->in.len, 0);
+        if (n <= 0) {
+            return 0;
+        }
+        k->in.len += (size_t)n;
+    }
+}
+
+/* Drops the bytes of the frame wan_client_read returned last. */
+static void wan_client_drop(struct wan_client *k)
+{
+    hy_buf_consume(&k->in, k->used);
+    k->used = 0;
+}
+
+static int wan_client_send(struct wan_client *k, const struct hy_buf *b)
+{
+    return send(k->fd, b->data, b->len, MSG_NOSIGNAL) == (ssize_t)b->len;
+}
+
+static void wan_client_main(void *arg)
+{
+    struct wan_client *k = arg;
+    wire_reader_init(&k->r, NULL);
+    hy_buf_init(&k->in);
+    k->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(k->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct peer_hs_config cfg = {
+        "east", "east", (const uint8_t *)k->secret, strlen(k->secret), NULL, NULL, 0};
+    struct peer_hs hs;
+    if (connect(k->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        peer_hs_start_wan(&hs, &cfg, "dr", &out);
+        int rc = HY_EAGAIN;
+        struct wire_frame f;
+        while (rc == HY_EAGAIN && wan_client_send(k, &out) && wan_client_read(k, &f)) {
+            hy_buf_reset(&out);
+            rc = peer_hs_on_frame(&hs, &f, &out);
+            wan_client_drop(k);
+        }
+        k->admitted = rc == HY_OK;
+        hy_buf_reset(&out);
+        struct wire_limits l;
+        wire_limits_default(&l);
+        struct wire_wan q = {.req_id = 5};
+        if (k->admitted && wire_encode_wan(&out, WIRE_WAN_PARTS, &q, &l) == HY_OK &&
+            wan_client_send(k, &out) && wan_client_read(k, &f)) {
+            k->answered = f.type == WIRE_WAN_REPLY && f.wan.req_id == 5 && f.wan.value == 4;
+            wan_client_drop(k);
+        }
+        hy_buf_reset(&out);
+        if (k->answered &&
+            wire_encode_forward(&out, WIRE_FORWARD, 1, (const uint8_t *)"x", 1, &l) == HY_OK &&
+            wan_client_send(k, &out)) {
+            k->closed = !wan_client_read(k, &f);
+        }
+    }
+    hy_buf_free(&out);
+    close(k->fd);
+    wire_reader_free(&k->r);
+    hy_buf_free(&k->in);
+    atomic_store(&k->done, 1);
+}
+
+/* Runs a WAN client against n2 to its end, the loop turning meanwhile. */
+static void run_wan_client(struct pair *p, struct wan_client *k, const char *secret)
+{
+    memset(k, 0, sizeof(*k));
+    k->port = p->addrs[1].port;
+    k->secret = secret;
+    uv_thread_t th;
+    assert_int_equal(uv_thread_create(&th, wan_client_main, k), 0);
+    uint64_t deadline = uv_now(&p->loop) + 10000;
+    while (!atomic_load(&k->done)) {
+        uv_run(&p->loop, UV_RUN_NOWAIT);
+        uv_sleep(1);
+        uv_update_time(&p->loop);
+        assert_true(uv_now(&p->loop) < deadline);
+    }
+    uv_thread_join(&th);
+    for (int i = 0; i < 20; i++) { /* the close and its log */
+        uv_run(&p->loop, UV_RUN_NOWAIT);
+    }
+}
+
+/* A link proving the cluster's secret is admitted by n2 without being a peer (no state_cb, no
+ * admit_cb), its WAN_PARTS reaches wan_cb with the source's and link's names and is answered,
+ * and a member's frame on it closes it; a link with another secret is refused. */
+static void test_wan_link_connection(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p);
+    int ups = p.b.up;
+    struct wan_client k;
+    run_wan_client(&p, &k, "secret");
+    assert_true(k.admitted && k.answered && k.closed);
+    assert_int_equal(p.b.n_wan, 1);
+    assert_string_equal(p.b.wan_source, "east");
+    assert_string_equal(p.b.wan_link, "dr");
+    assert_int_equal(p.b.up, ups);
+    assert_int_equal(p.b.asked, 0);
+    assert_int_equal(p.b.n_forward, 0); /* the FORWARD was not a member's */
+    run_wan_client(&p, &k, "another");
+    assert_false(k.admitted);
+    assert_int_equal(p.b.n_wan, 1);
+    pair_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -967,6 +1127,7 @@ int main(void)
         cmocka_unit_test(test_heartbeats_of_many_groups_coalesce),
         cmocka_unit_test(test_silent_peer_is_suspected_and_beacon_keeps_it_alive),
         cmocka_unit_test(test_beacons_only_to_named_peers),
+        cmocka_unit_test(test_wan_link_connection),
         cmocka_unit_test(test_off_ring_links_ping_less_and_stay_up),
         cmocka_unit_test(test_off_ring_traffic_replaces_pings),
         cmocka_unit_test(test_idle_off_ring_link_closes_quietly_and_dials_on_demand),

@@ -635,8 +635,8 @@ static int side_known_cb(void *ctx, const char *id)
 static void side_init(struct side *s, const char *cluster, const char *id, const char *secret)
 {
     memset(s, 0, sizeof(*s));
-    s->cfg = (struct peer_hs_config){cluster,       id, (const uint8_t *)secret, strlen(secret),
-                                     side_known_cb, s};
+    s->cfg = (struct peer_hs_config){
+        cluster, id, (const uint8_t *)secret, strlen(secret), side_known_cb, s, 1};
     wire_reader_init(&s->r, NULL);
     hy_buf_init(&s->out);
 }
@@ -665,10 +665,10 @@ static int deliver(struct side *from, struct side *to)
     return rc;
 }
 
-/* Runs a handshake to its end; returns the initiator's and acceptor's results. */
-static void run_handshake(struct side *i, struct side *a, const char *dial, int *rc_i, int *rc_a)
+/* Runs a started handshake (the initiator's HELLO or WAN_HELLO in i->out) to its end; returns
+ * the initiator's and acceptor's results. */
+static void run_started(struct side *i, struct side *a, int *rc_i, int *rc_a)
 {
-    peer_hs_start_initiator(&i->hs, &i->cfg, dial, &i->out);
     peer_hs_start_acceptor(&a->hs, &a->cfg);
     *rc_a = deliver(i, a); /* HELLO */
     *rc_i = deliver(a, i); /* CHALLENGE or REJECT */
@@ -678,6 +678,13 @@ static void run_handshake(struct side *i, struct side *a, const char *dial, int 
     if (*rc_i == HY_EAGAIN) {
         *rc_i = deliver(a, i); /* WELCOME or REJECT */
     }
+}
+
+/* Runs a handshake to its end; returns the initiator's and acceptor's results. */
+static void run_handshake(struct side *i, struct side *a, const char *dial, int *rc_i, int *rc_a)
+{
+    peer_hs_start_initiator(&i->hs, &i->cfg, dial, &i->out);
+    run_started(i, a, rc_i, rc_a);
 }
 
 /* Both sides with the same cluster and secret authenticate each other. */
@@ -992,6 +999,151 @@ static void test_heartbeat_refuses(void **state)
     hy_buf_free(&b);
 }
 
+/* ---- WAN links ---------------------------------------------------------------------------- */
+
+/* Encodes w as a frame of `type`, reads it back into *f (its pointers borrow from *b). */
+static void wan_roundtrip(uint8_t type, const struct wire_wan *w, struct hy_buf *b,
+                          struct wire_frame *f)
+{
+    struct wire_limits l;
+    wire_limits_default(&l);
+    assert_int_equal(wire_encode_wan(b, type, w, &l), HY_OK);
+    struct wire_reader r;
+    wire_reader_init(&r, NULL);
+    read_one(&r, b, f);
+    assert_int_equal(f->type, type);
+    assert_int_equal(f->wan.req_id, w->req_id);
+    wire_reader_free(&r);
+}
+
+/* WAN_APPLY, WAN_DEMOTE, WAN_PARTS and WAN_REPLY carry their fields back unchanged; the
+ * encoder refuses what the decoder would (a bad name, an unknown status, an unprintable or
+ * too long text), leaving out unchanged. */
+static void test_wan_frames_roundtrip(void **state)
+{
+    (void)state;
+    struct hy_buf b;
+    struct wire_frame f;
+    hy_buf_init(&b);
+    struct wire_wan apply = {
+        .req_id = 7, .slot = 16383, .data = (const uint8_t *)"ba\0tch", .len = 6};
+    wan_roundtrip(WIRE_WAN_APPLY, &apply, &b, &f);
+    assert_int_equal(f.wan.slot, 16383);
+    assert_int_equal(f.wan.len, 6);
+    assert_memory_equal(f.wan.data, "ba\0tch", 6);
+    hy_buf_reset(&b);
+    struct wire_wan demote = {
+        .req_id = 8, .epoch = 1ull << 40, .data = (const uint8_t *)"west", .len = 4};
+    wan_roundtrip(WIRE_WAN_DEMOTE, &demote, &b, &f);
+    assert_true(f.wan.epoch == 1ull << 40);
+    assert_memory_equal(f.wan.data, "west", 4);
+    hy_buf_reset(&b);
+    struct wire_wan parts = {.req_id = UINT64_MAX};
+    wan_roundtrip(WIRE_WAN_PARTS, &parts, &b, &f);
+    hy_buf_reset(&b);
+    struct wire_wan reply = {.req_id = 9,
+                             .status = WIRE_WAN_ERROR,
+                             .value = -5,
+                             .data = (const uint8_t *)"DEMOTED x",
+                             .len = 9};
+    wan_roundtrip(WIRE_WAN_REPLY, &reply, &b, &f);
+    assert_int_equal(f.wan.status, WIRE_WAN_ERROR);
+    assert_true(f.wan.value == -5);
+    assert_memory_equal(f.wan.data, "DEMOTED x", 9);
+    hy_buf_reset(&b);
+
+    struct wire_limits l;
+    wire_limits_default(&l);
+    struct wire_wan bad = demote;
+    bad.data = (const uint8_t *)"a b";
+    bad.len = 3;
+    assert_int_equal(wire_encode_wan(&b, WIRE_WAN_DEMOTE, &bad, &l), HY_EINVAL);
+    bad = reply;
+    bad.status = 3;
+    assert_int_equal(wire_encode_wan(&b, WIRE_WAN_REPLY, &bad, &l), HY_EINVAL);
+    bad = reply;
+    bad.data = (const uint8_t *)"a\nb";
+    bad.len = 3;
+    assert_int_equal(wire_encode_wan(&b, WIRE_WAN_REPLY, &bad, &l), HY_EINVAL);
+    char big[WIRE_REASON_MAX + 1];
+    memset(big, 'x', sizeof(big));
+    bad.data = (const uint8_t *)big;
+    bad.len = sizeof(big);
+    assert_int_equal(wire_encode_wan(&b, WIRE_WAN_REPLY, &bad, &l), HY_EINVAL);
+    l.frame_bytes_max = 64;
+    bad = apply;
+    bad.data = (const uint8_t *)big;
+    bad.len = 64;
+    assert_int_equal(wire_encode_wan(&b, WIRE_WAN_APPLY, &bad, &l), HY_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    hy_buf_free(&b);
+}
+
+/* Runs a WAN link's handshake (source i, target a) to its end. */
+static void run_wan_handshake(struct side *i, struct side *a, const char *link, int *rc_i,
+                              int *rc_a)
+{
+    peer_hs_start_wan(&i->hs, &i->cfg, link, &i->out);
+    run_started(i, a, rc_i, rc_a);
+}
+
+/* A link of cluster east that holds west's secret is admitted by a west node that does not
+ * know it as a member (no known_cb entry): both sides learn the other's names. */
+static void test_wan_handshake_accepts(void **state)
+{
+    (void)state;
+    struct side i, a;
+    side_init(&i, "east", "east", "west-secret");
+    side_init(&a, "west", "w1", "west-secret");
+    int rc_i, rc_a;
+    run_wan_handshake(&i, &a, "dr", &rc_i, &rc_a);
+    assert_int_equal(rc_i, HY_OK);
+    assert_int_equal(rc_a, HY_OK);
+    assert_true(a.hs.wan && i.hs.wan);
+    assert_string_equal(a.hs.peer, "east");
+    assert_string_equal(a.hs.link, "dr");
+    assert_string_equal(i.hs.peer, "w1");
+    assert_string_equal(i.hs.target, "west");
+    side_free(&i);
+    side_free(&a);
+}
+
+/* A link with another secret (east's own, say) is refused by the source itself (the target's
+ * proof fails: nothing is sent after it) and the target learns why; a node that takes no link
+ * refuses it; a member's secret proof is no link's (other labels). */
+static void test_wan_handshake_refuses(void **state)
+{
+    (void)state;
+    struct side i, a;
+    side_init(&i, "east", "east", "east-secret");
+    side_init(&a, "west", "w1", "west-secret");
+    int rc_i, rc_a;
+    run_wan_handshake(&i, &a, "dr", &rc_i, &rc_a);
+    assert_int_equal(rc_i, HY_EPROTO);
+    assert_int_equal(rc_a, HY_EPROTO);
+    expect_refused(&i, &a, WIRE_REJECT_AUTH, "did not prove the link's secret");
+    side_free(&i);
+    side_free(&a);
+
+    side_init(&i, "east", "east", "s");
+    side_init(&a, "west", "w1", "s");
+    a.cfg.wan_ok = 0;
+    run_wan_handshake(&i, &a, "dr", &rc_i, &rc_a);
+    assert_int_equal(rc_a, HY_EPROTO);
+    expect_refused(&a, &i, WIRE_REJECT_PROTOCOL, "takes no WAN link");
+    side_free(&i);
+    side_free(&a);
+
+    struct hy_buf member, link;
+    hy_buf_init(&member);
+    hy_buf_init(&link);
+    wire_auth_transcript(&member, WIRE_AUTH_BY_INITIATOR, "west", "east", "w1", nonce_a, nonce_a);
+    wire_auth_transcript(&link, WIRE_AUTH_WAN_BY_SOURCE, "west", "east", "w1", nonce_a, nonce_a);
+    assert_true(member.len != link.len || memcmp(member.data, link.data, link.len) != 0);
+    hy_buf_free(&member);
+    hy_buf_free(&link);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1017,6 +1169,9 @@ int main(void)
         cmocka_unit_test(test_handshake_reflected_mac),
         cmocka_unit_test(test_handshake_version_and_order),
         cmocka_unit_test(test_hmac_known_answer),
+        cmocka_unit_test(test_wan_frames_roundtrip),
+        cmocka_unit_test(test_wan_handshake_accepts),
+        cmocka_unit_test(test_wan_handshake_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
