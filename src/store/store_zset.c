@@ -227,27 +227,27 @@ static uint32_t zsl_height(struct zsl *sl)
     return h;
 }
 
-/* Links a new node for (score, m), which must be absent from the list. */
-static void zsl_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen)
+/* Links node n (its member absent from the list) at its place; the count and byte total
+ * follow. */
+static void zsl_link(struct zobj *z, struct znode *n)
 {
     struct zsl *sl = z->u.sl;
     struct znode *update[ZSL_LEVELS], *x = sl->head;
     size_t rank[ZSL_LEVELS]; /* rank[i]: the rank of update[i] (the head is 0) */
     for (uint32_t i = sl->level; i-- > 0;) {
         rank[i] = i + 1 == sl->level ? 0 : rank[i + 1];
-        while (x->lv[i].next != NULL && zn_cmp(x->lv[i].next, score, m, mlen) < 0) {
+        while (x->lv[i].next != NULL && zn_cmp(x->lv[i].next, n->score, zn_data(n), n->len) < 0) {
             rank[i] += x->lv[i].span;
             x = x->lv[i].next;
         }
         update[i] = x;
     }
-    uint32_t h = zsl_height(sl);
+    uint32_t h = n->height;
     for (; sl->level < h; sl->level++) {
         rank[sl->level] = 0;
         update[sl->level] = sl->head;
         sl->head->lv[sl->level].span = z->count;
     }
-    struct znode *n = zn_new(h, score, m, mlen);
     for (uint32_t i = 0; i < h; i++) {
         n->lv[i].next = update[i]->lv[i].next;
         update[i]->lv[i].next = n;
@@ -268,22 +268,16 @@ static void zsl_insert(struct zobj *z, double score, const uint8_t *m, size_t ml
     sl->cur = NULL;
 }
 
-/* Unlinks and frees the node at rank r (the first is 0), and its index entry. */
-static void zsl_remove_rank(struct zobj *z, size_t r)
+/* Links a new node for (score, m), which must be absent from the list. */
+static void zsl_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen)
+{
+    zsl_link(z, zn_new(zsl_height(z->u.sl), score, m, mlen));
+}
+
+/* Unlinks node n, whose predecessors at every level are update[]; the caller owns it after. */
+static void zsl_unlink(struct zobj *z, struct znode *n, struct znode *const *update)
 {
     struct zsl *sl = z->u.sl;
-    struct znode *update[ZSL_LEVELS], *x = sl->head;
-    size_t trav = 0; /* the rank of x, counting the head as 0 */
-    for (uint32_t i = sl->level; i-- > 0;) {
-        while (x->lv[i].next != NULL && trav + x->lv[i].span <= r) {
-            trav += x->lv[i].span;
-            x = x->lv[i].next;
-        }
-        update[i] = x;
-    }
-    struct znode *n = x->lv[0].next;
-    HY_ASSERT(n != NULL && trav == r);
-    HY_ASSERT(store__hobj_del(z->index, zn_data(n), n->len) == 1);
     for (uint32_t i = 0; i < sl->level; i++) {
         if (update[i]->lv[i].next == n) {
             update[i]->lv[i].span += n->lv[i].span - 1;
@@ -302,8 +296,43 @@ static void zsl_remove_rank(struct zobj *z, size_t r)
     }
     z->count--;
     z->x.elem_bytes -= hy_alloc_size(n);
-    hy_free(n);
     sl->cur = NULL;
+}
+
+/* Unlinks and frees the node at rank r (the first is 0), and its index entry. */
+static void zsl_remove_rank(struct zobj *z, size_t r)
+{
+    struct znode *update[ZSL_LEVELS], *x = z->u.sl->head;
+    size_t trav = 0; /* the rank of x, counting the head as 0 */
+    for (uint32_t i = z->u.sl->level; i-- > 0;) {
+        while (x->lv[i].next != NULL && trav + x->lv[i].span <= r) {
+            trav += x->lv[i].span;
+            x = x->lv[i].next;
+        }
+        update[i] = x;
+    }
+    struct znode *n = x->lv[0].next;
+    HY_ASSERT(n != NULL && trav == r);
+    HY_ASSERT(store__hobj_del(z->index, zn_data(n), n->len) == 1);
+    zsl_unlink(z, n, update);
+    hy_free(n);
+}
+
+/* Unlinks the node of (score, m), which must be in the list, and returns it (its index entry
+ * stays): one walk by key where a rank lookup and a removal by rank take two. */
+static struct znode *zsl_take_key(struct zobj *z, double score, const uint8_t *m, size_t mlen)
+{
+    struct znode *update[ZSL_LEVELS], *x = z->u.sl->head;
+    for (uint32_t i = z->u.sl->level; i-- > 0;) {
+        while (x->lv[i].next != NULL && zn_cmp(x->lv[i].next, score, m, mlen) < 0) {
+            x = x->lv[i].next;
+        }
+        update[i] = x;
+    }
+    struct znode *n = x->lv[0].next;
+    HY_ASSERT(n != NULL && zn_cmp(n, score, m, mlen) == 0);
+    zsl_unlink(z, n, update);
+    return n;
 }
 
 /* The node at rank r < count. A read next to the last one (a walk in rank order, either way)
@@ -924,6 +953,41 @@ static void r_array(struct resp_writer *w, size_t n)
     }
 }
 
+/* Moves member m (present, at score cur) to score. The full encoding relinks its node: one
+ * walk to take it out, one to put it back, the index's value rewritten in place. */
+static void set_score(struct zobj *z, double cur, double score, const uint8_t *m, size_t mlen,
+                      const struct store_encoding *enc)
+{
+    if (z->index == NULL) {
+        remove_at(z, (size_t)rank_of(z, m, mlen));
+        store__zobj_put(z, score, m, mlen, enc);
+        return;
+    }
+    struct znode *n = zsl_take_key(z, cur, m, mlen);
+    n->score = score;
+    zsl_link(z, n);
+    HY_ASSERT(store__hobj_set(z->index, m, mlen, (const uint8_t *)&score, sizeof(score)) == 0);
+}
+
+/* Removes member m; returns 0 when it is absent. */
+static int remove_member(struct zobj *z, const uint8_t *m, size_t mlen)
+{
+    double cur;
+    if (z->index == NULL) {
+        int64_t rank = rank_of(z, m, mlen);
+        if (rank >= 0) {
+            remove_at(z, (size_t)rank);
+        }
+        return rank >= 0;
+    }
+    if (!index_score(z, m, mlen, &cur)) {
+        return 0;
+    }
+    hy_free(zsl_take_key(z, cur, m, mlen));
+    HY_ASSERT(store__hobj_del(z->index, m, mlen) == 1);
+    return 1;
+}
+
 struct zadd_result {
     int64_t added, updated, processed;
     double last; /* INCR: the member's score after the op */
@@ -958,8 +1022,7 @@ static int zadd_one(struct zobj *z, uint32_t flags, double score, const uint8_t 
     r->processed++;
     r->last = score;
     if (score != cur) {
-        remove_at(z, (size_t)rank_of(z, m, mlen));
-        store__zobj_put(z, score, m, mlen, enc);
+        set_score(z, cur, score, m, mlen, enc);
         r->updated++;
     }
     return 1;
@@ -1017,11 +1080,7 @@ void store__op_zrem(struct store *s, const struct store_entry *e, struct resp_wr
         struct zobj *z = store__zobj(o);
         size_t before = store__zobj_bytes(z);
         for (uint32_t i = 1; i < e->argc; i++) {
-            int64_t rank = rank_of(z, ARG(e, i));
-            if (rank >= 0) {
-                remove_at(z, (size_t)rank);
-                removed++;
-            }
+            removed += remove_member(z, ARG(e, i));
         }
         change_end(s, o, before);
     }
