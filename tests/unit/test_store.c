@@ -1414,6 +1414,24 @@ static void zm_name(int id, char *out, size_t size)
     snprintf(out, size, "m%d", id); /* "m10" < "m9": byte order is not id order */
 }
 
+struct zm_walk {
+    const struct zmodel *zm;
+    size_t next; /* the rank the next member must have */
+    int rev;
+};
+
+static void zm_walk_cb(void *ctx, const uint8_t *m, size_t mlen, double score)
+{
+    struct zm_walk *wk = ctx;
+    char name[16];
+    int id = wk->zm->order[wk->next];
+    zm_name(id, name, sizeof(name));
+    assert_int_equal(mlen, strlen(name));
+    assert_memory_equal(m, name, mlen);
+    assert_true(score == wk->zm->score[id]);
+    wk->next = wk->rev ? wk->next - 1 : wk->next + 1;
+}
+
 static int zm_cmp(const void *pa, const void *pb)
 {
     int a = *(const int *)pa, b = *(const int *)pb;
@@ -1438,7 +1456,8 @@ static void zm_sort(struct zmodel *zm)
     qsort(zm->order, zm->count, sizeof(int), zm_cmp);
 }
 
-/* Every rank, member rank, and a score and a lex span of the store's set equal the model's. */
+/* Every rank, range walks (store_zset_range, both ways), member ranks and a score span of the
+ * store's set equal the model's. */
 static void zm_compare(struct store *s, struct zmodel *zm, struct hy_prng *rng)
 {
     zm_sort(zm);
@@ -1460,6 +1479,13 @@ static void zm_compare(struct store *s, struct zmodel *zm, struct hy_prng *rng)
         assert_int_equal(mlen, strlen(name));
         assert_memory_equal(m, name, mlen);
         assert_true(score == zm->score[zm->order[i]]);
+    }
+    for (int rev = 0; rev < 2; rev++) { /* store_zset_range: a random span, either way */
+        size_t lo = (size_t)hy_prng_below(rng, zm->count + 1);
+        size_t hi = lo + (size_t)hy_prng_below(rng, zm->count - lo + 1);
+        struct zm_walk wk = {zm, rev ? hi - 1 : lo, rev};
+        store_zset_range(o, lo, hi, rev, zm_walk_cb, &wk);
+        assert_int_equal(wk.next, rev ? lo - 1 : hi); /* (size_t)-1 for lo == 0 backwards */
     }
     for (int k = 0; k < 20; k++) { /* ranks by member, out of walk order */
         size_t i = (size_t)hy_prng_below(rng, zm->count);
