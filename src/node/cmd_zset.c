@@ -380,12 +380,9 @@ static int zrange_options(struct cmd_ctx *x, size_t from, int store, struct zran
     return 1;
 }
 
-static void write_member(struct cmd_ctx *x, const struct store_obj *o, size_t rank, int withscores)
+static void write_scored(struct cmd_ctx *x, const uint8_t *m, size_t mlen, double score,
+                         int withscores)
 {
-    double score;
-    const uint8_t *m;
-    size_t mlen;
-    store_zset_at(o, rank, &score, &m, &mlen);
     if (withscores && x->w.proto >= 3) {
         resp_write_array(&x->w, 2);
     }
@@ -393,6 +390,26 @@ static void write_member(struct cmd_ctx *x, const struct store_obj *o, size_t ra
     if (withscores) {
         resp_write_double(&x->w, score);
     }
+}
+
+static void write_member(struct cmd_ctx *x, const struct store_obj *o, size_t rank, int withscores)
+{
+    double score;
+    const uint8_t *m;
+    size_t mlen;
+    store_zset_at(o, rank, &score, &m, &mlen);
+    write_scored(x, m, mlen, score, withscores);
+}
+
+struct zrange_out {
+    struct cmd_ctx *x;
+    int withscores;
+};
+
+static void zrange_member_cb(void *ctx, const uint8_t *m, size_t mlen, double score)
+{
+    const struct zrange_out *out = ctx;
+    write_scored(out->x, m, mlen, score, out->withscores);
 }
 
 /* Writes ranks [lo, hi) in the request's direction, after LIMIT. */
@@ -413,9 +430,11 @@ static void zrange_write(struct cmd_ctx *x, const struct store_obj *o, size_t lo
     }
     int pairs = q->withscores && x->w.proto < 3;
     resp_write_array(&x->w, pairs ? n * 2 : n);
-    for (size_t i = 0; i < n; i++) {
-        size_t rank = q->rev ? hi - 1 - skip - i : lo + skip + i;
-        write_member(x, o, rank, q->withscores);
+    struct zrange_out out = {x, q->withscores};
+    if (q->rev) {
+        store_zset_range(o, hi - skip - n, hi - skip, 1, zrange_member_cb, &out);
+    } else {
+        store_zset_range(o, lo + skip, lo + skip + n, 0, zrange_member_cb, &out);
     }
 }
 

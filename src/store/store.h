@@ -173,6 +173,12 @@ int store_set_all_int(const struct store_obj *o);
 size_t store_zset_len(const struct store_obj *o);
 void store_zset_at(const struct store_obj *o, size_t rank, double *score_out, const uint8_t **m_out,
                    size_t *mlen_out);
+/* Calls cb with the member and score of each rank in [lo, hi) (lo <= hi <= len), in rank order,
+ * or from hi - 1 down to lo when rev: O(log n + hi - lo), where a store_zset_at per rank costs
+ * O(rank) on a compact set. The member is borrowed for the call; cb must not change o. */
+typedef void (*store_zmember_cb)(void *ctx, const uint8_t *m, size_t mlen, double score);
+void store_zset_range(const struct store_obj *o, size_t lo, size_t hi, int rev, store_zmember_cb cb,
+                      void *ctx);
 /* Returns 1 and the score when m is a member. */
 int store_zset_score(const struct store_obj *o, const uint8_t *m, size_t mlen, double *score_out);
 /* The rank of member m, or -1. */

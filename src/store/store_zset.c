@@ -1,15 +1,20 @@
 /*
  * store_zset.c - sorted set values and their ops of the log.
  *
- * A sorted set is a hash object mapping each member to its score (8 bytes, the double's bits)
- * plus an array of elements sorted by (score, member bytes), the order Redis's skiplist keeps.
- * Lookups by member go through the hash; ranks and score or lex ranges are binary searches in
- * the array. An insert or removal moves the pointers after it: O(n) for big sets, cheap for the
- * sizes most applications keep; a skiplist or B-tree is a later step if measurements ask.
+ * A big sorted set is a hash object mapping each member to its score (8 bytes, the double's
+ * bits) plus a skiplist of nodes sorted by (score, member bytes), the order Redis keeps. Every
+ * link of a node carries its span (how many ranks it jumps), so the rank of a node, the node
+ * at a rank, an insert and a removal are all O(log n) expected (Pugh's skiplist with the
+ * counted links of his "cookbook", which Redis's zskiplist also keeps). Lookups by member go
+ * through the hash; ranks and score or lex bounds are walks down the levels.
  *
- * Invariants: the hash and the array hold the same members with the same scores; the array is
- * strictly increasing in (score, member); no score is NaN; elem_bytes is the usable size of
- * every element.
+ * A node's height is drawn from a PRNG seeded from the store's hash seed, so the same ops in
+ * the same order build the same list (and the same byte count) on every replica.
+ *
+ * Invariants: the hash and the list hold the same members with the same scores; level 0 is
+ * strictly increasing in (score, member) and its back links mirror it; the spans of every
+ * level sum to the ranks they jump; no score is NaN; elem_bytes is the usable size of every
+ * node.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,26 +24,48 @@
 #include "common/strutil.h"
 #include "store/store_int.h"
 
-struct zelem {
+#define ZSL_LEVELS 32 /* 4^32 members: more than memory holds */
+
+struct znode;
+struct zlink {
+    struct znode *next;
+    size_t span; /* ranks from this node to next (to the end when next is NULL) */
+};
+
+/* One member: its score, the previous node (level 0), `height` links, then the member. */
+struct znode {
     double score;
+    struct znode *back;
     uint32_t len;
-    uint8_t data[];
+    uint32_t height;
+    struct zlink lv[];
+};
+
+/* The list of the full encoding. cur/cur_rank cache the last node read by rank, so a walk in
+ * rank order (ZRANGE, snapshots, SORT) costs O(1) a step; every change clears it. */
+struct zsl {
+    struct znode *head; /* ZSL_LEVELS links, no member */
+    struct znode *tail;
+    struct znode *cur;
+    size_t cur_rank;
+    uint64_t rng;
+    uint32_t level; /* links in use in head */
 };
 
 /* Two encodings. Compact (index == NULL): one buffer of records sorted by (score, member),
  * each [varint mlen << 1 | int][score][member], the score a zigzag varint when it is an
  * integer below 2^53 (most scores are: ranks, timestamps, counters), else its 8 bytes; a
  * 10-member set is one allocation of ~100 bytes, like Redis's listpack. Full: the index and
- * the array of elements. A set converts for good when it passes zset-max-listpack-entries or
+ * the skiplist. A set converts for good when it passes zset-max-listpack-entries or
  * takes a member longer than zset-max-listpack-value, as Redis's. */
 struct zobj {
     struct hobj *index; /* member -> score; NULL in the compact encoding */
     union {
-        struct zelem **v; /* full */
-        uint8_t *lp;      /* compact */
+        struct zsl *sl; /* full */
+        uint8_t *lp;    /* compact */
     } u;
     size_t count;
-    size_t cap; /* full: slots of v; compact: bytes of lp */
+    size_t cap; /* compact: bytes of lp; full: 0 */
     union {
         size_t elem_bytes; /* full */
         uint64_t seed;     /* compact: for the index it converts to */
@@ -129,6 +156,241 @@ static void csplice(struct zobj *z, size_t off, size_t old, size_t size)
     z->cap = len;
 }
 
+/* ---- the skiplist --------------------------------------------------------------------------- */
+
+static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = HY_MIN(alen, blen);
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+static int key_cmp(double as, const uint8_t *am, size_t alen, double score, const uint8_t *m,
+                   size_t mlen)
+{
+    if (as != score) {
+        return as < score ? -1 : 1;
+    }
+    return bytes_cmp(am, alen, m, mlen);
+}
+
+static const uint8_t *zn_data(const struct znode *n)
+{
+    return (const uint8_t *)&n->lv[n->height];
+}
+
+static int zn_cmp(const struct znode *n, double score, const uint8_t *m, size_t mlen)
+{
+    return key_cmp(n->score, zn_data(n), n->len, score, m, mlen);
+}
+
+static struct znode *zn_new(uint32_t height, double score, const uint8_t *m, size_t mlen)
+{
+    struct znode *n = hy_xmalloc(sizeof(*n) + height * sizeof(struct zlink) + mlen);
+    n->score = score;
+    n->back = NULL;
+    n->len = (uint32_t)mlen;
+    n->height = height;
+    for (uint32_t i = 0; i < height; i++) {
+        n->lv[i].next = NULL;
+        n->lv[i].span = 0;
+    }
+    if (mlen > 0) {
+        memcpy((uint8_t *)&n->lv[height], m, mlen);
+    }
+    return n;
+}
+
+static struct zsl *zsl_new(uint64_t seed)
+{
+    struct zsl *sl = hy_xcalloc(1, sizeof(*sl));
+    sl->head = zn_new(ZSL_LEVELS, 0, NULL, 0);
+    sl->level = 1;
+    sl->rng = seed | 1; /* xorshift64 must not start at 0 */
+    return sl;
+}
+
+/* A new node's height: 1 + k with probability (3/4) 4^-k, Redis's p = 1/4 (1.33 links a node
+ * on average, walks of about 2 log4(n) steps). */
+static uint32_t zsl_height(struct zsl *sl)
+{
+    uint64_t x = sl->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    sl->rng = x;
+    uint32_t h = 1;
+    while (h < ZSL_LEVELS && (x & 3) == 0) {
+        h++;
+        x >>= 2;
+    }
+    return h;
+}
+
+/* Links node n (its member absent from the list) at its place; the count and byte total
+ * follow. */
+static void zsl_link(struct zobj *z, struct znode *n)
+{
+    struct zsl *sl = z->u.sl;
+    struct znode *update[ZSL_LEVELS], *x = sl->head;
+    size_t rank[ZSL_LEVELS]; /* rank[i]: the rank of update[i] (the head is 0) */
+    for (uint32_t i = sl->level; i-- > 0;) {
+        rank[i] = i + 1 == sl->level ? 0 : rank[i + 1];
+        while (x->lv[i].next != NULL && zn_cmp(x->lv[i].next, n->score, zn_data(n), n->len) < 0) {
+            rank[i] += x->lv[i].span;
+            x = x->lv[i].next;
+        }
+        update[i] = x;
+    }
+    uint32_t h = n->height;
+    for (; sl->level < h; sl->level++) {
+        rank[sl->level] = 0;
+        update[sl->level] = sl->head;
+        sl->head->lv[sl->level].span = z->count;
+    }
+    for (uint32_t i = 0; i < h; i++) {
+        n->lv[i].next = update[i]->lv[i].next;
+        update[i]->lv[i].next = n;
+        n->lv[i].span = update[i]->lv[i].span - (rank[0] - rank[i]);
+        update[i]->lv[i].span = rank[0] - rank[i] + 1;
+    }
+    for (uint32_t i = h; i < sl->level; i++) {
+        update[i]->lv[i].span++;
+    }
+    n->back = update[0] == sl->head ? NULL : update[0];
+    if (n->lv[0].next != NULL) {
+        n->lv[0].next->back = n;
+    } else {
+        sl->tail = n;
+    }
+    z->count++;
+    z->x.elem_bytes += hy_alloc_size(n);
+    sl->cur = NULL;
+}
+
+/* Links a new node for (score, m), which must be absent from the list. */
+static void zsl_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen)
+{
+    zsl_link(z, zn_new(zsl_height(z->u.sl), score, m, mlen));
+}
+
+/* Unlinks node n, whose predecessors at every level are update[]; the caller owns it after. */
+static void zsl_unlink(struct zobj *z, struct znode *n, struct znode *const *update)
+{
+    struct zsl *sl = z->u.sl;
+    for (uint32_t i = 0; i < sl->level; i++) {
+        if (update[i]->lv[i].next == n) {
+            update[i]->lv[i].span += n->lv[i].span - 1;
+            update[i]->lv[i].next = n->lv[i].next;
+        } else {
+            update[i]->lv[i].span--;
+        }
+    }
+    if (n->lv[0].next != NULL) {
+        n->lv[0].next->back = n->back;
+    } else {
+        sl->tail = n->back;
+    }
+    while (sl->level > 1 && sl->head->lv[sl->level - 1].next == NULL) {
+        sl->level--;
+    }
+    z->count--;
+    z->x.elem_bytes -= hy_alloc_size(n);
+    sl->cur = NULL;
+}
+
+/* Unlinks and frees the node at rank r (the first is 0), and its index entry. */
+static void zsl_remove_rank(struct zobj *z, size_t r)
+{
+    struct znode *update[ZSL_LEVELS], *x = z->u.sl->head;
+    size_t trav = 0; /* the rank of x, counting the head as 0 */
+    for (uint32_t i = z->u.sl->level; i-- > 0;) {
+        while (x->lv[i].next != NULL && trav + x->lv[i].span <= r) {
+            trav += x->lv[i].span;
+            x = x->lv[i].next;
+        }
+        update[i] = x;
+    }
+    struct znode *n = x->lv[0].next;
+    HY_ASSERT(n != NULL && trav == r);
+    HY_ASSERT(store__hobj_del(z->index, zn_data(n), n->len) == 1);
+    zsl_unlink(z, n, update);
+    hy_free(n);
+}
+
+/* Unlinks the node of (score, m), which must be in the list, and returns it (its index entry
+ * stays): one walk by key where a rank lookup and a removal by rank take two. */
+static struct znode *zsl_take_key(struct zobj *z, double score, const uint8_t *m, size_t mlen)
+{
+    struct znode *update[ZSL_LEVELS], *x = z->u.sl->head;
+    for (uint32_t i = z->u.sl->level; i-- > 0;) {
+        while (x->lv[i].next != NULL && zn_cmp(x->lv[i].next, score, m, mlen) < 0) {
+            x = x->lv[i].next;
+        }
+        update[i] = x;
+    }
+    struct znode *n = x->lv[0].next;
+    HY_ASSERT(n != NULL && zn_cmp(n, score, m, mlen) == 0);
+    zsl_unlink(z, n, update);
+    return n;
+}
+
+/* The node at rank r < count. A read next to the last one (a walk in rank order, either way)
+ * is one step from the cached node; any other read walks down the levels. */
+static const struct znode *zsl_at(const struct zobj *z, size_t r)
+{
+    struct zsl *sl = z->u.sl;
+    struct znode *x = sl->cur;
+    if (x != NULL && r == sl->cur_rank) {
+        return x;
+    }
+    if (x != NULL && r == sl->cur_rank + 1) {
+        x = x->lv[0].next;
+    } else if (x != NULL && r + 1 == sl->cur_rank) {
+        x = x->back;
+    } else {
+        x = sl->head;
+        size_t trav = 0;
+        for (uint32_t i = sl->level; i-- > 0 && trav != r + 1;) {
+            while (x->lv[i].next != NULL && trav + x->lv[i].span <= r + 1) {
+                trav += x->lv[i].span;
+                x = x->lv[i].next;
+            }
+        }
+        HY_ASSERT(trav == r + 1);
+    }
+    sl->cur = x;
+    sl->cur_rank = r;
+    return x;
+}
+
+/* How many nodes come before a bound: `before` holds for a prefix of the list. */
+static size_t zsl_count(const struct zsl *sl, int (*before)(const struct znode *, const void *),
+                        const void *ctx)
+{
+    const struct znode *x = sl->head;
+    size_t trav = 0;
+    for (uint32_t i = sl->level; i-- > 0;) {
+        while (x->lv[i].next != NULL && before(x->lv[i].next, ctx)) {
+            trav += x->lv[i].span;
+            x = x->lv[i].next;
+        }
+    }
+    return trav;
+}
+
+static void zsl_free(struct zsl *sl)
+{
+    struct znode *x = sl->head->lv[0].next;
+    while (x != NULL) {
+        struct znode *next = x->lv[0].next;
+        hy_free(x);
+        x = next;
+    }
+    hy_free(sl->head);
+    hy_free(sl);
+}
+
 /* ---- the object ----------------------------------------------------------------------------- */
 
 struct zobj *store__zobj_new(uint64_t seed)
@@ -153,10 +415,7 @@ void store__zobj_free(struct zobj *z)
         hy_free(z);
         return;
     }
-    for (size_t i = 0; i < z->count; i++) {
-        hy_free(z->u.v[i]);
-    }
-    hy_free(z->u.v);
+    zsl_free(z->u.sl);
     store__hobj_free(z->index);
     hy_free(z);
 }
@@ -166,34 +425,13 @@ size_t store__zobj_bytes(const struct zobj *z)
     if (z->index == NULL) {
         return hy_alloc_size(z) + (z->u.lp != NULL ? hy_alloc_size(z->u.lp) : 0);
     }
-    return hy_alloc_size(z) + store__hobj_bytes(z->index) +
-           (z->u.v != NULL ? hy_alloc_size(z->u.v) : 0) + z->x.elem_bytes;
+    return hy_alloc_size(z) + store__hobj_bytes(z->index) + hy_alloc_size(z->u.sl) +
+           hy_alloc_size(z->u.sl->head) + z->x.elem_bytes;
 }
 
 size_t store__zobj_count(const struct zobj *z)
 {
     return z->count;
-}
-
-static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t n = HY_MIN(alen, blen);
-    int c = n > 0 ? memcmp(a, b, n) : 0;
-    return c != 0 ? c : (alen > blen) - (alen < blen);
-}
-
-static int key_cmp(double as, const uint8_t *am, size_t alen, double score, const uint8_t *m,
-                   size_t mlen)
-{
-    if (as != score) {
-        return as < score ? -1 : 1;
-    }
-    return bytes_cmp(am, alen, m, mlen);
-}
-
-static int elem_cmp(const struct zelem *el, double score, const uint8_t *m, size_t mlen)
-{
-    return key_cmp(el->score, el->data, el->len, score, m, mlen);
 }
 
 void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const uint8_t **m_out,
@@ -204,18 +442,22 @@ void store__zobj_at(const struct zobj *z, size_t rank, double *score_out, const 
         crec_read(z, coff_of(z, rank), score_out, m_out, mlen_out);
         return;
     }
-    *score_out = z->u.v[rank]->score;
-    *m_out = z->u.v[rank]->data;
-    *mlen_out = z->u.v[rank]->len;
+    const struct znode *n = zsl_at(z, rank);
+    *score_out = n->score;
+    *m_out = zn_data(n);
+    *mlen_out = n->len;
 }
 
-static double zscore_at(const struct zobj *z, size_t rank)
-{
-    double sc;
+struct zkey {
+    double score;
     const uint8_t *m;
     size_t mlen;
-    store__zobj_at(z, rank, &sc, &m, &mlen);
-    return sc;
+};
+
+static int before_key(const struct znode *n, const void *ctx)
+{
+    const struct zkey *k = ctx;
+    return zn_cmp(n, k->score, k->m, k->mlen) < 0;
 }
 
 /* The first rank whose element is >= (score, m). */
@@ -234,16 +476,8 @@ static size_t lower_bound(const struct zobj *z, double score, const uint8_t *m, 
         }
         return rank;
     }
-    size_t lo = 0, hi = z->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (elem_cmp(z->u.v[mid], score, m, mlen) < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
+    struct zkey k = {score, m, mlen};
+    return zsl_count(z->u.sl, before_key, &k);
 }
 
 /* The rank and score of member m, or 0 when absent. */
@@ -291,21 +525,7 @@ int store__zobj_has(const struct zobj *z, const uint8_t *m, size_t mlen)
 static void full_insert(struct zobj *z, double score, const uint8_t *m, size_t mlen)
 {
     HY_ASSERT(store__hobj_set(z->index, m, mlen, (const uint8_t *)&score, sizeof(score)) == 1);
-    if (z->count == z->cap) {
-        z->cap = HY_MAX(z->cap * 2, 4);
-        z->u.v = hy_xrealloc(z->u.v, z->cap * sizeof(*z->u.v));
-    }
-    size_t at = lower_bound(z, score, m, mlen);
-    memmove(z->u.v + at + 1, z->u.v + at, (z->count - at) * sizeof(*z->u.v));
-    struct zelem *el = hy_xmalloc(sizeof(*el) + mlen);
-    el->score = score;
-    el->len = (uint32_t)mlen;
-    if (mlen > 0) {
-        memcpy(el->data, m, mlen);
-    }
-    z->u.v[at] = el;
-    z->count++;
-    z->x.elem_bytes += hy_alloc_size(el);
+    zsl_insert(z, score, m, mlen);
 }
 
 /* Moves a compact set into the full encoding, for good. */
@@ -314,7 +534,7 @@ static void convert_full(struct zobj *z)
     HY_ASSERT(z->index == NULL);
     struct zobj old = *z;
     z->index = store__hobj_new(old.x.seed);
-    z->u.v = NULL;
+    z->u.sl = zsl_new(old.x.seed);
     z->count = z->cap = 0;
     z->x.elem_bytes = 0;
     size_t off = 0;
@@ -368,20 +588,7 @@ static void remove_at(struct zobj *z, size_t rank)
         z->count--;
         return;
     }
-    struct zelem *el = z->u.v[rank];
-    HY_ASSERT(store__hobj_del(z->index, el->data, el->len) == 1);
-    memmove(z->u.v + rank, z->u.v + rank + 1, (z->count - rank - 1) * sizeof(*z->u.v));
-    z->count--;
-    z->x.elem_bytes -= hy_alloc_size(el);
-    hy_free(el);
-    if (z->count == 0) {
-        hy_free(z->u.v);
-        z->u.v = NULL;
-        z->cap = 0;
-    } else if (z->cap > 16 && z->count * 4 < z->cap) {
-        z->cap /= 2;
-        z->u.v = hy_xrealloc(z->u.v, z->cap * sizeof(*z->u.v));
-    }
+    zsl_remove_rank(z, rank);
 }
 
 static int64_t rank_of(const struct zobj *z, const uint8_t *m, size_t mlen)
@@ -402,18 +609,58 @@ static struct zobj *shrink_if_small(struct zobj *z, const struct store_encoding 
     if (z->index == NULL || (int64_t)z->count > enc->zset_entries) {
         return z;
     }
-    for (size_t i = 0; i < z->count; i++) {
-        if ((int64_t)z->u.v[i]->len > enc->zset_value) {
+    const struct znode *first = z->u.sl->head->lv[0].next;
+    for (const struct znode *n = first; n != NULL; n = n->lv[0].next) {
+        if ((int64_t)n->len > enc->zset_value) {
             return z;
         }
     }
     struct zobj *c = store__zobj_new(seed);
-    for (size_t i = 0; i < z->count; i++) {
-        store__zobj_put(c, z->u.v[i]->score, z->u.v[i]->data, z->u.v[i]->len, enc);
+    for (const struct znode *n = first; n != NULL; n = n->lv[0].next) {
+        store__zobj_put(c, n->score, zn_data(n), n->len, enc);
     }
     HY_ASSERT(c->index == NULL);
     store__zobj_free(z);
     return c;
+}
+
+/* The skiplist's invariants (store__zobj_check): O(n * levels). */
+static void zsl_check(const struct zobj *z)
+{
+    const struct zsl *sl = z->u.sl;
+    HY_ASSERT(sl->level >= 1 && sl->level <= ZSL_LEVELS);
+    size_t n = 0, bytes = 0;
+    const struct znode *prev = NULL;
+    for (const struct znode *x = sl->head->lv[0].next; x != NULL; prev = x, x = x->lv[0].next) {
+        double score;
+        HY_ASSERT(x->back == prev && x->height >= 1 && x->height <= sl->level);
+        HY_ASSERT(!isnan(x->score) && index_score(z, zn_data(x), x->len, &score));
+        HY_ASSERT(score == x->score || (isinf(score) && isinf(x->score)));
+        HY_ASSERT(prev == NULL || zn_cmp(prev, x->score, zn_data(x), x->len) < 0);
+        bytes += hy_alloc_size(x);
+        n++;
+    }
+    HY_ASSERT(n == z->count && bytes == z->x.elem_bytes && sl->tail == prev);
+    /* Every link of level i jumps exactly its span of level-0 steps, over nodes lower than i + 1,
+     * and a last link spans the ranks left to the end. */
+    for (uint32_t i = 0; i < sl->level; i++) {
+        const struct znode *x = sl->head;
+        size_t rank = 0;
+        for (;;) {
+            const struct znode *y = x->lv[0].next;
+            size_t steps = 1;
+            for (; y != x->lv[i].next; y = y->lv[0].next, steps++) {
+                HY_ASSERT(y != NULL && y->height <= i);
+            }
+            if (y == NULL) {
+                HY_ASSERT(x->lv[i].span == steps - 1 && steps - 1 == z->count - rank);
+                break;
+            }
+            HY_ASSERT(x->lv[i].span == steps);
+            rank += steps;
+            x = y;
+        }
+    }
 }
 
 void store__zobj_check(const struct zobj *z)
@@ -439,17 +686,8 @@ void store__zobj_check(const struct zobj *z)
         HY_ASSERT(off == z->cap);
         return;
     }
-    HY_ASSERT(z->count <= z->cap && store__hobj_count(z->index) == z->count);
-    size_t bytes = 0;
-    for (size_t i = 0; i < z->count; i++) {
-        const struct zelem *el = z->u.v[i];
-        double score;
-        HY_ASSERT(!isnan(el->score) && index_score(z, el->data, el->len, &score));
-        HY_ASSERT(score == el->score || (isinf(score) && isinf(el->score)));
-        HY_ASSERT(i == 0 || elem_cmp(z->u.v[i - 1], el->score, el->data, el->len) < 0);
-        bytes += hy_alloc_size(el);
-    }
-    HY_ASSERT(bytes == z->x.elem_bytes);
+    HY_ASSERT(z->cap == 0 && store__hobj_count(z->index) == z->count);
+    zsl_check(z);
 }
 
 /* ---- the read API (store.h) ----------------------------------------------------------------- */
@@ -469,6 +707,54 @@ void store_zset_at(const struct store_obj *o, size_t rank, double *score_out, co
                    size_t *mlen_out)
 {
     store__zobj_at(store__zobj(o), rank, score_out, m_out, mlen_out);
+}
+
+/* A compact set's ranks [lo, hi) backwards: their offsets first, records being forward only. */
+static void crange_rev(const struct zobj *z, size_t lo, size_t hi, store_zmember_cb cb, void *ctx)
+{
+    size_t small[128], *offs = hi - lo <= 128 ? small : hy_xmalloc((hi - lo) * sizeof(*offs));
+    size_t off = coff_of(z, lo);
+    double sc;
+    const uint8_t *m;
+    size_t mlen;
+    for (size_t i = lo; i < hi; i++) {
+        offs[i - lo] = off;
+        off = crec_read(z, off, &sc, &m, &mlen);
+    }
+    for (size_t i = hi; i-- > lo;) {
+        crec_read(z, offs[i - lo], &sc, &m, &mlen);
+        cb(ctx, m, mlen, sc);
+    }
+    if (offs != small) {
+        hy_free(offs);
+    }
+}
+
+void store_zset_range(const struct store_obj *o, size_t lo, size_t hi, int rev, store_zmember_cb cb,
+                      void *ctx)
+{
+    const struct zobj *z = store__zobj(o);
+    HY_ASSERT(lo <= hi && hi <= z->count);
+    if (lo == hi) {
+        return;
+    }
+    if (z->index == NULL && rev) {
+        crange_rev(z, lo, hi, cb, ctx);
+    } else if (z->index == NULL) {
+        size_t off = coff_of(z, lo);
+        for (size_t i = lo; i < hi; i++) {
+            double sc;
+            const uint8_t *m;
+            size_t mlen;
+            off = crec_read(z, off, &sc, &m, &mlen);
+            cb(ctx, m, mlen, sc);
+        }
+    } else {
+        const struct znode *n = zsl_at(z, rev ? hi - 1 : lo);
+        for (size_t i = lo; i < hi; i++, n = rev ? n->back : n->lv[0].next) {
+            cb(ctx, zn_data(n), n->len, n->score);
+        }
+    }
 }
 
 int store_zset_score(const struct store_obj *o, const uint8_t *m, size_t mlen, double *score_out)
@@ -531,9 +817,42 @@ int store_zlex_range_parse(const uint8_t *min, size_t minlen, const uint8_t *max
            lex_bound_parse(max, maxlen, &out->max, &out->maxlen, &out->max_kind);
 }
 
+static double zscore_at(const struct zobj *z, size_t rank)
+{
+    double sc;
+    const uint8_t *m;
+    size_t mlen;
+    store__zobj_at(z, rank, &sc, &m, &mlen);
+    return sc;
+}
+
+struct zbound {
+    double score;
+    const uint8_t *p;
+    size_t len;
+    int after;
+};
+
+static int before_score(const struct znode *n, const void *ctx)
+{
+    const struct zbound *b = ctx;
+    return b->after ? n->score <= b->score : n->score < b->score;
+}
+
+static int before_lex(const struct znode *n, const void *ctx)
+{
+    const struct zbound *b = ctx;
+    int c = bytes_cmp(zn_data(n), n->len, b->p, b->len);
+    return b->after ? c <= 0 : c < 0;
+}
+
 /* The first rank whose score is above (strictly: `after`) the bound. */
 static size_t score_rank(const struct zobj *z, double bound, int after)
 {
+    if (z->index != NULL) {
+        struct zbound b = {bound, NULL, 0, after};
+        return zsl_count(z->u.sl, before_score, &b);
+    }
     size_t lo = 0, hi = z->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -571,6 +890,10 @@ static size_t lex_rank(const struct zobj *z, const uint8_t *p, size_t len, int k
     }
     if (kind == 3) {
         return z->count;
+    }
+    if (z->index != NULL) {
+        struct zbound b = {0, p, len, after};
+        return zsl_count(z->u.sl, before_lex, &b);
     }
     size_t lo = 0, hi = z->count;
     while (lo < hi) {
@@ -630,6 +953,41 @@ static void r_array(struct resp_writer *w, size_t n)
     }
 }
 
+/* Moves member m (present, at score cur) to score. The full encoding relinks its node: one
+ * walk to take it out, one to put it back, the index's value rewritten in place. */
+static void set_score(struct zobj *z, double cur, double score, const uint8_t *m, size_t mlen,
+                      const struct store_encoding *enc)
+{
+    if (z->index == NULL) {
+        remove_at(z, (size_t)rank_of(z, m, mlen));
+        store__zobj_put(z, score, m, mlen, enc);
+        return;
+    }
+    struct znode *n = zsl_take_key(z, cur, m, mlen);
+    n->score = score;
+    zsl_link(z, n);
+    HY_ASSERT(store__hobj_set(z->index, m, mlen, (const uint8_t *)&score, sizeof(score)) == 0);
+}
+
+/* Removes member m; returns 0 when it is absent. */
+static int remove_member(struct zobj *z, const uint8_t *m, size_t mlen)
+{
+    double cur;
+    if (z->index == NULL) {
+        int64_t rank = rank_of(z, m, mlen);
+        if (rank >= 0) {
+            remove_at(z, (size_t)rank);
+        }
+        return rank >= 0;
+    }
+    if (!index_score(z, m, mlen, &cur)) {
+        return 0;
+    }
+    hy_free(zsl_take_key(z, cur, m, mlen));
+    HY_ASSERT(store__hobj_del(z->index, m, mlen) == 1);
+    return 1;
+}
+
 struct zadd_result {
     int64_t added, updated, processed;
     double last; /* INCR: the member's score after the op */
@@ -664,8 +1022,7 @@ static int zadd_one(struct zobj *z, uint32_t flags, double score, const uint8_t 
     r->processed++;
     r->last = score;
     if (score != cur) {
-        remove_at(z, (size_t)rank_of(z, m, mlen));
-        store__zobj_put(z, score, m, mlen, enc);
+        set_score(z, cur, score, m, mlen, enc);
         r->updated++;
     }
     return 1;
@@ -723,11 +1080,7 @@ void store__op_zrem(struct store *s, const struct store_entry *e, struct resp_wr
         struct zobj *z = store__zobj(o);
         size_t before = store__zobj_bytes(z);
         for (uint32_t i = 1; i < e->argc; i++) {
-            int64_t rank = rank_of(z, ARG(e, i));
-            if (rank >= 0) {
-                remove_at(z, (size_t)rank);
-                removed++;
-            }
+            removed += remove_member(z, ARG(e, i));
         }
         change_end(s, o, before);
     }
@@ -1010,37 +1363,21 @@ static void combine_walk(struct combine *c, size_t i)
     }
 }
 
-static int zelem_ptr_cmp(const void *pa, const void *pb)
-{
-    const struct zelem *a = *(const struct zelem *const *)pa, *b = *(const struct zelem *const *)pb;
-    return elem_cmp(a, b->score, b->data, b->len);
-}
-
 static void build_cb(void *ctx, const uint8_t *m, size_t mlen, const uint8_t *v, size_t vlen)
 {
-    struct zobj *z = ctx;
+    double score;
     HY_ASSERT(vlen == sizeof(double));
-    struct zelem *el = hy_xmalloc(sizeof(*el) + mlen);
-    memcpy(&el->score, v, sizeof(double));
-    el->len = (uint32_t)mlen;
-    if (mlen > 0) {
-        memcpy(el->data, m, mlen);
-    }
-    z->u.v[z->count++] = el;
-    z->x.elem_bytes += hy_alloc_size(el);
+    memcpy(&score, v, sizeof(double));
+    zsl_insert(ctx, score, m, mlen);
 }
 
 /* Turns an accumulated member -> score index into a sorted set (the index is kept). */
-static struct zobj *zobj_from_index(struct hobj *acc)
+static struct zobj *zobj_from_index(struct hobj *acc, uint64_t seed)
 {
     struct zobj *z = hy_xcalloc(1, sizeof(*z));
     z->index = acc;
-    z->cap = store__hobj_count(acc);
-    z->u.v = z->cap > 0 ? hy_xmalloc(z->cap * sizeof(*z->u.v)) : NULL;
+    z->u.sl = zsl_new(seed);
     store__hobj_foreach(acc, build_cb, z);
-    if (z->count > 1) {
-        qsort(z->u.v, z->count, sizeof(*z->u.v), zelem_ptr_cmp);
-    }
     return z;
 }
 
@@ -1068,7 +1405,7 @@ static struct zobj *zcombine(const struct store_obj *const *srcs, const double *
             combine_walk(&c, smallest);
         }
     }
-    return zobj_from_index(c.acc);
+    return zobj_from_index(c.acc, seed);
 }
 
 struct store_ztmp *store_zcombine(const struct store_obj *const *srcs, const double *weights,
