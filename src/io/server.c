@@ -946,8 +946,8 @@ static size_t rss_bytes(void)
  * objects stay resident, 35-40 bytes per key for 100,000 small sets (docs/performance.md
  * "Memory per key"). jemalloc, Redis's allocator, purges such pages as they age. Here, at most
  * every IO_PURGE_PERIOD_MS, when RSS exceeds used_memory by 1 MiB + used_memory/16 more than
- * the smallest gap seen, malloc_trim hands every free page of every arena back (madvise):
- * used_memory does not change, RSS does. */
+ * the smallest gap seen (hy_alloc_purge_due), malloc_trim hands every free page of every arena
+ * back (madvise): used_memory does not change, RSS does. */
 #define IO_PURGE_PERIOD_MS 1000
 
 static void memory_purge(struct io_server *srv, uint64_t now_ms)
@@ -957,15 +957,7 @@ static void memory_purge(struct io_server *srv, uint64_t now_ms)
         return;
     }
     srv->purge_at = now_ms;
-    size_t used = hy_alloc_used_bytes(), rss = rss_bytes();
-    size_t gap = rss > used ? rss - used : 0;
-    if (rss == 0) {
-        return;
-    }
-    if (srv->purge_base == 0 || gap < srv->purge_base) {
-        srv->purge_base = gap > 0 ? gap : 1;
-    }
-    if (gap - HY_MIN(gap, srv->purge_base) > ((size_t)1 << 20) + used / 16) {
+    if (hy_alloc_purge_due(hy_alloc_used_bytes(), rss_bytes(), &srv->purge_base)) {
         (void)malloc_trim(0);
     }
 #else
