@@ -15,7 +15,8 @@ the halyard/redis ratios: used_memory is the whole process's allocations (for ha
 includes the Raft log entries still held in memory: INFO memory used_memory_raft_log),
 used_memory_dataset the keyspace's own (Redis: used_memory minus its overhead; halyard: the
 bytes its maxmemory counts), RSS the resident memory the kernel counts (VmRSS; allocator
-slack included).
+slack included), read once it has settled too (four readings 0.5 s apart within 1%: freed
+pages go back to the kernel some time after the load, in both servers).
 
 Types: string (SET k v: a 4-byte value; --fields does not apply), hash (HSET k f0 v0 ...:
 2-byte fields, 4-byte values), set (SADD of 6-byte strings),
@@ -91,6 +92,19 @@ def settled(port, deadline_s=30):
         time.sleep(0.3)
 
 
+def rss_settled(pid, deadline_s=20):
+    """VmRSS once four readings 0.5 s apart agree within 1% (or at the deadline): allocators
+    hand freed pages back some time after the load (jemalloc's decay, halyard's purge once a
+    second), and a reading taken before that would measure when it was taken."""
+    end = time.monotonic() + deadline_s
+    last = []
+    while True:
+        last = (last + [rss(pid)])[-4:]
+        if len(last) == 4 and max(last) - min(last) <= max(last) // 100 or time.monotonic() > end:
+            return last[-1]
+        time.sleep(0.5)
+
+
 def resp(args):
     out = ["*%d\r\n" % len(args)]
     for a in args:
@@ -153,7 +167,7 @@ def measure(port, pid, load, keys, snapshot=False):
     n = int(cli(port, "DBSIZE"))
     if n != keys:
         sys.exit("memory: port %d holds %d keys after loading %d" % (port, n, keys))
-    after = settled(port) + (rss(pid), loaded)
+    after = settled(port) + (rss_settled(pid), loaded)
     after += (snapshot_landed(port) if snapshot else after[0],)
     return tuple((a - b) / keys for a, b in zip(after, before + (before[0], before[0])))
 

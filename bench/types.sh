@@ -7,7 +7,8 @@
 #   (redis-benchmark's own tests), XADD, ZRANGE of a 100-member sorted set (0 99, loaded first) and
 #   EVALSHA of a small script that writes (INCR of its key), as redis-benchmark commands;
 # -c 50 -r 100000, at -P 1 (BENCH_TYPES_N requests, default 20000) and -P 16
-# (BENCH_TYPES_N_PIPE, default 100000), BENCH_TYPES_ROUNDS rounds (default 3), medians.
+# (BENCH_TYPES_N_PIPE, default 100000), BENCH_TYPES_ROUNDS rounds (default 3), medians;
+# BENCH_TYPES_ONLY limits the rows (e.g. "set evalsha").
 # Prints throughput and the server's CPU time per request (from /proc), the halyard/redis
 # ratio of each, and the target: each command's throughput ratio at least 0.9x
 # halyard's own SET ratio of the same pipeline depth ("met" / "MISSED"). Both servers are
@@ -19,6 +20,8 @@ set -euo pipefail
 N=${BENCH_TYPES_N:-20000}
 N_PIPE=${BENCH_TYPES_N_PIPE:-100000}
 ROUNDS=${BENCH_TYPES_ROUNDS:-3}
+# BENCH_TYPES_ONLY="set evalsha": only these rows (names as printed; set is the reference)
+ONLY=${BENCH_TYPES_ONLY:-}
 CLIENTS=50
 RANGE=100000
 PY=/usr/bin/python3
@@ -103,14 +106,16 @@ one() { # one NAME PORT PID PIPE N LABEL ARGS...: one redis-benchmark run, its r
         >>"$RESULTS"
     grep -q "^$name $pipe $label " "$RESULTS" || die "redis-benchmark printed no figure for $label"
 }
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 run_all() { # run_all NAME PORT PID PIPE N
     local t
     for t in set lpush lpop sadd zadd hset; do
-        one "$@" "$t" -t "$t"
+        wanted "$t" && one "$@" "$t" -t "$t"
     done
-    one "$@" xadd XADD "bench:s:__rand_int__" "*" field value # (no -t xadd in Debian's 7.0)
-    one "$@" zrange100 ZRANGE bench:z100 0 99
-    one "$@" evalsha EVALSHA "$SHA" 1 "bench:counter:__rand_int__"
+    wanted xadd && one "$@" xadd XADD "bench:s:__rand_int__" "*" field value # (no -t xadd in 7.0)
+    wanted zrange100 && one "$@" zrange100 ZRANGE bench:z100 0 99
+    wanted evalsha && one "$@" evalsha EVALSHA "$SHA" 1 "bench:counter:__rand_int__"
+    return 0
 }
 
 for round in $(seq "$ROUNDS"); do

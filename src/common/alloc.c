@@ -127,6 +127,18 @@ size_t hy_alloc_used_bytes(void)
     return atomic_load_explicit(&used_bytes, memory_order_relaxed);
 }
 
+int hy_alloc_purge_due(size_t used, size_t rss, size_t *base)
+{
+    if (rss == 0) {
+        return 0;
+    }
+    size_t gap = rss > used ? rss - used : 0;
+    if (*base == 0 || gap < *base) {
+        *base = gap > 0 ? gap : 1;
+    }
+    return gap - (gap < *base ? gap : *base) > ((size_t)1 << 20) + used / 16;
+}
+
 void hy_alloc_fail_after(long count)
 {
     atomic_store_explicit(&fail_countdown, count, memory_order_relaxed);

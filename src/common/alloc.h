@@ -32,6 +32,11 @@ size_t hy_alloc_size(const void *ptr);
 /* Bytes currently allocated through this wrapper, process-wide. */
 size_t hy_alloc_used_bytes(void);
 
+/* Whether freed heap pages are worth handing back to the kernel (malloc_trim): RSS exceeds
+ * used_memory by more than 1 MiB + used/16 beyond *base, the smallest gap seen so far (the
+ * process's code, libraries and stacks), which the call updates. rss 0 (unknown): no. */
+int hy_alloc_purge_due(size_t used, size_t rss, size_t *base);
+
 /* Test hook: the allocation after `count` more successful ones fails (returns NULL, or aborts
  * for the x-variants). A negative count disables the hook. */
 void hy_alloc_fail_after(long count);

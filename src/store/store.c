@@ -81,9 +81,34 @@ uint8_t *store__value_ptr(struct store_obj *e)
     return e->data + l.val_off;
 }
 
+/* A set entry's object: the first 8-byte aligned offset (from the entry's start, which malloc
+ * aligns) after the key. */
+static size_t set_obj_off(size_t val_off)
+{
+    return (offsetof(struct store_obj, data) + val_off + 7) & ~(size_t)7;
+}
+
+static struct hobj *set_obj(const struct store_obj *e)
+{
+    struct se_layout l;
+    store__layout(e, &l);
+    return (struct hobj *)(uintptr_t)((const uint8_t *)e + set_obj_off(l.val_off));
+}
+
+/* The room after a set entry's object: the rest of its usable allocation. */
+static uint8_t *set_room(struct store_obj *e, size_t *len_out)
+{
+    uint8_t *room = (uint8_t *)set_obj(e) + store__hobj_struct_size();
+    *len_out = hy_alloc_size(e) - (size_t)(room - (uint8_t *)e);
+    return room;
+}
+
 void *store__vobj(const struct store_obj *e)
 {
     HY_ASSERT(se_type(e) != STORE_STRING);
+    if (se_type(e) == STORE_SET) {
+        return set_obj(e);
+    }
     struct se_layout l;
     store__layout(e, &l);
     void *obj;
@@ -94,6 +119,13 @@ void *store__vobj(const struct store_obj *e)
 void store__set_vobj(struct store_obj *e, void *obj)
 {
     HY_ASSERT(se_type(e) != STORE_STRING);
+    if (se_type(e) == STORE_SET) { /* the heap object's contents move into the entry */
+        size_t room_len;
+        uint8_t *room = set_room(e, &room_len);
+        store__hobj_move(set_obj(e), obj, room, room_len);
+        hy_free(obj);
+        return;
+    }
     memcpy(store__value_ptr(e), &obj, sizeof(obj));
 }
 
@@ -122,6 +154,10 @@ struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, cons
     size_t hdr = (expire_at >= 0 ? SE_VOL_BYTES : 0) + varint_len(klen) +
                  (type == STORE_STRING ? varint_len(vlen) : 0);
     size_t size = offsetof(struct store_obj, data) + hdr + klen + body;
+    if (type == STORE_SET) { /* padding, the object, vlen bytes of room for its members */
+        body = store__hobj_struct_size() + vlen;
+        size = set_obj_off(hdr + klen) + body;
+    }
     HY_ASSERT(size > klen + body); /* no overflow */
     struct store_obj *e = hy_xmalloc(HY_MAX(size, sizeof(struct store_obj)));
     e->node.next = NULL;
@@ -141,7 +177,9 @@ struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, cons
     if (klen > 0) {
         memcpy(e->data + off, k, klen);
     }
-    if (type != STORE_STRING) {
+    if (type == STORE_SET) {
+        memset(set_obj(e), 0, store__hobj_struct_size());
+    } else if (type != STORE_STRING) {
         memset(e->data + off + klen, 0, sizeof(void *));
     }
     return e;
@@ -149,7 +187,9 @@ struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, cons
 
 void store__entry_free(struct store_obj *e)
 {
-    if (se_type(e) == STORE_HASH || se_type(e) == STORE_SET) {
+    if (se_type(e) == STORE_SET) {
+        store__hobj_release(set_obj(e));
+    } else if (se_type(e) == STORE_HASH) {
         store__hobj_free(store__hobj(e));
     } else if (se_type(e) == STORE_LIST) {
         store__lobj_free(store__lobj(e));
@@ -164,7 +204,9 @@ void store__entry_free(struct store_obj *e)
 size_t store__entry_bytes(const struct store_obj *e)
 {
     size_t n = hy_alloc_size(e);
-    if (se_type(e) == STORE_HASH || se_type(e) == STORE_SET) {
+    if (se_type(e) == STORE_SET) {
+        n += store__hobj_extra_bytes(set_obj(e));
+    } else if (se_type(e) == STORE_HASH) {
         n += store__hobj_bytes(store__hobj(e));
     } else if (se_type(e) == STORE_LIST) {
         n += store__lobj_bytes(store__lobj(e));
@@ -294,16 +336,55 @@ struct store_obj *store__set_expire(struct store *s, struct store_obj *e, int64_
     const uint8_t *k;
     size_t klen;
     store__key(e, &k, &klen);
+    size_t outside = store__entry_bytes(e) - hy_alloc_size(e); /* a set's list may move in */
+    struct store_obj *n = store__entry_move(e, k, klen, at);
+    store__swap(s, e, n);
+    s->obj_bytes = s->obj_bytes - outside + (store__entry_bytes(n) - hy_alloc_size(n));
+    return n;
+}
+
+struct store_obj *store__entry_move(const struct store_obj *e, const uint8_t *k, size_t klen,
+                                    int64_t at)
+{
     struct se_layout l;
     store__layout(e, &l);
+    if (se_type(e) == STORE_SET) {
+        const struct hobj *h = set_obj(e);
+        struct store_obj *n = store__entry_new(STORE_SET, at, k, klen, store__hobj_payload(h));
+        size_t room_len;
+        uint8_t *room = set_room(n, &room_len);
+        store__hobj_move(set_obj(n), h, room, room_len);
+        return n;
+    }
     struct store_obj *n = store__entry_new(se_type(e), at, k, klen, l.vlen);
     if (se_type(e) != STORE_STRING) {
         store__set_vobj(n, store__vobj(e));
     } else if (l.vlen > 0) {
         memcpy(store__value_ptr(n), e->data + l.val_off, l.vlen);
     }
-    store__swap(s, e, n);
     return n;
+}
+
+struct store_obj *store__set_pack(struct store *s, struct store_obj *o)
+{
+    if (se_type(o) != STORE_SET) {
+        return o;
+    }
+    struct hobj *h = set_obj(o);
+    size_t before = store__hobj_extra_bytes(h);
+    size_t room_len;
+    uint8_t *room = set_room(o, &room_len);
+    if (!store__hobj_inline(h, room, room_len)) {
+        const uint8_t *k;
+        size_t klen;
+        store__key(o, &k, &klen);
+        struct store_obj *n = store__entry_move(o, k, klen, store__expire(o));
+        store__swap(s, o, n); /* the entry's usable size, counted there */
+        o = n;
+        h = set_obj(o);
+    }
+    s->obj_bytes = s->obj_bytes - before + store__hobj_extra_bytes(h);
+    return o;
 }
 
 int store__string_overwrite(struct store_obj *e, const uint8_t *v, size_t vlen, int64_t at)

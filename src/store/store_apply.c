@@ -474,14 +474,7 @@ static void op_rename(struct store *s, const struct store_entry *e, struct resp_
     }
     /* The key bytes are inline, so the value moves to a new entry under the new key. */
     store__unlink(s, src);
-    struct se_layout l;
-    store__layout(src, &l);
-    struct store_obj *n = store__entry_new(se_type(src), store__expire(src), ARG(e, 1), l.vlen);
-    if (se_type(src) != STORE_STRING) {
-        store__set_vobj(n, store__vobj(src));
-    } else if (l.vlen > 0) {
-        memcpy(store__value_ptr(n), src->data + l.val_off, l.vlen);
-    }
+    struct store_obj *n = store__entry_move(src, ARG(e, 1), store__expire(src));
     n->lru = src->lru;
     hy_free(src); /* the allocation only: a hash, list or set object now belongs to n */
     store__link(s, n);
@@ -517,6 +510,7 @@ static void op_copy(struct store *s, const struct store_entry *e, struct resp_wr
     }
     n->lru = store__lru_of(e);
     store__link(s, n);
+    store__set_pack(s, n);
     r_int(w, 1);
 }
 

@@ -728,6 +728,8 @@ static int snap_get_entry(struct rd *r, struct store *tmp, uint32_t version)
         }
     } else if ((obj = snap_get_object(r, type, tmp->hash_seed)) == NULL) {
         return 0;
+    } else if (type == STORE_SET) {
+        vlen = store__hobj_payload(obj); /* the members' room in the entry */
     }
     struct store_obj *e = store__entry_new((enum store_type)type, at, k, klen, vlen);
     if (obj != NULL) {
@@ -1012,6 +1014,8 @@ int store__dump_load(const uint8_t *buf, size_t len, uint64_t seed, const uint8_
         }
     } else if ((obj = snap_get_object(&r, type, seed)) == NULL) {
         return STORE_DUMP_BAD_DATA;
+    } else if (type == STORE_SET) {
+        vlen = store__hobj_payload(obj); /* the members' room in the entry */
     }
     struct store_obj *e = store__entry_new((enum store_type)type, at, k, klen, vlen);
     if (obj != NULL) {

@@ -34,9 +34,14 @@
  * layout only. No reply and no snapshot byte depends on it, so replicas with different
  * settings still hold the same state; apply converts at the thresholds it is given.
  *
+ * A set's object lives inside its key's entry (store.c), and so may its list or intset bytes
+ * (`inl`): they then belong to the entry, are never freed or resized here (a change that
+ * needs more room copies them out first) and are counted with the entry (store__hobj_extra_
+ * bytes leaves them out). store.c folds them back in after a write (store__hobj_inline).
+ *
  * Invariants: the encoding is enc; list and intset keep count members in len bytes of list;
- * an intset is strictly increasing, len = count * width; in table encoding len is the usable
- * size of every node; aux.view is only set for an intset.
+ * an intset is strictly increasing, len = count * width; in table encoding tab_bytes is the
+ * usable size of every node; aux.view is only set for an intset; inl only with list != NULL.
  */
 #include "common/alloc.h"
 #include "common/assert.h"
@@ -47,21 +52,27 @@ enum { HENC_LIST = 0, HENC_INTSET = 1, HENC_TABLE = 2 };
 
 /* The compact list never grows past this (bytes or records), whatever the settings say. */
 #define HLIST_LEN_CAP   ((size_t)1 << 30)
-#define HLIST_COUNT_CAP ((uint32_t)1 << 30)
-#define INT_TEXT_MAX    20 /* "-9223372036854775808" */
+#define HLIST_COUNT_CAP ((uint32_t)1 << 27) /* count is a 28-bit field (and so is an intset's) */
+#define INT_TEXT_MAX    20                  /* "-9223372036854775808" */
 
+/* 32 bytes: a set's is part of its key's entry, so every byte here is paid per key. */
 struct hobj {
-    uint8_t *list; /* compact records or intset integers; NULL when empty or converted */
+    union {
+        uint8_t *list;    /* compact records or intset integers; NULL when empty */
+        size_t tab_bytes; /* HENC_TABLE: usable bytes of every field node */
+    };
     union {
         struct htab *tab; /* HENC_TABLE */
         uint8_t *view;    /* HENC_INTSET: the members as text ([u8 len][digits]...), or NULL */
     } aux;
-    size_t len; /* list/intset: bytes of list; table: usable bytes of every field node */
     uint64_t seed;
-    uint32_t count; /* list/intset */
-    uint8_t enc;
-    uint8_t is_set;
+    uint32_t len;        /* list/intset: bytes of list (at most HLIST_LEN_CAP) */
+    uint32_t count : 28; /* list/intset (at most HLIST_COUNT_CAP) */
+    uint32_t enc : 2;
+    uint32_t is_set : 1;
+    uint32_t inl : 1; /* list lives in the containing entry (see the file comment) */
 };
+_Static_assert(sizeof(struct hobj) == 32, "struct hobj grew: it is part of every set's entry");
 
 static const struct store_encoding enc_default = STORE_ENCODING_DEFAULT;
 
@@ -209,10 +220,13 @@ static void is_insert(struct hobj *h, size_t at, int64_t v)
     for (size_t i = 0, j = 0; i <= h->count; i++) {
         is_put(list + i * need, need, i == at ? v : is_get(h, width, j++));
     }
-    hy_free(h->list);
+    if (!h->inl) {
+        hy_free(h->list);
+    }
     h->list = list;
+    h->inl = 0;
     h->count++;
-    h->len = h->count * need;
+    h->len = (uint32_t)(h->count * need);
 }
 
 static void is_remove(struct hobj *h, size_t at)
@@ -220,11 +234,14 @@ static void is_remove(struct hobj *h, size_t at)
     size_t width = is_width(h);
     memmove(h->list + at * width, h->list + (at + 1) * width, (h->count - at - 1) * width);
     h->count--;
-    h->len -= width;
+    h->len -= (uint32_t)width;
     if (h->count == 0) {
-        hy_free(h->list);
+        if (!h->inl) {
+            hy_free(h->list);
+        }
         h->list = NULL;
-    } else {
+        h->inl = 0;
+    } else if (!h->inl) {
         h->list = hy_xrealloc(h->list, h->len);
     }
 }
@@ -262,10 +279,10 @@ static int tab_set(struct hobj *h, const uint8_t *f, size_t flen, const uint8_t 
 {
     struct hfield *n = field_new(f, flen, v, vlen);
     struct htab_node *old = htab_find(h->aux.tab, f, flen);
-    h->len += hy_alloc_size(n);
+    h->tab_bytes += hy_alloc_size(n);
     if (old != NULL) {
         htab_replace(h->aux.tab, old, &n->node);
-        h->len -= hy_alloc_size(old);
+        h->tab_bytes -= hy_alloc_size(old);
         hy_free(old);
         return 0;
     }
@@ -290,7 +307,7 @@ static void convert_cb(void *ctx, const uint8_t *f, size_t flen, const uint8_t *
     size_t size = rec_size(flen, vlen);
     c->to->list = hy_xrealloc(c->to->list, c->to->len + size);
     rec_write(c->to->list + c->to->len, f, flen, v, vlen);
-    c->to->len += size;
+    c->to->len += (uint32_t)size;
     c->to->count++;
 }
 
@@ -308,11 +325,20 @@ static void convert(struct hobj *h, uint8_t to)
     struct convert c = {&fresh};
     members_each(h, convert_cb, &c);
     view_drop(h);
-    hy_free(h->list);
-    h->list = fresh.list;
+    if (!h->inl) {
+        hy_free(h->list);
+    }
+    h->inl = 0;
+    if (to == HENC_TABLE) {
+        h->tab_bytes = fresh.tab_bytes;
+        h->len = 0;
+        h->count = 0;
+    } else {
+        h->list = fresh.list;
+        h->len = fresh.len;
+        h->count = fresh.count;
+    }
     h->aux = fresh.aux;
-    h->len = fresh.len;
-    h->count = to == HENC_TABLE ? 0 : fresh.count;
     h->enc = to;
 }
 
@@ -339,29 +365,83 @@ static void field_free_cb(void *ctx, struct htab_node *n)
     hy_free(n);
 }
 
+void store__hobj_release(struct hobj *h)
+{
+    if (h->enc == HENC_TABLE) {
+        htab_clear(h->aux.tab, field_free_cb, NULL);
+        hy_free(h->aux.tab);
+    } else {
+        view_drop(h);
+        if (!h->inl) {
+            hy_free(h->list);
+        }
+    }
+    memset(h, 0, sizeof(*h));
+}
+
 void store__hobj_free(struct hobj *h)
 {
     if (h == NULL) {
         return;
     }
-    if (h->enc == HENC_TABLE) {
-        htab_clear(h->aux.tab, field_free_cb, NULL);
-        hy_free(h->aux.tab);
-    }
-    view_drop(h);
-    hy_free(h->list);
+    store__hobj_release(h);
     hy_free(h);
+}
+
+size_t store__hobj_extra_bytes(const struct hobj *h)
+{
+    if (h->enc == HENC_TABLE) {
+        return hy_alloc_size(h->aux.tab) + h->aux.tab->table_bytes + h->tab_bytes;
+    }
+    return h->list != NULL && !h->inl ? hy_alloc_size(h->list) : 0;
 }
 
 size_t store__hobj_bytes(const struct hobj *h)
 {
-    size_t n = hy_alloc_size(h);
-    if (h->enc == HENC_TABLE) {
-        n += hy_alloc_size(h->aux.tab) + h->aux.tab->table_bytes + h->len;
-    } else if (h->list != NULL) {
-        n += hy_alloc_size(h->list);
+    return hy_alloc_size(h) + store__hobj_extra_bytes(h);
+}
+
+size_t store__hobj_struct_size(void)
+{
+    return sizeof(struct hobj);
+}
+
+size_t store__hobj_payload(const struct hobj *h)
+{
+    return h->enc != HENC_TABLE ? h->len : 0;
+}
+
+int store__hobj_inline(struct hobj *h, uint8_t *room, size_t room_len)
+{
+    if (h->enc == HENC_TABLE || h->list == NULL) {
+        return 1;
     }
-    return n;
+    if (h->inl && h->list == room) {
+        return 1;
+    }
+    if (h->len > room_len) {
+        return 0;
+    }
+    memmove(room, h->list, h->len);
+    if (!h->inl) {
+        hy_free(h->list);
+    }
+    h->list = room;
+    h->inl = 1;
+    return 1;
+}
+
+void store__hobj_move(struct hobj *dst, const struct hobj *src, uint8_t *room, size_t room_len)
+{
+    memmove(dst, src, sizeof(*dst));
+    if (store__hobj_inline(dst, room, room_len) || !dst->inl) {
+        return; /* in room now, or on the heap as it was */
+    }
+    /* The list was in src's entry, which is going away, and is too long for room. */
+    uint8_t *copy = hy_xmalloc(dst->len);
+    memcpy(copy, dst->list, dst->len);
+    dst->list = copy;
+    dst->inl = 0;
 }
 
 int store__hobj_compact(const struct hobj *h)
@@ -387,17 +467,25 @@ static size_t list_splice(struct hobj *h, const struct hrec *r, size_t new_size)
     size_t old_size = r != NULL ? r->size : 0;
     size_t tail = h->len - off - old_size;
     size_t len = h->len - old_size + new_size;
-    if (len > h->len) {
+    if (len > h->len && h->inl) { /* the entry's room is the size it had: copy out */
+        uint8_t *copy = hy_xmalloc(len);
+        memcpy(copy, h->list, h->len);
+        h->list = copy;
+        h->inl = 0;
+    } else if (len > h->len) {
         h->list = hy_xrealloc(h->list, len);
     }
     memmove(h->list + off + new_size, h->list + off + old_size, tail);
     if (len == 0) {
-        hy_free(h->list);
+        if (!h->inl) {
+            hy_free(h->list);
+        }
         h->list = NULL;
-    } else if (len < h->len) {
+        h->inl = 0;
+    } else if (len < h->len && !h->inl) {
         h->list = hy_xrealloc(h->list, len);
     }
-    h->len = len;
+    h->len = (uint32_t)len;
     return off;
 }
 
@@ -440,7 +528,7 @@ static int intset_add(struct hobj *h, int64_t v, const struct store_encoding *en
     }
     view_drop(h);
     is_insert(h, at, v);
-    if ((int64_t)h->count > enc->set_intset_entries) {
+    if ((int64_t)h->count > HY_MIN(enc->set_intset_entries, (int64_t)HLIST_COUNT_CAP)) {
         /* Redis converts past the bound; the list takes the set while its own bounds allow. */
         convert(h, intset_fits_list(h, enc, 0, 0) ? HENC_LIST : HENC_TABLE);
     }
@@ -453,7 +541,7 @@ static int list_outgrown(struct hobj *h, const uint8_t *f, size_t flen, size_t v
 {
     size_t entries, value;
     list_bounds(h, enc, &entries, &value);
-    if (flen > value || vlen > value || h->len + rec_size(flen, vlen) > HLIST_LEN_CAP) {
+    if (flen > value || vlen > value || (size_t)h->len + rec_size(flen, vlen) > HLIST_LEN_CAP) {
         return 1;
     }
     struct hrec r;
@@ -533,7 +621,7 @@ int store__hobj_del(struct hobj *h, const uint8_t *f, size_t flen)
         if (n == NULL) {
             return 0;
         }
-        h->len -= hy_alloc_size(n);
+        h->tab_bytes -= hy_alloc_size(n);
         hy_free(n);
         return 1;
     }
@@ -699,12 +787,12 @@ void store__hobj_check(const struct hobj *h, int is_set)
     }
     struct hcheck c = {0, 0};
     if (h->enc == HENC_TABLE) {
-        HY_ASSERT(h->list == NULL && h->count == 0);
+        HY_ASSERT(h->len == 0 && h->count == 0 && !h->inl);
         htab_foreach(h->aux.tab, check_node_cb, &c);
-        HY_ASSERT(c.count == htab_count(h->aux.tab) && c.bytes == h->len);
+        HY_ASSERT(c.count == htab_count(h->aux.tab) && c.bytes == h->tab_bytes);
         return;
     }
-    HY_ASSERT((h->list == NULL) == (h->len == 0));
+    HY_ASSERT((h->list == NULL) == (h->len == 0) && (h->list != NULL || !h->inl));
     if (h->enc == HENC_INTSET) {
         size_t width = is_width(h);
         HY_ASSERT(h->len == h->count * width && (width == 2 || width == 4 || width == 8));

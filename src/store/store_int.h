@@ -10,15 +10,23 @@
  *   varint klen
  *   [varint vlen]                    strings only
  *   key bytes
- *   value bytes (strings) | object pointer (8, unaligned): struct hobj for hashes and sets
- *                                                            struct lobj for lists
+ *   value bytes (strings) | object pointer (8, unaligned): struct hobj for hashes,
+ *                                                            struct lobj for lists, ...
+ *                         | sets: padding to 8-byte alignment, struct hobj (32 bytes), then
+ *                           room for the set's list or intset bytes (the rest of the usable
+ *                           allocation: store__set_pack moves them in after a write)
  *
  * A 16-byte key with a 3-byte value is 34 bytes, which glibc serves from a 40-byte chunk.
  * Changing a string's size or a key's volatility builds a new entry and swaps it into the
  * table (htab_replace), fixing the volatile array's back pointer.
  *
+ * A small set is thus one allocation (entry, object and members): 100,000 sets of 10 small
+ * integers cost one 96-byte chunk each, where the object and the intset in allocations of
+ * their own cost three chunks (144 bytes).
+ *
  * Invariants: s->vol[e.vol_index] == e for every volatile entry and only those; obj_bytes is
- * the usable size of every entry plus every hash object's bytes (struct, fields, buckets).
+ * the usable size of every entry plus every hash object's bytes (struct, fields, buckets) and
+ * a set object's bytes outside its entry (store__hobj_extra_bytes).
  */
 #ifndef HY_STORE_INT_H
 #define HY_STORE_INT_H
@@ -388,13 +396,22 @@ struct store_obj *store__entry_new(enum store_type type, int64_t expire_at, cons
 void store__set_hobj(struct store_obj *e, struct hobj *h);
 /* Frees a detached entry and its hash object. */
 void store__entry_free(struct store_obj *e);
+/* A new detached entry under key k (may point into e) with expiry at (-1: none) holding e's
+ * value; e's allocation is then to be freed with hy_free, never store__entry_free. */
+struct store_obj *store__entry_move(const struct store_obj *e, const uint8_t *k, size_t klen,
+                                    int64_t at);
+/* After a write to set o (live): its list or intset bytes moved into the entry (o rebuilt
+ * and swapped when they do not fit its room); returns the entry, which may be new. A no-op
+ * for other types. */
+struct store_obj *store__set_pack(struct store *s, struct store_obj *o);
 /* Bytes freed by deleting e (entry plus hash object). */
 size_t store__entry_bytes(const struct store_obj *e);
 
 /* Attaches a new entry to the keyspace (its key must be absent). */
 void store__link(struct store *s, struct store_obj *e);
 /* Replaces live entry old by new_e (same key) and frees old's allocation but never its hash
- * object: a hash entry is only rebuilt to change its expiry, and new_e shares the object. */
+ * object: a hash entry is only rebuilt to change its expiry, and new_e shares the object (a
+ * set's moved into new_e: store__entry_move). Counts the entries' own sizes only. */
 void store__swap(struct store *s, struct store_obj *old, struct store_obj *new_e);
 /* Detaches e from the keyspace without freeing it (the caller owns it). */
 void store__unlink(struct store *s, struct store_obj *e);
@@ -590,8 +607,24 @@ struct hobj *store__hobj_new(uint64_t seed);
 /* A new empty set object: an intset when `intset` (its first member is an integer). */
 struct hobj *store__hobj_new_set(uint64_t seed, int intset);
 void store__hobj_free(struct hobj *h);
+/* Frees what the object holds but not the struct itself (a set's, inside its entry). */
+void store__hobj_release(struct hobj *h);
 /* Usable bytes of everything the object holds. */
 size_t store__hobj_bytes(const struct hobj *h);
+/* The same without the struct and without list bytes kept in the entry (a set's). */
+size_t store__hobj_extra_bytes(const struct hobj *h);
+/* sizeof(struct hobj) (8-byte aligned): a set entry holds one. */
+size_t store__hobj_struct_size(void);
+/* Bytes the list or intset would take inline (0 for the table encoding). */
+size_t store__hobj_payload(const struct hobj *h);
+/* Moves the list or intset bytes into room (room_len bytes inside the entry holding h), freeing
+ * the heap copy; returns 0 (nothing moved) when they do not fit, 1 when they are in room or
+ * there is nothing to move. */
+int store__hobj_inline(struct hobj *h, uint8_t *room, size_t room_len);
+/* Moves object src (inside an entry about to be freed without its contents) to dst (inside a
+ * new entry with room_len bytes of room): its list goes into room when it fits, else to the
+ * heap. */
+void store__hobj_move(struct hobj *dst, const struct hobj *src, uint8_t *room, size_t room_len);
 size_t store__hobj_count(const struct hobj *h);
 /* 1 while the object is in the compact list encoding; 1 while a set is an intset. */
 int store__hobj_compact(const struct hobj *h);

@@ -55,25 +55,28 @@ static struct hobj *set_new(const struct store *s, const uint8_t *m, size_t mlen
 /* Adds or removes one member, keeping obj_bytes in step; returns 1 when it changed the set. */
 static int member_add(struct store *s, struct hobj *h, const uint8_t *m, size_t mlen)
 {
-    size_t before = store__hobj_bytes(h);
+    size_t before = store__hobj_extra_bytes(h);
     int added = store__hobj_put(h, m, mlen, NULL, 0, &s->cfg.encoding);
-    s->obj_bytes = s->obj_bytes - before + store__hobj_bytes(h);
+    s->obj_bytes = s->obj_bytes - before + store__hobj_extra_bytes(h);
     return added;
 }
 
 static int member_del(struct store *s, struct hobj *h, const uint8_t *m, size_t mlen)
 {
-    size_t before = store__hobj_bytes(h);
+    size_t before = store__hobj_extra_bytes(h);
     int removed = store__hobj_del(h, m, mlen);
-    s->obj_bytes = s->obj_bytes - before + store__hobj_bytes(h);
+    s->obj_bytes = s->obj_bytes - before + store__hobj_extra_bytes(h);
     return removed;
 }
 
-/* An empty set is no value: the key goes. */
-static void drop_if_empty(struct store *s, struct store_obj *o)
+/* After a write: an empty set is no value (the key goes), else its members move into the
+ * entry (store__set_pack). o is not to be used after this. */
+static void set_done(struct store *s, struct store_obj *o)
 {
     if (store__hobj_count(store__hobj(o)) == 0) {
         store__delete(s, o);
+    } else {
+        store__set_pack(s, o);
     }
 }
 
@@ -88,9 +91,11 @@ void store__op_sadd(struct store *s, const struct store_entry *e, struct resp_wr
         o = set_link(s, e, ARG(e, 0), set_new(s, e->argv[1].ptr, e->argv[1].len));
     }
     int64_t added = 0;
+    struct hobj *h = store__hobj(o);
     for (uint32_t i = 1; i < e->argc; i++) {
-        added += member_add(s, store__hobj(o), ARG(e, i));
+        added += member_add(s, h, ARG(e, i));
     }
+    set_done(s, o);
     store__r_int(w, added);
 }
 
@@ -106,7 +111,7 @@ void store__op_srem(struct store *s, const struct store_entry *e, struct resp_wr
         removed += member_del(s, store__hobj(o), ARG(e, i));
     }
     if (o != NULL) {
-        drop_if_empty(s, o);
+        set_done(s, o);
     }
     store__r_int(w, removed);
 }
@@ -136,7 +141,7 @@ void store__op_smove(struct store *s, const struct store_entry *e, struct resp_w
     }
     s->watch_skip = 0;
     member_del(s, store__hobj(src), ARG(e, 2));
-    drop_if_empty(s, src);
+    set_done(s, src);
     if (dst == NULL) {
         dst = set_link(s, e, ARG(e, 1), set_new(s, ARG(e, 2)));
     }
@@ -144,6 +149,7 @@ void store__op_smove(struct store *s, const struct store_entry *e, struct resp_w
         s->watch_skip = 2;
     }
     dst->lru = store__lru_of(e);
+    set_done(s, dst);
     store__r_int(w, 1);
 }
 
@@ -254,7 +260,7 @@ void store__op_spop(struct store *s, const struct store_entry *e, struct resp_wr
     }
     hy_free(copies);
     hy_free(picks);
-    drop_if_empty(s, o);
+    set_done(s, o);
 }
 
 /* ---- SINTERSTORE, SUNIONSTORE, SDIFFSTORE -------------------------------------------------- */
@@ -362,7 +368,7 @@ void store__op_sstore(struct store *s, const struct store_entry *e, struct resp_
     if (count == 0) {
         store__hobj_free(out);
     } else {
-        set_link(s, e, ARG(e, 0), out);
+        set_done(s, set_link(s, e, ARG(e, 0), out));
     }
     store__r_int(w, (int64_t)count);
 }

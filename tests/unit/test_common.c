@@ -169,6 +169,29 @@ static void test_glob(void **state)
     assert_true(hy_glob_match(S("HELLO"), S("hello"), 1));
 }
 
+/* The purge rule: the smallest RSS - used gap seen is the base; a purge is due only when the
+ * gap exceeds it by more than 1 MiB + used/16, and an unknown RSS never asks for one. */
+static void test_alloc_purge_due(void **state)
+{
+    (void)state;
+    const size_t mib = (size_t)1 << 20;
+    size_t base = 0;
+    assert_false(hy_alloc_purge_due(2 * mib, 0, &base)); /* RSS unknown */
+    assert_int_equal(base, 0);
+    assert_false(hy_alloc_purge_due(2 * mib, 10 * mib, &base)); /* the first gap: the base */
+    assert_int_equal(base, 8 * mib);
+    /* 16 MiB used: 1 MiB + 1 MiB of slack over the 8 MiB base. */
+    assert_false(hy_alloc_purge_due(16 * mib, 26 * mib, &base));
+    assert_true(hy_alloc_purge_due(16 * mib, 26 * mib + 1, &base));
+    assert_int_equal(base, 8 * mib);
+    assert_false(hy_alloc_purge_due(16 * mib, 20 * mib, &base)); /* a smaller gap: new base */
+    assert_int_equal(base, 4 * mib);
+    assert_false(hy_alloc_purge_due(16 * mib, 22 * mib, &base));
+    assert_true(hy_alloc_purge_due(16 * mib, 22 * mib + 1, &base));
+    assert_false(hy_alloc_purge_due(40 * mib, 30 * mib, &base)); /* RSS under used: gap 0 */
+    assert_int_equal(base, 1);
+}
+
 /* The allocation hook fails exactly the Nth allocation and accounting returns to its start. */
 static void test_alloc_hook(void **state)
 {
@@ -310,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_format_double),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_alloc_hook),
+        cmocka_unit_test(test_alloc_purge_due),
         cmocka_unit_test(test_log),
         cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_clock_follows_the_wall_clock_by_slewing),

@@ -3318,6 +3318,91 @@ static void dump_of(struct store *s, const char *key, struct hy_buf *out)
     store_dump(o, out);
 }
 
+/* Whether key's set lies wholly inside its entry: the bytes it counts are the entry's own. */
+static int set_folded(struct store *s, const char *key)
+{
+    const struct store_obj *o = store_peek(s, S(key), 1);
+    assert_non_null(o);
+    return store_obj_bytes(o) == hy_alloc_size(o);
+}
+
+/* A small set (intset or compact list) is one allocation, its entry, after every write that
+ * leaves it small and after every way an entry is rebuilt (EXPIRE, PERSIST, RENAME, COPY,
+ * RESTORE, a snapshot); the members and used_memory stay exact throughout, and a set that
+ * outgrows the compact encodings moves its members out. */
+static void test_set_folded_into_entry(void **state)
+{
+    (void)state;
+    size_t heap0 = hy_alloc_used_bytes();
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    run(s, STORE_OP_SET, 0, 1, -1, 0, "warm", "v", NULL); /* the keyspace's buckets exist */
+    size_t used0 = store_used_bytes(s), heap1 = hy_alloc_used_bytes();
+    run(s, STORE_OP_SADD, 0, 1, -1, 0, "k", "5", "300", "-2", "70000", "9", NULL);
+    assert_true(set_folded(s, "k"));
+    assert_int_equal(enc_of(s, "k"), 'i');
+    /* used_memory counts what is allocated: the store's growth is the heap's. */
+    assert_int_equal(store_used_bytes(s) - used0, hy_alloc_used_bytes() - heap1);
+    assert_string_equal(run(s, STORE_OP_SADD, 0, 1, -1, 0, "k", "6", "5", NULL), ":1\r\n");
+    assert_true(set_folded(s, "k"));
+    assert_string_equal(run(s, STORE_OP_SREM, 0, 1, -1, 0, "k", "300", NULL), ":1\r\n");
+    assert_true(set_folded(s, "k"));
+    assert_string_equal(members_text(s, "k"), "-2 5 6 70000 9");
+    run(s, STORE_OP_EXPIRE, 0, 1, 5000, 0, "k", NULL);
+    assert_true(set_folded(s, "k"));
+    assert_int_equal(ttl_at(s, "k", 1), 5000);
+    assert_string_equal(run(s, STORE_OP_RENAME, 0, 1, -1, 0, "k", "r", NULL), OK);
+    assert_true(set_folded(s, "r"));
+    assert_string_equal(run(s, STORE_OP_PERSIST, 0, 1, -1, 0, "r", NULL), ":1\r\n");
+    assert_true(set_folded(s, "r"));
+    assert_string_equal(run(s, STORE_OP_COPY, 0, 1, -1, 0, "r", "c", NULL), ":1\r\n");
+    assert_true(set_folded(s, "c"));
+    assert_string_equal(members_text(s, "c"), "-2 5 6 70000 9");
+    /* A non-integer member: the compact list, still in the entry. */
+    assert_string_equal(run(s, STORE_OP_SADD, 0, 1, -1, 0, "c", "abc", NULL), ":1\r\n");
+    assert_int_equal(enc_of(s, "c"), 'l');
+    assert_true(set_folded(s, "c"));
+    assert_string_equal(members_text(s, "r"), "-2 5 6 70000 9");
+    assert_string_equal(members_text(s, "c"), "-2 5 6 70000 9 abc");
+    struct hy_buf d;
+    hy_buf_init(&d);
+    dump_of(s, "c", &d);
+    assert_string_equal(restore_raw(s, "d", d.data, d.len, 0, 1, -1, 0), OK);
+    assert_true(set_folded(s, "d"));
+    assert_string_equal(members_text(s, "d"), "-2 5 6 70000 9 abc");
+    hy_buf_free(&d);
+    /* SMOVE, SPOP and SINTERSTORE leave their sets folded too. */
+    assert_string_equal(run(s, STORE_OP_SMOVE, 0, 1, -1, 0, "d", "m", "abc", NULL), ":1\r\n");
+    assert_true(set_folded(s, "d") && set_folded(s, "m"));
+    const char seed[] = "\x01\x02\x03\x04\x05\x06\x07\x08";
+    assert_string_equal(run(s, STORE_OP_SPOP, 0, 1, -1, -1, "d", seed, "5", NULL), "$1\r\n5\r\n");
+    assert_true(set_folded(s, "d"));
+    assert_string_equal(run(s, STORE_OP_SSTORE, 0, 1, -1, STORE_SINTER, "i", "r", "c", NULL),
+                        ":5\r\n");
+    assert_true(set_folded(s, "i"));
+    /* Past the compact bounds the members move out, and stay exact. */
+    char m[16];
+    for (int i = 0; i < 200; i++) {
+        snprintf(m, sizeof(m), "x%d", i);
+        run(s, STORE_OP_SADD, 0, 1, -1, 0, "c", m, NULL);
+    }
+    assert_int_equal(enc_of(s, "c"), 'f');
+    assert_false(set_folded(s, "c"));
+    assert_int_equal(store_set_len(store_peek(s, S("c"), 1)), 206);
+    store_check_invariants(s);
+    struct hy_buf snap;
+    snapshot(s, &snap);
+    struct store *t = new_store(2, 0, STORE_NOEVICTION);
+    assert_int_equal(store_snapshot_decode(t, snap.data, snap.len), HY_OK);
+    hy_buf_free(&snap);
+    assert_true(set_folded(t, "r") && set_folded(t, "d") && set_folded(t, "i"));
+    assert_string_equal(members_text(t, "r"), "-2 5 6 70000 9");
+    assert_int_equal(store_digest(t), store_digest(s));
+    store_check_invariants(t);
+    store_destroy(t);
+    store_destroy(s);
+    assert_int_equal(hy_alloc_used_bytes(), heap0); /* nothing leaked */
+}
+
 /* DUMP then RESTORE gives back every type's value (the same payload again), BUSYKEY without
  * REPLACE, the TTL and idle time given, no key for an expiry already past, and every corrupt or
  * truncated payload is refused with the key space unchanged. */
@@ -3622,6 +3707,7 @@ int main(void)
         cmocka_unit_test(test_bitfield),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_dump_restore),
+        cmocka_unit_test(test_set_folded_into_entry),
         cmocka_unit_test(test_dump_rdb),
         cmocka_unit_test(test_keyspace_notifications),
         cmocka_unit_test(test_geo),
