@@ -122,14 +122,15 @@ static void waiter_free(struct node_waiter *w)
 /* A waiter done with goes to the group's pool while it has room (replica_waiter_new). */
 static void waiter_recycle(struct node_group *g, struct node_waiter *w)
 {
-    if ((size_t)g->waiter_pool_count + 1 > NODE_WAITER_POOL_MAX) {
+    struct hy_node *n = g->node;
+    if ((size_t)n->waiter_pool_count + 1 > NODE_WAITER_POOL_MAX) {
         waiter_free(w);
         return;
     }
     hy_buf_free(&w->tail);
-    w->next = g->waiter_pool;
-    g->waiter_pool = w;
-    g->waiter_pool_count++;
+    w->next = n->waiter_pool;
+    n->waiter_pool = w;
+    n->waiter_pool_count++;
 }
 
 static void group_free(struct node_group *g)
@@ -137,11 +138,6 @@ static void group_free(struct node_group *g)
     while (g->waiters_head != NULL) {
         struct node_waiter *w = g->waiters_head;
         g->waiters_head = w->next;
-        waiter_free(w);
-    }
-    while (g->waiter_pool != NULL) {
-        struct node_waiter *w = g->waiter_pool;
-        g->waiter_pool = w->next;
         waiter_free(w);
     }
     hy_free(g->turn);
@@ -167,6 +163,12 @@ void replica_free(struct hy_node *n)
     }
     hy_free(n->groups);
     n->groups = NULL;
+    while (n->waiter_pool != NULL) {
+        struct node_waiter *w = n->waiter_pool;
+        n->waiter_pool = w->next;
+        waiter_free(w);
+    }
+    n->waiter_pool_count = 0;
     hy_free(n->flush_list);
     n->flush_list = NULL;
     hy_free(n->replied);
@@ -210,10 +212,11 @@ struct node_client *node_take_ready(struct hy_node *n)
 
 struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client *c, uint64_t now)
 {
-    struct node_waiter *w = g->waiter_pool;
+    struct hy_node *n = g->node;
+    struct node_waiter *w = n->waiter_pool;
     if (w != NULL) {
-        g->waiter_pool = w->next;
-        g->waiter_pool_count--;
+        n->waiter_pool = w->next;
+        n->waiter_pool_count--;
         memset(w, 0, sizeof(*w));
     } else {
         w = hy_xcalloc(1, sizeof(*w));
@@ -1142,7 +1145,25 @@ static void handle_update(struct node_group *g, const struct raft_update *up, ui
     }
     proxy_check_group(g, now_ms); /* forwards to a leader that is gone are resolved at once */
     observe_note_step(n, now_ms);
-    wake_clients(n, now_ms);
+    if (n->wake_held > 0) {
+        n->wake_due = 1; /* node_wake_release looks at the clients, once for every group */
+    } else {
+        wake_clients(n, now_ms);
+    }
+}
+
+void node_wake_hold(struct hy_node *n)
+{
+    n->wake_held++;
+}
+
+void node_wake_release(struct hy_node *n, uint64_t now_ms)
+{
+    HY_ASSERT(n->wake_held > 0);
+    if (--n->wake_held == 0 && n->wake_due) {
+        n->wake_due = 0;
+        wake_clients(n, now_ms);
+    }
 }
 
 int node_snapshot_request(struct hy_node *n, uint32_t group, uint64_t now_ms)
@@ -1457,6 +1478,7 @@ void node_flush(struct hy_node *n, uint64_t now_ms)
     if (count == 0) {
         return; /* (and the list may be NULL: no memmove of it) */
     }
+    node_wake_hold(n); /* one look at the clients for the whole flush, not one per group */
     for (size_t i = 0; i < count; i++) {
         struct node_group *g = n->flush_list[i];
         g->in_flush = 0;
@@ -1469,6 +1491,9 @@ void node_flush(struct hy_node *n, uint64_t now_ms)
     memmove(n->flush_list, n->flush_list + count,
             (n->flush_count - count) * sizeof(*n->flush_list));
     n->flush_count -= count;
+    /* Woken clients may queue writes and list groups anew: after the memmove, so that those
+     * go to the next flush as before. */
+    node_wake_release(n, now_ms);
 }
 
 /* How long a deposed leader's writes wait to learn their fate: the next leader's election
