@@ -526,11 +526,12 @@ struct hy_node {
      * 4,096 partitions walking every group at every turn was most of an idle node's CPU. */
     struct node_group **flush_list;
     size_t flush_count, flush_cap;
-    /* replica.c: freed waiters kept for reuse (linked by next; at most NODE_WAITER_POOL_MAX),
-     * one pool for every group: a write then costs no allocation for its waiter, and a turn
-     * whose writes touch 16 partitions reuses the same few (warm) waiters as one partition's
-     * turn, not 16 pools' (docs/partitioning.md "Row (e) in session 20"). */
-    struct node_waiter *waiter_pool;
+    /* replica.c: freed waiters kept for reuse (at most NODE_WAITER_POOL_MAX), one pool for
+     * every group, so that a write costs no allocation for its waiter. An array, not a list
+     * linked through the waiters: taking one then reads no cold waiter's link, a cache miss
+     * that cost 2% of a SET's CPU with 16 partitions (docs/partitioning.md "Row (e) in
+     * session 20"). */
+    struct node_waiter **waiter_pool; /* NODE_WAITER_POOL_MAX slots, allocated at first use */
     uint32_t waiter_pool_count;
     /* replica.c: node_wake_hold depth, and a wake of the clients postponed meanwhile. */
     int wake_held;
