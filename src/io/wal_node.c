@@ -414,7 +414,9 @@ void wal_node_complete(struct wal_node_queues *q, struct hy_node *n, int status,
     for (size_t i = 0; i < n_wanted; i++) {
         (void)node_log_unpin(n, wanted[i], now_ms);
     }
-    /* Requests complete in submission order: every group's batches up to durable_seq. */
+    /* Requests complete in submission order: every group's batches up to durable_seq. The
+     * clients they answer are looked at once, after all of them (node_wake_hold). */
+    node_wake_hold(n);
     for (size_t i = 0; i < q->count && q->busy > 0; i++) {
         struct wal_node_group *g = &q->groups[i];
         size_t done = 0;
@@ -438,4 +440,5 @@ void wal_node_complete(struct wal_node_queues *q, struct hy_node *n, int status,
             node_io_done(n, b, now_ms);
         }
     }
+    node_wake_release(n, now_ms);
 }

@@ -600,7 +600,10 @@ static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
     return 1;
 }
 
-static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
+static int names_one_key(const struct cmd_def *d);
+
+/* by_key: x->group was chosen by the slot of d's first key (command_group). */
+static int node_run(struct cmd_ctx *x, const struct cmd_def *d, int by_key)
 {
     struct hy_node *n = x->node;
     struct node_client *c = x->client;
@@ -651,7 +654,7 @@ static int node_run(struct cmd_ctx *x, const struct cmd_def *d)
             return 0;
         }
     }
-    if (!node_keys_in_group(n, x->group, d, x->argc, x->argv)) {
+    if (!(by_key && names_one_key(d)) && !node_keys_in_group(n, x->group, d, x->argc, x->argv)) {
         /* Redis Cluster's text; here the unit is the partition (a range of slots), so keys
          * of different slots in one partition are fine, and {hash tags} keep keys together. */
         resp_write_error(&x->w, "CROSSSLOT Keys in request don't hash to the same slot");
@@ -885,8 +888,29 @@ int node_keys_in_group(const struct hy_node *n, const struct node_group *g, cons
     return node_keys_each(d, argc, argv, key_in_group_cb, g) != 0; /* -1: no keys */
 }
 
+/* node_command_group; *by_key (when not NULL) is set to 1 when the group was chosen by the
+ * slot of the key node_first_key names, else left alone. */
+static struct node_group *command_group(const struct hy_node *n, const struct cmd_def *d,
+                                        size_t argc, const struct resp_arg *argv, int *by_key);
+
 struct node_group *node_command_group(const struct hy_node *n, const struct cmd_def *d, size_t argc,
                                       const struct resp_arg *argv)
+{
+    return command_group(n, d, argc, argv, NULL);
+}
+
+/* 1 when argv[d->first_key] is the only key d names (no numkeys, no key list): a request of
+ * it placed by that key's slot (command_group's by_key) is in its group by construction, and
+ * node_run does not hash the key a second time for the -CROSSSLOT check (docs/partitioning.md
+ * "Row (e) in session 20"). */
+static int names_one_key(const struct cmd_def *d)
+{
+    return d->first_key > 0 && d->last_key == d->first_key && numkeys_position(d) == 0 &&
+           d->handler != cmd_xread && d->handler != cmd_xreadgroup && d->handler != cmd_migrate;
+}
+
+static struct node_group *command_group(const struct hy_node *n, const struct cmd_def *d,
+                                        size_t argc, const struct resp_arg *argv, int *by_key)
 {
     if (d != NULL && d->handler == cmd_hy_req && argc > 3) {
         /* HY.REQ session seq command...: the wrapped command's keys decide (sessions live in
@@ -942,6 +966,9 @@ struct node_group *node_command_group(const struct hy_node *n, const struct cmd_
         return n->meta;
     }
     const struct resp_arg *k = &argv[first];
+    if (by_key != NULL) {
+        *by_key = 1;
+    }
     return node_group_of_slot(n, hy_key_slot(k->ptr, k->len));
 }
 
@@ -1052,7 +1079,8 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
         }
         from_exec = d != NULL && (d->handler == cmd_hy_exec || d->handler == cmd_hy_exec_ro);
     }
-    struct node_group *g = node_command_group(n, d, argc, argv);
+    int by_key = 0;
+    struct node_group *g = command_group(n, d, argc, argv, &by_key);
     if (node_must_wait(g, c, d, argc, argv, now_ms)) {
         if (c->wait_start_ms == 0) {
             c->wait_start_ms = now_ms; /* its latency counts from here */
@@ -1079,7 +1107,7 @@ static int node_execute(struct hy_node *n, struct node_client *c, size_t argc,
     if (d == NULL) {
         node_reply_unknown_command(&x.w, argc, argv);
     } else {
-        ran = node_run(&x, d);
+        ran = node_run(&x, d, by_key);
     }
     node_note_reply(n, c->out.data + mark, c->out.len - mark); /* an immediate reply */
     /* The client sent EXEC: its stats are EXEC's, not those of the HY.EXEC it became. */

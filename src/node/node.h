@@ -460,6 +460,12 @@ struct node_io_batch *node_io_take(struct hy_node *n);
  * batches of one group (b->group) must be done in the order they were taken; batches of
  * different groups in any order (each group has a log of its own). */
 void node_io_done(struct hy_node *n, struct node_io_batch *b, uint64_t now_ms);
+/* Around a run of node_io_done calls (one turn's completions, of many groups): between
+ * node_wake_hold and node_wake_release the clients those completions answered are looked at
+ * once, at the release, instead of once per group's completion (a walk of the node's ready
+ * clients each: 16 of them a turn with 16 partitions written). Holds nest. */
+void node_wake_hold(struct hy_node *n);
+void node_wake_release(struct hy_node *n, uint64_t now_ms);
 
 /* When node_tick must next be called (absolute ms), and the tick itself (Raft timers). */
 uint64_t node_timeout_ms(struct hy_node *n);

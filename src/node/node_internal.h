@@ -313,10 +313,6 @@ struct node_group {
     uint64_t internal_index; /* index of the last such entry submitted */
     /* Proposals waiting for their entry to apply, in proposal (= log) order. */
     struct node_waiter *waiters_head, *waiters_tail;
-    /* freed waiters kept for reuse (linked by next; at most NODE_WAITER_POOL_MAX): a write
-     * then costs no allocation for its waiter */
-    struct node_waiter *waiter_pool;
-    uint32_t waiter_pool_count;
     int tv_unwritten;      /* batches holding a term/vote change not yet durable */
     uint64_t io_pushed;    /* io batches made for this group ... */
     uint64_t io_done;      /* ... and completed (they complete in that order) */
@@ -530,6 +526,16 @@ struct hy_node {
      * 4,096 partitions walking every group at every turn was most of an idle node's CPU. */
     struct node_group **flush_list;
     size_t flush_count, flush_cap;
+    /* replica.c: freed waiters kept for reuse (at most NODE_WAITER_POOL_MAX), one pool for
+     * every group, so that a write costs no allocation for its waiter. An array, not a list
+     * linked through the waiters: taking one then reads no cold waiter's link, a cache miss
+     * that cost 2% of a SET's CPU with 16 partitions (docs/partitioning.md "Row (e) in
+     * session 20"). */
+    struct node_waiter **waiter_pool; /* NODE_WAITER_POOL_MAX slots, allocated at first use */
+    uint32_t waiter_pool_count;
+    /* replica.c: node_wake_hold depth, and a wake of the clients postponed meanwhile. */
+    int wake_held;
+    int wake_due;
     int timeout_dirty;        /* timeout_min must be walked again */
     uint64_t balance_next_ms; /* balance.c: no leadership moved for balance before this */
     int balance_held; /* balance.c: leaderships uneven while rebalancing is paused (logged) */

@@ -85,6 +85,11 @@ struct store {
     uint64_t watch_seq;
     uint64_t *watch_ver;
     size_t watch_used; /* buckets of watch_ver not 0 (each digest and snapshot names them) */
+    /* Bit b set: watch_ver[b] is not 0. 512 bytes that stay in cache, so that a write's touch
+     * stores its bucket's version without loading it (a random one of 4,096: a cache miss,
+     * 16 times as many buckets on a node of 16 partitions; docs/partitioning.md "Row (e) in
+     * session 20"). */
+    uint64_t watch_live[STORE_WATCH_BUCKETS / 64];
     store_exec_read_fn exec_read;
     void *exec_read_ctx;
     unsigned exec_depth; /* EXEC entries being applied (one: they do not nest) */

@@ -34,10 +34,16 @@ static void touch(struct store *s, const uint8_t *k, size_t klen)
     if (s->watch_ver == NULL) {
         s->watch_ver = hy_xcalloc(STORE_WATCH_BUCKETS, sizeof(*s->watch_ver));
     }
-    uint64_t *v = &s->watch_ver[bucket_of(k, klen)];
-    s->watch_used += *v == 0 && s->watch_seq != 0;
-    s->watch_used -= *v != 0 && s->watch_seq == 0;
-    *v = s->watch_seq;
+    size_t b = bucket_of(k, klen);
+    uint64_t bit = 1ull << (b % 64), *live = &s->watch_live[b / 64];
+    if (s->watch_seq != 0) {
+        s->watch_used += (*live & bit) == 0;
+        *live |= bit;
+    } else {
+        s->watch_used -= (*live & bit) != 0;
+        *live &= ~bit;
+    }
+    s->watch_ver[b] = s->watch_seq; /* written, never read here (watch_live) */
 }
 
 /* The arguments of an op that name keys it may write: [first, last] stepping by step, with
@@ -173,6 +179,7 @@ void store__watch_free(struct store *s)
     hy_free(s->watch_ver);
     s->watch_ver = NULL;
     s->watch_used = 0;
+    memset(s->watch_live, 0, sizeof(s->watch_live));
 }
 
 void store__watch_adopt(struct store *s, uint64_t seq, uint64_t *ver)
@@ -182,6 +189,7 @@ void store__watch_adopt(struct store *s, uint64_t seq, uint64_t *ver)
     s->watch_seq = seq;
     for (size_t i = 0; ver != NULL && i < STORE_WATCH_BUCKETS; i++) {
         s->watch_used += ver[i] != 0;
+        s->watch_live[i / 64] |= (uint64_t)(ver[i] != 0) << (i % 64);
     }
 }
 
