@@ -139,6 +139,13 @@ int hy_alloc_purge_due(size_t used, size_t rss, size_t *base)
     return gap - (gap < *base ? gap : *base) > ((size_t)1 << 20) + used / 16;
 }
 
+void hy_alloc_purge_done(size_t used, size_t rss_after, size_t *base)
+{
+    if (rss_after > used && rss_after - used > *base) {
+        *base = rss_after - used;
+    }
+}
+
 void hy_alloc_fail_after(long count)
 {
     atomic_store_explicit(&fail_countdown, count, memory_order_relaxed);

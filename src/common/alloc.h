@@ -37,6 +37,11 @@ size_t hy_alloc_used_bytes(void);
  * process's code, libraries and stacks), which the call updates. rss 0 (unknown): no. */
 int hy_alloc_purge_due(size_t used, size_t rss, size_t *base);
 
+/* After a purge: the gap it left (rss_after - used; pages still partly in use, which no purge
+ * hands back) becomes *base when larger, so that a gap no purge can shrink is not purged again
+ * every period for nothing. */
+void hy_alloc_purge_done(size_t used, size_t rss_after, size_t *base);
+
 /* Test hook: the allocation after `count` more successful ones fails (returns NULL, or aborts
  * for the x-variants). A negative count disables the hook. */
 void hy_alloc_fail_after(long count);

@@ -959,6 +959,7 @@ static void memory_purge(struct io_server *srv, uint64_t now_ms)
     srv->purge_at = now_ms;
     if (hy_alloc_purge_due(hy_alloc_used_bytes(), rss_bytes(), &srv->purge_base)) {
         (void)malloc_trim(0);
+        hy_alloc_purge_done(hy_alloc_used_bytes(), rss_bytes(), &srv->purge_base);
     }
 #else
     (void)srv;

@@ -190,6 +190,15 @@ static void test_alloc_purge_due(void **state)
     assert_true(hy_alloc_purge_due(16 * mib, 22 * mib + 1, &base));
     assert_false(hy_alloc_purge_due(40 * mib, 30 * mib, &base)); /* RSS under used: gap 0 */
     assert_int_equal(base, 1);
+    /* A purge that left 12 MiB over 16 MiB used: that gap is the base, and the same RSS
+     * does not ask again; a purge that left less than the base keeps the base. */
+    base = 4 * mib;
+    assert_true(hy_alloc_purge_due(16 * mib, 30 * mib, &base));
+    hy_alloc_purge_done(16 * mib, 28 * mib, &base);
+    assert_int_equal(base, 12 * mib);
+    assert_false(hy_alloc_purge_due(16 * mib, 28 * mib, &base));
+    hy_alloc_purge_done(16 * mib, 17 * mib, &base);
+    assert_int_equal(base, 12 * mib);
 }
 
 /* The allocation hook fails exactly the Nth allocation and accounting returns to its start. */
