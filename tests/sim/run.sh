@@ -630,6 +630,13 @@ LIST
 # heard"), then won an election itself; the force stayed pending, and when a later network
 # partition cut n3 off, it forced the group over what n1 and n2 had committed: two histories.
 # A deferred force now ends when the node is elected (member_force_step).
+# 2216000044 --nodes 5 --partitions 8 --rf 3 --rf-change --moved --fault-ms 20000 --quiet-ms
+# 12000 (the session-19 campaign, part 2): the engine. n1, metadata leader for 0.1 s, lowered
+# partition 0 (n1, n2, n3) to RF 2 by dropping n2, seen down 0.1 s in a flap, and kept n3, lost
+# for good 3 s before: a new metadata leader timed every member down from its own first map,
+# and the tie dropped the lower id. The partition had no live majority, n1 could not be elected
+# and n2 (the older configuration, a shorter log) got no vote; the operator's recovery never
+# ended. Placement now orders by the node's own down time (partmap.c down_longest_first).
 regression --whole "" <<'LIST'
 7
 501687
@@ -737,6 +744,7 @@ regression --whole "" <<'LIST'
 2271000043 --nodes 5 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000
 2254000116 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
 2300000514 --nodes 3 --partitions 1 --fault-ms 20000 --quiet-ms 12000 --moved
+2216000044 --nodes 5 --partitions 8 --rf 3 --rf-change --fault-ms 20000 --quiet-ms 12000 --moved
 LIST
 
 if [ "$fail" -ne 0 ]; then

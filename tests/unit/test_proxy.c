@@ -1244,6 +1244,70 @@ static void test_force_quorum_target_ignores_an_origin_that_removed_itself(void 
     net_free(&t);
 }
 
+#define RF_TWO "*3\r\n$7\r\nHALYARD\r\n$18\r\nREPLICATION-FACTOR\r\n$1\r\n2\r\n"
+
+/* The replication factor lowered while two replicas of a partition are down drops the replica
+ * of the member down longest, as this node saw it whatever it led then, and keeps the other:
+ * the member lost for good gives the partition nothing back. A new metadata leader's own timing
+ * (down_watch, from its term's first map) ties the two; the tie dropped the one with the
+ * lower id (campaign seed 2216000044 --nodes 5 --partitions 8 --rf 3 --rf-change: n1, metadata
+ * leader for 0.1 s, lowered partition 0 from n1, n2, n3 to n1, n3, dropping n2, seen down 0.1 s
+ * in a flap, and keeping n3, lost for good 3 s before; the partition never led again).
+ * The leader's down_watch is emptied here as a new term's starts. */
+static void test_lower_rf_drops_the_replica_down_longest_after_a_new_leader(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init_rf(&t, 5, "proxy", "4", 3);
+    parts_settle(&t);
+    net_run(&t, 2000);
+    int li = net_leader(&t);
+    struct hy_node *leader = t.node[li];
+    assert_non_null(leader->partmap);
+    /* A partition with two replicas other than the leader: b (the lower id), a (the higher). */
+    int a = -1, b = -1;
+    uint32_t part = PARTS;
+    for (uint32_t p = 0; p < PARTS && part == PARTS; p++) {
+        int x = -1, y = -1;
+        for (int i = 0; i < t.nn; i++) {
+            if (i == li ||
+                !node_placement_has(&leader->partmap[p], node_member_id(t.node[i]->cfg->node_id))) {
+                continue;
+            }
+            if (x < 0) {
+                x = i;
+            } else if (y < 0) {
+                y = i;
+            }
+        }
+        if (y >= 0) {
+            part = p;
+            b = x;
+            a = y;
+        }
+    }
+    assert_true(part < PARTS);
+    raft_id ida = node_member_id(t.node[a]->cfg->node_id);
+    raft_id idb = node_member_id(t.node[b]->cfg->node_id);
+    net_kill(&t, a); /* lost for good */
+    net_run(&t, 3000);
+    net_kill(&t, b); /* down a moment ago */
+    net_run(&t, 200);
+    leader->down_watch_count = 0; /* as a new metadata leader's term starts */
+    struct node_client *c = net_client(&t, li);
+    send_cmd(&t, li, c, RF_TWO);
+    net_run(&t, 500);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(leader, c);
+    for (int step = 0; step < 100 && leader->partmap[part].count > 2; step++) {
+        net_run(&t, 100);
+    }
+    assert_int_equal(leader->partmap[part].count, 2);
+    assert_false(node_placement_has(&leader->partmap[part], ida));
+    assert_true(node_placement_has(&leader->partmap[part], idb));
+    net_free(&t);
+}
+
 /* EVALSHA on a leader elected a moment ago, its no-op not applied yet, of a script whose SCRIPT
  * LOAD the previous leader committed and acknowledged (its commit index never reached the
  * others): the new leader waits until it applied its term's start and runs the script; it
@@ -1377,6 +1441,7 @@ int main(void)
         cmocka_unit_test(test_force_quorum_waits_for_a_current_partition_map),
         cmocka_unit_test(test_first_map_is_the_bootstrap_placement_despite_a_drain),
         cmocka_unit_test(test_force_quorum_target_ignores_an_origin_that_removed_itself),
+        cmocka_unit_test(test_lower_rf_drops_the_replica_down_longest_after_a_new_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
