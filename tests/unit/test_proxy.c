@@ -1244,6 +1244,15 @@ static void test_force_quorum_target_ignores_an_origin_that_removed_itself(void 
     net_free(&t);
 }
 
+/* Five engines, four partitions of rf replicas each, every partition led and the map settled
+ * a while. */
+static void net_parts_ready(struct net *t, int rf)
+{
+    net_init_rf(t, 5, "proxy", "4", rf);
+    parts_settle(t);
+    net_run(t, 2000);
+}
+
 #define RF_TWO "*3\r\n$7\r\nHALYARD\r\n$18\r\nREPLICATION-FACTOR\r\n$1\r\n2\r\n"
 
 /* The replication factor lowered while two replicas of a partition are down drops the replica
@@ -1258,9 +1267,7 @@ static void test_lower_rf_drops_the_replica_down_longest_after_a_new_leader(void
 {
     (void)state;
     struct net t;
-    net_init_rf(&t, 5, "proxy", "4", 3);
-    parts_settle(&t);
-    net_run(&t, 2000);
+    net_parts_ready(&t, 3);
     int li = net_leader(&t);
     struct hy_node *leader = t.node[li];
     assert_non_null(leader->partmap);
@@ -1334,9 +1341,7 @@ static void test_move_source_stays_until_the_target_holds_its_promotion(void **s
 {
     (void)state;
     struct net t;
-    net_init_rf(&t, 5, "proxy", "4", 2);
-    parts_settle(&t);
-    net_run(&t, 2000);
+    net_parts_ready(&t, 2);
     int li = net_leader(&t);
     int pl = part_leader(&t, 0);
     assert_true(li >= 0 && pl >= 0);
