@@ -97,6 +97,7 @@ struct peer_conn {
     int dispatching;
     char addr[PEER_HOST_MAX + 16];
     uint64_t wan; /* a WAN link's connection (peer.h wan_cb): its id; 0: a member's */
+    char remote_host[INET6_ADDRSTRLEN]; /* the other end's IP address ("" when unknown) */
     struct peer_conn *prev, *next;
 };
 
@@ -637,11 +638,26 @@ static void conn_on_frame(struct peer_conn *c, const struct wire_frame *f)
 static struct peer *peer_new_slot(struct peer_transport *t);
 
 /* An inbound connection from a node the peer list does not name, that the engine admits: a
- * guest slot (peer.h "Guests"). NULL when it is not admitted, or there is no room. */
+ * guest slot (peer.h "Guests"). NULL when it is not admitted, or there is no room. With
+ * tls-cluster no member address is known for the name yet: the certificate (verified against
+ * the CA by the handshake) must name the address the connection comes from, so that a
+ * member's key still speaks only from the address it was made for; once the peer list names
+ * the guest, its certificate is checked against that address too (peer_transport_set_peers). */
 static struct peer *peer_guest(struct peer_transport *t, struct peer_conn *c)
 {
-    if (t->cbs.admit_cb == NULL || c->tls != NULL || !t->cbs.admit_cb(t->cbs.ctx, c->hs.peer, 0)) {
-        return NULL; /* with tls-cluster, no address for its certificate to name */
+    if (t->cbs.admit_cb == NULL || !t->cbs.admit_cb(t->cbs.ctx, c->hs.peer, 0)) {
+        return NULL;
+    }
+    if (c->tls != NULL &&
+        (c->remote_host[0] == '\0' || !io_tls_peer_names(c->tls, c->remote_host))) {
+        char again[64] = "";
+        if (!refusal_quiet(t, c->hs.peer, 0, uv_now(t->loop), again, sizeof(again))) {
+            hy_log(t->cfg.log, HY_LOG_ERROR,
+                   "peer %s (%s): refused as a guest: its TLS certificate does not name the "
+                   "address it connects from%s",
+                   c->hs.peer, c->addr, again);
+        }
+        return NULL;
     }
     size_t guests = 0;
     for (size_t i = 0; i < t->n_peers; i++) {
@@ -701,7 +717,7 @@ static void conn_authenticated(struct peer_conn *c)
         conn_close(c, "no longer a peer");
         return;
     }
-    if (c->tls != NULL && !c->outbound && !io_tls_peer_names(c->tls, p->addr.host)) {
+    if (c->tls != NULL && !c->outbound && !p->guest && !io_tls_peer_names(c->tls, p->addr.host)) {
         /* The secret proved who it is; its certificate must also be the one for its address
          * (a member's key alone does not let it speak for another member). */
         char again[64] = "";
@@ -968,6 +984,7 @@ static void conn_set_addr(struct peer_conn *c)
         }
     }
     snprintf(c->addr, sizeof(c->addr), "%s:%d", host, port);
+    snprintf(c->remote_host, sizeof(c->remote_host), "%s", port != 0 ? host : "");
 }
 
 /* An outbound connection that may go on demand (idle_close_ms set) is not PINGed while it is
@@ -1613,6 +1630,15 @@ int peer_transport_set_peers(struct peer_transport *t, const struct peer_addr *p
             p->addr = *a;
             hy_log(t->cfg.log, HY_LOG_INFO, "peer %s: added (%s:%u), a guest until now", a->id,
                    a->host, a->port);
+            if (p->in != NULL && p->in->tls != NULL && !io_tls_peer_names(p->in->tls, a->host)) {
+                /* Admitted by the address it came from; the member's address is the one its
+                 * certificate must name, as for any member's connection (conn_authenticated). */
+                hy_log(t->cfg.log, HY_LOG_ERROR,
+                       "peer %s (%s): its TLS certificate does not name its address %s: the "
+                       "connection it dialled as a guest is closed",
+                       a->id, p->in->addr, a->host);
+                conn_close(p->in, "certificate does not name the member's address");
+            }
             peer_dial(p);
             continue;
         }

@@ -127,9 +127,11 @@ struct peer_callbacks {
      * that names it: node.h node_guest_admissible). It is then a guest: up (state_cb) while
      * the connection it dialled lasts, every frame to it goes on that connection, and it is
      * down and forgotten when that one closes. admit_cb(ctx, id, 1) tells the engine it was
-     * admitted. At most PEER_GUESTS_MAX at once; none with tls-cluster (its certificate could
-     * not be checked against an address). A guest that peer_transport_set_peers lists becomes
-     * a peer (dialled); one the engine no longer admits is closed there. NULL: no guests.
+     * admitted. At most PEER_GUESTS_MAX at once. With tls-cluster, only one whose certificate
+     * names the IP address its connection comes from (there is no member address for the
+     * name yet). A guest that peer_transport_set_peers lists becomes a peer (dialled), its
+     * connection closed if its certificate does not name the listed address; one the engine
+     * no longer admits is closed there. NULL: no guests.
      */
     int (*admit_cb)(void *ctx, const char *id, int admitted);
     /*

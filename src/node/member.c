@@ -444,6 +444,30 @@ static int voter_may_go(const struct hy_node *n, raft_id id, uint32_t wanted,
     return wanted_voting_or_down >= wanted && !member_stays(n, id);
 }
 
+/* Whether every replica the map wants that votes here holds the configuration in force (its
+ * match index, on this leader, reaches the entry that made it): a voter that stays a member
+ * leaves only then. A target promoted while cut off has not got the entry that made it a
+ * voter; removing the source then leaves a configuration whose majority needs the target and
+ * the third replica, and losing that one for good left the group no leader while the source,
+ * its log the longest, was alive and no longer a voter of its own configuration (campaign
+ * seed 2255000176 --nodes 5 --partitions 8 --rf 2 --zones 2: partition 0 moved n1 -> n2, n1
+ * removed itself while n2 was cut off, then n3 was lost; FORCE-QUORUM on every survivor forced
+ * nothing, the operator's recovery never ended). Kept a voter, the source and the target are
+ * a majority of three. */
+static int wanted_voters_have_config(const struct node_group *g, const struct node_placement *pl)
+{
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    for (uint32_t k = 0; k < pl->count; k++) {
+        struct raft_follower f;
+        if (raft_membership_is_voter(cm, pl->ids[k]) && pl->ids[k] != g->raft.cfg.id &&
+            (!raft_follower_info(&g->raft, pl->ids[k], &f) ||
+             f.match_index < g->raft.membership_index)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void reconcile_partition(struct hy_node *n, struct node_group *g,
                                 const struct node_placement *pl, uint64_t now_ms)
 {
@@ -456,6 +480,7 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
         raft_id id;
     } todo[2 * RAFT_SERVERS_MAX + STORE_MEMBERS_MAX];
     size_t count = 0;
+    int held = 0; /* a voter's removal waits for the replicas it leaves (below) */
     /* Replicas the map wants that vote, and those that vote or cannot come now (their node
      * is down: a lost member the map still lists until the operator removes it). */
     uint32_t wanted_voting = 0, wanted_voting_or_down = 0;
@@ -497,6 +522,11 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
             !voter_may_go(n, id, pl->count, wanted_voting, wanted_voting_or_down)) {
             continue; /* it votes until every replica the map wants does */
         }
+        if (cm->servers[i].role == RAFT_VOTER && member_stays(n, id) &&
+            !wanted_voters_have_config(g, pl)) {
+            held = 1; /* the move is not over: its last step waits */
+            continue; /* and until each of them holds the configuration that made it vote */
+        }
         todo[count].op = RAFT_REMOVE;
         todo[count++].id = id;
     }
@@ -513,7 +543,7 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
             }
         }
     }
-    if (count == 0 && g->move_target != RAFT_NONE) {
+    if (count == 0 && !held && g->move_target != RAFT_NONE) {
         /* Settled: every voter is a replica the map names, and every one of them votes. A
          * target the map no longer lists was called off (a cancel put the partition back, or
          * a later change sent the move elsewhere): that is no move finished. */

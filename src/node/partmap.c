@@ -645,9 +645,16 @@ static size_t drop_replaced(struct hy_node *n, raft_id *members, size_t count, u
     return k;
 }
 
-/* Orders down[] (members seen down) by how long this node has seen each down, longest first
- * (down_watch; one it has no time for counts as down just now): placement drops the replicas
- * of the first ones first when a partition has too many (node_place_domains). */
+/* Orders down[] (members seen down) by how long this node has seen each down, longest first:
+ * placement drops the replicas of the first ones first when a partition has too many
+ * (node_place_domains). The time is this node's own, kept whatever it leads (events.c
+ * down_since_ms, set when the link or gossip first said down), else down_watch's (from this
+ * node's current term as metadata leader; one it has no time for counts as down just now).
+ * down_watch alone restarts every member's time at a new metadata leader's first map: a member
+ * lost for good and one that had dropped out a moment ago tied there, and the live one's
+ * replica went (campaign seed 2216000044 --rf-change: n1, leader for 0.1 s, lowered partition
+ * 0 from n1, n2, n3 to RF 2 by dropping n2, seen down 0.1 s, and kept n3, lost 3 s before;
+ * the partition kept no live majority and never led again). */
 static void down_longest_first(const struct hy_node *n, raft_id *down, size_t n_down)
 {
     uint64_t since[RAFT_SERVERS_MAX];
@@ -655,6 +662,11 @@ static void down_longest_first(const struct hy_node *n, raft_id *down, size_t n_
         since[i] = UINT64_MAX;
         for (size_t w = 0; w < n->down_watch_count; w++) {
             since[i] = n->down_watch[w].id == down[i] ? n->down_watch[w].since_ms : since[i];
+        }
+        const struct node_member *m = node_member_find(n->members, n->member_count, down[i]);
+        size_t k = m != NULL ? (size_t)(m - n->members) : NODE_MEMBERS_MAX;
+        if (k < NODE_MEMBERS_MAX && n->events.down_since_ms[k] != 0) {
+            since[i] = HY_MIN(since[i], n->events.down_since_ms[k]);
         }
     }
     for (size_t i = 1; i < n_down; i++) { /* insertion sort: at most RAFT_SERVERS_MAX */

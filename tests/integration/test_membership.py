@@ -162,12 +162,12 @@ class ProxiedGrowingCluster(GrowingCluster, ProxiedCluster):
     """The first n nodes reach each other through a ProxyNet; nodes added later join directly."""
 
 
-def test_member_that_missed_a_join_hears_the_new_leader(tmp_path_factory):
+def missed_join_heard_from_the_new_leader(c):
     """n3 is cut off (its links drop) while n4 joins and then leads; healed, n3 does not know
     n4, and only n4's entries can tell it (n1 and n2 follow and send it none: simulator seed
     1960000267). It admits n4's authenticated connection as a guest, gets the log and lists
-    n4. (A SIGSTOP would not show it: n1's entries naming n4 wait in n3's socket buffer.)"""
-    c = ProxiedGrowingCluster(tmp_path_factory, 3, dict(EXTRA))
+    n4. (A SIGSTOP would not show it: n1's entries naming n4 wait in n3's socket buffer.)
+    Runs on c, a ProxiedGrowingCluster of three, and stops it."""
     c.start_all()
     try:
         li = c.leader()
@@ -195,6 +195,12 @@ def test_member_that_missed_a_join_hears_the_new_leader(tmp_path_factory):
         c.net.heal()
         errors = c.stop_all()
     assert not errors, errors
+
+
+def test_member_that_missed_a_join_hears_the_new_leader(tmp_path_factory):
+    """missed_join_heard_from_the_new_leader over the clear-text peer transport (the TLS
+    variant is test_tls_cluster.py's)."""
+    missed_join_heard_from_the_new_leader(ProxiedGrowingCluster(tmp_path_factory, 3, dict(EXTRA)))
 
 
 def test_join_tries_a_list_with_a_range_and_a_name(grow):

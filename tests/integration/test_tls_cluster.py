@@ -16,6 +16,7 @@ from conftest import wait_for
 from fault_proxy import ProxiedCluster
 from lincheck import OK
 from test_faults import kill_leader_rounds, partition_round, report
+from test_membership import ProxiedGrowingCluster, missed_join_heard_from_the_new_leader
 from workload import Workload, verify
 
 pytestmark = pytest.mark.halyard_only
@@ -186,6 +187,15 @@ def test_checked_workload_over_tls_through_a_partition(tmp_path_factory, certs, 
     finally:
         wl.stop()
     report("tls partition leader isolated", c, verify(c, wl), minority_answers=answers)
+
+
+def test_member_that_missed_a_join_hears_the_new_leader_over_tls(tmp_path_factory, certs):
+    """The guest rule with tls-cluster (test_membership.py's test of the same name): n3, cut
+    off while n4 joined, admits n4 as a guest once the TLS handshake and the cluster secret's
+    proof pass and n4's certificate names the address it connects from (there is no member
+    address for its name yet); once n3's log names n4, its certificate names that address too."""
+    missed_join_heard_from_the_new_leader(ProxiedGrowingCluster(tmp_path_factory, 3,
+                                                                tls_extra(certs)))
 
 
 def test_certificates_reload_under_load_without_a_failed_request(tmp_path_factory, certs,

@@ -630,6 +630,23 @@ LIST
 # heard"), then won an election itself; the force stayed pending, and when a later network
 # partition cut n3 off, it forced the group over what n1 and n2 had committed: two histories.
 # A deferred force now ends when the node is elected (member_force_step).
+# 2216000044 --nodes 5 --partitions 8 --rf 3 --rf-change --moved --fault-ms 20000 --quiet-ms
+# 12000 (the session-19 campaign, part 2): the engine. n1, metadata leader for 0.1 s, lowered
+# partition 0 (n1, n2, n3) to RF 2 by dropping n2, seen down 0.1 s in a flap, and kept n3, lost
+# for good 3 s before: a new metadata leader timed every member down from its own first map,
+# and the tie dropped the lower id. The partition had no live majority, n1 could not be elected
+# and n2 (the older configuration, a shorter log) got no vote; the operator's recovery never
+# ended. Placement now orders by the node's own down time (partmap.c down_longest_first).
+# 2255000176 --nodes 5 --partitions 8 --rf 2 --zones 2 --fault-ms 20000 --quiet-ms 12000 (the
+# same campaign): the engine. Partition 0 moved n1 -> n2 (two replicas, n1 and n3): n2 was
+# promoted while cut off and n1 removed itself at once, a configuration (n2, n3) that needs
+# both; n3 was then lost for good. n1, the longest log, was no voter of its own configuration,
+# n2 deferred FORCE-QUORUM to n1, the move's origin: nothing was forced and the operator's
+# recovery never ended. A voter that stays a member now leaves only once every replica the
+# map wants holds the configuration that made it vote (member.c wanted_voters_have_config).
+# That changed the course of 1962000091 below into a move begun at 42.7 s whose paced
+# snapshot (15 KB at 512 B/s) could not land by the grace's end: such moves now get their
+# bytes' time (whole_run: paced_armed_need).
 regression --whole "" <<'LIST'
 7
 501687
@@ -737,8 +754,13 @@ regression --whole "" <<'LIST'
 2271000043 --nodes 5 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000
 2254000116 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
 2300000514 --nodes 3 --partitions 1 --fault-ms 20000 --quiet-ms 12000 --moved
+<<<<<<< HEAD
 2262000072 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 2260000044 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
+=======
+2216000044 --nodes 5 --partitions 8 --rf 3 --rf-change --fault-ms 20000 --quiet-ms 12000 --moved
+2255000176 --nodes 5 --partitions 8 --rf 2 --zones 2 --fault-ms 20000 --quiet-ms 12000
+>>>>>>> sim20
 LIST
 
 if [ "$fail" -ne 0 ]; then
