@@ -1053,6 +1053,30 @@ static void server_shutdown(struct io_server *srv, const char *why)
     server_maybe_finish(srv);
 }
 
+/* SIGINT/SIGTERM from the moment the client port listens until the loop's own handlers are
+ * installed (server_start_handles): a client may already see the port open, and the default
+ * action killed the process with no clean stop (CI: a test's SIGTERM right after the port
+ * opened, while the peer transport was still being set up, exit -15). Noted here, acted on
+ * once the handlers are in place. */
+static volatile sig_atomic_t start_stop_signal;
+
+static void start_signal_handler(int signum)
+{
+    start_stop_signal = signum;
+}
+
+static void start_signals_catch(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = start_signal_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    start_stop_signal = 0;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static void signal_cb(uv_signal_t *s, int signum)
 {
     char why[64];
@@ -1293,6 +1317,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         return 1;
     }
     int listening = 0, rc = io_identity_save(cfg, log);
+    start_signals_catch();
     if (rc == HY_OK) {
         rc = server_listen(&srv, &listening) != 0 ? HY_EIO : HY_OK;
     }
@@ -1336,6 +1361,11 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
     node_set_rewrite_hook(srv.node, rewrite_hook, &srv);
     srv.snapshotter = io_snapshotter_open(srv.loop, srv.node, log);
     server_start_handles(&srv);
+    if (start_stop_signal != 0) {
+        char why[80];
+        snprintf(why, sizeof(why), "received %s while starting", strsignal(start_stop_signal));
+        server_shutdown(&srv, why);
+    }
     server_do_io(&srv, 0);
     srv.obs = hy_xmalloc(sizeof(*srv.obs));
     server_publish(&srv);

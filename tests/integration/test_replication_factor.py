@@ -368,7 +368,11 @@ def test_nodes_learn_leaders_of_partitions_they_do_not_hold(make_cluster):
         views = {leader_seen_by(i) for i in reps}
         return len(views) == 1 and None not in views
 
-    for round_ in range(2):
+    def transfer(round_):
+        """Asks the leader the replicas agree on to hand partition p to another replica; the
+        leader, the replicas' leader and the outsider's view as they were. None when the
+        leadership moved on between the look and the ask (leader balance, an election on a
+        loaded machine: 'ERR not the leader', seen in CI)."""
         wait_for(replicas_agree, 30, "the replicas of partition %d agree on its leader" % p)
         leader = leader_seen_by(reps[0])
         wait_for(lambda: leader_seen_by(outsider) == leader_seen_by(reps[0]), 30,
@@ -377,7 +381,16 @@ def test_nodes_learn_leaders_of_partitions_they_do_not_hold(make_cluster):
         dst = [i for i in reps if i != li][round_ % 2]
         with RawConn(c.ports[li]) as conn:
             got = conn.cmd("HALYARD", "FAILOVER", "TO", c.names[dst], "PARTITION", str(p))
+        if got.startswith("ERR not the leader"):
+            return None
         assert got == "OK transfer started", got
+        return leader, li
+
+    for round_ in range(2):
+        asked = []
+        wait_for(lambda: asked.append(transfer(round_)) or asked[-1] is not None, 60,
+                 "a FAILOVER of partition %d accepted by its leader" % p)
+        leader, li = asked[-1]
         # Done once the replicas agree on another leader (dst, unless leader balance moved it
         # on meanwhile); then the outsider, asked nothing, names the same.
         wait_for(lambda: replicas_agree() and leader_seen_by(reps[0]) != leader, 30,
