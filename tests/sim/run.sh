@@ -754,13 +754,11 @@ regression --whole "" <<'LIST'
 2271000043 --nodes 5 --partitions 1 --tx --fault-ms 20000 --quiet-ms 12000
 2254000116 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
 2300000514 --nodes 3 --partitions 1 --fault-ms 20000 --quiet-ms 12000 --moved
-<<<<<<< HEAD
 2262000072 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 2260000044 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
-=======
 2216000044 --nodes 5 --partitions 8 --rf 3 --rf-change --fault-ms 20000 --quiet-ms 12000 --moved
 2255000176 --nodes 5 --partitions 8 --rf 2 --zones 2 --fault-ms 20000 --quiet-ms 12000
->>>>>>> sim20
+2547000105 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then
