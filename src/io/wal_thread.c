@@ -406,11 +406,11 @@ static void wt_main(void *arg)
             }
             continue;
         }
-        /* The loop writes only while nothing is queued, so it does not now; but the claim
-         * keeps the rule in one place. */
         if (retry.head == NULL && t->mode == WAL_NODE_FSYNC) {
             wt_linger(t);
         }
+        /* The loop writes only while nothing is queued, so it does not now; but the claim
+         * keeps the rule in one place. */
         wt_claim(t);
         struct wt_list group = retry;
         retry.head = retry.tail = NULL;

@@ -1055,39 +1055,26 @@ static int force_majority_reachable(const struct hy_node *n, const struct node_g
 {
     raft_id self = g->raft.cfg.id;
     const struct raft_membership *cm = raft_membership(&g->raft);
-    if (node_group_raft_view(g)) {
-        /* A voter of this replica's configuration that the map no longer places the partition
-         * on is not counted, up or not: its copy moved away for good and may be gone (parked,
-         * then dropped), and an empty replica votes for nobody. This replica had missed the
-         * move (crashed before its entries came), so its configuration still named the
-         * source; with the move's two other replicas lost for good the partition never led
-         * again, and FORCE-QUORUM answered "a majority still looks reachable" for ever
-         * (simulator seed 2547000105 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
-         * --parked-keep 500). A source that still holds its copy and can vote makes a leader
-         * with this one, which FORCE-QUORUM leaves alone. */
-        const struct node_placement *pl = partmap_of(n, g);
-        uint32_t voters = 0, reachable = 0;
-        for (uint32_t i = 0; i < cm->count; i++) {
-            if (cm->servers[i].role != RAFT_VOTER) {
-                continue;
-            }
-            raft_id id = cm->servers[i].id;
-            const struct node_member *m = node_member_find(n->members, n->member_count, id);
-            voters++;
-            reachable += id == self || (m != NULL && n->member_up[m - n->members] &&
-                                        (pl == NULL || node_placement_has(pl, id)));
-        }
-        return reachable >= voters / 2 + 1;
-    }
+    /* A replica the map names: a voter of its configuration that the map no longer places the
+     * partition on is not counted, up or not: its copy moved away for good and may be gone
+     * (parked, then dropped), and an empty replica votes for nobody. This replica had missed
+     * the move (crashed before its entries came), so its configuration still named the
+     * source; with the move's two other replicas lost for good the partition never led again,
+     * and FORCE-QUORUM answered "a majority still looks reachable" for ever (simulator seed
+     * 2547000105 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500). A
+     * source that still holds its copy and can vote makes a leader with this one, which
+     * FORCE-QUORUM leaves alone. A move's source judges by its configuration alone. */
+    const struct node_placement *pl = node_group_raft_view(g) ? partmap_of(n, g) : NULL;
     uint32_t voters = 0, reachable = 0;
     for (uint32_t i = 0; i < cm->count; i++) {
         if (cm->servers[i].role != RAFT_VOTER) {
             continue;
         }
+        raft_id id = cm->servers[i].id;
+        const struct node_member *m = node_member_find(n->members, n->member_count, id);
         voters++;
-        const struct node_member *m =
-            node_member_find(n->members, n->member_count, cm->servers[i].id);
-        reachable += cm->servers[i].id == self || (m != NULL && n->member_up[m - n->members]);
+        reachable += id == self || (m != NULL && n->member_up[m - n->members] &&
+                                    (pl == NULL || node_placement_has(pl, id)));
     }
     return reachable >= voters / 2 + 1;
 }
