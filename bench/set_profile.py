@@ -113,6 +113,12 @@ def main():
                     help="send every SET to a node that does not lead partition 0, without "
                          "--cluster (with --parts 1: every SET is proxied to the one leader)")
     a = ap.parse_args()
+    # Client ports sit 10,000 below the peer ports and HTTP 200 above: keep all of them out of
+    # the privileged ports and below Linux's ephemeral range (32768 up), where a client's
+    # outgoing connection could already hold one.
+    if not 11024 <= a.port <= 32767 - 200 - a.nodes:
+        ap.error("--port must be within 11024..%d (client ports are --port - 10000, HTTP "
+                 "--port + 200, all below the ephemeral range)" % (32767 - 200 - a.nodes))
     a.out = os.path.abspath(a.out or tempfile.mkdtemp(prefix="set_profile."))
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="set_profile_data.")
