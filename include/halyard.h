@@ -354,7 +354,11 @@ typedef struct halyard_stats {
 } halyard_stats;
 
 HALYARD_API const char *halyard_event_str(halyard_event ev);
-HALYARD_API void halyard_get_stats(halyard_client *c, halyard_stats *out);
+/* Fills *out. A macro passes the size of the caller's halyard_stats, so a program built
+ * against an older header (fewer counters: new ones are only ever added at the end) gets what
+ * its structure holds and nothing past it, with a newer library. */
+HALYARD_API void halyard_get_stats_sized(halyard_client *c, halyard_stats *out, size_t size);
+#define halyard_get_stats(c, out) halyard_get_stats_sized((c), (out), sizeof *(out))
 
 /*
  * Asynchronous API (docs/client.md "Asynchronous API"). The same core as halyard_command runs

@@ -499,12 +499,14 @@ halyard_status halyard_command(halyard_client *c, int argc, const char *const *a
     return st;
 }
 
-void halyard_get_stats(halyard_client *c, halyard_stats *out)
+void halyard_get_stats_sized(halyard_client *c, halyard_stats *out, size_t size)
 {
+    halyard_stats all;
     pthread_mutex_lock(&c->lock);
-    hyc_stats(c->core, out);
+    hyc_stats(c->core, &all);
     pthread_mutex_unlock(&c->lock);
-    out->shed += atomic_load(&c->blocking_shed);
-    hys_async_stats(c, out); /* the I/O threads' cores, and the asynchronous counters */
-    hys_heartbeat_stats(c, out);
+    all.shed += atomic_load(&c->blocking_shed);
+    hys_async_stats(c, &all); /* the I/O threads' cores, and the asynchronous counters */
+    hys_heartbeat_stats(c, &all);
+    memcpy(out, &all, size < sizeof all ? size : sizeof all);
 }

@@ -1980,6 +1980,15 @@ static void test_blocking_calls_bounded(void **state)
     halyard_stats st;
     halyard_get_stats(c, &st);
     assert_int_equal(st.shed, 1);
+    /* A program built against an older, shorter halyard_stats gets its part and nothing past
+     * it: here a structure that ends before `shed`. */
+    _Alignas(halyard_stats) unsigned char older[offsetof(halyard_stats, shed) + sizeof(uint64_t)];
+    memset(older, 0xa5, sizeof older);
+    halyard_get_stats_sized(c, (halyard_stats *)(void *)older, offsetof(halyard_stats, shed));
+    assert_memory_equal(older, &st, offsetof(halyard_stats, shed));
+    for (size_t i = offsetof(halyard_stats, shed); i < sizeof older; i++) {
+        assert_int_equal(older[i], 0xa5);
+    }
     halyard_close(c);
     close(fd);
     close(ls);
