@@ -1142,6 +1142,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
     struct node_client *outer = n->processing;
     n->processing = c;
     c->in_peak = HY_MAX(c->in_peak, c->in.len);
+    c->in_partial = 0;
     /* While its forward's frame gathers (fwd_open), the client's next pipelined requests may
      * join it (proxy.c "Batches"); the frame leaves once the loop stops. */
     while (!(c->flags & stop) && !c->blocked_on_read && (!c->forwarding || c->fwd_open != 0) &&
@@ -1151,6 +1152,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
         int rc = resp_request_parse(&c->parser, c->in.data + off, c->in.len - off, &consumed, &argc,
                                     &argv);
         if (rc == HY_EAGAIN) {
+            c->in_partial = 1;
             break;
         }
         if (rc != HY_OK) {

@@ -51,6 +51,7 @@ struct node_client {
     const char *last_cmd;
     struct hy_buf in;    /* bytes read, not yet parsed; owned by the client */
     size_t in_peak;      /* the most `in` held since the last resize look (node_cron) */
+    int in_partial;      /* the last look at `in` ended inside a request: more must come */
     struct hy_buf out;   /* replies not yet handed to the socket; owned by the client */
     size_t out_inflight; /* bytes the shell is still writing (for omem/limits) */
     struct resp_request_parser parser;

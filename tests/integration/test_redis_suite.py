@@ -128,7 +128,8 @@ BASELINE = {
 # one after the other on one cluster (session 19, load 11-13; hyperloglog 117 s, type/zset 76 s).
 # Their time is waiting, not work: hyperloglog's fuzzing test alone is 44 s against Redis
 # itself (the suite's Tcl client sends a large PFADD in 4 KB writes without TCP_NODELAY and
-# waits for the server's delayed ACK, 40 ms a PFADD, on any server), and the rest are thousands
+# waits for the server's delayed ACK, 40 ms a PFADD, on Redis; since session 21 halyard
+# acknowledges at once a read that ends inside a request: 60 s -> 20 s alone), and the rest are thousands
 # of single forwarded writes, each a few round trips between processes. So they run at once,
 # each through a follower of a cluster of its own (PARALLEL_FOLLOWER_UNITS below), with
 # `durability: replicated`: 71 s for the five at load 10 (session 19). replicated acknowledges
