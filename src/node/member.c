@@ -1011,10 +1011,39 @@ void cmd_halyard_replication_factor(struct cmd_ctx *x)
  * lost; forced, its copy from before the removal replaced entries n4, the survivor of the
  * group's real configuration, had committed: simulator seed 995300138 --nodes 5 --partitions 8
  * --rf 3 --replace-after 1500). The survivor is forced, and adds the target afresh. */
+/* Whether this node is no voter of its own copy of g while a voter of that configuration is
+ * up that the map places the partition on, or that a move under way started from (its source,
+ * still holding its copy): that voter holds the group's history and is the one to force. The
+ * learner of a move forced as well made a second history in the same forced term: n1, the
+ * move's source and a voter, was forced and did not name n2, the learner the move was adding
+ * (the leader's entry adding n2 had not reached n1); n2, asked a second later and hearing no
+ * leader, forced its own copy (campaign seed 2807000521 --nodes 5 --partitions 8 --rf 3
+ * --replace-after 1500: two leaders of term 2^20 + 2). Forced, the source's leader goes on
+ * with the move and adds the learner afresh. A voter defers to no learner, so one of them
+ * always goes ahead. */
+static int force_learner_with_voter_up(const struct hy_node *n, const struct node_group *g)
+{
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    if (raft_membership_is_voter(cm, g->raft.cfg.id)) {
+        return 0;
+    }
+    const struct node_placement *pl = partmap_of(n, g);
+    for (uint32_t i = 0; i < cm->count; i++) {
+        raft_id id = cm->servers[i].id;
+        const struct node_member *m = node_member_find(n->members, n->member_count, id);
+        if (id != g->raft.cfg.id && cm->servers[i].role == RAFT_VOTER && m != NULL &&
+            n->member_up[m - n->members] &&
+            (pl == NULL || node_placement_has(pl, id) || partmap_move_from(n, g, id))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int force_candidate(const struct hy_node *n, const struct node_group *g)
 {
     if (node_group_raft_view(g)) {
-        return !partmap_move_target_with_origin_up(n, g);
+        return !partmap_move_target_with_origin_up(n, g) && !force_learner_with_voter_up(n, g);
     }
     const struct raft_membership *cm = raft_membership(&g->raft);
     if (g == n->meta || !raft_membership_is_voter(cm, g->raft.cfg.id) ||

@@ -479,13 +479,19 @@ static void moves_load(const struct hy_node *n, struct node_placement *origin, u
 
 int partmap_move_from_here(const struct hy_node *n, const struct node_group *g)
 {
+    return partmap_move_from(n, g, g->raft.cfg.id);
+}
+
+/* Whether a move of g is under way (the metadata group's record) that started from member id. */
+int partmap_move_from(const struct hy_node *n, const struct node_group *g, raft_id id)
+{
     uint32_t parts = parts_of(n);
     if (parts == 0 || g == n->meta || g->id == 0 || g->id > parts) {
         return 0;
     }
     struct node_placement *origin = hy_xcalloc(parts, sizeof(*origin));
     moves_load(n, origin, parts);
-    int from = node_placement_has(&origin[g->id - 1], g->raft.cfg.id);
+    int from = node_placement_has(&origin[g->id - 1], id);
     hy_free(origin);
     return from;
 }

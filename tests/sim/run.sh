@@ -647,6 +647,14 @@ LIST
 # That changed the course of 1962000091 below into a move begun at 42.7 s whose paced
 # snapshot (15 KB at 512 B/s) could not land by the grace's end: such moves now get their
 # bytes' time (whole_run: paced_armed_need).
+# 2807000521 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --fault-ms 20000 --quiet-ms
+# 12000 (session 21's campaign): the engine. A move n1 -> n2 of partition 1 had added n2 as a
+# learner (the entry never reached n1); n4 and n5 were lost. FORCE-QUORUM forced n1, the move's
+# source and a voter, whose forced configuration did not name n2; asked a second later, n2,
+# hearing no leader, forced its learner's copy: two leaders of term 2^20 + 2. A learner now
+# leaves the group to a voter of its configuration that is up and that the map places the
+# partition on or the move started from (member.c force_learner_with_voter_up); n1's leader
+# went on with the move and promoted n2.
 regression --whole "" <<'LIST'
 7
 501687
@@ -759,6 +767,7 @@ regression --whole "" <<'LIST'
 2216000044 --nodes 5 --partitions 8 --rf 3 --rf-change --fault-ms 20000 --quiet-ms 12000 --moved
 2255000176 --nodes 5 --partitions 8 --rf 2 --zones 2 --fault-ms 20000 --quiet-ms 12000
 2547000105 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --fault-ms 20000 --quiet-ms 12000
+2807000521 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -1477,6 +1477,96 @@ static void test_move_source_stays_until_the_target_holds_its_promotion(void **s
     net_free(&t);
 }
 
+/* FORCE-QUORUM on the learner a move is adding defers to the move's source while the source is
+ * up and a voter of the learner's configuration: the source holds the group's history and is
+ * the one to force; forced, it goes on with the move. The learner forced too made a second
+ * history in the same forced term (campaign seed 2807000521 --nodes 5 --partitions 8 --rf 3
+ * --replace-after 1500: two leaders of term 2^20 + 2 of one group; member.c
+ * force_learner_with_voter_up). Here a replica of partition 0 is marked leaving; once the
+ * target holds itself as a learner, it is cut off, the two other replicas are lost, and the
+ * target is joined again and asked to force, then the source. */
+static void test_force_quorum_learner_of_a_move_defers_to_its_source(void **state)
+{
+    (void)state;
+    struct net t;
+    net_parts_ready(&t, 3);
+    int li = net_leader(&t);
+    int pl = part_leader(&t, 0);
+    assert_true(li >= 0 && pl >= 0);
+    const struct raft_membership *m = raft_membership(&node_group_get(t.node[pl], 1)->raft);
+    assert_int_equal(m->count, 3);
+    int x = -1; /* the source: a replica of partition 0 leading neither it nor the metadata */
+    for (int i = 0; i < t.nn; i++) {
+        raft_id id = node_member_id(t.node[i]->cfg->node_id);
+        x = raft_membership_is_voter(m, id) && i != li && i != pl ? i : x;
+    }
+    assert_true(x >= 0);
+    raft_id idx = node_member_id(t.node[x]->cfg->node_id);
+    int kept[2], nk = 0;
+    for (int i = 0; i < t.nn; i++) {
+        raft_id id = node_member_id(t.node[i]->cfg->node_id);
+        if (raft_membership_is_voter(m, id) && i != x) {
+            kept[nk++] = i;
+        }
+    }
+    assert_int_equal(nk, 2);
+    char leaving[64];
+    snprintf(leaving, sizeof(leaving),
+             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
+             t.node[x]->cfg->node_id);
+    struct node_client *c = net_client(&t, li);
+    send_cmd(&t, li, c, leaving);
+    int k = -1; /* the target, once its own copy names it a learner */
+    for (int step = 0; step < 2000 && k < 0; step++) {
+        net_advance(&t, 5, 1);
+        pl = part_leader(&t, 0);
+        const struct node_group *g = pl >= 0 ? node_group_get(t.node[pl], 1) : NULL;
+        int l = g != NULL ? first_learner(&t, g) : -1;
+        const struct node_group *lg = l >= 0 ? node_group_get(t.node[l], 1) : NULL;
+        if (lg != NULL) {
+            const struct raft_membership *lm = raft_membership(&lg->raft);
+            raft_id idl = node_member_id(t.node[l]->cfg->node_id);
+            for (uint32_t s2 = 0; s2 < lm->count; s2++) {
+                k = lm->servers[s2].id == idl && lm->servers[s2].role == RAFT_LEARNER ? l : k;
+            }
+        }
+        if (k >= 0) {
+            t.cut[k] = 1; /* never promoted */
+        }
+    }
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(t.node[li], c);
+    assert_true(k >= 0 && k != x);
+    net_kill(&t, kept[0]);
+    net_kill(&t, kept[1]);
+    t.cut[k] = 0;
+    net_run(&t, 1500);
+    struct node_group *kg = node_group_get(t.node[k], 1);
+    raft_id idk = node_member_id(t.node[k]->cfg->node_id);
+    assert_true(raft_membership_is_voter(raft_membership(&kg->raft), idx));
+    assert_false(raft_membership_is_voter(raft_membership(&kg->raft), idk));
+    struct node_client *ck = net_client(&t, k);
+    send_cmd(&t, k, ck, FORCE_QUORUM);
+    net_run(&t, 500);
+    take_out(ck);
+    assert_false(replica_is_leader(kg)); /* deferred to the source */
+    assert_true(raft_term(&kg->raft) < RAFT_FORCE_TERM_GAP);
+    node_client_free(t.node[k], ck);
+    struct node_client *cx = net_client(&t, x);
+    send_cmd(&t, x, cx, FORCE_QUORUM);
+    assert_true(strncmp(take_out(cx), "+OK", 3) == 0);
+    node_client_free(t.node[x], cx);
+    int done = 0;
+    for (int step = 0; step < 100 && !done; step++) {
+        net_run(&t, 100);
+        done = raft_leader(&kg->raft) != RAFT_NONE &&
+               raft_term(&kg->raft) == raft_term(&node_group_get(t.node[x], 1)->raft) &&
+               raft_membership_is_voter(raft_membership(&kg->raft), idk);
+    }
+    assert_true(done); /* one history: the target follows the forced source, and votes */
+    net_free(&t);
+}
+
 /* EVALSHA on a leader elected a moment ago, its no-op not applied yet, of a script whose SCRIPT
  * LOAD the previous leader committed and acknowledged (its commit index never reached the
  * others): the new leader waits until it applied its term's start and runs the script; it
@@ -1613,6 +1703,7 @@ int main(void)
         cmocka_unit_test(test_force_quorum_target_ignores_an_origin_that_removed_itself),
         cmocka_unit_test(test_lower_rf_drops_the_replica_down_longest_after_a_new_leader),
         cmocka_unit_test(test_move_source_stays_until_the_target_holds_its_promotion),
+        cmocka_unit_test(test_force_quorum_learner_of_a_move_defers_to_its_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
