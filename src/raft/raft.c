@@ -2396,8 +2396,13 @@ static void on_force(struct raft *r, struct raft_update *up)
      * entries of the same index and term as ours, which Log Matching would take for ours
      * (moved-mode seed 6; with partitions seed 7 --partitions 8, where a live survivor of
      * that term took the forced node for its leader). A gap of 2^20 terms would need a million
-     * elections the survivor never heard of (days of failed elections); terms are 64 bits. */
-    set_term_vote(r, r->term + RAFT_FORCE_TERM_GAP, r->cfg.id);
+     * elections the survivor never heard of (days of failed elections); terms are 64 bits.
+     * Plus a number below 2^20 drawn from this server's id: two survivors forced from the same
+     * term (a misuse FORCE-QUORUM's rules refuse where they can tell, member.c) lead different
+     * terms, so Log Matching tells their histories apart and the one that meets the other's
+     * entries refuses or replaces them, instead of taking equal (index, term) pairs for one
+     * entry (campaign seed 2807000521: two leaders of term 2^20 + 2 of one group). */
+    set_term_vote(r, r->term + RAFT_FORCE_TERM_GAP + r->cfg.id % RAFT_FORCE_TERM_GAP, r->cfg.id);
     become_leader(r);
     append_config(r, &m, up);
     broadcast_append(r, 0);

@@ -1611,6 +1611,36 @@ static void test_leader_that_removed_itself_alone_can_still_be_elected(void **st
     tc_free(&c);
 }
 
+/* Two survivors forced from the same term (each cut off from the other: a misuse the node's
+ * rules refuse where they can tell) lead different terms, so their histories never share an
+ * (index, term) pair that Log Matching would take for one entry (campaign seed 2807000521: two
+ * leaders of term 2^20 + 2 of one group). */
+static void test_force_on_two_survivors_leads_two_terms(void **state)
+{
+    (void)state;
+    struct tc c;
+    tc_init(&c, 5, 5);
+    tc_start(&c, 5);
+    tc_run_until_leader(&c, 0, 1000);
+    tc_run_until(&c, 300);
+    for (int i = 0; i < 5; i++) {
+        tc_isolate(&c, i, 1); /* nobody hears anybody */
+    }
+    tc_run_until(&c, 2000);
+    uint64_t t0 = raft_term(&c.nd[0].r), t1 = raft_term(&c.nd[1].r);
+    struct raft_event ev = {.type = RAFT_EV_FORCE};
+    tc_step(&c, 0, &ev);
+    assert_int_equal(c.nd[0].last_status, HY_OK);
+    tc_step(&c, 1, &ev);
+    assert_int_equal(c.nd[1].last_status, HY_OK);
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    assert_int_equal(raft_role(&c.nd[1].r), RAFT_LEADER);
+    assert_true(raft_term(&c.nd[0].r) >= t0 + RAFT_FORCE_TERM_GAP);
+    assert_true(raft_term(&c.nd[1].r) >= t1 + RAFT_FORCE_TERM_GAP);
+    assert_int_not_equal(raft_term(&c.nd[0].r), raft_term(&c.nd[1].r));
+    tc_free(&c);
+}
+
 /* Three of five voters are lost for good: nobody can be elected. FORCE on a survivor makes it
  * the only voter (the others learners) and it commits alone; the other survivor follows,
  * and once promoted the two form the cluster. The lost servers never count again. */
@@ -2835,6 +2865,7 @@ int main(void)
         cmocka_unit_test(test_removed_leader_hands_over),
         cmocka_unit_test(test_leader_that_removed_itself_alone_can_still_be_elected),
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
+        cmocka_unit_test(test_force_on_two_survivors_leads_two_terms),
         cmocka_unit_test(test_follower_refuses_conflict_with_committed),
         cmocka_unit_test(test_forced_leader_ignores_follower_snapshot_ahead),
         cmocka_unit_test(test_heartbeat_below_the_leaders_log_is_no_conflict),
