@@ -1246,6 +1246,16 @@ int node_is_leader(const struct hy_node *n)
     return replica_is_leader(n->meta);
 }
 
+int node_leads_any(const struct hy_node *n)
+{
+    for (size_t i = 0; i < n->group_count; i++) {
+        if (replica_is_leader(n->groups[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void node_set_mutation(struct hy_node *n, unsigned mutation)
 {
     n->mutation = mutation;
