@@ -61,7 +61,7 @@ def run(t, test):
     m = [l for l in out.splitlines() if l.startswith('"SET"')]
     f = [float(x) for x in m[-1].replace('"', '').split(",")[1:]]
     n = int(TESTS[test][TESTS[test].index("-n") + 1])
-    return {"rps": f[0], "p50": f[3] * 1000, "cpu": [c * 1e6 / HZ / n for c in cpu]}
+    return {"rps": f[0], "p50": f[3] * 1000, "p99": f[5] * 1000, "cpu": [c * 1e6 / HZ / n for c in cpu]}
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bins", required=True); ap.add_argument("--durability", default="fsync")
@@ -86,7 +86,7 @@ def main():
                 for t in order:
                     x = run(t, test)
                     res.setdefault((test, t.name), []).append(x)
-                    print("round %d %-4s %-6s %9.0f/s p50 %6.0f us cpu/op %s" % (r, test, t.name, x["rps"], x["p50"], " ".join("%.2f" % c for c in x["cpu"])), flush=True)
+                    print("round %d %-4s %-6s %9.0f/s p50 %6.0f us p99 %6.0f us cpu/op %s" % (r, test, t.name, x["rps"], x["p50"], x["p99"], " ".join("%.2f" % c for c in x["cpu"])), flush=True)
         print("medians:")
         for test in a.tests.split(","):
             for t in targets:
