@@ -15,6 +15,18 @@ HZ = os.sysconf("SC_CLK_TCK")
 def ticks(pid):
     f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
     return sum(int(x) for x in f[11:15])
+def stop_procs(procs):
+    """Stops server processes by PID: SIGTERM to all, then SIGKILL to any still running 15 s on."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=15)
 def cli(port, *a):
     return subprocess.run(["redis-cli", "-p", str(port)] + list(a), capture_output=True, text=True, timeout=5).stdout
 class Cluster:
@@ -95,12 +107,7 @@ def main():
                 print("  %-4s %-6s %9.0f/s p50 %6.0f us  cpu/op %s total %.2f" % (test, t.name, statistics.median(x["rps"] for x in v),
                       statistics.median(x["p50"] for x in v), " ".join("%.2f" % c for c in cpus), sum(cpus)))
     finally:
-        for t in targets:
-            for p in t.procs:
-                p.send_signal(signal.SIGTERM)
-        for t in targets:
-            for p in t.procs:
-                try: p.wait(timeout=15)
-                except subprocess.TimeoutExpired: p.kill()
+        stop_procs([p for t in targets for p in t.procs])
         shutil.rmtree(work, ignore_errors=True)
-main()
+if __name__ == "__main__":
+    main()

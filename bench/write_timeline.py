@@ -34,6 +34,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ab_cluster as ab  # noqa: E402
+
 # x86_64 system call numbers of the calls the timeline follows.
 SYSCALLS = {0: "read", 1: "write", 17: "pread64", 18: "pwrite64", 19: "readv", 20: "writev",
             44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 75: "fdatasync",
@@ -75,15 +78,8 @@ def start(a, work):
 
 
 def stop(procs):
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=15)
+    """By PID: SIGTERM, then SIGKILL after 15 s."""
+    ab.stop_procs(procs)
 
 
 LINE = re.compile(r"^\s*(\S.*?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+([\w:]+):\s*(.*)$")
