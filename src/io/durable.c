@@ -39,6 +39,13 @@ struct io_durable {
      * commit (durable_turn_write), as the WAL thread would have, so that a follower given many
      * AppendEntries in one turn still writes them once and answers them together. */
     int replicated;
+    /* `durability: fsync` on a node that leads no group: the turn's batches of entries wait in
+     * the same list, and the loop writes and fdatasyncs them itself at the turn's end
+     * (wal_thread_sync_now), as long as its fdatasyncs stay short (durable_loop_syncs). */
+    uint64_t leads_checked_ms; /* when node_leads_any was last asked (at most once a ms) */
+    int leads;
+    uint64_t loop_sync_paused_ms; /* no loop fdatasync before this (one was slow); 0: none */
+    uint64_t loop_commits;        /* group commits the loop wrote (io_durable_loop_commits) */
     struct node_io_batch **turn;
     size_t n_turn, cap_turn;
     struct wal_node_req *turn_reqs; /* durable_turn_write's requests, kept for their capacity */
@@ -54,7 +61,11 @@ static void durable_send(void *ctx, struct node_io_batch *b)
     d->send_cb(d->ctx, b);
 }
 
-#define DURABLE_PUMP_ROUNDS 4
+#define DURABLE_PUMP_ROUNDS        4
+/* durable_loop_syncs: a loop fdatasync slower than this hands the next pause to the thread,
+ * and the loop syncs again only once the last fdatasync was quicker. */
+#define DURABLE_LOOP_SYNC_SLOW_US  10000
+#define DURABLE_LOOP_SYNC_PAUSE_MS 1000
 
 /* A group whose snapshot file is being written: v[0] is that snapshot's batch, then the
  * group's later batches with something to persist, none submitted yet. */
@@ -122,21 +133,67 @@ static uint64_t durable_turn_write(struct io_durable *d)
     }
     durable_turn_reqs(d);
     uint64_t first = 0;
-    size_t k = wal_thread_write_now(d->thread, d->turn_ptrs, d->n_turn, &first);
+    size_t k;
+    if (d->replicated) {
+        k = wal_thread_write_now(d->thread, d->turn_ptrs, d->n_turn, &first);
+    } else {
+        k = wal_thread_sync_now(d->thread, d->turn_ptrs, d->n_turn, &first);
+        if (k > 0 && wal_thread_last_sync_us(d->thread) >= DURABLE_LOOP_SYNC_SLOW_US) {
+            d->loop_sync_paused_ms = io_clock_ms() + DURABLE_LOOP_SYNC_PAUSE_MS;
+        }
+    }
     for (size_t i = 0; i < d->n_turn; i++) {
         uint64_t seq = i < k ? first + i : wal_thread_submit(d->thread, d->turn_ptrs[i]);
         wal_node_queues_set_seq(d->queues, d->turn[i], seq);
     }
     d->n_turn = 0;
+    d->loop_commits += k > 0;
     return k > 0 ? first + k - 1 : 0;
+}
+
+/*
+ * Whether the loop writes and fdatasyncs the turn's entries itself in `durability: fsync`
+ * (wal_thread_sync_now). On a follower a write's path crosses the node twice: its loop hands
+ * the AppendEntries' entries to the WAL thread (a futex wake-up) and the thread hands the
+ * fdatasync's end back (an eventfd) before the loop sends the acknowledgement; each wake-up
+ * waits for a CPU, tens of microseconds on a busy two-core machine (docs/performance.md "One
+ * write's timeline"). Syncing in the loop removes both. It blocks the loop for the fdatasync,
+ * which a leader cannot afford (its clients' next requests and the followers' acknowledgements
+ * wait unread: session 19's experiment), but a node that leads no group only has the next
+ * AppendEntries to read, which the thread would also write only after this fdatasync (and the
+ * answers to the heartbeats that come meanwhile wait behind it either way). Only while
+ * fdatasyncs are short: one over DURABLE_LOOP_SYNC_SLOW_US (10 ms, a tenth of what makes a
+ * slow turn; 0.1% to 1% of this test machine's fdatasyncs under load took over 2 ms, none
+ * of 24,000 over 13 ms) hands the next DURABLE_LOOP_SYNC_PAUSE_MS back to the thread, and
+ * the loop takes them back only once the thread's last one was short again, so that a stalled
+ * disk holds the node's pings and reads up for one slow fdatasync, not for every one.
+ */
+static int durable_loop_syncs(struct io_durable *d)
+{
+    if (d->replicated || d->thread == NULL) {
+        return 0;
+    }
+    uint64_t now = io_clock_ms();
+    if (d->loop_sync_paused_ms != 0) {
+        if (now < d->loop_sync_paused_ms ||
+            wal_thread_last_sync_us(d->thread) >= DURABLE_LOOP_SYNC_SLOW_US) {
+            return 0;
+        }
+        d->loop_sync_paused_ms = 0;
+    }
+    if (now != d->leads_checked_ms) {
+        d->leads = node_leads_any(d->node);
+        d->leads_checked_ms = now;
+    }
+    return !d->leads;
 }
 
 /* A batch the loop may write at the turn's end: entries, and nothing that is synced first
  * (term/vote, snapshot; a configuration entry is found by wal_node_unsynced_prefix). */
-static int durable_turn_takes(const struct io_durable *d, const struct node_io_batch *b)
+static int durable_turn_takes(struct io_durable *d, const struct node_io_batch *b)
 {
-    return d->replicated && !b->term_vote_changed && b->snapshot == NODE_SNAP_NONE &&
-           b->n_entries > 0;
+    return !b->term_vote_changed && b->snapshot == NODE_SNAP_NONE && b->n_entries > 0 &&
+           (d->replicated || durable_loop_syncs(d));
 }
 
 static void durable_turn_add(struct io_durable *d, struct node_io_batch *b)
@@ -499,6 +556,11 @@ void io_durable_configure(struct io_durable *d, const struct hy_config *cfg)
         cfg->durability == CONFIG_DURABILITY_REPLICATED ? WAL_NODE_REPLICATED : WAL_NODE_FSYNC;
     d->replicated = mode == WAL_NODE_REPLICATED;
     wal_thread_set_durability(d->thread, mode, (uint32_t)cfg->fsync_interval_ms);
+}
+
+uint64_t io_durable_loop_commits(const struct io_durable *d)
+{
+    return d->loop_commits;
 }
 
 int64_t io_durable_last_sync_age_ms(struct io_durable *d)

@@ -45,7 +45,9 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
  * wait for the loop turn's end (turn_end: the last pump before the loop polls), where the loop
  * writes them itself as one group commit when the thread holds nothing (wal_thread_write_now),
  * and they complete at once, in order: returns 1 when some did, so that the caller flushes the
- * clients they answered (the progress callback is not called for them). */
+ * clients they answered (the progress callback is not called for them). In `durability: fsync`
+ * a node that leads no group does the same with an fdatasync (wal_thread_sync_now), while its
+ * fdatasyncs stay under 2 ms (durable.c durable_loop_syncs). */
 int io_durable_pump(struct io_durable *d, int turn_end);
 
 /* Writes what is queued, stops the thread (the loop must run once more to close its handles). */
@@ -58,6 +60,10 @@ void io_durable_sync_times(struct io_durable *d, struct hy_histo *out);
 /* Applies the settings `durability` and `fsync-interval-ms` of cfg (borrowed for the call)
  * to the WAL thread: at open, and after a CONFIG SET. */
 void io_durable_configure(struct io_durable *d, const struct hy_config *cfg);
+
+/* Group commits the loop wrote itself (io_durable_pump): `replicated` writes, and `fsync`
+ * writes and fdatasyncs of a node that leads no group. */
+uint64_t io_durable_loop_commits(const struct io_durable *d);
 
 /* Milliseconds since the log's last fdatasync (-1 once the thread stopped). */
 int64_t io_durable_last_sync_age_ms(struct io_durable *d);

@@ -8,9 +8,11 @@
  * data borrowed, not copied (wal_thread_submit).
  *
  * In `durability: replicated` the loop writes a request of entries itself when the thread
- * holds nothing (wal_thread_write_now): the wal then belongs to whichever of the two claimed
- * it under the mutex (loop_owns, thread_owns), and the thread's periodic fdatasync runs beside
- * the loop's writes on a disk that allows it (wal_sync_begin, wal_sync_fd).
+ * holds nothing (wal_thread_write_now), and in `durability: fsync` a node that leads no group
+ * writes and fdatasyncs it itself (wal_thread_sync_now): the wal then belongs to whichever of
+ * the two claimed it under the mutex (loop_owns, thread_owns), and the thread's periodic
+ * fdatasync runs beside the loop's writes on a disk that allows it (wal_sync_begin,
+ * wal_sync_fd).
  */
 #include "io/wal_thread.h"
 
@@ -66,6 +68,7 @@ struct wal_thread {
     uint32_t wanted[WAL_THREAD_WANTED_MAX];      /* state.snapshot_wanted (under mu) */
     uint32_t wanted_loop[WAL_THREAD_WANTED_MAX]; /* the loop's copy */
     struct hy_histo sync_time; /* one sample per fdatasync (with its group's write, if any) */
+    uint64_t last_sync_us;     /* the last of them */
     /* `durability` (wal_thread_set_durability), under mu. In replicated mode a group is
      * reported durable once written, and the log is fdatasync'd at most interval_ns after the
      * first unsynced write, and before the thread ends. */
@@ -82,6 +85,13 @@ struct wal_thread {
     int sync_concurrent;  /* the wal's disk may fdatasync beside a write (disk.h) */
     uint64_t loop_writes; /* requests the loop wrote itself (loop thread only) */
 };
+
+/* Records one fdatasync's time (under mu). */
+static void wt_note_sync(struct wal_thread *t, uint64_t us)
+{
+    hy_histo_record_us(&t->sync_time, us);
+    t->last_sync_us = us;
+}
 
 static void wt_list_push(struct wt_list *l, struct wt_req *r)
 {
@@ -205,27 +215,32 @@ static void wt_async_cb(uv_async_t *h)
     wt_report(h->data);
 }
 
-size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
-                            uint64_t *first_seq_out)
+/* The loop writes reqs itself in `mode` (wal_thread_write_now, wal_thread_sync_now): the mode
+ * must be the thread's, everything submitted before must be written and nothing queued, so
+ * that this write keeps the submission order, and reporting it durable reports every earlier
+ * request too. */
+static size_t wt_loop_write(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
+                            enum wal_node_durability mode, uint64_t *first_seq_out)
 {
     *first_seq_out = 0;
-    /* Everything submitted before is written and nothing is queued, so this write keeps the
-     * submission order, and reporting it durable reports every earlier request too. */
     uv_mutex_lock(&t->mu);
-    int may = t->mode == WAL_NODE_REPLICATED && !t->stopping && !t->thread_owns &&
-              t->pending.head == NULL && t->queue.head == NULL && t->state.status == HY_OK &&
+    int may = t->mode == mode && !t->stopping && !t->thread_owns && t->pending.head == NULL &&
+              t->queue.head == NULL && t->state.status == HY_OK &&
               t->state.durable_seq == t->next_seq;
     t->loop_owns = may;
     uv_mutex_unlock(&t->mu);
     if (!may) {
         return 0;
     }
-    /* A failed write (ENOSPC, or EIO, which the wal keeps) is left for the thread to meet
-     * again when the caller submits the requests: its reports and retries stay in one place. */
+    /* A failed write (ENOSPC, or EIO, which the wal keeps, a failed fdatasync too) is left for
+     * the thread to meet again when the caller submits the requests: its reports and retries
+     * stay in one place. */
     size_t k = wal_node_unsynced_prefix(t->w, reqs, n);
-    if (k > 0 && wal_node_write_as(t->w, reqs, k, WAL_NODE_REPLICATED) != HY_OK) {
+    uint64_t began_ns = uv_hrtime();
+    if (k > 0 && wal_node_write_as(t->w, reqs, k, mode) != HY_OK) {
         k = 0;
     }
+    uint64_t now = uv_hrtime();
     int unsynced = wal_unsynced(t->w);
     uv_mutex_lock(&t->mu);
     t->loop_owns = 0;
@@ -235,15 +250,32 @@ size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *con
         t->next_seq += k;
         t->state.durable_seq = t->next_seq;
         t->loop_writes += k;
+        if (mode == WAL_NODE_FSYNC) {
+            /* Synced here: the same record as the thread's group commits. */
+            wt_note_sync(t, (now - began_ns) / 1000);
+            t->last_sync_ns = now;
+        }
         /* A thread with nothing unsynced sleeps without a deadline: give it one. */
         wake |= unsynced && !t->unsynced;
-        t->unsynced |= unsynced;
+        t->unsynced = unsynced || (t->unsynced && mode != WAL_NODE_FSYNC);
     }
     if (wake) {
         uv_cond_signal(&t->cond);
     }
     uv_mutex_unlock(&t->mu);
     return k;
+}
+
+size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
+                            uint64_t *first_seq_out)
+{
+    return wt_loop_write(t, reqs, n, WAL_NODE_REPLICATED, first_seq_out);
+}
+
+size_t wal_thread_sync_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
+                           uint64_t *first_seq_out)
+{
+    return wt_loop_write(t, reqs, n, WAL_NODE_FSYNC, first_seq_out);
 }
 
 uint64_t wal_thread_loop_writes(const struct wal_thread *t)
@@ -352,7 +384,7 @@ static int wt_sync(struct wal_thread *t)
         wt_publish(t, rc, t->state.durable_seq);
         return rc;
     }
-    hy_histo_record_us(&t->sync_time, (now - began_ns) / 1000);
+    wt_note_sync(t, (now - began_ns) / 1000);
     if (!t->sync_concurrent) {
         t->unsynced = 0;
     }
@@ -427,7 +459,7 @@ static void wt_main(void *arg)
         uv_mutex_lock(&t->mu);
         t->thread_owns = 0;
         if (rc == HY_OK && !unsynced) {
-            hy_histo_record_us(&t->sync_time, (now - began_ns) / 1000);
+            wt_note_sync(t, (now - began_ns) / 1000);
             t->last_sync_ns = now;
         }
         if (rc == HY_OK) {
@@ -550,6 +582,14 @@ void wal_thread__set_linger_ns(struct wal_thread *t, uint64_t ns)
     uv_mutex_lock(&t->mu);
     t->linger_fixed_ns = ns;
     uv_mutex_unlock(&t->mu);
+}
+
+uint64_t wal_thread_last_sync_us(struct wal_thread *t)
+{
+    uv_mutex_lock(&t->mu);
+    uint64_t us = t->last_sync_us;
+    uv_mutex_unlock(&t->mu);
+    return us;
 }
 
 uint64_t wal_thread_last_sync_ns(struct wal_thread *t)

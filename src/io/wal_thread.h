@@ -73,7 +73,19 @@ uint64_t wal_thread_submit(struct wal_thread *t, const struct wal_node_req *req)
 size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
                             uint64_t *first_seq_out);
 
-/* How many requests wal_thread_write_now wrote. Loop thread only. */
+/*
+ * The same in `durability: fsync`, for a node whose loop has nothing better to do than wait
+ * for the disk (durable.c: a node that leads no group, on a disk whose fdatasyncs are short):
+ * writes reqs[0..n) and fdatasyncs them from the loop thread, with the same conditions,
+ * numbering and return value, durable when it returns (its time is recorded with the thread's
+ * group commits, wal_thread_sync_times). It saves the two wake-ups of a hand-off (a futex to
+ * the thread, an eventfd back) on the follower's side of a write's path; the loop is blocked
+ * for the fdatasync meanwhile. Loop thread only.
+ */
+size_t wal_thread_sync_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
+                           uint64_t *first_seq_out);
+
+/* How many requests wal_thread_write_now and wal_thread_sync_now wrote. Loop thread only. */
 uint64_t wal_thread_loop_writes(const struct wal_thread *t);
 
 /*
@@ -100,6 +112,9 @@ void wal_thread_set_durability(struct wal_thread *t, enum wal_node_durability mo
 
 /* uv_hrtime() of the last fdatasync of the log (the thread's start when none yet). */
 uint64_t wal_thread_last_sync_ns(struct wal_thread *t);
+/* How long the last fdatasync took, in microseconds (the thread's or the loop's; 0 before the
+ * first). */
+uint64_t wal_thread_last_sync_us(struct wal_thread *t);
 
 /* Tests: the bound of the wait of a group commit for the writers of the previous one
  * (wal_thread.c wt_linger) fixed at ns (0: half the previous group's time, at most 250 µs). */

@@ -325,9 +325,12 @@ static void info_persistence(const struct info_ctx *x, struct hy_buf *b)
     if (n->wal_last_sync_ms != 0) {
         age = (long long)(x->now_ms - HY_MIN(n->wal_last_sync_ms, x->now_ms));
     }
-    hy_buf_printf(b, "durability:%s\r\nfsync_interval_ms:%lld\r\nwal_last_fsync_age_ms:%lld\r\n",
+    hy_buf_printf(b,
+                  "durability:%s\r\nfsync_interval_ms:%lld\r\nwal_last_fsync_age_ms:%lld\r\n"
+                  "wal_loop_group_commits:%llu\r\n",
                   n->cfg->durability == CONFIG_DURABILITY_REPLICATED ? "replicated" : "fsync",
-                  (long long)n->cfg->fsync_interval_ms, age);
+                  (long long)n->cfg->fsync_interval_ms, age,
+                  (unsigned long long)n->wal_loop_commits);
 }
 
 static void info_errorstats(const struct info_ctx *x, struct hy_buf *b)

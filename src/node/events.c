@@ -359,6 +359,11 @@ void node_set_wal_last_sync(struct hy_node *n, uint64_t at_ms)
     n->wal_last_sync_ms = at_ms;
 }
 
+void node_set_wal_loop_commits(struct hy_node *n, uint64_t count)
+{
+    n->wal_loop_commits = count;
+}
+
 uint64_t node_events_last_id(const struct hy_node *n)
 {
     return n->events.last_id;

@@ -426,6 +426,9 @@ void node_set_files(struct hy_node *n, node_read_file_fn read, node_write_file_f
 void node_set_health(struct hy_node *n, int node_score, int cluster_score, const char *reasons);
 /* When the shell's log was last fdatasync'd (now_ms clock), for INFO persistence. */
 void node_set_wal_last_sync(struct hy_node *n, uint64_t at_ms);
+/* The shell's count of group commits its event loop wrote itself, without the WAL thread
+ * (io/durable.h), for INFO persistence's wal_loop_group_commits. */
+void node_set_wal_loop_commits(struct hy_node *n, uint64_t count);
 
 /* Cluster events (events.c): the last id given (0: none yet), and event `id` as one JSON
  * object, or NULL when it is not (or no longer) kept. */
@@ -680,6 +683,9 @@ const char *node_drain_outcome(const struct hy_node *n);
 
 /* 1 when this node leads its Raft group. */
 int node_is_leader(const struct hy_node *n);
+/* 1 when this node leads any of its Raft groups (the metadata group or a partition): a loop
+ * over the groups, so callers on a hot path read it at most once a millisecond. */
+int node_leads_any(const struct hy_node *n);
 
 /* Test only: the simulator's mutation self-test injects a known bug to prove that some seed
  * catches it (as raft_config.mutation does for the core). Never set outside halyard-sim.

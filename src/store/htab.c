@@ -227,6 +227,22 @@ static void resize_maybe(struct htab *h)
     }
 }
 
+void htab_prefetch(const struct htab *h, const uint8_t *k, size_t klen, int deep)
+{
+    if (htab_count(h) == 0) {
+        return;
+    }
+    uint64_t hv = htab_hash(h, k, klen);
+    for (int t = 0; t < 2 && h->table[t] != NULL; t++) {
+        struct htab_node *const *slot = &h->table[t][hv & tab_mask(h, t)];
+        if (!deep) {
+            __builtin_prefetch(slot);
+        } else if (*slot != NULL) {
+            __builtin_prefetch(*slot);
+        }
+    }
+}
+
 struct htab_node *htab_find(const struct htab *h, const uint8_t *k, size_t klen)
 {
     if (htab_count(h) == 0) {

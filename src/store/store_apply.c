@@ -871,6 +871,15 @@ uint64_t store_dirty(const struct store *s)
     return s->dirty;
 }
 
+void store_prefetch(const struct store *s, const uint8_t *entry, size_t len, int deep)
+{
+    const uint8_t *k;
+    size_t klen;
+    if (store__entry_first_arg(entry, len, &k, &klen)) {
+        htab_prefetch(&s->keys, k, klen, deep);
+    }
+}
+
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)
 {
     struct store_entry e;

@@ -218,6 +218,25 @@ static int entry_decode_args(struct rd *r, struct store_entry *e, struct store_a
     return HY_OK;
 }
 
+int store__entry_first_arg(const uint8_t *buf, size_t len, const uint8_t **arg_out,
+                           size_t *arg_len_out)
+{
+    struct rd r = {buf, len, 0, 0};
+    if (rd_u8(&r) != ENTRY_VERSION) {
+        return 0;
+    }
+    (void)rd_u8(&r); /* op, flags, time, expiry, increment */
+    for (int i = 0; i < 4; i++) {
+        (void)rd_varint(&r);
+    }
+    uint64_t argc = rd_varint(&r);
+    if (r.bad || argc == 0) {
+        return 0;
+    }
+    *arg_out = rd_bytes(&r, arg_len_out);
+    return !r.bad;
+}
+
 int store_entry_decode(const uint8_t *buf, size_t len, struct store_entry *e_out)
 {
     return store__entry_decode_into(buf, len, e_out, NULL, 0);

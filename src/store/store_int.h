@@ -382,6 +382,9 @@ static inline int se_volatile(const struct store_obj *e)
 }
 
 void store__layout(const struct store_obj *e, struct se_layout *l);
+/* The first argument of an encoded entry (borrowed from buf); 0 when buf does not hold one. */
+int store__entry_first_arg(const uint8_t *buf, size_t len, const uint8_t **arg_out,
+                           size_t *arg_len_out);
 void store__key(const struct store_obj *e, const uint8_t **k_out, size_t *klen_out);
 int64_t store__expire(const struct store_obj *e);
 void store__set_expire_inplace(struct store_obj *e, int64_t at);

@@ -112,6 +112,33 @@ def test_kill9_leader_fails_over_without_losing_acknowledged_writes(cluster):
         wait_for(lambda: c.cmd("GET", "after") == b"failover", 10, "the restarted node to catch up")
 
 
+def test_followers_sync_in_their_loop_and_keep_every_write(cluster):
+    """With durability fsync, the followers (which lead nothing) write and fdatasync the
+    leader's entries from their event loops, the leader through its WAL thread; every
+    acknowledged write survives a kill -9 of the leader on the followers that synced it."""
+    li = cluster.leader()
+    followers = [i for i in range(3) if i != li]
+    with RawConn(cluster.ports[li]) as c:
+        for i in range(300):
+            c.send(c.encode("SET", "k%d" % i, "v%d" % i))
+        for i in range(300):
+            assert c.read() == "OK"
+
+    def loop_commits(i):
+        return int(info(cluster.ports[i], "persistence")["wal_loop_group_commits"])
+
+    wait_for(lambda: all(loop_commits(i) > 0 for i in followers), 10,
+             "the followers to report group commits made by their loops")
+    assert loop_commits(li) == 0, "the leader's loop synced: it must leave that to its thread"
+    cluster.kill(li)
+    ni = cluster.leader(exclude=(li,))
+    with RawConn(cluster.ports[ni]) as c:
+        for i in range(300):
+            assert c.cmd("GET", "k%d" % i) == b"v%d" % i
+    cluster.start(li)
+    wait_for(lambda: cluster.role(li)[0] == "follower", 10, "the old leader to follow")
+
+
 def test_sigstopped_leader_is_replaced_and_steps_down(cluster):
     """A leader frozen by SIGSTOP is replaced; after SIGCONT it follows and proxies writes."""
     li = cluster.leader()

@@ -258,6 +258,47 @@ static void test_set_flags(void **state)
     store_destroy(s);
 }
 
+/* Proves store_prefetch is only a hint: on a key present or absent, on an empty store, on an
+ * entry without arguments and on truncated or foreign bytes it changes nothing and reads
+ * nothing past the entry (the truncations run under ASan). */
+static void encode_args(struct hy_buf *out, enum store_op op, ...)
+{
+    va_list ap;
+    va_start(ap, op);
+    encode(out, op, 0, 10, -1, 0, ap);
+    va_end(ap);
+}
+
+static void test_prefetch_is_only_a_hint(void **state)
+{
+    (void)state;
+    struct store *s = new_store(1, 0, STORE_NOEVICTION);
+    struct hy_buf b;
+    hy_buf_init(&b);
+    encode_args(&b, STORE_OP_SET, "k", "v", NULL);
+    store_prefetch(s, b.data, b.len, 0); /* empty store */
+    assert_string_equal(run(s, STORE_OP_SET, 0, 10, -1, 0, "k", "v", NULL), OK);
+    size_t used = store_used_bytes(s);
+    for (int deep = 0; deep < 2; deep++) {
+        for (size_t len = 0; len <= b.len; len++) {
+            uint8_t *copy = hy_xmalloc(len ? len : 1);
+            memcpy(copy, b.data, len);
+            store_prefetch(s, copy, len, deep);
+            hy_free(copy);
+        }
+    }
+    hy_buf_reset(&b);
+    encode_args(&b, STORE_OP_FLUSHALL, NULL);
+    store_prefetch(s, b.data, b.len, 1); /* no argument */
+    static const uint8_t junk[] = {0xff, 0x01, 0x02};
+    store_prefetch(s, junk, sizeof(junk), 1);
+    assert_int_equal(store_key_count(s), 1);
+    assert_int_equal(store_used_bytes(s), used);
+    assert_string_equal(get(s, "k", 10), "v");
+    hy_buf_free(&b);
+    store_destroy(s);
+}
+
 /* SET clears a TTL unless KEEPTTL; a past expiry leaves no key; SET GET on a hash is WRONGTYPE
  * and changes nothing, while plain SET replaces the hash. */
 static void test_set_ttl_and_type(void **state)
@@ -3742,6 +3783,7 @@ int main(void)
         cmocka_unit_test(test_htab_grow_shrink),
         cmocka_unit_test(test_htab_scan_across_rehash),
         cmocka_unit_test(test_set_flags),
+        cmocka_unit_test(test_prefetch_is_only_a_hint),
         cmocka_unit_test(test_set_ttl_and_type),
         cmocka_unit_test(test_mset),
         cmocka_unit_test(test_del),

@@ -404,6 +404,79 @@ static void test_loop_writes_itself_in_replicated_mode(void **state)
     tfx_free(&f);
 }
 
+/* wal_thread_sync_now of n entries of 10 bytes at first in group 0: its sequence number, 0
+ * when not written. */
+static uint64_t sync_now_n(struct tfx *f, uint64_t first, size_t n)
+{
+    static const uint8_t data[16];
+    struct wal_entry e[16];
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (struct wal_entry){.term = 1, .type = 1, .len = 10, .data = data};
+    }
+    struct wal_node_req req = {.group = 0, .first_index = first, .entries = e, .n_entries = n};
+    const struct wal_node_req *p = &req;
+    uint64_t seq;
+    return wal_thread_sync_now(f->t, &p, 1, &seq) == 1 ? seq : 0;
+}
+
+/* Proves that in fsync mode the loop writes and fdatasyncs entries itself (one write and one
+ * fdatasync, durable on return: a power cut right after loses none of them), numbers them
+ * after what the thread wrote, records the sync with the thread's, and leaves everything to
+ * the thread in replicated mode, behind a submitted request, and after a failed fdatasync
+ * (the wal stays failed and the thread reports it). */
+static void test_loop_syncs_itself_in_fsync_mode(void **state)
+{
+    (void)state;
+    struct tfx f;
+    tfx_start(&f);
+    assert_int_equal(submit(&f, 1, 1, 1), 1);
+    assert_int_equal(sync_now_n(&f, 2, 1), 0); /* the thread holds one */
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f.last.durable_seq, 1);
+    uint64_t syncs = disk_mem_op_calls(f.disk, DISK_OP_SYNC);
+    uint64_t writes = disk_mem_op_calls(f.disk, DISK_OP_WRITE);
+    int calls = f.calls;
+    assert_int_equal(sync_now_n(&f, 2, 3), 2);
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_WRITE) - writes, 1);
+    assert_int_equal(disk_mem_op_calls(f.disk, DISK_OP_SYNC) - syncs, 1);
+    assert_int_equal(f.calls, calls); /* nothing to report: the caller completes it */
+    assert_int_equal(wal_thread_loop_writes(f.t), 1);
+    struct hy_histo h;
+    wal_thread_sync_times(f.t, &h);
+    assert_int_equal(h.count, 2); /* the thread's group commit and the loop's */
+    /* Replicated mode is wal_thread_write_now's. */
+    wal_thread_set_durability(f.t, WAL_NODE_REPLICATED, 10000);
+    assert_int_equal(sync_now_n(&f, 5, 1), 0);
+    wal_thread_set_durability(f.t, WAL_NODE_FSYNC, 10000);
+    assert_int_equal(sync_now_n(&f, 5, 1), 3);
+    /* A power cut now keeps all five entries: every one was fdatasync'd. */
+    wal_thread_stop(f.t);
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    disk_mem_crash(f.disk, DISK_CRASH_DROP);
+    wal_close(f.w);
+    char err[512] = "";
+    if (wal_open(f.disk, &f.cfg, groups, 3, &f.w, f.rec, err, sizeof(err)) != HY_OK) {
+        fail_msg("reopen: %s", err);
+    }
+    assert_int_equal(f.rec[0].n_entries, 5);
+    tfx_recs_free(&f);
+    /* A failed fdatasync in the loop: nothing is numbered, and the thread, given the same
+     * request, reports the failure (never a retried fdatasync). */
+    assert_int_equal(uv_loop_init(&f.loop), 0);
+    assert_int_equal(wal_thread_start(&f.loop, f.w, &f, done_cb, &f.t), HY_OK);
+    disk_mem_fail(f.disk, DISK_OP_BIT(DISK_OP_SYNC), 1, HY_EIO, 0);
+    assert_int_equal(sync_now_n(&f, 6, 1), 0);
+    assert_int_equal(submit(&f, 6, 1, 1), 1);
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f.last.status, HY_EIO);
+    wal_thread_stop(f.t);
+    assert_int_equal(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    wal_close(f.w);
+    disk_destroy(f.disk);
+}
+
 /* Proves that the loop writes a turn's requests of several groups with one write() and numbers
  * them in order, and stops at the first one that must be synced (a configuration entry), which
  * and whose followers go to the thread after it, in order. */
@@ -532,6 +605,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_writes_itself_in_replicated_mode),
+        cmocka_unit_test(test_loop_syncs_itself_in_fsync_mode),
         cmocka_unit_test(test_loop_writes_a_turn_as_one_group_commit),
         cmocka_unit_test(test_loop_leaves_segment_roll_to_thread),
         cmocka_unit_test(test_loop_writes_beside_timed_syncs),
