@@ -58,12 +58,23 @@ size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap)
  * (WAN_ROLE_NONE: never promoted nor demoted, or not partitioned). */
 void node_wan_role(struct hy_node *n, struct wan_role *out)
 {
-    memset(out, 0, sizeof(*out));
     if (n->group_count == 1) {
+        memset(out, 0, sizeof(*out));
         return;
     }
-    const struct store_obj *o = store_peek(n->meta->store, (const uint8_t *)WAN_ROLE_KEY,
-                                           strlen(WAN_ROLE_KEY), n->raft_now_ms);
+    /* The role changes only by an entry of the metadata group (HALYARD WAN PROMOTE|DEMOTE, a
+     * FLUSHALL of it) or by a snapshot it installs: the first counts in the store's changes
+     * (store_dirty), the second moves its applied index. With neither moved since the last
+     * look, the role read then still holds (the key never carries a TTL: role_propose). */
+    const struct store *s = n->meta->store;
+    if (n->wan_role_valid && n->wan_role_store == s && n->wan_role_dirty == store_dirty(s) &&
+        n->wan_role_applied == n->meta->applied) {
+        *out = n->wan_role_seen;
+        return;
+    }
+    memset(out, 0, sizeof(*out));
+    const struct store_obj *o =
+        store_peek(s, (const uint8_t *)WAN_ROLE_KEY, strlen(WAN_ROLE_KEY), n->raft_now_ms);
     if (o != NULL && store_obj_type(o) == STORE_STRING) {
         const uint8_t *p;
         size_t len;
@@ -72,6 +83,11 @@ void node_wan_role(struct hy_node *n, struct wan_role *out)
             memset(out, 0, sizeof(*out));
         }
     }
+    n->wan_role_seen = *out;
+    n->wan_role_store = s;
+    n->wan_role_dirty = store_dirty(s);
+    n->wan_role_applied = n->meta->applied;
+    n->wan_role_valid = 1;
 }
 
 /* Whether this member refuses clients' writes as a passive cluster: demoted (whatever its

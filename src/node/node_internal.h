@@ -14,6 +14,7 @@
 #include "node/placement.h"
 #include "node/node.h"
 #include "node/observe.h"
+#include "node/wan.h"
 #include "proto/resp.h"
 #include "store/store.h"
 
@@ -597,6 +598,13 @@ struct hy_node {
     } part_counts;
     uint64_t members_seen_version; /* store_members_version last folded in */
     uint64_t members_seen_config;  /* Raft membership index last folded in */
+    /* cmd_wan.c node_wan_role: the metadata store's WAN role as last decoded, and the state of
+     * that store it was read from (every client write asks: a lookup of the role's key each
+     * time was a twentieth of a SET's instructions with partitions). */
+    struct wan_role wan_role_seen;
+    const struct store *wan_role_store;
+    uint64_t wan_role_dirty, wan_role_applied;
+    int wan_role_valid;
     uint64_t member_warned_ms;
     /* cmd_multi.c: while set, node_propose hands entries to the transaction being built. */
     struct node_capture *capture;
