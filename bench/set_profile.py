@@ -3,7 +3,8 @@
 ("no tax for partitions", docs/partitioning.md "Where a SET's CPU goes").
 
     bench/set_profile.py /abs/path/to/halyard --parts 16 [--nodes 3] [-P 16] [-n 100000]
-                         [-r 100000] [--wrap none|callgrind|strace|perf] [--port 23100]
+                         [-r 100000] [--wrap none|callgrind|strace|strace-raw|perf] [--cache-sim]
+                         [--port 23100]
                          [--out DIR] [--via-n1 | --via-follower]
 
 Starts --nodes nodes (1 or 3, RF = nodes) on 127.0.0.1 with --parts partitions, waits until
@@ -18,8 +19,12 @@ with its instrumentation off until the cluster is led and on during the benchmar
 (callgrind_control), so the files in --out hold the instructions of the SETs alone
 (callgrind_annotate them; the servers' timers and cron run ~50x more often per SET there);
 with --wrap strace each server is traced (strace -c -f, attached for the benchmark only) and
-its system calls per SET are printed; with --wrap perf, perf record -g of the servers goes to
---out/perf.data. Servers are stopped by PID; every wait has a deadline. Under a wrap the
+its system calls per SET are printed; with --wrap strace-raw every call of every thread is
+traced (strace -f) and counted per thread (the event loop, the others) and per kind of fd (the
+WAL's files, eventfds, sockets: "?" for the clients' connections, opened after the look at
+the fds), with the bytes the reads and writes carried; with --wrap perf, perf record -g of the
+servers goes to --out/perf.data; --cache-sim adds callgrind's cache simulation. Printed
+always: CPU time split into user and system, and the context switches of every thread. Servers are stopped by PID; every wait has a deadline. Under a wrap the
 servers run slower, so their turns batch more writes than unwrapped: compare runs of the
 same wrap only. Ports: peer ports from --port (client ports 10,000 below, HTTP 200 above).
 """
@@ -69,7 +74,8 @@ class Nodes(pb.Cluster):
             argv += ["--peer-port", str(self.peer_ports[i]), "--bootstrap", self.boot,
                      "--cluster-secret", "bench"]
         if a.wrap == "callgrind":
-            argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+            argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no"] + (
+                ["--cache-sim=yes"] if a.cache_sim else []) + [
                     "--callgrind-out-file=%s/callgrind.n%d.%%p" % (a.out, i + 1)] + argv + SLOW_ARGS
         return argv
 
@@ -195,6 +201,8 @@ def main():
     ap.add_argument("--wrap", default="none", choices=("none", "callgrind", "strace", "strace-raw", "perf"))
     ap.add_argument("--port", type=int, default=23100)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="with --wrap callgrind: simulate the caches too (--cache-sim=yes)")
     ap.add_argument("--via-n1", action="store_true",
                     help="send every SET to n1 without --cluster (it proxies what it does not lead)")
     ap.add_argument("--via-follower", action="store_true",
