@@ -55,15 +55,30 @@ size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap)
 }
 
 /* This cluster's role in region failover, as this member's copy of the metadata group holds it
- * (WAN_ROLE_NONE: never promoted nor demoted, or not partitioned). */
-void node_wan_role(struct hy_node *n, struct wan_role *out)
+ * (WAN_ROLE_NONE: never promoted nor demoted, or not partitioned): n's copy of it, refreshed
+ * when the metadata store may have changed it. Every client write asks (node_refuse_passive),
+ * and a lookup of the role's key each time was a twentieth of a SET's instructions with
+ * partitions. */
+static const struct wan_role *wan_role_fresh(struct hy_node *n)
 {
-    memset(out, 0, sizeof(*out));
     if (n->group_count == 1) {
-        return;
+        memset(&n->wan_role_seen, 0, sizeof(n->wan_role_seen));
+        n->wan_role_valid = 0;
+        return &n->wan_role_seen;
     }
-    const struct store_obj *o = store_peek(n->meta->store, (const uint8_t *)WAN_ROLE_KEY,
-                                           strlen(WAN_ROLE_KEY), n->raft_now_ms);
+    /* The role changes only by an entry of the metadata group (HALYARD WAN PROMOTE|DEMOTE, a
+     * FLUSHALL of it) or by a snapshot it installs: the first counts in the store's changes
+     * (store_dirty), the second moves its applied index. With neither moved since the last
+     * look, the role read then still holds (the key never carries a TTL: role_propose). */
+    const struct store *s = n->meta->store;
+    if (n->wan_role_valid && n->wan_role_store == s && n->wan_role_dirty == store_dirty(s) &&
+        n->wan_role_applied == n->meta->applied) {
+        return &n->wan_role_seen;
+    }
+    struct wan_role *out = &n->wan_role_seen;
+    memset(out, 0, sizeof(*out));
+    const struct store_obj *o =
+        store_peek(s, (const uint8_t *)WAN_ROLE_KEY, strlen(WAN_ROLE_KEY), n->raft_now_ms);
     if (o != NULL && store_obj_type(o) == STORE_STRING) {
         const uint8_t *p;
         size_t len;
@@ -72,17 +87,28 @@ void node_wan_role(struct hy_node *n, struct wan_role *out)
             memset(out, 0, sizeof(*out));
         }
     }
+    n->wan_role_store = s;
+    n->wan_role_dirty = store_dirty(s);
+    n->wan_role_applied = n->meta->applied;
+    n->wan_role_valid = 1;
+    return out;
+}
+
+void node_wan_role(struct hy_node *n, struct wan_role *out)
+{
+    *out = *wan_role_fresh(n);
 }
 
 /* Whether this member refuses clients' writes as a passive cluster: demoted (whatever its
  * wan-passive says), or wan-passive yes and not promoted. */
-int node_wan_passive(struct hy_node *n, struct wan_role *role_out)
+int node_wan_passive(struct hy_node *n, const struct wan_role **role_out)
 {
-    node_wan_role(n, role_out);
-    if (role_out->kind == WAN_ROLE_NONE) {
+    const struct wan_role *r = wan_role_fresh(n);
+    *role_out = r;
+    if (r->kind == WAN_ROLE_NONE) {
         return n->cfg->wan_passive != 0;
     }
-    return role_out->kind == WAN_ROLE_PASSIVE;
+    return r->kind == WAN_ROLE_PASSIVE;
 }
 
 /* Proposes the role r in the metadata group (the caller is its leader). */
@@ -526,7 +552,9 @@ static void wan_status(struct cmd_ctx *x, int json)
         }
     }
     struct wan_role role;
-    int passive = node_wan_passive(n, &role);
+    const struct wan_role *now;
+    int passive = node_wan_passive(n, &now);
+    role = *now;
     struct hy_buf pending;
     hy_buf_init(&pending);
     size_t npending = node_wan_fence_pending(n, &role, &pending);

@@ -560,21 +560,21 @@ static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
     if (!node_client_write(x, d)) {
         return 0;
     }
-    struct wan_role role;
+    const struct wan_role *role;
     if (!node_wan_passive(x->node, &role)) {
-        if (role.kind == WAN_ROLE_PRIMARY && x->group != NULL && x->group != x->node->meta &&
-            store_wan_fence(x->group->store) != role.epoch) {
+        if (role->kind == WAN_ROLE_PRIMARY && x->group != NULL && x->group != x->node->meta &&
+            store_wan_fence(x->group->store) != role->epoch) {
             /* Promoted, and this partition's replica here has not applied it yet (wan_ship.c
              * fence_partition): a write now could land before batches taken earlier. */
             resp_write_errorf(&x->w,
                               "TRYAGAIN this cluster's promotion (epoch %llu) is not applied by "
                               "partition %u yet: the batches it took before it are applying",
-                              (unsigned long long)role.epoch, x->group->id - 1);
+                              (unsigned long long)role->epoch, x->group->id - 1);
             return 1;
         }
         /* A session's opening names no key and writes none of them: libhalyard's writes
          * to the other keys need it. */
-        if (role.kind == WAN_ROLE_NONE && x->node->cfg->wan_passive_keys[0] != '\0' &&
+        if (role->kind == WAN_ROLE_NONE && x->node->cfg->wan_passive_keys[0] != '\0' &&
             d->handler != cmd_hy_session && passive_for_keys(x, d)) {
             /* Not "READONLY this cluster ...": libhalyard moves to another cluster on those;
              * here only some keys are another region's. */
@@ -587,12 +587,12 @@ static int node_refuse_passive(struct cmd_ctx *x, const struct cmd_def *d)
         }
         return 0;
     }
-    if (role.kind == WAN_ROLE_PASSIVE) {
+    if (role->kind == WAN_ROLE_PASSIVE) {
         resp_write_errorf(&x->w,
                           "READONLY this cluster was demoted: cluster '%s' was promoted to "
                           "primary in its place (HALYARD WAN PROMOTE, epoch %llu); it takes "
                           "writes from its links only",
-                          role.by, (unsigned long long)role.epoch);
+                          role->by, (unsigned long long)role->epoch);
     } else {
         resp_write_error(&x->w, "READONLY this cluster is a passive WAN target (wan-passive yes): "
                                 "it takes writes from its links only");

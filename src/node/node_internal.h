@@ -14,6 +14,7 @@
 #include "node/placement.h"
 #include "node/node.h"
 #include "node/observe.h"
+#include "node/wan.h"
 #include "proto/resp.h"
 #include "store/store.h"
 
@@ -598,6 +599,13 @@ struct hy_node {
     } part_counts;
     uint64_t members_seen_version; /* store_members_version last folded in */
     uint64_t members_seen_config;  /* Raft membership index last folded in */
+    /* cmd_wan.c wan_role_fresh: the metadata store's WAN role as last decoded, and the state of
+     * that store it was read from (every client write asks: a lookup of the role's key each
+     * time was a twentieth of a SET's instructions with partitions). */
+    struct wan_role wan_role_seen;
+    const struct store *wan_role_store;
+    uint64_t wan_role_dirty, wan_role_applied;
+    int wan_role_valid;
     uint64_t member_warned_ms;
     /* cmd_multi.c: while set, node_propose hands entries to the transaction being built. */
     struct node_capture *capture;
@@ -1002,7 +1010,8 @@ void cmd_hy_wanapply(struct cmd_ctx *x);
 size_t node_wan_links(struct hy_node *n, struct wan_link *out, size_t cap);
 struct wan_role;
 void node_wan_role(struct hy_node *n, struct wan_role *out);
-int node_wan_passive(struct hy_node *n, struct wan_role *role_out);
+/* *role_out: the node's copy of the role, valid until the metadata group applies an entry. */
+int node_wan_passive(struct hy_node *n, const struct wan_role **role_out);
 struct wan_conflict;
 /* The last merge decisions over link made by the partitions this node leads, newest first. */
 size_t node_wan_conflicts_last(struct hy_node *n, const char *link, struct wan_conflict *out,

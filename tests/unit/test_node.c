@@ -263,6 +263,30 @@ static void test_snapshot_log_min_shared_by_use(void **state)
     assert_int_equal(n->log_bytes_since_snapshots, sum);
 }
 
+/* A write reads the cluster's WAN role as of the metadata group's last applied change: one
+ * looked at before a DEMOTE (and remembered, node_wan_role) does not outlive it, nor the
+ * demotion a later PROMOTE. */
+static void test_wan_role_followed_by_writes(void **state)
+{
+    struct fixture *f = *state;
+    assert_string_equal(feed(f, "SET k 1\r\n"), "+OK\r\n");
+    assert_string_equal(feed(f, "SET k 2\r\n"), "+OK\r\n"); /* the remembered role */
+    assert_string_equal(feed(f, "HALYARD WAN DEMOTE 3 west\r\n"), "+OK\r\n");
+    assert_non_null(strstr(feed(f, "SET k 3\r\n"), "-READONLY this cluster was demoted"));
+    assert_string_equal(feed(f, "HALYARD WAN PROMOTE\r\n"), "+OK\r\n");
+    /* Writable once this partition applied the promotion's fence (proposed by its leader:
+     * node_cron), -TRYAGAIN until then. */
+    const char *r = "";
+    for (int i = 0; i < 100 && strcmp(r, "+OK\r\n") != 0; i++) {
+        f->now_ms += 100;
+        node_cron(f->node, f->now_ms);
+        node_tick(f->node, f->now_ms);
+        r = feed(f, "SET k 4\r\n");
+        assert_null(strstr(r, "READONLY"));
+    }
+    assert_string_equal(r, "+OK\r\n");
+}
+
 /* Inline commands, multibulk requests and a pipeline all answer in order. */
 static void test_pipeline_in_order(void **state)
 {
@@ -787,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forked_snapshot_then_another_is_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_log_percent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_log_min_shared_by_use, setup_partitions,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wan_role_followed_by_writes, setup_partitions,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_named_until_its_log_member, setup, teardown),
