@@ -262,7 +262,7 @@ format:
 # ---- running and benchmarks ---------------------------------------------------------------
 
 run: deps
-	$(MAKE) -j2 MODE=release $(SERVER)
+	$(MAKE) -j2 MODE=release $(SERVER) $(CLI)
 	scripts/run.sh $(abspath $(SERVER))
 
 bench: deps

@@ -129,8 +129,8 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 if [ "$settled" = 0 ]; then
-    echo "run: some partitions have no leader after 30 s (elections go on; see halyctl" \
-         "cluster status and data/n*.log)" >&2
+    echo "run: some partitions have no leader after 30 s (elections go on; see" \
+         "build/halyctl -p 7379 cluster status and data/n*.log)" >&2
 fi
 echo "halyard cluster is up: nodes on $HOST:7379-7381, $parts partitions (keys of one" \
      "multi-key command share a {hash tag}); metadata leader on $HOST:$leader"
@@ -138,12 +138,13 @@ if [ "$TLS" = 1 ]; then
     echo "TLS everywhere (clients, members, HTTPS); certificates in data/tls"
     echo "connect with: ${CLI[*]} -p 7379"
     echo "health and metrics: curl --cacert data/tls/ca.crt https://$HOST:8379/health/ready"
-    echo "admin: halyctl --tls --cacert data/tls/ca.crt --cert data/tls/client.crt \\"
+    echo "admin: build/halyctl --tls --cacert data/tls/ca.crt --cert data/tls/client.crt \\"
     echo "         --key data/tls/client.key -p 7379 cluster status"
 else
     echo "connect with: redis-cli -p 7379    (any node: followers forward requests to the leader;"
     echo "              logs in data/n1.log..n3.log)"
     echo "health and metrics: curl $HOST:8379/health/ready, $HOST:8379/metrics (8379-8381)"
+    echo "admin: build/halyctl -p 7379 cluster status    (partitions and leaders per node)"
 fi
 echo "press Ctrl-C to stop all three"
 wait

@@ -78,6 +78,8 @@ def test_run_script_starts_a_cluster_and_stops_cleanly(tmp_path, tls):
         assert "16 partitions" in rs.text(), rs.text()
         assert run(cli + ["CONFIG", "GET", "partitions"], cwd).stdout.split() == ["partitions", "16"]
         assert "leaders per node" in r.stdout, r.stdout
+        # The script names the CLI where `make run` builds it (build/, beside the server).
+        assert "admin: build/halyctl" in rs.text(), rs.text()
         # Readiness follows elections (a partition's leader may change just after the start):
         # wait for it, with a deadline, and show the node's reason if it never comes.
         last = []
