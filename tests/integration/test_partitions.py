@@ -117,6 +117,25 @@ def test_slots_shards_and_redis_cluster_client(make_cluster):
     out = subprocess.run([halyctl, "-p", str(c.ports[0]), "cluster", "status"], capture_output=True,
                          text=True, timeout=10)
     assert out.returncode == 0 and "leaders per node:" in out.stdout, out
+    # CLUSTER NODES (docs/partitioning.md "Routing"): one line per member; a member that leads
+    # partitions is a master holding their ranges, and the masters' ranges cover every slot
+    # exactly once (asked again should a leadership move between the look and the answer).
+    def nodes_cover_every_slot():
+        with RawConn(c.ports[1]) as conn:
+            text = conn.cmd("CLUSTER", "NODES")
+        lines = (text.decode() if isinstance(text, bytes) else str(text)).strip().splitlines()
+        assert len(lines) == 3, lines
+        owned = []
+        for line in lines:
+            f = line.split()
+            if "master" in f[2].split(","):
+                for r in f[8:]:
+                    a, _, b = r.partition("-")
+                    owned += range(int(a), int(b or a) + 1)
+            else:
+                assert len(f) == 8, line  # a slave holds no range
+        return sorted(owned) == list(range(SLOTS))
+    wait_for(nodes_cover_every_slot, 20, "CLUSTER NODES's masters to cover every slot once")
 
     # RedisCluster sends each key to its partition's leader: no forwarding is needed, unless a
     # leader changed meanwhile (an election on a loaded machine, a balancing transfer): then
