@@ -53,6 +53,7 @@ struct script_call {
      * without one: the default user). Borrowed for the run. */
     const uint8_t *user;
     size_t user_len;
+    const char *sha; /* the body's SHA-1 when known (script.h's script_env.sha), or NULL */
 };
 
 /* Commands whose result depends on a replica's own hash table layout (its hashing is seeded
@@ -474,7 +475,8 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
                              .poll_cb = script_poll_cb,
                              /* A probe stopped by its budget must know it was stopped: it
                               * wrote nothing, and is then not proposed (script_probe). */
-                             .stopped_out = &sc->stopped};
+                             .stopped_out = &sc->stopped,
+                             .sha = sc->sha};
     struct node_script_busy *b = &n->script_busy;
     memset(b, 0, sizeof(*b));
     b->active = 1;
@@ -540,7 +542,7 @@ static void fcall_apply(struct node_group *g, struct store *s, const struct stor
     hy_free(args);
 }
 
-int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e,
+int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e, const char *sha,
                          struct resp_writer *w)
 {
     struct node_group *g = ctx;
@@ -574,7 +576,8 @@ int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e
                              .readonly = f.no_writes,
                              .at_apply = 1,
                              .user = e->argv[0].ptr + 16,
-                             .user_len = e->argv[0].len - 16};
+                             .user_len = e->argv[0].len - 16,
+                             .sha = sha};
     int compiled = script_run_seeded(&sc, seed, steps, body, len, keys, nkeys, args,
                                      e->argc - 3 - nkeys, &out, NULL);
     hy_free(keys);
@@ -638,7 +641,8 @@ static uint64_t script_steps_max(const struct hy_node *n)
  * probe compiles the script itself, and one that does not compile is not proposed either.
  */
 static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, size_t len,
-                        size_t nkeys, const struct script_fcall_args *fa, int no_writes)
+                        const char *sha, size_t nkeys, const struct script_fcall_args *fa,
+                        int no_writes)
 {
     struct hy_node *n = x->node;
     if (n->capture != NULL) {
@@ -654,7 +658,8 @@ static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, s
                              .probe = 1,
                              .cmd_name = fa != NULL ? "fcall" : "eval",
                              .user = (const uint8_t *)x->client->user,
-                             .user_len = strlen(x->client->user)};
+                             .user_len = strlen(x->client->user),
+                             .sha = sha};
     struct hy_buf scratch;
     hy_buf_init(&scratch);
     struct resp_writer w = {&scratch, x->w.proto};
@@ -702,12 +707,20 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
     }
     const uint8_t *body = x->argv[1].ptr;
     size_t len = x->argv[1].len;
+    char hex[HY_SHA1_HEX_LEN + 1];
+    const char *sha = NULL; /* EVAL: made by the engine only if an error reply names it */
     if (by_sha) {
         body = node_script_find(x->node, x->store, x->argv[1].ptr, x->argv[1].len, &len);
         if (body == NULL) {
             resp_write_error(&x->w, "NOSCRIPT No matching script. Please use EVAL.");
             return;
         }
+        for (size_t i = 0; i < HY_SHA1_HEX_LEN; i++) {
+            uint8_t ch = x->argv[1].ptr[i]; /* 40 digits: node_script_find found them */
+            hex[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+        }
+        hex[HY_SHA1_HEX_LEN] = '\0';
+        sha = hex;
     }
     struct script_flags f;
     if (!script_flags_parse(body, len, &f, &x->w)) {
@@ -724,7 +737,7 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
     }
     if (!readonly) {
         uint64_t seed = hy_prng_next(&x->node->prng);
-        if (script_probe(x, seed, body, len, nkeys, NULL, f.no_writes)) {
+        if (script_probe(x, seed, body, len, sha, nkeys, NULL, f.no_writes)) {
             eval_propose(x, seed, body, len, nkeys);
         }
         return;
@@ -738,7 +751,8 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
                              .readonly = 1,
                              .cmd_name = "eval_ro",
                              .user = (const uint8_t *)x->client->user,
-                             .user_len = strlen(x->client->user)};
+                             .user_len = strlen(x->client->user),
+                             .sha = sha};
     (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), script_steps_max(x->node), body, len,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
                             &x->w, NULL);
@@ -1061,6 +1075,7 @@ void cmd_hy_scriptpart(struct cmd_ctx *x)
         e.argv = &one;
     } else if (x->argc == 3 && node_arg_is(sub, "FLUSH")) {
         e.op = STORE_OP_SCRIPT_FLUSH;
+        script_cache_flush(); /* this thread's compiled bodies: memory only (script.h) */
     } else if (x->argc == 3 && node_arg_is(sub, "FFLUSH")) {
         e.op = STORE_OP_FUNCTION_FLUSH;
     } else {
@@ -1120,7 +1135,8 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
     struct script_fcall_args fa = {lib->code, lib->len, fname};
     if (!readonly) {
         uint64_t seed = hy_prng_next(&x->node->prng);
-        if (!script_probe(x, seed, NULL, 0, nkeys, &fa, (fn->flags & SCRIPT_FN_NO_WRITES) != 0)) {
+        if (!script_probe(x, seed, NULL, 0, NULL, nkeys, &fa,
+                          (fn->flags & SCRIPT_FN_NO_WRITES) != 0)) {
             return;
         }
         size_t nargs = 4 + (x->argc - 3);
