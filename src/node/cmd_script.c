@@ -131,7 +131,7 @@ static void sort_reply(struct hy_buf *reply, size_t mark, int pairs, int proto)
 
 /* Commands a script may not run: they act on the connection, the cluster or the server, or
  * would not run inside the one entry. */
-static int script_refused(const struct hy_node *n, const struct cmd_def *d)
+static int script_refused(const struct cmd_def *d, int partitioned)
 {
     static const char *const names[] = {
         "multi", "exec", "discard", "watch", "unwatch", "eval", "evalsha", "eval_ro", "evalsha_ro",
@@ -146,7 +146,7 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
     /* With partitions these read (or flush) every partition's local replica. */
     static const char *const whole[] = {"dbsize",    "keys",     "scan",
                                         "randomkey", "flushall", "flushdb"};
-    for (size_t i = 0; n->group_count > 1 && i < HY_ARRAY_LEN(whole); i++) {
+    for (size_t i = 0; partitioned && i < HY_ARRAY_LEN(whole); i++) {
         if (strcmp(d->name, whole[i]) == 0) {
             return 1;
         }
@@ -198,6 +198,42 @@ static void script_call_write(struct script_call *sc, struct cmd_ctx *x, const s
     hy_buf_free(&entry);
 }
 
+/* What a script's redis.call must know of a command, from its name and flags alone. */
+enum {
+    SCRIPT_CLASS_KNOWN = 1,
+    SCRIPT_CLASS_XREAD = 2,        /* XREAD or XREADGROUP: run, but not with BLOCK */
+    SCRIPT_CLASS_REFUSED = 4,      /* script_refused on one partition */
+    SCRIPT_CLASS_REFUSED_PART = 8, /* ... with partitions */
+    SCRIPT_CLASS_RANDOM = 16,      /* script_random */
+    SCRIPT_CLASS_SORTED = 32,      /* script_sorted */
+    SCRIPT_CLASS_HGETALL = 64,
+};
+
+/* d's SCRIPT_CLASS_* bits, worked out once per command of the table (name comparisons were
+ * a hundred strcmp per redis.call). */
+static unsigned script_class(const struct cmd_def *d)
+{
+    static uint8_t memo[NODE_COMMANDS_MAX];
+    size_t i = (size_t)(d - node_commands);
+    int in_table = d >= node_commands && i < node_command_count && i < NODE_COMMANDS_MAX;
+    if (in_table && memo[i] != 0) {
+        return memo[i];
+    }
+    unsigned c = SCRIPT_CLASS_KNOWN;
+    if (strcmp(d->name, "xread") == 0 || strcmp(d->name, "xreadgroup") == 0) {
+        c |= SCRIPT_CLASS_XREAD;
+    }
+    c |= script_refused(d, 0) ? SCRIPT_CLASS_REFUSED : 0;
+    c |= script_refused(d, 1) ? SCRIPT_CLASS_REFUSED_PART : 0;
+    c |= name_in(d->name, script_random, HY_ARRAY_LEN(script_random)) ? SCRIPT_CLASS_RANDOM : 0;
+    c |= name_in(d->name, script_sorted, HY_ARRAY_LEN(script_sorted)) ? SCRIPT_CLASS_SORTED : 0;
+    c |= strcmp(d->name, "hgetall") == 0 ? SCRIPT_CLASS_HGETALL : 0;
+    if (in_table) {
+        memo[i] = (uint8_t)c;
+    }
+    return c;
+}
+
 static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, int proto,
                            struct hy_buf *reply)
 {
@@ -214,7 +250,8 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         resp_write_error(&w, "ERR Wrong number of args calling Redis command from script");
         return;
     }
-    int xread = strcmp(d->name, "xread") == 0 || strcmp(d->name, "xreadgroup") == 0;
+    unsigned cls = script_class(d);
+    int xread = (cls & SCRIPT_CLASS_XREAD) != 0;
     if (xread) {
         /* Redis runs XREAD and XREADGROUP in scripts, but never blocking. */
         for (size_t i = 1; i < argc; i++) {
@@ -228,7 +265,8 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
             }
         }
     }
-    if (!xread && script_refused(n, d)) {
+    if (!xread &&
+        (cls & (n->group_count > 1 ? SCRIPT_CLASS_REFUSED_PART : SCRIPT_CLASS_REFUSED)) != 0) {
         resp_write_error(&w, "ERR This Redis command is not allowed from script");
         return;
     }
@@ -236,7 +274,7 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         resp_write_error(&w, "ERR Script attempted to access a non local key in a cluster node");
         return;
     }
-    if (sc->at_apply && name_in(d->name, script_random, HY_ARRAY_LEN(script_random))) {
+    if (sc->at_apply && (cls & SCRIPT_CLASS_RANDOM) != 0) {
         resp_write_error(&w, "ERR This Redis command is not allowed from script: its result "
                              "depends on the replica, and scripts run on every replica");
         return;
@@ -289,8 +327,8 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
     }
     if (reply->len == mark) {
         resp_write_null(&w); /* a handler that answered nothing: never leave redis.call empty */
-    } else if (name_in(d->name, script_sorted, HY_ARRAY_LEN(script_sorted))) {
-        sort_reply(reply, mark, strcmp(d->name, "hgetall") == 0, proto);
+    } else if ((cls & SCRIPT_CLASS_SORTED) != 0) {
+        sort_reply(reply, mark, (cls & SCRIPT_CLASS_HGETALL) != 0, proto);
     }
 }
 
@@ -395,17 +433,39 @@ static const char *script_poll_cb(void *ctx)
     return NULL;
 }
 
-/* FUNCTION STATS's "command": the call as it was made, cut to fit. */
+/* Appends p[0..len) to the NUL-terminated text at out (size bytes), cut to fit. */
+static size_t text_append(char *out, size_t size, size_t at, const void *p, size_t len)
+{
+    size_t n = at + 1 < size ? HY_MIN(len, size - 1 - at) : 0;
+    memcpy(out + at, p, n);
+    out[at + n] = '\0';
+    return at + n;
+}
+
+/* FUNCTION STATS's "command": the call as it was made ("fcall f 1 k a", each word cut to 64
+ * bytes), cut to fit. Built at every run, so without snprintf (a fifth of a short EVALSHA's
+ * own instructions went to it). */
 static void script_busy_command(struct node_script_busy *b, const char *cmd_name,
                                 const struct script_fcall_args *fa, const struct resp_arg *keys,
                                 size_t nkeys, const struct resp_arg *args, size_t nargs)
 {
-    int len = snprintf(b->command, sizeof(b->command), "%s %s %zu", cmd_name,
-                       fa != NULL ? fa->fname : "", nkeys);
-    for (size_t i = 0; i < nkeys + nargs && len >= 0 && (size_t)len < sizeof(b->command); i++) {
-        const struct resp_arg *a = i < nkeys ? &keys[i] : &args[i - nkeys];
-        len += snprintf(b->command + len, sizeof(b->command) - (size_t)len, " %.*s",
-                        (int)HY_MIN(a->len, 64), (const char *)a->ptr);
+    char num[24];
+    size_t i = sizeof(num), v = nkeys;
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    const char *fname = fa != NULL ? fa->fname : "";
+    size_t size = sizeof(b->command),
+           at = text_append(b->command, size, 0, cmd_name, strlen(cmd_name));
+    at = text_append(b->command, size, at, " ", 1);
+    at = text_append(b->command, size, at, fname, strlen(fname));
+    at = text_append(b->command, size, at, " ", 1);
+    at = text_append(b->command, size, at, num + i, sizeof(num) - i);
+    for (size_t k = 0; k < nkeys + nargs && at + 1 < size; k++) {
+        const struct resp_arg *a = k < nkeys ? &keys[k] : &args[k - nkeys];
+        at = text_append(b->command, size, at, " ", 1);
+        at = text_append(b->command, size, at, a->ptr, HY_MIN(a->len, 64));
     }
 }
 

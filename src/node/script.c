@@ -243,6 +243,10 @@ struct script_engine {
     size_t mem_base;        /* mem_used when the run began (0 for a state of its own) */
     size_t cache_count, cache_bytes;
     int doubtful; /* something may have survived a run: rebuilt before the next */
+    /* The engine's registry references (luaL_ref), so a run looks nothing up by name: its
+     * run function, the message handler, the body cache, the globals' proxy, and the names
+     * KEYS and ARGV. */
+    int ref_run, ref_handler, ref_cache, ref_env, ref_keys, ref_argv;
 };
 
 static void script_hook(lua_State *L, lua_Debug *ar);
@@ -323,7 +327,9 @@ static void run_mark_stopped(lua_State *L, struct script_run *r, const char *msg
             *r->env->stopped_out = 1;
         }
         r->quiet = msg == SCRIPT_STOP_QUIET;
-        snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg);
+        if (!r->quiet) { /* a quiet stop raises no message (and a probe stops quietly often) */
+            snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg);
+        }
         lua_sethook(L, script_hook, LUA_MASKCOUNT, 1);
     }
 }
@@ -493,12 +499,13 @@ static void push_value(lua_State *L, const struct resp_value *v, int depth)
     }
 }
 
+/* The conversion of a reply, called protected (lua_pcall, not lua_cpcall: no closure made at
+ * every redis.call); the value is its one result. */
 static int push_reply_protected(lua_State *L)
 {
     const struct resp_value *v = lua_touserdata(L, 1);
     push_value(L, v, 0);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_reply");
-    return 0;
+    return 1;
 }
 
 /* ---- Lua -> RESP ----------------------------------------------------------------------------- */
@@ -684,7 +691,9 @@ static int redis_generic_call(lua_State *L, int raise)
     if (argc == 0) {
         return raise_err(L, "ERR Please specify at least one argument for this redis lib call");
     }
-    struct resp_arg *argv = lua_newuserdata(L, (size_t)argc * sizeof(*argv)); /* GC'd */
+    /* A short command's arguments on the C stack; a long one's in a userdata (collected). */
+    struct resp_arg few[16];
+    struct resp_arg *argv = argc <= 16 ? few : lua_newuserdata(L, (size_t)argc * sizeof(*argv));
     if (!collect_args(L, argc, argv)) {
         return raise_err(L, "ERR Lua redis lib command arguments must be strings or integers");
     }
@@ -713,15 +722,14 @@ static int redis_generic_call(lua_State *L, int raise)
     /* Lua errors longjmp: the conversion runs protected (it may run out of memory), the C
      * memory is freed, and only then may this function raise. */
     int is_err = v.type == RESP_ERROR || v.type == RESP_BULK_ERROR;
-    rc = lua_cpcall(L, push_reply_protected, &v);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* push_reply_protected */
+    lua_pushlightuserdata(L, &v);
+    rc = lua_pcall(L, 1, 1, 0);
     resp_value_free(&v);
     hy_buf_free(&reply);
     if (rc != 0) {
         return lua_error(L); /* the message is on the stack */
     }
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_reply");
-    lua_pushnil(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_reply");
     if (is_err && raise) {
         return lua_error(L);
     }
@@ -1494,8 +1502,13 @@ static void open_redis_lib(lua_State *L)
     /* Sized for its 23 fields at once: grown from empty, the table was rehashed five times
      * in every run (lua_setfield was a third of a short EVALSHA's instructions). */
     lua_createtable(L, 0, 23);
-    set_fn(L, "call", redis_call);
-    set_fn(L, "pcall", redis_pcall);
+    /* call and pcall hold the reply's converter, which they run protected. */
+    lua_pushcfunction(L, push_reply_protected);
+    lua_pushcclosure(L, redis_call, 1);
+    lua_setfield(L, -2, "call");
+    lua_pushcfunction(L, push_reply_protected);
+    lua_pushcclosure(L, redis_pcall, 1);
+    lua_setfield(L, -2, "pcall");
     set_fn(L, "error_reply", redis_error_reply);
     set_fn(L, "status_reply", redis_status_reply);
     set_fn(L, "sha1hex", redis_sha1hex);
@@ -1739,6 +1752,8 @@ static void write_run_error(struct script_run *r, lua_State *L, struct resp_writ
  * closed and built again, which gives the memory back. */
 #define ENGINE_BYTES_MAX       (16u * 1024 * 1024)
 
+static int engine_run_protected(lua_State *L);
+
 static _Thread_local struct script_engine *engine_tls;
 static _Thread_local uint64_t engine_builds;
 
@@ -1755,8 +1770,19 @@ static int engine_setup(lua_State *L)
     for (size_t i = 0; i < HY_ARRAY_LEN(lazy_libs); i++) {
         (void)lazy_lib_open(L, lazy_libs[i].name);
     }
+    struct script_engine *e = engine_of(L);
+    lua_pushcfunction(L, engine_run_protected);
+    e->ref_run = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, error_handler);
+    e->ref_handler = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_cache");
+    e->ref_cache = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    e->ref_env = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushliteral(L, "KEYS");
+    e->ref_keys = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushliteral(L, "ARGV");
+    e->ref_argv = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
@@ -1802,7 +1828,7 @@ void script_cache_flush(void)
     struct script_engine *e = engine_tls;
     if (e != NULL && e->run == NULL && e->cache_count > 0) {
         lua_newtable(e->L); /* cannot fail: the engine is under no run's limit */
-        lua_setfield(e->L, LUA_REGISTRYINDEX, "hy_cache");
+        lua_rawseti(e->L, LUA_REGISTRYINDEX, e->ref_cache);
         e->cache_count = 0;
         e->cache_bytes = 0;
     }
@@ -1813,7 +1839,7 @@ void script_cache_flush(void)
 static int chunk_get(lua_State *L, const uint8_t *body, size_t len)
 {
     struct script_engine *e = engine_of(L);
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_cache");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_cache);
     int cache = lua_gettop(L);
     lua_pushlstring(L, (const char *)body, len);
     lua_pushvalue(L, -1);
@@ -1832,7 +1858,7 @@ static int chunk_get(lua_State *L, const uint8_t *body, size_t len)
     if (e->cache_count >= ENGINE_CACHE_COUNT_MAX || e->cache_bytes + len > ENGINE_CACHE_BYTES_MAX) {
         lua_newtable(L); /* start over: the cache is an optimisation, its content no one's state */
         lua_pushvalue(L, -1);
-        lua_setfield(L, LUA_REGISTRYINDEX, "hy_cache");
+        lua_rawseti(L, LUA_REGISTRYINDEX, e->ref_cache);
         lua_replace(L, cache);
         e->cache_count = 0;
         e->cache_bytes = 0;
@@ -1859,13 +1885,14 @@ struct engine_call {
     struct resp_writer w; /* into a scratch buffer, kept only when the call ends normally */
 };
 
-/* One run in the engine, under lua_cpcall: anything raised outside the script's own pcall
+/* One run in the engine, called protected: anything raised outside the script's own pcall
  * (memory, while KEYS are built or the reply converted) ends it, and the caller answers. */
 static int engine_run_protected(lua_State *L)
 {
     struct engine_call *c = lua_touserdata(L, 1);
+    struct script_engine *e = engine_of(L);
     lua_settop(L, 0);
-    lua_pushcfunction(L, error_handler); /* 1 */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_handler); /* 1 */
     if (!chunk_get(L, c->body, c->len)) {
         write_compile_error(&c->w, L);
         return 0;
@@ -1873,15 +1900,17 @@ static int engine_run_protected(lua_State *L)
     c->compiled = 1;
     /* A run may have changed its chunk's environment (setfenv(1, t)): the next sees the
      * sandbox's globals again. */
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_env);
     lua_setfenv(L, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_keys);
     push_string_array(L, c->keys, c->nkeys);
-    lua_setfield(L, LUA_GLOBALSINDEX, "KEYS");
+    lua_rawset(L, LUA_GLOBALSINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_argv);
     push_string_array(L, c->args, c->nargs);
-    lua_setfield(L, LUA_GLOBALSINDEX, "ARGV");
+    lua_rawset(L, LUA_GLOBALSINDEX);
     /* The run is charged from here: a cached body's compile cost nothing, a fresh one's is not
      * the script's to count. */
-    engine_of(L)->mem_base = engine_of(L)->mem_used;
+    e->mem_base = e->mem_used;
     lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
     int rc = lua_pcall(L, 0, 1, 1);
     lua_sethook(L, NULL, 0, 0);
@@ -1913,7 +1942,7 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
                            .body_len = len};
     rand48_seed(&r, (int32_t)env->rand_seed);
     if (env->sha != NULL) {
-        snprintf(r.sha, sizeof(r.sha), "%s", env->sha);
+        memcpy(r.sha, env->sha, HY_SHA1_HEX_LEN); /* 40 digits (script.h); r.sha ends zeroed */
     }
     /* The thread's engine, unless the caller wants a state of the run's own or the engine is
      * busy (a run inside a run: never from the node, which refuses scripts in scripts). */
@@ -1934,7 +1963,10 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
     struct engine_call c = {&r, body, len, keys, args, nkeys, nargs, 0, {&scratch, w->proto}};
     e->run = &r;
     e->mem_base = e->mem_used;
-    int rc = lua_cpcall(e->L, engine_run_protected, &c);
+    /* lua_pcall of a function made once, not lua_cpcall (a new closure, and garbage, each run). */
+    lua_rawgeti(e->L, LUA_REGISTRYINDEX, e->ref_run);
+    lua_pushlightuserdata(e->L, &c);
+    int rc = lua_pcall(e->L, 1, 0, 0);
     lua_sethook(e->L, NULL, 0, 0);
     lua_settop(e->L, 0);
     e->run = NULL;
