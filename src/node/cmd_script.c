@@ -1120,6 +1120,7 @@ void cmd_hy_scriptpart(struct cmd_ctx *x)
         return;
     }
     if (x->argc == 5 && node_arg_is(sub, "FLOAD") && node_arg_is(&x->argv[3], "REPLACE")) {
+        script_cache_flush(); /* the replaced library's chunk: memory only */
         function_load_propose(x, &x->argv[4], 1);
         return;
     }
@@ -1131,6 +1132,9 @@ void cmd_hy_scriptpart(struct cmd_ctx *x)
     if (x->argc == 4 && (node_arg_is(sub, "LOAD") || node_arg_is(sub, "FDELETE"))) {
         one = (struct store_arg){x->argv[3].ptr, x->argv[3].len};
         e.op = node_arg_is(sub, "LOAD") ? STORE_OP_SCRIPT_LOAD : STORE_OP_FUNCTION_DELETE;
+        if (e.op == STORE_OP_FUNCTION_DELETE) {
+            script_cache_flush(); /* the deleted library's chunk: memory only */
+        }
         e.argc = 1;
         e.argv = &one;
     } else if (x->argc == 3 && node_arg_is(sub, "FLUSH")) {
@@ -1138,6 +1142,7 @@ void cmd_hy_scriptpart(struct cmd_ctx *x)
         script_cache_flush(); /* this thread's compiled bodies: memory only (script.h) */
     } else if (x->argc == 3 && node_arg_is(sub, "FFLUSH")) {
         e.op = STORE_OP_FUNCTION_FLUSH;
+        script_cache_flush();
     } else {
         resp_write_error(&x->w, "ERR usage: HY.SCRIPTPART slot LOAD body | FLUSH | FLOAD "
                                 "[REPLACE] code | FDELETE library | FFLUSH");

@@ -1,13 +1,15 @@
 /*
  * script.c - the Lua engine (script.h): one long-lived, sandboxed Lua 5.1 state per thread for
- * EVAL bodies, a state of their own for library loads and FCALL.
+ * EVAL bodies and FCALL, a state of their own for FUNCTION LOAD's reading of a library.
  *
  * The engine. Building a state, its libraries and sandbox, then compiling the body and closing
  * it all again was most of a short script's cost (254k instructions for an EVALSHA, run twice:
  * the leader's probe, then at apply). As Redis does, the state now lives on: built once, every
  * library opened then, each body compiled once and cached by its text (bounded: past
  * ENGINE_CACHE_COUNT_MAX bodies or ENGINE_CACHE_BYTES_MAX bytes the cache starts over). A run
- * sets KEYS and ARGV, gives its chunk the sandbox's globals again and calls it. Replicas must
+ * sets KEYS and ARGV, gives its chunk the sandbox's globals again and calls it. An FCALL runs
+ * its library's chunk (compiled once, kept by its code) again to register the functions
+ * afresh, then calls the function: no upvalue of a previous call survives. Replicas must
  * reach the same result as a fresh state would, though a follower's engine never ran the
  * leader's probe and has other bodies cached: so nothing a script can reach outlives its run.
  * The globals and every library table are read-only proxies (below); getfenv answers the proxy
@@ -246,7 +248,7 @@ struct script_engine {
     /* The engine's registry references (luaL_ref), so a run looks nothing up by name: its
      * run function, the message handler, the body cache, the globals' proxy, and the names
      * KEYS and ARGV. */
-    int ref_run, ref_handler, ref_cache, ref_env, ref_keys, ref_argv;
+    int ref_run, ref_handler, ref_cache, ref_fcache, ref_env, ref_keys, ref_argv;
 };
 
 static void script_hook(lua_State *L, lua_Debug *ar);
@@ -1681,33 +1683,6 @@ static void write_compile_error(struct resp_writer *w, lua_State *L)
     hy_buf_free(&b);
 }
 
-struct write_ctx {
-    struct resp_writer w; /* into a scratch buffer: a conversion cut short writes nothing */
-};
-
-static int write_reply_protected(lua_State *L)
-{
-    struct write_ctx *c = lua_touserdata(L, 1);
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_result");
-    write_value(L, &c->w, 0);
-    return 0;
-}
-
-/* Writes the script's result (at the top) as its reply. */
-static void write_reply(lua_State *L, struct resp_writer *w)
-{
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_result");
-    struct hy_buf scratch;
-    hy_buf_init(&scratch);
-    struct write_ctx c = {{&scratch, w->proto}};
-    if (lua_cpcall(L, write_reply_protected, &c) != 0) {
-        resp_write_error(w, "ERR the script's reply could not be converted (out of memory)");
-    } else {
-        hy_buf_append(w->out, scratch.data, scratch.len);
-    }
-    hy_buf_free(&scratch);
-}
-
 /* Writes the error table at the top as Redis 7.0's script error reply. */
 static void write_run_error(struct script_run *r, lua_State *L, struct resp_writer *w)
 {
@@ -1753,6 +1728,9 @@ static void write_run_error(struct script_run *r, lua_State *L, struct resp_writ
 #define ENGINE_BYTES_MAX       (16u * 1024 * 1024)
 
 static int engine_run_protected(lua_State *L);
+static void engine_cache_clear(lua_State *L, struct script_engine *e);
+static int library_register(lua_State *L, struct script_run *r, const uint8_t *code, size_t len,
+                            int cache, struct resp_writer *w);
 
 static _Thread_local struct script_engine *engine_tls;
 static _Thread_local uint64_t engine_builds;
@@ -1777,6 +1755,9 @@ static int engine_setup(lua_State *L)
     e->ref_handler = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     e->ref_cache = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L); /* library code's chunks (FCALL): named @user_function */
+    e->ref_fcache = luaL_ref(L, LUA_REGISTRYINDEX);
+    push_load_globals(L); /* what a library's code sees while it registers its functions */
     lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
     e->ref_env = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushliteral(L, "KEYS");
@@ -1827,19 +1808,46 @@ void script_cache_flush(void)
 {
     struct script_engine *e = engine_tls;
     if (e != NULL && e->run == NULL && e->cache_count > 0) {
-        lua_newtable(e->L); /* cannot fail: the engine is under no run's limit */
-        lua_rawseti(e->L, LUA_REGISTRYINDEX, e->ref_cache);
-        e->cache_count = 0;
-        e->cache_bytes = 0;
+        engine_cache_clear(e->L, e); /* allocates nothing: it cannot fail */
     }
 }
 
-/* Pushes body's compiled chunk: from the cache, or compiled now and cached. 0 with the
- * compile error pushed instead. Raises Lua's memory error. */
-static int chunk_get(lua_State *L, const uint8_t *body, size_t len)
+/* Empties the table at index t (in place: who holds it keeps it). */
+static void table_clear(lua_State *L, int t)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, t); /* clearing a field during a traversal is allowed */
+    }
+}
+
+/* Forgets every compiled body and library chunk of the engine. */
+static void engine_cache_clear(lua_State *L, struct script_engine *e)
+{
+    int refs[] = {e->ref_cache, e->ref_fcache};
+    for (size_t i = 0; i < HY_ARRAY_LEN(refs); i++) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, refs[i]);
+        table_clear(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    e->cache_count = 0;
+    e->cache_bytes = 0;
+}
+
+/* Pushes body's compiled chunk (named chunk): from the cache table at index cache_idx, or
+ * compiled now and kept there; when that is not a table, compiled only. 0 with the compile
+ * error pushed instead. Raises Lua's memory error. */
+static int chunk_get(lua_State *L, int cache_idx, const uint8_t *body, size_t len,
+                     const char *chunk)
 {
     struct script_engine *e = engine_of(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_cache);
+    if (!lua_istable(L, cache_idx)) {
+        return load_chunk(L, body, len, chunk) == 0;
+    }
+    lua_pushvalue(L, cache_idx);
     int cache = lua_gettop(L);
     lua_pushlstring(L, (const char *)body, len);
     lua_pushvalue(L, -1);
@@ -1850,18 +1858,13 @@ static int chunk_get(lua_State *L, const uint8_t *body, size_t len)
         return 1;
     }
     lua_pop(L, 1);
-    if (load_body(L, body, len) != 0) {
+    if (load_chunk(L, body, len, chunk) != 0) {
         lua_replace(L, cache);
         lua_settop(L, cache);
         return 0;
     }
     if (e->cache_count >= ENGINE_CACHE_COUNT_MAX || e->cache_bytes + len > ENGINE_CACHE_BYTES_MAX) {
-        lua_newtable(L); /* start over: the cache is an optimisation, its content no one's state */
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, LUA_REGISTRYINDEX, e->ref_cache);
-        lua_replace(L, cache);
-        e->cache_count = 0;
-        e->cache_bytes = 0;
+        engine_cache_clear(L, e); /* start over: an optimisation, no one's state */
     }
     if (len <= ENGINE_CACHE_BYTES_MAX) {
         lua_pushvalue(L, -2);
@@ -1877,13 +1880,66 @@ static int chunk_get(lua_State *L, const uint8_t *body, size_t len)
 
 struct engine_call {
     struct script_run *r;
-    const uint8_t *body;
+    const uint8_t *body; /* EVAL's body, or FCALL's library code */
     size_t len;
     const struct resp_arg *keys, *args;
     size_t nkeys, nargs;
     int compiled;
     struct resp_writer w; /* into a scratch buffer, kept only when the call ends normally */
+    const char *fname;    /* FCALL: the function (lower case); NULL for EVAL */
 };
+
+/* Sets the global name (a registry reference) to the table of a[0..n), or to nil when not
+ * present. */
+static void set_global_array(lua_State *L, int name_ref, const struct resp_arg *a, size_t n,
+                             int present)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, name_ref);
+    if (present) {
+        push_string_array(L, a, n);
+    } else {
+        lua_pushnil(L);
+    }
+    lua_rawset(L, LUA_GLOBALSINDEX);
+}
+
+/*
+ * An FCALL in the engine: the library's chunk (compiled once, kept by its code) runs again to
+ * register its functions afresh, so no upvalue a previous call left survives (Redis keeps a
+ * library's state between calls; here a follower never ran the leader's probe), then the
+ * function runs with KEYS and ARGV as its arguments, as in a state of its own: no KEYS or ARGV
+ * global (an EVAL's are cleared). Handler at index 1.
+ */
+static int engine_fcall(lua_State *L, struct script_engine *e, struct engine_call *c)
+{
+    set_global_array(L, e->ref_keys, NULL, 0, 0);
+    set_global_array(L, e->ref_argv, NULL, 0, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_fcache); /* 2 */
+    if (!library_register(L, c->r, c->body, c->len, 2, &c->w)) {
+        return 0;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    lua_getfield(L, -1, c->fname);
+    if (!lua_istable(L, -1)) {
+        resp_write_error(&c->w, "ERR Function not found");
+        return 0;
+    }
+    raw_field(L, "fn");
+    lua_replace(L, 2);
+    lua_settop(L, 2);
+    push_string_array(L, c->keys, c->nkeys);
+    push_string_array(L, c->args, c->nargs);
+    e->mem_base = e->mem_used;
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 2, 1, 1);
+    lua_sethook(L, NULL, 0, 0);
+    if (rc != 0) {
+        write_run_error(c->r, L, &c->w);
+    } else {
+        write_value(L, &c->w, 0);
+    }
+    return 0;
+}
 
 /* One run in the engine, called protected: anything raised outside the script's own pcall
  * (memory, while KEYS are built or the reply converted) ends it, and the caller answers. */
@@ -1893,21 +1949,22 @@ static int engine_run_protected(lua_State *L)
     struct script_engine *e = engine_of(L);
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_handler); /* 1 */
-    if (!chunk_get(L, c->body, c->len)) {
+    if (c->fname != NULL) {
+        return engine_fcall(L, e, c);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_cache); /* 2 */
+    if (!chunk_get(L, 2, c->body, c->len, SCRIPT_CHUNK_NAME)) {
         write_compile_error(&c->w, L);
         return 0;
     }
+    lua_replace(L, 2); /* the chunk */
     c->compiled = 1;
     /* A run may have changed its chunk's environment (setfenv(1, t)): the next sees the
      * sandbox's globals again. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_env);
     lua_setfenv(L, 2);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_keys);
-    push_string_array(L, c->keys, c->nkeys);
-    lua_rawset(L, LUA_GLOBALSINDEX);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_argv);
-    push_string_array(L, c->args, c->nargs);
-    lua_rawset(L, LUA_GLOBALSINDEX);
+    set_global_array(L, e->ref_keys, c->keys, c->nkeys, 1);
+    set_global_array(L, e->ref_argv, c->args, c->nargs, 1);
     /* The run is charged from here: a cached body's compile cost nothing, a fresh one's is not
      * the script's to count. */
     e->mem_base = e->mem_used;
@@ -1930,29 +1987,32 @@ static int engine_run_protected(lua_State *L)
     return 0;
 }
 
-int script_run(const struct script_env *env, const uint8_t *body, size_t len,
-               const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args, size_t nargs,
-               struct resp_writer *w)
+/* The run r as script.h's caller set it up: limits, math.random's seed, the SHA-1 if known. */
+static void run_init(struct script_run *r, const struct script_env *env)
 {
-    struct script_run r = {.env = env,
-                           .mem_max =
-                               env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
-                           .proto = 2,
-                           .body = body,
-                           .body_len = len};
-    rand48_seed(&r, (int32_t)env->rand_seed);
+    memset(r, 0, sizeof(*r));
+    r->env = env;
+    r->mem_max = env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX;
+    r->proto = 2;
+    rand48_seed(r, (int32_t)env->rand_seed);
     if (env->sha != NULL) {
-        memcpy(r.sha, env->sha, HY_SHA1_HEX_LEN); /* 40 digits (script.h); r.sha ends zeroed */
+        memcpy(r->sha, env->sha, HY_SHA1_HEX_LEN); /* 40 digits (script.h); r->sha ends zeroed */
     }
-    /* The thread's engine, unless the caller wants a state of the run's own or the engine is
-     * busy (a run inside a run: never from the node, which refuses scripts in scripts). */
+}
+
+/* Runs c (its run c->r) in the thread's engine, or in a state of its own when the caller asks
+ * (env->fresh_state) or the engine is busy (a run inside a run: never from the node, which
+ * refuses scripts in scripts), and appends the reply to w. */
+static void engine_call_run(struct engine_call *c, struct resp_writer *w)
+{
+    struct script_run *r = c->r;
     struct script_engine *e = engine_tls;
-    int own = env->fresh_state || (e != NULL && e->run != NULL);
+    int own = r->env->fresh_state || (e != NULL && e->run != NULL);
     if (own || e == NULL) {
         e = engine_new();
         if (e == NULL) {
             resp_write_error(w, "ERR the script could not start: out of memory");
-            return 1;
+            return;
         }
         if (!own) {
             engine_tls = e;
@@ -1960,12 +2020,12 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
     }
     struct hy_buf scratch;
     hy_buf_init(&scratch);
-    struct engine_call c = {&r, body, len, keys, args, nkeys, nargs, 0, {&scratch, w->proto}};
-    e->run = &r;
+    c->w = (struct resp_writer){&scratch, w->proto};
+    e->run = r;
     e->mem_base = e->mem_used;
     /* lua_pcall of a function made once, not lua_cpcall (a new closure, and garbage, each run). */
     lua_rawgeti(e->L, LUA_REGISTRYINDEX, e->ref_run);
-    lua_pushlightuserdata(e->L, &c);
+    lua_pushlightuserdata(e->L, c);
     int rc = lua_pcall(e->L, 1, 0, 0);
     lua_sethook(e->L, NULL, 0, 0);
     lua_settop(e->L, 0);
@@ -1973,7 +2033,7 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
     e->mem_base = 0;
     if (rc != 0) {
         resp_write_error(w, "ERR the script's reply could not be converted (out of memory)");
-        r.oom = 1;
+        r->oom = 1;
     } else {
         hy_buf_append(w->out, scratch.data, scratch.len);
     }
@@ -1981,12 +2041,30 @@ int script_run(const struct script_env *env, const uint8_t *body, size_t len,
     /* What a run could leave behind that the next must not see is rebuilt from scratch: a
      * state that ran out of memory (Lua's own structures may be half grown), a library whose
      * settings a script changed (cjson's), or one grown too large. */
-    if (own || r.oom || e->doubtful || e->mem_used > ENGINE_BYTES_MAX) {
+    if (own || r->oom || e->doubtful || e->mem_used > ENGINE_BYTES_MAX) {
         if (e == engine_tls) {
             engine_tls = NULL;
         }
         engine_free(e);
     }
+}
+
+int script_run(const struct script_env *env, const uint8_t *body, size_t len,
+               const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args, size_t nargs,
+               struct resp_writer *w)
+{
+    struct script_run r;
+    run_init(&r, env);
+    r.body = body;
+    r.body_len = len;
+    struct engine_call c = {.r = &r,
+                            .body = body,
+                            .len = len,
+                            .keys = keys,
+                            .args = args,
+                            .nkeys = nkeys,
+                            .nargs = nargs};
+    engine_call_run(&c, w);
     return c.compiled;
 }
 
@@ -2009,16 +2087,6 @@ int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w)
     }
     state_close(L);
     return ok;
-}
-
-static int push_fcall_args(lua_State *L)
-{
-    const struct setup_args *a = lua_touserdata(L, 1);
-    push_string_array(L, a->keys, a->nkeys);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_keys");
-    push_string_array(L, a->args, a->nargs);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_argv");
-    return 0;
 }
 
 /* ---- functions --------------------------------------------------------------------------------
@@ -2145,6 +2213,55 @@ static int library_meta(const uint8_t *code, size_t len, char name_out[SCRIPT_NA
     return 1;
 }
 
+/*
+ * Runs a library's code as FUNCTION LOAD does (loading: register_function yes, redis.call no):
+ * its functions go to a new registry table hy_functions. The message handler is at index 1;
+ * the chunk is taken from (and kept in) the cache table at index cache when that is a table,
+ * else compiled. Returns 1, or 0 with the error written to w (as Redis words it).
+ */
+static int library_register(lua_State *L, struct script_run *r, const uint8_t *code, size_t len,
+                            int cache, struct resp_writer *w)
+{
+    if (!chunk_get(L, cache, code, len, FUNCTION_CHUNK)) {
+        const char *msg = lua_tostring(L, -1);
+        struct hy_buf b;
+        hy_buf_init(&b);
+        hy_buf_printf(&b, "ERR Error compiling function: %s", msg != NULL ? msg : "error");
+        write_error_text(w, (const char *)b.data, b.len);
+        hy_buf_free(&b);
+        return 0;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    lua_setfenv(L, -2);
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    r->loading = 1;
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 0, 0, 1);
+    lua_sethook(L, NULL, 0, 0);
+    r->loading = 0;
+    if (rc == 0) {
+        return 1;
+    }
+    const char *err = NULL;
+    size_t elen = 0;
+    if (lua_istable(L, -1)) {
+        raw_field(L, "err");
+        err = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &elen) : NULL;
+    }
+    struct hy_buf b;
+    hy_buf_init(&b);
+    hy_buf_append_str(&b, "ERR Error registering functions: ");
+    if (err != NULL) {
+        /* The error keeps its own code: "... functions: ERR user_function:2: ...", as Redis
+         * 7.0 words it. */
+        hy_buf_append(&b, err, elen);
+    }
+    write_error_text(w, (const char *)b.data, b.len);
+    hy_buf_free(&b);
+    return 0;
+}
+
 /* Loads and runs a library's code in a fresh state charged to e (its functions registered;
  * e->run is the run). Returns L, or NULL with the error written. */
 static lua_State *library_load(struct script_engine *e, const uint8_t *code, size_t len,
@@ -2158,40 +2275,8 @@ static lua_State *library_load(struct script_engine *e, const uint8_t *code, siz
         return NULL;
     }
     lua_pushcfunction(L, error_handler);
-    if (load_chunk(L, code, len, FUNCTION_CHUNK) != 0) {
-        const char *msg = lua_tostring(L, -1);
-        struct hy_buf b;
-        hy_buf_init(&b);
-        hy_buf_printf(&b, "ERR Error compiling function: %s", msg != NULL ? msg : "error");
-        write_error_text(w, (const char *)b.data, b.len);
-        hy_buf_free(&b);
-        state_close(L);
-        return NULL;
-    }
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
-    lua_setfenv(L, -2);
-    r->loading = 1;
-    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
-    int rc = lua_pcall(L, 0, 0, 1);
-    lua_sethook(L, NULL, 0, 0);
-    r->loading = 0;
-    if (rc != 0) {
-        const char *err = NULL;
-        size_t elen = 0;
-        if (lua_istable(L, -1)) {
-            raw_field(L, "err");
-            err = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &elen) : NULL;
-        }
-        struct hy_buf b;
-        hy_buf_init(&b);
-        hy_buf_append_str(&b, "ERR Error registering functions: ");
-        if (err != NULL) {
-            /* The error keeps its own code: "... functions: ERR user_function:2: ...", as
-             * Redis 7.0 words it. */
-            hy_buf_append(&b, err, elen);
-        }
-        write_error_text(w, (const char *)b.data, b.len);
-        hy_buf_free(&b);
+    lua_pushnil(L); /* no cache: the state is the call's */
+    if (!library_register(L, r, code, len, lua_gettop(L), w)) {
         state_close(L);
         return NULL;
     }
@@ -2250,44 +2335,17 @@ void script_fcall(const struct script_env *env, const uint8_t *code, size_t len,
                   const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args,
                   size_t nargs, struct resp_writer *w)
 {
-    struct script_run r = {.env = env,
-                           .mem_max =
-                               env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
-                           .proto = 2};
-    rand48_seed(&r, (int32_t)env->rand_seed);
+    struct script_run r;
+    run_init(&r, env);
     r.function = 1;
     snprintf(r.sha, sizeof(r.sha), "%s", fname);
-    struct script_engine e = {.run = &r};
-    lua_State *L = library_load(&e, code, len, w);
-    if (L == NULL) {
-        return;
-    }
-    lua_pushcfunction(L, error_handler);
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
-    lua_getfield(L, -1, fname);
-    if (!lua_istable(L, -1)) {
-        resp_write_error(w, "ERR Function not found");
-        state_close(L);
-        return;
-    }
-    raw_field(L, "fn");
-    lua_replace(L, 2);
-    lua_settop(L, 2);
-    /* KEYS and ARGV are the function's arguments (a function has no such globals). */
-    if (lua_cpcall(L, push_fcall_args, &(struct setup_args){keys, args, nkeys, nargs, 1}) != 0) {
-        resp_write_error(w, "ERR the function could not start: out of memory");
-        state_close(L);
-        return;
-    }
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_keys");
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_argv");
-    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
-    int rc = lua_pcall(L, 2, 1, 1);
-    lua_sethook(L, NULL, 0, 0);
-    if (rc != 0) {
-        write_run_error(&r, L, w);
-    } else {
-        write_reply(L, w);
-    }
-    state_close(L);
+    struct engine_call c = {.r = &r,
+                            .body = code,
+                            .len = len,
+                            .keys = keys,
+                            .args = args,
+                            .nkeys = nkeys,
+                            .nargs = nargs,
+                            .fname = fname};
+    engine_call_run(&c, w);
 }

@@ -520,6 +520,65 @@ static void test_reused_state_matches_fresh(void **state)
     hy_buf_free(&b);
 }
 
+/* Runs function fname of library code (FCALL) in env with KEYS = {"k"}; the reply, static. */
+static const char *fcall_env(const struct script_env *env, const char *code, const char *fname)
+{
+    static char text[1024];
+    struct resp_arg keys[1] = {{(const uint8_t *)"k", 1}};
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct resp_writer w = {&out, 2};
+    script_fcall(env, (const uint8_t *)code, strlen(code), fname, keys, 1, NULL, 0, &w);
+    snprintf(text, sizeof(text), "%.*s", (int)out.len, (const char *)out.data);
+    hy_buf_free(&out);
+    return text;
+}
+
+static void test_reused_state_fcall_matches_fresh(void **state)
+{
+    /* FCALL in the long-lived engine answers as in a state of its own: the library's code runs
+     * again at every call (an upvalue counts from the start each time, on every replica), a
+     * function sees no KEYS or ARGV global though an EVAL just set them, and what a function
+     * tries to leave behind is refused; the library is compiled once. */
+    (void)state;
+    struct fake f = {.reply = "+OK\r\n"};
+    const char *code = "#!lua name=lib\n"
+                       "local n = 0\n"
+                       "redis.register_function('count', function(keys, args) n = n + 1 "
+                       "return {n, keys[1]} end)\n"
+                       "redis.register_function('globals', function() return KEYS end)\n"
+                       "redis.register_function('leak', function() "
+                       "local g = getfenv(0) g.leak = 1 return 1 end)\n"
+                       "redis.register_function('seen', function() return leak end)\n";
+    static const char *const fnames[] = {"count", "count", "globals", "leak", "seen", "nosuch"};
+    char fresh[6][256];
+    for (int round = 0; round < 2; round++) {
+        struct script_env env = {.call_cb = fake_call, .ctx = &f, .fresh_state = round == 0};
+        (void)eval(&f, "return #KEYS", 0, 2); /* an EVAL sets KEYS and ARGV in the engine */
+        for (size_t i = 0; i < HY_ARRAY_LEN(fnames); i++) {
+            const char *r = fcall_env(&env, code, fnames[i]);
+            if (round == 0) {
+                snprintf(fresh[i], sizeof(fresh[i]), "%s", r);
+            } else {
+                assert_string_equal(r, fresh[i]);
+            }
+        }
+    }
+    assert_string_equal(fresh[0], "*2\r\n:1\r\n$1\r\nk\r\n");
+    assert_string_equal(fresh[1], fresh[0]);
+    assert_non_null(strstr(fresh[2], "nonexistent global variable 'KEYS'"));
+    assert_non_null(strstr(fresh[3], "readonly table"));
+    assert_non_null(strstr(fresh[4], "nonexistent global variable 'leak'"));
+    assert_string_equal(fresh[5], "-ERR Function not found\r\n");
+    /* One engine for all of the reused calls. */
+    uint64_t builds = script_engine_builds();
+    struct script_env env = {.call_cb = fake_call, .ctx = &f};
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(fcall_env(&env, code, "count"), fresh[0]);
+    }
+    assert_int_equal(script_engine_builds(), builds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_libraries_open_on_first_use),
         cmocka_unit_test(test_long_library_calls_poll),
         cmocka_unit_test(test_reused_state_matches_fresh),
+        cmocka_unit_test(test_reused_state_fcall_matches_fresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
