@@ -2049,23 +2049,38 @@ static void engine_call_run(struct engine_call *c, struct resp_writer *w)
     }
 }
 
-int script_run(const struct script_env *env, const uint8_t *body, size_t len,
-               const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args, size_t nargs,
-               struct resp_writer *w)
+/* script_run and script_fcall: fname NULL for an EVAL body, else the function of library
+ * code body. Returns 1 when the body compiled (EVAL). */
+static int engine_invoke(const struct script_env *env, const uint8_t *body, size_t len,
+                         const char *fname, const struct resp_arg *keys, size_t nkeys,
+                         const struct resp_arg *args, size_t nargs, struct resp_writer *w)
 {
     struct script_run r;
     run_init(&r, env);
-    r.body = body;
-    r.body_len = len;
+    if (fname != NULL) {
+        r.function = 1;
+        snprintf(r.sha, sizeof(r.sha), "%s", fname); /* errors name the function */
+    } else {
+        r.body = body;
+        r.body_len = len;
+    }
     struct engine_call c = {.r = &r,
                             .body = body,
                             .len = len,
                             .keys = keys,
                             .args = args,
                             .nkeys = nkeys,
-                            .nargs = nargs};
+                            .nargs = nargs,
+                            .fname = fname};
     engine_call_run(&c, w);
     return c.compiled;
+}
+
+int script_run(const struct script_env *env, const uint8_t *body, size_t len,
+               const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args, size_t nargs,
+               struct resp_writer *w)
+{
+    return engine_invoke(env, body, len, NULL, keys, nkeys, args, nargs, w);
 }
 
 int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w)
@@ -2335,17 +2350,5 @@ void script_fcall(const struct script_env *env, const uint8_t *code, size_t len,
                   const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args,
                   size_t nargs, struct resp_writer *w)
 {
-    struct script_run r;
-    run_init(&r, env);
-    r.function = 1;
-    snprintf(r.sha, sizeof(r.sha), "%s", fname);
-    struct engine_call c = {.r = &r,
-                            .body = code,
-                            .len = len,
-                            .keys = keys,
-                            .args = args,
-                            .nkeys = nkeys,
-                            .nargs = nargs,
-                            .fname = fname};
-    engine_call_run(&c, w);
+    (void)engine_invoke(env, code, len, fname, keys, nkeys, args, nargs, w);
 }

@@ -503,9 +503,6 @@ static void test_reused_state_matches_fresh(void **state)
     assert_string_equal(da, "k=2;after=1;");
     /* What each reply must be, not only the same: the tricks failed. */
     const char *text = (const char *)a.data;
-    if (getenv("TEST_SCRIPT_DUMP") != NULL) {
-        fputs(text, stderr);
-    }
     assert_null(strstr(text, "dirty"));
     assert_non_null(strstr(text, "$5\r\nclean\r\n|\n$5\r\nclean"));
     assert_non_null(strstr(text, "$3\r\nABC\r\n|\n-ERR Attempt to modify a readonly table"));
