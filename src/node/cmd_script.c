@@ -53,6 +53,7 @@ struct script_call {
      * without one: the default user). Borrowed for the run. */
     const uint8_t *user;
     size_t user_len;
+    const char *sha; /* the body's SHA-1 when known (script.h's script_env.sha), or NULL */
 };
 
 /* Commands whose result depends on a replica's own hash table layout (its hashing is seeded
@@ -130,7 +131,7 @@ static void sort_reply(struct hy_buf *reply, size_t mark, int pairs, int proto)
 
 /* Commands a script may not run: they act on the connection, the cluster or the server, or
  * would not run inside the one entry. */
-static int script_refused(const struct hy_node *n, const struct cmd_def *d)
+static int script_refused(const struct cmd_def *d, int partitioned)
 {
     static const char *const names[] = {
         "multi", "exec", "discard", "watch", "unwatch", "eval", "evalsha", "eval_ro", "evalsha_ro",
@@ -145,7 +146,7 @@ static int script_refused(const struct hy_node *n, const struct cmd_def *d)
     /* With partitions these read (or flush) every partition's local replica. */
     static const char *const whole[] = {"dbsize",    "keys",     "scan",
                                         "randomkey", "flushall", "flushdb"};
-    for (size_t i = 0; n->group_count > 1 && i < HY_ARRAY_LEN(whole); i++) {
+    for (size_t i = 0; partitioned && i < HY_ARRAY_LEN(whole); i++) {
         if (strcmp(d->name, whole[i]) == 0) {
             return 1;
         }
@@ -197,6 +198,42 @@ static void script_call_write(struct script_call *sc, struct cmd_ctx *x, const s
     hy_buf_free(&entry);
 }
 
+/* What a script's redis.call must know of a command, from its name and flags alone. */
+enum {
+    SCRIPT_CLASS_KNOWN = 1,
+    SCRIPT_CLASS_XREAD = 2,        /* XREAD or XREADGROUP: run, but not with BLOCK */
+    SCRIPT_CLASS_REFUSED = 4,      /* script_refused on one partition */
+    SCRIPT_CLASS_REFUSED_PART = 8, /* ... with partitions */
+    SCRIPT_CLASS_RANDOM = 16,      /* script_random */
+    SCRIPT_CLASS_SORTED = 32,      /* script_sorted */
+    SCRIPT_CLASS_HGETALL = 64,
+};
+
+/* d's SCRIPT_CLASS_* bits, worked out once per command of the table (name comparisons were
+ * a hundred strcmp per redis.call). */
+static unsigned script_class(const struct cmd_def *d)
+{
+    static uint8_t memo[NODE_COMMANDS_MAX];
+    size_t i = (size_t)(d - node_commands);
+    int in_table = d >= node_commands && i < node_command_count && i < NODE_COMMANDS_MAX;
+    if (in_table && memo[i] != 0) {
+        return memo[i];
+    }
+    unsigned c = SCRIPT_CLASS_KNOWN;
+    if (strcmp(d->name, "xread") == 0 || strcmp(d->name, "xreadgroup") == 0) {
+        c |= SCRIPT_CLASS_XREAD;
+    }
+    c |= script_refused(d, 0) ? SCRIPT_CLASS_REFUSED : 0;
+    c |= script_refused(d, 1) ? SCRIPT_CLASS_REFUSED_PART : 0;
+    c |= name_in(d->name, script_random, HY_ARRAY_LEN(script_random)) ? SCRIPT_CLASS_RANDOM : 0;
+    c |= name_in(d->name, script_sorted, HY_ARRAY_LEN(script_sorted)) ? SCRIPT_CLASS_SORTED : 0;
+    c |= strcmp(d->name, "hgetall") == 0 ? SCRIPT_CLASS_HGETALL : 0;
+    if (in_table) {
+        memo[i] = (uint8_t)c;
+    }
+    return c;
+}
+
 static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, int proto,
                            struct hy_buf *reply)
 {
@@ -213,7 +250,8 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         resp_write_error(&w, "ERR Wrong number of args calling Redis command from script");
         return;
     }
-    int xread = strcmp(d->name, "xread") == 0 || strcmp(d->name, "xreadgroup") == 0;
+    unsigned cls = script_class(d);
+    int xread = (cls & SCRIPT_CLASS_XREAD) != 0;
     if (xread) {
         /* Redis runs XREAD and XREADGROUP in scripts, but never blocking. */
         for (size_t i = 1; i < argc; i++) {
@@ -227,7 +265,8 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
             }
         }
     }
-    if (!xread && script_refused(n, d)) {
+    if (!xread &&
+        (cls & (n->group_count > 1 ? SCRIPT_CLASS_REFUSED_PART : SCRIPT_CLASS_REFUSED)) != 0) {
         resp_write_error(&w, "ERR This Redis command is not allowed from script");
         return;
     }
@@ -235,7 +274,7 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
         resp_write_error(&w, "ERR Script attempted to access a non local key in a cluster node");
         return;
     }
-    if (sc->at_apply && name_in(d->name, script_random, HY_ARRAY_LEN(script_random))) {
+    if (sc->at_apply && (cls & SCRIPT_CLASS_RANDOM) != 0) {
         resp_write_error(&w, "ERR This Redis command is not allowed from script: its result "
                              "depends on the replica, and scripts run on every replica");
         return;
@@ -288,8 +327,8 @@ static void script_call_cb(void *ctx, size_t argc, const struct resp_arg *argv, 
     }
     if (reply->len == mark) {
         resp_write_null(&w); /* a handler that answered nothing: never leave redis.call empty */
-    } else if (name_in(d->name, script_sorted, HY_ARRAY_LEN(script_sorted))) {
-        sort_reply(reply, mark, strcmp(d->name, "hgetall") == 0, proto);
+    } else if ((cls & SCRIPT_CLASS_SORTED) != 0) {
+        sort_reply(reply, mark, (cls & SCRIPT_CLASS_HGETALL) != 0, proto);
     }
 }
 
@@ -394,17 +433,39 @@ static const char *script_poll_cb(void *ctx)
     return NULL;
 }
 
-/* FUNCTION STATS's "command": the call as it was made, cut to fit. */
+/* Appends p[0..len) to the NUL-terminated text at out (size bytes), cut to fit. */
+static size_t text_append(char *out, size_t size, size_t at, const void *p, size_t len)
+{
+    size_t n = at + 1 < size ? HY_MIN(len, size - 1 - at) : 0;
+    memcpy(out + at, p, n);
+    out[at + n] = '\0';
+    return at + n;
+}
+
+/* FUNCTION STATS's "command": the call as it was made ("fcall f 1 k a", each word cut to 64
+ * bytes), cut to fit. Built at every run, so without snprintf (a fifth of a short EVALSHA's
+ * own instructions went to it). */
 static void script_busy_command(struct node_script_busy *b, const char *cmd_name,
                                 const struct script_fcall_args *fa, const struct resp_arg *keys,
                                 size_t nkeys, const struct resp_arg *args, size_t nargs)
 {
-    int len = snprintf(b->command, sizeof(b->command), "%s %s %zu", cmd_name,
-                       fa != NULL ? fa->fname : "", nkeys);
-    for (size_t i = 0; i < nkeys + nargs && len >= 0 && (size_t)len < sizeof(b->command); i++) {
-        const struct resp_arg *a = i < nkeys ? &keys[i] : &args[i - nkeys];
-        len += snprintf(b->command + len, sizeof(b->command) - (size_t)len, " %.*s",
-                        (int)HY_MIN(a->len, 64), (const char *)a->ptr);
+    char num[24];
+    size_t i = sizeof(num), v = nkeys;
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    const char *fname = fa != NULL ? fa->fname : "";
+    size_t size = sizeof(b->command),
+           at = text_append(b->command, size, 0, cmd_name, strlen(cmd_name));
+    at = text_append(b->command, size, at, " ", 1);
+    at = text_append(b->command, size, at, fname, strlen(fname));
+    at = text_append(b->command, size, at, " ", 1);
+    at = text_append(b->command, size, at, num + i, sizeof(num) - i);
+    for (size_t k = 0; k < nkeys + nargs && at + 1 < size; k++) {
+        const struct resp_arg *a = k < nkeys ? &keys[k] : &args[k - nkeys];
+        at = text_append(b->command, size, at, " ", 1);
+        at = text_append(b->command, size, at, a->ptr, HY_MIN(a->len, 64));
     }
 }
 
@@ -474,7 +535,8 @@ static int script_run_seeded(struct script_call *sc, uint64_t seed, uint64_t ste
                              .poll_cb = script_poll_cb,
                              /* A probe stopped by its budget must know it was stopped: it
                               * wrote nothing, and is then not proposed (script_probe). */
-                             .stopped_out = &sc->stopped};
+                             .stopped_out = &sc->stopped,
+                             .sha = sc->sha};
     struct node_script_busy *b = &n->script_busy;
     memset(b, 0, sizeof(*b));
     b->active = 1;
@@ -540,7 +602,7 @@ static void fcall_apply(struct node_group *g, struct store *s, const struct stor
     hy_free(args);
 }
 
-int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e,
+int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e, const char *sha,
                          struct resp_writer *w)
 {
     struct node_group *g = ctx;
@@ -574,7 +636,8 @@ int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e
                              .readonly = f.no_writes,
                              .at_apply = 1,
                              .user = e->argv[0].ptr + 16,
-                             .user_len = e->argv[0].len - 16};
+                             .user_len = e->argv[0].len - 16,
+                             .sha = sha};
     int compiled = script_run_seeded(&sc, seed, steps, body, len, keys, nkeys, args,
                                      e->argc - 3 - nkeys, &out, NULL);
     hy_free(keys);
@@ -638,7 +701,8 @@ static uint64_t script_steps_max(const struct hy_node *n)
  * probe compiles the script itself, and one that does not compile is not proposed either.
  */
 static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, size_t len,
-                        size_t nkeys, const struct script_fcall_args *fa, int no_writes)
+                        const char *sha, size_t nkeys, const struct script_fcall_args *fa,
+                        int no_writes)
 {
     struct hy_node *n = x->node;
     if (n->capture != NULL) {
@@ -654,7 +718,8 @@ static int script_probe(struct cmd_ctx *x, uint64_t seed, const uint8_t *body, s
                              .probe = 1,
                              .cmd_name = fa != NULL ? "fcall" : "eval",
                              .user = (const uint8_t *)x->client->user,
-                             .user_len = strlen(x->client->user)};
+                             .user_len = strlen(x->client->user),
+                             .sha = sha};
     struct hy_buf scratch;
     hy_buf_init(&scratch);
     struct resp_writer w = {&scratch, x->w.proto};
@@ -702,12 +767,20 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
     }
     const uint8_t *body = x->argv[1].ptr;
     size_t len = x->argv[1].len;
+    char hex[HY_SHA1_HEX_LEN + 1];
+    const char *sha = NULL; /* EVAL: made by the engine only if an error reply names it */
     if (by_sha) {
         body = node_script_find(x->node, x->store, x->argv[1].ptr, x->argv[1].len, &len);
         if (body == NULL) {
             resp_write_error(&x->w, "NOSCRIPT No matching script. Please use EVAL.");
             return;
         }
+        for (size_t i = 0; i < HY_SHA1_HEX_LEN; i++) {
+            uint8_t ch = x->argv[1].ptr[i]; /* 40 digits: node_script_find found them */
+            hex[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+        }
+        hex[HY_SHA1_HEX_LEN] = '\0';
+        sha = hex;
     }
     struct script_flags f;
     if (!script_flags_parse(body, len, &f, &x->w)) {
@@ -724,7 +797,7 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
     }
     if (!readonly) {
         uint64_t seed = hy_prng_next(&x->node->prng);
-        if (script_probe(x, seed, body, len, nkeys, NULL, f.no_writes)) {
+        if (script_probe(x, seed, body, len, sha, nkeys, NULL, f.no_writes)) {
             eval_propose(x, seed, body, len, nkeys);
         }
         return;
@@ -738,7 +811,8 @@ static void eval_generic(struct cmd_ctx *x, int by_sha, int readonly)
                              .readonly = 1,
                              .cmd_name = "eval_ro",
                              .user = (const uint8_t *)x->client->user,
-                             .user_len = strlen(x->client->user)};
+                             .user_len = strlen(x->client->user),
+                             .sha = sha};
     (void)script_run_seeded(&sc, hy_prng_next(&x->node->prng), script_steps_max(x->node), body, len,
                             keys, nkeys, keys == NULL ? NULL : keys + nkeys, x->argc - 3 - nkeys,
                             &x->w, NULL);
@@ -1046,6 +1120,7 @@ void cmd_hy_scriptpart(struct cmd_ctx *x)
         return;
     }
     if (x->argc == 5 && node_arg_is(sub, "FLOAD") && node_arg_is(&x->argv[3], "REPLACE")) {
+        script_cache_flush(); /* the replaced library's chunk: memory only */
         function_load_propose(x, &x->argv[4], 1);
         return;
     }
@@ -1057,12 +1132,17 @@ void cmd_hy_scriptpart(struct cmd_ctx *x)
     if (x->argc == 4 && (node_arg_is(sub, "LOAD") || node_arg_is(sub, "FDELETE"))) {
         one = (struct store_arg){x->argv[3].ptr, x->argv[3].len};
         e.op = node_arg_is(sub, "LOAD") ? STORE_OP_SCRIPT_LOAD : STORE_OP_FUNCTION_DELETE;
+        if (e.op == STORE_OP_FUNCTION_DELETE) {
+            script_cache_flush(); /* the deleted library's chunk: memory only */
+        }
         e.argc = 1;
         e.argv = &one;
     } else if (x->argc == 3 && node_arg_is(sub, "FLUSH")) {
         e.op = STORE_OP_SCRIPT_FLUSH;
+        script_cache_flush(); /* this thread's compiled bodies: memory only (script.h) */
     } else if (x->argc == 3 && node_arg_is(sub, "FFLUSH")) {
         e.op = STORE_OP_FUNCTION_FLUSH;
+        script_cache_flush();
     } else {
         resp_write_error(&x->w, "ERR usage: HY.SCRIPTPART slot LOAD body | FLUSH | FLOAD "
                                 "[REPLACE] code | FDELETE library | FFLUSH");
@@ -1120,7 +1200,8 @@ static void fcall_generic(struct cmd_ctx *x, int readonly)
     struct script_fcall_args fa = {lib->code, lib->len, fname};
     if (!readonly) {
         uint64_t seed = hy_prng_next(&x->node->prng);
-        if (!script_probe(x, seed, NULL, 0, nkeys, &fa, (fn->flags & SCRIPT_FN_NO_WRITES) != 0)) {
+        if (!script_probe(x, seed, NULL, 0, NULL, nkeys, &fa,
+                          (fn->flags & SCRIPT_FN_NO_WRITES) != 0)) {
             return;
         }
         size_t nargs = 4 + (x->argc - 3);

@@ -1197,7 +1197,7 @@ int node_is_script(const struct cmd_def *d);
 const uint8_t *node_script_find(const struct hy_node *n, const struct store *first,
                                 const uint8_t *sha, size_t sha_len, size_t *len_out);
 /* The store's runner of STORE_OP_EVAL entries (ctx: the group). */
-int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e,
+int node_script_apply_cb(void *ctx, struct store *s, const struct store_entry *e, const char *sha,
                          struct resp_writer *w);
 /* cmd_multi.c: runs d's handler for x with its proposal captured instead of queued. Returns 1
  * with the one entry it proposed in entry_out, 0 when it proposed nothing (its reply, if

@@ -1,12 +1,31 @@
 /*
- * script.c - the Lua engine (script.h): one fresh, sandboxed Lua 5.1 state per run.
+ * script.c - the Lua engine (script.h): one long-lived, sandboxed Lua 5.1 state per thread for
+ * EVAL bodies and FCALL, a state of their own for FUNCTION LOAD's reading of a library.
  *
- * A fresh state per run keeps replicas identical (a run at apply must not see what another
- * script, or the leader's probe, left behind; memory limits count the same bytes everywhere),
- * so building it must be cheap: its memory comes from a per-run arena (script_arena), and
- * only string and redis are opened before the script starts; the base library opens at the
- * script's first other global name, table, math, cjson, bit, cmsgpack and struct at their own
- * (lazy_lib_open). A short EVALSHA went from 1.30 M to 0.31 M instructions (callgrind).
+ * The engine. Building a state, its libraries and sandbox, then compiling the body and closing
+ * it all again was most of a short script's cost (254k instructions for an EVALSHA, run twice:
+ * the leader's probe, then at apply). As Redis does, the state now lives on: built once, every
+ * library opened then, each body compiled once and cached by its text (bounded: past
+ * ENGINE_CACHE_COUNT_MAX bodies or ENGINE_CACHE_BYTES_MAX bytes the cache starts over). A run
+ * sets KEYS and ARGV, gives its chunk the sandbox's globals again and calls it. An FCALL runs
+ * its library's chunk (compiled once, kept by its code) again to register the functions
+ * afresh, then calls the function: no upvalue of a previous call survives. Replicas must
+ * reach the same result as a fresh state would, though a follower's engine never ran the
+ * leader's probe and has other bodies cached: so nothing a script can reach outlives its run.
+ * The globals and every library table are read-only proxies (below); getfenv answers the proxy
+ * for the thread's real globals, setfenv(0) is refused, a loadstring'd chunk runs in the
+ * proxy, the string metatable hides behind a read-only stand-in, the coroutine table is a
+ * proxy, collectgarbage cannot change the collector's settings; math.random's state, the RESP
+ * version and the step count are the run's. What a run could still leave behind makes the
+ * engine "doubtful" and it is closed after the run and built again at the next: a cjson
+ * setting changed (they live in cjson's upvalues), a run that ran out of memory, or a state
+ * grown past ENGINE_BYTES_MAX. What a reused state cannot make the same as a fresh one is
+ * what depends on the collector's timing, which follows everything the state held before:
+ * when a weak table's entries go, and exactly where a run that grows to the memory bound
+ * stops (collectgarbage("count") answers 0 for that reason). docs/protocol.md says so.
+ *
+ * Memory comes from an arena (script_arena): the engine's blocks are reused through its free
+ * lists; a state of its own gives its chunks back to a small per-thread pool when it closes.
  *
  * The sandbox. The base, table, string and math libraries are opened, with cjson and bit (the
  * Debian packages) and cmsgpack and struct (script_libs.c); loadfile, dofile, print and load
@@ -22,8 +41,9 @@
  * @user_script:<line>.", as Redis 7.0 answers. redis.call raises the error reply it got;
  * redis.pcall returns it as {err = ...}.
  *
- * Memory: every allocation goes through script_alloc, which refuses to grow past the run's
- * limit (Lua then raises "not enough memory"). Steps: a count hook every SCRIPT_HOOK_STEPS
+ * Memory: every allocation goes through script_alloc, which refuses to let a run grow the
+ * state past what it held when the run began by more than the run's limit (Lua then raises
+ * "not enough memory"). Steps: a count hook every SCRIPT_HOOK_STEPS
  * instructions; past the budget it raises an error, and again at every later instruction, so
  * a pcall in the script cannot swallow it.
  */
@@ -53,10 +73,10 @@ int luaopen_bit(lua_State *L);
 #define FUNCTION_CHUNK    "@user_function"
 
 /*
- * A run's memory. A state lives for one run, and most of its CPU went to malloc and free: a
- * few thousand small blocks for the libraries and the sandbox, each freed again at lua_close
- * (45% of an EVALSHA's profile). Blocks up to ARENA_SMALL_MAX bytes are cut from 64 KiB chunks
- * in 16-byte size classes, and a freed block goes on its class's list for the run's next
+ * A state's memory. When every run had a state of its own, most of its CPU went to malloc and
+ * free: a few thousand small blocks for the libraries and the sandbox, each freed again at
+ * lua_close (45% of an EVALSHA's profile). Blocks up to ARENA_SMALL_MAX bytes are cut from 64 KiB
+ * chunks in 16-byte size classes, and a freed block goes on its class's list for the run's next
  * allocation of that class; larger ones are malloc's. Lua gives the old size of every block it
  * frees or resizes, so blocks need no header. At the run's end the chunks go back to a small
  * per-thread pool, and the next run takes them without a malloc. What a run may use
@@ -192,58 +212,90 @@ static void *arena_realloc(struct script_arena *a, void *ptr, size_t osize, size
 }
 
 struct script_run {
-    struct script_arena arena;
     const struct script_env *env;
-    size_t mem_used, mem_max;
+    size_t mem_max;
     uint64_t steps;
     int killed;
-    int quiet;          /* stopped by SCRIPT_STOP_QUIET: raises quiet_stop, no message */
-    char stop_msg[160]; /* what a killed run raises */
-    int proto;          /* redis.setresp */
-    int loading;        /* a library's code runs: register_function yes, redis.call no */
-    int function;       /* FCALL: errors name @user_function */
-    uint64_t rand;      /* Redis's lrand48 state (48 bits) */
-    char sha[HY_SHA1_HEX_LEN + 1];
+    int quiet;           /* stopped by SCRIPT_STOP_QUIET: raises quiet_stop, no message */
+    int oom;             /* an allocation was refused: the engine is rebuilt after the run */
+    char stop_msg[160];  /* what a killed run raises */
+    int proto;           /* redis.setresp */
+    int loading;         /* a library's code runs: register_function yes, redis.call no */
+    int function;        /* FCALL: errors name @user_function */
+    uint64_t rand;       /* Redis's lrand48 state (48 bits) */
+    const uint8_t *body; /* the script's (for its SHA-1, made only when an error names it) */
+    size_t body_len;
+    char sha[HY_SHA1_HEX_LEN + 1]; /* "" until needed */
+};
+
+/*
+ * A Lua state and what it is charged with. The engine that runs EVAL bodies lives on (one per
+ * thread: the node's loop runs every script of the node, whichever partition's store it
+ * touches, and the simulator runs its nodes on one thread too): its libraries and sandbox are
+ * built once and each body is compiled once, cached by its text. Library loads, FCALL and
+ * compile checks still build a state of their own (an engine on the stack) and close it.
+ * A run is charged the bytes it makes the state hold above what it held when the run began
+ * (mem_base).
+ */
+struct script_engine {
+    lua_State *L;
+    struct script_arena arena;
+    struct script_run *run; /* the run in progress, NULL between runs */
+    size_t mem_used;        /* what Lua holds, in Lua's own sizes */
+    size_t mem_base;        /* mem_used when the run began (0 for a state of its own) */
+    size_t cache_count, cache_bytes;
+    int doubtful; /* something may have survived a run: rebuilt before the next */
+    /* The engine's registry references (luaL_ref), so a run looks nothing up by name: its
+     * run function, the message handler, the body cache, the globals' proxy, and the names
+     * KEYS and ARGV. */
+    int ref_run, ref_handler, ref_cache, ref_fcache, ref_env, ref_keys, ref_argv;
 };
 
 static void script_hook(lua_State *L, lua_Debug *ar);
 static int raise_err(lua_State *L, const char *msg);
 
-static struct script_run *run_of(lua_State *L)
+static struct script_engine *engine_of(lua_State *L)
 {
     void *ud;
     (void)lua_getallocf(L, &ud);
     return ud;
 }
 
+static struct script_run *run_of(lua_State *L)
+{
+    return engine_of(L)->run;
+}
+
 static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    struct script_run *r = ud;
+    struct script_engine *e = ud;
     if (nsize == 0) {
         if (SCRIPT_ARENA) {
-            (void)arena_realloc(&r->arena, ptr, osize, 0);
+            (void)arena_realloc(&e->arena, ptr, osize, 0);
         } else {
             free(ptr);
         }
-        r->mem_used -= osize;
+        e->mem_used -= osize;
         return NULL;
     }
-    if (nsize > osize && r->mem_used - osize + nsize > r->mem_max) {
+    struct script_run *r = e->run;
+    if (r != NULL && nsize > osize && e->mem_used - osize + nsize > e->mem_base + r->mem_max) {
+        r->oom = 1;
         return NULL; /* Lua raises "not enough memory" */
     }
-    void *p = SCRIPT_ARENA ? arena_realloc(&r->arena, ptr, osize, nsize) : realloc(ptr, nsize);
+    void *p = SCRIPT_ARENA ? arena_realloc(&e->arena, ptr, osize, nsize) : realloc(ptr, nsize);
     if (p != NULL) {
-        r->mem_used = r->mem_used - osize + nsize;
+        e->mem_used = e->mem_used - osize + nsize;
     }
     return p;
 }
 
-/* Closes a run's state and gives its memory back (the arena's chunks to the pool). */
+/* Closes a state and gives its memory back (the arena's chunks to the pool). */
 static void state_close(lua_State *L)
 {
-    struct script_run *r = run_of(L);
+    struct script_engine *e = engine_of(L);
     lua_close(L);
-    arena_release(&r->arena);
+    arena_release(&e->arena);
 }
 
 const char SCRIPT_STOP_QUIET[] = "stopped";
@@ -277,7 +329,9 @@ static void run_mark_stopped(lua_State *L, struct script_run *r, const char *msg
             *r->env->stopped_out = 1;
         }
         r->quiet = msg == SCRIPT_STOP_QUIET;
-        snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg);
+        if (!r->quiet) { /* a quiet stop raises no message (and a probe stops quietly often) */
+            snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg);
+        }
         lua_sethook(L, script_hook, LUA_MASKCOUNT, 1);
     }
 }
@@ -447,12 +501,13 @@ static void push_value(lua_State *L, const struct resp_value *v, int depth)
     }
 }
 
+/* The conversion of a reply, called protected (lua_pcall, not lua_cpcall: no closure made at
+ * every redis.call); the value is its one result. */
 static int push_reply_protected(lua_State *L)
 {
     const struct resp_value *v = lua_touserdata(L, 1);
     push_value(L, v, 0);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_reply");
-    return 0;
+    return 1;
 }
 
 /* ---- Lua -> RESP ----------------------------------------------------------------------------- */
@@ -638,7 +693,9 @@ static int redis_generic_call(lua_State *L, int raise)
     if (argc == 0) {
         return raise_err(L, "ERR Please specify at least one argument for this redis lib call");
     }
-    struct resp_arg *argv = lua_newuserdata(L, (size_t)argc * sizeof(*argv)); /* GC'd */
+    /* A short command's arguments on the C stack; a long one's in a userdata (collected). */
+    struct resp_arg few[16];
+    struct resp_arg *argv = argc <= 16 ? few : lua_newuserdata(L, (size_t)argc * sizeof(*argv));
     if (!collect_args(L, argc, argv)) {
         return raise_err(L, "ERR Lua redis lib command arguments must be strings or integers");
     }
@@ -667,15 +724,14 @@ static int redis_generic_call(lua_State *L, int raise)
     /* Lua errors longjmp: the conversion runs protected (it may run out of memory), the C
      * memory is freed, and only then may this function raise. */
     int is_err = v.type == RESP_ERROR || v.type == RESP_BULK_ERROR;
-    rc = lua_cpcall(L, push_reply_protected, &v);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* push_reply_protected */
+    lua_pushlightuserdata(L, &v);
+    rc = lua_pcall(L, 1, 1, 0);
     resp_value_free(&v);
     hy_buf_free(&reply);
     if (rc != 0) {
         return lua_error(L); /* the message is on the stack */
     }
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_reply");
-    lua_pushnil(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_reply");
     if (is_err && raise) {
         return lua_error(L);
     }
@@ -950,6 +1006,9 @@ static int safe_loadstring(lua_State *L)
         lua_insert(L, -2);
         return 2;
     }
+    /* Its globals are the sandbox's, as the script's (not the thread's real table). */
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    lua_setfenv(L, -2);
     return 1;
 }
 
@@ -1065,6 +1124,35 @@ static void math_redis_random(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* A cjson setting (encode_sparse_array, encode_max_depth, ...): it lives in cjson's own
+ * upvalues, past the run, so a script that calls one leaves the engine doubtful (rebuilt
+ * after the run), and the next run sees cjson's defaults again. */
+static int cjson_setting(lua_State *L)
+{
+    engine_of(L)->doubtful = 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void cjson_guard(lua_State *L)
+{
+    lua_getglobal(L, "cjson");
+    int t = lua_gettop(L);
+    for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+        if (lua_iscfunction(L, -1) && strcmp(k, "encode") != 0 && strcmp(k, "decode") != 0 &&
+            strcmp(k, "new") != 0) {
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_pushcclosure(L, cjson_setting, 1);
+            lua_rawset(L, t);
+        }
+    }
+    lua_pop(L, 1);
+}
+
 /*
  * The libraries opened on a script's first use of their name, not before every run: opening
  * all of them and building their proxies was most of a short script's cost. Nothing a script
@@ -1076,17 +1164,82 @@ static const struct lazy_lib {
     lua_CFunction open;
     void (*after)(lua_State *L); /* changes made to the real table before it is proxied */
 } lazy_libs[] = {
-    {LUA_TABLIBNAME, luaopen_table, NULL},
-    {LUA_MATHLIBNAME, luaopen_math, math_redis_random},
-    {"cjson", luaopen_cjson, NULL},
-    {"bit", luaopen_bit, NULL},
-    {"cmsgpack", script_luaopen_cmsgpack, NULL},
-    {"struct", script_luaopen_struct, NULL},
+    {LUA_TABLIBNAME, luaopen_table, NULL},       {LUA_MATHLIBNAME, luaopen_math, math_redis_random},
+    {"cjson", luaopen_cjson, cjson_guard},       {"bit", luaopen_bit, NULL},
+    {"cmsgpack", script_luaopen_cmsgpack, NULL}, {"struct", script_luaopen_struct, NULL},
 };
 
 static int safe_setmetatable(lua_State *L);
 static int safe_rawset(lua_State *L);
 static int safe_loadstring(lua_State *L);
+
+/* Calls the wrapped getfenv or setfenv (upvalue 1) with this call's arguments: a stack level
+ * is one more there (this wrapper is a level of its own). */
+static int fenv_forward(lua_State *L, int nresults)
+{
+    if (lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) > 0) {
+        lua_pushnumber(L, lua_tonumber(L, 1) + 1);
+        lua_replace(L, 1);
+    }
+    if (lua_gettop(L) == 0) {
+        lua_pushinteger(L, 2); /* getfenv(): the caller's, level 1 here */
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, nresults);
+    return lua_gettop(L);
+}
+
+/* getfenv answers the thread's globals for level 0 and for C functions: the real table, which
+ * the script must never reach (a write there would outlive the run). It answers the proxy. */
+static int safe_getfenv(lua_State *L)
+{
+    (void)fenv_forward(L, 1);
+    if (lua_rawequal(L, -1, LUA_GLOBALSINDEX)) {
+        lua_pop(L, 1);
+        lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    }
+    return 1;
+}
+
+/* setfenv(0, t) would replace the thread's globals for every later run: refused. (A function's
+ * own environment may change: the run's chunk gets the sandbox's again at every run.) */
+static int safe_setfenv(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) == 0) {
+        return raise_err(L, "ERR Attempt to modify a readonly table");
+    }
+    return fenv_forward(L, LUA_MULTRET);
+}
+
+/* collectgarbage: "collect" and "step" collect everything (step answers true: a cycle
+ * ended); the collector's settings ("stop", "restart", "setpause", "setstepmul") belong to the
+ * engine and are left alone; "count" answers 0, as those do: what the state holds depends on
+ * what ran in it before (other scripts, the leader's probe), so it is not the same on every
+ * replica, and a script could write it. */
+static int safe_collectgarbage(lua_State *L)
+{
+    static const char *const opts[] = {"collect", "count",    "step",       "stop",
+                                       "restart", "setpause", "setstepmul", NULL};
+    int o = luaL_checkoption(L, 1, "collect", opts);
+    if (o == 0 || o == 2) {
+        lua_gc(L, LUA_GCCOLLECT, 0);
+    }
+    if (o == 2) {
+        lua_pushboolean(L, 1);
+    } else {
+        lua_pushinteger(L, 0);
+    }
+    return 1;
+}
+
+/* Replaces the global function name with a C closure of fn over the original. */
+static void wrap_global(lua_State *L, const char *name, lua_CFunction fn)
+{
+    lua_getglobal(L, name);
+    lua_pushcclosure(L, fn, 1);
+    lua_setglobal(L, name);
+}
 
 /* The base library, sandboxed: what a script may not have is removed or replaced. It sets _G
  * to the real globals, which the script must never reach: _G names the proxy again. */
@@ -1099,13 +1252,20 @@ static void base_open(lua_State *L)
         lua_pushnil(L);
         lua_setglobal(L, removed[i]);
     }
-    lua_getglobal(L, "setmetatable");
-    lua_pushcclosure(L, safe_setmetatable, 1);
-    lua_setglobal(L, "setmetatable");
+    wrap_global(L, "setmetatable", safe_setmetatable);
+    wrap_global(L, "getfenv", safe_getfenv);
+    wrap_global(L, "setfenv", safe_setfenv);
     lua_pushcfunction(L, safe_rawset);
     lua_setglobal(L, "rawset");
     lua_pushcfunction(L, safe_loadstring);
     lua_setglobal(L, "loadstring");
+    lua_pushcfunction(L, safe_collectgarbage);
+    lua_setglobal(L, "collectgarbage");
+    /* The base library's own table, read-only as the others. */
+    lua_getglobal(L, "coroutine");
+    push_readonly_proxy(L, lua_gettop(L), NULL);
+    lua_setglobal(L, "coroutine");
+    lua_pop(L, 1);
     lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
     lua_setglobal(L, "_G");
     lua_pushboolean(L, 1);
@@ -1344,8 +1504,13 @@ static void open_redis_lib(lua_State *L)
     /* Sized for its 23 fields at once: grown from empty, the table was rehashed five times
      * in every run (lua_setfield was a third of a short EVALSHA's instructions). */
     lua_createtable(L, 0, 23);
-    set_fn(L, "call", redis_call);
-    set_fn(L, "pcall", redis_pcall);
+    /* call and pcall hold the reply's converter, which they run protected. */
+    lua_pushcfunction(L, push_reply_protected);
+    lua_pushcclosure(L, redis_call, 1);
+    lua_setfield(L, -2, "call");
+    lua_pushcfunction(L, push_reply_protected);
+    lua_pushcclosure(L, redis_pcall, 1);
+    lua_setfield(L, -2, "pcall");
     set_fn(L, "error_reply", redis_error_reply);
     set_fn(L, "status_reply", redis_status_reply);
     set_fn(L, "sha1hex", redis_sha1hex);
@@ -1410,6 +1575,25 @@ static void push_load_globals(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* Every string's metatable is shared by every run: getmetatable('') answers a read-only
+ * stand-in ({__index = the string library's proxy}), so no script can change what ('x'):upper()
+ * means for the next (Redis 7 made the metatables of basic types read-only too). */
+static void string_metatable_guard(lua_State *L)
+{
+    lua_pushliteral(L, "");
+    if (!lua_getmetatable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    int mt = lua_gettop(L);
+    lua_createtable(L, 0, 1);
+    lua_getglobal(L, LUA_STRLIBNAME); /* its proxy by now */
+    lua_setfield(L, -2, "__index");
+    push_readonly_proxy(L, lua_gettop(L), NULL);
+    lua_setfield(L, mt, "__metatable");
+    lua_pop(L, 3);
+}
+
 /* Opens the libraries and builds the sandbox (run under lua_cpcall: errors are caught). */
 static int sandbox_setup(lua_State *L)
 {
@@ -1437,6 +1621,7 @@ static int sandbox_setup(lua_State *L)
         }
         lua_pop(L, 1);
     }
+    string_metatable_guard(L);
     if (a != NULL && a->functions) {
         push_load_globals(L);
     }
@@ -1471,11 +1656,13 @@ static int load_body(lua_State *L, const uint8_t *body, size_t len)
     return load_chunk(L, body, len, SCRIPT_CHUNK_NAME);
 }
 
-static lua_State *state_new(struct script_run *r, const struct setup_args *a)
+/* A state of its own for one use (a library's load, an FCALL), charged to e (zeroed by the
+ * caller, e->run set). NULL when memory runs out. */
+static lua_State *state_new(struct script_engine *e, const struct setup_args *a)
 {
-    lua_State *L = lua_newstate(script_alloc, r);
+    lua_State *L = lua_newstate(script_alloc, e);
     if (L == NULL) {
-        arena_release(&r->arena);
+        arena_release(&e->arena);
         return NULL;
     }
     if (lua_cpcall(L, sandbox_setup, (void *)a) != 0) {
@@ -1496,59 +1683,15 @@ static void write_compile_error(struct resp_writer *w, lua_State *L)
     hy_buf_free(&b);
 }
 
-int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w)
-{
-    struct script_env env = {0};
-    struct script_run r = {.env = &env, .mem_max = SCRIPT_MEMORY_BYTES_MAX, .proto = 2};
-    /* Compiling needs no library, nor the sandbox: a bare state parses as well, at a fraction
-     * of the cost (the libraries and read-only proxies were most of each EVAL's checks). */
-    lua_State *L = lua_newstate(script_alloc, &r);
-    if (L == NULL) {
-        arena_release(&r.arena);
-        resp_write_error(w, "ERR Error compiling script: out of memory");
-        return 0;
-    }
-    int ok = load_body(L, body, len) == 0;
-    if (!ok) {
-        write_compile_error(w, L);
-    }
-    state_close(L);
-    return ok;
-}
-
-struct write_ctx {
-    struct resp_writer w; /* into a scratch buffer: a conversion cut short writes nothing */
-};
-
-static int write_reply_protected(lua_State *L)
-{
-    struct write_ctx *c = lua_touserdata(L, 1);
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_result");
-    write_value(L, &c->w, 0);
-    return 0;
-}
-
-/* Writes the script's result (at the top) as its reply. */
-static void write_reply(lua_State *L, struct resp_writer *w)
-{
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_result");
-    struct hy_buf scratch;
-    hy_buf_init(&scratch);
-    struct write_ctx c = {{&scratch, w->proto}};
-    if (lua_cpcall(L, write_reply_protected, &c) != 0) {
-        resp_write_error(w, "ERR the script's reply could not be converted (out of memory)");
-    } else {
-        hy_buf_append(w->out, scratch.data, scratch.len);
-    }
-    hy_buf_free(&scratch);
-}
-
 /* Writes the error table at the top as Redis 7.0's script error reply. */
 static void write_run_error(struct script_run *r, lua_State *L, struct resp_writer *w)
 {
     if (r->quiet) {
         resp_write_error(w, "ERR script stopped");
         return;
+    }
+    if (r->sha[0] == '\0') {
+        hy_sha1_hex(r->body, r->body_len, r->sha); /* made here only: most runs need none */
     }
     const char *err = NULL;
     size_t len = 0;
@@ -1574,60 +1717,391 @@ static void write_run_error(struct script_run *r, lua_State *L, struct resp_writ
     hy_buf_free(&b);
 }
 
+/* ---- the engine: one long-lived state for EVAL ------------------------------------------------
+ */
+
+/* Bodies compiled and kept (by their text) before the cache starts over, and their bytes. */
+#define ENGINE_CACHE_COUNT_MAX 1024
+#define ENGINE_CACHE_BYTES_MAX (4u * 1024 * 1024)
+/* Past this many bytes held after a run (a big run's garbage, a full cache), the engine is
+ * closed and built again, which gives the memory back. */
+#define ENGINE_BYTES_MAX       (16u * 1024 * 1024)
+
+static int engine_run_protected(lua_State *L);
+static void engine_cache_clear(lua_State *L, struct script_engine *e);
+static int library_register(lua_State *L, struct script_run *r, const uint8_t *code, size_t len,
+                            int cache, struct resp_writer *w);
+
+static _Thread_local struct script_engine *engine_tls;
+static _Thread_local uint64_t engine_builds;
+
+/* The engine's setup, past sandbox_setup's: every library open now (a run must not pay for
+ * one, nor leave one opened behind it), the collector settled, and the compiled-body cache. */
+static int engine_setup(lua_State *L)
+{
+    struct setup_args a = {0};
+    lua_pushlightuserdata(L, &a);
+    lua_replace(L, 1);
+    sandbox_setup(L);
+    lua_settop(L, 0);
+    (void)lazy_lib_open(L, "");
+    for (size_t i = 0; i < HY_ARRAY_LEN(lazy_libs); i++) {
+        (void)lazy_lib_open(L, lazy_libs[i].name);
+    }
+    struct script_engine *e = engine_of(L);
+    lua_pushcfunction(L, engine_run_protected);
+    e->ref_run = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, error_handler);
+    e->ref_handler = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    e->ref_cache = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L); /* library code's chunks (FCALL): named @user_function */
+    e->ref_fcache = luaL_ref(L, LUA_REGISTRYINDEX);
+    push_load_globals(L); /* what a library's code sees while it registers its functions */
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
+    e->ref_env = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushliteral(L, "KEYS");
+    e->ref_keys = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushliteral(L, "ARGV");
+    e->ref_argv = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+static void engine_free(struct script_engine *e)
+{
+    if (e != NULL) {
+        state_close(e->L);
+        hy_free(e);
+    }
+}
+
+static struct script_engine *engine_new(void)
+{
+    struct script_engine *e = hy_xcalloc(1, sizeof(*e));
+    engine_builds++;
+    e->L = lua_newstate(script_alloc, e);
+    if (e->L == NULL) {
+        arena_release(&e->arena);
+        hy_free(e);
+        return NULL;
+    }
+    if (lua_cpcall(e->L, engine_setup, NULL) != 0) {
+        engine_free(e);
+        return NULL;
+    }
+    lua_gc(e->L, LUA_GCCOLLECT, 0); /* the setup's garbage is not the first run's to pay */
+    return e;
+}
+
+void script_engine_reset(void)
+{
+    engine_free(engine_tls);
+    engine_tls = NULL;
+}
+
+uint64_t script_engine_builds(void)
+{
+    return engine_builds;
+}
+
+void script_cache_flush(void)
+{
+    struct script_engine *e = engine_tls;
+    if (e != NULL && e->run == NULL && e->cache_count > 0) {
+        engine_cache_clear(e->L, e); /* allocates nothing: it cannot fail */
+    }
+}
+
+/* Empties the table at index t (in place: who holds it keeps it). */
+static void table_clear(lua_State *L, int t)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, t); /* clearing a field during a traversal is allowed */
+    }
+}
+
+/* Forgets every compiled body and library chunk of the engine. */
+static void engine_cache_clear(lua_State *L, struct script_engine *e)
+{
+    int refs[] = {e->ref_cache, e->ref_fcache};
+    for (size_t i = 0; i < HY_ARRAY_LEN(refs); i++) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, refs[i]);
+        table_clear(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    e->cache_count = 0;
+    e->cache_bytes = 0;
+}
+
+/* Pushes body's compiled chunk (named chunk): from the cache table at index cache_idx, or
+ * compiled now and kept there; when that is not a table, compiled only. 0 with the compile
+ * error pushed instead. Raises Lua's memory error. */
+static int chunk_get(lua_State *L, int cache_idx, const uint8_t *body, size_t len,
+                     const char *chunk)
+{
+    struct script_engine *e = engine_of(L);
+    if (!lua_istable(L, cache_idx)) {
+        return load_chunk(L, body, len, chunk) == 0;
+    }
+    lua_pushvalue(L, cache_idx);
+    int cache = lua_gettop(L);
+    lua_pushlstring(L, (const char *)body, len);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, cache);
+    if (lua_isfunction(L, -1)) {
+        lua_replace(L, cache);
+        lua_settop(L, cache);
+        return 1;
+    }
+    lua_pop(L, 1);
+    if (load_chunk(L, body, len, chunk) != 0) {
+        lua_replace(L, cache);
+        lua_settop(L, cache);
+        return 0;
+    }
+    if (e->cache_count >= ENGINE_CACHE_COUNT_MAX || e->cache_bytes + len > ENGINE_CACHE_BYTES_MAX) {
+        engine_cache_clear(L, e); /* start over: an optimisation, no one's state */
+    }
+    if (len <= ENGINE_CACHE_BYTES_MAX) {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, cache);
+        e->cache_count++;
+        e->cache_bytes += len;
+    }
+    lua_replace(L, cache);
+    lua_settop(L, cache);
+    return 1;
+}
+
+struct engine_call {
+    struct script_run *r;
+    const uint8_t *body; /* EVAL's body, or FCALL's library code */
+    size_t len;
+    const struct resp_arg *keys, *args;
+    size_t nkeys, nargs;
+    int compiled;
+    struct resp_writer w; /* into a scratch buffer, kept only when the call ends normally */
+    const char *fname;    /* FCALL: the function (lower case); NULL for EVAL */
+};
+
+/* Sets the global name (a registry reference) to the table of a[0..n), or to nil when not
+ * present. */
+static void set_global_array(lua_State *L, int name_ref, const struct resp_arg *a, size_t n,
+                             int present)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, name_ref);
+    if (present) {
+        push_string_array(L, a, n);
+    } else {
+        lua_pushnil(L);
+    }
+    lua_rawset(L, LUA_GLOBALSINDEX);
+}
+
+/*
+ * An FCALL in the engine: the library's chunk (compiled once, kept by its code) runs again to
+ * register its functions afresh, so no upvalue a previous call left survives (Redis keeps a
+ * library's state between calls; here a follower never ran the leader's probe), then the
+ * function runs with KEYS and ARGV as its arguments, as in a state of its own: no KEYS or ARGV
+ * global (an EVAL's are cleared). Handler at index 1.
+ */
+static int engine_fcall(lua_State *L, struct script_engine *e, struct engine_call *c)
+{
+    set_global_array(L, e->ref_keys, NULL, 0, 0);
+    set_global_array(L, e->ref_argv, NULL, 0, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_fcache); /* 2 */
+    if (!library_register(L, c->r, c->body, c->len, 2, &c->w)) {
+        return 0;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
+    lua_getfield(L, -1, c->fname);
+    if (!lua_istable(L, -1)) {
+        resp_write_error(&c->w, "ERR Function not found");
+        return 0;
+    }
+    raw_field(L, "fn");
+    lua_replace(L, 2);
+    lua_settop(L, 2);
+    push_string_array(L, c->keys, c->nkeys);
+    push_string_array(L, c->args, c->nargs);
+    e->mem_base = e->mem_used;
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 2, 1, 1);
+    lua_sethook(L, NULL, 0, 0);
+    if (rc != 0) {
+        write_run_error(c->r, L, &c->w);
+    } else {
+        write_value(L, &c->w, 0);
+    }
+    return 0;
+}
+
+/* One run in the engine, called protected: anything raised outside the script's own pcall
+ * (memory, while KEYS are built or the reply converted) ends it, and the caller answers. */
+static int engine_run_protected(lua_State *L)
+{
+    struct engine_call *c = lua_touserdata(L, 1);
+    struct script_engine *e = engine_of(L);
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_handler); /* 1 */
+    if (c->fname != NULL) {
+        return engine_fcall(L, e, c);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_cache); /* 2 */
+    if (!chunk_get(L, 2, c->body, c->len, SCRIPT_CHUNK_NAME)) {
+        write_compile_error(&c->w, L);
+        return 0;
+    }
+    lua_replace(L, 2); /* the chunk */
+    c->compiled = 1;
+    /* A run may have changed its chunk's environment (setfenv(1, t)): the next sees the
+     * sandbox's globals again. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref_env);
+    lua_setfenv(L, 2);
+    set_global_array(L, e->ref_keys, c->keys, c->nkeys, 1);
+    set_global_array(L, e->ref_argv, c->args, c->nargs, 1);
+    /* The run is charged from here: a cached body's compile cost nothing, a fresh one's is not
+     * the script's to count. */
+    e->mem_base = e->mem_used;
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
+    int rc = lua_pcall(L, 0, 1, 1);
+    lua_sethook(L, NULL, 0, 0);
+    if (rc == 0) {
+        write_value(L, &c->w, 0);
+    } else if (c->r->quiet || lua_istable(L, -1)) {
+        write_run_error(c->r, L, &c->w);
+    } else {
+        /* The handler itself failed (out of memory, say). */
+        const char *msg = lua_tostring(L, -1);
+        struct hy_buf b;
+        hy_buf_init(&b);
+        hy_buf_printf(&b, "ERR Error running script: %s", msg != NULL ? msg : "error");
+        write_error_text(&c->w, (const char *)b.data, b.len);
+        hy_buf_free(&b);
+    }
+    return 0;
+}
+
+/* The run r as script.h's caller set it up: limits, math.random's seed, the SHA-1 if known. */
+static void run_init(struct script_run *r, const struct script_env *env)
+{
+    memset(r, 0, sizeof(*r));
+    r->env = env;
+    r->mem_max = env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX;
+    r->proto = 2;
+    rand48_seed(r, (int32_t)env->rand_seed);
+    if (env->sha != NULL) {
+        memcpy(r->sha, env->sha, HY_SHA1_HEX_LEN); /* 40 digits (script.h); r->sha ends zeroed */
+    }
+}
+
+/* Runs c (its run c->r) in the thread's engine, or in a state of its own when the caller asks
+ * (env->fresh_state) or the engine is busy (a run inside a run: never from the node, which
+ * refuses scripts in scripts), and appends the reply to w. */
+static void engine_call_run(struct engine_call *c, struct resp_writer *w)
+{
+    struct script_run *r = c->r;
+    struct script_engine *e = engine_tls;
+    int own = r->env->fresh_state || (e != NULL && e->run != NULL);
+    if (own || e == NULL) {
+        e = engine_new();
+        if (e == NULL) {
+            resp_write_error(w, "ERR the script could not start: out of memory");
+            return;
+        }
+        if (!own) {
+            engine_tls = e;
+        }
+    }
+    struct hy_buf scratch;
+    hy_buf_init(&scratch);
+    c->w = (struct resp_writer){&scratch, w->proto};
+    e->run = r;
+    e->mem_base = e->mem_used;
+    /* lua_pcall of a function made once, not lua_cpcall (a new closure, and garbage, each run). */
+    lua_rawgeti(e->L, LUA_REGISTRYINDEX, e->ref_run);
+    lua_pushlightuserdata(e->L, c);
+    int rc = lua_pcall(e->L, 1, 0, 0);
+    lua_sethook(e->L, NULL, 0, 0);
+    lua_settop(e->L, 0);
+    e->run = NULL;
+    e->mem_base = 0;
+    if (rc != 0) {
+        resp_write_error(w, "ERR the script's reply could not be converted (out of memory)");
+        r->oom = 1;
+    } else {
+        hy_buf_append(w->out, scratch.data, scratch.len);
+    }
+    hy_buf_free(&scratch);
+    /* What a run could leave behind that the next must not see is rebuilt from scratch: a
+     * state that ran out of memory (Lua's own structures may be half grown), a library whose
+     * settings a script changed (cjson's), or one grown too large. */
+    if (own || r->oom || e->doubtful || e->mem_used > ENGINE_BYTES_MAX) {
+        if (e == engine_tls) {
+            engine_tls = NULL;
+        }
+        engine_free(e);
+    }
+}
+
+/* script_run and script_fcall: fname NULL for an EVAL body, else the function of library
+ * code body. Returns 1 when the body compiled (EVAL). */
+static int engine_invoke(const struct script_env *env, const uint8_t *body, size_t len,
+                         const char *fname, const struct resp_arg *keys, size_t nkeys,
+                         const struct resp_arg *args, size_t nargs, struct resp_writer *w)
+{
+    struct script_run r;
+    run_init(&r, env);
+    if (fname != NULL) {
+        r.function = 1;
+        snprintf(r.sha, sizeof(r.sha), "%s", fname); /* errors name the function */
+    } else {
+        r.body = body;
+        r.body_len = len;
+    }
+    struct engine_call c = {.r = &r,
+                            .body = body,
+                            .len = len,
+                            .keys = keys,
+                            .args = args,
+                            .nkeys = nkeys,
+                            .nargs = nargs,
+                            .fname = fname};
+    engine_call_run(&c, w);
+    return c.compiled;
+}
+
 int script_run(const struct script_env *env, const uint8_t *body, size_t len,
                const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args, size_t nargs,
                struct resp_writer *w)
 {
-    struct script_run r = {.env = env,
-                           .mem_max =
-                               env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
-                           .proto = 2};
-    rand48_seed(&r, (int32_t)env->rand_seed);
-    hy_sha1_hex(body, len, r.sha);
-    struct setup_args a = {keys, args, nkeys, nargs, 0};
-    lua_State *L = state_new(&r, &a);
-    if (L == NULL) {
-        resp_write_error(w, "ERR the script could not start: out of memory");
-        return 1;
-    }
-    lua_pushcfunction(L, error_handler);
-    if (load_body(L, body, len) != 0) {
-        write_compile_error(w, L);
-        state_close(L);
-        return 0;
-    }
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
-    lua_setfenv(L, -2);
-    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
-    int rc = lua_pcall(L, 0, 1, 1);
-    lua_sethook(L, NULL, 0, 0);
-    if (rc != 0) {
-        if (r.quiet || lua_istable(L, -1)) {
-            write_run_error(&r, L, w);
-        } else {
-            /* The handler itself failed (out of memory, say). */
-            const char *msg = lua_tostring(L, -1);
-            struct hy_buf b;
-            hy_buf_init(&b);
-            hy_buf_printf(&b, "ERR Error running script: %s", msg != NULL ? msg : "error");
-            write_error_text(w, (const char *)b.data, b.len);
-            hy_buf_free(&b);
-        }
-    } else {
-        write_reply(L, w);
-    }
-    state_close(L);
-    return 1;
+    return engine_invoke(env, body, len, NULL, keys, nkeys, args, nargs, w);
 }
 
-static int push_fcall_args(lua_State *L)
+int script_compile_check(const uint8_t *body, size_t len, struct resp_writer *w)
 {
-    const struct setup_args *a = lua_touserdata(L, 1);
-    push_string_array(L, a->keys, a->nkeys);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_keys");
-    push_string_array(L, a->args, a->nargs);
-    lua_setfield(L, LUA_REGISTRYINDEX, "hy_argv");
-    return 0;
+    struct script_env env = {0};
+    struct script_run r = {.env = &env, .mem_max = SCRIPT_MEMORY_BYTES_MAX, .proto = 2};
+    /* Compiling needs no library, nor the sandbox: a bare state parses as well, at a fraction
+     * of the cost (the libraries and read-only proxies were most of each EVAL's checks). */
+    struct script_engine e = {.run = &r};
+    lua_State *L = lua_newstate(script_alloc, &e);
+    if (L == NULL) {
+        arena_release(&e.arena);
+        resp_write_error(w, "ERR Error compiling script: out of memory");
+        return 0;
+    }
+    int ok = load_body(L, body, len) == 0;
+    if (!ok) {
+        write_compile_error(w, L);
+    }
+    state_close(L);
+    return ok;
 }
 
 /* ---- functions --------------------------------------------------------------------------------
@@ -1754,52 +2228,70 @@ static int library_meta(const uint8_t *code, size_t len, char name_out[SCRIPT_NA
     return 1;
 }
 
-/* Loads and runs a library's code in a fresh state (its functions registered). Returns L, or
- * NULL with the error written. */
-static lua_State *library_load(struct script_run *r, const uint8_t *code, size_t len,
-                               struct resp_writer *w)
+/*
+ * Runs a library's code as FUNCTION LOAD does (loading: register_function yes, redis.call no):
+ * its functions go to a new registry table hy_functions. The message handler is at index 1;
+ * the chunk is taken from (and kept in) the cache table at index cache when that is a table,
+ * else compiled. Returns 1, or 0 with the error written to w (as Redis words it).
+ */
+static int library_register(lua_State *L, struct script_run *r, const uint8_t *code, size_t len,
+                            int cache, struct resp_writer *w)
 {
-    struct setup_args a = {.functions = 1};
-    lua_State *L = state_new(r, &a);
-    if (L == NULL) {
-        resp_write_error(w, "ERR the library could not load: out of memory");
-        return NULL;
-    }
-    lua_pushcfunction(L, error_handler);
-    if (load_chunk(L, code, len, FUNCTION_CHUNK) != 0) {
+    if (!chunk_get(L, cache, code, len, FUNCTION_CHUNK)) {
         const char *msg = lua_tostring(L, -1);
         struct hy_buf b;
         hy_buf_init(&b);
         hy_buf_printf(&b, "ERR Error compiling function: %s", msg != NULL ? msg : "error");
         write_error_text(w, (const char *)b.data, b.len);
         hy_buf_free(&b);
-        state_close(L);
-        return NULL;
+        return 0;
     }
     lua_getfield(L, LUA_REGISTRYINDEX, "hy_env");
     lua_setfenv(L, -2);
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hy_functions");
     r->loading = 1;
     lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
     int rc = lua_pcall(L, 0, 0, 1);
     lua_sethook(L, NULL, 0, 0);
     r->loading = 0;
-    if (rc != 0) {
-        const char *err = NULL;
-        size_t elen = 0;
-        if (lua_istable(L, -1)) {
-            raw_field(L, "err");
-            err = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &elen) : NULL;
-        }
-        struct hy_buf b;
-        hy_buf_init(&b);
-        hy_buf_append_str(&b, "ERR Error registering functions: ");
-        if (err != NULL) {
-            /* The error keeps its own code: "... functions: ERR user_function:2: ...", as
-             * Redis 7.0 words it. */
-            hy_buf_append(&b, err, elen);
-        }
-        write_error_text(w, (const char *)b.data, b.len);
-        hy_buf_free(&b);
+    if (rc == 0) {
+        return 1;
+    }
+    const char *err = NULL;
+    size_t elen = 0;
+    if (lua_istable(L, -1)) {
+        raw_field(L, "err");
+        err = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &elen) : NULL;
+    }
+    struct hy_buf b;
+    hy_buf_init(&b);
+    hy_buf_append_str(&b, "ERR Error registering functions: ");
+    if (err != NULL) {
+        /* The error keeps its own code: "... functions: ERR user_function:2: ...", as Redis
+         * 7.0 words it. */
+        hy_buf_append(&b, err, elen);
+    }
+    write_error_text(w, (const char *)b.data, b.len);
+    hy_buf_free(&b);
+    return 0;
+}
+
+/* Loads and runs a library's code in a fresh state charged to e (its functions registered;
+ * e->run is the run). Returns L, or NULL with the error written. */
+static lua_State *library_load(struct script_engine *e, const uint8_t *code, size_t len,
+                               struct resp_writer *w)
+{
+    struct script_run *r = e->run;
+    struct setup_args a = {.functions = 1};
+    lua_State *L = state_new(e, &a);
+    if (L == NULL) {
+        resp_write_error(w, "ERR the library could not load: out of memory");
+        return NULL;
+    }
+    lua_pushcfunction(L, error_handler);
+    lua_pushnil(L); /* no cache: the state is the call's */
+    if (!library_register(L, r, code, len, lua_gettop(L), w)) {
         state_close(L);
         return NULL;
     }
@@ -1817,7 +2309,8 @@ int script_library_parse(const uint8_t *code, size_t len, struct script_library 
     struct script_env env = {0};
     struct script_run r = {.env = &env, .mem_max = SCRIPT_MEMORY_BYTES_MAX, .proto = 2};
     env.steps_max = 100u * 1000 * 1000; /* a library's top level only defines functions */
-    lua_State *L = library_load(&r, code, len, w);
+    struct script_engine e = {.run = &r};
+    lua_State *L = library_load(&e, code, len, w);
     if (L == NULL) {
         return 0;
     }
@@ -1857,43 +2350,5 @@ void script_fcall(const struct script_env *env, const uint8_t *code, size_t len,
                   const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args,
                   size_t nargs, struct resp_writer *w)
 {
-    struct script_run r = {.env = env,
-                           .mem_max =
-                               env->memory_max > 0 ? env->memory_max : SCRIPT_MEMORY_BYTES_MAX,
-                           .proto = 2};
-    rand48_seed(&r, (int32_t)env->rand_seed);
-    r.function = 1;
-    snprintf(r.sha, sizeof(r.sha), "%s", fname);
-    lua_State *L = library_load(&r, code, len, w);
-    if (L == NULL) {
-        return;
-    }
-    lua_pushcfunction(L, error_handler);
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_functions");
-    lua_getfield(L, -1, fname);
-    if (!lua_istable(L, -1)) {
-        resp_write_error(w, "ERR Function not found");
-        state_close(L);
-        return;
-    }
-    raw_field(L, "fn");
-    lua_replace(L, 2);
-    lua_settop(L, 2);
-    /* KEYS and ARGV are the function's arguments (a function has no such globals). */
-    if (lua_cpcall(L, push_fcall_args, &(struct setup_args){keys, args, nkeys, nargs, 1}) != 0) {
-        resp_write_error(w, "ERR the function could not start: out of memory");
-        state_close(L);
-        return;
-    }
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_keys");
-    lua_getfield(L, LUA_REGISTRYINDEX, "hy_argv");
-    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_STEPS);
-    int rc = lua_pcall(L, 2, 1, 1);
-    lua_sethook(L, NULL, 0, 0);
-    if (rc != 0) {
-        write_run_error(&r, L, w);
-    } else {
-        write_reply(L, w);
-    }
-    state_close(L);
+    (void)engine_invoke(env, code, len, fname, keys, nkeys, args, nargs, w);
 }

@@ -5,13 +5,15 @@
  * RESP replies and Lua values that Redis documents.
  *
  * It knows no node: redis.call reaches the keyspace through the caller's call_cb, which gets a
- * command and returns its RESP reply. Every run starts from a fresh Lua state, so nothing a
- * script does survives it but what it wrote through redis.call, and a run is a function of
- * (body, keys, args, rand_seed, what call_cb answers): math.random is Redis's 48-bit generator
- * seeded with rand_seed at the start of the run, and nothing reads a clock. A run is bounded by
- * steps_max VM instructions (counted, not timed, so every replica stops a runaway script at the
- * same instruction) and by memory_max bytes of Lua memory; the caller's poll_cb may stop it sooner
- * (SCRIPT KILL).
+ * command and returns its RESP reply. EVAL bodies run in one long-lived sandboxed state per
+ * thread (FCALL's library code too), each compiled once; nothing a script does survives its run but
+ * what it wrote through redis.call (the sandbox leaves it nothing to change that the next run could
+ * see, and what might have changed, the engine is rebuilt after), so a run is a function of (body,
+ * keys, args, rand_seed, what call_cb answers), as in a fresh state: math.random is Redis's
+ * 48-bit generator seeded with rand_seed at the start of the run, and nothing reads a clock. A run
+ * is bounded by steps_max VM instructions (counted, not timed, so every replica stops a runaway
+ * script at the same instruction) and by memory_max bytes of Lua memory; the caller's poll_cb may
+ * stop it sooner (SCRIPT KILL).
  */
 #ifndef HY_SCRIPT_H
 #define HY_SCRIPT_H
@@ -54,6 +56,12 @@ struct script_env {
     /* When not NULL, set to 1 if the run was stopped (by steps_max or by poll_cb) rather than
      * ended by itself: its reply is then the stop error, whatever the script did before. */
     int *stopped_out;
+    /* The body's SHA-1 (40 lower-case hex digits) when the caller knows it; NULL: made from
+     * the body when an error reply names it. */
+    const char *sha;
+    /* 1: the run gets a state of its own, built and closed around it (tests compare it with
+     * the engine's reused state). */
+    int fresh_state;
 };
 
 /*
@@ -65,6 +73,18 @@ struct script_env {
 int script_run(const struct script_env *env, const uint8_t *body, size_t len,
                const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args, size_t nargs,
                struct resp_writer *w);
+
+/* Closes this thread's engine (the next run builds it again). */
+void script_engine_reset(void);
+
+/* How many engines (or states of a run's own) this thread has built: tests see a state reused,
+ * or rebuilt after a run that left it doubtful. */
+uint64_t script_engine_builds(void);
+
+/* Forgets the bodies and library code this thread's engine compiled (SCRIPT FLUSH, FUNCTION
+ * FLUSH, FUNCTION DELETE): only memory, since a body compiles to the same function whenever it
+ * is compiled. */
+void script_cache_flush(void);
 
 /* Compiles body without running it: 1 when it compiles, else 0 with the error reply (as EVAL
  * and SCRIPT LOAD answer it) written to w. */
@@ -98,8 +118,9 @@ int script_library_parse(const uint8_t *code, size_t len, struct script_library 
                          struct resp_writer *w);
 void script_library_free(struct script_library *l);
 
-/* FCALL: loads the library code (as above) and calls its function fname (lower case) with
- * KEYS and ARGV as its two arguments; the reply goes to w. */
+/* FCALL: runs the library code (as above: compiled once in the thread's engine, run again at
+ * every call, so nothing of a previous call survives) and calls its function fname (lower
+ * case) with KEYS and ARGV as its two arguments; the reply goes to w. */
 void script_fcall(const struct script_env *env, const uint8_t *code, size_t len, const char *fname,
                   const struct resp_arg *keys, size_t nkeys, const struct resp_arg *args,
                   size_t nargs, struct resp_writer *w);

@@ -921,9 +921,11 @@ size_t store_script_count(const struct store *s);
 size_t store_script_bytes(const struct store *s);
 /* Runs a STORE_OP_EVAL entry e (shape checked: argv[0] seed, argv[1] body, argv[2] numkeys,
  * then keys and args) against s, writing its reply to w (may be NULL). Nested writes go
- * through store_apply. Returns 1 when the body compiled (the store then caches it). */
+ * through store_apply. sha is the body's SHA-1 (40 lower-case hex digits, made once by the
+ * store for its cache), or NULL for an FCALL entry. Returns 1 when the body compiled (the
+ * store then caches it). */
 typedef int (*store_script_run_fn)(void *ctx, struct store *s, const struct store_entry *e,
-                                   struct resp_writer *w);
+                                   const char *sha, struct resp_writer *w);
 /* Registers the runner (ctx borrowed while s lives). With none, EVAL entries answer an
  * error and change nothing. */
 void store_set_script_runner(struct store *s, store_script_run_fn fn, void *ctx);

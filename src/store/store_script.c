@@ -70,17 +70,16 @@ size_t store_script_bytes(const struct store *s)
     return s->scripts == NULL ? 0 : s->scripts->bytes;
 }
 
-/* Caches body under its SHA-1 (written to sha_out). Returns 0 when the cache is full. */
-static int scripts_add(struct store_scripts **tp, const uint8_t *body, size_t len,
-                       char sha_out[HY_SHA1_HEX_LEN + 1])
+/* Caches body under sha, its SHA-1. Returns 0 when the cache is full. */
+static int scripts_add_sha(struct store_scripts **tp, const uint8_t *body, size_t len,
+                           const char sha[HY_SHA1_HEX_LEN + 1])
 {
-    hy_sha1_hex(body, len, sha_out);
     if (*tp == NULL) {
         *tp = hy_xcalloc(1, sizeof(**tp));
     }
     struct store_scripts *t = *tp;
     int found;
-    size_t i = script_search(t, sha_out, &found);
+    size_t i = script_search(t, sha, &found);
     if (found) {
         return 1;
     }
@@ -93,7 +92,7 @@ static int scripts_add(struct store_scripts **tp, const uint8_t *body, size_t le
     }
     memmove(&t->v[i + 1], &t->v[i], (t->count - i) * sizeof(*t->v));
     struct store_script *sc = &t->v[i];
-    memcpy(sc->sha, sha_out, sizeof(sc->sha));
+    memcpy(sc->sha, sha, sizeof(sc->sha));
     sc->body = hy_xmalloc(len > 0 ? len : 1);
     if (len > 0) {
         memcpy(sc->body, body, len);
@@ -102,6 +101,14 @@ static int scripts_add(struct store_scripts **tp, const uint8_t *body, size_t le
     t->count++;
     t->bytes += len;
     return 1;
+}
+
+/* Caches body under its SHA-1 (written to sha_out). Returns 0 when the cache is full. */
+static int scripts_add(struct store_scripts **tp, const uint8_t *body, size_t len,
+                       char sha_out[HY_SHA1_HEX_LEN + 1])
+{
+    hy_sha1_hex(body, len, sha_out);
+    return scripts_add_sha(tp, body, len, sha_out);
 }
 
 static void scripts_free(struct store_scripts *t)
@@ -156,12 +163,18 @@ void store__op_eval(struct store *s, const struct store_entry *e, struct resp_wr
         }
         return;
     }
+    /* The body's SHA-1, made once here: the runner names the script with it, the cache
+     * keeps the body under it. */
+    char sha[HY_SHA1_HEX_LEN + 1];
+    int eval = e->op == STORE_OP_EVAL;
+    if (eval) {
+        hy_sha1_hex(e->argv[1].ptr, e->argv[1].len, sha);
+    }
     s->script_depth++;
-    int compiled = s->script_run(s->script_run_ctx, s, e, w);
+    int compiled = s->script_run(s->script_run_ctx, s, e, eval ? sha : NULL, w);
     s->script_depth--;
-    if (compiled) {
-        char sha[HY_SHA1_HEX_LEN + 1];
-        (void)scripts_add(&s->scripts, e->argv[1].ptr, e->argv[1].len, sha);
+    if (compiled && eval) {
+        (void)scripts_add_sha(&s->scripts, e->argv[1].ptr, e->argv[1].len, sha);
     }
 }
 

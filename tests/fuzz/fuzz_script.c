@@ -7,7 +7,9 @@
  * every redis.call answers (the rest; an invalid reply must be refused, not trusted). The
  * script runs with a small step and memory budget; its reply must be exactly one complete
  * RESP value. The same body is then read as a function library (FUNCTION LOAD), which must
- * answer a library or one error.
+ * answer a library or one error. Then a canary script runs in the thread's long-lived engine,
+ * where the input ran: it must answer what it answers in a fresh state (the input left
+ * nothing behind that a later script, on a replica that never ran it, would not see).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,8 +55,34 @@ static void check_one_value(const struct hy_buf *out)
     resp_value_free(&v);
 }
 
+/* Looks for what a script could leave in the engine: globals, the string metatable, the
+ * libraries' fields, cjson's settings, math.random's state. */
+static const char canary[] =
+    "local names = {'x', 'a', 'b', 't', 'f', 'k', 'v', 's', 'leak', 'KEYS2'} local out = {} "
+    "for i, n in ipairs(names) do out[#out + 1] = tostring(pcall(function() return _G[n] end)) "
+    "end "
+    "out[#out + 1] = ('abc'):upper() .. tostring(getmetatable('').__index == string) "
+    "out[#out + 1] = cjson.encode({{{1}}, 1.5, 'x'}) "
+    "out[#out + 1] = tostring(math.random(1000)) "
+    "for _, lib in ipairs({string, table, math, redis, cjson, bit, cmsgpack, struct, coroutine}) "
+    "do local n = 0 for _ in pairs(lib) do n = n + 1 end out[#out + 1] = tostring(n) end "
+    "out[#out + 1] = type(setmetatable) .. type(loadstring) .. type(getfenv) .. #KEYS .. #ARGV "
+    "return table.concat(out, ',')";
+
+static void canary_run(int fresh, struct hy_buf *out)
+{
+    struct script_env env = {.steps_max = 200000, .fresh_state = fresh};
+    struct resp_arg keys[1] = {{(const uint8_t *)"k", 1}};
+    struct resp_writer w = {out, 2};
+    (void)script_run(&env, (const uint8_t *)canary, sizeof(canary) - 1, keys, 1, NULL, 0, &w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static struct hy_buf expected;
+    if (expected.len == 0) {
+        canary_run(1, &expected);
+    }
     if (size < 1) {
         return 0;
     }
@@ -84,5 +112,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_one_value(&out);
     hy_buf_free(&out);
+    struct hy_buf seen;
+    hy_buf_init(&seen);
+    canary_run(0, &seen);
+    FUZZ_CHECK(seen.len == expected.len && memcmp(seen.data, expected.data, seen.len) == 0);
+    hy_buf_free(&seen);
     return 0;
 }

@@ -5,10 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
+#include "common/assert.h"
 #include "common/buf.h"
 #include "node/script.h"
 #include "node/script_libs.h"
@@ -320,6 +323,259 @@ static void test_library_parse(void **state)
     hy_buf_free(&out);
 }
 
+/* A tiny keyspace for the replica-determinism test: SET, GET, INCR, DEL. A probe (the leader's
+ * run before it proposes) answers from it but applies no write, and is stopped quietly after
+ * its first write, as the node's probe is. */
+#define KV_MAX 16
+struct kv {
+    char key[KV_MAX][32], val[KV_MAX][64];
+    int n;
+    int probe, wrote;
+};
+
+static int kv_find(struct kv *s, const struct resp_arg *k)
+{
+    for (int i = 0; i < s->n; i++) {
+        if (strlen(s->key[i]) == k->len && memcmp(s->key[i], k->ptr, k->len) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void kv_call(void *ctx, size_t argc, const struct resp_arg *argv, int proto,
+                    struct hy_buf *reply)
+{
+    struct kv *s = ctx;
+    (void)proto;
+    char cmd[8] = "";
+    snprintf(cmd, sizeof(cmd), "%.*s", (int)HY_MIN(argv[0].len, 7), (const char *)argv[0].ptr);
+    int i = argc >= 2 && argv[1].len < 32 ? kv_find(s, &argv[1]) : -1;
+    int write = strcasecmp(cmd, "set") == 0 || strcasecmp(cmd, "incr") == 0;
+    if (argc < 2 || argv[1].len >= 32 || (strcasecmp(cmd, "get") != 0 && !write)) {
+        hy_buf_append_str(reply, "-ERR unknown command\r\n");
+        return;
+    }
+    if (strcasecmp(cmd, "get") == 0) {
+        if (i < 0) {
+            hy_buf_append_str(reply, "$-1\r\n");
+        } else {
+            hy_buf_printf(reply, "$%zu\r\n%s\r\n", strlen(s->val[i]), s->val[i]);
+        }
+        return;
+    }
+    s->wrote = 1;
+    if (i < 0 && s->n < KV_MAX && !s->probe) {
+        i = s->n++;
+        snprintf(s->key[i], sizeof(s->key[i]), "%.*s", (int)argv[1].len, (const char *)argv[1].ptr);
+        s->val[i][0] = '\0';
+    }
+    if (strcasecmp(cmd, "set") == 0 && argc == 3) {
+        if (!s->probe && i >= 0) {
+            snprintf(s->val[i], sizeof(s->val[i]), "%.*s", (int)HY_MIN(argv[2].len, 63),
+                     (const char *)argv[2].ptr);
+        }
+        hy_buf_append_str(reply, "+OK\r\n");
+        return;
+    }
+    long v = i >= 0 ? strtol(s->val[i], NULL, 10) + 1 : 1;
+    if (!s->probe && i >= 0) {
+        snprintf(s->val[i], sizeof(s->val[i]), "%ld", v);
+    }
+    hy_buf_printf(reply, ":%ld\r\n", v);
+}
+
+static const char *kv_poll(void *ctx)
+{
+    struct kv *s = ctx;
+    return s->probe && s->wrote ? SCRIPT_STOP_QUIET : NULL;
+}
+
+static void kv_digest(const struct kv *s, char *out, size_t size)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (int i = 0; i < s->n && at < size; i++) {
+        at += (size_t)snprintf(out + at, size - at, "%s=%s;", s->key[i], s->val[i]);
+    }
+}
+
+/* The scripts of test_reused_state_matches_fresh: each tries to leave something behind for the
+ * next (a global, through getfenv, loadstring or setfenv; the string metatable; a library
+ * table; cjson's settings; the collector's), or is stopped, or runs out of memory; the
+ * script after each looks for what it left. */
+static const char *const determinism_scripts[] = {
+    "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])",
+    "leak = 1 return 1",
+    "return leak",
+    "local g = getfenv(0) rawset(g, 'leak', 1) g.leak = 1 return 1",
+    "local g = getfenv(redis.call) g.leak = 1 return 1",
+    "return {pcall(function() return leak end)}",
+    "getmetatable('').__index = function() return 'x' end return 1",
+    "getmetatable('').__index.upper = function() return 'x' end return 1",
+    "rawset(getmetatable(''), '__index', {}) return 1",
+    "setmetatable(getmetatable(''), {}) return 1",
+    "return ('abc'):upper()",
+    "setfenv(0, {}) return 1",
+    "local e = getfenv(1) if rawget(e, 'mark') then return 'dirty' end "
+    "setfenv(1, setmetatable({mark = true}, {__index = e})) return 'clean'",
+    "local e = getfenv(1) if rawget(e, 'mark') then return 'dirty' end "
+    "setfenv(1, setmetatable({mark = true}, {__index = e})) return 'clean'",
+    "loadstring('leak2 = 5')() return 1",
+    "return {pcall(function() return leak2 end)}",
+    "coroutine.wrap = nil return 1",
+    "rawset(coroutine, 'x', 1) return 1",
+    "return type(coroutine.wrap)",
+    "string.upper = nil return 1",
+    "return ('abc'):upper()",
+    "cjson.encode_max_depth(1) return 1",
+    "return cjson.encode({{1}})",
+    "collectgarbage('stop') collectgarbage('setpause', 1000) return collectgarbage('count')",
+    "local t = {} for i = 1, 100000 do t[i % 100 + 1] = {i} end return #t",
+    "math.randomseed(7) return math.random(1000)",
+    "return math.random(1000)",
+    "local n = 0 while true do n = n + 1 end",
+    "redis.call('INCR', KEYS[1]) local n = 0 while true do n = n + 1 end",
+    "return redis.call('INCR', KEYS[1])",
+    "local t = {} for i = 1, 1e7 do t[i] = {i} end",
+    "redis.call('INCR', 'after') return redis.call('GET', 'after')",
+    "return package",
+    "return require",
+    "return loadstring(string.dump(function() return 1 end)) == nil",
+    "return redis.call('GET', KEYS[1])",
+};
+
+/* Runs determinism_scripts in order against s (a probe before each when probe), writing the
+ * replies, one per line, to out. */
+static void determinism_run(struct kv *s, int fresh, int probe, struct hy_buf *out)
+{
+    for (size_t i = 0; i < HY_ARRAY_LEN(determinism_scripts); i++) {
+        const char *body = determinism_scripts[i];
+        struct resp_arg keys[1] = {{(const uint8_t *)"k", 1}};
+        struct resp_arg args[1] = {{(const uint8_t *)"v1", 2}};
+        struct script_env env = {.call_cb = kv_call,
+                                 .ctx = s,
+                                 .steps_max = 1000000,
+                                 .memory_max = 8u * 1024 * 1024,
+                                 .rand_seed = (uint32_t)(i * 7919),
+                                 .poll_cb = kv_poll,
+                                 .fresh_state = fresh};
+        struct hy_buf scratch;
+        hy_buf_init(&scratch);
+        if (probe) {
+            struct resp_writer pw = {&scratch, 2};
+            s->probe = 1;
+            s->wrote = 0;
+            (void)script_run(&env, (const uint8_t *)body, strlen(body), keys, 1, args, 1, &pw);
+            s->probe = 0;
+        }
+        s->wrote = 0;
+        struct resp_writer w = {out, 2};
+        (void)script_run(&env, (const uint8_t *)body, strlen(body), keys, 1, args, 1, &w);
+        hy_buf_append_str(out, "|\n");
+        hy_buf_free(&scratch);
+    }
+}
+
+static void test_reused_state_matches_fresh(void **state)
+{
+    /* Replica determinism with the long-lived engine: the same scripts give the same replies
+     * and the same keyspace in a fresh state per run (what a replica that never ran anything
+     * would compute) as in the reused state with a leader's probe before every run; nothing a
+     * script tries leaves a trace for the next, and the engine is rebuilt only after the runs
+     * that left it doubtful (cjson's setting, the out-of-memory run). */
+    (void)state;
+    struct kv fresh = {0}, reused = {0};
+    struct hy_buf a, b;
+    hy_buf_init(&a);
+    hy_buf_init(&b);
+    determinism_run(&fresh, 1, 0, &a);
+    script_engine_reset();
+    uint64_t builds = script_engine_builds();
+    determinism_run(&reused, 0, 1, &b);
+    hy_buf_append_u8(&a, 0);
+    hy_buf_append_u8(&b, 0);
+    assert_string_equal((const char *)b.data, (const char *)a.data);
+    char da[512], db[512];
+    kv_digest(&fresh, da, sizeof(da));
+    kv_digest(&reused, db, sizeof(db));
+    assert_string_equal(db, da);
+    assert_string_equal(da, "k=2;after=1;");
+    /* What each reply must be, not only the same: the tricks failed. */
+    const char *text = (const char *)a.data;
+    assert_null(strstr(text, "dirty"));
+    assert_non_null(strstr(text, "$5\r\nclean\r\n|\n$5\r\nclean"));
+    assert_non_null(strstr(text, "$3\r\nABC\r\n|\n-ERR Attempt to modify a readonly table"));
+    assert_non_null(strstr(text, "$5\r\n[[1]]\r\n"));
+    assert_non_null(strstr(text, "$8\r\nfunction\r\n"));
+    assert_non_null(strstr(text, "not enough memory"));
+    assert_non_null(strstr(text, "Script killed"));
+    /* Reused: one build, then one after the cjson setting (in the probe and the apply) and
+     * two after the out-of-memory run (the probe's and the apply's). */
+    assert_int_equal(script_engine_builds() - builds, 5);
+    hy_buf_free(&a);
+    hy_buf_free(&b);
+}
+
+/* Runs function fname of library code (FCALL) in env with KEYS = {"k"}; the reply, static. */
+static const char *fcall_env(const struct script_env *env, const char *code, const char *fname)
+{
+    static char text[1024];
+    struct resp_arg keys[1] = {{(const uint8_t *)"k", 1}};
+    struct hy_buf out;
+    hy_buf_init(&out);
+    struct resp_writer w = {&out, 2};
+    script_fcall(env, (const uint8_t *)code, strlen(code), fname, keys, 1, NULL, 0, &w);
+    snprintf(text, sizeof(text), "%.*s", (int)out.len, (const char *)out.data);
+    hy_buf_free(&out);
+    return text;
+}
+
+static void test_reused_state_fcall_matches_fresh(void **state)
+{
+    /* FCALL in the long-lived engine answers as in a state of its own: the library's code runs
+     * again at every call (an upvalue counts from the start each time, on every replica), a
+     * function sees no KEYS or ARGV global though an EVAL just set them, and what a function
+     * tries to leave behind is refused; the library is compiled once. */
+    (void)state;
+    struct fake f = {.reply = "+OK\r\n"};
+    const char *code = "#!lua name=lib\n"
+                       "local n = 0\n"
+                       "redis.register_function('count', function(keys, args) n = n + 1 "
+                       "return {n, keys[1]} end)\n"
+                       "redis.register_function('globals', function() return KEYS end)\n"
+                       "redis.register_function('leak', function() "
+                       "local g = getfenv(0) g.leak = 1 return 1 end)\n"
+                       "redis.register_function('seen', function() return leak end)\n";
+    static const char *const fnames[] = {"count", "count", "globals", "leak", "seen", "nosuch"};
+    char fresh[6][256];
+    for (int round = 0; round < 2; round++) {
+        struct script_env env = {.call_cb = fake_call, .ctx = &f, .fresh_state = round == 0};
+        (void)eval(&f, "return #KEYS", 0, 2); /* an EVAL sets KEYS and ARGV in the engine */
+        for (size_t i = 0; i < HY_ARRAY_LEN(fnames); i++) {
+            const char *r = fcall_env(&env, code, fnames[i]);
+            if (round == 0) {
+                snprintf(fresh[i], sizeof(fresh[i]), "%s", r);
+            } else {
+                assert_string_equal(r, fresh[i]);
+            }
+        }
+    }
+    assert_string_equal(fresh[0], "*2\r\n:1\r\n$1\r\nk\r\n");
+    assert_string_equal(fresh[1], fresh[0]);
+    assert_non_null(strstr(fresh[2], "nonexistent global variable 'KEYS'"));
+    assert_non_null(strstr(fresh[3], "readonly table"));
+    assert_non_null(strstr(fresh[4], "nonexistent global variable 'leak'"));
+    assert_string_equal(fresh[5], "-ERR Function not found\r\n");
+    /* One engine for all of the reused calls. */
+    uint64_t builds = script_engine_builds();
+    struct script_env env = {.call_cb = fake_call, .ctx = &f};
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(fcall_env(&env, code, "count"), fresh[0]);
+    }
+    assert_int_equal(script_engine_builds(), builds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +587,8 @@ int main(void)
         cmocka_unit_test(test_memory_reused_across_runs),
         cmocka_unit_test(test_libraries_open_on_first_use),
         cmocka_unit_test(test_long_library_calls_poll),
+        cmocka_unit_test(test_reused_state_matches_fresh),
+        cmocka_unit_test(test_reused_state_fcall_matches_fresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/crc.h"
 #include "common/prng.h"
+#include "common/sha1.h"
 #include "store/htab.h"
 #include "store/store.h"
 
@@ -3189,10 +3190,17 @@ struct fake_runner {
 };
 
 /* A stand-in for the node's Lua runner: records the call, applies its nested entry (as
- * redis.call does) and answers +ran. */
-static int fake_run(void *ctx, struct store *s, const struct store_entry *e, struct resp_writer *w)
+ * redis.call does) and answers +ran. The store names the body by its SHA-1. */
+static int fake_run(void *ctx, struct store *s, const struct store_entry *e, const char *sha,
+                    struct resp_writer *w)
 {
     struct fake_runner *f = ctx;
+    if (e->op == STORE_OP_EVAL) {
+        char want[HY_SHA1_HEX_LEN + 1];
+        hy_sha1_hex(e->argv[1].ptr, e->argv[1].len, want);
+        assert_non_null(sha);
+        assert_string_equal(sha, want);
+    }
     f->calls++;
     f->time_ms = e->time_ms;
     if (f->nested.len > 0) {
