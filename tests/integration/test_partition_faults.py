@@ -180,13 +180,16 @@ def converged(c, wl, deadline_s=30):
     return dict(wl.stats(), ledger=len(ledger), ops_checked=result.ops_checked)
 
 
-def test_pause_and_kill9_of_partition_leaders_with_cluster_and_plain_clients(make_cluster):
-    """3 nodes, 16 partitions: SIGSTOP, kill -9, SIGSTOP of the node leading the most
-    partitions, RedisCluster and plain clients on the same keys: the other partitions keep
-    their leaders, every partition is led by a live node again, the frozen node steps down
-    where others took over, and the history is linearizable."""
-    c = make_cluster(3)
-    wait_all_led(c, [0, 1, 2])
+@pytest.mark.parametrize("n", [3, 5])
+def test_pause_and_kill9_of_partition_leaders_with_cluster_and_plain_clients(make_cluster, n):
+    """3 nodes (every node holds every partition) and 5 nodes (RF 3: each partition on three of
+    them), 16 partitions: SIGSTOP, kill -9, SIGSTOP of the node leading the most partitions,
+    RedisCluster and plain clients on the same keys: the other partitions keep their leaders,
+    every partition is led by a live node again, the frozen node steps down where others took
+    over, and the history is linearizable."""
+    c = make_cluster(n, **({"replication-factor": 3} if n > 3 else {}))
+    every = list(range(n))
+    wait_all_led(c, every)
     # Keys over many partitions; plain clients roam, and one more per node stays on it.
     wl = Workload(c.ports, keys=16, seed=SEED, pinned=c.ports)
     rc = ClusterClient(wl, c.ports, SEED)
@@ -197,9 +200,9 @@ def test_pause_and_kill9_of_partition_leaders_with_cluster_and_plain_clients(mak
         wl.wait_progress(200, 30)
         rc.wait_progress(50, 30, "RedisCluster writes acknowledged")
         for r, sig in enumerate((signal.SIGSTOP, signal.SIGKILL, signal.SIGSTOP)):
-            led = wait_all_led(c, [0, 1, 2])
+            led = wait_all_led(c, every)
             v = busiest(c, led)
-            live = [i for i in range(3) if i != v]
+            live = [i for i in every if i != v]
             victims = sorted(p for p, port in led.items() if port == c.ports[v])
             assert victims, "round %d: %s leads nothing" % (r, c.names[v])
             t0 = time.monotonic()
@@ -223,38 +226,40 @@ def test_pause_and_kill9_of_partition_leaders_with_cluster_and_plain_clients(mak
                 c.start(v)
             # The returning node learns who leads now (none of them is still itself where
             # another node took over) and gets its share back.
-            wait_all_led(c, [0, 1, 2])
+            wait_all_led(c, every)
             wl.wait_progress(100, 30, "writes acknowledged after round %d" % r)
             rounds.append((sig.name, c.names[v], len(victims)))
     finally:
         wl.stop()
         rc.join(30)
     assert rc.failure is None, rc.failure
-    wait_all_led(c, [0, 1, 2])
+    wait_all_led(c, every)
     summary = converged(c, wl)
-    print("\n16 partitions, pause/kill x3: rounds=%s %s cluster_client_acked=%d" % (rounds, summary, rc.acked))
+    print("\n%d nodes, 16 partitions, pause/kill x3: rounds=%s %s cluster_client_acked=%d"
+          % (n, rounds, summary, rc.acked))
 
 
-def test_a_node_cut_off_with_16_partitions_on_5_nodes(make_cluster):
-    """5 nodes, 16 partitions, RF 3, through the fault proxy: the node leading the most
-    partitions is cut off; every partition is led among the other four and keeps serving,
+@pytest.mark.parametrize("n", [3, 5])
+def test_a_node_cut_off_with_16_partitions(make_cluster, n):
+    """3 nodes, and 5 nodes with RF 3, 16 partitions, through the fault proxy: the node leading
+    the most partitions is cut off; every partition is led among the others and keeps serving,
     the cut-off node acknowledges nothing, and healing converges to a linearizable history."""
-    c = make_cluster(5, proxied=True, **{"replication-factor": 3})
+    c = make_cluster(n, proxied=True, **({"replication-factor": 3} if n > 3 else {}))
     amap = c.moved_map()
-    led = wait_all_led(c, range(5), amap)
+    led = wait_all_led(c, range(n), amap)
     wl = Workload(c.ports, keys=16, seed=SEED, pinned=c.ports, addr_map=amap).start()
     try:
         wl.wait_progress(200, 30)
-        led = wait_all_led(c, range(5), amap)
+        led = wait_all_led(c, range(n), amap)
         v = busiest(c, led)
-        others = [i for i in range(5) if i != v]
+        others = [i for i in range(n) if i != v]
         victims = sorted(p for p, port in led.items() if port == c.ports[v])
         c.net.partition([v], mode="stall")
         t_cut = time.monotonic()
         try:
             after = wait_all_led(c, others, amap)
             assert set(after.values()) <= {c.ports[i] for i in others}
-            wl.wait_progress(100, 30, "writes acknowledged by the four", ports=[c.ports[i] for i in others])
+            wl.wait_progress(100, 30, "writes acknowledged by the others", ports=[c.ports[i] for i in others])
             # Requests reach the cut-off node (its pinned client's): refused or unanswered.
             wait_for(lambda: wl.count(lambda o: o.node == c.ports[v] and o.invoke >= t_cut and o.status != OK), 30,
                      "%s, cut off, to refuse requests" % c.names[v])
@@ -267,9 +272,9 @@ def test_a_node_cut_off_with_16_partitions_on_5_nodes(make_cluster):
         acked = [o for o in wl.history + wl.ledger()
                  if o.node == c.ports[v] and t_cut <= o.invoke and o.status == OK and o.complete <= t_heal]
         assert not acked, "%s acknowledged %d ops while cut off, e.g. %r" % (c.names[v], len(acked), acked[:5])
-        wait_all_led(c, range(5), amap)
+        wait_all_led(c, range(n), amap)
         wl.wait_progress(100, 30, "writes acknowledged after healing")
     finally:
         wl.stop()
     summary = converged(c, wl)
-    print("\n16 partitions on 5 nodes, %s cut off (led %s): %s" % (c.names[v], victims, summary))
+    print("\n16 partitions on %d nodes, %s cut off (led %s): %s" % (n, c.names[v], victims, summary))
