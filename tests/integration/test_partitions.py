@@ -588,3 +588,59 @@ def test_acl_users_hold_in_every_partition(make_cluster):
             got = conn.cmd("SET", "acl0-0", "x")
             assert is_error(got, "NOPERM"), got
             assert conn.cmd("GET", "nokey") is None
+
+
+def test_the_most_partitions_on_three_nodes(make_cluster):
+    """4,096 partitions, the most a cluster may have (4,097 is refused at the start), on 3
+    nodes: every node sees every partition led, a key in each partition is written through one
+    node and read back through another (each proxied to its partition's leader), and
+    RedisCluster routes a sample of them to their leaders."""
+    from redis.crc import key_slot
+    most = 4096
+    r = subprocess.run([os.environ["HALYARD_BIN"], "--partitions", str(most + 1)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "between 1 and 4096" in r.stderr, r
+    c = make_cluster(3, parts=most)
+
+    def every_partition_led():
+        for port in c.ports:
+            with RawConn(port) as conn:
+                text = conn.cmd("CLUSTER", "INFO")
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            if "halyard_partitions_with_leader:%d" % most not in text:
+                return False
+        return True
+    wait_for(every_partition_led, 60, "every node to see all %d partitions led" % most)
+    keys = {}
+    i = 0
+    while len(keys) < most:  # one key per partition: partition p holds slots 4p..4p+3
+        k = "most:%d" % i
+        keys.setdefault(partition_of(key_slot(k.encode()), most), k)
+        i += 1
+
+    def write_all():
+        # A leadership handed over under a write answers -UNKNOWN or -TRYAGAIN: SET again
+        # (the same value, whatever the first attempt's outcome).
+        todo = dict(keys)
+        for _ in range(10):
+            pipe = redis.Redis(port=c.ports[0]).pipeline(transaction=False)
+            for p, k in sorted(todo.items()):
+                pipe.set(k, p)
+            res = pipe.execute(raise_on_error=False)
+            todo = {p: k for (p, k), r in zip(sorted(todo.items()), res) if r is not True}
+            if not todo:
+                return
+        raise AssertionError("SETs still refused: %r" % (list(todo.items())[:5],))
+    write_all()
+    pipe = redis.Redis(port=c.ports[1]).pipeline(transaction=False)
+    for p, k in sorted(keys.items()):
+        pipe.get(k)
+    assert pipe.execute() == [str(p).encode() for p in sorted(keys)]
+    rc = RedisCluster(host="127.0.0.1", port=c.ports[2])
+    try:
+        for p in range(0, most, most // 32):
+            assert rc.get(keys[p]) == str(p).encode()
+    finally:
+        rc.close()
+    with RawConn(c.ports[2]) as conn:
+        assert conn.cmd("DBSIZE") == most
