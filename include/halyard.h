@@ -312,10 +312,14 @@ HALYARD_API halyard_status halyard_del(halyard_client *c, const char *key, long 
 HALYARD_API halyard_status halyard_incrby(halyard_client *c, const char *key, long long by,
                                           long long *out, halyard_reply **reply);
 
+/* halyard_quorum_info.partition of a -NOQUORUM from the metadata group (admin commands). */
+#define HALYARD_PARTITION_METADATA 0xFFFFFFFFu
+
 /* What a HALYARD_NO_QUORUM or HALYARD_QUORUM_RULE reply says, for a program to act on. */
 typedef struct halyard_quorum_info {
     int rule; /* 0: no quorum (partition, have, need); 1: a rule (name, required, actual) */
-    unsigned partition; /* no quorum: the key's partition (0 on a cluster of one partition) */
+    unsigned partition; /* no quorum: the key's partition (0 on a cluster of one partition;
+                         * HALYARD_PARTITION_METADATA: the metadata group) */
     unsigned have;      /* the voters of its group the member could reach, itself included */
     unsigned need;      /* a majority of them */
     char name[64];      /* rule: the rule's name (quorum-rules) */

@@ -75,11 +75,10 @@ int halyard_quorum_parse(const halyard_reply *r, halyard_quorum_info *out)
         return -1;
     }
     memset(out, 0, sizeof(*out));
-    unsigned group = 0;
-    /* NOQUORUM <group> <have>/<need> ...: partition p is group p + 1, and a cluster of one
-     * partition has group 0 (docs/partitioning.md). */
-    if (sscanf(r->str, "NOQUORUM %u %u/%u", &group, &out->have, &out->need) == 3) {
-        out->partition = group > 0 ? group - 1 : 0;
+    int partition = 0;
+    /* NOQUORUM <partition> <have>/<need> ...: -1 names the metadata group (docs/protocol.md). */
+    if (sscanf(r->str, "NOQUORUM %d %u/%u", &partition, &out->have, &out->need) == 3) {
+        out->partition = partition >= 0 ? (unsigned)partition : HALYARD_PARTITION_METADATA;
         return 0;
     }
     /* QUORUM <rule> required=<n> actual=<m> */

@@ -395,9 +395,9 @@ static void node_reply_no_leader(struct cmd_ctx *x, int why)
     uint32_t have = replica_reachable_voters(x->group), need = replica_voters(x->group) / 2 + 1;
     if (have < need) {
         resp_write_errorf(&x->w,
-                          "NOQUORUM %u %u/%u this side of the partition cannot reach a "
+                          "NOQUORUM %d %u/%u this side of the partition cannot reach a "
                           "majority; the request was not applied",
-                          x->group->id, have, need);
+                          node_group_partition(x->node, x->group), have, need);
         return;
     }
     if (why == 2) {

@@ -71,9 +71,9 @@ static void event_push(struct hy_node *n, uint64_t now_ms, const char *type, con
     node_pubsub_event(n, slot);
 }
 
-/* A group's name in events: "partition" p for data groups, the metadata group as -1 (with one
- * partition, group 0 holds every slot: partition 0). */
-static int group_partition(const struct hy_node *n, const struct node_group *g)
+/* A group's name in events and -NOQUORUM: "partition" p for data groups, the metadata group as
+ * -1 (with one partition, group 0 holds every slot: partition 0). */
+int node_group_partition(const struct hy_node *n, const struct node_group *g)
 {
     if (n->group_count == 1) {
         return 0;
@@ -214,13 +214,13 @@ static void events_lag(struct hy_node *n, uint64_t now_ms)
                 ev->lagging[gi] |= bit;
                 event_push(n, now_ms, "FOLLOWER_LAGGING",
                            "\"member\":\"%s\",\"partition\":%d,\"group\":%u,\"lagEntries\":%llu",
-                           n->members[i].name, group_partition(n, g), g->id,
+                           n->members[i].name, node_group_partition(n, g), g->id,
                            (unsigned long long)lag);
             } else if ((ev->lagging[gi] & bit) && lag <= limit / 2) {
                 ev->lagging[gi] &= ~bit;
                 event_push(n, now_ms, "FOLLOWER_CAUGHT_UP",
                            "\"member\":\"%s\",\"partition\":%d,\"group\":%u,\"lagEntries\":%llu",
-                           n->members[i].name, group_partition(n, g), g->id,
+                           n->members[i].name, node_group_partition(n, g), g->id,
                            (unsigned long long)lag);
             }
         }
@@ -312,7 +312,7 @@ static size_t events_groups(struct hy_node *n, uint64_t now_ms)
         }
         raft_id leader = raft_leader(&g->raft);
         uint64_t term = raft_term(&g->raft);
-        int p = group_partition(n, g);
+        int p = node_group_partition(n, g);
         if (leader != RAFT_NONE && (leader != ev->leader[gi] || term != ev->leader_term[gi])) {
             if (leader != ev->leader[gi]) {
                 event_push(n, now_ms, "LEADER_CHANGED",

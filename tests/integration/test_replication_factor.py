@@ -3,7 +3,7 @@
 The metadata group's leader places each partition on 3 of the 5 nodes (the partition map);
 each node holds 4 or 5 partitions and routes the others to their replicas. Quorum loss is per
 partition: two nodes killed (kill -9) leave the partitions they both held without a majority
-(-NOQUORUM names the group) while every other partition keeps serving. A 5-node RF 3 cluster
+(-NOQUORUM names the partition) while every other partition keeps serving. A 5-node RF 3 cluster
 runs a checked history through kill -9 and restarts.
 
 Real processes on 127.0.0.1, real clients.
@@ -235,9 +235,9 @@ def test_placement_routing_and_quorum_loss_per_partition(make_cluster):
                 assert not (got == b"OK" or got == "OK"), "a partition without a majority wrote"
                 if isinstance(got, RespError) and got.startswith("UNKNOWN"):
                     unsure.add(p)
-                return isinstance(got, RespError) and got.startswith("NOQUORUM %d " % (p + 1))
+                return isinstance(got, RespError) and got.startswith("NOQUORUM %d " % p)
 
-            wait_for(refused, 20, "-NOQUORUM %d on node %d" % (p + 1, i))
+            wait_for(refused, 20, "-NOQUORUM %d on node %d" % (p, i))
         for p in kept:
             def served():
                 with RawConn(c.ports[i]) as conn:

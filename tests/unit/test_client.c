@@ -298,7 +298,7 @@ static void test_quorum_statuses(void **state)
     begin(&t, "GET", "k");
     int answers = 0;
     while (run(&t)) {
-        answer(&t, "-NOQUORUM 3 1/2 this side of the partition cannot reach a majority\r\n");
+        answer(&t, "-NOQUORUM 2 1/2 this side of the partition cannot reach a majority\r\n");
         answers++;
     }
     assert_true(answers >= 3); /* tried again (other members, backoff) until the deadline */
@@ -307,10 +307,17 @@ static void test_quorum_statuses(void **state)
     halyard_quorum_info q;
     assert_int_equal(halyard_quorum_parse(r, &q), 0);
     assert_int_equal(q.rule, 0);
-    assert_int_equal(q.partition, 2); /* group 3 is partition 2 */
+    assert_int_equal(q.partition, 2);
     assert_int_equal(q.have, 1);
     assert_int_equal(q.need, 2);
     halyard_reply_free(r);
+    /* The metadata group (an admin command) is named -1. */
+    char meta[] = "NOQUORUM -1 2/3 this side of the partition cannot reach a majority";
+    halyard_reply m = {.type = HALYARD_REPLY_ERRORMSG, .str = meta, .len = sizeof(meta) - 1};
+    assert_int_equal(halyard_quorum_parse(&m, &q), 0);
+    assert_int_equal(q.partition, HALYARD_PARTITION_METADATA);
+    assert_int_equal(q.have, 2);
+    assert_int_equal(q.need, 3);
 
     begin(&t, "GET", "k");
     assert_true(run(&t));
