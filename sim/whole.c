@@ -387,6 +387,14 @@ struct world {
     int ngroups;             /* Raft groups per node: 1, or parts + 1 */
     char labels[W_REGS][24]; /* each register's key (hash tags spread them over partitions) */
     uint64_t trace_hash;
+    /* --trace with --snapshot-bandwidth: each leader's snapshot transfer to each server as last
+     * printed (trace_transfers), by node, group and the server's id. */
+    struct w_xfer {
+        uint64_t acked, total, since;
+    } xfer[W_NODES_MAX][W_GROUPS_MAX][W_NODES_MAX];
+    /* --snapshot-bandwidth: the snapshot bytes each node's pacer let go since the quiet time
+     * ended (paced_busy_ms). */
+    uint64_t paced_sent_late[W_NODES_MAX];
     struct hy_buf digest_buf; /* w_digest's */
     int first_map_checked;    /* --early-join: the first partition map was seen and checked */
     int failed;
@@ -464,6 +472,46 @@ static void w_dump(const struct world *w)
                    wn->name, g->id, raft_role_name(raft_role(r)), raft_term(r),
                    w_name_of(w, raft_leader(r)), raft_commit_index(r), g->applied,
                    raft_last_index(r), conf);
+        }
+    }
+}
+
+/* With --trace and --snapshot-bandwidth: each paced snapshot transfer of a leader, printed when
+ * it starts, moves on or ends ("paced| n1 group 3 -> n4: 2048/6150 bytes, since 43.6 s"),
+ * so that a run's trace shows whether transfers progress at the node's rate, restart from
+ * zero, or wait. Printed only: the run's digest does not depend on --trace. */
+static void trace_transfers(struct world *w)
+{
+    if (!w->o.trace || w->o.snapshot_bandwidth <= 0) {
+        return;
+    }
+    for (int i = 0; i < w->n; i++) {
+        const struct hy_node *n = w->nodes[i].node;
+        for (size_t k = 0; k < W_GROUPS_MAX; k++) {
+            const struct raft *r = n != NULL && k < n->group_count ? &n->groups[k]->raft : NULL;
+            for (int j = 0; j < w->n; j++) {
+                struct w_xfer now = {0, 0, 0};
+                if (r != NULL && j != i &&
+                    raft_snapshot_transfer(r, node_member_id(w->nodes[j].name), &now.acked,
+                                           &now.total, &now.since)) {
+                    now.total += now.total == 0; /* under way, even if empty */
+                }
+                struct w_xfer *was = &w->xfer[i][k][j];
+                if (now.acked == was->acked && now.total == was->total && now.since == was->since) {
+                    continue;
+                }
+                if (now.total == 0) {
+                    printf("         paced| %s group %zu -> %s: ended (%" PRIu64 "/%" PRIu64
+                           " bytes)\n",
+                           w->nodes[i].name, k, w->nodes[j].name, was->acked, was->total);
+                } else {
+                    printf("         paced| %s group %zu -> %s: %" PRIu64 "/%" PRIu64
+                           " bytes, since %" PRIu64 " ms\n",
+                           w->nodes[i].name, k, w->nodes[j].name, now.acked, now.total,
+                           (uint64_t)(now.since >= W_BASE_MS ? now.since - W_BASE_MS : now.since));
+                }
+                *was = now;
+            }
         }
     }
 }
@@ -967,6 +1015,9 @@ static void net_send_raft(struct world *w, struct w_node *from, uint32_t group,
 {
     const char *to_name = node_member_name(from->node, m->to);
     int to = to_name ? node_index(to_name) : -1;
+    if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 && w->now > w->o.fault_ms + w->o.quiet_ms) {
+        w->paced_sent_late[from->idx] += m->len; /* the pacer took them, whatever comes next */
+    }
     if (to < 0 || to >= w->n || !from->view_up[to]) {
         return; /* mesh.c: a peer that is down drops the message; Raft retransmits */
     }
@@ -988,6 +1039,12 @@ static void net_send_raft(struct world *w, struct w_node *from, uint32_t group,
             return;
         }
         m = &chunk;
+    }
+    if (w->o.trace && w->o.snapshot_bandwidth > 0 && m->type == RAFT_MSG_SNAPSHOT && m->len > 0) {
+        printf("         paced| %s group %u -> %s: sends snapshot %" PRIu64 " bytes %" PRIu64
+               "..%" PRIu64 " of %" PRIu64 "\n",
+               from->name, group, w->nodes[to].name, m->snap_index, m->offset, m->offset + m->len,
+               m->total);
     }
     from->last_send[to] = w->now; /* it left the process, whatever the network does to it */
     struct hy_buf f;
@@ -4785,6 +4842,30 @@ static void world_free(struct world *w)
     hy_buf_free(&w->digest_buf);
 }
 
+/* The time the busiest node's pacer was taken up after the quiet time: the snapshot bytes it let
+ * go since then at its --snapshot-bandwidth, at most W_END_GRACE_MS. The end's grace is for the
+ * work that does not wait for paced bytes (elections, the operator's steps, moves of small
+ * groups); a membership change that needs snapshots (a removal whose moves' targets need them,
+ * an observer's re-add catching it up in every partition, the balancer's moves after it) waits
+ * for the pacer as well, and at 512 B/s a group of ~1,000 entries is a 6 to 8 KB snapshot,
+ * 12 to 16 s of one node's budget: campaign seed 2479000111 --nodes 5 --partitions 8 --rf 3
+ * --replace-after 1500 --snapshot-bandwidth 512 re-added n1 as an observer at 22.5 s, and n2,
+ * leading three partitions, sent 6.1 + 6.4 KB to n1 and 6.1 + 6.4 KB to the balancer's new
+ * replica n3 back to back (a chunk every 12 s from 28.5 s on), the last due at 64 s. Only bytes
+ * that went count: a stalled transfer, or a pacer that starves one, earns nothing, and a run
+ * whose work outlasts the grace plus what its bytes took still fails. */
+static uint64_t paced_busy_ms(const struct world *w)
+{
+    if (w->o.snapshot_bandwidth <= 0) {
+        return 0;
+    }
+    uint64_t most = 0;
+    for (int i = 0; i < w->n; i++) {
+        most = HY_MAX(most, w->paced_sent_late[i]);
+    }
+    return HY_MIN(most * 1000 / (uint64_t)w->o.snapshot_bandwidth, (uint64_t)W_END_GRACE_MS);
+}
+
 int whole_run(const struct whole_opts *o, struct whole_result *res)
 {
     struct world *w = hy_xcalloc(1, sizeof(*w));
@@ -4796,7 +4877,7 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
     uint64_t paced_seen = 0;       /* the last time after the quiet time one was under way */
     while (w->nheap > 0 && !w->failed) {
         struct w_ev *e = heap_pop(w);
-        uint64_t grace_end = o->fault_ms + o->quiet_ms + W_END_GRACE_MS;
+        uint64_t grace_end = o->fault_ms + o->quiet_ms + W_END_GRACE_MS + paced_busy_ms(w);
         if (paced_seen != 0) {
             /* The move a paced snapshot held up finishes when it lands, and the balancer may
              * hand that partition's leadership over then: those get their time after it, as a
@@ -4868,6 +4949,7 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
         w->now = e->at;
         res->events++;
         int ran = ev_run(w, e, mask);
+        trace_transfers(w);
         if (ran == 1) {
             continue;
         }
@@ -4895,8 +4977,9 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
     } else if (!w->failed && oper_busy(w)) {
         w_fail(w,
                "the operator's work (a membership change or a lost majority's recovery) is "
-               "still under way %d ms after the quiet time",
-               W_END_GRACE_MS);
+               "still under way %" PRIu64 " ms after the quiet time (%d ms, and %" PRIu64
+               " ms of paced snapshot bytes)",
+               W_END_GRACE_MS + paced_busy_ms(w), W_END_GRACE_MS, paced_busy_ms(w));
     }
     if (!w->failed && !stuck_after_loss && leaders_moving(w)) {
         /* The balancer must not hand leaderships round for ever (seeds 693 and 71 --rf 3

@@ -481,6 +481,16 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
     } todo[2 * RAFT_SERVERS_MAX + STORE_MEMBERS_MAX];
     size_t count = 0;
     int held = 0; /* a voter's removal waits for the replicas it leaves (below) */
+    /* Snapshots to the servers this leader moves off (a move's source, a member the operator
+     * removed) wait at the pacer behind those of the replicas the map keeps, and of observers:
+     * rebalance-bandwidth goes first where the move's end needs it (raft_snapshot_yield). */
+    for (uint32_t i = 0; i < cm->count; i++) {
+        const struct node_member *m =
+            node_member_find(n->members, n->member_count, cm->servers[i].id);
+        int observer = m != NULL && m->role == STORE_MEMBER_OBSERVER;
+        raft_snapshot_yield(&g->raft, cm->servers[i].id,
+                            !node_placement_has(pl, cm->servers[i].id) && !observer);
+    }
     /* Replicas the map wants that vote, and those that vote or cannot come now (their node
      * is down: a lost member the map still lists until the operator removes it). */
     uint32_t wanted_voting = 0, wanted_voting_or_down = 0;

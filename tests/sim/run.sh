@@ -647,6 +647,17 @@ LIST
 # That changed the course of 1962000091 below into a move begun at 42.7 s whose paced
 # snapshot (15 KB at 512 B/s) could not land by the grace's end: such moves now get their
 # bytes' time (whole_run: paced_armed_need).
+# 2512000181 and 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+# --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000 (the session-20 campaigns; session
+# 21): "the operator's work is still under way" 30 s after the quiet time. The engine: a
+# partition's leader spent 8 to 11 s of its 512 B/s on a snapshot for the member the operator
+# was removing (a voter still, waiting longest at the pacer) while the move's target, which the
+# removal waited for, waited behind it (raft.c raft_snapshot_yield, set by member.c for servers
+# the map no longer places). And the simulator's bound: an observer's re-add needs every
+# partition's snapshot at the leaders' paced rate, 25 KB from one node in 2479000111, more
+# than the 30 s grace; the grace now adds the time the busiest node's pacer spent on the
+# bytes it let go after the quiet time (whole_run: paced_busy_ms, at most the grace again).
+# 2512000112 (the same campaign, the same flags) passes on later builds; kept.
 regression --whole "" <<'LIST'
 7
 501687
@@ -759,6 +770,9 @@ regression --whole "" <<'LIST'
 2216000044 --nodes 5 --partitions 8 --rf 3 --rf-change --fault-ms 20000 --quiet-ms 12000 --moved
 2255000176 --nodes 5 --partitions 8 --rf 2 --zones 2 --fault-ms 20000 --quiet-ms 12000
 2547000105 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --fault-ms 20000 --quiet-ms 12000
+2512000181 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
+2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
+2512000112 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -1477,6 +1477,65 @@ static void test_move_source_stays_until_the_target_holds_its_promotion(void **s
     net_free(&t);
 }
 
+/* During a move, a partition's leader marks the move's source, which the map no longer places
+ * the partition on, so that snapshots to it yield at the pacer to those of the replicas the map
+ * keeps (raft_snapshot_yield); the others, the target among them, are not marked. Before, the
+ * longest waiting transfer went first whoever it was for: whole-node simulator seeds 2512000181
+ * and 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
+ * spent 8 to 11 s of a leader's budget on a removed member's snapshot while the snapshot of the
+ * move's target, which the removal waited for, waited behind it. */
+static void test_move_source_snapshots_yield_to_the_kept_replicas(void **state)
+{
+    (void)state;
+    struct net t;
+    net_parts_ready(&t, 3);
+    int li = net_leader(&t);
+    const struct node_placement *cur = &t.node[li]->partmap[0];
+    int x = -1; /* a replica of partition 0 leading neither it nor the metadata group: leaving */
+    for (int i = 0; i < t.nn; i++) {
+        x = i != li && i != part_leader(&t, 0) &&
+                    node_placement_has(cur, node_member_id(t.node[i]->cfg->node_id))
+                ? i
+                : x;
+    }
+    assert_true(x >= 0);
+    raft_id idx = node_member_id(t.node[x]->cfg->node_id);
+    char leaving[64];
+    snprintf(leaving, sizeof(leaving),
+             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
+             t.node[x]->cfg->node_id);
+    struct node_client *c = net_client(&t, li);
+    send_cmd(&t, li, c, leaving);
+    int seen = 0, others = 0;
+    for (int step = 0; step < 2000 && !seen; step++) {
+        net_advance(&t, 5, 1);
+        int pl = part_leader(&t, 0);
+        const struct node_group *g = pl >= 0 && pl != x ? node_group_get(t.node[pl], 1) : NULL;
+        const struct node_placement *map = g != NULL ? partmap_of(t.node[pl], g) : NULL;
+        if (map == NULL || node_placement_has(map, idx) || !node_group_has(g, idx)) {
+            continue; /* not moving off x yet (or done) */
+        }
+        const struct raft_membership *m = raft_membership(&g->raft);
+        for (uint32_t k = 0; k < m->count; k++) {
+            struct raft_follower f;
+            if (m->servers[k].id == g->raft.cfg.id ||
+                !raft_follower_info(&g->raft, m->servers[k].id, &f)) {
+                continue;
+            }
+            if (m->servers[k].id == idx) {
+                seen = f.snap_yield;
+            } else {
+                others += f.snap_yield;
+            }
+        }
+    }
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(t.node[li], c);
+    assert_true(seen);
+    assert_int_equal(others, 0);
+    net_free(&t);
+}
+
 /* EVALSHA on a leader elected a moment ago, its no-op not applied yet, of a script whose SCRIPT
  * LOAD the previous leader committed and acknowledged (its commit index never reached the
  * others): the new leader waits until it applied its term's start and runs the script; it
@@ -1613,6 +1672,7 @@ int main(void)
         cmocka_unit_test(test_force_quorum_target_ignores_an_origin_that_removed_itself),
         cmocka_unit_test(test_lower_rf_drops_the_replica_down_longest_after_a_new_leader),
         cmocka_unit_test(test_move_source_stays_until_the_target_holds_its_promotion),
+        cmocka_unit_test(test_move_source_snapshots_yield_to_the_kept_replicas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -839,6 +839,61 @@ static void test_new_snapshot_keeps_its_transfers_place_at_the_pacer(void **stat
     tc_free(&b);
 }
 
+/* Two groups of one node share its pacer (20 bytes a second, 16-byte chunks). Group A's
+ * follower waits for its next chunk first, group B's 100 ms after it, but A's follower is one
+ * the caller moves off (raft_snapshot_yield: a move's source, a member the operator removed):
+ * B's next chunk goes first. Before, the longest waiting went first whoever it was for: whole-node
+ * simulator seeds 2512000181 and 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+ * --snapshot-bandwidth 512 spent 8 to 11 s of a leader's budget on a removed member's snapshot
+ * while the move's target, which the removal waited for, waited behind it. */
+static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state)
+{
+    (void)state;
+    struct raft_pacer pacer = {.rate = 20};
+    struct tc a, b;
+    tc_init(&a, 3, 3);
+    tc_init(&b, 3, 3);
+    a.nd[0].r.cfg.snapshot_pacer = &pacer;
+    b.nd[0].r.cfg.snapshot_pacer = &pacer;
+    tc_start(&a, 3);
+    tc_start(&b, 3);
+    uint8_t snap_a[100], snap_b[100];
+    leader_snapshot_past_cut_off_follower(&a, snap_a, 3);
+    tc_run_until_leader(&b, 0, 1000);
+    tc_isolate(&b, 2, 1);
+    for (int k = 0; k < 20; k++) {
+        tc_submit(&b, 0, "entry");
+    }
+    tc_run_until(&b, a.now);
+    raft_snapshot_yield(&a.nd[0].r, 3, 1);
+    uint64_t start = a.now;
+    struct first_chunk fa = {.c = &a, .after = start + 100}, fb = {.c = &b, .after = start + 100};
+    a.filter = note_first_chunk;
+    a.fctx = &fa;
+    b.filter = note_first_chunk;
+    b.fctx = &fb;
+    tc_isolate(&a, 2, 0); /* A's transfer: its first chunk goes, the next one waits */
+    tc_run_both_until(&a, &b, start + 100);
+    /* B's leader snapshots now: its follower waits from now on (a leader counts it as waiting
+     * from its first keepalive), 100 ms after A's. */
+    memset(snap_b, 5, sizeof(snap_b));
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = 21;
+    ev.snapshot.data = snap_b;
+    ev.snapshot.len = sizeof(snap_b);
+    tc_step(&b, 0, &ev);
+    tc_isolate(&b, 2, 0);
+    tc_run_both_until(&a, &b, start + 4000);
+    assert_true(fb.at != 0);
+    assert_true(fa.at == 0 || fb.at < fa.at); /* B's transfer goes on first, chunk after chunk */
+    /* It yields, it is not starved: both transfers end within the budget (200 bytes, 10 s). */
+    tc_run_both_until(&a, &b, start + 12000);
+    assert_int_equal(a.nd[2].installs, 1);
+    assert_int_equal(b.nd[2].installs, 1);
+    tc_free(&a);
+    tc_free(&b);
+}
+
 struct resume_count {
     uint64_t bytes_from[3]; /* snapshot data bytes each node sent node 3 */
 };
@@ -2816,6 +2871,7 @@ int main(void)
         cmocka_unit_test(test_pacer_does_not_starve_a_large_chunk),
         cmocka_unit_test(test_new_leader_resumes_a_snapshot_transfer),
         cmocka_unit_test(test_new_snapshot_keeps_its_transfers_place_at_the_pacer),
+        cmocka_unit_test(test_snapshot_to_a_server_moved_off_yields_at_the_pacer),
         cmocka_unit_test(test_transfer_keeps_its_snapshot_through_newer_ones),
         cmocka_unit_test(test_kept_snapshot_unanswered_gives_way_to_the_latest),
         cmocka_unit_test(test_received_snapshot_goes_to_the_caller_chunk_by_chunk),
