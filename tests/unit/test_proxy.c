@@ -31,6 +31,10 @@ struct net {
     int replies_lost[NN_MAX]; /* forward replies to this member are lost on the way */
     int cut[NN_MAX];          /* everything to and from this member is lost on the way */
     int cut_when_proposing;   /* 1 + the member cut off once it leads and proposes (0: none) */
+    /* 1 + the member cut off once, leading group self_removed_group, it proposed its own
+     * removal from it (0: none) */
+    int cut_when_self_removed;
+    uint32_t self_removed_group;
     uint64_t now_ms;
     uint64_t forwards_to[NN_MAX];     /* FORWARD frames handed to the network, by destination */
     struct node_peer_msg *held_reply; /* a reply to a member with replies_lost 2, kept */
@@ -165,6 +169,13 @@ static int net_pump_one(struct net *t, int i)
     if (t->cut_when_proposing == i + 1 && node_is_leader(n) && n->meta->waiters_head != NULL) {
         t->cut[i] = 1; /* before the entry it proposed leaves it */
         t->cut_when_proposing = 0;
+    }
+    const struct node_group *sg =
+        t->cut_when_self_removed == i + 1 ? node_group_get(n, t->self_removed_group) : NULL;
+    if (sg != NULL && replica_is_leader(sg) &&
+        !raft_membership_is_voter(raft_membership(&sg->raft), sg->raft.cfg.id)) {
+        t->cut[i] = 1; /* before the entry that removes it leaves it */
+        t->cut_when_self_removed = 0;
     }
     struct node_io_batch *b;
     while ((b = node_io_take(n)) != NULL) {
@@ -1536,6 +1547,75 @@ static void test_move_source_snapshots_yield_to_the_kept_replicas(void **state)
     net_free(&t);
 }
 
+/* Whether node n reported event `type` for partition p (its ring of recent events). */
+static int has_move_event(const struct hy_node *n, const char *type, uint32_t p)
+{
+    char part[32];
+    snprintf(part, sizeof(part), "\"partition\":%u,", p);
+    uint64_t last = n->events.last_id;
+    for (uint64_t id = last > NODE_EVENTS_MAX ? last - NODE_EVENTS_MAX + 1 : 1; id <= last; id++) {
+        const char *e = n->events.ring[id % NODE_EVENTS_MAX];
+        if (strstr(e, type) != NULL && strstr(e, part) != NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A move's last step removes the partition's leader itself: MOVE_FINISHED is reported once
+ * that step is committed, not when it is proposed (a proposal may be lost with its leader,
+ * and the move is not over then). Here the leader is cut off the moment it proposes its
+ * removal: no MOVE_FINISHED while the entry is not committed; healed at once (within its
+ * leadership), the entry commits and the end is reported by that node. */
+static void test_move_finished_when_the_leaders_removal_is_committed(void **state)
+{
+    (void)state;
+    struct net t;
+    net_parts_ready(&t, 3);
+    int li = net_leader(&t);
+    uint32_t part = PARTS;
+    int x = -1; /* the leader of a partition that does not lead the metadata group: leaving */
+    for (uint32_t p = 0; p < PARTS && x < 0; p++) {
+        int pl = part_leader(&t, p);
+        if (pl >= 0 && pl != li) {
+            x = pl;
+            part = p;
+        }
+    }
+    assert_true(x >= 0);
+    const struct node_group *g = node_group_get(t.node[x], part + 1);
+    raft_id idx = node_member_id(t.node[x]->cfg->node_id);
+    t.cut_when_self_removed = x + 1;
+    t.self_removed_group = part + 1;
+    char leaving[64];
+    snprintf(leaving, sizeof(leaving),
+             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
+             t.node[x]->cfg->node_id);
+    struct node_client *c = net_client(&t, li);
+    send_cmd(&t, li, c, leaving);
+    for (int step = 0; step < 4000 && !t.cut[x]; step++) {
+        net_advance(&t, 5, 1);
+    }
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(t.node[li], c);
+    assert_true(t.cut[x]); /* it proposed its removal, which never left it */
+    assert_true(replica_is_leader(g));
+    assert_false(raft_membership_is_voter(raft_membership(&g->raft), idx));
+    uint64_t removal = g->raft.membership_index;
+    assert_true(raft_commit_index(&g->raft) < removal);
+    net_advance(&t, 1, 1); /* a cron or two: the finish is not reported yet */
+    assert_false(has_move_event(t.node[x], "MOVE_FINISHED", part));
+    t.cut[x] = 0;
+    int done = 0;
+    for (int step = 0; step < 400 && !done; step++) {
+        net_advance(&t, 5, 1);
+        done = has_move_event(t.node[x], "MOVE_FINISHED", part);
+    }
+    assert_true(done);
+    assert_true(raft_commit_index(&g->raft) >= removal);
+    net_free(&t);
+}
+
 /* EVALSHA on a leader elected a moment ago, its no-op not applied yet, of a script whose SCRIPT
  * LOAD the previous leader committed and acknowledged (its commit index never reached the
  * others): the new leader waits until it applied its term's start and runs the script; it
@@ -1673,6 +1753,7 @@ int main(void)
         cmocka_unit_test(test_lower_rf_drops_the_replica_down_longest_after_a_new_leader),
         cmocka_unit_test(test_move_source_stays_until_the_target_holds_its_promotion),
         cmocka_unit_test(test_move_source_snapshots_yield_to_the_kept_replicas),
+        cmocka_unit_test(test_move_finished_when_the_leaders_removal_is_committed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
