@@ -3593,6 +3593,26 @@ static uint32_t refusing_survivors(const struct world *w)
     return mask;
 }
 
+/* The next member to remove and add back after a forced quorum (its bit cleared), -1 when none:
+ * the members lost for good first, then the survivors that refuse the forced leader's entries.
+ * Removing a survivor while lost members still vote can leave a group without a majority for
+ * good: campaign seed 2756000029 --nodes 5 --partitions 16 --rf 3 --moved removed n1 (it refused
+ * n3's forced entries) first, while n2 and n5, lost, were two of the metadata group's five
+ * voters: n3 and n4 were 2 of the 4 left, and the metadata group never led again (the lowest
+ * index went first). operations.md says to remove the lost ones first. */
+static int rejoin_next(struct world *w)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (int x = 0; x < w->n; x++) {
+            if ((w->rejoin_mask >> x & 1u) && (pass == 1 || w->nodes[x].lost)) {
+                w->rejoin_mask &= ~(1u << x);
+                return x;
+            }
+        }
+    }
+    return -1;
+}
+
 /* The change under way moves on once the leader's configuration shows its step done. */
 static void ev_oper_step(struct world *w)
 {
@@ -3636,13 +3656,10 @@ static void ev_oper_step(struct world *w)
             ev_at(w, at + w_rand(w, 500, 4000), WK_OPER_REBALANCE, -1, 0, 0, 0);
         }
         w->rejoin_mask |= refusing_survivors(w);
-        for (int x = 0; x < w->n; x++) {
-            if (w->rejoin_mask >> x & 1u) {
-                w->rejoin_mask &= ~(1u << x); /* the next member lost to a force-quorum */
-                *ch = (struct w_change){.phase = WC_REMOVING, .x = x};
-                oper_send_change(w);
-                break;
-            }
+        int x = rejoin_next(w); /* the next member lost to a force-quorum */
+        if (x >= 0) {
+            *ch = (struct w_change){.phase = WC_REMOVING, .x = x};
+            oper_send_change(w);
         }
         return;
     }
@@ -3789,12 +3806,9 @@ static void ev_force_rf(struct world *w)
         w->rejoin_mask |= refusing_survivors(w);
         w_trace(w, "operator: every partition leads again; re-adding the lost members (%#x)",
                 w->rejoin_mask);
-        for (int x = 0; x < w->n; x++) {
-            if (w->rejoin_mask >> x & 1u) {
-                w->rejoin_mask &= ~(1u << x);
-                oper_start_change(w, x, WC_REMOVING, 0);
-                break;
-            }
+        int x = rejoin_next(w);
+        if (x >= 0) {
+            oper_start_change(w, x, WC_REMOVING, 0);
         }
         return;
     }
@@ -3866,12 +3880,9 @@ static void ev_force(struct world *w)
         w->rejoin_mask |= refusing_survivors(w);
         w_trace(w, "operator: n%d leads without the lost members; re-adding them (%#x)", l + 1,
                 w->rejoin_mask);
-        for (int x = 0; x < w->n; x++) {
-            if (w->rejoin_mask >> x & 1u) {
-                w->rejoin_mask &= ~(1u << x);
-                oper_start_change(w, x, WC_REMOVING, 0);
-                break;
-            }
+        int x = rejoin_next(w);
+        if (x >= 0) {
+            oper_start_change(w, x, WC_REMOVING, 0);
         }
         return;
     }

@@ -658,6 +658,12 @@ LIST
 # than the 30 s grace; the grace now adds the time the busiest node's pacer spent on the
 # bytes it let go after the quiet time (whole_run: paced_busy_ms, at most the grace again).
 # 2512000112 (the same campaign, the same flags) passes on later builds; kept.
+# 2756000029 --nodes 5 --partitions 16 --rf 3 --moved --fault-ms 20000 --quiet-ms 12000 (session
+# 21's campaign; fails on session 20's binary too): the simulator's operator. After a forced
+# quorum it removed n1, a survivor that refused the forced entries, before n2 and n5, lost for
+# good and still two of the metadata group's five voters: n3 and n4 were two of the four left,
+# and the metadata group never led again. The lost members go first now (rejoin_next), as
+# operations.md says.
 regression --whole "" <<'LIST'
 7
 501687
@@ -773,6 +779,7 @@ regression --whole "" <<'LIST'
 2512000181 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 2512000112 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
+2756000029 --nodes 5 --partitions 16 --rf 3 --fault-ms 20000 --quiet-ms 12000 --moved
 LIST
 
 if [ "$fail" -ne 0 ]; then
