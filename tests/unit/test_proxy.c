@@ -1616,6 +1616,91 @@ static void test_move_finished_when_the_leaders_removal_is_committed(void **stat
     net_free(&t);
 }
 
+/* A majority of a partition's replicas lost during a move's last step (the FORCE-QUORUM gap
+ * session 20 left open: can the operator get stuck?): its source S, leading, proposed its own
+ * removal, and the entry never left it (the target T holds the configuration that promoted it,
+ * not this one; S stays cut off until it steps down); then the partition's two other replicas
+ * are lost for good. S, no voter of its latest configuration, forces nothing of it; T, whose
+ * configuration still names S, does not defer to S (the map no longer places the partition on
+ * it) and is forced: the operator asking every survivor once, as operations.md says, gets the
+ * partition led again. (Shown able to fail: with T not a candidate while its configuration has
+ * four voters, nobody forces the partition.) What S alone held past T's log is lost with the
+ * force: S is not forced, whatever its log. */
+static void test_force_quorum_in_a_moves_last_step_forces_the_target(void **state)
+{
+    (void)state;
+    struct net t;
+    net_no_quiesce = 1;
+    net_init_rf(&t, 5, "proxy", "4", 3);
+    net_no_quiesce = 0;
+    parts_settle(&t);
+    net_run(&t, 2000);
+    int li = net_leader(&t);
+    uint32_t part = PARTS;
+    int s = -1; /* the leader of a partition the metadata leader holds no replica of */
+    for (uint32_t p = 0; p < PARTS && s < 0; p++) {
+        int pl = part_leader(&t, p);
+        if (pl >= 0 && !node_placement_has(&t.node[li]->partmap[p],
+                                           node_member_id(t.node[li]->cfg->node_id))) {
+            s = pl;
+            part = p;
+        }
+    }
+    assert_true(s >= 0);
+    struct node_placement before = t.node[li]->partmap[part];
+    t.cut_when_self_removed = s + 1;
+    t.self_removed_group = part + 1;
+    char leaving[64];
+    snprintf(leaving, sizeof(leaving),
+             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
+             t.node[s]->cfg->node_id);
+    struct node_client *c = net_client(&t, li);
+    send_cmd(&t, li, c, leaving);
+    for (int step = 0; step < 4000 && !t.cut[s]; step++) {
+        net_advance(&t, 5, 1);
+    }
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(t.node[li], c);
+    assert_true(t.cut[s]);
+    const struct node_placement *now = &t.node[li]->partmap[part];
+    int tgt = -1; /* the move's target: placed now, not before */
+    for (int i = 0; i < t.nn; i++) {
+        raft_id id = node_member_id(t.node[i]->cfg->node_id);
+        tgt = node_placement_has(now, id) && !node_placement_has(&before, id) ? i : tgt;
+    }
+    assert_true(tgt >= 0);
+    const struct node_group *gt = node_group_get(t.node[tgt], part + 1);
+    raft_id ids = node_member_id(t.node[s]->cfg->node_id);
+    assert_true(raft_membership_is_voter(raft_membership(&gt->raft), ids)); /* T lacks Cnew */
+    for (int i = 0; i < t.nn; i++) {
+        if (i != s && node_placement_has(&before, node_member_id(t.node[i]->cfg->node_id))) {
+            net_kill(&t, i); /* the two other replicas, lost for good */
+        }
+    }
+    net_run(&t, 1500); /* more than an election timeout: S stepped down, nobody leads */
+    t.cut[s] = 0;
+    net_run(&t, 500);
+    assert_true(part_leader(&t, part) < 0);
+    assert_true(raft_membership_is_voter(raft_membership(&gt->raft), ids)); /* still */
+    struct node_client *f = net_client(&t, s);
+    send_cmd(&t, s, f, FORCE_QUORUM);
+    node_client_free(t.node[s], f);
+    net_run(&t, 1500);                      /* anything S deferred would be forced by now */
+    assert_true(part_leader(&t, part) < 0); /* S forced nothing of it */
+    f = net_client(&t, tgt);
+    send_cmd(&t, tgt, f, FORCE_QUORUM);
+    assert_true(strncmp(take_out(f), "+OK", 3) == 0);
+    node_client_free(t.node[tgt], f);
+    int led = -1;
+    for (int step = 0; step < 60 && led < 0; step++) {
+        net_run(&t, 100);
+        led = part_leader(&t, part);
+    }
+    assert_int_equal(led, tgt);
+    assert_true(raft_term(&gt->raft) > (1u << 20)); /* a forced term */
+    net_free(&t);
+}
+
 /* EVALSHA on a leader elected a moment ago, its no-op not applied yet, of a script whose SCRIPT
  * LOAD the previous leader committed and acknowledged (its commit index never reached the
  * others): the new leader waits until it applied its term's start and runs the script; it
@@ -1754,6 +1839,7 @@ int main(void)
         cmocka_unit_test(test_move_source_stays_until_the_target_holds_its_promotion),
         cmocka_unit_test(test_move_source_snapshots_yield_to_the_kept_replicas),
         cmocka_unit_test(test_move_finished_when_the_leaders_removal_is_committed),
+        cmocka_unit_test(test_force_quorum_in_a_moves_last_step_forces_the_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
