@@ -1400,6 +1400,34 @@ static void test_lower_rf_drops_the_replica_down_longest_after_a_new_leader(void
     net_free(&t);
 }
 
+/* HALYARD LEAVING <node x> 1 sent to the metadata leader li: the client, to read its answer. */
+static struct node_client *send_leaving(struct net *t, int li, int x)
+{
+    char leaving[64];
+    snprintf(leaving, sizeof(leaving),
+             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
+             t->node[x]->cfg->node_id);
+    struct node_client *c = net_client(t, li);
+    send_cmd(t, li, c, leaving);
+    return c;
+}
+
+/* Node x, leading partition `part`, marked leaving: it moves the partition off and, as the
+ * move's last step, proposes its own removal, and is cut off right then (the entry never
+ * leaves it). */
+static void leave_until_self_removed(struct net *t, int li, int x, uint32_t part)
+{
+    t->cut_when_self_removed = x + 1;
+    t->self_removed_group = part + 1;
+    struct node_client *c = send_leaving(t, li, x);
+    for (int step = 0; step < 4000 && !t->cut[x]; step++) {
+        net_advance(t, 5, 1);
+    }
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(t->node[li], c);
+    assert_true(t->cut[x]);
+}
+
 /* Engine index of the first learner of g's configuration, -1 when there is none. */
 static int first_learner(struct net *t, const struct node_group *g)
 {
@@ -1440,12 +1468,7 @@ static void test_move_source_stays_until_the_target_holds_its_promotion(void **s
         x = (id == old[0] || id == old[1]) && i != li ? i : x;
     }
     assert_true(x >= 0);
-    char leaving[64];
-    snprintf(leaving, sizeof(leaving),
-             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
-             t.node[x]->cfg->node_id);
-    struct node_client *c = net_client(&t, li);
-    send_cmd(&t, li, c, leaving);
+    struct node_client *c = send_leaving(&t, li, x);
     int target = -1;
     for (int step = 0; step < 2000 && target < 0; step++) {
         net_advance(&t, 5, 1);
@@ -1511,12 +1534,7 @@ static void test_move_source_snapshots_yield_to_the_kept_replicas(void **state)
     }
     assert_true(x >= 0);
     raft_id idx = node_member_id(t.node[x]->cfg->node_id);
-    char leaving[64];
-    snprintf(leaving, sizeof(leaving),
-             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
-             t.node[x]->cfg->node_id);
-    struct node_client *c = net_client(&t, li);
-    send_cmd(&t, li, c, leaving);
+    struct node_client *c = send_leaving(&t, li, x);
     int seen = 0, others = 0;
     for (int step = 0; step < 2000 && !seen; step++) {
         net_advance(&t, 5, 1);
@@ -1585,20 +1603,7 @@ static void test_move_finished_when_the_leaders_removal_is_committed(void **stat
     assert_true(x >= 0);
     const struct node_group *g = node_group_get(t.node[x], part + 1);
     raft_id idx = node_member_id(t.node[x]->cfg->node_id);
-    t.cut_when_self_removed = x + 1;
-    t.self_removed_group = part + 1;
-    char leaving[64];
-    snprintf(leaving, sizeof(leaving),
-             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
-             t.node[x]->cfg->node_id);
-    struct node_client *c = net_client(&t, li);
-    send_cmd(&t, li, c, leaving);
-    for (int step = 0; step < 4000 && !t.cut[x]; step++) {
-        net_advance(&t, 5, 1);
-    }
-    assert_string_equal(take_out(c), "+OK\r\n");
-    node_client_free(t.node[li], c);
-    assert_true(t.cut[x]); /* it proposed its removal, which never left it */
+    leave_until_self_removed(&t, li, x, part); /* it proposed its removal: never left it */
     assert_true(replica_is_leader(g));
     assert_false(raft_membership_is_voter(raft_membership(&g->raft), idx));
     uint64_t removal = g->raft.membership_index;
@@ -1648,20 +1653,7 @@ static void test_force_quorum_in_a_moves_last_step_forces_the_target(void **stat
     }
     assert_true(s >= 0);
     struct node_placement before = t.node[li]->partmap[part];
-    t.cut_when_self_removed = s + 1;
-    t.self_removed_group = part + 1;
-    char leaving[64];
-    snprintf(leaving, sizeof(leaving),
-             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
-             t.node[s]->cfg->node_id);
-    struct node_client *c = net_client(&t, li);
-    send_cmd(&t, li, c, leaving);
-    for (int step = 0; step < 4000 && !t.cut[s]; step++) {
-        net_advance(&t, 5, 1);
-    }
-    assert_string_equal(take_out(c), "+OK\r\n");
-    node_client_free(t.node[li], c);
-    assert_true(t.cut[s]);
+    leave_until_self_removed(&t, li, s, part);
     const struct node_placement *now = &t.node[li]->partmap[part];
     int tgt = -1; /* the move's target: placed now, not before */
     for (int i = 0; i < t.nn; i++) {
