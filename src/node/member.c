@@ -481,6 +481,16 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
     } todo[2 * RAFT_SERVERS_MAX + STORE_MEMBERS_MAX];
     size_t count = 0;
     int held = 0; /* a voter's removal waits for the replicas it leaves (below) */
+    /* Snapshots to the servers this leader moves off (a move's source, a member the operator
+     * removed) wait at the pacer behind those of the replicas the map keeps, and of observers:
+     * rebalance-bandwidth goes first where the move's end needs it (raft_snapshot_yield). */
+    for (uint32_t i = 0; i < cm->count; i++) {
+        const struct node_member *m =
+            node_member_find(n->members, n->member_count, cm->servers[i].id);
+        int observer = m != NULL && m->role == STORE_MEMBER_OBSERVER;
+        raft_snapshot_yield(&g->raft, cm->servers[i].id,
+                            !node_placement_has(pl, cm->servers[i].id) && !observer);
+    }
     /* Replicas the map wants that vote, and those that vote or cannot come now (their node
      * is down: a lost member the map still lists until the operator removes it). */
     uint32_t wanted_voting = 0, wanted_voting_or_down = 0;
@@ -543,13 +553,16 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
             }
         }
     }
-    if (count == 0 && !held && g->move_target != RAFT_NONE) {
-        /* Settled: every voter is a replica the map names, and every one of them votes. A
-         * target the map no longer lists was called off (a cancel put the partition back, or
-         * a later change sent the move elsewhere): that is no move finished. */
+    int reached = g->move_target != RAFT_NONE && node_placement_has(pl, g->move_target);
+    if (count == 0 && !held && g->move_target != RAFT_NONE && g->move_done_index == 0 &&
+        (!reached || raft_commit_index(&g->raft) >= g->raft.membership_index)) {
+        /* Settled: every voter is a replica the map names, and every one of them votes, in a
+         * configuration that is committed (the latest one, which the core goes by, may not be
+         * yet: a finish reported then could be undone with this leader). A target the map no
+         * longer lists was called off (a cancel put the partition back, or a later change sent
+         * the move elsewhere): that is no move finished. */
         const char *target = node_member_name(n, g->move_target);
         const char *source = node_member_name(n, g->move_source);
-        int reached = node_placement_has(pl, g->move_target);
         if (!reached) {
             hy_log(n->log, HY_LOG_INFO,
                    "partition %u (group %u): the move to %s ended without it: the map (epoch "
@@ -573,11 +586,11 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
                        g->move_target != RAFT_NONE) {
                 /* The move's last step removes this leader, which hands over once it commits:
                  * the next leader sees the group settled and knows of no move, so the end is
-                 * reported here, at the last step's proposal. */
-                const char *target = node_member_name(n, g->move_target);
-                node_events_move(n, now_ms, g, 1, target ? target : "?", name ? name : "?",
-                                 pl->epoch);
-                g->move_target = g->move_source = RAFT_NONE;
+                 * reported here, once this entry is committed (member_move_done_step). */
+                g->move_source = g->raft.cfg.id;
+                g->move_done_index = g->raft.membership_index;
+                g->move_done_term = raft_term(&g->raft);
+                g->move_done_epoch = pl->epoch;
             }
             return;
         }
@@ -601,6 +614,31 @@ static int member_down(const struct hy_node *n)
         }
     }
     return 0;
+}
+
+/* A move whose last step removed this node as g's leader: MOVE_FINISHED once that entry is
+ * committed here (this node learns it as leader before it steps down, or from the next leader
+ * as a member still); nothing if another entry took its place (the move is not over: the next
+ * leader removes the source itself, and knows of no move to report). */
+static void move_done_step(struct hy_node *n, struct node_group *g, uint64_t now_ms)
+{
+    uint64_t index = g->move_done_index;
+    if (index == 0 || raft_commit_index(&g->raft) < index) {
+        return;
+    }
+    if (raft_term_at(&g->raft, index) == g->move_done_term) {
+        const char *target = node_member_name(n, g->move_target);
+        const char *source = node_member_name(n, g->move_source);
+        node_events_move(n, now_ms, g, 1, target ? target : "?", source ? source : "?",
+                         g->move_done_epoch);
+    } else {
+        hy_log(n->log, HY_LOG_INFO,
+               "partition %u (group %u): the move's last step (this node's removal at %llu) was "
+               "replaced: not reported finished here",
+               g->id - 1, g->id, (unsigned long long)index);
+    }
+    g->move_done_index = 0;
+    g->move_target = g->move_source = RAFT_NONE;
 }
 
 void member_reconcile(struct hy_node *n, uint64_t now_ms)
@@ -627,6 +665,7 @@ void member_reconcile(struct hy_node *n, uint64_t now_ms)
     }
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
+        move_done_step(n, g, now_ms);
         if (!replica_is_leader(g)) {
             continue;
         }

@@ -284,8 +284,12 @@ struct node_group {
     struct hy_node *node;
     uint32_t id;
     /* A move this node started as the partition's leader (member.c): its target and source
-     * (RAFT_NONE: none), reported MOVE_FINISHED once the voters are the map's replicas. */
+     * (RAFT_NONE: none), reported MOVE_FINISHED once the voters are the map's replicas and the
+     * configuration that made them so is committed. When this leader removed itself as the
+     * move's last step, that entry's index and term and the map's epoch (move_done_index 0:
+     * none): reported once it is committed here, whatever this node leads by then. */
     raft_id move_target, move_source;
+    uint64_t move_done_index, move_done_term, move_done_epoch;
     uint32_t unplaced_timeouts; /* timeouts of a copy the map does not place here (replica.c) */
     /* A member the metadata group removed that this node voted for, and the term: followed in
      * that term only (node_receive). */

@@ -264,6 +264,9 @@ void raft_config_default(struct raft_config *cfg, raft_id id);
  * for tests. */
 uint64_t raft_pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len, const void *who,
                          uint64_t since);
+/* The `since` of a chunk that yields (raft_snapshot_yield): it waits behind every chunk that
+ * does not, whatever their waits, and holds no claim against them. */
+#define RAFT_PACER_YIELD UINT64_MAX
 
 enum raft_event_type {
     RAFT_EV_START = 1,     /* persisted state loaded from disk (or a fresh bootstrap) */
@@ -614,6 +617,12 @@ uint8_t *raft_snapshot_data_take(struct raft *r);
  * snapshot's size and when its transfer began (this server's clock); 0 otherwise. */
 int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, uint64_t *total,
                            uint64_t *since_ms);
+/* On a leader: whether the snapshot chunks to server id yield at the pacer (cfg.snapshot_pacer)
+ * to the chunks of every transfer that does not (RAFT_PACER_YIELD): the caller marks servers it
+ * is moving off (a replica the partition map no longer places there: a move's source, a member
+ * the operator removed), so that the bandwidth goes to the replicas the group keeps first. Kept
+ * while the server stays in the configuration, until this server's leadership ends. */
+void raft_snapshot_yield(struct raft *r, raft_id id, int yield);
 /* 1 when lease reads are configured and allowed: lease_ms * (1 + drift) is below the minimum
  * election timeout (else every read takes a ReadIndex round). */
 int raft_lease_enabled(const struct raft *r);
@@ -627,6 +636,7 @@ struct raft_follower {
     int caught_up;          /* 1 when RAFT_PROMOTE would accept it now (§4.2.1) */
     int ahead;              /* 1 when it reported entries beyond this leader's log: it committed
                                entries a forced quorum lacks (on_append_resp); not counted */
+    int snap_yield; /* 1 when its snapshot chunks yield at the pacer (raft_snapshot_yield) */
 };
 /* Leader only: fills *out for server `id` and returns 1; returns 0 when this server does not
  * lead or id is itself or not in the configuration. */

@@ -778,27 +778,50 @@ static int drop_acked_bytes(const struct raft_message *m, void *ctx)
     return m->type == RAFT_MSG_SNAPSHOT_RESP && m->from == 3 && m->offset > 0;
 }
 
+/* Two groups of one node sharing its pacer (20 bytes a second): A's leader snapshotted past its
+ * cut-off follower (node 3), B's follower cut off as long and missing as many entries, B's leader
+ * not snapshotted yet; both clusters' clocks at the same time. */
+static void two_groups_one_pacer(struct tc *a, struct tc *b, struct raft_pacer *pacer,
+                                 uint8_t snap_a[100])
+{
+    *pacer = (struct raft_pacer){.rate = 20};
+    tc_init(a, 3, 3);
+    tc_init(b, 3, 3);
+    a->nd[0].r.cfg.snapshot_pacer = pacer;
+    b->nd[0].r.cfg.snapshot_pacer = pacer;
+    tc_start(a, 3);
+    tc_start(b, 3);
+    leader_snapshot_past_cut_off_follower(a, snap_a, 3);
+    tc_run_until_leader(b, 0, 1000);
+    tc_isolate(b, 2, 1);
+    for (int k = 0; k < 20; k++) {
+        tc_submit(b, 0, "entry");
+    }
+    tc_run_until(b, a->now);
+}
+
+/* B's leader (two_groups_one_pacer) snapshots at 21 (snap_b) and its follower comes back: its
+ * transfer starts. */
+static void b_snapshots_and_sends(struct tc *b, uint8_t snap_b[100])
+{
+    memset(snap_b, 5, 100);
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
+    ev.snapshot.index = 21;
+    ev.snapshot.data = snap_b;
+    ev.snapshot.len = 100;
+    tc_step(b, 0, &ev);
+    tc_isolate(b, 2, 0);
+}
+
 static void test_new_snapshot_keeps_its_transfers_place_at_the_pacer(void **state)
 {
     (void)state;
-    struct raft_pacer pacer = {.rate = 20};
+    struct raft_pacer pacer;
     struct tc a, b;
-    tc_init(&a, 3, 3);
-    tc_init(&b, 3, 3);
-    a.nd[0].r.cfg.snapshot_pacer = &pacer;
-    b.nd[0].r.cfg.snapshot_pacer = &pacer;
-    tc_start(&a, 3);
-    tc_start(&b, 3);
     uint8_t snap_a[100], snap_b[100];
-    leader_snapshot_past_cut_off_follower(&a, snap_a, 3);
-    /* B's follower misses as many entries, but B's leader snapshots 100 ms later (a leader
-     * counts its follower as waiting from its first keepalive, reached or not). */
-    tc_run_until_leader(&b, 0, 1000);
-    tc_isolate(&b, 2, 1);
-    for (int k = 0; k < 20; k++) {
-        tc_submit(&b, 0, "entry");
-    }
-    tc_run_until(&b, a.now);
+    /* B's leader snapshots 100 ms later (a leader counts its follower as waiting from its first
+     * keepalive, reached or not). */
+    two_groups_one_pacer(&a, &b, &pacer, snap_a);
     uint64_t start = a.now;
     /* A's transfer: its first chunk goes, the next one waits. Its answer is lost, so that the
      * follower holds none of the snapshot and the newer one restarts the transfer (one that
@@ -806,18 +829,13 @@ static void test_new_snapshot_keeps_its_transfers_place_at_the_pacer(void **stat
     a.filter = drop_acked_bytes;
     tc_isolate(&a, 2, 0);
     tc_run_both_until(&a, &b, start + 100);
-    memset(snap_b, 5, sizeof(snap_b));
-    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
-    ev.snapshot.index = 21;
-    ev.snapshot.data = snap_b;
-    ev.snapshot.len = sizeof(snap_b);
-    tc_step(&b, 0, &ev);
-    tc_isolate(&b, 2, 0); /* B's transfer waits behind A's */
+    b_snapshots_and_sends(&b, snap_b); /* B's transfer waits behind A's */
     tc_run_both_until(&a, &b, start + 200);
     /* A's leader snapshots again (one more entry) while both wait. */
     tc_submit(&a, 0, "newer");
     tc_run_both_until(&a, &b, start + 220);
     assert_int_equal(raft_commit_index(&a.nd[0].r), 22);
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT};
     ev.snapshot.index = 22;
     ev.snapshot.data = snap_a;
     ev.snapshot.len = sizeof(snap_a);
@@ -834,6 +852,43 @@ static void test_new_snapshot_keeps_its_transfers_place_at_the_pacer(void **stat
     tc_run_both_until(&a, &b, start + 16000);
     assert_int_equal(a.nd[2].installs, 1);
     assert_int_equal(a.nd[2].install_index, 22);
+    assert_int_equal(b.nd[2].installs, 1);
+    tc_free(&a);
+    tc_free(&b);
+}
+
+/* Two groups of one node share its pacer (20 bytes a second, 16-byte chunks). Group A's
+ * follower waits for its next chunk first, group B's 100 ms after it, but A's follower is one
+ * the caller moves off (raft_snapshot_yield: a move's source, a member the operator removed):
+ * B's next chunk goes first. Before, the longest waiting went first whoever it was for: whole-node
+ * simulator seeds 2512000181 and 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+ * --snapshot-bandwidth 512 spent 8 to 11 s of a leader's budget on a removed member's snapshot
+ * while the move's target, which the removal waited for, waited behind it. */
+static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state)
+{
+    (void)state;
+    struct raft_pacer pacer;
+    struct tc a, b;
+    uint8_t snap_a[100], snap_b[100];
+    two_groups_one_pacer(&a, &b, &pacer, snap_a);
+    raft_snapshot_yield(&a.nd[0].r, 3, 1);
+    uint64_t start = a.now;
+    struct first_chunk fa = {.c = &a, .after = start + 100}, fb = {.c = &b, .after = start + 100};
+    a.filter = note_first_chunk;
+    a.fctx = &fa;
+    b.filter = note_first_chunk;
+    b.fctx = &fb;
+    tc_isolate(&a, 2, 0); /* A's transfer: its first chunk goes, the next one waits */
+    tc_run_both_until(&a, &b, start + 100);
+    /* B's leader snapshots now: its follower waits from now on (a leader counts it as waiting
+     * from its first keepalive), 100 ms after A's. */
+    b_snapshots_and_sends(&b, snap_b);
+    tc_run_both_until(&a, &b, start + 4000);
+    assert_true(fb.at != 0);
+    assert_true(fa.at == 0 || fb.at < fa.at); /* B's transfer goes on first, chunk after chunk */
+    /* It yields, it is not starved: both transfers end within the budget (200 bytes, 10 s). */
+    tc_run_both_until(&a, &b, start + 12000);
+    assert_int_equal(a.nd[2].installs, 1);
     assert_int_equal(b.nd[2].installs, 1);
     tc_free(&a);
     tc_free(&b);
@@ -2846,6 +2901,7 @@ int main(void)
         cmocka_unit_test(test_pacer_does_not_starve_a_large_chunk),
         cmocka_unit_test(test_new_leader_resumes_a_snapshot_transfer),
         cmocka_unit_test(test_new_snapshot_keeps_its_transfers_place_at_the_pacer),
+        cmocka_unit_test(test_snapshot_to_a_server_moved_off_yields_at_the_pacer),
         cmocka_unit_test(test_transfer_keeps_its_snapshot_through_newer_ones),
         cmocka_unit_test(test_kept_snapshot_unanswered_gives_way_to_the_latest),
         cmocka_unit_test(test_received_snapshot_goes_to_the_caller_chunk_by_chunk),
