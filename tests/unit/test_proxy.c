@@ -1726,12 +1726,7 @@ static void test_force_quorum_learner_of_a_move_defers_to_its_source(void **stat
         }
     }
     assert_int_equal(nk, 2);
-    char leaving[64];
-    snprintf(leaving, sizeof(leaving),
-             "*4\r\n$7\r\nHALYARD\r\n$7\r\nLEAVING\r\n$2\r\n%s\r\n$1\r\n1\r\n",
-             t.node[x]->cfg->node_id);
-    struct node_client *c = net_client(&t, li);
-    send_cmd(&t, li, c, leaving);
+    struct node_client *c = send_leaving(&t, li, x);
     int k = -1; /* the target, once its own copy names it a learner */
     for (int step = 0; step < 2000 && k < 0; step++) {
         net_advance(&t, 5, 1);
