@@ -201,15 +201,15 @@ static void partition_json(const struct hy_node *n, const struct node_group *g, 
     uint32_t hi = (uint32_t)(((p + 1) * HY_SLOT_COUNT + parts - 1) / parts) - 1;
     const struct node_placement *pl = partmap_of(n, g);
     /* "partition" first: halyctl finds a partition's object by its opening. */
-    hy_buf_printf(b,
-                  "%s{\"partition\":%zu,\"slots\":\"%u-%u\",\"leader\":%s%s%s,"
-                  "\"role\":\"%s\",\"term\":%llu,\"commit_index\":%llu,"
-                  "\"applied_index\":%llu",
-                  first ? "" : ",", p, lo, hi, v->leader ? "\"" : "",
-                  v->leader ? v->leader->name : "null", v->leader ? "\"" : "",
-                  held ? raft_role_name(raft_role(&g->raft)) : "none",
-                  (unsigned long long)raft_term(&g->raft),
-                  (unsigned long long)raft_commit_index(&g->raft), (unsigned long long)g->applied);
+    hy_buf_printf(
+        b,
+        "%s{\"partition\":%zu,\"slots\":\"%u-%u\",\"leader\":%s%s%s,"
+        "\"role\":\"%s\",\"term\":%llu,\"commit_index\":%llu,"
+        "\"applied_index\":%llu,\"snapshot_index\":%llu",
+        first ? "" : ",", p, lo, hi, v->leader ? "\"" : "", v->leader ? v->leader->name : "null",
+        v->leader ? "\"" : "", held ? raft_role_name(raft_role(&g->raft)) : "none",
+        (unsigned long long)raft_term(&g->raft), (unsigned long long)raft_commit_index(&g->raft),
+        (unsigned long long)g->applied, (unsigned long long)raft_snapshot_index(&g->raft));
     /* The replicas (the map's: what placement asks for; the group moves towards it). */
     hy_buf_append_str(b, ",\"replicas\":[");
     for (uint32_t k = 0; k < v->count; k++) {

@@ -644,3 +644,30 @@ def test_the_most_partitions_on_three_nodes(make_cluster):
         rc.close()
     with RawConn(c.ports[2]) as conn:
         assert conn.cmd("DBSIZE") == most
+
+
+def test_snapshot_command_snapshots_every_partition(make_cluster):
+    """halyctl snapshot on a node of a partitioned cluster snapshots each of its replicas: every
+    partition's snapshot index (halyctl partitions --json, this node's replica) reaches the
+    applied index it had before."""
+    import json
+    c = make_cluster(3)
+    wait_all_led(c, [0, 1, 2])
+    with RawConn(c.ports[0]) as conn:
+        for i in range(200):  # every one of the 8 partitions gets writes
+            assert conn.cmd("SET", "snap:%d" % i, i) in (b"OK", "OK")
+    halyctl = os.path.join(os.path.dirname(c.bin), "halyctl")
+
+    def parts():
+        out = subprocess.run([halyctl, "-p", str(c.ports[1]), "partitions", "--json"],
+                             capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0, out
+        return json.loads(out.stdout)["partitions"]
+    wait_for(lambda: all(p["applied_index"] >= 3 for p in parts()), 20, "every partition written")
+    before = {p["partition"]: p["applied_index"] for p in parts()}
+    assert all(p["snapshot_index"] < before[p["partition"]] for p in parts()), parts()
+    r = subprocess.run([halyctl, "-p", str(c.ports[1]), "snapshot"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and "snapshot taken" in r.stdout, r.stdout + r.stderr
+    wait_for(lambda: all(p["snapshot_index"] >= before[p["partition"]] for p in parts()), 30,
+             "every partition's snapshot to reach its applied index")
