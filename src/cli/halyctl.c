@@ -703,8 +703,13 @@ static void list_minus(const char *a, const char *b, char *out, size_t cap)
 #define REBALANCE_PARTS_MAX 4096 /* NODE_PARTITIONS_MAX */
 
 struct part_view {
-    char replicas[512]; /* the partition map's, from any member */
-    char voters[512];   /* the Raft configuration, from the partition's leader */
+    /* The partition map's, from the member that knows the newest map (the highest epoch):
+     * a member that has not applied the latest map yet still shows the one before it, whose
+     * replicas may be the leader's voters, a move just started showing as settled (CI,
+     * test_moves.py: the source's view came last and hid the move). */
+    char replicas[512];
+    unsigned long long epoch;
+    char voters[512]; /* the Raft configuration, from the partition's leader */
     char learners[512];
     char leader[128];
     /* The snapshot its leader is sending (the first it reports): to whom, bytes acknowledged
@@ -740,8 +745,11 @@ static void fold_partitions(const char *json, const char *member, struct part_vi
         snprintf(obj, sizeof(obj), "%.*s", (int)(end - start), start);
         struct part_view *v = &views[p];
         *count = p + 1 > *count ? p + 1 : *count;
-        if (strstr(obj, "\"replicas\":[") != NULL) {
+        unsigned long long epoch = json_u64_after(obj, "\"epoch\":");
+        if (strstr(obj, "\"replicas\":[") != NULL &&
+            (v->replicas[0] == '\0' || epoch >= v->epoch)) {
             json_names_after(obj, "\"replicas\":[", v->replicas, sizeof(v->replicas));
+            v->epoch = epoch;
         }
         json_string_after(obj, "\"role\":\"", role, sizeof(role));
         if (strcmp(role, "leader") == 0) {

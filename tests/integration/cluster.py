@@ -24,25 +24,41 @@ def _bindable(port):
         s.close()
 
 
+# Ports this process handed out lately: a node killed and started again takes its ports
+# back, so no other node of the same test may be given them meanwhile.
+_RECENT = []
+_RECENT_MAX = 128
+
+
 def free_port_pair():
     """A client port P whose peer port P + 10000 and HTTP port P + 1000 (the default) are free
     too. All stay below the kernel's ephemeral range (32768 and up by default), where outgoing
     connections could take them, and below 21079, where Redis's test suite (test_redis_suite.py)
-    looks for ports of its own."""
+    looks for ports of its own.
+
+    Client ports come from the lower half of each 2,000-port block and HTTP ports (P + 1000)
+    from the upper half, so that one node's HTTP port is never another's client port. Under
+    pytest-xdist each worker takes its own slices of every lower half (with their upper
+    halves), so two workers never pick the same port between one's check and its server's
+    bind: a node's HTTP port in one worker's slice was once another worker's client port, and
+    a restarted node found it taken (CI, test_moves.py target-replaced)."""
     lo, _hi = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
     first, last = 12000, min(20000, lo - 10001)
-    # Under pytest-xdist each worker draws from a slice of its own, so that two workers never
-    # pick the same port between one's check and its server's bind.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
-    span = (last - first) // workers
-    first += worker * span
-    last = first + span - 1
+    slices = next((m for m in (1, 2, 4, 5, 8, 10) if m >= workers), None)
+    if slices is None:
+        raise RuntimeError("free_port_pair: at most 10 pytest-xdist workers")
+    width = 1000 // slices
+    mine = [p for p in range(first, last)
+            if (p - first) % 2000 < 1000 and (p - first) % 1000 // width == worker]
     for _ in range(200):
-        p = random.randint(first, last)
-        if any(17379 <= q <= 17381 for q in (p, p + 1000)):  # `make run`'s peer ports
-            continue  # (test_run_script.py starts it)
+        p = random.choice(mine)
+        if p in _RECENT or any(17379 <= q <= 17381 for q in (p, p + 1000)):  # `make run`'s
+            continue  # peer ports (test_run_script.py starts it)
         if _bindable(p) and _bindable(p + 10000) and _bindable(p + 1000):
+            _RECENT.append(p)
+            del _RECENT[:-_RECENT_MAX]
             return p
     raise RuntimeError("no free port pair")
 

@@ -240,24 +240,9 @@ def verify(leader, acked, top):
 
 def free_ports(n):
     """n client ports P whose P+1000 (HTTP) and P+10000 (peer) are free too, below the
-    ephemeral range."""
-    import socket
-    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    ports = []
-    while len(ports) < n:
-        p = random.randint(12000, min(22000, lo - 10001))
-        ok = p not in ports
-        for q in (p, p + 1000, p + 10000):
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", q))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-        if ok:
-            ports.append(p)
-    return ports
+    ephemeral range: cluster.py's, from this pytest-xdist worker's own slice."""
+    from cluster import free_port_pair
+    return [free_port_pair() for _ in range(n)]
 
 
 def run(binary, rounds, say=print):
