@@ -297,7 +297,12 @@ def test_keyspace_commands_of_a_cut_off_member_are_not_stale(make_cluster):
     with RawConn(c.ports[0]) as conn:
         for i in range(64):
             assert conn.cmd("SET", "ks:%d" % i, i) in (b"OK", "OK")
-    wait_for(lambda: RawConn(c.ports[v]).cmd("DBSIZE") == 64, 20, "n3 to count the first 64 keys")
+    ro = RawConn(c.ports[v])
+    assert ro.cmd("READONLY") in (b"OK", "OK")
+    # Its own replicas hold the first 64 keys (DBSIZE asks each partition's leader: it counts
+    # 64 as soon as the leaders have them).
+    wait_for(lambda: ro.cmd("DBSIZE") == 64, 20, "n3's own replicas to hold the first 64 keys")
+    ro.close()
     c.net.partition([v], mode="stall")
     try:
         wait_all_led(c, [0, 1], amap)  # the others lead every partition: n3 stepped down
@@ -305,6 +310,10 @@ def test_keyspace_commands_of_a_cut_off_member_are_not_stale(make_cluster):
             for i in range(64, 128):
                 assert conn.cmd("SET", "ks:%d" % i, i) in (b"OK", "OK")
             assert conn.cmd("DBSIZE") == 128
+        # n3 has stepped down everywhere (check-quorum): a partition it still led would be
+        # read from its replica, as its leader's.
+        wait_for(lambda: c.ports[v] not in leaders(c, c.ports[v], amap).values(), 20,
+                 "n3 to lead no partition")
         with RawConn(c.ports[v], timeout=30) as conn:
             for cmd in (("DBSIZE",), ("KEYS", "ks:*"), ("SCAN", "0", "COUNT", "1000"), ("RANDOMKEY",)):
                 r = conn.cmd(*cmd)
