@@ -187,6 +187,13 @@ struct w_node {
     /* Per group id: what the checks already looked at. */
     uint64_t checked_applied[W_GROUPS_MAX];
     uint64_t checked_commit[W_GROUPS_MAX];
+    /* Per group id: this node's replica holds a history a forced quorum left behind (it
+     * refused the forced leader's entries, or a leader saw it ahead: refusing_survivors). Its
+     * commits and digests are not compared with the forced history's until the operator wipes
+     * it (node_disks_new). Kept across restarts: a refusing survivor the operator had removed
+     * but not yet wiped crashed, came back with its snapshot of the old history and applied it
+     * (campaign seed 2960000222 --nodes 5 --partitions 8 --rf 3 --early-join). */
+    uint8_t diverged[W_GROUPS_MAX];
     /* Per group id: the voters of its configuration when this incarnation of the node last
      * led it, and in which term (0: not leading), for check_voter_removal. */
     uint64_t led_term[W_GROUPS_MAX];
@@ -2955,6 +2962,7 @@ static void node_disks_new(struct world *w, struct w_node *wn)
     wn->disk = disk_mem_new(wn->name, hy_prng_next(&w->rng));
     wn->formed = 0;
     memset(wn->ack, 0, sizeof(wn->ack));
+    memset(wn->diverged, 0, sizeof(wn->diverged));
 }
 
 /* The disk a disk fault hits: the node's only one (all of its groups' log). */
@@ -4283,6 +4291,20 @@ static void check_group(struct world *w, struct w_node *wn, const struct node_gr
                "), or saw a follower ahead (%" PRIu64 "), in group %u with no quorum forced",
                wn->name, (uint64_t)r->stat_conflicts_refused, (uint64_t)r->stat_followers_ahead,
                g->id);
+    }
+    if (w->forced) {
+        wn->diverged[g->id] |= r->stat_conflicts_refused > 0;
+        for (int x = 0; x < w->n; x++) {
+            char name[16];
+            snprintf(name, sizeof(name), "n%d", x + 1);
+            struct raft_follower f;
+            if (raft_follower_info(r, node_member_id(name), &f) && f.ahead) {
+                w->nodes[x].diverged[g->id] = 1;
+            }
+        }
+        if (wn->diverged[g->id]) {
+            return; /* the history the force left behind: nothing to compare it with */
+        }
     }
     uint64_t commit = raft_commit_index(r);
     grow(&rc->commit_term, &rc->cap_commit, commit);
