@@ -789,9 +789,32 @@ void cmd_halyard_join(struct cmd_ctx *x)
     }
 }
 
+/* Whether removing voter id, reachable, leaves the metadata group's configuration without a
+ * majority of voters this node's links see up (itself counts): `voters` and `up` are those left.
+ * The new configuration could not commit even the removal, and the metadata group would stay
+ * without a leader until the unreachable ones came back (etcd refuses such a change too:
+ * --strict-reconfig-check). Removing an unreachable voter never lowers the reachable share,
+ * so it is always allowed: that is how a cluster sheds lost members. */
+static int removal_loses_quorum(const struct hy_node *n, raft_id id, uint32_t *voters, uint32_t *up)
+{
+    const struct raft_membership *cm = raft_membership(&n->meta->raft);
+    *voters = *up = 0;
+    if (!raft_membership_is_voter(cm, id) || !member_up_id(n, id)) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < cm->count; i++) {
+        if (cm->servers[i].role == RAFT_VOTER && cm->servers[i].id != id) {
+            (*voters)++;
+            *up += (uint32_t)member_up_id(n, cm->servers[i].id);
+        }
+    }
+    return *up < *voters / 2 + 1;
+}
+
 /* HALYARD REMOVE name */
 void cmd_halyard_remove(struct cmd_ctx *x)
 {
+    uint32_t voters, up;
     struct hy_node *n = x->node;
     if (x->argc != 3) {
         node_reply_syntax_error(x);
@@ -810,6 +833,12 @@ void cmd_halyard_remove(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR no such member");
     } else if (raft_membership_is_voter(cm, m->id) && config_voters(cm) == 1) {
         resp_write_error(&x->w, "ERR that is the last voter; a cluster cannot remove it");
+    } else if (removal_loses_quorum(n, m->id, &voters, &up)) {
+        resp_write_errorf(&x->w,
+                          "ERR removing %s would leave the metadata group %u voters of which "
+                          "only %u are reachable, no majority; nothing was changed: remove the "
+                          "unreachable members first, or bring them back",
+                          m->name, voters, up);
     } else {
         propose_member(x, m->name, m->host, m->peer_port, STORE_MEMBER_REMOVED);
     }
@@ -1315,7 +1344,9 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
                           "(halyctl cluster status)",
                           unled);
     } else if (rc == HY_EEXIST) {
-        resp_write_error(&x->w, "ERR this node leads a working majority; nothing to force");
+        /* Not "this node leads": a move's source, or any follower, answers it too. */
+        resp_write_error(&x->w, "ERR every group here has a working majority (a leader heard, "
+                                "or a majority of its voters reachable); nothing to force");
     } else if (rc != HY_OK) {
         resp_write_errorf(&x->w, "ERR cannot force: %s", hy_strerror(rc));
     } else if (forced == 0) {

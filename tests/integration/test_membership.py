@@ -522,6 +522,41 @@ def test_join_and_remove_errors(grow):
     assert cmd(p, "SET", "alone", "1") == "OK"  # a one-voter cluster commits by itself
 
 
+def links_up(c, i):
+    """{member name: whether node i's link to it is up} from its /health (linkUp)."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/health" % c.http_port(i), timeout=5) as r:
+        return {m["name"]: m["linkUp"] for m in json.loads(r.read())["members"]}
+
+
+def test_remove_that_would_leave_no_reachable_majority_is_refused(grow):
+    """5 voters, two of them killed: removing a reachable voter would leave 4 voters of which 2
+    are reachable, no majority (the metadata group could not even commit the change), so the
+    leader refuses it and changes nothing, as etcd's --strict-reconfig-check does. Removing the
+    lost ones first works, and after that the same removal leaves a majority and is made."""
+    c = grow(5)
+    li = c.leader()
+    others = [i for i in range(5) if i != li]
+    lost, kept = others[:2], others[2]
+    for i in lost:
+        c.kill(i, signal.SIGKILL)
+    wait_for(lambda: not any(links_up(c, li)[c.names[i]] for i in lost), 10,
+             "the leader's links to the killed members to go down")
+    p = c.ports[li]
+    r = cmd(p, "HALYARD", "REMOVE", c.names[kept])
+    assert isinstance(r, RespError) and "no majority" in r and "nothing was changed" in r, r
+    assert c.names[kept] in roles(c, p), roles(c, p)
+    assert cmd(p, "SET", "still", "1") == "OK"  # three of five: the group still commits
+    # The lost ones go first (an unreachable voter's removal is always allowed) ...
+    for i in lost:
+        assert cmd(p, "HALYARD", "REMOVE", c.names[i]) == "OK"
+        wait_roles(c, {c.names[i]: None})
+    # ... and then three voters are left, all reachable: removing one leaves two of two.
+    assert cmd(c.ports[c.leader()], "HALYARD", "REMOVE", c.names[kept]) == "OK"
+    wait_roles(c, {c.names[kept]: None})
+    assert cmd(c.ports[c.leader()], "GET", "still") == b"1"
+
+
 def test_bootstrap_node_restarts_without_flags(grow):
     """The bootstrap list is kept in the data dir: a member restarted with its identity only
     (after the others restarted too) forms the same cluster and keeps the data."""

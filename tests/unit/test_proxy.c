@@ -1191,7 +1191,8 @@ static void test_force_quorum_waits_for_a_current_partition_map(void **state)
     c = net_client(&t, ri);
     send_cmd(&t, ri, c, FORCE_QUORUM);
     assert_string_equal(take_out(c),
-                        "-ERR this node leads a working majority; nothing to force\r\n");
+                        "-ERR every group here has a working majority (a leader heard, or a "
+                        "majority of its voters reachable); nothing to force\r\n");
     node_client_free(t.node[ri], c);
     net_free(&t);
 }
