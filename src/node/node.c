@@ -88,6 +88,11 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
     for (size_t i = 0; i < n->member_count; i++) {
         if (strcmp(n->members[i].name, name) == 0) {
             n->member_up[i] = (uint8_t)(up != 0);
+            /* Reached now, not at the next cron: a link up and down between two crons
+             * counted as never reached, and once gossip said the member ALIVE the events
+             * took it for one never reached and said SUSPECT for good (CI, test_events.py:
+             * n3 killed 44 ms after its link came up, restarted, ALIVE then SUSPECT). */
+            n->events.reached[i] |= (uint8_t)(up != 0);
         }
     }
     for (size_t i = 0; i < NODE_GUESTS_MAX; i++) {
@@ -107,6 +112,14 @@ void node_peer_state(struct hy_node *n, const char *name, int up, uint64_t now_m
     } else if (!up) {
         node_peer_liveness(n, name, 0, now_ms); /* a fact: its Raft groups hear of it now */
         node_gossip_link_down(n, name, now_ms);
+    } else {
+        /* A link back to a member gossip holds alive: a SUSPECT the events said since (a
+         * broken link gossip forgave, or one gossip judged before the link formed) is over,
+         * and gossip, with nothing new to say, would not end it. */
+        const char *st = node_gossip_state(n, name);
+        if (st != NULL && strcmp(st, "alive") == 0) {
+            node_events_peer(n, name, 1, now_ms);
+        }
     }
     proxy_check(n, now_ms);
     if (up) {

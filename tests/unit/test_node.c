@@ -764,6 +764,34 @@ static void test_guest_named_until_its_log_member(void **state)
     assert_false(node_guest_up(n, "n6"));
 }
 
+/* The member events: a link up and down between two crons still counts as reached. Else, once
+ * gossip said the member ALIVE (after a restart, its link not back yet), the cron took it for
+ * one never reached and said SUSPECT, and nothing said ALIVE again (CI, test_events.py). A link
+ * back to a member gossip holds alive ends a SUSPECT (node_peer_state). */
+static void test_member_reached_between_two_crons_stays_alive(void **state)
+{
+    struct fixture *f = *state;
+    struct hy_node *n = f->node;
+    struct store_member sm = {
+        .name = "n2", .host = "127.0.0.1", .peer_port = 17002, .role = STORE_MEMBER_VOTER};
+    n->log_members[n->log_member_count++] = sm;
+    n->log_members_upto = UINT64_MAX;
+    member_rebuild(n);
+    node_events_cron(n, f->now_ms); /* the first cron: the link grace starts */
+    node_peer_state(n, "n2", 1, f->now_ms);
+    node_peer_state(n, "n2", 0, f->now_ms + 40); /* no cron between: SUSPECT */
+    uint64_t suspect = n->events.last_id;
+    assert_non_null(strstr(n->events.ring[suspect % NODE_EVENTS_MAX], "MEMBER_SUSPECT"));
+    node_events_peer(n, "n2", 1, f->now_ms + 1000); /* gossip's verdict: ALIVE */
+    uint64_t alive = n->events.last_id;
+    assert_int_equal(alive, suspect + 1);
+    assert_non_null(strstr(n->events.ring[alive % NODE_EVENTS_MAX], "MEMBER_ALIVE"));
+    node_events_cron(n, f->now_ms + 5000); /* past the link grace: nothing new of n2 */
+    for (uint64_t id = alive + 1; id <= n->events.last_id; id++) {
+        assert_null(strstr(n->events.ring[id % NODE_EVENTS_MAX], "\"n2\""));
+    }
+}
+
 /* An HY.LEADERS answer reads as its lines, then the draining mark only when a whole line says
  * so (fuzz_leaders found "draining\0..." taken for it); a line that does not parse ends it. */
 static void test_hy_leaders_answer_reading(void **state)
@@ -816,6 +844,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_named_until_its_log_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_reached_between_two_crons_stays_alive, setup,
+                                        teardown),
         cmocka_unit_test(test_config_values),
         cmocka_unit_test(test_join_targets),
         cmocka_unit_test(test_bootstrap_ranges),
