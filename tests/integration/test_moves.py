@@ -278,7 +278,8 @@ def test_kill_during_a_move(grow, victim):
             st = rebalance_status(c.ports[(j + 1) % 4])
             shown = [m for m in st["moves"] if m["partition"] == p]
             assert shown and shown[0]["state"] == "catching-up" and shown[0]["target"] == target and \
-                set(shown[0]["source"].split(",")) == set(sources), (p, st)
+                set(shown[0]["source"].split(",")) == set(sources), \
+                "partition %d: halyctl %s; leaders' views now %s" % (p, json.dumps(st), json.dumps(partition_views(c)))
         print("\n%s: killed %s during partition %d's move %s -> %s (right after the kill: %s); "
               "every key written again within %.2fs" % (
                   victim, c.names[x], p, sources, target,
