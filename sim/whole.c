@@ -3363,6 +3363,21 @@ static void admin_collect(struct world *w, struct w_node *wn)
              * asked once, the survivor's groups stayed leaderless for good). */
             w->force_asked &= ~(1u << wn->idx);
         }
+        const char *there = "run FORCE-QUORUM on n";
+        const char *at = v.type == RESP_ERROR && strncmp(a->what, "FORCE-QUORUM", 12) == 0
+                             ? memmem(v.str, v.len, there, strlen(there))
+                             : NULL;
+        if (at != NULL && w->forced) {
+            /* Nothing was forced there: its copies are a learner's and a voter of them is up.
+             * The operator runs it on that voter, as the answer says (campaign seed 3201000759
+             * --partitions 1 --moved: an observer with the longest log was chosen, and asked
+             * again for good). */
+            int x = atoi(at + strlen(there)) - 1;
+            if (x >= 0 && x < w->n && !w->nodes[x].lost) {
+                w_trace(w, "operator: FORCE-QUORUM goes to n%d instead", x + 1);
+                w->force_target = x;
+            }
+        }
         resp_value_free(&v);
         admin_free(w, a);
     }

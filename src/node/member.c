@@ -1089,11 +1089,11 @@ void cmd_halyard_replication_factor(struct cmd_ctx *x)
  * --replace-after 1500: two leaders of term 2^20 + 2). Forced, the source's leader goes on
  * with the move and adds the learner afresh. A voter defers to no learner, so one of them
  * always goes ahead. */
-static int force_learner_with_voter_up(const struct hy_node *n, const struct node_group *g)
+static raft_id force_learner_with_voter_up(const struct hy_node *n, const struct node_group *g)
 {
     const struct raft_membership *cm = raft_membership(&g->raft);
     if (raft_membership_is_voter(cm, g->raft.cfg.id)) {
-        return 0;
+        return RAFT_NONE;
     }
     const struct node_placement *pl = partmap_of(n, g);
     for (uint32_t i = 0; i < cm->count; i++) {
@@ -1102,16 +1102,23 @@ static int force_learner_with_voter_up(const struct hy_node *n, const struct nod
         if (id != g->raft.cfg.id && cm->servers[i].role == RAFT_VOTER && m != NULL &&
             n->member_up[m - n->members] &&
             (pl == NULL || node_placement_has(pl, id) || partmap_move_from(n, g, id))) {
-            return 1;
+            return id;
         }
     }
-    return 0;
+    return RAFT_NONE;
 }
 
-static int force_candidate(const struct hy_node *n, const struct node_group *g)
+/* Whether this node forces its copy of g; when it leaves g to a voter that is up, that voter
+ * in *defer_to (else RAFT_NONE): the answer names it, so that the operator runs it there. */
+static int force_candidate(const struct hy_node *n, const struct node_group *g, raft_id *defer_to)
 {
+    *defer_to = RAFT_NONE;
     if (node_group_raft_view(g)) {
-        return !partmap_move_target_with_origin_up(n, g) && !force_learner_with_voter_up(n, g);
+        if (partmap_move_target_with_origin_up(n, g)) {
+            return 0;
+        }
+        *defer_to = force_learner_with_voter_up(n, g);
+        return *defer_to == RAFT_NONE;
     }
     const struct raft_membership *cm = raft_membership(&g->raft);
     if (g == n->meta || !raft_membership_is_voter(cm, g->raft.cfg.id) ||
@@ -1238,13 +1245,18 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
     /* Every group this node holds a replica of (the metadata group first). With a
      * replication factor below the member count, a partition whose replicas are all lost
      * cannot be forced from here: it has no copy here. */
-    size_t forced = 0, deferred = 0, unled = 0, refused = 0;
+    size_t forced = 0, deferred = 0, unled = 0, refused = 0, left_to_voter = 0;
+    raft_id voter_up = RAFT_NONE;
     int rc = HY_EEXIST;
     for (size_t i = 0; i < n->group_count; i++) {
         struct node_group *g = n->groups[i];
-        if (!force_candidate(n, g)) {
+        raft_id to;
+        if (!force_candidate(n, g, &to)) {
             /* A partition with no replica here (partmap.c), or a stale copy of one this node
-             * was removed from: forced on one of its own replicas. */
+             * was removed from: forced on one of its own replicas. A learner's copy: on the
+             * voter up that holds the group's history. */
+            left_to_voter += to != RAFT_NONE;
+            voter_up = voter_up == RAFT_NONE ? to : voter_up;
             continue;
         }
         if (force_refused_elsewhere(g)) {
@@ -1343,6 +1355,17 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
                           "forced; run it again once the lost members are seen down "
                           "(halyctl cluster status)",
                           unled);
+    } else if (rc == HY_EEXIST && left_to_voter > 0) {
+        /* An observer (a learner of every group) asked while a voter survived: "nothing to
+         * force" sent the operator back to it for good (campaign seed 3201000759 --partitions
+         * 1 --moved: n1, an observer with the longest log, chosen; n5, the voter left, never
+         * asked). */
+        const char *name = node_member_name(n, voter_up);
+        resp_write_errorf(&x->w,
+                          "TRYAGAIN %zu group(s) here are only a learner's copy while %s, a "
+                          "voter of them, is up and holds their history: nothing was forced "
+                          "here; run FORCE-QUORUM on %s",
+                          left_to_voter, name ? name : "?", name ? name : "?");
     } else if (rc == HY_EEXIST) {
         /* Not "this node leads": a move's source, or any follower, answers it too. */
         resp_write_error(&x->w, "ERR every group here has a working majority (a leader heard, "

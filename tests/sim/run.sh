@@ -679,6 +679,12 @@ LIST
 # up, it applied its snapshot of the history the force left behind (index 98), and the digest
 # check compared it with the forced history's. A replica seen refusing, or ahead of a forced
 # leader, is no longer compared until it is wiped, restarts included (whole.c diverged).
+# 3201000759 --partitions 1 --moved --fault-ms 20000 --quiet-ms 12000 (session 22's campaign):
+# the engine's answer. n2, n3 and n4 were lost for good; the survivors were n5, a voter, and
+# n1, an observer (a learner of the one group) with as long a log, which the operator chose.
+# n1 left the group to n5 (member.c force_learner_with_voter_up, session 21) and answered
+# "nothing to force", and the operator asked n1 again for good. The answer is now -TRYAGAIN
+# naming the voter ("run FORCE-QUORUM on n5"), and the operator runs it there.
 regression --whole "" <<'LIST'
 7
 501687
@@ -797,6 +803,7 @@ regression --whole "" <<'LIST'
 2512000112 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 2756000029 --nodes 5 --partitions 16 --rf 3 --fault-ms 20000 --quiet-ms 12000 --moved
 2960000222 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
+3201000759 --nodes 5 --partitions 1 --fault-ms 20000 --quiet-ms 12000 --moved
 LIST
 
 if [ "$fail" -ne 0 ]; then
