@@ -803,8 +803,11 @@ static int removal_loses_quorum(const struct hy_node *n, raft_id id, uint32_t *v
         return 0;
     }
     for (uint32_t i = 0; i < cm->count; i++) {
-        if (cm->servers[i].role == RAFT_VOTER && cm->servers[i].id != id) {
-            (*voters)++;
+        const struct node_member *m =
+            node_member_find(n->members, n->member_count, cm->servers[i].id);
+        if (cm->servers[i].role == RAFT_VOTER && cm->servers[i].id != id &&
+            (m == NULL || m->role != STORE_MEMBER_REMOVED)) {
+            (*voters)++; /* the configuration it leads to: one removed earlier leaves it too */
             *up += (uint32_t)member_up_id(n, cm->servers[i].id);
         }
     }
