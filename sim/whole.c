@@ -398,6 +398,7 @@ struct world {
      * printed (trace_transfers), by node, group and the server's id. */
     struct w_xfer {
         uint64_t acked, total, since;
+        int yield; /* its chunks yield at the pacer (raft_snapshot_yield) */
     } xfer[W_NODES_MAX][W_GROUPS_MAX][W_NODES_MAX];
     /* --snapshot-bandwidth: the snapshot bytes each node's pacer let go since the quiet time
      * ended (paced_busy_ms). */
@@ -497,14 +498,17 @@ static void trace_transfers(struct world *w)
         for (size_t k = 0; k < W_GROUPS_MAX; k++) {
             const struct raft *r = n != NULL && k < n->group_count ? &n->groups[k]->raft : NULL;
             for (int j = 0; j < w->n; j++) {
-                struct w_xfer now = {0, 0, 0};
+                struct w_xfer now = {0, 0, 0, 0};
+                raft_id id = node_member_id(w->nodes[j].name);
+                struct raft_follower f;
                 if (r != NULL && j != i &&
-                    raft_snapshot_transfer(r, node_member_id(w->nodes[j].name), &now.acked,
-                                           &now.total, &now.since)) {
+                    raft_snapshot_transfer(r, id, &now.acked, &now.total, &now.since)) {
                     now.total += now.total == 0; /* under way, even if empty */
+                    now.yield = raft_follower_info(r, id, &f) && f.snap_yield;
                 }
                 struct w_xfer *was = &w->xfer[i][k][j];
-                if (now.acked == was->acked && now.total == was->total && now.since == was->since) {
+                if (now.acked == was->acked && now.total == was->total && now.since == was->since &&
+                    now.yield == was->yield) {
                     continue;
                 }
                 if (now.total == 0) {
@@ -513,9 +517,10 @@ static void trace_transfers(struct world *w)
                            w->now, w->nodes[i].name, k, w->nodes[j].name, was->acked, was->total);
                 } else {
                     printf("%8" PRIu64 " paced| %s group %zu -> %s: %" PRIu64 "/%" PRIu64
-                           " bytes, since %" PRIu64 " ms\n",
+                           " bytes, since %" PRIu64 " ms%s\n",
                            w->now, w->nodes[i].name, k, w->nodes[j].name, now.acked, now.total,
-                           (uint64_t)(now.since >= W_BASE_MS ? now.since - W_BASE_MS : now.since));
+                           (uint64_t)(now.since >= W_BASE_MS ? now.since - W_BASE_MS : now.since),
+                           now.yield ? " (yields: the map moves it off)" : "");
                 }
                 *was = now;
             }
