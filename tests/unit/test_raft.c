@@ -670,6 +670,19 @@ static int count_paced(const struct raft_message *m, void *ctx)
     return 0;
 }
 
+/* Three voters whose leader (node 1) sends snapshots through *pacer at 20 bytes a second and
+ * snapshotted at 21 (leader_snapshot_past_cut_off_follower, bytes k * 13) while node 3 was cut
+ * off; node 3 still is. */
+static void paced_leader_past_cut_off_follower(struct tc *c, struct raft_pacer *pacer,
+                                               uint8_t snap[100])
+{
+    tc_init(c, 3, 3);
+    *pacer = (struct raft_pacer){.rate = 20};
+    c->nd[0].r.cfg.snapshot_pacer = pacer;
+    tc_start(c, 3);
+    leader_snapshot_past_cut_off_follower(c, snap, 13);
+}
+
 /* rebalance-bandwidth: a leader sends snapshot bytes no faster than its pacer allows (20
  * bytes a second here: a 16-byte chunk every 800 ms), keeps the follower hearing it meanwhile
  * (empty chunks on heartbeats: the follower, whose election timeout is 400 ms, never asks for a
@@ -678,12 +691,9 @@ static void test_snapshot_sent_within_the_pacer_budget(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 3, 3);
-    struct raft_pacer pacer = {.rate = 20};
-    c.nd[0].r.cfg.snapshot_pacer = &pacer;
-    tc_start(&c, 3);
+    struct raft_pacer pacer;
     uint8_t snap[100];
-    leader_snapshot_past_cut_off_follower(&c, snap, 13);
+    paced_leader_past_cut_off_follower(&c, &pacer, snap);
     struct pace_count pc = {0};
     c.filter = count_paced;
     c.fctx = &pc;
@@ -857,16 +867,18 @@ static void test_new_snapshot_keeps_its_transfers_place_at_the_pacer(void **stat
     tc_free(&b);
 }
 
-/* Two groups of one node share its pacer (20 bytes a second, 16-byte chunks). Group A's
- * follower waits for its next chunk first, group B's 100 ms after it, but A's follower is one
- * the caller moves off (raft_snapshot_yield: a move's source, a member the operator removed):
- * B's next chunk goes first. Before, the longest waiting went first whoever it was for: whole-node
- * simulator seeds 2512000181 and 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
- * --snapshot-bandwidth 512 spent 8 to 11 s of a leader's budget on a removed member's snapshot
- * while the move's target, which the removal waited for, waited behind it. */
-static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state)
+struct yield_race {
+    uint64_t a_at, b_at; /* each group's first data chunk after B's transfer began */
+    int a_yields;        /* raft_follower_info's snap_yield for A's node 3 then */
+};
+
+/* Two groups of one node share its pacer (two_groups_one_pacer: 20 bytes a second, 16-byte
+ * chunks). A's follower (node 3), which the caller marks as moved off (raft_snapshot_yield),
+ * waits for its next chunk first, B's 100 ms after it; with cut_node2, A's other follower goes
+ * silent, so that A's majority needs node 3. Either way both transfers end within the budget
+ * (200 bytes, 10 s) and A keeps its leader: yielding, a transfer is not starved. */
+static void yield_race_run(int cut_node2, struct yield_race *out)
 {
-    (void)state;
     struct raft_pacer pacer;
     struct tc a, b;
     uint8_t snap_a[100], snap_b[100];
@@ -879,19 +891,43 @@ static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state
     b.filter = note_first_chunk;
     b.fctx = &fb;
     tc_isolate(&a, 2, 0); /* A's transfer: its first chunk goes, the next one waits */
+    if (cut_node2) {
+        tc_isolate(&a, 1, 1);
+    }
     tc_run_both_until(&a, &b, start + 100);
     /* B's leader snapshots now: its follower waits from now on (a leader counts it as waiting
      * from its first keepalive), 100 ms after A's. */
     b_snapshots_and_sends(&b, snap_b);
     tc_run_both_until(&a, &b, start + 4000);
-    assert_true(fb.at != 0);
-    assert_true(fa.at == 0 || fb.at < fa.at); /* B's transfer goes on first, chunk after chunk */
-    /* It yields, it is not starved: both transfers end within the budget (200 bytes, 10 s). */
+    out->a_at = fa.at;
+    out->b_at = fb.at;
+    struct raft_follower f;
+    assert_true(raft_follower_info(&a.nd[0].r, 3, &f));
+    out->a_yields = f.snap_yield;
     tc_run_both_until(&a, &b, start + 12000);
+    assert_int_equal(raft_role(&a.nd[0].r), RAFT_LEADER);
     assert_int_equal(a.nd[2].installs, 1);
     assert_int_equal(b.nd[2].installs, 1);
     tc_free(&a);
     tc_free(&b);
+}
+
+/* Two groups of one node share its pacer (20 bytes a second, 16-byte chunks). Group A's
+ * follower waits for its next chunk first, group B's 100 ms after it, but A's follower is one
+ * the caller moves off (raft_snapshot_yield: a move's source, a member the operator removed):
+ * B's next chunk goes first. Before, the longest waiting went first whoever it was for: whole-node
+ * simulator seeds 2512000181 and 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+ * --snapshot-bandwidth 512 spent 8 to 11 s of a leader's budget on a removed member's snapshot
+ * while the move's target, which the removal waited for, waited behind it. */
+static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state)
+{
+    (void)state;
+    struct yield_race yr;
+    yield_race_run(0, &yr);
+    assert_true(yr.b_at != 0);
+    assert_true(yr.a_at == 0 ||
+                yr.b_at < yr.a_at); /* B's transfer goes on first, chunk after chunk */
+    assert_true(yr.a_yields);
 }
 
 /* A voter the group's majority needs does not yield, even one the caller moves off: as in
@@ -903,33 +939,11 @@ static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state
 static void test_snapshot_the_majority_needs_does_not_yield(void **state)
 {
     (void)state;
-    struct raft_pacer pacer;
-    struct tc a, b;
-    uint8_t snap_a[100], snap_b[100];
-    two_groups_one_pacer(&a, &b, &pacer, snap_a);
-    raft_snapshot_yield(&a.nd[0].r, 3, 1);
-    uint64_t start = a.now;
-    struct first_chunk fa = {.c = &a, .after = start + 100}, fb = {.c = &b, .after = start + 100};
-    a.filter = note_first_chunk;
-    a.fctx = &fa;
-    b.filter = note_first_chunk;
-    b.fctx = &fb;
-    tc_isolate(&a, 2, 0);
-    tc_isolate(&a, 1, 1); /* node 2 goes silent: A's majority needs node 3 */
-    tc_run_both_until(&a, &b, start + 100);
-    b_snapshots_and_sends(&b, snap_b);
-    tc_run_both_until(&a, &b, start + 4000);
-    assert_true(fa.at != 0);
-    assert_true(fb.at == 0 || fa.at < fb.at);
-    struct raft_follower f;
-    assert_true(raft_follower_info(&a.nd[0].r, 3, &f));
-    assert_int_equal(f.snap_yield, 0); /* marked, but it does not yield */
-    tc_run_both_until(&a, &b, start + 12000);
-    assert_int_equal(raft_role(&a.nd[0].r), RAFT_LEADER);
-    assert_int_equal(a.nd[2].installs, 1);
-    assert_int_equal(b.nd[2].installs, 1);
-    tc_free(&a);
-    tc_free(&b);
+    struct yield_race yr;
+    yield_race_run(1, &yr);
+    assert_true(yr.a_at != 0);
+    assert_true(yr.b_at == 0 || yr.a_at < yr.b_at);
+    assert_false(yr.a_yields); /* marked, but it does not yield */
 }
 
 /* The pacer's claim lapses and a yielding chunk steps first at that moment: it still waits
@@ -1002,12 +1016,9 @@ static void test_no_snapshot_bytes_for_a_follower_seen_down(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 3, 3);
-    struct raft_pacer pacer = {.rate = 20};
-    c.nd[0].r.cfg.snapshot_pacer = &pacer;
-    tc_start(&c, 3);
+    struct raft_pacer pacer;
     uint8_t snap[100];
-    leader_snapshot_past_cut_off_follower(&c, snap, 13);
+    paced_leader_past_cut_off_follower(&c, &pacer, snap);
     struct down_count dc = {.cut = 1};
     c.filter = count_and_cut_3;
     c.fctx = &dc;
