@@ -243,12 +243,24 @@ static void catchup_restart(struct raft *r, struct raft_progress *p)
     p->catchup_start_ms = r->now_ms;
 }
 
+/* The pacer's claim (raft_pacer_take) names a follower's progress slot: dropped when the
+ * slot no longer waits for a chunk, or names another server. */
+static void pacer_forget_slot(struct raft *r, uint32_t i)
+{
+    raft_pacer_forget(r->cfg.snapshot_pacer, &r->progress[i]);
+}
+
 /* Rebuilds the leader's progress array for the current membership, keeping what it knew
  * about servers that stay. */
 static void progress_sync(struct raft *r)
 {
     struct raft_progress old[RAFT_SERVERS_MAX];
     memcpy(old, r->progress, sizeof(old));
+    for (uint32_t i = 0; i < RAFT_SERVERS_MAX; i++) {
+        if (i >= r->membership.count || old[i].id != r->membership.servers[i].id) {
+            pacer_forget_slot(r, i);
+        }
+    }
     for (uint32_t i = 0; i < r->membership.count; i++) {
         raft_id id = r->membership.servers[i].id;
         struct raft_progress *p = &r->progress[i];
@@ -348,6 +360,9 @@ static void fail_pending_reads(struct raft *r)
 static void become_follower(struct raft *r, uint64_t term, raft_id leader, const char *why)
 {
     if (r->role == RAFT_LEADER) {
+        for (uint32_t i = 0; i < RAFT_SERVERS_MAX; i++) {
+            pacer_forget_slot(r, i); /* its chunks wait no more */
+        }
         /* Which group, and why: a higher term met, or the caller's reason. */
         hy_log(r->cfg.log, HY_LOG_INFO, "raft %llu: leader steps down in term %llu (group %u: %s)",
                (unsigned long long)r->cfg.id, (unsigned long long)r->term, r->cfg.group,
@@ -733,9 +748,18 @@ uint64_t raft_pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len, c
         }
         pc->last_ms = now_ms;
     }
+    int yield = since == RAFT_PACER_YIELD;
     int claimed = pc->claim != NULL && now_ms <= pc->claim_until && pc->claim != who &&
                   pc->claim_since <= since;
-    if (pc->credit >= 0 && !claimed) {
+    /* A yielding chunk also waits while a chunk that does not yield has been refused and is
+     * still to come back: the claim passes on only as chunks are refused, so the moment a claim
+     * lapsed (its holder no longer waited), a yielding chunk stepping first took the credit
+     * from the chunks told to come back then (whole-node simulator seed 3212000067 --nodes 5
+     * --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512: 4.6 KB, 9 s of the
+     * leader's budget, went to a member the map was moving off, down at the time, while a kept
+     * replica's snapshot waited; it came too late for the end). */
+    int firm = yield && now_ms <= pc->firm_until;
+    if (pc->credit >= 0 && !claimed && !firm) {
         pc->credit -= (int64_t)(len * 1000);
         if (pc->claim == who) {
             pc->claim = NULL;
@@ -744,6 +768,9 @@ uint64_t raft_pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len, c
     }
     uint64_t wait =
         pc->credit >= 0 ? 1 : HY_MAX(((uint64_t)(-pc->credit) + pc->rate - 1) / pc->rate, 1u);
+    if (firm) {
+        wait = HY_MAX(wait, pc->firm_until - now_ms + 1);
+    }
     if (claimed) {
         /* Behind the claim: after the time it has to come back for it. */
         wait = HY_MAX(wait, pc->claim_until - now_ms + 1);
@@ -752,7 +779,17 @@ uint64_t raft_pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len, c
         pc->claim_since = since;
         pc->claim_until = now_ms + wait + PACER_CLAIM_SLACK_MS;
     }
+    if (!yield) {
+        pc->firm_until = HY_MAX(pc->firm_until, now_ms + wait + PACER_CLAIM_SLACK_MS);
+    }
     return wait;
+}
+
+void raft_pacer_forget(struct raft_pacer *pc, const void *who)
+{
+    if (pc != NULL && pc->claim == who) {
+        pc->claim = NULL;
+    }
 }
 
 /* ---- A transfer keeps its snapshot ----------------------------------------------------------
@@ -843,6 +880,33 @@ static uint64_t kept_pin(struct raft *r, uint64_t base)
     return r->kept_index;
 }
 
+/* Whether p's snapshot chunks yield at the pacer (raft_snapshot_yield): marked by the caller,
+ * and the group has a majority without it. A voter the majority needs does not yield, even one
+ * the caller moves off: until it holds the snapshot the group commits nothing (whole-node
+ * simulator seed 3312000198 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+ * --snapshot-bandwidth 512: partition 5 on n1 n2 n3, n1 removed by the operator and n2 back
+ * from a crash needing a snapshot, both moved off by the map; n2's 1.1 KB waited 10.6 s
+ * behind two moves' snapshots to the same node, and the partition served no write meanwhile).
+ * Ready voters: this leader if it votes, and the followers that vote, are not sent a snapshot
+ * and were heard within an election timeout (quiesced: are not seen down, as
+ * raft_follower_info counts contact); a voter that went silent (there: n1, cut off from the
+ * others once removed from the cluster) takes no entries. */
+static int snapshot_yields(const struct raft *r, const struct raft_progress *p)
+{
+    if (!p->snap_yield) {
+        return 0;
+    }
+    uint32_t ready = self_is_voter(r);
+    for (uint32_t i = 0; i < r->membership.count; i++) {
+        const struct raft_progress *q = &r->progress[i];
+        int heard =
+            r->quiesced ? !q->down : q->last_heard_ms + r->cfg.election_timeout_max_ms > r->now_ms;
+        ready += q != p && q->id != r->cfg.id && r->membership.servers[i].role == RAFT_VOTER &&
+                 q->state != PROG_SNAPSHOT && heard;
+    }
+    return ready >= quorum(r);
+}
+
 /* §5.1 / Figure 5.3: the leader sends the snapshot "in chunks" to a follower whose next entry
  * was already discarded; chunks go one at a time, each acknowledged before the next. A chunk
  * the pacer refuses waits for p->snap_retry_ms (leader_tick); a heartbeat (keepalive) then
@@ -899,14 +963,20 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
      * 1500 --snapshot-bandwidth 512: a leader spent 8 to 11 s of its budget on a snapshot for a
      * member the operator had removed, a voter still and waiting longest, while the snapshot of
      * the move's target, which the removal waited for, waited behind it). */
-    uint64_t since = p->snap_yield ? RAFT_PACER_YIELD : p->snap_wait_ms;
-    uint64_t wait = probe ? 0 : raft_pacer_take(r->cfg.snapshot_pacer, r->now_ms, len, p, since);
+    uint64_t since = snapshot_yields(r, p) ? RAFT_PACER_YIELD : p->snap_wait_ms;
+    /* A follower the node sees down gets no bytes: they would be lost, and at a low rate a
+     * chunk is seconds of the node's budget (whole-node simulator seed 3212000067: 3.6 KB, 7 s
+     * at 512 B/s, went to n1 down). Keepalives go on; its answer says it is up (on_receive) and
+     * brings the chunk, which kept its place at the pacer meanwhile. */
+    int held = p->down && !probe;
+    uint64_t wait =
+        probe || held ? 0 : raft_pacer_take(r->cfg.snapshot_pacer, r->now_ms, len, p, since);
     if (wait != 0) {
         p->snap_retry_ms = r->now_ms + wait;
-    } else if (!probe) {
+    } else if (!probe && !held) {
         p->snap_wait_ms = 0; /* the chunk goes: the next one waits from its own first try */
     }
-    if (wait && !keepalive) {
+    if ((wait || held) && !keepalive) {
         return;
     }
     if (!p->down) {
@@ -918,7 +988,7 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
     membership_at(r, p->snap_index, &m->snap_membership);
     m->total = total;
     m->offset = p->snap_offset;
-    m->len = wait || probe ? 0 : (uint32_t)len;
+    m->len = wait || probe || held ? 0 : (uint32_t)len;
     m->data = data && m->len ? data + p->snap_offset : NULL;
     /* A snapshot on the caller's disk gets its checksum from its file's header when the
      * caller fills the chunk (snap_stream_fill); one held here is summed once. */
@@ -1332,6 +1402,9 @@ static void on_snapshot_resp(struct raft *r, const struct raft_message *m)
     }
     note_ack(r, p, m);
     if (m->success) {
+        /* The transfer is over: a claim its next chunk took (a chunk asked for again by an
+         * earlier answer while the last one was on its way) no longer waits. */
+        raft_pacer_forget(r->cfg.snapshot_pacer, p);
         p->match_index = HY_MAX(p->match_index, m->index);
         if (m->index >= p->match_index) {
             p->match_heard_ms = r->now_ms;
@@ -2763,6 +2836,9 @@ void raft_init(struct raft *r, const struct raft_config *cfg)
 
 void raft_free(struct raft *r)
 {
+    for (uint32_t i = 0; r->role == RAFT_LEADER && i < RAFT_SERVERS_MAX; i++) {
+        pacer_forget_slot(r, i); /* the pacer outlives the group */
+    }
     raft_log_free(&r->log);
     hy_free(r->progress);
     hy_free(r->reads);
@@ -2901,7 +2977,7 @@ int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *o
     out->answered = p->heard;
     out->caught_up = catchup_done(r, p);
     out->ahead = p->ahead;
-    out->snap_yield = p->snap_yield;
+    out->snap_yield = snapshot_yields(r, p);
     return 1;
 }
 

@@ -205,6 +205,9 @@ struct raft_pacer {
     const void *claim;    /* the chunk waiting longest (its sender's token), or NULL */
     uint64_t claim_since; /* since when it waits */
     uint64_t claim_until; /* it holds the claim until then (its retry, with some slack) */
+    uint64_t firm_until;  /* a chunk that does not yield was refused and comes back by then
+                             (its retry, with the same slack): yielding chunks wait until then,
+                             whoever holds the claim */
 };
 
 struct raft_config {
@@ -267,6 +270,10 @@ uint64_t raft_pacer_take(struct raft_pacer *pc, uint64_t now_ms, uint64_t len, c
 /* The `since` of a chunk that yields (raft_snapshot_yield): it waits behind every chunk that
  * does not, whatever their waits, and holds no claim against them. */
 #define RAFT_PACER_YIELD UINT64_MAX
+/* Drops the claim `who` holds on the pacer, if it holds it: its sender no longer waits (its
+ * transfer ended, its leadership ended, or its server left the configuration). The claim would
+ * lapse by itself, but until then it held back the chunks that do wait. NULL pc: nothing. */
+void raft_pacer_forget(struct raft_pacer *pc, const void *who);
 
 enum raft_event_type {
     RAFT_EV_START = 1,     /* persisted state loaded from disk (or a fresh bootstrap) */
@@ -621,7 +628,10 @@ int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, ui
  * to the chunks of every transfer that does not (RAFT_PACER_YIELD): the caller marks servers it
  * is moving off (a replica the partition map no longer places there: a move's source, a member
  * the operator removed), so that the bandwidth goes to the replicas the group keeps first. Kept
- * while the server stays in the configuration, until this server's leadership ends. */
+ * while the server stays in the configuration, until this server's leadership ends. A voter
+ * the group's majority needs (without it, fewer than a majority of voters are neither sent a
+ * snapshot nor seen down) does not yield while that lasts: the group commits nothing until it
+ * holds the snapshot. */
 void raft_snapshot_yield(struct raft *r, raft_id id, int yield);
 /* 1 when lease reads are configured and allowed: lease_ms * (1 + drift) is below the minimum
  * election timeout (else every read takes a ReadIndex round). */
@@ -636,7 +646,8 @@ struct raft_follower {
     int caught_up;          /* 1 when RAFT_PROMOTE would accept it now (§4.2.1) */
     int ahead;              /* 1 when it reported entries beyond this leader's log: it committed
                                entries a forced quorum lacks (on_append_resp); not counted */
-    int snap_yield; /* 1 when its snapshot chunks yield at the pacer (raft_snapshot_yield) */
+    int snap_yield; /* 1 when its snapshot chunks yield at the pacer now (raft_snapshot_yield:
+                       marked, and not needed for a majority) */
 };
 /* Leader only: fills *out for server `id` and returns 1; returns 0 when this server does not
  * lead or id is itself or not in the configuration. */

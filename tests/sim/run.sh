@@ -685,6 +685,22 @@ LIST
 # n1 left the group to n5 (member.c force_learner_with_voter_up, session 21) and answered
 # "nothing to force", and the operator asked n1 again for good. The answer is now -TRYAGAIN
 # naming the voter ("run FORCE-QUORUM on n5"), and the operator runs it there.
+# 3212000067 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
+# --fault-ms 20000 --quiet-ms 12000 (the lead's session-22 campaign, on 539a444): the engine.
+# Group 3's voter n3 got its snapshot from n5 too late for the end ("replicas of group 3 did not
+# converge"). A duplicate chunk, asked for by an earlier answer while the last one was on its
+# way, had taken n5's pacer claim and its transfer then ended; when the claim lapsed, a
+# yielding chunk (group 1 to n3, which the map was moving off, down then) stepped first and
+# took 4.6 KB, 9 s of the budget, ahead of the kept replicas' chunks told to come back at that
+# moment. A claim is now dropped when its holder stops waiting (raft_pacer_forget), a
+# yielding chunk also waits for every refused chunk that does not yield (struct raft_pacer
+# firm_until), and a follower seen down is sent keepalives, no bytes (send_snapshot_chunk).
+# 3312000198 (the same campaign, the same flags): the engine. Partition 5 (n1 n2 n3, led by n3)
+# had n1 removed by the operator, silent, and n2 back from a crash needing a snapshot; the map
+# moved both off, so n2's 1.1 KB yielded at n3's pacer behind two moves' snapshots, and the
+# partition, without a majority until n2 held it, served no write for 10.6 s: c1 was not
+# served within 8 s after the faults. A voter the majority needs no longer yields (raft.c
+# snapshot_yields: fewer than a majority of voters are not sent a snapshot and heard).
 regression --whole "" <<'LIST'
 7
 501687
@@ -804,6 +820,8 @@ regression --whole "" <<'LIST'
 2756000029 --nodes 5 --partitions 16 --rf 3 --fault-ms 20000 --quiet-ms 12000 --moved
 2960000222 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
 3201000759 --nodes 5 --partitions 1 --fault-ms 20000 --quiet-ms 12000 --moved
+3212000067 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
+3312000198 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -670,6 +670,19 @@ static int count_paced(const struct raft_message *m, void *ctx)
     return 0;
 }
 
+/* Three voters whose leader (node 1) sends snapshots through *pacer at 20 bytes a second and
+ * snapshotted at 21 (leader_snapshot_past_cut_off_follower, bytes k * 13) while node 3 was cut
+ * off; node 3 still is. */
+static void paced_leader_past_cut_off_follower(struct tc *c, struct raft_pacer *pacer,
+                                               uint8_t snap[100])
+{
+    tc_init(c, 3, 3);
+    *pacer = (struct raft_pacer){.rate = 20};
+    c->nd[0].r.cfg.snapshot_pacer = pacer;
+    tc_start(c, 3);
+    leader_snapshot_past_cut_off_follower(c, snap, 13);
+}
+
 /* rebalance-bandwidth: a leader sends snapshot bytes no faster than its pacer allows (20
  * bytes a second here: a 16-byte chunk every 800 ms), keeps the follower hearing it meanwhile
  * (empty chunks on heartbeats: the follower, whose election timeout is 400 ms, never asks for a
@@ -678,12 +691,9 @@ static void test_snapshot_sent_within_the_pacer_budget(void **state)
 {
     (void)state;
     struct tc c;
-    tc_init(&c, 3, 3);
-    struct raft_pacer pacer = {.rate = 20};
-    c.nd[0].r.cfg.snapshot_pacer = &pacer;
-    tc_start(&c, 3);
+    struct raft_pacer pacer;
     uint8_t snap[100];
-    leader_snapshot_past_cut_off_follower(&c, snap, 13);
+    paced_leader_past_cut_off_follower(&c, &pacer, snap);
     struct pace_count pc = {0};
     c.filter = count_paced;
     c.fctx = &pc;
@@ -857,16 +867,18 @@ static void test_new_snapshot_keeps_its_transfers_place_at_the_pacer(void **stat
     tc_free(&b);
 }
 
-/* Two groups of one node share its pacer (20 bytes a second, 16-byte chunks). Group A's
- * follower waits for its next chunk first, group B's 100 ms after it, but A's follower is one
- * the caller moves off (raft_snapshot_yield: a move's source, a member the operator removed):
- * B's next chunk goes first. Before, the longest waiting went first whoever it was for: whole-node
- * simulator seeds 2512000181 and 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
- * --snapshot-bandwidth 512 spent 8 to 11 s of a leader's budget on a removed member's snapshot
- * while the move's target, which the removal waited for, waited behind it. */
-static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state)
+struct yield_race {
+    uint64_t a_at, b_at; /* each group's first data chunk after B's transfer began */
+    int a_yields;        /* raft_follower_info's snap_yield for A's node 3 then */
+};
+
+/* Two groups of one node share its pacer (two_groups_one_pacer: 20 bytes a second, 16-byte
+ * chunks). A's follower (node 3), which the caller marks as moved off (raft_snapshot_yield),
+ * waits for its next chunk first, B's 100 ms after it; with cut_node2, A's other follower goes
+ * silent, so that A's majority needs node 3. Either way both transfers end within the budget
+ * (200 bytes, 10 s) and A keeps its leader: yielding, a transfer is not starved. */
+static void yield_race_run(int cut_node2, struct yield_race *out)
 {
-    (void)state;
     struct raft_pacer pacer;
     struct tc a, b;
     uint8_t snap_a[100], snap_b[100];
@@ -879,19 +891,149 @@ static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state
     b.filter = note_first_chunk;
     b.fctx = &fb;
     tc_isolate(&a, 2, 0); /* A's transfer: its first chunk goes, the next one waits */
+    if (cut_node2) {
+        tc_isolate(&a, 1, 1);
+    }
     tc_run_both_until(&a, &b, start + 100);
     /* B's leader snapshots now: its follower waits from now on (a leader counts it as waiting
      * from its first keepalive), 100 ms after A's. */
     b_snapshots_and_sends(&b, snap_b);
     tc_run_both_until(&a, &b, start + 4000);
-    assert_true(fb.at != 0);
-    assert_true(fa.at == 0 || fb.at < fa.at); /* B's transfer goes on first, chunk after chunk */
-    /* It yields, it is not starved: both transfers end within the budget (200 bytes, 10 s). */
+    out->a_at = fa.at;
+    out->b_at = fb.at;
+    struct raft_follower f;
+    assert_true(raft_follower_info(&a.nd[0].r, 3, &f));
+    out->a_yields = f.snap_yield;
     tc_run_both_until(&a, &b, start + 12000);
+    assert_int_equal(raft_role(&a.nd[0].r), RAFT_LEADER);
     assert_int_equal(a.nd[2].installs, 1);
     assert_int_equal(b.nd[2].installs, 1);
     tc_free(&a);
     tc_free(&b);
+}
+
+/* Two groups of one node share its pacer (20 bytes a second, 16-byte chunks). Group A's
+ * follower waits for its next chunk first, group B's 100 ms after it, but A's follower is one
+ * the caller moves off (raft_snapshot_yield: a move's source, a member the operator removed):
+ * B's next chunk goes first. Before, the longest waiting went first whoever it was for: whole-node
+ * simulator seeds 2512000181 and 2479000111 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+ * --snapshot-bandwidth 512 spent 8 to 11 s of a leader's budget on a removed member's snapshot
+ * while the move's target, which the removal waited for, waited behind it. */
+static void test_snapshot_to_a_server_moved_off_yields_at_the_pacer(void **state)
+{
+    (void)state;
+    struct yield_race yr;
+    yield_race_run(0, &yr);
+    assert_true(yr.b_at != 0);
+    assert_true(yr.a_at == 0 ||
+                yr.b_at < yr.a_at); /* B's transfer goes on first, chunk after chunk */
+    assert_true(yr.a_yields);
+}
+
+/* A voter the group's majority needs does not yield, even one the caller moves off: as in
+ * test_snapshot_to_a_server_moved_off_yields_at_the_pacer, but A's other follower (node 2) is
+ * cut off, so A's leader has no majority until node 3 holds the snapshot, and A's next chunk,
+ * waiting longest, goes before B's. Before, it yielded behind B's transfer and A committed
+ * nothing meanwhile (whole-node simulator seed 3312000198 --nodes 5 --partitions 8 --rf 3
+ * --replace-after 1500 --snapshot-bandwidth 512: a partition's writes waited 10.6 s). */
+static void test_snapshot_the_majority_needs_does_not_yield(void **state)
+{
+    (void)state;
+    struct yield_race yr;
+    yield_race_run(1, &yr);
+    assert_true(yr.a_at != 0);
+    assert_true(yr.b_at == 0 || yr.a_at < yr.b_at);
+    assert_false(yr.a_yields); /* marked, but it does not yield */
+}
+
+/* The pacer's claim lapses and a yielding chunk steps first at that moment: it still waits
+ * for the chunk that does not yield and was told to come back then. Here a claim is taken by a
+ * chunk that never comes back (its transfer ended meanwhile), and a kept replica's chunk and a
+ * yielding one are both told to come back when it lapses. Before, the yielding chunk took the
+ * credit (whole-node simulator seed 3212000067 --nodes 5 --partitions 8 --rf 3 --replace-after
+ * 1500 --snapshot-bandwidth 512: 9 s of a leader's budget went to a member moved off and down,
+ * and a kept replica's snapshot came too late). */
+static void test_yielding_chunk_waits_for_a_chunk_told_to_come_back(void **state)
+{
+    (void)state;
+    struct raft_pacer pc = {.rate = 512};
+    int sent_before = 0, gone = 0, kept = 0, moved_off = 0;              /* tokens */
+    assert_int_equal(raft_pacer_take(&pc, 1, 1024, &sent_before, 1), 0); /* ~2 s owed */
+    uint64_t wait_gone = raft_pacer_take(&pc, 2, 1024, &gone, 2);
+    assert_true(wait_gone > 0); /* it claims the next turn, and will never come back for it */
+    uint64_t wait_kept = raft_pacer_take(&pc, 3, 1024, &kept, 3);
+    uint64_t wait_moved = raft_pacer_take(&pc, 4, 1024, &moved_off, RAFT_PACER_YIELD);
+    assert_true(wait_kept > 0 && wait_moved > 0);
+    uint64_t back = 3 + wait_kept; /* once the claim lapsed */
+    /* The yielding one steps first then (a heartbeat's keepalive tries the pacer too). */
+    uint64_t again = raft_pacer_take(&pc, back, 1024, &moved_off, RAFT_PACER_YIELD);
+    assert_true(again > 0);
+    assert_int_equal(raft_pacer_take(&pc, back, 1024, &kept, 3), 0);
+}
+
+/* A claim whose holder no longer waits is dropped (raft_pacer_forget: its transfer ended, its
+ * leadership ended): the next chunk goes as soon as the budget allows, not when the claim
+ * would have lapsed. */
+static void test_forgotten_claim_holds_nothing_back(void **state)
+{
+    (void)state;
+    struct raft_pacer pc = {.rate = 512};
+    int sent_before = 0, gone = 0, next = 0;                            /* tokens */
+    assert_int_equal(raft_pacer_take(&pc, 1, 256, &sent_before, 1), 0); /* ~0.4 s owed */
+    uint64_t wait_gone = raft_pacer_take(&pc, 2, 4096, &gone, 2);
+    assert_true(wait_gone > 0);
+    uint64_t due = 2 + wait_gone; /* the budget allows a chunk then; the claim lasts longer */
+    assert_true(raft_pacer_take(&pc, due, 256, &next, 3) > 0); /* behind the claim */
+    raft_pacer_forget(&pc, &gone);
+    assert_int_equal(raft_pacer_take(&pc, due + 1, 256, &next, 3), 0);
+    raft_pacer_forget(NULL, &gone); /* no pacer: nothing */
+}
+
+static void tc_liveness(struct tc *c, int i, raft_id id, int alive);
+
+struct down_count {
+    uint64_t data_bytes; /* snapshot data bytes sent to node 3 */
+    uint64_t empty;      /* and empty chunks (keepalives) */
+    int cut;             /* node 3 is cut off: what it is sent and sends is lost */
+};
+
+static int count_and_cut_3(const struct raft_message *m, void *ctx)
+{
+    struct down_count *dc = ctx;
+    if (m->type == RAFT_MSG_SNAPSHOT && m->to == 3) {
+        dc->data_bytes += m->len;
+        dc->empty += m->len == 0;
+    }
+    return dc->cut && (m->to == 3 || m->from == 3);
+}
+
+/* A follower the node sees down (RAFT_EV_LIVENESS) is sent no snapshot bytes, only keepalives,
+ * which keep its place; once it answers one, its transfer goes on and it installs the snapshot.
+ * Before, its chunks took the node's budget and were lost (whole-node simulator seed
+ * 3212000067 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512:
+ * 3.6 KB, 7 s at 512 B/s, to a member down). */
+static void test_no_snapshot_bytes_for_a_follower_seen_down(void **state)
+{
+    (void)state;
+    struct tc c;
+    struct raft_pacer pacer;
+    uint8_t snap[100];
+    paced_leader_past_cut_off_follower(&c, &pacer, snap);
+    struct down_count dc = {.cut = 1};
+    c.filter = count_and_cut_3;
+    c.fctx = &dc;
+    tc_isolate(&c, 2, 0); /* the filter cuts node 3 off now, and counts what it is sent */
+    tc_liveness(&c, 0, 3, 0);
+    uint64_t start = c.now;
+    tc_run_until(&c, start + 3000);
+    assert_int_equal(dc.data_bytes, 0);
+    assert_true(dc.empty >= 3);
+    dc.cut = 0; /* back, still reported down: it answers a keepalive */
+    tc_run_until(&c, start + 12000);
+    assert_int_equal(c.nd[2].installs, 1);
+    assert_memory_equal(c.nd[2].install_bytes, snap, sizeof(snap));
+    assert_int_equal(raft_role(&c.nd[0].r), RAFT_LEADER);
+    tc_free(&c);
 }
 
 struct resume_count {
@@ -2902,6 +3044,10 @@ int main(void)
         cmocka_unit_test(test_new_leader_resumes_a_snapshot_transfer),
         cmocka_unit_test(test_new_snapshot_keeps_its_transfers_place_at_the_pacer),
         cmocka_unit_test(test_snapshot_to_a_server_moved_off_yields_at_the_pacer),
+        cmocka_unit_test(test_snapshot_the_majority_needs_does_not_yield),
+        cmocka_unit_test(test_yielding_chunk_waits_for_a_chunk_told_to_come_back),
+        cmocka_unit_test(test_forgotten_claim_holds_nothing_back),
+        cmocka_unit_test(test_no_snapshot_bytes_for_a_follower_seen_down),
         cmocka_unit_test(test_transfer_keeps_its_snapshot_through_newer_ones),
         cmocka_unit_test(test_kept_snapshot_unanswered_gives_way_to_the_latest),
         cmocka_unit_test(test_received_snapshot_goes_to_the_caller_chunk_by_chunk),
