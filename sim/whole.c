@@ -376,10 +376,11 @@ struct world {
      * than a majority of its voters (operations.md: a write a bare majority held, lost with a
      * power cut): that group's committed history and the histories are checked no further. */
     int lossy;
-    int rf_min;           /* the lowest replication factor asked for so far (--rf-change) */
-    int force_survivor;   /* 0 while a force is pending, -1 once done */
-    int force_target;     /* the one survivor forced */
-    uint32_t force_asked; /* --rf: the survivors asked to force already (each once) */
+    int rf_min;              /* the lowest replication factor asked for so far (--rf-change) */
+    int force_survivor;      /* 0 while a force is pending, -1 once done */
+    int force_target;        /* the one survivor forced */
+    uint32_t force_asked;    /* --rf: the survivors asked to force already (each once a round) */
+    uint64_t force_last_ask; /* --rf: when the last survivor was asked */
     uint64_t force_inc[W_NODES_MAX]; /* --rf: the incarnation each survivor was asked in */
     /* Safety records of each Raft group (by group id), by term and by index. */
     struct w_records {
@@ -3844,8 +3845,8 @@ static void ev_force_rf(struct world *w)
         force_begin(w);
         w->force_asked = 0;
     }
-    /* Each survivor once (operations.md: forcing again would drop what was re-added since);
-     * one whose answer is "nothing to force" had every group it holds led already. Not one
+    /* Each survivor once a round; one whose answer is "nothing to force" had every group it
+     * holds led, or seemingly so, then (a second round below). Not one
      * cut off from another survivor by a network partition: it would see every group
      * leaderless and take the ones the others still lead (seed 50000614 --nodes 5
      * --partitions 8 --rf 3); the operator forces across a working network. */
@@ -3859,10 +3860,28 @@ static void ev_force_rf(struct world *w)
             w->force_asked &= ~(1u << i);
         }
     }
+    /* Every survivor asked, a partition still leaderless a few seconds after the last answer,
+     * every survivor up: asked again, one a second, as `halyctl cluster status` tells an
+     * operator to (operations.md: "run it again a moment later"). A survivor may have answered
+     * "nothing to force" while a partition's leader, lost, still looked alive to it, and the
+     * survivor that holds the partition's history had been asked before that (campaign seed
+     * 3900001135 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth
+     * 512: n2 forced five groups at 10.6 s; groups 3 and 6 lost their leader with n1 and n3
+     * after that, and nobody was asked again). A group led or with a reachable majority is
+     * left alone, so a second round forces only what is still leaderless. */
+    int unasked = 0;
+    for (int i = 0; i < w->n; i++) {
+        unasked |= !(w->force_asked >> i & 1u) && w->nodes[i].node != NULL && !w->nodes[i].lost;
+    }
+    if (!unasked && !survivor_down(w) && w->now >= w->force_last_ask + 3000) {
+        w_trace(w, "operator: a partition is still leaderless; every survivor is asked again");
+        w->force_asked = 0;
+    }
     for (int i = 0; i < w->n && !survivor_down(w); i++) {
         if (!(w->force_asked >> i & 1u) && w->nodes[i].node != NULL && !w->nodes[i].lost &&
             w->nodes[i].frozen_until <= w->now && !survivor_cut_off(w, i)) {
             w->force_inc[i] = w->nodes[i].inc;
+            w->force_last_ask = w->now;
             /* Marked before it is sent: an answer that comes at once ("disk full: ... run it
              * again") clears the mark, which set after the send undid (seed 75010117 --nodes 5
              * --partitions 8 --rf 2 --zones 2: the survivor never asked again, its partition

@@ -685,6 +685,14 @@ LIST
 # n1 left the group to n5 (member.c force_learner_with_voter_up, session 21) and answered
 # "nothing to force", and the operator asked n1 again for good. The answer is now -TRYAGAIN
 # naming the voter ("run FORCE-QUORUM on n5"), and the operator runs it there.
+# 3900001135 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
+# --fault-ms 20000 --quiet-ms 12000 (session 22, pace22's campaign): the simulator's operator.
+# n2 forced the five groups it saw leaderless at 10.6 s; groups 3 and 6 still had a leader
+# then and lost it with n1 and n3. n5, asked later, answered "nothing to force" while n1 and
+# n3 still looked alive to it, n4 (an observer) named n2, and having asked every survivor once
+# the operator asked nobody again: two partitions leaderless to the end. Every survivor is
+# asked again, a round at a time, while a partition stays leaderless (ev_force_rf), as
+# operations.md tells an operator to.
 # 3212000067 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
 # --fault-ms 20000 --quiet-ms 12000 (the lead's session-22 campaign, on 539a444): the engine.
 # Group 3's voter n3 got its snapshot from n5 too late for the end ("replicas of group 3 did not
@@ -820,6 +828,7 @@ regression --whole "" <<'LIST'
 2756000029 --nodes 5 --partitions 16 --rf 3 --fault-ms 20000 --quiet-ms 12000 --moved
 2960000222 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
 3201000759 --nodes 5 --partitions 1 --fault-ms 20000 --quiet-ms 12000 --moved
+3900001135 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 3212000067 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 3312000198 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 LIST
