@@ -693,6 +693,12 @@ LIST
 # the operator asked nobody again: two partitions leaderless to the end. Every survivor is
 # asked again, a round at a time, while a partition stays leaderless (ev_force_rf), as
 # operations.md tells an operator to.
+# 3613000002 --nodes 5 --partitions 8 --rf 3 --cancel --fault-ms 20000 --quiet-ms 12000
+# (session 22's campaign, on the pacer fixes' course): the simulator's operator. n3, re-added
+# after a forced quorum, stayed a voter of partition 1, which the map had moved off it: the
+# move's last step waits until every replica the map wants holds the configuration, one of
+# them n4, lost, which the operator re-adds only after n3's re-add ends. A re-added member
+# that holds more than the map gives it has finished its re-add (partitions_done).
 # 3212000067 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
 # --fault-ms 20000 --quiet-ms 12000 (the lead's session-22 campaign, on 539a444): the engine.
 # Group 3's voter n3 got its snapshot from n5 too late for the end ("replicas of group 3 did not
@@ -829,6 +835,7 @@ regression --whole "" <<'LIST'
 2960000222 --nodes 5 --partitions 8 --rf 3 --early-join --fault-ms 20000 --quiet-ms 12000
 3201000759 --nodes 5 --partitions 1 --fault-ms 20000 --quiet-ms 12000 --moved
 3900001135 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
+3613000002 --nodes 5 --partitions 8 --rf 3 --cancel --fault-ms 20000 --quiet-ms 12000
 3212000067 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 3312000198 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --fault-ms 20000 --quiet-ms 12000
 LIST
