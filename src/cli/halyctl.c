@@ -705,8 +705,11 @@ static void list_minus(const char *a, const char *b, char *out, size_t cap)
 struct part_view {
     /* The partition map's, from the member that knows the newest map (the highest epoch):
      * a member that has not applied the latest map yet still shows the one before it, whose
-     * replicas may be the leader's voters, a move just started showing as settled (CI,
-     * test_moves.py: the source's view came last and hid the move). */
+     * replicas may be the leader's voters, and a move just started would show as settled.
+     * Before, the last member to answer won. Added after CI's test_moves.py [target] saw a
+     * just-started move as settled; that this was the cause there is not proven (the members
+     * answer in name order, and the last, n3, led the metadata group); the test now prints
+     * every view if it happens again. */
     char replicas[512];
     unsigned long long epoch;
     char voters[512]; /* the Raft configuration, from the partition's leader */
