@@ -1111,6 +1111,41 @@ static raft_id force_learner_with_voter_up(const struct hy_node *n, const struct
     return RAFT_NONE;
 }
 
+/* For an observer's copy of partition g (a learner of its configuration; the map places no
+ * partition on an observer): a member that is up and is a voter of that configuration or a
+ * replica the map names, which holds the group's history (or a later configuration than
+ * this copy's) and is the one to force; RAFT_NONE when none is, or this node is no observer
+ * learning g. With every voter lost the observer's copy is the only one left, and skipped as
+ * a copy the map does not name it stayed leaderless for good: the operator, told the lost
+ * members could be removed, waited for them to leave partitions nobody led (campaign seed
+ * 3701001172 --partitions 0: n3, re-added as an observer, survived n1 and n2). */
+static raft_id observer_copy_holder_up(const struct hy_node *n, const struct node_group *g,
+                                       int *orphaned)
+{
+    raft_id self = g->raft.cfg.id;
+    const struct node_member *me = node_member_find(n->members, n->member_count, self);
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    *orphaned = 0;
+    if (g == n->meta || me == NULL || me->role != STORE_MEMBER_OBSERVER ||
+        raft_membership_is_voter(cm, self) || !node_group_has(g, self)) {
+        return RAFT_NONE;
+    }
+    for (uint32_t i = 0; i < cm->count; i++) {
+        raft_id id = cm->servers[i].id;
+        if (id != self && cm->servers[i].role == RAFT_VOTER && member_up_id(n, id)) {
+            return id;
+        }
+    }
+    const struct node_placement *pl = partmap_of(n, g);
+    for (uint32_t k = 0; pl != NULL && k < pl->count; k++) {
+        if (pl->ids[k] != self && member_up_id(n, pl->ids[k])) {
+            return pl->ids[k];
+        }
+    }
+    *orphaned = 1;
+    return RAFT_NONE;
+}
+
 /* Whether this node forces its copy of g; when it leaves g to a voter that is up, that voter
  * in *defer_to (else RAFT_NONE): the answer names it, so that the operator runs it there. */
 static int force_candidate(const struct hy_node *n, const struct node_group *g, raft_id *defer_to)
@@ -1122,6 +1157,11 @@ static int force_candidate(const struct hy_node *n, const struct node_group *g, 
         }
         *defer_to = force_learner_with_voter_up(n, g);
         return *defer_to == RAFT_NONE;
+    }
+    int orphaned;
+    *defer_to = observer_copy_holder_up(n, g, &orphaned);
+    if (*defer_to != RAFT_NONE || orphaned) {
+        return orphaned;
     }
     const struct raft_membership *cm = raft_membership(&g->raft);
     if (g == n->meta || !raft_membership_is_voter(cm, g->raft.cfg.id) ||
@@ -1408,6 +1448,19 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
             g->force_pending = 0;
             continue;
         }
+        if (g->force_pending == NODE_FORCE_WHEN_STEPPED_DOWN && replica_is_leader(g) &&
+            now_ms >= g->force_asked_ms + 2 * (uint64_t)n->cfg->election_timeout_ms) {
+            /* Still leading well past check-quorum's window: a majority answers it that this
+             * node's links do not show (they flap). Forced once it stepped down (cut off), it
+             * would replace what that majority commits under the next leader (campaign seed
+             * 3507000018, test_force_quorum_drops_a_deferred_group_whose_leader_outlives_
+             * check_quorum). */
+            hy_log(n->log, HY_LOG_WARN,
+                   "FORCE-QUORUM: group %u is not forced: it still leads with a majority",
+                   g->id);
+            g->force_pending = 0;
+            continue;
+        }
         if (!g->force_pending || replica_is_leader(g)) {
             continue;
         }
@@ -1424,13 +1477,21 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
         if (raft_leader(&g->raft) != RAFT_NONE &&
             (was_leader || (contact != UINT64_MAX && contact > g->force_asked_ms))) {
             if (!was_leader && raft_term(&g->raft) == g->force_term &&
-                !force_majority_reachable(n, g)) {
+                !force_majority_reachable(n, g) &&
+                contact < g->force_asked_ms + 2 * (uint64_t)n->cfg->election_timeout_ms) {
                 /* The leader this node named when asked, in the same term, and still without
                  * a majority this node can reach: it goes on sending heartbeats until
                  * check-quorum steps it down, within an election timeout. Those are no sign
                  * of a working majority; taken for one, the group was left alone for good
                  * (simulator seed 1463000086 --nodes 5 --partitions 16 --rf 3, and
-                 * test_force_quorum_defers_a_group_whose_leader_lost_its_majority). */
+                 * test_force_quorum_defers_a_group_whose_leader_lost_its_majority). Heard
+                 * past twice that, the leader has a majority this node does not see (its
+                 * links to the others down): it is a working leader, and forcing the group
+                 * once its heartbeats stopped reaching this node made a second history (n5
+                 * led group 5 with n3 for 1.1 s after n2 was asked, and n2, its links to n3
+                 * and n5 flapping, forced it: campaign seed 3507000018 --nodes 5 --partitions
+                 * 8 --rf 3 --replace-after 1500). Not forcing is safe; the operator asks
+                 * again if the group is leaderless later. */
                 continue;
             }
             /* It stepped down for a leader elected by a majority (members re-added since,

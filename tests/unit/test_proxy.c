@@ -1055,6 +1055,54 @@ static void net_cut_links(struct net *t, int i, int cut)
     net_pump(t);
 }
 
+/* FORCE-QUORUM on a survivor whose links to the two other members are down while their
+ * frames still pass (flapping links: its transport saw them go down, Raft's messages came
+ * through between): partition 0's leader, heard a moment ago, has no majority this survivor
+ * can reach, so the group is deferred. That leader goes on leading with the third member for
+ * longer than check-quorum would let a leader without a majority: it is a working leader, and
+ * the deferred force is dropped. Forced once its heartbeats stopped coming (the survivor cut
+ * off), it made a second history of the partition (campaign seed 3507000018 --nodes 5
+ * --partitions 8 --rf 3 --replace-after 1500). Likewise a group the survivor itself still
+ * leads that long has a majority behind it. */
+static void test_force_quorum_drops_a_deferred_group_whose_leader_outlives_check_quorum(
+    void **state)
+{
+    (void)state;
+    struct net t;
+    net_no_quiesce = 1; /* heartbeats go on while the group is idle */
+    net_init_count(&t, 3, "proxy", "4");
+    net_no_quiesce = 0;
+    parts_settle(&t);
+    net_run(&t, 2000);
+    int leader = part_leader(&t, 0);
+    assert_true(leader >= 0);
+    int survivor = (leader + 1) % t.nn;
+    for (int i = 0; i < t.nn; i++) {
+        if (i != survivor) {
+            char name[16];
+            snprintf(name, sizeof(name), "n%d", i + 1);
+            node_peer_state(t.node[survivor], name, 0, t.now_ms); /* frames still pass */
+        }
+    }
+    struct node_client *c = net_client(&t, survivor);
+    send_cmd(&t, survivor, c, FORCE_QUORUM);
+    assert_true(strncmp(take_out(c), "+OK", 3) == 0);
+    node_client_free(t.node[survivor], c);
+    const struct node_group *g = node_group_get(t.node[survivor], 1);
+    assert_int_equal(g->force_pending, NODE_FORCE_UNLESS_LEADER_HEARD);
+    net_run(&t, 1500); /* five election timeouts: the leader still leads, with the third */
+    assert_int_equal(part_leader(&t, 0), leader);
+    assert_int_equal(g->force_pending, 0);
+    net_cut_links(&t, survivor, 1); /* its heartbeats stop coming */
+    net_run(&t, 1500);
+    assert_false(replica_is_leader(g)); /* not forced: one history of partition 0 */
+    assert_true(replica_is_leader(node_group_get(t.node[leader], 1)));
+    for (size_t i = 0; i < t.node[survivor]->group_count; i++) {
+        assert_false(replica_is_leader(t.node[survivor]->groups[i]));
+    }
+    net_free(&t);
+}
+
 /* A survivor that refused a forced leader's entries (they conflict with entries it committed)
  * does not force that group itself once the forced leader is gone: the forced history is the
  * group's, and forcing this copy as well made two committed histories of one group (simulator
@@ -1905,6 +1953,7 @@ int main(void)
         cmocka_unit_test(test_partitions_route_keys_to_their_groups),
         cmocka_unit_test(test_partition_failure_is_per_partition),
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
+        cmocka_unit_test(test_force_quorum_drops_a_deferred_group_whose_leader_outlives_check_quorum),
         cmocka_unit_test(test_force_quorum_before_the_lost_are_seen_down_says_try_again),
         cmocka_unit_test(test_force_quorum_leaves_a_group_whose_forced_history_it_refused),
         cmocka_unit_test(test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load),
