@@ -1456,8 +1456,7 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
              * 3507000018, test_force_quorum_drops_a_deferred_group_whose_leader_outlives_
              * check_quorum). */
             hy_log(n->log, HY_LOG_WARN,
-                   "FORCE-QUORUM: group %u is not forced: it still leads with a majority",
-                   g->id);
+                   "FORCE-QUORUM: group %u is not forced: it still leads with a majority", g->id);
             g->force_pending = 0;
             continue;
         }

@@ -1064,8 +1064,8 @@ static void net_cut_links(struct net *t, int i, int cut)
  * off), it made a second history of the partition (campaign seed 3507000018 --nodes 5
  * --partitions 8 --rf 3 --replace-after 1500). Likewise a group the survivor itself still
  * leads that long has a majority behind it. */
-static void test_force_quorum_drops_a_deferred_group_whose_leader_outlives_check_quorum(
-    void **state)
+static void
+test_force_quorum_drops_a_deferred_group_whose_leader_outlives_check_quorum(void **state)
 {
     (void)state;
     struct net t;
@@ -1953,7 +1953,8 @@ int main(void)
         cmocka_unit_test(test_partitions_route_keys_to_their_groups),
         cmocka_unit_test(test_partition_failure_is_per_partition),
         cmocka_unit_test(test_force_quorum_defers_a_group_whose_leader_lost_its_majority),
-        cmocka_unit_test(test_force_quorum_drops_a_deferred_group_whose_leader_outlives_check_quorum),
+        cmocka_unit_test(
+            test_force_quorum_drops_a_deferred_group_whose_leader_outlives_check_quorum),
         cmocka_unit_test(test_force_quorum_before_the_lost_are_seen_down_says_try_again),
         cmocka_unit_test(test_force_quorum_leaves_a_group_whose_forced_history_it_refused),
         cmocka_unit_test(test_evalsha_on_a_new_leader_sees_the_acknowledged_script_load),
