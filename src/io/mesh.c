@@ -35,6 +35,8 @@ struct io_mesh {
     const struct hy_log *log;
     io_mesh_progress_cb progress_cb;
     void *ctx;
+    int batch_depth;  /* inside one socket read's frames (mesh_batch_cb) */
+    int progress_due; /* and a frame moved the engine: progress_cb once they are done */
     struct peer_transport *transport;
     struct io_tls_ctx *tls; /* tls-cluster yes: the peer port's contexts; NULL: clear text */
     uint64_t members_epoch; /* the node's member list the peers were taken from */
@@ -54,6 +56,20 @@ struct io_mesh {
     void *done_arg;
 };
 
+/* The engine moved: the shell hands its batches on and flushes the clients it answered, at
+ * once, or once the socket read under way is done. The engine's wake of the clients is held
+ * for the read's frames (node_wake_hold); the shell taking the ready clients meanwhile took
+ * those the updates had unblocked off the ready list before the wake ran them, and they never
+ * ran (a scattered DBSIZE waited for ever). */
+static void mesh_progress(struct io_mesh *mesh)
+{
+    if (mesh->batch_depth > 0) {
+        mesh->progress_due = 1;
+        return;
+    }
+    mesh->progress_cb(mesh->ctx);
+}
+
 static void mesh_raft_cb(void *ctx, const char *from, uint16_t group, const struct raft_message *m)
 {
     struct io_mesh *mesh = ctx;
@@ -67,7 +83,7 @@ static void mesh_raft_cb(void *ctx, const char *from, uint16_t group, const stru
         return;
     }
     node_receive(mesh->node, group, m, io_clock_ms());
-    mesh->progress_cb(mesh->ctx);
+    mesh_progress(mesh);
 }
 
 static void mesh_forward_cb(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
@@ -75,7 +91,7 @@ static void mesh_forward_cb(void *ctx, const char *from, uint64_t req_id, const 
 {
     struct io_mesh *mesh = ctx;
     node_forward_request(mesh->node, from, req_id, data, len, io_clock_ms());
-    mesh->progress_cb(mesh->ctx);
+    mesh_progress(mesh);
 }
 
 static void mesh_forward_reply_cb(void *ctx, const char *from, uint64_t req_id, const uint8_t *data,
@@ -83,14 +99,33 @@ static void mesh_forward_reply_cb(void *ctx, const char *from, uint64_t req_id, 
 {
     struct io_mesh *mesh = ctx;
     node_forward_reply(mesh->node, from, req_id, data, len, io_clock_ms());
-    mesh->progress_cb(mesh->ctx);
+    mesh_progress(mesh);
 }
 
 static void mesh_publish_cb(void *ctx, const char *from, const uint8_t *data, size_t len)
 {
     struct io_mesh *mesh = ctx;
     node_publish_received(mesh->node, from, data, len, io_clock_ms());
-    mesh->progress_cb(mesh->ctx); /* subscribers it gave output */
+    mesh_progress(mesh); /* subscribers it gave output */
+}
+
+/* One socket read's frames: the clients their updates answered or woke are looked at once,
+ * after all of them (node_wake_hold), not once per frame: with thousands of clients waiting
+ * on thousands of groups (a scattered DBSIZE over 4,096 partitions during a round of leader
+ * transfers) that look, repeated for every frame, held the loop for seconds. */
+static void mesh_batch_cb(void *ctx, int begin)
+{
+    struct io_mesh *mesh = ctx;
+    if (begin) {
+        mesh->batch_depth++;
+        node_wake_hold(mesh->node);
+        return;
+    }
+    node_wake_release(mesh->node, io_clock_ms());
+    if (--mesh->batch_depth == 0 && mesh->progress_due) {
+        mesh->progress_due = 0;
+        mesh->progress_cb(mesh->ctx); /* the clients that look answered or ran */
+    }
 }
 
 static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
@@ -99,14 +134,14 @@ static void mesh_state_cb(void *ctx, const char *id, int up, const char *reason)
     hy_log(mesh->log, up ? HY_LOG_INFO : HY_LOG_WARN, "peer %s %s%s%s", id, up ? "up" : "down",
            reason ? ": " : "", reason ? reason : "");
     node_peer_state(mesh->node, id, up, io_clock_ms());
-    mesh->progress_cb(mesh->ctx); /* clients it answered or woke */
+    mesh_progress(mesh); /* clients it answered or woke */
 }
 
 static void mesh_busy_cb(void *ctx, const char *from, const uint8_t *data, size_t len)
 {
     struct io_mesh *mesh = ctx;
     node_peer_busy(mesh->node, from, data, len, io_clock_ms());
-    mesh->progress_cb(mesh->ctx); /* what its groups' timers changed */
+    mesh_progress(mesh); /* what its groups' timers changed */
 }
 
 static int mesh_busy_forward_cb(void *ctx, uint8_t type, const char *from, const uint8_t *data,
@@ -132,7 +167,7 @@ static void mesh_wan_cb(void *ctx, uint64_t conn, const char *source, const char
                                           : NODE_WAN_OP_PARTS;
     node_wan_link_request(mesh->node, conn, source, w->req_id, op, w->slot, w->epoch, w->data,
                           w->len, io_clock_ms());
-    mesh->progress_cb(mesh->ctx);
+    mesh_progress(mesh);
 }
 
 /* A node the member list does not name yet proved the cluster secret (peer.h "Guests"). */
@@ -161,7 +196,7 @@ static void mesh_gossip_cb(void *ctx, const char *from, const uint8_t *data, siz
     struct io_mesh *mesh = ctx;
     node_gossip_receive(mesh->node, from, data, len, io_clock_ms());
     mesh_gossip_flush(mesh);
-    mesh->progress_cb(mesh->ctx);
+    mesh_progress(mesh);
 }
 
 /* Anything that arrived on a peer's link since the last poll is one heartbeat for its phi
@@ -224,14 +259,14 @@ static void mesh_gossip_timer_cb(uv_timer_t *t)
     node_gossip_tick(m->node, now);
     mesh_gossip_ring(m);
     mesh_gossip_flush(m);
-    m->progress_cb(m->ctx); /* its verdicts moved the engine (events, liveness) */
+    mesh_progress(m); /* its verdicts moved the engine (events, liveness) */
 }
 
 static void mesh_liveness_cb(void *ctx, const char *id, int alive)
 {
     struct io_mesh *mesh = ctx;
     node_peer_liveness(mesh->node, id, alive, io_clock_ms());
-    mesh->progress_cb(mesh->ctx);
+    mesh_progress(mesh);
 }
 
 /* The transport's peers from the group's members (the transport skips this node); at most
@@ -363,6 +398,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
                                  .liveness_cb = mesh_liveness_cb,
                                  .gossip_cb = mesh_gossip_cb,
                                  .busy_cb = mesh_busy_cb,
+                                 .batch_cb = mesh_batch_cb,
                                  .admit_cb = mesh_admit_cb};
     int rc = peer_transport_create(loop, &pc, &cbs, &m->transport);
     if (rc != HY_OK) {

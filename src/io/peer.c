@@ -957,13 +957,22 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->last_recv_ms = uv_now(c->t->loop);
+    /* Copied: a callback may close the connection, or the transport. */
+    void (*batch_cb)(void *, int) = c->t->cbs.batch_cb;
+    void *ctx = c->t->cbs.ctx;
+    if (batch_cb != NULL) {
+        batch_cb(ctx, 1);
+    }
     if (c->tls != NULL) {
         c->tls_in.len += (size_t)nread;
         conn_tls_feed(c);
-        return;
+    } else {
+        c->in.len += (size_t)nread;
+        conn_process(c);
     }
-    c->in.len += (size_t)nread;
-    conn_process(c);
+    if (batch_cb != NULL) {
+        batch_cb(ctx, 0);
+    }
 }
 
 static void conn_set_addr(struct peer_conn *c)

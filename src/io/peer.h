@@ -144,6 +144,10 @@ struct peer_callbacks {
      */
     void (*wan_cb)(void *ctx, uint64_t conn, const char *source, const char *link,
                    const struct wire_frame *f);
+    /* The frames of one read from a connection are delivered between batch_cb(ctx, 1) and
+     * batch_cb(ctx, 0), so that work each frame would repeat (looking at every waiting
+     * client) can be done once for all of them. May be NULL. */
+    void (*batch_cb)(void *ctx, int begin);
 };
 
 struct peer_stats {

@@ -1282,7 +1282,7 @@ static void node_time_out_reads(struct hy_node *n, uint64_t now_ms)
                                    (c->read_id == 0 && !c->outcome_unsure &&
                                     node_cut_off(n, node_group_get(n, c->wait_group), now_ms)))) {
             c->blocked_on_read = 0;
-            c->read_id = 0;
+            replica_read_forget(n, c); /* its round's answer, if it comes, is of no use */
             if (c->ryw_wait) {
                 /* Its replica did not apply the acknowledged writes in time (or cannot: cut
                  * off): it is decided from the replica as it is, as before the wait. */

@@ -65,6 +65,7 @@ struct node_client {
     int blocked_on_read;             /* waiting for the node to be able to serve reads */
     uint32_t wait_group;             /* the group it waits for (blocked_on_read) */
     uint64_t read_id;                /* the ReadIndex request it waits for (0 = none) */
+    uint32_t read_group;             /* the group whose pending table holds read_id */
     size_t read_ok_bytes;            /* input bytes a confirmed read round covers */
     size_t read_reg_bytes;           /* input bytes present when the read was registered */
     int readonly_mode;               /* READONLY: stale reads from this replica are fine */

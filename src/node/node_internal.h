@@ -493,6 +493,7 @@ struct hy_node {
     void *snapshot_recv_ctx;
     struct node_client *ready;      /* clients with output to flush (node_take_ready) */
     int read_waiters;               /* clients blocked until reads can be served */
+    int read_rounds;                /* of them, those in a ReadIndex round (read_id != 0) */
     int disk_full;                  /* the log cannot grow: refuse writes (-READONLY) */
     int fatal;                      /* node_fatal: the process must stop */
     int draining;                   /* HALYARD DRAIN: hand leadership over, then stop */
@@ -759,6 +760,8 @@ struct hy_buf *replica_turn_data(struct node_group *g);
 void replica_queue_tail(struct node_group *g, size_t offset, struct node_waiter *w);
 struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client *c, uint64_t now);
 void replica_client_gone(struct hy_node *n, struct node_client *c);
+/* Drops client c's read round, if any (its pending entry, read_id, the count). */
+void replica_read_forget(struct hy_node *n, struct node_client *c);
 /* 1 when this node may answer reads from its store now (leader of a settled term). */
 int replica_can_read(const struct node_group *g);
 int replica_is_leader(const struct node_group *g);

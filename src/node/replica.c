@@ -246,19 +246,38 @@ struct node_waiter *replica_waiter_new(struct node_group *g, struct node_client 
     return w;
 }
 
+static struct node_client *take_pending_read(struct node_group *g, uint64_t id);
+
+/* Client c's read round, if it is in one, is dropped: its entry leaves the pending table of
+ * its group (the only one that names c: a round answered, refused or given up takes its entry
+ * out), so that a client freed later leaves no pointer behind and nobody has to walk every
+ * group's table to find one. */
+void replica_read_forget(struct hy_node *n, struct node_client *c)
+{
+    if (c->read_id == 0) {
+        return;
+    }
+    struct node_group *g = node_group_get(n, c->read_group);
+    if (g != NULL) {
+        (void)take_pending_read(g, c->read_id);
+    }
+    HY_ASSERT(n->read_rounds > 0);
+    n->read_rounds--;
+    c->read_id = 0;
+}
+
 void replica_client_gone(struct hy_node *n, struct node_client *c)
 {
     node_block_client_gone(n, c);
-    for (size_t k = 0; k < n->group_count; k++) {
-        struct node_group *g = n->groups[k];
-        for (struct node_waiter *w = g->waiters_head; w != NULL; w = w->next) {
+    replica_read_forget(n, c);
+    /* Only a client with writes unanswered is named by waiters (waiter_answer clears the
+     * name and counts `waiting` down): a walk over every group's waiters for each client
+     * freed made a scattered read of thousands of partitions quadratic (DBSIZE over 4,096
+     * partitions spent seconds here and in wake_clients, past request-timeout-ms). */
+    for (size_t k = 0; k < n->group_count && c->waiting > 0; k++) {
+        for (struct node_waiter *w = n->groups[k]->waiters_head; w != NULL; w = w->next) {
             if (w->client == c) {
                 w->client = NULL;
-            }
-        }
-        for (size_t i = g->pending_head; i < g->pending_count; i++) {
-            if (g->pending_reads[i].client == c) {
-                g->pending_reads[i].client = NULL;
             }
         }
     }
@@ -1334,7 +1353,11 @@ static void wake_clients(struct hy_node *n, uint64_t now_ms)
 {
     /* Clients that waited for their group to settle look again: run, register a read
      * round, or get -MOVED. */
-    if (n->read_waiters > 0) {
+    /* Only clients that wait for their group to settle (or for read-your-writes) are looked
+     * at here; those in a read round wait for its answer (handle_reads). Walking every client
+     * at every update while thousands were in rounds (a scattered DBSIZE) was quadratic. */
+    HY_ASSERT(n->read_rounds <= n->read_waiters);
+    if (n->read_waiters > n->read_rounds) {
         for (struct node_client *c = n->clients; c != NULL; c = c->next) {
             if (c->blocked_on_read && c->ryw_wait) {
                 if (proxy_ryw_ready(n, c)) {
@@ -1856,7 +1879,10 @@ void replica_read_register(struct node_group *g, struct node_client *c, uint64_t
         g->turn_read_cap = g->turn_read_cap ? g->turn_read_cap * 2 : 64;
         g->turn_reads = hy_xrealloc(g->turn_reads, g->turn_read_cap * sizeof(*g->turn_reads));
     }
+    replica_read_forget(n, c); /* a round it was still in (none expected) is given up */
     c->read_id = ++g->read_seq;
+    c->read_group = g->id;
+    n->read_rounds++;
     /* Every read already in the input when the round starts may be served by it: they all
      * began before the leader confirmed it still leads. */
     c->read_ok_bytes = 0;
@@ -1916,6 +1942,9 @@ static struct node_client *take_pending_read(struct node_group *g, uint64_t id)
 static void unblock(struct hy_node *n, struct node_client *c)
 {
     c->blocked_on_read = 0;
+    if (c->read_id != 0) {
+        n->read_rounds--; /* its round answered (handle_reads took it out of the table) */
+    }
     c->read_id = 0;
     HY_ASSERT(n->read_waiters > 0);
     n->read_waiters--;
@@ -1938,6 +1967,7 @@ static void handle_reads(struct node_group *g, const struct raft_update *up)
              * ran, so it waits for the next leader and goes there, within the deadline it
              * had from the start (blocked_since_ms is kept). */
             c->read_id = 0;
+            n->read_rounds--;
             c->read_ok_bytes = 0;
             c->wait_group = g->id;
             continue;

@@ -487,6 +487,9 @@ int scatter_maybe_finish(struct hy_node *n, struct node_client *c)
 
 void scatter_client_gone(struct hy_node *n, struct node_client *c)
 {
+    if (c->scatter_pending == 0) {
+        return; /* no part names it: each is freed once answered, counting this down */
+    }
     for (struct node_client *k = n->clients; k != NULL; k = k->next) {
         if (k->scatter_parent == c) {
             k->scatter_parent = NULL;

@@ -268,8 +268,9 @@ int main(int argc, char **argv)
         e.payload[k] = (uint8_t)(k * 31 + 7);
     }
     e.loop = uv_default_loop();
-    struct peer_callbacks cbs = {
-        &e, on_raft, on_forward, on_forward_reply, on_state, NULL, NULL, NULL, NULL, NULL, NULL};
+    struct peer_callbacks cbs = {&e,       on_raft, on_forward, on_forward_reply,
+                                 on_state, NULL,    NULL,       NULL,
+                                 NULL,     NULL,    NULL,       NULL};
     if (peer_transport_create(e.loop, &cfg, &cbs, &e.t) != HY_OK) {
         return 1;
     }

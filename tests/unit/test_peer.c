@@ -183,7 +183,7 @@ static struct peer_callbacks callbacks(struct seen *s)
 {
     return (struct peer_callbacks){s,        raft_cb,  forward_cb,  forward_reply_cb,
                                    state_cb, NULL,     liveness_cb, NULL,
-                                   NULL,     admit_cb, wan_cb};
+                                   NULL,     admit_cb, wan_cb,      NULL};
 }
 
 /* Test knobs applied to node i's configuration by pair_start (NULL: defaults). */
