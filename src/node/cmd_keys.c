@@ -569,7 +569,7 @@ void cmd_scan(struct cmd_ctx *x)
     /* As Redis: visit about COUNT buckets' worth, up to ten rounds when filters drop keys. */
     int rounds = 0;
     while (part < parts) {
-        if (!node_group_raft_view(groups[part]) && !x->client->is_proxy) {
+        if (!node_scatter_reads_here(x, groups[part]) && !x->client->is_proxy) {
             /* Held on other members (a replication factor below the member count): this step
              * runs there, unless keys were found here already (the next call goes there). */
             if (l.count > 0) {

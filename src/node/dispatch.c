@@ -280,9 +280,11 @@ static int node_needs_leader(const struct hy_node *n, const struct node_group *g
         node_script_scatters(d) ||
         ((d->handler == cmd_dbsize || d->handler == cmd_keys || d->handler == cmd_scan ||
           d->handler == cmd_randomkey) &&
-         !partmap_holds_all(n))) {
+         n->group_count > 1)) {
         return 0; /* FLUSHALL with partitions, SCRIPT LOAD/FLUSH: run here, their parts go to
-                     each partition's leader; so do SCAN's steps in partitions held elsewhere */
+                     each partition's leader; so do DBSIZE's, KEYS', SCAN's and RANDOMKEY's
+                     in the partitions not led here (scatter.c node_scatter_reads_here): on
+                     the metadata group's leader they read its replicas, which may lag */
     }
     /* READONLY reads this node's replica; of a partition it holds none of (partmap.c) it has
      * nothing to read: the leader answers. */

@@ -971,6 +971,8 @@ int partmap_move_from_here(const struct hy_node *n, const struct node_group *g);
 int partmap_move_from(const struct hy_node *n, const struct node_group *g, raft_id id);
 /* The partition g serves, as events and -NOQUORUM name it: -1 for the metadata group (events.c). */
 int node_group_partition(const struct hy_node *n, const struct node_group *g);
+/* Whether x reads partition g's keys from this node's replica (scatter.c). */
+int node_scatter_reads_here(const struct cmd_ctx *x, const struct node_group *g);
 int partmap_move_target_with_origin_up(const struct hy_node *n, const struct node_group *g);
 /* The committed map's replicas per placement member: the most held minus the fewest. */
 uint32_t partmap_load_spread(const struct hy_node *n);

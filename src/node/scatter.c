@@ -95,6 +95,35 @@ int node_scatter_watch(struct cmd_ctx *x)
 }
 
 /* Whether x's client may wait for internal parts (not inside HY.REQ or a transaction). */
+/* Whether x reads partition g's keys from this node's replica: a READONLY client reads any
+ * replica held here (stale reads are what it asked for), any other client only the replicas
+ * this node leads; the others' parts run on their leaders (HY.*PART), so that each partition's
+ * part is linearizable even where this node holds every partition. Before, a node holding
+ * every partition answered DBSIZE, KEYS, SCAN and RANDOMKEY from its own replicas, which may
+ * lag: a member cut off from the majority kept answering an old key count. */
+int node_scatter_reads_here(const struct cmd_ctx *x, const struct node_group *g)
+{
+    return node_group_raft_view(g) && (x->client->readonly_mode || replica_is_leader(g));
+}
+
+/* Whether every partition's part of x reads here (node_scatter_reads_here), or x cannot
+ * scatter (inside HY.REQ or a transaction, or a request proxied from another member). */
+static int scatter_all_here(const struct cmd_ctx *x)
+{
+    const struct hy_node *n = x->node;
+    if (n->wrap_active || n->capture != NULL || x->client->is_proxy) {
+        return 1;
+    }
+    struct node_group *const *groups;
+    size_t parts = node_data_groups(n, &groups);
+    for (size_t p = 0; p < parts; p++) {
+        if (!node_scatter_reads_here(x, groups[p])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int scatter_allowed(struct cmd_ctx *x)
 {
     if (x->node->wrap_active || x->node->capture != NULL) {
@@ -176,11 +205,11 @@ int node_scatter_randomkey(struct cmd_ctx *x)
     struct hy_node *n = x->node;
     struct node_group *const *groups;
     size_t parts = node_data_groups(n, &groups), elsewhere = 0;
-    if (partmap_holds_all(n) || n->wrap_active || n->capture != NULL || x->client->is_proxy) {
+    if (scatter_all_here(x)) {
         return 0;
     }
     for (size_t p = 0; p < parts; p++) {
-        elsewhere += !node_group_raft_view(groups[p]);
+        elsewhere += !node_scatter_reads_here(x, groups[p]);
     }
     struct node_client *parent = x->client;
     HY_ASSERT(parent->scatter_pending == 0 && parent->waiting == 0);
@@ -192,27 +221,26 @@ int node_scatter_randomkey(struct cmd_ctx *x)
     for (size_t p = 0; p < parts; p++) {
         const uint8_t *key;
         size_t klen;
-        if (node_group_raft_view(groups[p]) &&
+        if (node_scatter_reads_here(x, groups[p]) &&
             store_random_key(groups[p]->store, x->now_ms, &key, &klen)) {
             randomkey_candidate(n, parent, (int64_t)store_key_count(groups[p]->store), key, klen);
         }
     }
     for (size_t p = 0; p < parts; p++) {
-        if (!node_group_raft_view(groups[p])) {
+        if (!node_scatter_reads_here(x, groups[p])) {
             scatter_child(x, p, parts, "HY.RANDOMKEYPART", NULL, 0);
         }
     }
     return 1;
 }
 
-/* DBSIZE and KEYS where some partitions are held elsewhere (a replication factor below the
- * member count): one HY.COUNTPART / HY.KEYSPART per partition, each read on its leader (so
- * each partition's part is linearizable; the whole is no single point in time), summed or
- * joined. Returns 0 when this node holds every partition (the caller reads its replicas). */
+/* DBSIZE and KEYS where some partitions are not read here (held elsewhere, or led elsewhere:
+ * node_scatter_reads_here): one HY.COUNTPART / HY.KEYSPART per partition, each read on its
+ * leader (so each partition's part is linearizable; the whole is no single point in time),
+ * summed or joined. Returns 0 when every partition reads here (the caller reads its replicas). */
 int node_scatter_keyspace(struct cmd_ctx *x, int keys)
 {
-    struct hy_node *n = x->node;
-    if (partmap_holds_all(n) || n->wrap_active || n->capture != NULL || x->client->is_proxy) {
+    if (scatter_all_here(x)) {
         return 0;
     }
     struct node_client *parent = x->client;

@@ -28,7 +28,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from cluster import Cluster, ClusterSet
-from conftest import RawConn, wait_for
+from conftest import RawConn, RespError, wait_for
 from fault_proxy import ProxiedCluster
 from lincheck import INFO, OK, VALUE_SPAN, Op
 from workload import Workload, verify_partitioned
@@ -282,3 +282,46 @@ def test_a_node_cut_off_with_16_partitions(make_cluster, n):
         wl.stop()
     summary = converged(c, wl)
     print("\n16 partitions on %d nodes, %s cut off (led %s): %s" % (n, c.names[v], victims, summary))
+
+
+def test_keyspace_commands_of_a_cut_off_member_are_not_stale(make_cluster):
+    """3 nodes, 16 partitions (each member holds every partition): DBSIZE, KEYS, SCAN and
+    RANDOMKEY read each partition on its leader, so a member cut off from the others does not
+    answer them from its own replicas, which lack what the majority acknowledged meanwhile: it
+    answers an error, and the right count once healed. A READONLY connection still reads the
+    member's own replicas (stale reads are what it asked for)."""
+    c = make_cluster(3, proxied=True)
+    amap = c.moved_map()
+    wait_all_led(c, range(3), amap)
+    v = 2
+    with RawConn(c.ports[0]) as conn:
+        for i in range(64):
+            assert conn.cmd("SET", "ks:%d" % i, i) in (b"OK", "OK")
+    ro = RawConn(c.ports[v])
+    assert ro.cmd("READONLY") in (b"OK", "OK")
+    # Its own replicas hold the first 64 keys (DBSIZE asks each partition's leader: it counts
+    # 64 as soon as the leaders have them).
+    wait_for(lambda: ro.cmd("DBSIZE") == 64, 20, "n3's own replicas to hold the first 64 keys")
+    ro.close()
+    c.net.partition([v], mode="stall")
+    try:
+        wait_all_led(c, [0, 1], amap)  # the others lead every partition: n3 stepped down
+        with RawConn(c.ports[0]) as conn:
+            for i in range(64, 128):
+                assert conn.cmd("SET", "ks:%d" % i, i) in (b"OK", "OK")
+            assert conn.cmd("DBSIZE") == 128
+        # n3 has stepped down everywhere (check-quorum): a partition it still led would be
+        # read from its replica, as its leader's.
+        wait_for(lambda: c.ports[v] not in leaders(c, c.ports[v], amap).values(), 20,
+                 "n3 to lead no partition")
+        with RawConn(c.ports[v], timeout=30) as conn:
+            for cmd in (("DBSIZE",), ("KEYS", "ks:*"), ("SCAN", "0", "COUNT", "1000"), ("RANDOMKEY",)):
+                r = conn.cmd(*cmd)
+                # Without a majority it cannot know; its own 64 keys would be a stale answer.
+                assert isinstance(r, RespError), (cmd, r if not isinstance(r, list) else len(r))
+            assert conn.cmd("READONLY") in (b"OK", "OK")
+            assert conn.cmd("DBSIZE") == 64  # its own replicas, as READONLY asks
+    finally:
+        c.net.heal()
+    wait_all_led(c, range(3), amap)
+    wait_for(lambda: RawConn(c.ports[v]).cmd("DBSIZE") == 128, 30, "n3 to count 128 keys once healed")
