@@ -121,8 +121,19 @@ static int self_is_voter(const struct raft *r)
  * majority before Cnew reached anyone; one of Cold's four voters was lost for good, and the
  * partition had no leader after the faults stopped). Once it leads, it commits Cnew with
  * its no-op and hands over (leader_maybe_step_down_removed). */
+/* A server whose log is behind the commit index its leader of this term sent does not
+ * campaign: its log may end in a configuration the group left long ago. A member removed,
+ * wiped and added back under the same id replays the group's history as it catches up; it
+ * installed a snapshot (index 66 of 106) taken where a forced configuration made it the
+ * only voter, and, its leader cut off, elected itself alone and committed over what a
+ * majority had committed (campaign seed 4000030438 --nodes 3 --partitions 4 --pipelined).
+ * Such a server cannot win a fair election anyway: a majority of its leader's configuration
+ * holds the entries up to that commit index and refuses a candidate without them. */
 static int self_may_campaign(const struct raft *r)
 {
+    if (r->commit_heard_term == r->term && last_index(r) < r->commit_heard) {
+        return 0;
+    }
     return self_is_voter(r) ||
            (r->membership.count > 0 && membership_find(&r->membership, r->cfg.id) < 0 &&
             r->membership_index > r->commit_index);
@@ -986,6 +997,7 @@ static void send_snapshot_chunk(struct raft *r, struct raft_progress *p, int kee
     m->snap_index = p->snap_index;
     m->snap_term = keep ? r->kept_term : r->snapshot_term;
     membership_at(r, p->snap_index, &m->snap_membership);
+    m->commit = r->commit_index; /* note_commit_heard */
     m->total = total;
     m->offset = p->snap_offset;
     m->len = wait || probe || held ? 0 : (uint32_t)len;
@@ -1575,6 +1587,16 @@ static void append_entries(struct raft *r, const struct raft_message *m)
     }
 }
 
+/* The commit index the current leader sent (an append taken, a snapshot chunk): the log may
+ * not end in the group's configuration until it reaches it (self_may_campaign). */
+static void note_commit_heard(struct raft *r, const struct raft_message *m)
+{
+    if (m->term != r->commit_heard_term || m->commit > r->commit_heard) {
+        r->commit_heard_term = m->term;
+        r->commit_heard = m->commit;
+    }
+}
+
 static void on_append(struct raft *r, const struct raft_message *m)
 {
     if (m->term < r->term) {
@@ -1590,6 +1612,7 @@ static void on_append(struct raft *r, const struct raft_message *m)
         return;
     }
     append_entries(r, m);
+    note_commit_heard(r, m);
     uint64_t match = HY_MAX(m->prev_index + m->n_entries, r->log.snap_index);
     if (m->commit > r->commit_index) {
         r->commit_index = HY_MAX(r->commit_index, HY_MIN(m->commit, match));
@@ -1657,6 +1680,7 @@ static void on_snapshot(struct raft *r, const struct raft_message *m)
         return;
     }
     heard_from_leader(r, m->from);
+    note_commit_heard(r, m);
     /* Figure 5.3: "If existing log entry has same index and term as snapshot's last included
      * entry, retain log entries following it". Discarding them would drop entries we may
      * already have acknowledged; the log alone brings the state machine that far. */

@@ -543,6 +543,10 @@ struct raft {
     uint32_t chunk_crc; /* the checksum of the snapshot the step installed */
     struct raft_membership recv_membership;
     uint64_t applied_hint; /* highest commit reported: snapshot_wanted bookkeeping */
+    /* The highest commit index a leader of term commit_heard_term sent in an append or a
+     * snapshot chunk this server took (self_may_campaign). */
+    uint64_t commit_heard;
+    uint64_t commit_heard_term;
     /* Update under construction (owned; reused across steps). */
     struct raft_message *msgs;
     size_t n_msgs;

@@ -1890,6 +1890,61 @@ static void test_force_quorum_after_losing_a_majority(void **state)
     tc_free(&c);
 }
 
+/* Server 2, fresh, is sent the start of a group's history by leader 1 (term 2): a
+ * configuration in which server 2 was once the only voter (1 and 3 learners), and the
+ * leader's commit index. Its leader then falls silent. Behind that commit index, its log ends
+ * in a configuration the group has since left, and it does not campaign; a member wiped and
+ * added back under its old id elected itself alone that way and committed over what a
+ * majority had (campaign seed 4000030438 --nodes 3 --partitions 4 --pipelined). Sent the
+ * same with the commit index at its last entry, it is that configuration's only voter and
+ * leads. */
+static int lone_voter_after_catch_up(uint64_t leader_commit)
+{
+    struct raft r;
+    struct raft_config cfg;
+    tc_config(&cfg, 2);
+    raft_init(&r, &cfg);
+    struct raft_update up;
+    struct raft_event ev = {.type = RAFT_EV_START, .now_ms = 0};
+    assert_int_equal(raft_step(&r, &ev, &up), HY_OK);
+    struct raft_membership old = {.count = 3};
+    old.servers[0] = (struct raft_server){1, RAFT_LEARNER};
+    old.servers[1] = (struct raft_server){2, RAFT_VOTER};
+    old.servers[2] = (struct raft_server){3, RAFT_LEARNER};
+    uint8_t enc[256];
+    size_t len = raft_membership_encode(&old, enc);
+    struct raft_entry ents[2] = {
+        {.term = 2, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len, .data = enc},
+        {.term = 2, .type = RAFT_ENTRY_COMMAND, .len = 1, .data = (const uint8_t *)"x"},
+    };
+    struct raft_message m = {.type = RAFT_MSG_APPEND,
+                             .from = 1,
+                             .to = 2,
+                             .term = 2,
+                             .commit = leader_commit,
+                             .n_entries = 2,
+                             .entries = ents};
+    ev = (struct raft_event){.type = RAFT_EV_RECEIVE, .now_ms = 10};
+    ev.receive.msg = &m;
+    assert_int_equal(raft_step(&r, &ev, &up), HY_OK);
+    assert_int_equal(raft_last_index(&r), 2);
+    assert_true(raft_membership_is_voter(raft_membership(&r), 2));
+    for (uint64_t t = 100; t <= 3000 && raft_role(&r) != RAFT_LEADER; t += 50) {
+        ev = (struct raft_event){.type = RAFT_EV_TIMEOUT, .now_ms = t};
+        assert_int_equal(raft_step(&r, &ev, &up), HY_OK);
+    }
+    int led = raft_role(&r) == RAFT_LEADER;
+    raft_free(&r);
+    return led;
+}
+
+static void test_server_behind_its_leaders_commit_does_not_campaign(void **state)
+{
+    (void)state;
+    assert_false(lone_voter_after_catch_up(40)); /* behind: the group went on without it */
+    assert_true(lone_voter_after_catch_up(2));   /* the control: its log is the history */
+}
+
 /* A leader forced on a node that lacked entries this follower committed sends entries that
  * conflict with them: the follower refuses them (it cannot roll back what it applied) and
  * keeps its committed log, instead of aborting on the rollback. */
@@ -3069,6 +3124,7 @@ int main(void)
         cmocka_unit_test(test_force_quorum_after_losing_a_majority),
         cmocka_unit_test(test_force_on_two_survivors_leads_two_terms),
         cmocka_unit_test(test_follower_refuses_conflict_with_committed),
+        cmocka_unit_test(test_server_behind_its_leaders_commit_does_not_campaign),
         cmocka_unit_test(test_forced_leader_ignores_follower_snapshot_ahead),
         cmocka_unit_test(test_heartbeat_below_the_leaders_log_is_no_conflict),
         cmocka_unit_test(test_server_without_configuration_grants_no_vote),
