@@ -1470,7 +1470,7 @@ static void client_drop_conn(struct world *w, struct w_client *c, const char *wh
         return;
     }
     w_trace(w, "c%d: connection to n%d lost (%s)", c->idx + 1, c->node + 1, why);
-    c->cut_lost = 0;   /* what the cut dropped went with the connection */
+    c->cut_lost = 0; /* what the cut dropped went with the connection */
     if (c->waiting == W_PROBE && c->probe == WP_PIPE) {
         /* pipelined INCRs whose replies went with it may have applied, or apply later */
         c->pipe_unknown += c->pipe_left;
@@ -1790,8 +1790,7 @@ static void pipe_reply(struct world *w, struct w_client *c, const struct resp_va
                    "c%d: pipelined INCR {p}%d on n%d answered %" PRId64 " after %" PRId64
                    " (%" PRId64 " of its INCRs of unknown fate): applied twice, lost or out of "
                    "order",
-                   c->idx + 1, c->idx + 1, c->node + 1, v->integer, c->pipe_last,
-                   c->pipe_unknown);
+                   c->idx + 1, c->idx + 1, c->node + 1, v->integer, c->pipe_last, c->pipe_unknown);
         }
         if (c->pipe_last >= 0 && v->integer > c->pipe_last) {
             c->pipe_unknown -= HY_MIN(c->pipe_unknown, v->integer - c->pipe_last - 1);
