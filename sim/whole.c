@@ -3681,6 +3681,13 @@ static void ev_oper_step(struct world *w)
         ch->early = 0; /* taken: the rest of the change goes at the operator's usual pace */
     }
     ev_at(w, w->now + (ch->early ? W_EARLY_JOIN_MS : W_OPER_STEP_MS), WK_OPER_STEP, -1, 0, 0, 0);
+    /* A survivor that began refusing the forced leader's entries after the operator looked
+     * (its link to that leader came up later) never takes the configurations that remove the
+     * lost ones: it is to be removed and added back afresh itself, after them, and the steps
+     * wait for it no longer (campaign seed 4100008773 --nodes 5 --partitions 8: n4 had
+     * committed entry 19 of partition 0 that n2, forced from 18, lacked; the removal of n1
+     * waited for n4 to hold it, for good). */
+    w->rejoin_mask |= refusing_survivors(w) & ~(1u << ch->x);
     if (ch->phase == WC_REMOVING && leader != NULL && l != ch->x && !in_config(leader, ch->x, 0) &&
         (w->o.rejoin_early || config_everywhere(w, leader)) && partitions_done(w, ch->x, 1, 0)) {
         w_trace(w, "operator: n%d is out of the configuration", ch->x + 1);
