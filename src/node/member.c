@@ -794,7 +794,12 @@ void cmd_halyard_join(struct cmd_ctx *x)
  * The new configuration could not commit even the removal, and the metadata group would stay
  * without a leader until the unreachable ones came back (etcd refuses such a change too:
  * --strict-reconfig-check). Removing an unreachable voter never lowers the reachable share,
- * so it is always allowed: that is how a cluster sheds lost members. */
+ * so it is always allowed: that is how a cluster sheds lost members. A voter this node, leading
+ * the group, is sending a snapshot does not count as up either: it can confirm nothing before
+ * the whole snapshot has landed, which at rebalance-bandwidth can take many seconds (campaign
+ * seed 4300006666 --partitions 1 --snapshot-bandwidth 512 --snapshot-chunk 512: n2 removed while
+ * n3, the other voter left, was still being sent 3 KB at 512 B/s; the group committed nothing
+ * for 6 s). */
 static int removal_loses_quorum(const struct hy_node *n, raft_id id, uint32_t *voters, uint32_t *up)
 {
     const struct raft_membership *cm = raft_membership(&n->meta->raft);
@@ -808,7 +813,9 @@ static int removal_loses_quorum(const struct hy_node *n, raft_id id, uint32_t *v
         if (cm->servers[i].role == RAFT_VOTER && cm->servers[i].id != id &&
             (m == NULL || m->role != STORE_MEMBER_REMOVED)) {
             (*voters)++; /* the configuration it leads to: one removed earlier leaves it too */
-            *up += (uint32_t)member_up_id(n, cm->servers[i].id);
+            struct raft_follower f;
+            int behind = raft_follower_info(&n->meta->raft, cm->servers[i].id, &f) && f.snapshot;
+            *up += (uint32_t)(member_up_id(n, cm->servers[i].id) && !behind);
         }
     }
     return *up < *voters / 2 + 1;
@@ -839,8 +846,9 @@ void cmd_halyard_remove(struct cmd_ctx *x)
     } else if (removal_loses_quorum(n, m->id, &voters, &up)) {
         resp_write_errorf(&x->w,
                           "ERR removing %s would leave the metadata group %u voters of which "
-                          "only %u are reachable, no majority; nothing was changed: remove the "
-                          "unreachable members first, or bring them back",
+                          "only %u are reachable and not waiting for a snapshot, no majority; "
+                          "nothing was changed: remove the unreachable members first, or bring "
+                          "them back, or retry once the snapshot has landed",
                           m->name, voters, up);
     } else {
         propose_member(x, m->name, m->host, m->peer_port, STORE_MEMBER_REMOVED);

@@ -3002,6 +3002,7 @@ int raft_follower_info(const struct raft *r, raft_id id, struct raft_follower *o
     out->caught_up = catchup_done(r, p);
     out->ahead = p->ahead;
     out->snap_yield = snapshot_yields(r, p);
+    out->snapshot = p->state == PROG_SNAPSHOT;
     return 1;
 }
 

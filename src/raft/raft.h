@@ -652,6 +652,8 @@ struct raft_follower {
                                entries a forced quorum lacks (on_append_resp); not counted */
     int snap_yield; /* 1 when its snapshot chunks yield at the pacer now (raft_snapshot_yield:
                        marked, and not needed for a majority) */
+    int snapshot;   /* 1 while it is sent a snapshot: it holds nothing this leader can commit
+                       with until the whole snapshot has landed */
 };
 /* Leader only: fills *out for server `id` and returns 1; returns 0 when this server does not
  * lead or id is itself or not in the configuration. */

@@ -14,7 +14,8 @@ import pytest
 
 from cluster import info
 from conftest import RawConn, wait_for
-from test_membership import grow, halyctl, placement  # noqa: F401 (grow is a fixture)
+from conftest import RespError
+from test_membership import cmd, grow, halyctl, links_up, placement, roles, wait_roles  # noqa: F401 (grow is a fixture)
 
 pytestmark = pytest.mark.halyard_only
 
@@ -264,3 +265,43 @@ def test_moved_away_copies_files_leave_the_disk(grow):  # noqa: F811
 def cmd_ok(port, *args):
     with RawConn(port) as conn:
         return conn.cmd(*args) in ("OK", b"OK")
+
+
+def test_remove_waits_for_the_snapshot_the_voter_left_needs(grow):  # noqa: F811
+    """REMOVE's guard (no removal that leaves the metadata group without a majority it can
+    reach) does not count a voter its leader is still sending a snapshot: that voter confirms
+    nothing before the whole snapshot has landed, so with 3 voters, removing one while the
+    other follower catches up on a paced snapshot would leave a 2-voter group that commits
+    nothing for as long as the bytes take (simulator seeds 4100037408 and 4300006666: 6 to
+    20 s at 512 B/s). The leader refuses it, and makes it once the snapshot has landed."""
+    c = grow(3, {"partitions": 1, "rebalance-bandwidth": 4096, "snapshot-chunk-bytes": 4096,
+                 "snapshot-log-min": "1mb"})
+    li = c.leader()
+    behind, other = [i for i in range(3) if i != li]
+    p = c.ports[li]
+    c.kill(behind, signal.SIGKILL)  # not SIGSTOP: its socket would buffer what the leader sends
+    # 100 keys of 600 bytes written 30 times: the log (1.8 MB) outgrows snapshot-log-min and the
+    # dataset, so the leader snapshots and compacts it, and the killed follower is caught up
+    # by a snapshot (~60 KB in 4 KB chunks: about 15 s at 4 KB/s).
+    for _ in range(30):
+        sample = load(p, 1, 100, 600)
+    wait_for(lambda: int(info(p)["raft_snapshot_index"]) > 0, 30, "the leader's first snapshot")
+    c.start(behind)
+    wait_for(lambda: links_up(c, li)[c.names[behind]], 10, "the leader's link to the restarted follower")
+    base = sent(p)
+    wait_for(lambda: sent(p) > base, 30, "the leader to send the restarted follower a snapshot")
+    r = cmd(p, "HALYARD", "REMOVE", c.names[other])
+    assert isinstance(r, RespError) and "waiting for a snapshot" in r and "nothing was changed" in r, r
+    assert c.names[other] in roles(c, p), roles(c, p)
+    with RawConn(p) as conn:
+        assert conn.cmd("CONFIG", "SET", "rebalance-bandwidth", "0") in ("OK", b"OK")
+
+    def removed():
+        r = cmd(c.ports[c.leader()], "HALYARD", "REMOVE", c.names[other])
+        assert r == "OK" or (isinstance(r, RespError) and "waiting for a snapshot" in r), r
+        return r == "OK"
+
+    wait_for(removed, 60, "REMOVE to be made once the snapshot has landed")
+    wait_roles(c, {c.names[other]: None})
+    k = next(iter(sample.values()))
+    assert cmd(c.ports[c.leader()], "GET", k) == b"x" * 600
