@@ -425,6 +425,35 @@ static int member_stays(const struct hy_node *n, raft_id id)
     return 0;
 }
 
+/* How many voters of group r's configuration but `id` this node, leading it, can count on to
+ * commit now (*voters: how many there are): itself, and each whose link is up and that it is
+ * not sending a snapshot. One sent a snapshot can confirm nothing before the whole snapshot has
+ * landed, which at rebalance-bandwidth can take many seconds (campaign seed 4300006666
+ * --partitions 1 --snapshot-bandwidth 512 --snapshot-chunk 512: n2 removed while n3, the other
+ * voter left, was still being sent 3 KB at 512 B/s; the group committed nothing for 6 s).
+ * With skip_removed, voters the address book says were removed do not count at all: the
+ * configuration this leads to drops them too. */
+static uint32_t voters_left_up(const struct hy_node *n, const struct raft *r, raft_id id,
+                               int skip_removed, uint32_t *voters)
+{
+    const struct raft_membership *cm = raft_membership(r);
+    uint32_t up = 0;
+    *voters = 0;
+    for (uint32_t i = 0; i < cm->count; i++) {
+        raft_id v = cm->servers[i].id;
+        const struct node_member *m = node_member_find(n->members, n->member_count, v);
+        if (cm->servers[i].role != RAFT_VOTER || v == id ||
+            (skip_removed && m != NULL && m->role == STORE_MEMBER_REMOVED)) {
+            continue;
+        }
+        (*voters)++;
+        struct raft_follower f;
+        int behind = raft_follower_info(r, v, &f) && f.snapshot;
+        up += (uint32_t)(member_up_id(n, v) && !behind);
+    }
+    return up;
+}
+
 /* Whether voter id, which the map no longer lists, may leave the partition's configuration
  * now, given how many of the map's `wanted` replicas vote and how many vote or are down. It
  * goes once every replica the map wants votes, so that the partition stays at its replication
@@ -536,6 +565,21 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
             !wanted_voters_have_config(g, pl)) {
             held = 1; /* the move is not over: its last step waits */
             continue; /* and until each of them holds the configuration that made it vote */
+        }
+        uint32_t left;
+        if (cm->servers[i].role == RAFT_VOTER && member_up_id(n, id) &&
+            voters_left_up(n, &g->raft, id, 0, &left) < left / 2 + 1) {
+            /* Nor while the voters it leaves have no majority this leader can count on, as
+             * HALYARD REMOVE refuses for the metadata group (removal_loses_quorum): the group
+             * could not commit even its removal, and would stay without a leader until the
+             * lost ones came back. An unreachable voter may always go. Campaign seed
+             * 4100010447 --nodes 5 --partitions 8 --rf 3 --rf-change, on d76bce8: partition 4
+             * on n2 n4 n5, n2 lost for good; the map, at replication factor 2, kept n2 and n5,
+             * and n4, leading, removed itself: n5 alone of n2 n5 never elected anyone, and the
+             * operator's removal of the lost members waited for ever. Held, it waits for the
+             * map to replace n2 (replace-after-ms). */
+            held = 1;
+            continue;
         }
         todo[count].op = RAFT_REMOVE;
         todo[count++].id = id;
@@ -790,34 +834,19 @@ void cmd_halyard_join(struct cmd_ctx *x)
 }
 
 /* Whether removing voter id, reachable, leaves the metadata group's configuration without a
- * majority of voters this node's links see up (itself counts): `voters` and `up` are those left.
- * The new configuration could not commit even the removal, and the metadata group would stay
- * without a leader until the unreachable ones came back (etcd refuses such a change too:
+ * majority of voters this node can count on (voters_left_up): `voters` and `up` are those
+ * left. The new configuration could not commit even the removal, and the metadata group would
+ * stay without a leader until the unreachable ones came back (etcd refuses such a change too:
  * --strict-reconfig-check). Removing an unreachable voter never lowers the reachable share,
- * so it is always allowed: that is how a cluster sheds lost members. A voter this node, leading
- * the group, is sending a snapshot does not count as up either: it can confirm nothing before
- * the whole snapshot has landed, which at rebalance-bandwidth can take many seconds (campaign
- * seed 4300006666 --partitions 1 --snapshot-bandwidth 512 --snapshot-chunk 512: n2 removed while
- * n3, the other voter left, was still being sent 3 KB at 512 B/s; the group committed nothing
- * for 6 s). */
+ * so it is always allowed: that is how a cluster sheds lost members. */
 static int removal_loses_quorum(const struct hy_node *n, raft_id id, uint32_t *voters, uint32_t *up)
 {
-    const struct raft_membership *cm = raft_membership(&n->meta->raft);
+    const struct raft *r = &n->meta->raft;
     *voters = *up = 0;
-    if (!raft_membership_is_voter(cm, id) || !member_up_id(n, id)) {
+    if (!raft_membership_is_voter(raft_membership(r), id) || !member_up_id(n, id)) {
         return 0;
     }
-    for (uint32_t i = 0; i < cm->count; i++) {
-        const struct node_member *m =
-            node_member_find(n->members, n->member_count, cm->servers[i].id);
-        if (cm->servers[i].role == RAFT_VOTER && cm->servers[i].id != id &&
-            (m == NULL || m->role != STORE_MEMBER_REMOVED)) {
-            (*voters)++; /* the configuration it leads to: one removed earlier leaves it too */
-            struct raft_follower f;
-            int behind = raft_follower_info(&n->meta->raft, cm->servers[i].id, &f) && f.snapshot;
-            *up += (uint32_t)(member_up_id(n, cm->servers[i].id) && !behind);
-        }
-    }
+    *up = voters_left_up(n, r, id, 1, voters);
     return *up < *voters / 2 + 1;
 }
 

@@ -635,7 +635,8 @@ int raft_snapshot_transfer(const struct raft *r, raft_id id, uint64_t *acked, ui
  * while the server stays in the configuration, until this server's leadership ends. A voter
  * the group's majority needs (without it, fewer than a majority of voters are neither sent a
  * snapshot nor seen down) does not yield while that lasts: the group commits nothing until it
- * holds the snapshot. */
+ * holds the snapshot. For as long, a learner's chunks yield whether marked or not, so that
+ * such a voter's snapshot has the pace to itself. */
 void raft_snapshot_yield(struct raft *r, raft_id id, int yield);
 /* 1 when lease reads are configured and allowed: lease_ms * (1 + drift) is below the minimum
  * election timeout (else every read takes a ReadIndex round). */
@@ -651,7 +652,8 @@ struct raft_follower {
     int ahead;              /* 1 when it reported entries beyond this leader's log: it committed
                                entries a forced quorum lacks (on_append_resp); not counted */
     int snap_yield; /* 1 when its snapshot chunks yield at the pacer now (raft_snapshot_yield:
-                       marked, and not needed for a majority) */
+                       marked, and not needed for a majority; or a learner while the majority
+                       waits for a voter's snapshot) */
     int snapshot;   /* 1 while it is sent a snapshot: it holds nothing this leader can commit
                        with until the whole snapshot has landed */
 };

@@ -1449,6 +1449,67 @@ static void test_lower_rf_drops_the_replica_down_longest_after_a_new_leader(void
     net_free(&t);
 }
 
+/* A partition's leader does not remove itself while the voters it would leave have no majority
+ * it can count on (one of them lost for good): as HALYARD REMOVE refuses for the metadata group,
+ * the group could not even commit its removal, and would lead no more until the lost one came
+ * back. Campaign seed 4100010447 --nodes 5 --partitions 8 --rf 3 --rf-change, on d76bce8: the
+ * map, at replication factor 2, kept partition 4 on n2, lost, and n5, and n4, leading, removed
+ * itself; the operator's removal of the lost members waited for ever. Here partition 0's map,
+ * as every live node's metadata replica holds it, names the other two replicas only, one
+ * killed. */
+static void test_leader_keeps_its_vote_while_the_voters_left_lack_a_majority(void **state)
+{
+    (void)state;
+    struct net t;
+    net_parts_ready(&t, 3);
+    int l = part_leader(&t, 0);
+    assert_true(l >= 0);
+    struct hy_node *n = t.node[l];
+    assert_non_null(n->partmap);
+    int x = -1, y = -1;
+    for (int i = 0; i < t.nn; i++) {
+        if (i != l && node_placement_has(&n->partmap[0], node_member_id(t.node[i]->cfg->node_id))) {
+            if (x < 0) {
+                x = i;
+            } else {
+                y = i;
+            }
+        }
+    }
+    assert_true(x >= 0 && y >= 0);
+    net_kill(&t, x); /* lost for good */
+    net_run(&t, 2000);
+    struct node_placement map[PARTS], origin[PARTS];
+    memcpy(map, n->partmap, sizeof(map));
+    memset(origin, 0, sizeof(origin));
+    map[0].count = 2;
+    map[0].ids[0] = node_member_id(t.node[x]->cfg->node_id);
+    map[0].ids[1] = node_member_id(t.node[y]->cfg->node_id);
+    for (int i = 0; i < t.nn; i++) {
+        if (i != x) {
+            meta_maps_set(t.node[i], map, origin); /* every live node follows this map */
+        }
+    }
+    net_run(&t, 3000);
+    /* Still a voter of the configuration of the partition's leader (itself, or the replica it
+     * handed the leadership to: the map does not name it). */
+    int pl = part_leader(&t, 0);
+    assert_true(pl == l || pl == y);
+    const struct node_group *g = node_group_get(t.node[pl], 1);
+    assert_true(
+        raft_membership_is_voter(raft_membership(&g->raft), node_member_id(n->cfg->node_id)));
+    /* It still commits: a write of the partition through it. */
+    char set[128];
+    const char *k = key_of(n, 0);
+    snprintf(set, sizeof(set), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\nv\r\n", strlen(k), k);
+    struct node_client *c = net_client(&t, l);
+    send_cmd(&t, l, c, set);
+    net_run(&t, 500);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(n, c);
+    net_free(&t);
+}
+
 /* HALYARD LEAVING <node x> 1 sent to the metadata leader li: the client, to read its answer. */
 static struct node_client *send_leaving(struct net *t, int li, int x)
 {
@@ -1964,6 +2025,7 @@ int main(void)
         cmocka_unit_test(test_first_map_is_the_bootstrap_placement_despite_a_drain),
         cmocka_unit_test(test_force_quorum_target_ignores_an_origin_that_removed_itself),
         cmocka_unit_test(test_lower_rf_drops_the_replica_down_longest_after_a_new_leader),
+        cmocka_unit_test(test_leader_keeps_its_vote_while_the_voters_left_lack_a_majority),
         cmocka_unit_test(test_move_source_stays_until_the_target_holds_its_promotion),
         cmocka_unit_test(test_force_quorum_learner_of_a_move_defers_to_its_source),
         cmocka_unit_test(test_move_source_snapshots_yield_to_the_kept_replicas),
