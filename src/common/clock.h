@@ -23,15 +23,18 @@
 #define HY_CLOCK_JUMP_MS  2000u
 
 struct hy_clock {
-    uint64_t now_ms;  /* the last reading */
-    uint64_t mono_ms; /* the monotonic clock then */
-    uint64_t owed_us; /* slew not yet applied: fractions of a millisecond carried over */
+    uint64_t now_us;  /* the last reading */
+    uint64_t mono_us; /* the monotonic clock then */
+    uint64_t owed_ns; /* slew not yet applied: fractions of a microsecond carried over */
     int started;
 };
 
-/* The next reading, from the wall clock and the monotonic clock read now. Never less than the
- * last reading; never ahead of it by more than the monotonic time elapsed (plus the slew), a
- * jump to a wall clock over HY_CLOCK_JUMP_MS ahead aside. */
+/* The next reading in milliseconds, from the wall clock and the monotonic clock read now (in
+ * microseconds: kept so, a clock in step reads what the wall clock truncated to milliseconds
+ * reads). Never less than the last reading; never ahead of it by more than the monotonic time
+ * elapsed (plus the slew), a jump to a wall clock over HY_CLOCK_JUMP_MS ahead aside. */
+uint64_t hy_clock_read_us(struct hy_clock *c, uint64_t wall_us, uint64_t mono_us);
+/* The same from readings in milliseconds. */
 uint64_t hy_clock_read(struct hy_clock *c, uint64_t wall_ms, uint64_t mono_ms);
 
 #endif

@@ -116,8 +116,8 @@ uint64_t io_clock_ms(void)
     clock_gettime(CLOCK_BOOTTIME, &mono); /* counts a suspended system too: leases end */
     pthread_mutex_lock(&g_clock_lock);
     uint64_t now =
-        hy_clock_read(&g_clock, (uint64_t)wall.tv_sec * 1000 + (uint64_t)wall.tv_nsec / 1000000,
-                      (uint64_t)mono.tv_sec * 1000 + (uint64_t)mono.tv_nsec / 1000000);
+        hy_clock_read_us(&g_clock, (uint64_t)wall.tv_sec * 1000000 + (uint64_t)wall.tv_nsec / 1000,
+                         (uint64_t)mono.tv_sec * 1000000 + (uint64_t)mono.tv_nsec / 1000);
     pthread_mutex_unlock(&g_clock_lock);
     return now;
 }

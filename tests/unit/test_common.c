@@ -283,7 +283,7 @@ static void test_clock_follows_the_wall_clock_by_slewing(void **state)
     }
     /* Stepped back 500 ms: never back, 99.5% pace, in step again after 100 s. */
     wall -= 500;
-    uint64_t last = c.now_ms;
+    uint64_t last = c.now_us / 1000;
     uint64_t in_step_at = 0;
     for (uint64_t t = 1; t <= 120000; t++) {
         wall++;
@@ -296,10 +296,10 @@ static void test_clock_follows_the_wall_clock_by_slewing(void **state)
         }
     }
     assert_true(in_step_at >= 99000 && in_step_at <= 101000);
-    assert_int_equal(c.now_ms, wall);
+    assert_int_equal(c.now_us / 1000, wall);
     /* Stepped forward 500 ms: at most 0.5% faster, in step after 100 s. */
     wall += 500;
-    last = c.now_ms;
+    last = c.now_us / 1000;
     in_step_at = 0;
     for (uint64_t t = 1; t <= 120000; t++) {
         wall += 2;
@@ -318,7 +318,7 @@ static void test_clock_follows_the_wall_clock_by_slewing(void **state)
     assert_int_equal(hy_clock_read(&c, wall, mono), wall);
     /* An hour behind: still advancing, at least 99.5% of the monotonic pace. */
     wall -= 3600000;
-    last = c.now_ms;
+    last = c.now_us / 1000;
     for (int i = 0; i < 1000; i++) {
         wall += 1000;
         mono += 1000;
@@ -328,6 +328,23 @@ static void test_clock_follows_the_wall_clock_by_slewing(void **state)
     }
     /* A monotonic clock read back (another thread's older reading): no time passes. */
     assert_int_equal(hy_clock_read(&c, wall, mono - 50), last);
+}
+
+/* Kept in microseconds: a wall clock and a monotonic clock whose milliseconds tick at different
+ * moments read the wall clock's millisecond whenever they are in step. In milliseconds, the
+ * clock lagged the wall clock by one for 200 ms at a time (a PTTL read 10001 of a 10000 ms
+ * expiry just set, from Redis's own tests). */
+static void test_clock_in_step_reads_the_wall_clocks_millisecond(void **state)
+{
+    (void)state;
+    struct hy_clock c = {0};
+    uint64_t wall = 1700000000000900ull, mono = 5000100; /* 0.9 ms into one, 0.1 into the other */
+    assert_int_equal(hy_clock_read_us(&c, wall, mono), wall / 1000);
+    for (int i = 0; i < 10000; i++) {
+        wall += 37;
+        mono += 37;
+        assert_int_equal(hy_clock_read_us(&c, wall, mono), wall / 1000);
+    }
 }
 
 int main(void)
@@ -346,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_log),
         cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_clock_follows_the_wall_clock_by_slewing),
+        cmocka_unit_test(test_clock_in_step_reads_the_wall_clocks_millisecond),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
