@@ -734,10 +734,11 @@ static struct node_io_batch *batch_clone(const struct node_io_batch *b)
     c->next = NULL;
     c->n_messages = 0;
     c->messages = NULL;
-    if (b->snap_len > 0) {
+    if (b->snap_len > 0 && b->snap_data != NULL) {
         c->snap_data = hy_xmalloc(b->snap_len);
         memcpy(c->snap_data, b->snap_data, b->snap_len);
-    }
+    } /* else a snapshot installed from chunks stored as they came (raft.h snapshot_recv_external)
+       */
     if (b->n_entries > 0) {
         c->entries = hy_xcalloc(b->n_entries, sizeof(*c->entries));
         for (uint32_t i = 0; i < b->n_entries; i++) {

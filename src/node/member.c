@@ -1579,7 +1579,14 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
  * only log a partition can be led from: it leads then until the other voter caught up), so that
  * the partitions' leaders can move their replicas off it. It is undone when it hears a metadata
  * leader again as a member (it was added back). */
-#define REMOVAL_PROBE_QUIET_TIMEOUTS 10 /* election timeouts without a metadata leader */
+/* Election timeouts without a metadata leader before it asks: an election takes one or two. It
+ * was 10, and with one group the node did not ask at all ("out of it, a node holds nothing"):
+ * but its clients are still connected, and until it knows, each of their requests waits
+ * request-timeout-ms for a leader that no longer talks to it and is answered -TRYAGAIN
+ * (campaign seed 4800001053 --nodes 5 --partitions 1 --snapshot-bandwidth 512 --snapshot-chunk
+ * 512: c4 on n2, removed at 18.7 s, answered -TRYAGAIN until the operator stopped n2 at
+ * 29.2 s). Told, it sends them to a member that remains (-MOVED: node_removed_redirects). */
+#define REMOVAL_PROBE_QUIET_TIMEOUTS 3
 #define REMOVAL_PROBE_EVERY_MS       1000
 
 static void set_self_removed(struct hy_node *n, int removed, const char *from)
@@ -1601,9 +1608,6 @@ static void set_self_removed(struct hy_node *n, int removed, const char *from)
 
 void member_removal_step(struct hy_node *n, uint64_t now_ms)
 {
-    if (n->group_count == 1) {
-        return; /* one group: out of it, a node holds nothing */
-    }
     const struct raft *r = &n->meta->raft;
     uint64_t contact = raft_leader_contact_ms(r);
     uint64_t et = (uint64_t)n->cfg->election_timeout_ms;

@@ -351,6 +351,10 @@ struct node_group {
     /* The map epoch whose replicas a replica of this partition last reported as its voters
      * (HY.LEADERS; 0: none yet): the metadata leader counts the moves under way by it. */
     uint64_t settled_epoch;
+    /* This copy's configuration index (Raft's membership_index) when that report came: a copy
+     * that took a configuration since (a leader added it) belongs to a later group than the
+     * report described, and does not park on it (replica.c node_tick). */
+    uint64_t settled_cfg_index;
     /* balance.c, on the metadata leader: no leadership transfer of this partition is planned
      * before this (a cool-down, so that no leadership moves twice within
      * BALANCE_COOL_TIMEOUTS election timeouts). */

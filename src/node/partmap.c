@@ -1200,6 +1200,7 @@ void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *re
             node_note_activity(n); /* partmap_maintain reads it */
         }
         g->settled_epoch = l.settled;
+        g->settled_cfg_index = g->raft.membership_index;
         for (size_t i = 0; i < n->member_count; i++) {
             if (strcmp(n->members[i].name, l.name) == 0) {
                 g->leader_hint = n->members[i].id;

@@ -440,6 +440,43 @@ def test_a_removed_running_member_finds_out_and_hands_over(make_cluster):
             wait_for(wrote, 30, "a write of partition %d through n%d" % (p, i + 1))
 
 
+def test_removed_member_of_one_group_that_missed_it_sends_its_clients_on(make_cluster):
+    """One partition (the metadata group holds every key). A member stopped (SIGSTOP) while it
+    is removed never hears the entry that removes it: the leader sends it nothing more. Resumed,
+    it hears no leader, asks a peer what its address book says of it (HY.MEMBERROLE), learns it
+    was removed, and answers its clients with -MOVED to a member that remains. With one group it
+    did not ask at all ("out of it, a node holds nothing"), and its clients waited
+    request-timeout-ms per request for -TRYAGAIN until it was stopped (simulator seed
+    4800001053 --nodes 5 --partitions 1)."""
+    c = make_cluster(3, partitions=1, **{"replication-factor": 3})
+    li = c.leader()
+    x = [i for i in range(3) if i != li][0]
+    c.kill(x, signal.SIGSTOP)
+
+    def cut():
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % c.http_port(li), timeout=5) as r:
+            return not {m["name"]: m["linkUp"] for m in json.loads(r.read())["members"]}[c.names[x]]
+
+    wait_for(cut, 15, "the leader's link to the stopped member to go down")
+    with RawConn(c.ports[li]) as conn:
+        assert conn.cmd("HALYARD", "REMOVE", c.names[x]) in ("OK", b"OK")
+        assert conn.cmd("SET", "rm1:k", "v") in ("OK", b"OK")
+    c.kill(x, signal.SIGCONT)
+    remaining = {"127.0.0.1:%d" % c.ports[i] for i in range(3) if i != x}
+
+    def moved():
+        with RawConn(c.ports[x], timeout=30) as conn:
+            got = conn.cmd("GET", "rm1:k")
+        assert got == b"v" or isinstance(got, RespError), got
+        if isinstance(got, RespError) and got.startswith("MOVED "):
+            assert got.split()[2] in remaining, got
+            return True
+        return False
+
+    wait_for(moved, 30, "the removed member to send its clients to a member that remains")
+
+
 def test_removed_member_sends_its_clients_to_the_members_that_remain(make_cluster):
     """A member removed from a 5-node RF 3 cluster and still running answers its clients'
     requests for every partition with -MOVED <slot> <host:port> of a member that remains, at
