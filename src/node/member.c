@@ -304,6 +304,10 @@ static const char *const change_names[] = {
 
 /* One group's leader moves its configuration towards the address book (this node's replica
  * of the metadata group's: partitions follow the membership it publishes). */
+static int member_up_id(const struct hy_node *n, raft_id id);
+static uint32_t voters_left_up(const struct hy_node *n, const struct raft *r, raft_id id,
+                               int skip_removed, uint32_t *voters);
+
 static void reconcile_group(struct hy_node *n, struct node_group *g, uint64_t now_ms)
 {
     const struct raft_membership *cm = raft_membership(&g->raft);
@@ -319,6 +323,19 @@ static void reconcile_group(struct hy_node *n, struct node_group *g, uint64_t no
         if (sm->role == STORE_MEMBER_REMOVED && in) {
             if (voter && config_voters(cm) == 1) {
                 continue; /* HALYARD REMOVE refuses this; a stale tombstone cannot force it */
+            }
+            uint32_t left;
+            if (voter && member_up_id(n, id) &&
+                voters_left_up(n, &g->raft, id, 0, &left) < left / 2 + 1) {
+                /* HALYARD REMOVE checked this when it was asked (removal_loses_quorum), but a
+                 * voter down then may be back by now: removed, reachable, while the voters
+                 * left have no majority this leader can count on, it would stop every commit
+                 * until they have one (campaign seed 4800006646 --partitions 1
+                 * --snapshot-bandwidth 512 --snapshot-chunk 512, on 6d896db: n1 removed while
+                 * down, back before its removal was made, was taken out with n3 still 5 KB
+                 * into a snapshot at 512 B/s, and nothing committed for 10 s). Held, as
+                 * reconcile_partition holds it; it goes once they have one. */
+                continue;
             }
             op = RAFT_REMOVE;
         } else if (sm->role != STORE_MEMBER_REMOVED && !in) {
