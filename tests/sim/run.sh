@@ -799,7 +799,8 @@ LIST
 # paced snapshot: nothing committed for 10 s. The metadata group's (and a single group's)
 # removal of a reachable voter is held while the voters left lack a majority, as a partition's
 # is. Traced and fixed by a helper on 6d896db (the trace is the failing one up to the removal,
-# which is held); passes on d91b079 by another course; no unit test yet.
+# which is held); passes on d91b079 by another course; test_proxy
+# test_removal_held_while_the_voters_left_lack_a_majority fails without the fix.
 # 4700009557 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512
 # --snapshot-chunk 512 (campaign D, on 6d896db; fails on 0504da7 too): the engine (replica.c
 # node_receive). n2 led partition 2 with n3, far behind and waiting 17 s for a paced snapshot,
@@ -808,7 +809,8 @@ LIST
 # no write committed from 15.3 s to 32.7 s. A removed member's answers to this node's own
 # leadership in its term reach Raft (removed_sender_needed). Traced and fixed by a helper
 # (with the fix switched on at 20 s, the trace is sim_d's up to then and the partition commits
-# at once); passes on d91b079 by another course; no unit test yet.
+# at once); passes on d91b079 by another course; test_proxy
+# test_leader_counts_a_removed_voters_acks fails without the fix.
 # 5100001862 --nodes 3 --partitions 1 --durability replicated (campaign F, on 57a22d6; fails on
 # 0504da7 too): the simulator's check. Power cuts of all three nodes within 0.6 s lost the
 # entry that opened c1's session (the loss --durability replicated documents), and the retry

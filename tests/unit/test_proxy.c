@@ -1510,6 +1510,109 @@ static void test_leader_keeps_its_vote_while_the_voters_left_lack_a_majority(voi
     net_free(&t);
 }
 
+/* With one group (the metadata group holds every key), the leader does not take a removed
+ * voter out of the configuration while it is reachable and the voters left have no majority it
+ * can count on: HALYARD REMOVE checked that when it was asked, but a voter removed while it was
+ * down may be back by the time the change is made (campaign seed 4800006646 --partitions 1
+ * --snapshot-bandwidth 512 --snapshot-chunk 512, on 6d896db: n1 back, n3 still in a paced
+ * snapshot; nothing committed for 10 s). Here the leader's address book says x was removed
+ * (written into its metadata replica, as if the entry had applied) while x is up and y cut off:
+ * x keeps its vote and the group keeps committing with it. */
+static void test_removal_held_while_the_voters_left_lack_a_majority(void **state)
+{
+    (void)state;
+    struct net t;
+    net_init_count(&t, 3, "proxy", "1");
+    net_settle(&t);
+    net_run(&t, 2000);
+    int li = net_leader(&t);
+    assert_true(li >= 0);
+    int x = (li + 1) % 3, y = (li + 2) % 3;
+    struct hy_node *n = t.node[li];
+    net_cut_links(&t, y, 1);
+    net_run(&t, 500);
+    raft_id xid = node_member_id(t.node[x]->cfg->node_id);
+    const struct node_member *m = node_member_find(n->members, n->member_count, xid);
+    assert_non_null(m);
+    char port[16];
+    snprintf(port, sizeof(port), "%u", (unsigned)m->peer_port);
+    struct store_arg args[3] = {{(const uint8_t *)m->name, strlen(m->name)},
+                                {(const uint8_t *)m->host, strlen(m->host)},
+                                {(const uint8_t *)"removed", 7}};
+    struct store_entry e = {.op = STORE_OP_MEMBER_SET,
+                            .time_ms = n->raft_now_ms,
+                            .expire_at_ms = -1,
+                            .incr = m->peer_port,
+                            .argc = 3,
+                            .argv = args};
+    struct hy_buf b;
+    hy_buf_init(&b);
+    store_entry_encode(&e, &b);
+    assert_int_equal(store_apply(n->meta->store, b.data, b.len, NULL), HY_OK);
+    hy_buf_free(&b);
+    net_run(&t, 3000);
+    assert_true(replica_is_leader(n->meta));
+    assert_true(raft_membership_is_voter(raft_membership(&n->meta->raft), xid));
+    struct node_client *c = net_client(&t, li);
+    send_cmd(&t, li, c, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    net_run(&t, 500);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(n, c);
+    net_free(&t);
+}
+
+/* A partition's leader counts the acknowledgements of a voter removed from the cluster until it
+ * takes that voter out of the partition's configuration: they answer its own term, and cannot
+ * make the removed member lead. Dropped with the removed member's other messages while a
+ * majority of voters seemed reachable without it, they left a leader whose other voter was
+ * reachable but silent (far behind, waiting for a paced snapshot) committing nothing, the move
+ * that takes the removed one out included (campaign seed 4700009557 --nodes 5 --partitions 8
+ * --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --snapshot-chunk 512, on 6d896db: 17 s
+ * without a write). Here r, a replica of partition 0, is removed from the cluster, and the
+ * partition's other voter a passes no frame from then on while its links stay up. */
+static void test_leader_counts_a_removed_voters_acks(void **state)
+{
+    (void)state;
+    struct net t;
+    net_parts_ready(&t, 3);
+    int li = net_leader(&t);
+    int l = part_leader(&t, 0);
+    assert_true(li >= 0 && l >= 0);
+    struct hy_node *n = t.node[l];
+    int a = -1, r = -1;
+    for (int i = 0; i < t.nn; i++) {
+        if (i != l && node_placement_has(&n->partmap[0], node_member_id(t.node[i]->cfg->node_id))) {
+            if (a < 0 && i != li) {
+                a = i;
+            } else {
+                r = i;
+            }
+        }
+    }
+    assert_true(a >= 0 && r >= 0);
+    char remove[64];
+    snprintf(remove, sizeof(remove), "*3\r\n$7\r\nHALYARD\r\n$6\r\nREMOVE\r\n$2\r\n%s\r\n",
+             t.node[r]->cfg->node_id);
+    struct node_client *c = net_client(&t, li);
+    send_cmd(&t, li, c, remove);
+    for (int step = 0; step < 200 && c->out.len == 0; step++) {
+        net_run(&t, 5);
+    }
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(t.node[li], c);
+    t.cut[a] = 1; /* its frames go nowhere; the links still say up */
+    net_run(&t, 5000);
+    char set[128];
+    const char *k = key_of(n, 0);
+    snprintf(set, sizeof(set), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\nv\r\n", strlen(k), k);
+    c = net_client(&t, l);
+    send_cmd(&t, l, c, set);
+    net_run(&t, 500);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(n, c);
+    net_free(&t);
+}
+
 /* HALYARD LEAVING <node x> 1 sent to the metadata leader li: the client, to read its answer. */
 static struct node_client *send_leaving(struct net *t, int li, int x)
 {
@@ -2026,6 +2129,8 @@ int main(void)
         cmocka_unit_test(test_force_quorum_target_ignores_an_origin_that_removed_itself),
         cmocka_unit_test(test_lower_rf_drops_the_replica_down_longest_after_a_new_leader),
         cmocka_unit_test(test_leader_keeps_its_vote_while_the_voters_left_lack_a_majority),
+        cmocka_unit_test(test_removal_held_while_the_voters_left_lack_a_majority),
+        cmocka_unit_test(test_leader_counts_a_removed_voters_acks),
         cmocka_unit_test(test_move_source_stays_until_the_target_holds_its_promotion),
         cmocka_unit_test(test_force_quorum_learner_of_a_move_defers_to_its_source),
         cmocka_unit_test(test_move_source_snapshots_yield_to_the_kept_replicas),
