@@ -5017,8 +5017,10 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
          * --replace-after 1500 --snapshot-bandwidth 512 --snapshot-chunk 512, on d76bce8: n1,
          * drained and back at 58.2 s, was given partitions back by moves from n2, 58.6-79.7 s,
          * and from n4, 77.0-82.9 s; the last leadership came at 83.11 s, and the grace, grown
-         * by n2's bytes alone, ended at 83.165 s). Bounded: a transfer that never ends still
-         * fails the run. */
+         * by n2's bytes alone, ended at 83.165 s). Bounded, 4 graces past the quiet time's
+         * end, so that a transfer that never ends still fails the run (3 graces failed campaign seed
+         * 5200012347, same flags: the operator's re-adds, each paced, ended at 94.9 s, and the
+         * rebalancing they called for moved leaderships until 119.2 s). */
         uint64_t seen = HY_MAX(paced_seen, w->paced_late_ms);
         if (seen != 0) {
             /* The move a paced snapshot held up finishes when it lands, and the balancer may
@@ -5030,7 +5032,7 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
              * The snapshots themselves have to land within the grace, which grows by the time
              * the bytes a node's pacer let go since the quiet time took (paced_busy_ms). */
             grace_end = HY_MAX(grace_end, HY_MIN(seen + 2 * W_LEAD_QUIET_MS,
-                                                 o->fault_ms + o->quiet_ms + 3 * W_END_GRACE_MS));
+                                                 o->fault_ms + o->quiet_ms + 4 * W_END_GRACE_MS));
         }
         int oper = e->at > end && oper_busy(w);
         if (e->at > end && !oper && paced_until == 0) {
