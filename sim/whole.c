@@ -5018,8 +5018,8 @@ int whole_run(const struct whole_opts *o, struct whole_result *res)
          * drained and back at 58.2 s, was given partitions back by moves from n2, 58.6-79.7 s,
          * and from n4, 77.0-82.9 s; the last leadership came at 83.11 s, and the grace, grown
          * by n2's bytes alone, ended at 83.165 s). Bounded, 4 graces past the quiet time's
-         * end, so that a transfer that never ends still fails the run (3 graces failed campaign seed
-         * 5200012347, same flags: the operator's re-adds, each paced, ended at 94.9 s, and the
+         * end, so that a transfer that never ends still fails the run (3 graces failed campaign
+         * seed 5200012347, same flags: the operator's re-adds, each paced, ended at 94.9 s, and the
          * rebalancing they called for moved leaderships until 119.2 s). */
         uint64_t seen = HY_MAX(paced_seen, w->paced_late_ms);
         if (seen != 0) {
