@@ -459,8 +459,18 @@ def test_removed_member_of_one_group_that_missed_it_sends_its_clients_on(make_cl
             return not {m["name"]: m["linkUp"] for m in json.loads(r.read())["members"]}[c.names[x]]
 
     wait_for(cut, 15, "the leader's link to the stopped member to go down")
-    with RawConn(c.ports[li]) as conn:
-        assert conn.cmd("HALYARD", "REMOVE", c.names[x]) in ("OK", b"OK")
+
+    def removed():
+        # Refused while the leader's view does not yet count a majority without x (its
+        # detector and its links settle apart on a loaded machine: CI once saw "2 voters of
+        # which only 1 are reachable"); asked again until it is made.
+        with RawConn(c.ports[c.leader()]) as conn:
+            got = conn.cmd("HALYARD", "REMOVE", c.names[x])
+        assert got in ("OK", b"OK") or (isinstance(got, RespError) and "no majority" in got), got
+        return got in ("OK", b"OK")
+
+    wait_for(removed, 30, "the stopped member's removal")
+    with RawConn(c.ports[c.leader()]) as conn:
         assert conn.cmd("SET", "rm1:k", "v") in ("OK", b"OK")
     c.kill(x, signal.SIGCONT)
     remaining = {"127.0.0.1:%d" % c.ports[i] for i in range(3) if i != x}
