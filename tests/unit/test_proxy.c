@@ -804,6 +804,19 @@ static const char *key_of(const struct hy_node *n, uint32_t p)
     }
 }
 
+/* SET of a key of partition p through engine `via`, answered +OK within wait_ms. */
+static void part_set_ok(struct net *t, int via, uint32_t p, uint64_t wait_ms)
+{
+    char set[128];
+    const char *k = key_of(t->node[via], p);
+    snprintf(set, sizeof(set), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\nv\r\n", strlen(k), k);
+    struct node_client *c = net_client(t, via);
+    send_cmd(t, via, c, set);
+    net_run(t, wait_ms);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    node_client_free(t->node[via], c);
+}
+
 /* Every partition's write reaches its own group on every node (through any node, forwarded
  * to that partition's leader), and no other group's store; multi-key commands that span
  * partitions are refused with CROSSSLOT; leaderships end balanced. */
@@ -1498,15 +1511,7 @@ static void test_leader_keeps_its_vote_while_the_voters_left_lack_a_majority(voi
     const struct node_group *g = node_group_get(t.node[pl], 1);
     assert_true(
         raft_membership_is_voter(raft_membership(&g->raft), node_member_id(n->cfg->node_id)));
-    /* It still commits: a write of the partition through it. */
-    char set[128];
-    const char *k = key_of(n, 0);
-    snprintf(set, sizeof(set), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\nv\r\n", strlen(k), k);
-    struct node_client *c = net_client(&t, l);
-    send_cmd(&t, l, c, set);
-    net_run(&t, 500);
-    assert_string_equal(take_out(c), "+OK\r\n");
-    node_client_free(n, c);
+    part_set_ok(&t, l, 0, 500); /* it still commits: a write of the partition through it */
     net_free(&t);
 }
 
@@ -1602,14 +1607,7 @@ static void test_leader_counts_a_removed_voters_acks(void **state)
     node_client_free(t.node[li], c);
     t.cut[a] = 1; /* its frames go nowhere; the links still say up */
     net_run(&t, 5000);
-    char set[128];
-    const char *k = key_of(n, 0);
-    snprintf(set, sizeof(set), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\nv\r\n", strlen(k), k);
-    c = net_client(&t, l);
-    send_cmd(&t, l, c, set);
-    net_run(&t, 500);
-    assert_string_equal(take_out(c), "+OK\r\n");
-    node_client_free(n, c);
+    part_set_ok(&t, l, 0, 500);
     net_free(&t);
 }
 
