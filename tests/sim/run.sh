@@ -821,6 +821,11 @@ LIST
 # course): the simulator's bound this session added (the last paced bytes extend the grace, up
 # to a hard end) was 3 graces past the quiet time's end: the operator's paced re-adds ended at
 # 94.9 s and the rebalancing after them moved leaderships until 119.2 s, 2.8 s before it. Now 4.
+# 5300006629 --nodes 5 --partitions 1 --snapshot-bandwidth 512 --snapshot-chunk 512 --moved
+# (session 25's campaign, on 417221e): the simulator's end. n4's paced snapshot to n1 ended
+# 12 ms before the quiet time's end, n1 still installing it; the end checks ran at once (no
+# transfer under way) and found n1 behind. A snapshot chunk sent within W_END_SETTLE_MS of the
+# end now makes the checks wait as for a paced snapshot under way (chunk_recent).
 regression --whole "" <<'LIST'
 7
 501687
@@ -964,6 +969,7 @@ regression --whole "" <<'LIST'
 4700009557 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --snapshot-chunk 512 --fault-ms 20000 --quiet-ms 12000
 5100001862 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
 5200012347 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --snapshot-chunk 512 --fault-ms 20000 --quiet-ms 12000
+5300006629 --nodes 5 --partitions 1 --snapshot-bandwidth 512 --snapshot-chunk 512 --moved --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then
