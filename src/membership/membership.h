@@ -199,6 +199,7 @@ struct membership_member {
     uint64_t suspect_start_ms;
     uint64_t suspect_deferred_ms; /* time this node did not run since (defer_deadlines) */
     uint64_t suspect_gap_ms;      /* the longest heartbeat gap heard while SUSPECT */
+    uint8_t gap_suspected;        /* suspected since its last heartbeat (membership_heartbeat) */
     uint64_t suspect_grace;       /* the loop-lag grace its deadline includes (the largest) */
     uint8_t suspect_link;         /* this node's link to it broke since: no grace */
     uint32_t confirmations;       /* independent suspicions beyond the first */
@@ -281,6 +282,7 @@ struct membership {
     uint64_t last_stall_len_ms;     /* how late that turn came */
     uint64_t pause_ms, pause_at_ms; /* a stall past the minimum suspicion timeout, on hold */
     uint64_t held_dead_ms;          /* when this node last heard it was held dead */
+    uint64_t held_suspect_ms;       /* ... or suspected, at its current incarnation */
     /* This node's loop lag (how late its turns came): the peak per bucket of
      * lag_window_ms / MEMBERSHIP_LAG_BUCKETS, lag_peak[lag_cur] the current one. */
     uint32_t lag_peak[MEMBERSHIP_LAG_BUCKETS];
