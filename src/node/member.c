@@ -889,6 +889,12 @@ void cmd_halyard_remove(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR no such member");
     } else if (raft_membership_is_voter(cm, m->id) && config_voters(cm) == 1) {
         resp_write_error(&x->w, "ERR that is the last voter; a cluster cannot remove it");
+    } else if (book_find(n, m->name) != NULL &&
+               book_find(n, m->name)->role == STORE_MEMBER_REMOVED) {
+        /* Asked again while the removal waits (held until the voters left have a majority:
+         * reconcile_group): it is recorded, as the first answer said; the quorum check below
+         * would deny what is already decided. */
+        resp_write_ok(&x->w);
     } else if (removal_loses_quorum(n, m->id, &voters, &up)) {
         resp_write_errorf(&x->w,
                           "ERR removing %s would leave the metadata group %u voters of which "

@@ -1562,6 +1562,14 @@ static void test_removal_held_while_the_voters_left_lack_a_majority(void **state
     send_cmd(&t, li, c, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
     net_run(&t, 500);
     assert_string_equal(take_out(c), "+OK\r\n");
+    /* REMOVE asked again meanwhile: recorded, not "no majority" (which said nothing changed). */
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "*3\r\n$7\r\nHALYARD\r\n$6\r\nREMOVE\r\n$%zu\r\n%s\r\n",
+             strlen(m->name), m->name);
+    send_cmd(&t, li, c, cmd);
+    net_run(&t, 500);
+    assert_string_equal(take_out(c), "+OK\r\n");
+    assert_true(raft_membership_is_voter(raft_membership(&n->meta->raft), xid));
     node_client_free(n, c);
     net_free(&t);
 }
