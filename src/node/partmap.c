@@ -500,15 +500,16 @@ int partmap_move_from(const struct hy_node *n, const struct node_group *g, raft_
  * does not name it: this copy is the move's target, or a stale copy the map names again), while
  * a member of that origin which the map still names is up. Such a member holds the group's
  * history and is forced itself; this copy may hold an old one, from before its group removed
- * it. An origin member the map no longer names does not count: it is the move's source, which
- * may have left the group already (seed 1411000321 --nodes 5 --partitions 8 --rf 2 --zones 2:
- * n5 had removed itself, n1 the target had become a voter with n4, lost; counting n5, nobody
- * forced the partition). Nor does one this copy's configuration no longer holds as a voter:
- * it removed itself (the move's last step, which this copy holds), so it forces nothing of the
- * group (campaign seed 1807000263 --nodes 5 --partitions 8 --rf 3 --replace-after 1500: move
- * n2 -> n4 of partition 2 ended with n2 removing itself, then n3 and n5 were lost; the map
- * named n2 again, n4 deferred to it and n2, no longer a voter of its own copy, forced nothing:
- * the partition never led again). */
+ * it. An origin member the map no longer names (the move's source, which may have left the
+ * group already) counts only when this copy is older than the move (below): seed 1411000321
+ * --nodes 5 --partitions 8 --rf 2 --zones 2: n5 had removed itself, n1 the target had become a
+ * voter with n4, lost; counting n5, nobody forced the partition. Nor does one this copy's
+ * configuration no longer holds as a voter: it removed itself (the move's last step, which this
+ * copy holds), so it forces nothing of the group (campaign seed 1807000263 --nodes 5 --partitions 8
+ * --rf 3 --replace-after 1500: move n2
+ * -> n4 of partition 2 ended with n2 removing itself, then n3 and n5 were lost; the map named n2
+ * again, n4 deferred to it and n2, no longer a voter of its own copy, forced nothing: the partition
+ * never led again). */
 int partmap_move_target_with_origin_up(const struct hy_node *n, const struct node_group *g)
 {
     uint32_t parts = parts_of(n);
@@ -522,10 +523,27 @@ int partmap_move_target_with_origin_up(const struct hy_node *n, const struct nod
     int up = 0;
     const struct raft_membership *cm = raft_membership(&g->raft);
     if (o->count > 0 && !node_placement_has(o, g->raft.cfg.id)) {
+        /* This copy's configuration lacks a voter the move started from: it is older than the
+         * move (this copy was removed from the group before, or missed the entries that made
+         * the origin). */
+        int older = 0;
+        for (uint32_t i = 0; i < o->count; i++) {
+            older |= !raft_membership_is_voter(cm, o->ids[i]);
+        }
         for (uint32_t i = 0; i < o->count && !up; i++) {
             const struct node_member *m = node_member_find(n->members, n->member_count, o->ids[i]);
-            up = m != NULL && n->member_up[m - n->members] && node_placement_has(pl, o->ids[i]) &&
-                 raft_membership_is_voter(cm, o->ids[i]);
+            /* The move's source (an origin member the map no longer names) counts too when
+             * this copy is older than the move and still names it a voter: the source holds
+             * the group's later history and is forced itself (campaign seed 5400029440
+             * --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500: n1,
+             * moved off partition 0 at epoch 2 and named again by epoch 3's move from n3,
+             * forced its copy from before its removal, n3 forced its own, and both committed
+             * entry 16). A copy as new as the move does not wait for the source: it may have
+             * removed itself, the move's last step, and then forces nothing
+             * (test_force_quorum_in_a_moves_last_step_forces_the_target). */
+            up = m != NULL && n->member_up[m - n->members] &&
+                 raft_membership_is_voter(cm, o->ids[i]) &&
+                 (node_placement_has(pl, o->ids[i]) || older);
         }
     }
     hy_free(origin);

@@ -1337,8 +1337,9 @@ static void meta_maps_set(struct hy_node *n, const struct node_placement *map,
  * it forces nothing of the group (campaign seed 1807000263 --nodes 5 --partitions 8 --rf 3
  * --replace-after 1500: move n2 -> n4 of partition 2 ended with n2 removing itself, then n3
  * and n5 were lost; the map named n2 again, n4 deferred to it, and the partition never led
- * again; partmap.c partmap_move_target_with_origin_up). The map and the record are written
- * into the target's metadata replica as they stood. */
+ * again; partmap.c partmap_move_target_with_origin_up). A move's source the map no longer names
+ * counts while it is a voter here. The map and the record are written into the target's
+ * metadata replica as they stood. */
 static void test_force_quorum_target_ignores_an_origin_that_removed_itself(void **state)
 {
     (void)state;
@@ -1350,10 +1351,11 @@ static void test_force_quorum_target_ignores_an_origin_that_removed_itself(void 
     assert_non_null(any->partmap);
     const struct node_placement *cur = &any->partmap[0]; /* partition 0, group 1 */
     assert_int_equal(cur->count, 3);
-    int tgt = -1, b = -1, c = -1, o = -1;
+    int tgt = -1, b = -1, c = -1, o = -1, o2 = -1;
     for (int i = 0; i < t.nn; i++) {
         raft_id id = node_member_id(t.node[i]->cfg->node_id);
         if (!node_placement_has(cur, id)) {
+            o2 = o;
             o = i; /* not in the group: as the origin is once it removed itself */
         } else if (tgt < 0) {
             tgt = i;
@@ -1377,6 +1379,16 @@ static void test_force_quorum_target_ignores_an_origin_that_removed_itself(void 
     origin[0].ids[0] = node_member_id(t.node[o]->cfg->node_id);
     origin[0].ids[1] = node_member_id(t.node[b]->cfg->node_id);
     origin[0].ids[2] = node_member_id(t.node[c]->cfg->node_id);
+    meta_maps_set(n, map, origin);
+    assert_true(partmap_move_target_with_origin_up(n, g));
+    /* The map names neither b nor c (the move's sources, this copy's stale view of the group
+     * naming them as voters, as a copy removed before and named again has): b is up and still a
+     * voter here, deferred to all the same (campaign seed 5400029440: such a copy forced its
+     * history from before its removal, the source forced its own). */
+    assert_true(o2 >= 0);
+    map[0].ids[0] = node_member_id(n->cfg->node_id);
+    map[0].ids[1] = node_member_id(t.node[o]->cfg->node_id);
+    map[0].ids[2] = node_member_id(t.node[o2]->cfg->node_id);
     meta_maps_set(n, map, origin);
     assert_true(partmap_move_target_with_origin_up(n, g));
     /* b and c lost; the map names the origin o again beside this copy; o is up, but it removed
