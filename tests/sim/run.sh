@@ -834,6 +834,11 @@ LIST
 # voter the move started from) now leaves the group to the source while the source is up and a
 # voter of its configuration (partmap.c partmap_move_target_with_origin_up); test_proxy
 # test_force_quorum_target_ignores_an_origin_that_removed_itself fails without it.
+# 5400048030 --nodes 5 --partitions 8 --rf 3 (session 25's campaign, on 417221e; passes on the
+# head by another course): the simulator's recovery check. n1 acknowledged entry 17 of term 4
+# (it had led term 4), stopped on a full disk and recovered a snapshot at 17 of term 5 from a
+# later leader; a snapshot holds committed entries only, so it covers what was acknowledged at
+# its index whatever that entry's term (whole.c check_recovery). Passes on 417221e with it.
 regression --whole "" <<'LIST'
 7
 501687
@@ -979,6 +984,7 @@ regression --whole "" <<'LIST'
 5200012347 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --snapshot-bandwidth 512 --snapshot-chunk 512 --fault-ms 20000 --quiet-ms 12000
 5300006629 --nodes 5 --partitions 1 --snapshot-bandwidth 512 --snapshot-chunk 512 --moved --fault-ms 20000 --quiet-ms 12000
 5400029440 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --fault-ms 20000 --quiet-ms 12000
+5400048030 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then
