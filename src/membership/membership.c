@@ -1087,6 +1087,13 @@ static void grace_follow(struct membership *m)
     }
 }
 
+/* How late a turn is a stall: stall_ms, and with the guard off (0) the default's 100 ms, so that
+ * stalls are counted (and held: membership_tick) to show what the guard would do. */
+static uint64_t stall_limit(const struct membership *m)
+{
+    return m->cfg.stall_ms != 0 ? m->cfg.stall_ms : 100;
+}
+
 /* 1 when this turn comes stall_ms or more after it was due (and after the previous turn):
  * this node did not run meanwhile (its loop was stalled, its process starved or stopped). What
  * it would judge now, a member's silence (phi), a probe without its ack, a suspicion without its
@@ -1100,9 +1107,7 @@ static int tick_stalled(struct membership *m, uint64_t now_ms)
     /* The earliest deadline now past (or the previous turn, when it judged nothing and left
      * them past: the next turn is then measured from it). */
     uint64_t ref = HY_MAX(membership_next_ms(m), m->last_tick_ms);
-    /* Counted with the guard off too (at the default's 100 ms), to show what it would do. */
-    uint64_t limit = m->cfg.stall_ms != 0 ? m->cfg.stall_ms : 100;
-    if (m->last_tick_ms == 0 || now_ms < ref + limit) {
+    if (m->last_tick_ms == 0 || now_ms < ref + stall_limit(m)) {
         return 0;
     }
     m->stats.stalls++;
@@ -1133,8 +1138,7 @@ void membership_tick(struct membership *m, uint64_t now_ms)
          * dead (apply_self) drops it, else it counts. */
         uint64_t due = HY_MAX(membership_next_ms(m), m->last_tick_ms);
         uint64_t late = now_ms > due ? now_ms - due : 0;
-        uint64_t stall = m->cfg.stall_ms != 0 ? m->cfg.stall_ms : 100;
-        if (late >= stall) {
+        if (late >= stall_limit(m)) {
             /* A stall is held the same way, shorter ones too: news that the others suspected
              * this node during it drops it (pause_counts). */
             m->pause_ms = HY_MAX(m->pause_ms, late);
