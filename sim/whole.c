@@ -4282,15 +4282,6 @@ static int leaders_moving(const struct world *w)
            w->now < w->last_lead_change_ms + W_LEAD_QUIET_MS;
 }
 
-/* The time a paced snapshot transfer (--snapshot-bandwidth) under way on a live node's leader
- * still needs: the bytes left of the transfers each node sends, at its rebalance-bandwidth
- * (the longest of the nodes, in ms); 0 when none is under way. A move started late in the
- * faults, or a follower that lost what it had received to a crash, may need more bytes than the
- * budget lets go within the quiet time (seed 128 --nodes 5 --partitions 8 --rf 3 --replace-after
- * 1500 --snapshot-bandwidth 512: 9 KB for three transfers at 512 B/s, the last one asked for
- * 11 s before the end). The end checks wait for them that long, and W_PACED_SLACK_MS more, as
- * for the operator's work: a transfer that does not go at the node's rate (a starved chunk)
- * still fails them. */
 /* A snapshot chunk went less than W_END_SETTLE_MS before `at`: its transfer may have ended
  * (the leader no longer counts it: paced_need_ms is 0) while its follower still installs it and
  * then takes the log after it. Campaign seed 5300006629 --nodes 5 --partitions 1
@@ -4302,6 +4293,15 @@ static int chunk_recent(const struct world *w, uint64_t at)
     return w->chunk_ms != 0 && at < w->chunk_ms + W_END_SETTLE_MS;
 }
 
+/* The time a paced snapshot transfer (--snapshot-bandwidth) under way on a live node's leader
+ * still needs: the bytes left of the transfers each node sends, at its rebalance-bandwidth
+ * (the longest of the nodes, in ms); 0 when none is under way. A move started late in the
+ * faults, or a follower that lost what it had received to a crash, may need more bytes than the
+ * budget lets go within the quiet time (seed 128 --nodes 5 --partitions 8 --rf 3 --replace-after
+ * 1500 --snapshot-bandwidth 512: 9 KB for three transfers at 512 B/s, the last one asked for
+ * 11 s before the end). The end checks wait for them that long, and W_PACED_SLACK_MS more, as
+ * for the operator's work: a transfer that does not go at the node's rate (a starved chunk)
+ * still fails them. */
 static uint64_t paced_need_ms(const struct world *w)
 {
     if (w->o.snapshot_bandwidth <= 0) {

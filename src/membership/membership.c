@@ -1132,15 +1132,14 @@ void membership_tick(struct membership *m, uint64_t now_ms)
     membership_suspicion_bounds(m, &lo, &hi);
     if (m->last_tick_ms != 0) {
         /* How late this turn came: after the work that was due (or the previous turn). A
-         * turn later than the minimum suspicion timeout may be a pause (SIGSTOP, a suspended
-         * VM) that the others declared dead: no measure of how long a live member may stay
-         * silent here. It waits the longest suspicion timeout: news that this node was held
-         * dead (apply_self) drops it, else it counts. */
+         * turn stall_limit or more late may be a pause (SIGSTOP, a suspended VM) that the
+         * others suspected or declared dead: no measure of how long a live member may stay
+         * silent here. It counts at once but is held for the longest suspicion timeout: news
+         * that this node was suspected or held dead (apply_self) drops it (pause_counts). One
+         * later than the minimum suspicion timeout also asks for the whole view. */
         uint64_t due = HY_MAX(membership_next_ms(m), m->last_tick_ms);
         uint64_t late = now_ms > due ? now_ms - due : 0;
         if (late >= stall_limit(m)) {
-            /* A stall is held the same way, shorter ones too: news that the others suspected
-             * this node during it drops it (pause_counts). */
             m->pause_ms = HY_MAX(m->pause_ms, late);
             m->pause_at_ms = now_ms;
             if (late > lo) {

@@ -280,7 +280,8 @@ struct membership {
     uint64_t last_tick_ms;          /* the last membership_tick */
     uint64_t last_stall_ms;         /* the last turn that found this node stalled (0: none) */
     uint64_t last_stall_len_ms;     /* how late that turn came */
-    uint64_t pause_ms, pause_at_ms; /* a stall past the minimum suspicion timeout, on hold */
+    uint64_t pause_ms, pause_at_ms; /* this node's longest stall (or heartbeat read late
+                                       because of one) on hold, and its last (pause_counts) */
     uint64_t held_dead_ms;          /* when this node last heard it was held dead */
     uint64_t held_suspect_ms;       /* ... or suspected, at its current incarnation */
     /* This node's loop lag (how late its turns came): the peak per bucket of

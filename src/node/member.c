@@ -867,6 +867,14 @@ static int removal_loses_quorum(const struct hy_node *n, raft_id id, uint32_t *v
     return *up < *voters / 2 + 1;
 }
 
+/* Whether the address book records `name` as removed (its removal may still wait: a voter
+ * held in the configuration by reconcile_group). */
+static int recorded_removed(const struct hy_node *n, const char *name)
+{
+    const struct store_member *sm = book_find(n, name);
+    return sm != NULL && sm->role == STORE_MEMBER_REMOVED;
+}
+
 /* HALYARD REMOVE name */
 void cmd_halyard_remove(struct cmd_ctx *x)
 {
@@ -889,8 +897,7 @@ void cmd_halyard_remove(struct cmd_ctx *x)
         resp_write_error(&x->w, "ERR no such member");
     } else if (raft_membership_is_voter(cm, m->id) && config_voters(cm) == 1) {
         resp_write_error(&x->w, "ERR that is the last voter; a cluster cannot remove it");
-    } else if (book_find(n, m->name) != NULL &&
-               book_find(n, m->name)->role == STORE_MEMBER_REMOVED) {
+    } else if (recorded_removed(n, m->name)) {
         /* Asked again while the removal waits (held until the voters left have a majority:
          * reconcile_group): it is recorded, as the first answer said; the quorum check below
          * would deny what is already decided. */

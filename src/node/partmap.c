@@ -504,12 +504,11 @@ int partmap_move_from(const struct hy_node *n, const struct node_group *g, raft_
  * group already) counts only when this copy is older than the move (below): seed 1411000321
  * --nodes 5 --partitions 8 --rf 2 --zones 2: n5 had removed itself, n1 the target had become a
  * voter with n4, lost; counting n5, nobody forced the partition. Nor does one this copy's
- * configuration no longer holds as a voter: it removed itself (the move's last step, which this
- * copy holds), so it forces nothing of the group (campaign seed 1807000263 --nodes 5 --partitions 8
- * --rf 3 --replace-after 1500: move n2
- * -> n4 of partition 2 ended with n2 removing itself, then n3 and n5 were lost; the map named n2
- * again, n4 deferred to it and n2, no longer a voter of its own copy, forced nothing: the partition
- * never led again). */
+ * configuration no longer holds as a voter: it removed itself (the move's last step, which
+ * this copy holds), so it forces nothing of the group (campaign seed 1807000263 --nodes 5
+ * --partitions 8 --rf 3 --replace-after 1500: move n2 -> n4 of partition 2 ended with n2
+ * removing itself, then n3 and n5 were lost; the map named n2 again, n4 deferred to it and n2,
+ * no longer a voter of its own copy, forced nothing: the partition never led again). */
 int partmap_move_target_with_origin_up(const struct hy_node *n, const struct node_group *g)
 {
     uint32_t parts = parts_of(n);
