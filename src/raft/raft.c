@@ -109,6 +109,29 @@ static int self_is_voter(const struct raft *r)
     return raft_membership_is_voter(&r->membership, r->cfg.id);
 }
 
+/* Whether this server may grant votes (and pre-votes): its latest configuration lists it (as
+ * a voter or a learner: a learner's promotion entry may not have reached it yet, and the
+ * candidate may need its vote), or drops it but is not committed yet as far as it knows (a
+ * removal a later leader may replace). Raft ids are names hashed, so a member wiped and added
+ * back under its old name has the id of an incarnation whose log and votes it does not
+ * remember, and a stale copy elsewhere may still count that id as a voter:
+ * - with no configuration at all (it joined and holds nothing yet), a vote could elect a second
+ *   leader in a term the old incarnation voted in (seed 1032 --partitions 8; docs/simulator.md);
+ * - holding only a committed configuration that does not list it (a snapshot from before its
+ *   re-add), it voted for a copy removed from the group long ago whose stale configuration
+ *   named the old incarnation: campaign seed 5500000544 --nodes 5 --partitions 8 --rf 2
+ *   --moved on 203d3fd. n2, moved off partition 0 at map epoch 3, kept {n1 n2 n4}; n4, wiped
+ *   and re-added, held n3's snapshot at 4 ({n1 n3 n2}) and voted for it: n2 led term 6 beside
+ *   the group's real leader, which had committed to 22.
+ * Once its configuration lists it, it holds the entry that re-added it, of a term the log of a
+ * copy removed before then does not reach, so that copy's candidacy fails Raft's log check. A
+ * member is promoted only once caught up (catchup_done), past that entry, so its vote is there
+ * before it is needed. */
+static int self_may_vote(const struct raft *r)
+{
+    return membership_find(&r->membership, r->cfg.id) >= 0 || r->membership_index > r->commit_index;
+}
+
 /* Whether this server may stand for election: a voter of its latest configuration, or one
  * that configuration removed (it is not in it at all: a learner stays a learner) while, as
  * far as this server knows, it is not committed yet.
@@ -565,16 +588,7 @@ static void on_vote(struct raft *r, const struct raft_message *m)
         }
         return;
     }
-    if (r->membership.count == 0) {
-        /* No configuration at all: a server that joined and has not yet received the entry
-         * adding it. Raft ids are names hashed, so a member wiped and added again under its
-         * old name has the id of an incarnation whose votes it does not remember: granting
-         * one now could elect a second leader in a term the old incarnation voted in (seed
-         * 1032 --partitions 8; docs/simulator.md). It votes once it holds a configuration;
-         * a joined member is added as a learner and promoted only once caught up, so it holds
-         * one before its vote can be needed. (A server merely absent from its configuration,
-         * removed, still votes: a voter whose promotion entry it has not received yet may be
-         * needed for a quorum, which the Raft-only simulator's membership faults showed.) */
+    if (!self_may_vote(r)) {
         if (m->term > r->term && !m->pre_vote) {
             become_follower(r, m->term, RAFT_NONE, NULL);
         }

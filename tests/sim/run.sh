@@ -839,6 +839,19 @@ LIST
 # (it had led term 4), stopped on a full disk and recovered a snapshot at 17 of term 5 from a
 # later leader; a snapshot holds committed entries only, so it covers what was acknowledged at
 # its index whatever that entry's term (whole.c check_recovery). Passes on 417221e with it.
+# 5300028347 --nodes 5 --partitions 8 (session 25's campaign, on 417221e; passes on the head
+# by another course): the simulator's operator. n4 refused the entries n2 was forced with in
+# partitions 3 and 5 and stayed a learner there; those two partitions never settled, held
+# rebalance-max-moves, and the re-add of lost n5 never reached the other six: the operator
+# waited for it, n4's removal behind it. With a refusing survivor still to remove, a re-add is
+# done once the member is back in the metadata group (whole.c refuser_pending; operations.md).
+# 5500000544 --nodes 5 --partitions 8 --rf 2 --moved (session 26's campaign, on 203d3fd): Raft,
+# safety. n4, wiped and re-added, held a snapshot of partition 0 from before its re-add (a
+# committed configuration without it) and voted for n2, whose copy, removed from the group at
+# map epoch 3, still counted n4's old incarnation as a voter: n2 led term 6 beside the real
+# leader. A server now votes only while its configuration lists it or drops it uncommitted
+# (raft.c self_may_vote); test_raft test_server_without_configuration_grants_no_vote fails
+# without it.
 regression --whole "" <<'LIST'
 7
 501687
@@ -985,6 +998,8 @@ regression --whole "" <<'LIST'
 5300006629 --nodes 5 --partitions 1 --snapshot-bandwidth 512 --snapshot-chunk 512 --moved --fault-ms 20000 --quiet-ms 12000
 5400029440 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --fault-ms 20000 --quiet-ms 12000
 5400048030 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
+5300028347 --nodes 5 --partitions 8 --fault-ms 20000 --quiet-ms 12000
+5500000544 --nodes 5 --partitions 8 --rf 2 --moved --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -1553,8 +1553,10 @@ static void test_follower_lacking_released_entries_gets_a_fresh_snapshot(void **
 
 /* A server with no configuration at all (it joined and has not received the entry adding it)
  * grants no vote, nor a pre-vote: wiped and added back under its old name, it would not
- * remember the votes its former incarnation gave in the same terms. Once it holds a
- * configuration it votes as any server. */
+ * remember the votes its former incarnation gave in the same terms. Nor does one holding only
+ * a committed configuration that does not list it (a snapshot from before it was added back):
+ * a copy removed long ago may count its old incarnation as a voter (campaign seed 5500000544).
+ * Once its configuration lists it it votes as any server. */
 static void test_server_without_configuration_grants_no_vote(void **state)
 {
     (void)state;
@@ -1576,30 +1578,61 @@ static void test_server_without_configuration_grants_no_vote(void **state)
         assert_false(up.messages[0].granted);
     }
     assert_int_equal(raft_term(&r), 4); /* it learns the term, and votes for nobody in it */
-    /* The entry adding it (as a learner) arrives from the leader of term 4: it then votes. */
-    uint8_t conf[256];
+    /* The leader of term 4 sends the group's history first: entry 1, committed, a
+     * configuration of 1, 2 and 4 that does not list it. */
+    uint8_t old_conf[256], conf[256];
     struct raft_membership mb = {.count = 3};
+    for (int i = 0; i < 3; i++) {
+        mb.servers[i] = (struct raft_server){(raft_id)(i == 2 ? 4 : i + 1), RAFT_VOTER};
+    }
+    size_t old_len = raft_membership_encode(&mb, old_conf);
+    assert_true(old_len > 0);
+    struct raft_entry e = {
+        .term = 4, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)old_len, .data = old_conf};
+    struct raft_message a = {.type = RAFT_MSG_APPEND, .from = 1, .to = 3, .term = 4, .commit = 1};
+    a.n_entries = 1;
+    a.entries = &e;
+    rev.receive.msg = &a;
+    assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
+    assert_int_equal(raft_membership(&r)->count, 3);
+    assert_int_equal(raft_commit_index(&r), 1);
+    m.term = 5;
+    m.pre_vote = 0;
+    m.from = 4; /* the candidate's stale copy counts id 4 and this id as its voters */
+    m.last_log_index = 1;
+    m.last_log_term = 4;
+    rev.receive.msg = &m;
+    rev.now_ms = 5000; /* past the leader's stickiness */
+    for (int pre = 1; pre >= 0; pre--) {
+        m.pre_vote = (uint8_t)pre;
+        assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
+        assert_int_equal(up.n_messages, 1);
+        assert_false(up.messages[0].granted);
+    }
+    assert_int_equal(raft_term(&r), 5);
+    /* The entry adding it (as a learner) arrives from the leader of term 6: it then votes. */
     for (int i = 0; i < 3; i++) {
         mb.servers[i] = (struct raft_server){(raft_id)(i + 1), i == 2 ? RAFT_LEARNER : RAFT_VOTER};
     }
     assert_true(raft_membership_encoded_len(&mb) <= sizeof(conf));
     size_t len = raft_membership_encode(&mb, conf);
     assert_true(len > 0);
-    struct raft_entry e = {
-        .term = 4, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len, .data = conf};
-    struct raft_message a = {.type = RAFT_MSG_APPEND, .from = 1, .to = 3, .term = 4};
+    e = (struct raft_entry){
+        .term = 6, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len, .data = conf};
+    a = (struct raft_message){
+        .type = RAFT_MSG_APPEND, .from = 1, .to = 3, .term = 6, .prev_index = 1, .prev_term = 4};
     a.n_entries = 1;
     a.entries = &e;
     rev.receive.msg = &a;
     assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
     assert_int_equal(raft_membership(&r)->count, 3);
-    m.term = 5;
+    m.term = 7;
     m.pre_vote = 0;
     m.from = 2;
-    m.last_log_index = 1;
-    m.last_log_term = 4;
+    m.last_log_index = 2;
+    m.last_log_term = 6;
     rev.receive.msg = &m;
-    rev.now_ms = 5000; /* past the leader's stickiness */
+    rev.now_ms = 10000; /* past the leader's stickiness */
     assert_int_equal(raft_step(&r, &rev, &up), HY_OK);
     assert_int_equal(up.n_messages, 1);
     assert_true(up.messages[0].granted);
