@@ -351,9 +351,9 @@ struct node_group {
     /* The map epoch whose replicas a replica of this partition last reported as its voters
      * (HY.LEADERS; 0: none yet): the metadata leader counts the moves under way by it. */
     uint64_t settled_epoch;
-    /* This copy's configuration index (Raft's membership_index) when that report came: a copy
-     * that took a configuration since (a leader added it) belongs to a later group than the
-     * report described, and does not park on it (replica.c node_tick). */
+    /* The index, in the group's log, of the configuration that report found settled (0: not
+     * given): a copy whose own configuration is later (a leader added it since) belongs to a
+     * later group than the report described, and does not park on it (replica.c node_tick). */
     uint64_t settled_cfg_index;
     /* balance.c, on the metadata leader: no leadership transfer of this partition is planned
      * before this (a cool-down, so that no leadership moves twice within
@@ -769,6 +769,8 @@ void replica_read_forget(struct hy_node *n, struct node_client *c);
 /* 1 when this node may answer reads from its store now (leader of a settled term). */
 int replica_can_read(const struct node_group *g);
 int replica_is_leader(const struct node_group *g);
+/* 1 when g, a copy the map pl moved away, may park on the last report of its replicas. */
+int replica_copy_may_park(const struct node_group *g, const struct node_placement *pl);
 void replica_mark_ready(struct hy_node *n, struct node_client *c);
 /* Clients that waited may go on: runs them (after a link came up, say). */
 void replica_wake(struct hy_node *n, uint64_t now_ms);
@@ -947,6 +949,9 @@ struct partmap_leaders_line {
     uint32_t group;
     uint64_t term;
     uint64_t settled; /* the map epoch the group's voters match (0: not settled, or absent) */
+    /* The index of the configuration so settled, in the group's log (0: absent, as from a
+     * node of before, or not settled) */
+    uint64_t cfg_index;
     char name[NODE_MEMBER_NAME_MAX + 1];
 };
 const char *partmap_leaders_body(const uint8_t *reply, size_t len);

@@ -1143,9 +1143,10 @@ void cmd_hy_leaders(struct cmd_ctx *x)
              * a copy it leaves out may drop its keyspace (replica.c "Parked copies"). */
             int settled =
                 pl != NULL && group_settled(n, g, pl) && raft_membership_committed(&g->raft);
-            hy_buf_printf(&lines, "%u %llu %s %llu\n", g->id,
+            hy_buf_printf(&lines, "%u %llu %s %llu %llu\n", g->id,
                           (unsigned long long)raft_term(&g->raft), m->name,
-                          settled ? (unsigned long long)pl->epoch : 0);
+                          settled ? (unsigned long long)pl->epoch : 0,
+                          settled ? (unsigned long long)g->raft.membership_index : 0);
         }
     }
     if (n->draining || n->drain_handoff) {
@@ -1185,15 +1186,16 @@ int partmap_leaders_next(const char **p, const char *end, struct partmap_leaders
     if (len == 8 && memcmp(line, "draining", 8) == 0) { /* not "draining\0...": fuzz_leaders */
         return PARTMAP_LEADERS_DRAINING;
     }
-    unsigned long long t = 0, e = 0;
+    unsigned long long t = 0, e = 0, ci = 0;
     unsigned int id = 0;
     char fmt[40];
-    snprintf(fmt, sizeof(fmt), "%%u %%llu %%%ds %%llu", NODE_MEMBER_NAME_MAX);
+    snprintf(fmt, sizeof(fmt), "%%u %%llu %%%ds %%llu %%llu", NODE_MEMBER_NAME_MAX);
     out->name[0] = '\0';
-    int got = sscanf(line, fmt, &id, &t, out->name, &e);
+    int got = sscanf(line, fmt, &id, &t, out->name, &e, &ci);
     out->group = id;
     out->term = t;
-    out->settled = got == 4 ? e : 0;
+    out->settled = got >= 4 ? e : 0;
+    out->cfg_index = got == 5 && out->settled != 0 ? ci : 0;
     /* A line that does not parse ends the answer: the rest is ignored (a hint, never a fact). */
     return got >= 3 ? PARTMAP_LEADERS_LINE : PARTMAP_LEADERS_END;
 }
@@ -1217,7 +1219,7 @@ void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *re
             node_note_activity(n); /* partmap_maintain reads it */
         }
         g->settled_epoch = l.settled;
-        g->settled_cfg_index = g->raft.membership_index;
+        g->settled_cfg_index = l.cfg_index;
         for (size_t i = 0; i < n->member_count; i++) {
             if (strcmp(n->members[i].name, l.name) == 0) {
                 g->leader_hint = n->members[i].id;

@@ -1642,6 +1642,27 @@ static int node_holds_placed_replicas(const struct hy_node *n)
     return m != NULL && m->role == STORE_MEMBER_VOTER;
 }
 
+/* A replica of the partition reported its voters to be the map's replicas (HY.LEADERS), this node
+ * not among them: this copy was moved away and never told, and nothing needs it. It campaigns no
+ * more: its pre-votes woke the real replicas' quiesced groups again and again, and they changed
+ * leader every few seconds (seed 72000040 --nodes 7 --partitions 8 --rf 3, where rebalancing moved
+ * replicas off live members). Its keyspace leaves memory ("Parked copies" above). Not when this
+ * copy's configuration is later in the group's log than the one the report found settled: a leader
+ * added it since, and the report (and a map not yet current here) describe an older group
+ * (campaign seed 4800001491 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep
+ * 500: n4 and n5, cut off from the metadata group with map epoch 1 and a report "settled at epoch
+ * 1", were added to partition 0 by epoch 2's move, made its majority, and then parked their copies
+ * and dropped their logs: no leader ever again). The report names that configuration's index:
+ * taking this copy's own index when the report came, as before, parked a copy added after the
+ * report was written but before it arrived. An answer of a node of before names none (0) and parks
+ * nothing that holds a configuration. */
+int replica_copy_may_park(const struct node_group *g, const struct node_placement *pl)
+{
+    return pl != NULL && !node_placement_has(pl, g->raft.cfg.id) && !replica_is_leader(g) &&
+           g->settled_epoch == pl->epoch && g->settled_cfg_index >= g->raft.membership_index &&
+           node_holds_placed_replicas(g->node);
+}
+
 void node_tick(struct hy_node *n, uint64_t now_ms)
 {
     n->snap_pacer.rate = (uint64_t)n->cfg->rebalance_bandwidth; /* CONFIG SET takes effect */
@@ -1665,22 +1686,7 @@ void node_tick(struct hy_node *n, uint64_t now_ms)
          * deadlines (node_timeout_ms is the earliest of them). */
         if (g->started && g->timeout_ms != 0 && g->timeout_ms <= now_ms) {
             const struct node_placement *pl = partmap_of(n, g);
-            if (pl != NULL && !node_placement_has(pl, g->raft.cfg.id) && !replica_is_leader(g) &&
-                g->settled_epoch == pl->epoch && g->settled_cfg_index == g->raft.membership_index &&
-                node_holds_placed_replicas(n)) {
-                /* A replica of the partition reported its voters to be the map's replicas
-                 * (HY.LEADERS), this node not among them: this copy was moved away and never
-                 * told, and nothing needs it. It campaigns no more: its pre-votes woke the
-                 * real replicas' quiesced groups again and again, and they changed leader
-                 * every few seconds (seed 72000040 --nodes 7 --partitions 8 --rf 3, where
-                 * rebalancing moved replicas off live members). Its keyspace leaves memory
-                 * ("Parked copies" above). Not once this copy took a configuration after the
-                 * report: a leader added it since, and the report (and a map not yet current
-                 * here) describe an older group (campaign seed 4800001491 --nodes 5
-                 * --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500: n4 and n5,
-                 * cut off from the metadata group with map epoch 1 and a report "settled at
-                 * epoch 1", were added to partition 0 by epoch 2's move, made its majority,
-                 * and then parked their copies and dropped their logs: no leader ever again). */
+            if (replica_copy_may_park(g, pl)) {
                 g->timeout_ms = now_ms + (uint64_t)n->cfg->election_timeout_ms;
                 replica_park_step(g, now_ms);
                 continue;

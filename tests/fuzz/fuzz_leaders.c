@@ -5,7 +5,8 @@
  *
  * Properties: reading never crashes or reads past the input; every item read moves strictly
  * forward and stays within the input; a line's name is NUL-terminated and at most
- * NODE_MEMBER_NAME_MAX bytes without whitespace; the draining mark is a line of its own.
+ * NODE_MEMBER_NAME_MAX bytes without whitespace; a configuration index comes only with a settled
+ * epoch; the draining mark is a line of its own.
  */
 #include <stdint.h>
 #include <string.h>
@@ -27,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (item == PARTMAP_LEADERS_LINE) {
             size_t len = strnlen(l.name, sizeof(l.name));
             FUZZ_CHECK(len > 0 && len <= NODE_MEMBER_NAME_MAX);
+            FUZZ_CHECK(l.settled != 0 || l.cfg_index == 0);
             for (size_t i = 0; i < len; i++) {
                 FUZZ_CHECK(l.name[i] != ' ' && l.name[i] != '\n' && l.name[i] != '\t');
             }

@@ -797,7 +797,8 @@ static void test_member_reached_between_two_crons_stays_alive(void **state)
 static void test_hy_leaders_answer_reading(void **state)
 {
     (void)state;
-    static const char answer[] = "$33\r\n1 5 n1 7\n2 9 n3\ndraining\n\r\n";
+    static const char answer[] =
+        "$49\r\n1 5 n1 7\n2 9 n3\n3 9 n2 4 31\n4 9 n2 0 31\ndraining\n\r\n";
     const char *end = answer + sizeof(answer) - 1;
     const char *p = partmap_leaders_body((const uint8_t *)answer, sizeof(answer) - 1);
     struct partmap_leaders_line l;
@@ -807,10 +808,19 @@ static void test_hy_leaders_answer_reading(void **state)
     assert_int_equal(l.term, 5);
     assert_string_equal(l.name, "n1");
     assert_int_equal(l.settled, 7);
+    assert_int_equal(l.cfg_index, 0); /* a node of before names no configuration index */
     assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_LINE);
     assert_int_equal(l.group, 2);
     assert_string_equal(l.name, "n3");
     assert_int_equal(l.settled, 0);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_LINE);
+    assert_int_equal(l.group, 3);
+    assert_int_equal(l.settled, 4);
+    assert_int_equal(l.cfg_index, 31);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_LINE);
+    assert_int_equal(l.group, 4);
+    assert_int_equal(l.settled, 0);
+    assert_int_equal(l.cfg_index, 0); /* not settled: no index */
     assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_DRAINING);
     assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_END);
 
