@@ -31,7 +31,7 @@ row prints its figure and its target, and the summary says plainly when a target
     throughput with partitions >= 0.9x the 1-partition figure, at -P 1 and -P 16.
     Requests: BENCH_E_N (default 400000) at -P 1 and BENCH_E_N_PIPE (default 3000000) at -P 16,
     to the leader and with --cluster; through n1, BENCH_N and BENCH_N_PIPE. redis-benchmark
-    --cluster (a thread per master) ends a run only at its 250 ms throughput tick: a run of
+    --cluster times its runs on a 250 ms grid (its throughput tick, as the figures show): a run of
     1.3 s (the 400,000 SETs at -P 16 of before) came out at 1.25 s or 1.50 s (319,489 or 265,781
     SET/s, nothing between), up to a fifth below its rate, where the 1-partition run, without
     --cluster, is timed to the millisecond. Runs of about 10 s make the tick a few per cent.
