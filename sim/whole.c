@@ -4586,9 +4586,42 @@ static void check_leader_balance(struct world *w, const struct hy_node *meta)
     }
 }
 
+/* operations.md: after a lost bare-majority write (w->lossy), a member that had applied it
+ * refuses the new leader's entries and stays behind until the operator removes it and adds it
+ * back afresh (not simulated). With two such members of three, a group's leader commits
+ * nothing of its term and its clients are served no more: seed 6000013082 --nodes 3
+ * --partitions 1 --durability replicated (on bdee12f, and 203d3fd): power cuts took committed
+ * entries from n1 and n3 in turn; n2 refused every leader's entries from term 4 on, n1 those of
+ * n3's term 10, and n3 led term 10 with nothing committed. Whether some group is so stuck. */
+static int stuck_after_loss(const struct world *w)
+{
+    for (size_t k = 0; w->lossy && w->nodes[0].node != NULL && k < w->nodes[0].node->group_count;
+         k++) {
+        uint32_t gid = w->nodes[0].node->groups[k]->id;
+        int l = group_leader_node(w, gid);
+        const struct node_group *lg = l >= 0 ? node_group_get(w->nodes[l].node, gid) : NULL;
+        if (lg != NULL && raft_commit_index(&lg->raft) >= lg->raft.term_start_index) {
+            continue; /* it commits */
+        }
+        for (int i = 0; i < w->n; i++) {
+            const struct hy_node *n = w->nodes[i].node;
+            const struct node_group *g = n != NULL ? node_group_get(n, gid) : NULL;
+            if (g != NULL && g->raft.stat_conflicts_refused > 0) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static void check_end(struct world *w)
 {
-    for (int k = 0; k < w->nclients && !w->failed; k++) {
+    int stuck = stuck_after_loss(w);
+    if (stuck) {
+        w_trace(w, "a group commits nothing after a documented loss (members refuse its leader's "
+                   "entries): its clients are not held to the bound");
+    }
+    for (int k = 0; k < w->nclients && !w->failed && !stuck; k++) {
         const struct w_client *c = &w->clients[k];
         if (c->served_after_quiet == 0 || c->served_after_quiet - w->quiet_at > W_SERVED_BOUND_MS) {
             w_fail(w, "c%d was not served within %d ms after the faults stopped", k + 1,

@@ -852,6 +852,13 @@ LIST
 # leader. A server now votes only while its configuration lists it or drops it uncommitted
 # (raft.c self_may_vote); test_raft test_server_without_configuration_grants_no_vote fails
 # without it.
+# 6000013082 --nodes 3 --partitions 1 --durability replicated (session 26's campaign, on
+# bdee12f; fails on 203d3fd too): the simulator's end. Power cuts took committed entries from n1
+# and then n3 (operations.md's documented loss of `replicated`); n2 refused every leader's
+# entries from term 4 on and n1 those of n3's term 10, so n3 led with nothing committed and
+# its clients were not served. The remedy (remove such members, add them back afresh) is not
+# simulated: clients are not held to the served bound while a group is so stuck after a
+# documented loss (whole.c stuck_after_loss).
 regression --whole "" <<'LIST'
 7
 501687
@@ -1000,6 +1007,7 @@ regression --whole "" <<'LIST'
 5400048030 --nodes 5 --partitions 8 --rf 3 --fault-ms 20000 --quiet-ms 12000
 5300028347 --nodes 5 --partitions 8 --fault-ms 20000 --quiet-ms 12000
 5500000544 --nodes 5 --partitions 8 --rf 2 --moved --fault-ms 20000 --quiet-ms 12000
+6000013082 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then
