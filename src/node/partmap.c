@@ -1175,7 +1175,8 @@ int partmap_leaders_next(const char **p, const char *end, struct partmap_leaders
     if (nl == NULL) {
         return PARTMAP_LEADERS_END;
     }
-    char line[NODE_MEMBER_NAME_MAX + 48];
+    /* group, term, name, epoch, configuration index: at most 5 + 3 * 20 digits, 4 spaces */
+    char line[NODE_MEMBER_NAME_MAX + 72];
     size_t len = (size_t)(nl - *p);
     if (len >= sizeof(line)) {
         return PARTMAP_LEADERS_END;
