@@ -394,6 +394,7 @@ struct world {
         size_t cap_commit;
         uint64_t *digest_at; /* store digest + applied index seen first (0 = none) */
         size_t cap_digest;
+        int lost; /* a documented loss took a committed entry of the group (power_cut) */
     } rec[W_GROUPS_MAX];
     int parts;               /* partitions (1: group 0 holds every key) */
     int ngroups;             /* Raft groups per node: 1, or parts + 1 */
@@ -3146,6 +3147,7 @@ static void power_cut(struct world *w, int i, const char *why, enum disk_mem_cra
                         wn->name, c, gid, t, holders, voters);
                 w->res->bare_majority_losses++;
                 w->lossy = 1;
+                rc->lost = 1;
                 memset(rc->commit_term, 0, rc->cap_commit * sizeof(*rc->commit_term));
                 memset(rc->digest_at, 0, rc->cap_digest * sizeof(*rc->digest_at));
                 break;
@@ -4466,7 +4468,14 @@ static void check_group(struct world *w, struct w_node *wn, const struct node_gr
         grow(&rc->digest_at, &rc->cap_digest, g->applied);
         if (rc->digest_at[g->applied] == 0) {
             rc->digest_at[g->applied] = d;
-        } else if (rc->digest_at[g->applied] != d) {
+        } else if (rc->digest_at[g->applied] != d && !rc->lost) {
+            /* Not after a documented loss in the group: a replica still on the lost history
+             * (it held the lost entry) records its digest at an index the new history reaches
+             * later, with other entries (campaign seed 5900024262
+             * --nodes 3 --partitions 1 --durability replicated on bdee12f, and 203d3fd: power
+             * cuts took entries 360 and 444, two logs were repaired, and n2 reached 450 on the
+             * history of term 4 after a replica of term 3's). Members that refuse the new
+             * leader's entries are left out of the end's comparison too (check_end). */
             w_fail(w,
                    "%s: store digest of group %u at applied index %" PRIu64
                    " differs from another replica's",

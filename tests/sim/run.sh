@@ -859,6 +859,12 @@ LIST
 # its clients were not served. The remedy (remove such members, add them back afresh) is not
 # simulated: clients are not held to the served bound while a group is so stuck after a
 # documented loss (whole.c stuck_after_loss).
+# 5900024262 --nodes 3 --partitions 1 --durability replicated (session 26's campaign, on
+# bdee12f; fails on 203d3fd too): the simulator's digest check. Power cuts took committed
+# entries 360 and 444 (the documented loss), two logs were repaired, and n2, leading term 4,
+# reached applied index 450 after a replica still on term 3's history had recorded its digest
+# there. Digests are no longer compared in a group after a documented loss in it (rc->lost);
+# the end's comparison still covers the members that do not refuse the leader.
 regression --whole "" <<'LIST'
 7
 501687
@@ -1008,6 +1014,7 @@ regression --whole "" <<'LIST'
 5300028347 --nodes 5 --partitions 8 --fault-ms 20000 --quiet-ms 12000
 5500000544 --nodes 5 --partitions 8 --rf 2 --moved --fault-ms 20000 --quiet-ms 12000
 6000013082 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
+5900024262 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then
