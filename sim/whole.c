@@ -4604,9 +4604,7 @@ static void check_leader_balance(struct world *w, const struct hy_node *meta)
  * n3's term 10, and n3 led term 10 with nothing committed. Whether some group is so stuck. */
 static int stuck_after_loss(const struct world *w)
 {
-    for (size_t k = 0; w->lossy && w->nodes[0].node != NULL && k < w->nodes[0].node->group_count;
-         k++) {
-        uint32_t gid = w->nodes[0].node->groups[k]->id;
+    for (uint32_t gid = 0; w->lossy && gid < (uint32_t)w->ngroups; gid++) {
         int l = group_leader_node(w, gid);
         const struct node_group *lg = l >= 0 ? node_group_get(w->nodes[l].node, gid) : NULL;
         if (lg != NULL && raft_commit_index(&lg->raft) >= lg->raft.term_start_index) {

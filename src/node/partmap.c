@@ -580,6 +580,29 @@ static void partitions_settled(const struct hy_node *n, const struct node_placem
     }
 }
 
+/* rebalance_step found nothing to move while member loads differ: says why once per state
+ * (moves under way at the limit, or partitions busy: a configuration not yet what the map
+ * says), so that a rebalance that waits long can be told from one that found no move. */
+static void rebalance_note_wait(struct hy_node *n, const uint8_t *busy, uint32_t parts,
+                                uint64_t under_way, uint64_t max)
+{
+    uint32_t spread = partmap_load_spread(n);
+    uint32_t n_busy = 0;
+    for (uint32_t p = 0; p < parts; p++) {
+        n_busy += busy[p] != 0;
+    }
+    uint64_t state =
+        spread < 2 ? 0 : ((uint64_t)n_busy << 40) | (HY_MIN(under_way, 0xffffff) << 16) | spread;
+    if (state != 0 && state != n->rebalance_wait_noted) {
+        hy_log(n->log, HY_LOG_INFO,
+               "rebalance: no move while member loads differ by %u replicas: %llu move(s) under "
+               "way (rebalance-max-moves %llu), %u of %u partitions busy (their configuration "
+               "not yet the map's)",
+               spread, (unsigned long long)under_way, (unsigned long long)max, n_busy, parts);
+    }
+    n->rebalance_wait_noted = state;
+}
+
 /* Fair share (issue 12): with nothing else to change, one replica moves from the member
  * holding most to one holding two fewer (a member that joined), while fewer than
  * rebalance-max-moves moves are under way (`under_way`: recorded, not yet settled), in a
@@ -619,6 +642,9 @@ static int rebalance_step(struct hy_node *n, struct node_placement *next, const 
                "%llu; %llu other move(s) under way, rebalance-max-moves %llu)",
                moved, (unsigned long long)next[moved].epoch, (unsigned long long)under_way,
                (unsigned long long)max);
+        n->rebalance_wait_noted = 0;
+    } else {
+        rebalance_note_wait(n, busy, parts, under_way, max);
     }
     hy_free(busy);
     return moved;
