@@ -39,11 +39,16 @@ struct io_durable {
      * commit (durable_turn_write), as the WAL thread would have, so that a follower given many
      * AppendEntries in one turn still writes them once and answers them together. */
     int replicated;
-    /* `durability: fsync` on a node that leads no group: the turn's batches of entries wait in
-     * the same list, and the loop writes and fdatasyncs them itself at the turn's end
-     * (wal_thread_sync_now), as long as its fdatasyncs stay short (durable_loop_syncs). */
+    /* `durability: fsync`: the turn's batches of entries wait in the same list, and the loop
+     * writes and fdatasyncs them itself at the turn's end (wal_thread_sync_now) on a node that
+     * leads no group, or when they hold DURABLE_LEADER_SYNC_ENTRIES entries or more, as long as
+     * its fdatasyncs stay short (durable_loop_syncs); smaller turns of a leader go to the
+     * thread at the turn's end. */
     uint64_t leads_checked_ms; /* when node_leads_any was last asked (at most once a ms) */
     int leads;
+    size_t turn_entries; /* entries in the turn's batches */
+    io_durable_before_sync_cb before_sync_cb;
+    void *before_sync_ctx;
     uint64_t loop_sync_paused_ms; /* no loop fdatasync before this (one was slow); 0: none */
     uint64_t loop_commits;        /* group commits the loop wrote (io_durable_loop_commits) */
     struct node_io_batch **turn;
@@ -61,11 +66,13 @@ static void durable_send(void *ctx, struct node_io_batch *b)
     d->send_cb(d->ctx, b);
 }
 
-#define DURABLE_PUMP_ROUNDS        4
+#define DURABLE_PUMP_ROUNDS         4
 /* durable_loop_syncs: a loop fdatasync slower than this hands the next pause to the thread,
  * and the loop syncs again only once the last fdatasync was quicker. */
-#define DURABLE_LOOP_SYNC_SLOW_US  10000
-#define DURABLE_LOOP_SYNC_PAUSE_MS 1000
+#define DURABLE_LOOP_SYNC_SLOW_US   10000
+#define DURABLE_LOOP_SYNC_PAUSE_MS  1000
+/* durable_leader_syncs: the fewest entries in a leader's turn that the loop fdatasyncs itself. */
+#define DURABLE_LEADER_SYNC_ENTRIES 256
 
 /* A group whose snapshot file is being written: v[0] is that snapshot's batch, then the
  * group's later batches with something to persist, none submitted yet. */
@@ -124,49 +131,22 @@ static void durable_turn_reqs(struct io_durable *d)
     }
 }
 
-/* Writes the turn's batches from the loop (wal_thread_write_now), those it cannot through the
- * thread, in order; returns the sequence number of the last one the loop wrote (0: none). */
-static uint64_t durable_turn_write(struct io_durable *d)
-{
-    if (d->n_turn == 0) {
-        return 0;
-    }
-    durable_turn_reqs(d);
-    uint64_t first = 0;
-    size_t k;
-    if (d->replicated) {
-        k = wal_thread_write_now(d->thread, d->turn_ptrs, d->n_turn, &first);
-    } else {
-        k = wal_thread_sync_now(d->thread, d->turn_ptrs, d->n_turn, &first);
-        if (k > 0 && wal_thread_last_sync_us(d->thread) >= DURABLE_LOOP_SYNC_SLOW_US) {
-            d->loop_sync_paused_ms = io_clock_ms() + DURABLE_LOOP_SYNC_PAUSE_MS;
-        }
-    }
-    for (size_t i = 0; i < d->n_turn; i++) {
-        uint64_t seq = i < k ? first + i : wal_thread_submit(d->thread, d->turn_ptrs[i]);
-        wal_node_queues_set_seq(d->queues, d->turn[i], seq);
-    }
-    d->n_turn = 0;
-    d->loop_commits += k > 0;
-    return k > 0 ? first + k - 1 : 0;
-}
-
 /*
- * Whether the loop writes and fdatasyncs the turn's entries itself in `durability: fsync`
+ * Whether the loop may write and fdatasync the turn's entries itself in `durability: fsync`
  * (wal_thread_sync_now). On a follower a write's path crosses the node twice: its loop hands
  * the AppendEntries' entries to the WAL thread (a futex wake-up) and the thread hands the
  * fdatasync's end back (an eventfd) before the loop sends the acknowledgement; each wake-up
  * waits for a CPU, tens of microseconds on a busy two-core machine (docs/performance.md "One
- * write's timeline"). Syncing in the loop removes both. It blocks the loop for the fdatasync,
- * which a leader cannot afford (its clients' next requests and the followers' acknowledgements
- * wait unread: session 19's experiment), but a node that leads no group only has the next
- * AppendEntries to read, which the thread would also write only after this fdatasync (and the
- * answers to the heartbeats that come meanwhile wait behind it either way). Only while
- * fdatasyncs are short: one over DURABLE_LOOP_SYNC_SLOW_US (10 ms, a tenth of what makes a
- * slow turn; 0.1% to 1% of this test machine's fdatasyncs under load took over 2 ms, none
- * of 24,000 over 13 ms) hands the next DURABLE_LOOP_SYNC_PAUSE_MS back to the thread, and
- * the loop takes them back only once the thread's last one was short again, so that a stalled
- * disk holds the node's pings and reads up for one slow fdatasync, not for every one.
+ * write's timeline"). Syncing in the loop removes both. It blocks the loop for the fdatasync:
+ * a node that leads no group only has the next AppendEntries to read, which the thread would
+ * also write only after this fdatasync (and the answers to the heartbeats that come meanwhile
+ * wait behind it either way); a leader's next requests and acknowledgements wait unread, which
+ * pays only for a large turn (durable_leader_syncs). Only while fdatasyncs are short: one over
+ * DURABLE_LOOP_SYNC_SLOW_US (10 ms, a tenth of what makes a slow turn; 0.1% to 1% of this test
+ * machine's fdatasyncs under load took over 2 ms, none of 24,000 over 13 ms) hands the next
+ * DURABLE_LOOP_SYNC_PAUSE_MS back to the thread, and the loop takes them back only once the
+ * thread's last one was short again, so that a stalled disk holds the node's pings and reads
+ * up for one slow fdatasync, not for every one.
  */
 static int durable_loop_syncs(struct io_durable *d)
 {
@@ -185,7 +165,55 @@ static int durable_loop_syncs(struct io_durable *d)
         d->leads = node_leads_any(d->node);
         d->leads_checked_ms = now;
     }
-    return !d->leads;
+    return 1;
+}
+
+/*
+ * Whether a node that leads a group fdatasyncs its turn's entries in the loop: only a turn of
+ * DURABLE_LEADER_SYNC_ENTRIES entries or more (a pipelined load), where the two wake-ups of the
+ * thread's path and the extra, smaller group commits it makes while the loop goes on cost more
+ * than the loop's wait (docs/performance.md "A leader's large turns synced in its loop"). A
+ * smaller turn goes to the thread, so that a leader under a light load never waits for its
+ * disk. What the leader sends goes before the wait: its AppendEntries (sent early, raft.h step
+ * 2's exception) and its clients' replies, flushed by the server's callback.
+ */
+static int durable_leader_syncs(struct io_durable *d)
+{
+    if (d->turn_entries < DURABLE_LEADER_SYNC_ENTRIES) {
+        return 0;
+    }
+    if (d->before_sync_cb != NULL) {
+        d->before_sync_cb(d->before_sync_ctx);
+    }
+    return 1;
+}
+
+/* Writes the turn's batches from the loop (wal_thread_write_now), those it cannot through the
+ * thread, in order; returns the sequence number of the last one the loop wrote (0: none). */
+static uint64_t durable_turn_write(struct io_durable *d)
+{
+    if (d->n_turn == 0) {
+        return 0;
+    }
+    durable_turn_reqs(d);
+    uint64_t first = 0;
+    size_t k = 0;
+    if (d->replicated) {
+        k = wal_thread_write_now(d->thread, d->turn_ptrs, d->n_turn, &first);
+    } else if (!d->leads || durable_leader_syncs(d)) {
+        k = wal_thread_sync_now(d->thread, d->turn_ptrs, d->n_turn, &first);
+        if (k > 0 && wal_thread_last_sync_us(d->thread) >= DURABLE_LOOP_SYNC_SLOW_US) {
+            d->loop_sync_paused_ms = io_clock_ms() + DURABLE_LOOP_SYNC_PAUSE_MS;
+        }
+    }
+    for (size_t i = 0; i < d->n_turn; i++) {
+        uint64_t seq = i < k ? first + i : wal_thread_submit(d->thread, d->turn_ptrs[i]);
+        wal_node_queues_set_seq(d->queues, d->turn[i], seq);
+    }
+    d->n_turn = 0;
+    d->turn_entries = 0;
+    d->loop_commits += k > 0;
+    return k > 0 ? first + k - 1 : 0;
 }
 
 /* A batch the loop may write at the turn's end: entries, and nothing that is synced first
@@ -203,6 +231,7 @@ static void durable_turn_add(struct io_durable *d, struct node_io_batch *b)
         d->turn = hy_xrealloc(d->turn, d->cap_turn * sizeof(*d->turn));
     }
     d->turn[d->n_turn++] = b;
+    d->turn_entries += b->n_entries;
     int at_once = wal_node_queues_add(d->queues, b, WAL_NODE_SEQ_HELD);
     HY_ASSERT(!at_once);
 }
@@ -333,6 +362,12 @@ static void durable_take(struct io_durable *d)
             node_io_done(d->node, b, io_clock_ms());
         }
     }
+}
+
+void io_durable_set_before_sync(struct io_durable *d, io_durable_before_sync_cb cb, void *ctx)
+{
+    d->before_sync_cb = cb;
+    d->before_sync_ctx = ctx;
 }
 
 int io_durable_pump(struct io_durable *d, int turn_end)

@@ -46,9 +46,16 @@ int io_durable_open(uv_loop_t *loop, struct hy_node *node, const struct hy_confi
  * writes them itself as one group commit when the thread holds nothing (wal_thread_write_now),
  * and they complete at once, in order: returns 1 when some did, so that the caller flushes the
  * clients they answered (the progress callback is not called for them). In `durability: fsync`
- * a node that leads no group does the same with an fdatasync (wal_thread_sync_now), while its
- * fdatasyncs stay under 2 ms (durable.c durable_loop_syncs). */
+ * a node that leads no group does the same with an fdatasync (wal_thread_sync_now), and so does
+ * a leader for a turn of many entries, while its fdatasyncs stay under 10 ms (durable.c
+ * durable_loop_syncs). */
 int io_durable_pump(struct io_durable *d, int turn_end);
+
+/* Called right before the loop fdatasyncs a leader's turn itself (durable.c
+ * durable_leader_syncs), to send what is ready first: the peers' messages, the clients'
+ * replies. It must not give the engine anything to persist. */
+typedef void (*io_durable_before_sync_cb)(void *ctx);
+void io_durable_set_before_sync(struct io_durable *d, io_durable_before_sync_cb cb, void *ctx);
 
 /* Writes what is queued, stops the thread (the loop must run once more to close its handles). */
 void io_durable_stop(struct io_durable *d);
@@ -62,7 +69,7 @@ void io_durable_sync_times(struct io_durable *d, struct hy_histo *out);
 void io_durable_configure(struct io_durable *d, const struct hy_config *cfg);
 
 /* Group commits the loop wrote itself (io_durable_pump): `replicated` writes, and `fsync`
- * writes and fdatasyncs of a node that leads no group. */
+ * writes and fdatasyncs of a node that leads no group or of a leader's large turn. */
 uint64_t io_durable_loop_commits(const struct io_durable *d);
 
 /* Milliseconds since the log's last fdatasync (-1 once the thread stopped). */

@@ -484,6 +484,13 @@ void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b)
     }
 }
 
+void io_mesh_flush_peers(struct io_mesh *m)
+{
+    if (m != NULL) {
+        peer_transport_flush(m->transport);
+    }
+}
+
 void io_mesh_flush(struct io_mesh *m, struct hy_node *node)
 {
     for (size_t i = 0; m != NULL && i < m->snap_redo_count; i++) {

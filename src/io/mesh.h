@@ -41,6 +41,8 @@ void io_mesh_send(struct io_mesh *m, const struct node_io_batch *b);
 /* Sends the forwarded requests and replies the engine has queued. m may be NULL (no peers:
  * they are dropped). */
 void io_mesh_flush(struct io_mesh *m, struct hy_node *node);
+/* Writes what the peer connections queued now (peer_transport_flush). */
+void io_mesh_flush_peers(struct io_mesh *m);
 
 /* From the poll of a script that holds the loop (node.h "Busy scripts seen from the other
  * nodes"): ran_ms is node_script_running_ms. Once the script has run NODE_BUSY_PEER_MS, it

@@ -504,7 +504,11 @@ static void conn_flush(struct peer_conn *c)
 
 static void flusher_cb(uv_prepare_t *h)
 {
-    struct peer_transport *t = h->data;
+    peer_transport_flush(h->data);
+}
+
+void peer_transport_flush(struct peer_transport *t)
+{
     struct peer_conn *c = t->conns;
     while (c != NULL) {
         struct peer_conn *next = c->next; /* a failed write unlinks c */

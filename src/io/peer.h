@@ -255,6 +255,10 @@ int peer_get_stats(const struct peer_transport *t, const char *id, struct peer_s
 
 /* Closes every connection and handle; close_cb(arg) runs once all are closed, after which
  * t is freed. No callback of cbs runs after this call. */
+/* Hands every connection's queued frames to the kernel now rather than at the loop's next
+ * prepare phase (before the loop blocks: durable.h io_durable_set_before_sync). */
+void peer_transport_flush(struct peer_transport *t);
+
 void peer_transport_close(struct peer_transport *t, void (*close_cb)(void *arg), void *arg);
 
 /* Internal, exposed for tests: the redial delay after `attempts` consecutive failures, in

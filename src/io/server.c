@@ -751,6 +751,17 @@ static void note_turn(struct io_server *srv)
     srv->turn_idle_ns = idle;
 }
 
+/* Writes the replies of the clients the engine answered. */
+static void server_flush_clients(struct io_server *srv)
+{
+    while (srv->pending != NULL) {
+        struct io_conn *conn = srv->pending;
+        srv->pending = conn->next_pending;
+        conn->is_pending = 0;
+        conn_flush(conn);
+    }
+}
+
 static void flush_cb(uv_prepare_t *h)
 {
     struct io_server *srv = h->data;
@@ -778,12 +789,15 @@ static void flush_cb(uv_prepare_t *h)
     } else {
         uv_idle_stop(&srv->spinner);
     }
-    while (srv->pending != NULL) {
-        struct io_conn *conn = srv->pending;
-        srv->pending = conn->next_pending;
-        conn->is_pending = 0;
-        conn_flush(conn);
-    }
+    server_flush_clients(srv);
+}
+
+/* The loop is about to fdatasync a leader's turn itself: what is ready leaves first. */
+static void durable_before_sync_cb(void *ctx)
+{
+    struct io_server *srv = ctx;
+    io_mesh_flush_peers(srv->mesh);
+    server_flush_clients(srv);
 }
 
 static void addr_name(const struct sockaddr_storage *ss, char *out, size_t cap)
@@ -1337,6 +1351,7 @@ int io_server_run(struct hy_config *cfg, struct hy_log *log)
         node_destroy(srv.node);
         return 1;
     }
+    io_durable_set_before_sync(srv.durable, durable_before_sync_cb, &srv);
     int listening = 0, rc = io_identity_save(cfg, log);
     start_signals_catch();
     if (rc == HY_OK) {

@@ -9,10 +9,10 @@
  *
  * In `durability: replicated` the loop writes a request of entries itself when the thread
  * holds nothing (wal_thread_write_now), and in `durability: fsync` a node that leads no group
- * writes and fdatasyncs it itself (wal_thread_sync_now): the wal then belongs to whichever of
- * the two claimed it under the mutex (loop_owns, thread_owns), and the thread's periodic
- * fdatasync runs beside the loop's writes on a disk that allows it (wal_sync_begin,
- * wal_sync_fd).
+ * (or a leader, for a large turn) writes and fdatasyncs it itself (wal_thread_sync_now): the wal
+ * then belongs to whichever of the two claimed it under the mutex (loop_owns, thread_owns), and the
+ * thread's periodic fdatasync runs beside the loop's writes on a disk that allows it
+ * (wal_sync_begin, wal_sync_fd).
  */
 #include "io/wal_thread.h"
 

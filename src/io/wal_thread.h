@@ -75,12 +75,12 @@ size_t wal_thread_write_now(struct wal_thread *t, const struct wal_node_req *con
 
 /*
  * The same in `durability: fsync`, for a node whose loop has nothing better to do than wait
- * for the disk (durable.c: a node that leads no group, on a disk whose fdatasyncs are short):
- * writes reqs[0..n) and fdatasyncs them from the loop thread, with the same conditions,
- * numbering and return value, durable when it returns (its time is recorded with the thread's
- * group commits, wal_thread_sync_times). It saves the two wake-ups of a hand-off (a futex to
- * the thread, an eventfd back) on the follower's side of a write's path; the loop is blocked
- * for the fdatasync meanwhile. Loop thread only.
+ * for the disk (durable.c: a node that leads no group, or a leader's large turn, on a disk
+ * whose fdatasyncs are short): writes reqs[0..n) and fdatasyncs them from the loop thread, with
+ * the same conditions, numbering and return value, durable when it returns (its time is
+ * recorded with the thread's group commits, wal_thread_sync_times). It saves the two wake-ups
+ * of a hand-off (a futex to the thread, an eventfd back); the loop is blocked for the
+ * fdatasync meanwhile. Loop thread only.
  */
 size_t wal_thread_sync_now(struct wal_thread *t, const struct wal_node_req *const *reqs, size_t n,
                            uint64_t *first_seq_out);

@@ -114,26 +114,36 @@ def test_kill9_leader_fails_over_without_losing_acknowledged_writes(cluster):
 
 def test_followers_sync_in_their_loop_and_keep_every_write(cluster):
     """With durability fsync, the followers (which lead nothing) write and fdatasync the
-    leader's entries from their event loops, the leader through its WAL thread; every
-    acknowledged write survives a kill -9 of the leader on the followers that synced it."""
+    leader's entries from their event loops; the leader leaves a small turn (one client's
+    SETs one at a time) to its WAL thread and syncs a large pipelined turn (256 entries or
+    more) in its loop. Every acknowledged write survives a kill -9 of the leader."""
     li = cluster.leader()
     followers = [i for i in range(3) if i != li]
-    with RawConn(cluster.ports[li]) as c:
-        for i in range(300):
-            c.send(c.encode("SET", "k%d" % i, "v%d" % i))
-        for i in range(300):
-            assert c.read() == "OK"
 
     def loop_commits(i):
         return int(info(cluster.ports[i], "persistence")["wal_loop_group_commits"])
 
+    with RawConn(cluster.ports[li]) as c:
+        for i in range(100):
+            assert c.cmd("SET", "k%d" % i, "v%d" % i) == "OK"
     wait_for(lambda: all(loop_commits(i) > 0 for i in followers), 10,
              "the followers to report group commits made by their loops")
-    assert loop_commits(li) == 0, "the leader's loop synced: it must leave that to its thread"
+    assert loop_commits(li) == 0, "the leader's loop synced a turn of one SET: that is its thread's"
+    acked = [100]  # keys k0..k(acked-1) are acknowledged
+    with RawConn(cluster.ports[li]) as c:
+        def big_turn():
+            lo = acked[0]
+            c.send(b"".join(c.encode("SET", "k%d" % i, "v%d" % i) for i in range(lo, lo + 2000)))
+            for _ in range(2000):
+                assert c.read() == "OK"
+            acked[0] = lo + 2000
+            return loop_commits(li) > 0
+
+        wait_for(big_turn, 30, "the leader to sync a large pipelined turn in its loop")
     cluster.kill(li)
     ni = cluster.leader(exclude=(li,))
     with RawConn(cluster.ports[ni]) as c:
-        for i in range(300):
+        for i in range(acked[0]):
             assert c.cmd("GET", "k%d" % i) == b"v%d" % i
     cluster.start(li)
     wait_for(lambda: cluster.role(li)[0] == "follower", 10, "the old leader to follow")
