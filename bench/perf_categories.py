@@ -61,7 +61,7 @@ def samples(path):
             if cur:
                 yield cur
             cur = None
-        elif not line.startswith((" ", "\t")):
+        elif not line.startswith("\t"):  # a sample's header: the tid, right-aligned
             if cur:
                 yield cur
             cur = (int(line.split()[0]), [])

@@ -49,6 +49,9 @@ struct gs_node {
     uint64_t ok_suspect_from, ok_suspect_to, ok_dead_from, ok_dead_to;
     int killed_for_good;
     uint64_t killed_at, started_at;
+    /* The shell's measure of runnable time (membership_note_runnable): the life's time less
+     * its freezes (a frozen node is stopped; a hogged one waits for a CPU: runnable). */
+    uint64_t life_at, stopped_ms, frozen_at;
 };
 
 struct gs_opts {
@@ -311,6 +314,8 @@ static void node_start(struct gs_world *w, int i)
     }
     n->up = 1;
     n->frozen = 0;
+    n->life_at = w->now_ms;
+    n->stopped_ms = 0;
     n->self_inc = 0;
     n->tick_at = 0;
     reschedule(w, i);
@@ -402,8 +407,10 @@ static void run_fault(struct gs_world *w, const struct gs_fault *f)
     case F_FREEZE:
         n->frozen = 1;
         n->frozen_until = UINT64_MAX;
+        n->frozen_at = w->now_ms;
         break;
     default:
+        n->stopped_ms += n->frozen ? w->now_ms - n->frozen_at : 0;
         n->frozen = 0;
         n->frozen_until = 0;
         n->started_at = w->now_ms; /* it could observe nothing while frozen */
@@ -455,6 +462,12 @@ static void on_hog(struct gs_world *w, int i, int start)
 
 /* ---- the run ------------------------------------------------------------------------------- */
 
+/* What mesh.c gives before a turn: the node's runnable time, its freezes left out. */
+static void gs_note_runnable(struct gs_world *w, struct gs_node *n)
+{
+    membership_note_runnable(&n->mb, w->now_ms - n->life_at - n->stopped_ms);
+}
+
 static void on_msg(struct gs_world *w, const struct gs_event *ev)
 {
     struct gs_node *n = &w->nodes[ev->node];
@@ -472,6 +485,7 @@ static void on_msg(struct gs_world *w, const struct gs_event *ev)
         snprintf(from, sizeof(from), "n%d", m->from);
         w->sender = (int)ev->node;
         if (m->heartbeat) {
+            gs_note_runnable(w, n);
             membership_heartbeat(&n->mb, from, w->now_ms);
         } else {
             membership_receive(&n->mb, from, &m->msg, w->now_ms);
@@ -490,6 +504,7 @@ static void on_event(struct gs_world *w, const struct gs_event *ev)
     case EV_TICK:
         if (ev->at == n->tick_at && n->up && !n->frozen && !n->hogged) {
             w->sender = (int)ev->node;
+            gs_note_runnable(w, n);
             membership_tick(&n->mb, w->now_ms);
             check_self(w, (int)ev->node);
             n->tick_at = 0;

@@ -160,6 +160,7 @@ struct w_node {
     int power_cut;      /* its last crash was a power cut that may have lost unsynced writes */
     uint32_t inc;
     uint64_t frozen_until;
+    uint64_t frozen_total; /* ms of every freeze so far (w_runnable) */
     struct wire_reader reader;
     struct hy_log log;
     uint64_t last_freeze_end;
@@ -1240,6 +1241,14 @@ static void ev_frame(struct world *w, struct w_node *wn, const struct w_ev *e)
     }
 }
 
+/* mesh.c's measure of the loop's runnable time (/proc/self/schedstat): the world's time less
+ * the node's freezes, which stop it as SIGSTOP does (not runnable, not waiting for a CPU). */
+static void w_note_runnable(struct world *w, struct w_node *wn)
+{
+    uint64_t ahead = wn->frozen_until > w->now ? wn->frozen_until - w->now : 0;
+    node_gossip_note_runnable(wn->node, w->now - (wn->frozen_total - ahead));
+}
+
 /* mesh.c's gossip timer: anything heard from peer p since the last poll (every 10 ms) is one
  * heartbeat for its phi detector. Fed as it arrives, at most one per 10 ms. */
 static void gossip_heard(struct world *w, struct w_node *wn, int p)
@@ -1250,6 +1259,7 @@ static void gossip_heard(struct world *w, struct w_node *wn, int p)
     wn->gossip_fed[p] = w->now;
     char name[16];
     snprintf(name, sizeof(name), "n%d", p + 1);
+    w_note_runnable(w, wn);
     node_gossip_heartbeat(wn->node, name, clk(wn));
 }
 
@@ -3243,6 +3253,7 @@ static void fault_freeze(struct world *w, int i)
     }
     uint64_t ms = w_rand(w, 200, 3000);
     wn->frozen_until = w->now + ms;
+    wn->frozen_total += ms;
     wn->last_freeze_end = wn->frozen_until;
     w_trace(w, "%s frozen for %" PRIu64 " ms", wn->name, ms);
     if (ms > W_PING_TIMEOUT_MS) {
@@ -4738,6 +4749,7 @@ static int ev_node(struct world *w, struct w_node *wn, const struct w_ev *e)
             return 0;
         }
         wn->gossip_at = 0;
+        w_note_runnable(w, wn);
         node_gossip_tick(wn->node, clk(wn));
         break;
     case WK_TICK:

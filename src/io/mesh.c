@@ -1,7 +1,10 @@
 #include "io/mesh.h"
 
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/assert.h"
@@ -28,7 +31,8 @@ struct io_mesh {
     uv_loop_t *loop;
     uv_timer_t gossip_timer;
     int gossip_timer_on;
-    int closing; /* handles still to close (transport, gossip timer) */
+    int schedstat_fd; /* /proc/self/schedstat (mesh_runnable_ms), -1: not on this system */
+    int closing;      /* handles still to close (transport, gossip timer) */
     struct mesh_heard heard[PEER_MAX + 1];
     size_t heard_count;
     const char *cfg_node_id; /* borrowed from the settings */
@@ -246,10 +250,33 @@ static void mesh_gossip_ring(struct io_mesh *m)
     peer_transport_set_beacons(m->transport, ring, HY_MIN(count, HY_ARRAY_LEN(ring)));
 }
 
+/* The loop thread's runnable time in ms, on a CPU or waiting for one (Linux's
+ * /proc/self/schedstat: the main thread's ns on a CPU, ns on a run queue), or UINT64_MAX when
+ * the system gives none. A stall it grew little in was the process's own (stopped, blocked),
+ * not the host starving every loop (membership_note_runnable). */
+static uint64_t mesh_runnable_ms(struct io_mesh *m)
+{
+    char buf[128];
+    ssize_t got = m->schedstat_fd >= 0 ? pread(m->schedstat_fd, buf, sizeof(buf) - 1, 0) : -1;
+    uint64_t on_cpu, waiting;
+    if (got <= 0) {
+        return UINT64_MAX;
+    }
+    buf[got] = '\0';
+    if (sscanf(buf, "%" SCNu64 " %" SCNu64, &on_cpu, &waiting) != 2) {
+        return UINT64_MAX;
+    }
+    return (on_cpu + waiting) / 1000000;
+}
+
 static void mesh_gossip_timer_cb(uv_timer_t *t)
 {
     struct io_mesh *m = t->data;
     uint64_t now = io_clock_ms();
+    uint64_t runnable = mesh_runnable_ms(m);
+    if (runnable != UINT64_MAX) {
+        node_gossip_note_runnable(m->node, runnable); /* before the heartbeats it may judge */
+    }
     mesh_gossip_heard(m, now);
     if (node_gossip_next_ms(m->node) > now) {
         mesh_gossip_ring(m);
@@ -354,6 +381,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     struct io_mesh *m = hy_xcalloc(1, sizeof(*m));
     *m = (struct io_mesh){.node = node,
                           .loop = loop,
+                          .schedstat_fd = -1,
                           .tls = tls,
                           .members_epoch = node_members_epoch(node),
                           .cfg_node_id = cfg->node_id,
@@ -409,6 +437,7 @@ int io_mesh_open(uv_loop_t *loop, struct hy_node *node, const struct hy_config *
     if (node_gossip_start(node, pc.seed * 31 + 7, io_clock_ms()) != HY_OK) {
         hy_log(log, HY_LOG_ERROR, "gossip: invalid settings (gossip-*)");
     } else if (node_gossip_on(node)) {
+        m->schedstat_fd = open("/proc/self/schedstat", O_RDONLY | O_CLOEXEC);
         uv_timer_init(loop, &m->gossip_timer);
         m->gossip_timer.data = m;
         uv_timer_start(&m->gossip_timer, mesh_gossip_timer_cb, MESH_GOSSIP_POLL_MS,
@@ -572,6 +601,9 @@ static void mesh_close_done(struct io_mesh *m)
     void (*done)(void *) = m->done_cb;
     void *done_arg = m->done_arg;
     io_tls_ctx_free(m->tls);
+    if (m->schedstat_fd >= 0) {
+        close(m->schedstat_fd);
+    }
     snap_stream_free(m->snaps);
     snap_recv_free(m->recv);
     if (m->snap_disk != NULL) {

@@ -271,6 +271,24 @@ static void lag_record(struct membership *m, uint64_t late_ms, uint64_t now_ms)
     m->lag_peak[m->lag_cur] = HY_MAX(m->lag_peak[m->lag_cur], late);
 }
 
+/* Whether the process was runnable (on a CPU or waiting for one) for less than half of the
+ * late_ms it ended just now, since the last turn, by the shell's measure: it was stopped
+ * (SIGSTOP, a suspended VM) or blocked, which says nothing of the host's other loops, unlike a
+ * starved CPU (membership_note_runnable). 0 when the shell gives no measure. */
+static int stall_was_own(const struct membership *m, uint64_t late_ms)
+{
+    return m->runnable_known && 2 * (m->runnable_ms - m->runnable_at_tick_ms) < late_ms;
+}
+
+void membership_note_runnable(struct membership *m, uint64_t runnable_ms)
+{
+    if (!m->runnable_known || runnable_ms < m->runnable_ms) {
+        m->runnable_at_tick_ms = runnable_ms; /* the first measure, or a counter that reset */
+    }
+    m->runnable_ms = runnable_ms;
+    m->runnable_known = 1;
+}
+
 /* The stall on hold (pause_ms) was no pause: nobody held this node dead, or suspected it,
  * since it began. A suspicion the others raised during the stall says they saw this node
  * alone fall silent, not a host that starves them all (whose silences they learn on their
@@ -738,12 +756,18 @@ static void peer_gap_record(struct membership *m, const struct membership_phi *p
      * though its tick dropped the stall itself. */
     uint64_t due = HY_MAX(membership_next_ms(m), m->last_tick_ms);
     double own = now_ms > due && m->last_tick_ms != 0 ? (double)(now_ms - due) : 0.0;
-    if (m->last_stall_ms != 0 && m->last_stall_ms + gap_ms >= now_ms) {
-        own = HY_MAX(own, (double)m->last_stall_len_ms);
+    int own_stopped = own > 0.0 && stall_was_own(m, now_ms - due);
+    if (m->last_stall_ms != 0 && m->last_stall_ms + gap_ms >= now_ms &&
+        (double)m->last_stall_len_ms > own) {
+        own = (double)m->last_stall_len_ms;
+        own_stopped = m->last_stall_stopped;
     }
     if (2.0 * own >= late) {
-        m->pause_ms = HY_MAX(m->pause_ms, (uint64_t)late);
-        m->pause_at_ms = now_ms;
+        /* Read late because this process was stopped: nothing to hold, it never counts. */
+        if (!own_stopped) {
+            m->pause_ms = HY_MAX(m->pause_ms, (uint64_t)late);
+            m->pause_at_ms = now_ms;
+        }
     } else {
         lag_record(m, (uint64_t)late, now_ms);
     }
@@ -1140,8 +1164,18 @@ void membership_tick(struct membership *m, uint64_t now_ms)
         uint64_t due = HY_MAX(membership_next_ms(m), m->last_tick_ms);
         uint64_t late = now_ms > due ? now_ms - due : 0;
         if (late >= stall_limit(m)) {
-            m->pause_ms = HY_MAX(m->pause_ms, late);
-            m->pause_at_ms = now_ms;
+            /* A stall the process spent mostly not runnable (stopped, blocked: the shell's
+             * measure) was its own, not the host's: never held, never learned. Held, a node of
+             * 3 SIGSTOPped for 0.5-0.8 s that nobody's news reached in time kept a grace of
+             * twice that for the next lag_window_ms, and as a survivor of the next stop it let
+             * the partitions elect only after it (bench/partitions.py (f), sessions 26-27). */
+            m->last_stall_stopped = stall_was_own(m, late);
+            if (m->last_stall_stopped) {
+                m->stats.stalls_stopped++;
+            } else {
+                m->pause_ms = HY_MAX(m->pause_ms, late);
+                m->pause_at_ms = now_ms;
+            }
             if (late > lo) {
                 ask_whole_view(m, now_ms);
             }
@@ -1164,6 +1198,7 @@ void membership_tick(struct membership *m, uint64_t now_ms)
         tick_suspects(m, now_ms);
     }
     m->last_tick_ms = now_ms;
+    m->runnable_at_tick_ms = m->runnable_ms;
 }
 
 uint64_t membership_next_ms(const struct membership *m)

@@ -218,6 +218,9 @@ struct membership_stats {
     uint64_t suspect_probe, suspect_phi, suspect_link;
     /* Turns judged nothing because this node had not run for stall_ms (membership_tick). */
     uint64_t stalls, stall_max_ms;
+    /* Of those, stalls during which the process was mostly not runnable (stopped, or
+     * blocked), by the shell's measure (membership_note_runnable): never learned as lag. */
+    uint64_t stalls_stopped;
     /* Suspicions the loop-lag grace held back: a probe without its ack, or phi over its
      * threshold, that would have suspected a member without the grace. */
     uint64_t grace_saved_probe, grace_saved_phi;
@@ -277,9 +280,14 @@ struct membership {
     uint64_t next_gossip_ms;
     struct membership_relay relays[MEMBERSHIP_RELAYS_MAX];
     int left;
-    uint64_t last_tick_ms;          /* the last membership_tick */
-    uint64_t last_stall_ms;         /* the last turn that found this node stalled (0: none) */
-    uint64_t last_stall_len_ms;     /* how late that turn came */
+    uint64_t last_tick_ms;      /* the last membership_tick */
+    uint64_t last_stall_ms;     /* the last turn that found this node stalled (0: none) */
+    uint64_t last_stall_len_ms; /* how late that turn came */
+    int last_stall_stopped;     /* ... and the process was not runnable for most of it */
+    /* membership_note_runnable: the process's runnable time (on a CPU or waiting for one),
+     * cumulative, in ms, and its value at the last membership_tick; known: the shell gives it. */
+    uint64_t runnable_ms, runnable_at_tick_ms;
+    int runnable_known;
     uint64_t pause_ms, pause_at_ms; /* this node's longest stall (or heartbeat read late
                                        because of one) on hold, and its last (pause_counts) */
     uint64_t held_dead_ms;          /* when this node last heard it was held dead */
@@ -318,6 +326,13 @@ void membership_set_meta(struct membership *m, const struct membership_meta *met
 
 /* Runs the timers (probe period, probe timeout, relays, suspicion timeouts, phi). */
 void membership_tick(struct membership *m, uint64_t now_ms);
+/* The process's runnable time so far (ms on a CPU plus ms waiting for one: Linux's
+ * /proc/self/schedstat), given before a membership_tick. It tells a stall of a starved host
+ * (the process waited for a CPU: the others' loops wait as long) from this process's own
+ * (SIGSTOP, a suspended VM, a blocking call): a turn that comes stall_ms late after the
+ * process was runnable for less than half of the delay was its own pause, and its length is
+ * never learned as loop lag (membership_tick). Without it every stall may be the host's. */
+void membership_note_runnable(struct membership *m, uint64_t runnable_ms);
 /* A message from member `from` (authenticated by the shell). Unknown senders are added. */
 void membership_receive(struct membership *m, const char *from, const struct membership_msg *msg,
                         uint64_t now_ms);

@@ -438,13 +438,14 @@ static void info_cluster(const struct info_ctx *x, struct hy_buf *b)
                       "gossip_suspect_link:%llu\r\ngossip_stalls:%llu\r\n"
                       "gossip_stall_max_ms:%llu\r\ngossip_lag_grace_ms:%u\r\n"
                       "gossip_grace_saved_probe:%llu\r\ngossip_grace_saved_phi:%llu\r\n"
-                      "gossip_peer_stalls:%llu\r\ngossip_peer_gaps:%llu\r\n",
+                      "gossip_peer_stalls:%llu\r\ngossip_peer_gaps:%llu\r\n"
+                      "gossip_stalls_stopped:%llu\r\n",
                       (unsigned long long)gs.suspect_probe, (unsigned long long)gs.suspect_phi,
                       (unsigned long long)gs.suspect_link, (unsigned long long)gs.stalls,
                       (unsigned long long)gs.stall_max_ms, gs.lag_grace_ms,
                       (unsigned long long)gs.grace_saved_probe,
                       (unsigned long long)gs.grace_saved_phi, (unsigned long long)gs.peer_stalls,
-                      (unsigned long long)gs.peer_gaps);
+                      (unsigned long long)gs.peer_gaps, (unsigned long long)gs.stalls_stopped);
         /* The ring neighbours: the only members this node beacons to and watches with phi. */
         const char *ring[NODE_GOSSIP_RING_MAX];
         size_t ring_count = node_gossip_ring(n, ring, HY_ARRAY_LEN(ring), NULL);

@@ -231,6 +231,13 @@ void node_gossip_tick(struct hy_node *n, uint64_t now_ms)
     membership_tick(&g->mb, now_ms);
 }
 
+void node_gossip_note_runnable(struct hy_node *n, uint64_t runnable_ms)
+{
+    if (n->gossip != NULL) {
+        membership_note_runnable(&n->gossip->mb, runnable_ms);
+    }
+}
+
 uint64_t node_gossip_next_ms(const struct hy_node *n)
 {
     return n->gossip != NULL ? membership_next_ms(&n->gossip->mb) : UINT64_MAX;
@@ -312,6 +319,7 @@ void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out)
     out->suspect_link = mb->stats.suspect_link;
     out->stalls = mb->stats.stalls;
     out->stall_max_ms = mb->stats.stall_max_ms;
+    out->stalls_stopped = mb->stats.stalls_stopped;
     out->lag_grace_ms = membership_grace(mb);
     out->grace_saved_probe = mb->stats.grace_saved_probe;
     out->grace_saved_phi = mb->stats.grace_saved_phi;

@@ -595,6 +595,7 @@ struct node_gossip_stats {
     uint64_t probes, probes_failed, suspicions, refutations, deaths, msgs_dropped;
     uint64_t suspect_probe, suspect_phi, suspect_link; /* this node's own, by cause */
     uint64_t stalls, stall_max_ms; /* turns that judged nothing: this node had not run */
+    uint64_t stalls_stopped;       /* of them, the process's own pauses (not the host's lag) */
     uint32_t lag_grace_ms;         /* the loop-lag grace added to every silence now */
     uint64_t grace_saved_probe, grace_saved_phi; /* suspicions the grace held back */
     uint64_t peer_stalls;                        /* refuted suspicions that taught the grace */
@@ -602,6 +603,8 @@ struct node_gossip_stats {
     uint32_t ring_links; /* ring neighbours: the links that carry beacons and phi */
 };
 void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out);
+/* The process's runnable time so far in ms (membership_note_runnable), before a tick. */
+void node_gossip_note_runnable(struct hy_node *n, uint64_t runnable_ms);
 /* The most ring neighbours a node has (2 * MEMBERSHIP_RING_K_MAX). */
 #define NODE_GOSSIP_RING_MAX 16
 /* Gossip's ring neighbours as its last turn computed them (membership_ring): the members the

@@ -31,6 +31,10 @@ struct net {
     struct membership nodes[NET_NODES_MAX];
     int dead[NET_NODES_MAX];
     int frozen[NET_NODES_MAX]; /* runs nothing; what is sent to it waits (a stalled loop) */
+    /* membership_note_runnable: given to the nodes that have runnable_known, their runnable
+     * time growing every ms they are not frozen, or frozen but starved (waiting for a CPU). */
+    int runnable_known[NET_NODES_MAX], starved[NET_NODES_MAX];
+    uint64_t runnable[NET_NODES_MAX];
     int cut[NET_NODES_MAX][NET_NODES_MAX];
     struct net_msg *queue;
     size_t queued;
@@ -121,6 +125,14 @@ static void net_free(struct net *net)
 }
 
 /* Runs the network for ms milliseconds in 1 ms steps. */
+/* The shell's measure of node i's runnable time, as the mesh gives it before each turn. */
+static void net_note_runnable(struct net *net, size_t i)
+{
+    if (net->runnable_known[i]) {
+        membership_note_runnable(&net->nodes[i], net->runnable[i]);
+    }
+}
+
 static void net_run(struct net *net, uint64_t ms)
 {
     for (uint64_t end = net->now_ms + ms; net->now_ms < end; net->now_ms++) {
@@ -140,7 +152,9 @@ static void net_run(struct net *net, uint64_t ms)
         /* What receiving queued (after `keep`, due later) was moved down with the rest. */
         net->queued = keep;
         for (size_t i = 0; i < net->n; i++) {
+            net->runnable[i] += !net->frozen[i] || net->starved[i];
             if (!net->dead[i] && !net->frozen[i]) {
+                net_note_runnable(net, i);
                 membership_tick(&net->nodes[i], net->now_ms);
             }
         }
@@ -422,6 +436,7 @@ static void net_beat(struct net *net, uint64_t ms)
 {
     for (uint64_t t = 0; t < ms; t += 50) {
         if (!net->frozen[1] && !net->dead[1]) {
+            net_note_runnable(net, 0);
             membership_heartbeat(&net->nodes[0], "n1", net->now_ms);
         }
         net_run(net, 50);
@@ -695,6 +710,46 @@ static void test_own_stall_counts_unless_the_others_saw_it(void **state)
             }
             net_beat(net, hi + 500); /* past the hold */
             assert_int_equal(view_state(net, 1, 0), MEMBERSHIP_ALIVE);
+        }
+        net_free(net);
+    }
+}
+
+/* The same stall, nobody suspecting n0 (n1 frozen too), with the shell's measure of n0's
+ * runnable time: when n0 waited for a CPU meanwhile (a starved host) it is learned as above;
+ * when n0 was not runnable (stopped: SIGSTOP, a suspended VM) it is its own pause, never held
+ * nor learned, and neither is n1's heartbeat it read late because of it. Learned, a node of 3
+ * SIGSTOPped for 0.5-0.8 s that no suspicion reached in time kept twice that as its grace
+ * for 30 s (bench/partitions.py (f), sessions 26-27). */
+static void test_own_stopped_stall_is_never_learned(void **state)
+{
+    (void)state;
+    for (int starved = 0; starved < 2; starved++) {
+        struct membership_config cfg;
+        membership_config_default(&cfg);
+        struct net *net = net_new(2, &cfg);
+        net->runnable_known[0] = 1;
+        net->starved[0] = starved;
+        net_beat(net, 2000);
+        uint64_t lo, hi;
+        membership_suspicion_bounds(&net->nodes[0], &lo, &hi);
+        net->frozen[0] = net->frozen[1] = 1;
+        net_beat(net, 700);
+        net->frozen[0] = net->frozen[1] = 0;
+        net_beat(net, 300);
+        assert_int_equal(net->nodes[0].stats.refutations, 0);
+        assert_int_equal(net->nodes[0].stats.stalls, 1);
+        assert_int_equal(net->nodes[0].stats.stalls_stopped, starved ? 0 : 1);
+        for (int held = 1; held >= 0; held--) {
+            uint32_t grace = membership_grace(&net->nodes[0]);
+            if (starved) {
+                assert_true(held ? net->nodes[0].pause_ms != 0 : net->nodes[0].pause_ms == 0);
+                assert_true(grace >= 2 * 600 && grace <= 2 * 750);
+            } else {
+                assert_int_equal(net->nodes[0].pause_ms, 0);
+                assert_true(grace <= 20);
+            }
+            net_beat(net, hi + 500); /* past the hold */
         }
         net_free(net);
     }
@@ -1090,6 +1145,7 @@ int main(void)
         cmocka_unit_test(test_refuted_silence_teaches_the_grace),
         cmocka_unit_test(test_refuted_lone_silence_teaches_nothing),
         cmocka_unit_test(test_own_stall_counts_unless_the_others_saw_it),
+        cmocka_unit_test(test_own_stopped_stall_is_never_learned),
         cmocka_unit_test(test_heartbeat_gap_teaches_the_grace),
         cmocka_unit_test(test_heartbeat_after_a_refuted_suspicion_teaches_nothing),
         cmocka_unit_test(test_probe_deadline_follows_the_grace),
