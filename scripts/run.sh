@@ -12,7 +12,8 @@
 # clients must show a certificate signed by the CA (data/tls/client.crt is made for them).
 #
 # The cluster secret is made once and kept in ./data/cluster-secret (mode 600), so restarts
-# find each other again. Each node's log goes to ./data/nN.log; this script prints the leader
+# find each other again; each node reads it from its own config file, ./data/nN.yaml (mode
+# 600), not from its command line, which every local user can read (/proc/PID/cmdline, ps). Each node's log goes to ./data/nN.log; this script prints the leader
 # and how to connect once the cluster answers.
 set -euo pipefail
 
@@ -39,6 +40,9 @@ if [ ! -s data/cluster-secret ]; then
     (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > data/cluster-secret)
 fi
 SECRET=$(cat data/cluster-secret)
+for i in 1 2 3; do
+    (umask 077; printf 'cluster-secret: "%s"\n' "$SECRET" > "data/n$i.yaml")
+done
 BOOT="n1@$HOST:17379,n2@$HOST:17380,n3@$HOST:17381"
 
 # The local CA and certificates for --tls (EC P-256, valid for a year), made once.
@@ -91,7 +95,7 @@ for i in 1 2 3; do
         read -r -a extra <<< "$(tls_flags "$i" "$port")"
     fi
     "$BIN" --node-id "n$i" --bind "$HOST" --port "$port" --peer-port $((port + 10000)) \
-        --data-dir "data/n$i" --bootstrap "$BOOT" --cluster-secret "$SECRET" \
+        --data-dir "data/n$i" --bootstrap "$BOOT" --config "data/n$i.yaml" \
         --partitions "${PARTITIONS:-16}" "${extra[@]}" "$@" \
         >> "data/n$i.log" 2>&1 &
     pids+=($!)

@@ -40,6 +40,24 @@ class RunScript:
         return rc
 
 
+def node_cmdlines(cwd):
+    """The command lines of the halyard nodes running in directory cwd (from /proc)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.path.realpath("/proc/%s/cwd" % pid) != os.path.realpath(cwd):
+                continue
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if b"--node-id" in cmd:
+            out.append(cmd)
+    return out
+
+
 def run(argv, cwd):
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=30)
 
@@ -58,6 +76,20 @@ def test_run_script_starts_a_cluster_and_stops_cleanly(tmp_path, tls):
                    "data/tls/client.crt", "--key", "data/tls/client.key", "-p", "7380"]
         assert run(cli + ["SET", "run:k", "v"], cwd).stdout.strip() == "OK"
         assert run(cli + ["GET", "run:k"], cwd).stdout.strip() == "v"
+        # The secret is in no command line (readable by every local user), only in the
+        # nodes' own config files, mode 600.
+        with open(os.path.join(cwd, "data", "cluster-secret")) as f:
+            secret = f.read().strip()
+        assert len(secret) >= 32
+        cmdlines = node_cmdlines(cwd)
+        assert len(cmdlines) == 3, cmdlines
+        for cmd in cmdlines:
+            assert secret.encode() not in cmd, cmd
+        for i in (1, 2, 3):
+            conf = os.path.join(cwd, "data", "n%d.yaml" % i)
+            assert os.stat(conf).st_mode & 0o777 == 0o600
+            with open(conf) as f:
+                assert secret in f.read()
         halyctl = [os.path.join(os.path.dirname(os.environ["HALYARD_BIN"]), "halyctl"), "-p",
                    "7381", "cluster", "status"]
         curl = ["curl", "-sS", "-w", "\n%{http_code}"]
