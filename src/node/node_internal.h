@@ -115,16 +115,18 @@ struct node_stats {
     struct node_cmd_sub_stat subs[NODE_CMDSTAT_SUBS_MAX];
 };
 
-#define NODE_CMD_SLOTS          512
-#define NODE_LAG_SAMPLES        1024  /* (log end, time) samples for followers' lag in ms */
-#define NODE_SLOW_TURN_MS       100   /* an event loop turn this long is logged and counted */
-#define NODE_DEAF_RECENT_MS     10000 /* how long a stretch of deafness stretches Raft's timeouts */
-#define NODE_MEMBERS_MAX        (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
-#define NODE_GUESTS_MAX         4
+#define NODE_CMD_SLOTS           512
+#define NODE_LAG_SAMPLES         1024  /* (log end, time) samples for followers' lag in ms */
+#define NODE_SLOW_TURN_MS        100   /* an event loop turn this long is logged and counted */
+#define NODE_DEAF_RECENT_MS      10000 /* how long a stretch of deafness stretches Raft's timeouts */
+#define NODE_MEMBERS_MAX         (RAFT_SERVERS_MAX + STORE_MEMBERS_MAX)
+#define NODE_GUESTS_MAX          4
 /* Peers whose busy notices a node keeps at once (busy_peers.c); more are ignored. */
-#define NODE_PEER_BUSY_MAX      16
-#define NODE_SNAPSHOT_BYTES_MIN (1024 * 1024)
-#define NODE_SNAPSHOT_FORK_KEYS 20000 /* below this many keys, snapshots are encoded inline */
+#define NODE_PEER_BUSY_MAX       16
+#define NODE_SNAPSHOT_BYTES_MIN  (1024 * 1024)
+/* Below this many keys and bytes of data, snapshots are encoded inline (start_snapshot). */
+#define NODE_SNAPSHOT_FORK_KEYS  20000
+#define NODE_SNAPSHOT_FORK_BYTES (4 * 1024 * 1024)
 
 /* Counters and histograms for /metrics and /health (observe.c); the engine records into them
  * as things happen, with its own clock (ms). */

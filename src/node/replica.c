@@ -1063,8 +1063,12 @@ static void start_snapshot(struct node_group *g, uint64_t now_ms)
     }
     struct hy_node *n = g->node;
     /* A small keyspace encodes in a few ms: inline is cheaper than a fork, and keeps memory
-     * tight (no log piling up meanwhile, no second copy in flight). */
-    int small = store_key_count(g->store) < NODE_SNAPSHOT_FORK_KEYS;
+     * tight (no log piling up meanwhile, no second copy in flight). Small in keys and in
+     * bytes: the encoding's cost follows the data, and one list of a million elements is one
+     * key (redis-benchmark's LPUSH at -P 16 spent a fifth of the node's CPU encoding it on the
+     * event loop, which answered nobody meanwhile). */
+    int small = store_key_count(g->store) < NODE_SNAPSHOT_FORK_KEYS &&
+                store_used_bytes(g->store) < NODE_SNAPSHOT_FORK_BYTES;
     int rc = n->snap_start != NULL && !small ? n->snap_start(n->snap_ctx, g->id, g->store)
                                              : HY_ENOTFOUND;
     if (rc == HY_EBUSY) {

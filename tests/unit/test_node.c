@@ -153,6 +153,42 @@ static void test_forked_snapshot_then_another_is_due(void **state)
     hy_buf_free(&cmds);
 }
 
+/* A keyspace of few keys but many bytes (one large list, large strings) is snapshot in the
+ * forked child too: the encoding's cost follows the bytes, and inline it stalled the loop. */
+static void test_few_large_keys_snapshot_in_the_child(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_snapshotter fs = {0};
+    hy_buf_init(&fs.image);
+    node_set_snapshotter(f->node, fake_start, &fs);
+    assert_string_equal(feed(f, "CONFIG SET snapshot-log-min 1mb\r\n"), "+OK\r\n");
+    size_t len = 256 * 1024;
+    char *value = hy_xmalloc(len + 1);
+    memset(value, 'v', len);
+    value[len] = '\0';
+    struct hy_buf cmd;
+    hy_buf_init(&cmd);
+    /* 20 keys of 256 KiB written over and over: a snapshot comes due each time the log since
+     * the last outgrows the dataset (5 MiB once full), inline while the dataset is under
+     * NODE_SNAPSHOT_FORK_BYTES, in the child from there on. */
+    for (int i = 0; i < 80 && fs.started == 0; i++) {
+        hy_buf_reset(&cmd);
+        hy_buf_printf(&cmd, "*3\r\n$3\r\nSET\r\n$5\r\nbig%02d\r\n$%zu\r\n", i % 20, len);
+        hy_buf_append(&cmd, value, len);
+        hy_buf_append(&cmd, "\r\n", 3); /* with the terminating NUL feed() reads up to */
+        assert_string_equal(feed(f, (const char *)cmd.data), "+OK\r\n");
+    }
+    assert_int_equal(store_key_count(f->node->meta->store), 20);
+    assert_true(raft_snapshot_index(&f->node->meta->raft) > 0); /* the small ones: inline */
+    assert_int_equal(fs.started, 1); /* the first over 4 MiB: in the child */
+    assert_true(store_used_bytes(f->node->meta->store) >= NODE_SNAPSHOT_FORK_BYTES);
+    assert_true(f->node->meta->snap_pending > 0);
+    node_set_snapshotter(f->node, NULL, NULL);
+    hy_buf_free(&fs.image);
+    hy_buf_free(&cmd);
+    hy_free(value);
+}
+
 /* snapshot-log-percent decides when a snapshot is due: at 10000 (the log may grow to 100 times
  * the dataset, and 200 times the key count in entries) 20,000 writes take none; set to 10 at
  * run time, the next write takes one. */
@@ -847,6 +883,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_counts_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maxmemory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forked_snapshot_then_another_is_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_few_large_keys_snapshot_in_the_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_log_percent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_log_min_shared_by_use, setup_partitions,
                                         teardown),
