@@ -49,6 +49,9 @@ struct io_durable {
     size_t turn_entries; /* entries in the turn's batches */
     io_durable_before_sync_cb before_sync_cb;
     void *before_sync_ctx;
+    /* Inside io_durable_pump: the callback may report a peer down (a write that fails at
+     * once), which moves the engine and asks for a pump again; that one waits for the next. */
+    int pumping;
     uint64_t loop_sync_paused_ms; /* no loop fdatasync before this (one was slow); 0: none */
     uint64_t loop_commits;        /* group commits the loop wrote (io_durable_loop_commits) */
     struct node_io_batch **turn;
@@ -377,6 +380,10 @@ int io_durable_pump(struct io_durable *d, int turn_end)
      * give the engine new batches (a follower's next acknowledgement), taken in the next
      * round. Bounded: what is left waits for the next pump. */
     int completed = 0;
+    if (d->pumping) {
+        return 0; /* the outer pump, or the caller's next one, takes what the engine has */
+    }
+    d->pumping = 1;
     for (int round = 0; round < DURABLE_PUMP_ROUNDS; round++) {
         durable_take(d);
         uint64_t written = turn_end ? durable_turn_write(d) : 0;
@@ -387,6 +394,7 @@ int io_durable_pump(struct io_durable *d, int turn_end)
                           d, io_clock_ms(), d->log);
         completed = 1;
     }
+    d->pumping = 0;
     return completed;
 }
 
