@@ -126,7 +126,7 @@ struct node_stats {
 #define NODE_SNAPSHOT_BYTES_MIN  (1024 * 1024)
 /* Below this many keys and bytes of data, snapshots are encoded inline (start_snapshot). */
 #define NODE_SNAPSHOT_FORK_KEYS  20000
-#define NODE_SNAPSHOT_FORK_BYTES (4 * 1024 * 1024)
+#define NODE_SNAPSHOT_FORK_BYTES (2 * 1024 * 1024)
 
 /* Counters and histograms for /metrics and /health (observe.c); the engine records into them
  * as things happen, with its own clock (ms). */

@@ -180,7 +180,7 @@ static void test_few_large_keys_snapshot_in_the_child(void **state)
     }
     assert_int_equal(store_key_count(f->node->meta->store), 20);
     assert_true(raft_snapshot_index(&f->node->meta->raft) > 0); /* the small ones: inline */
-    assert_int_equal(fs.started, 1); /* the first over 4 MiB: in the child */
+    assert_int_equal(fs.started, 1); /* the first of FORK_BYTES or more: in the child */
     assert_true(store_used_bytes(f->node->meta->store) >= NODE_SNAPSHOT_FORK_BYTES);
     assert_true(f->node->meta->snap_pending > 0);
     node_set_snapshotter(f->node, NULL, NULL);
