@@ -275,6 +275,8 @@ static void lag_record(struct membership *m, uint64_t late_ms, uint64_t now_ms)
  * late_ms it ended just now, since the last turn, by the shell's measure: it was stopped
  * (SIGSTOP, a suspended VM) or blocked, which says nothing of the host's other loops, unlike a
  * starved CPU (membership_note_runnable). 0 when the shell gives no measure. */
+static uint64_t stall_limit(const struct membership *m);
+
 static int stall_was_own(const struct membership *m, uint64_t late_ms)
 {
     return m->runnable_known && 2 * (m->runnable_ms - m->runnable_at_tick_ms) < late_ms;
@@ -756,7 +758,9 @@ static void peer_gap_record(struct membership *m, const struct membership_phi *p
      * though its tick dropped the stall itself. */
     uint64_t due = HY_MAX(membership_next_ms(m), m->last_tick_ms);
     double own = now_ms > due && m->last_tick_ms != 0 ? (double)(now_ms - due) : 0.0;
-    int own_stopped = own > 0.0 && stall_was_own(m, now_ms - due);
+    /* Only a stall tells a stopped process from a starved one: an idle loop asleep in its poll
+     * is not runnable either. */
+    int own_stopped = own >= (double)stall_limit(m) && stall_was_own(m, now_ms - due);
     if (m->last_stall_ms != 0 && m->last_stall_ms + gap_ms >= now_ms &&
         (double)m->last_stall_len_ms > own) {
         own = (double)m->last_stall_len_ms;
