@@ -75,7 +75,7 @@ static void durable_send(void *ctx, struct node_io_batch *b)
 #define DURABLE_LOOP_SYNC_SLOW_US   10000
 #define DURABLE_LOOP_SYNC_PAUSE_MS  1000
 /* durable_leader_syncs: the fewest entries in a leader's turn that the loop fdatasyncs itself. */
-#define DURABLE_LEADER_SYNC_ENTRIES 32
+#define DURABLE_LEADER_SYNC_ENTRIES 256
 
 /* A group whose snapshot file is being written: v[0] is that snapshot's batch, then the
  * group's later batches with something to persist, none submitted yet. */
@@ -173,13 +173,12 @@ static int durable_loop_syncs(struct io_durable *d)
 
 /*
  * Whether a node that leads a group fdatasyncs its turn's entries in the loop: only a turn of
- * DURABLE_LEADER_SYNC_ENTRIES entries or more (many clients, or a pipeline), where the two
- * wake-ups of the thread's path and the extra, smaller group commits it makes while the loop
- * goes on cost more than the loop's wait (docs/performance.md "A leader's large turns synced in
- * its loop": 32 against 256 and 8, session 27). A smaller turn goes to the thread, so that a
- * leader under a light load (one client, a few) never waits for its disk. What the leader sends
- * goes before the wait: its AppendEntries (sent early, raft.h step 2's exception) and its clients'
- * replies, flushed by the server's callback.
+ * DURABLE_LEADER_SYNC_ENTRIES entries or more (a pipelined load), where the two wake-ups of the
+ * thread's path and the extra, smaller group commits it makes while the loop goes on cost more
+ * than the loop's wait (docs/performance.md "A leader's large turns synced in its loop"). A
+ * smaller turn goes to the thread, so that a leader under a light load never waits for its
+ * disk. What the leader sends goes before the wait: its AppendEntries (sent early, raft.h step
+ * 2's exception) and its clients' replies, flushed by the server's callback.
  */
 static int durable_leader_syncs(struct io_durable *d)
 {

@@ -115,7 +115,7 @@ def test_kill9_leader_fails_over_without_losing_acknowledged_writes(cluster):
 def test_followers_sync_in_their_loop_and_keep_every_write(cluster):
     """With durability fsync, the followers (which lead nothing) write and fdatasync the
     leader's entries from their event loops; the leader leaves a small turn (one client's
-    SETs one at a time) to its WAL thread and syncs a large pipelined turn (32 entries or
+    SETs one at a time) to its WAL thread and syncs a large pipelined turn (256 entries or
     more) in its loop. Every acknowledged write survives a kill -9 of the leader."""
     li = cluster.leader()
     followers = [i for i in range(3) if i != li]
