@@ -46,7 +46,6 @@ struct io_durable {
      * thread at the turn's end. */
     uint64_t leads_checked_ms; /* when node_leads_any was last asked (at most once a ms) */
     int leads;
-    size_t turn_entries; /* entries in the turn's batches */
     io_durable_before_sync_cb before_sync_cb;
     void *before_sync_ctx;
     /* Inside io_durable_pump: the callback may report a peer down (a write that fails at
@@ -102,8 +101,9 @@ static uint64_t submit_batch(struct io_durable *d, const struct node_io_batch *b
     return seq;
 }
 
-/* The requests of the turn's batches, built in d's arrays (valid until the next call). */
-static void durable_turn_reqs(struct io_durable *d)
+/* The requests of the turn's batches, built in d's arrays (valid until the next call);
+ * returns how many entries they hold. */
+static size_t durable_turn_reqs(struct io_durable *d)
 {
     size_t n_ents = 0;
     for (size_t i = 0; i < d->n_turn; i++) {
@@ -132,6 +132,7 @@ static void durable_turn_reqs(struct io_durable *d)
         d->turn_ptrs[i] = &d->turn_reqs[i];
         e += b->n_entries;
     }
+    return n_ents;
 }
 
 /*
@@ -180,9 +181,9 @@ static int durable_loop_syncs(struct io_durable *d)
  * disk. What the leader sends goes before the wait: its AppendEntries (sent early, raft.h step
  * 2's exception) and its clients' replies, flushed by the server's callback.
  */
-static int durable_leader_syncs(struct io_durable *d)
+static int durable_leader_syncs(struct io_durable *d, size_t n_entries)
 {
-    if (d->turn_entries < DURABLE_LEADER_SYNC_ENTRIES) {
+    if (n_entries < DURABLE_LEADER_SYNC_ENTRIES) {
         return 0;
     }
     if (d->before_sync_cb != NULL) {
@@ -198,12 +199,12 @@ static uint64_t durable_turn_write(struct io_durable *d)
     if (d->n_turn == 0) {
         return 0;
     }
-    durable_turn_reqs(d);
+    size_t n_entries = durable_turn_reqs(d);
     uint64_t first = 0;
     size_t k = 0;
     if (d->replicated) {
         k = wal_thread_write_now(d->thread, d->turn_ptrs, d->n_turn, &first);
-    } else if (!d->leads || durable_leader_syncs(d)) {
+    } else if (!d->leads || durable_leader_syncs(d, n_entries)) {
         k = wal_thread_sync_now(d->thread, d->turn_ptrs, d->n_turn, &first);
         if (k > 0 && wal_thread_last_sync_us(d->thread) >= DURABLE_LOOP_SYNC_SLOW_US) {
             d->loop_sync_paused_ms = io_clock_ms() + DURABLE_LOOP_SYNC_PAUSE_MS;
@@ -214,7 +215,6 @@ static uint64_t durable_turn_write(struct io_durable *d)
         wal_node_queues_set_seq(d->queues, d->turn[i], seq);
     }
     d->n_turn = 0;
-    d->turn_entries = 0;
     d->loop_commits += k > 0;
     return k > 0 ? first + k - 1 : 0;
 }
@@ -234,7 +234,6 @@ static void durable_turn_add(struct io_durable *d, struct node_io_batch *b)
         d->turn = hy_xrealloc(d->turn, d->cap_turn * sizeof(*d->turn));
     }
     d->turn[d->n_turn++] = b;
-    d->turn_entries += b->n_entries;
     int at_once = wal_node_queues_add(d->queues, b, WAL_NODE_SEQ_HELD);
     HY_ASSERT(!at_once);
 }

@@ -513,7 +513,7 @@ struct hy_node {
     size_t removal_probe_next;      /* the member asked next */
     uint64_t hints_probe_ms;        /* when this node next asks its peers who leads (HY.LEADERS) */
     uint32_t rebalance_held_spread; /* the load spread last logged as held back (partmap.c) */
-    uint64_t rebalance_wait_noted;  /* rebalance_step's last "nothing to move" state logged */
+    uint64_t rebalance_wait_noted;  /* rebalance_step's last "nothing to move" reason logged */
     size_t rebalance_held_moves;    /* the map changes last logged as waiting for room */
     /* rebalance-bandwidth: the snapshot bytes per second this node's leaders send, shared by
      * every group (raft.h struct raft_pacer); its rate follows the setting at each tick. */

@@ -580,9 +580,10 @@ static void partitions_settled(const struct hy_node *n, const struct node_placem
     }
 }
 
-/* rebalance_step found nothing to move while member loads differ: says why once per state
- * (moves under way at the limit, or partitions busy: a configuration not yet what the map
- * says), so that a rebalance that waits long can be told from one that found no move. */
+/* rebalance_step found nothing to move while member loads differ: says why, once each time
+ * the reason changes (moves under way at the limit, partitions busy: a configuration not yet
+ * what the map says, or neither: no move the placement allows), so that a rebalance that waits
+ * long can be told from one that found no move, without a line per busy partition settling. */
 static void rebalance_note_wait(struct hy_node *n, const uint8_t *busy, uint32_t parts,
                                 uint64_t under_way, uint64_t max)
 {
@@ -591,8 +592,7 @@ static void rebalance_note_wait(struct hy_node *n, const uint8_t *busy, uint32_t
     for (uint32_t p = 0; p < parts; p++) {
         n_busy += busy[p] != 0;
     }
-    uint64_t state =
-        spread < 2 ? 0 : ((uint64_t)n_busy << 40) | (HY_MIN(under_way, 0xffffff) << 16) | spread;
+    uint64_t state = spread < 2 ? 0 : 1 + (under_way >= max) + 2 * (n_busy > 0);
     if (state != 0 && state != n->rebalance_wait_noted) {
         hy_log(n->log, HY_LOG_INFO,
                "rebalance: no move while member loads differ by %u replicas: %llu move(s) under "
