@@ -465,7 +465,7 @@ static void on_hog(struct gs_world *w, int i, int start)
 /* What mesh.c gives before a turn: the node's runnable time, its freezes left out. */
 static void gs_note_runnable(struct gs_world *w, struct gs_node *n)
 {
-    membership_note_runnable(&n->mb, w->now_ms - n->life_at - n->stopped_ms);
+    membership_note_runnable(&n->mb, w->now_ms - n->life_at - n->stopped_ms, w->now_ms);
 }
 
 static void on_msg(struct gs_world *w, const struct gs_event *ev)

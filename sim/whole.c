@@ -1246,7 +1246,7 @@ static void ev_frame(struct world *w, struct w_node *wn, const struct w_ev *e)
 static void w_note_runnable(struct world *w, struct w_node *wn)
 {
     uint64_t ahead = wn->frozen_until > w->now ? wn->frozen_until - w->now : 0;
-    node_gossip_note_runnable(wn->node, w->now - (wn->frozen_total - ahead));
+    node_gossip_note_runnable(wn->node, w->now - (wn->frozen_total - ahead), clk(wn));
 }
 
 /* mesh.c's gossip timer: anything heard from peer p since the last poll (every 10 ms) is one

@@ -275,7 +275,7 @@ static void mesh_gossip_timer_cb(uv_timer_t *t)
     uint64_t now = io_clock_ms();
     uint64_t runnable = mesh_runnable_ms(m);
     if (runnable != UINT64_MAX) {
-        node_gossip_note_runnable(m->node, runnable); /* before the heartbeats it may judge */
+        node_gossip_note_runnable(m->node, runnable, now); /* before the heartbeats it judges */
     }
     mesh_gossip_heard(m, now);
     if (node_gossip_next_ms(m->node) > now) {

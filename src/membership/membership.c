@@ -271,23 +271,31 @@ static void lag_record(struct membership *m, uint64_t late_ms, uint64_t now_ms)
     m->lag_peak[m->lag_cur] = HY_MAX(m->lag_peak[m->lag_cur], late);
 }
 
-/* Whether the process was runnable (on a CPU or waiting for one) for less than half of the
- * late_ms it ended just now, since the last turn, by the shell's measure: it was stopped
- * (SIGSTOP, a suspended VM) or blocked, which says nothing of the host's other loops, unlike a
- * starved CPU (membership_note_runnable). 0 when the shell gives no measure. */
 static uint64_t stall_limit(const struct membership *m);
 
-static int stall_was_own(const struct membership *m, uint64_t late_ms)
+/* Whether the stall this node finds now ended with the shell's last gap between notes, and
+ * the process was runnable (on a CPU or waiting for one) for less than half of that gap: it
+ * was stopped (SIGSTOP, a suspended VM) or blocked, which says nothing of the host's other
+ * loops, unlike a starved CPU (membership_note_runnable). 0 when the shell gives no measure.
+ * Measured across the gap itself: from the last turn instead, a loaded node's busy time
+ * before the stop (its turns 0.1-0.2 s apart) counted as runnable, and a 0.3 s SIGSTOP was
+ * taken for starvation (a CI run of test_gossip). */
+static int stall_was_own(const struct membership *m, uint64_t now_ms)
 {
-    return m->runnable_known && 2 * (m->runnable_ms - m->runnable_at_tick_ms) < late_ms;
+    return m->runnable_known && m->gap_end_ms != 0 && now_ms < m->gap_end_ms + stall_limit(m) &&
+           2 * m->gap_runnable_ms < m->gap_len_ms;
 }
 
-void membership_note_runnable(struct membership *m, uint64_t runnable_ms)
+void membership_note_runnable(struct membership *m, uint64_t runnable_ms, uint64_t now_ms)
 {
-    if (!m->runnable_known || runnable_ms < m->runnable_ms) {
-        m->runnable_at_tick_ms = runnable_ms; /* the first measure, or a counter that reset */
+    if (m->runnable_known && runnable_ms >= m->runnable_ms && now_ms >= m->runnable_note_ms &&
+        now_ms - m->runnable_note_ms >= stall_limit(m)) {
+        m->gap_end_ms = now_ms;
+        m->gap_len_ms = now_ms - m->runnable_note_ms;
+        m->gap_runnable_ms = runnable_ms - m->runnable_ms;
     }
     m->runnable_ms = runnable_ms;
+    m->runnable_note_ms = now_ms;
     m->runnable_known = 1;
 }
 
@@ -760,7 +768,7 @@ static void peer_gap_record(struct membership *m, const struct membership_phi *p
     double own = now_ms > due && m->last_tick_ms != 0 ? (double)(now_ms - due) : 0.0;
     /* Only a stall tells a stopped process from a starved one: an idle loop asleep in its poll
      * is not runnable either. */
-    int own_stopped = own >= (double)stall_limit(m) && stall_was_own(m, now_ms - due);
+    int own_stopped = own >= (double)stall_limit(m) && stall_was_own(m, now_ms);
     if (m->last_stall_ms != 0 && m->last_stall_ms + gap_ms >= now_ms &&
         (double)m->last_stall_len_ms > own) {
         own = (double)m->last_stall_len_ms;
@@ -1173,7 +1181,7 @@ void membership_tick(struct membership *m, uint64_t now_ms)
              * 3 SIGSTOPped for 0.5-0.8 s that nobody's news reached in time kept a grace of
              * twice that for the next lag_window_ms, and as a survivor of the next stop it let
              * the partitions elect only after it (bench/partitions.py (f), sessions 26-27). */
-            m->last_stall_stopped = stall_was_own(m, late);
+            m->last_stall_stopped = stall_was_own(m, now_ms);
             if (m->last_stall_stopped) {
                 m->stats.stalls_stopped++;
             } else {
@@ -1202,7 +1210,6 @@ void membership_tick(struct membership *m, uint64_t now_ms)
         tick_suspects(m, now_ms);
     }
     m->last_tick_ms = now_ms;
-    m->runnable_at_tick_ms = m->runnable_ms;
 }
 
 uint64_t membership_next_ms(const struct membership *m)

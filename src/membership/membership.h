@@ -285,8 +285,11 @@ struct membership {
     uint64_t last_stall_len_ms; /* how late that turn came */
     int last_stall_stopped;     /* ... and the process was not runnable for most of it */
     /* membership_note_runnable: the process's runnable time (on a CPU or waiting for one),
-     * cumulative, in ms, and its value at the last membership_tick; known: the shell gives it. */
-    uint64_t runnable_ms, runnable_at_tick_ms;
+     * cumulative, in ms, at the last note and when it came; the last gap between notes of
+     * stall_ms or more (the process did not run its loop): when it ended, how long it was and
+     * how much runnable time grew across it. known: the shell gives the measure. */
+    uint64_t runnable_ms, runnable_note_ms;
+    uint64_t gap_end_ms, gap_len_ms, gap_runnable_ms;
     int runnable_known;
     uint64_t pause_ms, pause_at_ms; /* this node's longest stall (or heartbeat read late
                                        because of one) on hold, and its last (pause_counts) */
@@ -327,12 +330,13 @@ void membership_set_meta(struct membership *m, const struct membership_meta *met
 /* Runs the timers (probe period, probe timeout, relays, suspicion timeouts, phi). */
 void membership_tick(struct membership *m, uint64_t now_ms);
 /* The process's runnable time so far (ms on a CPU plus ms waiting for one: Linux's
- * /proc/self/schedstat), given before a membership_tick. It tells a stall of a starved host
- * (the process waited for a CPU: the others' loops wait as long) from this process's own
- * (SIGSTOP, a suspended VM, a blocking call): a turn that comes stall_ms late after the
- * process was runnable for less than half of the delay was its own pause, and its length is
- * never learned as loop lag (membership_tick). Without it every stall may be the host's. */
-void membership_note_runnable(struct membership *m, uint64_t runnable_ms);
+ * /proc/self/schedstat), given by the shell every few ms while its loop runs, and before a
+ * membership_tick or membership_heartbeat. It tells a stall of a starved host (the process
+ * waited for a CPU: the others' loops wait as long) from this process's own (SIGSTOP, a
+ * suspended VM, a blocking call): across a gap of stall_ms or more between two notes, runnable
+ * time grew by less than half the gap, so a turn late by that gap was its own pause, never
+ * learned as loop lag (membership_tick). Without it every stall may be the host's. */
+void membership_note_runnable(struct membership *m, uint64_t runnable_ms, uint64_t now_ms);
 /* A message from member `from` (authenticated by the shell). Unknown senders are added. */
 void membership_receive(struct membership *m, const char *from, const struct membership_msg *msg,
                         uint64_t now_ms);

@@ -231,10 +231,10 @@ void node_gossip_tick(struct hy_node *n, uint64_t now_ms)
     membership_tick(&g->mb, now_ms);
 }
 
-void node_gossip_note_runnable(struct hy_node *n, uint64_t runnable_ms)
+void node_gossip_note_runnable(struct hy_node *n, uint64_t runnable_ms, uint64_t now_ms)
 {
     if (n->gossip != NULL) {
-        membership_note_runnable(&n->gossip->mb, runnable_ms);
+        membership_note_runnable(&n->gossip->mb, runnable_ms, now_ms);
     }
 }
 

@@ -603,8 +603,9 @@ struct node_gossip_stats {
     uint32_t ring_links; /* ring neighbours: the links that carry beacons and phi */
 };
 void node_gossip_stats(const struct hy_node *n, struct node_gossip_stats *out);
-/* The process's runnable time so far in ms (membership_note_runnable), before a tick. */
-void node_gossip_note_runnable(struct hy_node *n, uint64_t runnable_ms);
+/* The process's runnable time so far in ms (membership_note_runnable): every few ms, and before
+ * a tick or a heartbeat. */
+void node_gossip_note_runnable(struct hy_node *n, uint64_t runnable_ms, uint64_t now_ms);
 /* The most ring neighbours a node has (2 * MEMBERSHIP_RING_K_MAX). */
 #define NODE_GOSSIP_RING_MAX 16
 /* Gossip's ring neighbours as its last turn computed them (membership_ring): the members the

@@ -142,24 +142,27 @@ def test_sigstop_is_suspect_then_failed_and_sigcont_refutes(tmp_path_factory, cl
 
 
 def test_a_stopped_nodes_stall_is_its_own_pause_not_host_lag(tmp_path_factory, clusters):
-    """A member SIGSTOPped for 0.3 s (shorter than a suspicion: nobody's news reaches it) finds
-    its stall on resuming; its loop thread was not runnable meanwhile (/proc/self/schedstat),
-    so the stall is its own pause (gossip_stalls_stopped) and never joins its loop-lag grace,
-    which held twice the stop before (a stopped node resumed in a cluster then gave every
-    member that much longer for 30 s: bench/partitions.py (f))."""
+    """A member SIGSTOPped for 1.2 s finds its stall on resuming; its loop thread was not
+    runnable meanwhile (/proc/self/schedstat), so the stall is its own pause
+    (gossip_stalls_stopped) and never joins its loop-lag grace (learned, twice the stop: the
+    2 s cap). Why it matters when nobody's suspicion reaches the node in time (a stop shorter
+    than a suspicion, which the unit test test_own_stopped_stall_is_never_learned covers): a
+    resumed node then gave every member 2 s more for 30 s (bench/partitions.py (f)). 1.2 s:
+    on a loaded host the resumed process may wait for a CPU, which counts as runnable, and a
+    0.3 s stop was then taken for starvation now and then (CI beside another test file)."""
     c = start(tmp_path_factory, clusters, 3)
     victim = 1
     before = info(c.ports[victim], "cluster")
     assert int(before["gossip_stalls_stopped"]) == 0, before
     c.kill(victim, signal.SIGSTOP)
     try:
-        time.sleep(0.3)  # the fault's length, not a wait for a condition
+        time.sleep(1.2)  # the fault's length, not a wait for a condition
     finally:
         c.kill(victim, signal.SIGCONT)
     r = wait_for(lambda: int(info(c.ports[victim], "cluster")["gossip_stalls_stopped"]) >= 1 and
                  info(c.ports[victim], "cluster"), 10, "the resumed node to find its own pause")
-    assert int(r["gossip_stall_max_ms"]) >= 200, r
-    assert int(r["gossip_lag_grace_ms"]) < 200, r  # learned, it would be 2 x ~300 ms
+    assert int(r["gossip_stall_max_ms"]) >= 1000, r
+    assert int(r["gossip_lag_grace_ms"]) < 1000, r  # learned, it would be 2000 (the cap)
 
 
 def test_status_and_runtime_settings(tmp_path_factory, clusters):

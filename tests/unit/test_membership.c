@@ -129,7 +129,7 @@ static void net_free(struct net *net)
 static void net_note_runnable(struct net *net, size_t i)
 {
     if (net->runnable_known[i]) {
-        membership_note_runnable(&net->nodes[i], net->runnable[i]);
+        membership_note_runnable(&net->nodes[i], net->runnable[i], net->now_ms);
     }
 }
 
