@@ -395,7 +395,7 @@ struct world {
         size_t cap_commit;
         uint64_t *digest_at; /* store digest + applied index seen first (0 = none) */
         size_t cap_digest;
-        int lost; /* a documented loss took a committed entry of the group (power_cut) */
+        int lost;           /* a documented loss took a committed entry of the group (power_cut) */
         uint64_t lost_upto; /* the highest index such a loss may have taken (0 = none) */
     } rec[W_GROUPS_MAX];
     int parts;               /* partitions (1: group 0 holds every key) */

@@ -41,11 +41,12 @@ struct io_durable {
     int replicated;
     /* `durability: fsync`: the turn's batches of entries wait in the same list, and the loop
      * writes and fdatasyncs them itself at the turn's end (wal_thread_sync_now) on a node that
-     * leads no group, or when they hold DURABLE_LEADER_SYNC_ENTRIES entries or more, as long as
-     * its fdatasyncs stay short (durable_loop_syncs); smaller turns of a leader go to the
-     * thread at the turn's end. */
+     * leads no group, or on a leader for a large turn or one whose writers all wait for their
+     * replies (durable_leader_syncs), as long as its fdatasyncs stay short
+     * (durable_loop_syncs); other turns of a leader go to the thread at the turn's end. */
     uint64_t leads_checked_ms; /* when node_leads_any was last asked (at most once a ms) */
     int leads;
+    uint64_t followed_ms; /* when a turn last held entries of a group this node follows */
     io_durable_before_sync_cb before_sync_cb;
     void *before_sync_ctx;
     /* Inside io_durable_pump: the callback may report a peer down (a write that fails at
@@ -68,13 +69,16 @@ static void durable_send(void *ctx, struct node_io_batch *b)
     d->send_cb(d->ctx, b);
 }
 
-#define DURABLE_PUMP_ROUNDS         4
+#define DURABLE_PUMP_ROUNDS             4
 /* durable_loop_syncs: a loop fdatasync slower than this hands the next pause to the thread,
  * and the loop syncs again only once the last fdatasync was quicker. */
-#define DURABLE_LOOP_SYNC_SLOW_US   10000
-#define DURABLE_LOOP_SYNC_PAUSE_MS  1000
-/* durable_leader_syncs: the fewest entries in a leader's turn that the loop fdatasyncs itself. */
-#define DURABLE_LEADER_SYNC_ENTRIES 256
+#define DURABLE_LOOP_SYNC_SLOW_US       10000
+#define DURABLE_LOOP_SYNC_PAUSE_MS      1000
+/* durable_leader_syncs: the fewest entries in a leader's turn that the loop fdatasyncs itself;
+ * fewer when every writer of the turn waits for its reply and the node follows no busy group. */
+#define DURABLE_LEADER_SYNC_ENTRIES     256
+#define DURABLE_LEADER_SYNC_UNPIPELINED 8
+#define DURABLE_FOLLOWED_RECENT_MS      100
 
 /* A group whose snapshot file is being written: v[0] is that snapshot's batch, then the
  * group's later batches with something to persist, none submitted yet. */
@@ -173,17 +177,32 @@ static int durable_loop_syncs(struct io_durable *d)
 }
 
 /*
- * Whether a node that leads a group fdatasyncs its turn's entries in the loop: only a turn of
- * DURABLE_LEADER_SYNC_ENTRIES entries or more (a pipelined load), where the two wake-ups of the
- * thread's path and the extra, smaller group commits it makes while the loop goes on cost more
- * than the loop's wait (docs/performance.md "A leader's large turns synced in its loop"). A
- * smaller turn goes to the thread, so that a leader under a light load never waits for its
- * disk. What the leader sends goes before the wait: its AppendEntries (sent early, raft.h step
- * 2's exception) and its clients' replies, flushed by the server's callback.
+ * Whether a node that leads a group fdatasyncs its turn's entries in the loop rather than
+ * handing them to the thread, whose path costs two wake-ups per group commit (a futex to the
+ * thread, an eventfd back) and, since the loop goes on meanwhile, splits the writers into more,
+ * smaller group commits. The loop's wait pays when nothing useful could be done during it
+ * (docs/performance.md "A leader's large turns synced in its loop" and "Writers that wait for
+ * their replies"):
+ *
+ *  - a turn of DURABLE_LEADER_SYNC_ENTRIES entries or more (a pipelined load), whatever else;
+ *  - a turn of DURABLE_LEADER_SYNC_UNPIPELINED entries or more in which no client had two
+ *    writes (node_turn_pipelined_take): each writer waits for its reply, so none can send more
+ *    before the sync ends, and the loop would only read the replies' next requests, which the
+ *    thread's path syncs after this fdatasync too (`-c 50 -P 1`: one node's CPU per SET -20%,
+ *    its throughput +40%). Not while the node followed a group with entries in the last
+ *    DURABLE_FOLLOWED_RECENT_MS: its acknowledgements to other leaders would wait behind the
+ *    sync, and with 16 partitions on 3 nodes that cost more than it saved.
+ *
+ * A turn of fewer entries (one client's writes one at a time) goes to the thread, so that a
+ * leader under a light load never waits for its disk in its loop. What the leader sends goes
+ * before the wait: its AppendEntries (sent early, raft.h step 2's exception) and its clients'
+ * replies, flushed by the server's callback.
  */
-static int durable_leader_syncs(struct io_durable *d, size_t n_entries)
+static int durable_leader_syncs(struct io_durable *d, size_t n_entries, int pipelined)
 {
-    if (n_entries < DURABLE_LEADER_SYNC_ENTRIES) {
+    if (n_entries < DURABLE_LEADER_SYNC_ENTRIES &&
+        (n_entries < DURABLE_LEADER_SYNC_UNPIPELINED || pipelined ||
+         io_clock_ms() < d->followed_ms + DURABLE_FOLLOWED_RECENT_MS)) {
         return 0;
     }
     if (d->before_sync_cb != NULL) {
@@ -200,11 +219,20 @@ static uint64_t durable_turn_write(struct io_durable *d)
         return 0;
     }
     size_t n_entries = durable_turn_reqs(d);
+    int pipelined = node_turn_pipelined_take(d->node);
+    for (size_t i = 0; i < d->n_turn; i++) {
+        const struct node_io_batch *b = d->turn[i];
+        for (uint32_t j = 0; j < b->n_messages; j++) {
+            if (b->messages[j].type == RAFT_MSG_APPEND_RESP) {
+                d->followed_ms = io_clock_ms();
+            }
+        }
+    }
     uint64_t first = 0;
     size_t k = 0;
     if (d->replicated) {
         k = wal_thread_write_now(d->thread, d->turn_ptrs, d->n_turn, &first);
-    } else if (!d->leads || durable_leader_syncs(d, n_entries)) {
+    } else if (!d->leads || durable_leader_syncs(d, n_entries, pipelined)) {
         k = wal_thread_sync_now(d->thread, d->turn_ptrs, d->n_turn, &first);
         if (k > 0 && wal_thread_last_sync_us(d->thread) >= DURABLE_LOOP_SYNC_SLOW_US) {
             d->loop_sync_paused_ms = io_clock_ms() + DURABLE_LOOP_SYNC_PAUSE_MS;

@@ -539,6 +539,8 @@ struct hy_node {
      * 4,096 partitions walking every group at every turn was most of an idle node's CPU. */
     struct node_group **flush_list;
     size_t flush_count, flush_cap;
+    uint64_t flush_seq; /* node_flush calls: a client proposing twice in one is pipelining */
+    int turn_pipelined; /* node_turn_pipelined_take */
     /* replica.c: freed waiters kept for reuse (at most NODE_WAITER_POOL_MAX), one pool for
      * every group, so that a write costs no allocation for its waiter. An array, not a list
      * linked through the waiters: taking one then reads no cold waiter's link, a cache miss

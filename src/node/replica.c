@@ -1293,6 +1293,13 @@ int node_is_leader(const struct hy_node *n)
     return replica_is_leader(n->meta);
 }
 
+int node_turn_pipelined_take(struct hy_node *n)
+{
+    int p = n->turn_pipelined;
+    n->turn_pipelined = 0;
+    return p;
+}
+
 int node_leads_any(const struct hy_node *n)
 {
     for (size_t i = 0; i < n->group_count; i++) {
@@ -1492,9 +1499,14 @@ static void turn_submit(struct node_group *g, uint64_t now_ms)
     (void)raft_step(&g->raft, &ev, &up);
     if (up.status == HY_OK) {
         for (size_t i = 0; i < g->turn_count; i++) {
-            if (g->turn[i].waiter != NULL) {
-                g->turn[i].waiter->index = up.submit_index + i;
-                g->turn[i].waiter->term = up.submit_term;
+            struct node_waiter *w = g->turn[i].waiter;
+            if (w != NULL) {
+                w->index = up.submit_index + i;
+                w->term = up.submit_term;
+                if (w->client != NULL) {
+                    n->turn_pipelined |= w->client->flush_seq == n->flush_seq;
+                    w->client->flush_seq = n->flush_seq;
+                }
             } else {
                 g->internal_index = up.submit_index + i;
             }
@@ -1548,6 +1560,7 @@ void node_flush(struct hy_node *n, uint64_t now_ms)
         return; /* (and the list may be NULL: no memmove of it) */
     }
     node_wake_hold(n); /* one look at the clients for the whole flush, not one per group */
+    n->flush_seq++;
     for (size_t i = 0; i < count; i++) {
         struct node_group *g = n->flush_list[i];
         g->in_flush = 0;

@@ -115,8 +115,10 @@ def test_kill9_leader_fails_over_without_losing_acknowledged_writes(cluster):
 def test_followers_sync_in_their_loop_and_keep_every_write(cluster):
     """With durability fsync, the followers (which lead nothing) write and fdatasync the
     leader's entries from their event loops; the leader leaves a small turn (one client's
-    SETs one at a time) to its WAL thread and syncs a large pipelined turn (256 entries or
-    more) in its loop. Every acknowledged write survives a kill -9 of the leader."""
+    SETs one at a time) and a pipelining client's turns under 256 entries to its WAL thread,
+    and syncs in its loop a turn of many clients each waiting for one write, and a large
+    pipelined turn (256 entries or more). Every acknowledged write survives a kill -9 of the
+    leader."""
     li = cluster.leader()
     followers = [i for i in range(3) if i != li]
 
@@ -131,13 +133,37 @@ def test_followers_sync_in_their_loop_and_keep_every_write(cluster):
     assert loop_commits(li) == 0, "the leader's loop synced a turn of one SET: that is its thread's"
     acked = [100]  # keys k0..k(acked-1) are acknowledged
     with RawConn(cluster.ports[li]) as c:
+        for _ in range(20):  # a pipelining client: turns of up to 100 entries, its thread's
+            lo = acked[0]
+            c.send(b"".join(c.encode("SET", "k%d" % i, "v%d" % i) for i in range(lo, lo + 100)))
+            for _ in range(100):
+                assert c.read() == "OK"
+            acked[0] = lo + 100
+    assert loop_commits(li) == 0, "the leader's loop synced a pipelining client's turn of < 256"
+    conns = [RawConn(cluster.ports[li]) for _ in range(64)]
+    try:
+        def wave():  # 64 clients, each with one SET in flight: turns of many waiting writers
+            lo = acked[0]
+            for j, c in enumerate(conns):
+                c.send(c.encode("SET", "k%d" % (lo + j), "v%d" % (lo + j)))
+            for c in conns:
+                assert c.read() == "OK"
+            acked[0] = lo + len(conns)
+            return loop_commits(li) > 0
+
+        wait_for(wave, 30, "the leader to sync a turn of waiting writers in its loop")
+    finally:
+        for c in conns:
+            c.close()
+    before = loop_commits(li)
+    with RawConn(cluster.ports[li]) as c:
         def big_turn():
             lo = acked[0]
             c.send(b"".join(c.encode("SET", "k%d" % i, "v%d" % i) for i in range(lo, lo + 2000)))
             for _ in range(2000):
                 assert c.read() == "OK"
             acked[0] = lo + 2000
-            return loop_commits(li) > 0
+            return loop_commits(li) > before
 
         wait_for(big_turn, 30, "the leader to sync a large pipelined turn in its loop")
     cluster.kill(li)

@@ -385,6 +385,40 @@ static void test_reply_waits_for_durability(void **state)
     node_client_free(f->node, other);
 }
 
+/* A loop turn in which each client had one write proposed is not pipelined (each waits for
+ * its reply: the shell may then sync it in its loop, io/durable.c); one in which a client had
+ * two is. The flag clears when taken. */
+static void test_turn_pipelined(void **state)
+{
+    struct fixture *f = *state;
+    struct node_client *other = node_client_new(f->node, "a:1", "b:2", 6, f->now_ms);
+    struct node_io_batch *held[64];
+    size_t n_held = 0;
+    (void)node_turn_pipelined_take(f->node);
+    hy_buf_append(&f->client->in, "SET a 1\r\n", 9);
+    node_client_process(f->node, f->client, f->now_ms);
+    hy_buf_append(&other->in, "SET b 2\r\n", 9);
+    node_client_process(f->node, other, f->now_ms);
+    assert_int_equal(hold_batches(f, held, &n_held, 64), 2);
+    assert_false(node_turn_pipelined_take(f->node));
+    /* The next turn: one write of the same client again is not pipelining either. */
+    hy_buf_append(&other->in, "SET b 3\r\n", 9);
+    node_client_process(f->node, other, f->now_ms);
+    hold_batches(f, held, &n_held, 64);
+    assert_false(node_turn_pipelined_take(f->node));
+    /* A client's two writes in one turn (the second runs behind the first's pending reply). */
+    hy_buf_append(&f->client->in, "SET c 1\r\nSET d 1\r\n", 18);
+    node_client_process(f->node, f->client, f->now_ms);
+    hold_batches(f, held, &n_held, 64);
+    assert_true(node_turn_pipelined_take(f->node));
+    assert_false(node_turn_pipelined_take(f->node)); /* taken: cleared */
+    for (size_t i = 0; i < n_held; i++) {
+        node_io_done(f->node, held[i], f->now_ms);
+    }
+    assert_string_equal(feed(f, ""), "+OK\r\n+OK\r\n+OK\r\n");
+    node_client_free(f->node, other);
+}
+
 /* A request split across reads is executed once, when its last byte arrives. */
 static void test_partial_request_resumes(void **state)
 {
@@ -872,6 +906,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_waits_for_durability, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_turn_pipelined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_request_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_and_arity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_error_closes, setup, teardown),
