@@ -142,25 +142,43 @@ def test_sigstop_is_suspect_then_failed_and_sigcont_refutes(tmp_path_factory, cl
 
 
 def test_a_stopped_nodes_stall_is_its_own_pause_not_host_lag(tmp_path_factory, clusters):
-    """A member SIGSTOPped for 1.2 s finds its stall on resuming; its loop thread was not
+    """A member SIGSTOPped for 1.5 s finds its stall on resuming; its loop thread was not
     runnable meanwhile (/proc/self/schedstat), so the stall is its own pause
     (gossip_stalls_stopped) and never joins its loop-lag grace (learned, twice the stop: the
     2 s cap). Why it matters when nobody's suspicion reaches the node in time (a stop shorter
     than a suspicion, which the unit test test_own_stopped_stall_is_never_learned covers): a
-    resumed node then gave every member 2 s more for 30 s (bench/partitions.py (f)). 1.2 s:
-    on a loaded host the resumed process may wait for a CPU, which counts as runnable, and a
-    0.3 s stop was then taken for starvation now and then (CI beside another test file)."""
-    c = start(tmp_path_factory, clusters, 3)
+    resumed node then gave every member 2 s more for 30 s (bench/partitions.py (f)). Over a
+    second: on a loaded host the resumed process may wait for a CPU, which counts as runnable, and a
+    0.3 s stop was then taken for starvation now and then (CI beside another test file).
+    A stall is a turn that comes late for a deadline of its own (membership_tick), and the
+    next probe comes after the interval times Lifeguard's multiplier (at most 9) plus the
+    learned grace: a CI run (default 200 ms) had none fall inside a 1.2 s stop and counted no
+    stall. Here probes every 100 ms and a grace under 0.4 s before the stop, so that one is due
+    within 1.3 s, and the stop lasts 1.5 s."""
+    c = start(tmp_path_factory, clusters, 3,
+              **{"gossip-probe-interval-ms": 100, "gossip-probe-timeout-ms": 50})
     victim = 1
+    wait_for(lambda: int(info(c.ports[victim], "cluster")["gossip_lag_grace_ms"]) < 400, 30,
+             "the victim's loop-lag grace to be under 0.4 s")
     before = info(c.ports[victim], "cluster")
     assert int(before["gossip_stalls_stopped"]) == 0, before
     c.kill(victim, signal.SIGSTOP)
     try:
-        time.sleep(1.2)  # the fault's length, not a wait for a condition
+        time.sleep(1.5)  # the fault's length, not a wait for a condition
     finally:
         c.kill(victim, signal.SIGCONT)
-    r = wait_for(lambda: int(info(c.ports[victim], "cluster")["gossip_stalls_stopped"]) >= 1 and
-                 info(c.ports[victim], "cluster"), 10, "the resumed node to find its own pause")
+    r = {}
+
+    def found():
+        r.update(info(c.ports[victim], "cluster"))
+        return int(r["gossip_stalls_stopped"]) >= 1
+
+    try:
+        wait_for(found, 10, "the resumed node to find its own pause")
+    except AssertionError:
+        raise AssertionError("no pause of its own counted; before %r, after %r" % (
+            {k: v for k, v in before.items() if "stall" in k or "grace" in k},
+            {k: v for k, v in r.items() if "stall" in k or "grace" in k}))
     assert int(r["gossip_stall_max_ms"]) >= 1000, r
     assert int(r["gossip_lag_grace_ms"]) < 1000, r  # learned, it would be 2000 (the cap)
 
