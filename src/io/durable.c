@@ -41,8 +41,8 @@ struct io_durable {
     int replicated;
     /* `durability: fsync`: the turn's batches of entries wait in the same list, and the loop
      * writes and fdatasyncs them itself at the turn's end (wal_thread_sync_now) on a node that
-     * leads no group, or on a leader for a large turn or one whose writers all wait for their
-     * replies (durable_leader_syncs), as long as its fdatasyncs stay short
+     * leads no group, or on a leader for a large turn or when nobody but its writers waits
+     * for it (durable_leader_syncs), as long as its fdatasyncs stay short
      * (durable_loop_syncs); other turns of a leader go to the thread at the turn's end. */
     uint64_t leads_checked_ms; /* when node_leads_any was last asked (at most once a ms) */
     int leads;
@@ -54,6 +54,7 @@ struct io_durable {
     int pumping;
     uint64_t loop_sync_paused_ms; /* no loop fdatasync before this (one was slow); 0: none */
     uint64_t loop_commits;        /* group commits the loop wrote (io_durable_loop_commits) */
+    uint64_t loop_sync_pauses;    /* times a slow one handed its syncs to the thread */
     struct node_io_batch **turn;
     size_t n_turn, cap_turn;
     struct wal_node_req *turn_reqs; /* durable_turn_write's requests, kept for their capacity */
@@ -69,16 +70,16 @@ static void durable_send(void *ctx, struct node_io_batch *b)
     d->send_cb(d->ctx, b);
 }
 
-#define DURABLE_PUMP_ROUNDS             4
+#define DURABLE_PUMP_ROUNDS         4
 /* durable_loop_syncs: a loop fdatasync slower than this hands the next pause to the thread,
  * and the loop syncs again only once the last fdatasync was quicker. */
-#define DURABLE_LOOP_SYNC_SLOW_US       10000
-#define DURABLE_LOOP_SYNC_PAUSE_MS      1000
-/* durable_leader_syncs: the fewest entries in a leader's turn that the loop fdatasyncs itself;
- * fewer when every writer of the turn waits for its reply and the node follows no busy group. */
-#define DURABLE_LEADER_SYNC_ENTRIES     256
-#define DURABLE_LEADER_SYNC_UNPIPELINED 8
-#define DURABLE_FOLLOWED_RECENT_MS      100
+#define DURABLE_LOOP_SYNC_SLOW_US   10000
+#define DURABLE_LOOP_SYNC_PAUSE_MS  1000
+/* durable_leader_syncs: the fewest entries in a leader's turn that the loop fdatasyncs itself
+ * whatever else it has to do; and how long after entries of a group it follows it leaves the
+ * smaller turns to the thread. */
+#define DURABLE_LEADER_SYNC_ENTRIES 256
+#define DURABLE_FOLLOWED_RECENT_MS  100
 
 /* A group whose snapshot file is being written: v[0] is that snapshot's batch, then the
  * group's later batches with something to persist, none submitted yet. */
@@ -149,12 +150,12 @@ static size_t durable_turn_reqs(struct io_durable *d)
  * a node that leads no group only has the next AppendEntries to read, which the thread would
  * also write only after this fdatasync (and the answers to the heartbeats that come meanwhile
  * wait behind it either way); a leader's next requests and acknowledgements wait unread, which
- * pays only for a large turn (durable_leader_syncs). Only while fdatasyncs are short: one over
- * DURABLE_LOOP_SYNC_SLOW_US (10 ms, a tenth of what makes a slow turn; 0.1% to 1% of this test
- * machine's fdatasyncs under load took over 2 ms, none of 24,000 over 13 ms) hands the next
- * DURABLE_LOOP_SYNC_PAUSE_MS back to the thread, and the loop takes them back only once the
- * thread's last one was short again, so that a stalled disk holds the node's pings and reads
- * up for one slow fdatasync, not for every one.
+ * pays only for a large turn or when nobody but its writers waits (durable_leader_syncs). Only
+ * while fdatasyncs are short: one over DURABLE_LOOP_SYNC_SLOW_US (10 ms, a tenth of what makes a
+ * slow turn; 0.1% to 1% of this test machine's fdatasyncs under load took over 2 ms, none of 24,000
+ * over 13 ms) hands the next DURABLE_LOOP_SYNC_PAUSE_MS back to the thread, and the loop takes them
+ * back only once the thread's last one was short again, so that a stalled disk holds the node's
+ * pings and reads up for one slow fdatasync, not for every one.
  */
 static int durable_loop_syncs(struct io_durable *d)
 {
@@ -185,24 +186,24 @@ static int durable_loop_syncs(struct io_durable *d)
  * their replies"):
  *
  *  - a turn of DURABLE_LEADER_SYNC_ENTRIES entries or more (a pipelined load), whatever else;
- *  - a turn of DURABLE_LEADER_SYNC_UNPIPELINED entries or more in which no client had two
- *    writes (node_turn_pipelined_take): each writer waits for its reply, so none can send more
- *    before the sync ends, and the loop would only read the replies' next requests, which the
- *    thread's path syncs after this fdatasync too (`-c 50 -P 1`: one node's CPU per SET -20%,
- *    its throughput +40%). Not while the node followed a group with entries in the last
+ *  - any turn since which the node had nothing but writers waiting for their replies
+ *    (node_turn_busy_take: no client pipelined writes, no read or other request ran): none of
+ *    them can send more before the sync ends, and the loop would only read the next requests
+ *    of clients answered earlier, which the thread's path syncs after this fdatasync too
+ *    (`-c 50 -P 1`: one node's CPU per SET -20%, its throughput +40%; one client's writes one
+ *    at a time: -40% CPU). Not while the node followed a group with entries in the last
  *    DURABLE_FOLLOWED_RECENT_MS: its acknowledgements to other leaders would wait behind the
  *    sync, and with 16 partitions on 3 nodes that cost more than it saved.
  *
- * A turn of fewer entries (one client's writes one at a time) goes to the thread, so that a
- * leader under a light load never waits for its disk in its loop. What the leader sends goes
- * before the wait: its AppendEntries (sent early, raft.h step 2's exception) and its clients'
- * replies, flushed by the server's callback.
+ * Otherwise the turn goes to the thread, so that the readers, the pipelining clients and the
+ * other leaders of a busy node never wait for its disk. What the leader sends goes before the
+ * wait: its AppendEntries (sent early, raft.h step 2's exception) and its clients' replies,
+ * flushed by the server's callback.
  */
-static int durable_leader_syncs(struct io_durable *d, size_t n_entries, int pipelined)
+static int durable_leader_syncs(struct io_durable *d, size_t n_entries, int busy)
 {
     if (n_entries < DURABLE_LEADER_SYNC_ENTRIES &&
-        (n_entries < DURABLE_LEADER_SYNC_UNPIPELINED || pipelined ||
-         io_clock_ms() < d->followed_ms + DURABLE_FOLLOWED_RECENT_MS)) {
+        (busy || io_clock_ms() < d->followed_ms + DURABLE_FOLLOWED_RECENT_MS)) {
         return 0;
     }
     if (d->before_sync_cb != NULL) {
@@ -219,7 +220,7 @@ static uint64_t durable_turn_write(struct io_durable *d)
         return 0;
     }
     size_t n_entries = durable_turn_reqs(d);
-    int pipelined = node_turn_pipelined_take(d->node);
+    int busy = node_turn_busy_take(d->node);
     for (size_t i = 0; i < d->n_turn; i++) {
         const struct node_io_batch *b = d->turn[i];
         for (uint32_t j = 0; j < b->n_messages; j++) {
@@ -232,10 +233,11 @@ static uint64_t durable_turn_write(struct io_durable *d)
     size_t k = 0;
     if (d->replicated) {
         k = wal_thread_write_now(d->thread, d->turn_ptrs, d->n_turn, &first);
-    } else if (!d->leads || durable_leader_syncs(d, n_entries, pipelined)) {
+    } else if (!d->leads || durable_leader_syncs(d, n_entries, busy)) {
         k = wal_thread_sync_now(d->thread, d->turn_ptrs, d->n_turn, &first);
         if (k > 0 && wal_thread_last_sync_us(d->thread) >= DURABLE_LOOP_SYNC_SLOW_US) {
             d->loop_sync_paused_ms = io_clock_ms() + DURABLE_LOOP_SYNC_PAUSE_MS;
+            d->loop_sync_pauses++;
         }
     }
     for (size_t i = 0; i < d->n_turn; i++) {
@@ -628,8 +630,9 @@ void io_durable_configure(struct io_durable *d, const struct hy_config *cfg)
     wal_thread_set_durability(d->thread, mode, (uint32_t)cfg->fsync_interval_ms);
 }
 
-uint64_t io_durable_loop_commits(const struct io_durable *d)
+uint64_t io_durable_loop_commits(const struct io_durable *d, uint64_t *pauses_out)
 {
+    *pauses_out = d->loop_sync_pauses;
     return d->loop_commits;
 }
 

@@ -327,10 +327,11 @@ static void info_persistence(const struct info_ctx *x, struct hy_buf *b)
     }
     hy_buf_printf(b,
                   "durability:%s\r\nfsync_interval_ms:%lld\r\nwal_last_fsync_age_ms:%lld\r\n"
-                  "wal_loop_group_commits:%llu\r\n",
+                  "wal_loop_group_commits:%llu\r\nwal_loop_sync_pauses:%llu\r\n",
                   n->cfg->durability == CONFIG_DURABILITY_REPLICATED ? "replicated" : "fsync",
                   (long long)n->cfg->fsync_interval_ms, age,
-                  (unsigned long long)n->wal_loop_commits);
+                  (unsigned long long)n->wal_loop_commits,
+                  (unsigned long long)n->wal_loop_sync_pauses);
 }
 
 static void info_errorstats(const struct info_ctx *x, struct hy_buf *b)

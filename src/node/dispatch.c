@@ -1174,8 +1174,13 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
             break; /* it runs once the batch is answered */
         }
         proxy_take_held(c); /* the slot it had in a batch that went back to the input */
-        /* argv borrows from c->in: execute before the bytes are consumed below. */
-        if (argc > 0 && !node_execute(n, c, argc, argv, now_ms)) {
+        /* argv borrows from c->in: execute before the bytes are consumed below. A request
+         * that leaves no new write of the client waiting, or a write behind one that waits, is
+         * other work than a writer's waiting for its reply (node_turn_busy_take). */
+        uint32_t waiting = c->waiting;
+        int ran = argc == 0 || node_execute(n, c, argc, argv, now_ms);
+        n->turn_busy |= argc > 0 && (c->waiting <= waiting || waiting > 0);
+        if (!ran) {
             break; /* it waits for earlier writes or for reads to be possible */
         }
         if (c->block_hold) {
@@ -1189,6 +1194,7 @@ void node_client_process(struct hy_node *n, struct node_client *c, uint64_t now_
         off += consumed;
     }
     n->processing = outer;
+    n->turn_busy |= c->in_partial; /* the rest of a request is on its way */
     if (c->fwd_open != 0) {
         proxy_batch_close(n, c);
     }

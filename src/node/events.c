@@ -359,8 +359,9 @@ void node_set_wal_last_sync(struct hy_node *n, uint64_t at_ms)
     n->wal_last_sync_ms = at_ms;
 }
 
-void node_set_wal_loop_commits(struct hy_node *n, uint64_t count)
+void node_set_wal_loop_commits(struct hy_node *n, uint64_t count, uint64_t pauses)
 {
+    n->wal_loop_sync_pauses = pauses;
     n->wal_loop_commits = count;
 }
 

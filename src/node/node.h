@@ -61,7 +61,6 @@ struct node_client {
      * replies come back in log order) and anything else waits, so replies keep the order of
      * requests and a read sees the client's own earlier writes. */
     uint32_t waiting;
-    uint64_t flush_seq; /* the node_flush that last proposed a write of it (turn_submit) */
     struct node_waiter *last_waiter; /* where immediate replies queue behind pending ones */
     int blocked_on_read;             /* waiting for the node to be able to serve reads */
     uint32_t wait_group;             /* the group it waits for (blocked_on_read) */
@@ -430,11 +429,14 @@ void node_set_health(struct hy_node *n, int node_score, int cluster_score, const
 void node_set_wal_last_sync(struct hy_node *n, uint64_t at_ms);
 /* The shell's count of group commits its event loop wrote itself, without the WAL thread
  * (io/durable.h), for INFO persistence's wal_loop_group_commits. */
-void node_set_wal_loop_commits(struct hy_node *n, uint64_t count);
-/* Whether a client had two or more writes proposed by one node_flush (a pipelining client)
- * since the last call, which clears it: the shell's durable layer syncs a leader's turn of
- * writes in its loop when no client could have sent more meanwhile (io/durable.c). */
-int node_turn_pipelined_take(struct hy_node *n);
+void node_set_wal_loop_commits(struct hy_node *n, uint64_t count, uint64_t pauses);
+/* Whether, since the last call (which clears it), the node had work besides writers waiting
+ * for their replies: a client sent a write while one of its writes was waiting (pipelining),
+ * or stopped inside a request (more is coming), or a request ran that did not leave its client
+ * waiting for a write (a read, a forward, PING...). The shell's durable layer syncs a leader's turn
+ * of writes in its loop when it is not busy: nobody could then be served during the wait
+ * (io/durable.c). */
+int node_turn_busy_take(struct hy_node *n);
 
 /* Cluster events (events.c): the last id given (0: none yet), and event `id` as one JSON
  * object, or NULL when it is not (or no longer) kept. */

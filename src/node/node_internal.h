@@ -539,8 +539,7 @@ struct hy_node {
      * 4,096 partitions walking every group at every turn was most of an idle node's CPU. */
     struct node_group **flush_list;
     size_t flush_count, flush_cap;
-    uint64_t flush_seq; /* node_flush calls: a client proposing twice in one is pipelining */
-    int turn_pipelined; /* node_turn_pipelined_take */
+    int turn_busy; /* node_turn_busy_take */
     /* replica.c: freed waiters kept for reuse (at most NODE_WAITER_POOL_MAX), one pool for
      * every group, so that a write costs no allocation for its waiter. An array, not a list
      * linked through the waiters: taking one then reads no cold waiter's link, a cache miss
@@ -597,7 +596,8 @@ struct hy_node {
     char health_reasons[512];
     uint64_t wal_last_sync_ms; /* node_set_wal_last_sync; 0 until set */
     uint64_t wal_loop_commits; /* node_set_wal_loop_commits */
-    uint64_t members_epoch;    /* grows when members (or the Raft config) change */
+    uint64_t wal_loop_sync_pauses;
+    uint64_t members_epoch; /* grows when members (or the Raft config) change */
     /* Grows at every Raft step of any group and every link that goes up or down: what the
      * periodic walks over every group read moves only then (node_walk_due). */
     uint64_t activity;

@@ -1293,10 +1293,10 @@ int node_is_leader(const struct hy_node *n)
     return replica_is_leader(n->meta);
 }
 
-int node_turn_pipelined_take(struct hy_node *n)
+int node_turn_busy_take(struct hy_node *n)
 {
-    int p = n->turn_pipelined;
-    n->turn_pipelined = 0;
+    int p = n->turn_busy;
+    n->turn_busy = 0;
     return p;
 }
 
@@ -1503,10 +1503,6 @@ static void turn_submit(struct node_group *g, uint64_t now_ms)
             if (w != NULL) {
                 w->index = up.submit_index + i;
                 w->term = up.submit_term;
-                if (w->client != NULL) {
-                    n->turn_pipelined |= w->client->flush_seq == n->flush_seq;
-                    w->client->flush_seq = n->flush_seq;
-                }
             } else {
                 g->internal_index = up.submit_index + i;
             }
@@ -1560,7 +1556,6 @@ void node_flush(struct hy_node *n, uint64_t now_ms)
         return; /* (and the list may be NULL: no memmove of it) */
     }
     node_wake_hold(n); /* one look at the clients for the whole flush, not one per group */
-    n->flush_seq++;
     for (size_t i = 0; i < count; i++) {
         struct node_group *g = n->flush_list[i];
         g->in_flush = 0;

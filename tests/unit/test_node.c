@@ -385,37 +385,72 @@ static void test_reply_waits_for_durability(void **state)
     node_client_free(f->node, other);
 }
 
-/* A loop turn in which each client had one write proposed is not pipelined (each waits for
- * its reply: the shell may then sync it in its loop, io/durable.c); one in which a client had
- * two is. The flag clears when taken. */
-static void test_turn_pipelined(void **state)
+/* Reports the held batches durable and lets their writes answer. */
+static void release_batches(struct fixture *f, struct node_io_batch **held, size_t *n_held)
+{
+    for (size_t i = 0; i < *n_held; i++) {
+        node_io_done(f->node, held[i], f->now_ms);
+    }
+    *n_held = 0;
+    pump(f);
+}
+
+/* A loop turn in which each client had one write proposed, and nothing else ran, is not busy
+ * (each writer waits for its reply: the shell may then sync it in its loop, io/durable.c). A
+ * client's write sent while another of its writes waits is pipelining, a request cut short
+ * says more is coming, and a read is work besides: each makes it busy. Taking clears it. */
+static void test_turn_busy(void **state)
 {
     struct fixture *f = *state;
     struct node_client *other = node_client_new(f->node, "a:1", "b:2", 6, f->now_ms);
     struct node_io_batch *held[64];
     size_t n_held = 0;
-    (void)node_turn_pipelined_take(f->node);
+    (void)node_turn_busy_take(f->node);
     hy_buf_append(&f->client->in, "SET a 1\r\n", 9);
     node_client_process(f->node, f->client, f->now_ms);
     hy_buf_append(&other->in, "SET b 2\r\n", 9);
     node_client_process(f->node, other, f->now_ms);
     assert_int_equal(hold_batches(f, held, &n_held, 64), 2);
-    assert_false(node_turn_pipelined_take(f->node));
-    /* The next turn: one write of the same client again is not pipelining either. */
+    assert_false(node_turn_busy_take(f->node));
+    release_batches(f, held, &n_held);
+    /* Answered, the same client's next write is not pipelining either. */
     hy_buf_append(&other->in, "SET b 3\r\n", 9);
     node_client_process(f->node, other, f->now_ms);
     hold_batches(f, held, &n_held, 64);
-    assert_false(node_turn_pipelined_take(f->node));
-    /* A client's two writes in one turn (the second runs behind the first's pending reply). */
+    assert_false(node_turn_busy_take(f->node));
+    /* Sent before that one is answered: pipelining, in a turn of its own too. */
+    hy_buf_append(&other->in, "SET b 4\r\n", 9);
+    node_client_process(f->node, other, f->now_ms);
+    hold_batches(f, held, &n_held, 64);
+    assert_true(node_turn_busy_take(f->node));
+    assert_false(node_turn_busy_take(f->node)); /* taken: cleared */
+    release_batches(f, held, &n_held);
+    /* A client's two writes in one read. */
     hy_buf_append(&f->client->in, "SET c 1\r\nSET d 1\r\n", 18);
     node_client_process(f->node, f->client, f->now_ms);
     hold_batches(f, held, &n_held, 64);
-    assert_true(node_turn_pipelined_take(f->node));
-    assert_false(node_turn_pipelined_take(f->node)); /* taken: cleared */
-    for (size_t i = 0; i < n_held; i++) {
-        node_io_done(f->node, held[i], f->now_ms);
-    }
-    assert_string_equal(feed(f, ""), "+OK\r\n+OK\r\n+OK\r\n");
+    assert_true(node_turn_busy_take(f->node));
+    release_batches(f, held, &n_held);
+    /* One write and the start of the next. */
+    hy_buf_append(&f->client->in, "SET e 1\r\nSET e", 14);
+    node_client_process(f->node, f->client, f->now_ms);
+    hold_batches(f, held, &n_held, 64);
+    assert_true(node_turn_busy_take(f->node));
+    release_batches(f, held, &n_held);
+    hy_buf_append(&f->client->in, " 2\r\n", 4);
+    node_client_process(f->node, f->client, f->now_ms);
+    hold_batches(f, held, &n_held, 64);
+    release_batches(f, held, &n_held);
+    (void)node_turn_busy_take(f->node);
+    /* A read by another client, then one write: the reader would wait behind a loop sync. */
+    hy_buf_append(&other->in, "GET a\r\n", 7);
+    node_client_process(f->node, other, f->now_ms);
+    hy_buf_append(&f->client->in, "SET f 1\r\n", 9);
+    node_client_process(f->node, f->client, f->now_ms);
+    hold_batches(f, held, &n_held, 64);
+    assert_true(node_turn_busy_take(f->node));
+    release_batches(f, held, &n_held);
+    assert_string_equal(feed(f, ""), "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
     node_client_free(f->node, other);
 }
 
@@ -906,7 +941,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipeline_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_waits_for_durability, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_turn_pipelined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_turn_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_request_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_and_arity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_error_closes, setup, teardown),
