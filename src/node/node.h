@@ -427,8 +427,9 @@ void node_set_files(struct hy_node *n, node_read_file_fn read, node_write_file_f
 void node_set_health(struct hy_node *n, int node_score, int cluster_score, const char *reasons);
 /* When the shell's log was last fdatasync'd (now_ms clock), for INFO persistence. */
 void node_set_wal_last_sync(struct hy_node *n, uint64_t at_ms);
-/* The shell's count of group commits its event loop wrote itself, without the WAL thread
- * (io/durable.h), for INFO persistence's wal_loop_group_commits. */
+/* The shell's count of group commits its event loop wrote itself, without the WAL thread, and
+ * of the times a slow fdatasync handed them back to the thread (io/durable.h), for INFO
+ * persistence's wal_loop_group_commits and wal_loop_sync_pauses. */
 void node_set_wal_loop_commits(struct hy_node *n, uint64_t count, uint64_t pauses);
 /* Whether, since the last call (which clears it), the node had work besides writers waiting
  * for their replies: a client sent a write while one of its writes was waiting (pipelining),

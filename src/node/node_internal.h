@@ -594,10 +594,10 @@ struct hy_node {
     struct node_quorum *quorum;             /* quorum.c: quorum-rules parsed; NULL until used */
     int health_score, cluster_health_score; /* node_set_health; -1 until set */
     char health_reasons[512];
-    uint64_t wal_last_sync_ms; /* node_set_wal_last_sync; 0 until set */
-    uint64_t wal_loop_commits; /* node_set_wal_loop_commits */
-    uint64_t wal_loop_sync_pauses;
-    uint64_t members_epoch; /* grows when members (or the Raft config) change */
+    uint64_t wal_last_sync_ms;     /* node_set_wal_last_sync; 0 until set */
+    uint64_t wal_loop_commits;     /* node_set_wal_loop_commits */
+    uint64_t wal_loop_sync_pauses; /* the same */
+    uint64_t members_epoch;        /* grows when members (or the Raft config) change */
     /* Grows at every Raft step of any group and every link that goes up or down: what the
      * periodic walks over every group read moves only then (node_walk_due). */
     uint64_t activity;

@@ -1499,10 +1499,9 @@ static void turn_submit(struct node_group *g, uint64_t now_ms)
     (void)raft_step(&g->raft, &ev, &up);
     if (up.status == HY_OK) {
         for (size_t i = 0; i < g->turn_count; i++) {
-            struct node_waiter *w = g->turn[i].waiter;
-            if (w != NULL) {
-                w->index = up.submit_index + i;
-                w->term = up.submit_term;
+            if (g->turn[i].waiter != NULL) {
+                g->turn[i].waiter->index = up.submit_index + i;
+                g->turn[i].waiter->term = up.submit_term;
             } else {
                 g->internal_index = up.submit_index + i;
             }
