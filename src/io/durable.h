@@ -70,9 +70,11 @@ void io_durable_configure(struct io_durable *d, const struct hy_config *cfg);
 
 /* Group commits the loop wrote itself (io_durable_pump): `replicated` writes, and `fsync`
  * writes and fdatasyncs of a node that leads no group, or of a leader's turn that is large or
- * that nobody but its writers waits for; *pauses_out: how many times a slow fdatasync (10 ms
- * or more) handed the loop's syncs to the thread until its own were fast again. */
-uint64_t io_durable_loop_commits(const struct io_durable *d, uint64_t *pauses_out);
+ * that nobody but its writers waits for. */
+uint64_t io_durable_loop_commits(const struct io_durable *d);
+/* How many times a slow fdatasync (10 ms or more) handed the loop's syncs to the thread until
+ * the thread's were fast again. */
+uint64_t io_durable_loop_sync_pauses(const struct io_durable *d);
 
 /* Milliseconds since the log's last fdatasync (-1 once the thread stopped). */
 int64_t io_durable_last_sync_age_ms(struct io_durable *d);

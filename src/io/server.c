@@ -901,9 +901,8 @@ static void server_publish(struct io_server *srv)
     o->alerts_queue_full = as.queue_full;
     o->alerts_retries = as.retries;
     o->wal_fsync_age_ms = io_durable_last_sync_age_ms(srv->durable);
-    uint64_t pauses;
-    uint64_t loop_commits = io_durable_loop_commits(srv->durable, &pauses);
-    node_set_wal_loop_commits(srv->node, loop_commits, pauses);
+    node_set_wal_loop_commits(srv->node, io_durable_loop_commits(srv->durable),
+                              io_durable_loop_sync_pauses(srv->durable));
     if (o->wal_fsync_age_ms >= 0) {
         uint64_t now = io_clock_ms();
         node_set_wal_last_sync(srv->node, now - HY_MIN((uint64_t)o->wal_fsync_age_ms, now - 1));
