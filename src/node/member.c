@@ -1260,48 +1260,108 @@ static int force_refused_elsewhere(const struct node_group *g)
     return g->raft.stat_conflicts_refused > 0;
 }
 
-/* Whether a majority of g's voters is reachable, and (force_left_alone) whether g also or
- * instead has a leader this node can reach, as FORCE-QUORUM judges them. A move's source that
- * the map no longer names judges by its own configuration: the map's view (partmap_leader_member's
- * guess of a live replica, the map's replicas as voters) describes the move's end, not the
- * group it holds. */
-static int force_majority_reachable(const struct hy_node *n, const struct node_group *g)
+/* The answers of its voters FORCE-QUORUM goes by for g (replica_holder): those heard within
+ * three election timeouts (HY.LEADERS is asked every one), and, while a request waits, any since
+ * it was made. */
+static uint64_t force_since(const struct hy_node *n, const struct node_group *g, uint64_t now_ms)
+{
+    uint64_t span = 3 * (uint64_t)n->cfg->election_timeout_ms;
+    uint64_t since = now_ms > span ? now_ms - span : 1;
+    if (g->force_pending && g->force_asked_ms != 0 && g->force_asked_ms < since) {
+        since = g->force_asked_ms;
+    }
+    return since;
+}
+
+/* g's voters, as FORCE-QUORUM counts them: all; reachable (this node, and the others up); and
+ * unknown, up but not counted until they answer whether they still hold a copy.
+ *
+ * A replica the map names: a voter of its configuration that the map no longer places the
+ * partition on is counted only if it said lately (its HY.LEADERS answer) that it still holds a
+ * copy as a voter. A copy moved away for good may be gone (parked, then dropped), and an empty
+ * replica votes for nobody: this replica had missed the move (crashed before its entries came),
+ * so its configuration still named the source; with the move's two other replicas lost for good
+ * the partition never led again, and FORCE-QUORUM answered "a majority still looks reachable"
+ * for ever (simulator seed 2547000105 --nodes 5 --partitions 8 --rf 3 --replace-after 1500
+ * --parked-keep 500). But a source that still holds its copy makes a leader with the others:
+ * not counted, n4 forced group 7 while n1, the move's source that n4's map no longer named, led
+ * it with n2 and had committed entry 10 that n4 lacked (campaign seed 6500001439 --nodes 5
+ * --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --moved: n1's last answer came
+ * before a network partition, 1.1 s earlier). One that has not answered lately is unknown:
+ * FORCE-QUORUM asks it and waits (force_unknown_matters). A move's source judges by its
+ * configuration alone. */
+struct force_count {
+    uint32_t voters, reachable, unknown;
+};
+
+static struct force_count force_count(const struct hy_node *n, const struct node_group *g,
+                                      uint64_t now_ms)
 {
     raft_id self = g->raft.cfg.id;
     const struct raft_membership *cm = raft_membership(&g->raft);
-    /* A replica the map names: a voter of its configuration that the map no longer places the
-     * partition on is not counted, up or not: its copy moved away for good and may be gone
-     * (parked, then dropped), and an empty replica votes for nobody. This replica had missed
-     * the move (crashed before its entries came), so its configuration still named the
-     * source; with the move's two other replicas lost for good the partition never led again,
-     * and FORCE-QUORUM answered "a majority still looks reachable" for ever (simulator seed
-     * 2547000105 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500). A
-     * source that still holds its copy and can vote makes a leader with this one, which
-     * FORCE-QUORUM leaves alone. A move's source judges by its configuration alone. */
     const struct node_placement *pl = node_group_raft_view(g) ? partmap_of(n, g) : NULL;
-    uint32_t voters = 0, reachable = 0;
+    uint64_t since = force_since(n, g, now_ms);
+    struct force_count c = {0, 0, 0};
     for (uint32_t i = 0; i < cm->count; i++) {
         if (cm->servers[i].role != RAFT_VOTER) {
             continue;
         }
         raft_id id = cm->servers[i].id;
         const struct node_member *m = node_member_find(n->members, n->member_count, id);
-        voters++;
-        reachable += id == self || (m != NULL && n->member_up[m - n->members] &&
-                                    (pl == NULL || node_placement_has(pl, id)));
+        c.voters++;
+        if (id == self) {
+            c.reachable++;
+        } else if (m != NULL && n->member_up[m - n->members]) {
+            int holds = pl == NULL || node_placement_has(pl, id) ? 1 : replica_holder(g, id, since);
+            c.reachable += holds == 1;
+            c.unknown += holds == -1;
+        }
     }
-    return reachable >= voters / 2 + 1;
+    return c;
 }
 
-static int force_left_alone(const struct hy_node *n, const struct node_group *g)
+/* Whether a majority of g's voters is reachable, and (force_left_alone) whether g also or
+ * instead has a leader this node can reach, as FORCE-QUORUM judges them (force_count). */
+static int force_majority_reachable(const struct hy_node *n, const struct node_group *g,
+                                    uint64_t now_ms)
+{
+    struct force_count c = force_count(n, g, now_ms);
+    return c.reachable >= c.voters / 2 + 1;
+}
+
+/* Whether g's majority hangs on voters not yet known to hold a copy: they are asked (at most
+ * once an election timeout) and the group waits for their answers. */
+static int force_unknown_matters(struct hy_node *n, struct node_group *g, uint64_t now_ms)
+{
+    struct force_count c = force_count(n, g, now_ms);
+    if (c.reachable >= c.voters / 2 + 1 || c.reachable + c.unknown < c.voters / 2 + 1) {
+        return 0;
+    }
+    if (now_ms >= g->force_probe_ms) {
+        g->force_probe_ms = now_ms + (uint64_t)n->cfg->election_timeout_ms;
+        const struct raft_membership *cm = raft_membership(&g->raft);
+        uint64_t since = force_since(n, g, now_ms);
+        for (uint32_t i = 0; i < cm->count; i++) {
+            const struct node_member *m =
+                node_member_find(n->members, n->member_count, cm->servers[i].id);
+            if (m != NULL && m->id != g->raft.cfg.id && n->member_up[m - n->members] &&
+                m->peer_port != 0 && replica_holder(g, m->id, since) == -1) {
+                proxy_probe(n, m, NODE_PROBE_LEADERS, now_ms);
+            }
+        }
+    }
+    return 1;
+}
+
+static int force_left_alone(const struct hy_node *n, const struct node_group *g, uint64_t now_ms)
 {
     if (node_group_raft_view(g)) {
-        return proxy_target(g) != NULL || force_majority_reachable(n, g);
+        return proxy_target(g) != NULL || force_majority_reachable(n, g, now_ms);
     }
     raft_id self = g->raft.cfg.id;
     const struct node_member *leader = replica_raft_leader_member(g);
     int leader_up = leader != NULL && leader->id != self && n->member_up[leader - n->members];
-    return leader_up || force_majority_reachable(n, g);
+    return leader_up || force_majority_reachable(n, g, now_ms);
 }
 
 /* Whether this node's partition map is one the metadata group's leader gave it since the node
@@ -1345,7 +1405,8 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
                                 "free space on this member and run it again");
         return;
     }
-    if (n->group_count > 1 && !meta_map_current(n) && force_majority_reachable(n, n->meta)) {
+    if (n->group_count > 1 && !meta_map_current(n) &&
+        force_majority_reachable(n, n->meta, x->now_ms)) {
         resp_write_error(&x->w, "TRYAGAIN this node's partition map is not current: it has not "
                                 "heard the metadata group's leader since it started (whose "
                                 "majority is reachable); nothing was forced, run it again once "
@@ -1378,8 +1439,8 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
                    g->id);
             continue;
         }
-        if (n->group_count > 1 && !replica_is_leader(g) && force_left_alone(n, g) &&
-            (force_majority_reachable(n, g) || force_may_judge(n, g, x->now_ms))) {
+        if (n->group_count > 1 && !replica_is_leader(g) && force_left_alone(n, g, x->now_ms) &&
+            (force_majority_reachable(n, g, x->now_ms) || force_may_judge(n, g, x->now_ms))) {
             /* With partitions placed on fewer than all members, each group (the metadata
              * group too) keeps or loses its majority on its own: one that has a reachable
              * leader (forced on another survivor already, or never without one) or a
@@ -1402,6 +1463,20 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
             unled += force_may_judge(n, g, x->now_ms) != 0;
             continue;
         }
+        if (n->group_count > 1 && !replica_is_leader(g) && force_unknown_matters(n, g, x->now_ms)) {
+            /* Asked now (force_unknown_matters): member_force_step forces it once they
+             * answer that they hold no copy, unless a leader speaks first; it is left alone
+             * if they answer that they do, and while they do not answer. */
+            g->force_pending = NODE_FORCE_UNLESS_LEADER_HEARD;
+            g->force_asked_ms = x->now_ms;
+            g->force_term = raft_term(&g->raft);
+            deferred++;
+            hy_log(n->log, HY_LOG_WARN,
+                   "FORCE-QUORUM: group %u waits for voters the partition map moved it from to "
+                   "say whether they still hold a copy: forced unless they do",
+                   g->id);
+            continue;
+        }
         if (!replica_is_leader(g) && !force_may_judge(n, g, x->now_ms)) {
             g->force_pending = NODE_FORCE_UNLESS_LEADER_HEARD; /* member_force_step */
             g->force_asked_ms = x->now_ms;
@@ -1421,7 +1496,7 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
          * moment later, saw it step down: taken from the majority that had elected another
          * leader meanwhile (seed 75004646 --nodes 5 --partitions 8 --rf 2 --zones 2: the
          * metadata group's committed entry 19 replaced). */
-        int no_majority = !force_majority_reachable(n, g);
+        int no_majority = !force_majority_reachable(n, g, x->now_ms);
         g->force_pending = grc == HY_EEXIST && no_majority ? NODE_FORCE_WHEN_STEPPED_DOWN : 0;
         g->force_asked_ms = x->now_ms;
         g->force_term = raft_term(&g->raft);
@@ -1543,7 +1618,7 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
         if (raft_leader(&g->raft) != RAFT_NONE &&
             (was_leader || (contact != UINT64_MAX && contact > g->force_asked_ms))) {
             if (!was_leader && raft_term(&g->raft) == g->force_term &&
-                !force_majority_reachable(n, g) &&
+                !force_majority_reachable(n, g, now_ms) &&
                 contact < g->force_asked_ms + 2 * (uint64_t)n->cfg->election_timeout_ms) {
                 /* The leader this node named when asked, in the same term, and still without
                  * a majority this node can reach: it goes on sending heartbeats until
@@ -1569,14 +1644,17 @@ void member_force_step(struct hy_node *n, uint64_t now_ms)
             g->force_pending = 0;
             continue;
         }
-        if (was_leader && force_majority_reachable(n, g)) {
+        if (was_leader && force_majority_reachable(n, g, now_ms)) {
             g->force_pending = 0; /* its majority answers: it will elect a leader */
             continue;
         }
         if (!force_may_judge(n, g, now_ms)) {
             continue; /* not yet waited an election timeout without a leader */
         }
-        if (n->group_count > 1 && force_left_alone(n, g)) {
+        if (n->group_count > 1 && force_unknown_matters(n, g, now_ms)) {
+            continue; /* asked whether they still hold it: not answered yet */
+        }
+        if (n->group_count > 1 && force_left_alone(n, g, now_ms)) {
             /* Left alone, as FORCE-QUORUM leaves a group with a reachable leader or majority
              * at once: a node asked right after its restart sees its peers down until their
              * links come up, and forcing then took the metadata group from a majority that

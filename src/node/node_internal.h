@@ -282,6 +282,9 @@ enum node_force_pending {
     NODE_FORCE_UNLESS_LEADER_HEARD
 };
 
+/* Voters a group remembers the answers of (node_group.holders). */
+#define NODE_GROUP_HOLDERS 8
+
 struct node_group {
     struct hy_node *node;
     uint32_t id;
@@ -293,6 +296,16 @@ struct node_group {
     raft_id move_target, move_source;
     uint64_t move_done_index, move_done_term, move_done_epoch;
     uint32_t unplaced_timeouts; /* timeouts of a copy the map does not place here (replica.c) */
+    /* What voters of this group's configuration last answered (HY.LEADERS) about their own
+     * copies: when (ms 0: a free slot), and whether they hold one as a voter of their own
+     * configuration. FORCE-QUORUM counts by it a voter the map no longer places (member.c
+     * force_count), and asks again (force_probe_ms: not before then) when it is not known. */
+    struct node_holder {
+        raft_id id;
+        uint64_t ms;
+        int holds;
+    } holders[NODE_GROUP_HOLDERS];
+    uint64_t force_probe_ms;
     /* A member the metadata group removed that this node voted for, and the term: followed in
      * that term only (node_receive). */
     raft_id removed_leader;
@@ -774,6 +787,11 @@ void replica_read_forget(struct hy_node *n, struct node_client *c);
 /* 1 when this node may answer reads from its store now (leader of a settled term). */
 int replica_can_read(const struct node_group *g);
 int replica_is_leader(const struct node_group *g);
+/* Member `id`, a voter of g's configuration here, answered at now_ms whether it holds a copy of
+ * g as a voter of its own (HY.LEADERS). replica_holder: what it answered at since_ms or later
+ * (1 holds, 0 does not, -1 no answer since then, or not a voter here). */
+void replica_note_holder(struct node_group *g, raft_id id, int holds, uint64_t now_ms);
+int replica_holder(const struct node_group *g, raft_id id, uint64_t since_ms);
 /* 1 when g, a copy the map pl moved away, may park on the last report of its replicas. */
 int replica_copy_may_park(const struct node_group *g, const struct node_placement *pl);
 void replica_mark_ready(struct hy_node *n, struct node_client *c);
@@ -944,12 +962,20 @@ void partmap_refresh_hints(struct hy_node *n, uint64_t now_ms);
 void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *reply, size_t len,
                           uint64_t now_ms);
 /* Reading an HY.LEADERS answer (bytes from a peer, fuzzed by tests/fuzz/fuzz_leaders.c): its
- * lines "group term name [settled-epoch]\n", and last, from a node that drains, "draining\n".
+ * lines "group term name [settled-epoch [configuration-index]]\n", then, from a node that
+ * drains, "draining\n", and last, for each group whose copy there is a voter of its own
+ * configuration (led or not, placed there by the map or not), "voter group\n" (a node of before
+ * stops reading at the first).
  * partmap_leaders_body: where the lines of a bulk-string reply start, or NULL (an error
  * reply, or anything else). partmap_leaders_next: the item at *p, advancing *p past it: a line
  * (*out filled; name NUL-terminated), the draining mark, or the end (also at a line that does
  * not parse or is too long: what follows is ignored). Never reads at or past end. */
-enum { PARTMAP_LEADERS_END = 0, PARTMAP_LEADERS_LINE, PARTMAP_LEADERS_DRAINING };
+enum {
+    PARTMAP_LEADERS_END = 0,
+    PARTMAP_LEADERS_LINE,
+    PARTMAP_LEADERS_DRAINING,
+    PARTMAP_LEADERS_VOTER /* out->group only */
+};
 struct partmap_leaders_line {
     uint32_t group;
     uint64_t term;

@@ -1176,9 +1176,17 @@ void cmd_hy_leaders(struct cmd_ctx *x)
         }
     }
     if (n->draining || n->drain_handoff) {
-        /* Last: a node of before stops reading at a line that does not parse, and the
-         * metadata leader's balancer hands no leadership to a node that drains. */
+        /* After the leaders: a node of before stops reading at a line that does not parse,
+         * and the metadata leader's balancer hands no leadership to a node that drains. */
         hy_buf_append_str(&lines, "draining\n");
+    }
+    /* Last (a node of before stops at the first): the copies here that vote, which
+     * FORCE-QUORUM elsewhere counts for a voter its map no longer places here (member.c). */
+    for (size_t i = 0; i < n->group_count; i++) {
+        const struct node_group *g = n->groups[i];
+        if (g != n->meta && raft_membership_is_voter(raft_membership(&g->raft), g->raft.cfg.id)) {
+            hy_buf_printf(&lines, "voter %u\n", g->id);
+        }
     }
     resp_write_bulk(&x->w, lines.data, lines.len);
     hy_buf_free(&lines);
@@ -1213,6 +1221,16 @@ int partmap_leaders_next(const char **p, const char *end, struct partmap_leaders
     if (len == 8 && memcmp(line, "draining", 8) == 0) { /* not "draining\0...": fuzz_leaders */
         return PARTMAP_LEADERS_DRAINING;
     }
+    if (len > 6 && memcmp(line, "voter ", 6) == 0) {
+        char *num_end;
+        unsigned long g = strtoul(line + 6, &num_end, 10);
+        /* to the line's end: not "voter 429\0..." (fuzz_leaders) */
+        if (line[6] < '0' || line[6] > '9' || num_end != line + len || g > UINT32_MAX) {
+            return PARTMAP_LEADERS_END;
+        }
+        out->group = (uint32_t)g;
+        return PARTMAP_LEADERS_VOTER;
+    }
     unsigned long long t = 0, e = 0, ci = 0;
     unsigned int id = 0;
     char fmt[40];
@@ -1233,10 +1251,26 @@ void partmap_note_leaders(struct hy_node *n, const char *from, const uint8_t *re
     const char *body = partmap_leaders_body(reply, len), *end = (const char *)reply + len;
     struct partmap_leaders_line l;
     int item;
+    raft_id member = node_member_id(from);
+    if (body != NULL) {
+        /* Its copies that vote are named last: until then, none (replica_note_holder). */
+        for (size_t i = 0; i < n->group_count; i++) {
+            if (n->groups[i] != n->meta) {
+                replica_note_holder(n->groups[i], member, 0, now_ms);
+            }
+        }
+    }
     while (body != NULL && (item = partmap_leaders_next(&body, end, &l)) != PARTMAP_LEADERS_END) {
         if (item == PARTMAP_LEADERS_DRAINING) {
-            node_balance_note_draining(n, node_member_id(from), now_ms);
-            break;
+            node_balance_note_draining(n, member, now_ms);
+            continue;
+        }
+        if (item == PARTMAP_LEADERS_VOTER) {
+            struct node_group *g = node_group_get(n, l.group);
+            if (g != NULL && g != n->meta) {
+                replica_note_holder(g, member, 1, now_ms);
+            }
+            continue;
         }
         struct node_group *g = node_group_get(n, l.group);
         if (g == NULL || g == n->meta || node_group_raft_view(g) || l.term < g->leader_hint_term) {

@@ -1283,6 +1283,36 @@ int replica_is_leader(const struct node_group *g)
     return g->started && raft_role(&g->raft) == RAFT_LEADER;
 }
 
+void replica_note_holder(struct node_group *g, raft_id id, int holds, uint64_t now_ms)
+{
+    if (!raft_membership_is_voter(raft_membership(&g->raft), id)) {
+        return;
+    }
+    size_t slot = 0;
+    for (size_t i = 0; i < NODE_GROUP_HOLDERS; i++) {
+        if (g->holders[i].ms != 0 && g->holders[i].id == id) {
+            slot = i;
+            break;
+        }
+        if (g->holders[i].ms < g->holders[slot].ms) {
+            slot = i; /* the oldest answer (or a free slot) gives way */
+        }
+    }
+    g->holders[slot].id = id;
+    g->holders[slot].ms = now_ms;
+    g->holders[slot].holds = holds;
+}
+
+int replica_holder(const struct node_group *g, raft_id id, uint64_t since_ms)
+{
+    for (size_t i = 0; i < NODE_GROUP_HOLDERS; i++) {
+        if (g->holders[i].ms != 0 && g->holders[i].id == id) {
+            return g->holders[i].ms >= since_ms ? g->holders[i].holds : -1;
+        }
+    }
+    return -1;
+}
+
 int replica_transferring(const struct node_group *g)
 {
     return replica_is_leader(g) && g->raft.transfer_target != RAFT_NONE;

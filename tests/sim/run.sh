@@ -1016,6 +1016,7 @@ regression --whole "" <<'LIST'
 6000013082 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
 5900024262 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
 6300001874 --nodes 3 --partitions 1 --durability replicated --moved --fault-ms 20000 --quiet-ms 12000
+6500001439 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --moved --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -929,6 +929,25 @@ static void test_hy_leaders_answer_reading(void **state)
     assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_DRAINING);
     assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_END);
 
+    /* The copies that vote, last; a voter line that is not "voter <group>" ends the answer. */
+    static const char voters[] = "$0\r\n1 5 n1\nvoter 3\nvoter 4294967295\nvoter 7x\nvoter 8\n\r\n";
+    end = voters + sizeof(voters) - 1;
+    p = partmap_leaders_body((const uint8_t *)voters, sizeof(voters) - 1);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_LINE);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_VOTER);
+    assert_int_equal(l.group, 3);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_VOTER);
+    assert_int_equal(l.group, UINT32_MAX);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_END);
+    static const char big[] = "$0\r\nvoter 4294967296\n\r\n";
+    end = big + sizeof(big) - 1;
+    p = partmap_leaders_body((const uint8_t *)big, sizeof(big) - 1);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_END);
+    static const char sign[] = "$0\r\nvoter -1\n\r\n";
+    end = sign + sizeof(sign) - 1;
+    p = partmap_leaders_body((const uint8_t *)sign, sizeof(sign) - 1);
+    assert_int_equal(partmap_leaders_next(&p, end, &l), PARTMAP_LEADERS_END);
+
     static const char nul[] = "$12\r\ndraining\0-\n\r\n";
     end = nul + sizeof(nul) - 1;
     p = partmap_leaders_body((const uint8_t *)nul, sizeof(nul) - 1);

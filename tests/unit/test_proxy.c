@@ -1514,6 +1514,149 @@ static void test_copy_parks_only_on_a_report_of_its_configuration_or_later(void 
     net_free(&t);
 }
 
+/* Whether member i's HY.LEADERS answer names group id among its copies that vote. */
+static int answer_names_voter(struct net *t, int i, uint32_t id)
+{
+    struct node_client *c = net_client(t, i);
+    send_cmd(t, i, c, "*1\r\n$10\r\nHY.LEADERS\r\n");
+    const char *out = take_out(c);
+    node_client_free(t->node[i], c);
+    const char *p = partmap_leaders_body((const uint8_t *)out, strlen(out));
+    const char *end = out + strlen(out);
+    struct partmap_leaders_line line;
+    int item, named = 0;
+    while (p != NULL && (item = partmap_leaders_next(&p, end, &line)) != PARTMAP_LEADERS_END) {
+        named |= item == PARTMAP_LEADERS_VOTER && line.group == id;
+    }
+    return named;
+}
+
+/* HY.LEADERS names, last, every copy that votes in its own configuration where it is asked,
+ * whether its map still places the partition there or not; from its peers' answers (asked
+ * every election timeout) each replica knows which voters of its configuration still hold a
+ * copy (replica_holder), which FORCE-QUORUM counts for a voter its map no longer places
+ * (member.c force_count: campaign seed 6500001439 forced a group whose leader, a move's source
+ * that the forcing node's map no longer named, led it with a majority). An answer that does
+ * not name the group (a copy parked and dropped, or a node of before) says it holds none. */
+static void test_hy_leaders_tells_which_voters_hold_a_copy(void **state)
+{
+    (void)state;
+    struct net t;
+    net_parts_ready(&t, 3);
+    int l = part_leader(&t, 0);
+    assert_true(l >= 0);
+    int x = -1, o = -1; /* a follower replica of partition 0; a member holding none */
+    for (int i = 0; i < t.nn; i++) {
+        raft_id id = node_member_id(t.node[i]->cfg->node_id);
+        if (!node_placement_has(&t.node[l]->partmap[0], id)) {
+            o = i;
+        } else if (i != l) {
+            x = i;
+        }
+    }
+    assert_true(x >= 0 && o >= 0);
+    raft_id idx = node_member_id(t.node[x]->cfg->node_id);
+    raft_id ido = node_member_id(t.node[o]->cfg->node_id);
+    assert_true(answer_names_voter(&t, x, 1));
+    assert_false(answer_names_voter(&t, o, 1));
+    assert_false(answer_names_voter(&t, x, 0)); /* the metadata group: never named */
+    uint64_t since = t.now_ms;
+    net_run(&t, 1000); /* the probes of an election timeout or more */
+    struct node_group *lg = node_group_get(t.node[l], 1);
+    assert_int_equal(replica_holder(lg, idx, since), 1);
+    assert_int_equal(replica_holder(lg, ido, 0), -1); /* not a voter of its configuration */
+    assert_int_equal(replica_holder(lg, idx, t.now_ms + 1), -1); /* nothing heard since then */
+    /* x's map moves partition 0 off it: its copy still votes, and its answer says so. */
+    struct hy_node *n = t.node[x];
+    struct node_placement map[PARTS], origin[PARTS];
+    memcpy(map, n->partmap, sizeof(map));
+    memset(origin, 0, sizeof(origin));
+    for (uint32_t k = 0; k < map[0].count; k++) {
+        map[0].ids[k] = map[0].ids[k] == idx ? ido : map[0].ids[k];
+    }
+    map[0].epoch++;
+    meta_maps_set(n, map, origin);
+    assert_false(node_group_raft_view(node_group_get(n, 1)));
+    assert_true(answer_names_voter(&t, x, 1));
+    /* An answer naming no voting copy: x holds none now. */
+    char reply[160];
+    int len = snprintf(reply, sizeof(reply), "$0\r\n1 %llu %s\n\r\n",
+                       (unsigned long long)raft_term(&lg->raft), t.node[l]->cfg->node_id);
+    partmap_note_leaders(t.node[l], n->cfg->node_id, (const uint8_t *)reply, (size_t)len, t.now_ms);
+    assert_int_equal(replica_holder(lg, idx, t.now_ms), 0);
+    len = snprintf(reply, sizeof(reply), "$0\r\ndraining\nvoter 1\n\r\n");
+    partmap_note_leaders(t.node[l], n->cfg->node_id, (const uint8_t *)reply, (size_t)len, t.now_ms);
+    assert_int_equal(replica_holder(lg, idx, t.now_ms), 1);
+    net_free(&t);
+}
+
+/* FORCE-QUORUM on a replica whose group has no leader it knows, whose majority hangs on a voter
+ * its map no longer places (a move's source) that is up but has not answered lately whether it
+ * still holds its copy: it asks that voter (HY.LEADERS) and waits, and leaves the group alone
+ * once the voter answers that it does; the two elect a leader meanwhile. Forced at once, as
+ * before, A's log would have been the group's, whatever the source had committed with the
+ * others (campaign seed 6500001439). Here A, a follower replica of partition 0, is cut off for
+ * longer than three election timeouts (its last answer from the leader L grows stale, L steps
+ * down for want of a majority), the third replica is lost, and A's map is made to place the
+ * partition elsewhere than L; A is asked right after it is joined again. */
+static void test_force_quorum_asks_an_unplaced_voter_whether_it_holds_a_copy(void **state)
+{
+    (void)state;
+    struct net t;
+    net_no_quiesce = 1; /* A's election timer runs while it is cut off */
+    net_parts_ready(&t, 3);
+    net_no_quiesce = 0;
+    int l = part_leader(&t, 0);
+    assert_true(l >= 0);
+    int a = -1, b = -1, o = -1;
+    for (int i = 0; i < t.nn; i++) {
+        raft_id id = node_member_id(t.node[i]->cfg->node_id);
+        if (!node_placement_has(&t.node[l]->partmap[0], id)) {
+            o = i;
+        } else if (i != l) {
+            b = a >= 0 ? i : b;
+            a = a >= 0 ? a : i;
+        }
+    }
+    assert_true(a >= 0 && b >= 0 && o >= 0);
+    raft_id idl = node_member_id(t.node[l]->cfg->node_id);
+    struct hy_node *n = t.node[a];
+    struct node_group *g = node_group_get(n, 1);
+    assert_int_equal(replica_holder(g, idl, t.now_ms - 1000), 1); /* L answers while all is well */
+    t.cut[a] = 1;
+    net_kill(&t, b);
+    net_run(&t, 1500);
+    struct node_placement map[PARTS], origin[PARTS];
+    memcpy(map, n->partmap, sizeof(map));
+    memset(origin, 0, sizeof(origin));
+    for (uint32_t k = 0; k < map[0].count; k++) {
+        map[0].ids[k] =
+            map[0].ids[k] == idl ? node_member_id(t.node[o]->cfg->node_id) : map[0].ids[k];
+    }
+    map[0].epoch++;
+    meta_maps_set(n, map, origin);
+    t.cut[a] = 0;
+    for (int step = 0; step < 100 && raft_leader(&n->meta->raft) == RAFT_NONE; step++) {
+        net_advance(&t, 2, 1); /* until A hears the metadata leader (a current map) */
+    }
+    uint64_t stale = t.now_ms - 3 * (uint64_t)n->cfg->election_timeout_ms;
+    assert_int_equal(raft_leader(&g->raft), RAFT_NONE);
+    assert_int_equal(replica_holder(g, idl, stale), -1);
+    assert_true(node_group_raft_view(g) && !node_placement_has(partmap_of(n, g), idl));
+    struct node_client *c = net_client(&t, a);
+    send_cmd(&t, a, c, FORCE_QUORUM);
+    const char *out = take_out(c);
+    node_client_free(n, c);
+    assert_true(strncmp(out, "+OK this node has not heard", 27) == 0);
+    assert_true(g->force_pending);
+    net_run(&t, 1500);
+    assert_int_equal(replica_holder(g, idl, stale), 1);     /* it answered */
+    assert_true(raft_term(&g->raft) < RAFT_FORCE_TERM_GAP); /* never forced */
+    int led = part_leader(&t, 0);
+    assert_true(led == l || led == a);
+    net_free(&t);
+}
+
 #define RF_TWO "*3\r\n$7\r\nHALYARD\r\n$18\r\nREPLICATION-FACTOR\r\n$1\r\n2\r\n"
 
 /* The replication factor lowered while two replicas of a partition are down drops the replica
@@ -2248,6 +2391,8 @@ int main(void)
         cmocka_unit_test(test_first_map_is_the_bootstrap_placement_despite_a_drain),
         cmocka_unit_test(test_force_quorum_target_ignores_an_origin_that_removed_itself),
         cmocka_unit_test(test_copy_parks_only_on_a_report_of_its_configuration_or_later),
+        cmocka_unit_test(test_hy_leaders_tells_which_voters_hold_a_copy),
+        cmocka_unit_test(test_force_quorum_asks_an_unplaced_voter_whether_it_holds_a_copy),
         cmocka_unit_test(test_lower_rf_drops_the_replica_down_longest_after_a_new_leader),
         cmocka_unit_test(test_leader_keeps_its_vote_while_the_voters_left_lack_a_majority),
         cmocka_unit_test(test_removal_held_while_the_voters_left_lack_a_majority),
