@@ -850,36 +850,49 @@ static void apply_one(struct node_group *g, uint64_t index, const struct raft_en
     }
 }
 
-/* How far ahead of the entry it applies apply_committed hints the store (store_prefetch): the
- * bucket APPLY_PREFETCH_AHEAD entries ahead, the key's entry half as far. */
+/* How far ahead of the entry it applies apply_committed hints the store: the bucket
+ * APPLY_PREFETCH_AHEAD entries ahead (store_prefetch_bucket), the key's entry half as far
+ * (store_prefetch_node, from the hash the first hint kept in the ring). */
 #define APPLY_PREFETCH_AHEAD 8
 
-static void apply_prefetch(struct node_group *g, uint64_t index, uint64_t commit, int deep)
+struct apply_hint {
+    uint64_t index; /* 0: none */
+    uint64_t hv;
+    int key;
+};
+
+static void apply_prefetch(struct node_group *g, uint64_t index, uint64_t commit, int deep,
+                           struct apply_hint ring[APPLY_PREFETCH_AHEAD])
 {
-    if (index <= commit) {
+    if (index > commit) {
+        return;
+    }
+    struct apply_hint *h = &ring[index % APPLY_PREFETCH_AHEAD];
+    if (h->index != index) {
         const struct raft_entry *e = raft_entry_get(&g->raft, index);
-        if (e != NULL && e->type == RAFT_ENTRY_COMMAND) {
-            store_prefetch(g->store, e->data, e->len, deep);
-        }
+        h->index = index;
+        h->key = e != NULL && e->type == RAFT_ENTRY_COMMAND &&
+                 store_prefetch_bucket(g->store, e->data, e->len, &h->hv);
+    }
+    if (deep && h->key) {
+        store_prefetch_node(g->store, h->hv);
     }
 }
 
 static void apply_committed(struct node_group *g, uint64_t commit)
 {
-    /* A run of entries: their lookups' cache misses overlap (store_prefetch). */
+    /* A run of entries: their lookups' cache misses overlap (store.h store_prefetch_bucket). */
+    struct apply_hint ring[APPLY_PREFETCH_AHEAD] = {{0, 0, 0}};
     for (uint64_t i = g->applied + 1; i < g->applied + 1 + APPLY_PREFETCH_AHEAD && i <= commit;
          i++) {
-        apply_prefetch(g, i, commit, 0);
-        if (i < g->applied + 1 + APPLY_PREFETCH_AHEAD / 2) {
-            apply_prefetch(g, i, commit, 1);
-        }
+        apply_prefetch(g, i, commit, i < g->applied + 1 + APPLY_PREFETCH_AHEAD / 2, ring);
     }
     while (g->applied < commit) {
         uint64_t i = g->applied + 1;
         const struct raft_entry *e = raft_entry_get(&g->raft, i);
         HY_ASSERT(e != NULL);
-        apply_prefetch(g, i + APPLY_PREFETCH_AHEAD, commit, 0);
-        apply_prefetch(g, i + APPLY_PREFETCH_AHEAD / 2, commit, 1);
+        apply_prefetch(g, i + APPLY_PREFETCH_AHEAD, commit, 0, ring);
+        apply_prefetch(g, i + APPLY_PREFETCH_AHEAD / 2, commit, 1, ring);
         apply_one(g, i, e);
         g->node->metrics.entries_applied++;
     }

@@ -227,12 +227,11 @@ static void resize_maybe(struct htab *h)
     }
 }
 
-void htab_prefetch(const struct htab *h, const uint8_t *k, size_t klen, int deep)
+void htab_prefetch(const struct htab *h, uint64_t hv, int deep)
 {
     if (htab_count(h) == 0) {
         return;
     }
-    uint64_t hv = htab_hash(h, k, klen);
     for (int t = 0; t < 2 && h->table[t] != NULL; t++) {
         struct htab_node *const *slot = &h->table[t][hv & tab_mask(h, t)];
         if (!deep) {

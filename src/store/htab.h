@@ -53,9 +53,9 @@ size_t htab_count(const struct htab *h);
 uint64_t htab_hash(const struct htab *h, const uint8_t *k, size_t klen);
 
 /* The node with key k, or NULL. */
-/* A hint (no effect): loads the bucket of key k (deep = 0) or, deep = 1, the first node in it
- * (the bucket itself is read: hint it with deep = 0 first). */
-void htab_prefetch(const struct htab *h, const uint8_t *k, size_t klen, int deep);
+/* A hint (no effect): loads the bucket of the key whose htab_hash is hv (deep = 0) or, deep =
+ * 1, the first node in it (the bucket itself is read: hint it with deep = 0 first). */
+void htab_prefetch(const struct htab *h, uint64_t hv, int deep);
 struct htab_node *htab_find(const struct htab *h, const uint8_t *k, size_t klen);
 /* The link (bucket slot or predecessor's next field) that points at the node with key k, or
  * NULL. Valid until the next insert, remove or rehash step. */

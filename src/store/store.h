@@ -495,15 +495,19 @@ struct store_entry {
 };
 
 /*
- * A hint, with no effect on the store's state: starts loading into the CPU's caches the memory
- * that applying `entry` (len bytes, as store_apply takes it) will touch first, its first
- * argument's hash bucket (deep = 0) or, once that bucket is cached, the key's entry it points
- * at (deep = 1). Applying a run of entries, the caller hints entry i + 2d (deep 0) and i + d
- * (deep 1) before applying entry i, so that the cache misses of a lookup, most of a SET's apply
- * on 100,000 keys (docs/performance.md "Applying a run of entries"), overlap instead of
- * following each other. Malformed bytes are ignored.
+ * Hints, with no effect on the store's state: they start loading into the CPU's caches the
+ * memory that applying `entry` (len bytes, as store_apply takes it) will touch first.
+ * store_prefetch_bucket: its first argument's hash bucket; returns 0 when the entry names no
+ * key, else 1 with the key's hash in *hv. store_prefetch_node, once that bucket is cached: the
+ * key's entry it points at (hv as store_prefetch_bucket gave it). Applying a run of entries,
+ * the caller hints entry i + 2d's bucket and entry i + d's node before applying entry i, so
+ * that the cache misses of a lookup, most of a SET's apply on 100,000 keys (docs/performance.md
+ * "Applying a run of entries"), overlap instead of following each other; keeping each entry's
+ * hash from the first hint to the second reads and hashes its key once. Malformed bytes are
+ * ignored.
  */
-void store_prefetch(const struct store *s, const uint8_t *entry, size_t len, int deep);
+int store_prefetch_bucket(const struct store *s, const uint8_t *entry, size_t len, uint64_t *hv);
+void store_prefetch_node(const struct store *s, uint64_t hv);
 
 /* Encodes e (see docs/disk-format.md, "store entry") and appends it to out. */
 void store_entry_encode(const struct store_entry *e, struct hy_buf *out);

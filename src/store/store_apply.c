@@ -871,13 +871,21 @@ uint64_t store_dirty(const struct store *s)
     return s->dirty;
 }
 
-void store_prefetch(const struct store *s, const uint8_t *entry, size_t len, int deep)
+int store_prefetch_bucket(const struct store *s, const uint8_t *entry, size_t len, uint64_t *hv)
 {
     const uint8_t *k;
     size_t klen;
-    if (store__entry_first_arg(entry, len, &k, &klen)) {
-        htab_prefetch(&s->keys, k, klen, deep);
+    if (!store__entry_first_arg(entry, len, &k, &klen)) {
+        return 0;
     }
+    *hv = htab_hash(&s->keys, k, klen);
+    htab_prefetch(&s->keys, *hv, 0);
+    return 1;
+}
+
+void store_prefetch_node(const struct store *s, uint64_t hv)
+{
+    htab_prefetch(&s->keys, hv, 1);
 }
 
 int store_apply(struct store *s, const uint8_t *entry, size_t len, struct resp_writer *reply)

@@ -23,8 +23,8 @@
 #define FUZZ_OFFSET_MAX (64 * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-/* Every entry is also hinted (store_prefetch) before it is applied: its reader of the first
- * argument meets the same malformed bytes. */
+/* Every entry is also hinted (store_prefetch_bucket, store_prefetch_node) before it is
+ * applied: its reader of the first argument meets the same malformed bytes. */
 
 static struct store *fuzz_store(uint64_t seed, uint8_t cfg_byte)
 {
@@ -107,8 +107,10 @@ static void apply_one(struct store *s, const uint8_t *p, size_t len, struct resp
         memcpy(copy, p, len);
     }
     size_t keys = store_key_count(s), used = store_used_bytes(s);
-    store_prefetch(s, copy, len, 0);
-    store_prefetch(s, copy, len, 1);
+    uint64_t hv = 0;
+    if (store_prefetch_bucket(s, copy, len, &hv)) {
+        store_prefetch_node(s, hv);
+    }
     int rc = store_apply(s, copy, len, w);
     FUZZ_CHECK(rc == HY_OK || rc == HY_ECORRUPT);
     if (rc == HY_ECORRUPT) {
