@@ -73,22 +73,35 @@ int hy_parse_double(const uint8_t *buf, size_t len, int allow_inf, long double *
     return 1;
 }
 
+/* "00" "01" ... "99": two digits per division in hy_format_i64 (every integer reply and every
+ * length header of a reply goes through it). */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
 size_t hy_format_i64(char *dst, int64_t v)
 {
     char tmp[24];
-    size_t n = 0;
+    char *p = tmp + sizeof(tmp);
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    size_t len = 0;
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = digit_pairs[d + 1];
+        *--p = digit_pairs[d];
+    }
+    if (u >= 10) {
+        *--p = digit_pairs[u * 2 + 1];
+        *--p = digit_pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0) {
-        dst[len++] = '-';
+        *--p = '-';
     }
-    while (n > 0) {
-        dst[len++] = tmp[--n];
-    }
+    size_t len = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(dst, p, len);
     return len;
 }
 

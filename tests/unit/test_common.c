@@ -3,11 +3,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/assert.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/crc.h"
@@ -135,6 +137,46 @@ static void test_parse_i64(void **state)
 }
 
 /* Doubles format as INCRBYFLOAT replies do. */
+/* hy_format_i64 against snprintf's %lld: the ends, every power of ten and its neighbours,
+ * both signs, and a spread of others. */
+static void test_format_i64(void **state)
+{
+    (void)state;
+    int64_t vals[200];
+    size_t n = 0;
+    vals[n++] = 0;
+    vals[n++] = INT64_MAX;
+    vals[n++] = INT64_MIN;
+    vals[n++] = INT64_MIN + 1;
+    for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10) {
+        vals[n++] = p * 10 - 1;
+        vals[n++] = p * 10;
+        vals[n++] = p * 10 + 1;
+        vals[n++] = -(p * 10);
+        vals[n++] = -(p * 10 - 1);
+    }
+    for (int64_t x = 7; n < HY_ARRAY_LEN(vals) && x < INT64_MAX / 13; x = x * 13 + 5) {
+        vals[n++] = x;
+        if (n < HY_ARRAY_LEN(vals)) {
+            vals[n++] = -x;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        char got[24], want[24];
+        size_t len = hy_format_i64(got, vals[i]);
+        int wlen = snprintf(want, sizeof(want), "%lld", (long long)vals[i]);
+        assert_int_equal(len, (size_t)wlen);
+        assert_memory_equal(got, want, len);
+    }
+    for (int64_t v = -1000; v <= 1000; v++) {
+        char got[24], want[24];
+        size_t len = hy_format_i64(got, v);
+        int wlen = snprintf(want, sizeof(want), "%lld", (long long)v);
+        assert_int_equal(len, (size_t)wlen);
+        assert_memory_equal(got, want, len);
+    }
+}
+
 static void test_format_double(void **state)
 {
     (void)state;
@@ -356,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_crc),
         cmocka_unit_test(test_crc16_table),
         cmocka_unit_test(test_parse_i64),
+        cmocka_unit_test(test_format_i64),
         cmocka_unit_test(test_format_double),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_alloc_hook),
