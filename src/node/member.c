@@ -1385,6 +1385,16 @@ static int meta_map_current(const struct hy_node *n)
     return heard && m->applied >= raft_commit_index(&m->raft);
 }
 
+/* Leaves g to member_force_step, which forces it unless a leader is heard first (and, where its
+ * majority hangs on voters not yet known to hold a copy, unless they say they do). */
+static void force_defer(struct node_group *g, uint64_t now_ms, const char *why)
+{
+    g->force_pending = NODE_FORCE_UNLESS_LEADER_HEARD;
+    g->force_asked_ms = now_ms;
+    g->force_term = raft_term(&g->raft);
+    hy_log(g->node->log, HY_LOG_WARN, "FORCE-QUORUM: group %u %s", g->id, why);
+}
+
 /* HALYARD FORCE-QUORUM CONFIRM-DATA-LOSS: unsafe recovery when a majority is lost for good
  * (raft.h, RAFT_EV_FORCE). This node becomes the only voter; the reconciler then promotes the
  * members that catch up from it. */
@@ -1467,25 +1477,16 @@ void cmd_halyard_force_quorum(struct cmd_ctx *x)
             /* Asked now (force_unknown_matters): member_force_step forces it once they
              * answer that they hold no copy, unless a leader speaks first; it is left alone
              * if they answer that they do, and while they do not answer. */
-            g->force_pending = NODE_FORCE_UNLESS_LEADER_HEARD;
-            g->force_asked_ms = x->now_ms;
-            g->force_term = raft_term(&g->raft);
+            force_defer(g, x->now_ms,
+                        "waits for voters the partition map moved it from to say whether they "
+                        "still hold a copy: forced unless they do");
             deferred++;
-            hy_log(n->log, HY_LOG_WARN,
-                   "FORCE-QUORUM: group %u waits for voters the partition map moved it from to "
-                   "say whether they still hold a copy: forced unless they do",
-                   g->id);
             continue;
         }
         if (!replica_is_leader(g) && !force_may_judge(n, g, x->now_ms)) {
-            g->force_pending = NODE_FORCE_UNLESS_LEADER_HEARD; /* member_force_step */
-            g->force_asked_ms = x->now_ms;
-            g->force_term = raft_term(&g->raft);
+            force_defer(g, x->now_ms,
+                        "is forced in an election timeout unless its leader is heard meanwhile");
             deferred++;
-            hy_log(n->log, HY_LOG_WARN,
-                   "FORCE-QUORUM: group %u is forced in an election timeout unless its leader "
-                   "is heard meanwhile",
-                   g->id);
             continue;
         }
         uint64_t last = raft_last_index(&g->raft);
