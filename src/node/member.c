@@ -584,12 +584,18 @@ static void reconcile_partition(struct hy_node *n, struct node_group *g,
             continue; /* and until each of them holds the configuration that made it vote */
         }
         uint32_t left;
-        if (cm->servers[i].role == RAFT_VOTER && member_up_id(n, id) &&
+        if (cm->servers[i].role == RAFT_VOTER &&
             voters_left_up(n, &g->raft, id, 0, &left) < left / 2 + 1) {
             /* Nor while the voters it leaves have no majority this leader can count on, as
              * HALYARD REMOVE refuses for the metadata group (removal_loses_quorum): the group
              * could not commit even its removal, and would stay without a leader until the
-             * lost ones came back. An unreachable voter may always go. Campaign seed
+             * lost ones came back. Nor a voter that looks unreachable: its removal cannot
+             * commit either, and the group, its configuration now in effect on the leader,
+             * waits for the lost ones for good (campaign seed 6700012451 --nodes 5
+             * --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --moved: n4,
+             * leading partition 6 with n5 and n1, n1 removed by the operator and down,
+             * removed n5 while a corrupt frame had closed n5's link; n4 and n1 were left, n4
+             * held that entry and n5 could not win its vote: no leader again). Campaign seed
              * 4100010447 --nodes 5 --partitions 8 --rf 3 --rf-change, on d76bce8: partition 4
              * on n2 n4 n5, n2 lost for good; the map, at replication factor 2, kept n2 and n5,
              * and n4, leading, removed itself: n5 alone of n2 n5 never elected anyone, and the

@@ -1017,6 +1017,8 @@ regression --whole "" <<'LIST'
 5900024262 --nodes 3 --partitions 1 --durability replicated --fault-ms 20000 --quiet-ms 12000
 6300001874 --nodes 3 --partitions 1 --durability replicated --moved --fault-ms 20000 --quiet-ms 12000
 6500001439 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --moved --fault-ms 20000 --quiet-ms 12000
+6700008650 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --moved --fault-ms 20000 --quiet-ms 12000
+6700012451 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep 500 --moved --fault-ms 20000 --quiet-ms 12000
 LIST
 
 if [ "$fail" -ne 0 ]; then

@@ -1831,6 +1831,52 @@ static void test_removal_held_while_the_voters_left_lack_a_majority(void **state
     net_free(&t);
 }
 
+/* A partition's leader does not take out a voter that the map no longer places and that looks
+ * unreachable while the voters it would leave have no majority up: that removal could not
+ * commit, and in effect on the leader it left the group waiting for a lost member for good
+ * (campaign seed 6700012451 --nodes 5 --partitions 8 --rf 3 --replace-after 1500 --parked-keep
+ * 500 --moved: n4, leading partition 6 with n5 and n1, n1 lost, removed n5 while a corrupt
+ * frame had closed n5's link). Here a, a replica of partition 0, is lost; the leader's link to
+ * b, the other, goes down (cut off) and its map places the partition on itself and a only. */
+static void test_map_removal_held_for_an_unreachable_voter_without_a_majority_left(void **state)
+{
+    (void)state;
+    struct net t;
+    net_parts_ready(&t, 3);
+    int l = part_leader(&t, 0);
+    assert_true(l >= 0);
+    int a = -1, b = -1;
+    for (int i = 0; i < t.nn; i++) {
+        if (i != l &&
+            node_placement_has(&t.node[l]->partmap[0], node_member_id(t.node[i]->cfg->node_id))) {
+            b = a >= 0 ? i : b;
+            a = a >= 0 ? a : i;
+        }
+    }
+    assert_true(a >= 0 && b >= 0);
+    struct hy_node *n = t.node[l];
+    struct node_group *g = node_group_get(n, 1);
+    raft_id ida = node_member_id(t.node[a]->cfg->node_id);
+    raft_id idb = node_member_id(t.node[b]->cfg->node_id);
+    net_kill(&t, a);
+    t.cut[b] = 1;
+    node_peer_state(n, t.node[b]->cfg->node_id, 0, t.now_ms);
+    struct node_placement map[PARTS], origin[PARTS];
+    memcpy(map, n->partmap, sizeof(map));
+    memset(origin, 0, sizeof(origin));
+    map[0].count = 2;
+    map[0].ids[0] = g->raft.cfg.id;
+    map[0].ids[1] = ida;
+    map[0].epoch++;
+    meta_maps_set(n, map, origin);
+    net_advance(&t, 150, 1); /* the leader's reconciler runs; it still leads */
+    assert_true(replica_is_leader(g));
+    const struct raft_membership *cm = raft_membership(&g->raft);
+    assert_true(raft_membership_is_voter(cm, idb)); /* held */
+    assert_true(raft_membership_is_voter(cm, ida));
+    net_free(&t);
+}
+
 /* A partition's leader counts the acknowledgements of a voter removed from the cluster until it
  * takes that voter out of the partition's configuration: they answer its own term, and cannot
  * make the removed member lead. Dropped with the removed member's other messages while a
@@ -2396,6 +2442,7 @@ int main(void)
         cmocka_unit_test(test_lower_rf_drops_the_replica_down_longest_after_a_new_leader),
         cmocka_unit_test(test_leader_keeps_its_vote_while_the_voters_left_lack_a_majority),
         cmocka_unit_test(test_removal_held_while_the_voters_left_lack_a_majority),
+        cmocka_unit_test(test_map_removal_held_for_an_unreachable_voter_without_a_majority_left),
         cmocka_unit_test(test_leader_counts_a_removed_voters_acks),
         cmocka_unit_test(test_move_source_stays_until_the_target_holds_its_promotion),
         cmocka_unit_test(test_force_quorum_learner_of_a_move_defers_to_its_source),
